@@ -1,0 +1,56 @@
+// Test projects: `core` (pure functions and the CLI in Node), `worker` (the real app in workerd with
+// real local D1 and the real migrations), `browser` (widget and console in headless Chromium).
+import path from "node:path";
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
+import { defineConfig } from "vitest/config";
+
+const root = import.meta.dirname;
+
+export default defineConfig(async () => {
+  const migrations = await readD1Migrations(path.join(root, "db/migrations"));
+  return {
+    test: {
+      reporters: ["default", path.join(root, "tests/reporter.ts")],
+      projects: [
+        {
+          test: {
+            name: "core",
+            include: ["tests/core/**/*.test.ts", "tests/cli/**/*.test.ts"],
+            environment: "node",
+          },
+        },
+        {
+          plugins: [
+            cloudflareTest({
+              wrangler: { configPath: path.join(root, "wrangler.toml") },
+              miniflare: {
+                bindings: {
+                  TEST_MIGRATIONS: migrations,
+                  PATRON_API_KEY: "test-api-key",
+                  PATRON_ADMIN_KEY: "test-admin-key",
+                  SHOPPER_TOKEN_SECRET: "test-shopper-secret",
+                  IDENTITY_HASH_SECRET: "test-identity-secret",
+                },
+              },
+            }),
+          ],
+          test: {
+            name: "worker",
+            include: ["tests/worker/**/*.test.ts"],
+            setupFiles: ["tests/worker/apply-migrations.ts"],
+          },
+        },
+        {
+          test: {
+            name: "browser",
+            include: ["tests/widget/**/*.test.ts", "tests/e2e/**/*.test.ts"],
+            environment: "node",
+            testTimeout: 60_000,
+            hookTimeout: 120_000,
+            fileParallelism: false,
+          },
+        },
+      ],
+    },
+  };
+});

@@ -1,0 +1,103 @@
+// Identifier normalisation, junk blocking and masking. Pure: no hashing here (the worker keys the
+// normalised value with HMAC), no I/O. It does not decide who is who; resolve.ts does.
+
+export const identityKinds = ["account", "email", "phone", "loyalty", "card", "device"] as const;
+export type IdentityKind = (typeof identityKinds)[number];
+
+export interface NormalizeOptions {
+  /** Country calling code assumed for national phone numbers (10 digits in NANP). */
+  defaultCountryCode: string;
+  /** Email domains that belong to the retailer itself (a till's "store@shop.com" placeholder). */
+  blockedEmailDomains: string[];
+}
+
+export const defaultNormalizeOptions: NormalizeOptions = {
+  defaultCountryCode: "1",
+  blockedEmailDomains: ["example.invalid"],
+};
+
+export type Normalized = { ok: true; kind: IdentityKind; value: string } | { ok: false; kind: IdentityKind; reason: string };
+
+// Values that tills and forms put in when the customer gave nothing.
+const placeholderWords = new Set([
+  "", "-", "--", ".", "0", "n/a", "na", "n.a.", "none", "null", "nil", "undefined", "unknown", "test",
+  "x", "xx", "xxx", "no", "noemail", "walkin", "walk-in", "guest", "cash", "customer",
+]);
+const placeholderEmailLocals = new Set([
+  "noemail", "no-email", "none", "no", "na", "n/a", "test", "unknown", "noreply", "no-reply", "donotreply",
+  "walkin", "walk-in", "guest", "customer", "nobody", "null", "email", "declined", "refused",
+]);
+
+function isRepeatedCharacter(value: string): boolean {
+  return value.length > 1 && /^(.)\1+$/.test(value);
+}
+
+export function normalizeIdentifier(
+  kind: IdentityKind,
+  raw: string,
+  options: NormalizeOptions = defaultNormalizeOptions,
+): Normalized {
+  const trimmed = raw.normalize("NFKC").trim();
+  const blocked = (reason: string): Normalized => ({ ok: false, kind, reason });
+  if (placeholderWords.has(trimmed.toLowerCase())) return blocked("placeholder value");
+  if (trimmed.length > 254) return blocked("too long");
+
+  switch (kind) {
+    case "email": {
+      const email = trimmed.toLowerCase();
+      const match = email.match(/^([^\s@]+)@([^\s@]+\.[^\s@]+)$/);
+      if (!match) return blocked("not an email address");
+      const [, local = "", domain = ""] = match;
+      if (placeholderEmailLocals.has(local) || isRepeatedCharacter(local)) return blocked("placeholder email");
+      if (options.blockedEmailDomains.includes(domain)) return blocked("retailer's own email domain");
+      return { ok: true, kind, value: email };
+    }
+    case "phone": {
+      const international = trimmed.startsWith("+") || trimmed.startsWith("00");
+      let digits = trimmed.replace(/\D/g, "");
+      if (trimmed.startsWith("00")) digits = digits.slice(2);
+      if (!international) {
+        if (digits.length === 10) digits = options.defaultCountryCode + digits;
+        else if (digits.length === 11 && digits.startsWith(options.defaultCountryCode)) {
+          // already carries the default country code
+        } else return blocked("national number of unexpected length");
+      }
+      if (digits.length < 8 || digits.length > 15) return blocked("not a phone number");
+      const national = digits.slice(-9);
+      if (isRepeatedCharacter(national) || "0123456789012".includes(national) || "9876543210".includes(national)) {
+        return blocked("placeholder phone number");
+      }
+      return { ok: true, kind, value: `+${digits}` };
+    }
+    case "loyalty":
+    case "card": {
+      const code = trimmed.toUpperCase().replace(/[\s-]/g, "");
+      if (code.length < 4) return blocked("too short");
+      if (isRepeatedCharacter(code) || /^0+$/.test(code)) return blocked("placeholder number");
+      return { ok: true, kind, value: code };
+    }
+    case "account":
+    case "device": {
+      if (isRepeatedCharacter(trimmed) && trimmed.length < 12) return blocked("placeholder id");
+      return { ok: true, kind, value: trimmed };
+    }
+  }
+}
+
+/** The only readable form of an identifier Patron keeps: enough for a person to recognise it. */
+export function maskIdentifier(kind: IdentityKind, value: string): string {
+  const stars = (n: number) => "*".repeat(Math.max(1, Math.min(n, 6)));
+  switch (kind) {
+    case "email": {
+      const [local = "", domain = ""] = value.split("@");
+      return `${local.slice(0, 1)}${stars(local.length - 1)}@${domain}`;
+    }
+    case "phone":
+    case "loyalty":
+    case "card":
+      return `${stars(value.length - 4)}${value.slice(-4)}`;
+    case "account":
+    case "device":
+      return value.length <= 4 ? `${value.slice(0, 1)}${stars(value.length - 1)}` : `${value.slice(0, 3)}${stars(value.length - 3)}`;
+  }
+}

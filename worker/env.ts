@@ -1,0 +1,23 @@
+// Bindings and per-request variables shared by every route.
+import type { DrizzleD1Database } from "drizzle-orm/d1";
+import type * as schema from "../db/schema.ts";
+
+export interface Env {
+  DB: D1Database;
+  PATRON_API_KEY: string;
+  PATRON_ADMIN_KEY: string;
+  SHOPPER_TOKEN_SECRET: string;
+  IDENTITY_HASH_SECRET: string;
+  ALLOWED_ORIGINS?: string;
+}
+
+export type Db = DrizzleD1Database<typeof schema>;
+
+export interface Variables {
+  db: Db;
+  requestId: string;
+  /** The clock, read once per request. Everything below the routes takes it as an argument. */
+  now: Date;
+}
+
+export type AppEnv = { Bindings: Env; Variables: Variables };
