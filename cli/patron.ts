@@ -1,0 +1,13 @@
+// The `patron` command: a thin Node shell over worker/core and the HTTP API.
+import { Command } from "commander";
+
+const program = new Command()
+  .name("patron")
+  .description("Patron: cross-channel customer models and recommendations.")
+  .showHelpAfterError();
+
+// Each command lives in cli/commands/<name>.ts and registers itself here.
+const commands: Array<() => Promise<{ register: (program: Command) => void }>> = [];
+for (const load of commands) (await load()).register(program);
+
+await program.parseAsync(process.argv);
