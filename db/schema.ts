@@ -1,7 +1,7 @@
 // The only place Patron's tables are declared. drizzle-kit generates db/migrations from this file;
 // `npm run db:check` fails when the two disagree.
 
-import { index, integer, primaryKey, real, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 /** A unified customer. A merged-away customer keeps its row and points at the survivor. */
 export const customers = sqliteTable("customers", {
@@ -148,3 +148,112 @@ export const customerCategoryStats = sqliteTable(
   (t) => [primaryKey({ columns: [t.customerId, t.categoryId] }), index("ccs_category_idx").on(t.categoryId)],
 );
 
+/** Population-level model parameters, one row per fit. The newest row of each model is in force. */
+export const modelParams = sqliteTable(
+  "model_params",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    model: text("model").notNull(), // "bgnbd" | "gamma_gamma" | "population"
+    params: text("params", { mode: "json" }).notNull(),
+    fittedAt: text("fitted_at").notNull(),
+    sampleSize: integer("sample_size").notNull(),
+    logLikelihood: real("log_likelihood"),
+  },
+  (t) => [index("model_params_model_idx").on(t.model, t.fittedAt)],
+);
+
+/** Per-customer scores materialised by the nightly job for segment queries (request paths recompute them). */
+export const customerScores = sqliteTable(
+  "customer_scores",
+  {
+    customerId: text("customer_id").primaryKey(),
+    clv12: real("clv_12").notNull(),
+    clv24: real("clv_24").notNull(),
+    probabilityAlive: real("probability_alive").notNull(),
+    stage: text("stage").notNull(),
+    valueTier: text("value_tier").notNull(),
+    discountSensitivity: text("discount_sensitivity"),
+    scoredAt: text("scored_at").notNull(),
+    runId: text("run_id").notNull(),
+  },
+  (t) => [index("customer_scores_stage_idx").on(t.stage), index("customer_scores_clv_idx").on(t.clv12)],
+);
+
+/** Lifecycle stage changes (active → fading ...), recorded by the nightly job: the transitions feed. */
+export const stageTransitions = sqliteTable(
+  "stage_transitions",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    customerId: text("customer_id").notNull(),
+    fromStage: text("from_stage"),
+    toStage: text("to_stage").notNull(),
+    at: text("at").notNull(),
+    runId: text("run_id").notNull(),
+  },
+  (t) => [index("stage_transitions_at_idx").on(t.at)],
+);
+
+/** Nightly job runs and their progress, so a restarted run resumes where it stopped. */
+export const jobRuns = sqliteTable("job_runs", {
+  id: text("id").primaryKey(),
+  kind: text("kind").notNull(),
+  status: text("status").notNull(), // "running" | "done" | "failed"
+  cursor: text("cursor"),
+  processed: integer("processed").notNull().default(0),
+  startedAt: text("started_at").notNull(),
+  finishedAt: text("finished_at"),
+  detail: text("detail", { mode: "json" }),
+});
+
+/** Merchandiser rules: boost, bury, pin, exclude a category or product, optionally for a segment and dates. */
+export const rules = sqliteTable("rules", {
+  id: text("id").primaryKey(),
+  name: text("name").notNull(),
+  action: text("action").notNull(), // "boost" | "bury" | "pin" | "exclude" | "allow_discounts" | "hide_discounts"
+  targetType: text("target_type").notNull(), // "category" | "product"
+  targetId: text("target_id").notNull(),
+  strength: real("strength"),
+  slot: integer("slot"),
+  segment: text("segment", { mode: "json" }),
+  startsAt: text("starts_at"),
+  endsAt: text("ends_at"),
+  enabled: integer("enabled", { mode: "boolean" }).notNull().default(true),
+  version: integer("version").notNull(),
+  createdAt: text("created_at").notNull(),
+  updatedAt: text("updated_at").notNull(),
+});
+
+/** Every change to a rule: who changed what, when. */
+export const ruleVersions = sqliteTable(
+  "rule_versions",
+  {
+    ruleId: text("rule_id").notNull(),
+    version: integer("version").notNull(),
+    change: text("change").notNull(), // "create" | "update" | "disable" | "enable"
+    snapshot: text("snapshot", { mode: "json" }).notNull(),
+    changedBy: text("changed_by").notNull(),
+    changedAt: text("changed_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.ruleId, t.version] })],
+);
+
+/** Impressions, clicks and product views from the widget, with the recommendation id and holdout arm. */
+export const events = sqliteTable(
+  "events",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    type: text("type").notNull(), // "impression" | "click" | "view"
+    recommendationId: text("recommendation_id"),
+    arm: text("arm"),
+    customerId: text("customer_id"),
+    productId: text("product_id"),
+    categoryId: text("category_id"),
+    at: text("at").notNull(),
+    dedupeKey: text("dedupe_key").notNull(),
+  },
+  (t) => [
+    uniqueIndex("events_dedupe_idx").on(t.dedupeKey),
+    index("events_recommendation_idx").on(t.recommendationId),
+    index("events_customer_idx").on(t.customerId, t.at),
+  ],
+);

@@ -39,8 +39,13 @@ export function createApp() {
     if (error instanceof HTTPException && error.status < 500) {
       return errorResponse(c, new ApiError(error.status as 400, "invalid_request", error.message || "Bad request."));
     }
-    console.error(JSON.stringify({ requestId: c.get("requestId"), error: String(error), stack: (error as Error).stack }));
-    return errorResponse(c, new ApiError(500, "internal", "Something went wrong on our side. Quote the request id when reporting it."));
+    console.error(
+      JSON.stringify({ requestId: c.get("requestId"), error: String(error), stack: (error as Error).stack }),
+    );
+    return errorResponse(
+      c,
+      new ApiError(500, "internal", "Something went wrong on our side. Quote the request id when reporting it."),
+    );
   });
 
   app.notFound((c) => errorResponse(c, new ApiError(404, "not_found", `No route for ${c.req.method} ${c.req.path}.`)));

@@ -1,1 +1,3 @@
-import { Hono } from "hono"; import type { AppEnv } from "../env.ts"; export const customersRoutes = new Hono<AppEnv>();
+import { Hono } from "hono";
+import type { AppEnv } from "../env.ts";
+export const customersRoutes = new Hono<AppEnv>();

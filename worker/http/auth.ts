@@ -23,7 +23,8 @@ function requireKey(pick: (env: Env) => string[], what: string): MiddlewareHandl
     const token = bearerToken(c.req.header("Authorization"));
     if (!token) throw new ApiError(401, "unauthorized", `Missing ${what}: send "Authorization: Bearer <key>".`);
     const accepted = pick(c.env).filter(Boolean);
-    if (!accepted.some((key) => timingSafeEqual(token, key))) throw new ApiError(401, "unauthorized", `Invalid ${what}.`);
+    if (!accepted.some((key) => timingSafeEqual(token, key)))
+      throw new ApiError(401, "unauthorized", `Invalid ${what}.`);
     await next();
   };
 }

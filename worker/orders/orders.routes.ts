@@ -1,1 +1,3 @@
-import { Hono } from "hono"; import type { AppEnv } from "../env.ts"; export const ingestRoutes = new Hono<AppEnv>();
+import { Hono } from "hono";
+import type { AppEnv } from "../env.ts";
+export const ingestRoutes = new Hono<AppEnv>();

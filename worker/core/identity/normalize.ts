@@ -16,16 +16,58 @@ export const defaultNormalizeOptions: NormalizeOptions = {
   blockedEmailDomains: ["example.invalid"],
 };
 
-export type Normalized = { ok: true; kind: IdentityKind; value: string } | { ok: false; kind: IdentityKind; reason: string };
+export type Normalized =
+  | { ok: true; kind: IdentityKind; value: string }
+  | { ok: false; kind: IdentityKind; reason: string };
 
 // Values that tills and forms put in when the customer gave nothing.
 const placeholderWords = new Set([
-  "", "-", "--", ".", "0", "n/a", "na", "n.a.", "none", "null", "nil", "undefined", "unknown", "test",
-  "x", "xx", "xxx", "no", "noemail", "walkin", "walk-in", "guest", "cash", "customer",
+  "",
+  "-",
+  "--",
+  ".",
+  "0",
+  "n/a",
+  "na",
+  "n.a.",
+  "none",
+  "null",
+  "nil",
+  "undefined",
+  "unknown",
+  "test",
+  "x",
+  "xx",
+  "xxx",
+  "no",
+  "noemail",
+  "walkin",
+  "walk-in",
+  "guest",
+  "cash",
+  "customer",
 ]);
 const placeholderEmailLocals = new Set([
-  "noemail", "no-email", "none", "no", "na", "n/a", "test", "unknown", "noreply", "no-reply", "donotreply",
-  "walkin", "walk-in", "guest", "customer", "nobody", "null", "email", "declined", "refused",
+  "noemail",
+  "no-email",
+  "none",
+  "no",
+  "na",
+  "n/a",
+  "test",
+  "unknown",
+  "noreply",
+  "no-reply",
+  "donotreply",
+  "walkin",
+  "walk-in",
+  "guest",
+  "customer",
+  "nobody",
+  "null",
+  "email",
+  "declined",
+  "refused",
 ]);
 
 function isRepeatedCharacter(value: string): boolean {
@@ -98,6 +140,8 @@ export function maskIdentifier(kind: IdentityKind, value: string): string {
       return `${stars(value.length - 4)}${value.slice(-4)}`;
     case "account":
     case "device":
-      return value.length <= 4 ? `${value.slice(0, 1)}${stars(value.length - 1)}` : `${value.slice(0, 3)}${stars(value.length - 3)}`;
+      return value.length <= 4
+        ? `${value.slice(0, 1)}${stars(value.length - 1)}`
+        : `${value.slice(0, 3)}${stars(value.length - 3)}`;
   }
 }

@@ -56,7 +56,10 @@ function uniqueRefs(observations: Observation[]): Map<string, IdentityRef> {
 }
 
 /** Keys whose observations mention more values of another kind than one customer may hold. */
-export function findSharedKeys(observations: Observation[], options: ResolveOptions = defaultResolveOptions): Set<string> {
+export function findSharedKeys(
+  observations: Observation[],
+  options: ResolveOptions = defaultResolveOptions,
+): Set<string> {
   const seenWith = new Map<string, Map<IdentityKind, Set<string>>>();
   for (const observation of observations) {
     for (const ref of observation.identities) {
@@ -80,7 +83,10 @@ export function findSharedKeys(observations: Observation[], options: ResolveOpti
   return shared;
 }
 
-export function resolveIdentities(observations: Observation[], options: ResolveOptions = defaultResolveOptions): Partition {
+export function resolveIdentities(
+  observations: Observation[],
+  options: ResolveOptions = defaultResolveOptions,
+): Partition {
   const refs = uniqueRefs(observations);
   const shared = findSharedKeys(observations, options);
   const rank = (ref: IdentityRef) => options.priority[ref.kind];
@@ -162,7 +168,11 @@ export function owningIdentity(
   let best: IdentityRef | null = null;
   for (const ref of identities) {
     if (shared.has(ref.key)) continue;
-    if (!best || options.priority[ref.kind] > options.priority[best.kind] || (options.priority[ref.kind] === options.priority[best.kind] && ref.key < best.key)) {
+    if (
+      !best ||
+      options.priority[ref.kind] > options.priority[best.kind] ||
+      (options.priority[ref.kind] === options.priority[best.kind] && ref.key < best.key)
+    ) {
       best = ref;
     }
   }

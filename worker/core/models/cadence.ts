@@ -41,7 +41,11 @@ export function daysBetween(fromIso: string, to: Date): number {
   return (to.getTime() - Date.parse(fromIso)) / dayMs;
 }
 
-export function cadenceOf(history: PurchaseHistory, now: Date, options: CadenceOptions = defaultCadenceOptions): Cadence {
+export function cadenceOf(
+  history: PurchaseHistory,
+  now: Date,
+  options: CadenceOptions = defaultCadenceOptions,
+): Cadence {
   if (!(options.priorIntervalDays > 0) || !(options.priorWeight >= 0)) {
     throw new Error("cadenceOf: priorIntervalDays must be > 0 and priorWeight >= 0");
   }
