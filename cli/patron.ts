@@ -7,7 +7,9 @@ const program = new Command()
   .showHelpAfterError();
 
 // Each command lives in cli/commands/<name>.ts and registers itself here.
-const commands: Array<() => Promise<{ register: (program: Command) => void }>> = [];
+const commands: Array<() => Promise<{ register: (program: Command) => void }>> = [
+  () => import("./commands/evaluate.ts"),
+];
 for (const load of commands) (await load()).register(program);
 
 await program.parseAsync(process.argv);

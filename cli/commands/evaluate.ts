@@ -1,0 +1,49 @@
+// `patron evaluate`: measures category propensity on a time split against popularity and
+// own-frequency baselines, printing one JSON object. A thin shell over cli/evaluate and worker/core.
+
+import type { Command } from "commander";
+import { type CompleteJourneyLevel, completeJourneyLevels, readCompleteJourney } from "../evaluate/completejourney.ts";
+import { evaluateCategoryRanking } from "../evaluate/evaluate.ts";
+import { rankingOptionsWith, type RankingOptionsOverride } from "../../worker/core/ranking/options.ts";
+
+interface EvaluateFlags {
+  dataset: string;
+  cutoff: string;
+  until?: string;
+  k: string;
+  level: string;
+  options?: string;
+  json?: boolean;
+}
+
+function parseDate(value: string, flag: string): Date {
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms)) throw new Error(`evaluate: ${flag} must be a date (YYYY-MM-DD), got ${value}`);
+  return new Date(ms);
+}
+
+export function register(program: Command) {
+  program
+    .command("evaluate")
+    .description("Score top-k category recommendations on a time split against popularity and own-history baselines.")
+    .requiredOption("--dataset <path>", "a Complete Journey folder, or `generated` / a folder of generated NDJSON")
+    .option("--cutoff <date>", "train on purchases before this date, score those after it", "2017-10-01")
+    .option("--until <date>", "ignore purchases from this date on (a validation window inside training)")
+    .option("--k <n>", "how many categories to recommend", "5")
+    .option("--level <level>", `catalog level for Complete Journey: ${completeJourneyLevels.join(", ")}`, "product_category")
+    .option("--options <json>", "ranking options override, e.g. '{\"categories\":{\"priorStrength\":3}}'")
+    .option("--json", "print only the JSON result")
+    .action(async (flags: EvaluateFlags) => {
+      const k = Number.parseInt(flags.k, 10);
+      if (!(k > 0)) throw new Error(`evaluate: --k must be a positive integer, got ${flags.k}`);
+      const options = rankingOptionsWith(flags.options ? (JSON.parse(flags.options) as RankingOptionsOverride) : {});
+      const cutoff = parseDate(flags.cutoff, "--cutoff");
+      const until = flags.until ? parseDate(flags.until, "--until") : undefined;
+      if (!completeJourneyLevels.includes(flags.level as CompleteJourneyLevel)) {
+        throw new Error(`evaluate: --level must be one of ${completeJourneyLevels.join(", ")}`);
+      }
+      const lines = await readCompleteJourney(flags.dataset, flags.level as CompleteJourneyLevel);
+      const result = evaluateCategoryRanking({ lines, cutoff, until, k, level: flags.level, options });
+      process.stdout.write(`${JSON.stringify(result)}\n`);
+    });
+}

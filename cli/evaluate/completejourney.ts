@@ -1,0 +1,51 @@
+// Reads 84.51° "The Complete Journey" (../shared/data/completejourney) into purchase lines at a chosen
+// catalog level. Households are customers and every purchase is in store. Evaluation logic lives in
+// evaluate.ts; this file only parses.
+
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { parse } from "csv-parse/sync";
+import type { PurchaseLine } from "./lines.ts";
+
+export const completeJourneyLevels = ["department", "product_category", "product_type"] as const;
+export type CompleteJourneyLevel = (typeof completeJourneyLevels)[number];
+
+type Row = Record<string, string>;
+
+/** "2017-01-28T14:06:53-0500" → an ISO instant in UTC (the offset needs a colon for Date.parse). */
+function toIsoInstant(timestamp: string): string {
+  const withColon = timestamp.replace(/([+-]\d{2})(\d{2})$/, "$1:$2");
+  const ms = Date.parse(withColon);
+  if (Number.isNaN(ms)) throw new Error(`completejourney: bad timestamp ${timestamp}`);
+  return new Date(ms).toISOString();
+}
+
+export async function readCompleteJourney(folder: string, level: CompleteJourneyLevel): Promise<PurchaseLine[]> {
+  const [productsCsv, transactionsCsv] = await Promise.all([
+    readFile(path.join(folder, "products.csv"), "utf8"),
+    readFile(path.join(folder, "transactions_sample.csv"), "utf8"),
+  ]);
+  const categoryOf = new Map<string, string>();
+  for (const row of parse(productsCsv, { columns: true, skip_empty_lines: true }) as Row[]) {
+    const category = row[level]?.trim();
+    if (row.product_id && category) categoryOf.set(row.product_id, category);
+  }
+  const lines: PurchaseLine[] = [];
+  for (const row of parse(transactionsCsv, { columns: true, skip_empty_lines: true }) as Row[]) {
+    const categoryId = categoryOf.get(row.product_id ?? "");
+    if (!categoryId) continue; // products missing from products.csv cannot be placed in a category
+    const discount = Number(row.retail_disc) + Number(row.coupon_disc) + Number(row.coupon_match_disc);
+    lines.push({
+      customerId: row.household_id!,
+      basketId: row.basket_id!,
+      productId: row.product_id!,
+      categoryId,
+      at: toIsoInstant(row.transaction_timestamp!),
+      channel: "store",
+      quantity: Number(row.quantity),
+      spend: Number(row.sales_value),
+      discounted: discount > 0,
+    });
+  }
+  return lines;
+}

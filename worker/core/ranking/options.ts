@@ -1,0 +1,181 @@
+// Every weight, half-life and threshold the ranking and rules core uses, in one typed object with
+// defaults. Formulas read from here; they hold no tuning literals of their own. It does not validate
+// merchandiser input (the rules routes do) and holds no per-request state.
+
+export interface PopulationOptions {
+  /** A category bought by a customer within this many days of the fit counts as "recent" for trend. */
+  trendWindowDays: number;
+  /** Customers with at least this many purchase days in a category contribute to its repurchase interval. */
+  minIntervalPurchaseDays: number;
+  /** Below this many contributing customers a category uses the population-wide interval. */
+  minIntervalSamples: number;
+  /** Used when no customer in the population has bought anything twice. */
+  fallbackIntervalDays: number;
+  /** Co-purchase pairs seen by fewer customers than this are dropped as noise. */
+  minPairSupport: number;
+  /** Pairs with lift below this are not complementary enough to keep. */
+  minLift: number;
+  /** Keep at most this many complements per category (highest lift first). */
+  maxComplementsPerCategory: number;
+  /** Per customer, only the most-ordered categories form pairs: bounds the O(m²) pair count. */
+  maxCategoriesPerCustomerForPairs: number;
+  /** Probabilities at which price quantiles are stored. */
+  priceQuantiles: number[];
+}
+
+export interface CategoryOptions {
+  /** Half-life of a purchase's weight, in days (recency-weighted purchase counts). */
+  purchaseHalfLifeDays: number;
+  /** Half-life of a product view's weight, in days. */
+  browseHalfLifeDays: number;
+  /** One view counts as this many purchases. */
+  viewWeight: number;
+  /** Weight of the popularity prior, in pseudo-purchases: with this much own history, own and prior count equally. */
+  priorStrength: number;
+  /** How strongly the recent trend tilts popularity: prior ∝ penetration × trend^trendWeight. */
+  trendWeight: number;
+  /** Cadence shrinkage weight (pseudo-intervals) towards the category's population interval. */
+  cadencePriorWeight: number;
+  /** A category whose overdue ratio is within [dueFrom, dueUntil] is due now. */
+  dueFrom: number;
+  dueUntil: number;
+  /** Multiplier on a due category's own score. */
+  dueBoost: number;
+  /** Bought this recently (as a share of the interval) means "just bought". */
+  justBoughtUntil: number;
+  /** "Just bought" only holds a category down when its interval is at least this long, in days. */
+  longCycleDays: number;
+  /** Multiplier on a just-bought long-cycle category's score. */
+  justBoughtFactor: number;
+  /** How much complementary lift raises a category's prior: prior × (1 + liftWeight × Σ share × (lift − 1)). */
+  liftWeight: number;
+  /** Lift above this is capped, so one rare pair cannot swamp the list. */
+  maxLift: number;
+  /** How many categories to return. */
+  maxCategories: number;
+}
+
+export type DiscountPolicy = "auto" | "allow" | "hide" | "favour";
+
+export interface ItemOptions {
+  /** How many items to return. */
+  maxItems: number;
+  /** At most this many items from one category (diversity), before falling back to filling. */
+  maxPerCategory: number;
+  /** Only this many top categories supply items. */
+  categoriesForItems: number;
+  /** Price fit: weight falls as exp(−(Δpercentile / priceBandWidth)²). */
+  priceBandWidth: number;
+  /** Without a price history in a category, assume this percentile (0–1) of its price distribution. */
+  defaultPricePercentile: number;
+  /** Multiplier on a discounted item's score for deal seekers. */
+  dealSeekerDiscountBoost: number;
+  /** "auto": hide discounts from full-price shoppers, favour them for deal seekers; the rest force a policy. */
+  discountPolicy: DiscountPolicy;
+  /** Share of a category's typical interval in which a product just bought is left out. */
+  recentProductWindowShare: number;
+}
+
+export interface DiscountSensitivityOptions {
+  /** Fewer units than this and the shopper is "mixed": too little evidence either way. */
+  minUnits: number;
+  /** Discounted share below population share × this → full-price shopper. */
+  fullPriceRatio: number;
+  /** Discounted share above population share × this → deal seeker. */
+  dealSeekerRatio: number;
+}
+
+export interface PopularOptions {
+  /** Popularity = penetration × trend^trendWeight for the default shelf. */
+  trendWeight: number;
+  maxCategories: number;
+  maxItems: number;
+  maxPerCategory: number;
+}
+
+export interface RuleOptions {
+  /** A boost without a strength multiplies the score by (1 + this). */
+  defaultBoostStrength: number;
+  /** A bury without a strength divides the score by (1 + this). */
+  defaultBuryStrength: number;
+}
+
+export interface HoldoutOptions {
+  /** Share of customers (0–1) who get the non-personalised shelf so lift can be measured. */
+  share: number;
+  /** Changing the salt reshuffles who is held out (a new experiment). */
+  salt: string;
+}
+
+export interface RankingOptions {
+  population: PopulationOptions;
+  categories: CategoryOptions;
+  items: ItemOptions;
+  discount: DiscountSensitivityOptions;
+  popular: PopularOptions;
+  rules: RuleOptions;
+  holdout: HoldoutOptions;
+}
+
+// Category defaults were tuned on The Complete Journey with a validation split inside the training
+// period (train < 2017-07-01, score 2017-07-01..2017-10-01), then frozen; docs/recommendations.md.
+export const defaultRankingOptions: RankingOptions = {
+  population: {
+    trendWindowDays: 30,
+    minIntervalPurchaseDays: 2,
+    minIntervalSamples: 5,
+    fallbackIntervalDays: 45,
+    minPairSupport: 5,
+    minLift: 1.2,
+    maxComplementsPerCategory: 20,
+    maxCategoriesPerCustomerForPairs: 60,
+    priceQuantiles: [0, 0.1, 0.25, 0.5, 0.75, 0.9, 1],
+  },
+  categories: {
+    purchaseHalfLifeDays: 120,
+    browseHalfLifeDays: 14,
+    viewWeight: 0.25,
+    priorStrength: 2,
+    trendWeight: 0,
+    cadencePriorWeight: 2,
+    dueFrom: 0.8,
+    dueUntil: 2,
+    dueBoost: 1.25,
+    justBoughtUntil: 0.35,
+    longCycleDays: 60,
+    justBoughtFactor: 0.5,
+    liftWeight: 0.5,
+    maxLift: 5,
+    maxCategories: 10,
+  },
+  items: {
+    maxItems: 12,
+    maxPerCategory: 3,
+    categoriesForItems: 6,
+    priceBandWidth: 0.35,
+    defaultPricePercentile: 0.5,
+    dealSeekerDiscountBoost: 1.5,
+    discountPolicy: "auto",
+    recentProductWindowShare: 1,
+  },
+  discount: { minUnits: 5, fullPriceRatio: 0.5, dealSeekerRatio: 1.5 },
+  popular: { trendWeight: 0.5, maxCategories: 10, maxItems: 12, maxPerCategory: 3 },
+  rules: { defaultBoostStrength: 1, defaultBuryStrength: 1 },
+  holdout: { share: 0.1, salt: "patron-holdout-v1" },
+};
+
+/** Deep-ish merge of a partial override onto the defaults (one level per section). */
+export type RankingOptionsOverride = { [K in keyof RankingOptions]?: Partial<RankingOptions[K]> };
+
+export function rankingOptionsWith(override: RankingOptionsOverride = {}): RankingOptions {
+  const base = defaultRankingOptions;
+  return {
+    population: { ...base.population, ...override.population },
+    categories: { ...base.categories, ...override.categories },
+    items: { ...base.items, ...override.items },
+    discount: { ...base.discount, ...override.discount },
+    popular: { ...base.popular, ...override.popular },
+    rules: { ...base.rules, ...override.rules },
+    holdout: { ...base.holdout, ...override.holdout },
+  };
+}
