@@ -1,0 +1,242 @@
+// BG/NBD repeat-purchase model: Fader, Hardie & Lee (2005), "Counting Your Customers" the Easy Way:
+// An Alternative to the Pareto/NBD Model, Marketing Science 24(2), 275–284. Equation numbers below
+// refer to that paper. A customer is summarised as { x, tx, T }: x repeat purchases, the last at tx,
+// observed for T, all in one time unit chosen by the caller (weeks on CDNOW); alpha is in that unit,
+// r, a and b are unitless, and horizons t are in the same unit. It does not model spend (see
+// gamma-gamma.ts) nor turn counts into money (clv.ts).
+import { gammaln, logBeta } from "../math/gammaln.ts";
+import { hyp2f1 } from "../math/hyp2f1.ts";
+import { minimizeNelderMead, type NelderMeadOptions } from "../math/nelder-mead.ts";
+import type { CustomerSummary } from "./summary.ts";
+
+/** r, alpha: Gamma heterogeneity of purchase rates; a, b: Beta heterogeneity of dropout probability. */
+export interface BgNbdParameters {
+  r: number;
+  alpha: number;
+  a: number;
+  b: number;
+}
+
+export interface BgNbdFit extends BgNbdParameters {
+  logLikelihood: number;
+  iterations: number;
+  converged: boolean;
+}
+
+export interface BgNbdFitOptions {
+  /** Starting point; by default r = a = b = 1 and alpha = the mean observation time T. */
+  start?: BgNbdParameters;
+  optimizer: Partial<NelderMeadOptions>;
+}
+
+export const defaultBgNbdFitOptions: BgNbdFitOptions = { optimizer: {} };
+
+/**
+ * Customers packed once for repeated likelihood evaluations: the Gamma-function terms depend only on
+ * x, so they are computed once per distinct x rather than once per customer.
+ */
+export interface PreparedCustomers {
+  count: number;
+  distinctX: Float64Array;
+  groupOf: Int32Array;
+  x: Float64Array;
+  tx: Float64Array;
+  T: Float64Array;
+}
+
+export function prepareCustomers(customers: readonly CustomerSummary[]): PreparedCustomers {
+  const groups = new Map<number, number>();
+  const count = customers.length;
+  const prepared: PreparedCustomers = {
+    count,
+    distinctX: new Float64Array(0),
+    groupOf: new Int32Array(count),
+    x: new Float64Array(count),
+    tx: new Float64Array(count),
+    T: new Float64Array(count),
+  };
+  customers.forEach((customer, index) => {
+    checkCustomer(customer, "prepareCustomers");
+    let group = groups.get(customer.x);
+    if (group === undefined) {
+      group = groups.size;
+      groups.set(customer.x, group);
+    }
+    prepared.groupOf[index] = group;
+    prepared.x[index] = customer.x;
+    prepared.tx[index] = customer.tx;
+    prepared.T[index] = customer.T;
+  });
+  prepared.distinctX = Float64Array.from(groups.keys());
+  return prepared;
+}
+
+/**
+ * Total log-likelihood (eq. 6, taken in logs). Each customer's likelihood is a sum of two terms that
+ * are each a product of powers far outside double range for heavy buyers, so both are kept as logs
+ * and added with log-sum-exp.
+ */
+export function bgnbdLogLikelihood(
+  parameters: BgNbdParameters,
+  customers: readonly CustomerSummary[] | PreparedCustomers,
+): number {
+  const prepared = "groupOf" in customers ? customers : prepareCustomers(customers);
+  const { r, alpha, a, b } = parameters;
+  if (!(r > 0 && alpha > 0 && a > 0 && b > 0)) return Number.NEGATIVE_INFINITY;
+  const groups = prepared.distinctX.length;
+  const gammaTerms = new Float64Array(groups);
+  const dropoutTerms = new Float64Array(groups);
+  const sharedGamma = gammaln(a + b) - gammaln(b) - gammaln(r);
+  for (let group = 0; group < groups; group++) {
+    const x = prepared.distinctX[group]!;
+    gammaTerms[group] = sharedGamma + gammaln(r + x) + gammaln(b + x) - gammaln(a + b + x);
+    dropoutTerms[group] = x > 0 ? Math.log(a) - Math.log(b + x - 1) : Number.NEGATIVE_INFINITY;
+  }
+  const logAlpha = Math.log(alpha);
+  let total = 0;
+  for (let index = 0; index < prepared.count; index++) {
+    const group = prepared.groupOf[index]!;
+    const x = prepared.x[index]!;
+    const stillActive = -(r + x) * Math.log(alpha + prepared.T[index]!);
+    let mixture = stillActive;
+    if (x > 0) {
+      const droppedOut = dropoutTerms[group]! - (r + x) * Math.log(alpha + prepared.tx[index]!);
+      mixture = logSumExp(stillActive, droppedOut);
+    }
+    total += r * logAlpha + gammaTerms[group]! + mixture;
+  }
+  return total;
+}
+
+/** Maximum-likelihood fit, searched over log(r, alpha, a, b) so the optimiser needs no constraints. */
+export function fitBgNbd(
+  customers: readonly CustomerSummary[],
+  options: BgNbdFitOptions = defaultBgNbdFitOptions,
+): BgNbdFit {
+  if (customers.length === 0) throw new Error("fitBgNbd: no customers to fit");
+  const prepared = prepareCustomers(customers);
+  const meanT = customers.reduce((sum, customer) => sum + customer.T, 0) / customers.length;
+  const start = options.start ?? { r: 1, alpha: Math.max(meanT, 1e-3), a: 1, b: 1 };
+  const fromLog = (point: number[]): BgNbdParameters => ({
+    r: Math.exp(point[0]!),
+    alpha: Math.exp(point[1]!),
+    a: Math.exp(point[2]!),
+    b: Math.exp(point[3]!),
+  });
+  // Minimise the mean negative log-likelihood so tolerances mean the same at 2k and 2M customers.
+  const result = minimizeNelderMead(
+    (point) => -bgnbdLogLikelihood(fromLog(point), prepared) / prepared.count,
+    [Math.log(start.r), Math.log(start.alpha), Math.log(start.a), Math.log(start.b)],
+    options.optimizer,
+  );
+  const parameters = fromLog(result.point);
+  return {
+    ...parameters,
+    logLikelihood: bgnbdLogLikelihood(parameters, prepared),
+    iterations: result.iterations,
+    converged: result.converged,
+  };
+}
+
+/** Log-odds that the customer has dropped out rather than merely not bought since tx. */
+function logOddsDroppedOut(parameters: BgNbdParameters, customer: CustomerSummary): number {
+  const { r, alpha, a, b } = parameters;
+  const { x, tx, T } = customer;
+  if (x === 0) return Number.NEGATIVE_INFINITY;
+  // ((α+T)/(α+tx))^(r+x) overflows for heavy buyers who went quiet; in logs it is just large.
+  return Math.log(a) - Math.log(b + x - 1) + (r + x) * (Math.log(alpha + T) - Math.log(alpha + tx));
+}
+
+/**
+ * P(alive | x, tx, T), eq. (A8) in closed form. Exactly 1 with no repeat purchase: the model lets a
+ * customer drop out only right after a purchase, which is why lifecycle.ts judges one-time buyers
+ * separately.
+ */
+export function probabilityAlive(parameters: BgNbdParameters, customer: CustomerSummary): number {
+  checkCustomer(customer, "probabilityAlive");
+  return logistic(-logOddsDroppedOut(parameters, customer));
+}
+
+/**
+ * E[Y(t) | x, tx, T]: expected repeat purchases in the next t time units (eq. 10). The factor
+ * ((α+T)/(α+T+t))^(r+x) · 2F1(r+x, b+x; a+b+x−1; z) is rewritten with Euler's transformation as
+ * (1−z)^(a−1) · 2F1(a+b−1−r, a−1; a+b+x−1; z): same value, but no huge power times a huge series
+ * for heavy buyers, and the series converges faster as x grows.
+ */
+export function expectedPurchasesConditional(
+  parameters: BgNbdParameters,
+  customer: CustomerSummary,
+  t: number,
+): number {
+  checkCustomer(customer, "expectedPurchasesConditional");
+  if (!(t >= 0)) throw new Error(`expectedPurchasesConditional: t must be >= 0, got ${t}`);
+  if (t === 0) return 0;
+  const alive = probabilityAlive(parameters, customer);
+  if (alive === 0) return 0;
+  return alive * expectedWhileAlive(parameters, customer.x, customer.T, t);
+}
+
+/** E[X(t)]: expected purchases in (0, t] for a customer acquired at time 0 (eq. 9). */
+export function expectedPurchasesUnconditional(parameters: BgNbdParameters, t: number): number {
+  if (!(t >= 0)) throw new Error(`expectedPurchasesUnconditional: t must be >= 0, got ${t}`);
+  if (t === 0) return 0;
+  return expectedWhileAlive(parameters, 0, 0, t);
+}
+
+// Below |a − 1| < this, eq. (9)/(10)'s 0/0 is evaluated as the mean of its values on either side.
+const nearOneA = 1e-4;
+
+function expectedWhileAlive(parameters: BgNbdParameters, x: number, T: number, t: number): number {
+  const { a } = parameters;
+  if (Math.abs(a - 1) < nearOneA) {
+    return (
+      0.5 *
+      (expectedWhileAlive({ ...parameters, a: 1 + nearOneA }, x, T, t) +
+        expectedWhileAlive({ ...parameters, a: 1 - nearOneA }, x, T, t))
+    );
+  }
+  const { r, alpha, b } = parameters;
+  const z = t / (alpha + T + t);
+  const c = a + b + x - 1;
+  const transformed = Math.exp((a - 1) * Math.log1p(-z)) * hyp2f1(a + b - 1 - r, a - 1, c, z);
+  return (c / (a - 1)) * (1 - transformed);
+}
+
+/** P(X(t) = n) for a customer acquired at time 0 (eq. 8); every term assembled in logs. */
+export function probabilityOfPurchases(parameters: BgNbdParameters, t: number, n: number): number {
+  if (!(t >= 0) || !Number.isInteger(n) || n < 0) {
+    throw new Error(`probabilityOfPurchases: need t >= 0 and integer n >= 0, got t=${t}, n=${n}`);
+  }
+  const { r, alpha, a, b } = parameters;
+  if (t === 0) return n === 0 ? 1 : 0;
+  const logStay = Math.log(alpha) - Math.log(alpha + t);
+  const logBuy = Math.log(t) - Math.log(alpha + t);
+  const logNbd = (j: number) => gammaln(r + j) - gammaln(r) - gammaln(j + 1) + r * logStay + j * logBuy;
+  const logBetaAB = logBeta(a, b);
+  let probability = Math.exp(logBeta(a, b + n) - logBetaAB + logNbd(n));
+  if (n > 0) {
+    let below = 0;
+    for (let j = 0; j < n; j++) below += Math.exp(logNbd(j));
+    probability += Math.exp(logBeta(a + 1, b + n - 1) - logBetaAB) * Math.max(0, 1 - below);
+  }
+  return probability;
+}
+
+function logSumExp(left: number, right: number): number {
+  const high = Math.max(left, right);
+  if (high === Number.NEGATIVE_INFINITY) return high;
+  return high + Math.log1p(Math.exp(Math.min(left, right) - high));
+}
+
+function logistic(value: number): number {
+  if (value >= 0) return 1 / (1 + Math.exp(-value));
+  const e = Math.exp(value);
+  return e / (1 + e);
+}
+
+function checkCustomer(customer: CustomerSummary, caller: string): void {
+  const { x, tx, T } = customer;
+  if (!(x >= 0 && tx >= 0 && T >= tx) || (x === 0 && tx !== 0)) {
+    throw new Error(`${caller}: need x >= 0, 0 <= tx <= T and tx = 0 when x = 0; got x=${x}, tx=${tx}, T=${T}`);
+  }
+}

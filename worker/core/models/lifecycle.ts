@@ -1,0 +1,190 @@
+// Lifecycle stage (new, active, fading, lapsed) and value tier for one customer, from numbers the
+// other models produce: BG/NBD's P(alive) (bg-nbd.ts), the overdue ratio of the customer's own
+// cadence (cadence.ts) and CLV (clv.ts). Times in days. BG/NBD gives P(alive) = 1 to anyone without a
+// repeat purchase, so one-time buyers are judged instead by time since their first order against how
+// long the population takes to come back (Kaplan–Meier, 1958, on time to second purchase, censored
+// at the end of observation). It does not compute P(alive) or CLV itself.
+import { quantileSorted } from "../math/quantile.ts";
+
+export type LifecycleStage = "new" | "active" | "fading" | "lapsed";
+
+export interface SecondPurchaseObservation {
+  /** Time from first to second purchase, or null if there has been no second purchase yet. */
+  secondPurchaseAfter: number | null;
+  /** Time from first purchase to the end of observation (T in summary.ts). */
+  T: number;
+}
+
+export interface SecondPurchaseTiming {
+  /** Customers the estimate is based on. */
+  sample: number;
+  /** Estimated share who came back within the longest observed time (1 − Kaplan–Meier survival). */
+  returnedShare: number;
+  /** Times at which a second purchase happened, ascending (same unit as the input). */
+  times: number[];
+  /** Among those who come back within the observed span, the share who did so by times[i]. */
+  cumulativeShare: number[];
+}
+
+/**
+ * Kaplan–Meier estimate of time to second purchase. Customers who have not come back are censored at
+ * T, so a young cohort does not make returning look faster than it is. Quantiles are taken among
+ * customers who return at all (within the longest span observed), because many never do.
+ */
+export function secondPurchaseTiming(observations: readonly SecondPurchaseObservation[]): SecondPurchaseTiming {
+  const ordered = observations
+    .map((observation) => ({
+      time: observation.secondPurchaseAfter ?? observation.T,
+      returned: observation.secondPurchaseAfter !== null,
+    }))
+    .sort((left, right) => left.time - right.time || Number(right.returned) - Number(left.returned));
+  let atRisk = ordered.length;
+  let survival = 1;
+  const times: number[] = [];
+  const survivals: number[] = [];
+  let index = 0;
+  while (index < ordered.length) {
+    const time = ordered[index]!.time;
+    let returned = 0;
+    let leaving = 0;
+    while (index < ordered.length && ordered[index]!.time === time) {
+      if (ordered[index]!.returned) returned++;
+      leaving++;
+      index++;
+    }
+    if (returned > 0) {
+      survival *= 1 - returned / atRisk;
+      times.push(time);
+      survivals.push(survival);
+    }
+    atRisk -= leaving;
+  }
+  const returnedShare = 1 - survival;
+  const cumulativeShare = survivals.map((value) => (returnedShare > 0 ? (1 - value) / returnedShare : 0));
+  return { sample: observations.length, returnedShare, times, cumulativeShare };
+}
+
+/** Smallest time by which `level` of eventual returners had come back; NaN when nobody returned. */
+export function secondPurchaseQuantile(timing: SecondPurchaseTiming, level: number): number {
+  if (!(level > 0 && level <= 1)) throw new Error(`secondPurchaseQuantile: level must be in (0, 1], got ${level}`);
+  for (let index = 0; index < timing.times.length; index++) {
+    // The small slack absorbs rounding in the running product, so level 1 finds the last time.
+    if (timing.cumulativeShare[index]! >= level - 1e-12) return timing.times[index]!;
+  }
+  return Number.NaN;
+}
+
+export interface LifecycleOptions {
+  /** Repeat buyers: active needs at least this P(alive)... */
+  activeMinProbabilityAlive: number;
+  /** ...and an overdue ratio below this. */
+  fadingOverdueRatio: number;
+  /** Repeat buyers are lapsed below this P(alive) or at this overdue ratio and beyond. */
+  lapsedBelowProbabilityAlive: number;
+  lapsedOverdueRatio: number;
+  /** One-time buyers stay new until this share of returners has come back... */
+  oneTimeNewUntilLevel: number;
+  /** ...are fading until this share has, and lapsed after. */
+  oneTimeLapsedAfterLevel: number;
+}
+
+export const defaultLifecycleOptions: LifecycleOptions = {
+  activeMinProbabilityAlive: 0.5,
+  fadingOverdueRatio: 1.5,
+  lapsedBelowProbabilityAlive: 0.2,
+  lapsedOverdueRatio: 3,
+  oneTimeNewUntilLevel: 0.5,
+  oneTimeLapsedAfterLevel: 0.9,
+};
+
+export interface LifecycleInput {
+  /** Repeat purchases (x): 0 for a one-time buyer. */
+  repeatPurchases: number;
+  probabilityAlive: number;
+  /** Days since the last purchase ÷ the customer's expected interval (cadence.ts). */
+  overdueRatio: number;
+  daysSinceFirstPurchase: number;
+}
+
+export type LifecycleReason =
+  | "one_time_within_usual_return"
+  | "one_time_past_usual_return"
+  | "one_time_past_late_return"
+  | "alive_and_on_cadence"
+  | "low_probability_alive"
+  | "far_overdue"
+  | "slipping";
+
+export interface Lifecycle {
+  stage: LifecycleStage;
+  reason: LifecycleReason;
+}
+
+/** `timing` must be in days, like the input; build it from day-unit summaries. */
+export function lifecycleStage(
+  input: LifecycleInput,
+  timing: SecondPurchaseTiming,
+  options: LifecycleOptions = defaultLifecycleOptions,
+): Lifecycle {
+  if (input.repeatPurchases === 0) {
+    const newUntil = secondPurchaseQuantile(timing, options.oneTimeNewUntilLevel);
+    const lapsedAfter = secondPurchaseQuantile(timing, options.oneTimeLapsedAfterLevel);
+    // With no returning customer to learn from, nobody can be called late yet.
+    if (Number.isNaN(newUntil) || input.daysSinceFirstPurchase <= newUntil) {
+      return { stage: "new", reason: "one_time_within_usual_return" };
+    }
+    if (input.daysSinceFirstPurchase <= lapsedAfter) return { stage: "fading", reason: "one_time_past_usual_return" };
+    return { stage: "lapsed", reason: "one_time_past_late_return" };
+  }
+  if (input.probabilityAlive < options.lapsedBelowProbabilityAlive) {
+    return { stage: "lapsed", reason: "low_probability_alive" };
+  }
+  if (input.overdueRatio >= options.lapsedOverdueRatio) return { stage: "lapsed", reason: "far_overdue" };
+  if (input.probabilityAlive >= options.activeMinProbabilityAlive && input.overdueRatio < options.fadingOverdueRatio) {
+    return { stage: "active", reason: "alive_and_on_cadence" };
+  }
+  return { stage: "fading", reason: "slipping" };
+}
+
+export type ValueTier = "top" | "high" | "medium" | "low";
+
+export interface ValueTierOptions {
+  /** Share of customers in the top tier (highest CLV). */
+  topShare: number;
+  /** Share in the next tier down. */
+  highShare: number;
+  mediumShare: number;
+}
+
+export const defaultValueTierOptions: ValueTierOptions = { topShare: 0.1, highShare: 0.2, mediumShare: 0.3 };
+
+/** Minimum CLV of each tier, from the population's CLV quantiles. */
+export interface ValueTierThresholds {
+  top: number;
+  high: number;
+  medium: number;
+}
+
+export function valueTierThresholds(
+  clvs: readonly number[],
+  options: ValueTierOptions = defaultValueTierOptions,
+): ValueTierThresholds {
+  const { topShare, highShare, mediumShare } = options;
+  if (!(topShare >= 0 && highShare >= 0 && mediumShare >= 0 && topShare + highShare + mediumShare <= 1)) {
+    throw new Error("valueTierThresholds: tier shares must be >= 0 and sum to at most 1");
+  }
+  if (clvs.length === 0) throw new Error("valueTierThresholds: need at least one CLV");
+  const sorted = Float64Array.from(clvs).sort();
+  return {
+    top: quantileSorted(sorted, 1 - topShare),
+    high: quantileSorted(sorted, 1 - topShare - highShare),
+    medium: quantileSorted(sorted, 1 - topShare - highShare - mediumShare),
+  };
+}
+
+export function valueTier(clv: number, thresholds: ValueTierThresholds): ValueTier {
+  if (clv >= thresholds.top) return "top";
+  if (clv >= thresholds.high) return "high";
+  if (clv >= thresholds.medium) return "medium";
+  return "low";
+}
