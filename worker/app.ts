@@ -6,6 +6,7 @@ import { HTTPException } from "hono/http-exception";
 import * as schema from "../db/schema.ts";
 import { customersRoutes } from "./customers/customers.routes.ts";
 import type { AppEnv } from "./env.ts";
+import { eventsRoutes } from "./events/events.routes.ts";
 import { ApiError, errorResponse } from "./http/errors.ts";
 import { ingestRoutes } from "./orders/orders.routes.ts";
 
@@ -54,6 +55,7 @@ export function createApp() {
 
   app.route("/v1", ingestRoutes);
   app.route("/v1/customers", customersRoutes);
+  app.route("/v1/events", eventsRoutes);
 
   return app;
 }

@@ -1,0 +1,147 @@
+import { env, SELF } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { eventDedupeKey } from "../../worker/events/events.routes.ts";
+import { eventsResponseSchema } from "../../worker/events/events.schemas.ts";
+
+const url = "http://patron.test/v1/events";
+
+function beacon(body: unknown, contentType = "text/plain;charset=UTF-8") {
+  return SELF.fetch(url, {
+    method: "POST",
+    headers: { "Content-Type": contentType, Origin: "http://127.0.0.1:8787" },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+}
+
+async function storedEvents(recommendationId: string) {
+  const { results } = await env.DB.prepare(
+    "select type, recommendation_id, arm, product_id, category_id, customer_id from events where recommendation_id = ? order by id",
+  )
+    .bind(recommendationId)
+    .all<Record<string, unknown>>();
+  return results;
+}
+
+describe("POST /v1/events", () => {
+  it("stores a text/plain beacon batch and answers 202 with the allowed origin", async () => {
+    const response = await beacon({
+      events: [
+        {
+          type: "impression",
+          recommendationId: "rec-happy",
+          arm: "personalized",
+          productId: "sku-1",
+          categoryId: "heels",
+        },
+        {
+          type: "impression",
+          recommendationId: "rec-happy",
+          arm: "personalized",
+          productId: "sku-2",
+          categoryId: "bags",
+        },
+        { type: "click", recommendationId: "rec-happy", arm: "personalized", productId: "sku-1" },
+      ],
+    });
+    expect(response.status).toBe(202);
+    expect(eventsResponseSchema.parse(await response.json())).toEqual({ data: { accepted: 3, duplicates: 0 } });
+    expect(response.headers.get("Access-Control-Allow-Origin")).toBe("http://127.0.0.1:8787");
+    expect(await storedEvents("rec-happy")).toEqual([
+      {
+        type: "impression",
+        recommendation_id: "rec-happy",
+        arm: "personalized",
+        product_id: "sku-1",
+        category_id: "heels",
+        customer_id: null,
+      },
+      {
+        type: "impression",
+        recommendation_id: "rec-happy",
+        arm: "personalized",
+        product_id: "sku-2",
+        category_id: "bags",
+        customer_id: null,
+      },
+      {
+        type: "click",
+        recommendation_id: "rec-happy",
+        arm: "personalized",
+        product_id: "sku-1",
+        category_id: null,
+        customer_id: null,
+      },
+    ]);
+  });
+
+  it("accepts a single event sent as application/json", async () => {
+    const response = await beacon(
+      { type: "view", recommendationId: "rec-json", productId: "sku-9" },
+      "application/json",
+    );
+    expect(response.status).toBe(202);
+    expect(eventsResponseSchema.parse(await response.json()).data.accepted).toBe(1);
+    expect(await storedEvents("rec-json")).toHaveLength(1);
+  });
+
+  it("counts an impression once per recommendation and item, and a click once per minute", async () => {
+    const impression = { type: "impression", recommendationId: "rec-dedupe", productId: "sku-1" };
+    const click = { type: "click", recommendationId: "rec-dedupe", productId: "sku-1" };
+    // One request shares one clock reading, so the double click falls in the same minute.
+    const first = await beacon({ events: [impression, impression, click, click] });
+    expect(eventsResponseSchema.parse(await first.json()).data).toEqual({ accepted: 2, duplicates: 2 });
+    const again = await beacon({ events: [impression, { ...impression, productId: "sku-2" }] });
+    expect(eventsResponseSchema.parse(await again.json()).data).toEqual({ accepted: 1, duplicates: 1 });
+    const rows = await storedEvents("rec-dedupe");
+    expect(rows.map((row) => `${row.type}:${row.product_id}`)).toEqual([
+      "impression:sku-1",
+      "click:sku-1",
+      "impression:sku-2",
+    ]);
+  });
+
+  it("keys a later click apart from the first, and impressions never", () => {
+    const at = new Date("2026-03-14T10:22:10Z");
+    const later = new Date("2026-03-14T10:23:10Z");
+    const click = { type: "click", recommendationId: "r", productId: "p" } as const;
+    const impression = { type: "impression", recommendationId: "r", productId: "p" } as const;
+    expect(eventDedupeKey(click, at)).not.toBe(eventDedupeKey(click, later));
+    expect(eventDedupeKey(click, at)).toBe(eventDedupeKey(click, new Date("2026-03-14T10:22:50Z")));
+    expect(eventDedupeKey(impression, at)).toBe(eventDedupeKey(impression, later));
+  });
+
+  it.each([
+    ["a body that is not JSON", "type=impression"],
+    ["an unknown event type", { type: "purchase", recommendationId: "rec-bad", productId: "sku-1" }],
+    ["an impression without a recommendation id", { type: "impression", productId: "sku-1" }],
+    ["an event without product or category", { type: "click", recommendationId: "rec-bad" }],
+    ["an empty batch", { events: [] }],
+    [
+      "a batch with one bad event",
+      { events: [{ type: "impression", recommendationId: "rec-bad", productId: "sku-1" }, { type: "nope" }] },
+    ],
+    [
+      "a batch over the limit",
+      {
+        events: Array.from({ length: 101 }, (_, i) => ({
+          type: "impression",
+          recommendationId: "rec-bad",
+          productId: `sku-${i}`,
+        })),
+      },
+    ],
+  ])("rejects %s with 400 and writes nothing", async (_label, body) => {
+    const response = await beacon(body);
+    expect(response.status).toBe(400);
+    const envelope = (await response.json()) as { error: { code: string; requestId: string } };
+    expect(envelope.error.code).toBe("invalid_request");
+    expect(envelope.error.requestId).toBe(response.headers.get("X-Request-Id"));
+    expect(await storedEvents("rec-bad")).toEqual([]);
+  });
+
+  it("refuses oversized payloads", async () => {
+    const response = await beacon({ type: "view", productId: "x".repeat(70_000) });
+    expect(response.status).toBe(413);
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe("payload_too_large");
+  });
+});

@@ -1,0 +1,65 @@
+// POST /v1/events: impressions and clicks beaconed by the storefront widget, and product views.
+// Beacons arrive as `text/plain` (a CORS "simple" request, so no preflight) carrying JSON; plain
+// `application/json` works too. Events carry the recommendation id, which already ties them to the
+// shopper and holdout arm the recommendation was computed for; the optional `token` field is accepted
+// for the customer link (customerId) and is not required.
+import { Hono } from "hono";
+import type { AppEnv } from "../env.ts";
+import { ApiError } from "../http/errors.ts";
+import { parseOrThrow } from "../http/validate.ts";
+import { type EventRow, insertEvents } from "./events.repo.ts";
+import { type EventInput, type EventsResponse, eventsRequestSchema } from "./events.schemas.ts";
+
+const maxBodyBytes = 64 * 1024;
+
+/**
+ * The key that makes a repeat a no-op: an impression counts once per recommendation and item; a click
+ * once per recommendation, item and minute (a double click is one click, a return visit later is another).
+ * Views without a recommendation are not deduplicated.
+ */
+export function eventDedupeKey(event: EventInput, now: Date): string {
+  const target = `${event.recommendationId ?? ""}|${event.productId ?? ""}|${event.categoryId ?? ""}`;
+  const minute = Math.floor(now.getTime() / 60_000);
+  switch (event.type) {
+    case "impression":
+      return `impression|${target}`;
+    case "click":
+      return `click|${target}|${minute}`;
+    case "view":
+      return event.recommendationId ? `view|${target}|${minute}` : `view|${crypto.randomUUID()}`;
+  }
+}
+
+async function readPayload(request: Request): Promise<unknown> {
+  const declared = Number(request.headers.get("Content-Length") ?? 0);
+  if (declared > maxBodyBytes)
+    throw new ApiError(413, "payload_too_large", `Event payloads are limited to ${maxBodyBytes} bytes.`);
+  const text = await request.text();
+  if (text.length > maxBodyBytes)
+    throw new ApiError(413, "payload_too_large", `Event payloads are limited to ${maxBodyBytes} bytes.`);
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ApiError(400, "invalid_request", "Request body must be JSON (sent as text/plain or application/json).");
+  }
+}
+
+export const eventsRoutes = new Hono<AppEnv>().post("/", async (c) => {
+  const payload = parseOrThrow(eventsRequestSchema, await readPayload(c.req.raw), "request body");
+  const batch = "events" in payload ? payload.events : [payload];
+  const now = c.get("now");
+  const rows: EventRow[] = batch.map((event) => ({
+    type: event.type,
+    recommendationId: event.recommendationId ?? null,
+    arm: event.arm ?? null,
+    customerId: null,
+    productId: event.productId ?? null,
+    categoryId: event.categoryId ?? null,
+    at: now.toISOString(),
+    dedupeKey: eventDedupeKey(event, now),
+  }));
+
+  const accepted = await insertEvents(c.get("db"), rows);
+  c.header("Cache-Control", "no-store");
+  return c.json({ data: { accepted, duplicates: rows.length - accepted } } satisfies EventsResponse, 202);
+});

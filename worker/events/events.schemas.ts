@@ -1,0 +1,50 @@
+// Request and response shapes for POST /v1/events: widget beacons (impressions, clicks) and product views.
+import * as z from "zod";
+
+const id = z.string().trim().min(1).max(128);
+
+export const eventTypeSchema = z.enum(["impression", "click", "view"]);
+
+export const eventSchema = z
+  .object({
+    type: eventTypeSchema,
+    recommendationId: id.optional(),
+    arm: z.string().trim().min(1).max(32).optional(),
+    productId: id.optional(),
+    categoryId: id.optional(),
+    /** A shopper token may ride in the body because `sendBeacon` cannot set an Authorization header. */
+    token: z.string().max(4096).optional(),
+  })
+  .refine((event) => event.type === "view" || event.recommendationId !== undefined, {
+    message: "Impressions and clicks need a recommendationId.",
+    path: ["recommendationId"],
+  })
+  .refine((event) => event.productId !== undefined || event.categoryId !== undefined, {
+    message: "An event needs a productId or a categoryId.",
+    path: ["productId"],
+  });
+
+export const maxEventsPerRequest = 100;
+
+/** One event, or a batch `{ events: [...], token? }` whose token applies to every event without one. */
+export const eventsRequestSchema = z.union([
+  z.object({
+    events: z.array(eventSchema).min(1).max(maxEventsPerRequest),
+    token: z.string().max(4096).optional(),
+  }),
+  eventSchema,
+]);
+
+export const eventsResponseSchema = z.object({
+  data: z.object({
+    /** Events recorded by this request. */
+    accepted: z.number().int().nonnegative(),
+    /** Valid events already recorded earlier (a repeated impression, a double click): not stored twice. */
+    duplicates: z.number().int().nonnegative(),
+  }),
+});
+
+export type EventType = z.infer<typeof eventTypeSchema>;
+export type EventInput = z.infer<typeof eventSchema>;
+export type EventsRequest = z.infer<typeof eventsRequestSchema>;
+export type EventsResponse = z.infer<typeof eventsResponseSchema>;
