@@ -1,0 +1,82 @@
+// The ingestion wire format (DESIGN.md, "Wire format for ingestion") as plain TypeScript types, for
+// code that produces it outside the worker: the demo generator and the bulk importer. The worker's
+// zod schemas stay the authority; `checkWireOrder` is a cheap local pre-flight, not a replacement.
+
+export const identifierKinds = ["account", "email", "phone", "loyalty", "card", "device"] as const;
+export type IdentifierKind = (typeof identifierKinds)[number];
+export type Identifiers = Partial<Record<IdentifierKind, string>>;
+
+export const channels = ["web", "store", "app", "phone"] as const;
+export type Channel = (typeof channels)[number];
+
+export interface WireOrderLine {
+  productId: string;
+  categoryId: string;
+  quantity: number;
+  unitPrice: number;
+  listPrice: number;
+}
+
+export interface WireOrder {
+  id: string;
+  channel: Channel;
+  storeId: string | null;
+  placedAt: string;
+  currency: string;
+  identifiers: Identifiers;
+  lines: WireOrderLine[];
+  recommendationId: string | null;
+}
+
+export interface WireProduct {
+  id: string;
+  title: string;
+  categoryId: string;
+  categoryName: string;
+  url: string | null;
+  imageUrl: string | null;
+  listPrice: number;
+  salePrice: number | null;
+  inStock: boolean;
+}
+
+export interface WireIssue {
+  path: (string | number)[];
+  message: string;
+}
+
+const isoInstant = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/;
+
+/** Structural problems with one order, as issue paths relative to the order. Empty when it looks right. */
+export function checkWireOrder(order: WireOrder): WireIssue[] {
+  const issues: WireIssue[] = [];
+  const fail = (path: (string | number)[], message: string) => issues.push({ path, message });
+  if (typeof order.id !== "string" || order.id.length === 0) fail(["id"], "must be a non-empty string");
+  if (!channels.includes(order.channel)) fail(["channel"], `must be one of ${channels.join(", ")}`);
+  if (order.storeId !== null && typeof order.storeId !== "string") fail(["storeId"], "must be a string or null");
+  if (
+    typeof order.placedAt !== "string" ||
+    !isoInstant.test(order.placedAt) ||
+    Number.isNaN(Date.parse(order.placedAt))
+  )
+    fail(["placedAt"], "must be an ISO 8601 date-time with a zone");
+  if (!/^[A-Z]{3}$/.test(order.currency)) fail(["currency"], "must be a 3-letter ISO currency code");
+  const kinds = Object.keys(order.identifiers ?? {});
+  if (kinds.length === 0) fail(["identifiers"], "must carry at least one identifier");
+  for (const kind of kinds) {
+    if (!identifierKinds.includes(kind as IdentifierKind)) fail(["identifiers", kind], "unknown identifier kind");
+    else if (typeof order.identifiers[kind as IdentifierKind] !== "string")
+      fail(["identifiers", kind], "must be a string");
+  }
+  if (!Array.isArray(order.lines) || order.lines.length === 0) fail(["lines"], "must have at least one line");
+  else
+    order.lines.forEach((line, index) => {
+      if (!line.productId) fail(["lines", index, "productId"], "must be a non-empty string");
+      if (!line.categoryId) fail(["lines", index, "categoryId"], "must be a non-empty string");
+      if (!Number.isInteger(line.quantity) || line.quantity <= 0)
+        fail(["lines", index, "quantity"], "must be a positive integer");
+      if (!Number.isFinite(line.unitPrice) || line.unitPrice < 0) fail(["lines", index, "unitPrice"], "must be ≥ 0");
+      if (!Number.isFinite(line.listPrice) || line.listPrice < 0) fail(["lines", index, "listPrice"], "must be ≥ 0");
+    });
+  return issues;
+}
