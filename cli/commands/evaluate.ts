@@ -2,9 +2,9 @@
 // own-frequency baselines, printing one JSON object. A thin shell over cli/evaluate and worker/core.
 
 import type { Command } from "commander";
+import { type RankingOptionsOverride, rankingOptionsWith } from "../../worker/core/ranking/options.ts";
 import { type CompleteJourneyLevel, completeJourneyLevels, readCompleteJourney } from "../evaluate/completejourney.ts";
 import { evaluateCategoryRanking } from "../evaluate/evaluate.ts";
-import { rankingOptionsWith, type RankingOptionsOverride } from "../../worker/core/ranking/options.ts";
 
 interface EvaluateFlags {
   dataset: string;
@@ -30,8 +30,12 @@ export function register(program: Command) {
     .option("--cutoff <date>", "train on purchases before this date, score those after it", "2017-10-01")
     .option("--until <date>", "ignore purchases from this date on (a validation window inside training)")
     .option("--k <n>", "how many categories to recommend", "5")
-    .option("--level <level>", `catalog level for Complete Journey: ${completeJourneyLevels.join(", ")}`, "product_category")
-    .option("--options <json>", "ranking options override, e.g. '{\"categories\":{\"priorStrength\":3}}'")
+    .option(
+      "--level <level>",
+      `catalog level for Complete Journey: ${completeJourneyLevels.join(", ")}`,
+      "product_category",
+    )
+    .option("--options <json>", 'ranking options override, e.g. \'{"categories":{"priorStrength":3}}\'')
     .option("--json", "print only the JSON result")
     .action(async (flags: EvaluateFlags) => {
       const k = Number.parseInt(flags.k, 10);

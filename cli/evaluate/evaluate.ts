@@ -4,7 +4,7 @@
 // It does no file I/O; the datasets are read by their own modules.
 
 import { rankCategories } from "../../worker/core/ranking/categories.ts";
-import { type RankingOptions, defaultRankingOptions } from "../../worker/core/ranking/options.ts";
+import { defaultRankingOptions, type RankingOptions } from "../../worker/core/ranking/options.ts";
 import { buildPopulation } from "../../worker/core/ranking/population.ts";
 import type { CategoryStat } from "../../worker/core/ranking/types.ts";
 import { aggregateCategoryStats, type PurchaseLine } from "./lines.ts";

@@ -121,13 +121,17 @@ export function rankCategories(
       storeUnits: stat.storeUnits,
     });
     const times = stat.orders === 1 ? "once" : stat.orders === 2 ? "twice" : `${stat.orders} times`;
-    e.sentences.set("bought_before", `You've bought ${nameOf(stat.categoryId)} ${times}, last ${describeAgo(daysSinceLast)}${where}`);
+    e.sentences.set(
+      "bought_before",
+      `You've bought ${nameOf(stat.categoryId)} ${times}, last ${describeAgo(daysSinceLast)}${where}`,
+    );
 
     const cadence = cadenceOf(
       { purchaseDays: stat.purchaseDays, firstPurchaseAt: stat.firstPurchaseAt, lastPurchaseAt: stat.lastPurchaseAt },
       now,
       {
-        priorIntervalDays: population.categories[stat.categoryId]?.repurchaseIntervalDays ?? population.overallIntervalDays,
+        priorIntervalDays:
+          population.categories[stat.categoryId]?.repurchaseIntervalDays ?? population.overallIntervalDays,
         priorWeight: options.cadencePriorWeight,
       },
     );
@@ -145,7 +149,10 @@ export function rankCategories(
         "due_now",
         `You buy ${nameOf(stat.categoryId)} ${describeEvery(cadence.expectedIntervalDays)}; last time ${describeAgo(daysSinceLast)}${where}`,
       );
-    } else if (cadence.overdueRatio < options.justBoughtUntil && cadence.expectedIntervalDays >= options.longCycleDays) {
+    } else if (
+      cadence.overdueRatio < options.justBoughtUntil &&
+      cadence.expectedIntervalDays >= options.longCycleDays
+    ) {
       e.cadenceFactor = options.justBoughtFactor;
       e.reasons.push({
         code: "just_bought",

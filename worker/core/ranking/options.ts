@@ -2,6 +2,8 @@
 // defaults. Formulas read from here; they hold no tuning literals of their own. It does not validate
 // merchandiser input (the rules routes do) and holds no per-request state.
 
+import { type DiscountSensitivityOptions, defaultDiscountSensitivityOptions } from "../models/preferences.ts";
+
 export interface PopulationOptions {
   /** A category bought by a customer within this many days of the fit counts as "recent" for trend. */
   trendWindowDays: number;
@@ -74,15 +76,8 @@ export interface ItemOptions {
   discountPolicy: DiscountPolicy;
   /** Share of a category's typical interval in which a product just bought is left out. */
   recentProductWindowShare: number;
-}
-
-export interface DiscountSensitivityOptions {
-  /** Fewer units than this and the shopper is "mixed": too little evidence either way. */
-  minUnits: number;
-  /** Discounted share below population share × this → full-price shopper. */
-  fullPriceRatio: number;
-  /** Discounted share above population share × this → deal seeker. */
-  dealSeekerRatio: number;
+  /** Tie-break towards products that sell: score × (1 + weight × log(1 + units sold)). */
+  productPopularityWeight: number;
 }
 
 export interface PopularOptions {
@@ -111,6 +106,7 @@ export interface RankingOptions {
   population: PopulationOptions;
   categories: CategoryOptions;
   items: ItemOptions;
+  /** Full-price vs deal seeker, shared with the profile (models/preferences.ts). */
   discount: DiscountSensitivityOptions;
   popular: PopularOptions;
   rules: RuleOptions;
@@ -157,8 +153,9 @@ export const defaultRankingOptions: RankingOptions = {
     dealSeekerDiscountBoost: 1.5,
     discountPolicy: "auto",
     recentProductWindowShare: 1,
+    productPopularityWeight: 0.05,
   },
-  discount: { minUnits: 5, fullPriceRatio: 0.5, dealSeekerRatio: 1.5 },
+  discount: defaultDiscountSensitivityOptions,
   popular: { trendWeight: 0.5, maxCategories: 10, maxItems: 12, maxPerCategory: 3 },
   rules: { defaultBoostStrength: 1, defaultBuryStrength: 1 },
   holdout: { share: 0.1, salt: "patron-holdout-v1" },

@@ -71,7 +71,10 @@ export function quantileOfSorted(sorted: readonly number[], probability: number)
 }
 
 function median(values: number[]): number {
-  return quantileOfSorted([...values].sort((a, b) => a - b), 0.5);
+  return quantileOfSorted(
+    [...values].sort((a, b) => a - b),
+    0.5,
+  );
 }
 
 /**

@@ -1,0 +1,222 @@
+// Items for the shelf, chosen from the shopper's top categories: in stock and active, near their price
+// band in that category, not just bought, varied across categories (round-robin), with discounted
+// items hidden from full-price shoppers and favoured for deal seekers unless a policy or rule says
+// otherwise. It does not rank categories (categories.ts) or apply boost/bury/pin (rules/apply.ts).
+
+import { type DiscountSensitivity, discountSensitivityOf } from "../models/preferences.ts";
+import { type DiscountPolicy, defaultRankingOptions, type RankingOptions } from "./options.ts";
+import { type PopulationStats, pricePercentile } from "./population.ts";
+import type { CategoryStat, CustomerSummary, Product, RankedCategory, RankedItem, Reason } from "./types.ts";
+
+/** A merchandiser switch for discounted items, scoped to everything ("*"), a category or a product. */
+export interface DiscountOverride {
+  scope: "all" | "category" | "product";
+  targetId: string;
+  mode: "allow" | "hide";
+  ruleId: string;
+}
+
+export interface RecentPurchase {
+  productId: string;
+  purchasedAt: string;
+}
+
+export interface ItemSelectionInput {
+  /** Ranked categories, best first (rankCategories' output). */
+  categories: readonly RankedCategory[];
+  catalog: readonly Product[];
+  population: PopulationStats;
+  /** The shopper's category stats, for their price band per category. */
+  categoryStats: readonly CategoryStat[];
+  discountSensitivity: DiscountSensitivity;
+  /** Product-level recent purchases, when the caller has them: a product bought within its category's interval is left out. */
+  recentPurchases?: readonly RecentPurchase[];
+  discountOverrides?: readonly DiscountOverride[];
+  now: Date;
+}
+
+const dayMs = 86_400_000;
+
+/** The price a shopper pays today. */
+export function currentPrice(product: Product): number {
+  return isOnSale(product) ? product.salePrice! : product.listPrice;
+}
+
+export function isOnSale(product: Product): boolean {
+  return product.salePrice !== null && product.salePrice < product.listPrice;
+}
+
+/** Full-price shopper, mixed or deal seeker, from the summary against the population's discounted share. */
+export function discountSensitivityFor(
+  summary: Pick<CustomerSummary, "units" | "discountedUnits">,
+  population: PopulationStats,
+  options: RankingOptions = defaultRankingOptions,
+): DiscountSensitivity {
+  const units = Math.max(0, summary.units);
+  const discountedUnits = Math.min(units, Math.max(0, summary.discountedUnits));
+  return discountSensitivityOf({ units, discountedUnits }, population.discountedShare, options.discount).sensitivity;
+}
+
+/** How discounted items are treated for this product: the most specific override wins, then the policy. */
+export function discountTreatment(
+  product: Product,
+  sensitivity: DiscountSensitivity,
+  policy: DiscountPolicy,
+  overrides: readonly DiscountOverride[] = [],
+): { mode: "allow" | "hide" | "favour"; ruleId?: string } {
+  const specificity = { product: 2, category: 1, all: 0 } as const;
+  let chosen: DiscountOverride | undefined;
+  for (const override of overrides) {
+    const applies =
+      override.scope === "all" ||
+      (override.scope === "category" && override.targetId === product.categoryId) ||
+      (override.scope === "product" && override.targetId === product.id);
+    if (applies && (!chosen || specificity[override.scope] >= specificity[chosen.scope])) chosen = override;
+  }
+  // "allow" from a rule lifts the full-price hiding but still favours sales for a deal seeker.
+  if (chosen?.mode === "hide") return { mode: "hide", ruleId: chosen.ruleId };
+  const auto =
+    policy !== "auto"
+      ? policy
+      : sensitivity === "full_price"
+        ? "hide"
+        : sensitivity === "deal_seeker"
+          ? "favour"
+          : "allow";
+  if (chosen?.mode === "allow") return { mode: auto === "favour" ? "favour" : "allow", ruleId: chosen.ruleId };
+  return { mode: auto };
+}
+
+/** The shopper's typical price position (0–1) in each category they bought, and their average position. */
+export function shopperPricePositions(
+  stats: readonly CategoryStat[],
+  population: PopulationStats,
+): { byCategory: Map<string, number>; overall: number | undefined } {
+  const byCategory = new Map<string, number>();
+  let weighted = 0;
+  let units = 0;
+  for (const stat of stats) {
+    if (!(stat.avgUnitPrice > 0)) continue;
+    const position = pricePercentile(population, stat.categoryId, stat.avgUnitPrice);
+    if (position === undefined) continue;
+    byCategory.set(stat.categoryId, position);
+    weighted += position * stat.units;
+    units += stat.units;
+  }
+  return { byCategory, overall: units > 0 ? weighted / units : undefined };
+}
+
+function percent(value: number): number {
+  return Math.round(value * 100);
+}
+
+/** Picks items from the top categories, varied across them, each with price, reasons and a sentence. */
+export function selectItems(input: ItemSelectionInput, options: RankingOptions = defaultRankingOptions): RankedItem[] {
+  const itemOptions = options.items;
+  const { population, now } = input;
+  const positions = shopperPricePositions(input.categoryStats, population);
+  const recentCutoff = new Map<string, number>();
+  for (const purchase of input.recentPurchases ?? []) {
+    const at = Date.parse(purchase.purchasedAt);
+    recentCutoff.set(purchase.productId, Math.max(at, recentCutoff.get(purchase.productId) ?? -Infinity));
+  }
+  const byCategory = new Map<string, Product[]>();
+  for (const product of input.catalog) {
+    const list = byCategory.get(product.categoryId) ?? [];
+    list.push(product);
+    byCategory.set(product.categoryId, list);
+  }
+
+  const topCategories = input.categories.slice(0, itemOptions.categoriesForItems);
+  const queues: RankedItem[][] = [];
+  for (const category of topCategories) {
+    const intervalDays =
+      population.categories[category.categoryId]?.repurchaseIntervalDays ?? population.overallIntervalDays;
+    const ownPosition = positions.byCategory.get(category.categoryId);
+    const targetPosition = ownPosition ?? positions.overall ?? itemOptions.defaultPricePercentile;
+    const candidates: RankedItem[] = [];
+    for (const product of byCategory.get(category.categoryId) ?? []) {
+      if (!product.inStock || !product.active) continue;
+      const boughtAt = recentCutoff.get(product.id);
+      if (
+        boughtAt !== undefined &&
+        (now.getTime() - boughtAt) / dayMs < intervalDays * itemOptions.recentProductWindowShare
+      ) {
+        continue;
+      }
+      const onSale = isOnSale(product);
+      const treatment = discountTreatment(
+        product,
+        input.discountSensitivity,
+        itemOptions.discountPolicy,
+        input.discountOverrides,
+      );
+      if (onSale && treatment.mode === "hide") continue;
+      const price = currentPrice(product);
+      const reasons: Reason[] = [{ code: "from_category", categoryId: category.categoryId }];
+      let score = category.score;
+      const itemPosition = pricePercentile(population, product.categoryId, price);
+      if (itemPosition !== undefined) {
+        const distance = (itemPosition - targetPosition) / itemOptions.priceBandWidth;
+        const fit = Math.exp(-distance * distance);
+        score *= fit;
+        reasons.push({
+          code: "price_band",
+          shopperPercentile: percent(targetPosition),
+          itemPercentile: percent(itemPosition),
+          fit: Math.round(fit * 100) / 100,
+          fromOwnHistory: ownPosition !== undefined,
+        });
+      }
+      let saleNote = "";
+      if (onSale) {
+        const discountPercent = percent(1 - price / product.listPrice);
+        if (treatment.mode === "favour") {
+          score *= itemOptions.dealSeekerDiscountBoost;
+          saleNote = `, now ${discountPercent}% off`;
+        }
+        reasons.push({ code: "on_sale", discountPercent, favoured: treatment.mode === "favour" });
+      }
+      if (treatment.ruleId)
+        reasons.push({ code: "rule", ruleId: treatment.ruleId, action: `${treatment.mode}_discounts` });
+      score *= 1 + itemOptions.productPopularityWeight * Math.log1p(population.productUnits[product.id] ?? 0);
+      const priceNote =
+        itemPosition !== undefined &&
+        ownPosition !== undefined &&
+        Math.abs(itemPosition - targetPosition) <= itemOptions.priceBandWidth
+          ? "; priced like what you usually pay"
+          : "";
+      candidates.push({
+        productId: product.id,
+        categoryId: product.categoryId,
+        title: product.title,
+        url: product.url,
+        imageUrl: product.imageUrl,
+        price,
+        listPrice: product.listPrice,
+        onSale,
+        score,
+        reasons,
+        sentence: `${category.sentence}${priceNote}${saleNote}`,
+      });
+    }
+    candidates.sort((a, b) => b.score - a.score || a.productId.localeCompare(b.productId));
+    queues.push(candidates.slice(0, itemOptions.maxPerCategory));
+  }
+
+  // Round-robin over categories in their rank order: the shelf shows the best item of each top
+  // category before the second-best of any, so one category cannot fill it.
+  const items: RankedItem[] = [];
+  for (let round = 0; items.length < itemOptions.maxItems; round++) {
+    let took = false;
+    for (const queue of queues) {
+      const item = queue[round];
+      if (!item) continue;
+      items.push(item);
+      took = true;
+      if (items.length >= itemOptions.maxItems) break;
+    }
+    if (!took) break;
+  }
+  return items;
+}

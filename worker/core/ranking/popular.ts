@@ -1,0 +1,82 @@
+// The non-personalised default shelf: popular and trending categories and their best-selling items,
+// for anonymous visitors, unknown shoppers and the holdout arm. It reads population statistics and
+// the catalog only, so one result can be cached for everyone; it knows nothing about the shopper.
+
+import { popularityShares } from "./categories.ts";
+import { currentPrice, isOnSale } from "./items.ts";
+import { defaultRankingOptions, type RankingOptions } from "./options.ts";
+import type { PopulationStats } from "./population.ts";
+import type { Product, RankedCategory, RankedItem } from "./types.ts";
+
+export interface PopularShelf {
+  categories: RankedCategory[];
+  items: RankedItem[];
+}
+
+export function popularShelf(
+  population: PopulationStats,
+  catalog: readonly Product[],
+  options: RankingOptions = defaultRankingOptions,
+  categoryNames: Readonly<Record<string, string>> = {},
+): PopularShelf {
+  const { popular } = options;
+  const popularity = popularityShares(population, popular.trendWeight);
+  const categories: RankedCategory[] = popularity.order.slice(0, popular.maxCategories).map((categoryId) => {
+    const stats = population.categories[categoryId]!;
+    const name = categoryNames[categoryId] ?? categoryId;
+    const trending = stats.trend > 1;
+    return {
+      categoryId,
+      score: popularity.shares.get(categoryId) ?? 0,
+      reasons: [
+        {
+          code: trending ? "trending" : "popular",
+          penetration: Math.round(stats.penetration * 10_000) / 10_000,
+          trend: Math.round(stats.trend * 100) / 100,
+        },
+      ],
+      sentence: trending ? `${name} is trending right now` : `${name} is a favourite with our shoppers`,
+    };
+  });
+
+  const byCategory = new Map<string, Product[]>();
+  for (const product of catalog) {
+    if (!product.inStock || !product.active) continue;
+    const list = byCategory.get(product.categoryId) ?? [];
+    list.push(product);
+    byCategory.set(product.categoryId, list);
+  }
+  const queues = categories.map((category) =>
+    (byCategory.get(category.categoryId) ?? [])
+      .map((product) => ({ product, units: population.productUnits[product.id] ?? 0 }))
+      .sort((a, b) => b.units - a.units || a.product.id.localeCompare(b.product.id))
+      .slice(0, popular.maxPerCategory)
+      .map(
+        ({ product, units }): RankedItem => ({
+          productId: product.id,
+          categoryId: product.categoryId,
+          title: product.title,
+          url: product.url,
+          imageUrl: product.imageUrl,
+          price: currentPrice(product),
+          listPrice: product.listPrice,
+          onSale: isOnSale(product),
+          score: category.score * (1 + Math.log1p(units)),
+          reasons: [{ code: "best_seller", unitsSold: units, categoryId: category.categoryId }],
+          sentence: `A best seller in ${categoryNames[category.categoryId] ?? category.categoryId}`,
+        }),
+      ),
+  );
+  const items: RankedItem[] = [];
+  for (let round = 0; items.length < popular.maxItems; round++) {
+    let took = false;
+    for (const queue of queues) {
+      const item = queue[round];
+      if (!item || items.length >= popular.maxItems) continue;
+      items.push(item);
+      took = true;
+    }
+    if (!took) break;
+  }
+  return { categories, items };
+}
