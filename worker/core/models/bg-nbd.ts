@@ -191,10 +191,14 @@ function expectedWhileAlive(parameters: BgNbdParameters, x: number, T: number, t
   if (Math.abs(a - 1) < nearOneA) {
     return (
       0.5 *
-      (expectedWhileAlive({ ...parameters, a: 1 + nearOneA }, x, T, t) +
-        expectedWhileAlive({ ...parameters, a: 1 - nearOneA }, x, T, t))
+      (closedFormWhileAlive(parameters, 1 + nearOneA, x, T, t) +
+        closedFormWhileAlive(parameters, 1 - nearOneA, x, T, t))
     );
   }
+  return closedFormWhileAlive(parameters, a, x, T, t);
+}
+
+function closedFormWhileAlive(parameters: BgNbdParameters, a: number, x: number, T: number, t: number): number {
   const { r, alpha, b } = parameters;
   const z = t / (alpha + T + t);
   const c = a + b + x - 1;
