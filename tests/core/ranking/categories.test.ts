@@ -1,0 +1,163 @@
+import { describe, expect, it } from "vitest";
+import { meanDecay, rankCategories } from "../../../worker/core/ranking/categories.ts";
+import { type CategoryOptions, defaultRankingOptions } from "../../../worker/core/ranking/options.ts";
+import type { CategoryStat } from "../../../worker/core/ranking/types.ts";
+import { category, daysAgo, now, population, rhythm, stat } from "./builders.ts";
+
+const defaults = defaultRankingOptions.categories;
+const withOptions = (override: Partial<CategoryOptions>): CategoryOptions => ({ ...defaults, ...override });
+const ids = (stats: CategoryStat[], options: CategoryOptions = defaults, pop = population([])) =>
+  rankCategories({ categories: stats, population: pop, now }, options).map((c) => c.categoryId);
+
+describe("meanDecay", () => {
+  it.each([
+    [0, 0, 120, 1],
+    [120, 120, 120, 0.5],
+    [240, 240, 120, 0.25],
+    [0, 120, 120, (1 - 0.5) / Math.LN2],
+  ])("ages %d..%d with half-life %d → %f", (newest, oldest, halfLife, expected) => {
+    expect(meanDecay(newest, oldest, halfLife)).toBeCloseTo(expected, 10);
+  });
+
+  it("weights a spread of purchases below the newest alone and above the oldest alone", () => {
+    const spread = meanDecay(10, 200, 60);
+    expect(spread).toBeLessThan(meanDecay(10, 10, 60));
+    expect(spread).toBeGreaterThan(meanDecay(200, 200, 60));
+  });
+});
+
+describe("cadence: due now ranks up, just bought with a long cycle ranks down", () => {
+  const pop = population([category("coffee"), category("tea"), category("bedding"), category("candles")]);
+
+  it.each([
+    // dueBoost, expected first: coffee is due (30 days since, ~4-week rhythm), tea bought 20 days ago
+    [1, "tea"],
+    [defaults.dueBoost, "coffee"],
+  ])("dueBoost %f puts %s first", (dueBoost, first) => {
+    const stats = [rhythm("coffee", 5, 28, 30), rhythm("tea", 5, 28, 20)];
+    expect(ids(stats, withOptions({ dueBoost }), pop)[0]).toBe(first);
+  });
+
+  it.each([
+    // justBoughtFactor, expected first: bedding bought 5 days ago on a 6-month cycle, candles 100 days ago
+    [1, "bedding"],
+    [0.5, "candles"],
+  ])("justBoughtFactor %f puts %s first", (justBoughtFactor, first) => {
+    const pop180 = population([
+      category("bedding", { repurchaseIntervalDays: 180 }),
+      category("candles", { repurchaseIntervalDays: 180 }),
+    ]);
+    const stats = [rhythm("bedding", 3, 180, 5), rhythm("candles", 3, 180, 100)];
+    const options = withOptions({ justBoughtFactor, purchaseHalfLifeDays: 365 });
+    expect(ids(stats, options, pop180)[0]).toBe(first);
+  });
+
+  it("explains a due category with numbers and the sentence shoppers see", () => {
+    const [coffee] = rankCategories({ categories: [rhythm("coffee", 5, 28, 35)], population: pop, now }, defaults);
+    expect(coffee!.categoryId).toBe("coffee");
+    expect(coffee!.reasons).toContainEqual(
+      expect.objectContaining({ code: "due_now", intervalDays: 29, daysSinceLast: 35, channel: "store" }),
+    );
+    expect(coffee!.sentence).toBe("You buy coffee about every 4 weeks; last time 5 weeks ago, in store");
+  });
+
+  it("does not call a short-cycle category just bought", () => {
+    const [tea] = rankCategories({ categories: [rhythm("tea", 5, 28, 2)], population: pop, now }, defaults);
+    expect(tea!.reasons.map((r) => r.code)).not.toContain("just_bought");
+    const [bedding] = rankCategories(
+      {
+        categories: [rhythm("bedding", 3, 180, 2)],
+        population: population([category("bedding", { repurchaseIntervalDays: 180 })]),
+        now,
+      },
+      defaults,
+    );
+    expect(bedding!.reasons).toContainEqual(expect.objectContaining({ code: "just_bought", daysSinceLast: 2 }));
+  });
+});
+
+describe("complementary lift", () => {
+  const pop = population([category("coffee"), category("kitchen"), category("candles")], {
+    complements: { coffee: [{ categoryId: "kitchen", lift: 3, support: 40 }] },
+  });
+
+  it.each([
+    [0, "candles"], // no lift: kitchen and candles tie on popularity, id order decides
+    [defaults.liftWeight, "kitchen"],
+  ])("liftWeight %f ranks %s first among unbought categories", (liftWeight, first) => {
+    const ranked = ids([stat("coffee", { orders: 4, purchaseDays: 4 })], withOptions({ liftWeight }), pop);
+    expect(ranked.filter((id) => id !== "coffee")[0]).toBe(first);
+  });
+
+  it("names the source category and the lift", () => {
+    const ranked = rankCategories({ categories: [stat("coffee")], population: pop, now }, defaults);
+    const kitchen = ranked.find((c) => c.categoryId === "kitchen")!;
+    expect(kitchen.reasons).toContainEqual({ code: "complements", fromCategoryId: "coffee", lift: 3 });
+    expect(kitchen.sentence).toBe("Shoppers who buy coffee often buy kitchen next");
+  });
+});
+
+describe("popularity prior", () => {
+  const pop = population([
+    category("milk", { penetration: 0.6 }),
+    category("bread", { penetration: 0.05 }),
+    category("tea", { penetration: 0.05 }),
+    category("caviar", { penetration: 0.01 }),
+  ]);
+
+  it.each([
+    ["thin history (one caviar purchase)", [stat("caviar")], "milk"],
+    ["long history (300 caviar purchase days)", [rhythm("caviar", 300, 1, 1), rhythm("tea", 150, 2, 1)], "caviar"],
+  ])("%s → %s first", (_label, stats, first) => {
+    expect(ids(stats, defaults, pop)[0]).toBe(first);
+  });
+
+  it("gives the popular reason only where the prior carries the score", () => {
+    const thin = rankCategories({ categories: [stat("caviar")], population: pop, now }, defaults);
+    expect(thin[0]!.reasons.map((r) => r.code)).toContain("popular");
+    const heavy = rankCategories({ categories: [rhythm("caviar", 300, 1, 1)], population: pop, now }, defaults);
+    expect(heavy[0]!.reasons.map((r) => r.code)).not.toContain("popular");
+  });
+
+  it("answers a shopper with no history with the popular categories", () => {
+    expect(ids([], defaults, pop)).toEqual(["milk", "bread", "tea", "caviar"]);
+  });
+});
+
+describe("channels and browsing", () => {
+  it.each([
+    [3, 0, "web", "online"],
+    [0, 2, "store", "in store"],
+    [1, 2, "web_and_store", "online and in store"],
+  ])("webUnits %d, storeUnits %d → channel %s", (webUnits, storeUnits, channel, phrase) => {
+    const [shoes] = rankCategories(
+      {
+        categories: [stat("shoes", { webUnits, storeUnits, lastPurchaseAt: daysAgo(3) })],
+        population: population([]),
+        now,
+      },
+      defaults,
+    );
+    expect(shoes!.reasons).toContainEqual(
+      expect.objectContaining({ code: "bought_before", channel, webUnits, storeUnits }),
+    );
+    expect(shoes!.sentence.endsWith(phrase)).toBe(true);
+  });
+
+  it("ranks a viewed category above an equal unviewed one", () => {
+    const pop = population([category("hats"), category("scarves")]);
+    const ranked = rankCategories(
+      { categories: [], browse: [{ categoryId: "scarves", views: 4, lastViewedAt: daysAgo(1) }], population: pop, now },
+      defaults,
+    );
+    expect(ranked.map((c) => c.categoryId)).toEqual(["scarves", "hats"]);
+    expect(ranked[0]!.reasons).toContainEqual({ code: "viewed", views: 4, daysSinceViewed: 1 });
+  });
+
+  it("returns at most maxCategories, best first", () => {
+    const pop = population(["a", "b", "c", "d"].map((id) => category(id)));
+    const ranked = rankCategories({ categories: [], population: pop, now }, withOptions({ maxCategories: 2 }));
+    expect(ranked).toHaveLength(2);
+    expect(ranked[0]!.score).toBeGreaterThanOrEqual(ranked[1]!.score);
+  });
+});

@@ -1,0 +1,137 @@
+import { describe, expect, it } from "vitest";
+import type { DiscountSensitivity } from "../../../worker/core/models/preferences.ts";
+import {
+  type DiscountOverride,
+  discountSensitivityFor,
+  type ItemSelectionInput,
+  selectItems,
+} from "../../../worker/core/ranking/items.ts";
+import { type DiscountPolicy, rankingOptionsWith } from "../../../worker/core/ranking/options.ts";
+import type { RankedCategory } from "../../../worker/core/ranking/types.ts";
+import { category, daysAgo, now, population, product, stat } from "./builders.ts";
+
+const ranked = (...ids: string[]): RankedCategory[] =>
+  ids.map((categoryId, i) => ({ categoryId, score: 1 / (i + 1), reasons: [], sentence: `Because of ${categoryId}` }));
+
+const pop = population(["coffee", "tea", "cocoa"].map((id) => category(id)));
+const coffeeShelf = [
+  product("c-2", "coffee", { listPrice: 2 }),
+  product("c-10", "coffee", { listPrice: 10 }),
+  product("c-20", "coffee", { listPrice: 20 }),
+  product("c-50", "coffee", { listPrice: 50 }),
+  product("c-90", "coffee", { listPrice: 90 }),
+  product("c-gone", "coffee", { listPrice: 20, inStock: false }),
+  product("c-retired", "coffee", { listPrice: 20, active: false }),
+];
+
+function input(fields: Partial<ItemSelectionInput>): ItemSelectionInput {
+  return {
+    categories: ranked("coffee"),
+    catalog: coffeeShelf,
+    population: pop,
+    categoryStats: [],
+    discountSensitivity: "mixed",
+    now,
+    ...fields,
+  };
+}
+
+describe("selectItems: price band", () => {
+  it.each([
+    [3, "c-2"],
+    [20, "c-20"],
+    [60, "c-50"],
+    [95, "c-90"],
+  ])("a shopper who pays about %d for coffee sees %s first", (avgUnitPrice, first) => {
+    const items = selectItems(input({ categoryStats: [stat("coffee", { avgUnitPrice })] }));
+    expect(items[0]!.productId).toBe(first);
+    expect(items[0]!.reasons).toContainEqual(expect.objectContaining({ code: "price_band", fromOwnHistory: true }));
+  });
+
+  it("uses the shopper's price position elsewhere for a category they never bought", () => {
+    const premium = selectItems(
+      input({ categoryStats: [stat("tea", { avgUnitPrice: 90, units: 3 })], categories: ranked("coffee") }),
+    );
+    expect(premium[0]!.productId).toBe("c-90");
+  });
+
+  it("never offers out-of-stock or inactive products", () => {
+    const items = selectItems(input({}), rankingOptionsWith({ items: { maxPerCategory: 10 } }));
+    expect(items.map((i) => i.productId)).not.toContain("c-gone");
+    expect(items.map((i) => i.productId)).not.toContain("c-retired");
+    expect(items).toHaveLength(5);
+  });
+});
+
+describe("selectItems: discounts", () => {
+  const shelf = [
+    product("full", "coffee", { listPrice: 20 }),
+    product("sale", "coffee", { listPrice: 25, salePrice: 20 }),
+  ];
+  const rule = (mode: "allow" | "hide"): DiscountOverride => ({
+    scope: "all",
+    targetId: "*",
+    mode,
+    ruleId: `r-${mode}`,
+  });
+
+  it.each<[DiscountSensitivity, DiscountPolicy, DiscountOverride[], string[]]>([
+    ["full_price", "auto", [], ["full"]],
+    ["mixed", "auto", [], ["full", "sale"]],
+    ["deal_seeker", "auto", [], ["sale", "full"]],
+    ["full_price", "allow", [], ["full", "sale"]],
+    ["deal_seeker", "hide", [], ["full"]],
+    ["full_price", "auto", [rule("allow")], ["full", "sale"]],
+    ["deal_seeker", "auto", [rule("hide")], ["full"]],
+  ])("%s shopper, policy %s, overrides %j → %j", (discountSensitivity, discountPolicy, discountOverrides, expected) => {
+    const items = selectItems(
+      input({ catalog: shelf, discountSensitivity, discountOverrides }),
+      rankingOptionsWith({ items: { discountPolicy } }),
+    );
+    expect(items.map((i) => i.productId)).toEqual(expected);
+  });
+
+  it("prices a sale item at its sale price and keeps the list price", () => {
+    const [sale] = selectItems(input({ catalog: [shelf[1]!], discountSensitivity: "deal_seeker" }));
+    expect(sale).toMatchObject({ price: 20, listPrice: 25, onSale: true });
+    expect(sale!.reasons).toContainEqual({ code: "on_sale", discountPercent: 20, favoured: true });
+    expect(sale!.sentence).toContain("20% off");
+  });
+
+  it.each([
+    [100, 2, "full_price"],
+    [100, 30, "mixed"],
+    [100, 80, "deal_seeker"],
+    [1, 0, "mixed"], // one unit is not evidence
+  ])("%d units, %d discounted → %s", (units, discountedUnits, expected) => {
+    expect(discountSensitivityFor({ units, discountedUnits }, pop)).toBe(expected);
+  });
+});
+
+describe("selectItems: not just bought, varied", () => {
+  it.each([
+    [5, false],
+    [40, true],
+  ])("a product bought %d days ago (category interval 30) is offered: %s", (days, offered) => {
+    const items = selectItems(input({ recentPurchases: [{ productId: "c-20", purchasedAt: daysAgo(days) }] }));
+    expect(items.some((i) => i.productId === "c-20")).toBe(offered);
+  });
+
+  it("takes the best of each top category before the second best of any", () => {
+    const catalog = ["coffee", "tea", "cocoa"].flatMap((c) => [1, 2, 3, 4].map((n) => product(`${c}-${n}`, c)));
+    const items = selectItems(
+      input({ categories: ranked("coffee", "tea", "cocoa"), catalog }),
+      rankingOptionsWith({ items: { maxItems: 7, maxPerCategory: 2 } }),
+    );
+    expect(items.map((i) => i.categoryId)).toEqual(["coffee", "tea", "cocoa", "coffee", "tea", "cocoa"]);
+  });
+
+  it("only draws from the top categoriesForItems categories", () => {
+    const catalog = ["coffee", "tea", "cocoa"].map((c) => product(`${c}-1`, c));
+    const items = selectItems(
+      input({ categories: ranked("coffee", "tea", "cocoa"), catalog }),
+      rankingOptionsWith({ items: { categoriesForItems: 2 } }),
+    );
+    expect(items.map((i) => i.categoryId)).toEqual(["coffee", "tea"]);
+  });
+});
