@@ -62,6 +62,8 @@ export const orders = sqliteTable(
     currency: text("currency").notNull(),
     total: real("total").notNull(),
     discountTotal: real("discount_total").notNull(),
+    units: real("units").notNull(),
+    discountedUnits: real("discounted_units").notNull(), // units bought below list price
     recommendationId: text("recommendation_id"),
     createdAt: text("created_at").notNull(),
   },

@@ -11,7 +11,7 @@ export interface Env {
   ALLOWED_ORIGINS?: string;
 }
 
-export type Db = DrizzleD1Database<typeof schema>;
+export type Db = DrizzleD1Database<typeof schema> & { $client: D1Database };
 
 export interface Variables {
   db: Db;

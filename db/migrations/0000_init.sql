@@ -144,6 +144,8 @@ CREATE TABLE `orders` (
 	`currency` text NOT NULL,
 	`total` real NOT NULL,
 	`discount_total` real NOT NULL,
+	`units` real NOT NULL,
+	`discounted_units` real NOT NULL,
 	`recommendation_id` text,
 	`created_at` text NOT NULL
 );

@@ -1,3 +1,34 @@
+// The unified customer, for the console and support tools (admin key): by identifier or by id.
 import { Hono } from "hono";
+import { normalizeIdentifier } from "../core/identity/normalize.ts";
 import type { AppEnv } from "../env.ts";
-export const customersRoutes = new Hono<AppEnv>();
+import { requireAdminKey } from "../http/auth.ts";
+import { invalidRequest, notFound } from "../http/errors.ts";
+import { parseOrThrow, queryParams } from "../http/validate.ts";
+import { identityKey } from "../identity/identity.keys.ts";
+import { customerIdByKey } from "../identity/identity.repo.ts";
+import { loadCustomer, survivingCustomerId } from "./customers.repo.ts";
+import { customerParamsSchema, lookupQuerySchema } from "./customers.schemas.ts";
+
+const orderLimit = 200;
+
+export const customersRoutes = new Hono<AppEnv>()
+  .use("*", requireAdminKey)
+  .get("/lookup", async (c) => {
+    const { kind, value } = queryParams(c, lookupQuerySchema);
+    const normalized = normalizeIdentifier(kind, value);
+    if (!normalized.ok) throw invalidRequest(`That ${kind} is not usable as an identifier: ${normalized.reason}.`);
+    const found = await customerIdByKey(
+      c.var.db,
+      await identityKey(kind, normalized.value, c.env.IDENTITY_HASH_SECRET),
+    );
+    if (!found) throw notFound(`No customer holds that ${kind}.`);
+    if (!found.customerId) throw notFound(`That ${kind} is shared by several customers, so it identifies nobody.`);
+    return c.json({ data: await loadCustomer(c.var.db, found.customerId, orderLimit) });
+  })
+  .get("/:id", async (c) => {
+    const { id } = parseOrThrow(customerParamsSchema, c.req.param(), "path");
+    const survivor = await survivingCustomerId(c.var.db, id);
+    if (!survivor) throw notFound(`No customer with id ${id}.`);
+    return c.json({ data: await loadCustomer(c.var.db, survivor, orderLimit) });
+  });

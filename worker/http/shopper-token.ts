@@ -8,12 +8,19 @@ export interface ShopperClaims {
   iat?: number;
 }
 
-export async function signShopperToken(accountId: string, secret: string, ttlSeconds: number, now: Date): Promise<string> {
+export async function signShopperToken(
+  accountId: string,
+  secret: string,
+  ttlSeconds: number,
+  now: Date,
+): Promise<string> {
   const iat = Math.floor(now.getTime() / 1000);
   return sign({ sub: accountId, iat, exp: iat + ttlSeconds }, secret, "HS256");
 }
 
-export type TokenCheck = { ok: true; claims: ShopperClaims } | { ok: false; reason: "malformed" | "bad_signature" | "expired" | "missing_claims" };
+export type TokenCheck =
+  | { ok: true; claims: ShopperClaims }
+  | { ok: false; reason: "malformed" | "bad_signature" | "expired" | "missing_claims" };
 
 /** Verifies signature, algorithm and expiry at `now`. Never throws for a bad token. */
 export async function verifyShopperToken(token: string, secret: string, now: Date): Promise<TokenCheck> {

@@ -1,6 +1,6 @@
 // zod → ApiError. The only place outside *.schemas.ts that touches zod.
 import type { Context } from "hono";
-import * as z from "zod";
+import type * as z from "zod";
 import { ApiError, type Issue } from "./errors.ts";
 
 export function toIssues(error: z.ZodError): Issue[] {

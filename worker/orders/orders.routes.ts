@@ -1,3 +1,41 @@
+// Server-to-server ingestion: orders, identify calls and catalog upserts (API key).
 import { Hono } from "hono";
 import type { AppEnv } from "../env.ts";
-export const ingestRoutes = new Hono<AppEnv>();
+import { requireApiKey } from "../http/auth.ts";
+import { invalidRequest } from "../http/errors.ts";
+import { jsonBody } from "../http/validate.ts";
+import { identify, ingestOrders } from "./ingest.ts";
+import { identifySchema, ordersBatchSchema, productsBatchSchema } from "./orders.schemas.ts";
+import { upsertProducts } from "./products.repo.ts";
+
+/** Orders dated further ahead than this are a clock or format error at the source. */
+const maxFutureSkewMs = 24 * 3600 * 1000;
+
+export const ingestRoutes = new Hono<AppEnv>()
+  .use("/orders", requireApiKey)
+  .use("/identify", requireApiKey)
+  .use("/products", requireApiKey)
+  .post("/orders", async (c) => {
+    const { orders } = await jsonBody(c, ordersBatchSchema);
+    const now = c.var.now;
+    const issues = orders.flatMap((order, index) =>
+      Date.parse(order.placedAt) > now.getTime() + maxFutureSkewMs
+        ? [{ path: ["orders", index, "placedAt"], message: "is in the future" }]
+        : [],
+    );
+    if (issues.length > 0) throw invalidRequest(`Invalid request body: ${issues.length} problem(s) found.`, issues);
+    const result = await ingestOrders(c.var.db, c.env.IDENTITY_HASH_SECRET, orders, now);
+    return c.json({ data: result });
+  })
+  .post("/identify", async (c) => {
+    const { identifiers } = await jsonBody(c, identifySchema);
+    const result = await identify(c.var.db, c.env.IDENTITY_HASH_SECRET, identifiers, c.var.now);
+    return c.json({
+      data: { linked: result.linked, merges: result.merges, ignoredIdentifiers: result.ignoredIdentifiers },
+    });
+  })
+  .post("/products", async (c) => {
+    const { products } = await jsonBody(c, productsBatchSchema);
+    await upsertProducts(c.var.db, products, c.var.now);
+    return c.json({ data: { upserted: products.length } });
+  });

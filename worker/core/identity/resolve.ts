@@ -64,11 +64,14 @@ export function findSharedKeys(
   for (const observation of observations) {
     for (const ref of observation.identities) {
       let byKind = seenWith.get(ref.key);
-      if (!byKind) seenWith.set(ref.key, (byKind = new Map()));
+      if (!byKind) {
+        byKind = new Map();
+        seenWith.set(ref.key, byKind);
+      }
       for (const other of observation.identities) {
         if (other.key === ref.key || other.kind === ref.kind) continue;
-        let keys = byKind.get(other.kind);
-        if (!keys) byKind.set(other.kind, (keys = new Set()));
+        const keys = byKind.get(other.kind) ?? new Set<string>();
+        byKind.set(other.kind, keys);
         keys.add(other.key);
       }
     }
@@ -83,12 +86,18 @@ export function findSharedKeys(
   return shared;
 }
 
+/**
+ * `alreadyShared` carries values known to be shared from evidence not passed in (sharing only ever
+ * grows as evidence arrives, so it is safe to keep).
+ */
 export function resolveIdentities(
   observations: Observation[],
   options: ResolveOptions = defaultResolveOptions,
+  alreadyShared: ReadonlySet<string> = new Set(),
 ): Partition {
   const refs = uniqueRefs(observations);
   const shared = findSharedKeys(observations, options);
+  for (const key of alreadyShared) if (refs.has(key)) shared.add(key);
   const rank = (ref: IdentityRef) => options.priority[ref.kind];
   const strongestFirst = (a: IdentityRef, b: IdentityRef) => rank(b) - rank(a) || byKey(a, b);
 

@@ -1,0 +1,147 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { assignCustomers } from "../../../worker/core/identity/assign.ts";
+import type { IdentityKind } from "../../../worker/core/identity/normalize.ts";
+import { planResolution } from "../../../worker/core/identity/plan.ts";
+import { type IdentityRef, type Observation, resolveIdentities } from "../../../worker/core/identity/resolve.ts";
+
+const ref = (kind: IdentityKind, value: string): IdentityRef => ({ kind, key: `${kind}:${value}` });
+const obs = (source: string, ...identities: IdentityRef[]): Observation => ({ source, identities });
+const keysOf = (components: IdentityRef[][]) => components.map((c) => c.map((r) => r.key));
+
+describe("resolveIdentities", () => {
+  it("joins identifiers seen together, transitively", () => {
+    const partition = resolveIdentities([
+      obs("web-1", ref("account", "u1"), ref("email", "jane")),
+      obs("pos-1", ref("loyalty", "L1"), ref("email", "jane")),
+      obs("pos-2", ref("loyalty", "L1"), ref("phone", "p1")),
+    ]);
+    expect(keysOf(partition.components)).toEqual([["account:u1", "email:jane", "loyalty:L1", "phone:p1"]]);
+    expect(partition.shared).toEqual([]);
+  });
+
+  it("marks a card used by five loyalty members as shared and merges nobody through it", () => {
+    const members = [1, 2, 3, 4, 5].map((n) => obs(`pos-${n}`, ref("loyalty", `L${n}`), ref("card", "family")));
+    const partition = resolveIdentities(members);
+    expect(partition.shared).toEqual(["card:family"]);
+    expect(keysOf(partition.components)).toEqual([1, 2, 3, 4, 5].map((n) => [`loyalty:L${n}`]));
+  });
+
+  it("refuses a chain of links that would give one customer two loyalty numbers; stronger links win", () => {
+    const partition = resolveIdentities([
+      obs("a", ref("loyalty", "LA"), ref("phone", "p")),
+      obs("b", ref("loyalty", "LB"), ref("email", "e")),
+      obs("c", ref("email", "e"), ref("phone", "p")),
+    ]);
+    expect(keysOf(partition.components)).toEqual([
+      ["email:e", "loyalty:LB"],
+      ["loyalty:LA", "phone:p"],
+    ]);
+    expect(partition.refused).toHaveLength(1);
+  });
+
+  it("never marks a storefront account shared", () => {
+    const partition = resolveIdentities([
+      obs("a", ref("account", "u"), ref("loyalty", "L1")),
+      obs("b", ref("account", "u"), ref("loyalty", "L2")),
+    ]);
+    expect(partition.shared).toEqual([]);
+    expect(keysOf(partition.components)).toEqual([["account:u", "loyalty:L1"], ["loyalty:L2"]]);
+  });
+
+  // Property: the partition is a function of the set of observations, not of their arrival order.
+  const kinds: IdentityKind[] = ["account", "email", "phone", "loyalty", "card", "device"];
+  const identity = fc
+    .record({ kind: fc.constantFrom(...kinds), value: fc.integer({ min: 0, max: 7 }) })
+    .map(({ kind, value }) => ref(kind, `v${value}`));
+  const observations = fc
+    .array(fc.array(identity, { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 25 })
+    .map((sets) => sets.map((identities, i) => obs(`s${i}`, ...identities)));
+
+  it("gives the same partition for any permutation of the same evidence", () => {
+    fc.assert(
+      fc.property(observations, fc.infiniteStream(fc.nat()), (evidence, random) => {
+        const shuffled = [...evidence];
+        for (let i = shuffled.length - 1; i > 0; i--) {
+          const j = (random.next().value as number) % (i + 1);
+          [shuffled[i], shuffled[j]] = [shuffled[j] as Observation, shuffled[i] as Observation];
+        }
+        const reversedInside = shuffled.map((o) => obs(o.source, ...[...o.identities].reverse()));
+        expect(resolveIdentities(reversedInside)).toEqual(resolveIdentities(evidence));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("never puts two loyalty numbers or two accounts in one customer", () => {
+    fc.assert(
+      fc.property(observations, (evidence) => {
+        for (const component of resolveIdentities(evidence).components) {
+          expect(component.filter((r) => r.kind === "loyalty").length).toBeLessThanOrEqual(1);
+          expect(component.filter((r) => r.kind === "account").length).toBeLessThanOrEqual(1);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("gives the same partition when the evidence arrives one observation at a time (incremental planning)", () => {
+    fc.assert(
+      fc.property(observations, (evidence) => {
+        // Replay the evidence one observation at a time through planResolution, as the worker does.
+        const identities = new Map<string, { customerId: string | null; shared: boolean }>();
+        const orderCustomers = new Map<string, string>();
+        let next = 0;
+        const stored: Observation[] = [];
+        for (const observation of evidence) {
+          const o = obs(`order:${observation.source}`, ...observation.identities);
+          stored.push(o);
+          const plan = planResolution(
+            { observations: stored, identities, orderCustomers, customerWeight: new Map() },
+            () => `c${next++}`,
+          );
+          for (const change of plan.identityChanges)
+            identities.set(change.key, { customerId: change.customerId, shared: change.shared });
+          for (const change of plan.orderChanges) orderCustomers.set(change.source, change.customerId);
+        }
+        const batch = resolveIdentities(evidence);
+        const byCustomer = new Map<string, string[]>();
+        for (const [key, state] of identities)
+          if (state.customerId) byCustomer.set(state.customerId, [...(byCustomer.get(state.customerId) ?? []), key]);
+        const incremental = [...byCustomer.values()]
+          .map((keys) => keys.sort())
+          .sort((a, b) => ((a[0] as string) < (b[0] as string) ? -1 : 1));
+        expect(incremental).toEqual(keysOf(batch.components));
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe("assignCustomers", () => {
+  it("keeps the id of the customer with more orders when two merge", () => {
+    const result = assignCustomers({
+      components: [[ref("account", "u"), ref("loyalty", "L")]],
+      currentOwner: new Map([
+        ["account:u", "small"],
+        ["loyalty:L", "big"],
+      ]),
+      customerWeight: new Map([
+        ["small", 1],
+        ["big", 9],
+      ]),
+      newCustomerId: () => "new",
+    });
+    expect(result).toEqual({ customerOfComponent: ["big"], merges: [{ from: "small", into: "big" }], created: [] });
+  });
+
+  it("creates a customer for a component nobody owns", () => {
+    const result = assignCustomers({
+      components: [[ref("email", "e")]],
+      currentOwner: new Map(),
+      customerWeight: new Map(),
+      newCustomerId: () => "fresh",
+    });
+    expect(result).toEqual({ customerOfComponent: ["fresh"], merges: [], created: ["fresh"] });
+  });
+});

@@ -1,0 +1,315 @@
+import { env, SELF } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { customerResponseSchema } from "../../worker/customers/customers.schemas.ts";
+import { ingestResultSchema } from "../../worker/orders/orders.schemas.ts";
+import { anOrder, client, uniquePrefix } from "../fixtures/builders.ts";
+
+const api = client(SELF);
+
+async function ingest(orders: unknown[]) {
+  const response = await api.postOrders(orders);
+  expect(response.status, await response.clone().text()).toBe(200);
+  return ingestResultSchema.parse(await response.json()).data;
+}
+
+async function customerOf(kind: string, value: string) {
+  const response = await api.lookup(kind, value);
+  expect(response.status, await response.clone().text()).toBe(200);
+  return customerResponseSchema.parse(await response.json()).data;
+}
+
+const tables = [
+  "customers",
+  "identities",
+  "identity_observations",
+  "identity_merges",
+  "orders",
+  "order_lines",
+  "customer_summaries",
+  "customer_category_stats",
+  "products",
+  "categories",
+];
+
+async function snapshot() {
+  const counts: Record<string, unknown> = {};
+  for (const table of tables) {
+    counts[table] = (await env.DB.prepare(`SELECT * FROM ${table} ORDER BY 1, 2`).all()).results;
+  }
+  return counts;
+}
+
+describe("POST /v1/orders", () => {
+  it("joins a web order and an in-store order through the e-receipt email", async () => {
+    const p = uniquePrefix();
+    const email = `Jane.${p}@Example.com`;
+    const result = await ingest([
+      anOrder({ id: `${p}-web`, channel: "web", identifiers: { account: `${p}-u1`, email } }),
+      anOrder({
+        id: `${p}-pos`,
+        channel: "store",
+        placedAt: "2026-04-02T16:00:00Z",
+        identifiers: { loyalty: `${p}-L77`, email: `  ${email.toLowerCase()} ` },
+        lines: [{ productId: "sku-9", categoryId: "jewellery", quantity: 2, unitPrice: 30, listPrice: 30 }],
+      }),
+    ]);
+    expect(result.accepted).toBe(2);
+    expect(result.results[0]?.customerId).toBe(result.results[1]?.customerId);
+
+    const customer = await customerOf("loyalty", `${p}-L77`);
+    expect(customer.customerId).toBe(result.results[0]?.customerId);
+    expect(customer.orders.map((o) => o.id).sort()).toEqual([`${p}-pos`, `${p}-web`]);
+    expect(customer.identities.map((i) => i.kind).sort()).toEqual(["account", "email", "loyalty"]);
+    expect(JSON.stringify(customer)).not.toContain(email.toLowerCase());
+    expect(customer.summary).toMatchObject({
+      orders: 2,
+      purchaseDays: 2,
+      spend: 149,
+      channels: { web: 1, store: 1, app: 0, phone: 0 },
+      units: 3,
+      discountedUnits: 1,
+      firstOrderAt: "2026-03-14T10:22:00.000Z",
+      lastOrderAt: "2026-04-02T16:00:00.000Z",
+    });
+    const jewellery = customer.summary?.categories.find((c) => c.categoryId === "jewellery");
+    expect(jewellery).toMatchObject({
+      units: 2,
+      spend: 60,
+      typicalPricePaid: 30,
+      discountedShare: 0,
+      storeUnits: 2,
+      onlineUnits: 0,
+    });
+  });
+
+  it("merges two existing customers when a later order links them, and the old id follows the survivor", async () => {
+    const p = uniquePrefix();
+    const first = await ingest([
+      anOrder({ id: `${p}-a1`, identifiers: { account: `${p}-acct` } }),
+      anOrder({ id: `${p}-a2`, identifiers: { account: `${p}-acct` }, placedAt: "2026-03-20T10:00:00Z" }),
+    ]);
+    const second = await ingest([anOrder({ id: `${p}-s1`, channel: "store", identifiers: { loyalty: `${p}-LOY1` } })]);
+    const [webCustomer, storeCustomer] = [first.results[0]?.customerId, second.results[0]?.customerId];
+    expect(webCustomer).not.toBe(storeCustomer);
+
+    const linked = await api.identify({ account: `${p}-acct`, loyalty: `${p}-LOY1` });
+    expect(linked.status).toBe(200);
+    const merged = await customerOf("loyalty", `${p}-LOY1`);
+    expect(merged.customerId).toBe(webCustomer); // the customer with more orders survives
+    expect(merged.mergedFrom).toEqual([storeCustomer]);
+    expect(merged.summary?.orders).toBe(3);
+
+    const viaOldId = await api.customer(storeCustomer as string);
+    expect(customerResponseSchema.parse(await viaOldId.json()).data.customerId).toBe(webCustomer);
+  });
+
+  it("keeps a loyalty customer's store orders together", async () => {
+    const p = uniquePrefix();
+    await ingest(
+      [1, 2, 3].map((n) =>
+        anOrder({
+          id: `${p}-${n}`,
+          channel: "store",
+          placedAt: `2026-0${n}-10T12:00:00Z`,
+          identifiers: { loyalty: `${p}-card` },
+        }),
+      ),
+    );
+    const customer = await customerOf("loyalty", `${p.toUpperCase()}-CARD`);
+    expect(customer.orders).toHaveLength(3);
+    expect(customer.summary?.purchaseDays).toBe(3);
+  });
+
+  it("does not merge five household members who share one payment card", async () => {
+    const p = uniquePrefix();
+    const members = [1, 2, 3, 4, 5];
+    await ingest(
+      members.map((n) =>
+        anOrder({
+          id: `${p}-${n}`,
+          channel: "store",
+          identifiers: { loyalty: `${p}-member-${n}`, card: `${p}-family-card` },
+        }),
+      ),
+    );
+    const ids = new Set<string>();
+    for (const n of members) {
+      const customer = await customerOf("loyalty", `${p}-member-${n}`);
+      expect(customer.orders).toHaveLength(1);
+      expect(customer.identities.map((i) => i.kind)).toEqual(["loyalty"]);
+      ids.add(customer.customerId);
+    }
+    expect(ids.size).toBe(5);
+    const shared = await api.lookup("card", `${p}-family-card`);
+    expect(shared.status).toBe(404);
+    expect(((await shared.json()) as { error: { message: string } }).error.message).toMatch(/shared/);
+    // A later order with only the shared card links nobody: it starts its own customer.
+    const later = await ingest([
+      anOrder({ id: `${p}-later`, channel: "store", identifiers: { card: `${p}-family-card` } }),
+    ]);
+    expect(ids.has(later.results[0]?.customerId as string)).toBe(false);
+  });
+
+  it("refuses a merge that would give one customer two loyalty numbers", async () => {
+    const p = uniquePrefix();
+    await ingest([
+      anOrder({ id: `${p}-1`, channel: "store", identifiers: { loyalty: `${p}-LA`, phone: "+44 20 7946 0958" } }),
+      anOrder({ id: `${p}-2`, channel: "store", identifiers: { loyalty: `${p}-LB`, email: `${p}@mail.test` } }),
+      anOrder({ id: `${p}-3`, channel: "web", identifiers: { email: `${p}@mail.test`, phone: "+44 20 7946 0958" } }),
+    ]);
+    const a = await customerOf("loyalty", `${p}-LA`);
+    const b = await customerOf("loyalty", `${p}-LB`);
+    expect(a.customerId).not.toBe(b.customerId);
+  });
+
+  it("ignores junk identifiers instead of linking strangers through them", async () => {
+    const p = uniquePrefix();
+    const result = await ingest([
+      anOrder({
+        id: `${p}-1`,
+        channel: "store",
+        identifiers: { loyalty: `${p}-J1`, email: "n/a", phone: "0000000000" },
+      }),
+      anOrder({
+        id: `${p}-2`,
+        channel: "store",
+        identifiers: { loyalty: `${p}-J2`, email: "n/a", phone: "0000000000" },
+      }),
+      anOrder({ id: `${p}-3`, channel: "store", identifiers: { email: "noemail@gmail.com" } }),
+    ]);
+    expect(result.accepted).toBe(3);
+    expect(new Set(result.results.map((r) => r.customerId)).size).toBe(3);
+    expect(result.ignoredIdentifiers.map((i) => `${i.index}:${i.kind}`)).toEqual([
+      "0:email",
+      "0:phone",
+      "1:email",
+      "1:phone",
+      "2:email",
+    ]);
+    expect((await api.lookup("email", "noemail@gmail.com")).status).toBe(400);
+  });
+
+  it("changes nothing when a batch is replayed, or the whole history again", async () => {
+    const p = uniquePrefix();
+    const batch = [
+      anOrder({ id: `${p}-1`, identifiers: { account: `${p}-a`, email: `${p}@x.test` } }),
+      anOrder({ id: `${p}-2`, channel: "store", identifiers: { loyalty: `${p}-l`, email: `${p}@x.test` } }),
+    ];
+    await ingest(batch);
+    const before = await snapshot();
+    const replay = await ingest([...batch, ...batch]);
+    expect(replay).toMatchObject({ accepted: 0, duplicates: 4 });
+    expect(await snapshot()).toEqual(before);
+  });
+
+  it("rejects a batch with any invalid order whole, listing every problem, and writes nothing", async () => {
+    const p = uniquePrefix();
+    const before = await snapshot();
+    const response = await api.postOrders([
+      anOrder({ id: `${p}-ok` }),
+      { ...anOrder({ id: `${p}-bad1` }), channel: "fax" },
+      { ...anOrder({ id: `${p}-bad2` }), placedAt: "yesterday", lines: [] },
+      { ...anOrder({ id: `${p}-bad3` }), identifiers: {} },
+    ]);
+    expect(response.status).toBe(400);
+    const body = (await response.json()) as { error: { code: string; issues: { path: (string | number)[] }[] } };
+    expect(body.error.code).toBe("invalid_request");
+    const paths = body.error.issues.map((issue) => issue.path.join("."));
+    expect(paths).toEqual(
+      expect.arrayContaining(["orders.1.channel", "orders.2.placedAt", "orders.2.lines", "orders.3.identifiers"]),
+    );
+    expect(await snapshot()).toEqual(before);
+  });
+
+  it.each([
+    ["a body that is not JSON", "not json"],
+    ["too many orders", JSON.stringify({ orders: Array.from({ length: 1001 }, () => anOrder()) })],
+    ["an unknown field", JSON.stringify({ orders: [{ ...anOrder(), colour: "red" }] })],
+    ["a future date", JSON.stringify({ orders: [anOrder({ placedAt: "2099-01-01T00:00:00Z" })] })],
+  ])("answers 400 for %s", async (_, body) => {
+    const response = await SELF.fetch("http://patron.test/v1/orders", {
+      method: "POST",
+      headers: { Authorization: "Bearer test-api-key", "Content-Type": "application/json" },
+      body,
+    });
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe("invalid_request");
+  });
+
+  it.each([
+    ["no key", null],
+    ["a wrong key", "nope"],
+  ])("answers 401 with %s and writes nothing", async (_, key) => {
+    const before = await snapshot();
+    const response = await api.postOrders([anOrder()], key);
+    expect(response.status).toBe(401);
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe("unauthorized");
+    expect(await snapshot()).toEqual(before);
+  });
+});
+
+describe("identity resolution through the worker", () => {
+  // The same evidence, sent in different orders and batchings, must give the same partition.
+  function household(p: string, phone: string) {
+    return [
+      anOrder({ id: `${p}-1`, identifiers: { account: `${p}-mum`, email: `mum-${p}@home.test` } }),
+      anOrder({
+        id: `${p}-2`,
+        channel: "store",
+        identifiers: { loyalty: `${p}-MUM`, email: `mum-${p}@home.test`, card: `${p}-fam` },
+      }),
+      anOrder({ id: `${p}-3`, channel: "store", identifiers: { loyalty: `${p}-DAD`, card: `${p}-fam`, phone } }),
+      anOrder({ id: `${p}-4`, channel: "web", identifiers: { account: `${p}-dad`, phone } }),
+      anOrder({ id: `${p}-5`, channel: "store", identifiers: { loyalty: `${p}-KID`, card: `${p}-fam` } }),
+      anOrder({ id: `${p}-6`, channel: "app", identifiers: { device: `${p}-ipad`, account: `${p}-mum` } }),
+      anOrder({ id: `${p}-7`, channel: "app", identifiers: { device: `${p}-ipad`, email: `mum-${p}@home.test` } }),
+    ];
+  }
+
+  async function partition(p: string) {
+    const groups: string[] = [];
+    for (const [kind, value] of [
+      ["account", `${p}-mum`],
+      ["account", `${p}-dad`],
+      ["loyalty", `${p}-KID`],
+    ] as const) {
+      const customer = await customerOf(kind, value);
+      groups.push(
+        customer.orders
+          .map((o) => o.id.slice(p.length))
+          .sort()
+          .join(","),
+      );
+    }
+    return groups;
+  }
+
+  it("gives the same partition for random arrival orders and batchings", async () => {
+    const results: string[][] = [];
+    for (let trial = 0; trial < 4; trial++) {
+      const p = uniquePrefix("perm");
+      const orders = household(p, `+1 415 555 ${1000 + trial}`);
+      for (let i = orders.length - 1; i > 0; i--) {
+        const j = Math.floor(Math.random() * (i + 1));
+        [orders[i], orders[j]] = [orders[j] as (typeof orders)[number], orders[i] as (typeof orders)[number]];
+      }
+      let rest = orders;
+      const batches: string[] = [];
+      while (rest.length > 0) {
+        const size = 1 + Math.floor(Math.random() * 3);
+        batches.push(
+          rest
+            .slice(0, size)
+            .map((o) => o.id.slice(p.length))
+            .join(" "),
+        );
+        await ingest(rest.slice(0, size));
+        rest = rest.slice(size);
+      }
+      const result = await partition(p);
+      results.push(result);
+      expect(result, `arrival: ${batches.join(" | ")}`).toEqual(["-1,-2,-6,-7", "-3,-4", "-5"]);
+    }
+    for (const result of results) expect(result).toEqual(results[0]);
+  });
+});

@@ -1,0 +1,111 @@
+// One resolution step for the worker: given the region of the identity graph touched by new evidence
+// (every observation reachable from it through non-shared identifiers), decide each identifier's
+// customer, each order's customer, the merges, and which customer summaries must be rebuilt.
+// Pure: the worker loads the region and writes the plan in one D1 batch.
+
+import { assignCustomers } from "./assign.ts";
+import {
+  defaultResolveOptions,
+  type IdentityRef,
+  type Observation,
+  owningIdentity,
+  type ResolveOptions,
+  resolveIdentities,
+} from "./resolve.ts";
+
+export interface IdentityState {
+  customerId: string | null;
+  shared: boolean;
+}
+
+export interface Region {
+  /** Every observation in the region, stored and new. Order sources are `order:<id>`. */
+  observations: Observation[];
+  /** Stored state of identities already known. */
+  identities: ReadonlyMap<string, IdentityState>;
+  /** Stored customer of each order already known, by source. */
+  orderCustomers: ReadonlyMap<string, string>;
+  /** Orders per existing customer. */
+  customerWeight: ReadonlyMap<string, number>;
+}
+
+export interface ResolutionPlan {
+  /** Identities whose state is new or changed. */
+  identityChanges: (IdentityRef & IdentityState)[];
+  /** Orders (by source) whose customer is new or changed. */
+  orderChanges: { source: string; customerId: string }[];
+  merges: { from: string; into: string }[];
+  created: string[];
+  /** Customers whose summaries must be rebuilt (gained or lost orders). */
+  affectedCustomers: string[];
+  refused: [string, string][];
+}
+
+export const orderSource = (orderId: string) => `order:${orderId}`;
+
+export function planResolution(
+  region: Region,
+  newCustomerId: () => string,
+  options: ResolveOptions = defaultResolveOptions,
+): ResolutionPlan {
+  const storedShared = new Set([...region.identities].filter(([, state]) => state.shared).map(([key]) => key));
+  const partition = resolveIdentities(region.observations, options, storedShared);
+  const shared = new Set(partition.shared);
+  const currentOwner = new Map([...region.identities].map(([key, state]) => [key, state.customerId]));
+  const assignment = assignCustomers({
+    components: partition.components,
+    currentOwner,
+    customerWeight: region.customerWeight,
+    newCustomerId,
+  });
+
+  const customerOfKey = new Map<string, string>();
+  partition.components.forEach((component, index) => {
+    for (const ref of component) customerOfKey.set(ref.key, assignment.customerOfComponent[index] as string);
+  });
+
+  const identityChanges: (IdentityRef & IdentityState)[] = [];
+  const seen = new Set<string>();
+  for (const observation of region.observations) {
+    for (const ref of observation.identities) {
+      if (seen.has(ref.key)) continue;
+      seen.add(ref.key);
+      const next: IdentityState = { customerId: customerOfKey.get(ref.key) ?? null, shared: shared.has(ref.key) };
+      const stored = region.identities.get(ref.key);
+      if (!stored || stored.customerId !== next.customerId || stored.shared !== next.shared)
+        identityChanges.push({ ...ref, ...next });
+    }
+  }
+
+  const affected = new Set<string>();
+  const orderChanges: { source: string; customerId: string }[] = [];
+  const created = [...assignment.created];
+  for (const observation of region.observations) {
+    if (!observation.source.startsWith("order:")) continue;
+    const stored = region.orderCustomers.get(observation.source);
+    const owner = owningIdentity(observation.identities, shared, options);
+    let customerId = owner ? customerOfKey.get(owner.key) : undefined;
+    if (!customerId) {
+      // Every identifier is shared or blocked: the order stays where it is, or starts its own customer.
+      customerId = stored ?? newCustomerId();
+      if (!stored) created.push(customerId);
+    }
+    if (customerId !== stored) {
+      orderChanges.push({ source: observation.source, customerId });
+      affected.add(customerId);
+      if (stored) affected.add(stored);
+    }
+  }
+  for (const { from, into } of assignment.merges) {
+    affected.add(from);
+    affected.add(into);
+  }
+  return {
+    identityChanges,
+    orderChanges,
+    merges: assignment.merges,
+    created,
+    affectedCustomers: [...affected].sort(),
+    refused: partition.refused,
+  };
+}

@@ -1,0 +1,156 @@
+// Loads the region of the identity graph that new evidence touches, and writes a resolution plan.
+// Arrays travel as one JSON parameter (json_each), so a 1,000-order batch stays far below D1's
+// 100-bound-parameters limit and costs one statement per table.
+import { sql } from "drizzle-orm";
+import type { IdentityKind } from "../core/identity/normalize.ts";
+import type { IdentityState, Region, ResolutionPlan } from "../core/identity/plan.ts";
+import type { IdentityRef, Observation } from "../core/identity/resolve.ts";
+import type { Db } from "../env.ts";
+
+/** Stop expanding a region past this many observations (a placeholder value that slipped the junk list). */
+const maxRegionObservations = 20_000;
+
+const kindOf = (key: string) => key.slice(0, key.indexOf(":")) as IdentityKind;
+const json = (value: unknown) => JSON.stringify(value);
+
+interface ObservationRow {
+  source: string;
+  identity_key: string;
+  customer_id: string | null;
+  shared: number | null;
+}
+
+/**
+ * Every stored observation reachable from `startKeys` through identifiers that are not shared, with
+ * the stored state of each identifier met. One D1 round trip per hop of the graph (usually two).
+ */
+export async function loadRegion(db: Db, startKeys: string[], fresh: Observation[]) {
+  const observations = new Map<string, IdentityRef[]>();
+  for (const observation of fresh) observations.set(observation.source, [...observation.identities]);
+  const identities = new Map<string, IdentityState>();
+  const expanded = new Set<string>();
+  let frontier = [...new Set(startKeys)];
+  let truncated = false;
+
+  while (frontier.length > 0) {
+    for (const key of frontier) expanded.add(key);
+    const rows = await db.all<ObservationRow>(sql`
+      SELECT o.source, o.identity_key, i.customer_id, i.shared
+      FROM identity_observations o LEFT JOIN identities i ON i.key = o.identity_key
+      WHERE o.source IN (
+        SELECT source FROM identity_observations WHERE identity_key IN (SELECT value FROM json_each(${json(frontier)}))
+      )`);
+    const known = await db.all<{ key: string; customer_id: string | null; shared: number }>(sql`
+      SELECT key, customer_id, shared FROM identities WHERE key IN (SELECT value FROM json_each(${json(frontier)}))`);
+    for (const row of known) identities.set(row.key, { customerId: row.customer_id, shared: row.shared === 1 });
+    for (const row of rows) {
+      const refs = observations.get(row.source) ?? [];
+      if (!observations.has(row.source)) observations.set(row.source, refs);
+      if (!refs.some((ref) => ref.key === row.identity_key))
+        refs.push({ kind: kindOf(row.identity_key), key: row.identity_key });
+      if (row.shared !== null)
+        identities.set(row.identity_key, { customerId: row.customer_id, shared: row.shared === 1 });
+    }
+    if (observations.size > maxRegionObservations) {
+      truncated = true;
+      break;
+    }
+    const next = new Set<string>();
+    for (const refs of observations.values()) {
+      for (const ref of refs) {
+        if (expanded.has(ref.key) || identities.get(ref.key)?.shared) continue;
+        next.add(ref.key);
+      }
+    }
+    frontier = [...next];
+  }
+
+  const orderSources = [...observations.keys()].filter((source) => source.startsWith("order:"));
+  const orderRows = await db.all<{ source: string; customer_id: string }>(sql`
+    SELECT 'order:' || id AS source, customer_id FROM orders
+    WHERE id IN (SELECT substr(value, 7) FROM json_each(${json(orderSources)}))`);
+  const orderCustomers = new Map(orderRows.map((row) => [row.source, row.customer_id]));
+  const owners = [
+    ...new Set([...identities.values()].map((s) => s.customerId).concat([...orderCustomers.values()])),
+  ].filter((id): id is string => !!id);
+  const weightRows = await db.all<{ customer_id: string; orders: number }>(sql`
+    SELECT customer_id, orders FROM customer_summaries WHERE customer_id IN (SELECT value FROM json_each(${json(owners)}))`);
+
+  const region: Region = {
+    observations: [...observations].map(([source, refs]) => ({ source, identities: refs })),
+    identities,
+    orderCustomers,
+    customerWeight: new Map(weightRows.map((row) => [row.customer_id, row.orders])),
+  };
+  return { region, truncated };
+}
+
+/** Statements that write a plan; the caller puts them in the same D1 batch as the orders. */
+export function identityStatements(
+  plan: ResolutionPlan,
+  fresh: Observation[],
+  masks: ReadonlyMap<string, string>,
+  now: string,
+  mergeSource: string,
+) {
+  const identityRows = plan.identityChanges.map((change) => ({
+    key: change.key,
+    kind: change.kind,
+    customerId: change.customerId,
+    shared: change.shared ? 1 : 0,
+    masked: masks.get(change.key) ?? "",
+  }));
+  const observationRows = fresh.flatMap((o) => o.identities.map((ref) => ({ source: o.source, key: ref.key })));
+  const statements = [
+    sql`
+      INSERT INTO customers (id, created_at, updated_at, merged_into)
+      SELECT value, ${now}, ${now}, NULL FROM json_each(${json(plan.created)})`,
+    sql`
+      INSERT INTO identities (key, kind, customer_id, masked, shared, created_at)
+      SELECT value ->> 'key', value ->> 'kind', value ->> 'customerId', value ->> 'masked', value ->> 'shared', ${now}
+      FROM json_each(${json(identityRows)}) WHERE true
+      ON CONFLICT (key) DO UPDATE SET customer_id = excluded.customer_id, shared = excluded.shared`,
+    sql`
+      INSERT OR IGNORE INTO identity_observations (source, identity_key)
+      SELECT value ->> 'source', value ->> 'key' FROM json_each(${json(observationRows)})`,
+  ];
+  if (plan.merges.length > 0) {
+    statements.push(
+      sql`
+        UPDATE customers SET merged_into = m.value ->> 'into', updated_at = ${now}
+        FROM json_each(${json(plan.merges)}) AS m WHERE customers.id = m.value ->> 'from'`,
+      // Anyone who pointed at a merged-away customer now points at the survivor.
+      sql`
+        UPDATE customers SET merged_into = m.value ->> 'into'
+        FROM json_each(${json(plan.merges)}) AS m WHERE customers.merged_into = m.value ->> 'from'`,
+      sql`
+        INSERT INTO identity_merges (from_customer_id, into_customer_id, source, at)
+        SELECT value ->> 'from', value ->> 'into', ${mergeSource}, ${now} FROM json_each(${json(plan.merges)})`,
+    );
+  }
+  return statements;
+}
+
+export async function observationExists(db: Db, source: string): Promise<boolean> {
+  const row = await db.get<{ n: number }>(
+    sql`SELECT count(*) AS n FROM identity_observations WHERE source = ${source}`,
+  );
+  return (row?.n ?? 0) > 0;
+}
+
+/** The customer holding an identity key, or null when nobody (unknown, or shared by several). */
+export async function customerIdByKey(
+  db: Db,
+  key: string,
+): Promise<{ customerId: string | null; shared: boolean } | null> {
+  const row = await db.get<{ customer_id: string | null; shared: number }>(
+    sql`SELECT customer_id, shared FROM identities WHERE key = ${key}`,
+  );
+  return row ? { customerId: row.customer_id, shared: row.shared === 1 } : null;
+}
+
+export async function identitiesOf(db: Db, customerId: string) {
+  return db.all<{ kind: string; masked: string }>(
+    sql`SELECT kind, masked FROM identities WHERE customer_id = ${customerId} ORDER BY kind, created_at`,
+  );
+}

@@ -1,0 +1,113 @@
+// Ingestion of orders and identify calls: hash identifiers, skip what is already stored, resolve the
+// touched region of the identity graph, then write orders, identities, merges and rebuilt summaries
+// in ONE D1 batch (all or nothing).
+import type { SQL } from "drizzle-orm";
+import { runBatch } from "../../db/batch.ts";
+import { orderSource, planResolution } from "../core/identity/plan.ts";
+import type { Observation } from "../core/identity/resolve.ts";
+import type { Db } from "../env.ts";
+import { hashIdentifiers, identifySource } from "../identity/identity.keys.ts";
+import { identityStatements, loadRegion, observationExists } from "../identity/identity.repo.ts";
+import {
+  existingOrderIds,
+  insertOrderStatements,
+  reassignOrderStatements,
+  rebuildSummaryStatements,
+} from "./orders.repo.ts";
+import type { IdentifiersInput, OrderInput } from "./orders.schemas.ts";
+
+export interface IngestResult {
+  accepted: number;
+  duplicates: number;
+  results: { id: string; customerId: string | null; status: "created" | "duplicate" }[];
+  ignoredIdentifiers: { index: number; kind: string; reason: string }[];
+  merges: number;
+}
+
+const newCustomerId = () => `c_${crypto.randomUUID().replaceAll("-", "").slice(0, 20)}`;
+
+async function resolveAndWrite(
+  db: Db,
+  fresh: Observation[],
+  masks: Map<string, string>,
+  now: Date,
+  extra: (customerOf: Map<string, string>) => SQL[],
+) {
+  const startKeys = fresh.flatMap((o) => o.identities.map((ref) => ref.key));
+  const { region } = await loadRegion(db, startKeys, fresh);
+  const plan = planResolution(region, newCustomerId);
+  const customerOf = new Map(plan.orderChanges.map((change) => [change.source, change.customerId]));
+  const nowIso = now.toISOString();
+  const statements = [
+    ...identityStatements(plan, fresh, masks, nowIso, fresh[0]?.source ?? ""),
+    ...extra(customerOf),
+    ...reassignOrderStatements(
+      plan.orderChanges
+        .filter((change) => region.orderCustomers.has(change.source))
+        .map((change) => ({ orderId: change.source.slice("order:".length), customerId: change.customerId })),
+    ),
+    ...rebuildSummaryStatements(plan.affectedCustomers, nowIso),
+  ];
+  await runBatch(db, statements);
+  return { plan, customerOf };
+}
+
+export async function ingestOrders(db: Db, secret: string, orders: OrderInput[], now: Date): Promise<IngestResult> {
+  const ignoredIdentifiers: IngestResult["ignoredIdentifiers"] = [];
+  const masks = new Map<string, string>();
+  const seen = new Set<string>();
+  const stored = await existingOrderIds(
+    db,
+    orders.map((order) => order.id),
+  );
+  const fresh: { index: number; order: OrderInput; observation: Observation }[] = [];
+  for (const [index, order] of orders.entries()) {
+    if (stored.has(order.id) || seen.has(order.id)) continue;
+    seen.add(order.id);
+    const { identities, ignored } = await hashIdentifiers(order.identifiers, secret);
+    for (const item of ignored) ignoredIdentifiers.push({ index, ...item });
+    for (const identity of identities) masks.set(identity.key, identity.masked);
+    fresh.push({
+      index,
+      order,
+      observation: { source: orderSource(order.id), identities: identities.map(({ kind, key }) => ({ kind, key })) },
+    });
+  }
+
+  let customerOf = new Map<string, string>();
+  let merges = 0;
+  if (fresh.length > 0) {
+    const written = await resolveAndWrite(
+      db,
+      fresh.map((f) => f.observation),
+      masks,
+      now,
+      (owners) =>
+        insertOrderStatements(
+          fresh.map(({ order }) => ({ order, customerId: owners.get(orderSource(order.id)) as string })),
+          now.toISOString(),
+        ),
+    );
+    customerOf = written.customerOf;
+    merges = written.plan.merges.length;
+  }
+  const created = new Set(fresh.map((f) => f.index));
+  const results = orders.map((order, index) =>
+    created.has(index)
+      ? { id: order.id, customerId: customerOf.get(orderSource(order.id)) ?? null, status: "created" as const }
+      : { id: order.id, customerId: null, status: "duplicate" as const },
+  );
+  return { accepted: fresh.length, duplicates: orders.length - fresh.length, results, ignoredIdentifiers, merges };
+}
+
+export async function identify(db: Db, secret: string, identifiers: IdentifiersInput, now: Date) {
+  const { identities, ignored } = await hashIdentifiers(identifiers, secret);
+  const keys = identities.map((identity) => identity.key);
+  if (keys.length === 0) return { linked: 0, merges: 0, ignoredIdentifiers: ignored, keys };
+  const source = await identifySource(keys);
+  if (await observationExists(db, source)) return { linked: keys.length, merges: 0, ignoredIdentifiers: ignored, keys };
+  const masks = new Map(identities.map((identity) => [identity.key, identity.masked]));
+  const fresh = [{ source, identities: identities.map(({ kind, key }) => ({ kind, key })) }];
+  const { plan } = await resolveAndWrite(db, fresh, masks, now, () => []);
+  return { linked: keys.length, merges: plan.merges.length, ignoredIdentifiers: ignored, keys };
+}

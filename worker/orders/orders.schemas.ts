@@ -1,0 +1,78 @@
+// Wire format for ingestion (the contract in DESIGN.md): orders, identify calls and catalog upserts.
+import * as z from "zod";
+import { identityKinds } from "../core/identity/normalize.ts";
+
+const id = z.string().trim().min(1, "must not be empty").max(200);
+const money = z.number().finite().nonnegative().max(1e9);
+
+export const identifiersSchema = z
+  .strictObject(
+    Object.fromEntries(identityKinds.map((kind) => [kind, z.string().max(254).optional()])) as Record<
+      (typeof identityKinds)[number],
+      z.ZodOptional<z.ZodString>
+    >,
+  )
+  .refine((value) => Object.values(value).some((v) => v !== undefined), {
+    message: `at least one identifier is required (${identityKinds.join(", ")})`,
+  });
+
+export const orderLineSchema = z.strictObject({
+  productId: id,
+  categoryId: id,
+  quantity: z.number().finite().positive().max(1e6),
+  unitPrice: money,
+  listPrice: money.optional(),
+});
+
+export const orderSchema = z.strictObject({
+  id,
+  channel: z.enum(["web", "store", "app", "phone"]),
+  storeId: id.nullish(),
+  placedAt: z.iso.datetime({ offset: true }),
+  currency: z
+    .string()
+    .regex(/^[A-Z]{3}$/, "must be an ISO 4217 code such as USD")
+    .default("USD"),
+  identifiers: identifiersSchema,
+  lines: z.array(orderLineSchema).min(1, "an order needs at least one line").max(500),
+  recommendationId: z.string().max(200).nullish(),
+});
+
+export const ordersBatchSchema = z.strictObject({
+  orders: z.array(orderSchema).min(1, "send at least one order").max(1000, "send at most 1,000 orders per batch"),
+});
+
+export const identifySchema = z.strictObject({ identifiers: identifiersSchema });
+
+export const productSchema = z.strictObject({
+  id,
+  title: z.string().trim().min(1).max(500),
+  categoryId: id,
+  categoryName: z.string().trim().min(1).max(200).optional(),
+  parentCategoryId: id.nullish(),
+  url: z.url().nullish(),
+  imageUrl: z.url().nullish(),
+  listPrice: money,
+  salePrice: money.nullish(),
+  inStock: z.boolean().default(true),
+  active: z.boolean().default(true),
+});
+
+export const productsBatchSchema = z.strictObject({
+  products: z.array(productSchema).min(1).max(1000, "send at most 1,000 products per batch"),
+});
+
+export type OrderInput = z.infer<typeof orderSchema>;
+export type IdentifiersInput = z.infer<typeof identifiersSchema>;
+export type ProductInput = z.infer<typeof productSchema>;
+
+export const ingestResultSchema = z.object({
+  data: z.object({
+    accepted: z.number(),
+    duplicates: z.number(),
+    results: z.array(
+      z.object({ id: z.string(), customerId: z.string().nullable(), status: z.enum(["created", "duplicate"]) }),
+    ),
+    ignoredIdentifiers: z.array(z.object({ index: z.number(), kind: z.string(), reason: z.string() })),
+  }),
+});
