@@ -92,7 +92,7 @@ describe("minimizeNelderMead", () => {
           (point) => point.reduce((sum, value, index) => sum + (index + 1) * (value - centre[index]!) ** 2, 0),
           centre.map(() => 0),
         );
-        result.point.forEach((value, index) => expect(value).toBeCloseTo(centre[index]!, 4));
+        for (const [index, value] of result.point.entries()) expect(value).toBeCloseTo(centre[index]!, 4);
       }),
       { numRuns: 30 },
     );
