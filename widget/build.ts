@@ -1,0 +1,56 @@
+/// <reference types="node" />
+// Builds the storefront widget into one minified IIFE at dist/public/widget/v1.js and copies the demo
+// storefront to dist/public/demo/. dist/public is the Worker's static-assets folder (wrangler.toml [assets]).
+import { cp, mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { build, type Plugin, transform } from "esbuild";
+
+const root = path.resolve(import.meta.dirname, "..");
+const publicDir = path.join(root, "dist/public");
+
+/** `import css from "./styles.css"` gives the stylesheet as a minified string, injected into each shadow root. */
+const cssAsText: Plugin = {
+  name: "css-as-text",
+  setup(builder) {
+    builder.onLoad({ filter: /\.css$/ }, async (args) => {
+      const { code } = await transform(await readFile(args.path, "utf8"), { loader: "css", minify: true });
+      return { contents: `export default ${JSON.stringify(code.trim())};`, loader: "js" };
+    });
+  },
+};
+
+// `/widget/v1.js` is a versioned URL: breaking changes ship as v2.js, so v1 can be cached for a day
+// and served stale for a week while it revalidates. Any CDN or page may load it, hence the open CORS.
+const headers = `/widget/*
+  Cache-Control: public, max-age=86400, stale-while-revalidate=604800
+  Access-Control-Allow-Origin: *
+  Cross-Origin-Resource-Policy: cross-origin
+  X-Content-Type-Options: nosniff
+
+/demo/*
+  Cache-Control: public, max-age=0, must-revalidate
+`;
+
+await rm(path.join(publicDir, "widget"), { recursive: true, force: true });
+await rm(path.join(publicDir, "demo"), { recursive: true, force: true });
+await mkdir(publicDir, { recursive: true });
+
+const result = await build({
+  entryPoints: [path.join(root, "widget/storefront/index.tsx")],
+  outfile: path.join(publicDir, "widget/v1.js"),
+  bundle: true,
+  minify: true,
+  format: "iife",
+  target: ["es2022"],
+  jsx: "automatic",
+  jsxImportSource: "preact",
+  legalComments: "none",
+  plugins: [cssAsText],
+  metafile: true,
+  logLevel: "warning",
+});
+await cp(path.join(root, "widget/demo"), path.join(publicDir, "demo"), { recursive: true });
+await writeFile(path.join(publicDir, "_headers"), headers);
+
+const bytes = Object.values(result.metafile.outputs)[0]?.bytes ?? 0;
+console.log(`built dist/public/widget/v1.js (${bytes} bytes minified) and dist/public/demo/`);

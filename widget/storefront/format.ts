@@ -1,0 +1,31 @@
+// Prices in the page's language and the shop's currency, and links that carry the recommendation id.
+import type { Item } from "./types.ts";
+
+export type FormatPrice = (amount: number) => string;
+
+export function priceFormatter(currency: string): FormatPrice {
+  try {
+    const format = new Intl.NumberFormat(document.documentElement.lang || navigator.language, {
+      style: "currency",
+      currency,
+    });
+    return (amount) => format.format(amount);
+  } catch {
+    return (amount) => amount.toFixed(2); // An invalid lang attribute or currency code.
+  }
+}
+
+/**
+ * Adds `patron_rec=<id>` so the storefront can pass it on with the order for attribution. Only http(s)
+ * links survive: a catalog entry can't turn a card into a `javascript:` link.
+ */
+export function withRecommendation(url: string | undefined, recommendationId: string): string | undefined {
+  try {
+    const link = new URL(url as string, location.href);
+    link.searchParams.set("patron_rec", recommendationId);
+    return url && /^https?:$/.test(link.protocol) ? link.href : undefined;
+  } catch {}
+}
+
+export const reasonOf = (item: Item): string | undefined =>
+  typeof item.reason === "string" ? item.reason : item.reasons?.find((reason) => reason?.text)?.text;
