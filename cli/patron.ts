@@ -9,6 +9,8 @@ const program = new Command()
 // Each command lives in cli/commands/<name>.ts and registers itself here.
 const commands: Array<() => Promise<{ register: (program: Command) => void }>> = [
   () => import("./commands/evaluate.ts"),
+  () => import("./commands/import.ts"),
+  () => import("./commands/seed.ts"),
 ];
 for (const load of commands) (await load()).register(program);
 

@@ -199,6 +199,7 @@ export function generateCatalog(options: CatalogOptions): Catalog {
         title: `${random.pick(spec.adjectives)} ${random.pick(spec.nouns)}`,
         categoryId: spec.id,
         categoryName: spec.name,
+        parentCategoryId: spec.parentId,
         url: `${options.baseUrl}/demo/products/${id}`,
         imageUrl: `${options.baseUrl}/demo/images/${id}.svg`,
         listPrice,

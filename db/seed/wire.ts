@@ -33,6 +33,8 @@ export interface WireProduct {
   title: string;
   categoryId: string;
   categoryName: string;
+  /** An extension the worker accepts: the category's parent (apparel for heels). */
+  parentCategoryId?: string | null;
   url: string | null;
   imageUrl: string | null;
   listPrice: number;

@@ -1,0 +1,255 @@
+// `patron import orders|products <file>`: bulk-load wire-format NDJSON or a mapped CSV into a Patron
+// worker, in batches, with retries, a resumable state file and a progress bar.
+import { readFileSync, statSync } from "node:fs";
+import path from "node:path";
+import type { Command } from "commander";
+import type { WireOrder, WireProduct } from "../../db/seed/wire.ts";
+import { BatchRejected, IngestClient, IngestFailed } from "../import/client.ts";
+import { collectListPrices, completeJourneyOrders, completeJourneyProduct } from "../import/completejourney.ts";
+import { type Mapping, MappingError, parseMapping } from "../import/mapping.ts";
+import { describeProgress, progressBar, summaryLines } from "../import/progress.ts";
+import {
+  type ImportKind,
+  type ImportResult,
+  ImportStopped,
+  maxBatchSize,
+  runImport,
+  type SourceRecord,
+} from "../import/run.ts";
+import {
+  countNonEmptyLines,
+  InputError,
+  loadLookups,
+  readCsvOrders,
+  readCsvProducts,
+  readCsvRows,
+  readNdjson,
+} from "../import/sources.ts";
+import {
+  defaultStatePath,
+  emptyState,
+  fingerprintOf,
+  type ImportState,
+  loadState,
+  saveState,
+} from "../import/state.ts";
+
+export interface ImportCommandOptions {
+  url: string;
+  key: string;
+  mapping?: string;
+  preset?: string;
+  batchSize: number;
+  concurrency: number;
+  state?: string;
+  restart?: boolean;
+  transactions?: string;
+  progress?: boolean;
+}
+
+export const presets = ["completejourney"] as const;
+
+interface Prepared<T> {
+  records: AsyncIterable<SourceRecord<T>> | Iterable<SourceRecord<T>>;
+  total: number | null;
+  notes: string[];
+  mappingId: string;
+}
+
+async function prepareOrders(file: string, options: ImportCommandOptions): Promise<Prepared<WireOrder>> {
+  if (isNdjson(file) && !options.mapping && !options.preset)
+    return {
+      records: readNdjson<WireOrder>(file),
+      total: await countNonEmptyLines(file),
+      notes: [],
+      mappingId: "ndjson",
+    };
+  const { mapping, baseDir, mappingId } = resolveMapping(file, options);
+  if (mapping.kind !== "orders") throw new InputError(`the mapping is for ${mapping.kind}, not orders`);
+  const lookups = await loadLookups(mapping, (lookupFile) => path.resolve(baseDir, lookupFile));
+  const { orders, stats } = await readCsvOrders(file, mapping, lookups);
+  const notes = [`read ${stats.rows} rows into ${orders.length} orders`];
+  if (stats.skippedLines > 0) {
+    const reasons = Object.entries(stats.skipReasons)
+      .map(([reason, count]) => `${count} × ${reason}`)
+      .join(", ");
+    notes.push(
+      `skipped ${stats.skippedLines} lines (${reasons}); ${stats.emptyOrders} orders had no line left and were not sent`,
+    );
+  }
+  return { records: orders, total: orders.length, notes, mappingId };
+}
+
+async function prepareProducts(file: string, options: ImportCommandOptions): Promise<Prepared<WireProduct>> {
+  if (options.preset === "completejourney") {
+    const transactions = options.transactions ?? path.join(path.dirname(file), "transactions_sample.csv");
+    const observed = new Map<string, number[]>();
+    for await (const { row } of readCsvRows(transactions)) collectListPrices([row], observed);
+    const products: SourceRecord<WireProduct>[] = [];
+    let unpriced = 0;
+    for await (const { row, line } of readCsvRows(file)) {
+      const product = completeJourneyProduct(row, observed);
+      if (product) products.push({ value: product, lines: [line] });
+      else unpriced++;
+    }
+    const notes = [`list prices estimated from ${path.basename(transactions)} (median observed shelf price)`];
+    if (unpriced > 0) notes.push(`skipped ${unpriced} products never seen in the transactions (no price to give them)`);
+    return { records: products, total: products.length, notes, mappingId: `completejourney:${transactions}` };
+  }
+  if (isNdjson(file) && !options.mapping)
+    return {
+      records: readNdjson<WireProduct>(file),
+      total: await countNonEmptyLines(file),
+      notes: [],
+      mappingId: "ndjson",
+    };
+  const { mapping, baseDir, mappingId } = resolveMapping(file, options);
+  if (mapping.kind !== "products") throw new InputError(`the mapping is for ${mapping.kind}, not products`);
+  const lookups = await loadLookups(mapping, (lookupFile) => path.resolve(baseDir, lookupFile));
+  return {
+    records: readCsvProducts(file, mapping, lookups),
+    total: (await countNonEmptyLines(file)) - 1,
+    notes: [],
+    mappingId,
+  };
+}
+
+function resolveMapping(
+  file: string,
+  options: ImportCommandOptions,
+): { mapping: Mapping; baseDir: string; mappingId: string } {
+  if (options.preset === "completejourney")
+    return { mapping: completeJourneyOrders, baseDir: path.dirname(file), mappingId: "completejourney" };
+  if (options.preset) throw new InputError(`unknown preset "${options.preset}" (known: ${presets.join(", ")})`);
+  if (!options.mapping) throw new InputError(`${file}: a CSV needs --mapping <mapping.json> or --preset`);
+  const text = readFileSync(options.mapping, "utf8");
+  return { mapping: parseMapping(JSON.parse(text)), baseDir: path.dirname(options.mapping), mappingId: text };
+}
+
+function isNdjson(file: string): boolean {
+  return /\.(nd)?jsonl?$/i.test(file) || file.endsWith(".ndjson");
+}
+
+/** Runs one import; prints progress to stderr and returns the result. Throws on rejection or failure. */
+export async function importFile(
+  kind: ImportKind,
+  file: string,
+  options: ImportCommandOptions,
+  log: (line: string) => void = (line) => console.log(line),
+): Promise<ImportResult> {
+  const absolute = path.resolve(file);
+  const stat = statSync(absolute);
+  const prepared: Prepared<WireOrder | WireProduct> =
+    kind === "orders" ? await prepareOrders(absolute, options) : await prepareProducts(absolute, options);
+  for (const note of prepared.notes) log(note);
+  const fingerprint = fingerprintOf({
+    kind,
+    file: absolute,
+    size: stat.size,
+    mtimeMs: Math.round(stat.mtimeMs),
+    batchSize: options.batchSize,
+    mapping: prepared.mappingId,
+    url: options.url.replace(/\/+$/, ""),
+  });
+  const stateFile = options.state ?? defaultStatePath(process.cwd(), fingerprint, kind);
+  let state: ImportState | null = options.restart ? null : loadState(stateFile);
+  if (state && state.fingerprint !== fingerprint) {
+    log(`state file ${stateFile} is for a different file, batch size or mapping: starting over`);
+    state = null;
+  }
+  if (state)
+    log(`resuming: ${state.confirmedThrough + state.confirmedAbove.length} batches already confirmed (${stateFile})`);
+  state ??= emptyState(fingerprint, absolute, new Date());
+  saveState(stateFile, state);
+
+  const bar = progressBar(prepared.total, kind, options.progress);
+  const client = new IngestClient({
+    url: options.url,
+    apiKey: options.key,
+    onRetry: ({ attempt, delayMs, reason }) => {
+      const note = `retry ${attempt} in ${delayMs} ms: ${reason}`;
+      if (bar.enabled) bar.note(note);
+      else console.error(note);
+    },
+  });
+  try {
+    const result = await runImport<WireOrder | WireProduct>({
+      kind,
+      records: prepared.records,
+      client,
+      batchSize: options.batchSize,
+      concurrency: options.concurrency,
+      state,
+      onState: (next) => saveState(stateFile, next),
+      onProgress: (progress) =>
+        bar.update(progress.records, { note: kind === "orders" ? describeProgress(progress) : "" }),
+    });
+    bar.stop();
+    for (const line of summaryLines(kind, result)) log(line);
+    log(`state              ${stateFile}`);
+    return result;
+  } catch (error) {
+    bar.stop();
+    throw error;
+  }
+}
+
+function describeFailure(error: unknown, file: string): string[] {
+  if (error instanceof ImportStopped) {
+    const lines = [
+      `Stopped: ${error.message}${error.requestId ? ` (request ${error.requestId})` : ""}. Nothing of that batch was written.`,
+    ];
+    for (const issue of error.issues.slice(0, 50)) {
+      const where =
+        issue.lines.length > 0
+          ? `${file}:${issue.lines.slice(0, 5).join(",")}${issue.lines.length > 5 ? ",…" : ""}`
+          : file;
+      const what = issue.recordId ? ` ${issue.recordId}` : "";
+      lines.push(`  ${where}${what} ${issue.path.join(".")}: ${issue.message}`);
+    }
+    if (error.issues.length > 50) lines.push(`  … and ${error.issues.length - 50} more`);
+    lines.push("Batches before it are confirmed; fix the input and rerun to continue.");
+    return lines;
+  }
+  if (error instanceof InputError || error instanceof MappingError || error instanceof IngestFailed)
+    return [String(error.message)];
+  if (error instanceof BatchRejected) return [error.message];
+  return [String(error instanceof Error ? (error.stack ?? error.message) : error)];
+}
+
+export function register(program: Command): void {
+  const command = program
+    .command("import")
+    .description("Bulk-load orders or products (NDJSON in the wire format, or CSV through a column mapping).");
+  for (const kind of ["orders", "products"] as const) {
+    command
+      .command(`${kind} <file>`)
+      .description(`Import ${kind} from a .ndjson or .csv file.`)
+      .option("--url <url>", "worker URL", process.env.PATRON_URL ?? "http://127.0.0.1:8787")
+      .option("--key <key>", "API key (or PATRON_API_KEY)", process.env.PATRON_API_KEY)
+      .option("--mapping <file>", "JSON column mapping for a CSV (docs/import.md)")
+      .option("--preset <name>", `a built-in mapping: ${presets.join(", ")}`)
+      .option("--transactions <file>", "products --preset completejourney: transactions to price products from")
+      .option("--batch-size <n>", `records per request (1–${maxBatchSize})`, parseInteger, 500)
+      .option("--concurrency <n>", "requests in flight", parseInteger, 2)
+      .option("--state <file>", "state file for resuming (default .patron/import-<kind>-<fingerprint>.json)")
+      .option("--restart", "ignore confirmed batches from an earlier run and start over")
+      .action(async (file: string, options: ImportCommandOptions) => {
+        if (!options.key) program.error("--key (or PATRON_API_KEY) is required");
+        if (options.batchSize < 1 || options.batchSize > maxBatchSize)
+          program.error(`--batch-size must be 1–${maxBatchSize}`);
+        try {
+          await importFile(kind, file, options);
+        } catch (error) {
+          for (const line of describeFailure(error, file)) console.error(line);
+          process.exitCode = 1;
+        }
+      });
+  }
+}
+
+function parseInteger(value: string): number {
+  const number = Number(value);
+  if (!Number.isInteger(number)) throw new Error(`not a whole number: ${value}`);
+  return number;
+}

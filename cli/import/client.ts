@@ -1,0 +1,155 @@
+// HTTP client for the ingestion API: one POST per batch, retried with exponential backoff and full
+// jitter on network errors, timeouts, 429 and 5xx (honouring Retry-After). A 400 is the caller's
+// data and is never retried; a 401/403 is a wrong key. Safe to retry because ingestion is idempotent
+// on order id. The clock, sleep, randomness and fetch are injectable for tests.
+
+export interface RetryPolicy {
+  maxAttempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+  timeoutMs: number;
+}
+
+export const defaultRetryPolicy: RetryPolicy = {
+  maxAttempts: 8,
+  baseDelayMs: 500,
+  maxDelayMs: 30_000,
+  timeoutMs: 120_000,
+};
+
+export interface ApiIssue {
+  path: (string | number)[];
+  message: string;
+}
+
+/** The server refused the batch as invalid (400): the data must be fixed. */
+export class BatchRejected extends Error {
+  constructor(
+    readonly status: number,
+    readonly requestId: string | null,
+    readonly issues: ApiIssue[],
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A response that retrying cannot fix (401, 403, 404, 413 ...) or retries ran out. */
+export class IngestFailed extends Error {
+  constructor(
+    message: string,
+    readonly status: number | null,
+  ) {
+    super(message);
+  }
+}
+
+export interface IngestClientOptions {
+  url: string;
+  apiKey: string;
+  retry?: Partial<RetryPolicy>;
+  fetch?: typeof fetch;
+  sleep?: (ms: number) => Promise<void>;
+  random?: () => number;
+  onRetry?: (info: { attempt: number; delayMs: number; reason: string }) => void;
+}
+
+export interface PostResult<T> {
+  data: T;
+  attempts: number;
+}
+
+/** Full jitter (AWS architecture blog, "Exponential Backoff And Jitter"): uniform in [0, min(cap, base·2^n)]. */
+export function backoffDelay(attempt: number, policy: RetryPolicy, random: () => number): number {
+  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
+  return Math.round(random() * ceiling);
+}
+
+/** Retry-After as seconds or an HTTP date, in ms; null when absent or unreadable. */
+export function retryAfterMs(header: string | null, now: number): number | null {
+  if (!header) return null;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(header);
+  return Number.isNaN(date) ? null : Math.max(0, date - now);
+}
+
+export function isRetryableStatus(status: number): boolean {
+  return status === 408 || status === 429 || status >= 500;
+}
+
+export class IngestClient {
+  private readonly policy: RetryPolicy;
+  private readonly fetchImpl: typeof fetch;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly random: () => number;
+  readonly baseUrl: string;
+
+  constructor(private readonly options: IngestClientOptions) {
+    this.policy = { ...defaultRetryPolicy, ...options.retry };
+    this.fetchImpl = options.fetch ?? fetch;
+    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.random = options.random ?? Math.random;
+    this.baseUrl = options.url.replace(/\/+$/, "");
+  }
+
+  async post<T>(path: string, body: unknown): Promise<PostResult<T>> {
+    const payload = JSON.stringify(body);
+    for (let attempt = 1; ; attempt++) {
+      let reason: string;
+      let serverDelay: number | null = null;
+      try {
+        const response = await this.fetchImpl(`${this.baseUrl}${path}`, {
+          method: "POST",
+          headers: { Authorization: `Bearer ${this.options.apiKey}`, "Content-Type": "application/json" },
+          body: payload,
+          signal: AbortSignal.timeout(this.policy.timeoutMs),
+        });
+        const text = await response.text();
+        if (response.ok) return { data: (JSON.parse(text) as { data: T }).data, attempts: attempt };
+        const error = parseErrorEnvelope(text);
+        if (response.status === 400 || response.status === 422)
+          throw new BatchRejected(
+            response.status,
+            error?.requestId ?? response.headers.get("X-Request-Id"),
+            error?.issues ?? [],
+            error?.message ?? `HTTP ${response.status}`,
+          );
+        if (!isRetryableStatus(response.status)) {
+          const hint =
+            response.status === 401 || response.status === 403
+              ? " (check --key)"
+              : response.status === 413
+                ? " (lower --batch-size)"
+                : "";
+          throw new IngestFailed(
+            `${path}: HTTP ${response.status} ${error?.message ?? text.slice(0, 200)}${hint}`,
+            response.status,
+          );
+        }
+        reason = `HTTP ${response.status}`;
+        serverDelay = retryAfterMs(response.headers.get("Retry-After"), Date.now());
+      } catch (error) {
+        if (error instanceof BatchRejected || error instanceof IngestFailed) throw error;
+        reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      }
+      if (attempt >= this.policy.maxAttempts)
+        throw new IngestFailed(`${path}: gave up after ${attempt} attempts (last: ${reason})`, null);
+      const delayMs = Math.min(
+        this.policy.maxDelayMs,
+        Math.max(serverDelay ?? 0, backoffDelay(attempt, this.policy, this.random)),
+      );
+      this.options.onRetry?.({ attempt, delayMs, reason });
+      await this.sleep(delayMs);
+    }
+  }
+}
+
+function parseErrorEnvelope(text: string): { message?: string; requestId?: string; issues?: ApiIssue[] } | null {
+  try {
+    const parsed = JSON.parse(text) as { error?: { message?: string; requestId?: string; issues?: ApiIssue[] } };
+    return parsed.error ?? null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,375 @@
+// Column mappings: how rows of a CSV become wire-format orders (rows are order lines, grouped by an
+// order id column) or products (one row each). A mapping is JSON data, so an integration can describe
+// its export without code. Pure: lookups arrive as already-loaded tables, and nothing here reads files.
+import type {
+  Channel,
+  IdentifierKind,
+  Identifiers,
+  WireOrder,
+  WireOrderLine,
+  WireProduct,
+} from "../../db/seed/wire.ts";
+import { identifierKinds } from "../../db/seed/wire.ts";
+
+export type Transform = "trim" | "lower" | "upper" | "slug" | "title" | "number" | "integer" | "boolean" | "datetime";
+
+/**
+ * Where one wire field comes from. A bare string is a column name.
+ * - `{ value }`: a constant.
+ * - `{ column, prefix?, suffix?, transform?, default? }`: a column, transformed, then wrapped.
+ * - `{ lookup, column, field, ... }`: `column` is a key into a lookup table; `field` is read from the matched row.
+ * - `{ sum: [columns], abs?, divideBy?, decimals? }`: a number; `abs` takes each term's magnitude, which
+ *   makes discounts add up whether the export writes them as positive or negative amounts.
+ */
+export type FieldSpec =
+  | string
+  | { value: string | number | boolean | null }
+  | {
+      column: string;
+      lookup?: string;
+      field?: string;
+      prefix?: string;
+      suffix?: string;
+      transform?: Transform;
+      default?: string | number | boolean | null;
+    }
+  | { sum: string[]; abs?: boolean; divideBy?: string; decimals?: number };
+
+export interface LookupSpec {
+  /** A CSV file, relative to the mapping file (or, for presets, to the input file). */
+  file: string;
+  key: string;
+}
+
+export interface OrderMapping {
+  kind: "orders";
+  orderId: FieldSpec;
+  channel: FieldSpec;
+  storeId?: FieldSpec;
+  placedAt: FieldSpec;
+  currency?: FieldSpec;
+  identifiers: Partial<Record<IdentifierKind, FieldSpec>>;
+  line: {
+    productId: FieldSpec;
+    categoryId: FieldSpec;
+    quantity: FieldSpec;
+    unitPrice: FieldSpec;
+    listPrice?: FieldSpec;
+  };
+  lookups?: Record<string, LookupSpec>;
+}
+
+export interface ProductMapping {
+  kind: "products";
+  product: {
+    id: FieldSpec;
+    title: FieldSpec;
+    categoryId: FieldSpec;
+    categoryName?: FieldSpec;
+    parentCategoryId?: FieldSpec;
+    url?: FieldSpec;
+    imageUrl?: FieldSpec;
+    listPrice: FieldSpec;
+    salePrice?: FieldSpec;
+    inStock?: FieldSpec;
+  };
+  lookups?: Record<string, LookupSpec>;
+}
+
+export type Mapping = OrderMapping | ProductMapping;
+export type Row = Record<string, string>;
+export type LookupTables = Record<string, Map<string, Row>>;
+
+export class MappingError extends Error {}
+
+/** Checks a parsed mapping file's shape, naming the first problem. */
+export function parseMapping(json: unknown): Mapping {
+  const fail = (message: string): never => {
+    throw new MappingError(`Invalid mapping: ${message}`);
+  };
+  if (!json || typeof json !== "object") fail("expected a JSON object");
+  const mapping = json as Record<string, unknown>;
+  const requireSpec = (value: unknown, name: string) => {
+    if (value === undefined) fail(`"${name}" is required`);
+    checkSpec(value, name, fail);
+  };
+  if (mapping.kind === "orders") {
+    for (const name of ["orderId", "channel", "placedAt"]) requireSpec(mapping[name], name);
+    for (const name of ["storeId", "currency"]) if (mapping[name] !== undefined) checkSpec(mapping[name], name, fail);
+    const identifiers = mapping.identifiers as Record<string, unknown> | undefined;
+    if (!identifiers || typeof identifiers !== "object" || Object.keys(identifiers).length === 0)
+      fail(`"identifiers" must map at least one of ${identifierKinds.join(", ")}`);
+    for (const [kind, spec] of Object.entries(identifiers ?? {})) {
+      if (!identifierKinds.includes(kind as IdentifierKind)) fail(`unknown identifier kind "${kind}"`);
+      checkSpec(spec, `identifiers.${kind}`, fail);
+    }
+    const line = mapping.line as Record<string, unknown> | undefined;
+    if (!line || typeof line !== "object") fail(`"line" is required`);
+    for (const name of ["productId", "categoryId", "quantity", "unitPrice"]) requireSpec(line?.[name], `line.${name}`);
+    if (line?.listPrice !== undefined) checkSpec(line.listPrice, "line.listPrice", fail);
+  } else if (mapping.kind === "products") {
+    const product = mapping.product as Record<string, unknown> | undefined;
+    if (!product || typeof product !== "object") fail(`"product" is required`);
+    for (const name of ["id", "title", "categoryId", "listPrice"]) requireSpec(product?.[name], `product.${name}`);
+    for (const [name, spec] of Object.entries(product ?? {})) checkSpec(spec, `product.${name}`, fail);
+  } else fail(`"kind" must be "orders" or "products"`);
+  for (const [name, lookup] of Object.entries((mapping.lookups ?? {}) as Record<string, LookupSpec>))
+    if (typeof lookup?.file !== "string" || typeof lookup?.key !== "string")
+      fail(`lookups.${name} needs "file" and "key"`);
+  return json as Mapping;
+}
+
+function checkSpec(spec: unknown, name: string, fail: (message: string) => never): void {
+  if (typeof spec === "string") return;
+  if (!spec || typeof spec !== "object") fail(`"${name}" must be a column name or an object`);
+  const value = spec as Record<string, unknown>;
+  if ("value" in value) return;
+  if (Array.isArray(value.sum)) return;
+  if (typeof value.column !== "string") fail(`"${name}" needs "column", "value" or "sum"`);
+  if (value.lookup !== undefined && typeof value.field !== "string") fail(`"${name}" uses a lookup without "field"`);
+}
+
+/** Every column a mapping reads from the input rows (lookup fields excluded), for a header check. */
+export function columnsUsed(mapping: Mapping): string[] {
+  const columns = new Set<string>();
+  const visit = (spec: FieldSpec | undefined) => {
+    if (spec === undefined) return;
+    if (typeof spec === "string") columns.add(spec);
+    else if ("sum" in spec) {
+      for (const column of spec.sum) columns.add(column);
+      if (spec.divideBy) columns.add(spec.divideBy);
+    } else if ("column" in spec) columns.add(spec.column);
+  };
+  if (mapping.kind === "orders") {
+    for (const spec of [mapping.orderId, mapping.channel, mapping.storeId, mapping.placedAt, mapping.currency])
+      visit(spec);
+    for (const spec of Object.values(mapping.identifiers)) visit(spec);
+    for (const spec of Object.values(mapping.line)) visit(spec);
+  } else for (const spec of Object.values(mapping.product)) visit(spec);
+  return [...columns];
+}
+
+export type FieldValue = string | number | boolean | null;
+
+/** One field's value for a row; throws `MappingError` with the field name when a value cannot be read. */
+export function readField(spec: FieldSpec, row: Row, lookups: LookupTables, name: string): FieldValue {
+  if (typeof spec === "string") return requireColumn(row, spec, name);
+  if ("value" in spec) return spec.value;
+  if ("sum" in spec) {
+    let total = 0;
+    for (const column of spec.sum) {
+      const term = parseNumber(requireColumn(row, column, name), `${name} (${column})`);
+      total += spec.abs ? Math.abs(term) : term;
+    }
+    if (spec.divideBy) {
+      const divisor = parseNumber(requireColumn(row, spec.divideBy, name), `${name} (${spec.divideBy})`);
+      if (divisor === 0) throw new MappingError(`${name}: ${spec.divideBy} is zero`);
+      total /= divisor;
+    }
+    const factor = 10 ** (spec.decimals ?? 4);
+    return Math.round(total * factor) / factor;
+  }
+  let raw: string | undefined = requireColumn(row, spec.column, name);
+  if (spec.lookup) {
+    const table = lookups[spec.lookup];
+    if (!table) throw new MappingError(`${name}: lookup "${spec.lookup}" is not loaded`);
+    raw = table.get(raw)?.[spec.field ?? ""];
+  }
+  if (raw === undefined || raw.trim() === "") {
+    if (spec.default !== undefined) return spec.default;
+    if (spec.lookup) throw new MappingError(`${name}: no "${spec.field}" in lookup "${spec.lookup}" for this row`);
+    return null;
+  }
+  const transformed = spec.transform ? applyTransform(spec.transform, raw, name) : raw;
+  if (typeof transformed !== "string") return transformed;
+  return `${spec.prefix ?? ""}${transformed}${spec.suffix ?? ""}`;
+}
+
+function requireColumn(row: Row, column: string, name: string): string {
+  const value = row[column];
+  if (value === undefined) throw new MappingError(`${name}: the input has no column "${column}"`);
+  return value;
+}
+
+export function applyTransform(transform: Transform, raw: string, name = "value"): FieldValue {
+  switch (transform) {
+    case "trim":
+      return raw.trim();
+    case "lower":
+      return raw.trim().toLowerCase();
+    case "upper":
+      return raw.trim().toUpperCase();
+    case "slug":
+      return slugify(raw);
+    case "title":
+      return titleCase(raw);
+    case "number":
+      return parseNumber(raw, name);
+    case "integer": {
+      const number = parseNumber(raw, name);
+      if (!Number.isInteger(number)) throw new MappingError(`${name}: "${raw}" is not a whole number`);
+      return number;
+    }
+    case "boolean":
+      return /^(1|true|yes|y|t)$/i.test(raw.trim());
+    case "datetime":
+      return toIsoInstant(raw, name);
+  }
+}
+
+export function slugify(text: string): string {
+  return text
+    .normalize("NFKD")
+    .replace(/[\u0300-\u036f]/g, "")
+    .toLowerCase()
+    .replace(/&/g, " and ")
+    .replace(/[^a-z0-9]+/g, "-")
+    .replace(/^-+|-+$/g, "");
+}
+
+export function titleCase(text: string): string {
+  return text
+    .trim()
+    .replace(/\s+/g, " ")
+    .toLowerCase()
+    .replace(/(^|[\s/(-])([a-z])/g, (_, before: string, letter: string) => before + letter.toUpperCase());
+}
+
+function parseNumber(raw: string, name: string): number {
+  const number = Number(raw.trim());
+  if (raw.trim() === "" || !Number.isFinite(number)) throw new MappingError(`${name}: "${raw}" is not a number`);
+  return number;
+}
+
+/**
+ * An ISO instant in UTC (`2017-01-28T19:06:53Z`). Accepts offsets written `-0500` (common in exports,
+ * not ISO 8601 extended form) and bare dates (taken as midnight UTC).
+ */
+export function toIsoInstant(raw: string, name = "value"): string {
+  let text = raw.trim().replace(" ", "T");
+  text = text.replace(/([+-])(\d{2})(\d{2})$/, "$1$2:$3");
+  if (/^\d{4}-\d{2}-\d{2}$/.test(text)) text += "T00:00:00Z";
+  else if (/T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(text)) text += "Z";
+  const ms = Date.parse(text);
+  if (Number.isNaN(ms)) throw new MappingError(`${name}: "${raw}" is not a date-time`);
+  return new Date(ms).toISOString().replace(".000Z", "Z");
+}
+
+export interface MappedLine {
+  orderId: string;
+  header: Omit<WireOrder, "lines">;
+  /** Null when the row is skipped (zero or negative quantity): counted, not sent. */
+  line: WireOrderLine | null;
+  skipReason?: string;
+}
+
+export function mapOrderRow(mapping: OrderMapping, row: Row, lookups: LookupTables = {}): MappedLine {
+  const text = (spec: FieldSpec | undefined, name: string): string | null => {
+    if (spec === undefined) return null;
+    const value = readField(spec, row, lookups, name);
+    return value === null ? null : String(value);
+  };
+  const orderId = text(mapping.orderId, "orderId");
+  if (!orderId) throw new MappingError("orderId: empty");
+  const identifiers: Identifiers = {};
+  for (const [kind, spec] of Object.entries(mapping.identifiers)) {
+    const value = text(spec, `identifiers.${kind}`);
+    if (value !== null && value !== "") identifiers[kind as IdentifierKind] = value;
+  }
+  const placedAt = text(mapping.placedAt, "placedAt");
+  const header: Omit<WireOrder, "lines"> = {
+    id: orderId,
+    channel: (text(mapping.channel, "channel") ?? "") as Channel,
+    storeId: text(mapping.storeId, "storeId"),
+    placedAt: placedAt === null ? "" : toIsoInstant(placedAt, "placedAt"),
+    currency: text(mapping.currency, "currency") ?? "USD",
+    identifiers,
+    recommendationId: null,
+  };
+  const quantityValue = readField(mapping.line.quantity, row, lookups, "line.quantity");
+  const quantity = typeof quantityValue === "number" ? quantityValue : Number(quantityValue);
+  if (!Number.isFinite(quantity) || quantity <= 0)
+    return { orderId, header, line: null, skipReason: `quantity ${quantityValue}` };
+  const unitPrice = readField(mapping.line.unitPrice, row, lookups, "line.unitPrice");
+  const listPrice =
+    mapping.line.listPrice === undefined ? null : readField(mapping.line.listPrice, row, lookups, "line.listPrice");
+  const line: WireOrderLine = {
+    productId: text(mapping.line.productId, "line.productId") ?? "",
+    categoryId: text(mapping.line.categoryId, "line.categoryId") ?? "",
+    quantity,
+    unitPrice: Number(unitPrice),
+    listPrice: listPrice === null ? Number(unitPrice) : Math.max(Number(listPrice), Number(unitPrice)),
+  };
+  return { orderId, header, line };
+}
+
+export function mapProductRow(mapping: ProductMapping, row: Row, lookups: LookupTables = {}): WireProduct {
+  const spec = mapping.product;
+  const read = (field: FieldSpec | undefined, name: string): FieldValue =>
+    field === undefined ? null : readField(field, row, lookups, `product.${name}`);
+  const asText = (value: FieldValue) => (value === null ? null : String(value));
+  const salePrice = read(spec.salePrice, "salePrice");
+  const inStock = read(spec.inStock, "inStock");
+  const product: WireProduct = {
+    id: String(read(spec.id, "id") ?? ""),
+    title: String(read(spec.title, "title") ?? ""),
+    categoryId: String(read(spec.categoryId, "categoryId") ?? ""),
+    categoryName: asText(read(spec.categoryName, "categoryName")) ?? String(read(spec.categoryId, "categoryId") ?? ""),
+    url: asText(read(spec.url, "url")),
+    imageUrl: asText(read(spec.imageUrl, "imageUrl")),
+    listPrice: Number(read(spec.listPrice, "listPrice")),
+    salePrice: salePrice === null ? null : Number(salePrice),
+    inStock: inStock === null ? true : inStock === true || inStock === "true",
+  };
+  if (spec.parentCategoryId !== undefined)
+    product.parentCategoryId = asText(read(spec.parentCategoryId, "parentCategoryId"));
+  return product;
+}
+
+export interface GroupedOrder {
+  order: WireOrder;
+  /** 1-based input line numbers of the rows that made this order. */
+  lines: number[];
+}
+
+export interface GroupingStats {
+  rows: number;
+  skippedLines: number;
+  skipReasons: Record<string, number>;
+  /** Orders all of whose lines were skipped: not sent. */
+  emptyOrders: number;
+}
+
+/**
+ * Groups mapped rows into orders by order id, in order of first appearance (so batches, and with
+ * them resumable runs, are the same every time the same file is read). Rows of one order need not
+ * be adjacent; the header fields come from the order's first row.
+ */
+export function groupOrderLines(rows: Iterable<{ mapped: MappedLine; line: number }>): {
+  orders: GroupedOrder[];
+  stats: GroupingStats;
+} {
+  const byId = new Map<string, GroupedOrder>();
+  const stats: GroupingStats = { rows: 0, skippedLines: 0, skipReasons: {}, emptyOrders: 0 };
+  for (const { mapped, line } of rows) {
+    stats.rows++;
+    let grouped = byId.get(mapped.orderId);
+    if (!grouped) {
+      grouped = { order: { ...mapped.header, lines: [] }, lines: [] };
+      byId.set(mapped.orderId, grouped);
+    }
+    grouped.lines.push(line);
+    if (mapped.line) grouped.order.lines.push(mapped.line);
+    else {
+      stats.skippedLines++;
+      const reason = mapped.skipReason ?? "skipped";
+      stats.skipReasons[reason] = (stats.skipReasons[reason] ?? 0) + 1;
+    }
+  }
+  const orders: GroupedOrder[] = [];
+  for (const grouped of byId.values()) {
+    if (grouped.order.lines.length > 0) orders.push(grouped);
+    else stats.emptyOrders++;
+  }
+  return { orders, stats };
+}

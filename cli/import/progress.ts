@@ -1,0 +1,86 @@
+// The terminal side of long runs: a cli-progress bar with records/s and ETA, and the closing
+// summary. Quiet when stderr is not a terminal (CI logs get the summary only).
+import cliProgress from "cli-progress";
+import type { ImportProgress, ImportResult } from "./run.ts";
+
+export interface ProgressDisplay {
+  enabled: boolean;
+  update(done: number, extra?: Record<string, string | number>): void;
+  /** Shows a transient note (a retry) until the next update. */
+  note(text: string): void;
+  stop(): void;
+}
+
+export function progressBar(
+  total: number | null,
+  unit: string,
+  enabled = process.stderr.isTTY === true,
+): ProgressDisplay {
+  if (!enabled) return { enabled, update() {}, note() {}, stop() {} };
+  const started = Date.now();
+  const bar = new cliProgress.SingleBar(
+    {
+      format:
+        total === null
+          ? `{value} ${unit} | {rate} ${unit}/s | {elapsed}s {note}`
+          : `{bar} {percentage}% | {value}/{total} ${unit} | {rate} ${unit}/s | ETA {eta_formatted} {note}`,
+      stream: process.stderr,
+      hideCursor: true,
+      etaBuffer: 50,
+      fps: 5,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  bar.start(total ?? 0, 0, { rate: 0, note: "", elapsed: 0 });
+  return {
+    enabled,
+    note(text) {
+      bar.update({ note: text });
+    },
+    update(done, extra = {}) {
+      const seconds = (Date.now() - started) / 1000;
+      bar.update(done, {
+        rate: seconds > 0 ? Math.round(done / seconds) : 0,
+        elapsed: Math.round(seconds),
+        note: "",
+        ...extra,
+      });
+    },
+    stop() {
+      bar.stop();
+    },
+  };
+}
+
+export function describeProgress(progress: ImportProgress): string {
+  const parts = [`${progress.totals.accepted} new`, `${progress.totals.duplicates} dup`];
+  if (progress.retries > 0) parts.push(`${progress.retries} retries`);
+  return parts.join(", ");
+}
+
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${ms} ms`;
+  const seconds = ms / 1000;
+  if (seconds < 120) return `${seconds.toFixed(1)} s`;
+  return `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s`;
+}
+
+export function summaryLines(kind: "orders" | "products", result: ImportResult): string[] {
+  const seconds = result.elapsedMs / 1000;
+  const rate = seconds > 0 ? Math.round(result.totals.records / seconds) : result.totals.records;
+  const lines =
+    kind === "orders"
+      ? [
+          `orders sent        ${result.totals.records} (${rate}/s)`,
+          `accepted           ${result.totals.accepted}`,
+          `duplicates         ${result.totals.duplicates}`,
+          `ignored identifiers ${result.totals.ignoredIdentifiers}`,
+        ]
+      : [`products upserted  ${result.totals.upserted} (${rate}/s)`];
+  lines.push(
+    `batches            ${result.batches} sent, ${result.skippedBatches} skipped (confirmed by an earlier run)`,
+    `retries            ${result.retries}`,
+    `elapsed            ${formatDuration(result.elapsedMs)}`,
+  );
+  return lines;
+}

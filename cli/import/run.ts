@@ -1,0 +1,179 @@
+// The import loop: cut records into batches, skip the ones a previous run confirmed, post the rest
+// (a few in flight at once), record each confirmation, and stop at the first rejected batch with its
+// issues traced back to input line numbers. Knows nothing about files or terminals: sources and the
+// progress display are the caller's.
+import { BatchRejected, type IngestClient } from "./client.ts";
+import { confirmBatch, emptyTotals, type ImportState, type ImportTotals, isConfirmed } from "./state.ts";
+
+export type ImportKind = "orders" | "products";
+
+export interface SourceRecord<T> {
+  value: T;
+  /** 1-based input line numbers this record came from (several for a CSV order). */
+  lines: number[];
+}
+
+export interface ImportProgress {
+  records: number;
+  batches: number;
+  skippedBatches: number;
+  retries: number;
+  totals: ImportTotals;
+}
+
+export interface ImportOptions<T> {
+  kind: ImportKind;
+  records: AsyncIterable<SourceRecord<T>> | Iterable<SourceRecord<T>>;
+  client: IngestClient;
+  batchSize: number;
+  concurrency?: number;
+  state?: ImportState;
+  /** Called after every confirmed batch with the new state, to persist it. */
+  onState?: (state: ImportState) => void;
+  onProgress?: (progress: ImportProgress) => void;
+  now?: () => Date;
+}
+
+export interface ImportResult extends ImportProgress {
+  elapsedMs: number;
+  state: ImportState | undefined;
+}
+
+export interface LocatedIssue {
+  lines: number[];
+  recordId: string | null;
+  path: (string | number)[];
+  message: string;
+}
+
+/** A batch was rejected: nothing of it was written; earlier batches stay confirmed. */
+export class ImportStopped extends Error {
+  constructor(
+    readonly batchIndex: number,
+    readonly requestId: string | null,
+    readonly issues: LocatedIssue[],
+    readonly result: ImportResult,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export const maxBatchSize = 1000;
+
+export async function* batchesOf<T>(
+  records: AsyncIterable<T> | Iterable<T>,
+  size: number,
+): AsyncGenerator<T[], void, undefined> {
+  if (!Number.isInteger(size) || size < 1 || size > maxBatchSize)
+    throw new Error(`batchesOf: batch size must be 1–${maxBatchSize}, got ${size}`);
+  let batch: T[] = [];
+  for await (const record of records) {
+    batch.push(record);
+    if (batch.length === size) {
+      yield batch;
+      batch = [];
+    }
+  }
+  if (batch.length > 0) yield batch;
+}
+
+/** Server issue paths start `[<kind>, <index in batch>, ...]`: map them to the records' input lines. */
+export function locateIssues<T>(
+  issues: { path: (string | number)[]; message: string }[],
+  batch: SourceRecord<T>[],
+  kind: ImportKind,
+): LocatedIssue[] {
+  return issues.map((issue) => {
+    const [head, index, ...rest] = issue.path;
+    const record = head === kind && typeof index === "number" ? batch[index] : undefined;
+    if (!record) return { lines: [], recordId: null, path: issue.path, message: issue.message };
+    const id = (record.value as { id?: unknown }).id;
+    return { lines: record.lines, recordId: typeof id === "string" ? id : null, path: rest, message: issue.message };
+  });
+}
+
+interface OrdersResponse {
+  accepted: number;
+  duplicates: number;
+  ignoredIdentifiers?: unknown[];
+}
+
+interface ProductsResponse {
+  upserted: number;
+}
+
+export async function runImport<T>(options: ImportOptions<T>): Promise<ImportResult> {
+  const now = options.now ?? (() => new Date());
+  const started = Date.now();
+  const concurrency = Math.max(1, options.concurrency ?? 2);
+  let state = options.state;
+  const progress: ImportProgress = { records: 0, batches: 0, skippedBatches: 0, retries: 0, totals: emptyTotals() };
+  const result = (): ImportResult => ({
+    ...progress,
+    totals: { ...progress.totals },
+    elapsedMs: Date.now() - started,
+    state,
+  });
+  const inFlight = new Set<Promise<void>>();
+  let stopped: ImportStopped | Error | null = null;
+
+  const send = async (batch: SourceRecord<T>[], index: number) => {
+    const body = { [options.kind]: batch.map((record) => record.value) };
+    try {
+      const response = await options.client.post<OrdersResponse | ProductsResponse>(`/v1/${options.kind}`, body);
+      const totals = emptyTotals();
+      totals.records = batch.length;
+      if (options.kind === "orders") {
+        const data = response.data as OrdersResponse;
+        totals.accepted = data.accepted;
+        totals.duplicates = data.duplicates;
+        totals.ignoredIdentifiers = data.ignoredIdentifiers?.length ?? 0;
+      } else totals.upserted = (response.data as ProductsResponse).upserted;
+      progress.retries += response.attempts - 1;
+      progress.batches++;
+      progress.records += batch.length;
+      for (const key of Object.keys(totals) as (keyof ImportTotals)[]) progress.totals[key] += totals[key];
+      if (state) {
+        state = confirmBatch(state, index, totals, now());
+        options.onState?.(state);
+      }
+      options.onProgress?.(progress);
+    } catch (error) {
+      if (stopped) return;
+      if (error instanceof BatchRejected) {
+        const issues = locateIssues(error.issues, batch, options.kind);
+        stopped = new ImportStopped(
+          index,
+          error.requestId,
+          issues,
+          result(),
+          `batch ${index + 1} rejected: ${error.message}`,
+        );
+      } else stopped = error instanceof Error ? error : new Error(String(error));
+    }
+  };
+
+  let index = 0;
+  for await (const batch of batchesOf(options.records, options.batchSize)) {
+    if (stopped) break;
+    if (state && isConfirmed(state, index)) {
+      progress.skippedBatches++;
+      progress.records += batch.length;
+      options.onProgress?.(progress);
+    } else {
+      const task = send(batch, index).finally(() => inFlight.delete(task));
+      inFlight.add(task);
+      if (inFlight.size >= concurrency) await Promise.race(inFlight);
+    }
+    index++;
+  }
+  await Promise.all(inFlight);
+  if (stopped) {
+    const error = stopped as ImportStopped | Error;
+    if (error instanceof ImportStopped)
+      throw new ImportStopped(error.batchIndex, error.requestId, error.issues, result(), error.message);
+    throw error;
+  }
+  return result();
+}

@@ -1,0 +1,125 @@
+// Reading input files into records with their line numbers: NDJSON (one wire-format object per
+// line) streamed, CSV through a mapping (orders are grouped in memory by order id, since rows of one
+// order may be anywhere in the file; sort by order id first if a file is larger than memory).
+import { createReadStream } from "node:fs";
+import { createInterface } from "node:readline";
+import { parse } from "csv-parse";
+import type { WireOrder, WireProduct } from "../../db/seed/wire.ts";
+import {
+  columnsUsed,
+  type GroupingStats,
+  groupOrderLines,
+  type LookupTables,
+  type Mapping,
+  MappingError,
+  mapOrderRow,
+  mapProductRow,
+  type OrderMapping,
+  type ProductMapping,
+  type Row,
+} from "./mapping.ts";
+import type { SourceRecord } from "./run.ts";
+
+export class InputError extends Error {}
+
+/** Non-empty lines parsed as JSON, with their line numbers. A line that is not JSON stops the read. */
+export async function* readNdjson<T>(file: string): AsyncGenerator<SourceRecord<T>> {
+  const lines = createInterface({ input: createReadStream(file, "utf8"), crlfDelay: Number.POSITIVE_INFINITY });
+  let number = 0;
+  for await (const text of lines) {
+    number++;
+    if (text.trim() === "") continue;
+    try {
+      yield { value: JSON.parse(text) as T, lines: [number] };
+    } catch (error) {
+      throw new InputError(`${file}:${number}: not valid JSON (${(error as Error).message})`);
+    }
+  }
+}
+
+/** Non-empty lines in a file, without parsing: the progress bar's total. */
+export async function countNonEmptyLines(file: string): Promise<number> {
+  let count = 0;
+  let lineHasContent = false;
+  for await (const chunk of createReadStream(file)) {
+    for (const byte of chunk as Buffer) {
+      if (byte === 10) {
+        if (lineHasContent) count++;
+        lineHasContent = false;
+      } else if (byte !== 13 && byte !== 32) lineHasContent = true;
+    }
+  }
+  return lineHasContent ? count + 1 : count;
+}
+
+/** CSV rows as objects keyed by header, with the line number each record ends on. */
+export async function* readCsvRows(file: string): AsyncGenerator<{ row: Row; line: number }> {
+  const parser = createReadStream(file).pipe(
+    parse({ columns: true, bom: true, skip_empty_lines: true, trim: true, info: true, relax_column_count: false }),
+  );
+  for await (const { record, info } of parser as AsyncIterable<{ record: Row; info: { lines: number } }>)
+    yield { row: record, line: info.lines };
+}
+
+export async function loadLookupTable(file: string, key: string): Promise<Map<string, Row>> {
+  const table = new Map<string, Row>();
+  for await (const { row, line } of readCsvRows(file)) {
+    const value = row[key];
+    if (value === undefined) throw new InputError(`${file}:${line}: no "${key}" column for the lookup`);
+    table.set(value, row);
+  }
+  return table;
+}
+
+export async function loadLookups(mapping: Mapping, resolve: (file: string) => string): Promise<LookupTables> {
+  const tables: LookupTables = {};
+  for (const [name, lookup] of Object.entries(mapping.lookups ?? {}))
+    tables[name] = await loadLookupTable(resolve(lookup.file), lookup.key);
+  return tables;
+}
+
+function checkHeader(file: string, header: Row, mapping: Mapping): void {
+  const missing = columnsUsed(mapping).filter((column) => !(column in header));
+  if (missing.length > 0)
+    throw new InputError(`${file}: the mapping reads column(s) ${missing.join(", ")}, which the file does not have`);
+}
+
+/** Maps every row and groups them into orders; a row the mapping cannot read stops with its line number. */
+export async function readCsvOrders(
+  file: string,
+  mapping: OrderMapping,
+  lookups: LookupTables,
+): Promise<{ orders: SourceRecord<WireOrder>[]; stats: GroupingStats }> {
+  const mapped: { mapped: ReturnType<typeof mapOrderRow>; line: number }[] = [];
+  let first = true;
+  for await (const { row, line } of readCsvRows(file)) {
+    if (first) checkHeader(file, row, mapping);
+    first = false;
+    try {
+      mapped.push({ mapped: mapOrderRow(mapping, row, lookups), line });
+    } catch (error) {
+      if (error instanceof MappingError) throw new InputError(`${file}:${line}: ${error.message}`);
+      throw error;
+    }
+  }
+  const { orders, stats } = groupOrderLines(mapped);
+  return { orders: orders.map((grouped) => ({ value: grouped.order, lines: grouped.lines })), stats };
+}
+
+export async function* readCsvProducts(
+  file: string,
+  mapping: ProductMapping,
+  lookups: LookupTables,
+): AsyncGenerator<SourceRecord<WireProduct>> {
+  let first = true;
+  for await (const { row, line } of readCsvRows(file)) {
+    if (first) checkHeader(file, row, mapping);
+    first = false;
+    try {
+      yield { value: mapProductRow(mapping, row, lookups), lines: [line] };
+    } catch (error) {
+      if (error instanceof MappingError) throw new InputError(`${file}:${line}: ${error.message}`);
+      throw error;
+    }
+  }
+}
