@@ -77,6 +77,7 @@ export function population(
     overallIntervalDays: 30,
     quantileProbabilities,
     productUnits: {},
+    tasteConcentration: 100,
     ...extra,
   };
 }

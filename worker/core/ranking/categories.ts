@@ -200,13 +200,17 @@ export function rankCategories(
   const popularity = popularityShares(population, options.trendWeight);
   for (const id of popularity.order.slice(0, options.maxCategories)) evidenceFor(evidence, id);
 
-  const denominator = historyWeight + options.priorStrength;
+  const priorStrength =
+    options.priorStrength === "fitted"
+      ? (population.tasteConcentration ?? options.fallbackPriorStrength)
+      : options.priorStrength;
+  const denominator = historyWeight + priorStrength;
   const ranked: RankedCategory[] = [];
   for (const e of evidence.values()) {
     const prior = popularity.shares.get(e.categoryId) ?? 0;
     const liftFactor = 1 + options.liftWeight * e.liftGain;
     const ownPart = (e.purchaseWeight + e.browseWeight) * e.cadenceFactor;
-    const priorPart = options.priorStrength * prior * liftFactor;
+    const priorPart = priorStrength * prior * liftFactor;
     const score = (ownPart + priorPart) / denominator;
     if (!(score > 0)) continue;
     if (e.topComplement && e.liftGain > 0) {

@@ -23,6 +23,9 @@ export interface PopulationOptions {
   maxCategoriesPerCustomerForPairs: number;
   /** Probabilities at which price quantiles are stored. */
   priceQuantiles: number[];
+  /** Bounds on the fitted taste concentration (the popularity prior's strength), in pseudo-purchases. */
+  minTasteConcentration: number;
+  maxTasteConcentration: number;
 }
 
 export interface CategoryOptions {
@@ -32,8 +35,13 @@ export interface CategoryOptions {
   browseHalfLifeDays: number;
   /** One view counts as this many purchases. */
   viewWeight: number;
-  /** Weight of the popularity prior, in pseudo-purchases: with this much own history, own and prior count equally. */
-  priorStrength: number;
+  /**
+   * Weight of the popularity prior, in pseudo-purchases: with this much own history, own and prior
+   * count equally. "fitted" uses the population's taste concentration (population.ts).
+   */
+  priorStrength: number | "fitted";
+  /** Used when priorStrength is "fitted" but the population could not estimate it. */
+  fallbackPriorStrength: number;
   /** How strongly the recent trend tilts popularity: prior ∝ penetration × trend^trendWeight. */
   trendWeight: number;
   /** Cadence shrinkage weight (pseudo-intervals) towards the category's population interval. */
@@ -113,8 +121,11 @@ export interface RankingOptions {
   holdout: HoldoutOptions;
 }
 
-// Category defaults were tuned on The Complete Journey with a validation split inside the training
-// period (train < 2017-07-01, score 2017-07-01..2017-10-01), then frozen; docs/recommendations.md.
+// Category defaults were chosen on The Complete Journey with a validation split inside the training
+// period (train < 2017-07-01, score 2017-07-01..2017-10-01), then frozen before the 2017-10-01 test.
+// The prior's strength is not a constant: it is fitted per population (tasteConcentration in
+// population.ts); on that validation split the fit gives κ ≈ 107, where a grid search had found 100.
+// docs/recommendations.md has the figures.
 export const defaultRankingOptions: RankingOptions = {
   population: {
     trendWindowDays: 30,
@@ -126,12 +137,15 @@ export const defaultRankingOptions: RankingOptions = {
     maxComplementsPerCategory: 20,
     maxCategoriesPerCustomerForPairs: 60,
     priceQuantiles: [0, 0.1, 0.25, 0.5, 0.75, 0.9, 1],
+    minTasteConcentration: 0.5,
+    maxTasteConcentration: 1000,
   },
   categories: {
     purchaseHalfLifeDays: 120,
     browseHalfLifeDays: 14,
     viewWeight: 0.25,
-    priorStrength: 100,
+    priorStrength: "fitted",
+    fallbackPriorStrength: 20,
     trendWeight: 0,
     cadencePriorWeight: 2,
     dueFrom: 0.8,

@@ -45,6 +45,12 @@ export interface PopulationStats {
   /** Median repurchase interval over every category, in days. */
   overallIntervalDays: number;
   quantileProbabilities: number[];
+  /**
+   * How alike customers' category mixes are: the Dirichlet precision κ of a Dirichlet-multinomial fit
+   * by the method of moments (see tasteConcentrationOf). Large when everyone buys the population mix,
+   * small when each customer sticks to their own categories. Null when it cannot be estimated.
+   */
+  tasteConcentration: number | null;
   /** Units sold per product when the caller supplied product sales (the popular shelf orders items by it). */
   productUnits: Record<string, number>;
 }
@@ -98,6 +104,9 @@ export function createPopulationBuilder(
   const pairs = new Map<string, Map<string, number>>();
   const recentSince = now.getTime() - options.trendWindowDays * dayMs;
   const productUnits: Record<string, number> = {};
+  const categoryOrders = new Map<string, number>();
+  let orderPairs = 0; // Σ over customers and categories of x(x − 1)
+  let customerPairs = 0; // Σ over customers of n(n − 1)
 
   function bump(map: Map<string, number>, key: string, by = 1) {
     map.set(key, (map.get(key) ?? 0) + by);
@@ -107,7 +116,11 @@ export function createPopulationBuilder(
     const stats = customer.categories.filter((s) => s.orders > 0);
     if (stats.length === 0) return;
     customers++;
+    let customerOrders = 0;
     for (const s of stats) {
+      bump(categoryOrders, s.categoryId, s.orders);
+      customerOrders += s.orders;
+      orderPairs += s.orders * (s.orders - 1);
       bump(buyers, s.categoryId);
       if (Date.parse(s.lastPurchaseAt) >= recentSince) bump(recentBuyers, s.categoryId);
       units += s.units;
@@ -128,6 +141,7 @@ export function createPopulationBuilder(
         intervals.set(s.categoryId, list);
       }
     }
+    customerPairs += customerOrders * (customerOrders - 1);
     // "Bought A, later bought B": B's last purchase is after A's first. Only the customer's most
     // ordered categories pair up, so a customer with hundreds of categories costs a bounded amount.
     const paired = [...stats].sort((a, b) => b.orders - a.orders).slice(0, options.maxCategoriesPerCustomerForPairs);
@@ -210,11 +224,34 @@ export function createPopulationBuilder(
       discountedShare: units > 0 ? discountedUnits / units : 0,
       overallIntervalDays,
       quantileProbabilities: [...options.priceQuantiles],
+      tasteConcentration: tasteConcentrationOf(orderPairs, customerPairs, categoryOrders, options),
       productUnits: { ...productUnits },
     };
   }
 
   return { add, addProductSales, build };
+}
+
+/**
+ * Method-of-moments Dirichlet precision. If each customer's category mix p ~ Dirichlet(κπ) and their
+ * n orders are drawn from p, then E[Σ_c x_c(x_c − 1)] = n(n − 1)·S with S = (κ·Σπ² + 1)/(κ + 1).
+ * Pooling customers gives Ŝ = Σ x(x − 1) / Σ n(n − 1), hence κ = (1 − Ŝ)/(Ŝ − Σπ²). Ŝ at or below
+ * Σπ² means customers look like random draws from the population mix: κ is then the maximum.
+ */
+export function tasteConcentrationOf(
+  orderPairs: number,
+  customerPairs: number,
+  categoryOrders: ReadonlyMap<string, number>,
+  options: Pick<PopulationOptions, "minTasteConcentration" | "maxTasteConcentration">,
+): number | null {
+  if (!(customerPairs > 0)) return null;
+  const totalOrders = [...categoryOrders.values()].reduce((a, b) => a + b, 0);
+  let sumSquares = 0;
+  for (const orders of categoryOrders.values()) sumSquares += (orders / totalOrders) ** 2;
+  const pooled = orderPairs / customerPairs;
+  if (pooled <= sumSquares) return options.maxTasteConcentration;
+  const kappa = (1 - pooled) / (pooled - sumSquares);
+  return Math.min(options.maxTasteConcentration, Math.max(options.minTasteConcentration, kappa));
 }
 
 /** Builds the population statistics from every customer's category stats and the catalog in one call. */
