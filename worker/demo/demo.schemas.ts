@@ -1,0 +1,17 @@
+// Query shapes for the demo-only routes.
+import * as z from "zod";
+
+export const demoTokenQuerySchema = z.object({
+  account: z
+    .string()
+    .trim()
+    .min(1)
+    .max(128)
+    .regex(/^[\w.@-]+$/, "Use letters, digits, '.', '@', '_' or '-'."),
+});
+
+export const demoTokenResponseSchema = z.object({
+  data: z.object({ token: z.string(), account: z.string(), expiresAt: z.string() }),
+});
+
+export type DemoTokenResponse = z.infer<typeof demoTokenResponseSchema>;
