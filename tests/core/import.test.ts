@@ -1,0 +1,525 @@
+// The bulk importer's pure parts: mappings, grouping, batching, resumable state, retries and the
+// import loop against a scripted fake server (no network).
+import { describe, expect, it } from "vitest";
+import {
+  BatchRejected,
+  backoffDelay,
+  defaultRetryPolicy,
+  IngestClient,
+  IngestFailed,
+  retryAfterMs,
+} from "../../cli/import/client.ts";
+import {
+  collectListPrices,
+  completeJourneyOrders,
+  completeJourneyProduct,
+  median,
+} from "../../cli/import/completejourney.ts";
+import {
+  columnsUsed,
+  groupOrderLines,
+  MappingError,
+  mapOrderRow,
+  mapProductRow,
+  type OrderMapping,
+  parseMapping,
+  slugify,
+  titleCase,
+  toIsoInstant,
+} from "../../cli/import/mapping.ts";
+import { batchesOf, ImportStopped, locateIssues, runImport, type SourceRecord } from "../../cli/import/run.ts";
+import {
+  confirmBatch,
+  countConfirmed,
+  emptyState,
+  emptyTotals,
+  fingerprintOf,
+  isConfirmed,
+} from "../../cli/import/state.ts";
+import type { WireOrder } from "../../db/seed/wire.ts";
+import { checkWireOrder } from "../../db/seed/wire.ts";
+
+const cjRow = {
+  household_id: "400",
+  store_id: "388",
+  basket_id: "31932241118",
+  product_id: "13094913",
+  quantity: "2",
+  sales_value: "11.87",
+  retail_disc: "2.9",
+  coupon_disc: "0.5",
+  coupon_match_disc: "0.25",
+  week: "8",
+  transaction_timestamp: "2017-02-18T13:13:10-0500",
+};
+const lookups = {
+  products: new Map([
+    ["13094913", { product_id: "13094913", product_category: "BAKED BREAD/BUNS/ROLLS", department: "GROCERY" }],
+  ]),
+};
+
+describe("text transforms", () => {
+  it.each([
+    ["BAKED BREAD/BUNS/ROLLS", "baked-bread-buns-rolls"],
+    ["  Frozen Pizza ", "frozen-pizza"],
+    ["BEERS/ALES & MALT", "beers-ales-and-malt"],
+    ["Crème brûlée", "creme-brulee"],
+  ])("slugify(%j) = %j", (text, slug) => expect(slugify(text)).toBe(slug));
+
+  it("title-cases shouting catalog text", () => {
+    expect(titleCase("EGGS - X-LARGE")).toBe("Eggs - X-Large");
+    expect(titleCase("BAKED BREAD/BUNS/ROLLS")).toBe("Baked Bread/Buns/Rolls");
+  });
+
+  it.each([
+    ["2017-01-28T14:06:53-0500", "2017-01-28T19:06:53Z"],
+    ["2017-06-03T19:05:42-04:00", "2017-06-03T23:05:42Z"],
+    ["2026-03-14 10:22:00", "2026-03-14T10:22:00Z"],
+    ["2026-03-14", "2026-03-14T00:00:00Z"],
+    ["2026-03-14T10:22:00.250Z", "2026-03-14T10:22:00.250Z"],
+  ])("toIsoInstant(%j) = %j", (raw, iso) => expect(toIsoInstant(raw)).toBe(iso));
+
+  it("refuses what is not a date", () => expect(() => toIsoInstant("last tuesday")).toThrow(MappingError));
+});
+
+describe("the completejourney orders mapping", () => {
+  it("maps a basket line to a store order with a prefixed loyalty card, unit and list prices", () => {
+    const mapped = mapOrderRow(completeJourneyOrders, cjRow, lookups);
+    expect(mapped.header).toEqual({
+      id: "cj-31932241118",
+      channel: "store",
+      storeId: "cj-store-388",
+      placedAt: "2017-02-18T18:13:10Z",
+      currency: "USD",
+      identifiers: { loyalty: "CJ-400" },
+      recommendationId: null,
+    });
+    expect(mapped.line).toEqual({
+      productId: "cj-13094913",
+      categoryId: "baked-bread-buns-rolls",
+      quantity: 2,
+      unitPrice: 5.935,
+      listPrice: 7.76, // (11.87 + 2.9 + 0.5 + 0.25) / 2
+    });
+    expect(checkWireOrder({ ...mapped.header, lines: [mapped.line!] })).toEqual([]);
+  });
+
+  it("gives the same list price when discounts are written as negative amounts", () => {
+    const negative = { ...cjRow, retail_disc: "-2.9", coupon_disc: "-0.5", coupon_match_disc: "-0.25" };
+    expect(mapOrderRow(completeJourneyOrders, negative, lookups).line?.listPrice).toBe(7.76);
+  });
+
+  it("skips zero-quantity lines with a reason instead of dividing by zero", () => {
+    const mapped = mapOrderRow(completeJourneyOrders, { ...cjRow, quantity: "0", sales_value: "0" }, lookups);
+    expect(mapped.line).toBeNull();
+    expect(mapped.skipReason).toBe("quantity 0");
+  });
+
+  it("falls back to the unknown category for products missing from the catalog", () => {
+    const mapped = mapOrderRow(completeJourneyOrders, { ...cjRow, product_id: "1" }, lookups);
+    expect(mapped.line?.categoryId).toBe("unknown");
+  });
+
+  it("names the field and column when a row cannot be read", () => {
+    expect(() => mapOrderRow(completeJourneyOrders, { ...cjRow, sales_value: "abc" }, lookups)).toThrow(
+      /line.unitPrice \(sales_value\): "abc" is not a number/,
+    );
+    const { household_id: _, ...withoutHousehold } = cjRow;
+    expect(() => mapOrderRow(completeJourneyOrders, withoutHousehold, lookups)).toThrow(/no column "household_id"/);
+  });
+
+  it("lists the columns it reads", () => {
+    expect(columnsUsed(completeJourneyOrders).sort()).toEqual(
+      [
+        "basket_id",
+        "coupon_disc",
+        "coupon_match_disc",
+        "household_id",
+        "product_id",
+        "quantity",
+        "retail_disc",
+        "sales_value",
+        "store_id",
+        "transaction_timestamp",
+      ].sort(),
+    );
+  });
+});
+
+describe("parseMapping", () => {
+  it("accepts the preset and a minimal hand-written mapping", () => {
+    expect(parseMapping(JSON.parse(JSON.stringify(completeJourneyOrders)))).toEqual(completeJourneyOrders);
+    const minimal = {
+      kind: "orders",
+      orderId: "order_no",
+      channel: { value: "web" },
+      placedAt: { column: "date", transform: "datetime" },
+      identifiers: { email: { column: "email", transform: "lower" } },
+      line: {
+        productId: "sku",
+        categoryId: { column: "category", transform: "slug" },
+        quantity: { column: "qty", transform: "integer" },
+        unitPrice: { column: "price", transform: "number" },
+      },
+    };
+    const mapping = parseMapping(minimal) as OrderMapping;
+    const mapped = mapOrderRow(mapping, {
+      order_no: "A1",
+      date: "2026-01-02T03:04:05Z",
+      email: " Jane@Example.com ",
+      sku: "s1",
+      category: "Heels",
+      qty: "1",
+      price: "89",
+    });
+    expect(mapped.header.identifiers).toEqual({ email: "jane@example.com" });
+    expect(mapped.line).toEqual({ productId: "s1", categoryId: "heels", quantity: 1, unitPrice: 89, listPrice: 89 });
+  });
+
+  it.each([
+    [{ kind: "things" }, /"kind"/],
+    [{ kind: "orders", channel: "c", placedAt: "p", identifiers: { email: "e" }, line: {} }, /"orderId" is required/],
+    [
+      { kind: "orders", orderId: "o", channel: "c", placedAt: "p", identifiers: { fax: "f" }, line: {} },
+      /unknown identifier kind "fax"/,
+    ],
+    [
+      {
+        kind: "orders",
+        orderId: "o",
+        channel: "c",
+        placedAt: "p",
+        identifiers: { email: "e" },
+        line: { productId: "p", categoryId: "c", quantity: "q" },
+      },
+      /"line.unitPrice" is required/,
+    ],
+    [
+      { kind: "products", product: { id: "id", title: "t", categoryId: { lookup: "x", column: "c" }, listPrice: "p" } },
+      /lookup without "field"/,
+    ],
+  ])("rejects %j", (mapping, message) => expect(() => parseMapping(mapping)).toThrow(message));
+
+  it("maps product rows", () => {
+    const mapping = parseMapping({
+      kind: "products",
+      product: {
+        id: "sku",
+        title: "name",
+        categoryId: { column: "cat", transform: "slug" },
+        categoryName: "cat",
+        listPrice: { column: "price", transform: "number" },
+        salePrice: { column: "sale", transform: "number" },
+        inStock: { column: "stock", transform: "boolean" },
+      },
+    });
+    if (mapping.kind !== "products") throw new Error("expected a products mapping");
+    expect(
+      mapProductRow(mapping, { sku: "s1", name: "Pumps", cat: "Heels", price: "120", sale: "", stock: "yes" }),
+    ).toEqual({
+      id: "s1",
+      title: "Pumps",
+      categoryId: "heels",
+      categoryName: "Heels",
+      url: null,
+      imageUrl: null,
+      listPrice: 120,
+      salePrice: null,
+      inStock: true,
+    });
+  });
+});
+
+describe("groupOrderLines", () => {
+  it("groups rows of one order wherever they are, keeps first-seen order and line numbers, drops emptied orders", () => {
+    const rows = [
+      { ...cjRow, basket_id: "1" },
+      { ...cjRow, basket_id: "2", quantity: "0" },
+      { ...cjRow, basket_id: "3" },
+      { ...cjRow, basket_id: "1", product_id: "13094913" },
+    ].map((row, index) => ({ mapped: mapOrderRow(completeJourneyOrders, row, lookups), line: index + 2 }));
+    const { orders, stats } = groupOrderLines(rows);
+    expect(orders.map((grouped) => [grouped.order.id, grouped.order.lines.length, grouped.lines])).toEqual([
+      ["cj-1", 2, [2, 5]],
+      ["cj-3", 1, [4]],
+    ]);
+    expect(stats).toEqual({ rows: 4, skippedLines: 1, skipReasons: { "quantity 0": 1 }, emptyOrders: 1 });
+  });
+});
+
+describe("completejourney products", () => {
+  it("prices a product at the median observed shelf price and names it readably", () => {
+    const observed = collectListPrices([
+      cjRow,
+      { ...cjRow, sales_value: "15.87" },
+      { ...cjRow, quantity: "1", sales_value: "6.00", retail_disc: "0", coupon_disc: "0", coupon_match_disc: "0" },
+    ]);
+    expect(observed.get("cj-13094913")).toEqual([7.76, 9.76, 6]);
+    const product = completeJourneyProduct(
+      {
+        product_id: "13094913",
+        department: "GROCERY",
+        brand: "Private",
+        product_category: "BAKED BREAD/BUNS/ROLLS",
+        product_type: "DIET/LIGHT BREAD",
+        package_size: "16  OZ",
+      },
+      observed,
+    );
+    expect(product).toEqual({
+      id: "cj-13094913",
+      title: "Store brand Diet/Light Bread (16 OZ)",
+      categoryId: "baked-bread-buns-rolls",
+      categoryName: "Baked Bread/Buns/Rolls",
+      parentCategoryId: "grocery",
+      url: null,
+      imageUrl: null,
+      listPrice: 7.76,
+      salePrice: null,
+      inStock: true,
+    });
+    expect(completeJourneyProduct({ product_id: "999" }, observed)).toBeNull();
+    expect(median([3, 1, 2, 10])).toBe(2.5);
+  });
+});
+
+describe("batchesOf", () => {
+  it("cuts full batches and a remainder, from sync or async sources", async () => {
+    const collect = async <T>(source: AsyncIterable<T[]>) => {
+      const out: T[][] = [];
+      for await (const batch of source) out.push(batch);
+      return out;
+    };
+    expect((await collect(batchesOf([1, 2, 3, 4, 5], 2))).map((batch) => batch.length)).toEqual([2, 2, 1]);
+    async function* numbers() {
+      for (let i = 0; i < 4; i++) yield i;
+    }
+    expect(await collect(batchesOf(numbers(), 4))).toEqual([[0, 1, 2, 3]]);
+    await expect(collect(batchesOf([1], 1001))).rejects.toThrow(/1–1000/);
+    await expect(collect(batchesOf([1], 0))).rejects.toThrow(/1–1000/);
+  });
+});
+
+describe("resumable state", () => {
+  it("compacts out-of-order confirmations into a prefix and adds totals", () => {
+    const now = new Date("2026-01-01T00:00:00Z");
+    const totals = { ...emptyTotals(), records: 10, accepted: 8, duplicates: 2 };
+    let state = emptyState("f", "file", now);
+    for (const index of [2, 0, 4]) state = confirmBatch(state, index, totals, now);
+    expect([state.confirmedThrough, state.confirmedAbove]).toEqual([1, [2, 4]]);
+    expect([0, 1, 2, 3, 4].map((index) => isConfirmed(state, index))).toEqual([true, false, true, false, true]);
+    state = confirmBatch(state, 1, totals, now);
+    state = confirmBatch(state, 1, totals, now); // idempotent: counted once
+    expect([state.confirmedThrough, state.confirmedAbove, countConfirmed(state)]).toEqual([3, [4], 4]);
+    expect(state.totals).toEqual({ records: 40, accepted: 32, duplicates: 8, upserted: 0, ignoredIdentifiers: 0 });
+  });
+
+  it("fingerprints what decides batch contents", () => {
+    const base = { file: "/a.csv", size: 10, batchSize: 500 };
+    expect(fingerprintOf(base)).toBe(fingerprintOf({ ...base }));
+    expect(fingerprintOf(base)).not.toBe(fingerprintOf({ ...base, batchSize: 250 }));
+  });
+});
+
+/** A scripted server: each call takes the next response (a status and body, or a thrown network error). */
+function fakeServer(
+  script: Array<{ status: number; body?: unknown; headers?: Record<string, string> } | "network-error">,
+) {
+  const calls: { url: string; body: unknown; auth: string | null }[] = [];
+  const fetchImpl = (async (url: string, init: RequestInit) => {
+    calls.push({ url, body: JSON.parse(String(init.body)), auth: new Headers(init.headers).get("Authorization") });
+    const step = script.shift() ?? { status: 200, body: { data: { accepted: 0, duplicates: 0 } } };
+    if (step === "network-error") throw new TypeError("fetch failed");
+    return new Response(JSON.stringify(step.body ?? {}), { status: step.status, headers: step.headers });
+  }) as typeof fetch;
+  return { calls, fetchImpl };
+}
+
+function client(fetchImpl: typeof fetch, sleeps: number[] = []) {
+  return new IngestClient({
+    url: "http://worker.test/",
+    apiKey: "k",
+    fetch: fetchImpl,
+    sleep: async (ms) => {
+      sleeps.push(ms);
+    },
+    random: () => 0.5,
+    retry: { maxAttempts: 4 },
+  });
+}
+
+describe("IngestClient", () => {
+  it("retries network errors, 429 and 5xx with growing jittered delays, honouring Retry-After", async () => {
+    const sleeps: number[] = [];
+    const { calls, fetchImpl } = fakeServer([
+      "network-error",
+      { status: 503 },
+      { status: 429, headers: { "Retry-After": "7" } },
+      { status: 200, body: { data: { accepted: 3, duplicates: 0 } } },
+    ]);
+    const result = await client(fetchImpl, sleeps).post("/v1/orders", { orders: [] });
+    expect(result).toEqual({ data: { accepted: 3, duplicates: 0 }, attempts: 4 });
+    expect(sleeps).toEqual([250, 500, 7000]);
+    expect(calls[0]).toEqual({ url: "http://worker.test/v1/orders", body: { orders: [] }, auth: "Bearer k" });
+  });
+
+  it("never retries a 400 and hands back the server's issues", async () => {
+    const { calls, fetchImpl } = fakeServer([
+      {
+        status: 400,
+        body: {
+          error: {
+            code: "invalid_request",
+            message: "bad",
+            requestId: "r1",
+            issues: [{ path: ["orders", 1, "placedAt"], message: "is in the future" }],
+          },
+        },
+      },
+    ]);
+    const error = await client(fetchImpl)
+      .post("/v1/orders", {})
+      .catch((caught) => caught);
+    expect(error).toBeInstanceOf(BatchRejected);
+    expect(error).toMatchObject({
+      requestId: "r1",
+      issues: [{ path: ["orders", 1, "placedAt"], message: "is in the future" }],
+    });
+    expect(calls).toHaveLength(1);
+  });
+
+  it("stops at once on a wrong key and gives up after the last attempt", async () => {
+    const wrongKey = fakeServer([{ status: 401, body: { error: { message: "Missing or invalid API key." } } }]);
+    await expect(client(wrongKey.fetchImpl).post("/v1/orders", {})).rejects.toThrow(/HTTP 401 .*check --key/);
+    expect(wrongKey.calls).toHaveLength(1);
+    const down = fakeServer([{ status: 500 }, { status: 502 }, { status: 503 }, { status: 504 }, { status: 200 }]);
+    const error = await client(down.fetchImpl)
+      .post("/v1/orders", {})
+      .catch((caught) => caught);
+    expect(error).toBeInstanceOf(IngestFailed);
+    expect(String(error.message)).toMatch(/gave up after 4 attempts \(last: HTTP 504\)/);
+  });
+
+  it("keeps backoff within [0, min(cap, base·2^(n-1))]", () => {
+    expect(backoffDelay(1, defaultRetryPolicy, () => 0.999)).toBeLessThanOrEqual(500);
+    expect(backoffDelay(4, defaultRetryPolicy, () => 1)).toBe(4000);
+    expect(backoffDelay(20, defaultRetryPolicy, () => 1)).toBe(defaultRetryPolicy.maxDelayMs);
+    expect(backoffDelay(3, defaultRetryPolicy, () => 0)).toBe(0);
+    expect(retryAfterMs("2", 0)).toBe(2000);
+    expect(retryAfterMs("Thu, 01 Jan 1970 00:00:05 GMT", 1000)).toBe(4000);
+    expect(retryAfterMs(null, 0)).toBeNull();
+  });
+});
+
+function records(count: number): SourceRecord<WireOrder>[] {
+  return Array.from({ length: count }, (_, index) => ({
+    value: {
+      id: `o-${index}`,
+      channel: "web",
+      storeId: null,
+      placedAt: "2026-01-01T00:00:00Z",
+      currency: "USD",
+      identifiers: { account: `u-${index}` },
+      lines: [{ productId: "p", categoryId: "c", quantity: 1, unitPrice: 1, listPrice: 1 }],
+      recommendationId: null,
+    },
+    lines: [index + 2, index + 3],
+  }));
+}
+
+describe("runImport", () => {
+  it("posts every batch, sums the server's counts and skips batches an earlier run confirmed", async () => {
+    const ok = (accepted: number) => ({
+      status: 200,
+      body: { data: { accepted, duplicates: 3 - accepted, ignoredIdentifiers: [{}] } },
+    });
+    const first = fakeServer([ok(3), ok(3), ok(1)]);
+    const states: number[] = [];
+    const result = await runImport({
+      kind: "orders",
+      records: records(7),
+      client: client(first.fetchImpl),
+      batchSize: 3,
+      concurrency: 1,
+      state: emptyState("f", "file", new Date()),
+      onState: (state) => states.push(countConfirmed(state)),
+    });
+    expect(first.calls.map((call) => (call.body as { orders: unknown[] }).orders.length)).toEqual([3, 3, 1]);
+    expect(result.totals).toEqual({ records: 7, accepted: 7, duplicates: 2, upserted: 0, ignoredIdentifiers: 3 });
+    expect(states).toEqual([1, 2, 3]);
+
+    const partial = confirmBatch(emptyState("f", "file", new Date()), 1, emptyTotals(), new Date());
+    const second = fakeServer([ok(0), ok(0)]);
+    const resumed = await runImport({
+      kind: "orders",
+      records: records(7),
+      client: client(second.fetchImpl),
+      batchSize: 3,
+      state: partial,
+    });
+    expect(second.calls.map((call) => (call.body as { orders: { id: string }[] }).orders[0]?.id)).toEqual([
+      "o-0",
+      "o-6",
+    ]);
+    expect([resumed.batches, resumed.skippedBatches, resumed.records]).toEqual([2, 1, 7]);
+    expect(resumed.state && countConfirmed(resumed.state)).toBe(3);
+  });
+
+  it("stops at a rejected batch, maps issues to input lines, and keeps earlier confirmations", async () => {
+    const server = fakeServer([
+      { status: 200, body: { data: { accepted: 2, duplicates: 0 } } },
+      {
+        status: 400,
+        body: {
+          error: {
+            message: "Invalid request body",
+            requestId: "r9",
+            issues: [{ path: ["orders", 1, "lines", 0, "quantity"], message: "must be positive" }],
+          },
+        },
+      },
+    ]);
+    const error = await runImport({
+      kind: "orders",
+      records: records(6),
+      client: client(server.fetchImpl),
+      batchSize: 2,
+      concurrency: 1,
+      state: emptyState("f", "file", new Date()),
+    }).catch((caught) => caught);
+    expect(error).toBeInstanceOf(ImportStopped);
+    expect(error.batchIndex).toBe(1);
+    expect(error.issues).toEqual([
+      { lines: [5, 6], recordId: "o-3", path: ["lines", 0, "quantity"], message: "must be positive" },
+    ]);
+    expect(error.result.state.confirmedThrough).toBe(1);
+    expect(server.calls).toHaveLength(2);
+  });
+
+  it("keeps several batches in flight when asked", async () => {
+    let inFlight = 0;
+    let peak = 0;
+    const slowFetch = (async () => {
+      inFlight++;
+      peak = Math.max(peak, inFlight);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      inFlight--;
+      return new Response(JSON.stringify({ data: { accepted: 1, duplicates: 0 } }));
+    }) as unknown as typeof fetch;
+    const result = await runImport({
+      kind: "orders",
+      records: records(8),
+      client: client(slowFetch),
+      batchSize: 1,
+      concurrency: 3,
+    });
+    expect(peak).toBe(3);
+    expect(result.batches).toBe(8);
+  });
+
+  it("locates issues outside any record by path only", () => {
+    expect(locateIssues([{ path: ["orders"], message: "send at most 1,000" }], records(1), "orders")).toEqual([
+      { lines: [], recordId: null, path: ["orders"], message: "send at most 1,000" },
+    ]);
+  });
+});
