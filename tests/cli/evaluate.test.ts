@@ -1,0 +1,60 @@
+// Runs the real `patron evaluate` as a child process on The Complete Journey and checks its output.
+import { execFile } from "node:child_process";
+import path from "node:path";
+import { promisify } from "node:util";
+import { describe, expect, it } from "vitest";
+
+const run = promisify(execFile);
+const root = path.resolve(import.meta.dirname, "../..");
+
+interface Metrics {
+  hitRate: number;
+  recall: number;
+  ndcg: number;
+}
+
+async function evaluate(...args: string[]) {
+  const { stdout } = await run("node", ["cli/bin.mjs", "evaluate", ...args, "--json"], {
+    cwd: root,
+    maxBuffer: 1 << 20,
+  });
+  const lines = stdout.trim().split("\n");
+  expect(lines).toHaveLength(1); // one JSON object, nothing else on stdout
+  return JSON.parse(lines[0]!) as {
+    k: number;
+    level: string;
+    households: number;
+    patron: Metrics;
+    baselines: { popularity: Metrics; ownFrequency: Metrics };
+  };
+}
+
+describe("patron evaluate", () => {
+  it("beats popularity and own-frequency baselines on Complete Journey after 2017-10-01", async () => {
+    const result = await evaluate(
+      "--dataset",
+      "../shared/data/completejourney",
+      "--cutoff",
+      "2017-10-01",
+      "--k",
+      "5",
+      "--level",
+      "product_category",
+    );
+    expect(result).toMatchObject({ k: 5, level: "product_category" });
+    expect(result.households).toBeGreaterThan(1500);
+    for (const metrics of [result.patron, result.baselines.popularity, result.baselines.ownFrequency]) {
+      for (const value of Object.values(metrics)) expect(value).toBeGreaterThan(0);
+      expect(Object.keys(metrics).sort()).toEqual(["hitRate", "ndcg", "recall"]);
+      expect(metrics.recall).toBeLessThanOrEqual(metrics.hitRate);
+    }
+    for (const metric of ["hitRate", "recall", "ndcg"] as const) {
+      expect(result.patron[metric]).toBeGreaterThan(result.baselines.popularity[metric]);
+      expect(result.patron[metric]).toBeGreaterThan(result.baselines.ownFrequency[metric]);
+    }
+  }, 60_000);
+
+  it("rejects a bad --k with an error exit", async () => {
+    await expect(evaluate("--dataset", "../shared/data/completejourney", "--k", "0")).rejects.toThrow(/--k/);
+  }, 60_000);
+});
