@@ -39,7 +39,7 @@ function maximiseByBfgs(f: (point: number[]) => number, start: number[]): { poin
   let value = f(point);
   let gradient = numericalGradient(f, point);
   // Inverse Hessian approximation of −f, starting at the identity.
-  let inverse = Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => (i === j ? 1 : 0)));
+  let inverse: number[][] = Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => (i === j ? 1 : 0)));
   for (let iteration = 0; iteration < 500; iteration++) {
     const direction = inverse.map((row) => row.reduce((sum, h, j) => sum + h * gradient[j]!, 0));
     const slope = direction.reduce((sum, d, i) => sum + d * gradient[i]!, 0);

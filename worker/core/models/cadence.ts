@@ -16,9 +16,14 @@ export interface CadenceOptions {
   priorIntervalDays: number;
   /** Weight of the prior, in pseudo-intervals: with this many observed intervals, own and prior count equally. */
   priorWeight: number;
+  /**
+   * Once overdue, the expected wait from today as a share of the interval for a perfectly regular
+   * customer (an irregular one waits a full interval, as with memoryless exponential gaps). Default 0.5.
+   */
+  overdueWaitShare?: number;
 }
 
-export const defaultCadenceOptions: CadenceOptions = { priorIntervalDays: 45, priorWeight: 2 };
+export const defaultCadenceOptions: CadenceOptions = { priorIntervalDays: 45, priorWeight: 2, overdueWaitShare: 0.5 };
 
 export interface Cadence {
   /** Expected days between purchases, shrunk toward the prior when the history is short. */
@@ -46,20 +51,31 @@ export function cadenceOf(
   now: Date,
   options: CadenceOptions = defaultCadenceOptions,
 ): Cadence {
-  if (!(options.priorIntervalDays > 0) || !(options.priorWeight >= 0)) {
-    throw new Error("cadenceOf: priorIntervalDays must be > 0 and priorWeight >= 0");
+  const overdueWaitShare = options.overdueWaitShare ?? 0.5;
+  if (
+    !(options.priorIntervalDays > 0) ||
+    !(options.priorWeight >= 0) ||
+    !(overdueWaitShare >= 0 && overdueWaitShare <= 1)
+  ) {
+    throw new Error("cadenceOf: priorIntervalDays must be > 0, priorWeight >= 0 and overdueWaitShare in [0, 1]");
   }
+  const firstMs = Date.parse(history.firstPurchaseAt);
+  const lastMs = Date.parse(history.lastPurchaseAt);
+  if (Number.isNaN(firstMs) || Number.isNaN(lastMs)) throw new Error("cadenceOf: purchase dates must be ISO strings");
   const observedIntervals = Math.max(0, history.purchaseDays - 1);
-  const span = Math.max(0, (Date.parse(history.lastPurchaseAt) - Date.parse(history.firstPurchaseAt)) / dayMs);
-  const expectedIntervalDays =
-    (span + options.priorWeight * options.priorIntervalDays) / (observedIntervals + options.priorWeight || 1);
+  const span = Math.max(0, (lastMs - firstMs) / dayMs);
+  const pooledWeight = observedIntervals + options.priorWeight;
+  const pooled = pooledWeight > 0 ? (span + options.priorWeight * options.priorIntervalDays) / pooledWeight : 0;
+  // No prior weight and no usable span (one purchase, or all on one day) says nothing: use the prior
+  // rather than an interval of zero, which would make everyone infinitely overdue.
+  const expectedIntervalDays = pooled > 0 ? pooled : options.priorIntervalDays;
   const daysSinceLast = Math.max(0, daysBetween(history.lastPurchaseAt, now));
   const overdueRatio = daysSinceLast / expectedIntervalDays;
-  const dueAt = Date.parse(history.lastPurchaseAt) + expectedIntervalDays * dayMs;
+  const dueAt = lastMs + expectedIntervalDays * dayMs;
   // Once overdue, an exponential waiting time with the same mean is memoryless: the expected wait
   // from today is still about one interval's worth, scaled down by how regular the customer has been.
-  const regularity = observedIntervals / (observedIntervals + options.priorWeight);
-  const remaining = expectedIntervalDays * (1 - 0.5 * regularity);
+  const regularity = pooledWeight > 0 ? observedIntervals / pooledWeight : 1;
+  const remaining = expectedIntervalDays * (1 - (1 - overdueWaitShare) * regularity);
   const next = dueAt > now.getTime() ? dueAt : now.getTime() + remaining * dayMs;
   return {
     expectedIntervalDays,

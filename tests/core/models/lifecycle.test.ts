@@ -1,0 +1,124 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import {
+  defaultLifecycleOptions,
+  type LifecycleInput,
+  lifecycleStage,
+  secondPurchaseQuantile,
+  secondPurchaseTiming,
+  valueTier,
+  valueTierThresholds,
+} from "../../../worker/core/models/lifecycle.ts";
+import { summarizeEvents } from "../../../worker/core/models/summary.ts";
+import { cdnowCutoffDay, cdnowSampleEvents } from "./reference-data.ts";
+
+describe("secondPurchaseTiming", () => {
+  it("without censoring gives the empirical quantiles of the returners", () => {
+    const observations = [
+      ...[10, 20, 30, 40, 50, 60, 70, 80, 90, 100].map((after) => ({ secondPurchaseAfter: after, T: 400 })),
+      ...Array.from({ length: 10 }, () => ({ secondPurchaseAfter: null, T: 400 })),
+    ];
+    const timing = secondPurchaseTiming(observations);
+    expect(timing.returnedShare).toBeCloseTo(0.5, 12);
+    expect(secondPurchaseQuantile(timing, 0.5)).toBe(50);
+    expect(secondPurchaseQuantile(timing, 0.9)).toBe(90);
+    expect(secondPurchaseQuantile(timing, 1)).toBe(100);
+  });
+
+  it("does not let a young, censored cohort make returning look faster", () => {
+    // Half of these customers are only 15 days old: counting them as 'never returned' would shrink the
+    // returned share; Kaplan–Meier removes them from the risk set instead.
+    const old = [10, 30, 60, 90].map((after) => ({ secondPurchaseAfter: after, T: 200 }));
+    const young = Array.from({ length: 4 }, () => ({ secondPurchaseAfter: null, T: 15 }));
+    const timing = secondPurchaseTiming([...old, ...young]);
+    // Survival: 7/8 after day 10 (8 at risk), then the young four leave the risk set at day 15, so
+    // 7/8·2/3 after day 30, 7/12·1/2 after day 60, 0 after day 90. Cumulative 1/8, 5/12, 17/24, 1:
+    // the median return is at 60 days, not the 30 that the returners' own times would suggest.
+    expect(timing.returnedShare).toBeCloseTo(1, 12);
+    expect(timing.times).toEqual([10, 30, 60, 90]);
+    expect(timing.cumulativeShare[1]).toBeCloseTo(5 / 12, 12);
+    expect(secondPurchaseQuantile(timing, 0.5)).toBe(60);
+  });
+
+  it("is NaN with nobody returning, and works from real CDNOW summaries in days", () => {
+    expect(secondPurchaseQuantile(secondPurchaseTiming([{ secondPurchaseAfter: null, T: 10 }]), 0.5)).toBeNaN();
+    const summaries = summarizeEvents(cdnowSampleEvents(), { cutoffDay: cdnowCutoffDay, unit: "day" });
+    const timing = secondPurchaseTiming(summaries);
+    const median = secondPurchaseQuantile(timing, 0.5);
+    const p90 = secondPurchaseQuantile(timing, 0.9);
+    expect(timing.sample).toBe(2357);
+    expect(timing.returnedShare).toBeGreaterThan(0.3);
+    expect(median).toBeGreaterThan(0);
+    expect(p90).toBeGreaterThan(median);
+    console.info(
+      `CDNOW time to second purchase (days, returners within 39 weeks): median ${median}, p90 ${p90}, returned ${(100 * timing.returnedShare).toFixed(1)}%`,
+    );
+  });
+});
+
+describe("lifecycleStage", () => {
+  // Returners came back after 10, 20, ..., 100 days.
+  const timing = secondPurchaseTiming(
+    [10, 20, 30, 40, 50, 60, 70, 80, 90, 100].map((after) => ({ secondPurchaseAfter: after, T: 365 })),
+  );
+  const base: LifecycleInput = {
+    repeatPurchases: 4,
+    probabilityAlive: 0.9,
+    overdueRatio: 0.5,
+    daysSinceFirstPurchase: 300,
+  };
+
+  it.each([
+    ["one-time buyer inside the usual return window", { repeatPurchases: 0, daysSinceFirstPurchase: 40 }, "new"],
+    ["one-time buyer at the median return time", { repeatPurchases: 0, daysSinceFirstPurchase: 50 }, "new"],
+    ["one-time buyer past the median", { repeatPurchases: 0, daysSinceFirstPurchase: 70 }, "fading"],
+    ["one-time buyer past nearly all returners", { repeatPurchases: 0, daysSinceFirstPurchase: 120 }, "lapsed"],
+    ["repeat buyer, likely alive and on cadence", {}, "active"],
+    ["repeat buyer slightly overdue", { overdueRatio: 2 }, "fading"],
+    ["repeat buyer with middling P(alive)", { probabilityAlive: 0.35 }, "fading"],
+    ["repeat buyer far overdue", { overdueRatio: 3.5 }, "lapsed"],
+    ["repeat buyer with low P(alive)", { probabilityAlive: 0.1 }, "lapsed"],
+  ] as Array<[string, Partial<LifecycleInput>, string]>)("%s → %s", (_label, change, stage) => {
+    // P(alive) = 1 for one-time buyers under BG/NBD; the stage must not lean on it.
+    const input = { ...base, ...change, ...(change.repeatPurchases === 0 ? { probabilityAlive: 1 } : {}) };
+    expect(lifecycleStage(input, timing, defaultLifecycleOptions).stage).toBe(stage);
+  });
+
+  it("calls every one-time buyer new when nobody has returned yet", () => {
+    const nobody = secondPurchaseTiming([{ secondPurchaseAfter: null, T: 30 }]);
+    expect(lifecycleStage({ ...base, repeatPurchases: 0, daysSinceFirstPurchase: 999 }, nobody).stage).toBe("new");
+  });
+});
+
+describe("valueTier", () => {
+  it("splits 10% top, 20% high, 30% medium, 40% low", () => {
+    const clvs = Array.from({ length: 1000 }, (_, index) => index * 1.5 + 3);
+    const thresholds = valueTierThresholds(clvs);
+    const counts = { top: 0, high: 0, medium: 0, low: 0 };
+    for (const clv of clvs) counts[valueTier(clv, thresholds)]++;
+    expect(counts).toEqual({ top: 100, high: 200, medium: 300, low: 400 });
+  });
+
+  it("never ranks a higher CLV in a lower tier", () => {
+    const order = { low: 0, medium: 1, high: 2, top: 3 };
+    fc.assert(
+      fc.property(
+        fc.array(fc.double({ min: 0, max: 1e5, noNaN: true }), { minLength: 1, maxLength: 200 }),
+        fc.double({ min: 0, max: 1e5, noNaN: true }),
+        fc.double({ min: 0, max: 1e5, noNaN: true }),
+        (clvs, left, right) => {
+          const thresholds = valueTierThresholds(clvs);
+          const [low, high] = left <= right ? [left, right] : [right, left];
+          expect(order[valueTier(high, thresholds)]).toBeGreaterThanOrEqual(order[valueTier(low, thresholds)]);
+        },
+      ),
+    );
+  });
+
+  it("refuses shares over 100% and an empty population", () => {
+    expect(() => valueTierThresholds([1, 2], { topShare: 0.5, highShare: 0.5, mediumShare: 0.1 })).toThrow(
+      /valueTierThresholds/,
+    );
+    expect(() => valueTierThresholds([])).toThrow(/valueTierThresholds/);
+  });
+});
