@@ -1,10 +1,10 @@
 // The `completejourney` preset: 84.51°'s "The Complete Journey" (2017 grocery loyalty households) as
-// packaged by the completejourney R package. Households are loyalty cards (prefixed `CJ-`, since the
-// bare numbers are short enough to be blocked as junk), baskets are store orders (`cj-<basket_id>`),
-// product_category is the category. Discounts in this packaging are positive amounts (the original
-// Dunnhumby files wrote them negative); `abs` makes the list price right under either convention.
-// List price = (sales_value + retail_disc + coupon_disc + coupon_match_disc) / quantity, unit price =
-// sales_value / quantity; lines with zero quantity are skipped and counted.
+// packaged by the completejourney R package. Households are loyalty cards (`CJ-0400`: prefixed and
+// zero-padded, since bare or short numbers are blocked as junk), baskets are store orders
+// (`cj-<basket_id>`), product_category is the category. Discounts in this packaging are positive
+// amounts (the original Dunnhumby files wrote them negative); `abs` makes the list price right under
+// either convention. List price = (sales_value + retail_disc + coupon_disc + coupon_match_disc) /
+// quantity, unit price = sales_value / quantity; lines with zero quantity are skipped and counted.
 import type { WireProduct } from "../../db/seed/wire.ts";
 import type { OrderMapping, Row } from "./mapping.ts";
 import { mapOrderRow, slugify, titleCase } from "./mapping.ts";
@@ -16,7 +16,9 @@ export const completeJourneyOrders: OrderMapping = {
   storeId: { column: "store_id", prefix: "cj-store-" },
   placedAt: { column: "transaction_timestamp", transform: "datetime" },
   currency: { value: "USD" },
-  identifiers: { loyalty: { column: "household_id", prefix: "CJ-" } },
+  // Normalisation drops the dash, and loyalty numbers under 4 characters are blocked as junk: pad so
+  // household 2 becomes CJ-0002 (CJ0002), not CJ-2 (CJ2, blocked).
+  identifiers: { loyalty: { column: "household_id", prefix: "CJ-", padStart: 4 } },
   line: {
     productId: { column: "product_id", prefix: "cj-" },
     categoryId: {

@@ -16,7 +16,7 @@ export type Transform = "trim" | "lower" | "upper" | "slug" | "title" | "number"
 /**
  * Where one wire field comes from. A bare string is a column name.
  * - `{ value }`: a constant.
- * - `{ column, prefix?, suffix?, transform?, default? }`: a column, transformed, then wrapped.
+ * - `{ column, prefix?, suffix?, padStart?, transform?, default? }`: a column, transformed, then padded and wrapped.
  * - `{ lookup, column, field, ... }`: `column` is a key into a lookup table; `field` is read from the matched row.
  * - `{ sum: [columns], abs?, divideBy?, decimals? }`: a number; `abs` takes each term's magnitude, which
  *   makes discounts add up whether the export writes them as positive or negative amounts.
@@ -30,6 +30,8 @@ export type FieldSpec =
       field?: string;
       prefix?: string;
       suffix?: string;
+      /** Left-pad with zeros to this many characters (before prefixing): short ids survive junk blocking. */
+      padStart?: number;
       transform?: Transform;
       default?: string | number | boolean | null;
     }
@@ -182,7 +184,8 @@ export function readField(spec: FieldSpec, row: Row, lookups: LookupTables, name
   }
   const transformed = spec.transform ? applyTransform(spec.transform, raw, name) : raw;
   if (typeof transformed !== "string") return transformed;
-  return `${spec.prefix ?? ""}${transformed}${spec.suffix ?? ""}`;
+  const padded = spec.padStart ? transformed.padStart(spec.padStart, "0") : transformed;
+  return `${spec.prefix ?? ""}${padded}${spec.suffix ?? ""}`;
 }
 
 function requireColumn(row: Row, column: string, name: string): string {

@@ -38,6 +38,7 @@ import {
 } from "../../cli/import/state.ts";
 import type { WireOrder } from "../../db/seed/wire.ts";
 import { checkWireOrder } from "../../db/seed/wire.ts";
+import { normalizeIdentifier } from "../../worker/core/identity/normalize.ts";
 
 const cjRow = {
   household_id: "400",
@@ -91,7 +92,7 @@ describe("the completejourney orders mapping", () => {
       storeId: "cj-store-388",
       placedAt: "2017-02-18T18:13:10Z",
       currency: "USD",
-      identifiers: { loyalty: "CJ-400" },
+      identifiers: { loyalty: "CJ-0400" },
       recommendationId: null,
     });
     expect(mapped.line).toEqual({
@@ -113,6 +114,14 @@ describe("the completejourney orders mapping", () => {
     const mapped = mapOrderRow(completeJourneyOrders, { ...cjRow, quantity: "0", sales_value: "0" }, lookups);
     expect(mapped.line).toBeNull();
     expect(mapped.skipReason).toBe("quantity 0");
+  });
+
+  it("pads short household ids so the loyalty number survives junk blocking", () => {
+    const loyalty = mapOrderRow(completeJourneyOrders, { ...cjRow, household_id: "2" }, lookups).header.identifiers
+      .loyalty;
+    expect(loyalty).toBe("CJ-0002");
+    expect(normalizeIdentifier("loyalty", loyalty!).ok).toBe(true);
+    expect(normalizeIdentifier("loyalty", "CJ-2").ok).toBe(false);
   });
 
   it("falls back to the unknown category for products missing from the catalog", () => {

@@ -1,0 +1,129 @@
+// `patron import` end to end: the real worker under `wrangler dev` with its own local D1, a slice of
+// the Complete Journey sample through the preset, then a rerun that resumes (sends nothing) and a
+// forced restart that the server answers with duplicates only; a bad NDJSON line stops the run with
+// its line number.
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { parse } from "csv-parse/sync";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type DevWorker, startDevWorker, testSecrets } from "../fixtures/wrangler-dev.ts";
+
+const run = promisify(execFile);
+const root = path.resolve(import.meta.dirname, "../..");
+const fixtures = path.join(root, "tests/fixtures/completejourney");
+const transactions = path.join(fixtures, "transactions_sample.csv");
+const products = path.join(fixtures, "products.csv");
+
+let worker: DevWorker;
+let workDir: string;
+
+beforeAll(async () => {
+  worker = await startDevWorker();
+  workDir = mkdtempSync(path.join(tmpdir(), "patron-import-"));
+}, 120_000);
+
+afterAll(async () => {
+  await worker?.stop();
+  if (workDir) rmSync(workDir, { recursive: true, force: true });
+});
+
+async function patron(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [path.join(root, "cli/bin.mjs"), ...args], {
+      cwd: workDir,
+      env: { ...process.env, PATRON_API_KEY: testSecrets.PATRON_API_KEY },
+    });
+    return { stdout, stderr, code: 0 };
+  } catch (error) {
+    const failed = error as { stdout: string; stderr: string; code: number };
+    return { stdout: failed.stdout, stderr: failed.stderr, code: failed.code };
+  }
+}
+
+function figure(output: string, label: string): number {
+  const match = output.match(new RegExp(`^${label}\\s+(\\d+)`, "m"));
+  if (!match) throw new Error(`no "${label}" in:\n${output}`);
+  return Number(match[1]);
+}
+
+/** Orders the fixture should produce: baskets with at least one line of positive quantity. */
+function expectedOrders(): { orders: number; zeroLines: number } {
+  const rows = parse(readFileSync(transactions), { columns: true }) as Record<string, string>[];
+  const baskets = new Set(rows.filter((row) => Number(row.quantity) > 0).map((row) => row.basket_id));
+  return { orders: baskets.size, zeroLines: rows.filter((row) => Number(row.quantity) === 0).length };
+}
+
+describe("patron import against wrangler dev", () => {
+  it("imports the Complete Journey catalog and orders, then resumes and stays idempotent", async () => {
+    const expected = expectedOrders();
+    const productRun = await patron("import", "products", products, "--preset", "completejourney", "--url", worker.url);
+    expect(productRun.stderr).toBe("");
+    expect(productRun.code).toBe(0);
+    expect(figure(productRun.stdout, "products upserted")).toBeGreaterThan(600);
+
+    const state = path.join(workDir, "orders-state.json");
+    const common = ["--preset", "completejourney", "--url", worker.url, "--batch-size", "100", "--state", state];
+    const first = await patron("import", "orders", transactions, ...common);
+    expect(first.code).toBe(0);
+    expect(first.stdout).toContain(`skipped ${expected.zeroLines} lines (${expected.zeroLines} × quantity 0)`);
+    expect(figure(first.stdout, "orders sent")).toBe(expected.orders);
+    expect(figure(first.stdout, "accepted")).toBe(expected.orders);
+    expect(figure(first.stdout, "duplicates")).toBe(0);
+    const batches = Math.ceil(expected.orders / 100);
+    expect(first.stdout).toContain(`batches            ${batches} sent, 0 skipped`);
+
+    const lookup = await fetch(`${worker.url}/v1/customers/lookup?kind=loyalty&value=CJ-0002`, {
+      headers: { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` },
+    });
+    expect(lookup.status).toBe(200);
+
+    const resumed = await patron("import", "orders", transactions, ...common);
+    expect(resumed.code).toBe(0);
+    expect(resumed.stdout).toContain(`resuming: ${batches} batches already confirmed`);
+    expect(resumed.stdout).toContain(`batches            0 sent, ${batches} skipped`);
+    expect(figure(resumed.stdout, "accepted")).toBe(0);
+
+    const restarted = await patron("import", "orders", transactions, ...common, "--restart");
+    expect(restarted.code).toBe(0);
+    expect(figure(restarted.stdout, "accepted")).toBe(0);
+    expect(figure(restarted.stdout, "duplicates")).toBe(expected.orders);
+  }, 180_000);
+
+  it("stops at a rejected batch and names the input line", async () => {
+    const good = (id: string) =>
+      JSON.stringify({
+        id,
+        channel: "web",
+        storeId: null,
+        placedAt: "2026-01-05T10:00:00Z",
+        currency: "USD",
+        identifiers: { account: `acct-${id}` },
+        lines: [{ productId: "sku-1", categoryId: "heels", quantity: 1, unitPrice: 10, listPrice: 12 }],
+        recommendationId: null,
+      });
+    const bad = good("bad-1").replace('"quantity":1', '"quantity":-2');
+    const file = path.join(workDir, "orders.ndjson");
+    writeFileSync(file, `${[good("ok-1"), good("ok-2"), "", good("ok-3"), bad, good("ok-4")].join("\n")}\n`);
+    const result = await patron(
+      "import",
+      "orders",
+      file,
+      "--url",
+      worker.url,
+      "--batch-size",
+      "2",
+      "--concurrency",
+      "1",
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/batch 2 rejected/);
+    expect(result.stderr).toContain(`${file}:5 bad-1 lines.0.quantity:`);
+
+    const wrongKey = await patron("import", "orders", file, "--url", worker.url, "--key", "nope");
+    expect(wrongKey.code).toBe(1);
+    expect(wrongKey.stderr).toMatch(/HTTP 401/);
+  }, 60_000);
+});
