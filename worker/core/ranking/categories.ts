@@ -11,6 +11,8 @@ import type { PopulationStats } from "./population.ts";
 import type { BrowseSignal, CategoryStat, RankedCategory, Reason } from "./types.ts";
 
 export interface CategoryRankingInput {
+  /** Wording threshold shared with the default shelf; defaults to defaultRankingOptions.popular.trendingAbove. */
+  trendingAbove?: number;
   categories: readonly CategoryStat[];
   browse?: readonly BrowseSignal[];
   population: PopulationStats;
@@ -235,7 +237,7 @@ export function rankCategories(
       });
       e.sentences.set(
         "popular",
-        (stats?.trend ?? 1) > 1.2
+        (stats?.trend ?? 1) > (input.trendingAbove ?? defaultRankingOptions.popular.trendingAbove)
           ? `${nameOf(e.categoryId)} is trending with shoppers right now`
           : `${nameOf(e.categoryId)} is popular with shoppers like you`,
       );

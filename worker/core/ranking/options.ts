@@ -7,6 +7,8 @@ import { type DiscountSensitivityOptions, defaultDiscountSensitivityOptions } fr
 export interface PopulationOptions {
   /** A category bought by a customer within this many days of the fit counts as "recent" for trend. */
   trendWindowDays: number;
+  /** Pseudo-buyers at the base recent ratio added to every category's trend, so two buyers are not a trend. */
+  trendPseudoBuyers: number;
   /** Customers with at least this many purchase days in a category contribute to its repurchase interval. */
   minIntervalPurchaseDays: number;
   /** Below this many contributing customers a category uses the population-wide interval. */
@@ -91,6 +93,8 @@ export interface ItemOptions {
 export interface PopularOptions {
   /** Popularity = penetration × trend^trendWeight for the default shelf. */
   trendWeight: number;
+  /** A category whose trend exceeds this is called "trending" rather than "popular" in reasons. */
+  trendingAbove: number;
   maxCategories: number;
   maxItems: number;
   maxPerCategory: number;
@@ -129,6 +133,7 @@ export interface RankingOptions {
 export const defaultRankingOptions: RankingOptions = {
   population: {
     trendWindowDays: 30,
+    trendPseudoBuyers: 1,
     minIntervalPurchaseDays: 2,
     minIntervalSamples: 5,
     fallbackIntervalDays: 45,
@@ -170,7 +175,7 @@ export const defaultRankingOptions: RankingOptions = {
     productPopularityWeight: 0.05,
   },
   discount: defaultDiscountSensitivityOptions,
-  popular: { trendWeight: 0.5, maxCategories: 10, maxItems: 12, maxPerCategory: 3 },
+  popular: { trendWeight: 0.5, trendingAbove: 1.2, maxCategories: 10, maxItems: 12, maxPerCategory: 3 },
   rules: { defaultBoostStrength: 1, defaultBuryStrength: 1 },
   holdout: { share: 0.1, salt: "patron-holdout-v1" },
 };

@@ -24,7 +24,7 @@ export function popularShelf(
   const categories: RankedCategory[] = popularity.order.slice(0, popular.maxCategories).map((categoryId) => {
     const stats = population.categories[categoryId]!;
     const name = categoryNames[categoryId] ?? categoryId;
-    const trending = stats.trend > 1;
+    const trending = stats.trend > popular.trendingAbove;
     return {
       categoryId,
       score: popularity.shares.get(categoryId) ?? 0,
@@ -61,7 +61,7 @@ export function popularShelf(
           price: currentPrice(product),
           listPrice: product.listPrice,
           onSale: isOnSale(product),
-          score: category.score * (1 + Math.log1p(units)),
+          score: category.score * (1 + options.items.productPopularityWeight * Math.log1p(units)),
           reasons: [{ code: "best_seller", unitsSold: units, categoryId: category.categoryId }],
           sentence: `A best seller in ${categoryNames[category.categoryId] ?? category.categoryId}`,
         }),

@@ -192,8 +192,13 @@ export function createPopulationBuilder(
         buyers: count,
         penetration: customers > 0 ? count / customers : 0,
         recentBuyers: recent,
-        // Smoothed by one pseudo-buyer at the base rate, so a category with two buyers is not "trending".
-        trend: baseRecentRatio > 0 ? (recent + baseRecentRatio) / (count + 1) / baseRecentRatio : 1,
+        // Smoothed by pseudo-buyers at the base rate, so a category with two buyers is not "trending".
+        trend:
+          baseRecentRatio > 0
+            ? (recent + options.trendPseudoBuyers * baseRecentRatio) /
+              (count + options.trendPseudoBuyers) /
+              baseRecentRatio
+            : 1,
         repurchaseIntervalDays: useOwn ? median(measured) : overallIntervalDays,
         intervalSamples: useOwn ? measured.length : 0,
         priceQuantiles: prices.length > 0 ? options.priceQuantiles.map((p) => quantileOfSorted(prices, p)) : [],

@@ -59,6 +59,7 @@ export function recommend(
         population: input.population,
         now: input.now,
         categoryNames: input.categoryNames,
+        trendingAbove: options.popular.trendingAbove,
       },
       options.categories,
     );
