@@ -37,6 +37,7 @@ export default defineConfig(async () => {
           test: {
             name: "worker",
             include: ["tests/worker/**/*.test.ts"],
+            testTimeout: 60_000,
             setupFiles: ["tests/worker/apply-migrations.ts"],
           },
         },

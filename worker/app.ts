@@ -4,6 +4,7 @@ import { Hono } from "hono";
 import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
 import * as schema from "../db/schema.ts";
+import { adminRoutes } from "./admin/admin.routes.ts";
 import { customersRoutes } from "./customers/customers.routes.ts";
 import { demoRoutes } from "./demo/demo.routes.ts";
 import type { AppEnv } from "./env.ts";
@@ -56,6 +57,7 @@ export function createApp() {
 
   app.route("/v1", ingestRoutes);
   app.route("/v1/customers", customersRoutes);
+  app.route("/v1/admin", adminRoutes);
   app.route("/v1/events", eventsRoutes);
   app.route("/demo", demoRoutes);
 

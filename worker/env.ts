@@ -9,6 +9,9 @@ export interface Env {
   SHOPPER_TOKEN_SECRET: string;
   IDENTITY_HASH_SECRET: string;
   ALLOWED_ORIGINS?: string;
+  /** Where stage transitions are POSTed after each nightly run (optional). */
+  TRANSITIONS_WEBHOOK_URL?: string;
+  NIGHTLY: Workflow<import("./jobs/nightly.workflow.ts").NightlyParams>;
 }
 
 export type Db = DrizzleD1Database<typeof schema> & { $client: D1Database };

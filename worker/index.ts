@@ -1,9 +1,15 @@
-// Worker entry: HTTP through the Hono app; the cron trigger runs the nightly model job.
+// Worker entry: HTTP through the Hono app; the cron trigger starts the nightly model Workflow.
 import { createApp } from "./app.ts";
 import type { Env } from "./env.ts";
+
+export { NightlyModelWorkflow } from "./jobs/nightly.workflow.ts";
 
 const app = createApp();
 
 export default {
   fetch: app.fetch,
+  async scheduled(controller, env) {
+    const asOf = new Date(controller.scheduledTime).toISOString();
+    await env.NIGHTLY.create({ id: `nightly-${asOf.replace(/[:.]/g, "-")}`, params: { asOf } });
+  },
 } satisfies ExportedHandler<Env>;

@@ -201,4 +201,5 @@ CREATE TABLE `stage_transitions` (
 	`run_id` text NOT NULL
 );
 --> statement-breakpoint
-CREATE INDEX `stage_transitions_at_idx` ON `stage_transitions` (`at`);
+CREATE INDEX `stage_transitions_at_idx` ON `stage_transitions` (`at`);--> statement-breakpoint
+CREATE UNIQUE INDEX `stage_transitions_run_idx` ON `stage_transitions` (`customer_id`,`run_id`);

@@ -1,7 +1,9 @@
 // Reads one unified customer: identities (masked only), orders with lines, and the summary.
 import { sql } from "drizzle-orm";
+import { type CustomerProfile, customerProfile } from "../core/profile/customer-profile.ts";
 import type { Db } from "../env.ts";
 import { identitiesOf } from "../identity/identity.repo.ts";
+import { currentModels } from "../models/models.repo.ts";
 import { linesOf, ordersOf } from "../orders/orders.repo.ts";
 
 /** Follows merged_into to the surviving customer; null when the id was never a customer. */
@@ -16,7 +18,7 @@ export async function survivingCustomerId(db: Db, customerId: string): Promise<s
   return id;
 }
 
-export async function loadCustomer(db: Db, customerId: string, orderLimit: number) {
+export async function loadCustomer(db: Db, customerId: string, orderLimit: number, now: Date) {
   const [identities, orders, summary, categories, mergedFrom] = await Promise.all([
     identitiesOf(db, customerId),
     ordersOf(db, customerId, orderLimit),
@@ -27,6 +29,7 @@ export async function loadCustomer(db: Db, customerId: string, orderLimit: numbe
     }),
     db.all<{ id: string }>(sql`SELECT id FROM customers WHERE merged_into = ${customerId} ORDER BY id`),
   ]);
+  const models = await currentModels(db, now);
   const lines = await linesOf(
     db,
     orders.map((o) => o.id),
@@ -53,6 +56,25 @@ export async function loadCustomer(db: Db, customerId: string, orderLimit: numbe
         listPrice: line.list_price,
       })),
     })),
+    profile:
+      summary && models.customer
+        ? profileView(
+            customerProfile({
+              summary,
+              categories,
+              models: models.customer,
+              categoryPrices: Object.fromEntries(
+                Object.entries(models.population?.categories ?? {}).map(([id, category]) => [
+                  id,
+                  category.priceQuantiles,
+                ]),
+              ),
+              orderTimes: orders.map((order) => order.placedAt),
+              now,
+            }),
+            models.customer.fittedAt,
+          )
+        : null,
     summary: summary
       ? {
           orders: summary.orders,
@@ -83,5 +105,43 @@ export async function loadCustomer(db: Db, customerId: string, orderLimit: numbe
           })),
         }
       : null,
+  };
+}
+
+const round = (value: number, digits = 4) => Math.round(value * 10 ** digits) / 10 ** digits;
+
+/** The model figures as the API shows them: rounded, dates as ISO strings, units in the field names. */
+function profileView(profile: CustomerProfile, modelsFittedAt: string) {
+  return {
+    modelsFittedAt,
+    clv12: round(profile.clv12, 2),
+    clv24: round(profile.clv24, 2),
+    probabilityAlive: round(profile.probabilityAlive),
+    expectedPurchases90d: round(profile.expectedPurchases90d),
+    expectedOrderValue: round(profile.expectedOrderValue, 2),
+    cadence: {
+      expectedIntervalDays: round(profile.cadence.expectedIntervalDays, 1),
+      daysSinceLast: round(profile.cadence.daysSinceLast, 1),
+      overdueRatio: round(profile.cadence.overdueRatio, 2),
+      nextExpectedAt: profile.cadence.nextExpectedAt,
+    },
+    stage: profile.lifecycle.stage,
+    stageReason: profile.lifecycle.reason,
+    valueTier: profile.valueTier,
+    discountSensitivity: profile.discount.sensitivity,
+    discountedShare: round(profile.discount.share),
+    populationDiscountedShare: round(profile.discount.populationShare),
+    offerGuidance: profile.offerGuidance,
+    channelMix: profile.channelMix,
+    preferredWeekday: profile.preferredWeekday,
+    preferredHour: profile.preferredHour,
+    categories: profile.categories.map((category) => ({
+      categoryId: category.categoryId,
+      expectedIntervalDays: round(category.cadence.expectedIntervalDays, 1),
+      overdueRatio: round(category.cadence.overdueRatio, 2),
+      nextExpectedAt: category.cadence.nextExpectedAt,
+      priceBand: category.priceBand?.band ?? null,
+      pricePercentile: category.priceBand ? round(category.priceBand.percentile, 3) : null,
+    })),
   };
 }

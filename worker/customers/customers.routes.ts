@@ -24,11 +24,11 @@ export const customersRoutes = new Hono<AppEnv>()
     );
     if (!found) throw notFound(`No customer holds that ${kind}.`);
     if (!found.customerId) throw notFound(`That ${kind} is shared by several customers, so it identifies nobody.`);
-    return c.json({ data: await loadCustomer(c.var.db, found.customerId, orderLimit) });
+    return c.json({ data: await loadCustomer(c.var.db, found.customerId, orderLimit, c.var.now) });
   })
   .get("/:id", async (c) => {
     const { id } = parseOrThrow(customerParamsSchema, c.req.param(), "path");
     const survivor = await survivingCustomerId(c.var.db, id);
     if (!survivor) throw notFound(`No customer with id ${id}.`);
-    return c.json({ data: await loadCustomer(c.var.db, survivor, orderLimit) });
+    return c.json({ data: await loadCustomer(c.var.db, survivor, orderLimit, c.var.now) });
   });

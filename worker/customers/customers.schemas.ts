@@ -47,6 +47,42 @@ export const customerResponseSchema = z.object({
         ),
       }),
     ),
+    profile: z
+      .object({
+        modelsFittedAt: z.string(),
+        clv12: z.number(),
+        clv24: z.number(),
+        probabilityAlive: z.number().min(0).max(1),
+        expectedPurchases90d: z.number(),
+        expectedOrderValue: z.number(),
+        cadence: z.object({
+          expectedIntervalDays: z.number(),
+          daysSinceLast: z.number(),
+          overdueRatio: z.number(),
+          nextExpectedAt: z.string(),
+        }),
+        stage: z.enum(["new", "active", "fading", "lapsed"]),
+        stageReason: z.string(),
+        valueTier: z.enum(["top", "high", "medium", "low"]),
+        discountSensitivity: z.enum(["full_price", "mixed", "deal_seeker"]),
+        discountedShare: z.number(),
+        populationDiscountedShare: z.number(),
+        offerGuidance: z.enum(["no_incentive", "modest", "deal_driven"]),
+        channelMix: z.object({ shares: z.record(z.string(), z.number()), primary: z.string().nullable() }),
+        preferredWeekday: z.unknown(),
+        preferredHour: z.unknown(),
+        categories: z.array(
+          z.object({
+            categoryId: z.string(),
+            expectedIntervalDays: z.number(),
+            overdueRatio: z.number(),
+            nextExpectedAt: z.string(),
+            priceBand: z.enum(["budget", "mid", "premium"]).nullable(),
+            pricePercentile: z.number().nullable(),
+          }),
+        ),
+      })
+      .nullable(),
     summary: z
       .object({
         orders: z.number(),

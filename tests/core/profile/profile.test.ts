@@ -1,0 +1,103 @@
+import { describe, expect, it } from "vitest";
+import { customerProfile, type ProfileSummary } from "../../../worker/core/profile/customer-profile.ts";
+import { fitPopulationModels } from "../../../worker/core/profile/population-models.ts";
+
+const day = 86_400_000;
+const now = new Date("2026-06-01T00:00:00Z");
+
+function customer(
+  id: string,
+  orders: number,
+  intervalDays: number,
+  daysSinceLast: number,
+  meanValue = 40,
+): ProfileSummary {
+  const last = now.getTime() - daysSinceLast * day;
+  const first = last - (orders - 1) * intervalDays * day;
+  return {
+    customerId: id,
+    purchaseDays: orders,
+    firstOrderAt: new Date(first).toISOString(),
+    lastOrderAt: new Date(last).toISOString(),
+    positiveOrders: orders,
+    positiveSpend: orders * meanValue,
+    units: orders * 2,
+    discountedUnits: id.endsWith("deal") ? orders * 2 : 0,
+    webOrders: orders,
+    storeOrders: 0,
+    appOrders: 0,
+    phoneOrders: 0,
+  };
+}
+
+/** A deterministic population with varied rhythms: most still buying, some stopped, some one-time. */
+function population(): ProfileSummary[] {
+  const rows: ProfileSummary[] = [];
+  for (let c = 0; c < 120; c++) {
+    const interval = 7 + ((c * 37) % 60);
+    const stopped = c % 3 === 0;
+    const orders = c % 5 === 4 ? 1 : 2 + ((c * 7) % 9);
+    const sinceLast = stopped ? interval * (3 + (c % 4)) : (((c * 13) % 10) / 10) * interval;
+    rows.push(customer(`c${c}${c % 4 === 0 ? "-deal" : ""}`, orders, interval, sinceLast, 15 + ((c * 29) % 80)));
+  }
+  return rows;
+}
+
+describe("fitPopulationModels", () => {
+  it("fits BG/NBD and Gamma-Gamma on the summaries, with finite tiers and priors", () => {
+    const models = fitPopulationModels(population(), now);
+    expect(models.source).toBe("fitted");
+    expect(models.sampleSize).toBe(120);
+    for (const value of [
+      models.bgnbd.r,
+      models.bgnbd.alpha,
+      models.bgnbd.a,
+      models.bgnbd.b,
+      models.gammaGamma.p,
+      models.gammaGamma.q,
+      models.gammaGamma.gamma,
+    ]) {
+      expect(Number.isFinite(value) && value > 0).toBe(true);
+    }
+    expect(Number.isFinite(models.bgnbd.logLikelihood)).toBe(true);
+    expect(models.valueTiers.top).toBeGreaterThanOrEqual(models.valueTiers.high);
+    expect(models.cadencePriorDays).toBeGreaterThan(9);
+    expect(JSON.parse(JSON.stringify(models))).toEqual(models);
+  });
+
+  it("falls back to marked defaults when there is too little history", () => {
+    const models = fitPopulationModels([customer("only", 1, 30, 3)], now);
+    expect(models.source).toBe("default");
+    expect(customerProfile({ summary: customer("only", 1, 30, 3), categories: [], models, now }).lifecycle.stage).toBe(
+      "new",
+    );
+  });
+});
+
+describe("customerProfile", () => {
+  const models = fitPopulationModels(population(), now);
+  const profileOf = (summary: ProfileSummary) => customerProfile({ summary, categories: [], models, now });
+
+  it("ranks a regular above one who stopped, by their own cadence", () => {
+    const regular = profileOf(customer("regular", 8, 14, 5));
+    const stopped = profileOf(customer("stopped", 8, 14, 80));
+    expect(regular.lifecycle.stage).toBe("active");
+    expect(["fading", "lapsed"]).toContain(stopped.lifecycle.stage);
+    expect(regular.probabilityAlive).toBeGreaterThan(stopped.probabilityAlive);
+    expect(regular.clv12).toBeGreaterThan(stopped.clv12);
+    expect(regular.clv24).toBeGreaterThan(regular.clv12);
+    expect(stopped.cadence.overdueRatio).toBeGreaterThan(4);
+  });
+
+  it("judges a slow buyer by their own rhythm, not a fixed 60-day rule", () => {
+    // 70 days since the last order is on time for someone who buys every 90 days.
+    expect(profileOf(customer("slow", 6, 90, 70)).lifecycle.stage).toBe("active");
+    // 30 days is late for someone who buys every 7 days.
+    expect(profileOf(customer("fast", 10, 7, 30)).lifecycle.stage).not.toBe("active");
+  });
+
+  it("does not offer an incentive to an active full-price shopper, and calls a deal seeker deal-driven", () => {
+    expect(profileOf(customer("full", 6, 14, 3)).offerGuidance).toBe("no_incentive");
+    expect(profileOf(customer("x-deal", 6, 14, 3)).offerGuidance).toBe("deal_driven");
+  });
+});

@@ -1,0 +1,107 @@
+import { SELF } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { jobRunResponseSchema, transitionsResponseSchema } from "../../worker/admin/admin.schemas.ts";
+import { customerResponseSchema } from "../../worker/customers/customers.schemas.ts";
+import { adminKey, anOrder, client } from "../fixtures/builders.ts";
+
+const api = client(SELF);
+const day = 86_400_000;
+
+/** Customers with known rhythms: regulars still buying, regulars who stopped, one-time buyers. */
+function population(asOf: Date) {
+  const orders = [];
+  for (let c = 0; c < 60; c++) {
+    const interval = 10 + (c % 5) * 7; // 10..38 days
+    const stopped = c % 3 === 0; // every third regular stopped five intervals ago
+    const count = c >= 50 ? 1 : 4 + (c % 4);
+    const last = asOf.getTime() - (stopped ? interval * 5 : interval * 0.5) * day;
+    for (let k = 0; k < count; k++) {
+      orders.push(
+        anOrder({
+          id: `night-${c}-${k}`,
+          channel: k % 2 ? "store" : "web",
+          placedAt: new Date(last - (count - 1 - k) * interval * day).toISOString(),
+          identifiers: { loyalty: `NIGHT-${c}` },
+          lines: [
+            {
+              productId: `p-${c % 7}`,
+              categoryId: `cat-${c % 4}`,
+              quantity: 1,
+              unitPrice: 20 + c,
+              listPrice: c % 2 ? 20 + c : 30 + c,
+            },
+          ],
+        }),
+      );
+    }
+  }
+  return orders;
+}
+
+async function runNightly(asOf: string) {
+  const response = await SELF.fetch("http://patron.test/v1/admin/jobs/nightly?wait=1", {
+    method: "POST",
+    headers: { Authorization: `Bearer ${adminKey}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ asOf, pageSize: 25 }),
+  });
+  expect(response.status, await response.clone().text()).toBe(200);
+  return jobRunResponseSchema.parse(await response.json()).data;
+}
+
+describe("nightly model job", () => {
+  // Anchored to today: the customer endpoint computes its figures at request time.
+  const asOf = new Date();
+
+  it("fits the models, scores every customer in pages and serves the figures on the customer endpoint", async () => {
+    const orders = population(asOf);
+    for (let i = 0; i < orders.length; i += 200)
+      expect((await api.postOrders(orders.slice(i, i + 200))).status).toBe(200);
+
+    const run = await runNightly(asOf.toISOString());
+    expect(run.status).toBe("done");
+    expect(run.processed).toBe(60);
+    expect(run.detail).toMatchObject({ scored: 60, fit: { sampleSize: 60, source: "fitted" } });
+
+    const models = await api.call("GET", "/v1/admin/models", undefined, adminKey);
+    const body = (await models.json()) as { data: { customer: { bgnbd: Record<string, number>; source: string } } };
+    for (const key of ["r", "alpha", "a", "b"]) expect(body.data.customer.bgnbd[key]).toBeGreaterThan(0);
+
+    const regular = customerResponseSchema.parse(await (await api.lookup("loyalty", "NIGHT-1")).json()).data;
+    const stopped = customerResponseSchema.parse(await (await api.lookup("loyalty", "NIGHT-3")).json()).data;
+    const oneTime = customerResponseSchema.parse(await (await api.lookup("loyalty", "NIGHT-55")).json()).data;
+    expect(regular.profile?.stage, JSON.stringify(regular.profile)).toBe("active");
+    expect(["fading", "lapsed"]).toContain(stopped.profile?.stage);
+    expect(stopped.profile?.cadence.overdueRatio).toBeGreaterThan(2);
+    expect(regular.profile?.probabilityAlive).toBeGreaterThan(stopped.profile?.probabilityAlive as number);
+    expect(regular.profile?.clv12).toBeGreaterThan(stopped.profile?.clv12 as number);
+    expect(regular.profile?.clv24).toBeGreaterThan(regular.profile?.clv12 as number);
+    expect(oneTime.profile?.probabilityAlive).toBe(1);
+    expect(Date.parse(stopped.profile?.cadence.nextExpectedAt as string)).toBeGreaterThan(Date.now() - day);
+    expect(regular.profile?.channelMix.shares.web).toBeGreaterThan(0);
+  });
+
+  it("records stage transitions by each customer's own cadence, as a feed", async () => {
+    // A month later with no new orders: regulars on a 10-day rhythm are now overdue.
+    const later = new Date(asOf.getTime() + 30 * day).toISOString();
+    await runNightly(later);
+    const response = await api.call(
+      "GET",
+      `/v1/admin/transitions?since=${encodeURIComponent(later)}`,
+      undefined,
+      adminKey,
+    );
+    expect(response.status).toBe(200);
+    const { transitions } = transitionsResponseSchema.parse(await response.json()).data;
+    expect(transitions.length).toBeGreaterThan(0);
+    expect(transitions.every((t) => t.from !== t.to)).toBe(true);
+    expect(transitions.some((t) => t.from === "active" && (t.to === "fading" || t.to === "lapsed"))).toBe(true);
+  });
+
+  it("rejects bad input and unknown runs, and needs the admin key", async () => {
+    expect((await api.call("GET", "/v1/admin/transitions?since=yesterday", undefined, adminKey)).status).toBe(400);
+    expect((await api.call("GET", "/v1/admin/jobs/nightly/nope", undefined, adminKey)).status).toBe(404);
+    expect((await api.call("POST", "/v1/admin/jobs/nightly", { pageSize: 1 }, adminKey)).status).toBe(400);
+    expect((await api.call("GET", "/v1/admin/models", undefined, "test-api-key")).status).toBe(401);
+    expect((await api.call("POST", "/v1/admin/jobs/nightly", undefined, null)).status).toBe(401);
+  });
+});

@@ -1,0 +1,107 @@
+// Admin routes (admin key): start and watch the nightly model job, read the stage-transition feed and
+// the current population models.
+import { Hono } from "hono";
+import type { AppEnv } from "../env.ts";
+import { requireAdminKey } from "../http/auth.ts";
+import { notFound } from "../http/errors.ts";
+import { jsonBody, parseOrThrow, queryParams } from "../http/validate.ts";
+import { jobRun, transitionsSince } from "../jobs/nightly.repo.ts";
+import { currentModels } from "../models/models.repo.ts";
+import {
+  runParamsSchema,
+  startNightlyQuerySchema,
+  startNightlySchema,
+  transitionsQuerySchema,
+} from "./admin.schemas.ts";
+
+const waitLimitMs = 120_000;
+
+async function runView(c: { env: AppEnv["Bindings"]; var: AppEnv["Variables"] }, runId: string) {
+  const run = await jobRun(c.var.db, runId);
+  let status = run?.status ?? "queued";
+  let error: string | null = null;
+  try {
+    const instance = await c.env.NIGHTLY.get(runId);
+    const state = await instance.status();
+    status = state.status === "complete" ? "done" : state.status;
+    error = state.error?.message ?? null;
+  } catch {
+    if (!run) return null;
+  }
+  return {
+    runId,
+    status,
+    processed: run?.processed ?? 0,
+    startedAt: run?.startedAt ?? null,
+    finishedAt: run?.finishedAt ?? null,
+    detail: run?.detail ?? null,
+    error,
+  };
+}
+
+export const adminRoutes = new Hono<AppEnv>()
+  .use("*", requireAdminKey)
+  .post("/jobs/nightly", async (c) => {
+    const hasBody = (c.req.header("Content-Length") ?? "0") !== "0" || c.req.header("Content-Type")?.includes("json");
+    const params = hasBody ? await jsonBody(c, startNightlySchema) : {};
+    const { wait } = queryParams(c, startNightlyQuerySchema);
+    const runId = `nightly-${c.var.now.toISOString().replace(/[:.]/g, "-")}-${crypto.randomUUID().slice(0, 8)}`;
+    await c.env.NIGHTLY.create({
+      id: runId,
+      params: { asOf: params.asOf ?? c.var.now.toISOString(), pageSize: params.pageSize },
+    });
+    if (wait === "1" || wait === "true") {
+      const deadline = Date.now() + waitLimitMs;
+      while (Date.now() < deadline) {
+        const view = await runView(c, runId);
+        if (view && ["done", "errored", "terminated"].includes(view.status))
+          return c.json({ data: view }, view.status === "done" ? 200 : 500);
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    }
+    return c.json({ data: await runView(c, runId) }, 202);
+  })
+  .get("/jobs/nightly/:id", async (c) => {
+    const { id } = parseOrThrow(runParamsSchema, c.req.param(), "path");
+    const view = await runView(c, id);
+    if (!view) throw notFound(`No nightly run with id ${id}.`);
+    return c.json({ data: view });
+  })
+  .get("/transitions", async (c) => {
+    const { since, limit } = queryParams(c, transitionsQuerySchema);
+    const rows = await transitionsSince(c.var.db, new Date(since).toISOString(), limit + 1);
+    const page = rows.slice(0, limit);
+    return c.json({
+      data: {
+        transitions: page.map((row) => ({
+          customerId: row.customer_id,
+          from: row.from_stage,
+          to: row.to_stage,
+          at: row.at,
+          runId: row.run_id,
+        })),
+        // Pass `next` as `since` to continue; it repeats the boundary timestamp, so de-duplicate on customerId + runId.
+        next: rows.length > limit ? (rows[limit]?.at ?? null) : null,
+      },
+    });
+  })
+  .get("/models", async (c) => {
+    const models = await currentModels(c.var.db, c.var.now);
+    if (!models.customer) throw notFound("No models fitted yet: POST /v1/admin/jobs/nightly to fit them.");
+    const { secondPurchase, ...customer } = models.customer;
+    return c.json({
+      data: {
+        customer: {
+          ...customer,
+          secondPurchase: { sample: secondPurchase.sample, returnedShare: secondPurchase.returnedShare },
+        },
+        population: models.population
+          ? {
+              fittedAt: models.population.fittedAt,
+              customers: models.population.customers,
+              categories: Object.keys(models.population.categories).length,
+            }
+          : null,
+      },
+    });
+  });

@@ -1,0 +1,41 @@
+// Admin API (console and operators): nightly job runs, the stage-transition feed, current models.
+import * as z from "zod";
+
+export const startNightlySchema = z
+  .strictObject({
+    asOf: z.iso.datetime({ offset: true }).optional(),
+    pageSize: z.number().int().min(10).max(5000).optional(),
+  })
+  .default({});
+
+export const startNightlyQuerySchema = z.object({ wait: z.enum(["0", "1", "true", "false"]).optional() });
+
+export const runParamsSchema = z.object({ id: z.string().min(1).max(100) });
+
+export const transitionsQuerySchema = z.object({
+  since: z.iso.datetime({ offset: true, message: "since must be an ISO 8601 date-time, e.g. 2026-11-01T00:00:00Z" }),
+  limit: z.coerce.number().int().min(1).max(10_000).default(1000),
+});
+
+export const transitionSchema = z.object({
+  customerId: z.string(),
+  from: z.string().nullable(),
+  to: z.string(),
+  at: z.string(),
+  runId: z.string(),
+});
+
+export const transitionsResponseSchema = z.object({
+  data: z.object({ transitions: z.array(transitionSchema), next: z.string().nullable() }),
+});
+export const jobRunResponseSchema = z.object({
+  data: z.object({
+    runId: z.string(),
+    status: z.string(),
+    processed: z.number(),
+    startedAt: z.string().nullable(),
+    finishedAt: z.string().nullable(),
+    detail: z.unknown().nullable(),
+    error: z.string().nullable(),
+  }),
+});

@@ -1,0 +1,183 @@
+// D1 reads and writes of the nightly model job, one function per step. Each step is idempotent:
+// re-running it after a restart rewrites the same rows (scores are upserts, transitions are unique
+// per customer and run), so a resumed run never double-counts.
+import { sql } from "drizzle-orm";
+import { runBatch } from "../../db/batch.ts";
+import { customerProfile } from "../core/profile/customer-profile.ts";
+import { fitPopulationModels, type PopulationModels, type SummaryRow } from "../core/profile/population-models.ts";
+import { createPopulationBuilder } from "../core/ranking/population.ts";
+import type { CategoryStat, Product } from "../core/ranking/types.ts";
+import type { Db } from "../env.ts";
+import { modelNames, saveModels } from "../models/models.repo.ts";
+
+/** Customers used to fit the population models; beyond this a random sample is fitted. */
+const maxFitCustomers = 200_000;
+const populationPageSize = 2_000;
+
+interface SummaryDbRow {
+  customer_id: string;
+  purchase_days: number;
+  first_order_at: string;
+  last_order_at: string;
+  positive_orders: number;
+  positive_spend: number;
+  units: number;
+  discounted_units: number;
+}
+
+const toSummaryRow = (row: SummaryDbRow): SummaryRow => ({
+  customerId: row.customer_id,
+  purchaseDays: row.purchase_days,
+  firstOrderAt: row.first_order_at,
+  lastOrderAt: row.last_order_at,
+  positiveOrders: row.positive_orders,
+  positiveSpend: row.positive_spend,
+  units: row.units,
+  discountedUnits: row.discounted_units,
+});
+
+const summaryColumns = sql`s.customer_id, s.purchase_days, s.first_order_at, s.last_order_at, s.positive_orders, s.positive_spend, s.units, s.discounted_units`;
+
+export async function fitCustomerModelsStep(db: Db, now: Date) {
+  const rows = await db.all<SummaryDbRow>(sql`
+    SELECT ${summaryColumns} FROM customer_summaries s ORDER BY random() LIMIT ${maxFitCustomers}`);
+  const models = fitPopulationModels(rows.map(toSummaryRow), now);
+  const id = await saveModels(
+    db,
+    modelNames.customer,
+    models,
+    models.fittedAt,
+    models.sampleSize,
+    models.bgnbd.logLikelihood,
+  );
+  return { id, sampleSize: models.sampleSize, source: models.source, logLikelihood: models.bgnbd.logLikelihood };
+}
+
+export async function fitPopulationStep(db: Db, now: Date) {
+  const catalog = (await db.query.products.findMany()).map(
+    (p): Product => ({ ...p, url: p.url ?? null, imageUrl: p.imageUrl ?? null, salePrice: p.salePrice ?? null }),
+  );
+  const builder = createPopulationBuilder(now, catalog);
+  let cursor = "";
+  for (;;) {
+    const ids = await db.all<{ customer_id: string }>(sql`
+      SELECT customer_id FROM customer_summaries WHERE customer_id > ${cursor} ORDER BY customer_id LIMIT ${populationPageSize}`);
+    if (ids.length === 0) break;
+    cursor = ids[ids.length - 1]?.customer_id ?? cursor;
+    const stats = await db.query.customerCategoryStats.findMany({
+      where: (s, { and, gte, lte }) => and(gte(s.customerId, ids[0]?.customer_id ?? ""), lte(s.customerId, cursor)),
+    });
+    const byCustomer = new Map<string, CategoryStat[]>();
+    for (const { customerId, ...stat } of stats)
+      byCustomer.set(customerId, [...(byCustomer.get(customerId) ?? []), stat]);
+    for (const categories of byCustomer.values()) builder.add({ categories });
+  }
+  const sales = await db.all<{ productId: string; units: number }>(sql`
+    SELECT product_id AS productId, sum(quantity) AS units FROM order_lines GROUP BY product_id`);
+  builder.addProductSales(sales);
+  const population = builder.build();
+  const id = await saveModels(db, modelNames.population, population, population.fittedAt, population.customers, null);
+  return { id, customers: population.customers, categories: Object.keys(population.categories).length };
+}
+
+interface ChannelCounts {
+  web_orders: number;
+  store_orders: number;
+  app_orders: number;
+  phone_orders: number;
+}
+
+export interface ScoredPage {
+  nextCursor: string | null;
+  scored: number;
+  transitions: number;
+}
+
+/** Scores one page of customers and records stage changes against their previous score. */
+export async function scorePageStep(
+  db: Db,
+  models: PopulationModels,
+  cursor: string,
+  pageSize: number,
+  runId: string,
+  now: Date,
+): Promise<ScoredPage> {
+  const rows = await db.all<SummaryDbRow & ChannelCounts & { previous_stage: string | null }>(sql`
+    SELECT ${summaryColumns}, s.web_orders, s.store_orders, s.app_orders, s.phone_orders, c.stage AS previous_stage
+    FROM customer_summaries s LEFT JOIN customer_scores c ON c.customer_id = s.customer_id
+    WHERE s.customer_id > ${cursor} ORDER BY s.customer_id LIMIT ${pageSize}`);
+  if (rows.length === 0) return { nextCursor: null, scored: 0, transitions: 0 };
+  const at = now.toISOString();
+  const scores = rows.map((row) => {
+    const profile = customerProfile({
+      summary: {
+        ...toSummaryRow(row),
+        webOrders: row.web_orders,
+        storeOrders: row.store_orders,
+        appOrders: row.app_orders,
+        phoneOrders: row.phone_orders,
+      },
+      categories: [],
+      models,
+      now,
+    });
+    return {
+      customerId: row.customer_id,
+      clv12: profile.clv12,
+      clv24: profile.clv24,
+      probabilityAlive: profile.probabilityAlive,
+      stage: profile.lifecycle.stage,
+      previousStage: row.previous_stage,
+      valueTier: profile.valueTier,
+      discountSensitivity: profile.discount.sensitivity,
+    };
+  });
+  const transitions = scores.filter((s) => s.previousStage !== s.stage);
+  await runBatch(db, [
+    sql`
+      INSERT INTO customer_scores (customer_id, clv_12, clv_24, probability_alive, stage, value_tier, discount_sensitivity, scored_at, run_id)
+      SELECT value ->> 'customerId', value ->> 'clv12', value ->> 'clv24', value ->> 'probabilityAlive', value ->> 'stage',
+        value ->> 'valueTier', value ->> 'discountSensitivity', ${at}, ${runId}
+      FROM json_each(${JSON.stringify(scores)}) WHERE true
+      ON CONFLICT (customer_id) DO UPDATE SET clv_12 = excluded.clv_12, clv_24 = excluded.clv_24,
+        probability_alive = excluded.probability_alive, stage = excluded.stage, value_tier = excluded.value_tier,
+        discount_sensitivity = excluded.discount_sensitivity, scored_at = excluded.scored_at, run_id = excluded.run_id`,
+    sql`
+      INSERT OR IGNORE INTO stage_transitions (customer_id, from_stage, to_stage, at, run_id)
+      SELECT value ->> 'customerId', value ->> 'previousStage', value ->> 'stage', ${at}, ${runId}
+      FROM json_each(${JSON.stringify(transitions)})`,
+    sql`UPDATE job_runs SET processed = processed + ${rows.length}, cursor = ${rows[rows.length - 1]?.customer_id ?? cursor} WHERE id = ${runId}`,
+  ]);
+  return {
+    nextCursor: rows.length < pageSize ? null : (rows[rows.length - 1]?.customer_id ?? null),
+    scored: rows.length,
+    transitions: transitions.length,
+  };
+}
+
+export async function startRunStep(db: Db, runId: string, now: Date) {
+  await db.run(sql`
+    INSERT INTO job_runs (id, kind, status, cursor, processed, started_at) VALUES (${runId}, 'nightly', 'running', '', 0, ${now.toISOString()})
+    ON CONFLICT (id) DO NOTHING`);
+}
+
+export async function finishRunStep(db: Db, runId: string, detail: unknown, now: Date) {
+  await db.run(sql`
+    UPDATE job_runs SET status = 'done', finished_at = ${now.toISOString()}, detail = ${JSON.stringify(detail)} WHERE id = ${runId}`);
+}
+
+export async function transitionsSince(db: Db, since: string, limit: number) {
+  return db.all<{
+    id: number;
+    customer_id: string;
+    from_stage: string | null;
+    to_stage: string;
+    at: string;
+    run_id: string;
+  }>(sql`
+    SELECT id, customer_id, from_stage, to_stage, at, run_id FROM stage_transitions WHERE at >= ${since} ORDER BY at, id LIMIT ${limit}`);
+}
+
+export async function jobRun(db: Db, runId: string) {
+  return db.query.jobRuns.findFirst({ where: (r, { eq }) => eq(r.id, runId) });
+}
