@@ -25,15 +25,6 @@ export function cdnowSampleEvents(): PurchaseEvent[] {
   }));
 }
 
-/** CDNOW_master.txt: whitespace-separated customer id, date, CDs, dollars. */
-export function cdnowMasterEvents(): PurchaseEvent[] {
-  const lines = readFileSync(path.join(dataDir, "cdnow/CDNOW_master.txt"), "utf8").trim().split(/\r?\n/);
-  return lines.map((line) => {
-    const [customer, date, , dollars] = line.trim().split(/\s+/);
-    return { customer: customer!, day: parseDay(date!)!, amount: Number(dollars) };
-  });
-}
-
 /** The published per-customer calibration summary (weeks): ID, x, t_x, T, zbar. */
 export function cdnowPublishedSummary(): Array<{ x: number; tx: number; T: number; zbar: number }> {
   return rowsOf("cdnow/cdnow_customers_summary_with_transactions.csv").map(([, x, tx, T, zbar]) => ({

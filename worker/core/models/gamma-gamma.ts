@@ -39,27 +39,64 @@ function usable(customer: SpendSummary): boolean {
   return customer.count > 0 && customer.meanValue > 0 && Number.isFinite(customer.meanValue);
 }
 
+/** Usable customers packed once; Γ-function terms depend only on the count, so they are shared per count. */
+interface PreparedSpend {
+  distinctCounts: Float64Array;
+  groupOf: Int32Array;
+  count: Float64Array;
+  logMean: Float64Array;
+  mean: Float64Array;
+}
+
+function prepareSpend(customers: readonly SpendSummary[]): PreparedSpend {
+  const sample = customers.filter(usable);
+  const groups = new Map<number, number>();
+  const prepared: PreparedSpend = {
+    distinctCounts: new Float64Array(0),
+    groupOf: new Int32Array(sample.length),
+    count: new Float64Array(sample.length),
+    logMean: new Float64Array(sample.length),
+    mean: new Float64Array(sample.length),
+  };
+  sample.forEach((customer, index) => {
+    let group = groups.get(customer.count);
+    if (group === undefined) {
+      group = groups.size;
+      groups.set(customer.count, group);
+    }
+    prepared.groupOf[index] = group;
+    prepared.count[index] = customer.count;
+    prepared.logMean[index] = Math.log(customer.meanValue);
+    prepared.mean[index] = customer.meanValue;
+  });
+  prepared.distinctCounts = Float64Array.from(groups.keys());
+  return prepared;
+}
+
 /**
  * Log-likelihood of the observed mean values (the density of z̄ given x, marginalised over ν).
  * Γ(px + q) and (γ + x·z̄)^(px+q) leave double range for frequent, high-spending customers, so the
  * density is assembled from logs. Customers without usable spend contribute nothing.
  */
 export function gammaGammaLogLikelihood(parameters: GammaGammaParameters, customers: readonly SpendSummary[]): number {
+  return preparedLogLikelihood(parameters, prepareSpend(customers));
+}
+
+function preparedLogLikelihood(parameters: GammaGammaParameters, prepared: PreparedSpend): number {
   const { p, q, gamma } = parameters;
   if (!(p > 0 && q > 0 && gamma > 0)) return Number.NEGATIVE_INFINITY;
   const shared = q * Math.log(gamma) - gammaln(q);
+  const perCount = Array.from(
+    prepared.distinctCounts,
+    (x) => shared + gammaln(p * x + q) - gammaln(p * x) + p * x * Math.log(x),
+  );
   let total = 0;
-  for (const customer of customers) {
-    if (!usable(customer)) continue;
-    const x = customer.count;
-    const mean = customer.meanValue;
+  for (let index = 0; index < prepared.count.length; index++) {
+    const x = prepared.count[index]!;
     total +=
-      shared +
-      gammaln(p * x + q) -
-      gammaln(p * x) +
-      (p * x - 1) * Math.log(mean) +
-      p * x * Math.log(x) -
-      (p * x + q) * Math.log(gamma + x * mean);
+      perCount[prepared.groupOf[index]!]! +
+      (p * x - 1) * prepared.logMean[index]! -
+      (p * x + q) * Math.log(gamma + x * prepared.mean[index]!);
   }
   return total;
 }
@@ -69,8 +106,9 @@ export function fitGammaGamma(
   customers: readonly SpendSummary[],
   options: GammaGammaFitOptions = defaultGammaGammaFitOptions,
 ): GammaGammaFit {
-  const sample = customers.filter(usable);
-  if (sample.length === 0) throw new Error("fitGammaGamma: no customer with a repeat purchase of positive value");
+  const prepared = prepareSpend(customers);
+  const size = prepared.count.length;
+  if (size === 0) throw new Error("fitGammaGamma: no customer with a repeat purchase of positive value");
   const fromLog = (point: number[]): GammaGammaParameters => ({
     p: Math.exp(point[0]!),
     q: Math.exp(point[1]!),
@@ -78,17 +116,17 @@ export function fitGammaGamma(
   });
   const { start } = options;
   const result = minimizeNelderMead(
-    (point) => -gammaGammaLogLikelihood(fromLog(point), sample) / sample.length,
+    (point) => -preparedLogLikelihood(fromLog(point), prepared) / size,
     [Math.log(start.p), Math.log(start.q), Math.log(start.gamma)],
     options.optimizer,
   );
   const parameters = fromLog(result.point);
   return {
     ...parameters,
-    logLikelihood: gammaGammaLogLikelihood(parameters, sample),
+    logLikelihood: preparedLogLikelihood(parameters, prepared),
     iterations: result.iterations,
     converged: result.converged,
-    customers: sample.length,
+    customers: size,
   };
 }
 
