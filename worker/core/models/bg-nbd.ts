@@ -32,13 +32,16 @@ export interface BgNbdFitOptions {
 export const defaultBgNbdFitOptions: BgNbdFitOptions = { optimizer: {} };
 
 /**
- * Customers packed once for repeated likelihood evaluations: the Gamma-function terms depend only on
- * x, so they are computed once per distinct x rather than once per customer.
+ * Customers packed once for repeated likelihood evaluations. Identical summaries are stored once with
+ * a weight (in a cohort, every one-time buyer acquired on the same day is the same { 0, 0, T }), and
+ * the Gamma-function terms depend only on x, so they are computed once per distinct x.
  */
 export interface PreparedCustomers {
+  /** Customers represented (the sum of the weights). */
   count: number;
   distinctX: Float64Array;
   groupOf: Int32Array;
+  weight: Float64Array;
   x: Float64Array;
   tx: Float64Array;
   T: Float64Array;
@@ -46,29 +49,41 @@ export interface PreparedCustomers {
 
 export function prepareCustomers(customers: readonly CustomerSummary[]): PreparedCustomers {
   const groups = new Map<number, number>();
-  const count = customers.length;
-  const prepared: PreparedCustomers = {
-    count,
-    distinctX: new Float64Array(0),
-    groupOf: new Int32Array(count),
-    x: new Float64Array(count),
-    tx: new Float64Array(count),
-    T: new Float64Array(count),
-  };
-  customers.forEach((customer, index) => {
+  const rows = new Map<string, number>();
+  const groupOf: number[] = [];
+  const weight: number[] = [];
+  const x: number[] = [];
+  const tx: number[] = [];
+  const T: number[] = [];
+  for (const customer of customers) {
     checkCustomer(customer, "prepareCustomers");
+    const key = `${customer.x}|${customer.tx}|${customer.T}`;
+    const row = rows.get(key);
+    if (row !== undefined) {
+      weight[row]! += 1;
+      continue;
+    }
     let group = groups.get(customer.x);
     if (group === undefined) {
       group = groups.size;
       groups.set(customer.x, group);
     }
-    prepared.groupOf[index] = group;
-    prepared.x[index] = customer.x;
-    prepared.tx[index] = customer.tx;
-    prepared.T[index] = customer.T;
-  });
-  prepared.distinctX = Float64Array.from(groups.keys());
-  return prepared;
+    rows.set(key, weight.length);
+    groupOf.push(group);
+    weight.push(1);
+    x.push(customer.x);
+    tx.push(customer.tx);
+    T.push(customer.T);
+  }
+  return {
+    count: customers.length,
+    distinctX: Float64Array.from(groups.keys()),
+    groupOf: Int32Array.from(groupOf),
+    weight: Float64Array.from(weight),
+    x: Float64Array.from(x),
+    tx: Float64Array.from(tx),
+    T: Float64Array.from(T),
+  };
 }
 
 /**
@@ -94,7 +109,7 @@ export function bgnbdLogLikelihood(
   }
   const logAlpha = Math.log(alpha);
   let total = 0;
-  for (let index = 0; index < prepared.count; index++) {
+  for (let index = 0; index < prepared.weight.length; index++) {
     const group = prepared.groupOf[index]!;
     const x = prepared.x[index]!;
     const stillActive = -(r + x) * Math.log(alpha + prepared.T[index]!);
@@ -103,7 +118,7 @@ export function bgnbdLogLikelihood(
       const droppedOut = dropoutTerms[group]! - (r + x) * Math.log(alpha + prepared.tx[index]!);
       mixture = logSumExp(stillActive, droppedOut);
     }
-    total += r * logAlpha + gammaTerms[group]! + mixture;
+    total += prepared.weight[index]! * (r * logAlpha + gammaTerms[group]! + mixture);
   }
   return total;
 }
