@@ -208,7 +208,10 @@ function describeFailure(error: unknown, file: string): string[] {
       lines.push(`  ${where}${what} ${issue.path.join(".")}: ${issue.message}`);
     }
     if (error.issues.length > 50) lines.push(`  … and ${error.issues.length - 50} more`);
-    lines.push("Batches before it are confirmed; fix the input and rerun to continue.");
+    const done = error.result;
+    lines.push(
+      `Before it: ${done.batches} batches confirmed (${done.totals.accepted} accepted, ${done.totals.duplicates} duplicates). Fix the input and rerun to continue.`,
+    );
     return lines;
   }
   if (error instanceof InputError || error instanceof MappingError || error instanceof IngestFailed)
