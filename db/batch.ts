@@ -16,3 +16,9 @@ export async function runBatch(db: { $client: D1Database }, statements: SQL[]): 
     }),
   );
 }
+
+/** Runs read statements in one D1 round trip and returns each statement's rows. */
+export async function batchRows(db: { $client: D1Database }, statements: SQL[]): Promise<Record<string, unknown>[][]> {
+  const results = await runBatch(db, statements);
+  return results.map((result) => (result.results ?? []) as Record<string, unknown>[]);
+}

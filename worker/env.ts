@@ -11,6 +11,8 @@ export interface Env {
   ALLOWED_ORIGINS?: string;
   /** Where stage transitions are POSTed after each nightly run (optional). */
   TRANSITIONS_WEBHOOK_URL?: string;
+  /** Share of known shoppers held out from personalisation (0..1), stable per customer. */
+  HOLDOUT_SHARE?: string;
   NIGHTLY: Workflow<import("./jobs/nightly.workflow.ts").NightlyParams>;
 }
 

@@ -1,0 +1,187 @@
+import { SELF } from "cloudflare:test";
+import { sign } from "hono/jwt";
+import { beforeAll, describe, expect, it } from "vitest";
+import { defaultRankingOptions } from "../../worker/core/ranking/options.ts";
+import { holdoutArm } from "../../worker/core/rules/holdout.ts";
+import { signShopperToken } from "../../worker/http/shopper-token.ts";
+import { recommendationsResponseSchema } from "../../worker/recommendations/recommendations.schemas.ts";
+import { adminKey, anOrder, client } from "../fixtures/builders.ts";
+
+const api = client(SELF);
+const secret = "test-shopper-secret";
+const day = 86_400_000;
+const now = Date.now();
+
+const categories = ["coffee", "mugs", "tea", "books", "plants"];
+const products = categories.flatMap((categoryId, c) =>
+  [0, 1, 2, 3].map((n) => ({
+    id: `${categoryId}-${n}`,
+    title: `${categoryId} ${n}`,
+    categoryId,
+    categoryName: categoryId[0]?.toUpperCase() + categoryId.slice(1),
+    url: `https://shop.test/p/${categoryId}-${n}`,
+    imageUrl: `https://shop.test/i/${categoryId}-${n}.jpg`,
+    listPrice: 10 + c * 5 + n * 3,
+    salePrice: n === 3 ? 8 + c * 5 : null,
+    inStock: true,
+  })),
+);
+
+async function recommendations(token?: string, query = "") {
+  const response = await SELF.fetch(`http://patron.test/v1/recommendations${query}`, {
+    headers: token ? { Authorization: `Bearer ${token}` } : {},
+  });
+  return response;
+}
+
+async function dataOf(response: Response) {
+  expect(response.status, await response.clone().text()).toBe(200);
+  return recommendationsResponseSchema.parse(await response.json()).data;
+}
+
+const omniShoppers = ["omni-a", "omni-b", "omni-c"];
+const tokenFor = (account: string) => signShopperToken(account, secret, 3600, new Date());
+
+beforeAll(async () => {
+  expect((await api.postProducts(products)).status).toBe(200);
+  // Coffee regulars who buy online and in store (linked by the e-receipt email), plus a crowd.
+  // Three of them, so at least one is outside the 10% holdout whatever ids they get.
+  const orders = [];
+  for (const omni of omniShoppers) {
+    for (let k = 0; k < 6; k++) {
+      const web = k % 2 === 0;
+      orders.push(
+        anOrder({
+          id: `rec-${omni}-${k}`,
+          channel: web ? "web" : "store",
+          placedAt: new Date(now - (5 + (5 - k) * 28) * day).toISOString(),
+          identifiers: web
+            ? { account: omni, email: `${omni}@shop.test` }
+            : { loyalty: `${omni}-card`, email: `${omni}@shop.test` },
+          lines: [{ productId: "coffee-0", categoryId: "coffee", quantity: 1, unitPrice: 10, listPrice: 10 }],
+        }),
+      );
+    }
+  }
+  for (let c = 0; c < 80; c++) {
+    orders.push(
+      anOrder({
+        id: `rec-crowd-${c}`,
+        placedAt: new Date(now - (c + 1) * day).toISOString(),
+        identifiers: { account: `crowd-${c}` },
+        lines: [
+          {
+            productId: `${categories[c % 5]}-1`,
+            categoryId: categories[c % 5] as string,
+            quantity: 1,
+            unitPrice: 13,
+            listPrice: 13,
+          },
+        ],
+      }),
+    );
+  }
+  expect((await api.postOrders(orders)).status).toBe(200);
+  const run = await SELF.fetch("http://patron.test/v1/admin/jobs/nightly?wait=1", {
+    method: "POST",
+    headers: { Authorization: `Bearer ${adminKey}` },
+  });
+  expect(run.status, await run.clone().text()).toBe(200);
+});
+
+describe("GET /v1/recommendations", () => {
+  it("gives anonymous visitors the popular shelf, cacheable", async () => {
+    const response = await recommendations();
+    const data = await dataOf(response);
+    expect(data).toMatchObject({ customerKnown: false, arm: "anonymous" });
+    expect(data.items.length).toBeGreaterThan(0);
+    expect(response.headers.get("Cache-Control")).toMatch(/public/);
+    const again = await dataOf(await recommendations());
+    expect(again.recommendationId).not.toBe(data.recommendationId);
+  });
+
+  it("personalises for a known shopper, with reasons naming both web and store history", async () => {
+    const arms: string[] = [];
+    for (const omni of omniShoppers) {
+      const response = await recommendations(await tokenFor(omni), "?limit=6&categories=3");
+      const data = await dataOf(response);
+      expect(data.customerKnown).toBe(true);
+      expect(response.headers.get("Cache-Control")).toMatch(/no-store/);
+      expect(data.items.length).toBeLessThanOrEqual(6);
+      expect(data.categories.length).toBeLessThanOrEqual(3);
+      arms.push(data.arm);
+      if (data.arm !== "personalized") continue;
+      const coffee = data.categories.find((c) => c.id === "coffee");
+      expect(JSON.stringify(coffee?.reasons)).toMatch(/web_and_store/);
+      expect(coffee?.reason).toMatch(/online and in store|in store and online/);
+      for (const item of data.items) expect(item.price).toBeLessThanOrEqual(item.listPrice);
+    }
+    expect(arms).toContain("personalized");
+  });
+
+  it("accepts the token as ?token= too", async () => {
+    const data = await dataOf(await recommendations(undefined, `?token=${await tokenFor("omni-a")}`));
+    expect(data.customerKnown).toBe(true);
+  });
+
+  it("treats a validly signed but unknown account as an unknown shopper", async () => {
+    const data = await dataOf(await recommendations(await tokenFor("nobody-here")));
+    expect(data.customerKnown).toBe(false);
+  });
+
+  it.each([
+    ["forged", async () => signShopperToken("omni-shopper", "someone-elses-secret", 3600, new Date())],
+    ["expired", async () => signShopperToken("omni-shopper", secret, -60, new Date())],
+    [
+      "tampered",
+      async () => {
+        const [header, , signature] = (await tokenFor("crowd-1")).split(".");
+        const payload = btoa(JSON.stringify({ sub: "omni-shopper", exp: Math.floor(now / 1000) + 3600 })).replace(
+          /=+$/,
+          "",
+        );
+        return `${header}.${payload}.${signature}`;
+      },
+    ],
+    ["without exp", async () => sign({ sub: "omni-shopper" }, secret, "HS256")],
+    ["not a JWT", async () => "hello"],
+  ])("refuses a %s token with 401", async (_, make) => {
+    const response = await recommendations(await make());
+    expect(response.status).toBe(401);
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe("unauthorized");
+  });
+
+  it("answers 400 for bad parameters", async () => {
+    expect((await recommendations(undefined, "?limit=0")).status).toBe(400);
+    expect((await recommendations(undefined, "?limit=many")).status).toBe(400);
+  });
+
+  it("holds out the configured share of known shoppers, stably by customer id", async () => {
+    let holdout = 0;
+    for (let c = 0; c < 80; c++) {
+      const lookup = (await (await api.lookup("account", `crowd-${c}`)).json()) as { data: { customerId: string } };
+      const expected = holdoutArm(lookup.data.customerId, defaultRankingOptions.holdout);
+      const data = await dataOf(await recommendations(await tokenFor(`crowd-${c}`)));
+      expect(data.arm).toBe(expected);
+      if (data.arm === "holdout") holdout++;
+    }
+    expect(holdout).toBeGreaterThan(0);
+    expect(holdout / 80).toBeLessThan(0.25);
+  });
+
+  it("applies a merchandiser rule to the very next response", async () => {
+    const token = await tokenFor("crowd-2");
+    const before = await dataOf(await recommendations(token));
+    const target = before.items[0]?.categoryId as string;
+    const created = await api.call(
+      "POST",
+      "/v1/admin/rules",
+      { name: `Hide ${target}`, action: "exclude", targetType: "category", targetId: target },
+      adminKey,
+    );
+    expect(created.status, await created.clone().text()).toBeLessThan(300);
+    const after = await dataOf(await recommendations(token));
+    expect(after.items.some((item) => item.categoryId === target)).toBe(false);
+    expect(after.categories.some((category) => category.id === target)).toBe(false);
+  });
+});

@@ -1,0 +1,114 @@
+// Reads for one recommendation request. The shopper's summary, category stats, recent purchases and
+// browse signals come in ONE D1 round trip (a batch of reads keyed by the account's identity hash);
+// the catalog and rules are cached in isolate memory with short lifetimes.
+import { sql } from "drizzle-orm";
+import { batchRows } from "../../db/batch.ts";
+import type { ProfileSummary } from "../core/profile/customer-profile.ts";
+import type { BrowseSignal, CategoryStat, CustomerSummary, Product } from "../core/ranking/types.ts";
+import type { Db } from "../env.ts";
+
+export interface ShopperData {
+  customerId: string | null;
+  summary: (CustomerSummary & ProfileSummary) | null;
+  categoryStats: CategoryStat[];
+  recentPurchases: { productId: string; purchasedAt: string }[];
+  browse: BrowseSignal[];
+}
+
+/** Days of purchases that count as "just bought" for item selection. */
+const recentPurchaseDays = 120;
+
+export async function loadShopper(db: Db, accountKey: string, now: Date): Promise<ShopperData> {
+  const customer = sql`(SELECT customer_id FROM identities WHERE key = ${accountKey})`;
+  const since = new Date(now.getTime() - recentPurchaseDays * 86_400_000).toISOString();
+  const [ids, summaries, stats, recent, views] = await batchRows(db, [
+    sql`SELECT ${customer} AS customer_id`,
+    sql`SELECT * FROM customer_summaries WHERE customer_id = ${customer}`,
+    sql`SELECT * FROM customer_category_stats WHERE customer_id = ${customer}`,
+    sql`
+      SELECT l.product_id AS productId, max(o.placed_at) AS purchasedAt FROM orders o JOIN order_lines l ON l.order_id = o.id
+      WHERE o.customer_id = ${customer} AND o.placed_at >= ${since} GROUP BY l.product_id`,
+    sql`
+      SELECT category_id AS categoryId, count(*) AS views, max(at) AS lastViewedAt FROM events
+      WHERE customer_id = ${customer} AND type IN ('view', 'click') AND category_id IS NOT NULL GROUP BY category_id`,
+  ]);
+  const customerId = (ids?.[0] as { customer_id: string | null } | undefined)?.customer_id ?? null;
+  const s = summaries?.[0] as Record<string, unknown> | undefined;
+  return {
+    customerId,
+    summary: s
+      ? {
+          customerId: String(s.customer_id),
+          orders: Number(s.orders),
+          purchaseDays: Number(s.purchase_days),
+          firstOrderAt: String(s.first_order_at),
+          lastOrderAt: String(s.last_order_at),
+          spend: Number(s.spend),
+          positiveOrders: Number(s.positive_orders),
+          positiveSpend: Number(s.positive_spend),
+          webOrders: Number(s.web_orders),
+          storeOrders: Number(s.store_orders),
+          appOrders: Number(s.app_orders),
+          phoneOrders: Number(s.phone_orders),
+          units: Number(s.units),
+          discountedUnits: Number(s.discounted_units),
+        }
+      : null,
+    categoryStats: (stats ?? []).map((row) => {
+      const r = row as Record<string, unknown>;
+      return {
+        categoryId: String(r.category_id),
+        orders: Number(r.orders),
+        purchaseDays: Number(r.purchase_days),
+        units: Number(r.units),
+        spend: Number(r.spend),
+        firstPurchaseAt: String(r.first_purchase_at),
+        lastPurchaseAt: String(r.last_purchase_at),
+        avgUnitPrice: Number(r.avg_unit_price),
+        discountedUnits: Number(r.discounted_units),
+        webUnits: Number(r.web_units),
+        storeUnits: Number(r.store_units),
+      };
+    }),
+    recentPurchases: (recent ?? []) as unknown as { productId: string; purchasedAt: string }[],
+    browse: (views ?? []) as unknown as BrowseSignal[],
+  };
+}
+
+interface Cached<T> {
+  value: T;
+  loadedAt: number;
+}
+let catalogCache: Cached<{ products: Product[]; categoryNames: Record<string, string> }> | null = null;
+const catalogTtlMs = 60_000;
+
+/** Active products and category names, cached per isolate for a minute. */
+export async function cachedCatalog(db: Db, now: Date) {
+  if (catalogCache && now.getTime() - catalogCache.loadedAt < catalogTtlMs) return catalogCache.value;
+  const [products, categories] = await Promise.all([
+    db.query.products.findMany({ where: (p, { eq }) => eq(p.active, true) }),
+    db.query.categories.findMany(),
+  ]);
+  const value = {
+    products: products.map(
+      (p): Product => ({
+        id: p.id,
+        title: p.title,
+        categoryId: p.categoryId,
+        url: p.url,
+        imageUrl: p.imageUrl,
+        listPrice: p.listPrice,
+        salePrice: p.salePrice,
+        inStock: p.inStock,
+        active: p.active,
+      }),
+    ),
+    categoryNames: Object.fromEntries(categories.map((c) => [c.id, c.name])),
+  };
+  catalogCache = { value, loadedAt: now.getTime() };
+  return value;
+}
+
+export function forgetCatalog() {
+  catalogCache = null;
+}

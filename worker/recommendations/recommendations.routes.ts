@@ -1,0 +1,135 @@
+// GET /v1/recommendations for the shopper behind a signed token (or the popular shelf without one).
+// Validate → load (one D1 round trip for the shopper; catalog, models and rules from isolate caches)
+// → compute (worker/core: profile, ranking, rules).
+import { Hono } from "hono";
+import { normalizeIdentifier } from "../core/identity/normalize.ts";
+import { customerProfile } from "../core/profile/customer-profile.ts";
+import { rankingOptionsWith } from "../core/ranking/options.ts";
+import { buildPopulation } from "../core/ranking/population.ts";
+import { recommend } from "../core/ranking/recommend.ts";
+import type { ShopperSegment } from "../core/rules/types.ts";
+import type { AppEnv } from "../env.ts";
+import { bearerToken } from "../http/auth.ts";
+import { ApiError } from "../http/errors.ts";
+import { verifyShopperToken } from "../http/shopper-token.ts";
+import { queryParams } from "../http/validate.ts";
+import { identityKey } from "../identity/identity.keys.ts";
+import { currentModels } from "../models/models.repo.ts";
+import { liveRulesFor } from "../rules/rules.repo.ts";
+import { cachedCatalog, loadShopper } from "./recommendations.repo.ts";
+import { recommendationsQuerySchema } from "./recommendations.schemas.ts";
+
+const tokenErrors = {
+  malformed: "The shopper token is not a valid JWT.",
+  bad_signature: "The shopper token's signature does not match.",
+  expired: "The shopper token has expired: sign a fresh one on your server.",
+  missing_claims: "The shopper token needs a `sub` (the storefront account id) and an `exp`.",
+} as const;
+
+/** Seconds the anonymous shelf may be cached, here and by browsers and CDNs. */
+const popularShelfSeconds = 60;
+let popularCache: { key: string; body: { data: Record<string, unknown> }; at: number } | null = null;
+const newRecommendationId = () => `rec_${crypto.randomUUID().replaceAll("-", "").slice(0, 24)}`;
+
+export const recommendationsRoutes = new Hono<AppEnv>().get("/", async (c) => {
+  const query = queryParams(c, recommendationsQuerySchema);
+  const now = c.var.now;
+  const token = bearerToken(c.req.header("Authorization")) ?? query.token ?? null;
+  let accountId: string | null = null;
+  if (token) {
+    const check = await verifyShopperToken(token, c.env.SHOPPER_TOKEN_SECRET, now);
+    if (!check.ok) throw new ApiError(401, "unauthorized", tokenErrors[check.reason]);
+    accountId = check.claims.sub;
+  }
+
+  const shareSetting = Number(c.env.HOLDOUT_SHARE);
+  const options = rankingOptionsWith(
+    Number.isFinite(shareSetting) && c.env.HOLDOUT_SHARE ? { holdout: { share: shareSetting } } : {},
+  );
+  const normalized = accountId ? normalizeIdentifier("account", accountId) : null;
+  const [models, catalog, rules, shopper] = await Promise.all([
+    currentModels(c.var.db, now),
+    cachedCatalog(c.var.db, now),
+    liveRulesFor(c.var.db, now),
+    normalized?.ok
+      ? identityKey("account", normalized.value, c.env.IDENTITY_HASH_SECRET).then((key) =>
+          loadShopper(c.var.db, key, now),
+        )
+      : null,
+  ]);
+  const known = !!shopper?.customerId && !!shopper.summary;
+
+  const cacheKey = `${query.limit}:${query.categories}`;
+  if (!known && popularCache?.key === cacheKey && now.getTime() - popularCache.at < popularShelfSeconds * 1000) {
+    c.header("Cache-Control", `public, max-age=${popularShelfSeconds}`);
+    // The shelf is shared; each response still gets its own id, so impressions are attributed per view.
+    return c.json({ data: { ...popularCache.body.data, recommendationId: newRecommendationId() } });
+  }
+
+  const population = models.population ?? buildPopulation([], catalog.products, now);
+  let segment: ShopperSegment | undefined;
+  if (known && shopper?.summary && models.customer) {
+    const profile = customerProfile({
+      summary: shopper.summary,
+      categories: shopper.categoryStats,
+      models: models.customer,
+      now,
+    });
+    const primary = profile.channelMix.primary;
+    segment = {
+      stage: profile.lifecycle.stage,
+      valueTier: profile.valueTier,
+      discountSensitivity: profile.discount.sensitivity,
+      ...(primary && primary !== "phone" ? { channelPreference: primary } : {}),
+    };
+  }
+  const result = recommend(
+    {
+      customerId: known ? (shopper?.customerId ?? null) : null,
+      summary: known ? (shopper?.summary ?? null) : null,
+      categoryStats: shopper?.categoryStats ?? [],
+      browse: shopper?.browse,
+      recentPurchases: shopper?.recentPurchases,
+      segment,
+      population,
+      catalog: catalog.products,
+      rules,
+      categoryNames: catalog.categoryNames,
+      now,
+    },
+    options,
+  );
+
+  const body = {
+    data: {
+      recommendationId: newRecommendationId(),
+      arm: result.arm,
+      customerKnown: known,
+      categories: result.categories.slice(0, query.categories).map((category) => ({
+        id: category.categoryId,
+        name: catalog.categoryNames[category.categoryId] ?? category.categoryId,
+        score: Math.round(category.score * 10_000) / 10_000,
+        reasons: category.reasons,
+        reason: category.sentence,
+      })),
+      items: result.items.slice(0, query.limit).map((item) => ({
+        id: item.productId,
+        title: item.title,
+        url: item.url,
+        imageUrl: item.imageUrl,
+        price: item.price,
+        listPrice: item.listPrice,
+        categoryId: item.categoryId,
+        reasons: item.reasons,
+        reason: item.sentence,
+      })),
+    },
+  };
+  if (known) {
+    c.header("Cache-Control", "private, no-store");
+  } else {
+    popularCache = { key: cacheKey, body, at: now.getTime() };
+    c.header("Cache-Control", `public, max-age=${popularShelfSeconds}`);
+  }
+  return c.json(body);
+});
