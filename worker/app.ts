@@ -11,6 +11,7 @@ import type { AppEnv } from "./env.ts";
 import { eventsRoutes } from "./events/events.routes.ts";
 import { ApiError, errorResponse } from "./http/errors.ts";
 import { ingestRoutes } from "./orders/orders.routes.ts";
+import { rulesRoutes } from "./rules/rules.routes.ts";
 
 export function createApp() {
   const app = new Hono<AppEnv>();
@@ -57,6 +58,7 @@ export function createApp() {
 
   app.route("/v1", ingestRoutes);
   app.route("/v1/customers", customersRoutes);
+  app.route("/v1/admin/rules", rulesRoutes);
   app.route("/v1/admin", adminRoutes);
   app.route("/v1/events", eventsRoutes);
   app.route("/demo", demoRoutes);

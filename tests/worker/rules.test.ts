@@ -1,0 +1,397 @@
+import { env, SELF } from "cloudflare:test";
+import { drizzle } from "drizzle-orm/d1";
+import { describe, expect, it } from "vitest";
+import * as schema from "../../db/schema.ts";
+import type { Db } from "../../worker/env.ts";
+import { forgetRules, liveRulesFor } from "../../worker/rules/rules.repo.ts";
+import {
+  ruleResponseSchema,
+  rulesListResponseSchema,
+  ruleVersionsResponseSchema,
+  ruleWithHistoryResponseSchema,
+} from "../../worker/rules/rules.schemas.ts";
+import { adminKey, apiKey, uniquePrefix } from "../fixtures/builders.ts";
+
+const base = "http://patron.test/v1/admin/rules";
+const drizzleDb = () => drizzle(env.DB, { schema }) as Db;
+
+function call(method: string, path: string, body?: unknown, options: { key?: string | null; user?: string } = {}) {
+  const key = options.key === undefined ? adminKey : options.key;
+  return SELF.fetch(`${base}${path}`, {
+    method,
+    headers: {
+      "Content-Type": "application/json",
+      ...(key ? { Authorization: `Bearer ${key}` } : {}),
+      ...(options.user ? { "X-Patron-User": options.user } : {}),
+    },
+    body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+  });
+}
+
+function aRule(overrides: Record<string, unknown> = {}) {
+  return {
+    name: `Boost heels ${uniquePrefix()}`,
+    action: "boost",
+    targetType: "category",
+    targetId: `heels-${uniquePrefix()}`,
+    strength: 0.5,
+    ...overrides,
+  };
+}
+
+async function create(body: Record<string, unknown>, user?: string) {
+  const response = await call("POST", "", body, { user });
+  expect(response.status, await response.clone().text()).toBe(201);
+  return ruleResponseSchema.parse(await response.json()).data;
+}
+
+interface ErrorBody {
+  error: {
+    code: string;
+    message: string;
+    requestId: string;
+    issues?: { path: (string | number)[]; message: string }[];
+  };
+}
+
+async function expectInvalid(response: Response, path: (string | number)[], message: string) {
+  expect(response.status).toBe(400);
+  expect(response.headers.get("Cache-Control")).toBe("no-store");
+  const body = (await response.json()) as ErrorBody;
+  expect(body.error.code).toBe("invalid_request");
+  expect(body.error.issues).toContainEqual({ path, message });
+  return body;
+}
+
+async function tableContents() {
+  const rules = (await env.DB.prepare("SELECT * FROM rules ORDER BY id").all()).results;
+  const versions = (await env.DB.prepare("SELECT * FROM rule_versions ORDER BY rule_id, version").all()).results;
+  return { rules, versions };
+}
+
+describe("rules API: a rule's life", () => {
+  it("creates, lists, reads, updates, disables and keeps who changed what and when", async () => {
+    const created = await create(
+      aRule({ name: "Fading shoppers: boost boots", segment: { stage: ["fading", "lapsed"], valueTier: "top" } }),
+      "maria@shop.example",
+    );
+    expect(created).toMatchObject({
+      name: "Fading shoppers: boost boots",
+      action: "boost",
+      strength: 0.5,
+      slot: null,
+      segment: { stage: ["fading", "lapsed"], valueTier: "top" },
+      enabled: true,
+      version: 1,
+    });
+    expect(created.id).toMatch(/^r_/);
+
+    const list = rulesListResponseSchema.parse(await (await call("GET", "")).json()).data;
+    expect(list.map((rule) => rule.id)).toContain(created.id);
+
+    const got = ruleWithHistoryResponseSchema.parse(await (await call("GET", `/${created.id}`)).json()).data;
+    expect(got).toMatchObject({
+      ...created,
+      versions: [{ version: 1, change: "create", changedBy: "maria@shop.example" }],
+    });
+
+    const patched = await call("PATCH", `/${created.id}`, { strength: 2, endsAt: "2030-01-01T00:00:00+01:00" });
+    expect(patched.status, await patched.clone().text()).toBe(200);
+    const updated = ruleResponseSchema.parse(await patched.json()).data;
+    expect(updated).toMatchObject({
+      id: created.id,
+      name: created.name,
+      strength: 2,
+      endsAt: "2029-12-31T23:00:00.000Z",
+      segment: created.segment,
+      version: 2,
+      createdAt: created.createdAt,
+    });
+
+    const disabled = await call("POST", `/${created.id}/disable`, undefined, { user: "sam" });
+    expect(disabled.status).toBe(200);
+    expect(ruleResponseSchema.parse(await disabled.json()).data).toMatchObject({ enabled: false, version: 3 });
+
+    const versionsResponse = await call("GET", `/${created.id}/versions`);
+    expect(versionsResponse.status).toBe(200);
+    const versions = ruleVersionsResponseSchema.parse(await versionsResponse.json()).data;
+    expect(versions.map((v) => [v.version, v.change, v.changedBy])).toEqual([
+      [1, "create", "maria@shop.example"],
+      [2, "update", "admin"],
+      [3, "disable", "sam"],
+    ]);
+    for (const version of versions) {
+      expect(version.ruleId).toBe(created.id);
+      expect(Number.isNaN(Date.parse(version.changedAt))).toBe(false);
+      expect(version.snapshot.version).toBe(version.version);
+    }
+    expect(versions[0]?.snapshot).toEqual(created);
+    expect(versions[1]?.snapshot).toEqual(updated);
+    expect(versions[1]?.snapshot.strength).toBe(2);
+    expect(versions[2]?.snapshot.enabled).toBe(false);
+
+    const enabledOnly = rulesListResponseSchema.parse(await (await call("GET", "?enabled=true")).json()).data;
+    const disabledOnly = rulesListResponseSchema.parse(await (await call("GET", "?enabled=false")).json()).data;
+    expect(enabledOnly.map((rule) => rule.id)).not.toContain(created.id);
+    expect(disabledOnly.map((rule) => rule.id)).toContain(created.id);
+    expect(disabledOnly.every((rule) => !rule.enabled)).toBe(true);
+
+    const enabled = ruleResponseSchema.parse(await (await call("POST", `/${created.id}/enable`)).json()).data;
+    expect(enabled).toMatchObject({ enabled: true, version: 4 });
+    const history = ruleWithHistoryResponseSchema.parse(await (await call("GET", `/${created.id}`)).json()).data;
+    expect(history.versions.map((v) => v.change)).toEqual(["create", "update", "disable", "enable"]);
+  });
+
+  it("switches action to pin when the slot is given and the old strength cleared", async () => {
+    const rule = await create(aRule({ targetType: "product", targetId: "sku-1" }));
+    const response = await call("PATCH", `/${rule.id}`, { action: "pin", slot: 1, strength: null });
+    expect(response.status, await response.clone().text()).toBe(200);
+    expect(ruleResponseSchema.parse(await response.json()).data).toMatchObject({
+      action: "pin",
+      slot: 1,
+      strength: null,
+      version: 2,
+    });
+  });
+
+  it("records a PATCH of only `enabled` as a disable, and a change that changes nothing as no version", async () => {
+    const rule = await create(aRule());
+    const response = await call("PATCH", `/${rule.id}`, { enabled: false });
+    expect(ruleResponseSchema.parse(await response.json()).data.enabled).toBe(false);
+    const again = await call("POST", `/${rule.id}/disable`);
+    expect(again.status).toBe(200);
+    const unchanged = await call("PATCH", `/${rule.id}`, { name: rule.name });
+    expect(ruleResponseSchema.parse(await unchanged.json()).data.version).toBe(2);
+    const versions = ruleVersionsResponseSchema.parse(await (await call("GET", `/${rule.id}/versions`)).json()).data;
+    expect(versions.map((v) => v.change)).toEqual(["create", "disable"]);
+  });
+
+  it("accepts the discount switches for every item with targetId *", async () => {
+    const rule = await create({
+      name: "No discounts for full-price shoppers",
+      action: "hide_discounts",
+      targetType: "product",
+      targetId: "*",
+      segment: { discountSensitivity: "full_price" },
+    });
+    expect(rule).toMatchObject({ targetId: "*", strength: null, slot: null });
+  });
+});
+
+describe("rules API: what the recommendations route reads", () => {
+  it("liveRulesFor returns enabled rules with the segment parsed, and sees a change made here at once", async () => {
+    const rule = await create(aRule({ segment: { channelPreference: "store" } }));
+    const before = await liveRulesFor(drizzleDb(), new Date());
+    expect(before.find((r) => r.id === rule.id)).toMatchObject({
+      action: "boost",
+      strength: 0.5,
+      segment: { channelPreference: "store" },
+      enabled: true,
+    });
+    // Within the cache lifetime, a disable through the API is still seen at once (the routes forget the cache).
+    await call("POST", `/${rule.id}/disable`);
+    const after = await liveRulesFor(drizzleDb(), new Date());
+    expect(after.find((r) => r.id === rule.id)).toBeUndefined();
+    expect(after.every((r) => r.enabled)).toBe(true);
+  });
+});
+
+describe("rules API: caching and concurrent edits", () => {
+  it("liveRulesFor keeps its rules for at most five seconds when the change came from elsewhere", async () => {
+    forgetRules();
+    const now = new Date();
+    const first = await liveRulesFor(drizzleDb(), now);
+    const id = `r_elsewhere_${uniquePrefix()}`;
+    // Written straight to D1, as another isolate would: nothing here forgets the cache.
+    await env.DB.prepare(
+      `INSERT INTO rules (id, name, action, target_type, target_id, strength, enabled, version, created_at, updated_at)
+       VALUES (?, 'From another isolate', 'bury', 'category', 'socks', 1, 1, 1, ?, ?)`,
+    )
+      .bind(id, now.toISOString(), now.toISOString())
+      .run();
+    const soon = await liveRulesFor(drizzleDb(), new Date(now.getTime() + 4_000));
+    expect(soon).toBe(first);
+    const later = await liveRulesFor(drizzleDb(), new Date(now.getTime() + 5_000));
+    expect(later.find((rule) => rule.id === id)).toMatchObject({ action: "bury", strength: 1, segment: null });
+  });
+
+  it("answers 409 and writes nothing when the version it read was taken by another edit", async () => {
+    const rule = await create(aRule());
+    // Another edit wrote version 2 between this request's read and its write.
+    await env.DB.prepare(
+      "INSERT INTO rule_versions (rule_id, version, change, snapshot, changed_by, changed_at) VALUES (?, 2, 'update', '{}', 'other', ?)",
+    )
+      .bind(rule.id, new Date().toISOString())
+      .run();
+    const before = await tableContents();
+    const response = await call("PATCH", `/${rule.id}`, { strength: 4 });
+    expect(response.status).toBe(409);
+    expect(((await response.json()) as ErrorBody).error.code).toBe("conflict");
+    expect(await tableContents()).toEqual(before);
+  });
+});
+
+describe("rules API: validation", () => {
+  it.each([
+    [
+      "slot is required for pin",
+      { action: "pin", strength: undefined },
+      ["slot"],
+      "slot is required when action is pin",
+    ],
+    [
+      "strength is required for boost",
+      { strength: undefined },
+      ["strength"],
+      "strength is required when action is boost",
+    ],
+    [
+      "strength is required for bury",
+      { action: "bury", strength: undefined },
+      ["strength"],
+      "strength is required when action is bury",
+    ],
+    ["strength must be positive", { strength: 0 }, ["strength"], "strength must be greater than 0"],
+    [
+      "slot must be 1..50",
+      { action: "pin", strength: undefined, slot: 51 },
+      ["slot"],
+      "slot must be a whole number from 1 to 50",
+    ],
+    [
+      "slot must be whole",
+      { action: "pin", strength: undefined, slot: 1.5 },
+      ["slot"],
+      "slot must be a whole number from 1 to 50",
+    ],
+    ["slot only for pin", { slot: 3 }, ["slot"], "slot only applies when action is pin, not boost"],
+    [
+      "strength only for boost/bury",
+      { action: "exclude" },
+      ["strength"],
+      "strength only applies when action is boost or bury, not exclude",
+    ],
+    [
+      "unknown action",
+      { action: "promote" },
+      ["action"],
+      "action must be one of boost, bury, pin, exclude, allow_discounts, hide_discounts",
+    ],
+    ["unknown targetType", { targetType: "brand" }, ["targetType"], "targetType must be one of category, product"],
+    ["name is required", { name: undefined }, ["name"], "name is required"],
+    [
+      "* only for discount switches",
+      { targetId: "*" },
+      ["targetId"],
+      'targetId "*" (every item) is only allowed when action is allow_discounts or hide_discounts',
+    ],
+    [
+      "endsAt after startsAt",
+      { startsAt: "2026-12-01T00:00:00Z", endsAt: "2026-11-01T00:00:00Z" },
+      ["endsAt"],
+      "endsAt must be after startsAt",
+    ],
+    [
+      "endsAt equal to startsAt",
+      { startsAt: "2026-12-01T00:00:00Z", endsAt: "2026-12-01T01:00:00+01:00" },
+      ["endsAt"],
+      "endsAt must be after startsAt",
+    ],
+    [
+      "dates are ISO",
+      { startsAt: "next monday" },
+      ["startsAt"],
+      "startsAt must be an ISO 8601 date-time, e.g. 2026-11-01T00:00:00Z",
+    ],
+    [
+      "segment values",
+      { segment: { stage: "sleepy" } },
+      ["segment", "stage"],
+      "segment.stage must be one of new, active, fading, lapsed, or a list of them",
+    ],
+    [
+      "segment lists",
+      { segment: { valueTier: [] } },
+      ["segment", "valueTier"],
+      "segment.valueTier must list at least one value",
+    ],
+    ["segment fields", { segment: { mood: "happy" } }, ["segment"], "unknown field(s): mood"],
+    ["unknown fields", { priority: 1 }, [], "unknown field(s): priority"],
+  ])("%s", async (_label, overrides, path, message) => {
+    const before = await tableContents();
+    await expectInvalid(await call("POST", "", aRule(overrides)), path, message);
+    expect(await tableContents()).toEqual(before);
+  });
+
+  it("rejects a body that is not JSON", async () => {
+    const response = await call("POST", "", "{not json");
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as ErrorBody).error.message).toBe("Request body must be valid JSON.");
+  });
+
+  it("checks an update against the whole rule and writes nothing when it is invalid", async () => {
+    const rule = await create(aRule());
+    const before = await tableContents();
+    const toPin = await call("PATCH", `/${rule.id}`, { action: "pin" });
+    const body = await expectInvalid(toPin, ["slot"], "slot is required when action is pin");
+    expect(body.error.issues).toContainEqual({
+      path: ["strength"],
+      message: "strength only applies when action is boost or bury, not pin",
+    });
+    await expectInvalid(
+      await call("PATCH", `/${rule.id}`, { startsAt: "2026-12-01T00:00:00Z", endsAt: "2026-01-01T00:00:00Z" }),
+      ["endsAt"],
+      "endsAt must be after startsAt",
+    );
+    await expectInvalid(
+      await call("PATCH", `/${rule.id}`, { strength: -1 }),
+      ["strength"],
+      "strength must be greater than 0",
+    );
+    await expectInvalid(await call("PATCH", `/${rule.id}`, {}), [], "send at least one field to change");
+    expect(await tableContents()).toEqual(before);
+  });
+
+  it("rejects an unknown enabled filter", async () => {
+    await expectInvalid(await call("GET", "?enabled=maybe"), ["enabled"], "enabled must be true or false");
+  });
+});
+
+describe("rules API: unknown ids and keys", () => {
+  it.each([
+    ["GET", "", undefined],
+    ["GET", "/versions", undefined],
+    ["PATCH", "", { name: "x" }],
+    ["POST", "/disable", undefined],
+    ["POST", "/enable", undefined],
+  ])("%s /rules/:id%s answers 404 for an unknown id", async (method, suffix, body) => {
+    const before = await tableContents();
+    const response = await call(method, `/r_missing${suffix}`, body);
+    expect(response.status).toBe(404);
+    const error = ((await response.json()) as ErrorBody).error;
+    expect(error).toMatchObject({ code: "not_found", message: "No rule with id r_missing." });
+    expect(await tableContents()).toEqual(before);
+  });
+
+  it.each([
+    ["no key", null],
+    ["the API key", apiKey],
+    ["a wrong key", "nope"],
+  ])("answers 401 with %s and writes nothing", async (_label, key) => {
+    const rule = await create(aRule());
+    const before = await tableContents();
+    for (const [method, path, body] of [
+      ["POST", "", aRule()],
+      ["GET", "", undefined],
+      ["GET", `/${rule.id}`, undefined],
+      ["PATCH", `/${rule.id}`, { strength: 3 }],
+      ["POST", `/${rule.id}/disable`, undefined],
+      ["GET", `/${rule.id}/versions`, undefined],
+    ] as const) {
+      const response = await call(method, path, body, { key });
+      expect(response.status, `${method} ${path}`).toBe(401);
+      expect(((await response.json()) as ErrorBody).error.code).toBe("unauthorized");
+    }
+    expect(await tableContents()).toEqual(before);
+  });
+});

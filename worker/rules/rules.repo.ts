@@ -1,0 +1,197 @@
+// Rules and their version history in D1, and the isolate cache the recommendations route reads rules
+// through. Every write puts the rule row and its `rule_versions` row in one D1 batch, guarded by the
+// version it was read at, so two concurrent edits cannot both land. It does not validate rules (the
+// routes do) and never answers HTTP errors: it returns `{ kind: ... }` outcomes.
+import { and, asc, desc, eq, gt, isNull, or } from "drizzle-orm";
+import { runBatch } from "../../db/batch.ts";
+import { rules, ruleVersions } from "../../db/schema.ts";
+import type { Rule } from "../core/rules/types.ts";
+import type { Db } from "../env.ts";
+import type { ChangeKind, CreateRuleInput, RuleVersionView, RuleView } from "./rules.schemas.ts";
+
+type RuleRow = typeof rules.$inferSelect;
+type RuleVersionRow = typeof ruleVersions.$inferSelect;
+
+/** The fields a merchandiser sets; everything else on a rule is bookkeeping. */
+export type RuleFields = Omit<RuleView, "id" | "version" | "createdAt" | "updatedAt">;
+
+export function ruleView(row: RuleRow): RuleView {
+  return {
+    id: row.id,
+    name: row.name,
+    action: row.action as RuleView["action"],
+    targetType: row.targetType as RuleView["targetType"],
+    targetId: row.targetId,
+    strength: row.strength ?? null,
+    slot: row.slot ?? null,
+    segment: (row.segment as RuleView["segment"]) ?? null,
+    startsAt: row.startsAt ?? null,
+    endsAt: row.endsAt ?? null,
+    enabled: row.enabled,
+    version: row.version,
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+  };
+}
+
+/** The fields in one order with `null` for "not set", so two rules compare by their JSON. */
+export function ruleFields(rule: CreateRuleInput | RuleFields): RuleFields {
+  const segment =
+    rule.segment && Object.values(rule.segment).some((value) => value !== undefined) ? rule.segment : null;
+  return {
+    name: rule.name,
+    action: rule.action,
+    targetType: rule.targetType,
+    targetId: rule.targetId,
+    strength: rule.strength ?? null,
+    slot: rule.slot ?? null,
+    segment,
+    startsAt: rule.startsAt ?? null,
+    endsAt: rule.endsAt ?? null,
+    enabled: rule.enabled,
+  };
+}
+
+function versionView(row: RuleVersionRow): RuleVersionView {
+  return {
+    ruleId: row.ruleId,
+    version: row.version,
+    change: row.change as ChangeKind,
+    snapshot: row.snapshot as RuleView,
+    changedBy: row.changedBy,
+    changedAt: row.changedAt,
+  };
+}
+
+const newRuleId = () => `r_${crypto.randomUUID().replaceAll("-", "").slice(0, 20)}`;
+
+export async function listRules(db: Db, filter: { enabled?: boolean }): Promise<RuleView[]> {
+  const rows = await db.query.rules.findMany({
+    where: filter.enabled === undefined ? undefined : eq(rules.enabled, filter.enabled),
+    orderBy: [desc(rules.createdAt), asc(rules.id)],
+  });
+  return rows.map(ruleView);
+}
+
+export async function findRule(db: Db, id: string): Promise<RuleView | null> {
+  const row = await db.query.rules.findFirst({ where: eq(rules.id, id) });
+  return row ? ruleView(row) : null;
+}
+
+/** Oldest first, so versions read 1, 2, 3 ... */
+export async function versionsOf(db: Db, id: string): Promise<RuleVersionView[]> {
+  const rows = await db.query.ruleVersions.findMany({
+    where: eq(ruleVersions.ruleId, id),
+    orderBy: [asc(ruleVersions.version)],
+  });
+  return rows.map(versionView);
+}
+
+interface Change {
+  changedBy: string;
+  now: Date;
+}
+
+function versionInsert(db: Db, rule: RuleView, change: ChangeKind, by: Change) {
+  return db
+    .insert(ruleVersions)
+    .values({
+      ruleId: rule.id,
+      version: rule.version,
+      change,
+      snapshot: rule,
+      changedBy: by.changedBy,
+      changedAt: by.now.toISOString(),
+    })
+    .getSQL();
+}
+
+export async function createRule(db: Db, input: CreateRuleInput, by: Change): Promise<RuleView> {
+  const at = by.now.toISOString();
+  const rule: RuleView = { id: newRuleId(), ...ruleFields(input), version: 1, createdAt: at, updatedAt: at };
+  await runBatch(db, [db.insert(rules).values(rule).getSQL(), versionInsert(db, rule, "create", by)]);
+  forgetRules();
+  return rule;
+}
+
+export type SaveOutcome =
+  | { kind: "saved"; rule: RuleView }
+  | { kind: "unchanged"; rule: RuleView }
+  | { kind: "conflict" };
+
+/**
+ * Writes `fields` over `current` as version current.version + 1. The update only matches the row at
+ * the version it was read at; if another edit got there first, the version row's primary key
+ * (rule_id, version) collides, the whole batch rolls back, and the outcome is a conflict.
+ */
+export async function saveRule(
+  db: Db,
+  current: RuleView,
+  fields: RuleFields,
+  change: ChangeKind,
+  by: Change,
+): Promise<SaveOutcome> {
+  const next = ruleFields(fields);
+  if (JSON.stringify(ruleFields(current)) === JSON.stringify(next)) return { kind: "unchanged", rule: current };
+  const rule: RuleView = {
+    ...next,
+    id: current.id,
+    version: current.version + 1,
+    createdAt: current.createdAt,
+    updatedAt: by.now.toISOString(),
+  };
+  const { id: _id, createdAt: _createdAt, ...columns } = rule;
+  try {
+    await runBatch(db, [
+      db
+        .update(rules)
+        .set(columns)
+        .where(and(eq(rules.id, current.id), eq(rules.version, current.version)))
+        .getSQL(),
+      versionInsert(db, rule, change, by),
+    ]);
+  } catch (error) {
+    if (/UNIQUE constraint failed: rule_versions/i.test(String((error as Error).message ?? error)))
+      return { kind: "conflict" };
+    throw error;
+  }
+  forgetRules();
+  return { kind: "saved", rule };
+}
+
+// Isolate cache of the rules the recommendations route applies. A change made through this isolate
+// calls forgetRules() and applies at once; other isolates pick it up within cacheTtlMs.
+const cacheTtlMs = 5_000;
+let cached: { loadedAt: number; rules: Promise<Rule[]> } | null = null;
+
+export function forgetRules(): void {
+  cached = null;
+}
+
+async function loadLiveRules(db: Db, now: Date): Promise<Rule[]> {
+  // Rules whose schedule has ended can never apply again without an edit, so they are not loaded.
+  const rows = await db.query.rules.findMany({
+    where: and(eq(rules.enabled, true), or(isNull(rules.endsAt), gt(rules.endsAt, now.toISOString()))),
+    orderBy: [asc(rules.createdAt), asc(rules.id)],
+  });
+  return rows.map((row): Rule => {
+    const { version: _version, createdAt: _createdAt, updatedAt: _updatedAt, ...rule } = ruleView(row);
+    return { ...rule, segment: rule.segment ?? null };
+  });
+}
+
+/**
+ * The enabled rules as the core applies them (schedule and segment are checked per request by
+ * core/rules/apply.ts). Cached per isolate for at most cacheTtlMs; the load in flight is shared, so a
+ * burst of requests after expiry makes one query.
+ */
+export function liveRulesFor(db: Db, now: Date): Promise<Rule[]> {
+  const at = now.getTime();
+  if (cached && at >= cached.loadedAt && at - cached.loadedAt < cacheTtlMs) return cached.rules;
+  const entry = { loadedAt: at, rules: loadLiveRules(db, now) };
+  cached = entry;
+  entry.rules.catch(() => {
+    if (cached === entry) cached = null;
+  });
+  return entry.rules;
+}

@@ -1,0 +1,104 @@
+// Merchandiser rules API (admin key), mounted at /v1/admin/rules: create, list, read with history,
+// partial update, disable/enable. Every change is recorded as a new version with who made it; the
+// recommendations route reads rules through liveRulesFor (rules.repo.ts), not through these routes.
+import type { Context } from "hono";
+import { Hono } from "hono";
+import type { AppEnv } from "../env.ts";
+import { requireAdminKey } from "../http/auth.ts";
+import { ApiError, notFound } from "../http/errors.ts";
+import { jsonBody, parseOrThrow, queryParams } from "../http/validate.ts";
+import {
+  createRule,
+  findRule,
+  listRules,
+  type RuleFields,
+  ruleFields,
+  type SaveOutcome,
+  saveRule,
+  versionsOf,
+} from "./rules.repo.ts";
+import {
+  type ChangeKind,
+  changedBySchema,
+  createRuleSchema,
+  listRulesQuerySchema,
+  ruleParamsSchema,
+  updatedRuleSchema,
+  updateRuleSchema,
+} from "./rules.schemas.ts";
+
+type RulesContext = Context<AppEnv>;
+
+function changeBy(c: RulesContext) {
+  const changedBy = parseOrThrow(changedBySchema, c.req.header("X-Patron-User"), "X-Patron-User header");
+  return { changedBy, now: c.var.now };
+}
+
+async function existingRule(c: RulesContext) {
+  const { id } = parseOrThrow(ruleParamsSchema, c.req.param(), "path");
+  const rule = await findRule(c.var.db, id);
+  if (!rule) throw notFound(`No rule with id ${id}.`);
+  return rule;
+}
+
+function savedOrThrow(outcome: SaveOutcome) {
+  if (outcome.kind === "conflict")
+    throw new ApiError(409, "conflict", "Someone else changed this rule at the same moment. Reload it and try again.");
+  return outcome.rule;
+}
+
+/** An update that only flips `enabled` is recorded as the enable or disable it amounts to. */
+function changeKindOf(before: RuleFields, after: RuleFields): ChangeKind {
+  const same = JSON.stringify({ ...before, enabled: null }) === JSON.stringify({ ...after, enabled: null });
+  if (same && before.enabled !== after.enabled) return after.enabled ? "enable" : "disable";
+  return "update";
+}
+
+async function setEnabled(c: RulesContext, enabled: boolean) {
+  const by = changeBy(c);
+  const current = await existingRule(c);
+  const outcome = await saveRule(
+    c.var.db,
+    current,
+    { ...ruleFields(current), enabled },
+    enabled ? "enable" : "disable",
+    by,
+  );
+  return c.json({ data: savedOrThrow(outcome) });
+}
+
+export const rulesRoutes = new Hono<AppEnv>()
+  .use("*", requireAdminKey)
+  .post("/", async (c) => {
+    const by = changeBy(c);
+    const input = await jsonBody(c, createRuleSchema);
+    const rule = await createRule(c.var.db, input, by);
+    return c.json({ data: rule }, 201);
+  })
+  .get("/", async (c) => {
+    const { enabled } = queryParams(c, listRulesQuerySchema);
+    return c.json({ data: await listRules(c.var.db, { enabled }) });
+  })
+  .get("/:id", async (c) => {
+    const rule = await existingRule(c);
+    return c.json({ data: { ...rule, versions: await versionsOf(c.var.db, rule.id) } });
+  })
+  .get("/:id/versions", async (c) => {
+    const rule = await existingRule(c);
+    return c.json({ data: await versionsOf(c.var.db, rule.id) });
+  })
+  .patch("/:id", async (c) => {
+    const by = changeBy(c);
+    const patch = await jsonBody(c, updateRuleSchema);
+    const current = await existingRule(c);
+    const before = ruleFields(current);
+    // The fields are checked one by one above; the rule as a whole is checked as it would be after
+    // the change (e.g. switching action to pin needs a slot, and the old strength cleared with null).
+    const after = ruleFields(
+      parseOrThrow(updatedRuleSchema, { ...before, ...patch }, "rule after this change") as RuleFields,
+    );
+    const outcome = await saveRule(c.var.db, current, after, changeKindOf(before, after), by);
+    return c.json({ data: savedOrThrow(outcome) });
+  })
+  .post("/:id/disable", (c) => setEnabled(c, false))
+  .post("/:id/enable", (c) => setEnabled(c, true));

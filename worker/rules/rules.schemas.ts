@@ -1,0 +1,227 @@
+// Wire format of the merchandiser rules API: rule bodies (create and partial update), the checks that
+// span several fields, and the response shapes. Messages are written for the merchandiser reading them
+// in the console, so each one names the field and says what would make it right.
+import * as z from "zod";
+import type { LifecycleStage, ValueTier } from "../core/models/lifecycle.ts";
+import type { DiscountSensitivity } from "../core/models/preferences.ts";
+import { type ChannelPreference, type RuleTargetType, ruleActions } from "../core/rules/types.ts";
+
+// Object enums keyed by the core unions: `satisfies` fails to compile if a value is added to or
+// removed from the core types without being added here.
+const stages = { new: "new", active: "active", fading: "fading", lapsed: "lapsed" } satisfies {
+  [K in LifecycleStage]: K;
+};
+const valueTiers = { top: "top", high: "high", medium: "medium", low: "low" } satisfies { [K in ValueTier]: K };
+const channelPreferences = { web: "web", store: "store", app: "app" } satisfies { [K in ChannelPreference]: K };
+const discountSensitivities = { full_price: "full_price", mixed: "mixed", deal_seeker: "deal_seeker" } satisfies {
+  [K in DiscountSensitivity]: K;
+};
+const targetTypes = { category: "category", product: "product" } satisfies { [K in RuleTargetType]: K };
+
+/** The discount switches may target every item with this id. */
+export const everyItem = "*";
+export const maxPinSlot = 50;
+
+const listed = (values: object) => Object.keys(values).join(", ");
+
+/** A segment field: one allowed value or a non-empty list of them. */
+function segmentField<T extends Record<string, string>>(field: string, values: T) {
+  const one = z.enum(values, { error: `segment.${field} must be one of ${listed(values)}` });
+  return z
+    .union(
+      [one, z.array(one).min(1, `segment.${field} must list at least one value`).max(Object.keys(values).length)],
+      {
+        error: `segment.${field} must be one of ${listed(values)}, or a list of them`,
+      },
+    )
+    .optional();
+}
+
+const unknownFields = (issue: z.core.$ZodRawIssue) =>
+  issue.code === "unrecognized_keys" ? `unknown field(s): ${issue.keys.join(", ")}` : undefined;
+
+export const segmentSchema = z.strictObject(
+  {
+    stage: segmentField("stage", stages),
+    valueTier: segmentField("valueTier", valueTiers),
+    channelPreference: segmentField("channelPreference", channelPreferences),
+    discountSensitivity: segmentField("discountSensitivity", discountSensitivities),
+  },
+  { error: (issue) => unknownFields(issue) ?? 'segment must be an object such as { "stage": ["fading"] }' },
+);
+
+const instant = (field: string) =>
+  z.iso
+    .datetime({ offset: true, error: `${field} must be an ISO 8601 date-time, e.g. 2026-11-01T00:00:00Z` })
+    .transform((value) => new Date(value).toISOString());
+
+const required = (field: string, what: string) => (issue: { input: unknown }) =>
+  issue.input === undefined ? `${field} is required` : `${field} must be ${what}`;
+
+/** Every field of a rule, each checked on its own; `ruleSchema` adds the checks between fields. */
+const ruleFields = {
+  name: z
+    .string({ error: required("name", "text") })
+    .trim()
+    .min(1, "name must not be empty")
+    .max(200, "name must be at most 200 characters"),
+  action: z.enum(ruleActions, { error: `action must be one of ${ruleActions.join(", ")}` }),
+  targetType: z.enum(targetTypes, { error: `targetType must be one of ${listed(targetTypes)}` }),
+  targetId: z
+    .string({ error: required("targetId", "a category or product id") })
+    .trim()
+    .min(1, "targetId must not be empty")
+    .max(200, "targetId must be at most 200 characters"),
+  strength: z
+    .number({ error: "strength must be a number, e.g. 0.5" })
+    .positive("strength must be greater than 0")
+    .max(1000, "strength must be at most 1000")
+    .nullish(),
+  slot: z
+    .number({ error: `slot must be a whole number from 1 to ${maxPinSlot}` })
+    .int(`slot must be a whole number from 1 to ${maxPinSlot}`)
+    .min(1, `slot must be a whole number from 1 to ${maxPinSlot}`)
+    .max(maxPinSlot, `slot must be a whole number from 1 to ${maxPinSlot}`)
+    .nullish(),
+  segment: segmentSchema.nullish(),
+  startsAt: instant("startsAt").nullish(),
+  endsAt: instant("endsAt").nullish(),
+  enabled: z.boolean({ error: "enabled must be true or false" }),
+};
+
+const strengthActions: readonly string[] = ["boost", "bury"];
+const discountActions: readonly string[] = ["allow_discounts", "hide_discounts"];
+
+interface RuleShape {
+  action: string;
+  targetId: string;
+  strength?: number | null;
+  slot?: number | null;
+  startsAt?: string | null;
+  endsAt?: string | null;
+}
+
+/** The checks between fields, run on a new rule and on a rule as it would be after an update. */
+export function ruleProblems(rule: RuleShape): { path: string[]; message: string }[] {
+  const problems: { path: string[]; message: string }[] = [];
+  const { action } = rule;
+  if (strengthActions.includes(action) && rule.strength == null)
+    problems.push({ path: ["strength"], message: `strength is required when action is ${action}` });
+  if (!strengthActions.includes(action) && rule.strength != null)
+    problems.push({ path: ["strength"], message: `strength only applies when action is boost or bury, not ${action}` });
+  if (action === "pin" && rule.slot == null)
+    problems.push({ path: ["slot"], message: "slot is required when action is pin" });
+  if (action !== "pin" && rule.slot != null)
+    problems.push({ path: ["slot"], message: `slot only applies when action is pin, not ${action}` });
+  if (rule.targetId === everyItem && !discountActions.includes(action))
+    problems.push({
+      path: ["targetId"],
+      message: `targetId "${everyItem}" (every item) is only allowed when action is allow_discounts or hide_discounts`,
+    });
+  if (rule.startsAt && rule.endsAt && Date.parse(rule.endsAt) <= Date.parse(rule.startsAt))
+    problems.push({ path: ["endsAt"], message: "endsAt must be after startsAt" });
+  return problems;
+}
+
+function withRuleChecks<T extends z.ZodType<RuleShape>>(schema: T) {
+  return schema.superRefine((rule, context) => {
+    for (const problem of ruleProblems(rule)) context.addIssue({ code: "custom", ...problem });
+  });
+}
+
+const ruleObject = z.strictObject(
+  { ...ruleFields, enabled: ruleFields.enabled.default(true) },
+  { error: (issue) => unknownFields(issue) ?? "the request body must be a JSON object describing the rule" },
+);
+
+/** POST /v1/admin/rules. */
+export const createRuleSchema = withRuleChecks(ruleObject);
+export type CreateRuleInput = z.infer<typeof createRuleSchema>;
+
+/** PATCH /v1/admin/rules/:id: any subset of the fields; `null` clears an optional one. */
+export const updateRuleSchema = z
+  .strictObject(
+    {
+      name: ruleFields.name.optional(),
+      action: ruleFields.action.optional(),
+      targetType: ruleFields.targetType.optional(),
+      targetId: ruleFields.targetId.optional(),
+      strength: ruleFields.strength,
+      slot: ruleFields.slot,
+      segment: ruleFields.segment,
+      startsAt: ruleFields.startsAt,
+      endsAt: ruleFields.endsAt,
+      enabled: ruleFields.enabled.optional(),
+    },
+    { error: (issue) => unknownFields(issue) ?? "the request body must be a JSON object with the fields to change" },
+  )
+  .refine((patch) => Object.keys(patch).length > 0, { message: "send at least one field to change" });
+export type UpdateRuleInput = z.infer<typeof updateRuleSchema>;
+
+/** A whole rule as it would be after an update: the same checks a new rule passes. */
+export const updatedRuleSchema = withRuleChecks(z.object(ruleFields));
+
+export const ruleParamsSchema = z.object({ id: z.string().min(1).max(100) });
+
+export const listRulesQuerySchema = z.object({
+  enabled: z
+    .enum(["true", "false"], { error: "enabled must be true or false" })
+    .transform((value) => value === "true")
+    .optional(),
+});
+
+/** Who made a change: the optional X-Patron-User header, else "admin". */
+export const changedBySchema = z
+  .string()
+  .trim()
+  .max(200, "X-Patron-User must be at most 200 characters")
+  .optional()
+  .transform((value) => value || "admin");
+
+export const changeKinds = ["create", "update", "disable", "enable"] as const;
+export type ChangeKind = (typeof changeKinds)[number];
+
+const segmentValue = <T extends Record<string, string>>(values: T) =>
+  z.union([z.enum(values), z.array(z.enum(values))]).optional();
+
+export const ruleSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  action: z.enum(ruleActions),
+  targetType: z.enum(targetTypes),
+  targetId: z.string(),
+  strength: z.number().nullable(),
+  slot: z.number().nullable(),
+  segment: z
+    .object({
+      stage: segmentValue(stages),
+      valueTier: segmentValue(valueTiers),
+      channelPreference: segmentValue(channelPreferences),
+      discountSensitivity: segmentValue(discountSensitivities),
+    })
+    .nullable(),
+  startsAt: z.string().nullable(),
+  endsAt: z.string().nullable(),
+  enabled: z.boolean(),
+  version: z.number(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+export type RuleView = z.infer<typeof ruleSchema>;
+
+export const ruleVersionSchema = z.object({
+  ruleId: z.string(),
+  version: z.number(),
+  change: z.enum(changeKinds),
+  snapshot: ruleSchema,
+  changedBy: z.string(),
+  changedAt: z.string(),
+});
+export type RuleVersionView = z.infer<typeof ruleVersionSchema>;
+
+export const ruleResponseSchema = z.object({ data: ruleSchema });
+export const rulesListResponseSchema = z.object({ data: z.array(ruleSchema) });
+export const ruleWithHistoryResponseSchema = z.object({
+  data: ruleSchema.extend({ versions: z.array(ruleVersionSchema) }),
+});
+export const ruleVersionsResponseSchema = z.object({ data: z.array(ruleVersionSchema) });
