@@ -1,0 +1,87 @@
+// `patron token`: prints a shopper token (compact HS256 JWT, `sub` = storefront account id) for local
+// testing and for checking a storefront's own signing. It signs with the worker's own
+// signShopperToken, so what it prints is exactly what the recommendations route accepts. It is not
+// how production tokens are made: the storefront's server signs them (docs/embedding.md).
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import type { Command } from "commander";
+import { signShopperToken } from "../../worker/http/shopper-token.ts";
+
+interface TokenFlags {
+  sub: string;
+  ttl: string;
+  secret?: string;
+}
+
+/** The secret `wrangler dev` uses when .dev.vars is copied from .dev.vars.example. */
+const localDefaultSecret = "dev-shopper-secret";
+const unitSeconds: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
+
+/** An input problem the user can fix: reported on stderr with exit code 2, no stack trace. */
+class TokenInputError extends Error {}
+
+/** "30m", "1h", "2d", "90s" or plain seconds ("3600") → seconds. */
+export function parseTtl(text: string): number | null {
+  const match = text.trim().match(/^(\d+)([smhd]?)$/);
+  if (!match) return null;
+  const seconds = Number(match[1]) * unitSeconds[match[2] || "s"]!;
+  return seconds > 0 && Number.isSafeInteger(seconds) ? seconds : null;
+}
+
+/** Reads KEY=value from a .dev.vars file (dotenv syntax: comments, optional quotes). */
+async function devVar(file: string, key: string): Promise<string | undefined> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch {
+    return undefined;
+  }
+  for (const line of text.split(/\r?\n/)) {
+    const match = line.match(/^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/);
+    if (match?.[1] !== key) continue;
+    const value = match[2]!;
+    const quoted = value.match(/^(["'])(.*)\1$/);
+    return quoted ? quoted[2] : value.replace(/\s+#.*$/, "");
+  }
+  return undefined;
+}
+
+async function resolveSecret(flag: string | undefined): Promise<string> {
+  if (flag) return flag;
+  if (process.env.SHOPPER_TOKEN_SECRET) return process.env.SHOPPER_TOKEN_SECRET;
+  const fromFile = await devVar(path.resolve(".dev.vars"), "SHOPPER_TOKEN_SECRET");
+  if (fromFile) return fromFile;
+  process.stderr.write(
+    `patron token: no --secret, SHOPPER_TOKEN_SECRET or .dev.vars here; signing with the local default "${localDefaultSecret}"\n`,
+  );
+  return localDefaultSecret;
+}
+
+export function register(program: Command) {
+  program
+    .command("token")
+    .description("Print a shopper token (HS256 JWT) for a storefront account id.")
+    .requiredOption("--sub <account id>", "the storefront account id the token is for")
+    .option("--ttl <duration>", "lifetime: 30m, 1h, 2d, or seconds", "1h")
+    .option(
+      "--secret <secret>",
+      "signing secret (default: $SHOPPER_TOKEN_SECRET, then .dev.vars, then the local default)",
+    )
+    .action(async (flags: TokenFlags) => {
+      try {
+        const sub = flags.sub.trim();
+        if (!sub) throw new TokenInputError("--sub must not be empty");
+        const ttlSeconds = parseTtl(flags.ttl);
+        if (ttlSeconds === null)
+          throw new TokenInputError(
+            `--ttl must be a duration like 30m, 1h, 2d or a number of seconds, got "${flags.ttl}"`,
+          );
+        const token = await signShopperToken(sub, await resolveSecret(flags.secret), ttlSeconds, new Date());
+        process.stdout.write(`${token}\n`);
+      } catch (error) {
+        if (!(error instanceof TokenInputError)) throw error;
+        process.stderr.write(`patron token: ${error.message}\n`);
+        process.exitCode = 2;
+      }
+    });
+}
