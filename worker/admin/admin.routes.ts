@@ -21,7 +21,7 @@ async function runView(c: { env: AppEnv["Bindings"]; var: AppEnv["Variables"] },
   let status = run?.status ?? "queued";
   let error: string | null = null;
   try {
-    const instance = await c.env.NIGHTLY.get(runId);
+    using instance = await c.env.NIGHTLY.get(runId);
     const state = await instance.status();
     status = state.status === "complete" ? "done" : state.status;
     error = state.error?.message ?? null;

@@ -1,0 +1,122 @@
+// `npm start`: local D1 with migrations applied, the worker on http://127.0.0.1:8787, demo data seeded
+// once (a second start reuses the database), then what to open and the local keys.
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { copyFileSync, existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+
+const root = path.resolve(import.meta.dirname, "..");
+const bin = (name: string) => path.join(root, "node_modules/.bin", name);
+const port = Number(process.env.PORT ?? 8787);
+const url = `http://127.0.0.1:${port}`;
+const env = { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" };
+
+function step(message: string) {
+  console.log(`\x1b[36m›\x1b[0m ${message}`);
+}
+
+function localVars(): Record<string, string> {
+  const file = path.join(root, ".dev.vars");
+  if (!existsSync(file)) {
+    copyFileSync(path.join(root, ".dev.vars.example"), file);
+    step("Created .dev.vars from .dev.vars.example (local keys only; never use them in production).");
+  }
+  const vars: Record<string, string> = {};
+  for (const line of readFileSync(file, "utf8").split("\n")) {
+    const match = line.match(/^\s*([A-Z0-9_]+)\s*=\s*(.*)\s*$/);
+    if (match?.[1]) vars[match[1]] = (match[2] ?? "").replace(/^"(.*)"$/, "$1");
+  }
+  return vars;
+}
+
+async function waitForHealth(child: ChildProcess, timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`wrangler dev exited with code ${child.exitCode}`);
+    try {
+      if ((await fetch(`${url}/health`)).ok) return;
+    } catch {}
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`The worker did not answer ${url}/health within ${timeoutMs / 1000} s`);
+}
+
+async function main() {
+  const vars = localVars();
+  step("Building the widget and demo storefront…");
+  execFileSync(process.execPath, ["--import", "tsx", "widget/build.ts"], { cwd: root, stdio: "inherit" });
+
+  step("Applying migrations to the local D1 database (.wrangler/state)…");
+  execFileSync(bin("wrangler"), ["d1", "migrations", "apply", "DB", "--local"], { cwd: root, env, stdio: "pipe" });
+
+  step(`Starting the worker on ${url}…`);
+  const child = spawn(
+    bin("wrangler"),
+    ["dev", "--ip", "127.0.0.1", "--port", String(port), "--show-interactive-dev-session=false"],
+    {
+      cwd: root,
+      env,
+      stdio: ["ignore", "inherit", "inherit"],
+    },
+  );
+  const stop = () => child.kill("SIGTERM");
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+  child.on("exit", (code) => process.exit(code ?? 0));
+  await waitForHealth(child, 90_000);
+
+  const adminKey = vars.PATRON_ADMIN_KEY ?? "dev-admin-key";
+  const apiKey = vars.PATRON_API_KEY ?? "dev-api-key";
+  const { demoShoppers, seedDemo } = await import("../db/seed/demo.ts");
+  const probe = await fetch(
+    `${url}/v1/customers/lookup?kind=account&value=${demoShoppers[0]?.accountId ?? "demo-full-price"}`,
+    {
+      headers: { Authorization: `Bearer ${adminKey}` },
+    },
+  );
+  if (probe.ok) {
+    step("Demo data already in the local database: reusing it.");
+  } else {
+    step("Seeding the demo retailer (catalog, customers, web and store orders)…");
+    const counts = await seedDemo({
+      url,
+      apiKey,
+      onProgress: (message: string) => process.stdout.write(`\r  ${message}   `),
+    });
+    process.stdout.write("\n");
+    step(`Seeded ${JSON.stringify(counts)}.`);
+  }
+  step("Fitting the customer models (the nightly job)…");
+  const fit = await fetch(`${url}/v1/admin/jobs/nightly?wait=1`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${adminKey}` },
+  });
+  const run = (await fit.json().catch(() => ({}))) as {
+    data?: { detail?: { scored?: number } };
+    error?: { message?: string };
+  };
+  if (fit.ok) step(`Models fitted; ${run.data?.detail?.scored ?? 0} customers scored.`);
+  else
+    step(
+      `The model job did not finish: ${run.error?.message ?? fit.status}. Recommendations still work from live data.`,
+    );
+
+  console.log(`
+  Patron is running on local D1.
+
+    Demo storefront   ${url}/demo
+    Health            ${url}/health
+    API key           ${apiKey}        (POST /v1/orders, /v1/identify, /v1/products)
+    Admin key         ${adminKey}      (GET /v1/customers/..., /v1/admin/...)
+    Shopper token     npx patron token --sub demo-full-price
+
+  Try:
+    curl -s -H "Authorization: Bearer ${adminKey}" "${url}/v1/customers/lookup?kind=account&value=demo-full-price"
+
+  Press Ctrl-C to stop.
+`);
+}
+
+main().catch((error) => {
+  console.error(`\nnpm start failed: ${error instanceof Error ? error.message : error}`);
+  process.exit(1);
+});
