@@ -12,6 +12,7 @@ import { eventsRoutes } from "./events/events.routes.ts";
 import { ApiError, errorResponse } from "./http/errors.ts";
 import { ingestRoutes } from "./orders/orders.routes.ts";
 import { rulesRoutes } from "./rules/rules.routes.ts";
+import { recommendationsRoutes } from "./recommendations/recommendations.routes.ts";
 
 export function createApp() {
   const app = new Hono<AppEnv>();
@@ -58,6 +59,7 @@ export function createApp() {
 
   app.route("/v1", ingestRoutes);
   app.route("/v1/customers", customersRoutes);
+  app.route("/v1/recommendations", recommendationsRoutes);
   app.route("/v1/admin/rules", rulesRoutes);
   app.route("/v1/admin", adminRoutes);
   app.route("/v1/events", eventsRoutes);
