@@ -192,7 +192,10 @@ export const stageTransitions = sqliteTable(
     at: text("at").notNull(),
     runId: text("run_id").notNull(),
   },
-  (t) => [index("stage_transitions_at_idx").on(t.at), uniqueIndex("stage_transitions_run_idx").on(t.customerId, t.runId)],
+  (t) => [
+    index("stage_transitions_at_idx").on(t.at),
+    uniqueIndex("stage_transitions_run_idx").on(t.customerId, t.runId),
+  ],
 );
 
 /** Nightly job runs and their progress, so a restarted run resumes where it stopped. */

@@ -11,8 +11,8 @@ import type { AppEnv } from "./env.ts";
 import { eventsRoutes } from "./events/events.routes.ts";
 import { ApiError, errorResponse } from "./http/errors.ts";
 import { ingestRoutes } from "./orders/orders.routes.ts";
-import { rulesRoutes } from "./rules/rules.routes.ts";
 import { recommendationsRoutes } from "./recommendations/recommendations.routes.ts";
+import { rulesRoutes } from "./rules/rules.routes.ts";
 
 export function createApp() {
   const app = new Hono<AppEnv>();

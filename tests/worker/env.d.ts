@@ -1,14 +1,11 @@
-import type { Env } from "../../worker/env.ts";
+// Types for the workerd test environment: the worker's bindings plus the test-only migrations.
+import type { D1Migration } from "cloudflare:test";
+import type { Env as WorkerEnv } from "../../worker/env.ts";
 
 declare global {
   namespace Cloudflare {
-    interface Env extends import("../../worker/env.ts").Env {
-      TEST_MIGRATIONS: import("cloudflare:test").D1Migration[];
+    interface Env extends WorkerEnv {
+      TEST_MIGRATIONS: D1Migration[];
     }
-  }
-}
-declare module "cloudflare:test" {
-  interface ProvidedEnv extends Env {
-    TEST_MIGRATIONS: D1Migration[];
   }
 }
