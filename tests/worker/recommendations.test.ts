@@ -1,4 +1,4 @@
-import { SELF } from "cloudflare:test";
+import { env, SELF } from "cloudflare:test";
 import { sign } from "hono/jwt";
 import { beforeAll, describe, expect, it } from "vitest";
 import { defaultRankingOptions } from "../../worker/core/ranking/options.ts";
@@ -183,5 +183,36 @@ describe("GET /v1/recommendations", () => {
     const after = await dataOf(await recommendations(token));
     expect(after.items.some((item) => item.categoryId === target)).toBe(false);
     expect(after.categories.some((category) => category.id === target)).toBe(false);
+  });
+});
+
+describe("events from a signed-in shopper", () => {
+  it("links a click to the shopper's customer, feeding their browse signals", async () => {
+    const token = await tokenFor("crowd-7");
+    const response = await SELF.fetch("http://patron.test/v1/events", {
+      method: "POST",
+      headers: { "Content-Type": "text/plain" },
+      body: JSON.stringify({ type: "view", productId: "plants-0", categoryId: "plants", token }),
+    });
+    expect(response.status).toBe(202);
+    const customer = (await (await api.lookup("account", "crowd-7")).json()) as { data: { customerId: string } };
+    const row = await env.DB.prepare(
+      "SELECT customer_id FROM events WHERE product_id = 'plants-0' AND type = 'view'",
+    ).first<{ customer_id: string }>();
+    expect(row?.customer_id).toBe(customer.data.customerId);
+  });
+
+  it("keeps an event with a forged token anonymous", async () => {
+    const token = await signShopperToken("crowd-7", "not-the-secret", 3600, new Date());
+    await SELF.fetch("http://patron.test/v1/events", {
+      method: "POST",
+      headers: { "Content-Type": "text/plain" },
+      body: JSON.stringify({ type: "view", productId: "plants-1", categoryId: "plants", token }),
+    });
+    const row = await env.DB.prepare("SELECT customer_id FROM events WHERE product_id = 'plants-1'").first<{
+      customer_id: string | null;
+    }>();
+    expect(row).not.toBeNull();
+    expect(row?.customer_id).toBeNull();
   });
 });

@@ -2,15 +2,37 @@
 // Beacons arrive as `text/plain` (a CORS "simple" request, so no preflight) carrying JSON; plain
 // `application/json` works too. Events carry the recommendation id, which already ties them to the
 // shopper and holdout arm the recommendation was computed for; the optional `token` field is accepted
-// for the customer link (customerId) and is not required.
-import { Hono } from "hono";
+// (or a Bearer header) links the events to the shopper's customer; it is not required.
+import { type Context, Hono } from "hono";
+import { normalizeIdentifier } from "../core/identity/normalize.ts";
 import type { AppEnv } from "../env.ts";
+import { bearerToken } from "../http/auth.ts";
 import { ApiError } from "../http/errors.ts";
+import { verifyShopperToken } from "../http/shopper-token.ts";
 import { parseOrThrow } from "../http/validate.ts";
+import { identityKey } from "../identity/identity.keys.ts";
+import { customerIdByKey } from "../identity/identity.repo.ts";
 import { type EventRow, insertEvents } from "./events.repo.ts";
 import { type EventInput, type EventsResponse, eventsRequestSchema } from "./events.schemas.ts";
 
 const maxBodyBytes = 64 * 1024;
+
+/**
+ * The customer behind a shopper token, so views and clicks feed that customer's browse signals. A
+ * missing, invalid or expired token leaves the event anonymous: a beacon never fails for it.
+ */
+async function customerOfToken(c: Context<AppEnv>, token: string | null | undefined): Promise<string | null> {
+  if (!token) return null;
+  const check = await verifyShopperToken(token, c.env.SHOPPER_TOKEN_SECRET, c.var.now);
+  if (!check.ok) return null;
+  const normalized = normalizeIdentifier("account", check.claims.sub);
+  if (!normalized.ok) return null;
+  const found = await customerIdByKey(
+    c.var.db,
+    await identityKey("account", normalized.value, c.env.IDENTITY_HASH_SECRET),
+  );
+  return found?.customerId ?? null;
+}
 
 /**
  * The key that makes a repeat a no-op: an impression counts once per recommendation and item; a click
@@ -48,11 +70,15 @@ export const eventsRoutes = new Hono<AppEnv>().post("/", async (c) => {
   const payload = parseOrThrow(eventsRequestSchema, await readPayload(c.req.raw), "request body");
   const batch = "events" in payload ? payload.events : [payload];
   const now = c.get("now");
+  const customerId = await customerOfToken(
+    c,
+    batch.find((event) => event.token)?.token ?? bearerToken(c.req.header("Authorization")),
+  );
   const rows: EventRow[] = batch.map((event) => ({
     type: event.type,
     recommendationId: event.recommendationId ?? null,
     arm: event.arm ?? null,
-    customerId: null,
+    customerId,
     productId: event.productId ?? null,
     categoryId: event.categoryId ?? null,
     at: now.toISOString(),

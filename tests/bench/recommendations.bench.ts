@@ -1,0 +1,121 @@
+// GET /v1/recommendations for a known shopper on local `wrangler dev`, next to a bare single-row D1
+// read (GET /v1/customers/:id of an unknown id: auth + one primary-key SELECT) measured in the same
+// run, with the ratio. Seeds N generated customers first (default 10k; pass 100000 for the larger run).
+// Usage: npm run bench -- recommendations [customers=10000] [requests=400] [connections=8]
+import { generateCustomers, generateProducts } from "../../db/seed/generate.ts";
+import { signShopperToken } from "../../worker/http/shopper-token.ts";
+import { startDevWorker, testSecrets } from "../fixtures/wrangler-dev.ts";
+
+interface LoadResult {
+  requestsPerSecond: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+async function load(
+  requests: number,
+  connections: number,
+  send: (i: number) => Promise<Response>,
+): Promise<LoadResult> {
+  const latencies: number[] = [];
+  let errors = 0;
+  let next = 0;
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: connections }, async () => {
+      while (next < requests) {
+        const i = next++;
+        const t = performance.now();
+        const response = await send(i);
+        await response.arrayBuffer();
+        latencies.push(performance.now() - t);
+        if (response.status >= 500) errors++;
+      }
+    }),
+  );
+  const seconds = (performance.now() - start) / 1000;
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
+  return { requestsPerSecond: requests / seconds, p50: at(0.5), p99: at(0.99), errors };
+}
+
+const fmt = (r: LoadResult) =>
+  `${r.requestsPerSecond.toFixed(0)} req/s, p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms, 5xx ${r.errors}`;
+
+export default async function recommendationsBench(args: string[]) {
+  const customers = Number(args[0] ?? 10_000);
+  const requests = Number(args[1] ?? 400);
+  const connections = Number(args[2] ?? 8);
+  const worker = await startDevWorker();
+  const apiHeaders = { Authorization: `Bearer ${testSecrets.PATRON_API_KEY}`, "Content-Type": "application/json" };
+  try {
+    const seed = { seed: 11, customers, today: new Date().toISOString().slice(0, 10), includePersonas: true };
+    const products = generateProducts(seed);
+    for (let i = 0; i < products.length; i += 1000) {
+      await fetch(`${worker.url}/v1/products`, {
+        method: "POST",
+        headers: apiHeaders,
+        body: JSON.stringify({ products: products.slice(i, i + 1000) }),
+      });
+    }
+    const accounts: string[] = [];
+    let batch: unknown[] = [];
+    const flush = async () => {
+      if (batch.length === 0) return;
+      const response = await fetch(`${worker.url}/v1/orders`, {
+        method: "POST",
+        headers: apiHeaders,
+        body: JSON.stringify({ orders: batch }),
+      });
+      if (!response.ok) throw new Error(`seeding failed: ${response.status} ${await response.text()}`);
+      batch = [];
+    };
+    const seedStart = performance.now();
+    for (const customer of generateCustomers(seed)) {
+      if (customer.truth.identifiers.account && accounts.length < 1000)
+        accounts.push(customer.truth.identifiers.account);
+      for (const order of customer.orders) batch.push(order);
+      if (batch.length >= 500) await flush();
+    }
+    await flush();
+    console.log(`seeded ${customers} customers in ${((performance.now() - seedStart) / 1000).toFixed(1)} s`);
+    const fit = await fetch(`${worker.url}/v1/admin/jobs/nightly?wait=1`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` },
+    });
+    console.log(`nightly job: ${fit.status}`);
+
+    const tokens = await Promise.all(
+      accounts.map((account) => signShopperToken(account, testSecrets.SHOPPER_TOKEN_SECRET, 3600, new Date())),
+    );
+    const admin = { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` };
+    // Warm both routes (isolate caches for catalog, models and rules) before measuring.
+    for (let i = 0; i < 20; i++) {
+      await (
+        await fetch(`${worker.url}/v1/recommendations`, {
+          headers: { Authorization: `Bearer ${tokens[i % tokens.length]}` },
+        })
+      ).arrayBuffer();
+      await (await fetch(`${worker.url}/v1/customers/c_missing`, { headers: admin })).arrayBuffer();
+    }
+    const baseline = await load(requests, connections, () =>
+      fetch(`${worker.url}/v1/customers/c_missing_${Math.random()}`, { headers: admin }),
+    );
+    const recs = await load(requests, connections, (i) =>
+      fetch(`${worker.url}/v1/recommendations?limit=8&categories=4`, {
+        headers: { Authorization: `Bearer ${tokens[i % tokens.length]}` },
+      }),
+    );
+    console.log(
+      `customers ${customers}, ${requests} requests per route, ${connections} connections, ${tokens.length} distinct shoppers`,
+    );
+    console.log(`baseline single-row D1 read: ${fmt(baseline)}`);
+    console.log(`GET /v1/recommendations:     ${fmt(recs)}`);
+    console.log(
+      `ratio recommendations / baseline: throughput ${(recs.requestsPerSecond / baseline.requestsPerSecond).toFixed(2)}, p50 ${(recs.p50 / baseline.p50).toFixed(2)}x`,
+    );
+  } finally {
+    await worker.stop();
+  }
+}
