@@ -33,7 +33,7 @@ export function createApp() {
         const allowed = (c.env.ALLOWED_ORIGINS ?? "").split(",").map((o: string) => o.trim());
         return allowed.includes(origin) ? origin : null;
       },
-      allowHeaders: ["Authorization", "Content-Type", "X-Request-Id"],
+      allowHeaders: ["Authorization", "Content-Type", "X-Request-Id", "X-Patron-User"],
       exposeHeaders: ["X-Request-Id"],
       maxAge: 600,
     }),
