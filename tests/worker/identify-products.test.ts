@@ -1,0 +1,81 @@
+import { env, SELF } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { customerResponseSchema } from "../../worker/customers/customers.schemas.ts";
+import { anOrder, client, uniquePrefix } from "../fixtures/builders.ts";
+
+const api = client(SELF);
+
+describe("POST /v1/identify", () => {
+  it("links a device to an account without an order, and a retry changes nothing", async () => {
+    const p = uniquePrefix();
+    expect((await api.postOrders([anOrder({ id: `${p}-1`, identifiers: { account: `${p}-acct` } })])).status).toBe(200);
+    const first = await api.identify({ account: `${p}-acct`, device: `${p}-device-1` });
+    expect(first.status).toBe(200);
+    expect(await first.json()).toMatchObject({ data: { linked: 2, ignoredIdentifiers: [] } });
+    const before = await env.DB.prepare("SELECT count(*) AS n FROM identity_observations").first<{ n: number }>();
+    expect((await api.identify({ account: `${p}-acct`, device: `${p}-device-1` })).status).toBe(200);
+    expect(await env.DB.prepare("SELECT count(*) AS n FROM identity_observations").first<{ n: number }>()).toEqual(
+      before,
+    );
+    const customer = customerResponseSchema.parse(await (await api.lookup("device", `${p}-device-1`)).json()).data;
+    expect(customer.orders.map((o) => o.id)).toEqual([`${p}-1`]);
+  });
+
+  it("answers 400 for no identifiers or an unknown kind, and 401 without the key", async () => {
+    expect((await api.identify({})).status).toBe(400);
+    expect((await api.identify({ passport: "x" })).status).toBe(400);
+    expect((await api.identify({ account: "a" }, null)).status).toBe(401);
+  });
+});
+
+describe("POST /v1/products", () => {
+  it("upserts products and categories; a later upsert updates in place", async () => {
+    const p = uniquePrefix();
+    const product = {
+      id: `${p}-sku`,
+      title: "Espresso beans",
+      categoryId: `${p}-coffee`,
+      categoryName: "Coffee",
+      listPrice: 14,
+      salePrice: 11,
+      inStock: true,
+    };
+    expect((await api.postProducts([product])).status).toBe(200);
+    expect(
+      (await api.postProducts([{ ...product, title: "Espresso beans 1kg", salePrice: null, categoryName: undefined }]))
+        .status,
+    ).toBe(200);
+    const row = await env.DB.prepare("SELECT title, sale_price FROM products WHERE id = ?").bind(`${p}-sku`).first();
+    expect(row).toEqual({ title: "Espresso beans 1kg", sale_price: null });
+    const category = await env.DB.prepare("SELECT name FROM categories WHERE id = ?").bind(`${p}-coffee`).first();
+    expect(category).toEqual({ name: "Coffee" });
+  });
+
+  it("rejects a batch with a bad product whole, and needs the key", async () => {
+    const p = uniquePrefix();
+    const response = await api.postProducts([
+      { id: `${p}-ok`, title: "Fine", categoryId: "c", listPrice: 3 },
+      { id: `${p}-bad`, title: "", categoryId: "c", listPrice: -1, url: "not a url" },
+    ]);
+    expect(response.status).toBe(400);
+    const body = (await response.json()) as { error: { issues: { path: (string | number)[] }[] } };
+    expect(body.error.issues.map((i) => i.path.join("."))).toEqual(
+      expect.arrayContaining(["products.1.title", "products.1.listPrice", "products.1.url"]),
+    );
+    expect(await env.DB.prepare("SELECT count(*) AS n FROM products WHERE id = ?").bind(`${p}-ok`).first()).toEqual({
+      n: 0,
+    });
+    expect((await api.postProducts([{ id: "x", title: "x", categoryId: "c", listPrice: 1 }], "wrong")).status).toBe(
+      401,
+    );
+  });
+});
+
+describe("GET /v1/customers", () => {
+  it("answers 404 for an unknown id or identifier, 400 for a bad kind, and 401 with the API key", async () => {
+    expect((await api.customer("c_does_not_exist")).status).toBe(404);
+    expect((await api.lookup("email", "never.seen@nowhere.test")).status).toBe(404);
+    expect((await api.lookup("passport", "x")).status).toBe(400);
+    expect((await api.lookup("email", "a@b.test", "test-api-key")).status).toBe(401);
+  });
+});
