@@ -28,29 +28,26 @@ function send(events: ShelfEvent[]): void {
 
 export const trackClick = (event: ShelfEvent) => send([{ ...event, type: "click" }]);
 
-// One observer for every card, created on first use; each callback's newly half-visible cards go
-// out as one beacon.
-let observer: IntersectionObserver;
-const observe = () =>
-  new IntersectionObserver(
-    (entries) => {
-      const fresh: ShelfEvent[] = [];
-      for (const entry of entries) {
-        const event = eventFor.get(entry.target);
-        const key = `${event?.recommendationId}|${event?.productId}`;
-        if (!event || entry.intersectionRatio < 0.5 || impressed.has(key)) continue;
-        impressed.add(key);
-        observer.unobserve(entry.target);
-        fresh.push({ ...event, type: "impression" });
-      }
-      if (fresh.length) send(fresh);
-    },
-    { threshold: 0.5 },
-  );
+// One observer for every card; each callback's newly half-visible cards go out as one beacon. (Every
+// browser that parses this ES2022 bundle has IntersectionObserver.)
+const observer = new IntersectionObserver(
+  (entries) => {
+    const fresh: ShelfEvent[] = [];
+    for (const entry of entries) {
+      const event = eventFor.get(entry.target);
+      const key = `${event?.recommendationId}|${event?.productId}`;
+      if (!event || entry.intersectionRatio < 0.5 || impressed.has(key)) continue;
+      impressed.add(key);
+      observer.unobserve(entry.target);
+      fresh.push({ ...event, type: "impression" });
+    }
+    if (fresh.length) send(fresh);
+  },
+  { threshold: 0.5 },
+);
 
 /** Counts the card once it is at least half visible, once per recommendation and product. */
 export function observeImpression(element: Element, event: ShelfEvent): void {
   eventFor.set(element, event);
-  observer ??= observe();
   observer.observe(element);
 }

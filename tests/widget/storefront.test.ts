@@ -1,0 +1,347 @@
+// The storefront widget in real headless Chromium against the real worker under `wrangler dev`,
+// seeded through the public ingestion API with the demo data set.
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import type { Browser, BrowserContext, ConsoleMessage, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { postSeedData } from "../../db/seed/demo.ts";
+import { signShopperToken } from "../../worker/http/shopper-token.ts";
+import { type DevWorker, startDevWorker, testSecrets } from "../fixtures/wrangler-dev.ts";
+import {
+  artifactsDir,
+  assertWidgetBuilt,
+  hostPage,
+  launchChromium,
+  queryLocalD1,
+  renderedCards,
+  serveShop,
+  shopOrigin,
+  waitForCards,
+} from "./harness.ts";
+
+interface RecommendationsBody {
+  data: {
+    recommendationId: string;
+    arm: string;
+    customerKnown: boolean;
+    items: {
+      id: string;
+      title: string;
+      price: number;
+      listPrice: number;
+      reasons?: { text?: string }[];
+      reason?: string;
+    }[];
+  };
+}
+
+// A page's reset aimed at every element the widget uses. The page keeps control of where the mount
+// point sits and how wide it is (margin, width, floats, opacity on the div itself); what is inside is
+// the widget's, so the div rule attacks only what would change the inside.
+const hostileCss = `
+  div {
+    display: inline !important; padding: 40px !important; border: 9px solid red !important;
+    min-height: 0 !important; font-size: 40px !important; line-height: 5 !important; color: red !important;
+    visibility: hidden !important; white-space: pre !important; text-align: right !important;
+  }
+  section, ul, li, a, img, p, span, h2, b, em, s, ins, i {
+    display: inline !important; position: static !important;
+    width: 3px !important; height: 3px !important; min-height: 0 !important; max-width: 3px !important;
+    margin: 40px !important; padding: 40px !important; border: 9px solid red !important;
+    font-size: 40px !important; line-height: 5 !important; color: red !important; background: yellow !important;
+    opacity: 0.2 !important; visibility: hidden !important; transform: rotate(12deg) !important;
+  }
+  * { font-family: "Comic Sans MS", cursive !important; letter-spacing: 6px !important; text-transform: uppercase !important; }
+  img { object-fit: fill !important; }
+`;
+
+let worker: DevWorker;
+let browser: Browser;
+let shopperToken: string;
+const contexts: BrowserContext[] = [];
+
+/** Errors a page reports: uncaught exceptions, and console errors other than the browser's own network log. */
+function collectErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on("pageerror", (error) => errors.push(`pageerror: ${error.message}`));
+  page.on("console", (message: ConsoleMessage) => {
+    // Chromium logs "Failed to load resource: net::ERR_..." itself for a request the test aborted.
+    if (message.type() === "error" && !/Failed to load resource|net::ERR_/.test(message.text())) {
+      errors.push(`console: ${message.text()}`);
+    }
+  });
+  return errors;
+}
+
+async function newPage(viewport = { width: 1280, height: 2000 }): Promise<Page> {
+  const context = await browser.newContext({ viewport });
+  contexts.push(context);
+  return context.newPage();
+}
+
+function recommendationsResponse(page: Page) {
+  return page.waitForResponse((response) => response.url().includes("/v1/recommendations") && response.ok());
+}
+
+beforeAll(async () => {
+  assertWidgetBuilt();
+  mkdirSync(artifactsDir, { recursive: true });
+  worker = await startDevWorker({ vars: { PATRON_DEMO: "on", ALLOWED_ORIGINS: shopOrigin } });
+  await postSeedData({ url: worker.url, apiKey: testSecrets.PATRON_API_KEY, customers: 60 });
+  // The nightly refit gives the popular shelf and the discount-sensitivity baseline, as `npm start` does.
+  const refit = await fetch(`${worker.url}/v1/admin/jobs/nightly?wait=1`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` },
+  });
+  if (!refit.ok) throw new Error(`nightly job failed: ${refit.status} ${await refit.text()}`);
+  shopperToken = await signShopperToken("demo-full-price", testSecrets.SHOPPER_TOKEN_SECRET, 3600, new Date());
+  browser = await launchChromium();
+});
+
+afterAll(async () => {
+  for (const context of contexts) await context.close().catch(() => {});
+  await browser?.close();
+  await worker?.stop();
+});
+
+describe("storefront widget", () => {
+  it("renders a signed-in shopper's picks, with prices, reasons and links carrying the recommendation id", async () => {
+    const page = await newPage();
+    const errors = collectErrors(page);
+    await serveShop(page, { "/": hostPage({ workerUrl: worker.url, token: shopperToken }) });
+    const answer = recommendationsResponse(page);
+    await page.goto(`${shopOrigin}/`);
+    const body = (await (await answer).json()) as RecommendationsBody;
+    await waitForCards(page);
+
+    expect(body.data.customerKnown).toBe(true);
+    const cards = await renderedCards(page);
+    const items = body.data.items.slice(0, 8);
+    expect(cards).toHaveLength(items.length);
+    const money = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD" });
+    cards.forEach((card, index) => {
+      const item = items[index]!;
+      expect(card.title).toBe(item.title);
+      expect(card.price).toBe(money.format(item.price));
+      expect(card.listPrice).toBe(item.price < item.listPrice ? money.format(item.listPrice) : null);
+      expect(new URL(card.href).searchParams.get("patron_rec")).toBe(body.data.recommendationId);
+      const sentence = item.reason ?? item.reasons?.find((reason) => reason.text)?.text ?? null;
+      expect(card.reason).toBe(sentence);
+      expect(card.description).toBe(sentence); // Read out to screen readers through aria-describedby.
+      expect(card.label).toContain(item.title);
+    });
+    expect(errors).toEqual([]);
+  });
+
+  it("keeps its look inside a hostile page, and keeps its styles out of the page", async () => {
+    const page = await newPage();
+    await serveShop(page, {
+      "/clean": hostPage({ workerUrl: worker.url, token: shopperToken }),
+      "/hostile": hostPage({ workerUrl: worker.url, token: shopperToken, css: hostileCss }),
+    });
+    const measure = () =>
+      page.evaluate(() => {
+        const host = document.querySelector("[data-patron]") as HTMLElement;
+        const root = host.shadowRoot!;
+        const box = (element: Element | null) => {
+          const rect = element?.getBoundingClientRect();
+          return rect ? [Math.round(rect.width), Math.round(rect.height)] : null;
+        };
+        const style = (element: Element | null, ...names: string[]) => {
+          const computed = element ? getComputedStyle(element) : null;
+          return names.map((name) => computed?.getPropertyValue(name));
+        };
+        const card = root.querySelector("li");
+        return {
+          host: box(host),
+          hostStyle: style(host, "display", "padding-top", "border-top-width"),
+          card: box(card),
+          image: box(root.querySelector("img")),
+          link: style(
+            root.querySelector("a"),
+            "color",
+            "font-size",
+            "font-family",
+            "line-height",
+            "letter-spacing",
+            "text-transform",
+            "visibility",
+            "white-space",
+          ),
+          heading: [box(root.querySelector("h2")), ...style(root.querySelector("h2"), "font-size", "visibility")],
+          cards: root.querySelectorAll("li a").length,
+        };
+      });
+
+    await page.goto(`${shopOrigin}/clean`);
+    await waitForCards(page);
+    const clean = await measure();
+    await page.goto(`${shopOrigin}/hostile`);
+    await waitForCards(page);
+    const hostile = await measure();
+
+    expect(clean.cards).toBeGreaterThan(0);
+    expect(clean.card?.[0]).toBeGreaterThan(100);
+    expect(hostile).toEqual(clean);
+    // The hostile rules are live on the page itself...
+    const pageDiv = await page.evaluate(() => getComputedStyle(document.querySelector(".after")!).paddingTop);
+    expect(pageDiv).toBe("40px");
+    // ...and the widget's own rules (p { opacity: 0 }, img { object-fit: cover }) never reach the page.
+    await page.goto(`${shopOrigin}/clean`);
+    await waitForCards(page);
+    const outside = await page.evaluate(() => ({
+      paragraph: getComputedStyle(document.querySelector(".outside")!).opacity,
+      image: getComputedStyle(document.querySelector(".outside-img")!).objectFit,
+    }));
+    expect(outside).toEqual({ paragraph: "1", image: "fill" });
+    await page.screenshot({ path: path.join(artifactsDir, "widget-hostile-page.png") });
+  });
+
+  describe("when the API is slow or down", () => {
+    /** Loads the anonymous page once so the popular shelf is cached in this context's localStorage. */
+    async function pageWithCachedPopular(): Promise<Page> {
+      const page = await newPage();
+      await serveShop(page, {
+        "/anonymous": hostPage({ workerUrl: worker.url }),
+        "/shopper": hostPage({ workerUrl: worker.url, token: shopperToken, timeoutMs: 800 }),
+      });
+      await page.goto(`${shopOrigin}/anonymous`);
+      await waitForCards(page);
+      await page.waitForFunction(() => localStorage.getItem("patron:popular:v1") !== null);
+      return page;
+    }
+
+    /** The mount point's box and the content below it, once the skeleton is up and once the shelf is. */
+    async function skeletonThenShelf(page: Page) {
+      await page.waitForFunction(() =>
+        document.querySelector("[data-patron]")?.shadowRoot?.querySelector("[aria-busy]"),
+      );
+      const geometry = () =>
+        page.evaluate(() => ({
+          host: Math.round(document.querySelector("[data-patron]")!.getBoundingClientRect().height),
+          below: Math.round(document.querySelector(".after")!.getBoundingClientRect().top),
+          shift: (window as unknown as { layoutShift: number }).layoutShift,
+        }));
+      const skeleton = await geometry();
+      await waitForCards(page);
+      return { skeleton, shelf: await geometry() };
+    }
+
+    it("falls back to the cached popular shelf when the API is down, in the space it reserved", async () => {
+      const page = await pageWithCachedPopular();
+      const errors = collectErrors(page);
+      await page.route("**/v1/recommendations**", async (route) => {
+        await new Promise((resolve) => setTimeout(resolve, 300)); // Long enough to see the skeleton.
+        await route.abort("connectionrefused");
+      });
+      await page.goto(`${shopOrigin}/shopper`);
+      const { skeleton, shelf } = await skeletonThenShelf(page);
+
+      expect(skeleton.host).toBeGreaterThan(200);
+      expect(shelf.host).toBe(skeleton.host);
+      expect(shelf.below).toBe(skeleton.below);
+      expect(shelf.shift).toBe(skeleton.shift);
+      expect((await renderedCards(page)).length).toBeGreaterThan(0);
+      expect(errors).toEqual([]);
+      await page.screenshot({ path: path.join(artifactsDir, "widget-api-down.png") });
+    });
+
+    it("stops waiting after data-timeout when the API is slow", async () => {
+      const page = await pageWithCachedPopular();
+      const errors = collectErrors(page);
+      await page.route("**/v1/recommendations**", async (route) => {
+        await new Promise((resolve) => setTimeout(resolve, 4000));
+        await route.continue().catch(() => {}); // The widget gave up on this request long ago.
+      });
+      const started = Date.now();
+      await page.goto(`${shopOrigin}/shopper`);
+      const { skeleton, shelf } = await skeletonThenShelf(page);
+
+      expect(Date.now() - started).toBeLessThan(3500);
+      expect(shelf.host).toBe(skeleton.host);
+      expect(shelf.shift).toBe(skeleton.shift);
+      expect(errors).toEqual([]);
+    });
+
+    it("hides itself cleanly when the API is down and nothing is cached", async () => {
+      const page = await newPage();
+      const errors = collectErrors(page);
+      await serveShop(page, { "/shopper": hostPage({ workerUrl: worker.url, token: shopperToken, timeoutMs: 800 }) });
+      await page.route("**/v1/recommendations**", (route) => route.abort("connectionrefused"));
+      await page.goto(`${shopOrigin}/shopper`);
+      await page.waitForFunction(
+        () => document.querySelector("[data-patron]")!.shadowRoot?.querySelector("section") === null,
+        undefined,
+        { timeout: 10_000 },
+      );
+      const height = await page.evaluate(() => document.querySelector("[data-patron]")!.getBoundingClientRect().height);
+      expect(height).toBe(0);
+      expect(errors).toEqual([]);
+    });
+  });
+
+  it("sends impression and click beacons that the worker stores, and the click lands on an attributed link", async () => {
+    const page = await newPage();
+    const errors = collectErrors(page);
+    await serveShop(page, { "/": hostPage({ workerUrl: worker.url, token: shopperToken }) });
+    const answer = recommendationsResponse(page);
+    const impressions = page.waitForRequest(
+      (request) => request.url().endsWith("/v1/events") && (request.postData() ?? "").includes('"impression"'),
+    );
+    await page.goto(`${shopOrigin}/`);
+    const { data } = (await (await answer).json()) as RecommendationsBody;
+    await waitForCards(page);
+    const beacon = await impressions;
+    expect(beacon.method()).toBe("POST");
+    expect(beacon.headers()["content-type"]).toMatch(/^text\/plain/);
+
+    const clicked = page.waitForRequest(
+      (request) => request.url().endsWith("/v1/events") && (request.postData() ?? "").includes('"click"'),
+    );
+    await page.locator("[data-patron] li a").first().click();
+    await clicked;
+    await page.waitForURL(/patron_rec=/);
+    expect(new URL(page.url()).searchParams.get("patron_rec")).toBe(data.recommendationId);
+
+    const sql = `select type, product_id as productId from events where recommendation_id = '${data.recommendationId}' order by id`;
+    let rows: { type: string; productId: string }[] = [];
+    for (let attempt = 0; attempt < 20; attempt++) {
+      rows = await queryLocalD1(worker.persistDir, sql);
+      if (rows.some((row) => row.type === "click")) break;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    const shown = new Set(data.items.slice(0, 8).map((item) => item.id));
+    const impressed = rows.filter((row) => row.type === "impression");
+    expect(impressed.length).toBeGreaterThan(0);
+    expect(impressed.every((row) => shown.has(row.productId))).toBe(true);
+    expect(new Set(impressed.map((row) => row.productId)).size).toBe(impressed.length); // once per product
+    expect(rows.filter((row) => row.type === "click")).toEqual([{ type: "click", productId: data.items[0]!.id }]);
+    expect(errors).toEqual([]);
+  });
+
+  it("shows each demo shopper different picks on the demo storefront (screenshots in tests/artifacts)", async () => {
+    const shoppers = ["demo-full-price", "demo-store-loyal", "demo-fading", "demo-new", "anonymous"];
+    const shelves = new Map<string, RecommendationsBody["data"]>();
+    for (const shopper of shoppers) {
+      const page = await newPage({ width: 1280, height: 1400 });
+      const errors = collectErrors(page);
+      const answer = recommendationsResponse(page);
+      await page.goto(`${worker.url}/demo/?shopper=${shopper}`);
+      shelves.set(shopper, ((await (await answer).json()) as RecommendationsBody).data);
+      await waitForCards(page);
+      await page.screenshot({ path: path.join(artifactsDir, `demo-${shopper}.png`), fullPage: true });
+      expect(errors).toEqual([]);
+    }
+    expect(shelves.get("anonymous")?.customerKnown).toBe(false);
+    for (const shopper of shoppers.slice(0, 4)) expect(shelves.get(shopper)?.customerKnown).toBe(true);
+    const picks = shoppers.map((shopper) => {
+      const shelf = shelves.get(shopper);
+      return `${shopper} (${shelf?.arm}): ${shelf?.items.slice(0, 4).map((item) => item.id)}`;
+    });
+    const distinct = new Set(picks.map((line) => line.split(": ")[1]));
+    expect(distinct.size, picks.join("\n")).toBe(shoppers.length);
+    // A full-price shopper buys anyway: no markdowns on their shelf.
+    const fullPrice = shelves.get("demo-full-price")!;
+    expect(fullPrice.items.every((item) => !(item.price < item.listPrice))).toBe(true);
+  });
+});
