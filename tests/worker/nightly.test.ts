@@ -1,7 +1,13 @@
-import { SELF } from "cloudflare:test";
+import { env, SELF } from "cloudflare:test";
+import { drizzle } from "drizzle-orm/d1";
 import { describe, expect, it } from "vitest";
+import * as schema from "../../db/schema.ts";
 import { jobRunResponseSchema, transitionsResponseSchema } from "../../worker/admin/admin.schemas.ts";
+import type { PopulationModels } from "../../worker/core/profile/population-models.ts";
 import { customerResponseSchema } from "../../worker/customers/customers.schemas.ts";
+import type { Db } from "../../worker/env.ts";
+import { scorePageStep, startRunStep } from "../../worker/jobs/nightly.repo.ts";
+import { currentModels } from "../../worker/models/models.repo.ts";
 import { adminKey, anOrder, client } from "../fixtures/builders.ts";
 
 const api = client(SELF);
@@ -103,5 +109,28 @@ describe("nightly model job", () => {
     expect((await api.call("POST", "/v1/admin/jobs/nightly", { pageSize: 1 }, adminKey)).status).toBe(400);
     expect((await api.call("GET", "/v1/admin/models", undefined, "test-api-key")).status).toBe(401);
     expect((await api.call("POST", "/v1/admin/jobs/nightly", undefined, null)).status).toBe(401);
+  });
+});
+
+describe("nightly job steps", () => {
+  it("re-running a scoring step after a restart writes the same rows: no double-counted transitions", async () => {
+    const db = drizzle(env.DB, { schema }) as unknown as Db;
+    const models = (await currentModels(db, new Date())).customer;
+    expect(models).not.toBeNull();
+    const runId = "restart-test";
+    await startRunStep(db, runId, new Date());
+    const first = await scorePageStep(db, models as PopulationModels, "", 25, runId, new Date(Date.now() + 90 * day));
+    const count = async () =>
+      (
+        await env.DB.prepare("SELECT count(*) AS n FROM stage_transitions WHERE run_id = ?")
+          .bind(runId)
+          .first<{ n: number }>()
+      )?.n;
+    const after = await count();
+    expect(first.scored).toBe(25);
+    expect(after).toBeGreaterThan(0);
+    // The same step again, as Workflows would retry it if the isolate died before recording the result.
+    await scorePageStep(db, models as PopulationModels, "", 25, runId, new Date(Date.now() + 90 * day));
+    expect(await count()).toBe(after);
   });
 });
