@@ -69,6 +69,12 @@ export async function loadCustomer(db: Db, customerId: string, orderLimit: numbe
                   category.priceQuantiles,
                 ]),
               ),
+              categoryIntervalDays: Object.fromEntries(
+                Object.entries(models.population?.categories ?? {}).map(([id, category]) => [
+                  id,
+                  category.repurchaseIntervalDays,
+                ]),
+              ),
               orderTimes: orders.map((order) => order.placedAt),
               now,
             }),

@@ -101,3 +101,29 @@ describe("customerProfile", () => {
     expect(profileOf(customer("x-deal", 6, 14, 3)).offerGuidance).toBe("deal_driven");
   });
 });
+
+describe("per-category cadence", () => {
+  it("shrinks a short category history toward that category's population interval, and flags a lapsing category", () => {
+    const models = fitPopulationModels(population(), now);
+    const summary = customer("omni", 10, 14, 3);
+    const coffee = {
+      categoryId: "coffee",
+      purchaseDays: 2,
+      firstPurchaseAt: new Date(now.getTime() - 60 * day).toISOString(),
+      lastPurchaseAt: new Date(now.getTime() - 53 * day).toISOString(),
+      avgUnitPrice: 9,
+    };
+    const withPrior = customerProfile({
+      summary,
+      categories: [coffee],
+      models,
+      now,
+      categoryIntervalDays: { coffee: 28 },
+    });
+    const category = withPrior.categories[0];
+    // One observed 7-day interval and a 28-day prior weighted 2: (7 + 2 × 28) / 3 = 21 days.
+    expect(category?.cadence.expectedIntervalDays).toBeCloseTo(21, 5);
+    expect(category?.cadence.overdueRatio).toBeGreaterThan(2);
+    expect(withPrior.lifecycle.stage).toBe("active");
+  });
+});

@@ -48,6 +48,8 @@ export interface ProfileInput {
   models: PopulationModels;
   /** Category → ascending price quantiles (from the ranking population), for price bands. */
   categoryPrices?: Readonly<Record<string, readonly number[]>>;
+  /** Category → the population's typical days between purchases there: the prior for short histories. */
+  categoryIntervalDays?: Readonly<Record<string, number>>;
   /** Order timestamps (ISO) for preferred weekday and hour; optional. */
   orderTimes?: readonly string[];
   now: Date;
@@ -134,7 +136,10 @@ export function customerProfile(input: ProfileInput, options: ModelOptions = def
       const prices = input.categoryPrices?.[category.categoryId];
       return {
         ...category,
-        cadence: cadenceOf(category, now, cadencePrior),
+        cadence: cadenceOf(category, now, {
+          ...cadencePrior,
+          priorIntervalDays: input.categoryIntervalDays?.[category.categoryId] || cadencePrior.priorIntervalDays,
+        }),
         priceBand: prices?.length
           ? priceBandOf(category.avgUnitPrice, { sortedPrices: Float64Array.from(prices) })
           : null,
