@@ -1,0 +1,83 @@
+import { env } from "cloudflare:test";
+import { beforeAll, describe, expect, it } from "vitest";
+import { createApp } from "../../worker/app.ts";
+import { demoTokenResponseSchema } from "../../worker/demo/demo.schemas.ts";
+import { verifyShopperToken } from "../../worker/http/shopper-token.ts";
+
+// The real app with PATRON_DEMO set explicitly: a local .dev.vars may switch the demo on for SELF.
+const withDemo = (value: string | undefined) => (path: string) =>
+  createApp().request(`http://patron.test${path}`, {}, { ...env, PATRON_DEMO: value });
+const demoOn = withDemo("on");
+
+beforeAll(async () => {
+  await env.DB.batch([
+    env.DB.prepare("insert into categories (id, name, updated_at) values ('heels', 'Heels & <Pumps>', '2026-01-01')"),
+    env.DB.prepare(
+      "insert into products (id, title, category_id, list_price, sale_price, in_stock, active, updated_at) values ('sku-1', 'Satin <b>Pumps</b>', 'heels', 120, 89, 1, 1, '2026-01-01')",
+    ),
+  ]);
+});
+
+describe("demo routes", () => {
+  it.each([
+    [undefined, "/demo/token?account=demo-new"],
+    ["off", "/demo/token?account=demo-new"],
+    [undefined, "/demo/images/sku-1.svg"],
+    [undefined, "/demo/products/sku-1"],
+  ])("answer with 404 when PATRON_DEMO is %s (%s)", async (value, path) => {
+    const response = await withDemo(value)(path);
+    expect(response.status).toBe(404);
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe("not_found");
+  });
+
+  it("signs a one-hour shopper token for a demo account", async () => {
+    const response = await demoOn("/demo/token?account=demo-fading");
+    expect(response.status).toBe(200);
+    expect(response.headers.get("Cache-Control")).toBe("no-store");
+    const { data } = demoTokenResponseSchema.parse(await response.json());
+    const check = await verifyShopperToken(data.token, env.SHOPPER_TOKEN_SECRET, new Date());
+    expect(check).toMatchObject({ ok: true, claims: { sub: "demo-fading" } });
+    const lifetime = Date.parse(data.expiresAt) - Date.now();
+    expect(lifetime).toBeGreaterThan(3500_000);
+    expect(lifetime).toBeLessThanOrEqual(3600_000);
+  });
+
+  it.each(["/demo/token", "/demo/token?account=", "/demo/token?account=a%20b%3Cc"])(
+    "refuses %s with 400",
+    async (path) => {
+      const response = await demoOn(path);
+      expect(response.status).toBe(400);
+      expect(((await response.json()) as { error: { code: string } }).error.code).toBe("invalid_request");
+    },
+  );
+
+  it("draws a product placeholder with its title and category, escaped", async () => {
+    const response = await demoOn("/demo/images/sku-1.svg");
+    expect(response.status).toBe(200);
+    expect(response.headers.get("Content-Type")).toMatch(/^image\/svg\+xml/);
+    const svg = await response.text();
+    expect(svg).toContain("Satin &#60;b&#62;Pumps&#60;/b&#62;");
+    expect(svg).toContain("HEELS &#38; &#60;PUMPS&#62;");
+    expect(svg).not.toContain("<b>");
+  });
+
+  it("draws a neutral placeholder for an unknown product", async () => {
+    const response = await demoOn("/demo/images/nope.svg");
+    expect(response.status).toBe(200);
+    expect(await response.text()).toContain(">nope<");
+  });
+
+  it("shows a product page that echoes the recommendation id, escaped", async () => {
+    const response = await demoOn("/demo/products/sku-1?patron_rec=rec_%3Cx%3E");
+    expect(response.status).toBe(200);
+    const html = await response.text();
+    expect(html).toContain("<h1>Satin &#60;b&#62;Pumps&#60;/b&#62;</h1>");
+    expect(html).toContain("$89.00");
+    expect(html).toContain("<code>rec_&#60;x&#62;</code>");
+  });
+
+  it("answers an unknown product page with 404", async () => {
+    const response = await demoOn("/demo/products/nope");
+    expect(response.status).toBe(404);
+  });
+});
