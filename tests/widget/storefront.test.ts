@@ -329,6 +329,7 @@ describe("storefront widget", () => {
       await page.goto(`${worker.url}/demo/?shopper=${shopper}`);
       shelves.set(shopper, ((await (await answer).json()) as RecommendationsBody).data);
       await waitForCards(page);
+      await page.locator("[data-patron] li a").first().hover(); // Shows the first card's reason sentence.
       await page.screenshot({ path: path.join(artifactsDir, `demo-${shopper}.png`), fullPage: true });
       expect(errors).toEqual([]);
     }
