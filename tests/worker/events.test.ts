@@ -2,6 +2,7 @@ import { env, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { eventDedupeKey } from "../../worker/events/events.routes.ts";
 import { eventsResponseSchema } from "../../worker/events/events.schemas.ts";
+import { signShopperToken } from "../../worker/http/shopper-token.ts";
 
 const url = "http://patron.test/v1/events";
 
@@ -137,6 +138,38 @@ describe("POST /v1/events", () => {
     expect(envelope.error.code).toBe("invalid_request");
     expect(envelope.error.requestId).toBe(response.headers.get("X-Request-Id"));
     expect(await storedEvents("rec-bad")).toEqual([]);
+  });
+
+  it("links a batch to the shopper's customer through the batch token the widget sends", async () => {
+    const order = {
+      id: "events-order-1",
+      channel: "web",
+      placedAt: "2026-03-14T10:22:00Z",
+      currency: "USD",
+      identifiers: { account: "events-shopper" },
+      lines: [{ productId: "sku-1", categoryId: "heels", quantity: 1, unitPrice: 89, listPrice: 120 }],
+    };
+    const ingested = await SELF.fetch("http://patron.test/v1/orders", {
+      method: "POST",
+      headers: { Authorization: "Bearer test-api-key", "Content-Type": "application/json" },
+      body: JSON.stringify({ orders: [order] }),
+    });
+    expect(ingested.status).toBeLessThan(300);
+    const { customer_id: customerId } = (await env.DB.prepare("select customer_id from orders where id = ?")
+      .bind(order.id)
+      .first()) as { customer_id: string };
+    const token = await signShopperToken("events-shopper", env.SHOPPER_TOKEN_SECRET, 600, new Date());
+
+    await beacon({ events: [{ type: "impression", recommendationId: "rec-token", productId: "sku-1" }], token });
+    await beacon({
+      events: [{ type: "impression", recommendationId: "rec-token", productId: "sku-2" }],
+      token: "not-a-token",
+    });
+    const rows = await storedEvents("rec-token");
+    expect(rows.map((row) => [row.product_id, row.customer_id])).toEqual([
+      ["sku-1", customerId],
+      ["sku-2", null],
+    ]);
   });
 
   it("refuses oversized payloads", async () => {

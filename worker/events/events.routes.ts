@@ -72,7 +72,9 @@ export const eventsRoutes = new Hono<AppEnv>().post("/", async (c) => {
   const now = c.get("now");
   const customerId = await customerOfToken(
     c,
-    batch.find((event) => event.token)?.token ?? bearerToken(c.req.header("Authorization")),
+    ("events" in payload ? payload.token : undefined) ??
+      batch.find((event) => event.token)?.token ??
+      bearerToken(c.req.header("Authorization")),
   );
   const rows: EventRow[] = batch.map((event) => ({
     type: event.type,
