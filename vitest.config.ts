@@ -30,6 +30,8 @@ export default defineConfig(async () => {
                   PATRON_ADMIN_KEY: "test-admin-key",
                   SHOPPER_TOKEN_SECRET: "test-shopper-secret",
                   IDENTITY_HASH_SECRET: "test-identity-secret",
+                  // Pinned here so a developer's local .dev.vars cannot change what the tests see.
+                  HOLDOUT_SHARE: "0.1",
                 },
               },
             }),

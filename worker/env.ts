@@ -13,6 +13,8 @@ export interface Env {
   TRANSITIONS_WEBHOOK_URL?: string;
   /** Share of known shoppers held out from personalisation (0..1), stable per customer. */
   HOLDOUT_SHARE?: string;
+  /** "on" serves the demo storefront's helpers (/demo/token, images, product pages); never in production. */
+  PATRON_DEMO?: string;
   NIGHTLY: Workflow<import("./jobs/nightly.workflow.ts").NightlyParams>;
 }
 

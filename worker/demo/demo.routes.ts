@@ -72,8 +72,7 @@ function productPage(product: {
 
 export const demoRoutes = new Hono<AppEnv>()
   .use("*", async (c, next) => {
-    const env = c.env as typeof c.env & { PATRON_DEMO?: string };
-    if (env.PATRON_DEMO !== "on") throw notFound(`No route for ${c.req.method} ${c.req.path}.`);
+    if (c.env.PATRON_DEMO !== "on") throw notFound(`No route for ${c.req.method} ${c.req.path}.`);
     await next();
   })
   .get("/token", async (c) => {
