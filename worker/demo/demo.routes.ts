@@ -2,6 +2,7 @@
 // placeholder images and a minimal product page. All of it answers 404 unless PATRON_DEMO is "on": a
 // production deployment must never hand out shopper tokens to whoever asks.
 import { Hono } from "hono";
+import { currentPrice } from "../core/ranking/items.ts";
 import type { AppEnv } from "../env.ts";
 import { notFound } from "../http/errors.ts";
 import { signShopperToken } from "../http/shopper-token.ts";
@@ -98,14 +99,12 @@ export const demoRoutes = new Hono<AppEnv>()
   .get("/products/:id", async (c) => {
     const product = await findDemoProduct(c.get("db"), c.req.param("id"));
     if (!product) throw notFound(`No product ${c.req.param("id")}.`);
-    const price =
-      product.salePrice !== null && product.salePrice < product.listPrice ? product.salePrice : product.listPrice;
     return c.html(
       productPage({
         id: product.id,
         title: product.title,
         categoryName: product.categoryName ?? product.categoryId,
-        price: new Intl.NumberFormat("en-US", { style: "currency", currency: "USD" }).format(price),
+        price: new Intl.NumberFormat("en-US", { style: "currency", currency: "USD" }).format(currentPrice(product)),
         recommendationId: c.req.query("patron_rec") ?? null,
       }),
     );

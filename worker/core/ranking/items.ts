@@ -37,12 +37,15 @@ export interface ItemSelectionInput {
 
 const dayMs = 86_400_000;
 
+/** The only fields the sale-price rule reads, so any product-shaped value (a demo page's row) can use it. */
+type Priced = Pick<Product, "listPrice" | "salePrice">;
+
 /** The price a shopper pays today. */
-export function currentPrice(product: Product): number {
+export function currentPrice(product: Priced): number {
   return isOnSale(product) ? product.salePrice! : product.listPrice;
 }
 
-export function isOnSale(product: Product): boolean {
+export function isOnSale(product: Priced): boolean {
   return product.salePrice !== null && product.salePrice < product.listPrice;
 }
 
