@@ -38,7 +38,7 @@ export const identityObservations = sqliteTable(
   (t) => [primaryKey({ columns: [t.source, t.identityKey] }), index("identity_observations_key_idx").on(t.identityKey)],
 );
 
-/** Audit trail of merges (and of refused merges), newest last. */
+/** Audit trail of merges, newest last. */
 export const identityMerges = sqliteTable(
   "identity_merges",
   {
@@ -50,6 +50,17 @@ export const identityMerges = sqliteTable(
   },
   (t) => [index("identity_merges_into_idx").on(t.intoCustomerId)],
 );
+
+/**
+ * Optimistic concurrency for ingestion. A write batch starts by inserting a row whose `ok` is NULL
+ * when the identity region it was planned from changed since it was read; the NOT NULL constraint
+ * then aborts the whole batch and the request re-plans. The batch deletes its row before committing,
+ * so the table is always empty.
+ */
+export const ingestChecks = sqliteTable("ingest_checks", {
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  ok: integer("ok").notNull(),
+});
 
 export const orders = sqliteTable(
   "orders",

@@ -102,6 +102,11 @@ CREATE TABLE `identity_observations` (
 );
 --> statement-breakpoint
 CREATE INDEX `identity_observations_key_idx` ON `identity_observations` (`identity_key`);--> statement-breakpoint
+CREATE TABLE `ingest_checks` (
+	`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,
+	`ok` integer NOT NULL
+);
+--> statement-breakpoint
 CREATE TABLE `job_runs` (
 	`id` text PRIMARY KEY NOT NULL,
 	`kind` text NOT NULL,

@@ -313,3 +313,31 @@ describe("identity resolution through the worker", () => {
     for (const result of results) expect(result).toEqual(results[0]);
   });
 });
+
+describe("concurrent ingestion", () => {
+  it("never splits a new customer across requests that arrive at the same time", async () => {
+    const p = uniquePrefix("race");
+    const responses = await Promise.all(
+      [1, 2, 3, 4, 5, 6].map((n) =>
+        api.postOrders([
+          anOrder({
+            id: `${p}-${n}`,
+            channel: "store",
+            placedAt: `2026-0${n}-02T12:00:00Z`,
+            identifiers: { loyalty: `${p}-card`, ...(n % 2 ? { email: `${p}@race.test` } : {}) },
+          }),
+        ]),
+      ),
+    );
+    for (const response of responses) expect(response.status, await response.clone().text()).toBe(200);
+    const customer = await customerOf("loyalty", `${p}-card`);
+    expect(customer.orders).toHaveLength(6);
+    expect(customer.summary?.orders).toBe(6);
+    const summaries = await env.DB.prepare(
+      "SELECT count(*) AS n FROM customer_summaries WHERE customer_id IN (SELECT customer_id FROM orders WHERE id LIKE ?)",
+    )
+      .bind(`${p}-%`)
+      .first<{ n: number }>();
+    expect(summaries?.n).toBe(1);
+  });
+});

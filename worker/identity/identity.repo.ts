@@ -1,11 +1,13 @@
 // Loads the region of the identity graph that new evidence touches, and writes a resolution plan.
 // Arrays travel as one JSON parameter (json_each), so a 1,000-order batch stays far below D1's
 // 100-bound-parameters limit and costs one statement per table.
-import { sql } from "drizzle-orm";
+import { type SQL, sql } from "drizzle-orm";
+import { batchRows } from "../../db/batch.ts";
 import type { IdentityKind } from "../core/identity/normalize.ts";
 import type { IdentityState, Region, ResolutionPlan } from "../core/identity/plan.ts";
 import type { IdentityRef, Observation } from "../core/identity/resolve.ts";
 import type { Db } from "../env.ts";
+import { ApiError } from "../http/errors.ts";
 
 /** Stop expanding a region past this many observations (a placeholder value that slipped the junk list). */
 const maxRegionObservations = 20_000;
@@ -22,26 +24,27 @@ interface ObservationRow {
 
 /**
  * Every stored observation reachable from `startKeys` through identifiers that are not shared, with
- * the stored state of each identifier met. One D1 round trip per hop of the graph (usually two).
+ * the stored state of each identifier met. One D1 round trip per hop of the graph (usually two),
+ * plus one for the customers involved.
  */
-export async function loadRegion(db: Db, startKeys: string[], fresh: Observation[]) {
+export async function loadRegion(db: Db, startKeys: string[], fresh: Observation[]): Promise<Region> {
   const observations = new Map<string, IdentityRef[]>();
   for (const observation of fresh) observations.set(observation.source, [...observation.identities]);
   const identities = new Map<string, IdentityState>();
   const expanded = new Set<string>();
   let frontier = [...new Set(startKeys)];
-  let truncated = false;
 
   while (frontier.length > 0) {
     for (const key of frontier) expanded.add(key);
-    const rows = await db.all<ObservationRow>(sql`
-      SELECT o.source, o.identity_key, i.customer_id, i.shared
-      FROM identity_observations o LEFT JOIN identities i ON i.key = o.identity_key
-      WHERE o.source IN (
-        SELECT source FROM identity_observations WHERE identity_key IN (SELECT value FROM json_each(${json(frontier)}))
-      )`);
-    const known = await db.all<{ key: string; customer_id: string | null; shared: number }>(sql`
-      SELECT key, customer_id, shared FROM identities WHERE key IN (SELECT value FROM json_each(${json(frontier)}))`);
+    const [rows = [], known = []] = (await batchRows(db, [
+      sql`
+        SELECT o.source, o.identity_key, i.customer_id, i.shared
+        FROM identity_observations o LEFT JOIN identities i ON i.key = o.identity_key
+        WHERE o.source IN (
+          SELECT source FROM identity_observations WHERE identity_key IN (SELECT value FROM json_each(${json(frontier)}))
+        )`,
+      sql`SELECT key, customer_id, shared FROM identities WHERE key IN (SELECT value FROM json_each(${json(frontier)}))`,
+    ])) as [ObservationRow[], { key: string; customer_id: string | null; shared: number }[]];
     for (const row of known) identities.set(row.key, { customerId: row.customer_id, shared: row.shared === 1 });
     for (const row of rows) {
       const refs = observations.get(row.source) ?? [];
@@ -52,8 +55,12 @@ export async function loadRegion(db: Db, startKeys: string[], fresh: Observation
         identities.set(row.identity_key, { customerId: row.customer_id, shared: row.shared === 1 });
     }
     if (observations.size > maxRegionObservations) {
-      truncated = true;
-      break;
+      // Deciding from part of the evidence could split customers; refuse and write nothing.
+      throw new ApiError(
+        409,
+        "conflict",
+        `These identifiers link more than ${maxRegionObservations} orders and calls; one of them is probably a placeholder (a store's walk-in email or card). Send the batch without it.`,
+      );
     }
     const next = new Set<string>();
     for (const refs of observations.values()) {
@@ -66,23 +73,63 @@ export async function loadRegion(db: Db, startKeys: string[], fresh: Observation
   }
 
   const orderSources = [...observations.keys()].filter((source) => source.startsWith("order:"));
-  const orderRows = await db.all<{ source: string; customer_id: string }>(sql`
-    SELECT 'order:' || id AS source, customer_id FROM orders
-    WHERE id IN (SELECT substr(value, 7) FROM json_each(${json(orderSources)}))`);
+  const [orderRows = []] = (await batchRows(db, [
+    sql`
+      SELECT 'order:' || id AS source, customer_id FROM orders
+      WHERE id IN (SELECT substr(value, 7) FROM json_each(${json(orderSources)}))`,
+  ])) as [{ source: string; customer_id: string }[]];
   const orderCustomers = new Map(orderRows.map((row) => [row.source, row.customer_id]));
   const owners = [
     ...new Set([...identities.values()].map((s) => s.customerId).concat([...orderCustomers.values()])),
   ].filter((id): id is string => !!id);
-  const weightRows = await db.all<{ customer_id: string; orders: number }>(sql`
-    SELECT customer_id, orders FROM customer_summaries WHERE customer_id IN (SELECT value FROM json_each(${json(owners)}))`);
+  const [weightRows = [], ownerRows = []] = (await batchRows(db, [
+    sql`SELECT customer_id, orders FROM customer_summaries WHERE customer_id IN (SELECT value FROM json_each(${json(owners)}))`,
+    sql`SELECT DISTINCT customer_id FROM identities WHERE customer_id IN (SELECT value FROM json_each(${json(owners)}))`,
+  ])) as [{ customer_id: string; orders: number }[], { customer_id: string }[]];
 
-  const region: Region = {
+  return {
     observations: [...observations].map(([source, refs]) => ({ source, identities: refs })),
     identities,
     orderCustomers,
     customerWeight: new Map(weightRows.map((row) => [row.customer_id, row.orders])),
+    identityOwners: new Set(ownerRows.map((row) => row.customer_id)),
   };
-  return { region, truncated };
+}
+
+/**
+ * The first and last statements of a write batch: the first aborts the batch (NOT NULL on
+ * ingest_checks.ok) when anything the plan was computed from changed since it was read: a known
+ * identity's owner or shared flag, an identity believed new, or an order believed new.
+ */
+export function regionGuard(region: Region, freshOrderIds: string[]): { check: SQL; clear: SQL } {
+  const known = [...region.identities].map(([key, state]) => ({
+    key,
+    customerId: state.customerId,
+    shared: state.shared ? 1 : 0,
+  }));
+  const believedNew = [
+    ...new Set(
+      region.observations
+        .flatMap((o) => o.identities.map((ref) => ref.key))
+        .filter((key) => !region.identities.has(key)),
+    ),
+  ];
+  return {
+    check: sql`
+      INSERT INTO ingest_checks (ok) SELECT CASE WHEN
+        NOT EXISTS (
+          SELECT 1 FROM json_each(${json(known)}) j LEFT JOIN identities i ON i.key = j.value ->> 'key'
+          WHERE i.key IS NULL OR i.customer_id IS NOT (j.value ->> 'customerId') OR i.shared != (j.value ->> 'shared'))
+        AND NOT EXISTS (SELECT 1 FROM identities WHERE key IN (SELECT value FROM json_each(${json(believedNew)})))
+        AND NOT EXISTS (SELECT 1 FROM orders WHERE id IN (SELECT value FROM json_each(${json(freshOrderIds)})))
+      THEN 1 END`,
+    clear: sql`DELETE FROM ingest_checks`,
+  };
+}
+
+/** True when a batch was aborted by regionGuard: the caller re-plans from a fresh read. */
+export function isStaleRegion(error: unknown): boolean {
+  return String((error as Error)?.message ?? error).includes("ingest_checks.ok");
 }
 
 /** Statements that write a plan; the caller puts them in the same D1 batch as the orders. */
@@ -91,7 +138,6 @@ export function identityStatements(
   fresh: Observation[],
   masks: ReadonlyMap<string, string>,
   now: string,
-  mergeSource: string,
 ) {
   const identityRows = plan.identityChanges.map((change) => ({
     key: change.key,
@@ -115,17 +161,26 @@ export function identityStatements(
       SELECT value ->> 'source', value ->> 'key' FROM json_each(${json(observationRows)})`,
   ];
   if (plan.merges.length > 0) {
+    const merges = json(plan.merges);
     statements.push(
       sql`
         UPDATE customers SET merged_into = m.value ->> 'into', updated_at = ${now}
-        FROM json_each(${json(plan.merges)}) AS m WHERE customers.id = m.value ->> 'from'`,
+        FROM json_each(${merges}) AS m WHERE customers.id = m.value ->> 'from'`,
       // Anyone who pointed at a merged-away customer now points at the survivor.
       sql`
         UPDATE customers SET merged_into = m.value ->> 'into'
-        FROM json_each(${json(plan.merges)}) AS m WHERE customers.merged_into = m.value ->> 'from'`,
+        FROM json_each(${merges}) AS m WHERE customers.merged_into = m.value ->> 'from'`,
+      // Everything the merged-away customer had moves with it, including what the region did not load.
+      sql`
+        UPDATE orders SET customer_id = m.value ->> 'into'
+        FROM json_each(${merges}) AS m WHERE orders.customer_id = m.value ->> 'from'`,
+      sql`
+        UPDATE events SET customer_id = m.value ->> 'into'
+        FROM json_each(${merges}) AS m WHERE events.customer_id = m.value ->> 'from'`,
+      sql`DELETE FROM customer_scores WHERE customer_id IN (SELECT value ->> 'from' FROM json_each(${merges}))`,
       sql`
         INSERT INTO identity_merges (from_customer_id, into_customer_id, source, at)
-        SELECT value ->> 'from', value ->> 'into', ${mergeSource}, ${now} FROM json_each(${json(plan.merges)})`,
+        SELECT value ->> 'from', value ->> 'into', value ->> 'source', ${now} FROM json_each(${merges})`,
     );
   }
   return statements;

@@ -6,8 +6,15 @@ import { runBatch } from "../../db/batch.ts";
 import { orderSource, planResolution } from "../core/identity/plan.ts";
 import type { Observation } from "../core/identity/resolve.ts";
 import type { Db } from "../env.ts";
+import { ApiError } from "../http/errors.ts";
 import { hashIdentifiers, identifySource } from "../identity/identity.keys.ts";
-import { identityStatements, loadRegion, observationExists } from "../identity/identity.repo.ts";
+import {
+  identityStatements,
+  isStaleRegion,
+  loadRegion,
+  observationExists,
+  regionGuard,
+} from "../identity/identity.repo.ts";
 import {
   existingOrderIds,
   insertOrderStatements,
@@ -26,30 +33,56 @@ export interface IngestResult {
 
 const newCustomerId = () => `c_${crypto.randomUUID().replaceAll("-", "").slice(0, 20)}`;
 
+/** Attempts before a request that keeps meeting concurrent writers gives up with 409. */
+const maxAttempts = 5;
+
+/**
+ * Plans from a fresh read of the touched region and writes everything in one batch guarded by
+ * regionGuard: if another request changed the region in between, the batch aborts whole and the
+ * plan is made again from the new state, so concurrent writers never split or double-count anyone.
+ */
 async function resolveAndWrite(
   db: Db,
   fresh: Observation[],
   masks: Map<string, string>,
   now: Date,
+  freshOrderIds: string[],
   extra: (customerOf: Map<string, string>) => SQL[],
 ) {
   const startKeys = fresh.flatMap((o) => o.identities.map((ref) => ref.key));
-  const { region } = await loadRegion(db, startKeys, fresh);
-  const plan = planResolution(region, newCustomerId);
-  const customerOf = new Map(plan.orderChanges.map((change) => [change.source, change.customerId]));
   const nowIso = now.toISOString();
-  const statements = [
-    ...identityStatements(plan, fresh, masks, nowIso, fresh[0]?.source ?? ""),
-    ...extra(customerOf),
-    ...reassignOrderStatements(
-      plan.orderChanges
-        .filter((change) => region.orderCustomers.has(change.source))
-        .map((change) => ({ orderId: change.source.slice("order:".length), customerId: change.customerId })),
-    ),
-    ...rebuildSummaryStatements(plan.affectedCustomers, nowIso),
-  ];
-  await runBatch(db, statements);
-  return { plan, customerOf };
+  for (let attempt = 1; ; attempt++) {
+    const region = await loadRegion(db, startKeys, fresh);
+    const plan = planResolution(region, newCustomerId);
+    const customerOf = new Map(plan.orderChanges.map((change) => [change.source, change.customerId]));
+    const guard = regionGuard(region, freshOrderIds);
+    const statements = [
+      guard.check,
+      ...identityStatements(plan, fresh, masks, nowIso),
+      ...extra(customerOf),
+      ...reassignOrderStatements(
+        plan.orderChanges
+          .filter((change) => region.orderCustomers.has(change.source))
+          .map((change) => ({ orderId: change.source.slice("order:".length), customerId: change.customerId })),
+      ),
+      ...rebuildSummaryStatements(plan.affectedCustomers, nowIso),
+      guard.clear,
+    ];
+    try {
+      await runBatch(db, statements);
+      return { plan, customerOf };
+    } catch (error) {
+      if (!isStaleRegion(error)) throw error;
+      if (attempt >= maxAttempts) {
+        throw new ApiError(
+          409,
+          "conflict",
+          "These customers are being updated by other requests right now; retry the batch.",
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 10 * attempt + Math.random() * 20));
+    }
+  }
 }
 
 export async function ingestOrders(db: Db, secret: string, orders: OrderInput[], now: Date): Promise<IngestResult> {
@@ -82,6 +115,7 @@ export async function ingestOrders(db: Db, secret: string, orders: OrderInput[],
       fresh.map((f) => f.observation),
       masks,
       now,
+      fresh.map((f) => f.order.id),
       (owners) =>
         insertOrderStatements(
           fresh.map(({ order }) => ({ order, customerId: owners.get(orderSource(order.id)) as string })),
@@ -108,6 +142,6 @@ export async function identify(db: Db, secret: string, identifiers: IdentifiersI
   if (await observationExists(db, source)) return { linked: keys.length, merges: 0, ignoredIdentifiers: ignored, keys };
   const masks = new Map(identities.map((identity) => [identity.key, identity.masked]));
   const fresh = [{ source, identities: identities.map(({ kind, key }) => ({ kind, key })) }];
-  const { plan } = await resolveAndWrite(db, fresh, masks, now, () => []);
+  const { plan } = await resolveAndWrite(db, fresh, masks, now, [], () => []);
   return { linked: keys.length, merges: plan.merges.length, ignoredIdentifiers: ignored, keys };
 }

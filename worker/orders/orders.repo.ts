@@ -6,6 +6,14 @@ import type { Db } from "../env.ts";
 import type { OrderInput } from "./orders.schemas.ts";
 
 const json = (value: unknown) => JSON.stringify(value);
+const linesPerStatement = 2_000;
+
+function chunks<T>(items: T[], size: number): T[][] {
+  const result: T[][] = [];
+  for (let i = 0; i < items.length; i += size) result.push(items.slice(i, i + size));
+  return result;
+}
+
 /** A line counts as discounted when it was paid at least half a cent under list price. */
 const discountEpsilon = 0.005;
 
@@ -60,11 +68,14 @@ export function insertOrderStatements(newOrders: { order: OrderInput; customerId
         value ->> 'currency', value ->> 'total', value ->> 'discountTotal', value ->> 'units', value ->> 'discountedUnits',
         value ->> 'recommendationId', ${now}
       FROM json_each(${json(orderRows)})`,
-    sql`
+    // Lines go in chunks so no single JSON parameter nears D1's 2 MB limit.
+    ...chunks(lineRows, linesPerStatement).map(
+      (chunk) => sql`
       INSERT OR IGNORE INTO order_lines (order_id, line_no, product_id, category_id, quantity, unit_price, list_price)
       SELECT value ->> 'orderId', value ->> 'lineNo', value ->> 'productId', value ->> 'categoryId', value ->> 'quantity',
         value ->> 'unitPrice', value ->> 'listPrice'
-      FROM json_each(${json(lineRows)})`,
+      FROM json_each(${json(chunk)})`,
+    ),
   ];
 }
 

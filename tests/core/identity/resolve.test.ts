@@ -3,7 +3,12 @@ import { describe, expect, it } from "vitest";
 import { assignCustomers } from "../../../worker/core/identity/assign.ts";
 import type { IdentityKind } from "../../../worker/core/identity/normalize.ts";
 import { planResolution } from "../../../worker/core/identity/plan.ts";
-import { type IdentityRef, type Observation, resolveIdentities } from "../../../worker/core/identity/resolve.ts";
+import {
+  type IdentityRef,
+  type Observation,
+  owningIdentity,
+  resolveIdentities,
+} from "../../../worker/core/identity/resolve.ts";
 
 const ref = (kind: IdentityKind, value: string): IdentityRef => ({ kind, key: `${kind}:${value}` });
 const obs = (source: string, ...identities: IdentityRef[]): Observation => ({ source, identities });
@@ -85,35 +90,55 @@ describe("resolveIdentities", () => {
     );
   });
 
-  it("gives the same partition when the evidence arrives one observation at a time (incremental planning)", () => {
+  it("gives the same customers, for identities and for orders, when the evidence arrives one observation at a time", () => {
     fc.assert(
-      fc.property(observations, (evidence) => {
-        // Replay the evidence one observation at a time through planResolution, as the worker does.
+      fc.property(observations, fc.infiniteStream(fc.nat()), (evidence, random) => {
+        const arrival = [...evidence];
+        for (let i = arrival.length - 1; i > 0; i--) {
+          const j = (random.next().value as number) % (i + 1);
+          [arrival[i], arrival[j]] = [arrival[j] as Observation, arrival[i] as Observation];
+        }
+        // Replay one observation at a time through planResolution, as the worker does, applying
+        // each plan to the stored state (merges move every order of the merged-away customer).
         const identities = new Map<string, { customerId: string | null; shared: boolean }>();
         const orderCustomers = new Map<string, string>();
         let next = 0;
         const stored: Observation[] = [];
-        for (const observation of evidence) {
-          const o = obs(`order:${observation.source}`, ...observation.identities);
-          stored.push(o);
+        for (const observation of arrival) {
+          stored.push(obs(`order:${observation.source}`, ...observation.identities));
+          const identityOwners = new Set(
+            [...identities.values()].map((s) => s.customerId).filter((id): id is string => !!id),
+          );
           const plan = planResolution(
-            { observations: stored, identities, orderCustomers, customerWeight: new Map() },
+            { observations: stored, identities, orderCustomers, customerWeight: new Map(), identityOwners },
             () => `c${next++}`,
           );
           for (const change of plan.identityChanges)
             identities.set(change.key, { customerId: change.customerId, shared: change.shared });
+          for (const { from, into } of plan.merges)
+            for (const [source, owner] of orderCustomers) if (owner === from) orderCustomers.set(source, into);
           for (const change of plan.orderChanges) orderCustomers.set(change.source, change.customerId);
         }
+        const groups = (assignments: Iterable<[string, string | null]>) => {
+          const byCustomer = new Map<string, string[]>();
+          for (const [item, customer] of assignments)
+            if (customer) byCustomer.set(customer, [...(byCustomer.get(customer) ?? []), item]);
+          return [...byCustomer.values()].map((items) => items.sort().join(",")).sort();
+        };
         const batch = resolveIdentities(evidence);
-        const byCustomer = new Map<string, string[]>();
-        for (const [key, state] of identities)
-          if (state.customerId) byCustomer.set(state.customerId, [...(byCustomer.get(state.customerId) ?? []), key]);
-        const incremental = [...byCustomer.values()]
-          .map((keys) => keys.sort())
-          .sort((a, b) => ((a[0] as string) < (b[0] as string) ? -1 : 1));
-        expect(incremental).toEqual(keysOf(batch.components));
+        expect(groups([...identities].map(([key, state]) => [key, state.customerId]))).toEqual(
+          batch.components.map((c) => c.map((r) => r.key).join(",")).sort(),
+        );
+        // Orders: with the strongest usable identity's customer, or a customer of their own.
+        const shared = new Set(batch.shared);
+        const componentOf = new Map(batch.components.flatMap((c, i) => c.map((r) => [r.key, `k${i}`] as const)));
+        const expectedOrders = evidence.map((o): [string, string] => {
+          const owner = owningIdentity(o.identities, shared);
+          return [`order:${o.source}`, owner ? (componentOf.get(owner.key) as string) : `solo:${o.source}`];
+        });
+        expect(groups(orderCustomers)).toEqual(groups(expectedOrders));
       }),
-      { numRuns: 200 },
+      { numRuns: 300 },
     );
   });
 });

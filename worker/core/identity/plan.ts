@@ -27,6 +27,8 @@ export interface Region {
   orderCustomers: ReadonlyMap<string, string>;
   /** Orders per existing customer. */
   customerWeight: ReadonlyMap<string, number>;
+  /** Customers that currently hold at least one identity (the other ones are single-order customers). */
+  identityOwners: ReadonlySet<string>;
 }
 
 export interface ResolutionPlan {
@@ -34,7 +36,8 @@ export interface ResolutionPlan {
   identityChanges: (IdentityRef & IdentityState)[];
   /** Orders (by source) whose customer is new or changed. */
   orderChanges: { source: string; customerId: string }[];
-  merges: { from: string; into: string }[];
+  /** Merged-away customers, the survivor, and an observation that linked them (for the merge log). */
+  merges: { from: string; into: string; source: string }[];
   created: string[];
   /** Customers whose summaries must be rebuilt (gained or lost orders). */
   affectedCustomers: string[];
@@ -77,6 +80,7 @@ export function planResolution(
     }
   }
 
+  const componentCustomers = new Set(assignment.customerOfComponent);
   const affected = new Set<string>();
   const orderChanges: { source: string; customerId: string }[] = [];
   const created = [...assignment.created];
@@ -86,9 +90,12 @@ export function planResolution(
     const owner = owningIdentity(observation.identities, shared, options);
     let customerId = owner ? customerOfKey.get(owner.key) : undefined;
     if (!customerId) {
-      // Every identifier is shared or blocked: the order stays where it is, or starts its own customer.
-      customerId = stored ?? newCustomerId();
-      if (!stored) created.push(customerId);
+      // Every identifier is shared or blocked: the order is a customer of its own. It keeps the
+      // customer it has when that customer holds nothing else (no identity), so the answer is the
+      // same whichever order the evidence came in.
+      const solo = stored && !componentCustomers.has(stored) && !region.identityOwners.has(stored) ? stored : undefined;
+      customerId = solo ?? newCustomerId();
+      if (!solo) created.push(customerId);
     }
     if (customerId !== stored) {
       orderChanges.push({ source: observation.source, customerId });
@@ -100,10 +107,18 @@ export function planResolution(
     affected.add(from);
     affected.add(into);
   }
+  const merges = assignment.merges.map(({ from, into }) => {
+    const linking = region.observations.find(
+      (o) =>
+        o.identities.some((ref) => currentOwner.get(ref.key) === from) &&
+        o.identities.some((ref) => customerOfKey.get(ref.key) === into && currentOwner.get(ref.key) !== from),
+    );
+    return { from, into, source: linking?.source ?? "" };
+  });
   return {
     identityChanges,
     orderChanges,
-    merges: assignment.merges,
+    merges,
     created,
     affectedCustomers: [...affected].sort(),
     refused: partition.refused,
