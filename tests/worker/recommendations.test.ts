@@ -151,6 +151,13 @@ describe("GET /v1/recommendations", () => {
     expect(((await response.json()) as { error: { code: string } }).error.code).toBe("unauthorized");
   });
 
+  it("serves as many items as asked for, up to the limit", async () => {
+    const data = await dataOf(await recommendations(await tokenFor("crowd-3"), "?limit=16&categories=5"));
+    expect(data.items.length).toBeGreaterThan(12);
+    expect(data.items.length).toBeLessThanOrEqual(16);
+    expect(new Set(data.items.map((item) => item.id)).size).toBe(data.items.length);
+  });
+
   it("answers 400 for bad parameters", async () => {
     expect((await recommendations(undefined, "?limit=0")).status).toBe(400);
     expect((await recommendations(undefined, "?limit=many")).status).toBe(400);
@@ -183,6 +190,9 @@ describe("GET /v1/recommendations", () => {
     const after = await dataOf(await recommendations(token));
     expect(after.items.some((item) => item.categoryId === target)).toBe(false);
     expect(after.categories.some((category) => category.id === target)).toBe(false);
+    // The cached anonymous shelf follows the rule at once too.
+    const anonymous = await dataOf(await recommendations());
+    expect(anonymous.items.some((item) => item.categoryId === target)).toBe(false);
   });
 });
 

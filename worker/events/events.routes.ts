@@ -4,13 +4,11 @@
 // shopper and holdout arm the recommendation was computed for; the optional `token` field is accepted
 // (or a Bearer header) links the events to the shopper's customer; it is not required.
 import { type Context, Hono } from "hono";
-import { normalizeIdentifier } from "../core/identity/normalize.ts";
 import type { AppEnv } from "../env.ts";
 import { bearerToken } from "../http/auth.ts";
 import { ApiError } from "../http/errors.ts";
-import { verifyShopperToken } from "../http/shopper-token.ts";
+import { shopperAccountKey } from "../http/shopper-token.ts";
 import { parseOrThrow } from "../http/validate.ts";
-import { identityKey } from "../identity/identity.keys.ts";
 import { customerIdByKey } from "../identity/identity.repo.ts";
 import { type EventRow, insertEvents } from "./events.repo.ts";
 import { type EventInput, type EventsResponse, eventsRequestSchema } from "./events.schemas.ts";
@@ -23,15 +21,9 @@ const maxBodyBytes = 64 * 1024;
  */
 async function customerOfToken(c: Context<AppEnv>, token: string | null | undefined): Promise<string | null> {
   if (!token) return null;
-  const check = await verifyShopperToken(token, c.env.SHOPPER_TOKEN_SECRET, c.var.now);
-  if (!check.ok) return null;
-  const normalized = normalizeIdentifier("account", check.claims.sub);
-  if (!normalized.ok) return null;
-  const found = await customerIdByKey(
-    c.var.db,
-    await identityKey("account", normalized.value, c.env.IDENTITY_HASH_SECRET),
-  );
-  return found?.customerId ?? null;
+  const shopper = await shopperAccountKey(token, c.env, c.var.now);
+  if (!shopper.ok || !shopper.accountKey) return null;
+  return (await customerIdByKey(c.var.db, shopper.accountKey))?.customerId ?? null;
 }
 
 /**

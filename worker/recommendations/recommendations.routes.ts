@@ -2,7 +2,6 @@
 // Validate → load (one D1 round trip for the shopper; catalog, models and rules from isolate caches)
 // → compute (worker/core: profile, ranking, rules).
 import { Hono } from "hono";
-import { normalizeIdentifier } from "../core/identity/normalize.ts";
 import { customerProfile } from "../core/profile/customer-profile.ts";
 import { rankingOptionsWith } from "../core/ranking/options.ts";
 import { buildPopulation } from "../core/ranking/population.ts";
@@ -11,9 +10,8 @@ import type { ShopperSegment } from "../core/rules/types.ts";
 import type { AppEnv } from "../env.ts";
 import { bearerToken } from "../http/auth.ts";
 import { ApiError } from "../http/errors.ts";
-import { verifyShopperToken } from "../http/shopper-token.ts";
+import { shopperAccountKey } from "../http/shopper-token.ts";
 import { queryParams } from "../http/validate.ts";
-import { identityKey } from "../identity/identity.keys.ts";
 import { currentModels } from "../models/models.repo.ts";
 import { liveRulesFor } from "../rules/rules.repo.ts";
 import { cachedCatalog, loadShopper } from "./recommendations.repo.ts";
@@ -28,40 +26,61 @@ const tokenErrors = {
 
 /** Seconds the anonymous shelf may be cached, here and by browsers and CDNs. */
 const popularShelfSeconds = 60;
-let popularCache: { key: string; body: { data: Record<string, unknown> }; at: number } | null = null;
+let popularCache: {
+  key: string;
+  rules: readonly unknown[];
+  body: { data: Record<string, unknown> };
+  at: number;
+} | null = null;
 const newRecommendationId = () => `rec_${crypto.randomUUID().replaceAll("-", "").slice(0, 24)}`;
+
+/** HOLDOUT_SHARE as a number in [0, 1]; a missing or malformed setting keeps the default. */
+function holdoutShare(setting: string | undefined): number | undefined {
+  if (setting === undefined || setting.trim() === "") return undefined;
+  const share = Number(setting);
+  if (Number.isFinite(share) && share >= 0 && share <= 1) return share;
+  console.warn(JSON.stringify({ warning: "HOLDOUT_SHARE must be a number from 0 to 1; using the default", setting }));
+  return undefined;
+}
 
 export const recommendationsRoutes = new Hono<AppEnv>().get("/", async (c) => {
   const query = queryParams(c, recommendationsQuerySchema);
   const now = c.var.now;
   const token = bearerToken(c.req.header("Authorization")) ?? query.token ?? null;
-  let accountId: string | null = null;
+  let accountKey: string | null = null;
   if (token) {
-    const check = await verifyShopperToken(token, c.env.SHOPPER_TOKEN_SECRET, now);
-    if (!check.ok) throw new ApiError(401, "unauthorized", tokenErrors[check.reason]);
-    accountId = check.claims.sub;
+    const shopper = await shopperAccountKey(token, c.env, now);
+    if (!shopper.ok) throw new ApiError(401, "unauthorized", tokenErrors[shopper.reason]);
+    accountKey = shopper.accountKey;
   }
 
-  const shareSetting = Number(c.env.HOLDOUT_SHARE);
-  const options = rankingOptionsWith(
-    Number.isFinite(shareSetting) && c.env.HOLDOUT_SHARE ? { holdout: { share: shareSetting } } : {},
-  );
-  const normalized = accountId ? normalizeIdentifier("account", accountId) : null;
+  const share = holdoutShare(c.env.HOLDOUT_SHARE);
+  const options = rankingOptionsWith({
+    ...(share === undefined ? {} : { holdout: { share } }),
+    items: { maxItems: query.limit },
+    popular: { maxItems: query.limit, maxCategories: Math.max(query.categories, 1) },
+    categories: { maxCategories: Math.max(query.categories, 1) },
+  });
   const [models, catalog, rules, shopper] = await Promise.all([
     currentModels(c.var.db, now),
     cachedCatalog(c.var.db, now),
     liveRulesFor(c.var.db, now),
-    normalized?.ok
-      ? identityKey("account", normalized.value, c.env.IDENTITY_HASH_SECRET).then((key) =>
-          loadShopper(c.var.db, key, now),
-        )
-      : null,
+    accountKey ? loadShopper(c.var.db, accountKey, now) : null,
   ]);
   const known = !!shopper?.customerId && !!shopper.summary;
+  // Personal answers may vary by the Authorization header; shared ones must not be cached for a token.
+  c.header("Vary", "Authorization");
+  const shared = token ? "private, no-store" : `public, max-age=${popularShelfSeconds}`;
 
+  // The default shelf is computed once per isolate per minute, and again as soon as the rules change.
   const cacheKey = `${query.limit}:${query.categories}`;
-  if (!known && popularCache?.key === cacheKey && now.getTime() - popularCache.at < popularShelfSeconds * 1000) {
-    c.header("Cache-Control", `public, max-age=${popularShelfSeconds}`);
+  if (
+    !known &&
+    popularCache?.key === cacheKey &&
+    popularCache.rules === rules &&
+    now.getTime() - popularCache.at < popularShelfSeconds * 1000
+  ) {
+    c.header("Cache-Control", shared);
     // The shelf is shared; each response still gets its own id, so impressions are attributed per view.
     return c.json({ data: { ...popularCache.body.data, recommendationId: newRecommendationId() } });
   }
@@ -69,12 +88,8 @@ export const recommendationsRoutes = new Hono<AppEnv>().get("/", async (c) => {
   const population = models.population ?? buildPopulation([], catalog.products, now);
   let segment: ShopperSegment | undefined;
   if (known && shopper?.summary && models.customer) {
-    const profile = customerProfile({
-      summary: shopper.summary,
-      categories: shopper.categoryStats,
-      models: models.customer,
-      now,
-    });
+    // Only the segment is needed here, so the per-category part of the profile is skipped.
+    const profile = customerProfile({ summary: shopper.summary, categories: [], models: models.customer, now });
     const primary = profile.channelMix.primary;
     segment = {
       stage: profile.lifecycle.stage,
@@ -128,8 +143,8 @@ export const recommendationsRoutes = new Hono<AppEnv>().get("/", async (c) => {
   if (known) {
     c.header("Cache-Control", "private, no-store");
   } else {
-    popularCache = { key: cacheKey, body, at: now.getTime() };
-    c.header("Cache-Control", `public, max-age=${popularShelfSeconds}`);
+    popularCache = { key: cacheKey, rules, body, at: now.getTime() };
+    c.header("Cache-Control", shared);
   }
   return c.json(body);
 });
