@@ -91,14 +91,14 @@ async function main() {
     headers: { Authorization: `Bearer ${adminKey}` },
   });
   const run = (await fit.json().catch(() => ({}))) as {
-    data?: { detail?: { scored?: number } };
+    data?: { status?: string; error?: string | null; detail?: { scored?: number } };
     error?: { message?: string };
   };
-  if (fit.ok) step(`Models fitted; ${run.data?.detail?.scored ?? 0} customers scored.`);
-  else
-    step(
-      `The model job did not finish: ${run.error?.message ?? fit.status}. Recommendations still work from live data.`,
-    );
+  if (run.data?.status === "done") step(`Models fitted; ${run.data.detail?.scored ?? 0} customers scored.`);
+  else {
+    const why = run.data?.error ?? run.error?.message ?? run.data?.status ?? String(fit.status);
+    step(`The model job did not finish (${why}); recommendations still work from live data.`);
+  }
 
   console.log(`
   Patron is running on local D1.

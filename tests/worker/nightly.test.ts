@@ -101,6 +101,20 @@ describe("nightly model job", () => {
     expect(transitions.length).toBeGreaterThan(0);
     expect(transitions.every((t) => t.from !== t.to)).toBe(true);
     expect(transitions.some((t) => t.from === "active" && (t.to === "fading" || t.to === "lapsed"))).toBe(true);
+
+    // Paging: one transition at a time, following `next`, visits each exactly once.
+    const seen: number[] = [];
+    let after = 0;
+    for (let page = 0; page < 500; page++) {
+      const path = `/v1/admin/transitions?since=${encodeURIComponent(later)}&limit=1&after=${after}`;
+      const body = transitionsResponseSchema.parse(
+        await (await api.call("GET", path, undefined, adminKey)).json(),
+      ).data;
+      seen.push(...body.transitions.map((t) => t.id));
+      if (body.next === null) break;
+      after = body.next;
+    }
+    expect(seen).toEqual(transitions.map((t) => t.id));
   });
 
   it("rejects bad input and unknown runs, and needs the admin key", async () => {

@@ -54,8 +54,7 @@ export const adminRoutes = new Hono<AppEnv>()
       const deadline = Date.now() + waitLimitMs;
       while (Date.now() < deadline) {
         const view = await runView(c, runId);
-        if (view && ["done", "errored", "terminated"].includes(view.status))
-          return c.json({ data: view }, view.status === "done" ? 200 : 500);
+        if (view && ["done", "errored", "terminated"].includes(view.status)) return c.json({ data: view });
         await new Promise((resolve) => setTimeout(resolve, 250));
       }
     }
@@ -68,20 +67,21 @@ export const adminRoutes = new Hono<AppEnv>()
     return c.json({ data: view });
   })
   .get("/transitions", async (c) => {
-    const { since, limit } = queryParams(c, transitionsQuerySchema);
-    const rows = await transitionsSince(c.var.db, new Date(since).toISOString(), limit + 1);
+    const { since, after, limit } = queryParams(c, transitionsQuerySchema);
+    const rows = await transitionsSince(c.var.db, new Date(since).toISOString(), after, limit + 1);
     const page = rows.slice(0, limit);
     return c.json({
       data: {
         transitions: page.map((row) => ({
+          id: row.id,
           customerId: row.customer_id,
           from: row.from_stage,
           to: row.to_stage,
           at: row.at,
           runId: row.run_id,
         })),
-        // Pass `next` as `since` to continue; it repeats the boundary timestamp, so de-duplicate on customerId + runId.
-        next: rows.length > limit ? (rows[limit]?.at ?? null) : null,
+        // Pass `next` as `after` (with the same `since`) for the next page; null on the last one.
+        next: rows.length > limit ? (page[page.length - 1]?.id ?? null) : null,
       },
     });
   })

@@ -14,10 +14,12 @@ export const runParamsSchema = z.object({ id: z.string().min(1).max(100) });
 
 export const transitionsQuerySchema = z.object({
   since: z.iso.datetime({ offset: true, message: "since must be an ISO 8601 date-time, e.g. 2026-11-01T00:00:00Z" }),
+  after: z.coerce.number().int().min(0).default(0),
   limit: z.coerce.number().int().min(1).max(10_000).default(1000),
 });
 
 export const transitionSchema = z.object({
+  id: z.number(),
   customerId: z.string(),
   from: z.string().nullable(),
   to: z.string(),
@@ -26,7 +28,7 @@ export const transitionSchema = z.object({
 });
 
 export const transitionsResponseSchema = z.object({
-  data: z.object({ transitions: z.array(transitionSchema), next: z.string().nullable() }),
+  data: z.object({ transitions: z.array(transitionSchema), next: z.number().nullable() }),
 });
 export const jobRunResponseSchema = z.object({
   data: z.object({

@@ -24,7 +24,8 @@ export const customersRoutes = new Hono<AppEnv>()
     );
     if (!found) throw notFound(`No customer holds that ${kind}.`);
     if (!found.customerId) throw notFound(`That ${kind} is shared by several customers, so it identifies nobody.`);
-    return c.json({ data: await loadCustomer(c.var.db, found.customerId, orderLimit, c.var.now) });
+    const survivor = (await survivingCustomerId(c.var.db, found.customerId)) ?? found.customerId;
+    return c.json({ data: await loadCustomer(c.var.db, survivor, orderLimit, c.var.now) });
   })
   .get("/:id", async (c) => {
     const { id } = parseOrThrow(customerParamsSchema, c.req.param(), "path");

@@ -69,8 +69,8 @@ export const customerResponseSchema = z.object({
         populationDiscountedShare: z.number(),
         offerGuidance: z.enum(["no_incentive", "modest", "deal_driven"]),
         channelMix: z.object({ shares: z.record(z.string(), z.number()), primary: z.string().nullable() }),
-        preferredWeekday: z.unknown(),
-        preferredHour: z.unknown(),
+        preferredWeekday: z.object({ slot: z.number().int().min(0).max(6), share: z.number() }).nullable(),
+        preferredHour: z.object({ slot: z.number().int().min(0).max(23), share: z.number() }).nullable(),
         categories: z.array(
           z.object({
             categoryId: z.string(),

@@ -7,8 +7,9 @@ import { type Context, Hono } from "hono";
 import type { AppEnv } from "../env.ts";
 import { bearerToken } from "../http/auth.ts";
 import { ApiError } from "../http/errors.ts";
-import { shopperAccountKey } from "../http/shopper-token.ts";
+
 import { parseOrThrow } from "../http/validate.ts";
+import { shopperAccountKey } from "../identity/identity.keys.ts";
 import { customerIdByKey } from "../identity/identity.repo.ts";
 import { type EventRow, insertEvents } from "./events.repo.ts";
 import { type EventInput, type EventsResponse, eventsRequestSchema } from "./events.schemas.ts";

@@ -1,8 +1,6 @@
 // Shopper tokens: compact JWTs (HS256) signed by the storefront's server with SHOPPER_TOKEN_SECRET.
 // `sub` is the storefront account id; `exp` is required so a leaked token dies on its own.
 import { sign, verify } from "hono/jwt";
-import { normalizeIdentifier } from "../core/identity/normalize.ts";
-import { identityKey } from "../identity/identity.keys.ts";
 
 export interface ShopperClaims {
   sub: string;
@@ -37,26 +35,4 @@ export async function verifyShopperToken(token: string, secret: string, now: Dat
   if (typeof sub !== "string" || !sub || typeof exp !== "number") return { ok: false, reason: "missing_claims" };
   if (exp * 1000 <= now.getTime()) return { ok: false, reason: "expired" };
   return { ok: true, claims: { sub, exp, iat: typeof payload.iat === "number" ? payload.iat : undefined } };
-}
-
-export type ShopperKey =
-  | { ok: true; accountKey: string | null }
-  | { ok: false; reason: Exclude<TokenCheck, { ok: true }>["reason"] };
-
-/**
- * Verifies a shopper token and turns its `sub` into the account's identity key, the one lookup both
- * recommendations and events need. `accountKey` is null for an account id normalisation rejects.
- */
-export async function shopperAccountKey(
-  token: string,
-  secrets: { SHOPPER_TOKEN_SECRET: string; IDENTITY_HASH_SECRET: string },
-  now: Date,
-): Promise<ShopperKey> {
-  const check = await verifyShopperToken(token, secrets.SHOPPER_TOKEN_SECRET, now);
-  if (!check.ok) return check;
-  const normalized = normalizeIdentifier("account", check.claims.sub);
-  return {
-    ok: true,
-    accountKey: normalized.ok ? await identityKey("account", normalized.value, secrets.IDENTITY_HASH_SECRET) : null,
-  };
 }

@@ -2,6 +2,7 @@
 // raw PII is never stored; the console can still look a customer up because the same hash is computed.
 import { type IdentityKind, identityKinds, maskIdentifier, normalizeIdentifier } from "../core/identity/normalize.ts";
 import type { IdentityRef } from "../core/identity/resolve.ts";
+import { type TokenCheck, verifyShopperToken } from "../http/shopper-token.ts";
 
 export interface HashedIdentity extends IdentityRef {
   masked: string;
@@ -64,4 +65,26 @@ export async function hashIdentifiers(
 export async function identifySource(keys: string[]): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode([...keys].sort().join("|")));
   return `identify:${toHex(digest).slice(0, 32)}`;
+}
+
+export type ShopperKey =
+  | { ok: true; accountKey: string | null }
+  | { ok: false; reason: Exclude<TokenCheck, { ok: true }>["reason"] };
+
+/**
+ * Verifies a shopper token and turns its `sub` into the account's identity key, the one lookup both
+ * recommendations and events need. `accountKey` is null for an account id normalisation rejects.
+ */
+export async function shopperAccountKey(
+  token: string,
+  secrets: { SHOPPER_TOKEN_SECRET: string; IDENTITY_HASH_SECRET: string },
+  now: Date,
+): Promise<ShopperKey> {
+  const check = await verifyShopperToken(token, secrets.SHOPPER_TOKEN_SECRET, now);
+  if (!check.ok) return check;
+  const normalized = normalizeIdentifier("account", check.claims.sub);
+  return {
+    ok: true,
+    accountKey: normalized.ok ? await identityKey("account", normalized.value, secrets.IDENTITY_HASH_SECRET) : null,
+  };
 }

@@ -102,11 +102,18 @@ export async function scorePageStep(
   runId: string,
   now: Date,
 ): Promise<ScoredPage> {
-  const rows = await db.all<SummaryDbRow & ChannelCounts & { previous_stage: string | null }>(sql`
-    SELECT ${summaryColumns}, s.web_orders, s.store_orders, s.app_orders, s.phone_orders, c.stage AS previous_stage
+  const page = await db.all<
+    SummaryDbRow & ChannelCounts & { previous_stage: string | null; previous_run: string | null }
+  >(sql`
+    SELECT ${summaryColumns}, s.web_orders, s.store_orders, s.app_orders, s.phone_orders,
+      c.stage AS previous_stage, c.run_id AS previous_run
     FROM customer_summaries s LEFT JOIN customer_scores c ON c.customer_id = s.customer_id
     WHERE s.customer_id > ${cursor} ORDER BY s.customer_id LIMIT ${pageSize}`);
-  if (rows.length === 0) return { nextCursor: null, scored: 0, transitions: 0 };
+  if (page.length === 0) return { nextCursor: null, scored: 0, transitions: 0 };
+  const nextCursor = page.length < pageSize ? null : (page[page.length - 1]?.customer_id ?? null);
+  // A retried step finds the customers it already scored in this run: they are done, and comparing
+  // their stage with itself would hide the transitions the first attempt recorded.
+  const rows = page.filter((row) => row.previous_run !== runId);
   const at = now.toISOString();
   const scores = rows.map((row) => {
     const profile = customerProfile({
@@ -146,13 +153,11 @@ export async function scorePageStep(
       INSERT OR IGNORE INTO stage_transitions (customer_id, from_stage, to_stage, at, run_id)
       SELECT value ->> 'customerId', value ->> 'previousStage', value ->> 'stage', ${at}, ${runId}
       FROM json_each(${JSON.stringify(transitions)})`,
-    sql`UPDATE job_runs SET processed = processed + ${rows.length}, cursor = ${rows[rows.length - 1]?.customer_id ?? cursor} WHERE id = ${runId}`,
+    sql`
+      UPDATE job_runs SET processed = (SELECT count(*) FROM customer_scores WHERE run_id = ${runId}),
+        cursor = ${page[page.length - 1]?.customer_id ?? cursor} WHERE id = ${runId}`,
   ]);
-  return {
-    nextCursor: rows.length < pageSize ? null : (rows[rows.length - 1]?.customer_id ?? null),
-    scored: rows.length,
-    transitions: transitions.length,
-  };
+  return { nextCursor, scored: page.length, transitions: transitions.length };
 }
 
 export async function startRunStep(db: Db, runId: string, now: Date) {
@@ -166,18 +171,34 @@ export async function finishRunStep(db: Db, runId: string, detail: unknown, now:
     UPDATE job_runs SET status = 'done', finished_at = ${now.toISOString()}, detail = ${JSON.stringify(detail)} WHERE id = ${runId}`);
 }
 
-export async function transitionsSince(db: Db, since: string, limit: number) {
-  return db.all<{
-    id: number;
-    customer_id: string;
-    from_stage: string | null;
-    to_stage: string;
-    at: string;
-    run_id: string;
-  }>(sql`
-    SELECT id, customer_id, from_stage, to_stage, at, run_id FROM stage_transitions WHERE at >= ${since} ORDER BY at, id LIMIT ${limit}`);
+export interface TransitionRow {
+  id: number;
+  customer_id: string;
+  from_stage: string | null;
+  to_stage: string;
+  at: string;
+  run_id: string;
+}
+
+/** Transitions at or after `since`, in id order, after the cursor `afterId` (0 for the first page). */
+export async function transitionsSince(db: Db, since: string, afterId: number, limit: number) {
+  return db.all<TransitionRow>(sql`
+    SELECT id, customer_id, from_stage, to_stage, at, run_id FROM stage_transitions
+    WHERE at >= ${since} AND id > ${afterId} ORDER BY id LIMIT ${limit}`);
+}
+
+/** One run's transitions, a page at a time, for the webhook. */
+export async function transitionsOfRun(db: Db, runId: string, afterId: number, limit: number) {
+  return db.all<TransitionRow>(sql`
+    SELECT id, customer_id, from_stage, to_stage, at, run_id FROM stage_transitions
+    WHERE run_id = ${runId} AND id > ${afterId} ORDER BY id LIMIT ${limit}`);
 }
 
 export async function jobRun(db: Db, runId: string) {
   return db.query.jobRuns.findFirst({ where: (r, { eq }) => eq(r.id, runId) });
+}
+
+export async function countTransitions(db: Db, runId: string): Promise<number> {
+  const row = await db.get<{ n: number }>(sql`SELECT count(*) AS n FROM stage_transitions WHERE run_id = ${runId}`);
+  return row?.n ?? 0;
 }

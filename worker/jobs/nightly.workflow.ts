@@ -6,14 +6,15 @@ import { drizzle } from "drizzle-orm/d1";
 import * as schema from "../../db/schema.ts";
 import type { PopulationModels } from "../core/profile/population-models.ts";
 import type { Db, Env } from "../env.ts";
-import { currentModels, forgetModels } from "../models/models.repo.ts";
+import { modelsById } from "../models/models.repo.ts";
 import {
+  countTransitions,
   finishRunStep,
   fitCustomerModelsStep,
   fitPopulationStep,
   scorePageStep,
   startRunStep,
-  transitionsSince,
+  transitionsOfRun,
 } from "./nightly.repo.ts";
 
 export interface NightlyParams {
@@ -21,6 +22,9 @@ export interface NightlyParams {
   asOf?: string;
   pageSize?: number;
 }
+
+/** Transitions per webhook POST. */
+const webhookPageSize = 1_000;
 
 const retries = {
   retries: { limit: 3, delay: "5 seconds" as const, backoff: "exponential" as const },
@@ -40,39 +44,45 @@ export class NightlyModelWorkflow extends WorkflowEntrypoint<Env, NightlyParams>
 
     let cursor = "";
     let scored = 0;
-    let transitions = 0;
     for (let page = 0; ; page++) {
       const result = await step.do(`score page ${page}`, retries, async () => {
-        forgetModels();
-        const models = (await currentModels(db, now)).customer as PopulationModels;
+        // Score with this run's own fit, whatever other runs stored since.
+        const models = await modelsById<PopulationModels>(db, fit.id);
         return scorePageStep(db, models, cursor, pageSize, runId, now);
       });
       scored += result.scored;
-      transitions += result.transitions;
       if (!result.nextCursor) break;
       cursor = result.nextCursor;
     }
+    // Counted from what was stored, so a retried page cannot make it disagree with the feed.
+    const transitions = await step.do("count transitions", retries, async () => countTransitions(db, runId));
 
     const webhook = this.env.TRANSITIONS_WEBHOOK_URL;
     if (webhook && transitions > 0) {
       await step.do("push transitions to webhook", retries, async () => {
-        const rows = await transitionsSince(db, now.toISOString(), 10_000);
-        const mine = rows.filter((row) => row.run_id === runId);
-        const response = await fetch(webhook, {
-          method: "POST",
-          headers: { "Content-Type": "application/json" },
-          body: JSON.stringify({
-            runId,
-            transitions: mine.map((row) => ({
-              customerId: row.customer_id,
-              from: row.from_stage,
-              to: row.to_stage,
-              at: row.at,
-            })),
-          }),
-        });
-        if (!response.ok) throw new Error(`webhook answered ${response.status}`);
-        return { sent: mine.length };
+        let afterId = 0;
+        let sent = 0;
+        for (;;) {
+          const rows = await transitionsOfRun(db, runId, afterId, webhookPageSize);
+          if (rows.length === 0) break;
+          const response = await fetch(webhook, {
+            method: "POST",
+            headers: { "Content-Type": "application/json" },
+            body: JSON.stringify({
+              runId,
+              transitions: rows.map((row) => ({
+                customerId: row.customer_id,
+                from: row.from_stage,
+                to: row.to_stage,
+                at: row.at,
+              })),
+            }),
+          });
+          if (!response.ok) throw new Error(`webhook answered ${response.status}`);
+          sent += rows.length;
+          afterId = rows[rows.length - 1]?.id ?? afterId;
+        }
+        return { sent };
       });
     }
     const detail = { fit, population, scored, transitions };

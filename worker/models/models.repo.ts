@@ -49,3 +49,10 @@ export async function saveModels(
   forgetModels();
   return row?.id ?? 0;
 }
+
+/** One stored fit by id (a run scores with its own fit, not whatever is newest). */
+export async function modelsById<T>(db: Db, id: number): Promise<T> {
+  const row = await db.get<{ params: string }>(sql`SELECT params FROM model_params WHERE id = ${id}`);
+  if (!row) throw new Error(`modelsById: no model_params row ${id}`);
+  return JSON.parse(row.params) as T;
+}

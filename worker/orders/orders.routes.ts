@@ -4,6 +4,7 @@ import type { AppEnv } from "../env.ts";
 import { requireApiKey } from "../http/auth.ts";
 import { invalidRequest } from "../http/errors.ts";
 import { jsonBody } from "../http/validate.ts";
+import { forgetCatalog } from "../recommendations/recommendations.repo.ts";
 import { identify, ingestOrders } from "./ingest.ts";
 import { identifySchema, ordersBatchSchema, productsBatchSchema } from "./orders.schemas.ts";
 import { upsertProducts } from "./products.repo.ts";
@@ -37,5 +38,7 @@ export const ingestRoutes = new Hono<AppEnv>()
   .post("/products", async (c) => {
     const { products } = await jsonBody(c, productsBatchSchema);
     await upsertProducts(c.var.db, products, c.var.now);
+    forgetCatalog(); // this isolate serves the new catalog at once; others within a minute
+
     return c.json({ data: { upserted: products.length } });
   });

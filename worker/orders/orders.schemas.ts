@@ -70,6 +70,7 @@ export const ingestResultSchema = z.object({
   data: z.object({
     accepted: z.number(),
     duplicates: z.number(),
+    merges: z.number(),
     results: z.array(
       z.object({ id: z.string(), customerId: z.string().nullable(), status: z.enum(["created", "duplicate"]) }),
     ),

@@ -10,8 +10,9 @@ import type { ShopperSegment } from "../core/rules/types.ts";
 import type { AppEnv } from "../env.ts";
 import { bearerToken } from "../http/auth.ts";
 import { ApiError } from "../http/errors.ts";
-import { shopperAccountKey } from "../http/shopper-token.ts";
+
 import { queryParams } from "../http/validate.ts";
+import { shopperAccountKey } from "../identity/identity.keys.ts";
 import { currentModels } from "../models/models.repo.ts";
 import { liveRulesFor } from "../rules/rules.repo.ts";
 import { cachedCatalog, loadShopper } from "./recommendations.repo.ts";
