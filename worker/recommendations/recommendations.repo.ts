@@ -17,10 +17,13 @@ export interface ShopperData {
 
 /** Days of purchases that count as "just bought" for item selection. */
 const recentPurchaseDays = 120;
+/** Browse signals older than this are not read: bounded work per request, and stale interest fades out. */
+const browseWindowDays = 60;
 
 export async function loadShopper(db: Db, accountKey: string, now: Date): Promise<ShopperData> {
   const customer = sql`(SELECT customer_id FROM identities WHERE key = ${accountKey})`;
   const since = new Date(now.getTime() - recentPurchaseDays * 86_400_000).toISOString();
+  const browseSince = new Date(now.getTime() - browseWindowDays * 86_400_000).toISOString();
   const [ids, summaries, stats, recent, views] = await batchRows(db, [
     sql`SELECT ${customer} AS customer_id`,
     sql`SELECT * FROM customer_summaries WHERE customer_id = ${customer}`,
@@ -30,7 +33,8 @@ export async function loadShopper(db: Db, accountKey: string, now: Date): Promis
       WHERE o.customer_id = ${customer} AND o.placed_at >= ${since} GROUP BY l.product_id`,
     sql`
       SELECT category_id AS categoryId, count(*) AS views, max(at) AS lastViewedAt FROM events
-      WHERE customer_id = ${customer} AND type IN ('view', 'click') AND category_id IS NOT NULL GROUP BY category_id`,
+      WHERE customer_id = ${customer} AND type IN ('view', 'click') AND category_id IS NOT NULL AND at >= ${browseSince}
+      GROUP BY category_id`,
   ]);
   const customerId = (ids?.[0] as { customer_id: string | null } | undefined)?.customer_id ?? null;
   const s = summaries?.[0] as Record<string, unknown> | undefined;
