@@ -49,6 +49,23 @@ export function isOnSale(product: Priced): boolean {
   return product.salePrice !== null && product.salePrice < product.listPrice;
 }
 
+/** A catalog product as a ranked item: what the shopper pays today, the list price, and why. */
+export function rankedItemOf(product: Product, score: number, reasons: Reason[], sentence: string): RankedItem {
+  return {
+    productId: product.id,
+    categoryId: product.categoryId,
+    title: product.title,
+    url: product.url,
+    imageUrl: product.imageUrl,
+    price: currentPrice(product),
+    listPrice: product.listPrice,
+    onSale: isOnSale(product),
+    score,
+    reasons,
+    sentence,
+  };
+}
+
 /** Full-price shopper, mixed or deal seeker, from the summary against the population's discounted share. */
 export function discountSensitivityFor(
   summary: Pick<CustomerSummary, "units" | "discountedUnits">,
@@ -189,19 +206,7 @@ export function selectItems(input: ItemSelectionInput, options: RankingOptions =
         Math.abs(itemPosition - targetPosition) <= itemOptions.priceBandWidth
           ? "; priced like what you usually pay"
           : "";
-      candidates.push({
-        productId: product.id,
-        categoryId: product.categoryId,
-        title: product.title,
-        url: product.url,
-        imageUrl: product.imageUrl,
-        price,
-        listPrice: product.listPrice,
-        onSale,
-        score,
-        reasons,
-        sentence: `${category.sentence}${priceNote}${saleNote}`,
-      });
+      candidates.push(rankedItemOf(product, score, reasons, `${category.sentence}${priceNote}${saleNote}`));
     }
     candidates.sort((a, b) => b.score - a.score || a.productId.localeCompare(b.productId));
     queues.push(candidates.slice(0, itemOptions.maxPerCategory));

@@ -3,7 +3,7 @@
 // the catalog only, so one result can be cached for everyone; it knows nothing about the shopper.
 
 import { popularityShares } from "./categories.ts";
-import { currentPrice, isOnSale } from "./items.ts";
+import { rankedItemOf } from "./items.ts";
 import { defaultRankingOptions, type RankingOptions } from "./options.ts";
 import type { PopulationStats } from "./population.ts";
 import type { Product, RankedCategory, RankedItem } from "./types.ts";
@@ -52,19 +52,13 @@ export function popularShelf(
       .sort((a, b) => b.units - a.units || a.product.id.localeCompare(b.product.id))
       .slice(0, popular.maxPerCategory)
       .map(
-        ({ product, units }): RankedItem => ({
-          productId: product.id,
-          categoryId: product.categoryId,
-          title: product.title,
-          url: product.url,
-          imageUrl: product.imageUrl,
-          price: currentPrice(product),
-          listPrice: product.listPrice,
-          onSale: isOnSale(product),
-          score: category.score * (1 + options.items.productPopularityWeight * Math.log1p(units)),
-          reasons: [{ code: "best_seller", unitsSold: units, categoryId: category.categoryId }],
-          sentence: `A best seller in ${categoryNames[category.categoryId] ?? category.categoryId}`,
-        }),
+        ({ product, units }): RankedItem =>
+          rankedItemOf(
+            product,
+            category.score * (1 + options.items.productPopularityWeight * Math.log1p(units)),
+            [{ code: "best_seller", unitsSold: units, categoryId: category.categoryId }],
+            `A best seller in ${categoryNames[category.categoryId] ?? category.categoryId}`,
+          ),
       ),
   );
   const items: RankedItem[] = [];

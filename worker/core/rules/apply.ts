@@ -3,7 +3,7 @@
 // that changes an entry leaves a `{ code: "rule", ruleId, action }` reason. It does not score
 // anything itself, store rules or validate them (the rules routes do).
 
-import { currentPrice, type DiscountOverride, isOnSale } from "../ranking/items.ts";
+import { type DiscountOverride, rankedItemOf } from "../ranking/items.ts";
 import { defaultRankingOptions, type RankingOptions } from "../ranking/options.ts";
 import type { Product, RankedCategory, RankedItem } from "../ranking/types.ts";
 import type { Rule, RuleSegment, ShopperSegment } from "./types.ts";
@@ -173,19 +173,7 @@ export function applyRules(
     if (!pinned) {
       const product = input.catalog?.find((p) => p.id === rule.targetId && p.inStock && p.active);
       if (!product) continue; // nothing sellable to pin: the rule is live but has no effect
-      pinned = {
-        productId: product.id,
-        categoryId: product.categoryId,
-        title: product.title,
-        url: product.url,
-        imageUrl: product.imageUrl,
-        price: currentPrice(product),
-        listPrice: product.listPrice,
-        onSale: isOnSale(product),
-        score: items[Math.min(items.length, slot) - 1]?.score ?? 0,
-        reasons: [],
-        sentence: "Picked by our team",
-      };
+      pinned = rankedItemOf(product, items[Math.min(items.length, slot) - 1]?.score ?? 0, [], "Picked by our team");
     }
     pinInto(items, withRule(pinned, rule), slot);
     mark(rule);
