@@ -9,6 +9,7 @@ import { identityKey } from "../identity/identity.keys.ts";
 import { customerIdByKey } from "../identity/identity.repo.ts";
 import { loadCustomer, survivingCustomerId } from "./customers.repo.ts";
 import { customerParamsSchema, lookupQuerySchema } from "./customers.schemas.ts";
+import { eraseCustomer, exportCustomer } from "./erasure.repo.ts";
 
 const orderLimit = 200;
 
@@ -32,4 +33,24 @@ export const customersRoutes = new Hono<AppEnv>()
     const survivor = await survivingCustomerId(c.var.db, id);
     if (!survivor) throw notFound(`No customer with id ${id}.`);
     return c.json({ data: await loadCustomer(c.var.db, survivor, orderLimit, c.var.now) });
+  })
+  .get("/:id/export", async (c) => {
+    const { id } = parseOrThrow(customerParamsSchema, c.req.param(), "path");
+    const survivor = await survivingCustomerId(c.var.db, id);
+    if (!survivor) throw notFound(`No customer with id ${id}.`);
+    c.header("Cache-Control", "no-store");
+    return c.json({
+      data: {
+        customerId: survivor,
+        exportedAt: c.var.now.toISOString(),
+        ...(await exportCustomer(c.var.db, survivor)),
+      },
+    });
+  })
+  .delete("/:id", async (c) => {
+    const { id } = parseOrThrow(customerParamsSchema, c.req.param(), "path");
+    const survivor = await survivingCustomerId(c.var.db, id);
+    if (!survivor) throw notFound(`No customer with id ${id}.`);
+    const deleted = await eraseCustomer(c.var.db, survivor);
+    return c.json({ data: { customerId: survivor, deleted } });
   });

@@ -1,0 +1,76 @@
+import { env, SELF } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { adminKey, anOrder, client, uniquePrefix } from "../fixtures/builders.ts";
+
+const api = client(SELF);
+
+const tables = [
+  "customers",
+  "identities",
+  "identity_observations",
+  "identity_merges",
+  "orders",
+  "order_lines",
+  "customer_summaries",
+  "customer_category_stats",
+  "customer_scores",
+  "stage_transitions",
+  "events",
+];
+
+async function counts() {
+  const result: Record<string, number> = {};
+  for (const table of tables) {
+    result[table] = (await env.DB.prepare(`SELECT count(*) AS n FROM ${table}`).first<{ n: number }>())?.n ?? 0;
+  }
+  return result;
+}
+
+describe("export and erasure of one customer", () => {
+  it("exports everything held about a merged customer, then deletes it from every table", async () => {
+    const p = uniquePrefix("gdpr");
+    // A neighbour who shares a household card: must survive the erasure untouched.
+    await api.postOrders([
+      anOrder({ id: `${p}-n1`, channel: "store", identifiers: { loyalty: `${p}-N`, card: `${p}-family` } }),
+    ]);
+    const before = await counts();
+    await api.postOrders([
+      anOrder({ id: `${p}-w1`, identifiers: { account: `${p}-acct`, email: `${p}@mail.test` } }),
+      anOrder({ id: `${p}-s1`, channel: "store", identifiers: { loyalty: `${p}-L`, card: `${p}-family` } }),
+    ]);
+    await api.identify({ account: `${p}-acct`, loyalty: `${p}-L` }); // merges the web and store customers
+    const customer = (await (await api.lookup("account", `${p}-acct`)).json()) as {
+      data: { customerId: string; mergedFrom: string[] };
+    };
+    expect(customer.data.mergedFrom).toHaveLength(1);
+
+    const exported = await api.call("GET", `/v1/customers/${customer.data.customerId}/export`, undefined, adminKey);
+    expect(exported.status).toBe(200);
+    const body = (await exported.json()) as {
+      data: { orders: { id: string }[]; identities: { kind: string; masked: string }[]; customers: unknown[] };
+    };
+    expect(body.data.orders.map((o) => o.id).sort()).toEqual([`${p}-s1`, `${p}-w1`]);
+    expect(body.data.identities.map((i) => i.kind).sort()).toEqual(["account", "email", "loyalty"]);
+    expect(body.data.customers).toHaveLength(2);
+    expect(JSON.stringify(body)).not.toContain(`${p}@mail.test`);
+
+    const erased = await api.call("DELETE", `/v1/customers/${customer.data.customerId}`, undefined, adminKey);
+    expect(erased.status).toBe(200);
+    const after = await counts();
+    // Only the neighbour's rows are left of this test's data, and the shared card stays shared.
+    expect(after.orders).toBe(before.orders);
+    expect(after.order_lines).toBe(before.order_lines);
+    expect(after.customer_summaries).toBe(before.customer_summaries);
+    expect(after.customers).toBe(before.customers);
+    expect(after.identity_merges).toBe(before.identity_merges);
+    expect((await api.lookup("account", `${p}-acct`)).status).toBe(404);
+    expect((await api.customer(customer.data.mergedFrom[0] as string)).status).toBe(404);
+    expect((await api.lookup("loyalty", `${p}-N`)).status).toBe(200);
+  });
+
+  it("answers 404 for an unknown customer and 401 without the admin key", async () => {
+    expect((await api.call("DELETE", "/v1/customers/c_nobody", undefined, adminKey)).status).toBe(404);
+    expect((await api.call("GET", "/v1/customers/c_nobody/export", undefined, adminKey)).status).toBe(404);
+    expect((await api.call("DELETE", "/v1/customers/c_nobody", undefined, "test-api-key")).status).toBe(401);
+  });
+});

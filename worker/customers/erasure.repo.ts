@@ -1,0 +1,72 @@
+// A customer's right of access and erasure: everything Patron holds about one unified customer, as
+// one export, and a deletion from every table in one D1 batch (all or nothing). Customers merged into
+// this one go with it; identifiers shared with other people (marked shared, owned by nobody) stay.
+import { sql } from "drizzle-orm";
+import { batchRows, runBatch } from "../../db/batch.ts";
+import type { Db } from "../env.ts";
+
+/** The customer and every customer merged into it, at any depth. */
+function familyOf(customerId: string) {
+  return sql`(
+    WITH RECURSIVE family(id) AS (
+      SELECT ${customerId} UNION SELECT c.id FROM customers c JOIN family f ON c.merged_into = f.id
+    ) SELECT id FROM family)`;
+}
+
+export async function exportCustomer(db: Db, customerId: string) {
+  const family = familyOf(customerId);
+  const [customers, identities, orders, lines, summary, categories, scores, transitions, events, merges] =
+    await batchRows(db, [
+      sql`SELECT id, created_at AS createdAt, merged_into AS mergedInto FROM customers WHERE id IN ${family}`,
+      sql`SELECT kind, masked, created_at AS createdAt FROM identities WHERE customer_id IN ${family}`,
+      sql`SELECT id, channel, store_id AS storeId, placed_at AS placedAt, currency, total, discount_total AS discountTotal,
+            recommendation_id AS recommendationId FROM orders WHERE customer_id IN ${family} ORDER BY placed_at`,
+      sql`SELECT l.order_id AS orderId, l.product_id AS productId, l.category_id AS categoryId, l.quantity,
+            l.unit_price AS unitPrice, l.list_price AS listPrice
+          FROM order_lines l JOIN orders o ON o.id = l.order_id WHERE o.customer_id IN ${family} ORDER BY l.order_id, l.line_no`,
+      sql`SELECT * FROM customer_summaries WHERE customer_id IN ${family}`,
+      sql`SELECT * FROM customer_category_stats WHERE customer_id IN ${family}`,
+      sql`SELECT * FROM customer_scores WHERE customer_id IN ${family}`,
+      sql`SELECT from_stage AS "from", to_stage AS "to", at FROM stage_transitions WHERE customer_id IN ${family} ORDER BY id`,
+      sql`SELECT type, recommendation_id AS recommendationId, product_id AS productId, category_id AS categoryId, at
+          FROM events WHERE customer_id IN ${family} ORDER BY id`,
+      sql`SELECT from_customer_id AS "from", into_customer_id AS "into", at FROM identity_merges
+          WHERE from_customer_id IN ${family} OR into_customer_id IN ${family} ORDER BY id`,
+    ]);
+  return { customers, identities, orders, lines, summary, categories, scores, transitions, events, merges };
+}
+
+/** Deletes the customer (and those merged into it) from every table; returns rows removed per table. */
+export async function eraseCustomer(db: Db, customerId: string): Promise<Record<string, number>> {
+  const family = familyOf(customerId);
+  const orderSources = sql`(SELECT 'order:' || id FROM orders WHERE customer_id IN ${family})`;
+  const keys = sql`(SELECT key FROM identities WHERE customer_id IN ${family})`;
+  const steps: [string, ReturnType<typeof sql>][] = [
+    [
+      "identity_observations",
+      sql`DELETE FROM identity_observations WHERE source IN ${orderSources} OR identity_key IN ${keys}`,
+    ],
+    [
+      "order_lines",
+      sql`DELETE FROM order_lines WHERE order_id IN (SELECT id FROM orders WHERE customer_id IN ${family})`,
+    ],
+    ["customer_category_stats", sql`DELETE FROM customer_category_stats WHERE customer_id IN ${family}`],
+    ["customer_summaries", sql`DELETE FROM customer_summaries WHERE customer_id IN ${family}`],
+    ["customer_scores", sql`DELETE FROM customer_scores WHERE customer_id IN ${family}`],
+    ["stage_transitions", sql`DELETE FROM stage_transitions WHERE customer_id IN ${family}`],
+    ["events", sql`DELETE FROM events WHERE customer_id IN ${family}`],
+    ["identities", sql`DELETE FROM identities WHERE customer_id IN ${family}`],
+    ["orders", sql`DELETE FROM orders WHERE customer_id IN ${family}`],
+    [
+      "identity_merges",
+      sql`DELETE FROM identity_merges WHERE from_customer_id IN ${family} OR into_customer_id IN ${family}`,
+    ],
+    // Last: the family is defined through this table.
+    ["customers", sql`DELETE FROM customers WHERE id IN ${family}`],
+  ];
+  const results = await runBatch(
+    db,
+    steps.map(([, statement]) => statement),
+  );
+  return Object.fromEntries(steps.map(([table], i) => [table, results[i]?.meta.changes ?? 0]));
+}
