@@ -84,7 +84,7 @@ export default async function recommendationsBench(args: string[]) {
       method: "POST",
       headers: { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` },
     });
-    console.log(`nightly job: ${fit.status}`);
+    console.log(`nightly job: ${fit.status} ${(await fit.text()).slice(0, 300)}`);
 
     const tokens = await Promise.all(
       accounts.map((account) => signShopperToken(account, testSecrets.SHOPPER_TOKEN_SECRET, 3600, new Date())),

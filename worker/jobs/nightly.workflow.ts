@@ -34,11 +34,12 @@ const retries = {
 export class NightlyModelWorkflow extends WorkflowEntrypoint<Env, NightlyParams> {
   override async run(event: Readonly<WorkflowEvent<NightlyParams>>, step: WorkflowStep) {
     const db = drizzle(this.env.DB, { schema }) as Db;
+    // The models are fitted "as of" this instant; started/finished times in job_runs are wall-clock.
     const now = new Date(event.payload.asOf ?? event.timestamp);
     const runId = event.instanceId;
     const pageSize = event.payload.pageSize ?? 500;
 
-    await step.do("start run", retries, async () => startRunStep(db, runId, now));
+    await step.do("start run", retries, async () => startRunStep(db, runId, new Date()));
     const fit = await step.do("fit customer models", retries, async () => fitCustomerModelsStep(db, now));
     const population = await step.do("fit ranking statistics", retries, async () => fitPopulationStep(db, now));
 
@@ -86,7 +87,7 @@ export class NightlyModelWorkflow extends WorkflowEntrypoint<Env, NightlyParams>
       });
     }
     const detail = { fit, population, scored, transitions };
-    await step.do("finish run", retries, async () => finishRunStep(db, runId, detail, now));
+    await step.do("finish run", retries, async () => finishRunStep(db, runId, detail, new Date()));
     return detail;
   }
 }
