@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { eventDedupeKey } from "../../worker/events/events.routes.ts";
 import { eventsResponseSchema } from "../../worker/events/events.schemas.ts";
 import { signShopperToken } from "../../worker/http/shopper-token.ts";
+import { newRecommendationId } from "../../worker/recommendations/recommendation-id.ts";
 
 const url = "http://patron.test/v1/events";
 
@@ -25,32 +26,33 @@ async function storedEvents(recommendationId: string) {
 
 describe("POST /v1/events", () => {
   it("stores a text/plain beacon batch and answers 202 with the allowed origin", async () => {
+    const rec = await newRecommendationId("personalized", "test-shopper-secret");
     const response = await beacon({
       events: [
         {
           type: "impression",
-          recommendationId: "rec-happy",
+          recommendationId: rec,
           arm: "personalized",
           productId: "sku-1",
           categoryId: "heels",
         },
         {
           type: "impression",
-          recommendationId: "rec-happy",
+          recommendationId: rec,
           arm: "personalized",
           productId: "sku-2",
           categoryId: "bags",
         },
-        { type: "click", recommendationId: "rec-happy", arm: "personalized", productId: "sku-1" },
+        { type: "click", recommendationId: rec, arm: "personalized", productId: "sku-1" },
       ],
     });
     expect(response.status).toBe(202);
     expect(eventsResponseSchema.parse(await response.json())).toEqual({ data: { accepted: 3, duplicates: 0 } });
     expect(response.headers.get("Access-Control-Allow-Origin")).toBe("http://127.0.0.1:8787");
-    expect(await storedEvents("rec-happy")).toEqual([
+    expect(await storedEvents(rec)).toEqual([
       {
         type: "impression",
-        recommendation_id: "rec-happy",
+        recommendation_id: rec,
         arm: "personalized",
         product_id: "sku-1",
         category_id: "heels",
@@ -58,7 +60,7 @@ describe("POST /v1/events", () => {
       },
       {
         type: "impression",
-        recommendation_id: "rec-happy",
+        recommendation_id: rec,
         arm: "personalized",
         product_id: "sku-2",
         category_id: "bags",
@@ -66,13 +68,24 @@ describe("POST /v1/events", () => {
       },
       {
         type: "click",
-        recommendation_id: "rec-happy",
+        recommendation_id: rec,
         arm: "personalized",
         product_id: "sku-1",
         category_id: null,
         customer_id: null,
       },
     ]);
+  });
+
+  it("takes the arm from the signed recommendation id, never from the client", async () => {
+    const signed = await newRecommendationId("holdout", "test-shopper-secret");
+    const forged = `${signed.slice(0, signed.lastIndexOf("."))}.0000000000000000`;
+    await beacon({ type: "impression", recommendationId: signed, arm: "personalized", productId: "sku-9" });
+    await beacon({ type: "impression", recommendationId: "rec-unsigned", arm: "personalized", productId: "sku-9" });
+    await beacon({ type: "impression", recommendationId: forged, arm: "holdout", productId: "sku-9" });
+    expect((await storedEvents(signed))[0]?.arm).toBe("holdout");
+    expect((await storedEvents("rec-unsigned"))[0]?.arm).toBeNull();
+    expect((await storedEvents(forged))[0]?.arm).toBeNull();
   });
 
   it("accepts a single event sent as application/json", async () => {

@@ -1,8 +1,8 @@
 // POST /v1/events: impressions and clicks beaconed by the storefront widget, and product views.
 // Beacons arrive as `text/plain` (a CORS "simple" request, so no preflight) carrying JSON; plain
-// `application/json` works too. Events carry the recommendation id, which already ties them to the
-// shopper and holdout arm the recommendation was computed for; the optional `token` field is accepted
-// (or a Bearer header) links the events to the shopper's customer; it is not required.
+// `application/json` works too. Events carry the recommendation id, whose signed arm is what is stored
+// (an `arm` field sent by the client is ignored); the optional `token` field (or a Bearer header)
+// links the events to the shopper's customer; it is not required.
 import { type Context, Hono } from "hono";
 import type { AppEnv } from "../env.ts";
 import { bearerToken } from "../http/auth.ts";
@@ -11,6 +11,7 @@ import { ApiError } from "../http/errors.ts";
 import { parseOrThrow } from "../http/validate.ts";
 import { shopperAccountKey } from "../identity/identity.keys.ts";
 import { customerIdByKey } from "../identity/identity.repo.ts";
+import { armOfRecommendationId } from "../recommendations/recommendation-id.ts";
 import { type EventRow, insertEvents } from "./events.repo.ts";
 import { type EventInput, type EventsResponse, eventsRequestSchema } from "./events.schemas.ts";
 
@@ -69,10 +70,15 @@ export const eventsRoutes = new Hono<AppEnv>().post("/", async (c) => {
       batch.find((event) => event.token)?.token ??
       bearerToken(c.req.header("Authorization")),
   );
+  const arms = new Map<string, string | null>();
+  for (const id of new Set(batch.map((event) => event.recommendationId).filter((id): id is string => !!id))) {
+    arms.set(id, await armOfRecommendationId(id, c.env.SHOPPER_TOKEN_SECRET));
+  }
   const rows: EventRow[] = batch.map((event) => ({
     type: event.type,
     recommendationId: event.recommendationId ?? null,
-    arm: event.arm ?? null,
+    // The arm comes from the signed recommendation id, never from what the client says.
+    arm: event.recommendationId ? (arms.get(event.recommendationId) ?? null) : null,
     customerId,
     productId: event.productId ?? null,
     categoryId: event.categoryId ?? null,

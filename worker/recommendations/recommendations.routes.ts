@@ -15,6 +15,7 @@ import { queryParams } from "../http/validate.ts";
 import { shopperAccountKey } from "../identity/identity.keys.ts";
 import { currentModels } from "../models/models.repo.ts";
 import { liveRulesFor } from "../rules/rules.repo.ts";
+import { newRecommendationId } from "./recommendation-id.ts";
 import { cachedCatalog, loadShopper } from "./recommendations.repo.ts";
 import { recommendationsQuerySchema } from "./recommendations.schemas.ts";
 
@@ -33,7 +34,6 @@ let popularCache: {
   body: { data: Record<string, unknown> };
   at: number;
 } | null = null;
-const newRecommendationId = () => `rec_${crypto.randomUUID().replaceAll("-", "").slice(0, 24)}`;
 
 /** HOLDOUT_SHARE as a number in [0, 1]; a missing or malformed setting keeps the default. */
 function holdoutShare(setting: string | undefined): number | undefined {
@@ -83,7 +83,8 @@ export const recommendationsRoutes = new Hono<AppEnv>().get("/", async (c) => {
   ) {
     c.header("Cache-Control", shared);
     // The shelf is shared; each response still gets its own id, so impressions are attributed per view.
-    return c.json({ data: { ...popularCache.body.data, recommendationId: newRecommendationId() } });
+    const recommendationId = await newRecommendationId(String(popularCache.body.data.arm), c.env.SHOPPER_TOKEN_SECRET);
+    return c.json({ data: { ...popularCache.body.data, recommendationId } });
   }
 
   const population = models.population ?? buildPopulation([], catalog.products, now);
@@ -118,7 +119,7 @@ export const recommendationsRoutes = new Hono<AppEnv>().get("/", async (c) => {
 
   const body = {
     data: {
-      recommendationId: newRecommendationId(),
+      recommendationId: await newRecommendationId(result.arm, c.env.SHOPPER_TOKEN_SECRET),
       arm: result.arm,
       customerKnown: known,
       categories: result.categories.slice(0, query.categories).map((category) => ({
