@@ -59,7 +59,9 @@ export async function fitPopulationStep(db: Db, now: Date) {
   );
   const builder = createPopulationBuilder(now, catalog);
   let cursor = "";
-  for (;;) {
+  // Customer ids are random, so the first maxFitCustomers in id order are a uniform random sample:
+  // the statistics stay as good and the step's memory stays bounded at any number of customers.
+  for (let seen = 0; seen < maxFitCustomers; seen += populationPageSize) {
     const ids = await db.all<{ customer_id: string }>(sql`
       SELECT customer_id FROM customer_summaries WHERE customer_id > ${cursor} ORDER BY customer_id LIMIT ${populationPageSize}`);
     if (ids.length === 0) break;
