@@ -1,26 +1,13 @@
 import { env, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { adminKey, anOrder, client, uniquePrefix } from "../fixtures/builders.ts";
+import { dataTables } from "../fixtures/tables.ts";
 
 const api = client(SELF);
 
-const tables = [
-  "customers",
-  "identities",
-  "identity_observations",
-  "identity_merges",
-  "orders",
-  "order_lines",
-  "customer_summaries",
-  "customer_category_stats",
-  "customer_scores",
-  "stage_transitions",
-  "events",
-];
-
 async function counts() {
   const result: Record<string, number> = {};
-  for (const table of tables) {
+  for (const table of dataTables) {
     result[table] = (await env.DB.prepare(`SELECT count(*) AS n FROM ${table}`).first<{ n: number }>())?.n ?? 0;
   }
   return result;

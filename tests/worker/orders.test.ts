@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { customerResponseSchema } from "../../worker/customers/customers.schemas.ts";
 import { ingestResultSchema } from "../../worker/orders/orders.schemas.ts";
 import { anOrder, client, uniquePrefix } from "../fixtures/builders.ts";
+import { dataTables } from "../fixtures/tables.ts";
 
 const api = client(SELF);
 
@@ -18,22 +19,9 @@ async function customerOf(kind: string, value: string) {
   return customerResponseSchema.parse(await response.json()).data;
 }
 
-const tables = [
-  "customers",
-  "identities",
-  "identity_observations",
-  "identity_merges",
-  "orders",
-  "order_lines",
-  "customer_summaries",
-  "customer_category_stats",
-  "products",
-  "categories",
-];
-
 async function snapshot() {
   const counts: Record<string, unknown> = {};
-  for (const table of tables) {
+  for (const table of dataTables) {
     counts[table] = (await env.DB.prepare(`SELECT * FROM ${table} ORDER BY 1, 2`).all()).results;
   }
   return counts;
