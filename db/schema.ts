@@ -132,6 +132,8 @@ export const customerSummaries = sqliteTable("customer_summaries", {
   spend: real("spend").notNull(),
   positiveOrders: integer("positive_orders").notNull(), // orders with total > 0: the spend model's sample
   positiveSpend: real("positive_spend").notNull(),
+  /** Total of the first order when positive (else 0): the spend model averages repeat orders only. */
+  firstOrderSpend: real("first_order_spend").notNull().default(0),
   webOrders: integer("web_orders").notNull(),
   storeOrders: integer("store_orders").notNull(),
   appOrders: integer("app_orders").notNull(),

@@ -45,6 +45,7 @@ CREATE TABLE `customer_summaries` (
 	`spend` real NOT NULL,
 	`positive_orders` integer NOT NULL,
 	`positive_spend` real NOT NULL,
+	`first_order_spend` real DEFAULT 0 NOT NULL,
 	`web_orders` integer NOT NULL,
 	`store_orders` integer NOT NULL,
 	`app_orders` integer NOT NULL,

@@ -59,6 +59,12 @@ describe("POST /v1/orders", () => {
       firstOrderAt: "2026-03-14T10:22:00.000Z",
       lastOrderAt: "2026-04-02T16:00:00.000Z",
     });
+    const firstOrder = await env.DB.prepare(
+      "SELECT first_order_spend AS spend FROM customer_summaries WHERE customer_id = ?",
+    )
+      .bind(customer.customerId)
+      .first<{ spend: number }>();
+    expect(firstOrder?.spend).toBe(89); // the web order came first: the spend model leaves it out
     const jewellery = customer.summary?.categories.find((c) => c.categoryId === "jewellery");
     expect(jewellery).toMatchObject({
       units: 2,

@@ -21,6 +21,7 @@ interface SummaryDbRow {
   last_order_at: string;
   positive_orders: number;
   positive_spend: number;
+  first_order_spend: number;
   units: number;
   discounted_units: number;
 }
@@ -32,11 +33,12 @@ const toSummaryRow = (row: SummaryDbRow): SummaryRow => ({
   lastOrderAt: row.last_order_at,
   positiveOrders: row.positive_orders,
   positiveSpend: row.positive_spend,
+  firstOrderSpend: row.first_order_spend,
   units: row.units,
   discountedUnits: row.discounted_units,
 });
 
-const summaryColumns = sql`s.customer_id, s.purchase_days, s.first_order_at, s.last_order_at, s.positive_orders, s.positive_spend, s.units, s.discounted_units`;
+const summaryColumns = sql`s.customer_id, s.purchase_days, s.first_order_at, s.last_order_at, s.positive_orders, s.positive_spend, s.first_order_spend, s.units, s.discounted_units`;
 
 export async function fitCustomerModelsStep(db: Db, now: Date) {
   const rows = await db.all<SummaryDbRow>(sql`

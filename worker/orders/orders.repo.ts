@@ -96,12 +96,14 @@ export function rebuildSummaryStatements(customerIds: string[], now: string) {
     sql`DELETE FROM customer_summaries WHERE customer_id IN (SELECT value FROM json_each(${ids}))`,
     sql`
       INSERT INTO customer_summaries (customer_id, orders, purchase_days, first_order_at, last_order_at, spend,
-        positive_orders, positive_spend, web_orders, store_orders, app_orders, phone_orders, units, discounted_units, updated_at)
-      SELECT customer_id, count(*), count(DISTINCT substr(placed_at, 1, 10)), min(placed_at), max(placed_at), sum(total),
-        sum(total > 0), sum(CASE WHEN total > 0 THEN total ELSE 0 END),
-        sum(channel = 'web'), sum(channel = 'store'), sum(channel = 'app'), sum(channel = 'phone'),
-        sum(units), sum(discounted_units), ${now}
-      FROM orders WHERE customer_id IN (SELECT value FROM json_each(${ids})) GROUP BY customer_id`,
+        positive_orders, positive_spend, first_order_spend, web_orders, store_orders, app_orders, phone_orders, units,
+        discounted_units, updated_at)
+      SELECT o.customer_id, count(*), count(DISTINCT substr(o.placed_at, 1, 10)), min(o.placed_at), max(o.placed_at),
+        sum(o.total), sum(o.total > 0), sum(CASE WHEN o.total > 0 THEN o.total ELSE 0 END),
+        max(0, (SELECT f.total FROM orders f WHERE f.customer_id = o.customer_id ORDER BY f.placed_at, f.id LIMIT 1)),
+        sum(o.channel = 'web'), sum(o.channel = 'store'), sum(o.channel = 'app'), sum(o.channel = 'phone'),
+        sum(o.units), sum(o.discounted_units), ${now}
+      FROM orders o WHERE o.customer_id IN (SELECT value FROM json_each(${ids})) GROUP BY o.customer_id`,
     sql`DELETE FROM customer_category_stats WHERE customer_id IN (SELECT value FROM json_each(${ids}))`,
     sql`
       INSERT INTO customer_category_stats (customer_id, category_id, orders, purchase_days, units, spend, first_purchase_at,

@@ -50,6 +50,7 @@ export async function loadShopper(db: Db, accountKey: string, now: Date): Promis
           spend: Number(s.spend),
           positiveOrders: Number(s.positive_orders),
           positiveSpend: Number(s.positive_spend),
+          firstOrderSpend: Number(s.first_order_spend),
           webOrders: Number(s.web_orders),
           storeOrders: Number(s.store_orders),
           appOrders: Number(s.app_orders),

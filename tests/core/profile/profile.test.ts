@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { customerProfile, type ProfileSummary } from "../../../worker/core/profile/customer-profile.ts";
-import { fitPopulationModels } from "../../../worker/core/profile/population-models.ts";
+import { fitPopulationModels, spendOf } from "../../../worker/core/profile/population-models.ts";
 
 const day = 86_400_000;
 const now = new Date("2026-06-01T00:00:00Z");
@@ -21,6 +21,7 @@ function customer(
     lastOrderAt: new Date(last).toISOString(),
     positiveOrders: orders,
     positiveSpend: orders * meanValue,
+    firstOrderSpend: meanValue,
     units: orders * 2,
     discountedUnits: id.endsWith("deal") ? orders * 2 : 0,
     webOrders: orders,
@@ -99,6 +100,18 @@ describe("customerProfile", () => {
   it("does not offer an incentive to an active full-price shopper, and calls a deal seeker deal-driven", () => {
     expect(profileOf(customer("full", 6, 14, 3)).offerGuidance).toBe("no_incentive");
     expect(profileOf(customer("x-deal", 6, 14, 3)).offerGuidance).toBe("deal_driven");
+  });
+});
+
+describe("spendOf", () => {
+  it("averages repeat orders only, leaving the first order out (Fader, Hardie & Lee 2005)", () => {
+    expect(spendOf({ positiveOrders: 3, positiveSpend: 100, firstOrderSpend: 40 })).toEqual({
+      count: 2,
+      meanValue: 30,
+    });
+    expect(spendOf({ positiveOrders: 1, positiveSpend: 25, firstOrderSpend: 25 })).toEqual({ count: 0, meanValue: 0 });
+    // A first order that was free (total 0) is not among the positive orders to begin with.
+    expect(spendOf({ positiveOrders: 2, positiveSpend: 50, firstOrderSpend: 0 })).toEqual({ count: 2, meanValue: 25 });
   });
 });
 

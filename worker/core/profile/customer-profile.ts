@@ -25,6 +25,7 @@ import {
   type PopulationModels,
   rfmOf,
   type SummaryRow,
+  spendOf,
 } from "./population-models.ts";
 
 export interface ProfileSummary extends SummaryRow {
@@ -76,10 +77,7 @@ export function customerProfile(input: ProfileInput, options: ModelOptions = def
   const { summary, models, now } = input;
   const unit = models.timeUnitDays;
   const rfm = rfmOf(summary, now, unit);
-  const spend = {
-    count: summary.positiveOrders,
-    meanValue: summary.positiveOrders > 0 ? summary.positiveSpend / summary.positiveOrders : 0,
-  };
+  const spend = spendOf(summary);
   const clvModels = { bgnbd: models.bgnbd, gammaGamma: models.gammaGamma };
   const clvOptions = { ...options.clv, timeUnitDays: unit };
   const value12 = customerLifetimeValue(clvModels, { ...rfm, ...spend }, { ...clvOptions, horizonMonths: 12 });

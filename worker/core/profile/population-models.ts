@@ -23,6 +23,8 @@ export interface SummaryRow {
   lastOrderAt: string;
   positiveOrders: number;
   positiveSpend: number;
+  /** The first order's total when positive, else 0. */
+  firstOrderSpend: number;
   units: number;
   discountedUnits: number;
 }
@@ -88,9 +90,15 @@ export function rfmOf(
   return { x, tx: x > 0 ? (last - first) / dayMs / unitDays : 0, T: Math.max(0, (today - first) / dayMs / unitDays) };
 }
 
-/** Mean order value for the spend model; customers with no positive order are left out by the caller. */
-export function spendOf(row: Pick<SummaryRow, "positiveOrders" | "positiveSpend">) {
-  return { count: row.positiveOrders, meanValue: row.positiveOrders > 0 ? row.positiveSpend / row.positiveOrders : 0 };
+/**
+ * The spend model's input, as Fader, Hardie & Lee (2005) use it: the mean value of REPEAT orders with
+ * a positive total (the first order is left out; it says little about what a customer spends once
+ * they come back). A one-time buyer has count 0, and Gamma-Gamma then gives the population mean.
+ */
+export function spendOf(row: Pick<SummaryRow, "positiveOrders" | "positiveSpend" | "firstOrderSpend">) {
+  const firstCounted = row.firstOrderSpend > 0 ? 1 : 0;
+  const count = Math.max(0, row.positiveOrders - firstCounted);
+  return { count, meanValue: count > 0 ? Math.max(0, row.positiveSpend - row.firstOrderSpend) / count : 0 };
 }
 
 function median(values: number[]): number {
