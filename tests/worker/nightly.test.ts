@@ -2,7 +2,11 @@ import { env, SELF } from "cloudflare:test";
 import { drizzle } from "drizzle-orm/d1";
 import { describe, expect, it } from "vitest";
 import * as schema from "../../db/schema.ts";
-import { jobRunResponseSchema, transitionsResponseSchema } from "../../worker/admin/admin.schemas.ts";
+import {
+  jobRunResponseSchema,
+  segmentResponseSchema,
+  transitionsResponseSchema,
+} from "../../worker/admin/admin.schemas.ts";
 import type { PopulationModels } from "../../worker/core/profile/population-models.ts";
 import { customerResponseSchema } from "../../worker/customers/customers.schemas.ts";
 import type { Db } from "../../worker/env.ts";
@@ -84,6 +88,27 @@ describe("nightly model job", () => {
     expect(oneTime.profile?.probabilityAlive).toBe(1);
     expect(Date.parse(stopped.profile?.cadence.nextExpectedAt as string)).toBeGreaterThan(Date.now() - day);
     expect(regular.profile?.channelMix.shares.web).toBeGreaterThan(0);
+  });
+
+  it("lists a segment from the materialised scores, most valuable first, with counts by stage and tier", async () => {
+    const all = segmentResponseSchema.parse(
+      await (await api.call("GET", "/v1/admin/segments?limit=1000", undefined, adminKey)).json(),
+    ).data;
+    expect(all.summary.reduce((sum, row) => sum + row.customers, 0)).toBe(60);
+    const clvs = all.customers.map((customer) => customer.clv12);
+    expect(clvs).toEqual([...clvs].sort((a, b) => b - a));
+    // Filtering by each stage present returns exactly that stage's customers.
+    for (const stage of new Set(all.summary.map((row) => row.stage))) {
+      const path = `/v1/admin/segments?stage=${stage}&limit=1000`;
+      const filtered = segmentResponseSchema.parse(
+        await (await api.call("GET", path, undefined, adminKey)).json(),
+      ).data;
+      const expected = all.summary.filter((row) => row.stage === stage).reduce((sum, row) => sum + row.customers, 0);
+      expect(filtered.customers).toHaveLength(expected);
+      expect(filtered.customers.every((customer) => customer.stage === stage)).toBe(true);
+    }
+    expect(new Set(all.summary.map((row) => row.stage)).size).toBeGreaterThan(1);
+    expect((await api.call("GET", "/v1/admin/segments?stage=gone", undefined, adminKey)).status).toBe(400);
   });
 
   it("records stage transitions by each customer's own cadence, as a feed", async () => {

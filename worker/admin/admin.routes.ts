@@ -5,10 +5,11 @@ import type { AppEnv } from "../env.ts";
 import { requireAdminKey } from "../http/auth.ts";
 import { notFound } from "../http/errors.ts";
 import { jsonBody, parseOrThrow, queryParams } from "../http/validate.ts";
-import { jobRun, transitionsSince } from "../jobs/nightly.repo.ts";
+import { jobRun, segment, transitionsSince } from "../jobs/nightly.repo.ts";
 import { currentModels } from "../models/models.repo.ts";
 import {
   runParamsSchema,
+  segmentQuerySchema,
   startNightlyQuerySchema,
   startNightlySchema,
   transitionsQuerySchema,
@@ -109,6 +110,10 @@ export const adminRoutes = new Hono<AppEnv>()
         next: rows.length > limit ? (page[page.length - 1]?.id ?? null) : null,
       },
     });
+  })
+  .get("/segments", async (c) => {
+    // Who is valuable and who is fading, from the scores the nightly job materialised.
+    return c.json({ data: await segment(c.var.db, queryParams(c, segmentQuerySchema)) });
   })
   .get("/models", async (c) => {
     const models = await currentModels(c.var.db, c.var.now);

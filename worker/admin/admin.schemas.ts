@@ -41,3 +41,34 @@ export const jobRunResponseSchema = z.object({
     error: z.string().nullable(),
   }),
 });
+
+const stages = ["new", "active", "fading", "lapsed"] as const;
+const tiers = ["top", "high", "medium", "low"] as const;
+
+export const segmentQuerySchema = z.object({
+  stage: z.enum(stages).optional(),
+  valueTier: z.enum(tiers).optional(),
+  discountSensitivity: z.enum(["full_price", "mixed", "deal_seeker"]).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  offset: z.coerce.number().int().min(0).default(0),
+});
+
+export const segmentResponseSchema = z.object({
+  data: z.object({
+    customers: z.array(
+      z.object({
+        customerId: z.string(),
+        clv12: z.number(),
+        clv24: z.number(),
+        probabilityAlive: z.number(),
+        stage: z.enum(stages),
+        valueTier: z.enum(tiers),
+        discountSensitivity: z.string().nullable(),
+        scoredAt: z.string(),
+      }),
+    ),
+    summary: z.array(
+      z.object({ stage: z.enum(stages), valueTier: z.enum(tiers), customers: z.number(), clv12: z.number() }),
+    ),
+  }),
+});
