@@ -1,6 +1,7 @@
 import { env, SELF } from "cloudflare:test";
 import { sign } from "hono/jwt";
 import { beforeAll, describe, expect, it } from "vitest";
+import { holdoutResponseSchema } from "../../worker/admin/admin.schemas.ts";
 import { defaultRankingOptions } from "../../worker/core/ranking/options.ts";
 import { holdoutArm } from "../../worker/core/rules/holdout.ts";
 import { signShopperToken } from "../../worker/http/shopper-token.ts";
@@ -224,5 +225,51 @@ describe("events from a signed-in shopper", () => {
     }>();
     expect(row).not.toBeNull();
     expect(row?.customer_id).toBeNull();
+  });
+});
+
+describe("holdout results", () => {
+  it("counts impressions, clicks and attributed orders per arm, with the arm taken from the signed id", async () => {
+    const since = new Date().toISOString();
+    const served: { id: string; arm: string; item: string }[] = [];
+    for (let c = 40; c < 60; c++) {
+      const data = await dataOf(await recommendations(await tokenFor(`crowd-${c}`)));
+      served.push({ id: data.recommendationId, arm: data.arm, item: data.items[0]?.id as string });
+    }
+    for (const { id, item } of served) {
+      // The client claims "personalized" for every one; the stored arm must still be the served one.
+      await SELF.fetch("http://patron.test/v1/events", {
+        method: "POST",
+        headers: { "Content-Type": "text/plain" },
+        body: JSON.stringify({
+          events: [{ type: "impression", recommendationId: id, arm: "personalized", productId: item }],
+        }),
+      });
+    }
+    const clicked = served[0] as { id: string; arm: string; item: string };
+    await SELF.fetch("http://patron.test/v1/events", {
+      method: "POST",
+      headers: { "Content-Type": "text/plain" },
+      body: JSON.stringify({ type: "click", recommendationId: clicked.id, productId: clicked.item }),
+    });
+    const order = anOrder({
+      id: `holdout-order-${Date.now()}`,
+      placedAt: new Date().toISOString(),
+      identifiers: { account: "crowd-40" },
+      recommendationId: clicked.id,
+    });
+    expect((await api.postOrders([order])).status).toBe(200);
+
+    const response = await api.call("GET", `/v1/admin/holdout?since=${encodeURIComponent(since)}`, undefined, adminKey);
+    expect(response.status).toBe(200);
+    const { arms } = holdoutResponseSchema.parse(await response.json()).data;
+    for (const arm of new Set(served.map((s) => s.arm))) {
+      const row = arms.find((a) => a.arm === arm);
+      expect(row?.impressions).toBe(served.filter((s) => s.arm === arm).length);
+    }
+    const clickedArm = arms.find((a) => a.arm === clicked.arm);
+    expect(clickedArm, JSON.stringify(arms)).toMatchObject({ clicks: 1, attributedOrders: 1 });
+    expect((await api.call("GET", "/v1/admin/holdout?since=last-week", undefined, adminKey)).status).toBe(400);
+    expect((await api.call("GET", "/v1/admin/holdout", undefined, null)).status).toBe(401);
   });
 });

@@ -5,9 +5,11 @@ import type { AppEnv } from "../env.ts";
 import { requireAdminKey } from "../http/auth.ts";
 import { notFound } from "../http/errors.ts";
 import { jsonBody, parseOrThrow, queryParams } from "../http/validate.ts";
-import { jobRun, segment, transitionsSince } from "../jobs/nightly.repo.ts";
+import { jobRun, transitionsSince } from "../jobs/nightly.repo.ts";
 import { currentModels } from "../models/models.repo.ts";
+import { holdoutResults, segment } from "./admin.repo.ts";
 import {
+  holdoutQuerySchema,
   runParamsSchema,
   segmentQuerySchema,
   startNightlyQuerySchema,
@@ -114,6 +116,31 @@ export const adminRoutes = new Hono<AppEnv>()
   .get("/segments", async (c) => {
     // Who is valuable and who is fading, from the scores the nightly job materialised.
     return c.json({ data: await segment(c.var.db, queryParams(c, segmentQuerySchema)) });
+  })
+  .get("/holdout", async (c) => {
+    const { since } = queryParams(c, holdoutQuerySchema);
+    const from = since ? new Date(since).toISOString() : new Date(c.var.now.getTime() - 30 * 86_400_000).toISOString();
+    const arms = (await holdoutResults(c.var.db, from)).map((row) => ({
+      ...row,
+      clickThroughRate: row.impressions > 0 ? Math.round((row.clicks / row.impressions) * 10_000) / 10_000 : null,
+    }));
+    const personalized = arms.find((row) => row.arm === "personalized");
+    const holdout = arms.find((row) => row.arm === "holdout");
+    const ratio = (a?: number | null, b?: number | null) => (a != null && b ? Math.round((a / b) * 1000) / 1000 : null);
+    return c.json({
+      data: {
+        since: from,
+        arms,
+        // Personalised ÷ held out: above 1 means the personalised shelf does better.
+        lift: {
+          clickThroughRate: ratio(personalized?.clickThroughRate, holdout?.clickThroughRate),
+          ordersPerRecommendation: ratio(
+            personalized && personalized.attributedOrders / personalized.recommendations,
+            holdout && holdout.attributedOrders / holdout.recommendations,
+          ),
+        },
+      },
+    });
   })
   .get("/models", async (c) => {
     const models = await currentModels(c.var.db, c.var.now);

@@ -72,3 +72,26 @@ export const segmentResponseSchema = z.object({
     ),
   }),
 });
+
+export const holdoutQuerySchema = z.object({
+  since: z.iso.datetime({ offset: true, message: "since must be an ISO 8601 date-time" }).optional(),
+});
+
+export const holdoutResponseSchema = z.object({
+  data: z.object({
+    since: z.string(),
+    arms: z.array(
+      z.object({
+        arm: z.string(),
+        recommendations: z.number(),
+        customers: z.number(),
+        impressions: z.number(),
+        clicks: z.number(),
+        clickThroughRate: z.number().nullable(),
+        attributedOrders: z.number(),
+        attributedRevenue: z.number(),
+      }),
+    ),
+    lift: z.object({ clickThroughRate: z.number().nullable(), ordersPerRecommendation: z.number().nullable() }),
+  }),
+});

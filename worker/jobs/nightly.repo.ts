@@ -2,7 +2,7 @@
 // re-running it after a restart rewrites the same rows (scores are upserts, transitions are unique
 // per customer and run), so a resumed run never double-counts.
 import { sql } from "drizzle-orm";
-import { batchRows, runBatch } from "../../db/batch.ts";
+import { runBatch } from "../../db/batch.ts";
 import { customerProfile } from "../core/profile/customer-profile.ts";
 import { fitPopulationModels, type PopulationModels, type SummaryRow } from "../core/profile/population-models.ts";
 import { createPopulationBuilder } from "../core/ranking/population.ts";
@@ -205,29 +205,4 @@ export async function jobRun(db: Db, runId: string) {
 export async function countTransitions(db: Db, runId: string): Promise<number> {
   const row = await db.get<{ n: number }>(sql`SELECT count(*) AS n FROM stage_transitions WHERE run_id = ${runId}`);
   return row?.n ?? 0;
-}
-
-export interface SegmentFilter {
-  stage?: string;
-  valueTier?: string;
-  discountSensitivity?: string;
-  limit: number;
-  offset: number;
-}
-
-/** Scored customers in a segment, most valuable first, and the customer count and CLV by stage × tier. */
-export async function segment(db: Db, filter: SegmentFilter) {
-  const where = sql`(${filter.stage ?? null} IS NULL OR stage = ${filter.stage ?? null})
-    AND (${filter.valueTier ?? null} IS NULL OR value_tier = ${filter.valueTier ?? null})
-    AND (${filter.discountSensitivity ?? null} IS NULL OR discount_sensitivity = ${filter.discountSensitivity ?? null})`;
-  const [customers = [], summary = []] = await batchRows(db, [
-    sql`
-      SELECT customer_id AS customerId, clv_12 AS clv12, clv_24 AS clv24, probability_alive AS probabilityAlive, stage,
-        value_tier AS valueTier, discount_sensitivity AS discountSensitivity, scored_at AS scoredAt
-      FROM customer_scores WHERE ${where} ORDER BY clv_12 DESC, customer_id LIMIT ${filter.limit} OFFSET ${filter.offset}`,
-    sql`
-      SELECT stage, value_tier AS valueTier, count(*) AS customers, round(sum(clv_12), 2) AS clv12
-      FROM customer_scores WHERE ${where} GROUP BY stage, value_tier ORDER BY stage, value_tier`,
-  ]);
-  return { customers, summary };
 }

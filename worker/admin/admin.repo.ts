@@ -1,0 +1,59 @@
+// Reports for the console (admin key): segments from the materialised scores, and holdout results.
+import { sql } from "drizzle-orm";
+import { batchRows } from "../../db/batch.ts";
+import type { Db } from "../env.ts";
+
+export interface SegmentFilter {
+  stage?: string;
+  valueTier?: string;
+  discountSensitivity?: string;
+  limit: number;
+  offset: number;
+}
+
+/** Scored customers in a segment, most valuable first, and the customer count and CLV by stage × tier. */
+export async function segment(db: Db, filter: SegmentFilter) {
+  const where = sql`(${filter.stage ?? null} IS NULL OR stage = ${filter.stage ?? null})
+    AND (${filter.valueTier ?? null} IS NULL OR value_tier = ${filter.valueTier ?? null})
+    AND (${filter.discountSensitivity ?? null} IS NULL OR discount_sensitivity = ${filter.discountSensitivity ?? null})`;
+  const [customers = [], summary = []] = await batchRows(db, [
+    sql`
+      SELECT customer_id AS customerId, clv_12 AS clv12, clv_24 AS clv24, probability_alive AS probabilityAlive, stage,
+        value_tier AS valueTier, discount_sensitivity AS discountSensitivity, scored_at AS scoredAt
+      FROM customer_scores WHERE ${where} ORDER BY clv_12 DESC, customer_id LIMIT ${filter.limit} OFFSET ${filter.offset}`,
+    sql`
+      SELECT stage, value_tier AS valueTier, count(*) AS customers, round(sum(clv_12), 2) AS clv12
+      FROM customer_scores WHERE ${where} GROUP BY stage, value_tier ORDER BY stage, value_tier`,
+  ]);
+  return { customers, summary };
+}
+
+/**
+ * Holdout results since a date, per arm: what was shown and clicked (widget events, whose arm comes
+ * from the signed recommendation id) and the orders attributed to those recommendations.
+ */
+export async function holdoutResults(db: Db, since: string) {
+  return db.all<{
+    arm: string;
+    recommendations: number;
+    customers: number;
+    impressions: number;
+    clicks: number;
+    attributedOrders: number;
+    attributedRevenue: number;
+  }>(sql`
+    WITH shown AS (
+      SELECT recommendation_id, arm, max(customer_id) AS customer_id,
+        sum(type = 'impression') AS impressions, sum(type = 'click') AS clicks
+      FROM events WHERE at >= ${since} AND arm IS NOT NULL AND recommendation_id IS NOT NULL
+      GROUP BY recommendation_id, arm
+    ), bought AS (
+      SELECT recommendation_id, count(*) AS orders, sum(total) AS revenue FROM orders
+      WHERE placed_at >= ${since} AND recommendation_id IN (SELECT recommendation_id FROM shown) GROUP BY recommendation_id
+    )
+    SELECT s.arm, count(*) AS recommendations, count(DISTINCT s.customer_id) AS customers,
+      sum(s.impressions) AS impressions, sum(s.clicks) AS clicks,
+      coalesce(sum(b.orders), 0) AS attributedOrders, round(coalesce(sum(b.revenue), 0), 2) AS attributedRevenue
+    FROM shown s LEFT JOIN bought b ON b.recommendation_id = s.recommendation_id
+    GROUP BY s.arm ORDER BY s.arm`);
+}
