@@ -66,7 +66,7 @@ async function main() {
 
   const adminKey = vars.PATRON_ADMIN_KEY ?? "dev-admin-key";
   const apiKey = vars.PATRON_API_KEY ?? "dev-api-key";
-  const { demoShoppers, seedDemo } = await import("../db/seed/demo.ts");
+  const { demoShoppers, seedDemo } = await import("./seed-demo.ts");
   const probe = await fetch(
     `${url}/v1/customers/lookup?kind=account&value=${demoShoppers[0]?.accountId ?? "demo-full-price"}`,
     {

@@ -4,7 +4,6 @@ import { once } from "node:events";
 import { createWriteStream, mkdirSync, type WriteStream } from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
-import { postSeedData, todayUtc } from "../../db/seed/demo.ts";
 import {
   customerCount,
   defaultSeedOptions,
@@ -15,6 +14,7 @@ import {
 import { IngestFailed } from "../import/client.ts";
 import { formatDuration, progressBar } from "../import/progress.ts";
 import { ImportStopped } from "../import/run.ts";
+import { postSeedData, todayUtc } from "../seed-demo.ts";
 
 interface SeedCommandOptions {
   customers: number;

@@ -4,7 +4,7 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 import type { Browser, BrowserContext, ConsoleMessage, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
-import { postSeedData } from "../../db/seed/demo.ts";
+import { postSeedData } from "../../cli/seed-demo.ts";
 import { signShopperToken } from "../../worker/http/shopper-token.ts";
 import { type DevWorker, startDevWorker, testSecrets } from "../fixtures/wrangler-dev.ts";
 import {

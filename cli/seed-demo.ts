@@ -1,10 +1,17 @@
 // Seeds a running worker with the demo retailer: the catalog, the fixed demo shoppers and a few
 // hundred generated customers, posted through the bulk importer's batching and retry code. Used by
 // `npm start` and `patron seed --url`. The clock is read here, at the edge, when `today` is omitted.
-import { IngestClient } from "../../cli/import/client.ts";
-import { type ImportResult, runImport, type SourceRecord } from "../../cli/import/run.ts";
-import { customerCount, demoShoppers, generateCustomers, generateProducts, type SeedOptions } from "./generate.ts";
-import type { WireOrder } from "./wire.ts";
+
+import {
+  customerCount,
+  demoShoppers,
+  generateCustomers,
+  generateProducts,
+  type SeedOptions,
+} from "../db/seed/generate.ts";
+import type { WireOrder } from "../db/seed/wire.ts";
+import { IngestClient } from "./import/client.ts";
+import { type ImportResult, runImport, type SourceRecord } from "./import/run.ts";
 
 export { demoShoppers };
 
