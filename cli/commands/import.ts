@@ -6,6 +6,7 @@ import type { Command } from "commander";
 import type { WireOrder, WireProduct } from "../../db/seed/wire.ts";
 import { BatchRejected, IngestClient, IngestFailed } from "../import/client.ts";
 import { collectListPrices, completeJourneyOrders, completeJourneyProduct } from "../import/completejourney.ts";
+import { dataFileIn, plainOrGzipped } from "../import/files.ts";
 import { type Mapping, MappingError, parseMapping } from "../import/mapping.ts";
 import { describeProgress, progressBar, summaryLines } from "../import/progress.ts";
 import {
@@ -66,7 +67,7 @@ async function prepareOrders(file: string, options: ImportCommandOptions): Promi
     };
   const { mapping, baseDir, mappingId } = resolveMapping(file, options);
   if (mapping.kind !== "orders") throw new InputError(`the mapping is for ${mapping.kind}, not orders`);
-  const lookups = await loadLookups(mapping, (lookupFile) => path.resolve(baseDir, lookupFile));
+  const lookups = await loadLookups(mapping, (lookupFile) => plainOrGzipped(path.resolve(baseDir, lookupFile)));
   const { orders, stats } = await readCsvOrders(file, mapping, lookups);
   const notes = [`read ${stats.rows} rows into ${orders.length} orders`];
   if (stats.skippedLines > 0) {
@@ -82,7 +83,7 @@ async function prepareOrders(file: string, options: ImportCommandOptions): Promi
 
 async function prepareProducts(file: string, options: ImportCommandOptions): Promise<Prepared<WireProduct>> {
   if (options.preset === "completejourney") {
-    const transactions = options.transactions ?? path.join(path.dirname(file), "transactions_sample.csv");
+    const transactions = options.transactions ?? dataFileIn(path.dirname(file), "transactions_sample.csv");
     const observed = new Map<string, number[]>();
     for await (const { row } of readCsvRows(transactions)) collectListPrices([row], observed);
     const products: SourceRecord<WireProduct>[] = [];
@@ -105,7 +106,7 @@ async function prepareProducts(file: string, options: ImportCommandOptions): Pro
     };
   const { mapping, baseDir, mappingId } = resolveMapping(file, options);
   if (mapping.kind !== "products") throw new InputError(`the mapping is for ${mapping.kind}, not products`);
-  const lookups = await loadLookups(mapping, (lookupFile) => path.resolve(baseDir, lookupFile));
+  const lookups = await loadLookups(mapping, (lookupFile) => plainOrGzipped(path.resolve(baseDir, lookupFile)));
   return {
     records: readCsvProducts(file, mapping, lookups),
     total: (await countNonEmptyLines(file)) - 1,
@@ -127,7 +128,7 @@ function resolveMapping(
 }
 
 function isNdjson(file: string): boolean {
-  return /\.(nd)?jsonl?$/i.test(file) || file.endsWith(".ndjson");
+  return /\.(nd)?jsonl?(\.gz)?$/i.test(file);
 }
 
 /** Runs one import; prints progress to stderr and returns the result. Throws on rejection or failure. */
@@ -227,7 +228,7 @@ export function register(program: Command): void {
   for (const kind of ["orders", "products"] as const) {
     command
       .command(`${kind} <file>`)
-      .description(`Import ${kind} from a .ndjson or .csv file.`)
+      .description(`Import ${kind} from a .ndjson or .csv file (either may be gzipped, .gz).`)
       .option("--url <url>", "worker URL", process.env.PATRON_URL ?? "http://127.0.0.1:8787")
       .option("--key <key>", "API key (or PATRON_API_KEY)", process.env.PATRON_API_KEY)
       .option("--mapping <file>", "JSON column mapping for a CSV (docs/import.md)")

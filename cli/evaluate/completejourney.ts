@@ -1,10 +1,10 @@
-// Reads 84.51° "The Complete Journey" (../shared/data/completejourney) into purchase lines at a chosen
-// catalog level. Households are customers and every purchase is in store. Evaluation logic lives in
+// Reads 84.51° "The Complete Journey" (a folder with products.csv and transactions_sample.csv, either
+// possibly gzipped, as in tests/fixtures/completejourney-full) into purchase lines at a chosen catalog
+// level. Households are customers and every purchase is in store. Evaluation logic lives in
 // evaluate.ts; this file only parses.
 
-import { readFile } from "node:fs/promises";
-import path from "node:path";
 import { parse } from "csv-parse/sync";
+import { dataFileIn, readInputText } from "../import/files.ts";
 import type { PurchaseLine } from "./lines.ts";
 
 export const completeJourneyLevels = ["department", "product_category", "product_type"] as const;
@@ -22,8 +22,8 @@ function toIsoInstant(timestamp: string): string {
 
 export async function readCompleteJourney(folder: string, level: CompleteJourneyLevel): Promise<PurchaseLine[]> {
   const [productsCsv, transactionsCsv] = await Promise.all([
-    readFile(path.join(folder, "products.csv"), "utf8"),
-    readFile(path.join(folder, "transactions_sample.csv"), "utf8"),
+    readInputText(dataFileIn(folder, "products.csv")),
+    readInputText(dataFileIn(folder, "transactions_sample.csv")),
   ]);
   const categoryOf = new Map<string, string>();
   for (const row of parse(productsCsv, { columns: true, skip_empty_lines: true }) as Row[]) {

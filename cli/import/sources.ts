@@ -1,10 +1,11 @@
 // Reading input files into records with their line numbers: NDJSON (one wire-format object per
 // line) streamed, CSV through a mapping (orders are grouped in memory by order id, since rows of one
-// order may be anywhere in the file; sort by order id first if a file is larger than memory).
-import { createReadStream } from "node:fs";
+// order may be anywhere in the file; sort by order id first if a file is larger than memory). Any
+// input may be gzipped (`.gz`).
 import { createInterface } from "node:readline";
 import { parse } from "csv-parse";
 import type { WireOrder, WireProduct } from "../../db/seed/wire.ts";
+import { openInput, pipeOnward } from "./files.ts";
 import {
   columnsUsed,
   type GroupingStats,
@@ -24,7 +25,7 @@ export class InputError extends Error {}
 
 /** Non-empty lines parsed as JSON, with their line numbers. A line that is not JSON stops the read. */
 export async function* readNdjson<T>(file: string): AsyncGenerator<SourceRecord<T>> {
-  const lines = createInterface({ input: createReadStream(file, "utf8"), crlfDelay: Number.POSITIVE_INFINITY });
+  const lines = createInterface({ input: openInput(file).setEncoding("utf8"), crlfDelay: Number.POSITIVE_INFINITY });
   let number = 0;
   for await (const text of lines) {
     number++;
@@ -41,7 +42,7 @@ export async function* readNdjson<T>(file: string): AsyncGenerator<SourceRecord<
 export async function countNonEmptyLines(file: string): Promise<number> {
   let count = 0;
   let lineHasContent = false;
-  for await (const chunk of createReadStream(file)) {
+  for await (const chunk of openInput(file)) {
     for (const byte of chunk as Buffer) {
       if (byte === 10) {
         if (lineHasContent) count++;
@@ -54,7 +55,8 @@ export async function countNonEmptyLines(file: string): Promise<number> {
 
 /** CSV rows as objects keyed by header, with the line number each record ends on. */
 export async function* readCsvRows(file: string): AsyncGenerator<{ row: Row; line: number }> {
-  const parser = createReadStream(file).pipe(
+  const parser = pipeOnward(
+    openInput(file),
     parse({ columns: true, bom: true, skip_empty_lines: true, trim: true, info: true, relax_column_count: false }),
   );
   for await (const { record, info } of parser as AsyncIterable<{ record: Row; info: { lines: number } }>)
