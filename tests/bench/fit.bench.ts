@@ -4,12 +4,13 @@
 // evaluation for the fits, and log-likelihood evaluations per second for scoring. Never asserts time.
 import { readFileSync } from "node:fs";
 import path from "node:path";
+import { gunzipSync } from "node:zlib";
 import { bgnbdLogLikelihood, fitBgNbd, prepareCustomers, probabilityAlive } from "../../worker/core/models/bg-nbd.ts";
 import { customerLifetimeValue, defaultClvOptions } from "../../worker/core/models/clv.ts";
 import { fitGammaGamma } from "../../worker/core/models/gamma-gamma.ts";
 import { type PurchaseEvent, parseDay, summarizeEvents } from "../../worker/core/models/summary.ts";
 
-const dataDir = path.join(import.meta.dirname, "../../../shared/data/cdnow");
+const dataDir = path.join(import.meta.dirname, "../fixtures/cdnow");
 const cutoffDay = parseDay("1997-09-30")!;
 
 function sampleEvents(): PurchaseEvent[] {
@@ -21,8 +22,9 @@ function sampleEvents(): PurchaseEvent[] {
 }
 
 function masterEvents(): PurchaseEvent[] {
-  // The first line is a header (customer_id date number_of_cds dollar_value).
-  const lines = readFileSync(path.join(dataDir, "CDNOW_master.txt"), "utf8").trim().split(/\r?\n/).slice(1);
+  // Gzipped in the repository. The first line is a header (customer_id date number_of_cds dollar_value).
+  const text = gunzipSync(readFileSync(path.join(dataDir, "CDNOW_master.txt.gz"))).toString("utf8");
+  const lines = text.trim().split(/\r?\n/).slice(1);
   return lines.map((line) => {
     const [customer, date, , dollars] = line.trim().split(/\s+/);
     return { customer: customer!, day: parseDay(date!)!, amount: Number(dollars) };

@@ -6,6 +6,8 @@ import { describe, expect, it } from "vitest";
 
 const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, "../..");
+/** The full 75,000-line sample, gzipped (tests/fixtures/completejourney-full/SOURCE.md). */
+const completeJourney = path.join(import.meta.dirname, "../fixtures/completejourney-full");
 
 interface Metrics {
   hitRate: number;
@@ -33,7 +35,7 @@ describe("patron evaluate", () => {
   it("beats popularity and own-frequency baselines on Complete Journey after 2017-10-01", async () => {
     const result = await evaluate(
       "--dataset",
-      "../shared/data/completejourney",
+      completeJourney,
       "--cutoff",
       "2017-10-01",
       "--k",
@@ -55,6 +57,6 @@ describe("patron evaluate", () => {
   }, 60_000);
 
   it("rejects a bad --k with an error exit", async () => {
-    await expect(evaluate("--dataset", "../shared/data/completejourney", "--k", "0")).rejects.toThrow(/--k/);
+    await expect(evaluate("--dataset", completeJourney, "--k", "0")).rejects.toThrow(/--k/);
   }, 60_000);
 });

@@ -9,7 +9,8 @@ import { describe, expect, it } from "vitest";
 
 const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, "../..");
-const cdnow = "../shared/data/cdnow/cdnowElog.csv";
+const fixtures = path.join(import.meta.dirname, "../fixtures");
+const cdnow = path.join(fixtures, "cdnow/cdnowElog.csv");
 const timeout = 60_000;
 
 async function runFit(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -77,7 +78,7 @@ describe("patron fit", () => {
     "reads ISO dates (the grocery log) and prints a readable summary without --json",
     async () => {
       const { code, stdout } = await runFit(
-        ...["--input", "../shared/data/grocery/groceryElog.csv", "--customer", "cust", "--date", "date"],
+        ...["--input", path.join(fixtures, "grocery/groceryElog.csv"), "--customer", "cust", "--date", "date"],
         ...["--cutoff", "2007-12-31", "--unit", "week"],
       );
       expect(code).toBe(0);

@@ -1,10 +1,10 @@
-// Loads the reference datasets in ../shared/data for the model tests: CDNOW (Fader & Hardie) and the
-// online grocer (BTYDplus). Plain CSV splitting is enough for these files: no quoted commas.
+// Loads the reference datasets in tests/fixtures for the model tests: CDNOW (Fader & Hardie) and the
+// online grocer (BTYDplus); sources and licences in each folder's SOURCE.md. Plain CSV splitting is enough for these files: no quoted commas.
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { type PurchaseEvent, parseDay } from "../../../worker/core/models/summary.ts";
 
-export const dataDir = path.join(import.meta.dirname, "../../../../shared/data");
+export const dataDir = path.join(import.meta.dirname, "../../fixtures");
 
 /** 1997-09-30: end of the 39-week calibration period in the papers. */
 export const cdnowCutoffDay = parseDay("1997-09-30")!;
