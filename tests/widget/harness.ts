@@ -19,9 +19,18 @@ export function assertWidgetBuilt(): void {
   }
 }
 
+/** Debian's Chromium unless CHROMIUM_PATH names another Chromium or Chrome binary. */
+export const chromiumPath = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
+
 export function launchChromium(): Promise<Browser> {
+  if (!existsSync(chromiumPath)) {
+    throw new Error(
+      `Chromium not found at ${chromiumPath}. Install it (Debian/Ubuntu: sudo apt-get install -y chromium) ` +
+        "or set CHROMIUM_PATH to a Chromium or Chrome binary.",
+    );
+  }
   return chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+    executablePath: chromiumPath,
     args: [
       "--no-sandbox",
       "--headless",
