@@ -9,6 +9,7 @@ import { discountSensitivityFor, shopperPricePositions } from "../../worker/core
 import { defaultRankingOptions, type RankingOptions } from "../../worker/core/ranking/options.ts";
 import { buildPopulation } from "../../worker/core/ranking/population.ts";
 import type { CategoryStat, Product } from "../../worker/core/ranking/types.ts";
+import { discountSensitivities } from "../../worker/core/vocabulary.ts";
 import { type EvaluationResult, evaluateCategoryRanking } from "./evaluate.ts";
 import { aggregateCategoryStats, type PurchaseLine } from "./lines.ts";
 
@@ -97,7 +98,6 @@ export interface PlantedTruthResult {
   };
 }
 
-const habitToSensitivity = { "full-price": "full_price", mixed: "mixed", "deal-seeker": "deal_seeker" } as const;
 const dayMs = 86_400_000;
 const round = (value: number) => Math.round(value * 10_000) / 10_000;
 
@@ -161,9 +161,8 @@ export function plantedTruth(
     }
   }
 
-  const labels = ["full_price", "mixed", "deal_seeker"];
   const confusion: Record<string, Record<string, number>> = Object.fromEntries(
-    labels.map((truth) => [truth, Object.fromEntries(labels.map((got) => [got, 0]))]),
+    discountSensitivities.map((truth) => [truth, Object.fromEntries(discountSensitivities.map((got) => [got, 0]))]),
   );
   let correct = 0;
   const percentiles: Record<string, number[]> = { budget: [], mid: [], premium: [] };
@@ -172,7 +171,7 @@ export function plantedTruth(
     if (!truth) continue;
     const totals = sumUnits(stats);
     const got = discountSensitivityFor(totals, population, options);
-    const expected = habitToSensitivity[truth.discountHabit];
+    const expected = truth.discountHabit;
     confusion[expected]![got]!++;
     if (got === expected) correct++;
     const overall = shopperPricePositions(stats, population).overall;

@@ -1,7 +1,8 @@
 // Purchase lines, the common form every evaluation dataset is read into, and their aggregation into
 // the per customer × category rows the worker keeps (customer_category_stats). No file I/O here.
 
-import type { CategoryStat, Channel } from "../../worker/core/ranking/types.ts";
+import type { CategoryStat } from "../../worker/core/ranking/types.ts";
+import type { Channel } from "../../worker/core/vocabulary.ts";
 
 export interface PurchaseLine {
   customerId: string;

@@ -1,15 +1,8 @@
 // Column mappings: how rows of a CSV become wire-format orders (rows are order lines, grouped by an
 // order id column) or products (one row each). A mapping is JSON data, so an integration can describe
 // its export without code. Pure: lookups arrive as already-loaded tables, and nothing here reads files.
-import type {
-  Channel,
-  IdentifierKind,
-  Identifiers,
-  WireOrder,
-  WireOrderLine,
-  WireProduct,
-} from "../../db/seed/wire.ts";
-import { identifierKinds } from "../../db/seed/wire.ts";
+import type { Identifiers, WireOrder, WireOrderLine, WireProduct } from "../../db/seed/wire.ts";
+import { type Channel, type IdentifierKind, identifierKinds } from "../../worker/core/vocabulary.ts";
 
 export type Transform = "trim" | "lower" | "upper" | "slug" | "title" | "number" | "integer" | "boolean" | "datetime";
 

@@ -4,13 +4,22 @@
 // (some shared by a household, a few junk). Pure and deterministic from the seed: no I/O, no clock
 // (`today` is an option). Customers are generated one at a time from their own random stream, so a
 // million never sit in memory and customer i is the same at any dataset size.
+import {
+  type Channel,
+  channels,
+  type DiscountSensitivity,
+  discountSensitivities,
+  type IdentifierKind,
+} from "../../worker/core/vocabulary.ts";
 import { type Catalog, complementaryPairs, generateCatalog, leafCategoryIds } from "./catalog.ts";
 import { Random } from "./random.ts";
-import type { Channel, Identifiers, WireOrder, WireOrderLine, WireProduct } from "./wire.ts";
+import type { Identifiers, WireOrder, WireOrderLine, WireProduct } from "./wire.ts";
 
 export type PriceBand = "budget" | "mid" | "premium";
-export type DiscountHabit = "full-price" | "mixed" | "deal-seeker";
-export type ChannelMix = Record<"web" | "store" | "app", number>;
+/** The generator places no phone orders. */
+export type GeneratedChannel = Exclude<Channel, "phone">;
+const generatedChannels = channels.filter((channel): channel is GeneratedChannel => channel !== "phone");
+export type ChannelMix = Record<GeneratedChannel, number>;
 
 export interface SeedOptions {
   seed: number;
@@ -60,14 +69,7 @@ export const populationPolicy = {
   stores: 12,
 };
 
-export interface TrueIdentifiers {
-  account: string | null;
-  email: string | null;
-  phone: string | null;
-  loyalty: string | null;
-  card: string | null;
-  device: string | null;
-}
+export type TrueIdentifiers = Record<IdentifierKind, string | null>;
 
 export interface Household {
   id: string;
@@ -87,7 +89,7 @@ export interface CustomerTruth {
   tastes: Record<string, number>;
   complementaryPairs: [string, string][];
   priceBand: PriceBand;
-  discountHabit: DiscountHabit;
+  discountHabit: DiscountSensitivity;
   channelMix: ChannelMix;
   firstOrderAt: string | null;
   /** The customer stops buying on this date (null: still active). */
@@ -234,7 +236,7 @@ interface CustomerSpec {
   tastes: Record<string, number>;
   complementaryPairs: [string, string][];
   priceBand: PriceBand;
-  discountHabit: DiscountHabit;
+  discountHabit: DiscountSensitivity;
   channelMix: ChannelMix;
   homeStore: string;
   /** Day numbers (days since the epoch, UTC). */
@@ -297,14 +299,12 @@ function generateCustomer(context: Context, index: number): GeneratedCustomer {
   };
 
   const priceBand = (["budget", "mid", "premium"] as const)[random.weightedIndex([0.35, 0.45, 0.2])] as PriceBand;
-  const discountHabit = (["full-price", "mixed", "deal-seeker"] as const)[
-    random.weightedIndex([0.3, 0.4, 0.3])
-  ] as DiscountHabit;
+  const discountHabit = discountSensitivities[random.weightedIndex([0.3, 0.4, 0.3])] as DiscountSensitivity;
 
   return simulate(context, random, {
     key: `c-${index}`,
     persona: isNew ? "new" : churnDay !== null ? "churned" : "regular",
-    label: `${priceBand} ${discountHabit} ${describeMix(channelMix)} shopper`,
+    label: `${priceBand} ${discountHabit.replace("_", " ")} ${describeMix(channelMix)} shopper`,
     orderIdPrefix: `${options.seed}-${index}`,
     identifiers,
     household,
@@ -350,7 +350,7 @@ function* generatePersonas(context: Context): Generator<GeneratedCustomer> {
       ["heels", "jewellery"],
     ],
     priceBand: "premium",
-    discountHabit: "full-price",
+    discountHabit: "full_price",
     channelMix: { web: 1, store: 0, app: 0 },
     firstOrderDay: todayDay - 540,
   });
@@ -369,7 +369,7 @@ function* generatePersonas(context: Context): Generator<GeneratedCustomer> {
       ["tea", "candles"],
     ],
     priceBand: "mid",
-    discountHabit: "deal-seeker",
+    discountHabit: "deal_seeker",
     channelMix: { web: 0, store: 1, app: 0 },
     homeStore: storeId(3),
     firstOrderDay: todayDay - 400,
@@ -534,14 +534,14 @@ function buyIn(context: Context, random: Random, spec: CustomerSpec, categoryId:
   const atList = (products: WireProduct[]) => products.filter((product) => product.salePrice === null);
   const quantity = categoryId === "coffee" || categoryId === "tea" ? random.int(1, 3) : random.chance(0.08) ? 2 : 1;
 
-  if (spec.discountHabit === "deal-seeker" && random.chance(policy.dealSeekerSaleShare)) {
+  if (spec.discountHabit === "deal_seeker" && random.chance(policy.dealSeekerSaleShare)) {
     const candidates = onSale(band).length > 0 ? onSale(band) : onSale(sorted);
     if (candidates.length > 0) {
       const product = random.pick(candidates);
       return line(product, quantity, product.salePrice as number);
     }
   }
-  if (spec.discountHabit === "full-price") {
+  if (spec.discountHabit === "full_price") {
     const candidates = atList(band).length > 0 ? atList(band) : band;
     return line(random.pick(candidates), quantity, null);
   }
@@ -642,7 +642,7 @@ function normalise(mix: ChannelMix): ChannelMix {
 }
 
 function pickChannel(random: Random, mix: ChannelMix): Channel {
-  return (["web", "store", "app"] as const)[random.weightedIndex([mix.web, mix.store, mix.app])] as Channel;
+  return generatedChannels[random.weightedIndex(generatedChannels.map((channel) => mix[channel]))] as Channel;
 }
 
 function describeMix(mix: ChannelMix): string {

@@ -2,12 +2,9 @@
 // code that produces it outside the worker: the demo generator and the bulk importer. The worker's
 // zod schemas stay the authority; `checkWireOrder` is a cheap local pre-flight, not a replacement.
 
-export const identifierKinds = ["account", "email", "phone", "loyalty", "card", "device"] as const;
-export type IdentifierKind = (typeof identifierKinds)[number];
-export type Identifiers = Partial<Record<IdentifierKind, string>>;
+import { type Channel, channels, type IdentifierKind, identifierKinds } from "../../worker/core/vocabulary.ts";
 
-export const channels = ["web", "store", "app", "phone"] as const;
-export type Channel = (typeof channels)[number];
+export type Identifiers = Partial<Record<IdentifierKind, string>>;
 
 export interface WireOrderLine {
   productId: string;

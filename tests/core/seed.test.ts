@@ -61,8 +61,8 @@ describe("generateCustomers", () => {
   });
 
   it("makes deal seekers buy discounted units far more often than full-price shoppers", () => {
-    const dealSeekers = regular.filter((customer) => customer.truth.discountHabit === "deal-seeker");
-    const fullPrice = regular.filter((customer) => customer.truth.discountHabit === "full-price");
+    const dealSeekers = regular.filter((customer) => customer.truth.discountHabit === "deal_seeker");
+    const fullPrice = regular.filter((customer) => customer.truth.discountHabit === "full_price");
     const mixed = regular.filter((customer) => customer.truth.discountHabit === "mixed");
     expect(discountedUnitShare(dealSeekers)).toBeGreaterThan(0.75);
     expect(discountedUnitShare(fullPrice)).toBe(0);

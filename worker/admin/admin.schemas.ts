@@ -1,5 +1,6 @@
 // Admin API (console and operators): nightly job runs, the stage-transition feed, current models.
 import * as z from "zod";
+import { discountSensitivities, lifecycleStages, valueTiers } from "../core/vocabulary.ts";
 
 export const startNightlySchema = z
   .strictObject({
@@ -42,13 +43,10 @@ export const jobRunResponseSchema = z.object({
   }),
 });
 
-const stages = ["new", "active", "fading", "lapsed"] as const;
-const tiers = ["top", "high", "medium", "low"] as const;
-
 export const segmentQuerySchema = z.object({
-  stage: z.enum(stages).optional(),
-  valueTier: z.enum(tiers).optional(),
-  discountSensitivity: z.enum(["full_price", "mixed", "deal_seeker"]).optional(),
+  stage: z.enum(lifecycleStages).optional(),
+  valueTier: z.enum(valueTiers).optional(),
+  discountSensitivity: z.enum(discountSensitivities).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   offset: z.coerce.number().int().min(0).default(0),
 });
@@ -61,14 +59,19 @@ export const segmentResponseSchema = z.object({
         clv12: z.number(),
         clv24: z.number(),
         probabilityAlive: z.number(),
-        stage: z.enum(stages),
-        valueTier: z.enum(tiers),
+        stage: z.enum(lifecycleStages),
+        valueTier: z.enum(valueTiers),
         discountSensitivity: z.string().nullable(),
         scoredAt: z.string(),
       }),
     ),
     summary: z.array(
-      z.object({ stage: z.enum(stages), valueTier: z.enum(tiers), customers: z.number(), clv12: z.number() }),
+      z.object({
+        stage: z.enum(lifecycleStages),
+        valueTier: z.enum(valueTiers),
+        customers: z.number(),
+        clv12: z.number(),
+      }),
     ),
   }),
 });

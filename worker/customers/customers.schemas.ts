@@ -1,9 +1,9 @@
 // Customer read API: query parameters and the response shape.
 import * as z from "zod";
-import { identityKinds } from "../core/identity/normalize.ts";
+import { channels, discountSensitivities, identifierKinds, lifecycleStages, valueTiers } from "../core/vocabulary.ts";
 
 export const lookupQuerySchema = z.object({
-  kind: z.enum(identityKinds),
+  kind: z.enum(identifierKinds),
   value: z.string().min(1, "value is required").max(254),
 });
 
@@ -26,11 +26,11 @@ export const customerResponseSchema = z.object({
   data: z.object({
     customerId: z.string(),
     mergedFrom: z.array(z.string()),
-    identities: z.array(z.object({ kind: z.enum(identityKinds), masked: z.string() })),
+    identities: z.array(z.object({ kind: z.enum(identifierKinds), masked: z.string() })),
     orders: z.array(
       z.object({
         id: z.string(),
-        channel: z.enum(["web", "store", "app", "phone"]),
+        channel: z.enum(channels),
         storeId: z.string().nullable(),
         placedAt: z.string(),
         total: z.number(),
@@ -61,14 +61,17 @@ export const customerResponseSchema = z.object({
           overdueRatio: z.number(),
           nextExpectedAt: z.string(),
         }),
-        stage: z.enum(["new", "active", "fading", "lapsed"]),
+        stage: z.enum(lifecycleStages),
         stageReason: z.string(),
-        valueTier: z.enum(["top", "high", "medium", "low"]),
-        discountSensitivity: z.enum(["full_price", "mixed", "deal_seeker"]),
+        valueTier: z.enum(valueTiers),
+        discountSensitivity: z.enum(discountSensitivities),
         discountedShare: z.number(),
         populationDiscountedShare: z.number(),
         offerGuidance: z.enum(["no_incentive", "modest", "deal_driven"]),
-        channelMix: z.object({ shares: z.record(z.string(), z.number()), primary: z.string().nullable() }),
+        channelMix: z.object({
+          shares: z.partialRecord(z.enum(channels), z.number()),
+          primary: z.enum(channels).nullable(),
+        }),
         preferredWeekday: z.object({ slot: z.number().int().min(0).max(6), share: z.number() }).nullable(),
         preferredHour: z.object({ slot: z.number().int().min(0).max(23), share: z.number() }).nullable(),
         categories: z.array(
@@ -90,7 +93,7 @@ export const customerResponseSchema = z.object({
         firstOrderAt: z.string(),
         lastOrderAt: z.string(),
         spend: z.number(),
-        channels: z.object({ web: z.number(), store: z.number(), app: z.number(), phone: z.number() }),
+        channels: z.record(z.enum(channels), z.number()),
         units: z.number(),
         discountedUnits: z.number(),
         discountedShare: z.number(),

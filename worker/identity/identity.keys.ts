@@ -1,7 +1,8 @@
 // Turns raw identifiers from a request into keyed hashes (HMAC-SHA-256 with IDENTITY_HASH_SECRET), so
 // raw PII is never stored; the console can still look a customer up because the same hash is computed.
-import { type IdentityKind, identityKinds, maskIdentifier, normalizeIdentifier } from "../core/identity/normalize.ts";
+import { maskIdentifier, normalizeIdentifier } from "../core/identity/normalize.ts";
 import type { IdentityRef } from "../core/identity/resolve.ts";
+import { type IdentifierKind, identifierKinds } from "../core/vocabulary.ts";
 import { type TokenCheck, verifyShopperToken } from "../http/shopper-token.ts";
 
 export interface HashedIdentity extends IdentityRef {
@@ -9,7 +10,7 @@ export interface HashedIdentity extends IdentityRef {
 }
 
 export interface IgnoredIdentifier {
-  kind: IdentityKind;
+  kind: IdentifierKind;
   reason: string;
 }
 
@@ -28,7 +29,7 @@ function hmacKey(secret: string): Promise<CryptoKey> {
 
 const toHex = (buffer: ArrayBuffer) => [...new Uint8Array(buffer)].map((b) => b.toString(16).padStart(2, "0")).join("");
 
-export async function identityKey(kind: IdentityKind, normalizedValue: string, secret: string): Promise<string> {
+export async function identityKey(kind: IdentifierKind, normalizedValue: string, secret: string): Promise<string> {
   const signature = await crypto.subtle.sign(
     "HMAC",
     await hmacKey(secret),
@@ -39,12 +40,12 @@ export async function identityKey(kind: IdentityKind, normalizedValue: string, s
 
 /** Normalises, blocks junk, masks and hashes one request's identifiers. */
 export async function hashIdentifiers(
-  identifiers: Partial<Record<IdentityKind, string | undefined>>,
+  identifiers: Partial<Record<IdentifierKind, string | undefined>>,
   secret: string,
 ): Promise<{ identities: HashedIdentity[]; ignored: IgnoredIdentifier[] }> {
   const identities: HashedIdentity[] = [];
   const ignored: IgnoredIdentifier[] = [];
-  for (const kind of identityKinds) {
+  for (const kind of identifierKinds) {
     const raw = identifiers[kind];
     if (raw === undefined) continue;
     const normalized = normalizeIdentifier(kind, raw);

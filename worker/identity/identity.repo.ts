@@ -3,16 +3,16 @@
 // 100-bound-parameters limit and costs one statement per table.
 import { type SQL, sql } from "drizzle-orm";
 import { batchRows } from "../../db/batch.ts";
-import type { IdentityKind } from "../core/identity/normalize.ts";
 import type { IdentityState, Region, ResolutionPlan } from "../core/identity/plan.ts";
 import type { IdentityRef, Observation } from "../core/identity/resolve.ts";
+import type { IdentifierKind } from "../core/vocabulary.ts";
 import type { Db } from "../env.ts";
 import { ApiError } from "../http/errors.ts";
 
 /** Stop expanding a region past this many observations (a placeholder value that slipped the junk list). */
 const maxRegionObservations = 20_000;
 
-const kindOf = (key: string) => key.slice(0, key.indexOf(":")) as IdentityKind;
+const kindOf = (key: string) => key.slice(0, key.indexOf(":")) as IdentifierKind;
 const json = (value: unknown) => JSON.stringify(value);
 
 interface ObservationRow {

@@ -1,19 +1,19 @@
 // Wire format for ingestion (the contract in DESIGN.md): orders, identify calls and catalog upserts.
 import * as z from "zod";
-import { identityKinds } from "../core/identity/normalize.ts";
+import { channels, type IdentifierKind, identifierKinds } from "../core/vocabulary.ts";
 
 const id = z.string().trim().min(1, "must not be empty").max(200);
 const money = z.number().finite().nonnegative().max(1e9);
 
 export const identifiersSchema = z
   .strictObject(
-    Object.fromEntries(identityKinds.map((kind) => [kind, z.string().max(254).optional()])) as Record<
-      (typeof identityKinds)[number],
+    Object.fromEntries(identifierKinds.map((kind) => [kind, z.string().max(254).optional()])) as Record<
+      IdentifierKind,
       z.ZodOptional<z.ZodString>
     >,
   )
   .refine((value) => Object.values(value).some((v) => v !== undefined), {
-    message: `at least one identifier is required (${identityKinds.join(", ")})`,
+    message: `at least one identifier is required (${identifierKinds.join(", ")})`,
   });
 
 export const orderLineSchema = z.strictObject({
@@ -26,7 +26,7 @@ export const orderLineSchema = z.strictObject({
 
 export const orderSchema = z.strictObject({
   id,
-  channel: z.enum(["web", "store", "app", "phone"]),
+  channel: z.enum(channels),
   storeId: id.nullish(),
   placedAt: z.iso.datetime({ offset: true }),
   currency: z

@@ -2,38 +2,22 @@
 // span several fields, and the response shapes. Messages are written for the merchandiser reading them
 // in the console, so each one names the field and says what would make it right.
 import * as z from "zod";
-import type { LifecycleStage, ValueTier } from "../core/models/lifecycle.ts";
-import type { DiscountSensitivity } from "../core/models/preferences.ts";
-import { type ChannelPreference, type RuleTargetType, ruleActions } from "../core/rules/types.ts";
-
-// Object enums keyed by the core unions: `satisfies` fails to compile if a value is added to or
-// removed from the core types without being added here.
-const stages = { new: "new", active: "active", fading: "fading", lapsed: "lapsed" } satisfies {
-  [K in LifecycleStage]: K;
-};
-const valueTiers = { top: "top", high: "high", medium: "medium", low: "low" } satisfies { [K in ValueTier]: K };
-const channelPreferences = { web: "web", store: "store", app: "app" } satisfies { [K in ChannelPreference]: K };
-const discountSensitivities = { full_price: "full_price", mixed: "mixed", deal_seeker: "deal_seeker" } satisfies {
-  [K in DiscountSensitivity]: K;
-};
-const targetTypes = { category: "category", product: "product" } satisfies { [K in RuleTargetType]: K };
+import { channelPreferences, ruleActions, ruleTargetTypes } from "../core/rules/types.ts";
+import { discountSensitivities, lifecycleStages, valueTiers } from "../core/vocabulary.ts";
 
 /** The discount switches may target every item with this id. */
 export const everyItem = "*";
 export const maxPinSlot = 50;
 
-const listed = (values: object) => Object.keys(values).join(", ");
+const listed = (values: readonly string[]) => values.join(", ");
 
 /** A segment field: one allowed value or a non-empty list of them. */
-function segmentField<T extends Record<string, string>>(field: string, values: T) {
+function segmentField<const T extends readonly string[]>(field: string, values: T) {
   const one = z.enum(values, { error: `segment.${field} must be one of ${listed(values)}` });
   return z
-    .union(
-      [one, z.array(one).min(1, `segment.${field} must list at least one value`).max(Object.keys(values).length)],
-      {
-        error: `segment.${field} must be one of ${listed(values)}, or a list of them`,
-      },
-    )
+    .union([one, z.array(one).min(1, `segment.${field} must list at least one value`).max(values.length)], {
+      error: `segment.${field} must be one of ${listed(values)}, or a list of them`,
+    })
     .optional();
 }
 
@@ -42,7 +26,7 @@ const unknownFields = (issue: z.core.$ZodRawIssue) =>
 
 export const segmentSchema = z.strictObject(
   {
-    stage: segmentField("stage", stages),
+    stage: segmentField("stage", lifecycleStages),
     valueTier: segmentField("valueTier", valueTiers),
     channelPreference: segmentField("channelPreference", channelPreferences),
     discountSensitivity: segmentField("discountSensitivity", discountSensitivities),
@@ -66,7 +50,7 @@ const ruleFields = {
     .min(1, "name must not be empty")
     .max(200, "name must be at most 200 characters"),
   action: z.enum(ruleActions, { error: `action must be one of ${ruleActions.join(", ")}` }),
-  targetType: z.enum(targetTypes, { error: `targetType must be one of ${listed(targetTypes)}` }),
+  targetType: z.enum(ruleTargetTypes, { error: `targetType must be one of ${listed(ruleTargetTypes)}` }),
   targetId: z
     .string({ error: required("targetId", "a category or product id") })
     .trim()
@@ -181,20 +165,20 @@ export const changedBySchema = z
 export const changeKinds = ["create", "update", "disable", "enable"] as const;
 export type ChangeKind = (typeof changeKinds)[number];
 
-const segmentValue = <T extends Record<string, string>>(values: T) =>
+const segmentValue = <const T extends readonly string[]>(values: T) =>
   z.union([z.enum(values), z.array(z.enum(values))]).optional();
 
 export const ruleSchema = z.object({
   id: z.string(),
   name: z.string(),
   action: z.enum(ruleActions),
-  targetType: z.enum(targetTypes),
+  targetType: z.enum(ruleTargetTypes),
   targetId: z.string(),
   strength: z.number().nullable(),
   slot: z.number().nullable(),
   segment: z
     .object({
-      stage: segmentValue(stages),
+      stage: segmentValue(lifecycleStages),
       valueTier: segmentValue(valueTiers),
       channelPreference: segmentValue(channelPreferences),
       discountSensitivity: segmentValue(discountSensitivities),

@@ -1,7 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { assignCustomers } from "../../../worker/core/identity/assign.ts";
-import type { IdentityKind } from "../../../worker/core/identity/normalize.ts";
 import { planResolution } from "../../../worker/core/identity/plan.ts";
 import {
   type IdentityRef,
@@ -9,8 +8,9 @@ import {
   owningIdentity,
   resolveIdentities,
 } from "../../../worker/core/identity/resolve.ts";
+import { type IdentifierKind, identifierKinds } from "../../../worker/core/vocabulary.ts";
 
-const ref = (kind: IdentityKind, value: string): IdentityRef => ({ kind, key: `${kind}:${value}` });
+const ref = (kind: IdentifierKind, value: string): IdentityRef => ({ kind, key: `${kind}:${value}` });
 const obs = (source: string, ...identities: IdentityRef[]): Observation => ({ source, identities });
 const keysOf = (components: IdentityRef[][]) => components.map((c) => c.map((r) => r.key));
 
@@ -55,9 +55,8 @@ describe("resolveIdentities", () => {
   });
 
   // Property: the partition is a function of the set of observations, not of their arrival order.
-  const kinds: IdentityKind[] = ["account", "email", "phone", "loyalty", "card", "device"];
   const identity = fc
-    .record({ kind: fc.constantFrom(...kinds), value: fc.integer({ min: 0, max: 7 }) })
+    .record({ kind: fc.constantFrom(...identifierKinds), value: fc.integer({ min: 0, max: 7 }) })
     .map(({ kind, value }) => ref(kind, `v${value}`));
   const observations = fc
     .array(fc.array(identity, { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 25 })

@@ -1,5 +1,4 @@
 import { describe, expect, it } from "vitest";
-import type { DiscountSensitivity } from "../../../worker/core/models/preferences.ts";
 import {
   type DiscountOverride,
   discountSensitivityFor,
@@ -8,6 +7,7 @@ import {
 } from "../../../worker/core/ranking/items.ts";
 import { type DiscountPolicy, rankingOptionsWith } from "../../../worker/core/ranking/options.ts";
 import type { RankedCategory } from "../../../worker/core/ranking/types.ts";
+import type { DiscountSensitivity } from "../../../worker/core/vocabulary.ts";
 import { category, daysAgo, now, population, product, stat } from "./builders.ts";
 
 const ranked = (...ids: string[]): RankedCategory[] =>

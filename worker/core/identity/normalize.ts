@@ -1,8 +1,7 @@
 // Identifier normalisation, junk blocking and masking. Pure: no hashing here (the worker keys the
 // normalised value with HMAC), no I/O. It does not decide who is who; resolve.ts does.
 
-export const identityKinds = ["account", "email", "phone", "loyalty", "card", "device"] as const;
-export type IdentityKind = (typeof identityKinds)[number];
+import type { IdentifierKind } from "../vocabulary.ts";
 
 export interface NormalizeOptions {
   /** Country calling code assumed for national phone numbers (10 digits in NANP). */
@@ -17,8 +16,8 @@ export const defaultNormalizeOptions: NormalizeOptions = {
 };
 
 export type Normalized =
-  | { ok: true; kind: IdentityKind; value: string }
-  | { ok: false; kind: IdentityKind; reason: string };
+  | { ok: true; kind: IdentifierKind; value: string }
+  | { ok: false; kind: IdentifierKind; reason: string };
 
 // Values that tills and forms put in when the customer gave nothing.
 const placeholderWords = new Set([
@@ -75,7 +74,7 @@ function isRepeatedCharacter(value: string): boolean {
 }
 
 export function normalizeIdentifier(
-  kind: IdentityKind,
+  kind: IdentifierKind,
   raw: string,
   options: NormalizeOptions = defaultNormalizeOptions,
 ): Normalized {
@@ -127,7 +126,7 @@ export function normalizeIdentifier(
 }
 
 /** The only readable form of an identifier Patron keeps: enough for a person to recognise it. */
-export function maskIdentifier(kind: IdentityKind, value: string): string {
+export function maskIdentifier(kind: IdentifierKind, value: string): string {
   const stars = (n: number) => "*".repeat(Math.max(1, Math.min(n, 6)));
   switch (kind) {
     case "email": {

@@ -10,10 +10,10 @@
 //    component more values of a kind than allowed (two loyalty numbers) is refused. Because the order
 //    is canonical, not arrival order, the result does not depend on when evidence arrived.
 
-import type { IdentityKind } from "./normalize.ts";
+import type { IdentifierKind } from "../vocabulary.ts";
 
 export interface IdentityRef {
-  kind: IdentityKind;
+  kind: IdentifierKind;
   /** Unique across kinds, e.g. `email:<hash>`. */
   key: string;
 }
@@ -25,11 +25,11 @@ export interface Observation {
 
 export interface ResolveOptions {
   /** Most values of a kind that one customer may hold. */
-  maxPerCustomer: Record<IdentityKind, number>;
+  maxPerCustomer: Record<IdentifierKind, number>;
   /** Which link wins when two disagree: higher first. */
-  priority: Record<IdentityKind, number>;
+  priority: Record<IdentifierKind, number>;
   /** Kinds that are never marked shared (a storefront login is one person by definition). */
-  neverShared: IdentityKind[];
+  neverShared: IdentifierKind[];
 }
 
 export const defaultResolveOptions: ResolveOptions = {
@@ -60,7 +60,7 @@ export function findSharedKeys(
   observations: Observation[],
   options: ResolveOptions = defaultResolveOptions,
 ): Set<string> {
-  const seenWith = new Map<string, Map<IdentityKind, Set<string>>>();
+  const seenWith = new Map<string, Map<IdentifierKind, Set<string>>>();
   for (const observation of observations) {
     for (const ref of observation.identities) {
       let byKind = seenWith.get(ref.key);
@@ -111,7 +111,7 @@ export function resolveIdentities(
   edges.sort(([a1, b1], [a2, b2]) => rank(a2) - rank(a1) || rank(b2) - rank(b1) || byKey(a1, a2) || byKey(b1, b2));
 
   const parent = new Map<string, string>();
-  const counts = new Map<string, Partial<Record<IdentityKind, number>>>();
+  const counts = new Map<string, Partial<Record<IdentifierKind, number>>>();
   for (const ref of refs.values()) {
     if (shared.has(ref.key)) continue;
     parent.set(ref.key, ref.key);
@@ -135,9 +135,9 @@ export function resolveIdentities(
     if (rootA === rootB) continue;
     const countA = counts.get(rootA) ?? {};
     const countB = counts.get(rootB) ?? {};
-    const merged: Partial<Record<IdentityKind, number>> = { ...countA };
+    const merged: Partial<Record<IdentifierKind, number>> = { ...countA };
     let allowed = true;
-    for (const [kind, n] of Object.entries(countB) as [IdentityKind, number][]) {
+    for (const [kind, n] of Object.entries(countB) as [IdentifierKind, number][]) {
       merged[kind] = (merged[kind] ?? 0) + n;
       if ((merged[kind] ?? 0) > options.maxPerCustomer[kind]) allowed = false;
     }

@@ -5,6 +5,7 @@
 // Sunday, hours 0–23 in the store's local time (the caller converts). It computes from counts and
 // prices handed in; it does not read orders, and it does not decide which items to show.
 import { percentileRankSorted, quantileSorted } from "../math/quantile.ts";
+import type { Channel, DiscountSensitivity } from "../vocabulary.ts";
 
 // ---- Price band ---------------------------------------------------------------------------------
 
@@ -79,8 +80,6 @@ export function priceBandsByCategory(
 }
 
 // ---- Discount sensitivity -----------------------------------------------------------------------
-
-export type DiscountSensitivity = "full_price" | "mixed" | "deal_seeker";
 
 export interface DiscountCounts {
   units: number;
@@ -173,20 +172,20 @@ export interface ChannelMixOptions {
 
 export const defaultChannelMixOptions: ChannelMixOptions = { primaryMinShare: 0.6 };
 
-export interface ChannelMix<Channel extends string> {
-  shares: Partial<Record<Channel, number>>;
+export interface ChannelMix<Key extends string = Channel> {
+  shares: Partial<Record<Key, number>>;
   /** The dominant channel, or null for a customer who splits orders (omnichannel) or has none. */
-  primary: Channel | null;
+  primary: Key | null;
 }
 
-export function channelMixOf<Channel extends string>(
-  orderCounts: Readonly<Partial<Record<Channel, number>>>,
+export function channelMixOf<Key extends string = Channel>(
+  orderCounts: Readonly<Partial<Record<Key, number>>>,
   options: ChannelMixOptions = defaultChannelMixOptions,
-): ChannelMix<Channel> {
-  const entries = Object.entries(orderCounts) as Array<[Channel, number]>;
+): ChannelMix<Key> {
+  const entries = Object.entries(orderCounts) as Array<[Key, number]>;
   const total = entries.reduce((sum, [, count]) => sum + count, 0);
-  const shares: Partial<Record<Channel, number>> = {};
-  let primary: Channel | null = null;
+  const shares: Partial<Record<Key, number>> = {};
+  let primary: Key | null = null;
   if (total <= 0) return { shares, primary };
   for (const [channel, count] of entries) {
     const share = count / total;

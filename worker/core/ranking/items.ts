@@ -3,7 +3,8 @@
 // items hidden from full-price shoppers and favoured for deal seekers unless a policy or rule says
 // otherwise. It does not rank categories (categories.ts) or apply boost/bury/pin (rules/apply.ts).
 
-import { type DiscountSensitivity, discountSensitivityOf } from "../models/preferences.ts";
+import { discountSensitivityOf } from "../models/preferences.ts";
+import type { DiscountSensitivity } from "../vocabulary.ts";
 import { type DiscountPolicy, defaultRankingOptions, type RankingOptions } from "./options.ts";
 import { type PopulationStats, pricePercentile } from "./population.ts";
 import type { CategoryStat, CustomerSummary, Product, RankedCategory, RankedItem, Reason } from "./types.ts";

@@ -52,9 +52,6 @@ export interface Product {
   active: boolean;
 }
 
-export type DiscountSensitivity = "full_price" | "mixed" | "deal_seeker";
-export type Channel = "web" | "store" | "app" | "phone";
-
 /**
  * A machine-readable reason. `code` names the signal; the other fields are numbers or short labels
  * so the console can render them and tests can assert on them without parsing sentences.

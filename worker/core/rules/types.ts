@@ -1,13 +1,25 @@
 // Merchandiser rule shapes as the core sees them (mirroring the `rules` table), and the shopper
 // segment a rule can be limited to. Types only; matching and applying live in apply.ts.
 
-import type { LifecycleStage, ValueTier } from "../models/lifecycle.ts";
-import type { DiscountSensitivity } from "../models/preferences.ts";
+import {
+  type Channel,
+  channels,
+  type DiscountSensitivity,
+  type LifecycleStage,
+  type ValueTier,
+} from "../vocabulary.ts";
 
 export const ruleActions = ["boost", "bury", "pin", "exclude", "allow_discounts", "hide_discounts"] as const;
 export type RuleAction = (typeof ruleActions)[number];
-export type RuleTargetType = "category" | "product";
-export type ChannelPreference = "web" | "store" | "app";
+export const ruleTargetTypes = ["category", "product"] as const;
+export type RuleTargetType = (typeof ruleTargetTypes)[number];
+
+/**
+ * The channels a segment may name as a shopper's preference: every channel but phone (a shopper whose
+ * orders are mostly by phone has no channel preference).
+ */
+export type ChannelPreference = Exclude<Channel, "phone">;
+export const channelPreferences = channels.filter((channel): channel is ChannelPreference => channel !== "phone");
 
 /** Each field, when present, limits the rule to shoppers with one of the listed values. */
 export interface RuleSegment {
