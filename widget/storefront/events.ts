@@ -1,13 +1,10 @@
 // Impressions and clicks, sent to POST /v1/events with navigator.sendBeacon: a text/plain "simple"
 // request (no CORS preflight) that the browser delivers even while the page unloads after a click.
+import type { EventInput, EventType } from "../../worker/events/events.schemas.ts";
 
-export interface ShelfEvent {
-  type?: "impression" | "click";
-  recommendationId: string;
-  arm?: string;
-  productId: string;
-  categoryId?: string;
-}
+/** One card's beacon: the POST /v1/events fields the shelf sends (impressions and clicks only). */
+export type ShelfEvent = Required<Pick<EventInput, "recommendationId" | "productId">> &
+  Pick<EventInput, "arm" | "categoryId"> & { type?: Extract<EventType, "impression" | "click"> };
 
 let endpoint = "";
 let shopperToken = "";

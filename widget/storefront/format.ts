@@ -19,7 +19,7 @@ export function priceFormatter(currency: string): FormatPrice {
  * Adds `patron_rec=<id>` so the storefront can pass it on with the order for attribution. Only http(s)
  * links survive: a catalog entry can't turn a card into a `javascript:` link.
  */
-export function withRecommendation(url: string | undefined, recommendationId: string): string | undefined {
+export function withRecommendation(url: string | null | undefined, recommendationId: string): string | undefined {
   try {
     const link = new URL(url as string, location.href);
     link.searchParams.set("patron_rec", recommendationId);

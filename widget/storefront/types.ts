@@ -1,28 +1,20 @@
-// The slice of the GET /v1/recommendations answer the widget reads. Parsed defensively (api.ts):
-// the widget must survive a field it does not expect rather than break a page.
+// The slice of the GET /v1/recommendations answer the widget reads, typed from the worker's response
+// schema by `import type` (erased by the build: the bundle carries no worker code). Parsed
+// defensively (api.ts): the widget must survive a field it does not expect rather than break a page,
+// so everything it can do without is optional here.
+import type { RecommendationsResponse } from "../../worker/recommendations/recommendations.schemas.ts";
 
-export interface Reason {
-  code?: string;
-  text?: string;
-}
+type Answer = RecommendationsResponse["data"];
+type AnswerItem = Answer["items"][number];
 
-export interface Item {
-  id: string;
-  title: string;
-  url?: string;
-  imageUrl?: string | null;
-  /** What the shopper pays today (the sale price when on sale). */
-  price: number;
-  /** The full price; a struck-through list price shows only when `price < listPrice`. */
-  listPrice?: number;
-  categoryId?: string;
-  /** The human sentence, as `reason` or as the `text` of a machine-readable reason. */
-  reason?: string;
-  reasons?: Reason[];
-}
+/** A machine-readable reason, as the API sends it; the widget also reads a `text` on one. */
+export type Reason = Partial<AnswerItem["reasons"][number]> & { text?: string };
 
-export interface Shelf {
-  recommendationId: string;
-  arm?: string;
-  items: Item[];
-}
+/**
+ * `price` is what the shopper pays today (the sale price when on sale); a struck-through `listPrice`
+ * shows only when `price < listPrice`. The sentence is `reason`, or the `text` of one of `reasons`.
+ */
+export type Item = Pick<AnswerItem, "id" | "title" | "price"> &
+  Partial<Pick<AnswerItem, "url" | "imageUrl" | "listPrice" | "categoryId" | "reason">> & { reasons?: Reason[] };
+
+export type Shelf = Pick<Answer, "recommendationId"> & Partial<Pick<Answer, "arm">> & { items: Item[] };
