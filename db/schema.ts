@@ -134,6 +134,12 @@ export const customerSummaries = sqliteTable("customer_summaries", {
   positiveSpend: real("positive_spend").notNull(),
   /** Total of the first order when positive (else 0): the spend model averages repeat orders only. */
   firstOrderSpend: real("first_order_spend").notNull().default(0),
+  // Purchase occasions are days, for the spend model as for the frequency model (papers' convention).
+  secondPurchaseAt: text("second_purchase_at"), // the second purchase day (YYYY-MM-DD), null before a repeat
+  gapSquareSum: real("gap_square_sum").notNull().default(0), // Σ (days between consecutive purchase days)²
+  positiveDays: integer("positive_days").notNull().default(0), // purchase days whose orders total > 0
+  positiveDaySpend: real("positive_day_spend").notNull().default(0),
+  firstDaySpend: real("first_day_spend").notNull().default(0), // the first purchase day's total when positive
   webOrders: integer("web_orders").notNull(),
   storeOrders: integer("store_orders").notNull(),
   appOrders: integer("app_orders").notNull(),

@@ -15,6 +15,8 @@ export interface Env {
   HOLDOUT_SHARE?: string;
   /** "on" serves the demo storefront's helpers (/demo/token, images, product pages); never in production. */
   PATRON_DEMO?: string;
+  /** IANA time zone of the retailer (e.g. "Europe/Paris"): preferred weekday and hour are read on its clock. UTC when unset. */
+  RETAILER_TIME_ZONE?: string;
   NIGHTLY: Workflow<import("./jobs/nightly.workflow.ts").NightlyParams>;
 }
 

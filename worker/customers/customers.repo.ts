@@ -18,7 +18,19 @@ export async function survivingCustomerId(db: Db, customerId: string): Promise<s
   return id;
 }
 
-export async function loadCustomer(db: Db, customerId: string, orderLimit: number, now: Date) {
+/** RETAILER_TIME_ZONE when it names a time zone the runtime knows; otherwise UTC, with a warning. */
+export function retailerTimeZone(setting: string | undefined): string {
+  if (!setting) return "UTC";
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: setting });
+    return setting;
+  } catch {
+    console.warn(JSON.stringify({ warning: "RETAILER_TIME_ZONE is not an IANA time zone; using UTC", setting }));
+    return "UTC";
+  }
+}
+
+export async function loadCustomer(db: Db, customerId: string, orderLimit: number, now: Date, timeZone = "UTC") {
   const [identities, orders, summary, categories, mergedFrom] = await Promise.all([
     identitiesOf(db, customerId),
     ordersOf(db, customerId, orderLimit),
@@ -76,6 +88,7 @@ export async function loadCustomer(db: Db, customerId: string, orderLimit: numbe
                 ]),
               ),
               orderTimes: orders.map((order) => order.placedAt),
+              timeZone,
               now,
             }),
             models.customer.fittedAt,
@@ -123,6 +136,7 @@ function profileView(profile: CustomerProfile, modelsFittedAt: string) {
     clv12: round(profile.clv12, 2),
     clv24: round(profile.clv24, 2),
     probabilityAlive: round(profile.probabilityAlive),
+    probabilityPurchase90d: round(profile.probabilityPurchase90d),
     expectedPurchases90d: round(profile.expectedPurchases90d),
     expectedOrderValue: round(profile.expectedOrderValue, 2),
     cadence: {
@@ -130,6 +144,7 @@ function profileView(profile: CustomerProfile, modelsFittedAt: string) {
       daysSinceLast: round(profile.cadence.daysSinceLast, 1),
       overdueRatio: round(profile.cadence.overdueRatio, 2),
       nextExpectedAt: profile.cadence.nextExpectedAt,
+      regularity: profile.cadence.regularity,
     },
     stage: profile.lifecycle.stage,
     stageReason: profile.lifecycle.reason,
@@ -146,6 +161,8 @@ function profileView(profile: CustomerProfile, modelsFittedAt: string) {
       expectedIntervalDays: round(category.cadence.expectedIntervalDays, 1),
       overdueRatio: round(category.cadence.overdueRatio, 2),
       nextExpectedAt: category.cadence.nextExpectedAt,
+      probabilityActive: round(category.cadence.probabilityAlive),
+      lapsed: category.cadence.lapsed,
       priceBand: category.priceBand?.band ?? null,
       pricePercentile: category.priceBand ? round(category.priceBand.percentile, 3) : null,
     })),

@@ -7,7 +7,7 @@ import { invalidRequest, notFound } from "../http/errors.ts";
 import { parseOrThrow, queryParams } from "../http/validate.ts";
 import { identityKey } from "../identity/identity.keys.ts";
 import { customerIdByKey } from "../identity/identity.repo.ts";
-import { loadCustomer, survivingCustomerId } from "./customers.repo.ts";
+import { loadCustomer, retailerTimeZone, survivingCustomerId } from "./customers.repo.ts";
 import { customerParamsSchema, lookupQuerySchema } from "./customers.schemas.ts";
 import { eraseCustomer, exportCustomer } from "./erasure.repo.ts";
 
@@ -26,13 +26,17 @@ export const customersRoutes = new Hono<AppEnv>()
     if (!found) throw notFound(`No customer holds that ${kind}.`);
     if (!found.customerId) throw notFound(`That ${kind} is shared by several customers, so it identifies nobody.`);
     const survivor = (await survivingCustomerId(c.var.db, found.customerId)) ?? found.customerId;
-    return c.json({ data: await loadCustomer(c.var.db, survivor, orderLimit, c.var.now) });
+    return c.json({
+      data: await loadCustomer(c.var.db, survivor, orderLimit, c.var.now, retailerTimeZone(c.env.RETAILER_TIME_ZONE)),
+    });
   })
   .get("/:id", async (c) => {
     const { id } = parseOrThrow(customerParamsSchema, c.req.param(), "path");
     const survivor = await survivingCustomerId(c.var.db, id);
     if (!survivor) throw notFound(`No customer with id ${id}.`);
-    return c.json({ data: await loadCustomer(c.var.db, survivor, orderLimit, c.var.now) });
+    return c.json({
+      data: await loadCustomer(c.var.db, survivor, orderLimit, c.var.now, retailerTimeZone(c.env.RETAILER_TIME_ZONE)),
+    });
   })
   .get("/:id/export", async (c) => {
     const { id } = parseOrThrow(customerParamsSchema, c.req.param(), "path");

@@ -19,9 +19,11 @@ interface SummaryDbRow {
   purchase_days: number;
   first_order_at: string;
   last_order_at: string;
-  positive_orders: number;
-  positive_spend: number;
-  first_order_spend: number;
+  second_purchase_at: string | null;
+  gap_square_sum: number;
+  positive_days: number;
+  positive_day_spend: number;
+  first_day_spend: number;
   units: number;
   discounted_units: number;
 }
@@ -31,14 +33,16 @@ const toSummaryRow = (row: SummaryDbRow): SummaryRow => ({
   purchaseDays: row.purchase_days,
   firstOrderAt: row.first_order_at,
   lastOrderAt: row.last_order_at,
-  positiveOrders: row.positive_orders,
-  positiveSpend: row.positive_spend,
-  firstOrderSpend: row.first_order_spend,
+  secondPurchaseAt: row.second_purchase_at,
+  gapSquareSum: row.gap_square_sum,
+  positiveDays: row.positive_days,
+  positiveDaySpend: row.positive_day_spend,
+  firstDaySpend: row.first_day_spend,
   units: row.units,
   discountedUnits: row.discounted_units,
 });
 
-const summaryColumns = sql`s.customer_id, s.purchase_days, s.first_order_at, s.last_order_at, s.positive_orders, s.positive_spend, s.first_order_spend, s.units, s.discounted_units`;
+const summaryColumns = sql`s.customer_id, s.purchase_days, s.first_order_at, s.last_order_at, s.second_purchase_at, s.gap_square_sum, s.positive_days, s.positive_day_spend, s.first_day_spend, s.units, s.discounted_units`;
 
 export async function fitCustomerModelsStep(db: Db, now: Date) {
   const rows = await db.all<SummaryDbRow>(sql`
@@ -52,7 +56,13 @@ export async function fitCustomerModelsStep(db: Db, now: Date) {
     models.sampleSize,
     models.bgnbd.logLikelihood,
   );
-  return { id, sampleSize: models.sampleSize, source: models.source, logLikelihood: models.bgnbd.logLikelihood };
+  return {
+    id,
+    sampleSize: models.sampleSize,
+    source: models.source,
+    logLikelihood: models.bgnbd.logLikelihood,
+    converged: { bgnbd: models.bgnbd.converged, gammaGamma: models.gammaGamma.converged },
+  };
 }
 
 export async function fitPopulationStep(db: Db, now: Date) {

@@ -94,16 +94,34 @@ export function rebuildSummaryStatements(customerIds: string[], now: string) {
   const ids = json(customerIds);
   return [
     sql`DELETE FROM customer_summaries WHERE customer_id IN (SELECT value FROM json_each(${ids}))`,
+    // Purchase days (every order of one UTC day is one purchase occasion, as both models count them),
+    // numbered and with the gap to the previous day, give the spend model's day totals, the second
+    // purchase day and Σ gap² (the rhythm's regularity). julianday() differences are whole days here.
     sql`
+      WITH o AS (SELECT * FROM orders WHERE customer_id IN (SELECT value FROM json_each(${ids}))),
+      days AS (
+        SELECT customer_id, substr(placed_at, 1, 10) AS day, sum(total) AS total FROM o GROUP BY customer_id, day),
+      numbered AS (
+        SELECT customer_id, day, total,
+          row_number() OVER (PARTITION BY customer_id ORDER BY day) AS n,
+          julianday(day) - lag(julianday(day)) OVER (PARTITION BY customer_id ORDER BY day) AS gap
+        FROM days),
+      per_day AS (
+        SELECT customer_id, max(CASE WHEN n = 2 THEN day END) AS second_day, coalesce(sum(gap * gap), 0) AS gap_squares,
+          sum(total > 0) AS positive_days, sum(CASE WHEN total > 0 THEN total ELSE 0 END) AS positive_day_spend,
+          max(0, sum(CASE WHEN n = 1 THEN total ELSE 0 END)) AS first_day_spend
+        FROM numbered GROUP BY customer_id)
       INSERT INTO customer_summaries (customer_id, orders, purchase_days, first_order_at, last_order_at, spend,
-        positive_orders, positive_spend, first_order_spend, web_orders, store_orders, app_orders, phone_orders, units,
+        positive_orders, positive_spend, first_order_spend, second_purchase_at, gap_square_sum, positive_days,
+        positive_day_spend, first_day_spend, web_orders, store_orders, app_orders, phone_orders, units,
         discounted_units, updated_at)
       SELECT o.customer_id, count(*), count(DISTINCT substr(o.placed_at, 1, 10)), min(o.placed_at), max(o.placed_at),
         sum(o.total), sum(o.total > 0), sum(CASE WHEN o.total > 0 THEN o.total ELSE 0 END),
         max(0, (SELECT f.total FROM orders f WHERE f.customer_id = o.customer_id ORDER BY f.placed_at, f.id LIMIT 1)),
+        d.second_day, d.gap_squares, d.positive_days, d.positive_day_spend, d.first_day_spend,
         sum(o.channel = 'web'), sum(o.channel = 'store'), sum(o.channel = 'app'), sum(o.channel = 'phone'),
         sum(o.units), sum(o.discounted_units), ${now}
-      FROM orders o WHERE o.customer_id IN (SELECT value FROM json_each(${ids})) GROUP BY o.customer_id`,
+      FROM o JOIN per_day d ON d.customer_id = o.customer_id GROUP BY o.customer_id`,
     sql`DELETE FROM customer_category_stats WHERE customer_id IN (SELECT value FROM json_each(${ids}))`,
     sql`
       INSERT INTO customer_category_stats (customer_id, category_id, orders, purchase_days, units, spend, first_purchase_at,

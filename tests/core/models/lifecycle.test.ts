@@ -64,7 +64,6 @@ describe("lifecycleStage", () => {
   const base: LifecycleInput = {
     repeatPurchases: 4,
     probabilityAlive: 0.9,
-    overdueRatio: 0.5,
     daysSinceFirstPurchase: 300,
   };
 
@@ -74,9 +73,10 @@ describe("lifecycleStage", () => {
     ["one-time buyer past the median", { repeatPurchases: 0, daysSinceFirstPurchase: 70 }, "fading"],
     ["one-time buyer past nearly all returners", { repeatPurchases: 0, daysSinceFirstPurchase: 120 }, "lapsed"],
     ["repeat buyer, likely alive and on cadence", {}, "active"],
-    ["repeat buyer slightly overdue", { overdueRatio: 2 }, "fading"],
+    ["repeat buyer at the fading line", { probabilityAlive: 0.65 }, "active"],
+    ["repeat buyer just below it", { probabilityAlive: 0.64 }, "fading"],
     ["repeat buyer with middling P(alive)", { probabilityAlive: 0.35 }, "fading"],
-    ["repeat buyer far overdue", { overdueRatio: 3.5 }, "lapsed"],
+    ["repeat buyer at the lapsed line", { probabilityAlive: 0.25 }, "fading"],
     ["repeat buyer with low P(alive)", { probabilityAlive: 0.1 }, "lapsed"],
   ] as Array<[string, Partial<LifecycleInput>, string]>)("%s → %s", (_label, change, stage) => {
     // P(alive) = 1 for one-time buyers under BG/NBD; the stage must not lean on it.

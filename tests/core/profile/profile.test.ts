@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { customerProfile, type ProfileSummary } from "../../../worker/core/profile/customer-profile.ts";
-import { fitPopulationModels, spendOf } from "../../../worker/core/profile/population-models.ts";
+import { fitPopulationModels, spendOf, summaryRowFromOrders } from "../../../worker/core/profile/population-models.ts";
 
 const day = 86_400_000;
 const now = new Date("2026-06-01T00:00:00Z");
@@ -13,17 +13,14 @@ function customer(
   meanValue = 40,
 ): ProfileSummary {
   const last = now.getTime() - daysSinceLast * day;
-  const first = last - (orders - 1) * intervalDays * day;
+  const dated = Array.from({ length: orders }, (_, index) => ({
+    placedAt: new Date(last - (orders - 1 - index) * intervalDays * day).toISOString(),
+    total: meanValue,
+    units: 2,
+    discountedUnits: id.endsWith("deal") ? 2 : 0,
+  }));
   return {
-    customerId: id,
-    purchaseDays: orders,
-    firstOrderAt: new Date(first).toISOString(),
-    lastOrderAt: new Date(last).toISOString(),
-    positiveOrders: orders,
-    positiveSpend: orders * meanValue,
-    firstOrderSpend: meanValue,
-    units: orders * 2,
-    discountedUnits: id.endsWith("deal") ? orders * 2 : 0,
+    ...summaryRowFromOrders(id, dated),
     webOrders: orders,
     storeOrders: 0,
     appOrders: 0,
@@ -104,14 +101,26 @@ describe("customerProfile", () => {
 });
 
 describe("spendOf", () => {
-  it("averages repeat orders only, leaving the first order out (Fader, Hardie & Lee 2005)", () => {
-    expect(spendOf({ positiveOrders: 3, positiveSpend: 100, firstOrderSpend: 40 })).toEqual({
+  it("averages repeat purchase days only, leaving the first day out (Fader, Hardie & Lee 2005)", () => {
+    expect(spendOf({ positiveDays: 3, positiveDaySpend: 100, firstDaySpend: 40 })).toEqual({
       count: 2,
       meanValue: 30,
     });
-    expect(spendOf({ positiveOrders: 1, positiveSpend: 25, firstOrderSpend: 25 })).toEqual({ count: 0, meanValue: 0 });
-    // A first order that was free (total 0) is not among the positive orders to begin with.
-    expect(spendOf({ positiveOrders: 2, positiveSpend: 50, firstOrderSpend: 0 })).toEqual({ count: 2, meanValue: 25 });
+    expect(spendOf({ positiveDays: 1, positiveDaySpend: 25, firstDaySpend: 25 })).toEqual({ count: 0, meanValue: 0 });
+    // A first day that was free (total 0) is not among the positive days to begin with.
+    expect(spendOf({ positiveDays: 2, positiveDaySpend: 50, firstDaySpend: 0 })).toEqual({ count: 2, meanValue: 25 });
+  });
+
+  it("counts purchase occasions as days, as the frequency model does: two orders on one day are one", () => {
+    const row = summaryRowFromOrders("c", [
+      { placedAt: "2026-01-01T09:00:00Z", total: 30 },
+      { placedAt: "2026-01-05T09:00:00Z", total: 20 },
+      { placedAt: "2026-01-05T18:00:00Z", total: 40 },
+      { placedAt: "2026-01-12T10:00:00Z", total: 0 },
+    ]);
+    expect(row).toMatchObject({ purchaseDays: 3, positiveDays: 2, firstDaySpend: 30, secondPurchaseAt: "2026-01-05" });
+    expect(row.gapSquareSum).toBe(4 * 4 + 7 * 7);
+    expect(spendOf(row)).toEqual({ count: 1, meanValue: 60 });
   });
 });
 
@@ -133,10 +142,22 @@ describe("per-category cadence", () => {
       now,
       categoryIntervalDays: { coffee: 28 },
     });
-    const category = withPrior.categories[0];
-    // One observed 7-day interval and a 28-day prior weighted 2: (7 + 2 × 28) / 3 = 21 days.
-    expect(category?.cadence.expectedIntervalDays).toBeCloseTo(21, 5);
-    expect(category?.cadence.overdueRatio).toBeGreaterThan(2);
+    const category = withPrior.categories[0]!;
+    // One observed 7-day interval is read through the category's 28-day prior and 53 quiet days:
+    // the estimate lies between the one gap seen and the prior, nearer the prior than 7.
+    expect(category.cadence.expectedIntervalDays).toBeGreaterThan(10);
+    expect(category.cadence.expectedIntervalDays).toBeLessThan(40);
+    expect(category.cadence.overdueRatio).toBeGreaterThan(1.3);
+    expect(category.cadence.probabilityAlive).toBeLessThan(withPrior.probabilityAlive);
+    // A longer prior interval makes the same silence less alarming.
+    const slowPrior = customerProfile({
+      summary,
+      categories: [coffee],
+      models,
+      now,
+      categoryIntervalDays: { coffee: 90 },
+    });
+    expect(slowPrior.categories[0]!.cadence.probabilityAlive).toBeGreaterThan(category.cadence.probabilityAlive);
     expect(withPrior.lifecycle.stage).toBe("active");
   });
 });

@@ -4,6 +4,14 @@
 // observed for T, all in one time unit chosen by the caller (weeks on CDNOW); alpha is in that unit,
 // r, a and b are unitless, and horizons t are in the same unit. It does not model spend (see
 // gamma-gamma.ts) nor turn counts into money (clv.ts).
+//
+// Regularity. A customer may carry an integer `regularity` k ≥ 1: their gaps between purchases are
+// then Gamma(k, kλ) (Erlang-k, mean 1/λ) instead of exponential, as in the MBG/CNBD-k model
+// (Reutterer, Platzer & Schröder 2021) and Pareto/GGG (Platzer & Reutterer 2016), with the BG/NBD's
+// dropout after each repeat purchase kept. With λ ~ Gamma(r, α) the rate's posterior after x gaps
+// spanning tx is Gamma(r + kx, α + k·tx), and the chance that a gap of a live customer outlasts the
+// time u since the last purchase is a negative binomial CDF (logGapSurvival), so every formula stays
+// closed-form. Without `regularity` (k = 1) every function here is exactly the paper's BG/NBD.
 import { gammaln, logBeta } from "../math/gammaln.ts";
 import { hyp2f1 } from "../math/hyp2f1.ts";
 import { minimizeNelderMead, type NelderMeadOptions } from "../math/nelder-mead.ts";
@@ -27,6 +35,14 @@ export interface BgNbdFitOptions {
   /** Starting point; by default r = a = b = 1 and alpha = the mean observation time T. */
   start?: BgNbdParameters;
   optimizer: Partial<NelderMeadOptions>;
+  /**
+   * Soft bound on |log parameter|: past e^±bound a quadratic wall is added to the objective. A base
+   * whose customers all buy like clockwork has no maximum-likelihood optimum (the Gamma mixing
+   * collapses to a point and the parameters run off to infinity, where the expectations overflow);
+   * the wall keeps such a fit finite and leaves ordinary fits (CDNOW's are within e^±2) untouched.
+   * Off when absent.
+   */
+  logParameterBound?: number;
 }
 
 export const defaultBgNbdFitOptions: BgNbdFitOptions = { optimizer: {} };
@@ -39,7 +55,9 @@ export const defaultBgNbdFitOptions: BgNbdFitOptions = { optimizer: {} };
 export interface PreparedCustomers {
   /** Customers represented (the sum of the weights). */
   count: number;
+  /** Each group is one (x, regularity) pair: the Gamma-function terms depend on nothing else. */
   distinctX: Float64Array;
+  distinctRegularity: Float64Array;
   groupOf: Int32Array;
   weight: Float64Array;
   x: Float64Array;
@@ -48,7 +66,9 @@ export interface PreparedCustomers {
 }
 
 export function prepareCustomers(customers: readonly CustomerSummary[]): PreparedCustomers {
-  const groups = new Map<number, number>();
+  const groups = new Map<string, number>();
+  const groupX: number[] = [];
+  const groupRegularity: number[] = [];
   const rows = new Map<string, number>();
   const groupOf: number[] = [];
   const weight: number[] = [];
@@ -57,16 +77,20 @@ export function prepareCustomers(customers: readonly CustomerSummary[]): Prepare
   const T: number[] = [];
   for (const customer of customers) {
     checkCustomer(customer, "prepareCustomers");
-    const key = `${customer.x}|${customer.tx}|${customer.T}`;
+    const regularity = customer.regularity ?? 1;
+    const key = `${customer.x}|${customer.tx}|${customer.T}|${regularity}`;
     const row = rows.get(key);
     if (row !== undefined) {
       weight[row]! += 1;
       continue;
     }
-    let group = groups.get(customer.x);
+    const groupKey = `${customer.x}|${regularity}`;
+    let group = groups.get(groupKey);
     if (group === undefined) {
       group = groups.size;
-      groups.set(customer.x, group);
+      groups.set(groupKey, group);
+      groupX.push(customer.x);
+      groupRegularity.push(regularity);
     }
     rows.set(key, weight.length);
     groupOf.push(group);
@@ -77,7 +101,8 @@ export function prepareCustomers(customers: readonly CustomerSummary[]): Prepare
   }
   return {
     count: customers.length,
-    distinctX: Float64Array.from(groups.keys()),
+    distinctX: Float64Array.from(groupX),
+    distinctRegularity: Float64Array.from(groupRegularity),
     groupOf: Int32Array.from(groupOf),
     weight: Float64Array.from(weight),
     x: Float64Array.from(x),
@@ -89,7 +114,9 @@ export function prepareCustomers(customers: readonly CustomerSummary[]): Prepare
 /**
  * Total log-likelihood (eq. 6, taken in logs). Each customer's likelihood is a sum of two terms that
  * are each a product of powers far outside double range for heavy buyers, so both are kept as logs
- * and added with log-sum-exp.
+ * and added with log-sum-exp. With regularity k > 1 the same structure holds with r + kx and α + k·tx
+ * in place of r + x and α + tx, and logGapSurvival in place of ((α+tx)/(α+T))^(r+x); the gap
+ * densities' factors that do not depend on (r, α, a, b), k^(kx) Π g^(k−1) / Γ(k)^x, are left out.
  */
 export function bgnbdLogLikelihood(
   parameters: BgNbdParameters,
@@ -101,29 +128,57 @@ export function bgnbdLogLikelihood(
   const groups = prepared.distinctX.length;
   const gammaTerms = new Float64Array(groups);
   const dropoutTerms = new Float64Array(groups);
-  const sharedGamma = gammaln(a + b) - gammaln(b) - gammaln(r);
+  const sharedGamma = gammaln(a + b) - gammaln(b) - gammaln(r) + r * Math.log(alpha);
   for (let group = 0; group < groups; group++) {
     const x = prepared.distinctX[group]!;
-    gammaTerms[group] = sharedGamma + gammaln(r + x) + gammaln(b + x) - gammaln(a + b + x);
+    const shape = r + prepared.distinctRegularity[group]! * x;
+    gammaTerms[group] = sharedGamma + gammaln(shape) + gammaln(b + x) - gammaln(a + b + x);
     dropoutTerms[group] = x > 0 ? Math.log(a) - Math.log(b + x - 1) : Number.NEGATIVE_INFINITY;
   }
-  const logAlpha = Math.log(alpha);
   let total = 0;
   for (let index = 0; index < prepared.weight.length; index++) {
     const group = prepared.groupOf[index]!;
-    const x = prepared.x[index]!;
-    const stillActive = -(r + x) * Math.log(alpha + prepared.T[index]!);
-    let mixture = stillActive;
-    if (x > 0) {
-      const droppedOut = dropoutTerms[group]! - (r + x) * Math.log(alpha + prepared.tx[index]!);
-      mixture = logSumExp(stillActive, droppedOut);
-    }
-    total += prepared.weight[index]! * (r * logAlpha + gammaTerms[group]! + mixture);
+    const k = prepared.distinctRegularity[group]!;
+    const shape = r + k * prepared.distinctX[group]!;
+    const scale = alpha + k * prepared.tx[index]!;
+    const stillActive = logGapSurvival(shape, scale, k, prepared.T[index]! - prepared.tx[index]!);
+    const mixture = logSumExp(stillActive, dropoutTerms[group]!);
+    total += prepared.weight[index]! * (gammaTerms[group]! - shape * Math.log(scale) + mixture);
   }
   return total;
 }
 
-/** Maximum-likelihood fit, searched over log(r, alpha, a, b) so the optimiser needs no constraints. */
+/**
+ * log E[P(gap > u)] for a live customer whose rate λ ~ Gamma(shape, scale) (`scale` is the rate
+ * parameter) and whose gaps are Gamma(k, kλ): the probability of fewer than k events of a negative
+ * binomial, Σ_{j<k} C(shape+j−1, j) (1−z)^shape z^j with z = ku/(scale+ku). For k = 1 it is
+ * (scale/(scale+u))^shape, the BG/NBD's ((α+tx)/(α+T))^(r+x). Each term is the previous one times
+ * (shape+j−1)z/j, and the power stays in logs, so nothing overflows for heavy buyers.
+ */
+export function logGapSurvival(shape: number, scale: number, k: number, u: number): number {
+  if (u <= 0) return 0;
+  const logStay = Math.log(scale) - Math.log(scale + k * u);
+  if (k === 1) return shape * logStay;
+  const z = (k * u) / (scale + k * u);
+  let term = 1;
+  let sum = 1;
+  for (let j = 1; j < k; j++) {
+    term *= ((shape + j - 1) * z) / j;
+    sum += term;
+  }
+  return shape * logStay + Math.log(sum);
+}
+
+/** The rate's posterior from completed gaps only, Gamma(r + kx, α + k·tx), with the customer's k. */
+export function ratePosterior(parameters: BgNbdParameters, customer: CustomerSummary) {
+  const k = customer.regularity ?? 1;
+  return { shape: parameters.r + k * customer.x, scale: parameters.alpha + k * customer.tx, regularity: k };
+}
+
+/**
+ * Maximum-likelihood fit, searched over log(r, alpha, a, b) so the optimiser needs no constraints.
+ * `converged` is false when the optimiser stopped at its iteration limit; callers report it.
+ */
 export function fitBgNbd(
   customers: readonly CustomerSummary[],
   options: BgNbdFitOptions = defaultBgNbdFitOptions,
@@ -138,9 +193,12 @@ export function fitBgNbd(
     a: Math.exp(point[2]!),
     b: Math.exp(point[3]!),
   });
+  const bound = options.logParameterBound;
+  const wall = (point: number[]) =>
+    bound === undefined ? 0 : point.reduce((sum, value) => sum + Math.max(0, Math.abs(value) - bound) ** 2, 0);
   // Minimise the mean negative log-likelihood so tolerances mean the same at 2k and 2M customers.
   const result = minimizeNelderMead(
-    (point) => -bgnbdLogLikelihood(fromLog(point), prepared) / prepared.count,
+    (point) => -bgnbdLogLikelihood(fromLog(point), prepared) / prepared.count + wall(point),
     [Math.log(start.r), Math.log(start.alpha), Math.log(start.a), Math.log(start.b)],
     options.optimizer,
   );
@@ -155,11 +213,12 @@ export function fitBgNbd(
 
 /** Log-odds that the customer has dropped out rather than merely not bought since tx. */
 function logOddsDroppedOut(parameters: BgNbdParameters, customer: CustomerSummary): number {
-  const { r, alpha, a, b } = parameters;
+  const { a, b } = parameters;
   const { x, tx, T } = customer;
   if (x === 0) return Number.NEGATIVE_INFINITY;
   // ((α+T)/(α+tx))^(r+x) overflows for heavy buyers who went quiet; in logs it is just large.
-  return Math.log(a) - Math.log(b + x - 1) + (r + x) * (Math.log(alpha + T) - Math.log(alpha + tx));
+  const { shape, scale, regularity } = ratePosterior(parameters, customer);
+  return Math.log(a) - Math.log(b + x - 1) - logGapSurvival(shape, scale, regularity, T - tx);
 }
 
 /**
@@ -241,6 +300,9 @@ export function probabilityOfPurchases(parameters: BgNbdParameters, t: number, n
   return probability;
 }
 
+/** Largest regularity (Erlang shape) accepted: CV 1/8, a customer who buys almost like a clock. */
+export const maxRegularity = 64;
+
 function logSumExp(left: number, right: number): number {
   const high = Math.max(left, right);
   if (high === Number.NEGATIVE_INFINITY) return high;
@@ -255,7 +317,11 @@ function logistic(value: number): number {
 
 function checkCustomer(customer: CustomerSummary, caller: string): void {
   const { x, tx, T } = customer;
+  const k = customer.regularity ?? 1;
   if (!(x >= 0 && tx >= 0 && T >= tx) || (x === 0 && tx !== 0)) {
     throw new Error(`${caller}: need x >= 0, 0 <= tx <= T and tx = 0 when x = 0; got x=${x}, tx=${tx}, T=${T}`);
+  }
+  if (!(Number.isInteger(k) && k >= 1 && k <= maxRegularity)) {
+    throw new Error(`${caller}: regularity must be a whole number in [1, ${maxRegularity}], got ${k}`);
   }
 }

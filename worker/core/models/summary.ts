@@ -23,6 +23,11 @@ export interface CustomerSummary {
   tx: number;
   /** Time from the first purchase to the end of calibration. */
   T: number;
+  /**
+   * Erlang shape k of the gaps between purchases (bg-nbd.ts): 1 (the default) is the BG/NBD's
+   * memoryless buyer, larger is more regular.
+   */
+  regularity?: number;
 }
 
 export interface CalibrationSummary extends CustomerSummary {

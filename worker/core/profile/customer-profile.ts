@@ -1,11 +1,17 @@
-// One customer's picture at request time: P(alive), CLV over 12 and 24 months, cadence and overdue
-// ratio, lifecycle stage, value tier, discount sensitivity and offer guidance, channel mix, preferred
-// weekday and hour, and per-category cadence and price band. Computed from the stored summary, the
+// One customer's picture at request time: P(alive), CLV over 12 and 24 months, rhythm (interval,
+// regularity, overdue ratio, next expected purchase) and lifecycle stage from one model, value tier,
+// discount sensitivity and offer guidance, channel mix, preferred weekday and hour in the retailer's
+// time zone, and per-category rhythm, lapse and price band. Computed from the stored summary, the
 // current population models and `now`, so it never goes stale between nightly refits. Pure.
-import { expectedPurchasesConditional, probabilityAlive } from "../models/bg-nbd.ts";
-import { type Cadence, cadenceOf } from "../models/cadence.ts";
+import { expectedPurchasesConditional } from "../models/bg-nbd.ts";
 import { customerLifetimeValue } from "../models/clv.ts";
-import { type Lifecycle, lifecycleStage, type ValueTier, valueTier } from "../models/lifecycle.ts";
+import {
+  defaultLifecycleOptions,
+  type Lifecycle,
+  lifecycleStage,
+  type ValueTier,
+  valueTier,
+} from "../models/lifecycle.ts";
 import {
   type CategoryPriceBand,
   type ChannelMix,
@@ -19,11 +25,14 @@ import {
   preferredWeekdayOf,
   priceBandOf,
 } from "../models/preferences.ts";
+import { categoryRhythmModel, type Rhythm, rhythmOf, rhythmSummaryOf } from "../models/rhythm.ts";
+import type { Channel } from "../vocabulary.ts";
 import {
   defaultModelOptions,
+  historyOf,
   type ModelOptions,
   type PopulationModels,
-  rfmOf,
+  rhythmModelOf,
   type SummaryRow,
   spendOf,
 } from "./population-models.ts";
@@ -53,48 +62,52 @@ export interface ProfileInput {
   categoryIntervalDays?: Readonly<Record<string, number>>;
   /** Order timestamps (ISO) for preferred weekday and hour; optional. */
   orderTimes?: readonly string[];
+  /** IANA time zone the weekday and hour are read in (the retailer's, RETAILER_TIME_ZONE); UTC by default. */
+  timeZone?: string;
   now: Date;
+}
+
+export interface CategoryRhythm extends Rhythm {
+  /** Active overall does not mean active here: lapsed when the chance they still buy this category is low. */
+  lapsed: boolean;
 }
 
 export interface CustomerProfile {
   probabilityAlive: number;
+  /** Probability of at least one purchase in the next 90 days: what the console's at-risk lists sort by. */
+  probabilityPurchase90d: number;
   expectedPurchases90d: number;
   expectedOrderValue: number;
   clv12: number;
   clv24: number;
-  cadence: Cadence;
+  cadence: Rhythm;
   lifecycle: Lifecycle;
   valueTier: ValueTier;
   discount: DiscountProfile;
   offerGuidance: OfferGuidance;
-  channelMix: ChannelMix<"web" | "store" | "app" | "phone">;
+  channelMix: ChannelMix<Channel>;
   preferredWeekday: PreferredSlot | null;
   preferredHour: PreferredSlot | null;
-  categories: (ProfileCategory & { cadence: Cadence; priceBand: CategoryPriceBand | null })[];
+  categories: (ProfileCategory & { cadence: CategoryRhythm; priceBand: CategoryPriceBand | null })[];
 }
 
 export function customerProfile(input: ProfileInput, options: ModelOptions = defaultModelOptions): CustomerProfile {
   const { summary, models, now } = input;
   const unit = models.timeUnitDays;
-  const rfm = rfmOf(summary, now, unit);
+  const rhythmModel = rhythmModelOf(models);
+  const history = historyOf(summary);
+  const customer = rhythmSummaryOf(history, now, rhythmModel);
+  const rhythm = rhythmOf(history, now, rhythmModel);
   const spend = spendOf(summary);
   const clvModels = { bgnbd: models.bgnbd, gammaGamma: models.gammaGamma };
   const clvOptions = { ...options.clv, timeUnitDays: unit };
-  const value12 = customerLifetimeValue(clvModels, { ...rfm, ...spend }, { ...clvOptions, horizonMonths: 12 });
-  const value24 = customerLifetimeValue(clvModels, { ...rfm, ...spend }, { ...clvOptions, horizonMonths: 24 });
-  const alive = probabilityAlive(models.bgnbd, rfm);
-  const cadencePrior = { priorIntervalDays: models.cadencePriorDays, priorWeight: 2 };
-  const cadence = cadenceOf(
-    { purchaseDays: summary.purchaseDays, firstPurchaseAt: summary.firstOrderAt, lastPurchaseAt: summary.lastOrderAt },
-    now,
-    cadencePrior,
-  );
+  const value12 = customerLifetimeValue(clvModels, { ...customer, ...spend }, { ...clvOptions, horizonMonths: 12 });
+  const value24 = customerLifetimeValue(clvModels, { ...customer, ...spend }, { ...clvOptions, horizonMonths: 24 });
   const lifecycle = lifecycleStage(
     {
-      repeatPurchases: rfm.x,
-      probabilityAlive: alive,
-      overdueRatio: cadence.overdueRatio,
-      daysSinceFirstPurchase: rfm.T * unit,
+      repeatPurchases: customer.x,
+      probabilityAlive: rhythm.probabilityAlive,
+      daysSinceFirstPurchase: customer.T * unit,
     },
     models.secondPurchase,
   );
@@ -102,26 +115,20 @@ export function customerProfile(input: ProfileInput, options: ModelOptions = def
     { units: summary.units, discountedUnits: summary.discountedUnits },
     models.discountShare,
   );
-
-  const weekdays = new Array(7).fill(0);
-  const hours = new Array(24).fill(0);
-  for (const at of input.orderTimes ?? []) {
-    const date = new Date(at);
-    weekdays[date.getUTCDay()] += 1;
-    hours[date.getUTCHours()] += 1;
-  }
+  const { weekdays, hours } = localSlots(input.orderTimes ?? [], input.timeZone ?? "UTC");
 
   return {
-    probabilityAlive: alive,
-    expectedPurchases90d: expectedPurchasesConditional(models.bgnbd, rfm, 90 / unit),
+    probabilityAlive: rhythm.probabilityAlive,
+    probabilityPurchase90d: rhythm.probabilityPurchase,
+    expectedPurchases90d: expectedPurchasesConditional(models.bgnbd, customer, 90 / unit),
     expectedOrderValue: value12.expectedOrderValue,
     clv12: value12.clv,
     clv24: value24.clv,
-    cadence,
+    cadence: rhythm,
     lifecycle,
     valueTier: valueTier(value12.clv, models.valueTiers),
     discount,
-    offerGuidance: offerGuidanceOf(discount.sensitivity, alive),
+    offerGuidance: offerGuidanceOf(discount.sensitivity, rhythm.probabilityAlive),
     channelMix: channelMixOf({
       web: summary.webOrders,
       store: summary.storeOrders,
@@ -132,12 +139,16 @@ export function customerProfile(input: ProfileInput, options: ModelOptions = def
     preferredHour: preferredHourOf(hours),
     categories: input.categories.map((category) => {
       const prices = input.categoryPrices?.[category.categoryId];
+      const prior = input.categoryIntervalDays?.[category.categoryId] || models.cadencePriorDays;
+      const cadence = rhythmOf(category, now, categoryRhythmModel(rhythmModel, prior));
       return {
         ...category,
-        cadence: cadenceOf(category, now, {
-          ...cadencePrior,
-          priorIntervalDays: input.categoryIntervalDays?.[category.categoryId] || cadencePrior.priorIntervalDays,
-        }),
+        cadence: {
+          ...cadence,
+          lapsed:
+            cadence.observedIntervals > 0 &&
+            cadence.probabilityAlive < defaultLifecycleOptions.lapsedBelowProbabilityAlive,
+        },
         priceBand: prices?.length
           ? priceBandOf(category.avgUnitPrice, { sortedPrices: Float64Array.from(prices) })
           : null,
@@ -145,3 +156,25 @@ export function customerProfile(input: ProfileInput, options: ModelOptions = def
     }),
   };
 }
+
+/** Orders per weekday (0 = Sunday) and hour, read on the clock of `timeZone`. */
+function localSlots(orderTimes: readonly string[], timeZone: string) {
+  const weekdays = new Array<number>(7).fill(0);
+  const hours = new Array<number>(24).fill(0);
+  const format = new Intl.DateTimeFormat("en-US", { timeZone, weekday: "short", hour: "numeric", hourCycle: "h23" });
+  for (const at of orderTimes) {
+    const date = new Date(at);
+    if (Number.isNaN(date.getTime())) continue;
+    let weekday = 0;
+    let hour = 0;
+    for (const part of format.formatToParts(date)) {
+      if (part.type === "weekday") weekday = weekdayIndex[part.value] ?? 0;
+      if (part.type === "hour") hour = Number(part.value) % 24;
+    }
+    weekdays[weekday]! += 1;
+    hours[hour]! += 1;
+  }
+  return { weekdays, hours };
+}
+
+const weekdayIndex: Record<string, number> = { Sun: 0, Mon: 1, Tue: 2, Wed: 3, Thu: 4, Fri: 5, Sat: 6 };

@@ -1,10 +1,12 @@
-// Fits the population-level customer models the nightly job stores in model_params: BG/NBD (repeat
-// purchases and P(alive)), Gamma-Gamma (order value), the population's time to a second purchase,
-// CLV tier thresholds, the discounted-unit share and a cadence prior. Time unit: weeks (7 days), as
-// in the BG/NBD paper; dates are ISO strings and `now` is passed in. It reads plain summary rows;
-// it loads nothing and does not score individual customers (customer-profile.ts does).
-import { minimizeNelderMead } from "../math/nelder-mead.ts";
-import { type BgNbdParameters, bgnbdLogLikelihood, prepareCustomers } from "../models/bg-nbd.ts";
+// Fits the population-level customer models the nightly job stores in model_params: the BG/NBD with
+// each customer's regularity (repeat purchases, P(alive) and rhythm; bg-nbd.ts, rhythm.ts),
+// Gamma-Gamma (order value), the population's time to a second purchase, CLV tier thresholds, the
+// discounted-unit share and a cadence prior. Purchase occasions are distinct days for both the
+// frequency and the spend model, as in the papers. Time unit: weeks (7 days), as in the BG/NBD paper;
+// dates are ISO strings and `now` is passed in. It reads plain summary rows; it loads nothing and does
+// not score individual customers (customer-profile.ts does).
+import { quantileSorted } from "../math/quantile.ts";
+import { type BgNbdParameters, fitBgNbd } from "../models/bg-nbd.ts";
 import { type ClvOptions, customerLifetimeValue, defaultClvOptions } from "../models/clv.ts";
 import { fitGammaGamma, type GammaGammaParameters } from "../models/gamma-gamma.ts";
 import {
@@ -14,19 +16,77 @@ import {
   valueTierThresholds,
 } from "../models/lifecycle.ts";
 import { populationDiscountShare } from "../models/preferences.ts";
+import {
+  defaultRegularityPrior,
+  type PurchaseHistory,
+  type RegularityPrior,
+  type RhythmModel,
+  rhythmSummaryOf,
+} from "../models/rhythm.ts";
 
-/** The customer_summaries fields the models read. */
+/** The customer_summaries fields the models read. A purchase day is every order of one UTC day. */
 export interface SummaryRow {
   customerId: string;
   purchaseDays: number;
   firstOrderAt: string;
   lastOrderAt: string;
-  positiveOrders: number;
-  positiveSpend: number;
-  /** The first order's total when positive, else 0. */
-  firstOrderSpend: number;
+  /** The second purchase day (ISO date), null before a repeat purchase. */
+  secondPurchaseAt: string | null;
+  /** Σ over consecutive purchase days of the gap², in days²: the regularity of the customer's rhythm. */
+  gapSquareSum: number;
+  /** Purchase days whose orders total more than zero: the spend model's occasions. */
+  positiveDays: number;
+  positiveDaySpend: number;
+  /** The first purchase day's total when positive, else 0. */
+  firstDaySpend: number;
   units: number;
   discountedUnits: number;
+}
+
+/** An order as summaryRowFromOrders reads it. */
+export interface SummaryOrder {
+  placedAt: string;
+  total: number;
+  units?: number;
+  discountedUnits?: number;
+}
+
+/**
+ * The summary of one customer's orders, computed as the ingestion SQL computes it
+ * (orders.repo.ts rebuildSummaryStatements); for evaluations and tests that have orders, not rows.
+ */
+export function summaryRowFromOrders(customerId: string, orders: readonly SummaryOrder[]): SummaryRow {
+  if (orders.length === 0) throw new Error("summaryRowFromOrders: a customer has at least one order");
+  const days = new Map<string, number>();
+  let units = 0;
+  let discountedUnits = 0;
+  for (const order of orders) {
+    const day = order.placedAt.slice(0, 10);
+    days.set(day, (days.get(day) ?? 0) + order.total);
+    units += order.units ?? 0;
+    discountedUnits += order.discountedUnits ?? 0;
+  }
+  const ordered = [...days.keys()].sort();
+  const times = orders.map((order) => order.placedAt).sort();
+  let gapSquareSum = 0;
+  for (let index = 1; index < ordered.length; index++) {
+    const gap = (Date.parse(ordered[index]!) - Date.parse(ordered[index - 1]!)) / dayMs;
+    gapSquareSum += gap * gap;
+  }
+  const totals = ordered.map((day) => days.get(day)!);
+  return {
+    customerId,
+    purchaseDays: ordered.length,
+    firstOrderAt: times[0]!,
+    lastOrderAt: times[times.length - 1]!,
+    secondPurchaseAt: ordered[1] ?? null,
+    gapSquareSum,
+    positiveDays: totals.filter((total) => total > 0).length,
+    positiveDaySpend: totals.reduce((sum, total) => sum + Math.max(0, total), 0),
+    firstDaySpend: Math.max(0, totals[0]!),
+    units,
+    discountedUnits,
+  };
 }
 
 export interface ModelOptions {
@@ -35,13 +95,10 @@ export interface ModelOptions {
   clv: Omit<ClvOptions, "horizonMonths" | "timeUnitDays">;
   /** Fewer repeat customers than this and the fit is not trusted: defaults are used instead. */
   minRepeatCustomers: number;
-  /**
-   * Soft bound on |log parameter| for the BG/NBD fit. A store whose customers all buy like clockwork
-   * has no maximum-likelihood optimum (the Gamma mixing collapses to a point and the parameters run
-   * off to infinity, where the expectations overflow); a quadratic wall past e^±bound keeps the fit
-   * finite while leaving ordinary fits (CDNOW's parameters are within e^±2) untouched.
-   */
+  /** Soft bound on |log parameter| for the BG/NBD fit (see BgNbdFitOptions.logParameterBound). */
   logParameterBound: number;
+  /** How each customer's regularity is shrunk to the population's (weight, cap). */
+  regularity: Omit<RegularityPrior, "cv2">;
   /** Points kept from the second-purchase curve (it is stored as JSON). */
   secondPurchasePoints: number;
 }
@@ -52,6 +109,7 @@ export const defaultModelOptions: ModelOptions = {
   minRepeatCustomers: 20,
   logParameterBound: 6,
   secondPurchasePoints: 200,
+  regularity: { weight: defaultRegularityPrior.weight, max: defaultRegularityPrior.max },
 };
 
 export interface PopulationModels {
@@ -60,13 +118,16 @@ export interface PopulationModels {
   /** "fitted" when maximum likelihood ran on enough data; "default" when the history was too thin. */
   source: "fitted" | "default";
   timeUnitDays: number;
-  bgnbd: BgNbdParameters & { logLikelihood: number | null };
-  gammaGamma: GammaGammaParameters;
+  /** Fitted with each customer's regularity; log-likelihood up to terms free of the parameters. */
+  bgnbd: BgNbdParameters & { logLikelihood: number | null; converged: boolean | null };
+  gammaGamma: GammaGammaParameters & { converged: boolean | null };
+  /** The population's rhythm regularity: the prior each customer's own is shrunk toward. */
+  regularity: RegularityPrior;
   /** Days from first to second purchase (Kaplan–Meier), downsampled. */
   secondPurchase: SecondPurchaseTiming;
   valueTiers: ValueTierThresholds;
   discountShare: number;
-  /** Median of repeat customers' mean interval between purchase days, in days. */
+  /** Median of repeat customers' mean interval between purchase days, in days: the fallback prior of a category. */
   cadencePriorDays: number;
 }
 
@@ -77,35 +138,55 @@ const defaultGammaGamma: GammaGammaParameters = { p: 6, q: 4, gamma: 15 };
 
 const dayMs = 86_400_000;
 
-/** BG/NBD inputs for one customer, in the models' unit. */
-export function rfmOf(
-  row: Pick<SummaryRow, "purchaseDays" | "firstOrderAt" | "lastOrderAt">,
-  now: Date,
-  unitDays: number,
-) {
-  const first = Date.parse(row.firstOrderAt.slice(0, 10));
-  const last = Date.parse(row.lastOrderAt.slice(0, 10));
-  const today = Date.parse(now.toISOString().slice(0, 10));
-  const x = Math.max(0, row.purchaseDays - 1);
-  return { x, tx: x > 0 ? (last - first) / dayMs / unitDays : 0, T: Math.max(0, (today - first) / dayMs / unitDays) };
+/** The purchase history of a summary row, as rhythm.ts reads it. */
+export function historyOf(row: Pick<SummaryRow, "purchaseDays" | "firstOrderAt" | "lastOrderAt" | "gapSquareSum">) {
+  return {
+    purchaseDays: row.purchaseDays,
+    firstPurchaseAt: row.firstOrderAt,
+    lastPurchaseAt: row.lastOrderAt,
+    gapSquareSum: row.gapSquareSum,
+  } satisfies PurchaseHistory;
+}
+
+/** The rhythm model (rhythm.ts) of fitted population models. */
+export function rhythmModelOf(models: Pick<PopulationModels, "bgnbd" | "timeUnitDays" | "regularity">): RhythmModel {
+  return { parameters: models.bgnbd, timeUnitDays: models.timeUnitDays, regularity: models.regularity };
 }
 
 /**
- * The spend model's input, as Fader, Hardie & Lee (2005) use it: the mean value of REPEAT orders with
- * a positive total (the first order is left out; it says little about what a customer spends once
+ * The spend model's input, as Fader, Hardie & Lee (2005) use it: the mean value of REPEAT purchase
+ * days with a positive total (the first is left out; it says little about what a customer spends once
  * they come back). A one-time buyer has count 0, and Gamma-Gamma then gives the population mean.
  */
-export function spendOf(row: Pick<SummaryRow, "positiveOrders" | "positiveSpend" | "firstOrderSpend">) {
-  const firstCounted = row.firstOrderSpend > 0 ? 1 : 0;
-  const count = Math.max(0, row.positiveOrders - firstCounted);
-  return { count, meanValue: count > 0 ? Math.max(0, row.positiveSpend - row.firstOrderSpend) / count : 0 };
+export function spendOf(row: Pick<SummaryRow, "positiveDays" | "positiveDaySpend" | "firstDaySpend">) {
+  const firstCounted = row.firstDaySpend > 0 ? 1 : 0;
+  const count = Math.max(0, row.positiveDays - firstCounted);
+  return { count, meanValue: count > 0 ? Math.max(0, row.positiveDaySpend - row.firstDaySpend) / count : 0 };
 }
 
 function median(values: number[]): number {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+  return quantileSorted(Float64Array.from(values).sort(), 0.5);
+}
+
+/**
+ * The population's gap CV²: the mean over customers with at least three gaps of their unbiased sample
+ * CV², weighted by gaps − 1 and each capped at 4 so a few bursty buyers cannot swamp it. A mean, not a
+ * median: the sample CV² of few exponential gaps is skewed, and its median would call a memoryless
+ * base regular. 1, the memoryless buyer, when nobody has three gaps.
+ */
+function populationGapCv2(rows: readonly SummaryRow[]): number {
+  let weighted = 0;
+  let weights = 0;
+  for (const row of rows) {
+    const gaps = row.purchaseDays - 1;
+    if (gaps < 3) continue;
+    const mean = (Date.parse(row.lastOrderAt.slice(0, 10)) - Date.parse(row.firstOrderAt.slice(0, 10))) / dayMs / gaps;
+    if (!(mean > 0)) continue;
+    const cv2 = Math.max(0, (row.gapSquareSum - gaps * mean * mean) / (gaps - 1)) / (mean * mean);
+    weighted += (gaps - 1) * Math.min(cv2, 4);
+    weights += gaps - 1;
+  }
+  return weights > 0 ? weighted / weights : 1;
 }
 
 function downsample(timing: SecondPurchaseTiming, points: number): SecondPurchaseTiming {
@@ -121,59 +202,48 @@ function downsample(timing: SecondPurchaseTiming, points: number): SecondPurchas
   };
 }
 
-/** Maximum likelihood in log-parameter space (as bg-nbd.ts fitBgNbd), with the soft bound above. */
-export function fitBoundedBgNbd(
-  customers: { x: number; tx: number; T: number }[],
-  bound: number,
-): PopulationModels["bgnbd"] {
-  const prepared = prepareCustomers(customers);
-  const meanT = customers.reduce((sum, c) => sum + c.T, 0) / customers.length;
-  const fromLog = (point: number[]): BgNbdParameters => ({
-    r: Math.exp(point[0] as number),
-    alpha: Math.exp(point[1] as number),
-    a: Math.exp(point[2] as number),
-    b: Math.exp(point[3] as number),
-  });
-  const wall = (point: number[]) => point.reduce((sum, v) => sum + Math.max(0, Math.abs(v) - bound) ** 2, 0);
-  const result = minimizeNelderMead(
-    (point) => -bgnbdLogLikelihood(fromLog(point), prepared) / prepared.count + wall(point),
-    [0, Math.log(Math.max(meanT, 1e-3)), 0, 0],
-  );
-  const parameters = fromLog(result.point);
-  return { ...parameters, logLikelihood: bgnbdLogLikelihood(parameters, prepared) };
-}
-
 export function fitPopulationModels(
   rows: readonly SummaryRow[],
   now: Date,
   options: ModelOptions = defaultModelOptions,
 ): PopulationModels {
   const unit = options.timeUnitDays;
-  const rfm = rows.map((row) => rfmOf(row, now, unit));
+  const regularity: RegularityPrior = { ...options.regularity, cv2: populationGapCv2(rows) };
+  const rfm = rows.map((row) =>
+    rhythmSummaryOf(historyOf(row), now, { parameters: defaultBgNbd, timeUnitDays: unit, regularity }),
+  );
   const repeaters = rfm.filter((c) => c.x > 0).length;
   const enough = repeaters >= options.minRepeatCustomers;
 
-  let bgnbd: PopulationModels["bgnbd"] = { ...defaultBgNbd, logLikelihood: null };
-  let gammaGamma = defaultGammaGamma;
+  let bgnbd: PopulationModels["bgnbd"] = { ...defaultBgNbd, logLikelihood: null, converged: null };
+  let gammaGamma: PopulationModels["gammaGamma"] = { ...defaultGammaGamma, converged: null };
   if (enough) {
-    bgnbd = fitBoundedBgNbd(rfm, options.logParameterBound);
-    // Gamma-Gamma on repeat customers with a positive mean order value.
-    const spend = rows
-      .map((row, i) => ({ ...spendOf(row), x: rfm[i]?.x ?? 0 }))
-      .filter((s) => s.x > 0 && s.meanValue > 0);
+    const fit = fitBgNbd(rfm, { optimizer: {}, logParameterBound: options.logParameterBound });
+    bgnbd = {
+      r: fit.r,
+      alpha: fit.alpha,
+      a: fit.a,
+      b: fit.b,
+      logLikelihood: fit.logLikelihood,
+      converged: fit.converged,
+    };
+    // Gamma-Gamma on repeat customers with a positive mean purchase-day value.
+    const spend = rows.map(spendOf).filter((s) => s.count > 0 && s.meanValue > 0);
     if (spend.length >= options.minRepeatCustomers) {
-      const gg = fitGammaGamma(spend.map(({ count, meanValue }) => ({ count, meanValue })));
-      gammaGamma = { p: gg.p, q: gg.q, gamma: gg.gamma };
+      const gg = fitGammaGamma(spend);
+      gammaGamma = { p: gg.p, q: gg.q, gamma: gg.gamma, converged: gg.converged };
     }
   }
 
   const secondPurchase = downsample(
     secondPurchaseTiming(
-      rfm.map((c) => {
-        // With only first/last dates stored, a repeat customer's second purchase is estimated as one
-        // mean interval after the first: tx / x.
-        return { secondPurchaseAfter: c.x > 0 ? (c.tx / c.x) * unit : null, T: c.T * unit };
-      }),
+      rows.map((row, i) => ({
+        secondPurchaseAfter:
+          row.secondPurchaseAt === null
+            ? null
+            : (Date.parse(row.secondPurchaseAt.slice(0, 10)) - Date.parse(row.firstOrderAt.slice(0, 10))) / dayMs,
+        T: (rfm[i] as { T: number }).T * unit,
+      })),
     ),
     options.secondPurchasePoints,
   );
@@ -183,12 +253,8 @@ export function fitPopulationModels(
     (row, i) =>
       customerLifetimeValue(
         models,
-        { ...(rfm[i] as { x: number; tx: number; T: number }), ...spendOf(row) },
-        {
-          ...options.clv,
-          horizonMonths: 12,
-          timeUnitDays: unit,
-        },
+        { ...(rfm[i] as CustomerSummaryWithRegularity), ...spendOf(row) },
+        { ...options.clv, horizonMonths: 12, timeUnitDays: unit },
       ).clv,
   );
   const intervals = rfm.filter((c) => c.x > 0).map((c) => (c.tx / c.x) * unit);
@@ -199,9 +265,12 @@ export function fitPopulationModels(
     timeUnitDays: unit,
     bgnbd,
     gammaGamma,
+    regularity,
     secondPurchase,
     valueTiers: clvs.length > 0 ? valueTierThresholds(clvs) : { top: 0, high: 0, medium: 0 },
     discountShare: populationDiscountShare(rows),
-    cadencePriorDays: Number.isNaN(median(intervals)) ? 45 : median(intervals),
+    cadencePriorDays: intervals.length > 0 ? median(intervals) : 45,
   };
 }
+
+type CustomerSummaryWithRegularity = ReturnType<typeof rhythmSummaryOf>;
