@@ -7,7 +7,6 @@ import type { IdentityState, Region, ResolutionPlan } from "../core/identity/pla
 import type { IdentityRef, Observation } from "../core/identity/resolve.ts";
 import type { IdentifierKind } from "../core/vocabulary.ts";
 import type { Db } from "../env.ts";
-import { ApiError } from "../http/errors.ts";
 
 /** Stop expanding a region past this many observations (a placeholder value that slipped the junk list). */
 const maxRegionObservations = 20_000;
@@ -22,12 +21,15 @@ interface ObservationRow {
   shared: number | null;
 }
 
+/** A loaded region, or `too_large` when it grew past `limit` observations and nothing should be written. */
+export type RegionLoad = { kind: "loaded"; region: Region } | { kind: "too_large"; limit: number };
+
 /**
  * Every stored observation reachable from `startKeys` through identifiers that are not shared, with
  * the stored state of each identifier met. One D1 round trip per hop of the graph (usually two),
  * plus one for the customers involved.
  */
-export async function loadRegion(db: Db, startKeys: string[], fresh: Observation[]): Promise<Region> {
+export async function loadRegion(db: Db, startKeys: string[], fresh: Observation[]): Promise<RegionLoad> {
   const observations = new Map<string, IdentityRef[]>();
   for (const observation of fresh) observations.set(observation.source, [...observation.identities]);
   const identities = new Map<string, IdentityState>();
@@ -56,11 +58,7 @@ export async function loadRegion(db: Db, startKeys: string[], fresh: Observation
     }
     if (observations.size > maxRegionObservations) {
       // Deciding from part of the evidence could split customers; refuse and write nothing.
-      throw new ApiError(
-        409,
-        "conflict",
-        `These identifiers link more than ${maxRegionObservations} orders and calls; one of them is probably a placeholder (a store's walk-in email or card). Send the batch without it.`,
-      );
+      return { kind: "too_large", limit: maxRegionObservations };
     }
     const next = new Set<string>();
     for (const refs of observations.values()) {
@@ -88,11 +86,14 @@ export async function loadRegion(db: Db, startKeys: string[], fresh: Observation
   ])) as [{ customer_id: string; orders: number }[], { customer_id: string }[]];
 
   return {
-    observations: [...observations].map(([source, refs]) => ({ source, identities: refs })),
-    identities,
-    orderCustomers,
-    customerWeight: new Map(weightRows.map((row) => [row.customer_id, row.orders])),
-    identityOwners: new Set(ownerRows.map((row) => row.customer_id)),
+    kind: "loaded",
+    region: {
+      observations: [...observations].map(([source, refs]) => ({ source, identities: refs })),
+      identities,
+      orderCustomers,
+      customerWeight: new Map(weightRows.map((row) => [row.customer_id, row.orders])),
+      identityOwners: new Set(ownerRows.map((row) => row.customer_id)),
+    },
   };
 }
 

@@ -1,13 +1,13 @@
 // Ingestion of orders and identify calls: hash identifiers, skip what is already stored, resolve the
 // touched region of the identity graph, then write orders, identities, merges and rebuilt summaries
-// in ONE D1 batch (all or nothing).
+// in ONE D1 batch (all or nothing). A batch it refuses comes back as an `IngestRefusal` outcome for
+// the route to answer; nothing here speaks HTTP.
 import type { SQL } from "drizzle-orm";
 import { runBatch } from "../../db/batch.ts";
-import { orderSource, planResolution } from "../core/identity/plan.ts";
+import { orderSource, planResolution, type ResolutionPlan } from "../core/identity/plan.ts";
 import type { Observation } from "../core/identity/resolve.ts";
 import type { Db } from "../env.ts";
-import { ApiError } from "../http/errors.ts";
-import { hashIdentifiers, identifySource } from "../identity/identity.keys.ts";
+import { hashIdentifiers, type IgnoredIdentifier, identifySource } from "../identity/identity.keys.ts";
 import {
   identityStatements,
   isStaleRegion,
@@ -31,6 +31,13 @@ export interface IngestResult {
   merges: number;
 }
 
+/**
+ * Why a batch was not written: its identifiers reach more than `limit` stored orders and calls (one
+ * is probably a placeholder), or other requests kept changing the same customers until the retries
+ * ran out.
+ */
+export type IngestRefusal = { kind: "region_too_large"; limit: number } | { kind: "busy" };
+
 const newCustomerId = () => `c_${crypto.randomUUID().replaceAll("-", "").slice(0, 20)}`;
 
 /** Attempts before a request that keeps meeting concurrent writers gives up with 409. */
@@ -48,11 +55,13 @@ async function resolveAndWrite(
   now: Date,
   freshOrderIds: string[],
   extra: (customerOf: Map<string, string>) => SQL[],
-) {
+): Promise<{ kind: "written"; plan: ResolutionPlan; customerOf: Map<string, string> } | IngestRefusal> {
   const startKeys = fresh.flatMap((o) => o.identities.map((ref) => ref.key));
   const nowIso = now.toISOString();
   for (let attempt = 1; ; attempt++) {
-    const region = await loadRegion(db, startKeys, fresh);
+    const load = await loadRegion(db, startKeys, fresh);
+    if (load.kind === "too_large") return { kind: "region_too_large", limit: load.limit };
+    const { region } = load;
     const plan = planResolution(region, newCustomerId);
     const customerOf = new Map(plan.orderChanges.map((change) => [change.source, change.customerId]));
     const guard = regionGuard(region, freshOrderIds);
@@ -70,22 +79,21 @@ async function resolveAndWrite(
     ];
     try {
       await runBatch(db, statements);
-      return { plan, customerOf };
+      return { kind: "written", plan, customerOf };
     } catch (error) {
       if (!isStaleRegion(error)) throw error;
-      if (attempt >= maxAttempts) {
-        throw new ApiError(
-          409,
-          "conflict",
-          "These customers are being updated by other requests right now; retry the batch.",
-        );
-      }
+      if (attempt >= maxAttempts) return { kind: "busy" };
       await new Promise((resolve) => setTimeout(resolve, 10 * attempt + Math.random() * 20));
     }
   }
 }
 
-export async function ingestOrders(db: Db, secret: string, orders: OrderInput[], now: Date): Promise<IngestResult> {
+export async function ingestOrders(
+  db: Db,
+  secret: string,
+  orders: OrderInput[],
+  now: Date,
+): Promise<{ kind: "ingested"; result: IngestResult } | IngestRefusal> {
   const ignoredIdentifiers: IngestResult["ignoredIdentifiers"] = [];
   const masks = new Map<string, string>();
   const seen = new Set<string>();
@@ -122,6 +130,7 @@ export async function ingestOrders(db: Db, secret: string, orders: OrderInput[],
           now.toISOString(),
         ),
     );
+    if (written.kind !== "written") return written;
     customerOf = written.customerOf;
     merges = written.plan.merges.length;
   }
@@ -131,17 +140,35 @@ export async function ingestOrders(db: Db, secret: string, orders: OrderInput[],
       ? { id: order.id, customerId: customerOf.get(orderSource(order.id)) ?? null, status: "created" as const }
       : { id: order.id, customerId: null, status: "duplicate" as const },
   );
-  return { accepted: fresh.length, duplicates: orders.length - fresh.length, results, ignoredIdentifiers, merges };
+  return {
+    kind: "ingested",
+    result: { accepted: fresh.length, duplicates: orders.length - fresh.length, results, ignoredIdentifiers, merges },
+  };
 }
 
-export async function identify(db: Db, secret: string, identifiers: IdentifiersInput, now: Date) {
+export interface IdentifyResult {
+  linked: number;
+  merges: number;
+  ignoredIdentifiers: IgnoredIdentifier[];
+  keys: string[];
+}
+
+export async function identify(
+  db: Db,
+  secret: string,
+  identifiers: IdentifiersInput,
+  now: Date,
+): Promise<{ kind: "identified"; result: IdentifyResult } | IngestRefusal> {
   const { identities, ignored } = await hashIdentifiers(identifiers, secret);
   const keys = identities.map((identity) => identity.key);
-  if (keys.length === 0) return { linked: 0, merges: 0, ignoredIdentifiers: ignored, keys };
+  const identified = (linked: number, merges: number) =>
+    ({ kind: "identified", result: { linked, merges, ignoredIdentifiers: ignored, keys } }) as const;
+  if (keys.length === 0) return identified(0, 0);
   const source = await identifySource(keys);
-  if (await observationExists(db, source)) return { linked: keys.length, merges: 0, ignoredIdentifiers: ignored, keys };
+  if (await observationExists(db, source)) return identified(keys.length, 0);
   const masks = new Map(identities.map((identity) => [identity.key, identity.masked]));
   const fresh = [{ source, identities: identities.map(({ kind, key }) => ({ kind, key })) }];
-  const { plan } = await resolveAndWrite(db, fresh, masks, now, [], () => []);
-  return { linked: keys.length, merges: plan.merges.length, ignoredIdentifiers: ignored, keys };
+  const written = await resolveAndWrite(db, fresh, masks, now, [], () => []);
+  if (written.kind !== "written") return written;
+  return identified(keys.length, written.plan.merges.length);
 }

@@ -2,15 +2,33 @@
 import { Hono } from "hono";
 import type { AppEnv } from "../env.ts";
 import { requireApiKey } from "../http/auth.ts";
-import { invalidRequest } from "../http/errors.ts";
+import { ApiError, invalidRequest } from "../http/errors.ts";
 import { jsonBody } from "../http/validate.ts";
 import { forgetCatalog } from "../recommendations/recommendations.repo.ts";
-import { identify, ingestOrders } from "./ingest.ts";
+import { type IngestRefusal, identify, ingestOrders } from "./ingest.ts";
 import { identifySchema, ordersBatchSchema, productsBatchSchema } from "./orders.schemas.ts";
 import { upsertProducts } from "./products.repo.ts";
 
 /** Orders dated further ahead than this are a clock or format error at the source. */
 const maxFutureSkewMs = 24 * 3600 * 1000;
+
+/** The answer to a batch ingestion refused; it wrote nothing, so the client may resend it. */
+function refusalError(refusal: IngestRefusal): ApiError {
+  switch (refusal.kind) {
+    case "region_too_large":
+      return new ApiError(
+        409,
+        "conflict",
+        `These identifiers link more than ${refusal.limit} orders and calls; one of them is probably a placeholder (a store's walk-in email or card). Send the batch without it.`,
+      );
+    case "busy":
+      return new ApiError(
+        409,
+        "conflict",
+        "These customers are being updated by other requests right now; retry the batch.",
+      );
+  }
+}
 
 export const ingestRoutes = new Hono<AppEnv>()
   .use("/orders", requireApiKey)
@@ -25,12 +43,15 @@ export const ingestRoutes = new Hono<AppEnv>()
         : [],
     );
     if (issues.length > 0) throw invalidRequest(`Invalid request body: ${issues.length} problem(s) found.`, issues);
-    const result = await ingestOrders(c.var.db, c.env.IDENTITY_HASH_SECRET, orders, now);
-    return c.json({ data: result });
+    const outcome = await ingestOrders(c.var.db, c.env.IDENTITY_HASH_SECRET, orders, now);
+    if (outcome.kind !== "ingested") throw refusalError(outcome);
+    return c.json({ data: outcome.result });
   })
   .post("/identify", async (c) => {
     const { identifiers } = await jsonBody(c, identifySchema);
-    const result = await identify(c.var.db, c.env.IDENTITY_HASH_SECRET, identifiers, c.var.now);
+    const outcome = await identify(c.var.db, c.env.IDENTITY_HASH_SECRET, identifiers, c.var.now);
+    if (outcome.kind !== "identified") throw refusalError(outcome);
+    const { result } = outcome;
     return c.json({
       data: { linked: result.linked, merges: result.merges, ignoredIdentifiers: result.ignoredIdentifiers },
     });
