@@ -1,0 +1,44 @@
+// The nightly job's fit (summary rows → fitPopulationModels) on the CDNOW sample: the spend model counts
+// purchase days as the frequency model does, so it reproduces the published Gamma-Gamma values.
+import { describe, expect, it } from "vitest";
+import { secondPurchaseQuantile } from "../../../worker/core/models/lifecycle.ts";
+import {
+  fitPopulationModels,
+  type SummaryOrder,
+  summaryRowFromOrders,
+} from "../../../worker/core/profile/population-models.ts";
+import { cdnowCutoffDay, cdnowSampleEvents } from "../models/reference-data.ts";
+
+const dayMs = 86_400_000;
+
+describe("fitPopulationModels on CDNOW (calibration to 1997-09-30)", () => {
+  const orders = new Map<string, SummaryOrder[]>();
+  for (const event of cdnowSampleEvents()) {
+    if (event.day > cdnowCutoffDay) continue;
+    const list = orders.get(event.customer) ?? [];
+    list.push({ placedAt: new Date(event.day * dayMs).toISOString(), total: event.amount ?? 0 });
+    orders.set(event.customer, list);
+  }
+  const rows = [...orders].map(([customer, list]) => summaryRowFromOrders(customer, list));
+  const models = fitPopulationModels(rows, new Date(cdnowCutoffDay * dayMs));
+
+  it("gives the published Gamma-Gamma p 6.25, q 3.74, γ 15.44", () => {
+    expect(models.sampleSize).toBe(2357);
+    expect(models.gammaGamma.converged).toBe(true);
+    expect(models.gammaGamma.p).toBeCloseTo(6.2496, 3);
+    expect(models.gammaGamma.q).toBeCloseTo(3.7442, 3);
+    expect(models.gammaGamma.gamma).toBeCloseTo(15.4435, 2);
+  });
+
+  it("finds CDNOW's buyers memoryless, so the frequency fit stays near the paper's", () => {
+    expect(models.regularity.cv2).toBeGreaterThan(0.9);
+    expect(models.bgnbd.converged).toBe(true);
+    expect(models.bgnbd.r).toBeCloseTo(0.243, 1);
+    expect(models.bgnbd.alpha).toBeCloseTo(4.414, 0);
+  });
+
+  it("times the second purchase from the real second purchase day: median 45 days, p90 205", () => {
+    expect(secondPurchaseQuantile(models.secondPurchase, 0.5)).toBe(45);
+    expect(secondPurchaseQuantile(models.secondPurchase, 0.9)).toBe(205);
+  });
+});
