@@ -5,7 +5,9 @@
 // amounts (the original Dunnhumby files wrote them negative); `abs` makes the list price right under
 // either convention. List price = (sales_value + retail_disc + coupon_disc + coupon_match_disc) /
 // quantity, unit price = sales_value / quantity; lines with zero quantity are skipped and counted.
+
 import type { WireProduct } from "../../db/seed/wire.ts";
+import { medianOf } from "../../worker/core/math/quantile.ts";
 import type { OrderMapping, Row } from "./mapping.ts";
 import { mapOrderRow, slugify, titleCase } from "./mapping.ts";
 
@@ -54,14 +56,6 @@ export function collectListPrices(rows: Iterable<Row>, prices = new Map<string, 
   return prices;
 }
 
-export function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1
-    ? (sorted[middle] as number)
-    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
-}
-
 /**
  * One catalog product from a products.csv row. The list price is the median observed shelf price:
  * the catalog has none, and a median is robust to the odd mis-scanned line. Null when the product
@@ -83,7 +77,7 @@ export function completeJourneyProduct(row: Row, observedListPrices: Map<string,
     parentCategoryId: row.department ? slugify(row.department) : null,
     url: null,
     imageUrl: null,
-    listPrice: Math.round(median(prices) * 100) / 100,
+    listPrice: Math.round(medianOf(prices) * 100) / 100,
     salePrice: null,
     inStock: true,
   };

@@ -2,9 +2,11 @@
 // full cohort (23,570), and scoring throughput (P(alive) + 12-month CLV per customer). Each figure is
 // printed next to a baseline measured in the same run on the same customers: one log-likelihood
 // evaluation for the fits, and log-likelihood evaluations per second for scoring. Never asserts time.
+
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { gunzipSync } from "node:zlib";
+import { medianOf } from "../../worker/core/math/quantile.ts";
 import { bgnbdLogLikelihood, fitBgNbd, prepareCustomers, probabilityAlive } from "../../worker/core/models/bg-nbd.ts";
 import { customerLifetimeValue, defaultClvOptions } from "../../worker/core/models/clv.ts";
 import { fitGammaGamma } from "../../worker/core/models/gamma-gamma.ts";
@@ -31,11 +33,6 @@ function masterEvents(): PurchaseEvent[] {
   });
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((left, right) => left - right);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
-
 function timeMs(work: () => void, repeats: number): number {
   const times: number[] = [];
   for (let i = 0; i < repeats; i++) {
@@ -43,7 +40,7 @@ function timeMs(work: () => void, repeats: number): number {
     work();
     times.push(performance.now() - started);
   }
-  return median(times);
+  return medianOf(times);
 }
 
 function benchDataset(label: string, events: PurchaseEvent[], fitRepeats: number) {

@@ -9,12 +9,7 @@ import {
   IngestFailed,
   retryAfterMs,
 } from "../../cli/import/client.ts";
-import {
-  collectListPrices,
-  completeJourneyOrders,
-  completeJourneyProduct,
-  median,
-} from "../../cli/import/completejourney.ts";
+import { collectListPrices, completeJourneyOrders, completeJourneyProduct } from "../../cli/import/completejourney.ts";
 import {
   columnsUsed,
   groupOrderLines,
@@ -39,6 +34,7 @@ import {
 import type { WireOrder } from "../../db/seed/wire.ts";
 import { checkWireOrder } from "../../db/seed/wire.ts";
 import { normalizeIdentifier } from "../../worker/core/identity/normalize.ts";
+import { medianOf } from "../../worker/core/math/quantile.ts";
 
 const cjRow = {
   household_id: "400",
@@ -288,7 +284,7 @@ describe("completejourney products", () => {
       inStock: true,
     });
     expect(completeJourneyProduct({ product_id: "999" }, observed)).toBeNull();
-    expect(median([3, 1, 2, 10])).toBe(2.5);
+    expect(medianOf([3, 1, 2, 10])).toBe(2.5);
   });
 });
 

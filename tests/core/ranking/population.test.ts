@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
+import { quantileSorted } from "../../../worker/core/math/quantile.ts";
 import { defaultRankingOptions } from "../../../worker/core/ranking/options.ts";
-import { buildPopulation, pricePercentile, quantileOfSorted } from "../../../worker/core/ranking/population.ts";
+import { buildPopulation, pricePercentile } from "../../../worker/core/ranking/population.ts";
 import { category, now, population, product, rhythm, stat } from "./builders.ts";
 
 const options = { ...defaultRankingOptions.population, minPairSupport: 1, minIntervalSamples: 2, minLift: 1.01 };
@@ -75,7 +76,7 @@ describe("price positions", () => {
     [[1, 2, 3], 0.75, 2.5],
     [[7], 0.3, 7],
   ])("quantile of %j at %f is %f", (sorted, p, expected) => {
-    expect(quantileOfSorted(sorted, p)).toBeCloseTo(expected, 12);
+    expect(quantileSorted(sorted, p)).toBeCloseTo(expected, 12);
   });
 
   it.each([

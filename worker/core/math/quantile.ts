@@ -1,6 +1,7 @@
 // Sample quantiles and percentile ranks over sorted numbers, shared by the tiering and price-band
 // models. Quantiles use linear interpolation between order statistics (Hyndman & Fan 1996, type 7,
-// the default of R and NumPy). Inputs must already be sorted ascending; nothing here sorts.
+// the default of R and NumPy). Inputs must already be sorted ascending; only medianOf sorts (a copy).
+// The one quantile and the one median of the project: other modules import these.
 
 /** The q-quantile (0 ≤ q ≤ 1) of ascending `sorted`; NaN when it is empty. */
 export function quantileSorted(sorted: ArrayLike<number>, q: number): number {
@@ -12,6 +13,11 @@ export function quantileSorted(sorted: ArrayLike<number>, q: number): number {
   const upper = Math.min(n - 1, lower + 1);
   const weight = position - lower;
   return sorted[lower]! + weight * (sorted[upper]! - sorted[lower]!);
+}
+
+/** The median of `values` in any order (a sorted copy; the input is left alone); NaN when empty. */
+export function medianOf(values: ArrayLike<number>): number {
+  return quantileSorted(Float64Array.from(values).sort(), 0.5);
 }
 
 /**

@@ -5,7 +5,7 @@
 // frequency and the spend model, as in the papers. Time unit: weeks (7 days), as in the BG/NBD paper;
 // dates are ISO strings and `now` is passed in. It reads plain summary rows; it loads nothing and does
 // not score individual customers (customer-profile.ts does).
-import { quantileSorted } from "../math/quantile.ts";
+import { medianOf } from "../math/quantile.ts";
 import { type BgNbdParameters, fitBgNbd } from "../models/bg-nbd.ts";
 import { type ClvOptions, customerLifetimeValue, defaultClvOptions } from "../models/clv.ts";
 import { fitGammaGamma, type GammaGammaParameters } from "../models/gamma-gamma.ts";
@@ -164,10 +164,6 @@ export function spendOf(row: Pick<SummaryRow, "positiveDays" | "positiveDaySpend
   return { count, meanValue: count > 0 ? Math.max(0, row.positiveDaySpend - row.firstDaySpend) / count : 0 };
 }
 
-function median(values: number[]): number {
-  return quantileSorted(Float64Array.from(values).sort(), 0.5);
-}
-
 /**
  * The population's gap CV²: the mean over customers with at least three gaps of their unbiased sample
  * CV², weighted by gaps − 1 and each capped at 4 so a few bursty buyers cannot swamp it. A mean, not a
@@ -269,7 +265,7 @@ export function fitPopulationModels(
     secondPurchase,
     valueTiers: clvs.length > 0 ? valueTierThresholds(clvs) : { top: 0, high: 0, medium: 0 },
     discountShare: populationDiscountShare(rows),
-    cadencePriorDays: intervals.length > 0 ? median(intervals) : 45,
+    cadencePriorDays: intervals.length > 0 ? medianOf(intervals) : 45,
   };
 }
 

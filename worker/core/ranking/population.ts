@@ -3,6 +3,7 @@
 // buy B"), per-category price quantiles and the population's discounted-unit share. The result is
 // plain JSON (stored in model_params). It reads aggregates only; it never sees raw orders or I/O.
 
+import { medianOf, quantileSorted } from "../math/quantile.ts";
 import { defaultRankingOptions, type PopulationOptions } from "./options.ts";
 import type { CategoryStat, Product } from "./types.ts";
 
@@ -65,23 +66,6 @@ export interface ProductSales {
 }
 
 const dayMs = 86_400_000;
-
-/** Linear-interpolation quantile (Hyndman & Fan type 7) of an ascending array. */
-export function quantileOfSorted(sorted: readonly number[], probability: number): number {
-  if (sorted.length === 0) throw new Error("quantileOfSorted: empty sample");
-  const position = (sorted.length - 1) * Math.min(1, Math.max(0, probability));
-  const below = Math.floor(position);
-  const above = Math.min(sorted.length - 1, below + 1);
-  const low = sorted[below]!;
-  return low + (sorted[above]! - low) * (position - below);
-}
-
-function median(values: number[]): number {
-  return quantileOfSorted(
-    [...values].sort((a, b) => a - b),
-    0.5,
-  );
-}
 
 /**
  * Accumulates customers one at a time (so the nightly job can feed pages) and builds the statistics.
@@ -165,7 +149,7 @@ export function createPopulationBuilder(
 
   function build(): PopulationStats {
     const allIntervals = [...intervals.values()].flat();
-    const overallIntervalDays = allIntervals.length > 0 ? median(allIntervals) : options.fallbackIntervalDays;
+    const overallIntervalDays = allIntervals.length > 0 ? medianOf(allIntervals) : options.fallbackIntervalDays;
     const totalBuyers = [...buyers.values()].reduce((a, b) => a + b, 0);
     const totalRecent = [...recentBuyers.values()].reduce((a, b) => a + b, 0);
     const baseRecentRatio = totalBuyers > 0 ? totalRecent / totalBuyers : 0;
@@ -199,9 +183,9 @@ export function createPopulationBuilder(
               (count + options.trendPseudoBuyers) /
               baseRecentRatio
             : 1,
-        repurchaseIntervalDays: useOwn ? median(measured) : overallIntervalDays,
+        repurchaseIntervalDays: useOwn ? medianOf(measured) : overallIntervalDays,
         intervalSamples: useOwn ? measured.length : 0,
-        priceQuantiles: prices.length > 0 ? options.priceQuantiles.map((p) => quantileOfSorted(prices, p)) : [],
+        priceQuantiles: prices.length > 0 ? options.priceQuantiles.map((p) => quantileSorted(prices, p)) : [],
         units: cu.units,
         discountedUnits: cu.discounted,
       };
