@@ -21,7 +21,7 @@ import {
   fitBgNbd,
   probabilityAlive,
 } from "../../worker/core/models/bg-nbd.ts";
-import { defaultLifecycleOptions, type LifecycleStage } from "../../worker/core/models/lifecycle.ts";
+import { defaultLifecycleOptions } from "../../worker/core/models/lifecycle.ts";
 import { rhythmSummaryOf } from "../../worker/core/models/rhythm.ts";
 import { customerProfile } from "../../worker/core/profile/customer-profile.ts";
 import {
@@ -33,6 +33,7 @@ import {
   type SummaryRow,
   summaryRowFromOrders,
 } from "../../worker/core/profile/population-models.ts";
+import type { LifecycleStage } from "../../worker/core/vocabulary.ts";
 
 const dayMs = 86_400_000;
 
