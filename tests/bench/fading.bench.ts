@@ -18,6 +18,7 @@ import {
   scenarioNames,
   simulateScenario,
 } from "../../cli/evaluate/fading.ts";
+import { lifecycleStages } from "../../worker/core/vocabulary.ts";
 
 const cdnowPath = path.join(import.meta.dirname, "../fixtures/cdnow/cdnowElog.csv");
 const artifactPath = path.join(import.meta.dirname, "../artifacts/fading.json");
@@ -104,12 +105,11 @@ function printRepeatDetection(reports: readonly ScenarioReport[]) {
 }
 
 function printStages(reports: readonly ScenarioReport[], group: "repeat" | "oneTime") {
-  const stages = ["new", "active", "fading", "lapsed"];
   const cell = (counts: { alive: number; dead: number } | undefined) =>
     counts ? `${counts.alive} / ${counts.dead}` : "0 / 0";
   printTable(
-    ["scenario", ...stages.map((stage) => `${stage} alive/dead`)],
-    reports.map((report) => [report.scenario, ...stages.map((stage) => cell(report[group].stages[stage]))]),
+    ["scenario", ...lifecycleStages.map((stage) => `${stage} alive/dead`)],
+    reports.map((report) => [report.scenario, ...lifecycleStages.map((stage) => cell(report[group].stages[stage]))]),
   );
 }
 
