@@ -18,18 +18,6 @@ export async function survivingCustomerId(db: Db, customerId: string): Promise<s
   return id;
 }
 
-/** RETAILER_TIME_ZONE when it names a time zone the runtime knows; otherwise UTC, with a warning. */
-export function retailerTimeZone(setting: string | undefined): string {
-  if (!setting) return "UTC";
-  try {
-    new Intl.DateTimeFormat("en-US", { timeZone: setting });
-    return setting;
-  } catch {
-    console.warn(JSON.stringify({ warning: "RETAILER_TIME_ZONE is not an IANA time zone; using UTC", setting }));
-    return "UTC";
-  }
-}
-
 export async function loadCustomer(db: Db, customerId: string, orderLimit: number, now: Date, timeZone = "UTC") {
   const [identities, orders, summary, categories, mergedFrom] = await Promise.all([
     identitiesOf(db, customerId),

@@ -74,17 +74,22 @@ function dayOf(iso: string): number {
  */
 export function regularityOf(history: PurchaseHistory, prior: RegularityPrior = defaultRegularityPrior): number {
   const gaps = Math.max(0, history.purchaseDays - 1);
-  let cv2 = prior.cv2;
-  if (gaps >= 2 && history.gapSquareSum !== undefined) {
-    const mean = (dayOf(history.lastPurchaseAt) - dayOf(history.firstPurchaseAt)) / gaps;
-    if (mean > 0) {
-      const variance = Math.max(0, (history.gapSquareSum - gaps * mean * mean) / (gaps - 1));
-      const own = variance / (mean * mean);
-      cv2 = ((gaps - 1) * own + prior.weight * prior.cv2) / (gaps - 1 + prior.weight);
-    }
-  }
+  const own = sampleGapCv2(history);
+  const cv2 = own === null ? prior.cv2 : ((gaps - 1) * own + prior.weight * prior.cv2) / (gaps - 1 + prior.weight);
   const max = Math.min(prior.max, maxRegularity);
   return cv2 > 1 / max ? Math.max(1, Math.min(max, Math.round(1 / cv2))) : max;
+}
+
+/**
+ * The unbiased sample variance of the gaps between purchase days over their squared mean; null with
+ * fewer than two gaps (no spread to measure) or without Σgap².
+ */
+export function sampleGapCv2(history: PurchaseHistory): number | null {
+  const gaps = history.purchaseDays - 1;
+  if (gaps < 2 || history.gapSquareSum === undefined) return null;
+  const mean = (dayOf(history.lastPurchaseAt) - dayOf(history.firstPurchaseAt)) / gaps;
+  if (!(mean > 0)) return null;
+  return Math.max(0, (history.gapSquareSum - gaps * mean * mean) / (gaps - 1)) / (mean * mean);
 }
 
 /** { x, tx, T } in the model's unit, with the customer's regularity, for the BG/NBD functions. */

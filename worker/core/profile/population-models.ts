@@ -22,6 +22,7 @@ import {
   type RegularityPrior,
   type RhythmModel,
   rhythmSummaryOf,
+  sampleGapCv2,
 } from "../models/rhythm.ts";
 
 /** The customer_summaries fields the models read. A purchase day is every order of one UTC day. */
@@ -175,10 +176,8 @@ function populationGapCv2(rows: readonly SummaryRow[]): number {
   let weights = 0;
   for (const row of rows) {
     const gaps = row.purchaseDays - 1;
-    if (gaps < 3) continue;
-    const mean = (Date.parse(row.lastOrderAt.slice(0, 10)) - Date.parse(row.firstOrderAt.slice(0, 10))) / dayMs / gaps;
-    if (!(mean > 0)) continue;
-    const cv2 = Math.max(0, (row.gapSquareSum - gaps * mean * mean) / (gaps - 1)) / (mean * mean);
+    const cv2 = gaps >= 3 ? sampleGapCv2(historyOf(row)) : null;
+    if (cv2 === null) continue;
     weighted += (gaps - 1) * Math.min(cv2, 4);
     weights += gaps - 1;
   }
