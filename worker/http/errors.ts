@@ -9,6 +9,8 @@ export type ErrorCode =
   | "not_found"
   | "conflict"
   | "payload_too_large"
+  | "rate_limited"
+  | "unavailable"
   | "internal";
 
 export interface Issue {
@@ -22,6 +24,8 @@ export class ApiError extends Error {
     readonly code: ErrorCode,
     message: string,
     readonly issues?: Issue[],
+    /** Seconds the client should wait before retrying (sent as `Retry-After` on 429 and 503). */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
     this.name = "ApiError";
@@ -32,11 +36,17 @@ export const notFound = (message: string) => new ApiError(404, "not_found", mess
 export const unauthorized = (message: string) => new ApiError(401, "unauthorized", message);
 export const invalidRequest = (message: string, issues?: Issue[]) =>
   new ApiError(400, "invalid_request", message, issues);
+export const rateLimited = (message: string, retryAfterSeconds: number) =>
+  new ApiError(429, "rate_limited", message, undefined, retryAfterSeconds);
+export const unavailable = (message: string, retryAfterSeconds: number) =>
+  new ApiError(503, "unavailable", message, undefined, retryAfterSeconds);
 
 /** Builds every error response: `{ error: { code, message, requestId, issues? } }`, never cached. */
 export function errorResponse(c: Context, error: ApiError) {
   const requestId = (c.get("requestId") as string | undefined) ?? "";
   c.header("Cache-Control", "no-store");
+  if (error.retryAfterSeconds !== undefined)
+    c.header("Retry-After", String(Math.max(1, Math.ceil(error.retryAfterSeconds))));
   return c.json(
     {
       error: {
