@@ -9,7 +9,8 @@ import { customersRoutes } from "./customers/customers.routes.ts";
 import { demoRoutes } from "./demo/demo.routes.ts";
 import type { AppEnv } from "./env.ts";
 import { eventsRoutes } from "./events/events.routes.ts";
-import { ApiError, errorResponse } from "./http/errors.ts";
+import { classifyDatabaseError } from "./http/database-errors.ts";
+import { ApiError, errorResponse, unavailable } from "./http/errors.ts";
 import { ingestRoutes } from "./orders/orders.routes.ts";
 import { recommendationsRoutes } from "./recommendations/recommendations.routes.ts";
 import { rulesRoutes } from "./rules/rules.routes.ts";
@@ -44,9 +45,30 @@ export function createApp() {
     if (error instanceof HTTPException && error.status < 500) {
       return errorResponse(c, new ApiError(error.status as 400, "invalid_request", error.message || "Bad request."));
     }
+    const database = classifyDatabaseError(error);
     console.error(
-      JSON.stringify({ requestId: c.get("requestId"), error: String(error), stack: (error as Error).stack }),
+      JSON.stringify({
+        requestId: c.get("requestId"),
+        ...(database ? { database: database.kind, cause: database.message } : {}),
+        error: String(error),
+        stack: (error as Error).stack,
+      }),
     );
+    if (database?.kind === "too_big") {
+      return errorResponse(
+        c,
+        new ApiError(413, "payload_too_large", "A value in the request is larger than the database accepts."),
+      );
+    }
+    if (database) {
+      return errorResponse(
+        c,
+        unavailable(
+          "The database is busy or unavailable at the moment. Retry after the Retry-After delay.",
+          database.retryAfterSeconds,
+        ),
+      );
+    }
     return errorResponse(
       c,
       new ApiError(500, "internal", "Something went wrong on our side. Quote the request id when reporting it."),

@@ -17,4 +17,5 @@ export type Reason = Partial<AnswerItem["reasons"][number]> & { text?: string };
 export type Item = Pick<AnswerItem, "id" | "title" | "price"> &
   Partial<Pick<AnswerItem, "url" | "imageUrl" | "listPrice" | "categoryId" | "reason">> & { reasons?: Reason[] };
 
-export type Shelf = Pick<Answer, "recommendationId"> & Partial<Pick<Answer, "arm">> & { items: Item[] };
+/** `degraded`: the API could not read its database and sent the last good popular shelf; shown as is. */
+export type Shelf = Pick<Answer, "recommendationId"> & Partial<Pick<Answer, "arm" | "degraded">> & { items: Item[] };

@@ -1,7 +1,7 @@
 // GET /v1/recommendations for the shopper behind a signed token (or the popular shelf without one).
 // Validate → load (one D1 round trip for the shopper; catalog, models and rules from isolate caches)
 // → compute (worker/core: profile, ranking, rules).
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { customerProfile } from "../core/profile/customer-profile.ts";
 import { rankingOptionsWith } from "../core/ranking/options.ts";
 import { buildPopulation } from "../core/ranking/population.ts";
@@ -9,12 +9,14 @@ import { recommend } from "../core/ranking/recommend.ts";
 import type { ShopperSegment } from "../core/rules/types.ts";
 import type { AppEnv } from "../env.ts";
 import { bearerToken } from "../http/auth.ts";
+import { classifyDatabaseError } from "../http/database-errors.ts";
 import { ApiError } from "../http/errors.ts";
 
 import { queryParams } from "../http/validate.ts";
 import { shopperAccountKey } from "../identity/identity.keys.ts";
 import { currentModels } from "../models/models.repo.ts";
 import { liveRulesFor } from "../rules/rules.repo.ts";
+import { lastGoodShelf, rememberShelf, type ShelfView } from "./last-good-shelf.ts";
 import { newRecommendationId } from "./recommendation-id.ts";
 import { cachedCatalog, loadShopper } from "./recommendations.repo.ts";
 import { recommendationsQuerySchema } from "./recommendations.schemas.ts";
@@ -44,7 +46,7 @@ function holdoutShare(setting: string | undefined): number | undefined {
   return undefined;
 }
 
-export const recommendationsRoutes = new Hono<AppEnv>().get("/", async (c) => {
+async function shelf(c: Context<AppEnv>) {
   const query = queryParams(c, recommendationsQuerySchema);
   const now = c.var.now;
   const token = bearerToken(c.req.header("Authorization")) ?? query.token ?? null;
@@ -147,6 +149,57 @@ export const recommendationsRoutes = new Hono<AppEnv>().get("/", async (c) => {
   } else {
     popularCache = { key: cacheKey, rules, body, at: now.getTime() };
     c.header("Cache-Control", shared);
+    const { recommendationId: _, ...view } = body.data;
+    keepInBackground(c, rememberShelf(cacheKey, view, now));
   }
   return c.json(body);
+}
+
+/** Lets `work` finish after the response when the runtime allows it; otherwise waits for it. */
+function keepInBackground(c: Context<AppEnv>, work: Promise<void>) {
+  try {
+    c.executionCtx.waitUntil(work);
+  } catch {
+    return work;
+  }
+}
+
+/**
+ * When D1 fails, the shopper still gets a shelf: the last good popular shelf (last-good-shelf.ts),
+ * or no items when there is none, with `"degraded": true`, never cached. The failure is logged with
+ * the request id.
+ */
+async function degradedShelf(c: Context<AppEnv>, error: unknown) {
+  const requestId = c.var.requestId;
+  const failure = classifyDatabaseError(error);
+  console.error(
+    JSON.stringify({
+      requestId,
+      degraded: true,
+      database: failure?.kind,
+      cause: failure?.message,
+      error: String(error),
+    }),
+  );
+  const query = queryParams(c, recommendationsQuerySchema);
+  const kept = await lastGoodShelf(`${query.limit}:${query.categories}`, c.var.now);
+  const view: ShelfView = {
+    arm: kept?.arm ?? "anonymous",
+    customerKnown: false,
+    categories: (kept?.categories ?? []).slice(0, query.categories),
+    items: (kept?.items ?? []).slice(0, query.limit),
+  };
+  c.header("Cache-Control", "no-store");
+  c.header("Vary", "Authorization");
+  const recommendationId = await newRecommendationId(view.arm, c.env.SHOPPER_TOKEN_SECRET);
+  return c.json({ data: { recommendationId, ...view, degraded: true } });
+}
+
+export const recommendationsRoutes = new Hono<AppEnv>().get("/", async (c) => {
+  try {
+    return await shelf(c);
+  } catch (error) {
+    if (classifyDatabaseError(error)) return degradedShelf(c, error);
+    throw error;
+  }
 });

@@ -36,6 +36,8 @@ export const recommendationsResponseSchema = z.object({
         reason: z.string(),
       }),
     ),
+    /** True when D1 failed and this is the last good popular shelf (or no items): never cached. */
+    degraded: z.boolean().optional(),
   }),
 });
 export type RecommendationsResponse = z.infer<typeof recommendationsResponseSchema>;
