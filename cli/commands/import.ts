@@ -4,7 +4,7 @@ import { readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
 import type { WireOrder, WireProduct } from "../../db/seed/wire.ts";
-import { BatchRejected, IngestClient, IngestFailed } from "../import/client.ts";
+import { BatchRejected, describeRetry, IngestClient, IngestFailed } from "../import/client.ts";
 import { collectListPrices, completeJourneyOrders, completeJourneyProduct } from "../import/completejourney.ts";
 import { dataFileIn, plainOrGzipped } from "../import/files.ts";
 import { type Mapping, MappingError, parseMapping } from "../import/mapping.ts";
@@ -167,8 +167,8 @@ export async function importFile(
   const client = new IngestClient({
     url: options.url,
     apiKey: options.key,
-    onRetry: ({ attempt, delayMs, reason }) => {
-      const note = `retry ${attempt} in ${delayMs} ms: ${reason}`;
+    onRetry: (info) => {
+      const note = describeRetry(info);
       if (bar.enabled) bar.note(note);
       else console.error(note);
     },

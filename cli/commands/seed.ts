@@ -11,7 +11,7 @@ import {
   generateProducts,
   type SeedOptions,
 } from "../../db/seed/generate.ts";
-import { IngestFailed } from "../import/client.ts";
+import { describeRetry, IngestFailed } from "../import/client.ts";
 import { formatDuration, progressBar } from "../import/progress.ts";
 import { ImportStopped } from "../import/run.ts";
 import { postSeedData, todayUtc } from "../seed-demo.ts";
@@ -112,8 +112,8 @@ export function register(program: Command): void {
             batchSize: options.batchSize,
             concurrency: options.concurrency,
             onCustomers: (done, _total, totals) => bar.update(done, { note: `${totals.accepted} new orders` }),
-            onRetry: ({ attempt, delayMs, reason }) => {
-              const note = `retry ${attempt} in ${delayMs} ms: ${reason}`;
+            onRetry: (info) => {
+              const note = describeRetry(info);
               if (bar.enabled) bar.note(note);
               else console.error(note);
             },

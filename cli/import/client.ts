@@ -1,7 +1,9 @@
 // HTTP client for the ingestion API: one POST per batch, retried with exponential backoff and full
-// jitter on network errors, timeouts, 429 and 5xx (honouring Retry-After). A 400 is the caller's
-// data and is never retried; a 401/403 is a wrong key. Safe to retry because ingestion is idempotent
-// on order id. The clock, sleep, randomness and fetch are injectable for tests.
+// jitter on network errors, timeouts, 408, 409 (customers busy in another request), 429 (rate limited)
+// and 5xx (503: the database is busy), honouring Retry-After, up to a bounded number of attempts. A 400
+// is the caller's data and is never retried; a 401/403 is a wrong key. Safe to retry because ingestion
+// is idempotent on order id and a refused batch wrote nothing. The sleep, randomness and fetch are
+// injectable for tests.
 
 export interface RetryPolicy {
   maxAttempts: number;
@@ -51,7 +53,20 @@ export interface IngestClientOptions {
   fetch?: typeof fetch;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
-  onRetry?: (info: { attempt: number; delayMs: number; reason: string }) => void;
+  onRetry?: (info: RetryInfo) => void;
+}
+
+/** What a retry is about to do: `attempt` failed for `reason`; the next starts after `delayMs`. */
+export interface RetryInfo {
+  attempt: number;
+  maxAttempts: number;
+  delayMs: number;
+  reason: string;
+}
+
+/** The progress line printed before a retry. */
+export function describeRetry(info: RetryInfo): string {
+  return `retrying in ${info.delayMs} ms (attempt ${info.attempt + 1} of ${info.maxAttempts}): ${info.reason}`;
 }
 
 export interface PostResult<T> {
@@ -74,8 +89,9 @@ export function retryAfterMs(header: string | null, now: number): number | null 
   return Number.isNaN(date) ? null : Math.max(0, date - now);
 }
 
+/** 408 timeout, 409 conflict (the customers are being updated by another request), 429 rate limited, 5xx. */
 export function isRetryableStatus(status: number): boolean {
-  return status === 408 || status === 429 || status >= 500;
+  return status === 408 || status === 409 || status === 429 || status >= 500;
 }
 
 export class IngestClient {
@@ -127,7 +143,7 @@ export class IngestClient {
             response.status,
           );
         }
-        reason = `HTTP ${response.status}`;
+        reason = `HTTP ${response.status}${error?.message ? ` ${error.message}` : ""}`;
         serverDelay = retryAfterMs(response.headers.get("Retry-After"), Date.now());
       } catch (error) {
         if (error instanceof BatchRejected || error instanceof IngestFailed) throw error;
@@ -139,7 +155,7 @@ export class IngestClient {
         this.policy.maxDelayMs,
         Math.max(serverDelay ?? 0, backoffDelay(attempt, this.policy, this.random)),
       );
-      this.options.onRetry?.({ attempt, delayMs, reason });
+      this.options.onRetry?.({ attempt, maxAttempts: this.policy.maxAttempts, delayMs, reason });
       await this.sleep(delayMs);
     }
   }

@@ -1,0 +1,181 @@
+// `patron import` retries what the API says is temporary (409 busy customers, 429 rate limited, 503
+// database busy) with backoff, honouring Retry-After, a bounded number of times, and says so; a 400 is
+// never retried. Against a small local HTTP server that answers from a script, no worker needed.
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { afterEach, describe, expect, it } from "vitest";
+import { BatchRejected, IngestClient, IngestFailed } from "../../cli/import/client.ts";
+
+const run = promisify(execFile);
+const root = path.resolve(import.meta.dirname, "../..");
+
+interface Scripted {
+  status: number;
+  headers?: Record<string, string>;
+  body?: unknown;
+}
+
+interface Received {
+  path: string;
+  authorization: string | undefined;
+  body: string;
+}
+
+const accepted = (orders: number): Scripted => ({ status: 200, body: { data: { accepted: orders, duplicates: 0 } } });
+const refused = (status: number, code: string, retryAfter?: string): Scripted => ({
+  status,
+  headers: retryAfter === undefined ? {} : { "Retry-After": retryAfter },
+  body: { error: { code, message: `scripted ${status}`, requestId: `req-${status}` } },
+});
+
+let server: Server | null = null;
+
+/** Answers each request with the next scripted answer, then with `rest` (a 200 by default). */
+async function scriptedServer(script: Scripted[], rest: (body: string) => Scripted = () => accepted(2)) {
+  const received: Received[] = [];
+  server = createServer((request, response) => {
+    let body = "";
+    request.on("data", (chunk) => {
+      body += chunk;
+    });
+    request.on("end", () => {
+      received.push({ path: request.url ?? "", authorization: request.headers.authorization, body });
+      const answer = script.shift() ?? rest(body);
+      response.writeHead(answer.status, { "Content-Type": "application/json", ...answer.headers });
+      response.end(JSON.stringify(answer.body ?? {}));
+    });
+  });
+  await new Promise<void>((resolve) => server?.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}`, received };
+}
+
+afterEach(async () => {
+  await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
+  server = null;
+});
+
+/** A client whose waits are recorded instead of slept, with the randomness of the jitter fixed. */
+function recordingClient(url: string, maxAttempts = 8) {
+  const waits: number[] = [];
+  const notes: string[] = [];
+  const client = new IngestClient({
+    url,
+    apiKey: "k",
+    retry: { maxAttempts, baseDelayMs: 100, maxDelayMs: 30_000 },
+    sleep: async (ms) => {
+      waits.push(ms);
+    },
+    random: () => 0.5,
+    onRetry: (info) => notes.push(`${info.attempt}/${info.maxAttempts} ${info.reason}`),
+  });
+  return { client, waits, notes };
+}
+
+describe("IngestClient against a local HTTP server", () => {
+  it("retries 409, 429 and 503 with backoff, honouring Retry-After, and resends the same batch", async () => {
+    const { url, received } = await scriptedServer([
+      refused(409, "conflict"),
+      refused(429, "rate_limited", "3"),
+      refused(503, "unavailable", "2"),
+      refused(503, "unavailable"),
+    ]);
+    const { client, waits, notes } = recordingClient(url);
+    const result = await client.post("/v1/orders", { orders: [{ id: "o-1" }, { id: "o-2" }] });
+    expect(result).toEqual({ data: { accepted: 2, duplicates: 0 }, attempts: 5 });
+    expect(received).toHaveLength(5);
+    expect(new Set(received.map((request) => request.body)).size).toBe(1);
+    expect(received.every((request) => request.authorization === "Bearer k")).toBe(true);
+    // Full jitter at 0.5: half of 100·2^(n−1) ms; a Retry-After, when longer, wins.
+    expect(waits).toEqual([50, 3000, 2000, 400]);
+    expect(notes).toEqual([
+      "1/8 HTTP 409 scripted 409",
+      "2/8 HTTP 429 scripted 429",
+      "3/8 HTTP 503 scripted 503",
+      "4/8 HTTP 503 scripted 503",
+    ]);
+  });
+
+  it("never retries a 400, and gives up after the last attempt", async () => {
+    const rejected = await scriptedServer([
+      { status: 400, body: { error: { code: "invalid_request", message: "bad", requestId: "r-400", issues: [] } } },
+    ]);
+    const first = recordingClient(rejected.url);
+    const error = await first.client.post("/v1/orders", { orders: [] }).catch((caught) => caught);
+    expect(error).toBeInstanceOf(BatchRejected);
+    expect(error).toMatchObject({ status: 400, requestId: "r-400" });
+    expect(rejected.received).toHaveLength(1);
+    expect(first.waits).toEqual([]);
+    await new Promise((resolve) => server?.close(resolve));
+
+    const busy = await scriptedServer([], () => refused(503, "unavailable", "1"));
+    const second = recordingClient(busy.url, 3);
+    const gaveUp = await second.client.post("/v1/orders", { orders: [] }).catch((caught) => caught);
+    expect(gaveUp).toBeInstanceOf(IngestFailed);
+    expect(String(gaveUp.message)).toMatch(/gave up after 3 attempts \(last: HTTP 503/);
+    expect(busy.received).toHaveLength(3);
+    expect(second.waits).toEqual([1000, 1000]);
+  });
+});
+
+describe("patron import against a server that is busy for a while", () => {
+  let workDir: string | null = null;
+  afterEach(() => {
+    if (workDir) rmSync(workDir, { recursive: true, force: true });
+    workDir = null;
+  });
+
+  it("prints that it is retrying, then finishes every batch", async () => {
+    workDir = mkdtempSync(path.join(tmpdir(), "patron-retry-"));
+    const order = (id: string) =>
+      JSON.stringify({
+        id,
+        channel: "web",
+        storeId: null,
+        placedAt: "2026-01-05T10:00:00Z",
+        currency: "USD",
+        identifiers: { account: `acct-${id}` },
+        lines: [{ productId: "sku-1", categoryId: "heels", quantity: 1, unitPrice: 10, listPrice: 12 }],
+        recommendationId: null,
+      });
+    const file = path.join(workDir, "orders.ndjson");
+    writeFileSync(file, `${["a", "b", "c", "d"].map(order).join("\n")}\n`);
+    const { url, received } = await scriptedServer([
+      refused(409, "conflict"),
+      refused(503, "unavailable", "0"),
+      accepted(2),
+      refused(429, "rate_limited", "0"),
+    ]);
+    const { stdout, stderr } = await run(
+      process.execPath,
+      [
+        path.join(root, "cli/bin.mjs"),
+        "import",
+        "orders",
+        file,
+        "--url",
+        url,
+        "--key",
+        "k",
+        "--batch-size",
+        "2",
+        "--concurrency",
+        "1",
+        "--state",
+        path.join(workDir, "state.json"),
+      ],
+      { cwd: workDir },
+    );
+    expect(stderr).toMatch(/retrying in \d+ ms \(attempt 2 of 8\): HTTP 409/);
+    expect(stderr).toMatch(/retrying in \d+ ms \(attempt 3 of 8\): HTTP 503/);
+    expect(stderr).toMatch(/retrying in \d+ ms \(attempt 2 of 8\): HTTP 429/);
+    expect(stdout).toMatch(/^accepted\s+4$/m);
+    const batches = received.map((request) => (JSON.parse(request.body) as { orders: { id: string }[] }).orders);
+    expect(batches.map((orders) => orders.map((o) => o.id).join(""))).toEqual(["ab", "ab", "ab", "cd", "cd"]);
+  }, 30_000);
+});
