@@ -10,7 +10,7 @@ import {
   type SeedOptions,
 } from "../db/seed/generate.ts";
 import type { WireOrder } from "../db/seed/wire.ts";
-import { IngestClient } from "./import/client.ts";
+import { IngestClient, type RetryInfo } from "./import/client.ts";
 import { type ImportResult, runImport, type SourceRecord } from "./import/run.ts";
 
 export { demoShoppers };
@@ -28,7 +28,7 @@ export interface PostSeedOptions {
   concurrency?: number;
   /** Called with customers generated so far whenever a batch of orders is confirmed. */
   onCustomers?: (done: number, total: number, result: { accepted: number; duplicates: number }) => void;
-  onRetry?: (info: { attempt: number; delayMs: number; reason: string }) => void;
+  onRetry?: (info: RetryInfo) => void;
 }
 
 export interface SeedCounts {
