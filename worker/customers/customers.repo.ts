@@ -1,6 +1,6 @@
 // Reads one unified customer: identities (masked only), orders with lines, and the summary.
 import { sql } from "drizzle-orm";
-import { type CustomerProfile, customerProfile } from "../core/profile/customer-profile.ts";
+import { type CustomerProfile, scoreCustomer } from "../core/profile/customer-profile.ts";
 import type { Db } from "../env.ts";
 import { identitiesOf } from "../identity/identity.repo.ts";
 import { currentModels } from "../models/models.repo.ts";
@@ -34,6 +34,27 @@ export async function loadCustomer(db: Db, customerId: string, orderLimit: numbe
     db,
     orders.map((o) => o.id),
   );
+  // A customer the models cannot score (an odd history, a degenerate stored fit) is shown without a profile.
+  const scored =
+    summary && models.customer
+      ? scoreCustomer({
+          summary,
+          categories,
+          models: models.customer,
+          categoryPrices: Object.fromEntries(
+            Object.entries(models.population?.categories ?? {}).map(([id, category]) => [id, category.priceQuantiles]),
+          ),
+          categoryIntervalDays: Object.fromEntries(
+            Object.entries(models.population?.categories ?? {}).map(([id, category]) => [
+              id,
+              category.repurchaseIntervalDays,
+            ]),
+          ),
+          orderTimes: orders.map((order) => order.placedAt),
+          timeZone,
+          now,
+        })
+      : null;
   const linesByOrder = new Map<string, typeof lines>();
   for (const line of lines) linesByOrder.set(line.order_id, [...(linesByOrder.get(line.order_id) ?? []), line]);
   return {
@@ -56,32 +77,7 @@ export async function loadCustomer(db: Db, customerId: string, orderLimit: numbe
         listPrice: line.list_price,
       })),
     })),
-    profile:
-      summary && models.customer
-        ? profileView(
-            customerProfile({
-              summary,
-              categories,
-              models: models.customer,
-              categoryPrices: Object.fromEntries(
-                Object.entries(models.population?.categories ?? {}).map(([id, category]) => [
-                  id,
-                  category.priceQuantiles,
-                ]),
-              ),
-              categoryIntervalDays: Object.fromEntries(
-                Object.entries(models.population?.categories ?? {}).map(([id, category]) => [
-                  id,
-                  category.repurchaseIntervalDays,
-                ]),
-              ),
-              orderTimes: orders.map((order) => order.placedAt),
-              timeZone,
-              now,
-            }),
-            models.customer.fittedAt,
-          )
-        : null,
+    profile: scored?.ok && models.customer ? profileView(scored.profile, models.customer.fittedAt) : null,
     summary: summary
       ? {
           orders: summary.orders,

@@ -3,7 +3,7 @@
 // per customer and run), so a resumed run never double-counts.
 import { sql } from "drizzle-orm";
 import { runBatch } from "../../db/batch.ts";
-import { customerProfile } from "../core/profile/customer-profile.ts";
+import { type ScoreProblem, scoreCustomer } from "../core/profile/customer-profile.ts";
 import { fitPopulationModels, type PopulationModels, type SummaryRow } from "../core/profile/population-models.ts";
 import { createPopulationBuilder } from "../core/ranking/population.ts";
 import type { CategoryStat, Product } from "../core/ranking/types.ts";
@@ -62,6 +62,8 @@ export async function fitCustomerModelsStep(db: Db, now: Date) {
     source: models.source,
     logLikelihood: models.bgnbd.logLikelihood,
     converged: { bgnbd: models.bgnbd.converged, gammaGamma: models.gammaGamma.converged },
+    fallbacks: models.fallbacks ?? [],
+    excluded: models.excluded ?? {},
   };
 }
 
@@ -104,6 +106,8 @@ interface ChannelCounts {
 export interface ScoredPage {
   nextCursor: string | null;
   scored: number;
+  /** Customers of the page the models could not score, by reason: left unscored, never fatal. */
+  skipped: Partial<Record<ScoreProblem, number>>;
   transitions: number;
 }
 
@@ -123,25 +127,37 @@ export async function scorePageStep(
       c.stage AS previous_stage, c.run_id AS previous_run
     FROM customer_summaries s LEFT JOIN customer_scores c ON c.customer_id = s.customer_id
     WHERE s.customer_id > ${cursor} ORDER BY s.customer_id LIMIT ${pageSize}`);
-  if (page.length === 0) return { nextCursor: null, scored: 0, transitions: 0 };
+  if (page.length === 0) return { nextCursor: null, scored: 0, skipped: {}, transitions: 0 };
   const nextCursor = page.length < pageSize ? null : (page[page.length - 1]?.customer_id ?? null);
   // A retried step finds the customers it already scored in this run: they are done, and comparing
   // their stage with itself would hide the transitions the first attempt recorded.
   const rows = page.filter((row) => row.previous_run !== runId);
   const at = now.toISOString();
-  const scores = rows.map((row) => {
-    const profile = customerProfile({
-      summary: {
-        ...toSummaryRow(row),
-        webOrders: row.web_orders,
-        storeOrders: row.store_orders,
-        appOrders: row.app_orders,
-        phoneOrders: row.phone_orders,
-      },
-      categories: [],
-      models,
-      now,
-    });
+  const skipped: Partial<Record<ScoreProblem, number>> = {};
+  const scores = rows.flatMap((row) => {
+    // One customer's odd history never stops the others being scored: they are skipped and counted.
+    let outcome: ReturnType<typeof scoreCustomer>;
+    try {
+      outcome = scoreCustomer({
+        summary: {
+          ...toSummaryRow(row),
+          webOrders: row.web_orders,
+          storeOrders: row.store_orders,
+          appOrders: row.app_orders,
+          phoneOrders: row.phone_orders,
+        },
+        categories: [],
+        models,
+        now,
+      });
+    } catch {
+      outcome = { ok: false, reason: "model_error" };
+    }
+    if (!outcome.ok) {
+      skipped[outcome.reason] = (skipped[outcome.reason] ?? 0) + 1;
+      return [];
+    }
+    const { profile } = outcome;
     return {
       customerId: row.customer_id,
       clv12: profile.clv12,
@@ -171,7 +187,8 @@ export async function scorePageStep(
       UPDATE job_runs SET processed = (SELECT count(*) FROM customer_scores WHERE run_id = ${runId}),
         cursor = ${page[page.length - 1]?.customer_id ?? cursor} WHERE id = ${runId}`,
   ]);
-  return { nextCursor, scored: page.length, transitions: transitions.length };
+  const skippedCount = Object.values(skipped).reduce((sum, n) => sum + (n ?? 0), 0);
+  return { nextCursor, scored: page.length - skippedCount, skipped, transitions: transitions.length };
 }
 
 export async function startRunStep(db: Db, runId: string, now: Date) {

@@ -45,6 +45,7 @@ export class NightlyModelWorkflow extends WorkflowEntrypoint<Env, NightlyParams>
 
     let cursor = "";
     let scored = 0;
+    const skippedReasons: Record<string, number> = {};
     for (let page = 0; ; page++) {
       const result = await step.do(`score page ${page}`, retries, async () => {
         // Score with this run's own fit, whatever other runs stored since.
@@ -52,6 +53,8 @@ export class NightlyModelWorkflow extends WorkflowEntrypoint<Env, NightlyParams>
         return scorePageStep(db, models, cursor, pageSize, runId, now);
       });
       scored += result.scored;
+      for (const [reason, count] of Object.entries(result.skipped ?? {}))
+        skippedReasons[reason] = (skippedReasons[reason] ?? 0) + (count ?? 0);
       if (!result.nextCursor) break;
       cursor = result.nextCursor;
     }
@@ -86,7 +89,9 @@ export class NightlyModelWorkflow extends WorkflowEntrypoint<Env, NightlyParams>
         return { sent };
       });
     }
-    const detail = { fit, population, scored, transitions };
+    const skipped = Object.values(skippedReasons).reduce((sum, count) => sum + count, 0);
+    // `fit.fallbacks` names any degenerate fit and what replaced it; `skipped` counts customers left unscored.
+    const detail = { fit, population, scored, skipped, skippedReasons, fallbacks: fit.fallbacks, transitions };
     await step.do("finish run", retries, async () => finishRunStep(db, runId, detail, new Date()));
     return detail;
   }

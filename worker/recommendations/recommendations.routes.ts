@@ -2,7 +2,7 @@
 // Validate → load (one D1 round trip for the shopper; catalog, models and rules from isolate caches)
 // → compute (worker/core: profile, ranking, rules).
 import { type Context, Hono } from "hono";
-import { customerProfile } from "../core/profile/customer-profile.ts";
+import { scoreCustomer } from "../core/profile/customer-profile.ts";
 import { rankingOptionsWith } from "../core/ranking/options.ts";
 import { buildPopulation } from "../core/ranking/population.ts";
 import { recommend } from "../core/ranking/recommend.ts";
@@ -92,15 +92,19 @@ async function shelf(c: Context<AppEnv>) {
   const population = models.population ?? buildPopulation([], catalog.products, now);
   let segment: ShopperSegment | undefined;
   if (known && shopper?.summary && models.customer) {
-    // Only the segment is needed here, so the per-category part of the profile is skipped.
-    const profile = customerProfile({ summary: shopper.summary, categories: [], models: models.customer, now });
-    const primary = profile.channelMix.primary;
-    segment = {
-      stage: profile.lifecycle.stage,
-      valueTier: profile.valueTier,
-      discountSensitivity: profile.discount.sensitivity,
-      ...(primary && primary !== "phone" ? { channelPreference: primary } : {}),
-    };
+    // Only the segment is needed here, so the per-category part of the profile is skipped. A customer
+    // the models cannot score gets no segment (segment rules pass them by) rather than an error.
+    const scored = scoreCustomer({ summary: shopper.summary, categories: [], models: models.customer, now });
+    if (scored.ok) {
+      const { profile } = scored;
+      const primary = profile.channelMix.primary;
+      segment = {
+        stage: profile.lifecycle.stage,
+        valueTier: profile.valueTier,
+        discountSensitivity: profile.discount.sensitivity,
+        ...(primary && primary !== "phone" ? { channelPreference: primary } : {}),
+      };
+    }
   }
   const result = recommend(
     {

@@ -7,6 +7,7 @@
 // of purchase frequency and says nothing about how many orders will come (bg-nbd.ts does).
 import { gammaln } from "../math/gammaln.ts";
 import { minimizeNelderMead, type NelderMeadOptions } from "../math/nelder-mead.ts";
+import { quantileSorted } from "../math/quantile.ts";
 
 export interface GammaGammaParameters {
   p: number;
@@ -128,6 +129,68 @@ export function fitGammaGamma(
     converged: result.converged,
     customers: size,
   };
+}
+
+/** Why a Gamma-Gamma fit cannot be used to value customers. */
+export type GammaGammaProblem = "fit_error" | "non_finite" | "no_finite_mean" | "out_of_range" | "implausible_mean";
+
+export interface GammaGammaCheckOptions {
+  /** p and q (unitless) beyond e^±bound mean the Gamma mixing collapsed or ran off: the fit is degenerate. */
+  logParameterBound: number;
+}
+
+export const defaultGammaGammaCheckOptions: GammaGammaCheckOptions = { logParameterBound: 10 };
+
+/**
+ * What is wrong with fitted parameters, or null when they can value customers: all finite and
+ * positive, q > 1 (else the population mean pγ/(q−1) does not exist and expectedAverageOrderValue
+ * refuses), p and q within e^±bound, and the population mean within the customers' own mean values.
+ * Subscription-like spend (many customers repeating one constant value) and a single huge value are
+ * what drive a maximum-likelihood fit here.
+ */
+export function gammaGammaProblem(
+  parameters: GammaGammaParameters,
+  customers: readonly SpendSummary[],
+  options: GammaGammaCheckOptions = defaultGammaGammaCheckOptions,
+): GammaGammaProblem | null {
+  const { p, q, gamma } = parameters;
+  if (![p, q, gamma].every((value) => Number.isFinite(value) && value > 0)) return "non_finite";
+  if (!(q > 1)) return "no_finite_mean";
+  const bound = options.logParameterBound;
+  if (Math.abs(Math.log(p)) > bound || Math.abs(Math.log(q)) > bound) return "out_of_range";
+  const mean = (p * gamma) / (q - 1);
+  let low = Number.POSITIVE_INFINITY;
+  let high = 0;
+  for (const customer of customers) {
+    if (!usable(customer)) continue;
+    low = Math.min(low, customer.meanValue);
+    high = Math.max(high, customer.meanValue);
+  }
+  if (!(Number.isFinite(mean) && mean >= low && mean <= high)) return "implausible_mean";
+  return null;
+}
+
+/** Bounds of the moment estimate's q: at least 3 (a finite spread), at most 1000 (the population mean). */
+const momentQ = { min: 3, max: 1000 };
+
+/**
+ * The fallback spend model when the fit is degenerate: a robust method-of-moments estimate with p = 1.
+ * The population mean pγ/(q−1) is set to the median customer's mean value, and the spread of
+ * customers' means to the one the interquartile range gives ((IQR / 1.349)², a normal-consistent
+ * variance): across customers ζ = p/ν has CV² = 1/(q − 2), so q = 2 + median² / variance, kept in
+ * [3, 1000]. With p = 1, expectedAverageOrderValue is ((q−1)·median + x·z̄) / (x + q − 1): a customer's
+ * own mean value counts once per repeat purchase day against q − 1 for the population's. Quantiles,
+ * not a mean and a variance, so one huge or zero value cannot move it. Null with no usable customer.
+ */
+export function momentGammaGamma(customers: readonly SpendSummary[]): GammaGammaParameters | null {
+  const means = Float64Array.from(customers.filter(usable).map((customer) => customer.meanValue)).sort();
+  if (means.length === 0) return null;
+  const median = quantileSorted(means, 0.5);
+  const spread = (quantileSorted(means, 0.75) - quantileSorted(means, 0.25)) / 1.349;
+  const ratio = (median / spread) ** 2;
+  const q = Math.min(momentQ.max, Math.max(momentQ.min, 2 + (Number.isFinite(ratio) ? ratio : momentQ.max)));
+  const p = 1;
+  return { p, q, gamma: (median * (q - 1)) / p };
 }
 
 /**

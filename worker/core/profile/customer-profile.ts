@@ -33,8 +33,10 @@ import {
   type ModelOptions,
   type PopulationModels,
   rhythmModelOf,
+  type SummaryProblem,
   type SummaryRow,
   spendOf,
+  summaryRowProblem,
 } from "./population-models.ts";
 
 export interface ProfileSummary extends SummaryRow {
@@ -155,6 +157,40 @@ export function customerProfile(input: ProfileInput, options: ModelOptions = def
       };
     }),
   };
+}
+
+/** Why a customer could not be scored: their summary cannot be read, the models threw, or gave a non-number. */
+export type ScoreProblem = SummaryProblem | "model_error" | "non_finite_score";
+
+export type ScoreOutcome = { ok: true; profile: CustomerProfile } | { ok: false; reason: ScoreProblem };
+
+/**
+ * customerProfile for one customer whose history may be odd, as an outcome that never throws: the
+ * nightly job skips and counts a customer it cannot score, and the routes answer without a profile
+ * (or a segment) rather than fail.
+ */
+export function scoreCustomer(input: ProfileInput, options: ModelOptions = defaultModelOptions): ScoreOutcome {
+  const problem = summaryRowProblem(input.summary, input.now);
+  if (problem) return { ok: false, reason: problem };
+  let profile: CustomerProfile;
+  try {
+    profile = customerProfile(input, options);
+  } catch {
+    return { ok: false, reason: "model_error" };
+  }
+  const figures = [
+    profile.probabilityAlive,
+    profile.probabilityPurchase90d,
+    profile.expectedPurchases90d,
+    profile.expectedOrderValue,
+    profile.clv12,
+    profile.clv24,
+    profile.cadence.expectedIntervalDays,
+    profile.cadence.overdueRatio,
+  ];
+  if (!figures.every(Number.isFinite) || Number.isNaN(Date.parse(profile.cadence.nextExpectedAt)))
+    return { ok: false, reason: "non_finite_score" };
+  return { ok: true, profile };
 }
 
 /** Orders per weekday (0 = Sunday) and hour, read on the clock of `timeZone`. */

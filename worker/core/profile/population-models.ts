@@ -8,7 +8,13 @@
 import { medianOf } from "../math/quantile.ts";
 import { type BgNbdParameters, fitBgNbd } from "../models/bg-nbd.ts";
 import { type ClvOptions, customerLifetimeValue, defaultClvOptions } from "../models/clv.ts";
-import { fitGammaGamma, type GammaGammaParameters } from "../models/gamma-gamma.ts";
+import {
+  fitGammaGamma,
+  type GammaGammaParameters,
+  type GammaGammaProblem,
+  gammaGammaProblem,
+  momentGammaGamma,
+} from "../models/gamma-gamma.ts";
 import {
   type SecondPurchaseTiming,
   secondPurchaseTiming,
@@ -113,9 +119,64 @@ export const defaultModelOptions: ModelOptions = {
   regularity: { weight: defaultRegularityPrior.weight, max: defaultRegularityPrior.max },
 };
 
+/** Why a customer's summary cannot be fitted or scored (the nightly job skips and counts them). */
+export type SummaryProblem =
+  | "invalid_number"
+  | "invalid_date"
+  | "date_before_1970"
+  | "dates_out_of_order"
+  | "first_order_after_now";
+
+/** Earliest order date the models read: 1970-01-01. */
+const earliestOrderMs = 0;
+
+const finiteAtLeastZero = (value: unknown) => typeof value === "number" && Number.isFinite(value) && value >= 0;
+
+/**
+ * What makes a summary row unusable, or null when the models can read it: counts and money that are
+ * not finite and ≥ 0 (or more positive days than purchase days), dates that do not parse, orders
+ * before 1970, a last order before the first, or a first purchase day more than a day after `now`
+ * (a customer who did not exist yet at `now`). A last order up to any time after `now` is usable: the
+ * rhythm reads it as today.
+ */
+export function summaryRowProblem(row: SummaryRow, now: Date): SummaryProblem | null {
+  const counts = [
+    row.gapSquareSum,
+    row.positiveDays,
+    row.positiveDaySpend,
+    row.firstDaySpend,
+    row.units,
+    row.discountedUnits,
+  ];
+  if (!(Number.isInteger(row.purchaseDays) && row.purchaseDays >= 1) || !counts.every(finiteAtLeastZero))
+    return "invalid_number";
+  if (row.positiveDays > row.purchaseDays || row.discountedUnits > row.units) return "invalid_number";
+  const dates = [row.firstOrderAt, row.lastOrderAt, ...(row.secondPurchaseAt === null ? [] : [row.secondPurchaseAt])];
+  const times = dates.map((date) => (typeof date === "string" ? Date.parse(date.slice(0, 10)) : Number.NaN));
+  if (!times.every(Number.isFinite)) return "invalid_date";
+  const [first, last] = times as [number, number];
+  if (first < earliestOrderMs) return "date_before_1970";
+  if (last < first) return "dates_out_of_order";
+  if (first > Math.floor(now.getTime() / dayMs) * dayMs + dayMs) return "first_order_after_now";
+  return null;
+}
+
+/** A model whose fit was degenerate and was replaced by its documented fallback (docs/models.md). */
+export interface ModelFallback {
+  model: "bgnbd" | "gammaGamma";
+  reason: GammaGammaProblem | "fit_error" | "non_finite";
+  /** What was used instead. */
+  estimate: "default_parameters" | "method_of_moments";
+}
+
 export interface PopulationModels {
   fittedAt: string;
+  /** Customers the models were fitted on (rows with a SummaryProblem are left out and counted in `excluded`). */
   sampleSize: number;
+  /** Rows left out of the fit, by reason. */
+  excluded?: Partial<Record<SummaryProblem, number>>;
+  /** Fits that were degenerate and what replaced them; empty when every fit was used as fitted. */
+  fallbacks?: ModelFallback[];
   /** "fitted" when maximum likelihood ran on enough data; "default" when the history was too thin. */
   source: "fitted" | "default";
   timeUnitDays: number;
@@ -197,11 +258,71 @@ function downsample(timing: SecondPurchaseTiming, points: number): SecondPurchas
   };
 }
 
+/** The BG/NBD fit, or null when it failed or gave parameters that cannot score anyone. */
+function checkedBgNbd(rfm: readonly CustomerSummaryWithRegularity[], options: ModelOptions) {
+  try {
+    const fit = fitBgNbd(rfm, { optimizer: {}, logParameterBound: options.logParameterBound });
+    const finite = [fit.r, fit.alpha, fit.a, fit.b].every((value) => Number.isFinite(value) && value > 0);
+    return finite && Number.isFinite(fit.logLikelihood)
+      ? { fit, reason: null }
+      : { fit: null, reason: "non_finite" as const };
+  } catch {
+    return { fit: null, reason: "fit_error" as const };
+  }
+}
+
+/** The Gamma-Gamma fit when it is usable, else the method-of-moments fallback and why. */
+function checkedGammaGamma(spend: readonly { count: number; meanValue: number }[]) {
+  let reason: ModelFallback["reason"];
+  try {
+    const fit = fitGammaGamma(spend);
+    const problem = gammaGammaProblem(fit, spend);
+    if (problem === null) return { parameters: { p: fit.p, q: fit.q, gamma: fit.gamma }, converged: fit.converged };
+    reason = problem;
+  } catch {
+    reason = "fit_error";
+  }
+  const moments = momentGammaGamma(spend);
+  return moments
+    ? { parameters: moments, converged: null, fallback: { model: "gammaGamma", reason, estimate: "method_of_moments" } }
+    : {
+        parameters: defaultGammaGamma,
+        converged: null,
+        fallback: { model: "gammaGamma", reason, estimate: "default_parameters" },
+      };
+}
+
+/** A customer's 12-month CLV for the value tiers, or null when the models cannot value them. */
+function clvOrNull(
+  models: { bgnbd: BgNbdParameters; gammaGamma: GammaGammaParameters },
+  customer: Parameters<typeof customerLifetimeValue>[1],
+  options: ClvOptions,
+) {
+  try {
+    const { clv } = customerLifetimeValue(models, customer, options);
+    return Number.isFinite(clv) ? clv : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Fits the population models. Never throws for any input: rows the models cannot read are left out
+ * and counted (`excluded`), a degenerate fit is replaced by its fallback and reported (`fallbacks`),
+ * and a customer the CLV cannot value is left out of the value-tier thresholds.
+ */
 export function fitPopulationModels(
-  rows: readonly SummaryRow[],
+  allRows: readonly SummaryRow[],
   now: Date,
   options: ModelOptions = defaultModelOptions,
 ): PopulationModels {
+  const excluded: Partial<Record<SummaryProblem, number>> = {};
+  const rows = allRows.filter((row) => {
+    const problem = summaryRowProblem(row, now);
+    if (problem) excluded[problem] = (excluded[problem] ?? 0) + 1;
+    return problem === null;
+  });
+  const fallbacks: ModelFallback[] = [];
   const unit = options.timeUnitDays;
   const regularity: RegularityPrior = { ...options.regularity, cv2: populationGapCv2(rows) };
   const rfm = rows.map((row) =>
@@ -213,20 +334,25 @@ export function fitPopulationModels(
   let bgnbd: PopulationModels["bgnbd"] = { ...defaultBgNbd, logLikelihood: null, converged: null };
   let gammaGamma: PopulationModels["gammaGamma"] = { ...defaultGammaGamma, converged: null };
   if (enough) {
-    const fit = fitBgNbd(rfm, { optimizer: {}, logParameterBound: options.logParameterBound });
-    bgnbd = {
-      r: fit.r,
-      alpha: fit.alpha,
-      a: fit.a,
-      b: fit.b,
-      logLikelihood: fit.logLikelihood,
-      converged: fit.converged,
-    };
-    // Gamma-Gamma on repeat customers with a positive mean purchase-day value.
-    const spend = rows.map(spendOf).filter((s) => s.count > 0 && s.meanValue > 0);
+    const { fit, reason } = checkedBgNbd(rfm, options);
+    if (fit) {
+      bgnbd = {
+        r: fit.r,
+        alpha: fit.alpha,
+        a: fit.a,
+        b: fit.b,
+        logLikelihood: fit.logLikelihood,
+        converged: fit.converged,
+      };
+    } else {
+      fallbacks.push({ model: "bgnbd", reason: reason ?? "fit_error", estimate: "default_parameters" });
+    }
+    // Gamma-Gamma on repeat customers with a positive, finite mean purchase-day value.
+    const spend = rows.map(spendOf).filter((s) => s.count > 0 && s.meanValue > 0 && Number.isFinite(s.meanValue));
     if (spend.length >= options.minRepeatCustomers) {
-      const gg = fitGammaGamma(spend);
-      gammaGamma = { p: gg.p, q: gg.q, gamma: gg.gamma, converged: gg.converged };
+      const checked = checkedGammaGamma(spend);
+      gammaGamma = { ...checked.parameters, converged: checked.converged };
+      if (checked.fallback) fallbacks.push(checked.fallback as ModelFallback);
     }
   }
 
@@ -244,18 +370,20 @@ export function fitPopulationModels(
   );
 
   const models = { bgnbd, gammaGamma };
-  const clvs = rows.map(
-    (row, i) =>
-      customerLifetimeValue(
-        models,
-        { ...(rfm[i] as CustomerSummaryWithRegularity), ...spendOf(row) },
-        { ...options.clv, horizonMonths: 12, timeUnitDays: unit },
-      ).clv,
-  );
+  const clvs = rows.flatMap((row, i) => {
+    const clv = clvOrNull(
+      models,
+      { ...(rfm[i] as CustomerSummaryWithRegularity), ...spendOf(row) },
+      { ...options.clv, horizonMonths: 12, timeUnitDays: unit },
+    );
+    return clv === null ? [] : [clv];
+  });
   const intervals = rfm.filter((c) => c.x > 0).map((c) => (c.tx / c.x) * unit);
   return {
     fittedAt: now.toISOString(),
     sampleSize: rows.length,
+    excluded,
+    fallbacks,
     source: enough ? "fitted" : "default",
     timeUnitDays: unit,
     bgnbd,
