@@ -314,6 +314,44 @@ describe("storefront widget", () => {
       expect(height).toBe(0);
       expect(errors).toEqual([]);
     });
+
+    it("shows the shelf of a degraded answer (the API's database is down) like any other", async () => {
+      const page = await newPage();
+      const errors = collectErrors(page);
+      await serveShop(page, { "/shopper": hostPage({ workerUrl: worker.url, token: shopperToken, timeoutMs: 5_000 }) });
+      const titles = ["Kept coffee", "Kept tea", "Kept mug"];
+      await page.route("**/v1/recommendations**", (route) =>
+        route.fulfill({
+          status: 200,
+          contentType: "application/json",
+          headers: { "Cache-Control": "no-store", "Access-Control-Allow-Origin": "*" },
+          body: JSON.stringify({
+            data: {
+              recommendationId: "rec_degraded.anonymous.0000000000000000",
+              arm: "anonymous",
+              customerKnown: false,
+              degraded: true,
+              categories: [],
+              items: titles.map((title, index) => ({
+                id: `kept-${index}`,
+                title,
+                url: `${shopOrigin}/p/kept-${index}`,
+                imageUrl: null,
+                price: 10 + index,
+                listPrice: 10 + index,
+                categoryId: "kept",
+                reasons: [{ code: "popular" }],
+                reason: "Popular right now",
+              })),
+            },
+          }),
+        }),
+      );
+      await page.goto(`${shopOrigin}/shopper`);
+      await waitForCards(page);
+      expect((await renderedCards(page)).map((card) => card.title)).toEqual(titles);
+      expect(errors).toEqual([]);
+    });
   });
 
   it("sends impression and click beacons that the worker stores, and the click lands on an attributed link", async () => {
