@@ -31,6 +31,18 @@ describe("buildPopulation", () => {
     expect(pop.overallIntervalDays).toBeCloseTo(20, 9); // median of 20, 40, 10
   });
 
+  it("leaves histories dated before 1970 or with unreadable dates out of the intervals", () => {
+    const odd = [
+      { categories: [rhythm("coffee", 4, 20, 5, { firstPurchaseAt: "0000-01-01T00:00:00.000Z" })] },
+      { categories: [rhythm("coffee", 4, 20, 5, { firstPurchaseAt: "not a date" })] },
+      { categories: [rhythm("coffee", 4, 20, 5, { lastPurchaseAt: "1999-01-01T00:00:00.000Z" })] },
+    ];
+    const withOdd = buildPopulation([...customers, ...odd], [], now, options);
+    expect(withOdd.categories.coffee!.intervalSamples).toBe(2);
+    expect(withOdd.categories.coffee!.repurchaseIntervalDays).toBeCloseTo(30, 9);
+    expect(withOdd.overallIntervalDays).toBeCloseTo(20, 9);
+  });
+
   it("computes lift as P(B after A) / P(B)", () => {
     // P(kitchen after coffee) = 2/3, P(kitchen) = 2/4 → lift 4/3; kitchen came after coffee, never before.
     const kitchen = pop.complements.coffee!.find((c) => c.categoryId === "kitchen")!;

@@ -118,8 +118,17 @@ export function createPopulationBuilder(
         list.push(s.avgUnitPrice);
         paidPrices.set(s.categoryId, list);
       }
-      if (s.purchaseDays >= options.minIntervalPurchaseDays && s.purchaseDays >= 2) {
-        const span = (Date.parse(s.lastPurchaseAt) - Date.parse(s.firstPurchaseAt)) / dayMs;
+      const firstAt = Date.parse(s.firstPurchaseAt);
+      const lastAt = Date.parse(s.lastPurchaseAt);
+      // A history with unreadable dates, or starting before 1970 (an order dated year 0), says nothing
+      // about how often a category is bought: it is left out of the intervals.
+      if (
+        s.purchaseDays >= options.minIntervalPurchaseDays &&
+        s.purchaseDays >= 2 &&
+        firstAt >= 0 &&
+        lastAt >= firstAt
+      ) {
+        const span = (lastAt - firstAt) / dayMs;
         const list = intervals.get(s.categoryId) ?? [];
         list.push(span / (s.purchaseDays - 1));
         intervals.set(s.categoryId, list);
