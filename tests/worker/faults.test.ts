@@ -172,6 +172,7 @@ describe("classifyDatabaseError", () => {
 describe("GET /v1/recommendations when D1 fails", () => {
   it("answers 200 degraded with no items when no good shelf was ever kept, for anonymous and known shoppers", async () => {
     forgetIsolateCaches();
+    vi.spyOn(console, "error").mockImplementation(() => undefined);
     const token = await signShopperToken(knownAccount, secret, 3600, new Date());
     for (const message of [busy, generic]) {
       for (const shopper of [undefined, token]) {
@@ -221,6 +222,7 @@ describe("GET /v1/recommendations when D1 fails", () => {
 
     // A smaller shelf than any kept is cut from the newest one kept.
     forgetIsolateCaches();
+    vi.spyOn(console, "error").mockImplementation(() => undefined);
     const small = await callApp(get("/v1/recommendations?limit=2"), failingDb(env.DB, busy, "every statement"));
     const smallData = recommendationsResponseSchema.parse(await small.json()).data;
     expect(smallData.degraded).toBe(true);
@@ -229,6 +231,7 @@ describe("GET /v1/recommendations when D1 fails", () => {
 
   it("finds the kept shelf in the Cache API when this isolate's memory has lost it", async () => {
     forgetIsolateCaches();
+    vi.spyOn(console, "error").mockImplementation(() => undefined);
     const fresh = await callApp(get("/v1/recommendations?limit=3&categories=1"));
     const good = recommendationsResponseSchema.parse(await fresh.json()).data;
     expect(good.items.length).toBeGreaterThan(0);
@@ -395,6 +398,18 @@ describe("writes when D1 is busy, locked or failing", () => {
       expect(healthy.status, await healthy.clone().text()).toBeLessThan(300);
     });
   }
+
+  it("answers a value D1 finds too big with 413 payload_too_large, not a 500", async () => {
+    const tooBig = failingDb(env.DB, "D1_ERROR: string or blob too big: SQLITE_TOOBIG", "writes");
+    const before = await rowCounts();
+    const errors = vi.spyOn(console, "error").mockImplementation(() => undefined);
+    const response = await callApp(await (writeCases[3] as WriteCase).request(), tooBig);
+    errors.mockRestore();
+    expect(response.status).toBe(413);
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe("payload_too_large");
+    expect(response.headers.get("Retry-After")).toBeNull();
+    expect(await rowCounts()).toEqual(before);
+  });
 
   it("still answers bad input with 400 while D1 is down", async () => {
     const failing = failingDb(env.DB, busy, "every statement");
