@@ -154,18 +154,21 @@ async function shelf(c: Context<AppEnv>) {
     popularCache = { key: cacheKey, rules, body, at: now.getTime() };
     c.header("Cache-Control", shared);
     const { recommendationId: _, ...view } = body.data;
-    keepInBackground(c, rememberShelf(cacheKey, view, now));
+    await keepInBackground(c, rememberShelf(cacheKey, view, now));
   }
   return c.json(body);
 }
 
-/** Lets `work` finish after the response when the runtime allows it; otherwise waits for it. */
-function keepInBackground(c: Context<AppEnv>, work: Promise<void>) {
+/** Lets `work` finish after the response when the runtime gives an execution context; otherwise waits for it. */
+async function keepInBackground(c: Context<AppEnv>, work: Promise<void>) {
+  let context: { waitUntil(promise: Promise<unknown>): void } | null = null;
   try {
-    c.executionCtx.waitUntil(work);
+    context = c.executionCtx;
   } catch {
-    return work;
+    // No execution context (the app called directly): finish the work before answering.
   }
+  if (context) context.waitUntil(work);
+  else await work;
 }
 
 /**
