@@ -7,9 +7,10 @@ import { invalidRequest, notFound } from "../http/errors.ts";
 import { parseOrThrow, queryParams } from "../http/validate.ts";
 import { identityKey } from "../identity/identity.keys.ts";
 import { customerIdByKey } from "../identity/identity.repo.ts";
+import { orderSuppressionKey } from "../suppressions/suppressions.repo.ts";
 import { loadCustomer, survivingCustomerId } from "./customers.repo.ts";
 import { customerParamsSchema, lookupQuerySchema } from "./customers.schemas.ts";
-import { eraseCustomer, exportCustomer } from "./erasure.repo.ts";
+import { eraseCustomer, erasedOrderIds, exportCustomer } from "./erasure.repo.ts";
 
 const orderLimit = 200;
 
@@ -67,6 +68,11 @@ export const customersRoutes = new Hono<AppEnv>()
     const { id } = parseOrThrow(customerParamsSchema, c.req.param(), "path");
     const survivor = await survivingCustomerId(c.var.db, id);
     if (!survivor) throw notFound(`No customer with id ${id}.`);
-    const deleted = await eraseCustomer(c.var.db, survivor);
-    return c.json({ data: { customerId: survivor, deleted } });
+    const orderKeys = await Promise.all(
+      (await erasedOrderIds(c.var.db, survivor)).map((orderId) =>
+        orderSuppressionKey(orderId, c.env.IDENTITY_HASH_SECRET),
+      ),
+    );
+    const { deleted, suppressed } = await eraseCustomer(c.var.db, survivor, orderKeys, c.var.now);
+    return c.json({ data: { customerId: survivor, deleted, suppressed } });
   });

@@ -1,6 +1,7 @@
 // A customer's right of access and erasure: everything Patron holds about one unified customer, as
 // one export, and a deletion from every table in one D1 batch (all or nothing). Customers merged into
 // this one go with it; identifiers shared with other people (marked shared, owned by nobody) stay.
+// The same batch leaves keyed hashes on the suppression list so the erased data is not recreated.
 import { sql } from "drizzle-orm";
 import { batchRows, runBatch } from "../../db/batch.ts";
 import type { Db } from "../env.ts";
@@ -36,9 +37,32 @@ export async function exportCustomer(db: Db, customerId: string) {
   return { customers, identities, orders, lines, summary, categories, scores, transitions, events, merges };
 }
 
-/** Deletes the customer (and those merged into it) from every table; returns rows removed per table. */
-export async function eraseCustomer(db: Db, customerId: string): Promise<Record<string, number>> {
+/** The ids of the orders an erasure of the customer removes, so their suppression keys can be made. */
+export async function erasedOrderIds(db: Db, customerId: string): Promise<string[]> {
+  const [rows = []] = await batchRows(db, [sql`SELECT id FROM orders WHERE customer_id IN ${familyOf(customerId)}`]);
+  return rows.map((row) => String(row.id));
+}
+
+/**
+ * Deletes the customer (and those merged into it) from every table, and in the same batch puts on
+ * the suppression list the keyed hashes of the erased orders (`orderKeys`) and of the identifiers
+ * that were theirs alone (identity keys are already keyed hashes). Returns rows removed per table
+ * and keys suppressed.
+ */
+export async function eraseCustomer(
+  db: Db,
+  customerId: string,
+  orderKeys: readonly string[],
+  now: Date,
+): Promise<{ deleted: Record<string, number>; suppressed: { orders: number; identifiers: number } }> {
   const family = familyOf(customerId);
+  const at = now.toISOString();
+  const suppress = [
+    sql`INSERT OR IGNORE INTO suppressions (key, kind, created_at)
+        SELECT key, kind, ${at} FROM identities WHERE customer_id IN ${family} AND shared = 0`,
+    sql`INSERT OR IGNORE INTO suppressions (key, kind, created_at)
+        SELECT value, 'order', ${at} FROM json_each(${JSON.stringify(orderKeys)})`,
+  ];
   const orderSources = sql`(SELECT 'order:' || id FROM orders WHERE customer_id IN ${family})`;
   const keys = sql`(SELECT key FROM identities WHERE customer_id IN ${family})`;
   const steps: [string, ReturnType<typeof sql>][] = [
@@ -64,9 +88,9 @@ export async function eraseCustomer(db: Db, customerId: string): Promise<Record<
     // Last: the family is defined through this table.
     ["customers", sql`DELETE FROM customers WHERE id IN ${family}`],
   ];
-  const results = await runBatch(
-    db,
-    steps.map(([, statement]) => statement),
-  );
-  return Object.fromEntries(steps.map(([table], i) => [table, results[i]?.meta.changes ?? 0]));
+  const results = await runBatch(db, [...suppress, ...steps.map(([, statement]) => statement)]);
+  return {
+    deleted: Object.fromEntries(steps.map(([table], i) => [table, results[i + suppress.length]?.meta.changes ?? 0])),
+    suppressed: { identifiers: results[0]?.meta.changes ?? 0, orders: results[1]?.meta.changes ?? 0 },
+  };
 }

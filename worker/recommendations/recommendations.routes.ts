@@ -15,7 +15,13 @@ import { queryParams } from "../http/validate.ts";
 import { shopperAccountKey } from "../identity/identity.keys.ts";
 import { currentModels } from "../models/models.repo.ts";
 import { liveRulesFor } from "../rules/rules.repo.ts";
-import { newRecommendationId } from "./recommendation-id.ts";
+import {
+  accountSubject,
+  anonymousSubject,
+  customerSubject,
+  newRecommendationId,
+  type ServedArm,
+} from "./recommendation-id.ts";
 import { cachedCatalog, loadShopper } from "./recommendations.repo.ts";
 import { recommendationsQuerySchema } from "./recommendations.schemas.ts";
 
@@ -69,6 +75,17 @@ export const recommendationsRoutes = new Hono<AppEnv>().get("/", async (c) => {
     accountKey ? loadShopper(c.var.db, accountKey, now) : null,
   ]);
   const known = !!shopper?.customerId && !!shopper.summary;
+  // Whom the id binds: events and orders attributed to it must come from this shopper.
+  const subject = shopper?.customerId
+    ? customerSubject(shopper.customerId)
+    : accountKey
+      ? accountSubject(accountKey)
+      : anonymousSubject;
+  const issue = (arm: ServedArm, items: readonly { id: string }[]) =>
+    newRecommendationId(
+      { arm, subject, itemIds: items.map((item) => item.id), issuedAt: now },
+      c.env.SHOPPER_TOKEN_SECRET,
+    );
   // Personal answers may vary by the Authorization header; shared ones must not be cached for a token.
   c.header("Vary", "Authorization");
   const shared = token ? "private, no-store" : `public, max-age=${popularShelfSeconds}`;
@@ -83,7 +100,10 @@ export const recommendationsRoutes = new Hono<AppEnv>().get("/", async (c) => {
   ) {
     c.header("Cache-Control", shared);
     // The shelf is shared; each response still gets its own id, so impressions are attributed per view.
-    const recommendationId = await newRecommendationId(String(popularCache.body.data.arm), c.env.SHOPPER_TOKEN_SECRET);
+    const recommendationId = await issue(
+      popularCache.body.data.arm as ServedArm,
+      popularCache.body.data.items as { id: string }[],
+    );
     return c.json({ data: { ...popularCache.body.data, recommendationId } });
   }
 
@@ -103,6 +123,7 @@ export const recommendationsRoutes = new Hono<AppEnv>().get("/", async (c) => {
   const result = recommend(
     {
       customerId: known ? (shopper?.customerId ?? null) : null,
+      holdoutKey: accountKey,
       summary: known ? (shopper?.summary ?? null) : null,
       categoryStats: shopper?.categoryStats ?? [],
       browse: shopper?.browse,
@@ -117,9 +138,13 @@ export const recommendationsRoutes = new Hono<AppEnv>().get("/", async (c) => {
     options,
   );
 
+  const served = result.items.slice(0, query.limit);
   const body = {
     data: {
-      recommendationId: await newRecommendationId(result.arm, c.env.SHOPPER_TOKEN_SECRET),
+      recommendationId: await issue(
+        result.arm,
+        served.map((item) => ({ id: item.productId })),
+      ),
       arm: result.arm,
       customerKnown: known,
       categories: result.categories.slice(0, query.categories).map((category) => ({
@@ -129,7 +154,7 @@ export const recommendationsRoutes = new Hono<AppEnv>().get("/", async (c) => {
         reasons: category.reasons,
         reason: category.sentence,
       })),
-      items: result.items.slice(0, query.limit).map((item) => ({
+      items: served.map((item) => ({
         id: item.productId,
         title: item.title,
         url: item.url,
