@@ -2,10 +2,17 @@
 // customer's order ids or own identifiers are suppressed (nothing stored, no customer created) until
 // an admin lifts the suppression; the list holds keyed hashes only.
 import { env, SELF } from "cloudflare:test";
+import { sql } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/d1";
 import { describe, expect, it } from "vitest";
+import { runBatch } from "../../db/batch.ts";
+import * as schema from "../../db/schema.ts";
+import { eraseCustomer } from "../../worker/customers/erasure.repo.ts";
 import { eventsResponseSchema } from "../../worker/events/events.schemas.ts";
 import { signShopperToken } from "../../worker/http/shopper-token.ts";
+import { isStaleRegion } from "../../worker/identity/identity.repo.ts";
 import { ingestResultSchema } from "../../worker/orders/orders.schemas.ts";
+import { orderSuppressionKey, suppressionGuard } from "../../worker/suppressions/suppressions.repo.ts";
 import { adminKey, anOrder, client, uniquePrefix } from "../fixtures/builders.ts";
 import { dataTables } from "../fixtures/tables.ts";
 
@@ -194,5 +201,45 @@ describe("erasure that sticks", () => {
     };
     expect(counts.data.counts.order).toBeGreaterThanOrEqual(2);
     expect(counts.data.counts.email).toBeGreaterThanOrEqual(1);
+  });
+
+  it("suppresses an order that reaches the customer while the erasure is under way", async () => {
+    const p = uniquePrefix("race");
+    await ingest([anOrder({ id: `${p}-1`, identifiers: { account: `${p}-acct` } })]);
+    const found = (await (await api.lookup("account", `${p}-acct`)).json()) as { data: { customerId: string } };
+    const db = drizzle(env.DB, { schema });
+    let calls = 0;
+    const erasure = await eraseCustomer(
+      db,
+      found.data.customerId,
+      async (orderId) => {
+        // Between the erasure's read of the order ids and its write, another order arrives.
+        if (calls++ === 0) await ingest([anOrder({ id: `${p}-2`, identifiers: { account: `${p}-acct` } })]);
+        return orderSuppressionKey(orderId, env.IDENTITY_HASH_SECRET);
+      },
+      new Date(),
+    );
+    expect(erasure).toMatchObject({ kind: "erased", suppressed: { orders: 2, identifiers: 1 } });
+    expect(await ingest([anOrder({ id: `${p}-2`, identifiers: { email: `${p}@mail.test` } })])).toMatchObject({
+      accepted: 0,
+      suppressed: 1,
+    });
+    expect((await env.DB.prepare("SELECT count(*) AS n FROM ingest_checks").first<{ n: number }>())?.n).toBe(0);
+  });
+
+  it("aborts an ingestion's write batch when one of its keys was suppressed after the request checked", async () => {
+    const db = drizzle(env.DB, { schema });
+    const key = `email:${"ab".repeat(20)}`;
+    await env.DB.prepare("INSERT INTO suppressions (key, kind, created_at) VALUES (?, 'email', ?)")
+      .bind(key, new Date().toISOString())
+      .run();
+    const clear = sql`DELETE FROM ingest_checks`;
+    const aborted = await runBatch(db, [suppressionGuard([`order:${"cd".repeat(20)}`, key]), clear]).then(
+      () => null,
+      (error: unknown) => error,
+    );
+    expect(isStaleRegion(aborted)).toBe(true);
+    await runBatch(db, [suppressionGuard([`email:${"ef".repeat(20)}`]), clear]);
+    expect((await env.DB.prepare("SELECT count(*) AS n FROM ingest_checks").first<{ n: number }>())?.n).toBe(0);
   });
 });

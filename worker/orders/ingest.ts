@@ -21,7 +21,7 @@ import {
   regionGuard,
 } from "../identity/identity.repo.ts";
 import type { AttributionSettings } from "../recommendations/attribution.ts";
-import { orderSuppressionKey, suppressedKeys } from "../suppressions/suppressions.repo.ts";
+import { orderSuppressionKey, suppressedKeys, suppressionGuard } from "../suppressions/suppressions.repo.ts";
 import { ignoredAttributions } from "./order-attribution.ts";
 import {
   existingOrderIds,
@@ -34,20 +34,13 @@ import type { IdentifiersInput, OrderInput } from "./orders.schemas.ts";
 /** The indexes of the orders whose id or any identifier is on the suppression list. */
 async function suppressedOrders(
   db: Db,
-  secret: string,
-  orders: readonly { index: number; order: OrderInput; identities: readonly HashedIdentity[] }[],
+  orders: readonly { index: number; suppressionKeys: readonly string[] }[],
 ): Promise<Set<number>> {
-  const keyed = await Promise.all(
-    orders.map(async ({ index, order, identities }) => ({
-      index,
-      keys: [await orderSuppressionKey(order.id, secret), ...identities.map((identity) => identity.key)],
-    })),
-  );
   const suppressed = await suppressedKeys(
     db,
-    keyed.flatMap(({ keys }) => keys),
+    orders.flatMap((order) => order.suppressionKeys),
   );
-  return new Set(keyed.filter(({ keys }) => keys.some((key) => suppressed.has(key))).map(({ index }) => index));
+  return new Set(orders.filter((o) => o.suppressionKeys.some((key) => suppressed.has(key))).map((o) => o.index));
 }
 
 export interface IngestResult {
@@ -139,18 +132,22 @@ export async function ingestOrders(
     db,
     orders.map((order) => order.id),
   );
-  const unseen: { index: number; order: OrderInput; identities: HashedIdentity[] }[] = [];
+  const unseen: { index: number; order: OrderInput; identities: HashedIdentity[]; suppressionKeys: string[] }[] = [];
   for (const [index, order] of orders.entries()) {
     if (stored.has(order.id) || seen.has(order.id)) continue;
     seen.add(order.id);
     const { identities, ignored } = await hashIdentifiers(order.identifiers, secret);
     for (const item of ignored) ignoredIdentifiers.push({ index, ...item });
-    unseen.push({ index, order, identities });
+    const suppressionKeys = [
+      await orderSuppressionKey(order.id, secret),
+      ...identities.map((identity) => identity.key),
+    ];
+    unseen.push({ index, order, identities, suppressionKeys });
   }
 
   // Erasure sticks: an erased order, or one carrying an erased customer's identifier, is not stored
-  // and creates no customer.
-  const suppressedIndexes = await suppressedOrders(db, secret, unseen);
+  // and creates no customer (the write batch re-checks, in case an erasure commits meanwhile).
+  const suppressedIndexes = await suppressedOrders(db, unseen);
   const kept = unseen.filter(({ index }) => !suppressedIndexes.has(index));
   // Attributions that do not count are dropped from the order before it is stored.
   const ignoredIds = await ignoredAttributions(db, kept, attribution);
@@ -173,11 +170,13 @@ export async function ingestOrders(
       masks,
       now,
       fresh.map((f) => f.order.id),
-      (owners) =>
-        insertOrderStatements(
+      (owners) => [
+        suppressionGuard(kept.flatMap((order) => order.suppressionKeys)),
+        ...insertOrderStatements(
           fresh.map(({ order }) => ({ order, customerId: owners.get(orderSource(order.id)) as string })),
           now.toISOString(),
         ),
+      ],
     );
     if (written.kind !== "written") return written;
     customerOf = written.customerOf;
@@ -237,7 +236,7 @@ export async function identify(
   if (await observationExists(db, source)) return identified(keys.length, 0);
   const masks = new Map(identities.map((identity) => [identity.key, identity.masked]));
   const fresh = [{ source, identities: identities.map(({ kind, key }) => ({ kind, key })) }];
-  const written = await resolveAndWrite(db, fresh, masks, now, [], () => []);
+  const written = await resolveAndWrite(db, fresh, masks, now, [], () => [suppressionGuard(keys)]);
   if (written.kind !== "written") return written;
   return identified(keys.length, written.plan.merges.length);
 }

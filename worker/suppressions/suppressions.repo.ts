@@ -1,7 +1,7 @@
 // The suppression list an erasure leaves: keyed hashes of the erased orders' ids and of the erased
 // customer's own identifiers, so replays and new data carrying them are not stored again. Identifier
 // keys are the identity keys themselves (identityKey()); order keys are made the same way.
-import { sql } from "drizzle-orm";
+import { type SQL, sql } from "drizzle-orm";
 import { batchRows } from "../../db/batch.ts";
 import type { Db } from "../env.ts";
 import { hmacHex } from "../identity/identity.keys.ts";
@@ -36,4 +36,16 @@ export async function suppressionCounts(db: Db): Promise<Record<string, number>>
     sql`SELECT kind, count(*) AS n FROM suppressions GROUP BY kind ORDER BY kind`,
   ]);
   return Object.fromEntries(rows.map((row) => [String(row.kind), Number(row.n)]));
+}
+
+/**
+ * A statement for an ingestion's write batch that aborts it (NOT NULL on ingest_checks.ok, the region
+ * guard's mechanism, whose closing statement clears the row) when any of `keys` was suppressed after
+ * the request checked: an erasure committing mid-request cannot let its data back in.
+ */
+export function suppressionGuard(keys: readonly string[]): SQL {
+  return sql`
+    INSERT INTO ingest_checks (ok) SELECT CASE WHEN NOT EXISTS (
+      SELECT 1 FROM suppressions WHERE key IN (SELECT value FROM json_each(${JSON.stringify([...new Set(keys)])}))
+    ) THEN 1 END`;
 }
