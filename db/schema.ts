@@ -4,12 +4,17 @@
 import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 /** A unified customer. A merged-away customer keeps its row and points at the survivor. */
-export const customers = sqliteTable("customers", {
-  id: text("id").primaryKey(),
-  createdAt: text("created_at").notNull(),
-  updatedAt: text("updated_at").notNull(),
-  mergedInto: text("merged_into"),
-});
+export const customers = sqliteTable(
+  "customers",
+  {
+    id: text("id").primaryKey(),
+    createdAt: text("created_at").notNull(),
+    updatedAt: text("updated_at").notNull(),
+    mergedInto: text("merged_into"),
+  },
+  // Finds the customers merged into a survivor (attribution checks, erasure) without a scan.
+  (t) => [index("customers_merged_into_idx").on(t.mergedInto)],
+);
 
 /**
  * One identifier (kind + keyed hash of the normalised value). `customerId` is null while the value is
@@ -281,3 +286,16 @@ export const events = sqliteTable(
     index("events_customer_idx").on(t.customerId, t.at),
   ],
 );
+
+/**
+ * What an erasure leaves behind so erased data is not recreated: keyed hashes only (HMAC with
+ * IDENTITY_HASH_SECRET), never a raw value. `key` is `order:<hash of the order id>` for an erased
+ * order, or the erased customer's identity key (`email:<hash>` …) for an identifier that was theirs
+ * alone. Orders, identify calls and events carrying a suppressed key are dropped until an admin
+ * lifts it (DELETE /v1/admin/suppressions).
+ */
+export const suppressions = sqliteTable("suppressions", {
+  key: text("key").primaryKey(),
+  kind: text("kind").notNull(), // "order" or an identifier kind
+  createdAt: text("created_at").notNull(),
+});

@@ -14,6 +14,7 @@ import { ApiError, errorResponse, unavailable } from "./http/errors.ts";
 import { ingestRoutes } from "./orders/orders.routes.ts";
 import { recommendationsRoutes } from "./recommendations/recommendations.routes.ts";
 import { rulesRoutes } from "./rules/rules.routes.ts";
+import { suppressionsRoutes } from "./suppressions/suppressions.routes.ts";
 
 export function createApp() {
   const app = new Hono<AppEnv>();
@@ -83,6 +84,7 @@ export function createApp() {
   app.route("/v1/customers", customersRoutes);
   app.route("/v1/recommendations", recommendationsRoutes);
   app.route("/v1/admin/rules", rulesRoutes);
+  app.route("/v1/admin/suppressions", suppressionsRoutes);
   app.route("/v1/admin", adminRoutes);
   app.route("/v1/events", eventsRoutes);
   app.route("/demo", demoRoutes);

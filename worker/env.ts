@@ -8,6 +8,12 @@ export interface Env {
   PATRON_ADMIN_KEY: string;
   SHOPPER_TOKEN_SECRET: string;
   IDENTITY_HASH_SECRET: string;
+  /** The shopper token secret before a rotation: recommendation ids signed with it still verify. */
+  SHOPPER_TOKEN_SECRET_PREVIOUS?: string;
+  /** Days after a recommendation an impression or click still counts for it (default 7). */
+  EVENT_ATTRIBUTION_DAYS?: string;
+  /** Days after a recommendation an order placed still counts for it (default 30). */
+  ORDER_ATTRIBUTION_DAYS?: string;
   ALLOWED_ORIGINS?: string;
   /** Where stage transitions are POSTed after each nightly run (optional). */
   TRANSITIONS_WEBHOOK_URL?: string;

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { eventDedupeKey } from "../../worker/events/events.routes.ts";
 import { eventsResponseSchema } from "../../worker/events/events.schemas.ts";
 import { signShopperToken } from "../../worker/http/shopper-token.ts";
-import { newRecommendationId } from "../../worker/recommendations/recommendation-id.ts";
+import { anonymousSubject, newRecommendationId } from "../../worker/recommendations/recommendation-id.ts";
 
 const url = "http://patron.test/v1/events";
 
@@ -14,6 +14,13 @@ function beacon(body: unknown, contentType = "text/plain;charset=UTF-8") {
     body: typeof body === "string" ? body : JSON.stringify(body),
   });
 }
+
+/** An id as the recommendations route issues it for the anonymous shelf listing `items`. */
+const anonymousId = (items: string[], arm: "personalized" | "holdout" | "anonymous" = "anonymous") =>
+  newRecommendationId(
+    { arm, subject: anonymousSubject, itemIds: items, issuedAt: new Date() },
+    env.SHOPPER_TOKEN_SECRET,
+  );
 
 async function storedEvents(recommendationId: string) {
   const { results } = await env.DB.prepare(
@@ -26,7 +33,7 @@ async function storedEvents(recommendationId: string) {
 
 describe("POST /v1/events", () => {
   it("stores a text/plain beacon batch and answers 202 with the allowed origin", async () => {
-    const rec = await newRecommendationId("personalized", "test-shopper-secret");
+    const rec = await anonymousId(["sku-1", "sku-2"], "personalized");
     const response = await beacon({
       events: [
         {
@@ -47,7 +54,9 @@ describe("POST /v1/events", () => {
       ],
     });
     expect(response.status).toBe(202);
-    expect(eventsResponseSchema.parse(await response.json())).toEqual({ data: { accepted: 3, duplicates: 0 } });
+    expect(eventsResponseSchema.parse(await response.json())).toEqual({
+      data: { accepted: 3, duplicates: 0, ignored: 0, suppressed: 0 },
+    });
     expect(response.headers.get("Access-Control-Allow-Origin")).toBe("http://127.0.0.1:8787");
     expect(await storedEvents(rec)).toEqual([
       {
@@ -78,35 +87,44 @@ describe("POST /v1/events", () => {
   });
 
   it("takes the arm from the signed recommendation id, never from the client", async () => {
-    const signed = await newRecommendationId("holdout", "test-shopper-secret");
-    const forged = `${signed.slice(0, signed.lastIndexOf("."))}.0000000000000000`;
-    await beacon({ type: "impression", recommendationId: signed, arm: "personalized", productId: "sku-9" });
-    await beacon({ type: "impression", recommendationId: "rec-unsigned", arm: "personalized", productId: "sku-9" });
-    await beacon({ type: "impression", recommendationId: forged, arm: "holdout", productId: "sku-9" });
+    const signed = await anonymousId(["sku-9"], "holdout");
+    const forged = `${signed.slice(0, signed.lastIndexOf("."))}.AAAAAAAAAAA`;
+    const otherArm = signed.replace(".h.", ".p.");
+    const answers = [];
+    for (const recommendationId of [signed, "rec-unsigned", forged, otherArm]) {
+      const response = await beacon({ type: "impression", recommendationId, arm: "personalized", productId: "sku-9" });
+      answers.push(eventsResponseSchema.parse(await response.json()).data);
+    }
+    expect(answers.map((a) => [a.accepted, a.ignored])).toEqual([
+      [1, 0],
+      [0, 1],
+      [0, 1],
+      [0, 1],
+    ]);
     expect((await storedEvents(signed))[0]?.arm).toBe("holdout");
-    expect((await storedEvents("rec-unsigned"))[0]?.arm).toBeNull();
-    expect((await storedEvents(forged))[0]?.arm).toBeNull();
+    expect(await storedEvents("rec-unsigned")).toEqual([]);
+    expect(await storedEvents(forged)).toEqual([]);
+    expect(await storedEvents(otherArm)).toEqual([]);
   });
 
   it("accepts a single event sent as application/json", async () => {
-    const response = await beacon(
-      { type: "view", recommendationId: "rec-json", productId: "sku-9" },
-      "application/json",
-    );
+    const rec = await anonymousId(["sku-9"]);
+    const response = await beacon({ type: "view", recommendationId: rec, productId: "sku-9" }, "application/json");
     expect(response.status).toBe(202);
     expect(eventsResponseSchema.parse(await response.json()).data.accepted).toBe(1);
-    expect(await storedEvents("rec-json")).toHaveLength(1);
+    expect(await storedEvents(rec)).toHaveLength(1);
   });
 
   it("counts an impression once per recommendation and item, and a click once per minute", async () => {
-    const impression = { type: "impression", recommendationId: "rec-dedupe", productId: "sku-1" };
-    const click = { type: "click", recommendationId: "rec-dedupe", productId: "sku-1" };
+    const rec = await anonymousId(["sku-1", "sku-2"]);
+    const impression = { type: "impression", recommendationId: rec, productId: "sku-1" };
+    const click = { type: "click", recommendationId: rec, productId: "sku-1" };
     // One request shares one clock reading, so the double click falls in the same minute.
     const first = await beacon({ events: [impression, impression, click, click] });
-    expect(eventsResponseSchema.parse(await first.json()).data).toEqual({ accepted: 2, duplicates: 2 });
+    expect(eventsResponseSchema.parse(await first.json()).data).toMatchObject({ accepted: 2, duplicates: 2 });
     const again = await beacon({ events: [impression, { ...impression, productId: "sku-2" }] });
-    expect(eventsResponseSchema.parse(await again.json()).data).toEqual({ accepted: 1, duplicates: 1 });
-    const rows = await storedEvents("rec-dedupe");
+    expect(eventsResponseSchema.parse(await again.json()).data).toMatchObject({ accepted: 1, duplicates: 1 });
+    const rows = await storedEvents(rec);
     expect(rows.map((row) => `${row.type}:${row.product_id}`)).toEqual([
       "impression:sku-1",
       "click:sku-1",
@@ -173,12 +191,13 @@ describe("POST /v1/events", () => {
       .first()) as { customer_id: string };
     const token = await signShopperToken("events-shopper", env.SHOPPER_TOKEN_SECRET, 600, new Date());
 
-    await beacon({ events: [{ type: "impression", recommendationId: "rec-token", productId: "sku-1" }], token });
+    const rec = await anonymousId(["sku-1", "sku-2"]);
+    await beacon({ events: [{ type: "impression", recommendationId: rec, productId: "sku-1" }], token });
     await beacon({
-      events: [{ type: "impression", recommendationId: "rec-token", productId: "sku-2" }],
+      events: [{ type: "impression", recommendationId: rec, productId: "sku-2" }],
       token: "not-a-token",
     });
-    const rows = await storedEvents("rec-token");
+    const rows = await storedEvents(rec);
     expect(rows.map((row) => [row.product_id, row.customer_id])).toEqual([
       ["sku-1", customerId],
       ["sku-2", null],

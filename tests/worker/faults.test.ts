@@ -9,7 +9,7 @@ import { classifyDatabaseError } from "../../worker/http/database-errors.ts";
 import { signShopperToken } from "../../worker/http/shopper-token.ts";
 import { forgetModels } from "../../worker/models/models.repo.ts";
 import { forgetLastGoodShelves } from "../../worker/recommendations/last-good-shelf.ts";
-import { newRecommendationId } from "../../worker/recommendations/recommendation-id.ts";
+import { anonymousSubject, newRecommendationId } from "../../worker/recommendations/recommendation-id.ts";
 import { forgetCatalog } from "../../worker/recommendations/recommendations.repo.ts";
 import { recommendationsResponseSchema } from "../../worker/recommendations/recommendations.schemas.ts";
 import { forgetRules } from "../../worker/rules/rules.repo.ts";
@@ -341,7 +341,10 @@ const writeCases: WriteCase[] = [
           events: [
             {
               type: "impression",
-              recommendationId: await newRecommendationId("anonymous", secret),
+              recommendationId: await newRecommendationId(
+                { arm: "anonymous", subject: anonymousSubject, itemIds: ["f-coffee-0"], issuedAt: new Date() },
+                secret,
+              ),
               arm: "anonymous",
               productId: "f-coffee-0",
             },

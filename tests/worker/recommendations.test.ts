@@ -5,6 +5,7 @@ import { holdoutResponseSchema } from "../../worker/admin/admin.schemas.ts";
 import { defaultRankingOptions } from "../../worker/core/ranking/options.ts";
 import { holdoutArm } from "../../worker/core/rules/holdout.ts";
 import { signShopperToken } from "../../worker/http/shopper-token.ts";
+import { identityKey } from "../../worker/identity/identity.keys.ts";
 import { recommendationsResponseSchema } from "../../worker/recommendations/recommendations.schemas.ts";
 import { adminKey, anOrder, client } from "../fixtures/builders.ts";
 
@@ -164,11 +165,11 @@ describe("GET /v1/recommendations", () => {
     expect((await recommendations(undefined, "?limit=many")).status).toBe(400);
   });
 
-  it("holds out the configured share of known shoppers, stably by customer id", async () => {
+  it("holds out the configured share of known shoppers, stably by storefront account", async () => {
     let holdout = 0;
     for (let c = 0; c < 80; c++) {
-      const lookup = (await (await api.lookup("account", `crowd-${c}`)).json()) as { data: { customerId: string } };
-      const expected = holdoutArm(lookup.data.customerId, defaultRankingOptions.holdout);
+      const key = await identityKey("account", `crowd-${c}`, env.IDENTITY_HASH_SECRET);
+      const expected = holdoutArm(key, defaultRankingOptions.holdout);
       const data = await dataOf(await recommendations(await tokenFor(`crowd-${c}`)));
       expect(data.arm).toBe(expected);
       if (data.arm === "holdout") holdout++;
@@ -231,32 +232,41 @@ describe("events from a signed-in shopper", () => {
 describe("holdout results", () => {
   it("counts impressions, clicks and attributed orders per arm, with the arm taken from the signed id", async () => {
     const since = new Date().toISOString();
-    const served: { id: string; arm: string; item: string }[] = [];
+    const served: { id: string; arm: string; item: string; category: string; token: string }[] = [];
     for (let c = 40; c < 60; c++) {
-      const data = await dataOf(await recommendations(await tokenFor(`crowd-${c}`)));
-      served.push({ id: data.recommendationId, arm: data.arm, item: data.items[0]?.id as string });
+      const token = await tokenFor(`crowd-${c}`);
+      const data = await dataOf(await recommendations(token));
+      const first = data.items[0] as { id: string; categoryId: string };
+      served.push({ id: data.recommendationId, arm: data.arm, item: first.id, category: first.categoryId, token });
     }
-    for (const { id, item } of served) {
+    for (const { id, item, token } of served) {
       // The client claims "personalized" for every one; the stored arm must still be the served one.
       await SELF.fetch("http://patron.test/v1/events", {
         method: "POST",
         headers: { "Content-Type": "text/plain" },
         body: JSON.stringify({
           events: [{ type: "impression", recommendationId: id, arm: "personalized", productId: item }],
+          token,
         }),
       });
     }
-    const clicked = served[0] as { id: string; arm: string; item: string };
+    const clicked = served[0] as (typeof served)[number];
     await SELF.fetch("http://patron.test/v1/events", {
       method: "POST",
       headers: { "Content-Type": "text/plain" },
-      body: JSON.stringify({ type: "click", recommendationId: clicked.id, productId: clicked.item }),
+      body: JSON.stringify({
+        type: "click",
+        recommendationId: clicked.id,
+        productId: clicked.item,
+        token: clicked.token,
+      }),
     });
     const order = anOrder({
       id: `holdout-order-${Date.now()}`,
       placedAt: new Date().toISOString(),
       identifiers: { account: "crowd-40" },
       recommendationId: clicked.id,
+      lines: [{ productId: clicked.item, categoryId: clicked.category, quantity: 1, unitPrice: 13, listPrice: 13 }],
     });
     expect((await api.postOrders([order])).status).toBe(200);
 

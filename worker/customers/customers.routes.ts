@@ -3,10 +3,11 @@ import { Hono } from "hono";
 import { normalizeIdentifier } from "../core/identity/normalize.ts";
 import type { AppEnv } from "../env.ts";
 import { requireAdminKey } from "../http/auth.ts";
-import { invalidRequest, notFound } from "../http/errors.ts";
+import { ApiError, invalidRequest, notFound } from "../http/errors.ts";
 import { parseOrThrow, queryParams } from "../http/validate.ts";
 import { identityKey } from "../identity/identity.keys.ts";
 import { customerIdByKey } from "../identity/identity.repo.ts";
+import { orderSuppressionKey } from "../suppressions/suppressions.repo.ts";
 import { loadCustomer, survivingCustomerId } from "./customers.repo.ts";
 import { customerParamsSchema, lookupQuerySchema } from "./customers.schemas.ts";
 import { eraseCustomer, exportCustomer } from "./erasure.repo.ts";
@@ -67,6 +68,13 @@ export const customersRoutes = new Hono<AppEnv>()
     const { id } = parseOrThrow(customerParamsSchema, c.req.param(), "path");
     const survivor = await survivingCustomerId(c.var.db, id);
     if (!survivor) throw notFound(`No customer with id ${id}.`);
-    const deleted = await eraseCustomer(c.var.db, survivor);
-    return c.json({ data: { customerId: survivor, deleted } });
+    const erasure = await eraseCustomer(
+      c.var.db,
+      survivor,
+      (orderId) => orderSuppressionKey(orderId, c.env.IDENTITY_HASH_SECRET),
+      c.var.now,
+    );
+    if (erasure.kind === "busy")
+      throw new ApiError(409, "conflict", "New orders keep reaching this customer right now; retry the erasure.");
+    return c.json({ data: { customerId: survivor, deleted: erasure.deleted, suppressed: erasure.suppressed } });
   });

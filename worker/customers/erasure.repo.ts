@@ -1,9 +1,11 @@
 // A customer's right of access and erasure: everything Patron holds about one unified customer, as
 // one export, and a deletion from every table in one D1 batch (all or nothing). Customers merged into
 // this one go with it; identifiers shared with other people (marked shared, owned by nobody) stay.
+// The same batch leaves keyed hashes on the suppression list so the erased data is not recreated.
 import { sql } from "drizzle-orm";
 import { batchRows, runBatch } from "../../db/batch.ts";
 import type { Db } from "../env.ts";
+import { isStaleRegion } from "../identity/identity.repo.ts";
 
 /** The customer and every customer merged into it, at any depth. */
 function familyOf(customerId: string) {
@@ -36,9 +38,57 @@ export async function exportCustomer(db: Db, customerId: string) {
   return { customers, identities, orders, lines, summary, categories, scores, transitions, events, merges };
 }
 
-/** Deletes the customer (and those merged into it) from every table; returns rows removed per table. */
-export async function eraseCustomer(db: Db, customerId: string): Promise<Record<string, number>> {
+/** The ids of the orders an erasure of the customer removes, so their suppression keys can be made. */
+async function erasedOrderIds(db: Db, customerId: string): Promise<string[]> {
+  const [rows = []] = await batchRows(db, [sql`SELECT id FROM orders WHERE customer_id IN ${familyOf(customerId)}`]);
+  return rows.map((row) => String(row.id));
+}
+
+export type Erasure =
+  | { kind: "erased"; deleted: Record<string, number>; suppressed: { orders: number; identifiers: number } }
+  | { kind: "busy" };
+
+/** Attempts before an erasure that keeps meeting new orders for the customer gives up. */
+const maxAttempts = 5;
+
+/**
+ * Deletes the customer (and those merged into it) from every table, and in the same batch puts on
+ * the suppression list the keyed hashes (`orderKey`) of the erased orders' ids and the identity keys
+ * (already keyed hashes) of the identifiers that were theirs alone. The batch aborts and is redone
+ * when an order reached the customer after its ids were read, so every erased order is suppressed.
+ * Returns rows removed per table and keys suppressed, or `busy` when the retries ran out.
+ */
+export async function eraseCustomer(
+  db: Db,
+  customerId: string,
+  orderKey: (orderId: string) => Promise<string>,
+  now: Date,
+): Promise<Erasure> {
+  for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+    const orderIds = await erasedOrderIds(db, customerId);
+    const orderKeys = await Promise.all(orderIds.map(orderKey));
+    try {
+      return { kind: "erased", ...(await eraseWith(db, customerId, orderIds, orderKeys, now)) };
+    } catch (error) {
+      if (!isStaleRegion(error)) throw error;
+    }
+  }
+  return { kind: "busy" };
+}
+
+async function eraseWith(db: Db, customerId: string, orderIds: string[], orderKeys: string[], now: Date) {
   const family = familyOf(customerId);
+  const at = now.toISOString();
+  const suppress = [
+    // NOT NULL on ingest_checks.ok aborts the batch when the customer has an order not read above.
+    sql`INSERT INTO ingest_checks (ok) SELECT CASE WHEN NOT EXISTS (
+          SELECT 1 FROM orders WHERE customer_id IN ${family}
+            AND id NOT IN (SELECT value FROM json_each(${JSON.stringify(orderIds)}))) THEN 1 END`,
+    sql`INSERT OR IGNORE INTO suppressions (key, kind, created_at)
+        SELECT key, kind, ${at} FROM identities WHERE customer_id IN ${family} AND shared = 0`,
+    sql`INSERT OR IGNORE INTO suppressions (key, kind, created_at)
+        SELECT value, 'order', ${at} FROM json_each(${JSON.stringify(orderKeys)})`,
+  ];
   const orderSources = sql`(SELECT 'order:' || id FROM orders WHERE customer_id IN ${family})`;
   const keys = sql`(SELECT key FROM identities WHERE customer_id IN ${family})`;
   const steps: [string, ReturnType<typeof sql>][] = [
@@ -64,9 +114,13 @@ export async function eraseCustomer(db: Db, customerId: string): Promise<Record<
     // Last: the family is defined through this table.
     ["customers", sql`DELETE FROM customers WHERE id IN ${family}`],
   ];
-  const results = await runBatch(
-    db,
-    steps.map(([, statement]) => statement),
-  );
-  return Object.fromEntries(steps.map(([table], i) => [table, results[i]?.meta.changes ?? 0]));
+  const results = await runBatch(db, [
+    ...suppress,
+    ...steps.map(([, statement]) => statement),
+    sql`DELETE FROM ingest_checks`,
+  ]);
+  return {
+    deleted: Object.fromEntries(steps.map(([table], i) => [table, results[i + suppress.length]?.meta.changes ?? 0])),
+    suppressed: { identifiers: results[1]?.meta.changes ?? 0, orders: results[2]?.meta.changes ?? 0 },
+  };
 }

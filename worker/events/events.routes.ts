@@ -1,8 +1,9 @@
 // POST /v1/events: impressions and clicks beaconed by the storefront widget, and product views.
 // Beacons arrive as `text/plain` (a CORS "simple" request, so no preflight) carrying JSON; plain
 // `application/json` works too. Events carry the recommendation id, whose signed arm is what is stored
-// (an `arm` field sent by the client is ignored); the optional `token` field (or a Bearer header)
-// links the events to the shopper's customer; it is not required.
+// (an `arm` field sent by the client is ignored) when the id was served to the event's shopper, listed
+// the product and is within EVENT_ATTRIBUTION_DAYS; otherwise the event is ignored. The optional
+// `token` (per event, per batch, or a Bearer header) links events to the shopper's customer.
 import { type Context, Hono } from "hono";
 import type { AppEnv } from "../env.ts";
 import { bearerToken } from "../http/auth.ts";
@@ -10,22 +11,40 @@ import { ApiError } from "../http/errors.ts";
 
 import { parseOrThrow } from "../http/validate.ts";
 import { shopperAccountKey } from "../identity/identity.keys.ts";
-import { customerIdByKey } from "../identity/identity.repo.ts";
-import { armOfRecommendationId } from "../recommendations/recommendation-id.ts";
+import { ownersOf } from "../recommendations/attribution.repo.ts";
+import { attributedArm, attributionSettings } from "../recommendations/attribution.ts";
+import { suppressedKeys } from "../suppressions/suppressions.repo.ts";
 import { type EventRow, insertEvents } from "./events.repo.ts";
 import { type EventInput, type EventsResponse, eventsRequestSchema } from "./events.schemas.ts";
 
 const maxBodyBytes = 64 * 1024;
 
+interface Shopper {
+  accountKey: string | null;
+  customerId: string | null;
+  /** The customer and those merged into it: ids served to any of them count for this shopper. */
+  family: string[];
+}
+
 /**
- * The customer behind a shopper token, so views and clicks feed that customer's browse signals. A
- * missing, invalid or expired token leaves the event anonymous: a beacon never fails for it.
+ * The shopper behind each distinct token, so views and clicks feed that customer's browse signals and
+ * attributions are checked against who sends them. A missing, invalid or expired token leaves its
+ * events anonymous: a beacon never fails for it.
  */
-async function customerOfToken(c: Context<AppEnv>, token: string | null | undefined): Promise<string | null> {
-  if (!token) return null;
-  const shopper = await shopperAccountKey(token, c.env, c.var.now);
-  if (!shopper.ok || !shopper.accountKey) return null;
-  return (await customerIdByKey(c.var.db, shopper.accountKey))?.customerId ?? null;
+async function shoppersOf(c: Context<AppEnv>, tokens: Set<string>) {
+  const accountKeys = new Map<string, string | null>();
+  for (const token of tokens) {
+    const shopper = await shopperAccountKey(token, c.env, c.var.now);
+    accountKeys.set(token, shopper.ok ? shopper.accountKey : null);
+  }
+  const keys = [...accountKeys.values()].filter((key): key is string => !!key);
+  const [owners, suppressed] = await Promise.all([ownersOf(c.var.db, keys), suppressedKeys(c.var.db, keys)]);
+  const shoppers = new Map<string, Shopper>();
+  for (const [token, accountKey] of accountKeys) {
+    const owner = accountKey ? owners.get(accountKey) : undefined;
+    shoppers.set(token, { accountKey, customerId: owner?.customerId ?? null, family: owner?.family ?? [] });
+  }
+  return { shoppers, suppressed };
 }
 
 /**
@@ -64,29 +83,63 @@ export const eventsRoutes = new Hono<AppEnv>().post("/", async (c) => {
   const payload = parseOrThrow(eventsRequestSchema, await readPayload(c.req.raw), "request body");
   const batch = "events" in payload ? payload.events : [payload];
   const now = c.get("now");
-  const customerId = await customerOfToken(
+  // Each event is attributed by its own token; the batch token (or a Bearer header) covers the rest.
+  const fallbackToken = ("events" in payload ? payload.token : undefined) ?? bearerToken(c.req.header("Authorization"));
+  const tokenOf = (event: EventInput) => event.token ?? fallbackToken ?? null;
+  const { shoppers, suppressed: suppressedAccounts } = await shoppersOf(
     c,
-    ("events" in payload ? payload.token : undefined) ??
-      batch.find((event) => event.token)?.token ??
-      bearerToken(c.req.header("Authorization")),
+    new Set(batch.map(tokenOf).filter((token): token is string => !!token)),
   );
-  const arms = new Map<string, string | null>();
-  for (const id of new Set(batch.map((event) => event.recommendationId).filter((id): id is string => !!id))) {
-    arms.set(id, await armOfRecommendationId(id, c.env.SHOPPER_TOKEN_SECRET));
+  const settings = attributionSettings(c.env);
+  const rows: EventRow[] = [];
+  let ignored = 0;
+  let suppressed = 0;
+  for (const event of batch) {
+    const token = tokenOf(event);
+    const shopper = token ? shoppers.get(token) : undefined;
+    // An erased shopper's events are dropped until an admin lifts the suppression.
+    if (shopper?.accountKey && suppressedAccounts.has(shopper.accountKey)) {
+      suppressed++;
+      continue;
+    }
+    let arm: string | null = null;
+    if (event.recommendationId) {
+      // The arm comes from the signed recommendation id, never from what the client says, and only
+      // when the id was served to this shopper, listed this product and is within its window.
+      arm = await attributedArm(
+        event.recommendationId,
+        {
+          claimant: {
+            customerIds: shopper?.family ?? [],
+            accountKeys: shopper?.accountKey ? [shopper.accountKey] : [],
+          },
+          itemIds: event.productId ? [event.productId] : [],
+          at: now,
+          windowDays: settings.eventWindowDays,
+        },
+        settings.secrets,
+      );
+      if (!arm) {
+        ignored++;
+        continue;
+      }
+    }
+    rows.push({
+      type: event.type,
+      recommendationId: event.recommendationId ?? null,
+      arm,
+      customerId: shopper?.customerId ?? null,
+      productId: event.productId ?? null,
+      categoryId: event.categoryId ?? null,
+      at: now.toISOString(),
+      dedupeKey: eventDedupeKey(event, now),
+    });
   }
-  const rows: EventRow[] = batch.map((event) => ({
-    type: event.type,
-    recommendationId: event.recommendationId ?? null,
-    // The arm comes from the signed recommendation id, never from what the client says.
-    arm: event.recommendationId ? (arms.get(event.recommendationId) ?? null) : null,
-    customerId,
-    productId: event.productId ?? null,
-    categoryId: event.categoryId ?? null,
-    at: now.toISOString(),
-    dedupeKey: eventDedupeKey(event, now),
-  }));
 
   const accepted = await insertEvents(c.get("db"), rows);
   c.header("Cache-Control", "no-store");
-  return c.json({ data: { accepted, duplicates: rows.length - accepted } } satisfies EventsResponse, 202);
+  return c.json(
+    { data: { accepted, duplicates: rows.length - accepted, ignored, suppressed } } satisfies EventsResponse,
+    202,
+  );
 });

@@ -1,5 +1,6 @@
 // Request and response shapes for POST /v1/events: widget beacons (impressions, clicks) and product views.
 import * as z from "zod";
+import { maxRecommendationIdLength } from "../recommendations/recommendation-id.ts";
 
 const id = z.string().trim().min(1).max(128);
 
@@ -8,11 +9,14 @@ export const eventTypeSchema = z.enum(["impression", "click", "view"]);
 export const eventSchema = z
   .object({
     type: eventTypeSchema,
-    recommendationId: id.optional(),
+    recommendationId: z.string().trim().min(1).max(maxRecommendationIdLength).optional(),
     arm: z.string().trim().min(1).max(32).optional(),
     productId: id.optional(),
     categoryId: id.optional(),
-    /** A shopper token may ride in the body because `sendBeacon` cannot set an Authorization header. */
+    /**
+     * The shopper this event is from. A token may ride in the body because `sendBeacon` cannot set an
+     * Authorization header; an event's own token wins over the batch's.
+     */
     token: z.string().max(4096).optional(),
   })
   .refine((event) => event.type === "view" || event.recommendationId !== undefined, {
@@ -26,7 +30,7 @@ export const eventSchema = z
 
 export const maxEventsPerRequest = 100;
 
-/** One event, or a batch `{ events: [...], token? }` whose token applies to every event without one. */
+/** One event, or a batch `{ events: [...], token? }` whose token applies to every event without its own. */
 export const eventsRequestSchema = z.union([
   z.object({
     events: z.array(eventSchema).min(1).max(maxEventsPerRequest),
@@ -41,6 +45,13 @@ export const eventsResponseSchema = z.object({
     accepted: z.number().int().nonnegative(),
     /** Valid events already recorded earlier (a repeated impression, a double click): not stored twice. */
     duplicates: z.number().int().nonnegative(),
+    /**
+     * Events not recorded because their recommendationId does not count for them: not a current
+     * Patron id, served to another shopper, not listing the product, or past EVENT_ATTRIBUTION_DAYS.
+     */
+    ignored: z.number().int().nonnegative(),
+    /** Events from a shopper whose data was erased (suppressed until an admin lifts it): dropped. */
+    suppressed: z.number().int().nonnegative(),
   }),
 });
 

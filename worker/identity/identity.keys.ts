@@ -29,6 +29,11 @@ function hmacKey(secret: string): Promise<CryptoKey> {
 
 const toHex = (buffer: ArrayBuffer) => [...new Uint8Array(buffer)].map((b) => b.toString(16).padStart(2, "0")).join("");
 
+/** HMAC-SHA-256 of `text` with `secret`, as hex: the keyed hash every stored identifier goes through. */
+export async function hmacHex(text: string, secret: string): Promise<string> {
+  return toHex(await crypto.subtle.sign("HMAC", await hmacKey(secret), new TextEncoder().encode(text)));
+}
+
 export async function identityKey(kind: IdentifierKind, normalizedValue: string, secret: string): Promise<string> {
   const signature = await crypto.subtle.sign(
     "HMAC",

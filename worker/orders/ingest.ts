@@ -7,7 +7,12 @@ import { runBatch } from "../../db/batch.ts";
 import { orderSource, planResolution, type ResolutionPlan } from "../core/identity/plan.ts";
 import type { Observation } from "../core/identity/resolve.ts";
 import type { Db } from "../env.ts";
-import { hashIdentifiers, type IgnoredIdentifier, identifySource } from "../identity/identity.keys.ts";
+import {
+  type HashedIdentity,
+  hashIdentifiers,
+  type IgnoredIdentifier,
+  identifySource,
+} from "../identity/identity.keys.ts";
 import {
   identityStatements,
   isStaleRegion,
@@ -15,6 +20,9 @@ import {
   observationExists,
   regionGuard,
 } from "../identity/identity.repo.ts";
+import type { AttributionSettings } from "../recommendations/attribution.ts";
+import { orderSuppressionKey, suppressedKeys, suppressionGuard } from "../suppressions/suppressions.repo.ts";
+import { ignoredAttributions } from "./order-attribution.ts";
 import {
   existingOrderIds,
   insertOrderStatements,
@@ -23,10 +31,32 @@ import {
 } from "./orders.repo.ts";
 import type { IdentifiersInput, OrderInput } from "./orders.schemas.ts";
 
+/** The indexes of the orders whose id or any identifier is on the suppression list. */
+async function suppressedOrders(
+  db: Db,
+  orders: readonly { index: number; suppressionKeys: readonly string[] }[],
+): Promise<Set<number>> {
+  const suppressed = await suppressedKeys(
+    db,
+    orders.flatMap((order) => order.suppressionKeys),
+  );
+  return new Set(orders.filter((o) => o.suppressionKeys.some((key) => suppressed.has(key))).map((o) => o.index));
+}
+
 export interface IngestResult {
   accepted: number;
   duplicates: number;
-  results: { id: string; customerId: string | null; status: "created" | "duplicate" }[];
+  /** Orders not stored because an erasure suppressed their id or one of their identifiers. */
+  suppressed: number;
+  /** Stored orders whose recommendationId did not count (see order-attribution.ts); stored without it. */
+  ignored: number;
+  results: {
+    id: string;
+    customerId: string | null;
+    status: "created" | "duplicate" | "suppressed";
+    /** For a created order that carried a recommendationId: whether it is attributed. */
+    attribution?: "counted" | "ignored";
+  }[];
   ignoredIdentifiers: { index: number; kind: string; reason: string }[];
   merges: number;
 }
@@ -93,6 +123,7 @@ export async function ingestOrders(
   secret: string,
   orders: OrderInput[],
   now: Date,
+  attribution: AttributionSettings,
 ): Promise<{ kind: "ingested"; result: IngestResult } | IngestRefusal> {
   const ignoredIdentifiers: IngestResult["ignoredIdentifiers"] = [];
   const masks = new Map<string, string>();
@@ -101,19 +132,34 @@ export async function ingestOrders(
     db,
     orders.map((order) => order.id),
   );
-  const fresh: { index: number; order: OrderInput; observation: Observation }[] = [];
+  const unseen: { index: number; order: OrderInput; identities: HashedIdentity[]; suppressionKeys: string[] }[] = [];
   for (const [index, order] of orders.entries()) {
     if (stored.has(order.id) || seen.has(order.id)) continue;
     seen.add(order.id);
     const { identities, ignored } = await hashIdentifiers(order.identifiers, secret);
     for (const item of ignored) ignoredIdentifiers.push({ index, ...item });
-    for (const identity of identities) masks.set(identity.key, identity.masked);
-    fresh.push({
-      index,
-      order,
-      observation: { source: orderSource(order.id), identities: identities.map(({ kind, key }) => ({ kind, key })) },
-    });
+    const suppressionKeys = [
+      await orderSuppressionKey(order.id, secret),
+      ...identities.map((identity) => identity.key),
+    ];
+    unseen.push({ index, order, identities, suppressionKeys });
   }
+
+  // Erasure sticks: an erased order, or one carrying an erased customer's identifier, is not stored
+  // and creates no customer (the write batch re-checks, in case an erasure commits meanwhile).
+  const suppressedIndexes = await suppressedOrders(db, unseen);
+  const kept = unseen.filter(({ index }) => !suppressedIndexes.has(index));
+  // Attributions that do not count are dropped from the order before it is stored.
+  const ignoredIds = await ignoredAttributions(db, kept, attribution);
+  const fresh = kept.map(({ index, order, identities }) => {
+    for (const identity of identities) masks.set(identity.key, identity.masked);
+    return {
+      index,
+      order: ignoredIds.has(order.id) ? { ...order, recommendationId: null } : order,
+      attribution: order.recommendationId ? (ignoredIds.has(order.id) ? "ignored" : "counted") : undefined,
+      observation: { source: orderSource(order.id), identities: identities.map(({ kind, key }) => ({ kind, key })) },
+    } as const;
+  });
 
   let customerOf = new Map<string, string>();
   let merges = 0;
@@ -124,31 +170,51 @@ export async function ingestOrders(
       masks,
       now,
       fresh.map((f) => f.order.id),
-      (owners) =>
-        insertOrderStatements(
+      (owners) => [
+        suppressionGuard(kept.flatMap((order) => order.suppressionKeys)),
+        ...insertOrderStatements(
           fresh.map(({ order }) => ({ order, customerId: owners.get(orderSource(order.id)) as string })),
           now.toISOString(),
         ),
+      ],
     );
     if (written.kind !== "written") return written;
     customerOf = written.customerOf;
     merges = written.plan.merges.length;
   }
-  const created = new Set(fresh.map((f) => f.index));
-  const results = orders.map((order, index) =>
-    created.has(index)
-      ? { id: order.id, customerId: customerOf.get(orderSource(order.id)) ?? null, status: "created" as const }
-      : { id: order.id, customerId: null, status: "duplicate" as const },
-  );
+  const created = new Map(fresh.map((f) => [f.index, f]));
+  const results = orders.map((order, index): IngestResult["results"][number] => {
+    const written = created.get(index);
+    if (written) {
+      const customerId = customerOf.get(orderSource(order.id)) ?? null;
+      return {
+        id: order.id,
+        customerId,
+        status: "created",
+        ...(written.attribution ? { attribution: written.attribution } : {}),
+      };
+    }
+    return { id: order.id, customerId: null, status: suppressedIndexes.has(index) ? "suppressed" : "duplicate" };
+  });
   return {
     kind: "ingested",
-    result: { accepted: fresh.length, duplicates: orders.length - fresh.length, results, ignoredIdentifiers, merges },
+    result: {
+      accepted: fresh.length,
+      duplicates: orders.length - fresh.length - suppressedIndexes.size,
+      suppressed: suppressedIndexes.size,
+      ignored: ignoredIds.size,
+      results,
+      ignoredIdentifiers,
+      merges,
+    },
   };
 }
 
 export interface IdentifyResult {
   linked: number;
   merges: number;
+  /** True when an identifier was erased and is suppressed: nothing was written. */
+  suppressed: boolean;
   ignoredIdentifiers: IgnoredIdentifier[];
   keys: string[];
 }
@@ -161,14 +227,16 @@ export async function identify(
 ): Promise<{ kind: "identified"; result: IdentifyResult } | IngestRefusal> {
   const { identities, ignored } = await hashIdentifiers(identifiers, secret);
   const keys = identities.map((identity) => identity.key);
-  const identified = (linked: number, merges: number) =>
-    ({ kind: "identified", result: { linked, merges, ignoredIdentifiers: ignored, keys } }) as const;
+  const identified = (linked: number, merges: number, suppressed = false) =>
+    ({ kind: "identified", result: { linked, merges, suppressed, ignoredIdentifiers: ignored, keys } }) as const;
   if (keys.length === 0) return identified(0, 0);
+  // Erasure sticks: a call carrying an erased customer's identifier links nothing.
+  if ((await suppressedKeys(db, keys)).size > 0) return identified(0, 0, true);
   const source = await identifySource(keys);
   if (await observationExists(db, source)) return identified(keys.length, 0);
   const masks = new Map(identities.map((identity) => [identity.key, identity.masked]));
   const fresh = [{ source, identities: identities.map(({ kind, key }) => ({ kind, key })) }];
-  const written = await resolveAndWrite(db, fresh, masks, now, [], () => []);
+  const written = await resolveAndWrite(db, fresh, masks, now, [], () => [suppressionGuard(keys)]);
   if (written.kind !== "written") return written;
   return identified(keys.length, written.plan.merges.length);
 }

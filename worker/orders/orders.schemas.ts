@@ -70,9 +70,16 @@ export const ingestResultSchema = z.object({
   data: z.object({
     accepted: z.number(),
     duplicates: z.number(),
+    suppressed: z.number(),
+    ignored: z.number(),
     merges: z.number(),
     results: z.array(
-      z.object({ id: z.string(), customerId: z.string().nullable(), status: z.enum(["created", "duplicate"]) }),
+      z.object({
+        id: z.string(),
+        customerId: z.string().nullable(),
+        status: z.enum(["created", "duplicate", "suppressed"]),
+        attribution: z.enum(["counted", "ignored"]).optional(),
+      }),
     ),
     ignoredIdentifiers: z.array(z.object({ index: z.number(), kind: z.string(), reason: z.string() })),
   }),

@@ -7,7 +7,7 @@ export interface ShelfView {
   arm: string;
   customerKnown: boolean;
   categories: unknown[];
-  items: unknown[];
+  items: { id: string }[];
 }
 
 /** How long a last-good copy may be served when D1 is failing. */

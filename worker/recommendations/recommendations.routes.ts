@@ -17,7 +17,13 @@ import { shopperAccountKey } from "../identity/identity.keys.ts";
 import { currentModels } from "../models/models.repo.ts";
 import { liveRulesFor } from "../rules/rules.repo.ts";
 import { lastGoodShelf, rememberShelf, type ShelfView } from "./last-good-shelf.ts";
-import { newRecommendationId } from "./recommendation-id.ts";
+import {
+  accountSubject,
+  anonymousSubject,
+  customerSubject,
+  newRecommendationId,
+  type ServedArm,
+} from "./recommendation-id.ts";
 import { cachedCatalog, loadShopper } from "./recommendations.repo.ts";
 import { recommendationsQuerySchema } from "./recommendations.schemas.ts";
 
@@ -71,6 +77,17 @@ async function shelf(c: Context<AppEnv>) {
     accountKey ? loadShopper(c.var.db, accountKey, now) : null,
   ]);
   const known = !!shopper?.customerId && !!shopper.summary;
+  // Whom the id binds: events and orders attributed to it must come from this shopper.
+  const subject = shopper?.customerId
+    ? customerSubject(shopper.customerId)
+    : accountKey
+      ? accountSubject(accountKey)
+      : anonymousSubject;
+  const issue = (arm: ServedArm, items: readonly { id: string }[]) =>
+    newRecommendationId(
+      { arm, subject, itemIds: items.map((item) => item.id), issuedAt: now },
+      c.env.SHOPPER_TOKEN_SECRET,
+    );
   // Personal answers may vary by the Authorization header; shared ones must not be cached for a token.
   c.header("Vary", "Authorization");
   const shared = token ? "private, no-store" : `public, max-age=${popularShelfSeconds}`;
@@ -85,7 +102,10 @@ async function shelf(c: Context<AppEnv>) {
   ) {
     c.header("Cache-Control", shared);
     // The shelf is shared; each response still gets its own id, so impressions are attributed per view.
-    const recommendationId = await newRecommendationId(String(popularCache.body.data.arm), c.env.SHOPPER_TOKEN_SECRET);
+    const recommendationId = await issue(
+      popularCache.body.data.arm as ServedArm,
+      popularCache.body.data.items as { id: string }[],
+    );
     return c.json({ data: { ...popularCache.body.data, recommendationId } });
   }
 
@@ -109,6 +129,7 @@ async function shelf(c: Context<AppEnv>) {
   const result = recommend(
     {
       customerId: known ? (shopper?.customerId ?? null) : null,
+      holdoutKey: accountKey,
       summary: known ? (shopper?.summary ?? null) : null,
       categoryStats: shopper?.categoryStats ?? [],
       browse: shopper?.browse,
@@ -123,9 +144,13 @@ async function shelf(c: Context<AppEnv>) {
     options,
   );
 
+  const served = result.items.slice(0, query.limit);
   const body = {
     data: {
-      recommendationId: await newRecommendationId(result.arm, c.env.SHOPPER_TOKEN_SECRET),
+      recommendationId: await issue(
+        result.arm,
+        served.map((item) => ({ id: item.productId })),
+      ),
       arm: result.arm,
       customerKnown: known,
       categories: result.categories.slice(0, query.categories).map((category) => ({
@@ -135,7 +160,7 @@ async function shelf(c: Context<AppEnv>) {
         reasons: category.reasons,
         reason: category.sentence,
       })),
-      items: result.items.slice(0, query.limit).map((item) => ({
+      items: served.map((item) => ({
         id: item.productId,
         title: item.title,
         url: item.url,
@@ -191,14 +216,18 @@ async function degradedShelf(c: Context<AppEnv>, error: unknown) {
   const query = queryParams(c, recommendationsQuerySchema);
   const kept = await lastGoodShelf(`${query.limit}:${query.categories}`, c.var.now);
   const view: ShelfView = {
-    arm: kept?.arm ?? "anonymous",
+    arm: "anonymous",
     customerKnown: false,
     categories: (kept?.categories ?? []).slice(0, query.categories),
     items: (kept?.items ?? []).slice(0, query.limit),
   };
   c.header("Cache-Control", "no-store");
   c.header("Vary", "Authorization");
-  const recommendationId = await newRecommendationId(view.arm, c.env.SHOPPER_TOKEN_SECRET);
+  // Served from no one's data, the degraded shelf binds nobody: it counts in the anonymous arm only.
+  const recommendationId = await newRecommendationId(
+    { arm: "anonymous", subject: anonymousSubject, itemIds: view.items.map((item) => item.id), issuedAt: c.var.now },
+    c.env.SHOPPER_TOKEN_SECRET,
+  );
   return c.json({ data: { recommendationId, ...view, degraded: true } });
 }
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { rankingOptionsWith } from "../../../worker/core/ranking/options.ts";
 import { type RecommendationInput, recommend } from "../../../worker/core/ranking/recommend.ts";
 import type { CustomerSummary } from "../../../worker/core/ranking/types.ts";
+import { holdoutArm } from "../../../worker/core/rules/holdout.ts";
 import { category, daysAgo, now, population, product, rhythm } from "./builders.ts";
 
 const summary: CustomerSummary = {
@@ -37,6 +38,19 @@ const base: RecommendationInput = {
 const personalised = rankingOptionsWith({ holdout: { share: 0 } });
 
 describe("recommend", () => {
+  it("hashes the arm from holdoutKey when given, whatever the customer id", () => {
+    const options = rankingOptionsWith({ holdout: { share: 0.5 } });
+    const ids = Array.from({ length: 40 }, (_, i) => `${i}-customer`);
+    const key = "account:stable";
+    const expected = holdoutArm(key, options.holdout);
+    for (const customerId of ids) {
+      expect(recommend({ ...base, customerId, holdoutKey: key }, options).arm).toBe(expected);
+    }
+    // Without it the customer id decides, and a different id can land in the other arm.
+    const byCustomer = new Set(ids.map((customerId) => recommend({ ...base, customerId }, options).arm));
+    expect(byCustomer).toEqual(new Set(["holdout", "personalized"]));
+  });
+
   it.each([
     ["anonymous visitor", "anonymous", { customerId: null, summary: null, categoryStats: [] }, personalised],
     ["held-out shopper", "holdout", {}, rankingOptionsWith({ holdout: { share: 1 } })],

@@ -15,6 +15,11 @@ import type { BrowseSignal, CategoryStat, CustomerSummary, Product, RankedCatego
 export interface RecommendationInput {
   /** Null for an anonymous visitor. */
   customerId: string | null;
+  /**
+   * What the holdout arm is hashed from; the customer id when absent. The route passes the storefront
+   * account's identity key, which no merge changes, so a shopper keeps their arm for the experiment.
+   */
+  holdoutKey?: string | null;
   /** Null when the customer is unknown or has no orders yet. */
   summary: CustomerSummary | null;
   categoryStats: readonly CategoryStat[];
@@ -47,7 +52,9 @@ export function recommend(
     segment.discountSensitivity = discountSensitivityFor(input.summary, input.population, options);
   }
   const context = { shopper: segment, now: input.now };
-  const arm: Recommendations["arm"] = known ? holdoutArm(input.customerId!, options.holdout) : "anonymous";
+  const arm: Recommendations["arm"] = known
+    ? holdoutArm(input.holdoutKey ?? input.customerId!, options.holdout)
+    : "anonymous";
 
   let categories: RankedCategory[];
   let items: RankedItem[];

@@ -1,0 +1,245 @@
+// Erasure that sticks: after DELETE /v1/customers/:id, replays and new data carrying the erased
+// customer's order ids or own identifiers are suppressed (nothing stored, no customer created) until
+// an admin lifts the suppression; the list holds keyed hashes only.
+import { env, SELF } from "cloudflare:test";
+import { sql } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/d1";
+import { describe, expect, it } from "vitest";
+import { runBatch } from "../../db/batch.ts";
+import * as schema from "../../db/schema.ts";
+import { eraseCustomer } from "../../worker/customers/erasure.repo.ts";
+import { eventsResponseSchema } from "../../worker/events/events.schemas.ts";
+import { signShopperToken } from "../../worker/http/shopper-token.ts";
+import { isStaleRegion } from "../../worker/identity/identity.repo.ts";
+import { ingestResultSchema } from "../../worker/orders/orders.schemas.ts";
+import { orderSuppressionKey, suppressionGuard } from "../../worker/suppressions/suppressions.repo.ts";
+import { adminKey, anOrder, client, uniquePrefix } from "../fixtures/builders.ts";
+import { dataTables } from "../fixtures/tables.ts";
+
+const api = client(SELF);
+
+async function snapshot() {
+  const tables: Record<string, unknown> = {};
+  for (const table of dataTables) {
+    tables[table] = (await env.DB.prepare(`SELECT * FROM ${table} ORDER BY 1, 2`).all()).results;
+  }
+  return tables;
+}
+
+async function ingest(orders: unknown[]) {
+  const response = await api.postOrders(orders);
+  expect(response.status, await response.clone().text()).toBe(200);
+  return ingestResultSchema.parse(await response.json()).data;
+}
+
+async function identify(identifiers: Record<string, string>) {
+  const response = await api.identify(identifiers);
+  expect(response.status, await response.clone().text()).toBe(200);
+  return ((await response.json()) as { data: { linked: number; merges: number; suppressed: boolean } }).data;
+}
+
+const lift = (body: unknown, key: string | null = adminKey) => api.call("DELETE", "/v1/admin/suppressions", body, key);
+const check = (kind: string, value: string) =>
+  api.call("GET", `/v1/admin/suppressions?kind=${kind}&value=${encodeURIComponent(value)}`, undefined, adminKey);
+
+/** Creates a web + store customer (merged through the email) next to a neighbour sharing a card, then erases it. */
+async function erasedShopper() {
+  const p = uniquePrefix("erased");
+  const shopper = {
+    account: `${p}-acct`,
+    email: `${p}@mail.test`,
+    loyalty: `${p}-L`,
+    card: `${p}-family-card`,
+    orders: [
+      anOrder({ id: `${p}-w1`, identifiers: { account: `${p}-acct`, email: `${p}@mail.test` } }),
+      anOrder({
+        id: `${p}-s1`,
+        channel: "store",
+        identifiers: { loyalty: `${p}-L`, email: `${p}@mail.test`, card: `${p}-family-card` },
+      }),
+    ],
+  };
+  // The neighbour shares the household card: it is nobody's own identifier and is not suppressed.
+  const neighbour = anOrder({
+    id: `${p}-n1`,
+    channel: "store",
+    identifiers: { loyalty: `${p}-N`, card: shopper.card },
+  });
+  await ingest([...shopper.orders, neighbour]);
+  const found = (await (await api.lookup("account", shopper.account)).json()) as { data: { customerId: string } };
+  const erased = await api.call("DELETE", `/v1/customers/${found.data.customerId}`, undefined, adminKey);
+  expect(erased.status, await erased.clone().text()).toBe(200);
+  const body = (await erased.json()) as { data: { suppressed: { orders: number; identifiers: number } } };
+  // Two orders; account, email and loyalty were the customer's own (the card is shared).
+  expect(body.data.suppressed).toEqual({ orders: 2, identifiers: 3 });
+  return { p, ...shopper };
+}
+
+describe("erasure that sticks", () => {
+  it("answers a replayed erased order as suppressed and stores nothing", async () => {
+    const shopper = await erasedShopper();
+    const before = await snapshot();
+    const result = await ingest(shopper.orders);
+    expect(result).toMatchObject({ accepted: 0, duplicates: 0, suppressed: 2 });
+    expect(result.results.map((r) => [r.id, r.status, r.customerId])).toEqual([
+      [`${shopper.p}-w1`, "suppressed", null],
+      [`${shopper.p}-s1`, "suppressed", null],
+    ]);
+    expect(await snapshot()).toEqual(before);
+    expect((await api.lookup("account", shopper.account)).status).toBe(404);
+  });
+
+  it("suppresses a whole new order carrying an erased identifier, and keeps the rest of the batch", async () => {
+    const shopper = await erasedShopper();
+    const fresh = anOrder({ id: `${shopper.p}-fresh`, identifiers: { account: `${shopper.p}-someone-else` } });
+    const before = await snapshot();
+    const result = await ingest([
+      // A new order id, a new account, and the erased customer's email (case and spaces differ).
+      anOrder({
+        id: `${shopper.p}-new`,
+        identifiers: { account: `${shopper.p}-new-acct`, email: ` ${shopper.email.toUpperCase()} ` },
+      }),
+      fresh,
+      fresh,
+    ]);
+    expect(result).toMatchObject({ accepted: 1, duplicates: 1, suppressed: 1 });
+    expect(result.results.map((r) => r.status)).toEqual(["suppressed", "created", "duplicate"]);
+    const after = (await snapshot()) as Record<string, unknown[]>;
+    const was = before as Record<string, unknown[]>;
+    // Only the fresh order's customer was created: nothing for the suppressed one.
+    expect(after.orders?.length).toBe((was.orders?.length ?? 0) + 1);
+    expect(after.customers?.length).toBe((was.customers?.length ?? 0) + 1);
+    expect((await api.lookup("account", `${shopper.p}-new-acct`)).status).toBe(404);
+    // The shared card is not the erased customer's alone: an order carrying only it is accepted.
+    expect(
+      await ingest([anOrder({ id: `${shopper.p}-card`, channel: "store", identifiers: { card: shopper.card } })]),
+    ).toMatchObject({ accepted: 1, suppressed: 0 });
+  });
+
+  it("suppresses identify calls and events carrying an erased identifier", async () => {
+    const shopper = await erasedShopper();
+    const before = await snapshot();
+    expect(await identify({ email: shopper.email, device: `${shopper.p}-phone` })).toEqual({
+      linked: 0,
+      merges: 0,
+      suppressed: true,
+      ignoredIdentifiers: [],
+    });
+    const token = await signShopperToken(shopper.account, env.SHOPPER_TOKEN_SECRET, 600, new Date());
+    const beacon = await SELF.fetch("http://patron.test/v1/events", {
+      method: "POST",
+      headers: { "Content-Type": "text/plain" },
+      body: JSON.stringify({
+        events: [
+          { type: "view", productId: "sku-1", categoryId: "heels", token },
+          { type: "view", productId: "sku-2", categoryId: "heels" },
+        ],
+      }),
+    });
+    expect(eventsResponseSchema.parse(await beacon.json()).data).toEqual({
+      accepted: 1,
+      duplicates: 0,
+      ignored: 0,
+      suppressed: 1,
+    });
+    const after = (await snapshot()) as Record<string, unknown[]>;
+    expect({ ...after, events: [] }).toEqual({ ...(before as Record<string, unknown[]>), events: [] });
+    expect(after.events?.length).toBe(((before as Record<string, unknown[]>).events?.length ?? 0) + 1);
+  });
+
+  it("accepts the data again once an admin lifts the suppression", async () => {
+    const shopper = await erasedShopper();
+    expect(((await (await check("email", shopper.email)).json()) as { data: unknown }).data).toEqual({
+      kind: "email",
+      suppressed: true,
+    });
+    // Only the admin key lifts; bad input is a 400; an unknown value a 404.
+    expect((await lift({ kind: "email", value: shopper.email }, "test-api-key")).status).toBe(401);
+    expect((await lift({ kind: "nickname", value: shopper.email })).status).toBe(400);
+    expect((await lift({ kind: "email", value: `${shopper.p}.unknown@mail.test` })).status).toBe(404);
+
+    const lifted = await lift({ kind: "email", value: shopper.email.toUpperCase() });
+    expect(lifted.status, await lifted.clone().text()).toBe(200);
+    expect(await lifted.json()).toEqual({ data: { kind: "email", lifted: true } });
+    expect(((await (await check("email", shopper.email)).json()) as { data: unknown }).data).toEqual({
+      kind: "email",
+      suppressed: false,
+    });
+    expect(await ingest([anOrder({ id: `${shopper.p}-back`, identifiers: { email: shopper.email } })])).toMatchObject({
+      accepted: 1,
+      suppressed: 0,
+    });
+    expect((await api.lookup("email", shopper.email)).status).toBe(200);
+
+    // The erased order ids stay suppressed until lifted one by one.
+    expect(await ingest([shopper.orders[1]])).toMatchObject({ accepted: 0, suppressed: 1 });
+    expect((await lift({ kind: "order", value: `${shopper.p}-s1` })).status).toBe(200);
+    // The store order still carries the erased loyalty card.
+    expect(await ingest([shopper.orders[1]])).toMatchObject({ accepted: 0, suppressed: 1 });
+    expect((await lift({ kind: "loyalty", value: shopper.loyalty })).status).toBe(200);
+    expect(await ingest([shopper.orders[1]])).toMatchObject({ accepted: 1, suppressed: 0 });
+  });
+
+  it("keeps keyed hashes only, never a raw order id or identifier", async () => {
+    const shopper = await erasedShopper();
+    const { results } = await env.DB.prepare("SELECT * FROM suppressions").all<{
+      key: string;
+      kind: string;
+      created_at: string;
+    }>();
+    expect(results.length).toBeGreaterThanOrEqual(5);
+    const stored = JSON.stringify(results).toLowerCase();
+    for (const raw of [shopper.p, shopper.account, shopper.email, shopper.loyalty, `${shopper.p}-w1`]) {
+      expect(stored).not.toContain(raw.toLowerCase());
+    }
+    for (const row of results) {
+      expect(row.key).toMatch(/^(order|account|email|phone|loyalty|card|device):[0-9a-f]{40}$/);
+      expect(row.key.startsWith(`${row.kind}:`)).toBe(true);
+    }
+    const counts = (await (await api.call("GET", "/v1/admin/suppressions", undefined, adminKey)).json()) as {
+      data: { counts: Record<string, number> };
+    };
+    expect(counts.data.counts.order).toBeGreaterThanOrEqual(2);
+    expect(counts.data.counts.email).toBeGreaterThanOrEqual(1);
+  });
+
+  it("suppresses an order that reaches the customer while the erasure is under way", async () => {
+    const p = uniquePrefix("race");
+    await ingest([anOrder({ id: `${p}-1`, identifiers: { account: `${p}-acct` } })]);
+    const found = (await (await api.lookup("account", `${p}-acct`)).json()) as { data: { customerId: string } };
+    const db = drizzle(env.DB, { schema });
+    let calls = 0;
+    const erasure = await eraseCustomer(
+      db,
+      found.data.customerId,
+      async (orderId) => {
+        // Between the erasure's read of the order ids and its write, another order arrives.
+        if (calls++ === 0) await ingest([anOrder({ id: `${p}-2`, identifiers: { account: `${p}-acct` } })]);
+        return orderSuppressionKey(orderId, env.IDENTITY_HASH_SECRET);
+      },
+      new Date(),
+    );
+    expect(erasure).toMatchObject({ kind: "erased", suppressed: { orders: 2, identifiers: 1 } });
+    expect(await ingest([anOrder({ id: `${p}-2`, identifiers: { email: `${p}@mail.test` } })])).toMatchObject({
+      accepted: 0,
+      suppressed: 1,
+    });
+    expect((await env.DB.prepare("SELECT count(*) AS n FROM ingest_checks").first<{ n: number }>())?.n).toBe(0);
+  });
+
+  it("aborts an ingestion's write batch when one of its keys was suppressed after the request checked", async () => {
+    const db = drizzle(env.DB, { schema });
+    const key = `email:${"ab".repeat(20)}`;
+    await env.DB.prepare("INSERT INTO suppressions (key, kind, created_at) VALUES (?, 'email', ?)")
+      .bind(key, new Date().toISOString())
+      .run();
+    const clear = sql`DELETE FROM ingest_checks`;
+    const aborted = await runBatch(db, [suppressionGuard([`order:${"cd".repeat(20)}`, key]), clear]).then(
+      () => null,
+      (error: unknown) => error,
+    );
+    expect(isStaleRegion(aborted)).toBe(true);
+    await runBatch(db, [suppressionGuard([`email:${"ef".repeat(20)}`]), clear]);
+    expect((await env.DB.prepare("SELECT count(*) AS n FROM ingest_checks").first<{ n: number }>())?.n).toBe(0);
+  });
+});
