@@ -7,6 +7,10 @@ export interface Env {
   PATRON_API_KEY: string;
   PATRON_ADMIN_KEY: string;
   SHOPPER_TOKEN_SECRET: string;
+  /** The shopper-token secret being rotated out: it still verifies until deleted (README, rotation). */
+  SHOPPER_TOKEN_SECRET_PREVIOUS?: string;
+  /** Longest accepted shopper-token lifetime in seconds (default 86400). */
+  SHOPPER_TOKEN_MAX_TTL_SECONDS?: string;
   IDENTITY_HASH_SECRET: string;
   ALLOWED_ORIGINS?: string;
   /** Where stage transitions are POSTed after each nightly run (optional). */
