@@ -3,6 +3,7 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { copyFileSync, existsSync, readFileSync } from "node:fs";
 import path from "node:path";
+import { requiredSecrets } from "../worker/http/config.ts";
 
 const root = path.resolve(import.meta.dirname, "..");
 const bin = (name: string) => path.join(root, "node_modules/.bin", name);
@@ -49,9 +50,14 @@ async function main() {
   execFileSync(bin("wrangler"), ["d1", "migrations", "apply", "DB", "--local"], { cwd: root, env, stdio: "pipe" });
 
   step(`Starting the worker on ${url}…`);
+  // wrangler dev reads only the secrets wrangler.toml declares from .dev.vars; the file's other local
+  // settings (PATRON_DEMO=on, HOLDOUT_SHARE=0...) are passed as variables of this local run.
+  const localSettings = Object.entries(vars)
+    .filter(([name]) => !(requiredSecrets as readonly string[]).includes(name))
+    .flatMap(([name, value]) => ["--var", `${name}:${value}`]);
   const child = spawn(
     bin("wrangler"),
-    ["dev", "--ip", "127.0.0.1", "--port", String(port), "--show-interactive-dev-session=false"],
+    ["dev", "--ip", "127.0.0.1", "--port", String(port), "--show-interactive-dev-session=false", ...localSettings],
     {
       cwd: root,
       env,

@@ -2,7 +2,7 @@
 // an env that lacks one answers every route, /health included, with 503 `unavailable` naming what is
 // missing and never echoing a configured value.
 import { env } from "cloudflare:test";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { createApp } from "../../worker/app.ts";
 import { configProblems, requiredSettings } from "../../worker/http/config.ts";
 import { adminKey, anOrder, apiKey } from "../fixtures/builders.ts";
@@ -70,6 +70,28 @@ describe("a deployment missing configuration", () => {
       expect(((await response.json()) as { error: { message: string } }).error.message).toContain(
         "SHOPPER_TOKEN_MAX_TTL_SECONDS",
       );
+    }
+  });
+
+  it("logs the refusal with the request id and the missing names only", async () => {
+    const log = vi.spyOn(console, "error").mockImplementation(() => {});
+    try {
+      const response = await app.request(
+        "http://patron.test/v1/recommendations",
+        { headers: { "X-Request-Id": "req-config-1" } },
+        { ...env, IDENTITY_HASH_SECRET: undefined },
+      );
+      expect(response.status).toBe(503);
+      const lines = log.mock.calls.map((call) => String(call[0]));
+      const line = lines.find((text) => text.includes("req-config-1"));
+      expect(JSON.parse(line ?? "{}")).toEqual({
+        requestId: "req-config-1",
+        error: "misconfigured",
+        missing: ["IDENTITY_HASH_SECRET"],
+      });
+      for (const text of lines) expect(text).not.toContain(env.SHOPPER_TOKEN_SECRET);
+    } finally {
+      log.mockRestore();
     }
   });
 
