@@ -1,10 +1,16 @@
-// `npm run deploy`, the one command: build without the demo storefront, check the deployment's
-// secrets and settings, apply the remote D1 migrations, deploy the Worker. Each step says what it runs;
+// `npm run deploy`, the one command: build without the demo storefront, check wrangler.toml and the
+// Worker's secrets, apply the remote D1 migrations, deploy the Worker. Each step says what it runs;
 // the first failure stops everything after it with a message saying what to do.
 import { execFileSync } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { type DeployConfig, deployPreflight, parseSecretList } from "./preflight.ts";
+import {
+  type DeployConfig,
+  type Preflight,
+  parseSecretList,
+  secretsPreflight,
+  settingsPreflight,
+} from "./preflight.ts";
 
 const root = path.resolve(import.meta.dirname, "../..");
 const wrangler = path.join(root, "node_modules/.bin/wrangler");
@@ -28,6 +34,14 @@ interface Step {
 }
 
 export function deploy(io: DeployIo): void {
+  const config = io.readConfig();
+  const report = ({ problems, warnings }: Preflight) => {
+    for (const warning of warnings) io.log(`  ! ${warning}`);
+    if (problems.length > 0)
+      throw new DeployStopped(
+        `the deployment is not ready:\n${problems.map((problem) => `  ✗ ${problem}`).join("\n")}`,
+      );
+  };
   const steps: Step[] = [
     {
       title: "Building the widget without the demo storefront (widget/build.ts --no-demo)",
@@ -35,20 +49,20 @@ export function deploy(io: DeployIo): void {
       hint: "fix the build error above (`npm run build` shows the same).",
     },
     {
-      title: "Checking the deployment's secrets and settings (wrangler secret list, wrangler.toml)",
+      title: "Checking wrangler.toml (ALLOWED_ORIGINS, token lifetime cap, demo off, D1 database id)",
+      action: () => report(settingsPreflight(config)),
+      hint: "fix wrangler.toml as listed, then run `npm run deploy` again.",
+    },
+    {
+      title: "Checking the Worker's secrets (wrangler secret list)",
       action: () => {
         const secretNames = parseSecretList(
           io.run(wrangler, ["secret", "list", "--format", "json"], { capture: true }),
         );
-        const { problems, warnings } = deployPreflight({ ...io.readConfig(), secretNames });
-        for (const warning of warnings) io.log(`  ! ${warning}`);
-        if (problems.length > 0)
-          throw new DeployStopped(
-            `the deployment is not ready:\n${problems.map((problem) => `  ✗ ${problem}`).join("\n")}`,
-          );
+        report(secretsPreflight({ ...config, secretNames }));
         io.log(`  ✓ secrets set: ${secretNames.join(", ") || "none"}`);
       },
-      hint: "set what is listed, then run `npm run deploy` again. (`wrangler login` first if wrangler could not list the secrets.)",
+      hint: "set the secrets listed, then run `npm run deploy` again. (Run `npx wrangler login` first if wrangler could not list them.)",
     },
     {
       title: "Applying D1 migrations to the remote database (wrangler d1 migrations apply patron --remote)",

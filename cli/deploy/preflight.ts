@@ -1,6 +1,7 @@
-// The deploy pre-flight: from the names `wrangler secret list` prints and wrangler.toml's settings,
+// The deploy pre-flight: from wrangler.toml's settings and the names `wrangler secret list` prints,
 // decides what would keep the deployment from serving safely. Pure (no I/O, no values of secrets), so
-// it is tested on its own; cli/deploy/deploy.ts runs it between the build and the remote migrations.
+// it is tested on its own; cli/deploy/deploy.ts runs it between the build and the remote migrations,
+// the wrangler.toml part first so it answers before any network call.
 import { allowedOrigins, invalidOrigins, requiredSecrets } from "../../worker/http/config.ts";
 import { parseMaxTtlSeconds } from "../../worker/http/shopper-token.ts";
 
@@ -23,19 +24,10 @@ export interface Preflight {
 const localHosts = new Set(["localhost", "127.0.0.1", "[::1]"]);
 const isLocal = (origin: string) => localHosts.has(new URL(origin).hostname);
 
-export function deployPreflight(config: DeployConfig): Preflight {
+/** What wrangler.toml alone shows (no network): ALLOWED_ORIGINS, the lifetime cap, the demo, the D1 id. */
+export function settingsPreflight(config: Omit<DeployConfig, "secretNames">): Preflight {
   const problems: string[] = [];
   const warnings: string[] = [];
-  const secrets = new Set(config.secretNames);
-
-  for (const name of requiredSecrets) {
-    if (secrets.has(name)) continue;
-    problems.push(
-      name in config.vars
-        ? `${name} is a plain [vars] value in wrangler.toml: remove it there and set it as a secret (npx wrangler secret put ${name}).`
-        : `${name} is not set: npx wrangler secret put ${name}`,
-    );
-  }
 
   const originsVar = config.vars.ALLOWED_ORIGINS;
   if (typeof originsVar === "string") {
@@ -57,8 +49,6 @@ export function deployPreflight(config: DeployConfig): Preflight {
       const plain = origins.filter((origin) => !isLocal(origin) && origin.startsWith("http:"));
       if (plain.length > 0) warnings.push(`ALLOWED_ORIGINS lists origins without https: ${plain.join(", ")}.`);
     }
-  } else if (!secrets.has("ALLOWED_ORIGINS")) {
-    problems.push("ALLOWED_ORIGINS is not set: list your storefront origins in wrangler.toml [vars].");
   }
 
   const maxTtl = config.vars.SHOPPER_TOKEN_MAX_TTL_SECONDS;
@@ -77,6 +67,29 @@ export function deployPreflight(config: DeployConfig): Preflight {
     );
 
   return { problems, warnings };
+}
+
+/** What the secret list shows: every required secret set, and set as a secret (not a plain [vars] value). */
+export function secretsPreflight(config: DeployConfig): Preflight {
+  const secrets = new Set(config.secretNames);
+  const problems = requiredSecrets
+    .filter((name) => !secrets.has(name))
+    .map((name) =>
+      name in config.vars
+        ? `${name} is a plain [vars] value in wrangler.toml: remove it there and set it as a secret (npx wrangler secret put ${name}).`
+        : `${name} is not set: npx wrangler secret put ${name}`,
+    );
+  // Known only once the secrets are listed: ALLOWED_ORIGINS may be a secret rather than a [vars] value.
+  if (!("ALLOWED_ORIGINS" in config.vars) && !secrets.has("ALLOWED_ORIGINS"))
+    problems.push("ALLOWED_ORIGINS is not set: list your storefront origins in wrangler.toml [vars].");
+  return { problems, warnings: [] };
+}
+
+/** Everything the pre-flight checks, given the secret names. */
+export function deployPreflight(config: DeployConfig): Preflight {
+  const secrets = secretsPreflight(config);
+  const settings = settingsPreflight(config);
+  return { problems: [...secrets.problems, ...settings.problems], warnings: settings.warnings };
 }
 
 /** The secret names in `wrangler secret list --format json` output (`[{ "name": ..., "type": ... }]`). */

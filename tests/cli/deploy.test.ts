@@ -122,7 +122,7 @@ describe("npm run deploy", () => {
       "wrangler d1 migrations apply patron --remote",
       "wrangler deploy",
     ]);
-    expect(lines.filter((line) => /^\n\[\d\/4\]/.test(line))).toHaveLength(4);
+    expect(lines.filter((line) => /^\n\[\d\/5\]/.test(line))).toHaveLength(5);
   });
 
   it("stops before migrating when a secret is missing, and says what to set", () => {
@@ -132,15 +132,22 @@ describe("npm run deploy", () => {
     try {
       deploy(io);
     } catch (error) {
-      expect((error as Error).message).toContain("stopped at step 2");
+      expect((error as Error).message).toContain("stopped at step 3");
       expect((error as Error).message).toContain("npx wrangler secret put SHOPPER_TOKEN_SECRET");
     }
   });
 
   it("stops before deploying when the migrations fail", () => {
     const { io, calls } = harness({ failOn: "migrations apply" });
-    expect(() => deploy(io)).toThrow(/stopped at step 3 .*\n.*nothing was deployed/);
+    expect(() => deploy(io)).toThrow(/stopped at step 4 .*\n.*nothing was deployed/);
     expect(calls).not.toContain("wrangler deploy");
+  });
+
+  it("stops on wrangler.toml problems before asking wrangler for the secrets", () => {
+    const { io, calls } = harness();
+    const local = { ...io, readConfig: () => ({ vars: { ALLOWED_ORIGINS: "http://localhost:8787" }, databases: [] }) };
+    expect(() => deploy(local)).toThrow(/stopped at step 2 [\s\S]*only local origins[\s\S]*placeholder/);
+    expect(calls).toEqual(["node --import tsx widget/build.ts --no-demo"]);
   });
 
   it("stops at the build when it fails", () => {

@@ -3,6 +3,7 @@
 // headers, and only for an origin in ALLOWED_ORIGINS (wrangler.toml lists http://127.0.0.1:8787).
 import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { createApp } from "../../worker/app.ts";
 import { adminKey, anOrder, apiKey } from "../fixtures/builders.ts";
 
 const allowed = "http://127.0.0.1:8787";
@@ -122,6 +123,33 @@ describe("CORS", () => {
     for (const origin of [`${allowed}.evil.test`, "http://127.0.0.1:87", "HTTP://127.0.0.1:8787 ", "null"]) {
       const response = await SELF.fetch("http://patron.test/v1/recommendations", { headers: { Origin: origin } });
       expect(corsHeaders(response), origin).toEqual([]);
+    }
+  });
+
+  // Every route the app declares, not only the sample above: outside the two shopper routes, none
+  // answers an allowed origin with an Access-Control-* header, keyless or (for reads) with the admin key.
+  const declared = createApp()
+    .routes.filter((route) => route.method !== "ALL" && route.path.startsWith("/v1/"))
+    .filter((route) => !/^\/v1\/(recommendations|events)$/.test(route.path))
+    .map((route) => [route.method, route.path.replace(/:\w+(\{[^}]*\})?/g, "cors-x")] as const);
+
+  it("covers the declared admin and ingestion routes", () => {
+    expect(declared.length).toBeGreaterThan(15);
+  });
+
+  it.each(declared)("%s %s never answers with CORS headers", async (method, path) => {
+    const attempts: RequestInit[] = [
+      { method, headers: { Origin: allowed } },
+      { method: "OPTIONS", headers: { Origin: allowed, "Access-Control-Request-Method": method } },
+      // (Not the Workflow status route: looking up a run that does not exist only adds engine noise.)
+      ...(method === "GET" && !path.includes("/jobs/")
+        ? [{ method, headers: { Origin: allowed, Authorization: `Bearer ${adminKey}` } }]
+        : []),
+    ];
+    for (const init of attempts) {
+      const response = await SELF.fetch(`http://patron.test${path}`, init);
+      expect(response.status, `${init.method} ${path}`).toBeLessThan(500);
+      expect(corsHeaders(response), `${init.method} ${path}`).toEqual([]);
     }
   });
 });
