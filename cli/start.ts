@@ -33,9 +33,20 @@ async function waitForHealth(child: ChildProcess, timeoutMs: number) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`wrangler dev exited with code ${child.exitCode}`);
+    let response: Response | null = null;
     try {
-      if ((await fetch(`${url}/health`)).ok) return;
+      response = await fetch(`${url}/health`);
     } catch {}
+    if (response?.ok) return;
+    if (response?.status === 503) {
+      // The worker is up but refuses to serve: a setting is missing from .dev.vars.
+      const body = (await response.json().catch(() => ({}))) as { error?: { message?: string } };
+      child.removeAllListeners("exit"); // stop it without its exit ending this process first
+      child.kill("SIGTERM");
+      throw new Error(
+        `${body.error?.message ?? "the worker is not configured"} Check .dev.vars (see .dev.vars.example).`,
+      );
+    }
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
   throw new Error(`The worker did not answer ${url}/health within ${timeoutMs / 1000} s`);
