@@ -3,6 +3,7 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { copyFileSync, existsSync, readFileSync } from "node:fs";
 import path from "node:path";
+import { requiredSecrets } from "../worker/http/config.ts";
 
 const root = path.resolve(import.meta.dirname, "..");
 const bin = (name: string) => path.join(root, "node_modules/.bin", name);
@@ -32,9 +33,20 @@ async function waitForHealth(child: ChildProcess, timeoutMs: number) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`wrangler dev exited with code ${child.exitCode}`);
+    let response: Response | null = null;
     try {
-      if ((await fetch(`${url}/health`)).ok) return;
+      response = await fetch(`${url}/health`);
     } catch {}
+    if (response?.ok) return;
+    if (response?.status === 503) {
+      // The worker is up but refuses to serve: a setting is missing from .dev.vars.
+      const body = (await response.json().catch(() => ({}))) as { error?: { message?: string } };
+      child.removeAllListeners("exit"); // stop it without its exit ending this process first
+      child.kill("SIGTERM");
+      throw new Error(
+        `${body.error?.message ?? "the worker is not configured"} Check .dev.vars (see .dev.vars.example).`,
+      );
+    }
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
   throw new Error(`The worker did not answer ${url}/health within ${timeoutMs / 1000} s`);
@@ -49,9 +61,14 @@ async function main() {
   execFileSync(bin("wrangler"), ["d1", "migrations", "apply", "DB", "--local"], { cwd: root, env, stdio: "pipe" });
 
   step(`Starting the worker on ${url}…`);
+  // wrangler dev reads only the secrets wrangler.toml declares from .dev.vars; the file's other local
+  // settings (PATRON_DEMO=on, HOLDOUT_SHARE=0...) are passed as variables of this local run.
+  const localSettings = Object.entries(vars)
+    .filter(([name]) => !(requiredSecrets as readonly string[]).includes(name))
+    .flatMap(([name, value]) => ["--var", `${name}:${value}`]);
   const child = spawn(
     bin("wrangler"),
-    ["dev", "--ip", "127.0.0.1", "--port", String(port), "--show-interactive-dev-session=false"],
+    ["dev", "--ip", "127.0.0.1", "--port", String(port), "--show-interactive-dev-session=false", ...localSettings],
     {
       cwd: root,
       env,

@@ -1,12 +1,19 @@
 /// <reference types="node" />
 // Builds the storefront widget into one minified IIFE at dist/public/widget/v1.js and copies the demo
 // storefront to dist/public/demo/. dist/public is the Worker's static-assets folder (wrangler.toml [assets]).
+//   --no-demo      leave the demo storefront out (the deploy build: `npm run deploy`)
+//   --out <dir>    build into another folder (tests)
 import { cp, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { parseArgs } from "node:util";
 import { build, type Plugin, transform } from "esbuild";
 
 const root = path.resolve(import.meta.dirname, "..");
-const publicDir = path.join(root, "dist/public");
+const { values: flags } = parseArgs({
+  options: { "no-demo": { type: "boolean", default: false }, out: { type: "string" } },
+});
+const withDemo = !flags["no-demo"];
+const publicDir = path.resolve(root, flags.out ?? "dist/public");
 
 /** `import css from "./styles.css"` gives the stylesheet as a minified string, injected into each shadow root. */
 const cssAsText: Plugin = {
@@ -26,10 +33,14 @@ const headers = `/widget/*
   Access-Control-Allow-Origin: *
   Cross-Origin-Resource-Policy: cross-origin
   X-Content-Type-Options: nosniff
-
+${
+  withDemo
+    ? `
 /demo/*
   Cache-Control: public, max-age=0, must-revalidate
-`;
+`
+    : ""
+}`;
 
 await rm(path.join(publicDir, "widget"), { recursive: true, force: true });
 await rm(path.join(publicDir, "demo"), { recursive: true, force: true });
@@ -49,8 +60,11 @@ const result = await build({
   metafile: true,
   logLevel: "warning",
 });
-await cp(path.join(root, "widget/demo"), path.join(publicDir, "demo"), { recursive: true });
+if (withDemo) await cp(path.join(root, "widget/demo"), path.join(publicDir, "demo"), { recursive: true });
 await writeFile(path.join(publicDir, "_headers"), headers);
 
 const bytes = Object.values(result.metafile.outputs)[0]?.bytes ?? 0;
-console.log(`built dist/public/widget/v1.js (${bytes} bytes minified) and dist/public/demo/`);
+const where = path.relative(root, publicDir) || ".";
+console.log(
+  `built ${where}/widget/v1.js (${bytes} bytes minified)${withDemo ? ` and ${where}/demo/` : "; no demo storefront (--no-demo)"}`,
+);

@@ -9,12 +9,18 @@ import { customersRoutes } from "./customers/customers.routes.ts";
 import { demoRoutes } from "./demo/demo.routes.ts";
 import type { AppEnv } from "./env.ts";
 import { eventsRoutes } from "./events/events.routes.ts";
+import { allowedOrigins, configProblems } from "./http/config.ts";
 import { classifyDatabaseError } from "./http/database-errors.ts";
 import { ApiError, errorResponse, unavailable } from "./http/errors.ts";
 import { ingestRoutes } from "./orders/orders.routes.ts";
 import { recommendationsRoutes } from "./recommendations/recommendations.routes.ts";
 import { rulesRoutes } from "./rules/rules.routes.ts";
 import { suppressionsRoutes } from "./suppressions/suppressions.routes.ts";
+
+/** The routes a storefront's browser calls (shopper token or anonymous); the only ones with CORS. */
+const shopperPaths = /^\/v1\/(?:recommendations|events)\/?$/;
+/** How soon a client should look again at a deployment that is missing configuration. */
+const misconfiguredRetrySeconds = 300;
 
 export function createApp() {
   const app = new Hono<AppEnv>();
@@ -28,18 +34,44 @@ export function createApp() {
     await next();
   });
 
-  app.use(
-    "/v1/*",
-    cors({
-      origin: (origin, c) => {
-        const allowed = (c.env.ALLOWED_ORIGINS ?? "").split(",").map((o: string) => o.trim());
-        return allowed.includes(origin) ? origin : null;
-      },
-      allowHeaders: ["Authorization", "Content-Type", "X-Request-Id", "X-Patron-User"],
-      exposeHeaders: ["X-Request-Id"],
-      maxAge: 600,
-    }),
-  );
+  // A deployment missing a secret or ALLOWED_ORIGINS serves nothing rather than running open.
+  app.use("*", async (c, next) => {
+    const problems = configProblems(c.env as unknown as Record<string, unknown>);
+    if (problems.length === 0) return next();
+    console.error(
+      JSON.stringify({ requestId: c.get("requestId"), error: "misconfigured", missing: problems.map((p) => p.name) }),
+    );
+    throw new ApiError(
+      503,
+      "unavailable",
+      `This deployment is not configured and serves nothing until it is: ${problems.map((p) => p.name).join(", ")}.`,
+      problems.map((p) => ({ path: [p.name], message: p.problem })),
+      misconfiguredRetrySeconds,
+    );
+  });
+
+  // CORS for the two routes a storefront's browser calls, and only for ALLOWED_ORIGINS: any other
+  // origin, and every admin and ingestion route, gets no Access-Control-* header at all.
+  const shopperCors = cors({
+    origin: (origin) => origin,
+    allowMethods: ["GET", "POST"],
+    allowHeaders: ["Authorization", "Content-Type", "X-Request-Id", "X-Patron-User"],
+    exposeHeaders: ["X-Request-Id"],
+    maxAge: 600,
+  });
+  app.use("*", async (c, next) => {
+    if (!shopperPaths.test(c.req.path)) return next();
+    const origin = c.req.header("Origin");
+    if (origin && allowedOrigins(c.env.ALLOWED_ORIGINS).includes(origin)) return shopperCors(c, next);
+    if (c.req.method === "OPTIONS" && origin)
+      throw new ApiError(
+        403,
+        "forbidden",
+        `Origin ${JSON.stringify(origin.slice(0, 200))} may not call ${c.req.path} from a browser: add it to ALLOWED_ORIGINS.`,
+      );
+    await next();
+    c.header("Vary", "Origin", { append: true });
+  });
 
   app.onError((error, c) => {
     if (error instanceof ApiError) return errorResponse(c, error);

@@ -5,7 +5,7 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import type { Command } from "commander";
-import { signShopperToken } from "../../worker/http/shopper-token.ts";
+import { defaultMaxTtlSeconds, parseMaxTtlSeconds, signShopperToken } from "../../worker/http/shopper-token.ts";
 
 interface TokenFlags {
   sub: string;
@@ -57,12 +57,27 @@ async function resolveSecret(flag: string | undefined): Promise<string> {
   return localDefaultSecret;
 }
 
+/** The deployment's lifetime cap: $SHOPPER_TOKEN_MAX_TTL_SECONDS, then .dev.vars, then the worker's default. */
+async function resolveMaxTtl(): Promise<number> {
+  const setting =
+    process.env.SHOPPER_TOKEN_MAX_TTL_SECONDS ??
+    (await devVar(path.resolve(".dev.vars"), "SHOPPER_TOKEN_MAX_TTL_SECONDS"));
+  const seconds = parseMaxTtlSeconds(setting);
+  if (seconds === null)
+    throw new TokenInputError(`SHOPPER_TOKEN_MAX_TTL_SECONDS must be a positive number of seconds, got "${setting}"`);
+  return seconds;
+}
+
 export function register(program: Command) {
   program
     .command("token")
     .description("Print a shopper token (HS256 JWT) for a storefront account id.")
     .requiredOption("--sub <account id>", "the storefront account id the token is for")
-    .option("--ttl <duration>", "lifetime: 30m, 1h, 2d, or seconds", "1h")
+    .option(
+      "--ttl <duration>",
+      "lifetime: 30m, 1h, 1d, or seconds (at most SHOPPER_TOKEN_MAX_TTL_SECONDS, default 1d)",
+      "1h",
+    )
     .option(
       "--secret <secret>",
       "signing secret (default: $SHOPPER_TOKEN_SECRET, then .dev.vars, then the local default)",
@@ -75,6 +90,11 @@ export function register(program: Command) {
         if (ttlSeconds === null)
           throw new TokenInputError(
             `--ttl must be a duration like 30m, 1h, 2d or a number of seconds, got "${flags.ttl}"`,
+          );
+        const maxTtl = await resolveMaxTtl();
+        if (ttlSeconds > maxTtl)
+          throw new TokenInputError(
+            `--ttl ${flags.ttl} is longer than the worker accepts (SHOPPER_TOKEN_MAX_TTL_SECONDS = ${maxTtl} s${maxTtl === defaultMaxTtlSeconds ? ", the default" : ""})`,
           );
         const token = await signShopperToken(sub, await resolveSecret(flags.secret), ttlSeconds, new Date());
         process.stdout.write(`${token}\n`);

@@ -14,7 +14,7 @@ const bin = path.join(root, "cli/bin.mjs");
 const timeout = 30_000;
 
 async function runToken(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}) {
-  const { SHOPPER_TOKEN_SECRET: _ignored, ...inherited } = process.env;
+  const { SHOPPER_TOKEN_SECRET: _ignored, SHOPPER_TOKEN_MAX_TTL_SECONDS: _cap, ...inherited } = process.env;
   try {
     const { stdout, stderr } = await run("node", [bin, "token", ...args], {
       cwd: options.cwd ?? root,
@@ -66,7 +66,7 @@ describe("patron token", () => {
 
   it.each([
     ["30m", 1800],
-    ["2d", 172_800],
+    ["1d", 86_400],
     ["90", 90],
   ])(
     "reads --ttl %s as %i seconds",
@@ -96,6 +96,34 @@ describe("patron token", () => {
       const fallback = await runToken(["--sub", "u-3"], { cwd: empty });
       expect((await verifyShopperToken(onlyToken(fallback.stdout), "dev-shopper-secret", new Date())).ok).toBe(true);
       expect(fallback.stderr).toContain('local default "dev-shopper-secret"');
+    },
+    timeout,
+  );
+
+  it(
+    "refuses a --ttl longer than the worker's cap, and follows SHOPPER_TOKEN_MAX_TTL_SECONDS",
+    async () => {
+      const tooLong = await runToken(["--sub", "u-5", "--ttl", "2d", "--secret", "s"]);
+      expect(tooLong.code).toBe(2);
+      expect(tooLong.stdout).toBe("");
+      expect(tooLong.stderr).toContain("SHOPPER_TOKEN_MAX_TTL_SECONDS = 86400 s, the default");
+
+      const raised = await runToken(["--sub", "u-5", "--ttl", "2d", "--secret", "s"], {
+        env: { SHOPPER_TOKEN_MAX_TTL_SECONDS: "172800" },
+      });
+      expect(raised.code, raised.stderr).toBe(0);
+      const token = onlyToken(raised.stdout);
+      expect(await verifyShopperToken(token, "s", new Date())).toMatchObject({
+        ok: false,
+        reason: "lifetime_too_long",
+      });
+      expect((await verifyShopperToken(token, "s", new Date(), { maxTtlSeconds: 172_800 })).ok).toBe(true);
+
+      const lowered = await runToken(["--sub", "u-5", "--ttl", "2h", "--secret", "s"], {
+        env: { SHOPPER_TOKEN_MAX_TTL_SECONDS: "3600" },
+      });
+      expect(lowered.code).toBe(2);
+      expect(lowered.stderr).toContain("SHOPPER_TOKEN_MAX_TTL_SECONDS = 3600 s)");
     },
     timeout,
   );

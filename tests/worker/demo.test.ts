@@ -1,7 +1,7 @@
-import { env } from "cloudflare:test";
+import { env, SELF } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../../worker/app.ts";
-import { demoTokenResponseSchema } from "../../worker/demo/demo.schemas.ts";
+import { demoAccounts, demoTokenResponseSchema } from "../../worker/demo/demo.schemas.ts";
 import { verifyShopperToken } from "../../worker/http/shopper-token.ts";
 
 // The real app with PATRON_DEMO set explicitly: a local .dev.vars may switch the demo on for SELF.
@@ -24,11 +24,62 @@ describe("demo routes", () => {
     ["off", "/demo/token?account=demo-new"],
     [undefined, "/demo/images/sku-1.svg"],
     [undefined, "/demo/products/sku-1"],
+    [undefined, "/demo"],
+    [undefined, "/demo/"],
+    [undefined, "/demo/index.html"],
+    [undefined, "/demo/shop.css"],
+    ["off", "/demo/"],
+    ["ON", "/demo/index.html"],
   ])("answer with 404 when PATRON_DEMO is %s (%s)", async (value, path) => {
     const response = await withDemo(value)(path);
     expect(response.status).toBe(404);
     expect(((await response.json()) as { error: { code: string } }).error.code).toBe("not_found");
   });
+
+  it.each(["/demo", "/demo/", "/demo/index.html", "/demo/shop.css", "/demo/token?account=demo-new"])(
+    "keeps %s closed through the worker's entry point when the demo is off",
+    async (path) => {
+      // SELF calls the Worker itself; that the static files never get past it with the demo off
+      // (run_worker_first) is checked under wrangler dev in tests/cli/demo-exposure.test.ts.
+      expect(env.PATRON_DEMO).toBeUndefined();
+      const response = await SELF.fetch(`http://patron.test${path}`);
+      expect(response.status).toBe(404);
+      expect(((await response.json()) as { error: { code: string } }).error.code).toBe("not_found");
+    },
+  );
+
+  it("serves the demo storefront's static files when the demo is on", async () => {
+    const page = await demoOn("/demo/");
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain("/demo/token?account=");
+    const css = await demoOn("/demo/shop.css");
+    expect(css.status).toBe(200);
+    expect(css.headers.get("Content-Type")).toMatch(/^text\/css/);
+    const missing = await demoOn("/demo/nope.css");
+    expect(missing.status).toBe(404);
+    expect(((await missing.json()) as { error: { code: string } }).error.code).toBe("not_found");
+  });
+
+  it.each(demoAccounts)("signs a token for the demo's own shopper %s", async (account) => {
+    const response = await demoOn(`/demo/token?account=${account}`);
+    expect(response.status).toBe(200);
+    const { data } = demoTokenResponseSchema.parse(await response.json());
+    expect(await verifyShopperToken(data.token, env.SHOPPER_TOKEN_SECRET, new Date())).toMatchObject({
+      ok: true,
+      claims: { sub: account },
+    });
+  });
+
+  it.each(["someone-else", "crowd-1", "demo-anonymous", "anonymous", "DEMO-NEW", "demo-new.x"])(
+    "refuses to sign a token for %s, who is not one of the demo's shoppers",
+    async (account) => {
+      const response = await demoOn(`/demo/token?account=${account}`);
+      expect(response.status).toBe(403);
+      const body = (await response.json()) as { error: { code: string; message: string }; data?: unknown };
+      expect(body.error.code).toBe("forbidden");
+      expect(body.data).toBeUndefined();
+    },
+  );
 
   it("signs a one-hour shopper token for a demo account", async () => {
     const response = await demoOn("/demo/token?account=demo-fading");

@@ -1,10 +1,11 @@
-// Types for the workerd test environment: the worker's bindings plus the test-only migrations.
+// Types for the workerd test environment: the worker's generated bindings (worker/worker-configuration.d.ts),
+// its optional settings, and the test-only migrations.
 import type { D1Migration } from "cloudflare:test";
-import type { Env as WorkerEnv } from "../../worker/env.ts";
+import type { OptionalSettings } from "../../worker/env.ts";
 
 declare global {
   namespace Cloudflare {
-    interface Env extends WorkerEnv {
+    interface Env extends OptionalSettings {
       TEST_MIGRATIONS: D1Migration[];
     }
   }

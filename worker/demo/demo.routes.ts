@@ -1,14 +1,18 @@
-// Demo-only routes behind the demo storefront (/demo/): a shopper token for a chosen persona, product
-// placeholder images and a minimal product page. All of it answers 404 unless PATRON_DEMO is "on": a
-// production deployment must never hand out shopper tokens to whoever asks.
+// Demo-only routes behind the demo storefront (/demo/): a shopper token for one of the demo's own
+// personas, product placeholder images, a minimal product page, and the storefront's static files.
+// All of it answers 404 unless PATRON_DEMO is "on": wrangler.toml runs the Worker first for /demo and
+// /demo/*, so even a build that carries the static files never serves them with the demo off; the
+// deploy build (`npm run deploy`) carries none. The token route signs only for the seeded demo shoppers,
+// never for an account a visitor names: a deployment with the demo on must not hand out tokens for
+// real shoppers to whoever asks.
 import { Hono } from "hono";
 import { currentPrice } from "../core/ranking/items.ts";
 import type { AppEnv } from "../env.ts";
-import { notFound } from "../http/errors.ts";
+import { ApiError, notFound } from "../http/errors.ts";
 import { signShopperToken } from "../http/shopper-token.ts";
 import { queryParams } from "../http/validate.ts";
 import { findDemoProduct } from "./demo.repo.ts";
-import { type DemoTokenResponse, demoTokenQuerySchema } from "./demo.schemas.ts";
+import { type DemoTokenResponse, demoAccounts, demoTokenQuerySchema } from "./demo.schemas.ts";
 
 const tokenTtlSeconds = 3600;
 
@@ -78,6 +82,12 @@ export const demoRoutes = new Hono<AppEnv>()
   })
   .get("/token", async (c) => {
     const { account } = queryParams(c, demoTokenQuerySchema);
+    if (!(demoAccounts as readonly string[]).includes(account))
+      throw new ApiError(
+        403,
+        "forbidden",
+        `The demo signs tokens only for its own shoppers (${demoAccounts.join(", ")}); a real storefront signs its shoppers' tokens on its server.`,
+      );
     const now = c.get("now");
     const token = await signShopperToken(account, c.env.SHOPPER_TOKEN_SECRET, tokenTtlSeconds, now);
     c.header("Cache-Control", "no-store");
@@ -108,4 +118,12 @@ export const demoRoutes = new Hono<AppEnv>()
         recommendationId: c.req.query("patron_rec") ?? null,
       }),
     );
+  })
+  // The demo storefront's static files (dist/public/demo, built by `npm run build`), behind the gate above.
+  .get("*", async (c) => {
+    const asset = await c.env.ASSETS.fetch(c.req.raw);
+    if (asset.status === 404) throw notFound(`No demo file at ${c.req.path}.`);
+    const response = new Response(asset.body, asset);
+    if (asset.ok) response.headers.set("Cache-Control", "public, max-age=0, must-revalidate");
+    return response;
   });

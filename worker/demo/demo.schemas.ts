@@ -1,6 +1,12 @@
 // Query shapes for the demo-only routes.
 import * as z from "zod";
 
+/**
+ * The storefront accounts of the demo's seeded shoppers (db/seed/generate.ts `demoShoppers`; the
+ * anonymous persona has none). /demo/token signs for these and nothing else.
+ */
+export const demoAccounts = ["demo-full-price", "demo-store-loyal", "demo-fading", "demo-new"] as const;
+
 export const demoTokenQuerySchema = z.object({
   account: z
     .string()

@@ -3,14 +3,18 @@ import type { MiddlewareHandler } from "hono";
 import type { AppEnv, Env } from "../env.ts";
 import { ApiError } from "./errors.ts";
 
-/** Constant-time comparison of two strings, so a wrong key leaks nothing through timing. */
-export function timingSafeEqual(a: string, b: string): boolean {
+/**
+ * Constant-time comparison of two strings with Web Crypto, so a wrong key leaks nothing through timing:
+ * both sides are hashed to equal-length SHA-256 digests (hiding the key's length too), then compared
+ * by workerd's `crypto.subtle.timingSafeEqual`.
+ */
+export async function timingSafeEqual(a: string, b: string): Promise<boolean> {
   const encoder = new TextEncoder();
-  const left = encoder.encode(a);
-  const right = encoder.encode(b);
-  let diff = left.length ^ right.length;
-  for (let i = 0; i < Math.max(left.length, right.length); i++) diff |= (left[i] ?? 0) ^ (right[i] ?? 0);
-  return diff === 0;
+  const [left, right] = await Promise.all([
+    crypto.subtle.digest("SHA-256", encoder.encode(a)),
+    crypto.subtle.digest("SHA-256", encoder.encode(b)),
+  ]);
+  return crypto.subtle.timingSafeEqual(left, right);
 }
 
 export function bearerToken(header: string | undefined): string | null {
@@ -23,8 +27,9 @@ function requireKey(pick: (env: Env) => string[], what: string): MiddlewareHandl
     const token = bearerToken(c.req.header("Authorization"));
     if (!token) throw new ApiError(401, "unauthorized", `Missing ${what}: send "Authorization: Bearer <key>".`);
     const accepted = pick(c.env).filter(Boolean);
-    if (!accepted.some((key) => timingSafeEqual(token, key)))
-      throw new ApiError(401, "unauthorized", `Invalid ${what}.`);
+    // Every configured key is compared, so the time taken does not tell which one matched.
+    const matches = await Promise.all(accepted.map((key) => timingSafeEqual(token, key)));
+    if (!matches.includes(true)) throw new ApiError(401, "unauthorized", `Invalid ${what}.`);
     await next();
   };
 }

@@ -3,7 +3,7 @@
 import { maskIdentifier, normalizeIdentifier } from "../core/identity/normalize.ts";
 import type { IdentityRef } from "../core/identity/resolve.ts";
 import { type IdentifierKind, identifierKinds } from "../core/vocabulary.ts";
-import { type TokenCheck, verifyShopperToken } from "../http/shopper-token.ts";
+import { type ShopperTokenSettings, type TokenRefusal, verifyWithSettings } from "../http/shopper-token.ts";
 
 export interface HashedIdentity extends IdentityRef {
   masked: string;
@@ -73,20 +73,19 @@ export async function identifySource(keys: string[]): Promise<string> {
   return `identify:${toHex(digest).slice(0, 32)}`;
 }
 
-export type ShopperKey =
-  | { ok: true; accountKey: string | null }
-  | { ok: false; reason: Exclude<TokenCheck, { ok: true }>["reason"] };
+export type ShopperKey = { ok: true; accountKey: string | null } | { ok: false; reason: TokenRefusal };
 
 /**
- * Verifies a shopper token and turns its `sub` into the account's identity key, the one lookup both
- * recommendations and events need. `accountKey` is null for an account id normalisation rejects.
+ * Verifies a shopper token (current or previous secret, the deployment's lifetime cap) and turns its
+ * `sub` into the account's identity key, the one lookup both recommendations and events need.
+ * `accountKey` is null for an account id normalisation rejects.
  */
 export async function shopperAccountKey(
   token: string,
-  secrets: { SHOPPER_TOKEN_SECRET: string; IDENTITY_HASH_SECRET: string },
+  secrets: ShopperTokenSettings & { IDENTITY_HASH_SECRET: string },
   now: Date,
 ): Promise<ShopperKey> {
-  const check = await verifyShopperToken(token, secrets.SHOPPER_TOKEN_SECRET, now);
+  const check = await verifyWithSettings(token, secrets, now);
   if (!check.ok) return check;
   const normalized = normalizeIdentifier("account", check.claims.sub);
   return {

@@ -12,6 +12,7 @@ import { bearerToken } from "../http/auth.ts";
 import { classifyDatabaseError } from "../http/database-errors.ts";
 import { ApiError } from "../http/errors.ts";
 
+import { tokenRefusalMessages } from "../http/shopper-token.ts";
 import { queryParams } from "../http/validate.ts";
 import { shopperAccountKey } from "../identity/identity.keys.ts";
 import { currentModels } from "../models/models.repo.ts";
@@ -26,13 +27,6 @@ import {
 } from "./recommendation-id.ts";
 import { cachedCatalog, loadShopper } from "./recommendations.repo.ts";
 import { recommendationsQuerySchema } from "./recommendations.schemas.ts";
-
-const tokenErrors = {
-  malformed: "The shopper token is not a valid JWT.",
-  bad_signature: "The shopper token's signature does not match.",
-  expired: "The shopper token has expired: sign a fresh one on your server.",
-  missing_claims: "The shopper token needs a `sub` (the storefront account id) and an `exp`.",
-} as const;
 
 /** Seconds the anonymous shelf may be cached, here and by browsers and CDNs. */
 const popularShelfSeconds = 60;
@@ -59,7 +53,7 @@ async function shelf(c: Context<AppEnv>) {
   let accountKey: string | null = null;
   if (token) {
     const shopper = await shopperAccountKey(token, c.env, now);
-    if (!shopper.ok) throw new ApiError(401, "unauthorized", tokenErrors[shopper.reason]);
+    if (!shopper.ok) throw new ApiError(401, "unauthorized", tokenRefusalMessages[shopper.reason]);
     accountKey = shopper.accountKey;
   }
 

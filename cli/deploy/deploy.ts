@@ -1,0 +1,123 @@
+// `npm run deploy`, the one command: build without the demo storefront, check wrangler.toml and the
+// Worker's secrets, apply the remote D1 migrations, deploy the Worker. Each step says what it runs;
+// the first failure stops everything after it with a message saying what to do.
+import { execFileSync } from "node:child_process";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  type DeployConfig,
+  type Preflight,
+  parseSecretList,
+  secretsPreflight,
+  settingsPreflight,
+} from "./preflight.ts";
+
+const root = path.resolve(import.meta.dirname, "../..");
+const wrangler = path.join(root, "node_modules/.bin/wrangler");
+
+/** Runs a command; `capture` returns its stdout instead of streaming it. Throws on a non-zero exit. */
+export type Runner = (command: string, args: string[], options?: { capture?: boolean }) => string;
+
+export interface DeployIo {
+  run: Runner;
+  readConfig: () => Omit<DeployConfig, "secretNames">;
+  log: (line: string) => void;
+}
+
+export class DeployStopped extends Error {}
+
+interface Step {
+  title: string;
+  action: () => void;
+  /** What to do when it fails. */
+  hint: string;
+}
+
+export function deploy(io: DeployIo): void {
+  const config = io.readConfig();
+  const report = ({ problems, warnings }: Preflight) => {
+    for (const warning of warnings) io.log(`  ! ${warning}`);
+    if (problems.length > 0)
+      throw new DeployStopped(
+        `the deployment is not ready:\n${problems.map((problem) => `  ✗ ${problem}`).join("\n")}`,
+      );
+  };
+  const steps: Step[] = [
+    {
+      title: "Building the widget without the demo storefront (widget/build.ts --no-demo)",
+      action: () => io.run(process.execPath, ["--import", "tsx", "widget/build.ts", "--no-demo"]),
+      hint: "fix the build error above (`npm run build` shows the same).",
+    },
+    {
+      title: "Checking wrangler.toml (ALLOWED_ORIGINS, token lifetime cap, demo off, D1 database id)",
+      action: () => report(settingsPreflight(config)),
+      hint: "fix wrangler.toml as listed, then run `npm run deploy` again.",
+    },
+    {
+      title: "Checking the Worker's secrets (wrangler secret list)",
+      action: () => {
+        const secretNames = parseSecretList(
+          io.run(wrangler, ["secret", "list", "--format", "json"], { capture: true }),
+        );
+        report(secretsPreflight({ ...config, secretNames }));
+        io.log(`  ✓ secrets set: ${secretNames.join(", ") || "none"}`);
+      },
+      hint: "set the secrets listed, then run `npm run deploy` again. (Run `npx wrangler login` first if wrangler could not list them.)",
+    },
+    {
+      title: "Applying D1 migrations to the remote database (wrangler d1 migrations apply patron --remote)",
+      action: () => io.run(wrangler, ["d1", "migrations", "apply", "patron", "--remote"]),
+      hint: "nothing was deployed; the Worker still runs the previous version. Fix the migration error above and run again.",
+    },
+    {
+      title: "Deploying the Worker (wrangler deploy)",
+      action: () => io.run(wrangler, ["deploy"]),
+      hint: "the migrations are applied but the new Worker is not deployed; fix the error above and run again.",
+    },
+  ];
+
+  steps.forEach((step, index) => {
+    io.log(`\n[${index + 1}/${steps.length}] ${step.title}`);
+    try {
+      step.action();
+    } catch (error) {
+      const reason =
+        error instanceof DeployStopped
+          ? error.message
+          : `${(error instanceof Error ? error.message : String(error)).split("\n")[0]} (its output is above).`;
+      throw new DeployStopped(`npm run deploy stopped at step ${index + 1} (${step.title}): ${reason}\n${step.hint}`);
+    }
+  });
+  io.log("\nDeployed. Check it: curl -s https://<your worker>/health");
+}
+
+const runCommand: Runner = (command, args, options = {}) => {
+  const output = execFileSync(command, args, {
+    cwd: root,
+    stdio: options.capture ? ["inherit", "pipe", "inherit"] : "inherit",
+    encoding: "utf8",
+  });
+  return options.capture ? output : "";
+};
+
+async function readWranglerConfig(): Promise<Omit<DeployConfig, "secretNames">> {
+  const { unstable_readConfig } = await import("wrangler");
+  const config = unstable_readConfig({ config: path.join(root, "wrangler.toml") });
+  return {
+    vars: config.vars as Record<string, unknown>,
+    databases: config.d1_databases.map((database: { binding: string; database_id?: string }) => ({
+      binding: database.binding,
+      database_id: database.database_id,
+    })),
+  };
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const config = await readWranglerConfig();
+  try {
+    deploy({ run: runCommand, readConfig: () => config, log: (line) => console.log(line) });
+  } catch (error) {
+    console.error(`\n${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  }
+}

@@ -1,0 +1,107 @@
+// The deploy pre-flight: from wrangler.toml's settings and the names `wrangler secret list` prints,
+// decides what would keep the deployment from serving safely. Pure (no I/O, no values of secrets), so
+// it is tested on its own; cli/deploy/deploy.ts runs it between the build and the remote migrations,
+// the wrangler.toml part first so it answers before any network call.
+import { allowedOrigins, invalidOrigins, requiredSecrets } from "../../worker/http/config.ts";
+import { parseMaxTtlSeconds } from "../../worker/http/shopper-token.ts";
+
+export interface DeployConfig {
+  /** Names of the secrets set on the deployed Worker (`wrangler secret list`). */
+  secretNames: readonly string[];
+  /** wrangler.toml [vars]. */
+  vars: Readonly<Record<string, unknown>>;
+  /** wrangler.toml [[d1_databases]]. */
+  databases: readonly { binding: string; database_id?: string }[];
+}
+
+export interface Preflight {
+  /** Each one stops the deploy. */
+  problems: string[];
+  /** Printed, the deploy goes on. */
+  warnings: string[];
+}
+
+const localHosts = new Set(["localhost", "127.0.0.1", "[::1]"]);
+const isLocal = (origin: string) => localHosts.has(new URL(origin).hostname);
+
+/** What wrangler.toml alone shows (no network): ALLOWED_ORIGINS, the lifetime cap, the demo, the D1 id. */
+export function settingsPreflight(config: Omit<DeployConfig, "secretNames">): Preflight {
+  const problems: string[] = [];
+  const warnings: string[] = [];
+
+  const originsVar = config.vars.ALLOWED_ORIGINS;
+  if (typeof originsVar === "string") {
+    const origins = allowedOrigins(originsVar);
+    const invalid = invalidOrigins(origins);
+    if (origins.length === 0)
+      problems.push("ALLOWED_ORIGINS is empty: list your storefront origins in wrangler.toml [vars].");
+    else if (invalid.length > 0)
+      problems.push(
+        `ALLOWED_ORIGINS has entries that are not origins (scheme://host[:port], no path or trailing slash): ${invalid.join(", ")}`,
+      );
+    else if (origins.every(isLocal))
+      problems.push(
+        `ALLOWED_ORIGINS lists only local origins (${origins.join(", ")}): set your storefront's origins in wrangler.toml [vars].`,
+      );
+    else {
+      const local = origins.filter(isLocal);
+      if (local.length > 0) warnings.push(`ALLOWED_ORIGINS still lists local origins: ${local.join(", ")}.`);
+      const plain = origins.filter((origin) => !isLocal(origin) && origin.startsWith("http:"));
+      if (plain.length > 0) warnings.push(`ALLOWED_ORIGINS lists origins without https: ${plain.join(", ")}.`);
+    }
+  }
+
+  const maxTtl = config.vars.SHOPPER_TOKEN_MAX_TTL_SECONDS;
+  if (maxTtl !== undefined && (typeof maxTtl !== "string" || parseMaxTtlSeconds(maxTtl) === null))
+    problems.push("SHOPPER_TOKEN_MAX_TTL_SECONDS in wrangler.toml must be a positive whole number of seconds.");
+
+  if (config.vars.PATRON_DEMO === "on")
+    problems.push(
+      'PATRON_DEMO is "on" in wrangler.toml: the demo storefront hands out shopper tokens and must not run in a deployment.',
+    );
+
+  const db = config.databases.find((database) => database.binding === "DB");
+  if (!db?.database_id || /^[0-]+$/.test(db.database_id))
+    problems.push(
+      "The D1 database_id in wrangler.toml is still the placeholder: run `npx wrangler d1 create patron` and put its id there.",
+    );
+
+  return { problems, warnings };
+}
+
+/** What the secret list shows: every required secret set, and set as a secret (not a plain [vars] value). */
+export function secretsPreflight(config: DeployConfig): Preflight {
+  const secrets = new Set(config.secretNames);
+  const problems = requiredSecrets
+    .filter((name) => !secrets.has(name))
+    .map((name) =>
+      name in config.vars
+        ? `${name} is a plain [vars] value in wrangler.toml: remove it there and set it as a secret (npx wrangler secret put ${name}).`
+        : `${name} is not set: npx wrangler secret put ${name}`,
+    );
+  // Known only once the secrets are listed: ALLOWED_ORIGINS may be a secret rather than a [vars] value.
+  if (!("ALLOWED_ORIGINS" in config.vars) && !secrets.has("ALLOWED_ORIGINS"))
+    problems.push("ALLOWED_ORIGINS is not set: list your storefront origins in wrangler.toml [vars].");
+  return { problems, warnings: [] };
+}
+
+/** Everything the pre-flight checks, given the secret names. */
+export function deployPreflight(config: DeployConfig): Preflight {
+  const secrets = secretsPreflight(config);
+  const settings = settingsPreflight(config);
+  return { problems: [...secrets.problems, ...settings.problems], warnings: settings.warnings };
+}
+
+/** The secret names in `wrangler secret list --format json` output (`[{ "name": ..., "type": ... }]`). */
+export function parseSecretList(stdout: string): string[] {
+  const start = stdout.indexOf("[");
+  const end = stdout.lastIndexOf("]");
+  if (start < 0 || end < start) throw new Error("`wrangler secret list` printed no JSON list of secrets.");
+  const list: unknown = JSON.parse(stdout.slice(start, end + 1));
+  if (!Array.isArray(list)) throw new Error("`wrangler secret list` printed something other than a list.");
+  return list.map((entry) => {
+    const name = (entry as { name?: unknown })?.name;
+    if (typeof name !== "string") throw new Error("`wrangler secret list` printed an entry without a name.");
+    return name;
+  });
+}

@@ -1,0 +1,158 @@
+// The deploy script without deploying: the pre-flight that decides what is missing, the parsing of
+// `wrangler secret list`, and the runner's order (build, check, migrate, deploy) stopping at the first
+// failure, with commands recorded instead of run.
+import { describe, expect, it } from "vitest";
+import { DeployStopped, deploy, type Runner } from "../../cli/deploy/deploy.ts";
+import { type DeployConfig, deployPreflight, parseSecretList } from "../../cli/deploy/preflight.ts";
+
+const allSecrets = ["PATRON_API_KEY", "PATRON_ADMIN_KEY", "SHOPPER_TOKEN_SECRET", "IDENTITY_HASH_SECRET"];
+const ready: DeployConfig = {
+  secretNames: allSecrets,
+  vars: { ALLOWED_ORIGINS: "https://shop.example,https://www.shop.example", SHOPPER_TOKEN_MAX_TTL_SECONDS: "86400" },
+  databases: [{ binding: "DB", database_id: "6f1c2a0e-93b4-4d55-8a61-0c2d9e7f4b11" }],
+};
+const with_ = (overrides: Partial<DeployConfig>): DeployConfig => ({ ...ready, ...overrides });
+
+describe("deploy pre-flight", () => {
+  it("passes a ready deployment", () => {
+    expect(deployPreflight(ready)).toEqual({ problems: [], warnings: [] });
+  });
+
+  it.each(allSecrets)("stops when %s is not set, naming the command that sets it", (name) => {
+    const { problems } = deployPreflight(with_({ secretNames: allSecrets.filter((secret) => secret !== name) }));
+    expect(problems).toEqual([`${name} is not set: npx wrangler secret put ${name}`]);
+  });
+
+  it("names every missing secret at once", () => {
+    expect(deployPreflight(with_({ secretNames: [] })).problems).toHaveLength(4);
+  });
+
+  it("refuses a secret kept as a plain [vars] value", () => {
+    const { problems } = deployPreflight(
+      with_({ secretNames: allSecrets.slice(1), vars: { ...ready.vars, PATRON_API_KEY: "in-the-clear" } }),
+    );
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain("PATRON_API_KEY is a plain [vars] value");
+    expect(problems[0]).not.toContain("in-the-clear");
+  });
+
+  it.each([
+    ["missing", {}, "ALLOWED_ORIGINS is not set"],
+    ["empty", { ALLOWED_ORIGINS: " , " }, "ALLOWED_ORIGINS is empty"],
+    ["with a path", { ALLOWED_ORIGINS: "https://shop.example/" }, "not origins"],
+    ["local only", { ALLOWED_ORIGINS: "http://127.0.0.1:8787,http://localhost:8787" }, "only local origins"],
+  ])("stops when ALLOWED_ORIGINS is %s", (_, vars, message) => {
+    const { problems } = deployPreflight(with_({ vars }));
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain(message);
+  });
+
+  it("accepts ALLOWED_ORIGINS set as a secret", () => {
+    expect(deployPreflight(with_({ vars: {}, secretNames: [...allSecrets, "ALLOWED_ORIGINS"] })).problems).toEqual([]);
+  });
+
+  it("warns about local and plain-http origins next to real ones", () => {
+    const { problems, warnings } = deployPreflight(
+      with_({ vars: { ALLOWED_ORIGINS: "https://shop.example,http://localhost:8787,http://old.shop.example" } }),
+    );
+    expect(problems).toEqual([]);
+    expect(warnings).toEqual([
+      "ALLOWED_ORIGINS still lists local origins: http://localhost:8787.",
+      "ALLOWED_ORIGINS lists origins without https: http://old.shop.example.",
+    ]);
+  });
+
+  it.each([
+    [
+      "a bad lifetime cap",
+      { vars: { ...ready.vars, SHOPPER_TOKEN_MAX_TTL_SECONDS: "one day" } },
+      "SHOPPER_TOKEN_MAX_TTL_SECONDS",
+    ],
+    ["the demo switched on", { vars: { ...ready.vars, PATRON_DEMO: "on" } }, "PATRON_DEMO"],
+    [
+      "the placeholder database id",
+      { databases: [{ binding: "DB", database_id: "00000000-0000-0000-0000-000000000000" }] },
+      "placeholder",
+    ],
+    ["no database", { databases: [] }, "placeholder"],
+  ])("stops on %s", (_, overrides, message) => {
+    const { problems } = deployPreflight(with_(overrides as Partial<DeployConfig>));
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain(message);
+  });
+
+  it("reads secret names from wrangler's JSON list, banner or not", () => {
+    const banner = "\n ⛅️ wrangler 4.86.0\n───\n";
+    const list =
+      '[\n  { "name": "PATRON_API_KEY", "type": "secret_text" },\n  { "name": "PATRON_ADMIN_KEY", "type": "secret_text" }\n]\n';
+    expect(parseSecretList(list)).toEqual(["PATRON_API_KEY", "PATRON_ADMIN_KEY"]);
+    expect(parseSecretList(banner + list)).toEqual(["PATRON_API_KEY", "PATRON_ADMIN_KEY"]);
+    expect(parseSecretList("[]")).toEqual([]);
+    expect(() => parseSecretList("You are not logged in.")).toThrow(/no JSON list/);
+    expect(() => parseSecretList('[{"type":"secret_text"}]')).toThrow(/without a name/);
+  });
+});
+
+describe("npm run deploy", () => {
+  function harness(options: { secrets?: string[]; failOn?: string } = {}) {
+    const calls: string[] = [];
+    const lines: string[] = [];
+    const run: Runner = (command, args) => {
+      const line = [command.endsWith("wrangler") ? "wrangler" : "node", ...args].join(" ");
+      calls.push(line);
+      if (options.failOn && line.includes(options.failOn)) throw new Error(`Command failed: ${line}`);
+      return line.includes("secret list")
+        ? JSON.stringify((options.secrets ?? allSecrets).map((name) => ({ name })))
+        : "";
+    };
+    const io = {
+      run,
+      readConfig: () => ({ vars: ready.vars, databases: ready.databases }),
+      log: (line: string) => lines.push(line),
+    };
+    return { io, calls, lines };
+  }
+
+  it("builds without the demo, checks, migrates the remote database, then deploys", () => {
+    const { io, calls, lines } = harness();
+    deploy(io);
+    expect(calls).toEqual([
+      "node --import tsx widget/build.ts --no-demo",
+      "wrangler secret list --format json",
+      "wrangler d1 migrations apply patron --remote",
+      "wrangler deploy",
+    ]);
+    expect(lines.filter((line) => /^\n\[\d\/5\]/.test(line))).toHaveLength(5);
+  });
+
+  it("stops before migrating when a secret is missing, and says what to set", () => {
+    const { io, calls } = harness({ secrets: allSecrets.filter((name) => name !== "SHOPPER_TOKEN_SECRET") });
+    expect(() => deploy(io)).toThrow(DeployStopped);
+    expect(calls.some((call) => call.includes("migrations") || call === "wrangler deploy")).toBe(false);
+    try {
+      deploy(io);
+    } catch (error) {
+      expect((error as Error).message).toContain("stopped at step 3");
+      expect((error as Error).message).toContain("npx wrangler secret put SHOPPER_TOKEN_SECRET");
+    }
+  });
+
+  it("stops before deploying when the migrations fail", () => {
+    const { io, calls } = harness({ failOn: "migrations apply" });
+    expect(() => deploy(io)).toThrow(/stopped at step 4 .*\n.*nothing was deployed/);
+    expect(calls).not.toContain("wrangler deploy");
+  });
+
+  it("stops on wrangler.toml problems before asking wrangler for the secrets", () => {
+    const { io, calls } = harness();
+    const local = { ...io, readConfig: () => ({ vars: { ALLOWED_ORIGINS: "http://localhost:8787" }, databases: [] }) };
+    expect(() => deploy(local)).toThrow(/stopped at step 2 [\s\S]*only local origins[\s\S]*placeholder/);
+    expect(calls).toEqual(["node --import tsx widget/build.ts --no-demo"]);
+  });
+
+  it("stops at the build when it fails", () => {
+    const { io, calls } = harness({ failOn: "--no-demo" });
+    expect(() => deploy(io)).toThrow(/stopped at step 1/);
+    expect(calls).toHaveLength(1);
+  });
+});

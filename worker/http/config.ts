@@ -1,0 +1,73 @@
+// The settings a deployment cannot serve without, and the checks that find what is missing or unusable.
+// Shared by the worker (which refuses to serve while anything is wrong) and the deploy script's
+// pre-flight (which refuses to deploy). Names only, never values, ever leave these functions.
+import { parseMaxTtlSeconds } from "./shopper-token.ts";
+
+/** Set with `wrangler secret put <NAME>`; locally they come from .dev.vars. */
+export const requiredSecrets = [
+  "PATRON_API_KEY",
+  "PATRON_ADMIN_KEY",
+  "SHOPPER_TOKEN_SECRET",
+  "IDENTITY_HASH_SECRET",
+] as const;
+
+/** Every setting a deployment refuses to serve without: the secrets and the storefront origins. */
+export const requiredSettings = [...requiredSecrets, "ALLOWED_ORIGINS"] as const;
+
+export interface ConfigProblem {
+  /** The setting's name (never its value). */
+  name: string;
+  problem: string;
+}
+
+/** ALLOWED_ORIGINS as a list: comma-separated, blanks dropped. */
+export function allowedOrigins(setting: string | undefined): string[] {
+  return (setting ?? "")
+    .split(",")
+    .map((origin) => origin.trim())
+    .filter(Boolean);
+}
+
+/** Entries that can never equal a browser's Origin header (a path, a trailing slash, no scheme...). */
+export function invalidOrigins(origins: readonly string[]): string[] {
+  return origins.filter((origin) => {
+    try {
+      const url = new URL(origin);
+      return !/^https?:$/.test(url.protocol) || url.origin !== origin;
+    } catch {
+      return true;
+    }
+  });
+}
+
+const present = (value: unknown): boolean => typeof value === "string" && value.trim() !== "";
+
+/** What keeps this deployment from serving safely; empty when it may serve. */
+export function configProblems(env: Readonly<Record<string, unknown>>): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  for (const name of requiredSecrets)
+    if (!present(env[name])) problems.push({ name, problem: `${name} is not set (wrangler secret put ${name}).` });
+  const origins = allowedOrigins(typeof env.ALLOWED_ORIGINS === "string" ? env.ALLOWED_ORIGINS : undefined);
+  if (origins.length === 0)
+    problems.push({
+      name: "ALLOWED_ORIGINS",
+      problem:
+        "ALLOWED_ORIGINS is not set: list the storefront origins (https://shop.example) in wrangler.toml [vars].",
+    });
+  else {
+    // Origins are public (every browser sends them), so naming the bad entries reveals nothing.
+    const invalid = invalidOrigins(origins);
+    if (invalid.length > 0)
+      problems.push({
+        name: "ALLOWED_ORIGINS",
+        problem: `ALLOWED_ORIGINS entries ${invalid.map((origin) => JSON.stringify(origin.slice(0, 100))).join(", ")} are not origins: use scheme://host[:port], no path or trailing slash.`,
+      });
+  }
+  const maxTtl = env.SHOPPER_TOKEN_MAX_TTL_SECONDS;
+  if (maxTtl !== undefined && (typeof maxTtl !== "string" || parseMaxTtlSeconds(maxTtl) === null))
+    problems.push({
+      name: "SHOPPER_TOKEN_MAX_TTL_SECONDS",
+      problem: "SHOPPER_TOKEN_MAX_TTL_SECONDS must be a positive whole number of seconds.",
+    });
+  return problems;
+}
