@@ -17,6 +17,8 @@ export interface Env {
   PATRON_DEMO?: string;
   /** IANA time zone of the retailer (e.g. "Europe/Paris"): preferred weekday and hour are read on its clock. UTC when unset. */
   RETAILER_TIME_ZONE?: string;
+  /** ISO 3166 country (e.g. "GB") whose national phone numbers orders carry without a country code. US when unset. */
+  PHONE_DEFAULT_REGION?: string;
   NIGHTLY: Workflow<import("./jobs/nightly.workflow.ts").NightlyParams>;
 }
 

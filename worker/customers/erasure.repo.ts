@@ -4,6 +4,7 @@
 import { sql } from "drizzle-orm";
 import { batchRows, runBatch } from "../../db/batch.ts";
 import type { Db } from "../env.ts";
+import { identityLinksOf } from "../identity/identity.repo.ts";
 
 /** The customer and every customer merged into it, at any depth. */
 function familyOf(customerId: string) {
@@ -15,7 +16,7 @@ function familyOf(customerId: string) {
 
 export async function exportCustomer(db: Db, customerId: string) {
   const family = familyOf(customerId);
-  const [customers, identities, orders, lines, summary, categories, scores, transitions, events, merges] =
+  const [customers, identities, orders, lines, summary, categories, scores, transitions, events, merges, links] =
     await batchRows(db, [
       sql`SELECT id, created_at AS createdAt, merged_into AS mergedInto FROM customers WHERE id IN ${family}`,
       sql`SELECT kind, masked, created_at AS createdAt FROM identities WHERE customer_id IN ${family}`,
@@ -32,8 +33,26 @@ export async function exportCustomer(db: Db, customerId: string) {
           FROM events WHERE customer_id IN ${family} ORDER BY id`,
       sql`SELECT from_customer_id AS "from", into_customer_id AS "into", at FROM identity_merges
           WHERE from_customer_id IN ${family} OR into_customer_id IN ${family} ORDER BY id`,
+      identityLinksOf(family),
     ]);
-  return { customers, identities, orders, lines, summary, categories, scores, transitions, events, merges };
+  const identityLinks = (links as Record<string, unknown>[]).map((link) => ({
+    ...link,
+    shared: link.shared === 1,
+    held: link.held === 1,
+  }));
+  return {
+    customers,
+    identities,
+    identityLinks,
+    orders,
+    lines,
+    summary,
+    categories,
+    scores,
+    transitions,
+    events,
+    merges,
+  };
 }
 
 /** Deletes the customer (and those merged into it) from every table; returns rows removed per table. */
@@ -42,6 +61,14 @@ export async function eraseCustomer(db: Db, customerId: string): Promise<Record<
   const orderSources = sql`(SELECT 'order:' || id FROM orders WHERE customer_id IN ${family})`;
   const keys = sql`(SELECT key FROM identities WHERE customer_id IN ${family})`;
   const steps: [string, ReturnType<typeof sql>][] = [
+    [
+      // Identifiers seen only unverified, and only on this customer's orders, are held by nobody: go with them.
+      "identities",
+      sql`DELETE FROM identities WHERE customer_id IS NULL AND shared = 0
+        AND key IN (SELECT identity_key FROM identity_observations WHERE source IN ${orderSources})
+        AND NOT EXISTS (SELECT 1 FROM identity_observations o
+          WHERE o.identity_key = identities.key AND o.source NOT IN ${orderSources})`,
+    ],
     [
       "identity_observations",
       sql`DELETE FROM identity_observations WHERE source IN ${orderSources} OR identity_key IN ${keys}`,
@@ -68,5 +95,9 @@ export async function eraseCustomer(db: Db, customerId: string): Promise<Record<
     db,
     steps.map(([, statement]) => statement),
   );
-  return Object.fromEntries(steps.map(([table], i) => [table, results[i]?.meta.changes ?? 0]));
+  const deleted: Record<string, number> = {};
+  steps.forEach(([table], i) => {
+    deleted[table] = (deleted[table] ?? 0) + (results[i]?.meta.changes ?? 0);
+  });
+  return deleted;
 }

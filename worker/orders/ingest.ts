@@ -3,11 +3,17 @@
 // in ONE D1 batch (all or nothing). A batch it refuses comes back as an `IngestRefusal` outcome for
 // the route to answer; nothing here speaks HTTP.
 import type { SQL } from "drizzle-orm";
+import type { CountryCode } from "libphonenumber-js/min";
 import { runBatch } from "../../db/batch.ts";
 import { orderSource, planResolution, type ResolutionPlan } from "../core/identity/plan.ts";
 import type { Observation } from "../core/identity/resolve.ts";
 import type { Db } from "../env.ts";
-import { hashIdentifiers, type IgnoredIdentifier, identifySource } from "../identity/identity.keys.ts";
+import {
+  type HashedIdentity,
+  hashIdentifiers,
+  type IgnoredIdentifier,
+  identifySource,
+} from "../identity/identity.keys.ts";
 import {
   identityStatements,
   isStaleRegion,
@@ -37,6 +43,16 @@ export interface IngestResult {
  * ran out.
  */
 export type IngestRefusal = { kind: "region_too_large"; limit: number } | { kind: "busy" };
+
+/**
+ * The observation of one order or call: verified links resolve; unverified ones are only recorded
+ * (docs/identity.md), so they cannot join, split or mark anything shared.
+ */
+function observationOf(source: string, identities: HashedIdentity[]): Observation {
+  const refs = (trust: HashedIdentity["trust"]) =>
+    identities.filter((identity) => identity.trust === trust).map(({ kind, key }) => ({ kind, key }));
+  return { source, identities: refs("verified"), unverified: refs("unverified") };
+}
 
 const newCustomerId = () => `c_${crypto.randomUUID().replaceAll("-", "").slice(0, 20)}`;
 
@@ -93,6 +109,7 @@ export async function ingestOrders(
   secret: string,
   orders: OrderInput[],
   now: Date,
+  phoneRegion?: CountryCode,
 ): Promise<{ kind: "ingested"; result: IngestResult } | IngestRefusal> {
   const ignoredIdentifiers: IngestResult["ignoredIdentifiers"] = [];
   const masks = new Map<string, string>();
@@ -105,14 +122,10 @@ export async function ingestOrders(
   for (const [index, order] of orders.entries()) {
     if (stored.has(order.id) || seen.has(order.id)) continue;
     seen.add(order.id);
-    const { identities, ignored } = await hashIdentifiers(order.identifiers, secret);
+    const { identities, ignored } = await hashIdentifiers(order.identifiers, secret, phoneRegion);
     for (const item of ignored) ignoredIdentifiers.push({ index, ...item });
     for (const identity of identities) masks.set(identity.key, identity.masked);
-    fresh.push({
-      index,
-      order,
-      observation: { source: orderSource(order.id), identities: identities.map(({ kind, key }) => ({ kind, key })) },
-    });
+    fresh.push({ index, order, observation: observationOf(orderSource(order.id), identities) });
   }
 
   let customerOf = new Map<string, string>();
@@ -148,6 +161,8 @@ export async function ingestOrders(
 
 export interface IdentifyResult {
   linked: number;
+  /** Of the linked identifiers, those recorded without trust: they join nobody. */
+  unverified: number;
   merges: number;
   ignoredIdentifiers: IgnoredIdentifier[];
   keys: string[];
@@ -158,16 +173,18 @@ export async function identify(
   secret: string,
   identifiers: IdentifiersInput,
   now: Date,
+  phoneRegion?: CountryCode,
 ): Promise<{ kind: "identified"; result: IdentifyResult } | IngestRefusal> {
-  const { identities, ignored } = await hashIdentifiers(identifiers, secret);
+  const { identities, ignored } = await hashIdentifiers(identifiers, secret, phoneRegion);
   const keys = identities.map((identity) => identity.key);
+  const unverified = identities.filter((identity) => identity.trust === "unverified").length;
   const identified = (linked: number, merges: number) =>
-    ({ kind: "identified", result: { linked, merges, ignoredIdentifiers: ignored, keys } }) as const;
+    ({ kind: "identified", result: { linked, unverified, merges, ignoredIdentifiers: ignored, keys } }) as const;
   if (keys.length === 0) return identified(0, 0);
-  const source = await identifySource(keys);
+  const source = await identifySource(identities);
   if (await observationExists(db, source)) return identified(keys.length, 0);
   const masks = new Map(identities.map((identity) => [identity.key, identity.masked]));
-  const fresh = [{ source, identities: identities.map(({ kind, key }) => ({ kind, key })) }];
+  const fresh = [observationOf(source, identities)];
   const written = await resolveAndWrite(db, fresh, masks, now, [], () => []);
   if (written.kind !== "written") return written;
   return identified(keys.length, written.plan.merges.length);
