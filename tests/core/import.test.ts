@@ -116,7 +116,7 @@ describe("the completejourney orders mapping", () => {
     const loyalty = mapOrderRow(completeJourneyOrders, { ...cjRow, household_id: "2" }, lookups).header.identifiers
       .loyalty;
     expect(loyalty).toBe("CJ-0002");
-    expect(normalizeIdentifier("loyalty", loyalty!).ok).toBe(true);
+    expect(normalizeIdentifier("loyalty", loyalty as string).ok).toBe(true);
     expect(normalizeIdentifier("loyalty", "CJ-2").ok).toBe(false);
   });
 

@@ -1,11 +1,13 @@
 // Turns raw identifiers from a request into keyed hashes (HMAC-SHA-256 with IDENTITY_HASH_SECRET), so
 // raw PII is never stored; the console can still look a customer up because the same hash is computed.
-import { maskIdentifier, type Normalized, normalizeIdentifier } from "../core/identity/normalize.ts";
+import { maskIdentifier, normalizeIdentifier } from "../core/identity/normalize.ts";
 import type { IdentityRef } from "../core/identity/resolve.ts";
 import { type Trust, trustOf } from "../core/identity/trust.ts";
 import { type IdentifierKind, identifierKinds } from "../core/vocabulary.ts";
 import { type TokenCheck, verifyShopperToken } from "../http/shopper-token.ts";
-import { defaultPhoneRegion, toE164 } from "./phone.ts";
+import { defaultPhoneRegion, normalizeForKey } from "./phone.ts";
+
+export { normalizeForKey };
 
 export interface HashedIdentity extends IdentityRef {
   masked: string;
@@ -14,19 +16,6 @@ export interface HashedIdentity extends IdentityRef {
 
 /** An identifier as sent on the wire: a bare value (the kind's default trust) or a value with its trust. */
 export type WireIdentifier = string | { value: string; verified?: boolean | undefined };
-
-/**
- * Normalises one raw identifier as every path that computes a key must: phones to E.164 in the
- * retailer's default region (PHONE_DEFAULT_REGION), then core's rules for the kind.
- */
-export function normalizeForKey(kind: IdentifierKind, raw: string, phoneRegion = defaultPhoneRegion): Normalized {
-  if (kind !== "phone") return normalizeIdentifier(kind, raw);
-  const placeholder = normalizeIdentifier(kind, raw);
-  if (!placeholder.ok && placeholder.reason === "placeholder value") return placeholder;
-  const phone = toE164(raw, phoneRegion);
-  if (!phone.ok) return { ok: false, kind, reason: phone.reason };
-  return normalizeIdentifier(kind, phone.e164);
-}
 
 export interface IgnoredIdentifier {
   kind: IdentifierKind;

@@ -3,6 +3,8 @@
 // packages: core's normalizeIdentifier then sees only E.164 values and applies the junk rules.
 import type { CountryCode } from "libphonenumber-js/min";
 import { isSupportedCountry, parsePhoneNumberFromString, validatePhoneNumberLength } from "libphonenumber-js/min";
+import { type Normalized, normalizeIdentifier } from "../core/identity/normalize.ts";
+import type { IdentifierKind } from "../core/vocabulary.ts";
 
 export const defaultPhoneRegion: CountryCode = "US";
 
@@ -40,4 +42,21 @@ export function toE164(raw: string, region: CountryCode = defaultPhoneRegion): P
   if (!parsed) return { ok: false, reason: "not a phone number" };
   if (!parsed.isValid()) return { ok: false, reason: `not a valid phone number for ${parsed.country ?? region}` };
   return { ok: true, e164: parsed.number };
+}
+
+/**
+ * Normalises one raw identifier as every path that computes a key must (ingestion, identify, the
+ * console's lookup): phones to E.164 in the retailer's default region, then core's rules for the kind.
+ */
+export function normalizeForKey(
+  kind: IdentifierKind,
+  raw: string,
+  region: CountryCode = defaultPhoneRegion,
+): Normalized {
+  if (kind !== "phone") return normalizeIdentifier(kind, raw);
+  const placeholder = normalizeIdentifier(kind, raw);
+  if (!placeholder.ok && placeholder.reason === "placeholder value") return placeholder;
+  const phone = toE164(raw, region);
+  if (!phone.ok) return { ok: false, kind, reason: phone.reason };
+  return normalizeIdentifier(kind, phone.e164);
 }
