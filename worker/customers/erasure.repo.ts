@@ -4,7 +4,7 @@
 import { sql } from "drizzle-orm";
 import { batchRows, runBatch } from "../../db/batch.ts";
 import type { Db } from "../env.ts";
-import { identityLinksOf } from "../identity/identity.repo.ts";
+import { identityLinksOf, sourcesOf } from "../identity/identity.repo.ts";
 
 /** The customer and every customer merged into it, at any depth. */
 function familyOf(customerId: string) {
@@ -58,20 +58,21 @@ export async function exportCustomer(db: Db, customerId: string) {
 /** Deletes the customer (and those merged into it) from every table; returns rows removed per table. */
 export async function eraseCustomer(db: Db, customerId: string): Promise<Record<string, number>> {
   const family = familyOf(customerId);
-  const orderSources = sql`(SELECT 'order:' || id FROM orders WHERE customer_id IN ${family})`;
   const keys = sql`(SELECT key FROM identities WHERE customer_id IN ${family})`;
+  // Its orders and the identify calls that vouched for its identifiers (read before anything is deleted).
+  const sources = sourcesOf(family);
   const steps: [string, ReturnType<typeof sql>][] = [
     [
-      // Identifiers seen only unverified, and only on this customer's orders, are held by nobody: go with them.
+      // Identifiers seen only unverified, and only with this customer, are held by nobody: they go too.
       "identities",
       sql`DELETE FROM identities WHERE customer_id IS NULL AND shared = 0
-        AND key IN (SELECT identity_key FROM identity_observations WHERE source IN ${orderSources})
+        AND key IN (SELECT identity_key FROM identity_observations WHERE source IN ${sources})
         AND NOT EXISTS (SELECT 1 FROM identity_observations o
-          WHERE o.identity_key = identities.key AND o.source NOT IN ${orderSources})`,
+          WHERE o.identity_key = identities.key AND o.source NOT IN ${sources})`,
     ],
     [
       "identity_observations",
-      sql`DELETE FROM identity_observations WHERE source IN ${orderSources} OR identity_key IN ${keys}`,
+      sql`DELETE FROM identity_observations WHERE source IN ${sources} OR identity_key IN ${keys}`,
     ],
     [
       "order_lines",

@@ -228,7 +228,7 @@ export async function customerIdByKey(
  * The sources (orders and identify calls) that belong to a customer: its orders, and the identify
  * calls that vouched for an identifier it holds.
  */
-function sourcesOf(customerIds: SQL) {
+export function sourcesOf(customerIds: SQL) {
   return sql`(
     SELECT 'order:' || id FROM orders WHERE customer_id IN ${customerIds}
     UNION
