@@ -343,3 +343,34 @@ describe("GET /v1/customers/:id/export", () => {
     expect((await customerOf("loyalty", `${p}-N1`)).orders.map((o) => o.id)).toEqual([`${p}-n1`]);
   });
 });
+
+describe("phone numbers through the API", () => {
+  it("joins one number written nationally and internationally, and ignores an invalid one with a reason", async () => {
+    const p = uniquePrefix("phone");
+    const result = await ingest([
+      anOrder({
+        id: `${p}-1`,
+        channel: "store",
+        identifiers: { loyalty: `${p}-L`, phone: verified("+44 20 7946 0958") },
+      }),
+      anOrder({ id: `${p}-2`, channel: "store", identifiers: { phone: verified("0044 (0)20 7946 0958") } }),
+      anOrder({ id: `${p}-3`, channel: "store", identifiers: { loyalty: `${p}-M`, phone: "020 7946 0958" } }),
+      anOrder({
+        id: `${p}-4`,
+        channel: "store",
+        identifiers: { loyalty: `${p}-N`, phone: verified("+1 211 555 0199") },
+      }),
+    ]);
+    expect(result.results[1]?.customerId).toBe(result.results[0]?.customerId);
+    // A national UK number read in the default region (US) is not a valid US number.
+    expect(result.ignoredIdentifiers).toEqual([
+      { index: 2, kind: "phone", reason: expect.stringMatching(/phone number/) },
+      { index: 3, kind: "phone", reason: "not a valid phone number for US" },
+    ]);
+    const customer = await customerOf("phone", "+44 20 7946 0958");
+    expect(customer.orders.map((o) => o.id).sort()).toEqual([`${p}-1`, `${p}-2`]);
+    expect(customer.identities.find((i) => i.kind === "phone")?.masked).toBe("******0958");
+    const refused = await api.lookup("phone", "+1 211 555 0199");
+    expect(refused.status).toBe(400);
+  });
+});
