@@ -65,7 +65,8 @@ export async function eraseCustomer(db: Db, customerId: string): Promise<Record<
     [
       // Identifiers seen only unverified, and only with this customer, are held by nobody: they go too.
       "identities",
-      sql`DELETE FROM identities WHERE customer_id IS NULL AND shared = 0
+      // (`+customer_id`: look the keys up from the customer's sources, not every identity held by nobody.)
+      sql`DELETE FROM identities WHERE +customer_id IS NULL AND shared = 0
         AND key IN (SELECT identity_key FROM identity_observations WHERE source IN ${sources})
         AND NOT EXISTS (SELECT 1 FROM identity_observations o
           WHERE o.identity_key = identities.key AND o.source NOT IN ${sources})`,
