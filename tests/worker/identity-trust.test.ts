@@ -281,6 +281,23 @@ describe.each(scenarios)("an attacker's account with the victim's $kind, by $rou
   });
 });
 
+describe("a loyalty number typed into a web form", () => {
+  it("joins nobody when the storefront sends it unverified, as it must", async () => {
+    const p = uniquePrefix("typed-loyalty");
+    await ingest([
+      anOrder({ id: `${p}-s1`, channel: "store", lines: tea(), identifiers: { loyalty: `${p}-L` } }),
+      anOrder({ id: `${p}-s2`, channel: "store", lines: tea(), identifiers: { loyalty: `${p}-L` } }),
+      anOrder({
+        id: `${p}-w`,
+        lines: books,
+        identifiers: { account: `${p}-attacker`, loyalty: { value: `${p}-L`, verified: false } },
+      }),
+    ]);
+    expect((await customerOf("account", `${p}-attacker`)).orders.map((o) => o.id)).toEqual([`${p}-w`]);
+    expect((await customerOf("loyalty", `${p}-L`)).orders.map((o) => o.id).sort()).toEqual([`${p}-s1`, `${p}-s2`]);
+  });
+});
+
 describe("GET /v1/customers/:id/export", () => {
   it("lists every identifier link with the order or identify call it was seen on, its trust, and shared ones", async () => {
     const p = uniquePrefix("export");
