@@ -18,7 +18,8 @@ export const customers = sqliteTable(
 
 /**
  * One identifier (kind + keyed hash of the normalised value). `customerId` is null while the value is
- * shared by several customers: a shared value links nobody. `masked` is the only readable form kept.
+ * shared by several customers (a shared value links nobody) or seen only on unverified links (it
+ * identifies nobody). `masked` is the only readable form kept.
  */
 export const identities = sqliteTable(
   "identities",
@@ -33,12 +34,17 @@ export const identities = sqliteTable(
   (t) => [index("identities_customer_idx").on(t.customerId)],
 );
 
-/** Which identifiers were seen together, and where: the evidence identity resolution is computed from. */
+/**
+ * Which identifiers were seen together, and where: the evidence identity resolution is computed from.
+ * `verified` is the link's trust: only verified links join customers (docs/identity.md). Rows stored
+ * before trust existed are verified: their joins were already made.
+ */
 export const identityObservations = sqliteTable(
   "identity_observations",
   {
     source: text("source").notNull(), // `order:<id>` or `identify:<hash of the identifier set>`
     identityKey: text("identity_key").notNull(),
+    verified: integer("verified", { mode: "boolean" }).notNull().default(true),
   },
   (t) => [primaryKey({ columns: [t.source, t.identityKey] }), index("identity_observations_key_idx").on(t.identityKey)],
 );

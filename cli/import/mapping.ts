@@ -2,6 +2,7 @@
 // order id column) or products (one row each). A mapping is JSON data, so an integration can describe
 // its export without code. Pure: lookups arrive as already-loaded tables, and nothing here reads files.
 import type { Identifiers, WireOrder, WireOrderLine, WireProduct } from "../../db/seed/wire.ts";
+import { trustOf } from "../../worker/core/identity/trust.ts";
 import { type Channel, type IdentifierKind, identifierKinds } from "../../worker/core/vocabulary.ts";
 
 export type Transform = "trim" | "lower" | "upper" | "slug" | "title" | "number" | "integer" | "boolean" | "datetime";
@@ -44,6 +45,11 @@ export interface OrderMapping {
   placedAt: FieldSpec;
   currency?: FieldSpec;
   identifiers: Partial<Record<IdentifierKind, FieldSpec>>;
+  /**
+   * Kinds the source system vouches for (docs/identity.md): sent as `{ value, verified: true }`. The
+   * others go as bare values, with their kind's default trust. A device can never be verified.
+   */
+  verified?: IdentifierKind[];
   line: {
     productId: FieldSpec;
     categoryId: FieldSpec;
@@ -97,6 +103,14 @@ export function parseMapping(json: unknown): Mapping {
     for (const [kind, spec] of Object.entries(identifiers ?? {})) {
       if (!identifierKinds.includes(kind as IdentifierKind)) fail(`unknown identifier kind "${kind}"`);
       checkSpec(spec, `identifiers.${kind}`, fail);
+    }
+    if (mapping.verified !== undefined) {
+      if (!Array.isArray(mapping.verified)) fail(`"verified" must be a list of identifier kinds`);
+      for (const kind of (mapping.verified as unknown[]) ?? []) {
+        if (typeof kind !== "string" || !(kind in (identifiers ?? {})))
+          fail(`"verified" lists ${JSON.stringify(kind)}, which "identifiers" does not map`);
+        else if (trustOf(kind as IdentifierKind, true) === null) fail(`a ${kind} cannot be verified`);
+      }
     }
     const line = mapping.line as Record<string, unknown> | undefined;
     if (!line || typeof line !== "object") fail(`"line" is required`);
@@ -270,7 +284,10 @@ export function mapOrderRow(mapping: OrderMapping, row: Row, lookups: LookupTabl
   const identifiers: Identifiers = {};
   for (const [kind, spec] of Object.entries(mapping.identifiers)) {
     const value = text(spec, `identifiers.${kind}`);
-    if (value !== null && value !== "") identifiers[kind as IdentifierKind] = value;
+    if (value !== null && value !== "")
+      identifiers[kind as IdentifierKind] = mapping.verified?.includes(kind as IdentifierKind)
+        ? { value, verified: true }
+        : value;
   }
   const placedAt = text(mapping.placedAt, "placedAt");
   const header: Omit<WireOrder, "lines"> = {

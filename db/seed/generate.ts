@@ -13,7 +13,7 @@ import {
 } from "../../worker/core/vocabulary.ts";
 import { type Catalog, complementaryPairs, generateCatalog, leafCategoryIds } from "./catalog.ts";
 import { Random } from "./random.ts";
-import type { Identifiers, WireOrder, WireOrderLine, WireProduct } from "./wire.ts";
+import { type Identifiers, verified, type WireOrder, type WireOrderLine, type WireProduct } from "./wire.ts";
 
 export type PriceBand = "budget" | "mid" | "premium";
 /** The generator places no phone orders. */
@@ -442,7 +442,8 @@ function linkStoreLoyalLogin(context: Context, customer: GeneratedCustomer): voi
   const { identifiers } = customer.truth;
   const lastStoreOrder = customer.orders.at(-1);
   if (!lastStoreOrder || !identifiers.email || !identifiers.account) return;
-  lastStoreOrder.identifiers = { loyalty: identifiers.loyalty ?? "", email: identifiers.email };
+  // The email on file for the loyalty account: the till looks it up, so the retailer vouches for it.
+  lastStoreOrder.identifiers = { loyalty: identifiers.loyalty ?? "", email: verified(identifiers.email) };
   const product = context.catalog.productsByCategory.get("kitchen")?.[8];
   if (!product) return;
   const placedDay = Math.min(context.todayDay - 1, Date.parse(lastStoreOrder.placedAt) / dayMs + 1);
@@ -452,7 +453,7 @@ function linkStoreLoyalLogin(context: Context, customer: GeneratedCustomer): voi
     storeId: null,
     placedAt: isoAt(Math.floor(placedDay), 20 * 60 + 15),
     currency: "USD",
-    identifiers: { account: identifiers.account, email: identifiers.email },
+    identifiers: { account: identifiers.account, email: verified(identifiers.email) },
     lines: [line(product, 1, product.salePrice ?? product.listPrice)],
     recommendationId: null,
   });
@@ -559,13 +560,19 @@ function line(product: WireProduct, quantity: number, paid: number | null): Wire
   };
 }
 
+/**
+ * The identifiers a web, app or till system sends with one order, with the trust a real one would
+ * give them (docs/identity.md): the storefront login and its verified email, the loyalty card and
+ * the email or phone on file for it, and a payment card presented at the till are vouched for; a
+ * device cookie and an email or phone typed at the till without a loyalty card are not.
+ */
 function identifiersFor(random: Random, spec: CustomerSpec, channel: Channel): Identifiers {
   const policy = populationPolicy;
   const own = spec.identifiers;
   const result: Identifiers = {};
   if (channel === "web" || channel === "app") {
     if (own.account) result.account = own.account;
-    if (own.email && random.chance(0.85)) result.email = randomCase(random, own.email);
+    if (own.email && random.chance(0.85)) result.email = verified(randomCase(random, own.email));
     if (channel === "app" && own.device) result.device = own.device;
     return result;
   }
@@ -576,13 +583,14 @@ function identifiersFor(random: Random, spec: CustomerSpec, channel: Channel): I
   const phone = sharedPhone ?? own.phone;
   if (own.loyalty && !random.chance(policy.cardOnlyStoreOrderShare)) {
     result.loyalty = own.loyalty;
-    if (own.email && random.chance(policy.receiptEmailShare)) result.email = own.email;
-    else if (phone && random.chance(policy.receiptPhoneShare / (1 - policy.receiptEmailShare))) result.phone = phone;
-    if (sharedCard && random.chance(0.5)) result.card = sharedCard;
+    if (own.email && random.chance(policy.receiptEmailShare)) result.email = verified(own.email);
+    else if (phone && random.chance(policy.receiptPhoneShare / (1 - policy.receiptEmailShare)))
+      result.phone = verified(phone);
+    if (sharedCard && random.chance(0.5)) result.card = verified(sharedCard);
   } else if (sharedPhone && random.chance(0.5)) {
     result.phone = sharedPhone;
   } else {
-    if (card) result.card = card;
+    if (card) result.card = verified(card);
     if (own.email && random.chance(policy.receiptEmailShare)) result.email = own.email;
   }
   if (Object.keys(result).length === 0 && own.email) result.email = own.email;

@@ -4,7 +4,19 @@
 
 import { type Channel, channels, type IdentifierKind, identifierKinds } from "../../worker/core/vocabulary.ts";
 
-export type Identifiers = Partial<Record<IdentifierKind, string>>;
+/**
+ * One identifier: a bare value (its kind's default trust) or the value with the sender's word on
+ * whether it vouches for it (docs/identity.md).
+ */
+export type WireIdentifier = string | { value: string; verified?: boolean };
+export type Identifiers = Partial<Record<IdentifierKind, WireIdentifier>>;
+
+/** An identifier the sender vouches for: a verified login email, the email or phone on a loyalty account, a card presented at the till. */
+export const verified = (value: string): WireIdentifier => ({ value, verified: true });
+
+/** The value of an identifier, whichever way it was sent. */
+export const identifierValue = (identifier: WireIdentifier): string =>
+  typeof identifier === "string" ? identifier : identifier.value;
 
 export interface WireOrderLine {
   productId: string;
@@ -64,8 +76,18 @@ export function checkWireOrder(order: WireOrder): WireIssue[] {
   if (kinds.length === 0) fail(["identifiers"], "must carry at least one identifier");
   for (const kind of kinds) {
     if (!identifierKinds.includes(kind as IdentifierKind)) fail(["identifiers", kind], "unknown identifier kind");
-    else if (typeof order.identifiers[kind as IdentifierKind] !== "string")
-      fail(["identifiers", kind], "must be a string");
+    else {
+      const identifier = order.identifiers[kind as IdentifierKind];
+      const shaped =
+        typeof identifier === "string" ||
+        (typeof identifier === "object" &&
+          identifier !== null &&
+          typeof identifier.value === "string" &&
+          (identifier.verified === undefined || typeof identifier.verified === "boolean"));
+      if (!shaped) fail(["identifiers", kind], 'must be a string or { "value": string, "verified": boolean }');
+      else if (kind === "device" && typeof identifier === "object" && identifier.verified)
+        fail(["identifiers", kind], "a device cannot be verified");
+    }
   }
   if (!Array.isArray(order.lines) || order.lines.length === 0) fail(["lines"], "must have at least one line");
   else

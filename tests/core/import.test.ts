@@ -116,7 +116,7 @@ describe("the completejourney orders mapping", () => {
     const loyalty = mapOrderRow(completeJourneyOrders, { ...cjRow, household_id: "2" }, lookups).header.identifiers
       .loyalty;
     expect(loyalty).toBe("CJ-0002");
-    expect(normalizeIdentifier("loyalty", loyalty!).ok).toBe(true);
+    expect(normalizeIdentifier("loyalty", loyalty as string).ok).toBe(true);
     expect(normalizeIdentifier("loyalty", "CJ-2").ok).toBe(false);
   });
 
@@ -179,6 +179,20 @@ describe("parseMapping", () => {
     });
     expect(mapped.header.identifiers).toEqual({ email: "jane@example.com" });
     expect(mapped.line).toEqual({ productId: "s1", categoryId: "heels", quantity: 1, unitPrice: 89, listPrice: 89 });
+    // The kinds the source vouches for go out verified; the others with their kind's default trust.
+    const vouched = parseMapping({
+      ...minimal,
+      identifiers: { ...minimal.identifiers, phone: "phone", device: "device" },
+      verified: ["email"],
+    }) as OrderMapping;
+    const row = { order_no: "A1", date: "2026-01-02T03:04:05Z", email: "j@e.test", phone: "0", device: "d1" };
+    expect(mapOrderRow(vouched, { ...row, sku: "s1", category: "c", qty: "1", price: "1" }).header.identifiers).toEqual(
+      {
+        email: { value: "j@e.test", verified: true },
+        phone: "0",
+        device: "d1",
+      },
+    );
   });
 
   it.each([
@@ -202,6 +216,14 @@ describe("parseMapping", () => {
     [
       { kind: "products", product: { id: "id", title: "t", categoryId: { lookup: "x", column: "c" }, listPrice: "p" } },
       /lookup without "field"/,
+    ],
+    [
+      { kind: "orders", orderId: "o", channel: "c", placedAt: "p", identifiers: { email: "e" }, verified: ["phone"] },
+      /"verified" lists "phone", which "identifiers" does not map/,
+    ],
+    [
+      { kind: "orders", orderId: "o", channel: "c", placedAt: "p", identifiers: { device: "d" }, verified: ["device"] },
+      /a device cannot be verified/,
     ],
   ])("rejects %j", (mapping, message) => expect(() => parseMapping(mapping)).toThrow(message));
 

@@ -7,7 +7,7 @@ import {
   generateProducts,
   householdOf,
 } from "../../db/seed/generate.ts";
-import { checkWireOrder } from "../../db/seed/wire.ts";
+import { checkWireOrder, identifierValue } from "../../db/seed/wire.ts";
 import { normalizeIdentifier } from "../../worker/core/identity/normalize.ts";
 
 const today = "2026-06-01";
@@ -142,7 +142,7 @@ describe("generateCustomers", () => {
           if (kinds.length === 1 && kinds[0] === "card") cardOnly++;
         } else if (!kinds.includes("account")) misplaced.push(order.id);
         for (const [kind, value] of Object.entries(order.identifiers))
-          if (!normalizeIdentifier(kind as "email", value).ok) junk++;
+          if (!normalizeIdentifier(kind as "email", identifierValue(value)).ok) junk++;
       }
     expect(misplaced).toEqual([]);
     expect(cardOnly).toBeGreaterThan(100);
@@ -164,7 +164,12 @@ describe("generateCustomers", () => {
       expect(loyalty.has(null)).toBe(false);
       const value = members[0]!.truth.household!.value;
       const kind = members[0]!.truth.household!.shares;
-      const usedBy = members.filter((member) => member.orders.some((order) => order.identifiers[kind] === value));
+      const usedBy = members.filter((member) =>
+        member.orders.some((order) => {
+          const identifier = order.identifiers[kind];
+          return identifier !== undefined && identifierValue(identifier) === value;
+        }),
+      );
       if (usedBy.length >= 2) sharedOnOrders++;
     }
     expect(sharedOnOrders).toBeGreaterThan(households.size / 2);
@@ -205,7 +210,10 @@ describe("demo personas", () => {
     const web = orders.filter((order) => order.channel === "web");
     expect(store.length).toBeGreaterThan(10);
     expect(web).toHaveLength(1);
-    expect(web[0]!.identifiers).toEqual({ account: "demo-store-loyal", email: truth.identifiers.email });
+    expect(web[0]!.identifiers).toEqual({
+      account: "demo-store-loyal",
+      email: { value: truth.identifiers.email, verified: true },
+    });
     expect(store.filter((order) => "email" in order.identifiers)).toHaveLength(1);
     for (const order of store) expect(order.identifiers.loyalty).toBe(truth.identifiers.loyalty);
   });

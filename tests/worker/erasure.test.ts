@@ -1,6 +1,6 @@
 import { env, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { adminKey, anOrder, client, uniquePrefix } from "../fixtures/builders.ts";
+import { adminKey, anOrder, client, uniquePrefix, verified } from "../fixtures/builders.ts";
 import { dataTables } from "../fixtures/tables.ts";
 
 const api = client(SELF);
@@ -22,7 +22,7 @@ describe("export and erasure of one customer", () => {
     ]);
     const before = await counts();
     await api.postOrders([
-      anOrder({ id: `${p}-w1`, identifiers: { account: `${p}-acct`, email: `${p}@mail.test` } }),
+      anOrder({ id: `${p}-w1`, identifiers: { account: `${p}-acct`, email: verified(`${p}@mail.test`) } }),
       anOrder({ id: `${p}-s1`, channel: "store", identifiers: { loyalty: `${p}-L`, card: `${p}-family` } }),
     ]);
     await api.identify({ account: `${p}-acct`, loyalty: `${p}-L` }); // merges the web and store customers

@@ -1,24 +1,62 @@
 import { env, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { customerResponseSchema } from "../../worker/customers/customers.schemas.ts";
-import { anOrder, client, uniquePrefix } from "../fixtures/builders.ts";
+import { anOrder, client, uniquePrefix, verified } from "../fixtures/builders.ts";
 
 const api = client(SELF);
 
 describe("POST /v1/identify", () => {
-  it("links a device to an account without an order, and a retry changes nothing", async () => {
+  it("links a verified email to an account without an order, and a retry changes nothing", async () => {
+    const p = uniquePrefix();
+    expect((await api.postOrders([anOrder({ id: `${p}-1`, identifiers: { account: `${p}-acct` } })])).status).toBe(200);
+    const identifiers = { account: `${p}-acct`, email: verified(`${p}@mail.test`) };
+    const first = await api.identify(identifiers);
+    expect(first.status).toBe(200);
+    expect(await first.json()).toMatchObject({ data: { linked: 2, unverified: 0, ignoredIdentifiers: [] } });
+    const before = await env.DB.prepare("SELECT count(*) AS n FROM identity_observations").first<{ n: number }>();
+    expect((await api.identify(identifiers)).status).toBe(200);
+    expect(await env.DB.prepare("SELECT count(*) AS n FROM identity_observations").first<{ n: number }>()).toEqual(
+      before,
+    );
+    const customer = customerResponseSchema.parse(await (await api.lookup("email", `${p}@mail.test`)).json()).data;
+    expect(customer.orders.map((o) => o.id)).toEqual([`${p}-1`]);
+  });
+
+  it("records a device with an account as an unverified link that identifies nobody", async () => {
     const p = uniquePrefix();
     expect((await api.postOrders([anOrder({ id: `${p}-1`, identifiers: { account: `${p}-acct` } })])).status).toBe(200);
     const first = await api.identify({ account: `${p}-acct`, device: `${p}-device-1` });
     expect(first.status).toBe(200);
-    expect(await first.json()).toMatchObject({ data: { linked: 2, ignoredIdentifiers: [] } });
+    expect(await first.json()).toMatchObject({ data: { linked: 2, unverified: 1, merges: 0 } });
+    const byDevice = await api.lookup("device", `${p}-device-1`);
+    expect(byDevice.status).toBe(404);
+    expect(((await byDevice.json()) as { error: { message: string } }).error.message).toMatch(/unverified/);
+    const customer = customerResponseSchema.parse(await (await api.lookup("account", `${p}-acct`)).json()).data;
+    expect(customer.identities.map(({ kind, trust, shared }) => ({ kind, trust, shared }))).toEqual([
+      { kind: "account", trust: "verified", shared: false },
+      { kind: "device", trust: "unverified", shared: false },
+    ]);
+  });
+
+  it("refuses a device marked verified, and any other shape of identifier, writing nothing", async () => {
     const before = await env.DB.prepare("SELECT count(*) AS n FROM identity_observations").first<{ n: number }>();
-    expect((await api.identify({ account: `${p}-acct`, device: `${p}-device-1` })).status).toBe(200);
+    const refused = await api.identify({ account: "someone", device: { value: "d-1", verified: true } });
+    expect(refused.status).toBe(400);
+    const body = (await refused.json()) as { error: { code: string; issues: { path: string[]; message: string }[] } };
+    expect(body.error.code).toBe("invalid_request");
+    expect(body.error.issues).toEqual([
+      expect.objectContaining({
+        path: ["identifiers", "device", "verified"],
+        message: expect.stringMatching(/cannot be verified/),
+      }),
+    ]);
+    for (const bad of [{ value: 5 }, { value: "x", verified: "yes" }, { value: "x", trusted: true }, ["x"]]) {
+      const response = await api.identify({ email: bad as never });
+      expect(response.status, JSON.stringify(bad)).toBe(400);
+    }
     expect(await env.DB.prepare("SELECT count(*) AS n FROM identity_observations").first<{ n: number }>()).toEqual(
       before,
     );
-    const customer = customerResponseSchema.parse(await (await api.lookup("device", `${p}-device-1`)).json()).data;
-    expect(customer.orders.map((o) => o.id)).toEqual([`${p}-1`]);
   });
 
   it("answers 400 for no identifiers or an unknown kind, and 401 without the key", async () => {

@@ -2,7 +2,7 @@ import { env, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { customerResponseSchema } from "../../worker/customers/customers.schemas.ts";
 import { ingestResultSchema } from "../../worker/orders/orders.schemas.ts";
-import { anOrder, client, uniquePrefix } from "../fixtures/builders.ts";
+import { anOrder, client, uniquePrefix, verified } from "../fixtures/builders.ts";
 import { dataTables } from "../fixtures/tables.ts";
 
 const api = client(SELF);
@@ -32,12 +32,13 @@ describe("POST /v1/orders", () => {
     const p = uniquePrefix();
     const email = `Jane.${p}@Example.com`;
     const result = await ingest([
-      anOrder({ id: `${p}-web`, channel: "web", identifiers: { account: `${p}-u1`, email } }),
+      anOrder({ id: `${p}-web`, channel: "web", identifiers: { account: `${p}-u1`, email: verified(email) } }),
       anOrder({
         id: `${p}-pos`,
         channel: "store",
         placedAt: "2026-04-02T16:00:00Z",
-        identifiers: { loyalty: `${p}-L77`, email: `  ${email.toLowerCase()} ` },
+        // The email on file for the loyalty account: the retailer verified it when the card was issued.
+        identifiers: { loyalty: `${p}-L77`, email: verified(`  ${email.toLowerCase()} `) },
         lines: [{ productId: "sku-9", categoryId: "jewellery", quantity: 2, unitPrice: 30, listPrice: 30 }],
       }),
     ]);
@@ -47,7 +48,11 @@ describe("POST /v1/orders", () => {
     const customer = await customerOf("loyalty", `${p}-L77`);
     expect(customer.customerId).toBe(result.results[0]?.customerId);
     expect(customer.orders.map((o) => o.id).sort()).toEqual([`${p}-pos`, `${p}-web`]);
-    expect(customer.identities.map((i) => i.kind).sort()).toEqual(["account", "email", "loyalty"]);
+    expect(customer.identities.map((i) => `${i.kind}:${i.trust}`).sort()).toEqual([
+      "account:verified",
+      "email:verified",
+      "loyalty:verified",
+    ]);
     expect(JSON.stringify(customer)).not.toContain(email.toLowerCase());
     expect(customer.summary).toMatchObject({
       orders: 2,
@@ -122,7 +127,7 @@ describe("POST /v1/orders", () => {
         anOrder({
           id: `${p}-${n}`,
           channel: "store",
-          identifiers: { loyalty: `${p}-member-${n}`, card: `${p}-family-card` },
+          identifiers: { loyalty: `${p}-member-${n}`, card: verified(`${p}-family-card`) },
         }),
       ),
     );
@@ -130,7 +135,10 @@ describe("POST /v1/orders", () => {
     for (const n of members) {
       const customer = await customerOf("loyalty", `${p}-member-${n}`);
       expect(customer.orders).toHaveLength(1);
-      expect(customer.identities.map((i) => i.kind)).toEqual(["loyalty"]);
+      expect(customer.identities).toEqual([
+        { kind: "card", masked: expect.any(String), trust: "verified", shared: true },
+        { kind: "loyalty", masked: expect.any(String), trust: "verified", shared: false },
+      ]);
       ids.add(customer.customerId);
     }
     expect(ids.size).toBe(5);
@@ -139,7 +147,7 @@ describe("POST /v1/orders", () => {
     expect(((await shared.json()) as { error: { message: string } }).error.message).toMatch(/shared/);
     // A later order with only the shared card links nobody: it starts its own customer.
     const later = await ingest([
-      anOrder({ id: `${p}-later`, channel: "store", identifiers: { card: `${p}-family-card` } }),
+      anOrder({ id: `${p}-later`, channel: "store", identifiers: { card: verified(`${p}-family-card`) } }),
     ]);
     expect(ids.has(later.results[0]?.customerId as string)).toBe(false);
   });
@@ -147,9 +155,21 @@ describe("POST /v1/orders", () => {
   it("refuses a merge that would give one customer two loyalty numbers", async () => {
     const p = uniquePrefix();
     await ingest([
-      anOrder({ id: `${p}-1`, channel: "store", identifiers: { loyalty: `${p}-LA`, phone: "+44 20 7946 0958" } }),
-      anOrder({ id: `${p}-2`, channel: "store", identifiers: { loyalty: `${p}-LB`, email: `${p}@mail.test` } }),
-      anOrder({ id: `${p}-3`, channel: "web", identifiers: { email: `${p}@mail.test`, phone: "+44 20 7946 0958" } }),
+      anOrder({
+        id: `${p}-1`,
+        channel: "store",
+        identifiers: { loyalty: `${p}-LA`, phone: verified("+44 20 7946 0958") },
+      }),
+      anOrder({
+        id: `${p}-2`,
+        channel: "store",
+        identifiers: { loyalty: `${p}-LB`, email: verified(`${p}@mail.test`) },
+      }),
+      anOrder({
+        id: `${p}-3`,
+        channel: "web",
+        identifiers: { email: verified(`${p}@mail.test`), phone: verified("+44 20 7946 0958") },
+      }),
     ]);
     const a = await customerOf("loyalty", `${p}-LA`);
     const b = await customerOf("loyalty", `${p}-LB`);
@@ -186,13 +206,14 @@ describe("POST /v1/orders", () => {
   it("changes nothing when a batch is replayed, or the whole history again", async () => {
     const p = uniquePrefix();
     const batch = [
-      anOrder({ id: `${p}-1`, identifiers: { account: `${p}-a`, email: `${p}@x.test` } }),
-      anOrder({ id: `${p}-2`, channel: "store", identifiers: { loyalty: `${p}-l`, email: `${p}@x.test` } }),
+      anOrder({ id: `${p}-1`, identifiers: { account: `${p}-a`, email: verified(`${p}@x.test`) } }),
+      anOrder({ id: `${p}-2`, channel: "store", identifiers: { loyalty: `${p}-l`, email: verified(`${p}@x.test`) } }),
+      anOrder({ id: `${p}-3`, channel: "store", identifiers: { loyalty: `${p}-l`, phone: "+1 415 555 0199" } }),
     ];
     await ingest(batch);
     const before = await snapshot();
     const replay = await ingest([...batch, ...batch]);
-    expect(replay).toMatchObject({ accepted: 0, duplicates: 4 });
+    expect(replay).toMatchObject({ accepted: 0, duplicates: 6 });
     expect(await snapshot()).toEqual(before);
   });
 
@@ -246,17 +267,25 @@ describe("identity resolution through the worker", () => {
   // The same evidence, sent in different orders and batchings, must give the same partition.
   function household(p: string, phone: string) {
     return [
-      anOrder({ id: `${p}-1`, identifiers: { account: `${p}-mum`, email: `mum-${p}@home.test` } }),
+      anOrder({ id: `${p}-1`, identifiers: { account: `${p}-mum`, email: verified(`mum-${p}@home.test`) } }),
       anOrder({
         id: `${p}-2`,
         channel: "store",
-        identifiers: { loyalty: `${p}-MUM`, email: `mum-${p}@home.test`, card: `${p}-fam` },
+        identifiers: { loyalty: `${p}-MUM`, email: verified(`mum-${p}@home.test`), card: verified(`${p}-fam`) },
       }),
-      anOrder({ id: `${p}-3`, channel: "store", identifiers: { loyalty: `${p}-DAD`, card: `${p}-fam`, phone } }),
-      anOrder({ id: `${p}-4`, channel: "web", identifiers: { account: `${p}-dad`, phone } }),
-      anOrder({ id: `${p}-5`, channel: "store", identifiers: { loyalty: `${p}-KID`, card: `${p}-fam` } }),
+      anOrder({
+        id: `${p}-3`,
+        channel: "store",
+        identifiers: { loyalty: `${p}-DAD`, card: verified(`${p}-fam`), phone: verified(phone) },
+      }),
+      anOrder({ id: `${p}-4`, channel: "web", identifiers: { account: `${p}-dad`, phone: verified(phone) } }),
+      anOrder({ id: `${p}-5`, channel: "store", identifiers: { loyalty: `${p}-KID`, card: verified(`${p}-fam`) } }),
       anOrder({ id: `${p}-6`, channel: "app", identifiers: { device: `${p}-ipad`, account: `${p}-mum` } }),
-      anOrder({ id: `${p}-7`, channel: "app", identifiers: { device: `${p}-ipad`, email: `mum-${p}@home.test` } }),
+      anOrder({
+        id: `${p}-7`,
+        channel: "app",
+        identifiers: { device: `${p}-ipad`, email: verified(`mum-${p}@home.test`) },
+      }),
     ];
   }
 

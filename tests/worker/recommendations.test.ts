@@ -7,7 +7,7 @@ import { holdoutArm } from "../../worker/core/rules/holdout.ts";
 import { signShopperToken } from "../../worker/http/shopper-token.ts";
 import { identityKey } from "../../worker/identity/identity.keys.ts";
 import { recommendationsResponseSchema } from "../../worker/recommendations/recommendations.schemas.ts";
-import { adminKey, anOrder, client } from "../fixtures/builders.ts";
+import { adminKey, anOrder, client, verified } from "../fixtures/builders.ts";
 
 const api = client(SELF);
 const secret = "test-shopper-secret";
@@ -57,9 +57,10 @@ beforeAll(async () => {
           id: `rec-${omni}-${k}`,
           channel: web ? "web" : "store",
           placedAt: new Date(now - (5 + (5 - k) * 28) * day).toISOString(),
+          // The verified login email, and the same email on file for the loyalty card.
           identifiers: web
-            ? { account: omni, email: `${omni}@shop.test` }
-            : { loyalty: `${omni}-card`, email: `${omni}@shop.test` },
+            ? { account: omni, email: verified(`${omni}@shop.test`) }
+            : { loyalty: `${omni}-card`, email: verified(`${omni}@shop.test`) },
           lines: [{ productId: "coffee-0", categoryId: "coffee", quantity: 1, unitPrice: 10, listPrice: 10 }],
         }),
       );

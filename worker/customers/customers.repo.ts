@@ -60,7 +60,7 @@ export async function loadCustomer(db: Db, customerId: string, orderLimit: numbe
   return {
     customerId,
     mergedFrom: mergedFrom.map((row) => row.id),
-    identities: identities.map(({ kind, masked }) => ({ kind, masked })),
+    identities: identities.map(({ kind, masked, trust, shared }) => ({ kind, masked, trust, shared: shared === 1 })),
     orders: orders.map((order) => ({
       id: order.id,
       channel: order.channel,

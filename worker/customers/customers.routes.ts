@@ -1,12 +1,12 @@
 // The unified customer, for the console and support tools (admin key): by identifier or by id.
 import { Hono } from "hono";
-import { normalizeIdentifier } from "../core/identity/normalize.ts";
 import type { AppEnv } from "../env.ts";
 import { requireAdminKey } from "../http/auth.ts";
 import { ApiError, invalidRequest, notFound } from "../http/errors.ts";
 import { parseOrThrow, queryParams } from "../http/validate.ts";
-import { identityKey } from "../identity/identity.keys.ts";
+import { identityKey, normalizeForKey } from "../identity/identity.keys.ts";
 import { customerIdByKey } from "../identity/identity.repo.ts";
+import { phoneRegion } from "../identity/phone.ts";
 import { orderSuppressionKey } from "../suppressions/suppressions.repo.ts";
 import { loadCustomer, survivingCustomerId } from "./customers.repo.ts";
 import { customerParamsSchema, lookupQuerySchema } from "./customers.schemas.ts";
@@ -30,14 +30,19 @@ export const customersRoutes = new Hono<AppEnv>()
   .use("*", requireAdminKey)
   .get("/lookup", async (c) => {
     const { kind, value } = queryParams(c, lookupQuerySchema);
-    const normalized = normalizeIdentifier(kind, value);
+    const normalized = normalizeForKey(kind, value, phoneRegion(c.env.PHONE_DEFAULT_REGION));
     if (!normalized.ok) throw invalidRequest(`That ${kind} is not usable as an identifier: ${normalized.reason}.`);
     const found = await customerIdByKey(
       c.var.db,
       await identityKey(kind, normalized.value, c.env.IDENTITY_HASH_SECRET),
     );
     if (!found) throw notFound(`No customer holds that ${kind}.`);
-    if (!found.customerId) throw notFound(`That ${kind} is shared by several customers, so it identifies nobody.`);
+    if (!found.customerId)
+      throw notFound(
+        found.shared
+          ? `That ${kind} is shared by several customers, so it identifies nobody.`
+          : `That ${kind} was only ever sent unverified, so it identifies nobody.`,
+      );
     const survivor = (await survivingCustomerId(c.var.db, found.customerId)) ?? found.customerId;
     return c.json({
       data: await loadCustomer(c.var.db, survivor, orderLimit, c.var.now, retailerTimeZone(c.env.RETAILER_TIME_ZONE)),

@@ -1,5 +1,6 @@
 // Customer read API: query parameters and the response shape.
 import * as z from "zod";
+import { trustLevels } from "../core/identity/trust.ts";
 import { channels, discountSensitivities, identifierKinds, lifecycleStages, valueTiers } from "../core/vocabulary.ts";
 
 export const lookupQuerySchema = z.object({
@@ -26,7 +27,14 @@ export const customerResponseSchema = z.object({
   data: z.object({
     customerId: z.string(),
     mergedFrom: z.array(z.string()),
-    identities: z.array(z.object({ kind: z.enum(identifierKinds), masked: z.string() })),
+    identities: z.array(
+      z.object({
+        kind: z.enum(identifierKinds),
+        masked: z.string(),
+        trust: z.enum(trustLevels),
+        shared: z.boolean(),
+      }),
+    ),
     orders: z.array(
       z.object({
         id: z.string(),

@@ -5,7 +5,7 @@
 import { sql } from "drizzle-orm";
 import { batchRows, runBatch } from "../../db/batch.ts";
 import type { Db } from "../env.ts";
-import { isStaleRegion } from "../identity/identity.repo.ts";
+import { identityLinksOf, isStaleRegion, sourcesOf } from "../identity/identity.repo.ts";
 
 /** The customer and every customer merged into it, at any depth. */
 function familyOf(customerId: string) {
@@ -17,7 +17,7 @@ function familyOf(customerId: string) {
 
 export async function exportCustomer(db: Db, customerId: string) {
   const family = familyOf(customerId);
-  const [customers, identities, orders, lines, summary, categories, scores, transitions, events, merges] =
+  const [customers, identities, orders, lines, summary, categories, scores, transitions, events, merges, links] =
     await batchRows(db, [
       sql`SELECT id, created_at AS createdAt, merged_into AS mergedInto FROM customers WHERE id IN ${family}`,
       sql`SELECT kind, masked, created_at AS createdAt FROM identities WHERE customer_id IN ${family}`,
@@ -34,8 +34,26 @@ export async function exportCustomer(db: Db, customerId: string) {
           FROM events WHERE customer_id IN ${family} ORDER BY id`,
       sql`SELECT from_customer_id AS "from", into_customer_id AS "into", at FROM identity_merges
           WHERE from_customer_id IN ${family} OR into_customer_id IN ${family} ORDER BY id`,
+      identityLinksOf(family),
     ]);
-  return { customers, identities, orders, lines, summary, categories, scores, transitions, events, merges };
+  const identityLinks = (links as Record<string, unknown>[]).map((link) => ({
+    ...link,
+    shared: link.shared === 1,
+    held: link.held === 1,
+  }));
+  return {
+    customers,
+    identities,
+    identityLinks,
+    orders,
+    lines,
+    summary,
+    categories,
+    scores,
+    transitions,
+    events,
+    merges,
+  };
 }
 
 /** The ids of the orders an erasure of the customer removes, so their suppression keys can be made. */
@@ -89,12 +107,22 @@ async function eraseWith(db: Db, customerId: string, orderIds: string[], orderKe
     sql`INSERT OR IGNORE INTO suppressions (key, kind, created_at)
         SELECT value, 'order', ${at} FROM json_each(${JSON.stringify(orderKeys)})`,
   ];
-  const orderSources = sql`(SELECT 'order:' || id FROM orders WHERE customer_id IN ${family})`;
   const keys = sql`(SELECT key FROM identities WHERE customer_id IN ${family})`;
+  // Its orders and the identify calls that vouched for its identifiers (read before anything is deleted).
+  const sources = sourcesOf(family);
   const steps: [string, ReturnType<typeof sql>][] = [
     [
+      // Identifiers seen only unverified, and only with this customer, are held by nobody: they go too.
+      "identities",
+      // (`+customer_id`: look the keys up from the customer's sources, not every identity held by nobody.)
+      sql`DELETE FROM identities WHERE +customer_id IS NULL AND shared = 0
+        AND key IN (SELECT identity_key FROM identity_observations WHERE source IN ${sources})
+        AND NOT EXISTS (SELECT 1 FROM identity_observations o
+          WHERE o.identity_key = identities.key AND o.source NOT IN ${sources})`,
+    ],
+    [
       "identity_observations",
-      sql`DELETE FROM identity_observations WHERE source IN ${orderSources} OR identity_key IN ${keys}`,
+      sql`DELETE FROM identity_observations WHERE source IN ${sources} OR identity_key IN ${keys}`,
     ],
     [
       "order_lines",
@@ -119,8 +147,12 @@ async function eraseWith(db: Db, customerId: string, orderIds: string[], orderKe
     ...steps.map(([, statement]) => statement),
     sql`DELETE FROM ingest_checks`,
   ]);
+  const deleted: Record<string, number> = {};
+  steps.forEach(([table], i) => {
+    deleted[table] = (deleted[table] ?? 0) + (results[i + suppress.length]?.meta.changes ?? 0);
+  });
   return {
-    deleted: Object.fromEntries(steps.map(([table], i) => [table, results[i + suppress.length]?.meta.changes ?? 0])),
+    deleted,
     suppressed: { identifiers: results[1]?.meta.changes ?? 0, orders: results[2]?.meta.changes ?? 0 },
   };
 }

@@ -2,12 +2,20 @@
 // raw PII is never stored; the console can still look a customer up because the same hash is computed.
 import { maskIdentifier, normalizeIdentifier } from "../core/identity/normalize.ts";
 import type { IdentityRef } from "../core/identity/resolve.ts";
+import { type Trust, trustOf } from "../core/identity/trust.ts";
 import { type IdentifierKind, identifierKinds } from "../core/vocabulary.ts";
 import { type ShopperTokenSettings, type TokenRefusal, verifyWithSettings } from "../http/shopper-token.ts";
+import { defaultPhoneRegion, normalizeForKey } from "./phone.ts";
+
+export { normalizeForKey };
 
 export interface HashedIdentity extends IdentityRef {
   masked: string;
+  trust: Trust;
 }
+
+/** An identifier as sent on the wire: a bare value (the kind's default trust) or a value with its trust. */
+export type WireIdentifier = string | { value: string; verified?: boolean | undefined };
 
 export interface IgnoredIdentifier {
   kind: IdentifierKind;
@@ -43,17 +51,25 @@ export async function identityKey(kind: IdentifierKind, normalizedValue: string,
   return `${kind}:${toHex(signature).slice(0, 40)}`;
 }
 
-/** Normalises, blocks junk, masks and hashes one request's identifiers. */
+/** Normalises, blocks junk, masks, hashes and weighs the trust of one request's identifiers. */
 export async function hashIdentifiers(
-  identifiers: Partial<Record<IdentifierKind, string | undefined>>,
+  identifiers: Partial<Record<IdentifierKind, WireIdentifier | undefined>>,
   secret: string,
+  phoneRegion = defaultPhoneRegion,
 ): Promise<{ identities: HashedIdentity[]; ignored: IgnoredIdentifier[] }> {
   const identities: HashedIdentity[] = [];
   const ignored: IgnoredIdentifier[] = [];
   for (const kind of identifierKinds) {
-    const raw = identifiers[kind];
-    if (raw === undefined) continue;
-    const normalized = normalizeIdentifier(kind, raw);
+    const sent = identifiers[kind];
+    if (sent === undefined) continue;
+    const raw = typeof sent === "string" ? sent : sent.value;
+    const trust = trustOf(kind, typeof sent === "string" ? undefined : sent.verified);
+    if (trust === null) {
+      // The schema refuses this; kept so a caller that skips it cannot create a verified device.
+      ignored.push({ kind, reason: `a ${kind} cannot be verified` });
+      continue;
+    }
+    const normalized = normalizeForKey(kind, raw, phoneRegion);
     if (!normalized.ok) {
       ignored.push({ kind, reason: normalized.reason });
       continue;
@@ -62,14 +78,21 @@ export async function hashIdentifiers(
       kind,
       key: await identityKey(kind, normalized.value, secret),
       masked: maskIdentifier(kind, normalized.value),
+      trust,
     });
   }
   return { identities, ignored };
 }
 
-/** A stable source id for an identify call: the same identifiers give the same source, so retries are no-ops. */
-export async function identifySource(keys: string[]): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode([...keys].sort().join("|")));
+/**
+ * A stable source id for an identify call: the same identifiers with the same trust give the same
+ * source, so retries are no-ops. Verified keys hash as they always did (calls stored before trust
+ * existed keep their source); unverified ones carry a marker, so vouching for an identifier later is
+ * new evidence, not a retry.
+ */
+export async function identifySource(identities: { key: string; trust: Trust }[]): Promise<string> {
+  const parts = identities.map(({ key, trust }) => (trust === "verified" ? key : `${key}~unverified`));
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(parts.sort().join("|")));
   return `identify:${toHex(digest).slice(0, 32)}`;
 }
 

@@ -25,8 +25,9 @@ interface ObservationRow {
 export type RegionLoad = { kind: "loaded"; region: Region } | { kind: "too_large"; limit: number };
 
 /**
- * Every stored observation reachable from `startKeys` through identifiers that are not shared, with
- * the stored state of each identifier met. One D1 round trip per hop of the graph (usually two),
+ * Every stored observation reachable from `startKeys` through verified links to identifiers that are
+ * not shared, with the stored state of each identifier met. Unverified links are not evidence for
+ * resolution, so they are neither followed nor loaded. One D1 round trip per hop of the graph (usually two),
  * plus one for the customers involved.
  */
 export async function loadRegion(db: Db, startKeys: string[], fresh: Observation[]): Promise<RegionLoad> {
@@ -42,8 +43,9 @@ export async function loadRegion(db: Db, startKeys: string[], fresh: Observation
       sql`
         SELECT o.source, o.identity_key, i.customer_id, i.shared
         FROM identity_observations o LEFT JOIN identities i ON i.key = o.identity_key
-        WHERE o.source IN (
-          SELECT source FROM identity_observations WHERE identity_key IN (SELECT value FROM json_each(${json(frontier)}))
+        WHERE o.verified = 1 AND o.source IN (
+          SELECT source FROM identity_observations
+          WHERE verified = 1 AND identity_key IN (SELECT value FROM json_each(${json(frontier)}))
         )`,
       sql`SELECT key, customer_id, shared FROM identities WHERE key IN (SELECT value FROM json_each(${json(frontier)}))`,
     ])) as [ObservationRow[], { key: string; customer_id: string | null; shared: number }[]];
@@ -147,7 +149,21 @@ export function identityStatements(
     shared: change.shared ? 1 : 0,
     masked: masks.get(change.key) ?? "",
   }));
-  const observationRows = fresh.flatMap((o) => o.identities.map((ref) => ({ source: o.source, key: ref.key })));
+  const observationRows = fresh.flatMap((o) => [
+    ...o.identities.map((ref) => ({ source: o.source, key: ref.key, verified: 1 })),
+    ...(o.unverified ?? []).map((ref) => ({ source: o.source, key: ref.key, verified: 0 })),
+  ]);
+  // An identifier seen only unverified is kept (masked, for the console) but held by nobody; one that
+  // already exists keeps its owner: an unverified sighting changes nothing.
+  const planned = new Set(identityRows.map((row) => row.key));
+  const unverifiedRows = [
+    ...new Map(
+      fresh
+        .flatMap((o) => o.unverified ?? [])
+        .filter((ref) => !planned.has(ref.key))
+        .map((ref) => [ref.key, { key: ref.key, kind: ref.kind, masked: masks.get(ref.key) ?? "" }]),
+    ).values(),
+  ];
   const statements = [
     sql`
       INSERT INTO customers (id, created_at, updated_at, merged_into)
@@ -158,8 +174,11 @@ export function identityStatements(
       FROM json_each(${json(identityRows)}) WHERE true
       ON CONFLICT (key) DO UPDATE SET customer_id = excluded.customer_id, shared = excluded.shared`,
     sql`
-      INSERT OR IGNORE INTO identity_observations (source, identity_key)
-      SELECT value ->> 'source', value ->> 'key' FROM json_each(${json(observationRows)})`,
+      INSERT OR IGNORE INTO identities (key, kind, customer_id, masked, shared, created_at)
+      SELECT value ->> 'key', value ->> 'kind', NULL, value ->> 'masked', 0, ${now} FROM json_each(${json(unverifiedRows)})`,
+    sql`
+      INSERT OR IGNORE INTO identity_observations (source, identity_key, verified)
+      SELECT value ->> 'source', value ->> 'key', value ->> 'verified' FROM json_each(${json(observationRows)})`,
   ];
   if (plan.merges.length > 0) {
     const merges = json(plan.merges);
@@ -205,8 +224,55 @@ export async function customerIdByKey(
   return row ? { customerId: row.customer_id, shared: row.shared === 1 } : null;
 }
 
-export async function identitiesOf(db: Db, customerId: string) {
-  return db.all<{ kind: string; masked: string }>(
-    sql`SELECT kind, masked FROM identities WHERE customer_id = ${customerId} ORDER BY kind, created_at`,
-  );
+/**
+ * The sources (orders and identify calls) that belong to a customer: its orders, and the identify
+ * calls that vouched for an identifier it holds.
+ */
+export function sourcesOf(customerIds: SQL) {
+  return sql`(
+    SELECT 'order:' || id FROM orders WHERE customer_id IN ${customerIds}
+    UNION
+    SELECT o.source FROM identity_observations o JOIN identities i ON i.key = o.identity_key
+    WHERE i.customer_id IN ${customerIds} AND o.verified = 1 AND o.source LIKE 'identify:%')`;
+}
+
+export interface IdentityLinkRow {
+  kind: string;
+  masked: string;
+  trust: "verified" | "unverified";
+  shared: number;
+}
+
+/**
+ * Every identifier linked to a customer, with its trust: the ones it holds (verified: that is how
+ * they joined) and the ones seen on its orders and identify calls without joining it: unverified,
+ * shared, or vouched for here but held by someone else (a refused link).
+ */
+export async function identitiesOf(db: Db, customerId: string): Promise<IdentityLinkRow[]> {
+  const ids = sql`(${customerId})`;
+  // Two indexed reads (held by the customer; seen on its sources) rather than one OR over every identity.
+  return db.all<IdentityLinkRow>(sql`
+    WITH links AS (
+      SELECT identity_key AS key, max(verified) AS verified FROM identity_observations
+      WHERE source IN ${sourcesOf(ids)} GROUP BY identity_key
+    )
+    SELECT kind, masked, shared, trust FROM (
+      SELECT i.kind, i.masked, i.shared, 'verified' AS trust, i.created_at, i.key
+      FROM identities i WHERE i.customer_id = ${customerId}
+      UNION ALL
+      SELECT i.kind, i.masked, i.shared, CASE l.verified WHEN 1 THEN 'verified' ELSE 'unverified' END, i.created_at, i.key
+      FROM links l JOIN identities i ON i.key = l.key WHERE i.customer_id IS NOT ${customerId}
+    ) ORDER BY kind, created_at, key`);
+}
+
+/** Every identifier link of a set of customers, one row per (order or identify call, identifier), with its trust. */
+export function identityLinksOf(customerIds: SQL) {
+  return sql`
+    SELECT CASE WHEN o.source LIKE 'order:%' THEN substr(o.source, 7) END AS orderId,
+      CASE WHEN o.source LIKE 'identify:%' THEN o.source END AS identifyCall,
+      i.kind, i.masked, CASE o.verified WHEN 1 THEN 'verified' ELSE 'unverified' END AS trust,
+      i.shared = 1 AS shared, i.customer_id IS NOT NULL AND i.customer_id IN ${customerIds} AS held
+    FROM identity_observations o JOIN identities i ON i.key = o.identity_key
+    WHERE o.source IN ${sourcesOf(customerIds)}
+    ORDER BY o.source, i.kind, i.key`;
 }

@@ -3,6 +3,7 @@
 // in ONE D1 batch (all or nothing). A batch it refuses comes back as an `IngestRefusal` outcome for
 // the route to answer; nothing here speaks HTTP.
 import type { SQL } from "drizzle-orm";
+import type { CountryCode } from "libphonenumber-js/min";
 import { runBatch } from "../../db/batch.ts";
 import { orderSource, planResolution, type ResolutionPlan } from "../core/identity/plan.ts";
 import type { Observation } from "../core/identity/resolve.ts";
@@ -68,6 +69,16 @@ export interface IngestResult {
  */
 export type IngestRefusal = { kind: "region_too_large"; limit: number } | { kind: "busy" };
 
+/**
+ * The observation of one order or call: verified links resolve; unverified ones are only recorded
+ * (docs/identity.md), so they cannot join, split or mark anything shared.
+ */
+function observationOf(source: string, identities: HashedIdentity[]): Observation {
+  const refs = (trust: HashedIdentity["trust"]) =>
+    identities.filter((identity) => identity.trust === trust).map(({ kind, key }) => ({ kind, key }));
+  return { source, identities: refs("verified"), unverified: refs("unverified") };
+}
+
 const newCustomerId = () => `c_${crypto.randomUUID().replaceAll("-", "").slice(0, 20)}`;
 
 /** Attempts before a request that keeps meeting concurrent writers gives up with 409. */
@@ -124,6 +135,7 @@ export async function ingestOrders(
   orders: OrderInput[],
   now: Date,
   attribution: AttributionSettings,
+  phoneRegion?: CountryCode,
 ): Promise<{ kind: "ingested"; result: IngestResult } | IngestRefusal> {
   const ignoredIdentifiers: IngestResult["ignoredIdentifiers"] = [];
   const masks = new Map<string, string>();
@@ -136,7 +148,7 @@ export async function ingestOrders(
   for (const [index, order] of orders.entries()) {
     if (stored.has(order.id) || seen.has(order.id)) continue;
     seen.add(order.id);
-    const { identities, ignored } = await hashIdentifiers(order.identifiers, secret);
+    const { identities, ignored } = await hashIdentifiers(order.identifiers, secret, phoneRegion);
     for (const item of ignored) ignoredIdentifiers.push({ index, ...item });
     const suppressionKeys = [
       await orderSuppressionKey(order.id, secret),
@@ -157,7 +169,7 @@ export async function ingestOrders(
       index,
       order: ignoredIds.has(order.id) ? { ...order, recommendationId: null } : order,
       attribution: order.recommendationId ? (ignoredIds.has(order.id) ? "ignored" : "counted") : undefined,
-      observation: { source: orderSource(order.id), identities: identities.map(({ kind, key }) => ({ kind, key })) },
+      observation: observationOf(orderSource(order.id), identities),
     } as const;
   });
 
@@ -212,6 +224,8 @@ export async function ingestOrders(
 
 export interface IdentifyResult {
   linked: number;
+  /** Of the linked identifiers, those recorded without trust: they join nobody. */
+  unverified: number;
   merges: number;
   /** True when an identifier was erased and is suppressed: nothing was written. */
   suppressed: boolean;
@@ -224,18 +238,30 @@ export async function identify(
   secret: string,
   identifiers: IdentifiersInput,
   now: Date,
+  phoneRegion?: CountryCode,
 ): Promise<{ kind: "identified"; result: IdentifyResult } | IngestRefusal> {
-  const { identities, ignored } = await hashIdentifiers(identifiers, secret);
+  const { identities, ignored } = await hashIdentifiers(identifiers, secret, phoneRegion);
   const keys = identities.map((identity) => identity.key);
+  const unverified = identities.filter((identity) => identity.trust === "unverified").length;
   const identified = (linked: number, merges: number, suppressed = false) =>
-    ({ kind: "identified", result: { linked, merges, suppressed, ignoredIdentifiers: ignored, keys } }) as const;
+    ({
+      kind: "identified",
+      result: {
+        linked,
+        unverified: linked > 0 ? unverified : 0,
+        merges,
+        suppressed,
+        ignoredIdentifiers: ignored,
+        keys,
+      },
+    }) as const;
   if (keys.length === 0) return identified(0, 0);
   // Erasure sticks: a call carrying an erased customer's identifier links nothing.
   if ((await suppressedKeys(db, keys)).size > 0) return identified(0, 0, true);
-  const source = await identifySource(keys);
+  const source = await identifySource(identities);
   if (await observationExists(db, source)) return identified(keys.length, 0);
   const masks = new Map(identities.map((identity) => [identity.key, identity.masked]));
-  const fresh = [{ source, identities: identities.map(({ kind, key }) => ({ kind, key })) }];
+  const fresh = [observationOf(source, identities)];
   const written = await resolveAndWrite(db, fresh, masks, now, [], () => [suppressionGuard(keys)]);
   if (written.kind !== "written") return written;
   return identified(keys.length, written.plan.merges.length);

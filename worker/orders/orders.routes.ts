@@ -4,6 +4,7 @@ import type { AppEnv } from "../env.ts";
 import { requireApiKey } from "../http/auth.ts";
 import { ApiError, invalidRequest } from "../http/errors.ts";
 import { jsonBody } from "../http/validate.ts";
+import { phoneRegion } from "../identity/phone.ts";
 import { attributionSettings } from "../recommendations/attribution.ts";
 import { forgetCatalog } from "../recommendations/recommendations.repo.ts";
 import { type IngestRefusal, identify, ingestOrders } from "./ingest.ts";
@@ -44,18 +45,32 @@ export const ingestRoutes = new Hono<AppEnv>()
         : [],
     );
     if (issues.length > 0) throw invalidRequest(`Invalid request body: ${issues.length} problem(s) found.`, issues);
-    const outcome = await ingestOrders(c.var.db, c.env.IDENTITY_HASH_SECRET, orders, now, attributionSettings(c.env));
+    const outcome = await ingestOrders(
+      c.var.db,
+      c.env.IDENTITY_HASH_SECRET,
+      orders,
+      now,
+      attributionSettings(c.env),
+      phoneRegion(c.env.PHONE_DEFAULT_REGION),
+    );
     if (outcome.kind !== "ingested") throw refusalError(outcome);
     return c.json({ data: outcome.result });
   })
   .post("/identify", async (c) => {
     const { identifiers } = await jsonBody(c, identifySchema);
-    const outcome = await identify(c.var.db, c.env.IDENTITY_HASH_SECRET, identifiers, c.var.now);
+    const outcome = await identify(
+      c.var.db,
+      c.env.IDENTITY_HASH_SECRET,
+      identifiers,
+      c.var.now,
+      phoneRegion(c.env.PHONE_DEFAULT_REGION),
+    );
     if (outcome.kind !== "identified") throw refusalError(outcome);
     const { result } = outcome;
     return c.json({
       data: {
         linked: result.linked,
+        unverified: result.unverified,
         merges: result.merges,
         suppressed: result.suppressed,
         ignoredIdentifiers: result.ignoredIdentifiers,

@@ -1,15 +1,31 @@
 // Wire format for ingestion (the contract in DESIGN.md): orders, identify calls and catalog upserts.
 import * as z from "zod";
+import { trustOf } from "../core/identity/trust.ts";
 import { channels, type IdentifierKind, identifierKinds } from "../core/vocabulary.ts";
 
 const id = z.string().trim().min(1, "must not be empty").max(200);
 const money = z.number().finite().nonnegative().max(1e9);
 
+/**
+ * One identifier: a bare value (the kind's default trust, worker/core/identity/trust.ts) or
+ * `{ value, verified }` when the sender says whether it vouches for it. A device can never be verified.
+ */
+function identifierValue(kind: IdentifierKind) {
+  const value = z.string().max(254);
+  const withTrust = z
+    .strictObject({ value, verified: z.boolean().optional() })
+    .refine((sent) => trustOf(kind, sent.verified) !== null, {
+      message: `a ${kind} cannot be verified: nobody can vouch for it; send it as a string or with "verified": false`,
+      path: ["verified"],
+    });
+  return z.union([value, withTrust], { error: 'must be a string or { "value": string, "verified": boolean }' });
+}
+
 export const identifiersSchema = z
   .strictObject(
-    Object.fromEntries(identifierKinds.map((kind) => [kind, z.string().max(254).optional()])) as Record<
+    Object.fromEntries(identifierKinds.map((kind) => [kind, identifierValue(kind).optional()])) as Record<
       IdentifierKind,
-      z.ZodOptional<z.ZodString>
+      z.ZodOptional<ReturnType<typeof identifierValue>>
     >,
   )
   .refine((value) => Object.values(value).some((v) => v !== undefined), {

@@ -54,13 +54,61 @@ describe("resolveIdentities", () => {
     expect(keysOf(partition.components)).toEqual([["account:u", "loyalty:L1"], ["loyalty:L2"]]);
   });
 
+  it("joins nothing through unverified links: an attacker's account with a victim's email stays apart", () => {
+    const victim = [
+      obs("v1", ref("account", "victim"), ref("email", "v@mail")),
+      obs("v2", ref("loyalty", "LV"), ref("email", "v@mail"), ref("phone", "pv")),
+    ];
+    const attack: Observation = {
+      source: "a1",
+      identities: [ref("account", "attacker")],
+      unverified: [ref("email", "v@mail"), ref("phone", "pv"), ref("card", "cv"), ref("device", "dv")],
+    };
+    const partition = resolveIdentities([...victim, attack]);
+    expect(keysOf(partition.components)).toEqual([
+      ["account:attacker"],
+      ["account:victim", "email:v@mail", "loyalty:LV", "phone:pv"],
+    ]);
+    expect(owningIdentity(attack.identities, new Set(partition.shared))).toEqual(ref("account", "attacker"));
+    // Five attackers' accounts with the victim's email, unverified, do not make it shared either.
+    const many = [1, 2, 3, 4, 5].map((n) => ({
+      source: `a${n}`,
+      identities: [ref("account", `attacker${n}`)],
+      unverified: [ref("email", "v@mail")],
+    }));
+    expect(resolveIdentities([...victim, ...many]).shared).toEqual([]);
+  });
+
   // Property: the partition is a function of the set of observations, not of their arrival order.
+  // Each identifier on an observation is a verified or an unverified link; unverified ones must not matter.
   const identity = fc
-    .record({ kind: fc.constantFrom(...identifierKinds), value: fc.integer({ min: 0, max: 7 }) })
-    .map(({ kind, value }) => ref(kind, `v${value}`));
+    .record({
+      kind: fc.constantFrom(...identifierKinds),
+      value: fc.integer({ min: 0, max: 7 }),
+      verified: fc.boolean(),
+    })
+    .map(({ kind, value, verified }) => ({ ref: ref(kind, `v${value}`), verified }));
   const observations = fc
     .array(fc.array(identity, { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 25 })
-    .map((sets) => sets.map((identities, i) => obs(`s${i}`, ...identities)));
+    .map((sets) =>
+      sets.map(
+        (links, i): Observation => ({
+          source: `s${i}`,
+          identities: links.filter((link) => link.verified).map((link) => link.ref),
+          unverified: links.filter((link) => !link.verified).map((link) => link.ref),
+        }),
+      ),
+    );
+
+  it("gives the same partition whatever unverified links the evidence carries", () => {
+    fc.assert(
+      fc.property(observations, (evidence) => {
+        const verifiedOnly = evidence.map((o) => obs(o.source, ...o.identities));
+        expect(resolveIdentities(evidence)).toEqual(resolveIdentities(verifiedOnly));
+      }),
+      { numRuns: 200 },
+    );
+  });
 
   it("gives the same partition for any permutation of the same evidence", () => {
     fc.assert(
@@ -70,7 +118,7 @@ describe("resolveIdentities", () => {
           const j = (random.next().value as number) % (i + 1);
           [shuffled[i], shuffled[j]] = [shuffled[j] as Observation, shuffled[i] as Observation];
         }
-        const reversedInside = shuffled.map((o) => obs(o.source, ...[...o.identities].reverse()));
+        const reversedInside = shuffled.map((o) => ({ ...o, identities: [...o.identities].reverse() }));
         expect(resolveIdentities(reversedInside)).toEqual(resolveIdentities(evidence));
       }),
       { numRuns: 300 },
@@ -104,7 +152,7 @@ describe("resolveIdentities", () => {
         let next = 0;
         const stored: Observation[] = [];
         for (const observation of arrival) {
-          stored.push(obs(`order:${observation.source}`, ...observation.identities));
+          stored.push({ ...observation, source: `order:${observation.source}` });
           const identityOwners = new Set(
             [...identities.values()].map((s) => s.customerId).filter((id): id is string => !!id),
           );

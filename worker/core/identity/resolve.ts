@@ -9,6 +9,10 @@
 //    (account, loyalty, then email, phone, card, device), ties broken by key. A union that would give a
 //    component more values of a kind than allowed (two loyalty numbers) is refused. Because the order
 //    is canonical, not arrival order, the result does not depend on when evidence arrived.
+//
+// Only verified links (trust.ts) take part: `identities` are the links an observation's sender vouched
+// for; `unverified` ones are carried for the record and never read here, so they can neither join,
+// split, nor mark anything shared.
 
 import type { IdentifierKind } from "../vocabulary.ts";
 
@@ -20,7 +24,10 @@ export interface IdentityRef {
 
 export interface Observation {
   source: string;
+  /** Verified links: the only ones that join customers and count toward limits and sharing. */
   identities: IdentityRef[];
+  /** Links seen but not vouched for (a typed email, a device cookie): recorded, never resolved. */
+  unverified?: IdentityRef[];
 }
 
 export interface ResolveOptions {

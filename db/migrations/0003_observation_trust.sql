@@ -1,0 +1,1 @@
+ALTER TABLE `identity_observations` ADD `verified` integer DEFAULT true NOT NULL;

@@ -1,0 +1,62 @@
+// Phone numbers to E.164 for any country, with libphonenumber-js's minimal metadata (country calling
+// codes, lengths and number patterns; no type or carrier data). Kept outside core, which imports no
+// packages: core's normalizeIdentifier then sees only E.164 values and applies the junk rules.
+import type { CountryCode } from "libphonenumber-js/min";
+import { isSupportedCountry, parsePhoneNumberFromString, validatePhoneNumberLength } from "libphonenumber-js/min";
+import { type Normalized, normalizeIdentifier } from "../core/identity/normalize.ts";
+import type { IdentifierKind } from "../core/vocabulary.ts";
+
+export const defaultPhoneRegion: CountryCode = "US";
+
+/** PHONE_DEFAULT_REGION as a country libphonenumber knows; the default (US), with a warning, otherwise. */
+export function phoneRegion(setting: string | undefined): CountryCode {
+  const region = setting?.trim().toUpperCase();
+  if (!region) return defaultPhoneRegion;
+  if (isSupportedCountry(region)) return region;
+  console.warn(JSON.stringify({ warning: "PHONE_DEFAULT_REGION is not a known country code; using US", setting }));
+  return defaultPhoneRegion;
+}
+
+const lengthReasons: Record<string, string> = {
+  TOO_SHORT: "phone number too short",
+  TOO_LONG: "phone number too long",
+  INVALID_LENGTH: "phone number of invalid length",
+  INVALID_COUNTRY: "phone number without a known country code",
+  NOT_A_NUMBER: "not a phone number",
+};
+
+export type PhoneResult = { ok: true; e164: string } | { ok: false; reason: string };
+
+/**
+ * A phone number as typed anywhere ("020 7946 0958", "+44 20 7946 0958", "0044 20 7946 0958") to
+ * E.164 ("+442079460958"). National numbers are read in `region`. A number that is not valid for its
+ * country is refused with a reason, never guessed at.
+ */
+export function toE164(raw: string, region: CountryCode = defaultPhoneRegion): PhoneResult {
+  const trimmed = raw.normalize("NFKC").trim();
+  // "00" is the international prefix in most of the world (not in North America, where no number starts with it).
+  const input = trimmed.startsWith("00") ? `+${trimmed.slice(2)}` : trimmed;
+  const lengthProblem = validatePhoneNumberLength(input, region);
+  if (lengthProblem) return { ok: false, reason: lengthReasons[lengthProblem] ?? "not a phone number" };
+  const parsed = parsePhoneNumberFromString(input, region);
+  if (!parsed) return { ok: false, reason: "not a phone number" };
+  if (!parsed.isValid()) return { ok: false, reason: `not a valid phone number for ${parsed.country ?? region}` };
+  return { ok: true, e164: parsed.number };
+}
+
+/**
+ * Normalises one raw identifier as every path that computes a key must (ingestion, identify, the
+ * console's lookup): phones to E.164 in the retailer's default region, then core's rules for the kind.
+ */
+export function normalizeForKey(
+  kind: IdentifierKind,
+  raw: string,
+  region: CountryCode = defaultPhoneRegion,
+): Normalized {
+  if (kind !== "phone") return normalizeIdentifier(kind, raw);
+  const placeholder = normalizeIdentifier(kind, raw);
+  if (!placeholder.ok && placeholder.reason === "placeholder value") return placeholder;
+  const phone = toE164(raw, region);
+  if (!phone.ok) return { ok: false, kind, reason: phone.reason };
+  return normalizeIdentifier(kind, phone.e164);
+}
