@@ -10,6 +10,7 @@ import { demoRoutes } from "./demo/demo.routes.ts";
 import type { AppEnv } from "./env.ts";
 import { eventsRoutes } from "./events/events.routes.ts";
 import { ApiError, errorResponse } from "./http/errors.ts";
+import { limitByAddress } from "./http/rate-limit.ts";
 import { ingestRoutes } from "./orders/orders.routes.ts";
 import { recommendationsRoutes } from "./recommendations/recommendations.routes.ts";
 import { rulesRoutes } from "./rules/rules.routes.ts";
@@ -38,6 +39,10 @@ export function createApp() {
       maxAge: 600,
     }),
   );
+
+  // Per client address, after CORS so preflights are not counted (per shopper: in the routes).
+  app.use("/v1/recommendations/*", limitByAddress("recommendations"));
+  app.use("/v1/events/*", limitByAddress("events"));
 
   app.onError((error, c) => {
     if (error instanceof ApiError) return errorResponse(c, error);

@@ -17,6 +17,14 @@ export interface Env {
   PATRON_DEMO?: string;
   /** IANA time zone of the retailer (e.g. "Europe/Paris"): preferred weekday and hour are read on its clock. UTC when unset. */
   RETAILER_TIME_ZONE?: string;
+  /** "off" switches every rate limit off (local benchmarks only); limits are on otherwise. */
+  RATE_LIMITS?: string;
+  /** Requests per shopper (verified token) and route family, per window (wrangler.toml [[ratelimits]]). */
+  RATE_LIMIT_SHOPPER?: RateLimit;
+  /** Requests per client address and route family, per window. */
+  RATE_LIMIT_ADDRESS?: RateLimit;
+  /** Failed API/admin key checks per client address, per window. */
+  RATE_LIMIT_KEY_FAILURES?: RateLimit;
   NIGHTLY: Workflow<import("./jobs/nightly.workflow.ts").NightlyParams>;
 }
 

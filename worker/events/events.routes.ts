@@ -7,7 +7,7 @@ import { type Context, Hono } from "hono";
 import type { AppEnv } from "../env.ts";
 import { bearerToken } from "../http/auth.ts";
 import { ApiError } from "../http/errors.ts";
-
+import { limitShopper } from "../http/rate-limit.ts";
 import { parseOrThrow } from "../http/validate.ts";
 import { shopperAccountKey } from "../identity/identity.keys.ts";
 import { customerIdByKey } from "../identity/identity.repo.ts";
@@ -25,6 +25,7 @@ async function customerOfToken(c: Context<AppEnv>, token: string | null | undefi
   if (!token) return null;
   const shopper = await shopperAccountKey(token, c.env, c.var.now);
   if (!shopper.ok || !shopper.accountKey) return null;
+  await limitShopper(c, "events", shopper.accountKey);
   return (await customerIdByKey(c.var.db, shopper.accountKey))?.customerId ?? null;
 }
 

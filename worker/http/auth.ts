@@ -2,6 +2,7 @@
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv, Env } from "../env.ts";
 import { ApiError } from "./errors.ts";
+import { assertKeyChecksAllowed, countFailedKeyCheck } from "./rate-limit.ts";
 
 /** Constant-time comparison of two strings, so a wrong key leaks nothing through timing. */
 export function timingSafeEqual(a: string, b: string): boolean {
@@ -20,11 +21,14 @@ export function bearerToken(header: string | undefined): string | null {
 
 function requireKey(pick: (env: Env) => string[], what: string): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
+    assertKeyChecksAllowed(c, what);
     const token = bearerToken(c.req.header("Authorization"));
     if (!token) throw new ApiError(401, "unauthorized", `Missing ${what}: send "Authorization: Bearer <key>".`);
     const accepted = pick(c.env).filter(Boolean);
-    if (!accepted.some((key) => timingSafeEqual(token, key)))
+    if (!accepted.some((key) => timingSafeEqual(token, key))) {
+      await countFailedKeyCheck(c, what);
       throw new ApiError(401, "unauthorized", `Invalid ${what}.`);
+    }
     await next();
   };
 }

@@ -11,6 +11,7 @@ import type { AppEnv } from "../env.ts";
 import { bearerToken } from "../http/auth.ts";
 import { ApiError } from "../http/errors.ts";
 
+import { limitShopper } from "../http/rate-limit.ts";
 import { queryParams } from "../http/validate.ts";
 import { shopperAccountKey } from "../identity/identity.keys.ts";
 import { currentModels } from "../models/models.repo.ts";
@@ -53,6 +54,7 @@ export const recommendationsRoutes = new Hono<AppEnv>().get("/", async (c) => {
     const shopper = await shopperAccountKey(token, c.env, now);
     if (!shopper.ok) throw new ApiError(401, "unauthorized", tokenErrors[shopper.reason]);
     accountKey = shopper.accountKey;
+    if (accountKey) await limitShopper(c, "recommendations", accountKey);
   }
 
   const share = holdoutShare(c.env.HOLDOUT_SHARE);
