@@ -1,5 +1,5 @@
 // Rate limits through the real Rate Limiting bindings configured in wrangler.toml (local counters in
-// fixed windows of 60 s).
+// fixed windows of 60 s), and deduplication of anonymous view events.
 //
 // High-volume tests call the app's fetch with the worker's real bindings (`app.request(url, init, env)`):
 // the same app and limiters as SELF, without the per-request overhead of the test service binding.
@@ -10,7 +10,10 @@
 import { env, SELF } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createApp } from "../../worker/app.ts";
+import { eventDedupeKey } from "../../worker/events/events.routes.ts";
+import { eventsResponseSchema } from "../../worker/events/events.schemas.ts";
 import { signShopperToken } from "../../worker/http/shopper-token.ts";
+import { anOrder, client } from "../fixtures/builders.ts";
 
 /** The limits in wrangler.toml, per 60 s window. */
 const limits = { shopper: 120, address: 600, keyFailures: 10 };
@@ -248,5 +251,64 @@ describe("switches", () => {
       "RATE_LIMIT_SHOPPER",
     ]);
     expect(warnings.every((w) => w.warning === "rate limiter unavailable; request allowed")).toBe(true);
+  });
+});
+
+describe("anonymous view events", () => {
+  const viewRows = async (productId: string) =>
+    (
+      await env.DB.prepare("SELECT customer_id, dedupe_key FROM events WHERE type = 'view' AND product_id = ?")
+        .bind(productId)
+        .all<{ customer_id: string | null; dedupe_key: string }>()
+    ).results;
+
+  it("stores a repeated view from one address once a day and reports the repeats as duplicates", async () => {
+    const address = newAddress();
+    const product = `viewed-${run}`;
+    const view = { type: "view", productId: product, categoryId: "plants" };
+    const counts = async (body: unknown, from: string) => {
+      const response = await postEvents(body, { "CF-Connecting-IP": from });
+      expect(response.status).toBe(202);
+      return eventsResponseSchema.parse(await response.json()).data;
+    };
+    expect(await counts(view, address)).toEqual({ accepted: 1, duplicates: 0 });
+    expect(await counts(view, address)).toEqual({ accepted: 0, duplicates: 1 });
+    expect(await counts({ events: [view, view, { ...view, productId: `${product}-b` }] }, address)).toEqual({
+      accepted: 1,
+      duplicates: 2,
+    });
+    // Another address is another viewer.
+    expect(await counts(view, newAddress())).toEqual({ accepted: 1, duplicates: 0 });
+
+    const rows = await viewRows(product);
+    expect(rows).toHaveLength(2);
+    // The address itself is never stored, only a keyed hash of it.
+    for (const row of rows) expect(row.dedupe_key).not.toContain(address);
+  });
+
+  it("keys an anonymous view by viewer and UTC day", () => {
+    const view = { type: "view", productId: "p" } as const;
+    const morning = new Date("2026-03-14T00:10:00Z");
+    const evening = new Date("2026-03-14T23:50:00Z");
+    const nextDay = new Date("2026-03-15T00:10:00Z");
+    expect(eventDedupeKey(view, morning, "a")).toBe(eventDedupeKey(view, evening, "a"));
+    expect(eventDedupeKey(view, morning, "a")).not.toBe(eventDedupeKey(view, nextDay, "a"));
+    expect(eventDedupeKey(view, morning, "a")).not.toBe(eventDedupeKey(view, morning, "b"));
+    expect(eventDedupeKey(view, morning, "a")).not.toBe(eventDedupeKey({ ...view, productId: "q" }, morning, "a"));
+  });
+
+  it("still stores each view of a known shopper's customer", async () => {
+    const account = shopper("browser");
+    const ingested = await client(SELF).postOrders([
+      anOrder({ identifiers: { account }, placedAt: new Date(Date.now() - 86_400_000).toISOString() }),
+    ]);
+    expect(ingested.status, await ingested.clone().text()).toBe(200);
+    const token = await tokenFor(account);
+    const product = `known-${run}`;
+    for (let i = 0; i < 2; i++)
+      expect((await postEvents({ type: "view", productId: product, categoryId: "plants", token })).status).toBe(202);
+    const rows = await viewRows(product);
+    expect(rows).toHaveLength(2);
+    expect(rows.every((row) => row.customer_id !== null)).toBe(true);
   });
 });

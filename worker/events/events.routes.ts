@@ -7,7 +7,7 @@ import { type Context, Hono } from "hono";
 import type { AppEnv } from "../env.ts";
 import { bearerToken } from "../http/auth.ts";
 import { ApiError } from "../http/errors.ts";
-import { limitShopper } from "../http/rate-limit.ts";
+import { clientAddress, limitShopper } from "../http/rate-limit.ts";
 import { parseOrThrow } from "../http/validate.ts";
 import { shopperAccountKey } from "../identity/identity.keys.ts";
 import { customerIdByKey } from "../identity/identity.repo.ts";
@@ -32,9 +32,11 @@ async function customerOfToken(c: Context<AppEnv>, token: string | null | undefi
 /**
  * The key that makes a repeat a no-op: an impression counts once per recommendation and item; a click
  * once per recommendation, item and minute (a double click is one click, a return visit later is another).
- * Views without a recommendation are not deduplicated.
+ * An anonymous view (no known customer; `anonymousViewer` is the keyed hash of the client's address)
+ * counts once per viewer, recommendation, item and UTC day, so a reloading or scripted page cannot
+ * grow the table; a known customer's view without a recommendation is not deduplicated.
  */
-export function eventDedupeKey(event: EventInput, now: Date): string {
+export function eventDedupeKey(event: EventInput, now: Date, anonymousViewer?: string): string {
   const target = `${event.recommendationId ?? ""}|${event.productId ?? ""}|${event.categoryId ?? ""}`;
   const minute = Math.floor(now.getTime() / 60_000);
   switch (event.type) {
@@ -43,8 +45,28 @@ export function eventDedupeKey(event: EventInput, now: Date): string {
     case "click":
       return `click|${target}|${minute}`;
     case "view":
+      if (anonymousViewer !== undefined)
+        return `view|anon|${anonymousViewer}|${target}|${now.toISOString().slice(0, 10)}`;
       return event.recommendationId ? `view|${target}|${minute}` : `view|${crypto.randomUUID()}`;
   }
+}
+
+/**
+ * A keyed hash (HMAC-SHA-256 with IDENTITY_HASH_SECRET) of the client's address: anonymous views are
+ * told apart by it, and no address is stored.
+ */
+async function anonymousViewerKey(c: Context<AppEnv>): Promise<string> {
+  const address = clientAddress(c);
+  if (!address) return "";
+  const key = await crypto.subtle.importKey(
+    "raw",
+    new TextEncoder().encode(c.env.IDENTITY_HASH_SECRET),
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign"],
+  );
+  const signature = await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(`address:${address}`));
+  return [...new Uint8Array(signature).slice(0, 16)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 async function readPayload(request: Request): Promise<unknown> {
@@ -75,6 +97,7 @@ export const eventsRoutes = new Hono<AppEnv>().post("/", async (c) => {
   for (const id of new Set(batch.map((event) => event.recommendationId).filter((id): id is string => !!id))) {
     arms.set(id, await armOfRecommendationId(id, c.env.SHOPPER_TOKEN_SECRET));
   }
+  const anonymousViewer = customerId ? undefined : await anonymousViewerKey(c);
   const rows: EventRow[] = batch.map((event) => ({
     type: event.type,
     recommendationId: event.recommendationId ?? null,
@@ -84,7 +107,7 @@ export const eventsRoutes = new Hono<AppEnv>().post("/", async (c) => {
     productId: event.productId ?? null,
     categoryId: event.categoryId ?? null,
     at: now.toISOString(),
-    dedupeKey: eventDedupeKey(event, now),
+    dedupeKey: eventDedupeKey(event, now, anonymousViewer),
   }));
 
   const accepted = await insertEvents(c.get("db"), rows);

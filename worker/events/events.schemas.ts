@@ -39,7 +39,7 @@ export const eventsResponseSchema = z.object({
   data: z.object({
     /** Events recorded by this request. */
     accepted: z.number().int().nonnegative(),
-    /** Valid events already recorded earlier (a repeated impression, a double click): not stored twice. */
+    /** Valid events already recorded earlier (a repeated impression, a double click, an anonymous view repeated the same day): not stored twice. */
     duplicates: z.number().int().nonnegative(),
   }),
 });
