@@ -123,12 +123,18 @@ describe("GET /v1/recommendations", () => {
 });
 
 describe("POST /v1/events", () => {
-  it("limits each client address", async () => {
+  it("limits each client address, and a refused beacon stores nothing", async () => {
     const address = newAddress();
+    const prefix = `limited-${run}-`;
+    let sent = 0;
     const limited = await expectLimitedAfter(limits.address, 202, () =>
-      postEvents({ type: "view", productId: `sku-${address}` }, { "CF-Connecting-IP": address }),
+      postEvents({ type: "view", productId: `${prefix}${++sent}` }, { "CF-Connecting-IP": address }),
     );
     await expectRateLimitedEnvelope(limited);
+    const stored = await env.DB.prepare("SELECT count(*) AS n FROM events WHERE product_id LIKE ?")
+      .bind(`${prefix}%`)
+      .first<{ n: number }>();
+    expect(stored?.n).toBe(sent - 1);
     expect((await postEvents({ type: "view", productId: "sku-1" }, { "CF-Connecting-IP": newAddress() })).status).toBe(
       202,
     );
