@@ -12,6 +12,7 @@ import { eventsRoutes } from "./events/events.routes.ts";
 import { allowedOrigins, configProblems } from "./http/config.ts";
 import { classifyDatabaseError } from "./http/database-errors.ts";
 import { ApiError, errorResponse, unavailable } from "./http/errors.ts";
+import { limitByAddress } from "./http/rate-limit.ts";
 import { ingestRoutes } from "./orders/orders.routes.ts";
 import { recommendationsRoutes } from "./recommendations/recommendations.routes.ts";
 import { rulesRoutes } from "./rules/rules.routes.ts";
@@ -72,6 +73,10 @@ export function createApp() {
     await next();
     c.header("Vary", "Origin", { append: true });
   });
+
+  // Per client address, after CORS so preflights are not counted (per shopper: in the routes).
+  app.use("/v1/recommendations/*", limitByAddress("recommendations"));
+  app.use("/v1/events/*", limitByAddress("events"));
 
   app.onError((error, c) => {
     if (error instanceof ApiError) return errorResponse(c, error);

@@ -8,7 +8,7 @@ import { type Context, Hono } from "hono";
 import type { AppEnv } from "../env.ts";
 import { bearerToken } from "../http/auth.ts";
 import { ApiError } from "../http/errors.ts";
-
+import { clientAddress, limitShopper } from "../http/rate-limit.ts";
 import { parseOrThrow } from "../http/validate.ts";
 import { shopperAccountKey } from "../identity/identity.keys.ts";
 import { ownersOf } from "../recommendations/attribution.repo.ts";
@@ -35,6 +35,7 @@ async function shoppersOf(c: Context<AppEnv>, tokens: Set<string>) {
   const accountKeys = new Map<string, string | null>();
   for (const token of tokens) {
     const shopper = await shopperAccountKey(token, c.env, c.var.now);
+    if (shopper.ok && shopper.accountKey) await limitShopper(c, "events", shopper.accountKey);
     accountKeys.set(token, shopper.ok ? shopper.accountKey : null);
   }
   const keys = [...accountKeys.values()].filter((key): key is string => !!key);
@@ -50,9 +51,11 @@ async function shoppersOf(c: Context<AppEnv>, tokens: Set<string>) {
 /**
  * The key that makes a repeat a no-op: an impression counts once per recommendation and item; a click
  * once per recommendation, item and minute (a double click is one click, a return visit later is another).
- * Views without a recommendation are not deduplicated.
+ * An anonymous view (no known customer; `anonymousViewer` is the keyed hash of the client's address)
+ * counts once per viewer, recommendation, item and UTC day, so a reloading or scripted page cannot
+ * grow the table; a known customer's view without a recommendation is not deduplicated.
  */
-export function eventDedupeKey(event: EventInput, now: Date): string {
+export function eventDedupeKey(event: EventInput, now: Date, anonymousViewer?: string): string {
   const target = `${event.recommendationId ?? ""}|${event.productId ?? ""}|${event.categoryId ?? ""}`;
   const minute = Math.floor(now.getTime() / 60_000);
   switch (event.type) {
@@ -61,8 +64,28 @@ export function eventDedupeKey(event: EventInput, now: Date): string {
     case "click":
       return `click|${target}|${minute}`;
     case "view":
+      if (anonymousViewer !== undefined)
+        return `view|anon|${anonymousViewer}|${target}|${now.toISOString().slice(0, 10)}`;
       return event.recommendationId ? `view|${target}|${minute}` : `view|${crypto.randomUUID()}`;
   }
+}
+
+/**
+ * A keyed hash (HMAC-SHA-256 with IDENTITY_HASH_SECRET) of the client's address: anonymous views are
+ * told apart by it, and no address is stored.
+ */
+async function anonymousViewerKey(c: Context<AppEnv>): Promise<string> {
+  const address = clientAddress(c);
+  if (!address) return "";
+  const key = await crypto.subtle.importKey(
+    "raw",
+    new TextEncoder().encode(c.env.IDENTITY_HASH_SECRET),
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign"],
+  );
+  const signature = await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(`address:${address}`));
+  return [...new Uint8Array(signature).slice(0, 16)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 async function readPayload(request: Request): Promise<unknown> {
@@ -91,6 +114,8 @@ export const eventsRoutes = new Hono<AppEnv>().post("/", async (c) => {
     new Set(batch.map(tokenOf).filter((token): token is string => !!token)),
   );
   const settings = attributionSettings(c.env);
+  // Views with no known shopper are deduplicated per (hashed) client address, item and UTC day.
+  let anonymousViewer: string | undefined;
   const rows: EventRow[] = [];
   let ignored = 0;
   let suppressed = 0;
@@ -124,6 +149,7 @@ export const eventsRoutes = new Hono<AppEnv>().post("/", async (c) => {
         continue;
       }
     }
+    if (!shopper?.customerId && event.type === "view") anonymousViewer ??= await anonymousViewerKey(c);
     rows.push({
       type: event.type,
       recommendationId: event.recommendationId ?? null,
@@ -132,7 +158,7 @@ export const eventsRoutes = new Hono<AppEnv>().post("/", async (c) => {
       productId: event.productId ?? null,
       categoryId: event.categoryId ?? null,
       at: now.toISOString(),
-      dedupeKey: eventDedupeKey(event, now),
+      dedupeKey: eventDedupeKey(event, now, shopper?.customerId ? undefined : anonymousViewer),
     });
   }
 

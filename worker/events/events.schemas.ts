@@ -43,7 +43,7 @@ export const eventsResponseSchema = z.object({
   data: z.object({
     /** Events recorded by this request. */
     accepted: z.number().int().nonnegative(),
-    /** Valid events already recorded earlier (a repeated impression, a double click): not stored twice. */
+    /** Valid events already recorded earlier (a repeated impression, a double click, an anonymous view repeated the same day): not stored twice. */
     duplicates: z.number().int().nonnegative(),
     /**
      * Events not recorded because their recommendationId does not count for them: not a current

@@ -2,6 +2,7 @@
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv, Env } from "../env.ts";
 import { ApiError } from "./errors.ts";
+import { assertKeyChecksAllowed, countFailedKeyCheck } from "./rate-limit.ts";
 
 /**
  * Constant-time comparison of two strings with Web Crypto, so a wrong key leaks nothing through timing:
@@ -24,12 +25,16 @@ export function bearerToken(header: string | undefined): string | null {
 
 function requireKey(pick: (env: Env) => string[], what: string): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
+    assertKeyChecksAllowed(c, what);
     const token = bearerToken(c.req.header("Authorization"));
     if (!token) throw new ApiError(401, "unauthorized", `Missing ${what}: send "Authorization: Bearer <key>".`);
     const accepted = pick(c.env).filter(Boolean);
     // Every configured key is compared, so the time taken does not tell which one matched.
     const matches = await Promise.all(accepted.map((key) => timingSafeEqual(token, key)));
-    if (!matches.includes(true)) throw new ApiError(401, "unauthorized", `Invalid ${what}.`);
+    if (!matches.includes(true)) {
+      await countFailedKeyCheck(c, what);
+      throw new ApiError(401, "unauthorized", `Invalid ${what}.`);
+    }
     await next();
   };
 }

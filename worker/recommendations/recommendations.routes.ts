@@ -11,7 +11,7 @@ import type { AppEnv } from "../env.ts";
 import { bearerToken } from "../http/auth.ts";
 import { classifyDatabaseError } from "../http/database-errors.ts";
 import { ApiError } from "../http/errors.ts";
-
+import { limitShopper } from "../http/rate-limit.ts";
 import { tokenRefusalMessages } from "../http/shopper-token.ts";
 import { queryParams } from "../http/validate.ts";
 import { shopperAccountKey } from "../identity/identity.keys.ts";
@@ -55,6 +55,7 @@ async function shelf(c: Context<AppEnv>) {
     const shopper = await shopperAccountKey(token, c.env, now);
     if (!shopper.ok) throw new ApiError(401, "unauthorized", tokenRefusalMessages[shopper.reason]);
     accountKey = shopper.accountKey;
+    if (accountKey) await limitShopper(c, "recommendations", accountKey);
   }
 
   const share = holdoutShare(c.env.HOLDOUT_SHARE);
