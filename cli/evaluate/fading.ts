@@ -559,6 +559,10 @@ export interface ScenarioReport {
   models: {
     source: string;
     product: { r: number; alphaDays: number; a: number; b: number };
+    /** The likelier dropout story: MBG/NBD (dropout after the first purchase too) or BG/NBD. */
+    productDropout: "MBG/NBD" | "BG/NBD";
+    /** The product's fading line: P(alive) below which a repeat buyer is fading or lapsed. */
+    fadingLine: number;
     regularityCv2: number;
     cadencePriorDays: number;
     classic: { r: number; alphaDays: number; a: number; b: number };
@@ -650,6 +654,8 @@ export function evaluateScenario(base: SimulatedBase): ScenarioReport {
     models: {
       source: models.source,
       product: inDays(models.bgnbd, models.timeUnitDays),
+      productDropout: models.bgnbd.dropoutAtFirstPurchase ? "MBG/NBD" : "BG/NBD",
+      fadingLine: models.fadingBelowProbabilityAlive ?? defaultLifecycleOptions.fadingBelowProbabilityAlive,
       regularityCv2: models.regularity.cv2,
       cadencePriorDays: models.cadencePriorDays,
       classic: inDays(classicBgNbd, models.timeUnitDays),

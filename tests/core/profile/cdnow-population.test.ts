@@ -3,6 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { secondPurchaseQuantile } from "../../../worker/core/models/lifecycle.ts";
 import {
+  defaultModelOptions,
   fitPopulationModels,
   type SummaryOrder,
   summaryRowFromOrders,
@@ -30,11 +31,26 @@ describe("fitPopulationModels on CDNOW (calibration to 1997-09-30)", () => {
     expect(models.gammaGamma.gamma).toBeCloseTo(15.4435, 2);
   });
 
-  it("finds CDNOW's buyers memoryless, so the frequency fit stays near the paper's", () => {
-    expect(models.regularity.cv2).toBeGreaterThan(0.9);
+  const bgnbdOnly = fitPopulationModels(rows, new Date(cdnowCutoffDay * dayMs), {
+    ...defaultModelOptions,
+    dropout: "bg-nbd",
+  });
+
+  it("finds CDNOW's buyers memoryless, so the BG/NBD frequency fit stays near the paper's", () => {
+    expect(bgnbdOnly.regularity.cv2).toBeGreaterThan(0.9);
+    expect(bgnbdOnly.bgnbd.converged).toBe(true);
+    expect(bgnbdOnly.bgnbd.dropoutAtFirstPurchase).toBe(false);
+    expect(bgnbdOnly.bgnbd.r).toBeCloseTo(0.243, 1);
+    expect(bgnbdOnly.bgnbd.alpha).toBeCloseTo(4.414, 0);
+  });
+
+  it("keeps the likelier dropout story: on CDNOW the MBG/NBD (dropout after the first purchase too)", () => {
     expect(models.bgnbd.converged).toBe(true);
-    expect(models.bgnbd.r).toBeCloseTo(0.243, 1);
-    expect(models.bgnbd.alpha).toBeCloseTo(4.414, 0);
+    expect(models.bgnbd.dropoutAtFirstPurchase).toBe(true);
+    expect(models.bgnbd.logLikelihood!).toBeGreaterThan(bgnbdOnly.bgnbd.logLikelihood!);
+    // The fading line is the expected-F1 line of this base, between the lapsed line and 1.
+    expect(models.fadingBelowProbabilityAlive).toBeGreaterThan(0.25);
+    expect(models.fadingBelowProbabilityAlive).toBeLessThan(1);
   });
 
   it("times the second purchase from the real second purchase day: median 45 days, p90 205", () => {
