@@ -44,10 +44,23 @@ describe("fitPopulationModels on CDNOW (calibration to 1997-09-30)", () => {
     expect(bgnbdOnly.bgnbd.alpha).toBeCloseTo(4.414, 0);
   });
 
-  it("keeps the likelier dropout story: on CDNOW the MBG/NBD (dropout after the first purchase too)", () => {
-    expect(models.bgnbd.converged).toBe(true);
-    expect(models.bgnbd.dropoutAtFirstPurchase).toBe(true);
-    expect(models.bgnbd.logLikelihood!).toBeGreaterThan(bgnbdOnly.bgnbd.logLikelihood!);
+  it("keeps the BG/NBD on CDNOW, where the MBG/NBD is likelier only by a near-tie", () => {
+    const mbgnbdOnly = fitPopulationModels(rows, new Date(cdnowCutoffDay * dayMs), {
+      ...defaultModelOptions,
+      dropout: "mbg-nbd",
+    });
+    expect(mbgnbdOnly.bgnbd.converged).toBe(true);
+    expect(mbgnbdOnly.bgnbd.dropoutAtFirstPurchase).toBe(true);
+    const gain = mbgnbdOnly.bgnbd.logLikelihood! - bgnbdOnly.bgnbd.logLikelihood!;
+    expect(gain).toBeGreaterThan(0);
+    expect(gain).toBeLessThan(defaultModelOptions.mbgnbdLogLikelihoodGain);
+    expect(models.bgnbd).toEqual(bgnbdOnly.bgnbd);
+    // With no evidence threshold at all, the likelier MBG/NBD is kept.
+    const anyGain = fitPopulationModels(rows, new Date(cdnowCutoffDay * dayMs), {
+      ...defaultModelOptions,
+      mbgnbdLogLikelihoodGain: 0,
+    });
+    expect(anyGain.bgnbd).toEqual(mbgnbdOnly.bgnbd);
     // The fading line is the expected-F1 line of this base, between the lapsed line and 1.
     expect(models.fadingBelowProbabilityAlive).toBeGreaterThan(0.25);
     expect(models.fadingBelowProbabilityAlive).toBeLessThan(1);

@@ -111,10 +111,17 @@ export interface ModelOptions {
   secondPurchasePoints: number;
   /**
    * Which dropout story the frequency model tells: "likelier" fits the BG/NBD and the MBG/NBD
-   * (dropout possible after the first purchase too) and keeps the one with the higher likelihood;
-   * "bg-nbd" or "mbg-nbd" fits only that one.
+   * (dropout possible after the first purchase too) and keeps the MBG/NBD only when its
+   * log-likelihood is higher by at least `mbgnbdLogLikelihoodGain`; "bg-nbd" or "mbg-nbd" fits only
+   * that one.
    */
   dropout: "likelier" | "bg-nbd" | "mbg-nbd";
+  /**
+   * The paper's BG/NBD stays unless the data favour the MBG/NBD by this much log-likelihood. Both
+   * have four parameters, so this is a likelihood ratio (a Bayes factor under BIC) of e: "positive
+   * evidence" on Kass & Raftery's (1995) scale, 2·Δ ln L ≥ 2. A near-tie is no reason to switch.
+   */
+  mbgnbdLogLikelihoodGain: number;
 }
 
 export const defaultModelOptions: ModelOptions = {
@@ -125,6 +132,7 @@ export const defaultModelOptions: ModelOptions = {
   secondPurchasePoints: 200,
   regularity: { weight: defaultRegularityPrior.weight, max: defaultRegularityPrior.max },
   dropout: "likelier",
+  mbgnbdLogLikelihoodGain: 1,
 };
 
 /** Why a customer's summary cannot be fitted or scored (the nightly job skips and counts them). */
@@ -357,13 +365,16 @@ export function fitPopulationModels(
   let bgnbd: PopulationModels["bgnbd"] = { ...defaultBgNbd, logLikelihood: null, converged: null };
   let gammaGamma: PopulationModels["gammaGamma"] = { ...defaultGammaGamma, converged: null };
   if (enough) {
-    // The BG/NBD and the MBG/NBD have the same parameters, so the higher likelihood picks the dropout
-    // story the base tells; the BG/NBD wins ties and stands alone if the MBG/NBD fit fails.
+    // The BG/NBD and the MBG/NBD have the same parameters, so the likelihood picks the dropout story
+    // the base tells; the BG/NBD stays on a near-tie and stands alone if the MBG/NBD fit fails.
     const none = { fit: null, reason: null };
     const classic = options.dropout === "mbg-nbd" ? none : checkedBgNbd(rfm, options, false);
     const modified = options.dropout === "bg-nbd" ? none : checkedBgNbd(rfm, options, true);
     const { fit, reason } =
-      modified.fit && (!classic.fit || modified.fit.logLikelihood > classic.fit.logLikelihood) ? modified : classic;
+      modified.fit &&
+      (!classic.fit || modified.fit.logLikelihood >= classic.fit.logLikelihood + options.mbgnbdLogLikelihoodGain)
+        ? modified
+        : classic;
     if (fit) {
       bgnbd = {
         r: fit.r,
