@@ -198,8 +198,9 @@ export interface PopulationModels {
   timeUnitDays: number;
   /**
    * Fitted with each customer's regularity; log-likelihood up to terms free of the parameters. Both
-   * the BG/NBD and its MBG/NBD variant (dropout possible after the first purchase too) are fitted and
-   * the likelier kept (same four parameters): `dropoutAtFirstPurchase` says which.
+   * the BG/NBD and its MBG/NBD variant (dropout possible after the first purchase too) are fitted, and
+   * the MBG/NBD is kept when it is likelier by `mbgnbdLogLikelihoodGain`: `dropoutAtFirstPurchase`
+   * says which.
    */
   bgnbd: BgNbdParameters & { logLikelihood: number | null; converged: boolean | null };
   /**
