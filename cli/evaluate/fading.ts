@@ -14,6 +14,7 @@
 // Days throughout; rates are per day.
 
 import { Random } from "../../db/seed/random.ts";
+import { hyp2f1 } from "../../worker/core/math/hyp2f1.ts";
 import { quantileSorted } from "../../worker/core/math/quantile.ts";
 import {
   type BgNbdParameters,
@@ -296,6 +297,72 @@ export function oracleProbabilityAlive(truth: CustomerTruth, repeatPurchases: nu
 }
 
 // ---------------------------------------------------------------------------------------------------
+// The population oracle: what can be known from the data alone. The oracle above knows each customer's
+// own rate and dropout, which no history of a few purchases reveals; this one knows only the world's
+// TRUE population parameters and reads each customer's { x, tx, T } (purchase days, as the product sees
+// them) through the world's own model: the Bayes posterior P(alive), the best any method that sees only
+// purchase histories can do on average. Defined for the two worlds that are a published model with
+// closed-form P(alive): bgnbd (BG/NBD, FHL 2005 eq. A8, the core's own function) and poisson (Pareto/NBD).
+
+/**
+ * Pareto/NBD P(alive | x, tx, T) with λ ~ Gamma(r, α), μ ~ Gamma(s, β): Fader, Hardie & Lee (2005), "A Note
+ * on Implementing the Pareto/NBD Model in MATLAB", eq. (11)–(13):
+ * P = 1 / (1 + s/(r+s+x) · (α+T)^(r+x) (β+T)^s · A₀), with, for α ≥ β,
+ * A₀ = F(tx) − F(T), F(t) = 2F1(r+s+x, s+1; r+s+x+1; (α−β)/(α+t)) / (α+t)^(r+s+x),
+ * and for α < β the same with α and β swapped and s+1 replaced by r+x. Powers kept in logs.
+ */
+export function paretoNbdProbabilityAlive(
+  parameters: { r: number; alpha: number; s: number; beta: number },
+  customer: { x: number; tx: number; T: number },
+): number {
+  const { r, alpha, s, beta } = parameters;
+  const { x, tx, T } = customer;
+  const high = Math.max(alpha, beta);
+  const b = alpha >= beta ? s + 1 : r + x;
+  const c = r + s + x;
+  // log[(α+T)^(r+x) (β+T)^s · 2F1(c, b; c+1; (high−low)/(high+t)) / (high+t)^c]
+  const logTerm = (t: number) =>
+    (r + x) * Math.log(alpha + T) +
+    s * Math.log(beta + T) +
+    Math.log(hyp2f1(c, b, c + 1, Math.abs(alpha - beta) / (high + t))) -
+    c * Math.log(high + t);
+  const atTx = logTerm(tx);
+  const atT = logTerm(T);
+  // A₀ scaled = e^atTx − e^atT ≥ 0 (F decreases in t); e^atT is the part that lives through T.
+  const scaledA0 = atTx > atT ? Math.exp(atTx) * -Math.expm1(atT - atTx) : 0;
+  return 1 / (1 + (s / c) * scaledA0);
+}
+
+export type PopulationOracle = (customer: { x: number; tx: number; T: number }) => number;
+
+/** The world's own P(alive) with its true population parameters, in days; null where no closed form exists. */
+export function populationOracleOf(scenario: ScenarioName): PopulationOracle | null {
+  if (scenario === "bgnbd") {
+    const { purchaseRate, dropout } = fadingScenarios.bgnbd;
+    const parameters = { r: purchaseRate.shape, alpha: purchaseRate.rateDays, a: dropout.a, b: dropout.b };
+    return (customer) => probabilityAlive(parameters, customer);
+  }
+  if (scenario === "poisson") {
+    const { purchaseRate, dropout } = fadingScenarios.poisson;
+    const parameters = {
+      r: purchaseRate.shape,
+      alpha: purchaseRate.rateDays,
+      s: dropout.shape,
+      beta: dropout.rateDays,
+    };
+    return (customer) => paretoNbdProbabilityAlive(parameters, customer);
+  }
+  return null;
+}
+
+/** A customer's { x, tx, T } in days from their purchase days, as the product reads them. */
+function daysSummaryOf(customer: SimulatedCustomer, nowDay: number) {
+  const first = customer.days[0] as number;
+  const last = customer.days[customer.days.length - 1] as number;
+  return { x: customer.days.length - 1, tx: last - first, T: nowDay - first };
+}
+
+// ---------------------------------------------------------------------------------------------------
 // Scoring through the product's own functions.
 
 /** The product's P(alive) line for "fading"; the oracle flags customers below the same line. */
@@ -329,6 +396,8 @@ export interface ScoredCustomer {
   /** The classic BG/NBD's (k = 1) P(alive), from its own fit on the same customers. */
   bgnbdProbabilityAlive: number;
   oracleProbabilityAlive: number;
+  /** The population oracle's P(alive), NaN in a world without one. */
+  populationOracleProbabilityAlive: number;
   expectedIntervalDays: number;
   overdueRatio: number;
   regularity: number;
@@ -355,6 +424,7 @@ export function scoreBase(base: SimulatedBase): ScoredBase {
   const rows = base.customers.map((customer) => summaryRowFromOrders(customer.customerId, customer.orders));
   const models = fitPopulationModels(rows, base.now);
   const classic = fitClassicBgNbd(rows, models, base.now);
+  const populationOracle = populationOracleOf(base.scenario);
   const scored = base.customers.map((customer, i): ScoredCustomer => {
     const row = rows[i] as SummaryRow;
     const profile = customerProfile({
@@ -376,6 +446,9 @@ export function scoreBase(base: SimulatedBase): ScoredBase {
       profileProbabilityAlive: profile.probabilityAlive,
       bgnbdProbabilityAlive: probabilityAlive(classic.parameters, classic.customers[i]!),
       oracleProbabilityAlive: oracleProbabilityAlive(customer.truth, repeatPurchases, daysSinceLast),
+      populationOracleProbabilityAlive: populationOracle
+        ? populationOracle(daysSummaryOf(customer, base.nowDay))
+        : Number.NaN,
       expectedIntervalDays: profile.cadence.expectedIntervalDays,
       overdueRatio: profile.cadence.overdueRatio,
       regularity: profile.cadence.regularity,
@@ -458,13 +531,14 @@ const shareOf = <T>(items: readonly T[], test: (item: T) => boolean) =>
 // ---------------------------------------------------------------------------------------------------
 // One scenario's report.
 
-export const repeatRules = ["product", "days90", "bgnbd", "oracle"] as const;
+export const repeatRules = ["product", "days90", "bgnbd", "oracle", "population"] as const;
 export type RepeatRule = (typeof repeatRules)[number];
 export const ruleLabels: Record<RepeatRule, string> = {
   product: "product stage fading/lapsed",
   days90: "> 90 days since last",
   bgnbd: "classic BG/NBD P(alive) < 0.5",
   oracle: `oracle P(alive) < ${fadingThreshold}`,
+  population: `population oracle P(alive) < ${fadingThreshold}`,
 };
 
 const flagOf: Record<RepeatRule, (customer: ScoredCustomer) => boolean> = {
@@ -472,6 +546,7 @@ const flagOf: Record<RepeatRule, (customer: ScoredCustomer) => boolean> = {
   days90: (customer) => customer.daysSinceLast > 90,
   bgnbd: (customer) => customer.bgnbdProbabilityAlive < 0.5,
   oracle: (customer) => customer.oracleProbabilityAlive < fadingThreshold,
+  population: (customer) => customer.populationOracleProbabilityAlive < fadingThreshold,
 };
 
 export interface ScenarioReport {
@@ -484,6 +559,10 @@ export interface ScenarioReport {
   models: {
     source: string;
     product: { r: number; alphaDays: number; a: number; b: number };
+    /** The likelier dropout story: MBG/NBD (dropout after the first purchase too) or BG/NBD. */
+    productDropout: "MBG/NBD" | "BG/NBD";
+    /** The product's fading line: P(alive) below which a repeat buyer is fading or lapsed. */
+    fadingLine: number;
     regularityCv2: number;
     cadencePriorDays: number;
     classic: { r: number; alphaDays: number; a: number; b: number };
@@ -495,6 +574,13 @@ export interface ScenarioReport {
     bestBaseline: RepeatRule;
     productMinusBestBaselineF1: number;
     oracleMinusProductF1: number;
+    /** Population oracle F1 − product F1; NaN in a world without a population oracle. */
+    populationOracleMinusProductF1: number;
+    /**
+     * ROC AUC of 1 − P(alive) for dead vs alive: the ranking each probability gives, whatever the
+     * threshold (NaN for the population oracle in a world without one).
+     */
+    auc: { product: number; bgnbd: number; oracle: number; population: number };
     /** Customers by product stage and truth. */
     stages: Record<string, { alive: number; dead: number }>;
   };
@@ -541,6 +627,16 @@ export function evaluateScenario(base: SimulatedBase): ScenarioReport {
   const repeat = scored.filter((customer) => customer.repeatPurchases >= 1);
   const oneTime = scored.filter((customer) => customer.repeatPurchases === 0);
   const rules = scoreRules(repeat, repeatRules);
+  const hasPopulationOracle = populationOracleOf(base.scenario) !== null;
+  if (!hasPopulationOracle) {
+    rules.population = { flaggedShare: Number.NaN, precision: Number.NaN, recall: Number.NaN, f1: Number.NaN };
+  }
+  const repeatDead = repeat.map((customer) => customer.dead);
+  const aucOfAlive = (alive: (customer: ScoredCustomer) => number) =>
+    rocAuc(
+      repeat.map((customer) => 1 - alive(customer)),
+      repeatDead,
+    );
   const baselines = (["days90", "bgnbd"] as const).filter((rule) => !Number.isNaN(rules[rule].f1));
   const bestBaseline = baselines.reduce<RepeatRule>(
     (best, rule) => (rules[rule].f1 > rules[best].f1 ? rule : best),
@@ -558,6 +654,8 @@ export function evaluateScenario(base: SimulatedBase): ScenarioReport {
     models: {
       source: models.source,
       product: inDays(models.bgnbd, models.timeUnitDays),
+      productDropout: models.bgnbd.dropoutAtFirstPurchase ? "MBG/NBD" : "BG/NBD",
+      fadingLine: models.fadingBelowProbabilityAlive ?? defaultLifecycleOptions.fadingBelowProbabilityAlive,
       regularityCv2: models.regularity.cv2,
       cadencePriorDays: models.cadencePriorDays,
       classic: inDays(classicBgNbd, models.timeUnitDays),
@@ -569,6 +667,15 @@ export function evaluateScenario(base: SimulatedBase): ScenarioReport {
       bestBaseline,
       productMinusBestBaselineF1: rules.product.f1 - rules[bestBaseline].f1,
       oracleMinusProductF1: rules.oracle.f1 - rules.product.f1,
+      populationOracleMinusProductF1: rules.population.f1 - rules.product.f1,
+      auc: {
+        product: aucOfAlive((customer) => customer.profileProbabilityAlive),
+        bgnbd: aucOfAlive((customer) => customer.bgnbdProbabilityAlive),
+        oracle: aucOfAlive((customer) => customer.oracleProbabilityAlive),
+        population: hasPopulationOracle
+          ? aucOfAlive((customer) => customer.populationOracleProbabilityAlive)
+          : Number.NaN,
+      },
       stages: stagesByTruth(repeat),
     },
     oneTime: {

@@ -66,11 +66,28 @@ function printScenarios(reports: readonly ScenarioReport[], scenarioMs: Record<s
     fixed(fit.b),
   ];
   printTable(
-    ["scenario", "source", "r", "α (d)", "a", "b", "gap CV²", "prior d", "classic r", "α (d)", "a", "b"],
+    [
+      "scenario",
+      "source",
+      "dropout",
+      "r",
+      "α (d)",
+      "a",
+      "b",
+      "fading line",
+      "gap CV²",
+      "prior d",
+      "classic r",
+      "α (d)",
+      "a",
+      "b",
+    ],
     reports.map((report) => [
       report.scenario,
       report.models.source,
+      report.models.productDropout,
       ...parameters(report.models.product),
+      fixed(report.models.fadingLine),
       fixed(report.models.regularityCv2),
       fixed(report.models.cadencePriorDays, 1),
       ...parameters(report.models.classic),
@@ -91,7 +108,17 @@ function printRepeatDetection(reports: readonly ScenarioReport[]) {
   );
   console.log("\nRepeat buyers, F1 gaps:");
   printTable(
-    ["scenario", "product F1", "best baseline", "its F1", "product − best", "oracle F1", "oracle − product"],
+    [
+      "scenario",
+      "product F1",
+      "best baseline",
+      "its F1",
+      "product − best",
+      "oracle F1",
+      "oracle − product",
+      "population oracle F1",
+      "pop. − product",
+    ],
     reports.map((report) => [
       report.scenario,
       fixed(report.repeat.rules.product.f1),
@@ -100,6 +127,21 @@ function printRepeatDetection(reports: readonly ScenarioReport[]) {
       signed(report.repeat.productMinusBestBaselineF1),
       fixed(report.repeat.rules.oracle.f1),
       signed(report.repeat.oracleMinusProductF1),
+      fixed(report.repeat.rules.population.f1),
+      signed(report.repeat.populationOracleMinusProductF1),
+    ]),
+  );
+  console.log(
+    "\nRepeat buyers, ROC AUC of 1 − P(alive) for the dead (the ranking, whatever the threshold; population oracle: the world's own model with its true population parameters, from { x, tx, T } alone):",
+  );
+  printTable(
+    ["scenario", "product", "classic BG/NBD", "population oracle", "oracle"],
+    reports.map((report) => [
+      report.scenario,
+      fixed(report.repeat.auc.product),
+      fixed(report.repeat.auc.bgnbd),
+      fixed(report.repeat.auc.population),
+      fixed(report.repeat.auc.oracle),
     ]),
   );
 }

@@ -8,6 +8,8 @@ import {
   erlangSurvival,
   fadingScenarios,
   oracleProbabilityAlive,
+  paretoNbdProbabilityAlive,
+  populationOracleOf,
   rocAuc,
   type ScenarioName,
   scenarioNames,
@@ -145,6 +147,86 @@ describe("oracle P(alive)", () => {
     expect(erlangSurvival(2, 0.1, 7)).toBeCloseTo(Math.exp(-0.7) * 1.7, 14);
     expect(erlangSurvival(12, 1, 1e4)).toBe(0);
   });
+});
+
+describe("population oracle P(alive)", () => {
+  /** Simpson's rule on [lower, upper]. */
+  const integrate = (f: (t: number) => number, lower: number, upper: number, intervals = 2000) => {
+    const h = (upper - lower) / intervals;
+    let sum = f(lower) + f(upper);
+    for (let i = 1; i < intervals; i++) sum += (i % 2 ? 4 : 2) * f(lower + i * h);
+    return (sum * h) / 3;
+  };
+  /**
+   * Pareto/NBD P(alive) derived independently: with λ and μ integrated out, the customer who lived
+   * through T weighs (α+T)^−(r+x) (β/(β+T))^s, and the one who died at τ ∈ (tx, T] weighs
+   * ∫ s β^s (β+τ)^−(s+1) (α+τ)^−(r+x) dτ (common factors cancel).
+   */
+  const byIntegral = (
+    { r, alpha, s, beta }: { r: number; alpha: number; s: number; beta: number },
+    { x, tx, T }: { x: number; tx: number; T: number },
+  ) => {
+    const alive = (alpha + T) ** -(r + x) * (beta / (beta + T)) ** s;
+    const died = integrate((tau) => s * beta ** s * (beta + tau) ** -(s + 1) * (alpha + tau) ** -(r + x), tx, T);
+    return alive / (alive + died);
+  };
+
+  it.each([
+    { parameters: { r: 4, alpha: 180, s: 2, beta: 730 }, label: "α < β" },
+    { parameters: { r: 0.55, alpha: 10.58, s: 0.61, beta: 11.67 }, label: "α < β, CDNOW-like" },
+    { parameters: { r: 2, alpha: 900, s: 1.5, beta: 300 }, label: "α > β" },
+  ])("Pareto/NBD closed form ($label) matches the direct integral", ({ parameters }) => {
+    for (const customer of [
+      { x: 0, tx: 0, T: 200 },
+      { x: 1, tx: 30, T: 400 },
+      { x: 4, tx: 150, T: 160 },
+      { x: 6, tx: 200, T: 500 },
+      { x: 20, tx: 600, T: 700 },
+    ]) {
+      expect(paretoNbdProbabilityAlive(parameters, customer)).toBeCloseTo(byIntegral(parameters, customer), 6);
+    }
+  });
+
+  it("is 1 right after a purchase and falls with the silence", () => {
+    const parameters = { r: 4, alpha: 180, s: 2, beta: 730 };
+    expect(paretoNbdProbabilityAlive(parameters, { x: 3, tx: 300, T: 300 })).toBe(1);
+    const at = (T: number) => paretoNbdProbabilityAlive(parameters, { x: 3, tx: 300, T });
+    expect(at(330)).toBeGreaterThan(at(400));
+    expect(at(400)).toBeGreaterThan(at(600));
+  });
+
+  it("exists only for the worlds that are a published model", () => {
+    expect(scenarioNames.filter((scenario) => populationOracleOf(scenario) !== null)).toEqual(["poisson", "bgnbd"]);
+  });
+
+  it.each(["poisson", "bgnbd"] as const)(
+    "%s: calibrated on repeat buyers, and ranks no better than the oracle that knows each customer",
+    (scenario) => {
+      const base = baseOf(scenario);
+      const populationOracle = populationOracleOf(scenario)!;
+      const oracle = oracleOf(scenario);
+      const repeat = base.customers.flatMap((customer, i) => {
+        if (customer.days.length < 2) return [];
+        const first = customer.days[0]!;
+        const population = populationOracle({
+          x: customer.days.length - 1,
+          tx: customer.days[customer.days.length - 1]! - first,
+          T: base.nowDay - first,
+        });
+        return [{ dead: customer.truth.dead, population, oracle: oracle[i]!.alive }];
+      });
+      const dead = repeat.map((customer) => customer.dead);
+      const aliveShare = dead.filter((isDead) => !isDead).length / dead.length;
+      expect(Math.abs(mean(repeat.map((customer) => customer.population)) - aliveShare)).toBeLessThan(0.02);
+      const aucOf = (alive: (customer: (typeof repeat)[number]) => number) =>
+        rocAuc(
+          repeat.map((customer) => 1 - alive(customer)),
+          dead,
+        );
+      expect(aucOf((customer) => customer.population)).toBeGreaterThan(0.75);
+      expect(aucOf((customer) => customer.population)).toBeLessThan(aucOf((customer) => customer.oracle));
+    },
+  );
 });
 
 describe("rocAuc", () => {

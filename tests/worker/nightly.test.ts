@@ -73,8 +73,20 @@ describe("nightly model job", () => {
     expect(run.detail).toMatchObject({ scored: 60, fit: { sampleSize: 60, source: "fitted" } });
 
     const models = await api.call("GET", "/v1/admin/models", undefined, adminKey);
-    const body = (await models.json()) as { data: { customer: { bgnbd: Record<string, number>; source: string } } };
+    const body = (await models.json()) as {
+      data: {
+        customer: {
+          bgnbd: Record<string, number> & { dropoutAtFirstPurchase: boolean };
+          source: string;
+          fadingBelowProbabilityAlive: number;
+        };
+      };
+    };
     for (const key of ["r", "alpha", "a", "b"]) expect(body.data.customer.bgnbd[key]).toBeGreaterThan(0);
+    // The likelier dropout story and the base's expected-F1 fading line are stored with the fit.
+    expect(typeof body.data.customer.bgnbd.dropoutAtFirstPurchase).toBe("boolean");
+    expect(body.data.customer.fadingBelowProbabilityAlive).toBeGreaterThanOrEqual(0.25);
+    expect(body.data.customer.fadingBelowProbabilityAlive).toBeLessThan(1);
 
     const regular = customerResponseSchema.parse(await (await api.lookup("loyalty", "NIGHT-1")).json()).data;
     const stopped = customerResponseSchema.parse(await (await api.lookup("loyalty", "NIGHT-3")).json()).data;
@@ -85,7 +97,13 @@ describe("nightly model job", () => {
     expect(regular.profile?.probabilityAlive).toBeGreaterThan(stopped.profile?.probabilityAlive as number);
     expect(regular.profile?.clv12).toBeGreaterThan(stopped.profile?.clv12 as number);
     expect(regular.profile?.clv24).toBeGreaterThan(regular.profile?.clv12 as number);
-    expect(oneTime.profile?.probabilityAlive).toBe(1);
+    // A one-time buyer cannot have stopped under the BG/NBD; under the MBG/NBD they may have.
+    if (body.data.customer.bgnbd.dropoutAtFirstPurchase) {
+      expect(oneTime.profile?.probabilityAlive).toBeGreaterThan(0);
+      expect(oneTime.profile?.probabilityAlive).toBeLessThan(1);
+    } else {
+      expect(oneTime.profile?.probabilityAlive).toBe(1);
+    }
     expect(Date.parse(stopped.profile?.cadence.nextExpectedAt as string)).toBeGreaterThan(Date.now() - day);
     expect(regular.profile?.channelMix.shares.web).toBeGreaterThan(0);
   });

@@ -208,3 +208,58 @@ function rankOf(values: number[]): number[] {
     })
     .map((entry) => entry.index);
 }
+
+describe("MBG/NBD variant (dropout possible right after the first purchase too)", () => {
+  const parameters = { r: 0.6, alpha: 5, a: 0.8, b: 2.5 };
+  const modified = { ...parameters, dropoutAtFirstPurchase: true };
+
+  it("writes the likelihood of Batislam, Denizel & Filiztekin (2007) for one-time and repeat buyers", () => {
+    const { r, alpha, a, b } = parameters;
+    const T = 30;
+    // One-time buyer: survived the first flip (b/(a+b)) and bought nothing in T, or dropped at once.
+    const oneTime = (b / (a + b)) * (alpha / (alpha + T)) ** r + a / (a + b);
+    expect(bgnbdLogLikelihood(modified, [{ x: 0, tx: 0, T }])).toBeCloseTo(Math.log(oneTime), 10);
+    // One repeat at tx: Γ(r+1)/Γ(r) α^r = r α^r; survived two flips, or survived one and dropped after the repeat.
+    const tx = 12;
+    const bothStayed = ((b * (b + 1)) / ((a + b) * (a + b + 1))) * ((r * alpha ** r) / (alpha + T) ** (r + 1));
+    const droppedAfter = ((a * b) / ((a + b) * (a + b + 1))) * ((r * alpha ** r) / (alpha + tx) ** (r + 1));
+    expect(bgnbdLogLikelihood(modified, [{ x: 1, tx, T }])).toBeCloseTo(Math.log(bothStayed + droppedAfter), 10);
+  });
+
+  it("gives one-time buyers P(alive) < 1 and repeat buyers the odds a/(b+x) of having dropped", () => {
+    const { r, alpha, a, b } = parameters;
+    const oneTime = probabilityAlive(modified, { x: 0, tx: 0, T: 30 });
+    expect(oneTime).toBeCloseTo(1 / (1 + (a / b) * ((alpha + 30) / alpha) ** r), 12);
+    expect(probabilityAlive(parameters, { x: 0, tx: 0, T: 30 })).toBe(1);
+    const repeat = { x: 3, tx: 20, T: 40 };
+    const odds = (a / (b + 3)) * ((alpha + 40) / (alpha + 20)) ** (r + 3);
+    expect(probabilityAlive(modified, repeat)).toBeCloseTo(1 / (1 + odds), 12);
+    expect(probabilityAlive(modified, repeat)).toBeGreaterThan(probabilityAlive(parameters, repeat));
+  });
+
+  it("E[X(t)] starts at the rate of those who stayed, b/(a+b) · r/α, and stays below the BG/NBD's", () => {
+    const { r, alpha, a, b } = parameters;
+    const t = 1e-4;
+    expect(expectedPurchasesUnconditional(modified, t) / t).toBeCloseTo(((b / (a + b)) * r) / alpha, 5);
+    for (const horizon of [1, 10, 52, 200]) {
+      expect(expectedPurchasesUnconditional(modified, horizon)).toBeLessThan(
+        expectedPurchasesUnconditional(parameters, horizon),
+      );
+    }
+    expect(() => probabilityOfPurchases(modified, 10, 1)).toThrow(/BG\/NBD only/);
+  });
+
+  it("fits by maximum likelihood and marks the fit as the variant", () => {
+    const customers = cdnowPublishedSummary();
+    const fit = fitBgNbd(customers, { optimizer: {}, dropoutAtFirstPurchase: true });
+    expect(fit.converged).toBe(true);
+    expect(fit.dropoutAtFirstPurchase).toBe(true);
+    expect(fit.logLikelihood).toBeCloseTo(bgnbdLogLikelihood(fit, customers), 8);
+    // It is a maximum: nudging any parameter lowers the likelihood.
+    for (const key of ["r", "alpha", "a", "b"] as const) {
+      for (const factor of [0.98, 1.02]) {
+        expect(bgnbdLogLikelihood({ ...fit, [key]: fit[key] * factor }, customers)).toBeLessThan(fit.logLikelihood);
+      }
+    }
+  });
+});

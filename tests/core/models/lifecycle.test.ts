@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   defaultLifecycleOptions,
+  fadingLineForExpectedF1,
   type LifecycleInput,
   lifecycleStage,
   secondPurchaseQuantile,
@@ -120,5 +121,43 @@ describe("valueTier", () => {
       /valueTierThresholds/,
     );
     expect(() => valueTierThresholds([])).toThrow(/valueTierThresholds/);
+  });
+});
+
+describe("fadingLineForExpectedF1", () => {
+  /** E[F1] (ratio of expectations) of flagging everyone below the line, each stopped with 1 − P(alive). */
+  const expectedF1 = (alive: readonly number[], line: number) => {
+    const stopped = alive.reduce((sum, p) => sum + 1 - p, 0);
+    const flagged = alive.filter((p) => p < line);
+    return (2 * flagged.reduce((sum, p) => sum + 1 - p, 0)) / (flagged.length + stopped);
+  };
+
+  it("flags exactly the sure losses when the model is sure", () => {
+    expect(fadingLineForExpectedF1([0, 0, 1, 1, 1])).toBe(0.5);
+  });
+
+  it("is null without repeat buyers and never below the lapsed line", () => {
+    expect(fadingLineForExpectedF1([])).toBeNull();
+    expect(fadingLineForExpectedF1([0.01, 0.02, 0.2, 0.21])).toBeGreaterThanOrEqual(
+      defaultLifecycleOptions.lapsedBelowProbabilityAlive,
+    );
+  });
+
+  it("maximises the expected F1 over every possible line", () => {
+    fc.assert(
+      fc.property(fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 1, maxLength: 60 }), (alive) => {
+        const line = fadingLineForExpectedF1(alive, 0)!;
+        const candidates = [...alive, 1.0000001].map((p) => p + 1e-12);
+        const best = Math.max(...candidates.map((candidate) => expectedF1(alive, candidate)));
+        expect(expectedF1(alive, line)).toBeCloseTo(best, 12);
+      }),
+    );
+  });
+
+  it("sits where the flagged customer's chance of having stopped is half the F1 reached (Lipton et al. 2014)", () => {
+    // 20,000 customers with P(alive) spread evenly: the F1-optimal cut on P(stopped) is F1*/2.
+    const alive = Array.from({ length: 20_000 }, (_, i) => (i + 0.5) / 20_000);
+    const line = fadingLineForExpectedF1(alive, 0)!;
+    expect(1 - line).toBeCloseTo(expectedF1(alive, line) / 2, 3);
   });
 });

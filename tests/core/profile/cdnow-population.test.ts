@@ -3,6 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { secondPurchaseQuantile } from "../../../worker/core/models/lifecycle.ts";
 import {
+  defaultModelOptions,
   fitPopulationModels,
   type SummaryOrder,
   summaryRowFromOrders,
@@ -30,11 +31,39 @@ describe("fitPopulationModels on CDNOW (calibration to 1997-09-30)", () => {
     expect(models.gammaGamma.gamma).toBeCloseTo(15.4435, 2);
   });
 
-  it("finds CDNOW's buyers memoryless, so the frequency fit stays near the paper's", () => {
-    expect(models.regularity.cv2).toBeGreaterThan(0.9);
-    expect(models.bgnbd.converged).toBe(true);
-    expect(models.bgnbd.r).toBeCloseTo(0.243, 1);
-    expect(models.bgnbd.alpha).toBeCloseTo(4.414, 0);
+  const bgnbdOnly = fitPopulationModels(rows, new Date(cdnowCutoffDay * dayMs), {
+    ...defaultModelOptions,
+    dropout: "bg-nbd",
+  });
+
+  it("finds CDNOW's buyers memoryless, so the BG/NBD frequency fit stays near the paper's", () => {
+    expect(bgnbdOnly.regularity.cv2).toBeGreaterThan(0.9);
+    expect(bgnbdOnly.bgnbd.converged).toBe(true);
+    expect(bgnbdOnly.bgnbd.dropoutAtFirstPurchase).toBe(false);
+    expect(bgnbdOnly.bgnbd.r).toBeCloseTo(0.243, 1);
+    expect(bgnbdOnly.bgnbd.alpha).toBeCloseTo(4.414, 0);
+  });
+
+  it("keeps the BG/NBD on CDNOW, where the MBG/NBD is likelier only by a near-tie", () => {
+    const mbgnbdOnly = fitPopulationModels(rows, new Date(cdnowCutoffDay * dayMs), {
+      ...defaultModelOptions,
+      dropout: "mbg-nbd",
+    });
+    expect(mbgnbdOnly.bgnbd.converged).toBe(true);
+    expect(mbgnbdOnly.bgnbd.dropoutAtFirstPurchase).toBe(true);
+    const gain = mbgnbdOnly.bgnbd.logLikelihood! - bgnbdOnly.bgnbd.logLikelihood!;
+    expect(gain).toBeGreaterThan(0);
+    expect(gain).toBeLessThan(defaultModelOptions.mbgnbdLogLikelihoodGain);
+    expect(models.bgnbd).toEqual(bgnbdOnly.bgnbd);
+    // With no evidence threshold at all, the likelier MBG/NBD is kept.
+    const anyGain = fitPopulationModels(rows, new Date(cdnowCutoffDay * dayMs), {
+      ...defaultModelOptions,
+      mbgnbdLogLikelihoodGain: 0,
+    });
+    expect(anyGain.bgnbd).toEqual(mbgnbdOnly.bgnbd);
+    // The fading line is the expected-F1 line of this base, between the lapsed line and 1.
+    expect(models.fadingBelowProbabilityAlive).toBeGreaterThan(0.25);
+    expect(models.fadingBelowProbabilityAlive).toBeLessThan(1);
   });
 
   it("times the second purchase from the real second purchase day: median 45 days, p90 205", () => {

@@ -12,6 +12,13 @@
 // spanning tx is Gamma(r + kx, α + k·tx), and the chance that a gap of a live customer outlasts the
 // time u since the last purchase is a negative binomial CDF (logGapSurvival), so every formula stays
 // closed-form. Without `regularity` (k = 1) every function here is exactly the paper's BG/NBD.
+//
+// Dropout at the first purchase. With `dropoutAtFirstPurchase` the customer may also stop right after
+// the FIRST purchase, as in the MBG/NBD of Batislam, Denizel & Filiztekin (2007), "Empirical validation
+// and comparison of models for customer base analysis", IJRM 24(3): a customer with x repeat purchases
+// has then survived x coin flips instead of x − 1, so b + x − 1 becomes b + x throughout, one-time
+// buyers can be gone (P(alive) < 1 at x = 0), and the likelihood gains a dropout term at x = 0. Same
+// four parameters; which variant fits a base better is for the caller to decide (the likelihood).
 import { gammaln, logBeta } from "../math/gammaln.ts";
 import { hyp2f1 } from "../math/hyp2f1.ts";
 import { minimizeNelderMead, type NelderMeadOptions } from "../math/nelder-mead.ts";
@@ -23,6 +30,8 @@ export interface BgNbdParameters {
   alpha: number;
   a: number;
   b: number;
+  /** MBG/NBD: dropout possible right after the first purchase too; absent or false is the BG/NBD. */
+  dropoutAtFirstPurchase?: boolean;
 }
 
 export interface BgNbdFit extends BgNbdParameters {
@@ -43,6 +52,8 @@ export interface BgNbdFitOptions {
    * Off when absent.
    */
   logParameterBound?: number;
+  /** Fit the MBG/NBD variant (see the top of this file) instead of the BG/NBD. */
+  dropoutAtFirstPurchase?: boolean;
 }
 
 export const defaultBgNbdFitOptions: BgNbdFitOptions = { optimizer: {} };
@@ -125,6 +136,8 @@ export function bgnbdLogLikelihood(
   const prepared = "groupOf" in customers ? customers : prepareCustomers(customers);
   const { r, alpha, a, b } = parameters;
   if (!(r > 0 && alpha > 0 && a > 0 && b > 0)) return Number.NEGATIVE_INFINITY;
+  // MBG/NBD: one more survived coin flip (x + 1 in the Beta terms) and dropout possible at x = 0.
+  const flips = parameters.dropoutAtFirstPurchase ? 1 : 0;
   const groups = prepared.distinctX.length;
   const gammaTerms = new Float64Array(groups);
   const dropoutTerms = new Float64Array(groups);
@@ -132,8 +145,8 @@ export function bgnbdLogLikelihood(
   for (let group = 0; group < groups; group++) {
     const x = prepared.distinctX[group]!;
     const shape = r + prepared.distinctRegularity[group]! * x;
-    gammaTerms[group] = sharedGamma + gammaln(shape) + gammaln(b + x) - gammaln(a + b + x);
-    dropoutTerms[group] = x > 0 ? Math.log(a) - Math.log(b + x - 1) : Number.NEGATIVE_INFINITY;
+    gammaTerms[group] = sharedGamma + gammaln(shape) + gammaln(b + x + flips) - gammaln(a + b + x + flips);
+    dropoutTerms[group] = x + flips > 0 ? Math.log(a) - Math.log(b + x + flips - 1) : Number.NEGATIVE_INFINITY;
   }
   let total = 0;
   for (let index = 0; index < prepared.weight.length; index++) {
@@ -187,11 +200,13 @@ export function fitBgNbd(
   const prepared = prepareCustomers(customers);
   const meanT = customers.reduce((sum, customer) => sum + customer.T, 0) / customers.length;
   const start = options.start ?? { r: 1, alpha: Math.max(meanT, 1e-3), a: 1, b: 1 };
+  const variant = options.dropoutAtFirstPurchase ? { dropoutAtFirstPurchase: true } : {};
   const fromLog = (point: number[]): BgNbdParameters => ({
     r: Math.exp(point[0]!),
     alpha: Math.exp(point[1]!),
     a: Math.exp(point[2]!),
     b: Math.exp(point[3]!),
+    ...variant,
   });
   const bound = options.logParameterBound;
   const wall = (point: number[]) =>
@@ -215,16 +230,17 @@ export function fitBgNbd(
 function logOddsDroppedOut(parameters: BgNbdParameters, customer: CustomerSummary): number {
   const { a, b } = parameters;
   const { x, tx, T } = customer;
-  if (x === 0) return Number.NEGATIVE_INFINITY;
+  const flips = x + (parameters.dropoutAtFirstPurchase ? 1 : 0);
+  if (flips === 0) return Number.NEGATIVE_INFINITY;
   // ((α+T)/(α+tx))^(r+x) overflows for heavy buyers who went quiet; in logs it is just large.
   const { shape, scale, regularity } = ratePosterior(parameters, customer);
-  return Math.log(a) - Math.log(b + x - 1) - logGapSurvival(shape, scale, regularity, T - tx);
+  return Math.log(a) - Math.log(b + flips - 1) - logGapSurvival(shape, scale, regularity, T - tx);
 }
 
 /**
- * P(alive | x, tx, T), eq. (A8) in closed form. Exactly 1 with no repeat purchase: the model lets a
- * customer drop out only right after a purchase, which is why lifecycle.ts judges one-time buyers
- * separately.
+ * P(alive | x, tx, T), eq. (A8) in closed form. Exactly 1 with no repeat purchase in the BG/NBD: the
+ * model lets a customer drop out only right after a repeat purchase, which is why lifecycle.ts judges
+ * one-time buyers separately (the MBG/NBD variant gives them P(alive) < 1 as well).
  */
 export function probabilityAlive(parameters: BgNbdParameters, customer: CustomerSummary): number {
   checkCustomer(customer, "probabilityAlive");
@@ -247,14 +263,25 @@ export function expectedPurchasesConditional(
   if (t === 0) return 0;
   const alive = probabilityAlive(parameters, customer);
   if (alive === 0) return 0;
-  return alive * expectedWhileAlive(parameters, customer.x, customer.T, t);
+  return alive * expectedWhileAlive(survivedOneMoreFlip(parameters), customer.x, customer.T, t);
+}
+
+/**
+ * The MBG/NBD's dropout after the first purchase is one more coin flip survived: from then on the
+ * customer is a BG/NBD customer with b one larger (Beta(a, b) updated by one success).
+ */
+function survivedOneMoreFlip(parameters: BgNbdParameters): BgNbdParameters {
+  return parameters.dropoutAtFirstPurchase ? { ...parameters, b: parameters.b + 1 } : parameters;
 }
 
 /** E[X(t)]: expected purchases in (0, t] for a customer acquired at time 0 (eq. 9). */
 export function expectedPurchasesUnconditional(parameters: BgNbdParameters, t: number): number {
   if (!(t >= 0)) throw new Error(`expectedPurchasesUnconditional: t must be >= 0, got ${t}`);
   if (t === 0) return 0;
-  return expectedWhileAlive(parameters, 0, 0, t);
+  // MBG/NBD: E[(1 − p) · BG/NBD(p)] = b/(a+b) · the BG/NBD's with b + 1.
+  const { a, b } = parameters;
+  const stays = parameters.dropoutAtFirstPurchase ? b / (a + b) : 1;
+  return stays * expectedWhileAlive(survivedOneMoreFlip(parameters), 0, 0, t);
 }
 
 // Below |a − 1| < this, eq. (9)/(10)'s 0/0 is evaluated as the mean of its values on either side.
@@ -285,6 +312,7 @@ export function probabilityOfPurchases(parameters: BgNbdParameters, t: number, n
   if (!(t >= 0) || !Number.isInteger(n) || n < 0) {
     throw new Error(`probabilityOfPurchases: need t >= 0 and integer n >= 0, got t=${t}, n=${n}`);
   }
+  if (parameters.dropoutAtFirstPurchase) throw new Error("probabilityOfPurchases: the BG/NBD only, not the MBG/NBD");
   const { r, alpha, a, b } = parameters;
   if (t === 0) return n === 0 ? 1 : 0;
   const logStay = Math.log(alpha) - Math.log(alpha + t);

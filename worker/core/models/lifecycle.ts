@@ -79,8 +79,9 @@ export function secondPurchaseQuantile(timing: SecondPurchaseTiming, level: numb
 export interface LifecycleOptions {
   /**
    * Repeat buyers are fading below this probability of still buying, and lapsed below the next. The
-   * fading line sits above ½ on purpose: a marketer would rather reach someone who may be leaving
-   * than miss them, and on the simulated bases of `npm run bench -- fading` it gives the best F1.
+   * fitted models carry their own fading line (fadingLineForExpectedF1); this one is the fallback for
+   * a base too thin to fit, above ½ on purpose: a marketer would rather reach someone who may be
+   * leaving than miss them.
    */
   fadingBelowProbabilityAlive: number;
   lapsedBelowProbabilityAlive: number;
@@ -96,6 +97,39 @@ export const defaultLifecycleOptions: LifecycleOptions = {
   oneTimeNewUntilLevel: 0.5,
   oneTimeLapsedAfterLevel: 0.9,
 };
+
+/**
+ * The fading line for one base: the P(alive) below which flagging repeat buyers as "fading or lapsed"
+ * maximises the expected F1 of that flag for "has stopped buying", taking each customer's 1 − P(alive)
+ * as the probability that they have stopped; the model's own belief, no outcome needed. For calibrated
+ * probabilities the F1-optimal flag takes customers in order of P(alive) (Lipton, Elkan &
+ * Narayanaswamy 2014, "Optimal Thresholding of Classifiers to Maximize F1 Measure", ECML PKDD), and
+ * over n customers E[F1] ≈ 2·Σ_flagged(1 − p) / (flagged + Σ_all(1 − p)), the ratio of expectations,
+ * accurate for the thousands of customers a fit needs. The line is halfway between the last customer
+ * flagged and the next, never below `lapsedBelow` (so fading stays between active and lapsed); null
+ * without any repeat buyer.
+ */
+export function fadingLineForExpectedF1(
+  probabilitiesAlive: readonly number[],
+  lapsedBelow = defaultLifecycleOptions.lapsedBelowProbabilityAlive,
+): number | null {
+  const sorted = Float64Array.from(probabilitiesAlive).sort();
+  if (sorted.length === 0) return null;
+  let stopped = 0;
+  for (const alive of sorted) stopped += 1 - alive;
+  let flaggedStopped = 0;
+  let best = { expectedF1: 0, flagged: 0 };
+  for (let i = 0; i < sorted.length; i++) {
+    flaggedStopped += 1 - sorted[i]!;
+    // Customers with the same P(alive) are flagged together or not at all.
+    if (i + 1 < sorted.length && sorted[i + 1] === sorted[i]) continue;
+    const expectedF1 = (2 * flaggedStopped) / (i + 1 + stopped);
+    if (expectedF1 > best.expectedF1) best = { expectedF1, flagged: i + 1 };
+  }
+  const lastFlagged = best.flagged > 0 ? sorted[best.flagged - 1]! : 0;
+  const nextUnflagged = best.flagged < sorted.length ? sorted[best.flagged]! : 1;
+  return Math.max(lapsedBelow, (lastFlagged + nextUnflagged) / 2);
+}
 
 export interface LifecycleInput {
   /** Repeat purchases (x): 0 for a one-time buyer. */

@@ -38,7 +38,7 @@ export interface RhythmModel {
 export interface Rhythm {
   /** Erlang shape of the customer's gaps: 1 is memoryless (Poisson), larger is more regular. */
   regularity: number;
-  /** Probability the customer is still buying (P(alive)); 1 before any repeat purchase, as in the BG/NBD. */
+  /** Probability the customer is still buying (P(alive)); 1 before any repeat purchase under the BG/NBD, below 1 under the MBG/NBD. */
   probabilityAlive: number;
   /** Expected days between purchases: 1 / E[rate | history], alive or not. */
   expectedIntervalDays: number;

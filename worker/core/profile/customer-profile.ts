@@ -112,6 +112,9 @@ export function customerProfile(input: ProfileInput, options: ModelOptions = def
       daysSinceFirstPurchase: customer.T * unit,
     },
     models.secondPurchase,
+    models.fadingBelowProbabilityAlive === undefined
+      ? defaultLifecycleOptions
+      : { ...defaultLifecycleOptions, fadingBelowProbabilityAlive: models.fadingBelowProbabilityAlive },
   );
   const discount = discountSensitivityOf(
     { units: summary.units, discountedUnits: summary.discountedUnits },

@@ -6,7 +6,7 @@
 // dates are ISO strings and `now` is passed in. It reads plain summary rows; it loads nothing and does
 // not score individual customers (customer-profile.ts does).
 import { medianOf } from "../math/quantile.ts";
-import { type BgNbdParameters, fitBgNbd } from "../models/bg-nbd.ts";
+import { type BgNbdParameters, fitBgNbd, probabilityAlive } from "../models/bg-nbd.ts";
 import { type ClvOptions, customerLifetimeValue, defaultClvOptions } from "../models/clv.ts";
 import {
   fitGammaGamma,
@@ -16,6 +16,7 @@ import {
   momentGammaGamma,
 } from "../models/gamma-gamma.ts";
 import {
+  fadingLineForExpectedF1,
   type SecondPurchaseTiming,
   secondPurchaseTiming,
   type ValueTierThresholds,
@@ -108,6 +109,19 @@ export interface ModelOptions {
   regularity: Omit<RegularityPrior, "cv2">;
   /** Points kept from the second-purchase curve (it is stored as JSON). */
   secondPurchasePoints: number;
+  /**
+   * Which dropout story the frequency model tells: "likelier" fits the BG/NBD and the MBG/NBD
+   * (dropout possible after the first purchase too) and keeps the MBG/NBD only when its
+   * log-likelihood is higher by at least `mbgnbdLogLikelihoodGain`; "bg-nbd" or "mbg-nbd" fits only
+   * that one.
+   */
+  dropout: "likelier" | "bg-nbd" | "mbg-nbd";
+  /**
+   * The paper's BG/NBD stays unless the data favour the MBG/NBD by this much log-likelihood. Both
+   * have four parameters, so this is a likelihood ratio (a Bayes factor under BIC) of e: "positive
+   * evidence" on Kass & Raftery's (1995) scale, 2·Δ ln L ≥ 2. A near-tie is no reason to switch.
+   */
+  mbgnbdLogLikelihoodGain: number;
 }
 
 export const defaultModelOptions: ModelOptions = {
@@ -117,6 +131,8 @@ export const defaultModelOptions: ModelOptions = {
   logParameterBound: 6,
   secondPurchasePoints: 200,
   regularity: { weight: defaultRegularityPrior.weight, max: defaultRegularityPrior.max },
+  dropout: "likelier",
+  mbgnbdLogLikelihoodGain: 1,
 };
 
 /** Why a customer's summary cannot be fitted or scored (the nightly job skips and counts them). */
@@ -180,8 +196,19 @@ export interface PopulationModels {
   /** "fitted" when maximum likelihood ran on enough data; "default" when the history was too thin. */
   source: "fitted" | "default";
   timeUnitDays: number;
-  /** Fitted with each customer's regularity; log-likelihood up to terms free of the parameters. */
+  /**
+   * Fitted with each customer's regularity; log-likelihood up to terms free of the parameters. Both
+   * the BG/NBD and its MBG/NBD variant (dropout possible after the first purchase too) are fitted, and
+   * the MBG/NBD is kept when it is likelier by `mbgnbdLogLikelihoodGain`: `dropoutAtFirstPurchase`
+   * says which.
+   */
   bgnbd: BgNbdParameters & { logLikelihood: number | null; converged: boolean | null };
+  /**
+   * P(alive) below which a repeat buyer is fading: the expected-F1 line of this base
+   * (fadingLineForExpectedF1). Absent in models fitted before it existed and in default models, where
+   * the lifecycle's default applies.
+   */
+  fadingBelowProbabilityAlive?: number;
   gammaGamma: GammaGammaParameters & { converged: boolean | null };
   /** The population's rhythm regularity: the prior each customer's own is shrunk toward. */
   regularity: RegularityPrior;
@@ -259,9 +286,13 @@ function downsample(timing: SecondPurchaseTiming, points: number): SecondPurchas
 }
 
 /** The BG/NBD fit, or null when it failed or gave parameters that cannot score anyone. */
-function checkedBgNbd(rfm: readonly CustomerSummaryWithRegularity[], options: ModelOptions) {
+function checkedBgNbd(
+  rfm: readonly CustomerSummaryWithRegularity[],
+  options: ModelOptions,
+  dropoutAtFirstPurchase: boolean,
+) {
   try {
-    const fit = fitBgNbd(rfm, { optimizer: {}, logParameterBound: options.logParameterBound });
+    const fit = fitBgNbd(rfm, { optimizer: {}, logParameterBound: options.logParameterBound, dropoutAtFirstPurchase });
     const finite = [fit.r, fit.alpha, fit.a, fit.b].every((value) => Number.isFinite(value) && value > 0);
     return finite && Number.isFinite(fit.logLikelihood)
       ? { fit, reason: null }
@@ -330,17 +361,28 @@ export function fitPopulationModels(
   );
   const repeaters = rfm.filter((c) => c.x > 0).length;
   const enough = repeaters >= options.minRepeatCustomers;
+  const source: PopulationModels["source"] = enough ? "fitted" : "default";
 
   let bgnbd: PopulationModels["bgnbd"] = { ...defaultBgNbd, logLikelihood: null, converged: null };
   let gammaGamma: PopulationModels["gammaGamma"] = { ...defaultGammaGamma, converged: null };
   if (enough) {
-    const { fit, reason } = checkedBgNbd(rfm, options);
+    // The BG/NBD and the MBG/NBD have the same parameters, so the likelihood picks the dropout story
+    // the base tells; the BG/NBD stays on a near-tie and stands alone if the MBG/NBD fit fails.
+    const none = { fit: null, reason: null };
+    const classic = options.dropout === "mbg-nbd" ? none : checkedBgNbd(rfm, options, false);
+    const modified = options.dropout === "bg-nbd" ? none : checkedBgNbd(rfm, options, true);
+    const { fit, reason } =
+      modified.fit &&
+      (!classic.fit || modified.fit.logLikelihood >= classic.fit.logLikelihood + options.mbgnbdLogLikelihoodGain)
+        ? modified
+        : classic;
     if (fit) {
       bgnbd = {
         r: fit.r,
         alpha: fit.alpha,
         a: fit.a,
         b: fit.b,
+        dropoutAtFirstPurchase: fit.dropoutAtFirstPurchase === true,
         logLikelihood: fit.logLikelihood,
         converged: fit.converged,
       };
@@ -379,12 +421,16 @@ export function fitPopulationModels(
     return clv === null ? [] : [clv];
   });
   const intervals = rfm.filter((c) => c.x > 0).map((c) => (c.tx / c.x) * unit);
+  const fadingLine =
+    source === "fitted" && bgnbd.logLikelihood !== null
+      ? fadingLineForExpectedF1(rfm.filter((c) => c.x > 0).map((c) => probabilityAlive(bgnbd, c)))
+      : null;
   return {
     fittedAt: now.toISOString(),
     sampleSize: rows.length,
     excluded,
     fallbacks,
-    source: enough ? "fitted" : "default",
+    source,
     timeUnitDays: unit,
     bgnbd,
     gammaGamma,
@@ -393,6 +439,7 @@ export function fitPopulationModels(
     valueTiers: clvs.length > 0 ? valueTierThresholds(clvs) : { top: 0, high: 0, medium: 0 },
     discountShare: populationDiscountShare(rows),
     cadencePriorDays: intervals.length > 0 ? medianOf(intervals) : 45,
+    ...(fadingLine === null ? {} : { fadingBelowProbabilityAlive: fadingLine }),
   };
 }
 
