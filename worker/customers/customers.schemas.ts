@@ -1,13 +1,16 @@
 // Customer read API: query parameters and the response shape.
 import * as z from "zod";
 import { channels, discountSensitivities, identifierKinds, lifecycleStages, valueTiers } from "../core/vocabulary.ts";
+import { noControlCharacters, printable } from "../http/fields.schemas.ts";
 
 export const lookupQuerySchema = z.object({
   kind: z.enum(identifierKinds),
   value: z.string().min(1, "value is required").max(254),
 });
 
-export const customerParamsSchema = z.object({ id: z.string().min(1).max(100) });
+export const customerParamsSchema = z.object({
+  id: z.string().min(1).max(100).regex(printable, `id ${noControlCharacters}`),
+});
 
 const categoryStatSchema = z.object({
   categoryId: z.string(),

@@ -1,7 +1,8 @@
 // Request and response shapes for POST /v1/events: widget beacons (impressions, clicks) and product views.
 import * as z from "zod";
+import { idField } from "../http/fields.schemas.ts";
 
-const id = z.string().trim().min(1).max(128);
+const id = idField(128);
 
 export const eventTypeSchema = z.enum(["impression", "click", "view"]);
 
@@ -9,7 +10,7 @@ export const eventSchema = z
   .object({
     type: eventTypeSchema,
     recommendationId: id.optional(),
-    arm: z.string().trim().min(1).max(32).optional(),
+    arm: idField(32).optional(),
     productId: id.optional(),
     categoryId: id.optional(),
     /** A shopper token may ride in the body because `sendBeacon` cannot set an Authorization header. */
