@@ -131,6 +131,12 @@ describe("field limits", () => {
     expect(await count("orders", "id LIKE ?", `${p}%`)).toBe(0);
   });
 
+  it("takes an empty recommendationId as none", async () => {
+    const p = uniquePrefix();
+    expect((await api.postOrders([{ ...anOrder({ id: `${p}-1` }), recommendationId: "" }])).status).toBe(200);
+    expect(await count("orders", "id = ? AND recommendation_id IS NULL", `${p}-1`)).toBe(1);
+  });
+
   it("stores multi-byte ids and titles exactly as sent", async () => {
     const id = wide(uniquePrefix("ö"), 200);
     const emoji = `${uniquePrefix()}-🛒-product`;

@@ -46,7 +46,8 @@ export const orderSchema = z.strictObject({
     .array(orderLineSchema)
     .min(1, "an order needs at least one line")
     .max(maxLinesPerOrder, `an order has at most ${maxLinesPerOrder} lines`),
-  recommendationId: idField(200).nullish(),
+  // An empty recommendationId (a storefront forwarding an absent `patron_rec`) means none, as before.
+  recommendationId: z.preprocess((value) => (value === "" ? null : value), idField(200).nullish()),
 });
 
 /**
