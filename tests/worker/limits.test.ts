@@ -413,6 +413,46 @@ describe("the largest valid batches", () => {
     expect(replay.data).toMatchObject({ accepted: 0, duplicates: 1000 });
   });
 
+  it("stores 100 events with the longest ids in one beacon", async () => {
+    const p = uniquePrefix("ev");
+    const events = Array.from({ length: 100 }, (_, i) => ({
+      type: "impression",
+      recommendationId: `${p}-${i}-`.padEnd(128, "r"),
+      productId: `p-${i}-`.padEnd(128, "p"),
+      categoryId: `c-${i}-`.padEnd(128, "c"),
+    }));
+    const body = JSON.stringify({ events });
+    expect(new TextEncoder().encode(body).length).toBeLessThanOrEqual(64 * 1024);
+    const response = await post("/v1/events", body, { headers: { "Content-Type": "text/plain" } });
+    expect(response.status).toBe(202);
+    expect(await response.json()).toEqual({ data: { accepted: 100, duplicates: 0 } });
+    expect(await count("events", "recommendation_id LIKE ?", `${p}-%`)).toBe(100);
+  });
+
+  it("links every identifier kind at its longest in one identify call", async () => {
+    const p = uniquePrefix("id");
+    const identifiers = {
+      account: wide(`${p}-acct-`, 254),
+      email: `${p}@${"a".repeat(63)}.${"b".repeat(63)}.${"c".repeat(63)}.test`.slice(0, 254),
+      phone: "+1 415 555 0134",
+      loyalty: wide(`${p}-loyalty-`, 254),
+      card: wide(`${p}-card-`, 254),
+      device: wide(`${p}-device-`, 254),
+    };
+    const response = await api.identify(identifiers);
+    expect(response.status).toBe(200);
+    const { data } = (await response.json()) as { data: { linked: number; ignoredIdentifiers: unknown[] } };
+    expect(data.linked + data.ignoredIdentifiers.length).toBe(6);
+    expect(data.linked).toBeGreaterThanOrEqual(4);
+  });
+
+  it("stores a rule with the longest name and target", async () => {
+    const rule = { name: wide("Regel ", 200), action: "exclude", targetType: "product", targetId: wide("sku-", 200) };
+    const response = await post("/v1/admin/rules", JSON.stringify(rule), { key: adminKey });
+    expect(response.status).toBe(201);
+    expect(await count("rules", "name = ? AND target_id = ?", rule.name, rule.targetId)).toBe(1);
+  });
+
   it("stores 1,000 products with the longest URLs and multi-byte titles", async () => {
     const p = uniquePrefix();
     const url = (kind: string, i: number) => {
