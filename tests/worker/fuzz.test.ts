@@ -1,5 +1,6 @@
 // Property: whatever bytes reach a write route, the answer is never a 5xx; a 4xx is always the one
-// error envelope with the request's id; and a rejected request changes no table's row count.
+// error envelope with the request's id; and a rejected request changes no table's row count (nor the
+// latest updated_at of a table that has one, which catches an in-place upsert).
 // Payloads are random JSON, valid payloads with one part swapped for something hostile (oversized,
 // multi-byte, NUL and other control characters, lone surrogates, wrong types, deep nesting, huge
 // arrays, extreme numbers and dates, script links), duplicated keys, truncated or non-UTF-8 bytes.
@@ -506,6 +507,7 @@ async function check(a: Attempt): Promise<{ status: number; problems: string[] }
     for (const table of Object.keys(after))
       if (after[table] !== counts[table])
         problems.push(`rejected with ${response.status} but ${table} changed from ${counts[table]} to ${after[table]}`);
+    counts = after; // so one bad write is reported once, not again by every later request
   } else {
     counts = await rowCounts();
   }
