@@ -32,6 +32,9 @@ export default defineConfig(async () => {
                   IDENTITY_HASH_SECRET: "test-identity-secret",
                   // Pinned here so a developer's local .dev.vars cannot change what the tests see.
                   HOLDOUT_SHARE: "0.1",
+                  // `npm run bench -- fuzz [runs]` sets these for tests/worker/fuzz.test.ts; unset, it runs its default.
+                  FUZZ_RUNS: process.env.FUZZ_RUNS ?? "",
+                  FUZZ_SEED: process.env.FUZZ_SEED ?? "",
                 },
               },
             }),

@@ -7,6 +7,9 @@ declare global {
   namespace Cloudflare {
     interface Env extends OptionalSettings {
       TEST_MIGRATIONS: D1Migration[];
+      /** Runs and seed for the fuzz test (tests/worker/fuzz.test.ts), set by `npm run bench -- fuzz`. */
+      FUZZ_RUNS?: string;
+      FUZZ_SEED?: string;
     }
   }
 }

@@ -1,10 +1,11 @@
 // Admin API (console and operators): nightly job runs, the stage-transition feed, current models.
 import * as z from "zod";
 import { discountSensitivities, lifecycleStages, valueTiers } from "../core/vocabulary.ts";
+import { instantField } from "../http/fields.schemas.ts";
 
 export const startNightlySchema = z
   .strictObject({
-    asOf: z.iso.datetime({ offset: true }).optional(),
+    asOf: instantField().optional(),
     pageSize: z.number().int().min(10).max(5000).optional(),
   })
   .default({});

@@ -2,13 +2,16 @@
 import * as z from "zod";
 import { trustLevels } from "../core/identity/trust.ts";
 import { channels, discountSensitivities, identifierKinds, lifecycleStages, valueTiers } from "../core/vocabulary.ts";
+import { noControlCharacters, printable } from "../http/fields.schemas.ts";
 
 export const lookupQuerySchema = z.object({
   kind: z.enum(identifierKinds),
   value: z.string().min(1, "value is required").max(254),
 });
 
-export const customerParamsSchema = z.object({ id: z.string().min(1).max(100) });
+export const customerParamsSchema = z.object({
+  id: z.string().min(1).max(100).regex(printable, `id ${noControlCharacters}`),
+});
 
 const categoryStatSchema = z.object({
   categoryId: z.string(),

@@ -3,7 +3,7 @@
 // this one go with it; identifiers shared with other people (marked shared, owned by nobody) stay.
 // The same batch leaves keyed hashes on the suppression list so the erased data is not recreated.
 import { sql } from "drizzle-orm";
-import { batchRows, runBatch } from "../../db/batch.ts";
+import { batchRows, jsonEach, runBatch } from "../../db/batch.ts";
 import type { Db } from "../env.ts";
 import { identityLinksOf, isStaleRegion, sourcesOf } from "../identity/identity.repo.ts";
 
@@ -101,11 +101,11 @@ async function eraseWith(db: Db, customerId: string, orderIds: string[], orderKe
     // NOT NULL on ingest_checks.ok aborts the batch when the customer has an order not read above.
     sql`INSERT INTO ingest_checks (ok) SELECT CASE WHEN NOT EXISTS (
           SELECT 1 FROM orders WHERE customer_id IN ${family}
-            AND id NOT IN (SELECT value FROM json_each(${JSON.stringify(orderIds)}))) THEN 1 END`,
+            AND id NOT IN (SELECT value FROM ${jsonEach(orderIds)})) THEN 1 END`,
     sql`INSERT OR IGNORE INTO suppressions (key, kind, created_at)
         SELECT key, kind, ${at} FROM identities WHERE customer_id IN ${family} AND shared = 0`,
     sql`INSERT OR IGNORE INTO suppressions (key, kind, created_at)
-        SELECT value, 'order', ${at} FROM json_each(${JSON.stringify(orderKeys)})`,
+        SELECT value, 'order', ${at} FROM ${jsonEach(orderKeys)}`,
   ];
   const keys = sql`(SELECT key FROM identities WHERE customer_id IN ${family})`;
   // Its orders and the identify calls that vouched for its identifiers (read before anything is deleted).

@@ -7,9 +7,8 @@
 import { type Context, Hono } from "hono";
 import type { AppEnv } from "../env.ts";
 import { bearerToken } from "../http/auth.ts";
-import { ApiError } from "../http/errors.ts";
 import { clientAddress, limitShopper } from "../http/rate-limit.ts";
-import { parseOrThrow } from "../http/validate.ts";
+import { parseOrThrow, readJson } from "../http/validate.ts";
 import { shopperAccountKey } from "../identity/identity.keys.ts";
 import { ownersOf } from "../recommendations/attribution.repo.ts";
 import { attributedArm, attributionSettings } from "../recommendations/attribution.ts";
@@ -88,22 +87,12 @@ async function anonymousViewerKey(c: Context<AppEnv>): Promise<string> {
   return [...new Uint8Array(signature).slice(0, 16)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-async function readPayload(request: Request): Promise<unknown> {
-  const declared = Number(request.headers.get("Content-Length") ?? 0);
-  if (declared > maxBodyBytes)
-    throw new ApiError(413, "payload_too_large", `Event payloads are limited to ${maxBodyBytes} bytes.`);
-  const text = await request.text();
-  if (text.length > maxBodyBytes)
-    throw new ApiError(413, "payload_too_large", `Event payloads are limited to ${maxBodyBytes} bytes.`);
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new ApiError(400, "invalid_request", "Request body must be JSON (sent as text/plain or application/json).");
-  }
-}
-
 export const eventsRoutes = new Hono<AppEnv>().post("/", async (c) => {
-  const payload = parseOrThrow(eventsRequestSchema, await readPayload(c.req.raw), "request body");
+  const payload = parseOrThrow(
+    eventsRequestSchema,
+    await readJson(c.req.raw, maxBodyBytes, "Request body must be JSON (sent as text/plain or application/json)."),
+    "request body",
+  );
   const batch = "events" in payload ? payload.events : [payload];
   const now = c.get("now");
   // Each event is attributed by its own token; the batch token (or a Bearer header) covers the rest.

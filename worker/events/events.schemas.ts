@@ -1,16 +1,17 @@
 // Request and response shapes for POST /v1/events: widget beacons (impressions, clicks) and product views.
 import * as z from "zod";
+import { idField } from "../http/fields.schemas.ts";
 import { maxRecommendationIdLength } from "../recommendations/recommendation-id.ts";
 
-const id = z.string().trim().min(1).max(128);
+const id = idField(128);
 
 export const eventTypeSchema = z.enum(["impression", "click", "view"]);
 
 export const eventSchema = z
   .object({
     type: eventTypeSchema,
-    recommendationId: z.string().trim().min(1).max(maxRecommendationIdLength).optional(),
-    arm: z.string().trim().min(1).max(32).optional(),
+    recommendationId: idField(maxRecommendationIdLength).optional(),
+    arm: idField(32).optional(),
     productId: id.optional(),
     categoryId: id.optional(),
     /**

@@ -3,6 +3,9 @@ import type { Context } from "hono";
 import type * as z from "zod";
 import { ApiError, type Issue } from "./errors.ts";
 
+/** At most this many issues are listed in one answer; the message still counts them all. */
+const maxIssuesListed = 100;
+
 export function toIssues(error: z.ZodError): Issue[] {
   return error.issues.map((issue) => ({
     path: issue.path.map((p) => (typeof p === "symbol" ? String(p) : p)),
@@ -14,19 +17,76 @@ export function parseOrThrow<T extends z.ZodType>(schema: T, value: unknown, wha
   const result = schema.safeParse(value);
   if (!result.success) {
     const issues = toIssues(result.error);
-    throw new ApiError(400, "invalid_request", `Invalid ${what}: ${issues.length} problem(s) found.`, issues);
+    const listed = issues.length > maxIssuesListed ? ` (the first ${maxIssuesListed} are listed)` : "";
+    throw new ApiError(
+      400,
+      "invalid_request",
+      `Invalid ${what}: ${issues.length} problem(s) found${listed}.`,
+      issues.slice(0, maxIssuesListed),
+    );
   }
   return result.data;
 }
 
-/** Reads and validates a JSON body; a body that is not JSON is a 400, not a 500. */
-export async function jsonBody<T extends z.ZodType>(c: Context, schema: T): Promise<z.infer<T>> {
-  let body: unknown;
-  try {
-    body = await c.req.json();
-  } catch {
-    throw new ApiError(400, "invalid_request", "Request body must be valid JSON.");
+/** The default cap on a JSON request body; routes that take batches pass their own. */
+export const defaultMaxBodyBytes = 64 * 1024;
+
+const tooLarge = (maxBytes: number) =>
+  new ApiError(413, "payload_too_large", `Request body is limited to ${maxBytes.toLocaleString("en-US")} bytes.`);
+
+/**
+ * Reads a request body as UTF-8 text, refusing it with 413 as soon as it is known to exceed
+ * `maxBytes`: from Content-Length when declared, and from the bytes actually read otherwise (a
+ * chunked body, or a Content-Length that undercounts), without buffering more than the limit.
+ * Bytes that are not UTF-8 are a 400.
+ */
+export async function readBody(request: Request, maxBytes: number): Promise<string> {
+  const declared = request.headers.get("Content-Length");
+  if (declared !== null && Number(declared) > maxBytes) throw tooLarge(maxBytes);
+  if (!request.body) return "";
+  const reader = request.body.getReader();
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge(maxBytes);
+    }
+    parts.push(value);
   }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const part of parts) {
+    bytes.set(part, offset);
+    offset += part.byteLength;
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    throw new ApiError(400, "invalid_request", "Request body must be UTF-8 text.");
+  }
+}
+
+/** Reads a body of at most `maxBytes` and parses it as JSON; anything else is a 400 or 413, never a 500. */
+export async function readJson(request: Request, maxBytes: number, notJson: string): Promise<unknown> {
+  const text = await readBody(request, maxBytes);
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ApiError(400, "invalid_request", notJson);
+  }
+}
+
+/** Reads and validates a JSON body of at most `maxBytes`; a body that is not JSON is a 400, not a 500. */
+export async function jsonBody<T extends z.ZodType>(
+  c: Context,
+  schema: T,
+  maxBytes = defaultMaxBodyBytes,
+): Promise<z.infer<T>> {
+  const body = await readJson(c.req.raw, maxBytes, "Request body must be valid JSON.");
   return parseOrThrow(schema, body, "request body");
 }
 

@@ -1,8 +1,9 @@
 // Loads the region of the identity graph that new evidence touches, and writes a resolution plan.
-// Arrays travel as one JSON parameter (json_each), so a 1,000-order batch stays far below D1's
-// 100-bound-parameters limit and costs one statement per table.
+// Arrays travel as JSON parameters (jsonEach: one json_each, or a few over chunks when the array is
+// too big for one D1 value), so a 1,000-order batch stays far below D1's 100-bound-parameters limit
+// and costs one statement per table.
 import { type SQL, sql } from "drizzle-orm";
-import { batchRows } from "../../db/batch.ts";
+import { batchRows, jsonEach } from "../../db/batch.ts";
 import type { IdentityState, Region, ResolutionPlan } from "../core/identity/plan.ts";
 import type { IdentityRef, Observation } from "../core/identity/resolve.ts";
 import type { IdentifierKind } from "../core/vocabulary.ts";
@@ -12,7 +13,6 @@ import type { Db } from "../env.ts";
 const maxRegionObservations = 20_000;
 
 const kindOf = (key: string) => key.slice(0, key.indexOf(":")) as IdentifierKind;
-const json = (value: unknown) => JSON.stringify(value);
 
 interface ObservationRow {
   source: string;
@@ -45,9 +45,9 @@ export async function loadRegion(db: Db, startKeys: string[], fresh: Observation
         FROM identity_observations o LEFT JOIN identities i ON i.key = o.identity_key
         WHERE o.verified = 1 AND o.source IN (
           SELECT source FROM identity_observations
-          WHERE verified = 1 AND identity_key IN (SELECT value FROM json_each(${json(frontier)}))
+          WHERE verified = 1 AND identity_key IN (SELECT value FROM ${jsonEach(frontier)})
         )`,
-      sql`SELECT key, customer_id, shared FROM identities WHERE key IN (SELECT value FROM json_each(${json(frontier)}))`,
+      sql`SELECT key, customer_id, shared FROM identities WHERE key IN (SELECT value FROM ${jsonEach(frontier)})`,
     ])) as [ObservationRow[], { key: string; customer_id: string | null; shared: number }[]];
     for (const row of known) identities.set(row.key, { customerId: row.customer_id, shared: row.shared === 1 });
     for (const row of rows) {
@@ -76,15 +76,15 @@ export async function loadRegion(db: Db, startKeys: string[], fresh: Observation
   const [orderRows = []] = (await batchRows(db, [
     sql`
       SELECT 'order:' || id AS source, customer_id FROM orders
-      WHERE id IN (SELECT substr(value, 7) FROM json_each(${json(orderSources)}))`,
+      WHERE id IN (SELECT substr(value, 7) FROM ${jsonEach(orderSources)})`,
   ])) as [{ source: string; customer_id: string }[]];
   const orderCustomers = new Map(orderRows.map((row) => [row.source, row.customer_id]));
   const owners = [
     ...new Set([...identities.values()].map((s) => s.customerId).concat([...orderCustomers.values()])),
   ].filter((id): id is string => !!id);
   const [weightRows = [], ownerRows = []] = (await batchRows(db, [
-    sql`SELECT customer_id, orders FROM customer_summaries WHERE customer_id IN (SELECT value FROM json_each(${json(owners)}))`,
-    sql`SELECT DISTINCT customer_id FROM identities WHERE customer_id IN (SELECT value FROM json_each(${json(owners)}))`,
+    sql`SELECT customer_id, orders FROM customer_summaries WHERE customer_id IN (SELECT value FROM ${jsonEach(owners)})`,
+    sql`SELECT DISTINCT customer_id FROM identities WHERE customer_id IN (SELECT value FROM ${jsonEach(owners)})`,
   ])) as [{ customer_id: string; orders: number }[], { customer_id: string }[]];
 
   return {
@@ -121,10 +121,10 @@ export function regionGuard(region: Region, freshOrderIds: string[]): { check: S
     check: sql`
       INSERT INTO ingest_checks (ok) SELECT CASE WHEN
         NOT EXISTS (
-          SELECT 1 FROM json_each(${json(known)}) j LEFT JOIN identities i ON i.key = j.value ->> 'key'
+          SELECT 1 FROM ${jsonEach(known)} j LEFT JOIN identities i ON i.key = j.value ->> 'key'
           WHERE i.key IS NULL OR i.customer_id IS NOT (j.value ->> 'customerId') OR i.shared != (j.value ->> 'shared'))
-        AND NOT EXISTS (SELECT 1 FROM identities WHERE key IN (SELECT value FROM json_each(${json(believedNew)})))
-        AND NOT EXISTS (SELECT 1 FROM orders WHERE id IN (SELECT value FROM json_each(${json(freshOrderIds)})))
+        AND NOT EXISTS (SELECT 1 FROM identities WHERE key IN (SELECT value FROM ${jsonEach(believedNew)}))
+        AND NOT EXISTS (SELECT 1 FROM orders WHERE id IN (SELECT value FROM ${jsonEach(freshOrderIds)}))
       THEN 1 END`,
     clear: sql`DELETE FROM ingest_checks`,
   };
@@ -167,40 +167,40 @@ export function identityStatements(
   const statements = [
     sql`
       INSERT INTO customers (id, created_at, updated_at, merged_into)
-      SELECT value, ${now}, ${now}, NULL FROM json_each(${json(plan.created)})`,
+      SELECT value, ${now}, ${now}, NULL FROM ${jsonEach(plan.created)}`,
     sql`
       INSERT INTO identities (key, kind, customer_id, masked, shared, created_at)
       SELECT value ->> 'key', value ->> 'kind', value ->> 'customerId', value ->> 'masked', value ->> 'shared', ${now}
-      FROM json_each(${json(identityRows)}) WHERE true
+      FROM ${jsonEach(identityRows)} WHERE true
       ON CONFLICT (key) DO UPDATE SET customer_id = excluded.customer_id, shared = excluded.shared`,
     sql`
       INSERT OR IGNORE INTO identities (key, kind, customer_id, masked, shared, created_at)
-      SELECT value ->> 'key', value ->> 'kind', NULL, value ->> 'masked', 0, ${now} FROM json_each(${json(unverifiedRows)})`,
+      SELECT value ->> 'key', value ->> 'kind', NULL, value ->> 'masked', 0, ${now} FROM ${jsonEach(unverifiedRows)}`,
     sql`
       INSERT OR IGNORE INTO identity_observations (source, identity_key, verified)
-      SELECT value ->> 'source', value ->> 'key', value ->> 'verified' FROM json_each(${json(observationRows)})`,
+      SELECT value ->> 'source', value ->> 'key', value ->> 'verified' FROM ${jsonEach(observationRows)}`,
   ];
   if (plan.merges.length > 0) {
-    const merges = json(plan.merges);
+    const merges = jsonEach(plan.merges);
     statements.push(
       sql`
         UPDATE customers SET merged_into = m.value ->> 'into', updated_at = ${now}
-        FROM json_each(${merges}) AS m WHERE customers.id = m.value ->> 'from'`,
+        FROM ${merges} AS m WHERE customers.id = m.value ->> 'from'`,
       // Anyone who pointed at a merged-away customer now points at the survivor.
       sql`
         UPDATE customers SET merged_into = m.value ->> 'into'
-        FROM json_each(${merges}) AS m WHERE customers.merged_into = m.value ->> 'from'`,
+        FROM ${merges} AS m WHERE customers.merged_into = m.value ->> 'from'`,
       // Everything the merged-away customer had moves with it, including what the region did not load.
       sql`
         UPDATE orders SET customer_id = m.value ->> 'into'
-        FROM json_each(${merges}) AS m WHERE orders.customer_id = m.value ->> 'from'`,
+        FROM ${merges} AS m WHERE orders.customer_id = m.value ->> 'from'`,
       sql`
         UPDATE events SET customer_id = m.value ->> 'into'
-        FROM json_each(${merges}) AS m WHERE events.customer_id = m.value ->> 'from'`,
-      sql`DELETE FROM customer_scores WHERE customer_id IN (SELECT value ->> 'from' FROM json_each(${merges}))`,
+        FROM ${merges} AS m WHERE events.customer_id = m.value ->> 'from'`,
+      sql`DELETE FROM customer_scores WHERE customer_id IN (SELECT value ->> 'from' FROM ${merges})`,
       sql`
         INSERT INTO identity_merges (from_customer_id, into_customer_id, source, at)
-        SELECT value ->> 'from', value ->> 'into', value ->> 'source', ${now} FROM json_each(${merges})`,
+        SELECT value ->> 'from', value ->> 'into', value ->> 'source', ${now} FROM ${merges}`,
     );
   }
   return statements;

@@ -2,7 +2,7 @@
 // re-running it after a restart rewrites the same rows (scores are upserts, transitions are unique
 // per customer and run), so a resumed run never double-counts.
 import { sql } from "drizzle-orm";
-import { runBatch } from "../../db/batch.ts";
+import { jsonEach, runBatch } from "../../db/batch.ts";
 import { type ScoreProblem, scoreCustomer } from "../core/profile/customer-profile.ts";
 import { fitPopulationModels, type PopulationModels, type SummaryRow } from "../core/profile/population-models.ts";
 import { createPopulationBuilder } from "../core/ranking/population.ts";
@@ -175,14 +175,14 @@ export async function scorePageStep(
       INSERT INTO customer_scores (customer_id, clv_12, clv_24, probability_alive, stage, value_tier, discount_sensitivity, scored_at, run_id)
       SELECT value ->> 'customerId', value ->> 'clv12', value ->> 'clv24', value ->> 'probabilityAlive', value ->> 'stage',
         value ->> 'valueTier', value ->> 'discountSensitivity', ${at}, ${runId}
-      FROM json_each(${JSON.stringify(scores)}) WHERE true
+      FROM ${jsonEach(scores)} WHERE true
       ON CONFLICT (customer_id) DO UPDATE SET clv_12 = excluded.clv_12, clv_24 = excluded.clv_24,
         probability_alive = excluded.probability_alive, stage = excluded.stage, value_tier = excluded.value_tier,
         discount_sensitivity = excluded.discount_sensitivity, scored_at = excluded.scored_at, run_id = excluded.run_id`,
     sql`
       INSERT OR IGNORE INTO stage_transitions (customer_id, from_stage, to_stage, at, run_id)
       SELECT value ->> 'customerId', value ->> 'previousStage', value ->> 'stage', ${at}, ${runId}
-      FROM json_each(${JSON.stringify(transitions)})`,
+      FROM ${jsonEach(transitions)}`,
     sql`
       UPDATE job_runs SET processed = (SELECT count(*) FROM customer_scores WHERE run_id = ${runId}),
         cursor = ${page[page.length - 1]?.customer_id ?? cursor} WHERE id = ${runId}`,

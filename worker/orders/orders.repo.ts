@@ -2,10 +2,10 @@
 // the orders table inside the same D1 batch that writes the orders, so they can never drift, a
 // replay cannot double-count, and a merge moves history by re-pointing orders.
 import { sql } from "drizzle-orm";
+import { jsonEach } from "../../db/batch.ts";
 import type { Db } from "../env.ts";
 import type { OrderInput } from "./orders.schemas.ts";
 
-const json = (value: unknown) => JSON.stringify(value);
 const linesPerStatement = 2_000;
 
 function chunks<T>(items: T[], size: number): T[][] {
@@ -20,7 +20,7 @@ const discountEpsilon = 0.005;
 export async function existingOrderIds(db: Db, ids: string[]): Promise<Set<string>> {
   if (ids.length === 0) return new Set();
   const rows = await db.all<{ id: string }>(
-    sql`SELECT id FROM orders WHERE id IN (SELECT value FROM json_each(${json(ids)}))`,
+    sql`SELECT id FROM orders WHERE id IN (SELECT value FROM ${jsonEach(ids)})`,
   );
   return new Set(rows.map((row) => row.id));
 }
@@ -67,14 +67,13 @@ export function insertOrderStatements(newOrders: { order: OrderInput; customerId
       SELECT value ->> 'id', value ->> 'customerId', value ->> 'channel', value ->> 'storeId', value ->> 'placedAt',
         value ->> 'currency', value ->> 'total', value ->> 'discountTotal', value ->> 'units', value ->> 'discountedUnits',
         value ->> 'recommendationId', ${now}
-      FROM json_each(${json(orderRows)})`,
-    // Lines go in chunks so no single JSON parameter nears D1's 2 MB limit.
+      FROM ${jsonEach(orderRows)}`,
     ...chunks(lineRows, linesPerStatement).map(
       (chunk) => sql`
       INSERT OR IGNORE INTO order_lines (order_id, line_no, product_id, category_id, quantity, unit_price, list_price)
       SELECT value ->> 'orderId', value ->> 'lineNo', value ->> 'productId', value ->> 'categoryId', value ->> 'quantity',
         value ->> 'unitPrice', value ->> 'listPrice'
-      FROM json_each(${json(chunk)})`,
+      FROM ${jsonEach(chunk)}`,
     ),
   ];
 }
@@ -84,21 +83,21 @@ export function reassignOrderStatements(changes: { orderId: string; customerId: 
   return [
     sql`
       UPDATE orders SET customer_id = c.value ->> 'customerId'
-      FROM json_each(${json(changes)}) AS c WHERE orders.id = c.value ->> 'orderId'`,
+      FROM ${jsonEach(changes)} AS c WHERE orders.id = c.value ->> 'orderId'`,
   ];
 }
 
 /** Rebuilds the summary and per-category stats of each customer from their orders. */
 export function rebuildSummaryStatements(customerIds: string[], now: string) {
   if (customerIds.length === 0) return [];
-  const ids = json(customerIds);
+  const ids = jsonEach(customerIds);
   return [
-    sql`DELETE FROM customer_summaries WHERE customer_id IN (SELECT value FROM json_each(${ids}))`,
+    sql`DELETE FROM customer_summaries WHERE customer_id IN (SELECT value FROM ${ids})`,
     // Purchase days (every order of one UTC day is one purchase occasion, as both models count them),
     // numbered and with the gap to the previous day, give the spend model's day totals, the second
     // purchase day and Σ gap² (the rhythm's regularity). julianday() differences are whole days here.
     sql`
-      WITH o AS (SELECT * FROM orders WHERE customer_id IN (SELECT value FROM json_each(${ids}))),
+      WITH o AS (SELECT * FROM orders WHERE customer_id IN (SELECT value FROM ${ids})),
       days AS (
         SELECT customer_id, substr(placed_at, 1, 10) AS day, sum(total) AS total FROM o GROUP BY customer_id, day),
       numbered AS (
@@ -122,7 +121,7 @@ export function rebuildSummaryStatements(customerIds: string[], now: string) {
         sum(o.channel = 'web'), sum(o.channel = 'store'), sum(o.channel = 'app'), sum(o.channel = 'phone'),
         sum(o.units), sum(o.discounted_units), ${now}
       FROM o JOIN per_day d ON d.customer_id = o.customer_id GROUP BY o.customer_id`,
-    sql`DELETE FROM customer_category_stats WHERE customer_id IN (SELECT value FROM json_each(${ids}))`,
+    sql`DELETE FROM customer_category_stats WHERE customer_id IN (SELECT value FROM ${ids})`,
     sql`
       INSERT INTO customer_category_stats (customer_id, category_id, orders, purchase_days, units, spend, first_purchase_at,
         last_purchase_at, avg_unit_price, discounted_units, web_units, store_units)
@@ -133,7 +132,7 @@ export function rebuildSummaryStatements(customerIds: string[], now: string) {
         sum(CASE WHEN o.channel IN ('web', 'app') THEN l.quantity ELSE 0 END),
         sum(CASE WHEN o.channel = 'store' THEN l.quantity ELSE 0 END)
       FROM orders o JOIN order_lines l ON l.order_id = o.id
-      WHERE o.customer_id IN (SELECT value FROM json_each(${ids}))
+      WHERE o.customer_id IN (SELECT value FROM ${ids})
       GROUP BY o.customer_id, l.category_id`,
   ];
 }
@@ -156,5 +155,5 @@ export async function linesOf(db: Db, orderIds: string[]) {
     unit_price: number;
     list_price: number;
   }>(sql`SELECT order_id, product_id, category_id, quantity, unit_price, list_price FROM order_lines
-         WHERE order_id IN (SELECT value FROM json_each(${json(orderIds)})) ORDER BY order_id, line_no`);
+         WHERE order_id IN (SELECT value FROM ${jsonEach(orderIds)}) ORDER BY order_id, line_no`);
 }

@@ -8,7 +8,7 @@ import { phoneRegion } from "../identity/phone.ts";
 import { attributionSettings } from "../recommendations/attribution.ts";
 import { forgetCatalog } from "../recommendations/recommendations.repo.ts";
 import { type IngestRefusal, identify, ingestOrders } from "./ingest.ts";
-import { identifySchema, ordersBatchSchema, productsBatchSchema } from "./orders.schemas.ts";
+import { identifySchema, maxBatchBodyBytes, ordersBatchSchema, productsBatchSchema } from "./orders.schemas.ts";
 import { upsertProducts } from "./products.repo.ts";
 
 /** Orders dated further ahead than this are a clock or format error at the source. */
@@ -37,7 +37,7 @@ export const ingestRoutes = new Hono<AppEnv>()
   .use("/identify", requireApiKey)
   .use("/products", requireApiKey)
   .post("/orders", async (c) => {
-    const { orders } = await jsonBody(c, ordersBatchSchema);
+    const { orders } = await jsonBody(c, ordersBatchSchema, maxBatchBodyBytes);
     const now = c.var.now;
     const issues = orders.flatMap((order, index) =>
       Date.parse(order.placedAt) > now.getTime() + maxFutureSkewMs
@@ -78,7 +78,7 @@ export const ingestRoutes = new Hono<AppEnv>()
     });
   })
   .post("/products", async (c) => {
-    const { products } = await jsonBody(c, productsBatchSchema);
+    const { products } = await jsonBody(c, productsBatchSchema, maxBatchBodyBytes);
     await upsertProducts(c.var.db, products, c.var.now);
     forgetCatalog(); // this isolate serves the new catalog at once; others within a minute
 

@@ -2,8 +2,16 @@
 import * as z from "zod";
 import { trustOf } from "../core/identity/trust.ts";
 import { channels, type IdentifierKind, identifierKinds } from "../core/vocabulary.ts";
+import { httpUrlField, idField, instantField, textField } from "../http/fields.schemas.ts";
 
-const id = z.string().trim().min(1, "must not be empty").max(200);
+/** Request bodies of POST /v1/orders and POST /v1/products are capped at this many bytes (413 beyond). */
+export const maxBatchBodyBytes = 8 * 1024 * 1024;
+export const maxOrdersPerBatch = 1000;
+export const maxLinesPerOrder = 500;
+export const maxLinesPerBatch = 50_000;
+export const maxProductsPerBatch = 1000;
+
+const id = idField(200);
 const money = z.number().finite().nonnegative().max(1e9);
 
 /**
@@ -44,39 +52,85 @@ export const orderSchema = z.strictObject({
   id,
   channel: z.enum(channels),
   storeId: id.nullish(),
-  placedAt: z.iso.datetime({ offset: true }),
+  placedAt: instantField(),
   currency: z
     .string()
     .regex(/^[A-Z]{3}$/, "must be an ISO 4217 code such as USD")
     .default("USD"),
   identifiers: identifiersSchema,
-  lines: z.array(orderLineSchema).min(1, "an order needs at least one line").max(500),
-  recommendationId: z.string().max(200).nullish(),
+  lines: z
+    .array(orderLineSchema)
+    .min(1, "an order needs at least one line")
+    .max(maxLinesPerOrder, `an order has at most ${maxLinesPerOrder} lines`),
+  // An empty recommendationId (a storefront forwarding an absent `patron_rec`) means none, as before.
+  recommendationId: z.preprocess((value) => (value === "" ? null : value), idField(200).nullish()),
 });
 
-export const ordersBatchSchema = z.strictObject({
-  orders: z.array(orderSchema).min(1, "send at least one order").max(1000, "send at most 1,000 orders per batch"),
-});
+/**
+ * Items of one batch that share an id: identical content is a harmless repeat (stored once), other
+ * content is an error naming both places, since storing either one would silently drop the other.
+ */
+function duplicateIds(field: "orders" | "products", items: { id: string }[], context: z.RefinementCtx) {
+  const first = new Map<string, { index: number; content: string }>();
+  for (const [index, item] of items.entries()) {
+    const content = JSON.stringify(item);
+    const seen = first.get(item.id);
+    if (!seen) first.set(item.id, { index, content });
+    else if (seen.content !== content)
+      context.addIssue({
+        code: "custom",
+        path: [field, index, "id"],
+        message: `${field}[${index}] has the same id as ${field}[${seen.index}] but different content`,
+      });
+  }
+}
+
+export const ordersBatchSchema = z
+  .strictObject({
+    orders: z
+      .array(orderSchema)
+      .min(1, "send at least one order")
+      .max(maxOrdersPerBatch, "send at most 1,000 orders per batch"),
+  })
+  .superRefine(({ orders }, context) => {
+    const lines = orders.reduce((sum, order) => sum + order.lines.length, 0);
+    if (lines > maxLinesPerBatch)
+      context.addIssue({
+        code: "custom",
+        path: ["orders"],
+        message: `send at most ${maxLinesPerBatch.toLocaleString("en-US")} order lines per batch (this one has ${lines})`,
+      });
+    duplicateIds(
+      "orders",
+      orders.map((order) => ({ ...order, placedAt: new Date(order.placedAt).toISOString() })),
+      context,
+    );
+  });
 
 export const identifySchema = z.strictObject({ identifiers: identifiersSchema });
 
 export const productSchema = z.strictObject({
   id,
-  title: z.string().trim().min(1).max(500),
+  title: textField(500),
   categoryId: id,
-  categoryName: z.string().trim().min(1).max(200).optional(),
+  categoryName: textField(200).optional(),
   parentCategoryId: id.nullish(),
-  url: z.url().nullish(),
-  imageUrl: z.url().nullish(),
+  url: httpUrlField().nullish(),
+  imageUrl: httpUrlField().nullish(),
   listPrice: money,
   salePrice: money.nullish(),
   inStock: z.boolean().default(true),
   active: z.boolean().default(true),
 });
 
-export const productsBatchSchema = z.strictObject({
-  products: z.array(productSchema).min(1).max(1000, "send at most 1,000 products per batch"),
-});
+export const productsBatchSchema = z
+  .strictObject({
+    products: z
+      .array(productSchema)
+      .min(1, "send at least one product")
+      .max(maxProductsPerBatch, "send at most 1,000 products per batch"),
+  })
+  .superRefine(({ products }, context) => duplicateIds("products", products, context));
 
 export type OrderInput = z.infer<typeof orderSchema>;
 export type IdentifiersInput = z.infer<typeof identifiersSchema>;

@@ -4,6 +4,7 @@
 import * as z from "zod";
 import { channelPreferences, ruleActions, ruleTargetTypes } from "../core/rules/types.ts";
 import { discountSensitivities, lifecycleStages, valueTiers } from "../core/vocabulary.ts";
+import { instantField, noControlCharacters, printable, printableText } from "../http/fields.schemas.ts";
 
 /** The discount switches may target every item with this id. */
 export const everyItem = "*";
@@ -35,9 +36,9 @@ export const segmentSchema = z.strictObject(
 );
 
 const instant = (field: string) =>
-  z.iso
-    .datetime({ offset: true, error: `${field} must be an ISO 8601 date-time, e.g. 2026-11-01T00:00:00Z` })
-    .transform((value) => new Date(value).toISOString());
+  instantField(`${field} must be an ISO 8601 date-time, e.g. 2026-11-01T00:00:00Z`).transform((value) =>
+    new Date(value).toISOString(),
+  );
 
 const required = (field: string, what: string) => (issue: { input: unknown }) =>
   issue.input === undefined ? `${field} is required` : `${field} must be ${what}`;
@@ -48,14 +49,16 @@ const ruleFields = {
     .string({ error: required("name", "text") })
     .trim()
     .min(1, "name must not be empty")
-    .max(200, "name must be at most 200 characters"),
+    .max(200, "name must be at most 200 characters")
+    .regex(printableText, "name must not contain control characters other than tab and line breaks"),
   action: z.enum(ruleActions, { error: `action must be one of ${ruleActions.join(", ")}` }),
   targetType: z.enum(ruleTargetTypes, { error: `targetType must be one of ${listed(ruleTargetTypes)}` }),
   targetId: z
     .string({ error: required("targetId", "a category or product id") })
     .trim()
     .min(1, "targetId must not be empty")
-    .max(200, "targetId must be at most 200 characters"),
+    .max(200, "targetId must be at most 200 characters")
+    .regex(printable, `targetId ${noControlCharacters}`),
   strength: z
     .number({ error: "strength must be a number, e.g. 0.5" })
     .positive("strength must be greater than 0")
@@ -145,7 +148,9 @@ export type UpdateRuleInput = z.infer<typeof updateRuleSchema>;
 /** A whole rule as it would be after an update: the same checks a new rule passes. */
 export const updatedRuleSchema = withRuleChecks(z.object(ruleFields));
 
-export const ruleParamsSchema = z.object({ id: z.string().min(1).max(100) });
+export const ruleParamsSchema = z.object({
+  id: z.string().min(1).max(100).regex(printable, `id ${noControlCharacters}`),
+});
 
 export const listRulesQuerySchema = z.object({
   enabled: z
@@ -159,6 +164,7 @@ export const changedBySchema = z
   .string()
   .trim()
   .max(200, "X-Patron-User must be at most 200 characters")
+  .regex(printable, `X-Patron-User ${noControlCharacters}`)
   .optional()
   .transform((value) => value || "admin");
 

@@ -2,7 +2,7 @@
 // customer's own identifiers, so replays and new data carrying them are not stored again. Identifier
 // keys are the identity keys themselves (identityKey()); order keys are made the same way.
 import { type SQL, sql } from "drizzle-orm";
-import { batchRows } from "../../db/batch.ts";
+import { batchRows, jsonEach } from "../../db/batch.ts";
 import type { Db } from "../env.ts";
 import { hmacHex } from "../identity/identity.keys.ts";
 
@@ -15,7 +15,7 @@ export async function orderSuppressionKey(orderId: string, secret: string): Prom
 export async function suppressedKeys(db: Db, keys: readonly string[]): Promise<Set<string>> {
   if (keys.length === 0) return new Set();
   const [rows = []] = await batchRows(db, [
-    sql`SELECT key FROM suppressions WHERE key IN (SELECT value FROM json_each(${JSON.stringify([...new Set(keys)])}))`,
+    sql`SELECT key FROM suppressions WHERE key IN (SELECT value FROM ${jsonEach([...new Set(keys)])})`,
   ]);
   return new Set(rows.map((row) => String(row.key)));
 }
@@ -46,6 +46,6 @@ export async function suppressionCounts(db: Db): Promise<Record<string, number>>
 export function suppressionGuard(keys: readonly string[]): SQL {
   return sql`
     INSERT INTO ingest_checks (ok) SELECT CASE WHEN NOT EXISTS (
-      SELECT 1 FROM suppressions WHERE key IN (SELECT value FROM json_each(${JSON.stringify([...new Set(keys)])}))
+      SELECT 1 FROM suppressions WHERE key IN (SELECT value FROM ${jsonEach([...new Set(keys)])})
     ) THEN 1 END`;
 }
