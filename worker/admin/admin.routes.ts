@@ -16,6 +16,7 @@ import {
   startNightlySchema,
   transitionsQuerySchema,
 } from "./admin.schemas.ts";
+import { experimentView } from "./experiments.ts";
 
 const waitLimitMs = 120_000;
 
@@ -118,7 +119,7 @@ export const adminRoutes = new Hono<AppEnv>()
     return c.json({ data: await segment(c.var.db, queryParams(c, segmentQuerySchema)) });
   })
   .get("/holdout", async (c) => {
-    const { since } = queryParams(c, holdoutQuerySchema);
+    const { since, by } = queryParams(c, holdoutQuerySchema);
     const from = since ? new Date(since).toISOString() : new Date(c.var.now.getTime() - 30 * 86_400_000).toISOString();
     const arms = (await holdoutResults(c.var.db, from)).map((row) => ({
       ...row,
@@ -127,10 +128,11 @@ export const adminRoutes = new Hono<AppEnv>()
     const personalized = arms.find((row) => row.arm === "personalized");
     const holdout = arms.find((row) => row.arm === "holdout");
     const ratio = (a?: number | null, b?: number | null) => (a != null && b ? Math.round((a / b) * 1000) / 1000 : null);
+    const experiment = await experimentView(c.var.db, from, by, c.env.HOLDOUT_SHARE);
     return c.json({
       data: {
         since: from,
-        arms,
+        arms: arms.map((row) => ({ ...row, ...experiment.arms(row.arm) })),
         // Personalised ÷ held out: above 1 means the personalised shelf does better.
         lift: {
           clickThroughRate: ratio(personalized?.clickThroughRate, holdout?.clickThroughRate),
@@ -138,7 +140,10 @@ export const adminRoutes = new Hono<AppEnv>()
             personalized && personalized.attributedOrders / personalized.recommendations,
             holdout && holdout.attributedOrders / holdout.recommendations,
           ),
+          intervals: experiment.lift,
         },
+        verdict: experiment.verdict,
+        overTime: experiment.overTime,
       },
     });
   })
