@@ -16,6 +16,7 @@ import {
   startNightlySchema,
   transitionsQuerySchema,
 } from "./admin.schemas.ts";
+import { diagnosticsRoutes } from "./diagnostics.routes.ts";
 import { experimentView } from "./experiments.ts";
 
 const waitLimitMs = 120_000;
@@ -51,6 +52,7 @@ async function runView(c: RunContext, runId: string) {
 
 export const adminRoutes = new Hono<AppEnv>()
   .use("*", requireAdminKey)
+  .route("/models/diagnostics", diagnosticsRoutes)
   .post("/jobs/nightly", async (c) => {
     const hasBody = (c.req.header("Content-Length") ?? "0") !== "0" || c.req.header("Content-Type")?.includes("json");
     const params = hasBody ? await jsonBody(c, startNightlySchema) : {};
