@@ -7,7 +7,7 @@ import { Hono } from "hono";
 import { rankingOptionsWith } from "../core/ranking/options.ts";
 import { buildPopulation } from "../core/ranking/population.ts";
 import { type Recommendations, recommend } from "../core/ranking/recommend.ts";
-import { simulateRule } from "../core/rules/simulate.ts";
+import { sameShelf, simulateRule } from "../core/rules/simulate.ts";
 import type { Rule } from "../core/rules/types.ts";
 import { survivingCustomerId } from "../customers/customers.repo.ts";
 import type { AppEnv, Db } from "../env.ts";
@@ -123,9 +123,8 @@ export const steerRoutes = new Hono<AppEnv>()
     return c.json({
       data: {
         customerId,
-        changed:
-          JSON.stringify(view.before) !== JSON.stringify(view.after) ||
-          JSON.stringify(view.categories.before) !== JSON.stringify(view.categories.after),
+        // As the simulation counts it: which categories and items, in which order (not their reasons).
+        changed: !sameShelf(outline(before), outline(after)),
         ...view,
       },
     });

@@ -54,7 +54,8 @@ export interface RuleSimulation {
 
 const round = (value: number, places = 4) => Math.round(value * 10 ** places) / 10 ** places;
 
-function sameShelf(a: ShelfOutline, b: ShelfOutline): boolean {
+/** The same categories and items in the same order. */
+export function sameShelf(a: ShelfOutline, b: ShelfOutline): boolean {
   const key = (shelf: ShelfOutline) =>
     `${shelf.categories.map((c) => c.categoryId).join("\u0000")}\u0001${shelf.items.map((i) => i.productId).join("\u0000")}`;
   return key(a) === key(b);
