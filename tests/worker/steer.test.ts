@@ -209,6 +209,31 @@ describe("POST /v1/admin/rules/simulate", () => {
     expect(data.categoriesLosingExposure).not.toContain("books");
   });
 
+  it("agrees with the previews of every sampled shopper", async () => {
+    // Leaving out one tea product touches only the shelves that show it.
+    const rule = { name: "No tea-1", action: "exclude", targetType: "product", targetId: "tea-1" };
+    const simulated = simulateResponseSchema.parse(await (await call("/simulate", { rule })).json()).data;
+    const ids = (await env.DB.prepare("SELECT customer_id AS id FROM customer_summaries").all<{ id: string }>())
+      .results;
+    let changed = 0;
+    let shown = 0;
+    for (const { id } of ids) {
+      const preview = previewResponseSchema.parse(await (await call("/preview", { rule, customerId: id })).json()).data;
+      if (preview.changed) changed++;
+      if (preview.before.some((item) => item.id === "tea-1")) shown++;
+      expect(preview.after.some((item) => item.id === "tea-1")).toBe(false);
+    }
+    expect(ids).toHaveLength(shoppers);
+    expect(simulated.affected).toBe(changed);
+    expect(simulated).toMatchObject({
+      targetShoppers: shown,
+      leftShare: Math.round((shown / shoppers) * 10_000) / 10_000,
+    });
+    // Some shelves but not all (3 of 12 when written), so the agreement is not trivially all or none.
+    expect(shown).toBeGreaterThan(0);
+    expect(shown).toBeLessThan(shoppers);
+  });
+
   it("looks at the requested sample size, the same shoppers each time", async () => {
     const first = simulateResponseSchema.parse(await (await call("/simulate", { rule: boostBooks, sample: 5 })).json());
     const second = simulateResponseSchema.parse(
