@@ -16,6 +16,8 @@ import {
   startNightlySchema,
   transitionsQuerySchema,
 } from "./admin.schemas.ts";
+import { diagnosticsRoutes } from "./diagnostics.routes.ts";
+import { experimentView } from "./experiments.ts";
 
 const waitLimitMs = 120_000;
 
@@ -50,6 +52,7 @@ async function runView(c: RunContext, runId: string) {
 
 export const adminRoutes = new Hono<AppEnv>()
   .use("*", requireAdminKey)
+  .route("/models/diagnostics", diagnosticsRoutes)
   .post("/jobs/nightly", async (c) => {
     const hasBody = (c.req.header("Content-Length") ?? "0") !== "0" || c.req.header("Content-Type")?.includes("json");
     const params = hasBody ? await jsonBody(c, startNightlySchema) : {};
@@ -118,7 +121,7 @@ export const adminRoutes = new Hono<AppEnv>()
     return c.json({ data: await segment(c.var.db, queryParams(c, segmentQuerySchema)) });
   })
   .get("/holdout", async (c) => {
-    const { since } = queryParams(c, holdoutQuerySchema);
+    const { since, by } = queryParams(c, holdoutQuerySchema);
     const from = since ? new Date(since).toISOString() : new Date(c.var.now.getTime() - 30 * 86_400_000).toISOString();
     const arms = (await holdoutResults(c.var.db, from)).map((row) => ({
       ...row,
@@ -127,10 +130,11 @@ export const adminRoutes = new Hono<AppEnv>()
     const personalized = arms.find((row) => row.arm === "personalized");
     const holdout = arms.find((row) => row.arm === "holdout");
     const ratio = (a?: number | null, b?: number | null) => (a != null && b ? Math.round((a / b) * 1000) / 1000 : null);
+    const experiment = await experimentView(c.var.db, from, by, c.env.HOLDOUT_SHARE);
     return c.json({
       data: {
         since: from,
-        arms,
+        arms: arms.map((row) => ({ ...row, ...experiment.arms(row.arm) })),
         // Personalised ÷ held out: above 1 means the personalised shelf does better.
         lift: {
           clickThroughRate: ratio(personalized?.clickThroughRate, holdout?.clickThroughRate),
@@ -138,7 +142,10 @@ export const adminRoutes = new Hono<AppEnv>()
             personalized && personalized.attributedOrders / personalized.recommendations,
             holdout && holdout.attributedOrders / holdout.recommendations,
           ),
+          intervals: experiment.lift,
         },
+        verdict: experiment.verdict,
+        overTime: experiment.overTime,
       },
     });
   })

@@ -79,7 +79,29 @@ export const segmentResponseSchema = z.object({
 
 export const holdoutQuerySchema = z.object({
   since: z.iso.datetime({ offset: true, message: "since must be an ISO 8601 date-time" }).optional(),
+  by: z.enum(["day", "week"], { message: "by must be day or week" }).default("day"),
 });
+
+const interval = z.tuple([z.number(), z.number()]);
+const measured = z.object({ value: z.number().nullable(), ci95: interval.nullable() });
+const intervalsSchema = z.object({
+  impressionsPerShopper: measured,
+  clickThroughRate: measured,
+  attributedOrdersPerShopper: measured,
+  conversion: measured,
+  revenuePerShopper: measured,
+});
+const periodArmSchema = z
+  .object({
+    shoppers: z.number(),
+    impressions: z.number(),
+    clicks: z.number(),
+    clickThroughRate: z.number().nullable(),
+    attributedOrders: z.number(),
+    conversion: z.number().nullable(),
+    revenuePerShopper: z.number().nullable(),
+  })
+  .nullable();
 
 export const holdoutResponseSchema = z.object({
   data: z.object({
@@ -94,8 +116,27 @@ export const holdoutResponseSchema = z.object({
         clickThroughRate: z.number().nullable(),
         attributedOrders: z.number(),
         attributedRevenue: z.number(),
+        /** Known shoppers in the arm and the intervals (personalised and holdout arms only). */
+        shoppers: z.number().optional(),
+        intervals: intervalsSchema.optional(),
       }),
     ),
-    lift: z.object({ clickThroughRate: z.number().nullable(), ordersPerRecommendation: z.number().nullable() }),
+    lift: z.object({
+      clickThroughRate: z.number().nullable(),
+      ordersPerRecommendation: z.number().nullable(),
+      intervals: intervalsSchema,
+    }),
+    verdict: z.object({
+      metric: z.literal("conversion"),
+      decided: z.boolean(),
+      winner: z.enum(["personalized", "holdout"]).nullable(),
+      shoppersNeeded: z.number().nullable(),
+      moreShoppersNeeded: z.number().nullable(),
+      text: z.string(),
+    }),
+    overTime: z.object({
+      by: z.enum(["day", "week"]),
+      periods: z.array(z.object({ period: z.string(), personalized: periodArmSchema, holdout: periodArmSchema })),
+    }),
   }),
 });

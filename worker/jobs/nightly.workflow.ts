@@ -6,6 +6,7 @@ import { drizzle } from "drizzle-orm/d1";
 import * as schema from "../../db/schema.ts";
 import type { PopulationModels } from "../core/profile/population-models.ts";
 import type { Db, Env } from "../env.ts";
+import { diagnosticsStep } from "../models/diagnostics.repo.ts";
 import { modelsById } from "../models/models.repo.ts";
 import {
   countTransitions,
@@ -58,6 +59,15 @@ export class NightlyModelWorkflow extends WorkflowEntrypoint<Env, NightlyParams>
       if (!result.nextCursor) break;
       cursor = result.nextCursor;
     }
+    // Checked on a bounded sample; a failure here is recorded and never fails the run.
+    const diagnostics = await step.do("model diagnostics", retries, async () => {
+      try {
+        return await diagnosticsStep(db, now);
+      } catch (error) {
+        console.error(JSON.stringify({ runId, step: "model diagnostics", error: String(error) }));
+        return { id: 0, ok: false, reason: "error" };
+      }
+    });
     // Counted from what was stored, so a retried page cannot make it disagree with the feed.
     const transitions = await step.do("count transitions", retries, async () => countTransitions(db, runId));
 
@@ -91,7 +101,16 @@ export class NightlyModelWorkflow extends WorkflowEntrypoint<Env, NightlyParams>
     }
     const skipped = Object.values(skippedReasons).reduce((sum, count) => sum + count, 0);
     // `fit.fallbacks` names any degenerate fit and what replaced it; `skipped` counts customers left unscored.
-    const detail = { fit, population, scored, skipped, skippedReasons, fallbacks: fit.fallbacks, transitions };
+    const detail = {
+      fit,
+      population,
+      scored,
+      skipped,
+      skippedReasons,
+      fallbacks: fit.fallbacks,
+      transitions,
+      diagnostics,
+    };
     await step.do("finish run", retries, async () => finishRunStep(db, runId, detail, new Date()));
     return detail;
   }

@@ -40,45 +40,92 @@ export async function loadShopper(db: Db, accountKey: string, now: Date): Promis
   const s = summaries?.[0] as Record<string, unknown> | undefined;
   return {
     customerId,
-    summary: s
-      ? {
-          customerId: String(s.customer_id),
-          orders: Number(s.orders),
-          purchaseDays: Number(s.purchase_days),
-          firstOrderAt: String(s.first_order_at),
-          lastOrderAt: String(s.last_order_at),
-          spend: Number(s.spend),
-          secondPurchaseAt: s.second_purchase_at === null ? null : String(s.second_purchase_at),
-          gapSquareSum: Number(s.gap_square_sum),
-          positiveDays: Number(s.positive_days),
-          positiveDaySpend: Number(s.positive_day_spend),
-          firstDaySpend: Number(s.first_day_spend),
-          webOrders: Number(s.web_orders),
-          storeOrders: Number(s.store_orders),
-          appOrders: Number(s.app_orders),
-          phoneOrders: Number(s.phone_orders),
-          units: Number(s.units),
-          discountedUnits: Number(s.discounted_units),
-        }
-      : null,
-    categoryStats: (stats ?? []).map((row) => {
-      const r = row as Record<string, unknown>;
-      return {
-        categoryId: String(r.category_id),
-        orders: Number(r.orders),
-        purchaseDays: Number(r.purchase_days),
-        units: Number(r.units),
-        spend: Number(r.spend),
-        firstPurchaseAt: String(r.first_purchase_at),
-        lastPurchaseAt: String(r.last_purchase_at),
-        avgUnitPrice: Number(r.avg_unit_price),
-        discountedUnits: Number(r.discounted_units),
-        webUnits: Number(r.web_units),
-        storeUnits: Number(r.store_units),
-      };
-    }),
+    summary: s ? summaryOf(s) : null,
+    categoryStats: (stats ?? []).map(categoryStatOf),
     recentPurchases: (recent ?? []) as unknown as { productId: string; purchasedAt: string }[],
     browse: (views ?? []) as unknown as BrowseSignal[],
+  };
+}
+
+/**
+ * The same reads as loadShopper for a list of customer ids (the console's rule preview and
+ * simulation), in one D1 round trip; customers with no summary are absent from the map.
+ */
+export async function loadShoppers(
+  db: Db,
+  customerIds: readonly string[],
+  now: Date,
+): Promise<Map<string, ShopperData>> {
+  const shoppers = new Map<string, ShopperData>();
+  if (customerIds.length === 0) return shoppers;
+  const ids = sql`(SELECT value FROM json_each(${JSON.stringify([...new Set(customerIds)])}))`;
+  const since = new Date(now.getTime() - recentPurchaseDays * 86_400_000).toISOString();
+  const browseSince = new Date(now.getTime() - browseWindowDays * 86_400_000).toISOString();
+  const [summaries = [], stats = [], recent = [], views = []] = await batchRows(db, [
+    sql`SELECT * FROM customer_summaries WHERE customer_id IN ${ids}`,
+    sql`SELECT * FROM customer_category_stats WHERE customer_id IN ${ids}`,
+    sql`
+      SELECT o.customer_id AS customerId, l.product_id AS productId, max(o.placed_at) AS purchasedAt
+      FROM orders o JOIN order_lines l ON l.order_id = o.id
+      WHERE o.customer_id IN ${ids} AND o.placed_at >= ${since} GROUP BY o.customer_id, l.product_id`,
+    sql`
+      SELECT customer_id AS customerId, category_id AS categoryId, count(*) AS views, max(at) AS lastViewedAt FROM events
+      WHERE customer_id IN ${ids} AND type IN ('view', 'click') AND category_id IS NOT NULL AND at >= ${browseSince}
+      GROUP BY customer_id, category_id`,
+  ]);
+  for (const row of summaries) {
+    const id = String(row.customer_id);
+    shoppers.set(id, { customerId: id, summary: summaryOf(row), categoryStats: [], recentPurchases: [], browse: [] });
+  }
+  for (const row of stats) shoppers.get(String(row.customer_id))?.categoryStats.push(categoryStatOf(row));
+  for (const row of recent)
+    shoppers
+      .get(String(row.customerId))
+      ?.recentPurchases.push({ productId: String(row.productId), purchasedAt: String(row.purchasedAt) });
+  for (const row of views)
+    shoppers.get(String(row.customerId))?.browse.push({
+      categoryId: String(row.categoryId),
+      views: Number(row.views),
+      lastViewedAt: String(row.lastViewedAt),
+    });
+  return shoppers;
+}
+
+function summaryOf(s: Record<string, unknown>): CustomerSummary & ProfileSummary {
+  return {
+    customerId: String(s.customer_id),
+    orders: Number(s.orders),
+    purchaseDays: Number(s.purchase_days),
+    firstOrderAt: String(s.first_order_at),
+    lastOrderAt: String(s.last_order_at),
+    spend: Number(s.spend),
+    secondPurchaseAt: s.second_purchase_at === null ? null : String(s.second_purchase_at),
+    gapSquareSum: Number(s.gap_square_sum),
+    positiveDays: Number(s.positive_days),
+    positiveDaySpend: Number(s.positive_day_spend),
+    firstDaySpend: Number(s.first_day_spend),
+    webOrders: Number(s.web_orders),
+    storeOrders: Number(s.store_orders),
+    appOrders: Number(s.app_orders),
+    phoneOrders: Number(s.phone_orders),
+    units: Number(s.units),
+    discountedUnits: Number(s.discounted_units),
+  };
+}
+
+function categoryStatOf(r: Record<string, unknown>): CategoryStat {
+  return {
+    categoryId: String(r.category_id),
+    orders: Number(r.orders),
+    purchaseDays: Number(r.purchase_days),
+    units: Number(r.units),
+    spend: Number(r.spend),
+    firstPurchaseAt: String(r.first_purchase_at),
+    lastPurchaseAt: String(r.last_purchase_at),
+    avgUnitPrice: Number(r.avg_unit_price),
+    discountedUnits: Number(r.discounted_units),
+    webUnits: Number(r.web_units),
+    storeUnits: Number(r.store_units),
   };
 }
 

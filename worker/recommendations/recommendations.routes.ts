@@ -2,11 +2,9 @@
 // Validate → load (one D1 round trip for the shopper; catalog, models and rules from isolate caches)
 // → compute (worker/core: profile, ranking, rules).
 import { type Context, Hono } from "hono";
-import { scoreCustomer } from "../core/profile/customer-profile.ts";
 import { rankingOptionsWith } from "../core/ranking/options.ts";
 import { buildPopulation } from "../core/ranking/population.ts";
 import { recommend } from "../core/ranking/recommend.ts";
-import type { ShopperSegment } from "../core/rules/types.ts";
 import type { AppEnv } from "../env.ts";
 import { bearerToken } from "../http/auth.ts";
 import { classifyDatabaseError } from "../http/database-errors.ts";
@@ -27,6 +25,7 @@ import {
 } from "./recommendation-id.ts";
 import { cachedCatalog, loadShopper } from "./recommendations.repo.ts";
 import { recommendationsQuerySchema } from "./recommendations.schemas.ts";
+import { shopperSegmentOf } from "./segment.ts";
 
 /** Seconds the anonymous shelf may be cached, here and by browsers and CDNs. */
 const popularShelfSeconds = 60;
@@ -105,22 +104,8 @@ async function shelf(c: Context<AppEnv>) {
   }
 
   const population = models.population ?? buildPopulation([], catalog.products, now);
-  let segment: ShopperSegment | undefined;
-  if (known && shopper?.summary && models.customer) {
-    // Only the segment is needed here, so the per-category part of the profile is skipped. A customer
-    // the models cannot score gets no segment (segment rules pass them by) rather than an error.
-    const scored = scoreCustomer({ summary: shopper.summary, categories: [], models: models.customer, now });
-    if (scored.ok) {
-      const { profile } = scored;
-      const primary = profile.channelMix.primary;
-      segment = {
-        stage: profile.lifecycle.stage,
-        valueTier: profile.valueTier,
-        discountSensitivity: profile.discount.sensitivity,
-        ...(primary && primary !== "phone" ? { channelPreference: primary } : {}),
-      };
-    }
-  }
+  const segment =
+    known && shopper?.summary && models.customer ? shopperSegmentOf(shopper.summary, models.customer, now) : undefined;
   const result = recommend(
     {
       customerId: known ? (shopper?.customerId ?? null) : null,

@@ -26,6 +26,7 @@ import {
   updatedRuleSchema,
   updateRuleSchema,
 } from "./rules.schemas.ts";
+import { steerRoutes } from "./steer.routes.ts";
 
 type RulesContext = Context<AppEnv>;
 
@@ -69,6 +70,7 @@ async function setEnabled(c: RulesContext, enabled: boolean) {
 
 export const rulesRoutes = new Hono<AppEnv>()
   .use("*", requireAdminKey)
+  .route("/", steerRoutes)
   .post("/", async (c) => {
     const by = changeBy(c);
     const input = await jsonBody(c, createRuleSchema);

@@ -1,0 +1,166 @@
+import { describe, expect, it } from "vitest";
+import {
+  meanEstimate,
+  proportionEstimate,
+  ratioEstimate,
+  twoProportionSampleSize,
+  wilsonInterval,
+} from "../../../worker/core/math/intervals.ts";
+import { type ArmTotals, emptyArm, readExperiment } from "../../../worker/core/rules/experiment.ts";
+
+/** mulberry32: a small seeded generator, so every run draws the same experiments. */
+function seeded(seed: number) {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function binomial(random: () => number, n: number, p: number): number {
+  let k = 0;
+  for (let i = 0; i < n; i++) if (random() < p) k++;
+  return k;
+}
+
+/** An arm of `shoppers` of whom `converted` placed one order worth `value` each, one impression each. */
+function arm(shoppers: number, converted: number, value = 20): ArmTotals {
+  return {
+    ...emptyArm,
+    shoppers,
+    impressions: shoppers,
+    impressionsSquares: shoppers,
+    clicks: converted,
+    orders: converted,
+    ordersSquares: converted,
+    converted,
+    revenue: converted * value,
+    revenueSquares: converted * value * value,
+  };
+}
+
+describe("wilsonInterval", () => {
+  it("matches Newcombe's (1998) worked values", () => {
+    const at4 = (interval: [number, number] | null) => interval?.map((x) => Math.round(x * 10_000) / 10_000);
+    expect(at4(wilsonInterval(81, 263))).toEqual([0.2553, 0.3662]);
+    expect(at4(wilsonInterval(15, 148))).toEqual([0.0624, 0.1605]);
+    expect(at4(wilsonInterval(0, 20))).toEqual([0, 0.1611]);
+    expect(at4(wilsonInterval(1, 29))).toEqual([0.0061, 0.1718]);
+    expect(wilsonInterval(0, 0)).toBeNull();
+  });
+
+  it("covers the true proportion about 95% of the time", () => {
+    const random = seeded(7);
+    let covered = 0;
+    const runs = 2000;
+    for (let run = 0; run < runs; run++) {
+      const [low, high] = wilsonInterval(binomial(random, 120, 0.08), 120)!;
+      if (low <= 0.08 && 0.08 <= high) covered++;
+    }
+    expect(covered / runs).toBeGreaterThan(0.93);
+    expect(covered / runs).toBeLessThan(0.975);
+  });
+});
+
+describe("meanEstimate and ratioEstimate", () => {
+  it("computes the mean and its standard error from sums", () => {
+    // 1, 2, 3, 4: mean 2.5, sample variance 5/3, SE √(5/12).
+    const estimate = meanEstimate(10, 30, 4)!;
+    expect(estimate.value).toBe(2.5);
+    expect(estimate.se).toBeCloseTo(Math.sqrt(5 / 12), 12);
+    expect(meanEstimate(3, 9, 1)).toBeNull();
+  });
+
+  it("gives a ratio interval that covers the true lift about 95% of the time with a 10% holdout", () => {
+    const random = seeded(11);
+    let covered = 0;
+    const runs = 2000;
+    for (let run = 0; run < runs; run++) {
+      const a = proportionEstimate(binomial(random, 1800, 0.12), 1800)!;
+      const b = proportionEstimate(binomial(random, 200, 0.06), 200)!;
+      const ratio = ratioEstimate(a, b);
+      if (ratio && ratio.ci95[0] <= 2 && 2 <= ratio.ci95[1]) covered++;
+    }
+    expect(covered / runs).toBeGreaterThan(0.93);
+    expect(covered / runs).toBeLessThan(0.975);
+  });
+});
+
+describe("twoProportionSampleSize", () => {
+  it("matches the textbook figure for 25% vs 15% in equal groups", () => {
+    // (1.96 √(2 × 0.2 × 0.8) + 0.8416 √(0.25 × 0.75 + 0.15 × 0.85))² / 0.1² ≈ 249.97.
+    expect(twoProportionSampleSize(0.25, 0.15, 1)).toBe(250);
+    expect(twoProportionSampleSize(0.2, 0.2, 1)).toBeNull();
+  });
+
+  it("sizes unequal groups so the interval excludes no difference about 80% of the time", () => {
+    const [p1, p2, ratio] = [0.15, 0.1, 9];
+    const holdout = twoProportionSampleSize(p1, p2, ratio)!;
+    const personalized = holdout * ratio;
+    const random = seeded(3);
+    let decided = 0;
+    const runs = 1000;
+    for (let run = 0; run < runs; run++) {
+      const reading = readExperiment(
+        arm(personalized, binomial(random, personalized, p1)),
+        arm(holdout, binomial(random, holdout, p2)),
+        ratio,
+      );
+      if (reading.verdict.decided) decided++;
+    }
+    expect(decided / runs).toBeGreaterThan(0.75);
+    expect(decided / runs).toBeLessThan(0.85);
+  });
+});
+
+describe("readExperiment", () => {
+  it("says 'not enough data yet' and how many more shoppers a small experiment needs", () => {
+    const reading = readExperiment(arm(90, 9), arm(10, 0), 9);
+    expect(reading.verdict).toMatchObject({ decided: false, winner: null });
+    expect(reading.verdict.text).toMatch(/^not enough data yet: no attributed orders in the holdout yet/);
+    // A 10% vs 0% difference: the power calculation still has an answer.
+    expect(reading.verdict.moreShoppersNeeded).toBe((reading.verdict.shoppersNeeded ?? 0) - 100);
+    expect(reading.verdict.text).toContain(`about ${reading.verdict.moreShoppersNeeded} more shoppers`);
+
+    const close = readExperiment(arm(900, 110), arm(100, 10), 9);
+    expect(close.verdict.decided).toBe(false);
+    expect(close.lift.conversion.value).toBeCloseTo(1.222, 3);
+    expect(close.verdict.text).toMatch(/^not enough data yet: conversion lift 1\.22×, 95% CI 0\.\d\d× to \d\.\d\d×/);
+    expect(close.verdict.moreShoppersNeeded).toBeGreaterThan(1000);
+  });
+
+  it("decides once the lift's interval excludes 1, naming the better arm", () => {
+    const reading = readExperiment(arm(9000, 1800), arm(1000, 100), 9);
+    expect(reading.verdict).toMatchObject({ decided: true, winner: "personalized", moreShoppersNeeded: 0 });
+    expect(reading.lift.conversion.value).toBe(2);
+    const [low, high] = reading.lift.conversion.ci95!;
+    expect(low).toBeGreaterThan(1);
+    expect(high).toBeGreaterThan(2);
+    expect(reading.verdict.text).toMatch(/^personalised shelves convert 2\.00× as often as the holdout/);
+    const worse = readExperiment(arm(9000, 450), arm(1000, 100), 9);
+    expect(worse.verdict).toMatchObject({ decided: true, winner: "holdout" });
+  });
+
+  it("gives every per-arm metric and lift a value and an interval around it", () => {
+    const reading = readExperiment(arm(900, 90, 30), arm(100, 5, 30), 9);
+    for (const side of [reading.arms.personalized, reading.arms.holdout, reading.lift]) {
+      for (const [metric, measured] of Object.entries(side)) {
+        if (metric === "impressionsPerShopper" && side === reading.lift) continue;
+        const [low, high] = measured.ci95 ?? [Number.NaN, Number.NaN];
+        expect(low, metric).toBeLessThanOrEqual(measured.value ?? Number.NaN);
+        expect(high, metric).toBeGreaterThanOrEqual(measured.value ?? Number.NaN);
+      }
+    }
+    expect(reading.arms.personalized.conversion.value).toBe(0.1);
+    expect(reading.arms.personalized.revenuePerShopper.value).toBe(3);
+  });
+
+  it("reads an empty experiment without dividing by zero", () => {
+    const reading = readExperiment(emptyArm, emptyArm, 9);
+    expect(reading.lift.conversion).toEqual({ value: null, ci95: null });
+    expect(reading.verdict.text).toBe("not enough data yet: no shoppers in the personalised arm yet");
+  });
+});

@@ -1,0 +1,129 @@
+// GET /v1/admin/holdout with intervals, verdict and results over time, on a planted experiment: stored
+// impressions, clicks and attributed orders whose true rates are known, first too few shoppers to tell
+// the arms apart, then enough.
+import { env, SELF } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { holdoutResponseSchema } from "../../worker/admin/admin.schemas.ts";
+import { adminKey } from "../fixtures/builders.ts";
+
+const day = 86_400_000;
+const now = Date.now();
+const since = new Date(now - 10 * day).toISOString();
+const dayOf = (offset: number) => new Date(now - offset * day).toISOString();
+
+/**
+ * Plants `shoppers` shoppers in an arm, each shown one recommendation (two impressions) `daysAgo`;
+ * the first `converted` click and place one order of 25 attributed to it.
+ */
+async function plant(label: string, arm: string, shoppers: number, converted: number, daysAgo: number) {
+  const at = dayOf(daysAgo);
+  const statements: D1PreparedStatement[] = [];
+  for (let s = 0; s < shoppers; s++) {
+    const customerId = `c_${label}_${arm}_${s}`;
+    const recommendationId = `rid_${label}_${arm}_${s}`;
+    const event = env.DB.prepare(
+      "INSERT INTO events (type, recommendation_id, arm, customer_id, product_id, category_id, at, dedupe_key) VALUES (?, ?, ?, ?, 'p1', 'coffee', ?, ?)",
+    );
+    statements.push(event.bind("impression", recommendationId, arm, customerId, at, `${recommendationId}-i1`));
+    statements.push(event.bind("impression", recommendationId, arm, customerId, at, `${recommendationId}-i2`));
+    if (s < converted) {
+      statements.push(event.bind("click", recommendationId, arm, customerId, at, `${recommendationId}-c`));
+      statements.push(
+        env.DB.prepare(
+          "INSERT INTO orders (id, customer_id, channel, placed_at, currency, total, discount_total, units, discounted_units, recommendation_id, created_at) VALUES (?, ?, 'web', ?, 'USD', 25, 0, 1, 0, ?, ?)",
+        ).bind(`o_${recommendationId}`, customerId, at, recommendationId, at),
+      );
+    }
+  }
+  for (let i = 0; i < statements.length; i += 500) await env.DB.batch(statements.slice(i, i + 500));
+}
+
+async function holdout(query = `?since=${encodeURIComponent(since)}`, key: string | null = adminKey) {
+  return SELF.fetch(`http://patron.test/v1/admin/holdout${query}`, {
+    headers: key ? { Authorization: `Bearer ${key}` } : {},
+  });
+}
+
+async function read(query?: string) {
+  const response = await holdout(query);
+  expect(response.status, await response.clone().text()).toBe(200);
+  return holdoutResponseSchema.parse(await response.json()).data;
+}
+
+const contains = (interval: [number, number] | null | undefined, value: number) =>
+  !!interval && interval[0] <= value && value <= interval[1];
+
+describe("GET /v1/admin/holdout: intervals and verdict", () => {
+  it("says 'not enough data yet' with few shoppers, then decides once the interval excludes no difference", async () => {
+    // 20% vs 10% conversion, 45 + 5 shoppers: far too few.
+    await plant("small", "personalized", 45, 9, 3);
+    await plant("small", "holdout", 5, 0, 3);
+    const small = await read();
+    expect(small.verdict).toMatchObject({ metric: "conversion", decided: false, winner: null });
+    expect(small.verdict.text).toMatch(
+      /^not enough data yet: no attributed orders in the holdout yet, over 50 shoppers/,
+    );
+    expect(small.verdict.moreShoppersNeeded).toBeGreaterThan(0);
+
+    // Grow both arms to 1,800 + 200 shoppers, still 20% vs 10%.
+    await plant("large", "personalized", 1755, 351, 2);
+    await plant("large", "holdout", 195, 20, 2);
+    const data = await read();
+    const personalized = data.arms.find((row) => row.arm === "personalized");
+    const held = data.arms.find((row) => row.arm === "holdout");
+    // The existing counts are still there.
+    expect(personalized).toMatchObject({
+      recommendations: 1800,
+      impressions: 3600,
+      clicks: 360,
+      attributedOrders: 360,
+    });
+    expect(held).toMatchObject({ recommendations: 200, impressions: 400, clicks: 20, attributedOrders: 20 });
+    expect(personalized?.shoppers).toBe(1800);
+    expect(held?.shoppers).toBe(200);
+    // Each interval contains the planted truth.
+    const p = personalized?.intervals;
+    const h = held?.intervals;
+    expect(p?.conversion.value).toBe(0.2);
+    expect(contains(p?.conversion.ci95, 0.2)).toBe(true);
+    expect(contains(h?.conversion.ci95, 0.1)).toBe(true);
+    expect(contains(p?.clickThroughRate.ci95, 0.1)).toBe(true);
+    expect(contains(h?.clickThroughRate.ci95, 0.05)).toBe(true);
+    expect(p?.revenuePerShopper.value).toBe(5);
+    expect(contains(p?.revenuePerShopper.ci95, 5)).toBe(true);
+    expect(contains(h?.revenuePerShopper.ci95, 2.5)).toBe(true);
+    expect(contains(p?.attributedOrdersPerShopper.ci95, 0.2)).toBe(true);
+    expect(p?.impressionsPerShopper.value).toBe(2);
+    // The lift: 2× on conversion, revenue and click-through; its interval excludes 1.
+    expect(data.lift.intervals.conversion.value).toBe(2);
+    expect(contains(data.lift.intervals.conversion.ci95, 2)).toBe(true);
+    expect(data.lift.intervals.conversion.ci95?.[0]).toBeGreaterThan(1);
+    expect(contains(data.lift.intervals.revenuePerShopper.ci95, 2)).toBe(true);
+    expect(data.verdict).toMatchObject({ decided: true, winner: "personalized", moreShoppersNeeded: 0 });
+    expect(data.verdict.text).toMatch(
+      /^personalised shelves convert 2\.00× as often as the holdout \(95% CI 1\.\d\d× to \d\.\d\d×\), over 2,000 shoppers$/,
+    );
+
+    // Results over time: one point per day, summing to the totals.
+    expect(data.overTime.by).toBe("day");
+    expect(data.overTime.periods.map((point) => point.period)).toEqual([dayOf(3), dayOf(2)].map((d) => d.slice(0, 10)));
+    const sum = (pick: (point: (typeof data.overTime.periods)[number]) => number | undefined) =>
+      data.overTime.periods.reduce((total, point) => total + (pick(point) ?? 0), 0);
+    expect(sum((point) => point.personalized?.shoppers)).toBe(1800);
+    expect(sum((point) => point.holdout?.attributedOrders)).toBe(20);
+    expect(data.overTime.periods[0]?.personalized).toMatchObject({ shoppers: 45, conversion: 0.2, impressions: 90 });
+
+    const weekly = await read(`?since=${encodeURIComponent(since)}&by=week`);
+    expect(weekly.overTime.by).toBe("week");
+    for (const point of weekly.overTime.periods) expect(new Date(`${point.period}T00:00:00Z`).getUTCDay()).toBe(1);
+  });
+
+  it("validates the query and needs the admin key", async () => {
+    const bad = await holdout("?by=month");
+    expect(bad.status).toBe(400);
+    const body = (await bad.json()) as { error: { code: string; issues: unknown[] } };
+    expect(body.error.code).toBe("invalid_request");
+    expect(body.error.issues).toContainEqual({ path: ["by"], message: "by must be day or week" });
+    expect((await holdout(undefined, null)).status).toBe(401);
+  });
+});

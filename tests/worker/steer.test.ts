@@ -1,0 +1,257 @@
+// POST /v1/admin/rules/preview and /simulate through the real worker: a planted shop where every
+// shopper mostly buys coffee, so what a boost or an exclusion does is known in advance.
+import { env, SELF } from "cloudflare:test";
+import { beforeAll, describe, expect, it } from "vitest";
+import { previewResponseSchema, simulateResponseSchema } from "../../worker/rules/steer.schemas.ts";
+import { adminKey, anOrder, client } from "../fixtures/builders.ts";
+
+const api = client(SELF);
+const day = 86_400_000;
+const now = Date.now();
+const categories = ["coffee", "mugs", "tea", "books", "plants"];
+const others = categories.slice(1);
+const shoppers = 12;
+
+const products = categories.flatMap((categoryId, c) =>
+  [0, 1, 2, 3].map((n) => ({
+    id: `${categoryId}-${n}`,
+    title: `${categoryId} ${n}`,
+    categoryId,
+    categoryName: categoryId[0]?.toUpperCase() + categoryId.slice(1),
+    url: `https://shop.test/p/${categoryId}-${n}`,
+    imageUrl: null,
+    listPrice: 10 + c * 5 + n * 3,
+    salePrice: null,
+    inStock: true,
+  })),
+);
+
+function call(path: string, body: unknown, key: string | null = adminKey) {
+  return SELF.fetch(`http://patron.test/v1/admin/rules${path}`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", ...(key ? { Authorization: `Bearer ${key}` } : {}) },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+}
+
+// Books is on every planted shelf (bought by some, popular for the rest) but never first.
+const boostBooks = {
+  name: "Book week",
+  action: "boost",
+  targetType: "category",
+  targetId: "books",
+  strength: 1000,
+};
+const excludeCoffee = { name: "No coffee", action: "exclude", targetType: "category", targetId: "coffee" };
+
+async function storedRules() {
+  const rules = await env.DB.prepare("SELECT count(*) AS n FROM rules").first<{ n: number }>();
+  const versions = await env.DB.prepare("SELECT count(*) AS n FROM rule_versions").first<{ n: number }>();
+  return { rules: rules?.n, versions: versions?.n };
+}
+
+async function expectInvalid(response: Response, path: (string | number)[], message: string) {
+  expect(response.status, await response.clone().text()).toBe(400);
+  const body = (await response.json()) as { error: { code: string; requestId: string; issues?: unknown[] } };
+  expect(body.error.code).toBe("invalid_request");
+  expect(body.error.requestId).toBeTruthy();
+  expect(body.error.issues).toContainEqual({ path, message });
+}
+
+let coffeeShopper = "";
+
+beforeAll(async () => {
+  expect((await api.postProducts(products)).status).toBe(200);
+  // Each shopper: five coffee orders and one order from another category, so every category has buyers
+  // and coffee is first on every personalised shelf.
+  const orders = [];
+  for (let s = 0; s < shoppers; s++) {
+    for (let k = 0; k < 6; k++) {
+      const categoryId = k < 5 ? "coffee" : (others[s % others.length] as string);
+      orders.push(
+        anOrder({
+          id: `steer-${s}-${k}`,
+          placedAt: new Date(now - (10 + (6 - k) * 20 + s) * day).toISOString(),
+          identifiers: { account: `steer-${s}` },
+          lines: [{ productId: `${categoryId}-0`, categoryId, quantity: 1, unitPrice: 12, listPrice: 12 }],
+        }),
+      );
+    }
+  }
+  expect((await api.postOrders(orders)).status).toBe(200);
+  const run = await SELF.fetch("http://patron.test/v1/admin/jobs/nightly?wait=1", {
+    method: "POST",
+    headers: { Authorization: `Bearer ${adminKey}` },
+  });
+  expect(run.status, await run.clone().text()).toBe(200);
+  const row = await env.DB.prepare(
+    "SELECT customer_id AS id FROM customer_summaries ORDER BY customer_id LIMIT 1",
+  ).first<{
+    id: string;
+  }>();
+  coffeeShopper = row?.id ?? "";
+  expect(coffeeShopper).not.toBe("");
+});
+
+describe("POST /v1/admin/rules/preview", () => {
+  it("shows the shopper's shelf without and with a draft boost, and stores nothing", async () => {
+    const stored = await storedRules();
+    const response = await call("/preview", { rule: boostBooks, customerId: coffeeShopper });
+    expect(response.status, await response.clone().text()).toBe(200);
+    const { data } = previewResponseSchema.parse(await response.json());
+    expect(data.customerId).toBe(coffeeShopper);
+    expect(data.changed).toBe(true);
+    // Before: the coffee regular's shelf leads with coffee and carries no rule reason.
+    expect(data.categories.before[0]?.id).toBe("coffee");
+    expect(data.before[0]?.categoryId).toBe("coffee");
+    expect(data.before.length).toBeGreaterThan(0);
+    expect(JSON.stringify(data.before)).not.toContain('"rule"');
+    for (const item of data.before) expect(item).toMatchObject({ id: expect.any(String), title: expect.any(String) });
+    // After: books first, with the draft rule named as the reason.
+    expect(data.categories.after[0]?.id).toBe("books");
+    expect(data.after[0]).toMatchObject({ categoryId: "books", categoryName: "Books" });
+    expect(data.after[0]?.reasons).toContainEqual({ code: "rule", ruleId: "draft", action: "boost" });
+    expect(data.after.map((item) => item.rank)).toEqual(data.after.map((_, index) => index + 1));
+    expect(await storedRules()).toEqual(stored);
+  });
+
+  it("applies a segment rule only to shoppers in the segment", async () => {
+    const score = await env.DB.prepare("SELECT stage FROM customer_scores WHERE customer_id = ?")
+      .bind(coffeeShopper)
+      .first<{ stage: string }>();
+    const stage = score?.stage ?? "";
+    expect(stage).not.toBe("");
+    const elsewhere = ["new", "active", "fading", "lapsed"].filter((other) => other !== stage);
+    const outside = previewResponseSchema.parse(
+      await (
+        await call("/preview", { rule: { ...boostBooks, segment: { stage: elsewhere } }, customerId: coffeeShopper })
+      ).json(),
+    ).data;
+    expect(outside.changed).toBe(false);
+    expect(outside.after).toEqual(outside.before);
+    const inside = previewResponseSchema.parse(
+      await (await call("/preview", { rule: { ...boostBooks, segment: { stage } }, customerId: coffeeShopper })).json(),
+    ).data;
+    expect(inside.changed).toBe(true);
+    expect(inside.categories.after[0]?.id).toBe("books");
+  });
+
+  it("answers 404 for an unknown customer", async () => {
+    const response = await call("/preview", { rule: boostBooks, customerId: "c_nobody" });
+    expect(response.status).toBe(404);
+    const body = (await response.json()) as { error: { code: string; message: string } };
+    expect(body.error).toMatchObject({ code: "not_found", message: "No customer with id c_nobody." });
+  });
+
+  it("validates the draft exactly like POST /v1/admin/rules, and writes nothing", async () => {
+    const stored = await storedRules();
+    await expectInvalid(
+      await call("/preview", { rule: { ...boostBooks, strength: undefined }, customerId: coffeeShopper }),
+      ["rule", "strength"],
+      "strength is required when action is boost",
+    );
+    await expectInvalid(
+      await call("/preview", { rule: { ...boostBooks, action: "promote" }, customerId: coffeeShopper }),
+      ["rule", "action"],
+      "action must be one of boost, bury, pin, exclude, allow_discounts, hide_discounts",
+    );
+    await expectInvalid(await call("/preview", { customerId: coffeeShopper }), ["rule"], "rule is required");
+    await expectInvalid(await call("/preview", { rule: boostBooks }), ["customerId"], "customerId is required");
+    await expectInvalid(
+      await call("/preview", { rule: boostBooks, customerId: coffeeShopper, extra: 1 }),
+      [],
+      "unknown field(s): extra",
+    );
+    const notJson = await call("/preview", "{");
+    expect(notJson.status).toBe(400);
+    expect(await storedRules()).toEqual(stored);
+  });
+
+  it("needs the admin key", async () => {
+    expect((await call("/preview", { rule: boostBooks, customerId: coffeeShopper }, null)).status).toBe(401);
+    expect((await call("/preview", { rule: boostBooks, customerId: coffeeShopper }, "test-api-key")).status).toBe(401);
+    expect((await call("/simulate", { rule: boostBooks }, null)).status).toBe(401);
+  });
+});
+
+describe("POST /v1/admin/rules/simulate", () => {
+  it("measures an exclusion on the planted shop: coffee leaves every shelf from first place", async () => {
+    const stored = await storedRules();
+    const response = await call("/simulate", { rule: excludeCoffee });
+    expect(response.status, await response.clone().text()).toBe(200);
+    const { data } = simulateResponseSchema.parse(await response.json());
+    expect(data).toMatchObject({
+      shoppers,
+      affected: shoppers,
+      affectedShare: 1,
+      targetShoppers: shoppers,
+      enteredShare: 0,
+      leftShare: 1,
+      // First of four categories before; after, off the shelf, counted one past the three left: 1 − 4.
+      meanRankChange: -3,
+    });
+    expect(data.categoriesLosingExposure).toEqual(["coffee"]);
+    const coffee = data.categoryExposure.find((entry) => entry.categoryId === "coffee");
+    expect(coffee?.after).toBe(0);
+    expect(coffee?.before).toBeGreaterThanOrEqual(shoppers);
+    expect(coffee?.change).toBe(-(coffee?.before ?? 0));
+    expect(await storedRules()).toEqual(stored);
+  });
+
+  it("measures a boost: books moves to the top of every shelf", async () => {
+    const { data } = simulateResponseSchema.parse(await (await call("/simulate", { rule: boostBooks })).json());
+    expect(data.shoppers).toBe(shoppers);
+    expect(data.affectedShare).toBe(1);
+    expect(data).toMatchObject({ targetShoppers: shoppers, enteredShare: 0, leftShare: 0 });
+    // From second (books buyers) or third (the rest) to first.
+    expect(data.meanRankChange).toBeGreaterThan(1);
+    expect(data.meanRankChange).toBeLessThan(2);
+    expect(data.categoriesLosingExposure).not.toContain("books");
+  });
+
+  it("agrees with the previews of every sampled shopper", async () => {
+    // Leaving out one tea product touches only the shelves that show it.
+    const rule = { name: "No tea-1", action: "exclude", targetType: "product", targetId: "tea-1" };
+    const simulated = simulateResponseSchema.parse(await (await call("/simulate", { rule })).json()).data;
+    const ids = (await env.DB.prepare("SELECT customer_id AS id FROM customer_summaries").all<{ id: string }>())
+      .results;
+    let changed = 0;
+    let shown = 0;
+    for (const { id } of ids) {
+      const preview = previewResponseSchema.parse(await (await call("/preview", { rule, customerId: id })).json()).data;
+      if (preview.changed) changed++;
+      if (preview.before.some((item) => item.id === "tea-1")) shown++;
+      expect(preview.after.some((item) => item.id === "tea-1")).toBe(false);
+    }
+    expect(ids).toHaveLength(shoppers);
+    expect(simulated.affected).toBe(changed);
+    expect(simulated).toMatchObject({
+      targetShoppers: shown,
+      leftShare: Math.round((shown / shoppers) * 10_000) / 10_000,
+    });
+    // Some shelves but not all (3 of 12 when written), so the agreement is not trivially all or none.
+    expect(shown).toBeGreaterThan(0);
+    expect(shown).toBeLessThan(shoppers);
+  });
+
+  it("looks at the requested sample size, the same shoppers each time", async () => {
+    const first = simulateResponseSchema.parse(await (await call("/simulate", { rule: boostBooks, sample: 5 })).json());
+    const second = simulateResponseSchema.parse(
+      await (await call("/simulate", { rule: boostBooks, sample: 5 })).json(),
+    );
+    expect(first.data.shoppers).toBe(5);
+    expect(second.data).toEqual(first.data);
+  });
+
+  it("validates the rule and the sample size", async () => {
+    const message = "sample must be a whole number from 1 to 1000";
+    await expectInvalid(await call("/simulate", { rule: boostBooks, sample: 0 }), ["sample"], message);
+    await expectInvalid(await call("/simulate", { rule: boostBooks, sample: 1001 }), ["sample"], message);
+    await expectInvalid(await call("/simulate", { rule: boostBooks, sample: 2.5 }), ["sample"], message);
+    await expectInvalid(
+      await call("/simulate", { rule: { ...excludeCoffee, slot: 2 } }),
+      ["rule", "slot"],
+      "slot only applies when action is pin, not exclude",
+    );
+  });
+});

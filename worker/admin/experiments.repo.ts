@@ -1,0 +1,80 @@
+// Holdout experiment reads for GET /v1/admin/holdout: per arm, the per-shopper sums and sums of
+// squares the intervals need (core/rules/experiment.ts), and the same counts per day or week for a
+// chart. A shopper is a customer shown at least one recommendation in the window; impressions and
+// clicks come from the widget's events, orders and revenue from orders attributed to those
+// recommendations. Both reads share one D1 round trip and aggregate in SQL: no rows per shopper leave D1.
+import { sql } from "drizzle-orm";
+import { batchRows } from "../../db/batch.ts";
+import type { ArmTotals } from "../core/rules/experiment.ts";
+import type { Db } from "../env.ts";
+
+export interface PeriodRow {
+  period: string;
+  arm: string;
+  shoppers: number;
+  impressions: number;
+  clicks: number;
+  attributedOrders: number;
+  converted: number;
+  revenue: number;
+}
+
+/** SQLite date expressions for a period's first day, from an ISO instant. */
+const periodOf = {
+  day: (at: ReturnType<typeof sql>) => sql`substr(${at}, 1, 10)`,
+  // Monday of the ISO week: weekday 0 is Sunday, so step back (weekday + 6) % 7 days.
+  week: (at: ReturnType<typeof sql>) =>
+    sql`date(${at}, '-' || ((CAST(strftime('%w', ${at}) AS INTEGER) + 6) % 7) || ' days')`,
+};
+
+export async function experimentTotals(db: Db, since: string, by: "day" | "week") {
+  const perShopper = sql`
+    WITH shown AS (
+      SELECT recommendation_id, arm, max(customer_id) AS customer_id, min(at) AS first_at,
+        sum(type = 'impression') AS impressions, sum(type = 'click') AS clicks
+      FROM events WHERE at >= ${since} AND arm IS NOT NULL AND recommendation_id IS NOT NULL
+      GROUP BY recommendation_id, arm
+    ), bought AS (
+      SELECT recommendation_id, count(*) AS orders, sum(total) AS revenue FROM orders
+      WHERE placed_at >= ${since} AND recommendation_id IN (SELECT recommendation_id FROM shown) GROUP BY recommendation_id
+    )`;
+  const period = periodOf[by](sql`s.first_at`);
+  const [totals = [], periods = []] = await batchRows(db, [
+    sql`${perShopper}, shopper AS (
+      SELECT s.arm, s.customer_id, sum(s.impressions) AS impressions, sum(s.clicks) AS clicks,
+        coalesce(sum(b.orders), 0) AS orders, coalesce(sum(b.revenue), 0) AS revenue
+      FROM shown s LEFT JOIN bought b ON b.recommendation_id = s.recommendation_id
+      WHERE s.customer_id IS NOT NULL GROUP BY s.arm, s.customer_id
+    )
+    SELECT arm, count(*) AS shoppers, sum(impressions) AS impressions, sum(impressions * impressions) AS impressionsSquares,
+      sum(clicks) AS clicks, sum(orders) AS orders, sum(orders * orders) AS ordersSquares, sum(orders > 0) AS converted,
+      sum(revenue) AS revenue, sum(revenue * revenue) AS revenueSquares
+    FROM shopper GROUP BY arm`,
+    sql`${perShopper}, shopper AS (
+      SELECT ${period} AS period, s.arm, s.customer_id, sum(s.impressions) AS impressions, sum(s.clicks) AS clicks,
+        coalesce(sum(b.orders), 0) AS orders, coalesce(sum(b.revenue), 0) AS revenue
+      FROM shown s LEFT JOIN bought b ON b.recommendation_id = s.recommendation_id
+      WHERE s.customer_id IS NOT NULL GROUP BY 1, s.arm, s.customer_id
+    )
+    SELECT period, arm, count(*) AS shoppers, sum(impressions) AS impressions, sum(clicks) AS clicks,
+      sum(orders) AS attributedOrders, sum(orders > 0) AS converted, round(sum(revenue), 2) AS revenue
+    FROM shopper GROUP BY period, arm ORDER BY period, arm`,
+  ]);
+  const arms = new Map<string, ArmTotals>(
+    totals.map((row) => [
+      String(row.arm),
+      {
+        shoppers: Number(row.shoppers),
+        impressions: Number(row.impressions),
+        impressionsSquares: Number(row.impressionsSquares),
+        clicks: Number(row.clicks),
+        orders: Number(row.orders),
+        ordersSquares: Number(row.ordersSquares),
+        converted: Number(row.converted),
+        revenue: Number(row.revenue),
+        revenueSquares: Number(row.revenueSquares),
+      },
+    ]),
+  );
+  return { arms, periods: periods as unknown as PeriodRow[] };
+}

@@ -1,0 +1,93 @@
+// Confidence intervals and a sample-size calculation for comparing two groups, in closed form (no
+// bootstrap): Wilson's score interval for a proportion, the normal (CLT) interval for a mean, the
+// log-scale delta-method interval for a ratio of two independent estimates (Katz et al.'s interval for
+// a risk ratio), and the two-proportion sample size for unequal groups (Fleiss, Levin & Paik).
+//
+// References:
+// - E. B. Wilson (1927), "Probable inference, the law of succession, and statistical inference",
+//   JASA 22(158): 209–212.
+// - R. G. Newcombe (1998), "Two-sided confidence intervals for the single proportion: comparison of
+//   seven methods", Statistics in Medicine 17: 857–872 (the worked values the tests check).
+// - D. Katz, J. Baptista, S. P. Azen, M. C. Pike (1978), "Obtaining confidence intervals for the risk
+//   ratio in cohort studies", Biometrics 34(3): 469–474.
+// - J. L. Fleiss, B. Levin, M. C. Paik (2003), Statistical Methods for Rates and Proportions, 3rd ed.,
+//   §4.4 (sample sizes for unequal groups).
+
+/** The standard normal quantile at 0.975: a two-sided 95% interval is estimate ± z95 × SE. */
+export const z95 = 1.959963984540054;
+/** The standard normal quantile at 0.80: the z for 80% power. */
+export const z80 = 0.8416212335729143;
+
+export type Interval = [low: number, high: number];
+
+/** An estimate with its standard error (null when it cannot be estimated from the data). */
+export interface Estimate {
+  value: number;
+  se: number;
+}
+
+/** Wilson's score interval for `successes` out of `trials`; null without trials. */
+export function wilsonInterval(successes: number, trials: number, z = z95): Interval | null {
+  if (!(trials > 0) || successes < 0 || successes > trials) return null;
+  const p = successes / trials;
+  const z2 = z * z;
+  const centre = (p + z2 / (2 * trials)) / (1 + z2 / trials);
+  const half = (z / (1 + z2 / trials)) * Math.sqrt((p * (1 - p)) / trials + z2 / (4 * trials * trials));
+  return [Math.max(0, centre - half), Math.min(1, centre + half)];
+}
+
+/** A proportion and its binomial standard error √(p(1 − p)/n); null without trials. */
+export function proportionEstimate(successes: number, trials: number): Estimate | null {
+  if (!(trials > 0)) return null;
+  const p = successes / trials;
+  return { value: p, se: Math.sqrt((p * (1 - p)) / trials) };
+}
+
+/**
+ * The mean of n values from their sum and sum of squares, with the standard error s/√n (s the sample
+ * standard deviation); null below two values.
+ */
+export function meanEstimate(sum: number, sumOfSquares: number, n: number): Estimate | null {
+  if (!(n >= 2)) return null;
+  const mean = sum / n;
+  const variance = Math.max(0, (sumOfSquares - n * mean * mean) / (n - 1));
+  return { value: mean, se: Math.sqrt(variance / n) };
+}
+
+/** estimate ± z × SE, clipped below at `floor` (counts and rates cannot be negative). */
+export function normalInterval(estimate: Estimate, z = z95, floor = 0): Interval {
+  return [Math.max(floor, estimate.value - z * estimate.se), estimate.value + z * estimate.se];
+}
+
+/**
+ * The ratio a ÷ b of two independent estimates with its interval on the log scale (delta method):
+ * log(a/b) ± z × √((SEa/a)² + (SEb/b)²), back-transformed. Null when either estimate is not positive.
+ */
+export function ratioEstimate(a: Estimate, b: Estimate, z = z95): { value: number; ci95: Interval } | null {
+  if (!(a.value > 0 && b.value > 0)) return null;
+  const ratio = a.value / b.value;
+  const seLog = Math.sqrt((a.se / a.value) ** 2 + (b.se / b.value) ** 2);
+  return { value: ratio, ci95: [ratio * Math.exp(-z * seLog), ratio * Math.exp(z * seLog)] };
+}
+
+/**
+ * Shoppers needed in group 2 to tell proportions p1 and p2 apart with a two-sided test at level
+ * α (zAlpha) and the given power (zBeta), when group 1 is `ratio` times the size of group 2 (Fleiss,
+ * Levin & Paik 2003, eq. 4.19 without continuity correction):
+ * n2 = (zα √(p̄q̄ (1 + 1/r)) + zβ √(p1q1/r + p2q2))² / (p1 − p2)², p̄ = (r p1 + p2)/(r + 1).
+ * Null when the proportions are equal (no sample size tells a zero difference from none).
+ */
+export function twoProportionSampleSize(
+  p1: number,
+  p2: number,
+  ratio: number,
+  zAlpha = z95,
+  zBeta = z80,
+): number | null {
+  const difference = p1 - p2;
+  if (difference === 0 || !(ratio > 0) || !Number.isFinite(ratio)) return null;
+  const pooled = (ratio * p1 + p2) / (ratio + 1);
+  const a = zAlpha * Math.sqrt(pooled * (1 - pooled) * (1 + 1 / ratio));
+  const b = zBeta * Math.sqrt((p1 * (1 - p1)) / ratio + p2 * (1 - p2));
+  return Math.ceil((a + b) ** 2 / difference ** 2);
+}

@@ -1,0 +1,202 @@
+// The holdout experiment read with its uncertainty: per arm, impressions and attributed orders per
+// shopper, click-through rate, conversion (share of shoppers with an attributed order) and revenue per
+// shopper, each with a 95% interval; the personalised ÷ holdout lift of each with its interval; and a
+// verdict in plain words on conversion, with the sample size a standard power calculation asks for.
+// The unit is the shopper (a customer shown at least one recommendation in the window): per-shopper
+// sums and sums of squares come in, so nothing here reads rows. Methods: ../math/intervals.ts.
+
+import {
+  type Estimate,
+  type Interval,
+  meanEstimate,
+  normalInterval,
+  proportionEstimate,
+  ratioEstimate,
+  twoProportionSampleSize,
+  wilsonInterval,
+} from "../math/intervals.ts";
+
+/** One arm's per-shopper totals: Σx and Σx² over its shoppers for each per-shopper count. */
+export interface ArmTotals {
+  shoppers: number;
+  impressions: number;
+  impressionsSquares: number;
+  clicks: number;
+  orders: number;
+  ordersSquares: number;
+  /** Shoppers with at least one attributed order. */
+  converted: number;
+  revenue: number;
+  revenueSquares: number;
+}
+
+export interface Measured {
+  value: number | null;
+  ci95: Interval | null;
+}
+
+export const experimentMetrics = [
+  "impressionsPerShopper",
+  "clickThroughRate",
+  "attributedOrdersPerShopper",
+  "conversion",
+  "revenuePerShopper",
+] as const;
+export type ExperimentMetric = (typeof experimentMetrics)[number];
+export type Intervals = Record<ExperimentMetric, Measured>;
+
+export interface Verdict {
+  /** The metric the verdict is about. */
+  metric: "conversion";
+  /** True once the lift's interval excludes 1 (no difference). */
+  decided: boolean;
+  /** Which arm does better when decided. */
+  winner: "personalized" | "holdout" | null;
+  /** Shoppers (both arms) a two-sided 5% test with 80% power needs to detect the difference seen. */
+  shoppersNeeded: number | null;
+  /** shoppersNeeded minus the shoppers seen so far; null when it cannot be estimated. */
+  moreShoppersNeeded: number | null;
+  text: string;
+}
+
+export interface ExperimentReading {
+  arms: { personalized: Intervals; holdout: Intervals };
+  lift: Intervals;
+  verdict: Verdict;
+}
+
+const none: Measured = { value: null, ci95: null };
+const round = (value: number, places = 4) => Math.round(value * 10 ** places) / 10 ** places;
+const rounded = (value: number, ci95: Interval | null, places = 4): Measured => ({
+  value: round(value, places),
+  ci95: ci95 ? [round(ci95[0], places), round(ci95[1], places)] : null,
+});
+
+interface ArmEstimates {
+  impressionsPerShopper: Estimate | null;
+  clickThroughRate: Estimate | null;
+  attributedOrdersPerShopper: Estimate | null;
+  conversion: Estimate | null;
+  revenuePerShopper: Estimate | null;
+}
+
+function estimatesOf(arm: ArmTotals): ArmEstimates {
+  return {
+    impressionsPerShopper: meanEstimate(arm.impressions, arm.impressionsSquares, arm.shoppers),
+    clickThroughRate: proportionEstimate(arm.clicks, arm.impressions),
+    attributedOrdersPerShopper: meanEstimate(arm.orders, arm.ordersSquares, arm.shoppers),
+    conversion: proportionEstimate(arm.converted, arm.shoppers),
+    revenuePerShopper: meanEstimate(arm.revenue, arm.revenueSquares, arm.shoppers),
+  };
+}
+
+function intervalsOf(arm: ArmTotals, estimates: ArmEstimates): Intervals {
+  const mean = (estimate: Estimate | null, places: number) =>
+    estimate ? rounded(estimate.value, normalInterval(estimate), places) : none;
+  const share = (successes: number, trials: number) =>
+    trials > 0 ? rounded(successes / trials, wilsonInterval(successes, trials)) : none;
+  return {
+    impressionsPerShopper: mean(estimates.impressionsPerShopper, 3),
+    clickThroughRate: share(arm.clicks, arm.impressions),
+    attributedOrdersPerShopper: mean(estimates.attributedOrdersPerShopper, 4),
+    conversion: share(arm.converted, arm.shoppers),
+    revenuePerShopper: mean(estimates.revenuePerShopper, 2),
+  };
+}
+
+const times = (ratio: number) => `${ratio.toFixed(2)}×`;
+const count = (n: number) => n.toLocaleString("en-US");
+
+function verdictOf(
+  personalized: ArmTotals,
+  holdout: ArmTotals,
+  lift: { value: number; ci95: Interval } | null,
+  plannedRatio: number,
+): Verdict {
+  const base = { metric: "conversion" as const };
+  const seen = personalized.shoppers + holdout.shoppers;
+  const p1 = personalized.shoppers > 0 ? personalized.converted / personalized.shoppers : null;
+  const p2 = holdout.shoppers > 0 ? holdout.converted / holdout.shoppers : null;
+  const ratio =
+    personalized.shoppers > 0 && holdout.shoppers > 0 ? personalized.shoppers / holdout.shoppers : plannedRatio;
+  const perHoldout = p1 !== null && p2 !== null ? twoProportionSampleSize(p1, p2, ratio) : null;
+  const shoppersNeeded = perHoldout === null ? null : Math.ceil(perHoldout * (1 + ratio));
+  const moreShoppersNeeded = shoppersNeeded === null ? null : Math.max(0, shoppersNeeded - seen);
+
+  if (lift && (lift.ci95[0] > 1 || lift.ci95[1] < 1)) {
+    const [low, high] = lift.ci95;
+    const better = low > 1;
+    return {
+      ...base,
+      decided: true,
+      winner: better ? "personalized" : "holdout",
+      shoppersNeeded,
+      moreShoppersNeeded: 0,
+      text: better
+        ? `personalised shelves convert ${times(lift.value)} as often as the holdout (95% CI ${times(low)} to ${times(high)}), over ${count(seen)} shoppers`
+        : `personalised shelves convert less often than the holdout: ${times(lift.value)} (95% CI ${times(low)} to ${times(high)}), over ${count(seen)} shoppers`,
+    };
+  }
+  let why: string;
+  if (personalized.shoppers === 0 || holdout.shoppers === 0) {
+    why = `no shoppers in the ${personalized.shoppers === 0 ? "personalised" : "holdout"} arm yet`;
+  } else if (lift === null) {
+    why = `no attributed orders in ${personalized.converted === 0 ? "the personalised arm" : "the holdout"} yet, over ${count(seen)} shoppers`;
+  } else {
+    why = `conversion lift ${times(lift.value)}, 95% CI ${times(lift.ci95[0])} to ${times(lift.ci95[1])}, still includes no difference`;
+  }
+  const more =
+    moreShoppersNeeded === null
+      ? p1 !== null && p2 !== null && p1 === p2 && seen > 0
+        ? "; both arms convert at the same rate so far, so no sample size can be estimated"
+        : ""
+      : moreShoppersNeeded > 0
+        ? `; about ${count(moreShoppersNeeded)} more shoppers are needed to detect a difference this size (5% two-sided test, 80% power)`
+        : "; the sample is already as large as a difference this size needs, so the true difference is likely smaller";
+  return {
+    ...base,
+    decided: false,
+    winner: null,
+    shoppersNeeded,
+    moreShoppersNeeded,
+    text: `not enough data yet: ${why}${more}`,
+  };
+}
+
+/**
+ * Reads the experiment. `plannedRatio` (personalised shoppers per held-out shopper, e.g. 9 for a 10%
+ * holdout) sizes the power calculation while an arm is still empty.
+ */
+export function readExperiment(personalized: ArmTotals, holdout: ArmTotals, plannedRatio: number): ExperimentReading {
+  const pe = estimatesOf(personalized);
+  const he = estimatesOf(holdout);
+  const liftOf = (metric: ExperimentMetric): Measured => {
+    const a = pe[metric];
+    const b = he[metric];
+    const ratio = a && b ? ratioEstimate(a, b) : null;
+    return ratio ? rounded(ratio.value, ratio.ci95, 3) : none;
+  };
+  const lift = Object.fromEntries(experimentMetrics.map((metric) => [metric, liftOf(metric)])) as Intervals;
+  return {
+    arms: { personalized: intervalsOf(personalized, pe), holdout: intervalsOf(holdout, he) },
+    lift,
+    verdict: verdictOf(
+      personalized,
+      holdout,
+      pe.conversion && he.conversion ? ratioEstimate(pe.conversion, he.conversion) : null,
+      plannedRatio,
+    ),
+  };
+}
+
+export const emptyArm: ArmTotals = {
+  shoppers: 0,
+  impressions: 0,
+  impressionsSquares: 0,
+  clicks: 0,
+  orders: 0,
+  ordersSquares: 0,
+  converted: 0,
+  revenue: 0,
+  revenueSquares: 0,
+};

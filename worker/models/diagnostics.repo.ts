@@ -1,0 +1,48 @@
+// Model diagnostics (core/models/diagnostics.ts) in the nightly job: a bounded, uniform sample of
+// customers' purchase days is loaded, the diagnostics computed and stored as a model_params row named
+// "diagnostics"; GET /v1/admin/models/diagnostics reads the newest one (one indexed read). Nothing is
+// computed at request time.
+import { sql } from "drizzle-orm";
+import { type DiagnosticsOutcome, modelDiagnostics } from "../core/models/diagnostics.ts";
+import type { Db } from "../env.ts";
+import { saveModels } from "./models.repo.ts";
+
+export const diagnosticsModelName = "diagnostics";
+/** Customers whose purchase days the diagnostics read: bounds the step's memory and time. */
+export const maxDiagnosticsCustomers = 2_000;
+
+export type StoredDiagnostics = DiagnosticsOutcome & { computedAt: string; sampledCustomers: number };
+
+const dayMs = 86_400_000;
+
+/**
+ * Customer ids are random, so the first maxDiagnosticsCustomers by id (read in order from the primary
+ * key of customer_summaries) are a uniform sample; their orders are read through the orders index.
+ */
+export async function diagnosticsStep(db: Db, now: Date): Promise<{ id: number; ok: boolean; reason?: string }> {
+  const ids = await db.all<{ customerId: string }>(sql`
+    SELECT customer_id AS customerId FROM customer_summaries ORDER BY customer_id LIMIT ${maxDiagnosticsCustomers}`);
+  const list = JSON.stringify(ids.map((row) => row.customerId));
+  const days = await db.all<{ customerId: string; day: string }>(sql`
+    SELECT DISTINCT customer_id AS customerId, substr(placed_at, 1, 10) AS day FROM orders
+    WHERE customer_id IN (SELECT value FROM json_each(${list})) AND placed_at <= ${now.toISOString()}`);
+  const events = days.map((row) => ({ customer: row.customerId, day: Math.floor(Date.parse(row.day) / dayMs) }));
+  const outcome = modelDiagnostics(events, Math.floor(now.getTime() / dayMs));
+  const stored: StoredDiagnostics = { ...outcome, computedAt: now.toISOString(), sampledCustomers: ids.length };
+  const id = await saveModels(
+    db,
+    diagnosticsModelName,
+    stored,
+    now.toISOString(),
+    outcome.ok ? outcome.diagnostics.customers : 0,
+    outcome.ok ? outcome.diagnostics.fit.logLikelihood : null,
+  );
+  return outcome.ok ? { id, ok: true } : { id, ok: false, reason: outcome.reason };
+}
+
+/** The newest stored diagnostics, or null before the first run that computed them. */
+export async function latestDiagnostics(db: Db): Promise<StoredDiagnostics | null> {
+  const row = await db.get<{ params: string }>(sql`
+    SELECT params FROM model_params WHERE model = ${diagnosticsModelName} ORDER BY fitted_at DESC, id DESC LIMIT 1`);
+  return row ? (JSON.parse(row.params) as StoredDiagnostics) : null;
+}

@@ -1,0 +1,153 @@
+// Steering before publishing (admin): POST /v1/admin/rules/preview shows one shopper's shelf without
+// and with a draft rule; POST /v1/admin/rules/simulate compares the two shelves over a sample of known
+// shoppers. The draft is validated like a new rule and never stored. Shelves are computed by the same
+// loaders and core (recommend) as GET /v1/recommendations, for the personalised arm: what a shopper
+// outside the holdout sees. Mounted inside rulesRoutes, so the same admin check guards them.
+import { Hono } from "hono";
+import { rankingOptionsWith } from "../core/ranking/options.ts";
+import { buildPopulation } from "../core/ranking/population.ts";
+import { type Recommendations, recommend } from "../core/ranking/recommend.ts";
+import { sameShelf, simulateRule } from "../core/rules/simulate.ts";
+import type { Rule } from "../core/rules/types.ts";
+import { survivingCustomerId } from "../customers/customers.repo.ts";
+import type { AppEnv, Db } from "../env.ts";
+import { notFound } from "../http/errors.ts";
+import { jsonBody } from "../http/validate.ts";
+import { currentModels } from "../models/models.repo.ts";
+import { cachedCatalog, loadShoppers, type ShopperData } from "../recommendations/recommendations.repo.ts";
+import { recommendationsQuerySchema } from "../recommendations/recommendations.schemas.ts";
+import { shopperSegmentOf } from "../recommendations/segment.ts";
+import { liveRulesFor, ruleFields } from "./rules.repo.ts";
+import { sampleShoppers } from "./steer.repo.ts";
+import { type PreviewRuleInput, previewRuleSchema, simulateRuleSchema } from "./steer.schemas.ts";
+
+/** The shelf size a storefront gets when it asks for the defaults. */
+const shelfDefaults = recommendationsQuerySchema.parse({});
+/** Everyone in the personalised arm: the preview shows the shelf a rule is meant to steer. */
+const options = rankingOptionsWith({
+  holdout: { share: 0 },
+  items: { maxItems: shelfDefaults.limit },
+  categories: { maxCategories: shelfDefaults.categories },
+  popular: { maxItems: shelfDefaults.limit, maxCategories: shelfDefaults.categories },
+});
+
+/** The draft as the core applies it: not stored, so it has no id of its own. */
+export const draftRuleId = "draft";
+function draftOf(input: PreviewRuleInput["rule"]): Rule {
+  const fields = ruleFields(input);
+  return { id: draftRuleId, ...fields, segment: fields.segment ?? null };
+}
+
+interface ShelfInputs {
+  models: Awaited<ReturnType<typeof currentModels>>;
+  catalog: Awaited<ReturnType<typeof cachedCatalog>>;
+  live: Rule[];
+  now: Date;
+}
+
+async function shelfInputs(db: Db, now: Date): Promise<ShelfInputs> {
+  const [models, catalog, live] = await Promise.all([
+    currentModels(db, now),
+    cachedCatalog(db, now),
+    liveRulesFor(db, now),
+  ]);
+  return { models, catalog, live, now };
+}
+
+/** The shopper's shelf under the published rules and under those plus the draft. */
+function shelvesOf(customerId: string, shopper: ShopperData | undefined, draft: Rule, inputs: ShelfInputs) {
+  const { models, catalog, now } = inputs;
+  const population = models.population ?? buildPopulation([], catalog.products, now);
+  const summary = shopper?.summary ?? null;
+  const segment = summary && models.customer ? shopperSegmentOf(summary, models.customer, now) : undefined;
+  const shelf = (rules: readonly Rule[]) =>
+    recommend(
+      {
+        customerId: summary ? customerId : null,
+        summary,
+        categoryStats: shopper?.categoryStats ?? [],
+        browse: shopper?.browse,
+        recentPurchases: shopper?.recentPurchases,
+        segment,
+        population,
+        catalog: catalog.products,
+        rules,
+        categoryNames: catalog.categoryNames,
+        now,
+      },
+      options,
+    );
+  return { before: shelf(inputs.live), after: shelf([...inputs.live, draft]) };
+}
+
+function itemsView(shelf: Recommendations, names: Readonly<Record<string, string>>) {
+  return shelf.items.slice(0, shelfDefaults.limit).map((item, index) => ({
+    rank: index + 1,
+    id: item.productId,
+    title: item.title,
+    categoryId: item.categoryId,
+    categoryName: names[item.categoryId] ?? item.categoryId,
+    price: item.price,
+    listPrice: item.listPrice,
+    reasons: item.reasons,
+    reason: item.sentence,
+  }));
+}
+
+function categoriesView(shelf: Recommendations, names: Readonly<Record<string, string>>) {
+  return shelf.categories.slice(0, shelfDefaults.categories).map((category, index) => ({
+    rank: index + 1,
+    id: category.categoryId,
+    name: names[category.categoryId] ?? category.categoryId,
+    reasons: category.reasons,
+    reason: category.sentence,
+  }));
+}
+
+export const steerRoutes = new Hono<AppEnv>()
+  .post("/preview", async (c) => {
+    const input = await jsonBody(c, previewRuleSchema);
+    const customerId = await survivingCustomerId(c.var.db, input.customerId);
+    if (!customerId) throw notFound(`No customer with id ${input.customerId}.`);
+    const [inputs, shoppers] = await Promise.all([
+      shelfInputs(c.var.db, c.var.now),
+      loadShoppers(c.var.db, [customerId], c.var.now),
+    ]);
+    const { before, after } = shelvesOf(customerId, shoppers.get(customerId), draftOf(input.rule), inputs);
+    const names = inputs.catalog.categoryNames;
+    const view = {
+      before: itemsView(before, names),
+      after: itemsView(after, names),
+      categories: { before: categoriesView(before, names), after: categoriesView(after, names) },
+    };
+    return c.json({
+      data: {
+        customerId,
+        // As the simulation counts it: which categories and items, in which order (not their reasons).
+        changed: !sameShelf(outline(before), outline(after)),
+        ...view,
+      },
+    });
+  })
+  .post("/simulate", async (c) => {
+    const input = await jsonBody(c, simulateRuleSchema);
+    const ids = await sampleShoppers(c.var.db, input.sample);
+    const [inputs, shoppers] = await Promise.all([
+      shelfInputs(c.var.db, c.var.now),
+      loadShoppers(c.var.db, ids, c.var.now),
+    ]);
+    const draft = draftOf(input.rule);
+    const pairs = ids.map((id) => {
+      const { before, after } = shelvesOf(id, shoppers.get(id), draft, inputs);
+      return { before: outline(before), after: outline(after) };
+    });
+    return c.json({ data: simulateRule(pairs, draft) });
+  });
+
+/** The shelf as served: the storefront's default number of categories and items. */
+function outline(shelf: Recommendations) {
+  return {
+    categories: shelf.categories.slice(0, shelfDefaults.categories),
+    items: shelf.items.slice(0, shelfDefaults.limit),
+  };
+}

@@ -1,0 +1,95 @@
+// Wire format of the rule preview and simulation (POST /v1/admin/rules/preview and /simulate): a draft
+// rule, checked exactly as POST /v1/admin/rules checks it, with a shopper or a sample size.
+import * as z from "zod";
+import { createRuleSchema } from "./rules.schemas.ts";
+
+/** Shoppers a simulation looks at when the request does not say. */
+export const defaultSimulationSample = 200;
+/** The most shoppers one simulation looks at: two shelves each, computed in the request. */
+export const maxSimulationSample = 1000;
+
+const unknownFields = (issue: z.core.$ZodRawIssue) =>
+  issue.code === "unrecognized_keys" ? `unknown field(s): ${issue.keys.join(", ")}` : undefined;
+
+/** The draft rule: required, then every check POST /v1/admin/rules makes (issue paths start with "rule"). */
+const draftRule = z.custom<unknown>((value) => value !== undefined, "rule is required").pipe(createRuleSchema);
+
+export const previewRuleSchema = z.strictObject(
+  {
+    rule: draftRule,
+    customerId: z
+      .string({ error: (issue) => (issue.input === undefined ? "customerId is required" : "customerId must be text") })
+      .trim()
+      .min(1, "customerId must not be empty")
+      .max(100, "customerId must be at most 100 characters"),
+  },
+  {
+    error: (issue) =>
+      unknownFields(issue) ?? 'the request body must be a JSON object { "rule": {...}, "customerId": "..." }',
+  },
+);
+export type PreviewRuleInput = z.infer<typeof previewRuleSchema>;
+
+export const simulateRuleSchema = z.strictObject(
+  {
+    rule: draftRule,
+    sample: z
+      .number({ error: `sample must be a whole number from 1 to ${maxSimulationSample}` })
+      .int(`sample must be a whole number from 1 to ${maxSimulationSample}`)
+      .min(1, `sample must be a whole number from 1 to ${maxSimulationSample}`)
+      .max(maxSimulationSample, `sample must be a whole number from 1 to ${maxSimulationSample}`)
+      .default(defaultSimulationSample),
+  },
+  {
+    error: (issue) => unknownFields(issue) ?? 'the request body must be a JSON object { "rule": {...}, "sample": 200 }',
+  },
+);
+export type SimulateRuleInput = z.infer<typeof simulateRuleSchema>;
+
+const reasonSchema = z.looseObject({ code: z.string() });
+
+export const shelfItemSchema = z.object({
+  rank: z.number(),
+  id: z.string(),
+  title: z.string(),
+  categoryId: z.string(),
+  categoryName: z.string(),
+  price: z.number(),
+  listPrice: z.number(),
+  reasons: z.array(reasonSchema),
+  reason: z.string(),
+});
+
+export const shelfCategorySchema = z.object({
+  rank: z.number(),
+  id: z.string(),
+  name: z.string(),
+  reasons: z.array(reasonSchema),
+  reason: z.string(),
+});
+
+export const previewResponseSchema = z.object({
+  data: z.object({
+    customerId: z.string(),
+    changed: z.boolean(),
+    before: z.array(shelfItemSchema),
+    after: z.array(shelfItemSchema),
+    categories: z.object({ before: z.array(shelfCategorySchema), after: z.array(shelfCategorySchema) }),
+  }),
+});
+
+export const simulateResponseSchema = z.object({
+  data: z.object({
+    shoppers: z.number(),
+    affected: z.number(),
+    affectedShare: z.number(),
+    targetShoppers: z.number(),
+    meanRankChange: z.number().nullable(),
+    enteredShare: z.number(),
+    leftShare: z.number(),
+    categoryExposure: z.array(
+      z.object({ categoryId: z.string(), before: z.number(), after: z.number(), change: z.number() }),
+    ),
+    categoriesLosingExposure: z.array(z.string()),
+  }),
+});
