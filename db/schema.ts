@@ -209,7 +209,7 @@ export const customerScores = sqliteTable(
     runId: text("run_id").notNull(),
     // The console's list sorts (GET /v1/admin/customers). Rows scored before these existed read 0 / ''
     // until the next nightly run rescores them.
-    /** 12-month value the customer's own rhythm promises minus what the model still expects (≥ 0). */
+    /** A year of orders at the customer's own rhythm × (1 − P(alive)): the value lost if they have gone. */
     clvAtStake: real("clv_at_stake").notNull().default(0),
     overdueRatio: real("overdue_ratio").notNull().default(0),
     expectedNextOrderAt: text("expected_next_order_at").notNull().default(""),

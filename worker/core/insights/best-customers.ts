@@ -206,15 +206,18 @@ export function sentence(
 }
 
 /**
- * The 12-month value a customer's own rhythm promises (their expected order value at one order per
- * expected interval) minus what the model still expects from them (CLV over 12 months), never below 0:
- * near 0 for a customer buying on rhythm, large for a valuable one who has gone quiet.
+ * The value at stake if the customer has gone: what their own rhythm would bring in 12 months (their
+ * expected order value at one order per expected interval) times the chance they have stopped
+ * (1 − P(alive)). Near 0 for a customer buying on rhythm, close to a year of their orders for a
+ * valuable regular who has gone quiet.
  */
-export function clvAtStakeOf(profile: Pick<CustomerProfile, "expectedOrderValue" | "clv12" | "cadence">): number {
+export function clvAtStakeOf(
+  profile: Pick<CustomerProfile, "expectedOrderValue" | "probabilityAlive" | "cadence">,
+): number {
   const interval = profile.cadence.expectedIntervalDays;
   if (!(interval > 0) || !Number.isFinite(profile.expectedOrderValue)) return 0;
   const promised = profile.expectedOrderValue * (365 / interval);
-  return round(Math.max(0, promised - profile.clv12), 2);
+  return round(Math.max(0, promised * (1 - profile.probabilityAlive)), 2);
 }
 
 function round(value: number, digits: number) {
