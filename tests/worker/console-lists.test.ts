@@ -364,4 +364,17 @@ describe("after a nightly run", () => {
           ).toBe(true);
         }
   });
+
+  it("forgets an erased customer's lapsed categories with the rest of their data", async () => {
+    const lapsing = await allPages("lapsedCategory=tea", 1000);
+    const erased = lapsing[0]?.customerId as string;
+    expect(erased).toBeDefined();
+    expect((await api.call("DELETE", `/v1/customers/${erased}`, undefined, adminKey)).status).toBe(200);
+    const left = await env.DB.prepare("SELECT count(*) AS n FROM customer_category_lapses WHERE customer_id = ?")
+      .bind(erased)
+      .first<{ n: number }>();
+    expect(left?.n).toBe(0);
+    const after = await allPages("lapsedCategory=tea", 1000);
+    expect(after.map((r) => r.customerId)).toEqual(lapsing.slice(1).map((r) => r.customerId));
+  });
 });
