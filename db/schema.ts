@@ -30,6 +30,11 @@ export const identities = sqliteTable(
     masked: text("masked").notNull(),
     shared: integer("shared", { mode: "boolean" }).notNull().default(false),
     createdAt: text("created_at").notNull(),
+    /**
+     * Only with the EXPORT_MATCH_KEYS opt-in, for audience exports: the account id or loyalty number
+     * as normalised, or the plain SHA-256 of the normalised email / phone. Null otherwise.
+     */
+    matchKey: text("match_key"),
   },
   (t) => [index("identities_customer_idx").on(t.customerId)],
 );

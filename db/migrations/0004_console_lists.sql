@@ -33,4 +33,5 @@ CREATE INDEX `customer_scores_next_idx` ON `customer_scores` (`expected_next_ord
 CREATE INDEX `customer_scores_stage_at_stake_idx` ON `customer_scores` (`stage`,`clv_at_stake`,`customer_id`);--> statement-breakpoint
 CREATE INDEX `customer_scores_stage_overdue_idx` ON `customer_scores` (`stage`,`overdue_ratio`,`customer_id`);--> statement-breakpoint
 CREATE INDEX `customer_scores_stage_alive_idx` ON `customer_scores` (`stage`,`probability_alive`,`customer_id`);--> statement-breakpoint
-CREATE INDEX `customer_scores_stage_next_idx` ON `customer_scores` (`stage`,`expected_next_order_at`,`customer_id`);
+CREATE INDEX `customer_scores_stage_next_idx` ON `customer_scores` (`stage`,`expected_next_order_at`,`customer_id`);--> statement-breakpoint
+ALTER TABLE `identities` ADD `match_key` text;

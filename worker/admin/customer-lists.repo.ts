@@ -76,3 +76,17 @@ export async function listQueryPlan(db: Db, filter: ListFilter): Promise<string[
   const rows = await db.all<{ detail: string }>(sql`EXPLAIN QUERY PLAN ${listQuery(filter)}`);
   return rows.map((row) => row.detail);
 }
+
+/**
+ * Match keys (EXPORT_MATCH_KEYS) of a page of customers: identifiers each holds alone (never a shared
+ * or unverified one), oldest first, so the newest of a kind is read last. One read on identities_customer_idx.
+ */
+export async function matchKeysOfCustomers(db: Db, customerIds: readonly string[], kinds: readonly string[]) {
+  if (customerIds.length === 0 || kinds.length === 0) return [];
+  return db.all<{ customerId: string; kind: string; matchKey: string }>(sql`
+    SELECT customer_id AS customerId, kind, match_key AS matchKey FROM identities
+    WHERE customer_id IN (SELECT value FROM json_each(${JSON.stringify(customerIds)}))
+      AND kind IN (SELECT value FROM json_each(${JSON.stringify(kinds)}))
+      AND shared = 0 AND match_key IS NOT NULL
+    ORDER BY created_at, key`);
+}

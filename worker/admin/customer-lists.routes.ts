@@ -7,7 +7,14 @@ import type { AppEnv } from "../env.ts";
 import { requireAdminKey } from "../http/auth.ts";
 import { ApiError } from "../http/errors.ts";
 import { queryParams } from "../http/validate.ts";
-import { type ListedRow, type ListFilter, listCustomers, type SortColumn } from "./customer-lists.repo.ts";
+import { enabledMatchKeys, type MatchKeyName, matchKeyColumn, matchKeyKind } from "../identity/match-keys.ts";
+import {
+  type ListedRow,
+  type ListFilter,
+  listCustomers,
+  matchKeysOfCustomers,
+  type SortColumn,
+} from "./customer-lists.repo.ts";
 import { type CustomerSortKey, customerListQuerySchema, listCursorSchema } from "./insights.schemas.ts";
 
 const columns: Record<CustomerSortKey, SortColumn> = {
@@ -97,6 +104,40 @@ export const customerListRoutes = new Hono<AppEnv>().use("*", requireAdminKey).g
     limit: query.limit,
   };
   const db = c.var.db;
+  const asked = query.matchKeys ?? [];
+  if (asked.length > 0) {
+    const enabled = enabledMatchKeys(c.env.EXPORT_MATCH_KEYS);
+    const problems = [
+      ...(query.format !== "csv" ? ["match keys are only exported as CSV: add format=csv"] : []),
+      ...asked
+        .filter((name) => !enabled.has(name))
+        .map((name) => `${name} is not enabled on this deployment (EXPORT_MATCH_KEYS)`),
+    ];
+    if (problems.length > 0)
+      throw new ApiError(
+        400,
+        "invalid_request",
+        `Invalid query parameters: ${problems.join("; ")}.`,
+        problems.map((message) => ({ path: ["matchKeys"], message })),
+      );
+  }
+  const matchColumns = asked.map((name) => matchKeyColumn[name]);
+
+  /** Customer id → match key name → value (the newest of each kind the customer holds alone). */
+  const matchKeysOf = async (rows: ListedRow[], names: MatchKeyName[]) => {
+    const found = await matchKeysOfCustomers(
+      db,
+      rows.map((row) => row.customerId),
+      names.map((name) => matchKeyKind[name]),
+    );
+    const byCustomer = new Map<string, Record<string, string>>();
+    for (const row of found) {
+      const entry = byCustomer.get(row.customerId) ?? {};
+      for (const name of names) if (matchKeyKind[name] === row.kind) entry[name] = row.matchKey;
+      byCustomer.set(row.customerId, entry);
+    }
+    return byCustomer;
+  };
 
   if (query.format === "csv") {
     // Streams the whole list (from the cursor, if any), a keyset page at a time: memory stays flat.
@@ -107,14 +148,16 @@ export const customerListRoutes = new Hono<AppEnv>().use("*", requireAdminKey).g
       async pull(controller) {
         if (!started) {
           started = true;
-          controller.enqueue(encoder.encode(csvLine(csvHeader)));
+          controller.enqueue(encoder.encode(csvLine([...csvHeader, ...matchColumns])));
         }
         const rows = await listCustomers(db, { ...filter, after, limit: csvPageSize });
         if (rows.length > 0) {
+          const keys = asked.length ? await matchKeysOf(rows, asked) : new Map<string, Record<string, string>>();
           const text = rows
             .map((row) => {
               const v = view(row);
-              return csvLine(csvHeader.map((name) => v[name]));
+              const matches = keys.get(row.customerId) ?? {};
+              return csvLine([...csvHeader.map((name) => v[name]), ...asked.map((name) => matches[name] ?? "")]);
             })
             .join("");
           controller.enqueue(encoder.encode(text));

@@ -2,6 +2,7 @@
 import * as z from "zod";
 import { traitDimensions } from "../core/insights/best-customers.ts";
 import { discountSensitivities, lifecycleStages, valueTiers } from "../core/vocabulary.ts";
+import { matchKeyNames } from "../identity/match-keys.ts";
 
 export const bestCustomersQuerySchema = z.object({ tier: z.enum(valueTiers).default("top") });
 
@@ -48,6 +49,12 @@ export const customerListQuerySchema = z.object({
   cursor: z.string().min(1).max(1000).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   format: z.enum(["json", "csv"]).default("json"),
+  /** CSV only: comma-separated match keys to add as columns, among those the deployment enabled. */
+  matchKeys: z
+    .string()
+    .transform((value) => [...new Set(value.split(",").map((name) => name.trim()))].filter(Boolean))
+    .pipe(z.array(z.enum(matchKeyNames, { message: `match keys are ${matchKeyNames.join(", ")}` })))
+    .optional(),
 });
 
 export const listedCustomerSchema = z.object({

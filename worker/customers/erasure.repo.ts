@@ -32,7 +32,7 @@ export async function exportCustomer(db: Db, customerId: string) {
     lapses,
   ] = await batchRows(db, [
     sql`SELECT id, created_at AS createdAt, merged_into AS mergedInto FROM customers WHERE id IN ${family}`,
-    sql`SELECT kind, masked, created_at AS createdAt FROM identities WHERE customer_id IN ${family}`,
+    sql`SELECT kind, masked, match_key AS matchKey, created_at AS createdAt FROM identities WHERE customer_id IN ${family}`,
     sql`SELECT id, channel, store_id AS storeId, placed_at AS placedAt, currency, total, discount_total AS discountTotal,
             recommendation_id AS recommendationId FROM orders WHERE customer_id IN ${family} ORDER BY placed_at`,
     sql`SELECT l.order_id AS orderId, l.product_id AS productId, l.category_id AS categoryId, l.quantity,
@@ -120,6 +120,9 @@ async function eraseWith(db: Db, customerId: string, orderIds: string[], orderKe
         SELECT key, kind, ${at} FROM identities WHERE customer_id IN ${family} AND shared = 0`,
     sql`INSERT OR IGNORE INTO suppressions (key, kind, created_at)
         SELECT value, 'order', ${at} FROM json_each(${JSON.stringify(orderKeys)})`,
+    // Identifiers that stay (shared with other people) lose any export match key they carried.
+    sql`UPDATE identities SET match_key = NULL WHERE match_key IS NOT NULL
+        AND key IN (SELECT identity_key FROM identity_observations WHERE source IN ${sourcesOf(family)})`,
   ];
   const keys = sql`(SELECT key FROM identities WHERE customer_id IN ${family})`;
   // Its orders and the identify calls that vouched for its identifiers (read before anything is deleted).
