@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { addCounts, compareTier, countTrait, type TraitCounts } from "../../worker/core/insights/best-customers.ts";
+import {
+  addCounts,
+  compareTier,
+  countTrait,
+  pruneCounts,
+  type TraitCounts,
+} from "../../worker/core/insights/best-customers.ts";
 import { csvField, csvLine } from "../../worker/core/insights/csv.ts";
 
 describe("csv", () => {
@@ -65,6 +71,15 @@ describe("compareTier", () => {
       top: { customers: 2, traits: { "weekday:Saturday": 2 } },
       low: { customers: 1, traits: {} },
     });
+  });
+
+  it("prunes traits too rare to show in any tier, keeping the comparison", () => {
+    const counts = population();
+    const pruned = pruneCounts(counts);
+    expect(pruned.top?.traits["category:truffles"]).toBeUndefined();
+    expect(pruned.top?.traits["category:coffee"]).toBe(36);
+    expect(pruned.low?.customers).toBe(counts.low?.customers);
+    expect(compareTier(pruned, "top")).toEqual(compareTier(counts, "top"));
   });
 
   it("has nothing to compare without customers on both sides", () => {

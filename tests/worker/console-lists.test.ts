@@ -1,6 +1,7 @@
 // GET /v1/admin/insights/best-customers and GET /v1/admin/customers, through the real worker and D1,
 // on a population with a planted trait: the most valuable customers buy coffee in store 7 on Saturdays.
 import { env, SELF } from "cloudflare:test";
+import { sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { describe, expect, it } from "vitest";
 import * as schema from "../../db/schema.ts";
@@ -11,7 +12,7 @@ import { bestCustomersResponseSchema, customerListResponseSchema } from "../../w
 import type { PopulationModels } from "../../worker/core/profile/population-models.ts";
 import { customerResponseSchema } from "../../worker/customers/customers.schemas.ts";
 import type { Db } from "../../worker/env.ts";
-import { scorePageStep } from "../../worker/jobs/nightly.repo.ts";
+import { latestInsightRollupQuery, scorePageStep } from "../../worker/jobs/nightly.repo.ts";
 import { currentModels } from "../../worker/models/models.repo.ts";
 import { adminKey, anOrder, apiKey, client } from "../fixtures/builders.ts";
 
@@ -348,6 +349,10 @@ describe("after a nightly run", () => {
       { lapsedCategory: "tea", stage: "active", valueTier: "high" },
       { stage: "lapsed", after: { value: 10, customerId: "c_x" } },
     ];
+    const rollupPlan = await db.all<{ detail: string }>(sql`EXPLAIN QUERY PLAN ${latestInsightRollupQuery}`);
+    expect(rollupPlan.map((step) => step.detail)).toEqual([
+      "SCAN insight_rollups USING INDEX insight_rollups_computed_idx",
+    ]);
     const columns = ["clv_at_stake", "overdue_ratio", "probability_alive", "expected_next_order_at"] as const;
     for (const filter of filters)
       for (const column of columns)

@@ -3,7 +3,13 @@
 // per customer and run), so a resumed run never double-counts.
 import { sql } from "drizzle-orm";
 import { runBatch } from "../../db/batch.ts";
-import { clvAtStakeOf, countTrait, customerTraits, type TraitCounts } from "../core/insights/best-customers.ts";
+import {
+  clvAtStakeOf,
+  countTrait,
+  customerTraits,
+  pruneCounts,
+  type TraitCounts,
+} from "../core/insights/best-customers.ts";
 import { type ScoreProblem, scoreCustomer } from "../core/profile/customer-profile.ts";
 import { fitPopulationModels, type PopulationModels, type SummaryRow } from "../core/profile/population-models.ts";
 import { createPopulationBuilder, type PopulationStats } from "../core/ranking/population.ts";
@@ -294,7 +300,7 @@ function groupBy<Row extends { customer_id: string }>(rows: readonly Row[]): Map
 /** Stores the run's best-customers rollup (idempotent: one row per run). */
 export async function saveInsightRollupStep(db: Db, runId: string, asOf: Date, counts: TraitCounts, now: Date) {
   await db.run(sql`
-    INSERT INTO insight_rollups (run_id, computed_at, as_of, counts) VALUES (${runId}, ${now.toISOString()}, ${asOf.toISOString()}, ${JSON.stringify(counts)})
+    INSERT INTO insight_rollups (run_id, computed_at, as_of, counts) VALUES (${runId}, ${now.toISOString()}, ${asOf.toISOString()}, ${JSON.stringify(pruneCounts(counts))})
     ON CONFLICT (run_id) DO UPDATE SET computed_at = excluded.computed_at, as_of = excluded.as_of, counts = excluded.counts`);
   return { tiers: Object.fromEntries(Object.entries(counts).map(([tier, entry]) => [tier, entry?.customers ?? 0])) };
 }
@@ -306,10 +312,12 @@ export interface InsightRollupRow {
   counts: string;
 }
 
+export const latestInsightRollupQuery = sql`
+  SELECT run_id, computed_at, as_of, counts FROM insight_rollups ORDER BY computed_at DESC LIMIT 1`;
+
 /** The newest best-customers rollup: one read on insight_rollups_computed_idx. */
 export async function latestInsightRollup(db: Db): Promise<InsightRollupRow | undefined> {
-  return db.get<InsightRollupRow>(sql`
-    SELECT run_id, computed_at, as_of, counts FROM insight_rollups ORDER BY computed_at DESC LIMIT 1`);
+  return db.get<InsightRollupRow>(latestInsightRollupQuery);
 }
 
 export async function startRunStep(db: Db, runId: string, now: Date) {

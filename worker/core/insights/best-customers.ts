@@ -79,6 +79,25 @@ export function addCounts(into: TraitCounts, more: TraitCounts): TraitCounts {
   return into;
 }
 
+/**
+ * Drops traits fewer than `minCustomers` customers have across all tiers: no tier can show them, and
+ * the rollup row stays small however many categories and stores there are.
+ */
+export function pruneCounts(counts: TraitCounts, minCustomers = defaultRankOptions.minCustomers): TraitCounts {
+  const totals: Record<string, number> = {};
+  for (const entry of Object.values(counts))
+    for (const [key, n] of Object.entries(entry?.traits ?? {})) totals[key] = (totals[key] ?? 0) + n;
+  const pruned: TraitCounts = {};
+  for (const [tier, entry] of Object.entries(counts)) {
+    if (!entry) continue;
+    pruned[tier] = {
+      customers: entry.customers,
+      traits: Object.fromEntries(Object.entries(entry.traits).filter(([key]) => (totals[key] ?? 0) >= minCustomers)),
+    };
+  }
+  return pruned;
+}
+
 export interface RankOptions {
   /** A trait held by fewer customers of the tier than this is not shown: too few to mean anything. */
   minCustomers: number;
