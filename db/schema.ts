@@ -30,6 +30,11 @@ export const identities = sqliteTable(
     masked: text("masked").notNull(),
     shared: integer("shared", { mode: "boolean" }).notNull().default(false),
     createdAt: text("created_at").notNull(),
+    /**
+     * Only with the EXPORT_MATCH_KEYS opt-in, for audience exports: the account id or loyalty number
+     * as normalised, or the plain SHA-256 of the normalised email / phone. Null otherwise.
+     */
+    matchKey: text("match_key"),
   },
   (t) => [index("identities_customer_idx").on(t.customerId)],
 );
@@ -207,8 +212,68 @@ export const customerScores = sqliteTable(
     discountSensitivity: text("discount_sensitivity"),
     scoredAt: text("scored_at").notNull(),
     runId: text("run_id").notNull(),
+    // The console's list sorts (GET /v1/admin/customers). Rows scored before these existed read 0 / ''
+    // until the next nightly run rescores them.
+    /** A year of orders at the customer's own rhythm × (1 − P(alive)): the value lost if they have gone. */
+    clvAtStake: real("clv_at_stake").notNull().default(0),
+    overdueRatio: real("overdue_ratio").notNull().default(0),
+    expectedNextOrderAt: text("expected_next_order_at").notNull().default(""),
+    offerGuidance: text("offer_guidance"), // "no_incentive" | "modest" | "deal_driven"
   },
-  (t) => [index("customer_scores_stage_idx").on(t.stage), index("customer_scores_clv_idx").on(t.clv12)],
+  (t) => [
+    index("customer_scores_stage_idx").on(t.stage),
+    index("customer_scores_clv_idx").on(t.clv12),
+    // Keyset paging: one index per sort, and per stage × sort (the fading / lapsed audiences).
+    index("customer_scores_at_stake_idx").on(t.clvAtStake, t.customerId),
+    index("customer_scores_overdue_idx").on(t.overdueRatio, t.customerId),
+    index("customer_scores_alive_idx").on(t.probabilityAlive, t.customerId),
+    index("customer_scores_next_idx").on(t.expectedNextOrderAt, t.customerId),
+    index("customer_scores_stage_at_stake_idx").on(t.stage, t.clvAtStake, t.customerId),
+    index("customer_scores_stage_overdue_idx").on(t.stage, t.overdueRatio, t.customerId),
+    index("customer_scores_stage_alive_idx").on(t.stage, t.probabilityAlive, t.customerId),
+    index("customer_scores_stage_next_idx").on(t.stage, t.expectedNextOrderAt, t.customerId),
+  ],
+);
+
+/**
+ * Categories an active customer has lapsed in (active overall, but their chance of still buying there
+ * is low), written by the nightly job with the customer's score. The sort keys are copied from
+ * customer_scores so a lapsed-category list pages on an index too.
+ */
+export const customerCategoryLapses = sqliteTable(
+  "customer_category_lapses",
+  {
+    categoryId: text("category_id").notNull(),
+    customerId: text("customer_id").notNull(),
+    clvAtStake: real("clv_at_stake").notNull(),
+    overdueRatio: real("overdue_ratio").notNull(),
+    probabilityAlive: real("probability_alive").notNull(),
+    expectedNextOrderAt: text("expected_next_order_at").notNull(),
+    runId: text("run_id").notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.categoryId, t.customerId] }),
+    index("ccl_customer_idx").on(t.customerId),
+    index("ccl_at_stake_idx").on(t.categoryId, t.clvAtStake, t.customerId),
+    index("ccl_overdue_idx").on(t.categoryId, t.overdueRatio, t.customerId),
+    index("ccl_alive_idx").on(t.categoryId, t.probabilityAlive, t.customerId),
+    index("ccl_next_idx").on(t.categoryId, t.expectedNextOrderAt, t.customerId),
+  ],
+);
+
+/**
+ * What each value tier's customers share, one row per nightly run: customers per tier and, per tier,
+ * how many have each trait (dimension × value). GET /v1/admin/insights/best-customers reads the newest.
+ */
+export const insightRollups = sqliteTable(
+  "insight_rollups",
+  {
+    runId: text("run_id").primaryKey(),
+    computedAt: text("computed_at").notNull(),
+    asOf: text("as_of").notNull(),
+    counts: text("counts", { mode: "json" }).notNull(),
+  },
+  (t) => [index("insight_rollups_computed_idx").on(t.computedAt)],
 );
 
 /** Lifecycle stage changes (active → fading ...), recorded by the nightly job: the transitions feed. */

@@ -5,6 +5,8 @@ import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
 import * as schema from "../db/schema.ts";
 import { adminRoutes } from "./admin/admin.routes.ts";
+import { customerListRoutes } from "./admin/customer-lists.routes.ts";
+import { insightsRoutes } from "./admin/insights.routes.ts";
 import { customersRoutes } from "./customers/customers.routes.ts";
 import { demoRoutes } from "./demo/demo.routes.ts";
 import type { AppEnv } from "./env.ts";
@@ -122,6 +124,8 @@ export function createApp() {
   app.route("/v1/recommendations", recommendationsRoutes);
   app.route("/v1/admin/rules", rulesRoutes);
   app.route("/v1/admin/suppressions", suppressionsRoutes);
+  app.route("/v1/admin/insights", insightsRoutes);
+  app.route("/v1/admin/customers", customerListRoutes);
   app.route("/v1/admin", adminRoutes);
   app.route("/v1/events", eventsRoutes);
   app.route("/demo", demoRoutes);

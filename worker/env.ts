@@ -11,6 +11,11 @@ export interface OptionalSettings {
   SHOPPER_TOKEN_SECRET_PREVIOUS?: string;
   /** Where stage transitions are POSTed after each nightly run (optional). */
   TRANSITIONS_WEBHOOK_URL?: string;
+  /**
+   * Match keys audience exports may carry, comma-separated: account, loyalty, email_sha256,
+   * phone_sha256 (docs/api.md, match keys in exports). Unset: none are stored or exported.
+   */
+  EXPORT_MATCH_KEYS?: string;
   /** "on" serves the demo storefront and its helpers (/demo/, /demo/token...); never in production. */
   PATRON_DEMO?: string;
 }

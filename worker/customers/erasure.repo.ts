@@ -17,25 +17,38 @@ function familyOf(customerId: string) {
 
 export async function exportCustomer(db: Db, customerId: string) {
   const family = familyOf(customerId);
-  const [customers, identities, orders, lines, summary, categories, scores, transitions, events, merges, links] =
-    await batchRows(db, [
-      sql`SELECT id, created_at AS createdAt, merged_into AS mergedInto FROM customers WHERE id IN ${family}`,
-      sql`SELECT kind, masked, created_at AS createdAt FROM identities WHERE customer_id IN ${family}`,
-      sql`SELECT id, channel, store_id AS storeId, placed_at AS placedAt, currency, total, discount_total AS discountTotal,
+  const [
+    customers,
+    identities,
+    orders,
+    lines,
+    summary,
+    categories,
+    scores,
+    transitions,
+    events,
+    merges,
+    links,
+    lapses,
+  ] = await batchRows(db, [
+    sql`SELECT id, created_at AS createdAt, merged_into AS mergedInto FROM customers WHERE id IN ${family}`,
+    sql`SELECT kind, masked, match_key AS matchKey, created_at AS createdAt FROM identities WHERE customer_id IN ${family}`,
+    sql`SELECT id, channel, store_id AS storeId, placed_at AS placedAt, currency, total, discount_total AS discountTotal,
             recommendation_id AS recommendationId FROM orders WHERE customer_id IN ${family} ORDER BY placed_at`,
-      sql`SELECT l.order_id AS orderId, l.product_id AS productId, l.category_id AS categoryId, l.quantity,
+    sql`SELECT l.order_id AS orderId, l.product_id AS productId, l.category_id AS categoryId, l.quantity,
             l.unit_price AS unitPrice, l.list_price AS listPrice
           FROM order_lines l JOIN orders o ON o.id = l.order_id WHERE o.customer_id IN ${family} ORDER BY l.order_id, l.line_no`,
-      sql`SELECT * FROM customer_summaries WHERE customer_id IN ${family}`,
-      sql`SELECT * FROM customer_category_stats WHERE customer_id IN ${family}`,
-      sql`SELECT * FROM customer_scores WHERE customer_id IN ${family}`,
-      sql`SELECT from_stage AS "from", to_stage AS "to", at FROM stage_transitions WHERE customer_id IN ${family} ORDER BY id`,
-      sql`SELECT type, recommendation_id AS recommendationId, product_id AS productId, category_id AS categoryId, at
+    sql`SELECT * FROM customer_summaries WHERE customer_id IN ${family}`,
+    sql`SELECT * FROM customer_category_stats WHERE customer_id IN ${family}`,
+    sql`SELECT * FROM customer_scores WHERE customer_id IN ${family}`,
+    sql`SELECT from_stage AS "from", to_stage AS "to", at FROM stage_transitions WHERE customer_id IN ${family} ORDER BY id`,
+    sql`SELECT type, recommendation_id AS recommendationId, product_id AS productId, category_id AS categoryId, at
           FROM events WHERE customer_id IN ${family} ORDER BY id`,
-      sql`SELECT from_customer_id AS "from", into_customer_id AS "into", at FROM identity_merges
+    sql`SELECT from_customer_id AS "from", into_customer_id AS "into", at FROM identity_merges
           WHERE from_customer_id IN ${family} OR into_customer_id IN ${family} ORDER BY id`,
-      identityLinksOf(family),
-    ]);
+    identityLinksOf(family),
+    sql`SELECT category_id AS categoryId, run_id AS runId FROM customer_category_lapses WHERE customer_id IN ${family}`,
+  ]);
   const identityLinks = (links as Record<string, unknown>[]).map((link) => ({
     ...link,
     shared: link.shared === 1,
@@ -50,6 +63,7 @@ export async function exportCustomer(db: Db, customerId: string) {
     summary,
     categories,
     scores,
+    lapsedCategories: lapses,
     transitions,
     events,
     merges,
@@ -106,6 +120,9 @@ async function eraseWith(db: Db, customerId: string, orderIds: string[], orderKe
         SELECT key, kind, ${at} FROM identities WHERE customer_id IN ${family} AND shared = 0`,
     sql`INSERT OR IGNORE INTO suppressions (key, kind, created_at)
         SELECT value, 'order', ${at} FROM ${jsonEach(orderKeys)}`,
+    // Identifiers that stay (shared with other people) lose any export match key they carried.
+    sql`UPDATE identities SET match_key = NULL WHERE match_key IS NOT NULL
+        AND key IN (SELECT identity_key FROM identity_observations WHERE source IN ${sourcesOf(family)})`,
   ];
   const keys = sql`(SELECT key FROM identities WHERE customer_id IN ${family})`;
   // Its orders and the identify calls that vouched for its identifiers (read before anything is deleted).
@@ -131,6 +148,7 @@ async function eraseWith(db: Db, customerId: string, orderIds: string[], orderKe
     ["customer_category_stats", sql`DELETE FROM customer_category_stats WHERE customer_id IN ${family}`],
     ["customer_summaries", sql`DELETE FROM customer_summaries WHERE customer_id IN ${family}`],
     ["customer_scores", sql`DELETE FROM customer_scores WHERE customer_id IN ${family}`],
+    ["customer_category_lapses", sql`DELETE FROM customer_category_lapses WHERE customer_id IN ${family}`],
     ["stage_transitions", sql`DELETE FROM stage_transitions WHERE customer_id IN ${family}`],
     ["events", sql`DELETE FROM events WHERE customer_id IN ${family}`],
     ["identities", sql`DELETE FROM identities WHERE customer_id IN ${family}`],

@@ -5,6 +5,7 @@ import type { IdentityRef } from "../core/identity/resolve.ts";
 import { type Trust, trustOf } from "../core/identity/trust.ts";
 import { type IdentifierKind, identifierKinds } from "../core/vocabulary.ts";
 import { type ShopperTokenSettings, type TokenRefusal, verifyWithSettings } from "../http/shopper-token.ts";
+import { matchKeyOf } from "./match-keys.ts";
 import { defaultPhoneRegion, normalizeForKey } from "./phone.ts";
 
 export { normalizeForKey };
@@ -12,6 +13,8 @@ export { normalizeForKey };
 export interface HashedIdentity extends IdentityRef {
   masked: string;
   trust: Trust;
+  /** The export match key, only for the kinds a deployment opted into (identity/match-keys.ts). */
+  matchKey?: string;
 }
 
 /** An identifier as sent on the wire: a bare value (the kind's default trust) or a value with its trust. */
@@ -56,6 +59,7 @@ export async function hashIdentifiers(
   identifiers: Partial<Record<IdentifierKind, WireIdentifier | undefined>>,
   secret: string,
   phoneRegion = defaultPhoneRegion,
+  matchKinds: ReadonlySet<IdentifierKind> = new Set(),
 ): Promise<{ identities: HashedIdentity[]; ignored: IgnoredIdentifier[] }> {
   const identities: HashedIdentity[] = [];
   const ignored: IgnoredIdentifier[] = [];
@@ -74,11 +78,13 @@ export async function hashIdentifiers(
       ignored.push({ kind, reason: normalized.reason });
       continue;
     }
+    const matchKey = matchKinds.has(kind) ? await matchKeyOf(kind, normalized.value) : null;
     identities.push({
       kind,
       key: await identityKey(kind, normalized.value, secret),
       masked: maskIdentifier(kind, normalized.value),
       trust,
+      ...(matchKey ? { matchKey } : {}),
     });
   }
   return { identities, ignored };

@@ -198,6 +198,7 @@ export function identityStatements(
         UPDATE events SET customer_id = m.value ->> 'into'
         FROM ${merges} AS m WHERE events.customer_id = m.value ->> 'from'`,
       sql`DELETE FROM customer_scores WHERE customer_id IN (SELECT value ->> 'from' FROM ${merges})`,
+      sql`DELETE FROM customer_category_lapses WHERE customer_id IN (SELECT value ->> 'from' FROM ${merges})`,
       sql`
         INSERT INTO identity_merges (from_customer_id, into_customer_id, source, at)
         SELECT value ->> 'from', value ->> 'into', value ->> 'source', ${now} FROM ${merges}`,

@@ -3,9 +3,16 @@
 // per customer and run), so a resumed run never double-counts.
 import { sql } from "drizzle-orm";
 import { jsonEach, runBatch } from "../../db/batch.ts";
+import {
+  clvAtStakeOf,
+  countTrait,
+  customerTraits,
+  pruneCounts,
+  type TraitCounts,
+} from "../core/insights/best-customers.ts";
 import { type ScoreProblem, scoreCustomer } from "../core/profile/customer-profile.ts";
 import { fitPopulationModels, type PopulationModels, type SummaryRow } from "../core/profile/population-models.ts";
-import { createPopulationBuilder } from "../core/ranking/population.ts";
+import { createPopulationBuilder, type PopulationStats } from "../core/ranking/population.ts";
 import type { CategoryStat, Product } from "../core/ranking/types.ts";
 import type { Db } from "../env.ts";
 import { modelNames, saveModels } from "../models/models.repo.ts";
@@ -109,6 +116,25 @@ export interface ScoredPage {
   /** Customers of the page the models could not score, by reason: left unscored, never fatal. */
   skipped: Partial<Record<ScoreProblem, number>>;
   transitions: number;
+  /** Customers per value tier and the traits they have, for the best-customers rollup. */
+  traits: TraitCounts;
+}
+
+export interface ScoreContext {
+  /** This run's ranking statistics: category price quantiles and repurchase intervals. */
+  population?: PopulationStats | null;
+  /** The retailer's time zone, for the preferred weekday. */
+  timeZone?: string;
+}
+
+interface PageCategoryRow {
+  customer_id: string;
+  category_id: string;
+  purchase_days: number;
+  first_purchase_at: string;
+  last_purchase_at: string;
+  avg_unit_price: number;
+  spend: number;
 }
 
 /** Scores one page of customers and records stage changes against their previous score. */
@@ -119,6 +145,7 @@ export async function scorePageStep(
   pageSize: number,
   runId: string,
   now: Date,
+  context: ScoreContext = {},
 ): Promise<ScoredPage> {
   const page = await db.all<
     SummaryDbRow & ChannelCounts & { previous_stage: string | null; previous_run: string | null }
@@ -127,14 +154,29 @@ export async function scorePageStep(
       c.stage AS previous_stage, c.run_id AS previous_run
     FROM customer_summaries s LEFT JOIN customer_scores c ON c.customer_id = s.customer_id
     WHERE s.customer_id > ${cursor} ORDER BY s.customer_id LIMIT ${pageSize}`);
-  if (page.length === 0) return { nextCursor: null, scored: 0, skipped: {}, transitions: 0 };
+  if (page.length === 0) return { nextCursor: null, scored: 0, skipped: {}, transitions: 0, traits: {} };
   const nextCursor = page.length < pageSize ? null : (page[page.length - 1]?.customer_id ?? null);
-  // A retried step finds the customers it already scored in this run: they are done, and comparing
-  // their stage with itself would hide the transitions the first attempt recorded.
-  const rows = page.filter((row) => row.previous_run !== runId);
+  const first = page[0]?.customer_id ?? "";
+  const last = page[page.length - 1]?.customer_id ?? "";
+  // The page's categories and order places/times, each one range read on a (customer_id, …) index.
+  const [categoryRows, orderRows] = await Promise.all([
+    db.all<PageCategoryRow>(sql`
+      SELECT customer_id, category_id, purchase_days, first_purchase_at, last_purchase_at, avg_unit_price, spend
+      FROM customer_category_stats WHERE customer_id >= ${first} AND customer_id <= ${last}`),
+    db.all<{ customer_id: string; store_id: string | null; placed_at: string }>(sql`
+      SELECT customer_id, store_id, placed_at FROM orders WHERE customer_id >= ${first} AND customer_id <= ${last}`),
+  ]);
+  const categoriesOf = groupBy(categoryRows);
+  const ordersOf = groupBy(orderRows);
+  const populationCategories = Object.entries(context.population?.categories ?? {});
+  const categoryPrices = Object.fromEntries(populationCategories.map(([id, c]) => [id, c.priceQuantiles]));
+  const categoryIntervalDays = Object.fromEntries(
+    populationCategories.map(([id, c]) => [id, c.repurchaseIntervalDays]),
+  );
+  const traits: TraitCounts = {};
   const at = now.toISOString();
   const skipped: Partial<Record<ScoreProblem, number>> = {};
-  const scores = rows.flatMap((row) => {
+  const scores = page.flatMap((row) => {
     // One customer's odd history never stops the others being scored: they are skipped and counted.
     let outcome: ReturnType<typeof scoreCustomer>;
     try {
@@ -146,7 +188,17 @@ export async function scorePageStep(
           appOrders: row.app_orders,
           phoneOrders: row.phone_orders,
         },
-        categories: [],
+        categories: (categoriesOf.get(row.customer_id) ?? []).map((c) => ({
+          categoryId: c.category_id,
+          purchaseDays: c.purchase_days,
+          firstPurchaseAt: c.first_purchase_at,
+          lastPurchaseAt: c.last_purchase_at,
+          avgUnitPrice: c.avg_unit_price,
+        })),
+        categoryPrices,
+        categoryIntervalDays,
+        orderTimes: (ordersOf.get(row.customer_id) ?? []).map((o) => o.placed_at),
+        timeZone: context.timeZone ?? "UTC",
         models,
         now,
       });
@@ -158,27 +210,71 @@ export async function scorePageStep(
       return [];
     }
     const { profile } = outcome;
+    countTrait(
+      traits,
+      profile.valueTier,
+      customerTraits({
+        profile,
+        purchaseDays: row.purchase_days,
+        categorySpend: Object.fromEntries(
+          (categoriesOf.get(row.customer_id) ?? []).map((c) => [c.category_id, c.spend]),
+        ),
+        orderStores: (ordersOf.get(row.customer_id) ?? []).map((o) => o.store_id),
+      }),
+    );
+    // A retried step finds the customers it already scored in this run: their rows are done (and
+    // comparing their stage with itself would hide the transitions the first attempt recorded); they
+    // are only counted for the rollup.
+    if (row.previous_run === runId) return [];
+    const stage = profile.lifecycle.stage;
+    const sortKeys = {
+      clvAtStake: clvAtStakeOf(profile),
+      overdueRatio: profile.cadence.overdueRatio,
+      probabilityAlive: profile.probabilityAlive,
+      expectedNextOrderAt: profile.cadence.nextExpectedAt,
+    };
     return {
       customerId: row.customer_id,
       clv12: profile.clv12,
       clv24: profile.clv24,
-      probabilityAlive: profile.probabilityAlive,
-      stage: profile.lifecycle.stage,
+      stage,
       previousStage: row.previous_stage,
       valueTier: profile.valueTier,
       discountSensitivity: profile.discount.sensitivity,
+      offerGuidance: profile.offerGuidance,
+      ...sortKeys,
+      // Active overall but lapsed in these categories: the lapsing-category lists.
+      lapses:
+        stage === "active"
+          ? profile.categories.filter((c) => c.cadence.lapsed).map((c) => ({ categoryId: c.categoryId, ...sortKeys }))
+          : [],
     };
   });
   const transitions = scores.filter((s) => s.previousStage !== s.stage);
+  const lapses = scores.flatMap((s) => s.lapses.map((lapse) => ({ customerId: s.customerId, ...lapse })));
   await runBatch(db, [
     sql`
-      INSERT INTO customer_scores (customer_id, clv_12, clv_24, probability_alive, stage, value_tier, discount_sensitivity, scored_at, run_id)
+      INSERT INTO customer_scores (customer_id, clv_12, clv_24, probability_alive, stage, value_tier, discount_sensitivity,
+        scored_at, run_id, clv_at_stake, overdue_ratio, expected_next_order_at, offer_guidance)
       SELECT value ->> 'customerId', value ->> 'clv12', value ->> 'clv24', value ->> 'probabilityAlive', value ->> 'stage',
-        value ->> 'valueTier', value ->> 'discountSensitivity', ${at}, ${runId}
+        value ->> 'valueTier', value ->> 'discountSensitivity', ${at}, ${runId}, value ->> 'clvAtStake',
+        value ->> 'overdueRatio', value ->> 'expectedNextOrderAt', value ->> 'offerGuidance'
       FROM ${jsonEach(scores)} WHERE true
       ON CONFLICT (customer_id) DO UPDATE SET clv_12 = excluded.clv_12, clv_24 = excluded.clv_24,
         probability_alive = excluded.probability_alive, stage = excluded.stage, value_tier = excluded.value_tier,
-        discount_sensitivity = excluded.discount_sensitivity, scored_at = excluded.scored_at, run_id = excluded.run_id`,
+        discount_sensitivity = excluded.discount_sensitivity, scored_at = excluded.scored_at, run_id = excluded.run_id,
+        clv_at_stake = excluded.clv_at_stake, overdue_ratio = excluded.overdue_ratio,
+        expected_next_order_at = excluded.expected_next_order_at, offer_guidance = excluded.offer_guidance`,
+    sql`
+      DELETE FROM customer_category_lapses
+      WHERE customer_id IN (SELECT value ->> 'customerId' FROM ${jsonEach(scores)})`,
+    sql`
+      INSERT INTO customer_category_lapses (category_id, customer_id, clv_at_stake, overdue_ratio, probability_alive,
+        expected_next_order_at, run_id)
+      SELECT value ->> 'categoryId', value ->> 'customerId', value ->> 'clvAtStake', value ->> 'overdueRatio',
+        value ->> 'probabilityAlive', value ->> 'expectedNextOrderAt', ${runId}
+      FROM ${jsonEach(lapses)} WHERE true
+      ON CONFLICT (category_id, customer_id) DO NOTHING`,
     sql`
       INSERT OR IGNORE INTO stage_transitions (customer_id, from_stage, to_stage, at, run_id)
       SELECT value ->> 'customerId', value ->> 'previousStage', value ->> 'stage', ${at}, ${runId}
@@ -188,7 +284,40 @@ export async function scorePageStep(
         cursor = ${page[page.length - 1]?.customer_id ?? cursor} WHERE id = ${runId}`,
   ]);
   const skippedCount = Object.values(skipped).reduce((sum, n) => sum + (n ?? 0), 0);
-  return { nextCursor, scored: page.length - skippedCount, skipped, transitions: transitions.length };
+  return { nextCursor, scored: page.length - skippedCount, skipped, transitions: transitions.length, traits };
+}
+
+function groupBy<Row extends { customer_id: string }>(rows: readonly Row[]): Map<string, Row[]> {
+  const groups = new Map<string, Row[]>();
+  for (const row of rows) {
+    const group = groups.get(row.customer_id);
+    if (group) group.push(row);
+    else groups.set(row.customer_id, [row]);
+  }
+  return groups;
+}
+
+/** Stores the run's best-customers rollup (idempotent: one row per run). */
+export async function saveInsightRollupStep(db: Db, runId: string, asOf: Date, counts: TraitCounts, now: Date) {
+  await db.run(sql`
+    INSERT INTO insight_rollups (run_id, computed_at, as_of, counts) VALUES (${runId}, ${now.toISOString()}, ${asOf.toISOString()}, ${JSON.stringify(pruneCounts(counts))})
+    ON CONFLICT (run_id) DO UPDATE SET computed_at = excluded.computed_at, as_of = excluded.as_of, counts = excluded.counts`);
+  return { tiers: Object.fromEntries(Object.entries(counts).map(([tier, entry]) => [tier, entry?.customers ?? 0])) };
+}
+
+export interface InsightRollupRow {
+  run_id: string;
+  computed_at: string;
+  as_of: string;
+  counts: string;
+}
+
+export const latestInsightRollupQuery = sql`
+  SELECT run_id, computed_at, as_of, counts FROM insight_rollups ORDER BY computed_at DESC LIMIT 1`;
+
+/** The newest best-customers rollup: one read on insight_rollups_computed_idx. */
+export async function latestInsightRollup(db: Db): Promise<InsightRollupRow | undefined> {
+  return db.get<InsightRollupRow>(latestInsightRollupQuery);
 }
 
 export async function startRunStep(db: Db, runId: string, now: Date) {

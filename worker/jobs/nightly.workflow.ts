@@ -4,7 +4,10 @@
 import { WorkflowEntrypoint, type WorkflowEvent, type WorkflowStep } from "cloudflare:workers";
 import { drizzle } from "drizzle-orm/d1";
 import * as schema from "../../db/schema.ts";
+import { addCounts, type TraitCounts } from "../core/insights/best-customers.ts";
 import type { PopulationModels } from "../core/profile/population-models.ts";
+import type { PopulationStats } from "../core/ranking/population.ts";
+import { retailerTimeZone } from "../customers/customers.routes.ts";
 import type { Db, Env } from "../env.ts";
 import { diagnosticsStep } from "../models/diagnostics.repo.ts";
 import { modelsById } from "../models/models.repo.ts";
@@ -13,6 +16,7 @@ import {
   finishRunStep,
   fitCustomerModelsStep,
   fitPopulationStep,
+  saveInsightRollupStep,
   scorePageStep,
   startRunStep,
   transitionsOfRun,
@@ -47,13 +51,17 @@ export class NightlyModelWorkflow extends WorkflowEntrypoint<Env, NightlyParams>
     let cursor = "";
     let scored = 0;
     const skippedReasons: Record<string, number> = {};
+    const traits: TraitCounts = {};
+    const timeZone = retailerTimeZone(this.env.RETAILER_TIME_ZONE);
     for (let page = 0; ; page++) {
       const result = await step.do(`score page ${page}`, retries, async () => {
         // Score with this run's own fit, whatever other runs stored since.
         const models = await modelsById<PopulationModels>(db, fit.id);
-        return scorePageStep(db, models, cursor, pageSize, runId, now);
+        const stats = await modelsById<PopulationStats>(db, population.id);
+        return scorePageStep(db, models, cursor, pageSize, runId, now, { population: stats, timeZone });
       });
       scored += result.scored;
+      addCounts(traits, result.traits ?? {});
       for (const [reason, count] of Object.entries(result.skipped ?? {}))
         skippedReasons[reason] = (skippedReasons[reason] ?? 0) + (count ?? 0);
       if (!result.nextCursor) break;
@@ -68,6 +76,10 @@ export class NightlyModelWorkflow extends WorkflowEntrypoint<Env, NightlyParams>
         return { id: 0, ok: false, reason: "error" };
       }
     });
+    // What each tier's customers share, summed over the pages: the best-customers insight.
+    await step.do("save best-customers rollup", retries, async () =>
+      saveInsightRollupStep(db, runId, now, traits, new Date()),
+    );
     // Counted from what was stored, so a retried page cannot make it disagree with the feed.
     const transitions = await step.do("count transitions", retries, async () => countTransitions(db, runId));
 

@@ -7,6 +7,7 @@ import type { CountryCode } from "libphonenumber-js/min";
 import { runBatch } from "../../db/batch.ts";
 import { orderSource, planResolution, type ResolutionPlan } from "../core/identity/plan.ts";
 import type { Observation } from "../core/identity/resolve.ts";
+import type { IdentifierKind } from "../core/vocabulary.ts";
 import type { Db } from "../env.ts";
 import {
   type HashedIdentity,
@@ -21,6 +22,7 @@ import {
   observationExists,
   regionGuard,
 } from "../identity/identity.repo.ts";
+import { matchKeyStatement } from "../identity/match-keys.ts";
 import type { AttributionSettings } from "../recommendations/attribution.ts";
 import { orderSuppressionKey, suppressedKeys, suppressionGuard } from "../suppressions/suppressions.repo.ts";
 import { ignoredAttributions } from "./order-attribution.ts";
@@ -136,6 +138,7 @@ export async function ingestOrders(
   now: Date,
   attribution: AttributionSettings,
   phoneRegion?: CountryCode,
+  matchKinds?: ReadonlySet<IdentifierKind>,
 ): Promise<{ kind: "ingested"; result: IngestResult } | IngestRefusal> {
   const ignoredIdentifiers: IngestResult["ignoredIdentifiers"] = [];
   const masks = new Map<string, string>();
@@ -148,7 +151,7 @@ export async function ingestOrders(
   for (const [index, order] of orders.entries()) {
     if (stored.has(order.id) || seen.has(order.id)) continue;
     seen.add(order.id);
-    const { identities, ignored } = await hashIdentifiers(order.identifiers, secret, phoneRegion);
+    const { identities, ignored } = await hashIdentifiers(order.identifiers, secret, phoneRegion, matchKinds);
     for (const item of ignored) ignoredIdentifiers.push({ index, ...item });
     const suppressionKeys = [
       await orderSuppressionKey(order.id, secret),
@@ -188,6 +191,7 @@ export async function ingestOrders(
           fresh.map(({ order }) => ({ order, customerId: owners.get(orderSource(order.id)) as string })),
           now.toISOString(),
         ),
+        ...matchKeyStatement(kept.flatMap((order) => order.identities)),
       ],
     );
     if (written.kind !== "written") return written;
@@ -239,8 +243,9 @@ export async function identify(
   identifiers: IdentifiersInput,
   now: Date,
   phoneRegion?: CountryCode,
+  matchKinds?: ReadonlySet<IdentifierKind>,
 ): Promise<{ kind: "identified"; result: IdentifyResult } | IngestRefusal> {
-  const { identities, ignored } = await hashIdentifiers(identifiers, secret, phoneRegion);
+  const { identities, ignored } = await hashIdentifiers(identifiers, secret, phoneRegion, matchKinds);
   const keys = identities.map((identity) => identity.key);
   const unverified = identities.filter((identity) => identity.trust === "unverified").length;
   const identified = (linked: number, merges: number, suppressed = false) =>
@@ -262,7 +267,10 @@ export async function identify(
   if (await observationExists(db, source)) return identified(keys.length, 0);
   const masks = new Map(identities.map((identity) => [identity.key, identity.masked]));
   const fresh = [observationOf(source, identities)];
-  const written = await resolveAndWrite(db, fresh, masks, now, [], () => [suppressionGuard(keys)]);
+  const written = await resolveAndWrite(db, fresh, masks, now, [], () => [
+    suppressionGuard(keys),
+    ...matchKeyStatement(identities),
+  ]);
   if (written.kind !== "written") return written;
   return identified(keys.length, written.plan.merges.length);
 }

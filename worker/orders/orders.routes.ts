@@ -1,9 +1,11 @@
 // Server-to-server ingestion: orders, identify calls and catalog upserts (API key).
+
 import { Hono } from "hono";
 import type { AppEnv } from "../env.ts";
 import { requireApiKey } from "../http/auth.ts";
 import { ApiError, invalidRequest } from "../http/errors.ts";
 import { jsonBody } from "../http/validate.ts";
+import { enabledMatchKeys, matchKinds } from "../identity/match-keys.ts";
 import { phoneRegion } from "../identity/phone.ts";
 import { attributionSettings } from "../recommendations/attribution.ts";
 import { forgetCatalog } from "../recommendations/recommendations.repo.ts";
@@ -52,6 +54,7 @@ export const ingestRoutes = new Hono<AppEnv>()
       now,
       attributionSettings(c.env),
       phoneRegion(c.env.PHONE_DEFAULT_REGION),
+      matchKinds(enabledMatchKeys(c.env.EXPORT_MATCH_KEYS)),
     );
     if (outcome.kind !== "ingested") throw refusalError(outcome);
     return c.json({ data: outcome.result });
@@ -64,6 +67,7 @@ export const ingestRoutes = new Hono<AppEnv>()
       identifiers,
       c.var.now,
       phoneRegion(c.env.PHONE_DEFAULT_REGION),
+      matchKinds(enabledMatchKeys(c.env.EXPORT_MATCH_KEYS)),
     );
     if (outcome.kind !== "identified") throw refusalError(outcome);
     const { result } = outcome;

@@ -1,0 +1,206 @@
+// The console's customer lists and audience exports (admin key): scored customers filtered by stage,
+// value tier, discount sensitivity and lapsing category, sorted, keyset-paged; `format=csv` streams
+// the whole list as CSV.
+import { Hono } from "hono";
+import { csvLine } from "../core/insights/csv.ts";
+import type { AppEnv, Db } from "../env.ts";
+import { requireAdminKey } from "../http/auth.ts";
+import { ApiError } from "../http/errors.ts";
+import { queryParams } from "../http/validate.ts";
+import { enabledMatchKeys, type MatchKeyName, matchKeyColumn, matchKeyKind } from "../identity/match-keys.ts";
+import {
+  type ListedRow,
+  type ListFilter,
+  listCustomers,
+  matchKeysOfCustomers,
+  type SortColumn,
+} from "./customer-lists.repo.ts";
+import { type CustomerSortKey, customerListQuerySchema, listCursorSchema } from "./insights.schemas.ts";
+
+const columns: Record<CustomerSortKey, SortColumn> = {
+  clvAtStake: "clv_at_stake",
+  overdueRatio: "overdue_ratio",
+  probabilityAlive: "probability_alive",
+  expectedNextOrderAt: "expected_next_order_at",
+};
+
+/** The message plan for each offer guidance (worker/core/models/preferences.ts offerGuidanceOf). */
+export const offerMessages: Record<string, string> = {
+  no_incentive: "no incentive, right message at the right time",
+  modest: "a modest incentive (free delivery or a small discount)",
+  deal_driven: "lead with an offer",
+};
+
+export const csvHeader = [
+  "customerId",
+  "stage",
+  "valueTier",
+  "discountSensitivity",
+  "overdueRatio",
+  "probabilityAlive",
+  "clv12",
+  "clv24",
+  "clvAtStake",
+  "expectedNextOrderAt",
+  "offer",
+  "offerGuidance",
+] as const;
+
+/** Rows per D1 read while a CSV streams: D1 allows 1,000 queries per invocation (Workers Paid), 50 on Free. */
+const csvPageSize = 5000;
+
+const encodeCursor = (sort: string, row: ListedRow) =>
+  btoa(JSON.stringify({ s: sort, v: row.sortValue, id: row.customerId }))
+    .replaceAll("+", "-")
+    .replaceAll("/", "_")
+    .replace(/=+$/, "");
+
+function decodeCursor(cursor: string, sort: string): ListFilter["after"] {
+  const invalid = (message: string) =>
+    new ApiError(400, "invalid_request", `Invalid query parameters: ${message}`, [{ path: ["cursor"], message }]);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(atob(cursor.replaceAll("-", "+").replaceAll("_", "/")));
+  } catch {
+    throw invalid("cursor is not one this API returned: pass `next` from the previous page as it is.");
+  }
+  const result = listCursorSchema.safeParse(parsed);
+  if (!result.success)
+    throw invalid("cursor is not one this API returned: pass `next` from the previous page as it is.");
+  if (result.data.s !== sort)
+    throw invalid(
+      `cursor belongs to sort=${result.data.s}: keep the same sort while paging, or start again without a cursor.`,
+    );
+  return { value: result.data.v, customerId: result.data.id };
+}
+
+const view = (row: ListedRow) => ({
+  customerId: row.customerId,
+  stage: row.stage,
+  valueTier: row.valueTier,
+  discountSensitivity: row.discountSensitivity,
+  clv12: row.clv12,
+  clv24: row.clv24,
+  clvAtStake: row.clvAtStake,
+  probabilityAlive: row.probabilityAlive,
+  overdueRatio: row.overdueRatio,
+  expectedNextOrderAt: row.expectedNextOrderAt || null,
+  offer: row.offer,
+  offerGuidance: (row.offer && offerMessages[row.offer]) ?? "",
+  scoredAt: row.scoredAt,
+});
+
+/**
+ * The list as a CSV stream, from the filter's cursor to the end, `pageSize` rows per D1 read (a keyset
+ * page each, so memory stays flat), with the asked match keys as extra columns.
+ */
+export function customerCsv(
+  db: Db,
+  filter: ListFilter,
+  names: readonly MatchKeyName[],
+  pageSize: number,
+): ReadableStream<Uint8Array> {
+  let after = filter.after;
+  let started = false;
+  const encoder = new TextEncoder();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (!started) {
+        started = true;
+        controller.enqueue(encoder.encode(csvLine([...csvHeader, ...names.map((name) => matchKeyColumn[name])])));
+      }
+      const rows = await listCustomers(db, { ...filter, after, limit: pageSize });
+      if (rows.length > 0) {
+        const keys = names.length
+          ? await matchKeysByCustomer(db, rows, names)
+          : new Map<string, Record<string, string>>();
+        const text = rows
+          .map((row) => {
+            const v = view(row);
+            const matches = keys.get(row.customerId) ?? {};
+            return csvLine([...csvHeader.map((name) => v[name]), ...names.map((name) => matches[name] ?? "")]);
+          })
+          .join("");
+        controller.enqueue(encoder.encode(text));
+      }
+      const last = rows[rows.length - 1];
+      if (rows.length < pageSize || !last) controller.close();
+      else after = { value: last.sortValue, customerId: last.customerId };
+    },
+  });
+}
+
+/** Customer id → match key name → value (the newest of each kind the customer holds alone). */
+async function matchKeysByCustomer(db: Db, rows: readonly ListedRow[], names: readonly MatchKeyName[]) {
+  const found = await matchKeysOfCustomers(
+    db,
+    rows.map((row) => row.customerId),
+    names.map((name) => matchKeyKind[name]),
+  );
+  const byCustomer = new Map<string, Record<string, string>>();
+  for (const row of found) {
+    const entry = byCustomer.get(row.customerId) ?? {};
+    for (const name of names) if (matchKeyKind[name] === row.kind) entry[name] = row.matchKey;
+    byCustomer.set(row.customerId, entry);
+  }
+  return byCustomer;
+}
+
+export const customerListRoutes = new Hono<AppEnv>().use("*", requireAdminKey).get("/", async (c) => {
+  const query = queryParams(c, customerListQuerySchema);
+  const descending = query.sort.startsWith("-");
+  const filter: ListFilter = {
+    stage: query.stage,
+    valueTier: query.valueTier,
+    discountSensitivity: query.discountSensitivity,
+    lapsedCategory: query.lapsedCategory,
+    column: columns[query.sort.replace(/^-/, "") as CustomerSortKey],
+    descending,
+    after: query.cursor ? decodeCursor(query.cursor, query.sort) : undefined,
+    limit: query.limit,
+  };
+  const db = c.var.db;
+  const asked = query.matchKeys ?? [];
+  if (asked.length > 0) {
+    const enabled = enabledMatchKeys(c.env.EXPORT_MATCH_KEYS);
+    const problems = [
+      ...(query.format !== "csv" ? ["match keys are only exported as CSV: add format=csv"] : []),
+      ...asked
+        .filter((name) => !enabled.has(name))
+        .map((name) => `${name} is not enabled on this deployment (EXPORT_MATCH_KEYS)`),
+    ];
+    if (problems.length > 0)
+      throw new ApiError(
+        400,
+        "invalid_request",
+        `Invalid query parameters: ${problems.join("; ")}.`,
+        problems.map((message) => ({ path: ["matchKeys"], message })),
+      );
+  }
+
+  if (query.format === "csv") {
+    const body = customerCsv(db, filter, asked, csvPageSize);
+    return new Response(body, {
+      headers: {
+        "Content-Type": "text/csv; charset=utf-8",
+        "Content-Disposition": `attachment; filename="patron-customers-${c.var.now.toISOString().slice(0, 10)}.csv"`,
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+        "X-Request-Id": c.var.requestId,
+      },
+    });
+  }
+
+  // One row more than asked tells whether there is a next page.
+  const rows = await listCustomers(db, { ...filter, limit: query.limit + 1 });
+  const page = rows.slice(0, query.limit);
+  const last = page[page.length - 1];
+  return c.json({
+    data: {
+      customers: page.map(view),
+      sort: query.sort,
+      // Pass as `cursor` (with the same filters and sort) for the next page; null on the last one.
+      next: rows.length > query.limit && last ? encodeCursor(query.sort, last) : null,
+    },
+  });
+});
