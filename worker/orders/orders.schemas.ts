@@ -123,7 +123,9 @@ export const productsBatchSchema = z
       .min(1, "send at least one product")
       .max(maxProductsPerBatch, "send at most 1,000 products per batch"),
   })
-  .superRefine(({ products }, context) => duplicateIds("products", products, context));
+  .superRefine(({ products }, context) => {
+    if (Array.isArray(products)) duplicateIds("products", products, context);
+  });
 
 export type OrderInput = z.infer<typeof orderSchema>;
 export type IdentifiersInput = z.infer<typeof identifiersSchema>;
