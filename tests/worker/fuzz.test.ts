@@ -567,7 +567,10 @@ describe("fuzz: hostile payloads on every write route", () => {
         fc.asyncProperty(attempt, async (a) => {
           count += 1;
           const sent = performance.now();
-          const { status, problems } = await check(a);
+          const { status, problems } = await check(a).catch((error: Error) => ({
+            status: 0,
+            problems: [`the check itself threw: ${String(error?.stack ?? error).slice(0, 1500)}`],
+          }));
           slowest.push({ ms: performance.now() - sent, what: `${status} ${describeAttempt(a).slice(0, 160)}` });
           slowest.sort((x, y) => y.ms - x.ms).splice(5);
           statuses.set(status, (statuses.get(status) ?? 0) + 1);

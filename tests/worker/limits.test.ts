@@ -308,6 +308,21 @@ describe("duplicate ids inside one batch", () => {
     expect(await count("orders", "id LIKE ?", `${p}-%`)).toBe(0);
   });
 
+  it("answers 400, not 500, when a repeated order also has a broken field", async () => {
+    const p = uniquePrefix();
+    const order = anOrder({ id: `${p}-1`, placedAt: "__proto__" });
+    const error = await rejected(await api.postOrders([order, order]), 400, "invalid_request");
+    expect(paths(error)).toEqual(["orders.0.placedAt", "orders.1.placedAt"]);
+    const other = anOrder({ id: `${p}-2`, placedAt: "not a date" });
+    const mixed = await rejected(
+      await api.postOrders([other, { ...other, lines: "none" }, other]),
+      400,
+      "invalid_request",
+    );
+    expect(paths(mixed)).toEqual(expect.arrayContaining(["orders.0.placedAt", "orders.1.lines", "orders.2.placedAt"]));
+    expect(await count("orders", "id LIKE ?", `${p}-%`)).toBe(0);
+  });
+
   it("does the same for products", async () => {
     const p = uniquePrefix();
     const product = { id: `${p}-sku`, title: "Tea", categoryId: "tea", listPrice: 3 };

@@ -48,7 +48,10 @@ export const earliestInstant = "1970-01-01T00:00:00.000Z";
 
 /** An ISO 8601 date-time with offset, not before 1970-01-01 (the ISO format caps it at year 9999). */
 export function instantField(message = "must be an ISO 8601 date-time, e.g. 2026-11-01T00:00:00Z") {
-  return z.iso
-    .datetime({ offset: true, error: message })
-    .refine((value) => Date.parse(value) >= 0, { message: "must not be before 1970-01-01T00:00:00Z" });
+  return (
+    z.iso
+      .datetime({ offset: true, error: message })
+      // A value that is no date at all already has the format issue; this one is only about the range.
+      .refine((value) => !(Date.parse(value) < 0), { message: "must not be before 1970-01-01T00:00:00Z" })
+  );
 }

@@ -66,6 +66,12 @@ export const orderSchema = z.strictObject({
   recommendationId: z.preprocess((value) => (value === "" ? null : value), idField(200).nullish()),
 });
 
+/** One spelling per instant (`…T11:22:00+01:00` and `…T10:22:00Z` are the same); anything else as it is. */
+function sameInstant(value: unknown): unknown {
+  const at = typeof value === "string" ? Date.parse(value) : Number.NaN;
+  return Number.isNaN(at) ? value : new Date(at).toISOString();
+}
+
 /**
  * Items of one batch that share an id: identical content is a harmless repeat (stored once), other
  * content is an error naming both places, since storing either one would silently drop the other.
@@ -73,6 +79,7 @@ export const orderSchema = z.strictObject({
 function duplicateIds(field: "orders" | "products", items: { id: string }[], context: z.RefinementCtx) {
   const first = new Map<string, { index: number; content: string }>();
   for (const [index, item] of items.entries()) {
+    if (typeof item?.id !== "string") continue;
     const content = JSON.stringify(item);
     const seen = first.get(item.id);
     if (!seen) first.set(item.id, { index, content });
@@ -92,8 +99,10 @@ export const ordersBatchSchema = z
       .min(1, "send at least one order")
       .max(maxOrdersPerBatch, "send at most 1,000 orders per batch"),
   })
+  // zod runs this even when single orders have problems, so it reads nothing it has not checked.
   .superRefine(({ orders }, context) => {
-    const lines = orders.reduce((sum, order) => sum + order.lines.length, 0);
+    if (!Array.isArray(orders)) return;
+    const lines = orders.reduce((sum, order) => sum + (Array.isArray(order?.lines) ? order.lines.length : 0), 0);
     if (lines > maxLinesPerBatch)
       context.addIssue({
         code: "custom",
@@ -102,7 +111,7 @@ export const ordersBatchSchema = z
       });
     duplicateIds(
       "orders",
-      orders.map((order) => ({ ...order, placedAt: new Date(order.placedAt).toISOString() })),
+      orders.map((order) => ({ ...order, placedAt: sameInstant(order?.placedAt) })),
       context,
     );
   });
@@ -130,7 +139,9 @@ export const productsBatchSchema = z
       .min(1, "send at least one product")
       .max(maxProductsPerBatch, "send at most 1,000 products per batch"),
   })
-  .superRefine(({ products }, context) => duplicateIds("products", products, context));
+  .superRefine(({ products }, context) => {
+    if (Array.isArray(products)) duplicateIds("products", products, context);
+  });
 
 export type OrderInput = z.infer<typeof orderSchema>;
 export type IdentifiersInput = z.infer<typeof identifiersSchema>;
