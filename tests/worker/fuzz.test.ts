@@ -248,6 +248,30 @@ const routes: Route[] = [
     mustReject: (body) => startNightlySchema.safeParse(body).success,
   },
   {
+    name: "suppression lift",
+    method: "DELETE",
+    path: () => "/v1/admin/suppressions",
+    key: adminKey,
+    valid: fc.record({
+      kind: fc.constantFrom("order", "account", "email", "phone", "loyalty", "card", "device"),
+      value: idValue,
+    }),
+  },
+  {
+    name: "rule preview",
+    method: "POST",
+    path: () => "/v1/admin/rules/preview",
+    key: adminKey,
+    valid: fc.record({ rule: validRule, customerId: idValue.map((id) => `c_${id}`) }),
+  },
+  {
+    name: "rule simulation",
+    method: "POST",
+    path: () => "/v1/admin/rules/simulate",
+    key: adminKey,
+    valid: fc.record({ rule: validRule, sample: fc.integer({ min: 1, max: 20 }) }),
+  },
+  {
     name: "customer erasure",
     method: "DELETE",
     path: (segment) => `/v1/customers/${segment}`,
