@@ -322,19 +322,28 @@ describe("order attribution", () => {
         recommendationId: stale,
       }),
       anOrder({ id: `${p}-plain`, placedAt: now, identifiers: { account: shopper.account }, lines: line(item.id) }),
+      // The shopper's account sent unverified: an unverified link unlocks nothing, attribution included.
+      anOrder({
+        id: `${p}-unverified`,
+        placedAt: now,
+        identifiers: { account: { value: shopper.account, verified: false } },
+        lines: line(item.id),
+        recommendationId: data.recommendationId,
+      }),
     ];
     const result = await ingest(orders);
-    expect(result).toMatchObject({ accepted: 5, duplicates: 0, suppressed: 0, ignored: 3 });
+    expect(result).toMatchObject({ accepted: 6, duplicates: 0, suppressed: 0, ignored: 4 });
     expect(result.results.map((r) => [r.status, r.attribution])).toEqual([
       ["created", "counted"],
       ["created", "ignored"],
       ["created", "ignored"],
       ["created", "ignored"],
       ["created", undefined],
+      ["created", "ignored"],
     ]);
     // Ignored attributions are not stored; the orders are.
     expect(await storedAttribution(`${p}-counted`)).toBe(data.recommendationId);
-    for (const id of [`${p}-unserved`, `${p}-other`, `${p}-stale`, `${p}-plain`]) {
+    for (const id of [`${p}-unserved`, `${p}-other`, `${p}-stale`, `${p}-plain`, `${p}-unverified`]) {
       expect(await storedAttribution(id)).toBeNull();
     }
     // A replay is a duplicate and counts nothing again.

@@ -1,6 +1,6 @@
 // Which new orders' `recommendationId` counts: the id must have been served to the order's shopper
-// (a customer holding one of the order's identifiers, one merged into it, or one of its storefront
-// accounts), list at least one of the order's products, and have been issued at most
+// (a customer holding one of the order's verified identifiers, one merged into it, or one of its
+// verified storefront accounts: an unverified link unlocks nothing, attribution included), list at least one of the order's products, and have been issued at most
 // ORDER_ATTRIBUTION_DAYS before the order was placed. An ignored attribution is not stored; the order is.
 
 import type { Db } from "../env.ts";
@@ -20,9 +20,12 @@ export async function ignoredAttributions(
   if (attributed.length === 0) return ignored;
   const owners = await ownersOf(
     db,
-    attributed.flatMap(({ identities }) => identities.map((identity) => identity.key)),
+    attributed.flatMap(({ identities }) =>
+      identities.filter((identity) => identity.trust === "verified").map((identity) => identity.key),
+    ),
   );
-  for (const { order, identities } of attributed) {
+  for (const { order, identities: all } of attributed) {
+    const identities = all.filter((identity) => identity.trust === "verified");
     const family = new Set(identities.flatMap((identity) => owners.get(identity.key)?.family ?? []));
     const arm = await attributedArm(
       order.recommendationId as string,
