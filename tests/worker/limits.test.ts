@@ -227,6 +227,28 @@ describe("links", () => {
 });
 
 describe("dates", () => {
+  it("answers 400, never 500, for placedAt strings no date parser reads the same way", async () => {
+    const p = uniquePrefix();
+    const odd = [
+      "x",
+      "1e12",
+      "2026-11-30T23:59:60Z",
+      "2026-W48-1T00:00:00Z",
+      "2026-11-30T10:00:00+99:00",
+      "  2026-11-29T10:00:00Z  ",
+    ];
+    for (const [i, placedAt] of odd.entries()) {
+      // Alone, and repeated in one batch (the duplicate check reads placedAt too).
+      for (const orders of [
+        [anOrder({ id: `${p}-${i}`, placedAt })],
+        [anOrder({ id: `${p}-${i}d`, placedAt }), anOrder({ id: `${p}-${i}d`, placedAt })],
+      ]) {
+        const response = await api.postOrders(orders);
+        expect(response.status, `${placedAt}: ${await response.clone().text()}`).toBe(400);
+      }
+    }
+  });
+
   it("refuses placedAt before 1970 or more than a day ahead, and accepts the edges", async () => {
     const p = uniquePrefix();
     const now = Date.now();

@@ -303,9 +303,13 @@ describe("anonymous view events", () => {
     expect(eventDedupeKey(view, morning, "a")).not.toBe(eventDedupeKey(view, nextDay, "a"));
     expect(eventDedupeKey(view, morning, "a")).not.toBe(eventDedupeKey(view, morning, "b"));
     expect(eventDedupeKey(view, morning, "a")).not.toBe(eventDedupeKey({ ...view, productId: "q" }, morning, "a"));
+    // What the view claims besides the product does not make it another view.
+    expect(eventDedupeKey({ ...view, categoryId: "x" }, morning, "a")).toBe(eventDedupeKey(view, morning, "a"));
+    // Two customers viewing one item in the same minute are two views.
+    expect(eventDedupeKey(view, morning, undefined, "c_1")).not.toBe(eventDedupeKey(view, morning, undefined, "c_2"));
   });
 
-  it("still stores each view of a known shopper's customer", async () => {
+  it("stores a known shopper's repeated view of one item once a minute, under their customer", async () => {
     const account = shopper("browser");
     const ingested = await client(SELF).postOrders([
       anOrder({ identifiers: { account }, placedAt: new Date(Date.now() - 86_400_000).toISOString() }),
@@ -313,10 +317,15 @@ describe("anonymous view events", () => {
     expect(ingested.status, await ingested.clone().text()).toBe(200);
     const token = await tokenFor(account);
     const product = `known-${run}`;
-    for (let i = 0; i < 2; i++)
-      expect((await postEvents({ type: "view", productId: product, categoryId: "plants", token })).status).toBe(202);
+    // A reload storm, even claiming other categories, is one view (the test runs well within a minute,
+    // or at most crosses one minute boundary).
+    for (let i = 0; i < 5; i++)
+      expect((await postEvents({ type: "view", productId: product, categoryId: `plants-${i}`, token })).status).toBe(
+        202,
+      );
     const rows = await viewRows(product);
-    expect(rows).toHaveLength(2);
+    expect(rows.length).toBeGreaterThanOrEqual(1);
+    expect(rows.length).toBeLessThanOrEqual(2);
     expect(rows.every((row) => row.customer_id !== null)).toBe(true);
   });
 });

@@ -50,11 +50,13 @@ async function shoppersOf(c: Context<AppEnv>, tokens: Set<string>) {
 /**
  * The key that makes a repeat a no-op: an impression counts once per recommendation and item; a click
  * once per recommendation, item and minute (a double click is one click, a return visit later is another).
- * An anonymous view (no known customer; `anonymousViewer` is the keyed hash of the client's address)
- * counts once per viewer, recommendation, item and UTC day, so a reloading or scripted page cannot
- * grow the table; a known customer's view without a recommendation is not deduplicated.
+ * A view is keyed by what was viewed (the product, or the category when there is no product), not by
+ * the recommendation or category it claims: an anonymous view (`anonymousViewer` is the keyed hash of
+ * the client's address) counts once per viewer, item and UTC day, so a reloading or scripted page
+ * cannot grow the table by varying the other fields; a known customer's view counts once per item and
+ * minute.
  */
-export function eventDedupeKey(event: EventInput, now: Date, anonymousViewer?: string): string {
+export function eventDedupeKey(event: EventInput, now: Date, anonymousViewer?: string, customerId?: string): string {
   const target = `${event.recommendationId ?? ""}|${event.productId ?? ""}|${event.categoryId ?? ""}`;
   const minute = Math.floor(now.getTime() / 60_000);
   switch (event.type) {
@@ -62,10 +64,12 @@ export function eventDedupeKey(event: EventInput, now: Date, anonymousViewer?: s
       return `impression|${target}`;
     case "click":
       return `click|${target}|${minute}`;
-    case "view":
+    case "view": {
+      const item = event.productId !== undefined ? `p|${event.productId}` : `c|${event.categoryId ?? ""}`;
       if (anonymousViewer !== undefined)
-        return `view|anon|${anonymousViewer}|${target}|${now.toISOString().slice(0, 10)}`;
-      return event.recommendationId ? `view|${target}|${minute}` : `view|${crypto.randomUUID()}`;
+        return `view|anon|${anonymousViewer}|${item}|${now.toISOString().slice(0, 10)}`;
+      return customerId ? `view|customer|${customerId}|${item}|${minute}` : `view|${crypto.randomUUID()}`;
+    }
   }
 }
 
@@ -147,7 +151,9 @@ export const eventsRoutes = new Hono<AppEnv>().post("/", async (c) => {
       productId: event.productId ?? null,
       categoryId: event.categoryId ?? null,
       at: now.toISOString(),
-      dedupeKey: eventDedupeKey(event, now, shopper?.customerId ? undefined : anonymousViewer),
+      dedupeKey: shopper?.customerId
+        ? eventDedupeKey(event, now, undefined, shopper.customerId)
+        : eventDedupeKey(event, now, anonymousViewer),
     });
   }
 

@@ -1,6 +1,6 @@
 // The field types every write route builds its schema from, so one limit means the same thing on
-// every route: lengths count characters (UTF-16 code units, as JavaScript does: most characters are
-// one, an emoji is two), ids may hold any printable character but no control character (NUL
+// every route: lengths count characters (Unicode code points, as zod's string checks do: an emoji
+// is one), ids may hold any printable character but no control character (NUL
 // included), free text may also hold tabs and line breaks, links are http(s) only, and instants lie
 // between 1970-01-01 and the year 9999. Limits are in docs/api.md.
 import * as z from "zod";
