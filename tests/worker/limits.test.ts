@@ -102,6 +102,21 @@ describe("request body size", () => {
 });
 
 describe("field limits", () => {
+  it("refuses identifier values holding control characters, bare or with their trust", async () => {
+    const p = uniquePrefix();
+    const error = await rejected(
+      await api.postOrders([
+        anOrder({ id: `${p}-0`, identifiers: { account: `${p}\u0000acct` } }),
+        anOrder({ id: `${p}-1`, identifiers: { email: { value: `${p}\u0007@mail.test`, verified: true } } }),
+      ]),
+      400,
+      "invalid_request",
+    );
+    expect(paths(error).some((path) => path.startsWith("orders.0.identifiers.account"))).toBe(true);
+    expect(paths(error).some((path) => path.startsWith("orders.1.identifiers.email"))).toBe(true);
+    expect((await api.identify({ device: `${p}\u0000dev` })).status).toBe(400);
+  });
+
   it("names the field of an id that is too long, empty or holds control characters", async () => {
     const p = uniquePrefix();
     const error = await rejected(

@@ -2,7 +2,14 @@
 import * as z from "zod";
 import { trustOf } from "../core/identity/trust.ts";
 import { channels, type IdentifierKind, identifierKinds } from "../core/vocabulary.ts";
-import { httpUrlField, idField, instantField, textField } from "../http/fields.schemas.ts";
+import {
+  httpUrlField,
+  idField,
+  instantField,
+  noControlCharacters,
+  printable,
+  textField,
+} from "../http/fields.schemas.ts";
 
 /** Request bodies of POST /v1/orders and POST /v1/products are capped at this many bytes (413 beyond). */
 export const maxBatchBodyBytes = 8 * 1024 * 1024;
@@ -19,7 +26,7 @@ const money = z.number().finite().nonnegative().max(1e9);
  * `{ value, verified }` when the sender says whether it vouches for it. A device can never be verified.
  */
 function identifierValue(kind: IdentifierKind) {
-  const value = z.string().max(254);
+  const value = z.string().max(254).regex(printable, noControlCharacters);
   const withTrust = z
     .strictObject({ value, verified: z.boolean().optional() })
     .refine((sent) => trustOf(kind, sent.verified) !== null, {
