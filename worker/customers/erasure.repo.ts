@@ -116,8 +116,15 @@ async function eraseWith(db: Db, customerId: string, orderIds: string[], orderKe
     sql`INSERT INTO ingest_checks (ok) SELECT CASE WHEN NOT EXISTS (
           SELECT 1 FROM orders WHERE customer_id IN ${family}
             AND id NOT IN (SELECT value FROM ${jsonEach(orderIds)})) THEN 1 END`,
+    // Its own identifiers: those it holds, and those only ever seen (unverified) on its own orders and
+    // calls, which a guest's erasure must cover too; never one anybody else holds or was seen with.
     sql`INSERT OR IGNORE INTO suppressions (key, kind, created_at)
-        SELECT key, kind, ${at} FROM identities WHERE customer_id IN ${family} AND shared = 0`,
+        SELECT key, kind, ${at} FROM identities WHERE customer_id IN ${family} AND shared = 0
+        UNION
+        SELECT key, kind, ${at} FROM identities WHERE +customer_id IS NULL AND shared = 0
+          AND key IN (SELECT identity_key FROM identity_observations WHERE source IN ${sourcesOf(family)})
+          AND NOT EXISTS (SELECT 1 FROM identity_observations o
+            WHERE o.identity_key = identities.key AND o.source NOT IN ${sourcesOf(family)})`,
     sql`INSERT OR IGNORE INTO suppressions (key, kind, created_at)
         SELECT value, 'order', ${at} FROM ${jsonEach(orderKeys)}`,
     // Identifiers that stay (shared with other people) lose any export match key they carried.
