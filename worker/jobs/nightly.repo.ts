@@ -367,12 +367,17 @@ export async function countTransitions(db: Db, runId: string): Promise<number> {
 export const maxPairsPerProduct = 20;
 /** Orders older than this do not count towards co-purchase. */
 export const copurchaseWindowDays = 365;
+/**
+ * A pair is kept only when at least this many orders hold it: a product page then never reveals what
+ * one or two shoppers bought together, and a one-off basket is not a pattern.
+ */
+export const minOrdersPerPair = 3;
 /** Orders with more distinct products than this are left out: a huge basket says little about pairs, and bounds the self-join. */
 export const maxProductsPerPairOrder = 30;
 
 /**
  * Rebuilds product_pairs: for each product, the `maxPairsPerProduct` products bought in the most of
- * the same orders over the last `copurchaseWindowDays`. Delete and insert run in one batch (one
+ * the same orders (at least `minOrdersPerPair`) over the last `copurchaseWindowDays`. Delete and insert run in one batch (one
  * transaction), so readers see the old table or the new one, and a re-run rewrites the same rows.
  */
 export async function copurchaseStep(db: Db, now: Date) {
@@ -390,7 +395,7 @@ export async function copurchaseStep(db: Db, now: Date) {
       ), pairs AS (
         SELECT a.product_id, b.product_id AS other_id, count(*) AS orders
         FROM small a JOIN small b ON a.order_id = b.order_id AND a.product_id <> b.product_id
-        GROUP BY a.product_id, b.product_id
+        GROUP BY a.product_id, b.product_id HAVING count(*) >= ${minOrdersPerPair}
       ), ranked AS (
         SELECT product_id, other_id, orders,
           row_number() OVER (PARTITION BY product_id ORDER BY orders DESC, other_id) AS rank
