@@ -111,6 +111,23 @@ export const orderLines = sqliteTable(
   (t) => [primaryKey({ columns: [t.orderId, t.lineNo] }), index("order_lines_product_idx").on(t.productId)],
 );
 
+/**
+ * Co-purchase: for each product, the products bought in the same orders most often (at most
+ * `maxPairsPerProduct` rows per product), rebuilt by the nightly job. Read by the product-page shelf
+ * with one primary-key range query.
+ */
+export const productPairs = sqliteTable(
+  "product_pairs",
+  {
+    productId: text("product_id").notNull(),
+    otherId: text("other_id").notNull(),
+    /** Orders holding both products, in the nightly job's window. */
+    orders: integer("orders").notNull(),
+    computedAt: text("computed_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.productId, t.otherId] })],
+);
+
 export const categories = sqliteTable("categories", {
   id: text("id").primaryKey(),
   name: text("name").notNull(),
@@ -348,6 +365,10 @@ export const events = sqliteTable(
     customerId: text("customer_id"),
     productId: text("product_id"),
     categoryId: text("category_id"),
+    /** The shelf's placement name (`home`, `product`, `cart`, `buy-again` …) when the widget sent one. */
+    placement: text("placement"),
+    /** The card's 1-based position in its shelf, when the widget sent one. */
+    position: integer("position"),
     at: text("at").notNull(),
     dedupeKey: text("dedupe_key").notNull(),
   },

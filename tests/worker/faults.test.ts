@@ -246,6 +246,28 @@ describe("GET /v1/recommendations when D1 fails", () => {
     expect(data.items.map((item) => item.id)).toEqual(good.items.map((item) => item.id));
   });
 
+  it("keeps the page context on a degraded shelf: no excluded id, not the page's product, nothing for buy-again", async () => {
+    forgetIsolateCaches();
+    vi.spyOn(console, "error").mockImplementation(() => undefined);
+    const fresh = await callApp(get("/v1/recommendations?limit=3&categories=1"));
+    const good = recommendationsResponseSchema.parse(await fresh.json()).data;
+    expect(good.items.length).toBeGreaterThan(1);
+    const [first, second] = good.items.map((item) => item.id);
+    forgetIsolateCaches();
+    const failing = failingDb(env.DB, generic, "every statement");
+    const response = await callApp(
+      get(`/v1/recommendations?limit=3&categories=1&placement=product&product=${second}&exclude=${first}`),
+      failing,
+    );
+    const data = recommendationsResponseSchema.parse(await response.json()).data;
+    expect(data).toMatchObject({ degraded: true, placement: "product" });
+    expect(data.items.map((item) => item.id)).toEqual(good.items.slice(2).map((item) => item.id));
+    const buyAgain = recommendationsResponseSchema.parse(
+      await (await callApp(get("/v1/recommendations?limit=3&categories=1&placement=buy-again"), failing)).json(),
+    ).data;
+    expect(buyAgain).toMatchObject({ degraded: true, placement: "buy-again", items: [] });
+  });
+
   it("still answers a bad token with 401 and a bad query with 400 while D1 is down", async () => {
     const failing = failingDb(env.DB, busy, "every statement");
     expect((await callApp(get("/v1/recommendations", "not-a-token"), failing)).status).toBe(401);

@@ -2,6 +2,7 @@
 import { sql } from "drizzle-orm";
 import { batchRows } from "../../db/batch.ts";
 import type { Db } from "../env.ts";
+import { placementFilter } from "./experiments.repo.ts";
 
 export interface SegmentFilter {
   stage?: string;
@@ -28,32 +29,53 @@ export async function segment(db: Db, filter: SegmentFilter) {
   return { customers, summary };
 }
 
+export interface HoldoutRow {
+  arm: string;
+  recommendations: number;
+  customers: number;
+  impressions: number;
+  clicks: number;
+  attributedOrders: number;
+  attributedRevenue: number;
+}
+
 /**
- * Holdout results since a date, per arm: what was shown and clicked (widget events, whose arm comes
- * from the signed recommendation id) and the orders attributed to those recommendations.
+ * Holdout results since a date, per arm and per placement × arm (events without a placement under
+ * null): what was shown and clicked (widget events, whose arm comes from the signed recommendation
+ * id) and the orders attributed to those recommendations. With `placement`, only that placement's
+ * shelves count. One D1 round trip.
  */
-export async function holdoutResults(db: Db, since: string) {
-  return db.all<{
-    arm: string;
-    recommendations: number;
-    customers: number;
-    impressions: number;
-    clicks: number;
-    attributedOrders: number;
-    attributedRevenue: number;
-  }>(sql`
+export async function holdoutResults(db: Db, since: string, placement?: string) {
+  const shown = sql`
     WITH shown AS (
-      SELECT recommendation_id, arm, max(customer_id) AS customer_id,
+      SELECT recommendation_id, arm, max(placement) AS placement, max(customer_id) AS customer_id,
         sum(type = 'impression') AS impressions, sum(type = 'click') AS clicks
       FROM events WHERE at >= ${since} AND arm IS NOT NULL AND recommendation_id IS NOT NULL
+        AND ${placementFilter(placement)}
       GROUP BY recommendation_id, arm
     ), bought AS (
       SELECT recommendation_id, count(*) AS orders, sum(total) AS revenue FROM orders
       WHERE placed_at >= ${since} AND recommendation_id IN (SELECT recommendation_id FROM shown) GROUP BY recommendation_id
-    )
-    SELECT s.arm, count(*) AS recommendations, count(DISTINCT s.customer_id) AS customers,
+    )`;
+  const measures = sql`count(*) AS recommendations, count(DISTINCT s.customer_id) AS customers,
       sum(s.impressions) AS impressions, sum(s.clicks) AS clicks,
       coalesce(sum(b.orders), 0) AS attributedOrders, round(coalesce(sum(b.revenue), 0), 2) AS attributedRevenue
-    FROM shown s LEFT JOIN bought b ON b.recommendation_id = s.recommendation_id
-    GROUP BY s.arm ORDER BY s.arm`);
+    FROM shown s LEFT JOIN bought b ON b.recommendation_id = s.recommendation_id`;
+  const [arms = [], placements = []] = await batchRows(db, [
+    sql`${shown} SELECT s.arm, ${measures} GROUP BY s.arm ORDER BY s.arm`,
+    sql`${shown} SELECT s.placement, s.arm, ${measures} GROUP BY s.placement, s.arm ORDER BY s.placement, s.arm`,
+  ]);
+  const row = (r: Record<string, unknown>): HoldoutRow => ({
+    arm: String(r.arm),
+    recommendations: Number(r.recommendations),
+    customers: Number(r.customers),
+    impressions: Number(r.impressions),
+    clicks: Number(r.clicks),
+    attributedOrders: Number(r.attributedOrders),
+    attributedRevenue: Number(r.attributedRevenue),
+  });
+  return {
+    arms: arms.map(row),
+    placements: placements.map((r) => ({ placement: r.placement === null ? null : String(r.placement), ...row(r) })),
+  };
 }

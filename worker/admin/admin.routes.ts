@@ -121,19 +121,25 @@ export const adminRoutes = new Hono<AppEnv>()
     return c.json({ data: await segment(c.var.db, queryParams(c, segmentQuerySchema)) });
   })
   .get("/holdout", async (c) => {
-    const { since, by } = queryParams(c, holdoutQuerySchema);
+    const { since, by, placement } = queryParams(c, holdoutQuerySchema);
     const from = since ? new Date(since).toISOString() : new Date(c.var.now.getTime() - 30 * 86_400_000).toISOString();
-    const arms = (await holdoutResults(c.var.db, from)).map((row) => ({
+    const results = await holdoutResults(c.var.db, from, placement);
+    const withRate = <T extends { clicks: number; impressions: number }>(row: T) => ({
       ...row,
       clickThroughRate: row.impressions > 0 ? Math.round((row.clicks / row.impressions) * 10_000) / 10_000 : null,
-    }));
+    });
+    const arms = results.arms.map(withRate);
+    const placements = new Map<string | null, ReturnType<typeof withRate<(typeof results.placements)[number]>>[]>();
+    for (const row of results.placements)
+      placements.set(row.placement, [...(placements.get(row.placement) ?? []), withRate(row)]);
     const personalized = arms.find((row) => row.arm === "personalized");
     const holdout = arms.find((row) => row.arm === "holdout");
     const ratio = (a?: number | null, b?: number | null) => (a != null && b ? Math.round((a / b) * 1000) / 1000 : null);
-    const experiment = await experimentView(c.var.db, from, by, c.env.HOLDOUT_SHARE);
+    const experiment = await experimentView(c.var.db, from, by, c.env.HOLDOUT_SHARE, placement);
     return c.json({
       data: {
         since: from,
+        placement: placement ?? null,
         arms: arms.map((row) => ({ ...row, ...experiment.arms(row.arm) })),
         // Personalised ÷ held out: above 1 means the personalised shelf does better.
         lift: {
@@ -146,6 +152,11 @@ export const adminRoutes = new Hono<AppEnv>()
         },
         verdict: experiment.verdict,
         overTime: experiment.overTime,
+        // The same counts per placement (null: events sent without one).
+        placements: [...placements].map(([name, rows]) => ({
+          placement: name,
+          arms: rows.map(({ placement: _, ...row }) => row),
+        })),
       },
     });
   })

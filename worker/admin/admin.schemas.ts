@@ -2,6 +2,7 @@
 import * as z from "zod";
 import { discountSensitivities, lifecycleStages, valueTiers } from "../core/vocabulary.ts";
 import { instantField } from "../http/fields.schemas.ts";
+import { recommendationsQuerySchema } from "../recommendations/recommendations.schemas.ts";
 
 export const startNightlySchema = z
   .strictObject({
@@ -80,6 +81,8 @@ export const segmentResponseSchema = z.object({
 export const holdoutQuerySchema = z.object({
   since: z.iso.datetime({ offset: true, message: "since must be an ISO 8601 date-time" }).optional(),
   by: z.enum(["day", "week"], { message: "by must be day or week" }).default("day"),
+  /** Only the shelves of this placement count (as sent with events: `home`, `product`, `buy-again` …). */
+  placement: recommendationsQuerySchema.shape.placement,
 });
 
 const interval = z.tuple([z.number(), z.number()]);
@@ -106,6 +109,8 @@ const periodArmSchema = z
 export const holdoutResponseSchema = z.object({
   data: z.object({
     since: z.string(),
+    /** The placement the results are filtered to, or null for all. */
+    placement: z.string().nullable(),
     arms: z.array(
       z.object({
         arm: z.string(),
@@ -138,5 +143,22 @@ export const holdoutResponseSchema = z.object({
       by: z.enum(["day", "week"]),
       periods: z.array(z.object({ period: z.string(), personalized: periodArmSchema, holdout: periodArmSchema })),
     }),
+    placements: z.array(
+      z.object({
+        placement: z.string().nullable(),
+        arms: z.array(
+          z.object({
+            arm: z.string(),
+            recommendations: z.number(),
+            customers: z.number(),
+            impressions: z.number(),
+            clicks: z.number(),
+            clickThroughRate: z.number().nullable(),
+            attributedOrders: z.number(),
+            attributedRevenue: z.number(),
+          }),
+        ),
+      }),
+    ),
   }),
 });

@@ -27,12 +27,18 @@ const periodOf = {
     sql`date(${at}, '-' || ((CAST(strftime('%w', ${at}) AS INTEGER) + 6) % 7) || ' days')`,
 };
 
-export async function experimentTotals(db: Db, since: string, by: "day" | "week") {
+/** Events of one placement (a recommendation id is one shelf, so its events share it), or all of them. */
+export function placementFilter(placement: string | undefined) {
+  return placement === undefined ? sql`1` : sql`placement = ${placement}`;
+}
+
+export async function experimentTotals(db: Db, since: string, by: "day" | "week", placement?: string) {
   const perShopper = sql`
     WITH shown AS (
       SELECT recommendation_id, arm, max(customer_id) AS customer_id, min(at) AS first_at,
         sum(type = 'impression') AS impressions, sum(type = 'click') AS clicks
       FROM events WHERE at >= ${since} AND arm IS NOT NULL AND recommendation_id IS NOT NULL
+        AND ${placementFilter(placement)}
       GROUP BY recommendation_id, arm
     ), bought AS (
       SELECT recommendation_id, count(*) AS orders, sum(total) AS revenue FROM orders

@@ -27,8 +27,14 @@ function periodArm(row: PeriodRow | undefined) {
   };
 }
 
-export async function experimentView(db: Db, since: string, by: "day" | "week", holdoutShare: string | undefined) {
-  const { arms, periods } = await experimentTotals(db, since, by);
+export async function experimentView(
+  db: Db,
+  since: string,
+  by: "day" | "week",
+  holdoutShare: string | undefined,
+  placement?: string,
+) {
+  const { arms, periods } = await experimentTotals(db, since, by, placement);
   const personalized = arms.get("personalized") ?? emptyArm;
   const holdout = arms.get("holdout") ?? emptyArm;
   const reading = readExperiment(personalized, holdout, plannedRatio(holdoutShare));

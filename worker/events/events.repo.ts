@@ -11,12 +11,14 @@ export interface EventRow {
   customerId: string | null;
   productId: string | null;
   categoryId: string | null;
+  placement: string | null;
+  position: number | null;
   at: string;
   dedupeKey: string;
 }
 
-/** D1 binds at most 100 parameters per statement; an event row binds 8. */
-const rowsPerStatement = 12;
+/** D1 binds at most 100 parameters per statement; an event row binds 10. */
+const rowsPerStatement = 9;
 
 /** Inserts the rows, skipping any whose dedupe key is already stored. Returns how many were new. */
 export async function insertEvents(db: Db, rows: EventRow[]): Promise<number> {

@@ -150,6 +150,8 @@ export const eventsRoutes = new Hono<AppEnv>().post("/", async (c) => {
       customerId: shopper?.customerId ?? null,
       productId: event.productId ?? null,
       categoryId: event.categoryId ?? null,
+      placement: event.placement ?? null,
+      position: event.position ?? null,
       at: now.toISOString(),
       dedupeKey: shopper?.customerId
         ? eventDedupeKey(event, now, undefined, shopper.customerId)

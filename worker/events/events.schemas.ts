@@ -2,6 +2,7 @@
 import * as z from "zod";
 import { idField } from "../http/fields.schemas.ts";
 import { maxRecommendationIdLength } from "../recommendations/recommendation-id.ts";
+import { recommendationsQuerySchema } from "../recommendations/recommendations.schemas.ts";
 
 const id = idField(128);
 
@@ -14,6 +15,10 @@ export const eventSchema = z
     arm: idField(32).optional(),
     productId: id.optional(),
     categoryId: id.optional(),
+    /** The shelf's placement, as asked of GET /v1/recommendations (`home`, `product`, `buy-again` …). */
+    placement: recommendationsQuerySchema.shape.placement,
+    /** The card's 1-based position in its shelf. */
+    position: z.number().int("position must be a whole number").min(1, "position starts at 1").max(1000).optional(),
     /**
      * The shopper this event is from. A token may ride in the body because `sendBeacon` cannot set an
      * Authorization header; an event's own token wins over the batch's.

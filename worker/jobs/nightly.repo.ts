@@ -362,3 +362,48 @@ export async function countTransitions(db: Db, runId: string): Promise<number> {
   const row = await db.get<{ n: number }>(sql`SELECT count(*) AS n FROM stage_transitions WHERE run_id = ${runId}`);
   return row?.n ?? 0;
 }
+
+/** Rows kept per product in product_pairs (the most co-bought first). */
+export const maxPairsPerProduct = 20;
+/** Orders older than this do not count towards co-purchase. */
+export const copurchaseWindowDays = 365;
+/**
+ * A pair is kept only when at least this many orders hold it: a product page then never reveals what
+ * one or two shoppers bought together, and a one-off basket is not a pattern.
+ */
+export const minOrdersPerPair = 3;
+/** Orders with more distinct products than this are left out: a huge basket says little about pairs, and bounds the self-join. */
+export const maxProductsPerPairOrder = 30;
+
+/**
+ * Rebuilds product_pairs: for each product, the `maxPairsPerProduct` products bought in the most of
+ * the same orders (at least `minOrdersPerPair`) over the last `copurchaseWindowDays`. Delete and insert run in one batch (one
+ * transaction), so readers see the old table or the new one, and a re-run rewrites the same rows.
+ */
+export async function copurchaseStep(db: Db, now: Date) {
+  const since = new Date(now.getTime() - copurchaseWindowDays * 86_400_000).toISOString();
+  const computedAt = now.toISOString();
+  await runBatch(db, [
+    sql`DELETE FROM product_pairs`,
+    sql`
+      WITH recent AS (
+        SELECT DISTINCT l.order_id, l.product_id FROM order_lines l JOIN orders o ON o.id = l.order_id
+        WHERE o.placed_at >= ${since} AND o.placed_at <= ${computedAt}
+      ), small AS (
+        SELECT r.order_id, r.product_id FROM recent r
+        WHERE r.order_id IN (SELECT order_id FROM recent GROUP BY order_id HAVING count(*) BETWEEN 2 AND ${maxProductsPerPairOrder})
+      ), pairs AS (
+        SELECT a.product_id, b.product_id AS other_id, count(*) AS orders
+        FROM small a JOIN small b ON a.order_id = b.order_id AND a.product_id <> b.product_id
+        GROUP BY a.product_id, b.product_id HAVING count(*) >= ${minOrdersPerPair}
+      ), ranked AS (
+        SELECT product_id, other_id, orders,
+          row_number() OVER (PARTITION BY product_id ORDER BY orders DESC, other_id) AS rank
+        FROM pairs
+      )
+      INSERT INTO product_pairs (product_id, other_id, orders, computed_at)
+      SELECT product_id, other_id, orders, ${computedAt} FROM ranked WHERE rank <= ${maxPairsPerProduct}`,
+  ]);
+  const [row] = await db.all<{ pairs: number }>(sql`SELECT count(*) AS pairs FROM product_pairs`);
+  return { pairs: row?.pairs ?? 0 };
+}

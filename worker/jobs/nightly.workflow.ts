@@ -12,6 +12,7 @@ import type { Db, Env } from "../env.ts";
 import { diagnosticsStep } from "../models/diagnostics.repo.ts";
 import { modelsById } from "../models/models.repo.ts";
 import {
+  copurchaseStep,
   countTransitions,
   finishRunStep,
   fitCustomerModelsStep,
@@ -47,6 +48,7 @@ export class NightlyModelWorkflow extends WorkflowEntrypoint<Env, NightlyParams>
     await step.do("start run", retries, async () => startRunStep(db, runId, new Date()));
     const fit = await step.do("fit customer models", retries, async () => fitCustomerModelsStep(db, now));
     const population = await step.do("fit ranking statistics", retries, async () => fitPopulationStep(db, now));
+    await step.do("co-purchase table", retries, async () => copurchaseStep(db, now));
 
     let cursor = "";
     let scored = 0;

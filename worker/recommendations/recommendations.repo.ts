@@ -13,6 +13,21 @@ export interface ShopperData {
   categoryStats: CategoryStat[];
   recentPurchases: { productId: string; purchasedAt: string }[];
   browse: BrowseSignal[];
+  /** The products the shopper bought and in how many orders (only when asked for: the buy-again shelf). */
+  usualProducts: { productId: string; orders: number }[];
+}
+
+/** Usual products read for the buy-again shelf, most-ordered first. */
+const maxUsualProducts = 100;
+/** Co-purchase rows read for a product page (product_pairs keeps at most 20 per product). */
+const maxCoPurchases = 20;
+
+/** The products most often bought in the same orders as `productId` (the nightly product_pairs table). */
+export async function coPurchasesOf(db: Db, productId: string): Promise<{ productId: string; orders: number }[]> {
+  const rows = await db.all<{ productId: string; orders: number }>(sql`
+    SELECT other_id AS productId, orders FROM product_pairs WHERE product_id = ${productId}
+    ORDER BY orders DESC, other_id LIMIT ${maxCoPurchases}`);
+  return rows.map((row) => ({ productId: String(row.productId), orders: Number(row.orders) }));
 }
 
 /** Days of purchases that count as "just bought" for item selection. */
@@ -20,11 +35,16 @@ const recentPurchaseDays = 120;
 /** Browse signals older than this are not read: bounded work per request, and stale interest fades out. */
 const browseWindowDays = 60;
 
-export async function loadShopper(db: Db, accountKey: string, now: Date): Promise<ShopperData> {
+export async function loadShopper(
+  db: Db,
+  accountKey: string,
+  now: Date,
+  read: { usualProducts?: boolean } = {},
+): Promise<ShopperData> {
   const customer = sql`(SELECT customer_id FROM identities WHERE key = ${accountKey})`;
   const since = new Date(now.getTime() - recentPurchaseDays * 86_400_000).toISOString();
   const browseSince = new Date(now.getTime() - browseWindowDays * 86_400_000).toISOString();
-  const [ids, summaries, stats, recent, views] = await batchRows(db, [
+  const [ids, summaries, stats, recent, views, usual] = await batchRows(db, [
     sql`SELECT ${customer} AS customer_id`,
     sql`SELECT * FROM customer_summaries WHERE customer_id = ${customer}`,
     sql`SELECT * FROM customer_category_stats WHERE customer_id = ${customer}`,
@@ -35,6 +55,13 @@ export async function loadShopper(db: Db, accountKey: string, now: Date): Promis
       SELECT category_id AS categoryId, count(*) AS views, max(at) AS lastViewedAt FROM events
       WHERE customer_id = ${customer} AND type IN ('view', 'click') AND category_id IS NOT NULL AND at >= ${browseSince}
       GROUP BY category_id`,
+    ...(read.usualProducts
+      ? [
+          sql`
+      SELECT l.product_id AS productId, count(DISTINCT o.id) AS orders FROM orders o JOIN order_lines l ON l.order_id = o.id
+      WHERE o.customer_id = ${customer} GROUP BY l.product_id ORDER BY orders DESC, l.product_id LIMIT ${maxUsualProducts}`,
+        ]
+      : []),
   ]);
   const customerId = (ids?.[0] as { customer_id: string | null } | undefined)?.customer_id ?? null;
   const s = summaries?.[0] as Record<string, unknown> | undefined;
@@ -44,6 +71,7 @@ export async function loadShopper(db: Db, accountKey: string, now: Date): Promis
     categoryStats: (stats ?? []).map(categoryStatOf),
     recentPurchases: (recent ?? []) as unknown as { productId: string; purchasedAt: string }[],
     browse: (views ?? []) as unknown as BrowseSignal[],
+    usualProducts: (usual ?? []).map((row) => ({ productId: String(row.productId), orders: Number(row.orders) })),
   };
 }
 
@@ -75,7 +103,14 @@ export async function loadShoppers(
   ]);
   for (const row of summaries) {
     const id = String(row.customer_id);
-    shoppers.set(id, { customerId: id, summary: summaryOf(row), categoryStats: [], recentPurchases: [], browse: [] });
+    shoppers.set(id, {
+      customerId: id,
+      summary: summaryOf(row),
+      categoryStats: [],
+      recentPurchases: [],
+      browse: [],
+      usualProducts: [],
+    });
   }
   for (const row of stats) shoppers.get(String(row.customer_id))?.categoryStats.push(categoryStatOf(row));
   for (const row of recent)

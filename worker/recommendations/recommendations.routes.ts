@@ -3,6 +3,7 @@
 // → compute (worker/core: profile, ranking, rules).
 import { type Context, Hono } from "hono";
 import { rankingOptionsWith } from "../core/ranking/options.ts";
+import { buyAgainPlacement, hiddenIds, withoutHidden } from "../core/ranking/placements.ts";
 import { buildPopulation } from "../core/ranking/population.ts";
 import { recommend } from "../core/ranking/recommend.ts";
 import type { AppEnv } from "../env.ts";
@@ -23,7 +24,7 @@ import {
   newRecommendationId,
   type ServedArm,
 } from "./recommendation-id.ts";
-import { cachedCatalog, loadShopper } from "./recommendations.repo.ts";
+import { cachedCatalog, coPurchasesOf, loadShopper } from "./recommendations.repo.ts";
 import { recommendationsQuerySchema } from "./recommendations.schemas.ts";
 import { shopperSegmentOf } from "./segment.ts";
 
@@ -64,11 +65,18 @@ async function shelf(c: Context<AppEnv>) {
     popular: { maxItems: query.limit, maxCategories: Math.max(query.categories, 1) },
     categories: { maxCategories: Math.max(query.categories, 1) },
   });
-  const [models, catalog, rules, shopper] = await Promise.all([
+  const placement = {
+    placement: query.placement ?? null,
+    productId: query.product ?? null,
+    excludeIds: query.exclude,
+  };
+  const buyingAgain = placement.placement === buyAgainPlacement;
+  const [models, catalog, rules, shopper, coPurchases] = await Promise.all([
     currentModels(c.var.db, now),
     cachedCatalog(c.var.db, now),
     liveRulesFor(c.var.db, now),
-    accountKey ? loadShopper(c.var.db, accountKey, now) : null,
+    accountKey ? loadShopper(c.var.db, accountKey, now, { usualProducts: buyingAgain }) : null,
+    placement.productId ? coPurchasesOf(c.var.db, placement.productId) : [],
   ]);
   const known = !!shopper?.customerId && !!shopper.summary;
   // Whom the id binds: events and orders attributed to it must come from this shopper.
@@ -87,9 +95,12 @@ async function shelf(c: Context<AppEnv>) {
   const shared = token ? "private, no-store" : `public, max-age=${popularShelfSeconds}`;
 
   // The default shelf is computed once per isolate per minute, and again as soon as the rules change.
+  // A shelf with page context (a product, excluded ids, buy-again) is computed per request.
   const cacheKey = `${query.limit}:${query.categories}`;
+  const contextFree = !placement.productId && placement.excludeIds.length === 0 && !buyingAgain;
   if (
     !known &&
+    contextFree &&
     popularCache?.key === cacheKey &&
     popularCache.rules === rules &&
     now.getTime() - popularCache.at < popularShelfSeconds * 1000
@@ -100,7 +111,7 @@ async function shelf(c: Context<AppEnv>) {
       popularCache.body.data.arm as ServedArm,
       popularCache.body.data.items as { id: string }[],
     );
-    return c.json({ data: { ...popularCache.body.data, recommendationId } });
+    return c.json({ data: { ...popularCache.body.data, placement: placement.placement, recommendationId } });
   }
 
   const population = models.population ?? buildPopulation([], catalog.products, now);
@@ -120,6 +131,7 @@ async function shelf(c: Context<AppEnv>) {
       rules,
       categoryNames: catalog.categoryNames,
       now,
+      placement: { ...placement, coPurchases, usualProducts: shopper?.usualProducts ?? [] },
     },
     options,
   );
@@ -133,6 +145,7 @@ async function shelf(c: Context<AppEnv>) {
       ),
       arm: result.arm,
       customerKnown: known,
+      placement: placement.placement,
       categories: result.categories.slice(0, query.categories).map((category) => ({
         id: category.categoryId,
         name: catalog.categoryNames[category.categoryId] ?? category.categoryId,
@@ -155,6 +168,8 @@ async function shelf(c: Context<AppEnv>) {
   };
   if (known) {
     c.header("Cache-Control", "private, no-store");
+  } else if (!contextFree) {
+    c.header("Cache-Control", shared);
   } else {
     popularCache = { key: cacheKey, rules, body, at: now.getTime() };
     c.header("Cache-Control", shared);
@@ -195,11 +210,14 @@ async function degradedShelf(c: Context<AppEnv>, error: unknown) {
   );
   const query = queryParams(c, recommendationsQuerySchema);
   const kept = await lastGoodShelf(`${query.limit}:${query.categories}`, c.var.now);
+  const placement = { placement: query.placement ?? null, productId: query.product ?? null, excludeIds: query.exclude };
+  // Buy-again is personal: the popular shelf is no stand-in for it.
+  const keptItems = placement.placement === buyAgainPlacement ? [] : (kept?.items ?? []);
   const view: ShelfView = {
     arm: "anonymous",
     customerKnown: false,
     categories: (kept?.categories ?? []).slice(0, query.categories),
-    items: (kept?.items ?? []).slice(0, query.limit),
+    items: withoutHidden(keptItems, hiddenIds(placement)).slice(0, query.limit),
   };
   c.header("Cache-Control", "no-store");
   c.header("Vary", "Authorization");
@@ -208,7 +226,7 @@ async function degradedShelf(c: Context<AppEnv>, error: unknown) {
     { arm: "anonymous", subject: anonymousSubject, itemIds: view.items.map((item) => item.id), issuedAt: c.var.now },
     c.env.SHOPPER_TOKEN_SECRET,
   );
-  return c.json({ data: { recommendationId, ...view, degraded: true } });
+  return c.json({ data: { recommendationId, ...view, placement: placement.placement, degraded: true } });
 }
 
 export const recommendationsRoutes = new Hono<AppEnv>().get("/", async (c) => {

@@ -1,10 +1,38 @@
 // GET /v1/recommendations: query parameters and the response contract.
 import * as z from "zod";
+import { idField } from "../http/fields.schemas.ts";
+
+/** At most this many ids in `exclude=` (the cart and the shelves above, on one page). */
+export const maxExcludeIds = 100;
+export const maxPlacementLength = 40;
 
 export const recommendationsQuerySchema = z.object({
   limit: z.coerce.number().int().min(1, "limit must be at least 1").max(48, "limit must be at most 48").default(8),
   categories: z.coerce.number().int().min(0).max(20, "categories must be at most 20").default(4),
   token: z.string().max(4096).optional(),
+  /** The shelf's name: `home`, `product`, `cart`, `buy-again` or any other lowercase name. */
+  placement: z
+    .string()
+    .max(maxPlacementLength, `placement must be at most ${maxPlacementLength} characters`)
+    .regex(
+      /^[a-z0-9][a-z0-9_-]*$/,
+      "placement must be lowercase letters, digits, - or _, starting with a letter or digit",
+    )
+    .optional(),
+  /** The product page's product id: never shown; what is bought with it comes first. */
+  product: idField(128).optional(),
+  /** Comma-separated product ids the page already shows (the cart, the shelves above): never shown. */
+  exclude: z
+    .string()
+    .max(maxExcludeIds * 129, "exclude is too long")
+    .transform((value) =>
+      value
+        .split(",")
+        .map((id) => id.trim())
+        .filter((id) => id !== ""),
+    )
+    .pipe(z.array(idField(128)).max(maxExcludeIds, `exclude must list at most ${maxExcludeIds} ids`))
+    .default([]),
 });
 
 const reasonSchema = z.looseObject({ code: z.string() });
@@ -14,6 +42,8 @@ export const recommendationsResponseSchema = z.object({
     recommendationId: z.string(),
     arm: z.enum(["personalized", "holdout", "anonymous"]),
     customerKnown: z.boolean(),
+    /** The placement asked for, or null. */
+    placement: z.string().nullable(),
     categories: z.array(
       z.object({
         id: z.string(),

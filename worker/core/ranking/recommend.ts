@@ -8,6 +8,18 @@ import type { Rule, ShopperSegment } from "../rules/types.ts";
 import { rankCategories } from "./categories.ts";
 import { discountSensitivityFor, type RecentPurchase, selectItems } from "./items.ts";
 import { defaultRankingOptions, type RankingOptions } from "./options.ts";
+import {
+  buyAgain,
+  buyAgainPlacement,
+  type CoPurchase,
+  dueCategories,
+  goesWith,
+  hiddenIds,
+  mergeShelves,
+  type PlacementContext,
+  type UsualProduct,
+  withoutHidden,
+} from "./placements.ts";
 import { popularShelf } from "./popular.ts";
 import type { PopulationStats } from "./population.ts";
 import type { BrowseSignal, CategoryStat, CustomerSummary, Product, RankedCategory, RankedItem } from "./types.ts";
@@ -32,6 +44,12 @@ export interface RecommendationInput {
   rules: readonly Rule[];
   categoryNames?: Readonly<Record<string, string>>;
   now: Date;
+  /**
+   * Where the shelf is shown (placements.ts). Hidden ids never appear; with a page product, its
+   * co-purchases come first; `buy-again` shows the due-now categories' usual items (empty when none
+   * is due or the shopper is anonymous; the holdout arm gets the popular shelf).
+   */
+  placement?: PlacementContext & { coPurchases?: readonly CoPurchase[]; usualProducts?: readonly UsualProduct[] };
 }
 
 export interface Recommendations {
@@ -56,10 +74,11 @@ export function recommend(
     ? holdoutArm(input.holdoutKey ?? input.customerId!, options.holdout)
     : "anonymous";
 
-  let categories: RankedCategory[];
-  let items: RankedItem[];
-  if (arm === "personalized") {
-    categories = rankCategories(
+  const placement = input.placement;
+  const hidden = placement ? hiddenIds(placement) : new Set<string>();
+  const catalog = withoutHidden(input.catalog, hidden);
+  const ranked = () =>
+    rankCategories(
       {
         categories: input.categoryStats,
         browse: input.browse,
@@ -70,22 +89,57 @@ export function recommend(
       },
       options.categories,
     );
-    items = selectItems(
-      {
-        categories,
-        catalog: input.catalog,
-        population: input.population,
-        categoryStats: input.categoryStats,
-        discountSensitivity: segment.discountSensitivity ?? "mixed",
-        recentPurchases: input.recentPurchases,
-        discountOverrides: discountOverridesFrom(input.rules, context),
-        now: input.now,
-      },
-      options,
-    );
+
+  let categories: RankedCategory[];
+  let items: RankedItem[];
+  if (placement?.placement === buyAgainPlacement && arm !== "holdout") {
+    // Replenishment is personal: nothing is due for an anonymous visitor.
+    categories = arm === "personalized" ? dueCategories(ranked()) : [];
+    items = buyAgain({ categories, usualProducts: placement.usualProducts ?? [], catalog }, options);
   } else {
-    ({ categories, items } = popularShelf(input.population, input.catalog, options, input.categoryNames));
+    if (arm === "personalized") {
+      categories = ranked();
+      items = selectItems(
+        {
+          categories,
+          catalog,
+          population: input.population,
+          categoryStats: input.categoryStats,
+          discountSensitivity: segment.discountSensitivity ?? "mixed",
+          recentPurchases: input.recentPurchases,
+          discountOverrides: discountOverridesFrom(input.rules, context),
+          now: input.now,
+        },
+        options,
+      );
+    } else {
+      ({ categories, items } = popularShelf(input.population, catalog, options, input.categoryNames));
+    }
+    const product = placement?.productId ? input.catalog.find((p) => p.id === placement.productId) : undefined;
+    if (product && placement?.coPurchases?.length) {
+      // Co-purchase is the same for everyone; the price band is the shopper's own only when personalised.
+      const together = goesWith(
+        {
+          product,
+          coPurchases: placement.coPurchases,
+          catalog,
+          population: input.population,
+          categoryStats: arm === "personalized" ? input.categoryStats : [],
+          recentlyBought:
+            arm === "personalized" ? new Set((input.recentPurchases ?? []).map((p) => p.productId)) : undefined,
+        },
+        options,
+      );
+      items = mergeShelves(together, items, Math.max(options.items.maxItems, options.popular.maxItems));
+    }
   }
-  const result = applyRules({ categories, items, rules: input.rules, context, catalog: input.catalog }, options);
-  return { arm, categories: result.categories, items: result.items, segment, appliedRuleIds: result.appliedRuleIds };
+  const result = applyRules({ categories, items, rules: input.rules, context, catalog }, options);
+  // A pin names a product, never a hidden one: what the page shows (or is) stays off this shelf.
+  return {
+    arm,
+    categories: result.categories,
+    items: withoutHidden(result.items, hidden),
+    segment,
+    appliedRuleIds: result.appliedRuleIds,
+  };
 }
