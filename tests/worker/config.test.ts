@@ -73,6 +73,18 @@ describe("a deployment missing configuration", () => {
     }
   });
 
+  it("refuses a phone region libphonenumber does not know, and accepts known ones in any case", async () => {
+    for (const region of ["UK", "XX", "Britain"]) {
+      const response = await call("/health", {}, { PHONE_DEFAULT_REGION: region });
+      expect(response.status, region).toBe(503);
+      expect(((await response.json()) as { error: { message: string } }).error.message).toContain(
+        "PHONE_DEFAULT_REGION",
+      );
+    }
+    for (const region of ["GB", "fr", " US "])
+      expect((await call("/health", {}, { PHONE_DEFAULT_REGION: region })).status, region).toBe(200);
+  });
+
   it("logs the refusal with the request id and the missing names only", async () => {
     const log = vi.spyOn(console, "error").mockImplementation(() => {});
     try {

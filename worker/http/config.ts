@@ -1,6 +1,7 @@
 // The settings a deployment cannot serve without, and the checks that find what is missing or unusable.
 // Shared by the worker (which refuses to serve while anything is wrong) and the deploy script's
 // pre-flight (which refuses to deploy). Names only, never values, ever leave these functions.
+import { isSupportedCountry } from "libphonenumber-js/min";
 import { parseMaxTtlSeconds } from "./shopper-token.ts";
 
 /** Set with `wrangler secret put <NAME>`; locally they come from .dev.vars. */
@@ -68,6 +69,16 @@ export function configProblems(env: Readonly<Record<string, unknown>>): ConfigPr
     problems.push({
       name: "SHOPPER_TOKEN_MAX_TTL_SECONDS",
       problem: "SHOPPER_TOKEN_MAX_TTL_SECONDS must be a positive whole number of seconds.",
+    });
+  // A misspelt region ("UK") would read every national phone number in the wrong country.
+  const region = env.PHONE_DEFAULT_REGION;
+  if (
+    region !== undefined &&
+    (typeof region !== "string" || (region.trim() !== "" && !isSupportedCountry(region.trim().toUpperCase())))
+  )
+    problems.push({
+      name: "PHONE_DEFAULT_REGION",
+      problem: "PHONE_DEFAULT_REGION must be an ISO 3166 country code such as US, GB or FR (GB, not UK).",
     });
   return problems;
 }
