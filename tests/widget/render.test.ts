@@ -269,6 +269,17 @@ describe("never breaks the host page", () => {
     expect(noise).toEqual([]);
   });
 
+  it("leaves a mount point the page hid hidden", async () => {
+    const page = await newPage();
+    const mounts = '<div data-patron="x"></div><div data-patron="x" hidden id="kept-hidden"></div>';
+    await serveShop(page, { "/": hostPage({ workerUrl: worker.url, token: shopperToken, mounts }) });
+    await page.goto(`${shopOrigin}/`);
+    await waitForCards(page, 0);
+    await waitForCards(page, 1); // Rendered inside, but not shown.
+    expect(await page.evaluate(() => document.getElementById("kept-hidden")!.hidden)).toBe(true);
+    expect(await page.evaluate(() => document.getElementById("kept-hidden")!.getBoundingClientRect().height)).toBe(0);
+  });
+
   it("collapses quietly on a page whose origin the API does not allow", async () => {
     const page = await newPage();
     const noise = collectNoise(page);

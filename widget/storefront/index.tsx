@@ -55,7 +55,8 @@ function start(): void {
   const paint = (mount: Mount) => {
     try {
       // Not even popular items: collapse once (the hidden attribute also drops v1.css's reservation).
-      mount.host.hidden = shelf === null;
+      // Never un-hides: a mount point the page itself hid stays hidden.
+      if (shelf === null) mount.host.hidden = true;
       const known = shelf ? shelf.customerKnown : token; // The skeleton guesses from the token.
       render(
         shelf === null ? null : <ShelfView {...mount} title={known ? mount.title : mount.anonymous} shelf={shelf} />,
