@@ -53,36 +53,81 @@ export interface HostPageOptions {
   timeoutMs?: number;
   /** Extra CSS for the host page, e.g. a hostile global reset. */
   css?: string;
+  /** The mount points; one "Picked for you" shelf of 8 by default. */
+  mounts?: string;
+  /** The page's <html lang>. */
+  lang?: string;
+  /** A Content-Security-Policy for a <meta> tag; the page then keeps its CSS and stub out of inline code. */
+  csp?: string;
+  /** Script run before the widget's script: e.g. remove a browser API. */
+  before?: string;
 }
 
-/** A storefront page that embeds the widget exactly as the docs tell integrators to. */
-export function hostPage({ workerUrl, token, timeoutMs, css = "" }: HostPageOptions): string {
+const defaultMount = '<div data-patron="picked-for-you" data-limit="8" data-title="Picked for you"></div>';
+
+/**
+ * A storefront page that embeds the widget exactly as the docs tell integrators to: the reservation
+ * stylesheet in the head, the queue stub, the async script and the mount points. Layout shifts add up in
+ * `window.layoutShift`; CSP violations are listed in `window.violations`.
+ */
+export function hostPage({
+  workerUrl,
+  token,
+  timeoutMs,
+  css = "",
+  mounts = defaultMount,
+  lang = "en-US",
+  csp,
+  before = "",
+}: HostPageOptions): string {
   const attributes = [token ? `data-token="${token}"` : "", timeoutMs ? `data-timeout="${timeoutMs}"` : ""].join(" ");
-  return `<!doctype html>
-<html lang="en-US"><head><meta charset="utf-8"><title>Shop</title>
-<style>body { margin: 0; width: 1200px; font: 16px serif; } ${css}</style>
-<script>
+  const script = `
   window.layoutShift = 0;
+  window.violations = [];
+  document.addEventListener("securitypolicyviolation", (event) => violations.push(event.violatedDirective + " " + event.blockedURI));
   new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) if (!entry.hadRecentInput) window.layoutShift += entry.value;
   }).observe({ type: "layout-shift", buffered: true });
   window.patron = window.patron || function () { (patron.q = patron.q || []).push(arguments); };
-</script>
+  ${before}`;
+  const styles = `body { margin: 0; max-width: 1200px; font: 16px serif; } ${css}`;
+  return `<!doctype html>
+<html lang="${lang}"><head><meta charset="utf-8"><title>Shop</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+${csp ? `<meta http-equiv="Content-Security-Policy" content="${csp}">` : ""}
+${csp ? '<link rel="stylesheet" href="/page.css">' : `<style>${styles}</style>`}
+<link rel="stylesheet" href="${workerUrl}/widget/v1.css">
+${csp ? '<script src="/page.js"></script>' : `<script>${script}</script>`}
 <script async src="${workerUrl}/widget/v1.js" ${attributes}></script>
 </head><body>
 <p class="outside">Above the shelf</p>
-<div data-patron="picked-for-you" data-limit="8" data-title="Picked for you"></div>
+${mounts}
 <div class="after">Below the shelf</div>
 <img class="outside-img" alt="" width="40" height="20" src="data:image/gif;base64,R0lGODlhAQABAAAAACw=">
 </body></html>`;
 }
 
+/** The CSS and script a `csp` host page loads from its own origin (they are inline otherwise). */
+export function hostPageAssets(options: HostPageOptions): Record<string, string> {
+  const html = hostPage({ ...options, csp: undefined });
+  return {
+    "/page.css": html.match(/<style>([\s\S]*?)<\/style>/)![1]!,
+    "/page.js": html.match(/<script>([\s\S]*?)<\/script>/)![1]!,
+  };
+}
+
 /** Serves `pages` (path → html) at the fake shop origin for every page of the browser context. */
 export async function serveShop(page: Page, pages: Record<string, string>): Promise<void> {
   await page.context().route(`${shopOrigin}/**`, (route) => {
-    const html = pages[new URL(route.request().url()).pathname];
+    const pathname = new URL(route.request().url()).pathname;
+    const html = pages[pathname];
+    const contentType = pathname.endsWith(".css")
+      ? "text/css"
+      : pathname.endsWith(".js")
+        ? "text/javascript"
+        : "text/html";
     return html
-      ? route.fulfill({ status: 200, contentType: "text/html; charset=utf-8", body: html })
+      ? route.fulfill({ status: 200, contentType: `${contentType}; charset=utf-8`, body: html })
       : route.fulfill({ status: 404, body: "not found" });
   });
 }
@@ -94,7 +139,6 @@ export interface RenderedCard {
   listPrice: string | null;
   reason: string | null;
   label: string;
-  description: string | null;
 }
 
 /** Reads the product cards out of the first mount point's shadow root. */
@@ -102,15 +146,13 @@ export function renderedCards(page: Page, mountIndex = 0): Promise<RenderedCard[
   return page.evaluate((index) => {
     const root = document.querySelectorAll("[data-patron]")[index]?.shadowRoot;
     return [...(root?.querySelectorAll("li a") ?? [])].map((link) => {
-      const describedBy = link.getAttribute("aria-describedby");
       return {
         href: link.getAttribute("href") ?? "",
         title: link.querySelector("b")?.textContent ?? "",
         price: (link.querySelector("ins") ?? link.querySelector("em"))?.firstChild?.textContent ?? "",
         listPrice: link.querySelector("s")?.textContent ?? null,
-        reason: link.querySelector("p")?.textContent ?? null,
+        reason: link.querySelector("p")?.textContent || null,
         label: link.getAttribute("aria-label") ?? "",
-        description: describedBy ? (root?.getElementById(describedBy)?.textContent ?? null) : null,
       };
     });
   }, mountIndex);

@@ -1,5 +1,6 @@
-// Loads the shelf: the shopper's picks within a time budget, else the popular shelf (cached from an
-// earlier anonymous answer, or fetched without a token), else nothing. Never rejects.
+// Loads the shelf within one time budget (data-timeout): the shopper's picks, else the popular shelf
+// (cached from an earlier anonymous answer, or fetched without a token in what is left of the budget),
+// else nothing. Never rejects.
 import type { Item, Shelf } from "./types.ts";
 
 const cacheKey = "patron:popular:v1";
@@ -48,7 +49,12 @@ function cachePopular(shelf: Shelf | null): Shelf | null {
 }
 
 export async function loadShelf(api: string, token: string, limit: number, timeoutMs: number): Promise<Shelf | null> {
+  const deadline = Date.now() + timeoutMs;
   const shelf = await fetchShelf(api, token, limit, timeoutMs);
   if (!token) return cachePopular(shelf) ?? readCachedPopular();
-  return shelf ?? readCachedPopular() ?? cachePopular(await fetchShelf(api, "", limit, timeoutMs));
+  return (
+    shelf ??
+    readCachedPopular() ??
+    (deadline > Date.now() ? cachePopular(await fetchShelf(api, "", limit, deadline - Date.now())) : null)
+  );
 }

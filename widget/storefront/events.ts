@@ -10,6 +10,8 @@ let endpoint = "";
 let shopperToken = "";
 const impressed = new Set<string>();
 const eventFor = new WeakMap<Element, ShelfEvent>();
+const timers = new WeakMap<Element, ReturnType<typeof setTimeout>>();
+let observer: IntersectionObserver | undefined;
 
 export function configureEvents(api: string, token: string): void {
   endpoint = `${api}/v1/events`;
@@ -23,28 +25,38 @@ function send(events: ShelfEvent[]): void {
   } catch {}
 }
 
+/** A click: the primary button, Enter on the focused card (the browser fires click) or the middle button. */
 export const trackClick = (event: ShelfEvent) => send([{ ...event, type: "click" }]);
 
-// One observer for every card; each callback's newly half-visible cards go out as one beacon. (Every
-// browser that parses this ES2022 bundle has IntersectionObserver.)
-const observer = new IntersectionObserver(
-  (entries) => {
-    const fresh: ShelfEvent[] = [];
-    for (const entry of entries) {
-      const event = eventFor.get(entry.target);
-      const key = `${event?.recommendationId}|${event?.productId}`;
-      if (!event || entry.intersectionRatio < 0.5 || impressed.has(key)) continue;
-      impressed.add(key);
-      observer.unobserve(entry.target);
-      fresh.push({ ...event, type: "impression" });
-    }
-    if (fresh.length) send(fresh);
-  },
-  { threshold: 0.5 },
-);
+/** Counts the card once it has been at least half visible for a whole second while the page is visible. */
+function impress(element: Element): void {
+  const event = eventFor.get(element) as ShelfEvent;
+  const key = `${event.recommendationId}|${event.productId}`;
+  if (document.hidden) {
+    timers.set(element, setTimeout(impress, 1000, element)); // Try again once the tab is back.
+  } else if (!impressed.has(key)) {
+    impressed.add(key);
+    observer?.unobserve(element);
+    send([{ ...event, type: "impression" }]);
+  }
+}
 
-/** Counts the card once it is at least half visible, once per recommendation and product. */
+/**
+ * Starts a one-second timer when the card becomes at least half visible and stops it when it drops below.
+ * Without IntersectionObserver (very old browsers) the shelf still works; it just reports no impressions.
+ */
 export function observeImpression(element: Element, event: ShelfEvent): void {
-  eventFor.set(element, event);
-  observer.observe(element);
+  try {
+    observer ??= new IntersectionObserver(
+      (entries) => {
+        for (const { target, intersectionRatio } of entries) {
+          clearTimeout(timers.get(target));
+          if (intersectionRatio >= 0.5) timers.set(target, setTimeout(impress, 1000, target));
+        }
+      },
+      { threshold: 0.5 },
+    );
+    eventFor.set(element, event);
+    observer.observe(element);
+  } catch {}
 }

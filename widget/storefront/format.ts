@@ -3,16 +3,18 @@ import type { Item } from "./types.ts";
 
 export type FormatPrice = (amount: number) => string;
 
+/**
+ * The page's language, else the browser's, else English; an unknown tag such as `en_US` falls through to
+ * the next. The currency stays the shop's; an invalid currency code shows the bare amount.
+ */
 export function priceFormatter(currency: string): FormatPrice {
-  try {
-    const format = new Intl.NumberFormat(document.documentElement.lang || navigator.language, {
-      style: "currency",
-      currency,
-    });
-    return (amount) => format.format(amount);
-  } catch {
-    return (amount) => amount.toFixed(2); // An invalid lang attribute or currency code.
+  for (const lang of [document.documentElement.lang, navigator.language, "en"]) {
+    try {
+      const format = new Intl.NumberFormat(lang || undefined, { style: "currency", currency });
+      return (amount) => format.format(amount);
+    } catch {}
   }
+  return (amount) => amount.toFixed(2);
 }
 
 /**

@@ -1,7 +1,7 @@
 /** @jsxRuntime classic */
 /** @jsx h */
 // The shelf's markup: a skeleton with the same geometry as the cards (so nothing moves when data
-// arrives), then a list of product cards. Stateless: index.tsx re-renders it when the data changes.
+// arrives), then a row of product cards. Stateless: index.tsx re-renders it when the data changes.
 // Short tag names (i, b, em, p, ins) keep the byte budget; the stylesheet gives each one its role.
 // biome-ignore lint/correctness/noUnusedImports: `h` is the classic JSX factory named at the top of the file.
 import { h } from "preact";
@@ -10,6 +10,7 @@ import { type FormatPrice, reasonOf, withRecommendation } from "./format.ts";
 import type { Item, Shelf } from "./types.ts";
 
 export interface ShelfProps {
+  /** The heading: data-title for a shopper the API knows, data-title-anonymous for the popular shelf. */
   title: string;
   limit: number;
   format: FormatPrice;
@@ -17,7 +18,7 @@ export interface ShelfProps {
   shelf?: Shelf | null;
 }
 
-function ProductCard({ item, index, shelf, format }: { item: Item; index: number; shelf: Shelf; format: FormatPrice }) {
+function ProductCard({ item, shelf, format }: { item: Item; shelf: Shelf; format: FormatPrice }) {
   const event: ShelfEvent = {
     recommendationId: shelf.recommendationId,
     arm: shelf.arm,
@@ -35,16 +36,15 @@ function ProductCard({ item, index, shelf, format }: { item: Item; index: number
         if (element) observeImpression(element, event);
       }}
     >
+      {/* The name holds all the visible text (WCAG 2.5.3), the struck price read out as "was". */}
       <a
         href={withRecommendation(item.url, shelf.recommendationId)}
-        aria-label={`${item.title}, ${price}${onSale ? `, was ${was}` : ""}`}
-        aria-describedby={reason ? `why${index}` : undefined}
+        aria-label={`${item.title}, ${price}${onSale ? `, was ${was}` : ""}${reason ? `. ${reason}` : ""}`}
         onClick={() => trackClick(event)}
+        onAuxClick={(click) => click.button === 1 && trackClick(event)}
       >
-        <i>
-          {item.imageUrl && <img src={item.imageUrl} alt="" loading="lazy" />}
-          {reason && <p id={`why${index}`}>{reason}</p>}
-        </i>
+        <i>{item.imageUrl && <img src={item.imageUrl} alt="" loading="lazy" />}</i>
+        <p>{reason}</p>
         <b>{item.title}</b>
         <em>
           {onSale ? <ins>{price}</ins> : price}
@@ -57,22 +57,19 @@ function ProductCard({ item, index, shelf, format }: { item: Item; index: number
 
 export function ShelfView({ title, limit, format, shelf }: ShelfProps) {
   return (
-    <section aria-label={title || "Recommendations"} aria-busy={shelf ? undefined : "true"}>
-      {title && <h2>{title}</h2>}
+    // The region is named by its heading, not by a second copy of it.
+    <section aria-labelledby={title ? "title" : undefined} aria-busy={shelf ? undefined : "true"}>
+      <h2 id="title">{title}</h2>
       {/* role="list": list-style:none makes Safari drop the list semantics otherwise. */}
       {/* biome-ignore lint/a11y/noRedundantRoles: see above */}
       <ul role="list">
         {shelf
           ? shelf.items
               .slice(0, limit)
-              .map((item, index) => (
-                <ProductCard key={item.id} item={item} index={index} shelf={shelf} format={format} />
-              ))
+              .map((item) => <ProductCard key={item.id} item={item} shelf={shelf} format={format} />)
           : Array.from({ length: limit }, () => (
               <li>
                 <i />
-                <b />
-                <em />
               </li>
             ))}
       </ul>

@@ -18,4 +18,5 @@ export type Item = Pick<AnswerItem, "id" | "title" | "price"> &
   Partial<Pick<AnswerItem, "url" | "imageUrl" | "listPrice" | "categoryId" | "reason">> & { reasons?: Reason[] };
 
 /** `degraded`: the API could not read its database and sent the last good popular shelf; shown as is. */
-export type Shelf = Pick<Answer, "recommendationId"> & Partial<Pick<Answer, "arm" | "degraded">> & { items: Item[] };
+export type Shelf = Pick<Answer, "recommendationId"> &
+  Partial<Pick<Answer, "arm" | "degraded" | "customerKnown">> & { items: Item[] };

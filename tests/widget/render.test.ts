@@ -1,0 +1,416 @@
+// The widget's rendering promises in real headless Chromium against the real worker under `wrangler
+// dev`: no layout shift while picks arrive, one time budget, visible reasons, a host page it never
+// breaks, a strict CSP, dwell-based impressions and accessible cards.
+import type { Browser, BrowserContext, ConsoleMessage, Page, Request, Route } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
+import { postSeedData } from "../../cli/seed-demo.ts";
+import { signShopperToken } from "../../worker/http/shopper-token.ts";
+import { type DevWorker, startDevWorker, testSecrets } from "../fixtures/wrangler-dev.ts";
+import {
+  assertWidgetBuilt,
+  type HostPageOptions,
+  hostPage,
+  hostPageAssets,
+  launchChromium,
+  renderedCards,
+  serveShop,
+  shopOrigin,
+  waitForCards,
+} from "./harness.ts";
+
+let worker: DevWorker;
+let browser: Browser;
+let shopperToken: string;
+let expiredToken: string;
+const contexts: BrowserContext[] = [];
+
+/** Uncaught exceptions and console output of any kind, except the browser's own log of a failed request. */
+function collectNoise(page: Page): string[] {
+  const noise: string[] = [];
+  page.on("pageerror", (error) => noise.push(`pageerror: ${error.message}`));
+  page.on("console", (message: ConsoleMessage) => {
+    if (!/Failed to load resource|net::ERR_|blocked by CORS policy/.test(message.text())) {
+      noise.push(`console.${message.type()}: ${message.text()}`);
+    }
+  });
+  return noise;
+}
+
+async function newPage(viewport = { width: 1280, height: 900 }): Promise<Page> {
+  const context = await browser.newContext({ viewport });
+  contexts.push(context);
+  return context.newPage();
+}
+
+/** A gate a route handler can wait on: `open()` lets it through. */
+function gate() {
+  let open = () => {};
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { opened, open };
+}
+
+const layoutShift = (page: Page) => page.evaluate(() => (window as unknown as { layoutShift: number }).layoutShift);
+
+/** Lets the browser lay out and report: two animation frames. */
+const settle = (page: Page) =>
+  page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))));
+
+function shelfStyle(page: Page, selector: string, property: string, mountIndex = 0) {
+  return page.evaluate(
+    ({ selector, property, mountIndex }) => {
+      const element = document.querySelectorAll("[data-patron]")[mountIndex]?.shadowRoot?.querySelector(selector);
+      return element ? getComputedStyle(element).getPropertyValue(property) : null;
+    },
+    { selector, property, mountIndex },
+  );
+}
+
+const twoShelves = `<div data-patron="picked-for-you" data-limit="8" data-title="Picked for you"></div>
+<p>Between the shelves</p>
+<div data-patron="picked-for-you" data-limit="4" data-title="More to explore"></div>`;
+
+beforeAll(async () => {
+  assertWidgetBuilt();
+  worker = await startDevWorker({ vars: { PATRON_DEMO: "on", ALLOWED_ORIGINS: shopOrigin } });
+  await postSeedData({ url: worker.url, apiKey: testSecrets.PATRON_API_KEY, customers: 40 });
+  const refit = await fetch(`${worker.url}/v1/admin/jobs/nightly?wait=1`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` },
+  });
+  if (!refit.ok) throw new Error(`nightly job failed: ${refit.status} ${await refit.text()}`);
+  shopperToken = await signShopperToken("demo-full-price", testSecrets.SHOPPER_TOKEN_SECRET, 3600, new Date());
+  expiredToken = await signShopperToken(
+    "demo-full-price",
+    testSecrets.SHOPPER_TOKEN_SECRET,
+    3600,
+    new Date(Date.now() - 3 * 3600_000),
+  );
+  browser = await launchChromium();
+});
+
+afterAll(async () => {
+  for (const context of contexts) await context.close().catch(() => {});
+  await browser?.close();
+  await worker?.stop();
+});
+
+describe("zero layout shift", () => {
+  for (const width of [1280, 375]) {
+    for (const mounts of [undefined, twoShelves]) {
+      const shelves = mounts ? 2 : 1;
+      it(`keeps CLS at most 0.01 while the picks arrive late (${width}px, ${shelves} shelf/shelves)`, async () => {
+        const page = await newPage({ width, height: 900 });
+        const noise = collectNoise(page);
+        await serveShop(page, {
+          "/": hostPage({ workerUrl: worker.url, token: shopperToken, timeoutMs: 10_000, mounts }),
+        });
+        // The answer is held until the skeleton is up: the picks arrive late, within the time budget.
+        const skeletonUp = gate();
+        await page.route("**/v1/recommendations**", async (route) => {
+          await skeletonUp.opened;
+          await route.continue();
+        });
+        await page.goto(`${shopOrigin}/`);
+        await page.waitForFunction(() =>
+          document.querySelector("[data-patron]")?.shadowRoot?.querySelector("[aria-busy]"),
+        );
+        const before = await page.evaluate(() => document.querySelector(".after")!.getBoundingClientRect().top);
+        skeletonUp.open();
+        for (let index = 0; index < shelves; index++) await waitForCards(page, index);
+        await settle(page);
+        expect(await page.evaluate(() => document.querySelector(".after")!.getBoundingClientRect().top)).toBe(before);
+        expect(await layoutShift(page)).toBeLessThanOrEqual(0.01);
+        expect(noise).toEqual([]);
+      });
+    }
+  }
+
+  it("spends one time budget: past data-timeout with nothing cached it asks nothing more and collapses once (CLS at most 0.1)", async () => {
+    const page = await newPage();
+    const noise = collectNoise(page);
+    await serveShop(page, { "/": hostPage({ workerUrl: worker.url, token: shopperToken, timeoutMs: 800 }) });
+    const testFinished = gate();
+    onTestFinished(testFinished.open);
+    const asked: string[] = [];
+    await page.route("**/v1/recommendations**", async (route: Route) => {
+      asked.push(route.request().url());
+      await testFinished.opened; // Held until the test ends: only the widget's own budget can end the wait.
+      await route.continue().catch(() => {});
+    });
+    await page.goto(`${shopOrigin}/`);
+    await page.waitForFunction(() => document.querySelector<HTMLElement>("[data-patron]")?.hidden === true, undefined, {
+      timeout: 10_000,
+    });
+    await settle(page);
+    expect(asked).toHaveLength(1); // No second, popular request after the budget was spent.
+    expect(await page.evaluate(() => document.querySelector("[data-patron]")!.getBoundingClientRect().height)).toBe(0);
+    expect(await layoutShift(page)).toBeLessThanOrEqual(0.1);
+    expect(noise).toEqual([]);
+  });
+});
+
+describe("reasons and titles", () => {
+  it("shows each card's reason in its layout, without hover", async () => {
+    const page = await newPage({ width: 375, height: 900 });
+    await page.emulateMedia({ reducedMotion: "reduce" });
+    await serveShop(page, { "/": hostPage({ workerUrl: worker.url, token: shopperToken }) });
+    await page.goto(`${shopOrigin}/`);
+    await waitForCards(page);
+    const reasons = await page.evaluate(() =>
+      [...document.querySelector("[data-patron]")!.shadowRoot!.querySelectorAll("li a")].map((link) => {
+        const reason = link.querySelector("p")!;
+        const image = link.querySelector("i")!.getBoundingClientRect();
+        const box = reason.getBoundingClientRect();
+        const style = getComputedStyle(reason);
+        return {
+          text: reason.textContent,
+          visible: style.opacity === "1" && style.visibility === "visible" && box.height > 0,
+          belowImage: box.top >= image.bottom, // In the card's flow, not laid over the image.
+        };
+      }),
+    );
+    expect(reasons.length).toBeGreaterThan(0);
+    for (const reason of reasons) {
+      expect(reason.text).not.toBe("");
+      expect(reason.visible).toBe(true);
+      expect(reason.belowImage).toBe(true);
+    }
+  });
+
+  it('titles the popular shelf "Popular right now", or data-title-anonymous', async () => {
+    const page = await newPage();
+    await serveShop(page, {
+      "/": hostPage({ workerUrl: worker.url }),
+      "/custom": hostPage({
+        workerUrl: worker.url,
+        mounts: '<div data-patron="x" data-title="Picked for you" data-title-anonymous="Bestsellers"></div>',
+      }),
+      "/known": hostPage({ workerUrl: worker.url, token: shopperToken }),
+    });
+    const heading = () =>
+      page.evaluate(() => document.querySelector("[data-patron]")!.shadowRoot!.querySelector("h2")!.textContent);
+    await page.goto(`${shopOrigin}/`);
+    await waitForCards(page);
+    expect(await heading()).toBe("Popular right now");
+    await page.goto(`${shopOrigin}/custom`);
+    await waitForCards(page);
+    expect(await heading()).toBe("Bestsellers");
+    await page.goto(`${shopOrigin}/known`);
+    await waitForCards(page);
+    expect(await heading()).toBe("Picked for you");
+  });
+});
+
+describe("never breaks the host page", () => {
+  it("renders without IntersectionObserver, with no error", async () => {
+    const page = await newPage();
+    const noise = collectNoise(page);
+    await serveShop(page, {
+      "/": hostPage({ workerUrl: worker.url, token: shopperToken, before: "delete window.IntersectionObserver;" }),
+    });
+    await page.goto(`${shopOrigin}/`);
+    await waitForCards(page);
+    expect(await page.evaluate(() => typeof window.IntersectionObserver)).toBe("undefined");
+    expect((await renderedCards(page)).length).toBeGreaterThan(0);
+    expect(noise).toEqual([]);
+  });
+
+  it("clamps odd data-limit values to a whole number from 1 to 24 (default 8)", async () => {
+    const limits = ["0", "-2", "2.5", "abc", "99"];
+    const page = await newPage();
+    const noise = collectNoise(page);
+    const mounts = limits.map((limit) => `<div data-patron="x" data-limit="${limit}"></div>`).join("\n");
+    await serveShop(page, { "/": hostPage({ workerUrl: worker.url, mounts }) });
+    const asked = page.waitForRequest((request: Request) => request.url().includes("/v1/recommendations"));
+    await page.goto(`${shopOrigin}/`);
+    expect(new URL((await asked).url()).searchParams.get("limit")).toBe("24");
+    for (let index = 0; index < limits.length; index++) await waitForCards(page, index);
+    const counts = await Promise.all(limits.map(async (_, index) => (await renderedCards(page, index)).length));
+    const available = (await renderedCards(page, 4)).length; // What the popular shelf holds, at most 24.
+    expect(counts).toEqual([Math.min(8, available), 1, Math.min(3, available), Math.min(8, available), available]);
+    expect(noise).toEqual([]);
+  });
+
+  it("falls back from an unknown lang such as en_US and keeps the shop's currency", async () => {
+    const page = await newPage();
+    const noise = collectNoise(page);
+    await serveShop(page, {
+      "/": hostPage({
+        workerUrl: worker.url,
+        lang: "en_US",
+        mounts: '<div data-patron="x" data-currency="EUR"></div>',
+      }),
+    });
+    await page.goto(`${shopOrigin}/`);
+    await waitForCards(page);
+    const cards = await renderedCards(page);
+    expect(cards.length).toBeGreaterThan(0);
+    for (const card of cards) expect(card.price).toMatch(/€/);
+    expect(noise).toEqual([]);
+  });
+
+  it("shows the popular shelf for an expired token", async () => {
+    const page = await newPage();
+    const noise = collectNoise(page);
+    await serveShop(page, { "/": hostPage({ workerUrl: worker.url, token: expiredToken }) });
+    const answers: number[] = [];
+    page.on("response", (response) => {
+      if (response.url().includes("/v1/recommendations")) answers.push(response.status());
+    });
+    await page.goto(`${shopOrigin}/`);
+    await waitForCards(page);
+    expect(answers[0]).toBe(401);
+    expect((await renderedCards(page)).length).toBeGreaterThan(0);
+    expect(
+      await page.evaluate(() => document.querySelector("[data-patron]")!.shadowRoot!.querySelector("h2")!.textContent),
+    ).toBe("Popular right now");
+    expect(noise).toEqual([]);
+  });
+
+  it("leaves a mount point the page hid hidden", async () => {
+    const page = await newPage();
+    const mounts = '<div data-patron="x"></div><div data-patron="x" hidden id="kept-hidden"></div>';
+    await serveShop(page, { "/": hostPage({ workerUrl: worker.url, token: shopperToken, mounts }) });
+    await page.goto(`${shopOrigin}/`);
+    await waitForCards(page, 0);
+    await waitForCards(page, 1); // Rendered inside, but not shown.
+    expect(await page.evaluate(() => document.getElementById("kept-hidden")!.hidden)).toBe(true);
+    expect(await page.evaluate(() => document.getElementById("kept-hidden")!.getBoundingClientRect().height)).toBe(0);
+  });
+
+  it("collapses quietly on a page whose origin the API does not allow", async () => {
+    const page = await newPage();
+    const noise = collectNoise(page);
+    const otherOrigin = "http://elsewhere.test";
+    await page.context().route(`${otherOrigin}/**`, (route) =>
+      route.fulfill({
+        status: 200,
+        contentType: "text/html; charset=utf-8",
+        body: hostPage({ workerUrl: worker.url, token: shopperToken }),
+      }),
+    );
+    await page.goto(`${otherOrigin}/`);
+    await page.waitForFunction(() => document.querySelector<HTMLElement>("[data-patron]")?.hidden === true, undefined, {
+      timeout: 10_000,
+    });
+    expect(noise).toEqual([]);
+  });
+});
+
+describe("strict Content-Security-Policy", () => {
+  it("renders the shelf styled under style-src 'self' <worker>, with no violation", async () => {
+    const page = await newPage();
+    const noise = collectNoise(page);
+    const options: HostPageOptions = { workerUrl: worker.url, token: shopperToken };
+    const csp = `default-src 'self'; style-src 'self' ${worker.url}; script-src 'self' ${worker.url}; connect-src ${worker.url}; img-src * data:`;
+    await serveShop(page, { "/": hostPage({ ...options, csp }), ...hostPageAssets(options) });
+    await page.goto(`${shopOrigin}/`);
+    await waitForCards(page);
+    expect(await shelfStyle(page, "ul", "display")).toBe("grid");
+    expect(await shelfStyle(page, "h2", "font-size")).toBe("20px");
+    expect(await page.evaluate(() => (window as unknown as { violations: string[] }).violations)).toEqual([]);
+    expect(noise).toEqual([]);
+  });
+});
+
+describe("events", () => {
+  it("counts an impression after a card is half visible for one second, and middle-click and Enter as clicks", async () => {
+    const page = await newPage({ width: 1280, height: 600 });
+    await page.clock.install();
+    const beacons: string[] = [];
+    page.on("request", (request) => {
+      if (request.url().endsWith("/v1/events")) beacons.push(request.postData() ?? "");
+    });
+    await serveShop(page, {
+      "/": hostPage({
+        workerUrl: worker.url,
+        token: shopperToken,
+        css: ".outside { height: 1500px; }", // The shelf starts below the fold.
+      }),
+    });
+    await page.goto(`${shopOrigin}/`);
+    await waitForCards(page);
+    // From here the page's timers only move when the test moves them.
+    await page.clock.pauseAt(Date.now() + 60_000);
+    await page.clock.runFor(5_000);
+    expect(beacons.filter((body) => body.includes('"impression"'))).toEqual([]); // Never seen yet.
+
+    await page.evaluate(() => document.querySelector("[data-patron]")!.scrollIntoView());
+    await page.waitForTimeout(500); // Lets the browser deliver the intersection (timers stay paused).
+    await page.clock.runFor(900);
+    await page.waitForTimeout(300);
+    expect(beacons.filter((body) => body.includes('"impression"'))).toEqual([]); // Not a second yet.
+    await page.clock.runFor(200);
+    await expect.poll(() => beacons.filter((body) => body.includes('"impression"')).length).toBeGreaterThan(0);
+
+    const clicks = () => beacons.filter((body) => body.includes('"click"')).length;
+    await page.locator("[data-patron] li a").nth(1).click({ button: "middle" });
+    await expect.poll(clicks).toBe(1);
+    await page.locator("[data-patron] li a").first().focus();
+    await page.keyboard.press("Enter");
+    await expect.poll(clicks).toBe(2);
+  });
+});
+
+describe("accessibility", () => {
+  it("names the region by its heading and each card by its visible text", async () => {
+    const page = await newPage();
+    await serveShop(page, { "/": hostPage({ workerUrl: worker.url, token: shopperToken }) });
+    await page.goto(`${shopOrigin}/`);
+    await waitForCards(page);
+    const region = await page.evaluate(() => {
+      const root = document.querySelector("[data-patron]")!.shadowRoot!;
+      const section = root.querySelector("section")!;
+      return {
+        label: section.getAttribute("aria-label"),
+        labelledBy: root.getElementById(section.getAttribute("aria-labelledby") ?? "")?.textContent,
+      };
+    });
+    expect(region).toEqual({ label: null, labelledBy: "Picked for you" });
+    for (const card of await renderedCards(page)) {
+      for (const visible of [card.title, card.price, card.listPrice, card.reason]) {
+        if (visible) expect(card.label).toContain(visible);
+      }
+    }
+  });
+
+  it("keeps sale prices at 4.5:1 contrast on a dark page, and scales type with the page", async () => {
+    const page = await newPage();
+    await serveShop(page, {
+      "/": hostPage({ workerUrl: worker.url, css: ":root { color-scheme: dark; background: #111; font-size: 20px; }" }),
+    });
+    await page.route("**/v1/recommendations**", (route) =>
+      route.fulfill({
+        status: 200,
+        contentType: "application/json",
+        headers: { "Access-Control-Allow-Origin": "*" },
+        body: JSON.stringify({
+          data: {
+            recommendationId: "rec_x",
+            arm: "anonymous",
+            customerKnown: false,
+            items: [{ id: "p1", title: "Tea", url: `${shopOrigin}/p1`, price: 8, listPrice: 10, reason: "On sale" }],
+          },
+        }),
+      }),
+    );
+    await page.goto(`${shopOrigin}/`);
+    await waitForCards(page);
+    const [red, green, blue] = ((await shelfStyle(page, "ins", "color")) ?? "").match(/\d+/g)!.map(Number) as [
+      number,
+      number,
+      number,
+    ];
+    const channel = (value: number) => {
+      const c = value / 255;
+      return c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    };
+    const luminance = (r: number, g: number, b: number) =>
+      0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+    const contrast = (luminance(red, green, blue) + 0.05) / (luminance(17, 17, 17) + 0.05);
+    expect(contrast).toBeGreaterThanOrEqual(4.5);
+    expect(await shelfStyle(page, "h2", "font-size")).toBe("25px"); // 1.25rem of the page's 20px.
+  });
+});
