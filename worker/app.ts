@@ -5,6 +5,8 @@ import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
 import * as schema from "../db/schema.ts";
 import { adminRoutes } from "./admin/admin.routes.ts";
+import { consoleRoutes } from "./console/console.routes.ts";
+import { sessionRoutes } from "./console/session.routes.ts";
 import { customersRoutes } from "./customers/customers.routes.ts";
 import { demoRoutes } from "./demo/demo.routes.ts";
 import type { AppEnv } from "./env.ts";
@@ -122,9 +124,11 @@ export function createApp() {
   app.route("/v1/recommendations", recommendationsRoutes);
   app.route("/v1/admin/rules", rulesRoutes);
   app.route("/v1/admin/suppressions", suppressionsRoutes);
+  app.route("/v1/admin/session", sessionRoutes);
   app.route("/v1/admin", adminRoutes);
   app.route("/v1/events", eventsRoutes);
   app.route("/demo", demoRoutes);
+  app.route("/console", consoleRoutes);
 
   return app;
 }
