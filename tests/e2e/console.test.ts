@@ -4,7 +4,7 @@
 // tests/artifacts/); a demo customer is looked up and their web and store orders share one timeline; a
 // deep link survives a reload; a rule is created (the API's field messages shown first) and disabled;
 // signing out kills the session server-side. The strict CSP is in force throughout: any violation fails.
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import type { Browser, BrowserContext, ConsoleMessage, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -52,6 +52,15 @@ afterAll(async () => {
 });
 
 describe("console", () => {
+  it("ships its bundle apart from the storefront: neither the widget nor the demo shop loads it", () => {
+    const widget = readFileSync(path.join(root, "dist/public/widget/v1.js"), "utf8");
+    expect(widget).not.toContain("/console");
+    const demo = path.join(root, "dist/public/demo");
+    const demoFiles = existsSync(demo) ? readdirSync(demo) : [];
+    for (const file of demoFiles.filter((name) => /\.(html|js)$/.test(name)))
+      expect(readFileSync(path.join(demo, file), "utf8"), file).not.toContain("/console");
+  });
+
   it("refuses a wrong admin key plainly, then signs in with the right one", async () => {
     await page.goto(`${worker.url}/console`);
     const key = page.getByLabel("Admin key");
@@ -155,6 +164,34 @@ describe("console", () => {
     await page.getByLabel("Period").waitFor();
     await screenshot("experiments");
   }, 30_000);
+
+  it("exports a customer's data and erases the customer after a confirmation", async () => {
+    await openFromNav("Customers");
+    await page.getByLabel("Identifier").selectOption("account");
+    await page.getByLabel("Value").fill("demo-new");
+    await page.getByRole("button", { name: "Look up" }).click();
+    await page.waitForURL(/\/console\/customers\/c_/);
+    const customerId = decodeURIComponent(page.url().split("/").pop() ?? "");
+    const [download] = await Promise.all([
+      page.waitForEvent("download"),
+      page.getByRole("button", { name: "Export data" }).click(),
+    ]);
+    const exported = JSON.parse(readFileSync((await download.path()) as string, "utf8")) as { customerId: string };
+    expect(exported.customerId).toBe(customerId);
+    await page.getByRole("button", { name: "Erase customer" }).click();
+    await page.getByRole("alertdialog").waitFor();
+    await screenshot("erase-confirm");
+    // Cancelling erases nothing.
+    await page.getByRole("button", { name: "Cancel" }).click();
+    expect(await page.getByRole("alertdialog").count()).toBe(0);
+    await page.getByRole("button", { name: "Erase customer" }).click();
+    await page.getByRole("button", { name: "Yes, erase this customer" }).click();
+    await page.getByText(`Customer ${customerId} was erased.`).waitFor();
+    const gone = await fetch(`${worker.url}/v1/customers/${customerId}`, {
+      headers: { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` },
+    });
+    expect(gone.status).toBe(404);
+  }, 60_000);
 
   it("works at tablet width and from the keyboard", async () => {
     await page.setViewportSize({ width: 820, height: 1180 });

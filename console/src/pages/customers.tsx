@@ -3,10 +3,14 @@
 // (GET /v1/customers/:id): linked identifiers (masked, with trust), the web and store order timeline,
 // CLV, tier, cadence, P(alive), discount sensitivity, categories with price band and lapse; export
 // (GET …/export, downloaded as JSON) and erase (DELETE, after a confirmation).
+import { signal } from "@preact/signals";
 import { useState } from "preact/hooks";
 import { useLocation, useRoute } from "preact-iso";
 import { ApiProblem, api, dateTime, day, money, percent, words } from "../api.ts";
 import { Loading, PageHeader, ProblemNote, useData } from "../ui.tsx";
+
+/** The customer erased last, announced on the lookup page it returns to. */
+const erased = signal<string | null>(null);
 
 const kinds = [
   { value: "email", label: "Email" },
@@ -45,6 +49,11 @@ export function CustomersPage() {
           way orders are, and only a customer who verifiably holds it is found.
         </p>
       </PageHeader>
+      {erased.value && (
+        <p role="status" class="card">
+          Customer {erased.value} was erased.
+        </p>
+      )}
       <form class="card lookup" onSubmit={lookUp}>
         <div class="field">
           <label for="lookup-kind">Identifier</label>
@@ -363,7 +372,8 @@ function DataRights({ customerId }: { customerId: string }) {
     try {
       await api("DELETE", `/v1/customers/${encodeURIComponent(customerId)}`);
       setConfirming(false);
-      route(`/console/customers?erased=${encodeURIComponent(customerId)}`);
+      erased.value = customerId;
+      route("/console/customers");
     } catch (error) {
       setProblem(error instanceof ApiProblem ? error : new ApiProblem(0, "internal", String(error)));
     }

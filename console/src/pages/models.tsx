@@ -78,9 +78,9 @@ function Fits({ models }: { models: Models }) {
           <dd class="muted small">BG/NBD</dd>
         </div>
         <div class="tile">
-          <dt>Came back for a second order</dt>
+          <dt>Second-purchase rate</dt>
           <dd class="figure">{percent(customer.secondPurchase.returnedShare)}</dd>
-          <dd class="muted small">of {customer.secondPurchase.sample} one-time buyers' peers</dd>
+          <dd class="muted small">over a sample of {customer.secondPurchase.sample} customers</dd>
         </div>
       </dl>
       <div class="columns">
