@@ -105,6 +105,7 @@ describe("console session", () => {
     for (const path of ["/v1/admin/session", "/v1/admin/segments", "/v1/admin/holdout", "/v1/admin/rules"]) {
       const response = await SELF.fetch(`${origin}${path}`, withCookie(cookie));
       expect(response.status, path).toBe(200);
+      expect(response.headers.get("Cache-Control"), path).toMatch(/no-store/);
       const without = await SELF.fetch(`${origin}${path}`);
       expect(without.status, path).toBe(401);
     }

@@ -63,6 +63,8 @@ function requireKey(pick: (env: Env) => string[], what: string, acceptSession: b
       }
       assertSameSiteConsoleWrite(c);
       await next();
+      // What the console reads is for the signed-in browser alone: never kept by a shared cache.
+      if (!c.res.headers.get("Cache-Control")) c.header("Cache-Control", "private, no-store");
       return;
     }
     const token = bearerToken(authorization);
