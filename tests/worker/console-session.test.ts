@@ -184,6 +184,37 @@ describe("console session", () => {
     expect(((await replay.json()) as { error: { message: string } }).error.message).toMatch(/sign in again/);
   });
 
+  it("counts wrong sign-ins and forged cookies as failed key checks: the address is then refused, right key or not", async () => {
+    // The limiter counts in fixed 60 s windows (wrangler.toml: 10 failures): a 429 must come within 2 × 10 + 1.
+    const address = `2001:db8:${crypto.randomUUID().slice(0, 4)}::7`;
+    const wrongSignIn = () =>
+      SELF.fetch(`${origin}/v1/admin/session`, {
+        method: "POST",
+        headers: { ...consoleHeaders, "CF-Connecting-IP": address },
+        body: JSON.stringify({ key: "guess" }),
+      });
+    const statuses: number[] = [];
+    for (let i = 0; i < 21 && statuses.at(-1) !== 429; i++) {
+      const response =
+        i % 2 === 0
+          ? await wrongSignIn()
+          : await SELF.fetch(`${origin}/v1/admin/segments`, {
+              headers: { Cookie: `patron_session=forged-${i}-${"y".repeat(40)}`, "CF-Connecting-IP": address },
+            });
+      statuses.push(response.status);
+      await response.arrayBuffer();
+    }
+    expect(statuses.slice(0, 10)).toEqual(Array(10).fill(401));
+    expect(statuses.at(-1)).toBe(429);
+    const right = await SELF.fetch(`${origin}/v1/admin/session`, {
+      method: "POST",
+      headers: { ...consoleHeaders, "CF-Connecting-IP": address },
+      body: JSON.stringify({ key: adminKey }),
+    });
+    expect(right.status).toBe(429);
+    expect(right.headers.get("Set-Cookie")).toBeNull();
+  });
+
   it("refuses an expired session", async () => {
     const sessionId = `expired-${uniquePrefix()}-${"x".repeat(40)}`;
     await env.DB.prepare("INSERT INTO console_sessions (id_hash, created_at, expires_at) VALUES (?, ?, ?)")
