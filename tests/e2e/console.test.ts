@@ -100,7 +100,11 @@ describe("console", () => {
     await openFromNav("Overview");
     await page.getByRole("heading", { name: "Value at stake" }).waitFor();
     expect(await page.getByRole("img", { name: "12-month CLV by lifecycle stage" }).count()).toBe(1);
-    const stages = await page.locator("tbody th[scope=row]").allTextContents();
+    const stages = await page
+      .getByRole("table")
+      .filter({ hasText: "All tiers" })
+      .locator("tbody th[scope=row]")
+      .allTextContents();
     expect(stages).toEqual(["new", "active", "fading", "lapsed"]);
     await page.getByRole("heading", { name: /Movement in the last/ }).waitFor();
     await screenshot("overview");
@@ -202,6 +206,8 @@ describe("console", () => {
     expect(await page.evaluate(() => document.activeElement?.textContent)).toBe("Skip to content");
     await page.keyboard.press("Tab");
     expect(await page.evaluate(() => document.activeElement?.textContent)).toBe("Overview");
+    // Nothing wider than the screen: no sideways scrolling at tablet width.
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(820);
     await screenshot("overview-tablet");
     await page.setViewportSize({ width: 1280, height: 900 });
   }, 30_000);

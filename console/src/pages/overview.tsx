@@ -139,6 +139,31 @@ export function OverviewPage() {
           </tbody>
         </table>
       </div>
+      <h2>Most valuable customers</h2>
+      <div class="table-wrap">
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Customer</th>
+              <th scope="col">12-month CLV</th>
+              <th scope="col">Tier</th>
+              <th scope="col">Stage</th>
+            </tr>
+          </thead>
+          <tbody>
+            {(segments.data?.customers ?? []).map((customer) => (
+              <tr key={customer.customerId}>
+                <td>
+                  <a href={`/console/customers/${encodeURIComponent(customer.customerId)}`}>{customer.customerId}</a>
+                </td>
+                <td>{money(customer.clv12)}</td>
+                <td>{customer.valueTier}</td>
+                <td>{customer.stage}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
       <h2>Movement in the last {transitionDays} days</h2>
       <Transitions loaded={transitions} />
     </section>
@@ -159,48 +184,52 @@ function Transitions({ loaded }: { loaded: Loaded<{ transitions: Transition[] }>
   const recent = list.slice(-10).reverse();
   return (
     <div class="columns">
-      <table>
-        <caption>Stage changes by kind{list.length >= 1000 ? " (first 1,000)" : ""}</caption>
-        <thead>
-          <tr>
-            <th scope="col">Change</th>
-            <th scope="col">Customers</th>
-          </tr>
-        </thead>
-        <tbody>
-          {[...counts.entries()]
-            .sort((a, b) => b[1] - a[1])
-            .map(([key, count]) => (
-              <tr key={key}>
-                <td>{key}</td>
-                <td>{count}</td>
+      <div>
+        <table>
+          <caption>Stage changes by kind{list.length >= 1000 ? " (first 1,000)" : ""}</caption>
+          <thead>
+            <tr>
+              <th scope="col">Change</th>
+              <th scope="col">Customers</th>
+            </tr>
+          </thead>
+          <tbody>
+            {[...counts.entries()]
+              .sort((a, b) => b[1] - a[1])
+              .map(([key, count]) => (
+                <tr key={key}>
+                  <td>{key}</td>
+                  <td>{count}</td>
+                </tr>
+              ))}
+          </tbody>
+        </table>
+      </div>
+      <div>
+        <table>
+          <caption>Most recent</caption>
+          <thead>
+            <tr>
+              <th scope="col">Customer</th>
+              <th scope="col">Change</th>
+              <th scope="col">When</th>
+            </tr>
+          </thead>
+          <tbody>
+            {recent.map((item) => (
+              <tr key={item.id}>
+                <td>
+                  <a href={`/console/customers/${encodeURIComponent(item.customerId)}`}>{item.customerId}</a>
+                </td>
+                <td>
+                  {item.from ?? "(first score)"} → {item.to}
+                </td>
+                <td>{new Date(item.at).toLocaleDateString("en-GB")}</td>
               </tr>
             ))}
-        </tbody>
-      </table>
-      <table>
-        <caption>Most recent</caption>
-        <thead>
-          <tr>
-            <th scope="col">Customer</th>
-            <th scope="col">Change</th>
-            <th scope="col">When</th>
-          </tr>
-        </thead>
-        <tbody>
-          {recent.map((item) => (
-            <tr key={item.id}>
-              <td>
-                <a href={`/console/customers/${encodeURIComponent(item.customerId)}`}>{item.customerId}</a>
-              </td>
-              <td>
-                {item.from ?? "(first score)"} → {item.to}
-              </td>
-              <td>{new Date(item.at).toLocaleDateString("en-GB")}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+          </tbody>
+        </table>
+      </div>
     </div>
   );
 }
