@@ -135,6 +135,7 @@ const finished = ["done", "errored", "terminated"];
 export function RunNightly({ onDone, label = "Run the nightly job" }: { onDone: () => void; label?: string }) {
   const [run, setRun] = useState<NightlyRun | null>(null);
   const [problem, setProblem] = useState<ApiProblem | null>(null);
+  const [starting, setStarting] = useState(false);
   const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
   useEffect(
     () => () => {
@@ -160,6 +161,7 @@ export function RunNightly({ onDone, label = "Run the nightly job" }: { onDone: 
   }
   async function start() {
     setProblem(null);
+    setStarting(true);
     try {
       const started = await api<NightlyRun>("POST", "/v1/admin/jobs/nightly");
       setRun(started);
@@ -168,14 +170,21 @@ export function RunNightly({ onDone, label = "Run the nightly job" }: { onDone: 
       } else timer.current = setTimeout(() => poll(started.runId), 500);
     } catch (error) {
       setProblem(error instanceof ApiProblem ? error : new ApiProblem(0, "internal", String(error)));
+    } finally {
+      setStarting(false);
     }
   }
-  const running = run !== null && !finished.includes(run.status);
+  const running = starting || (run !== null && !finished.includes(run.status));
   return (
     <div class="runner">
       <button type="button" class="primary" onClick={start} disabled={running}>
         {running ? "Running…" : label}
       </button>
+      {starting && !run && (
+        <p role="status" class="muted">
+          Starting the nightly job…
+        </p>
+      )}
       {run && (
         <p role="status" aria-live="polite" class={run.status === "errored" ? "problem" : "muted"}>
           Run {run.runId}: {run.status}

@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import type { Browser, BrowserContext, ConsoleMessage, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFailed } from "vitest";
 import { postSeedData } from "../../cli/seed-demo.ts";
 import { type DevWorker, startDevWorker, testSecrets } from "../fixtures/wrangler-dev.ts";
 import { artifactsDir, launchChromium } from "../widget/harness.ts";
@@ -42,6 +42,18 @@ beforeAll(async () => {
     // Chromium logs each non-2xx response itself ("Failed to load resource"): the 401s and 400s are expected.
     if (message.type() === "error" && !/Failed to load resource/.test(message.text()))
       errors.push(`console: ${message.text()}`);
+  });
+});
+
+// A failing step leaves a picture of the page behind, next to the screenshots.
+beforeEach((context) => {
+  onTestFailed(async () => {
+    await page
+      ?.screenshot({
+        path: path.join(artifactsDir, `console-failed-${context.task.name.slice(0, 40).replace(/\W+/g, "-")}.png`),
+        fullPage: true,
+      })
+      .catch(() => {});
   });
 });
 
@@ -88,13 +100,13 @@ describe("console", () => {
     await page.getByRole("heading", { name: "No model fit yet" }).waitFor();
     await screenshot("models-empty");
     await page.getByRole("button", { name: "Run the nightly job" }).click();
-    await page.getByText(/^Run nightly-/).waitFor();
+    // Progress shows while the run is being started and while it runs.
     expect(await page.getByRole("progressbar", { name: "Nightly job progress" }).count()).toBe(1);
     // Once the run is done the page shows the fits it made.
-    await page.getByText("BG/NBD", { exact: false }).first().waitFor({ timeout: 60_000 });
+    await page.getByText("BG/NBD", { exact: false }).first().waitFor({ timeout: 150_000 });
     expect(await page.getByRole("heading", { name: "No model fit yet" }).count()).toBe(0);
     await screenshot("models");
-  }, 90_000);
+  }, 180_000);
 
   it("shows customers by stage and tier, CLV by stage and the value at stake", async () => {
     await openFromNav("Overview");
@@ -209,6 +221,11 @@ describe("console", () => {
     // Nothing wider than the screen: no sideways scrolling at tablet width.
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(820);
     await screenshot("overview-tablet");
+    await page.emulateMedia({ colorScheme: "dark" });
+    const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    expect(background).toBe("rgb(20, 21, 24)");
+    await screenshot("overview-tablet-dark");
+    await page.emulateMedia({ colorScheme: "light" });
     await page.setViewportSize({ width: 1280, height: 900 });
   }, 30_000);
 
