@@ -152,7 +152,8 @@ export function RunNightly({ onDone, label = "Run the nightly job" }: { onDone: 
         return;
       }
     } catch (error) {
-      if (!(error instanceof ApiProblem) || error.status !== 404) {
+      // The run may not be visible yet (404), or the service is briefly busy (503): keep polling.
+      if (!(error instanceof ApiProblem) || (error.status !== 404 && error.status !== 503)) {
         setProblem(error instanceof ApiProblem ? error : null);
         return;
       }
@@ -163,7 +164,16 @@ export function RunNightly({ onDone, label = "Run the nightly job" }: { onDone: 
     setProblem(null);
     setStarting(true);
     try {
-      const started = await api<NightlyRun>("POST", "/v1/admin/jobs/nightly");
+      // A 503 means nothing was started (docs/api.md): try again a few times before saying so.
+      let started: NightlyRun | null = null;
+      for (let attempt = 1; !started; attempt++) {
+        try {
+          started = await api<NightlyRun>("POST", "/v1/admin/jobs/nightly");
+        } catch (error) {
+          if (!(error instanceof ApiProblem) || error.status !== 503 || attempt >= 4) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 2000 * attempt));
+        }
+      }
       setRun(started);
       if (finished.includes(started.status)) {
         if (started.status === "done") onDone();

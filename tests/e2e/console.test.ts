@@ -37,6 +37,8 @@ beforeAll(async () => {
   browser = await launchChromium();
   context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   page = await context.newPage();
+  // Generous waits: the machine running the suite may be busy with the other test projects.
+  page.setDefaultTimeout(60_000);
   page.on("pageerror", (error) => errors.push(`pageerror: ${error.message}`));
   page.on("console", (message: ConsoleMessage) => {
     // Chromium logs each non-2xx response itself ("Failed to load resource"): the 401s and 400s are expected.
@@ -92,7 +94,7 @@ describe("console", () => {
     expect(session?.sameSite).toBe("Strict");
     // HttpOnly: the page's own script cannot read it.
     expect(await page.evaluate(() => document.cookie)).not.toContain("patron_session");
-  }, 60_000);
+  }, 120_000);
 
   it("says the overview needs a model fit, and the Models page runs the nightly job with progress", async () => {
     await expect.poll(() => page.getByRole("heading", { name: "No customer has been scored yet" }).count()).toBe(1);
@@ -120,7 +122,7 @@ describe("console", () => {
     expect(stages).toEqual(["new", "active", "fading", "lapsed"]);
     await page.getByRole("heading", { name: /Movement in the last/ }).waitFor();
     await screenshot("overview");
-  }, 30_000);
+  }, 120_000);
 
   it("looks up a demo customer and shows web and store orders on one timeline, surviving a reload", async () => {
     await openFromNav("Customers");
@@ -146,7 +148,7 @@ describe("console", () => {
     await page.getByRole("button", { name: "Look up" }).click();
     await expect.poll(() => page.getByRole("alert").textContent()).toContain("No customer holds that email");
     await screenshot("customers");
-  }, 60_000);
+  }, 120_000);
 
   it("creates a rule, showing the API's messages on the fields first, then disables it", async () => {
     await openFromNav("Rules");
@@ -172,14 +174,14 @@ describe("console", () => {
     await row.getByRole("button", { name: "Disable Boost coffee for fading customers" }).click();
     await row.getByText("disabled").waitFor();
     await screenshot("rules");
-  }, 60_000);
+  }, 120_000);
 
   it("shows the experiment page", async () => {
     await openFromNav("Experiments");
     await page.getByRole("heading", { name: "Experiments" }).waitFor();
     await page.getByLabel("Period").waitFor();
     await screenshot("experiments");
-  }, 30_000);
+  }, 120_000);
 
   it("exports a customer's data and erases the customer after a confirmation", async () => {
     await openFromNav("Customers");
@@ -207,7 +209,7 @@ describe("console", () => {
       headers: { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` },
     });
     expect(gone.status).toBe(404);
-  }, 60_000);
+  }, 120_000);
 
   it("works at tablet width and from the keyboard", async () => {
     await page.setViewportSize({ width: 820, height: 1180 });
@@ -227,7 +229,7 @@ describe("console", () => {
     await screenshot("overview-tablet-dark");
     await page.emulateMedia({ colorScheme: "light" });
     await page.setViewportSize({ width: 1280, height: 900 });
-  }, 30_000);
+  }, 120_000);
 
   it("signs out server-side: the old session cookie opens nothing", async () => {
     const session = (await context.cookies()).find((cookie) => cookie.name === "patron_session");
@@ -243,5 +245,5 @@ describe("console", () => {
     await page.getByLabel("Admin key").waitFor();
     await screenshot("signed-out");
     expect(errors).toEqual([]);
-  }, 30_000);
+  }, 120_000);
 });
