@@ -54,8 +54,9 @@ async function waitForHealth(child: ChildProcess, timeoutMs: number) {
 
 async function main() {
   const vars = localVars();
-  step("Building the widget and demo storefront…");
+  step("Building the widget, demo storefront and console…");
   execFileSync(process.execPath, ["--import", "tsx", "widget/build.ts"], { cwd: root, stdio: "inherit" });
+  execFileSync(process.execPath, ["--import", "tsx", "console/build.ts"], { cwd: root, stdio: "inherit" });
 
   step("Applying migrations to the local D1 database (.wrangler/state)…");
   execFileSync(bin("wrangler"), ["d1", "migrations", "apply", "DB", "--local"], { cwd: root, env, stdio: "pipe" });
@@ -121,6 +122,7 @@ async function main() {
   Patron is running on local D1.
 
     Demo storefront   ${url}/demo
+    Console           ${url}/console   (sign in with the admin key)
     Health            ${url}/health
     API key           ${apiKey}        (POST /v1/orders, /v1/identify, /v1/products)
     Admin key         ${adminKey}      (GET /v1/customers/..., /v1/admin/...)

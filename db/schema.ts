@@ -391,3 +391,18 @@ export const suppressions = sqliteTable("suppressions", {
   kind: text("kind").notNull(), // "order" or an identifier kind
   createdAt: text("created_at").notNull(),
 });
+
+/**
+ * Console sign-in sessions: only the SHA-256 of the random session id (the cookie's value) is kept, so
+ * a copy of the database signs nobody in. A session ends at `expires_at` (12 h after sign-in, not
+ * extended by use) or when it is signed out (the row is deleted).
+ */
+export const consoleSessions = sqliteTable(
+  "console_sessions",
+  {
+    idHash: text("id_hash").primaryKey(),
+    createdAt: text("created_at").notNull(),
+    expiresAt: text("expires_at").notNull(),
+  },
+  (t) => [index("console_sessions_expires_idx").on(t.expiresAt)],
+);

@@ -9,6 +9,10 @@ import { gzipSync } from "node:zlib";
 
 export const budgetGzipBytes = 7_000;
 export const widgetBundlePath = path.resolve(import.meta.dirname, "../dist/public/widget/v1.js");
+/** The console's bundle: reported for information (it loads only on /console, never on a storefront). */
+export const consoleBundlePaths = ["console.js", "console.css"].map((file) =>
+  path.resolve(import.meta.dirname, "../dist/public/console/assets", file),
+);
 
 /** Gzip size at level 9, the most a CDN is likely to squeeze out of the bundle. */
 export function gzipSize(source: Uint8Array): number {
@@ -36,5 +40,13 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   console.log(
     `widget/v1.js: ${size.minifiedBytes} bytes minified, ${size.gzipBytes} bytes gzip (${verdict} the ${budgetGzipBytes}-byte budget)`,
   );
+  for (const file of consoleBundlePaths) {
+    const consoleSize = await measureWidgetBundle(file);
+    console.log(
+      consoleSize
+        ? `console/${path.basename(file)}: ${consoleSize.minifiedBytes} bytes minified, ${consoleSize.gzipBytes} bytes gzip (loaded only on /console; no budget)`
+        : `console/${path.basename(file)}: not built`,
+    );
+  }
   if (size.gzipBytes > budgetGzipBytes) process.exit(1);
 }

@@ -44,8 +44,12 @@ export function deploy(io: DeployIo): void {
   };
   const steps: Step[] = [
     {
-      title: "Building the widget without the demo storefront (widget/build.ts --no-demo)",
-      action: () => io.run(process.execPath, ["--import", "tsx", "widget/build.ts", "--no-demo"]),
+      title:
+        "Building the widget without the demo storefront, and the console (widget/build.ts --no-demo, console/build.ts)",
+      action: () => {
+        io.run(process.execPath, ["--import", "tsx", "widget/build.ts", "--no-demo"]);
+        io.run(process.execPath, ["--import", "tsx", "console/build.ts"]);
+      },
       hint: "fix the build error above (`npm run build` shows the same).",
     },
     {

@@ -118,6 +118,7 @@ describe("npm run deploy", () => {
     deploy(io);
     expect(calls).toEqual([
       "node --import tsx widget/build.ts --no-demo",
+      "node --import tsx console/build.ts",
       "wrangler secret list --format json",
       "wrangler d1 migrations apply patron --remote",
       "wrangler deploy",
@@ -147,7 +148,7 @@ describe("npm run deploy", () => {
     const { io, calls } = harness();
     const local = { ...io, readConfig: () => ({ vars: { ALLOWED_ORIGINS: "http://localhost:8787" }, databases: [] }) };
     expect(() => deploy(local)).toThrow(/stopped at step 2 [\s\S]*only local origins[\s\S]*placeholder/);
-    expect(calls).toEqual(["node --import tsx widget/build.ts --no-demo"]);
+    expect(calls).toEqual(["node --import tsx widget/build.ts --no-demo", "node --import tsx console/build.ts"]);
   });
 
   it("stops at the build when it fails", () => {

@@ -1,5 +1,8 @@
-// Bearer-key guards for server-to-server (API key) and console (admin key) routes.
-import type { MiddlewareHandler } from "hono";
+// Bearer-key guards for server-to-server (API key) and console (admin key) routes; admin routes also
+// accept the console's session cookie (worker/console/session.routes.ts).
+import type { Context, MiddlewareHandler } from "hono";
+import { getCookie } from "hono/cookie";
+import { sessionIdHash, sessionIsLive } from "../console/session.repo.ts";
 import type { AppEnv, Env } from "../env.ts";
 import { ApiError } from "./errors.ts";
 import { assertKeyChecksAllowed, countFailedKeyCheck } from "./rate-limit.ts";
@@ -23,10 +26,48 @@ export function bearerToken(header: string | undefined): string | null {
   return match?.[1]?.trim() ?? null;
 }
 
-function requireKey(pick: (env: Env) => string[], what: string): MiddlewareHandler<AppEnv> {
+/** The console's session cookie: a random id whose SHA-256 is kept in D1 (console_sessions). */
+export const sessionCookieName = "patron_session";
+/** The header the console sends on every write made with its session cookie. */
+export const consoleHeaderName = "X-Patron-Console";
+
+const safeMethods = new Set(["GET", "HEAD", "OPTIONS"]);
+
+/**
+ * A cookie rides along with any request the browser makes, so a write authenticated by it must prove
+ * it comes from the console's own page: it carries `X-Patron-Console: 1` (a custom header another site
+ * cannot add without a CORS preflight, which this worker never grants to admin routes) and, when the
+ * browser sends an Origin, that Origin is this worker's own. SameSite=Strict is the first line.
+ */
+export function assertSameSiteConsoleWrite(c: Context<AppEnv>): void {
+  if (safeMethods.has(c.req.method)) return;
+  const origin = c.req.header("Origin");
+  const ownOrigin = new URL(c.req.url).origin;
+  if (c.req.header(consoleHeaderName) !== "1" || (origin !== undefined && origin !== ownOrigin))
+    throw new ApiError(
+      403,
+      "forbidden",
+      `A change made with the console's session must come from the console itself (send "${consoleHeaderName}: 1" from the same origin).`,
+    );
+}
+
+function requireKey(pick: (env: Env) => string[], what: string, acceptSession: boolean): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     assertKeyChecksAllowed(c, what);
-    const token = bearerToken(c.req.header("Authorization"));
+    const authorization = c.req.header("Authorization");
+    const sessionId = acceptSession && !authorization ? getCookie(c, sessionCookieName) : undefined;
+    if (sessionId) {
+      if (!(await sessionIsLive(c.var.db, await sessionIdHash(sessionId), c.var.now))) {
+        await countFailedKeyCheck(c, what);
+        throw new ApiError(401, "unauthorized", "Your console session has ended: sign in again.");
+      }
+      assertSameSiteConsoleWrite(c);
+      await next();
+      // What the console reads is for the signed-in browser alone: never kept by a shared cache.
+      if (!c.res.headers.get("Cache-Control")) c.header("Cache-Control", "private, no-store");
+      return;
+    }
+    const token = bearerToken(authorization);
     if (!token) throw new ApiError(401, "unauthorized", `Missing ${what}: send "Authorization: Bearer <key>".`);
     const accepted = pick(c.env).filter(Boolean);
     // Every configured key is compared, so the time taken does not tell which one matched.
@@ -40,6 +81,7 @@ function requireKey(pick: (env: Env) => string[], what: string): MiddlewareHandl
 }
 
 /** Storefront and POS servers. The admin key is accepted too, so the console can call the same routes. */
-export const requireApiKey = requireKey((env) => [env.PATRON_API_KEY, env.PATRON_ADMIN_KEY], "API key");
-/** The merchandiser console and operators. */
-export const requireAdminKey = requireKey((env) => [env.PATRON_ADMIN_KEY], "admin key");
+// The console's session is not accepted here: it opens the admin routes only, never ingestion.
+export const requireApiKey = requireKey((env) => [env.PATRON_API_KEY, env.PATRON_ADMIN_KEY], "API key", false);
+/** The merchandiser console (its session cookie) and operators (the admin key). */
+export const requireAdminKey = requireKey((env) => [env.PATRON_ADMIN_KEY], "admin key", true);

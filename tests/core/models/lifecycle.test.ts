@@ -129,7 +129,9 @@ describe("fadingLineForExpectedF1", () => {
   const expectedF1 = (alive: readonly number[], line: number) => {
     const stopped = alive.reduce((sum, p) => sum + 1 - p, 0);
     const flagged = alive.filter((p) => p < line);
-    return (2 * flagged.reduce((sum, p) => sum + 1 - p, 0)) / (flagged.length + stopped);
+    const denominator = flagged.length + stopped;
+    // Nobody flagged and nobody likely to have stopped (every P(alive) is 1): nothing to find, F1 0.
+    return denominator === 0 ? 0 : (2 * flagged.reduce((sum, p) => sum + 1 - p, 0)) / denominator;
   };
 
   it("flags exactly the sure losses when the model is sure", () => {

@@ -1,0 +1,87 @@
+// The console's one way to the API: same-origin fetches that carry the session cookie, mark every
+// request as the console's own (X-Patron-Console: 1, required on writes made with the cookie), and
+// turn the error envelope into an ApiProblem. A 401 anywhere means the session ended: sign in again.
+import { signal } from "@preact/signals";
+
+export interface Issue {
+  path: (string | number)[];
+  message: string;
+}
+
+export class ApiProblem extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly issues: Issue[] = [],
+    readonly requestId = "",
+  ) {
+    super(message);
+  }
+}
+
+/** null while unknown (the first check is in flight), then whether the browser holds a live session. */
+export const signedIn = signal<boolean | null>(null);
+
+export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+  let response: Response;
+  try {
+    response = await fetch(path, {
+      method,
+      credentials: "same-origin",
+      headers: {
+        "X-Patron-Console": "1",
+        Accept: "application/json",
+        ...(body === undefined ? {} : { "Content-Type": "application/json" }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    throw new ApiProblem(0, "network", "Patron could not be reached. Check the connection and try again.");
+  }
+  const payload = (await response.json().catch(() => null)) as {
+    data?: T;
+    error?: { code: string; message: string; issues?: Issue[]; requestId?: string };
+  } | null;
+  if (!response.ok) {
+    const error = payload?.error;
+    if (response.status === 401 && path !== "/v1/admin/session") signedIn.value = false;
+    throw new ApiProblem(
+      response.status,
+      error?.code ?? "internal",
+      error?.message ?? `The request failed (${response.status}).`,
+      error?.issues ?? [],
+      error?.requestId ?? "",
+    );
+  }
+  return payload?.data as T;
+}
+
+export const get = <T>(path: string) => api<T>("GET", path);
+
+/** Money as the retailer's currency would show it, without pretending to know the currency. */
+export function money(value: number | null | undefined): string {
+  if (value == null || !Number.isFinite(value)) return "–";
+  return value.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+}
+
+export function percent(value: number | null | undefined, digits = 0): string {
+  if (value == null || !Number.isFinite(value)) return "–";
+  return `${(value * 100).toFixed(digits)}%`;
+}
+
+export function dateTime(value: string | null | undefined): string {
+  if (!value) return "–";
+  const date = new Date(value);
+  return Number.isNaN(date.getTime())
+    ? value
+    : date.toLocaleString("en-GB", { dateStyle: "medium", timeStyle: "short" });
+}
+
+export function day(value: string | null | undefined): string {
+  if (!value) return "–";
+  const date = new Date(value);
+  return Number.isNaN(date.getTime()) ? value : date.toLocaleDateString("en-GB", { dateStyle: "medium" });
+}
+
+export const words = (value: string | null | undefined) => (value ? value.replace(/_/g, " ") : "–");

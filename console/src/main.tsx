@@ -1,0 +1,163 @@
+// The console's entry: checks the session, then shows the sign-in form or the app with its navigation.
+import "../console.css";
+import { render } from "preact";
+import { useEffect, useRef, useState } from "preact/hooks";
+import { LocationProvider, Route, Router, useLocation } from "preact-iso";
+import { ApiProblem, api, signedIn } from "./api.ts";
+import { CustomerPage, CustomersPage } from "./pages/customers.tsx";
+import { ExperimentsPage } from "./pages/experiments.tsx";
+import { ModelsPage } from "./pages/models.tsx";
+import { OverviewPage } from "./pages/overview.tsx";
+import { RuleEditPage, RulesPage } from "./pages/rules.tsx";
+
+const links = [
+  { href: "/console", label: "Overview" },
+  { href: "/console/customers", label: "Customers" },
+  { href: "/console/rules", label: "Rules" },
+  { href: "/console/experiments", label: "Experiments" },
+  { href: "/console/models", label: "Models" },
+];
+
+function isCurrent(path: string, href: string): boolean {
+  const clean = path.replace(/\/+$/, "") || "/console";
+  return href === "/console" ? clean === "/console" : clean === href || clean.startsWith(`${href}/`);
+}
+
+function SignIn() {
+  const [key, setKey] = useState("");
+  const [problem, setProblem] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const field = useRef<HTMLInputElement>(null);
+  useEffect(() => field.current?.focus(), []);
+  async function submit(event: Event) {
+    event.preventDefault();
+    setBusy(true);
+    setProblem(null);
+    try {
+      await api("POST", "/v1/admin/session", { key });
+      setKey("");
+      signedIn.value = true;
+    } catch (error) {
+      setProblem(error instanceof ApiProblem ? error.message : "Signing in failed. Try again.");
+      field.current?.focus();
+    } finally {
+      setBusy(false);
+    }
+  }
+  return (
+    <main class="signin" id="main">
+      <form class="card" onSubmit={submit} aria-describedby="signin-help">
+        <h1>Patron console</h1>
+        <p id="signin-help" class="muted">
+          Sign in with the deployment's admin key. The session lasts 12 hours or until you sign out.
+        </p>
+        <label for="admin-key">Admin key</label>
+        <input
+          id="admin-key"
+          ref={field}
+          type="password"
+          autocomplete="current-password"
+          required
+          value={key}
+          aria-invalid={problem ? "true" : undefined}
+          aria-describedby={problem ? "signin-problem" : undefined}
+          onInput={(event) => setKey((event.target as HTMLInputElement).value)}
+        />
+        {problem && (
+          <p id="signin-problem" class="problem" role="alert">
+            {problem}
+          </p>
+        )}
+        <button type="submit" class="primary" disabled={busy}>
+          {busy ? "Signing in…" : "Sign in"}
+        </button>
+      </form>
+    </main>
+  );
+}
+
+function Shell() {
+  const { path } = useLocation();
+  async function signOut() {
+    try {
+      await api("DELETE", "/v1/admin/session");
+    } finally {
+      signedIn.value = false;
+    }
+  }
+  return (
+    <>
+      <a class="skip" href="#main">
+        Skip to content
+      </a>
+      <header class="top">
+        <span class="brand">Patron</span>
+        <nav aria-label="Console">
+          <ul>
+            {links.map((link) => (
+              <li key={link.href}>
+                <a href={link.href} aria-current={isCurrent(path, link.href) ? "page" : undefined}>
+                  {link.label}
+                </a>
+              </li>
+            ))}
+          </ul>
+        </nav>
+        <button type="button" class="link" onClick={signOut}>
+          Sign out
+        </button>
+      </header>
+      <main id="main" tabIndex={-1}>
+        <Router>
+          <Route path="/console" component={OverviewPage} />
+          <Route path="/console/customers" component={CustomersPage} />
+          <Route path="/console/customers/:id" component={CustomerPage} />
+          <Route path="/console/rules" component={RulesPage} />
+          <Route path="/console/rules/:id" component={RuleEditPage} />
+          <Route path="/console/experiments" component={ExperimentsPage} />
+          <Route path="/console/models" component={ModelsPage} />
+          <Route default component={NotFound} />
+        </Router>
+      </main>
+    </>
+  );
+}
+
+function NotFound() {
+  return (
+    <section>
+      <h1>Page not found</h1>
+      <p>
+        There is no console page here. Go to the <a href="/console">Overview</a>.
+      </p>
+    </section>
+  );
+}
+
+function App() {
+  useEffect(() => {
+    api("GET", "/v1/admin/session").then(
+      () => {
+        signedIn.value = true;
+      },
+      () => {
+        signedIn.value = false;
+      },
+    );
+  }, []);
+  if (signedIn.value === null)
+    return (
+      <main id="main" class="signin">
+        <p class="muted" role="status">
+          Loading…
+        </p>
+      </main>
+    );
+  return <LocationProvider>{signedIn.value ? <Shell /> : <SignIn />}</LocationProvider>;
+}
+
+const root = document.getElementById("app");
+if (root) {
+  root.textContent = "";
+  render(<App />, root);
+}

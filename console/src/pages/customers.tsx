@@ -1,0 +1,419 @@
+// Customers: look one up by email, phone, loyalty number or account id (GET /v1/customers/lookup, the
+// identifier hashed exactly as ingestion hashes it), then the customer 360 at /console/customers/:id
+// (GET /v1/customers/:id): linked identifiers (masked, with trust), the web and store order timeline,
+// CLV, tier, cadence, P(alive), discount sensitivity, categories with price band and lapse; export
+// (GET …/export, downloaded as JSON) and erase (DELETE, after a confirmation).
+import { signal } from "@preact/signals";
+import { useState } from "preact/hooks";
+import { useLocation, useRoute } from "preact-iso";
+import { ApiProblem, api, dateTime, day, money, percent, words } from "../api.ts";
+import { Loading, PageHeader, ProblemNote, useData } from "../ui.tsx";
+
+/** The customer erased last, announced on the lookup page it returns to. */
+const erased = signal<string | null>(null);
+
+const kinds = [
+  { value: "email", label: "Email" },
+  { value: "phone", label: "Phone" },
+  { value: "loyalty", label: "Loyalty number" },
+  { value: "account", label: "Account id" },
+];
+
+export function CustomersPage() {
+  const { route } = useLocation();
+  const [kind, setKind] = useState("email");
+  const [value, setValue] = useState("");
+  const [problem, setProblem] = useState<ApiProblem | null>(null);
+  const [busy, setBusy] = useState(false);
+  async function lookUp(event: Event) {
+    event.preventDefault();
+    setBusy(true);
+    setProblem(null);
+    try {
+      const found = await api<Customer>(
+        "GET",
+        `/v1/customers/lookup?kind=${encodeURIComponent(kind)}&value=${encodeURIComponent(value.trim())}`,
+      );
+      route(`/console/customers/${encodeURIComponent(found.customerId)}`);
+    } catch (error) {
+      setProblem(error instanceof ApiProblem ? error : new ApiProblem(0, "internal", String(error)));
+    } finally {
+      setBusy(false);
+    }
+  }
+  return (
+    <section>
+      <PageHeader title="Customers">
+        <p class="muted">
+          Look a customer up by an identifier they use. Patron keeps no raw email or phone: the value is hashed the same
+          way orders are, and only a customer who verifiably holds it is found.
+        </p>
+      </PageHeader>
+      {erased.value && (
+        <p role="status" class="card">
+          Customer {erased.value} was erased.
+        </p>
+      )}
+      <form class="card lookup" onSubmit={lookUp}>
+        <div class="field">
+          <label for="lookup-kind">Identifier</label>
+          <select
+            id="lookup-kind"
+            value={kind}
+            onChange={(event) => setKind((event.target as HTMLSelectElement).value)}
+          >
+            {kinds.map((option) => (
+              <option key={option.value} value={option.value}>
+                {option.label}
+              </option>
+            ))}
+          </select>
+        </div>
+        <div class="field grow">
+          <label for="lookup-value">Value</label>
+          <input
+            id="lookup-value"
+            required
+            value={value}
+            autocomplete="off"
+            onInput={(event) => setValue((event.target as HTMLInputElement).value)}
+          />
+        </div>
+        <button type="submit" class="primary" disabled={busy}>
+          {busy ? "Looking up…" : "Look up"}
+        </button>
+      </form>
+      {problem && <ProblemNote problem={problem} />}
+    </section>
+  );
+}
+
+interface Order {
+  id: string;
+  channel: string;
+  storeId: string | null;
+  placedAt: string;
+  total: number;
+  discountTotal: number;
+  currency: string;
+  lines: { productId: string; categoryId: string; quantity: number; unitPrice: number; listPrice: number }[];
+}
+interface CategoryProfile {
+  categoryId: string;
+  expectedIntervalDays: number | null;
+  overdueRatio: number | null;
+  nextExpectedAt: string | null;
+  probabilityActive: number | null;
+  lapsed: boolean;
+  priceBand: string | null;
+  pricePercentile: number | null;
+}
+interface Profile {
+  modelsFittedAt: string;
+  clv12: number;
+  clv24: number;
+  probabilityAlive: number;
+  probabilityPurchase90d: number;
+  expectedPurchases90d: number;
+  expectedOrderValue: number;
+  cadence: {
+    expectedIntervalDays: number | null;
+    daysSinceLast: number | null;
+    overdueRatio: number | null;
+    nextExpectedAt: string | null;
+    regularity: number | null;
+  };
+  stage: string;
+  stageReason: string;
+  valueTier: string;
+  discountSensitivity: string;
+  discountedShare: number | null;
+  offerGuidance: string;
+  channelMix: { shares: Record<string, number>; primary: string | null };
+  categories: CategoryProfile[];
+}
+interface Customer {
+  customerId: string;
+  mergedFrom: string[];
+  identities: { kind: string; masked: string; trust: string; shared: boolean }[];
+  orders: Order[];
+  summary: {
+    orders: number;
+    spend: number;
+    firstOrderAt: string | null;
+    lastOrderAt: string | null;
+    categories: { categoryId: string; orders: number; spend: number; lastPurchaseAt: string | null }[];
+  } | null;
+  profile: Profile | null;
+}
+
+const channelNames: Record<string, string> = { web: "Web", store: "Store", app: "App", phone: "Phone" };
+
+export function CustomerPage() {
+  const { params } = useRoute();
+  const id = params.id ?? "";
+  const customer = useData<Customer>(`/v1/customers/${encodeURIComponent(id)}`);
+  if (customer.loading && !customer.data) return <Loading what="the customer" />;
+  if (customer.problem)
+    return (
+      <section>
+        <p>
+          <a href="/console/customers">← Look up another customer</a>
+        </p>
+        <ProblemNote problem={customer.problem} />
+      </section>
+    );
+  const data = customer.data;
+  if (!data) return null;
+  return (
+    <section>
+      <p>
+        <a href="/console/customers">← Look up another customer</a>
+      </p>
+      <PageHeader title={`Customer ${data.customerId}`}>
+        {data.mergedFrom.length > 0 && <p class="muted">Merged from {data.mergedFrom.join(", ")}.</p>}
+      </PageHeader>
+      <ProfileTiles profile={data.profile} summary={data.summary} />
+      <div class="columns">
+        <Identities identities={data.identities} />
+        <Categories customer={data} />
+      </div>
+      <Timeline orders={data.orders} total={data.summary?.orders ?? data.orders.length} />
+      <DataRights customerId={data.customerId} />
+    </section>
+  );
+}
+
+function ProfileTiles({ profile, summary }: { profile: Profile | null; summary: Customer["summary"] }) {
+  if (!profile)
+    return (
+      <div class="empty">
+        <p>
+          No scores for this customer yet: they appear after the next nightly model run (start one from{" "}
+          <a href="/console/models">Models</a>).
+        </p>
+      </div>
+    );
+  const tiles: [string, string, string?][] = [
+    ["CLV, 12 months", money(profile.clv12), `24 months: ${money(profile.clv24)}`],
+    ["Value tier", profile.valueTier],
+    ["Stage", profile.stage, words(profile.stageReason)],
+    ["P(alive)", percent(profile.probabilityAlive), `P(order in 90 days): ${percent(profile.probabilityPurchase90d)}`],
+    [
+      "Cadence",
+      profile.cadence.expectedIntervalDays == null ? "–" : `every ${profile.cadence.expectedIntervalDays} days`,
+      profile.cadence.overdueRatio == null
+        ? undefined
+        : `${profile.cadence.daysSinceLast} days since last (overdue ratio ${profile.cadence.overdueRatio})`,
+    ],
+    ["Next order expected", day(profile.cadence.nextExpectedAt)],
+    [
+      "Discount sensitivity",
+      words(profile.discountSensitivity),
+      `${percent(profile.discountedShare)} of units on discount`,
+    ],
+    ["Offer guidance", words(profile.offerGuidance)],
+    ["Main channel", channelNames[profile.channelMix.primary ?? ""] ?? "–"],
+    ["Lifetime spend", money(summary?.spend), `${summary?.orders ?? 0} orders since ${day(summary?.firstOrderAt)}`],
+  ];
+  return (
+    <dl class="tiles">
+      {tiles.map(([label, value, note]) => (
+        <div class="tile" key={label}>
+          <dt>{label}</dt>
+          <dd class="figure">{value}</dd>
+          {note && <dd class="muted small">{note}</dd>}
+        </div>
+      ))}
+    </dl>
+  );
+}
+
+function Identities({ identities }: { identities: Customer["identities"] }) {
+  return (
+    <div>
+      <h2>Linked identifiers</h2>
+      <table>
+        <thead>
+          <tr>
+            <th scope="col">Kind</th>
+            <th scope="col">Identifier</th>
+            <th scope="col">Trust</th>
+          </tr>
+        </thead>
+        <tbody>
+          {identities.map((identity) => (
+            <tr key={`${identity.kind}:${identity.masked}:${identity.trust}`}>
+              <td>{identity.kind}</td>
+              <td>
+                <code>{identity.masked}</code>
+              </td>
+              <td>
+                <span class={`badge ${identity.trust === "verified" && !identity.shared ? "ok" : "warn"}`}>
+                  {identity.shared ? "shared" : identity.trust}
+                </span>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+function Categories({ customer }: { customer: Customer }) {
+  const spend = new Map((customer.summary?.categories ?? []).map((category) => [category.categoryId, category]));
+  const profiled = customer.profile?.categories ?? [];
+  const ids = [...new Set([...profiled.map((category) => category.categoryId), ...spend.keys()])].sort(
+    (a, b) => (spend.get(b)?.spend ?? 0) - (spend.get(a)?.spend ?? 0),
+  );
+  return (
+    <div>
+      <h2>Category affinities</h2>
+      <table>
+        <thead>
+          <tr>
+            <th scope="col">Category</th>
+            <th scope="col">Orders</th>
+            <th scope="col">Spend</th>
+            <th scope="col">Price band</th>
+            <th scope="col">Lapse</th>
+          </tr>
+        </thead>
+        <tbody>
+          {ids.map((categoryId) => {
+            const profile = profiled.find((category) => category.categoryId === categoryId);
+            const stats = spend.get(categoryId);
+            return (
+              <tr key={categoryId}>
+                <td>{categoryId}</td>
+                <td>{stats?.orders ?? "–"}</td>
+                <td>{money(stats?.spend)}</td>
+                <td>{profile?.priceBand ?? "–"}</td>
+                <td>
+                  {profile ? (
+                    profile.lapsed ? (
+                      <span class="badge warn">lapsed</span>
+                    ) : (
+                      <span class="muted small">
+                        {profile.overdueRatio == null ? "on rhythm" : `overdue ratio ${profile.overdueRatio}`}
+                      </span>
+                    )
+                  ) : (
+                    "–"
+                  )}
+                </td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+function Timeline({ orders, total }: { orders: Order[]; total: number }) {
+  return (
+    <div>
+      <h2>Orders across channels</h2>
+      {orders.length < total && (
+        <p class="muted">
+          The {orders.length} most recent of {total} orders.
+        </p>
+      )}
+      {orders.length === 0 ? (
+        <p class="muted">No orders.</p>
+      ) : (
+        <ol class="timeline" aria-label="Order timeline, most recent first">
+          {orders.map((order) => (
+            <li key={order.id} class={`order channel-${order.channel}`}>
+              <span class={`badge channel ${order.channel}`}>{channelNames[order.channel] ?? order.channel}</span>
+              <span class="when">{dateTime(order.placedAt)}</span>
+              <span class="what">
+                {order.lines.map((line) => `${line.quantity}× ${line.productId}`).join(", ")}
+                {order.storeId ? <span class="muted small"> · {order.storeId}</span> : null}
+              </span>
+              <span class="total">
+                {money(order.total)} {order.currency}
+                {order.discountTotal > 0 && <span class="muted small"> ({money(order.discountTotal)} off)</span>}
+              </span>
+            </li>
+          ))}
+        </ol>
+      )}
+    </div>
+  );
+}
+
+function DataRights({ customerId }: { customerId: string }) {
+  const { route } = useLocation();
+  const [confirming, setConfirming] = useState(false);
+  const [problem, setProblem] = useState<ApiProblem | null>(null);
+  const [status, setStatus] = useState<string | null>(null);
+  async function exportData() {
+    setProblem(null);
+    try {
+      const data = await api<unknown>("GET", `/v1/customers/${encodeURIComponent(customerId)}/export`);
+      const url = URL.createObjectURL(new Blob([JSON.stringify(data, null, 2)], { type: "application/json" }));
+      const link = document.createElement("a");
+      link.href = url;
+      link.download = `patron-customer-${customerId}.json`;
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10_000);
+      setStatus("Export downloaded.");
+    } catch (error) {
+      setProblem(error instanceof ApiProblem ? error : new ApiProblem(0, "internal", String(error)));
+    }
+  }
+  async function erase() {
+    setProblem(null);
+    try {
+      await api("DELETE", `/v1/customers/${encodeURIComponent(customerId)}`);
+      setConfirming(false);
+      erased.value = customerId;
+      route("/console/customers");
+    } catch (error) {
+      setProblem(error instanceof ApiProblem ? error : new ApiProblem(0, "internal", String(error)));
+    }
+  }
+  return (
+    <div class="card rights">
+      <h2>Data rights</h2>
+      <p class="muted">Export everything Patron holds about this customer, or erase it for good.</p>
+      <div class="actions">
+        <button type="button" onClick={exportData}>
+          Export data
+        </button>
+        {!confirming && (
+          <button type="button" class="danger" onClick={() => setConfirming(true)}>
+            Erase customer
+          </button>
+        )}
+      </div>
+      {confirming && (
+        <div class="confirm" role="alertdialog" aria-labelledby="erase-title">
+          <p id="erase-title">
+            Erase customer {customerId}? Their orders, identifiers and scores are deleted and cannot be brought back;
+            orders sent again later stay suppressed.
+          </p>
+          <div class="actions">
+            <button type="button" class="danger" onClick={erase}>
+              Yes, erase this customer
+            </button>
+            <button type="button" onClick={() => setConfirming(false)}>
+              Cancel
+            </button>
+          </div>
+        </div>
+      )}
+      {status && (
+        <p role="status" class="muted">
+          {status}
+        </p>
+      )}
+      {problem && <ProblemNote problem={problem} />}
+    </div>
+  );
+}

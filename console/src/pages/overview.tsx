@@ -1,0 +1,235 @@
+// Overview: customers by lifecycle stage × value tier with their 12-month CLV (GET /v1/admin/segments),
+// CLV by stage as a chart, the value at stake in fading and lapsed customers, and the stage changes the
+// recent nightly runs recorded (GET /v1/admin/transitions).
+import { money } from "../api.ts";
+import { BarChart, type Loaded, Loading, PageHeader, ProblemNote, RunNightly, useData } from "../ui.tsx";
+
+const stages = ["new", "active", "fading", "lapsed"];
+const tiers = ["top", "high", "medium", "low"];
+
+interface SummaryRow {
+  stage: string;
+  valueTier: string;
+  customers: number;
+  clv12: number;
+}
+interface Segments {
+  customers: { customerId: string; clv12: number; stage: string; valueTier: string }[];
+  summary: SummaryRow[];
+}
+interface Transition {
+  id: number;
+  customerId: string;
+  from: string | null;
+  to: string;
+  at: string;
+  runId: string;
+}
+
+const transitionDays = 30;
+
+export function OverviewPage() {
+  const segments = useData<Segments>("/v1/admin/segments?limit=10");
+  const since = new Date(Date.now() - transitionDays * 86_400_000).toISOString().slice(0, 10);
+  const transitions = useData<{ transitions: Transition[]; next: number | null }>(
+    `/v1/admin/transitions?since=${since}T00:00:00Z&limit=1000`,
+  );
+  if (segments.loading && !segments.data) return <Loading what="the overview" />;
+  if (segments.problem) return <ProblemNote problem={segments.problem} />;
+  const summary = segments.data?.summary ?? [];
+  if (summary.length === 0)
+    return (
+      <section>
+        <PageHeader title="Overview" />
+        <div class="empty">
+          <h2>No customer has been scored yet</h2>
+          <p>
+            Stages, value tiers and CLV come from the nightly model job. No model fit yet: run the nightly job now (it
+            also runs every night on its own), then come back here.
+          </p>
+          <RunNightly
+            onDone={() => {
+              segments.reload();
+              transitions.reload();
+            }}
+          />
+        </div>
+      </section>
+    );
+  const cell = (stage: string, tier: string) => summary.find((row) => row.stage === stage && row.valueTier === tier);
+  const byStage = stages.map((stage) => {
+    const rows = summary.filter((row) => row.stage === stage);
+    return {
+      stage,
+      customers: rows.reduce((sum, row) => sum + row.customers, 0),
+      clv12: rows.reduce((sum, row) => sum + (row.clv12 ?? 0), 0),
+    };
+  });
+  const total = byStage.reduce((sum, row) => sum + row.customers, 0);
+  const atStake = byStage.filter((row) => row.stage === "fading" || row.stage === "lapsed");
+  const stakeValue = atStake.reduce((sum, row) => sum + row.clv12, 0);
+  const stakeCustomers = atStake.reduce((sum, row) => sum + row.customers, 0);
+  return (
+    <section>
+      <PageHeader title="Overview">
+        <p class="muted">
+          {total.toLocaleString("en-US")} scored customers, from the last nightly run. CLV is the expected spend over
+          the next 12 months.
+        </p>
+      </PageHeader>
+      <div class="tiles">
+        <div class="tile">
+          <h2>Value at stake</h2>
+          <p class="figure">{money(stakeValue)}</p>
+          <p class="muted">12-month CLV of {stakeCustomers.toLocaleString("en-US")} fading and lapsed customers</p>
+        </div>
+        {atStake.map((row) => (
+          <div class="tile" key={row.stage}>
+            <h2>{row.stage === "fading" ? "Fading" : "Lapsed"}</h2>
+            <p class="figure">{money(row.clv12)}</p>
+            <p class="muted">{row.customers.toLocaleString("en-US")} customers</p>
+          </div>
+        ))}
+      </div>
+      <BarChart
+        title="12-month CLV by lifecycle stage"
+        bars={byStage.map((row) => ({ label: row.stage, value: row.clv12, note: `${row.customers} customers` }))}
+        format={money}
+      />
+      <h2>Customers by stage and value tier</h2>
+      <div class="table-wrap">
+        <table>
+          <caption class="visually-hidden">Customers and 12-month CLV by lifecycle stage and value tier</caption>
+          <thead>
+            <tr>
+              <th scope="col">Stage</th>
+              {tiers.map((tier) => (
+                <th scope="col" key={tier}>
+                  {tier}
+                </th>
+              ))}
+              <th scope="col">All tiers</th>
+            </tr>
+          </thead>
+          <tbody>
+            {byStage.map((row) => (
+              <tr key={row.stage}>
+                <th scope="row">{row.stage}</th>
+                {tiers.map((tier) => {
+                  const found = cell(row.stage, tier);
+                  return (
+                    <td key={tier}>
+                      {found ? (
+                        <>
+                          {found.customers.toLocaleString("en-US")}
+                          <span class="muted small"> · {money(found.clv12)}</span>
+                        </>
+                      ) : (
+                        "0"
+                      )}
+                    </td>
+                  );
+                })}
+                <td>
+                  {row.customers.toLocaleString("en-US")}
+                  <span class="muted small"> · {money(row.clv12)}</span>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+      <h2>Most valuable customers</h2>
+      <div class="table-wrap">
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Customer</th>
+              <th scope="col">12-month CLV</th>
+              <th scope="col">Tier</th>
+              <th scope="col">Stage</th>
+            </tr>
+          </thead>
+          <tbody>
+            {(segments.data?.customers ?? []).map((customer) => (
+              <tr key={customer.customerId}>
+                <td>
+                  <a href={`/console/customers/${encodeURIComponent(customer.customerId)}`}>{customer.customerId}</a>
+                </td>
+                <td>{money(customer.clv12)}</td>
+                <td>{customer.valueTier}</td>
+                <td>{customer.stage}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+      <h2>Movement in the last {transitionDays} days</h2>
+      <Transitions loaded={transitions} />
+    </section>
+  );
+}
+
+function Transitions({ loaded }: { loaded: Loaded<{ transitions: Transition[] }> }) {
+  if (loaded.loading && !loaded.data) return <Loading what="stage changes" />;
+  if (loaded.problem) return <ProblemNote problem={loaded.problem} />;
+  const list = loaded.data?.transitions ?? [];
+  if (list.length === 0)
+    return <p class="muted">No customer changed stage in this period. Stage changes appear after each nightly run.</p>;
+  const counts = new Map<string, number>();
+  for (const item of list) {
+    const key = `${item.from ?? "(first score)"} → ${item.to}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  const recent = list.slice(-10).reverse();
+  return (
+    <div class="columns">
+      <div>
+        <table>
+          <caption>Stage changes by kind{list.length >= 1000 ? " (first 1,000)" : ""}</caption>
+          <thead>
+            <tr>
+              <th scope="col">Change</th>
+              <th scope="col">Customers</th>
+            </tr>
+          </thead>
+          <tbody>
+            {[...counts.entries()]
+              .sort((a, b) => b[1] - a[1])
+              .map(([key, count]) => (
+                <tr key={key}>
+                  <td>{key}</td>
+                  <td>{count}</td>
+                </tr>
+              ))}
+          </tbody>
+        </table>
+      </div>
+      <div>
+        <table>
+          <caption>Most recent</caption>
+          <thead>
+            <tr>
+              <th scope="col">Customer</th>
+              <th scope="col">Change</th>
+              <th scope="col">When</th>
+            </tr>
+          </thead>
+          <tbody>
+            {recent.map((item) => (
+              <tr key={item.id}>
+                <td>
+                  <a href={`/console/customers/${encodeURIComponent(item.customerId)}`}>{item.customerId}</a>
+                </td>
+                <td>
+                  {item.from ?? "(first score)"} → {item.to}
+                </td>
+                <td>{new Date(item.at).toLocaleDateString("en-GB")}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,420 @@
+// Rules: the list (GET /v1/admin/rules) with enable/disable, and one form for a new rule
+// (/console/rules/new, POST) or an existing one (/console/rules/:id, PATCH) with its change history.
+// Field validation comes from the API: each `issues[].path[0]` is shown under its field.
+import { useEffect, useState } from "preact/hooks";
+import { useLocation, useRoute } from "preact-iso";
+import { ApiProblem, api, dateTime } from "../api.ts";
+import { Loading, PageHeader, ProblemNote, useData } from "../ui.tsx";
+
+interface Segment {
+  stage?: string | string[];
+  valueTier?: string | string[];
+  channelPreference?: string | string[];
+  discountSensitivity?: string | string[];
+}
+interface Rule {
+  id: string;
+  name: string;
+  action: string;
+  targetType: string;
+  targetId: string;
+  strength: number | null;
+  slot: number | null;
+  segment: Segment | null;
+  startsAt: string | null;
+  endsAt: string | null;
+  enabled: boolean;
+  version: number;
+  updatedAt: string;
+}
+interface Version {
+  version: number;
+  change: string;
+  changedBy: string;
+  changedAt: string;
+  snapshot: Rule;
+}
+
+const actions = ["boost", "bury", "pin", "exclude", "allow_discounts", "hide_discounts"];
+const segmentFields: { field: keyof Segment; label: string; values: string[] }[] = [
+  { field: "stage", label: "Stage", values: ["new", "active", "fading", "lapsed"] },
+  { field: "valueTier", label: "Value tier", values: ["top", "high", "medium", "low"] },
+  { field: "channelPreference", label: "Channel", values: ["web", "store", "app"] },
+  { field: "discountSensitivity", label: "Discount sensitivity", values: ["full_price", "mixed", "deal_seeker"] },
+];
+
+function describe(rule: Rule): string {
+  const target = rule.targetId === "*" ? "every item" : `${rule.targetType} ${rule.targetId}`;
+  const how =
+    rule.action === "boost" || rule.action === "bury"
+      ? `${rule.action} ${target} by ${rule.strength}`
+      : rule.action === "pin"
+        ? `pin ${target} to slot ${rule.slot}`
+        : `${rule.action.replace(/_/g, " ")} ${target}`;
+  const segment = Object.entries(rule.segment ?? {})
+    .map(([field, value]) => `${field} ${Array.isArray(value) ? value.join("/") : value}`)
+    .join(", ");
+  return segment ? `${how}, for ${segment}` : `${how}, for everyone`;
+}
+
+export function RulesPage() {
+  const rules = useData<Rule[]>("/v1/admin/rules");
+  const [problem, setProblem] = useState<ApiProblem | null>(null);
+  async function toggle(rule: Rule) {
+    setProblem(null);
+    try {
+      await api("POST", `/v1/admin/rules/${encodeURIComponent(rule.id)}/${rule.enabled ? "disable" : "enable"}`);
+      rules.reload();
+    } catch (error) {
+      setProblem(error instanceof ApiProblem ? error : new ApiProblem(0, "internal", String(error)));
+    }
+  }
+  return (
+    <section>
+      <PageHeader title="Rules">
+        <p class="muted">Steer the “Picked for you” shelf. A change reaches recommendations within 5 seconds.</p>
+        <a class="button primary" href="/console/rules/new">
+          New rule
+        </a>
+      </PageHeader>
+      {problem && <ProblemNote problem={problem} />}
+      {rules.loading && !rules.data ? (
+        <Loading what="rules" />
+      ) : rules.problem ? (
+        <ProblemNote problem={rules.problem} />
+      ) : (rules.data ?? []).length === 0 ? (
+        <div class="empty">
+          <p>No rules yet: the shelf follows each shopper's own model. Create a rule to boost, bury, pin or exclude.</p>
+        </div>
+      ) : (
+        <div class="table-wrap">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">What it does</th>
+                <th scope="col">When</th>
+                <th scope="col">State</th>
+                <th scope="col">
+                  <span class="visually-hidden">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {(rules.data ?? []).map((rule) => (
+                <tr key={rule.id}>
+                  <td>
+                    <a href={`/console/rules/${encodeURIComponent(rule.id)}`}>{rule.name}</a>
+                  </td>
+                  <td>{describe(rule)}</td>
+                  <td class="small">
+                    {rule.startsAt || rule.endsAt
+                      ? `${rule.startsAt ? dateTime(rule.startsAt) : "now"} – ${rule.endsAt ? dateTime(rule.endsAt) : "open"}`
+                      : "always"}
+                  </td>
+                  <td>
+                    <span class={`badge ${rule.enabled ? "ok" : "off"}`}>{rule.enabled ? "enabled" : "disabled"}</span>
+                  </td>
+                  <td>
+                    <button
+                      type="button"
+                      onClick={() => toggle(rule)}
+                      aria-label={`${rule.enabled ? "Disable" : "Enable"} ${rule.name}`}
+                    >
+                      {rule.enabled ? "Disable" : "Enable"}
+                    </button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
+  );
+}
+
+interface Draft {
+  name: string;
+  action: string;
+  targetType: string;
+  targetId: string;
+  strength: string;
+  slot: string;
+  startsAt: string;
+  endsAt: string;
+  enabled: boolean;
+  segment: Record<string, string[]>;
+}
+
+const emptyDraft: Draft = {
+  name: "",
+  action: "boost",
+  targetType: "category",
+  targetId: "",
+  strength: "0.5",
+  slot: "",
+  startsAt: "",
+  endsAt: "",
+  enabled: true,
+  segment: {},
+};
+
+/** `datetime-local` value (local time) for an ISO instant, and back. */
+const toLocalInput = (iso: string | null) => {
+  if (!iso) return "";
+  const date = new Date(iso);
+  return new Date(date.getTime() - date.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+};
+const fromLocalInput = (value: string) => (value ? new Date(value).toISOString() : null);
+
+function draftOf(rule: Rule): Draft {
+  const segment: Record<string, string[]> = {};
+  for (const [field, value] of Object.entries(rule.segment ?? {}))
+    segment[field] = Array.isArray(value) ? value : [value as string];
+  return {
+    name: rule.name,
+    action: rule.action,
+    targetType: rule.targetType,
+    targetId: rule.targetId,
+    strength: rule.strength == null ? "" : String(rule.strength),
+    slot: rule.slot == null ? "" : String(rule.slot),
+    startsAt: toLocalInput(rule.startsAt),
+    endsAt: toLocalInput(rule.endsAt),
+    enabled: rule.enabled,
+    segment,
+  };
+}
+
+function bodyOf(draft: Draft) {
+  const number = (value: string) => (value.trim() === "" ? null : Number(value));
+  const usesStrength = draft.action === "boost" || draft.action === "bury";
+  const segment = Object.fromEntries(Object.entries(draft.segment).filter(([, values]) => values.length > 0));
+  return {
+    name: draft.name,
+    action: draft.action,
+    targetType: draft.targetType,
+    targetId: draft.targetId,
+    strength: usesStrength ? number(draft.strength) : null,
+    slot: draft.action === "pin" ? number(draft.slot) : null,
+    segment: Object.keys(segment).length > 0 ? segment : null,
+    startsAt: fromLocalInput(draft.startsAt),
+    endsAt: fromLocalInput(draft.endsAt),
+    enabled: draft.enabled,
+  };
+}
+
+export function RuleEditPage() {
+  const { params } = useRoute();
+  const isNew = params.id === "new";
+  const existing = useData<Rule & { versions: Version[] }>(
+    isNew ? null : `/v1/admin/rules/${encodeURIComponent(params.id ?? "")}`,
+  );
+  if (!isNew && existing.loading && !existing.data) return <Loading what="the rule" />;
+  if (!isNew && existing.problem) return <ProblemNote problem={existing.problem} />;
+  return (
+    <section>
+      <p>
+        <a href="/console/rules">← All rules</a>
+      </p>
+      <PageHeader title={isNew ? "New rule" : `Rule: ${existing.data?.name ?? ""}`} />
+      <RuleForm
+        key={existing.data ? `${existing.data.id}:${existing.data.version}` : "new"}
+        rule={isNew ? null : (existing.data ?? null)}
+        onSaved={existing.reload}
+      />
+      {!isNew && existing.data && <History versions={existing.data.versions} />}
+    </section>
+  );
+}
+
+function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void }) {
+  const { route } = useLocation();
+  const [draft, setDraft] = useState<Draft>(rule ? draftOf(rule) : emptyDraft);
+  const [problem, setProblem] = useState<ApiProblem | null>(null);
+  const [saved, setSaved] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  useEffect(() => setSaved(null), [draft]);
+  const set = (patch: Partial<Draft>) => setDraft((current) => ({ ...current, ...patch }));
+  const fieldProblem = (field: string) =>
+    problem?.issues.filter((issue) => String(issue.path[0]) === field).map((issue) => issue.message);
+  const otherProblems = problem?.issues.filter(
+    (issue) =>
+      !["name", "action", "targetType", "targetId", "strength", "slot", "segment", "startsAt", "endsAt"].includes(
+        String(issue.path[0]),
+      ),
+  );
+  async function submit(event: Event) {
+    event.preventDefault();
+    setBusy(true);
+    setProblem(null);
+    try {
+      if (rule) {
+        await api("PATCH", `/v1/admin/rules/${encodeURIComponent(rule.id)}`, bodyOf(draft));
+        setSaved("Saved.");
+        onSaved();
+      } else {
+        const created = await api<Rule>("POST", "/v1/admin/rules", bodyOf(draft));
+        route(`/console/rules/${encodeURIComponent(created.id)}`);
+      }
+    } catch (error) {
+      setProblem(error instanceof ApiProblem ? error : new ApiProblem(0, "internal", String(error)));
+    } finally {
+      setBusy(false);
+    }
+  }
+  const text = (
+    field: keyof Draft,
+    label: string,
+    options: { type?: "text" | "number" | "datetime-local"; hint?: string; step?: string } = {},
+  ) => {
+    const messages = fieldProblem(field) ?? [];
+    const id = `rule-${field}`;
+    return (
+      <div class="field">
+        <label for={id}>{label}</label>
+        <input
+          id={id}
+          type={(options.type ?? "text") as "text"}
+          step={options.step}
+          value={draft[field] as string}
+          aria-invalid={messages.length > 0 ? "true" : undefined}
+          aria-describedby={messages.length > 0 ? `${id}-problem` : options.hint ? `${id}-hint` : undefined}
+          onInput={(event) => set({ [field]: (event.target as HTMLInputElement).value } as Partial<Draft>)}
+        />
+        {options.hint && (
+          <small id={`${id}-hint`} class="muted">
+            {options.hint}
+          </small>
+        )}
+        {messages.length > 0 && (
+          <small id={`${id}-problem`} class="problem">
+            {messages.join("; ")}
+          </small>
+        )}
+      </div>
+    );
+  };
+  const segmentMessages = fieldProblem("segment") ?? [];
+  return (
+    <form class="card rule-form" onSubmit={submit} noValidate>
+      {text("name", "Name")}
+      <div class="field">
+        <label for="rule-action">Action</label>
+        <select
+          id="rule-action"
+          value={draft.action}
+          onChange={(event) => set({ action: (event.target as HTMLSelectElement).value })}
+        >
+          {actions.map((action) => (
+            <option key={action} value={action}>
+              {action.replace(/_/g, " ")}
+            </option>
+          ))}
+        </select>
+      </div>
+      <div class="field">
+        <label for="rule-targetType">Target type</label>
+        <select
+          id="rule-targetType"
+          value={draft.targetType}
+          onChange={(event) => set({ targetType: (event.target as HTMLSelectElement).value })}
+        >
+          <option value="category">category</option>
+          <option value="product">product</option>
+        </select>
+      </div>
+      {text("targetId", "Target id", { hint: "A category or product id; * (every item) for the discount switches." })}
+      {(draft.action === "boost" || draft.action === "bury") &&
+        text("strength", "Strength", { type: "number", step: "0.1", hint: "Greater than 0; 0.5 is a gentle nudge." })}
+      {draft.action === "pin" && text("slot", "Slot", { type: "number", step: "1", hint: "Shelf position, 1 to 50." })}
+      <fieldset class="segment">
+        <legend>Who it applies to (nothing ticked: everyone)</legend>
+        {segmentFields.map((group) => (
+          <div class="field" key={group.field}>
+            <span class="group-label">{group.label}</span>
+            <div class="checks">
+              {group.values.map((value) => {
+                const checked = draft.segment[group.field]?.includes(value) ?? false;
+                return (
+                  <label key={value} class="check">
+                    <input
+                      type="checkbox"
+                      checked={checked}
+                      onChange={() => {
+                        const current = draft.segment[group.field] ?? [];
+                        set({
+                          segment: {
+                            ...draft.segment,
+                            [group.field]: checked ? current.filter((item) => item !== value) : [...current, value],
+                          },
+                        });
+                      }}
+                    />
+                    {value.replace(/_/g, " ")}
+                  </label>
+                );
+              })}
+            </div>
+          </div>
+        ))}
+        {segmentMessages.length > 0 && <small class="problem">{segmentMessages.join("; ")}</small>}
+      </fieldset>
+      {text("startsAt", "Starts", { type: "datetime-local", hint: "Optional, in your local time." })}
+      {text("endsAt", "Ends", { type: "datetime-local", hint: "Optional." })}
+      <label class="check">
+        <input type="checkbox" checked={draft.enabled} onChange={() => set({ enabled: !draft.enabled })} />
+        Enabled
+      </label>
+      {problem && (otherProblems?.length || problem.issues.length === 0) ? <ProblemNote problem={problem} /> : null}
+      {problem && problem.issues.length > 0 && !otherProblems?.length && (
+        <p class="problem" role="alert">
+          {problem.message} See the messages under the fields.
+        </p>
+      )}
+      <div class="actions">
+        <button type="submit" class="primary" disabled={busy}>
+          {rule ? "Save changes" : "Create rule"}
+        </button>
+        {saved && (
+          <span role="status" class="muted">
+            {saved}
+          </span>
+        )}
+      </div>
+    </form>
+  );
+}
+
+function History({ versions }: { versions: Version[] }) {
+  return (
+    <div>
+      <h2>History</h2>
+      <table>
+        <thead>
+          <tr>
+            <th scope="col">Version</th>
+            <th scope="col">Change</th>
+            <th scope="col">By</th>
+            <th scope="col">When</th>
+            <th scope="col">Rule as changed</th>
+          </tr>
+        </thead>
+        <tbody>
+          {[...versions].reverse().map((version) => (
+            <tr key={version.version}>
+              <td>{version.version}</td>
+              <td>{version.change}</td>
+              <td>{version.changedBy}</td>
+              <td>{dateTime(version.changedAt)}</td>
+              <td class="small">
+                {describe(version.snapshot)}
+                {version.snapshot.enabled ? "" : " (disabled)"}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}

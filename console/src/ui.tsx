@@ -1,0 +1,210 @@
+// Small shared pieces: loading a route's data, showing a problem, plain SVG bar charts, the nightly
+// job runner (start a run, poll it, show its progress).
+import type { ComponentChildren } from "preact";
+import { useCallback, useEffect, useRef, useState } from "preact/hooks";
+import { ApiProblem, api } from "./api.ts";
+
+export interface Loaded<T> {
+  data: T | null;
+  problem: ApiProblem | null;
+  loading: boolean;
+  reload: () => void;
+}
+
+/** GETs `path` (again whenever it changes or `reload` is called). */
+export function useData<T>(path: string | null): Loaded<T> {
+  const [state, setState] = useState<{ data: T | null; problem: ApiProblem | null; loading: boolean }>({
+    data: null,
+    problem: null,
+    loading: path !== null,
+  });
+  const [generation, setGeneration] = useState(0);
+  useEffect(() => {
+    if (path === null) return;
+    let live = true;
+    setState((previous) => ({ ...previous, loading: true }));
+    api<T>("GET", path).then(
+      (data) => live && setState({ data, problem: null, loading: false }),
+      (problem: unknown) =>
+        live &&
+        setState({
+          data: null,
+          problem: problem instanceof ApiProblem ? problem : new ApiProblem(0, "internal", String(problem)),
+          loading: false,
+        }),
+    );
+    return () => {
+      live = false;
+    };
+  }, [path, generation]);
+  const reload = useCallback(() => setGeneration((value) => value + 1), []);
+  return { ...state, reload };
+}
+
+export function Loading({ what }: { what: string }) {
+  return (
+    <p class="muted" role="status">
+      Loading {what}…
+    </p>
+  );
+}
+
+export function ProblemNote({ problem }: { problem: ApiProblem }) {
+  return (
+    <div class="problem" role="alert">
+      <p>{problem.message}</p>
+      {problem.issues.length > 0 && (
+        <ul>
+          {problem.issues.map((issue) => (
+            <li key={`${issue.path.join(".")}:${issue.message}`}>{issue.message}</li>
+          ))}
+        </ul>
+      )}
+      {problem.requestId && <p class="muted small">Request id {problem.requestId}</p>}
+    </div>
+  );
+}
+
+export function PageHeader({ title, children }: { title: string; children?: ComponentChildren }) {
+  return (
+    <div class="page-header">
+      <h1>{title}</h1>
+      {children}
+    </div>
+  );
+}
+
+export interface Bar {
+  label: string;
+  value: number;
+  note?: string;
+}
+
+/** Horizontal bars scaled to the largest value, with the figure written beside each bar. */
+export function BarChart({ title, bars, format }: { title: string; bars: Bar[]; format: (value: number) => string }) {
+  const max = Math.max(0, ...bars.map((bar) => bar.value));
+  const rowHeight = 30;
+  const labelWidth = 140;
+  const width = 760;
+  const barSpace = width - labelWidth - 250;
+  const height = bars.length * rowHeight + 8;
+  return (
+    <figure class="chart">
+      <figcaption>{title}</figcaption>
+      <svg viewBox={`0 0 ${width} ${height}`} role="img" aria-label={title}>
+        {bars.map((bar, index) => {
+          const y = index * rowHeight + 4;
+          const length = max > 0 ? Math.max(1, (bar.value / max) * barSpace) : 1;
+          return (
+            <g key={bar.label}>
+              <title>{`${bar.label}: ${format(bar.value)}${bar.note ? ` (${bar.note})` : ""}`}</title>
+              <text
+                x={labelWidth - 8}
+                y={y + rowHeight / 2}
+                class="chart-label"
+                text-anchor="end"
+                dominant-baseline="middle"
+              >
+                {bar.label}
+              </text>
+              <rect x={labelWidth} y={y + 4} width={length} height={rowHeight - 10} rx="3" class="chart-bar" />
+              <text x={labelWidth + length + 6} y={y + rowHeight / 2} class="chart-value" dominant-baseline="middle">
+                {format(bar.value)}
+                {bar.note ? ` · ${bar.note}` : ""}
+              </text>
+            </g>
+          );
+        })}
+      </svg>
+    </figure>
+  );
+}
+
+export interface NightlyRun {
+  runId: string;
+  status: string;
+  processed: number;
+  startedAt: string | null;
+  finishedAt: string | null;
+  error: string | null;
+}
+
+const finished = ["done", "errored", "terminated"];
+
+/** A button that starts the nightly model job and shows its progress by polling the run until it ends. */
+export function RunNightly({ onDone, label = "Run the nightly job" }: { onDone: () => void; label?: string }) {
+  const [run, setRun] = useState<NightlyRun | null>(null);
+  const [problem, setProblem] = useState<ApiProblem | null>(null);
+  const [starting, setStarting] = useState(false);
+  const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
+  useEffect(
+    () => () => {
+      if (timer.current) clearTimeout(timer.current);
+    },
+    [],
+  );
+  async function poll(runId: string) {
+    try {
+      const latest = await api<NightlyRun>("GET", `/v1/admin/jobs/nightly/${encodeURIComponent(runId)}`);
+      setRun(latest);
+      if (finished.includes(latest.status)) {
+        if (latest.status === "done") onDone();
+        return;
+      }
+    } catch (error) {
+      // The run may not be visible yet (404), or the service is briefly busy (503): keep polling.
+      if (!(error instanceof ApiProblem) || (error.status !== 404 && error.status !== 503)) {
+        setProblem(error instanceof ApiProblem ? error : null);
+        return;
+      }
+    }
+    timer.current = setTimeout(() => poll(runId), 1000);
+  }
+  async function start() {
+    setProblem(null);
+    setStarting(true);
+    try {
+      // A 503 means nothing was started (docs/api.md): try again a few times before saying so.
+      let started: NightlyRun | null = null;
+      for (let attempt = 1; !started; attempt++) {
+        try {
+          started = await api<NightlyRun>("POST", "/v1/admin/jobs/nightly");
+        } catch (error) {
+          if (!(error instanceof ApiProblem) || error.status !== 503 || attempt >= 4) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 2000 * attempt));
+        }
+      }
+      setRun(started);
+      if (finished.includes(started.status)) {
+        if (started.status === "done") onDone();
+      } else timer.current = setTimeout(() => poll(started.runId), 500);
+    } catch (error) {
+      setProblem(error instanceof ApiProblem ? error : new ApiProblem(0, "internal", String(error)));
+    } finally {
+      setStarting(false);
+    }
+  }
+  const running = starting || (run !== null && !finished.includes(run.status));
+  return (
+    <div class="runner">
+      <button type="button" class="primary" onClick={start} disabled={running}>
+        {running ? "Running…" : label}
+      </button>
+      {starting && !run && (
+        <p role="status" class="muted">
+          Starting the nightly job…
+        </p>
+      )}
+      {run && (
+        <p role="status" aria-live="polite" class={run.status === "errored" ? "problem" : "muted"}>
+          Run {run.runId}: {run.status}
+          {run.processed > 0 ? `, ${run.processed.toLocaleString("en-US")} customers processed` : ""}
+          {run.error ? ` (${run.error})` : ""}
+          {run.status === "done" ? "." : running ? "…" : ""}
+        </p>
+      )}
+      {running && <progress aria-label="Nightly job progress" />}
+      {problem && <ProblemNote problem={problem} />}
+    </div>
+  );
+}

@@ -1,0 +1,249 @@
+// The console in real Chromium against `wrangler dev` with the seeded demo retailer: a wrong key is
+// refused and the right one signs in; the Models page's empty state runs the nightly job and shows its
+// progress and then the fits; every page is visited through the navigation (a screenshot of each goes to
+// tests/artifacts/); a demo customer is looked up and their web and store orders share one timeline; a
+// deep link survives a reload; a rule is created (the API's field messages shown first) and disabled;
+// signing out kills the session server-side. The strict CSP is in force throughout: any violation fails.
+import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import type { Browser, BrowserContext, ConsoleMessage, Page } from "playwright-core";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFailed } from "vitest";
+import { postSeedData } from "../../cli/seed-demo.ts";
+import { type DevWorker, startDevWorker, testSecrets } from "../fixtures/wrangler-dev.ts";
+import { artifactsDir, launchChromium } from "../widget/harness.ts";
+
+const root = path.resolve(import.meta.dirname, "../..");
+let worker: DevWorker;
+let browser: Browser;
+let context: BrowserContext;
+let page: Page;
+const errors: string[] = [];
+
+async function screenshot(name: string) {
+  await page.screenshot({ path: path.join(artifactsDir, `console-${name}.png`), fullPage: true });
+}
+
+async function openFromNav(name: string) {
+  await page.getByRole("navigation", { name: "Console" }).getByRole("link", { name, exact: true }).click();
+  await expect.poll(() => page.getByRole("link", { name, exact: true }).getAttribute("aria-current")).toBe("page");
+}
+
+beforeAll(async () => {
+  if (!existsSync(path.join(root, "dist/public/console/assets/console.js")))
+    throw new Error("dist/public/console is missing: run `npm run build` first (npm test does).");
+  mkdirSync(artifactsDir, { recursive: true });
+  worker = await startDevWorker();
+  await postSeedData({ url: worker.url, apiKey: testSecrets.PATRON_API_KEY, customers: 60 });
+  browser = await launchChromium();
+  context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  page = await context.newPage();
+  // Generous waits: the machine running the suite may be busy with the other test projects.
+  page.setDefaultTimeout(60_000);
+  page.on("pageerror", (error) => errors.push(`pageerror: ${error.message}`));
+  page.on("console", (message: ConsoleMessage) => {
+    // Chromium logs each non-2xx response itself ("Failed to load resource"): the 401s and 400s are expected.
+    if (message.type() === "error" && !/Failed to load resource/.test(message.text()))
+      errors.push(`console: ${message.text()}`);
+  });
+});
+
+// A failing step leaves a picture of the page behind, next to the screenshots.
+beforeEach((context) => {
+  onTestFailed(async () => {
+    await page
+      ?.screenshot({
+        path: path.join(artifactsDir, `console-failed-${context.task.name.slice(0, 40).replace(/\W+/g, "-")}.png`),
+        fullPage: true,
+      })
+      .catch(() => {});
+  });
+});
+
+afterAll(async () => {
+  await context?.close().catch(() => {});
+  await browser?.close();
+  await worker?.stop();
+});
+
+describe("console", () => {
+  it("ships its bundle apart from the storefront: neither the widget nor the demo shop loads it", () => {
+    const widget = readFileSync(path.join(root, "dist/public/widget/v1.js"), "utf8");
+    expect(widget).not.toContain("/console");
+    const demo = path.join(root, "dist/public/demo");
+    const demoFiles = existsSync(demo) ? readdirSync(demo) : [];
+    for (const file of demoFiles.filter((name) => /\.(html|js)$/.test(name)))
+      expect(readFileSync(path.join(demo, file), "utf8"), file).not.toContain("/console");
+  });
+
+  it("refuses a wrong admin key plainly, then signs in with the right one", async () => {
+    await page.goto(`${worker.url}/console`);
+    const key = page.getByLabel("Admin key");
+    await key.fill("not-the-admin-key");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await expect.poll(() => page.getByRole("alert").textContent()).toBe("That admin key is not right.");
+    await screenshot("sign-in-refused");
+    expect(await page.getByRole("navigation", { name: "Console" }).count()).toBe(0);
+    await key.fill(testSecrets.PATRON_ADMIN_KEY);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("navigation", { name: "Console" }).waitFor();
+    for (const name of ["Overview", "Customers", "Rules", "Experiments", "Models"])
+      expect(await page.getByRole("link", { name, exact: true }).count(), name).toBe(1);
+    const cookies = await context.cookies();
+    const session = cookies.find((cookie) => cookie.name === "patron_session");
+    expect(session?.httpOnly).toBe(true);
+    expect(session?.sameSite).toBe("Strict");
+    // HttpOnly: the page's own script cannot read it.
+    expect(await page.evaluate(() => document.cookie)).not.toContain("patron_session");
+  }, 120_000);
+
+  it("says the overview needs a model fit, and the Models page runs the nightly job with progress", async () => {
+    await expect.poll(() => page.getByRole("heading", { name: "No customer has been scored yet" }).count()).toBe(1);
+    await openFromNav("Models");
+    await page.getByRole("heading", { name: "No model fit yet" }).waitFor();
+    await screenshot("models-empty");
+    await page.getByRole("button", { name: "Run the nightly job" }).click();
+    // Progress shows while the run is being started and while it runs.
+    expect(await page.getByRole("progressbar", { name: "Nightly job progress" }).count()).toBe(1);
+    // Once the run is done the page shows the fits it made.
+    await page.getByText("BG/NBD", { exact: false }).first().waitFor({ timeout: 150_000 });
+    expect(await page.getByRole("heading", { name: "No model fit yet" }).count()).toBe(0);
+    await screenshot("models");
+  }, 180_000);
+
+  it("shows customers by stage and tier, CLV by stage and the value at stake", async () => {
+    await openFromNav("Overview");
+    await page.getByRole("heading", { name: "Value at stake" }).waitFor();
+    expect(await page.getByRole("img", { name: "12-month CLV by lifecycle stage" }).count()).toBe(1);
+    const stages = await page
+      .getByRole("table")
+      .filter({ hasText: "All tiers" })
+      .locator("tbody th[scope=row]")
+      .allTextContents();
+    expect(stages).toEqual(["new", "active", "fading", "lapsed"]);
+    await page.getByRole("heading", { name: /Movement in the last/ }).waitFor();
+    await screenshot("overview");
+  }, 120_000);
+
+  it("looks up a demo customer and shows web and store orders on one timeline, surviving a reload", async () => {
+    await openFromNav("Customers");
+    await page.getByLabel("Identifier").selectOption("account");
+    await page.getByLabel("Value").fill("demo-store-loyal");
+    await page.getByRole("button", { name: "Look up" }).click();
+    await page.waitForURL(/\/console\/customers\/c_/);
+    const timeline = page.getByRole("list", { name: "Order timeline, most recent first" });
+    await timeline.waitFor();
+    const channels = new Set(await timeline.locator(".badge.channel").allTextContents());
+    expect(channels).toEqual(new Set(["Web", "Store"]));
+    expect(await page.getByRole("cell", { name: "verified" }).count()).toBeGreaterThan(0);
+    expect(await page.getByText("CLV, 12 months").count()).toBe(1);
+    await screenshot("customer");
+    // A deep link: reloading keeps the page (and the session).
+    const url = page.url();
+    await page.reload();
+    await timeline.waitFor();
+    expect(page.url()).toBe(url);
+    // A lookup that finds nobody says so.
+    await openFromNav("Customers");
+    await page.getByLabel("Value").fill("nobody.known@inbox.net");
+    await page.getByRole("button", { name: "Look up" }).click();
+    await expect.poll(() => page.getByRole("alert").textContent()).toContain("No customer holds that email");
+    await screenshot("customers");
+  }, 120_000);
+
+  it("creates a rule, showing the API's messages on the fields first, then disables it", async () => {
+    await openFromNav("Rules");
+    await page.getByText("No rules yet").waitFor();
+    await page.getByRole("link", { name: "New rule" }).click();
+    await page.getByLabel("Target id").fill("coffee");
+    await page.getByLabel("Strength").fill("0");
+    await page.getByRole("button", { name: "Create rule" }).click();
+    await page.getByText("name must not be empty").waitFor();
+    await page.getByText("strength must be greater than 0").waitFor();
+    expect(await page.getByLabel("Name").getAttribute("aria-invalid")).toBe("true");
+    await screenshot("rule-invalid");
+    await page.getByLabel("Name").fill("Boost coffee for fading customers");
+    await page.getByLabel("Strength").fill("0.8");
+    await page.getByRole("checkbox", { name: "fading" }).check();
+    await page.getByRole("button", { name: "Create rule" }).click();
+    await page.waitForURL(/\/console\/rules\/r_/);
+    await page.getByRole("heading", { name: "History" }).waitFor();
+    expect(await page.getByRole("cell", { name: "create" }).count()).toBe(1);
+    await openFromNav("Rules");
+    const row = page.getByRole("row", { name: /Boost coffee for fading customers/ });
+    await row.getByText("boost category coffee by 0.8, for stage fading").waitFor();
+    await row.getByRole("button", { name: "Disable Boost coffee for fading customers" }).click();
+    await row.getByText("disabled").waitFor();
+    await screenshot("rules");
+  }, 120_000);
+
+  it("shows the experiment page", async () => {
+    await openFromNav("Experiments");
+    await page.getByRole("heading", { name: "Experiments" }).waitFor();
+    await page.getByLabel("Period").waitFor();
+    await screenshot("experiments");
+  }, 120_000);
+
+  it("exports a customer's data and erases the customer after a confirmation", async () => {
+    await openFromNav("Customers");
+    await page.getByLabel("Identifier").selectOption("account");
+    await page.getByLabel("Value").fill("demo-new");
+    await page.getByRole("button", { name: "Look up" }).click();
+    await page.waitForURL(/\/console\/customers\/c_/);
+    const customerId = decodeURIComponent(page.url().split("/").pop() ?? "");
+    const [download] = await Promise.all([
+      page.waitForEvent("download"),
+      page.getByRole("button", { name: "Export data" }).click(),
+    ]);
+    const exported = JSON.parse(readFileSync((await download.path()) as string, "utf8")) as { customerId: string };
+    expect(exported.customerId).toBe(customerId);
+    await page.getByRole("button", { name: "Erase customer" }).click();
+    await page.getByRole("alertdialog").waitFor();
+    await screenshot("erase-confirm");
+    // Cancelling erases nothing.
+    await page.getByRole("button", { name: "Cancel" }).click();
+    expect(await page.getByRole("alertdialog").count()).toBe(0);
+    await page.getByRole("button", { name: "Erase customer" }).click();
+    await page.getByRole("button", { name: "Yes, erase this customer" }).click();
+    await page.getByText(`Customer ${customerId} was erased.`).waitFor();
+    const gone = await fetch(`${worker.url}/v1/customers/${customerId}`, {
+      headers: { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` },
+    });
+    expect(gone.status).toBe(404);
+  }, 120_000);
+
+  it("works at tablet width and from the keyboard", async () => {
+    await page.setViewportSize({ width: 820, height: 1180 });
+    await openFromNav("Overview");
+    await page.reload();
+    await page.getByRole("heading", { name: "Value at stake" }).waitFor();
+    await page.keyboard.press("Tab");
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe("Skip to content");
+    await page.keyboard.press("Tab");
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe("Overview");
+    // Nothing wider than the screen: no sideways scrolling at tablet width.
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(820);
+    await screenshot("overview-tablet");
+    await page.emulateMedia({ colorScheme: "dark" });
+    const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    expect(background).toBe("rgb(20, 21, 24)");
+    await screenshot("overview-tablet-dark");
+    await page.emulateMedia({ colorScheme: "light" });
+    await page.setViewportSize({ width: 1280, height: 900 });
+  }, 120_000);
+
+  it("signs out server-side: the old session cookie opens nothing", async () => {
+    const session = (await context.cookies()).find((cookie) => cookie.name === "patron_session");
+    expect(session).toBeDefined();
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.getByLabel("Admin key").waitFor();
+    expect((await context.cookies()).some((cookie) => cookie.name === "patron_session")).toBe(false);
+    const replay = await fetch(`${worker.url}/v1/admin/segments`, {
+      headers: { Cookie: `patron_session=${session?.value}` },
+    });
+    expect(replay.status).toBe(401);
+    await page.reload();
+    await page.getByLabel("Admin key").waitFor();
+    await screenshot("signed-out");
+    expect(errors).toEqual([]);
+  }, 120_000);
+});

@@ -1,0 +1,259 @@
+// Console sign-in through the real worker and real D1: the admin key buys an HttpOnly, SameSite=Strict
+// session cookie whose id is stored only as a SHA-256; every admin route accepts it (writes only from
+// the console's own origin with X-Patron-Console: 1), ingestion never does; signing out ends it
+// server-side. And /console with its deep links answers the app's HTML with the console's headers.
+import { env, SELF } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { adminKey, apiKey, uniquePrefix } from "../fixtures/builders.ts";
+
+const origin = "http://patron.test";
+const consoleHeaders = { "Content-Type": "application/json", "X-Patron-Console": "1", Origin: origin };
+
+async function signIn(key = adminKey, base = origin) {
+  return SELF.fetch(`${base}/v1/admin/session`, {
+    method: "POST",
+    headers: { ...consoleHeaders, Origin: base },
+    body: JSON.stringify({ key }),
+  });
+}
+
+/** The `name=value` part of the session cookie a response set. */
+function sessionCookie(response: Response): string {
+  const header = response.headers.get("Set-Cookie") ?? "";
+  const pair = header.split(";")[0] ?? "";
+  expect(pair).toMatch(/^patron_session=[A-Za-z0-9_-]{40,}$/);
+  return pair;
+}
+
+async function storedSessions(): Promise<{ id_hash: string; created_at: string; expires_at: string }[]> {
+  const { results } = await env.DB.prepare("SELECT id_hash, created_at, expires_at FROM console_sessions").all();
+  return results as { id_hash: string; created_at: string; expires_at: string }[];
+}
+
+async function sha256Hex(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return [...new Uint8Array(digest)].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+const withCookie = (cookie: string, init: RequestInit = {}) => ({
+  ...init,
+  headers: { ...(init.headers as Record<string, string> | undefined), Cookie: cookie },
+});
+
+describe("console session", () => {
+  it("refuses a wrong admin key plainly, sets no cookie and stores nothing", async () => {
+    const before = (await storedSessions()).length;
+    for (const key of [apiKey, `${adminKey}x`, adminKey.toUpperCase()]) {
+      const response = await signIn(key);
+      expect(response.status).toBe(401);
+      expect(response.headers.get("Set-Cookie")).toBeNull();
+      const body = (await response.json()) as { error: { code: string; message: string; requestId: string } };
+      expect(body.error.code).toBe("unauthorized");
+      expect(body.error.message).toBe("That admin key is not right.");
+      expect(body.error.requestId).toBeTruthy();
+    }
+    const empty = await signIn("");
+    expect(empty.status).toBe(400);
+    expect((await storedSessions()).length).toBe(before);
+  });
+
+  it("sets an HttpOnly, SameSite=Strict cookie for / and stores only the id's SHA-256 with a 12 h expiry", async () => {
+    const response = await signIn();
+    expect(response.status).toBe(201);
+    const setCookie = response.headers.get("Set-Cookie") ?? "";
+    expect(setCookie).toMatch(/;\s*HttpOnly/i);
+    expect(setCookie).toMatch(/;\s*SameSite=Strict/i);
+    expect(setCookie).toMatch(/;\s*Path=\/(;|$)/);
+    expect(setCookie).toMatch(/;\s*Max-Age=43200/);
+    expect(setCookie).not.toMatch(/;\s*Secure/i);
+    expect(response.headers.get("Cache-Control")).toBe("no-store");
+    const sessionId = sessionCookie(response).split("=")[1]!;
+    const rows = await storedSessions();
+    expect(rows.some((row) => row.id_hash === sessionId)).toBe(false);
+    const hash = await sha256Hex(sessionId);
+    const stored = rows.find((candidate) => candidate.id_hash === hash);
+    expect(stored).toBeDefined();
+    expect(Date.parse(stored!.expires_at) - Date.parse(stored!.created_at)).toBe(12 * 3600 * 1000);
+    const { data } = (await response.json()) as { data: { expiresAt: string } };
+    expect(data.expiresAt).toBe(stored!.expires_at);
+  });
+
+  it("marks the cookie Secure when the console is served over https", async () => {
+    const response = await signIn(adminKey, "https://patron.test");
+    expect(response.status).toBe(201);
+    expect(response.headers.get("Set-Cookie") ?? "").toMatch(/;\s*Secure/i);
+  });
+
+  it("refuses a sign-in that does not come from the console's page", async () => {
+    const noHeader = await SELF.fetch(`${origin}/v1/admin/session`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ key: adminKey }),
+    });
+    expect(noHeader.status).toBe(403);
+    expect(noHeader.headers.get("Set-Cookie")).toBeNull();
+    const otherSite = await SELF.fetch(`${origin}/v1/admin/session`, {
+      method: "POST",
+      headers: { ...consoleHeaders, Origin: "https://evil.example" },
+      body: JSON.stringify({ key: adminKey }),
+    });
+    expect(otherSite.status).toBe(403);
+  });
+
+  it("is accepted by every admin route family, and never by ingestion", async () => {
+    const cookie = sessionCookie(await signIn());
+    for (const path of ["/v1/admin/session", "/v1/admin/segments", "/v1/admin/holdout", "/v1/admin/rules"]) {
+      const response = await SELF.fetch(`${origin}${path}`, withCookie(cookie));
+      expect(response.status, path).toBe(200);
+      expect(response.headers.get("Cache-Control"), path).toMatch(/no-store/);
+      const without = await SELF.fetch(`${origin}${path}`);
+      expect(without.status, path).toBe(401);
+    }
+    const lookup = await SELF.fetch(
+      `${origin}/v1/customers/lookup?kind=email&value=${uniquePrefix()}@example.com`,
+      withCookie(cookie),
+    );
+    expect(lookup.status).toBe(404);
+    const ingest = await SELF.fetch(
+      `${origin}/v1/products`,
+      withCookie(cookie, { method: "POST", headers: consoleHeaders, body: JSON.stringify({ products: [] }) }),
+    );
+    expect(ingest.status).toBe(401);
+  });
+
+  it("refuses cookie-authenticated writes from another site or without the console header", async () => {
+    const cookie = sessionCookie(await signIn());
+    const rule = () =>
+      JSON.stringify({
+        name: `Boost ${uniquePrefix()}`,
+        action: "boost",
+        targetType: "category",
+        targetId: "c1",
+        strength: 0.5,
+      });
+    const countRules = async () =>
+      ((await env.DB.prepare("SELECT count(*) AS n FROM rules").first()) as { n: number }).n;
+    const before = await countRules();
+    const noHeader = await SELF.fetch(
+      `${origin}/v1/admin/rules`,
+      withCookie(cookie, { method: "POST", headers: { "Content-Type": "application/json" }, body: rule() }),
+    );
+    expect(noHeader.status).toBe(403);
+    expect(((await noHeader.json()) as { error: { code: string } }).error.code).toBe("forbidden");
+    const crossSite = await SELF.fetch(
+      `${origin}/v1/admin/rules`,
+      withCookie(cookie, {
+        method: "POST",
+        headers: { ...consoleHeaders, Origin: "https://evil.example" },
+        body: rule(),
+      }),
+    );
+    expect(crossSite.status).toBe(403);
+    expect(await countRules()).toBe(before);
+    const fromConsole = await SELF.fetch(
+      `${origin}/v1/admin/rules`,
+      withCookie(cookie, { method: "POST", headers: consoleHeaders, body: rule() }),
+    );
+    expect(fromConsole.status).toBe(201);
+    expect(await countRules()).toBe(before + 1);
+    // The admin key itself needs no console header: servers and the CLI keep working as before.
+    const withKey = await SELF.fetch(`${origin}/v1/admin/rules`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Authorization: `Bearer ${adminKey}` },
+      body: rule(),
+    });
+    expect(withKey.status).toBe(201);
+  });
+
+  it("signs out server-side: the row is gone, the cookie is cleared, the old cookie opens nothing", async () => {
+    const cookie = sessionCookie(await signIn());
+    const hash = await sha256Hex(cookie.split("=")[1]!);
+    expect((await storedSessions()).some((row) => row.id_hash === hash)).toBe(true);
+    const out = await SELF.fetch(
+      `${origin}/v1/admin/session`,
+      withCookie(cookie, { method: "DELETE", headers: consoleHeaders }),
+    );
+    expect(out.status).toBe(200);
+    const cleared = out.headers.get("Set-Cookie") ?? "";
+    expect(cleared).toMatch(/^patron_session=;/);
+    expect(cleared).toMatch(/Max-Age=0/);
+    expect((await storedSessions()).some((row) => row.id_hash === hash)).toBe(false);
+    // A copy of the cookie kept by someone else is dead too.
+    const replay = await SELF.fetch(`${origin}/v1/admin/segments`, withCookie(cookie));
+    expect(replay.status).toBe(401);
+    expect(((await replay.json()) as { error: { message: string } }).error.message).toMatch(/sign in again/);
+  });
+
+  it("counts wrong sign-ins and forged cookies as failed key checks: the address is then refused, right key or not", async () => {
+    // The limiter counts in fixed 60 s windows (wrangler.toml: 10 failures): a 429 must come within 2 × 10 + 1.
+    const address = `2001:db8:${crypto.randomUUID().slice(0, 4)}::7`;
+    const wrongSignIn = () =>
+      SELF.fetch(`${origin}/v1/admin/session`, {
+        method: "POST",
+        headers: { ...consoleHeaders, "CF-Connecting-IP": address },
+        body: JSON.stringify({ key: "guess" }),
+      });
+    const statuses: number[] = [];
+    for (let i = 0; i < 21 && statuses.at(-1) !== 429; i++) {
+      const response =
+        i % 2 === 0
+          ? await wrongSignIn()
+          : await SELF.fetch(`${origin}/v1/admin/segments`, {
+              headers: { Cookie: `patron_session=forged-${i}-${"y".repeat(40)}`, "CF-Connecting-IP": address },
+            });
+      statuses.push(response.status);
+      await response.arrayBuffer();
+    }
+    expect(statuses.slice(0, 10)).toEqual(Array(10).fill(401));
+    expect(statuses.at(-1)).toBe(429);
+    const right = await SELF.fetch(`${origin}/v1/admin/session`, {
+      method: "POST",
+      headers: { ...consoleHeaders, "CF-Connecting-IP": address },
+      body: JSON.stringify({ key: adminKey }),
+    });
+    expect(right.status).toBe(429);
+    expect(right.headers.get("Set-Cookie")).toBeNull();
+  });
+
+  it("refuses an expired session", async () => {
+    const sessionId = `expired-${uniquePrefix()}-${"x".repeat(40)}`;
+    await env.DB.prepare("INSERT INTO console_sessions (id_hash, created_at, expires_at) VALUES (?, ?, ?)")
+      .bind(await sha256Hex(sessionId), "2020-01-01T00:00:00.000Z", "2020-01-01T12:00:00.000Z")
+      .run();
+    const response = await SELF.fetch(`${origin}/v1/admin/segments`, {
+      headers: { Cookie: `patron_session=${sessionId}` },
+    });
+    expect(response.status).toBe(401);
+  });
+});
+
+describe("console page", () => {
+  it.each(["/console", "/console/", "/console/customers", "/console/rules/some-rule"])(
+    "%s answers the app's HTML with the console's security headers",
+    async (path) => {
+      const response = await SELF.fetch(`${origin}${path}`);
+      expect(response.status).toBe(200);
+      expect(response.headers.get("Content-Type")).toMatch(/^text\/html/);
+      const csp = response.headers.get("Content-Security-Policy") ?? "";
+      expect(csp).toContain("default-src 'self'");
+      expect(csp).toContain("script-src 'self'");
+      expect(csp).toContain("frame-ancestors 'none'");
+      expect(csp).not.toContain("unsafe-inline");
+      expect(csp).not.toContain("unsafe-eval");
+      expect(response.headers.get("X-Content-Type-Options")).toBe("nosniff");
+      expect(response.headers.get("Referrer-Policy")).toBe("no-referrer");
+      expect(response.headers.get("Cache-Control")).toBe("no-store");
+      const html = await response.text();
+      expect(html).toContain('<script type="module" src="/console/assets/console.js"></script>');
+      // No inline script or style: every <script> has a src, and there is no <style> element.
+      expect(html.match(/<script(?![^>]*\bsrc=)[^>]*>/g)).toBeNull();
+      expect(html).not.toMatch(/<style|\sstyle=/);
+    },
+  );
+
+  it("answers 404 with the console's headers for a file that is not the console's", async () => {
+    const response = await SELF.fetch(`${origin}/console/assets/..%2Fwidget%2Fv1.js`);
+    expect(response.status).toBe(404);
+    expect(response.headers.get("Content-Security-Policy")).toContain("frame-ancestors 'none'");
+  });
+});

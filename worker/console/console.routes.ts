@@ -1,0 +1,70 @@
+// The console (/console, a Preact single-page app): the same HTML for /console and every deep link
+// under it, and its bundle from the static assets (dist/public/console/assets, built by `npm run build`).
+// wrangler.toml runs the Worker first for /console and /console/*, so every console response, the
+// bundle included, carries the security headers below; no storefront page ever references the bundle.
+import { Hono } from "hono";
+import type { AppEnv } from "../env.ts";
+import { notFound } from "../http/errors.ts";
+
+/**
+ * Only the console's own files and API: no inline script or style (the app sets no style attributes),
+ * no framing, no plugins, no <base> tricks, forms post only to this origin.
+ */
+export const consoleCsp = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join("; ");
+
+const page = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark">
+<title>Patron console</title>
+<link rel="stylesheet" href="/console/assets/console.css">
+<script type="module" src="/console/assets/console.js"></script>
+</head>
+<body>
+<div id="app"><noscript>The Patron console needs JavaScript.</noscript></div>
+</body>
+</html>
+`;
+
+const assetFile = /^[a-z0-9-]+\.(?:js|css)$/;
+
+export const consoleRoutes = new Hono<AppEnv>()
+  .use("*", async (c, next) => {
+    await next();
+    c.header("Content-Security-Policy", consoleCsp);
+    c.header("X-Frame-Options", "DENY");
+    c.header("X-Content-Type-Options", "nosniff");
+    c.header("Referrer-Policy", "no-referrer");
+    c.header("Cross-Origin-Opener-Policy", "same-origin");
+    // The HTML is never stored; the bundle may be kept by the browser alone and is revalidated each time.
+    if (!c.res.headers.get("Cache-Control")) c.header("Cache-Control", "private, no-cache");
+  })
+  .get("/assets/:file", async (c) => {
+    const file = c.req.param("file");
+    if (!assetFile.test(file)) throw notFound(`No console file ${file}.`);
+    const asset = await c.env.ASSETS.fetch(new URL(`/console/assets/${file}`, c.req.url));
+    if (!asset.ok) throw notFound(`No console file ${file}: run \`npm run build\`.`);
+    return new Response(asset.body, {
+      status: 200,
+      headers: {
+        "Content-Type": asset.headers.get("Content-Type") ?? "application/octet-stream",
+        ...(asset.headers.get("ETag") ? { ETag: asset.headers.get("ETag") as string } : {}),
+      },
+    });
+  })
+  .get("*", (c) => {
+    c.header("Cache-Control", "no-store");
+    return c.html(page);
+  });

@@ -1,0 +1,43 @@
+// Console sessions in D1: rows keyed by the SHA-256 of the session id the browser holds in its cookie.
+import { and, eq, gt, lte } from "drizzle-orm";
+import { consoleSessions } from "../../db/schema.ts";
+import type { Db } from "../env.ts";
+
+/** Hex SHA-256 of a session id: what is stored and looked up, never the id itself. */
+export async function sessionIdHash(sessionId: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(sessionId));
+  return [...new Uint8Array(digest)].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+/** A new random session id: 32 bytes from the platform's CSPRNG, base64url. */
+export function newSessionId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  return btoa(String.fromCharCode(...bytes))
+    .replace(/\+/g, "-")
+    .replace(/\//g, "_")
+    .replace(/=+$/, "");
+}
+
+/** Stores a session and, in the same batch, drops every session already expired (an indexed delete). */
+export async function createSession(db: Db, idHash: string, now: Date, expiresAt: Date): Promise<void> {
+  await db.batch([
+    db.delete(consoleSessions).where(lte(consoleSessions.expiresAt, now.toISOString())),
+    db.insert(consoleSessions).values({ idHash, createdAt: now.toISOString(), expiresAt: expiresAt.toISOString() }),
+  ]);
+}
+
+/** True when a session with this hash exists and has not expired at `now`. */
+export async function sessionIsLive(db: Db, idHash: string, now: Date): Promise<boolean> {
+  const rows = await db
+    .select({ idHash: consoleSessions.idHash })
+    .from(consoleSessions)
+    .where(and(eq(consoleSessions.idHash, idHash), gt(consoleSessions.expiresAt, now.toISOString())))
+    .limit(1);
+  return rows.length > 0;
+}
+
+/** Ends a session; `{ kind: "ended" }` whether or not it still existed. */
+export async function deleteSession(db: Db, idHash: string): Promise<{ kind: "ended" }> {
+  await db.delete(consoleSessions).where(eq(consoleSessions.idHash, idHash));
+  return { kind: "ended" };
+}
