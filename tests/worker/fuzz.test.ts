@@ -165,6 +165,8 @@ interface Route {
   mustReject?: (body: unknown) => boolean;
   segment?: fc.Arbitrary<string>;
   noBody?: boolean;
+  /** Headers the route needs besides the key (the console's own header). */
+  headers?: Record<string, string>;
 }
 
 let ruleId = "";
@@ -246,6 +248,14 @@ const routes: Route[] = [
     key: adminKey,
     valid: fc.record({ asOf: iso, pageSize: fc.integer({ min: 10, max: 5000 }) }),
     mustReject: (body) => startNightlySchema.safeParse(body).success,
+  },
+  {
+    name: "console sign-in",
+    method: "POST",
+    path: () => "/v1/admin/session",
+    key: adminKey,
+    valid: fc.record({ key: fc.constantFrom(adminKey, "not-the-key") }),
+    headers: { "X-Patron-Console": "1" },
   },
   {
     name: "suppression lift",
@@ -495,7 +505,7 @@ let counts: Record<string, number | string> = {};
 
 /** Sends one attempt; its status and what was wrong with the answer (empty when nothing). */
 async function check(a: Attempt): Promise<{ status: number; problems: string[] }> {
-  const headers: Record<string, string> = { Authorization: `Bearer ${a.route.key}` };
+  const headers: Record<string, string> = { Authorization: `Bearer ${a.route.key}`, ...a.route.headers };
   if (a.contentType) headers["Content-Type"] = a.contentType;
   if (a.user !== null) headers["X-Patron-User"] = a.user;
   const response = await SELF.fetch(`http://patron.test${a.path}`, { method: a.route.method, headers, body: a.body });
