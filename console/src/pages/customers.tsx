@@ -113,7 +113,7 @@ interface CustomerListPage {
 
 const filterOptions = [
   { name: "stage", label: "Stage", values: ["new", "active", "fading", "lapsed"] },
-  { name: "valueTier", label: "Value tier", values: ["top", "high", "medium", "low"] },
+  { name: "valueTier", label: "Tier", values: ["top", "high", "medium", "low"] },
   { name: "discountSensitivity", label: "Discount sensitivity", values: ["full_price", "mixed", "deal_seeker"] },
 ] as const;
 const sorts = [
