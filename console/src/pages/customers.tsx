@@ -1,4 +1,5 @@
-// Customers: look one up by email, phone, loyalty number or account id (GET /v1/customers/lookup, the
+// Customers: the scored customers to act on (GET /v1/admin/customers: filters, sort, keyset "Next page",
+// and the same list as a CSV download with format=csv); look one up by email, phone, loyalty number or account id (GET /v1/customers/lookup, the
 // identifier hashed exactly as ingestion hashes it), then the customer 360 at /console/customers/:id
 // (GET /v1/customers/:id): linked identifiers (masked, with trust), the web and store order timeline,
 // CLV, tier, cadence, P(alive), discount sensitivity, categories with price band and lapse; export
@@ -84,6 +85,205 @@ export function CustomersPage() {
         </button>
       </form>
       {problem && <ProblemNote problem={problem} />}
+      <CustomerList />
+    </section>
+  );
+}
+
+interface ListedCustomer {
+  customerId: string;
+  stage: string;
+  valueTier: string;
+  discountSensitivity: string;
+  clv12: number;
+  clv24: number;
+  clvAtStake: number;
+  probabilityAlive: number;
+  overdueRatio: number | null;
+  expectedNextOrderAt: string | null;
+  offer: string;
+  offerGuidance: string;
+  scoredAt: string;
+}
+interface CustomerListPage {
+  customers: ListedCustomer[];
+  sort: string;
+  next: string | null;
+}
+
+const filterOptions = [
+  { name: "stage", label: "Stage", values: ["new", "active", "fading", "lapsed"] },
+  { name: "valueTier", label: "Tier", values: ["top", "high", "medium", "low"] },
+  { name: "discountSensitivity", label: "Discount sensitivity", values: ["full_price", "mixed", "deal_seeker"] },
+] as const;
+const sorts = [
+  { value: "-clvAtStake", label: "CLV at stake, highest first" },
+  { value: "-overdueRatio", label: "Overdue ratio, most overdue first" },
+  { value: "probabilityAlive", label: "P(alive), lowest first" },
+  { value: "-probabilityAlive", label: "P(alive), highest first" },
+  { value: "expectedNextOrderAt", label: "Expected next order, soonest first" },
+];
+const pageSize = 25;
+
+/** The list query for the filters and sort (without cursor, limit or format). */
+function listQuery(filters: Record<string, string>, sort: string): string {
+  const query = new URLSearchParams();
+  for (const [name, value] of Object.entries(filters)) if (value.trim()) query.set(name, value.trim());
+  query.set("sort", sort);
+  return query.toString();
+}
+
+function CustomerList() {
+  const [filters, setFilters] = useState<Record<string, string>>({
+    stage: "",
+    valueTier: "",
+    discountSensitivity: "",
+    lapsedCategory: "",
+  });
+  const [sort, setSort] = useState("-clvAtStake");
+  // The cursors of the pages before this one (keyset paging goes forward; going back re-reads a kept cursor).
+  const [cursors, setCursors] = useState<string[]>([]);
+  const query = listQuery(filters, sort);
+  const cursor = cursors.at(-1);
+  const list = useData<CustomerListPage>(
+    `/v1/admin/customers?${query}&limit=${pageSize}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`,
+  );
+  const setFilter = (name: string, value: string) => {
+    setFilters((previous) => ({ ...previous, [name]: value }));
+    setCursors([]);
+  };
+  const rows = list.data?.customers ?? [];
+  const filtered = Object.values(filters).some((value) => value.trim());
+  return (
+    <section aria-labelledby="customer-list-title">
+      <div class="section-header">
+        <h2 id="customer-list-title">Customers to act on</h2>
+        <a class="button" href={`/v1/admin/customers?${query}&format=csv`} download="patron-customers.csv">
+          Export CSV
+        </a>
+      </div>
+      <p class="muted">
+        As the last nightly run scored them. CLV at stake is about a year of a customer's own orders times the chance
+        they have stopped buying: the top of the default sort is where a win-back is worth most. The CSV holds the whole
+        list with these filters and sort.
+      </p>
+      <form class="card filters" aria-label="Filter and sort customers" onSubmit={(event) => event.preventDefault()}>
+        {filterOptions.map((filter) => (
+          <div class="field" key={filter.name}>
+            <label for={`filter-${filter.name}`}>{filter.label}</label>
+            <select
+              id={`filter-${filter.name}`}
+              value={filters[filter.name]}
+              onChange={(event) => setFilter(filter.name, (event.target as HTMLSelectElement).value)}
+            >
+              <option value="">Any</option>
+              {filter.values.map((value) => (
+                <option key={value} value={value}>
+                  {words(value)}
+                </option>
+              ))}
+            </select>
+          </div>
+        ))}
+        <div class="field">
+          <label for="filter-lapsedCategory">Lapsing in category (id)</label>
+          <input
+            id="filter-lapsedCategory"
+            value={filters.lapsedCategory}
+            autocomplete="off"
+            placeholder="e.g. coffee"
+            onChange={(event) => setFilter("lapsedCategory", (event.target as HTMLInputElement).value)}
+          />
+        </div>
+        <div class="field">
+          <label for="list-sort">Sort</label>
+          <select
+            id="list-sort"
+            value={sort}
+            onChange={(event) => {
+              setSort((event.target as HTMLSelectElement).value);
+              setCursors([]);
+            }}
+          >
+            {sorts.map((option) => (
+              <option key={option.value} value={option.value}>
+                {option.label}
+              </option>
+            ))}
+          </select>
+        </div>
+      </form>
+      {list.loading && !list.data ? (
+        <Loading what="customers" />
+      ) : list.problem ? (
+        <ProblemNote problem={list.problem} />
+      ) : rows.length === 0 ? (
+        <div class="empty">
+          {filtered || cursors.length > 0 ? (
+            <p>No scored customer matches these filters. Clear a filter or choose another value.</p>
+          ) : (
+            <p>
+              No customer has been scored yet: the list fills after the nightly model run (start one from{" "}
+              <a href="/console/models">Models</a> or the <a href="/console">Overview</a>).
+            </p>
+          )}
+        </div>
+      ) : (
+        <>
+          <div class="table-wrap">
+            <table>
+              <caption class="visually-hidden">Scored customers, page {cursors.length + 1}</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Customer</th>
+                  <th scope="col">Stage</th>
+                  <th scope="col">Tier</th>
+                  <th scope="col">Discounts</th>
+                  <th scope="col">CLV at stake</th>
+                  <th scope="col">12-month CLV</th>
+                  <th scope="col">P(alive)</th>
+                  <th scope="col">Overdue ratio</th>
+                  <th scope="col">Next order due</th>
+                  <th scope="col">Offer</th>
+                </tr>
+              </thead>
+              <tbody>
+                {rows.map((row) => (
+                  <tr key={row.customerId}>
+                    <td>
+                      <a href={`/console/customers/${encodeURIComponent(row.customerId)}`}>{row.customerId}</a>
+                    </td>
+                    <td>{row.stage}</td>
+                    <td>{row.valueTier}</td>
+                    <td>{words(row.discountSensitivity)}</td>
+                    <td>{money(row.clvAtStake)}</td>
+                    <td>{money(row.clv12)}</td>
+                    <td>{percent(row.probabilityAlive)}</td>
+                    <td>{row.overdueRatio == null ? "–" : row.overdueRatio.toFixed(1)}</td>
+                    <td>{day(row.expectedNextOrderAt)}</td>
+                    <td>
+                      <span class="small">{row.offerGuidance}</span>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+          <nav class="pager" aria-label="Customer list pages">
+            <button type="button" disabled={cursors.length === 0} onClick={() => setCursors(cursors.slice(0, -1))}>
+              Previous page
+            </button>
+            <span class="muted">Page {cursors.length + 1}</span>
+            <button
+              type="button"
+              disabled={!list.data?.next}
+              onClick={() => list.data?.next && setCursors([...cursors, list.data.next])}
+            >
+              Next page
+            </button>
+          </nav>
+        </>
+      )}
     </section>
   );
 }

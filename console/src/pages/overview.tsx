@@ -1,7 +1,9 @@
 // Overview: customers by lifecycle stage × value tier with their 12-month CLV (GET /v1/admin/segments),
 // CLV by stage as a chart, the value at stake in fading and lapsed customers, and the stage changes the
-// recent nightly runs recorded (GET /v1/admin/transitions).
-import { money } from "../api.ts";
+// recent nightly runs recorded (GET /v1/admin/transitions), and what a value tier's customers have in
+// common against everyone else (GET /v1/admin/insights/best-customers).
+import { useState } from "preact/hooks";
+import { dateTime, money, percent } from "../api.ts";
 import { BarChart, type Loaded, Loading, PageHeader, ProblemNote, RunNightly, useData } from "../ui.tsx";
 
 const stages = ["new", "active", "fading", "lapsed"];
@@ -164,6 +166,7 @@ export function OverviewPage() {
           </tbody>
         </table>
       </div>
+      <BestCustomers onRun={segments.reload} />
       <h2>Movement in the last {transitionDays} days</h2>
       <Transitions loaded={transitions} />
     </section>
@@ -231,5 +234,133 @@ function Transitions({ loaded }: { loaded: Loaded<{ transitions: Transition[] }>
         </table>
       </div>
     </div>
+  );
+}
+
+interface Trait {
+  dimension: string;
+  value: string;
+  label: string;
+  topShare: number;
+  restShare: number;
+  lift: number;
+  topCustomers: number;
+  restCustomers: number;
+  score: number;
+  sentence: string;
+}
+interface BestCustomersView {
+  tier: string;
+  customers: number;
+  comparedWith: number;
+  modelRunAt: string | null;
+  runId: string | null;
+  traits: Trait[];
+  message?: string;
+}
+
+const dimensionNames: Record<string, string> = {
+  category: "Category",
+  channel: "Channel",
+  priceBand: "Price band",
+  discountSensitivity: "Discount sensitivity",
+  weekday: "Weekday",
+  store: "Store",
+};
+
+/** "What the best customers have in common": the traits most distinctive of one value tier, ranked. */
+function BestCustomers({ onRun }: { onRun: () => void }) {
+  const [tier, setTier] = useState("top");
+  const insight = useData<BestCustomersView>(`/v1/admin/insights/best-customers?tier=${encodeURIComponent(tier)}`);
+  const data = insight.data;
+  return (
+    <section class="best-customers" aria-labelledby="best-customers-title">
+      <div class="section-header">
+        <h2 id="best-customers-title">What the best customers have in common</h2>
+        <div class="field inline">
+          <label for="best-tier">Value tier</label>
+          <select id="best-tier" value={tier} onChange={(event) => setTier((event.target as HTMLSelectElement).value)}>
+            {tiers.map((value) => (
+              <option key={value} value={value}>
+                {value}
+              </option>
+            ))}
+          </select>
+        </div>
+      </div>
+      {insight.loading && !data ? (
+        <Loading what="what the best customers have in common" />
+      ) : insight.problem ? (
+        <ProblemNote problem={insight.problem} />
+      ) : !data || data.runId === null ? (
+        <div class="empty">
+          <p>
+            {data?.message ??
+              "Nothing to compare yet: the traits are counted by the nightly job while it scores customers."}{" "}
+            Run the nightly job, then come back here.
+          </p>
+          <RunNightly
+            onDone={() => {
+              insight.reload();
+              onRun();
+            }}
+          />
+        </div>
+      ) : data.traits.length === 0 ? (
+        <p class="muted">
+          No trait sets the {data.tier} tier's {data.customers.toLocaleString("en-US")} customers apart from the other{" "}
+          {data.comparedWith.toLocaleString("en-US")} yet (a trait needs at least 5 of them). Try another tier, or look
+          again after more orders and the next nightly run.
+        </p>
+      ) : (
+        <>
+          <p class="muted">
+            {data.customers.toLocaleString("en-US")} {data.tier}-tier customers against{" "}
+            {data.comparedWith.toLocaleString("en-US")} others, from the nightly run of {dateTime(data.modelRunAt)}.
+            Most distinctive first; the bars show the share of {data.tier}-tier customers (upper) and of the rest
+            (lower) with the trait.
+          </p>
+          <ol class="traits" aria-label={`Traits of ${data.tier}-tier customers, most distinctive first`}>
+            {data.traits.map((trait) => (
+              <li key={`${trait.dimension}:${trait.value}`} class="trait">
+                <div>
+                  <span class="badge">{dimensionNames[trait.dimension] ?? trait.dimension}</span>{" "}
+                  <strong>{trait.label}</strong>
+                  <p class="sentence">{trait.sentence}</p>
+                </div>
+                <PairedBar top={trait.topShare} rest={trait.restShare} tier={data.tier} label={trait.label} />
+                <p class="lift">
+                  <span class="figure">{formatLift(trait.lift)}</span>
+                  <span class="muted small">lift</span>
+                </p>
+              </li>
+            ))}
+          </ol>
+        </>
+      )}
+    </section>
+  );
+}
+
+const formatLift = (lift: number) => `×${lift >= 10 ? lift.toFixed(0) : lift.toFixed(1)}`;
+
+function PairedBar({ top, rest, tier, label }: { top: number; rest: number; tier: string; label: string }) {
+  const width = 220;
+  const barSpace = 150;
+  const text = `${label}: ${percent(top)} of ${tier}-tier customers vs ${percent(rest)} of the rest`;
+  return (
+    <svg class="paired-bar" viewBox={`0 0 ${width} 40`} role="img" aria-label={text}>
+      <title>{text}</title>
+      <rect x="0" y="3" width={barSpace} height="14" rx="3" class="pair-track" />
+      <rect x="0" y="3" width={Math.max(1, top * barSpace)} height="14" rx="3" class="pair-top" />
+      <text x={barSpace + 6} y="10" class="chart-value" dominant-baseline="middle">
+        {percent(top)}
+      </text>
+      <rect x="0" y="23" width={barSpace} height="14" rx="3" class="pair-track" />
+      <rect x="0" y="23" width={Math.max(1, rest * barSpace)} height="14" rx="3" class="pair-rest" />
+      <text x={barSpace + 6} y="30" class="chart-value" dominant-baseline="middle">
+        {percent(rest)}
+      </text>
+    </svg>
   );
 }

@@ -1,0 +1,196 @@
+// The console's Overview and Customers lists in real Chromium against `wrangler dev` with the seeded demo
+// retailer: before the first nightly run the Overview says to run it, and its button does; then "What the
+// best customers have in common" shows the API's traits in the API's order (sentence, paired share bars,
+// lift) for the tier chosen; the Customers list shows the API's pages (filters, sort, "Next page" with
+// the cursor), links each row to the customer page, and "Export CSV" downloads the same list as CSV with
+// the session cookie alone. Screenshots go to tests/artifacts/; any CSP violation or page error fails.
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import type { Browser, BrowserContext, ConsoleMessage, Page } from "playwright-core";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFailed } from "vitest";
+import { postSeedData } from "../../cli/seed-demo.ts";
+import { type DevWorker, startDevWorker, testSecrets } from "../fixtures/wrangler-dev.ts";
+import { artifactsDir, launchChromium } from "../widget/harness.ts";
+
+const root = path.resolve(import.meta.dirname, "../..");
+let worker: DevWorker;
+let browser: Browser;
+let context: BrowserContext;
+let page: Page;
+const errors: string[] = [];
+
+interface Trait {
+  label: string;
+  sentence: string;
+  topShare: number;
+  restShare: number;
+}
+interface Listed {
+  customerId: string;
+  stage: string;
+}
+
+async function screenshot(name: string) {
+  await page.screenshot({ path: path.join(artifactsDir, `console-lists-${name}.png`), fullPage: true });
+}
+
+/** The API's answer, read with the admin key (not the browser's session), to compare the page with. */
+async function admin<T>(pathAndQuery: string): Promise<T> {
+  const response = await fetch(`${worker.url}${pathAndQuery}`, {
+    headers: { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` },
+  });
+  expect(response.status, pathAndQuery).toBe(200);
+  return ((await response.json()) as { data: T }).data;
+}
+
+async function openFromNav(name: string) {
+  await page.getByRole("navigation", { name: "Console" }).getByRole("link", { name, exact: true }).click();
+  await expect.poll(() => page.getByRole("link", { name, exact: true }).getAttribute("aria-current")).toBe("page");
+}
+
+const listedIds = () =>
+  page.getByRole("table").filter({ hasText: "CLV at stake" }).locator("tbody tr td:first-child a");
+
+beforeAll(async () => {
+  if (!existsSync(path.join(root, "dist/public/console/assets/console.js")))
+    throw new Error("dist/public/console is missing: run `npm run build` first (npm test does).");
+  mkdirSync(artifactsDir, { recursive: true });
+  worker = await startDevWorker();
+  // Enough customers for a top tier (10%) that shares traits with at least 5 of its members.
+  await postSeedData({ url: worker.url, apiKey: testSecrets.PATRON_API_KEY, customers: 200 });
+  browser = await launchChromium();
+  context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+  page = await context.newPage();
+  page.setDefaultTimeout(60_000);
+  page.on("pageerror", (error) => errors.push(`pageerror: ${error.message}`));
+  page.on("console", (message: ConsoleMessage) => {
+    if (message.type() === "error" && !/Failed to load resource/.test(message.text()))
+      errors.push(`console: ${message.text()}`);
+  });
+  await page.goto(`${worker.url}/console`);
+  await page.getByLabel("Admin key").fill(testSecrets.PATRON_ADMIN_KEY);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("navigation", { name: "Console" }).waitFor();
+}, 240_000);
+
+beforeEach((context) => {
+  onTestFailed(async () => {
+    await page
+      ?.screenshot({
+        path: path.join(
+          artifactsDir,
+          `console-lists-failed-${context.task.name.slice(0, 40).replace(/\W+/g, "-")}.png`,
+        ),
+        fullPage: true,
+      })
+      .catch(() => {});
+  });
+});
+
+afterAll(async () => {
+  await context?.close().catch(() => {});
+  await browser?.close();
+  await worker?.stop();
+});
+
+describe("console lists", () => {
+  it("before the first run, the Overview says to run the nightly job, and its button fills the page", async () => {
+    await page.getByRole("heading", { name: "No customer has been scored yet" }).waitFor();
+    const before = await admin<{ runId: string | null; traits: Trait[] }>("/v1/admin/insights/best-customers");
+    expect(before.runId).toBeNull();
+    await openFromNav("Customers");
+    await page.getByText("No customer has been scored yet: the list fills after the nightly model run").waitFor();
+    await openFromNav("Overview");
+    await page.getByRole("button", { name: "Run the nightly job" }).click();
+    await page.getByRole("heading", { name: "What the best customers have in common" }).waitFor({ timeout: 240_000 });
+  }, 300_000);
+
+  it("ranks what the best customers have in common as the API does, with paired share bars, per tier", async () => {
+    const top = await admin<{ customers: number; traits: Trait[] }>("/v1/admin/insights/best-customers?tier=top");
+    expect(top.customers).toBeGreaterThan(0);
+    expect(top.traits.length).toBeGreaterThan(0);
+    const list = page.getByRole("list", { name: "Traits of top-tier customers, most distinctive first" });
+    await list.waitFor();
+    expect(await list.locator(".sentence").allTextContents()).toEqual(top.traits.map((trait) => trait.sentence));
+    const first = top.traits[0] as Trait;
+    const bar = list.getByRole("img").first();
+    expect(await bar.getAttribute("aria-label")).toBe(
+      `${first.label}: ${Math.round(first.topShare * 100)}% of top-tier customers vs ${Math.round(first.restShare * 100)}% of the rest`,
+    );
+    expect(await list.locator(".lift .figure").count()).toBe(top.traits.length);
+    await screenshot("overview-best-customers");
+    // Another tier: the page asks the API for that tier and shows its traits (or says there are none).
+    const high = await admin<{ customers: number; traits: Trait[] }>("/v1/admin/insights/best-customers?tier=high");
+    await page.getByLabel("Value tier").selectOption("high");
+    if (high.traits.length > 0) {
+      const highList = page.getByRole("list", { name: "Traits of high-tier customers, most distinctive first" });
+      await highList.waitFor();
+      expect(await highList.locator(".sentence").allTextContents()).toEqual(high.traits.map((trait) => trait.sentence));
+    } else await page.getByText("No trait sets the high tier's").waitFor();
+  }, 120_000);
+
+  it("lists customers as the API pages them: sort, filters and Next page with the cursor", async () => {
+    await openFromNav("Customers");
+    const first = await admin<{ customers: Listed[]; next: string | null }>(
+      "/v1/admin/customers?sort=-clvAtStake&limit=25",
+    );
+    expect(first.customers.length).toBe(25);
+    expect(first.next).not.toBeNull();
+    await expect.poll(() => listedIds().allTextContents()).toEqual(first.customers.map((row) => row.customerId));
+    // Next page: the API's page after the cursor, nothing repeated.
+    const second = await admin<{ customers: Listed[] }>(
+      `/v1/admin/customers?sort=-clvAtStake&limit=25&cursor=${encodeURIComponent(first.next as string)}`,
+    );
+    await page.getByRole("button", { name: "Next page" }).click();
+    await expect.poll(() => listedIds().allTextContents()).toEqual(second.customers.map((row) => row.customerId));
+    await page.getByText("Page 2", { exact: true }).waitFor();
+    await page.getByRole("button", { name: "Previous page" }).click();
+    await expect.poll(() => listedIds().allTextContents()).toEqual(first.customers.map((row) => row.customerId));
+    // A filter and another sort start again from the first page of that list.
+    await page.getByLabel("Stage", { exact: true }).selectOption("active");
+    await page.getByLabel("Sort", { exact: true }).selectOption("probabilityAlive");
+    const active = await admin<{ customers: Listed[] }>(
+      "/v1/admin/customers?stage=active&sort=probabilityAlive&limit=25",
+    );
+    expect(active.customers.length).toBeGreaterThan(0);
+    await expect.poll(() => listedIds().allTextContents()).toEqual(active.customers.map((row) => row.customerId));
+    await page.getByText("Page 1", { exact: true }).waitFor();
+    await screenshot("customers-list");
+    // A filter nobody matches says so and what to do.
+    await page.getByLabel("Lapsing in category (id)").fill("no-such-category");
+    await page.getByLabel("Lapsing in category (id)").press("Enter");
+    await page.getByText("No scored customer matches these filters").waitFor();
+    await page.getByLabel("Lapsing in category (id)").fill("");
+    await page.getByLabel("Lapsing in category (id)").press("Enter");
+    // A row opens the customer page.
+    const customerId = active.customers[0]?.customerId as string;
+    await page.getByRole("link", { name: customerId, exact: true }).click();
+    await page.waitForURL(`**/console/customers/${encodeURIComponent(customerId)}`);
+    await page.getByRole("heading", { name: `Customer ${customerId}` }).waitFor();
+  }, 120_000);
+
+  it("exports the filtered list as CSV with the session cookie alone", async () => {
+    await openFromNav("Customers");
+    await page.getByLabel("Tier", { exact: true }).selectOption("top");
+    const expected: string[] = [];
+    for (let cursor: string | null = null, first = true; first || cursor; first = false) {
+      const listed: { customers: Listed[]; next: string | null } = await admin(
+        `/v1/admin/customers?valueTier=top&sort=-clvAtStake&limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`,
+      );
+      expected.push(...listed.customers.map((row) => row.customerId));
+      cursor = listed.next;
+    }
+    expect(expected.length).toBeGreaterThan(0);
+    const link = page.getByRole("link", { name: "Export CSV" });
+    expect(await link.getAttribute("href")).toBe("/v1/admin/customers?valueTier=top&sort=-clvAtStake&format=csv");
+    const [download] = await Promise.all([page.waitForEvent("download"), link.click()]);
+    const csv = readFileSync((await download.path()) as string, "utf8");
+    const lines = csv.split("\r\n").filter((line) => line !== "");
+    expect(lines[0]).toBe(
+      "customerId,stage,valueTier,discountSensitivity,overdueRatio,probabilityAlive,clv12,clv24,clvAtStake,expectedNextOrderAt,offer,offerGuidance",
+    );
+    expect(lines.slice(1).map((line) => line.split(",")[0])).toEqual(expected);
+    expect(lines.slice(1).every((line) => line.split(",")[2] === "top")).toBe(true);
+    expect(errors).toEqual([]);
+  }, 120_000);
+});
