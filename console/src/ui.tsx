@@ -294,7 +294,13 @@ export function LineChart({
         ))}
         {labels.map((label, index) =>
           index % tick === 0 ? (
-            <text key={label} class="chart-label" x={x(index)} y={height - 12} text-anchor="middle">
+            <text
+              key={label}
+              class="chart-label"
+              x={x(index)}
+              y={height - 12}
+              text-anchor={count > 1 && index === count - 1 ? "end" : index === 0 ? "start" : "middle"}
+            >
               {label}
             </text>
           ) : null,

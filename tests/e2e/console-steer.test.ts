@@ -4,8 +4,10 @@
 // one customer (before and after shelves side by side, the items it moves marked) and simulated over a
 // sample, matching what the API computes for the same draft, before anything is saved. Screenshots go to
 // tests/artifacts/console-steer-*.png. The strict CSP is in force throughout: any violation fails.
+import { execFile } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
+import { promisify } from "node:util";
 import type { Browser, BrowserContext, ConsoleMessage, Page } from "playwright-core";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFailed } from "vitest";
 import { postSeedData } from "../../cli/seed-demo.ts";
@@ -41,6 +43,33 @@ async function adminApi<T>(
   });
   const payload = (await response.json()) as { data: T };
   return { status: response.status(), data: payload.data };
+}
+
+/**
+ * Plants a holdout experiment in the dev worker's local D1, as the widget's events and attributed
+ * orders would leave it: `shoppers` per arm, each shown one recommendation `daysAgo`, the first
+ * `converted` clicking and ordering (25) from it.
+ */
+async function plantExperiment(arm: string, shoppers: number, converted: number, daysAgo: number) {
+  const at = new Date(Date.now() - daysAgo * 86_400_000).toISOString();
+  const rows: string[] = [];
+  for (let s = 0; s < shoppers; s++) {
+    const customer = `c_e2e_${arm}_${daysAgo}_${s}`;
+    const rid = `rid_e2e_${arm}_${daysAgo}_${s}`;
+    const event = (type: string, key: string) =>
+      `INSERT INTO events (type, recommendation_id, arm, customer_id, product_id, category_id, at, dedupe_key) VALUES ('${type}', '${rid}', '${arm}', '${customer}', 'p1', 'coffee', '${at}', '${rid}-${key}');`;
+    rows.push(event("impression", "i1"), event("impression", "i2"));
+    if (s < converted)
+      rows.push(
+        event("click", "c"),
+        `INSERT INTO orders (id, customer_id, channel, placed_at, currency, total, discount_total, units, discounted_units, recommendation_id, created_at) VALUES ('o_${rid}', '${customer}', 'web', '${at}', 'USD', 25, 0, 1, 0, '${rid}', '${at}');`,
+      );
+  }
+  await promisify(execFile)(
+    path.join(root, "node_modules/.bin/wrangler"),
+    ["d1", "execute", "DB", "--local", "--persist-to", worker.persistDir, "--command", rows.join(" ")],
+    { cwd: root, env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" } },
+  );
 }
 
 beforeAll(async () => {
@@ -113,22 +142,33 @@ describe("console steering pages", () => {
     await screenshot("models-diagnostics");
   }, 200_000);
 
-  it("Experiments: the verdict the API gives is the headline, or the empty state says what to do", async () => {
+  it("Experiments: the API's verdict is the headline, with intervals per arm and results over time", async () => {
+    await plantExperiment("personalized", 40, 8, 2);
+    await plantExperiment("holdout", 10, 1, 2);
+    await plantExperiment("personalized", 30, 6, 1);
     await openFromNav("Experiments");
     const since = new Date(Date.now() - 30 * 86_400_000).toISOString().slice(0, 10);
-    const holdout = await adminApi<{ arms: unknown[]; verdict?: { text: string } }>(
+    const holdout = await adminApi<{ verdict: { text: string }; overTime: { periods: unknown[] } }>(
       "GET",
       `/v1/admin/holdout?since=${since}T00:00:00Z`,
     );
     expect(holdout.status).toBe(200);
-    if (holdout.data.arms.length === 0) await page.getByText("No recommendation was seen in this period").waitFor();
-    else {
-      await page.getByText(holdout.data.verdict?.text ?? "").waitFor();
-      const table = page.getByRole("table", { name: /95% intervals/ });
-      expect(await table.locator("tbody tr").count()).toBe(5);
-    }
+    expect(holdout.data.verdict.text).not.toBe("");
+    await page.getByText(holdout.data.verdict.text).waitFor();
+    const table = page.getByRole("table", { name: /95% intervals/ });
+    expect(await table.locator("tbody tr").count()).toBe(5);
+    // The conversion row shows an interval for each arm and for the lift.
+    expect(
+      await table
+        .getByRole("row", { name: /^Conversion/ })
+        .getByText("95% CI")
+        .count(),
+    ).toBe(3);
+    const overTime = page.getByRole("img", { name: "Conversion per day by arm" });
+    await overTime.waitFor();
+    expect(holdout.data.overTime.periods.length).toBeGreaterThan(0);
     await screenshot("experiments");
-  }, 60_000);
+  }, 120_000);
 
   it("Rules: previews and simulates a draft before saving, as the API computes it", async () => {
     const customers = await adminApi<{ customers: { customerId: string }[] }>("GET", "/v1/admin/customers?limit=5");

@@ -491,8 +491,15 @@ function TryOut({ body }: { body: ReturnType<typeof bodyOf> }) {
 function PreviewView({ preview }: { preview: Preview }) {
   const rankBefore = new Map(preview.before.map((item) => [item.id, item.rank]));
   const rankAfter = new Map(preview.after.map((item) => [item.id, item.rank]));
-  const mark = (rank: number, other: number | undefined, gone: string) =>
-    other === undefined ? gone : other === rank ? "" : other > rank ? `up from ${other}` : `down from ${other}`;
+  // Before: where the item goes; after: where it came from.
+  const mark = (rank: number, other: number | undefined, gone: string, side: "before" | "after") =>
+    other === undefined
+      ? gone
+      : other === rank
+        ? ""
+        : side === "after"
+          ? `${other > rank ? "up" : "down"} from ${other}`
+          : `moves ${other < rank ? "up" : "down"} to ${other}`;
   const shelf = (title: string, items: ShelfItem[], other: Map<string, number>, gone: string) => (
     <div class="card">
       <h4>{title}</h4>
@@ -501,7 +508,7 @@ function PreviewView({ preview }: { preview: Preview }) {
       ) : (
         <ol class="shelf">
           {items.map((item) => {
-            const note = mark(item.rank, other.get(item.id), gone);
+            const note = mark(item.rank, other.get(item.id), gone, title === "Before" ? "before" : "after");
             return (
               <li key={item.id} class={note ? "changed" : undefined}>
                 <strong>{item.title}</strong> <span class="muted small">{item.categoryName}</span>
