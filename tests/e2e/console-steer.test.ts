@@ -91,6 +91,8 @@ beforeAll(async () => {
   await page.getByLabel("Admin key").fill(testSecrets.PATRON_ADMIN_KEY);
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.getByRole("navigation", { name: "Console" }).waitFor();
+  // The overview answers from the seeded data before any model run: the worker is ready.
+  await page.getByRole("heading", { name: "No customer has been scored yet" }).waitFor();
 }, 240_000);
 
 beforeEach((context) => {
