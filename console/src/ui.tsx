@@ -208,3 +208,116 @@ export function RunNightly({ onDone, label = "Run the nightly job" }: { onDone: 
     </div>
   );
 }
+
+export interface Series {
+  name: string;
+  /** One value per x label; null leaves a gap. */
+  values: (number | null)[];
+  /** CSS class of the line and its points: series-a, series-b or series-c. */
+  tone: "series-a" | "series-b" | "series-c";
+  dashed?: boolean;
+}
+
+/** Lines over shared x labels, with a legend, axis figures, and an optional shaded span (e.g. a holdout period). */
+export function LineChart({
+  title,
+  labels,
+  series,
+  format,
+  shade,
+}: {
+  title: string;
+  labels: string[];
+  series: Series[];
+  format: (value: number) => string;
+  shade?: { from: number; label: string };
+}) {
+  const width = 760;
+  const height = 260;
+  const left = 64;
+  const right = 16;
+  const top = 16;
+  const bottom = 36;
+  const all = series.flatMap((line) => line.values.filter((value): value is number => value != null));
+  const max = Math.max(0, ...all) || 1;
+  const count = labels.length;
+  const x = (index: number) => left + (count <= 1 ? 0 : (index / (count - 1)) * (width - left - right));
+  const y = (value: number) => top + (1 - value / max) * (height - top - bottom);
+  const path = (values: (number | null)[]) => {
+    let d = "";
+    let pen = false;
+    values.forEach((value, index) => {
+      if (value == null) {
+        pen = false;
+        return;
+      }
+      d += `${pen ? "L" : "M"}${x(index).toFixed(1)},${y(value).toFixed(1)} `;
+      pen = true;
+    });
+    return d.trim();
+  };
+  const tick = Math.max(1, Math.ceil(count / 6));
+  return (
+    <figure class="chart">
+      <figcaption>{title}</figcaption>
+      <ul class="legend">
+        {series.map((line) => (
+          <li key={line.name}>
+            <span class={`swatch ${line.tone}`} aria-hidden="true" />
+            {line.name}
+          </li>
+        ))}
+        {shade && (
+          <li>
+            <span class="swatch shade" aria-hidden="true" />
+            {shade.label}
+          </li>
+        )}
+      </ul>
+      <svg viewBox={`0 0 ${width} ${height}`} role="img" aria-label={title}>
+        {shade && shade.from < count && (
+          <rect
+            class="chart-shade"
+            x={x(shade.from) - (count > 1 ? (x(1) - x(0)) / 2 : 0)}
+            y={top}
+            width={width - right - x(shade.from) + (count > 1 ? (x(1) - x(0)) / 2 : 0)}
+            height={height - top - bottom}
+          />
+        )}
+        {[0, 0.5, 1].map((share) => (
+          <g key={share}>
+            <line class="chart-grid" x1={left} x2={width - right} y1={y(max * share)} y2={y(max * share)} />
+            <text class="chart-label" x={left - 6} y={y(max * share)} text-anchor="end" dominant-baseline="middle">
+              {format(max * share)}
+            </text>
+          </g>
+        ))}
+        {labels.map((label, index) =>
+          index % tick === 0 ? (
+            <text
+              key={label}
+              class="chart-label"
+              x={x(index)}
+              y={height - 12}
+              text-anchor={count > 1 && index === count - 1 ? "end" : index === 0 ? "start" : "middle"}
+            >
+              {label}
+            </text>
+          ) : null,
+        )}
+        {series.map((line) => (
+          <g key={line.name} class={line.tone}>
+            <path d={path(line.values)} class={line.dashed ? "chart-line dashed" : "chart-line"} />
+            {line.values.map((value, index) =>
+              value == null ? null : (
+                <circle key={index} cx={x(index)} cy={y(value)} r="3" class="chart-point">
+                  <title>{`${line.name}, ${labels[index]}: ${format(value)}`}</title>
+                </circle>
+              ),
+            )}
+          </g>
+        ))}
+      </svg>
+    </figure>
+  );
+}

@@ -1,9 +1,27 @@
 // Experiments: the holdout comparison from GET /v1/admin/holdout, per arm (recommendations seen,
 // impressions, clicks, click-through rate, attributed orders and revenue) and the personalised ÷
-// holdout lift, over a chosen period.
+// holdout lift, over a chosen period; the verdict as the headline, each metric with its 95% interval,
+// results over time, and the per-placement breakdown.
 import { useState } from "preact/hooks";
 import { money, percent } from "../api.ts";
-import { BarChart, Loading, PageHeader, ProblemNote, useData } from "../ui.tsx";
+import { BarChart, LineChart, Loading, PageHeader, ProblemNote, useData } from "../ui.tsx";
+
+interface Interval {
+  value: number;
+  ci95: [number, number] | null;
+}
+type Intervals = Record<MetricName, Interval | null>;
+type MetricName =
+  | "impressionsPerShopper"
+  | "clickThroughRate"
+  | "attributedOrdersPerShopper"
+  | "conversion"
+  | "revenuePerShopper";
+interface PeriodArm {
+  shoppers: number;
+  clickThroughRate: number | null;
+  conversion: number | null;
+}
 
 interface Arm {
   arm: string;
@@ -14,12 +32,33 @@ interface Arm {
   clickThroughRate: number | null;
   attributedOrders: number;
   attributedRevenue: number;
+  shoppers?: number;
+  intervals?: Intervals;
 }
 interface Holdout {
   since: string;
   arms: Arm[];
-  lift: { clickThroughRate: number | null; ordersPerRecommendation: number | null };
+  lift: { clickThroughRate: number | null; ordersPerRecommendation: number | null; intervals?: Intervals };
+  verdict?: { decided: boolean; winner: string | null; text: string };
+  overTime?: { by: string; periods: { period: string; personalized: PeriodArm | null; holdout: PeriodArm | null }[] };
+  placements?: { placement: string | null; arms: Omit<Arm, "shoppers" | "intervals">[] }[];
 }
+
+const metrics: { name: MetricName; label: string; format: (value: number) => string }[] = [
+  { name: "conversion", label: "Conversion", format: (value) => percent(value, 1) },
+  { name: "clickThroughRate", label: "Click-through rate", format: (value) => percent(value, 1) },
+  { name: "attributedOrdersPerShopper", label: "Attributed orders per shopper", format: (value) => value.toFixed(3) },
+  { name: "revenuePerShopper", label: "Revenue per shopper", format: money },
+  { name: "impressionsPerShopper", label: "Impressions per shopper", format: (value) => value.toFixed(2) },
+];
+
+function withInterval(interval: Interval | null | undefined, format: (value: number) => string): string {
+  if (!interval) return "not measurable yet";
+  return interval.ci95
+    ? `${format(interval.value)} (95% CI ${format(interval.ci95[0])} to ${format(interval.ci95[1])})`
+    : format(interval.value);
+}
+const times = (value: number) => `${value.toFixed(2)}×`;
 
 const periods = [7, 30, 90];
 
@@ -75,8 +114,64 @@ export function ExperimentsPage() {
 
 function Results({ data }: { data: Holdout }) {
   const perRecommendation = (arm: Arm) => (arm.recommendations > 0 ? arm.attributedOrders / arm.recommendations : 0);
+  const armsWithIntervals = data.arms.filter((arm) => arm.intervals);
   return (
     <>
+      {data.verdict && (
+        <div class={data.verdict.decided ? "verdict decided" : "verdict"} role="status">
+          <h2>{data.verdict.decided ? "Verdict" : "No verdict yet"}</h2>
+          <p class="figure">{data.verdict.text}</p>
+        </div>
+      )}
+      {armsWithIntervals.length > 0 && (
+        <div class="table-wrap">
+          <table>
+            <caption>Metrics per arm with 95% intervals (per shopper shown at least one recommendation)</caption>
+            <thead>
+              <tr>
+                <th scope="col">Metric</th>
+                {armsWithIntervals.map((arm) => (
+                  <th scope="col" key={arm.arm}>
+                    {arm.arm} ({(arm.shoppers ?? 0).toLocaleString("en-US")} shoppers)
+                  </th>
+                ))}
+                <th scope="col">Lift (personalised ÷ holdout)</th>
+              </tr>
+            </thead>
+            <tbody>
+              {metrics.map((metric) => (
+                <tr key={metric.name}>
+                  <th scope="row">{metric.label}</th>
+                  {armsWithIntervals.map((arm) => (
+                    <td key={arm.arm}>{withInterval(arm.intervals?.[metric.name], metric.format)}</td>
+                  ))}
+                  <td>{withInterval(data.lift.intervals?.[metric.name], times)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {data.overTime && data.overTime.periods.length > 0 && (
+        <LineChart
+          title={`Conversion per ${data.overTime.by === "week" ? "week" : "day"} by arm`}
+          labels={data.overTime.periods.map((period) => period.period)}
+          series={[
+            {
+              name: "personalised",
+              values: data.overTime.periods.map((period) => period.personalized?.conversion ?? null),
+              tone: "series-a",
+            },
+            {
+              name: "holdout",
+              values: data.overTime.periods.map((period) => period.holdout?.conversion ?? null),
+              tone: "series-b",
+              dashed: true,
+            },
+          ]}
+          format={(value) => percent(value, 1)}
+        />
+      )}
       <div class="tiles">
         <div class="tile">
           <h2>Click-through lift</h2>
@@ -132,6 +227,41 @@ function Results({ data }: { data: Holdout }) {
           format={(value) => value.toFixed(3)}
         />
       </div>
+      {data.placements && data.placements.length > 0 && (
+        <div class="table-wrap">
+          <table>
+            <caption>Per placement</caption>
+            <thead>
+              <tr>
+                <th scope="col">Placement</th>
+                <th scope="col">Arm</th>
+                <th scope="col">Shoppers</th>
+                <th scope="col">Impressions</th>
+                <th scope="col">Clicks</th>
+                <th scope="col">CTR</th>
+                <th scope="col">Attributed orders</th>
+                <th scope="col">Revenue</th>
+              </tr>
+            </thead>
+            <tbody>
+              {data.placements.flatMap((placement) =>
+                placement.arms.map((arm) => (
+                  <tr key={`${placement.placement}:${arm.arm}`}>
+                    <th scope="row">{placement.placement ?? "(no placement named)"}</th>
+                    <td>{arm.arm}</td>
+                    <td>{arm.customers}</td>
+                    <td>{arm.impressions}</td>
+                    <td>{arm.clicks}</td>
+                    <td>{percent(arm.clickThroughRate, 1)}</td>
+                    <td>{arm.attributedOrders}</td>
+                    <td>{money(arm.attributedRevenue)}</td>
+                  </tr>
+                )),
+              )}
+            </tbody>
+          </table>
+        </div>
+      )}
     </>
   );
 }

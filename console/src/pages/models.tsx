@@ -1,8 +1,35 @@
 // Models: the fits in force (GET /v1/admin/models: BG/NBD and Gamma-Gamma parameters, sample size,
 // log-likelihood, fit date, fallbacks, value-tier thresholds), and the nightly job: start it and watch
-// its progress. No fit yet: the page says so and offers the button.
-import { dateTime, money, percent } from "../api.ts";
-import { Loading, PageHeader, ProblemNote, RunNightly, useData } from "../ui.tsx";
+// its progress. No fit yet: the page says so and offers the button. Below, the last run's diagnostics
+// (GET /v1/admin/models/diagnostics): the tracking plot and the by-frequency comparison.
+import { dateTime, day, money, percent } from "../api.ts";
+import { LineChart, Loading, PageHeader, ProblemNote, RunNightly, useData } from "../ui.tsx";
+
+type DiagnosticsView =
+  | { status: "unavailable"; reason: string; message: string; computedAt: string; sampledCustomers: number }
+  | {
+      status: "ready";
+      computedAt: string;
+      sampledCustomers: number;
+      calibration: { from: string; to: string };
+      holdout: { from: string; to: string };
+      periodDays: number;
+      customers: number;
+      tracking: {
+        from: string;
+        to: string;
+        phase: "calibration" | "holdout";
+        actual: number;
+        expected: number;
+        cumulativeActual: number;
+        cumulativeExpected: number;
+      }[];
+      byFrequency: { purchases: string; customers: number; actualMean: number; expectedMean: number }[];
+      totals: {
+        calibration: { actual: number; expected: number };
+        holdout: { actual: number; expected: number; conditionalExpected: number };
+      };
+    };
 
 interface Models {
   customer: {
@@ -49,6 +76,7 @@ export function ModelsPage() {
       ) : models.data ? (
         <>
           <Fits models={models.data} />
+          <Diagnostics />
           <h2>Run the nightly job</h2>
           <RunNightly onDone={models.reload} label="Run the nightly job now" />
         </>
@@ -143,6 +171,132 @@ function Fits({ models }: { models: Models }) {
           Category statistics: {population.customers.toLocaleString("en-US")} customers over {population.categories}{" "}
           categories, fitted {dateTime(population.fittedAt)}.
         </p>
+      )}
+    </>
+  );
+}
+
+const figure = (value: number) => (Math.round(value * 10) / 10).toLocaleString("en-US");
+
+/** Does the model forecast what people then bought? The last nightly run's calibration/holdout check. */
+function Diagnostics() {
+  const diagnostics = useData<DiagnosticsView>("/v1/admin/models/diagnostics");
+  return (
+    <section aria-labelledby="diagnostics-title">
+      <h2 id="diagnostics-title">Diagnostics: forecast against what customers then bought</h2>
+      {diagnostics.loading && !diagnostics.data && !diagnostics.problem ? (
+        <Loading what="the diagnostics" />
+      ) : diagnostics.problem?.status === 404 ? (
+        <div class="empty">
+          <p>
+            No diagnostics yet: they are computed by the nightly job. Run it below; the check refits the model on the
+            older orders and compares its forecast with the newer ones.
+          </p>
+        </div>
+      ) : diagnostics.problem ? (
+        <ProblemNote problem={diagnostics.problem} />
+      ) : diagnostics.data?.status === "unavailable" ? (
+        <div class="empty">
+          <p>{diagnostics.data.message}</p>
+          <p class="muted">
+            Run {dateTime(diagnostics.data.computedAt)}. The check needs enough order history to hold the last part
+            back; import more orders (or a longer history) and run the nightly job again.
+          </p>
+        </div>
+      ) : diagnostics.data?.status === "ready" ? (
+        <DiagnosticsCharts data={diagnostics.data} />
+      ) : null}
+    </section>
+  );
+}
+
+function DiagnosticsCharts({ data }: { data: Extract<DiagnosticsView, { status: "ready" }> }) {
+  const holdoutStart = data.tracking.findIndex((period) => period.phase === "holdout");
+  const labels = data.tracking.map((period) => day(period.from));
+  return (
+    <>
+      <p class="muted">
+        Fitted on {data.customers.toLocaleString("en-US")} customers ({data.sampledCustomers.toLocaleString("en-US")}{" "}
+        sampled) over the calibration period {day(data.calibration.from)} – {day(data.calibration.to)}, then compared
+        with the holdout period {day(data.holdout.from)} – {day(data.holdout.to)}. Computed {dateTime(data.computedAt)}.
+      </p>
+      <dl class="tiles">
+        <div class="tile">
+          <dt>Holdout repeat purchases</dt>
+          <dd class="figure">
+            {figure(data.totals.holdout.actual)} actual · {figure(data.totals.holdout.expected)} expected
+          </dd>
+          <dd class="muted small">
+            {figure(data.totals.holdout.conditionalExpected)} expected from each customer's own history
+          </dd>
+        </div>
+        <div class="tile">
+          <dt>Calibration repeat purchases</dt>
+          <dd class="figure">
+            {figure(data.totals.calibration.actual)} actual · {figure(data.totals.calibration.expected)} expected
+          </dd>
+          <dd class="muted small">the period the model was fitted on</dd>
+        </div>
+      </dl>
+      {data.tracking.length === 0 ? (
+        <p class="empty">No periods to plot: the order history is shorter than one period.</p>
+      ) : (
+        <LineChart
+          title={`Repeat purchases per ${data.periodDays}-day period: actual and expected`}
+          labels={labels}
+          series={[
+            { name: "Actual", values: data.tracking.map((period) => period.actual), tone: "series-a" },
+            {
+              name: "Expected (model)",
+              values: data.tracking.map((period) => period.expected),
+              tone: "series-b",
+              dashed: true,
+            },
+          ]}
+          format={figure}
+          shade={holdoutStart >= 0 ? { from: holdoutStart, label: "Holdout period (not used for the fit)" } : undefined}
+        />
+      )}
+      {data.byFrequency.length > 0 && (
+        <>
+          <LineChart
+            title="Holdout repeat purchases per customer, by repeat purchases in calibration"
+            labels={data.byFrequency.map((group) => group.purchases)}
+            series={[
+              { name: "Actual mean", values: data.byFrequency.map((group) => group.actualMean), tone: "series-a" },
+              {
+                name: "Expected mean",
+                values: data.byFrequency.map((group) => group.expectedMean),
+                tone: "series-b",
+                dashed: true,
+              },
+            ]}
+            format={(value) => value.toFixed(2)}
+          />
+          <div class="table-wrap">
+            <table>
+              <caption>By frequency in the calibration period</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Repeat purchases</th>
+                  <th scope="col">Customers</th>
+                  <th scope="col">Actual mean</th>
+                  <th scope="col">Expected mean</th>
+                </tr>
+              </thead>
+              <tbody>
+                {data.byFrequency.map((group) => (
+                  <tr key={group.purchases}>
+                    <th scope="row">{group.purchases}</th>
+                    <td>{group.customers.toLocaleString("en-US")}</td>
+                    <td>{group.actualMean.toFixed(2)}</td>
+                    <td>{group.expectedMean.toFixed(2)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        </>
       )}
     </>
   );

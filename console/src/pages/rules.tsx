@@ -1,9 +1,11 @@
 // Rules: the list (GET /v1/admin/rules) with enable/disable, and one form for a new rule
 // (/console/rules/new, POST) or an existing one (/console/rules/:id, PATCH) with its change history.
-// Field validation comes from the API: each `issues[].path[0]` is shown under its field.
+// Field validation comes from the API: each `issues[].path[0]` is shown under its field. Before saving,
+// the draft can be previewed for one customer (POST /v1/admin/rules/preview: shelves before and after,
+// side by side) and simulated over a sample of shoppers (POST /v1/admin/rules/simulate).
 import { useEffect, useState } from "preact/hooks";
 import { useLocation, useRoute } from "preact-iso";
-import { ApiProblem, api, dateTime } from "../api.ts";
+import { ApiProblem, api, dateTime, percent } from "../api.ts";
 import { Loading, PageHeader, ProblemNote, useData } from "../ui.tsx";
 
 interface Segment {
@@ -382,7 +384,232 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
           </span>
         )}
       </div>
+      <TryOut body={bodyOf(draft)} />
     </form>
+  );
+}
+
+interface ShelfItem {
+  rank: number;
+  id: string;
+  title: string;
+  categoryName: string;
+  price: number;
+  reason: string;
+}
+interface ShelfCategory {
+  rank: number;
+  id: string;
+  name: string;
+  reason: string;
+}
+interface Preview {
+  customerId: string;
+  changed: boolean;
+  before: ShelfItem[];
+  after: ShelfItem[];
+  categories: { before: ShelfCategory[]; after: ShelfCategory[] };
+}
+interface Simulation {
+  shoppers: number;
+  affected: number;
+  affectedShare: number;
+  targetShoppers: number;
+  meanRankChange: number | null;
+  enteredShare: number;
+  leftShare: number;
+  categoryExposure: { categoryId: string; before: number; after: number; change: number }[];
+  categoriesLosingExposure: string[];
+}
+
+const asProblem = (error: unknown) =>
+  error instanceof ApiProblem ? error : new ApiProblem(0, "internal", String(error));
+
+/** Try the draft before saving: one customer's shelf before and after, and its effect over a sample. */
+function TryOut({ body }: { body: ReturnType<typeof bodyOf> }) {
+  const [customerId, setCustomerId] = useState("");
+  const [preview, setPreview] = useState<Preview | null>(null);
+  const [simulation, setSimulation] = useState<Simulation | null>(null);
+  const [problem, setProblem] = useState<{ what: string; problem: ApiProblem } | null>(null);
+  const [busy, setBusy] = useState<string | null>(null);
+  async function run(what: "preview" | "simulate") {
+    setBusy(what);
+    setProblem(null);
+    try {
+      if (what === "preview") {
+        setPreview(null);
+        setPreview(
+          await api<Preview>("POST", "/v1/admin/rules/preview", { rule: body, customerId: customerId.trim() }),
+        );
+      } else {
+        setSimulation(null);
+        setSimulation(await api<Simulation>("POST", "/v1/admin/rules/simulate", { rule: body, sample: 200 }));
+      }
+    } catch (error) {
+      setProblem({ what, problem: asProblem(error) });
+    } finally {
+      setBusy(null);
+    }
+  }
+  return (
+    <section class="try-out" aria-labelledby="try-out-title">
+      <h2 id="try-out-title">Try it before saving</h2>
+      <p class="muted">Nothing is stored: the shelves are computed with the published rules plus this draft.</p>
+      <div class="field inline">
+        <label for="preview-customer">Customer id</label>
+        <input
+          id="preview-customer"
+          value={customerId}
+          placeholder="c_…"
+          onInput={(event) => setCustomerId((event.target as HTMLInputElement).value)}
+          onKeyDown={(event) => {
+            // Enter previews instead of saving the rule.
+            if (event.key !== "Enter") return;
+            event.preventDefault();
+            if (customerId.trim() !== "" && busy === null) run("preview");
+          }}
+        />
+        <button type="button" onClick={() => run("preview")} disabled={busy !== null || customerId.trim() === ""}>
+          {busy === "preview" ? "Previewing…" : "Preview"}
+        </button>
+        <button type="button" onClick={() => run("simulate")} disabled={busy !== null}>
+          {busy === "simulate" ? "Simulating…" : "Simulate over 200 shoppers"}
+        </button>
+      </div>
+      {problem && (
+        <div>
+          <p class="muted small">{problem.what === "preview" ? "Preview" : "Simulation"} failed:</p>
+          <ProblemNote problem={problem.problem} />
+        </div>
+      )}
+      {preview && <PreviewView preview={preview} />}
+      {simulation && <SimulationView simulation={simulation} />}
+    </section>
+  );
+}
+
+function PreviewView({ preview }: { preview: Preview }) {
+  const rankBefore = new Map(preview.before.map((item) => [item.id, item.rank]));
+  const rankAfter = new Map(preview.after.map((item) => [item.id, item.rank]));
+  // Before: where the item goes; after: where it came from.
+  const mark = (rank: number, other: number | undefined, gone: string, side: "before" | "after") =>
+    other === undefined
+      ? gone
+      : other === rank
+        ? ""
+        : side === "after"
+          ? `${other > rank ? "up" : "down"} from ${other}`
+          : `moves ${other < rank ? "up" : "down"} to ${other}`;
+  const shelf = (title: string, items: ShelfItem[], other: Map<string, number>, gone: string) => (
+    <div class="card">
+      <h4>{title}</h4>
+      {items.length === 0 ? (
+        <p class="muted">No items on this shelf.</p>
+      ) : (
+        <ol class="shelf">
+          {items.map((item) => {
+            const note = mark(item.rank, other.get(item.id), gone, title === "Before" ? "before" : "after");
+            return (
+              <li key={item.id} class={note ? "changed" : undefined}>
+                <strong>{item.title}</strong> <span class="muted small">{item.categoryName}</span>
+                <br />
+                <span class="small">{item.reason}</span>
+                {note && <span class="badge warn"> {note}</span>}
+              </li>
+            );
+          })}
+        </ol>
+      )}
+      <p class="small muted">
+        Categories:{" "}
+        {(title === "Before" ? preview.categories.before : preview.categories.after).map((c) => c.name).join(", ") ||
+          "none"}
+      </p>
+    </div>
+  );
+  return (
+    <div aria-live="polite">
+      <h3>Preview for {preview.customerId}</h3>
+      <p role="status">
+        {preview.changed
+          ? "This rule changes this customer's shelf; changed items are marked."
+          : "This rule does not change this customer's shelf (check the segment, or pin a category that is not on it)."}
+      </p>
+      <div class="side-by-side">
+        {shelf("Before", preview.before, rankAfter, "leaves the shelf")}
+        {shelf("After", preview.after, rankBefore, "new on the shelf")}
+      </div>
+    </div>
+  );
+}
+
+function SimulationView({ simulation }: { simulation: Simulation }) {
+  const rank = simulation.meanRankChange;
+  return (
+    <div aria-live="polite">
+      <h3>Simulation over {simulation.shoppers.toLocaleString("en-US")} shoppers</h3>
+      {simulation.shoppers === 0 ? (
+        <p class="empty">No known shoppers yet: import customers with orders, then simulate again.</p>
+      ) : (
+        <>
+          <dl class="tiles">
+            <div class="tile">
+              <dt>Shelves changed</dt>
+              <dd class="figure">{percent(simulation.affectedShare, 1)}</dd>
+              <dd class="muted small">
+                {simulation.affected} of {simulation.shoppers} shoppers
+              </dd>
+            </div>
+            <div class="tile">
+              <dt>Mean rank change of the target</dt>
+              <dd class="figure">{rank == null ? "–" : `${rank > 0 ? "+" : ""}${rank.toFixed(2)} positions`}</dd>
+              <dd class="muted small">
+                {rank == null
+                  ? "no sampled shopper has the target on a shelf (or it is *)"
+                  : `over ${simulation.targetShoppers} shoppers with the target; positive is up`}
+              </dd>
+            </div>
+            <div class="tile">
+              <dt>Target enters / leaves</dt>
+              <dd class="figure">
+                {percent(simulation.enteredShare, 1)} / {percent(simulation.leftShare, 1)}
+              </dd>
+              <dd class="muted small">of sampled shoppers</dd>
+            </div>
+          </dl>
+          {simulation.categoryExposure.length === 0 ? (
+            <p class="muted">No category gains or loses item slots.</p>
+          ) : (
+            <div class="table-wrap">
+              <table>
+                <caption>Item slots per category over all sampled shelves (categories losing exposure first)</caption>
+                <thead>
+                  <tr>
+                    <th scope="col">Category</th>
+                    <th scope="col">Before</th>
+                    <th scope="col">After</th>
+                    <th scope="col">Change</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {simulation.categoryExposure.map((row) => (
+                    <tr key={row.categoryId} class={row.change < 0 ? "loses" : undefined}>
+                      <th scope="row">{row.categoryId}</th>
+                      <td>{row.before}</td>
+                      <td>{row.after}</td>
+                      <td>{row.change > 0 ? `+${row.change}` : row.change}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          )}
+          {simulation.categoriesLosingExposure.length > 0 && (
+            <p>Categories losing exposure: {simulation.categoriesLosingExposure.join(", ")}.</p>
+          )}
+        </>
+      )}
+    </div>
   );
 }
 
