@@ -2,7 +2,7 @@
 import { sql } from "drizzle-orm";
 import { batchRows } from "../../db/batch.ts";
 import type { Db } from "../env.ts";
-import { placementFilter } from "./experiments.repo.ts";
+import { shownAndBought } from "./experiments.repo.ts";
 
 export interface SegmentFilter {
   stage?: string;
@@ -46,17 +46,7 @@ export interface HoldoutRow {
  * shelves count. One D1 round trip.
  */
 export async function holdoutResults(db: Db, since: string, placement?: string) {
-  const shown = sql`
-    WITH shown AS (
-      SELECT recommendation_id, arm, max(placement) AS placement, max(customer_id) AS customer_id,
-        sum(type = 'impression') AS impressions, sum(type = 'click') AS clicks
-      FROM events WHERE at >= ${since} AND arm IS NOT NULL AND recommendation_id IS NOT NULL
-        AND ${placementFilter(placement)}
-      GROUP BY recommendation_id, arm
-    ), bought AS (
-      SELECT recommendation_id, count(*) AS orders, sum(total) AS revenue FROM orders
-      WHERE placed_at >= ${since} AND recommendation_id IN (SELECT recommendation_id FROM shown) GROUP BY recommendation_id
-    )`;
+  const shown = shownAndBought(since, placement);
   const measures = sql`count(*) AS recommendations, count(DISTINCT s.customer_id) AS customers,
       sum(s.impressions) AS impressions, sum(s.clicks) AS clicks,
       coalesce(sum(b.orders), 0) AS attributedOrders, round(coalesce(sum(b.revenue), 0), 2) AS attributedRevenue

@@ -106,21 +106,25 @@ const periodArmSchema = z
   })
   .nullable();
 
+/** One arm's counts: recommendations seen, impressions, clicks and the orders attributed to them. */
+const armResultSchema = z.object({
+  arm: z.string(),
+  recommendations: z.number(),
+  customers: z.number(),
+  impressions: z.number(),
+  clicks: z.number(),
+  clickThroughRate: z.number().nullable(),
+  attributedOrders: z.number(),
+  attributedRevenue: z.number(),
+});
+
 export const holdoutResponseSchema = z.object({
   data: z.object({
     since: z.string(),
     /** The placement the results are filtered to, or null for all. */
     placement: z.string().nullable(),
     arms: z.array(
-      z.object({
-        arm: z.string(),
-        recommendations: z.number(),
-        customers: z.number(),
-        impressions: z.number(),
-        clicks: z.number(),
-        clickThroughRate: z.number().nullable(),
-        attributedOrders: z.number(),
-        attributedRevenue: z.number(),
+      armResultSchema.extend({
         /** Known shoppers in the arm and the intervals (personalised and holdout arms only). */
         shoppers: z.number().optional(),
         intervals: intervalsSchema.optional(),
@@ -146,18 +150,7 @@ export const holdoutResponseSchema = z.object({
     placements: z.array(
       z.object({
         placement: z.string().nullable(),
-        arms: z.array(
-          z.object({
-            arm: z.string(),
-            recommendations: z.number(),
-            customers: z.number(),
-            impressions: z.number(),
-            clicks: z.number(),
-            clickThroughRate: z.number().nullable(),
-            attributedOrders: z.number(),
-            attributedRevenue: z.number(),
-          }),
-        ),
+        arms: z.array(armResultSchema),
       }),
     ),
   }),

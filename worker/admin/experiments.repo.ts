@@ -28,15 +28,20 @@ const periodOf = {
 };
 
 /** Events of one placement (a recommendation id is one shelf, so its events share it), or all of them. */
-export function placementFilter(placement: string | undefined) {
+function placementFilter(placement: string | undefined) {
   return placement === undefined ? sql`1` : sql`placement = ${placement}`;
 }
 
-export async function experimentTotals(db: Db, since: string, by: "day" | "week", placement?: string) {
-  const perShopper = sql`
+/**
+ * The two CTEs every holdout read starts from: `shown`, one row per recommendation id and arm served
+ * since `since` (its shopper, placement, first event and impression and click counts), and `bought`,
+ * the orders attributed to those ids.
+ */
+export function shownAndBought(since: string, placement: string | undefined) {
+  return sql`
     WITH shown AS (
-      SELECT recommendation_id, arm, max(customer_id) AS customer_id, min(at) AS first_at,
-        sum(type = 'impression') AS impressions, sum(type = 'click') AS clicks
+      SELECT recommendation_id, arm, max(placement) AS placement, max(customer_id) AS customer_id,
+        min(at) AS first_at, sum(type = 'impression') AS impressions, sum(type = 'click') AS clicks
       FROM events WHERE at >= ${since} AND arm IS NOT NULL AND recommendation_id IS NOT NULL
         AND ${placementFilter(placement)}
       GROUP BY recommendation_id, arm
@@ -44,6 +49,10 @@ export async function experimentTotals(db: Db, since: string, by: "day" | "week"
       SELECT recommendation_id, count(*) AS orders, sum(total) AS revenue FROM orders
       WHERE placed_at >= ${since} AND recommendation_id IN (SELECT recommendation_id FROM shown) GROUP BY recommendation_id
     )`;
+}
+
+export async function experimentTotals(db: Db, since: string, by: "day" | "week", placement?: string) {
+  const perShopper = shownAndBought(since, placement);
   const period = periodOf[by](sql`s.first_at`);
   const [totals = [], periods = []] = await batchRows(db, [
     sql`${perShopper}, shopper AS (
