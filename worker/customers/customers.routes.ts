@@ -2,6 +2,7 @@
 import { Hono } from "hono";
 import type { AppEnv } from "../env.ts";
 import { requireAdminKey } from "../http/auth.ts";
+import { retailerTimeZone } from "../http/config.ts";
 import { ApiError, invalidRequest, notFound } from "../http/errors.ts";
 import { parseOrThrow, queryParams } from "../http/validate.ts";
 import { identityKey, normalizeForKey } from "../identity/identity.keys.ts";
@@ -13,18 +14,6 @@ import { customerParamsSchema, lookupQuerySchema } from "./customers.schemas.ts"
 import { eraseCustomer, exportCustomer } from "./erasure.repo.ts";
 
 const orderLimit = 200;
-
-/** RETAILER_TIME_ZONE when it names a time zone the runtime knows; otherwise UTC, with a warning. */
-export function retailerTimeZone(setting: string | undefined): string {
-  if (!setting) return "UTC";
-  try {
-    new Intl.DateTimeFormat("en-US", { timeZone: setting });
-    return setting;
-  } catch {
-    console.warn(JSON.stringify({ warning: "RETAILER_TIME_ZONE is not an IANA time zone; using UTC", setting }));
-    return "UTC";
-  }
-}
 
 export const customersRoutes = new Hono<AppEnv>()
   .use("*", requireAdminKey)

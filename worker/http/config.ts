@@ -82,3 +82,15 @@ export function configProblems(env: Readonly<Record<string, unknown>>): ConfigPr
     });
   return problems;
 }
+
+/** RETAILER_TIME_ZONE when it names a time zone the runtime knows; otherwise UTC, with a warning. */
+export function retailerTimeZone(setting: string | undefined): string {
+  if (!setting) return "UTC";
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: setting });
+    return setting;
+  } catch {
+    console.warn(JSON.stringify({ warning: "RETAILER_TIME_ZONE is not an IANA time zone; using UTC", setting }));
+    return "UTC";
+  }
+}

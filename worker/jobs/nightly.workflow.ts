@@ -7,8 +7,8 @@ import * as schema from "../../db/schema.ts";
 import { addCounts, type TraitCounts } from "../core/insights/best-customers.ts";
 import type { PopulationModels } from "../core/profile/population-models.ts";
 import type { PopulationStats } from "../core/ranking/population.ts";
-import { retailerTimeZone } from "../customers/customers.routes.ts";
 import type { Db, Env } from "../env.ts";
+import { retailerTimeZone } from "../http/config.ts";
 import { diagnosticsStep } from "../models/diagnostics.repo.ts";
 import { modelsById } from "../models/models.repo.ts";
 import {
