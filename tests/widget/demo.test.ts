@@ -160,7 +160,7 @@ describe("demo storefront", () => {
     });
   }
 
-  it("empties the bag with Remove and keeps the persona across pages", async () => {
+  it("empties the bag with Remove, and keeps the persona across pages until another is chosen", async () => {
     const page = await newPage(1280);
     const errors = collectErrors(page);
     await page.goto(`${worker.url}/demo/?shopper=demo-fading`);
@@ -176,6 +176,14 @@ describe("demo storefront", () => {
     await expect.poll(() => page.locator("#bag-items li").count()).toBe(0);
     await expect.poll(() => page.locator("#bag-empty").isVisible()).toBe(true);
     expect(await page.locator("[data-patron]").getAttribute("data-exclude")).toBeNull();
+
+    // Switching persona on a page whose address names one: the new choice wins, here and on the next page.
+    await page.goto(`${worker.url}/demo/?shopper=demo-fading`);
+    await page.locator("#shopper").selectOption("anonymous");
+    await page.waitForURL((url) => url.searchParams.get("shopper") === "anonymous");
+    await expect.poll(() => page.locator("#greeting").textContent()).toBe("Sign in");
+    await page.goto(`${worker.url}/demo/cart`);
+    await expect.poll(() => page.locator("#greeting").textContent()).toBe("Sign in");
     expect(errors).toEqual([]);
   });
 });

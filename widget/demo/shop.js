@@ -50,7 +50,10 @@
     select.value = current;
     select.addEventListener("change", () => {
       write(shopperKey, select.value);
-      location.reload();
+      // A ?shopper= in the address would win over the choice just made: carry the new one instead.
+      const url = new URL(location.href);
+      if (url.searchParams.has("shopper")) url.searchParams.set("shopper", select.value);
+      location.assign(url);
     });
     document.getElementById("persona").textContent = personas[current];
   }
