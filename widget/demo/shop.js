@@ -38,7 +38,7 @@
     return chosen in personas ? chosen : "anonymous";
   }
 
-  /** The bag: [{ id, title, price, imageUrl, url, recommendationId, quantity }], newest last. */
+  /** The bag: [{ id, title, price, recommendationId, quantity }], newest last; pictures and links come from the id. */
   function bag() {
     const items = read(bagKey, []);
     return Array.isArray(items) ? items.filter((item) => item && typeof item.id === "string") : [];
@@ -87,13 +87,14 @@
   function line(item) {
     const row = document.createElement("li");
     const image = row.appendChild(document.createElement("img"));
-    image.src = item.imageUrl;
+    image.src = `/demo/images/${encodeURIComponent(item.id)}.svg`;
     image.alt = "";
     image.width = 96;
     image.height = 96;
     const text = row.appendChild(document.createElement("div"));
     const title = text.appendChild(document.createElement("a"));
-    title.href = item.url;
+    // Only the shop's own product pages: whatever else sits in storage never becomes a link.
+    title.href = `/demo/products/${encodeURIComponent(item.id)}`;
     title.textContent = item.title;
     text.appendChild(document.createElement("p")).textContent = `${item.price} · quantity ${item.quantity || 1}`;
     if (item.recommendationId) {

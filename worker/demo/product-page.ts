@@ -30,8 +30,6 @@ export function productPage(product: ProductPageInput): string {
       id: product.id,
       title: product.title,
       price: usd.format(currentPrice(product)),
-      imageUrl: image,
-      url: `/demo/products/${id}`,
     }),
   );
   const attribution = product.recommendationId
