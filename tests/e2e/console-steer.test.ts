@@ -80,11 +80,11 @@ async function shelf(): Promise<Shelf> {
 }
 
 /**
- * Plants a holdout experiment in the dev worker's local D1, as the widget's events and attributed
- * orders would leave it: `shoppers` per arm, each shown one recommendation `daysAgo` (two impressions),
- * the first `converted` clicking it and placing an attributed order of 25.
+ * The rows a holdout experiment leaves in D1, as the widget's events and attributed orders would:
+ * `shoppers` in `arm`, each shown one recommendation `daysAgo` (two impressions), the first `converted`
+ * clicking it and placing an attributed order of 25.
  */
-async function plantExperiment(arm: string, shoppers: number, converted: number, daysAgo: number) {
+function experimentRows(arm: string, shoppers: number, converted: number, daysAgo: number): string[] {
   const at = new Date(Date.now() - daysAgo * 86_400_000).toISOString();
   const statements: string[] = [];
   for (let s = 0; s < shoppers; s++) {
@@ -99,7 +99,7 @@ async function plantExperiment(arm: string, shoppers: number, converted: number,
         `INSERT INTO orders (id, customer_id, channel, placed_at, currency, total, discount_total, units, discounted_units, recommendation_id, created_at) VALUES ('o_${rid}', '${customer}', 'web', '${at}', 'USD', 25, 0, 1, 0, '${rid}', '${at}');`,
       );
   }
-  await queryLocalD1(worker.persistDir, statements.join(" "));
+  return statements;
 }
 
 beforeAll(async () => {
@@ -192,6 +192,8 @@ describe("console steering pages", () => {
     await page.getByRole("heading", { name: "Value at stake" }).waitFor();
     await page.getByRole("heading", { name: "What the best customers have in common" }).waitFor();
     await screenshot("overview");
+    // The README's picture: the top of the overview at 1280×800 (docs/images/console-overview.png).
+    await page.screenshot({ path: path.join(artifactsDir, "console-steer-overview-1280x800.png") });
     await openFromNav("Customers");
     const rows = page.getByRole("table").filter({ hasText: "CLV at stake" }).locator("tbody tr");
     await rows.first().waitFor();
@@ -205,9 +207,13 @@ describe("console steering pages", () => {
   }, 120_000);
 
   it("Experiments: the API's verdict is the headline, with 95% intervals per arm and for the lift, and results over time", async () => {
-    await plantExperiment("personalized", 40, 8, 2);
-    await plantExperiment("holdout", 10, 1, 2);
-    await plantExperiment("personalized", 30, 6, 1);
+    // Planted straight into the dev worker's local D1 (one statement batch), as an operator would.
+    const rows = [
+      ...experimentRows("personalized", 40, 8, 2),
+      ...experimentRows("holdout", 10, 1, 2),
+      ...experimentRows("personalized", 30, 6, 1),
+    ];
+    await queryLocalD1(worker.persistDir, rows.join(" "));
     await openFromNav("Experiments");
     const since = new Date(Date.now() - 30 * 86_400_000).toISOString().slice(0, 10);
     type Interval = { value: number; ci95: [number, number] | null };
