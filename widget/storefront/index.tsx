@@ -196,6 +196,7 @@ function start(): void {
         hooks[value as string] = [...(hooks[value as string] ?? []), hook as Hook];
         if (value === "addToCart") for (const mount of mounts) paint(mount);
       }
+      if (command === "off") hooks[value as string] = (hooks[value as string] ?? []).filter((fn) => fn !== hook);
       if (command === "setToken") {
         token = String(value ?? "");
         generation++;

@@ -88,6 +88,8 @@ function ProductCard({ item, position, shelf, ...props }: ShelfProps & { item: I
         <button
           type="button"
           tabIndex={-1}
+          // Starts with the visible text (WCAG 2.5.3) and says which card: every card has one.
+          aria-label={`Add to cart: ${item.title}`}
           onClick={() => {
             trackClick(event);
             emit("addToCart", detail);
