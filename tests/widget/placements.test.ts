@@ -3,7 +3,7 @@
 // across shelves, hooks, headless fetch, add-to-cart, SPA unmount/remount without leaks, impressions
 // that ignore hidden shelves, arrow-key navigation and the data-debug explanations.
 import type { Browser, BrowserContext, ConsoleMessage, Page, Request } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { postSeedData } from "../../cli/seed-demo.ts";
 import { signShopperToken } from "../../worker/http/shopper-token.ts";
 import { type DevWorker, startDevWorker, testSecrets } from "../fixtures/wrangler-dev.ts";
@@ -80,6 +80,15 @@ async function picksFor(query: string): Promise<Picks> {
   const response = await fetch(`${worker.url}/v1/recommendations?token=${encodeURIComponent(shopperToken)}&${query}`);
   if (!response.ok) throw new Error(`GET /v1/recommendations answered ${response.status}`);
   return ((await response.json()) as { data: Picks }).data;
+}
+
+/** A gate a route handler can wait on: `open()` lets it through. */
+function gate() {
+  let open = () => {};
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { opened, open };
 }
 
 /** The JSON bodies of the beacons the page sends to POST /v1/events. */
@@ -490,6 +499,23 @@ describe("data-debug", () => {
     expect(info.join("\n")).toContain("sign a fresh one"); // The API's own reason.
     expect(info.join("\n")).not.toContain(expiredToken);
     expect(info.join("\n")).not.toContain(expiredToken.split(".")[2]!);
+  });
+
+  it("explains a spent time budget", async () => {
+    const page = await newPage();
+    const info: string[] = [];
+    page.on("console", (message) => {
+      if (message.type() === "info") info.push(message.text());
+    });
+    const testFinished = gate();
+    onTestFinished(testFinished.open);
+    await page.route("**/v1/recommendations**", async (route) => {
+      await testFinished.opened; // Held until the test ends: only the widget's budget ends the wait.
+      await route.continue().catch(() => {});
+    });
+    await openShop(page, { timeoutMs: 800, scriptAttributes: "data-debug" });
+    await expect.poll(() => info.join("\n")).toContain("did not answer within data-timeout (800 ms");
+    expect(info.join("\n")).not.toContain(shopperToken);
   });
 
   it("explains a page whose origin the API does not allow", async () => {
