@@ -1,7 +1,7 @@
 /** @jsxRuntime classic */
 /** @jsx h */
 // The shelf's markup: a skeleton with the same geometry as the cards (so nothing moves when data
-// arrives), then a row of product cards. Stateless: index.tsx re-renders it when the data changes.
+// arrives), then a row of product cards. Stateless: index.tsx builds it again when the data changes.
 // Short tag names (i, b, em, p, ins) keep the byte budget; the stylesheet gives each one its role.
 // biome-ignore lint/correctness/noUnusedImports: `h` is the classic JSX factory named at the top of the file.
 import { h } from "./dom.ts";
