@@ -293,12 +293,17 @@ describe("add to cart", () => {
     const addToCart = `window.carted = [];
       patron("on", "addToCart", ({ item, recommendationId, placement, position }) => carted.push({ id: item.id, recommendationId, placement, position }));`;
     const mounts = '<div data-patron="x" data-placement="home" data-limit="4"></div>';
-    await openShop(page, { mounts, before: recordingHooks + addToCart });
+    await openShop(page, {
+      mounts,
+      before: recordingHooks + addToCart,
+      scriptAttributes: 'data-cart-label="Add to basket"',
+    });
     await waitForCards(page);
     const { rendered } = await seen(page);
     const buttons = page.locator("[data-patron] li button");
     expect(await buttons.count()).toBe(rendered[0]!.ids.length);
-    await expect.poll(() => buttons.first().textContent()).toBe("Add to cart");
+    expect(await buttons.first().textContent()).toBe("Add to basket");
+    expect(await buttons.first().getAttribute("aria-label")).toBe(`Add to basket: ${rendered[0]!.titles[0]}`);
     const url = page.url();
     await buttons.nth(1).click();
     const carted = await page.evaluate(

@@ -107,7 +107,7 @@ function start(): void {
                 {...mount}
                 title={known ? mount.title : mount.anonymous}
                 emit={emit}
-                cart={!!hooks.addToCart?.length}
+                cart={hooks.addToCart?.length ? data.cartLabel || "Add to cart" : undefined}
               />,
             ]),
       );

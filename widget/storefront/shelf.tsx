@@ -31,8 +31,8 @@ export interface ShelfProps {
   items?: Item[];
   /** Calls the page's hooks: "click", and "addToCart" when `cart` is set. */
   emit: (hook: string, detail: CardDetail) => void;
-  /** The page asked for "Add to cart" buttons. */
-  cart?: boolean;
+  /** The "Add to cart" button's text, when the page asked for the buttons (data-cart-label, else English). */
+  cart?: string;
 }
 
 function ProductCard({ item, position, shelf, ...props }: ShelfProps & { item: Item; position: number; shelf: Shelf }) {
@@ -89,13 +89,13 @@ function ProductCard({ item, position, shelf, ...props }: ShelfProps & { item: I
           type="button"
           tabIndex={-1}
           // Starts with the visible text (WCAG 2.5.3) and says which card: every card has one.
-          aria-label={`Add to cart: ${item.title}`}
+          aria-label={`${props.cart}: ${item.title}`}
           onClick={() => {
             trackClick(event);
             emit("addToCart", detail);
           }}
         >
-          Add to cart
+          {props.cart}
         </button>
       )}
     </li>
