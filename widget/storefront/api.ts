@@ -1,10 +1,22 @@
-// Loads the shelf within one time budget (data-timeout): the shopper's picks, else the popular shelf
+// Loads a shelf within one time budget (data-timeout): the shopper's picks, else the popular shelf
 // (cached from an earlier anonymous answer, or fetched without a token in what is left of the budget),
 // else nothing. Never rejects.
 import type { Item, Shelf } from "./types.ts";
 
 const cacheKey = "patron:popular:v1";
 const cacheMaxAgeMs = 24 * 3600_000;
+
+/**
+ * Why an answer did not come: the refused Response (a 401 for an expired token …) or the fetch error
+ * (AbortError past the time budget, TypeError when the browser refused the origin or the network failed).
+ */
+export type Report = (problem: Response | Error) => void;
+
+/** The shelf's page context as GET /v1/recommendations parameters, from mount attributes or fetch options. */
+export const contextQuery = (context: Record<string, unknown>): string =>
+  ["placement", "product", "exclude"]
+    .map((name) => (context[name] ? `&${name}=${encodeURIComponent(String(context[name]))}` : ""))
+    .join("");
 
 /** Keeps the answer only if it has the shape the cards need; drops items that don't. */
 function validShelf(body: { data?: Shelf } | null): Shelf | null {
@@ -13,22 +25,19 @@ function validShelf(body: { data?: Shelf } | null): Shelf | null {
   return typeof shelf?.recommendationId === "string" && items?.length ? { ...shelf, items } : null;
 }
 
-async function fetchShelf(api: string, token: string, limit: number, timeoutMs: number): Promise<Shelf | null> {
+async function fetchShelf(url: string, timeoutMs: number, report?: Report): Promise<Shelf | null> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeoutMs);
   try {
-    // The token rides in the query string, not an Authorization header, so the GET stays a CORS
-    // "simple" request: no preflight round trip before the shelf can render.
-    const response = await fetch(
-      `${api}/v1/recommendations?limit=${limit}${token ? `&token=${encodeURIComponent(token)}` : ""}`,
-      { signal: controller.signal },
-    );
-    return response.ok ? validShelf(await response.json()) : null;
-  } catch {
-    return null;
+    const response = await fetch(url, { signal: controller.signal });
+    if (response.ok) return validShelf(await response.json());
+    report?.(response);
+  } catch (error) {
+    report?.(error as Error);
   } finally {
     clearTimeout(timer);
   }
+  return null;
 }
 
 // Storage access throws where it is blocked (privacy modes, sandboxed frames): both helpers swallow that.
@@ -48,13 +57,27 @@ function cachePopular(shelf: Shelf | null): Shelf | null {
   return shelf;
 }
 
-export async function loadShelf(api: string, token: string, limit: number, timeoutMs: number): Promise<Shelf | null> {
+/**
+ * `query` is the page context (contextQuery). The token rides in the query string, not an
+ * Authorization header, so the GET stays a CORS "simple" request: no preflight before the shelf renders.
+ */
+export async function loadShelf(
+  api: string,
+  token: string,
+  query: string,
+  limit: number,
+  timeoutMs: number,
+  report?: Report,
+): Promise<Shelf | null> {
   const deadline = Date.now() + timeoutMs;
-  const shelf = await fetchShelf(api, token, limit, timeoutMs);
-  if (!token) return cachePopular(shelf) ?? readCachedPopular();
+  const url = `${api}/v1/recommendations?limit=${limit}${query}`;
+  // Only a context-free popular answer is cached: it is the fallback for any shelf on the next visit.
+  const keep = (shelf: Shelf | null) => (query ? shelf : cachePopular(shelf));
+  const shelf = await fetchShelf(token ? `${url}&token=${encodeURIComponent(token)}` : url, timeoutMs, report);
+  if (!token) return keep(shelf) ?? readCachedPopular();
   return (
     shelf ??
     readCachedPopular() ??
-    (deadline > Date.now() ? cachePopular(await fetchShelf(api, "", limit, deadline - Date.now())) : null)
+    (deadline > Date.now() ? keep(await fetchShelf(url, deadline - Date.now(), report)) : null)
   );
 }

@@ -4,7 +4,9 @@ import type { EventInput, EventType } from "../../worker/events/events.schemas.t
 
 /** One card's beacon: the POST /v1/events fields the shelf sends (impressions and clicks only). */
 export type ShelfEvent = Required<Pick<EventInput, "recommendationId" | "productId">> &
-  Pick<EventInput, "arm" | "categoryId"> & { type?: Extract<EventType, "impression" | "click"> };
+  Pick<EventInput, "arm" | "categoryId" | "placement" | "position"> & {
+    type?: Extract<EventType, "impression" | "click">;
+  };
 
 let endpoint = "";
 let shopperToken = "";
@@ -25,15 +27,24 @@ function send(events: ShelfEvent[]): void {
   } catch {}
 }
 
-/** A click: the primary button, Enter on the focused card (the browser fires click) or the middle button. */
+/**
+ * A click: the primary button, Enter on the focused card (the browser fires click), the middle button,
+ * or the card's "Add to cart" button.
+ */
 export const trackClick = (event: ShelfEvent) => send([{ ...event, type: "click" }]);
 
-/** Counts the card once it has been at least half visible for a whole second while the page is visible. */
+/**
+ * Counts the card once it has been at least half visible for a whole second while the page, the shelf
+ * and its ancestors are visible. `visibility: hidden` or `opacity: 0` keeps a box on screen for the
+ * IntersectionObserver, so checkVisibility() (where the browser has it) decides when the timer fires;
+ * a hidden page or shelf is asked again a second later.
+ */
 function impress(element: Element): void {
   const event = eventFor.get(element) as ShelfEvent;
   const key = `${event.recommendationId}|${event.productId}`;
-  if (document.hidden) {
-    timers.set(element, setTimeout(impress, 1000, element)); // Try again once the tab is back.
+  if (!element.isConnected) return; // Unmounted meanwhile.
+  if (document.hidden || element.checkVisibility?.({ visibilityProperty: true, opacityProperty: true }) === false) {
+    timers.set(element, setTimeout(impress, 1000, element));
   } else if (!impressed.has(key)) {
     impressed.add(key);
     observer?.unobserve(element);
@@ -51,7 +62,8 @@ export function observeImpression(element: Element, event: ShelfEvent): void {
       (entries) => {
         for (const { target, intersectionRatio } of entries) {
           clearTimeout(timers.get(target));
-          if (intersectionRatio >= 0.5) timers.set(target, setTimeout(impress, 1000, target));
+          // An entry can arrive after its card was unmounted: a timer would keep the card alive.
+          if (intersectionRatio >= 0.5 && target.isConnected) timers.set(target, setTimeout(impress, 1000, target));
         }
       },
       { threshold: 0.5 },
@@ -59,4 +71,10 @@ export function observeImpression(element: Element, event: ShelfEvent): void {
     eventFor.set(element, event);
     observer.observe(element);
   } catch {}
+}
+
+/** An unmounted card: no timer, no observation left to keep it alive. */
+export function forgetImpression(element: Element): void {
+  clearTimeout(timers.get(element));
+  observer?.unobserve(element);
 }

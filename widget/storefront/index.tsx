@@ -1,27 +1,26 @@
 /** @jsxRuntime classic */
 /** @jsx h */
 // The storefront widget's entry: reads its settings from its own <script> tag, mounts a shelf in an
-// open shadow root on every [data-patron] element, and loads one shared answer for all of them.
-// Every entry point is wrapped: whatever happens, the host page never sees an exception from here.
+// open shadow root on every [data-patron] element, and loads one answer per distinct page context
+// (placement, product, exclude), all within one time budget. Every entry point is wrapped: whatever
+// happens, the host page never sees an exception from here. docs/embedding.md documents every
+// attribute, command and hook:
 //
 //   <link rel="stylesheet" href="https://<worker>/widget/v1.css">  (reserves each mount point's space)
 //   <script async src="https://<worker>/widget/v1.js" data-token="<signed shopper token>"></script>
 //   <div data-patron="picked-for-you" data-limit="8" data-title="Picked for you"></div>
 //
-// Script attributes: data-token, data-api (API origin; default the script's own), data-timeout (the
-// whole time budget in ms for the shopper's picks and any popular fallback; default 1500), data-currency
-// (default USD; a mount point may override it). Mount point attributes: data-limit (1-24, default 8),
-// data-title, data-title-anonymous (default "Popular right now"), data-currency. Commands, queued by the stub before the script loads or called directly after:
-// patron("setToken", token) (re-renders every shelf for the new shopper) and patron("mount") for
-// mount points added after the page loaded.
+// Shelves on one page never repeat a product: every context's request over-fetches (the sum of the
+// page's data-limit values, at most 48) and each shelf, in the order it was mounted (page order), takes
+// its first items that no shelf before it shows. The requests run in parallel, so one budget covers them.
+import { contextQuery, loadShelf, type Report } from "./api.ts";
 // biome-ignore lint/correctness/noUnusedImports: `h` is the classic JSX factory named at the top of the file.
-import { h, render } from "preact";
-import { loadShelf } from "./api.ts";
-import { configureEvents } from "./events.ts";
+import { h } from "./dom.ts";
+import { configureEvents, forgetImpression } from "./events.ts";
 import { type FormatPrice, priceFormatter } from "./format.ts";
 import { ShelfView } from "./shelf.tsx";
 import css from "./styles.css";
-import type { Shelf } from "./types.ts";
+import type { Item, Shelf } from "./types.ts";
 
 interface Mount {
   host: HTMLElement;
@@ -30,14 +29,27 @@ interface Mount {
   anonymous: string;
   limit: number;
   format: FormatPrice;
+  placement?: string;
+  /** The page context as query parameters: mounts with the same one share an answer. */
+  query: string;
+  /** The product page's product and the page's excluded ids: never shown, even from a cached fallback. */
+  skip: string[];
+  /** The answer (undefined while loading, null when there is none) and this shelf's share of it. */
+  shelf?: Shelf | null;
+  items?: Item[];
 }
 
-type Patron = ((command: string, ...args: unknown[]) => void) & { q?: unknown[][]; loaded?: boolean };
+type Hook = (detail: unknown) => unknown;
+type Patron = ((command: string, ...args: unknown[]) => unknown) & { q?: unknown[][]; loaded?: boolean };
 declare global {
   interface Window {
     patron?: Patron;
   }
 }
+
+/** A whole number from 1 to 24; anything else (0, -2, 2.5, "abc") is clamped or means the default 8. */
+const clampLimit = (limit: unknown) => Math.min(Math.max(Math.round(Number(limit)) || 8, 1), 24);
+const ignore = () => {};
 
 function start(): void {
   if (window.patron?.loaded) return; // The script tag was included twice.
@@ -46,68 +58,166 @@ function start(): void {
   const api = (data.api || new URL(script?.src || location.href).origin).replace(/\/+$/, "");
   const timeout = Number(data.timeout) || 1500;
   let sheet: CSSStyleSheet | undefined;
+  /** The shadow roots this script attached: a remount reuses them, never one the page made. */
+  const ours = new WeakSet<ShadowRoot>();
   let token = data.token ?? "";
-  const mounts: Mount[] = [];
-  /** undefined: not loaded yet; null: nothing to show. */
-  let shelf: Shelf | null | undefined;
+  let mounts: Mount[] = [];
+  /** One answer per page context, kept for remounts; `asked` is the limit it was requested with. */
+  let answers: Record<string, { asked: number; shelf: Promise<Shelf | null> }> = {};
   let generation = 0;
+  const hooks: Record<string, Hook[]> = {};
+
+  // data-debug: why the popular shelf shows, explained on the console by a separately loaded script.
+  // It never sees the token: the API's refusal messages and the error names do not contain it.
+  // Loaded from next to this script, only on a page that asks for it.
+  const debug = data.debug != null && new URL("v1-debug.js", script?.src || `${api}/widget/`).href;
+  const report: Report | undefined = debug
+    ? (problem) => {
+        import(debug).then((module) => module.explain(problem, timeout, api), ignore);
+      }
+    : undefined;
+
+  /** Calls the page's hooks; their errors (thrown or rejected) never reach the page from here. */
+  function emit(name: string, detail?: unknown): void {
+    for (const hook of hooks[name] ?? []) {
+      try {
+        (hook(detail) as Promise<unknown>)?.catch?.(ignore);
+      } catch {}
+    }
+  }
+
+  /** Stops the impression timers of a shelf's cards before they are replaced or unmounted. */
+  const forgetCards = (mount: Mount) => {
+    for (const card of mount.root.querySelectorAll("li")) forgetImpression(card);
+  };
 
   const paint = (mount: Mount) => {
     try {
-      // Not even popular items: collapse once (the hidden attribute also drops v1.css's reservation).
+      const { shelf, items } = mount;
+      forgetCards(mount);
+      // Nothing to show: collapse once (the hidden attribute also drops v1.css's reservation).
       // Never un-hides: a mount point the page itself hid stays hidden.
-      if (shelf === null) mount.host.hidden = true;
+      if (items?.length === 0) mount.host.hidden = true;
       const known = shelf ? shelf.customerKnown : token; // The skeleton guesses from the token.
-      render(
-        shelf === null ? null : <ShelfView {...mount} title={known ? mount.title : mount.anonymous} shelf={shelf} />,
-        mount.root,
+      mount.root.replaceChildren(
+        ...(items?.length === 0
+          ? []
+          : [
+              <ShelfView
+                {...mount}
+                title={known ? mount.title : mount.anonymous}
+                emit={emit}
+                cart={hooks.addToCart?.length ? data.cartLabel || "Add to cart" : undefined}
+              />,
+            ]),
       );
     } catch {}
   };
 
-  const load = async () => {
-    const run = ++generation;
+  /** The answer for a page context, fetched again when the shelves now mounted need more than it asked. */
+  const answerFor = (query: string, need: number) => {
+    const known = answers[query];
+    if (known && known.asked >= need) return known.shelf;
+    const shelf = loadShelf(api, token, query, need, timeout, report);
+    answers[query] = { asked: need, shelf };
+    return shelf;
+  };
+
+  /** Loads the answers `fresh` mounts need, then gives each its share in mount order and paints it. */
+  const fill = async (fresh: Mount[]) => {
+    const run = generation;
     configureEvents(api, token);
-    const result = await loadShelf(api, token, Math.max(...mounts.map((mount) => mount.limit)), timeout);
+    const need = Math.min(
+      mounts.reduce((sum, mount) => sum + mount.limit, 0),
+      48,
+    );
+    const shelves = await Promise.all(fresh.map((mount) => answerFor(mount.query, need)));
     if (run !== generation) return; // A newer token arrived meanwhile.
-    shelf = result;
-    for (const mount of mounts) paint(mount);
+    const shown = new Set(mounts.flatMap((mount) => mount.items ?? []).map((item) => item.id));
+    fresh.forEach((mount, index) => {
+      if (!mounts.includes(mount)) return; // Unmounted meanwhile.
+      mount.shelf = shelves[index];
+      const items = (mount.shelf?.items ?? [])
+        .filter((item) => !shown.has(item.id) && !mount.skip.includes(item.id))
+        .slice(0, mount.limit);
+      mount.items = items;
+      for (const item of items) shown.add(item.id);
+      paint(mount);
+      emit(items.length ? "render" : "empty", { element: mount.host, placement: mount.placement, items });
+    });
   };
 
   const mountAll = () => {
+    // Shelves whose mount point left the page without patron("unmount") go now.
+    drop((mount) => !mount.host.isConnected);
+    const fresh: Mount[] = [];
     for (const host of document.querySelectorAll<HTMLElement>("[data-patron]")) {
-      if (host.shadowRoot) continue; // Mounted already.
+      if (mounts.some((mount) => mount.host === host)) continue; // Mounted already.
       try {
-        const shadow = host.attachShadow({ mode: "open" });
-        // A constructed stylesheet: allowed by a strict style-src that has no 'unsafe-inline'.
-        sheet ??= new CSSStyleSheet();
-        sheet.replaceSync(css);
+        // A remount after patron("unmount") finds the shadow root it left.
+        const shadow =
+          host.shadowRoot && ours.has(host.shadowRoot) ? host.shadowRoot : host.attachShadow({ mode: "open" });
+        ours.add(shadow);
+        // A constructed stylesheet, shared by every shelf: allowed by a strict style-src that has no 'unsafe-inline'.
+        if (!sheet) {
+          sheet = new CSSStyleSheet();
+          sheet.replaceSync(css);
+        }
         shadow.adoptedStyleSheets = [sheet];
         const root = shadow.appendChild(document.createElement("div"));
-        const { title = "", titleAnonymous = "Popular right now", limit, currency } = host.dataset;
+        const { title = "", titleAnonymous = "Popular right now", limit, currency, placement } = host.dataset;
         const mount: Mount = {
           host,
           root,
           title,
           anonymous: titleAnonymous,
-          // A whole number from 1 to 24; anything else (0, -2, 2.5, "abc") is clamped or means the default 8.
-          limit: Math.min(Math.max(Math.round(Number(limit)) || 8, 1), 24),
+          limit: clampLimit(limit),
           format: priceFormatter(currency || data.currency || "USD"),
+          placement,
+          query: contextQuery(host.dataset),
+          skip: `${host.dataset.product ?? ""},${host.dataset.exclude ?? ""}`.split(",").map((id) => id.trim()),
         };
         mounts.push(mount);
+        fresh.push(mount);
         paint(mount);
       } catch {} // attachShadow refuses some elements.
     }
-    if (!generation && mounts.length) load().catch(() => {});
+    if (fresh.length) fill(fresh).catch(ignore);
   };
 
+  /** Takes down the shelves `picks` chooses: no node, observer or timer of theirs is left. */
+  function drop(picks: (mount: Mount) => boolean): void {
+    const leaving = mounts.filter(picks);
+    for (const mount of leaving) {
+      forgetCards(mount);
+      mount.root.remove();
+    }
+    mounts = mounts.filter((mount) => !leaving.includes(mount));
+  }
+
   const queued = window.patron?.q ?? [];
-  const patron: Patron = (command, value) => {
+  const patron: Patron = (command, value, hook) => {
     try {
       if (command === "mount") mountAll();
+      // The shelves on the element or inside it.
+      if (command === "unmount") drop((mount) => value instanceof Node && value.contains(mount.host));
+      if (command === "on" && typeof hook === "function") {
+        hooks[value as string] = [...(hooks[value as string] ?? []), hook as Hook];
+        if (value === "addToCart") for (const mount of mounts) paint(mount);
+      }
+      if (command === "off") hooks[value as string] = (hooks[value as string] ?? []).filter((fn) => fn !== hook);
       if (command === "setToken") {
         token = String(value ?? "");
-        if (generation) load().catch(() => {});
+        generation++;
+        answers = {};
+        for (const mount of mounts) mount.items = undefined;
+        fill(mounts).catch(ignore);
+      }
+      if (command === "fetch") {
+        // Headless: the same token and time budget; resolves to the answer's JSON or null, never rejects.
+        const options = (value ?? {}) as Record<string, unknown>;
+        configureEvents(api, token);
+        return loadShelf(api, token, contextQuery(options), clampLimit(options.limit), timeout, report);
       }
     } catch {}
   };

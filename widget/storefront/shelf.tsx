@@ -1,29 +1,60 @@
 /** @jsxRuntime classic */
 /** @jsx h */
 // The shelf's markup: a skeleton with the same geometry as the cards (so nothing moves when data
-// arrives), then a row of product cards. Stateless: index.tsx re-renders it when the data changes.
+// arrives), then a row of product cards. Stateless: index.tsx builds it again when the data changes.
 // Short tag names (i, b, em, p, ins) keep the byte budget; the stylesheet gives each one its role.
 // biome-ignore lint/correctness/noUnusedImports: `h` is the classic JSX factory named at the top of the file.
-import { h } from "preact";
+import { h } from "./dom.ts";
 import { observeImpression, type ShelfEvent, trackClick } from "./events.ts";
 import { type FormatPrice, reasonOf, withRecommendation } from "./format.ts";
 import type { Item, Shelf } from "./types.ts";
+
+/** What a card tells the page's click and addToCart hooks. */
+export interface CardDetail {
+  element: HTMLElement;
+  placement?: string;
+  item: Item;
+  position: number;
+  recommendationId: string;
+}
 
 export interface ShelfProps {
   /** The heading: data-title for a shopper the API knows, data-title-anonymous for the popular shelf. */
   title: string;
   limit: number;
   format: FormatPrice;
-  /** undefined while loading. */
+  host: HTMLElement;
+  placement?: string;
+  /** The answer the items come from; undefined while loading. */
   shelf?: Shelf | null;
+  /** This shelf's share of the answer (no product another shelf on the page shows). */
+  items?: Item[];
+  /** Calls the page's hooks: "click", and "addToCart" when `cart` is set. */
+  emit: (hook: string, detail: CardDetail) => void;
+  /** The "Add to cart" button's text, when the page asked for the buttons (data-cart-label, else English). */
+  cart?: string;
 }
 
-function ProductCard({ item, shelf, format }: { item: Item; shelf: Shelf; format: FormatPrice }) {
+function ProductCard({ item, position, shelf, ...props }: ShelfProps & { item: Item; position: number; shelf: Shelf }) {
+  const { format, emit, placement } = props;
   const event: ShelfEvent = {
     recommendationId: shelf.recommendationId,
     arm: shelf.arm,
     productId: item.id,
     categoryId: item.categoryId,
+    placement,
+    position,
+  };
+  const detail: CardDetail = {
+    element: props.host,
+    placement,
+    item,
+    position,
+    recommendationId: shelf.recommendationId,
+  };
+  const click = () => {
+    trackClick(event);
+    emit("click", detail);
   };
   const listPrice = item.listPrice ?? item.price;
   const onSale = item.price < listPrice;
@@ -37,11 +68,13 @@ function ProductCard({ item, shelf, format }: { item: Item; shelf: Shelf; format
       }}
     >
       {/* The name holds all the visible text (WCAG 2.5.3), the struck price read out as "was". */}
+      {/* One tab stop for the row (roving tabindex): the arrow keys move between cards. */}
       <a
         href={withRecommendation(item.url, shelf.recommendationId)}
+        tabIndex={position > 1 ? -1 : 0}
         aria-label={`${item.title}, ${price}${onSale ? `, was ${was}` : ""}${reason ? `. ${reason}` : ""}`}
-        onClick={() => trackClick(event)}
-        onAuxClick={(click) => click.button === 1 && trackClick(event)}
+        onClick={click}
+        onAuxClick={(mouse) => mouse.button === 1 && click()}
       >
         <i>{item.imageUrl && <img src={item.imageUrl} alt="" loading="lazy" />}</i>
         <p>{reason}</p>
@@ -51,22 +84,50 @@ function ProductCard({ item, shelf, format }: { item: Item; shelf: Shelf; format
           {onSale && <s>{was}</s>}
         </em>
       </a>
+      {props.cart && (
+        <button
+          type="button"
+          tabIndex={-1}
+          // Starts with the visible text (WCAG 2.5.3) and says which card: every card has one.
+          aria-label={`${props.cart}: ${item.title}`}
+          onClick={() => {
+            trackClick(event);
+            emit("addToCart", detail);
+          }}
+        >
+          {props.cart}
+        </button>
+      )}
     </li>
   );
 }
 
-export function ShelfView({ title, limit, format, shelf }: ShelfProps) {
+/** Left and right arrows, Home and End move focus (and the row's one tab stop) between the cards' links and buttons. */
+function moveFocus(key: KeyboardEvent): void {
+  const stops = [...(key.currentTarget as Element).querySelectorAll<HTMLElement>("a,button")];
+  const at = stops.indexOf(key.target as HTMLElement);
+  const next = stops[{ ArrowRight: at + 1, ArrowLeft: at - 1, Home: 0, End: stops.length - 1 }[key.key] ?? -1];
+  if (next) {
+    key.preventDefault();
+    for (const stop of stops) stop.tabIndex = -1;
+    next.tabIndex = 0;
+    next.focus();
+  }
+}
+
+export function ShelfView(props: ShelfProps) {
+  const { title, limit, shelf, items } = props;
   return (
     // The region is named by its heading, not by a second copy of it.
-    <section aria-labelledby={title ? "title" : undefined} aria-busy={shelf ? undefined : "true"}>
+    <section aria-labelledby={title ? "title" : undefined} aria-busy={items ? undefined : "true"}>
       <h2 id="title">{title}</h2>
       {/* role="list": list-style:none makes Safari drop the list semantics otherwise. */}
       {/* biome-ignore lint/a11y/noRedundantRoles: see above */}
-      <ul role="list">
-        {shelf
-          ? shelf.items
-              .slice(0, limit)
-              .map((item) => <ProductCard key={item.id} item={item} shelf={shelf} format={format} />)
+      <ul role="list" onKeyDown={moveFocus}>
+        {shelf && items
+          ? items.map((item, index) => (
+              <ProductCard key={item.id} {...props} item={item} position={index + 1} shelf={shelf} />
+            ))
           : Array.from({ length: limit }, () => (
               <li>
                 <i />

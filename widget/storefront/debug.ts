@@ -1,0 +1,37 @@
+// data-debug on the widget's script: explains on the console why a shelf shows the popular picks (or
+// nothing). Built as its own module, /widget/v1-debug.js, and imported only by pages that ask for it,
+// so it costs the other pages nothing. Never prints the shopper token: it reads only the response's
+// status and the API's error message, or the fetch error's name, never a URL.
+
+const prefix = "Patron widget:";
+
+/** Why the API's answer did not come, as v1.js reports it (api.ts, Report). */
+export async function explain(problem: Response | Error, timeoutMs: number, api: string): Promise<void> {
+  const fallback = "showing the popular shelf if there is one (cached or fetched without the token), else nothing.";
+  if (problem instanceof Response) {
+    const body = await problem.json().catch(() => null);
+    const message: string = body?.error?.message ?? problem.statusText;
+    const why =
+      problem.status === 401
+        ? "the API refused the shopper token (expired, or signed with another secret)"
+        : problem.status === 429
+          ? "the API is rate-limiting this shopper"
+          : `the API answered ${problem.status}`;
+    console.info(`${prefix} ${why}: "${message}"; ${fallback}`);
+  } else if (problem.name === "AbortError") {
+    console.info(
+      `${prefix} the API did not answer within data-timeout (${timeoutMs} ms, the whole budget); ${fallback}`,
+    );
+  } else {
+    // An opaque (no-cors) request needs no CORS permission: if it gets through, the API is up and it
+    // was this page's origin that the browser was not allowed to read answers for.
+    const reachable = await fetch(`${api}/widget/v1.css`, { mode: "no-cors" }).then(
+      () => true,
+      () => false,
+    );
+    const why = reachable
+      ? `this page's origin (${location.origin}) is not in the API's ALLOWED_ORIGINS`
+      : `the API at ${api} is unreachable`;
+    console.info(`${prefix} ${why}; ${fallback}`);
+  }
+}
