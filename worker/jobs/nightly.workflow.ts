@@ -4,6 +4,7 @@
 import { WorkflowEntrypoint, type WorkflowEvent, type WorkflowStep } from "cloudflare:workers";
 import { drizzle } from "drizzle-orm/d1";
 import * as schema from "../../db/schema.ts";
+import { syncAudiencesSteps } from "../audiences/audiences.sync.ts";
 import { addCounts, type TraitCounts } from "../core/insights/best-customers.ts";
 import type { PopulationModels } from "../core/profile/population-models.ts";
 import type { PopulationStats } from "../core/ranking/population.ts";
@@ -27,6 +28,8 @@ export interface NightlyParams {
   /** ISO time the run treats as "now" (defaults to when it was created). */
   asOf?: string;
   pageSize?: number;
+  /** Customers per audience webhook POST. */
+  audiencePageSize?: number;
 }
 
 /** Transitions per webhook POST. */
@@ -113,6 +116,8 @@ export class NightlyModelWorkflow extends WorkflowEntrypoint<Env, NightlyParams>
         return { sent };
       });
     }
+    // Saved audiences: sized, and their webhooks told who joined and left; failures stay per audience.
+    const audiences = await syncAudiencesSteps(step, db, this.env, runId, event.payload.audiencePageSize);
     const skipped = Object.values(skippedReasons).reduce((sum, count) => sum + count, 0);
     // `fit.fallbacks` names any degenerate fit and what replaced it; `skipped` counts customers left unscored.
     const detail = {
@@ -124,6 +129,7 @@ export class NightlyModelWorkflow extends WorkflowEntrypoint<Env, NightlyParams>
       fallbacks: fit.fallbacks,
       transitions,
       diagnostics,
+      audiences,
     };
     await step.do("finish run", retries, async () => finishRunStep(db, runId, detail, new Date()));
     return detail;
