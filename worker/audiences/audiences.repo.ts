@@ -102,7 +102,7 @@ export async function startSync(db: Db, id: string): Promise<number | undefined>
 
 /**
  * Marks one keyset page of the audience's current members with `seq` (new members are inserted as not
- * delivered). Returns how many were marked and where the next page starts (null after the last).
+ * delivered; none once the audience is deleted mid-run). Returns how many were marked and where the next page starts (null after the last).
  */
 export async function markMembersPage(
   db: Db,
@@ -116,7 +116,8 @@ export async function markMembersPage(
   if (rows.length > 0)
     await db.run(sql`
       INSERT INTO audience_members (audience_id, customer_id, seen_seq, delivered)
-      SELECT ${id}, value, ${seq}, 0 FROM ${jsonEach(rows.map((row) => row.customerId))} WHERE true
+      SELECT ${id}, value, ${seq}, 0 FROM ${jsonEach(rows.map((row) => row.customerId))}
+      WHERE EXISTS (SELECT 1 FROM audiences WHERE id = ${id})
       ON CONFLICT (audience_id, customer_id) DO UPDATE SET seen_seq = excluded.seen_seq`);
   const last = rows[rows.length - 1];
   return {
@@ -164,8 +165,9 @@ export async function markDelivered(db: Db, id: string, customerIds: readonly st
     WHERE audience_id = ${id} AND customer_id IN (SELECT value FROM ${jsonEach(customerIds)})`);
 }
 
-/** Their receiver accepted these members as left. */
+/** Their receiver accepted these members as left (or there is nothing to tell about them). */
 export async function removeMembers(db: Db, id: string, customerIds: readonly string[]) {
+  if (customerIds.length === 0) return;
   await db.run(sql`
     DELETE FROM audience_members
     WHERE audience_id = ${id} AND customer_id IN (SELECT value FROM ${jsonEach(customerIds)})`);

@@ -113,29 +113,40 @@ async function syncAudience(
   id: string,
   webhookPageSize: number,
 ): Promise<"sized" | "delivered" | "no_changes" | "failed" | "gone"> {
-  const start = await step.do(`audience ${id}: start`, dbRetries, async (): Promise<SyncPlan | "sized" | "gone"> => {
-    const audience = await findAudience(db, id);
-    if (!audience) return "gone";
-    const filters = audience.filters as AudienceFilters;
-    const problem = audience.webhookUrl
-      ? webhookUrlProblem(audience.webhookUrl, allowsLocalWebhooks(env.AUDIENCE_WEBHOOKS_ALLOW_LOCAL))
-      : null;
-    if (!audience.webhookUrl || problem) {
-      await recordSize(db, id, await countMembers(db, filters), new Date());
-      if (problem)
+  const start = await step.do(
+    `audience ${id}: start`,
+    dbRetries,
+    async (): Promise<SyncPlan | "sized" | "failed" | "gone"> => {
+      const audience = await findAudience(db, id);
+      if (!audience) return "gone";
+      const filters = audience.filters as AudienceFilters;
+      if (!audience.webhookUrl) {
+        await recordSize(db, id, await countMembers(db, filters), new Date());
+        return "sized";
+      }
+      // Checked again at delivery: the URL may predate a change of AUDIENCE_WEBHOOKS_ALLOW_LOCAL.
+      const problem = webhookUrlProblem(audience.webhookUrl, allowsLocalWebhooks(env.AUDIENCE_WEBHOOKS_ALLOW_LOCAL));
+      if (problem) {
+        await recordSize(db, id, await countMembers(db, filters), new Date());
         await recordDelivery(db, id, {
-          ...{ at: new Date(), runId, outcome: "failed", statusCode: null, joined: 0, left: 0 },
+          at: new Date(),
+          runId,
+          outcome: "failed",
+          statusCode: null,
           error: `not sent: the webhook URL ${problem} on this deployment`,
+          joined: 0,
+          left: 0,
         });
-      return "sized";
-    }
-    const seq = await startSync(db, id);
-    if (seq === undefined) return "gone";
-    const enabled = enabledMatchKeys(env.EXPORT_MATCH_KEYS);
-    const matchKeys = (audience.matchKeys as MatchKeyName[]).filter((name) => enabled.has(name));
-    return { name: audience.name, url: audience.webhookUrl, filters, matchKeys, seq };
-  });
-  if (start === "gone" || start === "sized") return start;
+        return "failed";
+      }
+      const seq = await startSync(db, id);
+      if (seq === undefined) return "gone";
+      const enabled = enabledMatchKeys(env.EXPORT_MATCH_KEYS);
+      const matchKeys = (audience.matchKeys as MatchKeyName[]).filter((name) => enabled.has(name));
+      return { name: audience.name, url: audience.webhookUrl, filters, matchKeys, seq };
+    },
+  );
+  if (typeof start === "string") return start;
 
   let after: Parameters<typeof markMembersPage>[4];
   let size = 0;
@@ -178,6 +189,11 @@ async function syncAudience(
           : await leftPage(db, id, start.seq, webhookPageSize);
       if (ids.length === 0) return { statusCode: null };
       const joined = kind === "joined" ? await joinedRows(db, ids, start.matchKeys) : [];
+      const sentIds = new Set(joined.map((row) => String(row.customerId)));
+      // Joined but no longer scored (erased since): nothing to tell, nothing to keep.
+      const unscored = kind === "joined" ? ids.filter((customerId) => !sentIds.has(customerId)) : [];
+      await removeMembers(db, id, unscored);
+      if (kind === "joined" && joined.length === 0) return { statusCode: null };
       const body = JSON.stringify({
         audience: { id, name: start.name },
         runId,
@@ -195,16 +211,8 @@ async function syncAudience(
         const message = `page ${page + 1} of ${pages}: ${result.error}`;
         throw result.retry ? new Error(message) : new NonRetryableError(message);
       }
-      if (kind === "joined") {
-        const sentIds = new Set(joined.map((row) => String(row.customerId)));
-        await markDelivered(db, id, [...sentIds]);
-        // Joined but no longer scored (erased since): nothing to tell, nothing to keep.
-        await removeMembers(
-          db,
-          id,
-          ids.filter((customerId) => !sentIds.has(customerId)),
-        );
-      } else await removeMembers(db, id, ids);
+      if (kind === "joined") await markDelivered(db, id, [...sentIds]);
+      else await removeMembers(db, id, ids);
       return { statusCode: result.statusCode };
     });
     statusCode = sent.statusCode ?? statusCode;
