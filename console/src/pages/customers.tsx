@@ -9,6 +9,7 @@ import { useState } from "preact/hooks";
 import { useLocation, useRoute } from "preact-iso";
 import { ApiProblem, api, dateTime, day, money, percent, words } from "../api.ts";
 import { Loading, PageHeader, ProblemNote, useData } from "../ui.tsx";
+import { Audiences, SaveAudience } from "./audiences.tsx";
 
 /** The customer erased last, announced on the lookup page it returns to. */
 const erased = signal<string | null>(null);
@@ -86,6 +87,7 @@ export function CustomersPage() {
       </form>
       {problem && <ProblemNote problem={problem} />}
       <CustomerList />
+      <Audiences />
     </section>
   );
 }
@@ -213,6 +215,7 @@ function CustomerList() {
           </select>
         </div>
       </form>
+      <SaveAudience filters={filters} />
       {list.loading && !list.data ? (
         <Loading what="customers" />
       ) : list.problem ? (
