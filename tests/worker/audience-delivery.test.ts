@@ -21,7 +21,7 @@ import {
   audienceWithSecretResponseSchema,
 } from "../../worker/audiences/audiences.schemas.ts";
 import { syncAudiencesSteps } from "../../worker/audiences/audiences.sync.ts";
-import type { Db } from "../../worker/env.ts";
+import type { Db, Env } from "../../worker/env.ts";
 import { adminKey, anOrder, client } from "../fixtures/builders.ts";
 import type { ReceivedRequest } from "../fixtures/webhook-receiver.types.ts";
 
@@ -145,6 +145,18 @@ function payloads(requests: readonly ReceivedRequest[], saved: Saved) {
     webhook.verify(request.body, request.headers);
     return audienceWebhookPayloadSchema.parse(JSON.parse(request.body));
   });
+}
+
+/**
+ * The audience steps as the Workflow runs them, each step once (no retries), here under a deployment
+ * whose settings the test chooses.
+ */
+async function syncSteps(runId: string, settings: Env) {
+  const step = {
+    do: (_name: string, _config: unknown, run: (ctx: { attempt: number }) => unknown) => run({ attempt: 1 }),
+  };
+  const db = drizzle(env.DB, { schema }) as Db;
+  return syncAudiencesSteps(step as unknown as WorkflowStep, db, settings, runId, pageSize);
 }
 
 const ids = (rows: readonly { customerId: string }[]) => new Set(rows.map((row) => row.customerId));
@@ -293,12 +305,7 @@ describe("audience webhooks", () => {
 
   it("adds the audience's match keys as columns where the deployment opted in", async () => {
     const withKeys = await save("Active with loyalty", { stage: "active" }, "", ["loyalty"]);
-    // The audience steps as the Workflow runs them, here under a deployment with EXPORT_MATCH_KEYS.
-    const step = {
-      do: (_name: string, _config: unknown, run: (ctx: { attempt: number }) => unknown) => run({ attempt: 1 }),
-    };
-    const db = drizzle(env.DB, { schema }) as Db;
-    await syncAudiencesSteps(step as unknown as WorkflowStep, db, optedInEnv, "run-match-keys", pageSize);
+    await syncSteps("run-match-keys", optedInEnv);
     const joined = payloads(await received(withKeys.box), withKeys).flatMap((page) => page.joined);
     const active = ids(await listed("stage=active"));
     expect(new Set(joined.map((row) => String(row.customerId)))).toEqual(active);
@@ -306,5 +313,55 @@ describe("audience webhooks", () => {
       expect(Object.keys(row)).toEqual([...csvHeader, "loyalty"]);
       expect(row.loyalty).toMatch(/^AUD\d+$/);
     }
+  });
+  it("sends nothing when nobody joined or left, and says so on the audience", async () => {
+    const before = (await received(saved.active.box)).length;
+    await syncSteps("run-unchanged", env);
+    expect(await received(saved.active.box)).toHaveLength(before);
+    expect((await audience(saved.active.id)).lastDelivery).toMatchObject({
+      outcome: "no_changes",
+      runId: "run-unchanged",
+      joined: 0,
+      left: 0,
+    });
+  });
+
+  it("tells the receiver that an erased customer left", async () => {
+    const [member] = await listed("stage=active");
+    if (!member) throw new Error("no active customer");
+    expect((await api.call("DELETE", `/v1/customers/${member.customerId}`, undefined, adminKey)).status).toBe(200);
+    const before = (await received(saved.active.box)).length;
+    await syncSteps("run-after-erasure", env);
+    const pages = payloads((await received(saved.active.box)).slice(before), saved.active);
+    expect(pages).toHaveLength(1);
+    expect(pages[0]).toMatchObject({ runId: "run-after-erasure", joined: [], left: [member.customerId] });
+  });
+
+  it("starts over at a new webhook URL: its receiver gets every member as joined", async () => {
+    const box = `moved-${crypto.randomUUID().slice(0, 8)}`;
+    const moved = await api.call(
+      "PATCH",
+      `/v1/admin/audiences/${saved.active.id}`,
+      { webhookUrl: `${inject("webhookReceiver")}/hooks/${box}` },
+      adminKey,
+    );
+    expect(moved.status).toBe(200);
+    await syncSteps("run-after-move", env);
+    const joined = payloads(await received(box), saved.active).flatMap((page) => page.joined);
+    expect(new Set(joined.map((row) => String(row.customerId)))).toEqual(ids(await listed("stage=active")));
+  });
+
+  it("checks the URL again before delivering: one no longer allowed is recorded and not called", async () => {
+    const before = (await received(saved.flaky.box)).length;
+    const { AUDIENCE_WEBHOOKS_ALLOW_LOCAL: _, ...withoutLocal } = env;
+    const summary = await syncSteps("run-without-local", withoutLocal as Env);
+    expect(summary).toMatchObject({ delivered: 0, failed: summary.audiences - 1 });
+    expect(await received(saved.flaky.box)).toHaveLength(before);
+    expect((await audience(saved.flaky.id)).lastDelivery).toMatchObject({
+      outcome: "failed",
+      runId: "run-without-local",
+      statusCode: null,
+      error: expect.stringMatching(/not sent: the webhook URL must use https/),
+    });
   });
 });

@@ -154,6 +154,22 @@ const validRule = fc.record({
   strength: fc.integer({ min: 1, max: 10 }),
 });
 
+const validAudience = fc.record(
+  {
+    name: fc.string({ minLength: 1, maxLength: 20 }).filter((t) => t.trim().length > 0),
+    filters: fc.record(
+      {
+        stage: fc.constantFrom("new", "active", "fading", "lapsed"),
+        valueTier: fc.constantFrom("top", "high", "medium", "low"),
+        lapsedCategory: idValue,
+      },
+      { requiredKeys: [] },
+    ),
+    webhookUrl: fc.option(idValue.map((id) => `https://hooks.example.com/patron/${id}`)),
+  },
+  { requiredKeys: ["name"] },
+);
+
 interface Route {
   name: string;
   method: "POST" | "PATCH" | "DELETE";
@@ -170,6 +186,7 @@ interface Route {
 }
 
 let ruleId = "";
+let audienceId = "";
 
 /** Any string as a path segment, percent-encoded; lone surrogates become the bytes of an encoded surrogate. */
 const encodeSegment = (text: string) =>
@@ -280,6 +297,34 @@ const routes: Route[] = [
     path: () => "/v1/admin/rules/simulate",
     key: adminKey,
     valid: fc.record({ rule: validRule, sample: fc.integer({ min: 1, max: 20 }) }),
+  },
+  { name: "audiences", method: "POST", path: () => "/v1/admin/audiences", key: adminKey, valid: validAudience },
+  {
+    name: "audience update",
+    method: "PATCH",
+    path: (segment) => `/v1/admin/audiences/${segment}`,
+    key: adminKey,
+    valid: fc.record(
+      {
+        name: fc.string({ minLength: 1, maxLength: 20 }).filter((t) => t.trim().length > 0),
+        filters: fc.record({ stage: fc.constantFrom("new", "active", "fading", "lapsed") }, { requiredKeys: [] }),
+        webhookUrl: fc.option(idValue.map((id) => `https://hooks.example.com/patron/${id}`)),
+      },
+      { requiredKeys: [] },
+    ),
+    segment: fc.oneof(
+      fc.constant("").map(() => audienceId),
+      pathSegment,
+    ),
+  },
+  {
+    name: "audience deletion",
+    method: "DELETE",
+    path: (segment) => `/v1/admin/audiences/${segment}`,
+    key: adminKey,
+    valid: fc.constant({}),
+    segment: pathSegment,
+    noBody: true,
   },
   {
     name: "customer erasure",
@@ -573,6 +618,12 @@ describe("fuzz: hostile payloads on every write route", () => {
       }),
     });
     ruleId = ((await created.json()) as { data: { id: string } }).data.id;
+    const audience = await SELF.fetch("http://patron.test/v1/admin/audiences", {
+      method: "POST",
+      headers: { Authorization: `Bearer ${adminKey}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ name: "Fuzz audience", filters: { stage: "fading" } }),
+    });
+    audienceId = ((await audience.json()) as { data: { id: string } }).data.id;
     counts = await rowCounts();
   });
 
