@@ -3,10 +3,11 @@
 // X-Patron-Console from the console's origin); every bad body a 400 in the error envelope that writes
 // nothing; unknown ids a 404; the webhook URL rules (https to a public host, no credentials, bounded).
 import { env, SELF } from "cloudflare:test";
+import { sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { describe, expect, inject, it } from "vitest";
 import * as schema from "../../db/schema.ts";
-import { insertAudience } from "../../worker/audiences/audiences.repo.ts";
+import { insertAudience, memberQueries } from "../../worker/audiences/audiences.repo.ts";
 import {
   audienceListResponseSchema,
   audienceResponseSchema,
@@ -135,6 +136,19 @@ describe("saved audiences API", () => {
     });
     expect(created.status).toBe(201);
     const { id } = audienceWithSecretResponseSchema.parse(await created.json()).data;
+    const patchWithoutHeader = await SELF.fetch(`${origin}/v1/admin/audiences/${id}`, {
+      method: "PATCH",
+      headers: { "Content-Type": "application/json", Cookie: cookie },
+      body: JSON.stringify({ name: "Renamed" }),
+    });
+    expect(patchWithoutHeader.status).toBe(403);
+    const patched = await SELF.fetch(`${origin}/v1/admin/audiences/${id}`, {
+      method: "PATCH",
+      headers: { ...consoleHeaders, Cookie: cookie },
+      body: JSON.stringify({ name: "Renamed" }),
+    });
+    expect(patched.status).toBe(200);
+    expect(audienceResponseSchema.parse(await patched.json()).data.name).toBe("Renamed");
     const deleteWithoutHeader = await SELF.fetch(`${origin}/v1/admin/audiences/${id}`, {
       method: "DELETE",
       headers: { Cookie: cookie },
@@ -276,6 +290,27 @@ describe("saved audiences API", () => {
     expect(await insertAudience(db, row("aud_limit_over"), count)).toBe(false);
     expect(await insertAudience(db, row("aud_limit_under"), count + 1)).toBe(true);
     expect(await storedAudiences()).toBe(count + 1);
+  });
+});
+
+describe("audience member reads", () => {
+  it("are ranges of audience_members_sync_idx: no scan, no sort", async () => {
+    const db = drizzle(env.DB, { schema }) as Db;
+    for (const [name, query] of Object.entries({
+      pending: memberQueries.pending("aud_x", 3),
+      joined: memberQueries.joined("aud_x", 3, 500),
+      left: memberQueries.left("aud_x", 3, 500),
+      undelivered: memberQueries.undelivered("aud_x", 3),
+    })) {
+      const plan = (await db.all<{ detail: string }>(sql`EXPLAIN QUERY PLAN ${query}`)).map((row) => row.detail);
+      const reads = plan.filter((detail) => /^(SEARCH|SCAN)/.test(detail) && detail !== "SCAN CONSTANT ROW");
+      expect(reads.length, `${name}: ${plan.join(" | ")}`).toBeGreaterThan(0);
+      for (const detail of reads)
+        expect(detail, `${name}: ${plan.join(" | ")}`).toMatch(
+          /^SEARCH audience_members USING (COVERING )?INDEX audience_members_sync_idx/,
+        );
+      expect(plan.join(" | "), name).not.toMatch(/TEMP B-TREE/);
+    }
   });
 });
 

@@ -133,28 +133,37 @@ export async function countMembers(db: Db, filters: AudienceFilters): Promise<nu
   return row?.n ?? 0;
 }
 
-/** How many joined and left this sync will send. */
-export async function pendingChanges(db: Db, id: string, seq: number) {
-  const row = await db.get<{ joined: number; left: number }>(sql`
+/** The sync's member reads, each a range of audience_members_sync_idx (the tests check the plans). */
+export const memberQueries = {
+  pending: (id: string, seq: number) => sql`
     SELECT
       (SELECT count(*) FROM audience_members WHERE audience_id = ${id} AND delivered = 0 AND seen_seq = ${seq}) AS joined,
-      (SELECT count(*) FROM audience_members WHERE audience_id = ${id} AND delivered = 1 AND seen_seq < ${seq}) AS left`);
+      (SELECT count(*) FROM audience_members WHERE audience_id = ${id} AND delivered = 1 AND seen_seq < ${seq}) AS left`,
+  joined: (id: string, seq: number, limit: number) => sql`
+    SELECT customer_id AS customerId FROM audience_members
+    WHERE audience_id = ${id} AND delivered = 0 AND seen_seq = ${seq} ORDER BY customer_id LIMIT ${limit}`,
+  left: (id: string, seq: number, limit: number) => sql`
+    SELECT customer_id AS customerId FROM audience_members
+    WHERE audience_id = ${id} AND delivered = 1 AND seen_seq < ${seq} ORDER BY seen_seq, customer_id LIMIT ${limit}`,
+  undelivered: (id: string, seq: number) => sql`
+    DELETE FROM audience_members WHERE audience_id = ${id} AND delivered = 0 AND seen_seq < ${seq}`,
+};
+
+/** How many joined and left this sync will send. */
+export async function pendingChanges(db: Db, id: string, seq: number) {
+  const row = await db.get<{ joined: number; left: number }>(memberQueries.pending(id, seq));
   return { joined: row?.joined ?? 0, left: row?.left ?? 0 };
 }
 
 /** The first `limit` members who joined and have not been delivered yet, by customer id. */
 export async function joinedPage(db: Db, id: string, seq: number, limit: number): Promise<string[]> {
-  const rows = await db.all<{ customerId: string }>(sql`
-    SELECT customer_id AS customerId FROM audience_members
-    WHERE audience_id = ${id} AND delivered = 0 AND seen_seq = ${seq} ORDER BY customer_id LIMIT ${limit}`);
+  const rows = await db.all<{ customerId: string }>(memberQueries.joined(id, seq, limit));
   return rows.map((row) => row.customerId);
 }
 
 /** The first `limit` delivered members this sync no longer found in the audience. */
 export async function leftPage(db: Db, id: string, seq: number, limit: number): Promise<string[]> {
-  const rows = await db.all<{ customerId: string }>(sql`
-    SELECT customer_id AS customerId FROM audience_members
-    WHERE audience_id = ${id} AND delivered = 1 AND seen_seq < ${seq} ORDER BY seen_seq, customer_id LIMIT ${limit}`);
+  const rows = await db.all<{ customerId: string }>(memberQueries.left(id, seq, limit));
   return rows.map((row) => row.customerId);
 }
 
@@ -175,8 +184,7 @@ export async function removeMembers(db: Db, id: string, customerIds: readonly st
 
 /** Forgets members who left before their receiver was ever told they joined: there is nothing to undo. */
 export async function dropUndelivered(db: Db, id: string, seq: number) {
-  await db.run(sql`
-    DELETE FROM audience_members WHERE audience_id = ${id} AND delivered = 0 AND seen_seq < ${seq}`);
+  await db.run(memberQueries.undelivered(id, seq));
 }
 
 /** The scored rows of these customers (those still scored), in the list's shape. */
