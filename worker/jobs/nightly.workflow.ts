@@ -1,5 +1,6 @@
 // The nightly model job as a Cloudflare Workflow: fit the population models, fit the ranking
-// statistics, then score customers page by page. Each step's result is persisted by Workflows, so a
+// statistics, then score customers page by page, and last size the saved audiences and deliver their
+// webhooks (worker/audiences/audiences.sync.ts). Each step's result is persisted by Workflows, so a
 // restarted run resumes after the last finished step instead of starting over.
 import { WorkflowEntrypoint, type WorkflowEvent, type WorkflowStep } from "cloudflare:workers";
 import { drizzle } from "drizzle-orm/d1";

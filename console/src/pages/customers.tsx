@@ -3,7 +3,8 @@
 // identifier hashed exactly as ingestion hashes it), then the customer 360 at /console/customers/:id
 // (GET /v1/customers/:id): linked identifiers (masked, with trust), the web and store order timeline,
 // CLV, tier, cadence, P(alive), discount sensitivity, categories with price band and lapse; export
-// (GET …/export, downloaded as JSON) and erase (DELETE, after a confirmation).
+// (GET …/export, downloaded as JSON) and erase (DELETE, after a confirmation). "Save as audience" and the
+// saved audiences are in ./audiences.tsx.
 import { signal } from "@preact/signals";
 import { useState } from "preact/hooks";
 import { useLocation, useRoute } from "preact-iso";
