@@ -8,7 +8,7 @@
 // reports runs, failures and time instead of stopping at the first failure.
 import { env, SELF } from "cloudflare:test";
 import fc from "fast-check";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, inject, it } from "vitest";
 import { startNightlySchema } from "../../worker/admin/admin.schemas.ts";
 import { adminKey, apiKey } from "../fixtures/builders.ts";
 
@@ -154,6 +154,9 @@ const validRule = fc.record({
   strength: fc.integer({ min: 1, max: 10 }),
 });
 
+// Audience webhooks go to the local test receiver: a nightly run the fuzz starts delivers there, never
+// to the internet.
+const receiver = inject("webhookReceiver");
 const validAudience = fc.record(
   {
     name: fc.string({ minLength: 1, maxLength: 20 }).filter((t) => t.trim().length > 0),
@@ -165,7 +168,7 @@ const validAudience = fc.record(
       },
       { requiredKeys: [] },
     ),
-    webhookUrl: fc.option(idValue.map((id) => `https://hooks.example.com/patron/${id}`)),
+    webhookUrl: fc.option(idValue.map((id) => `${receiver}/hooks/fuzz-${id}`)),
   },
   { requiredKeys: ["name"] },
 );
@@ -308,7 +311,7 @@ const routes: Route[] = [
       {
         name: fc.string({ minLength: 1, maxLength: 20 }).filter((t) => t.trim().length > 0),
         filters: fc.record({ stage: fc.constantFrom("new", "active", "fading", "lapsed") }, { requiredKeys: [] }),
-        webhookUrl: fc.option(idValue.map((id) => `https://hooks.example.com/patron/${id}`)),
+        webhookUrl: fc.option(idValue.map((id) => `${receiver}/hooks/fuzz-${id}`)),
       },
       { requiredKeys: [] },
     ),
