@@ -32,6 +32,8 @@ export default defineConfig(async () => {
                   IDENTITY_HASH_SECRET: "test-identity-secret",
                   // Pinned here so a developer's local .dev.vars cannot change what the tests see.
                   HOLDOUT_SHARE: "0.1",
+                  // Lets audience webhooks point at the local test receiver (http://127.0.0.1:<port>).
+                  AUDIENCE_WEBHOOKS_ALLOW_LOCAL: "on",
                   // `npm run bench -- fuzz [runs]` sets these for tests/worker/fuzz.test.ts; unset, it runs its default.
                   FUZZ_RUNS: process.env.FUZZ_RUNS ?? "",
                   FUZZ_SEED: process.env.FUZZ_SEED ?? "",
@@ -44,6 +46,8 @@ export default defineConfig(async () => {
             include: ["tests/worker/**/*.test.ts"],
             testTimeout: 60_000,
             setupFiles: ["tests/worker/apply-migrations.ts"],
+            // A real local HTTP server the nightly job's audience webhooks are delivered to.
+            globalSetup: ["tests/fixtures/webhook-receiver.ts"],
           },
         },
         {

@@ -406,3 +406,58 @@ export const consoleSessions = sqliteTable(
   },
   (t) => [index("console_sessions_expires_idx").on(t.expiresAt)],
 );
+
+/**
+ * Saved audiences: a customer-list filter (the GET /v1/admin/customers filters) with a name and,
+ * optionally, a webhook the nightly job POSTs who joined and left to. `secret` is the webhook's signing
+ * secret sealed with AES-GCM under a key derived from IDENTITY_HASH_SECRET (worker/audiences/secrets.ts):
+ * shown once at creation, never readable again through the API, useless in a copy of the database.
+ * `size` and the last delivery's outcome are written by the nightly job.
+ */
+export const audiences = sqliteTable(
+  "audiences",
+  {
+    id: text("id").primaryKey(),
+    name: text("name").notNull(),
+    filters: text("filters", { mode: "json" }).notNull(),
+    webhookUrl: text("webhook_url"),
+    matchKeys: text("match_keys", { mode: "json" }).notNull(),
+    secret: text("secret").notNull(),
+    /** Members at the last nightly run; null until the first run after creation. */
+    size: integer("size"),
+    sizedAt: text("sized_at"),
+    /** Bumped by each nightly run that syncs the audience's members (audience_members.seen_seq). */
+    syncSeq: integer("sync_seq").notNull().default(0),
+    lastDeliveryAt: text("last_delivery_at"),
+    lastDeliveryRunId: text("last_delivery_run_id"),
+    /** "delivered" | "failed" | "nothing_to_send" */
+    lastDeliveryOutcome: text("last_delivery_outcome"),
+    lastDeliveryStatusCode: integer("last_delivery_status_code"),
+    lastDeliveryError: text("last_delivery_error"),
+    lastDeliveryJoined: integer("last_delivery_joined"),
+    lastDeliveryLeft: integer("last_delivery_left"),
+    createdAt: text("created_at").notNull(),
+    updatedAt: text("updated_at").notNull(),
+  },
+  (t) => [index("audiences_created_idx").on(t.createdAt, t.id)],
+);
+
+/**
+ * Members of the audiences that have a webhook, as their receiver was told: `delivered` once a page
+ * naming them as joined was accepted, deleted once a page naming them as left was. `seen_seq` is the
+ * audience's sync_seq of the last run that found them in it, so a run's joined (seen now, not yet
+ * delivered) and left (delivered, not seen now) are each one range of the index.
+ */
+export const audienceMembers = sqliteTable(
+  "audience_members",
+  {
+    audienceId: text("audience_id").notNull(),
+    customerId: text("customer_id").notNull(),
+    seenSeq: integer("seen_seq").notNull(),
+    delivered: integer("delivered", { mode: "boolean" }).notNull().default(false),
+  },
+  (t) => [
+    primaryKey({ columns: [t.audienceId, t.customerId] }),
+    index("audience_members_sync_idx").on(t.audienceId, t.delivered, t.seenSeq, t.customerId),
+  ],
+);

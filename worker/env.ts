@@ -16,6 +16,11 @@ export interface OptionalSettings {
    * phone_sha256 (docs/api.md, match keys in exports). Unset: none are stored or exported.
    */
   EXPORT_MATCH_KEYS?: string;
+  /**
+   * "on" lets audience webhooks use plain http to localhost / 127.0.0.1 (a local receiver in
+   * development and tests; worker/audiences/webhook-url.ts). Never in production.
+   */
+  AUDIENCE_WEBHOOKS_ALLOW_LOCAL?: string;
   /** "on" serves the demo storefront and its helpers (/demo/, /demo/token...); never in production. */
   PATRON_DEMO?: string;
 }

@@ -60,6 +60,11 @@ export function settingsPreflight(config: Omit<DeployConfig, "secretNames">): Pr
       'PATRON_DEMO is "on" in wrangler.toml: the demo storefront hands out shopper tokens and must not run in a deployment.',
     );
 
+  if (config.vars.AUDIENCE_WEBHOOKS_ALLOW_LOCAL === "on")
+    problems.push(
+      'AUDIENCE_WEBHOOKS_ALLOW_LOCAL is "on" in wrangler.toml: it lets audience webhooks use plain http to localhost, for development only.',
+    );
+
   const db = config.databases.find((database) => database.binding === "DB");
   if (!db?.database_id || /^[0-]+$/.test(db.database_id))
     problems.push(

@@ -70,6 +70,11 @@ describe("deploy pre-flight", () => {
     ],
     ["the demo switched on", { vars: { ...ready.vars, PATRON_DEMO: "on" } }, "PATRON_DEMO"],
     [
+      "local audience webhooks switched on",
+      { vars: { ...ready.vars, AUDIENCE_WEBHOOKS_ALLOW_LOCAL: "on" } },
+      "AUDIENCE_WEBHOOKS_ALLOW_LOCAL",
+    ],
+    [
       "the placeholder database id",
       { databases: [{ binding: "DB", database_id: "00000000-0000-0000-0000-000000000000" }] },
       "placeholder",

@@ -8,7 +8,7 @@
 // reports runs, failures and time instead of stopping at the first failure.
 import { env, SELF } from "cloudflare:test";
 import fc from "fast-check";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, inject, it } from "vitest";
 import { startNightlySchema } from "../../worker/admin/admin.schemas.ts";
 import { adminKey, apiKey } from "../fixtures/builders.ts";
 
@@ -154,6 +154,25 @@ const validRule = fc.record({
   strength: fc.integer({ min: 1, max: 10 }),
 });
 
+// Audience webhooks go to the local test receiver: a nightly run the fuzz starts delivers there, never
+// to the internet.
+const receiver = inject("webhookReceiver");
+const validAudience = fc.record(
+  {
+    name: fc.string({ minLength: 1, maxLength: 20 }).filter((t) => t.trim().length > 0),
+    filters: fc.record(
+      {
+        stage: fc.constantFrom("new", "active", "fading", "lapsed"),
+        valueTier: fc.constantFrom("top", "high", "medium", "low"),
+        lapsedCategory: idValue,
+      },
+      { requiredKeys: [] },
+    ),
+    webhookUrl: fc.option(idValue.map((id) => `${receiver}/hooks/fuzz-${id}`)),
+  },
+  { requiredKeys: ["name"] },
+);
+
 interface Route {
   name: string;
   method: "POST" | "PATCH" | "DELETE";
@@ -170,6 +189,7 @@ interface Route {
 }
 
 let ruleId = "";
+let audienceId = "";
 
 /** Any string as a path segment, percent-encoded; lone surrogates become the bytes of an encoded surrogate. */
 const encodeSegment = (text: string) =>
@@ -280,6 +300,34 @@ const routes: Route[] = [
     path: () => "/v1/admin/rules/simulate",
     key: adminKey,
     valid: fc.record({ rule: validRule, sample: fc.integer({ min: 1, max: 20 }) }),
+  },
+  { name: "audiences", method: "POST", path: () => "/v1/admin/audiences", key: adminKey, valid: validAudience },
+  {
+    name: "audience update",
+    method: "PATCH",
+    path: (segment) => `/v1/admin/audiences/${segment}`,
+    key: adminKey,
+    valid: fc.record(
+      {
+        name: fc.string({ minLength: 1, maxLength: 20 }).filter((t) => t.trim().length > 0),
+        filters: fc.record({ stage: fc.constantFrom("new", "active", "fading", "lapsed") }, { requiredKeys: [] }),
+        webhookUrl: fc.option(idValue.map((id) => `${receiver}/hooks/fuzz-${id}`)),
+      },
+      { requiredKeys: [] },
+    ),
+    segment: fc.oneof(
+      fc.constant("").map(() => audienceId),
+      pathSegment,
+    ),
+  },
+  {
+    name: "audience deletion",
+    method: "DELETE",
+    path: (segment) => `/v1/admin/audiences/${segment}`,
+    key: adminKey,
+    valid: fc.constant({}),
+    segment: pathSegment,
+    noBody: true,
   },
   {
     name: "customer erasure",
@@ -573,6 +621,12 @@ describe("fuzz: hostile payloads on every write route", () => {
       }),
     });
     ruleId = ((await created.json()) as { data: { id: string } }).data.id;
+    const audience = await SELF.fetch("http://patron.test/v1/admin/audiences", {
+      method: "POST",
+      headers: { Authorization: `Bearer ${adminKey}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ name: "Fuzz audience", filters: { stage: "fading" } }),
+    });
+    audienceId = ((await audience.json()) as { data: { id: string } }).data.id;
     counts = await rowCounts();
   });
 

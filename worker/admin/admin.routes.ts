@@ -60,7 +60,11 @@ export const adminRoutes = new Hono<AppEnv>()
     const runId = `nightly-${c.var.now.toISOString().replace(/[:.]/g, "-")}-${crypto.randomUUID().slice(0, 8)}`;
     await c.env.NIGHTLY.create({
       id: runId,
-      params: { asOf: params.asOf ?? c.var.now.toISOString(), pageSize: params.pageSize },
+      params: {
+        asOf: params.asOf ?? c.var.now.toISOString(),
+        pageSize: params.pageSize,
+        audiencePageSize: params.audiencePageSize,
+      },
     });
     if (wait === "1" || wait === "true") {
       // Polls the job's own record (one cheap D1 read); the Workflow is asked only every few seconds,

@@ -8,6 +8,8 @@ export const startNightlySchema = z
   .strictObject({
     asOf: instantField().optional(),
     pageSize: z.number().int().min(10).max(5000).optional(),
+    /** Customers per audience webhook POST (default 500). */
+    audiencePageSize: z.number().int().min(1).max(1000).optional(),
   })
   .default({});
 

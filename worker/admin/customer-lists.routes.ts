@@ -7,15 +7,12 @@ import type { AppEnv, Db } from "../env.ts";
 import { requireAdminKey } from "../http/auth.ts";
 import { ApiError } from "../http/errors.ts";
 import { queryParams } from "../http/validate.ts";
-import { enabledMatchKeys, type MatchKeyName, matchKeyColumn, matchKeyKind } from "../identity/match-keys.ts";
-import {
-  type ListedRow,
-  type ListFilter,
-  listCustomers,
-  matchKeysOfCustomers,
-  type SortColumn,
-} from "./customer-lists.repo.ts";
+import { enabledMatchKeys, type MatchKeyName, matchKeyColumn } from "../identity/match-keys.ts";
+import { type ListedRow, type ListFilter, listCustomers, type SortColumn } from "./customer-lists.repo.ts";
+import { csvHeader, listedCustomerView, matchKeysByCustomer } from "./customer-rows.ts";
 import { type CustomerSortKey, customerListQuerySchema, listCursorSchema } from "./insights.schemas.ts";
+
+export { csvHeader };
 
 const columns: Record<CustomerSortKey, SortColumn> = {
   clvAtStake: "clv_at_stake",
@@ -23,28 +20,6 @@ const columns: Record<CustomerSortKey, SortColumn> = {
   probabilityAlive: "probability_alive",
   expectedNextOrderAt: "expected_next_order_at",
 };
-
-/** The message plan for each offer guidance (worker/core/models/preferences.ts offerGuidanceOf). */
-export const offerMessages: Record<string, string> = {
-  no_incentive: "no incentive, right message at the right time",
-  modest: "a modest incentive (free delivery or a small discount)",
-  deal_driven: "lead with an offer",
-};
-
-export const csvHeader = [
-  "customerId",
-  "stage",
-  "valueTier",
-  "discountSensitivity",
-  "overdueRatio",
-  "probabilityAlive",
-  "clv12",
-  "clv24",
-  "clvAtStake",
-  "expectedNextOrderAt",
-  "offer",
-  "offerGuidance",
-] as const;
 
 /** Rows per D1 read while a CSV streams: D1 allows 1,000 queries per invocation (Workers Paid), 50 on Free. */
 const csvPageSize = 5000;
@@ -74,22 +49,6 @@ function decodeCursor(cursor: string, sort: string): ListFilter["after"] {
   return { value: result.data.v, customerId: result.data.id };
 }
 
-const view = (row: ListedRow) => ({
-  customerId: row.customerId,
-  stage: row.stage,
-  valueTier: row.valueTier,
-  discountSensitivity: row.discountSensitivity,
-  clv12: row.clv12,
-  clv24: row.clv24,
-  clvAtStake: row.clvAtStake,
-  probabilityAlive: row.probabilityAlive,
-  overdueRatio: row.overdueRatio,
-  expectedNextOrderAt: row.expectedNextOrderAt || null,
-  offer: row.offer,
-  offerGuidance: (row.offer && offerMessages[row.offer]) ?? "",
-  scoredAt: row.scoredAt,
-});
-
 /**
  * The list as a CSV stream, from the filter's cursor to the end, `pageSize` rows per D1 read (a keyset
  * page each, so memory stays flat), with the asked match keys as extra columns.
@@ -116,7 +75,7 @@ export function customerCsv(
           : new Map<string, Record<string, string>>();
         const text = rows
           .map((row) => {
-            const v = view(row);
+            const v = listedCustomerView(row);
             const matches = keys.get(row.customerId) ?? {};
             return csvLine([...csvHeader.map((name) => v[name]), ...names.map((name) => matches[name] ?? "")]);
           })
@@ -128,22 +87,6 @@ export function customerCsv(
       else after = { value: last.sortValue, customerId: last.customerId };
     },
   });
-}
-
-/** Customer id → match key name → value (the newest of each kind the customer holds alone). */
-async function matchKeysByCustomer(db: Db, rows: readonly ListedRow[], names: readonly MatchKeyName[]) {
-  const found = await matchKeysOfCustomers(
-    db,
-    rows.map((row) => row.customerId),
-    names.map((name) => matchKeyKind[name]),
-  );
-  const byCustomer = new Map<string, Record<string, string>>();
-  for (const row of found) {
-    const entry = byCustomer.get(row.customerId) ?? {};
-    for (const name of names) if (matchKeyKind[name] === row.kind) entry[name] = row.matchKey;
-    byCustomer.set(row.customerId, entry);
-  }
-  return byCustomer;
 }
 
 export const customerListRoutes = new Hono<AppEnv>().use("*", requireAdminKey).get("/", async (c) => {
@@ -197,7 +140,7 @@ export const customerListRoutes = new Hono<AppEnv>().use("*", requireAdminKey).g
   const last = page[page.length - 1];
   return c.json({
     data: {
-      customers: page.map(view),
+      customers: page.map(listedCustomerView),
       sort: query.sort,
       // Pass as `cursor` (with the same filters and sort) for the next page; null on the last one.
       next: rows.length > query.limit && last ? encodeCursor(query.sort, last) : null,

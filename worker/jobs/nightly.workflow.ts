@@ -1,9 +1,11 @@
 // The nightly model job as a Cloudflare Workflow: fit the population models, fit the ranking
-// statistics, then score customers page by page. Each step's result is persisted by Workflows, so a
+// statistics, then score customers page by page, and last size the saved audiences and deliver their
+// webhooks (worker/audiences/audiences.sync.ts). Each step's result is persisted by Workflows, so a
 // restarted run resumes after the last finished step instead of starting over.
 import { WorkflowEntrypoint, type WorkflowEvent, type WorkflowStep } from "cloudflare:workers";
 import { drizzle } from "drizzle-orm/d1";
 import * as schema from "../../db/schema.ts";
+import { syncAudiencesSteps } from "../audiences/audiences.sync.ts";
 import { addCounts, type TraitCounts } from "../core/insights/best-customers.ts";
 import type { PopulationModels } from "../core/profile/population-models.ts";
 import type { PopulationStats } from "../core/ranking/population.ts";
@@ -27,6 +29,8 @@ export interface NightlyParams {
   /** ISO time the run treats as "now" (defaults to when it was created). */
   asOf?: string;
   pageSize?: number;
+  /** Customers per audience webhook POST. */
+  audiencePageSize?: number;
 }
 
 /** Transitions per webhook POST. */
@@ -113,6 +117,8 @@ export class NightlyModelWorkflow extends WorkflowEntrypoint<Env, NightlyParams>
         return { sent };
       });
     }
+    // Saved audiences: sized, and their webhooks told who joined and left; failures stay per audience.
+    const audiences = await syncAudiencesSteps(step, db, this.env, runId, event.payload.audiencePageSize);
     const skipped = Object.values(skippedReasons).reduce((sum, count) => sum + count, 0);
     // `fit.fallbacks` names any degenerate fit and what replaced it; `skipped` counts customers left unscored.
     const detail = {
@@ -124,6 +130,7 @@ export class NightlyModelWorkflow extends WorkflowEntrypoint<Env, NightlyParams>
       fallbacks: fit.fallbacks,
       transitions,
       diagnostics,
+      audiences,
     };
     await step.do("finish run", retries, async () => finishRunStep(db, runId, detail, new Date()));
     return detail;

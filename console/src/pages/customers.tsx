@@ -3,12 +3,14 @@
 // identifier hashed exactly as ingestion hashes it), then the customer 360 at /console/customers/:id
 // (GET /v1/customers/:id): linked identifiers (masked, with trust), the web and store order timeline,
 // CLV, tier, cadence, P(alive), discount sensitivity, categories with price band and lapse; export
-// (GET …/export, downloaded as JSON) and erase (DELETE, after a confirmation).
+// (GET …/export, downloaded as JSON) and erase (DELETE, after a confirmation). "Save as audience" and the
+// saved audiences are in ./audiences.tsx.
 import { signal } from "@preact/signals";
 import { useState } from "preact/hooks";
 import { useLocation, useRoute } from "preact-iso";
 import { ApiProblem, api, dateTime, day, money, percent, words } from "../api.ts";
 import { Loading, PageHeader, ProblemNote, useData } from "../ui.tsx";
+import { Audiences, SaveAudience } from "./audiences.tsx";
 
 /** The customer erased last, announced on the lookup page it returns to. */
 const erased = signal<string | null>(null);
@@ -86,6 +88,7 @@ export function CustomersPage() {
       </form>
       {problem && <ProblemNote problem={problem} />}
       <CustomerList />
+      <Audiences />
     </section>
   );
 }
@@ -213,6 +216,7 @@ function CustomerList() {
           </select>
         </div>
       </form>
+      <SaveAudience filters={filters} />
       {list.loading && !list.data ? (
         <Loading what="customers" />
       ) : list.problem ? (

@@ -1,0 +1,275 @@
+// Saved audiences on the Customers page (POST/GET/DELETE /v1/admin/audiences): "Save as audience" keeps
+// the list's current filters under a name, with an optional webhook the nightly job tells who joined
+// and who left (its signing secret is shown once, right after saving); the Audiences section lists
+// them with their size and last delivery, and deletes one after a confirmation.
+import { signal } from "@preact/signals";
+import { useEffect, useState } from "preact/hooks";
+import { ApiProblem, api, dateTime, words } from "../api.ts";
+import { Loading, ProblemNote, useData } from "../ui.tsx";
+
+interface Delivery {
+  at: string;
+  runId: string;
+  outcome: "delivered" | "failed" | "no_changes";
+  statusCode: number | null;
+  error: string | null;
+  joined: number;
+  left: number;
+}
+
+interface Audience {
+  id: string;
+  name: string;
+  filters: Record<string, string>;
+  webhookUrl: string | null;
+  size: number | null;
+  sizedAt: string | null;
+  lastDelivery: Delivery | null;
+}
+
+/** Counts audiences saved from this page, so the list below reads again after each. */
+const saves = signal(0);
+
+const filterLabels: Record<string, string> = {
+  stage: "stage",
+  valueTier: "tier",
+  discountSensitivity: "discounts",
+  lapsedCategory: "lapsing in",
+};
+
+function describeFilters(filters: Record<string, string>): string {
+  const parts = Object.entries(filters).map(([name, value]) => `${filterLabels[name] ?? name} ${words(value)}`);
+  return parts.length ? parts.join(" · ") : "every scored customer";
+}
+
+const asProblem = (error: unknown) =>
+  error instanceof ApiProblem ? error : new ApiProblem(0, "internal", String(error));
+
+/** "Save as audience" for the customer list's current filters. */
+export function SaveAudience({ filters }: { filters: Record<string, string> }) {
+  const [open, setOpen] = useState(false);
+  const [name, setName] = useState("");
+  const [webhookUrl, setWebhookUrl] = useState("");
+  const [busy, setBusy] = useState(false);
+  const [problem, setProblem] = useState<ApiProblem | null>(null);
+  const [saved, setSaved] = useState<{ name: string; secret: string; webhook: boolean } | null>(null);
+  const chosen = Object.fromEntries(
+    Object.entries(filters)
+      .map(([key, value]) => [key, value.trim()])
+      .filter(([, value]) => value),
+  );
+  const fieldIssues = (field: string) =>
+    problem?.issues.filter((issue) => String(issue.path[0]) === field).map((issue) => issue.message) ?? [];
+  async function save(event: Event) {
+    event.preventDefault();
+    setBusy(true);
+    setProblem(null);
+    try {
+      const url = webhookUrl.trim();
+      const created = await api<Audience & { secret: string }>("POST", "/v1/admin/audiences", {
+        name,
+        filters: chosen,
+        ...(url ? { webhookUrl: url } : {}),
+      });
+      setSaved({ name: created.name, secret: created.secret, webhook: Boolean(created.webhookUrl) });
+      setOpen(false);
+      setName("");
+      setWebhookUrl("");
+      saves.value += 1;
+    } catch (error) {
+      setProblem(asProblem(error));
+    } finally {
+      setBusy(false);
+    }
+  }
+  const nameIssues = fieldIssues("name");
+  const urlIssues = fieldIssues("webhookUrl");
+  const otherIssues = problem?.issues.filter((issue) => !["name", "webhookUrl"].includes(String(issue.path[0])));
+  return (
+    <div>
+      {!open && (
+        <div class="actions">
+          <button
+            type="button"
+            onClick={() => {
+              setOpen(true);
+              setSaved(null);
+            }}
+          >
+            Save as audience
+          </button>
+        </div>
+      )}
+      {open && (
+        <form class="card" aria-labelledby="save-audience-title" onSubmit={save}>
+          <h3 id="save-audience-title">Save as audience</h3>
+          <p class="muted">
+            Saves {describeFilters(chosen)}. With a webhook, each nightly run POSTs who joined and who left since the
+            last delivery.
+          </p>
+          <div class="field">
+            <label for="audience-name">Audience name</label>
+            <input
+              id="audience-name"
+              required
+              maxLength={100}
+              value={name}
+              aria-invalid={nameIssues.length > 0}
+              aria-describedby={nameIssues.length ? "audience-name-issues" : undefined}
+              onInput={(event) => setName((event.target as HTMLInputElement).value)}
+            />
+            {nameIssues.length > 0 && (
+              <p id="audience-name-issues" class="problem small">
+                {nameIssues.join(" ")}
+              </p>
+            )}
+          </div>
+          <div class="field">
+            <label for="audience-webhook">Webhook URL (optional)</label>
+            <input
+              id="audience-webhook"
+              type="url"
+              placeholder="https://hooks.example.com/patron"
+              value={webhookUrl}
+              aria-invalid={urlIssues.length > 0}
+              aria-describedby={urlIssues.length ? "audience-webhook-issues" : undefined}
+              onInput={(event) => setWebhookUrl((event.target as HTMLInputElement).value)}
+            />
+            {urlIssues.length > 0 && (
+              <p id="audience-webhook-issues" class="problem small">
+                {urlIssues.join(" ")}
+              </p>
+            )}
+          </div>
+          <div class="actions">
+            <button type="submit" class="primary" disabled={busy}>
+              {busy ? "Saving…" : "Save audience"}
+            </button>
+            <button type="button" onClick={() => setOpen(false)}>
+              Cancel
+            </button>
+          </div>
+          {problem && (otherIssues?.length || problem.issues.length === 0) ? <ProblemNote problem={problem} /> : null}
+        </form>
+      )}
+      {saved && (
+        <div class="card" role="status">
+          <p>Audience “{saved.name}” saved.</p>
+          {saved.webhook && (
+            <p>
+              Its signing secret, shown only now: <code>{saved.secret}</code>. Give it to the receiver to verify each
+              delivery's <code>webhook-signature</code>.
+            </p>
+          )}
+        </div>
+      )}
+    </div>
+  );
+}
+
+function DeliveryStatus({ delivery }: { delivery: Delivery | null }) {
+  if (!delivery) return <span class="muted">not yet</span>;
+  const status = delivery.statusCode ? ` (HTTP ${delivery.statusCode})` : "";
+  const changes = `${delivery.joined} joined, ${delivery.left} left`;
+  return (
+    <span>
+      {dateTime(delivery.at)}: {delivery.outcome === "no_changes" ? "no changes" : `${delivery.outcome}${status}`}
+      {delivery.outcome !== "no_changes" && <span class="small muted"> · {changes}</span>}
+      {delivery.error && <span class="small"> · {delivery.error}</span>}
+    </span>
+  );
+}
+
+/** The saved audiences: size, webhook and last delivery, and delete. */
+export function Audiences() {
+  const list = useData<{ audiences: Audience[] }>("/v1/admin/audiences");
+  const [confirming, setConfirming] = useState<Audience | null>(null);
+  const [problem, setProblem] = useState<ApiProblem | null>(null);
+  const savedHere = saves.value;
+  const { reload } = list;
+  useEffect(() => {
+    if (savedHere > 0) reload();
+  }, [savedHere, reload]);
+  async function remove(audience: Audience) {
+    setProblem(null);
+    try {
+      await api("DELETE", `/v1/admin/audiences/${encodeURIComponent(audience.id)}`);
+      setConfirming(null);
+      reload();
+    } catch (error) {
+      setProblem(asProblem(error));
+    }
+  }
+  const audiences = list.data?.audiences ?? [];
+  return (
+    <section aria-labelledby="audiences-title">
+      <h2 id="audiences-title">Audiences</h2>
+      <p class="muted">
+        Saved lists, sized by each nightly run. An audience with a webhook is sent who joined and who left after every
+        run.
+      </p>
+      {list.loading && !list.data ? (
+        <Loading what="audiences" />
+      ) : list.problem ? (
+        <ProblemNote problem={list.problem} />
+      ) : audiences.length === 0 ? (
+        <div class="empty">
+          <p>No saved audience yet: filter the customer list above and choose “Save as audience”.</p>
+        </div>
+      ) : (
+        <div class="table-wrap">
+          <table>
+            <caption class="visually-hidden">Saved audiences</caption>
+            <thead>
+              <tr>
+                <th scope="col">Audience</th>
+                <th scope="col">Filters</th>
+                <th scope="col">Size</th>
+                <th scope="col">Webhook</th>
+                <th scope="col">Last delivery</th>
+                <th scope="col">
+                  <span class="visually-hidden">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {audiences.map((audience) => (
+                <tr key={audience.id}>
+                  <td>{audience.name}</td>
+                  <td>{describeFilters(audience.filters)}</td>
+                  <td>
+                    {audience.size == null ? <span class="muted">after the next nightly run</span> : audience.size}
+                  </td>
+                  <td>{audience.webhookUrl ? new URL(audience.webhookUrl).host : <span class="muted">none</span>}</td>
+                  <td>{audience.webhookUrl ? <DeliveryStatus delivery={audience.lastDelivery} /> : "–"}</td>
+                  <td>
+                    <button type="button" class="danger" onClick={() => setConfirming(audience)}>
+                      Delete <span class="visually-hidden">{audience.name}</span>
+                    </button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {confirming && (
+        <div class="confirm" role="alertdialog" aria-labelledby="delete-audience-title">
+          <p id="delete-audience-title">
+            Delete the audience “{confirming.name}”?{" "}
+            {confirming.webhookUrl ? "Its webhook gets no more deliveries." : ""}
+          </p>
+          <div class="actions">
+            <button type="button" class="danger" onClick={() => remove(confirming)}>
+              Yes, delete this audience
+            </button>
+            <button type="button" onClick={() => setConfirming(null)}>
+              Cancel
+            </button>
+          </div>
+        </div>
+      )}
+      {problem && <ProblemNote problem={problem} />}
+    </section>
+  );
+}

@@ -1,0 +1,169 @@
+// Saved audiences in the console, in real Chromium against `wrangler dev` (with local webhooks allowed)
+// and a real local webhook receiver: "Save as audience" on the Customers list shows the API's field
+// message for a bad webhook URL, then saves the current filters and shows the signing secret once; the
+// Audiences section lists it, and after a nightly run shows its size and delivery, which the receiver got
+// signed with that secret; delete asks first. Screenshots go to tests/artifacts/; any CSP violation or
+// page error fails.
+import { existsSync, mkdirSync } from "node:fs";
+import path from "node:path";
+import type { Browser, BrowserContext, ConsoleMessage, Page } from "playwright-core";
+import { Webhook } from "standardwebhooks";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFailed } from "vitest";
+import { postSeedData } from "../../cli/seed-demo.ts";
+import { startWebhookReceiver, type WebhookReceiver } from "../fixtures/webhook-receiver.ts";
+import type { ReceivedRequest } from "../fixtures/webhook-receiver.types.ts";
+import { type DevWorker, startDevWorker, testSecrets } from "../fixtures/wrangler-dev.ts";
+import { artifactsDir, launchChromium } from "../widget/harness.ts";
+
+const root = path.resolve(import.meta.dirname, "../..");
+let worker: DevWorker;
+let receiver: WebhookReceiver;
+let browser: Browser;
+let context: BrowserContext;
+let page: Page;
+const errors: string[] = [];
+
+async function screenshot(name: string) {
+  await page.screenshot({ path: path.join(artifactsDir, `console-audiences-${name}.png`), fullPage: true });
+}
+
+async function admin<T>(method: string, pathAndQuery: string, body?: unknown): Promise<T> {
+  const response = await fetch(`${worker.url}${pathAndQuery}`, {
+    method,
+    headers: { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}`, "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  expect(response.status, pathAndQuery).toBeLessThan(300);
+  return ((await response.json()) as { data: T }).data;
+}
+
+async function allListed(query: string): Promise<string[]> {
+  const ids: string[] = [];
+  for (let cursor: string | null = null, first = true; first || cursor; first = false) {
+    const listed: { customers: { customerId: string }[]; next: string | null } = await admin(
+      "GET",
+      `/v1/admin/customers?${query}&limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`,
+    );
+    ids.push(...listed.customers.map((row) => row.customerId));
+    cursor = listed.next;
+  }
+  return ids;
+}
+
+const audiencesTable = () => page.getByRole("table").filter({ hasText: "Last delivery" });
+
+beforeAll(async () => {
+  if (!existsSync(path.join(root, "dist/public/console/assets/console.js")))
+    throw new Error("dist/public/console is missing: run `npm run build` first (npm test does).");
+  mkdirSync(artifactsDir, { recursive: true });
+  receiver = await startWebhookReceiver();
+  worker = await startDevWorker({ vars: { AUDIENCE_WEBHOOKS_ALLOW_LOCAL: "on" } });
+  await postSeedData({ url: worker.url, apiKey: testSecrets.PATRON_API_KEY, customers: 120 });
+  browser = await launchChromium();
+  context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  page = await context.newPage();
+  page.setDefaultTimeout(60_000);
+  page.on("pageerror", (error) => errors.push(`pageerror: ${error.message}`));
+  page.on("console", (message: ConsoleMessage) => {
+    if (message.type() === "error" && !/Failed to load resource/.test(message.text()))
+      errors.push(`console: ${message.text()}`);
+  });
+  await page.goto(`${worker.url}/console/customers`);
+  await page.getByLabel("Admin key").fill(testSecrets.PATRON_ADMIN_KEY);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("navigation", { name: "Console" }).waitFor();
+}, 240_000);
+
+beforeEach((testContext) => {
+  onTestFailed(async () => {
+    await page
+      ?.screenshot({
+        path: path.join(
+          artifactsDir,
+          `console-audiences-failed-${testContext.task.name.slice(0, 40).replace(/\W+/g, "-")}.png`,
+        ),
+        fullPage: true,
+      })
+      .catch(() => {});
+  });
+});
+
+afterAll(async () => {
+  await context?.close().catch(() => {});
+  await browser?.close();
+  await worker?.stop();
+  await receiver?.close();
+});
+
+describe("console audiences", () => {
+  let secret = "";
+
+  it("saves the list's filters as an audience, after showing the API's message for a bad webhook URL", async () => {
+    await page.getByText("No saved audience yet").waitFor();
+    await page.getByLabel("Stage", { exact: true }).selectOption("fading");
+    await page.getByRole("button", { name: "Save as audience" }).click();
+    const form = page.getByRole("form", { name: "Save as audience" });
+    await form.getByText("Saves stage fading.").waitFor();
+    await page.getByLabel("Audience name").fill("Fading regulars");
+    await page.getByLabel("Webhook URL (optional)").fill("http://hooks.example.com/patron");
+    await page.getByRole("button", { name: "Save audience" }).click();
+    await form.getByText("webhookUrl must use https").waitFor();
+    expect(await page.getByLabel("Webhook URL (optional)").getAttribute("aria-invalid")).toBe("true");
+    expect(await admin<{ audiences: unknown[] }>("GET", "/v1/admin/audiences")).toEqual({ audiences: [] });
+
+    await page.getByLabel("Webhook URL (optional)").fill(`${receiver.url}/hooks/console`);
+    await page.getByRole("button", { name: "Save audience" }).click();
+    await page.getByText("Audience “Fading regulars” saved.").waitFor();
+    secret = (await page.getByRole("status").locator("code").first().textContent()) ?? "";
+    expect(secret).toMatch(/^whsec_/);
+    const row = audiencesTable().getByRole("row").filter({ hasText: "Fading regulars" });
+    await row.waitFor();
+    expect(await row.locator("td").allTextContents()).toEqual([
+      "Fading regulars",
+      "stage fading",
+      "after the next nightly run",
+      new URL(receiver.url).host,
+      "not yet",
+      "Delete Fading regulars",
+    ]);
+    const [saved] = (
+      await admin<{ audiences: { filters: unknown; webhookUrl: string }[] }>("GET", "/v1/admin/audiences")
+    ).audiences;
+    expect(saved).toMatchObject({ filters: { stage: "fading" }, webhookUrl: `${receiver.url}/hooks/console` });
+    await screenshot("saved");
+  }, 120_000);
+
+  it("shows the audience's size and delivery after a nightly run, and the receiver got the list signed", async () => {
+    const run = await admin<{ status: string }>("POST", "/v1/admin/jobs/nightly?wait=1", {});
+    expect(run.status).toBe("done");
+    const fading = await allListed("stage=fading");
+    expect(fading.length).toBeGreaterThan(0);
+    await page.reload();
+    const row = audiencesTable().getByRole("row").filter({ hasText: "Fading regulars" });
+    await expect.poll(async () => (await row.locator("td").nth(2).textContent())?.trim()).toBe(String(fading.length));
+    await row.getByText("delivered (HTTP 204)").waitFor();
+    await row.getByText(`${fading.length} joined, 0 left`).waitFor();
+
+    const received = (await (await fetch(`${receiver.url}/received/console`)).json()) as ReceivedRequest[];
+    const webhook = new Webhook(secret);
+    const joined = received.flatMap((request) => {
+      const payload = webhook.verify(request.body, request.headers) as { joined: { customerId: string }[] };
+      return payload.joined.map((customer) => customer.customerId);
+    });
+    expect(joined.sort()).toEqual([...fading].sort());
+    await screenshot("delivered");
+  }, 300_000);
+
+  it("deletes an audience only after a confirmation", async () => {
+    await page.getByRole("button", { name: "Delete Fading regulars" }).click();
+    const dialog = page.getByRole("alertdialog");
+    await dialog.getByText("Delete the audience “Fading regulars”? Its webhook gets no more deliveries.").waitFor();
+    await dialog.getByRole("button", { name: "Cancel" }).click();
+    expect((await admin<{ audiences: unknown[] }>("GET", "/v1/admin/audiences")).audiences).toHaveLength(1);
+    await page.getByRole("button", { name: "Delete Fading regulars" }).click();
+    await page.getByRole("button", { name: "Yes, delete this audience" }).click();
+    await page.getByText("No saved audience yet").waitFor();
+    expect((await admin<{ audiences: unknown[] }>("GET", "/v1/admin/audiences")).audiences).toEqual([]);
+    expect(errors).toEqual([]);
+  }, 120_000);
+});

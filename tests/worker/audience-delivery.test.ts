@@ -1,0 +1,367 @@
+// Audience webhooks end to end: the real nightly Workflow (retry delays switched off, the retries
+// themselves real) POSTs to a real local HTTP receiver (tests/fixtures/webhook-receiver.ts). Checked:
+// the payload and its pages, the Standard Webhooks signature (verified with the `standardwebhooks`
+// library, not our own code), who joined and who left across two runs against the customer list
+// itself, retries with one delivery id, a failing receiver recorded on its audience without failing
+// the run or the others, a failed delivery caught up by the next run, and the match-key columns.
+import { createExecutionContext, env, introspectWorkflow, SELF, waitOnExecutionContext } from "cloudflare:test";
+import type { WorkflowStep } from "cloudflare:workers";
+import { drizzle } from "drizzle-orm/d1";
+import { Webhook } from "standardwebhooks";
+import { describe, expect, inject, it } from "vitest";
+import * as schema from "../../db/schema.ts";
+import { jobRunResponseSchema } from "../../worker/admin/admin.schemas.ts";
+import { csvHeader } from "../../worker/admin/customer-rows.ts";
+import { customerListResponseSchema } from "../../worker/admin/insights.schemas.ts";
+import { createApp } from "../../worker/app.ts";
+import {
+  type AudienceView,
+  audienceResponseSchema,
+  audienceWebhookPayloadSchema,
+  audienceWithSecretResponseSchema,
+} from "../../worker/audiences/audiences.schemas.ts";
+import { syncAudiencesSteps } from "../../worker/audiences/audiences.sync.ts";
+import type { Db, Env } from "../../worker/env.ts";
+import { adminKey, anOrder, client } from "../fixtures/builders.ts";
+import type { ReceivedRequest } from "../fixtures/webhook-receiver.types.ts";
+
+const day = 86_400_000;
+const now = Date.now();
+const firstRunAt = new Date(now - 60 * day);
+const secondRunAt = new Date(now);
+const pageSize = 10;
+
+/** The worker as a deployment that opted in to loyalty match keys (stored at ingestion) runs it. */
+const app = createApp();
+const optedInEnv = { ...env, EXPORT_MATCH_KEYS: "loyalty" };
+const optedIn = client({
+  fetch: async (input: string, init?: RequestInit) => {
+    const context = createExecutionContext();
+    const response = await app.fetch(new Request(input, init), optedInEnv, context);
+    await waitOnExecutionContext(context);
+    return response;
+  },
+});
+const api = client(SELF);
+
+/** Regular customers up to the first run; every third stopped buying long before it. */
+function history() {
+  const orders = [];
+  for (let c = 0; c < 60; c++) {
+    const interval = 10 + (c % 5) * 7;
+    const stopped = c % 3 === 0;
+    const count = 4 + (c % 4);
+    const last = firstRunAt.getTime() - (stopped ? interval * 5 : interval * 0.5) * day;
+    for (let k = 0; k < count; k++)
+      orders.push(
+        anOrder({
+          id: `aud-${c}-${k}`,
+          channel: k % 2 ? "store" : "web",
+          placedAt: new Date(last - (count - 1 - k) * interval * day).toISOString(),
+          identifiers: { loyalty: `AUD-${c}` },
+          lines: [
+            { productId: `p-${c % 7}`, categoryId: `cat-${c % 4}`, quantity: 1, unitPrice: 20 + c, listPrice: 30 + c },
+          ],
+        }),
+      );
+  }
+  return orders;
+}
+
+/** Between the runs the customers who had stopped come back: two recent orders each. */
+function comebacks() {
+  const orders = [];
+  for (let c = 0; c < 60; c += 3)
+    for (const daysAgo of [20, 6])
+      orders.push(
+        anOrder({
+          id: `aud-back-${c}-${daysAgo}`,
+          placedAt: new Date(now - daysAgo * day).toISOString(),
+          identifiers: { loyalty: `AUD-${c}` },
+        }),
+      );
+  return orders;
+}
+
+async function runNightly(asOf: Date) {
+  // Retries happen for real; only the waits between them are skipped.
+  const introspector = await introspectWorkflow(env.NIGHTLY);
+  try {
+    await introspector.modifyAll(async (m) => {
+      await m.disableRetryDelays();
+    });
+    const response = await SELF.fetch("http://patron.test/v1/admin/jobs/nightly?wait=1", {
+      method: "POST",
+      headers: { Authorization: `Bearer ${adminKey}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ asOf: asOf.toISOString(), pageSize: 25, audiencePageSize: pageSize }),
+    });
+    expect(response.status, await response.clone().text()).toBe(200);
+    return jobRunResponseSchema.parse(await response.json()).data;
+  } finally {
+    await introspector.dispose();
+  }
+}
+
+async function received(box: string): Promise<ReceivedRequest[]> {
+  return (await (await fetch(`${inject("webhookReceiver")}/received/${box}`)).json()) as ReceivedRequest[];
+}
+
+async function listed(query: string) {
+  const response = await api.call("GET", `/v1/admin/customers?${query}&limit=1000`, undefined, adminKey);
+  expect(response.status).toBe(200);
+  return customerListResponseSchema.parse(await response.json()).data.customers;
+}
+
+async function audience(id: string): Promise<AudienceView> {
+  return audienceResponseSchema.parse(
+    await (await api.call("GET", `/v1/admin/audiences/${id}`, undefined, adminKey)).json(),
+  ).data;
+}
+
+interface Saved {
+  id: string;
+  secret: string;
+  box: string;
+}
+
+async function save(name: string, filters: Record<string, string>, hook: string | null, matchKeys: string[] = []) {
+  const box = `${name.replace(/\W+/g, "-")}-${crypto.randomUUID().slice(0, 8)}`;
+  const webhookUrl = hook === null ? null : `${inject("webhookReceiver")}/hooks/${box}${hook}`;
+  const response = await optedIn.call(
+    "POST",
+    "/v1/admin/audiences",
+    { name, filters, webhookUrl, matchKeys },
+    adminKey,
+  );
+  expect(response.status, await response.clone().text()).toBe(201);
+  const { id, secret } = audienceWithSecretResponseSchema.parse(await response.json()).data;
+  return { id, secret, box };
+}
+
+/** The payloads of requests the receiver accepted, checked against the signature and the schema. */
+function payloads(requests: readonly ReceivedRequest[], saved: Saved) {
+  const webhook = new Webhook(saved.secret);
+  return requests.map((request) => {
+    webhook.verify(request.body, request.headers);
+    return audienceWebhookPayloadSchema.parse(JSON.parse(request.body));
+  });
+}
+
+/**
+ * The audience steps as the Workflow runs them, each step once (no retries), here under a deployment
+ * whose settings the test chooses.
+ */
+async function syncSteps(runId: string, settings: Env) {
+  const step = {
+    do: (_name: string, _config: unknown, run: (ctx: { attempt: number }) => unknown) => run({ attempt: 1 }),
+  };
+  const db = drizzle(env.DB, { schema }) as Db;
+  return syncAudiencesSteps(step as unknown as WorkflowStep, db, settings, runId, pageSize);
+}
+
+const ids = (rows: readonly { customerId: string }[]) => new Set(rows.map((row) => row.customerId));
+const minus = (a: Set<string>, b: Set<string>) => new Set([...a].filter((id) => !b.has(id)));
+
+describe("audience webhooks", () => {
+  // Saved by the first test, read by the others (they run in order, on the same D1).
+  const saved = {} as Record<"active" | "flaky" | "down" | "gone" | "plain", Saved>;
+  let activeAtFirstRun = new Set<string>();
+  let firstRunId = "";
+
+  it("POSTs every member as joined at the first run, in signed pages, and records each audience's outcome", async () => {
+    const orders = history();
+    for (let i = 0; i < orders.length; i += 200)
+      expect((await optedIn.postOrders(orders.slice(i, i + 200))).status).toBe(200);
+    saved.active = await save("Active regulars", { stage: "active" }, "", ["loyalty"]);
+    saved.flaky = await save("Active via flaky receiver", { stage: "active" }, "/fail-first/1");
+    saved.down = await save("Active via receiver down", { stage: "active" }, "/fail-first/5");
+    saved.gone = await save("Lapsed via retired receiver", { stage: "lapsed" }, "/status/410");
+    saved.plain = await save("Top tier, no webhook", { valueTier: "top" }, null);
+
+    const run = await runNightly(firstRunAt);
+    firstRunId = run.runId;
+    expect(run.status).toBe("done");
+    expect(run.detail).toMatchObject({ audiences: { audiences: 5, delivered: 2, failed: 2 } });
+
+    const active = await listed("stage=active");
+    activeAtFirstRun = ids(active);
+    expect(activeAtFirstRun.size).toBeGreaterThan(pageSize);
+
+    const requests = await received(saved.active.box);
+    expect(requests.every((request) => request.status === 204)).toBe(true);
+    const pages = payloads(requests, saved.active);
+    expect(pages).toHaveLength(Math.ceil(activeAtFirstRun.size / pageSize));
+    expect(pages.map((page) => page.page)).toEqual(pages.map((_, index) => index + 1));
+    expect(new Set(requests.map((request) => request.headers["webhook-id"])).size).toBe(requests.length);
+    for (const page of pages) {
+      expect(page).toMatchObject({ audience: { id: saved.active.id, name: "Active regulars" }, runId: run.runId });
+      expect(page.pages).toBe(pages.length);
+      expect(page.left).toEqual([]);
+      expect(page.joined.length).toBeLessThanOrEqual(pageSize);
+    }
+    const joined = pages.flatMap((page) => page.joined);
+    expect(new Set(joined.map((row) => String(row.customerId)))).toEqual(activeAtFirstRun);
+    // Rows as in the CSV export; loyalty is dropped because this deployment's worker has not opted in.
+    const byId = new Map(active.map((row) => [row.customerId, row]));
+    for (const row of joined) {
+      expect(Object.keys(row)).toEqual([...csvHeader]);
+      const listedRow = byId.get(String(row.customerId));
+      expect(row).toMatchObject({
+        stage: "active",
+        clv12: listedRow?.clv12,
+        probabilityAlive: listedRow?.probabilityAlive,
+        overdueRatio: listedRow?.overdueRatio,
+        expectedNextOrderAt: listedRow?.expectedNextOrderAt,
+        offerGuidance: listedRow?.offerGuidance,
+      });
+    }
+    // A body changed on the way is refused by the receiver's check.
+    const [first] = requests;
+    if (!first) throw new Error("no request");
+    expect(() => new Webhook(saved.active.secret).verify(`${first.body} `, first.headers)).toThrow();
+
+    expect(await audience(saved.active.id)).toMatchObject({
+      size: activeAtFirstRun.size,
+      lastDelivery: {
+        outcome: "delivered",
+        runId: run.runId,
+        statusCode: 204,
+        error: null,
+        joined: activeAtFirstRun.size,
+        left: 0,
+      },
+    });
+  });
+
+  it("retries a page that failed with the same delivery id, and delivers it", async () => {
+    const requests = await received(saved.flaky.box);
+    expect(requests.map((request) => request.status).slice(0, 2)).toEqual([500, 204]);
+    const [failed, retried] = requests;
+    expect(retried?.headers["webhook-id"]).toBe(failed?.headers["webhook-id"]);
+    expect(retried?.body).toBe(failed?.body);
+    const joined = payloads(
+      requests.filter((r) => r.status === 204),
+      saved.flaky,
+    ).flatMap((page) => page.joined);
+    expect(new Set(joined.map((row) => String(row.customerId)))).toEqual(activeAtFirstRun);
+    expect((await audience(saved.flaky.id)).lastDelivery).toMatchObject({ outcome: "delivered", statusCode: 204 });
+  });
+
+  it("records a receiver that keeps failing on its audience, without failing the run or the other audiences", async () => {
+    const down = await received(saved.down.box);
+    expect(down.map((request) => request.status)).toEqual([500, 500, 500, 500, 500]);
+    expect(new Set(down.map((request) => request.headers["webhook-id"])).size).toBe(1);
+    expect(await audience(saved.down.id)).toMatchObject({
+      size: activeAtFirstRun.size,
+      lastDelivery: {
+        outcome: "failed",
+        runId: firstRunId,
+        statusCode: 500,
+        error: expect.stringMatching(/HTTP 500.*attempt 5 of 5/),
+      },
+    });
+    // A 410 says the receiver will never take it: tried once, not retried.
+    const gone = await received(saved.gone.box);
+    expect(gone.map((request) => request.status)).toEqual([410]);
+    expect((await audience(saved.gone.id)).lastDelivery).toMatchObject({
+      outcome: "failed",
+      statusCode: 410,
+      error: expect.stringMatching(/HTTP 410/),
+    });
+    // Without a webhook an audience is only sized, from the same list the console shows.
+    expect(await audience(saved.plain.id)).toMatchObject({
+      size: (await listed("valueTier=top")).length,
+      lastDelivery: null,
+    });
+  });
+
+  it("POSTs who joined and who left since the previous delivery at the next run", async () => {
+    expect((await optedIn.postOrders(comebacks())).status).toBe(200);
+    const before = (await received(saved.active.box)).length;
+    const run = await runNightly(secondRunAt);
+    expect(run.status).toBe("done");
+    const activeNow = ids(await listed("stage=active"));
+    const expectedJoined = minus(activeNow, activeAtFirstRun);
+    const expectedLeft = minus(activeAtFirstRun, activeNow);
+    expect(expectedJoined.size).toBeGreaterThan(0);
+    expect(expectedLeft.size).toBeGreaterThan(0);
+
+    const pages = payloads((await received(saved.active.box)).slice(before), saved.active);
+    expect(pages.every((page) => page.runId === run.runId)).toBe(true);
+    expect(new Set(pages.flatMap((page) => page.joined.map((row) => String(row.customerId))))).toEqual(expectedJoined);
+    expect(new Set(pages.flatMap((page) => page.left))).toEqual(expectedLeft);
+    expect(await audience(saved.active.id)).toMatchObject({
+      size: activeNow.size,
+      lastDelivery: { outcome: "delivered", runId: run.runId, joined: expectedJoined.size, left: expectedLeft.size },
+    });
+
+    // The receiver that was down at the first run was never told anything: it now gets the whole audience.
+    const caughtUp = (await received(saved.down.box)).filter((request) => request.status === 204);
+    const downPages = payloads(caughtUp, saved.down);
+    expect(new Set(downPages.flatMap((page) => page.joined.map((row) => String(row.customerId))))).toEqual(activeNow);
+    expect(downPages.flatMap((page) => page.left)).toEqual([]);
+    expect((await audience(saved.down.id)).lastDelivery).toMatchObject({ outcome: "delivered", runId: run.runId });
+  });
+
+  it("adds the audience's match keys as columns where the deployment opted in", async () => {
+    const withKeys = await save("Active with loyalty", { stage: "active" }, "", ["loyalty"]);
+    await syncSteps("run-match-keys", optedInEnv);
+    const joined = payloads(await received(withKeys.box), withKeys).flatMap((page) => page.joined);
+    const active = ids(await listed("stage=active"));
+    expect(new Set(joined.map((row) => String(row.customerId)))).toEqual(active);
+    for (const row of joined) {
+      expect(Object.keys(row)).toEqual([...csvHeader, "loyalty"]);
+      expect(row.loyalty).toMatch(/^AUD\d+$/);
+    }
+  });
+  it("sends nothing when nobody joined or left, and says so on the audience", async () => {
+    const before = (await received(saved.active.box)).length;
+    await syncSteps("run-unchanged", env);
+    expect(await received(saved.active.box)).toHaveLength(before);
+    expect((await audience(saved.active.id)).lastDelivery).toMatchObject({
+      outcome: "no_changes",
+      runId: "run-unchanged",
+      joined: 0,
+      left: 0,
+    });
+  });
+
+  it("tells the receiver that an erased customer left", async () => {
+    const [member] = await listed("stage=active");
+    if (!member) throw new Error("no active customer");
+    expect((await api.call("DELETE", `/v1/customers/${member.customerId}`, undefined, adminKey)).status).toBe(200);
+    const before = (await received(saved.active.box)).length;
+    await syncSteps("run-after-erasure", env);
+    const pages = payloads((await received(saved.active.box)).slice(before), saved.active);
+    expect(pages).toHaveLength(1);
+    expect(pages[0]).toMatchObject({ runId: "run-after-erasure", joined: [], left: [member.customerId] });
+  });
+
+  it("starts over at a new webhook URL: its receiver gets every member as joined", async () => {
+    const box = `moved-${crypto.randomUUID().slice(0, 8)}`;
+    const moved = await api.call(
+      "PATCH",
+      `/v1/admin/audiences/${saved.active.id}`,
+      { webhookUrl: `${inject("webhookReceiver")}/hooks/${box}` },
+      adminKey,
+    );
+    expect(moved.status).toBe(200);
+    await syncSteps("run-after-move", env);
+    const joined = payloads(await received(box), saved.active).flatMap((page) => page.joined);
+    expect(new Set(joined.map((row) => String(row.customerId)))).toEqual(ids(await listed("stage=active")));
+  });
+
+  it("checks the URL again before delivering: one no longer allowed is recorded and not called", async () => {
+    const before = (await received(saved.flaky.box)).length;
+    const { AUDIENCE_WEBHOOKS_ALLOW_LOCAL: _, ...withoutLocal } = env;
+    const summary = await syncSteps("run-without-local", withoutLocal as Env);
+    expect(summary).toMatchObject({ delivered: 0, failed: summary.audiences - 1 });
+    expect(await received(saved.flaky.box)).toHaveLength(before);
+    expect((await audience(saved.flaky.id)).lastDelivery).toMatchObject({
+      outcome: "failed",
+      runId: "run-without-local",
+      statusCode: null,
+      error: expect.stringMatching(/not sent: the webhook URL must use https/),
+    });
+  });
+});

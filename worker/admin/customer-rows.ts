@@ -1,0 +1,62 @@
+// One listed customer as every export shows it: the JSON list, the CSV export (its columns) and the
+// rows audience webhooks POST, with the match keys an export may carry.
+import type { Db } from "../env.ts";
+import { type MatchKeyName, matchKeyKind } from "../identity/match-keys.ts";
+import { type ListedRow, matchKeysOfCustomers } from "./customer-lists.repo.ts";
+
+/** The message plan for each offer guidance (worker/core/models/preferences.ts offerGuidanceOf). */
+export const offerMessages: Record<string, string> = {
+  no_incentive: "no incentive, right message at the right time",
+  modest: "a modest incentive (free delivery or a small discount)",
+  deal_driven: "lead with an offer",
+};
+
+export const csvHeader = [
+  "customerId",
+  "stage",
+  "valueTier",
+  "discountSensitivity",
+  "overdueRatio",
+  "probabilityAlive",
+  "clv12",
+  "clv24",
+  "clvAtStake",
+  "expectedNextOrderAt",
+  "offer",
+  "offerGuidance",
+] as const;
+
+/** One listed customer as the list, the CSV export and audience webhooks show it. */
+export const listedCustomerView = (row: ListedRow) => ({
+  customerId: row.customerId,
+  stage: row.stage,
+  valueTier: row.valueTier,
+  discountSensitivity: row.discountSensitivity,
+  clv12: row.clv12,
+  clv24: row.clv24,
+  clvAtStake: row.clvAtStake,
+  probabilityAlive: row.probabilityAlive,
+  overdueRatio: row.overdueRatio,
+  expectedNextOrderAt: row.expectedNextOrderAt || null,
+  offer: row.offer,
+  offerGuidance: (row.offer && offerMessages[row.offer]) ?? "",
+  scoredAt: row.scoredAt,
+});
+
+/** Customer id → match key name → value (the newest of each kind the customer holds alone). */
+export async function matchKeysByCustomer(db: Db, rows: readonly ListedRow[], names: readonly MatchKeyName[]) {
+  const found = await matchKeysOfCustomers(
+    db,
+    rows.map((row) => row.customerId),
+    names.map((name) => matchKeyKind[name]),
+  );
+  const byCustomer = new Map<string, Record<string, string>>();
+  for (const row of found) {
+    const entry = byCustomer.get(row.customerId) ?? {};
+    for (const name of names) if (matchKeyKind[name] === row.kind) entry[name] = row.matchKey;
+    byCustomer.set(row.customerId, entry);
+  }
+  return byCustomer;
+}
+
+export type CustomerRowView = ReturnType<typeof listedCustomerView>;

@@ -1,0 +1,223 @@
+// D1 reads and writes of saved audiences: the audience rows (CRUD), and the nightly sync of the members
+// of audiences with a webhook. A sync bumps the audience's sync_seq, marks every current member
+// (walking the customer list's own index, a keyset page at a time) with it, then reads who joined
+// (marked now, not yet delivered) and who left (delivered, not marked now) as ranges of
+// audience_members_sync_idx. Members change state only once their receiver accepted the page naming
+// them, so a failed delivery is sent again, with whatever else changed, by the next run.
+import { sql } from "drizzle-orm";
+import { jsonEach, runBatch } from "../../db/batch.ts";
+import type { audiences } from "../../db/schema.ts";
+import { type ListedRow, type ListFilter, listCustomers, listQuery } from "../admin/customer-lists.repo.ts";
+import type { Db } from "../env.ts";
+import type { MatchKeyName } from "../identity/match-keys.ts";
+import type { AudienceFilters } from "./audiences.schemas.ts";
+
+export type AudienceRow = typeof audiences.$inferSelect;
+
+export async function listAudiences(db: Db): Promise<AudienceRow[]> {
+  return db.query.audiences.findMany({ orderBy: (a, { asc }) => [asc(a.createdAt), asc(a.id)] });
+}
+
+export async function findAudience(db: Db, id: string): Promise<AudienceRow | undefined> {
+  return db.query.audiences.findFirst({ where: (a, { eq }) => eq(a.id, id) });
+}
+
+export async function countAudiences(db: Db): Promise<number> {
+  const row = await db.get<{ n: number }>(sql`SELECT count(*) AS n FROM audiences`);
+  return row?.n ?? 0;
+}
+
+/**
+ * Saves a new audience unless `limit` are saved already (checked in the same statement, so two
+ * concurrent creations cannot both pass it). False when the limit was reached.
+ */
+export async function insertAudience(db: Db, row: typeof audiences.$inferInsert, limit: number): Promise<boolean> {
+  const result = await db.run(sql`
+    INSERT INTO audiences (id, name, filters, webhook_url, match_keys, secret, created_at, updated_at)
+    SELECT ${row.id}, ${row.name}, ${JSON.stringify(row.filters)}, ${row.webhookUrl ?? null},
+      ${JSON.stringify(row.matchKeys)}, ${row.secret}, ${row.createdAt}, ${row.updatedAt}
+    WHERE (SELECT count(*) FROM audiences) < ${limit}`);
+  return result.meta.changes > 0;
+}
+
+export interface AudienceChange {
+  name?: string;
+  filters?: AudienceFilters;
+  webhookUrl?: string | null;
+  matchKeys?: MatchKeyName[];
+  secret?: string;
+}
+
+/**
+ * Applies `change` (absent fields stay). A new or removed webhook URL forgets what the old receiver
+ * was told, so the new one gets every member as joined at the next run. Undefined when there is no
+ * such audience.
+ */
+export async function updateAudience(
+  db: Db,
+  id: string,
+  change: AudienceChange,
+  now: Date,
+): Promise<AudienceRow | undefined> {
+  const current = await findAudience(db, id);
+  if (!current) return undefined;
+  const receiverChanged = change.webhookUrl !== undefined && change.webhookUrl !== current.webhookUrl;
+  const next = { ...current, ...definedFields(change), updatedAt: now.toISOString() };
+  await runBatch(db, [
+    sql`
+      UPDATE audiences SET name = ${next.name}, filters = ${JSON.stringify(next.filters)},
+        webhook_url = ${next.webhookUrl}, match_keys = ${JSON.stringify(next.matchKeys)}, secret = ${next.secret},
+        updated_at = ${next.updatedAt}
+      WHERE id = ${id}`,
+    ...(receiverChanged ? [sql`DELETE FROM audience_members WHERE audience_id = ${id}`] : []),
+  ]);
+  return next;
+}
+
+const definedFields = <T extends object>(value: T) =>
+  Object.fromEntries(Object.entries(value).filter(([, field]) => field !== undefined)) as Partial<T>;
+
+/** Deletes the audience and its members; false when there was none. */
+export async function deleteAudience(db: Db, id: string): Promise<boolean> {
+  const [, deleted] = await runBatch(db, [
+    sql`DELETE FROM audience_members WHERE audience_id = ${id}`,
+    sql`DELETE FROM audiences WHERE id = ${id}`,
+  ]);
+  return (deleted?.meta.changes ?? 0) > 0;
+}
+
+// ---- The nightly sync ----------------------------------------------------------------------------
+
+/** The customer-list filter of an audience, walked on the list's default index (CLV at stake, descending). */
+export function audienceListFilter(filters: AudienceFilters, limit: number, after?: ListFilter["after"]): ListFilter {
+  return { ...filters, column: "clv_at_stake", descending: true, after, limit };
+}
+
+/** Starts a sync: the audience's next sync_seq. Undefined when the audience was deleted meanwhile. */
+export async function startSync(db: Db, id: string): Promise<number | undefined> {
+  const row = await db.get<{ seq: number }>(sql`
+    UPDATE audiences SET sync_seq = sync_seq + 1 WHERE id = ${id} RETURNING sync_seq AS seq`);
+  return row?.seq;
+}
+
+/**
+ * Marks one keyset page of the audience's current members with `seq` (new members are inserted as not
+ * delivered; none once the audience is deleted mid-run). Returns how many were marked and where the next page starts (null after the last).
+ */
+export async function markMembersPage(
+  db: Db,
+  id: string,
+  seq: number,
+  filters: AudienceFilters,
+  after: ListFilter["after"],
+  limit: number,
+) {
+  const rows = await listCustomers(db, audienceListFilter(filters, limit, after));
+  if (rows.length > 0)
+    await db.run(sql`
+      INSERT INTO audience_members (audience_id, customer_id, seen_seq, delivered)
+      SELECT ${id}, value, ${seq}, 0 FROM ${jsonEach(rows.map((row) => row.customerId))}
+      WHERE EXISTS (SELECT 1 FROM audiences WHERE id = ${id})
+      ON CONFLICT (audience_id, customer_id) DO UPDATE SET seen_seq = excluded.seen_seq`);
+  const last = rows[rows.length - 1];
+  return {
+    marked: rows.length,
+    after: rows.length === limit && last ? { value: last.sortValue, customerId: last.customerId } : null,
+  };
+}
+
+/** Members of an audience without a webhook, counted on the list's index (nothing is stored for them). */
+export async function countMembers(db: Db, filters: AudienceFilters): Promise<number> {
+  const row = await db.get<{ n: number }>(sql`
+    SELECT count(*) AS n FROM (${listQuery(audienceListFilter(filters, -1))})`);
+  return row?.n ?? 0;
+}
+
+/** The sync's member reads, each a range of audience_members_sync_idx (the tests check the plans). */
+export const memberQueries = {
+  pending: (id: string, seq: number) => sql`
+    SELECT
+      (SELECT count(*) FROM audience_members WHERE audience_id = ${id} AND delivered = 0 AND seen_seq = ${seq}) AS joined,
+      (SELECT count(*) FROM audience_members WHERE audience_id = ${id} AND delivered = 1 AND seen_seq < ${seq}) AS left`,
+  joined: (id: string, seq: number, limit: number) => sql`
+    SELECT customer_id AS customerId FROM audience_members
+    WHERE audience_id = ${id} AND delivered = 0 AND seen_seq = ${seq} ORDER BY customer_id LIMIT ${limit}`,
+  left: (id: string, seq: number, limit: number) => sql`
+    SELECT customer_id AS customerId FROM audience_members
+    WHERE audience_id = ${id} AND delivered = 1 AND seen_seq < ${seq} ORDER BY seen_seq, customer_id LIMIT ${limit}`,
+  undelivered: (id: string, seq: number) => sql`
+    DELETE FROM audience_members WHERE audience_id = ${id} AND delivered = 0 AND seen_seq < ${seq}`,
+};
+
+/** How many joined and left this sync will send. */
+export async function pendingChanges(db: Db, id: string, seq: number) {
+  const row = await db.get<{ joined: number; left: number }>(memberQueries.pending(id, seq));
+  return { joined: row?.joined ?? 0, left: row?.left ?? 0 };
+}
+
+/** The first `limit` members who joined and have not been delivered yet, by customer id. */
+export async function joinedPage(db: Db, id: string, seq: number, limit: number): Promise<string[]> {
+  const rows = await db.all<{ customerId: string }>(memberQueries.joined(id, seq, limit));
+  return rows.map((row) => row.customerId);
+}
+
+/** The first `limit` delivered members this sync no longer found in the audience. */
+export async function leftPage(db: Db, id: string, seq: number, limit: number): Promise<string[]> {
+  const rows = await db.all<{ customerId: string }>(memberQueries.left(id, seq, limit));
+  return rows.map((row) => row.customerId);
+}
+
+/** Their receiver accepted these members as joined. */
+export async function markDelivered(db: Db, id: string, customerIds: readonly string[]) {
+  await db.run(sql`
+    UPDATE audience_members SET delivered = 1
+    WHERE audience_id = ${id} AND customer_id IN (SELECT value FROM ${jsonEach(customerIds)})`);
+}
+
+/** Their receiver accepted these members as left (or there is nothing to tell about them). */
+export async function removeMembers(db: Db, id: string, customerIds: readonly string[]) {
+  if (customerIds.length === 0) return;
+  await db.run(sql`
+    DELETE FROM audience_members
+    WHERE audience_id = ${id} AND customer_id IN (SELECT value FROM ${jsonEach(customerIds)})`);
+}
+
+/** Forgets members who left before their receiver was ever told they joined: there is nothing to undo. */
+export async function dropUndelivered(db: Db, id: string, seq: number) {
+  await db.run(memberQueries.undelivered(id, seq));
+}
+
+/** The scored rows of these customers (those still scored), in the list's shape. */
+export async function scoredCustomers(db: Db, customerIds: readonly string[]): Promise<ListedRow[]> {
+  if (customerIds.length === 0) return [];
+  return db.all<ListedRow>(sql`
+    SELECT s.customer_id AS customerId, s.stage, s.value_tier AS valueTier, s.discount_sensitivity AS discountSensitivity,
+      s.clv_12 AS clv12, s.clv_24 AS clv24, s.clv_at_stake AS clvAtStake, s.probability_alive AS probabilityAlive,
+      s.overdue_ratio AS overdueRatio, s.expected_next_order_at AS expectedNextOrderAt, s.offer_guidance AS offer,
+      s.scored_at AS scoredAt, 0 AS sortValue
+    FROM customer_scores s WHERE s.customer_id IN (SELECT value FROM ${jsonEach(customerIds)})
+    ORDER BY s.customer_id`);
+}
+
+export async function recordSize(db: Db, id: string, size: number, at: Date) {
+  await db.run(sql`UPDATE audiences SET size = ${size}, sized_at = ${at.toISOString()} WHERE id = ${id}`);
+}
+
+export interface DeliveryRecord {
+  at: Date;
+  runId: string;
+  outcome: "delivered" | "failed" | "no_changes";
+  statusCode: number | null;
+  error: string | null;
+  joined: number;
+  left: number;
+}
+
+export async function recordDelivery(db: Db, id: string, delivery: DeliveryRecord) {
+  await db.run(sql`
+    UPDATE audiences SET last_delivery_at = ${delivery.at.toISOString()}, last_delivery_run_id = ${delivery.runId},
+      last_delivery_outcome = ${delivery.outcome}, last_delivery_status_code = ${delivery.statusCode},
+      last_delivery_error = ${delivery.error}, last_delivery_joined = ${delivery.joined},
+      last_delivery_left = ${delivery.left}
+    WHERE id = ${id}`);
+}

@@ -1,0 +1,112 @@
+// Saved audiences (admin key or console session): a customer-list filter with a name and an optional
+// webhook that the nightly job tells who joined and who left (worker/audiences/audiences.sync.ts).
+// The signing secret is in the answer to POST (and to PATCH with rotateSecret) only.
+import { Hono } from "hono";
+import type { AppEnv } from "../env.ts";
+import { requireAdminKey } from "../http/auth.ts";
+import { ApiError, notFound } from "../http/errors.ts";
+import { jsonBody, parseOrThrow } from "../http/validate.ts";
+import { enabledMatchKeys, type MatchKeyName } from "../identity/match-keys.ts";
+import {
+  type AudienceRow,
+  deleteAudience,
+  findAudience,
+  insertAudience,
+  listAudiences,
+  updateAudience,
+} from "./audiences.repo.ts";
+import {
+  type AudienceFilters,
+  type AudienceSettings,
+  type AudienceView,
+  audienceParamsSchema,
+  createAudienceSchema,
+  maxAudiences,
+  updateAudienceSchema,
+} from "./audiences.schemas.ts";
+import { newSigningSecret, sealSecret } from "./secrets.ts";
+import { allowsLocalWebhooks } from "./webhook-url.ts";
+
+const settingsOf = (env: AppEnv["Bindings"]): AudienceSettings => ({
+  allowLocalWebhooks: allowsLocalWebhooks(env.AUDIENCE_WEBHOOKS_ALLOW_LOCAL),
+  enabledMatchKeys: enabledMatchKeys(env.EXPORT_MATCH_KEYS),
+});
+
+function view(row: AudienceRow): AudienceView {
+  return {
+    id: row.id,
+    name: row.name,
+    filters: row.filters as AudienceFilters,
+    webhookUrl: row.webhookUrl,
+    matchKeys: row.matchKeys as MatchKeyName[],
+    size: row.size,
+    sizedAt: row.sizedAt,
+    lastDelivery:
+      row.lastDeliveryAt && row.lastDeliveryRunId && row.lastDeliveryOutcome
+        ? {
+            at: row.lastDeliveryAt,
+            runId: row.lastDeliveryRunId,
+            outcome: row.lastDeliveryOutcome as "delivered" | "failed" | "no_changes",
+            statusCode: row.lastDeliveryStatusCode,
+            error: row.lastDeliveryError,
+            joined: row.lastDeliveryJoined ?? 0,
+            left: row.lastDeliveryLeft ?? 0,
+          }
+        : null,
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+  };
+}
+
+const idOf = (param: Record<string, string>) => parseOrThrow(audienceParamsSchema, param, "path").id;
+const noSuchAudience = (id: string) => notFound(`No audience with id ${id}.`);
+
+export const audienceRoutes = new Hono<AppEnv>()
+  .use("*", requireAdminKey)
+  .get("/", async (c) => c.json({ data: { audiences: (await listAudiences(c.var.db)).map(view) } }))
+  .post("/", async (c) => {
+    const body = await jsonBody(c, createAudienceSchema(settingsOf(c.env)));
+    const id = `aud_${crypto.randomUUID().replaceAll("-", "")}`;
+    const secret = newSigningSecret();
+    const at = c.var.now.toISOString();
+    const row = {
+      id,
+      name: body.name,
+      filters: body.filters,
+      webhookUrl: body.webhookUrl ?? null,
+      matchKeys: body.matchKeys,
+      secret: await sealSecret(secret, id, c.env.IDENTITY_HASH_SECRET),
+      createdAt: at,
+      updatedAt: at,
+    };
+    if (!(await insertAudience(c.var.db, row, maxAudiences)))
+      throw new ApiError(
+        409,
+        "conflict",
+        `At most ${maxAudiences} audiences can be saved: delete one you no longer use first.`,
+      );
+    const saved = await findAudience(c.var.db, id);
+    if (!saved) throw noSuchAudience(id);
+    // The secret is shown this once: store it with the receiver, it verifies `webhook-signature`.
+    return c.json({ data: { ...view(saved), secret } }, 201);
+  })
+  .get("/:id", async (c) => {
+    const id = idOf(c.req.param());
+    const row = await findAudience(c.var.db, id);
+    if (!row) throw noSuchAudience(id);
+    return c.json({ data: view(row) });
+  })
+  .patch("/:id", async (c) => {
+    const id = idOf(c.req.param());
+    const { rotateSecret, ...change } = await jsonBody(c, updateAudienceSchema(settingsOf(c.env)));
+    const secret = rotateSecret ? newSigningSecret() : undefined;
+    const sealed = secret ? await sealSecret(secret, id, c.env.IDENTITY_HASH_SECRET) : undefined;
+    const row = await updateAudience(c.var.db, id, { ...change, secret: sealed }, c.var.now);
+    if (!row) throw noSuchAudience(id);
+    return c.json({ data: { ...view(row), ...(secret ? { secret } : {}) } });
+  })
+  .delete("/:id", async (c) => {
+    const id = idOf(c.req.param());
+    if (!(await deleteAudience(c.var.db, id))) throw noSuchAudience(id);
+    return c.body(null, 204);
+  });

@@ -1,0 +1,72 @@
+// Delivering one page of an audience's changes to its webhook, signed the Standard Webhooks way
+// (https://www.standardwebhooks.com): `webhook-id` (the delivery id, the same on every retry of the
+// page: receivers drop a repeat), `webhook-timestamp` (Unix seconds) and `webhook-signature`
+// (`v1,` + base64 HMAC-SHA256 of `<id>.<timestamp>.<body>` under the audience's secret), so any
+// Standard Webhooks library verifies it. Redirects are not followed: the URL that was checked is the
+// only place the data goes.
+import { signingKeyBytes, toBase64 } from "./secrets.ts";
+
+/** How long one POST may take before it counts as failed (and is retried). */
+export const deliveryTimeoutMs = 15_000;
+
+export interface Delivery {
+  url: string;
+  secret: string;
+  id: string;
+  body: string;
+}
+
+/** What a receiver answered: `ok` for 2xx; `retry` false when sending the same page again cannot help. */
+export type DeliveryResult =
+  | { ok: true; statusCode: number }
+  | { ok: false; retry: boolean; statusCode: number | null; error: string };
+
+export async function signature(secret: string, id: string, timestamp: number, body: string): Promise<string> {
+  const key = await crypto.subtle.importKey("raw", signingKeyBytes(secret), { name: "HMAC", hash: "SHA-256" }, false, [
+    "sign",
+  ]);
+  const mac = await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(`${id}.${timestamp}.${body}`));
+  return `v1,${toBase64(new Uint8Array(mac))}`;
+}
+
+/** 408 and 429 say "later"; any other 4xx says the receiver will not take this page. */
+const retryableStatus = (status: number) => status >= 500 || status === 408 || status === 429;
+
+export async function deliver(delivery: Delivery, now: Date): Promise<DeliveryResult> {
+  const timestamp = Math.floor(now.getTime() / 1000);
+  let response: Response;
+  try {
+    response = await fetch(delivery.url, {
+      method: "POST",
+      redirect: "manual",
+      signal: AbortSignal.timeout(deliveryTimeoutMs),
+      headers: {
+        "Content-Type": "application/json",
+        "User-Agent": "Patron-Audiences/1",
+        "webhook-id": delivery.id,
+        "webhook-timestamp": String(timestamp),
+        "webhook-signature": await signature(delivery.secret, delivery.id, timestamp, delivery.body),
+      },
+      body: delivery.body,
+    });
+  } catch (error) {
+    const timedOut = error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError");
+    return {
+      ok: false,
+      retry: true,
+      statusCode: null,
+      error: timedOut ? `no answer within ${deliveryTimeoutMs / 1000} s` : `could not connect: ${String(error)}`,
+    };
+  }
+  // The body is not read: only the status matters, and an unread body must still be released.
+  await response.body?.cancel();
+  if (response.status >= 200 && response.status < 300) return { ok: true, statusCode: response.status };
+  if (response.status >= 300 && response.status < 400)
+    return { ok: false, retry: false, statusCode: response.status, error: "answered with a redirect (not followed)" };
+  return {
+    ok: false,
+    retry: retryableStatus(response.status),
+    statusCode: response.status,
+    error: `answered HTTP ${response.status}`,
+  };
+}
