@@ -1,7 +1,8 @@
 // Ingestion of orders and identify calls: hash identifiers, skip what is already stored, resolve the
-// touched region of the identity graph, then write orders, identities, merges and the customers' totals
-// (new orders added, merged or moved customers rebuilt) in ONE D1 batch (all or nothing). A batch it refuses comes back as an `IngestRefusal` outcome for
-// the route to answer; nothing here speaks HTTP.
+// touched region of the identity graph, then write orders, identities, merges and the customers'
+// totals (new orders added, merged or moved customers rebuilt) in ONE D1 batch (all or nothing). A
+// batch it refuses comes back as an `IngestRefusal` outcome for the route to answer; nothing here
+// speaks HTTP.
 import type { SQL } from "drizzle-orm";
 import type { CountryCode } from "libphonenumber-js/min";
 import { runBatch } from "../../db/batch.ts";
@@ -33,6 +34,7 @@ import {
   loadTotals,
   reassignOrderStatements,
   rebuildSummaryStatements,
+  type TotalsWrite,
   totalsGuard,
   totalsOrderOf,
   writeTotalsStatements,
@@ -112,7 +114,7 @@ async function totalsStatements(
     gained.set(customerId, [...(gained.get(customerId) ?? []), order]);
   }
   const stored = await loadTotals(db, [...gained.keys()]);
-  const folded: Parameters<typeof writeTotalsStatements>[0][number][] = [];
+  const folded: TotalsWrite[] = [];
   for (const [customerId, orders] of gained) {
     const totals = addOrders(stored.get(customerId)?.totals ?? null, orders);
     if (!totals) {

@@ -264,15 +264,18 @@ function upsertRows(
     ON CONFLICT (${sql.raw(key.join(", "))}) DO UPDATE SET ${sql.raw(updates)}`;
 }
 
+/** One customer's totals to write: the summary, and the category rows that changed. */
+export interface TotalsWrite {
+  customerId: string;
+  summary: SummaryTotals;
+  categories: readonly CategoryTotals[];
+}
+
 /**
  * Writes customers' summaries and the given category rows (those the new orders touched; the others
  * did not change), the summaries marked with `revision`.
  */
-export function writeTotalsStatements(
-  rows: readonly { customerId: string; summary: SummaryTotals; categories: readonly CategoryTotals[] }[],
-  now: string,
-  revision: string,
-): SQL[] {
+export function writeTotalsStatements(rows: readonly TotalsWrite[], now: string, revision: string): SQL[] {
   if (rows.length === 0) return [];
   const summaries = rows.map(({ customerId, summary }) => ({ customerId, ...summary }));
   const categories = rows.flatMap(({ customerId, categories }) =>
