@@ -3,9 +3,12 @@
 // `wrangler dev` then serves; no identity resolution: each generated customer is one Patron customer
 // holding one account), then measures:
 // - bytes stored per customer (D1's meta.size_after; per table with dbstat when the sqlite3 CLI is there),
-// - ingestion through the real ingestOrders code: orders/s and rows written per order (D1's
-//   meta.rows_written) for new orders of existing customers, for new customers, and for a replay,
-// - the nightly job's wall time under `wrangler dev`,
+// - rows written per order (D1's meta.rows_written) through the real ingestOrders code, in-process on
+//   the seeded database, for new orders of existing customers, for new customers, and for a replay; and
+//   the rows a full rebuild of those customers' totals writes (what every touched customer cost per
+//   batch before totals were folded, and what a merge still costs),
+// - the nightly job's wall time under `wrangler dev`, then POST /v1/orders orders/s there (the same
+//   three cases, other orders),
 // - GET /v1/recommendations for many distinct known shoppers next to a bare single-row D1 read
 //   (GET /v1/customers/:id of an unknown id), alternated in the same run, as recommendations.bench.ts.
 // Prints the figures and writes them as JSON.
@@ -29,7 +32,12 @@ import type { Db } from "../../worker/env.ts";
 import { signShopperToken } from "../../worker/http/shopper-token.ts";
 import { hashIdentifiers } from "../../worker/identity/identity.keys.ts";
 import { ingestOrders } from "../../worker/orders/ingest.ts";
-import { insertOrderStatements, totalsOrderOf, writeTotalsStatements } from "../../worker/orders/orders.repo.ts";
+import {
+  insertOrderStatements,
+  rebuildSummaryStatements,
+  totalsOrderOf,
+  writeTotalsStatements,
+} from "../../worker/orders/orders.repo.ts";
 import type { OrderInput } from "../../worker/orders/orders.schemas.ts";
 import { upsertProducts } from "../../worker/orders/products.repo.ts";
 import { applyMigrations, startDevWorker, testSecrets } from "../fixtures/wrangler-dev.ts";
@@ -179,24 +187,20 @@ interface IngestFigure {
 }
 
 /**
- * ingestOrders (the code POST /v1/orders runs) on the seeded database: a new order for each of
- * ingestBatch × ingestBatches existing customers spread over the base, the same batches replayed, and
- * as many orders of new customers.
+ * ingestBatch × ingestBatches new orders of 2 lines, placed a minute ago: one for each of as many
+ * existing customers spread over the base (`existing`), and one for each of as many new customers.
  */
-async function measureIngestion(d1: D1Database, size: number, products: { id: string; categoryId: string }[]) {
-  const { binding, meter } = meteredD1(d1);
-  const db = drizzle(binding, { schema }) as unknown as Db;
-  const now = new Date();
-  const attribution = { secrets: [testSecrets.SHOPPER_TOKEN_SECRET], eventWindowDays: 7, orderWindowDays: 30 };
+function benchOrders(size: number, products: readonly { id: string; categoryId: string }[], label: string) {
   const total = ingestBatch * ingestBatches;
+  const placedAt = new Date(Date.now() - 60_000).toISOString();
   const orderFor = (account: string, k: number): OrderInput => {
     const product = products[(k * 7919) % products.length]!;
     const other = products[(k * 104_729 + 13) % products.length]!;
     return {
-      id: `${account}-bench-${k}`,
+      id: `${account}-${label}-${k}`,
       channel: "web",
       storeId: null,
-      placedAt: new Date(now.getTime() - 60_000).toISOString(),
+      placedAt,
       currency: "USD",
       identifiers: { account },
       lines: [
@@ -206,8 +210,46 @@ async function measureIngestion(d1: D1Database, size: number, products: { id: st
       recommendationId: null,
     };
   };
-  const existing = Array.from({ length: total }, (_, k) => orderFor(accountOf(Math.floor((k * size) / total)), k));
-  const fresh = Array.from({ length: total }, (_, k) => orderFor(`scale-new-${k}`, k));
+  return {
+    existing: Array.from({ length: total }, (_, k) => orderFor(accountOf(Math.floor((k * size) / total)), k)),
+    fresh: Array.from({ length: total }, (_, k) => orderFor(`scale-${label}-${k}`, k)),
+  };
+}
+
+/** POST /v1/orders on `wrangler dev`: orders/s for new orders of existing customers, a replay, new customers. */
+async function measureHttpIngestion(url: string, size: number, products: { id: string; categoryId: string }[]) {
+  const headers = { Authorization: `Bearer ${testSecrets.PATRON_API_KEY}`, "Content-Type": "application/json" };
+  const { existing, fresh } = benchOrders(size, products, "http");
+  const post = async (orders: OrderInput[]) => {
+    const started = performance.now();
+    for (let i = 0; i < orders.length; i += ingestBatch) {
+      const response = await fetch(`${url}/v1/orders`, {
+        method: "POST",
+        headers,
+        body: JSON.stringify({ orders: orders.slice(i, i + ingestBatch) }),
+      });
+      if (!response.ok) throw new Error(`POST /v1/orders answered ${response.status}: ${await response.text()}`);
+      await response.arrayBuffer();
+    }
+    return { orders: orders.length, ordersPerSecond: orders.length / ((performance.now() - started) / 1000) };
+  };
+  const existingCustomers = await post(existing);
+  const replay = await post(existing);
+  const newCustomers = await post(fresh);
+  return { batchSize: ingestBatch, existingCustomers, replay, newCustomers };
+}
+
+/**
+ * ingestOrders (the code POST /v1/orders runs) on the seeded database: a new order for each of
+ * ingestBatch × ingestBatches existing customers spread over the base, the same batches replayed, and
+ * as many orders of new customers.
+ */
+async function measureIngestion(d1: D1Database, size: number, products: { id: string; categoryId: string }[]) {
+  const { binding, meter } = meteredD1(d1);
+  const db = drizzle(binding, { schema }) as unknown as Db;
+  const now = new Date();
+  const attribution = { secrets: [testSecrets.SHOPPER_TOKEN_SECRET], eventWindowDays: 7, orderWindowDays: 30 };
+  const { existing, fresh } = benchOrders(size, products, "in-process");
   const run = async (orders: OrderInput[]): Promise<IngestFigure> => {
     meter.rowsWritten = 0;
     const started = performance.now();
@@ -231,7 +273,17 @@ async function measureIngestion(d1: D1Database, size: number, products: { id: st
   const existingCustomers = await run(existing);
   const replay = await run(existing);
   const newCustomers = await run(fresh);
-  return { batchSize: ingestBatch, existingCustomers, replay, newCustomers };
+  // What each touched customer cost every batch before totals were folded, and still costs on a merge.
+  const touched = [...new Set(existing.map((order) => order.identifiers.account as string))];
+  const ids = touched.map((account) => customerIdOf(Number(account.slice("scale-".length))));
+  meter.rowsWritten = 0;
+  for (let i = 0; i < ids.length; i += ingestBatch)
+    await runBatch(
+      { $client: binding },
+      rebuildSummaryStatements(ids.slice(i, i + ingestBatch), now.toISOString(), "bench"),
+    );
+  const rebuildRowsPerCustomer = meter.rowsWritten / ids.length;
+  return { batchSize: ingestBatch, existingCustomers, replay, newCustomers, rebuildRowsPerCustomer };
 }
 
 /** Bytes per table and index (dbstat), when the sqlite3 CLI is installed; null otherwise. */
@@ -327,6 +379,7 @@ async function runSize(size: number, options: Options) {
         detail: ((await nightly.json()) as { data?: { status?: string; detail?: unknown } }).data ?? null,
       };
       console.log(`nightly job: ${nightly.status} in ${nightlyFigure.seconds.toFixed(1)} s`);
+      const httpIngestion = await measureHttpIngestion(worker.url, seeded.customers, generateProducts({ seed }));
       const recommendations = await measureRecommendations(worker.url, seeded.customers, options);
       return {
         customers: seeded.customers,
@@ -338,7 +391,7 @@ async function runSize(size: number, options: Options) {
           bytesPerCustomer: seeded.databaseBytes / seeded.customers,
           tables,
         },
-        ingestion,
+        ingestion: { inProcess: ingestion, http: httpIngestion },
         nightly: { status: nightlyFigure.status, seconds: nightlyFigure.seconds },
         recommendations,
       };
@@ -357,12 +410,16 @@ export default async function scaleBench(args: string[]) {
     if (!Number.isInteger(size) || size <= 0) throw new Error(`--sizes takes positive customer counts, got ${size}`);
     const result = await runSize(size, options);
     results.push(result);
-    const { recommendations: r, ingestion: i, storage } = result;
+    const { recommendations: r, storage } = result;
+    const { inProcess: i, http: h } = result.ingestion;
     console.log(
       `customers ${result.customers} (${result.orders} orders, ${result.lines} lines); ${(storage.bytesPerCustomer / 1024).toFixed(1)} KiB per customer (${(storage.databaseBytes / 1e6).toFixed(0)} MB)`,
     );
     console.log(
-      `ingest, batches of ${i.batchSize}: existing customers ${i.existingCustomers.ordersPerSecond.toFixed(0)} orders/s, ${i.existingCustomers.rowsWrittenPerOrder.toFixed(1)} rows written/order; new customers ${i.newCustomers.ordersPerSecond.toFixed(0)} orders/s, ${i.newCustomers.rowsWrittenPerOrder.toFixed(1)} rows/order; replay ${i.replay.ordersPerSecond.toFixed(0)} orders/s, ${i.replay.rowsWrittenPerOrder.toFixed(1)} rows/order`,
+      `POST /v1/orders, batches of ${h.batchSize}: existing customers ${h.existingCustomers.ordersPerSecond.toFixed(0)} orders/s; replay ${h.replay.ordersPerSecond.toFixed(0)} orders/s; new customers ${h.newCustomers.ordersPerSecond.toFixed(0)} orders/s`,
+    );
+    console.log(
+      `rows written per order (in-process ingestOrders): existing customers ${i.existingCustomers.rowsWrittenPerOrder.toFixed(1)}, new customers ${i.newCustomers.rowsWrittenPerOrder.toFixed(1)}, replay ${i.replay.rowsWrittenPerOrder.toFixed(1)}; a full rebuild of one customer's totals ${i.rebuildRowsPerCustomer.toFixed(1)} rows`,
     );
     console.log(`baseline single-row D1 read: ${fmt(r.baseline)}`);
     console.log(`GET /v1/recommendations:     ${fmt(r.recommendations)} (${r.shoppers} distinct shoppers)`);
