@@ -153,8 +153,9 @@ export const products = sqliteTable(
 );
 
 /**
- * The per-customer RFM-T summary and every aggregate the request path needs. Rebuilt from `orders` in
- * the same D1 batch that writes an order, so it is never out of step.
+ * The per-customer RFM-T summary and every aggregate the request path needs. Written in the same D1
+ * batch as the orders, so it is never out of step: a new order is added to it, a merge or an erasure
+ * rebuilds it from `orders` (worker/orders/orders.repo.ts).
  */
 export const customerSummaries = sqliteTable("customer_summaries", {
   customerId: text("customer_id").primaryKey(),
@@ -173,6 +174,8 @@ export const customerSummaries = sqliteTable("customer_summaries", {
   positiveDays: integer("positive_days").notNull().default(0), // purchase days whose orders total > 0
   positiveDaySpend: real("positive_day_spend").notNull().default(0),
   firstDaySpend: real("first_day_spend").notNull().default(0), // the first purchase day's total when positive
+  /** The last purchase day's total: a later order that day adds to it (worker/core/profile/customer-totals.ts). */
+  lastDaySpend: real("last_day_spend").notNull().default(0),
   webOrders: integer("web_orders").notNull(),
   storeOrders: integer("store_orders").notNull(),
   appOrders: integer("app_orders").notNull(),
@@ -180,6 +183,11 @@ export const customerSummaries = sqliteTable("customer_summaries", {
   units: real("units").notNull(),
   discountedUnits: real("discounted_units").notNull(), // units bought below list price
   updatedAt: text("updated_at").notNull(),
+  /**
+   * A fresh random token on every write of the row (and of the customer's category rows with it): an
+   * ingest batch that folded orders into the totals it read aborts when the token moved meanwhile.
+   */
+  revision: text("revision").notNull().default(""),
 });
 
 /** Per customer × category: counts, spend, last purchase, typical price paid, discounted share. */

@@ -5,45 +5,7 @@
 import { generateCustomers, generateProducts } from "../../db/seed/generate.ts";
 import { signShopperToken } from "../../worker/http/shopper-token.ts";
 import { startDevWorker, testSecrets } from "../fixtures/wrangler-dev.ts";
-
-interface LoadResult {
-  requestsPerSecond: number;
-  p50: number;
-  p99: number;
-  errors: number;
-}
-
-async function load(
-  requests: number,
-  connections: number,
-  send: (i: number) => Promise<Response>,
-  expectedStatus = 200,
-): Promise<LoadResult> {
-  const latencies: number[] = [];
-  let errors = 0;
-  let next = 0;
-  const start = performance.now();
-  await Promise.all(
-    Array.from({ length: connections }, async () => {
-      while (next < requests) {
-        const i = next++;
-        const t = performance.now();
-        const response = await send(i);
-        await response.arrayBuffer();
-        latencies.push(performance.now() - t);
-        // Any other answer is an error (a 429 would be a fast answer that flatters the figures).
-        if (response.status !== expectedStatus) errors++;
-      }
-    }),
-  );
-  const seconds = (performance.now() - start) / 1000;
-  latencies.sort((a, b) => a - b);
-  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
-  return { requestsPerSecond: requests / seconds, p50: at(0.5), p99: at(0.99), errors };
-}
-
-const fmt = (r: LoadResult) =>
-  `${r.requestsPerSecond.toFixed(0)} req/s, p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms, unexpected status ${r.errors}`;
+import { fmt, type LoadResult, load, medianRound } from "./measure.ts";
 
 export default async function recommendationsBench(args: string[]) {
   const customers = Number(args[0] ?? 10_000);
@@ -124,12 +86,8 @@ export default async function recommendationsBench(args: string[]) {
         ),
       );
     }
-    const median = (results: LoadResult[]) =>
-      [...results].sort((x, y) => x.requestsPerSecond - y.requestsPerSecond)[
-        Math.floor(results.length / 2)
-      ] as LoadResult;
-    const baseline = median(baselineRounds);
-    const recs = median(recsRounds);
+    const baseline = medianRound(baselineRounds);
+    const recs = medianRound(recsRounds);
     console.log(
       `customers ${customers}; ${rounds} alternating rounds of ${requests} requests per route (median round); ${connections} connections; ${tokens.length} distinct shoppers`,
     );

@@ -17,7 +17,7 @@ import type { CategoryStat, Product } from "../core/ranking/types.ts";
 import type { Db } from "../env.ts";
 import { modelNames, saveModels } from "../models/models.repo.ts";
 
-/** Customers used to fit the population models; beyond this a random sample is fitted. */
+/** Customers used to fit the population models; beyond this a sample is fitted (fitSampleQuery). */
 const maxFitCustomers = 200_000;
 const populationPageSize = 2_000;
 
@@ -51,9 +51,19 @@ const toSummaryRow = (row: SummaryDbRow): SummaryRow => ({
 
 const summaryColumns = sql`s.customer_id, s.purchase_days, s.first_order_at, s.last_order_at, s.second_purchase_at, s.gap_square_sum, s.positive_days, s.positive_day_spend, s.first_day_spend, s.units, s.discounted_units`;
 
+/**
+ * The summaries the customer models are fitted on: the first maxFitCustomers in customer id order, read
+ * along the primary-key index (no sort, no scan of the table past the sample). Customer ids are random
+ * (ingest.ts newCustomerId), independent of anything the models see, so this is a uniform sample, and
+ * the same one every night while the customers stay the same; `ORDER BY random()` would read and sort
+ * the whole table.
+ */
+export function fitSampleQuery(limit = maxFitCustomers) {
+  return sql`SELECT ${summaryColumns} FROM customer_summaries s ORDER BY s.customer_id LIMIT ${limit}`;
+}
+
 export async function fitCustomerModelsStep(db: Db, now: Date) {
-  const rows = await db.all<SummaryDbRow>(sql`
-    SELECT ${summaryColumns} FROM customer_summaries s ORDER BY random() LIMIT ${maxFitCustomers}`);
+  const rows = await db.all<SummaryDbRow>(fitSampleQuery());
   const models = fitPopulationModels(rows.map(toSummaryRow), now);
   const id = await saveModels(
     db,

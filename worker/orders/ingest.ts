@@ -1,12 +1,14 @@
 // Ingestion of orders and identify calls: hash identifiers, skip what is already stored, resolve the
-// touched region of the identity graph, then write orders, identities, merges and rebuilt summaries
-// in ONE D1 batch (all or nothing). A batch it refuses comes back as an `IngestRefusal` outcome for
-// the route to answer; nothing here speaks HTTP.
+// touched region of the identity graph, then write orders, identities, merges and the customers'
+// totals (new orders added, merged or moved customers rebuilt) in ONE D1 batch (all or nothing). A
+// batch it refuses comes back as an `IngestRefusal` outcome for the route to answer; nothing here
+// speaks HTTP.
 import type { SQL } from "drizzle-orm";
 import type { CountryCode } from "libphonenumber-js/min";
 import { runBatch } from "../../db/batch.ts";
 import { orderSource, planResolution, type ResolutionPlan } from "../core/identity/plan.ts";
 import type { Observation } from "../core/identity/resolve.ts";
+import { addOrders, type TotalsOrder } from "../core/profile/customer-totals.ts";
 import type { IdentifierKind } from "../core/vocabulary.ts";
 import type { Db } from "../env.ts";
 import {
@@ -29,8 +31,13 @@ import { ignoredAttributions } from "./order-attribution.ts";
 import {
   existingOrderIds,
   insertOrderStatements,
+  loadTotals,
   reassignOrderStatements,
   rebuildSummaryStatements,
+  type TotalsWrite,
+  totalsGuard,
+  totalsOrderOf,
+  writeTotalsStatements,
 } from "./orders.repo.ts";
 import type { IdentifiersInput, OrderInput } from "./orders.schemas.ts";
 
@@ -87,18 +94,61 @@ const newCustomerId = () => `c_${crypto.randomUUID().replaceAll("-", "").slice(0
 const maxAttempts = 5;
 
 /**
+ * The statements that bring the plan's customers' totals up to date. A customer who only gains new
+ * orders has them added to the totals read now (one summary row and the touched category rows
+ * written), guarded by totalsGuard; the rest (merges, moved orders, and an order addOrders cannot fold,
+ * such as one older than the customer's last purchase day) are rebuilt from all their orders.
+ */
+async function totalsStatements(
+  db: Db,
+  plan: ResolutionPlan,
+  customerOf: ReadonlyMap<string, string>,
+  freshOrders: readonly TotalsOrder[],
+  now: string,
+): Promise<SQL[]> {
+  const recompute = new Set(plan.recomputeCustomers);
+  const gained = new Map<string, TotalsOrder[]>();
+  for (const order of freshOrders) {
+    const customerId = customerOf.get(orderSource(order.id));
+    if (!customerId || recompute.has(customerId)) continue;
+    gained.set(customerId, [...(gained.get(customerId) ?? []), order]);
+  }
+  const stored = await loadTotals(db, [...gained.keys()]);
+  const folded: TotalsWrite[] = [];
+  for (const [customerId, orders] of gained) {
+    const totals = addOrders(stored.get(customerId)?.totals ?? null, orders);
+    if (!totals) {
+      recompute.add(customerId);
+      continue;
+    }
+    const touched = new Set(orders.flatMap((order) => order.lines.map((line) => line.categoryId)));
+    const categories = totals.categories.filter((category) => touched.has(category.categoryId));
+    folded.push({ customerId, summary: totals.summary, categories });
+  }
+  const revision = crypto.randomUUID();
+  const guard = folded.map(({ customerId }) => ({ customerId, revision: stored.get(customerId)?.revision ?? null }));
+  return [
+    ...(guard.length > 0 ? [totalsGuard(guard)] : []),
+    ...writeTotalsStatements(folded, now, revision),
+    ...rebuildSummaryStatements([...recompute].sort(), now, revision),
+  ];
+}
+
+/**
  * Plans from a fresh read of the touched region and writes everything in one batch guarded by
- * regionGuard: if another request changed the region in between, the batch aborts whole and the
- * plan is made again from the new state, so concurrent writers never split or double-count anyone.
+ * regionGuard (and totalsGuard): if another request changed the region or the totals in between, the
+ * batch aborts whole and the plan is made again from the new state, so concurrent writers never split
+ * or double-count anyone.
  */
 async function resolveAndWrite(
   db: Db,
   fresh: Observation[],
   masks: Map<string, string>,
   now: Date,
-  freshOrderIds: string[],
+  freshOrders: readonly TotalsOrder[],
   extra: (customerOf: Map<string, string>) => SQL[],
 ): Promise<{ kind: "written"; plan: ResolutionPlan; customerOf: Map<string, string> } | IngestRefusal> {
+  const freshOrderIds = freshOrders.map((order) => order.id);
   const startKeys = fresh.flatMap((o) => o.identities.map((ref) => ref.key));
   const nowIso = now.toISOString();
   for (let attempt = 1; ; attempt++) {
@@ -117,7 +167,7 @@ async function resolveAndWrite(
           .filter((change) => region.orderCustomers.has(change.source))
           .map((change) => ({ orderId: change.source.slice("order:".length), customerId: change.customerId })),
       ),
-      ...rebuildSummaryStatements(plan.affectedCustomers, nowIso),
+      ...(await totalsStatements(db, plan, customerOf, freshOrders, nowIso)),
       guard.clear,
     ];
     try {
@@ -184,7 +234,7 @@ export async function ingestOrders(
       fresh.map((f) => f.observation),
       masks,
       now,
-      fresh.map((f) => f.order.id),
+      fresh.map((f) => totalsOrderOf(f.order)),
       (owners) => [
         suppressionGuard(kept.flatMap((order) => order.suppressionKeys)),
         ...insertOrderStatements(

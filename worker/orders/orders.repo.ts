@@ -1,8 +1,11 @@
-// Orders, order lines and the per-customer summaries derived from them. Summaries are rebuilt from
-// the orders table inside the same D1 batch that writes the orders, so they can never drift, a
-// replay cannot double-count, and a merge moves history by re-pointing orders.
-import { sql } from "drizzle-orm";
-import { jsonEach } from "../../db/batch.ts";
+// Orders, order lines and the per-customer totals derived from them (customer_summaries and
+// customer_category_stats). The totals are written in the same D1 batch as the orders, so they never
+// drift: a new order is added to the totals read before the batch (customer-totals.ts addOrder), the
+// batch aborting if they changed meanwhile (totalsGuard), and a merge or a moved order rebuilds them
+// from the orders table. A replay adds nothing: its orders are not new.
+import { type SQL, sql } from "drizzle-orm";
+import { batchRows, jsonEach } from "../../db/batch.ts";
+import type { CategoryTotals, CustomerTotals, SummaryTotals, TotalsOrder } from "../core/profile/customer-totals.ts";
 import type { Db } from "../env.ts";
 import type { OrderInput } from "./orders.schemas.ts";
 
@@ -39,6 +42,20 @@ export function orderTotals(order: OrderInput) {
   }
   const round = (n: number) => Math.round(n * 100) / 100;
   return { total: round(total), discountTotal: round(discountTotal), units, discountedUnits };
+}
+
+/** An order as the totals see it: stored time spelling, totals as stored, list price defaulted. */
+export function totalsOrderOf(order: OrderInput): TotalsOrder {
+  const { total, units, discountedUnits } = orderTotals(order);
+  return {
+    id: order.id,
+    placedAt: new Date(order.placedAt).toISOString(),
+    channel: order.channel,
+    total,
+    units,
+    discountedUnits,
+    lines: order.lines.map((line) => ({ ...line, listPrice: line.listPrice ?? line.unitPrice })),
+  };
 }
 
 export function insertOrderStatements(newOrders: { order: OrderInput; customerId: string }[], now: string) {
@@ -87,8 +104,11 @@ export function reassignOrderStatements(changes: { orderId: string; customerId: 
   ];
 }
 
-/** Rebuilds the summary and per-category stats of each customer from their orders. */
-export function rebuildSummaryStatements(customerIds: string[], now: string) {
+/**
+ * Rebuilds the summary and per-category stats of each customer from their orders; `revision` marks the
+ * rows written (see totalsGuard).
+ */
+export function rebuildSummaryStatements(customerIds: string[], now: string, revision: string) {
   if (customerIds.length === 0) return [];
   const ids = jsonEach(customerIds);
   return [
@@ -108,18 +128,19 @@ export function rebuildSummaryStatements(customerIds: string[], now: string) {
       per_day AS (
         SELECT customer_id, max(CASE WHEN n = 2 THEN day END) AS second_day, coalesce(sum(gap * gap), 0) AS gap_squares,
           sum(total > 0) AS positive_days, sum(CASE WHEN total > 0 THEN total ELSE 0 END) AS positive_day_spend,
-          max(0, sum(CASE WHEN n = 1 THEN total ELSE 0 END)) AS first_day_spend
-        FROM numbered GROUP BY customer_id)
+          max(0, sum(CASE WHEN n = 1 THEN total ELSE 0 END)) AS first_day_spend,
+          sum(CASE WHEN n = days THEN total ELSE 0 END) AS last_day_spend
+        FROM (SELECT *, count(*) OVER (PARTITION BY customer_id) AS days FROM numbered) GROUP BY customer_id)
       INSERT INTO customer_summaries (customer_id, orders, purchase_days, first_order_at, last_order_at, spend,
         positive_orders, positive_spend, first_order_spend, second_purchase_at, gap_square_sum, positive_days,
-        positive_day_spend, first_day_spend, web_orders, store_orders, app_orders, phone_orders, units,
-        discounted_units, updated_at)
+        positive_day_spend, first_day_spend, last_day_spend, web_orders, store_orders, app_orders, phone_orders, units,
+        discounted_units, updated_at, revision)
       SELECT o.customer_id, count(*), count(DISTINCT substr(o.placed_at, 1, 10)), min(o.placed_at), max(o.placed_at),
         sum(o.total), sum(o.total > 0), sum(CASE WHEN o.total > 0 THEN o.total ELSE 0 END),
         max(0, (SELECT f.total FROM orders f WHERE f.customer_id = o.customer_id ORDER BY f.placed_at, f.id LIMIT 1)),
-        d.second_day, d.gap_squares, d.positive_days, d.positive_day_spend, d.first_day_spend,
+        d.second_day, d.gap_squares, d.positive_days, d.positive_day_spend, d.first_day_spend, d.last_day_spend,
         sum(o.channel = 'web'), sum(o.channel = 'store'), sum(o.channel = 'app'), sum(o.channel = 'phone'),
-        sum(o.units), sum(o.discounted_units), ${now}
+        sum(o.units), sum(o.discounted_units), ${now}, ${revision}
       FROM o JOIN per_day d ON d.customer_id = o.customer_id GROUP BY o.customer_id`,
     sql`DELETE FROM customer_category_stats WHERE customer_id IN (SELECT value FROM ${ids})`,
     sql`
@@ -134,6 +155,147 @@ export function rebuildSummaryStatements(customerIds: string[], now: string) {
       FROM orders o JOIN order_lines l ON l.order_id = o.id
       WHERE o.customer_id IN (SELECT value FROM ${ids})
       GROUP BY o.customer_id, l.category_id`,
+  ];
+}
+
+/** customer_summaries columns, in CustomerTotals' names. */
+const summaryColumns = {
+  orders: "orders",
+  purchaseDays: "purchase_days",
+  firstOrderAt: "first_order_at",
+  lastOrderAt: "last_order_at",
+  spend: "spend",
+  positiveOrders: "positive_orders",
+  positiveSpend: "positive_spend",
+  firstOrderSpend: "first_order_spend",
+  secondPurchaseAt: "second_purchase_at",
+  gapSquareSum: "gap_square_sum",
+  positiveDays: "positive_days",
+  positiveDaySpend: "positive_day_spend",
+  firstDaySpend: "first_day_spend",
+  lastDaySpend: "last_day_spend",
+  webOrders: "web_orders",
+  storeOrders: "store_orders",
+  appOrders: "app_orders",
+  phoneOrders: "phone_orders",
+  units: "units",
+  discountedUnits: "discounted_units",
+} satisfies Record<keyof SummaryTotals, string>;
+
+/** customer_category_stats columns, in CategoryTotals' names. */
+const categoryColumns = {
+  categoryId: "category_id",
+  orders: "orders",
+  purchaseDays: "purchase_days",
+  units: "units",
+  spend: "spend",
+  firstPurchaseAt: "first_purchase_at",
+  lastPurchaseAt: "last_purchase_at",
+  avgUnitPrice: "avg_unit_price",
+  discountedUnits: "discounted_units",
+  webUnits: "web_units",
+  storeUnits: "store_units",
+} satisfies Record<keyof CategoryTotals, string>;
+
+const selectAs = (columns: Record<string, string>, alias: string) =>
+  sql.raw(
+    Object.entries(columns)
+      .map(([name, column]) => `${alias}.${column} AS "${name}"`)
+      .join(", "),
+  );
+
+/** The stored totals of some customers, with the revision they were read at; absent customers have none. */
+export async function loadTotals(
+  db: Db,
+  customerIds: readonly string[],
+): Promise<Map<string, { totals: CustomerTotals; revision: string }>> {
+  const loaded = new Map<string, { totals: CustomerTotals; revision: string }>();
+  if (customerIds.length === 0) return loaded;
+  const ids = jsonEach(customerIds);
+  const [summaries = [], categories = []] = await batchRows(db, [
+    sql`SELECT s.customer_id AS "customerId", s.revision, ${selectAs(summaryColumns, "s")}
+        FROM customer_summaries s WHERE s.customer_id IN (SELECT value FROM ${ids})`,
+    sql`SELECT c.customer_id AS "customerId", ${selectAs(categoryColumns, "c")}
+        FROM customer_category_stats c WHERE c.customer_id IN (SELECT value FROM ${ids})`,
+  ]);
+  for (const { customerId, revision, ...summary } of summaries)
+    loaded.set(String(customerId), {
+      totals: { summary: summary as unknown as SummaryTotals, categories: [] },
+      revision: String(revision),
+    });
+  for (const { customerId, ...category } of categories)
+    loaded.get(String(customerId))?.totals.categories.push(category as unknown as CategoryTotals);
+  return loaded;
+}
+
+/**
+ * For an ingest batch: aborts it (NOT NULL on ingest_checks.ok, as regionGuard) when any of these
+ * customers' totals were written since they were read at `revision` (null: believed absent), so folding
+ * an order into totals another request just changed can never lose or double-count an order.
+ */
+export function totalsGuard(read: readonly { customerId: string; revision: string | null }[]): SQL {
+  return sql`
+    INSERT INTO ingest_checks (ok) SELECT CASE WHEN NOT EXISTS (
+      SELECT 1 FROM ${jsonEach(read)} j LEFT JOIN customer_summaries s ON s.customer_id = j.value ->> 'customerId'
+      WHERE s.revision IS NOT (j.value ->> 'revision')) THEN 1 END`;
+}
+
+/** INSERT … SELECT of JSON rows (field → column), updating every column but the key on conflict. */
+function upsertRows(
+  table: string,
+  key: readonly string[],
+  columns: Record<string, string>,
+  rows: readonly object[],
+  fixed: Record<string, SQL> = {},
+): SQL {
+  const fields = Object.keys(columns);
+  const targets = [...fields.map((field) => columns[field]!), ...Object.keys(fixed)];
+  const values = sql.join(
+    [...fields.map((field) => sql.raw(`value ->> '${field}'`)), ...Object.values(fixed)],
+    sql`, `,
+  );
+  const updates = targets
+    .filter((column) => !key.includes(column))
+    .map((column) => `${column} = excluded.${column}`)
+    .join(", ");
+  return sql`
+    INSERT INTO ${sql.raw(table)} (${sql.raw(targets.join(", "))})
+    SELECT ${values} FROM ${jsonEach(rows)} WHERE true
+    ON CONFLICT (${sql.raw(key.join(", "))}) DO UPDATE SET ${sql.raw(updates)}`;
+}
+
+/** One customer's totals to write: the summary, and the category rows that changed. */
+export interface TotalsWrite {
+  customerId: string;
+  summary: SummaryTotals;
+  categories: readonly CategoryTotals[];
+}
+
+/**
+ * Writes customers' summaries and the given category rows (those the new orders touched; the others
+ * did not change), the summaries marked with `revision`.
+ */
+export function writeTotalsStatements(rows: readonly TotalsWrite[], now: string, revision: string): SQL[] {
+  if (rows.length === 0) return [];
+  const summaries = rows.map(({ customerId, summary }) => ({ customerId, ...summary }));
+  const categories = rows.flatMap(({ customerId, categories }) =>
+    categories.map((category) => ({ customerId, ...category })),
+  );
+  return [
+    upsertRows("customer_summaries", ["customer_id"], { customerId: "customer_id", ...summaryColumns }, summaries, {
+      updated_at: sql`${now}`,
+      revision: sql`${revision}`,
+    }),
+    ...(categories.length > 0
+      ? [
+          upsertRows(
+            "customer_category_stats",
+            ["customer_id", "category_id"],
+            { customerId: "customer_id", ...categoryColumns },
+            categories,
+          ),
+        ]
+      : []),
   ];
 }
 

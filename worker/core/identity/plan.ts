@@ -39,8 +39,14 @@ export interface ResolutionPlan {
   /** Merged-away customers, the survivor, and an observation that linked them (for the merge log). */
   merges: { from: string; into: string; source: string }[];
   created: string[];
-  /** Customers whose summaries must be rebuilt (gained or lost orders). */
+  /** Customers whose summaries change (gained or lost orders). */
   affectedCustomers: string[];
+  /**
+   * Of those, the ones whose summaries must be recomputed from all their orders: they lost or gained a
+   * stored order, or took part in a merge. A customer who only gains new orders has them added
+   * (profile/customer-totals.ts).
+   */
+  recomputeCustomers: string[];
   refused: [string, string][];
 }
 
@@ -82,6 +88,7 @@ export function planResolution(
 
   const componentCustomers = new Set(assignment.customerOfComponent);
   const affected = new Set<string>();
+  const recompute = new Set<string>();
   const orderChanges: { source: string; customerId: string }[] = [];
   const created = [...assignment.created];
   for (const observation of region.observations) {
@@ -100,12 +107,18 @@ export function planResolution(
     if (customerId !== stored) {
       orderChanges.push({ source: observation.source, customerId });
       affected.add(customerId);
-      if (stored) affected.add(stored);
+      if (stored) {
+        affected.add(stored);
+        recompute.add(stored);
+        recompute.add(customerId);
+      }
     }
   }
   for (const { from, into } of assignment.merges) {
-    affected.add(from);
-    affected.add(into);
+    for (const customer of [from, into]) {
+      affected.add(customer);
+      recompute.add(customer);
+    }
   }
   const merges = assignment.merges.map(({ from, into }) => {
     const linking = region.observations.find(
@@ -121,6 +134,7 @@ export function planResolution(
     merges,
     created,
     affectedCustomers: [...affected].sort(),
+    recomputeCustomers: [...recompute].sort(),
     refused: partition.refused,
   };
 }

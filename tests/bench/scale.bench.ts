@@ -1,0 +1,443 @@
+// The figures of docs/scaling.md at several database sizes. For each size it seeds that many generated
+// customers directly into a fresh local D1 (through wrangler's platform proxy, the same local database
+// `wrangler dev` then serves; no identity resolution: each generated customer is one Patron customer
+// holding one account), then measures:
+// - bytes stored per customer (D1's meta.size_after; per table with dbstat when the sqlite3 CLI is there),
+// - rows written per order (D1's meta.rows_written) through the real ingestOrders code, in-process on
+//   the seeded database, for new orders of existing customers, for new customers, and for a replay; and
+//   the rows a full rebuild of those customers' totals writes (what every touched customer cost per
+//   batch before totals were folded, and what a merge still costs),
+// - the nightly job's wall time under `wrangler dev`, then POST /v1/orders orders/s there (the same
+//   three cases, other orders),
+// - GET /v1/recommendations for many distinct known shoppers next to a bare single-row D1 read
+//   (GET /v1/customers/:id of an unknown id), alternated in the same run, as recommendations.bench.ts.
+// Prints the figures and writes them as JSON.
+// Usage: npm run bench -- scale [--sizes 10000,100000] [--requests 400] [--connections 8] [--out file.json]
+// (1,000,000 customers: --sizes 10000,100000,1000000; it takes a long while and several GB of disk).
+import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { sql } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/d1";
+import { getPlatformProxy } from "wrangler";
+import { progressBar } from "../../cli/import/progress.ts";
+import { jsonEach, runBatch } from "../../db/batch.ts";
+import * as schema from "../../db/schema.ts";
+import { generateCustomers, generateProducts } from "../../db/seed/generate.ts";
+import { totalsOfOrders } from "../../worker/core/profile/customer-totals.ts";
+import type { Db } from "../../worker/env.ts";
+import { signShopperToken } from "../../worker/http/shopper-token.ts";
+import { hashIdentifiers } from "../../worker/identity/identity.keys.ts";
+import { ingestOrders } from "../../worker/orders/ingest.ts";
+import {
+  insertOrderStatements,
+  rebuildSummaryStatements,
+  totalsOrderOf,
+  writeTotalsStatements,
+} from "../../worker/orders/orders.repo.ts";
+import type { OrderInput } from "../../worker/orders/orders.schemas.ts";
+import { upsertProducts } from "../../worker/orders/products.repo.ts";
+import { applyMigrations, startDevWorker, testSecrets } from "../fixtures/wrangler-dev.ts";
+import { fmt, type LoadResult, load, medianRound } from "./measure.ts";
+
+const root = path.resolve(import.meta.dirname, "../..");
+const seed = 11;
+/** Customers written per D1 batch while seeding. */
+const seedBatchCustomers = 500;
+/** Orders per ingestion batch, and batches per measurement. */
+const ingestBatch = 100;
+const ingestBatches = 10;
+/** Distinct known shoppers the recommendation load cycles through. */
+const shoppers = 2000;
+
+interface Options {
+  sizes: number[];
+  requests: number;
+  connections: number;
+  out: string;
+}
+
+function parseOptions(args: string[]): Options {
+  const value = (name: string) => {
+    const index = args.indexOf(`--${name}`);
+    return index >= 0 ? args[index + 1] : undefined;
+  };
+  return {
+    sizes: (value("sizes") ?? "10000,100000").split(",").map(Number),
+    requests: Number(value("requests") ?? 400),
+    connections: Number(value("connections") ?? 8),
+    out: path.resolve(value("out") ?? path.join(root, ".wrangler/bench/scale.json")),
+  };
+}
+
+const accountOf = (index: number) => `scale-${index}`;
+/** Random-looking and stable, like the ids ingestion makes (the nightly sample relies on that). */
+const customerIdOf = (index: number) => `c_${createHash("sha256").update(accountOf(index)).digest("hex").slice(0, 20)}`;
+
+/** A D1 binding that adds up meta.rows_written of every batch and keeps the last meta.size_after. */
+function meteredD1(d1: D1Database) {
+  const meter = { rowsWritten: 0, sizeAfter: 0 };
+  const binding = new Proxy(d1, {
+    get(target, property) {
+      if (property === "batch")
+        return async (statements: D1PreparedStatement[]) => {
+          const results = await target.batch(statements);
+          for (const result of results) {
+            meter.rowsWritten += result.meta.rows_written ?? 0;
+            meter.sizeAfter = result.meta.size_after ?? meter.sizeAfter;
+          }
+          return results;
+        };
+      const value = Reflect.get(target, property);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  return { binding, meter };
+}
+
+interface Seeded {
+  customers: number;
+  orders: number;
+  lines: number;
+  seconds: number;
+  databaseBytes: number;
+}
+
+/** Writes `size` generated customers with their orders, identity, summary and category stats. */
+async function seedCustomers(d1: D1Database, size: number): Promise<Seeded> {
+  const { binding, meter } = meteredD1(d1);
+  const client = { $client: binding };
+  const now = new Date();
+  const at = now.toISOString();
+  const products = generateProducts({ seed }).map((product) => ({ ...product, active: true }));
+  await upsertProducts(drizzle(binding, { schema }) as unknown as Db, products, now);
+  const bar = progressBar(size, "customers");
+  const started = performance.now();
+  let customers = 0;
+  let orders = 0;
+  let lines = 0;
+  let pending: { index: number; orders: OrderInput[] }[] = [];
+  const flush = async () => {
+    if (pending.length === 0) return;
+    const identities = await Promise.all(
+      pending.map(async ({ index }) => {
+        const { identities } = await hashIdentifiers({ account: accountOf(index) }, testSecrets.IDENTITY_HASH_SECRET);
+        return { customerId: customerIdOf(index), ...identities[0]! };
+      }),
+    );
+    const observations = pending.flatMap(({ orders }, i) =>
+      orders.map((order) => ({ source: `order:${order.id}`, key: identities[i]!.key })),
+    );
+    await runBatch(client, [
+      sql`INSERT INTO customers (id, created_at, updated_at) SELECT value, ${at}, ${at} FROM ${jsonEach(identities.map((i) => i.customerId))}`,
+      sql`INSERT INTO identities (key, kind, customer_id, masked, shared, created_at)
+          SELECT value ->> 'key', value ->> 'kind', value ->> 'customerId', value ->> 'masked', 0, ${at}
+          FROM ${jsonEach(identities)}`,
+      sql`INSERT INTO identity_observations (source, identity_key, verified)
+          SELECT value ->> 'source', value ->> 'key', 1 FROM ${jsonEach(observations)}`,
+      ...insertOrderStatements(
+        pending.flatMap(({ index, orders }) => orders.map((order) => ({ order, customerId: customerIdOf(index) }))),
+        at,
+      ),
+      ...writeTotalsStatements(
+        pending.map(({ index, orders }) => {
+          const totals = totalsOfOrders(orders.map(totalsOrderOf));
+          return { customerId: customerIdOf(index), summary: totals.summary, categories: totals.categories };
+        }),
+        at,
+        "seed",
+      ),
+    ]);
+    customers += pending.length;
+    pending = [];
+    bar.update(customers);
+  };
+  let index = 0;
+  for (const generated of generateCustomers({
+    seed,
+    customers: size,
+    today: at.slice(0, 10),
+    includePersonas: false,
+  })) {
+    const customerOrders = generated.orders.map((order) => ({
+      ...order,
+      id: `${accountOf(index)}-${order.id}`,
+      identifiers: { account: accountOf(index) },
+    })) as OrderInput[];
+    if (customerOrders.length > 0) {
+      pending.push({ index, orders: customerOrders });
+      orders += customerOrders.length;
+      lines += customerOrders.reduce((sum, order) => sum + order.lines.length, 0);
+    }
+    index++;
+    if (pending.length >= seedBatchCustomers) await flush();
+  }
+  await flush();
+  bar.stop();
+  return { customers, orders, lines, seconds: (performance.now() - started) / 1000, databaseBytes: meter.sizeAfter };
+}
+
+interface IngestFigure {
+  orders: number;
+  ordersPerSecond: number;
+  rowsWrittenPerOrder: number;
+}
+
+/**
+ * ingestBatch × ingestBatches new orders of 2 lines, placed a minute ago: one for each of as many
+ * existing customers spread over the base (`existing`), and one for each of as many new customers.
+ */
+function benchOrders(size: number, products: readonly { id: string; categoryId: string }[], label: string) {
+  const total = ingestBatch * ingestBatches;
+  const placedAt = new Date(Date.now() - 60_000).toISOString();
+  const orderFor = (account: string, k: number): OrderInput => {
+    const product = products[(k * 7919) % products.length]!;
+    const other = products[(k * 104_729 + 13) % products.length]!;
+    return {
+      id: `${account}-${label}-${k}`,
+      channel: "web",
+      storeId: null,
+      placedAt,
+      currency: "USD",
+      identifiers: { account },
+      lines: [
+        { productId: product.id, categoryId: product.categoryId, quantity: 1, unitPrice: 20, listPrice: 25 },
+        { productId: other.id, categoryId: other.categoryId, quantity: 2, unitPrice: 8, listPrice: 8 },
+      ],
+      recommendationId: null,
+    };
+  };
+  return {
+    existing: Array.from({ length: total }, (_, k) => orderFor(accountOf(Math.floor((k * size) / total)), k)),
+    fresh: Array.from({ length: total }, (_, k) => orderFor(`scale-${label}-${k}`, k)),
+  };
+}
+
+/** POST /v1/orders on `wrangler dev`: orders/s for new orders of existing customers, a replay, new customers. */
+async function measureHttpIngestion(url: string, size: number, products: { id: string; categoryId: string }[]) {
+  const headers = { Authorization: `Bearer ${testSecrets.PATRON_API_KEY}`, "Content-Type": "application/json" };
+  const { existing, fresh } = benchOrders(size, products, "http");
+  const post = async (orders: OrderInput[]) => {
+    const started = performance.now();
+    for (let i = 0; i < orders.length; i += ingestBatch) {
+      const response = await fetch(`${url}/v1/orders`, {
+        method: "POST",
+        headers,
+        body: JSON.stringify({ orders: orders.slice(i, i + ingestBatch) }),
+      });
+      if (!response.ok) throw new Error(`POST /v1/orders answered ${response.status}: ${await response.text()}`);
+      await response.arrayBuffer();
+    }
+    return { orders: orders.length, ordersPerSecond: orders.length / ((performance.now() - started) / 1000) };
+  };
+  const existingCustomers = await post(existing);
+  const replay = await post(existing);
+  const newCustomers = await post(fresh);
+  return { batchSize: ingestBatch, existingCustomers, replay, newCustomers };
+}
+
+/**
+ * ingestOrders (the code POST /v1/orders runs) on the seeded database: a new order for each of
+ * ingestBatch × ingestBatches existing customers spread over the base, the same batches replayed, and
+ * as many orders of new customers.
+ */
+async function measureIngestion(d1: D1Database, size: number, products: { id: string; categoryId: string }[]) {
+  const { binding, meter } = meteredD1(d1);
+  const db = drizzle(binding, { schema }) as unknown as Db;
+  const now = new Date();
+  const attribution = { secrets: [testSecrets.SHOPPER_TOKEN_SECRET], eventWindowDays: 7, orderWindowDays: 30 };
+  const { existing, fresh } = benchOrders(size, products, "in-process");
+  const run = async (orders: OrderInput[]): Promise<IngestFigure> => {
+    meter.rowsWritten = 0;
+    const started = performance.now();
+    for (let i = 0; i < orders.length; i += ingestBatch) {
+      const outcome = await ingestOrders(
+        db,
+        testSecrets.IDENTITY_HASH_SECRET,
+        orders.slice(i, i + ingestBatch),
+        new Date(),
+        attribution,
+      );
+      if (outcome.kind !== "ingested") throw new Error(`ingestion refused: ${outcome.kind}`);
+    }
+    const seconds = (performance.now() - started) / 1000;
+    return {
+      orders: orders.length,
+      ordersPerSecond: orders.length / seconds,
+      rowsWrittenPerOrder: meter.rowsWritten / orders.length,
+    };
+  };
+  const existingCustomers = await run(existing);
+  const replay = await run(existing);
+  const newCustomers = await run(fresh);
+  // What each touched customer cost every batch before totals were folded, and still costs on a merge.
+  const touched = [...new Set(existing.map((order) => order.identifiers.account as string))];
+  const ids = touched.map((account) => customerIdOf(Number(account.slice("scale-".length))));
+  meter.rowsWritten = 0;
+  for (let i = 0; i < ids.length; i += ingestBatch)
+    await runBatch(
+      { $client: binding },
+      rebuildSummaryStatements(ids.slice(i, i + ingestBatch), now.toISOString(), "bench"),
+    );
+  const rebuildRowsPerCustomer = meter.rowsWritten / ids.length;
+  return { batchSize: ingestBatch, existingCustomers, replay, newCustomers, rebuildRowsPerCustomer };
+}
+
+/** Bytes per table and index (dbstat), when the sqlite3 CLI is installed; null otherwise. */
+async function tableBytes(persistDir: string): Promise<Record<string, number> | null> {
+  const folder = path.join(persistDir, "v3/d1/miniflare-D1DatabaseObject");
+  const file = readdirSync(folder).find((name) => name.endsWith(".sqlite") && name !== "metadata.sqlite");
+  if (!file) return null;
+  try {
+    const { stdout } = await promisify(execFile)(
+      "sqlite3",
+      ["-readonly", "-json", path.join(folder, file), "SELECT name, sum(pgsize) AS bytes FROM dbstat GROUP BY name"],
+      { maxBuffer: 16 * 1024 * 1024 },
+    );
+    const rows = JSON.parse(stdout || "[]") as { name: string; bytes: number }[];
+    return Object.fromEntries(rows.sort((a, b) => b.bytes - a.bytes).map((row) => [row.name, row.bytes]));
+  } catch {
+    return null;
+  }
+}
+
+/** Recommendations for many distinct known shoppers against the bare read, alternated in rounds. */
+async function measureRecommendations(url: string, size: number, options: Options) {
+  const admin = { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` };
+  const count = Math.min(shoppers, size);
+  const tokens = await Promise.all(
+    Array.from({ length: count }, (_, k) =>
+      signShopperToken(accountOf(Math.floor((k * size) / count)), testSecrets.SHOPPER_TOKEN_SECRET, 3600, new Date()),
+    ),
+  );
+  const recommendations = (i: number) =>
+    fetch(`${url}/v1/recommendations?limit=8&categories=4`, {
+      headers: { Authorization: `Bearer ${tokens[i % tokens.length]}` },
+    });
+  const bareRead = () => fetch(`${url}/v1/customers/c_missing_${Math.random()}`, { headers: admin });
+  for (let i = 0; i < 20; i++) {
+    await (await recommendations(i)).arrayBuffer();
+    await (await bareRead()).arrayBuffer();
+  }
+  const rounds = 3;
+  const baselineRounds: LoadResult[] = [];
+  const recsRounds: LoadResult[] = [];
+  for (let round = 0; round < rounds; round++) {
+    baselineRounds.push(await load(options.requests, options.connections, bareRead, 404));
+    recsRounds.push(
+      await load(options.requests, options.connections, (i) => recommendations(i + round * options.requests)),
+    );
+  }
+  const baseline = medianRound(baselineRounds);
+  const recs = medianRound(recsRounds);
+  return {
+    shoppers: count,
+    rounds,
+    requestsPerRound: options.requests,
+    connections: options.connections,
+    baseline,
+    recommendations: recs,
+    ratio: recs.requestsPerSecond / baseline.requestsPerSecond,
+  };
+}
+
+async function runSize(size: number, options: Options) {
+  const persistDir = mkdtempSync(path.join(tmpdir(), "patron-scale-"));
+  try {
+    await applyMigrations(persistDir);
+    const proxy = await getPlatformProxy<{ DB: D1Database }>({
+      configPath: path.join(root, "wrangler.toml"),
+      persist: { path: path.join(persistDir, "v3") },
+    });
+    let seeded: Seeded;
+    let ingestion: Awaited<ReturnType<typeof measureIngestion>>;
+    try {
+      console.log(`seeding ${size} customers`);
+      seeded = await seedCustomers(proxy.env.DB, size);
+      console.log(
+        `seeded ${seeded.customers} customers, ${seeded.orders} orders, ${seeded.lines} lines in ${seeded.seconds.toFixed(0)} s`,
+      );
+      const products = generateProducts({ seed });
+      ingestion = await measureIngestion(proxy.env.DB, seeded.customers, products);
+    } finally {
+      await proxy.dispose();
+    }
+    const tables = await tableBytes(persistDir);
+    const worker = await startDevWorker({ persistDir, vars: { RATE_LIMITS: "off" }, timeoutMs: 180_000 });
+    try {
+      const nightlyStart = performance.now();
+      const nightly = await fetch(`${worker.url}/v1/admin/jobs/nightly?wait=1`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` },
+      });
+      const nightlyFigure = {
+        status: nightly.status,
+        seconds: (performance.now() - nightlyStart) / 1000,
+        detail: ((await nightly.json()) as { data?: { status?: string; detail?: unknown } }).data ?? null,
+      };
+      console.log(`nightly job: ${nightly.status} in ${nightlyFigure.seconds.toFixed(1)} s`);
+      const httpIngestion = await measureHttpIngestion(worker.url, seeded.customers, generateProducts({ seed }));
+      const recommendations = await measureRecommendations(worker.url, seeded.customers, options);
+      return {
+        customers: seeded.customers,
+        orders: seeded.orders,
+        lines: seeded.lines,
+        seedSeconds: seeded.seconds,
+        storage: {
+          databaseBytes: seeded.databaseBytes,
+          bytesPerCustomer: seeded.databaseBytes / seeded.customers,
+          tables,
+        },
+        ingestion: { inProcess: ingestion, http: httpIngestion },
+        nightly: { status: nightlyFigure.status, seconds: nightlyFigure.seconds },
+        recommendations,
+      };
+    } finally {
+      await worker.stop();
+    }
+  } finally {
+    rmSync(persistDir, { recursive: true, force: true });
+  }
+}
+
+export default async function scaleBench(args: string[]) {
+  const options = parseOptions(args);
+  const results = [];
+  for (const size of options.sizes) {
+    if (!Number.isInteger(size) || size <= 0) throw new Error(`--sizes takes positive customer counts, got ${size}`);
+    const result = await runSize(size, options);
+    results.push(result);
+    const { recommendations: r, storage } = result;
+    const { inProcess: i, http: h } = result.ingestion;
+    console.log(
+      `customers ${result.customers} (${result.orders} orders, ${result.lines} lines); ${(storage.bytesPerCustomer / 1024).toFixed(1)} KiB per customer (${(storage.databaseBytes / 1e6).toFixed(0)} MB)`,
+    );
+    console.log(
+      `POST /v1/orders, batches of ${h.batchSize}: existing customers ${h.existingCustomers.ordersPerSecond.toFixed(0)} orders/s; replay ${h.replay.ordersPerSecond.toFixed(0)} orders/s; new customers ${h.newCustomers.ordersPerSecond.toFixed(0)} orders/s`,
+    );
+    console.log(
+      `rows written per order (in-process ingestOrders): existing customers ${i.existingCustomers.rowsWrittenPerOrder.toFixed(1)}, new customers ${i.newCustomers.rowsWrittenPerOrder.toFixed(1)}, replay ${i.replay.rowsWrittenPerOrder.toFixed(1)}; a full rebuild of one customer's totals ${i.rebuildRowsPerCustomer.toFixed(1)} rows`,
+    );
+    console.log(`baseline single-row D1 read: ${fmt(r.baseline)}`);
+    console.log(`GET /v1/recommendations:     ${fmt(r.recommendations)} (${r.shoppers} distinct shoppers)`);
+    console.log(`ratio recommendations / baseline: ${r.ratio.toFixed(2)}`);
+  }
+  const first = results[0];
+  const summary = results.map((result) => ({
+    customers: result.customers,
+    ratio: result.recommendations.ratio,
+    ratioOfSmallest: first ? result.recommendations.ratio / first.recommendations.ratio : 1,
+  }));
+  console.log(
+    `ratios by size: ${summary.map((s) => `${s.customers}: ${s.ratio.toFixed(2)} (${s.ratioOfSmallest.toFixed(2)}x the smallest)`).join("; ")}`,
+  );
+  mkdirSync(path.dirname(options.out), { recursive: true });
+  writeFileSync(
+    options.out,
+    `${JSON.stringify({ measuredAt: new Date().toISOString(), options, results, summary }, null, 2)}\n`,
+  );
+  console.log(`written ${options.out}`);
+}

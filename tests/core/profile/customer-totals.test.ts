@@ -1,0 +1,155 @@
+// addOrder folds one order into a customer's totals; whatever it folds must equal the full recompute
+// (totalsOfOrders) over the same orders. Amounts are multiples of 1/4, exact in binary floating point,
+// so sums compare exactly whatever order they were added in: the test checks the maths, not rounding.
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import {
+  addOrder,
+  addOrders,
+  type CustomerTotals,
+  type TotalsOrder,
+  totalsOfOrders,
+} from "../../../worker/core/profile/customer-totals.ts";
+import { channels } from "../../../worker/core/vocabulary.ts";
+
+const quarter = (max: number) => fc.integer({ min: 0, max: max * 4 }).map((n) => n / 4);
+
+const lineArbitrary = fc.record({
+  categoryId: fc.constantFrom("tea", "cups", "kettles"),
+  quantity: fc.integer({ min: 1, max: 4 }),
+  unitPrice: quarter(40),
+  listPrice: quarter(50),
+});
+
+/** Orders over a few weeks, several per day and some at the same instant, some free. */
+const ordersArbitrary = fc
+  .array(
+    fc.record({
+      day: fc.integer({ min: 0, max: 20 }),
+      minute: fc.constantFrom(0, 30, 600, 1439),
+      channel: fc.constantFrom(...channels),
+      lines: fc.array(lineArbitrary, { minLength: 1, maxLength: 4 }),
+    }),
+    { minLength: 1, maxLength: 12 },
+  )
+  .map((drafts) =>
+    drafts.map((draft, index): TotalsOrder => {
+      const placedAt = new Date(Date.UTC(2026, 0, 1 + draft.day) + draft.minute * 60_000).toISOString();
+      let total = 0;
+      let units = 0;
+      let discountedUnits = 0;
+      for (const line of draft.lines) {
+        total += line.quantity * line.unitPrice;
+        units += line.quantity;
+        if (line.unitPrice < line.listPrice - 0.005) discountedUnits += line.quantity;
+      }
+      return { id: `o${index}`, placedAt, channel: draft.channel, total, units, discountedUnits, lines: draft.lines };
+    }),
+  );
+
+const byTime = (orders: readonly TotalsOrder[]) =>
+  [...orders].sort((a, b) => (a.placedAt === b.placedAt ? (a.id < b.id ? -1 : 1) : a.placedAt < b.placedAt ? -1 : 1));
+
+/** Categories in one order, so two totals compare whichever order their categories were first met in. */
+const normalised = (totals: CustomerTotals) => ({
+  summary: totals.summary,
+  categories: [...totals.categories].sort((a, b) => (a.categoryId < b.categoryId ? -1 : 1)),
+});
+
+describe("addOrder", () => {
+  it("folding the orders one by one in time order equals the recompute", () => {
+    fc.assert(
+      fc.property(ordersArbitrary, (orders) => {
+        let totals: CustomerTotals | null = null;
+        const ordered = byTime(orders);
+        for (const [index, order] of ordered.entries()) {
+          const outcome = addOrder(totals, order);
+          // In time order only an order at the very instant of the first one is refused.
+          if (outcome.kind === "recompute") expect(outcome.reason).toBe("ties_first_order");
+          totals = outcome.kind === "added" ? outcome.totals : totalsOfOrders(ordered.slice(0, index + 1));
+        }
+        expect(normalised(totals!)).toEqual(normalised(totalsOfOrders(orders)));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("in any arrival order, every fold it accepts equals the recompute of the orders so far", () => {
+    fc.assert(
+      fc.property(
+        ordersArbitrary.chain((orders) => fc.shuffledSubarray(orders, { minLength: orders.length })),
+        (arrival) => {
+          let totals: CustomerTotals | null = null;
+          for (const [index, order] of arrival.entries()) {
+            const seen = arrival.slice(0, index + 1);
+            const outcome = addOrder(totals, order);
+            if (outcome.kind === "added") {
+              expect(normalised(outcome.totals)).toEqual(normalised(totalsOfOrders(seen)));
+              totals = outcome.totals;
+            } else {
+              // Refused only when the fold cannot know: an earlier day, or the first order's instant.
+              const previous = totals!.summary;
+              expect(
+                order.placedAt.slice(0, 10) < previous.lastOrderAt.slice(0, 10) ||
+                  order.placedAt === previous.firstOrderAt,
+              ).toBe(true);
+              totals = totalsOfOrders(seen);
+            }
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it("addOrders folds a batch in time order, or answers null when one order cannot be folded", () => {
+    fc.assert(
+      fc.property(ordersArbitrary, fc.integer({ min: 0, max: 12 }), (orders, split) => {
+        const ordered = byTime(orders);
+        const stored = ordered.slice(0, Math.min(split, ordered.length - 1));
+        const batch = ordered.slice(stored.length);
+        const start = stored.length > 0 ? totalsOfOrders(stored) : null;
+        const folded = addOrders(start, [...batch].reverse());
+        if (folded) expect(normalised(folded)).toEqual(normalised(totalsOfOrders(orders)));
+        else expect(batch.some((order) => order.placedAt === ordered[0]!.placedAt && order !== ordered[0])).toBe(true);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("refuses an order older than the last purchase day and folds a later one on the last day", () => {
+    const order = (id: string, placedAt: string, total: number): TotalsOrder => ({
+      id,
+      placedAt,
+      channel: "web",
+      total,
+      units: 1,
+      discountedUnits: 0,
+      lines: [{ categoryId: "tea", quantity: 1, unitPrice: total, listPrice: total }],
+    });
+    const start = totalsOfOrders([
+      order("a", "2026-01-01T10:00:00.000Z", 0),
+      order("b", "2026-01-05T10:00:00.000Z", 0),
+    ]);
+    expect(addOrder(start, order("c", "2026-01-03T10:00:00.000Z", 5))).toEqual({
+      kind: "recompute",
+      reason: "before_last_day",
+    });
+    const sameDay = addOrder(start, order("d", "2026-01-05T08:00:00.000Z", 5));
+    expect(sameDay.kind).toBe("added");
+    if (sameDay.kind !== "added") return;
+    // The last day was free; with this order it counts as a paid day.
+    expect(sameDay.totals.summary).toMatchObject({
+      orders: 3,
+      purchaseDays: 2,
+      positiveDays: 1,
+      positiveDaySpend: 5,
+      lastDaySpend: 5,
+      lastOrderAt: "2026-01-05T10:00:00.000Z",
+      gapSquareSum: 16,
+    });
+    expect(sameDay.totals.categories).toEqual([
+      expect.objectContaining({ categoryId: "tea", orders: 3, purchaseDays: 2 }),
+    ]);
+  });
+});

@@ -1,0 +1,208 @@
+// The hot paths read along indexes only. Each request below runs through the real app with a D1 binding
+// that records every statement it prepares (SQL and bound values); each recorded statement is then
+// planned with EXPLAIN QUERY PLAN. A plan step that SCANs a table fails the test, so a change that
+// makes a hot read scan fails here. Allowed: SEARCH (an index or the primary key), the json_each of a
+// bound list, a CTE or subquery built from indexed reads, and one kind of SCAN: a keyset page, which
+// walks an index in the query's ORDER BY and stops at its LIMIT (no sort).
+import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { sql } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/d1";
+import { beforeAll, describe, expect, it } from "vitest";
+import * as schema from "../../db/schema.ts";
+import { createApp } from "../../worker/app.ts";
+import { signShopperToken } from "../../worker/http/shopper-token.ts";
+import { fitSampleQuery } from "../../worker/jobs/nightly.repo.ts";
+import { adminKey, anOrder, apiKey, uniquePrefix } from "../fixtures/builders.ts";
+
+const app = createApp();
+
+interface Recorded {
+  sql: string;
+  params: unknown[];
+}
+
+/** env.DB, recording each statement that runs (alone or in a batch). */
+function recordingDb(real: D1Database, log: Recorded[]): D1Database {
+  const realOf = new WeakMap<object, D1PreparedStatement>();
+  const recordOf = new WeakMap<object, Recorded>();
+  const wrap = (statement: D1PreparedStatement, record: Recorded): D1PreparedStatement => {
+    const run =
+      <T>(call: () => Promise<T>) =>
+      () => {
+        log.push(record);
+        return call();
+      };
+    const fake = {
+      bind: (...values: unknown[]) => wrap(statement.bind(...values), { sql: record.sql, params: values }),
+      first: (column?: string) => run(() => statement.first(column as string))(),
+      all: () => run(() => statement.all())(),
+      raw: (options?: { columnNames?: boolean }) =>
+        run(() => statement.raw(options as { columnNames: true }) as Promise<unknown[]>)(),
+      run: () => run(() => statement.run())(),
+    } as unknown as D1PreparedStatement;
+    realOf.set(fake, statement);
+    recordOf.set(fake, record);
+    return fake;
+  };
+  return {
+    prepare: (sql: string) => wrap(real.prepare(sql), { sql, params: [] }),
+    batch: (statements: D1PreparedStatement[]) => {
+      for (const statement of statements) log.push(recordOf.get(statement) as Recorded);
+      return real.batch(statements.map((statement) => realOf.get(statement) ?? statement));
+    },
+  } as unknown as D1Database;
+}
+
+/** Every statement one request runs. */
+async function statementsOf(request: Request): Promise<{ status: number; statements: Recorded[] }> {
+  const log: Recorded[] = [];
+  const context = createExecutionContext();
+  const response = await app.fetch(request, { ...env, DB: recordingDb(env.DB, log) }, context);
+  await response.arrayBuffer();
+  await waitOnExecutionContext(context);
+  return { status: response.status, statements: log };
+}
+
+const names = (pattern: RegExp, sql: string) => [...sql.matchAll(pattern)].map((match) => match[1]!.toLowerCase());
+
+/** Plan steps that read a table without an index, or walk one without a LIMIT to stop them. */
+async function scansIn({ sql, params }: Recorded): Promise<string[]> {
+  const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`)
+    .bind(...params)
+    .all<{ detail: string }>();
+  const steps = results.map((row) => row.detail);
+  // Names of CTEs: SCANs of them read what their own (checked) steps produced.
+  const ctes = names(/(?:\bWITH(?:\s+RECURSIVE)?|,)\s*(\w+)(?:\s*\([^)]*\))?\s+AS\s*\(/gi, sql);
+  const aliases = ctes.flatMap((cte) => names(new RegExp(`\\b${cte}\\s+(?:AS\\s+)?(\\w+)`, "gi"), sql));
+  const derived = new Set([...ctes, ...aliases]);
+  const keysetPage = /\bORDER BY\b[\s\S]*\bLIMIT\b/i.test(sql) && !steps.some((step) => /FOR ORDER BY/.test(step));
+  return steps.filter((step) => {
+    const scan = /^SCAN (\S+)/.exec(step);
+    if (!scan) return false;
+    const target = scan[1]!.toLowerCase();
+    if (target === "constant" || target.startsWith("(subquery") || derived.has(target)) return false;
+    if (/VIRTUAL TABLE/.test(step)) return false;
+    return !(keysetPage && /USING (COVERING )?INDEX/.test(step));
+  });
+}
+
+async function expectIndexedOnly(label: string, request: Request, status = 200) {
+  const { status: answered, statements } = await statementsOf(request);
+  expect(answered, label).toBe(status);
+  expect(statements.length, `${label}: ran no statement`).toBeGreaterThan(0);
+  for (const statement of statements) {
+    const scans = await scansIn(statement);
+    expect(scans, `${label}: ${statement.sql.replace(/\s+/g, " ").trim()}`).toEqual([]);
+  }
+}
+
+const admin = { Authorization: `Bearer ${adminKey}` };
+const request = (path: string, init: RequestInit = {}) => new Request(`http://patron.test${path}`, init);
+const p = uniquePrefix("plans");
+const shoppers = [`${p}-a`, `${p}-b`];
+let customerId = "";
+
+beforeAll(async () => {
+  const day = 86_400_000;
+  const orders = shoppers.flatMap((account, c) =>
+    [40, 20, 5].map((daysAgo, k) =>
+      anOrder({
+        id: `${p}-${c}-${k}`,
+        placedAt: new Date(Date.now() - daysAgo * day).toISOString(),
+        identifiers: { account },
+        lines: [{ productId: `sku-${k}`, categoryId: `cat-${k}`, quantity: 1, unitPrice: 10 + k }],
+      }),
+    ),
+  );
+  const post = (path: string, body: unknown, key = apiKey) =>
+    app.fetch(
+      request(path, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json" },
+        body: JSON.stringify(body),
+      }),
+      env,
+      createExecutionContext(),
+    );
+  expect((await post("/v1/orders", { orders })).status).toBe(200);
+  const products = [0, 1, 2].map((k) => ({
+    id: `sku-${k}`,
+    title: `Item ${k}`,
+    categoryId: `cat-${k}`,
+    listPrice: 20,
+  }));
+  expect((await post("/v1/products", { products })).status).toBe(200);
+  const run = await post("/v1/admin/jobs/nightly?wait=1", {}, adminKey);
+  expect(run.status, await run.clone().text()).toBe(200);
+  const owner = await env.DB.prepare("SELECT customer_id FROM orders WHERE id = ?")
+    .bind(`${p}-0-0`)
+    .first<{ customer_id: string }>();
+  customerId = owner!.customer_id;
+});
+
+describe("hot queries use indexes only", () => {
+  it("a known shopper's recommendations", async () => {
+    const secret = env.SHOPPER_TOKEN_SECRET;
+    const [warm, measured] = await Promise.all(
+      shoppers.map((account) => signShopperToken(account, secret, 3600, new Date())),
+    );
+    // The first request fills the isolate's caches (catalog, models, rules); the second is the hot path.
+    await statementsOf(request("/v1/recommendations?limit=8", { headers: { Authorization: `Bearer ${warm}` } }));
+    for (const placement of ["home", "buy-again"])
+      await expectIndexedOnly(
+        `recommendations ${placement}`,
+        request(`/v1/recommendations?limit=8&placement=${placement}`, {
+          headers: { Authorization: `Bearer ${measured}` },
+        }),
+      );
+  });
+
+  it("an identity lookup and a customer's summary", async () => {
+    await expectIndexedOnly(
+      "lookup",
+      request(`/v1/customers/lookup?kind=account&value=${encodeURIComponent(shoppers[0]!)}`, { headers: admin }),
+    );
+    await expectIndexedOnly("customer", request(`/v1/customers/${customerId}`, { headers: admin }));
+  });
+
+  it("the order idempotency check: a replayed batch", async () => {
+    const replay = anOrder({ id: `${p}-0-0`, identifiers: { account: shoppers[0]! } });
+    await expectIndexedOnly(
+      "replayed order",
+      request("/v1/orders", {
+        method: "POST",
+        headers: { Authorization: `Bearer ${apiKey}`, "Content-Type": "application/json" },
+        body: JSON.stringify({ orders: [replay] }),
+      }),
+    );
+  });
+
+  it("admin customer list pages, first and next", async () => {
+    for (const query of ["", "sort=-overdueRatio", "stage=active", "sort=probabilityAlive&limit=1"]) {
+      const first = await statementsOf(request(`/v1/admin/customers?${query}`, { headers: admin }));
+      expect(first.status).toBe(200);
+      await expectIndexedOnly(`list ${query}`, request(`/v1/admin/customers?${query}`, { headers: admin }));
+    }
+    const page = await app.fetch(
+      request("/v1/admin/customers?sort=probabilityAlive&limit=1", { headers: admin }),
+      env,
+      createExecutionContext(),
+    );
+    const { next } = ((await page.json()) as { data: { next: string | null } }).data;
+    expect(next).toBeTruthy();
+    await expectIndexedOnly(
+      "list next page",
+      request(`/v1/admin/customers?sort=probabilityAlive&limit=1&cursor=${encodeURIComponent(next!)}`, {
+        headers: admin,
+      }),
+    );
+  });
+});
+
+describe("the nightly job's fit sample", () => {
+  it("reads the first customers along the primary-key index: no sort, no random()", async () => {
+    const db = drizzle(env.DB, { schema });
+    const plan = await db.all<{ detail: string }>(sql`EXPLAIN QUERY PLAN ${fitSampleQuery(1000)}`);
+    expect(plan.map((step) => step.detail)).toEqual(["SCAN s USING INDEX sqlite_autoindex_customer_summaries_1"]);
+  });
+});

@@ -1,0 +1,214 @@
+// Ingestion adds new orders to a customer's stored totals instead of rebuilding them. Whatever arrives,
+// in whatever batches, order, replays or concurrency, the stored totals must equal the rebuild from
+// every stored order (rebuildSummaryStatements), and an added order must write a bounded number of
+// rows however long the customer's history (D1's meta.rows_written).
+import { env, SELF } from "cloudflare:test";
+import { drizzle } from "drizzle-orm/d1";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { runBatch } from "../../db/batch.ts";
+import * as schema from "../../db/schema.ts";
+import type { Db } from "../../worker/env.ts";
+import { ingestOrders } from "../../worker/orders/ingest.ts";
+import { rebuildSummaryStatements } from "../../worker/orders/orders.repo.ts";
+import { type OrderInput, orderSchema } from "../../worker/orders/orders.schemas.ts";
+import { anOrder, client, uniquePrefix, verified } from "../fixtures/builders.ts";
+
+const api = client(SELF);
+
+async function ingest(orders: unknown[]) {
+  const response = await api.postOrders(orders);
+  expect(response.status, await response.clone().text()).toBe(200);
+}
+
+async function customerOfOrder(orderId: string): Promise<string> {
+  const row = await env.DB.prepare("SELECT customer_id FROM orders WHERE id = ?")
+    .bind(orderId)
+    .first<{ customer_id: string }>();
+  return row!.customer_id;
+}
+
+/** The customer's summary and category rows, without the bookkeeping columns a rebuild rewrites. */
+async function storedTotals(customerId: string) {
+  const summary = await env.DB.prepare("SELECT * FROM customer_summaries WHERE customer_id = ?")
+    .bind(customerId)
+    .first<Record<string, unknown>>();
+  const { updated_at: _updated, revision: _revision, ...kept } = summary ?? {};
+  const categories = await env.DB.prepare(
+    "SELECT * FROM customer_category_stats WHERE customer_id = ? ORDER BY category_id",
+  )
+    .bind(customerId)
+    .all<Record<string, unknown>>();
+  return { summary: kept, categories: categories.results };
+}
+
+/** Sums of money are added in another order than the SQL's sum(), so they may differ in the last bits. */
+function expectSameTotals(actual: Awaited<ReturnType<typeof storedTotals>>, expected: typeof actual) {
+  const close = (value: unknown) => (typeof value === "number" ? expect.closeTo(value, 9) : value);
+  const approximately = (row: Record<string, unknown>) =>
+    Object.fromEntries(Object.entries(row).map(([key, value]) => [key, close(value)]));
+  expect(actual.summary).toEqual(approximately(expected.summary));
+  expect(actual.categories).toEqual(expected.categories.map(approximately));
+}
+
+/** The stored totals next to what the rebuild from every stored order writes. */
+async function foldedAndRebuilt(customerId: string) {
+  const folded = await storedTotals(customerId);
+  const db = drizzle(env.DB, { schema });
+  await runBatch(db, rebuildSummaryStatements([customerId], new Date().toISOString(), "rebuilt"));
+  return { folded, rebuilt: await storedTotals(customerId) };
+}
+
+const cents = fc.integer({ min: 0, max: 9_999 }).map((n) => n / 100);
+
+const ordersArbitrary = fc.array(
+  fc.record({
+    day: fc.integer({ min: 1, max: 12 }),
+    hour: fc.constantFrom(0, 9, 9, 23),
+    channel: fc.constantFrom("web", "store", "app", "phone"),
+    lines: fc.array(
+      fc.record({
+        productId: fc.constantFrom("sku-1", "sku-2"),
+        categoryId: fc.constantFrom("tea", "cups", "kettles"),
+        quantity: fc.integer({ min: 1, max: 3 }),
+        unitPrice: cents,
+        listPrice: cents,
+      }),
+      { minLength: 1, maxLength: 3 },
+    ),
+  }),
+  { minLength: 1, maxLength: 7 },
+);
+
+describe("incremental customer totals", () => {
+  it("equal the rebuild whatever the batches, arrival order and replays", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        ordersArbitrary,
+        fc.array(fc.integer({ min: 1, max: 3 }), { minLength: 7, maxLength: 7 }),
+        fc.boolean(),
+        async (drafts, batchSizes, replay) => {
+          const p = uniquePrefix("fold");
+          const orders = drafts.map((draft, index) =>
+            anOrder({
+              id: `${p}-${index}`,
+              channel: draft.channel as "web",
+              placedAt: `2026-02-${String(draft.day).padStart(2, "0")}T${String(draft.hour).padStart(2, "0")}:00:00Z`,
+              identifiers: { account: `${p}-acct` },
+              lines: draft.lines,
+            }),
+          );
+          let sent = 0;
+          for (const size of batchSizes) {
+            if (sent >= orders.length) break;
+            const batch = orders.slice(sent, sent + size);
+            await ingest(batch);
+            // A retried batch (the client never saw the answer) must add nothing.
+            if (replay) await ingest(batch);
+            sent += batch.length;
+          }
+          if (sent < orders.length) await ingest(orders.slice(sent));
+          const customerId = await customerOfOrder(`${p}-0`);
+          const { folded, rebuilt } = await foldedAndRebuilt(customerId);
+          expect(folded.summary.orders).toBe(orders.length);
+          expectSameTotals(folded, rebuilt);
+        },
+      ),
+      { numRuns: 25 },
+    );
+  });
+
+  it("concurrent requests adding orders to one customer through different identifiers lose none", async () => {
+    const p = uniquePrefix("race");
+    const email = `${p}@example.com`;
+    await ingest([
+      anOrder({
+        id: `${p}-0`,
+        placedAt: "2026-03-01T10:00:00Z",
+        identifiers: { account: `${p}-a`, email: verified(email) },
+      }),
+    ]);
+    const requests = Array.from({ length: 8 }, (_, index) =>
+      ingest([
+        anOrder({
+          id: `${p}-${index + 1}`,
+          placedAt: `2026-03-${String(2 + index).padStart(2, "0")}T10:00:00Z`,
+          identifiers: index % 2 === 0 ? { account: `${p}-a` } : { email: verified(email) },
+          lines: [{ productId: "sku-1", categoryId: `cat-${index % 3}`, quantity: 1, unitPrice: 10 + index }],
+        }),
+      ]),
+    );
+    await Promise.all(requests);
+    const customerId = await customerOfOrder(`${p}-0`);
+    const { folded, rebuilt } = await foldedAndRebuilt(customerId);
+    expect(folded.summary.orders).toBe(9);
+    expectSameTotals(folded, rebuilt);
+  });
+
+  it("an order older than the last purchase day, and a merge, rebuild the totals", async () => {
+    const p = uniquePrefix("late");
+    await ingest([anOrder({ id: `${p}-new`, placedAt: "2026-03-10T10:00:00Z", identifiers: { account: `${p}-a` } })]);
+    await ingest([anOrder({ id: `${p}-old`, placedAt: "2026-03-01T10:00:00Z", identifiers: { account: `${p}-a` } })]);
+    await ingest([anOrder({ id: `${p}-other`, placedAt: "2026-03-05T10:00:00Z", identifiers: { loyalty: `${p}-L` } })]);
+    const merged = await api.identify({ account: `${p}-a`, loyalty: `${p}-L` });
+    expect(merged.status).toBe(200);
+    const customerId = await customerOfOrder(`${p}-new`);
+    expect(await customerOfOrder(`${p}-other`)).toBe(customerId);
+    const { folded, rebuilt } = await foldedAndRebuilt(customerId);
+    expect(folded.summary).toMatchObject({ orders: 3, purchase_days: 3, gap_square_sum: 4 ** 2 + 5 ** 2 });
+    expectSameTotals(folded, rebuilt);
+  });
+});
+
+/** env.DB with every batch's meta.rows_written added up. */
+function countingDb() {
+  const counter = { rowsWritten: 0 };
+  const d1 = new Proxy(env.DB, {
+    get(target, property) {
+      if (property === "batch")
+        return async (statements: D1PreparedStatement[]) => {
+          const results = await target.batch(statements);
+          for (const result of results) counter.rowsWritten += result.meta.rows_written ?? 0;
+          return results;
+        };
+      const value = Reflect.get(target, property);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  return { db: drizzle(d1, { schema }) as unknown as Db, counter };
+}
+
+describe("rows written per order", () => {
+  it("stay the same however long the customer's history, and below a rebuild's", async () => {
+    const p = uniquePrefix("rows");
+    const { db, counter } = countingDb();
+    const attribution = { secrets: ["test-shopper-secret"], eventWindowDays: 7, orderWindowDays: 30 };
+    const orderOn = (day: number): OrderInput =>
+      orderSchema.parse(
+        anOrder({
+          id: `${p}-${day}`,
+          placedAt: `2026-01-${String(day).padStart(2, "0")}T10:00:00Z`,
+          identifiers: { account: `${p}-a` },
+          lines: [
+            { productId: "sku-1", categoryId: "tea", quantity: 1, unitPrice: 10 },
+            { productId: "sku-2", categoryId: `cat-${day}`, quantity: 1, unitPrice: 5 },
+          ],
+        }),
+      );
+    const written: number[] = [];
+    for (let day = 1; day <= 20; day++) {
+      counter.rowsWritten = 0;
+      const outcome = await ingestOrders(db, "test-identity-secret", [orderOn(day)], new Date(), attribution);
+      expect(outcome.kind).toBe("ingested");
+      written.push(counter.rowsWritten);
+    }
+    // Every order after the first writes the same rows: the order, its lines, its observation, one
+    // summary row and its two category rows; none depends on the history before it.
+    expect(new Set(written.slice(1)).size).toBe(1);
+    counter.rowsWritten = 0;
+    const customerId = await customerOfOrder(`${p}-1`);
+    await runBatch(db, rebuildSummaryStatements([customerId], new Date().toISOString(), "rebuilt"));
+    // A rebuild rewrites every category the customer ever bought in (21 here), twice (delete, insert).
+    expect(counter.rowsWritten).toBeGreaterThan(2 * written[19]!);
+  });
+});
