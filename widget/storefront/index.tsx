@@ -13,9 +13,9 @@
 // Shelves on one page never repeat a product: every context's request over-fetches (the sum of the
 // page's data-limit values, at most 48) and each shelf, in the order it was mounted (page order), takes
 // its first items that no shelf before it shows. The requests run in parallel, so one budget covers them.
-import { contextQuery, loadShelf, type Report } from "./api.ts";
 // biome-ignore lint/correctness/noUnusedImports: `h` is the classic JSX factory named at the top of the file.
-import { h } from "./dom.ts";
+import { h, render } from "preact";
+import { contextQuery, loadShelf, type Report } from "./api.ts";
 import { configureEvents, forgetImpression } from "./events.ts";
 import { type FormatPrice, priceFormatter } from "./format.ts";
 import { ShelfView } from "./shelf.tsx";
@@ -97,17 +97,16 @@ function start(): void {
       // Never un-hides: a mount point the page itself hid stays hidden.
       if (items?.length === 0) mount.host.hidden = true;
       const known = shelf ? shelf.customerKnown : token; // The skeleton guesses from the token.
-      mount.root.replaceChildren(
-        ...(items?.length === 0
-          ? []
-          : [
-              <ShelfView
-                {...mount}
-                title={known ? mount.title : mount.anonymous}
-                emit={emit}
-                cart={!!hooks.addToCart?.length}
-              />,
-            ]),
+      render(
+        items?.length === 0 ? null : (
+          <ShelfView
+            {...mount}
+            title={known ? mount.title : mount.anonymous}
+            emit={emit}
+            cart={!!hooks.addToCart?.length}
+          />
+        ),
+        mount.root,
       );
     } catch {}
   };
@@ -182,6 +181,7 @@ function start(): void {
     const leaving = mounts.filter((mount) => element instanceof Node && element.contains(mount.host));
     for (const mount of leaving) {
       forgetCards(mount);
+      render(null, mount.root);
       mount.root.remove();
     }
     mounts = mounts.filter((mount) => !leaving.includes(mount));

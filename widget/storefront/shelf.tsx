@@ -4,7 +4,7 @@
 // arrives), then a row of product cards. Stateless: index.tsx re-renders it when the data changes.
 // Short tag names (i, b, em, p, ins) keep the byte budget; the stylesheet gives each one its role.
 // biome-ignore lint/correctness/noUnusedImports: `h` is the classic JSX factory named at the top of the file.
-import { h } from "./dom.ts";
+import { h } from "preact";
 import { observeImpression, type ShelfEvent, trackClick } from "./events.ts";
 import { type FormatPrice, reasonOf, withRecommendation } from "./format.ts";
 import type { Item, Shelf } from "./types.ts";
