@@ -1,6 +1,7 @@
 /// <reference types="node" />
-// Builds the storefront widget into one minified IIFE at dist/public/widget/v1.js, its data-debug module
-// at dist/public/widget/v1-debug.js, its space-reserving stylesheet at dist/public/widget/v1.css, and copies the demo
+// Builds the storefront widget into one minified IIFE at dist/public/widget/v1.js, its optional modules
+// (dist/public/widget/v1-debug.js, v1-cart.js), its space-reserving stylesheet at
+// dist/public/widget/v1.css, and copies the demo
 // storefront to dist/public/demo/. dist/public is the Worker's static-assets folder (wrangler.toml [assets]).
 //   --no-demo      leave the demo storefront out (the deploy build: `npm run deploy`)
 //   --out <dir>    build into another folder (tests)
@@ -99,15 +100,20 @@ const compressed = await minify(await readFile(bundlePath, "utf8"), {
 });
 await writeFile(bundlePath, compressed.code as string);
 
-// data-debug's explanations: an ES module next to v1.js that only pages asking for it import.
+// The optional parts: ES modules next to v1.js that v1.js imports the first time a page uses them
+// (docs/embedding.md): v1-debug.js explains a fallback for data-debug, v1-cart.js draws the
+// "Add to cart" buttons for an addToCart hook.
 await build({
-  entryPoints: [path.join(root, "widget/storefront/debug.ts")],
-  outfile: path.join(publicDir, "widget/v1-debug.js"),
+  entryPoints: { debug: "widget/storefront/debug.ts", cart: "widget/storefront/cart.ts" },
+  absWorkingDir: root,
+  outdir: path.join(publicDir, "widget"),
+  entryNames: "v1-[name]",
   bundle: true,
   minify: true,
   format: "esm",
   target: ["es2022"],
   legalComments: "none",
+  plugins: [cssAsText],
   logLevel: "warning",
 });
 

@@ -20,7 +20,7 @@ import { configureEvents, forgetImpression } from "./events.ts";
 import { type FormatPrice, priceFormatter } from "./format.ts";
 import { ShelfView } from "./shelf.tsx";
 import css from "./styles.css";
-import type { Item, Shelf } from "./types.ts";
+import type { CartButton, Item, LoadPart, Shelf } from "./types.ts";
 
 interface Mount {
   host: HTMLElement;
@@ -65,15 +65,25 @@ function start(): void {
   let generation = 0;
   const hooks: Record<string, Hook[]> = {};
 
-  // data-debug: why the popular shelf shows, explained on the console by a separately loaded script.
-  // It never sees the token: the API's refusal messages and the error names do not contain it.
-  // Loaded from next to this script, only on a page that asks for it.
-  const debug = data.debug != null && new URL("v1-debug.js", script?.src || `${api}/widget/`).href;
-  const report: Report | undefined = debug
-    ? (problem) => {
-        import(debug).then((module) => module.explain(problem, timeout, api), ignore);
-      }
-    : undefined;
+  // The optional parts, ES modules next to this script, each imported the first time the page uses it:
+  // v1-debug.js (data-debug) and v1-cart.js (an addToCart hook).
+  const parts: Record<string, Promise<unknown>> = {};
+  const load: LoadPart = (name) => {
+    parts[name] ??= import(new URL(`v1-${name}.js`, script?.src || `${api}/widget/`).href);
+    return parts[name] as Promise<never>;
+  };
+  /** Set once v1-cart.js has arrived for an addToCart hook. */
+  let cart: CartButton | undefined;
+  let styles = css;
+
+  // data-debug: why the popular shelf shows, explained on the console by v1-debug.js. It never sees the
+  // token: the API's refusal messages and the error names do not contain it.
+  const report: Report | undefined =
+    data.debug != null
+      ? (problem) => {
+          load<typeof import("./debug.ts")>("debug").then((debug) => debug.explain(problem, timeout, api), ignore);
+        }
+      : undefined;
 
   /** Calls the page's hooks; their errors (thrown or rejected) never reach the page from here. */
   function emit(name: string, detail?: unknown): void {
@@ -99,12 +109,7 @@ function start(): void {
       const known = shelf ? shelf.customerKnown : token; // The skeleton guesses from the token.
       render(
         items?.length === 0 ? null : (
-          <ShelfView
-            {...mount}
-            title={known ? mount.title : mount.anonymous}
-            emit={emit}
-            cart={!!hooks.addToCart?.length}
-          />
+          <ShelfView {...mount} title={known ? mount.title : mount.anonymous} emit={emit} cart={cart} />
         ),
         mount.root,
       );
@@ -153,7 +158,7 @@ function start(): void {
         const shadow = host.shadowRoot ?? host.attachShadow({ mode: "open" });
         // A constructed stylesheet: allowed by a strict style-src that has no 'unsafe-inline'.
         sheet ??= new CSSStyleSheet();
-        sheet.replaceSync(css);
+        sheet.replaceSync(styles);
         shadow.adoptedStyleSheets = [sheet];
         const root = shadow.appendChild(document.createElement("div"));
         const { title = "", titleAnonymous = "Popular right now", limit, currency, placement } = host.dataset;
@@ -194,7 +199,15 @@ function start(): void {
       if (command === "unmount") unmount(value);
       if (command === "on" && typeof hook === "function") {
         hooks[value as string] = [...(hooks[value as string] ?? []), hook as Hook];
-        if (value === "addToCart") for (const mount of mounts) paint(mount);
+        // The buttons arrive with their module: the shelves already shown get them then.
+        if (value === "addToCart") {
+          load<typeof import("./cart.ts")>("cart").then((module) => {
+            cart ??= module.cartButton;
+            styles = css + module.css;
+            sheet?.replaceSync(styles);
+            for (const mount of mounts) paint(mount);
+          }, ignore);
+        }
       }
       if (command === "setToken") {
         token = String(value ?? "");

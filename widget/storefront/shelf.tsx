@@ -3,11 +3,10 @@
 // The shelf's markup: a skeleton with the same geometry as the cards (so nothing moves when data
 // arrives), then a row of product cards. Stateless: index.tsx re-renders it when the data changes.
 // Short tag names (i, b, em, p, ins) keep the byte budget; the stylesheet gives each one its role.
-// biome-ignore lint/correctness/noUnusedImports: `h` is the classic JSX factory named at the top of the file.
 import { h } from "preact";
 import { observeImpression, type ShelfEvent, trackClick } from "./events.ts";
 import { type FormatPrice, reasonOf, withRecommendation } from "./format.ts";
-import type { Item, Shelf } from "./types.ts";
+import type { CartButton, Item, Shelf } from "./types.ts";
 
 /** What a card tells the page's click and addToCart hooks. */
 export interface CardDetail {
@@ -31,8 +30,8 @@ export interface ShelfProps {
   items?: Item[];
   /** Calls the page's hooks: "click", and "addToCart" when `cart` is set. */
   emit: (hook: string, detail: CardDetail) => void;
-  /** The page asked for "Add to cart" buttons. */
-  cart?: boolean;
+  /** Draws a card's "Add to cart" button (v1-cart.js), once the page registered an addToCart hook. */
+  cart?: CartButton;
 }
 
 function ProductCard({ item, position, shelf, ...props }: ShelfProps & { item: Item; position: number; shelf: Shelf }) {
@@ -84,18 +83,10 @@ function ProductCard({ item, position, shelf, ...props }: ShelfProps & { item: I
           {onSale && <s>{was}</s>}
         </em>
       </a>
-      {props.cart && (
-        <button
-          type="button"
-          tabIndex={-1}
-          onClick={() => {
-            trackClick(event);
-            emit("addToCart", detail);
-          }}
-        >
-          Add to cart
-        </button>
-      )}
+      {props.cart?.(h, () => {
+        trackClick(event);
+        emit("addToCart", detail);
+      })}
     </li>
   );
 }

@@ -1,0 +1,13 @@
+// patron("on", "addToCart", fn): an "Add to cart" button on every card. Built as its own module,
+// /widget/v1-cart.js, and imported only by pages that register an addToCart hook, so the others don't
+// download it. It takes the shelf's `h` (Preact's createElement, from v1.js) rather than bundling a
+// second copy of Preact.
+import type { h as createElement } from "preact";
+import cartCss from "./cart.css";
+
+/** Added to the shelf's stylesheet when the module arrives. */
+export const css = cartCss;
+
+/** The card's button, out of the tab order: the row's arrow keys reach it (shelf.tsx). */
+export const cartButton = (h: typeof createElement, add: () => void) =>
+  h("button", { type: "button", tabIndex: -1, onClick: add }, "Add to cart");
