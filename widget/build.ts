@@ -89,9 +89,9 @@ await build({
   plugins: [cssAsText],
   logLevel: "warning",
 });
-// esbuild bundles and minifies; a second, two-pass terser compression takes about 220 more bytes (gzip)
-// off the bundle every storefront page downloads (three passes or terser's "unsafe" options take off 10
-// more at most, not worth their assumptions).
+// esbuild bundles and minifies; a second, two-pass terser compression takes about 180 more bytes (gzip)
+// off the bundle every storefront page downloads (8,018 -> 7,835 B when measured; three passes with
+// terser's "unsafe" options take off 9 more, not worth their assumptions).
 const bundlePath = path.join(publicDir, "widget/v1.js");
 const compressed = await minify(await readFile(bundlePath, "utf8"), {
   ecma: 2020,

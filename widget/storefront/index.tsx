@@ -202,7 +202,7 @@ function start(): void {
         // The buttons arrive with their module: the shelves already shown get them then.
         if (value === "addToCart") {
           load<typeof import("./cart.ts")>("cart").then((module) => {
-            cart ??= module.cartButton;
+            cart = module.cartButton;
             styles = css + module.css;
             sheet?.replaceSync(styles);
             for (const mount of mounts) paint(mount);
