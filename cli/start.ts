@@ -3,7 +3,6 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { copyFileSync, existsSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { requiredSecrets } from "../worker/http/config.ts";
 
 const root = path.resolve(import.meta.dirname, "..");
 const bin = (name: string) => path.join(root, "node_modules/.bin", name);
@@ -32,7 +31,7 @@ function localVars(): Record<string, string> {
 async function waitForHealth(child: ChildProcess, timeoutMs: number) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`wrangler dev exited with code ${child.exitCode}`);
+    if (child.exitCode !== null) throw new Error(`the dev server exited with code ${child.exitCode}`);
     let response: Response | null = null;
     try {
       response = await fetch(`${url}/health`);
@@ -62,20 +61,17 @@ async function main() {
   execFileSync(bin("wrangler"), ["d1", "migrations", "apply", "DB", "--local"], { cwd: root, env, stdio: "pipe" });
 
   step(`Starting the worker on ${url}…`);
-  // wrangler dev reads only the secrets wrangler.toml declares from .dev.vars; the file's other local
-  // settings (PATRON_DEMO=on, HOLDOUT_SHARE=0...) are passed as variables of this local run.
-  const localSettings = Object.entries(vars)
-    .filter(([name]) => !(requiredSecrets as readonly string[]).includes(name))
-    .flatMap(([name, value]) => ["--var", `${name}:${value}`]);
-  const child = spawn(
-    bin("wrangler"),
-    ["dev", "--ip", "127.0.0.1", "--port", String(port), "--show-interactive-dev-session=false", ...localSettings],
-    {
-      cwd: root,
-      env,
-      stdio: ["ignore", "inherit", "inherit"],
+  // Wrangler's dev server without its inspector, which now and then crashed workerd during the model fit
+  // (cli/dev-server.ts says why), on the local D1 the migrations were just applied to. Every setting in
+  // .dev.vars (the local keys and PATRON_DEMO=on, HOLDOUT_SHARE=0...) is a variable of this local run.
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(root, "cli/dev-server.ts")], {
+    cwd: root,
+    env: {
+      ...env,
+      PATRON_DEV_SERVER: JSON.stringify({ port, persistDir: path.join(root, ".wrangler/state"), vars }),
     },
-  );
+    stdio: ["ignore", "inherit", "inherit"],
+  });
   const stop = () => child.kill("SIGTERM");
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);

@@ -12,7 +12,17 @@ import { startDevWorker } from "../fixtures/wrangler-dev.ts";
 
 const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, "../..");
-const demoPaths = ["/demo", "/demo/", "/demo/index.html", "/demo/shop.css", "/demo/token?account=demo-new"];
+const demoPaths = [
+  "/demo",
+  "/demo/",
+  "/demo/index.html",
+  "/demo/cart",
+  "/demo/shop.css",
+  "/demo/shop.js",
+  "/demo/images/coffee-001.svg",
+  "/demo/products/coffee-001",
+  "/demo/token?account=demo-new",
+];
 
 describe("demo exposure", () => {
   it("builds without any demo file with --no-demo, and with them by default", async () => {
@@ -49,6 +59,7 @@ describe("demo exposure", () => {
       expect(page.status).toBe(200);
       expect(await page.text()).toContain("Northwind");
       expect((await fetch(`${on.url}/demo/shop.css`)).status).toBe(200);
+      expect((await fetch(`${on.url}/demo/cart`)).status).toBe(200);
       expect((await fetch(`${on.url}/demo/token?account=demo-new`)).status).toBe(200);
       expect((await fetch(`${on.url}/demo/token?account=someone-else`)).status).toBe(403);
     } finally {

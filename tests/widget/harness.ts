@@ -61,6 +61,8 @@ export interface HostPageOptions {
   csp?: string;
   /** Script run before the widget's script: e.g. remove a browser API. */
   before?: string;
+  /** More attributes for the widget's script tag, e.g. `data-debug`. */
+  scriptAttributes?: string;
 }
 
 const defaultMount = '<div data-patron="picked-for-you" data-limit="8" data-title="Picked for you"></div>';
@@ -79,8 +81,13 @@ export function hostPage({
   lang = "en-US",
   csp,
   before = "",
+  scriptAttributes = "",
 }: HostPageOptions): string {
-  const attributes = [token ? `data-token="${token}"` : "", timeoutMs ? `data-timeout="${timeoutMs}"` : ""].join(" ");
+  const attributes = [
+    token ? `data-token="${token}"` : "",
+    timeoutMs ? `data-timeout="${timeoutMs}"` : "",
+    scriptAttributes,
+  ].join(" ");
   const script = `
   window.layoutShift = 0;
   window.violations = [];

@@ -36,13 +36,13 @@ interface RecommendationsBody {
 }
 
 // A page's reset aimed at every element the widget uses. The page keeps control of where the mount
-// point sits and how wide it is (margin, width, floats, opacity on the div itself); what is inside is
-// the widget's, so the div rule attacks only what would change the inside.
+// point sits, how wide it is and whether it shows (margin, width, floats, opacity and visibility on the
+// div itself); what is inside is the widget's, so the div rule attacks only what would change the inside.
 const hostileCss = `
   div {
     display: inline !important; padding: 40px !important; border: 9px solid red !important;
     min-height: 0 !important; font-size: 40px !important; line-height: 5 !important; color: red !important;
-    visibility: hidden !important; white-space: pre !important; text-align: right !important;
+    white-space: pre !important; text-align: right !important;
   }
   section, ul, li, a, img, p, span, h2, b, em, s, ins, i {
     display: inline !important; position: static !important;

@@ -2,6 +2,7 @@ import { env, SELF } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../../worker/app.ts";
 import { demoAccounts, demoTokenResponseSchema } from "../../worker/demo/demo.schemas.ts";
+import { productArt } from "../../worker/demo/product-art.ts";
 import { verifyShopperToken } from "../../worker/http/shopper-token.ts";
 
 // The real app with PATRON_DEMO set explicitly: a local .dev.vars may switch the demo on for SELF.
@@ -51,7 +52,16 @@ describe("demo routes", () => {
   it("serves the demo storefront's static files when the demo is on", async () => {
     const page = await demoOn("/demo/");
     expect(page.status).toBe(200);
-    expect(await page.text()).toContain("/demo/token?account=");
+    const html = await page.text();
+    expect(html).toContain('<link rel="stylesheet" href="/widget/v1.css">');
+    expect(html).toContain('data-placement="home"');
+    expect(html).toContain('data-placement="buy-again"');
+    const script = await demoOn("/demo/shop.js");
+    expect(script.status).toBe(200);
+    expect(await script.text()).toContain("/demo/token?account=");
+    const cart = await demoOn("/demo/cart");
+    expect(cart.status).toBe(200);
+    expect(await cart.text()).toContain('data-placement="cart"');
     const css = await demoOn("/demo/shop.css");
     expect(css.status).toBe(200);
     expect(css.headers.get("Content-Type")).toMatch(/^text\/css/);
@@ -102,29 +112,51 @@ describe("demo routes", () => {
     },
   );
 
-  it("draws a product placeholder with its title and category, escaped", async () => {
+  it("draws a product's picture: static SVG with no script or outside reference, its title escaped", async () => {
     const response = await demoOn("/demo/images/sku-1.svg");
     expect(response.status).toBe(200);
     expect(response.headers.get("Content-Type")).toMatch(/^image\/svg\+xml/);
+    expect(response.headers.get("Content-Security-Policy")).toBe("default-src 'none'");
+    expect(response.headers.get("X-Content-Type-Options")).toBe("nosniff");
     const svg = await response.text();
-    expect(svg).toContain("Satin &#60;b&#62;Pumps&#60;/b&#62;");
-    expect(svg).toContain("HEELS &#38; &#60;PUMPS&#62;");
+    expect(svg).toContain("<title>Satin &#60;b&#62;Pumps&#60;/b&#62;</title>");
     expect(svg).not.toContain("<b>");
+    expect(svg).not.toMatch(/<script|<foreignObject|\bon[a-z]+=|href=|url\(/i);
+    expect(new TextEncoder().encode(svg).length).toBeLessThan(2048);
   });
 
-  it("draws a neutral placeholder for an unknown product", async () => {
+  it("draws a neutral parcel for an unknown product", async () => {
     const response = await demoOn("/demo/images/nope.svg");
     expect(response.status).toBe(200);
-    expect(await response.text()).toContain(">nope<");
+    const svg = await response.text();
+    expect(svg).toContain("<title>nope</title>");
+    expect(svg).toBe(productArt({ id: "nope", title: "nope", categoryId: null }));
   });
 
-  it("shows a product page that echoes the recommendation id, escaped", async () => {
+  it("shows a product page with the sale price, a shelf for the product and the recommendation id, escaped", async () => {
     const response = await demoOn("/demo/products/sku-1?patron_rec=rec_%3Cx%3E");
     expect(response.status).toBe(200);
     const html = await response.text();
     expect(html).toContain("<h1>Satin &#60;b&#62;Pumps&#60;/b&#62;</h1>");
-    expect(html).toContain("$89.00");
+    expect(html).toContain("<ins>$89.00</ins>");
+    expect(html).toContain("$120.00</s>");
     expect(html).toContain("<code>rec_&#60;x&#62;</code>");
+    expect(html).toContain('data-placement="product" data-product="sku-1"');
+    expect(html).toContain('<img src="/demo/images/sku-1.svg" alt="Satin &#60;b&#62;Pumps&#60;/b&#62;"');
+    // The bag's copy of the product rides in an attribute: no quote or angle bracket gets out.
+    const forBag = html.match(/data-product="(\{[^"]*)"/)?.[1] ?? "";
+    expect(forBag).not.toMatch(/[<>]/);
+    expect(html).toContain('id="add"');
+    expect(html).toContain('<link rel="stylesheet" href="/widget/v1.css">');
+  });
+
+  it("shows an out-of-stock product without an Add to bag button", async () => {
+    await env.DB.prepare(
+      "insert into products (id, title, category_id, list_price, in_stock, active, updated_at) values ('sku-2', 'Kitten Mules', 'heels', 60, 0, 1, '2026-01-01')",
+    ).run();
+    const html = await (await demoOn("/demo/products/sku-2")).text();
+    expect(html).toContain("Out of stock");
+    expect(html).not.toContain('id="add"');
   });
 
   it("answers an unknown product page with 404", async () => {

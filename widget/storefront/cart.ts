@@ -8,6 +8,9 @@ import cartCss from "./cart.css";
 /** Added to the shelf's stylesheet when the module arrives. */
 export const css = cartCss;
 
-/** The card's button, out of the tab order: the row's arrow keys reach it (shelf.tsx). */
-export const cartButton = (h: typeof createElement, add: () => void) =>
-  h("button", { type: "button", tabIndex: -1, onClick: add }, "Add to cart");
+/**
+ * The card's button, out of the tab order: the row's arrow keys reach it (shelf.tsx). Its name starts
+ * with the visible text (WCAG 2.5.3) and says which card: every card has one.
+ */
+export const cartButton = (h: typeof createElement, label: string, title: string, add: () => void) =>
+  h("button", { type: "button", tabIndex: -1, "aria-label": `${label}: ${title}`, onClick: add }, label);

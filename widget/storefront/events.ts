@@ -62,7 +62,8 @@ export function observeImpression(element: Element, event: ShelfEvent): void {
       (entries) => {
         for (const { target, intersectionRatio } of entries) {
           clearTimeout(timers.get(target));
-          if (intersectionRatio >= 0.5) timers.set(target, setTimeout(impress, 1000, target));
+          // An entry can arrive after its card was unmounted: a timer would keep the card alive.
+          if (intersectionRatio >= 0.5 && target.isConnected) timers.set(target, setTimeout(impress, 1000, target));
         }
       },
       { threshold: 0.5 },

@@ -58,6 +58,8 @@ function start(): void {
   const api = (data.api || new URL(script?.src || location.href).origin).replace(/\/+$/, "");
   const timeout = Number(data.timeout) || 1500;
   let sheet: CSSStyleSheet | undefined;
+  /** The shadow roots this script attached: a remount reuses them, never one the page made. */
+  const ours = new WeakSet<ShadowRoot>();
   let token = data.token ?? "";
   let mounts: Mount[] = [];
   /** One answer per page context, kept for remounts; `asked` is the limit it was requested with. */
@@ -109,7 +111,13 @@ function start(): void {
       const known = shelf ? shelf.customerKnown : token; // The skeleton guesses from the token.
       render(
         items?.length === 0 ? null : (
-          <ShelfView {...mount} title={known ? mount.title : mount.anonymous} emit={emit} cart={cart} />
+          <ShelfView
+            {...mount}
+            title={known ? mount.title : mount.anonymous}
+            emit={emit}
+            cart={hooks.addToCart?.length ? cart : undefined}
+            cartLabel={data.cartLabel || "Add to cart"}
+          />
         ),
         mount.root,
       );
@@ -150,15 +158,21 @@ function start(): void {
   };
 
   const mountAll = () => {
+    // Shelves whose mount point left the page without patron("unmount") go now.
+    drop((mount) => !mount.host.isConnected);
     const fresh: Mount[] = [];
     for (const host of document.querySelectorAll<HTMLElement>("[data-patron]")) {
       if (mounts.some((mount) => mount.host === host)) continue; // Mounted already.
       try {
         // A remount after patron("unmount") finds the shadow root it left.
-        const shadow = host.shadowRoot ?? host.attachShadow({ mode: "open" });
-        // A constructed stylesheet: allowed by a strict style-src that has no 'unsafe-inline'.
-        sheet ??= new CSSStyleSheet();
-        sheet.replaceSync(styles);
+        const shadow =
+          host.shadowRoot && ours.has(host.shadowRoot) ? host.shadowRoot : host.attachShadow({ mode: "open" });
+        ours.add(shadow);
+        // A constructed stylesheet, shared by every shelf: allowed by a strict style-src that has no 'unsafe-inline'.
+        if (!sheet) {
+          sheet = new CSSStyleSheet();
+          sheet.replaceSync(styles);
+        }
         shadow.adoptedStyleSheets = [sheet];
         const root = shadow.appendChild(document.createElement("div"));
         const { title = "", titleAnonymous = "Popular right now", limit, currency, placement } = host.dataset;
@@ -181,22 +195,23 @@ function start(): void {
     if (fresh.length) fill(fresh).catch(ignore);
   };
 
-  /** Takes down the shelves on `element` or inside it: no node, observer or timer of theirs is left. */
-  const unmount = (element: unknown) => {
-    const leaving = mounts.filter((mount) => element instanceof Node && element.contains(mount.host));
+  /** Takes down the shelves `picks` chooses: no node, observer or timer of theirs is left. */
+  function drop(picks: (mount: Mount) => boolean): void {
+    const leaving = mounts.filter(picks);
     for (const mount of leaving) {
       forgetCards(mount);
       render(null, mount.root);
       mount.root.remove();
     }
     mounts = mounts.filter((mount) => !leaving.includes(mount));
-  };
+  }
 
   const queued = window.patron?.q ?? [];
   const patron: Patron = (command, value, hook) => {
     try {
       if (command === "mount") mountAll();
-      if (command === "unmount") unmount(value);
+      // The shelves on the element or inside it.
+      if (command === "unmount") drop((mount) => value instanceof Node && value.contains(mount.host));
       if (command === "on" && typeof hook === "function") {
         hooks[value as string] = [...(hooks[value as string] ?? []), hook as Hook];
         // The buttons arrive with their module: the shelves already shown get them then.
@@ -209,6 +224,7 @@ function start(): void {
           }, ignore);
         }
       }
+      if (command === "off") hooks[value as string] = (hooks[value as string] ?? []).filter((fn) => fn !== hook);
       if (command === "setToken") {
         token = String(value ?? "");
         generation++;

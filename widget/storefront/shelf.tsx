@@ -1,7 +1,7 @@
 /** @jsxRuntime classic */
 /** @jsx h */
 // The shelf's markup: a skeleton with the same geometry as the cards (so nothing moves when data
-// arrives), then a row of product cards. Stateless: index.tsx re-renders it when the data changes.
+// arrives), then a row of product cards. Stateless: index.tsx builds it again when the data changes.
 // Short tag names (i, b, em, p, ins) keep the byte budget; the stylesheet gives each one its role.
 import { h } from "preact";
 import { observeImpression, type ShelfEvent, trackClick } from "./events.ts";
@@ -32,6 +32,8 @@ export interface ShelfProps {
   emit: (hook: string, detail: CardDetail) => void;
   /** Draws a card's "Add to cart" button (v1-cart.js), once the page registered an addToCart hook. */
   cart?: CartButton;
+  /** The "Add to cart" button's text (data-cart-label, else English). */
+  cartLabel: string;
 }
 
 function ProductCard({ item, position, shelf, ...props }: ShelfProps & { item: Item; position: number; shelf: Shelf }) {
@@ -83,7 +85,7 @@ function ProductCard({ item, position, shelf, ...props }: ShelfProps & { item: I
           {onSale && <s>{was}</s>}
         </em>
       </a>
-      {props.cart?.(h, () => {
+      {props.cart?.(h, props.cartLabel, item.title, () => {
         trackClick(event);
         emit("addToCart", detail);
       })}

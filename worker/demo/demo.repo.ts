@@ -10,6 +10,7 @@ export interface DemoProduct {
   categoryName: string | null;
   listPrice: number;
   salePrice: number | null;
+  inStock: boolean;
 }
 
 export async function findDemoProduct(db: Db, productId: string): Promise<DemoProduct | null> {
@@ -21,6 +22,7 @@ export async function findDemoProduct(db: Db, productId: string): Promise<DemoPr
       categoryName: categories.name,
       listPrice: products.listPrice,
       salePrice: products.salePrice,
+      inStock: products.inStock,
     })
     .from(products)
     .leftJoin(categories, eq(categories.id, products.categoryId))

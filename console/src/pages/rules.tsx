@@ -206,6 +206,16 @@ function bodyOf(draft: Draft) {
   };
 }
 
+/** The problem without the issues of `fields`; null once a problem made only of field issues has none left. */
+function withoutFieldIssues(problem: ApiProblem | null, fields: string[]): ApiProblem | null {
+  if (!problem || problem.issues.length === 0) return problem;
+  const issues = problem.issues.filter((issue) => !fields.includes(String(issue.path[0])));
+  if (issues.length === problem.issues.length) return problem;
+  return issues.length === 0
+    ? null
+    : new ApiProblem(problem.status, problem.code, problem.message, issues, problem.requestId);
+}
+
 export function RuleEditPage() {
   const { params } = useRoute();
   const isNew = params.id === "new";
@@ -237,7 +247,11 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
   const [saved, setSaved] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   useEffect(() => setSaved(null), [draft]);
-  const set = (patch: Partial<Draft>) => setDraft((current) => ({ ...current, ...patch }));
+  const set = (patch: Partial<Draft>) => {
+    setDraft((current) => ({ ...current, ...patch }));
+    // A field's message is about the value that was sent: editing the field clears it.
+    setProblem((current) => withoutFieldIssues(current, Object.keys(patch)));
+  };
   const fieldProblem = (field: string) =>
     problem?.issues.filter((issue) => String(issue.path[0]) === field).map((issue) => issue.message);
   const otherProblems = problem?.issues.filter(
