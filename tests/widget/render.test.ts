@@ -387,10 +387,13 @@ describe("accessibility", () => {
       };
     });
     expect(region).toEqual({ label: null, labelledBy: "Picked for you" });
-    for (const card of await renderedCards(page)) {
-      for (const visible of [card.title, card.price, card.listPrice, card.reason]) {
-        if (visible) expect(card.label).toContain(visible);
-      }
+    const cards = await renderedCards(page);
+    for (const card of cards) {
+      // The link's own text names it, in the order it shows, the struck price read out as "was".
+      const visible = [card.reason, card.title, card.price, card.listPrice && `was ${card.listPrice}`];
+      const at = visible.flatMap((text) => (text ? [card.label.indexOf(text)] : []));
+      expect(at, card.label).not.toContain(-1);
+      expect(at).toEqual([...at].sort((a, b) => a - b));
     }
   });
 

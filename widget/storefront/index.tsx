@@ -16,10 +16,9 @@
 // biome-ignore lint/correctness/noUnusedImports: `h` is the classic JSX factory named at the top of the file.
 import { h, render } from "preact";
 import { contextQuery, loadShelf, type Report } from "./api.ts";
-import { configureEvents, forgetImpression } from "./events.ts";
+import { forgetImpression } from "./events.ts";
 import { type FormatPrice, priceFormatter } from "./format.ts";
 import { ShelfView } from "./shelf.tsx";
-import css from "./styles.css";
 import type { CartButton, Item, LoadPart, Shelf } from "./types.ts";
 
 interface Mount {
@@ -57,7 +56,6 @@ function start(): void {
   const data = script?.dataset ?? {};
   const api = (data.api || new URL(script?.src || location.href).origin).replace(/\/+$/, "");
   const timeout = Number(data.timeout) || 1500;
-  let sheet: CSSStyleSheet | undefined;
   /** The shadow roots this script attached: a remount reuses them, never one the page made. */
   const ours = new WeakSet<ShadowRoot>();
   let token = data.token ?? "";
@@ -69,14 +67,15 @@ function start(): void {
 
   // The optional parts, ES modules next to this script, each imported the first time the page uses it:
   // v1-debug.js (data-debug) and v1-cart.js (an addToCart hook).
+  /** A file served next to this script. */
+  const near = (file: string) => new URL(file, script?.src || `${api}/widget/`).href;
   const parts: Record<string, Promise<unknown>> = {};
   const load: LoadPart = (name) => {
-    parts[name] ??= import(new URL(`v1-${name}.js`, script?.src || `${api}/widget/`).href);
+    parts[name] ??= import(near(`v1-${name}.js`));
     return parts[name] as Promise<never>;
   };
   /** Set once v1-cart.js has arrived for an addToCart hook. */
   let cart: CartButton | undefined;
-  let styles = css;
 
   // data-debug: why the popular shelf shows, explained on the console by v1-debug.js. It never sees the
   // token: the API's refusal messages and the error names do not contain it.
@@ -116,7 +115,7 @@ function start(): void {
             title={known ? mount.title : mount.anonymous}
             emit={emit}
             cart={hooks.addToCart?.length ? cart : undefined}
-            cartLabel={data.cartLabel || "Add to cart"}
+            cartLabel={data.cartLabel}
           />
         ),
         mount.root,
@@ -136,7 +135,6 @@ function start(): void {
   /** Loads the answers `fresh` mounts need, then gives each its share in mount order and paints it. */
   const fill = async (fresh: Mount[]) => {
     const run = generation;
-    configureEvents(api, token);
     const need = Math.min(
       mounts.reduce((sum, mount) => sum + mount.limit, 0),
       48,
@@ -168,13 +166,16 @@ function start(): void {
         const shadow =
           host.shadowRoot && ours.has(host.shadowRoot) ? host.shadowRoot : host.attachShadow({ mode: "open" });
         ours.add(shadow);
-        // A constructed stylesheet, shared by every shelf: allowed by a strict style-src that has no 'unsafe-inline'.
-        if (!sheet) {
-          sheet = new CSSStyleSheet();
-          sheet.replaceSync(styles);
-        }
-        shadow.adoptedStyleSheets = [sheet];
+        // The shelf's stylesheet, a file from the worker's origin: allowed by a strict style-src that
+        // allows the worker, with no 'unsafe-inline'. Linked before the answer is requested (fill, below),
+        // so both load in parallel; the browser fetches it once for every shelf. Until it has loaded the
+        // shelf stays hidden inside the space v1.css reserved: nothing unstyled shows, nothing moves.
+        const link = shadow.appendChild(document.createElement("link"));
+        link.rel = "stylesheet";
+        link.href = near("v1-shelf.css");
         const root = shadow.appendChild(document.createElement("div"));
+        root.hidden = true;
+        link.onload = () => (root.hidden = false);
         const { title = "", titleAnonymous = "Popular right now", limit, currency, placement } = host.dataset;
         const mount: Mount = {
           host,
@@ -186,6 +187,12 @@ function start(): void {
           placement,
           query: contextQuery(host.dataset),
           skip: `${host.dataset.product ?? ""},${host.dataset.exclude ?? ""}`.split(",").map((id) => id.trim()),
+        };
+        // Unstyled, the shelf would spill out of its space: it collapses like a shelf with nothing to show.
+        link.onerror = () => {
+          host.hidden = true;
+          drop((other) => other === mount);
+          emit("empty", { element: host, placement, items: [] });
         };
         mounts.push(mount);
         fresh.push(mount);
@@ -201,7 +208,8 @@ function start(): void {
     for (const mount of leaving) {
       forgetCards(mount);
       render(null, mount.root);
-      mount.root.remove();
+      // The shadow root is the widget's own: its stylesheet link goes too.
+      (mount.root.parentNode as ShadowRoot).replaceChildren();
     }
     mounts = mounts.filter((mount) => !leaving.includes(mount));
   }
@@ -218,8 +226,6 @@ function start(): void {
         if (value === "addToCart") {
           load<typeof import("./cart.ts")>("cart").then((module) => {
             cart = module.cartButton;
-            styles = css + module.css;
-            sheet?.replaceSync(styles);
             for (const mount of mounts) paint(mount);
           }, ignore);
         }
@@ -235,7 +241,6 @@ function start(): void {
       if (command === "fetch") {
         // Headless: the same token and time budget; resolves to the answer's JSON or null, never rejects.
         const options = (value ?? {}) as Record<string, unknown>;
-        configureEvents(api, token);
         return loadShelf(api, token, contextQuery(options), clampLimit(options.limit), timeout, report);
       }
     } catch {}

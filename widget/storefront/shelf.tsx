@@ -32,8 +32,8 @@ export interface ShelfProps {
   emit: (hook: string, detail: CardDetail) => void;
   /** Draws a card's "Add to cart" button (v1-cart.js), once the page registered an addToCart hook. */
   cart?: CartButton;
-  /** The "Add to cart" button's text (data-cart-label, else English). */
-  cartLabel: string;
+  /** The "Add to cart" button's text: data-cart-label (v1-cart.js falls back to English). */
+  cartLabel?: string;
 }
 
 function ProductCard({ item, position, shelf, ...props }: ShelfProps & { item: Item; position: number; shelf: Shelf }) {
@@ -68,12 +68,11 @@ function ProductCard({ item, position, shelf, ...props }: ShelfProps & { item: I
         if (element) observeImpression(element, event);
       }}
     >
-      {/* The name holds all the visible text (WCAG 2.5.3), the struck price read out as "was". */}
+      {/* Named by its own text, in the order it shows (WCAG 2.5.3), the struck price read out as "was". */}
       {/* One tab stop for the row (roving tabindex): the arrow keys move between cards. */}
       <a
         href={withRecommendation(item.url, shelf.recommendationId)}
         tabIndex={position > 1 ? -1 : 0}
-        aria-label={`${item.title}, ${price}${onSale ? `, was ${was}` : ""}${reason ? `. ${reason}` : ""}`}
         onClick={click}
         onAuxClick={(mouse) => mouse.button === 1 && click()}
       >
@@ -82,6 +81,8 @@ function ProductCard({ item, position, shelf, ...props }: ShelfProps & { item: I
         <b>{item.title}</b>
         <em>
           {onSale ? <ins>{price}</ins> : price}
+          {/* Between the prices, not inside <s>: Chromium then keeps its spaces in the name. */}
+          {onSale && <span class="was"> was </span>}
           {onSale && <s>{was}</s>}
         </em>
       </a>
