@@ -44,11 +44,11 @@ ${
 // Property names only ever read inside the bundle, so one letter each will do: Preact's internal names
 // (__k, __e, ...), a vnode's and a component's props, state and context, and its class-component API,
 // which the widget's function components never use and no code outside the bundle can reach; and the
-// names of index.tsx's Mount and shelf.tsx's props that neither the API's JSON, the DOM, the page's hooks
-// nor the optional modules use (together about 150 bytes gzip). The optional modules only call v1.js's
-// `h`, never read a vnode.
+// names of index.tsx's Mount and shelf.tsx's props that neither the API's JSON, the DOM (a dataset's
+// keys included), the page's hooks nor the optional modules use (together about 150 bytes gzip). The
+// optional modules only call v1.js's `h`, never read a vnode.
 const bundleOnlyProps = new RegExp(
-  `^(__[A-Za-z]?|props|state|context|anonymous|query|skip|asked|shelf|host|root|emit|cartLabel|${[
+  `^(__[A-Za-z]?|props|state|context|anonymous|query|skip|asked|shelf|host|root|emit|${[
     "getDerivedStateFromProps",
     "getDerivedStateFromError",
     "getSnapshotBeforeUpdate",
