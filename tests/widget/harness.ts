@@ -192,10 +192,12 @@ async function accessibleNames(page: Page, root: string): Promise<string[]> {
   }
 }
 
+/** Waits until the mount point shows cards: drawn, and shown once the shelf's stylesheet has loaded. */
 export function waitForCards(page: Page, mountIndex = 0, timeout = 15_000) {
   return page.waitForFunction(
     (index) =>
-      (document.querySelectorAll("[data-patron]")[index]?.shadowRoot?.querySelectorAll("li a").length ?? 0) > 0,
+      (document.querySelectorAll("[data-patron]")[index]?.shadowRoot?.querySelectorAll("div:not([hidden]) li a")
+        .length ?? 0) > 0,
     mountIndex,
     { timeout },
   );
