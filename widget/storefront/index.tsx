@@ -1,7 +1,8 @@
 /** @jsxRuntime classic */
 /** @jsx h */
 // The storefront widget's entry: reads its settings from its own <script> tag, mounts a shelf in an
-// open shadow root on every [data-patron] element, and loads one answer per distinct page context
+// open shadow root on every [data-patron] element (styled by /widget/v1-shelf.css, linked inside it),
+// and loads one answer per distinct page context
 // (placement, product, exclude), all within one time budget. Every entry point is wrapped: whatever
 // happens, the host page never sees an exception from here. docs/embedding.md documents every
 // attribute, command and hook:
@@ -65,10 +66,10 @@ function start(): void {
   let generation = 0;
   const hooks: Record<string, Hook[]> = {};
 
+  /** A file served next to this script: the shelf's stylesheet and the optional parts. */
+  const near = (file: string) => new URL(file, script?.src || `${api}/widget/`).href;
   // The optional parts, ES modules next to this script, each imported the first time the page uses it:
   // v1-debug.js (data-debug) and v1-cart.js (an addToCart hook).
-  /** A file served next to this script. */
-  const near = (file: string) => new URL(file, script?.src || `${api}/widget/`).href;
   const parts: Record<string, Promise<unknown>> = {};
   const load: LoadPart = (name) => {
     parts[name] ??= import(near(`v1-${name}.js`));
