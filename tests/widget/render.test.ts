@@ -190,6 +190,19 @@ describe("the shelf's stylesheet, /widget/v1-shelf.css", () => {
     expect(noise).toEqual([]);
   });
 
+  it("is served like v1.js: cached for a day, open to every origin", async () => {
+    const [script, stylesheet] = await Promise.all(
+      ["v1.js", "v1-shelf.css"].map((file) => fetch(`${worker.url}/widget/${file}`)),
+    );
+    expect(stylesheet.status).toBe(200);
+    expect(stylesheet.headers.get("Content-Type")).toMatch(/^text\/css/);
+    expect(await stylesheet.text()).toContain(":host{");
+    for (const header of ["Cache-Control", "Access-Control-Allow-Origin", "Cross-Origin-Resource-Policy"]) {
+      expect(stylesheet.headers.get(header), header).toBe(script.headers.get(header));
+    }
+    expect(stylesheet.headers.get("Cache-Control")).toContain("max-age=86400");
+  });
+
   it("collapses the shelf once when it fails to load, with no error", async () => {
     const page = await newPage();
     const noise = collectNoise(page);
