@@ -191,9 +191,8 @@ describe("the shelf's stylesheet, /widget/v1-shelf.css", () => {
   });
 
   it("is served like v1.js: cached for a day, open to every origin", async () => {
-    const [script, stylesheet] = await Promise.all(
-      ["v1.js", "v1-shelf.css"].map((file) => fetch(`${worker.url}/widget/${file}`)),
-    );
+    const script = await fetch(`${worker.url}/widget/v1.js`);
+    const stylesheet = await fetch(`${worker.url}/widget/v1-shelf.css`);
     expect(stylesheet.status).toBe(200);
     expect(stylesheet.headers.get("Content-Type")).toMatch(/^text\/css/);
     expect(await stylesheet.text()).toContain(":host{");
