@@ -145,12 +145,13 @@ export interface RenderedCard {
   price: string;
   listPrice: string | null;
   reason: string | null;
+  /** The link's accessible name, as Chromium computes it for assistive technology. */
   label: string;
 }
 
 /** Reads the product cards out of the first mount point's shadow root. */
-export function renderedCards(page: Page, mountIndex = 0): Promise<RenderedCard[]> {
-  return page.evaluate((index) => {
+export async function renderedCards(page: Page, mountIndex = 0): Promise<RenderedCard[]> {
+  const cards = await page.evaluate((index) => {
     const root = document.querySelectorAll("[data-patron]")[index]?.shadowRoot;
     return [...(root?.querySelectorAll("li a") ?? [])].map((link) => {
       return {
@@ -159,16 +160,44 @@ export function renderedCards(page: Page, mountIndex = 0): Promise<RenderedCard[
         price: (link.querySelector("ins") ?? link.querySelector("em"))?.firstChild?.textContent ?? "",
         listPrice: link.querySelector("s")?.textContent ?? null,
         reason: link.querySelector("p")?.textContent || null,
-        label: link.getAttribute("aria-label") ?? "",
       };
     });
   }, mountIndex);
+  const names = await accessibleNames(page, `document.querySelectorAll("[data-patron]")[${mountIndex}]?.shadowRoot`);
+  return cards.map((card, index) => ({ ...card, label: names[index] ?? "" }));
 }
 
+/** The accessible names Chromium gives the card links under `root` (a page expression), in order. */
+async function accessibleNames(page: Page, root: string): Promise<string[]> {
+  const session = await page.context().newCDPSession(page);
+  try {
+    const { result } = await session.send("Runtime.evaluate", {
+      expression: `[...(${root}?.querySelectorAll("li a") ?? [])]`,
+    });
+    const { result: links } = await session.send("Runtime.getProperties", {
+      objectId: result.objectId!,
+      ownProperties: true,
+    });
+    const names: string[] = [];
+    for (const link of links.filter((property) => /^\d+$/.test(property.name))) {
+      const { nodes } = await session.send("Accessibility.getPartialAXTree", {
+        objectId: link.value!.objectId!,
+        fetchRelatives: false,
+      });
+      names.push(String(nodes[0]?.name?.value ?? ""));
+    }
+    return names;
+  } finally {
+    await session.detach();
+  }
+}
+
+/** Waits until the mount point shows cards: drawn, and shown once the shelf's stylesheet has loaded. */
 export function waitForCards(page: Page, mountIndex = 0, timeout = 15_000) {
   return page.waitForFunction(
     (index) =>
-      (document.querySelectorAll("[data-patron]")[index]?.shadowRoot?.querySelectorAll("li a").length ?? 0) > 0,
+      (document.querySelectorAll("[data-patron]")[index]?.shadowRoot?.querySelectorAll("div:not([hidden]) li a")
+        .length ?? 0) > 0,
     mountIndex,
     { timeout },
   );

@@ -151,6 +151,75 @@ describe("zero layout shift", () => {
   });
 });
 
+describe("the shelf's stylesheet, /widget/v1-shelf.css", () => {
+  it("is requested with the answer, and keeps the shelf hidden in its reserved space until it has loaded", async () => {
+    const page = await newPage();
+    const noise = collectNoise(page);
+    await serveShop(page, { "/": hostPage({ workerUrl: worker.url, token: shopperToken, timeoutMs: 10_000 }) });
+    // The answer waits for the stylesheet's request and the stylesheet for the test: were either asked
+    // for only after the other arrived, the shelf would never draw.
+    const stylesheetAsked = gate();
+    const stylesheet = gate();
+    await page.route("**/widget/v1-shelf.css", async (route) => {
+      stylesheetAsked.open();
+      await stylesheet.opened;
+      await route.continue();
+    });
+    await page.route("**/v1/recommendations**", async (route) => {
+      await stylesheetAsked.opened;
+      await route.continue();
+    });
+    // A stylesheet still loading holds the page's load event, like any stylesheet.
+    await page.goto(`${shopOrigin}/`, { waitUntil: "domcontentloaded" });
+    const before = await page.evaluate(() => document.querySelector(".after")!.getBoundingClientRect().top);
+    // The answer arrives and is drawn while the stylesheet is still held.
+    await page.waitForFunction(() => document.querySelector("[data-patron]")?.shadowRoot?.querySelector("li a"));
+    const unstyled = await page.evaluate(() => {
+      const host = document.querySelector<HTMLElement>("[data-patron]")!;
+      const root = host.shadowRoot!.querySelector("div")!;
+      return { hidden: root.hidden, cardBoxes: root.getClientRects().length, height: host.offsetHeight };
+    });
+    // Nothing unstyled shows; v1.css keeps the shelf's height: calc(10rem + 9.5rem) at 16px.
+    expect(unstyled).toEqual({ hidden: true, cardBoxes: 0, height: 312 });
+    stylesheet.open();
+    await waitForCards(page);
+    await settle(page);
+    expect(await shelfStyle(page, "ul", "display")).toBe("grid");
+    expect(await page.evaluate(() => document.querySelector(".after")!.getBoundingClientRect().top)).toBe(before);
+    expect(await layoutShift(page)).toBeLessThanOrEqual(0.01);
+    expect(noise).toEqual([]);
+  });
+
+  it("is served like v1.js: cached for a day, open to every origin", async () => {
+    const script = await fetch(`${worker.url}/widget/v1.js`);
+    const stylesheet = await fetch(`${worker.url}/widget/v1-shelf.css`);
+    expect(stylesheet.status).toBe(200);
+    expect(stylesheet.headers.get("Content-Type")).toMatch(/^text\/css/);
+    expect(await stylesheet.text()).toContain(":host{");
+    for (const header of ["Cache-Control", "Access-Control-Allow-Origin", "Cross-Origin-Resource-Policy"]) {
+      expect(stylesheet.headers.get(header), header).toBe(script.headers.get(header));
+    }
+    expect(stylesheet.headers.get("Cache-Control")).toContain("max-age=86400");
+  });
+
+  it("collapses the shelf once when it fails to load, with no error", async () => {
+    const page = await newPage();
+    const noise = collectNoise(page);
+    await serveShop(page, { "/": hostPage({ workerUrl: worker.url, token: shopperToken, timeoutMs: 10_000 }) });
+    await page.route("**/widget/v1-shelf.css", (route) => route.abort());
+    await page.goto(`${shopOrigin}/`);
+    await page.waitForFunction(() => document.querySelector<HTMLElement>("[data-patron]")?.hidden === true);
+    await settle(page);
+    const host = await page.evaluate(() => {
+      const element = document.querySelector("[data-patron]")!;
+      return { height: element.getBoundingClientRect().height, nodes: element.shadowRoot!.childNodes.length };
+    });
+    expect(host).toEqual({ height: 0, nodes: 0 });
+    expect(await layoutShift(page)).toBeLessThanOrEqual(0.1);
+    expect(noise).toEqual([]);
+  });
+});
+
 describe("reasons and titles", () => {
   it("shows each card's reason in its layout, without hover", async () => {
     const page = await newPage({ width: 375, height: 900 });
@@ -387,10 +456,13 @@ describe("accessibility", () => {
       };
     });
     expect(region).toEqual({ label: null, labelledBy: "Picked for you" });
-    for (const card of await renderedCards(page)) {
-      for (const visible of [card.title, card.price, card.listPrice, card.reason]) {
-        if (visible) expect(card.label).toContain(visible);
-      }
+    const cards = await renderedCards(page);
+    for (const card of cards) {
+      // The link's own text names it, in the order it shows, the struck price read out as "was".
+      const visible = [card.reason, card.title, card.price, card.listPrice && `was ${card.listPrice}`];
+      const at = visible.flatMap((text) => (text ? [card.label.indexOf(text)] : []));
+      expect(at, card.label).not.toContain(-1);
+      expect(at).toEqual([...at].sort((a, b) => a - b));
     }
   });
 

@@ -1,6 +1,7 @@
 // Loads a shelf within one time budget (data-timeout): the shopper's picks, else the popular shelf
 // (cached from an earlier anonymous answer, or fetched without a token in what is left of the budget),
 // else nothing. Never rejects.
+import { configureEvents } from "./events.ts";
 import type { Item, Shelf } from "./types.ts";
 
 const cacheKey = "patron:popular:v1";
@@ -70,6 +71,7 @@ export async function loadShelf(
   report?: Report,
 ): Promise<Shelf | null> {
   const deadline = Date.now() + timeoutMs;
+  configureEvents(api, token); // The cards' beacons go to the same API with the same token.
   const url = `${api}/v1/recommendations?limit=${limit}${query}`;
   // Only a context-free popular answer is cached: it is the fallback for any shelf on the next visit.
   const keep = (shelf: Shelf | null) => (query ? shelf : cachePopular(shelf));

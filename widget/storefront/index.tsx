@@ -1,7 +1,8 @@
 /** @jsxRuntime classic */
 /** @jsx h */
 // The storefront widget's entry: reads its settings from its own <script> tag, mounts a shelf in an
-// open shadow root on every [data-patron] element, and loads one answer per distinct page context
+// open shadow root on every [data-patron] element (styled by /widget/v1-shelf.css, linked inside it),
+// and loads one answer per distinct page context
 // (placement, product, exclude), all within one time budget. Every entry point is wrapped: whatever
 // happens, the host page never sees an exception from here. docs/embedding.md documents every
 // attribute, command and hook:
@@ -13,14 +14,13 @@
 // Shelves on one page never repeat a product: every context's request over-fetches (the sum of the
 // page's data-limit values, at most 48) and each shelf, in the order it was mounted (page order), takes
 // its first items that no shelf before it shows. The requests run in parallel, so one budget covers them.
-import { contextQuery, loadShelf, type Report } from "./api.ts";
 // biome-ignore lint/correctness/noUnusedImports: `h` is the classic JSX factory named at the top of the file.
-import { h } from "./dom.ts";
-import { configureEvents, forgetImpression } from "./events.ts";
+import { h, render } from "preact";
+import { contextQuery, loadShelf, type Report } from "./api.ts";
+import { forgetImpression } from "./events.ts";
 import { type FormatPrice, priceFormatter } from "./format.ts";
 import { ShelfView } from "./shelf.tsx";
-import css from "./styles.css";
-import type { Item, Shelf } from "./types.ts";
+import type { CartButton, Item, LoadPart, Shelf } from "./types.ts";
 
 interface Mount {
   host: HTMLElement;
@@ -57,7 +57,6 @@ function start(): void {
   const data = script?.dataset ?? {};
   const api = (data.api || new URL(script?.src || location.href).origin).replace(/\/+$/, "");
   const timeout = Number(data.timeout) || 1500;
-  let sheet: CSSStyleSheet | undefined;
   /** The shadow roots this script attached: a remount reuses them, never one the page made. */
   const ours = new WeakSet<ShadowRoot>();
   let token = data.token ?? "";
@@ -67,15 +66,26 @@ function start(): void {
   let generation = 0;
   const hooks: Record<string, Hook[]> = {};
 
-  // data-debug: why the popular shelf shows, explained on the console by a separately loaded script.
-  // It never sees the token: the API's refusal messages and the error names do not contain it.
-  // Loaded from next to this script, only on a page that asks for it.
-  const debug = data.debug != null && new URL("v1-debug.js", script?.src || `${api}/widget/`).href;
-  const report: Report | undefined = debug
-    ? (problem) => {
-        import(debug).then((module) => module.explain(problem, timeout, api), ignore);
-      }
-    : undefined;
+  /** A file served next to this script: the shelf's stylesheet and the optional parts. */
+  const near = (file: string) => new URL(file, script?.src || `${api}/widget/`).href;
+  // The optional parts, ES modules next to this script, each imported the first time the page uses it:
+  // v1-debug.js (data-debug) and v1-cart.js (an addToCart hook).
+  const parts: Record<string, Promise<unknown>> = {};
+  const load: LoadPart = (name) => {
+    parts[name] ??= import(near(`v1-${name}.js`));
+    return parts[name] as Promise<never>;
+  };
+  /** Set once v1-cart.js has arrived for an addToCart hook. */
+  let cart: CartButton | undefined;
+
+  // data-debug: why the popular shelf shows, explained on the console by v1-debug.js. It never sees the
+  // token: the API's refusal messages and the error names do not contain it.
+  const report: Report | undefined =
+    data.debug != null
+      ? (problem) => {
+          load<typeof import("./debug.ts")>("debug").then((debug) => debug.explain(problem, timeout, api), ignore);
+        }
+      : undefined;
 
   /** Calls the page's hooks; their errors (thrown or rejected) never reach the page from here. */
   function emit(name: string, detail?: unknown): void {
@@ -99,17 +109,17 @@ function start(): void {
       // Never un-hides: a mount point the page itself hid stays hidden.
       if (items?.length === 0) mount.host.hidden = true;
       const known = shelf ? shelf.customerKnown : token; // The skeleton guesses from the token.
-      mount.root.replaceChildren(
-        ...(items?.length === 0
-          ? []
-          : [
-              <ShelfView
-                {...mount}
-                title={known ? mount.title : mount.anonymous}
-                emit={emit}
-                cart={hooks.addToCart?.length ? data.cartLabel || "Add to cart" : undefined}
-              />,
-            ]),
+      render(
+        items?.length === 0 ? null : (
+          <ShelfView
+            {...mount}
+            title={known ? mount.title : mount.anonymous}
+            emit={emit}
+            cart={hooks.addToCart?.length ? cart : undefined}
+            cartLabel={data.cartLabel}
+          />
+        ),
+        mount.root,
       );
     } catch {}
   };
@@ -126,7 +136,6 @@ function start(): void {
   /** Loads the answers `fresh` mounts need, then gives each its share in mount order and paints it. */
   const fill = async (fresh: Mount[]) => {
     const run = generation;
-    configureEvents(api, token);
     const need = Math.min(
       mounts.reduce((sum, mount) => sum + mount.limit, 0),
       48,
@@ -158,13 +167,16 @@ function start(): void {
         const shadow =
           host.shadowRoot && ours.has(host.shadowRoot) ? host.shadowRoot : host.attachShadow({ mode: "open" });
         ours.add(shadow);
-        // A constructed stylesheet, shared by every shelf: allowed by a strict style-src that has no 'unsafe-inline'.
-        if (!sheet) {
-          sheet = new CSSStyleSheet();
-          sheet.replaceSync(css);
-        }
-        shadow.adoptedStyleSheets = [sheet];
+        // The shelf's stylesheet, a file from the worker's origin: allowed by a strict style-src that
+        // allows the worker, with no 'unsafe-inline'. Linked before the answer is requested (fill, below),
+        // so both load in parallel; the browser fetches it once for every shelf. Until it has loaded the
+        // shelf stays hidden inside the space v1.css reserved: nothing unstyled shows, nothing moves.
+        const link = shadow.appendChild(document.createElement("link"));
+        link.rel = "stylesheet";
+        link.href = near("v1-shelf.css");
         const root = shadow.appendChild(document.createElement("div"));
+        root.hidden = true;
+        link.onload = () => (root.hidden = false);
         const { title = "", titleAnonymous = "Popular right now", limit, currency, placement } = host.dataset;
         const mount: Mount = {
           host,
@@ -176,6 +188,12 @@ function start(): void {
           placement,
           query: contextQuery(host.dataset),
           skip: `${host.dataset.product ?? ""},${host.dataset.exclude ?? ""}`.split(",").map((id) => id.trim()),
+        };
+        // Unstyled, the shelf would spill out of its space: it collapses like a shelf with nothing to show.
+        link.onerror = () => {
+          host.hidden = true;
+          drop((other) => other === mount);
+          emit("empty", { element: host, placement, items: [] });
         };
         mounts.push(mount);
         fresh.push(mount);
@@ -190,7 +208,9 @@ function start(): void {
     const leaving = mounts.filter(picks);
     for (const mount of leaving) {
       forgetCards(mount);
-      mount.root.remove();
+      render(null, mount.root);
+      // The shadow root is the widget's own: its stylesheet link goes too.
+      (mount.root.parentNode as ShadowRoot).replaceChildren();
     }
     mounts = mounts.filter((mount) => !leaving.includes(mount));
   }
@@ -203,7 +223,13 @@ function start(): void {
       if (command === "unmount") drop((mount) => value instanceof Node && value.contains(mount.host));
       if (command === "on" && typeof hook === "function") {
         hooks[value as string] = [...(hooks[value as string] ?? []), hook as Hook];
-        if (value === "addToCart") for (const mount of mounts) paint(mount);
+        // The buttons arrive with their module: the shelves already shown get them then.
+        if (value === "addToCart") {
+          load<typeof import("./cart.ts")>("cart").then((module) => {
+            cart = module.cartButton;
+            for (const mount of mounts) paint(mount);
+          }, ignore);
+        }
       }
       if (command === "off") hooks[value as string] = (hooks[value as string] ?? []).filter((fn) => fn !== hook);
       if (command === "setToken") {
@@ -216,7 +242,6 @@ function start(): void {
       if (command === "fetch") {
         // Headless: the same token and time budget; resolves to the answer's JSON or null, never rejects.
         const options = (value ?? {}) as Record<string, unknown>;
-        configureEvents(api, token);
         return loadShelf(api, token, contextQuery(options), clampLimit(options.limit), timeout, report);
       }
     } catch {}

@@ -3,11 +3,10 @@
 // The shelf's markup: a skeleton with the same geometry as the cards (so nothing moves when data
 // arrives), then a row of product cards. Stateless: index.tsx builds it again when the data changes.
 // Short tag names (i, b, em, p, ins) keep the byte budget; the stylesheet gives each one its role.
-// biome-ignore lint/correctness/noUnusedImports: `h` is the classic JSX factory named at the top of the file.
-import { h } from "./dom.ts";
+import { h } from "preact";
 import { observeImpression, type ShelfEvent, trackClick } from "./events.ts";
 import { type FormatPrice, reasonOf, withRecommendation } from "./format.ts";
-import type { Item, Shelf } from "./types.ts";
+import type { CartButton, Item, Shelf } from "./types.ts";
 
 /** What a card tells the page's click and addToCart hooks. */
 export interface CardDetail {
@@ -31,8 +30,10 @@ export interface ShelfProps {
   items?: Item[];
   /** Calls the page's hooks: "click", and "addToCart" when `cart` is set. */
   emit: (hook: string, detail: CardDetail) => void;
-  /** The "Add to cart" button's text, when the page asked for the buttons (data-cart-label, else English). */
-  cart?: string;
+  /** Draws a card's "Add to cart" button (v1-cart.js), once the page registered an addToCart hook. */
+  cart?: CartButton;
+  /** The "Add to cart" button's text: data-cart-label (v1-cart.js falls back to English). */
+  cartLabel?: string;
 }
 
 function ProductCard({ item, position, shelf, ...props }: ShelfProps & { item: Item; position: number; shelf: Shelf }) {
@@ -67,12 +68,11 @@ function ProductCard({ item, position, shelf, ...props }: ShelfProps & { item: I
         if (element) observeImpression(element, event);
       }}
     >
-      {/* The name holds all the visible text (WCAG 2.5.3), the struck price read out as "was". */}
+      {/* Named by its own text, in the order it shows (WCAG 2.5.3), the struck price read out as "was". */}
       {/* One tab stop for the row (roving tabindex): the arrow keys move between cards. */}
       <a
         href={withRecommendation(item.url, shelf.recommendationId)}
         tabIndex={position > 1 ? -1 : 0}
-        aria-label={`${item.title}, ${price}${onSale ? `, was ${was}` : ""}${reason ? `. ${reason}` : ""}`}
         onClick={click}
         onAuxClick={(mouse) => mouse.button === 1 && click()}
       >
@@ -81,23 +81,15 @@ function ProductCard({ item, position, shelf, ...props }: ShelfProps & { item: I
         <b>{item.title}</b>
         <em>
           {onSale ? <ins>{price}</ins> : price}
+          {/* Between the prices, not inside <s>: Chromium then keeps its spaces in the name. */}
+          {onSale && <span class="was"> was </span>}
           {onSale && <s>{was}</s>}
         </em>
       </a>
-      {props.cart && (
-        <button
-          type="button"
-          tabIndex={-1}
-          // Starts with the visible text (WCAG 2.5.3) and says which card: every card has one.
-          aria-label={`${props.cart}: ${item.title}`}
-          onClick={() => {
-            trackClick(event);
-            emit("addToCart", detail);
-          }}
-        >
-          {props.cart}
-        </button>
-      )}
+      {props.cart?.(h, props.cartLabel, item.title, () => {
+        trackClick(event);
+        emit("addToCart", detail);
+      })}
     </li>
   );
 }

@@ -20,3 +20,9 @@ export type Item = Pick<AnswerItem, "id" | "title" | "price"> &
 /** `degraded`: the API could not read its database and sent the last good popular shelf; shown as is. */
 export type Shelf = Pick<Answer, "recommendationId"> &
   Partial<Pick<Answer, "arm" | "degraded" | "customerKnown">> & { items: Item[] };
+
+/** Imports the optional module /widget/v1-<name>.js (index.tsx): once per page, then the same promise. */
+export type LoadPart = <Module>(name: string) => Promise<Module>;
+
+/** cart.ts's cartButton: draws a card's "Add to cart" button with the shelf's Preact. */
+export type CartButton = typeof import("./cart.ts").cartButton;

@@ -1,0 +1,172 @@
+// The widget's optional modules in real headless Chromium against the real worker under `wrangler dev`:
+// v1.js imports v1-cart.js and v1-debug.js only when the page uses them (an addToCart hook, data-debug),
+// a hook registered before the script or after the shelves rendered works the same, and the buttons
+// the module draws through v1.js's Preact take part in the row's keyboard navigation.
+import type { Browser, BrowserContext, ConsoleMessage, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { postSeedData } from "../../cli/seed-demo.ts";
+import { signShopperToken } from "../../worker/http/shopper-token.ts";
+import { type DevWorker, startDevWorker, testSecrets } from "../fixtures/wrangler-dev.ts";
+import {
+  assertWidgetBuilt,
+  hostPage,
+  launchChromium,
+  renderedCards,
+  serveShop,
+  shopOrigin,
+  waitForCards,
+} from "./harness.ts";
+
+let worker: DevWorker;
+let browser: Browser;
+let shopperToken: string;
+let expiredToken: string;
+const contexts: BrowserContext[] = [];
+
+async function newPage(): Promise<Page> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  contexts.push(context);
+  return context.newPage();
+}
+
+/** The widget's optional modules the page requested, by file name (v1-cart.js …). */
+function optionalModules(page: Page): string[] {
+  const requested: string[] = [];
+  page.on("request", (request) => {
+    const file = new URL(request.url()).pathname.match(/\/widget\/(v1-[a-z]+\.js)$/)?.[1];
+    if (file) requested.push(file);
+  });
+  return requested;
+}
+
+/** What a mount point's shadow root shows: its cards' "Add to cart" buttons and their computed position. */
+const cartButtons = (page: Page) =>
+  page.evaluate(() => {
+    const root = document.querySelector("[data-patron]")!.shadowRoot!;
+    return [...root.querySelectorAll("li button")].map((button) => ({
+      text: button.textContent,
+      position: getComputedStyle(button).position,
+    }));
+  });
+
+/** Records every addToCart call on window.added: the item id, recommendation id and position. */
+const recordAddToCart = `patron("on", "addToCart", (detail) => {
+  (window.added = window.added || []).push({ id: detail.item.id, recommendationId: detail.recommendationId, position: detail.position });
+});`;
+
+beforeAll(async () => {
+  assertWidgetBuilt();
+  worker = await startDevWorker({ vars: { PATRON_DEMO: "on", ALLOWED_ORIGINS: shopOrigin } });
+  await postSeedData({ url: worker.url, apiKey: testSecrets.PATRON_API_KEY, customers: 40 });
+  const refit = await fetch(`${worker.url}/v1/admin/jobs/nightly?wait=1`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` },
+  });
+  if (!refit.ok) throw new Error(`nightly job failed: ${refit.status} ${await refit.text()}`);
+  shopperToken = await signShopperToken("demo-full-price", testSecrets.SHOPPER_TOKEN_SECRET, 3600, new Date());
+  expiredToken = await signShopperToken(
+    "demo-full-price",
+    testSecrets.SHOPPER_TOKEN_SECRET,
+    3600,
+    new Date(Date.now() - 3 * 3600_000),
+  );
+  browser = await launchChromium();
+});
+
+afterAll(async () => {
+  for (const context of contexts) await context.close().catch(() => {});
+  await browser?.close();
+  await worker?.stop();
+});
+
+describe("optional modules", () => {
+  it("imports none on a page that uses none of them", async () => {
+    const page = await newPage();
+    const requested = optionalModules(page);
+    await serveShop(page, { "/": hostPage({ workerUrl: worker.url, token: shopperToken }) });
+    await page.goto(`${shopOrigin}/`);
+    await waitForCards(page);
+    const links = page.locator("[data-patron] li a");
+    await links.first().focus();
+    await page.keyboard.press("ArrowRight"); // Keyboard navigation is part of v1.js itself.
+    await expect.poll(() => links.nth(1).evaluate((link) => link.matches(":focus"))).toBe(true);
+    expect(await cartButtons(page)).toEqual([]);
+    expect(requested).toEqual([]);
+  });
+
+  it("draws styled Add to cart buttons from v1-cart.js for an addToCart hook queued before the script", async () => {
+    const page = await newPage();
+    const requested = optionalModules(page);
+    const beacons: string[] = [];
+    page.on("request", (request) => {
+      if (request.url().endsWith("/v1/events")) beacons.push(request.postData() ?? "");
+    });
+    await serveShop(page, { "/": hostPage({ workerUrl: worker.url, token: shopperToken, before: recordAddToCart }) });
+    await page.goto(`${shopOrigin}/`);
+    await waitForCards(page);
+    const cards = await renderedCards(page);
+    await expect
+      .poll(() => cartButtons(page), { timeout: 15_000 })
+      .toEqual(cards.map(() => ({ text: "Add to cart", position: "absolute" })));
+    expect(requested).toEqual(["v1-cart.js"]);
+
+    await page.locator("[data-patron] li button").nth(1).click();
+    const added = await page.evaluate(() => (window as unknown as { added: unknown[] }).added);
+    const recommendationId = new URL(cards[1]!.href).searchParams.get("patron_rec");
+    expect(added).toEqual([{ id: expect.any(String), recommendationId, position: 2 }]);
+    await expect.poll(() => beacons.filter((body) => body.includes('"click"')).length).toBe(1);
+    expect(beacons.find((body) => body.includes('"click"'))).toContain(`"position":2`);
+
+    // One tab stop for the row: the arrow keys go from a card's link to its button and on to the next card.
+    const links = page.locator("[data-patron] li a");
+    await links.first().focus();
+    await page.keyboard.press("ArrowRight");
+    await expect
+      .poll(() =>
+        page
+          .locator("[data-patron] li button")
+          .first()
+          .evaluate((button) => button.matches(":focus")),
+      )
+      .toBe(true);
+    await page.keyboard.press("ArrowRight");
+    await expect.poll(() => links.nth(1).evaluate((link) => link.matches(":focus"))).toBe(true);
+    expect(await links.nth(1).getAttribute("tabindex")).toBe("0");
+    expect(await links.first().getAttribute("tabindex")).toBe("-1");
+  });
+
+  it("adds the buttons to the shelves already shown when the hook comes after them", async () => {
+    const page = await newPage();
+    const requested = optionalModules(page);
+    await serveShop(page, { "/": hostPage({ workerUrl: worker.url, token: shopperToken }) });
+    await page.goto(`${shopOrigin}/`);
+    await waitForCards(page);
+    const cards = await renderedCards(page);
+    expect(requested).toEqual([]);
+    await page.evaluate(recordAddToCart);
+    await expect.poll(() => cartButtons(page), { timeout: 15_000 }).toHaveLength(cards.length);
+    // The cards themselves are the same: only the buttons were added.
+    expect(await renderedCards(page)).toEqual(cards);
+    expect(requested).toEqual(["v1-cart.js"]);
+  });
+
+  it("explains an expired token on the console with v1-debug.js for data-debug, never printing the token", async () => {
+    const page = await newPage();
+    const requested = optionalModules(page);
+    const info: string[] = [];
+    page.on("console", (message: ConsoleMessage) => {
+      if (message.type() === "info") info.push(message.text());
+    });
+    const html = hostPage({ workerUrl: worker.url, token: expiredToken }).replace(
+      "<script async src=",
+      "<script async data-debug src=",
+    );
+    await serveShop(page, { "/": html });
+    await page.goto(`${shopOrigin}/`);
+    await waitForCards(page);
+    await expect.poll(() => info.length, { timeout: 15_000 }).toBeGreaterThan(0);
+    expect(info[0]).toContain("refused the shopper token");
+    expect(info.join("\n")).not.toContain(expiredToken);
+    expect(requested).toEqual(["v1-debug.js"]);
+  });
+});
