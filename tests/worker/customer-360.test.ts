@@ -164,7 +164,7 @@ describe("after a nightly run", () => {
       expect(bad.status).toBe(400);
     });
 
-    it("charts every purchase day, months between and now, each scored as the single-date function scores it", async () => {
+    it("charts every purchase day, weeks and months between and now, each scored as the single-date function scores it", async () => {
       const response = await get(`/v1/customers/${regularId}/history`);
       expect(response.status, await response.clone().text()).toBe(200);
       const body = customerHistoryResponseSchema.parse(await response.json()).data;
@@ -173,7 +173,9 @@ describe("after a nightly run", () => {
       expect(body.thresholds?.lapsedBelowProbabilityAlive).toBe(0.25);
       expect(body.thresholds?.fadingBelowProbabilityAlive).toBeGreaterThan(0.25);
       expect(body.points.filter((p) => p.kind === "order")).toHaveLength(regularOrders);
-      expect(body.points.filter((p) => p.kind === "month").length).toBeGreaterThanOrEqual(14);
+      expect(body.points.filter((p) => p.kind === "before_order")).toHaveLength(regularOrders - 1);
+      expect(body.points.filter((p) => p.kind === "week")).toHaveLength(13);
+      expect(body.points.filter((p) => p.kind === "month").length).toBeGreaterThanOrEqual(10);
       expect(body.points.at(-1)?.kind).toBe("now");
       const times = body.points.map((p) => Date.parse(p.at));
       expect(times).toEqual([...times].sort((a, b) => a - b));

@@ -1,6 +1,7 @@
 // Customer read API: query parameters and the response shape.
 import * as z from "zod";
 import { trustLevels } from "../core/identity/trust.ts";
+import { historyPointKinds } from "../core/profile/profile-history.ts";
 import { channels, discountSensitivities, identifierKinds, lifecycleStages, valueTiers } from "../core/vocabulary.ts";
 import { noControlCharacters, printable } from "../http/fields.schemas.ts";
 import {
@@ -140,7 +141,7 @@ export const customerHistoryResponseSchema = z.object({
     points: z.array(
       z.object({
         at: z.string(),
-        kind: z.enum(["order", "month", "now"]),
+        kind: z.enum(historyPointKinds),
         probabilityAlive: z.number().min(0).max(1),
         expectedIntervalDays: z.number(),
         daysSinceLast: z.number(),

@@ -53,7 +53,9 @@ describe("profileHistory", () => {
   it("scores every date from the fitted models", () => {
     expect(models.source).toBe("fitted");
     expect(history.skipped).toBe(0);
-    expect(history.points.length).toBeGreaterThan(27);
+    expect(history.points.filter((p) => p.kind === "order")).toHaveLength(27);
+    expect(history.points.filter((p) => p.kind === "before_order")).toHaveLength(26);
+    expect(history.points.filter((p) => p.kind === "week")).toHaveLength(13);
     expect(history.points.at(-1)).toMatchObject({ at: now.toISOString(), kind: "now" });
   });
 
@@ -68,10 +70,18 @@ describe("profileHistory", () => {
     }
   });
 
+  it("shows the overdue ratio climbing to about 1 before each return, and back to 0 after", () => {
+    const before = history.points.filter((p) => p.kind === "before_order");
+    for (const point of before.slice(5)) {
+      expect(point.overdueRatio, point.at).toBeGreaterThan(0.8);
+      expect(point.overdueRatio, point.at).toBeLessThan(1.2);
+    }
+  });
+
   it("lets P(alive) fall, and the overdue ratio climb, once the rhythm is missed", () => {
     const atLastOrder = history.points.find((p) => Date.parse(p.at) === lastOrderAt)!;
     const after = history.points.filter((p) => Date.parse(p.at) > lastOrderAt);
-    expect(after.length).toBeGreaterThanOrEqual(4);
+    expect(after.length).toBeGreaterThanOrEqual(14);
     let previous = atLastOrder;
     for (const point of after) {
       expect(point.probabilityAlive, point.at).toBeLessThanOrEqual(previous.probabilityAlive);
@@ -123,7 +133,7 @@ describe("profileHistory", () => {
 });
 
 describe("historyDates", () => {
-  it("marks each purchase day at its last order, a point every month between, and now", () => {
+  it("marks each purchase day just before and just after, weeks into the silence after, months between, and now", () => {
     const orders: HistoryOrder[] = [
       { placedAt: "2026-01-10T09:00:00.000Z", total: 10, channel: "web" },
       { placedAt: "2026-01-10T18:30:00.000Z", total: 5, channel: "store" },
@@ -132,13 +142,24 @@ describe("historyDates", () => {
     const dates = historyDates(orders, now);
     expect(dates.map((d) => [d.at.toISOString(), d.kind])).toEqual([
       ["2026-01-10T18:30:00.000Z", "order"],
-      ["2026-02-10T18:30:00.000Z", "month"],
+      ["2026-02-10T09:00:00.000Z", "month"],
+      ["2026-03-02T07:59:59.999Z", "before_order"],
       ["2026-03-02T08:00:00.000Z", "order"],
-      ["2026-03-10T18:30:00.000Z", "month"],
-      ["2026-04-10T18:30:00.000Z", "month"],
-      ["2026-05-10T18:30:00.000Z", "month"],
+      ...Array.from({ length: 13 }, (_, week) => [
+        new Date(Date.parse("2026-03-02T08:00:00.000Z") + (week + 1) * 7 * day).toISOString(),
+        "week",
+      ]),
       [now.toISOString(), "now"],
     ]);
+  });
+
+  it("goes on monthly after thirteen weeks of silence", () => {
+    const orders: HistoryOrder[] = [{ placedAt: "2025-06-01T10:00:00.000Z", total: 10, channel: "web" }];
+    const kinds = historyDates(orders, now).map((d) => d.kind);
+    expect(kinds.filter((kind) => kind === "week")).toHaveLength(13);
+    expect(kinds.filter((kind) => kind === "month")).toHaveLength(10);
+    expect(kinds[0]).toBe("order");
+    expect(kinds.at(-1)).toBe("now");
   });
 
   it("leaves out orders dated after now", () => {
@@ -146,7 +167,7 @@ describe("historyDates", () => {
       { placedAt: "2026-05-20T10:00:00.000Z", total: 10, channel: "web" },
       { placedAt: "2026-06-03T10:00:00.000Z", total: 10, channel: "web" },
     ];
-    expect(historyDates(orders, now).map((d) => d.kind)).toEqual(["order", "now"]);
+    expect(historyDates(orders, now).map((d) => d.kind)).toEqual(["order", "week", "now"]);
   });
 
   it("stays within the bound for a long, busy history, keeping the first and the last purchase", () => {
@@ -154,7 +175,8 @@ describe("historyDates", () => {
     const dates = historyDates(busy, now, { maxPoints: 60 });
     expect(dates.length).toBeLessThanOrEqual(61);
     const purchases = dates.filter((d) => d.kind === "order");
-    expect(purchases.length).toBe(30);
+    expect(purchases.length).toBe(20);
+    expect(dates.filter((d) => d.kind === "before_order").length).toBe(19);
     expect(purchases[0]?.at.toISOString()).toBe(busy[0]?.placedAt);
     expect(purchases.at(-1)?.at.toISOString()).toBe(busy.at(-1)?.placedAt);
     expect(dates.filter((d) => d.kind === "month").length).toBeGreaterThan(10);

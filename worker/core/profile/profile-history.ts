@@ -2,7 +2,8 @@
 // recomputed from the order history (not from stored snapshots): at each date only the orders placed
 // by then count, summarised as ingestion summarises them (summaryRowFromOrders) and scored by the
 // very function the nightly job and GET /v1/customers/:id use (scoreCustomer), with the current
-// models. The dates are each purchase day, monthly points between, and now, bounded in number. Pure.
+// models. The dates are each purchase day (just before and just after), weekly points into the
+// silence after the last purchase, monthly points between, and now, bounded in number. Pure.
 import { defaultLifecycleOptions, type Lifecycle, type ValueTier } from "../models/lifecycle.ts";
 import type { Channel } from "../vocabulary.ts";
 import { type ProfileSummary, type ScoreOutcome, scoreCustomer } from "./customer-profile.ts";
@@ -13,8 +14,12 @@ export interface HistoryOrder extends SummaryOrder {
   channel: Channel;
 }
 
-/** Why a date is on the chart: just after a purchase day's last order, a month between, or now. */
-export type HistoryPointKind = "order" | "month" | "now";
+/**
+ * Why a date is on the chart: just before a purchase day's first order, just after its last, a week
+ * into the silence after the last purchase, a month between, or now.
+ */
+export const historyPointKinds = ["before_order", "order", "week", "month", "now"] as const;
+export type HistoryPointKind = (typeof historyPointKinds)[number];
 
 export interface HistoryDate {
   at: Date;
@@ -34,7 +39,7 @@ export interface HistoryPoint {
 }
 
 export interface HistoryOptions {
-  /** At most this many dates besides now: half for purchase days, the rest for monthly points. */
+  /** At most this many dates besides now (see historyDates). */
   maxPoints: number;
 }
 
@@ -90,40 +95,61 @@ function addMonths(date: Date, months: number): Date {
   return next;
 }
 
+/** Weekly points after the last purchase cover at most this many weeks; monthly points take over after. */
+const maxSilenceWeeks = 13;
+
+/** Points at the same instant keep the purchase ones, which say why the instant is there. */
+const kindOrder: Record<HistoryPointKind, number> = { before_order: 0, order: 1, week: 2, month: 3, now: 4 };
+
 /**
- * The dates to evaluate, oldest first: the last order of each purchase day (UTC, as the summaries
- * count days), a point every month (or every few months for a long history) from the first order,
- * and `now`. Orders after `now` are left out. With more purchase days than half of `maxPoints`, an
- * evenly spread subset of them is kept, always with the first and the last.
+ * The dates to evaluate, oldest first: each purchase day (UTC, as the summaries count days) just
+ * before its first order and just after its last, so the rise of the overdue ratio up to each return
+ * shows; weekly points for up to 13 weeks after the last purchase, so someone who stops is seen
+ * fading; a point every month (or every few months for a long history) from the first order; and
+ * `now`. Orders after `now` are left out. At most `maxPoints` dates and now: with more purchase days
+ * than a third of `maxPoints` an evenly spread subset of them is kept (always the first and the last),
+ * and the weekly points are dropped when they would take more than half of what is left.
  */
 export function historyDates(
   orders: readonly HistoryOrder[],
   now: Date,
   options: HistoryOptions = defaultHistoryOptions,
 ): HistoryDate[] {
-  const lastOfDay = new Map<string, number>();
+  const days = new Map<string, { first: number; last: number }>();
   for (const order of orders) {
     const ms = Date.parse(order.placedAt);
     if (Number.isNaN(ms) || ms > now.getTime()) continue;
     const day = order.placedAt.slice(0, 10);
-    lastOfDay.set(day, Math.max(lastOfDay.get(day) ?? ms, ms));
+    const seen = days.get(day);
+    days.set(day, { first: Math.min(seen?.first ?? ms, ms), last: Math.max(seen?.last ?? ms, ms) });
   }
-  const purchases = [...lastOfDay.values()].sort((a, b) => a - b);
+  const purchases = [...days.values()].sort((a, b) => a.first - b.first);
   if (purchases.length === 0) return [];
-  const orderBudget = Math.max(1, Math.floor(options.maxPoints / 2));
-  const kept = spread(purchases.length, orderBudget).map((index) => purchases[index]!);
-  const first = new Date(purchases[0]!);
+  const dates: HistoryDate[] = [];
+  for (const index of spread(purchases.length, Math.max(1, Math.floor(options.maxPoints / 3)))) {
+    const purchase = purchases[index]!;
+    if (index > 0) dates.push({ at: new Date(purchase.first - 1), kind: "before_order" });
+    dates.push({ at: new Date(purchase.last), kind: "order" });
+  }
+  let budget = Math.max(1, options.maxPoints - dates.length);
+  const lastPurchase = purchases.at(-1)!.last;
+  const weeks: number[] = [];
+  for (let at = lastPurchase + 7 * dayMs; at < now.getTime() && weeks.length < maxSilenceWeeks; at += 7 * dayMs)
+    weeks.push(at);
+  const weekly = weeks.length <= budget / 2 ? weeks : [];
+  for (const at of weekly) dates.push({ at: new Date(at), kind: "week" });
+  budget = Math.max(1, budget - weekly.length);
+  const first = new Date(purchases[0]!.first);
   const spanMonths = (now.getTime() - first.getTime()) / (dayMs * (365.25 / 12));
-  const monthBudget = Math.max(1, options.maxPoints - kept.length);
-  const step = Math.max(1, Math.ceil(spanMonths / monthBudget));
-  const dates: HistoryDate[] = kept.map((ms) => ({ at: new Date(ms), kind: "order" }));
+  const step = Math.max(1, Math.ceil(spanMonths / budget));
+  const weeklyUntil = weekly.at(-1) ?? Number.NEGATIVE_INFINITY;
   for (let months = step; ; months += step) {
     const at = addMonths(first, months);
     if (at.getTime() >= now.getTime()) break;
+    if (at.getTime() > lastPurchase && at.getTime() <= weeklyUntil) continue;
     dates.push({ at, kind: "month" });
   }
-  dates.sort((a, b) => a.at.getTime() - b.at.getTime() || (a.kind === "order" ? -1 : 1));
-  // A month that falls on a purchase instant adds nothing; nor does now on the last purchase.
+  dates.sort((a, b) => a.at.getTime() - b.at.getTime() || kindOrder[a.kind] - kindOrder[b.kind]);
   const unique: HistoryDate[] = [];
   for (const date of dates) if (unique.at(-1)?.at.getTime() !== date.at.getTime()) unique.push(date);
   if (unique.at(-1)?.at.getTime() !== now.getTime()) unique.push({ at: new Date(now.getTime()), kind: "now" });
