@@ -12,7 +12,7 @@ import type { Browser, BrowserContext, ConsoleMessage, Page } from "playwright-c
 import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFailed } from "vitest";
 import { postSeedData } from "../../cli/seed-demo.ts";
 import { signShopperToken } from "../../worker/http/shopper-token.ts";
-import { type DevWorker, freePort, startDevWorker, testSecrets } from "../fixtures/wrangler-dev.ts";
+import { type DevWorker, startDevWorkerWithoutInspector, testSecrets } from "../fixtures/wrangler-dev.ts";
 import { artifactsDir, launchChromium } from "../widget/harness.ts";
 
 const root = path.resolve(import.meta.dirname, "../..");
@@ -65,22 +65,15 @@ async function openFromNav(name: string) {
 }
 
 /**
- * A dev worker on its own local D1 with the demo seeded, and the console signed in on it. Seeded by one
- * dev worker, then served by a fresh one on the same D1 and address (the demo's product images live
- * there), so the console starts on an isolate with no code the seeding made hot.
+ * A dev worker (without the inspector: see startDevWorkerWithoutInspector) on its own local D1 with the
+ * demo seeded, and the console signed in on it.
  */
 async function freshWorker() {
   await worker?.stop();
   if (persistDir) rmSync(persistDir, { recursive: true, force: true });
   persistDir = mkdtempSync(path.join(tmpdir(), "patron-console-360-"));
-  const port = await freePort();
-  const seeding = await startDevWorker({ persistDir, port });
-  try {
-    await postSeedData({ url: seeding.url, apiKey: testSecrets.PATRON_API_KEY, customers: 80 });
-  } finally {
-    await seeding.stop();
-  }
-  worker = await startDevWorker({ persistDir, port });
+  worker = await startDevWorkerWithoutInspector({ persistDir });
+  await postSeedData({ url: worker.url, apiKey: testSecrets.PATRON_API_KEY, customers: 80 });
   await page.goto(`${worker.url}/console`);
   await page.getByLabel("Admin key").fill(testSecrets.PATRON_ADMIN_KEY);
   await page.getByRole("button", { name: "Sign in" }).click();
@@ -96,12 +89,11 @@ async function workerAnswers(): Promise<boolean> {
 }
 
 /**
- * Starts the nightly job with the Overview's button and waits for the CLV chart it fills. workerd under
- * `wrangler dev` (its inspector always attached) sometimes aborts as the job starts ("V8 fatal error ...
- * Missing deoptimization information for OptimizedJSFrame::Summarize"): the button then shows the dev
- * proxy's bare 503 (or that it cannot reach it) and the dev worker answers nothing more. Only then
- * does the run start over, on a new dev worker and database (a crashed run must not finish later,
- * under the comparisons below); a refusal from a worker that still answers is a failure.
+ * Starts the nightly job with the Overview's button and waits for the CLV chart it fills. Should workerd
+ * still abort as the job starts (seen only with the inspector attached: startDevWorkerWithoutInspector),
+ * the button shows the dev proxy's bare 503 (or that it cannot reach it) and the dev worker answers
+ * nothing more: only then does the run start over, on a new dev worker and database (a crashed run must
+ * not finish later, under the comparisons below). A refusal from a worker that still answers is a failure.
  */
 async function runNightlyFromOverview() {
   const chart = page.getByRole("img", { name: "Customers by 12-month CLV" });
