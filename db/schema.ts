@@ -289,6 +289,8 @@ export const customerCategoryLapses = sqliteTable(
 /**
  * What each value tier's customers share, one row per nightly run: customers per tier and, per tier,
  * how many have each trait (dimension × value). GET /v1/admin/insights/best-customers reads the newest.
+ * `clvHistogram`: scored customers and their 12-month CLV per log-spaced bucket (core/insights/
+ * clv-distribution.ts), for GET /v1/admin/insights/clv-distribution; null in rows stored before it existed.
  */
 export const insightRollups = sqliteTable(
   "insight_rollups",
@@ -297,6 +299,7 @@ export const insightRollups = sqliteTable(
     computedAt: text("computed_at").notNull(),
     asOf: text("as_of").notNull(),
     counts: text("counts", { mode: "json" }).notNull(),
+    clvHistogram: text("clv_histogram", { mode: "json" }),
   },
   (t) => [index("insight_rollups_computed_idx").on(t.computedAt)],
 );

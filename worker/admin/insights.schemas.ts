@@ -31,6 +31,21 @@ export const bestCustomersResponseSchema = z.object({
   }),
 });
 
+export const clvDistributionResponseSchema = z.object({
+  data: z.object({
+    /** Scored customers counted, and their summed 12-month CLV. */
+    customers: z.number().int(),
+    clv12: z.number(),
+    /** Log-spaced buckets (1-2-5 per decade) from the lowest to the highest held; `to` is exclusive, null when open. */
+    buckets: z.array(
+      z.object({ from: z.number(), to: z.number().nullable(), customers: z.number().int(), clv12: z.number() }),
+    ),
+    modelRunAt: z.string().nullable(),
+    runId: z.string().nullable(),
+    message: z.string().optional(),
+  }),
+});
+
 /** List sorts: the name ascending, or with a leading "-" descending. */
 export const customerSortKeys = ["clvAtStake", "overdueRatio", "probabilityAlive", "expectedNextOrderAt"] as const;
 export type CustomerSortKey = (typeof customerSortKeys)[number];

@@ -8,13 +8,15 @@ import { notFound } from "../http/errors.ts";
 
 /**
  * Only the console's own files and API: no inline script or style (the app sets no style attributes),
- * no framing, no plugins, no <base> tricks, forms post only to this origin.
+ * no framing, no plugins, no <base> tricks, forms post only to this origin. Images may also come over
+ * https: the customer page shows the shelf a shopper sees with the catalog's product images, which a
+ * shop usually serves from its own CDN.
  */
 export const consoleCsp = [
   "default-src 'self'",
   "script-src 'self'",
   "style-src 'self'",
-  "img-src 'self' data:",
+  "img-src 'self' data: https:",
   "connect-src 'self'",
   "object-src 'none'",
   "base-uri 'none'",

@@ -18,6 +18,17 @@ export async function survivingCustomerId(db: Db, customerId: string): Promise<s
   return id;
 }
 
+/**
+ * The identity key of the customer's storefront account (what a shopper token for it resolves to), or
+ * null when they have none: the storefront can personalise only for a signed-in account.
+ */
+export async function storefrontAccountKeyOf(db: Db, customerId: string): Promise<string | null> {
+  const row = await db.get<{ key: string }>(sql`
+    SELECT key FROM identities WHERE customer_id = ${customerId} AND kind = 'account' AND shared = 0
+    ORDER BY created_at, key LIMIT 1`);
+  return row?.key ?? null;
+}
+
 export async function loadCustomer(db: Db, customerId: string, orderLimit: number, now: Date, timeZone = "UTC") {
   const [identities, orders, summary, categories, mergedFrom] = await Promise.all([
     identitiesOf(db, customerId),

@@ -1,5 +1,6 @@
 // The unified customer, for the console and support tools (admin key): by identifier or by id.
 import { Hono } from "hono";
+import { type HistoryPoint, profileHistory, stageThresholds } from "../core/profile/profile-history.ts";
 import type { AppEnv } from "../env.ts";
 import { requireAdminKey } from "../http/auth.ts";
 import { retailerTimeZone } from "../http/config.ts";
@@ -8,10 +9,13 @@ import { parseOrThrow, queryParams } from "../http/validate.ts";
 import { identityKey, normalizeForKey } from "../identity/identity.keys.ts";
 import { customerIdByKey } from "../identity/identity.repo.ts";
 import { phoneRegion } from "../identity/phone.ts";
+import { currentModels } from "../models/models.repo.ts";
+import { computeShelf, holdoutShareOf, loadShelfData, type ShelfRequest } from "../recommendations/shelf.ts";
 import { orderSuppressionKey } from "../suppressions/suppressions.repo.ts";
-import { loadCustomer, survivingCustomerId } from "./customers.repo.ts";
-import { customerParamsSchema, lookupQuerySchema } from "./customers.schemas.ts";
+import { loadCustomer, storefrontAccountKeyOf, survivingCustomerId } from "./customers.repo.ts";
+import { customerParamsSchema, lookupQuerySchema, shelfQuerySchema } from "./customers.schemas.ts";
 import { eraseCustomer, exportCustomer } from "./erasure.repo.ts";
+import { historyOrdersOf } from "./history.repo.ts";
 
 const orderLimit = 200;
 
@@ -45,6 +49,55 @@ export const customersRoutes = new Hono<AppEnv>()
       data: await loadCustomer(c.var.db, survivor, orderLimit, c.var.now, retailerTimeZone(c.env.RETAILER_TIME_ZONE)),
     });
   })
+  .get("/:id/history", async (c) => {
+    const { id } = parseOrThrow(customerParamsSchema, c.req.param(), "path");
+    const survivor = await survivingCustomerId(c.var.db, id);
+    if (!survivor) throw notFound(`No customer with id ${id}.`);
+    const now = c.var.now;
+    const [models, read] = await Promise.all([currentModels(c.var.db, now), historyOrdersOf(c.var.db, survivor)]);
+    const base = {
+      customerId: survivor,
+      asOf: now.toISOString(),
+      orders: read.orders.length,
+      truncated: read.truncated,
+    };
+    if (!models.customer)
+      return c.json({
+        data: {
+          ...base,
+          modelsFittedAt: null,
+          thresholds: null,
+          points: [],
+          skipped: 0,
+          message: "No model fit yet: run the nightly job (POST /v1/admin/jobs/nightly) to chart this customer.",
+        },
+      });
+    const history = profileHistory(survivor, read.orders, models.customer, now);
+    return c.json({
+      data: {
+        ...base,
+        modelsFittedAt: models.customer.fittedAt,
+        thresholds: stageThresholds(models.customer),
+        points: history.points.map(pointView),
+        skipped: history.skipped,
+      },
+    });
+  })
+  .get("/:id/shelf", async (c) => {
+    // What this customer's storefront shelf shows now: the loads and core of GET /v1/recommendations for
+    // their account, but no recommendation id, no rate-limit count and no cache: nothing is recorded.
+    const { id } = parseOrThrow(customerParamsSchema, c.req.param(), "path");
+    const query = queryParams(c, shelfQuerySchema);
+    const survivor = await survivingCustomerId(c.var.db, id);
+    if (!survivor) throw notFound(`No customer with id ${id}.`);
+    const now = c.var.now;
+    const accountKey = await storefrontAccountKeyOf(c.var.db, survivor);
+    const request: ShelfRequest = { ...query, placement: null, productId: null, excludeIds: [] };
+    const data = await loadShelfData(c.var.db, now, accountKey, request);
+    const { view } = computeShelf(data, request, accountKey, now, holdoutShareOf(c.env.HOLDOUT_SHARE));
+    c.header("Cache-Control", "private, no-store");
+    return c.json({ data: { customerId: survivor, storefrontAccount: accountKey !== null, ...view } });
+  })
   .get("/:id/export", async (c) => {
     const { id } = parseOrThrow(customerParamsSchema, c.req.param(), "path");
     const survivor = await survivingCustomerId(c.var.db, id);
@@ -72,3 +125,17 @@ export const customersRoutes = new Hono<AppEnv>()
       throw new ApiError(409, "conflict", "New orders keep reaching this customer right now; retry the erasure.");
     return c.json({ data: { customerId: survivor, deleted: erasure.deleted, suppressed: erasure.suppressed } });
   });
+
+const round = (value: number, digits: number) => Math.round(value * 10 ** digits) / 10 ** digits;
+
+/** A history point as the API shows it, rounded as GET /v1/customers/:id rounds the same figures. */
+function pointView(point: HistoryPoint) {
+  return {
+    ...point,
+    probabilityAlive: round(point.probabilityAlive, 4),
+    expectedIntervalDays: round(point.expectedIntervalDays, 1),
+    daysSinceLast: round(point.daysSinceLast, 1),
+    overdueRatio: round(point.overdueRatio, 2),
+    clv12: round(point.clv12, 2),
+  };
+}

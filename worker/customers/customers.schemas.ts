@@ -1,8 +1,13 @@
 // Customer read API: query parameters and the response shape.
 import * as z from "zod";
 import { trustLevels } from "../core/identity/trust.ts";
+import { historyPointKinds } from "../core/profile/profile-history.ts";
 import { channels, discountSensitivities, identifierKinds, lifecycleStages, valueTiers } from "../core/vocabulary.ts";
 import { noControlCharacters, printable } from "../http/fields.schemas.ts";
+import {
+  recommendationsQuerySchema,
+  recommendationsResponseSchema,
+} from "../recommendations/recommendations.schemas.ts";
 
 export const lookupQuerySchema = z.object({
   kind: z.enum(identifierKinds),
@@ -12,6 +17,9 @@ export const lookupQuerySchema = z.object({
 export const customerParamsSchema = z.object({
   id: z.string().min(1).max(100).regex(printable, `id ${noControlCharacters}`),
 });
+
+/** The shelf's size, as GET /v1/recommendations takes it (same limits and defaults). */
+export const shelfQuerySchema = recommendationsQuerySchema.pick({ limit: true, categories: true });
 
 const categoryStatSchema = z.object({
   categoryId: z.string(),
@@ -118,3 +126,43 @@ export const customerResponseSchema = z.object({
   }),
 });
 export type CustomerResponse = z.infer<typeof customerResponseSchema>;
+
+export const customerHistoryResponseSchema = z.object({
+  data: z.object({
+    customerId: z.string(),
+    asOf: z.string(),
+    /** Orders the history was computed from, and whether older ones were left out (more than the route reads). */
+    orders: z.number().int(),
+    truncated: z.boolean(),
+    modelsFittedAt: z.string().nullable(),
+    thresholds: z
+      .object({ fadingBelowProbabilityAlive: z.number(), lapsedBelowProbabilityAlive: z.number() })
+      .nullable(),
+    points: z.array(
+      z.object({
+        at: z.string(),
+        kind: z.enum(historyPointKinds),
+        probabilityAlive: z.number().min(0).max(1),
+        expectedIntervalDays: z.number(),
+        daysSinceLast: z.number(),
+        overdueRatio: z.number(),
+        stage: z.enum(lifecycleStages),
+        valueTier: z.enum(valueTiers),
+        clv12: z.number(),
+      }),
+    ),
+    skipped: z.number().int(),
+    message: z.string().optional(),
+  }),
+});
+export type CustomerHistoryResponse = z.infer<typeof customerHistoryResponseSchema>;
+
+/** GET /v1/customers/:id/shelf: the GET /v1/recommendations answer for the customer's account, without an id. */
+export const customerShelfResponseSchema = z.object({
+  data: recommendationsResponseSchema.shape.data.omit({ recommendationId: true, degraded: true }).extend({
+    customerId: z.string(),
+    /** False when the customer has no storefront account: signed out, the storefront shows them the popular shelf. */
+    storefrontAccount: z.boolean(),
+  }),
+});
+export type CustomerShelfResponse = z.infer<typeof customerShelfResponseSchema>;

@@ -10,6 +10,7 @@ import {
   pruneCounts,
   type TraitCounts,
 } from "../core/insights/best-customers.ts";
+import { type ClvHistogram, countClv, emptyClvHistogram } from "../core/insights/clv-distribution.ts";
 import { type ScoreProblem, scoreCustomer } from "../core/profile/customer-profile.ts";
 import { fitPopulationModels, type PopulationModels, type SummaryRow } from "../core/profile/population-models.ts";
 import { createPopulationBuilder, type PopulationStats } from "../core/ranking/population.ts";
@@ -128,6 +129,8 @@ export interface ScoredPage {
   transitions: number;
   /** Customers per value tier and the traits they have, for the best-customers rollup. */
   traits: TraitCounts;
+  /** The page's customers per 12-month CLV bucket, for the CLV distribution. */
+  clvHistogram: ClvHistogram;
 }
 
 export interface ScoreContext {
@@ -164,7 +167,8 @@ export async function scorePageStep(
       c.stage AS previous_stage, c.run_id AS previous_run
     FROM customer_summaries s LEFT JOIN customer_scores c ON c.customer_id = s.customer_id
     WHERE s.customer_id > ${cursor} ORDER BY s.customer_id LIMIT ${pageSize}`);
-  if (page.length === 0) return { nextCursor: null, scored: 0, skipped: {}, transitions: 0, traits: {} };
+  if (page.length === 0)
+    return { nextCursor: null, scored: 0, skipped: {}, transitions: 0, traits: {}, clvHistogram: emptyClvHistogram() };
   const nextCursor = page.length < pageSize ? null : (page[page.length - 1]?.customer_id ?? null);
   const first = page[0]?.customer_id ?? "";
   const last = page[page.length - 1]?.customer_id ?? "";
@@ -184,6 +188,7 @@ export async function scorePageStep(
     populationCategories.map(([id, c]) => [id, c.repurchaseIntervalDays]),
   );
   const traits: TraitCounts = {};
+  const clvHistogram = emptyClvHistogram();
   const at = now.toISOString();
   const skipped: Partial<Record<ScoreProblem, number>> = {};
   const scores = page.flatMap((row) => {
@@ -220,6 +225,7 @@ export async function scorePageStep(
       return [];
     }
     const { profile } = outcome;
+    countClv(clvHistogram, profile.clv12);
     countTrait(
       traits,
       profile.valueTier,
@@ -294,7 +300,14 @@ export async function scorePageStep(
         cursor = ${page[page.length - 1]?.customer_id ?? cursor} WHERE id = ${runId}`,
   ]);
   const skippedCount = Object.values(skipped).reduce((sum, n) => sum + (n ?? 0), 0);
-  return { nextCursor, scored: page.length - skippedCount, skipped, transitions: transitions.length, traits };
+  return {
+    nextCursor,
+    scored: page.length - skippedCount,
+    skipped,
+    transitions: transitions.length,
+    traits,
+    clvHistogram,
+  };
 }
 
 function groupBy<Row extends { customer_id: string }>(rows: readonly Row[]): Map<string, Row[]> {
@@ -307,11 +320,20 @@ function groupBy<Row extends { customer_id: string }>(rows: readonly Row[]): Map
   return groups;
 }
 
-/** Stores the run's best-customers rollup (idempotent: one row per run). */
-export async function saveInsightRollupStep(db: Db, runId: string, asOf: Date, counts: TraitCounts, now: Date) {
+/** Stores the run's best-customers rollup and CLV histogram (idempotent: one row per run). */
+export async function saveInsightRollupStep(
+  db: Db,
+  runId: string,
+  asOf: Date,
+  counts: TraitCounts,
+  now: Date,
+  clvHistogram: ClvHistogram = emptyClvHistogram(),
+) {
   await db.run(sql`
-    INSERT INTO insight_rollups (run_id, computed_at, as_of, counts) VALUES (${runId}, ${now.toISOString()}, ${asOf.toISOString()}, ${JSON.stringify(pruneCounts(counts))})
-    ON CONFLICT (run_id) DO UPDATE SET computed_at = excluded.computed_at, as_of = excluded.as_of, counts = excluded.counts`);
+    INSERT INTO insight_rollups (run_id, computed_at, as_of, counts, clv_histogram)
+    VALUES (${runId}, ${now.toISOString()}, ${asOf.toISOString()}, ${JSON.stringify(pruneCounts(counts))}, ${JSON.stringify(clvHistogram)})
+    ON CONFLICT (run_id) DO UPDATE SET computed_at = excluded.computed_at, as_of = excluded.as_of, counts = excluded.counts,
+      clv_histogram = excluded.clv_histogram`);
   return { tiers: Object.fromEntries(Object.entries(counts).map(([tier, entry]) => [tier, entry?.customers ?? 0])) };
 }
 
@@ -320,10 +342,12 @@ export interface InsightRollupRow {
   computed_at: string;
   as_of: string;
   counts: string;
+  /** JSON ClvHistogram; null in rows stored before the CLV distribution existed. */
+  clv_histogram: string | null;
 }
 
 export const latestInsightRollupQuery = sql`
-  SELECT run_id, computed_at, as_of, counts FROM insight_rollups ORDER BY computed_at DESC LIMIT 1`;
+  SELECT run_id, computed_at, as_of, counts, clv_histogram FROM insight_rollups ORDER BY computed_at DESC LIMIT 1`;
 
 /** The newest best-customers rollup: one read on insight_rollups_computed_idx. */
 export async function latestInsightRollup(db: Db): Promise<InsightRollupRow | undefined> {

@@ -7,6 +7,7 @@ import { drizzle } from "drizzle-orm/d1";
 import * as schema from "../../db/schema.ts";
 import { syncAudiencesSteps } from "../audiences/audiences.sync.ts";
 import { addCounts, type TraitCounts } from "../core/insights/best-customers.ts";
+import { addClvHistograms, emptyClvHistogram } from "../core/insights/clv-distribution.ts";
 import type { PopulationModels } from "../core/profile/population-models.ts";
 import type { PopulationStats } from "../core/ranking/population.ts";
 import type { Db, Env } from "../env.ts";
@@ -58,6 +59,7 @@ export class NightlyModelWorkflow extends WorkflowEntrypoint<Env, NightlyParams>
     let scored = 0;
     const skippedReasons: Record<string, number> = {};
     const traits: TraitCounts = {};
+    const clvHistogram = emptyClvHistogram();
     const timeZone = retailerTimeZone(this.env.RETAILER_TIME_ZONE);
     for (let page = 0; ; page++) {
       const result = await step.do(`score page ${page}`, retries, async () => {
@@ -68,6 +70,8 @@ export class NightlyModelWorkflow extends WorkflowEntrypoint<Env, NightlyParams>
       });
       scored += result.scored;
       addCounts(traits, result.traits ?? {});
+      // A page result persisted by a run from before the histogram existed has none: it adds nothing.
+      addClvHistograms(clvHistogram, result.clvHistogram);
       for (const [reason, count] of Object.entries(result.skipped ?? {}))
         skippedReasons[reason] = (skippedReasons[reason] ?? 0) + (count ?? 0);
       if (!result.nextCursor) break;
@@ -82,9 +86,10 @@ export class NightlyModelWorkflow extends WorkflowEntrypoint<Env, NightlyParams>
         return { id: 0, ok: false, reason: "error" };
       }
     });
-    // What each tier's customers share, summed over the pages: the best-customers insight.
+    // What each tier's customers share, summed over the pages: the best-customers insight; and the
+    // customers per CLV bucket: the Overview's CLV distribution.
     await step.do("save best-customers rollup", retries, async () =>
-      saveInsightRollupStep(db, runId, now, traits, new Date()),
+      saveInsightRollupStep(db, runId, now, traits, new Date(), clvHistogram),
     );
     // Counted from what was stored, so a retried page cannot make it disagree with the feed.
     const transitions = await step.do("count transitions", retries, async () => countTransitions(db, runId));

@@ -1,11 +1,9 @@
 // GET /v1/recommendations for the shopper behind a signed token (or the popular shelf without one).
 // Validate → load (one D1 round trip for the shopper; catalog, models and rules from isolate caches)
-// → compute (worker/core: profile, ranking, rules).
+// → compute (worker/core: profile, ranking, rules; both in shelf.ts, shared with the console's view of
+// a customer's shelf) → issue the recommendation id, cache the popular shelf.
 import { type Context, Hono } from "hono";
-import { rankingOptionsWith } from "../core/ranking/options.ts";
 import { buyAgainPlacement, hiddenIds, withoutHidden } from "../core/ranking/placements.ts";
-import { buildPopulation } from "../core/ranking/population.ts";
-import { recommend } from "../core/ranking/recommend.ts";
 import type { AppEnv } from "../env.ts";
 import { bearerToken } from "../http/auth.ts";
 import { classifyDatabaseError } from "../http/database-errors.ts";
@@ -14,8 +12,6 @@ import { limitShopper } from "../http/rate-limit.ts";
 import { tokenRefusalMessages } from "../http/shopper-token.ts";
 import { queryParams } from "../http/validate.ts";
 import { shopperAccountKey } from "../identity/identity.keys.ts";
-import { currentModels } from "../models/models.repo.ts";
-import { liveRulesFor } from "../rules/rules.repo.ts";
 import { lastGoodShelf, rememberShelf, type ShelfView } from "./last-good-shelf.ts";
 import {
   accountSubject,
@@ -24,9 +20,8 @@ import {
   newRecommendationId,
   type ServedArm,
 } from "./recommendation-id.ts";
-import { cachedCatalog, coPurchasesOf, loadShopper } from "./recommendations.repo.ts";
 import { recommendationsQuerySchema } from "./recommendations.schemas.ts";
-import { shopperSegmentOf } from "./segment.ts";
+import { computeShelf, holdoutShareOf, knownShopper, loadShelfData, type ShelfRequest } from "./shelf.ts";
 
 /** Seconds the anonymous shelf may be cached, here and by browsers and CDNs. */
 const popularShelfSeconds = 60;
@@ -36,15 +31,6 @@ let popularCache: {
   body: { data: Record<string, unknown> };
   at: number;
 } | null = null;
-
-/** HOLDOUT_SHARE as a number in [0, 1]; a missing or malformed setting keeps the default. */
-function holdoutShare(setting: string | undefined): number | undefined {
-  if (setting === undefined || setting.trim() === "") return undefined;
-  const share = Number(setting);
-  if (Number.isFinite(share) && share >= 0 && share <= 1) return share;
-  console.warn(JSON.stringify({ warning: "HOLDOUT_SHARE must be a number from 0 to 1; using the default", setting }));
-  return undefined;
-}
 
 async function shelf(c: Context<AppEnv>) {
   const query = queryParams(c, recommendationsQuerySchema);
@@ -58,27 +44,18 @@ async function shelf(c: Context<AppEnv>) {
     if (accountKey) await limitShopper(c, "recommendations", accountKey);
   }
 
-  const share = holdoutShare(c.env.HOLDOUT_SHARE);
-  const options = rankingOptionsWith({
-    ...(share === undefined ? {} : { holdout: { share } }),
-    items: { maxItems: query.limit },
-    popular: { maxItems: query.limit, maxCategories: Math.max(query.categories, 1) },
-    categories: { maxCategories: Math.max(query.categories, 1) },
-  });
-  const placement = {
+  const request: ShelfRequest = {
+    limit: query.limit,
+    categories: query.categories,
     placement: query.placement ?? null,
     productId: query.product ?? null,
     excludeIds: query.exclude,
   };
-  const buyingAgain = placement.placement === buyAgainPlacement;
-  const [models, catalog, rules, shopper, coPurchases] = await Promise.all([
-    currentModels(c.var.db, now),
-    cachedCatalog(c.var.db, now),
-    liveRulesFor(c.var.db, now),
-    accountKey ? loadShopper(c.var.db, accountKey, now, { usualProducts: buyingAgain }) : null,
-    placement.productId ? coPurchasesOf(c.var.db, placement.productId) : [],
-  ]);
-  const known = !!shopper?.customerId && !!shopper.summary;
+  const buyingAgain = request.placement === buyAgainPlacement;
+  const data = await loadShelfData(c.var.db, now, accountKey, request);
+  const known = knownShopper(data);
+  const shopper = data.shopper;
+  const rules = data.rules;
   // Whom the id binds: events and orders attributed to it must come from this shopper.
   const subject = shopper?.customerId
     ? customerSubject(shopper.customerId)
@@ -97,7 +74,7 @@ async function shelf(c: Context<AppEnv>) {
   // The default shelf is computed once per isolate per minute, and again as soon as the rules change.
   // A shelf with page context (a product, excluded ids, buy-again) is computed per request.
   const cacheKey = `${query.limit}:${query.categories}`;
-  const contextFree = !placement.productId && placement.excludeIds.length === 0 && !buyingAgain;
+  const contextFree = !request.productId && request.excludeIds.length === 0 && !buyingAgain;
   if (
     !known &&
     contextFree &&
@@ -111,59 +88,14 @@ async function shelf(c: Context<AppEnv>) {
       popularCache.body.data.arm as ServedArm,
       popularCache.body.data.items as { id: string }[],
     );
-    return c.json({ data: { ...popularCache.body.data, placement: placement.placement, recommendationId } });
+    return c.json({ data: { ...popularCache.body.data, placement: request.placement, recommendationId } });
   }
 
-  const population = models.population ?? buildPopulation([], catalog.products, now);
-  const segment =
-    known && shopper?.summary && models.customer ? shopperSegmentOf(shopper.summary, models.customer, now) : undefined;
-  const result = recommend(
-    {
-      customerId: known ? (shopper?.customerId ?? null) : null,
-      holdoutKey: accountKey,
-      summary: known ? (shopper?.summary ?? null) : null,
-      categoryStats: shopper?.categoryStats ?? [],
-      browse: shopper?.browse,
-      recentPurchases: shopper?.recentPurchases,
-      segment,
-      population,
-      catalog: catalog.products,
-      rules,
-      categoryNames: catalog.categoryNames,
-      now,
-      placement: { ...placement, coPurchases, usualProducts: shopper?.usualProducts ?? [] },
-    },
-    options,
-  );
-
-  const served = result.items.slice(0, query.limit);
+  const { result, view } = computeShelf(data, request, accountKey, now, holdoutShareOf(c.env.HOLDOUT_SHARE));
   const body = {
     data: {
-      recommendationId: await issue(
-        result.arm,
-        served.map((item) => ({ id: item.productId })),
-      ),
-      arm: result.arm,
-      customerKnown: known,
-      placement: placement.placement,
-      categories: result.categories.slice(0, query.categories).map((category) => ({
-        id: category.categoryId,
-        name: catalog.categoryNames[category.categoryId] ?? category.categoryId,
-        score: Math.round(category.score * 10_000) / 10_000,
-        reasons: category.reasons,
-        reason: category.sentence,
-      })),
-      items: served.map((item) => ({
-        id: item.productId,
-        title: item.title,
-        url: item.url,
-        imageUrl: item.imageUrl,
-        price: item.price,
-        listPrice: item.listPrice,
-        categoryId: item.categoryId,
-        reasons: item.reasons,
-        reason: item.sentence,
-      })),
+      recommendationId: await issue(result.arm, view.items),
+      ...view,
     },
   };
   if (known) {
@@ -173,7 +105,6 @@ async function shelf(c: Context<AppEnv>) {
   } else {
     popularCache = { key: cacheKey, rules, body, at: now.getTime() };
     c.header("Cache-Control", shared);
-    const { recommendationId: _, ...view } = body.data;
     await keepInBackground(c, rememberShelf(cacheKey, view, now));
   }
   return c.json(body);

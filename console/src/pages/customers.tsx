@@ -2,15 +2,17 @@
 // and the same list as a CSV download with format=csv); look one up by email, phone, loyalty number or account id (GET /v1/customers/lookup, the
 // identifier hashed exactly as ingestion hashes it), then the customer 360 at /console/customers/:id
 // (GET /v1/customers/:id): linked identifiers (masked, with trust), the web and store order timeline,
-// CLV, tier, cadence, P(alive), discount sensitivity, categories with price band and lapse; export
-// (GET …/export, downloaded as JSON) and erase (DELETE, after a confirmation). "Save as audience" and the
-// saved audiences are in ./audiences.tsx.
+// CLV, tier, cadence, P(alive), discount sensitivity, categories with price band and lapse, P(alive)
+// and cadence over time and what the shopper sees now (customer-360.tsx); export (GET …/export,
+// downloaded as JSON) and erase (DELETE, after a confirmation). "Save as audience" and the saved
+// audiences are in ./audiences.tsx.
 import { signal } from "@preact/signals";
 import { useState } from "preact/hooks";
 import { useLocation, useRoute } from "preact-iso";
 import { ApiProblem, api, dateTime, day, money, percent, words } from "../api.ts";
 import { Loading, PageHeader, ProblemNote, useData } from "../ui.tsx";
 import { Audiences, SaveAudience } from "./audiences.tsx";
+import { CustomerHistory, SeesNow } from "./customer-360.tsx";
 
 /** The customer erased last, announced on the lookup page it returns to. */
 const erased = signal<string | null>(null);
@@ -382,7 +384,9 @@ export function CustomerPage() {
         <Identities identities={data.identities} />
         <Categories customer={data} />
       </div>
+      <CustomerHistory customerId={data.customerId} orders={data.orders} />
       <Timeline orders={data.orders} total={data.summary?.orders ?? data.orders.length} />
+      <SeesNow customerId={data.customerId} currency={data.orders[0]?.currency ?? "USD"} />
       <DataRights customerId={data.customerId} />
     </section>
   );

@@ -1,10 +1,11 @@
 // Overview: customers by lifecycle stage × value tier with their 12-month CLV (GET /v1/admin/segments),
-// CLV by stage as a chart, the value at stake in fading and lapsed customers, and the stage changes the
+// CLV by stage as a chart, the CLV distribution (clv-distribution.tsx), the value at stake in fading and lapsed customers, and the stage changes the
 // recent nightly runs recorded (GET /v1/admin/transitions), and what a value tier's customers have in
 // common against everyone else (GET /v1/admin/insights/best-customers).
 import { useState } from "preact/hooks";
 import { dateTime, money, percent } from "../api.ts";
 import { BarChart, type Loaded, Loading, PageHeader, ProblemNote, RunNightly, useData } from "../ui.tsx";
+import { ClvDistribution } from "./clv-distribution.tsx";
 
 const stages = ["new", "active", "fading", "lapsed"];
 const tiers = ["top", "high", "medium", "low"];
@@ -98,6 +99,7 @@ export function OverviewPage() {
         bars={byStage.map((row) => ({ label: row.stage, value: row.clv12, note: `${row.customers} customers` }))}
         format={money}
       />
+      <ClvDistribution />
       <h2>Customers by stage and value tier</h2>
       <div class="table-wrap">
         <table>

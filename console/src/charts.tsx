@@ -1,0 +1,216 @@
+// Plain SVG charts the customer page and the Overview need beyond ui.tsx's: lines over real time (points
+// placed by date, not evenly, with order dates marked and threshold lines), and a histogram.
+import type { ComponentChildren } from "preact";
+
+export interface TimeSeries {
+  name: string;
+  points: { at: number; value: number; note?: string }[];
+  /** CSS class of the line and its points: series-a, series-b or series-c. */
+  tone: "series-a" | "series-b" | "series-c";
+}
+
+export interface Threshold {
+  value: number;
+  label: string;
+  /** CSS class of the line: threshold-warn or threshold-danger. */
+  tone: "threshold-warn" | "threshold-danger";
+}
+
+export interface TimeMark {
+  at: number;
+  /** CSS class of the tick, e.g. the order's channel (mark-web, mark-store). */
+  tone: string;
+  label: string;
+}
+
+const monthFormat = new Intl.DateTimeFormat("en-GB", { month: "short", year: "numeric", timeZone: "UTC" });
+const dayFormat = new Intl.DateTimeFormat("en-GB", { dateStyle: "medium", timeZone: "UTC" });
+
+/** Lines over time from `from` to `to` (ms), with horizontal threshold lines and marks along the bottom. */
+export function TimeChart({
+  title,
+  series,
+  format,
+  from,
+  to,
+  max,
+  thresholds = [],
+  marks = [],
+  children,
+}: {
+  title: string;
+  series: TimeSeries[];
+  format: (value: number) => string;
+  from: number;
+  to: number;
+  /** Top of the axis; the largest value by default. */
+  max?: number;
+  thresholds?: Threshold[];
+  marks?: TimeMark[];
+  /** Shown under the chart: what it means in words. */
+  children?: ComponentChildren;
+}) {
+  const width = 760;
+  const height = 280;
+  const left = 64;
+  const right = 16;
+  const top = 16;
+  const bottom = 52;
+  const values = series.flatMap((line) => line.points.map((point) => point.value));
+  const axisTop = max ?? (Math.max(0, ...values, ...thresholds.map((line) => line.value)) || 1);
+  const span = Math.max(1, to - from);
+  const x = (at: number) => left + ((at - from) / span) * (width - left - right);
+  const y = (value: number) => top + (1 - Math.min(value, axisTop) / axisTop) * (height - top - bottom);
+  const ticks = Array.from({ length: 5 }, (_, index) => from + (index / 4) * span);
+  const markY = height - bottom + 6;
+  return (
+    <figure class="chart">
+      <figcaption>{title}</figcaption>
+      <ul class="legend">
+        {series.map((line) => (
+          <li key={line.name}>
+            <span class={`swatch ${line.tone}`} aria-hidden="true" />
+            {line.name}
+          </li>
+        ))}
+        {thresholds.map((line) => (
+          <li key={line.label}>
+            <span class={`swatch ${line.tone}`} aria-hidden="true" />
+            {line.label}
+          </li>
+        ))}
+        {[...new Map(marks.map((mark) => [mark.tone, mark])).values()].map((mark) => (
+          <li key={mark.tone}>
+            <span class={`swatch ${mark.tone}`} aria-hidden="true" />
+            {mark.label}
+          </li>
+        ))}
+      </ul>
+      <svg viewBox={`0 0 ${width} ${height}`} role="img" aria-label={title}>
+        {[0, 0.5, 1].map((share) => (
+          <g key={share}>
+            <line class="chart-grid" x1={left} x2={width - right} y1={y(axisTop * share)} y2={y(axisTop * share)} />
+            <text class="chart-label" x={left - 6} y={y(axisTop * share)} text-anchor="end" dominant-baseline="middle">
+              {format(axisTop * share)}
+            </text>
+          </g>
+        ))}
+        {thresholds.map((line) => (
+          <line
+            key={line.label}
+            class={`chart-threshold ${line.tone}`}
+            x1={left}
+            x2={width - right}
+            y1={y(line.value)}
+            y2={y(line.value)}
+          >
+            <title>{`${line.label}: ${format(line.value)}`}</title>
+          </line>
+        ))}
+        {ticks.map((at, index) => (
+          <text
+            key={at}
+            class="chart-label"
+            x={x(at)}
+            y={height - 8}
+            text-anchor={index === 0 ? "start" : index === ticks.length - 1 ? "end" : "middle"}
+          >
+            {monthFormat.format(at)}
+          </text>
+        ))}
+        <g class="chart-marks">
+          {marks.map((mark) => (
+            <line
+              key={`${mark.at}-${mark.tone}`}
+              class={`chart-mark ${mark.tone}`}
+              x1={x(mark.at)}
+              x2={x(mark.at)}
+              y1={markY}
+              y2={markY + 14}
+            >
+              <title>{`${mark.label}, ${dayFormat.format(mark.at)}`}</title>
+            </line>
+          ))}
+        </g>
+        {series.map((line) => (
+          <g key={line.name} class={line.tone}>
+            <path
+              class="chart-line"
+              d={line.points
+                .map((point, index) => `${index ? "L" : "M"}${x(point.at).toFixed(1)},${y(point.value).toFixed(1)}`)
+                .join(" ")}
+            />
+            {line.points.map((point) => (
+              <circle key={point.at} class="chart-point" cx={x(point.at)} cy={y(point.value)} r="2.5">
+                <title>{`${line.name}, ${dayFormat.format(point.at)}: ${format(point.value)}${point.note ? ` (${point.note})` : ""}`}</title>
+              </circle>
+            ))}
+          </g>
+        ))}
+      </svg>
+      {children}
+    </figure>
+  );
+}
+
+export interface HistogramBar {
+  label: string;
+  value: number;
+  /** Said in the bar's tooltip. */
+  note?: string;
+}
+
+/** Vertical bars side by side, one per bucket, labelled under each, the count above. */
+export function Histogram({
+  title,
+  bars,
+  format,
+  children,
+}: {
+  title: string;
+  bars: HistogramBar[];
+  format: (value: number) => string;
+  children?: ComponentChildren;
+}) {
+  const width = 760;
+  const height = 260;
+  const left = 16;
+  const right = 16;
+  const top = 24;
+  const bottom = 44;
+  const max = Math.max(0, ...bars.map((bar) => bar.value)) || 1;
+  const slot = (width - left - right) / Math.max(1, bars.length);
+  const barWidth = Math.max(4, slot * 0.8);
+  return (
+    <figure class="chart">
+      <figcaption>{title}</figcaption>
+      <svg viewBox={`0 0 ${width} ${height}`} role="img" aria-label={title}>
+        <line class="chart-grid" x1={left} x2={width - right} y1={height - bottom} y2={height - bottom} />
+        {bars.map((bar, index) => {
+          const barHeight = (bar.value / max) * (height - top - bottom);
+          const x = left + index * slot + (slot - barWidth) / 2;
+          return (
+            <g key={bar.label} class="histogram-bar">
+              <title>{`${bar.label}: ${format(bar.value)}${bar.note ? ` (${bar.note})` : ""}`}</title>
+              <rect
+                class="chart-bar"
+                x={x}
+                y={height - bottom - barHeight}
+                width={barWidth}
+                height={Math.max(bar.value > 0 ? 1 : 0, barHeight)}
+                rx="2"
+              />
+              <text class="chart-value" x={x + barWidth / 2} y={height - bottom - barHeight - 6} text-anchor="middle">
+                {bar.value > 0 ? format(bar.value) : ""}
+              </text>
+              <text class="chart-label" x={x + barWidth / 2} y={height - bottom + 18} text-anchor="middle">
+                {bar.label}
+              </text>
+            </g>
+          );
+        })}
+      </svg>
+      {children}
+    </figure>
+  );
+}

@@ -1,0 +1,246 @@
+// The customer page's two live views: P(alive) and cadence over time, recomputed from the order history
+// at past dates (GET /v1/customers/:id/history), drawn with the order dates marked and the fading and
+// lapsed lines; and what this shopper sees now (GET /v1/customers/:id/shelf), rendered by the
+// storefront widget's own shelf with its reasons.
+import { day, percent, words } from "../api.ts";
+import { TimeChart, type TimeMark } from "../charts.tsx";
+import { ShelfPreview } from "../shelf-preview.tsx";
+import { Loading, ProblemNote, useData } from "../ui.tsx";
+
+interface HistoryPoint {
+  at: string;
+  kind: "before_order" | "order" | "week" | "month" | "now";
+  probabilityAlive: number;
+  expectedIntervalDays: number;
+  daysSinceLast: number;
+  overdueRatio: number;
+  stage: string;
+  valueTier: string;
+  clv12: number;
+}
+interface HistoryAnswer {
+  customerId: string;
+  modelsFittedAt: string | null;
+  thresholds: { fadingBelowProbabilityAlive: number; lapsedBelowProbabilityAlive: number } | null;
+  orders: number;
+  truncated: boolean;
+  points: HistoryPoint[];
+  message?: string;
+}
+
+const channelNames: Record<string, string> = { web: "Web", store: "Store", app: "App", phone: "Phone" };
+const kindNotes: Record<string, string> = {
+  before_order: ", just before an order",
+  order: ", just after an order",
+  now: ", now",
+};
+
+/** Where the stage changed along the history: the first point and each point whose stage differs from the one before. */
+function stageChanges(points: HistoryPoint[]) {
+  return points.filter((point, index) => index === 0 || points[index - 1]?.stage !== point.stage);
+}
+
+export function CustomerHistory({
+  customerId,
+  orders,
+}: {
+  customerId: string;
+  /** The orders the page already shows (channel and time), marked along the charts. */
+  orders: { placedAt: string; channel: string }[];
+}) {
+  const history = useData<HistoryAnswer>(`/v1/customers/${encodeURIComponent(customerId)}/history`);
+  if (history.loading && !history.data) return <Loading what="the customer's history" />;
+  if (history.problem) return <ProblemNote problem={history.problem} />;
+  const data = history.data;
+  if (!data) return null;
+  if (data.points.length === 0 || !data.thresholds)
+    return (
+      <section aria-labelledby="history-title">
+        <h2 id="history-title">P(alive) and cadence over time</h2>
+        <div class="empty">
+          <p>
+            {data.message ?? "No history to chart."} Start it from <a href="/console/models">Models</a>.
+          </p>
+        </div>
+      </section>
+    );
+  const points = data.points.map((point) => ({ ...point, time: Date.parse(point.at) }));
+  const from = points[0]!.time;
+  const to = points.at(-1)!.time;
+  const marks: TimeMark[] = orders
+    .map((order) => ({ at: Date.parse(order.placedAt), channel: order.channel }))
+    .filter((order) => order.at >= from && order.at <= to)
+    .map((order) => ({
+      at: order.at,
+      tone: `mark-${order.channel}`,
+      label: `${channelNames[order.channel] ?? order.channel} order`,
+    }));
+  const note = (point: HistoryPoint) => `${point.stage}${kindNotes[point.kind] ?? ""}`;
+  const { fadingBelowProbabilityAlive: fading, lapsedBelowProbabilityAlive: lapsed } = data.thresholds;
+  const changes = stageChanges(data.points);
+  return (
+    <section aria-labelledby="history-title">
+      <h2 id="history-title">P(alive) and cadence over time</h2>
+      <p class="muted">
+        What Patron would have said at each date: recomputed from the orders placed by then, with the models of the last
+        nightly run (fitted {day(data.modelsFittedAt)}), at each purchase, monthly between, and now.
+        {data.truncated && ` Only the ${data.orders.toLocaleString("en-US")} most recent orders are counted.`}
+      </p>
+      <div class="chart-pair">
+        <TimeChart
+          title="P(alive) over time"
+          from={from}
+          to={to}
+          max={1}
+          format={(value) => percent(value)}
+          series={[
+            {
+              name: "P(alive)",
+              tone: "series-a",
+              points: points.map((point) => ({ at: point.time, value: point.probabilityAlive, note: note(point) })),
+            },
+          ]}
+          thresholds={[
+            { value: fading, label: `Fading below ${percent(fading)}`, tone: "threshold-warn" },
+            { value: lapsed, label: `Lapsed below ${percent(lapsed)}`, tone: "threshold-danger" },
+          ]}
+          marks={marks}
+        />
+        <TimeChart
+          title="Cadence over time"
+          from={from}
+          to={to}
+          format={(value) => `${Math.round(value)} d`}
+          series={[
+            {
+              name: "Expected days between orders",
+              tone: "series-b",
+              points: points.map((point) => ({ at: point.time, value: point.expectedIntervalDays })),
+            },
+            {
+              name: "Days since the last order",
+              tone: "series-c",
+              points: points.map((point) => ({
+                at: point.time,
+                value: point.daysSinceLast,
+                note: `overdue ratio ${point.overdueRatio}`,
+              })),
+            },
+          ]}
+          marks={marks}
+        >
+          <p class="muted small caption">
+            Overdue when the days since the last order climb above the customer's own interval (an overdue ratio above
+            1).
+          </p>
+        </TimeChart>
+      </div>
+      <h3>Stage changes</h3>
+      <ol class="stage-changes">
+        {changes.map((point) => (
+          <li key={point.at}>
+            <span class={`badge stage-${point.stage}`}>{point.stage}</span> from {day(point.at)}{" "}
+            <span class="muted small">
+              (P(alive) {percent(point.probabilityAlive)}, overdue ratio {point.overdueRatio})
+            </span>
+          </li>
+        ))}
+      </ol>
+    </section>
+  );
+}
+
+interface ShelfItem {
+  id: string;
+  title: string;
+  url: string | null;
+  imageUrl: string | null;
+  price: number;
+  listPrice: number;
+  categoryId: string;
+  reason: string;
+}
+interface ShelfAnswer {
+  customerId: string;
+  storefrontAccount: boolean;
+  arm: "personalized" | "holdout" | "anonymous";
+  customerKnown: boolean;
+  categories: { id: string; name: string; reason: string }[];
+  items: ShelfItem[];
+}
+
+const shelfLimit = 8;
+
+/** Why this shelf, in words: which arm the shopper is in, or why the storefront cannot personalise. */
+function shelfExplanation(shelf: ShelfAnswer): string {
+  if (!shelf.storefrontAccount)
+    return "This customer has no storefront account, so the shop cannot recognise them online: it shows them the popular shelf.";
+  if (!shelf.customerKnown)
+    return "Signed in, this customer has no purchase history Patron can use yet: the shop shows them the popular shelf.";
+  if (shelf.arm === "holdout")
+    return "This shopper is in the holdout group: the shop shows them the popular shelf, so the experiment can measure what personalisation adds.";
+  return "Their personalised shelf, as the shop shows it when they are signed in, with the published rules applied.";
+}
+
+export function SeesNow({ customerId, currency }: { customerId: string; currency: string }) {
+  const shelf = useData<ShelfAnswer>(`/v1/customers/${encodeURIComponent(customerId)}/shelf?limit=${shelfLimit}`);
+  return (
+    <section aria-labelledby="sees-now-title" class="sees-now">
+      <h2 id="sees-now-title">What this shopper sees now</h2>
+      {shelf.loading && !shelf.data ? (
+        <Loading what="the shopper's shelf" />
+      ) : shelf.problem ? (
+        <ProblemNote problem={shelf.problem} />
+      ) : shelf.data ? (
+        <>
+          <p class="muted">
+            {shelfExplanation(shelf.data)} Rendered by the storefront widget itself; nothing is recorded (no impression,
+            no recommendation id).
+          </p>
+          {shelf.data.items.length === 0 ? (
+            <p class="muted">The shelf is empty: the catalog has no product to show.</p>
+          ) : (
+            <ShelfPreview
+              title={shelf.data.customerKnown ? "Picked for you" : "Popular right now"}
+              shelf={{
+                recommendationId: "",
+                arm: shelf.data.arm,
+                customerKnown: shelf.data.customerKnown,
+                items: shelf.data.items,
+              }}
+              limit={shelfLimit}
+              currency={currency}
+            />
+          )}
+          <div class="columns">
+            <div>
+              <h3>Why these items</h3>
+              <ol class="why" aria-label="Items and their reasons">
+                {shelf.data.items.map((item) => (
+                  <li key={item.id}>
+                    <span class="item-title">{item.title}</span> <span class="muted small">({item.categoryId})</span>
+                    <br />
+                    <span class="reason">{item.reason}</span>
+                  </li>
+                ))}
+              </ol>
+            </div>
+            <div>
+              <h3>Categories ranked for them</h3>
+              <ol class="why" aria-label="Categories and their reasons">
+                {shelf.data.categories.map((category) => (
+                  <li key={category.id}>
+                    <span class="item-title">{category.name}</span>
+                    <br />
+                    <span class="reason">{category.reason}</span>
+                  </li>
+                ))}
+              </ol>
+              <p class="muted small">Arm: {words(shelf.data.arm)}.</p>
+            </div>
+          </div>
+        </>
+      ) : null}
+    </section>
+  );
+}

@@ -1,0 +1,1 @@
+ALTER TABLE `insight_rollups` ADD `clv_histogram` text;

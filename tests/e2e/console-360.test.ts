@@ -1,0 +1,234 @@
+// The console's customer 360 and the Overview's CLV distribution in real Chromium against `wrangler dev`
+// with the seeded demo retailer and one nightly run: the Overview draws the API's CLV histogram; a demo
+// customer looked up by loyalty number shows web and store orders on one timeline, P(alive) and cadence
+// over time drawn from the API's history (order dates marked, fading and lapsed lines), and "what this
+// shopper sees now" rendered by the widget's own shelf with the items and reasons GET /v1/recommendations
+// gives that shopper, sending no event. Screenshots go to tests/artifacts/; any CSP violation or page
+// error fails.
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import type { Browser, BrowserContext, ConsoleMessage, Page } from "playwright-core";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFailed } from "vitest";
+import { postSeedData } from "../../cli/seed-demo.ts";
+import { signShopperToken } from "../../worker/http/shopper-token.ts";
+import { type DevWorker, startDevWorker, testSecrets } from "../fixtures/wrangler-dev.ts";
+import { artifactsDir, launchChromium } from "../widget/harness.ts";
+
+const root = path.resolve(import.meta.dirname, "../..");
+let persistDir = "";
+let worker: DevWorker;
+let browser: Browser;
+let context: BrowserContext;
+let page: Page;
+const errors: string[] = [];
+/** Requests the console made to the events route: a preview must send none. */
+const eventRequests: string[] = [];
+
+interface HistoryPoint {
+  at: string;
+  kind: string;
+  probabilityAlive: number;
+  stage: string;
+}
+interface History {
+  points: HistoryPoint[];
+  thresholds: { fadingBelowProbabilityAlive: number; lapsedBelowProbabilityAlive: number };
+}
+interface ShelfItem {
+  id: string;
+  title: string;
+  reason: string;
+}
+interface Customer {
+  customerId: string;
+  orders: { placedAt: string; channel: string }[];
+  profile: { stage: string } | null;
+}
+
+async function screenshot(name: string) {
+  await page.screenshot({ path: path.join(artifactsDir, `console-360-${name}.png`), fullPage: true });
+}
+
+/** The API's answer, read with the admin key (not the browser's session), to compare the page with. */
+async function admin<T>(pathAndQuery: string): Promise<T> {
+  const response = await fetch(`${worker.url}${pathAndQuery}`, {
+    headers: { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` },
+  });
+  expect(response.status, pathAndQuery).toBe(200);
+  return ((await response.json()) as { data: T }).data;
+}
+
+async function openFromNav(name: string) {
+  await page.getByRole("navigation", { name: "Console" }).getByRole("link", { name, exact: true }).click();
+  await expect.poll(() => page.getByRole("link", { name, exact: true }).getAttribute("aria-current")).toBe("page");
+}
+
+/**
+ * A dev worker on its own local D1 with the demo seeded, and the console signed in on it.
+ */
+async function freshWorker() {
+  await worker?.stop();
+  if (persistDir) rmSync(persistDir, { recursive: true, force: true });
+  persistDir = mkdtempSync(path.join(tmpdir(), "patron-console-360-"));
+  worker = await startDevWorker({ persistDir });
+  await postSeedData({ url: worker.url, apiKey: testSecrets.PATRON_API_KEY, customers: 80 });
+  await page.goto(`${worker.url}/console`);
+  await page.getByLabel("Admin key").fill(testSecrets.PATRON_ADMIN_KEY);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("navigation", { name: "Console" }).waitFor();
+}
+
+/** Starts the nightly job with the Overview's button and waits for the CLV chart it fills. */
+async function runNightlyFromOverview() {
+  const chart = page.getByRole("img", { name: "Customers by 12-month CLV" });
+  await page.getByRole("heading", { name: "No customer has been scored yet" }).waitFor();
+  await page.getByRole("button", { name: "Run the nightly job" }).click();
+  await chart.waitFor({ timeout: 240_000 });
+  return chart;
+}
+
+beforeAll(async () => {
+  if (!existsSync(path.join(root, "dist/public/console/assets/console.js")))
+    throw new Error("dist/public/console is missing: run `npm run build` first (npm test does).");
+  mkdirSync(artifactsDir, { recursive: true });
+  browser = await launchChromium();
+  context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  page = await context.newPage();
+  // Generous waits: the machine running the suite may be busy with the other test projects.
+  page.setDefaultTimeout(60_000);
+  page.on("pageerror", (error) => errors.push(`pageerror: ${error.message}`));
+  page.on("console", (message: ConsoleMessage) => {
+    // Chromium logs each non-2xx response itself ("Failed to load resource"); a CSP violation is an error.
+    if (message.type() === "error" && !/Failed to load resource/.test(message.text()))
+      errors.push(`console: ${message.text()}`);
+  });
+  page.on("request", (request) => {
+    if (new URL(request.url()).pathname.startsWith("/v1/events")) eventRequests.push(request.url());
+  });
+  await freshWorker();
+}, 240_000);
+
+// A failing step leaves a picture of the page behind, next to the screenshots.
+beforeEach((context) => {
+  onTestFailed(async () => {
+    await page
+      ?.screenshot({
+        path: path.join(artifactsDir, `console-360-failed-${context.task.name.slice(0, 40).replace(/\W+/g, "-")}.png`),
+        fullPage: true,
+      })
+      .catch(() => {});
+  });
+});
+
+afterAll(async () => {
+  await context?.close().catch(() => {});
+  await browser?.close();
+  await worker?.stop();
+  if (persistDir) rmSync(persistDir, { recursive: true, force: true });
+});
+
+describe("console customer 360", () => {
+  it("runs the nightly job from the Overview, then draws the API's CLV distribution with its caption", async () => {
+    const chart = await runNightlyFromOverview();
+    const distribution = await admin<{ customers: number; buckets: { customers: number }[] }>(
+      "/v1/admin/insights/clv-distribution",
+    );
+    expect(distribution.customers).toBeGreaterThan(0);
+    expect(distribution.buckets.length).toBeGreaterThan(1);
+    const bars = chart.locator(".histogram-bar");
+    await expect.poll(() => bars.count()).toBe(distribution.buckets.length);
+    const heights = await chart
+      .locator("rect.chart-bar")
+      .evaluateAll((rects) => rects.map((rect) => Number(rect.getAttribute("height"))));
+    // Each bar is as tall as its bucket is full, relative to the fullest.
+    const fullest = Math.max(...distribution.buckets.map((bucket) => bucket.customers));
+    const tallest = Math.max(...heights);
+    distribution.buckets.forEach((bucket, index) => {
+      expect(heights[index], `bucket ${index}`).toBeCloseTo((bucket.customers / fullest) * tallest, 0);
+    });
+    await page
+      .getByText(`${distribution.customers.toLocaleString("en-US")} scored customers by their expected spend`)
+      .waitFor();
+    await screenshot("overview-clv");
+  }, 900_000);
+
+  it("looks a demo customer up by loyalty number: web and store orders on one timeline, and their history drawn", async () => {
+    await openFromNav("Customers");
+    await page.getByLabel("Identifier").selectOption("loyalty");
+    await page.getByLabel("Value").fill("LY-DEMO-0003");
+    await page.getByRole("button", { name: "Look up" }).click();
+    await page.waitForURL(/\/console\/customers\/c_/);
+    const customerId = decodeURIComponent(new URL(page.url()).pathname.split("/").at(-1) as string);
+    const customer = await admin<Customer>(`/v1/customers/${encodeURIComponent(customerId)}`);
+    const timeline = page.getByRole("list", { name: "Order timeline, most recent first" });
+    await timeline.waitFor();
+    expect(new Set(await timeline.locator(".badge.channel").allTextContents())).toEqual(new Set(["Web", "Store"]));
+
+    const history = await admin<History>(`/v1/customers/${encodeURIComponent(customerId)}/history`);
+    expect(history.points.length).toBeGreaterThan(10);
+    const alive = page.getByRole("img", { name: "P(alive) over time" });
+    await alive.waitFor();
+    // One point per date the API scored, the fading and lapsed lines, and a mark per order, web and store.
+    expect(await alive.locator(".series-a circle").count()).toBe(history.points.length);
+    const titles = await alive.locator(".series-a circle title").allTextContents();
+    history.points.forEach((point, index) => {
+      expect(titles[index], point.at).toContain(`${Math.round(point.probabilityAlive * 100)}%`);
+    });
+    expect(await alive.locator("line.chart-threshold").count()).toBe(2);
+    const from = Date.parse(history.points[0]!.at);
+    const charted = customer.orders.filter((order) => Date.parse(order.placedAt) >= from);
+    expect(await alive.locator("line.chart-mark").count()).toBe(charted.length);
+    expect(await alive.locator("line.mark-web").count()).toBe(charted.filter((o) => o.channel === "web").length);
+    expect(await alive.locator("line.mark-store").count()).toBe(charted.filter((o) => o.channel === "store").length);
+    expect(await alive.locator("line.mark-store").count()).toBeGreaterThan(0);
+    const cadence = page.getByRole("img", { name: "Cadence over time" });
+    expect(await cadence.locator("path.chart-line").count()).toBe(2);
+    expect(await cadence.locator(".series-c circle").count()).toBe(history.points.length);
+    // The stage changes in words end at the stage the customer has today.
+    const stages = await page.locator(".stage-changes .badge").allTextContents();
+    expect(stages.at(-1)).toBe(history.points.at(-1)?.stage);
+    expect(stages.at(-1)).toBe(customer.profile?.stage);
+    await screenshot("customer-history");
+  }, 120_000);
+
+  it("shows what the shopper sees now with the widget's own shelf: the items and reasons the storefront gets", async () => {
+    const customerId = decodeURIComponent(new URL(page.url()).pathname.split("/").at(-1) as string);
+    const token = await signShopperToken("demo-fading", testSecrets.SHOPPER_TOKEN_SECRET, 3600, new Date());
+    const storefront = await fetch(`${worker.url}/v1/recommendations?limit=8`, {
+      headers: { Authorization: `Bearer ${token}` },
+    });
+    expect(storefront.status).toBe(200);
+    const served = ((await storefront.json()) as { data: { customerKnown: boolean; items: ShelfItem[] } }).data;
+    expect(served.customerKnown).toBe(true);
+    expect(served.items.length).toBeGreaterThan(0);
+    const seen = await admin<{ items: ShelfItem[] }>(`/v1/customers/${encodeURIComponent(customerId)}/shelf?limit=8`);
+    expect(seen.items.map((item) => item.id)).toEqual(served.items.map((item) => item.id));
+
+    const section = page.getByRole("region", { name: "What this shopper sees now" });
+    await section.scrollIntoViewIfNeeded();
+    // The widget's markup, inside its shadow root: a card per item, its title and its reason.
+    const cards = section.locator(".shelf-preview li a");
+    await expect.poll(() => cards.count()).toBe(served.items.length);
+    expect(await section.locator(".shelf-preview h2").textContent()).toBe("Picked for you");
+    expect(await section.locator(".shelf-preview li b").allTextContents()).toEqual(
+      served.items.map((item) => item.title),
+    );
+    expect(await section.locator(".shelf-preview li p").allTextContents()).toEqual(
+      served.items.map((item) => item.reason),
+    );
+    // Styled by the widget's own stylesheet (adopted by the shadow root): one row of fixed-width cards.
+    expect(await section.locator(".shelf-preview ul").evaluate((list) => getComputedStyle(list).gridAutoFlow)).toBe(
+      "column",
+    );
+    expect(
+      await section.getByRole("list", { name: "Items and their reasons" }).locator(".reason").allTextContents(),
+    ).toEqual(served.items.map((item) => item.reason));
+    await screenshot("customer-sees-now");
+    // A preview is not a shopper seeing the shelf: the console bundle has no beacon, and sent no event.
+    const bundle = readFileSync(path.join(root, "dist/public/console/assets/console.js"), "utf8");
+    expect(bundle).not.toContain("sendBeacon");
+    expect(eventRequests).toEqual([]);
+    expect(errors).toEqual([]);
+  }, 120_000);
+});

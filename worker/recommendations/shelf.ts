@@ -1,0 +1,133 @@
+// The shelf one shopper gets: the loads and the core call GET /v1/recommendations makes, shared with the
+// console's "what this shopper sees now" (GET /v1/customers/:id/shelf), so both show the same items and
+// reasons. Nothing here writes: issuing a recommendation id, caching and rate limits stay in the route.
+import { rankingOptionsWith } from "../core/ranking/options.ts";
+import { buyAgainPlacement } from "../core/ranking/placements.ts";
+import { buildPopulation } from "../core/ranking/population.ts";
+import { type Recommendations, recommend } from "../core/ranking/recommend.ts";
+import type { Rule } from "../core/rules/types.ts";
+import type { Db } from "../env.ts";
+import { type CurrentModels, currentModels } from "../models/models.repo.ts";
+import { liveRulesFor } from "../rules/rules.repo.ts";
+import { cachedCatalog, coPurchasesOf, loadShopper, type ShopperData } from "./recommendations.repo.ts";
+import { shopperSegmentOf } from "./segment.ts";
+
+/** What the storefront asked for: the shelf's size and the page it is on. */
+export interface ShelfRequest {
+  limit: number;
+  categories: number;
+  placement: string | null;
+  productId: string | null;
+  excludeIds: string[];
+}
+
+export interface ShelfData {
+  models: CurrentModels;
+  catalog: Awaited<ReturnType<typeof cachedCatalog>>;
+  rules: Rule[];
+  /** Null without a signed-in account. */
+  shopper: ShopperData | null;
+  coPurchases: { productId: string; orders: number }[];
+}
+
+/** Everything the shelf is computed from: models, catalog and rules from isolate caches, the shopper in one round trip. */
+export async function loadShelfData(
+  db: Db,
+  now: Date,
+  accountKey: string | null,
+  request: ShelfRequest,
+): Promise<ShelfData> {
+  const [models, catalog, rules, shopper, coPurchases] = await Promise.all([
+    currentModels(db, now),
+    cachedCatalog(db, now),
+    liveRulesFor(db, now),
+    accountKey ? loadShopper(db, accountKey, now, { usualProducts: request.placement === buyAgainPlacement }) : null,
+    request.productId ? coPurchasesOf(db, request.productId) : [],
+  ]);
+  return { models, catalog, rules, shopper, coPurchases };
+}
+
+/** HOLDOUT_SHARE as a number in [0, 1]; a missing or malformed setting keeps the default. */
+export function holdoutShareOf(setting: string | undefined): number | undefined {
+  if (setting === undefined || setting.trim() === "") return undefined;
+  const share = Number(setting);
+  if (Number.isFinite(share) && share >= 0 && share <= 1) return share;
+  console.warn(JSON.stringify({ warning: "HOLDOUT_SHARE must be a number from 0 to 1; using the default", setting }));
+  return undefined;
+}
+
+/** Whether the shelf is personal: a signed-in account that belongs to a customer with a history. */
+export const knownShopper = (data: ShelfData) => !!data.shopper?.customerId && !!data.shopper.summary;
+
+/**
+ * The shelf and its public view (everything GET /v1/recommendations answers but the recommendation
+ * id). `holdoutShare` is the deployment's HOLDOUT_SHARE, undefined for the default.
+ */
+export function computeShelf(
+  data: ShelfData,
+  request: ShelfRequest,
+  accountKey: string | null,
+  now: Date,
+  holdoutShare: number | undefined,
+) {
+  const options = rankingOptionsWith({
+    ...(holdoutShare === undefined ? {} : { holdout: { share: holdoutShare } }),
+    items: { maxItems: request.limit },
+    popular: { maxItems: request.limit, maxCategories: Math.max(request.categories, 1) },
+    categories: { maxCategories: Math.max(request.categories, 1) },
+  });
+  const { models, catalog, shopper } = data;
+  const known = knownShopper(data);
+  const population = models.population ?? buildPopulation([], catalog.products, now);
+  const segment =
+    known && shopper?.summary && models.customer ? shopperSegmentOf(shopper.summary, models.customer, now) : undefined;
+  const result: Recommendations = recommend(
+    {
+      customerId: known ? (shopper?.customerId ?? null) : null,
+      holdoutKey: accountKey,
+      summary: known ? (shopper?.summary ?? null) : null,
+      categoryStats: shopper?.categoryStats ?? [],
+      browse: shopper?.browse,
+      recentPurchases: shopper?.recentPurchases,
+      segment,
+      population,
+      catalog: catalog.products,
+      rules: data.rules,
+      categoryNames: catalog.categoryNames,
+      now,
+      placement: {
+        placement: request.placement,
+        productId: request.productId,
+        excludeIds: request.excludeIds,
+        coPurchases: data.coPurchases,
+        usualProducts: shopper?.usualProducts ?? [],
+      },
+    },
+    options,
+  );
+  const served = result.items.slice(0, request.limit);
+  const view = {
+    arm: result.arm,
+    customerKnown: known,
+    placement: request.placement,
+    categories: result.categories.slice(0, request.categories).map((category) => ({
+      id: category.categoryId,
+      name: catalog.categoryNames[category.categoryId] ?? category.categoryId,
+      score: Math.round(category.score * 10_000) / 10_000,
+      reasons: category.reasons,
+      reason: category.sentence,
+    })),
+    items: served.map((item) => ({
+      id: item.productId,
+      title: item.title,
+      url: item.url,
+      imageUrl: item.imageUrl,
+      price: item.price,
+      listPrice: item.listPrice,
+      categoryId: item.categoryId,
+      reasons: item.reasons,
+      reason: item.sentence,
+    })),
+  };
+  return { known, result, view };
+}
