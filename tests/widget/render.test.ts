@@ -356,6 +356,52 @@ describe("never breaks the host page", () => {
     expect(noise).toEqual([]);
   });
 
+  it("leaves out cards without a safe link, and keeps the neutral tile where a picture fails to load", async () => {
+    const page = await newPage();
+    const noise = collectNoise(page);
+    await serveShop(page, { "/": hostPage({ workerUrl: worker.url, token: shopperToken }) });
+    // The real answer, with its first card's link made unsafe, its second's taken away and its third's
+    // picture pointing at an address that refuses to serve it.
+    let titles: string[] = [];
+    await page.route("**/v1/recommendations**", async (route) => {
+      const response = await route.fetch();
+      const body = (await response.json()) as {
+        data: { items: { title: string; url: string | null; imageUrl: string | null }[] };
+      };
+      const items = body.data.items;
+      expect(items.length).toBeGreaterThanOrEqual(4);
+      items[0]!.url = "javascript:alert(document.domain)";
+      items[1]!.url = null;
+      items[2]!.imageUrl = `${worker.url}/widget/no-such-picture.png`;
+      titles = items.map((item) => item.title);
+      await route.fulfill({ response, json: body });
+    });
+    await page.goto(`${shopOrigin}/`);
+    await waitForCards(page);
+    const cards = await renderedCards(page);
+    expect(cards.map((card) => card.title)).toEqual(titles.slice(2, 2 + cards.length));
+    for (const card of cards) expect(card.href).toMatch(/^https?:\/\//);
+    await expect
+      .poll(() =>
+        page.evaluate(() => {
+          const tile = document.querySelector("[data-patron]")!.shadowRoot!.querySelector("li i")!;
+          const picture = tile.querySelector("img")!;
+          return {
+            failed: picture.complete && picture.naturalWidth === 0,
+            tileHeight: tile.getBoundingClientRect().height,
+          };
+        }),
+      )
+      .toEqual({ failed: true, tileHeight: expect.any(Number) });
+    const tile = await page.evaluate(() => {
+      const element = document.querySelector("[data-patron]")!.shadowRoot!.querySelector("li i")!;
+      return { height: element.getBoundingClientRect().height, background: getComputedStyle(element).backgroundColor };
+    });
+    expect(tile.height).toBeGreaterThan(100);
+    expect(tile.background).not.toBe("rgba(0, 0, 0, 0)");
+    expect(noise).toEqual([]);
+  });
+
   it("leaves a mount point the page hid hidden", async () => {
     const page = await newPage();
     const mounts = '<div data-patron="x"></div><div data-patron="x" hidden id="kept-hidden"></div>';

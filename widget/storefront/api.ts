@@ -2,6 +2,7 @@
 // (cached from an earlier anonymous answer, or fetched without a token in what is left of the budget),
 // else nothing. Never rejects.
 import { configureEvents } from "./events.ts";
+import { withRecommendation } from "./format.ts";
 import type { Item, Shelf } from "./types.ts";
 
 const cacheKey = "patron:popular:v1";
@@ -19,10 +20,15 @@ export const contextQuery = (context: Record<string, unknown>): string =>
     .map((name) => (context[name] ? `&${name}=${encodeURIComponent(String(context[name]))}` : ""))
     .join("");
 
-/** Keeps the answer only if it has the shape the cards need; drops items that don't. */
+/**
+ * Keeps the answer only if it has the shape the cards need; drops items that don't, and items without a
+ * safe (http or https) link: a card is a link to the product.
+ */
 function validShelf(body: { data?: Shelf } | null): Shelf | null {
   const shelf = body?.data;
-  const items = shelf?.items?.filter?.((item: Item) => typeof item?.id === "string" && item.price >= 0);
+  const items = shelf?.items?.filter?.(
+    (item: Item) => typeof item?.id === "string" && item.price >= 0 && withRecommendation(item.url, ""),
+  );
   return typeof shelf?.recommendationId === "string" && items?.length ? { ...shelf, items } : null;
 }
 

@@ -76,6 +76,7 @@ function ProductCard({ item, position, shelf, ...props }: ShelfProps & { item: I
         onClick={click}
         onAuxClick={(mouse) => mouse.button === 1 && click()}
       >
+        {/* alt="": a picture that fails to load shows no broken-image icon, only the tile's neutral ground. */}
         <i>{item.imageUrl && <img src={item.imageUrl} alt="" loading="lazy" />}</i>
         <p>{reason}</p>
         <b>{item.title}</b>
