@@ -364,4 +364,41 @@ describe("audience webhooks", () => {
       error: expect.stringMatching(/not sent: the webhook URL must use https/),
     });
   });
+
+  it("keeps a run that started earlier from making a later run tell current members they left", async () => {
+    const racing = await save("Racing runs", { stage: "active" }, "");
+    await syncSteps("run-race-seed", env); // Every member told once, as joined.
+    const before = (await received(racing.box)).length;
+    expect(payloads(await received(racing.box), racing).flatMap((page) => page.joined).length).toBeGreaterThan(0);
+    const db = drizzle(env.DB, { schema }) as Db;
+    type Run = (ctx: { attempt: number }) => unknown;
+    let earlierMarks: Run | undefined;
+    // The later run: the earlier run's marks land between its own marks and its look at who changed.
+    const later = {
+      do: async (name: string, _config: unknown, run: Run) => {
+        if (name === `audience ${racing.id}: changes`) await earlierMarks?.({ attempt: 1 });
+        return run({ attempt: 1 });
+      },
+    };
+    // The earlier run: it has started its sync (the smaller sequence number) when the later one runs.
+    const earlier = {
+      do: async (name: string, _config: unknown, run: Run) => {
+        if (name === `audience ${racing.id}: members 0` && !earlierMarks) {
+          earlierMarks = run;
+          await syncAudiencesSteps(later as unknown as WorkflowStep, db, env, "run-race-later", pageSize);
+        }
+        return run({ attempt: 1 });
+      },
+    };
+    await syncAudiencesSteps(earlier as unknown as WorkflowStep, db, env, "run-race-earlier", pageSize);
+    expect(earlierMarks).toBeDefined();
+    // Nobody joined or left between the runs: no receiver page may say anyone left.
+    const pages = payloads((await received(racing.box)).slice(before), racing);
+    expect(pages.flatMap((page) => page.left)).toEqual([]);
+    expect(pages.flatMap((page) => page.joined)).toEqual([]);
+    // And the next run still finds every member where they were.
+    await syncSteps("run-race-after", env);
+    expect((await received(racing.box)).slice(before)).toHaveLength(pages.length);
+    expect((await audience(racing.id)).lastDelivery).toMatchObject({ outcome: "no_changes", runId: "run-race-after" });
+  });
 });

@@ -102,7 +102,8 @@ export async function startSync(db: Db, id: string): Promise<number | undefined>
 
 /**
  * Marks one keyset page of the audience's current members with `seq` (new members are inserted as not
- * delivered; none once the audience is deleted mid-run). Returns how many were marked and where the next page starts (null after the last).
+ * delivered; none once the audience is deleted mid-run). A mark never goes back: a run that started
+ * earlier cannot make a later run take current members for leavers. Returns how many were marked and where the next page starts (null after the last).
  */
 export async function markMembersPage(
   db: Db,
@@ -118,7 +119,7 @@ export async function markMembersPage(
       INSERT INTO audience_members (audience_id, customer_id, seen_seq, delivered)
       SELECT ${id}, value, ${seq}, 0 FROM ${jsonEach(rows.map((row) => row.customerId))}
       WHERE EXISTS (SELECT 1 FROM audiences WHERE id = ${id})
-      ON CONFLICT (audience_id, customer_id) DO UPDATE SET seen_seq = excluded.seen_seq`);
+      ON CONFLICT (audience_id, customer_id) DO UPDATE SET seen_seq = max(seen_seq, excluded.seen_seq)`);
   const last = rows[rows.length - 1];
   return {
     marked: rows.length,

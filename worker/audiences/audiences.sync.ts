@@ -112,7 +112,7 @@ async function syncAudience(
   runId: string,
   id: string,
   webhookPageSize: number,
-): Promise<"sized" | "delivered" | "no_changes" | "failed" | "gone"> {
+): Promise<"sized" | "delivered" | "no_changes" | "failed" | "gone" | "superseded"> {
   const start = await step.do(
     `audience ${id}: start`,
     dbRetries,
@@ -183,6 +183,11 @@ async function syncAudience(
   for (let page = 0; page < pages; page++) {
     const kind = page < joinedPages ? "joined" : "left";
     const sent = await step.do(`audience ${id}: ${kind} page ${page + 1}`, deliveryRetries, async (ctx) => {
+      // A later run (a second nightly job started meanwhile) or a new webhook URL supersedes this run:
+      // its pages would tell the wrong receiver, or tell members of the later run they left.
+      const audience = await findAudience(db, id);
+      if (!audience || audience.syncSeq !== start.seq || audience.webhookUrl !== start.url)
+        return { statusCode: null, superseded: true };
       const ids =
         kind === "joined"
           ? await joinedPage(db, id, start.seq, webhookPageSize)
@@ -202,8 +207,6 @@ async function syncAudience(
         joined,
         left: kind === "left" ? ids : [],
       });
-      const audience = await findAudience(db, id);
-      if (!audience) return { statusCode: null };
       const secret = await openSecret(audience.secret, id, env.IDENTITY_HASH_SECRET);
       const result = await deliver({ url: start.url, secret, id: `${id}_${runId}_${page + 1}`, body }, new Date());
       if (!result.ok) {
@@ -215,6 +218,7 @@ async function syncAudience(
       else await removeMembers(db, id, ids);
       return { statusCode: result.statusCode };
     });
+    if ("superseded" in sent) return "superseded";
     statusCode = sent.statusCode ?? statusCode;
   }
   await step.do(`audience ${id}: delivered`, dbRetries, async () =>

@@ -27,7 +27,8 @@ export function webhookUrlProblem(raw: string, allowLocal: boolean): string | nu
   }
   if (url.username || url.password)
     return "must not carry credentials: the payload is signed (webhook-signature), verify that instead";
-  const hostname = url.hostname.toLowerCase();
+  // A fully qualified name's trailing dot ("localhost.") names the same host: checked without it.
+  const hostname = url.hostname.toLowerCase().replace(/\.+$/, "");
   if (url.protocol === "http:" && allowLocal && localHosts.has(hostname)) return null;
   if (url.protocol !== "https:")
     return allowLocal
