@@ -7,7 +7,7 @@ import { money, percent } from "../api.ts";
 import { BarChart, LineChart, Loading, PageHeader, ProblemNote, useData } from "../ui.tsx";
 
 interface Interval {
-  value: number;
+  value: number | null;
   ci95: [number, number] | null;
 }
 type Intervals = Record<MetricName, Interval | null>;
@@ -53,7 +53,8 @@ const metrics: { name: MetricName; label: string; format: (value: number) => str
 ];
 
 function withInterval(interval: Interval | null | undefined, format: (value: number) => string): string {
-  if (!interval) return "not measurable yet";
+  // No holdout shopper (HOLDOUT_SHARE=0) or no personalised one: no value to show, nor an interval.
+  if (interval?.value == null) return "not measurable yet";
   return interval.ci95
     ? `${format(interval.value)} (95% CI ${format(interval.ci95[0])} to ${format(interval.ci95[1])})`
     : format(interval.value);
