@@ -229,16 +229,22 @@ describe("saved audiences API", () => {
       webhookUrl: null,
     });
 
-    const hooked = audienceResponseSchema.parse(
+    // The first webhook URL comes with a fresh secret in the answer (the creation's was never shown for one).
+    const hooked = audienceWithSecretResponseSchema.parse(
       await (await api.call("PATCH", path, { webhookUrl: `${receiver}/hooks/api-patch` }, adminKey)).json(),
     ).data;
     expect(hooked.webhookUrl).toBe(`${receiver}/hooks/api-patch`);
     expect(hooked.name).toBe("Active regulars");
+    expect(hooked.secret).toMatch(/^whsec_/);
+    expect(hooked.secret).not.toBe(created.secret);
+    // Moving an existing webhook keeps its secret.
+    const moved = await api.call("PATCH", path, { webhookUrl: `${receiver}/hooks/api-patch-2` }, adminKey);
+    expect(((await moved.json()) as { data: Record<string, unknown> }).data).not.toHaveProperty("secret");
 
     const rotated = audienceWithSecretResponseSchema.parse(
       await (await api.call("PATCH", path, { rotateSecret: true }, adminKey)).json(),
     ).data;
-    expect(rotated.secret).not.toBe(created.secret);
+    expect(rotated.secret).not.toBe(hooked.secret);
 
     const cleared = audienceResponseSchema.parse(
       await (await api.call("PATCH", path, { webhookUrl: null }, adminKey)).json(),

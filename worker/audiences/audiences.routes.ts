@@ -1,6 +1,7 @@
 // Saved audiences (admin key or console session): a customer-list filter with a name and an optional
 // webhook that the nightly job tells who joined and who left (worker/audiences/audiences.sync.ts).
-// The signing secret is in the answer to POST (and to PATCH with rotateSecret) only.
+// The signing secret is in the answer to POST, and to a PATCH with rotateSecret or that adds the first
+// webhook URL, only.
 import { Hono } from "hono";
 import type { AppEnv } from "../env.ts";
 import { requireAdminKey } from "../http/auth.ts";
@@ -99,7 +100,10 @@ export const audienceRoutes = new Hono<AppEnv>()
   .patch("/:id", async (c) => {
     const id = idOf(c.req.param());
     const { rotateSecret, ...change } = await jsonBody(c, updateAudienceSchema(settingsOf(c.env)));
-    const secret = rotateSecret ? newSigningSecret() : undefined;
+    const before = await findAudience(c.var.db, id);
+    if (!before) throw noSuchAudience(id);
+    // A first webhook gets a fresh secret in this answer: the one made at creation was never shown for it.
+    const secret = rotateSecret || (change.webhookUrl && !before.webhookUrl) ? newSigningSecret() : undefined;
     const sealed = secret ? await sealSecret(secret, id, c.env.IDENTITY_HASH_SECRET) : undefined;
     const row = await updateAudience(c.var.db, id, { ...change, secret: sealed }, c.var.now);
     if (!row) throw noSuchAudience(id);
