@@ -51,6 +51,9 @@ async function waitForHealth(child: ChildProcess, timeoutMs: number) {
   throw new Error(`The worker did not answer ${url}/health within ${timeoutMs / 1000} s`);
 }
 
+/** The worker's dev server, once started: stopped again if the start fails after it. */
+let devServer: ChildProcess | undefined;
+
 async function main() {
   const vars = localVars();
   step("Building the widget, demo storefront and console…");
@@ -72,6 +75,7 @@ async function main() {
     },
     stdio: ["ignore", "inherit", "inherit"],
   });
+  devServer = child;
   const stop = () => child.kill("SIGTERM");
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
@@ -133,5 +137,8 @@ async function main() {
 
 main().catch((error) => {
   console.error(`\nnpm start failed: ${error instanceof Error ? error.message : error}`);
+  // Never leave the worker holding the port after a failed start (a seeding error, a health timeout).
+  devServer?.removeAllListeners("exit");
+  devServer?.kill("SIGTERM");
   process.exit(1);
 });
