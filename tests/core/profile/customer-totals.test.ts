@@ -152,4 +152,29 @@ describe("addOrder", () => {
       expect.objectContaining({ categoryId: "tea", orders: 3, purchaseDays: 2 }),
     ]);
   });
+
+  it("counts a day whose orders net to nothing (0.1 + 0.2 - 0.3) as no positive day, folded or recomputed", () => {
+    const order = (id: string, placedAt: string, total: number): TotalsOrder => ({
+      id,
+      placedAt,
+      channel: "store",
+      total,
+      units: 1,
+      discountedUnits: 0,
+      lines: [{ categoryId: "tea", quantity: 1, unitPrice: total, listPrice: total }],
+    });
+    const orders = [
+      order("a", "2026-01-01T10:00:00.000Z", 0.1),
+      order("b", "2026-01-01T11:00:00.000Z", 0.2),
+      order("c", "2026-01-01T12:00:00.000Z", -0.3),
+    ];
+    let folded = totalsOfOrders(orders.slice(0, 1));
+    for (const next of orders.slice(1)) {
+      const added = addOrder(folded, next);
+      if (added.kind !== "added") throw new Error(`not folded: ${added.reason}`);
+      folded = added.totals;
+    }
+    for (const totals of [folded, totalsOfOrders(orders)])
+      expect(totals.summary).toMatchObject({ positiveDays: 0, positiveDaySpend: 0, lastDaySpend: 0, firstDaySpend: 0 });
+  });
 });

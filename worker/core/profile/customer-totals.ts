@@ -133,13 +133,19 @@ function firstSummary(order: TotalsOrder): SummaryTotals {
 }
 
 /** `order` added to `current`, whose last purchase day is on or before the order's day. */
+/**
+ * A purchase day's total, rounded to a millionth: a day whose orders net to nothing (0.1 + 0.2 - 0.3,
+ * a purchase and its refund) is 0, not 5.6e-17, so it never counts as a positive day.
+ */
+const dayTotal = (amount: number) => Math.round(amount * 1e6) / 1e6;
+
 function addToSummary(current: SummaryTotals, order: TotalsOrder): SummaryTotals {
   const day = dayOf(order.placedAt);
   const lastDay = dayOf(current.lastOrderAt);
   const sameDay = day === lastDay;
   // The order's day total: the last day's grown by this order, or a new day of its own.
   const dayBefore = sameDay ? current.lastDaySpend : 0;
-  const dayAfter = dayBefore + order.total;
+  const dayAfter = dayTotal(dayBefore + order.total);
   const purchaseDays = current.purchaseDays + (sameDay ? 0 : 1);
   const channels = channelCounts(order.channel);
   const positive = order.total > 0;
@@ -234,7 +240,7 @@ export function totalsOfOrders(orders: readonly TotalsOrder[]): CustomerTotals {
   for (const order of byTime)
     dayTotals.set(dayOf(order.placedAt), (dayTotals.get(dayOf(order.placedAt)) ?? 0) + order.total);
   const days = [...dayTotals.keys()].sort();
-  const totals = days.map((day) => dayTotals.get(day)!);
+  const totals = days.map((day) => dayTotal(dayTotals.get(day)!));
   let gapSquareSum = 0;
   for (let index = 1; index < days.length; index++) gapSquareSum += daysBetween(days[index - 1]!, days[index]!) ** 2;
   const sum = (values: number[]) => values.reduce((total, value) => total + value, 0);
