@@ -266,7 +266,7 @@ function CustomerList() {
                     <td>{money(row.clv12)}</td>
                     <td>{percent(row.probabilityAlive)}</td>
                     <td>{row.overdueRatio == null ? "–" : row.overdueRatio.toFixed(1)}</td>
-                    <td>{day(row.expectedNextOrderAt)}</td>
+                    <td>{row.stage === "lapsed" ? "–" : day(row.expectedNextOrderAt)}</td>
                     <td>
                       <span class="small">{row.offerGuidance}</span>
                     </td>
@@ -414,7 +414,8 @@ function ProfileTiles({ profile, summary }: { profile: Profile | null; summary: 
         ? undefined
         : `${profile.cadence.daysSinceLast} days since last (overdue ratio ${profile.cadence.overdueRatio})`,
     ],
-    ["Next order expected", day(profile.cadence.nextExpectedAt)],
+    // A lapsed customer has probably stopped: a due date would read as a promise.
+    ["Next order expected", profile.stage === "lapsed" ? "not expected (lapsed)" : day(profile.cadence.nextExpectedAt)],
     [
       "Discount sensitivity",
       words(profile.discountSensitivity),
