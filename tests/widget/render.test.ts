@@ -127,6 +127,54 @@ describe("zero layout shift", () => {
     }
   }
 
+  for (const width of [1280, 375]) {
+    it(`lays data-layout="grid" out as two rows that fill the width on a wide page, one scrolling row on a phone, with CLS at most 0.01 (${width}px)`, async () => {
+      const page = await newPage({ width, height: 1200 });
+      const noise = collectNoise(page);
+      const mounts =
+        '<div data-patron="picked-for-you" data-layout="grid" data-limit="24" data-title="Picked for you"></div>';
+      await serveShop(page, {
+        "/": hostPage({ workerUrl: worker.url, token: shopperToken, timeoutMs: 10_000, mounts }),
+      });
+      const skeletonUp = gate();
+      await page.route("**/v1/recommendations**", async (route) => {
+        await skeletonUp.opened;
+        await route.continue();
+      });
+      await page.goto(`${shopOrigin}/`);
+      await page.waitForFunction(() =>
+        document.querySelector("[data-patron]")?.shadowRoot?.querySelector("[aria-busy]"),
+      );
+      const before = await page.evaluate(() => document.querySelector(".after")!.getBoundingClientRect().top);
+      skeletonUp.open();
+      await waitForCards(page);
+      await settle(page);
+      const layout = await page.evaluate(() => {
+        const host = document.querySelector("[data-patron]") as HTMLElement;
+        const root = host.shadowRoot!;
+        const section = root.querySelector("section")!.getBoundingClientRect();
+        const ul = root.querySelector("ul")!;
+        // Rows of cards whose top edge is inside the shelf: what a shopper can see.
+        const tops = [...root.querySelectorAll("li")]
+          .map((card) => card.getBoundingClientRect().top)
+          .filter((top) => top < section.bottom);
+        return {
+          rows: new Set(tops.map(Math.round)).size,
+          scrolls: ul.scrollWidth > ul.clientWidth,
+          hostHeight: host.getBoundingClientRect().height,
+          sectionHeight: section.height,
+        };
+      });
+      expect(await page.evaluate(() => document.querySelector(".after")!.getBoundingClientRect().top)).toBe(before);
+      expect(await layoutShift(page)).toBeLessThanOrEqual(0.01);
+      if (width >= 768) expect(layout).toMatchObject({ rows: 2, scrolls: false });
+      else expect(layout).toMatchObject({ rows: 1, scrolls: true });
+      // The shelf fills exactly the space v1.css reserved.
+      expect(Math.abs(layout.hostHeight - layout.sectionHeight)).toBeLessThanOrEqual(1);
+      expect(noise).toEqual([]);
+    });
+  }
+
   it("spends one time budget: past data-timeout with nothing cached it asks nothing more and collapses once (CLS at most 0.1)", async () => {
     const page = await newPage();
     const noise = collectNoise(page);
