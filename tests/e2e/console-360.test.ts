@@ -147,6 +147,22 @@ describe("console customer 360", () => {
     distribution.buckets.forEach((bucket, index) => {
       expect(heights[index], `bucket ${index}`).toBeCloseTo((bucket.customers / fullest) * tallest, 0);
     });
+    // The axis is labelled at the buckets' edges, each label clear of the next; every bucket in full in its title.
+    const labels = await chart.locator(".chart-label").evaluateAll((texts) =>
+      texts.map((text) => {
+        const box = text.getBoundingClientRect();
+        return { text: text.textContent, left: box.left, right: box.right };
+      }),
+    );
+    expect(labels.length).toBeGreaterThan(1);
+    for (const [index, label] of labels.entries()) {
+      expect(label.text, `label ${index}`).toMatch(/^\d+(\.\d)?[KM]?$/);
+      if (index > 0)
+        expect(label.left, `${labels[index - 1]!.text} and ${label.text}`).toBeGreaterThan(labels[index - 1]!.right);
+    }
+    const titles = await chart.locator(".histogram-bar > title").allTextContents();
+    expect(titles).toHaveLength(distribution.buckets.length);
+    for (const title of titles.slice(1, -1)) expect(title).toMatch(/^\d+(\.\d)?[KM]?–\d+(\.\d)?[KM]?: /);
     await page
       .getByText(`${distribution.customers.toLocaleString("en-US")} scored customers by their expected spend`)
       .waitFor();
