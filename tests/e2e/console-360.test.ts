@@ -198,6 +198,23 @@ describe("console customer 360", () => {
     expect(await alive.locator("line.mark-web").count()).toBe(charted.filter((o) => o.channel === "web").length);
     expect(await alive.locator("line.mark-store").count()).toBe(charted.filter((o) => o.channel === "store").length);
     expect(await alive.locator("line.mark-store").count()).toBeGreaterThan(0);
+    // Order marks are told apart from every line they sit under, in light and dark mode.
+    const strokes = (chart: typeof alive, selector: string) =>
+      chart.locator(selector).evaluateAll((lines) => [...new Set(lines.map((line) => getComputedStyle(line).stroke))]);
+    for (const colorScheme of ["light", "dark"] as const) {
+      await page.emulateMedia({ colorScheme });
+      const markColours = [...(await strokes(alive, "line.mark-web")), ...(await strokes(alive, "line.mark-store"))];
+      expect(new Set(markColours).size, colorScheme).toBe(2);
+      for (const chart of [alive, page.getByRole("img", { name: "Cadence over time" })]) {
+        const lineColours = [
+          ...(await strokes(chart, "path.chart-line")),
+          ...(await strokes(chart, "line.chart-threshold")),
+        ];
+        expect(lineColours.length, colorScheme).toBeGreaterThan(0);
+        for (const colour of markColours) expect(lineColours, colorScheme).not.toContain(colour);
+      }
+    }
+    await page.emulateMedia({ colorScheme: null });
     const cadence = page.getByRole("img", { name: "Cadence over time" });
     expect(await cadence.locator("path.chart-line").count()).toBe(2);
     expect(await cadence.locator(".series-c circle").count()).toBe(history.points.length);
