@@ -3,8 +3,8 @@
 // customer looked up by loyalty number shows web and store orders on one timeline, P(alive) and cadence
 // over time drawn from the API's history (order dates marked, fading and lapsed lines), and "what this
 // shopper sees now" rendered by the widget's own shelf with the items and reasons GET /v1/recommendations
-// gives that shopper, sending no event. Screenshots go to tests/artifacts/; any CSP violation or page
-// error fails.
+// gives that shopper, sending no event; on a 390 px phone the page has nothing wider than its box but the
+// shelf's row. Screenshots go to tests/artifacts/; any CSP violation or page error fails.
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -263,5 +263,25 @@ describe("console customer 360", () => {
     expect(bundle).not.toContain("sendBeacon");
     expect(eventRequests).toEqual([]);
     expect(errors).toEqual([]);
+  }, 120_000);
+
+  it("fits the customer page on a 390 px phone: nothing scrolls sideways but the shelf's row", async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    try {
+      await page.getByRole("img", { name: "P(alive) over time" }).waitFor();
+      const measured = await page.evaluate(() => ({
+        scrollWidth: document.documentElement.scrollWidth,
+        // Content wider than its box (a long id in the heading, a table in its scrolling wrapper): on a
+        // phone whose font runs a little wider, that is what pushes the page sideways.
+        wider: [...document.querySelectorAll("main *:not(svg *)")]
+          .filter((element) => !element.closest(".shelf-preview") && element.scrollWidth > element.clientWidth + 1)
+          .map((element) => `${element.tagName.toLowerCase()} ${element.textContent?.slice(0, 40)}`),
+      }));
+      expect(measured.scrollWidth).toBeLessThanOrEqual(390);
+      expect(measured.wider).toEqual([]);
+      await screenshot("customer-phone");
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 900 });
+    }
   }, 120_000);
 });
