@@ -154,38 +154,51 @@ export function TimeChart({
 }
 
 export interface HistogramBar {
+  /** The bucket in full (e.g. "100–200"), said in the bar's tooltip. */
   label: string;
   value: number;
   /** Said in the bar's tooltip. */
   note?: string;
 }
 
-/** Vertical bars side by side, one per bucket, labelled under each, the count above. */
+/** Roughly how wide a label of `length` characters is at the charts' 13px, in viewBox units, with a gap. */
+const labelRoom = (length: number) => length * 8 + 10;
+
+/**
+ * Vertical bars side by side, one per bucket, the count above each. The axis is labelled at the buckets'
+ * edges (`edges[i]` at the left of bar i, `edges[bars.length]`, if given, at the right of the last), so
+ * each label is one short number and a bucket in full is in its bar's tooltip. When the labels would not
+ * fit apart, only every second (third, …) is written, so they never overlap.
+ */
 export function Histogram({
   title,
   bars,
+  edges,
   format,
   children,
 }: {
   title: string;
   bars: HistogramBar[];
+  edges: string[];
   format: (value: number) => string;
   children?: ComponentChildren;
 }) {
   const width = 760;
   const height = 260;
-  const left = 16;
-  const right = 16;
+  const left = 24;
+  const right = 24;
   const top = 24;
   const bottom = 44;
   const max = Math.max(0, ...bars.map((bar) => bar.value)) || 1;
   const slot = (width - left - right) / Math.max(1, bars.length);
   const barWidth = Math.max(4, slot * 0.8);
+  const axis = height - bottom;
+  const every = Math.max(1, Math.ceil(labelRoom(Math.max(0, ...edges.map((edge) => edge.length))) / slot));
   return (
     <figure class="chart">
       <figcaption>{title}</figcaption>
       <svg viewBox={`0 0 ${width} ${height}`} role="img" aria-label={title}>
-        <line class="chart-grid" x1={left} x2={width - right} y1={height - bottom} y2={height - bottom} />
+        <line class="chart-grid" x1={left} x2={width - right} y1={axis} y2={axis} />
         {bars.map((bar, index) => {
           const barHeight = (bar.value / max) * (height - top - bottom);
           const x = left + index * slot + (slot - barWidth) / 2;
@@ -195,20 +208,27 @@ export function Histogram({
               <rect
                 class="chart-bar"
                 x={x}
-                y={height - bottom - barHeight}
+                y={axis - barHeight}
                 width={barWidth}
                 height={Math.max(bar.value > 0 ? 1 : 0, barHeight)}
                 rx="2"
               />
-              <text class="chart-value" x={x + barWidth / 2} y={height - bottom - barHeight - 6} text-anchor="middle">
+              <text class="chart-value" x={x + barWidth / 2} y={axis - barHeight - 6} text-anchor="middle">
                 {bar.value > 0 ? format(bar.value) : ""}
-              </text>
-              <text class="chart-label" x={x + barWidth / 2} y={height - bottom + 18} text-anchor="middle">
-                {bar.label}
               </text>
             </g>
           );
         })}
+        {edges.slice(0, bars.length + 1).map((edge, index) =>
+          index % every === 0 ? (
+            <g key={index} class="histogram-edge">
+              <line class="chart-grid" x1={left + index * slot} x2={left + index * slot} y1={axis} y2={axis + 5} />
+              <text class="chart-label" x={left + index * slot} y={axis + 20} text-anchor="middle">
+                {edge}
+              </text>
+            </g>
+          ) : null,
+        )}
       </svg>
       {children}
     </figure>

@@ -3,8 +3,8 @@
 // customer looked up by loyalty number shows web and store orders on one timeline, P(alive) and cadence
 // over time drawn from the API's history (order dates marked, fading and lapsed lines), and "what this
 // shopper sees now" rendered by the widget's own shelf with the items and reasons GET /v1/recommendations
-// gives that shopper, sending no event. Screenshots go to tests/artifacts/; any CSP violation or page
-// error fails.
+// gives that shopper, sending no event; on a 390 px phone the page has nothing wider than its box but the
+// shelf's row. Screenshots go to tests/artifacts/; any CSP violation or page error fails.
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -147,6 +147,22 @@ describe("console customer 360", () => {
     distribution.buckets.forEach((bucket, index) => {
       expect(heights[index], `bucket ${index}`).toBeCloseTo((bucket.customers / fullest) * tallest, 0);
     });
+    // The axis is labelled at the buckets' edges, each label clear of the next; every bucket in full in its title.
+    const labels = await chart.locator(".chart-label").evaluateAll((texts) =>
+      texts.map((text) => {
+        const box = text.getBoundingClientRect();
+        return { text: text.textContent, left: box.left, right: box.right };
+      }),
+    );
+    expect(labels.length).toBeGreaterThan(1);
+    for (const [index, label] of labels.entries()) {
+      expect(label.text, `label ${index}`).toMatch(/^\d+(\.\d)?[KM]?$/);
+      if (index > 0)
+        expect(label.left, `${labels[index - 1]!.text} and ${label.text}`).toBeGreaterThan(labels[index - 1]!.right);
+    }
+    const titles = await chart.locator(".histogram-bar > title").allTextContents();
+    expect(titles).toHaveLength(distribution.buckets.length);
+    for (const title of titles.slice(1, -1)) expect(title).toMatch(/^\d+(\.\d)?[KM]?–\d+(\.\d)?[KM]?: /);
     await page
       .getByText(`${distribution.customers.toLocaleString("en-US")} scored customers by their expected spend`)
       .waitFor();
@@ -182,6 +198,23 @@ describe("console customer 360", () => {
     expect(await alive.locator("line.mark-web").count()).toBe(charted.filter((o) => o.channel === "web").length);
     expect(await alive.locator("line.mark-store").count()).toBe(charted.filter((o) => o.channel === "store").length);
     expect(await alive.locator("line.mark-store").count()).toBeGreaterThan(0);
+    // Order marks are told apart from every line they sit under, in light and dark mode.
+    const strokes = (chart: typeof alive, selector: string) =>
+      chart.locator(selector).evaluateAll((lines) => [...new Set(lines.map((line) => getComputedStyle(line).stroke))]);
+    for (const colorScheme of ["light", "dark"] as const) {
+      await page.emulateMedia({ colorScheme });
+      const markColours = [...(await strokes(alive, "line.mark-web")), ...(await strokes(alive, "line.mark-store"))];
+      expect(new Set(markColours).size, colorScheme).toBe(2);
+      for (const chart of [alive, page.getByRole("img", { name: "Cadence over time" })]) {
+        const lineColours = [
+          ...(await strokes(chart, "path.chart-line")),
+          ...(await strokes(chart, "line.chart-threshold")),
+        ];
+        expect(lineColours.length, colorScheme).toBeGreaterThan(0);
+        for (const colour of markColours) expect(lineColours, colorScheme).not.toContain(colour);
+      }
+    }
+    await page.emulateMedia({ colorScheme: null });
     const cadence = page.getByRole("img", { name: "Cadence over time" });
     expect(await cadence.locator("path.chart-line").count()).toBe(2);
     expect(await cadence.locator(".series-c circle").count()).toBe(history.points.length);
@@ -230,5 +263,25 @@ describe("console customer 360", () => {
     expect(bundle).not.toContain("sendBeacon");
     expect(eventRequests).toEqual([]);
     expect(errors).toEqual([]);
+  }, 120_000);
+
+  it("fits the customer page on a 390 px phone: nothing scrolls sideways but the shelf's row", async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    try {
+      await page.getByRole("img", { name: "P(alive) over time" }).waitFor();
+      const measured = await page.evaluate(() => ({
+        scrollWidth: document.documentElement.scrollWidth,
+        // Content wider than its box (a long id in the heading, a table in its scrolling wrapper): on a
+        // phone whose font runs a little wider, that is what pushes the page sideways.
+        wider: [...document.querySelectorAll("main *:not(svg *)")]
+          .filter((element) => !element.closest(".shelf-preview") && element.scrollWidth > element.clientWidth + 1)
+          .map((element) => `${element.tagName.toLowerCase()} ${element.textContent?.slice(0, 40)}`),
+      }));
+      expect(measured.scrollWidth).toBeLessThanOrEqual(390);
+      expect(measured.wider).toEqual([]);
+      await screenshot("customer-phone");
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 900 });
+    }
   }, 120_000);
 });

@@ -186,4 +186,43 @@ describe("demo storefront", () => {
     await expect.poll(() => page.locator("#greeting").textContent()).toBe("Sign in");
     expect(errors).toEqual([]);
   });
+
+  it("empties the bag, and the recommendation ids it held, when another persona is chosen", async () => {
+    const page = await newPage(1280);
+    const errors = collectErrors(page);
+    const storedBag = () => page.evaluate(() => localStorage.getItem("northwind-bag"));
+    /** A product from the persona's shelf, with the recommendation id issued to that persona, into the bag. */
+    const addFromShelf = async (persona: string) => {
+      await page.goto(`${worker.url}/demo/?shopper=${persona}`);
+      await waitForShelf(page, "picked-for-you");
+      const [card] = await shelfCards(page, "picked-for-you");
+      const recommendationId = new URL(card!.href).searchParams.get("patron_rec");
+      expect(recommendationId).toMatch(/^rec_/);
+      await page.goto(card!.href);
+      await page.locator("#add").click();
+      await expect.poll(() => page.locator("#bag-count").textContent()).toBe("1");
+      expect(await storedBag()).toContain(recommendationId!);
+    };
+
+    // With the switcher: the page reloads as the new persona with an empty bag.
+    await addFromShelf(shopper);
+    await page.locator("#shopper").selectOption("demo-fading");
+    await expect.poll(() => page.locator("#greeting").textContent()).toBe("Hi, demo-fading");
+    expect(await page.locator("#bag-count").textContent()).toBe("0");
+    expect(await storedBag()).toBe("[]");
+    await page.goto(`${worker.url}/demo/cart`);
+    await expect.poll(() => page.locator("#bag-empty").isVisible()).toBe(true);
+    expect(await page.locator("#bag-items li").count()).toBe(0);
+    expect(await page.locator(".from-shelf").count()).toBe(0);
+
+    // With an address naming another persona: the same; the same persona again keeps the bag.
+    await addFromShelf("demo-full-price");
+    await page.goto(`${worker.url}/demo/cart?shopper=demo-full-price`);
+    await expect.poll(() => page.locator("#bag-items li").count()).toBe(1);
+    await page.goto(`${worker.url}/demo/cart?shopper=demo-new`);
+    await expect.poll(() => page.locator("#greeting").textContent()).toBe("Hi, demo-new");
+    expect(await page.locator("#bag-count").textContent()).toBe("0");
+    expect(await page.locator("#bag-items li").count()).toBe(0);
+    expect(errors).toEqual([]);
+  });
 });

@@ -172,6 +172,8 @@ describe("after a nightly run", () => {
       expect(body.modelsFittedAt).not.toBeNull();
       expect(body.thresholds?.lapsedBelowProbabilityAlive).toBe(0.25);
       expect(body.thresholds?.fadingBelowProbabilityAlive).toBeGreaterThan(0.25);
+      for (const line of Object.values(body.thresholds ?? {}))
+        expect(line, "rounded like probabilityAlive").toBe(Math.round(line * 1e4) / 1e4);
       expect(body.points.filter((p) => p.kind === "order")).toHaveLength(regularOrders);
       expect(body.points.filter((p) => p.kind === "before_order")).toHaveLength(regularOrders - 1);
       expect(body.points.filter((p) => p.kind === "week")).toHaveLength(13);

@@ -30,10 +30,19 @@
     } catch {}
   }
 
+  /**
+   * Remembers the persona. Another persona empties the bag: its items, and the recommendation ids that
+   * came with them, were the previous shopper's, and an order must not carry another shopper's ids.
+   */
+  function choose(persona) {
+    if (persona !== read(shopperKey, "demo-full-price")) write(bagKey, []);
+    write(shopperKey, persona);
+  }
+
   /** `?shopper=` picks the persona and is remembered, so links between pages keep it. */
   function shopper() {
     const asked = new URLSearchParams(location.search).get("shopper");
-    if (asked) write(shopperKey, asked in personas ? asked : "anonymous");
+    if (asked) choose(asked in personas ? asked : "anonymous");
     const chosen = read(shopperKey, "demo-full-price");
     return chosen in personas ? chosen : "anonymous";
   }
@@ -49,7 +58,7 @@
     const select = document.getElementById("shopper");
     select.value = current;
     select.addEventListener("change", () => {
-      write(shopperKey, select.value);
+      choose(select.value);
       // A ?shopper= in the address would win over the choice just made: carry the new one instead.
       const url = new URL(location.href);
       if (url.searchParams.has("shopper")) url.searchParams.set("shopper", select.value);

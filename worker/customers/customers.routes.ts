@@ -77,7 +77,7 @@ export const customersRoutes = new Hono<AppEnv>()
       data: {
         ...base,
         modelsFittedAt: models.customer.fittedAt,
-        thresholds: stageThresholds(models.customer),
+        thresholds: thresholdsView(stageThresholds(models.customer)),
         points: history.points.map(pointView),
         skipped: history.skipped,
       },
@@ -137,5 +137,13 @@ function pointView(point: HistoryPoint) {
     daysSinceLast: round(point.daysSinceLast, 1),
     overdueRatio: round(point.overdueRatio, 2),
     clv12: round(point.clv12, 2),
+  };
+}
+
+/** The stage lines, rounded as the P(alive) figures they are drawn against. */
+function thresholdsView(thresholds: ReturnType<typeof stageThresholds>) {
+  return {
+    fadingBelowProbabilityAlive: round(thresholds.fadingBelowProbabilityAlive, 4),
+    lapsedBelowProbabilityAlive: round(thresholds.lapsedBelowProbabilityAlive, 4),
   };
 }

@@ -26,6 +26,13 @@ export function bucketLabel(bucket: Pick<ClvBucket, "from" | "to">): string {
   return `${compact.format(bucket.from)}–${compact.format(bucket.to)}`;
 }
 
+/** The axis labels: each bucket's lower edge, and the top bucket's upper edge unless it is open. */
+function bucketEdges(buckets: Pick<ClvBucket, "from" | "to">[]): string[] {
+  const edges = buckets.map((bucket) => compact.format(bucket.from));
+  const top = buckets.at(-1)?.to;
+  return top == null ? edges : [...edges, compact.format(top)];
+}
+
 /**
  * The highest buckets that hold at least a tenth of the customers, and the share of all CLV they carry:
  * the sentence under the chart.
@@ -63,6 +70,7 @@ export function ClvDistribution() {
         value: bucket.customers,
         note: `${money(bucket.clv12)} of CLV`,
       }))}
+      edges={bucketEdges(data.buckets)}
       format={(value) => value.toLocaleString("en-US")}
     >
       <p class="muted small caption">
