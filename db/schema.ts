@@ -470,5 +470,7 @@ export const audienceMembers = sqliteTable(
   (t) => [
     primaryKey({ columns: [t.audienceId, t.customerId] }),
     index("audience_members_sync_idx").on(t.audienceId, t.delivered, t.seenSeq, t.customerId),
+    // A customer's export lists the audiences they are in without a scan.
+    index("audience_members_customer_idx").on(t.customerId),
   ],
 );

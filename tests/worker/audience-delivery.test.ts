@@ -326,6 +326,15 @@ describe("audience webhooks", () => {
     });
   });
 
+  it("lists a member's audiences in their export", async () => {
+    const [member] = await listed("stage=active");
+    if (!member) throw new Error("no active customer");
+    const exported = await api.call("GET", `/v1/customers/${member.customerId}/export`, undefined, adminKey);
+    expect(exported.status).toBe(200);
+    const { audiences } = ((await exported.json()) as { data: { audiences: unknown[] } }).data;
+    expect(audiences).toContainEqual({ audienceId: saved.active.id, name: "Active regulars", delivered: true });
+  });
+
   it("tells the receiver that an erased customer left", async () => {
     const [member] = await listed("stage=active");
     if (!member) throw new Error("no active customer");

@@ -30,6 +30,7 @@ export async function exportCustomer(db: Db, customerId: string) {
     merges,
     links,
     lapses,
+    audiences,
   ] = await batchRows(db, [
     sql`SELECT id, created_at AS createdAt, merged_into AS mergedInto FROM customers WHERE id IN ${family}`,
     sql`SELECT kind, masked, match_key AS matchKey, created_at AS createdAt FROM identities WHERE customer_id IN ${family}`,
@@ -48,6 +49,9 @@ export async function exportCustomer(db: Db, customerId: string) {
           WHERE from_customer_id IN ${family} OR into_customer_id IN ${family} ORDER BY id`,
     identityLinksOf(family),
     sql`SELECT category_id AS categoryId, run_id AS runId FROM customer_category_lapses WHERE customer_id IN ${family}`,
+    // Saved audiences the nightly job found them in, and whether its webhook was told so.
+    sql`SELECT m.audience_id AS audienceId, a.name, m.delivered FROM audience_members m
+          JOIN audiences a ON a.id = m.audience_id WHERE m.customer_id IN ${family} ORDER BY m.audience_id`,
   ]);
   const identityLinks = (links as Record<string, unknown>[]).map((link) => ({
     ...link,
@@ -64,6 +68,7 @@ export async function exportCustomer(db: Db, customerId: string) {
     categories,
     scores,
     lapsedCategories: lapses,
+    audiences: (audiences as Record<string, unknown>[]).map((row) => ({ ...row, delivered: row.delivered === 1 })),
     transitions,
     events,
     merges,

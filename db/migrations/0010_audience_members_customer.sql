@@ -1,0 +1,1 @@
+CREATE INDEX `audience_members_customer_idx` ON `audience_members` (`customer_id`);
