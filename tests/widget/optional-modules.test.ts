@@ -2,32 +2,18 @@
 // v1.js imports v1-cart.js and v1-debug.js only when the page uses them (an addToCart hook, data-debug),
 // a hook registered before the script or after the shelves rendered works the same, and the buttons
 // the module draws through v1.js's Preact take part in the row's keyboard navigation.
-import type { Browser, BrowserContext, ConsoleMessage, Page } from "playwright-core";
+import type { ConsoleMessage, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { postSeedData } from "../../cli/seed-demo.ts";
-import { signShopperToken } from "../../worker/http/shopper-token.ts";
-import { type DevWorker, startDevWorker, testSecrets } from "../fixtures/wrangler-dev.ts";
-import {
-  assertWidgetBuilt,
-  hostPage,
-  launchChromium,
-  renderedCards,
-  serveShop,
-  shopOrigin,
-  waitForCards,
-} from "./harness.ts";
+import type { DevWorker } from "../fixtures/wrangler-dev.ts";
+import { hostPage, renderedCards, serveShop, shopOrigin, waitForCards } from "./harness.ts";
+import { startWidgetSuite, type WidgetSuite } from "./suite.ts";
 
 let worker: DevWorker;
-let browser: Browser;
 let shopperToken: string;
 let expiredToken: string;
-const contexts: BrowserContext[] = [];
+let suite: WidgetSuite;
 
-async function newPage(): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  contexts.push(context);
-  return context.newPage();
-}
+const newPage = () => suite.newPage();
 
 /** The widget's optional modules the page requested, by file name (v1-cart.js …). */
 function optionalModules(page: Page): string[] {
@@ -55,29 +41,11 @@ const recordAddToCart = `patron("on", "addToCart", (detail) => {
 });`;
 
 beforeAll(async () => {
-  assertWidgetBuilt();
-  worker = await startDevWorker({ vars: { PATRON_DEMO: "on", ALLOWED_ORIGINS: shopOrigin } });
-  await postSeedData({ url: worker.url, apiKey: testSecrets.PATRON_API_KEY, customers: 40 });
-  const refit = await fetch(`${worker.url}/v1/admin/jobs/nightly?wait=1`, {
-    method: "POST",
-    headers: { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` },
-  });
-  if (!refit.ok) throw new Error(`nightly job failed: ${refit.status} ${await refit.text()}`);
-  shopperToken = await signShopperToken("demo-full-price", testSecrets.SHOPPER_TOKEN_SECRET, 3600, new Date());
-  expiredToken = await signShopperToken(
-    "demo-full-price",
-    testSecrets.SHOPPER_TOKEN_SECRET,
-    3600,
-    new Date(Date.now() - 3 * 3600_000),
-  );
-  browser = await launchChromium();
+  suite = await startWidgetSuite();
+  ({ worker, shopperToken, expiredToken } = suite);
 });
 
-afterAll(async () => {
-  for (const context of contexts) await context.close().catch(() => {});
-  await browser?.close();
-  await worker?.stop();
-});
+afterAll(() => suite?.stop());
 
 describe("optional modules", () => {
   it("imports none on a page that uses none of them", async () => {

@@ -2,28 +2,24 @@
 // placements and page context (data-placement, data-product, data-exclude) with no product repeated
 // across shelves, hooks, headless fetch, add-to-cart, SPA unmount/remount without leaks, impressions
 // that ignore hidden shelves, arrow-key navigation and the data-debug explanations.
-import type { Browser, BrowserContext, ConsoleMessage, Page, Request } from "playwright-core";
+import type { Page, Request } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
-import { postSeedData } from "../../cli/seed-demo.ts";
-import { signShopperToken } from "../../worker/http/shopper-token.ts";
-import { type DevWorker, startDevWorker, testSecrets } from "../fixtures/wrangler-dev.ts";
+import type { DevWorker } from "../fixtures/wrangler-dev.ts";
 import {
-  assertWidgetBuilt,
   type HostPageOptions,
   hostPage,
-  launchChromium,
   queryLocalD1,
   renderedCards,
   serveShop,
   shopOrigin,
   waitForCards,
 } from "./harness.ts";
+import { collectNoise, gate, startWidgetSuite, type WidgetSuite } from "./suite.ts";
 
 let worker: DevWorker;
-let browser: Browser;
 let shopperToken: string;
 let expiredToken: string;
-const contexts: BrowserContext[] = [];
+let suite: WidgetSuite;
 
 interface Picks {
   recommendationId: string;
@@ -52,23 +48,7 @@ const recordingHooks = `
 
 const seen = (page: Page) => page.evaluate(() => (window as unknown as { seen: Seen }).seen);
 
-/** Uncaught exceptions and console output of any kind, except the browser's own log of a failed request. */
-function collectNoise(page: Page): string[] {
-  const noise: string[] = [];
-  page.on("pageerror", (error) => noise.push(`pageerror: ${error.message}`));
-  page.on("console", (message: ConsoleMessage) => {
-    if (!/Failed to load resource|net::ERR_|blocked by CORS policy/.test(message.text())) {
-      noise.push(`console.${message.type()}: ${message.text()}`);
-    }
-  });
-  return noise;
-}
-
-async function newPage(viewport = { width: 1280, height: 900 }): Promise<Page> {
-  const context = await browser.newContext({ viewport });
-  contexts.push(context);
-  return context.newPage();
-}
+const newPage = (viewport?: { width: number; height: number }) => suite.newPage(viewport);
 
 async function openShop(page: Page, options: Omit<HostPageOptions, "workerUrl">): Promise<void> {
   await serveShop(page, { "/": hostPage({ workerUrl: worker.url, token: shopperToken, ...options }) });
@@ -80,15 +60,6 @@ async function picksFor(query: string): Promise<Picks> {
   const response = await fetch(`${worker.url}/v1/recommendations?token=${encodeURIComponent(shopperToken)}&${query}`);
   if (!response.ok) throw new Error(`GET /v1/recommendations answered ${response.status}`);
   return ((await response.json()) as { data: Picks }).data;
-}
-
-/** A gate a route handler can wait on: `open()` lets it through. */
-function gate() {
-  let open = () => {};
-  const opened = new Promise<void>((resolve) => {
-    open = resolve;
-  });
-  return { opened, open };
 }
 
 /** The JSON bodies of the beacons the page sends to POST /v1/events. */
@@ -111,29 +82,11 @@ function recommendationRequests(page: Page): URL[] {
 }
 
 beforeAll(async () => {
-  assertWidgetBuilt();
-  worker = await startDevWorker({ vars: { PATRON_DEMO: "on", ALLOWED_ORIGINS: shopOrigin } });
-  await postSeedData({ url: worker.url, apiKey: testSecrets.PATRON_API_KEY, customers: 40 });
-  const refit = await fetch(`${worker.url}/v1/admin/jobs/nightly?wait=1`, {
-    method: "POST",
-    headers: { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` },
-  });
-  if (!refit.ok) throw new Error(`nightly job failed: ${refit.status} ${await refit.text()}`);
-  shopperToken = await signShopperToken("demo-full-price", testSecrets.SHOPPER_TOKEN_SECRET, 3600, new Date());
-  expiredToken = await signShopperToken(
-    "demo-full-price",
-    testSecrets.SHOPPER_TOKEN_SECRET,
-    3600,
-    new Date(Date.now() - 3 * 3600_000),
-  );
-  browser = await launchChromium();
+  suite = await startWidgetSuite();
+  ({ worker, shopperToken, expiredToken } = suite);
 });
 
-afterAll(async () => {
-  for (const context of contexts) await context.close().catch(() => {});
-  await browser?.close();
-  await worker?.stop();
-});
+afterAll(() => suite?.stop());
 
 describe("placements and context", () => {
   it("gives two placements on one page disjoint items, and their events carry placement and position", async () => {

@@ -1,55 +1,26 @@
 // The widget's rendering promises in real headless Chromium against the real worker under `wrangler
 // dev`: no layout shift while picks arrive, one time budget, visible reasons, a host page it never
 // breaks, a strict CSP, dwell-based impressions and accessible cards.
-import type { Browser, BrowserContext, ConsoleMessage, Page, Request, Route } from "playwright-core";
+import type { Page, Request, Route } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
-import { postSeedData } from "../../cli/seed-demo.ts";
-import { signShopperToken } from "../../worker/http/shopper-token.ts";
-import { type DevWorker, startDevWorker, testSecrets } from "../fixtures/wrangler-dev.ts";
+import type { DevWorker } from "../fixtures/wrangler-dev.ts";
 import {
-  assertWidgetBuilt,
   type HostPageOptions,
   hostPage,
   hostPageAssets,
-  launchChromium,
   renderedCards,
   serveShop,
   shopOrigin,
   waitForCards,
 } from "./harness.ts";
+import { collectNoise, gate, startWidgetSuite, type WidgetSuite } from "./suite.ts";
 
 let worker: DevWorker;
-let browser: Browser;
 let shopperToken: string;
 let expiredToken: string;
-const contexts: BrowserContext[] = [];
+let suite: WidgetSuite;
 
-/** Uncaught exceptions and console output of any kind, except the browser's own log of a failed request. */
-function collectNoise(page: Page): string[] {
-  const noise: string[] = [];
-  page.on("pageerror", (error) => noise.push(`pageerror: ${error.message}`));
-  page.on("console", (message: ConsoleMessage) => {
-    if (!/Failed to load resource|net::ERR_|blocked by CORS policy/.test(message.text())) {
-      noise.push(`console.${message.type()}: ${message.text()}`);
-    }
-  });
-  return noise;
-}
-
-async function newPage(viewport = { width: 1280, height: 900 }): Promise<Page> {
-  const context = await browser.newContext({ viewport });
-  contexts.push(context);
-  return context.newPage();
-}
-
-/** A gate a route handler can wait on: `open()` lets it through. */
-function gate() {
-  let open = () => {};
-  const opened = new Promise<void>((resolve) => {
-    open = resolve;
-  });
-  return { opened, open };
-}
+const newPage = (viewport?: { width: number; height: number }) => suite.newPage(viewport);
 
 const layoutShift = (page: Page) => page.evaluate(() => (window as unknown as { layoutShift: number }).layoutShift);
 
@@ -72,29 +43,11 @@ const twoShelves = `<div data-patron="picked-for-you" data-limit="8" data-title=
 <div data-patron="picked-for-you" data-limit="4" data-title="More to explore"></div>`;
 
 beforeAll(async () => {
-  assertWidgetBuilt();
-  worker = await startDevWorker({ vars: { PATRON_DEMO: "on", ALLOWED_ORIGINS: shopOrigin } });
-  await postSeedData({ url: worker.url, apiKey: testSecrets.PATRON_API_KEY, customers: 40 });
-  const refit = await fetch(`${worker.url}/v1/admin/jobs/nightly?wait=1`, {
-    method: "POST",
-    headers: { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` },
-  });
-  if (!refit.ok) throw new Error(`nightly job failed: ${refit.status} ${await refit.text()}`);
-  shopperToken = await signShopperToken("demo-full-price", testSecrets.SHOPPER_TOKEN_SECRET, 3600, new Date());
-  expiredToken = await signShopperToken(
-    "demo-full-price",
-    testSecrets.SHOPPER_TOKEN_SECRET,
-    3600,
-    new Date(Date.now() - 3 * 3600_000),
-  );
-  browser = await launchChromium();
+  suite = await startWidgetSuite();
+  ({ worker, shopperToken, expiredToken } = suite);
 });
 
-afterAll(async () => {
-  for (const context of contexts) await context.close().catch(() => {});
-  await browser?.close();
-  await worker?.stop();
-});
+afterAll(() => suite?.stop());
 
 describe("zero layout shift", () => {
   for (const width of [1280, 375]) {
