@@ -5,23 +5,27 @@
 // shopper sees now" rendered by the widget's own shelf with the items and reasons GET /v1/recommendations
 // gives that shopper, sending no event; on a 390 px phone the page has nothing wider than its box but the
 // shelf's row. Screenshots go to tests/artifacts/; any CSP violation or page error fails.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import path from "node:path";
-import type { Browser, BrowserContext, ConsoleMessage, Page } from "playwright-core";
-import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFailed } from "vitest";
+import type { Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { postSeedData } from "../../cli/seed-demo.ts";
 import { signShopperToken } from "../../worker/http/shopper-token.ts";
 import { type DevWorker, startDevWorker, testSecrets } from "../fixtures/wrangler-dev.ts";
-import { artifactsDir, launchChromium } from "../widget/harness.ts";
+import { artifactsDir } from "../widget/harness.ts";
+import {
+  assertConsoleBuilt,
+  type ConsoleBrowser,
+  openConsoleBrowser,
+  screenshotFailures,
+  signIn,
+} from "./console-browser.ts";
 
-const root = path.resolve(import.meta.dirname, "../..");
-let persistDir = "";
 let worker: DevWorker;
-let browser: Browser;
-let context: BrowserContext;
+const root = path.resolve(import.meta.dirname, "../..");
+let chromium: ConsoleBrowser;
 let page: Page;
-const errors: string[] = [];
+let errors: string[] = [];
 /** Requests the console made to the events route: a preview must send none. */
 const eventRequests: string[] = [];
 
@@ -64,21 +68,6 @@ async function openFromNav(name: string) {
   await expect.poll(() => page.getByRole("link", { name, exact: true }).getAttribute("aria-current")).toBe("page");
 }
 
-/**
- * A dev worker on its own local D1 with the demo seeded, and the console signed in on it.
- */
-async function freshWorker() {
-  await worker?.stop();
-  if (persistDir) rmSync(persistDir, { recursive: true, force: true });
-  persistDir = mkdtempSync(path.join(tmpdir(), "patron-console-360-"));
-  worker = await startDevWorker({ persistDir });
-  await postSeedData({ url: worker.url, apiKey: testSecrets.PATRON_API_KEY, customers: 80 });
-  await page.goto(`${worker.url}/console`);
-  await page.getByLabel("Admin key").fill(testSecrets.PATRON_ADMIN_KEY);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("navigation", { name: "Console" }).waitFor();
-}
-
 /** Starts the nightly job with the Overview's button and waits for the CLV chart it fills. */
 async function runNightlyFromOverview() {
   const chart = page.getByRole("img", { name: "Customers by 12-month CLV" });
@@ -89,43 +78,22 @@ async function runNightlyFromOverview() {
 }
 
 beforeAll(async () => {
-  if (!existsSync(path.join(root, "dist/public/console/assets/console.js")))
-    throw new Error("dist/public/console is missing: run `npm run build` first (npm test does).");
-  mkdirSync(artifactsDir, { recursive: true });
-  browser = await launchChromium();
-  context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  page = await context.newPage();
-  // Generous waits: the machine running the suite may be busy with the other test projects.
-  page.setDefaultTimeout(60_000);
-  page.on("pageerror", (error) => errors.push(`pageerror: ${error.message}`));
-  page.on("console", (message: ConsoleMessage) => {
-    // Chromium logs each non-2xx response itself ("Failed to load resource"); a CSP violation is an error.
-    if (message.type() === "error" && !/Failed to load resource/.test(message.text()))
-      errors.push(`console: ${message.text()}`);
-  });
+  assertConsoleBuilt();
+  worker = await startDevWorker();
+  await postSeedData({ url: worker.url, apiKey: testSecrets.PATRON_API_KEY, customers: 80 });
+  chromium = await openConsoleBrowser({ viewport: { width: 1280, height: 900 } });
+  ({ page, errors } = chromium);
   page.on("request", (request) => {
     if (new URL(request.url()).pathname.startsWith("/v1/events")) eventRequests.push(request.url());
   });
-  await freshWorker();
+  await signIn(page, `${worker.url}/console`);
 }, 240_000);
 
-// A failing step leaves a picture of the page behind, next to the screenshots.
-beforeEach((context) => {
-  onTestFailed(async () => {
-    await page
-      ?.screenshot({
-        path: path.join(artifactsDir, `console-360-failed-${context.task.name.slice(0, 40).replace(/\W+/g, "-")}.png`),
-        fullPage: true,
-      })
-      .catch(() => {});
-  });
-});
+screenshotFailures("console-360", () => page);
 
 afterAll(async () => {
-  await context?.close().catch(() => {});
-  await browser?.close();
+  await chromium?.close();
   await worker?.stop();
-  if (persistDir) rmSync(persistDir, { recursive: true, force: true });
 });
 
 describe("console customer 360", () => {

@@ -4,24 +4,28 @@
 // Audiences section lists it, and after a nightly run shows its size and delivery, which the receiver got
 // signed with that secret; delete asks first. Screenshots go to tests/artifacts/; any CSP violation or
 // page error fails.
-import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
-import type { Browser, BrowserContext, ConsoleMessage, Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { Webhook } from "standardwebhooks";
-import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFailed } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { postSeedData } from "../../cli/seed-demo.ts";
 import { startWebhookReceiver, type WebhookReceiver } from "../fixtures/webhook-receiver.ts";
 import type { ReceivedRequest } from "../fixtures/webhook-receiver.types.ts";
 import { type DevWorker, startDevWorker, testSecrets } from "../fixtures/wrangler-dev.ts";
-import { artifactsDir, launchChromium } from "../widget/harness.ts";
+import { artifactsDir } from "../widget/harness.ts";
+import {
+  assertConsoleBuilt,
+  type ConsoleBrowser,
+  openConsoleBrowser,
+  screenshotFailures,
+  signIn,
+} from "./console-browser.ts";
 
-const root = path.resolve(import.meta.dirname, "../..");
 let worker: DevWorker;
 let receiver: WebhookReceiver;
-let browser: Browser;
-let context: BrowserContext;
+let chromium: ConsoleBrowser;
 let page: Page;
-const errors: string[] = [];
+let errors: string[] = [];
 
 async function screenshot(name: string) {
   await page.screenshot({ path: path.join(artifactsDir, `console-audiences-${name}.png`), fullPage: true });
@@ -53,44 +57,19 @@ async function allListed(query: string): Promise<string[]> {
 const audiencesTable = () => page.getByRole("table").filter({ hasText: "Last delivery" });
 
 beforeAll(async () => {
-  if (!existsSync(path.join(root, "dist/public/console/assets/console.js")))
-    throw new Error("dist/public/console is missing: run `npm run build` first (npm test does).");
-  mkdirSync(artifactsDir, { recursive: true });
+  assertConsoleBuilt();
   receiver = await startWebhookReceiver();
   worker = await startDevWorker({ vars: { AUDIENCE_WEBHOOKS_ALLOW_LOCAL: "on" } });
   await postSeedData({ url: worker.url, apiKey: testSecrets.PATRON_API_KEY, customers: 120 });
-  browser = await launchChromium();
-  context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  page = await context.newPage();
-  page.setDefaultTimeout(60_000);
-  page.on("pageerror", (error) => errors.push(`pageerror: ${error.message}`));
-  page.on("console", (message: ConsoleMessage) => {
-    if (message.type() === "error" && !/Failed to load resource/.test(message.text()))
-      errors.push(`console: ${message.text()}`);
-  });
-  await page.goto(`${worker.url}/console/customers`);
-  await page.getByLabel("Admin key").fill(testSecrets.PATRON_ADMIN_KEY);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("navigation", { name: "Console" }).waitFor();
+  chromium = await openConsoleBrowser({ viewport: { width: 1280, height: 900 } });
+  ({ page, errors } = chromium);
+  await signIn(page, `${worker.url}/console/customers`);
 }, 240_000);
 
-beforeEach((testContext) => {
-  onTestFailed(async () => {
-    await page
-      ?.screenshot({
-        path: path.join(
-          artifactsDir,
-          `console-audiences-failed-${testContext.task.name.slice(0, 40).replace(/\W+/g, "-")}.png`,
-        ),
-        fullPage: true,
-      })
-      .catch(() => {});
-  });
-});
+screenshotFailures("console-audiences", () => page);
 
 afterAll(async () => {
-  await context?.close().catch(() => {});
-  await browser?.close();
+  await chromium?.close();
   await worker?.stop();
   await receiver?.close();
 });

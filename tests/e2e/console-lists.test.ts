@@ -4,20 +4,25 @@
 // lift) for the tier chosen; the Customers list shows the API's pages (filters, sort, "Next page" with
 // the cursor), links each row to the customer page, and "Export CSV" downloads the same list as CSV with
 // the session cookie alone. Screenshots go to tests/artifacts/; any CSP violation or page error fails.
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import path from "node:path";
-import type { Browser, BrowserContext, ConsoleMessage, Page } from "playwright-core";
-import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFailed } from "vitest";
+import type { Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { postSeedData } from "../../cli/seed-demo.ts";
 import { type DevWorker, startDevWorker, testSecrets } from "../fixtures/wrangler-dev.ts";
-import { artifactsDir, launchChromium } from "../widget/harness.ts";
+import { artifactsDir } from "../widget/harness.ts";
+import {
+  assertConsoleBuilt,
+  type ConsoleBrowser,
+  openConsoleBrowser,
+  screenshotFailures,
+  signIn,
+} from "./console-browser.ts";
 
-const root = path.resolve(import.meta.dirname, "../..");
 let worker: DevWorker;
-let browser: Browser;
-let context: BrowserContext;
+let chromium: ConsoleBrowser;
 let page: Page;
-const errors: string[] = [];
+let errors: string[] = [];
 
 interface Trait {
   label: string;
@@ -52,44 +57,19 @@ const listedIds = () =>
   page.getByRole("table").filter({ hasText: "CLV at stake" }).locator("tbody tr td:first-child a");
 
 beforeAll(async () => {
-  if (!existsSync(path.join(root, "dist/public/console/assets/console.js")))
-    throw new Error("dist/public/console is missing: run `npm run build` first (npm test does).");
-  mkdirSync(artifactsDir, { recursive: true });
+  assertConsoleBuilt();
   worker = await startDevWorker();
   // Enough customers for a top tier (10%) that shares traits with at least 5 of its members.
   await postSeedData({ url: worker.url, apiKey: testSecrets.PATRON_API_KEY, customers: 200 });
-  browser = await launchChromium();
-  context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
-  page = await context.newPage();
-  page.setDefaultTimeout(60_000);
-  page.on("pageerror", (error) => errors.push(`pageerror: ${error.message}`));
-  page.on("console", (message: ConsoleMessage) => {
-    if (message.type() === "error" && !/Failed to load resource/.test(message.text()))
-      errors.push(`console: ${message.text()}`);
-  });
-  await page.goto(`${worker.url}/console`);
-  await page.getByLabel("Admin key").fill(testSecrets.PATRON_ADMIN_KEY);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("navigation", { name: "Console" }).waitFor();
+  chromium = await openConsoleBrowser({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+  ({ page, errors } = chromium);
+  await signIn(page, `${worker.url}/console`);
 }, 240_000);
 
-beforeEach((context) => {
-  onTestFailed(async () => {
-    await page
-      ?.screenshot({
-        path: path.join(
-          artifactsDir,
-          `console-lists-failed-${context.task.name.slice(0, 40).replace(/\W+/g, "-")}.png`,
-        ),
-        fullPage: true,
-      })
-      .catch(() => {});
-  });
-});
+screenshotFailures("console-lists", () => page);
 
 afterAll(async () => {
-  await context?.close().catch(() => {});
-  await browser?.close();
+  await chromium?.close();
   await worker?.stop();
 });
 

@@ -8,25 +8,29 @@
 // and disabled, its history lists every change and the shelf goes back. Signing out ends the session:
 // its cookie opens no admin route. A screenshot of every page goes to tests/artifacts/console-steer-*.png.
 // The strict CSP is in force throughout: any violation or script error fails.
-import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
-import type { Browser, BrowserContext, ConsoleMessage, Page } from "playwright-core";
-import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFailed } from "vitest";
+import type { Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { postSeedData } from "../../cli/seed-demo.ts";
 import { signShopperToken } from "../../worker/http/shopper-token.ts";
 import { type DevWorker, startDevWorker, testSecrets } from "../fixtures/wrangler-dev.ts";
-import { artifactsDir, launchChromium, queryLocalD1 } from "../widget/harness.ts";
+import { artifactsDir, queryLocalD1 } from "../widget/harness.ts";
+import {
+  assertConsoleBuilt,
+  type ConsoleBrowser,
+  openConsoleBrowser,
+  screenshotFailures,
+  signIn,
+} from "./console-browser.ts";
 
-const root = path.resolve(import.meta.dirname, "../..");
 /** The demo shopper whose shelf the rule steers (a storefront account id, as the token's `sub`). */
 const shopperAccount = "demo-full-price";
 let worker: DevWorker;
-let browser: Browser;
-let context: BrowserContext;
+let chromium: ConsoleBrowser;
 let page: Page;
 let shopperToken: string;
 let shopperId: string;
-const errors: string[] = [];
+let errors: string[] = [];
 
 interface ShelfItem {
   id: string;
@@ -103,50 +107,22 @@ function experimentRows(arm: string, shoppers: number, converted: number, daysAg
 }
 
 beforeAll(async () => {
-  if (!existsSync(path.join(root, "dist/public/console/assets/console.js")))
-    throw new Error("dist/public/console is missing: run `npm run build` first (npm test does).");
-  mkdirSync(artifactsDir, { recursive: true });
+  assertConsoleBuilt();
   worker = await startDevWorker();
   await postSeedData({ url: worker.url, apiKey: testSecrets.PATRON_API_KEY, customers: 60 });
   shopperToken = await signShopperToken(shopperAccount, testSecrets.SHOPPER_TOKEN_SECRET, 3600, new Date());
   shopperId = (await admin<{ customerId: string }>("GET", `/v1/customers/lookup?kind=account&value=${shopperAccount}`))
     .customerId;
-  browser = await launchChromium();
-  context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  page = await context.newPage();
-  // Generous waits: the machine running the suite may be busy with the other test projects.
-  page.setDefaultTimeout(60_000);
-  page.on("pageerror", (error) => errors.push(`pageerror: ${error.message}`));
-  page.on("console", (message: ConsoleMessage) => {
-    // Chromium logs each non-2xx response itself ("Failed to load resource"): the 400s and 404s are expected.
-    if (message.type() === "error" && !/Failed to load resource/.test(message.text()))
-      errors.push(`console: ${message.text()}`);
-  });
-  await page.goto(`${worker.url}/console`);
-  await page.getByLabel("Admin key").fill(testSecrets.PATRON_ADMIN_KEY);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("navigation", { name: "Console" }).waitFor();
+  chromium = await openConsoleBrowser({ viewport: { width: 1280, height: 800 } });
+  ({ page, errors } = chromium);
+  await signIn(page, `${worker.url}/console`);
   await page.getByRole("heading", { name: "No customer has been scored yet" }).waitFor();
 }, 240_000);
 
-// A failing step leaves a picture of the page behind, next to the screenshots.
-beforeEach((context) => {
-  onTestFailed(async () => {
-    await page
-      ?.screenshot({
-        path: path.join(
-          artifactsDir,
-          `console-steer-failed-${context.task.name.slice(0, 40).replace(/\W+/g, "-")}.png`,
-        ),
-        fullPage: true,
-      })
-      .catch(() => {});
-  });
-});
+screenshotFailures("console-steer", () => page);
 
 afterAll(async () => {
-  await context?.close().catch(() => {});
-  await browser?.close();
+  await chromium?.close();
   await worker?.stop();
 });
 
@@ -346,14 +322,14 @@ describe("console steering pages", () => {
   }, 180_000);
 
   it("signs out: the session's cookie no longer opens an admin route", async () => {
-    const session = (await context.cookies()).find((cookie) => cookie.name === "patron_session");
+    const session = (await chromium.context.cookies()).find((cookie) => cookie.name === "patron_session");
     expect(session).toBeDefined();
     const replay = () =>
       fetch(`${worker.url}/v1/admin/rules`, { headers: { Cookie: `patron_session=${session?.value}` } });
     expect((await replay()).status).toBe(200);
     await page.getByRole("button", { name: "Sign out" }).click();
     await page.getByLabel("Admin key").waitFor();
-    expect((await context.cookies()).some((cookie) => cookie.name === "patron_session")).toBe(false);
+    expect((await chromium.context.cookies()).some((cookie) => cookie.name === "patron_session")).toBe(false);
     expect((await replay()).status).toBe(401);
     // A deep link now asks for the key instead of opening the page.
     await page.goto(`${worker.url}/console/models`);
