@@ -8,6 +8,7 @@ const root = import.meta.dirname;
 
 export default defineConfig(async () => {
   const migrations = await readD1Migrations(path.join(root, "db/migrations"));
+  const eventsMigrations = await readD1Migrations(path.join(root, "db/events-migrations"));
   return {
     test: {
       reporters: ["default", path.join(root, "tests/reporter.ts")],
@@ -26,6 +27,7 @@ export default defineConfig(async () => {
               miniflare: {
                 bindings: {
                   TEST_MIGRATIONS: migrations,
+                  TEST_EVENTS_MIGRATIONS: eventsMigrations,
                   PATRON_API_KEY: "test-api-key",
                   PATRON_ADMIN_KEY: "test-admin-key",
                   SHOPPER_TOKEN_SECRET: "test-shopper-secret",

@@ -60,8 +60,9 @@ async function main() {
   execFileSync(process.execPath, ["--import", "tsx", "widget/build.ts"], { cwd: root, stdio: "inherit" });
   execFileSync(process.execPath, ["--import", "tsx", "console/build.ts"], { cwd: root, stdio: "inherit" });
 
-  step("Applying migrations to the local D1 database (.wrangler/state)…");
-  execFileSync(bin("wrangler"), ["d1", "migrations", "apply", "DB", "--local"], { cwd: root, env, stdio: "pipe" });
+  step("Applying migrations to the local D1 databases, main and events (.wrangler/state)…");
+  for (const binding of ["DB", "EVENTS_DB"])
+    execFileSync(bin("wrangler"), ["d1", "migrations", "apply", binding, "--local"], { cwd: root, env, stdio: "pipe" });
 
   step(`Starting the worker on ${url}…`);
   // Wrangler's dev server without its inspector, which now and then crashed workerd during the model fit

@@ -365,29 +365,51 @@ export const ruleVersions = sqliteTable(
   (t) => [primaryKey({ columns: [t.ruleId, t.version] })],
 );
 
-/** Impressions, clicks and product views from the widget, with the recommendation id and holdout arm. */
-export const events = sqliteTable(
-  "events",
+/**
+ * Widget events from before they moved to their own database (EVENTS_DB, db/events-schema.ts): the
+ * old `events` table, renamed. The nightly job moves its rows into EVENTS_DB in pages and folds them
+ * into `customer_browse` (worker/events/legacy-events.ts); empty on a deployment that started after.
+ */
+export const legacyEvents = sqliteTable(
+  "legacy_events",
   {
     id: integer("id").primaryKey({ autoIncrement: true }),
-    type: text("type").notNull(), // "impression" | "click" | "view"
+    type: text("type").notNull(),
     recommendationId: text("recommendation_id"),
     arm: text("arm"),
     customerId: text("customer_id"),
     productId: text("product_id"),
     categoryId: text("category_id"),
-    /** The shelf's placement name (`home`, `product`, `cart`, `buy-again` …) when the widget sent one. */
     placement: text("placement"),
-    /** The card's 1-based position in its shelf, when the widget sent one. */
     position: integer("position"),
     at: text("at").notNull(),
     dedupeKey: text("dedupe_key").notNull(),
   },
+  // The old table's index names: SQLite keeps them through the rename. The customer index serves
+  // erasure, export and merges until the rows have moved.
   (t) => [
     uniqueIndex("events_dedupe_idx").on(t.dedupeKey),
     index("events_recommendation_idx").on(t.recommendationId),
     index("events_customer_idx").on(t.customerId, t.at),
   ],
+);
+
+/**
+ * A customer's browse signal: product and category views and clicks per category and UTC day, rolled
+ * up by POST /v1/events from its new (not deduplicated) events. Customer data, kept with the customer
+ * so a shelf reads it in the same round trip as the rest; the raw events live in EVENTS_DB. Days older
+ * than the browse window are deleted by the nightly job.
+ */
+export const customerBrowse = sqliteTable(
+  "customer_browse",
+  {
+    customerId: text("customer_id").notNull(),
+    day: text("day").notNull(), // YYYY-MM-DD (UTC)
+    categoryId: text("category_id").notNull(),
+    views: integer("views").notNull(),
+    lastViewedAt: text("last_viewed_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.customerId, t.day, t.categoryId] }), index("customer_browse_day_idx").on(t.day)],
 );
 
 /**

@@ -3,6 +3,7 @@ import { drizzle } from "drizzle-orm/d1";
 import { Hono } from "hono";
 import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
+import * as eventsSchema from "../db/events-schema.ts";
 import * as schema from "../db/schema.ts";
 import { adminRoutes } from "./admin/admin.routes.ts";
 import { customerListRoutes } from "./admin/customer-lists.routes.ts";
@@ -36,6 +37,7 @@ export function createApp() {
     c.set("requestId", requestId);
     c.set("now", new Date());
     c.set("db", drizzle(c.env.DB, { schema }));
+    c.set("eventsDb", drizzle(c.env.EVENTS_DB, { schema: eventsSchema }));
     c.header("X-Request-Id", requestId);
     await next();
   });

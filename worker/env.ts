@@ -3,6 +3,7 @@
 // worker/worker-configuration.d.ts (`wrangler types`; `npm test` and `npm run typecheck` fail when it is stale);
 // settings a deployment may leave unset are declared here.
 import type { DrizzleD1Database } from "drizzle-orm/d1";
+import type * as eventsSchema from "../db/events-schema.ts";
 import type * as schema from "../db/schema.ts";
 
 /** Settings that are not in wrangler.toml: set per deployment (or in .dev.vars) when wanted. */
@@ -28,9 +29,12 @@ export interface OptionalSettings {
 export interface Env extends Cloudflare.Env, OptionalSettings {}
 
 export type Db = DrizzleD1Database<typeof schema> & { $client: D1Database };
+/** The events database (EVENTS_DB): widget events and attributed conversions, nothing else. */
+export type EventsDb = DrizzleD1Database<typeof eventsSchema> & { $client: D1Database };
 
 export interface Variables {
   db: Db;
+  eventsDb: EventsDb;
   requestId: string;
   /** The clock, read once per request. Everything below the routes takes it as an argument. */
   now: Date;

@@ -74,6 +74,12 @@ export function deploy(io: DeployIo): void {
       hint: "nothing was deployed; the Worker still runs the previous version. Fix the migration error above and run again.",
     },
     {
+      title:
+        "Applying D1 migrations to the remote events database (wrangler d1 migrations apply patron-events --remote)",
+      action: () => io.run(wrangler, ["d1", "migrations", "apply", "patron-events", "--remote"]),
+      hint: "nothing was deployed; the Worker still runs the previous version. Fix the migration error above and run again (migrations already applied are skipped).",
+    },
+    {
       title: "Deploying the Worker (wrangler deploy)",
       action: () => io.run(wrangler, ["deploy"]),
       hint: "the migrations are applied but the new Worker is not deployed; fix the error above and run again.",

@@ -65,10 +65,18 @@ export function settingsPreflight(config: Omit<DeployConfig, "secretNames">): Pr
       'AUDIENCE_WEBHOOKS_ALLOW_LOCAL is "on" in wrangler.toml: it lets audience webhooks use plain http to localhost, for development only.',
     );
 
-  const db = config.databases.find((database) => database.binding === "DB");
-  if (!db?.database_id || /^[0-]+$/.test(db.database_id))
+  // The two databases (main and events) and wrangler.toml's placeholder ids (zeros, the events one ending in 1).
+  const unset = [
+    { binding: "DB", name: "patron" },
+    { binding: "EVENTS_DB", name: "patron-events" },
+  ].filter(({ binding }) => {
+    const id = config.databases.find((database) => database.binding === binding)?.database_id;
+    return !id || /^[0-]+1?$/.test(id);
+  });
+  if (unset.length > 0)
     problems.push(
-      "The D1 database_id in wrangler.toml is still the placeholder: run `npx wrangler d1 create patron` and put its id there.",
+      `The D1 database_id in wrangler.toml is still the placeholder for ${unset.map((d) => d.binding).join(" and ")}: ` +
+        `${unset.map((d) => `run \`npx wrangler d1 create ${d.name}\``).join(", ")} and put the id there.`,
     );
 
   return { problems, warnings };

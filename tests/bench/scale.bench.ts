@@ -16,7 +16,7 @@
 // (1,000,000 customers: --sizes 10000,100000,1000000; it takes a long while and several GB of disk).
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -289,7 +289,10 @@ async function measureIngestion(d1: D1Database, size: number, products: { id: st
 /** Bytes per table and index (dbstat), when the sqlite3 CLI is installed; null otherwise. */
 async function tableBytes(persistDir: string): Promise<Record<string, number> | null> {
   const folder = path.join(persistDir, "v3/d1/miniflare-D1DatabaseObject");
-  const file = readdirSync(folder).find((name) => name.endsWith(".sqlite") && name !== "metadata.sqlite");
+  // The main database is the largest file after seeding (the events database holds nothing yet).
+  const [file] = readdirSync(folder)
+    .filter((name) => name.endsWith(".sqlite") && name !== "metadata.sqlite")
+    .sort((a, b) => statSync(path.join(folder, b)).size - statSync(path.join(folder, a)).size);
   if (!file) return null;
   try {
     const { stdout } = await promisify(execFile)(

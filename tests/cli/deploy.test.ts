@@ -9,7 +9,10 @@ const allSecrets = ["PATRON_API_KEY", "PATRON_ADMIN_KEY", "SHOPPER_TOKEN_SECRET"
 const ready: DeployConfig = {
   secretNames: allSecrets,
   vars: { ALLOWED_ORIGINS: "https://shop.example,https://www.shop.example", SHOPPER_TOKEN_MAX_TTL_SECONDS: "86400" },
-  databases: [{ binding: "DB", database_id: "6f1c2a0e-93b4-4d55-8a61-0c2d9e7f4b11" }],
+  databases: [
+    { binding: "DB", database_id: "6f1c2a0e-93b4-4d55-8a61-0c2d9e7f4b11" },
+    { binding: "EVENTS_DB", database_id: "b2e8d0c4-1f37-4a9e-9c65-7d40e2a1f388" },
+  ],
 };
 const with_ = (overrides: Partial<DeployConfig>): DeployConfig => ({ ...ready, ...overrides });
 
@@ -76,8 +79,15 @@ describe("deploy pre-flight", () => {
     ],
     [
       "the placeholder database id",
-      { databases: [{ binding: "DB", database_id: "00000000-0000-0000-0000-000000000000" }] },
+      { databases: [{ binding: "DB", database_id: "00000000-0000-0000-0000-000000000000" }, ready.databases[1]] },
       "placeholder",
+    ],
+    [
+      "the placeholder events database id",
+      {
+        databases: [ready.databases[0], { binding: "EVENTS_DB", database_id: "00000000-0000-0000-0000-000000000001" }],
+      },
+      "patron-events",
     ],
     ["no database", { databases: [] }, "placeholder"],
   ])("stops on %s", (_, overrides, message) => {
@@ -118,7 +128,7 @@ describe("npm run deploy", () => {
     return { io, calls, lines };
   }
 
-  it("builds without the demo, checks, migrates the remote database, then deploys", () => {
+  it("builds without the demo, checks, migrates both remote databases, then deploys", () => {
     const { io, calls, lines } = harness();
     deploy(io);
     expect(calls).toEqual([
@@ -126,9 +136,10 @@ describe("npm run deploy", () => {
       "node --import tsx console/build.ts",
       "wrangler secret list --format json",
       "wrangler d1 migrations apply patron --remote",
+      "wrangler d1 migrations apply patron-events --remote",
       "wrangler deploy",
     ]);
-    expect(lines.filter((line) => /^\n\[\d\/5\]/.test(line))).toHaveLength(5);
+    expect(lines.filter((line) => /^\n\[\d\/6\]/.test(line))).toHaveLength(6);
   });
 
   it("stops before migrating when a secret is missing, and says what to set", () => {

@@ -1,7 +1,7 @@
 import { env, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { adminKey, anOrder, client, uniquePrefix, verified } from "../fixtures/builders.ts";
-import { dataTables } from "../fixtures/tables.ts";
+import { dataTables, eventTables } from "../fixtures/tables.ts";
 
 const api = client(SELF);
 
@@ -9,6 +9,9 @@ async function counts() {
   const result: Record<string, number> = {};
   for (const table of dataTables) {
     result[table] = (await env.DB.prepare(`SELECT count(*) AS n FROM ${table}`).first<{ n: number }>())?.n ?? 0;
+  }
+  for (const table of eventTables) {
+    result[table] = (await env.EVENTS_DB.prepare(`SELECT count(*) AS n FROM ${table}`).first<{ n: number }>())?.n ?? 0;
   }
   return result;
 }

@@ -23,7 +23,7 @@ const anonymousId = (items: string[], arm: "personalized" | "holdout" | "anonymo
   );
 
 async function storedEvents(recommendationId: string) {
-  const { results } = await env.DB.prepare(
+  const { results } = await env.EVENTS_DB.prepare(
     "select type, recommendation_id, arm, product_id, category_id, customer_id from events where recommendation_id = ? order by id",
   )
     .bind(recommendationId)

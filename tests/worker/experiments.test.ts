@@ -69,7 +69,7 @@ async function beacon(body: unknown) {
 }
 
 async function storedEvents(recommendationId: string) {
-  const { results } = await env.DB.prepare(
+  const { results } = await env.EVENTS_DB.prepare(
     "SELECT type, product_id, customer_id, arm FROM events WHERE recommendation_id = ? ORDER BY id",
   )
     .bind(recommendationId)
@@ -207,7 +207,7 @@ describe("one events batch, several shoppers", () => {
     expect(await storedEvents(bobShelf.recommendationId)).toEqual([
       { type: "impression", product_id: bobItem, customer_id: bob.customerId, arm: bobShelf.arm },
     ]);
-    const view = await env.DB.prepare(
+    const view = await env.EVENTS_DB.prepare(
       "SELECT customer_id FROM events WHERE type = 'view' AND product_id = 'books-2' AND customer_id IS NOT NULL",
     ).first<{ customer_id: string }>();
     expect(view?.customer_id).toBe(bob.customerId);

@@ -531,6 +531,8 @@ const describeAttempt = (a: Attempt) =>
 // The property
 
 let tables: string[] = [];
+/** The events database's tables (EVENTS_DB: widget events, conversions), counted like the main ones. */
+let eventTables: string[] = [];
 /** Tables with an `updated_at` column: an in-place update (an upsert) changes its maximum, not the count. */
 let updatedTables = new Set<string>();
 
@@ -541,12 +543,16 @@ async function rowCounts(): Promise<Record<string, number | string>> {
     ...(updatedTables.has(t) ? [`(SELECT coalesce(max(updated_at), '') FROM "${t}") AS u${i}`] : []),
   ]);
   const row = await env.DB.prepare(`SELECT ${terms.join(", ")}`).first<Record<string, number | string>>();
-  return Object.fromEntries(
-    tables.flatMap((t, i) => [
+  const events = await env.EVENTS_DB.prepare(
+    `SELECT ${eventTables.map((t, i) => `(SELECT count(*) FROM "${t}") AS c${i}`).join(", ")}`,
+  ).first<Record<string, number>>();
+  return Object.fromEntries([
+    ...tables.flatMap((t, i) => [
       [t, row?.[`c${i}`] ?? -1],
       ...(updatedTables.has(t) ? [[`${t}.updated_at`, row?.[`u${i}`] ?? ""]] : []),
     ]),
-  );
+    ...eventTables.map((t, i) => [t, events?.[`c${i}`] ?? -1]),
+  ]);
 }
 
 let counts: Record<string, number | string> = {};
@@ -602,6 +608,10 @@ describe("fuzz: hostile payloads on every write route", () => {
       "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' AND name != 'd1_migrations' ORDER BY name",
     ).all<{ name: string }>();
     tables = results.map((row) => row.name);
+    const { results: eventResults } = await env.EVENTS_DB.prepare(
+      "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' AND name != 'd1_migrations' ORDER BY name",
+    ).all<{ name: string }>();
+    eventTables = eventResults.map((row) => row.name);
     const withUpdatedAt = await Promise.all(
       tables.map(async (t) => {
         const { results: columns } = await env.DB.prepare(`PRAGMA table_info("${t}")`).all<{ name: string }>();
@@ -633,7 +643,7 @@ describe("fuzz: hostile payloads on every write route", () => {
   it(
     `never answers 5xx, always the envelope on 4xx, and a rejected request writes nothing (${runs} runs)`,
     async () => {
-      expect(tables).toEqual(
+      expect([...tables, ...eventTables]).toEqual(
         expect.arrayContaining([
           "orders",
           "order_lines",

@@ -13,7 +13,8 @@ const dayOf = (offset: number) => new Date(now - offset * day).toISOString();
 
 /**
  * Plants `shoppers` shoppers in an arm, each shown one recommendation (two impressions) `daysAgo`;
- * the first `converted` click and place one order of 25 attributed to it.
+ * the first `converted` click and place one order of 25 attributed to it. Written where the holdout
+ * read finds them: the events database's events and conversions.
  */
 async function plant(label: string, arm: string, shoppers: number, converted: number, daysAgo: number) {
   const at = dayOf(daysAgo);
@@ -21,7 +22,7 @@ async function plant(label: string, arm: string, shoppers: number, converted: nu
   for (let s = 0; s < shoppers; s++) {
     const customerId = `c_${label}_${arm}_${s}`;
     const recommendationId = `rid_${label}_${arm}_${s}`;
-    const event = env.DB.prepare(
+    const event = env.EVENTS_DB.prepare(
       "INSERT INTO events (type, recommendation_id, arm, customer_id, product_id, category_id, at, dedupe_key) VALUES (?, ?, ?, ?, 'p1', 'coffee', ?, ?)",
     );
     statements.push(event.bind("impression", recommendationId, arm, customerId, at, `${recommendationId}-i1`));
@@ -29,13 +30,13 @@ async function plant(label: string, arm: string, shoppers: number, converted: nu
     if (s < converted) {
       statements.push(event.bind("click", recommendationId, arm, customerId, at, `${recommendationId}-c`));
       statements.push(
-        env.DB.prepare(
-          "INSERT INTO orders (id, customer_id, channel, placed_at, currency, total, discount_total, units, discounted_units, recommendation_id, created_at) VALUES (?, ?, 'web', ?, 'USD', 25, 0, 1, 0, ?, ?)",
-        ).bind(`o_${recommendationId}`, customerId, at, recommendationId, at),
+        env.EVENTS_DB.prepare(
+          "INSERT INTO conversions (order_id, recommendation_id, total, at) VALUES (?, ?, 25, ?)",
+        ).bind(`o_${recommendationId}`, recommendationId, at),
       );
     }
   }
-  for (let i = 0; i < statements.length; i += 500) await env.DB.batch(statements.slice(i, i + 500));
+  for (let i = 0; i < statements.length; i += 500) await env.EVENTS_DB.batch(statements.slice(i, i + 500));
 }
 
 async function holdout(query = `?since=${encodeURIComponent(since)}`, key: string | null = adminKey) {

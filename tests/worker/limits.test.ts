@@ -30,7 +30,10 @@ async function rejected(response: Response, status: number, code: string): Promi
 const paths = (error: Envelope["error"]) => (error.issues ?? []).map((issue) => issue.path.join("."));
 
 async function count(table: string, where = "1", ...values: unknown[]): Promise<number> {
-  const row = await env.DB.prepare(`SELECT count(*) AS n FROM ${table} WHERE ${where}`)
+  // Widget events live in the events database; everything else in the main one.
+  const database = table === "events" ? env.EVENTS_DB : env.DB;
+  const row = await database
+    .prepare(`SELECT count(*) AS n FROM ${table} WHERE ${where}`)
     .bind(...values)
     .first<{ n: number }>();
   return row?.n ?? 0;

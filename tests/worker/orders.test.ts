@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { customerResponseSchema } from "../../worker/customers/customers.schemas.ts";
 import { ingestResultSchema } from "../../worker/orders/orders.schemas.ts";
 import { anOrder, client, uniquePrefix, verified } from "../fixtures/builders.ts";
-import { dataTables } from "../fixtures/tables.ts";
+import { dataTables, eventTables } from "../fixtures/tables.ts";
 
 const api = client(SELF);
 
@@ -23,6 +23,9 @@ async function snapshot() {
   const counts: Record<string, unknown> = {};
   for (const table of dataTables) {
     counts[table] = (await env.DB.prepare(`SELECT * FROM ${table} ORDER BY 1, 2`).all()).results;
+  }
+  for (const table of eventTables) {
+    counts[table] = (await env.EVENTS_DB.prepare(`SELECT * FROM ${table} ORDER BY 1, 2`).all()).results;
   }
   return counts;
 }

@@ -258,7 +258,7 @@ describe("events with placement and position", () => {
     });
     expect(response.status, await response.clone().text()).toBe(202);
     expect(((await response.json()) as { data: { accepted: number } }).data.accepted).toBe(7);
-    const stored = await env.DB.prepare(
+    const stored = await env.EVENTS_DB.prepare(
       "SELECT placement, position FROM events WHERE recommendation_id = ? AND type = 'click'",
     )
       .bind(product.recommendationId)

@@ -131,7 +131,7 @@ describe("POST /v1/events", () => {
       postEvents({ type: "view", productId: `${prefix}${++sent}` }, { "CF-Connecting-IP": address }),
     );
     await expectRateLimitedEnvelope(limited);
-    const stored = await env.DB.prepare("SELECT count(*) AS n FROM events WHERE product_id LIKE ?")
+    const stored = await env.EVENTS_DB.prepare("SELECT count(*) AS n FROM events WHERE product_id LIKE ?")
       .bind(`${prefix}%`)
       .first<{ n: number }>();
     expect(stored?.n).toBe(sent - 1);
@@ -263,7 +263,7 @@ describe("switches", () => {
 describe("anonymous view events", () => {
   const viewRows = async (productId: string) =>
     (
-      await env.DB.prepare("SELECT customer_id, dedupe_key FROM events WHERE type = 'view' AND product_id = ?")
+      await env.EVENTS_DB.prepare("SELECT customer_id, dedupe_key FROM events WHERE type = 'view' AND product_id = ?")
         .bind(productId)
         .all<{ customer_id: string | null; dedupe_key: string }>()
     ).results;

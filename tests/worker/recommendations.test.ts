@@ -209,7 +209,7 @@ describe("events from a signed-in shopper", () => {
     });
     expect(response.status).toBe(202);
     const customer = (await (await api.lookup("account", "crowd-7")).json()) as { data: { customerId: string } };
-    const row = await env.DB.prepare(
+    const row = await env.EVENTS_DB.prepare(
       "SELECT customer_id FROM events WHERE product_id = 'plants-0' AND type = 'view'",
     ).first<{ customer_id: string }>();
     expect(row?.customer_id).toBe(customer.data.customerId);
@@ -222,7 +222,7 @@ describe("events from a signed-in shopper", () => {
       headers: { "Content-Type": "text/plain" },
       body: JSON.stringify({ type: "view", productId: "plants-1", categoryId: "plants", token }),
     });
-    const row = await env.DB.prepare("SELECT customer_id FROM events WHERE product_id = 'plants-1'").first<{
+    const row = await env.EVENTS_DB.prepare("SELECT customer_id FROM events WHERE product_id = 'plants-1'").first<{
       customer_id: string | null;
     }>();
     expect(row).not.toBeNull();

@@ -6,6 +6,7 @@ import { sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { describe, expect, it } from "vitest";
 import { runBatch } from "../../db/batch.ts";
+import * as eventsSchema from "../../db/events-schema.ts";
 import * as schema from "../../db/schema.ts";
 import { eraseCustomer } from "../../worker/customers/erasure.repo.ts";
 import { eventsResponseSchema } from "../../worker/events/events.schemas.ts";
@@ -14,7 +15,7 @@ import { isStaleRegion } from "../../worker/identity/identity.repo.ts";
 import { ingestResultSchema } from "../../worker/orders/orders.schemas.ts";
 import { orderSuppressionKey, suppressionGuard } from "../../worker/suppressions/suppressions.repo.ts";
 import { adminKey, anOrder, client, uniquePrefix } from "../fixtures/builders.ts";
-import { dataTables } from "../fixtures/tables.ts";
+import { dataTables, eventTables } from "../fixtures/tables.ts";
 
 const api = client(SELF);
 
@@ -22,6 +23,9 @@ async function snapshot() {
   const tables: Record<string, unknown> = {};
   for (const table of dataTables) {
     tables[table] = (await env.DB.prepare(`SELECT * FROM ${table} ORDER BY 1, 2`).all()).results;
+  }
+  for (const table of eventTables) {
+    tables[table] = (await env.EVENTS_DB.prepare(`SELECT * FROM ${table} ORDER BY 1, 2`).all()).results;
   }
   return tables;
 }
@@ -217,6 +221,7 @@ describe("erasure that sticks", () => {
     let calls = 0;
     const erasure = await eraseCustomer(
       db,
+      drizzle(env.EVENTS_DB, { schema: eventsSchema }),
       found.data.customerId,
       async (orderId) => {
         // Between the erasure's read of the order ids and its write, another order arrives.

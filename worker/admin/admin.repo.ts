@@ -1,7 +1,7 @@
 // Reports for the console (admin key): segments from the materialised scores, and holdout results.
 import { sql } from "drizzle-orm";
 import { batchRows } from "../../db/batch.ts";
-import type { Db } from "../env.ts";
+import type { Db, EventsDb } from "../env.ts";
 import { shownAndBought } from "./experiments.repo.ts";
 
 export interface SegmentFilter {
@@ -43,15 +43,15 @@ export interface HoldoutRow {
  * Holdout results since a date, per arm and per placement × arm (events without a placement under
  * null): what was shown and clicked (widget events, whose arm comes from the signed recommendation
  * id) and the orders attributed to those recommendations. With `placement`, only that placement's
- * shelves count. One D1 round trip.
+ * shelves count. One round trip to the events database (EVENTS_DB).
  */
-export async function holdoutResults(db: Db, since: string, placement?: string) {
+export async function holdoutResults(eventsDb: EventsDb, since: string, placement?: string) {
   const shown = shownAndBought(since, placement);
   const measures = sql`count(*) AS recommendations, count(DISTINCT s.customer_id) AS customers,
       sum(s.impressions) AS impressions, sum(s.clicks) AS clicks,
       coalesce(sum(b.orders), 0) AS attributedOrders, round(coalesce(sum(b.revenue), 0), 2) AS attributedRevenue
     FROM shown s LEFT JOIN bought b ON b.recommendation_id = s.recommendation_id`;
-  const [arms = [], placements = []] = await batchRows(db, [
+  const [arms = [], placements = []] = await batchRows(eventsDb, [
     sql`${shown} SELECT s.arm, ${measures} GROUP BY s.arm ORDER BY s.arm`,
     sql`${shown} SELECT s.placement, s.arm, ${measures} GROUP BY s.placement, s.arm ORDER BY s.placement, s.arm`,
   ]);

@@ -127,7 +127,7 @@ export const adminRoutes = new Hono<AppEnv>()
   .get("/holdout", async (c) => {
     const { since, by, placement } = queryParams(c, holdoutQuerySchema);
     const from = since ? new Date(since).toISOString() : new Date(c.var.now.getTime() - 30 * 86_400_000).toISOString();
-    const results = await holdoutResults(c.var.db, from, placement);
+    const results = await holdoutResults(c.var.eventsDb, from, placement);
     const withRate = <T extends { clicks: number; impressions: number }>(row: T) => ({
       ...row,
       clickThroughRate: row.impressions > 0 ? Math.round((row.clicks / row.impressions) * 10_000) / 10_000 : null,
@@ -139,7 +139,7 @@ export const adminRoutes = new Hono<AppEnv>()
     const personalized = arms.find((row) => row.arm === "personalized");
     const holdout = arms.find((row) => row.arm === "holdout");
     const ratio = (a?: number | null, b?: number | null) => (a != null && b ? Math.round((a / b) * 1000) / 1000 : null);
-    const experiment = await experimentView(c.var.db, from, by, c.env.HOLDOUT_SHARE, placement);
+    const experiment = await experimentView(c.var.eventsDb, from, by, c.env.HOLDOUT_SHARE, placement);
     return c.json({
       data: {
         since: from,

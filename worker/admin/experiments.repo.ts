@@ -2,11 +2,12 @@
 // squares the intervals need (core/rules/experiment.ts), and the same counts per day or week for a
 // chart. A shopper is a customer shown at least one recommendation in the window; impressions and
 // clicks come from the widget's events, orders and revenue from orders attributed to those
-// recommendations. Both reads share one D1 round trip and aggregate in SQL: no rows per shopper leave D1.
+// recommendations (the conversions ingestion records). Everything is read from the events database
+// (EVENTS_DB) alone; both reads share one D1 round trip and aggregate in SQL: no rows per shopper leave D1.
 import { sql } from "drizzle-orm";
 import { batchRows } from "../../db/batch.ts";
 import type { ArmTotals } from "../core/rules/experiment.ts";
-import type { Db } from "../env.ts";
+import type { EventsDb } from "../env.ts";
 
 export interface PeriodRow {
   period: string;
@@ -35,7 +36,7 @@ function placementFilter(placement: string | undefined) {
 /**
  * The two CTEs every holdout read starts from: `shown`, one row per recommendation id and arm served
  * since `since` (its shopper, placement, first event and impression and click counts), and `bought`,
- * the orders attributed to those ids.
+ * the orders attributed to those ids (conversions, placed since `since`).
  */
 export function shownAndBought(since: string, placement: string | undefined) {
   return sql`
@@ -46,15 +47,15 @@ export function shownAndBought(since: string, placement: string | undefined) {
         AND ${placementFilter(placement)}
       GROUP BY recommendation_id, arm
     ), bought AS (
-      SELECT recommendation_id, count(*) AS orders, sum(total) AS revenue FROM orders
-      WHERE placed_at >= ${since} AND recommendation_id IN (SELECT recommendation_id FROM shown) GROUP BY recommendation_id
+      SELECT recommendation_id, count(*) AS orders, sum(total) AS revenue FROM conversions
+      WHERE at >= ${since} AND recommendation_id IN (SELECT recommendation_id FROM shown) GROUP BY recommendation_id
     )`;
 }
 
-export async function experimentTotals(db: Db, since: string, by: "day" | "week", placement?: string) {
+export async function experimentTotals(eventsDb: EventsDb, since: string, by: "day" | "week", placement?: string) {
   const perShopper = shownAndBought(since, placement);
   const period = periodOf[by](sql`s.first_at`);
-  const [totals = [], periods = []] = await batchRows(db, [
+  const [totals = [], periods = []] = await batchRows(eventsDb, [
     sql`${perShopper}, shopper AS (
       SELECT s.arm, s.customer_id, sum(s.impressions) AS impressions, sum(s.clicks) AS clicks,
         coalesce(sum(b.orders), 0) AS orders, coalesce(sum(b.revenue), 0) AS revenue

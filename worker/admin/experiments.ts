@@ -2,7 +2,7 @@
 // per-shopper totals (experiments.repo.ts) and reads them with core/rules/experiment.ts.
 import { defaultRankingOptions } from "../core/ranking/options.ts";
 import { emptyArm, type Intervals, readExperiment } from "../core/rules/experiment.ts";
-import type { Db } from "../env.ts";
+import type { EventsDb } from "../env.ts";
 import { experimentTotals, type PeriodRow } from "./experiments.repo.ts";
 
 /** Personalised shoppers per held-out one that HOLDOUT_SHARE plans for (the default share when unset). */
@@ -28,13 +28,13 @@ function periodArm(row: PeriodRow | undefined) {
 }
 
 export async function experimentView(
-  db: Db,
+  eventsDb: EventsDb,
   since: string,
   by: "day" | "week",
   holdoutShare: string | undefined,
   placement?: string,
 ) {
-  const { arms, periods } = await experimentTotals(db, since, by, placement);
+  const { arms, periods } = await experimentTotals(eventsDb, since, by, placement);
   const personalized = arms.get("personalized") ?? emptyArm;
   const holdout = arms.get("holdout") ?? emptyArm;
   const reading = readExperiment(personalized, holdout, plannedRatio(holdoutShare));

@@ -107,7 +107,7 @@ export const customersRoutes = new Hono<AppEnv>()
       data: {
         customerId: survivor,
         exportedAt: c.var.now.toISOString(),
-        ...(await exportCustomer(c.var.db, survivor)),
+        ...(await exportCustomer(c.var.db, c.var.eventsDb, survivor)),
       },
     });
   })
@@ -117,6 +117,7 @@ export const customersRoutes = new Hono<AppEnv>()
     if (!survivor) throw notFound(`No customer with id ${id}.`);
     const erasure = await eraseCustomer(
       c.var.db,
+      c.var.eventsDb,
       survivor,
       (orderId) => orderSuppressionKey(orderId, c.env.IDENTITY_HASH_SECRET),
       c.var.now,

@@ -1,10 +1,12 @@
 // A customer's right of access and erasure: everything Patron holds about one unified customer, as
-// one export, and a deletion from every table in one D1 batch (all or nothing). Customers merged into
-// this one go with it; identifiers shared with other people (marked shared, owned by nobody) stay.
-// The same batch leaves keyed hashes on the suppression list so the erased data is not recreated.
+// one export, and a deletion from every table: the main database in one D1 batch (all or nothing), and
+// the customer's widget events and conversions in the events database (EVENTS_DB) before and after it.
+// Customers merged into this one go with it; identifiers shared with other people (marked shared,
+// owned by nobody) stay. The main batch leaves keyed hashes on the suppression list so the erased data
+// is not recreated.
 import { sql } from "drizzle-orm";
 import { batchRows, jsonEach, runBatch } from "../../db/batch.ts";
-import type { Db } from "../env.ts";
+import type { Db, EventsDb } from "../env.ts";
 import { identityLinksOf, isStaleRegion, sourcesOf } from "../identity/identity.repo.ts";
 
 /** The customer and every customer merged into it, at any depth. */
@@ -15,7 +17,18 @@ function familyOf(customerId: string) {
     ) SELECT id FROM family)`;
 }
 
-export async function exportCustomer(db: Db, customerId: string) {
+/** A customer's widget events and conversions in the events database: the customers' and orders' ids. */
+async function exportEvents(eventsDb: EventsDb, customerIds: string[], orderIds: string[]) {
+  const [events = [], conversions = []] = await batchRows(eventsDb, [
+    sql`SELECT type, recommendation_id AS recommendationId, product_id AS productId, category_id AS categoryId, at
+          FROM events WHERE customer_id IN (SELECT value FROM ${jsonEach(customerIds)}) ORDER BY at, id`,
+    sql`SELECT order_id AS orderId, recommendation_id AS recommendationId, total, at
+          FROM conversions WHERE order_id IN (SELECT value FROM ${jsonEach(orderIds)}) ORDER BY at, order_id`,
+  ]);
+  return { events, conversions };
+}
+
+export async function exportCustomer(db: Db, eventsDb: EventsDb, customerId: string) {
   const family = familyOf(customerId);
   const [
     customers,
@@ -26,7 +39,8 @@ export async function exportCustomer(db: Db, customerId: string) {
     categories,
     scores,
     transitions,
-    events,
+    legacyEvents,
+    browse,
     merges,
     links,
     lapses,
@@ -43,8 +57,11 @@ export async function exportCustomer(db: Db, customerId: string) {
     sql`SELECT * FROM customer_category_stats WHERE customer_id IN ${family}`,
     sql`SELECT * FROM customer_scores WHERE customer_id IN ${family}`,
     sql`SELECT from_stage AS "from", to_stage AS "to", at FROM stage_transitions WHERE customer_id IN ${family} ORDER BY id`,
+    // Events from before they moved to the events database, while the nightly job has not moved them yet.
     sql`SELECT type, recommendation_id AS recommendationId, product_id AS productId, category_id AS categoryId, at
-          FROM events WHERE customer_id IN ${family} ORDER BY id`,
+          FROM legacy_events WHERE customer_id IN ${family} ORDER BY id`,
+    sql`SELECT day, category_id AS categoryId, views, last_viewed_at AS lastViewedAt FROM customer_browse
+          WHERE customer_id IN ${family} ORDER BY day, category_id`,
     sql`SELECT from_customer_id AS "from", into_customer_id AS "into", at FROM identity_merges
           WHERE from_customer_id IN ${family} OR into_customer_id IN ${family} ORDER BY id`,
     identityLinksOf(family),
@@ -53,6 +70,11 @@ export async function exportCustomer(db: Db, customerId: string) {
     sql`SELECT m.audience_id AS audienceId, a.name, m.delivered FROM audience_members m
           JOIN audiences a ON a.id = m.audience_id WHERE m.customer_id IN ${family} ORDER BY m.audience_id`,
   ]);
+  const stored = await exportEvents(
+    eventsDb,
+    (customers ?? []).map((row) => String(row.id)),
+    (orders ?? []).map((row) => String(row.id)),
+  );
   const identityLinks = (links as Record<string, unknown>[]).map((link) => ({
     ...link,
     shared: link.shared === 1,
@@ -70,15 +92,37 @@ export async function exportCustomer(db: Db, customerId: string) {
     lapsedCategories: lapses,
     audiences: (audiences as Record<string, unknown>[]).map((row) => ({ ...row, delivered: row.delivered === 1 })),
     transitions,
-    events,
+    events: [...(legacyEvents ?? []), ...stored.events],
+    conversions: stored.conversions,
+    browse,
     merges,
   };
 }
 
-/** The ids of the orders an erasure of the customer removes, so their suppression keys can be made. */
-async function erasedOrderIds(db: Db, customerId: string): Promise<string[]> {
-  const [rows = []] = await batchRows(db, [sql`SELECT id FROM orders WHERE customer_id IN ${familyOf(customerId)}`]);
-  return rows.map((row) => String(row.id));
+/**
+ * The ids of the customers (the family) and orders an erasure of the customer removes: the orders for
+ * their suppression keys, both for the events database, which cannot join the main one.
+ */
+async function erasedIds(db: Db, customerId: string): Promise<{ customerIds: string[]; orderIds: string[] }> {
+  const family = familyOf(customerId);
+  const [customers = [], orders = []] = await batchRows(db, [
+    sql`SELECT id FROM ${family}`,
+    sql`SELECT id FROM orders WHERE customer_id IN ${family}`,
+  ]);
+  return { customerIds: customers.map((row) => String(row.id)), orderIds: orders.map((row) => String(row.id)) };
+}
+
+/**
+ * Deletes the customers' widget events and the orders' conversions from the events database. Run
+ * before the main batch (so a failure leaves the customer in place and a retry finds everything
+ * again) and, for the events, once more after it: a beacon that was in flight meanwhile.
+ */
+async function eraseEvents(eventsDb: EventsDb, customerIds: string[], orderIds: string[]) {
+  const [events, conversions] = await runBatch(eventsDb, [
+    sql`DELETE FROM events WHERE customer_id IN (SELECT value FROM ${jsonEach(customerIds)})`,
+    sql`DELETE FROM conversions WHERE order_id IN (SELECT value FROM ${jsonEach(orderIds)})`,
+  ]);
+  return { events: events?.meta.changes ?? 0, conversions: conversions?.meta.changes ?? 0 };
 }
 
 export type Erasure =
@@ -97,15 +141,21 @@ const maxAttempts = 5;
  */
 export async function eraseCustomer(
   db: Db,
+  eventsDb: EventsDb,
   customerId: string,
   orderKey: (orderId: string) => Promise<string>,
   now: Date,
 ): Promise<Erasure> {
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-    const orderIds = await erasedOrderIds(db, customerId);
+    const { customerIds, orderIds } = await erasedIds(db, customerId);
     const orderKeys = await Promise.all(orderIds.map(orderKey));
+    const before = await eraseEvents(eventsDb, customerIds, orderIds);
     try {
-      return { kind: "erased", ...(await eraseWith(db, customerId, orderIds, orderKeys, now)) };
+      const { deleted, suppressed } = await eraseWith(db, customerId, orderIds, orderKeys, now);
+      const after = await eraseEvents(eventsDb, customerIds, []);
+      deleted.events = (deleted.events ?? 0) + before.events + after.events;
+      deleted.conversions = before.conversions;
+      return { kind: "erased", deleted, suppressed };
     } catch (error) {
       if (!isStaleRegion(error)) throw error;
     }
@@ -162,7 +212,9 @@ async function eraseWith(db: Db, customerId: string, orderIds: string[], orderKe
     ["customer_scores", sql`DELETE FROM customer_scores WHERE customer_id IN ${family}`],
     ["customer_category_lapses", sql`DELETE FROM customer_category_lapses WHERE customer_id IN ${family}`],
     ["stage_transitions", sql`DELETE FROM stage_transitions WHERE customer_id IN ${family}`],
-    ["events", sql`DELETE FROM events WHERE customer_id IN ${family}`],
+    ["customer_browse", sql`DELETE FROM customer_browse WHERE customer_id IN ${family}`],
+    // Counted with the events database's under "events".
+    ["events", sql`DELETE FROM legacy_events WHERE customer_id IN ${family}`],
     ["identities", sql`DELETE FROM identities WHERE customer_id IN ${family}`],
     ["orders", sql`DELETE FROM orders WHERE customer_id IN ${family}`],
     [

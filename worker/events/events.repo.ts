@@ -1,7 +1,11 @@
-// Stores widget events. Deduplication rides on the unique `dedupe_key` index, so a repeated beacon or
-// a retried batch is a no-op in the database rather than a read-then-write race.
-import { events } from "../../db/schema.ts";
-import type { Db } from "../env.ts";
+// Stores widget events in the events database (EVENTS_DB) and rolls a customer's new views and clicks
+// up into their browse signal (`customer_browse`, main database). Deduplication rides on the unique
+// `dedupe_key` index, so a repeated beacon or a retried batch is a no-op in the database rather than a
+// read-then-write race; only the events that index let in are rolled up, so a replay adds nothing.
+import { sql } from "drizzle-orm";
+import { jsonEach } from "../../db/batch.ts";
+import { events } from "../../db/events-schema.ts";
+import type { Db, EventsDb } from "../env.ts";
 import type { EventType } from "./events.schemas.ts";
 
 export interface EventRow {
@@ -20,20 +24,82 @@ export interface EventRow {
 /** D1 binds at most 100 parameters per statement; an event row binds 10. */
 const rowsPerStatement = 9;
 
-/** Inserts the rows, skipping any whose dedupe key is already stored. Returns how many were new. */
-export async function insertEvents(db: Db, rows: EventRow[]): Promise<number> {
-  if (rows.length === 0) return 0;
+/** Inserts the rows, skipping any whose dedupe key is already stored. Returns the rows that were new. */
+export async function insertEvents(eventsDb: EventsDb, rows: EventRow[]): Promise<EventRow[]> {
+  if (rows.length === 0) return [];
   const statements = [];
   for (let start = 0; start < rows.length; start += rowsPerStatement) {
     statements.push(
-      db
+      eventsDb
         .insert(events)
         .values(rows.slice(start, start + rowsPerStatement))
         .onConflictDoNothing({ target: events.dedupeKey })
-        .returning({ id: events.id }),
+        .returning({ dedupeKey: events.dedupeKey }),
     );
   }
   const [first, ...rest] = statements;
-  const results = await db.batch([first!, ...rest]);
-  return results.reduce((sum, inserted) => sum + inserted.length, 0);
+  const results = await eventsDb.batch([first!, ...rest]);
+  const inserted = new Set(results.flat().map((row) => row.dedupeKey));
+  // A key repeated within the batch was inserted once: keep its first row only.
+  return rows.filter((row) => inserted.delete(row.dedupeKey));
+}
+
+/** One customer's views and clicks of one category on one UTC day. */
+export interface BrowseDay {
+  customerId: string;
+  day: string;
+  categoryId: string;
+  views: number;
+  lastViewedAt: string;
+}
+
+/** What counts as browsing (as the shelf reads it): a known customer's views and clicks in a category. */
+export function browseDaysOf(rows: readonly Omit<EventRow, "dedupeKey">[]): BrowseDay[] {
+  const days = new Map<string, BrowseDay>();
+  for (const row of rows) {
+    if (row.type === "impression" || !row.customerId || !row.categoryId) continue;
+    const day = row.at.slice(0, 10);
+    const key = JSON.stringify([row.customerId, day, row.categoryId]);
+    const known = days.get(key);
+    if (known) {
+      known.views += 1;
+      if (row.at > known.lastViewedAt) known.lastViewedAt = row.at;
+    } else {
+      days.set(key, { customerId: row.customerId, day, categoryId: row.categoryId, views: 1, lastViewedAt: row.at });
+    }
+  }
+  return [...days.values()];
+}
+
+/**
+ * Adds the days to the customers' browse rollups. A customer no longer stored (erased meanwhile) gets
+ * nothing, so an erasure is not undone by a late beacon.
+ */
+export function addBrowseStatement(days: readonly BrowseDay[]) {
+  return sql`
+    INSERT INTO customer_browse (customer_id, day, category_id, views, last_viewed_at)
+    SELECT value ->> 'customerId', value ->> 'day', value ->> 'categoryId', value ->> 'views', value ->> 'lastViewedAt'
+    FROM ${jsonEach(days)} WHERE EXISTS (SELECT 1 FROM customers WHERE id = value ->> 'customerId')
+    ON CONFLICT (customer_id, day, category_id) DO UPDATE SET
+      views = views + excluded.views, last_viewed_at = max(last_viewed_at, excluded.last_viewed_at)`;
+}
+
+export async function addBrowse(db: Db, days: readonly BrowseDay[]): Promise<void> {
+  if (days.length > 0) await db.run(addBrowseStatement(days));
+}
+
+/**
+ * Follows merges the main database committed: the merged-away customers' events now belong to the
+ * survivor, so a holdout read counts them as one shopper. Run after the main batch; if it fails, the
+ * events keep the old id (erasure and export still find them through the merge) and the shopper may
+ * count twice in holdout reads, never an event.
+ */
+export async function moveCustomerEvents(
+  eventsDb: EventsDb,
+  merges: readonly { from: string; into: string }[],
+): Promise<void> {
+  if (merges.length === 0) return;
+  await eventsDb.run(sql`
+    UPDATE events SET customer_id = m.value ->> 'into'
+    FROM ${jsonEach(merges)} AS m WHERE events.customer_id = m.value ->> 'from'`);
 }

@@ -1,4 +1,6 @@
-// POST /v1/events: impressions and clicks beaconed by the storefront widget, and product views.
+// POST /v1/events: impressions and clicks beaconed by the storefront widget, and product views, stored
+// in the events database (EVENTS_DB); a known customer's new views and clicks also add to their browse
+// rollup (customer_browse, main database), which the shelf reads.
 // Beacons arrive as `text/plain` (a CORS "simple" request, so no preflight) carrying JSON; plain
 // `application/json` works too. Events carry the recommendation id, whose signed arm is what is stored
 // (an `arm` field sent by the client is ignored) when the id was served to the event's shopper, listed
@@ -13,7 +15,7 @@ import { shopperAccountKey } from "../identity/identity.keys.ts";
 import { ownersOf } from "../recommendations/attribution.repo.ts";
 import { attributedArm, attributionSettings } from "../recommendations/attribution.ts";
 import { suppressedKeys } from "../suppressions/suppressions.repo.ts";
-import { type EventRow, insertEvents } from "./events.repo.ts";
+import { addBrowse, browseDaysOf, type EventRow, insertEvents } from "./events.repo.ts";
 import { type EventInput, type EventsResponse, eventsRequestSchema } from "./events.schemas.ts";
 
 const maxBodyBytes = 64 * 1024;
@@ -159,7 +161,12 @@ export const eventsRoutes = new Hono<AppEnv>().post("/", async (c) => {
     });
   }
 
-  const accepted = await insertEvents(c.get("db"), rows);
+  // The events database decides what is new; only new views and clicks reach the browse rollups. A
+  // failure between the two writes leaves an event without its rollup (a resend is a duplicate):
+  // browsing is at worst undercounted, never counted twice.
+  const inserted = await insertEvents(c.var.eventsDb, rows);
+  await addBrowse(c.var.db, browseDaysOf(inserted));
+  const accepted = inserted.length;
   c.header("Cache-Control", "no-store");
   return c.json(
     { data: { accepted, duplicates: rows.length - accepted, ignored, suppressed } } satisfies EventsResponse,

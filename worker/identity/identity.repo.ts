@@ -194,9 +194,18 @@ export function identityStatements(
       sql`
         UPDATE orders SET customer_id = m.value ->> 'into'
         FROM ${merges} AS m WHERE orders.customer_id = m.value ->> 'from'`,
+      // Widget events not yet moved to the events database (whose rows moveCustomerEvents updates
+      // after this batch), and the browse rollups, added into the survivor's days.
       sql`
-        UPDATE events SET customer_id = m.value ->> 'into'
-        FROM ${merges} AS m WHERE events.customer_id = m.value ->> 'from'`,
+        UPDATE legacy_events SET customer_id = m.value ->> 'into'
+        FROM ${merges} AS m WHERE legacy_events.customer_id = m.value ->> 'from'`,
+      sql`
+        INSERT INTO customer_browse (customer_id, day, category_id, views, last_viewed_at)
+        SELECT m.value ->> 'into', b.day, b.category_id, b.views, b.last_viewed_at
+        FROM ${merges} AS m JOIN customer_browse b ON b.customer_id = m.value ->> 'from' WHERE true
+        ON CONFLICT (customer_id, day, category_id) DO UPDATE SET
+          views = views + excluded.views, last_viewed_at = max(last_viewed_at, excluded.last_viewed_at)`,
+      sql`DELETE FROM customer_browse WHERE customer_id IN (SELECT value ->> 'from' FROM ${merges})`,
       sql`DELETE FROM customer_scores WHERE customer_id IN (SELECT value ->> 'from' FROM ${merges})`,
       sql`DELETE FROM customer_category_lapses WHERE customer_id IN (SELECT value ->> 'from' FROM ${merges})`,
       sql`

@@ -76,6 +76,12 @@ export interface IngestResult {
  * is probably a placeholder), or other requests kept changing the same customers until the retries
  * ran out.
  */
+/** A customer merged into another by a write: what stores outside the batch (events) must follow. */
+export interface CustomerMerge {
+  from: string;
+  into: string;
+}
+
 export type IngestRefusal = { kind: "region_too_large"; limit: number } | { kind: "busy" };
 
 /**
@@ -189,7 +195,7 @@ export async function ingestOrders(
   attribution: AttributionSettings,
   phoneRegion?: CountryCode,
   matchKinds?: ReadonlySet<IdentifierKind>,
-): Promise<{ kind: "ingested"; result: IngestResult } | IngestRefusal> {
+): Promise<{ kind: "ingested"; result: IngestResult; merged: CustomerMerge[] } | IngestRefusal> {
   const ignoredIdentifiers: IngestResult["ignoredIdentifiers"] = [];
   const masks = new Map<string, string>();
   const seen = new Set<string>();
@@ -227,7 +233,7 @@ export async function ingestOrders(
   });
 
   let customerOf = new Map<string, string>();
-  let merges = 0;
+  let merged: CustomerMerge[] = [];
   if (fresh.length > 0) {
     const written = await resolveAndWrite(
       db,
@@ -246,7 +252,7 @@ export async function ingestOrders(
     );
     if (written.kind !== "written") return written;
     customerOf = written.customerOf;
-    merges = written.plan.merges.length;
+    merged = written.plan.merges.map(({ from, into }) => ({ from, into }));
   }
   const created = new Map(fresh.map((f) => [f.index, f]));
   const results = orders.map((order, index): IngestResult["results"][number] => {
@@ -271,8 +277,9 @@ export async function ingestOrders(
       ignored: ignoredIds.size,
       results,
       ignoredIdentifiers,
-      merges,
+      merges: merged.length,
     },
+    merged,
   };
 }
 
@@ -294,27 +301,28 @@ export async function identify(
   now: Date,
   phoneRegion?: CountryCode,
   matchKinds?: ReadonlySet<IdentifierKind>,
-): Promise<{ kind: "identified"; result: IdentifyResult } | IngestRefusal> {
+): Promise<{ kind: "identified"; result: IdentifyResult; merged: CustomerMerge[] } | IngestRefusal> {
   const { identities, ignored } = await hashIdentifiers(identifiers, secret, phoneRegion, matchKinds);
   const keys = identities.map((identity) => identity.key);
   const unverified = identities.filter((identity) => identity.trust === "unverified").length;
-  const identified = (linked: number, merges: number, suppressed = false) =>
+  const identified = (linked: number, merged: CustomerMerge[], suppressed = false) =>
     ({
       kind: "identified",
       result: {
         linked,
         unverified: linked > 0 ? unverified : 0,
-        merges,
+        merges: merged.length,
         suppressed,
         ignoredIdentifiers: ignored,
         keys,
       },
+      merged,
     }) as const;
-  if (keys.length === 0) return identified(0, 0);
+  if (keys.length === 0) return identified(0, []);
   // Erasure sticks: a call carrying an erased customer's identifier links nothing.
-  if ((await suppressedKeys(db, keys)).size > 0) return identified(0, 0, true);
+  if ((await suppressedKeys(db, keys)).size > 0) return identified(0, [], true);
   const source = await identifySource(identities);
-  if (await observationExists(db, source)) return identified(keys.length, 0);
+  if (await observationExists(db, source)) return identified(keys.length, []);
   const masks = new Map(identities.map((identity) => [identity.key, identity.masked]));
   const fresh = [observationOf(source, identities)];
   const written = await resolveAndWrite(db, fresh, masks, now, [], () => [
@@ -322,5 +330,8 @@ export async function identify(
     ...matchKeyStatement(identities),
   ]);
   if (written.kind !== "written") return written;
-  return identified(keys.length, written.plan.merges.length);
+  return identified(
+    keys.length,
+    written.plan.merges.map(({ from, into }) => ({ from, into })),
+  );
 }

@@ -2,6 +2,8 @@
 
 import { Hono } from "hono";
 import type { AppEnv } from "../env.ts";
+import { conversionsOf, recordConversions, storedConversions } from "../events/conversions.repo.ts";
+import { moveCustomerEvents } from "../events/events.repo.ts";
 import { requireApiKey } from "../http/auth.ts";
 import { ApiError, invalidRequest } from "../http/errors.ts";
 import { jsonBody } from "../http/validate.ts";
@@ -57,6 +59,16 @@ export const ingestRoutes = new Hono<AppEnv>()
       matchKinds(enabledMatchKeys(c.env.EXPORT_MATCH_KEYS)),
     );
     if (outcome.kind !== "ingested") throw refusalError(outcome);
+    // The orders are stored (the main database is the source of truth); the events database follows
+    // with the attributed orders (those created now, and those resent, in case an earlier attempt
+    // failed here) and any merge. A failure here answers 500 with the orders stored; the client's
+    // retry records what is missing. Conversions are keyed by order id: never counted twice.
+    const { results } = outcome.result;
+    await recordConversions(c.var.eventsDb, [
+      ...conversionsOf(orders, results),
+      ...(await storedConversions(c.var.db, orders, results)),
+    ]);
+    await moveCustomerEvents(c.var.eventsDb, outcome.merged);
     return c.json({ data: outcome.result });
   })
   .post("/identify", async (c) => {
@@ -70,6 +82,7 @@ export const ingestRoutes = new Hono<AppEnv>()
       matchKinds(enabledMatchKeys(c.env.EXPORT_MATCH_KEYS)),
     );
     if (outcome.kind !== "identified") throw refusalError(outcome);
+    await moveCustomerEvents(c.var.eventsDb, outcome.merged);
     const { result } = outcome;
     return c.json({
       data: {

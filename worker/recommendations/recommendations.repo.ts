@@ -1,6 +1,6 @@
 // Reads for one recommendation request. The shopper's summary, category stats, recent purchases and
-// browse signals come in ONE D1 round trip (a batch of reads keyed by the account's identity hash);
-// the catalog and rules are cached in isolate memory with short lifetimes.
+// browse signals (the customer_browse rollups) come in ONE D1 round trip (a batch of reads keyed by the
+// account's identity hash); the catalog and rules are cached in isolate memory with short lifetimes.
 import { sql } from "drizzle-orm";
 import { batchRows } from "../../db/batch.ts";
 import type { ProfileSummary } from "../core/profile/customer-profile.ts";
@@ -33,7 +33,15 @@ export async function coPurchasesOf(db: Db, productId: string): Promise<{ produc
 /** Days of purchases that count as "just bought" for item selection. */
 const recentPurchaseDays = 120;
 /** Browse signals older than this are not read: bounded work per request, and stale interest fades out. */
-const browseWindowDays = 60;
+export const browseWindowDays = 60;
+
+/**
+ * The first UTC day (YYYY-MM-DD) of the browse window: browse rollups are per day, so the window is
+ * the day `browseWindowDays` ago and every day since. The nightly job deletes older days.
+ */
+export function browseWindowStart(now: Date): string {
+  return new Date(now.getTime() - browseWindowDays * 86_400_000).toISOString().slice(0, 10);
+}
 
 export async function loadShopper(
   db: Db,
@@ -43,7 +51,7 @@ export async function loadShopper(
 ): Promise<ShopperData> {
   const customer = sql`(SELECT customer_id FROM identities WHERE key = ${accountKey})`;
   const since = new Date(now.getTime() - recentPurchaseDays * 86_400_000).toISOString();
-  const browseSince = new Date(now.getTime() - browseWindowDays * 86_400_000).toISOString();
+  const browseSince = browseWindowStart(now);
   const [ids, summaries, stats, recent, views, usual] = await batchRows(db, [
     sql`SELECT ${customer} AS customer_id`,
     sql`SELECT * FROM customer_summaries WHERE customer_id = ${customer}`,
@@ -52,9 +60,8 @@ export async function loadShopper(
       SELECT l.product_id AS productId, max(o.placed_at) AS purchasedAt FROM orders o JOIN order_lines l ON l.order_id = o.id
       WHERE o.customer_id = ${customer} AND o.placed_at >= ${since} GROUP BY l.product_id`,
     sql`
-      SELECT category_id AS categoryId, count(*) AS views, max(at) AS lastViewedAt FROM events
-      WHERE customer_id = ${customer} AND type IN ('view', 'click') AND category_id IS NOT NULL AND at >= ${browseSince}
-      GROUP BY category_id`,
+      SELECT category_id AS categoryId, sum(views) AS views, max(last_viewed_at) AS lastViewedAt FROM customer_browse
+      WHERE customer_id = ${customer} AND day >= ${browseSince} GROUP BY category_id`,
     ...(read.usualProducts
       ? [
           sql`
@@ -88,7 +95,7 @@ export async function loadShoppers(
   if (customerIds.length === 0) return shoppers;
   const ids = sql`(SELECT value FROM json_each(${JSON.stringify([...new Set(customerIds)])}))`;
   const since = new Date(now.getTime() - recentPurchaseDays * 86_400_000).toISOString();
-  const browseSince = new Date(now.getTime() - browseWindowDays * 86_400_000).toISOString();
+  const browseSince = browseWindowStart(now);
   const [summaries = [], stats = [], recent = [], views = []] = await batchRows(db, [
     sql`SELECT * FROM customer_summaries WHERE customer_id IN ${ids}`,
     sql`SELECT * FROM customer_category_stats WHERE customer_id IN ${ids}`,
@@ -97,9 +104,8 @@ export async function loadShoppers(
       FROM orders o JOIN order_lines l ON l.order_id = o.id
       WHERE o.customer_id IN ${ids} AND o.placed_at >= ${since} GROUP BY o.customer_id, l.product_id`,
     sql`
-      SELECT customer_id AS customerId, category_id AS categoryId, count(*) AS views, max(at) AS lastViewedAt FROM events
-      WHERE customer_id IN ${ids} AND type IN ('view', 'click') AND category_id IS NOT NULL AND at >= ${browseSince}
-      GROUP BY customer_id, category_id`,
+      SELECT customer_id AS customerId, category_id AS categoryId, sum(views) AS views, max(last_viewed_at) AS lastViewedAt
+      FROM customer_browse WHERE customer_id IN ${ids} AND day >= ${browseSince} GROUP BY customer_id, category_id`,
   ]);
   for (const row of summaries) {
     const id = String(row.customer_id);

@@ -1,0 +1,50 @@
+// The events database (binding EVENTS_DB, database "patron-events"): the widget's impressions, clicks
+// and views and the conversions attributed to recommendations, kept apart from customer data with a
+// retention of their own (EVENT_RETENTION_DAYS). drizzle-kit generates db/events-migrations from this
+// file (drizzle.events.config.ts); `npm run db:check` fails when the two disagree.
+
+import { index, integer, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+
+/** Impressions, clicks and product views from the widget, with the recommendation id and holdout arm. */
+export const events = sqliteTable(
+  "events",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    type: text("type").notNull(), // "impression" | "click" | "view"
+    recommendationId: text("recommendation_id"),
+    arm: text("arm"),
+    customerId: text("customer_id"),
+    productId: text("product_id"),
+    categoryId: text("category_id"),
+    /** The shelf's placement name (`home`, `product`, `cart`, `buy-again` …) when the widget sent one. */
+    placement: text("placement"),
+    /** The card's 1-based position in its shelf, when the widget sent one. */
+    position: integer("position"),
+    at: text("at").notNull(),
+    dedupeKey: text("dedupe_key").notNull(),
+  },
+  (t) => [
+    uniqueIndex("events_dedupe_idx").on(t.dedupeKey),
+    index("events_recommendation_idx").on(t.recommendationId),
+    index("events_customer_idx").on(t.customerId, t.at),
+    // Retention deletes the oldest rows in bounded chunks; the holdout read starts from a date.
+    index("events_at_idx").on(t.at),
+  ],
+);
+
+/**
+ * An order attributed to a recommendation, recorded when POST /v1/orders stores it (orders in the main
+ * database stay the source of truth): what the holdout read counts as bought, without a join with
+ * `orders`. One row per order, so a replay records nothing twice.
+ */
+export const conversions = sqliteTable(
+  "conversions",
+  {
+    orderId: text("order_id").primaryKey(),
+    recommendationId: text("recommendation_id").notNull(),
+    total: real("total").notNull(),
+    /** When the order was placed. */
+    at: text("at").notNull(),
+  },
+  (t) => [index("conversions_recommendation_idx").on(t.recommendationId, t.at), index("conversions_at_idx").on(t.at)],
+);
