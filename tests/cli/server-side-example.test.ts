@@ -47,6 +47,7 @@ function eventsOf(recommendationId: string): Promise<EventRow[]> {
   return queryLocalD1<EventRow>(
     worker.persistDir,
     `select type, product_id as productId, placement, position from events where recommendation_id = '${recommendationId.replace(/'/g, "''")}' order by id`,
+    "EVENTS_DB",
   );
 }
 

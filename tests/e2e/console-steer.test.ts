@@ -84,7 +84,8 @@ async function shelf(): Promise<Shelf> {
 }
 
 /**
- * The rows a holdout experiment leaves in D1, as the widget's events and attributed orders would:
+ * The rows a holdout experiment leaves in the events database, as the widget's events and attributed
+ * orders (conversions) would:
  * `shoppers` in `arm`, each shown one recommendation `daysAgo` (two impressions), the first `converted`
  * clicking it and placing an attributed order of 25.
  */
@@ -100,7 +101,7 @@ function experimentRows(arm: string, shoppers: number, converted: number, daysAg
     if (s < converted)
       statements.push(
         event("click", "c"),
-        `INSERT INTO orders (id, customer_id, channel, placed_at, currency, total, discount_total, units, discounted_units, recommendation_id, created_at) VALUES ('o_${rid}', '${customer}', 'web', '${at}', 'USD', 25, 0, 1, 0, '${rid}', '${at}');`,
+        `INSERT INTO conversions (order_id, recommendation_id, total, at) VALUES ('o_${rid}', '${rid}', 25, '${at}');`,
       );
   }
   return statements;
@@ -186,12 +187,12 @@ describe("console steering pages", () => {
     // Planted straight into the dev worker's local D1 (one statement batch), as an operator would.
     // First personalised shoppers only (as with HOLDOUT_SHARE=0): the lift cannot be measured, and the
     // page says so rather than failing.
-    await queryLocalD1(worker.persistDir, experimentRows("personalized", 40, 8, 2).join(" "));
+    await queryLocalD1(worker.persistDir, experimentRows("personalized", 40, 8, 2).join(" "), "EVENTS_DB");
     await openFromNav("Experiments");
     await page.getByRole("table", { name: /95% intervals/ }).waitFor();
     expect(await page.getByText("not measurable yet").count()).toBeGreaterThan(0);
     const rows = [...experimentRows("holdout", 10, 1, 2), ...experimentRows("personalized", 30, 6, 1)];
-    await queryLocalD1(worker.persistDir, rows.join(" "));
+    await queryLocalD1(worker.persistDir, rows.join(" "), "EVENTS_DB");
     await openFromNav("Models");
     await openFromNav("Experiments");
     const since = new Date(Date.now() - 30 * 86_400_000).toISOString().slice(0, 10);

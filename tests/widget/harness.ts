@@ -203,11 +203,18 @@ export function waitForCards(page: Page, mountIndex = 0, timeout = 15_000) {
   );
 }
 
-/** Runs SQL against the dev worker's local D1 through wrangler, as an operator would. */
-export async function queryLocalD1<T>(persistDir: string, sql: string): Promise<T[]> {
+/**
+ * Runs SQL against the dev worker's local D1 through wrangler, as an operator would: the main database
+ * (DB) or the events database (EVENTS_DB: widget events and conversions).
+ */
+export async function queryLocalD1<T>(
+  persistDir: string,
+  sql: string,
+  database: "DB" | "EVENTS_DB" = "DB",
+): Promise<T[]> {
   const { stdout } = await run(
     path.join(root, "node_modules/.bin/wrangler"),
-    ["d1", "execute", "DB", "--local", "--persist-to", persistDir, "--command", sql, "--json"],
+    ["d1", "execute", database, "--local", "--persist-to", persistDir, "--command", sql, "--json"],
     { cwd: root, env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" } },
   );
   const parsed = JSON.parse(stdout) as { results: T[] }[];

@@ -141,6 +141,7 @@ describe("placements and context", () => {
           queryLocalD1<{ placement: string; position: number }>(
             worker.persistDir,
             `SELECT placement, position FROM events WHERE type = 'click' AND product_id = '${trending.ids[1]}'`,
+            "EVENTS_DB",
           ),
         { timeout: 15_000 },
       )
@@ -282,6 +283,7 @@ describe("add to cart", () => {
           queryLocalD1<{ n: number }>(
             worker.persistDir,
             `SELECT count(*) AS n FROM events WHERE type = 'click' AND recommendation_id = '${carted[0]!.recommendationId}'`,
+            "EVENTS_DB",
           ),
         { timeout: 15_000 },
       )

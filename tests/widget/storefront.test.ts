@@ -386,7 +386,7 @@ describe("storefront widget", () => {
     const sql = `select type, product_id as productId from events where recommendation_id = '${data.recommendationId}' order by id`;
     let rows: { type: string; productId: string }[] = [];
     for (let attempt = 0; attempt < 20; attempt++) {
-      rows = await queryLocalD1(worker.persistDir, sql);
+      rows = await queryLocalD1(worker.persistDir, sql, "EVENTS_DB");
       if (rows.some((row) => row.type === "click")) break;
       await new Promise((resolve) => setTimeout(resolve, 250));
     }

@@ -9,6 +9,7 @@ import { jobRun, transitionsSince } from "../jobs/nightly.repo.ts";
 import { currentModels } from "../models/models.repo.ts";
 import { holdoutResults, segment } from "./admin.repo.ts";
 import {
+  defaultHoldoutWindowDays,
   holdoutQuerySchema,
   runParamsSchema,
   segmentQuerySchema,
@@ -126,7 +127,9 @@ export const adminRoutes = new Hono<AppEnv>()
   })
   .get("/holdout", async (c) => {
     const { since, by, placement } = queryParams(c, holdoutQuerySchema);
-    const from = since ? new Date(since).toISOString() : new Date(c.var.now.getTime() - 30 * 86_400_000).toISOString();
+    const from = since
+      ? new Date(since).toISOString()
+      : new Date(c.var.now.getTime() - defaultHoldoutWindowDays * 86_400_000).toISOString();
     const results = await holdoutResults(c.var.eventsDb, from, placement);
     const withRate = <T extends { clicks: number; impressions: number }>(row: T) => ({
       ...row,

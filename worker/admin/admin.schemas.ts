@@ -80,6 +80,9 @@ export const segmentResponseSchema = z.object({
   }),
 });
 
+/** Days GET /v1/admin/holdout reads back when no `since` is given (EVENT_RETENTION_DAYS keeps at least this much). */
+export const defaultHoldoutWindowDays = 30;
+
 export const holdoutQuerySchema = z.object({
   since: z.iso.datetime({ offset: true, message: "since must be an ISO 8601 date-time" }).optional(),
   by: z.enum(["day", "week"], { message: "by must be day or week" }).default("day"),

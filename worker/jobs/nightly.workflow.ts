@@ -1,16 +1,19 @@
 // The nightly model job as a Cloudflare Workflow: fit the population models, fit the ranking
-// statistics, then score customers page by page, and last size the saved audiences and deliver their
-// webhooks (worker/audiences/audiences.sync.ts). Each step's result is persisted by Workflows, so a
+// statistics, then score customers page by page, size the saved audiences and deliver their
+// webhooks (worker/audiences/audiences.sync.ts), and last keep events within their retention
+// (worker/events/events.upkeep.ts). Each step's result is persisted by Workflows, so a
 // restarted run resumes after the last finished step instead of starting over.
 import { WorkflowEntrypoint, type WorkflowEvent, type WorkflowStep } from "cloudflare:workers";
 import { drizzle } from "drizzle-orm/d1";
+import * as eventsSchema from "../../db/events-schema.ts";
 import * as schema from "../../db/schema.ts";
 import { syncAudiencesSteps } from "../audiences/audiences.sync.ts";
 import { addCounts, type TraitCounts } from "../core/insights/best-customers.ts";
 import { addClvHistograms, emptyClvHistogram } from "../core/insights/clv-distribution.ts";
 import type { PopulationModels } from "../core/profile/population-models.ts";
 import type { PopulationStats } from "../core/ranking/population.ts";
-import type { Db, Env } from "../env.ts";
+import type { Db, Env, EventsDb } from "../env.ts";
+import { eventsUpkeepSteps } from "../events/events.upkeep.ts";
 import { retailerTimeZone } from "../http/config.ts";
 import { diagnosticsStep } from "../models/diagnostics.repo.ts";
 import { modelsById } from "../models/models.repo.ts";
@@ -124,6 +127,9 @@ export class NightlyModelWorkflow extends WorkflowEntrypoint<Env, NightlyParams>
     }
     // Saved audiences: sized, and their webhooks told who joined and left; failures stay per audience.
     const audiences = await syncAudiencesSteps(step, db, this.env, runId, event.payload.audiencePageSize);
+    // Event retention, the browse window, and the move of events from before the events database.
+    const eventsDb = drizzle(this.env.EVENTS_DB, { schema: eventsSchema }) as EventsDb;
+    const events = await eventsUpkeepSteps(step, db, eventsDb, this.env, now, retries);
     const skipped = Object.values(skippedReasons).reduce((sum, count) => sum + count, 0);
     // `fit.fallbacks` names any degenerate fit and what replaced it; `skipped` counts customers left unscored.
     const detail = {
@@ -136,6 +142,7 @@ export class NightlyModelWorkflow extends WorkflowEntrypoint<Env, NightlyParams>
       transitions,
       diagnostics,
       audiences,
+      events,
     };
     await step.do("finish run", retries, async () => finishRunStep(db, runId, detail, new Date()));
     return detail;
