@@ -68,9 +68,9 @@ function failingDb(real: D1Database, message: string, mode: FailMode): D1Databas
   } as unknown as D1Database;
 }
 
-async function callApp(request: Request, db: D1Database = env.DB) {
+async function callApp(request: Request, db: D1Database = env.DB, eventsDb: D1Database = env.EVENTS_DB) {
   const context = createExecutionContext();
-  const response = await app.fetch(request, { ...env, DB: db }, context);
+  const response = await app.fetch(request, { ...env, DB: db, EVENTS_DB: eventsDb }, context);
   await waitOnExecutionContext(context);
   return response;
 }
@@ -85,14 +85,22 @@ function get(path: string, token?: string) {
 }
 
 /** Row counts of every table of the app, to show a refused request wrote nothing. */
+/** Row counts of every table in both databases (the events database's prefixed `EVENTS_DB.`). */
 async function rowCounts(): Promise<Record<string, number>> {
-  const { results } = await env.DB.prepare(
-    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' AND name NOT LIKE 'd1_%'",
-  ).all<{ name: string }>();
   const counts: Record<string, number> = {};
-  for (const { name } of results) {
-    const row = await env.DB.prepare(`SELECT count(*) AS n FROM "${name}"`).first<{ n: number }>();
-    counts[name] = row?.n ?? 0;
+  for (const [prefix, database] of [
+    ["", env.DB],
+    ["EVENTS_DB.", env.EVENTS_DB],
+  ] as const) {
+    const { results } = await database
+      .prepare(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' AND name NOT LIKE 'd1_%'",
+      )
+      .all<{ name: string }>();
+    for (const { name } of results) {
+      const row = await database.prepare(`SELECT count(*) AS n FROM "${name}"`).first<{ n: number }>();
+      counts[`${prefix}${name}`] = row?.n ?? 0;
+    }
   }
   return counts;
 }
@@ -407,7 +415,12 @@ describe("writes when D1 is busy, locked or failing", () => {
           const before = await rowCounts();
           forgetIsolateCaches();
           const errors = vi.spyOn(console, "error").mockImplementation(() => undefined);
-          const response = await callApp(request, failingDb(env.DB, message, mode));
+          // An outage of D1 reaches both databases.
+          const response = await callApp(
+            request,
+            failingDb(env.DB, message, mode),
+            failingDb(env.EVENTS_DB, message, mode),
+          );
           errors.mockRestore();
           const body = (await response.json()) as { error: { code: string; message: string; requestId: string } };
           expect(response.status, `${mode} / ${message}: ${JSON.stringify(body)}`).toBe(503);
