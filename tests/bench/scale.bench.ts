@@ -16,7 +16,7 @@
 // (1,000,000 customers: --sizes 10000,100000,1000000; it takes a long while and several GB of disk).
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -289,10 +289,16 @@ async function measureIngestion(d1: D1Database, size: number, products: { id: st
 /** Bytes per table and index (dbstat), when the sqlite3 CLI is installed; null otherwise. */
 async function tableBytes(persistDir: string): Promise<Record<string, number> | null> {
   const folder = path.join(persistDir, "v3/d1/miniflare-D1DatabaseObject");
-  // The main database is the largest file after seeding (the events database holds nothing yet).
+  // The main database is the largest after seeding (the events database holds nothing yet), counting
+  // its write-ahead log, which may not be checkpointed into the file yet.
+  const bytesOf = (name: string) =>
+    [name, `${name}-wal`].reduce((sum, file) => {
+      const full = path.join(folder, file);
+      return sum + (existsSync(full) ? statSync(full).size : 0);
+    }, 0);
   const [file] = readdirSync(folder)
     .filter((name) => name.endsWith(".sqlite") && name !== "metadata.sqlite")
-    .sort((a, b) => statSync(path.join(folder, b)).size - statSync(path.join(folder, a)).size);
+    .sort((a, b) => bytesOf(b) - bytesOf(a));
   if (!file) return null;
   try {
     const { stdout } = await promisify(execFile)(
