@@ -239,9 +239,10 @@ describe("retention", () => {
     expect(eventRetentionDays("soon", windows)).toBe(defaultEventRetentionDays);
     expect(eventRetentionDays("12.5", windows)).toBe(defaultEventRetentionDays);
     expect(eventRetentionDays("-3", windows)).toBe(defaultEventRetentionDays);
-    // The default holdout window (30 days) plus both attribution windows.
-    expect(eventRetentionDays("10", windows)).toBe(67);
-    expect(eventRetentionDays("10", { eventWindowDays: 14, orderWindowDays: 90 })).toBe(134);
+    // The console's longest holdout window (90 days) plus both attribution windows.
+    expect(eventRetentionDays("10", windows)).toBe(127);
+    expect(eventRetentionDays("127", windows)).toBe(127);
+    expect(eventRetentionDays("10", { eventWindowDays: 14, orderWindowDays: 90 })).toBe(194);
   });
 
   it("deletes expired events, conversions and browse days in chunks and keeps the rest", async () => {

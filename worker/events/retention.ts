@@ -1,9 +1,15 @@
 // How long raw events and conversions are kept in the events database: EVENT_RETENTION_DAYS, read as
 // HOLDOUT_SHARE is (a missing or malformed value keeps the default, with a warning), and never shorter
-// than what GET /v1/admin/holdout reads by default: its window plus both attribution windows, so the
-// events and orders of every recommendation it counts are still there.
+// than the holdout reads' window plus both attribution windows, so the events and orders of every
+// recommendation they count are still there.
 import { defaultHoldoutWindowDays } from "../admin/admin.schemas.ts";
 import type { AttributionSettings } from "../recommendations/attribution.ts";
+
+/**
+ * The longest window the holdout is read over: the console's Experiments page offers 7, 30 or 90 days
+ * (console/src/pages/experiments.tsx); GET /v1/admin/holdout reads 30 without `since`.
+ */
+export const holdoutReadWindowDays = Math.max(defaultHoldoutWindowDays, 90);
 
 /** A year and a month: a holdout read can still compare a period with the same period a year before. */
 export const defaultEventRetentionDays = 400;
@@ -12,7 +18,7 @@ const maxEventRetentionDays = 36_500;
 
 /** The shortest retention allowed with these attribution windows. */
 export function minEventRetentionDays(attribution: Pick<AttributionSettings, "eventWindowDays" | "orderWindowDays">) {
-  return Math.ceil(defaultHoldoutWindowDays + attribution.eventWindowDays + attribution.orderWindowDays);
+  return Math.ceil(holdoutReadWindowDays + attribution.eventWindowDays + attribution.orderWindowDays);
 }
 
 export function eventRetentionDays(
