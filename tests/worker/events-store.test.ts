@@ -299,6 +299,52 @@ describe("retention", () => {
   });
 });
 
+/** The database, recording the SQL and values of every statement run through it. */
+function recording(real: D1Database, log: { sql: string; params: unknown[] }[]): D1Database {
+  return {
+    prepare: (query: string) => {
+      const statement = real.prepare(query);
+      return {
+        bind: (...params: unknown[]) => {
+          const bound = statement.bind(...params);
+          return {
+            run: () => {
+              log.push({ sql: query, params });
+              return bound.run();
+            },
+          };
+        },
+      };
+    },
+  } as unknown as D1Database;
+}
+
+/** The plan steps of a statement that touch a table without an index: none is allowed. */
+async function scans(database: D1Database, statement: { sql: string; params: unknown[] }) {
+  const { results } = await database
+    .prepare(`EXPLAIN QUERY PLAN ${statement.sql}`)
+    .bind(...statement.params)
+    .all<{ detail: string }>();
+  return results.map((row) => row.detail).filter((detail) => /^SCAN (?!json_each)/.test(detail));
+}
+
+describe("upkeep reads along indexes", () => {
+  it("deletes expired events, conversions and browse days by index, never by a scan", async () => {
+    const eventsLog: { sql: string; params: unknown[] }[] = [];
+    const mainLog: { sql: string; params: unknown[] }[] = [];
+    const recordedEvents = drizzle(recording(env.EVENTS_DB, eventsLog), { schema: eventsSchema }) as EventsDb;
+    const recordedMain = drizzle(recording(env.DB, mainLog), { schema }) as Db;
+    const cutoff = new Date(Date.now() - 5000 * day).toISOString();
+    await expireEventsChunks(recordedEvents, cutoff);
+    await expireConversionsChunks(recordedEvents, cutoff);
+    await expireBrowseChunks(recordedMain, "2000-01-01");
+    expect(eventsLog).toHaveLength(2);
+    expect(mainLog).toHaveLength(1);
+    for (const statement of eventsLog) expect(await scans(env.EVENTS_DB, statement), statement.sql).toEqual([]);
+    for (const statement of mainLog) expect(await scans(env.DB, statement), statement.sql).toEqual([]);
+  });
+});
+
 describe("erasure and export", () => {
   it("export lists events, conversions and browse rollups; erasure deletes them from both databases", async () => {
     const shopper = await knownShopper("erase");
