@@ -3,6 +3,7 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { copyFileSync, existsSync, readFileSync } from "node:fs";
 import path from "node:path";
+import { databases } from "../db/databases.ts";
 
 const root = path.resolve(import.meta.dirname, "..");
 const bin = (name: string) => path.join(root, "node_modules/.bin", name);
@@ -61,7 +62,7 @@ async function main() {
   execFileSync(process.execPath, ["--import", "tsx", "console/build.ts"], { cwd: root, stdio: "inherit" });
 
   step("Applying migrations to the local D1 databases, main and events (.wrangler/state)…");
-  for (const binding of ["DB", "EVENTS_DB"])
+  for (const { binding } of databases)
     execFileSync(bin("wrangler"), ["d1", "migrations", "apply", binding, "--local"], { cwd: root, env, stdio: "pipe" });
 
   step(`Starting the worker on ${url}…`);

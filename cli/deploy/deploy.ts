@@ -4,6 +4,7 @@
 import { execFileSync } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { databases } from "../../db/databases.ts";
 import {
   type DeployConfig,
   type Preflight,
@@ -68,17 +69,12 @@ export function deploy(io: DeployIo): void {
       },
       hint: "set the secrets listed, then run `npm run deploy` again. (Run `npx wrangler login` first if wrangler could not list them.)",
     },
-    {
-      title: "Applying D1 migrations to the remote database (wrangler d1 migrations apply patron --remote)",
-      action: () => io.run(wrangler, ["d1", "migrations", "apply", "patron", "--remote"]),
-      hint: "nothing was deployed; the Worker still runs the previous version. Fix the migration error above and run again.",
-    },
-    {
-      title:
-        "Applying D1 migrations to the remote events database (wrangler d1 migrations apply patron-events --remote)",
-      action: () => io.run(wrangler, ["d1", "migrations", "apply", "patron-events", "--remote"]),
+    // Both databases (db/databases.ts): the main one, then the events one.
+    ...databases.map(({ name }) => ({
+      title: `Applying D1 migrations to the remote ${name} database (wrangler d1 migrations apply ${name} --remote)`,
+      action: () => io.run(wrangler, ["d1", "migrations", "apply", name, "--remote"]),
       hint: "nothing was deployed; the Worker still runs the previous version. Fix the migration error above and run again (migrations already applied are skipped).",
-    },
+    })),
     {
       title: "Deploying the Worker (wrangler deploy)",
       action: () => io.run(wrangler, ["deploy"]),

@@ -2,6 +2,7 @@
 // decides what would keep the deployment from serving safely. Pure (no I/O, no values of secrets), so
 // it is tested on its own; cli/deploy/deploy.ts runs it between the build and the remote migrations,
 // the wrangler.toml part first so it answers before any network call.
+import { databases } from "../../db/databases.ts";
 import { allowedOrigins, invalidOrigins, requiredSecrets } from "../../worker/http/config.ts";
 import { parseMaxTtlSeconds } from "../../worker/http/shopper-token.ts";
 
@@ -66,10 +67,7 @@ export function settingsPreflight(config: Omit<DeployConfig, "secretNames">): Pr
     );
 
   // The two databases (main and events) and wrangler.toml's placeholder ids (zeros, the events one ending in 1).
-  const unset = [
-    { binding: "DB", name: "patron" },
-    { binding: "EVENTS_DB", name: "patron-events" },
-  ].filter(({ binding }) => {
+  const unset = databases.filter(({ binding }) => {
     const id = config.databases.find((database) => database.binding === binding)?.database_id;
     return !id || /^[0-]+1?$/.test(id);
   });
