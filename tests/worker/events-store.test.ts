@@ -7,6 +7,8 @@ import { beforeAll, describe, expect, it } from "vitest";
 import * as eventsSchema from "../../db/events-schema.ts";
 import * as schema from "../../db/schema.ts";
 import { jobRunResponseSchema } from "../../worker/admin/admin.schemas.ts";
+import { defaultRankingOptions } from "../../worker/core/ranking/options.ts";
+import { holdoutArm } from "../../worker/core/rules/holdout.ts";
 import type { Db, EventsDb } from "../../worker/env.ts";
 import {
   deleteChunk,
@@ -17,6 +19,7 @@ import {
 import { moveLegacyEventsPage } from "../../worker/events/legacy-events.ts";
 import { defaultEventRetentionDays, eventRetentionDays } from "../../worker/events/retention.ts";
 import { signShopperToken } from "../../worker/http/shopper-token.ts";
+import { identityKey } from "../../worker/identity/identity.keys.ts";
 import { browseWindowStart } from "../../worker/recommendations/recommendations.repo.ts";
 import { recommendationsResponseSchema } from "../../worker/recommendations/recommendations.schemas.ts";
 import { adminKey, anOrder, client, uniquePrefix } from "../fixtures/builders.ts";
@@ -37,8 +40,17 @@ const products = categories.flatMap((categoryId) =>
   })),
 );
 
+/** A new account in the personalised arm: a held-out shopper's shelf ignores browsing. */
+async function personalisedAccount(label: string): Promise<string> {
+  for (let i = 0; ; i++) {
+    const candidate = `${uniquePrefix(label)}-${i}`;
+    const key = await identityKey("account", candidate, env.IDENTITY_HASH_SECRET);
+    if (holdoutArm(key, defaultRankingOptions.holdout) === "personalized") return candidate;
+  }
+}
+
 async function knownShopper(label: string) {
-  const account = uniquePrefix(label);
+  const account = await personalisedAccount(label);
   const response = await api.postOrders(
     [0, 1].map((k) =>
       anOrder({

@@ -146,15 +146,19 @@ export async function eraseCustomer(
   orderKey: (orderId: string) => Promise<string>,
   now: Date,
 ): Promise<Erasure> {
+  // What the events database's deletes removed, over every attempt.
+  const removed = { events: 0, conversions: 0 };
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
     const { customerIds, orderIds } = await erasedIds(db, customerId);
     const orderKeys = await Promise.all(orderIds.map(orderKey));
     const before = await eraseEvents(eventsDb, customerIds, orderIds);
+    removed.events += before.events;
+    removed.conversions += before.conversions;
     try {
       const { deleted, suppressed } = await eraseWith(db, customerId, orderIds, orderKeys, now);
       const after = await eraseEvents(eventsDb, customerIds, []);
-      deleted.events = (deleted.events ?? 0) + before.events + after.events;
-      deleted.conversions = before.conversions;
+      deleted.events = (deleted.events ?? 0) + removed.events + after.events;
+      deleted.conversions = removed.conversions;
       return { kind: "erased", deleted, suppressed };
     } catch (error) {
       if (!isStaleRegion(error)) throw error;

@@ -61,8 +61,8 @@ export const ingestRoutes = new Hono<AppEnv>()
     if (outcome.kind !== "ingested") throw refusalError(outcome);
     // The orders are stored (the main database is the source of truth); the events database follows
     // with the attributed orders (those created now, and those resent, in case an earlier attempt
-    // failed here) and any merge. A failure here answers 500 with the orders stored; the client's
-    // retry records what is missing. Conversions are keyed by order id: never counted twice.
+    // failed here) and any merge. A failure here answers an error with the orders stored; the
+    // client's resend records what is missing. Conversions are keyed by order id: never counted twice.
     const { results } = outcome.result;
     await recordConversions(c.var.eventsDb, [
       ...conversionsOf(orders, results),
