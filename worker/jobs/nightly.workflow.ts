@@ -62,11 +62,12 @@ export class NightlyModelWorkflow extends WorkflowEntrypoint<Env, NightlyParams>
     const clvHistogram = emptyClvHistogram();
     const timeZone = retailerTimeZone(this.env.RETAILER_TIME_ZONE);
     for (let page = 0; ; page++) {
+      const scoredBefore = scored;
       const result = await step.do(`score page ${page}`, retries, async () => {
         // Score with this run's own fit, whatever other runs stored since.
         const models = await modelsById<PopulationModels>(db, fit.id);
         const stats = await modelsById<PopulationStats>(db, population.id);
-        return scorePageStep(db, models, cursor, pageSize, runId, now, { population: stats, timeZone });
+        return scorePageStep(db, models, cursor, pageSize, runId, now, { population: stats, timeZone, scoredBefore });
       });
       scored += result.scored;
       addCounts(traits, result.traits ?? {});
