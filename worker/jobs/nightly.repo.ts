@@ -23,6 +23,25 @@ import { modelNames, saveModels } from "../models/models.repo.ts";
 /** Customers used to fit the population models; beyond this a sample is fitted (fitSampleQuery). */
 const maxFitCustomers = 200_000;
 const populationPageSize = 2_000;
+/**
+ * Orders the popular shelf's units sold are counted over: the newest, so the step reads a bounded
+ * number of orders and lines at any size. Below it (most retailers) every order counts, as before;
+ * above it the shelf ranks by recent sales, which at 100 million orders a year is the last few hours'
+ * 200,000 orders and some 300,000 lines: enough to rank a catalog's best sellers, and one index walk.
+ */
+export const productSalesOrders = 200_000;
+
+/**
+ * Units sold per product over the newest `limit` orders, read along orders_placed_idx. CROSS JOIN keeps
+ * the orders as the outer loop (SQLite never reorders it): otherwise the planner may walk all of
+ * order_lines in product order to save the GROUP BY's sort.
+ */
+export function productSalesQuery(limit = productSalesOrders) {
+  return sql`
+    WITH newest AS (SELECT id FROM orders ORDER BY placed_at DESC LIMIT ${limit})
+    SELECT l.product_id AS productId, sum(l.quantity) AS units
+    FROM newest n CROSS JOIN order_lines l ON l.order_id = n.id GROUP BY l.product_id`;
+}
 
 interface SummaryDbRow {
   customer_id: string;
@@ -108,9 +127,7 @@ export async function fitPopulationStep(db: Db, now: Date) {
       byCustomer.set(customerId, [...(byCustomer.get(customerId) ?? []), stat]);
     for (const categories of byCustomer.values()) builder.add({ categories });
   }
-  const sales = await db.all<{ productId: string; units: number }>(sql`
-    SELECT product_id AS productId, sum(quantity) AS units FROM order_lines GROUP BY product_id`);
-  builder.addProductSales(sales);
+  builder.addProductSales(await db.all<{ productId: string; units: number }>(productSalesQuery()));
   const population = builder.build();
   const id = await saveModels(db, modelNames.population, population, population.fittedAt, population.customers, null);
   return { id, customers: population.customers, categories: Object.keys(population.categories).length };
@@ -462,21 +479,24 @@ export const copurchaseWindowDays = 365;
 export const minOrdersPerPair = 3;
 /** Orders with more distinct products than this are left out: a huge basket says little about pairs, and bounds the self-join. */
 export const maxProductsPerPairOrder = 30;
-
 /**
- * Rebuilds product_pairs: for each product, the `maxPairsPerProduct` products bought in the most of
- * the same orders (at least `minOrdersPerPair`) over the last `copurchaseWindowDays`. Delete and insert run in one batch (one
- * transaction), so readers see the old table or the new one, and a re-run rewrites the same rows.
+ * Co-purchase counts at most this many orders: the newest in the window, read along orders_placed_idx.
+ * The self-join's work is then bounded at any size (at most this × 30 × 29 pairs, a few per order in
+ * practice) instead of growing with a year of orders (100 million and more at 10 million customers).
+ * A pair needs `minOrdersPerPair` of those orders (0.003%) to count: a pair rarer than that among a
+ * retailer's newest 100,000 orders says little about what to show next to a product. Below this many
+ * orders in the window (most retailers) every order counts, as before.
  */
-export async function copurchaseStep(db: Db, now: Date) {
-  const since = new Date(now.getTime() - copurchaseWindowDays * 86_400_000).toISOString();
-  const computedAt = now.toISOString();
-  await runBatch(db, [
-    sql`DELETE FROM product_pairs`,
-    sql`
-      WITH recent AS (
-        SELECT DISTINCT l.order_id, l.product_id FROM order_lines l JOIN orders o ON o.id = l.order_id
-        WHERE o.placed_at >= ${since} AND o.placed_at <= ${computedAt}
+export const copurchaseOrders = 100_000;
+
+/** The product_pairs rebuild over the newest `limit` orders placed in [since, computedAt]. */
+export function copurchaseQuery(since: string, computedAt: string, limit = copurchaseOrders) {
+  return sql`
+      WITH newest AS (
+        SELECT id FROM orders WHERE placed_at >= ${since} AND placed_at <= ${computedAt}
+        ORDER BY placed_at DESC LIMIT ${limit}
+      ), recent AS (
+        SELECT DISTINCT l.order_id, l.product_id FROM newest n JOIN order_lines l ON l.order_id = n.id
       ), small AS (
         SELECT r.order_id, r.product_id FROM recent r
         WHERE r.order_id IN (SELECT order_id FROM recent GROUP BY order_id HAVING count(*) BETWEEN 2 AND ${maxProductsPerPairOrder})
@@ -490,8 +510,18 @@ export async function copurchaseStep(db: Db, now: Date) {
         FROM pairs
       )
       INSERT INTO product_pairs (product_id, other_id, orders, computed_at)
-      SELECT product_id, other_id, orders, ${computedAt} FROM ranked WHERE rank <= ${maxPairsPerProduct}`,
-  ]);
+      SELECT product_id, other_id, orders, ${computedAt} FROM ranked WHERE rank <= ${maxPairsPerProduct}`;
+}
+
+/**
+ * Rebuilds product_pairs: for each product, the `maxPairsPerProduct` products bought in the most of
+ * the same orders (at least `minOrdersPerPair`) among the newest `copurchaseOrders` of the last
+ * `copurchaseWindowDays`. Delete and insert run in one batch (one transaction), so readers see the old
+ * table or the new one, and a re-run rewrites the same rows.
+ */
+export async function copurchaseStep(db: Db, now: Date, limit = copurchaseOrders) {
+  const since = new Date(now.getTime() - copurchaseWindowDays * 86_400_000).toISOString();
+  await runBatch(db, [sql`DELETE FROM product_pairs`, copurchaseQuery(since, now.toISOString(), limit)]);
   const [row] = await db.all<{ pairs: number }>(sql`SELECT count(*) AS pairs FROM product_pairs`);
   return { pairs: row?.pairs ?? 0 };
 }
