@@ -40,8 +40,12 @@ describe("scoreChanged", () => {
     expect(changed({ clv12: 204.1 })).toBe(true);
     expect(changed({ clv24: 343.5 })).toBe(false);
     expect(changed({ clv24: 342.9 })).toBe(true);
-    expect(changed({ clvAtStake: 40.5 })).toBe(false);
-    expect(changed({ clvAtStake: 40.9 })).toBe(true);
+    // CLV at stake: also within 1% of the year at stake (40 at P(alive) 0.9: a year of 400).
+    expect(changed({ clvAtStake: 43.9 })).toBe(false);
+    expect(changed({ clvAtStake: 44.6 })).toBe(true);
+    const sure = { ...stored, probabilityAlive: 1, clvAtStake: 0 };
+    expect(scoreChanged(sure, { ...sure, clvAtStake: 0.4 }, now)).toBe(false);
+    expect(scoreChanged(sure, { ...sure, clvAtStake: 0.6 }, now)).toBe(true);
     // P(alive): one percentage point.
     expect(changed({ probabilityAlive: 0.891 })).toBe(false);
     expect(changed({ probabilityAlive: 0.889 })).toBe(true);
@@ -53,10 +57,10 @@ describe("scoreChanged", () => {
     expect(changed({ expectedNextOrderAt: "2026-06-29T00:00:00.000Z" })).toBe(true);
   });
 
-  it("keeps a near date to the day", () => {
+  it("keeps a near date within two days", () => {
     const soon = { ...stored, expectedNextOrderAt: "2026-06-02T00:00:00.000Z" };
-    expect(scoreChanged(soon, { ...soon, expectedNextOrderAt: "2026-06-02T20:00:00.000Z" }, now)).toBe(false);
-    expect(scoreChanged(soon, { ...soon, expectedNextOrderAt: "2026-06-03T06:00:00.000Z" }, now)).toBe(true);
+    expect(scoreChanged(soon, { ...soon, expectedNextOrderAt: "2026-06-03T20:00:00.000Z" }, now)).toBe(false);
+    expect(scoreChanged(soon, { ...soon, expectedNextOrderAt: "2026-06-04T06:00:00.000Z" }, now)).toBe(true);
     // A row stored before the column existed ('') is rewritten once it has a date.
     const old = { ...stored, expectedNextOrderAt: "" };
     expect(scoreChanged(old, stored, now)).toBe(true);

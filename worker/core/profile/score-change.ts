@@ -10,9 +10,13 @@
 // of the stored value, near the precision it is shown at:
 // - P(alive) within one percentage point (the console shows whole percents);
 // - money (CLV 12 and 24 months, CLV at stake) within 2%, or half a currency unit for small amounts;
+//   CLV at stake (a year of orders × (1 − P(alive))) also within what one point of P(alive) moves it:
+//   1% of that year of orders, or a small amount at stake would be rewritten every night as P(alive)
+//   drifts well inside its own tolerance;
 // - the overdue ratio within 10%, or 0.1 (the console shows one decimal);
-// - the expected next order within a quarter of the time from today to it, or one day: a date weeks
-//   ahead is a forecast from the customer's rhythm, not a promise to the day.
+// - the expected next order within a quarter of the time from today to it, or two days: a date weeks
+//   ahead is a forecast from the customer's rhythm, not a promise to the day, and an overdue
+//   customer's is counted from today, so it moves a day every day.
 // Comparing with the stored value (not rounding both) means a figure drifting slowly is rewritten once
 // each time it has moved by its tolerance, never every night because it sits on a rounding boundary.
 // A stored row therefore reads as today's figures within those tolerances, and a list sorted by a
@@ -41,7 +45,7 @@ export const scoreTolerances = {
   probabilityAlive: { floor: 0.01, share: 0 },
   overdueRatio: { floor: 0.1, share: 0.1 },
   /** In days; `share` of the days from today to the fresh date. */
-  expectedNextOrder: { floor: 1, share: 0.25 },
+  expectedNextOrder: { floor: 2, share: 0.25 },
 } as const;
 
 const dayMs = 86_400_000;
@@ -56,6 +60,15 @@ function sameNextOrder(stored: string, fresh: string, now: Date): boolean {
   const { floor, share } = scoreTolerances.expectedNextOrder;
   const ahead = Math.max(0, freshMs - now.getTime()) / dayMs;
   return Math.abs(freshMs - storedMs) / dayMs <= Math.max(floor, share * ahead);
+}
+
+/** CLV at stake within the money tolerance, or within one P(alive) tolerance of the year at stake. */
+function sameAtStake(stored: number, fresh: ScoreFigures): boolean {
+  if (within(stored, fresh.clvAtStake, scoreTolerances.money)) return true;
+  const gone = 1 - fresh.probabilityAlive;
+  if (!(gone > 0)) return false;
+  const year = fresh.clvAtStake / gone;
+  return Math.abs(fresh.clvAtStake - stored) <= scoreTolerances.probabilityAlive.floor * year;
 }
 
 function sameCategories(a: readonly string[], b: readonly string[]) {
@@ -79,6 +92,6 @@ export function scoreChanged(stored: ScoreFigures | null, fresh: ScoreFigures, n
     sameNextOrder(stored.expectedNextOrderAt, fresh.expectedNextOrderAt, now) &&
     within(stored.clv12, fresh.clv12, money) &&
     within(stored.clv24, fresh.clv24, money) &&
-    within(stored.clvAtStake, fresh.clvAtStake, money)
+    sameAtStake(stored.clvAtStake, fresh)
   );
 }
