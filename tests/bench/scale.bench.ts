@@ -107,7 +107,7 @@ interface Seeded {
 }
 
 /** Writes `size` generated customers with their orders, identity, summary and category stats. */
-async function seedCustomers(d1: D1Database, size: number): Promise<Seeded> {
+export async function seedCustomers(d1: D1Database, size: number): Promise<Seeded> {
   const { binding, meter } = meteredD1(d1);
   const client = { $client: binding };
   const now = new Date();

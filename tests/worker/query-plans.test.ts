@@ -5,13 +5,13 @@
 // bound list, a CTE or subquery built from indexed reads, and one kind of SCAN: a keyset page, which
 // walks an index in the query's ORDER BY and stops at its LIMIT (no sort).
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
-import { sql } from "drizzle-orm";
+import { type SQL, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { beforeAll, describe, expect, it } from "vitest";
 import * as schema from "../../db/schema.ts";
 import { createApp } from "../../worker/app.ts";
 import { signShopperToken } from "../../worker/http/shopper-token.ts";
-import { fitSampleQuery } from "../../worker/jobs/nightly.repo.ts";
+import { copurchaseQuery, fitSampleQuery, productSalesQuery } from "../../worker/jobs/nightly.repo.ts";
 import { adminKey, anOrder, apiKey, uniquePrefix } from "../fixtures/builders.ts";
 
 const app = createApp();
@@ -204,5 +204,31 @@ describe("the nightly job's fit sample", () => {
     const db = drizzle(env.DB, { schema });
     const plan = await db.all<{ detail: string }>(sql`EXPLAIN QUERY PLAN ${fitSampleQuery(1000)}`);
     expect(plan.map((step) => step.detail)).toEqual(["SCAN s USING INDEX sqlite_autoindex_customer_summaries_1"]);
+  });
+});
+
+describe("the nightly job's reads of the newest orders", () => {
+  const planOf = async (query: SQL) => {
+    const db = drizzle(env.DB, { schema });
+    return (await db.all<{ detail: string }>(sql`EXPLAIN QUERY PLAN ${query}`)).map((step) => step.detail);
+  };
+  const readsLinesByOrder = (plan: string[]) =>
+    plan.some((step) => /^SEARCH l USING (COVERING )?INDEX sqlite_autoindex_order_lines_1 \(order_id=\?\)/.test(step));
+
+  it("product sales walk orders_placed_idx newest first, stopped by the limit, and read lines by order", async () => {
+    const plan = await planOf(productSalesQuery(1000));
+    expect(plan).toContain("SCAN orders USING COVERING INDEX orders_placed_idx");
+    expect(readsLinesByOrder(plan), plan.join("; ")).toBe(true);
+    // The only other scan is of the CTE itself; no sort stands between the index walk and its LIMIT.
+    const otherScans = plan.filter((step) => /^SCAN /.test(step) && !/orders_placed_idx|^SCAN n$/.test(step));
+    expect(otherScans).toEqual([]);
+    expect(plan.some((step) => /FOR ORDER BY/.test(step))).toBe(false);
+  });
+
+  it("co-purchase reads a range of orders_placed_idx and each order's lines by order: no table scan", async () => {
+    const plan = await planOf(copurchaseQuery("2026-01-01T00:00:00.000Z", "2026-12-31T00:00:00.000Z", 1000));
+    expect(plan).toContain("SEARCH orders USING COVERING INDEX orders_placed_idx (placed_at>? AND placed_at<?)");
+    expect(readsLinesByOrder(plan), plan.join("; ")).toBe(true);
+    expect(plan.filter((step) => /^SCAN (orders|order_lines|l|o)\b/.test(step))).toEqual([]);
   });
 });

@@ -1,6 +1,7 @@
 // D1 reads and writes of the nightly model job, one function per step. Each step is idempotent:
-// re-running it after a restart rewrites the same rows (scores are upserts, transitions are unique
-// per customer and run), so a resumed run never double-counts.
+// re-running it after a restart writes the same rows or none (scores are upserts of changed rows only,
+// transitions are unique per customer and run, progress is set, not added), so a resumed run never
+// double-counts.
 import { sql } from "drizzle-orm";
 import { jsonEach, runBatch } from "../../db/batch.ts";
 import {
@@ -13,6 +14,7 @@ import {
 import { type ClvHistogram, countClv, emptyClvHistogram } from "../core/insights/clv-distribution.ts";
 import { type ScoreProblem, scoreCustomer } from "../core/profile/customer-profile.ts";
 import { fitPopulationModels, type PopulationModels, type SummaryRow } from "../core/profile/population-models.ts";
+import { type ScoreFigures, scoreChanged } from "../core/profile/score-change.ts";
 import { createPopulationBuilder, type PopulationStats } from "../core/ranking/population.ts";
 import type { CategoryStat, Product } from "../core/ranking/types.ts";
 import type { Db } from "../env.ts";
@@ -21,6 +23,25 @@ import { modelNames, saveModels } from "../models/models.repo.ts";
 /** Customers used to fit the population models; beyond this a sample is fitted (fitSampleQuery). */
 const maxFitCustomers = 200_000;
 const populationPageSize = 2_000;
+/**
+ * Orders the popular shelf's units sold are counted over: the newest, so the step reads a bounded
+ * number of orders and lines at any size. Below it (most retailers) every order counts, as before;
+ * above it the shelf ranks by recent sales, which at 100 million orders a year is the last few hours'
+ * 200,000 orders and some 300,000 lines: enough to rank a catalog's best sellers, and one index walk.
+ */
+export const productSalesOrders = 200_000;
+
+/**
+ * Units sold per product over the newest `limit` orders, read along orders_placed_idx. CROSS JOIN keeps
+ * the orders as the outer loop (SQLite never reorders it): otherwise the planner may walk all of
+ * order_lines in product order to save the GROUP BY's sort.
+ */
+export function productSalesQuery(limit = productSalesOrders) {
+  return sql`
+    WITH newest AS (SELECT id FROM orders ORDER BY placed_at DESC LIMIT ${limit})
+    SELECT l.product_id AS productId, sum(l.quantity) AS units
+    FROM newest n CROSS JOIN order_lines l ON l.order_id = n.id GROUP BY l.product_id`;
+}
 
 interface SummaryDbRow {
   customer_id: string;
@@ -106,9 +127,7 @@ export async function fitPopulationStep(db: Db, now: Date) {
       byCustomer.set(customerId, [...(byCustomer.get(customerId) ?? []), stat]);
     for (const categories of byCustomer.values()) builder.add({ categories });
   }
-  const sales = await db.all<{ productId: string; units: number }>(sql`
-    SELECT product_id AS productId, sum(quantity) AS units FROM order_lines GROUP BY product_id`);
-  builder.addProductSales(sales);
+  builder.addProductSales(await db.all<{ productId: string; units: number }>(productSalesQuery()));
   const population = builder.build();
   const id = await saveModels(db, modelNames.population, population, population.fittedAt, population.customers, null);
   return { id, customers: population.customers, categories: Object.keys(population.categories).length };
@@ -138,6 +157,46 @@ export interface ScoreContext {
   population?: PopulationStats | null;
   /** The retailer's time zone, for the preferred weekday. */
   timeZone?: string;
+  /** Customers the run's earlier pages scored: the progress shown is this plus this page's. */
+  scoredBefore?: number;
+}
+
+/** The score a customer has stored from an earlier run (columns null when they have none). */
+interface StoredScoreColumns {
+  previous_stage: string | null;
+  previous_run: string | null;
+  previous_value_tier: string | null;
+  previous_discount_sensitivity: string | null;
+  previous_offer_guidance: string | null;
+  previous_clv_12: number | null;
+  previous_clv_24: number | null;
+  previous_clv_at_stake: number | null;
+  previous_probability_alive: number | null;
+  previous_overdue_ratio: number | null;
+  previous_expected_next_order_at: string | null;
+}
+
+const storedScoreColumns = sql`c.stage AS previous_stage, c.run_id AS previous_run,
+  c.value_tier AS previous_value_tier, c.discount_sensitivity AS previous_discount_sensitivity,
+  c.offer_guidance AS previous_offer_guidance, c.clv_12 AS previous_clv_12, c.clv_24 AS previous_clv_24,
+  c.clv_at_stake AS previous_clv_at_stake, c.probability_alive AS previous_probability_alive,
+  c.overdue_ratio AS previous_overdue_ratio, c.expected_next_order_at AS previous_expected_next_order_at`;
+
+function storedFigures(row: StoredScoreColumns, lapsedCategories: readonly string[]): ScoreFigures | null {
+  if (row.previous_stage === null) return null;
+  return {
+    stage: row.previous_stage,
+    valueTier: row.previous_value_tier ?? "",
+    discountSensitivity: row.previous_discount_sensitivity,
+    offerGuidance: row.previous_offer_guidance,
+    clv12: row.previous_clv_12 ?? 0,
+    clv24: row.previous_clv_24 ?? 0,
+    clvAtStake: row.previous_clv_at_stake ?? 0,
+    probabilityAlive: row.previous_probability_alive ?? 0,
+    overdueRatio: row.previous_overdue_ratio ?? 0,
+    expectedNextOrderAt: row.previous_expected_next_order_at ?? "",
+    lapsedCategories,
+  };
 }
 
 interface PageCategoryRow {
@@ -150,7 +209,12 @@ interface PageCategoryRow {
   spend: number;
 }
 
-/** Scores one page of customers and records stage changes against their previous score. */
+/**
+ * Scores one page of customers and records stage changes against their previous score. Only the
+ * customers whose score changed for a reader (core/profile/score-change.ts) are written, with this
+ * run's id and time: `run_id` and `scored_at` say which run last changed the row. Progress is set to
+ * `context.scoredBefore` plus this page's count, so a retried page sets the same figure again.
+ */
 export async function scorePageStep(
   db: Db,
   models: PopulationModels,
@@ -160,11 +224,8 @@ export async function scorePageStep(
   now: Date,
   context: ScoreContext = {},
 ): Promise<ScoredPage> {
-  const page = await db.all<
-    SummaryDbRow & ChannelCounts & { previous_stage: string | null; previous_run: string | null }
-  >(sql`
-    SELECT ${summaryColumns}, s.web_orders, s.store_orders, s.app_orders, s.phone_orders,
-      c.stage AS previous_stage, c.run_id AS previous_run
+  const page = await db.all<SummaryDbRow & ChannelCounts & StoredScoreColumns>(sql`
+    SELECT ${summaryColumns}, s.web_orders, s.store_orders, s.app_orders, s.phone_orders, ${storedScoreColumns}
     FROM customer_summaries s LEFT JOIN customer_scores c ON c.customer_id = s.customer_id
     WHERE s.customer_id > ${cursor} ORDER BY s.customer_id LIMIT ${pageSize}`);
   if (page.length === 0)
@@ -172,16 +233,19 @@ export async function scorePageStep(
   const nextCursor = page.length < pageSize ? null : (page[page.length - 1]?.customer_id ?? null);
   const first = page[0]?.customer_id ?? "";
   const last = page[page.length - 1]?.customer_id ?? "";
-  // The page's categories and order places/times, each one range read on a (customer_id, …) index.
-  const [categoryRows, orderRows] = await Promise.all([
+  // The page's categories, order places/times and stored lapses, each one range read on a (customer_id, …) index.
+  const [categoryRows, orderRows, lapseRows] = await Promise.all([
     db.all<PageCategoryRow>(sql`
       SELECT customer_id, category_id, purchase_days, first_purchase_at, last_purchase_at, avg_unit_price, spend
       FROM customer_category_stats WHERE customer_id >= ${first} AND customer_id <= ${last}`),
     db.all<{ customer_id: string; store_id: string | null; placed_at: string }>(sql`
       SELECT customer_id, store_id, placed_at FROM orders WHERE customer_id >= ${first} AND customer_id <= ${last}`),
+    db.all<{ customer_id: string; category_id: string }>(sql`
+      SELECT customer_id, category_id FROM customer_category_lapses WHERE customer_id >= ${first} AND customer_id <= ${last}`),
   ]);
   const categoriesOf = groupBy(categoryRows);
   const ordersOf = groupBy(orderRows);
+  const storedLapsesOf = groupBy(lapseRows);
   const populationCategories = Object.entries(context.population?.categories ?? {});
   const categoryPrices = Object.fromEntries(populationCategories.map(([id, c]) => [id, c.priceQuantiles]));
   const categoryIntervalDays = Object.fromEntries(
@@ -249,24 +313,32 @@ export async function scorePageStep(
       probabilityAlive: profile.probabilityAlive,
       expectedNextOrderAt: profile.cadence.nextExpectedAt,
     };
-    return {
-      customerId: row.customer_id,
+    // Active overall but lapsed in these categories: the lapsing-category lists.
+    const lapsedCategories =
+      stage === "active" ? profile.categories.filter((c) => c.cadence.lapsed).map((c) => c.categoryId) : [];
+    const score = {
       clv12: profile.clv12,
       clv24: profile.clv24,
       stage,
-      previousStage: row.previous_stage,
       valueTier: profile.valueTier,
       discountSensitivity: profile.discount.sensitivity,
       offerGuidance: profile.offerGuidance,
       ...sortKeys,
-      // Active overall but lapsed in these categories: the lapsing-category lists.
-      lapses:
-        stage === "active"
-          ? profile.categories.filter((c) => c.cadence.lapsed).map((c) => ({ categoryId: c.categoryId, ...sortKeys }))
-          : [],
+    };
+    const stored = storedFigures(
+      row,
+      (storedLapsesOf.get(row.customer_id) ?? []).map((lapse) => lapse.category_id),
+    );
+    if (!scoreChanged(stored, { ...score, lapsedCategories }, now)) return [];
+    return {
+      customerId: row.customer_id,
+      previousStage: row.previous_stage,
+      ...score,
+      lapses: lapsedCategories.map((categoryId) => ({ categoryId, ...sortKeys })),
     };
   });
   const transitions = scores.filter((s) => s.previousStage !== s.stage);
+  const scored = page.length - Object.values(skipped).reduce((sum, n) => sum + (n ?? 0), 0);
   const lapses = scores.flatMap((s) => s.lapses.map((lapse) => ({ customerId: s.customerId, ...lapse })));
   await runBatch(db, [
     sql`
@@ -296,13 +368,12 @@ export async function scorePageStep(
       SELECT value ->> 'customerId', value ->> 'previousStage', value ->> 'stage', ${at}, ${runId}
       FROM ${jsonEach(transitions)}`,
     sql`
-      UPDATE job_runs SET processed = (SELECT count(*) FROM customer_scores WHERE run_id = ${runId}),
+      UPDATE job_runs SET processed = ${(context.scoredBefore ?? 0) + scored},
         cursor = ${page[page.length - 1]?.customer_id ?? cursor} WHERE id = ${runId}`,
   ]);
-  const skippedCount = Object.values(skipped).reduce((sum, n) => sum + (n ?? 0), 0);
   return {
     nextCursor,
-    scored: page.length - skippedCount,
+    scored,
     skipped,
     transitions: transitions.length,
     traits,
@@ -408,21 +479,24 @@ export const copurchaseWindowDays = 365;
 export const minOrdersPerPair = 3;
 /** Orders with more distinct products than this are left out: a huge basket says little about pairs, and bounds the self-join. */
 export const maxProductsPerPairOrder = 30;
-
 /**
- * Rebuilds product_pairs: for each product, the `maxPairsPerProduct` products bought in the most of
- * the same orders (at least `minOrdersPerPair`) over the last `copurchaseWindowDays`. Delete and insert run in one batch (one
- * transaction), so readers see the old table or the new one, and a re-run rewrites the same rows.
+ * Co-purchase counts at most this many orders: the newest in the window, read along orders_placed_idx.
+ * The self-join's work is then bounded at any size (at most this × 30 × 29 pairs, a few per order in
+ * practice) instead of growing with a year of orders (100 million and more at 10 million customers).
+ * A pair needs `minOrdersPerPair` of those orders (0.003%) to count: a pair rarer than that among a
+ * retailer's newest 100,000 orders says little about what to show next to a product. Below this many
+ * orders in the window (most retailers) every order counts, as before.
  */
-export async function copurchaseStep(db: Db, now: Date) {
-  const since = new Date(now.getTime() - copurchaseWindowDays * 86_400_000).toISOString();
-  const computedAt = now.toISOString();
-  await runBatch(db, [
-    sql`DELETE FROM product_pairs`,
-    sql`
-      WITH recent AS (
-        SELECT DISTINCT l.order_id, l.product_id FROM order_lines l JOIN orders o ON o.id = l.order_id
-        WHERE o.placed_at >= ${since} AND o.placed_at <= ${computedAt}
+export const copurchaseOrders = 100_000;
+
+/** The product_pairs rebuild over the newest `limit` orders placed in [since, computedAt]. */
+export function copurchaseQuery(since: string, computedAt: string, limit = copurchaseOrders) {
+  return sql`
+      WITH newest AS (
+        SELECT id FROM orders WHERE placed_at >= ${since} AND placed_at <= ${computedAt}
+        ORDER BY placed_at DESC LIMIT ${limit}
+      ), recent AS (
+        SELECT DISTINCT l.order_id, l.product_id FROM newest n JOIN order_lines l ON l.order_id = n.id
       ), small AS (
         SELECT r.order_id, r.product_id FROM recent r
         WHERE r.order_id IN (SELECT order_id FROM recent GROUP BY order_id HAVING count(*) BETWEEN 2 AND ${maxProductsPerPairOrder})
@@ -436,8 +510,18 @@ export async function copurchaseStep(db: Db, now: Date) {
         FROM pairs
       )
       INSERT INTO product_pairs (product_id, other_id, orders, computed_at)
-      SELECT product_id, other_id, orders, ${computedAt} FROM ranked WHERE rank <= ${maxPairsPerProduct}`,
-  ]);
+      SELECT product_id, other_id, orders, ${computedAt} FROM ranked WHERE rank <= ${maxPairsPerProduct}`;
+}
+
+/**
+ * Rebuilds product_pairs: for each product, the `maxPairsPerProduct` products bought in the most of
+ * the same orders (at least `minOrdersPerPair`) among the newest `copurchaseOrders` of the last
+ * `copurchaseWindowDays`. Delete and insert run in one batch (one transaction), so readers see the old
+ * table or the new one, and a re-run rewrites the same rows.
+ */
+export async function copurchaseStep(db: Db, now: Date, limit = copurchaseOrders) {
+  const since = new Date(now.getTime() - copurchaseWindowDays * 86_400_000).toISOString();
+  await runBatch(db, [sql`DELETE FROM product_pairs`, copurchaseQuery(since, now.toISOString(), limit)]);
   const [row] = await db.all<{ pairs: number }>(sql`SELECT count(*) AS pairs FROM product_pairs`);
   return { pairs: row?.pairs ?? 0 };
 }

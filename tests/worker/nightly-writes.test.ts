@@ -1,0 +1,239 @@
+// The nightly job's scoring writes only the customers whose scores changed (D1's meta.rows_written,
+// counted on every batch the steps run), keeps the stored rows of the others as they were, keeps
+// progress and transitions right on a retried step.
+import { env, SELF } from "cloudflare:test";
+import { drizzle } from "drizzle-orm/d1";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import * as schema from "../../db/schema.ts";
+import type { PopulationModels } from "../../worker/core/profile/population-models.ts";
+import type { PopulationStats } from "../../worker/core/ranking/population.ts";
+import type { Db } from "../../worker/env.ts";
+import {
+  fitCustomerModelsStep,
+  fitPopulationStep,
+  jobRun,
+  scorePageStep,
+  startRunStep,
+} from "../../worker/jobs/nightly.repo.ts";
+import { modelsById } from "../../worker/models/models.repo.ts";
+import { anOrder, client } from "../fixtures/builders.ts";
+
+const api = client(SELF);
+const day = 86_400_000;
+const customers = 240;
+const pageSize = 40;
+
+/** env.DB with every batch's meta.rows_written added up. */
+function countingDb() {
+  const counter = { rowsWritten: 0 };
+  const d1 = new Proxy(env.DB, {
+    get(target, property) {
+      if (property === "batch")
+        return async (statements: D1PreparedStatement[]) => {
+          const results = await target.batch(statements);
+          for (const result of results) counter.rowsWritten += result.meta.rows_written ?? 0;
+          return results;
+        };
+      const value = Reflect.get(target, property);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  return { db: drizzle(d1, { schema }) as unknown as Db, counter };
+}
+
+/** Regulars still buying, regulars who stopped, one-time buyers, each on their own rhythm. */
+function base(asOf: Date) {
+  const orders = [];
+  for (let c = 0; c < customers; c++) {
+    const interval = 9 + (c % 7) * 6;
+    const stopped = c % 3 === 0;
+    const count = c % 10 === 9 ? 1 : 3 + (c % 5);
+    const last = asOf.getTime() - (stopped ? interval * 4 : interval * 0.4) * day;
+    for (let k = 0; k < count; k++)
+      orders.push(
+        anOrder({
+          id: `writes-${c}-${k}`,
+          channel: k % 2 ? "store" : "web",
+          placedAt: new Date(last - (count - 1 - k) * interval * day).toISOString(),
+          identifiers: { loyalty: `WRITES-${c}` },
+          lines: [
+            { productId: `p-${c % 9}`, categoryId: `cat-${c % 4}`, quantity: 1, unitPrice: 15 + (c % 40) },
+            { productId: `p-${(c + k) % 9}`, categoryId: `cat-${(c + k) % 4}`, quantity: 1, unitPrice: 8 + k },
+          ],
+        }),
+      );
+  }
+  return orders;
+}
+
+interface ScoreRow {
+  customer_id: string;
+  stage: string;
+  clv_12: number;
+  run_id: string;
+  scored_at: string;
+  [column: string]: unknown;
+}
+
+async function storedScores(): Promise<Map<string, ScoreRow>> {
+  const { results } = await env.DB.prepare("SELECT * FROM customer_scores ORDER BY customer_id").all<ScoreRow>();
+  return new Map(results.map((row) => [row.customer_id, row]));
+}
+
+async function storedLapses() {
+  const { results } = await env.DB.prepare(
+    "SELECT * FROM customer_category_lapses ORDER BY customer_id, category_id",
+  ).all();
+  return results;
+}
+
+async function transitionsOf(runId: string) {
+  const { results } = await env.DB.prepare(
+    "SELECT customer_id, from_stage, to_stage FROM stage_transitions WHERE run_id = ? ORDER BY customer_id",
+  )
+    .bind(runId)
+    .all<{ customer_id: string; from_stage: string | null; to_stage: string }>();
+  return results;
+}
+
+/** The run's fits, as the workflow makes them. */
+async function fits(db: Db, asOf: Date) {
+  const fit = await fitCustomerModelsStep(db, asOf);
+  const population = await fitPopulationStep(db, asOf);
+  return {
+    models: await modelsById<PopulationModels>(db, fit.id),
+    population: await modelsById<PopulationStats>(db, population.id),
+  };
+}
+
+/** The scoring steps of one nightly run, page by page as the workflow runs them; rows written counted. */
+async function scoringRun(runId: string, asOf: Date) {
+  const { db, counter } = countingDb();
+  const { models, population } = await fits(db, asOf);
+  await startRunStep(db, runId, asOf);
+  counter.rowsWritten = 0;
+  let cursor = "";
+  let scored = 0;
+  for (;;) {
+    const page = await scorePageStep(db, models, cursor, pageSize, runId, asOf, {
+      population,
+      scoredBefore: scored,
+    });
+    scored += page.scored;
+    if (!page.nextCursor) break;
+    cursor = page.nextCursor;
+  }
+  return { rowsWritten: counter.rowsWritten, scored };
+}
+
+describe("nightly scoring writes only changed scores", () => {
+  const asOf = new Date(Date.UTC(2026, 5, 1));
+  const nextDay = new Date(asOf.getTime() + day);
+  const figures: Record<string, number> = {};
+
+  // The figures docs/scaling.md quotes.
+  afterAll(() => console.info(`nightly scoring rows written (${customers} customers): ${JSON.stringify(figures)}`));
+
+  beforeAll(async () => {
+    const orders = base(asOf);
+    for (let i = 0; i < orders.length; i += 250)
+      expect((await api.postOrders(orders.slice(i, i + 250))).status).toBe(200);
+  });
+
+  it("a second run a day later with no new orders rewrites no unchanged customer", async () => {
+    const first = await scoringRun("writes-1", asOf);
+    expect(first.scored).toBe(customers);
+    figures.firstRun = first.rowsWritten;
+    const before = await storedScores();
+    const lapsesBefore = await storedLapses();
+    expect(before.size).toBe(customers);
+
+    const second = await scoringRun("writes-2", nextDay);
+    figures.secondRun = second.rowsWritten;
+    const after = await storedScores();
+    const rewritten = [...after.values()].filter((row) => row.run_id === "writes-2");
+    figures.secondRunCustomersRewritten = rewritten.length;
+    // Most scores are the same a day later at the precision they are compared at; those rows are untouched.
+    expect(rewritten.length).toBeLessThan(customers / 4);
+    for (const [id, row] of after) if (row.run_id !== "writes-2") expect(row, id).toEqual(before.get(id));
+    const lapsesAfter = await storedLapses();
+    const untouched = new Set([...after.values()].filter((row) => row.run_id !== "writes-2").map((r) => r.customer_id));
+    expect(lapsesAfter.filter((l) => untouched.has(l.customer_id as string))).toEqual(
+      lapsesBefore.filter((l) => untouched.has(l.customer_id as string)),
+    );
+    // Far fewer rows than the first run, which wrote every customer.
+    expect(second.rowsWritten).toBeLessThan(first.rowsWritten / 3);
+    // Progress still counts every customer the run scored.
+    expect(second.scored).toBe(customers);
+    expect((await jobRun(drizzle(env.DB, { schema }) as unknown as Db, "writes-2"))?.processed).toBe(customers);
+  });
+
+  it("rewrites the customers whose orders or stored figures changed, and only them", async () => {
+    const before = await storedScores();
+    // Three customers order again; one stored row is off (as if written by different figures).
+    const buyers = [1, 2, 4];
+    expect(
+      (
+        await api.postOrders(
+          buyers.map((c) =>
+            anOrder({
+              id: `writes-new-${c}`,
+              placedAt: new Date(nextDay.getTime() - 3_600_000).toISOString(),
+              identifiers: { loyalty: `WRITES-${c}` },
+              lines: [{ productId: "p-1", categoryId: `cat-${c % 4}`, quantity: 1, unitPrice: 15 + c }],
+            }),
+          ),
+        )
+      ).status,
+    ).toBe(200);
+    const idOf = async (c: number) =>
+      ((await (await api.lookup("loyalty", `WRITES-${c}`)).json()) as { data: { customerId: string } }).data.customerId;
+    const buyerIds = await Promise.all(buyers.map(idOf));
+    const tampered = await idOf(5);
+    const truth = before.get(tampered) as ScoreRow;
+    await env.DB.prepare("UPDATE customer_scores SET clv_12 = clv_12 * 2 + 10 WHERE customer_id = ?")
+      .bind(tampered)
+      .run();
+
+    // Scored again as of the same instant as the last run: what changed is the orders and the tampering.
+    const third = await scoringRun("writes-3", nextDay);
+    figures.afterNewOrders = third.rowsWritten;
+    const after = await storedScores();
+    for (const id of buyerIds) {
+      expect(after.get(id)?.run_id, id).toBe("writes-3");
+      expect(after.get(id)?.scored_at).toBe(nextDay.toISOString());
+      // Bought an hour ago: no longer overdue at all.
+      expect(after.get(id)?.overdue_ratio).toBeLessThan(before.get(id)?.overdue_ratio as number);
+      expect(after.get(id)?.overdue_ratio).toBeLessThan(0.1);
+    }
+    expect(after.get(tampered)?.run_id).toBe("writes-3");
+    // Rewritten with the figure computed again, not the tampered one.
+    expect(Math.abs((after.get(tampered)?.clv_12 as number) / truth.clv_12 - 1)).toBeLessThan(0.1);
+    const rewritten = [...after.values()].filter((row) => row.run_id === "writes-3");
+    figures.afterNewOrdersCustomersRewritten = rewritten.length;
+    expect(rewritten.length).toBeLessThan(customers / 4);
+  });
+
+  it("a retried page records each stage transition once and writes nothing more", async () => {
+    // Two months on with no orders: many customers change stage.
+    const later = new Date(asOf.getTime() + 60 * day);
+    const { db, counter } = countingDb();
+    const { models, population } = await fits(db, later);
+    await startRunStep(db, "writes-retry", later);
+    const first = await scorePageStep(db, models, "", pageSize, "writes-retry", later, { population });
+    const transitions = await transitionsOf("writes-retry");
+    expect(first.transitions).toBeGreaterThan(0);
+    expect(transitions).toHaveLength(first.transitions);
+    const stored = await storedScores();
+
+    // Workflows re-runs the step when the isolate died before its result was recorded.
+    counter.rowsWritten = 0;
+    const retried = await scorePageStep(db, models, "", pageSize, "writes-retry", later, { population });
+    expect(await transitionsOf("writes-retry")).toEqual(transitions);
+    expect(await storedScores()).toEqual(stored);
+    expect(retried.scored).toBe(first.scored);
+    // Only the run's progress row is written again.
+    expect(counter.rowsWritten).toBe(1);
+    expect((await jobRun(db, "writes-retry"))?.processed).toBe(first.scored);
+  });
+});
