@@ -116,16 +116,26 @@ async function settle(env: Env, db: Db, message: Message<unknown>): Promise<void
   }
 }
 
+/**
+ * Messages settled at once within one invocation: two, as `patron import --direct` keeps two batches in
+ * flight, so one batch's D1 round trips overlap the other's work. More would mostly make batches that
+ * share customers wait on each other (ingestion re-plans when the same customers changed meanwhile).
+ */
+const parallelMessages = 2;
+
 export async function consumeImportBatches(batch: MessageBatch<unknown>, env: Env): Promise<void> {
   const db = drizzle(env.DB, { schema }) as Db;
-  // One at a time: batches of one import often share customers, and would only make each other retry.
-  for (const message of batch.messages) {
-    try {
-      await settle(env, db, message);
-    } catch (error) {
-      // Recording failed (D1 unavailable): deliver again later, as for a failed ingestion.
-      console.error(JSON.stringify({ error: "import_batch_record", id: message.id, cause: String(error) }));
-      message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
+  const pending = [...batch.messages];
+  const worker = async () => {
+    for (let message = pending.shift(); message; message = pending.shift()) {
+      try {
+        await settle(env, db, message);
+      } catch (error) {
+        // Recording failed (D1 unavailable): deliver again later, as for a failed ingestion.
+        console.error(JSON.stringify({ error: "import_batch_record", id: message.id, cause: String(error) }));
+        message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
+      }
     }
-  }
+  };
+  await Promise.all(Array.from({ length: parallelMessages }, worker));
 }
