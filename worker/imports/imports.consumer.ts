@@ -11,7 +11,7 @@ import type { Db, Env } from "../env.ts";
 import { classifyDatabaseError } from "../http/database-errors.ts";
 import { enabledMatchKeys, matchKinds } from "../identity/match-keys.ts";
 import { phoneRegion } from "../identity/phone.ts";
-import { ingestOrders } from "../orders/ingest.ts";
+import { type IngestResult, ingestOrders } from "../orders/ingest.ts";
 import type { OrderInput } from "../orders/orders.schemas.ts";
 import { attributionSettings } from "../recommendations/attribution.ts";
 import {
@@ -31,17 +31,24 @@ type Outcome =
   | { kind: "failed"; error: string };
 
 /**
- * The batch's counts from what is stored: the orders written with the batch's received instant are
- * the ones it accepted, whichever delivery wrote them (a delivery that wrote them but stopped before
- * recording leaves the next one finding them "duplicates"). Merges and ignored identifiers are the
- * ingesting delivery's own figures.
+ * The batch's counts. On its first delivery, ingestion's own answer. On a later one, the accepted
+ * orders are read back: those stored with the batch's received instant, whichever delivery wrote them
+ * (one that wrote them but stopped before recording leaves the next finding them "duplicates"); the
+ * attributions ignored likewise. Merges and ignored identifiers are the ingesting delivery's own.
  */
 async function countsOf(
   db: Db,
   orders: readonly OrderInput[],
   receivedAt: string,
-  result: { suppressed: number; merges: number; ignoredIdentifiers: unknown[] },
+  result: IngestResult,
+  delivered: boolean,
 ): Promise<BatchCounts> {
+  const own = {
+    suppressed: result.suppressed,
+    merges: result.merges,
+    ignoredIdentifiers: result.ignoredIdentifiers.length,
+  };
+  if (!delivered) return { accepted: result.accepted, duplicates: result.duplicates, ignored: result.ignored, ...own };
   const written = await ordersWrittenAt(
     db,
     orders.map((order) => order.id),
@@ -49,17 +56,17 @@ async function countsOf(
   );
   const sentWithRecommendation = new Set(orders.filter((order) => order.recommendationId).map((order) => order.id));
   const ignored = [...written].filter(([id, stored]) => sentWithRecommendation.has(id) && stored === null).length;
-  return {
-    accepted: written.size,
-    duplicates: orders.length - written.size - result.suppressed,
-    suppressed: result.suppressed,
-    ignored,
-    merges: result.merges,
-    ignoredIdentifiers: result.ignoredIdentifiers.length,
-  };
+  return { accepted: written.size, duplicates: orders.length - written.size - result.suppressed, ignored, ...own };
 }
 
-async function ingestBatch(env: Env, db: Db, orders: OrderInput[], receivedAt: string): Promise<Outcome> {
+/** Ingests a batch; `delivered` says an earlier delivery of it may have written its orders already. */
+async function ingestBatch(
+  env: Env,
+  db: Db,
+  orders: OrderInput[],
+  receivedAt: string,
+  delivered: boolean,
+): Promise<Outcome> {
   try {
     const outcome = await ingestOrders(
       db,
@@ -72,7 +79,7 @@ async function ingestBatch(env: Env, db: Db, orders: OrderInput[], receivedAt: s
     );
     switch (outcome.kind) {
       case "ingested":
-        return { kind: "done", counts: await countsOf(db, orders, receivedAt, outcome.result) };
+        return { kind: "done", counts: await countsOf(db, orders, receivedAt, outcome.result, delivered) };
       case "busy":
         return { kind: "retry", error: "These customers were being updated by other requests." };
       case "region_too_large":
@@ -101,7 +108,9 @@ async function settle(env: Env, db: Db, message: Message<unknown>): Promise<void
     message.ack();
     return;
   }
-  const outcome = await ingestBatch(env, db, orders, receivedAt);
+  // A batch requeued after failing keeps its attempts: its new message is not its first delivery.
+  const delivered = message.attempts > 1 || batch.attempts > 0;
+  const outcome = await ingestBatch(env, db, orders, receivedAt, delivered);
   const now = new Date().toISOString();
   if (outcome.kind === "done") {
     await recordBatchDone(db, importId, sequence, outcome.counts, message.attempts, now);

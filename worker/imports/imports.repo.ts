@@ -105,7 +105,10 @@ export async function deleteQueuedBatch(db: Db, importId: string, sequence: numb
   ]);
 }
 
-/** Moves a failed batch back to queued (a resend); null when it was not failed (any more). */
+/**
+ * Moves a failed batch back to queued (a resend), keeping its attempts so the consumer knows an earlier
+ * delivery may have written some of it; null when it was not failed (any more).
+ */
 export async function requeueFailedBatch(
   db: Db,
   importId: string,
@@ -113,7 +116,7 @@ export async function requeueFailedBatch(
   now: string,
 ): Promise<BatchRow | null> {
   const [rows = []] = await batchRows(db, [
-    sql`UPDATE import_batches SET status = 'queued', error = NULL, attempts = 0, updated_at = ${now}
+    sql`UPDATE import_batches SET status = 'queued', error = NULL, updated_at = ${now}
         WHERE import_id = ${importId} AND sequence = ${sequence} AND status = 'failed'
         RETURNING ${batchColumns}`,
   ]);
