@@ -246,6 +246,18 @@ describe("bulk imports through the queue", () => {
     const after = await progress(job.id);
     expect(after.status).toBe("done");
     expect(after.totals).toEqual(done.totals);
+    // A batch whose message was lost (queued, untouched for more than 15 minutes): a resend queues it
+    // again, and its orders, stored by now, still count as accepted, once.
+    await env.DB.prepare(
+      "UPDATE import_batches SET status = 'queued', updated_at = '2026-01-01T00:00:00.000Z' WHERE import_id = ? AND sequence = 1",
+    )
+      .bind(job.id)
+      .run();
+    const fresh = await postBatch(job.id, 1, orders.slice(6));
+    expect(batchResponseSchema.parse(await fresh.json()).data.status).toBe("queued");
+    const reclaimed = await finished(job.id);
+    expect(reclaimed.status).toBe("done");
+    expect(reclaimed.totals).toEqual(done.totals);
     const orderRows = await env.DB.prepare("SELECT count(*) AS n FROM orders WHERE id LIKE ?")
       .bind(`${p}-%`)
       .first<{ n: number }>();

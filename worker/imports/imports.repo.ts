@@ -124,6 +124,34 @@ export async function requeueFailedBatch(
 }
 
 /**
+ * Claims a batch that has been queued since before `olderThan` for sending again (its message was
+ * lost); marks it as delivered before (attempts at least 1) so the consumer reads its counts back.
+ * Null when it is not such a batch.
+ */
+export async function reclaimStaleBatch(
+  db: Db,
+  importId: string,
+  sequence: number,
+  olderThan: string,
+  now: string,
+): Promise<BatchRow | null> {
+  const [rows = []] = await batchRows(db, [
+    sql`UPDATE import_batches SET attempts = max(attempts, 1), updated_at = ${now}
+        WHERE import_id = ${importId} AND sequence = ${sequence} AND status = 'queued' AND updated_at < ${olderThan}
+        RETURNING ${batchColumns}`,
+  ]);
+  return rows[0] ? batchOf(rows[0]) : null;
+}
+
+/** Undoes reclaimStaleBatch when the message could not be sent, so the next resend reclaims it again. */
+export async function unclaimBatch(db: Db, importId: string, sequence: number, updatedAt: string): Promise<void> {
+  await batchRows(db, [
+    sql`UPDATE import_batches SET updated_at = ${updatedAt}
+        WHERE import_id = ${importId} AND sequence = ${sequence} AND status = 'queued'`,
+  ]);
+}
+
+/**
  * Records a batch processed with its counts. Only the first delivery that gets here records anything:
  * a batch already done keeps the counts it has.
  */

@@ -17,8 +17,10 @@ import {
   insertBatch,
   insertImport,
   loadImport,
+  reclaimStaleBatch,
   recordBatchFailed,
   requeueFailedBatch,
+  unclaimBatch,
 } from "./imports.repo.ts";
 import {
   type BatchView,
@@ -33,6 +35,12 @@ import {
 
 /** Failed batches listed in an import's progress; the rest are a page of GET …/batches?status=failed away. */
 const failedBatchesListed = 100;
+/**
+ * A batch queued this long without a change (a delivery or retry updates it; the longest retry delay
+ * is 80 s) has lost its message, e.g. D1 was down through every retry of recording it: a resend
+ * queues it again.
+ */
+const staleQueuedMs = 15 * 60 * 1000;
 /** How soon to resend a batch whose message the queue did not take. */
 const queueRetryAfterSeconds = 5;
 
@@ -162,6 +170,15 @@ export const importRoutes = new Hono<AppEnv>()
         "conflict",
         `Batch ${sequence} of import ${id} was sent with other orders: a sequence number stands for one batch.`,
       );
+    if (batch.status === "queued") {
+      const olderThan = new Date(now.getTime() - staleQueuedMs).toISOString();
+      const reclaimed = await reclaimStaleBatch(db, id, sequence, olderThan, receivedAt);
+      if (reclaimed)
+        await enqueue(c.env, { ...message, receivedAt: batch.receivedAt }, () =>
+          unclaimBatch(db, id, sequence, batch.updatedAt),
+        );
+      return c.json({ data: batchView(reclaimed ?? batch) }, 202);
+    }
     if (batch.status !== "failed") return c.json({ data: batchView(batch) }, 202);
     const requeued = await requeueFailedBatch(db, id, sequence, receivedAt);
     if (!requeued) return c.json({ data: batchView(batch) }, 202);
