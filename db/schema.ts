@@ -501,3 +501,48 @@ export const audienceMembers = sqliteTable(
     index("audience_members_customer_idx").on(t.customerId),
   ],
 );
+
+/**
+ * Bulk imports through the queue (worker/imports): a job that batches of orders are posted to. Its
+ * progress and totals are read from its batches, so nothing here is a counter that a redelivered
+ * queue message could add to twice.
+ */
+export const imports = sqliteTable("imports", {
+  id: text("id").primaryKey(),
+  source: text("source"),
+  expectedBatches: integer("expected_batches"),
+  createdAt: text("created_at").notNull(),
+});
+
+/**
+ * One posted batch of an import, by its client-chosen sequence number: `queued` until the queue
+ * consumer records it `done` (with the counts ingestion answered) or `failed` (with its error).
+ * `received_at` is the instant the batch was accepted; its orders are written with it as their
+ * created_at, so a redelivery can tell the orders this batch wrote from older duplicates. `digest`
+ * is the SHA-256 of its orders, so a resent sequence with other orders is refused.
+ */
+export const importBatches = sqliteTable(
+  "import_batches",
+  {
+    importId: text("import_id").notNull(),
+    sequence: integer("sequence").notNull(),
+    status: text("status", { enum: ["queued", "done", "failed"] }).notNull(),
+    digest: text("digest").notNull(),
+    orders: integer("orders").notNull(),
+    accepted: integer("accepted").notNull().default(0),
+    duplicates: integer("duplicates").notNull().default(0),
+    suppressed: integer("suppressed").notNull().default(0),
+    ignored: integer("ignored").notNull().default(0),
+    merges: integer("merges").notNull().default(0),
+    ignoredIdentifiers: integer("ignored_identifiers").notNull().default(0),
+    attempts: integer("attempts").notNull().default(0),
+    error: text("error"),
+    receivedAt: text("received_at").notNull(),
+    updatedAt: text("updated_at").notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.importId, t.sequence] }),
+    // Batches of one status, in sequence order: the paged list a client resumes from.
+    index("import_batches_status_idx").on(t.importId, t.status, t.sequence),
+  ],
+);

@@ -19,6 +19,7 @@ import { allowedOrigins, configProblems } from "./http/config.ts";
 import { classifyDatabaseError } from "./http/database-errors.ts";
 import { ApiError, errorResponse, unavailable } from "./http/errors.ts";
 import { limitByAddress } from "./http/rate-limit.ts";
+import { importRoutes } from "./imports/imports.routes.ts";
 import { ingestRoutes } from "./orders/orders.routes.ts";
 import { recommendationsRoutes } from "./recommendations/recommendations.routes.ts";
 import { rulesRoutes } from "./rules/rules.routes.ts";
@@ -125,6 +126,7 @@ export function createApp() {
   app.get("/health", (c) => c.json({ data: { status: "ok" } }));
 
   app.route("/v1", ingestRoutes);
+  app.route("/v1/imports", importRoutes);
   app.route("/v1/customers", customersRoutes);
   app.route("/v1/recommendations", recommendationsRoutes);
   app.route("/v1/admin/rules", rulesRoutes);

@@ -1,5 +1,6 @@
 // `patron import orders|products <file>`: bulk-load wire-format NDJSON or a mapped CSV into a Patron
-// worker, in batches, with retries, a resumable state file and a progress bar.
+// worker, in batches, with retries, a resumable state file and a progress bar. Orders go through the
+// worker's queue-backed import (POST /v1/imports) unless --direct sends them to POST /v1/orders.
 import { readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
@@ -9,8 +10,10 @@ import { collectListPrices, completeJourneyOrders, completeJourneyProduct } from
 import { dataFileIn, plainOrGzipped } from "../import/files.ts";
 import { type Mapping, MappingError, parseMapping } from "../import/mapping.ts";
 import { describeProgress, progressBar, summaryLines } from "../import/progress.ts";
+import { ImportIncomplete, maxQueuedBatchBytes, runQueuedImport } from "../import/queued.ts";
 import {
   type ImportKind,
+  type ImportProgress,
   type ImportResult,
   ImportStopped,
   maxBatchSize,
@@ -46,6 +49,10 @@ export interface ImportCommandOptions {
   restart?: boolean;
   transactions?: string;
   progress?: boolean;
+  /** Orders: post each batch to POST /v1/orders and wait for it, instead of the queue-backed import. */
+  direct?: boolean;
+  /** How often a queued import's progress is read, in ms. */
+  pollInterval?: number;
 }
 
 export const presets = ["completejourney"] as const;
@@ -143,7 +150,10 @@ export async function importFile(
   const prepared: Prepared<WireOrder | WireProduct> =
     kind === "orders" ? await prepareOrders(absolute, options) : await prepareProducts(absolute, options);
   for (const note of prepared.notes) log(note);
+  const queued = kind === "orders" && !options.direct;
   const fingerprint = fingerprintOf({
+    // Queued batches are also cut by size, so batch i of a queued run is not batch i of a direct one.
+    ...(queued ? { mode: "queue", maxBatchBytes: maxQueuedBatchBytes } : {}),
     kind,
     file: absolute,
     size: stat.size,
@@ -173,24 +183,37 @@ export async function importFile(
       else console.error(note);
     },
   });
+  const common = {
+    kind,
+    records: prepared.records,
+    client,
+    batchSize: options.batchSize,
+    concurrency: options.concurrency,
+    state,
+    onState: (next: ImportState) => saveState(stateFile, next),
+    onProgress: (progress: ImportProgress) =>
+      bar.update(progress.records, { note: kind === "orders" ? describeProgress(progress) : "" }),
+  };
   try {
-    const result = await runImport<WireOrder | WireProduct>({
-      kind,
-      records: prepared.records,
-      client,
-      batchSize: options.batchSize,
-      concurrency: options.concurrency,
-      state,
-      onState: (next) => saveState(stateFile, next),
-      onProgress: (progress) =>
-        bar.update(progress.records, { note: kind === "orders" ? describeProgress(progress) : "" }),
-    });
+    const result = queued
+      ? await runQueuedImport<WireOrder | WireProduct>({
+          ...common,
+          source: path.basename(absolute),
+          pollIntervalMs: options.pollInterval,
+        })
+      : await runImport<WireOrder | WireProduct>(common);
     bar.stop();
     for (const line of summaryLines(kind, result)) log(line);
+    if ("importId" in result) log(`import             ${result.importId} (queued)`);
     log(`state              ${stateFile}`);
     return result;
   } catch (error) {
     bar.stop();
+    if (error instanceof ImportIncomplete) {
+      for (const line of summaryLines(kind, error.result)) log(line);
+      log(`import             ${error.result.importId} (queued)`);
+      log(`state              ${stateFile}`);
+    }
     throw error;
   }
 }
@@ -215,6 +238,17 @@ function describeFailure(error: unknown, file: string): string[] {
     );
     return lines;
   }
+  if (error instanceof ImportIncomplete) {
+    const lines = error.result.failed
+      .slice(0, 50)
+      .map(({ sequence, error: reason }) => `  batch ${sequence + 1} failed: ${reason}`);
+    if (error.result.failed.length > 50) lines.push(`  … and ${error.result.failed.length - 50} more`);
+    return [
+      `Failed: ${error.result.failed.length} batch(es) could not be ingested by the server's import queue:`,
+      ...lines,
+      "The other batches are in. Rerun the same command to send the failed batches again.",
+    ];
+  }
   if (error instanceof InputError || error instanceof MappingError || error instanceof IngestFailed)
     return [String(error.message)];
   if (error instanceof BatchRejected) return [error.message];
@@ -226,7 +260,7 @@ export function register(program: Command): void {
     .command("import")
     .description("Bulk-load orders or products (NDJSON in the wire format, or CSV through a column mapping).");
   for (const kind of ["orders", "products"] as const) {
-    command
+    const subcommand = command
       .command(`${kind} <file>`)
       .description(`Import ${kind} from a .ndjson or .csv file (either may be gzipped, .gz).`)
       .option("--url <url>", "worker URL", process.env.PATRON_URL ?? "http://127.0.0.1:8787")
@@ -237,18 +271,25 @@ export function register(program: Command): void {
       .option("--batch-size <n>", `records per request (1–${maxBatchSize})`, parseInteger, 500)
       .option("--concurrency <n>", "requests in flight", parseInteger, 2)
       .option("--state <file>", "state file for resuming (default .patron/import-<kind>-<fingerprint>.json)")
-      .option("--restart", "ignore confirmed batches from an earlier run and start over")
-      .action(async (file: string, options: ImportCommandOptions) => {
-        if (!options.key) program.error("--key (or PATRON_API_KEY) is required");
-        if (options.batchSize < 1 || options.batchSize > maxBatchSize)
-          program.error(`--batch-size must be 1–${maxBatchSize}`);
-        try {
-          await importFile(kind, file, options);
-        } catch (error) {
-          for (const line of describeFailure(error, file)) console.error(line);
-          process.exitCode = 1;
-        }
-      });
+      .option("--restart", "ignore confirmed batches from an earlier run and start over");
+    if (kind === "orders")
+      subcommand
+        .option(
+          "--direct",
+          "post each batch to POST /v1/orders and wait for its answer, instead of the server's import queue",
+        )
+        .option("--poll-interval <ms>", "how often to read the queued import's progress", parseInteger, 1000);
+    subcommand.action(async (file: string, options: ImportCommandOptions) => {
+      if (!options.key) program.error("--key (or PATRON_API_KEY) is required");
+      if (options.batchSize < 1 || options.batchSize > maxBatchSize)
+        program.error(`--batch-size must be 1–${maxBatchSize}`);
+      try {
+        await importFile(kind, file, options);
+      } catch (error) {
+        for (const line of describeFailure(error, file)) console.error(line);
+        process.exitCode = 1;
+      }
+    });
   }
 }
 

@@ -1,4 +1,4 @@
-// HTTP client for the ingestion API: one POST per batch, retried with exponential backoff and full
+// HTTP client for the ingestion API: one POST per batch (and the GETs of an import's progress), retried with exponential backoff and full
 // jitter on network errors, timeouts, 408, 409 (customers busy in another request), 429 (rate limited)
 // and 5xx (503: the database is busy), honouring Retry-After, up to a bounded number of attempts. A 400
 // is the caller's data and is never retried; a 401/403 is a wrong key. Safe to retry because ingestion
@@ -110,14 +110,25 @@ export class IngestClient {
   }
 
   async post<T>(path: string, body: unknown): Promise<PostResult<T>> {
-    const payload = JSON.stringify(body);
+    return this.request<T>("POST", path, JSON.stringify(body));
+  }
+
+  /** A read (an import's progress), retried like a post. */
+  async get<T>(path: string): Promise<PostResult<T>> {
+    return this.request<T>("GET", path);
+  }
+
+  private async request<T>(method: "GET" | "POST", path: string, payload?: string): Promise<PostResult<T>> {
     for (let attempt = 1; ; attempt++) {
       let reason: string;
       let serverDelay: number | null = null;
       try {
         const response = await this.fetchImpl(`${this.baseUrl}${path}`, {
-          method: "POST",
-          headers: { Authorization: `Bearer ${this.options.apiKey}`, "Content-Type": "application/json" },
+          method,
+          headers: {
+            Authorization: `Bearer ${this.options.apiKey}`,
+            ...(payload === undefined ? {} : { "Content-Type": "application/json" }),
+          },
           body: payload,
           signal: AbortSignal.timeout(this.policy.timeoutMs),
         });

@@ -61,18 +61,39 @@ export class ImportStopped extends Error {
 
 export const maxBatchSize = 1000;
 
+/** An upper bound on the size of a batch besides its count: each record weighs `weigh(record)`. */
+export interface BatchWeight<T> {
+  weigh: (record: T) => number;
+  max: number;
+}
+
+/**
+ * Cuts records into batches of `size`, or fewer when the next record would take the batch past
+ * `weight.max` (a record heavier than that on its own goes alone). The same records always give the
+ * same batches, which is what resuming by batch index relies on.
+ */
 export async function* batchesOf<T>(
   records: AsyncIterable<T> | Iterable<T>,
   size: number,
+  weight?: BatchWeight<T>,
 ): AsyncGenerator<T[], void, undefined> {
   if (!Number.isInteger(size) || size < 1 || size > maxBatchSize)
     throw new Error(`batchesOf: batch size must be 1–${maxBatchSize}, got ${size}`);
   let batch: T[] = [];
+  let load = 0;
   for await (const record of records) {
+    const heft = weight ? weight.weigh(record) : 0;
+    if (weight && batch.length > 0 && load + heft > weight.max) {
+      yield batch;
+      batch = [];
+      load = 0;
+    }
     batch.push(record);
+    load += heft;
     if (batch.length === size) {
       yield batch;
       batch = [];
+      load = 0;
     }
   }
   if (batch.length > 0) yield batch;

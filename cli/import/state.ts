@@ -25,6 +25,8 @@ export interface ImportState {
   confirmedAbove: number[];
   totals: ImportTotals;
   updatedAt: string;
+  /** The server's import (POST /v1/imports) a queued run posts its batches to, once created. */
+  importId?: string;
 }
 
 export const emptyTotals = (): ImportTotals => ({

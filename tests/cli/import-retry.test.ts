@@ -168,6 +168,8 @@ describe("patron import against a server that is busy for a while", () => {
         "1",
         "--state",
         path.join(workDir, "state.json"),
+        // The synchronous path: this server answers POST /v1/orders only (no queued imports).
+        "--direct",
       ],
       { cwd: workDir },
     );

@@ -1,7 +1,8 @@
-// `patron import` end to end: the real worker under `wrangler dev` with its own local D1, a slice of
-// the Complete Journey sample through the preset, then a rerun that resumes (sends nothing) and a
-// forced restart that the server answers with duplicates only; a bad NDJSON line stops the run with
-// its line number.
+// `patron import` end to end: the real worker under `wrangler dev` with its own local D1 and its local
+// import queue, a slice of the Complete Journey sample through the preset, then a rerun that resumes
+// (sends nothing) and a forced restart that the server answers with duplicates only; a bad NDJSON
+// line stops the run with its line number; a run whose confirmations were lost resumes from what the
+// server reports done; `--direct` takes the synchronous POST /v1/orders path.
 import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -126,4 +127,49 @@ describe("patron import against wrangler dev", () => {
     expect(wrongKey.code).toBe(1);
     expect(wrongKey.stderr).toMatch(/HTTP 401/);
   }, 60_000);
+
+  it("resumes a queued import from the batches the server reports done, and imports directly with --direct", async () => {
+    const orders = Array.from({ length: 30 }, (_, i) =>
+      JSON.stringify({
+        id: `q-${i}`,
+        channel: i % 2 ? "web" : "store",
+        storeId: i % 2 ? null : "store-1",
+        placedAt: new Date(Date.UTC(2026, 1, 1 + i)).toISOString(),
+        currency: "USD",
+        identifiers: { account: `acct-q-${i % 7}` },
+        lines: [{ productId: `sku-${i % 4}`, categoryId: "heels", quantity: 1, unitPrice: 10 + i, listPrice: 40 }],
+        recommendationId: null,
+      }),
+    );
+    const file = path.join(workDir, "queued.ndjson");
+    writeFileSync(file, `${orders.join("\n")}\n`);
+    const state = path.join(workDir, "queued-state.json");
+    const common = ["--url", worker.url, "--batch-size", "10", "--state", state, "--poll-interval", "200"];
+    const first = await patron("import", "orders", file, ...common);
+    expect(first.code, first.stderr).toBe(0);
+    expect(figure(first.stdout, "accepted")).toBe(30);
+    expect(first.stdout).toContain("batches            3 sent, 0 skipped");
+    const importId = first.stdout.match(/^import\s+(imp_[0-9a-f]+) \(queued\)$/m)?.[1];
+    expect(importId).toBeDefined();
+    const saved = JSON.parse(readFileSync(state, "utf8")) as Record<string, unknown>;
+    expect(saved.importId).toBe(importId);
+
+    // A run stopped before it recorded any confirmation: the server still knows what it processed.
+    writeFileSync(state, JSON.stringify({ ...saved, confirmedThrough: 0, confirmedAbove: [] }));
+    const resumed = await patron("import", "orders", file, ...common);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stdout).toContain("batches            0 sent, 3 skipped");
+    expect(resumed.stdout).toContain(`import             ${importId} (queued)`);
+
+    const progress = await fetch(`${worker.url}/v1/imports/${importId}`, {
+      headers: { Authorization: `Bearer ${testSecrets.PATRON_API_KEY}` },
+    });
+    const view = ((await progress.json()) as { data: { status: string; totals: { accepted: number } } }).data;
+    expect(view).toMatchObject({ status: "done", totals: { accepted: 30 } });
+
+    const direct = await patron("import", "orders", file, "--url", worker.url, "--batch-size", "10", "--direct");
+    expect(direct.code, direct.stderr).toBe(0);
+    expect(figure(direct.stdout, "duplicates")).toBe(30);
+    expect(direct.stdout).not.toContain("(queued)");
+  }, 120_000);
 });

@@ -325,6 +325,22 @@ describe("batchesOf", () => {
     await expect(collect(batchesOf([1], 1001))).rejects.toThrow(/1–1000/);
     await expect(collect(batchesOf([1], 0))).rejects.toThrow(/1–1000/);
   });
+
+  it("also cuts a batch before the record that would take it past the weight cap", async () => {
+    const collect = async <T>(source: AsyncIterable<T[]>) => {
+      const out: T[][] = [];
+      for await (const batch of source) out.push(batch);
+      return out;
+    };
+    const weight = { weigh: (n: number) => n, max: 10 };
+    expect(await collect(batchesOf([4, 4, 4, 1, 1, 12, 3, 3, 3, 3], 3, weight))).toEqual([
+      [4, 4],
+      [4, 1, 1],
+      [12],
+      [3, 3, 3],
+      [3],
+    ]);
+  });
 });
 
 describe("resumable state", () => {

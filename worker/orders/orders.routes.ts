@@ -18,6 +18,16 @@ import { upsertProducts } from "./products.repo.ts";
 /** Orders dated further ahead than this are a clock or format error at the source. */
 const maxFutureSkewMs = 24 * 3600 * 1000;
 
+/** Refuses a batch with an order placed in the future (400, every such order listed); shared with imports. */
+export function assertNoFutureOrders(orders: readonly { placedAt: string }[], now: Date): void {
+  const issues = orders.flatMap((order, index) =>
+    Date.parse(order.placedAt) > now.getTime() + maxFutureSkewMs
+      ? [{ path: ["orders", index, "placedAt"], message: "is in the future" }]
+      : [],
+  );
+  if (issues.length > 0) throw invalidRequest(`Invalid request body: ${issues.length} problem(s) found.`, issues);
+}
+
 /** The answer to a batch ingestion refused; it wrote nothing, so the client may resend it. */
 function refusalError(refusal: IngestRefusal): ApiError {
   switch (refusal.kind) {
@@ -43,12 +53,7 @@ export const ingestRoutes = new Hono<AppEnv>()
   .post("/orders", async (c) => {
     const { orders } = await jsonBody(c, ordersBatchSchema, maxBatchBodyBytes);
     const now = c.var.now;
-    const issues = orders.flatMap((order, index) =>
-      Date.parse(order.placedAt) > now.getTime() + maxFutureSkewMs
-        ? [{ path: ["orders", index, "placedAt"], message: "is in the future" }]
-        : [],
-    );
-    if (issues.length > 0) throw invalidRequest(`Invalid request body: ${issues.length} problem(s) found.`, issues);
+    assertNoFutureOrders(orders, now);
     const outcome = await ingestOrders(
       c.var.db,
       c.env.IDENTITY_HASH_SECRET,

@@ -1,0 +1,223 @@
+// Orders through the server's queue-backed import (POST /v1/imports, docs/api.md): create the import
+// (or take up the one a previous run recorded in the state file), confirm the batches the server
+// already processed, post the rest (a few in flight; each is validated at once, so a bad batch stops
+// the run with its input lines as the direct path does), then follow the import's progress until the
+// queue has processed every batch. Batches are cut by count and by size, as one batch is one queue
+// message. Knows nothing about files or terminals, like run.ts.
+import { BatchRejected, type IngestClient, IngestFailed } from "./client.ts";
+import {
+  batchesOf,
+  type ImportOptions,
+  type ImportProgress,
+  type ImportResult,
+  ImportStopped,
+  locateIssues,
+  type SourceRecord,
+} from "./run.ts";
+import { confirmBatch, emptyTotals, type ImportState, type ImportTotals, isConfirmed } from "./state.ts";
+
+/**
+ * Orders per batch are also capped at this many bytes of JSON: a queue message holds 128,000 bytes,
+ * and the worker's validation may add a little (a default currency) to what is sent.
+ */
+export const maxQueuedBatchBytes = 112_000;
+
+interface ImportView {
+  id: string;
+  status: "open" | "done" | "failed";
+  batches: { received: number; queued: number; done: number; failed: number };
+  orders: { received: number; processed: number };
+}
+
+interface BatchView {
+  sequence: number;
+  status: "queued" | "done" | "failed";
+  orders: number;
+  accepted: number;
+  duplicates: number;
+  ignoredIdentifiers: number;
+  error: string | null;
+}
+
+export interface QueuedImportOptions<T> extends ImportOptions<T> {
+  /** A label for the import (the file name). */
+  source: string;
+  /** How often the import's progress is read while waiting. */
+  pollIntervalMs?: number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export interface QueuedImportResult extends ImportResult {
+  importId: string;
+  /** Batches of this run the server recorded failed, with their error. */
+  failed: { sequence: number; error: string }[];
+}
+
+/** Every batch was posted and processed, but some failed on the server: a rerun sends them again. */
+export class ImportIncomplete extends Error {
+  constructor(readonly result: QueuedImportResult) {
+    super(`${result.failed.length} batch(es) of import ${result.importId} failed on the server`);
+  }
+}
+
+const encoder = new TextEncoder();
+const bytesOf = (value: unknown) => encoder.encode(JSON.stringify(value)).byteLength;
+
+function totalsOf(batch: BatchView): ImportTotals {
+  return {
+    ...emptyTotals(),
+    records: batch.orders,
+    accepted: batch.accepted,
+    duplicates: batch.duplicates,
+    ignoredIdentifiers: batch.ignoredIdentifiers,
+  };
+}
+
+/** Every batch of the import (of one status, or all), page by page. */
+async function* batchesOfImport(
+  client: IngestClient,
+  importId: string,
+  status?: BatchView["status"],
+): AsyncGenerator<BatchView> {
+  let after = -1;
+  for (;;) {
+    const query = `${status ? `status=${status}&` : ""}after=${after}&limit=1000`;
+    const page = await client.get<{ batches: BatchView[]; next: number | null }>(
+      `/v1/imports/${importId}/batches?${query}`,
+    );
+    yield* page.data.batches;
+    if (page.data.next === null) return;
+    after = page.data.next;
+  }
+}
+
+/** The import the state names, if the server still has it; otherwise a new one. */
+async function openImport<T>(options: QueuedImportOptions<T>): Promise<string> {
+  const recorded = options.state?.importId;
+  if (recorded) {
+    try {
+      await options.client.get<ImportView>(`/v1/imports/${recorded}`);
+      return recorded;
+    } catch (error) {
+      if (!(error instanceof IngestFailed && error.status === 404)) throw error;
+    }
+  }
+  const created = await options.client.post<ImportView>("/v1/imports", { source: options.source.slice(-200) });
+  return created.data.id;
+}
+
+export async function runQueuedImport<T>(options: QueuedImportOptions<T>): Promise<QueuedImportResult> {
+  const now = options.now ?? (() => new Date());
+  const sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+  const pollIntervalMs = options.pollIntervalMs ?? 1000;
+  const started = Date.now();
+  const concurrency = Math.max(1, options.concurrency ?? 2);
+  const progress: ImportProgress = { records: 0, batches: 0, skippedBatches: 0, retries: 0, totals: emptyTotals() };
+
+  const importId = await openImport(options);
+  let state: ImportState | undefined = options.state && { ...options.state, importId };
+  const saveState = (next: ImportState) => {
+    state = next;
+    options.onState?.(next);
+  };
+  if (state) {
+    // Batches an interrupted run left to the queue may have been processed since.
+    for await (const batch of batchesOfImport(options.client, importId, "done"))
+      state = confirmBatch(state, batch.sequence, totalsOf(batch), now());
+    saveState(state);
+  }
+  const result = (failed: QueuedImportResult["failed"] = []): QueuedImportResult => ({
+    ...progress,
+    totals: { ...progress.totals },
+    elapsedMs: Date.now() - started,
+    state,
+    importId,
+    failed,
+  });
+
+  // The progress shown: records skipped as confirmed, then orders the queue processed since the start.
+  let skippedRecords = 0;
+  let processedAtStart: number | null = null;
+  const showProgress = async (): Promise<ImportView> => {
+    const view = await options.client.get<ImportView>(`/v1/imports/${importId}`);
+    processedAtStart ??= view.data.orders.processed;
+    progress.records = skippedRecords + Math.max(0, view.data.orders.processed - processedAtStart);
+    options.onProgress?.(progress);
+    return view.data;
+  };
+  await showProgress();
+
+  const sent = new Map<number, number>();
+  const inFlight = new Set<Promise<void>>();
+  let stopped: ImportStopped | Error | null = null;
+  const send = async (batch: SourceRecord<T>[], sequence: number) => {
+    try {
+      const response = await options.client.post<BatchView>(`/v1/imports/${importId}/batches`, {
+        sequence,
+        orders: batch.map((record) => record.value),
+      });
+      progress.retries += response.attempts - 1;
+      sent.set(sequence, batch.length);
+    } catch (error) {
+      if (stopped) return;
+      if (error instanceof BatchRejected) {
+        const issues = locateIssues(error.issues, batch, "orders");
+        stopped = new ImportStopped(
+          sequence,
+          error.requestId,
+          issues,
+          result(),
+          `batch ${sequence + 1} rejected: ${error.message}`,
+        );
+      } else stopped = error instanceof Error ? error : new Error(String(error));
+    }
+  };
+
+  let sequence = 0;
+  let lastShown = Date.now();
+  const weight = { weigh: (record: SourceRecord<T>) => bytesOf(record.value) + 1, max: maxQueuedBatchBytes };
+  for await (const batch of batchesOf(options.records, options.batchSize, weight)) {
+    if (stopped) break;
+    if (state && isConfirmed(state, sequence)) {
+      progress.skippedBatches++;
+      skippedRecords += batch.length;
+    } else {
+      const task = send(batch, sequence).finally(() => inFlight.delete(task));
+      inFlight.add(task);
+      if (inFlight.size >= concurrency) await Promise.race(inFlight);
+    }
+    if (Date.now() - lastShown >= pollIntervalMs) {
+      lastShown = Date.now();
+      await showProgress();
+    }
+    sequence++;
+  }
+  await Promise.all(inFlight);
+  if (stopped) {
+    const error = stopped as ImportStopped | Error;
+    if (error instanceof ImportStopped)
+      throw new ImportStopped(error.batchIndex, error.requestId, error.issues, result(), error.message);
+    throw error;
+  }
+
+  // Every batch is posted: wait until the queue has processed all of them.
+  while ((await showProgress()).batches.queued > 0) await sleep(pollIntervalMs);
+
+  const failed: QueuedImportResult["failed"] = [];
+  for await (const batch of batchesOfImport(options.client, importId)) {
+    if (!sent.has(batch.sequence)) continue;
+    progress.batches++;
+    if (batch.status === "failed") {
+      failed.push({ sequence: batch.sequence, error: batch.error ?? "failed" });
+      continue;
+    }
+    const totals = totalsOf(batch);
+    for (const key of Object.keys(totals) as (keyof ImportTotals)[]) progress.totals[key] += totals[key];
+    if (state) state = confirmBatch(state, batch.sequence, totals, now());
+  }
+  if (state) saveState(state);
+  progress.records = skippedRecords + [...sent.values()].reduce((sum, count) => sum + count, 0);
+  options.onProgress?.(progress);
+  if (failed.length > 0) throw new ImportIncomplete(result(failed));
+  return result();
+}

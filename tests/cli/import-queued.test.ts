@@ -1,0 +1,151 @@
+// `patron import orders` through the queue when the worker records a batch failed: the other batches'
+// totals are printed, each failed batch with its error, the run exits 1, and a rerun sends only the
+// failed batch again. Against a small local HTTP server playing the import API (the real worker's
+// queue path is covered by tests/cli/import.test.ts; a batch failing there needs a failing D1).
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { afterEach, describe, expect, it } from "vitest";
+
+const run = promisify(execFile);
+const root = path.resolve(import.meta.dirname, "../..");
+
+interface Batch {
+  sequence: number;
+  status: "queued" | "done" | "failed";
+  orders: number;
+  accepted: number;
+  duplicates: number;
+  ignoredIdentifiers: number;
+  error: string | null;
+}
+
+/** The import API over one import, `imp_1`, whose batch `failing` fails on the first run only. */
+async function importApi(failing: number) {
+  const batches = new Map<number, Batch>();
+  const posted: number[] = [];
+  let run = 1;
+  const json = (response: import("node:http").ServerResponse, status: number, data: unknown) => {
+    response.writeHead(status, { "Content-Type": "application/json" });
+    response.end(JSON.stringify({ data }));
+  };
+  const view = () => {
+    const all = [...batches.values()];
+    const count = (status: Batch["status"]) => all.filter((b) => b.status === status).length;
+    return {
+      id: "imp_1",
+      status: count("failed") > 0 ? "failed" : "done",
+      batches: { received: all.length, queued: 0, done: count("done"), failed: count("failed") },
+      orders: { received: all.reduce((sum, b) => sum + b.orders, 0), processed: all.reduce((s, b) => s + b.orders, 0) },
+    };
+  };
+  const server = createServer((request, response) => {
+    let body = "";
+    request.on("data", (chunk) => {
+      body += chunk;
+    });
+    request.on("end", () => {
+      const url = new URL(request.url ?? "/", "http://local");
+      if (request.method === "POST" && url.pathname === "/v1/imports") return json(response, 201, view());
+      if (request.method === "POST" && url.pathname === "/v1/imports/imp_1/batches") {
+        const { sequence, orders } = JSON.parse(body) as { sequence: number; orders: unknown[] };
+        posted.push(sequence);
+        const fails = sequence === failing && run === 1;
+        const batch: Batch = {
+          sequence,
+          status: fails ? "failed" : "done",
+          orders: orders.length,
+          accepted: fails ? 0 : orders.length,
+          duplicates: 0,
+          ignoredIdentifiers: 0,
+          error: fails ? "database busy: D1_ERROR: database is locked" : null,
+        };
+        batches.set(sequence, batch);
+        return json(response, 202, batch);
+      }
+      if (request.method === "GET" && url.pathname === "/v1/imports/imp_1") return json(response, 200, view());
+      if (request.method === "GET" && url.pathname === "/v1/imports/imp_1/batches") {
+        const status = url.searchParams.get("status");
+        const after = Number(url.searchParams.get("after") ?? -1);
+        const page = [...batches.values()]
+          .filter((b) => (!status || b.status === status) && b.sequence > after)
+          .sort((a, b) => a.sequence - b.sequence);
+        return json(response, 200, { batches: page, next: null });
+      }
+      response.writeHead(404).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    server,
+    url: `http://127.0.0.1:${port}`,
+    posted,
+    nextRun: () => {
+      run++;
+      posted.length = 0;
+    },
+  };
+}
+
+let server: Server | null = null;
+let workDir: string | null = null;
+afterEach(async () => {
+  await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
+  server = null;
+  if (workDir) rmSync(workDir, { recursive: true, force: true });
+  workDir = null;
+});
+
+async function patron(args: string[], cwd: string) {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [path.join(root, "cli/bin.mjs"), ...args], { cwd });
+    return { stdout, stderr, code: 0 };
+  } catch (error) {
+    const failed = error as { stdout: string; stderr: string; code: number };
+    return { stdout: failed.stdout, stderr: failed.stderr, code: failed.code };
+  }
+}
+
+describe("patron import orders through the queue, with a batch the worker records failed", () => {
+  it("prints the failed batch, exits 1, and a rerun resends only that batch", async () => {
+    const api = await importApi(1);
+    server = api.server;
+    workDir = mkdtempSync(path.join(tmpdir(), "patron-queued-"));
+    const order = (id: string) =>
+      JSON.stringify({
+        id,
+        channel: "web",
+        storeId: null,
+        placedAt: "2026-01-05T10:00:00Z",
+        currency: "USD",
+        identifiers: { account: `acct-${id}` },
+        lines: [{ productId: "sku-1", categoryId: "heels", quantity: 1, unitPrice: 10, listPrice: 12 }],
+        recommendationId: null,
+      });
+    const file = path.join(workDir, "orders.ndjson");
+    writeFileSync(file, `${["a", "b", "c", "d", "e", "f"].map(order).join("\n")}\n`);
+    const state = path.join(workDir, "state.json");
+    const args = ["import", "orders", file, "--url", api.url, "--key", "k", "--batch-size", "2", "--state", state];
+
+    const first = await patron([...args, "--poll-interval", "50"], workDir);
+    expect(first.code).toBe(1);
+    expect(first.stdout).toMatch(/^accepted\s+4$/m);
+    expect(first.stdout).toContain("import             imp_1 (queued)");
+    expect(first.stderr).toContain("batch 2 failed: database busy: D1_ERROR: database is locked");
+    expect(first.stderr).toContain("Rerun the same command to send the failed batches again.");
+    expect(api.posted.sort()).toEqual([0, 1, 2]);
+    expect(JSON.parse(readFileSync(state, "utf8"))).toMatchObject({ importId: "imp_1", confirmedThrough: 1 });
+
+    api.nextRun();
+    const second = await patron([...args, "--poll-interval", "50"], workDir);
+    expect(second.code, second.stderr).toBe(0);
+    expect(api.posted).toEqual([1]);
+    expect(second.stdout).toMatch(/^accepted\s+2$/m);
+    expect(second.stdout).toContain("batches            1 sent, 2 skipped");
+  }, 30_000);
+});

@@ -1,0 +1,376 @@
+// Bulk imports through the queue, on real local D1 and the real local queue: batches posted to
+// POST /v1/imports/:id/batches are consumed by the worker's own queue handler; the tests wait by
+// polling GET /v1/imports/:id. Redeliveries and failures are driven through the same handler with
+// message batches built here, and a D1 that fails one batch's order writes.
+import { createExecutionContext, createMessageBatch, env, getQueueResult, SELF } from "cloudflare:test";
+import { drizzle } from "drizzle-orm/d1";
+import { describe, expect, it, vi } from "vitest";
+import * as schema from "../../db/schema.ts";
+import { customerResponseSchema } from "../../worker/customers/customers.schemas.ts";
+import type { Db } from "../../worker/env.ts";
+import { insertBatch } from "../../worker/imports/imports.repo.ts";
+import { batchDigest } from "../../worker/imports/imports.routes.ts";
+import {
+  batchesResponseSchema,
+  batchResponseSchema,
+  type ImportMessage,
+  type ImportView,
+  importBatchSchema,
+  importResponseSchema,
+} from "../../worker/imports/imports.schemas.ts";
+import { importMaxRetries, retryDelaySeconds } from "../../worker/imports/retries.ts";
+import worker from "../../worker/index.ts";
+import { ingestResultSchema } from "../../worker/orders/orders.schemas.ts";
+import { anOrder, client, uniquePrefix } from "../fixtures/builders.ts";
+
+const api = client(SELF);
+
+async function createImport(body: Record<string, unknown> = {}): Promise<ImportView> {
+  const response = await api.call("POST", "/v1/imports", body);
+  expect(response.status, await response.clone().text()).toBe(201);
+  return importResponseSchema.parse(await response.json()).data;
+}
+
+const postBatch = (importId: string, sequence: number, orders: unknown[]) =>
+  api.call("POST", `/v1/imports/${importId}/batches`, { sequence, orders });
+
+async function progress(importId: string): Promise<ImportView> {
+  const response = await api.call("GET", `/v1/imports/${importId}`);
+  expect(response.status, await response.clone().text()).toBe(200);
+  return importResponseSchema.parse(await response.json()).data;
+}
+
+/** Polls the import until no batch is queued and every expected one arrived. */
+async function finished(importId: string): Promise<ImportView> {
+  await expect.poll(async () => (await progress(importId)).status, { timeout: 45_000, interval: 200 }).not.toBe("open");
+  return progress(importId);
+}
+
+async function errorOf(response: Response) {
+  return ((await response.json()) as { error: { code: string; issues?: { path: unknown[] }[] } }).error;
+}
+
+/** `count` orders for `customers` customers, two days apart, some in a second category. */
+function history(prefix: string, customers: number, count: number) {
+  return Array.from({ length: count }, (_, i) =>
+    anOrder({
+      id: `${prefix}-o${i}`,
+      placedAt: new Date(Date.UTC(2026, 0, 1 + 2 * i, 10)).toISOString(),
+      identifiers: { account: `${prefix}-acct${i % customers}` },
+      lines: [
+        {
+          productId: `sku-${i % 5}`,
+          categoryId: i % 3 === 0 ? "boots" : "heels",
+          quantity: 1 + (i % 2),
+          unitPrice: 20 + i,
+        },
+      ],
+    }),
+  );
+}
+
+async function summaryOf(account: string) {
+  const response = await api.lookup("account", account);
+  expect(response.status, await response.clone().text()).toBe(200);
+  const { summary } = customerResponseSchema.parse(await response.json()).data;
+  return summary;
+}
+
+const db = () => drizzle(env.DB, { schema }) as Db;
+
+/** Runs the worker's queue handler on messages built here, as the queue would deliver them. */
+async function deliver(messages: { body: ImportMessage; attempts?: number }[], database: D1Database = env.DB) {
+  const batch = createMessageBatch<ImportMessage>(
+    "patron-import",
+    messages.map(({ body, attempts }, i) => ({
+      id: `m-${i}-${uniquePrefix()}`,
+      timestamp: new Date(),
+      attempts: attempts ?? 1,
+      body,
+    })),
+  );
+  const context = createExecutionContext();
+  await worker.queue(batch as MessageBatch, { ...env, DB: database });
+  return getQueueResult(batch, context);
+}
+
+/** Records a batch as the route does, without sending it to the queue (the test delivers it itself). */
+async function recordedBatch(importId: string, sequence: number, sent: ReturnType<typeof anOrder>[]) {
+  const { orders } = importBatchSchema.parse({ sequence, orders: sent });
+  const receivedAt = new Date().toISOString();
+  const digest = await batchDigest(orders);
+  await insertBatch(db(), { importId, sequence, digest, orders: orders.length, receivedAt });
+  return { importId, sequence, receivedAt, orders } satisfies ImportMessage;
+}
+
+/** The real D1, failing any write batch whose bound values mention `marker`, as a failing D1 does. */
+function failingFor(real: D1Database, marker: string): D1Database {
+  const realOf = new WeakMap<object, D1PreparedStatement>();
+  const poisoned = new WeakSet<object>();
+  const wrap = (statement: D1PreparedStatement, sql: string): D1PreparedStatement => {
+    const fake = {
+      bind: (...values: unknown[]) => {
+        const bound = wrap(statement.bind(...values), sql);
+        if (
+          /\bINSERT (OR IGNORE )?INTO orders\b/i.test(sql) &&
+          values.some((v) => typeof v === "string" && v.includes(marker))
+        )
+          poisoned.add(bound);
+        return bound;
+      },
+      first: (column?: string) => statement.first(column as string),
+      all: () => statement.all(),
+      raw: (options?: { columnNames?: boolean }) => statement.raw(options as { columnNames: true }),
+      run: () => statement.run(),
+    } as unknown as D1PreparedStatement;
+    realOf.set(fake, statement);
+    return fake;
+  };
+  return {
+    prepare: (sql: string) => wrap(real.prepare(sql), sql),
+    batch: (statements: D1PreparedStatement[]) =>
+      statements.some((statement) => poisoned.has(statement))
+        ? Promise.reject(new Error("D1_ERROR: internal error; reference = test"))
+        : real.batch(statements.map((statement) => realOf.get(statement) ?? statement)),
+    exec: (query: string) => real.exec(query),
+    dump: () => real.dump(),
+    withSession: () => real.withSession(),
+  } as unknown as D1Database;
+}
+
+describe("bulk imports through the queue", () => {
+  it("waits longer before each retry of a batch, up to five minutes", () => {
+    expect([1, 2, 3, 4, 5, 6, 7, 20].map(retryDelaySeconds)).toEqual([5, 10, 20, 40, 80, 160, 300, 300]);
+  });
+
+  it("processes every batch with the totals POST /v1/orders would answer", async () => {
+    const p = uniquePrefix("imp");
+    const orders = history(p, 6, 30);
+    // Two of them are stored already: the import reports them as duplicates.
+    const direct = await api.postOrders(orders.slice(0, 2));
+    expect(direct.status).toBe(200);
+    const job = await createImport({ source: "test history", expectedBatches: 3 });
+    expect(job).toMatchObject({ status: "open", source: "test history", expectedBatches: 3 });
+    expect(job.batches.received).toBe(0);
+
+    for (const sequence of [0, 1, 2]) {
+      const response = await postBatch(job.id, sequence, orders.slice(sequence * 10, sequence * 10 + 10));
+      expect(response.status, await response.clone().text()).toBe(202);
+      const batch = batchResponseSchema.parse(await response.json()).data;
+      expect(batch).toMatchObject({ sequence, orders: 10 });
+    }
+    const done = await finished(job.id);
+    expect(done.status).toBe("done");
+    expect(done.batches).toEqual({ received: 3, queued: 0, done: 3, failed: 0 });
+    expect(done.orders).toEqual({ received: 30, processed: 30 });
+    expect(done.totals).toMatchObject({ accepted: 28, duplicates: 2, suppressed: 0 });
+    expect(done.finishedAt).not.toBeNull();
+    expect(done.failedBatches).toEqual([]);
+
+    const page = await api.call("GET", `/v1/imports/${job.id}/batches?status=done&limit=2`);
+    const first = batchesResponseSchema.parse(await page.json()).data;
+    expect(first.batches.map((b) => b.sequence)).toEqual([0, 1]);
+    expect(first.next).toBe(1);
+    const rest = await api.call("GET", `/v1/imports/${job.id}/batches?status=done&limit=2&after=${first.next}`);
+    const second = batchesResponseSchema.parse(await rest.json()).data;
+    expect(second.batches.map((b) => [b.sequence, b.accepted, b.duplicates])).toEqual([[2, 10, 0]]);
+    expect(second.next).toBeNull();
+    const queued = await api.call("GET", `/v1/imports/${job.id}/batches?status=queued`);
+    expect(batchesResponseSchema.parse(await queued.json()).data.batches).toEqual([]);
+  });
+
+  it("stores the same orders and customer summaries as POST /v1/orders", async () => {
+    const viaQueue = uniquePrefix("q");
+    const viaPost = uniquePrefix("d");
+    const job = await createImport();
+    const queued = history(viaQueue, 4, 24);
+    for (const sequence of [0, 1, 2]) {
+      const response = await postBatch(job.id, sequence, queued.slice(sequence * 8, sequence * 8 + 8));
+      expect(response.status).toBe(202);
+    }
+    const posted = history(viaPost, 4, 24);
+    let accepted = 0;
+    for (const sequence of [0, 1, 2]) {
+      const response = await api.postOrders(posted.slice(sequence * 8, sequence * 8 + 8));
+      accepted += ingestResultSchema.parse(await response.json()).data.accepted;
+    }
+    const done = await finished(job.id);
+    expect(done.totals.accepted).toBe(accepted);
+    for (let customer = 0; customer < 4; customer++) {
+      const fromQueue = await summaryOf(`${viaQueue}-acct${customer}`);
+      expect(fromQueue).not.toBeNull();
+      expect(fromQueue).toEqual(await summaryOf(`${viaPost}-acct${customer}`));
+    }
+  });
+
+  it("never counts a replayed message or a resent sequence twice", async () => {
+    const p = uniquePrefix("rep");
+    const orders = history(p, 3, 12);
+    const job = await createImport({ expectedBatches: 2 });
+    expect((await postBatch(job.id, 0, orders.slice(0, 6))).status).toBe(202);
+    expect((await postBatch(job.id, 1, orders.slice(6))).status).toBe(202);
+    const done = await finished(job.id);
+    expect(done.totals).toMatchObject({ accepted: 12, duplicates: 0 });
+
+    // The client resends a batch (a resumed run): 202 with its status, nothing queued again.
+    const resent = await postBatch(job.id, 1, orders.slice(6));
+    expect(resent.status).toBe(202);
+    expect(batchResponseSchema.parse(await resent.json()).data).toMatchObject({ status: "done", accepted: 6 });
+    // The same sequence with other orders is a different batch: refused.
+    const other = await postBatch(job.id, 1, orders.slice(0, 6));
+    expect(other.status).toBe(409);
+    expect((await errorOf(other)).code).toBe("conflict");
+
+    // The queue delivers a message again after it was processed: acknowledged, nothing recorded.
+    const [row] = (
+      await env.DB.prepare("SELECT received_at FROM import_batches WHERE import_id = ? AND sequence = 0")
+        .bind(job.id)
+        .all<{ received_at: string }>()
+    ).results;
+    const message: ImportMessage = {
+      importId: job.id,
+      sequence: 0,
+      receivedAt: String(row?.received_at),
+      orders: orders.slice(0, 6) as ImportMessage["orders"],
+    };
+    const replay = await deliver([{ body: message, attempts: 2 }]);
+    expect(replay.explicitAcks).toHaveLength(1);
+    expect((await progress(job.id)).totals).toEqual(done.totals);
+
+    // A delivery that wrote the orders but stopped before recording the batch: the next delivery
+    // finds them stored, and still records them as this batch's accepted orders, not duplicates.
+    await env.DB.prepare("UPDATE import_batches SET status = 'queued' WHERE import_id = ? AND sequence = 0")
+      .bind(job.id)
+      .run();
+    await deliver([{ body: message, attempts: 2 }]);
+    const after = await progress(job.id);
+    expect(after.status).toBe("done");
+    expect(after.totals).toEqual(done.totals);
+    // A batch whose message was lost (queued, untouched for more than 15 minutes): a resend queues it
+    // again, and its orders, stored by now, still count as accepted, once.
+    await env.DB.prepare(
+      "UPDATE import_batches SET status = 'queued', updated_at = '2026-01-01T00:00:00.000Z' WHERE import_id = ? AND sequence = 1",
+    )
+      .bind(job.id)
+      .run();
+    const fresh = await postBatch(job.id, 1, orders.slice(6));
+    expect(batchResponseSchema.parse(await fresh.json()).data.status).toBe("queued");
+    const reclaimed = await finished(job.id);
+    expect(reclaimed.status).toBe("done");
+    expect(reclaimed.totals).toEqual(done.totals);
+    const orderRows = await env.DB.prepare("SELECT count(*) AS n FROM orders WHERE id LIKE ?")
+      .bind(`${p}-%`)
+      .first<{ n: number }>();
+    expect(orderRows?.n).toBe(12);
+  });
+
+  it("refuses bad input with the same 4xx as POST /v1/orders and queues nothing", async () => {
+    const p = uniquePrefix("bad");
+    const job = await createImport();
+    const good = anOrder({ id: `${p}-1` });
+    const bad = {
+      ...anOrder({ id: `${p}-2` }),
+      lines: [{ productId: "s", categoryId: "c", quantity: -1, unitPrice: 1 }],
+    };
+
+    const invalid = await postBatch(job.id, 0, [good, bad]);
+    const direct = await api.postOrders([good, bad]);
+    expect(invalid.status).toBe(400);
+    expect(direct.status).toBe(400);
+    const invalidError = await errorOf(invalid);
+    expect(invalidError.code).toBe("invalid_request");
+    expect(invalidError.issues).toEqual((await errorOf(direct)).issues);
+    expect(invalidError.issues?.[0]?.path).toEqual(["orders", 1, "lines", 0, "quantity"]);
+
+    const future = await postBatch(job.id, 0, [anOrder({ id: `${p}-3`, placedAt: "2099-01-01T00:00:00Z" })]);
+    expect(future.status).toBe(400);
+    expect((await errorOf(future)).issues?.[0]?.path).toEqual(["orders", 0, "placedAt"]);
+    const noSequence = await api.call("POST", `/v1/imports/${job.id}/batches`, { orders: [good] });
+    expect(noSequence.status).toBe(400);
+    expect((await errorOf(noSequence)).issues?.[0]?.path).toEqual(["sequence"]);
+    const empty = await postBatch(job.id, 0, []);
+    expect(empty.status).toBe(400);
+
+    const unknown = await postBatch("imp_00000000000000000000", 0, [good]);
+    expect(unknown.status).toBe(404);
+    expect((await errorOf(unknown)).code).toBe("not_found");
+    const noKey = await api.call("POST", `/v1/imports/${job.id}/batches`, { sequence: 0, orders: [good] }, null);
+    expect(noKey.status).toBe(401);
+    const badCreate = await api.call("POST", "/v1/imports", { expectedBatches: 0 });
+    expect(badCreate.status).toBe(400);
+
+    const view = await progress(job.id);
+    expect(view.batches.received).toBe(0);
+    expect(view.status).toBe("open");
+    const stored = await env.DB.prepare("SELECT count(*) AS n FROM orders WHERE id LIKE ?").bind(`${p}-%`).first<{
+      n: number;
+    }>();
+    expect(stored?.n).toBe(0);
+  });
+
+  it("answers a batch larger than one queue message with 413 and records nothing", async () => {
+    const p = uniquePrefix("big");
+    const job = await createImport();
+    const lines = Array.from({ length: 400 }, (_, i) => ({
+      productId: `${p}-product-with-a-long-identifier-${i}`,
+      categoryId: "category-with-a-long-identifier",
+      quantity: 1,
+      unitPrice: 10,
+      listPrice: 12,
+    }));
+    const orders = Array.from({ length: 3 }, (_, i) => anOrder({ id: `${p}-${i}`, lines }));
+    expect(JSON.stringify({ sequence: 0, orders }).length).toBeGreaterThan(128_000);
+    const response = await postBatch(job.id, 0, orders);
+    expect(response.status).toBe(413);
+    const error = await errorOf(response);
+    expect(error.code).toBe("payload_too_large");
+    expect((error as { message?: string }).message).toMatch(/send fewer orders per batch/);
+    expect((await progress(job.id)).batches.received).toBe(0);
+    // The same orders in smaller batches go through.
+    for (const [sequence, order] of orders.entries())
+      expect((await postBatch(job.id, sequence, [order])).status).toBe(202);
+    expect((await finished(job.id)).totals.accepted).toBe(3);
+  });
+
+  it("retries a failing batch, records it failed after the last retry, and finishes the others", async () => {
+    const p = uniquePrefix("fail");
+    const job = await createImport({ expectedBatches: 3 });
+    const poison = `${p}-poison`;
+    const first = await recordedBatch(job.id, 0, history(`${p}-a`, 2, 4));
+    const failing = await recordedBatch(job.id, 1, [anOrder({ id: poison }), ...history(`${p}-b`, 2, 3)]);
+    const last = await recordedBatch(job.id, 2, history(`${p}-c`, 2, 4));
+    const database = failingFor(env.DB, poison);
+    const errors = vi.spyOn(console, "error").mockImplementation(() => undefined);
+
+    // A first delivery that fails is retried later (after retryDelaySeconds); the other batches are done.
+    const early = await deliver([{ body: first }, { body: failing }, { body: last }], database);
+    expect(early.retryMessages.map((m: { msgId: string }) => m.msgId)).toEqual([expect.stringMatching(/^m-1-/)]);
+    expect(early.explicitAcks).toHaveLength(2);
+    const meanwhile = await progress(job.id);
+    expect(meanwhile.status).toBe("open");
+    expect(meanwhile.batches).toEqual({ received: 3, queued: 1, done: 2, failed: 0 });
+
+    // Its last delivery fails too: recorded failed with the error, acknowledged.
+    const final = await deliver([{ body: failing, attempts: importMaxRetries + 1 }], database);
+    errors.mockRestore();
+    expect(final.explicitAcks).toHaveLength(1);
+    expect(final.retryMessages).toEqual([]);
+    const view = await progress(job.id);
+    expect(view.status).toBe("failed");
+    expect(view.batches).toEqual({ received: 3, queued: 0, done: 2, failed: 1 });
+    expect(view.totals.accepted).toBe(8);
+    expect(view.failedBatches).toHaveLength(1);
+    expect(view.failedBatches[0]).toMatchObject({ sequence: 1, status: "failed", attempts: importMaxRetries + 1 });
+    expect(view.failedBatches[0]?.error).toMatch(/D1_ERROR/);
+    const failedPage = await api.call("GET", `/v1/imports/${job.id}/batches?status=failed`);
+    expect(batchesResponseSchema.parse(await failedPage.json()).data.batches.map((b) => b.sequence)).toEqual([1]);
+
+    // Resending the failed batch requeues it; the healthy database then ingests it.
+    const resent = await postBatch(job.id, 1, failing.orders);
+    expect(resent.status, await resent.clone().text()).toBe(202);
+    expect(batchResponseSchema.parse(await resent.json()).data).toMatchObject({ status: "queued", error: null });
+    const done = await finished(job.id);
+    expect(done.status).toBe("done");
+    expect(done.totals.accepted).toBe(12);
+  });
+});

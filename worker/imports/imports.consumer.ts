@@ -1,0 +1,150 @@
+// The queue consumer of bulk imports: each message is one batch of orders, ingested with the same
+// `ingestOrders` POST /v1/orders runs. Orders are idempotent on their id, and a batch's counts are
+// recorded once, by the delivery that moves it to `done` (one already done is acknowledged untouched),
+// so a redelivered message never counts twice. A passing failure (customers busy in another request,
+// D1 busy or failing) is retried with a growing delay; on the last delivery, or for a failure no retry
+// can fix, the batch is recorded failed with its error. Each message is settled on its own: one bad
+// batch never holds up the others.
+import { drizzle } from "drizzle-orm/d1";
+import * as schema from "../../db/schema.ts";
+import type { Db, Env } from "../env.ts";
+import { classifyDatabaseError } from "../http/database-errors.ts";
+import { enabledMatchKeys, matchKinds } from "../identity/match-keys.ts";
+import { phoneRegion } from "../identity/phone.ts";
+import { type IngestResult, ingestOrders } from "../orders/ingest.ts";
+import type { OrderInput } from "../orders/orders.schemas.ts";
+import { attributionSettings } from "../recommendations/attribution.ts";
+import {
+  type BatchCounts,
+  loadBatch,
+  ordersWrittenAt,
+  recordBatchAttempt,
+  recordBatchDone,
+  recordBatchFailed,
+} from "./imports.repo.ts";
+import { importMessageSchema } from "./imports.schemas.ts";
+import { importMaxRetries, retryDelaySeconds } from "./retries.ts";
+
+type Outcome =
+  | { kind: "done"; counts: BatchCounts }
+  | { kind: "retry"; error: string }
+  | { kind: "failed"; error: string };
+
+/**
+ * The batch's counts. On its first delivery, ingestion's own answer. On a later one, the accepted
+ * orders are read back: those stored with the batch's received instant, whichever delivery wrote them
+ * (one that wrote them but stopped before recording leaves the next finding them "duplicates"); the
+ * attributions ignored likewise. Merges and ignored identifiers are the ingesting delivery's own.
+ */
+async function countsOf(
+  db: Db,
+  orders: readonly OrderInput[],
+  receivedAt: string,
+  result: IngestResult,
+  delivered: boolean,
+): Promise<BatchCounts> {
+  const own = {
+    suppressed: result.suppressed,
+    merges: result.merges,
+    ignoredIdentifiers: result.ignoredIdentifiers.length,
+  };
+  if (!delivered) return { accepted: result.accepted, duplicates: result.duplicates, ignored: result.ignored, ...own };
+  const written = await ordersWrittenAt(
+    db,
+    orders.map((order) => order.id),
+    receivedAt,
+  );
+  const sentWithRecommendation = new Set(orders.filter((order) => order.recommendationId).map((order) => order.id));
+  const ignored = [...written].filter(([id, stored]) => sentWithRecommendation.has(id) && stored === null).length;
+  return { accepted: written.size, duplicates: orders.length - written.size - result.suppressed, ignored, ...own };
+}
+
+/** Ingests a batch; `delivered` says an earlier delivery of it may have written its orders already. */
+async function ingestBatch(
+  env: Env,
+  db: Db,
+  orders: OrderInput[],
+  receivedAt: string,
+  delivered: boolean,
+): Promise<Outcome> {
+  try {
+    const outcome = await ingestOrders(
+      db,
+      env.IDENTITY_HASH_SECRET,
+      orders,
+      new Date(receivedAt),
+      attributionSettings(env),
+      phoneRegion(env.PHONE_DEFAULT_REGION),
+      matchKinds(enabledMatchKeys(env.EXPORT_MATCH_KEYS)),
+    );
+    switch (outcome.kind) {
+      case "ingested":
+        return { kind: "done", counts: await countsOf(db, orders, receivedAt, outcome.result, delivered) };
+      case "busy":
+        return { kind: "retry", error: "These customers were being updated by other requests." };
+      case "region_too_large":
+        return {
+          kind: "failed",
+          error: `These identifiers link more than ${outcome.limit} orders and calls; one of them is probably a placeholder (a store's walk-in email or card). Send the batch without it.`,
+        };
+    }
+  } catch (error) {
+    const database = classifyDatabaseError(error);
+    return { kind: "retry", error: database ? `database ${database.kind}: ${database.message}` : String(error) };
+  }
+}
+
+async function settle(env: Env, db: Db, message: Message<unknown>): Promise<void> {
+  const parsed = importMessageSchema.safeParse(message.body);
+  if (!parsed.success) {
+    // Not a batch this Worker sent (or one from an incompatible version): nothing to ingest or record.
+    console.error(JSON.stringify({ error: "import_message_unreadable", id: message.id }));
+    message.ack();
+    return;
+  }
+  const { importId, sequence, receivedAt, orders } = parsed.data;
+  const batch = await loadBatch(db, importId, sequence);
+  if (!batch || batch.status === "done") {
+    message.ack();
+    return;
+  }
+  // A batch requeued after failing keeps its attempts: its new message is not its first delivery.
+  const delivered = message.attempts > 1 || batch.attempts > 0;
+  const outcome = await ingestBatch(env, db, orders, receivedAt, delivered);
+  const now = new Date().toISOString();
+  if (outcome.kind === "done") {
+    await recordBatchDone(db, importId, sequence, outcome.counts, message.attempts, now);
+    message.ack();
+  } else if (outcome.kind === "failed" || message.attempts > importMaxRetries) {
+    await recordBatchFailed(db, importId, sequence, outcome.error, message.attempts, now);
+    message.ack();
+  } else {
+    console.error(JSON.stringify({ error: "import_batch_retry", importId, sequence, cause: outcome.error }));
+    await recordBatchAttempt(db, importId, sequence, message.attempts, now);
+    message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
+  }
+}
+
+/**
+ * Messages settled at once within one invocation: two, as `patron import --direct` keeps two batches in
+ * flight, so one batch's D1 round trips overlap the other's work. More would mostly make batches that
+ * share customers wait on each other (ingestion re-plans when the same customers changed meanwhile).
+ */
+const parallelMessages = 2;
+
+export async function consumeImportBatches(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+  const db = drizzle(env.DB, { schema }) as Db;
+  const pending = [...batch.messages];
+  const worker = async () => {
+    for (let message = pending.shift(); message; message = pending.shift()) {
+      try {
+        await settle(env, db, message);
+      } catch (error) {
+        // Recording failed (D1 unavailable): deliver again later, as for a failed ingestion.
+        console.error(JSON.stringify({ error: "import_batch_record", id: message.id, cause: String(error) }));
+        message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: parallelMessages }, worker));
+}

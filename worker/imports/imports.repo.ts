@@ -1,0 +1,263 @@
+// Imports and their batches in D1. An import's progress and totals are always summed from its batch
+// rows, and a batch's counts are set once, by the statement that moves it to `done`: a redelivered
+// queue message can neither add to a total nor change a recorded batch.
+import { sql } from "drizzle-orm";
+import { batchRows, jsonEach } from "../../db/batch.ts";
+import type { Db } from "../env.ts";
+import type { BatchStatus, BatchView } from "./imports.schemas.ts";
+
+export interface ImportRow {
+  id: string;
+  source: string | null;
+  expectedBatches: number | null;
+  createdAt: string;
+}
+
+/** The counts one processed batch records, as ingestion answered them. */
+export interface BatchCounts {
+  accepted: number;
+  duplicates: number;
+  suppressed: number;
+  ignored: number;
+  merges: number;
+  ignoredIdentifiers: number;
+}
+
+export interface BatchRow extends BatchView {
+  digest: string;
+}
+
+const batchColumns = sql`sequence, status, digest, orders, accepted, duplicates, suppressed, ignored, merges,
+  ignored_identifiers, attempts, error, received_at, updated_at`;
+
+function batchOf(row: Record<string, unknown>): BatchRow {
+  return {
+    sequence: Number(row.sequence),
+    status: row.status as BatchStatus,
+    digest: String(row.digest),
+    orders: Number(row.orders),
+    accepted: Number(row.accepted),
+    duplicates: Number(row.duplicates),
+    suppressed: Number(row.suppressed),
+    ignored: Number(row.ignored),
+    merges: Number(row.merges),
+    ignoredIdentifiers: Number(row.ignored_identifiers),
+    attempts: Number(row.attempts),
+    error: row.error === null ? null : String(row.error),
+    receivedAt: String(row.received_at),
+    updatedAt: String(row.updated_at),
+  };
+}
+
+export async function insertImport(db: Db, row: ImportRow): Promise<void> {
+  await batchRows(db, [
+    sql`INSERT INTO imports (id, source, expected_batches, created_at)
+        VALUES (${row.id}, ${row.source}, ${row.expectedBatches}, ${row.createdAt})`,
+  ]);
+}
+
+export async function loadImport(db: Db, id: string): Promise<ImportRow | null> {
+  const [rows = []] = await batchRows(db, [
+    sql`SELECT id, source, expected_batches, created_at FROM imports WHERE id = ${id}`,
+  ]);
+  const row = rows[0];
+  if (!row) return null;
+  return {
+    id: String(row.id),
+    source: row.source === null ? null : String(row.source),
+    expectedBatches: row.expected_batches === null ? null : Number(row.expected_batches),
+    createdAt: String(row.created_at),
+  };
+}
+
+export async function loadBatch(db: Db, importId: string, sequence: number): Promise<BatchRow | null> {
+  const [rows = []] = await batchRows(db, [
+    sql`SELECT ${batchColumns} FROM import_batches WHERE import_id = ${importId} AND sequence = ${sequence}`,
+  ]);
+  return rows[0] ? batchOf(rows[0]) : null;
+}
+
+/**
+ * Records a newly received batch as queued. `inserted` is false when the sequence was already there
+ * (a resend), with the stored batch as it is.
+ */
+export async function insertBatch(
+  db: Db,
+  batch: { importId: string; sequence: number; digest: string; orders: number; receivedAt: string },
+): Promise<{ inserted: boolean; batch: BatchRow }> {
+  const [inserted = []] = await batchRows(db, [
+    sql`INSERT INTO import_batches (import_id, sequence, status, digest, orders, received_at, updated_at)
+        VALUES (${batch.importId}, ${batch.sequence}, 'queued', ${batch.digest}, ${batch.orders},
+                ${batch.receivedAt}, ${batch.receivedAt})
+        ON CONFLICT (import_id, sequence) DO NOTHING
+        RETURNING ${batchColumns}`,
+  ]);
+  if (inserted[0]) return { inserted: true, batch: batchOf(inserted[0]) };
+  const stored = await loadBatch(db, batch.importId, batch.sequence);
+  if (!stored) throw new Error(`import batch ${batch.importId}/${batch.sequence} vanished`);
+  return { inserted: false, batch: stored };
+}
+
+/** Forgets a batch whose message could not be queued, so a resend starts it afresh. */
+export async function deleteQueuedBatch(db: Db, importId: string, sequence: number): Promise<void> {
+  await batchRows(db, [
+    sql`DELETE FROM import_batches WHERE import_id = ${importId} AND sequence = ${sequence} AND status = 'queued'`,
+  ]);
+}
+
+/**
+ * Moves a failed batch back to queued (a resend), keeping its attempts so the consumer knows an earlier
+ * delivery may have written some of it; null when it was not failed (any more).
+ */
+export async function requeueFailedBatch(
+  db: Db,
+  importId: string,
+  sequence: number,
+  now: string,
+): Promise<BatchRow | null> {
+  const [rows = []] = await batchRows(db, [
+    sql`UPDATE import_batches SET status = 'queued', error = NULL, updated_at = ${now}
+        WHERE import_id = ${importId} AND sequence = ${sequence} AND status = 'failed'
+        RETURNING ${batchColumns}`,
+  ]);
+  return rows[0] ? batchOf(rows[0]) : null;
+}
+
+/**
+ * Claims a batch that has been queued since before `olderThan` for sending again (its message was
+ * lost); marks it as delivered before (attempts at least 1) so the consumer reads its counts back.
+ * Null when it is not such a batch.
+ */
+export async function reclaimStaleBatch(
+  db: Db,
+  importId: string,
+  sequence: number,
+  olderThan: string,
+  now: string,
+): Promise<BatchRow | null> {
+  const [rows = []] = await batchRows(db, [
+    sql`UPDATE import_batches SET attempts = max(attempts, 1), updated_at = ${now}
+        WHERE import_id = ${importId} AND sequence = ${sequence} AND status = 'queued' AND updated_at < ${olderThan}
+        RETURNING ${batchColumns}`,
+  ]);
+  return rows[0] ? batchOf(rows[0]) : null;
+}
+
+/** Undoes reclaimStaleBatch when the message could not be sent, so the next resend reclaims it again. */
+export async function unclaimBatch(db: Db, importId: string, sequence: number, updatedAt: string): Promise<void> {
+  await batchRows(db, [
+    sql`UPDATE import_batches SET updated_at = ${updatedAt}
+        WHERE import_id = ${importId} AND sequence = ${sequence} AND status = 'queued'`,
+  ]);
+}
+
+/**
+ * Records a batch processed with its counts. Only the first delivery that gets here records anything:
+ * a batch already done keeps the counts it has.
+ */
+export async function recordBatchDone(
+  db: Db,
+  importId: string,
+  sequence: number,
+  counts: BatchCounts,
+  attempts: number,
+  now: string,
+): Promise<void> {
+  await batchRows(db, [
+    sql`UPDATE import_batches SET status = 'done', accepted = ${counts.accepted}, duplicates = ${counts.duplicates},
+          suppressed = ${counts.suppressed}, ignored = ${counts.ignored}, merges = ${counts.merges},
+          ignored_identifiers = ${counts.ignoredIdentifiers}, attempts = ${attempts}, error = NULL,
+          updated_at = ${now}
+        WHERE import_id = ${importId} AND sequence = ${sequence} AND status <> 'done'`,
+  ]);
+}
+
+/** Records a batch failed with its error, unless it is done already. */
+export async function recordBatchFailed(
+  db: Db,
+  importId: string,
+  sequence: number,
+  error: string,
+  attempts: number,
+  now: string,
+): Promise<void> {
+  await batchRows(db, [
+    sql`UPDATE import_batches SET status = 'failed', error = ${error}, attempts = ${attempts}, updated_at = ${now}
+        WHERE import_id = ${importId} AND sequence = ${sequence} AND status <> 'done'`,
+  ]);
+}
+
+/** Counts the delivery attempt of a batch still being processed (shown while it is retried). */
+export async function recordBatchAttempt(db: Db, importId: string, sequence: number, attempts: number, now: string) {
+  await batchRows(db, [
+    sql`UPDATE import_batches SET attempts = ${attempts}, updated_at = ${now}
+        WHERE import_id = ${importId} AND sequence = ${sequence} AND status = 'queued'`,
+  ]);
+}
+
+/**
+ * Of `orderIds`, the orders stored with `createdAt` exactly: the ones a batch received at that instant
+ * wrote, whichever delivery of it wrote them. With their stored recommendation id, to tell the
+ * attributions ingestion ignored.
+ */
+export async function ordersWrittenAt(
+  db: Db,
+  orderIds: readonly string[],
+  createdAt: string,
+): Promise<Map<string, string | null>> {
+  const [rows = []] = await batchRows(db, [
+    sql`SELECT id, recommendation_id FROM orders
+        WHERE id IN (SELECT value FROM ${jsonEach([...new Set(orderIds)])}) AND created_at = ${createdAt}`,
+  ]);
+  return new Map(
+    rows.map((row) => [String(row.id), row.recommendation_id === null ? null : String(row.recommendation_id)]),
+  );
+}
+
+export interface BatchTally extends BatchCounts {
+  status: BatchStatus;
+  batches: number;
+  orders: number;
+  updatedAt: string;
+}
+
+/** Batches, orders and counts of an import, per status. */
+export async function batchTallies(db: Db, importId: string): Promise<BatchTally[]> {
+  const [rows = []] = await batchRows(db, [
+    sql`SELECT status, count(*) AS batches, sum(orders) AS orders, sum(accepted) AS accepted,
+          sum(duplicates) AS duplicates, sum(suppressed) AS suppressed, sum(ignored) AS ignored,
+          sum(merges) AS merges, sum(ignored_identifiers) AS ignored_identifiers, max(updated_at) AS updated_at
+        FROM import_batches WHERE import_id = ${importId} GROUP BY status`,
+  ]);
+  return rows.map((row) => ({
+    status: row.status as BatchStatus,
+    batches: Number(row.batches),
+    orders: Number(row.orders),
+    accepted: Number(row.accepted),
+    duplicates: Number(row.duplicates),
+    suppressed: Number(row.suppressed),
+    ignored: Number(row.ignored),
+    merges: Number(row.merges),
+    ignoredIdentifiers: Number(row.ignored_identifiers),
+    updatedAt: String(row.updated_at),
+  }));
+}
+
+/** A page of an import's batches in sequence order, of one status or all, after sequence `after`. */
+export async function batchesPage(
+  db: Db,
+  importId: string,
+  status: BatchStatus | undefined,
+  after: number,
+  limit: number,
+): Promise<BatchRow[]> {
+  const [rows = []] = await batchRows(db, [
+    status
+      ? sql`SELECT ${batchColumns} FROM import_batches
+            WHERE import_id = ${importId} AND status = ${status} AND sequence > ${after}
+            ORDER BY sequence LIMIT ${limit}`
+      : sql`SELECT ${batchColumns} FROM import_batches
+            WHERE import_id = ${importId} AND sequence > ${after} ORDER BY sequence LIMIT ${limit}`,
+  ]);
+  return rows.map(batchOf);
+}

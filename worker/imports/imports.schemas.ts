@@ -1,0 +1,85 @@
+// Wire format of bulk imports through the queue (POST /v1/imports …): the batch body is the body of
+// POST /v1/orders plus its sequence number, validated by the same schema.
+import * as z from "zod";
+import { textField } from "../http/fields.schemas.ts";
+import { ordersBatchSchema } from "../orders/orders.schemas.ts";
+
+/**
+ * Cloudflare Queues carries at most 128 KB per message (128,000 bytes, as the local queue counts it),
+ * and one batch is one message: a body or message larger than this is refused with 413.
+ */
+export const maxImportMessageBytes = 128_000;
+/** Sequence numbers are the client's batch numbers (0, 1, 2 …). */
+export const maxSequence = 10_000_000;
+
+export const createImportSchema = z.strictObject({
+  source: textField(200).optional(),
+  expectedBatches: z.number().int().min(1).max(maxSequence).optional(),
+});
+
+export const importBatchSchema = ordersBatchSchema.safeExtend({
+  sequence: z.number().int().min(0).max(maxSequence),
+});
+
+export const importIdSchema = z.strictObject({ id: z.string().regex(/^imp_[0-9a-f]{20}$/, "is not an import id") });
+
+export const batchStatuses = ["queued", "done", "failed"] as const;
+export type BatchStatus = (typeof batchStatuses)[number];
+
+export const batchesQuerySchema = z.strictObject({
+  status: z.enum(batchStatuses).optional(),
+  /** The `next` of the previous page: batches with a greater sequence. */
+  after: z.coerce.number().int().min(-1).max(maxSequence).default(-1),
+  limit: z.coerce.number().int().min(1).max(1000).default(500),
+});
+
+/** One queue message: a batch of an import, as accepted (orders already validated and normalised). */
+export const importMessageSchema = z.strictObject({
+  importId: z.string(),
+  sequence: z.number().int().min(0),
+  receivedAt: z.string(),
+  orders: ordersBatchSchema.shape.orders,
+});
+export type ImportMessage = z.infer<typeof importMessageSchema>;
+
+const totalsShape = {
+  accepted: z.number(),
+  duplicates: z.number(),
+  suppressed: z.number(),
+  ignored: z.number(),
+  merges: z.number(),
+  ignoredIdentifiers: z.number(),
+};
+
+export const batchViewSchema = z.object({
+  sequence: z.number(),
+  status: z.enum(batchStatuses),
+  orders: z.number(),
+  ...totalsShape,
+  attempts: z.number(),
+  error: z.string().nullable(),
+  receivedAt: z.string(),
+  updatedAt: z.string(),
+});
+export type BatchView = z.infer<typeof batchViewSchema>;
+
+export const importViewSchema = z.object({
+  id: z.string(),
+  source: z.string().nullable(),
+  status: z.enum(["open", "done", "failed"]),
+  expectedBatches: z.number().nullable(),
+  batches: z.object({ received: z.number(), queued: z.number(), done: z.number(), failed: z.number() }),
+  orders: z.object({ received: z.number(), processed: z.number() }),
+  totals: z.object(totalsShape),
+  failedBatches: z.array(batchViewSchema),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  finishedAt: z.string().nullable(),
+});
+export type ImportView = z.infer<typeof importViewSchema>;
+
+export const importResponseSchema = z.object({ data: importViewSchema });
+export const batchResponseSchema = z.object({ data: batchViewSchema });
+export const batchesResponseSchema = z.object({
+  data: z.object({ batches: z.array(batchViewSchema), next: z.number().nullable() }),
+});
