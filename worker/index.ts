@@ -3,6 +3,7 @@ import { createApp } from "./app.ts";
 import type { Env } from "./env.ts";
 
 export { NightlyModelWorkflow } from "./jobs/nightly.workflow.ts";
+export { CustomerShard } from "./shards/customer-shard.ts";
 
 const app = createApp();
 
