@@ -73,7 +73,7 @@ function parseOptions(args: string[]): Options {
   };
 }
 
-const accountOf = (index: number) => `scale-${index}`;
+export const accountOf = (index: number) => `scale-${index}`;
 /** Random-looking and stable, like the ids ingestion makes (the nightly sample relies on that). */
 const customerIdOf = (index: number) => `c_${createHash("sha256").update(accountOf(index)).digest("hex").slice(0, 20)}`;
 
@@ -107,7 +107,7 @@ interface Seeded {
 }
 
 /** Writes `size` generated customers with their orders, identity, summary and category stats. */
-async function seedCustomers(d1: D1Database, size: number): Promise<Seeded> {
+export async function seedCustomers(d1: D1Database, size: number): Promise<Seeded> {
   const { binding, meter } = meteredD1(d1);
   const client = { $client: binding };
   const now = new Date();
