@@ -1,5 +1,6 @@
 // `npm run db:generate [-- --name <short>]`: drizzle-kit generate for each database (db/databases.ts),
-// with the same arguments. A database whose schema did not change gets no migration.
+// with the same arguments. A database whose schema did not change gets no migration. Then the customer
+// shards' list of the main database's migrations (cli/shard-migrations.ts) is rewritten.
 import { execFileSync } from "node:child_process";
 import path from "node:path";
 import { databases } from "../db/databases.ts";
@@ -13,3 +14,7 @@ for (const database of databases) {
     { cwd: root, stdio: "inherit" },
   );
 }
+execFileSync(process.execPath, ["--import", "tsx", path.join(root, "cli/shard-migrations.ts")], {
+  cwd: root,
+  stdio: "inherit",
+});

@@ -5,6 +5,7 @@ import type { Env } from "./env.ts";
 import { consumeImportBatches } from "./imports/imports.consumer.ts";
 
 export { NightlyModelWorkflow } from "./jobs/nightly.workflow.ts";
+export { CustomerShard } from "./shards/customer-shard.ts";
 
 const app = createApp();
 

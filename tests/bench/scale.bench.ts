@@ -73,7 +73,7 @@ function parseOptions(args: string[]): Options {
   };
 }
 
-const accountOf = (index: number) => `scale-${index}`;
+export const accountOf = (index: number) => `scale-${index}`;
 /** Random-looking and stable, like the ids ingestion makes (the nightly sample relies on that). */
 const customerIdOf = (index: number) => `c_${createHash("sha256").update(accountOf(index)).digest("hex").slice(0, 20)}`;
 

@@ -1,0 +1,167 @@
+// A known shopper's read through one customer shard (a SQLite-backed Durable Object, the product's
+// CustomerShard) next to the same read from D1, with the same data in both, measured in one run under
+// wrangler's dev server (workerd, local D1, local Durable Objects). For each size it loads that many
+// generated customers (the generator and rows of `npm run bench -- scale`) into a fresh D1 and into
+// one shard, then alternates, in rounds, four requests for many distinct shoppers:
+// - D1 bare: one row by primary key from D1 (the floor a request path is compared with),
+// - D1 shopper: the recommendation path's shopper read (`loadShopper`, one D1 batch),
+// - shard bare: one row by primary key through one call to the shard,
+// - shard shopper: the same `loadShopper`, run inside the shard through one call.
+// Prints the figures, the ratios to D1 bare, and the shard's bytes per customer; writes them as JSON.
+// Usage: npm run bench -- shard [--sizes 10000,100000] [--requests 400] [--connections 8] [--out file.json]
+import { execFile } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { unstable_startWorker } from "wrangler";
+import { hashIdentifiers } from "../../worker/identity/identity.keys.ts";
+import { freePort, testSecrets } from "../fixtures/wrangler-dev.ts";
+import { fmt, type LoadResult, load, medianRound } from "./measure.ts";
+import { accountOf, seedCustomers } from "./scale.bench.ts";
+
+const root = path.resolve(import.meta.dirname, "../..");
+const config = path.join(root, "tests/bench/shard/wrangler.toml");
+const shoppers = 2000;
+const run = promisify(execFile);
+// Offline: wrangler would otherwise try to fetch the `cf` object of requests from Cloudflare.
+process.env.CLOUDFLARE_CF_FETCH_ENABLED = "false";
+
+function parseOptions(args: string[]) {
+  const value = (name: string) => {
+    const index = args.indexOf(`--${name}`);
+    return index >= 0 ? args[index + 1] : undefined;
+  };
+  return {
+    sizes: (value("sizes") ?? "10000,100000").split(",").map(Number),
+    requests: Number(value("requests") ?? 400),
+    connections: Number(value("connections") ?? 8),
+    out: path.resolve(value("out") ?? path.join(root, ".wrangler/bench/shard.json")),
+  };
+}
+
+/**
+ * The part of a D1 binding the seeding uses (prepare, bind, batch), sent to the bench worker, which
+ * runs each batch on D1 or in the shard and answers D1's results.
+ */
+function remoteD1(url: string, into: "d1" | "shard"): D1Database {
+  const statement = (sql: string, params: unknown[] = []) => ({
+    sql,
+    params,
+    bind: (...values: unknown[]) => statement(sql, values),
+  });
+  return {
+    prepare: (sql: string) => statement(sql),
+    batch: async (statements: { sql: string; params: unknown[] }[]) => {
+      const response = await fetch(`${url}/load?into=${into}`, {
+        method: "POST",
+        body: JSON.stringify(statements.map(({ sql, params }) => ({ sql, params }))),
+      });
+      if (!response.ok) throw new Error(`loading into ${into}: ${response.status} ${await response.text()}`);
+      return response.json();
+    },
+  } as unknown as D1Database;
+}
+
+async function measure(url: string, size: number, options: ReturnType<typeof parseOptions>) {
+  const count = Math.min(shoppers, size);
+  const picked = Array.from({ length: count }, (_, k) => Math.floor((k * size) / count));
+  const keys = await Promise.all(
+    picked.map(
+      async (index) =>
+        (await hashIdentifiers({ account: accountOf(index) }, testSecrets.IDENTITY_HASH_SECRET)).identities[0]!.key,
+    ),
+  );
+  const ids = picked.map((index) => `c_missing_${index}`);
+  const kinds = {
+    "D1 bare": (i: number) => fetch(`${url}/d1/bare?id=${ids[i % count]}`),
+    "D1 shopper": (i: number) => fetch(`${url}/d1/shopper?key=${encodeURIComponent(keys[i % count]!)}`),
+    "shard bare": (i: number) => fetch(`${url}/shard/bare?id=${ids[i % count]}`),
+    "shard shopper": (i: number) => fetch(`${url}/shard/shopper?key=${encodeURIComponent(keys[i % count]!)}`),
+  };
+  // Both reads answer real rows: a shopper read that found nobody would flatter the figures.
+  const probe = (await (await kinds["shard shopper"](0)).json()) as { summary: unknown };
+  const probeD1 = (await (await kinds["D1 shopper"](0)).json()) as { summary: unknown };
+  if (!probe.summary || !probeD1.summary) throw new Error("the shopper read found no summary: seeding failed");
+  for (let i = 0; i < 40; i++) for (const send of Object.values(kinds)) await (await send(i)).arrayBuffer();
+  const rounds = new Map<string, LoadResult[]>(Object.keys(kinds).map((name) => [name, []]));
+  for (let round = 0; round < 3; round++)
+    for (const [name, send] of Object.entries(kinds))
+      rounds
+        .get(name)
+        ?.push(await load(options.requests, options.connections, (i) => send(i + round * options.requests)));
+  return Object.fromEntries([...rounds].map(([name, results]) => [name, medianRound(results)]));
+}
+
+async function runSize(size: number, options: ReturnType<typeof parseOptions>) {
+  const persistDir = mkdtempSync(path.join(tmpdir(), "patron-shard-"));
+  try {
+    await run(path.join(root, "node_modules/.bin/wrangler"), [
+      "d1",
+      "migrations",
+      "apply",
+      "DB",
+      "--local",
+      "--config",
+      config,
+      "--persist-to",
+      persistDir,
+    ]);
+    const port = await freePort();
+    const worker = await unstable_startWorker({
+      config,
+      dev: {
+        server: { hostname: "127.0.0.1", port },
+        persist: persistDir,
+        inspector: false,
+        watch: false,
+        logLevel: "warn",
+      },
+    });
+    await worker.ready;
+    const url = `http://127.0.0.1:${port}`;
+    try {
+      console.log(`loading ${size} customers into D1`);
+      const inD1 = await seedCustomers(remoteD1(url, "d1"), size);
+      console.log(`loading ${size} customers into one shard`);
+      const inShard = await seedCustomers(remoteD1(url, "shard"), size);
+      const figures = await measure(url, size, options);
+      const floor = figures["D1 bare"]!.requestsPerSecond;
+      return {
+        customers: inShard.customers,
+        orders: inShard.orders,
+        lines: inShard.lines,
+        storage: {
+          d1BytesPerCustomer: inD1.databaseBytes / inD1.customers,
+          shardBytesPerCustomer: inShard.databaseBytes / inShard.customers,
+        },
+        requests: figures,
+        ratios: Object.fromEntries(
+          Object.entries(figures).map(([name, figure]) => [name, figure.requestsPerSecond / floor]),
+        ),
+      };
+    } finally {
+      await worker.dispose();
+    }
+  } finally {
+    rmSync(persistDir, { recursive: true, force: true });
+  }
+}
+
+export default async function shardBench(args: string[]) {
+  const options = parseOptions(args);
+  const results = [];
+  for (const size of options.sizes) {
+    if (!Number.isInteger(size) || size <= 0) throw new Error(`--sizes takes positive customer counts, got ${size}`);
+    const result = await runSize(size, options);
+    results.push(result);
+    console.log(
+      `${result.customers} customers (${result.orders} orders): D1 ${(result.storage.d1BytesPerCustomer / 1024).toFixed(1)} KiB per customer, shard ${(result.storage.shardBytesPerCustomer / 1024).toFixed(1)} KiB`,
+    );
+    for (const [name, figure] of Object.entries(result.requests))
+      console.log(`  ${name.padEnd(14)} ${fmt(figure)}  ratio to D1 bare ${result.ratios[name]!.toFixed(2)}`);
+  }
+  mkdirSync(path.dirname(options.out), { recursive: true });
+  writeFileSync(options.out, `${JSON.stringify({ measuredAt: new Date().toISOString(), results }, null, 2)}\n`);
+  console.log(`wrote ${options.out}`);
+}

@@ -1,0 +1,50 @@
+// A customer shard: a SQLite-backed Durable Object holding the data of the customers whose ids hash to
+// it (docs/scaling.md). It runs the same repositories as the single D1 database, through D1's
+// statement interface over its own storage (db/durable-d1.ts), on the same schema (the main
+// database's migrations, applied when the object starts). Its methods are called over Durable Object
+// RPC; each runs inside the object, so its reads are in-process and its batches are transactions.
+import { DurableObject } from "cloudflare:workers";
+import { drizzle } from "drizzle-orm/d1";
+import { drizzle as durableDrizzle } from "drizzle-orm/durable-sqlite";
+import { migrate } from "drizzle-orm/durable-sqlite/migrator";
+import { durableD1 } from "../../db/durable-d1.ts";
+import * as schema from "../../db/schema.ts";
+import { shardMigrations } from "../../db/shard-migrations.ts";
+import type { Db, Env } from "../env.ts";
+import { enabledMatchKeys, matchKinds } from "../identity/match-keys.ts";
+import { phoneRegion } from "../identity/phone.ts";
+import { ingestOrders } from "../orders/ingest.ts";
+import type { OrderInput } from "../orders/orders.schemas.ts";
+import { attributionSettings } from "../recommendations/attribution.ts";
+import { loadShopper, type ShopperData } from "../recommendations/recommendations.repo.ts";
+
+export class CustomerShard extends DurableObject<Env> {
+  private readonly db: Db;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.db = drizzle(durableD1(ctx.storage), { schema }) as Db;
+    // Before any call: a new or older shard is brought to the current schema, in one transaction.
+    ctx.blockConcurrencyWhile(async () => {
+      await migrate(durableDrizzle(ctx.storage), shardMigrations);
+    });
+  }
+
+  /** POST /v1/orders for orders already validated by the route: the same ingestion, in this shard. */
+  async ingest(orders: OrderInput[], now: string) {
+    return ingestOrders(
+      this.db,
+      this.env.IDENTITY_HASH_SECRET,
+      orders,
+      new Date(now),
+      attributionSettings(this.env),
+      phoneRegion(this.env.PHONE_DEFAULT_REGION),
+      matchKinds(enabledMatchKeys(this.env.EXPORT_MATCH_KEYS)),
+    );
+  }
+
+  /** What GET /v1/recommendations reads for a signed-in account (one local read). */
+  async shopper(accountKey: string, now: string, usualProducts = false): Promise<ShopperData> {
+    return loadShopper(this.db, accountKey, new Date(now), { usualProducts });
+  }
+}
