@@ -27,6 +27,7 @@ interface ImportView {
   status: "open" | "done" | "failed";
   batches: { received: number; queued: number; done: number; failed: number };
   orders: { received: number; processed: number };
+  totals: { accepted: number; duplicates: number };
 }
 
 interface BatchView {
@@ -137,13 +138,16 @@ export async function runQueuedImport<T>(options: QueuedImportOptions<T>): Promi
 
   // The progress shown: records skipped as confirmed, then orders the queue processed since the start.
   let skippedRecords = 0;
-  let processedAtStart: number | null = null;
+  // The running accepted/duplicate counts likewise, until the batches' own counts replace them.
+  let atStart: ImportView | null = null;
   const showProgress = async (): Promise<ImportView> => {
-    const view = await options.client.get<ImportView>(`/v1/imports/${importId}`);
-    processedAtStart ??= view.data.orders.processed;
-    progress.records = skippedRecords + Math.max(0, view.data.orders.processed - processedAtStart);
+    const { data: view } = await options.client.get<ImportView>(`/v1/imports/${importId}`);
+    atStart ??= view;
+    progress.records = skippedRecords + Math.max(0, view.orders.processed - atStart.orders.processed);
+    progress.totals.accepted = Math.max(0, view.totals.accepted - atStart.totals.accepted);
+    progress.totals.duplicates = Math.max(0, view.totals.duplicates - atStart.totals.duplicates);
     options.onProgress?.(progress);
-    return view.data;
+    return view;
   };
   await showProgress();
 
@@ -204,6 +208,7 @@ export async function runQueuedImport<T>(options: QueuedImportOptions<T>): Promi
   while ((await showProgress()).batches.queued > 0) await sleep(pollIntervalMs);
 
   const failed: QueuedImportResult["failed"] = [];
+  progress.totals = emptyTotals();
   for await (const batch of batchesOfImport(options.client, importId)) {
     if (!sent.has(batch.sequence)) continue;
     progress.batches++;

@@ -41,6 +41,7 @@ async function importApi(failing: number) {
       status: count("failed") > 0 ? "failed" : "done",
       batches: { received: all.length, queued: 0, done: count("done"), failed: count("failed") },
       orders: { received: all.reduce((sum, b) => sum + b.orders, 0), processed: all.reduce((s, b) => s + b.orders, 0) },
+      totals: { accepted: all.reduce((sum, b) => sum + b.accepted, 0), duplicates: 0 },
     };
   };
   const server = createServer((request, response) => {

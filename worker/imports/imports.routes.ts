@@ -68,7 +68,7 @@ function batchView({ digest: _digest, ...batch }: BatchRow): BatchView {
  * expected have arrived, `failed` when every batch is processed but some failed (resending one
  * requeues it), `done` when every batch is processed and none failed.
  */
-export function importView(row: ImportRow, tallies: readonly BatchTally[], failed: readonly BatchRow[]): ImportView {
+function importView(row: ImportRow, tallies: readonly BatchTally[], failed: readonly BatchRow[]): ImportView {
   const of = (status: BatchTally["status"]) => tallies.find((tally) => tally.status === status);
   const count = (status: BatchTally["status"]) => of(status)?.batches ?? 0;
   const batches = { queued: count("queued"), done: count("done"), failed: count("failed") };
