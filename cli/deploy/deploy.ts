@@ -1,5 +1,6 @@
 // `npm run deploy`, the one command: build without the demo storefront, check wrangler.toml and the
-// Worker's secrets, apply the remote D1 migrations, deploy the Worker. Each step says what it runs;
+// Worker's secrets, apply the remote D1 migrations, create the queues the Worker uses when missing,
+// deploy the Worker. Each step says what it runs;
 // the first failure stops everything after it with a message saying what to do.
 import { execFileSync } from "node:child_process";
 import path from "node:path";
@@ -19,9 +20,12 @@ const wrangler = path.join(root, "node_modules/.bin/wrangler");
 /** Runs a command; `capture` returns its stdout instead of streaming it. Throws on a non-zero exit. */
 export type Runner = (command: string, args: string[], options?: { capture?: boolean }) => string;
 
+/** wrangler.toml as the deploy reads it: the settings the pre-flight checks, and the queues the Worker uses. */
+export type DeployTarget = Omit<DeployConfig, "secretNames"> & { queues?: readonly string[] };
+
 export interface DeployIo {
   run: Runner;
-  readConfig: () => Omit<DeployConfig, "secretNames">;
+  readConfig: () => DeployTarget;
   log: (line: string) => void;
 }
 
@@ -75,6 +79,19 @@ export function deploy(io: DeployIo): void {
       action: () => io.run(wrangler, ["d1", "migrations", "apply", name, "--remote"]),
       hint: "nothing was deployed; the Worker still runs the previous version. Fix the migration error above and run again (migrations already applied are skipped).",
     })),
+    // A queue must exist before a Worker that produces to it deploys; creating one is safe to repeat.
+    ...(config.queues ?? []).map((queue) => ({
+      title: `Making sure the ${queue} queue exists (wrangler queues info ${queue}, created when missing)`,
+      action: () => {
+        try {
+          io.run(wrangler, ["queues", "info", queue], { capture: true });
+          io.log(`  ✓ ${queue} exists`);
+        } catch {
+          io.run(wrangler, ["queues", "create", queue]);
+        }
+      },
+      hint: "the migrations are applied but the new Worker is not deployed; check `npx wrangler queues list` and run again.",
+    })),
     {
       title: "Deploying the Worker (wrangler deploy)",
       action: () => io.run(wrangler, ["deploy"]),
@@ -106,7 +123,7 @@ const runCommand: Runner = (command, args, options = {}) => {
   return options.capture ? output : "";
 };
 
-async function readWranglerConfig(): Promise<Omit<DeployConfig, "secretNames">> {
+async function readWranglerConfig(): Promise<DeployTarget> {
   const { unstable_readConfig } = await import("wrangler");
   const config = unstable_readConfig({ config: path.join(root, "wrangler.toml") });
   return {
@@ -115,6 +132,7 @@ async function readWranglerConfig(): Promise<Omit<DeployConfig, "secretNames">> 
       binding: database.binding,
       database_id: database.database_id,
     })),
+    queues: [...new Set<string>(config.queues.producers.map((producer: { queue: string }) => producer.queue))],
   };
 }
 

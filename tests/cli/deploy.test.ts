@@ -109,7 +109,7 @@ describe("deploy pre-flight", () => {
 });
 
 describe("npm run deploy", () => {
-  function harness(options: { secrets?: string[]; failOn?: string } = {}) {
+  function harness(options: { secrets?: string[]; failOn?: string; queues?: string[] } = {}) {
     const calls: string[] = [];
     const lines: string[] = [];
     const run: Runner = (command, args) => {
@@ -122,13 +122,13 @@ describe("npm run deploy", () => {
     };
     const io = {
       run,
-      readConfig: () => ({ vars: ready.vars, databases: ready.databases }),
+      readConfig: () => ({ vars: ready.vars, databases: ready.databases, queues: options.queues ?? ["patron-import"] }),
       log: (line: string) => lines.push(line),
     };
     return { io, calls, lines };
   }
 
-  it("builds without the demo, checks, migrates both remote databases, then deploys", () => {
+  it("builds without the demo, checks, migrates both remote databases, checks the queue, then deploys", () => {
     const { io, calls, lines } = harness();
     deploy(io);
     expect(calls).toEqual([
@@ -137,9 +137,26 @@ describe("npm run deploy", () => {
       "wrangler secret list --format json",
       "wrangler d1 migrations apply patron --remote",
       "wrangler d1 migrations apply patron-events --remote",
+      "wrangler queues info patron-import",
       "wrangler deploy",
     ]);
-    expect(lines.filter((line) => /^\n\[\d\/6\]/.test(line))).toHaveLength(6);
+    expect(lines.filter((line) => /^\n\[\d\/7\]/.test(line))).toHaveLength(7);
+  });
+
+  it("creates a missing queue before deploying", () => {
+    const { io, calls } = harness({ failOn: "queues info" });
+    deploy(io);
+    expect(calls.slice(-3)).toEqual([
+      "wrangler queues info patron-import",
+      "wrangler queues create patron-import",
+      "wrangler deploy",
+    ]);
+  });
+
+  it("stops before deploying when the queue can be neither found nor created", () => {
+    const { io, calls } = harness({ failOn: "queues" });
+    expect(() => deploy(io)).toThrow(/stopped at step 6 .*queue/);
+    expect(calls).not.toContain("wrangler deploy");
   });
 
   it("stops before migrating when a secret is missing, and says what to set", () => {
