@@ -457,19 +457,28 @@ export async function transitionsSince(db: Db, since: string, afterId: number, l
     WHERE at >= ${since} AND id > ${afterId} ORDER BY id LIMIT ${limit}`);
 }
 
+/** One run's transitions after `afterId`, in id order: a range of stage_transitions_run_id_idx. */
+export function transitionsOfRunQuery(runId: string, afterId: number, limit: number) {
+  return sql`
+    SELECT id, customer_id, from_stage, to_stage, at, run_id FROM stage_transitions
+    WHERE run_id = ${runId} AND id > ${afterId} ORDER BY id LIMIT ${limit}`;
+}
+
 /** One run's transitions, a page at a time, for the webhook. */
 export async function transitionsOfRun(db: Db, runId: string, afterId: number, limit: number) {
-  return db.all<TransitionRow>(sql`
-    SELECT id, customer_id, from_stage, to_stage, at, run_id FROM stage_transitions
-    WHERE run_id = ${runId} AND id > ${afterId} ORDER BY id LIMIT ${limit}`);
+  return db.all<TransitionRow>(transitionsOfRunQuery(runId, afterId, limit));
 }
 
 export async function jobRun(db: Db, runId: string) {
   return db.query.jobRuns.findFirst({ where: (r, { eq }) => eq(r.id, runId) });
 }
 
+/** How many transitions one run recorded: read along stage_transitions_run_id_idx, not every run's. */
+export const countTransitionsQuery = (runId: string) =>
+  sql`SELECT count(*) AS n FROM stage_transitions WHERE run_id = ${runId}`;
+
 export async function countTransitions(db: Db, runId: string): Promise<number> {
-  const row = await db.get<{ n: number }>(sql`SELECT count(*) AS n FROM stage_transitions WHERE run_id = ${runId}`);
+  const row = await db.get<{ n: number }>(countTransitionsQuery(runId));
   return row?.n ?? 0;
 }
 

@@ -1,1 +1,0 @@
-CREATE INDEX `orders_placed_idx` ON `orders` (`placed_at`,`id`);
