@@ -323,6 +323,8 @@ export const stageTransitions = sqliteTable(
   (t) => [
     index("stage_transitions_at_idx").on(t.at),
     uniqueIndex("stage_transitions_run_idx").on(t.customerId, t.runId),
+    // One run's transitions (the nightly count and webhook pages), without reading every run's.
+    index("stage_transitions_run_id_idx").on(t.runId),
   ],
 );
 

@@ -15,6 +15,7 @@ import m0010 from "./migrations/0010_audience_members_customer.sql";
 import m0011 from "./migrations/0011_events_db.sql";
 import m0012 from "./migrations/0012_orders_placed.sql";
 import m0013 from "./migrations/0013_imports.sql";
+import m0014 from "./migrations/0014_stage_transitions_run.sql";
 import journal from "./migrations/meta/_journal.json";
 
 export const shardMigrations = {
@@ -34,5 +35,6 @@ export const shardMigrations = {
     m0011,
     m0012,
     m0013,
+    m0014,
   },
 };

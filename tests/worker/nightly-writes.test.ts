@@ -6,6 +6,7 @@ import { drizzle } from "drizzle-orm/d1";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as schema from "../../db/schema.ts";
 import type { PopulationModels } from "../../worker/core/profile/population-models.ts";
+import { type ScoreFigures, scoreChanged } from "../../worker/core/profile/score-change.ts";
 import type { PopulationStats } from "../../worker/core/ranking/population.ts";
 import type { Db } from "../../worker/env.ts";
 import {
@@ -87,6 +88,31 @@ async function storedLapses() {
   return results;
 }
 
+function lapsesByCustomer(rows: Record<string, unknown>[]) {
+  const byCustomer = new Map<string, string[]>();
+  for (const row of rows)
+    byCustomer.set(row.customer_id as string, [
+      ...(byCustomer.get(row.customer_id as string) ?? []),
+      row.category_id as string,
+    ]);
+  return byCustomer;
+}
+
+/** A stored score row as the comparison the job makes reads it. */
+const figuresOf = (row: ScoreRow, lapsedCategories: string[]): ScoreFigures => ({
+  stage: row.stage,
+  valueTier: row.value_tier as string,
+  discountSensitivity: row.discount_sensitivity as string | null,
+  offerGuidance: row.offer_guidance as string | null,
+  clv12: row.clv_12,
+  clv24: row.clv_24 as number,
+  clvAtStake: row.clv_at_stake as number,
+  probabilityAlive: row.probability_alive as number,
+  overdueRatio: row.overdue_ratio as number,
+  expectedNextOrderAt: row.expected_next_order_at as string,
+  lapsedCategories,
+});
+
 async function transitionsOf(runId: string) {
   const { results } = await env.DB.prepare(
     "SELECT customer_id, from_stage, to_stage FROM stage_transitions WHERE run_id = ? ORDER BY customer_id",
@@ -166,6 +192,28 @@ describe("nightly scoring writes only changed scores", () => {
     // Progress still counts every customer the run scored.
     expect(second.scored).toBe(customers);
     expect((await jobRun(drizzle(env.DB, { schema }) as unknown as Db, "writes-2"))?.processed).toBe(customers);
+  });
+
+  it("leaves what lists and audiences read as a full rescore would write it: labels exact, figures within tolerance", async () => {
+    const kept = await storedScores();
+    const keptLapses = lapsesByCustomer(await storedLapses());
+    await env.DB.batch([
+      env.DB.prepare("DELETE FROM customer_scores"),
+      env.DB.prepare("DELETE FROM customer_category_lapses"),
+    ]);
+    // The same instant and data: the same fits, every customer written afresh.
+    await scoringRun("writes-full", nextDay);
+    const full = await storedScores();
+    const fullLapses = lapsesByCustomer(await storedLapses());
+    expect([...full.keys()]).toEqual([...kept.keys()]);
+    for (const [id, fresh] of full) {
+      const stored = kept.get(id) as ScoreRow;
+      const labels = (row: ScoreRow) => [row.stage, row.value_tier, row.discount_sensitivity, row.offer_guidance];
+      expect(labels(stored), id).toEqual(labels(fresh));
+      expect(keptLapses.get(id) ?? [], id).toEqual(fullLapses.get(id) ?? []);
+      const figures = figuresOf(stored, keptLapses.get(id) ?? []);
+      expect(scoreChanged(figures, figuresOf(fresh, fullLapses.get(id) ?? []), nextDay), id).toBe(false);
+    }
   });
 
   it("rewrites the customers whose orders or stored figures changed, and only them", async () => {

@@ -11,7 +11,13 @@ import { beforeAll, describe, expect, it } from "vitest";
 import * as schema from "../../db/schema.ts";
 import { createApp } from "../../worker/app.ts";
 import { signShopperToken } from "../../worker/http/shopper-token.ts";
-import { copurchaseQuery, fitSampleQuery, productSalesQuery } from "../../worker/jobs/nightly.repo.ts";
+import {
+  copurchaseQuery,
+  countTransitionsQuery,
+  fitSampleQuery,
+  productSalesQuery,
+  transitionsOfRunQuery,
+} from "../../worker/jobs/nightly.repo.ts";
 import { adminKey, anOrder, apiKey, uniquePrefix } from "../fixtures/builders.ts";
 
 const app = createApp();
@@ -207,7 +213,7 @@ describe("the nightly job's fit sample", () => {
   });
 });
 
-describe("the nightly job's reads of the newest orders", () => {
+describe("the nightly job's bounded reads", () => {
   const planOf = async (query: SQL) => {
     const db = drizzle(env.DB, { schema });
     return (await db.all<{ detail: string }>(sql`EXPLAIN QUERY PLAN ${query}`)).map((step) => step.detail);
@@ -230,5 +236,14 @@ describe("the nightly job's reads of the newest orders", () => {
     expect(plan).toContain("SEARCH orders USING COVERING INDEX orders_placed_idx (placed_at>? AND placed_at<?)");
     expect(readsLinesByOrder(plan), plan.join("; ")).toBe(true);
     expect(plan.filter((step) => /^SCAN (orders|order_lines|l|o)\b/.test(step))).toEqual([]);
+  });
+
+  it("counts and pages one run's transitions along stage_transitions_run_id_idx, not every run's", async () => {
+    expect(await planOf(countTransitionsQuery("run-1"))).toEqual([
+      "SEARCH stage_transitions USING COVERING INDEX stage_transitions_run_id_idx (run_id=?)",
+    ]);
+    expect(await planOf(transitionsOfRunQuery("run-1", 10, 1000))).toEqual([
+      "SEARCH stage_transitions USING INDEX stage_transitions_run_id_idx (run_id=? AND rowid>?)",
+    ]);
   });
 });

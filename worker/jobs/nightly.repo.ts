@@ -20,8 +20,13 @@ import type { CategoryStat, Product } from "../core/ranking/types.ts";
 import type { Db } from "../env.ts";
 import { modelNames, saveModels } from "../models/models.repo.ts";
 
-/** Customers used to fit the population models; beyond this a sample is fitted (fitSampleQuery). */
-const maxFitCustomers = 200_000;
+/**
+ * Customers used to fit the population models; beyond this a sample is fitted (fitSampleQuery). The
+ * fit's CPU time grows with the sample: 17.8 s for 100,000 customers measured (docs/scaling.md), so
+ * this keeps the step inside a Workflow step's default 30 s of CPU; 100,000 customers pin down the
+ * models' four parameters far more closely than the nightly refit moves them.
+ */
+const maxFitCustomers = 100_000;
 const populationPageSize = 2_000;
 /**
  * Orders the popular shelf's units sold are counted over: the newest, so the step reads a bounded
@@ -452,19 +457,28 @@ export async function transitionsSince(db: Db, since: string, afterId: number, l
     WHERE at >= ${since} AND id > ${afterId} ORDER BY id LIMIT ${limit}`);
 }
 
+/** One run's transitions after `afterId`, in id order: a range of stage_transitions_run_id_idx. */
+export function transitionsOfRunQuery(runId: string, afterId: number, limit: number) {
+  return sql`
+    SELECT id, customer_id, from_stage, to_stage, at, run_id FROM stage_transitions
+    WHERE run_id = ${runId} AND id > ${afterId} ORDER BY id LIMIT ${limit}`;
+}
+
 /** One run's transitions, a page at a time, for the webhook. */
 export async function transitionsOfRun(db: Db, runId: string, afterId: number, limit: number) {
-  return db.all<TransitionRow>(sql`
-    SELECT id, customer_id, from_stage, to_stage, at, run_id FROM stage_transitions
-    WHERE run_id = ${runId} AND id > ${afterId} ORDER BY id LIMIT ${limit}`);
+  return db.all<TransitionRow>(transitionsOfRunQuery(runId, afterId, limit));
 }
 
 export async function jobRun(db: Db, runId: string) {
   return db.query.jobRuns.findFirst({ where: (r, { eq }) => eq(r.id, runId) });
 }
 
+/** How many transitions one run recorded: read along stage_transitions_run_id_idx, not every run's. */
+export const countTransitionsQuery = (runId: string) =>
+  sql`SELECT count(*) AS n FROM stage_transitions WHERE run_id = ${runId}`;
+
 export async function countTransitions(db: Db, runId: string): Promise<number> {
-  const row = await db.get<{ n: number }>(sql`SELECT count(*) AS n FROM stage_transitions WHERE run_id = ${runId}`);
+  const row = await db.get<{ n: number }>(countTransitionsQuery(runId));
   return row?.n ?? 0;
 }
 
@@ -479,6 +493,7 @@ export const copurchaseWindowDays = 365;
 export const minOrdersPerPair = 3;
 /** Orders with more distinct products than this are left out: a huge basket says little about pairs, and bounds the self-join. */
 export const maxProductsPerPairOrder = 30;
+
 /**
  * Co-purchase counts at most this many orders: the newest in the window, read along orders_placed_idx.
  * The self-join's work is then bounded at any size (at most this × 30 × 29 pairs, a few per order in

@@ -1,0 +1,1 @@
+CREATE INDEX `stage_transitions_run_id_idx` ON `stage_transitions` (`run_id`);
