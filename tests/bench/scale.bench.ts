@@ -190,7 +190,7 @@ interface IngestFigure {
  * ingestBatch × ingestBatches new orders of 2 lines, placed a minute ago: one for each of as many
  * existing customers spread over the base (`existing`), and one for each of as many new customers.
  */
-function benchOrders(size: number, products: readonly { id: string; categoryId: string }[], label: string) {
+export function benchOrders(size: number, products: readonly { id: string; categoryId: string }[], label: string) {
   const total = ingestBatch * ingestBatches;
   const placedAt = new Date(Date.now() - 60_000).toISOString();
   const orderFor = (account: string, k: number): OrderInput => {

@@ -7,7 +7,9 @@
 // - D1 shopper: the recommendation path's shopper read (`loadShopper`, one D1 batch),
 // - shard bare: one row by primary key through one call to the shard,
 // - shard shopper: the same `loadShopper`, run inside the shard through one call.
-// Prints the figures, the ratios to D1 bare, and the shard's bytes per customer; writes them as JSON.
+// Before the reads, the same new orders are ingested through `ingestOrders` into each (existing
+// customers, a replay, new customers), for orders/s and rows written per order from each store's
+// metadata. Prints the figures, the ratios to D1 bare, and bytes per customer; writes them as JSON.
 // Usage: npm run bench -- shard [--sizes 10000,100000] [--requests 400] [--connections 8] [--out file.json]
 import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -15,10 +17,12 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { unstable_startWorker } from "wrangler";
+import { generateProducts } from "../../db/seed/generate.ts";
 import { hashIdentifiers } from "../../worker/identity/identity.keys.ts";
+import type { OrderInput } from "../../worker/orders/orders.schemas.ts";
 import { freePort, testSecrets } from "../fixtures/wrangler-dev.ts";
 import { fmt, type LoadResult, load, medianRound } from "./measure.ts";
-import { accountOf, seedCustomers } from "./scale.bench.ts";
+import { accountOf, benchOrders, seedCustomers } from "./scale.bench.ts";
 
 const root = path.resolve(import.meta.dirname, "../..");
 const config = path.join(root, "tests/bench/shard/wrangler.toml");
@@ -93,6 +97,50 @@ async function measure(url: string, size: number, options: ReturnType<typeof par
   return Object.fromEntries([...rounds].map(([name, results]) => [name, medianRound(results)]));
 }
 
+/** Orders per ingestion batch (as the scale bench). */
+const ingestBatch = 100;
+
+/**
+ * `ingestOrders` into D1 and into the shard, the same orders to each: new orders of existing
+ * customers, the same again (a replay: nothing is written), orders of new customers. Orders/s is the
+ * wall time of sequential batches; rows written per order come from D1's and the shard's metadata.
+ */
+async function measureIngestion(url: string, size: number) {
+  const products = generateProducts({ seed: 11 });
+  const { existing, fresh } = benchOrders(size, products, "shard-bench");
+  const ingest = async (into: "d1" | "shard", orders: OrderInput[]) => {
+    let rowsWritten = 0;
+    let accepted = 0;
+    const started = performance.now();
+    for (let i = 0; i < orders.length; i += ingestBatch) {
+      const response = await fetch(`${url}/ingest?into=${into}`, {
+        method: "POST",
+        body: JSON.stringify({ orders: orders.slice(i, i + ingestBatch) }),
+      });
+      if (!response.ok) throw new Error(`ingesting into ${into}: ${response.status} ${await response.text()}`);
+      const result = (await response.json()) as { rowsWritten: number; accepted: number };
+      rowsWritten += result.rowsWritten;
+      accepted += result.accepted;
+    }
+    const seconds = (performance.now() - started) / 1000;
+    return {
+      orders: orders.length,
+      accepted,
+      ordersPerSecond: orders.length / seconds,
+      rowsWrittenPerOrder: rowsWritten / orders.length,
+    };
+  };
+  type Figure = Awaited<ReturnType<typeof ingest>>;
+  const figures: Record<string, { d1: Figure; shard: Figure }> = {};
+  for (const [name, orders] of [
+    ["existing customers", existing],
+    ["replay", existing],
+    ["new customers", fresh],
+  ] as const)
+    figures[name] = { d1: await ingest("d1", orders), shard: await ingest("shard", orders) };
+  return figures;
+}
+
 async function runSize(size: number, options: ReturnType<typeof parseOptions>) {
   const persistDir = mkdtempSync(path.join(tmpdir(), "patron-shard-"));
   try {
@@ -125,6 +173,7 @@ async function runSize(size: number, options: ReturnType<typeof parseOptions>) {
       const inD1 = await seedCustomers(remoteD1(url, "d1"), size);
       console.log(`loading ${size} customers into one shard`);
       const inShard = await seedCustomers(remoteD1(url, "shard"), size);
+      const ingestion = await measureIngestion(url, inShard.customers);
       const figures = await measure(url, size, options);
       const floor = figures["D1 bare"]!.requestsPerSecond;
       return {
@@ -135,6 +184,7 @@ async function runSize(size: number, options: ReturnType<typeof parseOptions>) {
           d1BytesPerCustomer: inD1.databaseBytes / inD1.customers,
           shardBytesPerCustomer: inShard.databaseBytes / inShard.customers,
         },
+        ingestion,
         requests: figures,
         ratios: Object.fromEntries(
           Object.entries(figures).map(([name, figure]) => [name, figure.requestsPerSecond / floor]),
@@ -158,6 +208,10 @@ export default async function shardBench(args: string[]) {
     console.log(
       `${result.customers} customers (${result.orders} orders): D1 ${(result.storage.d1BytesPerCustomer / 1024).toFixed(1)} KiB per customer, shard ${(result.storage.shardBytesPerCustomer / 1024).toFixed(1)} KiB`,
     );
+    for (const [name, { d1, shard }] of Object.entries(result.ingestion))
+      console.log(
+        `  ingestOrders, ${name}, batches of ${ingestBatch}: D1 ${d1.ordersPerSecond.toFixed(0)} orders/s, ${d1.rowsWrittenPerOrder.toFixed(1)} rows per order; shard ${shard.ordersPerSecond.toFixed(0)} orders/s, ${shard.rowsWrittenPerOrder.toFixed(1)} rows per order`,
+      );
     for (const [name, figure] of Object.entries(result.requests))
       console.log(`  ${name.padEnd(14)} ${fmt(figure)}  ratio to D1 bare ${result.ratios[name]!.toFixed(2)}`);
   }

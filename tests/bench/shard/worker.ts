@@ -5,6 +5,8 @@ import { drizzle } from "drizzle-orm/d1";
 import { durableD1 } from "../../../db/durable-d1.ts";
 import * as schema from "../../../db/schema.ts";
 import type { Db } from "../../../worker/env.ts";
+import { ingestOrders } from "../../../worker/orders/ingest.ts";
+import type { OrderInput } from "../../../worker/orders/orders.schemas.ts";
 import { loadShopper } from "../../../worker/recommendations/recommendations.repo.ts";
 import { CustomerShard } from "../../../worker/shards/customer-shard.ts";
 
@@ -21,10 +23,42 @@ interface BenchEnv {
 const prepared = (d1: D1Database, statements: Statement[]) =>
   statements.map((statement) => d1.prepare(statement.sql).bind(...statement.params));
 
+const secret = "test-identity-secret";
+const attribution = { secrets: ["test-shopper-secret"], eventWindowDays: 7, orderWindowDays: 30 };
+
+/**
+ * `ingestOrders`, the code POST /v1/orders runs, on `d1` (D1 itself, or D1's interface over a shard's
+ * storage), counting the rows its batches write (D1's meta.rows_written, index entries included).
+ */
+async function meteredIngest(d1: D1Database, orders: OrderInput[]) {
+  let rowsWritten = 0;
+  const binding = new Proxy(d1, {
+    get(target, property) {
+      if (property === "batch")
+        return async (statements: D1PreparedStatement[]) => {
+          const results = await target.batch(statements);
+          for (const result of results) rowsWritten += result.meta.rows_written ?? 0;
+          return results;
+        };
+      const value = Reflect.get(target, property);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  const db = drizzle(binding, { schema }) as Db;
+  const outcome = await ingestOrders(db, secret, orders, new Date(), attribution);
+  if (outcome.kind !== "ingested") throw new Error(`ingestion refused: ${outcome.kind}`);
+  return { rowsWritten, accepted: outcome.result.accepted, duplicates: outcome.result.duplicates };
+}
+
 export class BenchShard extends CustomerShard {
   async load(statements: Statement[]) {
     const d1 = durableD1(this.ctx.storage);
     return (await d1.batch(prepared(d1, statements))).map((result) => ({ meta: result.meta, results: result.results }));
+  }
+
+  /** Orders ingested in the shard, with the rows written (the bench's ingestion figures). */
+  async ingestMetered(orders: OrderInput[]) {
+    return meteredIngest(durableD1(this.ctx.storage), orders);
   }
 
   /** The bare read: one row by primary key, as the D1 baseline. */
@@ -46,6 +80,11 @@ export default {
         if (url.searchParams.get("into") === "shard") return Response.json(await shard().load(statements));
         const results = await env.DB.batch(prepared(env.DB, statements));
         return Response.json(results.map((result) => ({ meta: result.meta, results: result.results })));
+      }
+      case "/ingest": {
+        const { orders } = (await request.json()) as { orders: OrderInput[] };
+        if (url.searchParams.get("into") === "shard") return Response.json(await shard().ingestMetered(orders));
+        return Response.json(await meteredIngest(env.DB, orders));
       }
       case "/d1/bare": {
         const row = await env.DB.prepare("SELECT id FROM customers WHERE id = ?")
