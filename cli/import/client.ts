@@ -89,9 +89,13 @@ export function retryAfterMs(header: string | null, now: number): number | null 
   return Number.isNaN(date) ? null : Math.max(0, date - now);
 }
 
-/** 408 timeout, 409 conflict (the customers are being updated by another request), 429 rate limited, 5xx. */
-export function isRetryableStatus(status: number): boolean {
-  return status === 408 || status === 409 || status === 429 || status >= 500;
+/**
+ * 408 timeout, 429 rate limited, 5xx, and a 409 conflict that carries `Retry-After` (the customers are
+ * being updated by another request). A 409 without it does not go away by waiting (an identifier
+ * linking too many orders, an import batch resent with other orders): it is not retried.
+ */
+export function isRetryableStatus(status: number, retryAfter: string | null = null): boolean {
+  return status === 408 || status === 429 || status >= 500 || (status === 409 && retryAfter !== null);
 }
 
 export class IngestClient {
@@ -142,7 +146,7 @@ export class IngestClient {
             error?.issues ?? [],
             error?.message ?? `HTTP ${response.status}`,
           );
-        if (!isRetryableStatus(response.status)) {
+        if (!isRetryableStatus(response.status, response.headers.get("Retry-After"))) {
           const hint =
             response.status === 401 || response.status === 403
               ? " (check --key)"

@@ -1,6 +1,6 @@
-// `patron import` retries what the API says is temporary (409 busy customers, 429 rate limited, 503
-// database busy) with backoff, honouring Retry-After, a bounded number of times, and says so; a 400 is
-// never retried. Against a small local HTTP server that answers from a script, no worker needed.
+// `patron import` retries what the API says is temporary (409 busy customers, which carries
+// Retry-After, 429 rate limited, 503 database busy) with backoff, honouring Retry-After, a bounded
+// number of times, and says so; a 400, and a 409 without Retry-After, are never retried. Against a small local HTTP server that answers from a script, no worker needed.
 import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
@@ -78,9 +78,9 @@ function recordingClient(url: string, maxAttempts = 8) {
 }
 
 describe("IngestClient against a local HTTP server", () => {
-  it("retries 409, 429 and 503 with backoff, honouring Retry-After, and resends the same batch", async () => {
+  it("retries 409 (customers busy), 429 and 503 with backoff, honouring Retry-After, and resends the same batch", async () => {
     const { url, received } = await scriptedServer([
-      refused(409, "conflict"),
+      refused(409, "conflict", "1"),
       refused(429, "rate_limited", "3"),
       refused(503, "unavailable", "2"),
       refused(503, "unavailable"),
@@ -92,7 +92,7 @@ describe("IngestClient against a local HTTP server", () => {
     expect(new Set(received.map((request) => request.body)).size).toBe(1);
     expect(received.every((request) => request.authorization === "Bearer k")).toBe(true);
     // Full jitter at 0.5: half of 100·2^(n−1) ms; a Retry-After, when longer, wins.
-    expect(waits).toEqual([50, 3000, 2000, 400]);
+    expect(waits).toEqual([1000, 3000, 2000, 400]);
     expect(notes).toEqual([
       "1/8 HTTP 409 scripted 409",
       "2/8 HTTP 429 scripted 429",
@@ -121,6 +121,16 @@ describe("IngestClient against a local HTTP server", () => {
     expect(busy.received).toHaveLength(3);
     expect(second.waits).toEqual([1000, 1000]);
   });
+
+  it("stops at once on a 409 without Retry-After: waiting does not clear it", async () => {
+    const { url, received } = await scriptedServer([refused(409, "conflict")]);
+    const { client, waits } = recordingClient(url);
+    const error = await client.post("/v1/orders", { orders: [] }).catch((caught) => caught);
+    expect(error).toBeInstanceOf(IngestFailed);
+    expect(String(error.message)).toMatch(/HTTP 409 scripted 409/);
+    expect(received).toHaveLength(1);
+    expect(waits).toEqual([]);
+  });
 });
 
 describe("patron import against a server that is busy for a while", () => {
@@ -146,7 +156,7 @@ describe("patron import against a server that is busy for a while", () => {
     const file = path.join(workDir, "orders.ndjson");
     writeFileSync(file, `${["a", "b", "c", "d"].map(order).join("\n")}\n`);
     const { url, received } = await scriptedServer([
-      refused(409, "conflict"),
+      refused(409, "conflict", "0"),
       refused(503, "unavailable", "0"),
       accepted(2),
       refused(429, "rate_limited", "0"),

@@ -1,6 +1,8 @@
 import { env, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { isRetryableStatus } from "../../cli/import/client.ts";
 import { customerResponseSchema } from "../../worker/customers/customers.schemas.ts";
+import { refusalError } from "../../worker/orders/orders.routes.ts";
 import { ingestResultSchema } from "../../worker/orders/orders.schemas.ts";
 import { anOrder, client, uniquePrefix, verified } from "../fixtures/builders.ts";
 import { dataTables, eventTables } from "../fixtures/tables.ts";
@@ -365,5 +367,16 @@ describe("concurrent ingestion", () => {
       .bind(`${p}-%`)
       .first<{ n: number }>();
     expect(summaries?.n).toBe(1);
+  });
+});
+
+describe("the two 409 refusals of POST /v1/orders", () => {
+  it("mark the one that clears by itself with Retry-After, so clients retry only that one", () => {
+    const busy = refusalError({ kind: "busy" });
+    const placeholder = refusalError({ kind: "region_too_large", limit: 20_000 });
+    expect([busy.status, busy.code, busy.retryAfterSeconds]).toEqual([409, "conflict", 1]);
+    expect([placeholder.status, placeholder.code, placeholder.retryAfterSeconds]).toEqual([409, "conflict", undefined]);
+    expect(isRetryableStatus(409, String(busy.retryAfterSeconds))).toBe(true);
+    expect(isRetryableStatus(409, null)).toBe(false);
   });
 });

@@ -24,7 +24,10 @@ export class ApiError extends Error {
     readonly code: ErrorCode,
     message: string,
     readonly issues?: Issue[],
-    /** Seconds the client should wait before retrying (sent as `Retry-After` on 429 and 503). */
+    /**
+     * Seconds the client should wait before retrying, sent as `Retry-After`: on 429, 503, and the one
+     * 409 that clears by itself (customers busy in another request); a 409 without it will not.
+     */
     readonly retryAfterSeconds?: number,
   ) {
     super(message);

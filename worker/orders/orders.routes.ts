@@ -29,7 +29,7 @@ export function assertNoFutureOrders(orders: readonly { placedAt: string }[], no
 }
 
 /** The answer to a batch ingestion refused; it wrote nothing, so the client may resend it. */
-function refusalError(refusal: IngestRefusal): ApiError {
+export function refusalError(refusal: IngestRefusal): ApiError {
   switch (refusal.kind) {
     case "region_too_large":
       return new ApiError(
@@ -38,10 +38,13 @@ function refusalError(refusal: IngestRefusal): ApiError {
         `These identifiers link more than ${refusal.limit} orders and calls; one of them is probably a placeholder (a store's walk-in email or card). Send the batch without it.`,
       );
     case "busy":
+      // Retry-After marks the one 409 that clears by itself: clients retry it, and no other 409.
       return new ApiError(
         409,
         "conflict",
         "These customers are being updated by other requests right now; retry the batch.",
+        undefined,
+        1,
       );
   }
 }
