@@ -10,7 +10,7 @@ import { collectListPrices, completeJourneyOrders, completeJourneyProduct } from
 import { dataFileIn, plainOrGzipped } from "../import/files.ts";
 import { type Mapping, MappingError, parseMapping } from "../import/mapping.ts";
 import { describeProgress, progressBar, summaryLines } from "../import/progress.ts";
-import { ImportIncomplete, maxQueuedBatchBytes, runQueuedImport } from "../import/queued.ts";
+import { ImportIncomplete, ImportStalled, maxQueuedBatchBytes, runQueuedImport } from "../import/queued.ts";
 import {
   type ImportKind,
   type ImportProgress,
@@ -249,6 +249,7 @@ function describeFailure(error: unknown, file: string): string[] {
       "The other batches are in. Rerun the same command to send the failed batches again.",
     ];
   }
+  if (error instanceof ImportStalled) return [`Stopped waiting: ${error.message}`];
   if (error instanceof InputError || error instanceof MappingError || error instanceof IngestFailed)
     return [String(error.message)];
   if (error instanceof BatchRejected) return [error.message];

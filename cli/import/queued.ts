@@ -40,11 +40,20 @@ interface BatchView {
   error: string | null;
 }
 
+/**
+ * The wait for the queue gives up after this long without a batch processed: a message the queue lost
+ * leaves its batch queued for good, and the server requeues a batch resent after it has been queued 15
+ * minutes without news, so a rerun then sends it again.
+ */
+export const defaultStallMs = 20 * 60_000;
+
 export interface QueuedImportOptions<T> extends ImportOptions<T> {
   /** A label for the import (the file name). */
   source: string;
   /** How often the import's progress is read while waiting. */
   pollIntervalMs?: number;
+  /** How long the wait goes on without a batch processed before it stops (defaultStallMs). */
+  stallMs?: number;
   sleep?: (ms: number) => Promise<void>;
 }
 
@@ -52,6 +61,20 @@ export interface QueuedImportResult extends ImportResult {
   importId: string;
   /** Batches of this run the server recorded failed, with their error. */
   failed: { sequence: number; error: string }[];
+}
+
+/** The queue processed nothing for too long: its messages for the batches still queued may be lost. */
+export class ImportStalled extends Error {
+  constructor(
+    readonly importId: string,
+    readonly queued: number,
+    minutes: number,
+  ) {
+    super(
+      `${queued} batch(es) of import ${importId} are still queued after ${minutes} minutes without a batch processed: the worker's queue consumer may be stopped, or their messages lost. Rerun the same command: it skips the batches already in and resends these (the server queues a batch again once it has waited 15 minutes).`,
+    );
+    this.name = "ImportStalled";
+  }
 }
 
 /** Every batch was posted and processed, but some failed on the server: a rerun sends them again. */
@@ -204,8 +227,21 @@ export async function runQueuedImport<T>(options: QueuedImportOptions<T>): Promi
     throw error;
   }
 
-  // Every batch is posted: wait until the queue has processed all of them.
-  while ((await showProgress()).batches.queued > 0) await sleep(pollIntervalMs);
+  // Every batch is posted: wait until the queue has processed all of them, or has stalled.
+  const stallMs = options.stallMs ?? defaultStallMs;
+  let settled = -1;
+  let settledAt = now().getTime();
+  for (let view = await showProgress(); view.batches.queued > 0; view = await showProgress()) {
+    const outcomes = view.batches.done + view.batches.failed;
+    if (outcomes !== settled) {
+      settled = outcomes;
+      settledAt = now().getTime();
+    } else if (now().getTime() - settledAt >= stallMs) {
+      if (state) saveState(state);
+      throw new ImportStalled(importId, view.batches.queued, Math.round(stallMs / 60_000));
+    }
+    await sleep(pollIntervalMs);
+  }
 
   const failed: QueuedImportResult["failed"] = [];
   progress.totals = emptyTotals();

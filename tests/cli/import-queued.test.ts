@@ -1,6 +1,6 @@
 // `patron import orders` through the queue when the worker records a batch failed: the other batches'
 // totals are printed, each failed batch with its error, the run exits 1, and a rerun sends only the
-// failed batch again. Against a small local HTTP server playing the import API (the real worker's
+// failed batch again; and when the queue processes nothing, the wait stops after the stall time. Against a small local HTTP server playing the import API (the real worker's
 // queue path is covered by tests/cli/import.test.ts; a batch failing there needs a failing D1).
 import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -10,6 +10,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
+import { IngestClient } from "../../cli/import/client.ts";
+import { ImportStalled, runQueuedImport } from "../../cli/import/queued.ts";
 
 const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, "../..");
@@ -149,4 +151,64 @@ describe("patron import orders through the queue, with a batch the worker record
     expect(second.stdout).toMatch(/^accepted\s+2$/m);
     expect(second.stdout).toContain("batches            1 sent, 2 skipped");
   }, 30_000);
+});
+
+describe("patron import orders through the queue, when the queue processes nothing", () => {
+  it("stops waiting after the stall time and says how to resend, rather than waiting for ever", async () => {
+    const posted: number[] = [];
+    server = createServer((request, response) => {
+      let body = "";
+      request.on("data", (chunk) => {
+        body += chunk;
+      });
+      request.on("end", () => {
+        const url = new URL(request.url ?? "/", "http://local");
+        const reply = (status: number, data: unknown) => {
+          response.writeHead(status, { "Content-Type": "application/json" });
+          response.end(JSON.stringify({ data }));
+        };
+        const queued = posted.length;
+        const view = {
+          id: "imp_1",
+          status: "open",
+          batches: { received: queued, queued, done: 0, failed: 0 },
+          orders: { received: queued * 2, processed: 0 },
+          totals: { accepted: 0, duplicates: 0 },
+        };
+        if (request.method === "POST" && url.pathname === "/v1/imports") return reply(201, view);
+        if (request.method === "POST" && url.pathname === "/v1/imports/imp_1/batches") {
+          const { sequence } = JSON.parse(body) as { sequence: number };
+          posted.push(sequence);
+          return reply(202, { sequence, status: "queued", orders: 2, accepted: 0, duplicates: 0, error: null });
+        }
+        if (request.method === "GET" && url.pathname === "/v1/imports/imp_1") return reply(200, view);
+        response.writeHead(404).end();
+      });
+    });
+    await new Promise<void>((resolve) => server?.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    // A clock that moves a minute every time it is read: the wait sees time pass without sleeping.
+    let minutes = 0;
+    const now = () => new Date(Date.UTC(2026, 0, 1, 0, minutes++));
+    const records = ["a", "b", "c", "d"].map((id, i) => ({ value: { id }, lines: [i + 1] }));
+    const attempt = runQueuedImport({
+      kind: "orders",
+      source: "orders.ndjson",
+      records,
+      client: new IngestClient({ url: `http://127.0.0.1:${port}`, apiKey: "k" }),
+      batchSize: 2,
+      pollIntervalMs: 1,
+      stallMs: 5 * 60_000,
+      sleep: async () => {},
+      now,
+    });
+    const error = await attempt.catch((caught) => caught);
+    expect(error).toBeInstanceOf(ImportStalled);
+    expect(error.message).toContain("2 batch(es) of import imp_1 are still queued after 5 minutes");
+    expect(error.message).toContain("Rerun the same command");
+    expect(posted.sort()).toEqual([0, 1]);
+    // It waited about the stall time, not for ever, and not less.
+    expect(minutes).toBeGreaterThanOrEqual(5);
+    expect(minutes).toBeLessThan(12);
+  });
 });
