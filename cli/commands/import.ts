@@ -233,8 +233,12 @@ function describeFailure(error: unknown, file: string): string[] {
     }
     if (error.issues.length > 50) lines.push(`  … and ${error.issues.length - 50} more`);
     const done = error.result;
+    // Through the queue nothing is confirmed before the run waits, but the batches already posted are
+    // queued and will be ingested: say so rather than "0 batches confirmed".
     lines.push(
-      `Before it: ${done.batches} batches confirmed (${done.totals.accepted} accepted, ${done.totals.duplicates} duplicates). Fix the input and rerun to continue.`,
+      "importId" in done
+        ? `Before it: the batches posted are queued in import ${done.importId}, and the worker ingests them (sent again, their orders count as duplicates). Fix the input and rerun to continue.`
+        : `Before it: ${done.batches} batches confirmed (${done.totals.accepted} accepted, ${done.totals.duplicates} duplicates). Fix the input and rerun to continue.`,
     );
     return lines;
   }

@@ -28,6 +28,7 @@ export function progressBar(
       hideCursor: true,
       etaBuffer: 50,
       fps: 5,
+      formatTime: etaText,
     },
     cliProgress.Presets.shades_classic,
   );
@@ -50,6 +51,20 @@ export function progressBar(
       bar.stop();
     },
   };
+}
+
+/**
+ * The ETA, or "?" while it is unknown. cli-progress passes "NULL" or "INF" until something has been
+ * done (an import through the queue while its batches are still being posted), which its own
+ * formatter cuts to "LLs" and "NFs".
+ */
+export function etaText(seconds: number | string): string {
+  if (typeof seconds !== "number" || !Number.isFinite(seconds)) return "?";
+  const whole = Math.round(seconds);
+  const twoDigits = (n: number) => String(n).padStart(2, "0");
+  if (whole >= 3600) return `${Math.floor(whole / 3600)}h${twoDigits(Math.floor((whole % 3600) / 60))}m`;
+  if (whole >= 60) return `${Math.floor(whole / 60)}m${twoDigits(whole % 60)}s`;
+  return `${whole}s`;
 }
 
 export function describeProgress(progress: ImportProgress): string {

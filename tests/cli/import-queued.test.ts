@@ -1,7 +1,8 @@
 // `patron import orders` through the queue when the worker records a batch failed: the other batches'
 // totals are printed, each failed batch with its error, the run exits 1, and a rerun sends only the
-// failed batch again; and when the queue processes nothing, the wait stops after the stall time. Against a small local HTTP server playing the import API (the real worker's
-// queue path is covered by tests/cli/import.test.ts; a batch failing there needs a failing D1).
+// failed batch again; and when the queue processes nothing, the wait stops after the stall time.
+// Against a small local HTTP server playing the import API (the real worker's queue path is covered by
+// tests/cli/import.test.ts; a batch failing there needs a failing D1).
 import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
@@ -26,8 +27,11 @@ interface Batch {
   error: string | null;
 }
 
-/** The import API over one import, `imp_1`, whose batch `failing` fails on the first run only. */
-async function importApi(failing: number) {
+/**
+ * The import API over one import, `imp_1`, whose batch `failing` fails on the first run only, and whose
+ * batch `rejected` (if any) is refused with a 400 as the worker refuses an invalid order.
+ */
+async function importApi(failing: number, rejected?: number) {
   const batches = new Map<number, Batch>();
   const posted: number[] = [];
   let run = 1;
@@ -56,6 +60,19 @@ async function importApi(failing: number) {
       if (request.method === "POST" && url.pathname === "/v1/imports") return json(response, 201, view());
       if (request.method === "POST" && url.pathname === "/v1/imports/imp_1/batches") {
         const { sequence, orders } = JSON.parse(body) as { sequence: number; orders: unknown[] };
+        if (sequence === rejected) {
+          response.writeHead(400, { "Content-Type": "application/json" });
+          return response.end(
+            JSON.stringify({
+              error: {
+                code: "invalid_request",
+                message: "Invalid request body: 1 problem(s) found.",
+                requestId: "req-1",
+                issues: [{ path: ["orders", 0, "channel"], message: "Invalid option" }],
+              },
+            }),
+          );
+        }
         posted.push(sequence);
         const fails = sequence === failing && run === 1;
         const batch: Batch = {
@@ -211,4 +228,34 @@ describe("patron import orders through the queue, when the queue processes nothi
     expect(minutes).toBeGreaterThanOrEqual(5);
     expect(minutes).toBeLessThan(12);
   });
+});
+
+describe("patron import orders through the queue, with a batch the worker refuses as invalid", () => {
+  it("stops on it with its input line and says the batches posted before it are queued, not '0 confirmed'", async () => {
+    const api = await importApi(-1, 1);
+    server = api.server;
+    workDir = mkdtempSync(path.join(tmpdir(), "patron-queued-"));
+    const order = (id: string) =>
+      JSON.stringify({
+        id,
+        channel: "web",
+        storeId: null,
+        placedAt: "2026-01-05T10:00:00Z",
+        currency: "USD",
+        identifiers: { account: `acct-${id}` },
+        lines: [{ productId: "sku-1", categoryId: "heels", quantity: 1, unitPrice: 10, listPrice: 12 }],
+        recommendationId: null,
+      });
+    const file = path.join(workDir, "orders.ndjson");
+    writeFileSync(file, `${["a", "b", "c", "d"].map(order).join("\n")}\n`);
+    const args = ["import", "orders", file, "--url", api.url, "--key", "k", "--batch-size", "2", "--concurrency", "1"];
+
+    const result = await patron([...args, "--state", path.join(workDir, "state.json")], workDir);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("batch 2 rejected");
+    expect(result.stderr).toContain(`${file}:3 c channel: Invalid option`);
+    expect(result.stderr).toContain("the batches posted are queued in import imp_1, and the worker ingests them");
+    expect(result.stderr).not.toContain("0 batches confirmed");
+    expect(api.posted).toEqual([0]);
+  }, 30_000);
 });

@@ -1,5 +1,7 @@
 import { env, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { isRetryableStatus } from "../../cli/import/client.ts";
+import { erasureBusyError } from "../../worker/customers/customers.routes.ts";
 import { adminKey, anOrder, client, uniquePrefix, verified } from "../fixtures/builders.ts";
 import { dataTables, eventTables } from "../fixtures/tables.ts";
 
@@ -62,5 +64,13 @@ describe("export and erasure of one customer", () => {
     expect((await api.call("DELETE", "/v1/customers/c_nobody", undefined, adminKey)).status).toBe(404);
     expect((await api.call("GET", "/v1/customers/c_nobody/export", undefined, adminKey)).status).toBe(404);
     expect((await api.call("DELETE", "/v1/customers/c_nobody", undefined, "test-api-key")).status).toBe(401);
+  });
+});
+
+describe("an erasure that keeps meeting new orders", () => {
+  it("answers a 409 that carries Retry-After, the mark of a conflict that clears by itself", () => {
+    const busy = erasureBusyError();
+    expect([busy.status, busy.code, busy.retryAfterSeconds]).toEqual([409, "conflict", 1]);
+    expect(isRetryableStatus(busy.status, String(busy.retryAfterSeconds))).toBe(true);
   });
 });

@@ -122,10 +122,23 @@ export const customersRoutes = new Hono<AppEnv>()
       (orderId) => orderSuppressionKey(orderId, c.env.IDENTITY_HASH_SECRET),
       c.var.now,
     );
-    if (erasure.kind === "busy")
-      throw new ApiError(409, "conflict", "New orders keep reaching this customer right now; retry the erasure.");
+    if (erasure.kind === "busy") throw erasureBusyError();
     return c.json({ data: { customerId: survivor, deleted: erasure.deleted, suppressed: erasure.suppressed } });
   });
+
+/**
+ * The erasure's refusal when new orders kept reaching the customer through every attempt. It clears by
+ * itself, so it carries Retry-After like the ingestion's busy 409 (clients retry only a 409 with it).
+ */
+export function erasureBusyError() {
+  return new ApiError(
+    409,
+    "conflict",
+    "New orders keep reaching this customer right now; retry the erasure.",
+    undefined,
+    1,
+  );
+}
 
 const round = (value: number, digits: number) => Math.round(value * 10 ** digits) / 10 ** digits;
 

@@ -25,8 +25,9 @@ export class ApiError extends Error {
     message: string,
     readonly issues?: Issue[],
     /**
-     * Seconds the client should wait before retrying, sent as `Retry-After`: on 429, 503, and the one
-     * 409 that clears by itself (customers busy in another request); a 409 without it will not.
+     * Seconds the client should wait before retrying, sent as `Retry-After`: on 429, 503, and the 409s
+     * that clear by themselves (customers busy in another request, an ingestion or an erasure); a 409
+     * without it will not.
      */
     readonly retryAfterSeconds?: number,
   ) {

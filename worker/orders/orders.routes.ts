@@ -38,7 +38,7 @@ export function refusalError(refusal: IngestRefusal): ApiError {
         `These identifiers link more than ${refusal.limit} orders and calls; one of them is probably a placeholder (a store's walk-in email or card). Send the batch without it.`,
       );
     case "busy":
-      // Retry-After marks the one 409 that clears by itself: clients retry it, and no other 409.
+      // Retry-After marks a 409 that clears by itself (this one, and an erasure's): clients retry only those.
       return new ApiError(
         409,
         "conflict",

@@ -1,4 +1,4 @@
-// Wire format for ingestion (the contract in DESIGN.md): orders, identify calls and catalog upserts.
+// Wire format for ingestion (the contract: README.md, "Sending data", and docs/api.md, "Ingestion" and "Limits"): orders, identify calls and catalog upserts.
 import * as z from "zod";
 import { trustOf } from "../core/identity/trust.ts";
 import { channels, type IdentifierKind, identifierKinds } from "../core/vocabulary.ts";
