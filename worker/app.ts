@@ -12,7 +12,7 @@ import { consoleRoutes } from "./console/console.routes.ts";
 import { sessionRoutes } from "./console/session.routes.ts";
 import { customersRoutes } from "./customers/customers.routes.ts";
 import { demoRoutes } from "./demo/demo.routes.ts";
-import type { AppEnv } from "./env.ts";
+import type { AppEnv, Db } from "./env.ts";
 import { eventsRoutes } from "./events/events.routes.ts";
 import { allowedOrigins, configProblems } from "./http/config.ts";
 import { classifyDatabaseError } from "./http/database-errors.ts";
@@ -28,6 +28,21 @@ const shopperPaths = /^\/v1\/(?:recommendations|events)\/?$/;
 /** How soon a client should look again at a deployment that is missing configuration. */
 const misconfiguredRetrySeconds = 300;
 
+/**
+ * One drizzle instance per D1 binding, made on its first request: building one walks the whole schema
+ * for its relational queries, which cost more CPU than a single-row read, on every request.
+ */
+const databases = new WeakMap<D1Database, Db>();
+
+function databaseOf(d1: D1Database): Db {
+  let db = databases.get(d1);
+  if (!db) {
+    db = drizzle(d1, { schema });
+    databases.set(d1, db);
+  }
+  return db;
+}
+
 export function createApp() {
   const app = new Hono<AppEnv>();
 
@@ -35,7 +50,7 @@ export function createApp() {
     const requestId = c.req.header("X-Request-Id")?.slice(0, 64) || crypto.randomUUID();
     c.set("requestId", requestId);
     c.set("now", new Date());
-    c.set("db", drizzle(c.env.DB, { schema }));
+    c.set("db", databaseOf(c.env.DB));
     c.header("X-Request-Id", requestId);
     await next();
   });
