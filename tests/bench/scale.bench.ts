@@ -17,6 +17,7 @@
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -453,14 +454,14 @@ async function runNightly(url: string) {
   const started = performance.now();
   try {
     // The route waits up to two minutes itself; a longer run is then followed by its id.
-    const response = await fetch(`${url}/v1/admin/jobs/nightly?wait=1`, { method: "POST", headers });
-    if (!response.ok && response.status !== 202)
-      throw new Error(`POST /v1/admin/jobs/nightly answered ${response.status}: ${await response.text()}`);
-    let view = ((await response.json()) as { data: NightlyView }).data;
+    const response = await requestWithoutTimeout("POST", `${url}/v1/admin/jobs/nightly?wait=1`, headers);
+    if (response.status !== 200 && response.status !== 202)
+      throw new Error(`POST /v1/admin/jobs/nightly answered ${response.status}: ${response.body}`);
+    let view = (JSON.parse(response.body) as { data: NightlyView }).data;
     while (!["done", "errored", "terminated"].includes(view.status)) {
       await new Promise((resolve) => setTimeout(resolve, nightlyPollMs));
-      const poll = await fetch(`${url}/v1/admin/jobs/nightly/${view.runId}`, { headers });
-      if (poll.ok) view = ((await poll.json()) as { data: NightlyView }).data;
+      const poll = await requestWithoutTimeout("GET", `${url}/v1/admin/jobs/nightly/${view.runId}`, headers);
+      if (poll.status === 200) view = (JSON.parse(poll.body) as { data: NightlyView }).data;
     }
     const processes = descendantProcesses("workerd");
     return {
@@ -478,6 +479,24 @@ async function runNightly(url: string) {
   } finally {
     clearInterval(sampler);
   }
+}
+
+/**
+ * One request with no client-side time limit (fetch gives up on headers after 300 s, and a status read
+ * of a running Workflow under `wrangler dev` can block until the run ends).
+ */
+function requestWithoutTimeout(method: string, url: string, headers: Record<string, string>) {
+  return new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const request = httpRequest(url, { method, headers }, (response) => {
+      let body = "";
+      response.setEncoding("utf8");
+      response.on("data", (chunk) => (body += chunk));
+      response.on("end", () => resolve({ status: response.statusCode ?? 0, body }));
+      response.on("error", reject);
+    });
+    request.on("error", reject);
+    request.end();
+  });
 }
 
 interface NightlyView {
