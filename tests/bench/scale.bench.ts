@@ -7,10 +7,12 @@
 //   the seeded database, for new orders of existing customers, for new customers, and for a replay; and
 //   the rows a full rebuild of those customers' totals writes (what every touched customer cost per
 //   batch before totals were folded, and what a merge still costs),
-// - the nightly job's wall time under `wrangler dev`, then POST /v1/orders orders/s there (the same
-//   three cases, other orders),
+// - the BG/NBD + Gamma-Gamma fit time on the nightly job's sample and scoring throughput, in-process,
+// - the nightly job's wall time (its own run record) and the worker's peak memory under `wrangler
+//   dev`, then POST /v1/orders orders/s there (the same three cases, other orders),
 // - GET /v1/recommendations for many distinct known shoppers next to a bare single-row D1 read
-//   (GET /v1/customers/:id of an unknown id), alternated in the same run, as recommendations.bench.ts.
+//   (GET /v1/customers/:id of an unknown id), alternated block by block in five rounds (the round with
+//   the median ratio is reported), with the worker's CPU time per request on each side.
 // Prints the figures and writes them as JSON.
 // Usage: npm run bench -- scale [--sizes 10000,100000] [--requests 400] [--connections 8] [--out file.json]
 // (1,000,000 customers: --sizes 10000,100000,1000000; it takes a long while and several GB of disk).
