@@ -30,6 +30,25 @@ const shopperPaths = /^\/v1\/(?:recommendations|events)\/?$/;
 /** How soon a client should look again at a deployment that is missing configuration. */
 const misconfiguredRetrySeconds = 300;
 
+/**
+ * One drizzle instance per D1 binding, made on its first request: building one walks the whole schema
+ * for its relational queries, which cost more CPU than a single-row read, on every request. Each
+ * binding has one schema (DB the main one, EVENTS_DB the events one).
+ */
+const databases = new WeakMap<D1Database, unknown>();
+
+function databaseOf<Schema extends Record<string, unknown>>(d1: D1Database, ofSchema: Schema) {
+  const made = () => drizzle(d1, { schema: ofSchema });
+  // A deployment without the binding still answers (its queries fail, as they always did).
+  if (typeof d1 !== "object" || d1 === null) return made();
+  let db = databases.get(d1) as ReturnType<typeof made> | undefined;
+  if (!db) {
+    db = made();
+    databases.set(d1, db);
+  }
+  return db;
+}
+
 export function createApp() {
   const app = new Hono<AppEnv>();
 
@@ -37,8 +56,8 @@ export function createApp() {
     const requestId = c.req.header("X-Request-Id")?.slice(0, 64) || crypto.randomUUID();
     c.set("requestId", requestId);
     c.set("now", new Date());
-    c.set("db", drizzle(c.env.DB, { schema }));
-    c.set("eventsDb", drizzle(c.env.EVENTS_DB, { schema: eventsSchema }));
+    c.set("db", databaseOf(c.env.DB, schema));
+    c.set("eventsDb", databaseOf(c.env.EVENTS_DB, eventsSchema));
     c.header("X-Request-Id", requestId);
     await next();
   });

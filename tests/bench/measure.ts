@@ -1,5 +1,8 @@
 // Closed-loop load for the benchmarks: `connections` clients each sending the next request as soon as
-// the last answered, with throughput and latency percentiles.
+// the last answered, with throughput and latency percentiles; routes compared in alternated blocks; the
+// CPU and memory of the worker's processes.
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+
 export interface LoadResult {
   requestsPerSecond: number;
   p50: number;
@@ -42,3 +45,155 @@ export const fmt = (r: LoadResult) =>
 /** The median of several rounds by throughput, so a burst of load from elsewhere does not decide. */
 export const medianRound = (results: LoadResult[]) =>
   [...results].sort((x, y) => x.requestsPerSecond - y.requestsPerSecond)[Math.floor(results.length / 2)] as LoadResult;
+
+/** One side of an alternated comparison, measured in blocks that interleave with the other side's. */
+interface Side {
+  send: (i: number) => Promise<Response>;
+  expectedStatus: number;
+}
+
+/** A side's figures in one round, with the server's CPU time per request when it can be read. */
+export type RoundResult = LoadResult & { cpuMsPerRequest: number | null };
+
+export interface AlternatedRound {
+  baseline: RoundResult;
+  candidate: RoundResult;
+  /** candidate req/s ÷ baseline req/s, within the round. */
+  ratio: number;
+}
+
+/**
+ * Two routes compared fairly on a shared, noisy machine: each round sends `requests` to each side in
+ * `blocks` alternating blocks (which side starts flips every round), so a burst of load from elsewhere
+ * lands on both sides alike. A side's figures in a round pool its blocks: req/s is its requests over
+ * the time its own blocks took, and the percentiles are over all its latencies in the round.
+ * `serverCpuSeconds`, when given, reads the server's CPU seconds so far: each side is charged what the
+ * server used during its own blocks (the machine's other work is not in it, unlike wall time).
+ */
+export async function alternatedRounds(
+  rounds: number,
+  requests: number,
+  connections: number,
+  blocks: number,
+  baseline: Side,
+  candidate: Side,
+  serverCpuSeconds: () => number | null = () => null,
+): Promise<AlternatedRound[]> {
+  const perBlock = Math.ceil(requests / blocks);
+  const results: AlternatedRound[] = [];
+  for (let round = 0; round < rounds; round++) {
+    const pooled = { baseline: emptyPool(), candidate: emptyPool() };
+    for (let block = 0; block < blocks; block++) {
+      const order =
+        (round + block) % 2 === 0 ? (["baseline", "candidate"] as const) : (["candidate", "baseline"] as const);
+      for (const name of order) {
+        const side = name === "baseline" ? baseline : candidate;
+        const offset = (round * blocks + block) * perBlock;
+        const cpuBefore = serverCpuSeconds();
+        const result = await timedLoad(perBlock, connections, (i) => side.send(offset + i), side.expectedStatus);
+        const cpuAfter = serverCpuSeconds();
+        const pool = pooled[name];
+        pool.cpuSeconds =
+          cpuBefore === null || cpuAfter === null ? null : (pool.cpuSeconds ?? 0) + cpuAfter - cpuBefore;
+        pool.seconds += result.seconds;
+        pool.latencies.push(...result.latencies);
+        pool.errors += result.errors;
+      }
+    }
+    const base = resultOf(pooled.baseline);
+    const cand = resultOf(pooled.candidate);
+    results.push({ baseline: base, candidate: cand, ratio: cand.requestsPerSecond / base.requestsPerSecond });
+  }
+  return results;
+}
+
+const emptyPool = () => ({ seconds: 0, latencies: [] as number[], errors: 0, cpuSeconds: 0 as number | null });
+
+function resultOf(pool: ReturnType<typeof emptyPool>): RoundResult {
+  const latencies = [...pool.latencies].sort((a, b) => a - b);
+  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
+  return {
+    requestsPerSecond: latencies.length / pool.seconds,
+    p50: at(0.5),
+    p99: at(0.99),
+    errors: pool.errors,
+    cpuMsPerRequest: pool.cpuSeconds === null ? null : (pool.cpuSeconds * 1000) / latencies.length,
+  };
+}
+
+async function timedLoad(
+  requests: number,
+  connections: number,
+  send: (i: number) => Promise<Response>,
+  expectedStatus: number,
+) {
+  const latencies: number[] = [];
+  let errors = 0;
+  let next = 0;
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: connections }, async () => {
+      while (next < requests) {
+        const i = next++;
+        const t = performance.now();
+        const response = await send(i);
+        await response.arrayBuffer();
+        latencies.push(performance.now() - t);
+        if (response.status !== expectedStatus) errors++;
+      }
+    }),
+  );
+  return { seconds: (performance.now() - start) / 1000, latencies, errors };
+}
+
+/** The round whose ratio is the median of all rounds (an odd count gives a real round). */
+export const medianRatioRound = (rounds: AlternatedRound[]) =>
+  [...rounds].sort((x, y) => x.ratio - y.ratio)[Math.floor(rounds.length / 2)] as AlternatedRound;
+
+/**
+ * CPU seconds used so far, and resident memory now, by the processes named `name` that descend from
+ * this one (the workerd processes `wrangler dev` runs, which serve the worker and its local D1).
+ * Read from /proc; null where there is none (not Linux).
+ */
+export function descendantProcesses(
+  name: string,
+): { cpuSeconds: number; rssBytes: number; peakRssBytes: number } | null {
+  if (!existsSync("/proc/self/stat")) return null;
+  const ticksPerSecond = 100;
+  const parentOf = new Map<number, number>();
+  const named: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      parentOf.set(Number(entry), Number(fields[1]));
+      if (stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")) === name) named.push(Number(entry));
+    } catch {
+      // The process ended while the list was read.
+    }
+  }
+  const descends = (pid: number) => {
+    for (let parent = parentOf.get(pid); parent !== undefined && parent > 1; parent = parentOf.get(parent))
+      if (parent === process.pid) return true;
+    return false;
+  };
+  let cpuSeconds = 0;
+  let rssBytes = 0;
+  let peakRssBytes = 0;
+  for (const pid of named.filter(descends)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      // utime and stime, the 14th and 15th fields of /proc/<pid>/stat.
+      cpuSeconds += (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+      const status = readFileSync(`/proc/${pid}/status`, "utf8");
+      const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? 0) * 1024;
+      rssBytes += kib("VmRSS");
+      peakRssBytes += kib("VmHWM");
+    } catch {
+      // Ended meanwhile.
+    }
+  }
+  return { cpuSeconds, rssBytes, peakRssBytes };
+}

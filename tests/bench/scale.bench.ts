@@ -7,16 +7,19 @@
 //   the seeded database, for new orders of existing customers, for new customers, and for a replay; and
 //   the rows a full rebuild of those customers' totals writes (what every touched customer cost per
 //   batch before totals were folded, and what a merge still costs),
-// - the nightly job's wall time under `wrangler dev`, then POST /v1/orders orders/s there (the same
-//   three cases, other orders),
+// - the BG/NBD + Gamma-Gamma fit time on the nightly job's sample and scoring throughput, in-process,
+// - the nightly job's wall time (its own run record) and the worker's peak memory under `wrangler
+//   dev`, then POST /v1/orders orders/s there (the same three cases, other orders),
 // - GET /v1/recommendations for many distinct known shoppers next to a bare single-row D1 read
-//   (GET /v1/customers/:id of an unknown id), alternated in the same run, as recommendations.bench.ts.
+//   (GET /v1/customers/:id of an unknown id), alternated block by block in five rounds (the round with
+//   the median ratio is reported), with the worker's CPU time per request on each side.
 // Prints the figures and writes them as JSON.
 // Usage: npm run bench -- scale [--sizes 10000,100000] [--requests 400] [--connections 8] [--out file.json]
 // (1,000,000 customers: --sizes 10000,100000,1000000; it takes a long while and several GB of disk).
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -27,10 +30,17 @@ import { progressBar } from "../../cli/import/progress.ts";
 import { jsonEach, runBatch } from "../../db/batch.ts";
 import * as schema from "../../db/schema.ts";
 import { generateCustomers, generateProducts } from "../../db/seed/generate.ts";
+import { scoreCustomer } from "../../worker/core/profile/customer-profile.ts";
 import { totalsOfOrders } from "../../worker/core/profile/customer-totals.ts";
+import {
+  fitPopulationModels,
+  type PopulationModels,
+  type SummaryRow,
+} from "../../worker/core/profile/population-models.ts";
 import type { Db } from "../../worker/env.ts";
 import { signShopperToken } from "../../worker/http/shopper-token.ts";
 import { hashIdentifiers } from "../../worker/identity/identity.keys.ts";
+import { fitSampleQuery } from "../../worker/jobs/nightly.repo.ts";
 import { ingestOrders } from "../../worker/orders/ingest.ts";
 import {
   insertOrderStatements,
@@ -41,7 +51,7 @@ import {
 import type { OrderInput } from "../../worker/orders/orders.schemas.ts";
 import { upsertProducts } from "../../worker/orders/products.repo.ts";
 import { applyMigrations, startDevWorker, testSecrets } from "../fixtures/wrangler-dev.ts";
-import { fmt, type LoadResult, load, medianRound } from "./measure.ts";
+import { alternatedRounds, descendantProcesses, fmt, medianRatioRound, type RoundResult } from "./measure.ts";
 
 const root = path.resolve(import.meta.dirname, "../..");
 const seed = 11;
@@ -52,6 +62,14 @@ const ingestBatch = 100;
 const ingestBatches = 10;
 /** Distinct known shoppers the recommendation load cycles through. */
 const shoppers = 2000;
+/** Rounds of the recommendations-against-bare-read comparison (odd: the median is a real round). */
+const alternatedRoundsCount = 5;
+/** Blocks per round and side: the two sides alternate block by block. */
+const blocksPerRound = 4;
+/** Customers scored in-process for the scoring throughput. */
+const scoredCustomers = 5000;
+/** How often the nightly run is polled. */
+const nightlyPollMs = 1000;
 
 interface Options {
   sizes: number[];
@@ -331,26 +349,174 @@ async function measureRecommendations(url: string, size: number, options: Option
     await (await recommendations(i)).arrayBuffer();
     await (await bareRead()).arrayBuffer();
   }
-  const rounds = 3;
-  const baselineRounds: LoadResult[] = [];
-  const recsRounds: LoadResult[] = [];
-  for (let round = 0; round < rounds; round++) {
-    baselineRounds.push(await load(options.requests, options.connections, bareRead, 404));
-    recsRounds.push(
-      await load(options.requests, options.connections, (i) => recommendations(i + round * options.requests)),
-    );
-  }
-  const baseline = medianRound(baselineRounds);
-  const recs = medianRound(recsRounds);
+  const rounds = alternatedRoundsCount;
+  const measured = await alternatedRounds(
+    rounds,
+    options.requests,
+    options.connections,
+    blocksPerRound,
+    { send: bareRead, expectedStatus: 404 },
+    { send: recommendations, expectedStatus: 200 },
+    () => descendantProcesses("workerd")?.cpuSeconds ?? null,
+  );
+  const median = medianRatioRound(measured);
   return {
     shoppers: count,
     rounds,
+    blocksPerRound,
     requestsPerRound: options.requests,
     connections: options.connections,
-    baseline,
-    recommendations: recs,
-    ratio: recs.requestsPerSecond / baseline.requestsPerSecond,
+    baseline: median.baseline,
+    recommendations: median.candidate,
+    ratio: median.ratio,
+    ratios: measured.map((round) => round.ratio),
   };
+}
+
+/** Reads an in-process page of summaries as the nightly job's fit does (nightly.repo.ts toSummaryRow). */
+const summaryRowOf = (row: Record<string, unknown>): SummaryRow => ({
+  customerId: String(row.customer_id),
+  purchaseDays: Number(row.purchase_days),
+  firstOrderAt: String(row.first_order_at),
+  lastOrderAt: String(row.last_order_at),
+  secondPurchaseAt: row.second_purchase_at === null ? null : String(row.second_purchase_at),
+  gapSquareSum: Number(row.gap_square_sum),
+  positiveDays: Number(row.positive_days),
+  positiveDaySpend: Number(row.positive_day_spend),
+  firstDaySpend: Number(row.first_day_spend),
+  units: Number(row.units),
+  discountedUnits: Number(row.discounted_units),
+});
+
+/**
+ * The customer models' cost, in-process on the seeded database: the BG/NBD + Gamma-Gamma fit on the
+ * nightly job's own sample (fitSampleQuery), and scoring throughput (scoreCustomer, as the job calls
+ * it, with each customer's categories and order times) over the first scoredCustomers customers.
+ */
+async function measureModels(d1: D1Database) {
+  const db = drizzle(d1, { schema }) as unknown as Db;
+  const now = new Date();
+  const sample = (await db.all<Record<string, unknown>>(fitSampleQuery())).map(summaryRowOf);
+  const fitStarted = performance.now();
+  const models: PopulationModels = fitPopulationModels(sample, now);
+  const fitSeconds = (performance.now() - fitStarted) / 1000;
+  const page = await db.all<Record<string, unknown>>(sql`
+    SELECT * FROM customer_summaries ORDER BY customer_id LIMIT ${scoredCustomers}`);
+  const last = String(page[page.length - 1]?.customer_id ?? "");
+  const [categories, orders] = await Promise.all([
+    db.all<{ customer_id: string } & Record<string, unknown>>(sql`
+      SELECT customer_id, category_id, purchase_days, first_purchase_at, last_purchase_at, avg_unit_price
+      FROM customer_category_stats WHERE customer_id <= ${last}`),
+    db.all<{ customer_id: string; placed_at: string }>(sql`
+      SELECT customer_id, placed_at FROM orders WHERE customer_id <= ${last}`),
+  ]);
+  const byCustomer = <T extends { customer_id: unknown }>(rows: T[]) => {
+    const groups = new Map<string, T[]>();
+    for (const row of rows) {
+      const group = groups.get(String(row.customer_id));
+      if (group) group.push(row);
+      else groups.set(String(row.customer_id), [row]);
+    }
+    return groups;
+  };
+  const categoriesOf = byCustomer(categories);
+  const ordersOf = byCustomer(orders);
+  const inputs = page.map((row) => ({
+    summary: {
+      ...summaryRowOf(row),
+      webOrders: Number(row.web_orders),
+      storeOrders: Number(row.store_orders),
+      appOrders: Number(row.app_orders),
+      phoneOrders: Number(row.phone_orders),
+    },
+    categories: (categoriesOf.get(String(row.customer_id)) ?? []).map((c) => ({
+      categoryId: String(c.category_id),
+      purchaseDays: Number(c.purchase_days),
+      firstPurchaseAt: String(c.first_purchase_at),
+      lastPurchaseAt: String(c.last_purchase_at),
+      avgUnitPrice: Number(c.avg_unit_price),
+    })),
+    orderTimes: (ordersOf.get(String(row.customer_id)) ?? []).map((o) => o.placed_at),
+    models,
+    now,
+  }));
+  const scoreStarted = performance.now();
+  let scored = 0;
+  for (const input of inputs) if (scoreCustomer(input).ok) scored++;
+  const scoreSeconds = (performance.now() - scoreStarted) / 1000;
+  return {
+    fit: { sampleSize: sample.length, seconds: fitSeconds },
+    scoring: { customers: inputs.length, scored, customersPerSecond: inputs.length / scoreSeconds },
+  };
+}
+
+/**
+ * Runs the nightly job and follows it to its end. Its wall time is the run's own record (startedAt to
+ * finishedAt in job_runs): under `wrangler dev` a status read of a running Workflow instance can block
+ * for minutes, so the time the bench waited overstates it. The worker's resident memory is sampled
+ * every second meanwhile, on a timer of its own, and its peak kept.
+ */
+async function runNightly(url: string) {
+  const headers = { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` };
+  let peakRssBytes = descendantProcesses("workerd")?.rssBytes ?? 0;
+  const sampler = setInterval(() => {
+    peakRssBytes = Math.max(peakRssBytes, descendantProcesses("workerd")?.rssBytes ?? 0);
+  }, nightlyPollMs);
+  const started = performance.now();
+  try {
+    // The route waits up to two minutes itself; a longer run is then followed by its id.
+    const response = await requestWithoutTimeout("POST", `${url}/v1/admin/jobs/nightly?wait=1`, headers);
+    if (response.status !== 200 && response.status !== 202)
+      throw new Error(`POST /v1/admin/jobs/nightly answered ${response.status}: ${response.body}`);
+    let view = (JSON.parse(response.body) as { data: NightlyView }).data;
+    while (!["done", "errored", "terminated"].includes(view.status)) {
+      await new Promise((resolve) => setTimeout(resolve, nightlyPollMs));
+      const poll = await requestWithoutTimeout("GET", `${url}/v1/admin/jobs/nightly/${view.runId}`, headers);
+      if (poll.status === 200) view = (JSON.parse(poll.body) as { data: NightlyView }).data;
+    }
+    const processes = descendantProcesses("workerd");
+    return {
+      status: view.status,
+      error: view.error ?? null,
+      customers: view.processed,
+      seconds:
+        view.startedAt && view.finishedAt
+          ? (Date.parse(view.finishedAt) - Date.parse(view.startedAt)) / 1000
+          : (performance.now() - started) / 1000,
+      waitedSeconds: (performance.now() - started) / 1000,
+      // The sampled peak, and the kernel's high-water mark of the worker's processes since they started.
+      peakRssBytes: processes ? Math.max(peakRssBytes, processes.peakRssBytes) : null,
+    };
+  } finally {
+    clearInterval(sampler);
+  }
+}
+
+/**
+ * One request with no client-side time limit (fetch gives up on headers after 300 s, and a status read
+ * of a running Workflow under `wrangler dev` can block until the run ends).
+ */
+function requestWithoutTimeout(method: string, url: string, headers: Record<string, string>) {
+  return new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const request = httpRequest(url, { method, headers }, (response) => {
+      let body = "";
+      response.setEncoding("utf8");
+      response.on("data", (chunk) => (body += chunk));
+      response.on("end", () => resolve({ status: response.statusCode ?? 0, body }));
+      response.on("error", reject);
+    });
+    request.on("error", reject);
+    request.end();
+  });
+}
+
+interface NightlyView {
+  runId: string;
+  status: string;
+  processed: number;
+  startedAt: string | null;
+  finishedAt: string | null;
+  error?: string | null;
 }
 
 async function runSize(size: number, options: Options) {
@@ -363,32 +529,29 @@ async function runSize(size: number, options: Options) {
     });
     let seeded: Seeded;
     let ingestion: Awaited<ReturnType<typeof measureIngestion>>;
+    let models: Awaited<ReturnType<typeof measureModels>>;
     try {
       console.log(`seeding ${size} customers`);
       seeded = await seedCustomers(proxy.env.DB, size);
+      // Each figure is printed as soon as it is measured, so a run that stops part-way still tells.
       console.log(
-        `seeded ${seeded.customers} customers, ${seeded.orders} orders, ${seeded.lines} lines in ${seeded.seconds.toFixed(0)} s`,
+        `seeded ${seeded.customers} customers, ${seeded.orders} orders, ${seeded.lines} lines in ${seeded.seconds.toFixed(0)} s; ${(seeded.databaseBytes / seeded.customers / 1024).toFixed(1)} KiB per customer (${(seeded.databaseBytes / 1e6).toFixed(0)} MB)`,
       );
       const products = generateProducts({ seed });
       ingestion = await measureIngestion(proxy.env.DB, seeded.customers, products);
+      console.log(`in-process ingestion: ${JSON.stringify(ingestion)}`);
+      models = await measureModels(proxy.env.DB);
+      console.log(`models: ${JSON.stringify(models)}`);
     } finally {
       await proxy.dispose();
     }
     const tables = await tableBytes(persistDir);
     const worker = await startDevWorker({ persistDir, vars: { RATE_LIMITS: "off" }, timeoutMs: 180_000 });
     try {
-      const nightlyStart = performance.now();
-      const nightly = await fetch(`${worker.url}/v1/admin/jobs/nightly?wait=1`, {
-        method: "POST",
-        headers: { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` },
-      });
-      const nightlyFigure = {
-        status: nightly.status,
-        seconds: (performance.now() - nightlyStart) / 1000,
-        detail: ((await nightly.json()) as { data?: { status?: string; detail?: unknown } }).data ?? null,
-      };
-      console.log(`nightly job: ${nightly.status} in ${nightlyFigure.seconds.toFixed(1)} s`);
+      const nightly = await runNightly(worker.url);
+      console.log(`nightly job: ${JSON.stringify(nightly)}`);
       const httpIngestion = await measureHttpIngestion(worker.url, seeded.customers, generateProducts({ seed }));
+      console.log(`POST /v1/orders: ${JSON.stringify(httpIngestion)}`);
       const recommendations = await measureRecommendations(worker.url, seeded.customers, options);
       return {
         customers: seeded.customers,
@@ -401,7 +564,8 @@ async function runSize(size: number, options: Options) {
           tables,
         },
         ingestion: { inProcess: ingestion, http: httpIngestion },
-        nightly: { status: nightlyFigure.status, seconds: nightlyFigure.seconds },
+        models,
+        nightly,
         recommendations,
       };
     } finally {
@@ -411,6 +575,10 @@ async function runSize(size: number, options: Options) {
     rmSync(persistDir, { recursive: true, force: true });
   }
 }
+
+/** A side's figures, with the worker's CPU time per request when /proc can be read. */
+const withCpu = (result: RoundResult) =>
+  `${fmt(result)}${result.cpuMsPerRequest === null ? "" : `, worker CPU ${result.cpuMsPerRequest.toFixed(2)} ms/request`}`;
 
 export default async function scaleBench(args: string[]) {
   const options = parseOptions(args);
@@ -430,9 +598,18 @@ export default async function scaleBench(args: string[]) {
     console.log(
       `rows written per order (in-process ingestOrders): existing customers ${i.existingCustomers.rowsWrittenPerOrder.toFixed(1)}, new customers ${i.newCustomers.rowsWrittenPerOrder.toFixed(1)}, replay ${i.replay.rowsWrittenPerOrder.toFixed(1)}; a full rebuild of one customer's totals ${i.rebuildRowsPerCustomer.toFixed(1)} rows`,
     );
-    console.log(`baseline single-row D1 read: ${fmt(r.baseline)}`);
-    console.log(`GET /v1/recommendations:     ${fmt(r.recommendations)} (${r.shoppers} distinct shoppers)`);
-    console.log(`ratio recommendations / baseline: ${r.ratio.toFixed(2)}`);
+    const { models: m, nightly: n } = result;
+    console.log(
+      `nightly job: ${n.status}, ${n.customers} customers in ${n.seconds.toFixed(1)} s (${(n.customers / n.seconds).toFixed(0)} customers/s), peak memory of the worker's processes ${n.peakRssBytes === null ? "unknown" : `${(n.peakRssBytes / 1e6).toFixed(0)} MB`}`,
+    );
+    console.log(
+      `BG/NBD + Gamma-Gamma fit on ${m.fit.sampleSize} customers: ${m.fit.seconds.toFixed(2)} s; scoring (scoreCustomer, in-process): ${m.scoring.customersPerSecond.toFixed(0)} customers/s`,
+    );
+    console.log(`baseline single-row D1 read: ${withCpu(r.baseline)}`);
+    console.log(`GET /v1/recommendations:     ${withCpu(r.recommendations)} (${r.shoppers} distinct shoppers)`);
+    console.log(
+      `ratio recommendations / baseline: ${r.ratio.toFixed(2)} (median of ${r.rounds} rounds: ${r.ratios.map((x) => x.toFixed(2)).join(", ")})`,
+    );
   }
   const first = results[0];
   const summary = results.map((result) => ({

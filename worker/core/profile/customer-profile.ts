@@ -196,11 +196,30 @@ export function scoreCustomer(input: ProfileInput, options: ModelOptions = defau
   return { ok: true, profile };
 }
 
+/**
+ * One weekday-and-hour formatter per time zone, made once: building an Intl.DateTimeFormat costs far
+ * more than scoring a customer (about a millisecond each, on every recommendation request and for
+ * every customer the nightly job scores). An unknown zone throws, as before, and is not kept.
+ */
+const slotFormats = new Map<string, Intl.DateTimeFormat>();
+/** Far more zones than a deployment uses (one): only a caller passing arbitrary zones could reach it. */
+const maxSlotFormats = 64;
+
+function slotFormat(timeZone: string): Intl.DateTimeFormat {
+  let format = slotFormats.get(timeZone);
+  if (!format) {
+    format = new Intl.DateTimeFormat("en-US", { timeZone, weekday: "short", hour: "numeric", hourCycle: "h23" });
+    if (slotFormats.size >= maxSlotFormats) slotFormats.clear();
+    slotFormats.set(timeZone, format);
+  }
+  return format;
+}
+
 /** Orders per weekday (0 = Sunday) and hour, read on the clock of `timeZone`. */
 function localSlots(orderTimes: readonly string[], timeZone: string) {
   const weekdays = new Array<number>(7).fill(0);
   const hours = new Array<number>(24).fill(0);
-  const format = new Intl.DateTimeFormat("en-US", { timeZone, weekday: "short", hour: "numeric", hourCycle: "h23" });
+  const format = slotFormat(timeZone);
   for (const at of orderTimes) {
     const date = new Date(at);
     if (Number.isNaN(date.getTime())) continue;
