@@ -30,7 +30,7 @@ const misconfiguredRetrySeconds = 300;
 
 /**
  * One drizzle instance per D1 binding, made on its first request: building one walks the whole schema
- * for its relational queries, which cost more CPU than a single-row read, on every request.
+ * for its relational queries, CPU every request used to pay.
  */
 const databases = new WeakMap<D1Database, Db>();
 
