@@ -32,8 +32,8 @@ const misconfiguredRetrySeconds = 300;
 
 /**
  * One drizzle instance per D1 binding, made on its first request: building one walks the whole schema
- * for its relational queries, which cost more CPU than a single-row read, on every request. Each
- * binding has one schema (DB the main one, EVENTS_DB the events one).
+ * for its relational queries, CPU every request used to pay. Each binding has one schema (DB the main
+ * one, EVENTS_DB the events one).
  */
 const databases = new WeakMap<D1Database, unknown>();
 

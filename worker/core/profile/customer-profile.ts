@@ -197,9 +197,9 @@ export function scoreCustomer(input: ProfileInput, options: ModelOptions = defau
 }
 
 /**
- * One weekday-and-hour formatter per time zone, made once: building an Intl.DateTimeFormat costs far
- * more than scoring a customer (about a millisecond each, on every recommendation request and for
- * every customer the nightly job scores). An unknown zone throws, as before, and is not kept.
+ * One weekday-and-hour formatter per time zone, made once: building an Intl.DateTimeFormat was the
+ * largest single cost of a known shopper's recommendation request (docs/scaling.md), and was paid for
+ * every customer the nightly job scores. An unknown zone throws, as before, and is not kept.
  */
 const slotFormats = new Map<string, Intl.DateTimeFormat>();
 /** Far more zones than a deployment uses (one): only a caller passing arbitrary zones could reach it. */
