@@ -205,18 +205,28 @@ export function waitForCards(page: Page, mountIndex = 0, timeout = 15_000) {
 
 /**
  * Runs SQL against the dev worker's local D1 through wrangler, as an operator would: the main database
- * (DB) or the events database (EVENTS_DB: widget events and conversions).
+ * (DB) or the events database (EVENTS_DB: widget events and conversions). The running worker holds
+ * the same SQLite file, so a read that meets one of its writes is "database is locked": it is tried
+ * again, as an operator would.
  */
 export async function queryLocalD1<T>(
   persistDir: string,
   sql: string,
   database: "DB" | "EVENTS_DB" = "DB",
 ): Promise<T[]> {
-  const { stdout } = await run(
-    path.join(root, "node_modules/.bin/wrangler"),
-    ["d1", "execute", database, "--local", "--persist-to", persistDir, "--command", sql, "--json"],
-    { cwd: root, env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" } },
-  );
-  const parsed = JSON.parse(stdout) as { results: T[] }[];
-  return parsed[0]?.results ?? [];
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const { stdout } = await run(
+        path.join(root, "node_modules/.bin/wrangler"),
+        ["d1", "execute", database, "--local", "--persist-to", persistDir, "--command", sql, "--json"],
+        { cwd: root, env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" } },
+      );
+      const parsed = JSON.parse(stdout) as { results: T[] }[];
+      return parsed[0]?.results ?? [];
+    } catch (error) {
+      const locked = /SQLITE_BUSY|database is locked/.test(String((error as Error).message));
+      if (!locked || attempt >= 10) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+  }
 }
