@@ -16,27 +16,15 @@ export async function load(
   send: (i: number) => Promise<Response>,
   expectedStatus = 200,
 ): Promise<LoadResult> {
-  const latencies: number[] = [];
-  let errors = 0;
-  let next = 0;
-  const start = performance.now();
-  await Promise.all(
-    Array.from({ length: connections }, async () => {
-      while (next < requests) {
-        const i = next++;
-        const t = performance.now();
-        const response = await send(i);
-        await response.arrayBuffer();
-        latencies.push(performance.now() - t);
-        // Any other answer is an error (a 429 would be a fast answer that flatters the figures).
-        if (response.status !== expectedStatus) errors++;
-      }
-    }),
-  );
-  const seconds = (performance.now() - start) / 1000;
-  latencies.sort((a, b) => a - b);
-  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
-  return { requestsPerSecond: requests / seconds, p50: at(0.5), p99: at(0.99), errors };
+  const { seconds, latencies, errors } = await timedLoad(requests, connections, send, expectedStatus);
+  return { requestsPerSecond: requests / seconds, ...percentiles(latencies), errors };
+}
+
+/** p50 and p99 of latencies in ms. */
+function percentiles(latencies: readonly number[]) {
+  const sorted = [...latencies].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
+  return { p50: at(0.5), p99: at(0.99) };
 }
 
 export const fmt = (r: LoadResult) =>
@@ -110,14 +98,12 @@ export async function alternatedRounds(
 const emptyPool = () => ({ seconds: 0, latencies: [] as number[], errors: 0, cpuSeconds: 0 as number | null });
 
 function resultOf(pool: ReturnType<typeof emptyPool>): RoundResult {
-  const latencies = [...pool.latencies].sort((a, b) => a - b);
-  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
+  const count = pool.latencies.length;
   return {
-    requestsPerSecond: latencies.length / pool.seconds,
-    p50: at(0.5),
-    p99: at(0.99),
+    requestsPerSecond: count / pool.seconds,
+    ...percentiles(pool.latencies),
     errors: pool.errors,
-    cpuMsPerRequest: pool.cpuSeconds === null ? null : (pool.cpuSeconds * 1000) / latencies.length,
+    cpuMsPerRequest: pool.cpuSeconds === null ? null : (pool.cpuSeconds * 1000) / count,
   };
 }
 
@@ -139,6 +125,7 @@ async function timedLoad(
         const response = await send(i);
         await response.arrayBuffer();
         latencies.push(performance.now() - t);
+        // Any other answer is an error (a 429 would be a fast answer that flatters the figures).
         if (response.status !== expectedStatus) errors++;
       }
     }),

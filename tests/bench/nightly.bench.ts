@@ -24,6 +24,7 @@ import {
 } from "../../worker/jobs/nightly.repo.ts";
 import { modelsById } from "../../worker/models/models.repo.ts";
 import { applyMigrations } from "../fixtures/wrangler-dev.ts";
+import { meteredD1 } from "./metered-d1.ts";
 import { seedCustomers } from "./scale.bench.ts";
 
 const root = path.resolve(import.meta.dirname, "../..");
@@ -92,24 +93,6 @@ async function scoringRun(d1: D1Database, meter: { rowsWritten: number }, runId:
       maxResultBytes: Math.max(...pages.map((p) => p.resultBytes)),
     },
   };
-}
-
-/** A D1 binding that adds up meta.rows_written of every batch. */
-function meteredD1(d1: D1Database) {
-  const meter = { rowsWritten: 0 };
-  const binding = new Proxy(d1, {
-    get(target, property) {
-      if (property === "batch")
-        return async (statements: D1PreparedStatement[]) => {
-          const results = await target.batch(statements);
-          for (const result of results) meter.rowsWritten += result.meta.rows_written ?? 0;
-          return results;
-        };
-      const value = Reflect.get(target, property);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
-  });
-  return { binding, meter };
 }
 
 const ms = (value: number) => `${value.toFixed(0)} ms`;

@@ -52,6 +52,7 @@ import type { OrderInput } from "../../worker/orders/orders.schemas.ts";
 import { upsertProducts } from "../../worker/orders/products.repo.ts";
 import { applyMigrations, startDevWorker, testSecrets } from "../fixtures/wrangler-dev.ts";
 import { alternatedRounds, descendantProcesses, fmt, medianRatioRound, type RoundResult } from "./measure.ts";
+import { meteredD1 } from "./metered-d1.ts";
 
 const root = path.resolve(import.meta.dirname, "../..");
 const seed = 11;
@@ -71,14 +72,15 @@ const scoredCustomers = 5000;
 /** How often the nightly run is polled. */
 const nightlyPollMs = 1000;
 
-interface Options {
+export interface Options {
   sizes: number[];
   requests: number;
   connections: number;
   out: string;
 }
 
-function parseOptions(args: string[]): Options {
+/** The scale and shard benches' options; `bench` names the default output file. */
+export function parseOptions(args: string[], bench = "scale"): Options {
   const value = (name: string) => {
     const index = args.indexOf(`--${name}`);
     return index >= 0 ? args[index + 1] : undefined;
@@ -87,34 +89,13 @@ function parseOptions(args: string[]): Options {
     sizes: (value("sizes") ?? "10000,100000").split(",").map(Number),
     requests: Number(value("requests") ?? 400),
     connections: Number(value("connections") ?? 8),
-    out: path.resolve(value("out") ?? path.join(root, ".wrangler/bench/scale.json")),
+    out: path.resolve(value("out") ?? path.join(root, `.wrangler/bench/${bench}.json`)),
   };
 }
 
 export const accountOf = (index: number) => `scale-${index}`;
 /** Random-looking and stable, like the ids ingestion makes (the nightly sample relies on that). */
 const customerIdOf = (index: number) => `c_${createHash("sha256").update(accountOf(index)).digest("hex").slice(0, 20)}`;
-
-/** A D1 binding that adds up meta.rows_written of every batch and keeps the last meta.size_after. */
-function meteredD1(d1: D1Database) {
-  const meter = { rowsWritten: 0, sizeAfter: 0 };
-  const binding = new Proxy(d1, {
-    get(target, property) {
-      if (property === "batch")
-        return async (statements: D1PreparedStatement[]) => {
-          const results = await target.batch(statements);
-          for (const result of results) {
-            meter.rowsWritten += result.meta.rows_written ?? 0;
-            meter.sizeAfter = result.meta.size_after ?? meter.sizeAfter;
-          }
-          return results;
-        };
-      const value = Reflect.get(target, property);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
-  });
-  return { binding, meter };
-}
 
 interface Seeded {
   customers: number;

@@ -22,7 +22,7 @@ import { hashIdentifiers } from "../../worker/identity/identity.keys.ts";
 import type { OrderInput } from "../../worker/orders/orders.schemas.ts";
 import { freePort, testSecrets } from "../fixtures/wrangler-dev.ts";
 import { fmt, type LoadResult, load, medianRound } from "./measure.ts";
-import { accountOf, benchOrders, seedCustomers } from "./scale.bench.ts";
+import { accountOf, benchOrders, type Options, parseOptions, seedCustomers } from "./scale.bench.ts";
 
 const root = path.resolve(import.meta.dirname, "../..");
 const config = path.join(root, "tests/bench/shard/wrangler.toml");
@@ -30,19 +30,6 @@ const shoppers = 2000;
 const run = promisify(execFile);
 // Offline: wrangler would otherwise try to fetch the `cf` object of requests from Cloudflare.
 process.env.CLOUDFLARE_CF_FETCH_ENABLED = "false";
-
-function parseOptions(args: string[]) {
-  const value = (name: string) => {
-    const index = args.indexOf(`--${name}`);
-    return index >= 0 ? args[index + 1] : undefined;
-  };
-  return {
-    sizes: (value("sizes") ?? "10000,100000").split(",").map(Number),
-    requests: Number(value("requests") ?? 400),
-    connections: Number(value("connections") ?? 8),
-    out: path.resolve(value("out") ?? path.join(root, ".wrangler/bench/shard.json")),
-  };
-}
 
 /**
  * The part of a D1 binding the seeding uses (prepare, bind, batch), sent to the bench worker, which
@@ -67,7 +54,7 @@ function remoteD1(url: string, into: "d1" | "shard"): D1Database {
   } as unknown as D1Database;
 }
 
-async function measure(url: string, size: number, options: ReturnType<typeof parseOptions>) {
+async function measure(url: string, size: number, options: Options) {
   const count = Math.min(shoppers, size);
   const picked = Array.from({ length: count }, (_, k) => Math.floor((k * size) / count));
   const keys = await Promise.all(
@@ -141,7 +128,7 @@ async function measureIngestion(url: string, size: number) {
   return figures;
 }
 
-async function runSize(size: number, options: ReturnType<typeof parseOptions>) {
+async function runSize(size: number, options: Options) {
   const persistDir = mkdtempSync(path.join(tmpdir(), "patron-shard-"));
   try {
     await run(path.join(root, "node_modules/.bin/wrangler"), [
@@ -199,7 +186,7 @@ async function runSize(size: number, options: ReturnType<typeof parseOptions>) {
 }
 
 export default async function shardBench(args: string[]) {
-  const options = parseOptions(args);
+  const options = parseOptions(args, "shard");
   const results = [];
   for (const size of options.sizes) {
     if (!Number.isInteger(size) || size <= 0) throw new Error(`--sizes takes positive customer counts, got ${size}`);

@@ -9,6 +9,7 @@ import { ingestOrders } from "../../../worker/orders/ingest.ts";
 import type { OrderInput } from "../../../worker/orders/orders.schemas.ts";
 import { loadShopper } from "../../../worker/recommendations/recommendations.repo.ts";
 import { CustomerShard } from "../../../worker/shards/customer-shard.ts";
+import { meteredD1 } from "../metered-d1.ts";
 
 interface Statement {
   sql: string;
@@ -31,23 +32,11 @@ const attribution = { secrets: ["test-shopper-secret"], eventWindowDays: 7, orde
  * storage), counting the rows its batches write (D1's meta.rows_written, index entries included).
  */
 async function meteredIngest(d1: D1Database, orders: OrderInput[]) {
-  let rowsWritten = 0;
-  const binding = new Proxy(d1, {
-    get(target, property) {
-      if (property === "batch")
-        return async (statements: D1PreparedStatement[]) => {
-          const results = await target.batch(statements);
-          for (const result of results) rowsWritten += result.meta.rows_written ?? 0;
-          return results;
-        };
-      const value = Reflect.get(target, property);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
-  });
+  const { binding, meter } = meteredD1(d1);
   const db = drizzle(binding, { schema }) as Db;
   const outcome = await ingestOrders(db, secret, orders, new Date(), attribution);
   if (outcome.kind !== "ingested") throw new Error(`ingestion refused: ${outcome.kind}`);
-  return { rowsWritten, accepted: outcome.result.accepted, duplicates: outcome.result.duplicates };
+  return { rowsWritten: meter.rowsWritten, accepted: outcome.result.accepted, duplicates: outcome.result.duplicates };
 }
 
 export class BenchShard extends CustomerShard {
