@@ -4,15 +4,15 @@
 // the run with its input lines as the direct path does), then follow the import's progress until the
 // queue has processed every batch. Batches are cut by count and by size, as one batch is one queue
 // message. Knows nothing about files or terminals, like run.ts.
-import { BatchRejected, type IngestClient, IngestFailed } from "./client.ts";
+import { type IngestClient, IngestFailed } from "./client.ts";
 import {
   batchesOf,
   type ImportOptions,
   type ImportProgress,
   type ImportResult,
   ImportStopped,
-  locateIssues,
   type SourceRecord,
+  stopOf,
 } from "./run.ts";
 import { confirmBatch, emptyTotals, type ImportState, type ImportTotals, isConfirmed } from "./state.ts";
 
@@ -187,16 +187,7 @@ export async function runQueuedImport<T>(options: QueuedImportOptions<T>): Promi
       sent.set(sequence, batch.length);
     } catch (error) {
       if (stopped) return;
-      if (error instanceof BatchRejected) {
-        const issues = locateIssues(error.issues, batch, "orders");
-        stopped = new ImportStopped(
-          sequence,
-          error.requestId,
-          issues,
-          result(),
-          `batch ${sequence + 1} rejected: ${error.message}`,
-        );
-      } else stopped = error instanceof Error ? error : new Error(String(error));
+      stopped = stopOf(error, batch, sequence, "orders", result());
     }
   };
 

@@ -124,6 +124,22 @@ interface ProductsResponse {
   upserted: number;
 }
 
+/**
+ * What stops a run when posting batch `index` failed: a rejected batch, with its issues traced back to
+ * input lines and what was confirmed before it; any other error as it is.
+ */
+export function stopOf<T>(
+  error: unknown,
+  batch: SourceRecord<T>[],
+  index: number,
+  kind: ImportKind,
+  before: ImportResult,
+): ImportStopped | Error {
+  if (!(error instanceof BatchRejected)) return error instanceof Error ? error : new Error(String(error));
+  const issues = locateIssues(error.issues, batch, kind);
+  return new ImportStopped(index, error.requestId, issues, before, `batch ${index + 1} rejected: ${error.message}`);
+}
+
 export async function runImport<T>(options: ImportOptions<T>): Promise<ImportResult> {
   const now = options.now ?? (() => new Date());
   const started = Date.now();
@@ -162,16 +178,7 @@ export async function runImport<T>(options: ImportOptions<T>): Promise<ImportRes
       options.onProgress?.(progress);
     } catch (error) {
       if (stopped) return;
-      if (error instanceof BatchRejected) {
-        const issues = locateIssues(error.issues, batch, options.kind);
-        stopped = new ImportStopped(
-          index,
-          error.requestId,
-          issues,
-          result(),
-          `batch ${index + 1} rejected: ${error.message}`,
-        );
-      } else stopped = error instanceof Error ? error : new Error(String(error));
+      stopped = stopOf(error, batch, index, options.kind, result());
     }
   };
 
