@@ -30,18 +30,25 @@ export interface BatchRow extends BatchView {
 const batchColumns = sql`sequence, status, digest, orders, accepted, duplicates, suppressed, ignored, merges,
   ignored_identifiers, attempts, error, received_at, updated_at`;
 
-function batchOf(row: Record<string, unknown>): BatchRow {
+/** A batch's ingestion counts (or their sums), from the columns of the same names. */
+function countsOf(row: Record<string, unknown>): BatchCounts {
   return {
-    sequence: Number(row.sequence),
-    status: row.status as BatchStatus,
-    digest: String(row.digest),
-    orders: Number(row.orders),
     accepted: Number(row.accepted),
     duplicates: Number(row.duplicates),
     suppressed: Number(row.suppressed),
     ignored: Number(row.ignored),
     merges: Number(row.merges),
     ignoredIdentifiers: Number(row.ignored_identifiers),
+  };
+}
+
+function batchOf(row: Record<string, unknown>): BatchRow {
+  return {
+    sequence: Number(row.sequence),
+    status: row.status as BatchStatus,
+    digest: String(row.digest),
+    orders: Number(row.orders),
+    ...countsOf(row),
     attempts: Number(row.attempts),
     error: row.error === null ? null : String(row.error),
     receivedAt: String(row.received_at),
@@ -233,12 +240,7 @@ export async function batchTallies(db: Db, importId: string): Promise<BatchTally
     status: row.status as BatchStatus,
     batches: Number(row.batches),
     orders: Number(row.orders),
-    accepted: Number(row.accepted),
-    duplicates: Number(row.duplicates),
-    suppressed: Number(row.suppressed),
-    ignored: Number(row.ignored),
-    merges: Number(row.merges),
-    ignoredIdentifiers: Number(row.ignored_identifiers),
+    ...countsOf(row),
     updatedAt: String(row.updated_at),
   }));
 }
