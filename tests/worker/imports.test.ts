@@ -298,6 +298,15 @@ describe("bulk imports through the queue", () => {
     expect(noKey.status).toBe(401);
     const badCreate = await api.call("POST", "/v1/imports", { expectedBatches: 0 });
     expect(badCreate.status).toBe(400);
+    // The reads: unknown import, no key, a filter that is not a status.
+    const unknownView = await api.call("GET", "/v1/imports/imp_00000000000000000000");
+    expect(unknownView.status).toBe(404);
+    expect((await errorOf(unknownView)).code).toBe("not_found");
+    expect((await api.call("GET", `/v1/imports/${job.id}`, undefined, null)).status).toBe(401);
+    expect((await api.call("GET", `/v1/imports/${job.id}/batches`, undefined, null)).status).toBe(401);
+    const badFilter = await api.call("GET", `/v1/imports/${job.id}/batches?status=lost`);
+    expect(badFilter.status).toBe(400);
+    expect((await errorOf(badFilter)).code).toBe("invalid_request");
 
     const view = await progress(job.id);
     expect(view.batches.received).toBe(0);
