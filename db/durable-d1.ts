@@ -31,8 +31,10 @@ function execute(storage: DurableObjectStorage, query: string, params: readonly 
   const cursor = storage.sql.exec(query, ...params);
   // Reading the cursor to the end runs the statement to completion.
   const rows = [...cursor.raw()] as Value[][];
-  const changes = Number(storage.sql.exec("SELECT changes() AS n").one().n);
-  const lastRowId = Number(storage.sql.exec("SELECT last_insert_rowid() AS n").one().n);
+  // Only a statement that wrote has changes to report (reads, the shelf's path, skip the two lookups).
+  const wrote = cursor.rowsWritten > 0;
+  const changes = wrote ? Number(storage.sql.exec("SELECT changes() AS n").one().n) : 0;
+  const lastRowId = wrote ? Number(storage.sql.exec("SELECT last_insert_rowid() AS n").one().n) : 0;
   return {
     columns: cursor.columnNames,
     rows,
@@ -42,8 +44,8 @@ function execute(storage: DurableObjectStorage, query: string, params: readonly 
       rows_read: cursor.rowsRead,
       rows_written: cursor.rowsWritten,
       last_row_id: lastRowId,
-      changed_db: cursor.rowsWritten > 0,
-      changes: cursor.rowsWritten > 0 ? changes : 0,
+      changed_db: wrote,
+      changes,
     },
   };
 }
