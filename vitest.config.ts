@@ -1,5 +1,6 @@
 // Test projects: `core` (pure functions and the CLI in Node), `worker` (the real app in workerd with
-// real local D1 and the real migrations), `browser` (widget and console in headless Chromium).
+// real local D1 and the real migrations), `worker-shards` (the same with customer data in four
+// customer shards, SHARD_COUNT=4), `browser` (widget and console in headless Chromium).
 import path from "node:path";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
@@ -46,6 +47,41 @@ export default defineConfig(async () => {
           test: {
             name: "worker",
             include: ["tests/worker/**/*.test.ts"],
+            exclude: ["tests/worker/shards/**"],
+            testTimeout: 60_000,
+            setupFiles: ["tests/worker/apply-migrations.ts"],
+            // A real local HTTP server the nightly job's audience webhooks are delivered to.
+            globalSetup: ["tests/fixtures/webhook-receiver.ts"],
+          },
+        },
+        {
+          plugins: [
+            cloudflareTest({
+              wrangler: { configPath: path.join(root, "wrangler.toml") },
+              miniflare: {
+                bindings: {
+                  TEST_MIGRATIONS: migrations,
+                  TEST_EVENTS_MIGRATIONS: eventsMigrations,
+                  // Customer data in four customer shards (docs/scaling.md) instead of the one D1 database.
+                  SHARD_COUNT: "4",
+                  PATRON_API_KEY: "test-api-key",
+                  PATRON_ADMIN_KEY: "test-admin-key",
+                  SHOPPER_TOKEN_SECRET: "test-shopper-secret",
+                  IDENTITY_HASH_SECRET: "test-identity-secret",
+                  // Pinned here so a developer's local .dev.vars cannot change what the tests see.
+                  HOLDOUT_SHARE: "0.1",
+                  // Lets audience webhooks point at the local test receiver (http://127.0.0.1:<port>).
+                  AUDIENCE_WEBHOOKS_ALLOW_LOCAL: "on",
+                  // `npm run bench -- fuzz [runs]` sets these for tests/worker/fuzz.test.ts; unset, it runs its default.
+                  FUZZ_RUNS: process.env.FUZZ_RUNS ?? "",
+                  FUZZ_SEED: process.env.FUZZ_SEED ?? "",
+                },
+              },
+            }),
+          ],
+          test: {
+            name: "worker-shards",
+            include: ["tests/worker/shards/**/*.test.ts"],
             testTimeout: 60_000,
             setupFiles: ["tests/worker/apply-migrations.ts"],
             // A real local HTTP server the nightly job's audience webhooks are delivered to.

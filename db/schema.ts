@@ -548,3 +548,15 @@ export const importBatches = sqliteTable(
     index("import_batches_status_idx").on(t.importId, t.status, t.sequence),
   ],
 );
+
+/**
+ * Customer shards only (docs/scaling.md): where keys whose home is this shard are placed, when that is
+ * not simply their home. A key is an identity key, `customer:<id>` or `order:<id>`; `shard` is the
+ * index of the shard holding the key's data. No row: an identity key is unknown, and a customer or
+ * order is at its home. Stays empty in the single D1 database.
+ */
+export const shardDirectory = sqliteTable("shard_directory", {
+  key: text("key").primaryKey(),
+  shard: integer("shard").notNull(),
+  updatedAt: text("updated_at").notNull(),
+});

@@ -24,6 +24,12 @@ export interface OptionalSettings {
   AUDIENCE_WEBHOOKS_ALLOW_LOCAL?: string;
   /** "on" serves the demo storefront and its helpers (/demo/, /demo/token...); never in production. */
   PATRON_DEMO?: string;
+  /**
+   * Customer shards (docs/scaling.md): unset or 0 keeps customer data in the one D1 database (DB);
+   * N puts it in N SQLite-backed Durable Objects (CUSTOMER_SHARDS). Never change it by hand on a
+   * deployment with data: resharding moves customers (docs/scaling.md, resharding).
+   */
+  SHARD_COUNT?: string;
 }
 
 export interface Env extends Cloudflare.Env, OptionalSettings {}

@@ -2,6 +2,7 @@
 // Shared by the worker (which refuses to serve while anything is wrong) and the deploy script's
 // pre-flight (which refuses to deploy). Names only, never values, ever leave these functions.
 import { isSupportedCountry } from "libphonenumber-js/min";
+import { maxShards, parseShardCount } from "../core/shards/placement.ts";
 import { parseMaxTtlSeconds } from "./shopper-token.ts";
 
 /** Set with `wrangler secret put <NAME>`; locally they come from .dev.vars. */
@@ -79,6 +80,13 @@ export function configProblems(env: Readonly<Record<string, unknown>>): ConfigPr
     problems.push({
       name: "PHONE_DEFAULT_REGION",
       problem: "PHONE_DEFAULT_REGION must be an ISO 3166 country code such as US, GB or FR (GB, not UK).",
+    });
+  // A shard count that changes by accident would place every customer somewhere else: refuse it.
+  const shards = env.SHARD_COUNT;
+  if (shards !== undefined && (typeof shards !== "string" || parseShardCount(shards) === null))
+    problems.push({
+      name: "SHARD_COUNT",
+      problem: `SHARD_COUNT must be 0 (one D1 database) or a whole number of customer shards from 1 to ${maxShards}.`,
     });
   return problems;
 }

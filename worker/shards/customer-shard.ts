@@ -4,6 +4,7 @@
 // database's migrations, applied when the object starts). Its methods are called over Durable Object
 // RPC; each runs inside the object, so its reads are in-process and its batches are transactions.
 import { DurableObject } from "cloudflare:workers";
+import { inArray } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { drizzle as durableDrizzle } from "drizzle-orm/durable-sqlite";
 import { migrate } from "drizzle-orm/durable-sqlite/migrator";
@@ -28,6 +29,22 @@ export class CustomerShard extends DurableObject<Env> {
     ctx.blockConcurrencyWhile(async () => {
       await migrate(durableDrizzle(ctx.storage), shardMigrations);
     });
+  }
+
+  /**
+   * The directory entries of `keys` held here (this shard must be their home): the shard holding each
+   * key's data, or null when no entry says (an unknown identity key; a customer or order at its home).
+   */
+  async locate(keys: string[]): Promise<Record<string, number | null>> {
+    const placed = new Map<string, number>();
+    for (let i = 0; i < keys.length; i += 500) {
+      const rows = await this.db
+        .select({ key: schema.shardDirectory.key, shard: schema.shardDirectory.shard })
+        .from(schema.shardDirectory)
+        .where(inArray(schema.shardDirectory.key, keys.slice(i, i + 500)));
+      for (const row of rows) placed.set(row.key, row.shard);
+    }
+    return Object.fromEntries(keys.map((key) => [key, placed.get(key) ?? null]));
   }
 
   /** POST /v1/orders for orders already validated by the route: the same ingestion, in this shard. */

@@ -1,0 +1,95 @@
+// Placement of keys on customer shards: stable, spread evenly, and consistent when shards are added.
+import { describe, expect, it } from "vitest";
+import {
+  customerIdHomedAt,
+  customerKey,
+  hash64,
+  homeShard,
+  jumpHash,
+  maxShards,
+  parseShardCount,
+} from "../../../worker/core/shards/placement.ts";
+
+const keys = Array.from({ length: 20_000 }, (_, i) => `email:${(i * 2654435761) % 1_000_003}-${i}`);
+
+describe("hash64", () => {
+  it("is FNV-1a 64: the published test vectors", () => {
+    expect(hash64("")).toBe(0xcbf29ce484222325n);
+    expect(hash64("a")).toBe(0xaf63dc4c8601ec8cn);
+    expect(hash64("foobar")).toBe(0x85944171f73967e8n);
+  });
+});
+
+describe("jumpHash", () => {
+  it("gives the buckets of a reference implementation", () => {
+    // The test table of github.com/dgryski/go-jump, a port of the paper's code.
+    expect(jumpHash(1n, 1)).toBe(0);
+    expect(jumpHash(42n, 57)).toBe(43);
+    expect(jumpHash(0xdead10ccn, 1)).toBe(0);
+    expect(jumpHash(0xdead10ccn, 666)).toBe(361);
+    expect(jumpHash(256n, 1024)).toBe(520);
+    for (const key of [1n, 17n, 123456789n, 0xffffffffffffffffn]) {
+      for (const n of [1, 2, 7, 64, 1000]) {
+        const bucket = jumpHash(key, n);
+        expect(bucket).toBeGreaterThanOrEqual(0);
+        expect(bucket).toBeLessThan(n);
+      }
+    }
+  });
+
+  it("refuses a bucket count that is not a positive integer", () => {
+    expect(() => jumpHash(1n, 0)).toThrow(RangeError);
+    expect(() => jumpHash(1n, 2.5)).toThrow(RangeError);
+  });
+
+  it("spreads keys evenly: every one of 16 shards within 10% of its share", () => {
+    const counts = new Array(16).fill(0);
+    for (const key of keys) counts[homeShard(key, 16)]++;
+    for (const count of counts) expect(Math.abs(count - keys.length / 16) / (keys.length / 16)).toBeLessThan(0.1);
+  });
+
+  it("moves only keys bound for the new shard when one is added, about 1/(n + 1) of them", () => {
+    for (const n of [1, 4, 16]) {
+      let moved = 0;
+      for (const key of keys) {
+        const before = homeShard(key, n);
+        const after = homeShard(key, n + 1);
+        if (before !== after) {
+          moved++;
+          expect(after).toBe(n);
+        }
+      }
+      expect(Math.abs(moved / keys.length - 1 / (n + 1))).toBeLessThan(0.02);
+    }
+  });
+});
+
+describe("customerIdHomedAt", () => {
+  it("draws customer ids in the usual format whose home is the asked shard", () => {
+    let draws = 0;
+    const randomHex = () => {
+      draws++;
+      return crypto.randomUUID().replaceAll("-", "");
+    };
+    for (let shard = 0; shard < 8; shard++) {
+      const id = customerIdHomedAt(shard, 8, randomHex);
+      expect(id).toMatch(/^c_[0-9a-f]{20}$/);
+      expect(homeShard(customerKey(id), 8)).toBe(shard);
+    }
+    expect(draws).toBeGreaterThanOrEqual(8);
+  });
+});
+
+describe("parseShardCount", () => {
+  it("reads 0, unset and blank as the one D1 database, and whole numbers as shards", () => {
+    expect(parseShardCount(undefined)).toBe(0);
+    expect(parseShardCount(" ")).toBe(0);
+    expect(parseShardCount("0")).toBe(0);
+    expect(parseShardCount("16")).toBe(16);
+    expect(parseShardCount(String(maxShards))).toBe(maxShards);
+  });
+
+  it("refuses anything else", () => {
+    for (const bad of ["-1", "2.5", "four", "1e3", String(maxShards + 1)]) expect(parseShardCount(bad)).toBeNull();
+  });
+});

@@ -1,0 +1,69 @@
+// Where a key lives among the customer shards: a stable 64-bit hash of the key (FNV-1a) placed by
+// jump consistent hashing (Lamping & Veach 2014, "A Fast, Minimal Memory, Consistent Hash Algorithm"),
+// so growing from n to n + 1 shards moves about 1/(n + 1) of the keys, all of them to the new shard.
+// Pure: the worker, the shards and the CLI's migration place keys with these functions alone.
+
+const fnvOffset = 0xcbf29ce484222325n;
+const fnvPrime = 0x100000001b3n;
+const mask64 = (1n << 64n) - 1n;
+
+/** FNV-1a over the UTF-16 code units of `text`, as an unsigned 64-bit integer. */
+export function hash64(text: string): bigint {
+  let hash = fnvOffset;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= BigInt(text.charCodeAt(i));
+    hash = (hash * fnvPrime) & mask64;
+  }
+  return hash;
+}
+
+/** Jump consistent hash: the bucket in [0, buckets) of a 64-bit key. */
+export function jumpHash(key: bigint, buckets: number): number {
+  if (!Number.isInteger(buckets) || buckets < 1)
+    throw new RangeError(`buckets must be a positive integer, not ${buckets}`);
+  let k = key & mask64;
+  let b = -1;
+  let j = 0;
+  while (j < buckets) {
+    b = j;
+    k = (k * 2862933555777941757n + 1n) & mask64;
+    j = Math.floor(((b + 1) * 2 ** 31) / (Number(k >> 33n) + 1));
+  }
+  return b;
+}
+
+/** The home shard of a key (an identity key, `customer:<id>`, `order:<id>`) among `count` shards. */
+export function homeShard(key: string, count: number): number {
+  return jumpHash(hash64(key), count);
+}
+
+/** The most customer shards a deployment may have (10 GB each: 10 PB in all). */
+export const maxShards = 1_000_000;
+
+/**
+ * SHARD_COUNT as a number: 0 (or unset, blank) keeps customer data in the one D1 database; 1 to
+ * maxShards puts it in that many customer shards. Anything else is null (a configuration problem).
+ */
+export function parseShardCount(setting: string | undefined): number | null {
+  const text = (setting ?? "").trim();
+  if (text === "") return 0;
+  if (!/^\d+$/.test(text)) return null;
+  const count = Number(text);
+  return count <= maxShards ? count : null;
+}
+
+/** The directory key of a customer id. */
+export const customerKey = (customerId: string) => `customer:${customerId}`;
+
+/**
+ * A new customer id (`c_` and 20 hex digits, as everywhere) whose home is `shard`: a shard creates
+ * its customers with ids that hash to itself, so a customer is found by its id alone until a merge
+ * or a reshard moves it (then its home shard's directory says where). Draws from `randomHex` until
+ * one lands; on average `count` draws.
+ */
+export function customerIdHomedAt(shard: number, count: number, randomHex: () => string): string {
+  for (;;) {
+    const id = `c_${randomHex().slice(0, 20)}`;
+    if (homeShard(customerKey(id), count) === shard) return id;
+  }
+}
