@@ -31,6 +31,14 @@ export class CustomerShard extends DurableObject<Env> {
     });
   }
 
+  /** This shard's index, from its name (`shard-<index>`, worker/shards/shards.ts). */
+  get index(): number {
+    const name = this.ctx.id.name ?? "";
+    const index = Number(name.slice("shard-".length));
+    if (!name.startsWith("shard-") || !Number.isInteger(index)) throw new Error(`not a customer shard: ${name}`);
+    return index;
+  }
+
   /**
    * The directory entries of `keys` held here (this shard must be their home): the shard holding each
    * key's data, or null when no entry says (an unknown identity key; a customer or order at its home).

@@ -28,3 +28,9 @@ describe("CustomerShard.locate", () => {
     expect(located).toEqual({ [placedKey]: (home + 1) % 4, [`email:${p}-unknown`]: null });
   });
 });
+
+describe("CustomerShard.index", () => {
+  it("is the number in the shard's name", async () => {
+    expect(await shardStub(env, 3).index).toBe(3);
+  });
+});
