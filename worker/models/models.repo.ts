@@ -1,6 +1,8 @@
 // The current population models and ranking statistics, read from model_params and cached in isolate
-// memory: a request costs no D1 read for them. A refit is picked up within `ttlMs`.
+// memory: a request costs no D1 read for them. A refit is picked up within `ttlMs` (plus the lag of
+// the read replica the refresh may read from: db/replica-reads.ts).
 import { sql } from "drizzle-orm";
+import { replicaReads } from "../../db/replica-reads.ts";
 import type { PopulationModels } from "../core/profile/population-models.ts";
 import type { PopulationStats } from "../core/ranking/population.ts";
 import type { Db } from "../env.ts";
@@ -18,7 +20,7 @@ let cached: CurrentModels | null = null;
 
 export async function currentModels(db: Db, now: Date): Promise<CurrentModels> {
   if (cached && now.getTime() - cached.loadedAt < ttlMs) return cached;
-  const rows = await db.all<{ model: string; params: string }>(sql`
+  const rows = await replicaReads(db).all<{ model: string; params: string }>(sql`
     SELECT model, params FROM model_params p
     WHERE id = (SELECT max(id) FROM model_params WHERE model = p.model)`);
   const byName = new Map(rows.map((row) => [row.model, JSON.parse(row.params)]));

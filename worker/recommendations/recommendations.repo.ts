@@ -3,6 +3,7 @@
 // account's identity hash); the catalog and rules are cached in isolate memory with short lifetimes.
 import { sql } from "drizzle-orm";
 import { batchRows } from "../../db/batch.ts";
+import { replicaReads } from "../../db/replica-reads.ts";
 import type { ProfileSummary } from "../core/profile/customer-profile.ts";
 import type { BrowseSignal, CategoryStat, CustomerSummary, Product } from "../core/ranking/types.ts";
 import type { Db } from "../env.ts";
@@ -177,12 +178,13 @@ interface Cached<T> {
 let catalogCache: Cached<{ products: Product[]; categoryNames: Record<string, string> }> | null = null;
 const catalogTtlMs = 60_000;
 
-/** Active products and category names, cached per isolate for a minute. */
+/** Active products and category names, cached per isolate for a minute, read from a replica when there are some. */
 export async function cachedCatalog(db: Db, now: Date) {
   if (catalogCache && now.getTime() - catalogCache.loadedAt < catalogTtlMs) return catalogCache.value;
+  const shared = replicaReads(db);
   const [products, categories] = await Promise.all([
-    db.query.products.findMany({ where: (p, { eq }) => eq(p.active, true) }),
-    db.query.categories.findMany(),
+    shared.query.products.findMany({ where: (p, { eq }) => eq(p.active, true) }),
+    shared.query.categories.findMany(),
   ]);
   const value = {
     products: products.map(
