@@ -251,32 +251,35 @@ async function loadMove(db: Db, id: string): Promise<MoveRow | null> {
   return row ? moveRowOf(row) : null;
 }
 
+/** Runs the next step of a recorded move; answers the status it left the move in (null: no such move). */
+export async function runStep(ctx: MoveContext, id: string): Promise<Status | null> {
+  const { db } = ctx;
+  const move = await loadMove(db, id);
+  if (!move || move.status === "done") return move?.status ?? null;
+  const now = new Date().toISOString();
+  const target = ctx.peer(move.peer);
+  switch (move.status) {
+    case "copying":
+      await target.receiveRegion({ ...move, moveId: id, source: ctx.index, rows: await regionRows(db, move) });
+      await runBatch(db, [advance(id, "directory", now)]);
+      return "directory";
+    case "directory":
+      await pointAt(ctx, move, move.peer, now);
+      await runBatch(db, [advance(id, "deleting", now)]);
+      return "deleting";
+    case "deleting":
+      await runBatch(db, [...deleteStatements(move), advance(id, "finishing", now)]);
+      return "finishing";
+    case "finishing":
+      await target.finishMoveIn(id);
+      await runBatch(db, [advance(id, "done", now)]);
+      return "done";
+  }
+}
+
 /** Runs a recorded move from its current status to done. */
 async function runSteps(ctx: MoveContext, id: string): Promise<void> {
-  const { db } = ctx;
-  for (;;) {
-    const move = await loadMove(db, id);
-    if (!move || move.status === "done") return;
-    const now = new Date().toISOString();
-    const target = ctx.peer(move.peer);
-    switch (move.status) {
-      case "copying":
-        await target.receiveRegion({ ...move, moveId: id, source: ctx.index, rows: await regionRows(db, move) });
-        await runBatch(db, [advance(id, "directory", now)]);
-        break;
-      case "directory":
-        await pointAt(ctx, move, move.peer, now);
-        await runBatch(db, [advance(id, "deleting", now)]);
-        break;
-      case "deleting":
-        await runBatch(db, [...deleteStatements(move), advance(id, "finishing", now)]);
-        break;
-      case "finishing":
-        await target.finishMoveIn(id);
-        await runBatch(db, [advance(id, "done", now)]);
-        break;
-    }
-  }
+  for (let status = await runStep(ctx, id); status !== null && status !== "done"; status = await runStep(ctx, id));
 }
 
 /** Rewrites the home entries of the region's keys and customers: they are in `shard` now. */
@@ -329,8 +332,7 @@ async function arriving(db: Db, keys: readonly string[]): Promise<Set<number>> {
 /**
  * Moves the region of `keys` out of this shard into `target`: resumes first any move that holds
  * these keys (one out of here: they are elsewhere now, the caller locates again; one still arriving
- * here: its source is asked to finish), then records the move and fences the region in one batch
- * (which aborts if another move fenced a key meanwhile) and runs it.
+ * here: its source is asked to finish), then records the move (recordMoveOut) and runs it.
  */
 export async function moveRegionOut(ctx: MoveContext, keys: readonly string[], target: number): Promise<MoveOutcome> {
   const { db } = ctx;
@@ -346,12 +348,28 @@ export async function moveRegionOut(ctx: MoveContext, keys: readonly string[], t
     await resumeMovesOut(ctx, new Set(fenced.map((row) => row.move_id)));
     return { kind: "retry" };
   }
-  const region = await regionOf(db, keys);
+  const recorded = await recordMoveOut(ctx, keys, target);
+  if (recorded.kind !== "recorded") return recorded;
+  await resumeMove(ctx, recorded.id);
+  return { kind: "moved" };
+}
+
+/**
+ * Records a move of the region of `keys` out of this shard and fences it, in one batch (which aborts
+ * if another move fenced one of its keys meanwhile), and asks for the alarm that resumes it if
+ * nothing else does. Nothing is copied yet: resumeMove runs it.
+ */
+export async function recordMoveOut(
+  ctx: MoveContext,
+  keys: readonly string[],
+  target: number,
+): Promise<{ kind: "recorded"; id: string } | Exclude<MoveOutcome, { kind: "moved" }>> {
+  const region = await regionOf(ctx.db, keys);
   if (region === "too_large") return { kind: "region_too_large", limit: maxRegionSources };
   const id = crypto.randomUUID();
   const now = new Date().toISOString();
   try {
-    await runBatch(db, [
+    await runBatch(ctx.db, [
       fenceGuard(region.keys),
       sql`
         INSERT INTO shard_moves (id, direction, peer, keys, customers, sources, status, created_at, updated_at)
@@ -366,6 +384,5 @@ export async function moveRegionOut(ctx: MoveContext, keys: readonly string[], t
     throw error;
   }
   await ctx.wakeLater();
-  await resumeMove(ctx, id);
-  return { kind: "moved" };
+  return { kind: "recorded", id };
 }
