@@ -1,7 +1,15 @@
 // Ingestion across customer shards: regions that start in different shards are joined by moving one
 // into the other (recorded, fenced, resumable), concurrent writers lose nothing, replays change
 // nothing, and the same orders give the same customers and totals as the one D1 database.
-import { env, runDurableObjectAlarm, runInDurableObject, SELF } from "cloudflare:test";
+import {
+  createExecutionContext,
+  createMessageBatch,
+  env,
+  getQueueResult,
+  runDurableObjectAlarm,
+  runInDurableObject,
+  SELF,
+} from "cloudflare:test";
 import { drizzle } from "drizzle-orm/d1";
 import { describe, expect, it } from "vitest";
 import { durableD1 } from "../../../db/durable-d1.ts";
@@ -10,6 +18,8 @@ import { customerKey, homeShard } from "../../../worker/core/shards/placement.ts
 import { customerResponseSchema } from "../../../worker/customers/customers.schemas.ts";
 import type { Db } from "../../../worker/env.ts";
 import { identityKey, normalizeForKey } from "../../../worker/identity/identity.keys.ts";
+import { type ImportMessage, importResponseSchema } from "../../../worker/imports/imports.schemas.ts";
+import worker from "../../../worker/index.ts";
 import { ingestOrders } from "../../../worker/orders/ingest.ts";
 import { ingestResultSchema, type OrderInput, orderSchema } from "../../../worker/orders/orders.schemas.ts";
 import { attributionSettings } from "../../../worker/recommendations/attribution.ts";
@@ -252,6 +262,92 @@ describe("ingestion across shards", () => {
     const replay = await ingest(all);
     expect(replay).toMatchObject({ accepted: 0, duplicates: all.length, merges: 0 });
     expect(await storeSnapshot()).toEqual(before);
+  });
+});
+
+describe("identify calls, erasure and imports on shards", () => {
+  it("joins regions of two shards through an identify call", async () => {
+    const p = uniquePrefix("ident");
+    const sides = await twoRegions(p);
+    const linked = await api.identify({ account: sides.account, loyalty: sides.loyalty });
+    expect(linked.status, await linked.clone().text()).toBe(200);
+    expect(((await linked.json()) as { data: unknown }).data).toEqual({
+      linked: 2,
+      unverified: 0,
+      merges: 1,
+      suppressed: false,
+      ignoredIdentifiers: [],
+    });
+    await expectJoined(p, sides, [`${p}-w1`, `${p}-w2`, `${p}-s1`]);
+    // A retry of the same call is a no-op.
+    const again = await api.identify({ account: sides.account, loyalty: sides.loyalty });
+    expect(((await again.json()) as { data: { merges: number } }).data.merges).toBe(0);
+  });
+
+  it("drops orders on D1's suppression list before any shard or directory sees them", async () => {
+    const p = uniquePrefix("erased");
+    const account = `${p}-gone`;
+    const key = await keyOf("account", account);
+    await env.DB.prepare("INSERT INTO suppressions (key, kind, created_at) VALUES (?, 'account', '2026-01-01')")
+      .bind(key)
+      .run();
+    const result = await ingest([
+      anOrder({ id: `${p}-1`, identifiers: { account, email: "n/a" } }),
+      anOrder({ id: `${p}-2`, identifiers: { account: `${p}-kept` } }),
+      anOrder({ id: `${p}-1`, identifiers: { account, email: "n/a" } }),
+    ]);
+    expect(result).toMatchObject({ accepted: 1, suppressed: 1, duplicates: 1 });
+    expect(result.results.map((r) => r.status)).toEqual(["suppressed", "created", "duplicate"]);
+    expect(result.ignoredIdentifiers).toEqual([{ index: 0, kind: "email", reason: expect.any(String) }]);
+    expect(await storeRows("SELECT id FROM orders WHERE id = ?", `${p}-1`)).toEqual([]);
+    expect(await shardStub(env, homeShard(key, count)).locate([key])).toEqual({ [key]: null });
+  });
+
+  it("imports batches through the queue into the shards, and a redelivery counts nothing twice", async () => {
+    const p = uniquePrefix("imp");
+    const orders = Array.from({ length: 12 }, (_, i) =>
+      anOrder({
+        id: `${p}-o${i}`,
+        placedAt: new Date(Date.UTC(2026, 0, 1 + 2 * i, 10)).toISOString(),
+        identifiers: { account: `${p}-acct${i % 4}` },
+      }),
+    );
+    const created = await api.call("POST", "/v1/imports", { expectedBatches: 2 });
+    const job = importResponseSchema.parse(await created.json()).data;
+    for (const [sequence, slice] of [orders.slice(0, 6), orders.slice(6)].entries())
+      expect((await api.call("POST", `/v1/imports/${job.id}/batches`, { sequence, orders: slice })).status).toBe(202);
+    const progress = async () =>
+      importResponseSchema.parse(await (await api.call("GET", `/v1/imports/${job.id}`)).json()).data;
+    await expect.poll(async () => (await progress()).status, { timeout: 45_000, interval: 200 }).not.toBe("open");
+    const done = await progress();
+    expect(done.totals).toMatchObject({ accepted: 12, duplicates: 0 });
+    expect(await storeRows("SELECT id FROM orders WHERE id LIKE ?", `${p}-%`)).toHaveLength(12);
+    expect((await customerOf("account", `${p}-acct1`)).summary?.orders).toBe(3);
+
+    // A delivery that wrote the orders but stopped before recording the batch: the next one reads
+    // them back from the shards and records them as this batch's accepted orders, once.
+    const [row] = (
+      await env.DB.prepare("SELECT received_at FROM import_batches WHERE import_id = ? AND sequence = 0")
+        .bind(job.id)
+        .all<{ received_at: string }>()
+    ).results;
+    await env.DB.prepare("UPDATE import_batches SET status = 'queued' WHERE import_id = ? AND sequence = 0")
+      .bind(job.id)
+      .run();
+    const message: ImportMessage = {
+      importId: job.id,
+      sequence: 0,
+      receivedAt: String(row?.received_at),
+      orders: orders.slice(0, 6) as ImportMessage["orders"],
+    };
+    const batch = createMessageBatch<ImportMessage>("patron-import", [
+      { id: `m-${p}`, timestamp: new Date(), attempts: 2, body: message },
+    ]);
+    await worker.queue(batch as MessageBatch, env);
+    expect((await getQueueResult(batch, createExecutionContext())).explicitAcks).toHaveLength(1);
+    const after = await progress();
+    expect(after.status).toBe("done");
+    expect(after.totals).toEqual(done.totals);
   });
 });
 
