@@ -137,9 +137,9 @@ export class CustomerShard extends DurableObject<Env> {
     return moveRegionOut(this.placement, keys, target);
   }
 
-  /** A move's copy step, in the target. */
-  async receiveRegion(copy: RegionCopy): Promise<void> {
-    await receiveRegion(this.db, copy, new Date().toISOString());
+  /** A move's copy step, in the target: false while the region cannot be taken yet. */
+  async receiveRegion(copy: RegionCopy): Promise<boolean> {
+    return receiveRegion(this.db, copy, new Date().toISOString());
   }
 
   /** A move's last step, in the target. */

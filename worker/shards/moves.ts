@@ -37,7 +37,7 @@ export interface RegionCopy extends Region {
 
 /** What a move needs from the shards it talks to (CustomerShard's RPC methods). */
 export interface MovePeer {
-  receiveRegion(copy: RegionCopy): Promise<unknown>;
+  receiveRegion(copy: RegionCopy): Promise<boolean>;
   finishMoveIn(moveId: string): Promise<unknown>;
   placeKeys(entries: Placement[]): Promise<unknown>;
   resumeMoves(): Promise<unknown>;
@@ -165,10 +165,17 @@ function insertRows(name: string, rows: readonly Record<string, unknown>[]): SQL
 /**
  * In the target: applies a region's copy once. The "in" record is inserted in the same transaction,
  * so a copy sent again (a resumed move) fails on its primary key and changes nothing; the keys'
- * fences are lifted (a region that comes back is writable here again).
+ * fences are lifted (a region that comes back is writable here again). Refused (false) while one of
+ * its keys is still fenced by an unfinished move out of here: the region is not whole until that one
+ * finished, and the sender retries later.
  */
-export async function receiveRegion(db: Db, copy: RegionCopy, now: string): Promise<void> {
+export async function receiveRegion(db: Db, copy: RegionCopy, now: string): Promise<boolean> {
   const statements = [
+    sql`
+      INSERT INTO shard_fences (key, move_id, created_at)
+      SELECT NULL, '', '' WHERE EXISTS (
+        SELECT 1 FROM shard_fences f JOIN shard_moves m ON m.id = f.move_id AND m.direction = 'out'
+        WHERE m.status != 'done' AND f.key IN ${ids(copy.keys)})`,
     sql`
       INSERT INTO shard_moves (id, direction, peer, keys, customers, sources, status, created_at, updated_at)
       VALUES (${copy.moveId}, 'in', ${copy.source}, ${JSON.stringify(copy.keys)}, ${JSON.stringify(copy.customers)},
@@ -178,8 +185,11 @@ export async function receiveRegion(db: Db, copy: RegionCopy, now: string): Prom
   ];
   try {
     await runBatch(db, statements);
+    return true;
   } catch (error) {
+    if (isFenceAbort(error)) return false;
     if (!String((error as Error)?.message ?? error).includes("UNIQUE constraint failed: shard_moves")) throw error;
+    return true;
   }
 }
 
@@ -259,10 +269,12 @@ export async function runStep(ctx: MoveContext, id: string): Promise<Status | nu
   const now = new Date().toISOString();
   const target = ctx.peer(move.peer);
   switch (move.status) {
-    case "copying":
-      await target.receiveRegion({ ...move, moveId: id, source: ctx.index, rows: await regionRows(db, move) });
+    case "copying": {
+      const rows = await regionRows(db, move);
+      if (!(await target.receiveRegion({ ...move, moveId: id, source: ctx.index, rows }))) return "copying";
       await runBatch(db, [advance(id, "directory", now)]);
       return "directory";
+    }
     case "directory":
       await pointAt(ctx, move, move.peer, now);
       await runBatch(db, [advance(id, "deleting", now)]);
@@ -277,9 +289,14 @@ export async function runStep(ctx: MoveContext, id: string): Promise<Status | nu
   }
 }
 
-/** Runs a recorded move from its current status to done. */
+/** Runs a recorded move to done, or until a step cannot advance (the target refused the copy for now). */
 async function runSteps(ctx: MoveContext, id: string): Promise<void> {
-  for (let status = await runStep(ctx, id); status !== null && status !== "done"; status = await runStep(ctx, id));
+  let status = (await loadMove(ctx.db, id))?.status ?? null;
+  while (status !== null && status !== "done") {
+    const next = await runStep(ctx, id);
+    if (next === status) return;
+    status = next;
+  }
 }
 
 /** Rewrites the home entries of the region's keys and customers: they are in `shard` now. */
@@ -329,18 +346,23 @@ async function arriving(db: Db, keys: readonly string[]): Promise<Set<number>> {
   return new Set(rows.map((row) => row.peer));
 }
 
+/** Aborts a move's record batch (as fenceGuard) when one of `keys` arrived here meanwhile by an unfinished move. */
+function arrivingGuard(keys: readonly string[]): SQL {
+  return sql`
+    INSERT INTO shard_fences (key, move_id, created_at)
+    SELECT NULL, '', '' WHERE EXISTS (
+      SELECT 1 FROM shard_moves m, json_each(m.keys) k
+      WHERE m.direction = 'in' AND m.status != 'done' AND k.value IN ${ids(keys)})`;
+}
+
 /**
- * Moves the region of `keys` out of this shard into `target`: resumes first any move that holds
- * these keys (one out of here: they are elsewhere now, the caller locates again; one still arriving
- * here: its source is asked to finish), then records the move (recordMoveOut) and runs it.
+ * Moves the region of `keys` out of this shard into `target`: a move out of here that holds these
+ * keys is resumed first (they are elsewhere now: the caller locates them again); otherwise the move is
+ * recorded (recordMoveOut, which waits for a region still arriving here) and run. `moved` only when
+ * it is done.
  */
 export async function moveRegionOut(ctx: MoveContext, keys: readonly string[], target: number): Promise<MoveOutcome> {
   const { db } = ctx;
-  const sources = await arriving(db, keys);
-  if (sources.size > 0) {
-    await Promise.all([...sources].map((source) => ctx.peer(source).resumeMoves()));
-    return { kind: "retry" };
-  }
   const fenced = await db.all<{ move_id: string }>(
     sql`SELECT DISTINCT move_id FROM shard_fences WHERE key IN ${ids(keys)}`,
   );
@@ -351,12 +373,12 @@ export async function moveRegionOut(ctx: MoveContext, keys: readonly string[], t
   const recorded = await recordMoveOut(ctx, keys, target);
   if (recorded.kind !== "recorded") return recorded;
   await resumeMove(ctx, recorded.id);
-  return { kind: "moved" };
+  return (await loadMove(db, recorded.id))?.status === "done" ? { kind: "moved" } : { kind: "retry" };
 }
 
 /**
  * Records a move of the region of `keys` out of this shard and fences it, in one batch (which aborts
- * if another move fenced one of its keys meanwhile), and asks for the alarm that resumes it if
+ * if another move fenced one of its keys, or a move into here brought one, meanwhile), and asks for the alarm that resumes it if
  * nothing else does. Nothing is copied yet: resumeMove runs it.
  */
 export async function recordMoveOut(
@@ -366,11 +388,18 @@ export async function recordMoveOut(
 ): Promise<{ kind: "recorded"; id: string } | Exclude<MoveOutcome, { kind: "moved" }>> {
   const region = await regionOf(ctx.db, keys);
   if (region === "too_large") return { kind: "region_too_large", limit: maxRegionSources };
+  // A region still arriving here is not whole yet: its source is asked to finish first.
+  const sources = await arriving(ctx.db, region.keys);
+  if (sources.size > 0) {
+    await Promise.all([...sources].map((source) => ctx.peer(source).resumeMoves()));
+    return { kind: "retry" };
+  }
   const id = crypto.randomUUID();
   const now = new Date().toISOString();
   try {
     await runBatch(ctx.db, [
       fenceGuard(region.keys),
+      arrivingGuard(region.keys),
       sql`
         INSERT INTO shard_moves (id, direction, peer, keys, customers, sources, status, created_at, updated_at)
         VALUES (${id}, 'out', ${target}, ${JSON.stringify(region.keys)}, ${JSON.stringify(region.customers)},

@@ -225,6 +225,36 @@ describe("ingestion across shards", () => {
     await expectJoined(p, sides, [`${p}-w1`, `${p}-w2`, `${p}-s1`, `${p}-link`]);
   });
 
+  it("moves a region on from a shard only once the move that brought it has finished", async () => {
+    const p = uniquePrefix("onward");
+    const sides = await twoRegions(p);
+    const { target, source } = await interruptedMove(sides, 1);
+    const movedKey = source === sides.web ? sides.accountKey : sides.loyaltyKey;
+    const elsewhere = [0, 1, 2, 3].find((shard) => shard !== target && shard !== source) as number;
+    // Still arriving in the target: moving it on is refused, and its source is asked to finish.
+    expect(await shardStub(env, target).moveOut([movedKey], elsewhere)).toEqual({ kind: "retry" });
+    const [outgoing] = await rowsIn(
+      source,
+      "SELECT status FROM shard_moves WHERE direction = 'out' AND keys LIKE ?",
+      `%${movedKey}%`,
+    );
+    expect(outgoing?.status).toBe("done");
+    expect(await orderIdsIn(source, p)).toEqual([]);
+    // Finished: now it may move on, and does.
+    expect(await shardStub(env, target).moveOut([movedKey], elsewhere)).toEqual({ kind: "moved" });
+    const [entry] = await rowsIn(
+      homeShard(movedKey, count),
+      "SELECT shard FROM shard_directory WHERE key = ?",
+      movedKey,
+    );
+    expect(entry?.shard).toBe(elsewhere);
+    const side = source === sides.web ? "account" : "loyalty";
+    const value = source === sides.web ? sides.account : sides.loyalty;
+    const customer = await customerOf(side, value);
+    expect(customer.orders.length).toBe(source === sides.web ? 2 : 1);
+    expect((await orderIdsIn(elsewhere, p)).length).toBe(customer.orders.length);
+  });
+
   it("loses nothing and counts nothing twice when orders race a move, and a replay is all duplicates", async () => {
     const p = uniquePrefix("race");
     const sides = await twoRegions(p);
