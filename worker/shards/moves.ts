@@ -337,6 +337,21 @@ export async function resumeMovesOut(ctx: MoveContext, only?: ReadonlySet<string
   return pending.length;
 }
 
+/**
+ * Resumes moves for a caller that only needs them out of the way: a step that fails (a shard
+ * unreachable, a copy too big for one call) is logged, and the move stays recorded and fenced for the
+ * next call or the alarm; the caller goes round again.
+ */
+export async function nudgeMovesOut(ctx: MoveContext, only: ReadonlySet<string>): Promise<void> {
+  try {
+    await resumeMovesOut(ctx, only);
+  } catch (error) {
+    console.error(
+      JSON.stringify({ error: "shard_move_step", shard: ctx.index, moves: [...only], cause: String(error) }),
+    );
+  }
+}
+
 /** Of `keys`, those arriving here by a move whose source has not finished, with that source. */
 async function arriving(db: Db, keys: readonly string[]): Promise<Set<number>> {
   if (keys.length === 0) return new Set();
@@ -367,12 +382,12 @@ export async function moveRegionOut(ctx: MoveContext, keys: readonly string[], t
     sql`SELECT DISTINCT move_id FROM shard_fences WHERE key IN ${ids(keys)}`,
   );
   if (fenced.length > 0) {
-    await resumeMovesOut(ctx, new Set(fenced.map((row) => row.move_id)));
+    await nudgeMovesOut(ctx, new Set(fenced.map((row) => row.move_id)));
     return { kind: "retry" };
   }
   const recorded = await recordMoveOut(ctx, keys, target);
   if (recorded.kind !== "recorded") return recorded;
-  await resumeMove(ctx, recorded.id);
+  await nudgeMovesOut(ctx, new Set([recorded.id]));
   return (await loadMove(db, recorded.id))?.status === "done" ? { kind: "moved" } : { kind: "retry" };
 }
 
@@ -391,7 +406,14 @@ export async function recordMoveOut(
   // A region still arriving here is not whole yet: its source is asked to finish first.
   const sources = await arriving(ctx.db, region.keys);
   if (sources.size > 0) {
-    await Promise.all([...sources].map((source) => ctx.peer(source).resumeMoves()));
+    const finish = (source: number) =>
+      ctx
+        .peer(source)
+        .resumeMoves()
+        .catch((error) => {
+          console.error(JSON.stringify({ error: "shard_move_step", shard: source, cause: String(error) }));
+        });
+    await Promise.all([...sources].map(finish));
     return { kind: "retry" };
   }
   const id = crypto.randomUUID();

@@ -19,7 +19,7 @@ import {
 import type { IdentifiersInput, OrderInput } from "../orders/orders.schemas.ts";
 import type { AttributionSettings } from "../recommendations/attribution.ts";
 import { fencedKeys, fenceGuard, isFenceAbort } from "./directory.ts";
-import { type MoveContext, resumeMovesOut } from "./moves.ts";
+import { type MoveContext, nudgeMovesOut } from "./moves.ts";
 
 /** How this shard ingests: its place among the shards and the deployment's ingestion settings. */
 export interface ShardIngestContext extends MoveContext {
@@ -70,7 +70,7 @@ async function unlessFenced<T>(
 ): Promise<T | Moved> {
   const resumeFences = async () => {
     const fenced = await fencedKeys(ctx.db, keys);
-    await resumeMovesOut(ctx, new Set(fenced.values()));
+    await nudgeMovesOut(ctx, new Set(fenced.values()));
     return { kind: "moved" } as const;
   };
   if ((await fencedKeys(ctx.db, keys)).size > 0) return resumeFences();
