@@ -39,6 +39,9 @@ export type ShardedIngestOutcome =
 
 type Shards = Pick<Env, "CUSTOMER_SHARDS" | "SHARD_COUNT">;
 
+const unverifiedKeys = (identities: readonly HashedIdentity[]) =>
+  identities.filter((identity) => identity.trust === "unverified").map(({ key }) => key);
+
 const verifiedRefs = (identities: readonly HashedIdentity[]) =>
   identities.filter((identity) => identity.trust === "verified").map(({ kind, key }) => ({ kind, key }));
 
@@ -73,11 +76,14 @@ interface Plan {
 /**
  * Places groups: for every group, its target with its regions moved there and its unknown keys
  * claimed for it. Answers the groups ready to ingest (the others go round again) or a refusal.
+ * `seen[i]`: the unverified keys of item i. They place nothing, but one never placed is claimed for
+ * the shard that records it first, so a lookup finds the identifier (and says it identifies nobody).
  */
 async function place(
   env: Shards,
   groups: readonly ItemGroup[],
   items: readonly GroupItem[],
+  seen: readonly (readonly string[])[],
 ): Promise<{ ready: Plan[] } | IngestRefusal> {
   const count = shardCount(env);
   const placements = await locateAll(
@@ -103,13 +109,18 @@ async function place(
     if (tooLarge) return tooLarge;
   }
   const moved = plans.filter((_, i) => (moves[i] ?? []).every((outcome) => outcome.kind === "moved"));
-  // Unknown keys are claimed for the target; a claim that lost sends its group round again.
-  const claims = await claimAll(
-    env,
-    moved.flatMap(({ group, target }) =>
+  // Unknown keys are claimed for the target; a claim that lost sends its group round again. Seen
+  // (unverified) keys come after, so a verified claim of the same key wins.
+  const claims = await claimAll(env, [
+    ...moved.flatMap(({ group, target }) =>
       group.keys.filter((key) => placements.get(key) == null).map((key) => ({ key, shard: target })),
     ),
-  );
+    ...moved.flatMap(({ group, target }) =>
+      [...new Set(group.items.flatMap((index) => seen[index] ?? []))]
+        .filter((key) => !group.keys.includes(key))
+        .map((key) => ({ key, shard: target })),
+    ),
+  ]);
   return {
     ready: moved.filter(({ group, target }) =>
       group.keys.every((key) => placements.get(key) != null || claims.get(key) === target),
@@ -158,6 +169,7 @@ export async function ingestSharded(env: Env, d1: Db, orders: OrderInput[], now:
     ownKey: `order:${(orders[index] as OrderInput).id}`,
     keys: verifiedRefs(hashed[index]?.identities ?? []),
   }));
+  const seen = kept.map((index) => unverifiedKeys(hashed[index]?.identities ?? []));
   const results = new Map<number, IngestResult["results"][number]>();
   const ignoredIdentifiers: IngestResult["ignoredIdentifiers"] = [];
   for (const [id, index] of firstIndex)
@@ -171,7 +183,7 @@ export async function ingestSharded(env: Env, d1: Db, orders: OrderInput[], now:
   let pending = groupItems(items);
   for (let round = 1; pending.length > 0; round++) {
     if (round > maxRounds) return { kind: "busy" };
-    const placed = await place(env, pending, items);
+    const placed = await place(env, pending, items, seen);
     if ("kind" in placed) return placed;
     // One call per target shard, with all the groups placed there (one ingestion, as D1 ingests a batch).
     const byTarget = new Map<number, ItemGroup[]>();
@@ -262,7 +274,7 @@ export async function identifySharded(
   const items: GroupItem[] = [{ ownKey: await identifySource(identities), keys: verifiedRefs(identities) }];
   const groups = groupItems(items);
   for (let round = 1; round <= maxRounds; round++) {
-    const placed = await place(env, groups, items);
+    const placed = await place(env, groups, items, [unverifiedKeys(identities)]);
     if ("kind" in placed) return placed;
     const [plan] = placed.ready;
     if (!plan) continue;

@@ -207,7 +207,6 @@ function deleteStatements(region: Region): SQL[] {
     "order_lines",
     "orders",
     "identity_observations",
-    "identities",
     "identity_merges",
     "customer_summaries",
     "customer_category_stats",
@@ -218,11 +217,16 @@ function deleteStatements(region: Region): SQL[] {
     "legacy_events",
     "customers",
   ];
+  const observedHere = sql`EXISTS (SELECT 1 FROM identity_observations o
+    WHERE o.identity_key = identities.key AND o.source NOT IN ${ids(region.sources)})`;
   return [
+    // An identifier of the region that sources left here still saw (unverified) stays for them, held
+    // by nobody here: its holder and its directory entry are in the target now.
+    sql`UPDATE identities SET customer_id = NULL WHERE key IN ${ids(region.keys)} AND ${observedHere}`,
+    sql`DELETE FROM identities WHERE key IN ${ids(region.keys)} AND NOT ${observedHere}`,
     // An identifier only ever seen unverified stays while a source outside the region still sees it.
     sql`DELETE FROM identities WHERE customer_id IS NULL AND key IN (SELECT identity_key FROM identity_observations
-      WHERE source IN ${ids(region.sources)}) AND key NOT IN ${ids(region.keys)} AND NOT EXISTS (
-        SELECT 1 FROM identity_observations o WHERE o.identity_key = identities.key AND o.source NOT IN ${ids(region.sources)})`,
+      WHERE source IN ${ids(region.sources)}) AND key NOT IN ${ids(region.keys)} AND NOT ${observedHere}`,
     ...order.map((name) => sql`DELETE FROM ${tables[name] as SQL}`),
   ];
 }

@@ -321,6 +321,25 @@ describe("identify calls, erasure and imports on shards", () => {
     expect(((await again.json()) as { data: { merges: number } }).data.merges).toBe(0);
   });
 
+  it("finds an identifier only ever sent unverified, and says it identifies nobody, as D1 does", async () => {
+    const p = uniquePrefix("unver");
+    const email = `${p}@mail.test`;
+    await ingest([
+      anOrder({ id: `${p}-1`, identifiers: { account: `${p}-a`, email } }),
+      anOrder({ id: `${p}-2`, identifiers: { account: `${p}-b`, email } }),
+    ]);
+    const response = await api.lookup("email", email);
+    expect(response.status).toBe(404);
+    expect(((await response.json()) as { error: { message: string } }).error.message).toMatch(
+      /only ever sent unverified/,
+    );
+    // Vouched for later, it joins the customer it is vouched for with, wherever that one is.
+    await ingest([anOrder({ id: `${p}-3`, identifiers: { account: `${p}-b`, email: verified(email) } })]);
+    expect((await customerOf("email", email)).orders.map((order) => order.id).sort()).toEqual([`${p}-2`, `${p}-3`]);
+    const linked = (await customerOf("account", `${p}-a`)).identities.map((i) => `${i.kind}:${i.trust}`);
+    expect(linked.sort()).toEqual(["account:verified", "email:unverified"]);
+  });
+
   it("drops orders on D1's suppression list before any shard or directory sees them", async () => {
     const p = uniquePrefix("erased");
     const account = `${p}-gone`;
