@@ -25,6 +25,9 @@ import { shardCount, shardStub } from "./shards.ts";
 /** Rounds of locate → move → claim → ingest before a group that keeps meeting other writers gives up. */
 const maxRounds = 6;
 
+/** A short, growing, jittered wait before a round again, so racing routers do not meet again at once. */
+const pause = (round: number) => new Promise((resolve) => setTimeout(resolve, 10 * round + Math.random() * 20));
+
 export type ShardedIngestOutcome =
   | {
       kind: "ingested";
@@ -45,12 +48,22 @@ const unverifiedKeys = (identities: readonly HashedIdentity[]) =>
 const verifiedRefs = (identities: readonly HashedIdentity[]) =>
   identities.filter((identity) => identity.trust === "verified").map(({ kind, key }) => ({ kind, key }));
 
+/** Items grouped by a number (a shard), in first-seen order. */
+function byShard<T>(items: Iterable<T>, shardOf: (item: T) => number): Map<number, T[]> {
+  const grouped = new Map<number, T[]>();
+  for (const item of items) {
+    const shard = shardOf(item);
+    const list = grouped.get(shard);
+    if (list) list.push(item);
+    else grouped.set(shard, [item]);
+  }
+  return grouped;
+}
+
 /** Each key's placement, asking every home shard once for all of its keys, in parallel. */
 async function locateAll(env: Shards, keys: readonly string[]): Promise<Map<string, number | null>> {
   const count = shardCount(env);
-  const byHome = new Map<number, string[]>();
-  for (const key of new Set(keys))
-    byHome.set(homeShard(key, count), [...(byHome.get(homeShard(key, count)) ?? []), key]);
+  const byHome = byShard(new Set(keys), (key) => homeShard(key, count));
   const answers = await Promise.all([...byHome].map(([home, homeKeys]) => shardStub(env, home).locate(homeKeys)));
   return new Map(answers.flatMap((answer) => Object.entries(answer)));
 }
@@ -58,11 +71,7 @@ async function locateAll(env: Shards, keys: readonly string[]): Promise<Map<stri
 /** Claims entries at their homes (one call per home shard); answers each key's placement now recorded. */
 async function claimAll(env: Shards, entries: readonly Placement[]): Promise<Map<string, number>> {
   const count = shardCount(env);
-  const byHome = new Map<number, Placement[]>();
-  for (const entry of entries) {
-    const home = homeShard(entry.key, count);
-    byHome.set(home, [...(byHome.get(home) ?? []), entry]);
-  }
+  const byHome = byShard(entries, (entry) => homeShard(entry.key, count));
   const answers = await Promise.all([...byHome].map(([home, homeEntries]) => shardStub(env, home).claim(homeEntries)));
   return new Map(answers.flat().map(({ key, shard }) => [key, shard]));
 }
@@ -95,14 +104,13 @@ async function place(
   const plans = groups.map((group) => ({ group, target: targetShard(group, items, placements, count) }));
   // Regions in other shards move into the target first: one call per (group, source shard).
   const moves = await Promise.all(
-    plans.map(async (plan) => {
-      const outcomes = await Promise.all(
+    plans.map((plan) =>
+      Promise.all(
         [...sourcesToMove(plan.group, placements, plan.target)].map(([source, keys]) =>
           shardStub(env, source).moveOut(keys, plan.target),
         ),
-      );
-      return outcomes;
-    }),
+      ),
+    ),
   );
   for (const outcomes of moves) {
     const tooLarge = outcomes.find((outcome) => outcome.kind === "region_too_large");
@@ -183,13 +191,14 @@ export async function ingestSharded(env: Env, d1: Db, orders: OrderInput[], now:
   let pending = groupItems(items);
   for (let round = 1; pending.length > 0; round++) {
     if (round > maxRounds) return { kind: "busy" };
+    if (round > 1) await pause(round);
     const placed = await place(env, pending, items, seen);
     if ("kind" in placed) return placed;
     // One call per target shard, with all the groups placed there (one ingestion, as D1 ingests a batch).
-    const byTarget = new Map<number, ItemGroup[]>();
-    for (const { group, target } of placed.ready) byTarget.set(target, [...(byTarget.get(target) ?? []), group]);
+    const byTarget = byShard(placed.ready, (plan) => plan.target);
     const answers = await Promise.all(
-      [...byTarget].map(async ([target, groups]) => {
+      [...byTarget].map(async ([target, plans]) => {
+        const groups = plans.map((plan) => plan.group);
         const indexes = groups.flatMap((group) => group.items).sort((a, b) => a - b);
         const batchIndexes = indexes.map((at) => kept[at] as number);
         const outcome = await shardStub(env, target).ingestGroups(
@@ -274,6 +283,7 @@ export async function identifySharded(
   const items: GroupItem[] = [{ ownKey: await identifySource(identities), keys: verifiedRefs(identities) }];
   const groups = groupItems(items);
   for (let round = 1; round <= maxRounds; round++) {
+    if (round > 1) await pause(round);
     const placed = await place(env, groups, items, [unverifiedKeys(identities)]);
     if ("kind" in placed) return placed;
     const [plan] = placed.ready;
