@@ -79,16 +79,23 @@ export async function regionOf(db: Db, startKeys: readonly string[]): Promise<Re
   let frontier = { keys: [...new Set(startKeys)], sources: [] as string[], customers: [] as string[] };
   for (const key of frontier.keys) keys.add(key);
   while (frontier.keys.length + frontier.sources.length + frontier.customers.length > 0) {
-    const [keySources = [], keyOwners = [], sourceKeys = [], orderOwners = [], customerKeys = [], customerOrders = []] =
-      await batchRows(db, [
-        sql`SELECT DISTINCT source FROM identity_observations WHERE verified = 1 AND identity_key IN ${ids(frontier.keys)}`,
-        sql`SELECT DISTINCT customer_id FROM identities WHERE key IN ${ids(frontier.keys)} AND customer_id IS NOT NULL`,
-        sql`SELECT DISTINCT identity_key FROM identity_observations WHERE verified = 1 AND source IN ${ids(frontier.sources)}`,
-        sql`SELECT DISTINCT customer_id FROM orders WHERE 'order:' || id IN ${ids(frontier.sources)}`,
-        sql`SELECT key FROM identities WHERE customer_id IN ${ids(frontier.customers)}`,
-        sql`SELECT 'order:' || id AS source FROM orders WHERE customer_id IN ${ids(frontier.customers)}`,
-      ]);
-    const [mergedIn = []] = await batchRows(db, [
+    // One indexed read per table and direction; orders by id, never by an expression over it.
+    const orderIds = frontier.sources.filter((source) => source.startsWith("order:")).map((source) => source.slice(6));
+    const [
+      keySources = [],
+      keyOwners = [],
+      sourceKeys = [],
+      orderOwners = [],
+      customerKeys = [],
+      customerOrders = [],
+      mergedIn = [],
+    ] = await batchRows(db, [
+      sql`SELECT DISTINCT source FROM identity_observations WHERE verified = 1 AND identity_key IN ${ids(frontier.keys)}`,
+      sql`SELECT DISTINCT customer_id FROM identities WHERE key IN ${ids(frontier.keys)} AND customer_id IS NOT NULL`,
+      sql`SELECT DISTINCT identity_key FROM identity_observations WHERE verified = 1 AND source IN ${ids(frontier.sources)}`,
+      sql`SELECT DISTINCT customer_id FROM orders WHERE id IN ${ids(orderIds)}`,
+      sql`SELECT key FROM identities WHERE customer_id IN ${ids(frontier.customers)}`,
+      sql`SELECT 'order:' || id AS source FROM orders WHERE customer_id IN ${ids(frontier.customers)}`,
       sql`SELECT id FROM customers WHERE merged_into IN ${ids(frontier.customers)}`,
     ]);
     const fresh = <T>(seen: Set<T>, found: T[]) => [...new Set(found)].filter((item) => !seen.has(item));
@@ -124,7 +131,9 @@ function regionTables({ keys, customers, sources }: Region): Record<string, SQL>
     seen_identities: sql`identities WHERE key IN (SELECT identity_key FROM identity_observations
       WHERE source IN ${ids(sources)}) AND key NOT IN ${ids(keys)}`,
     identity_observations: sql`identity_observations WHERE source IN ${ids(sources)}`,
-    identity_merges: sql`identity_merges WHERE from_customer_id IN ${c} OR into_customer_id IN ${c}`,
+    // A merge's survivor at the time is in the region whenever its merged-away customer is (both follow
+    // merged_into to a customer of the region), so the survivor's index finds every merge.
+    identity_merges: sql`identity_merges WHERE into_customer_id IN ${c}`,
     order_lines: sql`order_lines WHERE order_id IN ${orderIds}`,
     orders: sql`orders WHERE customer_id IN ${c}`,
     customer_summaries: sql`customer_summaries WHERE customer_id IN ${c}`,
