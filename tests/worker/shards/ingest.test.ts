@@ -23,6 +23,7 @@ import worker from "../../../worker/index.ts";
 import { ingestOrders } from "../../../worker/orders/ingest.ts";
 import { ingestResultSchema, type OrderInput, orderSchema } from "../../../worker/orders/orders.schemas.ts";
 import { attributionSettings } from "../../../worker/recommendations/attribution.ts";
+import { fenceGuard, isFenceAbort } from "../../../worker/shards/directory.ts";
 import { type MoveContext, type MovePeer, recordMoveOut, runStep } from "../../../worker/shards/moves.ts";
 import { shardCount, shardStub } from "../../../worker/shards/shards.ts";
 import { anOrder, client, uniquePrefix, verified } from "../../fixtures/builders.ts";
@@ -176,6 +177,36 @@ async function interruptedMove(sides: Apart, steps: number) {
   });
   return { target, source };
 }
+
+describe("the directory and the fences", () => {
+  it("gives every router claiming the same new key the same winner", async () => {
+    const p = uniquePrefix("claim");
+    const key = await keyOf("account", `${p}-new`);
+    const home = shardStub(env, homeShard(key, count));
+    const answers = await Promise.all([0, 1, 2, 3].map((shard) => home.claim([{ key, shard }])));
+    const winners = new Set(answers.map(([answer]) => answer?.shard));
+    expect(winners.size).toBe(1);
+    expect(await home.locate([key])).toEqual({ [key]: [...winners][0] });
+  });
+
+  it("aborts a write batch whole when a key was fenced since the shard was chosen", async () => {
+    const p = uniquePrefix("fence");
+    const order = orderSchema.parse(anOrder({ id: `${p}-1`, identifiers: { account: `${p}-a` } }));
+    const key = await keyOf("account", `${p}-a`);
+    await runInDurableObject(shardStub(env, 0), async (_instance, state) => {
+      const db = drizzle(durableD1(state.storage), { schema }) as Db;
+      state.storage.sql.exec("INSERT INTO shard_fences (key, move_id, created_at) VALUES (?, 'm', 'now')", key);
+      const settings = attributionSettings({ SHOPPER_TOKEN_SECRET: "test-shopper-secret" });
+      const write = ingestOrders(db, secret, [order], new Date(), settings, undefined, undefined, {
+        guards: [fenceGuard([key])],
+      });
+      await expect(write).rejects.toSatisfy(isFenceAbort);
+      expect(state.storage.sql.exec("SELECT id FROM orders WHERE id = ?", order.id).toArray()).toEqual([]);
+      expect(state.storage.sql.exec("SELECT key FROM identities WHERE key = ?", key).toArray()).toEqual([]);
+      state.storage.sql.exec("DELETE FROM shard_fences WHERE key = ?", key);
+    });
+  });
+});
 
 describe("ingestion across shards", () => {
   it("runs with four shards", () => {
