@@ -293,6 +293,26 @@ describe("ingestion across shards", () => {
     expect((await orderIdsIn(elsewhere, p)).length).toBe(customer.orders.length);
   });
 
+  it("ingests a full batch of 1,000 orders across the shards in one request, and its replay", async () => {
+    const p = uniquePrefix("full");
+    const orders = Array.from({ length: 1000 }, (_, i) =>
+      anOrder({
+        id: `${p}-${i}`,
+        placedAt: new Date(Date.UTC(2026, 0, 1 + (i % 300), 10)).toISOString(),
+        identifiers: { account: `${p}-acct${i % 300}`, ...(i % 7 === 0 ? { device: `${p}-dev${i}` } : {}) },
+      }),
+    );
+    const result = await ingest(orders);
+    expect(result).toMatchObject({ accepted: 1000, duplicates: 0, merges: 0 });
+    expect(result.results.map((r) => r.id)).toEqual(orders.map((o) => o.id));
+    expect(new Set(result.results.map((r) => r.customerId)).size).toBe(300);
+    const shards = await Promise.all([0, 1, 2, 3].map(async (shard) => (await orderIdsIn(shard, p)).length));
+    expect(shards.reduce((a, b) => a + b, 0)).toBe(1000);
+    expect(shards.filter((n) => n > 0).length).toBeGreaterThan(1);
+    expect((await customerOf("account", `${p}-acct7`)).summary?.orders).toBe(4);
+    expect(await ingest(orders)).toMatchObject({ accepted: 0, duplicates: 1000 });
+  });
+
   it("loses nothing and counts nothing twice when orders race a move, and a replay is all duplicates", async () => {
     const p = uniquePrefix("race");
     const sides = await twoRegions(p);
