@@ -1,5 +1,5 @@
-// A customer shard: a SQLite-backed Durable Object holding the data of the customers whose ids hash to
-// it (docs/scaling.md). It runs the same repositories as the single D1 database, through D1's
+// A customer shard: a SQLite-backed Durable Object holding whole identity regions of customers, and
+// the directory entries of the keys whose home it is (docs/scaling.md, ingestion across shards). It runs the same repositories as the single D1 database, through D1's
 // statement interface over its own storage (db/durable-d1.ts), on the same schema (the main
 // database's migrations, applied when the object starts). Its methods are called over Durable Object
 // RPC; each runs inside the object, so its reads are in-process and its batches are transactions.
