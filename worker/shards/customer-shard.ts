@@ -11,7 +11,6 @@ import { migrate } from "drizzle-orm/durable-sqlite/migrator";
 import { durableD1 } from "../../db/durable-d1.ts";
 import * as schema from "../../db/schema.ts";
 import { shardMigrations } from "../../db/shard-migrations.ts";
-import { customerIdHomedAt } from "../core/shards/placement.ts";
 import type { Db, Env } from "../env.ts";
 import { enabledMatchKeys, matchKinds } from "../identity/match-keys.ts";
 import { phoneRegion } from "../identity/phone.ts";
@@ -37,6 +36,7 @@ import {
   resumeMovesOut,
 } from "./moves.ts";
 import {
+  homedIds,
   identifyHere,
   ingestHere,
   type ShardIdentifyOutcome,
@@ -47,7 +47,6 @@ import { type ShardStub, shardCount, shardStub } from "./shards.ts";
 
 /** How long an interrupted move waits for the alarm that resumes it, when no call meets it first. */
 const moveAlarmDelayMs = 30_000;
-const randomHex = () => crypto.randomUUID().replaceAll("-", "");
 
 export class CustomerShard extends DurableObject<Env> {
   private readonly db: Db;
@@ -101,7 +100,7 @@ export class CustomerShard extends DurableObject<Env> {
       attributionSettings(this.env),
       phoneRegion(this.env.PHONE_DEFAULT_REGION),
       matchKinds(enabledMatchKeys(this.env.EXPORT_MATCH_KEYS)),
-      numbered ? { newCustomerId: () => customerIdHomedAt(this.index, count, randomHex) } : {},
+      numbered ? { newCustomerId: homedIds(this.index, count) } : {},
     );
   }
 

@@ -52,9 +52,12 @@ export type ShardIdentifyOutcome =
 
 const randomHex = () => crypto.randomUUID().replaceAll("-", "");
 
+/** New customer ids of shard `index` of `count`: ids whose home is that shard (design rule 4). */
+export const homedIds = (index: number, count: number) => () => customerIdHomedAt(index, count, randomHex);
+
 function writeOptions(ctx: ShardIngestContext, keys: readonly string[]): WriteOptions {
   return {
-    newCustomerId: () => customerIdHomedAt(ctx.index, ctx.count, randomHex),
+    newCustomerId: homedIds(ctx.index, ctx.count),
     guards: keys.length > 0 ? [fenceGuard(keys)] : [],
   };
 }
