@@ -81,7 +81,8 @@ export default defineConfig(async () => {
           ],
           test: {
             name: "worker-shards",
-            include: ["tests/worker/shards/**/*.test.ts"],
+            // The shards' own tests, and the worker tests that run unchanged on either store.
+            include: ["tests/worker/shards/**/*.test.ts", "tests/worker/orders.test.ts"],
             testTimeout: 60_000,
             setupFiles: ["tests/worker/apply-migrations.ts"],
             // A real local HTTP server the nightly job's audience webhooks are delivered to.

@@ -560,3 +560,39 @@ export const shardDirectory = sqliteTable("shard_directory", {
   shard: integer("shard").notNull(),
   updatedAt: text("updated_at").notNull(),
 });
+
+/**
+ * Customer shards only (worker/shards/moves.ts): the regions moved between shards. In the source a
+ * row (`direction` "out") records a move before anything is copied; in the target a row ("in")
+ * records a copy received whose source has not finished. `keys` and `customers` are JSON arrays of
+ * the region's identity keys and customer ids (the requested keys included), `sources` its
+ * observation sources. `status`: "copying" → "directory" → "deleting" → "done" in the source;
+ * "copying" → "done" in the target. Stays empty in the single D1 database.
+ */
+export const shardMoves = sqliteTable(
+  "shard_moves",
+  {
+    id: text("id").notNull(),
+    direction: text("direction", { enum: ["out", "in"] }).notNull(),
+    /** The other shard: the target of a move out, the source of a move in. */
+    peer: integer("peer").notNull(),
+    keys: text("keys", { mode: "json" }).notNull(),
+    customers: text("customers", { mode: "json" }).notNull(),
+    sources: text("sources", { mode: "json" }).notNull(),
+    status: text("status").notNull(),
+    createdAt: text("created_at").notNull(),
+    updatedAt: text("updated_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.id, t.direction] }), index("shard_moves_status_idx").on(t.status)],
+);
+
+/**
+ * Customer shards only: the identity keys whose region a move took (or is taking) out of this shard.
+ * Ingestion refuses a fenced key (its data is, or is about to be, elsewhere); a move that brings the
+ * key back deletes its fence. Stays empty in the single D1 database.
+ */
+export const shardFences = sqliteTable("shard_fences", {
+  key: text("key").primaryKey(),
+  moveId: text("move_id").notNull(),
+  createdAt: text("created_at").notNull(),
+});

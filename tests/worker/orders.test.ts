@@ -5,7 +5,8 @@ import { customerResponseSchema } from "../../worker/customers/customers.schemas
 import { refusalError } from "../../worker/orders/orders.routes.ts";
 import { ingestResultSchema } from "../../worker/orders/orders.schemas.ts";
 import { anOrder, client, uniquePrefix, verified } from "../fixtures/builders.ts";
-import { dataTables, eventTables } from "../fixtures/tables.ts";
+import { storeRows, storeSnapshot } from "../fixtures/store-rows.ts";
+import { eventTables } from "../fixtures/tables.ts";
 
 const api = client(SELF);
 
@@ -22,10 +23,7 @@ async function customerOf(kind: string, value: string) {
 }
 
 async function snapshot() {
-  const counts: Record<string, unknown> = {};
-  for (const table of dataTables) {
-    counts[table] = (await env.DB.prepare(`SELECT * FROM ${table} ORDER BY 1, 2`).all()).results;
-  }
+  const counts: Record<string, unknown> = await storeSnapshot();
   for (const table of eventTables) {
     counts[table] = (await env.EVENTS_DB.prepare(`SELECT * FROM ${table} ORDER BY 1, 2`).all()).results;
   }
@@ -69,11 +67,10 @@ describe("POST /v1/orders", () => {
       firstOrderAt: "2026-03-14T10:22:00.000Z",
       lastOrderAt: "2026-04-02T16:00:00.000Z",
     });
-    const firstOrder = await env.DB.prepare(
+    const [firstOrder] = await storeRows<{ spend: number }>(
       "SELECT first_order_spend AS spend FROM customer_summaries WHERE customer_id = ?",
-    )
-      .bind(customer.customerId)
-      .first<{ spend: number }>();
+      customer.customerId,
+    );
     expect(firstOrder?.spend).toBe(89); // the web order came first: the spend model leaves it out
     const jewellery = customer.summary?.categories.find((c) => c.categoryId === "jewellery");
     expect(jewellery).toMatchObject({
@@ -361,12 +358,11 @@ describe("concurrent ingestion", () => {
     const customer = await customerOf("loyalty", `${p}-card`);
     expect(customer.orders).toHaveLength(6);
     expect(customer.summary?.orders).toBe(6);
-    const summaries = await env.DB.prepare(
-      "SELECT count(*) AS n FROM customer_summaries WHERE customer_id IN (SELECT customer_id FROM orders WHERE id LIKE ?)",
-    )
-      .bind(`${p}-%`)
-      .first<{ n: number }>();
-    expect(summaries?.n).toBe(1);
+    const summaries = await storeRows(
+      "SELECT customer_id FROM customer_summaries WHERE customer_id IN (SELECT customer_id FROM orders WHERE id LIKE ?)",
+      `${p}-%`,
+    );
+    expect(summaries).toHaveLength(1);
   });
 });
 

@@ -3,7 +3,7 @@ import { sql } from "drizzle-orm";
 import { type CustomerProfile, scoreCustomer } from "../core/profile/customer-profile.ts";
 import type { Db } from "../env.ts";
 import { identitiesOf } from "../identity/identity.repo.ts";
-import { currentModels } from "../models/models.repo.ts";
+import { type CurrentModels, currentModels } from "../models/models.repo.ts";
 import { linesOf, ordersOf } from "../orders/orders.repo.ts";
 
 /** Follows merged_into to the surviving customer; null when the id was never a customer. */
@@ -29,7 +29,18 @@ export async function storefrontAccountKeyOf(db: Db, customerId: string): Promis
   return row?.key ?? null;
 }
 
-export async function loadCustomer(db: Db, customerId: string, orderLimit: number, now: Date, timeZone = "UTC") {
+/**
+ * One customer as GET /v1/customers/:id shows it. `models`: the fit in force, when `db` is not where it
+ * is stored (a customer shard reads the customer locally and gets the models from the Worker).
+ */
+export async function loadCustomer(
+  db: Db,
+  customerId: string,
+  orderLimit: number,
+  now: Date,
+  timeZone = "UTC",
+  models?: CurrentModels,
+) {
   const [identities, orders, summary, categories, mergedFrom] = await Promise.all([
     identitiesOf(db, customerId),
     ordersOf(db, customerId, orderLimit),
@@ -40,7 +51,7 @@ export async function loadCustomer(db: Db, customerId: string, orderLimit: numbe
     }),
     db.all<{ id: string }>(sql`SELECT id FROM customers WHERE merged_into = ${customerId} ORDER BY id`),
   ]);
-  const models = await currentModels(db, now);
+  models ??= await currentModels(db, now);
   const lines = await linesOf(
     db,
     orders.map((o) => o.id),

@@ -1,6 +1,7 @@
 // The unified customer, for the console and support tools (admin key): by identifier or by id.
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { type HistoryPoint, profileHistory, stageThresholds } from "../core/profile/profile-history.ts";
+import { customerKey } from "../core/shards/placement.ts";
 import type { AppEnv } from "../env.ts";
 import { requireAdminKey } from "../http/auth.ts";
 import { retailerTimeZone } from "../http/config.ts";
@@ -11,6 +12,8 @@ import { customerIdByKey } from "../identity/identity.repo.ts";
 import { phoneRegion } from "../identity/phone.ts";
 import { currentModels } from "../models/models.repo.ts";
 import { computeShelf, holdoutShareOf, loadShelfData, type ShelfRequest } from "../recommendations/shelf.ts";
+import type { CustomerRead, CustomerReadRequest } from "../shards/customer-reads.ts";
+import { homeStub, shardCount } from "../shards/shards.ts";
 import { orderSuppressionKey } from "../suppressions/suppressions.repo.ts";
 import { loadCustomer, storefrontAccountKeyOf, survivingCustomerId } from "./customers.repo.ts";
 import { customerParamsSchema, lookupQuerySchema, shelfQuerySchema } from "./customers.schemas.ts";
@@ -19,35 +22,66 @@ import { historyOrdersOf } from "./history.repo.ts";
 
 const orderLimit = 200;
 
+/** What reading a customer needs besides the store: the clock, the page of orders, the models, the zone. */
+async function readRequest(c: Context<AppEnv>): Promise<CustomerReadRequest> {
+  const now = c.var.now;
+  return {
+    orderLimit,
+    now: now.toISOString(),
+    timeZone: retailerTimeZone(c.env.RETAILER_TIME_ZONE),
+    models: await currentModels(c.var.db, now),
+  };
+}
+
+/** One customer from the D1 database (a merged-away id follows merged_into to the survivor). */
+async function readFromDatabase(c: Context<AppEnv>, customerId: string): Promise<CustomerRead> {
+  const survivor = await survivingCustomerId(c.var.db, customerId);
+  if (!survivor) return { kind: "not_found" };
+  const { now, timeZone, models } = await readRequest(c);
+  return {
+    kind: "found",
+    customer: await loadCustomer(c.var.db, survivor, orderLimit, new Date(now), timeZone, models),
+  };
+}
+
+/** The customer holding an identity key, where customer data lives (the key's home shard, or D1). */
+async function customerByKeyInStore(c: Context<AppEnv>, key: string): Promise<CustomerRead> {
+  if (shardCount(c.env) > 0) return homeStub(c.env, key).customerByKey(key, await readRequest(c));
+  const found = await customerIdByKey(c.var.db, key);
+  if (!found) return { kind: "not_found" };
+  if (!found.customerId) return { kind: found.shared ? "shared" : "unverified" };
+  return readFromDatabase(c, found.customerId);
+}
+
+/** A customer by id, where customer data lives (the home shard of `customer:<id>`, or D1). */
+async function customerByIdInStore(c: Context<AppEnv>, customerId: string): Promise<CustomerRead> {
+  if (shardCount(c.env) > 0)
+    return homeStub(c.env, customerKey(customerId)).customerById(customerId, await readRequest(c));
+  return readFromDatabase(c, customerId);
+}
+
 export const customersRoutes = new Hono<AppEnv>()
   .use("*", requireAdminKey)
   .get("/lookup", async (c) => {
     const { kind, value } = queryParams(c, lookupQuerySchema);
     const normalized = normalizeForKey(kind, value, phoneRegion(c.env.PHONE_DEFAULT_REGION));
     if (!normalized.ok) throw invalidRequest(`That ${kind} is not usable as an identifier: ${normalized.reason}.`);
-    const found = await customerIdByKey(
-      c.var.db,
-      await identityKey(kind, normalized.value, c.env.IDENTITY_HASH_SECRET),
-    );
-    if (!found) throw notFound(`No customer holds that ${kind}.`);
-    if (!found.customerId)
+    const key = await identityKey(kind, normalized.value, c.env.IDENTITY_HASH_SECRET);
+    const read = await customerByKeyInStore(c, key);
+    if (read.kind === "not_found") throw notFound(`No customer holds that ${kind}.`);
+    if (read.kind !== "found")
       throw notFound(
-        found.shared
+        read.kind === "shared"
           ? `That ${kind} is shared by several customers, so it identifies nobody.`
           : `That ${kind} was only ever sent unverified, so it identifies nobody.`,
       );
-    const survivor = (await survivingCustomerId(c.var.db, found.customerId)) ?? found.customerId;
-    return c.json({
-      data: await loadCustomer(c.var.db, survivor, orderLimit, c.var.now, retailerTimeZone(c.env.RETAILER_TIME_ZONE)),
-    });
+    return c.json({ data: read.customer });
   })
   .get("/:id", async (c) => {
     const { id } = parseOrThrow(customerParamsSchema, c.req.param(), "path");
-    const survivor = await survivingCustomerId(c.var.db, id);
-    if (!survivor) throw notFound(`No customer with id ${id}.`);
-    return c.json({
-      data: await loadCustomer(c.var.db, survivor, orderLimit, c.var.now, retailerTimeZone(c.env.RETAILER_TIME_ZONE)),
-    });
+    const read = await customerByIdInStore(c, id);
+    if (read.kind !== "found") throw notFound(`No customer with id ${id}.`);
+    return c.json({ data: read.customer });
   })
   .get("/:id/history", async (c) => {
     const { id } = parseOrThrow(customerParamsSchema, c.req.param(), "path");

@@ -1,7 +1,7 @@
-// The queue consumer of bulk imports: each message is one batch of orders, ingested with the same
-// `ingestOrders` POST /v1/orders runs. Orders are idempotent on their id, and a batch's counts are
-// recorded once, by the delivery that moves it to `done` (one already done is acknowledged untouched),
-// so a redelivered message never counts twice. A passing failure (customers busy in another request,
+// The queue consumer of bulk imports: each message is one batch of orders, ingested as POST /v1/orders
+// ingests them (`ingestOrders`, or the shards' router). Orders are idempotent on their id, and a
+// batch's counts are recorded once, by the delivery that moves it to `done` (one already done is
+// acknowledged untouched), so a redelivered message never counts twice. A passing failure (customers busy in another request,
 // D1 busy or failing) is retried with a growing delay; on the last delivery, or for a failure no retry
 // can fix, the batch is recorded failed with its error. Each message is settled on its own: one bad
 // batch never holds up the others.
@@ -14,6 +14,8 @@ import { phoneRegion } from "../identity/phone.ts";
 import { type IngestResult, ingestOrders } from "../orders/ingest.ts";
 import type { OrderInput } from "../orders/orders.schemas.ts";
 import { attributionSettings } from "../recommendations/attribution.ts";
+import { ingestSharded } from "../shards/ingest-router.ts";
+import { shardCount } from "../shards/shards.ts";
 import {
   type BatchCounts,
   loadBatch,
@@ -37,11 +39,10 @@ type Outcome =
  * attributions ignored likewise. Merges and ignored identifiers are the ingesting delivery's own.
  */
 async function countsOf(
-  db: Db,
   orders: readonly OrderInput[],
-  receivedAt: string,
   result: IngestResult,
   delivered: boolean,
+  writtenAt: () => Promise<ReadonlyMap<string, string | null>>,
 ): Promise<BatchCounts> {
   const own = {
     suppressed: result.suppressed,
@@ -49,14 +50,34 @@ async function countsOf(
     ignoredIdentifiers: result.ignoredIdentifiers.length,
   };
   if (!delivered) return { accepted: result.accepted, duplicates: result.duplicates, ignored: result.ignored, ...own };
-  const written = await ordersWrittenAt(
-    db,
-    orders.map((order) => order.id),
-    receivedAt,
-  );
+  const written = await writtenAt();
   const sentWithRecommendation = new Set(orders.filter((order) => order.recommendationId).map((order) => order.id));
   const ignored = [...written].filter(([id, stored]) => sentWithRecommendation.has(id) && stored === null).length;
   return { accepted: written.size, duplicates: orders.length - written.size - result.suppressed, ignored, ...own };
+}
+
+/**
+ * Ingests a batch where customer data lives (the customer shards, or the one D1 database), with a way
+ * to read back the orders stored at its received instant (from the shards that hold them, or D1).
+ */
+async function ingestInStore(env: Env, db: Db, orders: OrderInput[], receivedAt: string) {
+  if (shardCount(env) > 0) {
+    const outcome = await ingestSharded(env, db, orders, new Date(receivedAt));
+    if (outcome.kind !== "ingested") return outcome;
+    return { ...outcome, writtenAt: async () => outcome.writtenAt };
+  }
+  const outcome = await ingestOrders(
+    db,
+    env.IDENTITY_HASH_SECRET,
+    orders,
+    new Date(receivedAt),
+    attributionSettings(env),
+    phoneRegion(env.PHONE_DEFAULT_REGION),
+    matchKinds(enabledMatchKeys(env.EXPORT_MATCH_KEYS)),
+  );
+  if (outcome.kind !== "ingested") return outcome;
+  const ids = orders.map((order) => order.id);
+  return { ...outcome, writtenAt: () => ordersWrittenAt(db, ids, receivedAt) };
 }
 
 /** Ingests a batch; `delivered` says an earlier delivery of it may have written its orders already. */
@@ -68,18 +89,10 @@ async function ingestBatch(
   delivered: boolean,
 ): Promise<Outcome> {
   try {
-    const outcome = await ingestOrders(
-      db,
-      env.IDENTITY_HASH_SECRET,
-      orders,
-      new Date(receivedAt),
-      attributionSettings(env),
-      phoneRegion(env.PHONE_DEFAULT_REGION),
-      matchKinds(enabledMatchKeys(env.EXPORT_MATCH_KEYS)),
-    );
+    const outcome = await ingestInStore(env, db, orders, receivedAt);
     switch (outcome.kind) {
       case "ingested":
-        return { kind: "done", counts: await countsOf(db, orders, receivedAt, outcome.result, delivered) };
+        return { kind: "done", counts: await countsOf(orders, outcome.result, delivered, outcome.writtenAt) };
       case "busy":
         return { kind: "retry", error: "These customers were being updated by other requests." };
       case "region_too_large":

@@ -96,6 +96,17 @@ function observationOf(source: string, identities: HashedIdentity[]): Observatio
 
 const newCustomerId = () => `c_${crypto.randomUUID().replaceAll("-", "").slice(0, 20)}`;
 
+/**
+ * What a customer shard adds to an ingestion (worker/shards/ingest-router.ts); D1 passes nothing.
+ * `newCustomerId` creates the ids of new customers (a shard's hash to itself); `guards` are
+ * statements put first in the write batch, which abort it when the shard may no longer write these
+ * customers (their region is being moved out).
+ */
+export interface WriteOptions {
+  newCustomerId?: () => string;
+  guards?: readonly SQL[];
+}
+
 /** Attempts before a request that keeps meeting concurrent writers gives up with 409. */
 const maxAttempts = 5;
 
@@ -153,6 +164,7 @@ async function resolveAndWrite(
   now: Date,
   freshOrders: readonly TotalsOrder[],
   extra: (customerOf: Map<string, string>) => SQL[],
+  options: WriteOptions = {},
 ): Promise<{ kind: "written"; plan: ResolutionPlan; customerOf: Map<string, string> } | IngestRefusal> {
   const freshOrderIds = freshOrders.map((order) => order.id);
   const startKeys = fresh.flatMap((o) => o.identities.map((ref) => ref.key));
@@ -161,10 +173,11 @@ async function resolveAndWrite(
     const load = await loadRegion(db, startKeys, fresh);
     if (load.kind === "too_large") return { kind: "region_too_large", limit: load.limit };
     const { region } = load;
-    const plan = planResolution(region, newCustomerId);
+    const plan = planResolution(region, options.newCustomerId ?? newCustomerId);
     const customerOf = new Map(plan.orderChanges.map((change) => [change.source, change.customerId]));
     const guard = regionGuard(region, freshOrderIds);
     const statements = [
+      ...(options.guards ?? []),
       guard.check,
       ...identityStatements(plan, fresh, masks, nowIso),
       ...extra(customerOf),
@@ -195,6 +208,7 @@ export async function ingestOrders(
   attribution: AttributionSettings,
   phoneRegion?: CountryCode,
   matchKinds?: ReadonlySet<IdentifierKind>,
+  options: WriteOptions = {},
 ): Promise<{ kind: "ingested"; result: IngestResult; merged: CustomerMerge[] } | IngestRefusal> {
   const ignoredIdentifiers: IngestResult["ignoredIdentifiers"] = [];
   const masks = new Map<string, string>();
@@ -249,6 +263,7 @@ export async function ingestOrders(
         ),
         ...matchKeyStatement(kept.flatMap((order) => order.identities)),
       ],
+      options,
     );
     if (written.kind !== "written") return written;
     customerOf = written.customerOf;
@@ -301,6 +316,7 @@ export async function identify(
   now: Date,
   phoneRegion?: CountryCode,
   matchKinds?: ReadonlySet<IdentifierKind>,
+  options: WriteOptions = {},
 ): Promise<{ kind: "identified"; result: IdentifyResult; merged: CustomerMerge[] } | IngestRefusal> {
   const { identities, ignored } = await hashIdentifiers(identifiers, secret, phoneRegion, matchKinds);
   const keys = identities.map((identity) => identity.key);
@@ -325,10 +341,15 @@ export async function identify(
   if (await observationExists(db, source)) return identified(keys.length, []);
   const masks = new Map(identities.map((identity) => [identity.key, identity.masked]));
   const fresh = [observationOf(source, identities)];
-  const written = await resolveAndWrite(db, fresh, masks, now, [], () => [
-    suppressionGuard(keys),
-    ...matchKeyStatement(identities),
-  ]);
+  const written = await resolveAndWrite(
+    db,
+    fresh,
+    masks,
+    now,
+    [],
+    () => [suppressionGuard(keys), ...matchKeyStatement(identities)],
+    options,
+  );
   if (written.kind !== "written") return written;
   return identified(
     keys.length,

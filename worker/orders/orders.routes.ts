@@ -1,6 +1,6 @@
 // Server-to-server ingestion: orders, identify calls and catalog upserts (API key).
 
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import type { AppEnv } from "../env.ts";
 import { conversionsOf, recordConversions, storedConversions } from "../events/conversions.repo.ts";
 import { moveCustomerEvents } from "../events/events.repo.ts";
@@ -11,7 +11,10 @@ import { enabledMatchKeys, matchKinds } from "../identity/match-keys.ts";
 import { phoneRegion } from "../identity/phone.ts";
 import { attributionSettings } from "../recommendations/attribution.ts";
 import { forgetCatalog } from "../recommendations/recommendations.repo.ts";
+import { identifySharded, ingestSharded } from "../shards/ingest-router.ts";
+import { shardCount } from "../shards/shards.ts";
 import { type IngestRefusal, identify, ingestOrders } from "./ingest.ts";
+import type { IdentifiersInput, OrderInput } from "./orders.schemas.ts";
 import { identifySchema, maxBatchBodyBytes, ordersBatchSchema, productsBatchSchema } from "./orders.schemas.ts";
 import { upsertProducts } from "./products.repo.ts";
 
@@ -49,6 +52,38 @@ export function refusalError(refusal: IngestRefusal): ApiError {
   }
 }
 
+/**
+ * Ingests orders where customer data lives (the customer shards, or the one D1 database), with the
+ * stored conversions of the orders resent, read where those orders are.
+ */
+async function ingestInStore(c: Context<AppEnv>, orders: OrderInput[], now: Date) {
+  if (shardCount(c.env) > 0) return ingestSharded(c.env, c.var.db, orders, now);
+  const outcome = await ingestOrders(
+    c.var.db,
+    c.env.IDENTITY_HASH_SECRET,
+    orders,
+    now,
+    attributionSettings(c.env),
+    phoneRegion(c.env.PHONE_DEFAULT_REGION),
+    matchKinds(enabledMatchKeys(c.env.EXPORT_MATCH_KEYS)),
+  );
+  if (outcome.kind !== "ingested") return outcome;
+  return { ...outcome, resent: await storedConversions(c.var.db, orders, outcome.result.results) };
+}
+
+/** An identify call where customer data lives. */
+function identifyInStore(c: Context<AppEnv>, identifiers: IdentifiersInput, now: Date) {
+  if (shardCount(c.env) > 0) return identifySharded(c.env, c.var.db, identifiers, now);
+  return identify(
+    c.var.db,
+    c.env.IDENTITY_HASH_SECRET,
+    identifiers,
+    now,
+    phoneRegion(c.env.PHONE_DEFAULT_REGION),
+    matchKinds(enabledMatchKeys(c.env.EXPORT_MATCH_KEYS)),
+  );
+}
+
 export const ingestRoutes = new Hono<AppEnv>()
   .use("/orders", requireApiKey)
   .use("/identify", requireApiKey)
@@ -57,38 +92,20 @@ export const ingestRoutes = new Hono<AppEnv>()
     const { orders } = await jsonBody(c, ordersBatchSchema, maxBatchBodyBytes);
     const now = c.var.now;
     assertNoFutureOrders(orders, now);
-    const outcome = await ingestOrders(
-      c.var.db,
-      c.env.IDENTITY_HASH_SECRET,
-      orders,
-      now,
-      attributionSettings(c.env),
-      phoneRegion(c.env.PHONE_DEFAULT_REGION),
-      matchKinds(enabledMatchKeys(c.env.EXPORT_MATCH_KEYS)),
-    );
+    const outcome = await ingestInStore(c, orders, now);
     if (outcome.kind !== "ingested") throw refusalError(outcome);
-    // The orders are stored (the main database is the source of truth); the events database follows
+    // The orders are stored (the customer store is the source of truth); the events database follows
     // with the attributed orders (those created now, and those resent, in case an earlier attempt
     // failed here) and any merge. A failure here answers an error with the orders stored; the
     // client's resend records what is missing. Conversions are keyed by order id: never counted twice.
     const { results } = outcome.result;
-    await recordConversions(c.var.eventsDb, [
-      ...conversionsOf(orders, results),
-      ...(await storedConversions(c.var.db, orders, results)),
-    ]);
+    await recordConversions(c.var.eventsDb, [...conversionsOf(orders, results), ...outcome.resent]);
     await moveCustomerEvents(c.var.eventsDb, outcome.merged);
     return c.json({ data: outcome.result });
   })
   .post("/identify", async (c) => {
     const { identifiers } = await jsonBody(c, identifySchema);
-    const outcome = await identify(
-      c.var.db,
-      c.env.IDENTITY_HASH_SECRET,
-      identifiers,
-      c.var.now,
-      phoneRegion(c.env.PHONE_DEFAULT_REGION),
-      matchKinds(enabledMatchKeys(c.env.EXPORT_MATCH_KEYS)),
-    );
+    const outcome = await identifyInStore(c, identifiers, c.var.now);
     if (outcome.kind !== "identified") throw refusalError(outcome);
     await moveCustomerEvents(c.var.eventsDb, outcome.merged);
     const { result } = outcome;

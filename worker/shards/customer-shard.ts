@@ -1,5 +1,5 @@
-// A customer shard: a SQLite-backed Durable Object holding the data of the customers whose ids hash to
-// it (docs/scaling.md). It runs the same repositories as the single D1 database, through D1's
+// A customer shard: a SQLite-backed Durable Object holding whole identity regions of customers, and
+// the directory entries of the keys whose home it is (docs/scaling.md, ingestion across shards). It runs the same repositories as the single D1 database, through D1's
 // statement interface over its own storage (db/durable-d1.ts), on the same schema (the main
 // database's migrations, applied when the object starts). Its methods are called over Durable Object
 // RPC; each runs inside the object, so its reads are in-process and its batches are transactions.
@@ -15,9 +15,38 @@ import type { Db, Env } from "../env.ts";
 import { enabledMatchKeys, matchKinds } from "../identity/match-keys.ts";
 import { phoneRegion } from "../identity/phone.ts";
 import { ingestOrders } from "../orders/ingest.ts";
-import type { OrderInput } from "../orders/orders.schemas.ts";
+import type { IdentifiersInput, OrderInput } from "../orders/orders.schemas.ts";
 import { attributionSettings } from "../recommendations/attribution.ts";
 import { loadShopper, type ShopperData } from "../recommendations/recommendations.repo.ts";
+import {
+  type CustomerRead,
+  type CustomerReadRequest,
+  customerById,
+  customerByKey,
+  type ReadContext,
+} from "./customer-reads.ts";
+import { claimPlacements, type Placement, setPlacements } from "./directory.ts";
+import {
+  finishMoveIn,
+  type MoveOutcome,
+  type MovePeer,
+  moveRegionOut,
+  type RegionCopy,
+  receiveRegion,
+  resumeMovesOut,
+} from "./moves.ts";
+import {
+  homedIds,
+  identifyHere,
+  ingestHere,
+  type ShardIdentifyOutcome,
+  type ShardIngestContext,
+  type ShardOrdersOutcome,
+} from "./shard-ingest.ts";
+import { type ShardStub, shardCount, shardStub } from "./shards.ts";
+
+/** How long an interrupted move waits for the alarm that resumes it, when no call meets it first. */
+const moveAlarmDelayMs = 30_000;
 
 export class CustomerShard extends DurableObject<Env> {
   private readonly db: Db;
@@ -55,8 +84,14 @@ export class CustomerShard extends DurableObject<Env> {
     return Object.fromEntries(keys.map((key) => [key, placed.get(key) ?? null]));
   }
 
-  /** POST /v1/orders for orders already validated by the route: the same ingestion, in this shard. */
+  /**
+   * The plain ingestion of orders already validated, in this shard, with no placement (the router
+   * calls ingestGroups). A numbered shard of a sharded deployment still creates its customers at
+   * itself (their ids hash here), so they are found by id.
+   */
   async ingest(orders: OrderInput[], now: string) {
+    const count = shardCount(this.env);
+    const numbered = count > 0 && /^shard-\d+$/.test(this.ctx.id.name ?? "");
     return ingestOrders(
       this.db,
       this.env.IDENTITY_HASH_SECRET,
@@ -65,8 +100,101 @@ export class CustomerShard extends DurableObject<Env> {
       attributionSettings(this.env),
       phoneRegion(this.env.PHONE_DEFAULT_REGION),
       matchKinds(enabledMatchKeys(this.env.EXPORT_MATCH_KEYS)),
+      numbered ? { newCustomerId: homedIds(this.index, count) } : {},
     );
   }
+
+  // --- directory and ingestion ---
+
+  /** This shard's place among the shards and what its ingestion and moves need (shard-ingest.ts). */
+  private get placement(): ShardIngestContext {
+    return {
+      db: this.db,
+      index: this.index,
+      count: shardCount(this.env),
+      peer: (index) => shardStub(this.env, index) as unknown as MovePeer,
+      wakeLater: () => this.wakeLater(),
+      secret: this.env.IDENTITY_HASH_SECRET,
+      attribution: attributionSettings(this.env),
+      phoneRegion: phoneRegion(this.env.PHONE_DEFAULT_REGION),
+      matchKinds: matchKinds(enabledMatchKeys(this.env.EXPORT_MATCH_KEYS)),
+    };
+  }
+
+  /** Records each key's placement unless it has one (this shard is their home); answers the winners. */
+  async claim(entries: Placement[]): Promise<Placement[]> {
+    return claimPlacements(this.db, entries, new Date().toISOString());
+  }
+
+  /** A move's directory step: these keys (homed here) are in `shard` now. */
+  async placeKeys(entries: Placement[]): Promise<void> {
+    await setPlacements(this.db, entries, new Date().toISOString());
+  }
+
+  /** Moves the region of `keys` from here into shard `target` (recorded, fenced, resumable). */
+  async moveOut(keys: string[], target: number): Promise<MoveOutcome> {
+    return moveRegionOut(this.placement, keys, target);
+  }
+
+  /** A move's copy step, in the target: false while the region cannot be taken yet. */
+  async receiveRegion(copy: RegionCopy): Promise<boolean> {
+    return receiveRegion(this.db, copy, new Date().toISOString());
+  }
+
+  /** A move's last step, in the target. */
+  async finishMoveIn(moveId: string): Promise<void> {
+    await finishMoveIn(this.db, moveId, new Date().toISOString());
+  }
+
+  /** Finishes every move out of here that was interrupted. */
+  async resumeMoves(): Promise<number> {
+    return resumeMovesOut(this.placement);
+  }
+
+  /** Resumes interrupted moves; a move that fails again throws, and the runtime retries the alarm. */
+  override async alarm(): Promise<void> {
+    await resumeMovesOut(this.placement);
+  }
+
+  private async wakeLater(): Promise<void> {
+    const at = Date.now() + moveAlarmDelayMs;
+    const set = await this.ctx.storage.getAlarm();
+    if (set === null || set > at) await this.ctx.storage.setAlarm(at);
+  }
+
+  /** POST /v1/orders for the groups the router placed here. */
+  async ingestGroups(orders: OrderInput[], keys: string[], now: string): Promise<ShardOrdersOutcome> {
+    return ingestHere(this.placement, orders, keys, now);
+  }
+
+  /** POST /v1/identify for a call the router placed here. */
+  async identifyGroup(identifiers: IdentifiersInput, keys: string[], now: string): Promise<ShardIdentifyOutcome> {
+    return identifyHere(this.placement, identifiers, keys, now);
+  }
+
+  private reads(forward: (stub: ShardStub) => Promise<CustomerRead>): ReadContext {
+    return {
+      db: this.db,
+      index: this.index,
+      count: shardCount(this.env),
+      placementOf: async (key) => (await this.locate([key]))[key] ?? null,
+      forward: (shard) => forward(shardStub(this.env, shard)),
+    };
+  }
+
+  /** GET /v1/customers/:id, asked of the home shard of `customer:<id>` (forwards once when it moved). */
+  async customerById(customerId: string, request: CustomerReadRequest, forwarded = false): Promise<CustomerRead> {
+    const ctx = this.reads((stub) => stub.customerById(customerId, request, true));
+    return customerById(ctx, customerId, request, forwarded);
+  }
+
+  /** GET /v1/customers/lookup, asked of the key's home shard (forwards once to where its region is). */
+  async customerByKey(key: string, request: CustomerReadRequest, forwarded = false): Promise<CustomerRead> {
+    const ctx = this.reads((stub) => stub.customerByKey(key, request, true));
+    return customerByKey(ctx, key, request, forwarded);
+  }
+
+  // --- end directory and ingestion ---
 
   /** What GET /v1/recommendations reads for a signed-in account (one local read). */
   async shopper(accountKey: string, now: string, usualProducts = false): Promise<ShopperData> {

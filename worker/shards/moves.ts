@@ -1,0 +1,452 @@
+// Cross-shard region moves (docs/scaling.md, ingestion across shards). When an order links identity
+// regions placed in different shards, the other regions are moved into the target shard before the
+// order is ingested there, so the unchanged resolver sees all the evidence in one place.
+//
+// A move is recorded in the SOURCE shard before anything else, with the region it takes (identity
+// keys, customer ids, observation sources) and a fence on every key: from then on the source refuses
+// ingestion for those keys (fenceGuard in the write batch). Then, each step idempotent and recorded:
+//   copying    the region's rows are sent to the target, which upserts them in one transaction and
+//              records the move in ("in"): a copy it already holds is not applied twice;
+//   directory  the home entry of every identity key and `customer:<id>` moved points at the target;
+//   deleting   the rows are deleted in the source (one transaction with the status change);
+//   finishing  the target is told the move is over ("in" done): only then may it move them on;
+//   done.
+// An interrupted move is resumed by the next call that meets its fence, by a call that finds the
+// region still arriving in the target, and by the Durable Object alarm set when it is recorded.
+import { type SQL, sql } from "drizzle-orm";
+import { batchRows, jsonEach, runBatch } from "../../db/batch.ts";
+import { customerKey, homeShard } from "../core/shards/placement.ts";
+import type { Db } from "../env.ts";
+import { fenceGuard, isFenceAbort, type Placement, setPlacements } from "./directory.ts";
+
+/** The region a move takes: what every step reads and writes by. */
+export interface Region {
+  keys: string[];
+  customers: string[];
+  sources: string[];
+}
+
+/** A region's rows, by table, as SELECT * gave them. */
+export type RegionRows = Record<string, Record<string, unknown>[]>;
+
+export interface RegionCopy extends Region {
+  moveId: string;
+  source: number;
+  rows: RegionRows;
+}
+
+/** What a move needs from the shards it talks to (CustomerShard's RPC methods). */
+export interface MovePeer {
+  receiveRegion(copy: RegionCopy): Promise<boolean>;
+  finishMoveIn(moveId: string): Promise<unknown>;
+  placeKeys(entries: Placement[]): Promise<unknown>;
+  resumeMoves(): Promise<unknown>;
+}
+
+/** The shard running a move, and how it reaches the others. */
+export interface MoveContext {
+  db: Db;
+  index: number;
+  count: number;
+  peer: (index: number) => MovePeer;
+  /** Asks for a wake-up (the Durable Object alarm) to resume moves nobody else resumes. */
+  wakeLater: () => Promise<void>;
+}
+
+/** A region bigger than this is refused, as loadRegion refuses one (a placeholder identifier). */
+export const maxRegionSources = 20_000;
+
+export type MoveOutcome =
+  /** The region is in the target now (or there was nothing of it here). */
+  | { kind: "moved" }
+  /** These keys were moved or are moving by another move: the caller locates them again. */
+  | { kind: "retry" }
+  | { kind: "region_too_large"; limit: number };
+
+const ids = (items: readonly string[]) => sql`(SELECT value FROM ${jsonEach(items)})`;
+const texts = (rows: readonly Record<string, unknown>[], column: string) => rows.map((row) => String(row[column]));
+
+/**
+ * Everything connected to `startKeys` here, closed over whole customers: the sources (orders,
+ * identify calls) with a verified link to a key, the customers holding a key or owning an order, every
+ * key and order of those customers, the customers merged into them. Shared keys are followed too: a
+ * key's observations all live in the shard its directory entry names.
+ */
+export async function regionOf(db: Db, startKeys: readonly string[]): Promise<Region | "too_large"> {
+  const keys = new Set<string>();
+  const sources = new Set<string>();
+  const customers = new Set<string>();
+  let frontier = { keys: [...new Set(startKeys)], sources: [] as string[], customers: [] as string[] };
+  for (const key of frontier.keys) keys.add(key);
+  while (frontier.keys.length + frontier.sources.length + frontier.customers.length > 0) {
+    // One indexed read per table and direction; orders by id, never by an expression over it.
+    const orderIds = frontier.sources.filter((source) => source.startsWith("order:")).map((source) => source.slice(6));
+    const [
+      keySources = [],
+      keyOwners = [],
+      sourceKeys = [],
+      orderOwners = [],
+      customerKeys = [],
+      customerOrders = [],
+      mergedIn = [],
+    ] = await batchRows(db, [
+      sql`SELECT DISTINCT source FROM identity_observations WHERE verified = 1 AND identity_key IN ${ids(frontier.keys)}`,
+      sql`SELECT DISTINCT customer_id FROM identities WHERE key IN ${ids(frontier.keys)} AND customer_id IS NOT NULL`,
+      sql`SELECT DISTINCT identity_key FROM identity_observations WHERE verified = 1 AND source IN ${ids(frontier.sources)}`,
+      sql`SELECT DISTINCT customer_id FROM orders WHERE id IN ${ids(orderIds)}`,
+      sql`SELECT key FROM identities WHERE customer_id IN ${ids(frontier.customers)}`,
+      sql`SELECT 'order:' || id AS source FROM orders WHERE customer_id IN ${ids(frontier.customers)}`,
+      sql`SELECT id FROM customers WHERE merged_into IN ${ids(frontier.customers)}`,
+    ]);
+    const fresh = <T>(seen: Set<T>, found: T[]) => [...new Set(found)].filter((item) => !seen.has(item));
+    frontier = {
+      keys: fresh(keys, [...texts(sourceKeys, "identity_key"), ...texts(customerKeys, "key")]),
+      sources: fresh(sources, [...texts(keySources, "source"), ...texts(customerOrders, "source")]),
+      customers: fresh(customers, [
+        ...texts(keyOwners, "customer_id"),
+        ...texts(orderOwners, "customer_id"),
+        ...texts(mergedIn, "id"),
+      ]),
+    };
+    for (const key of frontier.keys) keys.add(key);
+    for (const source of frontier.sources) sources.add(source);
+    for (const customer of frontier.customers) customers.add(customer);
+    if (sources.size > maxRegionSources) return "too_large";
+  }
+  return { keys: [...keys].sort(), customers: [...customers].sort(), sources: [...sources].sort() };
+}
+
+/**
+ * The rows of a region, table by table: a customer's data is every row of these tables
+ * (db/schema.ts; audiences and the suppression list are shared state, in D1). `seen_identities` are
+ * identifiers seen only unverified on the region's sources: copied, and deleted from the source only
+ * when nothing there still sees them.
+ */
+function regionTables({ keys, customers, sources }: Region): Record<string, SQL> {
+  const c = ids(customers);
+  const orderIds = sql`(SELECT id FROM orders WHERE customer_id IN ${c})`;
+  return {
+    customers: sql`customers WHERE id IN ${c}`,
+    identities: sql`identities WHERE key IN ${ids(keys)}`,
+    seen_identities: sql`identities WHERE key IN (SELECT identity_key FROM identity_observations
+      WHERE source IN ${ids(sources)}) AND key NOT IN ${ids(keys)}`,
+    identity_observations: sql`identity_observations WHERE source IN ${ids(sources)}`,
+    // A merge's survivor at the time is in the region whenever its merged-away customer is (both follow
+    // merged_into to a customer of the region), so the survivor's index finds every merge.
+    identity_merges: sql`identity_merges WHERE into_customer_id IN ${c}`,
+    order_lines: sql`order_lines WHERE order_id IN ${orderIds}`,
+    orders: sql`orders WHERE customer_id IN ${c}`,
+    customer_summaries: sql`customer_summaries WHERE customer_id IN ${c}`,
+    customer_category_stats: sql`customer_category_stats WHERE customer_id IN ${c}`,
+    customer_scores: sql`customer_scores WHERE customer_id IN ${c}`,
+    customer_category_lapses: sql`customer_category_lapses WHERE customer_id IN ${c}`,
+    stage_transitions: sql`stage_transitions WHERE customer_id IN ${c}`,
+    customer_browse: sql`customer_browse WHERE customer_id IN ${c}`,
+    legacy_events: sql`legacy_events WHERE customer_id IN ${c}`,
+  };
+}
+
+/** Tables whose rowid is local to a database: copied without it (the target numbers them). */
+const localIds: Record<string, string> = { identity_merges: "id", stage_transitions: "id", legacy_events: "id" };
+/** How a copied row meets one already in the target: the region's own rows replace; the others yield. */
+const yields = new Set(["seen_identities", "stage_transitions", "legacy_events"]);
+const tableOf = (name: string) => (name === "seen_identities" ? "identities" : name);
+
+export async function regionRows(db: Db, region: Region): Promise<RegionRows> {
+  const tables = Object.entries(regionTables(region));
+  const rows = await batchRows(
+    db,
+    tables.map(([, where]) => sql`SELECT * FROM ${where}`),
+  );
+  return Object.fromEntries(tables.map(([name], i) => [name, rows[i] ?? []]));
+}
+
+/** INSERT … SELECT of JSON rows into a table, every column the rows have (but a local rowid). */
+function insertRows(name: string, rows: readonly Record<string, unknown>[]): SQL | null {
+  if (rows.length === 0) return null;
+  const columns = Object.keys(rows[0] as object).filter((column) => column !== localIds[name]);
+  const values = sql.raw(columns.map((column) => `value ->> '${column}'`).join(", "));
+  const verb = sql.raw(yields.has(name) ? "INSERT OR IGNORE" : "INSERT OR REPLACE");
+  const target = sql.raw(`${tableOf(name)} (${columns.join(", ")})`);
+  return sql`${verb} INTO ${target} SELECT ${values} FROM ${jsonEach(rows)}`;
+}
+
+/**
+ * In the target: applies a region's copy once. The "in" record is inserted in the same transaction,
+ * so a copy sent again (a resumed move) fails on its primary key and changes nothing; the keys'
+ * fences are lifted (a region that comes back is writable here again). Refused (false) while one of
+ * its keys is still fenced by an unfinished move out of here: the region is not whole until that one
+ * finished, and the sender retries later.
+ */
+export async function receiveRegion(db: Db, copy: RegionCopy, now: string): Promise<boolean> {
+  const statements = [
+    sql`
+      INSERT INTO shard_fences (key, move_id, created_at)
+      SELECT NULL, '', '' WHERE EXISTS (
+        SELECT 1 FROM shard_fences f JOIN shard_moves m ON m.id = f.move_id AND m.direction = 'out'
+        WHERE m.status != 'done' AND f.key IN ${ids(copy.keys)})`,
+    sql`
+      INSERT INTO shard_moves (id, direction, peer, keys, customers, sources, status, created_at, updated_at)
+      VALUES (${copy.moveId}, 'in', ${copy.source}, ${JSON.stringify(copy.keys)}, ${JSON.stringify(copy.customers)},
+        ${JSON.stringify(copy.sources)}, 'copying', ${now}, ${now})`,
+    ...Object.entries(copy.rows).flatMap(([name, rows]) => insertRows(name, rows) ?? []),
+    sql`DELETE FROM shard_fences WHERE key IN ${ids(copy.keys)}`,
+  ];
+  try {
+    await runBatch(db, statements);
+    return true;
+  } catch (error) {
+    if (isFenceAbort(error)) return false;
+    if (!String((error as Error)?.message ?? error).includes("UNIQUE constraint failed: shard_moves")) throw error;
+    return true;
+  }
+}
+
+/** In the target: the source has finished; the region may be moved on from here. */
+export async function finishMoveIn(db: Db, moveId: string, now: string): Promise<void> {
+  await runBatch(db, [
+    sql`UPDATE shard_moves SET status = 'done', updated_at = ${now} WHERE id = ${moveId} AND direction = 'in'`,
+  ]);
+}
+
+/** In the source: deletes the region's rows (children first) with the status change, in one transaction. */
+function deleteStatements(region: Region): SQL[] {
+  const tables = regionTables(region);
+  const order = [
+    "order_lines",
+    "orders",
+    "identity_observations",
+    "identity_merges",
+    "customer_summaries",
+    "customer_category_stats",
+    "customer_scores",
+    "customer_category_lapses",
+    "stage_transitions",
+    "customer_browse",
+    "legacy_events",
+    "customers",
+  ];
+  const observedHere = sql`EXISTS (SELECT 1 FROM identity_observations o
+    WHERE o.identity_key = identities.key AND o.source NOT IN ${ids(region.sources)})`;
+  return [
+    // An identifier of the region that sources left here still saw (unverified) stays for them, held
+    // by nobody here: its holder and its directory entry are in the target now.
+    sql`UPDATE identities SET customer_id = NULL WHERE key IN ${ids(region.keys)} AND ${observedHere}`,
+    sql`DELETE FROM identities WHERE key IN ${ids(region.keys)} AND NOT ${observedHere}`,
+    // An identifier only ever seen unverified stays while a source outside the region still sees it.
+    sql`DELETE FROM identities WHERE customer_id IS NULL AND key IN (SELECT identity_key FROM identity_observations
+      WHERE source IN ${ids(region.sources)}) AND key NOT IN ${ids(region.keys)} AND NOT ${observedHere}`,
+    ...order.map((name) => sql`DELETE FROM ${tables[name] as SQL}`),
+  ];
+}
+
+interface MoveRow extends Region {
+  id: string;
+  peer: number;
+  status: Status;
+}
+
+const statuses = ["copying", "directory", "deleting", "finishing", "done"] as const;
+type Status = (typeof statuses)[number];
+
+function moveRowOf(row: Record<string, unknown>): MoveRow {
+  return {
+    id: String(row.id),
+    peer: Number(row.peer),
+    status: row.status as Status,
+    keys: JSON.parse(String(row.keys)),
+    customers: JSON.parse(String(row.customers)),
+    sources: JSON.parse(String(row.sources)),
+  };
+}
+
+/** Advances a move's status, never backwards (two resumptions of one move may overlap). */
+function advance(id: string, status: Status, now: string): SQL {
+  const later = statuses.slice(statuses.indexOf(status));
+  return sql`UPDATE shard_moves SET status = ${status}, updated_at = ${now}
+    WHERE id = ${id} AND direction = 'out' AND status NOT IN ${ids(later)}`;
+}
+
+async function loadMove(db: Db, id: string): Promise<MoveRow | null> {
+  const row = await db.get<Record<string, unknown>>(
+    sql`SELECT * FROM shard_moves WHERE id = ${id} AND direction = 'out'`,
+  );
+  return row ? moveRowOf(row) : null;
+}
+
+/** Runs the next step of a recorded move; answers the status it left the move in (null: no such move). */
+export async function runStep(ctx: MoveContext, id: string): Promise<Status | null> {
+  const { db } = ctx;
+  const move = await loadMove(db, id);
+  if (!move || move.status === "done") return move?.status ?? null;
+  const now = new Date().toISOString();
+  const target = ctx.peer(move.peer);
+  switch (move.status) {
+    case "copying": {
+      const rows = await regionRows(db, move);
+      if (!(await target.receiveRegion({ ...move, moveId: id, source: ctx.index, rows }))) return "copying";
+      await runBatch(db, [advance(id, "directory", now)]);
+      return "directory";
+    }
+    case "directory":
+      await pointAt(ctx, move, move.peer, now);
+      await runBatch(db, [advance(id, "deleting", now)]);
+      return "deleting";
+    case "deleting":
+      await runBatch(db, [...deleteStatements(move), advance(id, "finishing", now)]);
+      return "finishing";
+    case "finishing":
+      await target.finishMoveIn(id);
+      await runBatch(db, [advance(id, "done", now)]);
+      return "done";
+  }
+}
+
+/** Runs a recorded move to done, or until a step cannot advance (the target refused the copy for now). */
+async function runSteps(ctx: MoveContext, id: string): Promise<void> {
+  let status = (await loadMove(ctx.db, id))?.status ?? null;
+  while (status !== null && status !== "done") {
+    const next = await runStep(ctx, id);
+    if (next === status) return;
+    status = next;
+  }
+}
+
+/** Rewrites the home entries of the region's keys and customers: they are in `shard` now. */
+async function pointAt(ctx: MoveContext, region: Region, shard: number, now: string): Promise<void> {
+  const byHome = new Map<number, Placement[]>();
+  for (const key of [...region.keys, ...region.customers.map(customerKey)]) {
+    const home = homeShard(key, ctx.count);
+    byHome.set(home, [...(byHome.get(home) ?? []), { key, shard }]);
+  }
+  await Promise.all(
+    [...byHome].map(([home, entries]) =>
+      home === ctx.index ? setPlacements(ctx.db, entries, now) : ctx.peer(home).placeKeys(entries),
+    ),
+  );
+}
+
+/** Moves in progress in this isolate, by shard and move: a move resumed twice at once runs once. */
+const running = new Map<string, Promise<void>>();
+
+/** Runs a move to done, or joins its run already under way here. */
+export function resumeMove(ctx: MoveContext, id: string): Promise<void> {
+  const slot = `${ctx.index}:${id}`;
+  let run = running.get(slot);
+  if (!run) {
+    run = runSteps(ctx, id).finally(() => running.delete(slot));
+    running.set(slot, run);
+  }
+  return run;
+}
+
+/** Resumes every unfinished move out of this shard (the alarm, and callers that met a fence). */
+export async function resumeMovesOut(ctx: MoveContext, only?: ReadonlySet<string>): Promise<number> {
+  const rows = await ctx.db.all<{ id: string }>(
+    sql`SELECT id FROM shard_moves WHERE direction = 'out' AND status != 'done' ORDER BY created_at`,
+  );
+  const pending = rows.map((row) => row.id).filter((id) => !only || only.has(id));
+  await Promise.all(pending.map((id) => resumeMove(ctx, id)));
+  return pending.length;
+}
+
+/**
+ * Resumes moves for a caller that only needs them out of the way: a step that fails (a shard
+ * unreachable, a copy too big for one call) is logged, and the move stays recorded and fenced for the
+ * next call or the alarm; the caller goes round again.
+ */
+export async function nudgeMovesOut(ctx: MoveContext, only: ReadonlySet<string>): Promise<void> {
+  try {
+    await resumeMovesOut(ctx, only);
+  } catch (error) {
+    console.error(
+      JSON.stringify({ error: "shard_move_step", shard: ctx.index, moves: [...only], cause: String(error) }),
+    );
+  }
+}
+
+/** Of `keys`, those arriving here by a move whose source has not finished, with that source. */
+async function arriving(db: Db, keys: readonly string[]): Promise<Set<number>> {
+  if (keys.length === 0) return new Set();
+  const rows = await db.all<{ peer: number }>(sql`
+    SELECT DISTINCT m.peer FROM shard_moves m, json_each(m.keys) k
+    WHERE m.direction = 'in' AND m.status != 'done' AND k.value IN ${ids(keys)}`);
+  return new Set(rows.map((row) => row.peer));
+}
+
+/** Aborts a move's record batch (as fenceGuard) when one of `keys` arrived here meanwhile by an unfinished move. */
+function arrivingGuard(keys: readonly string[]): SQL {
+  return sql`
+    INSERT INTO shard_fences (key, move_id, created_at)
+    SELECT NULL, '', '' WHERE EXISTS (
+      SELECT 1 FROM shard_moves m, json_each(m.keys) k
+      WHERE m.direction = 'in' AND m.status != 'done' AND k.value IN ${ids(keys)})`;
+}
+
+/**
+ * Moves the region of `keys` out of this shard into `target`: a move out of here that holds these
+ * keys is resumed first (they are elsewhere now: the caller locates them again); otherwise the move is
+ * recorded (recordMoveOut, which waits for a region still arriving here) and run. `moved` only when
+ * it is done.
+ */
+export async function moveRegionOut(ctx: MoveContext, keys: readonly string[], target: number): Promise<MoveOutcome> {
+  const { db } = ctx;
+  const fenced = await db.all<{ move_id: string }>(
+    sql`SELECT DISTINCT move_id FROM shard_fences WHERE key IN ${ids(keys)}`,
+  );
+  if (fenced.length > 0) {
+    await nudgeMovesOut(ctx, new Set(fenced.map((row) => row.move_id)));
+    return { kind: "retry" };
+  }
+  const recorded = await recordMoveOut(ctx, keys, target);
+  if (recorded.kind !== "recorded") return recorded;
+  await nudgeMovesOut(ctx, new Set([recorded.id]));
+  return (await loadMove(db, recorded.id))?.status === "done" ? { kind: "moved" } : { kind: "retry" };
+}
+
+/**
+ * Records a move of the region of `keys` out of this shard and fences it, in one batch (which aborts
+ * if another move fenced one of its keys, or a move into here brought one, meanwhile), and asks for the alarm that resumes it if
+ * nothing else does. Nothing is copied yet: resumeMove runs it.
+ */
+export async function recordMoveOut(
+  ctx: MoveContext,
+  keys: readonly string[],
+  target: number,
+): Promise<{ kind: "recorded"; id: string } | Exclude<MoveOutcome, { kind: "moved" }>> {
+  const region = await regionOf(ctx.db, keys);
+  if (region === "too_large") return { kind: "region_too_large", limit: maxRegionSources };
+  // A region still arriving here is not whole yet: its source is asked to finish first.
+  const sources = await arriving(ctx.db, region.keys);
+  if (sources.size > 0) {
+    const finish = (source: number) =>
+      ctx
+        .peer(source)
+        .resumeMoves()
+        .catch((error) => {
+          console.error(JSON.stringify({ error: "shard_move_step", shard: source, cause: String(error) }));
+        });
+    await Promise.all([...sources].map(finish));
+    return { kind: "retry" };
+  }
+  const id = crypto.randomUUID();
+  const now = new Date().toISOString();
+  try {
+    await runBatch(ctx.db, [
+      fenceGuard(region.keys),
+      arrivingGuard(region.keys),
+      sql`
+        INSERT INTO shard_moves (id, direction, peer, keys, customers, sources, status, created_at, updated_at)
+        VALUES (${id}, 'out', ${target}, ${JSON.stringify(region.keys)}, ${JSON.stringify(region.customers)},
+          ${JSON.stringify(region.sources)}, 'copying', ${now}, ${now})`,
+      sql`
+        INSERT INTO shard_fences (key, move_id, created_at)
+        SELECT value, ${id}, ${now} FROM ${jsonEach(region.keys)}`,
+    ]);
+  } catch (error) {
+    if (isFenceAbort(error)) return { kind: "retry" };
+    throw error;
+  }
+  await ctx.wakeLater();
+  return { kind: "recorded", id };
+}
