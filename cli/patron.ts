@@ -12,6 +12,7 @@ const commands: Array<() => Promise<{ register: (program: Command) => void }>> =
   () => import("./commands/fit.ts"),
   () => import("./commands/import.ts"),
   () => import("./commands/seed.ts"),
+  () => import("./commands/shards.ts"),
   () => import("./commands/token.ts"),
 ];
 for (const load of commands) (await load()).register(program);

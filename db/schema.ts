@@ -596,3 +596,20 @@ export const shardFences = sqliteTable("shard_fences", {
   moveId: text("move_id").notNull(),
   createdAt: text("created_at").notNull(),
 });
+
+/**
+ * The one migration of a single-database deployment's customer data into customer shards
+ * (`patron shards migrate`, docs/scaling.md): the shard count it places for, and how far it got.
+ * Customers are visited in id order; `cursor` is the last one visited, so a rerun resumes after it.
+ */
+export const shardMigration = sqliteTable("shard_migration", {
+  id: text("id").primaryKey(),
+  shards: integer("shards").notNull(),
+  cursor: text("cursor"),
+  visited: integer("visited").notNull().default(0),
+  regions: integer("regions").notNull().default(0),
+  customers: integer("customers").notNull().default(0),
+  startedAt: text("started_at").notNull(),
+  updatedAt: text("updated_at").notNull(),
+  finishedAt: text("finished_at"),
+});

@@ -18,6 +18,7 @@ import m0013 from "./migrations/0013_imports.sql";
 import m0014 from "./migrations/0014_stage_transitions_run.sql";
 import m0015 from "./migrations/0015_shard_directory.sql";
 import m0016 from "./migrations/0016_shard_moves.sql";
+import m0017 from "./migrations/0017_shard_migration.sql";
 import journal from "./migrations/meta/_journal.json";
 
 export const shardMigrations = {
@@ -40,5 +41,6 @@ export const shardMigrations = {
     m0014,
     m0015,
     m0016,
+    m0017,
   },
 };

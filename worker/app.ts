@@ -8,6 +8,7 @@ import * as schema from "../db/schema.ts";
 import { adminRoutes } from "./admin/admin.routes.ts";
 import { customerListRoutes } from "./admin/customer-lists.routes.ts";
 import { insightsRoutes } from "./admin/insights.routes.ts";
+import { shardAdminRoutes } from "./admin/shards.routes.ts";
 import { audienceRoutes } from "./audiences/audiences.routes.ts";
 import { consoleRoutes } from "./console/console.routes.ts";
 import { sessionRoutes } from "./console/session.routes.ts";
@@ -154,6 +155,7 @@ export function createApp() {
   app.route("/v1/admin/customers", customerListRoutes);
   app.route("/v1/admin/audiences", audienceRoutes);
   app.route("/v1/admin/session", sessionRoutes);
+  app.route("/v1/admin/shards", shardAdminRoutes);
   app.route("/v1/admin", adminRoutes);
   app.route("/v1/events", eventsRoutes);
   app.route("/demo", demoRoutes);

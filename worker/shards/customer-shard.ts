@@ -26,6 +26,7 @@ import {
   type ReadContext,
 } from "./customer-reads.ts";
 import { claimPlacements, type Placement, setPlacements } from "./directory.ts";
+import { customerTableCounts, type TableCounts } from "./migrate.ts";
 import {
   finishMoveIn,
   type MoveOutcome,
@@ -195,6 +196,15 @@ export class CustomerShard extends DurableObject<Env> {
   }
 
   // --- end directory and ingestion ---
+
+  // --- migration ---
+
+  /** Rows in each customer table here: `patron shards migrate` compares them with D1's. */
+  async tableCounts(): Promise<TableCounts> {
+    return customerTableCounts(this.db);
+  }
+
+  // --- end migration ---
 
   /** What GET /v1/recommendations reads for a signed-in account (one local read). */
   async shopper(accountKey: string, now: string, usualProducts = false): Promise<ShopperData> {

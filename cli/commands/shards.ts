@@ -1,0 +1,95 @@
+// `patron shards migrate`: moves a single-database deployment's customer data into customer shards
+// (docs/scaling.md, from one database to shards), one server step at a time with a progress bar, then
+// checks every customer table's rows against D1's and says how to switch the deployment over.
+import type { Command } from "commander";
+import { IngestClient, IngestFailed } from "../import/client.ts";
+import { formatDuration, progressBar } from "../import/progress.ts";
+
+interface MigrateOptions {
+  url: string;
+  key?: string;
+  shards: number;
+  limit: number;
+}
+
+interface MigrationView {
+  shards: number;
+  visited: number;
+  total: number;
+  regions: number;
+  customers: number;
+  done: boolean;
+}
+
+interface StatusView {
+  counts: { d1: Record<string, number>; shards: Record<string, number>[] };
+}
+
+/** Every table whose rows in the shards differ from D1's, as "table: d1 vs shards". */
+export function countMismatches(counts: StatusView["counts"]): string[] {
+  const summed: Record<string, number> = {};
+  for (const shard of counts.shards)
+    for (const [table, n] of Object.entries(shard)) summed[table] = (summed[table] ?? 0) + n;
+  return Object.entries(counts.d1)
+    .filter(([table, n]) => (summed[table] ?? 0) !== n)
+    .map(([table, n]) => `${table}: ${n} in D1, ${summed[table] ?? 0} in the shards`);
+}
+
+function parsePositive(value: string): number {
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < 1) throw new Error(`not a positive whole number: ${value}`);
+  return number;
+}
+
+export function register(program: Command): void {
+  const shards = program.command("shards").description("Customer shards (docs/scaling.md).");
+  shards
+    .command("migrate")
+    .description(
+      "Copy a single-database deployment's customers into customer shards, check the copy, and say how to switch over.",
+    )
+    .requiredOption("--shards <n>", "number of customer shards (SHARD_COUNT after the switch)", parsePositive)
+    .option("--url <url>", "the worker", "http://127.0.0.1:8787")
+    .option("--key <key>", "admin key (or PATRON_ADMIN_KEY)", process.env.PATRON_ADMIN_KEY)
+    .option("--limit <n>", "customers visited per request (1–500)", parsePositive, 100)
+    .action(async (options: MigrateOptions) => {
+      if (!options.key) program.error("--key (or PATRON_ADMIN_KEY) is required");
+      const client = new IngestClient({ url: options.url, apiKey: options.key as string });
+      const started = Date.now();
+      let bar: ReturnType<typeof progressBar> | null = null;
+      try {
+        let step: MigrationView;
+        do {
+          ({ data: step } = await client.post<MigrationView>("/v1/admin/shards/migrate", {
+            shards: options.shards,
+            limit: options.limit,
+          }));
+          bar ??= progressBar(step.total, "customers");
+          bar.update(step.visited, { note: `${step.regions} regions copied` });
+        } while (!step.done);
+        bar?.stop();
+        console.log(
+          `visited ${step.visited} customers and copied ${step.regions} identity regions (${step.customers} customers) ` +
+            `into ${step.shards} shards in ${formatDuration(Date.now() - started)}`,
+        );
+        const { data: status } = await client.get<StatusView>("/v1/admin/shards/migrate?verify=true");
+        const mismatches = countMismatches(status.counts);
+        if (mismatches.length > 0) {
+          console.error("The shards do not hold what D1 holds (were orders sent during the migration?):");
+          for (const line of mismatches) console.error(`  ${line}`);
+          console.error("Run the command again after the last orders, then check again.");
+          process.exitCode = 1;
+          return;
+        }
+        console.log(`checked: every customer table has the same rows in the shards as in D1`);
+        console.log(
+          `Now set SHARD_COUNT = "${step.shards}" in wrangler.toml [vars] and deploy (npm run deploy); D1's copy stays until you delete it.`,
+        );
+      } catch (error) {
+        bar?.stop();
+        if (!(error instanceof IngestFailed)) throw error;
+        console.error(error.message);
+        process.exitCode = 1;
+      }
+    });
+}

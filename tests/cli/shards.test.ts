@@ -1,0 +1,27 @@
+// `patron shards migrate`'s check of the copy: every customer table's rows summed over the shards
+// against D1's.
+import { describe, expect, it } from "vitest";
+import { countMismatches } from "../../cli/commands/shards.ts";
+
+describe("countMismatches", () => {
+  it("is empty when the shards together hold what D1 holds", () => {
+    expect(
+      countMismatches({
+        d1: { customers: 5, orders: 9 },
+        shards: [
+          { customers: 2, orders: 4 },
+          { customers: 3, orders: 5 },
+        ],
+      }),
+    ).toEqual([]);
+  });
+
+  it("names every table that differs, a table missing from the shards included", () => {
+    expect(
+      countMismatches({
+        d1: { customers: 5, orders: 9, order_lines: 12 },
+        shards: [{ customers: 5, orders: 8 }],
+      }),
+    ).toEqual(["orders: 9 in D1, 8 in the shards", "order_lines: 12 in D1, 0 in the shards"]);
+  });
+});

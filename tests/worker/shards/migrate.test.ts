@@ -1,0 +1,181 @@
+// The migration of a single-database deployment into customer shards (`POST /v1/admin/shards/migrate`,
+// `patron shards migrate`): the same deployment's app, run once with SHARD_COUNT=0 (D1, before) and
+// once with SHARD_COUNT=4 (after), must give every identifier the same customer with the same orders,
+// every table the same rows, and new orders must join the migrated customers.
+import { createExecutionContext, env, SELF, waitOnExecutionContext } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { createApp } from "../../../worker/app.ts";
+import { customerResponseSchema } from "../../../worker/customers/customers.schemas.ts";
+import { ingestResultSchema } from "../../../worker/orders/orders.schemas.ts";
+import { adminKey, anOrder, client, uniquePrefix, verified } from "../../fixtures/builders.ts";
+
+const app = createApp();
+/** The app as a deployment still on its one D1 database sees it (the same bindings, SHARD_COUNT=0). */
+const before = {
+  async fetch(input: string, init?: RequestInit) {
+    const context = createExecutionContext();
+    const response = await app.fetch(new Request(input, init), { ...env, SHARD_COUNT: "0" }, context);
+    await waitOnExecutionContext(context);
+    return response;
+  },
+};
+const d1Api = client(before);
+const shardApi = client(SELF);
+
+async function ingest(api: ReturnType<typeof client>, orders: unknown[]) {
+  const response = await api.postOrders(orders);
+  expect(response.status, await response.clone().text()).toBe(200);
+  return ingestResultSchema.parse(await response.json()).data;
+}
+
+async function customerOf(api: ReturnType<typeof client>, kind: string, value: string) {
+  const response = await api.lookup(kind, value);
+  expect(response.status, `${kind} ${value}: ${await response.clone().text()}`).toBe(200);
+  const { data } = customerResponseSchema.parse(await response.json());
+  return { customerId: data.customerId, orders: data.orders.map((order) => order.id).sort() };
+}
+
+const migrate = (api: ReturnType<typeof client>, body: unknown) =>
+  api.call("POST", "/v1/admin/shards/migrate", body, adminKey);
+
+/** Steps the migration to its end, `limit` customers at a time; the steps' answers. */
+async function migrateAll(limit: number) {
+  const steps = [];
+  for (let step = 0; step < 1_000; step++) {
+    const response = await migrate(d1Api, { shards: 4, limit });
+    expect(response.status, await response.clone().text()).toBe(200);
+    const { data } = (await response.json()) as { data: { done: boolean; visited: number; total: number } };
+    steps.push(data);
+    if (data.done) return steps;
+  }
+  throw new Error("the migration did not finish");
+}
+
+async function counts() {
+  const response = await d1Api.call("GET", "/v1/admin/shards/migrate?verify=true", undefined, adminKey);
+  expect(response.status, await response.clone().text()).toBe(200);
+  const { data } = (await response.json()) as {
+    data: { counts: { d1: Record<string, number>; shards: Record<string, number>[] } };
+  };
+  const summed: Record<string, number> = {};
+  for (const shard of data.counts.shards)
+    for (const [table, n] of Object.entries(shard)) summed[table] = (summed[table] ?? 0) + n;
+  return { d1: data.counts.d1, shards: summed };
+}
+
+/** Web and store shoppers: a join by email, a merge by phone, a shared household card, an identify call, an order with no verified identifier. */
+function history(p: string) {
+  return [
+    anOrder({ id: `${p}-1`, identifiers: { account: `${p}-ann`, email: verified(`ann-${p}@x.test`) } }),
+    anOrder({
+      id: `${p}-2`,
+      channel: "store",
+      placedAt: "2026-03-20T10:00:00Z",
+      identifiers: { loyalty: `${p}-ANN`, email: verified(`ann-${p}@x.test`) },
+    }),
+    anOrder({ id: `${p}-3`, identifiers: { account: `${p}-bob` } }),
+    anOrder({
+      id: `${p}-4`,
+      channel: "store",
+      identifiers: { loyalty: `${p}-BOB`, phone: verified("+1 415 555 0101") },
+    }),
+    anOrder({
+      id: `${p}-5`,
+      placedAt: "2026-04-01T10:00:00Z",
+      identifiers: { account: `${p}-bob`, phone: verified("+1 415 555 0101") },
+    }),
+    ...["H1", "H2", "H3"].map((member, i) =>
+      anOrder({
+        id: `${p}-6${i}`,
+        channel: "store",
+        identifiers: { loyalty: `${p}-${member}`, card: verified(`${p}-family`) },
+      }),
+    ),
+    anOrder({ id: `${p}-7`, identifiers: { email: `guest-${p}@x.test` } }),
+    anOrder({
+      id: `${p}-8`,
+      channel: "store",
+      identifiers: { loyalty: `${p}-CAT`, email: verified(`cat-${p}@x.test`) },
+    }),
+  ];
+}
+
+const identifiers = (p: string): [string, string][] => [
+  ["account", `${p}-ann`],
+  ["loyalty", `${p}-ANN`],
+  ["account", `${p}-bob`],
+  ["loyalty", `${p}-BOB`],
+  ["loyalty", `${p}-H1`],
+  ["loyalty", `${p}-H2`],
+  ["loyalty", `${p}-H3`],
+  ["account", `${p}-cat`],
+  ["loyalty", `${p}-CAT`],
+];
+
+describe("patron shards migrate", () => {
+  it("moves every customer into the shards, where each identifier finds the same customer and orders", async () => {
+    const p = uniquePrefix("mig");
+    // One order per request, so the later ones merge customers the earlier ones created.
+    for (const order of history(p)) await ingest(d1Api, [order]);
+    const call = await d1Api.identify({ account: `${p}-cat`, email: verified(`cat-${p}@x.test`) });
+    expect(call.status, await call.clone().text()).toBe(200);
+    const was = new Map<string, Awaited<ReturnType<typeof customerOf>>>();
+    for (const [kind, value] of identifiers(p)) was.set(`${kind}:${value}`, await customerOf(d1Api, kind, value));
+    // The scenario holds what it should: a join, a merge, separate household members.
+    expect(was.get(`account:${p}-ann`)?.orders).toEqual([`${p}-1`, `${p}-2`]);
+    expect(was.get(`account:${p}-bob`)?.customerId).toBe(was.get(`loyalty:${p}-BOB`)?.customerId);
+    expect(was.get(`loyalty:${p}-H1`)?.customerId).not.toBe(was.get(`loyalty:${p}-H2`)?.customerId);
+    expect(was.get(`account:${p}-cat`)?.customerId).toBe(was.get(`loyalty:${p}-CAT`)?.customerId);
+
+    const steps = await migrateAll(2);
+    expect(steps.length).toBeGreaterThan(1);
+    expect(steps.at(-1)?.visited).toBe(steps.at(-1)?.total);
+
+    const after = await counts();
+    expect(after.shards).toEqual(after.d1);
+    expect(after.d1.orders).toBeGreaterThanOrEqual(10);
+
+    for (const [kind, value] of identifiers(p))
+      expect(await customerOf(shardApi, kind, value), `${kind} ${value}`).toEqual(was.get(`${kind}:${value}`));
+
+    // A merged-away customer's id still answers with the survivor, as on D1.
+    const merged = await env.DB.prepare("SELECT id, merged_into FROM customers WHERE merged_into = ?")
+      .bind(was.get(`account:${p}-bob`)?.customerId)
+      .first<{ id: string; merged_into: string }>();
+    expect(merged?.merged_into).toBe(was.get(`account:${p}-bob`)?.customerId);
+    const followed = await shardApi.customer(merged?.id as string);
+    expect(followed.status).toBe(200);
+    expect(customerResponseSchema.parse(await followed.json()).data.customerId).toBe(merged?.merged_into);
+
+    // After the switch: replays are duplicates, new orders join the migrated customers.
+    const replay = await ingest(shardApi, history(p));
+    expect(replay.duplicates).toBe(history(p).length);
+    expect(replay.accepted).toBe(0);
+    const more = await ingest(shardApi, [
+      anOrder({ id: `${p}-9`, channel: "store", identifiers: { loyalty: `${p}-ANN` } }),
+      anOrder({ id: `${p}-10`, channel: "store", identifiers: { loyalty: `${p}-BOB` } }),
+    ]);
+    expect(more.results.map((r) => r.customerId)).toEqual([
+      was.get(`account:${p}-ann`)?.customerId,
+      was.get(`account:${p}-bob`)?.customerId,
+    ]);
+    expect((await customerOf(shardApi, "account", `${p}-ann`)).orders).toEqual([`${p}-1`, `${p}-2`, `${p}-9`].sort());
+  });
+
+  it("copies nothing twice when run again from the start", async () => {
+    const before = await counts();
+    await env.DB.prepare("UPDATE shard_migration SET cursor = NULL, finished_at = NULL").run();
+    await migrateAll(50);
+    expect(await counts()).toEqual(before);
+  });
+
+  it("refuses another shard count once one is under way, and a deployment already on shards", async () => {
+    const other = await migrate(d1Api, { shards: 8 });
+    expect(other.status).toBe(409);
+    expect(((await other.json()) as { error: { message: string } }).error.message).toMatch(/4 shards/);
+    const sharded = await migrate(shardApi, { shards: 4 });
+    expect(sharded.status).toBe(409);
+    const bad = await migrate(d1Api, { shards: 0 });
+    expect(bad.status).toBe(400);
+  });
+});

@@ -1,0 +1,59 @@
+// Admin routes for the move of a single-database deployment's customer data into customer shards
+// (`patron shards migrate`, docs/scaling.md): one step per POST, its progress and a count check.
+import { Hono } from "hono";
+import { z } from "zod";
+import { maxShards } from "../core/shards/placement.ts";
+import type { AppEnv } from "../env.ts";
+import { requireAdminKey } from "../http/auth.ts";
+import { ApiError, notFound } from "../http/errors.ts";
+import { jsonBody, queryParams } from "../http/validate.ts";
+import { customerTableCounts, migrateStep, migrationState } from "../shards/migrate.ts";
+import { shardCount, shardStub } from "../shards/shards.ts";
+
+const migrateBodySchema = z.strictObject({
+  shards: z.number().int().min(1).max(maxShards),
+  limit: z.number().int().min(1).max(500).default(100),
+});
+const statusQuerySchema = z.strictObject({ verify: z.enum(["true", "false"]).default("false") });
+
+export const shardAdminRoutes = new Hono<AppEnv>()
+  .use("*", requireAdminKey)
+  .post("/migrate", async (c) => {
+    const body = await jsonBody(c, migrateBodySchema);
+    const running = shardCount(c.env);
+    if (running > 0)
+      throw new ApiError(
+        409,
+        "conflict",
+        `This deployment keeps its customer data in ${running} shards already (SHARD_COUNT): there is nothing in D1 to migrate.`,
+      );
+    const step = await migrateStep(c.env, c.var.db, body.shards, body.limit, c.var.now);
+    if (step.kind === "other_count")
+      throw new ApiError(
+        409,
+        "conflict",
+        `A migration into ${step.shards} shards is under way: finish it with shards=${step.shards}.`,
+      );
+    if (step.kind === "region_too_large")
+      throw new ApiError(
+        409,
+        "conflict",
+        `Customer ${step.customerId}'s identifiers connect more than 20,000 orders and identify calls (a placeholder identifier?); the migration stops before it. Erase or correct the identifier, then run again.`,
+      );
+    return c.json({ data: { ...step.state, total: step.total, done: step.state.finishedAt !== null } });
+  })
+  .get("/migrate", async (c) => {
+    const { verify } = queryParams(c, statusQuerySchema);
+    const state = await migrationState(c.var.db);
+    if (!state) throw notFound("No migration into shards has started.");
+    const counts =
+      verify === "true"
+        ? {
+            d1: await customerTableCounts(c.var.db),
+            shards: await Promise.all(
+              Array.from({ length: state.shards }, (_, index) => shardStub(c.env, index).tableCounts()),
+            ),
+          }
+        : undefined;
+    return c.json({ data: { ...state, ...(counts ? { counts } : {}) } });
+  });

@@ -1,0 +1,210 @@
+// The migration of a single-database deployment's customer data into customer shards (docs/scaling.md,
+// from one database to shards). Each step visits the next customers of the D1 database in id order;
+// a customer whose identity region (moves.ts: everything its identifiers connect, closed over whole
+// customers) has a smaller customer id was copied with that customer already, so every region is
+// copied once, by its smallest customer. A region is copied into the shard a new region would be
+// placed in (core/shards/groups.ts's rule for a new region) as a move from D1 is: the target applies
+// the rows in one transaction, once per region (its move id), then the home directory entries of its
+// keys, customers and identifier-less orders point at it. D1 is only read, so a step that fails is
+// simply run again; the cursor moves only after a step's regions are placed.
+import { sql } from "drizzle-orm";
+import { batchRows } from "../../db/batch.ts";
+import { customerKey, homeShard } from "../core/shards/placement.ts";
+import type { Db, Env } from "../env.ts";
+import type { Placement } from "./directory.ts";
+import { type Region, regionOf, regionRows } from "./moves.ts";
+import { shardStub } from "./shards.ts";
+
+const migrationId = "d1-to-shards";
+/** Customers of a step handled at once. */
+const concurrency = 8;
+/** The `source` a copy from the D1 database carries (shards are numbered from 0). */
+export const d1Source = -1;
+
+export interface MigrationState {
+  shards: number;
+  cursor: string | null;
+  visited: number;
+  regions: number;
+  customers: number;
+  startedAt: string;
+  updatedAt: string;
+  finishedAt: string | null;
+}
+
+export type MigrationStep =
+  | { kind: "migrated"; state: MigrationState; total: number }
+  /** A migration for another shard count is recorded: finish it, or start over on a fresh database. */
+  | { kind: "other_count"; shards: number }
+  | { kind: "region_too_large"; customerId: string };
+
+export async function migrationState(d1: Db): Promise<MigrationState | null> {
+  const row = await d1.get<Record<string, unknown>>(sql`SELECT * FROM shard_migration WHERE id = ${migrationId}`);
+  if (!row) return null;
+  return {
+    shards: Number(row.shards),
+    cursor: (row.cursor as string | null) ?? null,
+    visited: Number(row.visited),
+    regions: Number(row.regions),
+    customers: Number(row.customers),
+    startedAt: String(row.started_at),
+    updatedAt: String(row.updated_at),
+    finishedAt: (row.finished_at as string | null) ?? null,
+  };
+}
+
+/** The customer a merged-away customer now belongs to (merges can chain). */
+async function survivorOf(d1: Db, customerId: string): Promise<string> {
+  let id = customerId;
+  for (let hop = 0; hop < 64; hop++) {
+    const row = await d1.get<{ merged_into: string | null }>(sql`SELECT merged_into FROM customers WHERE id = ${id}`);
+    if (!row?.merged_into) return id;
+    id = row.merged_into;
+  }
+  return id;
+}
+
+/**
+ * The region of a customer: reached from the identifiers it holds and those verified on its orders;
+ * a customer with neither (its orders carried no verified identifier) is a region of its own.
+ */
+async function regionOfCustomer(d1: Db, customerId: string): Promise<Region | "too_large"> {
+  const survivor = await survivorOf(d1, customerId);
+  const [held = [], seen = [], orders = []] = await batchRows(d1, [
+    sql`SELECT key FROM identities WHERE customer_id = ${survivor}`,
+    sql`SELECT DISTINCT o.identity_key AS key FROM identity_observations o JOIN orders ON 'order:' || orders.id = o.source
+      WHERE orders.customer_id = ${survivor} AND o.verified = 1`,
+    sql`SELECT 'order:' || id AS source FROM orders WHERE customer_id = ${survivor}`,
+  ]);
+  const keys = [...new Set([...held, ...seen].map((row) => String(row.key)))];
+  if (keys.length > 0) return regionOf(d1, keys);
+  const merged = await d1.all<{ id: string }>(sql`SELECT id FROM customers WHERE merged_into = ${survivor}`);
+  return {
+    keys: [],
+    customers: [survivor, ...merged.map((row) => row.id)].sort(),
+    sources: orders.map((row) => String(row.source)).sort(),
+  };
+}
+
+/** Where a new region with these keys and orders is placed: the first account key's home, else the first key's, else its first order's. */
+export function migrationTarget(region: Region, count: number): number {
+  const account = region.keys.find((key) => key.startsWith("account:"));
+  const first = account ?? region.keys[0] ?? region.sources.find((source) => source.startsWith("order:"));
+  return homeShard(first ?? customerKey(region.customers[0] as string), count);
+}
+
+/** The directory entries a region placed in `target` needs, grouped by the home shard that keeps them. */
+function entriesByHome(region: Region, keylessOrders: readonly string[], target: number, count: number) {
+  const byHome = new Map<number, Placement[]>();
+  const add = (key: string, always: boolean) => {
+    const home = homeShard(key, count);
+    // A customer or an order at its home needs no entry; an identity key is unknown without one.
+    if (!always && home === target) return;
+    byHome.set(home, [...(byHome.get(home) ?? []), { key, shard: target }]);
+  };
+  for (const key of region.keys) add(key, true);
+  for (const customer of region.customers) add(customerKey(customer), false);
+  for (const source of keylessOrders) add(source, false);
+  return byHome;
+}
+
+/** Copies one region into its shard and points the directory at it. Idempotent. */
+async function copyRegion(env: Env, d1: Db, region: Region, count: number): Promise<void> {
+  const target = migrationTarget(region, count);
+  const rows = await regionRows(d1, region);
+  const verified = new Set(
+    (rows.identity_observations ?? []).filter((row) => Number(row.verified) === 1).map((row) => String(row.source)),
+  );
+  const keylessOrders = region.sources.filter((source) => source.startsWith("order:") && !verified.has(source));
+  const moveId = `migrate:${region.customers[0]}`;
+  const shard = shardStub(env, target);
+  await shard.receiveRegion({ ...region, moveId, source: d1Source, rows });
+  await shard.finishMoveIn(moveId);
+  await Promise.all(
+    [...entriesByHome(region, keylessOrders, target, count)].map(([home, entries]) =>
+      shardStub(env, home).placeKeys(entries),
+    ),
+  );
+}
+
+/**
+ * Visits the next `limit` customers after the cursor and copies the regions they are the smallest
+ * customer of. The first step records the shard count; a later step with another count is refused.
+ */
+export async function migrateStep(env: Env, d1: Db, shards: number, limit: number, now: Date): Promise<MigrationStep> {
+  const at = now.toISOString();
+  const recorded = await migrationState(d1);
+  if (recorded && recorded.shards !== shards) return { kind: "other_count", shards: recorded.shards };
+  if (!recorded)
+    await d1.run(sql`
+      INSERT INTO shard_migration (id, shards, cursor, visited, regions, customers, started_at, updated_at)
+      VALUES (${migrationId}, ${shards}, NULL, 0, 0, 0, ${at}, ${at}) ON CONFLICT (id) DO NOTHING`);
+  const state = (await migrationState(d1)) as MigrationState;
+  const next = await d1.all<{ id: string }>(sql`
+    SELECT id FROM customers WHERE ${state.cursor === null ? sql`true` : sql`id > ${state.cursor}`}
+    ORDER BY id LIMIT ${limit}`);
+  let regions = 0;
+  let customers = 0;
+  let tooLarge: string | null = null;
+  // A few customers at a time: each costs several sequential round trips to D1 and the shards. Two of
+  // one region in flight at once are harmless: only its smallest customer copies it.
+  const pending = [...next];
+  const worker = async () => {
+    for (let item = pending.shift(); item && !tooLarge; item = pending.shift()) {
+      const region = await regionOfCustomer(d1, item.id);
+      if (region === "too_large") tooLarge ??= item.id;
+      else if (region.customers[0] === item.id) {
+        await copyRegion(env, d1, region, shards);
+        regions++;
+        customers += region.customers.length;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  // Nothing is recorded past a region that cannot be copied: the step is run again once it is fixed.
+  if (tooLarge) return { kind: "region_too_large", customerId: tooLarge };
+  const cursor = next.at(-1)?.id ?? state.cursor;
+  const finished = next.length < limit;
+  await d1.run(sql`
+    UPDATE shard_migration SET cursor = ${cursor}, visited = visited + ${next.length}, regions = regions + ${regions},
+      customers = customers + ${customers}, updated_at = ${at},
+      finished_at = ${finished ? sql`coalesce(finished_at, ${at})` : sql`NULL`}
+    WHERE id = ${migrationId}`);
+  const total = await d1.get<{ n: number }>(sql`SELECT count(*) AS n FROM customers`);
+  return { kind: "migrated", state: (await migrationState(d1)) as MigrationState, total: total?.n ?? 0 };
+}
+
+/** The customer tables a migration copies, as counted to check it (legacy events aside: moved nightly). */
+const countedTables = [
+  "customers",
+  "identities",
+  "identity_observations",
+  "identity_merges",
+  "orders",
+  "order_lines",
+  "customer_summaries",
+  "customer_category_stats",
+  "customer_scores",
+  "customer_category_lapses",
+  "stage_transitions",
+  "customer_browse",
+] as const;
+
+export type TableCounts = Record<(typeof countedTables)[number], number>;
+
+/**
+ * Rows in each customer table of `db` (D1, or a shard's own database). A full count: for checks, not
+ * requests. Of `identities`, those with a verified sighting: each belongs to one identity region and
+ * moves with it, where one seen only unverified on a region's orders is kept in every shard that saw it.
+ */
+export async function customerTableCounts(db: Db): Promise<TableCounts> {
+  const rows = await batchRows(
+    db,
+    countedTables.map((table) =>
+      table === "identities"
+        ? sql`SELECT count(*) AS n FROM identities WHERE key IN (SELECT identity_key FROM identity_observations WHERE verified = 1)`
+        : sql`SELECT count(*) AS n FROM ${sql.raw(table)}`,
+    ),
+  );
+  return Object.fromEntries(countedTables.map((table, i) => [table, Number(rows[i]?.[0]?.n ?? 0)])) as TableCounts;
+}
