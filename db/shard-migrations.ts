@@ -17,6 +17,7 @@ import m0012 from "./migrations/0012_orders_placed.sql";
 import m0013 from "./migrations/0013_imports.sql";
 import m0014 from "./migrations/0014_stage_transitions_run.sql";
 import m0015 from "./migrations/0015_shard_directory.sql";
+import m0016 from "./migrations/0016_job_run_shards.sql";
 import journal from "./migrations/meta/_journal.json";
 
 export const shardMigrations = {
@@ -38,5 +39,6 @@ export const shardMigrations = {
     m0013,
     m0014,
     m0015,
+    m0016,
   },
 };

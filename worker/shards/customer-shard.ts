@@ -18,6 +18,18 @@ import { ingestOrders } from "../orders/ingest.ts";
 import type { OrderInput } from "../orders/orders.schemas.ts";
 import { attributionSettings } from "../recommendations/attribution.ts";
 import { loadShopper, type ShopperData } from "../recommendations/recommendations.repo.ts";
+import {
+  copurchaseCounts,
+  diagnosticsPart,
+  expireShardBrowse,
+  fitSamplePage,
+  populationPage,
+  productSales,
+  runTransitionCount,
+  runTransitionsPage,
+  type ShardPageRequest,
+  scoreShardPage,
+} from "./nightly-shard.ts";
 
 export class CustomerShard extends DurableObject<Env> {
   private readonly db: Db;
@@ -71,5 +83,43 @@ export class CustomerShard extends DurableObject<Env> {
   /** What GET /v1/recommendations reads for a signed-in account (one local read). */
   async shopper(accountKey: string, now: string, usualProducts = false): Promise<ShopperData> {
     return loadShopper(this.db, accountKey, new Date(now), { usualProducts });
+  }
+
+  // --- nightly --- (worker/shards/nightly-shard.ts; called by worker/shards/nightly.ts)
+
+  nightlyFitSample(after: string, limit: number) {
+    return fitSamplePage(this.db, after, limit);
+  }
+
+  nightlyPopulation(after: string, limit: number) {
+    return populationPage(this.db, after, limit);
+  }
+
+  nightlyProductSales(orders: number) {
+    return productSales(this.db, orders);
+  }
+
+  nightlyCopurchase(since: string, until: string, orders: number) {
+    return copurchaseCounts(this.db, since, until, orders);
+  }
+
+  nightlyDiagnostics(now: string, customers: number) {
+    return diagnosticsPart(this.db, now, customers);
+  }
+
+  nightlyScorePage(request: ShardPageRequest) {
+    return scoreShardPage(this.db, request);
+  }
+
+  nightlyTransitionCount(runId: string) {
+    return runTransitionCount(this.db, runId);
+  }
+
+  nightlyTransitions(runId: string, afterId: number, limit: number) {
+    return runTransitionsPage(this.db, runId, afterId, limit);
+  }
+
+  nightlyExpireBrowse(since: string) {
+    return expireShardBrowse(this.db, since);
   }
 }

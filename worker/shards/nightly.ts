@@ -1,0 +1,162 @@
+// The nightly job over the customer shards (SHARD_COUNT > 0; docs/scaling.md). Every bounded read of
+// the single database is split into one share per shard: each shard sends its first customers by id
+// (the fit samples, the diagnostics' sample) and its newest orders' rollups (product sales, pair
+// counts), every shard called in parallel and in pages small enough for one RPC answer; the parts are
+// merged by the pure functions of core/shards/nightly-merge.ts and the models fitted once, in D1 as
+// before. Each shard scores its own customers, a page per Workflow step; the run's progress is kept
+// in D1 per shard (job_run_shards) and summed into job_runs.
+import { createPopulationBuilder } from "../core/ranking/population.ts";
+import { firstById, rankPairs, shareOf, sumSales } from "../core/shards/nightly-merge.ts";
+import type { Db, Env } from "../env.ts";
+import {
+  catalogProducts,
+  copurchaseOrders,
+  copurchaseSince,
+  maxFitCustomers,
+  maxPairsPerProduct,
+  minOrdersPerPair,
+  populationPageSize,
+  productSalesOrders,
+  recordShardProgressStep,
+  saveCustomerModels,
+  savePairs,
+  savePopulation,
+} from "../jobs/nightly.repo.ts";
+import type { NightlyStore } from "../jobs/nightly.store.ts";
+import { maxDiagnosticsCustomers, saveDiagnostics } from "../models/diagnostics.repo.ts";
+import { type ShardStub, shardCount, shardStub } from "./shards.ts";
+
+/** Summaries per RPC answer (about 300 bytes each): well under what one call should carry. */
+const fitSamplePageSize = 5_000;
+
+/** Runs `work` on every shard at once; the answers in shard order. */
+function onEveryShard<Answer>(env: Env, work: (shard: ShardStub, index: number) => Promise<Answer>) {
+  const count = shardCount(env);
+  return Promise.all(Array.from({ length: count }, (_, index) => work(shardStub(env, index), index)));
+}
+
+/**
+ * Reads a shard's first `share` customers in pages of `pageSize`: `page(after, limit)` answers the
+ * page's items and the last id it read (null when none were left).
+ */
+async function firstCustomers<Item>(
+  share: number,
+  pageSize: number,
+  page: (after: string, limit: number) => Promise<{ items: Item[]; last: string | null }>,
+): Promise<Item[]> {
+  const items: Item[] = [];
+  let after = "";
+  for (let seen = 0; seen < share; seen += pageSize) {
+    const limit = Math.min(pageSize, share - seen);
+    const answer = await page(after, limit);
+    items.push(...answer.items);
+    if (answer.last === null) break;
+    after = answer.last;
+  }
+  return items;
+}
+
+export function shardedNightlyStore(env: Env, db: Db): NightlyStore {
+  const count = shardCount(env);
+  return {
+    async fitCustomerModels(now) {
+      const share = shareOf(maxFitCustomers, count);
+      const parts = await onEveryShard(env, (shard) =>
+        firstCustomers(share, fitSamplePageSize, async (after, limit) => {
+          const items = await shard.nightlyFitSample(after, limit);
+          // A short page is the shard's last.
+          return { items, last: items.length < limit ? null : (items[items.length - 1]?.customerId ?? null) };
+        }),
+      );
+      return saveCustomerModels(
+        db,
+        firstById(parts, (row) => row.customerId, maxFitCustomers),
+        now,
+      );
+    },
+
+    async fitPopulation(now) {
+      const share = shareOf(maxFitCustomers, count);
+      const [parts, sales] = await Promise.all([
+        onEveryShard(env, (shard) =>
+          firstCustomers(share, populationPageSize, async (after, limit) => {
+            const page = await shard.nightlyPopulation(after, limit);
+            return { items: page.customers, last: page.last };
+          }),
+        ),
+        onEveryShard(env, (shard) => shard.nightlyProductSales(shareOf(productSalesOrders, count))),
+      ]);
+      const builder = createPopulationBuilder(now, await catalogProducts(db));
+      for (const customer of firstById(parts, (c) => c.customerId, maxFitCustomers)) builder.add(customer);
+      builder.addProductSales(sumSales(sales));
+      return savePopulation(db, builder.build());
+    },
+
+    async copurchase(now) {
+      const until = now.toISOString();
+      const parts = await onEveryShard(env, (shard) =>
+        shard.nightlyCopurchase(copurchaseSince(now), until, shareOf(copurchaseOrders, count)),
+      );
+      return savePairs(db, rankPairs(parts, minOrdersPerPair, maxPairsPerProduct), until);
+    },
+
+    partitions: count,
+    pageStepName: (partition, page) => `score shard ${partition} page ${page}`,
+
+    async scorePage(partition, request) {
+      const { scoredBefore, now, ...rest } = request;
+      const result = await shardStub(env, partition).nightlyScorePage({ ...rest, now: now.toISOString() });
+      await recordShardProgressStep(
+        db,
+        request.runId,
+        partition,
+        scoredBefore + result.scored,
+        result.nextCursor ?? "",
+      );
+      return result;
+    },
+
+    async diagnostics(now) {
+      const share = shareOf(maxDiagnosticsCustomers, count);
+      const parts = await onEveryShard(env, (shard) => shard.nightlyDiagnostics(now.toISOString(), share));
+      const customerIds = firstById(
+        parts.map((part) => part.customerIds),
+        (id) => id,
+        maxDiagnosticsCustomers,
+      );
+      const sampled = new Set(customerIds);
+      const days = parts.flatMap((part) => part.days).filter((row) => sampled.has(row.customerId));
+      return saveDiagnostics(db, { customerIds, days }, now);
+    },
+
+    async countTransitions(runId) {
+      const counts = await onEveryShard(env, (shard) => shard.nightlyTransitionCount(runId));
+      return counts.reduce((sum, n) => sum + n, 0);
+    },
+
+    async *transitionPages(runId, pageSize) {
+      for (let index = 0; index < count; index++) {
+        const shard = shardStub(env, index);
+        let afterId = 0;
+        for (;;) {
+          const rows = await shard.nightlyTransitions(runId, afterId, pageSize);
+          if (rows.length === 0) break;
+          yield rows;
+          afterId = rows[rows.length - 1]?.id ?? afterId;
+        }
+      }
+    },
+
+    async expireBrowse(since) {
+      const parts = await onEveryShard(env, (shard) => shard.nightlyExpireBrowse(since));
+      return {
+        deleted: parts.reduce((sum, part) => sum + part.deleted, 0),
+        done: parts.every((part) => part.done),
+      };
+    },
+
+    // Legacy events roll up into the main database's customer_browse, which no request reads once the
+    // customers are in shards: a deployment's legacy events are moved before it moves to shards.
+    movesLegacyEvents: false,
+  };
+}
