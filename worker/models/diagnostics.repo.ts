@@ -19,6 +19,7 @@ const dayMs = 86_400_000;
 export interface DiagnosticsSample {
   /** The sampled customers, in id order. */
   customerIds: string[];
+  /** In customer id then day order: the fit then sums over them in an order that does not depend on the store. */
   days: { customerId: string; day: string }[];
 }
 
@@ -36,7 +37,8 @@ export async function diagnosticsSample(
   const customerIds = ids.map((row) => row.customerId);
   const days = await db.all<{ customerId: string; day: string }>(sql`
     SELECT DISTINCT customer_id AS customerId, substr(placed_at, 1, 10) AS day FROM orders
-    WHERE customer_id IN (SELECT value FROM json_each(${JSON.stringify(customerIds)})) AND placed_at <= ${now.toISOString()}`);
+    WHERE customer_id IN (SELECT value FROM json_each(${JSON.stringify(customerIds)})) AND placed_at <= ${now.toISOString()}
+    ORDER BY customer_id, day`);
   return { customerIds, days };
 }
 

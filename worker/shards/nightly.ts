@@ -6,7 +6,7 @@
 // before. Each shard scores its own customers, a page per Workflow step; the run's progress is kept
 // in D1 per shard (job_run_shards) and summed into job_runs.
 import { createPopulationBuilder } from "../core/ranking/population.ts";
-import { firstById, rankPairs, shareOf, sumSales } from "../core/shards/nightly-merge.ts";
+import { firstById, mergeDaySamples, rankPairs, shareOf, sumSales } from "../core/shards/nightly-merge.ts";
 import type { Db, Env } from "../env.ts";
 import {
   catalogProducts,
@@ -119,14 +119,7 @@ export function shardedNightlyStore(env: Env, db: Db): NightlyStore {
     async diagnostics(now) {
       const share = shareOf(maxDiagnosticsCustomers, count);
       const parts = await onEveryShard(env, (shard) => shard.nightlyDiagnostics(now.toISOString(), share));
-      const customerIds = firstById(
-        parts.map((part) => part.customerIds),
-        (id) => id,
-        maxDiagnosticsCustomers,
-      );
-      const sampled = new Set(customerIds);
-      const days = parts.flatMap((part) => part.days).filter((row) => sampled.has(row.customerId));
-      return saveDiagnostics(db, { customerIds, days }, now);
+      return saveDiagnostics(db, mergeDaySamples(parts, maxDiagnosticsCustomers), now);
     },
 
     async countTransitions(runId) {

@@ -68,3 +68,24 @@ export function sumSales(parts: readonly (readonly { productId: string; units: n
     for (const sale of part) units.set(sale.productId, (units.get(sale.productId) ?? 0) + sale.units);
   return [...units].map(([productId, total]) => ({ productId, units: total }));
 }
+
+/**
+ * The diagnostics' sample from the shards' samples: the first `cap` customers by id and their purchase
+ * days, in customer id then day order, as the single database reads them.
+ */
+export function mergeDaySamples(
+  parts: readonly { customerIds: readonly string[]; days: readonly { customerId: string; day: string }[] }[],
+  cap: number,
+) {
+  const customerIds = firstById(
+    parts.map((part) => part.customerIds),
+    (id) => id,
+    cap,
+  );
+  const sampled = new Set(customerIds);
+  const days = parts
+    .flatMap((part) => part.days)
+    .filter((row) => sampled.has(row.customerId))
+    .sort((a, b) => byText(a.customerId, b.customerId) || byText(a.day, b.day));
+  return { customerIds, days };
+}
