@@ -3,6 +3,7 @@
 // (nightly.workflow.ts) runs the same steps over either; model parameters, job runs, the co-purchase
 // table and the rollups are written to D1 in both.
 
+import { type AudienceCustomers, d1AudienceCustomers } from "../audiences/audiences.sync.ts";
 import type { TraitCounts } from "../core/insights/best-customers.ts";
 import type { ClvHistogram } from "../core/insights/clv-distribution.ts";
 import type { ScoreProblem } from "../core/profile/customer-profile.ts";
@@ -68,6 +69,8 @@ export interface NightlyStore {
   expireBrowse(since: string): Promise<{ deleted: number; done: boolean }>;
   /** Whether the events upkeep moves a pre-events-database deployment's events (D1 only). */
   movesLegacyEvents: boolean;
+  /** Where saved audiences' members are read. */
+  audienceCustomers: AudienceCustomers;
 }
 
 /** The nightly job over the one D1 database: customer data and shared state in `db`. */
@@ -97,5 +100,6 @@ export function d1NightlyStore(db: Db): NightlyStore {
     },
     expireBrowse: (since) => expireBrowseChunks(db, since),
     movesLegacyEvents: true,
+    audienceCustomers: d1AudienceCustomers(db),
   };
 }

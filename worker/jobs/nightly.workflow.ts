@@ -163,7 +163,14 @@ export class NightlyModelWorkflow extends WorkflowEntrypoint<Env, NightlyParams>
       });
     }
     // Saved audiences: sized, and their webhooks told who joined and left; failures stay per audience.
-    const audiences = await syncAudiencesSteps(step, db, this.env, runId, event.payload.audiencePageSize);
+    const audiences = await syncAudiencesSteps(
+      step,
+      db,
+      this.env,
+      runId,
+      event.payload.audiencePageSize,
+      store.audienceCustomers,
+    );
     // Event retention, the browse window, and the move of events from before the events database.
     const eventsDb = drizzle(this.env.EVENTS_DB, { schema: eventsSchema }) as EventsDb;
     const events = await eventsUpkeepSteps(step, db, eventsDb, this.env, now, retries, store);

@@ -11,14 +11,19 @@ import { migrate } from "drizzle-orm/durable-sqlite/migrator";
 import { durableD1 } from "../../db/durable-d1.ts";
 import * as schema from "../../db/schema.ts";
 import { shardMigrations } from "../../db/shard-migrations.ts";
+import type { ListFilter } from "../admin/customer-lists.repo.ts";
+import type { AudienceFilters } from "../audiences/audiences.schemas.ts";
 import type { Db, Env } from "../env.ts";
-import { enabledMatchKeys, matchKinds } from "../identity/match-keys.ts";
+import { enabledMatchKeys, type MatchKeyName, matchKinds } from "../identity/match-keys.ts";
 import { phoneRegion } from "../identity/phone.ts";
 import { ingestOrders } from "../orders/ingest.ts";
 import type { OrderInput } from "../orders/orders.schemas.ts";
 import { attributionSettings } from "../recommendations/attribution.ts";
 import { loadShopper, type ShopperData } from "../recommendations/recommendations.repo.ts";
 import {
+  audienceCount,
+  audienceMembers,
+  audienceRows,
   copurchaseCounts,
   diagnosticsPart,
   expireShardBrowse,
@@ -121,5 +126,17 @@ export class CustomerShard extends DurableObject<Env> {
 
   nightlyExpireBrowse(since: string) {
     return expireShardBrowse(this.db, since);
+  }
+
+  nightlyAudienceCount(filters: AudienceFilters) {
+    return audienceCount(this.db, filters);
+  }
+
+  nightlyAudienceMembers(filter: ListFilter) {
+    return audienceMembers(this.db, filter);
+  }
+
+  nightlyAudienceRows(customerIds: string[], matchKeys: MatchKeyName[]) {
+    return audienceRows(this.db, customerIds, matchKeys);
   }
 }

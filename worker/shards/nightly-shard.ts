@@ -1,13 +1,19 @@
 // A customer shard's part of the nightly job (docs/scaling.md, the nightly job over customer shards):
 // its share of the fit samples and of the newest orders' rollups, the scoring of its own customers,
-// its transitions and its browse-day expiry. Each is the single database's repository code run on the
+// its transitions, its browse-day expiry and the members of saved audiences among its customers. Each is the single database's repository code run on the
 // shard's own database; worker/shards/nightly.ts calls them on every shard and merges the answers.
 // Values cross Durable Object RPC, so requests and answers are plain data (times as ISO strings).
+
+import { type ListedRow, type ListFilter, listCustomers } from "../admin/customer-lists.repo.ts";
+import { countMembers } from "../audiences/audiences.repo.ts";
+import type { AudienceFilters } from "../audiences/audiences.schemas.ts";
+import { type ScoredMembers, scoredMembers } from "../audiences/audiences.sync.ts";
 import type { PopulationModels, SummaryRow } from "../core/profile/population-models.ts";
 import type { PopulationStats, ProductSales } from "../core/ranking/population.ts";
 import type { PairCount } from "../core/shards/nightly-merge.ts";
 import type { Db } from "../env.ts";
 import { expireBrowseChunks } from "../events/events.upkeep.ts";
+import type { MatchKeyName } from "../identity/match-keys.ts";
 import {
   countTransitions,
   fitSampleQuery,
@@ -90,4 +96,19 @@ export function runTransitionsPage(db: Db, runId: string, afterId: number, limit
 /** Deletes up to a step's chunks of this shard's browse rollup days before `since`. */
 export function expireShardBrowse(db: Db, since: string) {
   return expireBrowseChunks(db, since);
+}
+
+/** How many of the shard's scored customers an audience's filters select. */
+export function audienceCount(db: Db, filters: AudienceFilters): Promise<number> {
+  return countMembers(db, filters);
+}
+
+/** One keyset page of the shard's customer list: an audience's members, a page at a time. */
+export function audienceMembers(db: Db, filter: ListFilter): Promise<ListedRow[]> {
+  return listCustomers(db, filter);
+}
+
+/** The scored rows and match keys of those of `customerIds` held here. */
+export function audienceRows(db: Db, customerIds: string[], matchKeys: MatchKeyName[]): Promise<ScoredMembers> {
+  return scoredMembers(db, customerIds, matchKeys);
 }

@@ -148,6 +148,28 @@ export function shardedNightlyStore(env: Env, db: Db): NightlyStore {
       };
     },
 
+    audienceCustomers: {
+      partitions: count,
+      membersStepName: (id, partition, page) => `audience ${id}: shard ${partition} members ${page}`,
+      async count(filters) {
+        const counts = await onEveryShard(env, (shard) => shard.nightlyAudienceCount(filters));
+        return counts.reduce((sum, n) => sum + n, 0);
+      },
+      list: (partition, filter) => shardStub(env, partition).nightlyAudienceMembers(filter),
+      async scored(customerIds, matchKeys) {
+        // Each shard answers for the customers it holds.
+        const parts = await onEveryShard(env, (shard) => shard.nightlyAudienceRows([...customerIds], [...matchKeys]));
+        return {
+          rows: firstById(
+            parts.map((part) => part.rows),
+            (row) => row.customerId,
+            customerIds.length,
+          ),
+          keys: Object.assign({}, ...parts.map((part) => part.keys)),
+        };
+      },
+    },
+
     // Legacy events roll up into the main database's customer_browse, which no request reads once the
     // customers are in shards: a deployment's legacy events are moved before it moves to shards.
     movesLegacyEvents: false,

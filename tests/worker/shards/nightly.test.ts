@@ -5,9 +5,18 @@
 // the shards; the D1 run is the single database's own steps, the sharded run the real Workflow.
 import { env, runInDurableObject, SELF } from "cloudflare:test";
 import { drizzle } from "drizzle-orm/d1";
-import { beforeAll, describe, expect, it, vi } from "vitest";
+import { beforeAll, describe, expect, inject, it, vi } from "vitest";
 import * as schema from "../../../db/schema.ts";
 import { jobRunResponseSchema } from "../../../worker/admin/admin.schemas.ts";
+import { listCustomers } from "../../../worker/admin/customer-lists.repo.ts";
+import { audienceListFilter } from "../../../worker/audiences/audiences.repo.ts";
+import {
+  type AudienceFilters,
+  audienceResponseSchema,
+  audienceWebhookPayloadSchema,
+  audienceWithSecretResponseSchema,
+} from "../../../worker/audiences/audiences.schemas.ts";
+import type { AudienceSyncSummary } from "../../../worker/audiences/audiences.sync.ts";
 import type { PopulationModels } from "../../../worker/core/profile/population-models.ts";
 import type { PopulationStats } from "../../../worker/core/ranking/population.ts";
 import type { Db } from "../../../worker/env.ts";
@@ -22,6 +31,7 @@ import { attributionSettings } from "../../../worker/recommendations/attribution
 import { shardedNightlyStore } from "../../../worker/shards/nightly.ts";
 import { shardStub } from "../../../worker/shards/shards.ts";
 import { adminKey, anOrder } from "../../fixtures/builders.ts";
+import type { ReceivedRequest } from "../../fixtures/webhook-receiver.types.ts";
 
 const db = drizzle(env.DB, { schema }) as Db;
 const day = 86_400_000;
@@ -178,16 +188,18 @@ async function d1Run(runId: string, at: Date) {
 }
 
 /** The real Workflow, started through the admin route (SHARD_COUNT=4: over the shards). */
-async function shardedRun(at: Date) {
+async function shardedRun(at: Date, params: { audiencePageSize?: number } = {}) {
   const response = await SELF.fetch("http://patron.test/v1/admin/jobs/nightly?wait=1", {
     method: "POST",
     headers: { Authorization: `Bearer ${adminKey}`, "Content-Type": "application/json" },
-    body: JSON.stringify({ asOf: at.toISOString(), pageSize }),
+    body: JSON.stringify({ asOf: at.toISOString(), pageSize, ...params }),
   });
   expect(response.status, await response.clone().text()).toBe(200);
   const run = jobRunResponseSchema.parse(await response.json()).data;
   expect(run.status, JSON.stringify(run)).toBe("done");
-  return run as typeof run & { detail: Awaited<ReturnType<typeof d1Run>> & { events: Record<string, unknown> } };
+  return run as typeof run & {
+    detail: Awaited<ReturnType<typeof d1Run>> & { events: Record<string, unknown>; audiences: AudienceSyncSummary };
+  };
 }
 
 const pairsQuery = "SELECT product_id, other_id, orders FROM product_pairs ORDER BY product_id, other_id";
@@ -342,6 +354,58 @@ describe("the nightly job over customer shards", () => {
 
     await d1Run("d1-second", nextDay);
     expectSameScores(await inD1(scoresQuery), [...after.values()]);
+  }, 120_000);
+});
+
+describe("saved audiences over customer shards", () => {
+  async function save(name: string, filters: Record<string, string>, box: string | null) {
+    const webhookUrl = box === null ? null : `${inject("webhookReceiver")}/hooks/${box}`;
+    const response = await SELF.fetch("http://patron.test/v1/admin/audiences", {
+      method: "POST",
+      headers: { Authorization: `Bearer ${adminKey}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ name, filters, webhookUrl, matchKeys: [] }),
+    });
+    expect(response.status, await response.clone().text()).toBe(201);
+    return audienceWithSecretResponseSchema.parse(await response.json()).data;
+  }
+
+  /** The members the one database's list gives for `filters` (its scores equal the shards', above). */
+  const d1Members = async (filters: AudienceFilters) =>
+    (await listCustomers(db, audienceListFilter(filters, customers))).map((row) => row.customerId).sort();
+
+  it("sizes them and POSTs their members from every shard, as the one database lists them", async () => {
+    const box = `shard-audience-${crypto.randomUUID().slice(0, 8)}`;
+    const sized = await save("Active", { stage: "active" }, null);
+    const hooked = await save("Everyone", {}, box);
+    const run = await shardedRun(nextDay, { audiencePageSize: 7 });
+    expect(run.detail.audiences).toEqual({ audiences: 2, delivered: 1, failed: 0 });
+
+    const active = await d1Members({ stage: "active" });
+    expect(active.length).toBeGreaterThan(0);
+    expect(active.length).toBeLessThan(customers);
+    const view = async (id: string) =>
+      audienceResponseSchema.parse(
+        await (
+          await SELF.fetch(`http://patron.test/v1/admin/audiences/${id}`, {
+            headers: { Authorization: `Bearer ${adminKey}` },
+          })
+        ).json(),
+      ).data;
+    expect((await view(sized.id)).size).toBe(active.length);
+    expect((await view(hooked.id)).size).toBe(customers);
+
+    const received = (await (await fetch(`${inject("webhookReceiver")}/received/${box}`)).json()) as ReceivedRequest[];
+    const pages = received.map((request) => audienceWebhookPayloadSchema.parse(JSON.parse(request.body)));
+    expect(pages.length).toBe(Math.ceil(customers / 7));
+    const joined = pages.flatMap((page) => page.joined);
+    expect(joined.map((row) => String(row.customerId)).sort()).toEqual(await d1Members({}));
+    // Each row as the one database's scores give it.
+    const [first] = await listCustomers(db, audienceListFilter({}, 1));
+    expect(joined.find((row) => row.customerId === first?.customerId)).toMatchObject({
+      stage: first?.stage,
+      clv12: first?.clv12,
+      valueTier: first?.valueTier,
+    });
   }, 120_000);
 });
 
