@@ -5,6 +5,7 @@
 // merged by the pure functions of core/shards/nightly-merge.ts and the models fitted once, in D1 as
 // before. Each shard scores its own customers, a page per Workflow step; the run's progress is kept
 // in D1 per shard (job_run_shards) and summed into job_runs.
+import type { SummaryRow } from "../core/profile/population-models.ts";
 import { createPopulationBuilder } from "../core/ranking/population.ts";
 import { firstById, mergeDaySamples, rankPairs, shareOf, sumSales } from "../core/shards/nightly-merge.ts";
 import type { Db, Env } from "../env.ts";
@@ -36,38 +37,44 @@ function onEveryShard<Answer>(env: Env, work: (shard: ShardStub, index: number) 
 }
 
 /**
- * Reads a shard's first `share` customers in pages of `pageSize`: `page(after, limit)` answers the
- * page's items and the last id it read (null when none were left).
+ * Walks a shard's first `share` customers in pages of at most `pageSize`, handing each page's items to
+ * `take` as it arrives: `page(after, limit)` answers the page's items and the last id it read (null
+ * when none were left).
  */
-async function firstCustomers<Item>(
+async function walkFirstCustomers<Item>(
   share: number,
   pageSize: number,
   page: (after: string, limit: number) => Promise<{ items: Item[]; last: string | null }>,
-): Promise<Item[]> {
-  const items: Item[] = [];
+  take: (items: Item[]) => void,
+): Promise<void> {
   let after = "";
   for (let seen = 0; seen < share; seen += pageSize) {
-    const limit = Math.min(pageSize, share - seen);
-    const answer = await page(after, limit);
-    items.push(...answer.items);
-    if (answer.last === null) break;
+    const answer = await page(after, Math.min(pageSize, share - seen));
+    take(answer.items);
+    if (answer.last === null) return;
     after = answer.last;
   }
-  return items;
 }
 
 export function shardedNightlyStore(env: Env, db: Db): NightlyStore {
   const count = shardCount(env);
   return {
     async fitCustomerModels(now) {
-      const share = shareOf(maxFitCustomers, count);
-      const parts = await onEveryShard(env, (shard) =>
-        firstCustomers(share, fitSamplePageSize, async (after, limit) => {
-          const items = await shard.nightlyFitSample(after, limit);
-          // A short page is the shard's last.
-          return { items, last: items.length < limit ? null : (items[items.length - 1]?.customerId ?? null) };
-        }),
-      );
+      const parts = await onEveryShard(env, async (shard, index) => {
+        const rows: SummaryRow[] = [];
+        await walkFirstCustomers(
+          shareOf(maxFitCustomers, count, index),
+          fitSamplePageSize,
+          async (after, limit) => {
+            const items = await shard.nightlyFitSample(after, limit);
+            // A short page is the shard's last.
+            return { items, last: items.length < limit ? null : (items[items.length - 1]?.customerId ?? null) };
+          },
+          (items) => rows.push(...items),
+        );
+        return rows;
+      });
+      // In id order, as the single database reads its sample: the fit's sums run in the same order.
       return saveCustomerModels(
         db,
         firstById(parts, (row) => row.customerId, maxFitCustomers),
@@ -76,26 +83,33 @@ export function shardedNightlyStore(env: Env, db: Db): NightlyStore {
     },
 
     async fitPopulation(now) {
-      const share = shareOf(maxFitCustomers, count);
-      const [parts, sales] = await Promise.all([
-        onEveryShard(env, (shard) =>
-          firstCustomers(share, populationPageSize, async (after, limit) => {
-            const page = await shard.nightlyPopulation(after, limit);
-            return { items: page.customers, last: page.last };
-          }),
-        ),
-        onEveryShard(env, (shard) => shard.nightlyProductSales(shareOf(productSalesOrders, count))),
-      ]);
       const builder = createPopulationBuilder(now, await catalogProducts(db));
-      for (const customer of firstById(parts, (c) => c.customerId, maxFitCustomers)) builder.add(customer);
+      // Added page by page as they arrive (the statistics are counts, sums of whole units and sorted
+      // lists, whatever the order), so the step holds a page per shard, not the whole sample.
+      const [, sales] = await Promise.all([
+        onEveryShard(env, (shard, index) =>
+          walkFirstCustomers(
+            shareOf(maxFitCustomers, count, index),
+            populationPageSize,
+            async (after, limit) => {
+              const page = await shard.nightlyPopulation(after, limit);
+              return { items: page.customers, last: page.last };
+            },
+            (customers) => {
+              for (const customer of customers) builder.add(customer);
+            },
+          ),
+        ),
+        onEveryShard(env, (shard, index) => shard.nightlyProductSales(shareOf(productSalesOrders, count, index))),
+      ]);
       builder.addProductSales(sumSales(sales));
       return savePopulation(db, builder.build());
     },
 
     async copurchase(now) {
       const until = now.toISOString();
-      const parts = await onEveryShard(env, (shard) =>
-        shard.nightlyCopurchase(copurchaseSince(now), until, shareOf(copurchaseOrders, count)),
+      const parts = await onEveryShard(env, (shard, index) =>
+        shard.nightlyCopurchase(copurchaseSince(now), until, shareOf(copurchaseOrders, count, index)),
       );
       return savePairs(db, rankPairs(parts, minOrdersPerPair, maxPairsPerProduct), until);
     },
@@ -117,8 +131,9 @@ export function shardedNightlyStore(env: Env, db: Db): NightlyStore {
     },
 
     async diagnostics(now) {
-      const share = shareOf(maxDiagnosticsCustomers, count);
-      const parts = await onEveryShard(env, (shard) => shard.nightlyDiagnostics(now.toISOString(), share));
+      const parts = await onEveryShard(env, (shard, index) =>
+        shard.nightlyDiagnostics(now.toISOString(), shareOf(maxDiagnosticsCustomers, count, index)),
+      );
       return saveDiagnostics(db, mergeDaySamples(parts, maxDiagnosticsCustomers), now);
     },
 

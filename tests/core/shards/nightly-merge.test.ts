@@ -22,11 +22,18 @@ function spread<Item>(items: readonly Item[], count: number, shardOf: (item: Ite
 const ids = fc.uniqueArray(fc.stringMatching(/^c_[0-9a-f]{6}$/), { maxLength: 60 });
 
 describe("shareOf", () => {
-  it("gives each shard a share, the shares adding up to the cap or a little more", () => {
-    expect(shareOf(100_000, 1)).toBe(100_000);
-    expect(shareOf(100_000, 3)).toBe(33_334);
-    expect(shareOf(2_000, 4)).toBe(500);
-    expect(() => shareOf(10, 0)).toThrow(RangeError);
+  it("splits the cap over the shards, the shares adding up to it exactly", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 300_000 }), fc.integer({ min: 1, max: 1_000 }), (cap, count) => {
+        const shares = Array.from({ length: count }, (_, i) => shareOf(cap, count, i));
+        expect(shares.reduce((sum, share) => sum + share, 0)).toBe(cap);
+        expect(Math.max(...shares) - Math.min(...shares)).toBeLessThanOrEqual(1);
+      }),
+    );
+    expect(shareOf(100_000, 3, 0)).toBe(33_334);
+    expect(shareOf(100_000, 3, 2)).toBe(33_333);
+    expect(() => shareOf(10, 0, 0)).toThrow(RangeError);
+    expect(() => shareOf(10, 2, 2)).toThrow(RangeError);
   });
 });
 
@@ -44,8 +51,8 @@ describe("firstById", () => {
     fc.assert(
       fc.property(ids, fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 30 }), (all, count, cap) => {
         // Each shard sends its first `share` ids, as the shards do.
-        const parts = spread(all, count, (id) => id.charCodeAt(6)).map((part) =>
-          [...part].sort().slice(0, shareOf(cap, count)),
+        const parts = spread(all, count, (id) => id.charCodeAt(6)).map((part, i) =>
+          [...part].sort().slice(0, shareOf(cap, count, i)),
         );
         const merged = firstById(parts, (id) => id, cap);
         expect(merged.length).toBe(Math.min(cap, parts.flat().length));

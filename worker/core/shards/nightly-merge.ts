@@ -4,10 +4,15 @@
 // database's read gives: the same rows when everything fits under the bound, a sample of the same
 // size drawn the same way above it. Pure: plain data in and out.
 
-/** Each shard's share of a bound `cap` over `count` shards: the shares add up to at least `cap`. */
-export function shareOf(cap: number, count: number): number {
+/**
+ * Shard `index`'s share of a bound `cap` split over `count` shards: `cap ÷ count`, the remainder one
+ * each to the first shards, so the shares add up to `cap` exactly.
+ */
+export function shareOf(cap: number, count: number, index: number): number {
   if (!Number.isInteger(count) || count < 1) throw new RangeError(`count must be a positive integer, not ${count}`);
-  return Math.ceil(cap / count);
+  if (!Number.isInteger(index) || index < 0 || index >= count)
+    throw new RangeError(`index must be a shard of ${count}, not ${index}`);
+  return Math.floor(cap / count) + (index < cap % count ? 1 : 0);
 }
 
 /** SQLite's order of ASCII text (ids): by code unit, as `ORDER BY` with the BINARY collation. */
@@ -15,7 +20,8 @@ const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
  * The first `cap` items by id of the shards' parts, in id order: what `ORDER BY id LIMIT cap` over
- * their union gives. Each part holds its shard's first ids, so below the cap this is every item.
+ * their union gives. Each part holds its shard's first ids (its share of the cap), so this is every
+ * item of every part, in the order the single database reads its own sample.
  */
 export function firstById<Item>(
   parts: readonly (readonly Item[])[],
