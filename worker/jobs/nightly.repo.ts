@@ -603,10 +603,14 @@ export function copurchaseQuery(since: string, computedAt: string, limit = copur
  * Every pair's count over the newest `limit` orders placed in [since, until], none left out: a customer
  * shard's part of the co-purchase table, whose threshold and ranking apply to the sum over shards.
  */
-export async function pairCounts(db: Db, since: string, until: string, limit: number): Promise<PairCount[]> {
-  return db.all<PairCount>(sql`
+export function pairCountsQuery(since: string, until: string, limit: number) {
+  return sql`
       ${pairCountsOfNewestOrders(since, until, limit)}
-      SELECT product_id AS productId, other_id AS otherId, orders FROM counted`);
+      SELECT product_id AS productId, other_id AS otherId, orders FROM counted`;
+}
+
+export async function pairCounts(db: Db, since: string, until: string, limit: number): Promise<PairCount[]> {
+  return db.all<PairCount>(pairCountsQuery(since, until, limit));
 }
 
 /** The co-purchase window's start for a run as of `now`. */
