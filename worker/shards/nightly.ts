@@ -27,8 +27,25 @@ import type { NightlyStore } from "../jobs/nightly.store.ts";
 import { maxDiagnosticsCustomers, saveDiagnostics } from "../models/diagnostics.repo.ts";
 import { type ShardStub, shardCount, shardStub } from "./shards.ts";
 
-/** Summaries per RPC answer (about 300 bytes each): well under what one call should carry. */
-const fitSamplePageSize = 5_000;
+/** The single database's bounds, split over the shards, and the pages each shard answers in. */
+export interface NightlyBounds {
+  fitCustomers: number;
+  /** Summaries per RPC answer (about 300 bytes each): well under what one call should carry. */
+  fitPageSize: number;
+  populationPageSize: number;
+  productSalesOrders: number;
+  copurchaseOrders: number;
+  diagnosticsCustomers: number;
+}
+
+export const nightlyBounds: NightlyBounds = {
+  fitCustomers: maxFitCustomers,
+  fitPageSize: 5_000,
+  populationPageSize,
+  productSalesOrders,
+  copurchaseOrders,
+  diagnosticsCustomers: maxDiagnosticsCustomers,
+};
 
 /** Runs `work` on every shard at once; the answers in shard order. */
 function onEveryShard<Answer>(env: Env, work: (shard: ShardStub, index: number) => Promise<Answer>) {
@@ -56,15 +73,15 @@ async function walkFirstCustomers<Item>(
   }
 }
 
-export function shardedNightlyStore(env: Env, db: Db): NightlyStore {
+export function shardedNightlyStore(env: Env, db: Db, bounds: NightlyBounds = nightlyBounds): NightlyStore {
   const count = shardCount(env);
   return {
     async fitCustomerModels(now) {
       const parts = await onEveryShard(env, async (shard, index) => {
         const rows: SummaryRow[] = [];
         await walkFirstCustomers(
-          shareOf(maxFitCustomers, count, index),
-          fitSamplePageSize,
+          shareOf(bounds.fitCustomers, count, index),
+          bounds.fitPageSize,
           async (after, limit) => {
             const items = await shard.nightlyFitSample(after, limit);
             // A short page is the shard's last.
@@ -77,7 +94,7 @@ export function shardedNightlyStore(env: Env, db: Db): NightlyStore {
       // In id order, as the single database reads its sample: the fit's sums run in the same order.
       return saveCustomerModels(
         db,
-        firstById(parts, (row) => row.customerId, maxFitCustomers),
+        firstById(parts, (row) => row.customerId, bounds.fitCustomers),
         now,
       );
     },
@@ -89,8 +106,8 @@ export function shardedNightlyStore(env: Env, db: Db): NightlyStore {
       const [, sales] = await Promise.all([
         onEveryShard(env, (shard, index) =>
           walkFirstCustomers(
-            shareOf(maxFitCustomers, count, index),
-            populationPageSize,
+            shareOf(bounds.fitCustomers, count, index),
+            bounds.populationPageSize,
             async (after, limit) => {
               const page = await shard.nightlyPopulation(after, limit);
               return { items: page.customers, last: page.last };
@@ -100,7 +117,9 @@ export function shardedNightlyStore(env: Env, db: Db): NightlyStore {
             },
           ),
         ),
-        onEveryShard(env, (shard, index) => shard.nightlyProductSales(shareOf(productSalesOrders, count, index))),
+        onEveryShard(env, (shard, index) =>
+          shard.nightlyProductSales(shareOf(bounds.productSalesOrders, count, index)),
+        ),
       ]);
       builder.addProductSales(sumSales(sales));
       return savePopulation(db, builder.build());
@@ -109,7 +128,7 @@ export function shardedNightlyStore(env: Env, db: Db): NightlyStore {
     async copurchase(now) {
       const until = now.toISOString();
       const parts = await onEveryShard(env, (shard, index) =>
-        shard.nightlyCopurchase(copurchaseSince(now), until, shareOf(copurchaseOrders, count, index)),
+        shard.nightlyCopurchase(copurchaseSince(now), until, shareOf(bounds.copurchaseOrders, count, index)),
       );
       return savePairs(db, rankPairs(parts, minOrdersPerPair, maxPairsPerProduct), until);
     },
@@ -132,9 +151,9 @@ export function shardedNightlyStore(env: Env, db: Db): NightlyStore {
 
     async diagnostics(now) {
       const parts = await onEveryShard(env, (shard, index) =>
-        shard.nightlyDiagnostics(now.toISOString(), shareOf(maxDiagnosticsCustomers, count, index)),
+        shard.nightlyDiagnostics(now.toISOString(), shareOf(bounds.diagnosticsCustomers, count, index)),
       );
-      return saveDiagnostics(db, mergeDaySamples(parts, maxDiagnosticsCustomers), now);
+      return saveDiagnostics(db, mergeDaySamples(parts, bounds.diagnosticsCustomers), now);
     },
 
     async countTransitions(runId) {

@@ -17,18 +17,19 @@ import {
   audienceWithSecretResponseSchema,
 } from "../../../worker/audiences/audiences.schemas.ts";
 import type { AudienceSyncSummary } from "../../../worker/audiences/audiences.sync.ts";
-import type { PopulationModels } from "../../../worker/core/profile/population-models.ts";
-import type { PopulationStats } from "../../../worker/core/ranking/population.ts";
+import { fitPopulationModels, type PopulationModels } from "../../../worker/core/profile/population-models.ts";
+import { createPopulationBuilder, type PopulationStats } from "../../../worker/core/ranking/population.ts";
+import { shareOf } from "../../../worker/core/shards/nightly-merge.ts";
 import type { Db } from "../../../worker/env.ts";
 import { retailerTimeZone } from "../../../worker/http/config.ts";
-import { jobRun, startRunStep } from "../../../worker/jobs/nightly.repo.ts";
+import { catalogProducts, jobRun, startRunStep } from "../../../worker/jobs/nightly.repo.ts";
 import { d1NightlyStore } from "../../../worker/jobs/nightly.store.ts";
 import type { StoredDiagnostics } from "../../../worker/models/diagnostics.repo.ts";
 import { modelsById } from "../../../worker/models/models.repo.ts";
 import { ingestOrders } from "../../../worker/orders/ingest.ts";
 import { type OrderInput, orderSchema } from "../../../worker/orders/orders.schemas.ts";
 import { attributionSettings } from "../../../worker/recommendations/attribution.ts";
-import { shardedNightlyStore } from "../../../worker/shards/nightly.ts";
+import { type NightlyBounds, nightlyBounds, shardedNightlyStore } from "../../../worker/shards/nightly.ts";
 import { shardStub } from "../../../worker/shards/shards.ts";
 import { adminKey, anOrder } from "../../fixtures/builders.ts";
 import type { ReceivedRequest } from "../../fixtures/webhook-receiver.types.ts";
@@ -355,6 +356,50 @@ describe("the nightly job over customer shards", () => {
     await d1Run("d1-second", nextDay);
     expectSameScores(await inD1(scoresQuery), [...after.values()]);
   }, 120_000);
+});
+
+describe("the nightly job's samples above their bounds", () => {
+  // Small bounds, so each shard sends only its first customers, over several RPC pages.
+  const bounds: NightlyBounds = {
+    ...nightlyBounds,
+    fitCustomers: 30,
+    fitPageSize: 4,
+    populationPageSize: 3,
+    productSalesOrders: 50,
+  };
+  const store = shardedNightlyStore(env, db, bounds);
+  const shareOfShard = (cap: number, i: number) => shareOf(cap, shards, i);
+  const everyShard = <T>(work: (i: number) => Promise<T>) =>
+    Promise.all(Array.from({ length: shards }, (_, i) => work(i)));
+
+  it("fits the customer models on each shard's first share of customers by id, read in pages", async () => {
+    const fit = await store.fitCustomerModels(asOf);
+    expect(fit.sampleSize).toBe(30);
+    // Each shard's first customers in one read, in id order over all shards.
+    const sample = (await everyShard((i) => shardStub(env, i).nightlyFitSample("", shareOfShard(30, i))))
+      .flat()
+      .sort((a, b) => (a.customerId < b.customerId ? -1 : 1));
+    expect(new Set(sample.map((row) => row.customerId)).size).toBe(30);
+    expect(await modelsById<PopulationModels>(db, fit.id)).toEqual(
+      JSON.parse(JSON.stringify(fitPopulationModels(sample, asOf))),
+    );
+  });
+
+  it("fits the ranking statistics on the same shares, and product sales on each shard's newest orders", async () => {
+    const population = await store.fitPopulation(asOf);
+    const builder = createPopulationBuilder(asOf, await catalogProducts(db));
+    const pages = await everyShard((i) => shardStub(env, i).nightlyPopulation("", shareOfShard(30, i)));
+    for (const customer of pages.flatMap((page) => page.customers)) builder.add(customer);
+    const sales = await everyShard((i) => shardStub(env, i).nightlyProductSales(shareOfShard(50, i)));
+    builder.addProductSales(sales.flat());
+    const expected = builder.build();
+    expect(population.customers).toBe(expected.customers);
+    expect(await modelsById<PopulationStats>(db, population.id)).toEqual(JSON.parse(JSON.stringify(expected)));
+    // Fewer units than all the orders hold: only the newest orders of each shard count.
+    const everyOrder = await everyShard((i) => shardStub(env, i).nightlyProductSales(1_000_000));
+    const units = (parts: { units: number }[][]) => parts.flat().reduce((sum, sale) => sum + sale.units, 0);
+    expect(units(sales)).toBeLessThan(units(everyOrder));
+  });
 });
 
 describe("saved audiences over customer shards", () => {
