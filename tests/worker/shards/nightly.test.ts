@@ -83,9 +83,10 @@ function countedIds(start: number) {
 
 /**
  * The same orders into D1 and into the shards, one customer at a time in the same order, with the same
- * run of counted ids: each customer gets the same id in both stores, so the fit samples are the same
- * rows in the same order and every result can be compared exactly (with random ids the sums over the
- * same customers run in another order and differ in their last bits).
+ * run of counted ids: customer ids grow with the customer's number in both stores (today they are even
+ * the same), so the fit samples, in id order, are the same rows in the same order and every result can
+ * be compared exactly (with random ids the sums over the same customers run in another order and
+ * differ in their last bits). Customers are matched across the stores by their identity key.
  */
 async function seed() {
   const ids = countedIds(1);
@@ -139,16 +140,16 @@ const scoresQuery = `
 
 const byKey = (rows: Row[]) => new Map(rows.map((row) => [String(row.key), row]));
 
-/** A stored score without the run that wrote it (the two stores' runs have different ids). */
+/** A stored score without the run that wrote it (the two stores' runs have different ids) or the customer id. */
 const scoreOf = (row: Row | undefined) => {
   if (!row) return row;
-  const { run_id: _runId, ...score } = row;
+  const { run_id: _runId, customer_id: _customerId, ...score } = row;
   return score;
 };
 
 /**
- * Every customer's stored score, lapsed categories included, equal in both stores. Each customer has the
- * same id in both (seed) and the fits are the same, so the figures are equal too, not only the labels.
+ * Every customer's stored score, lapsed categories included, equal in both stores. The fits are the
+ * same (seed), so the figures are equal too, not only the labels.
  */
 function expectSameScores(d1Rows: Row[], shardRows: Row[]) {
   const d1 = byKey(d1Rows);
@@ -230,11 +231,11 @@ describe("the nightly job over customer shards", () => {
     for (let i = 0; i < shards; i++)
       expect((await inShard(i, "SELECT count(*) AS n FROM customer_summaries"))[0]?.n).toBe(customersOfShard(i).length);
     expect((await inD1("SELECT count(*) AS n FROM customer_summaries"))[0]?.n).toBe(customers);
-    // With the same ids in both stores (seed).
-    const ids = "SELECT customer_id FROM customer_summaries ORDER BY customer_id";
-    expect((await inShards(ids)).map((row) => row.customer_id).sort()).toEqual(
-      (await inD1(ids)).map((row) => row.customer_id),
-    );
+    // What comparing the fits exactly takes (seed): customers in the same id order in both stores.
+    const keysById = "SELECT s.customer_id, i.key FROM customer_summaries s JOIN identities i USING (customer_id)";
+    const keysInIdOrder = (rows: Row[]) =>
+      [...rows].sort((a, b) => (String(a.customer_id) < String(b.customer_id) ? -1 : 1)).map((row) => row.key);
+    expect(keysInIdOrder(await inShards(keysById))).toEqual(keysInIdOrder(await inD1(keysById)));
   });
 
   it("fits the same models and ranking statistics on the shards' merged samples", async () => {
@@ -414,9 +415,15 @@ describe("saved audiences over customer shards", () => {
     return audienceWithSecretResponseSchema.parse(await response.json()).data;
   }
 
-  /** The members the one database's list gives for `filters` (its scores equal the shards', above). */
-  const d1Members = async (filters: AudienceFilters) =>
-    (await listCustomers(db, audienceListFilter(filters, customers))).map((row) => row.customerId).sort();
+  const keysOf = (rows: Row[]) => new Map(rows.map((row) => [String(row.customer_id), String(row.key)]));
+  const identityKeys = "SELECT customer_id, key FROM identities";
+
+  /** The members' keys the one database's list gives for `filters` (its scores equal the shards', above). */
+  async function d1Members(filters: AudienceFilters) {
+    const keys = keysOf(await inD1(identityKeys));
+    const rows = await listCustomers(db, audienceListFilter(filters, customers));
+    return rows.map((row) => keys.get(row.customerId)).sort();
+  }
 
   it("sizes them and POSTs their members from every shard, as the one database lists them", async () => {
     const box = `shard-audience-${crypto.randomUUID().slice(0, 8)}`;
@@ -443,10 +450,12 @@ describe("saved audiences over customer shards", () => {
     const pages = received.map((request) => audienceWebhookPayloadSchema.parse(JSON.parse(request.body)));
     expect(pages.length).toBe(Math.ceil(customers / 7));
     const joined = pages.flatMap((page) => page.joined);
-    expect(joined.map((row) => String(row.customerId)).sort()).toEqual(await d1Members({}));
+    const shardKeys = keysOf(await inShards(identityKeys));
+    expect(joined.map((row) => shardKeys.get(String(row.customerId))).sort()).toEqual(await d1Members({}));
     // Each row as the one database's scores give it.
     const [first] = await listCustomers(db, audienceListFilter({}, 1));
-    expect(joined.find((row) => row.customerId === first?.customerId)).toMatchObject({
+    const firstKey = keysOf(await inD1(identityKeys)).get(String(first?.customerId));
+    expect(joined.find((row) => shardKeys.get(String(row.customerId)) === firstKey)).toMatchObject({
       stage: first?.stage,
       clv12: first?.clv12,
       valueTier: first?.valueTier,
