@@ -102,8 +102,8 @@ export async function startSync(db: Db, id: string): Promise<number | undefined>
 
 /**
  * Marks one keyset page of the audience's current members with `seq` (new members are inserted as not
- * delivered; none once the audience is deleted mid-run), the page read by `list` (by default from
- * `db` itself). A mark never goes back: a run that started
+ * delivered; none once the audience is deleted mid-run). The page is read by `list`: from `db` itself,
+ * or from a customer shard. A mark never goes back: a run that started
  * earlier cannot make a later run take current members for leavers. Returns how many were marked and where the next page starts (null after the last).
  */
 export async function markMembersPage(
@@ -115,7 +115,6 @@ export async function markMembersPage(
   limit: number,
   list: (filter: ListFilter) => Promise<ListedRow[]> = (filter) => listCustomers(db, filter),
 ) {
-  // `list` reads the members where the scores are: this database, or one customer shard.
   const rows = await list(audienceListFilter(filters, limit, after));
   if (rows.length > 0)
     await db.run(sql`

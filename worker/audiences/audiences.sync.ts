@@ -5,8 +5,7 @@
 // on that audience and never stops the run or the other audiences.
 import type { WorkflowStep } from "cloudflare:workers";
 import { NonRetryableError } from "cloudflare:workflows";
-import type { ListedRow, ListFilter } from "../admin/customer-lists.repo.ts";
-import { listCustomers } from "../admin/customer-lists.repo.ts";
+import { type ListedRow, type ListFilter, listCustomers } from "../admin/customer-lists.repo.ts";
 import { type CustomerRowView, csvHeader, listedCustomerView, matchKeysByCustomer } from "../admin/customer-rows.ts";
 import type { Db, Env } from "../env.ts";
 import { enabledMatchKeys, type MatchKeyName, matchKeyColumn } from "../identity/match-keys.ts";

@@ -48,16 +48,16 @@ const retries = {
 /**
  * Scores every partition of the store (the one database, or each customer shard) page by page: a
  * round runs the next page of every partition not yet done, at once, so shards score side by side
- * and a page never spans two. `scorePage` runs one page as a Workflow step. The page results, in
- * round order.
+ * and a page never spans two. `scorePage` runs one page as a Workflow step; `take` is handed each
+ * page's result.
  */
 async function scorePartitions(
   store: NightlyStore,
   scorePage: (partition: number, page: number, cursor: string, scoredBefore: number) => Promise<PageResult>,
-): Promise<PageResult[]> {
+  take: (result: PageResult) => void,
+): Promise<void> {
   const cursors = new Map<number, string>(Array.from({ length: store.partitions }, (_, i) => [i, ""]));
   const scored = new Map<number, number>();
-  const results: PageResult[] = [];
   for (let page = 0; cursors.size > 0; page++) {
     const round = await Promise.all(
       [...cursors].map(async ([partition, cursor]) => {
@@ -66,13 +66,12 @@ async function scorePartitions(
       }),
     );
     for (const { partition, result } of round) {
-      results.push(result);
+      take(result);
       scored.set(partition, (scored.get(partition) ?? 0) + result.scored);
       if (result.nextCursor) cursors.set(partition, result.nextCursor);
       else cursors.delete(partition);
     }
   }
-  return results;
 }
 
 export class NightlyModelWorkflow extends WorkflowEntrypoint<Env, NightlyParams> {
@@ -92,35 +91,37 @@ export class NightlyModelWorkflow extends WorkflowEntrypoint<Env, NightlyParams>
     await step.do("co-purchase table", retries, async () => store.copurchase(now));
 
     const timeZone = retailerTimeZone(this.env.RETAILER_TIME_ZONE);
-    const pages = await scorePartitions(store, async (partition, page, cursor, scoredBefore) =>
-      step.do(store.pageStepName(partition, page), retries, async () => {
-        // Score with this run's own fit, whatever other runs stored since.
-        const models = await modelsById<PopulationModels>(db, fit.id);
-        const stats = await modelsById<PopulationStats>(db, population.id);
-        return store.scorePage(partition, {
-          models,
-          population: stats,
-          cursor,
-          pageSize,
-          runId,
-          now,
-          timeZone,
-          scoredBefore,
-        });
-      }),
-    );
     let scored = 0;
     const skippedReasons: Record<string, number> = {};
     const traits: TraitCounts = {};
     const clvHistogram = emptyClvHistogram();
-    for (const result of pages) {
-      scored += result.scored;
-      addCounts(traits, result.traits ?? {});
-      // A page result persisted by a run from before the histogram existed has none: it adds nothing.
-      addClvHistograms(clvHistogram, result.clvHistogram);
-      for (const [reason, count] of Object.entries(result.skipped ?? {}))
-        skippedReasons[reason] = (skippedReasons[reason] ?? 0) + (count ?? 0);
-    }
+    await scorePartitions(
+      store,
+      async (partition, page, cursor, scoredBefore) =>
+        step.do(store.pageStepName(partition, page), retries, async () => {
+          // Score with this run's own fit, whatever other runs stored since.
+          const models = await modelsById<PopulationModels>(db, fit.id);
+          const stats = await modelsById<PopulationStats>(db, population.id);
+          return store.scorePage(partition, {
+            models,
+            population: stats,
+            cursor,
+            pageSize,
+            runId,
+            now,
+            timeZone,
+            scoredBefore,
+          });
+        }),
+      (result) => {
+        scored += result.scored;
+        addCounts(traits, result.traits ?? {});
+        // A page result persisted by a run from before the histogram existed has none: it adds nothing.
+        addClvHistograms(clvHistogram, result.clvHistogram);
+        for (const [reason, count] of Object.entries(result.skipped ?? {}))
+          skippedReasons[reason] = (skippedReasons[reason] ?? 0) + (count ?? 0);
+      },
+    );
     // Checked on a bounded sample; a failure here is recorded and never fails the run.
     const diagnostics = await step.do("model diagnostics", retries, async () => {
       try {
