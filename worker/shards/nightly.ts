@@ -1,10 +1,11 @@
 // The nightly job over the customer shards (SHARD_COUNT > 0; docs/scaling.md). Every bounded read of
 // the single database is split into one share per shard: each shard sends its first customers by id
-// (the fit samples, the diagnostics' sample) and its newest orders' rollups (product sales, pair
-// counts), every shard called in parallel and in pages small enough for one RPC answer; the parts are
+// (the fit samples, in pages small enough for one RPC answer, and the diagnostics' sample) and its
+// newest orders' rollups (product sales, pair counts), every shard called at once; the parts are
 // merged by the pure functions of core/shards/nightly-merge.ts and the models fitted once, in D1 as
 // before. Each shard scores its own customers, a page per Workflow step; the run's progress is kept
-// in D1 per shard (job_run_shards) and summed into job_runs.
+// in D1 per shard (job_run_shards) and summed into job_runs. Transitions, audience members and browse
+// days are read or expired in every shard.
 import type { SummaryRow } from "../core/profile/population-models.ts";
 import { createPopulationBuilder } from "../core/ranking/population.ts";
 import { firstById, mergeDaySamples, rankPairs, shareOf, sumSales } from "../core/shards/nightly-merge.ts";
