@@ -613,3 +613,20 @@ export const shardMigration = sqliteTable("shard_migration", {
   updatedAt: text("updated_at").notNull(),
   finishedAt: text("finished_at"),
 });
+
+/**
+ * A nightly run's progress in each customer shard (SHARD_COUNT > 0): the customers the shard's pages
+ * scored so far and its last customer id. Each page sets its shard's row and job_runs.processed to
+ * the sum, in one batch, so pages of different shards scored at once each count once, and a retried
+ * page sets the same figures again. Stays empty in a single-database deployment.
+ */
+export const jobRunShards = sqliteTable(
+  "job_run_shards",
+  {
+    runId: text("run_id").notNull(),
+    shard: integer("shard").notNull(),
+    processed: integer("processed").notNull(),
+    cursor: text("cursor").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.runId, t.shard] })],
+);

@@ -19,6 +19,7 @@ import m0014 from "./migrations/0014_stage_transitions_run.sql";
 import m0015 from "./migrations/0015_shard_directory.sql";
 import m0016 from "./migrations/0016_shard_moves.sql";
 import m0017 from "./migrations/0017_shard_migration.sql";
+import m0018 from "./migrations/0018_job_run_shards.sql";
 import journal from "./migrations/meta/_journal.json";
 
 export const shardMigrations = {
@@ -42,5 +43,6 @@ export const shardMigrations = {
     m0015,
     m0016,
     m0017,
+    m0018,
   },
 };

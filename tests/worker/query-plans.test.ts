@@ -15,6 +15,7 @@ import {
   copurchaseQuery,
   countTransitionsQuery,
   fitSampleQuery,
+  pairCountsQuery,
   productSalesQuery,
   transitionsOfRunQuery,
 } from "../../worker/jobs/nightly.repo.ts";
@@ -211,6 +212,14 @@ describe("the nightly job's fit sample", () => {
     const plan = await db.all<{ detail: string }>(sql`EXPLAIN QUERY PLAN ${fitSampleQuery(1000)}`);
     expect(plan.map((step) => step.detail)).toEqual(["SCAN s USING INDEX sqlite_autoindex_customer_summaries_1"]);
   });
+
+  it("reads a customer shard's next page of it as a range of the primary key", async () => {
+    const db = drizzle(env.DB, { schema });
+    const plan = await db.all<{ detail: string }>(sql`EXPLAIN QUERY PLAN ${fitSampleQuery(1000, "c_0")}`);
+    expect(plan.map((step) => step.detail)).toEqual([
+      "SEARCH s USING INDEX sqlite_autoindex_customer_summaries_1 (customer_id>?)",
+    ]);
+  });
 });
 
 describe("the nightly job's bounded reads", () => {
@@ -233,6 +242,13 @@ describe("the nightly job's bounded reads", () => {
 
   it("co-purchase reads a range of orders_placed_idx and each order's lines by order: no table scan", async () => {
     const plan = await planOf(copurchaseQuery("2026-01-01T00:00:00.000Z", "2026-12-31T00:00:00.000Z", 1000));
+    expect(plan).toContain("SEARCH orders USING COVERING INDEX orders_placed_idx (placed_at>? AND placed_at<?)");
+    expect(readsLinesByOrder(plan), plan.join("; ")).toBe(true);
+    expect(plan.filter((step) => /^SCAN (orders|order_lines|l|o)\b/.test(step))).toEqual([]);
+  });
+
+  it("a customer shard's pair counts read the same way: no table scan", async () => {
+    const plan = await planOf(pairCountsQuery("2026-01-01T00:00:00.000Z", "2026-12-31T00:00:00.000Z", 1000));
     expect(plan).toContain("SEARCH orders USING COVERING INDEX orders_placed_idx (placed_at>? AND placed_at<?)");
     expect(readsLinesByOrder(plan), plan.join("; ")).toBe(true);
     expect(plan.filter((step) => /^SCAN (orders|order_lines|l|o)\b/.test(step))).toEqual([]);

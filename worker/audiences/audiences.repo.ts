@@ -102,7 +102,8 @@ export async function startSync(db: Db, id: string): Promise<number | undefined>
 
 /**
  * Marks one keyset page of the audience's current members with `seq` (new members are inserted as not
- * delivered; none once the audience is deleted mid-run). A mark never goes back: a run that started
+ * delivered; none once the audience is deleted mid-run). The page is read by `list`: from `db` itself,
+ * or from a customer shard. A mark never goes back: a run that started
  * earlier cannot make a later run take current members for leavers. Returns how many were marked and where the next page starts (null after the last).
  */
 export async function markMembersPage(
@@ -112,8 +113,9 @@ export async function markMembersPage(
   filters: AudienceFilters,
   after: ListFilter["after"],
   limit: number,
+  list: (filter: ListFilter) => Promise<ListedRow[]> = (filter) => listCustomers(db, filter),
 ) {
-  const rows = await listCustomers(db, audienceListFilter(filters, limit, after));
+  const rows = await list(audienceListFilter(filters, limit, after));
   if (rows.length > 0)
     await db.run(sql`
       INSERT INTO audience_members (audience_id, customer_id, seen_seq, delivered)

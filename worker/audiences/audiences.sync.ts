@@ -5,6 +5,7 @@
 // on that audience and never stops the run or the other audiences.
 import type { WorkflowStep } from "cloudflare:workers";
 import { NonRetryableError } from "cloudflare:workflows";
+import { type ListedRow, type ListFilter, listCustomers } from "../admin/customer-lists.repo.ts";
 import { type CustomerRowView, csvHeader, listedCustomerView, matchKeysByCustomer } from "../admin/customer-rows.ts";
 import type { Db, Env } from "../env.ts";
 import { enabledMatchKeys, type MatchKeyName, matchKeyColumn } from "../identity/match-keys.ts";
@@ -58,18 +59,65 @@ interface SyncPlan {
   seq: number;
 }
 
+/**
+ * Where the audiences' members are read: the scored customers of the one database, or of every
+ * customer shard (worker/shards/nightly.ts). The audiences and their members' delivery state stay in
+ * the main database either way.
+ */
+export interface AudienceCustomers {
+  /** Parts the members are walked in, one keyset walk each (1, or the shard count). */
+  partitions: number;
+  /** The Workflow step name of page `page` of part `partition` of audience `id`'s members. */
+  membersStepName(id: string, partition: number, page: number): string;
+  /** The members of an audience without a webhook, counted. */
+  count(filters: AudienceFilters): Promise<number>;
+  /** One keyset page of the customer list in part `partition`. */
+  list(partition: number, filter: ListFilter): Promise<ListedRow[]>;
+  /** These customers' scored rows (those still scored) in id order, and the match keys asked for. */
+  scored(customerIds: readonly string[], matchKeys: readonly MatchKeyName[]): Promise<ScoredMembers>;
+}
+
+export interface ScoredMembers {
+  rows: ListedRow[];
+  /** Customer id → match key name → value. */
+  keys: Record<string, Record<string, string>>;
+}
+
+/** The scored rows and match keys of these customers in `db` (the one database, or a shard's own). */
+export async function scoredMembers(
+  db: Db,
+  customerIds: readonly string[],
+  matchKeys: readonly MatchKeyName[],
+): Promise<ScoredMembers> {
+  const rows = await scoredCustomers(db, customerIds);
+  const keys = matchKeys.length ? await matchKeysByCustomer(db, rows, matchKeys) : new Map();
+  return { rows, keys: Object.fromEntries(keys) };
+}
+
+/** The members in the one database. */
+export function d1AudienceCustomers(db: Db): AudienceCustomers {
+  return {
+    partitions: 1,
+    membersStepName: (id, _partition, page) => `audience ${id}: members ${page}`,
+    count: (filters) => countMembers(db, filters),
+    list: (_partition, filter) => listCustomers(db, filter),
+    scored: (customerIds, matchKeys) => scoredMembers(db, customerIds, matchKeys),
+  };
+}
+
 export async function syncAudiencesSteps(
   step: WorkflowStep,
   db: Db,
   env: Env,
   runId: string,
   webhookPageSize = defaultWebhookPageSize,
+  customers: AudienceCustomers = d1AudienceCustomers(db),
 ): Promise<AudienceSyncSummary> {
   const ids = await step.do("audiences", dbRetries, async () => (await listAudiences(db)).map((a) => a.id));
   const summary: AudienceSyncSummary = { audiences: ids.length, delivered: 0, failed: 0 };
   for (const id of ids) {
     try {
-      const outcome = await syncAudience(step, db, env, runId, id, webhookPageSize);
+      const outcome = await syncAudience(step, db, env, runId, id, webhookPageSize, customers);
       if (outcome === "delivered") summary.delivered += 1;
       if (outcome === "failed") summary.failed += 1;
     } catch (error) {
@@ -112,6 +160,7 @@ async function syncAudience(
   runId: string,
   id: string,
   webhookPageSize: number,
+  customers: AudienceCustomers,
 ): Promise<"sized" | "delivered" | "no_changes" | "failed" | "gone" | "superseded"> {
   const start = await step.do(
     `audience ${id}: start`,
@@ -121,13 +170,13 @@ async function syncAudience(
       if (!audience) return "gone";
       const filters = audience.filters as AudienceFilters;
       if (!audience.webhookUrl) {
-        await recordSize(db, id, await countMembers(db, filters), new Date());
+        await recordSize(db, id, await customers.count(filters), new Date());
         return "sized";
       }
       // Checked again at delivery: the URL may predate a change of AUDIENCE_WEBHOOKS_ALLOW_LOCAL.
       const problem = webhookUrlProblem(audience.webhookUrl, allowsLocalWebhooks(env.AUDIENCE_WEBHOOKS_ALLOW_LOCAL));
       if (problem) {
-        await recordSize(db, id, await countMembers(db, filters), new Date());
+        await recordSize(db, id, await customers.count(filters), new Date());
         await recordDelivery(db, id, {
           at: new Date(),
           runId,
@@ -148,15 +197,19 @@ async function syncAudience(
   );
   if (typeof start === "string") return start;
 
-  let after: Parameters<typeof markMembersPage>[4];
   let size = 0;
-  for (let page = 0; ; page++) {
-    const marked = await step.do(`audience ${id}: members ${page}`, dbRetries, async () =>
-      markMembersPage(db, id, start.seq, start.filters, after, markPageSize),
-    );
-    size += marked.marked;
-    if (!marked.after) break;
-    after = marked.after;
+  for (let partition = 0; partition < customers.partitions; partition++) {
+    let after: Parameters<typeof markMembersPage>[4];
+    for (let page = 0; ; page++) {
+      const marked = await step.do(customers.membersStepName(id, partition, page), dbRetries, async () =>
+        markMembersPage(db, id, start.seq, start.filters, after, markPageSize, (filter) =>
+          customers.list(partition, filter),
+        ),
+      );
+      size += marked.marked;
+      if (!marked.after) break;
+      after = marked.after;
+    }
   }
   const changes = await step.do(`audience ${id}: changes`, dbRetries, async () => {
     await dropUndelivered(db, id, start.seq);
@@ -193,7 +246,7 @@ async function syncAudience(
           ? await joinedPage(db, id, start.seq, webhookPageSize)
           : await leftPage(db, id, start.seq, webhookPageSize);
       if (ids.length === 0) return { statusCode: null };
-      const joined = kind === "joined" ? await joinedRows(db, ids, start.matchKeys) : [];
+      const joined = kind === "joined" ? await joinedRows(customers, ids, start.matchKeys) : [];
       const sentIds = new Set(joined.map((row) => String(row.customerId)));
       // Joined but no longer scored (erased since): nothing to tell, nothing to keep.
       const unscored = kind === "joined" ? ids.filter((customerId) => !sentIds.has(customerId)) : [];
@@ -249,12 +302,15 @@ async function recordAttempt(
 }
 
 /** Joined customers as CSV rows (the export's columns, then the audience's match keys). */
-async function joinedRows(db: Db, customerIds: readonly string[], matchKeys: readonly MatchKeyName[]) {
-  const rows = await scoredCustomers(db, customerIds);
-  const keys = matchKeys.length ? await matchKeysByCustomer(db, rows, matchKeys) : new Map();
+async function joinedRows(
+  customers: AudienceCustomers,
+  customerIds: readonly string[],
+  matchKeys: readonly MatchKeyName[],
+) {
+  const { rows, keys } = await customers.scored(customerIds, matchKeys);
   return rows.map((row) => {
     const view: CustomerRowView = listedCustomerView(row);
-    const found: Record<string, string> = keys.get(row.customerId) ?? {};
+    const found: Record<string, string> = keys[row.customerId] ?? {};
     return Object.fromEntries([
       ...csvHeader.map((column) => [column, view[column]]),
       ...matchKeys.map((name) => [matchKeyColumn[name], found[name] ?? null]),

@@ -93,6 +93,17 @@ async function repeatSteps(
   return { total, done: false };
 }
 
+/** Where the browse rollups are kept: the main database (the default) or the customer shards. */
+export interface BrowseStore {
+  /** Deletes up to a step's chunks of rollup days before `since`; `done` once none are left. */
+  expireBrowse(since: string): Promise<{ deleted: number; done: boolean }>;
+  /**
+   * Whether legacy events are moved: their rollup is written to the main database, so only where the
+   * main database holds the customers.
+   */
+  movesLegacyEvents: boolean;
+}
+
 export async function eventsUpkeepSteps(
   step: WorkflowStep,
   db: Db,
@@ -100,19 +111,25 @@ export async function eventsUpkeepSteps(
   env: Env,
   now: Date,
   config: WorkflowStepConfig,
+  browseStore: BrowseStore = {
+    expireBrowse: (since) => expireBrowseChunks(db, since),
+    movesLegacyEvents: true,
+  },
 ): Promise<EventsUpkeep> {
   const retentionDays = eventRetentionDays(env.EVENT_RETENTION_DAYS, attributionSettings(env));
   const retainSince = new Date(now.getTime() - retentionDays * 86_400_000).toISOString();
   const browseSince = browseWindowStart(now);
   // The legacy move first: rows it moves are then subject to the same retention.
-  const legacy = await repeatSteps(step, "move legacy events", config, () =>
-    moveLegacyEventsChunks(db, eventsDb, now, retainSince),
-  );
+  const legacy = browseStore.movesLegacyEvents
+    ? await repeatSteps(step, "move legacy events", config, () =>
+        moveLegacyEventsChunks(db, eventsDb, now, retainSince),
+      )
+    : { total: 0, done: true };
   const events = await repeatSteps(step, "expire events", config, () => expireEventsChunks(eventsDb, retainSince));
   const conversions = await repeatSteps(step, "expire conversions", config, () =>
     expireConversionsChunks(eventsDb, retainSince),
   );
-  const browse = await repeatSteps(step, "expire browse days", config, () => expireBrowseChunks(db, browseSince));
+  const browse = await repeatSteps(step, "expire browse days", config, () => browseStore.expireBrowse(browseSince));
   return {
     retentionDays,
     retainSince,

@@ -15,8 +15,9 @@ import { type ClvHistogram, countClv, emptyClvHistogram } from "../core/insights
 import { type ScoreProblem, scoreCustomer } from "../core/profile/customer-profile.ts";
 import { fitPopulationModels, type PopulationModels, type SummaryRow } from "../core/profile/population-models.ts";
 import { type ScoreFigures, scoreChanged } from "../core/profile/score-change.ts";
-import { createPopulationBuilder, type PopulationStats } from "../core/ranking/population.ts";
+import { createPopulationBuilder, type PopulationStats, type ProductSales } from "../core/ranking/population.ts";
 import type { CategoryStat, Product } from "../core/ranking/types.ts";
+import type { PairCount } from "../core/shards/nightly-merge.ts";
 import type { Db } from "../env.ts";
 import { modelNames, saveModels } from "../models/models.repo.ts";
 
@@ -26,8 +27,8 @@ import { modelNames, saveModels } from "../models/models.repo.ts";
  * this keeps the step inside a Workflow step's default 30 s of CPU; 100,000 customers pin down the
  * models' four parameters far more closely than the nightly refit moves them.
  */
-const maxFitCustomers = 100_000;
-const populationPageSize = 2_000;
+export const maxFitCustomers = 100_000;
+export const populationPageSize = 2_000;
 /**
  * Orders the popular shelf's units sold are counted over: the newest, so the step reads a bounded
  * number of orders and lines at any size. Below it (most retailers) every order counts, as before;
@@ -48,7 +49,7 @@ export function productSalesQuery(limit = productSalesOrders) {
     FROM newest n CROSS JOIN order_lines l ON l.order_id = n.id GROUP BY l.product_id`;
 }
 
-interface SummaryDbRow {
+export interface SummaryDbRow {
   customer_id: string;
   purchase_days: number;
   first_order_at: string;
@@ -62,7 +63,7 @@ interface SummaryDbRow {
   discounted_units: number;
 }
 
-const toSummaryRow = (row: SummaryDbRow): SummaryRow => ({
+export const toSummaryRow = (row: SummaryDbRow): SummaryRow => ({
   customerId: row.customer_id,
   purchaseDays: row.purchase_days,
   firstOrderAt: row.first_order_at,
@@ -85,13 +86,20 @@ const summaryColumns = sql`s.customer_id, s.purchase_days, s.first_order_at, s.l
  * the same one every night while the customers stay the same; `ORDER BY random()` would read and sort
  * the whole table.
  */
-export function fitSampleQuery(limit = maxFitCustomers) {
-  return sql`SELECT ${summaryColumns} FROM customer_summaries s ORDER BY s.customer_id LIMIT ${limit}`;
+export function fitSampleQuery(limit = maxFitCustomers, after?: string) {
+  // A customer shard reads its part of the sample in pages, each after the last id of the one before.
+  const from = after === undefined ? sql`` : sql`WHERE s.customer_id > ${after}`;
+  return sql`SELECT ${summaryColumns} FROM customer_summaries s ${from} ORDER BY s.customer_id LIMIT ${limit}`;
 }
 
 export async function fitCustomerModelsStep(db: Db, now: Date) {
   const rows = await db.all<SummaryDbRow>(fitSampleQuery());
-  const models = fitPopulationModels(rows.map(toSummaryRow), now);
+  return saveCustomerModels(db, rows.map(toSummaryRow), now);
+}
+
+/** Fits the customer models on `sample` and stores them in `db` (the shared database): the step's result. */
+export async function saveCustomerModels(db: Db, sample: readonly SummaryRow[], now: Date) {
+  const models = fitPopulationModels([...sample], now);
   const id = await saveModels(
     db,
     modelNames.customer,
@@ -112,28 +120,55 @@ export async function fitCustomerModelsStep(db: Db, now: Date) {
 }
 
 export async function fitPopulationStep(db: Db, now: Date) {
-  const catalog = (await db.query.products.findMany()).map(
-    (p): Product => ({ ...p, url: p.url ?? null, imageUrl: p.imageUrl ?? null, salePrice: p.salePrice ?? null }),
-  );
-  const builder = createPopulationBuilder(now, catalog);
+  const builder = createPopulationBuilder(now, await catalogProducts(db));
   let cursor = "";
   // Customer ids are random, so the first maxFitCustomers in id order are a uniform random sample:
   // the statistics stay as good and the step's memory stays bounded at any number of customers.
   for (let seen = 0; seen < maxFitCustomers; seen += populationPageSize) {
-    const ids = await db.all<{ customer_id: string }>(sql`
-      SELECT customer_id FROM customer_summaries WHERE customer_id > ${cursor} ORDER BY customer_id LIMIT ${populationPageSize}`);
-    if (ids.length === 0) break;
-    cursor = ids[ids.length - 1]?.customer_id ?? cursor;
-    const stats = await db.query.customerCategoryStats.findMany({
-      where: (s, { and, gte, lte }) => and(gte(s.customerId, ids[0]?.customer_id ?? ""), lte(s.customerId, cursor)),
-    });
-    const byCustomer = new Map<string, CategoryStat[]>();
-    for (const { customerId, ...stat } of stats)
-      byCustomer.set(customerId, [...(byCustomer.get(customerId) ?? []), stat]);
-    for (const categories of byCustomer.values()) builder.add({ categories });
+    const page = await populationCustomersPage(db, cursor, populationPageSize);
+    if (page.last === null) break;
+    cursor = page.last;
+    for (const customer of page.customers) builder.add(customer);
   }
-  builder.addProductSales(await db.all<{ productId: string; units: number }>(productSalesQuery()));
-  const population = builder.build();
+  builder.addProductSales(await db.all<ProductSales>(productSalesQuery()));
+  return savePopulation(db, builder.build());
+}
+
+/** The catalog as the ranking statistics read it. */
+export async function catalogProducts(db: Db): Promise<Product[]> {
+  return (await db.query.products.findMany()).map(
+    (p): Product => ({ ...p, url: p.url ?? null, imageUrl: p.imageUrl ?? null, salePrice: p.salePrice ?? null }),
+  );
+}
+
+export interface PopulationCustomer {
+  customerId: string;
+  categories: CategoryStat[];
+}
+
+/**
+ * The category stats of the next `limit` customers after `after` in id order (one range read each on
+ * customer_summaries and customer_category_stats), and the last id read (null when none were left).
+ * Customers without category stats are read past and left out.
+ */
+export async function populationCustomersPage(db: Db, after: string, limit: number) {
+  const ids = await db.all<{ customer_id: string }>(sql`
+    SELECT customer_id FROM customer_summaries WHERE customer_id > ${after} ORDER BY customer_id LIMIT ${limit}`);
+  const first = ids[0]?.customer_id;
+  const last = ids[ids.length - 1]?.customer_id;
+  if (first === undefined || last === undefined) return { customers: [] as PopulationCustomer[], last: null };
+  const stats = await db.query.customerCategoryStats.findMany({
+    where: (s, { and, gte, lte }) => and(gte(s.customerId, first), lte(s.customerId, last)),
+  });
+  const byCustomer = new Map<string, CategoryStat[]>();
+  for (const { customerId, ...stat } of stats)
+    byCustomer.set(customerId, [...(byCustomer.get(customerId) ?? []), stat]);
+  const customers = [...byCustomer].map(([customerId, categories]): PopulationCustomer => ({ customerId, categories }));
+  return { customers, last };
+}
+
+/** Stores fitted ranking statistics in `db` (the shared database): the step's result. */
+export async function savePopulation(db: Db, population: PopulationStats) {
   const id = await saveModels(db, modelNames.population, population, population.fittedAt, population.customers, null);
   return { id, customers: population.customers, categories: Object.keys(population.categories).length };
 }
@@ -164,6 +199,11 @@ export interface ScoreContext {
   timeZone?: string;
   /** Customers the run's earlier pages scored: the progress shown is this plus this page's. */
   scoredBefore?: number;
+  /**
+   * False in a customer shard: the run's progress lives in the shared database (job_runs), which the
+   * shard cannot write, so the caller records it (worker/shards/nightly.ts).
+   */
+  recordProgress?: boolean;
 }
 
 /** The score a customer has stored from an earlier run (columns null when they have none). */
@@ -218,7 +258,8 @@ interface PageCategoryRow {
  * Scores one page of customers and records stage changes against their previous score. Only the
  * customers whose score changed for a reader (core/profile/score-change.ts) are written, with this
  * run's id and time: `run_id` and `scored_at` say which run last changed the row. Progress is set to
- * `context.scoredBefore` plus this page's count, so a retried page sets the same figure again.
+ * `context.scoredBefore` plus this page's count, so a retried page sets the same figure again (unless
+ * `context.recordProgress` is false).
  */
 export async function scorePageStep(
   db: Db,
@@ -372,9 +413,13 @@ export async function scorePageStep(
       INSERT OR IGNORE INTO stage_transitions (customer_id, from_stage, to_stage, at, run_id)
       SELECT value ->> 'customerId', value ->> 'previousStage', value ->> 'stage', ${at}, ${runId}
       FROM ${jsonEach(transitions)}`,
-    sql`
-      UPDATE job_runs SET processed = ${(context.scoredBefore ?? 0) + scored},
-        cursor = ${page[page.length - 1]?.customer_id ?? cursor} WHERE id = ${runId}`,
+    ...(context.recordProgress === false
+      ? []
+      : [
+          sql`
+            UPDATE job_runs SET processed = ${(context.scoredBefore ?? 0) + scored},
+              cursor = ${last} WHERE id = ${runId}`,
+        ]),
   ]);
   return {
     nextCursor,
@@ -441,6 +486,22 @@ export async function finishRunStep(db: Db, runId: string, detail: unknown, now:
     UPDATE job_runs SET status = 'done', finished_at = ${now.toISOString()}, detail = ${JSON.stringify(detail)} WHERE id = ${runId}`);
 }
 
+/**
+ * A customer shard's progress in a run: its row in job_run_shards set to the customers its pages
+ * scored so far, and the run's progress to the sum over its shards, in one batch. Set, not added: a
+ * retried page sets the same figures, and pages of different shards recorded at once each count once.
+ */
+export async function recordShardProgressStep(db: Db, runId: string, shard: number, processed: number, cursor: string) {
+  await runBatch(db, [
+    sql`
+      INSERT INTO job_run_shards (run_id, shard, processed, cursor) VALUES (${runId}, ${shard}, ${processed}, ${cursor})
+      ON CONFLICT (run_id, shard) DO UPDATE SET processed = excluded.processed, cursor = excluded.cursor`,
+    sql`
+      UPDATE job_runs SET processed = (SELECT sum(processed) FROM job_run_shards WHERE run_id = ${runId})
+      WHERE id = ${runId}`,
+  ]);
+}
+
 export interface TransitionRow {
   id: number;
   customer_id: string;
@@ -504,28 +565,70 @@ export const maxProductsPerPairOrder = 30;
  */
 export const copurchaseOrders = 100_000;
 
-/** The product_pairs rebuild over the newest `limit` orders placed in [since, computedAt]. */
-export function copurchaseQuery(since: string, computedAt: string, limit = copurchaseOrders) {
+/**
+ * How many of the newest `limit` orders placed in [since, until] hold each ordered pair of products,
+ * counting only orders of 2 to `maxProductsPerPairOrder` distinct products: a WITH clause ending in
+ * the table `counted (product_id, other_id, orders)`, for the statement that follows it to read.
+ */
+function pairCountsOfNewestOrders(since: string, until: string, limit: number) {
   return sql`
       WITH newest AS (
-        SELECT id FROM orders WHERE placed_at >= ${since} AND placed_at <= ${computedAt}
+        SELECT id FROM orders WHERE placed_at >= ${since} AND placed_at <= ${until}
         ORDER BY placed_at DESC LIMIT ${limit}
       ), recent AS (
         SELECT DISTINCT l.order_id, l.product_id FROM newest n JOIN order_lines l ON l.order_id = n.id
       ), small AS (
         SELECT r.order_id, r.product_id FROM recent r
         WHERE r.order_id IN (SELECT order_id FROM recent GROUP BY order_id HAVING count(*) BETWEEN 2 AND ${maxProductsPerPairOrder})
-      ), pairs AS (
+      ), counted AS (
         SELECT a.product_id, b.product_id AS other_id, count(*) AS orders
         FROM small a JOIN small b ON a.order_id = b.order_id AND a.product_id <> b.product_id
-        GROUP BY a.product_id, b.product_id HAVING count(*) >= ${minOrdersPerPair}
-      ), ranked AS (
+        GROUP BY a.product_id, b.product_id
+      )`;
+}
+
+/** The product_pairs rebuild over the newest `limit` orders placed in [since, computedAt]. */
+export function copurchaseQuery(since: string, computedAt: string, limit = copurchaseOrders) {
+  return sql`
+      ${pairCountsOfNewestOrders(since, computedAt, limit)}, ranked AS (
         SELECT product_id, other_id, orders,
           row_number() OVER (PARTITION BY product_id ORDER BY orders DESC, other_id) AS rank
-        FROM pairs
+        FROM counted WHERE orders >= ${minOrdersPerPair}
       )
       INSERT INTO product_pairs (product_id, other_id, orders, computed_at)
       SELECT product_id, other_id, orders, ${computedAt} FROM ranked WHERE rank <= ${maxPairsPerProduct}`;
+}
+
+/**
+ * Every pair's count over the newest `limit` orders placed in [since, until], none left out: a customer
+ * shard's part of the co-purchase table, whose threshold and ranking apply to the sum over shards.
+ */
+export function pairCountsQuery(since: string, until: string, limit: number) {
+  return sql`
+      ${pairCountsOfNewestOrders(since, until, limit)}
+      SELECT product_id AS productId, other_id AS otherId, orders FROM counted`;
+}
+
+export async function pairCounts(db: Db, since: string, until: string, limit: number): Promise<PairCount[]> {
+  return db.all<PairCount>(pairCountsQuery(since, until, limit));
+}
+
+/** The co-purchase window's start for a run as of `now`. */
+export const copurchaseSince = (now: Date) => new Date(now.getTime() - copurchaseWindowDays * 86_400_000).toISOString();
+
+/**
+ * Replaces product_pairs with `pairs` (already thresholded and ranked), in one batch, as copurchaseStep
+ * does: readers see the old table or the new one.
+ */
+export async function savePairs(db: Db, pairs: readonly PairCount[], computedAt: string) {
+  await runBatch(db, [
+    sql`DELETE FROM product_pairs`,
+    sql`
+      INSERT INTO product_pairs (product_id, other_id, orders, computed_at)
+      SELECT value ->> 'productId', value ->> 'otherId', value ->> 'orders', ${computedAt}
+      FROM ${jsonEach(pairs)} WHERE true`,
+  ]);
+  return { pairs: pairs.length };
 }
 
 /**
@@ -535,8 +638,7 @@ export function copurchaseQuery(since: string, computedAt: string, limit = copur
  * table or the new one, and a re-run rewrites the same rows.
  */
 export async function copurchaseStep(db: Db, now: Date, limit = copurchaseOrders) {
-  const since = new Date(now.getTime() - copurchaseWindowDays * 86_400_000).toISOString();
-  await runBatch(db, [sql`DELETE FROM product_pairs`, copurchaseQuery(since, now.toISOString(), limit)]);
+  await runBatch(db, [sql`DELETE FROM product_pairs`, copurchaseQuery(copurchaseSince(now), now.toISOString(), limit)]);
   const [row] = await db.all<{ pairs: number }>(sql`SELECT count(*) AS pairs FROM product_pairs`);
   return { pairs: row?.pairs ?? 0 };
 }

@@ -1,5 +1,6 @@
 // The nightly model job as a Cloudflare Workflow: fit the population models, fit the ranking
-// statistics, then score customers page by page, size the saved audiences and deliver their
+// statistics, then score customers page by page (in the one D1 database, or fanned out over the
+// customer shards: nightly.store.ts), size the saved audiences and deliver their
 // webhooks (worker/audiences/audiences.sync.ts), and last keep events within their retention
 // (worker/events/events.upkeep.ts). Each step's result is persisted by Workflows, so a
 // restarted run resumes after the last finished step instead of starting over.
@@ -15,19 +16,11 @@ import type { PopulationStats } from "../core/ranking/population.ts";
 import type { Db, Env, EventsDb } from "../env.ts";
 import { eventsUpkeepSteps } from "../events/events.upkeep.ts";
 import { retailerTimeZone } from "../http/config.ts";
-import { diagnosticsStep } from "../models/diagnostics.repo.ts";
 import { modelsById } from "../models/models.repo.ts";
-import {
-  copurchaseStep,
-  countTransitions,
-  finishRunStep,
-  fitCustomerModelsStep,
-  fitPopulationStep,
-  saveInsightRollupStep,
-  scorePageStep,
-  startRunStep,
-  transitionsOfRun,
-} from "./nightly.repo.ts";
+import { shardedNightlyStore } from "../shards/nightly.ts";
+import { shardCount } from "../shards/shards.ts";
+import { finishRunStep, saveInsightRollupStep, startRunStep } from "./nightly.repo.ts";
+import { d1NightlyStore, type NightlyStore, type PageResult } from "./nightly.store.ts";
 
 export interface NightlyParams {
   /** ISO time the run treats as "now" (defaults to when it was created). */
@@ -52,6 +45,35 @@ const retries = {
   timeout: "10 minutes" as const,
 };
 
+/**
+ * Scores every partition of the store (the one database, or each customer shard) page by page: a
+ * round runs the next page of every partition not yet done, at once, so shards score side by side
+ * and a page never spans two. `scorePage` runs one page as a Workflow step; `take` is handed each
+ * page's result.
+ */
+async function scorePartitions(
+  store: NightlyStore,
+  scorePage: (partition: number, page: number, cursor: string, scoredBefore: number) => Promise<PageResult>,
+  take: (result: PageResult) => void,
+): Promise<void> {
+  const cursors = new Map<number, string>(Array.from({ length: store.partitions }, (_, i) => [i, ""]));
+  const scored = new Map<number, number>();
+  for (let page = 0; cursors.size > 0; page++) {
+    const round = await Promise.all(
+      [...cursors].map(async ([partition, cursor]) => {
+        const result = await scorePage(partition, page, cursor, scored.get(partition) ?? 0);
+        return { partition, result };
+      }),
+    );
+    for (const { partition, result } of round) {
+      take(result);
+      scored.set(partition, (scored.get(partition) ?? 0) + result.scored);
+      if (result.nextCursor) cursors.set(partition, result.nextCursor);
+      else cursors.delete(partition);
+    }
+  }
+}
+
 export class NightlyModelWorkflow extends WorkflowEntrypoint<Env, NightlyParams> {
   override async run(event: Readonly<WorkflowEvent<NightlyParams>>, step: WorkflowStep) {
     const db = drizzle(this.env.DB, { schema }) as Db;
@@ -60,38 +82,50 @@ export class NightlyModelWorkflow extends WorkflowEntrypoint<Env, NightlyParams>
     const runId = event.instanceId;
     const pageSize = event.payload.pageSize ?? defaultPageSize;
 
-    await step.do("start run", retries, async () => startRunStep(db, runId, new Date()));
-    const fit = await step.do("fit customer models", retries, async () => fitCustomerModelsStep(db, now));
-    const population = await step.do("fit ranking statistics", retries, async () => fitPopulationStep(db, now));
-    await step.do("co-purchase table", retries, async () => copurchaseStep(db, now));
+    // The one branch on the store: customer data in D1, or in the customer shards.
+    const store = shardCount(this.env) > 0 ? shardedNightlyStore(this.env, db) : d1NightlyStore(db);
 
-    let cursor = "";
+    await step.do("start run", retries, async () => startRunStep(db, runId, new Date()));
+    const fit = await step.do("fit customer models", retries, async () => store.fitCustomerModels(now));
+    const population = await step.do("fit ranking statistics", retries, async () => store.fitPopulation(now));
+    await step.do("co-purchase table", retries, async () => store.copurchase(now));
+
+    const timeZone = retailerTimeZone(this.env.RETAILER_TIME_ZONE);
     let scored = 0;
     const skippedReasons: Record<string, number> = {};
     const traits: TraitCounts = {};
     const clvHistogram = emptyClvHistogram();
-    const timeZone = retailerTimeZone(this.env.RETAILER_TIME_ZONE);
-    for (let page = 0; ; page++) {
-      const scoredBefore = scored;
-      const result = await step.do(`score page ${page}`, retries, async () => {
-        // Score with this run's own fit, whatever other runs stored since.
-        const models = await modelsById<PopulationModels>(db, fit.id);
-        const stats = await modelsById<PopulationStats>(db, population.id);
-        return scorePageStep(db, models, cursor, pageSize, runId, now, { population: stats, timeZone, scoredBefore });
-      });
-      scored += result.scored;
-      addCounts(traits, result.traits ?? {});
-      // A page result persisted by a run from before the histogram existed has none: it adds nothing.
-      addClvHistograms(clvHistogram, result.clvHistogram);
-      for (const [reason, count] of Object.entries(result.skipped ?? {}))
-        skippedReasons[reason] = (skippedReasons[reason] ?? 0) + (count ?? 0);
-      if (!result.nextCursor) break;
-      cursor = result.nextCursor;
-    }
+    await scorePartitions(
+      store,
+      async (partition, page, cursor, scoredBefore) =>
+        step.do(store.pageStepName(partition, page), retries, async () => {
+          // Score with this run's own fit, whatever other runs stored since.
+          const models = await modelsById<PopulationModels>(db, fit.id);
+          const stats = await modelsById<PopulationStats>(db, population.id);
+          return store.scorePage(partition, {
+            models,
+            population: stats,
+            cursor,
+            pageSize,
+            runId,
+            now,
+            timeZone,
+            scoredBefore,
+          });
+        }),
+      (result) => {
+        scored += result.scored;
+        addCounts(traits, result.traits ?? {});
+        // A page result persisted by a run from before the histogram existed has none: it adds nothing.
+        addClvHistograms(clvHistogram, result.clvHistogram);
+        for (const [reason, count] of Object.entries(result.skipped ?? {}))
+          skippedReasons[reason] = (skippedReasons[reason] ?? 0) + (count ?? 0);
+      },
+    );
     // Checked on a bounded sample; a failure here is recorded and never fails the run.
     const diagnostics = await step.do("model diagnostics", retries, async () => {
       try {
-        return await diagnosticsStep(db, now);
+        return await store.diagnostics(now);
       } catch (error) {
         console.error(JSON.stringify({ runId, step: "model diagnostics", error: String(error) }));
         return { id: 0, ok: false, reason: "error" };
@@ -103,16 +137,13 @@ export class NightlyModelWorkflow extends WorkflowEntrypoint<Env, NightlyParams>
       saveInsightRollupStep(db, runId, now, traits, new Date(), clvHistogram),
     );
     // Counted from what was stored, so a retried page cannot make it disagree with the feed.
-    const transitions = await step.do("count transitions", retries, async () => countTransitions(db, runId));
+    const transitions = await step.do("count transitions", retries, async () => store.countTransitions(runId));
 
     const webhook = this.env.TRANSITIONS_WEBHOOK_URL;
     if (webhook && transitions > 0) {
       await step.do("push transitions to webhook", retries, async () => {
-        let afterId = 0;
         let sent = 0;
-        for (;;) {
-          const rows = await transitionsOfRun(db, runId, afterId, webhookPageSize);
-          if (rows.length === 0) break;
+        for await (const rows of store.transitionPages(runId, webhookPageSize)) {
           const response = await fetch(webhook, {
             method: "POST",
             headers: { "Content-Type": "application/json" },
@@ -128,16 +159,22 @@ export class NightlyModelWorkflow extends WorkflowEntrypoint<Env, NightlyParams>
           });
           if (!response.ok) throw new Error(`webhook answered ${response.status}`);
           sent += rows.length;
-          afterId = rows[rows.length - 1]?.id ?? afterId;
         }
         return { sent };
       });
     }
     // Saved audiences: sized, and their webhooks told who joined and left; failures stay per audience.
-    const audiences = await syncAudiencesSteps(step, db, this.env, runId, event.payload.audiencePageSize);
+    const audiences = await syncAudiencesSteps(
+      step,
+      db,
+      this.env,
+      runId,
+      event.payload.audiencePageSize,
+      store.audienceCustomers,
+    );
     // Event retention, the browse window, and the move of events from before the events database.
     const eventsDb = drizzle(this.env.EVENTS_DB, { schema: eventsSchema }) as EventsDb;
-    const events = await eventsUpkeepSteps(step, db, eventsDb, this.env, now, retries);
+    const events = await eventsUpkeepSteps(step, db, eventsDb, this.env, now, retries, store);
     const skipped = Object.values(skippedReasons).reduce((sum, count) => sum + count, 0);
     // `fit.fallbacks` names any degenerate fit and what replaced it; `skipped` counts customers left unscored.
     const detail = {

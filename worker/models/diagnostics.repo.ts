@@ -15,20 +15,50 @@ export type StoredDiagnostics = DiagnosticsOutcome & { computedAt: string; sampl
 
 const dayMs = 86_400_000;
 
+/** Customers' distinct purchase days (UTC dates), the diagnostics' input. */
+export interface DiagnosticsSample {
+  /** The sampled customers, in id order. */
+  customerIds: string[];
+  /** In customer id then day order: the fit then sums over them in an order that does not depend on the store. */
+  days: { customerId: string; day: string }[];
+}
+
 /**
- * Customer ids are random, so the first maxDiagnosticsCustomers by id (read in order from the primary
- * key of customer_summaries) are a uniform sample; their orders are read through the orders index.
+ * Customer ids are random, so the first `limit` by id (read in order from the primary key of
+ * customer_summaries) are a uniform sample; their orders are read through the orders index.
  */
-export async function diagnosticsStep(db: Db, now: Date): Promise<{ id: number; ok: boolean; reason?: string }> {
+export async function diagnosticsSample(
+  db: Db,
+  now: Date,
+  limit = maxDiagnosticsCustomers,
+): Promise<DiagnosticsSample> {
   const ids = await db.all<{ customerId: string }>(sql`
-    SELECT customer_id AS customerId FROM customer_summaries ORDER BY customer_id LIMIT ${maxDiagnosticsCustomers}`);
-  const list = JSON.stringify(ids.map((row) => row.customerId));
+    SELECT customer_id AS customerId FROM customer_summaries ORDER BY customer_id LIMIT ${limit}`);
+  const customerIds = ids.map((row) => row.customerId);
   const days = await db.all<{ customerId: string; day: string }>(sql`
     SELECT DISTINCT customer_id AS customerId, substr(placed_at, 1, 10) AS day FROM orders
-    WHERE customer_id IN (SELECT value FROM json_each(${list})) AND placed_at <= ${now.toISOString()}`);
-  const events = days.map((row) => ({ customer: row.customerId, day: Math.floor(Date.parse(row.day) / dayMs) }));
+    WHERE customer_id IN (SELECT value FROM json_each(${JSON.stringify(customerIds)})) AND placed_at <= ${now.toISOString()}
+    ORDER BY customer_id, day`);
+  return { customerIds, days };
+}
+
+export async function diagnosticsStep(db: Db, now: Date): Promise<{ id: number; ok: boolean; reason?: string }> {
+  return saveDiagnostics(db, await diagnosticsSample(db, now), now);
+}
+
+/** Computes the diagnostics of `sample` and stores them in `db` (the shared database). */
+export async function saveDiagnostics(
+  db: Db,
+  sample: DiagnosticsSample,
+  now: Date,
+): Promise<{ id: number; ok: boolean; reason?: string }> {
+  const events = sample.days.map((row) => ({ customer: row.customerId, day: Math.floor(Date.parse(row.day) / dayMs) }));
   const outcome = modelDiagnostics(events, Math.floor(now.getTime() / dayMs));
-  const stored: StoredDiagnostics = { ...outcome, computedAt: now.toISOString(), sampledCustomers: ids.length };
+  const stored: StoredDiagnostics = {
+    ...outcome,
+    computedAt: now.toISOString(),
+    sampledCustomers: sample.customerIds.length,
+  };
   const id = await saveModels(
     db,
     diagnosticsModelName,

@@ -11,8 +11,10 @@ import { migrate } from "drizzle-orm/durable-sqlite/migrator";
 import { durableD1 } from "../../db/durable-d1.ts";
 import * as schema from "../../db/schema.ts";
 import { shardMigrations } from "../../db/shard-migrations.ts";
+import type { ListFilter } from "../admin/customer-lists.repo.ts";
+import type { AudienceFilters } from "../audiences/audiences.schemas.ts";
 import type { Db, Env } from "../env.ts";
-import { enabledMatchKeys, matchKinds } from "../identity/match-keys.ts";
+import { enabledMatchKeys, type MatchKeyName, matchKinds } from "../identity/match-keys.ts";
 import { phoneRegion } from "../identity/phone.ts";
 import { ingestOrders } from "../orders/ingest.ts";
 import type { IdentifiersInput, OrderInput } from "../orders/orders.schemas.ts";
@@ -36,6 +38,21 @@ import {
   receiveRegion,
   resumeMovesOut,
 } from "./moves.ts";
+import {
+  audienceCount,
+  audienceMembers,
+  audienceRows,
+  copurchaseCounts,
+  diagnosticsPart,
+  expireShardBrowse,
+  fitSamplePage,
+  populationPage,
+  productSales,
+  runTransitionCount,
+  runTransitionsPage,
+  type ShardPageRequest,
+  scoreShardPage,
+} from "./nightly-shard.ts";
 import {
   homedIds,
   identifyHere,
@@ -209,5 +226,55 @@ export class CustomerShard extends DurableObject<Env> {
   /** What GET /v1/recommendations reads for a signed-in account (one local read). */
   async shopper(accountKey: string, now: string, usualProducts = false): Promise<ShopperData> {
     return loadShopper(this.db, accountKey, new Date(now), { usualProducts });
+  }
+
+  // --- nightly --- (worker/shards/nightly-shard.ts; called by worker/shards/nightly.ts)
+
+  nightlyFitSample(after: string, limit: number) {
+    return fitSamplePage(this.db, after, limit);
+  }
+
+  nightlyPopulation(after: string, limit: number) {
+    return populationPage(this.db, after, limit);
+  }
+
+  nightlyProductSales(orders: number) {
+    return productSales(this.db, orders);
+  }
+
+  nightlyCopurchase(since: string, until: string, orders: number) {
+    return copurchaseCounts(this.db, since, until, orders);
+  }
+
+  nightlyDiagnostics(now: string, customers: number) {
+    return diagnosticsPart(this.db, now, customers);
+  }
+
+  nightlyScorePage(request: ShardPageRequest) {
+    return scoreShardPage(this.db, request);
+  }
+
+  nightlyTransitionCount(runId: string) {
+    return runTransitionCount(this.db, runId);
+  }
+
+  nightlyTransitions(runId: string, afterId: number, limit: number) {
+    return runTransitionsPage(this.db, runId, afterId, limit);
+  }
+
+  nightlyExpireBrowse(since: string) {
+    return expireShardBrowse(this.db, since);
+  }
+
+  nightlyAudienceCount(filters: AudienceFilters) {
+    return audienceCount(this.db, filters);
+  }
+
+  nightlyAudienceMembers(filter: ListFilter) {
+    return audienceMembers(this.db, filter);
+  }
+
+  nightlyAudienceRows(customerIds: string[], matchKeys: MatchKeyName[]) {
+    return audienceRows(this.db, customerIds, matchKeys);
   }
 }

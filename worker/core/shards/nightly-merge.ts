@@ -1,0 +1,97 @@
+// How the nightly job puts the customer shards' parts back together (docs/scaling.md, the nightly job
+// over customer shards). Each bounded read of the single database (the first customers by id, the
+// newest orders) is split into one share per shard, and the parts are merged here into what the one
+// database's read gives: the same rows when everything fits under the bound, a sample of the same
+// size drawn the same way above it. Pure: plain data in and out.
+
+/**
+ * Shard `index`'s share of a bound `cap` split over `count` shards: `cap ÷ count`, the remainder one
+ * each to the first shards, so the shares add up to `cap` exactly.
+ */
+export function shareOf(cap: number, count: number, index: number): number {
+  if (!Number.isInteger(count) || count < 1) throw new RangeError(`count must be a positive integer, not ${count}`);
+  if (!Number.isInteger(index) || index < 0 || index >= count)
+    throw new RangeError(`index must be a shard of ${count}, not ${index}`);
+  return Math.floor(cap / count) + (index < cap % count ? 1 : 0);
+}
+
+/** SQLite's order of ASCII text (ids): by code unit, as `ORDER BY` with the BINARY collation. */
+const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * The first `cap` items by id of the shards' parts, in id order: what `ORDER BY id LIMIT cap` over
+ * their union gives. Each part holds its shard's first ids (its share of the cap), so this is every
+ * item of every part, in the order the single database reads its own sample.
+ */
+export function firstById<Item>(
+  parts: readonly (readonly Item[])[],
+  idOf: (item: Item) => string,
+  cap: number,
+): Item[] {
+  return parts
+    .flat()
+    .sort((a, b) => byText(idOf(a), idOf(b)))
+    .slice(0, cap);
+}
+
+export interface PairCount {
+  productId: string;
+  otherId: string;
+  orders: number;
+}
+
+/**
+ * The co-purchase table from the shards' pair counts: each pair's orders summed over the shards, kept
+ * when at least `minOrders`, and per product the `maxPerProduct` most co-bought (ties by the other
+ * product's id), ordered by product then rank: what the single database's statement writes.
+ */
+export function rankPairs(parts: readonly (readonly PairCount[])[], minOrders: number, maxPerProduct: number) {
+  const sums = new Map<string, Map<string, number>>();
+  for (const part of parts)
+    for (const { productId, otherId, orders } of part) {
+      let row = sums.get(productId);
+      if (!row) {
+        row = new Map();
+        sums.set(productId, row);
+      }
+      row.set(otherId, (row.get(otherId) ?? 0) + orders);
+    }
+  const ranked: PairCount[] = [];
+  for (const productId of [...sums.keys()].sort(byText)) {
+    const others = [...(sums.get(productId) ?? [])]
+      .filter(([, orders]) => orders >= minOrders)
+      .sort(([aId, a], [bId, b]) => b - a || byText(aId, bId))
+      .slice(0, maxPerProduct);
+    for (const [otherId, orders] of others) ranked.push({ productId, otherId, orders });
+  }
+  return ranked;
+}
+
+/** Units sold per product summed over the shards' parts. */
+export function sumSales(parts: readonly (readonly { productId: string; units: number }[])[]) {
+  const units = new Map<string, number>();
+  for (const part of parts)
+    for (const sale of part) units.set(sale.productId, (units.get(sale.productId) ?? 0) + sale.units);
+  return [...units].map(([productId, total]) => ({ productId, units: total }));
+}
+
+/**
+ * The diagnostics' sample from the shards' samples: the first `cap` customers by id and their purchase
+ * days, in customer id then day order, as the single database reads them.
+ */
+export function mergeDaySamples(
+  parts: readonly { customerIds: readonly string[]; days: readonly { customerId: string; day: string }[] }[],
+  cap: number,
+) {
+  const customerIds = firstById(
+    parts.map((part) => part.customerIds),
+    (id) => id,
+    cap,
+  );
+  const sampled = new Set(customerIds);
+  const days = parts
+    .flatMap((part) => part.days)
+    .filter((row) => sampled.has(row.customerId))
+    .sort((a, b) => byText(a.customerId, b.customerId) || byText(a.day, b.day));
+  return { customerIds, days };
+}

@@ -1,0 +1,212 @@
+// The nightly job over the customer shards (SHARD_COUNT > 0; docs/scaling.md). Every bounded read of
+// the single database is split into one share per shard: each shard sends its first customers by id
+// (the fit samples, in pages small enough for one RPC answer, and the diagnostics' sample) and its
+// newest orders' rollups (product sales, pair counts), every shard called at once; the parts are
+// merged by the pure functions of core/shards/nightly-merge.ts and the models fitted once, in D1 as
+// before. Each shard scores its own customers, a page per Workflow step; the run's progress is kept
+// in D1 per shard (job_run_shards) and summed into job_runs. Transitions, audience members and browse
+// days are read or expired in every shard.
+import type { SummaryRow } from "../core/profile/population-models.ts";
+import { createPopulationBuilder } from "../core/ranking/population.ts";
+import { firstById, mergeDaySamples, rankPairs, shareOf, sumSales } from "../core/shards/nightly-merge.ts";
+import type { Db, Env } from "../env.ts";
+import {
+  catalogProducts,
+  copurchaseOrders,
+  copurchaseSince,
+  maxFitCustomers,
+  maxPairsPerProduct,
+  minOrdersPerPair,
+  populationPageSize,
+  productSalesOrders,
+  recordShardProgressStep,
+  saveCustomerModels,
+  savePairs,
+  savePopulation,
+} from "../jobs/nightly.repo.ts";
+import type { NightlyStore } from "../jobs/nightly.store.ts";
+import { maxDiagnosticsCustomers, saveDiagnostics } from "../models/diagnostics.repo.ts";
+import { type ShardStub, shardCount, shardStub } from "./shards.ts";
+
+/** The single database's bounds, split over the shards, and the pages each shard answers in. */
+export interface NightlyBounds {
+  fitCustomers: number;
+  /** Summaries per RPC answer (about 300 bytes each): well under what one call should carry. */
+  fitPageSize: number;
+  populationPageSize: number;
+  productSalesOrders: number;
+  copurchaseOrders: number;
+  diagnosticsCustomers: number;
+}
+
+export const nightlyBounds: NightlyBounds = {
+  fitCustomers: maxFitCustomers,
+  fitPageSize: 5_000,
+  populationPageSize,
+  productSalesOrders,
+  copurchaseOrders,
+  diagnosticsCustomers: maxDiagnosticsCustomers,
+};
+
+/** Runs `work` on every shard at once; the answers in shard order. */
+function onEveryShard<Answer>(env: Env, work: (shard: ShardStub, index: number) => Promise<Answer>) {
+  const count = shardCount(env);
+  return Promise.all(Array.from({ length: count }, (_, index) => work(shardStub(env, index), index)));
+}
+
+/**
+ * Walks a shard's first `share` customers in pages of at most `pageSize`, handing each page's items to
+ * `take` as it arrives: `page(after, limit)` answers the page's items and the last id it read (null
+ * when none were left).
+ */
+async function walkFirstCustomers<Item>(
+  share: number,
+  pageSize: number,
+  page: (after: string, limit: number) => Promise<{ items: Item[]; last: string | null }>,
+  take: (items: Item[]) => void,
+): Promise<void> {
+  let after = "";
+  for (let seen = 0; seen < share; seen += pageSize) {
+    const answer = await page(after, Math.min(pageSize, share - seen));
+    take(answer.items);
+    if (answer.last === null) return;
+    after = answer.last;
+  }
+}
+
+export function shardedNightlyStore(env: Env, db: Db, bounds: NightlyBounds = nightlyBounds): NightlyStore {
+  const count = shardCount(env);
+  return {
+    async fitCustomerModels(now) {
+      const parts = await onEveryShard(env, async (shard, index) => {
+        const rows: SummaryRow[] = [];
+        await walkFirstCustomers(
+          shareOf(bounds.fitCustomers, count, index),
+          bounds.fitPageSize,
+          async (after, limit) => {
+            const items = await shard.nightlyFitSample(after, limit);
+            // A short page is the shard's last.
+            return { items, last: items.length < limit ? null : (items[items.length - 1]?.customerId ?? null) };
+          },
+          (items) => rows.push(...items),
+        );
+        return rows;
+      });
+      // In id order, as the single database reads its sample: the fit's sums run in the same order.
+      return saveCustomerModels(
+        db,
+        firstById(parts, (row) => row.customerId, bounds.fitCustomers),
+        now,
+      );
+    },
+
+    async fitPopulation(now) {
+      const builder = createPopulationBuilder(now, await catalogProducts(db));
+      // Added page by page as they arrive (the statistics are counts, sums of whole units and sorted
+      // lists, whatever the order), so the step holds a page per shard, not the whole sample.
+      const [, sales] = await Promise.all([
+        onEveryShard(env, (shard, index) =>
+          walkFirstCustomers(
+            shareOf(bounds.fitCustomers, count, index),
+            bounds.populationPageSize,
+            async (after, limit) => {
+              const page = await shard.nightlyPopulation(after, limit);
+              return { items: page.customers, last: page.last };
+            },
+            (customers) => {
+              for (const customer of customers) builder.add(customer);
+            },
+          ),
+        ),
+        onEveryShard(env, (shard, index) =>
+          shard.nightlyProductSales(shareOf(bounds.productSalesOrders, count, index)),
+        ),
+      ]);
+      builder.addProductSales(sumSales(sales));
+      return savePopulation(db, builder.build());
+    },
+
+    async copurchase(now) {
+      const until = now.toISOString();
+      const parts = await onEveryShard(env, (shard, index) =>
+        shard.nightlyCopurchase(copurchaseSince(now), until, shareOf(bounds.copurchaseOrders, count, index)),
+      );
+      return savePairs(db, rankPairs(parts, minOrdersPerPair, maxPairsPerProduct), until);
+    },
+
+    partitions: count,
+    pageStepName: (partition, page) => `score shard ${partition} page ${page}`,
+
+    async scorePage(partition, request) {
+      const { scoredBefore, now, ...rest } = request;
+      const result = await shardStub(env, partition).nightlyScorePage({ ...rest, now: now.toISOString() });
+      await recordShardProgressStep(
+        db,
+        request.runId,
+        partition,
+        scoredBefore + result.scored,
+        result.nextCursor ?? "",
+      );
+      return result;
+    },
+
+    async diagnostics(now) {
+      const parts = await onEveryShard(env, (shard, index) =>
+        shard.nightlyDiagnostics(now.toISOString(), shareOf(bounds.diagnosticsCustomers, count, index)),
+      );
+      return saveDiagnostics(db, mergeDaySamples(parts, bounds.diagnosticsCustomers), now);
+    },
+
+    async countTransitions(runId) {
+      const counts = await onEveryShard(env, (shard) => shard.nightlyTransitionCount(runId));
+      return counts.reduce((sum, n) => sum + n, 0);
+    },
+
+    async *transitionPages(runId, pageSize) {
+      for (let index = 0; index < count; index++) {
+        const shard = shardStub(env, index);
+        let afterId = 0;
+        for (;;) {
+          const rows = await shard.nightlyTransitions(runId, afterId, pageSize);
+          if (rows.length === 0) break;
+          yield rows;
+          afterId = rows[rows.length - 1]?.id ?? afterId;
+        }
+      }
+    },
+
+    async expireBrowse(since) {
+      const parts = await onEveryShard(env, (shard) => shard.nightlyExpireBrowse(since));
+      return {
+        deleted: parts.reduce((sum, part) => sum + part.deleted, 0),
+        done: parts.every((part) => part.done),
+      };
+    },
+
+    audienceCustomers: {
+      partitions: count,
+      membersStepName: (id, partition, page) => `audience ${id}: shard ${partition} members ${page}`,
+      async count(filters) {
+        const counts = await onEveryShard(env, (shard) => shard.nightlyAudienceCount(filters));
+        return counts.reduce((sum, n) => sum + n, 0);
+      },
+      list: (partition, filter) => shardStub(env, partition).nightlyAudienceMembers(filter),
+      async scored(customerIds, matchKeys) {
+        // Each shard answers for the customers it holds.
+        const parts = await onEveryShard(env, (shard) => shard.nightlyAudienceRows([...customerIds], [...matchKeys]));
+        return {
+          rows: firstById(
+            parts.map((part) => part.rows),
+            (row) => row.customerId,
+            customerIds.length,
+          ),
+          keys: Object.assign({}, ...parts.map((part) => part.keys)),
+        };
+      },
+    },
+
+    // Legacy events roll up into the main database's customer_browse, which no request reads once the
+    // customers are in shards: a deployment's legacy events are moved before it moves to shards.
+    movesLegacyEvents: false,
+  };
+}
