@@ -9,15 +9,32 @@ import { drizzle } from "drizzle-orm/d1";
 import { drizzle as durableDrizzle } from "drizzle-orm/durable-sqlite";
 import { migrate } from "drizzle-orm/durable-sqlite/migrator";
 import { durableD1 } from "../../db/durable-d1.ts";
+import * as eventsSchema from "../../db/events-schema.ts";
 import * as schema from "../../db/schema.ts";
 import { shardMigrations } from "../../db/shard-migrations.ts";
-import type { Db, Env } from "../env.ts";
+import type { SegmentFilter } from "../admin/admin.repo.ts";
+import type { ListedRow, ListFilter } from "../admin/customer-lists.repo.ts";
+import type { Db, Env, EventsDb } from "../env.ts";
 import { enabledMatchKeys, matchKinds } from "../identity/match-keys.ts";
 import { phoneRegion } from "../identity/phone.ts";
 import { ingestOrders } from "../orders/ingest.ts";
 import type { OrderInput } from "../orders/orders.schemas.ts";
 import { attributionSettings } from "../recommendations/attribution.ts";
 import { loadShopper, type ShopperData } from "../recommendations/recommendations.repo.ts";
+import { orderSuppressionKey } from "../suppressions/suppressions.repo.ts";
+import {
+  customerExportIn,
+  customerHistoryIn,
+  customerShelfIn,
+  dropDirectoryEntries,
+  eraseCustomerIn,
+  listPageIn,
+  matchKeysIn,
+  placedShardOf,
+  segmentPartIn,
+  transitionsIn,
+} from "./console-shard.ts";
+import { type ShardStub, shardStub } from "./shards.ts";
 
 export class CustomerShard extends DurableObject<Env> {
   private readonly db: Db;
@@ -71,5 +88,92 @@ export class CustomerShard extends DurableObject<Env> {
   /** What GET /v1/recommendations reads for a signed-in account (one local read). */
   async shopper(accountKey: string, now: string, usualProducts = false): Promise<ShopperData> {
     return loadShopper(this.db, accountKey, new Date(now), { usualProducts });
+  }
+
+  // --- console and erasure ---
+  // A method given a customer id is called on the id's home shard, which forwards once to the shard
+  // its directory places the customer in (`forwarded`: this is that shard; answer from here).
+
+  /** Runs `here` in the shard holding the customer, forwarding once (`there`) when that is not this one. */
+  private async atCustomer<T>(
+    customerId: string,
+    forwarded: boolean,
+    here: () => Promise<T>,
+    there: (stub: ShardStub) => Promise<T>,
+  ): Promise<T> {
+    const placed = forwarded ? this.index : await placedShardOf(this.db, this.index, customerId);
+    return placed === this.index ? here() : there(shardStub(this.env, placed));
+  }
+
+  async customerHistory(customerId: string, forwarded = false): Promise<ReturnType<typeof customerHistoryIn>> {
+    return this.atCustomer(
+      customerId,
+      forwarded,
+      () => customerHistoryIn(this.db, customerId),
+      (stub) => stub.customerHistory(customerId, true),
+    );
+  }
+
+  async customerShelf(customerId: string, now: string, forwarded = false): Promise<ReturnType<typeof customerShelfIn>> {
+    return this.atCustomer(
+      customerId,
+      forwarded,
+      () => customerShelfIn(this.db, customerId, new Date(now)),
+      (stub) => stub.customerShelf(customerId, now, true),
+    );
+  }
+
+  async customerExport(customerId: string, forwarded = false): Promise<ReturnType<typeof customerExportIn>> {
+    return this.atCustomer(
+      customerId,
+      forwarded,
+      () => customerExportIn(this.db, customerId),
+      (stub) => stub.customerExport(customerId, true),
+    );
+  }
+
+  /** The erasure where the customer is; `shard` says which shard that was (its directory entries point there). */
+  async eraseCustomer(
+    customerId: string,
+    now: string,
+    forwarded = false,
+  ): Promise<(NonNullable<Awaited<ReturnType<typeof eraseCustomerIn>>> & { shard: number }) | null> {
+    return this.atCustomer(
+      customerId,
+      forwarded,
+      async () => {
+        const erased = await eraseCustomerIn(
+          this.db,
+          drizzle(this.env.DB, { schema }) as Db,
+          drizzle(this.env.EVENTS_DB, { schema: eventsSchema }) as EventsDb,
+          customerId,
+          (orderId) => orderSuppressionKey(orderId, this.env.IDENTITY_HASH_SECRET),
+          new Date(now),
+        );
+        return erased && { ...erased, shard: this.index };
+      },
+      (stub) => stub.eraseCustomer(customerId, now, true),
+    );
+  }
+
+  /** Deletes the directory entries of `keys` held here that place them in shard `placed`. */
+  async dropDirectoryEntries(keys: string[], placed: number): Promise<number> {
+    return dropDirectoryEntries(this.db, keys, placed);
+  }
+
+  async listPage(filter: ListFilter): Promise<ListedRow[]> {
+    return listPageIn(this.db, filter);
+  }
+
+  async matchKeys(customerIds: string[], kinds: string[]) {
+    return matchKeysIn(this.db, customerIds, kinds);
+  }
+
+  async segmentPart(filter: SegmentFilter) {
+    return segmentPartIn(this.db, filter);
+  }
+
+  async transitions(since: string, afterId: number, limit: number) {
+    return transitionsIn(this.db, since, afterId, limit);
   }
 }
