@@ -1,0 +1,452 @@
+// The console's reads with customer data in four customer shards: one customer's history, shelf and
+// export read where the customer is (at the home of `customer:<id>`, forwarded once when a move placed
+// it elsewhere), and the lists, segments and transitions fanned out to every shard and merged. Each
+// answer is compared with D1's for the same data (the D1 database is still there in this project).
+import { env, SELF } from "cloudflare:test";
+import { drizzle } from "drizzle-orm/d1";
+import { beforeAll, describe, expect, it } from "vitest";
+import * as eventsSchema from "../../../db/events-schema.ts";
+import { segment } from "../../../worker/admin/admin.repo.ts";
+import { type ListFilter, listCustomers, type SortColumn } from "../../../worker/admin/customer-lists.repo.ts";
+import { listedCustomerView } from "../../../worker/admin/customer-rows.ts";
+import { customerIdHomedAt, customerKey, homeShard } from "../../../worker/core/shards/placement.ts";
+import { exportCustomer } from "../../../worker/customers/erasure.repo.ts";
+import type { EventsDb } from "../../../worker/env.ts";
+import { transitionsSince } from "../../../worker/jobs/nightly.repo.ts";
+import {
+  computeShelf,
+  holdoutShareOf,
+  loadShelfData,
+  type ShelfRequest,
+} from "../../../worker/recommendations/shelf.ts";
+import { customerHistoryIn, customerShelfIn } from "../../../worker/shards/console-shard.ts";
+import { shardStub } from "../../../worker/shards/shards.ts";
+import { adminKey, anOrder, apiKey, client, uniquePrefix, verified } from "../../fixtures/builders.ts";
+import { d1, type Seeded, seedBoth, shardRows, withShardIds } from "../../fixtures/shard-seed-console.ts";
+
+const api = client(SELF);
+const day = 86_400_000;
+const now = new Date();
+const eventsDb = drizzle(env.EVENTS_DB, { schema: eventsSchema }) as unknown as EventsDb;
+const get = (path: string, key: string | null = adminKey) => api.call("GET", path, undefined, key);
+
+async function ok<T = { data: Record<string, unknown> }>(path: string): Promise<T> {
+  const response = await get(path);
+  expect(response.status, await response.clone().text()).toBe(200);
+  return (await response.json()) as T;
+}
+
+const categories = ["coffee", "tea", "snacks"];
+const products = categories.flatMap((categoryId, c) =>
+  [0, 1, 2].map((n) => ({
+    id: `${categoryId}-${n}`,
+    title: `${categoryId} ${n}`,
+    categoryId,
+    categoryName: categoryId,
+    url: `https://shop.test/p/${categoryId}-${n}`,
+    imageUrl: `https://shop.test/i/${categoryId}-${n}.jpg`,
+    listPrice: 10 + c * 5 + n * 3,
+    salePrice: null,
+    inStock: true,
+  })),
+);
+const line = (categoryId: string, n: number) => ({
+  productId: `${categoryId}-${n}`,
+  categoryId,
+  quantity: 1 + (n % 2),
+  unitPrice: 10 + n * 3,
+  listPrice: 10 + n * 3,
+});
+
+/**
+ * One customer's history: web orders under a verified account and email, a store order under a
+ * loyalty card (a customer of its own at first), then an order carrying both the account and the card,
+ * which merges the store customer into the web one (it has more orders, so it survives on D1 as in the shard).
+ */
+function history(p: string) {
+  const at = (daysAgo: number) => new Date(now.getTime() - daysAgo * day).toISOString();
+  const account = `${p}-acct`;
+  return {
+    first: [
+      anOrder({
+        id: `${p}-w1`,
+        placedAt: at(90),
+        identifiers: { account, email: verified(`${p}@mail.test`) },
+        lines: [line("coffee", 0), line("tea", 1)],
+      }),
+      anOrder({ id: `${p}-w2`, placedAt: at(60), identifiers: { account }, lines: [line("coffee", 1)] }),
+      anOrder({
+        id: `${p}-w3`,
+        placedAt: at(30),
+        identifiers: { account },
+        lines: [line("coffee", 0), line("snacks", 2)],
+      }),
+      anOrder({
+        id: `${p}-s1`,
+        channel: "store",
+        placedAt: at(20),
+        identifiers: { loyalty: verified(`${p}-L`) },
+        lines: [line("tea", 2)],
+      }),
+    ],
+    join: [
+      anOrder({
+        id: `${p}-j1`,
+        placedAt: at(10),
+        identifiers: { account, loyalty: verified(`${p}-L`) },
+        lines: [line("coffee", 2)],
+      }),
+    ],
+  };
+}
+
+/**
+ * An export compared ids aside: each list in one order (rows read without an ORDER BY come in the
+ * order of their random ids) and a summary's revision (a random token per write) left out.
+ */
+function canonical(exported: Record<string, unknown>) {
+  return Object.fromEntries(
+    Object.entries(exported).map(([name, rows]) => [
+      name,
+      (rows as Record<string, unknown>[]).map(({ revision: _, ...row }) => JSON.stringify(row)).sort(),
+    ]),
+  );
+}
+
+interface Customer {
+  seeded: Seeded[];
+  shard: number;
+  /** The survivor in the shard and in D1, and the merged-away store customer in the shard. */
+  id: string;
+  d1Id: string;
+  mergedAway: string;
+}
+
+async function seedCustomer(): Promise<Customer> {
+  const p = uniquePrefix("cons");
+  const { first, join } = history(p);
+  const before = await seedBoth(first, now);
+  const after = await seedBoth(join, now, before.shard);
+  const id = after.shardCustomer.get(`${p}-j1`) as string;
+  return {
+    seeded: [before, after],
+    shard: before.shard,
+    id,
+    d1Id: after.d1Customer.get(`${p}-j1`) as string,
+    mergedAway: before.shardCustomer.get(`${p}-s1`) as string,
+  };
+}
+
+// Customers at the home of their id, and moved away from it (a `customer:<id>` entry at the home says where).
+let homed: Customer;
+let moved: Customer;
+
+beforeAll(async () => {
+  expect((await api.postProducts(products)).status).toBe(200);
+  const found: Partial<Record<"homed" | "moved", Customer>> = {};
+  for (let attempt = 0; attempt < 40 && !(found.homed && found.moved); attempt++) {
+    const customer = await seedCustomer();
+    const atHome = homeShard(customerKey(customer.id), 4) === customer.shard;
+    found[atHome ? "homed" : "moved"] ??= customer;
+  }
+  if (!found.homed || !found.moved) throw new Error("no customer of each kind in 40 draws");
+  homed = found.homed;
+  moved = found.moved;
+});
+
+describe("one customer, read where they are", () => {
+  it("finds a customer at its id's home and one a move placed elsewhere", async () => {
+    const entries = await shardRows(
+      homeShard(customerKey(moved.id), 4),
+      "SELECT shard FROM shard_directory WHERE key = ?",
+      customerKey(moved.id),
+    );
+    expect(entries).toEqual([{ shard: moved.shard }]);
+    for (const customer of [homed, moved]) {
+      expect(await shardStub(env, homeShard(customerKey(customer.id), 4)).customerHistory(customer.id)).toMatchObject({
+        customerId: customer.id,
+      });
+    }
+  });
+
+  it("GET /v1/customers/:id/history reads the same orders as D1, for the survivor and a merged-away id", async () => {
+    for (const customer of [homed, moved]) {
+      const fromD1 = await customerHistoryIn(d1, customer.d1Id);
+      for (const asked of [customer.id, customer.mergedAway]) {
+        const body = await ok<{ data: { customerId: string; orders: number; truncated: boolean } }>(
+          `/v1/customers/${asked}/history`,
+        );
+        expect(body.data).toMatchObject({ customerId: customer.id, orders: 5, truncated: false });
+        expect(body.data.orders).toBe(fromD1?.orders.length);
+      }
+      const shardRead = await shardStub(env, homeShard(customerKey(customer.id), 4)).customerHistory(
+        customer.mergedAway,
+      );
+      expect(withShardIds(fromD1, customer.seeded)).toEqual(shardRead);
+    }
+  });
+
+  it("GET /v1/customers/:id/shelf shows what D1 shows for the same history", async () => {
+    for (const customer of [homed, moved]) {
+      const at = new Date();
+      const fromShard = await shardStub(env, homeShard(customerKey(customer.id), 4)).customerShelf(
+        customer.id,
+        at.toISOString(),
+      );
+      const fromD1 = await customerShelfIn(d1, customer.d1Id, at);
+      expect(fromShard?.shopper?.summary).toBeTruthy();
+      expect(fromShard).toEqual(withShardIds(fromD1, customer.seeded));
+
+      const request: ShelfRequest = { limit: 6, categories: 3, placement: null, productId: null, excludeIds: [] };
+      const shared = await loadShelfData(d1, at, null, request);
+      const expected = computeShelf(
+        { ...shared, shopper: fromD1?.shopper ?? null },
+        request,
+        fromD1?.accountKey ?? null,
+        at,
+        holdoutShareOf(env.HOLDOUT_SHARE),
+      ).view;
+      const body = await ok<{ data: Record<string, unknown> }>(
+        `/v1/customers/${customer.id}/shelf?limit=6&categories=3`,
+      );
+      expect(body.data).toMatchObject({ customerId: customer.id, storefrontAccount: true, customerKnown: true });
+      expect(body.data.arm).toBe(expected.arm);
+      expect(body.data.items).toEqual(expected.items);
+      expect(body.data.categories).toEqual(expected.categories);
+    }
+  });
+
+  it("GET /v1/customers/:id/export lists what D1's export lists, events included", async () => {
+    for (const customer of [homed, moved]) {
+      // A widget view for the customer in the events database, under each store's customer id.
+      for (const [id, tag] of [
+        [customer.id, "shard"],
+        [customer.d1Id, "d1"],
+      ] as const)
+        await env.EVENTS_DB.prepare(
+          "INSERT INTO events (type, customer_id, category_id, at, dedupe_key) VALUES ('view', ?, 'coffee', ?, ?)",
+        )
+          .bind(id, now.toISOString(), `${id}-${tag}-view`)
+          .run();
+      const body = await ok<{ data: Record<string, unknown> }>(`/v1/customers/${customer.mergedAway}/export`);
+      const { customerId, exportedAt, ...exported } = body.data;
+      expect(customerId).toBe(customer.id);
+      expect(exportedAt).toEqual(expect.any(String));
+      const fromD1 = await exportCustomer(d1, eventsDb, customer.d1Id);
+      expect(canonical(exported)).toEqual(canonical(withShardIds(fromD1, customer.seeded)));
+      expect((exported.orders as unknown[]).length).toBe(5);
+      expect((exported.customers as unknown[]).length).toBe(2);
+      expect((exported.events as unknown[]).length).toBe(1);
+    }
+  });
+
+  it("answers 404 for an unknown id and 401 without the admin key", async () => {
+    for (const path of ["history", "shelf", "export"]) {
+      const missing = await get(`/v1/customers/c_00000000000000000000/${path}`);
+      expect(missing.status).toBe(404);
+      expect(((await missing.json()) as { error: { code: string } }).error.code).toBe("not_found");
+      expect((await get(`/v1/customers/${homed.id}/${path}`, apiKey)).status).toBe(401);
+    }
+  });
+});
+
+// --- lists, segments and transitions: the same score rows in D1 and in the shards ---
+
+const stages = ["active", "fading", "lapsed"];
+const tiers = ["top", "high", "medium", "low"];
+const sensitivities = [null, "full_price", "mixed", "deal_seeker"];
+const lapsedCategory = uniquePrefix("lapsed-cat");
+const runId = uniquePrefix("run");
+const since = new Date(now.getTime() - 30 * day).toISOString();
+
+/** Scored customers with many ties on each sort (few distinct values), each in the shard its id is homed at. */
+function scoreRows(count: number) {
+  let seed = 12345;
+  const next = () => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed / 2 ** 31;
+  };
+  const hex = () =>
+    Math.floor(next() * 2 ** 52)
+      .toString(16)
+      .padStart(13, "0") +
+    Math.floor(next() * 2 ** 32)
+      .toString(16)
+      .padStart(8, "0");
+  return Array.from({ length: count }, (_, i) => {
+    const shard = i % 4;
+    const id = customerIdHomedAt(shard, 4, hex);
+    return {
+      shard,
+      id,
+      clv12: Math.round(next() * 40) * 12.5,
+      clv24: Math.round(next() * 80) * 12.5,
+      probabilityAlive: Math.round(next() * 10) / 10,
+      stage: stages[Math.floor(next() * stages.length)] as string,
+      valueTier: tiers[Math.floor(next() * tiers.length)] as string,
+      sensitivity: sensitivities[Math.floor(next() * sensitivities.length)] ?? null,
+      clvAtStake: Math.round(next() * 8) * 25,
+      overdueRatio: Math.round(next() * 6) / 2,
+      expectedNextOrderAt: new Date(now.getTime() + Math.round(next() * 5) * day).toISOString().slice(0, 10),
+      lapsed: next() < 0.4,
+      transition: next() < 0.5,
+    };
+  });
+}
+
+const scored = scoreRows(120);
+
+const scoreInsert = `INSERT INTO customer_scores (customer_id, clv_12, clv_24, probability_alive, stage, value_tier,
+  discount_sensitivity, scored_at, run_id, clv_at_stake, overdue_ratio, expected_next_order_at, offer_guidance)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+
+beforeAll(async () => {
+  for (const row of scored) {
+    const values = [
+      row.id,
+      row.clv12,
+      row.clv24,
+      row.probabilityAlive,
+      row.stage,
+      row.valueTier,
+      row.sensitivity,
+      now.toISOString(),
+      runId,
+      row.clvAtStake,
+      row.overdueRatio,
+      row.expectedNextOrderAt,
+      row.sensitivity === "deal_seeker" ? "deal_driven" : "no_incentive",
+    ];
+    const statements: [string, unknown[]][] = [[scoreInsert, values]];
+    if (row.lapsed)
+      statements.push([
+        "INSERT INTO customer_category_lapses (customer_id, category_id, run_id, clv_at_stake, overdue_ratio, probability_alive, expected_next_order_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+          row.id,
+          lapsedCategory,
+          runId,
+          row.clvAtStake,
+          row.overdueRatio,
+          row.probabilityAlive,
+          row.expectedNextOrderAt,
+        ],
+      ]);
+    if (row.transition)
+      statements.push([
+        "INSERT INTO stage_transitions (customer_id, from_stage, to_stage, at, run_id) VALUES (?, ?, ?, ?, ?)",
+        [row.id, "active", row.stage, now.toISOString(), runId],
+      ]);
+    for (const [query, params] of statements) {
+      await env.DB.prepare(query)
+        .bind(...params)
+        .run();
+      await shardRows(row.shard, query, ...params);
+    }
+  }
+});
+
+const sorts: Record<string, SortColumn> = {
+  clvAtStake: "clv_at_stake",
+  overdueRatio: "overdue_ratio",
+  probabilityAlive: "probability_alive",
+  expectedNextOrderAt: "expected_next_order_at",
+};
+
+/** D1's whole list for a query, read by the one-database code. */
+async function d1List(filter: Omit<ListFilter, "limit" | "after" | "column" | "descending">, sort: string) {
+  const descending = sort.startsWith("-");
+  const rows = await listCustomers(d1, {
+    ...filter,
+    column: sorts[sort.replace(/^-/, "")] as SortColumn,
+    descending,
+    limit: 10_000,
+  });
+  return rows.map(listedCustomerView);
+}
+
+/** Every page of the sharded list, following `next`. */
+async function allPages(query: string, limit: number) {
+  const rows: unknown[] = [];
+  let cursor: string | null = null;
+  for (let page = 0; page < 500; page++) {
+    const body: { data: { customers: unknown[]; next: string | null } } = await ok(
+      `/v1/admin/customers?${query}&limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`,
+    );
+    expect(body.data.customers.length).toBeLessThanOrEqual(limit);
+    rows.push(...body.data.customers);
+    cursor = body.data.next;
+    if (!cursor) break;
+  }
+  return rows;
+}
+
+describe("GET /v1/admin/customers over four shards", () => {
+  const cases: [string, Parameters<typeof d1List>[0], string][] = [
+    ["", {}, "-clvAtStake"],
+    ["stage=fading", { stage: "fading" }, "-overdueRatio"],
+    ["valueTier=top", { valueTier: "top" }, "probabilityAlive"],
+    ["discountSensitivity=deal_seeker", { discountSensitivity: "deal_seeker" }, "expectedNextOrderAt"],
+    [`lapsedCategory=${lapsedCategory}`, { lapsedCategory }, "-clvAtStake"],
+    [`lapsedCategory=${lapsedCategory}&stage=active`, { lapsedCategory, stage: "active" }, "overdueRatio"],
+  ];
+  for (const [query, filter, sort] of cases)
+    it(`pages through the same list as D1 (${query || "no filter"}, sort=${sort})`, async () => {
+      const expected = await d1List(filter, sort);
+      expect(expected.length).toBeGreaterThan(3);
+      // One page holding everything, and small pages whose cursor crosses shards.
+      for (const limit of [1000, 7, 3]) expect(await allPages(`${query}&sort=${sort}`, limit)).toEqual(expected);
+    });
+
+  it("exports the same CSV as the pages", async () => {
+    const response = await get("/v1/admin/customers?format=csv&sort=-clvAtStake");
+    expect(response.status).toBe(200);
+    const lines = (await response.text()).trim().split("\n");
+    const expected = await d1List({}, "-clvAtStake");
+    expect(lines.length).toBe(expected.length + 1);
+    expect(lines.slice(1).map((text) => text.split(",")[0])).toEqual(expected.map((row) => row.customerId));
+  });
+});
+
+describe("GET /v1/admin/segments over four shards", () => {
+  const cases = [
+    { limit: 100, offset: 0 },
+    { stage: "active", limit: 5, offset: 0 },
+    { valueTier: "high", limit: 4, offset: 3 },
+    { stage: "lapsed", discountSensitivity: "mixed", limit: 10, offset: 2 },
+  ];
+  for (const filter of cases)
+    it(`answers what D1 answers for ${JSON.stringify(filter)}`, async () => {
+      const query = new URLSearchParams(Object.entries(filter).map(([k, v]) => [k, String(v)])).toString();
+      const body = await ok<{ data: unknown }>(`/v1/admin/segments?${query}`);
+      const expected = await segment(d1, filter);
+      expect(expected.customers.length).toBeGreaterThan(0);
+      expect(body.data).toEqual(expected);
+    });
+});
+
+describe("GET /v1/admin/transitions over four shards", () => {
+  it("pages through every shard's transitions once, as D1 lists them (ids aside)", async () => {
+    const expected = await transitionsSince(d1, since, 0, 10_000);
+    expect(expected.length).toBeGreaterThan(10);
+    const seen: { id: number; customerId: string; from: string | null; to: string; at: string; runId: string }[] = [];
+    let after = 0;
+    for (let page = 0; page < 100; page++) {
+      const body: { data: { transitions: typeof seen; next: number | null } } = await ok(
+        `/v1/admin/transitions?since=${since}&after=${after}&limit=7`,
+      );
+      seen.push(...body.data.transitions);
+      if (body.data.next === null) break;
+      after = body.data.next;
+    }
+    expect(new Set(seen.map((row) => row.id)).size).toBe(seen.length);
+    const key = (row: { customerId: string; from: string | null; to: string; at: string; runId: string }) =>
+      JSON.stringify([row.customerId, row.from, row.to, row.at, row.runId]);
+    expect(seen.map(key).sort()).toEqual(
+      expected
+        .map((row) =>
+          key({ customerId: row.customer_id, from: row.from_stage, to: row.to_stage, at: row.at, runId: row.run_id }),
+        )
+        .sort(),
+    );
+  });
+});
