@@ -2,13 +2,15 @@
 // the customer's data lives (its shard, the events database, the directory entries at their homes, the
 // suppression list in D1 and in the shard), answers what D1's erasure answers for the same data, and a
 // re-sent order for an erased identifier is suppressed.
-import { env, SELF } from "cloudflare:test";
+import { env, runInDurableObject, SELF } from "cloudflare:test";
 import { drizzle } from "drizzle-orm/d1";
 import { beforeAll, describe, expect, it } from "vitest";
 import * as eventsSchema from "../../../db/events-schema.ts";
 import { customerKey, homeShard } from "../../../worker/core/shards/placement.ts";
 import { eraseCustomer } from "../../../worker/customers/erasure.repo.ts";
-import type { EventsDb } from "../../../worker/env.ts";
+import type { Db, EventsDb } from "../../../worker/env.ts";
+import { hashIdentifiers } from "../../../worker/identity/identity.keys.ts";
+import { identify } from "../../../worker/orders/ingest.ts";
 import { shardStub } from "../../../worker/shards/shards.ts";
 import { orderSuppressionKey, suppressedKeys } from "../../../worker/suppressions/suppressions.repo.ts";
 import { adminKey, anOrder, apiKey, client, uniquePrefix, verified } from "../../fixtures/builders.ts";
@@ -265,5 +267,41 @@ describe("erasure across customer shards", () => {
       expect((await api.call("GET", `/v1/customers/${id}/export`, undefined, adminKey)).status).toBe(404);
     }
     expect((await api.call("DELETE", `/v1/customers/${erased.ids[0]}`, undefined, apiKey)).status).toBe(401);
+  });
+});
+
+describe("an erasure racing an ingestion in the customer's shard", () => {
+  it("aborts the batch an identifier reached after the plan, and the retry erases and suppresses it too", async () => {
+    const p = uniquePrefix("race");
+    const account = `${p}-acct`;
+    const { shard, shardCustomer } = await seedBoth(
+      [anOrder({ id: `${p}-w1`, placedAt: at(20), identifiers: { account } })],
+      now,
+    );
+    const customerId = shardCustomer.get(`${p}-w1`) as string;
+    // Between the first plan and its batch, an identify call adds a verified email to the customer.
+    const result = await runInDurableObject(shardStub(env, shard), async (instance) => {
+      const db = (instance as unknown as { db: Db }).db;
+      let attempts = 0;
+      const erasure = await eraseCustomer(db, eventsDb, customerId, orderKey, now, async () => {
+        attempts += 1;
+        if (attempts === 1) {
+          const identified = await identify(
+            db,
+            env.IDENTITY_HASH_SECRET,
+            { account, email: verified(`${p}@late.test`) },
+            now,
+          );
+          expect(identified.kind).toBe("identified");
+        }
+      });
+      return { erasure, attempts };
+    });
+    expect(result.attempts).toBe(2);
+    expect(result.erasure).toMatchObject({ kind: "erased", suppressed: { identifiers: 2, orders: 1 } });
+    const { identities } = await hashIdentifiers({ email: verified(`${p}@late.test`) }, env.IDENTITY_HASH_SECRET);
+    const emailKey = identities[0]?.key as string;
+    expect(await shardRows(shard, "SELECT key FROM suppressions WHERE key = ?", emailKey)).toEqual([{ key: emailKey }]);
+    expect(await shardRows(shard, "SELECT key FROM identities WHERE key = ?", emailKey)).toEqual([]);
   });
 });
