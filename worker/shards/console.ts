@@ -64,6 +64,14 @@ async function dropDirectoryEntries(env: ShardEnv, keys: readonly string[], plac
   await Promise.all([...byHome].map(([home, homed]) => shardStub(env, home).dropDirectoryEntries(homed, placed)));
 }
 
+/**
+ * Lifts a suppression from every shard's own list (an erasure put its keys in the shard that held the
+ * customer, which one is not recorded once the customer is gone).
+ */
+export async function liftSuppressionInShards(env: ShardEnv, key: string) {
+  await Promise.all(everyShard(env).map((shard) => shard.liftSuppression(key)));
+}
+
 /** The list's order: its sort column, then customer id, both in the asked direction. */
 const listOrder = (filter: ListFilter) => {
   const direction = filter.descending ? "desc" : "asc";

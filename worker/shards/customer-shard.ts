@@ -21,7 +21,7 @@ import { ingestOrders } from "../orders/ingest.ts";
 import type { OrderInput } from "../orders/orders.schemas.ts";
 import { attributionSettings } from "../recommendations/attribution.ts";
 import { loadShopper, type ShopperData } from "../recommendations/recommendations.repo.ts";
-import { orderSuppressionKey } from "../suppressions/suppressions.repo.ts";
+import { liftSuppression, orderSuppressionKey } from "../suppressions/suppressions.repo.ts";
 import {
   customerExportIn,
   customerHistoryIn,
@@ -159,6 +159,11 @@ export class CustomerShard extends DurableObject<Env> {
   /** Deletes the directory entries of `keys` held here that place them in shard `placed`. */
   async dropDirectoryEntries(keys: string[], placed: number): Promise<number> {
     return dropDirectoryEntries(this.db, keys, placed);
+  }
+
+  /** Lifts a suppression from this shard's own list; false when it was not there. */
+  async liftSuppression(key: string): Promise<boolean> {
+    return liftSuppression(this.db, key);
   }
 
   async listPage(filter: ListFilter): Promise<ListedRow[]> {

@@ -268,6 +268,22 @@ describe("erasure across customer shards", () => {
     }
     expect((await api.call("DELETE", `/v1/customers/${erased.ids[0]}`, undefined, apiKey)).status).toBe(401);
   });
+
+  it("lifts a suppression from D1's list and the shard's, so the shard accepts the identifier again", async () => {
+    const lift = await api.call(
+      "DELETE",
+      "/v1/admin/suppressions",
+      { kind: "account", value: `${erased.p}-acct` },
+      adminKey,
+    );
+    expect(lift.status, await lift.clone().text()).toBe(200);
+    const accountKey = erased.identityKeys.find((key) => key.startsWith("account:")) as string;
+    expect(await suppressedKeys(d1, [accountKey])).toEqual(new Set());
+    expect(await shardRows(erased.shard, "SELECT key FROM suppressions WHERE key = ?", accountKey)).toEqual([]);
+    const back = anOrder({ id: `${erased.p}-back`, placedAt: at(0), identifiers: { account: `${erased.p}-acct` } });
+    const outcome = await shardStub(env, erased.shard).ingest([back] as never, now.toISOString());
+    expect(outcome).toMatchObject({ kind: "ingested", result: { accepted: 1, suppressed: 0 } });
+  });
 });
 
 describe("an erasure racing an ingestion in the customer's shard", () => {
