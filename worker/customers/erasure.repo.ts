@@ -1,9 +1,10 @@
 // A customer's right of access and erasure: everything Patron holds about one unified customer, as
-// one export, and a deletion from every table: the main database in one D1 batch (all or nothing), and
-// the customer's widget events and conversions in the events database (EVENTS_DB) before and after it.
-// Customers merged into this one go with it; identifiers shared with other people (marked shared,
-// owned by nobody) stay. The main batch leaves keyed hashes on the suppression list so the erased data
-// is not recreated.
+// one export, and a deletion from every table: the database holding the customer (the main D1 database,
+// or their customer shard) in one batch (all or nothing), and the customer's widget events and
+// conversions in the events database (EVENTS_DB) before and after it. Customers merged into this one go
+// with it; identifiers shared with other people (marked shared, owned by nobody) stay. The batch leaves
+// keyed hashes on the suppression list so the erased data is not recreated (a shard also puts them on
+// the main database's list first: worker/shards/console-shard.ts).
 import { type SQL, sql } from "drizzle-orm";
 import { batchRows, jsonEach, runBatch } from "../../db/batch.ts";
 import type { Db, EventsDb } from "../env.ts";
