@@ -14,7 +14,7 @@ import { identify } from "../../../worker/orders/ingest.ts";
 import { shardStub } from "../../../worker/shards/shards.ts";
 import { orderSuppressionKey, suppressedKeys } from "../../../worker/suppressions/suppressions.repo.ts";
 import { adminKey, anOrder, apiKey, client, uniquePrefix, verified } from "../../fixtures/builders.ts";
-import { d1, type Seeded, seedBoth, shardRows } from "../../fixtures/shard-seed-console.ts";
+import { d1, placeKeys, type Seeded, seedBoth, shardRows } from "../../fixtures/shard-seed-console.ts";
 
 const api = client(SELF);
 const day = 86_400_000;
@@ -145,6 +145,10 @@ beforeAll(async () => {
     }
   }
   if (!erased) throw new Error("no moved customer in 40 draws");
+  // An order moved away from its `order:<id>` home (one placed by its id, as a guest's order is): its entry goes too.
+  const orderEntry = `order:${erased.p}-s1`;
+  await placeKeys([orderEntry], erased.shard, now.toISOString());
+  erased.directoryKeys.push(orderEntry);
   // D1's erasure of the same data first: it writes D1's suppression list, which the shard's erasure
   // then adds to (changing nothing), while the shard's own list starts empty, as D1's did.
   await addEvents(erased.d1Ids, `${erased.p}-w1`);
