@@ -23,7 +23,8 @@ import {
 import { historyOrdersOf } from "../customers/history.repo.ts";
 import type { Db, EventsDb } from "../env.ts";
 import { transitionsSince } from "../jobs/nightly.repo.ts";
-import { loadShopper, type ShopperData } from "../recommendations/recommendations.repo.ts";
+import { loadShopper, loadShoppers, type ShopperData } from "../recommendations/recommendations.repo.ts";
+import { sampleShoppers } from "../rules/steer.repo.ts";
 
 /**
  * The shard holding the customer `customerId`, asked of its home shard (`index`): the directory entry
@@ -145,6 +146,35 @@ export async function segmentPartIn(
     customers: customers as unknown as SegmentCustomerRow[],
     summary: summary as unknown as SegmentGroupRow[],
   };
+}
+
+/**
+ * POST /v1/admin/rules/preview's customer read here: the surviving customer and what the shelf reads of
+ * them (null when they have no summary); null: no such customer.
+ */
+export async function customerShopperIn(
+  db: Db,
+  customerId: string,
+  now: Date,
+): Promise<{ customerId: string; shopper: ShopperData | null } | null> {
+  const survivor = await survivingCustomerId(db, customerId);
+  if (!survivor) return null;
+  const shoppers = await loadShoppers(db, [survivor], now);
+  return { customerId: survivor, shopper: shoppers.get(survivor) ?? null };
+}
+
+/**
+ * POST /v1/admin/rules/simulate's sample here: the first `size` known shoppers by id (sampleShoppers)
+ * with what the shelf reads of each, in id order.
+ */
+export async function shopperSampleIn(
+  db: Db,
+  size: number,
+  now: Date,
+): Promise<{ customerId: string; shopper: ShopperData | null }[]> {
+  const ids = await sampleShoppers(db, size);
+  const shoppers = await loadShoppers(db, ids, now);
+  return ids.map((customerId) => ({ customerId, shopper: shoppers.get(customerId) ?? null }));
 }
 
 /** This shard's stage transitions since `since` after its own id `afterId`, in id order. */

@@ -39,6 +39,20 @@ export async function shardedCustomerExport(env: ShardEnv, customerId: string) {
   return customerHome(env, customerId).customerExport(customerId);
 }
 
+/** POST /v1/admin/rules/preview's customer read from the shards; null: no such customer. */
+export async function shardedCustomerShopper(env: ShardEnv, customerId: string, now: Date) {
+  return customerHome(env, customerId).customerShopper(customerId, now.toISOString());
+}
+
+/**
+ * POST /v1/admin/rules/simulate's sample over every shard: the first `size` known shoppers by id of
+ * the whole store (the merge of each shard's first `size`), as the one database samples them.
+ */
+export async function shardedShopperSample(env: ShardEnv, size: number, now: Date) {
+  const samples = await Promise.all(everyShard(env).map((shard) => shard.shopperSample(size, now.toISOString())));
+  return mergeSorted(samples, sqlOrder([(row) => row.customerId, "asc"]), size);
+}
+
 /**
  * DELETE /v1/customers/:id with customer data in shards. The shard holding the customer runs the
  * erasure (events database first, the main database's suppression list, then its own batch with its

@@ -26,12 +26,14 @@ import {
   customerExportIn,
   customerHistoryIn,
   customerShelfIn,
+  customerShopperIn,
   dropDirectoryEntries,
   eraseCustomerIn,
   listPageIn,
   matchKeysIn,
   placedShardOf,
   segmentPartIn,
+  shopperSampleIn,
   transitionsIn,
 } from "./console-shard.ts";
 import { type ShardStub, shardStub } from "./shards.ts";
@@ -130,6 +132,23 @@ export class CustomerShard extends DurableObject<Env> {
       () => customerExportIn(this.db, customerId),
       (stub) => stub.customerExport(customerId, true),
     );
+  }
+
+  async customerShopper(
+    customerId: string,
+    now: string,
+    forwarded = false,
+  ): Promise<ReturnType<typeof customerShopperIn>> {
+    return this.atCustomer(
+      customerId,
+      forwarded,
+      () => customerShopperIn(this.db, customerId, new Date(now)),
+      (stub) => stub.customerShopper(customerId, now, true),
+    );
+  }
+
+  async shopperSample(size: number, now: string) {
+    return shopperSampleIn(this.db, size, new Date(now));
   }
 
   /** The erasure where the customer is; `shard` says which shard that was (its directory entries point there). */
