@@ -6,7 +6,7 @@ import type { SegmentCustomerRow, SegmentFilter, SegmentGroupRow } from "../admi
 import type { ListedRow, ListFilter } from "../admin/customer-lists.repo.ts";
 import type { CustomerListSource } from "../admin/customer-lists.routes.ts";
 import { matchKeyMap } from "../admin/customer-rows.ts";
-import { mergeSorted, type SortValue, sqlOrder, sumGroups } from "../core/shards/merge.ts";
+import { feedId, mergeSorted, type SortValue, shardIdAfter, sqlOrder, sumGroups } from "../core/shards/merge.ts";
 import { customerKey, homeShard } from "../core/shards/placement.ts";
 import type { Env } from "../env.ts";
 import { matchKeyKind } from "../identity/match-keys.ts";
@@ -135,15 +135,6 @@ export async function shardedSegment(env: ShardEnv, filter: SegmentFilter) {
   const summary = groups.sort(groupOrder).map((group) => ({ ...group, clv12: Math.round(group.clv12 * 100) / 100 }));
   return { customers, summary };
 }
-
-/**
- * The feed id of shard `shard`'s transition `id` among `count` shards: `id × count + shard`, unique
- * across shards and increasing with each shard's own ids; the feed is in this order.
- */
-export const feedId = (id: number, shard: number, count: number) => id * count + shard;
-
-/** The last id of shard `shard`'s own that feed id `after` has passed (its transitions after it are next). */
-export const shardIdAfter = (after: number, shard: number, count: number) => Math.floor((after - shard) / count);
 
 /**
  * GET /v1/admin/transitions over every shard: each shard's first `limit` transitions since `since`
