@@ -19,7 +19,7 @@ function familyOf(customerId: string) {
 }
 
 /** A customer's widget events and conversions in the events database: the customers' and orders' ids. */
-export async function exportEvents(eventsDb: EventsDb, customerIds: string[], orderIds: string[]) {
+async function exportEvents(eventsDb: EventsDb, customerIds: string[], orderIds: string[]) {
   const [events = [], conversions = []] = await batchRows(eventsDb, [
     sql`SELECT type, recommendation_id AS recommendationId, product_id AS productId, category_id AS categoryId, at
           FROM events WHERE customer_id IN (SELECT value FROM ${jsonEach(customerIds)}) ORDER BY at, id`,
@@ -94,7 +94,7 @@ export type CustomerRows = Awaited<ReturnType<typeof exportCustomerRows>>;
  * What the main database holds of customers beside the customer tables: the saved audiences the nightly
  * job found them in, and whether its webhook was told so.
  */
-export async function exportAudiences(db: Db, customerIds: readonly string[]) {
+async function exportAudiences(db: Db, customerIds: readonly string[]) {
   const [audiences = []] = await batchRows(db, [
     sql`SELECT m.audience_id AS audienceId, a.name, m.delivered FROM audience_members m
           JOIN audiences a ON a.id = m.audience_id WHERE m.customer_id IN (SELECT value FROM ${jsonEach(customerIds)})
@@ -104,7 +104,7 @@ export async function exportAudiences(db: Db, customerIds: readonly string[]) {
 }
 
 /** The export's answer from its parts: the customer tables' rows, the audiences and the events database's rows. */
-export function exportView(
+function exportView(
   rows: CustomerRows,
   audiences: Record<string, unknown>[],
   stored: Awaited<ReturnType<typeof exportEvents>>,
@@ -134,14 +134,10 @@ export function exportView(
 }
 
 /** The ids of the customers and orders in an export's rows (what the events database is read by). */
-export const exportedIds = (rows: CustomerRows) => ({
+const exportedIds = (rows: CustomerRows) => ({
   customerIds: rows.customers.map((row) => String(row.id)),
   orderIds: rows.orders.map((row) => String(row.id)),
 });
-
-export async function exportCustomer(db: Db, eventsDb: EventsDb, customerId: string) {
-  return exportFrom(db, eventsDb, await exportCustomerRows(db, customerId));
-}
 
 /**
  * The export of a customer from their customer-table rows (read where the customer is: the main

@@ -11,7 +11,7 @@ import { type ListFilter, listCustomers, type SortColumn } from "../../../worker
 import { listedCustomerView } from "../../../worker/admin/customer-rows.ts";
 import { createApp } from "../../../worker/app.ts";
 import { customerIdHomedAt, customerKey, homeShard } from "../../../worker/core/shards/placement.ts";
-import { exportCustomer } from "../../../worker/customers/erasure.repo.ts";
+import { exportFrom } from "../../../worker/customers/erasure.repo.ts";
 import type { EventsDb } from "../../../worker/env.ts";
 import { transitionsSince } from "../../../worker/jobs/nightly.repo.ts";
 import {
@@ -21,7 +21,7 @@ import {
   type ShelfRequest,
 } from "../../../worker/recommendations/shelf.ts";
 import { shardedShopperSample } from "../../../worker/shards/console.ts";
-import { customerHistoryIn, customerShelfIn } from "../../../worker/shards/console-shard.ts";
+import { customerExportIn, customerHistoryIn, customerShelfIn } from "../../../worker/shards/console-shard.ts";
 import { shardStub } from "../../../worker/shards/shards.ts";
 import { adminKey, anOrder, apiKey, client, uniquePrefix, verified } from "../../fixtures/builders.ts";
 import { d1, type Seeded, seedBoth, shardRows, withShardIds } from "../../fixtures/shard-seed-console.ts";
@@ -235,7 +235,9 @@ describe("one customer, read where they are", () => {
       const { customerId, exportedAt, ...exported } = body.data;
       expect(customerId).toBe(customer.id);
       expect(exportedAt).toEqual(expect.any(String));
-      const fromD1 = await exportCustomer(d1, eventsDb, customer.d1Id);
+      const rows = (await customerExportIn(d1, customer.d1Id))?.rows;
+      if (!rows) throw new Error("the D1 customer is missing");
+      const fromD1 = await exportFrom(d1, eventsDb, rows);
       expect(canonical(exported)).toEqual(canonical(withShardIds(fromD1, customer.seeded)));
       expect((exported.orders as unknown[]).length).toBe(5);
       expect((exported.customers as unknown[]).length).toBe(2);
