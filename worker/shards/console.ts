@@ -73,7 +73,9 @@ async function dropDirectoryEntries(env: ShardEnv, keys: readonly string[], plac
   const byHome = new Map<number, string[]>();
   for (const key of keys) {
     const home = homeShard(key, count);
-    byHome.set(home, [...(byHome.get(home) ?? []), key]);
+    const homed = byHome.get(home) ?? [];
+    homed.push(key);
+    byHome.set(home, homed);
   }
   await Promise.all([...byHome].map(([home, homed]) => shardStub(env, home).dropDirectoryEntries(homed, placed)));
 }
