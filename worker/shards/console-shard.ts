@@ -1,6 +1,8 @@
 // What a customer shard does for the console and for a customer's rights of access and erasure: the
 // same repository functions the one database runs, on the shard's own database. CustomerShard's
 // `// --- console and erasure ---` methods call these; worker/shards/console.ts calls those methods.
+// The routes call the one-customer reads on the D1 database when there are no shards, so both stores
+// answer from the same code.
 import { sql } from "drizzle-orm";
 import { batchRows, jsonEach, runBatch } from "../../db/batch.ts";
 import {
@@ -25,18 +27,6 @@ import type { Db, EventsDb } from "../env.ts";
 import { transitionsSince } from "../jobs/nightly.repo.ts";
 import { loadShopper, loadShoppers, type ShopperData } from "../recommendations/recommendations.repo.ts";
 import { sampleShoppers } from "../rules/steer.repo.ts";
-
-/**
- * The shard holding the customer `customerId`, asked of its home shard (`index`): the directory entry
- * of `customer:<id>` when a move left one, else the home itself (design rule 3).
- */
-export async function placedShardOf(db: Db, index: number, customerId: string): Promise<number> {
-  const [rows = []] = await batchRows(db, [
-    sql`SELECT shard FROM shard_directory WHERE key = ${customerKey(customerId)}`,
-  ]);
-  const entry = rows[0];
-  return entry ? Number(entry.shard) : index;
-}
 
 /** GET /v1/customers/:id/history's reads here: the surviving customer and their orders; null: no such customer. */
 export async function customerHistoryIn(db: Db, customerId: string) {

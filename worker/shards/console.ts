@@ -6,7 +6,7 @@ import type { SegmentCustomerRow, SegmentFilter, SegmentGroupRow } from "../admi
 import type { ListedRow, ListFilter } from "../admin/customer-lists.repo.ts";
 import type { CustomerListSource } from "../admin/customer-lists.routes.ts";
 import { matchKeyMap } from "../admin/customer-rows.ts";
-import { feedId, mergeSorted, type SortValue, shardIdAfter, sqlOrder, sumGroups } from "../core/shards/merge.ts";
+import { feedId, mergeSorted, shardIdAfter, sqlOrder, sumGroups } from "../core/shards/merge.ts";
 import { customerKey, homeShard } from "../core/shards/placement.ts";
 import type { Env } from "../env.ts";
 import { matchKeyKind } from "../identity/match-keys.ts";
@@ -150,5 +150,5 @@ export async function shardedTransitions(env: ShardEnv, since: string, after: nu
       return rows.map((row) => ({ ...row, id: feedId(row.id, index, count) }));
     }),
   );
-  return mergeSorted(pages, sqlOrder<TransitionRow>([(row) => row.id as SortValue, "asc"]), limit);
+  return mergeSorted(pages, sqlOrder<TransitionRow>([(row) => row.id, "asc"]), limit);
 }

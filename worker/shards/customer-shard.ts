@@ -14,6 +14,7 @@ import * as schema from "../../db/schema.ts";
 import { shardMigrations } from "../../db/shard-migrations.ts";
 import type { SegmentFilter } from "../admin/admin.repo.ts";
 import type { ListedRow, ListFilter } from "../admin/customer-lists.repo.ts";
+import { customerKey } from "../core/shards/placement.ts";
 import type { Db, Env, EventsDb } from "../env.ts";
 import { enabledMatchKeys, matchKinds } from "../identity/match-keys.ts";
 import { phoneRegion } from "../identity/phone.ts";
@@ -31,7 +32,6 @@ import {
   eraseCustomerIn,
   listPageIn,
   matchKeysIn,
-  placedShardOf,
   segmentPartIn,
   shopperSampleIn,
   transitionsIn,
@@ -103,7 +103,9 @@ export class CustomerShard extends DurableObject<Env> {
     here: () => Promise<T>,
     there: (stub: ShardStub) => Promise<T>,
   ): Promise<T> {
-    const placed = forwarded ? this.index : await placedShardOf(this.db, this.index, customerId);
+    // The home's directory entry of `customer:<id>`, when a move left one; else the customer is here.
+    const key = customerKey(customerId);
+    const placed = forwarded ? this.index : ((await this.locate([key]))[key] ?? this.index);
     return placed === this.index ? here() : there(shardStub(this.env, placed));
   }
 
