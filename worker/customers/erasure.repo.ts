@@ -44,7 +44,6 @@ export async function exportCustomerRows(db: Db, customerId: string) {
     categories = [],
     scores = [],
     transitions = [],
-    legacyEvents = [],
     browse = [],
     merges = [],
     links = [],
@@ -61,9 +60,6 @@ export async function exportCustomerRows(db: Db, customerId: string) {
     sql`SELECT * FROM customer_category_stats WHERE customer_id IN ${family}`,
     sql`SELECT * FROM customer_scores WHERE customer_id IN ${family}`,
     sql`SELECT from_stage AS "from", to_stage AS "to", at FROM stage_transitions WHERE customer_id IN ${family} ORDER BY id`,
-    // Events from before they moved to the events database, while the nightly job has not moved them yet.
-    sql`SELECT type, recommendation_id AS recommendationId, product_id AS productId, category_id AS categoryId, at
-          FROM legacy_events WHERE customer_id IN ${family} ORDER BY id`,
     sql`SELECT day, category_id AS categoryId, views, last_viewed_at AS lastViewedAt FROM customer_browse
           WHERE customer_id IN ${family} ORDER BY day, category_id`,
     sql`SELECT from_customer_id AS "from", into_customer_id AS "into", at FROM identity_merges
@@ -80,7 +76,6 @@ export async function exportCustomerRows(db: Db, customerId: string) {
     categories,
     scores,
     transitions,
-    legacyEvents,
     browse,
     merges,
     links,
@@ -92,21 +87,24 @@ export type CustomerRows = Awaited<ReturnType<typeof exportCustomerRows>>;
 
 /**
  * What the main database holds of customers beside the customer tables: the saved audiences the nightly
- * job found them in, and whether its webhook was told so.
+ * job found them in (and whether its webhook was told so), and their events from before they moved to
+ * the events database, while the nightly job has not moved them yet.
  */
-async function exportAudiences(db: Db, customerIds: readonly string[]) {
-  const [audiences = []] = await batchRows(db, [
+async function exportMainRows(db: Db, customerIds: readonly string[]) {
+  const ids = sql`(SELECT value FROM ${jsonEach(customerIds)})`;
+  const [audiences = [], legacyEvents = []] = await batchRows(db, [
     sql`SELECT m.audience_id AS audienceId, a.name, m.delivered FROM audience_members m
-          JOIN audiences a ON a.id = m.audience_id WHERE m.customer_id IN (SELECT value FROM ${jsonEach(customerIds)})
-          ORDER BY m.audience_id`,
+          JOIN audiences a ON a.id = m.audience_id WHERE m.customer_id IN ${ids} ORDER BY m.audience_id`,
+    sql`SELECT type, recommendation_id AS recommendationId, product_id AS productId, category_id AS categoryId, at
+          FROM legacy_events WHERE customer_id IN ${ids} ORDER BY id`,
   ]);
-  return audiences;
+  return { audiences, legacyEvents };
 }
 
 /** The export's answer from its parts: the customer tables' rows, the audiences and the events database's rows. */
 function exportView(
   rows: CustomerRows,
-  audiences: Record<string, unknown>[],
+  main: Awaited<ReturnType<typeof exportMainRows>>,
   stored: Awaited<ReturnType<typeof exportEvents>>,
 ) {
   const identityLinks = rows.links.map((link) => ({
@@ -124,9 +122,9 @@ function exportView(
     categories: rows.categories,
     scores: rows.scores,
     lapsedCategories: rows.lapses,
-    audiences: audiences.map((row) => ({ ...row, delivered: row.delivered === 1 })),
+    audiences: main.audiences.map((row) => ({ ...row, delivered: row.delivered === 1 })),
     transitions: rows.transitions,
-    events: [...rows.legacyEvents, ...stored.events],
+    events: [...main.legacyEvents, ...stored.events],
     conversions: stored.conversions,
     browse: rows.browse,
     merges: rows.merges,
@@ -141,15 +139,16 @@ const exportedIds = (rows: CustomerRows) => ({
 
 /**
  * The export of a customer from their customer-table rows (read where the customer is: the main
- * database or their shard): with the main database's audiences and the events database's rows.
+ * database or their shard): with the main database's audiences and legacy events and the events
+ * database's rows.
  */
 export async function exportFrom(db: Db, eventsDb: EventsDb, rows: CustomerRows) {
   const { customerIds, orderIds } = exportedIds(rows);
-  const [audiences, stored] = await Promise.all([
-    exportAudiences(db, customerIds),
+  const [main, stored] = await Promise.all([
+    exportMainRows(db, customerIds),
     exportEvents(eventsDb, customerIds, orderIds),
   ]);
-  return exportView(rows, audiences, stored);
+  return exportView(rows, main, stored);
 }
 
 /**
@@ -244,8 +243,9 @@ const maxAttempts = 5;
  * (already keyed hashes) of the identifiers that were theirs alone. The batch aborts and is redone
  * when an order or an identifier reached the customer after the plan was read, so every erased order
  * and identifier is suppressed. `beforeBatch`, given the plan, runs after the events database's
- * deletes and before the batch (a customer shard puts the plan's keys on the main database's list
- * there). Returns rows removed per table and keys suppressed, or `busy` when the retries ran out.
+ * deletes and before the batch, and answers how many events it deleted (a customer shard puts the
+ * plan's keys on the main database's list there and deletes the main database's legacy events).
+ * Returns rows removed per table and keys suppressed, or `busy` when the retries ran out.
  */
 export async function eraseCustomer(
   db: Db,
@@ -253,7 +253,7 @@ export async function eraseCustomer(
   customerId: string,
   orderKey: (orderId: string) => Promise<string>,
   now: Date,
-  beforeBatch?: (plan: ErasurePlan) => Promise<void>,
+  beforeBatch?: (plan: ErasurePlan) => Promise<{ events: number }>,
 ): Promise<Erasure> {
   // What the events database's deletes removed, over every attempt.
   const removed = { events: 0, conversions: 0 };
@@ -262,7 +262,7 @@ export async function eraseCustomer(
     const before = await eraseEvents(eventsDb, plan.customerIds, plan.orderIds);
     removed.events += before.events;
     removed.conversions += before.conversions;
-    await beforeBatch?.(plan);
+    removed.events += (await beforeBatch?.(plan))?.events ?? 0;
     try {
       const { deleted, suppressed } = await eraseWith(db, customerId, plan, now);
       const after = await eraseEvents(eventsDb, plan.customerIds, []);

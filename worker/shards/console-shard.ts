@@ -62,7 +62,8 @@ export async function customerExportIn(
 
 /**
  * The unchanged erasure run here, with the events database as on D1: before each attempt's batch, the
- * plan's suppression keys go on the main database's list (`mainDb`, which the ingestion router checks);
+ * plan's suppression keys go on the main database's list (`mainDb`, which the ingestion router checks)
+ * and the customers' legacy events there are deleted;
  * the batch puts them on this shard's own list as well, which this shard's ingestion checks in its own
  * batch. Null: no such customer.
  */
@@ -77,7 +78,12 @@ export async function eraseCustomerIn(
   const survivor = await survivingCustomerId(db, customerId);
   if (!survivor) return null;
   const erasure = await eraseCustomer(db, eventsDb, survivor, orderKey, now, async (plan) => {
-    await runBatch(mainDb, suppressionStatements(plan, now));
+    const [, , legacy] = await runBatch(mainDb, [
+      ...suppressionStatements(plan, now),
+      // Events from before the events database, still in the main database until the nightly job moves them.
+      sql`DELETE FROM legacy_events WHERE customer_id IN (SELECT value FROM ${jsonEach(plan.customerIds)})`,
+    ]);
+    return { events: legacy?.meta.changes ?? 0 };
   });
   return { customerId: survivor, erasure };
 }

@@ -217,16 +217,16 @@ describe("one customer, read where they are", () => {
 
   it("GET /v1/customers/:id/export lists what D1's export lists, events included", async () => {
     for (const customer of [homed, moved]) {
-      // A widget view for the customer in the events database, under each store's customer id.
-      for (const [id, tag] of [
-        [customer.id, "shard"],
-        [customer.d1Id, "d1"],
-      ] as const)
-        await env.EVENTS_DB.prepare(
-          "INSERT INTO events (type, customer_id, category_id, at, dedupe_key) VALUES ('view', ?, 'coffee', ?, ?)",
-        )
-          .bind(id, now.toISOString(), `${id}-${tag}-view`)
-          .run();
+      // A widget view for the customer in the events database, and one from before it in D1's
+      // legacy_events, under each store's customer id.
+      for (const id of [customer.id, customer.d1Id])
+        for (const table of ["events", "legacy_events"])
+          await (table === "events" ? env.EVENTS_DB : env.DB)
+            .prepare(
+              `INSERT INTO ${table} (type, customer_id, category_id, at, dedupe_key) VALUES ('view', ?, 'coffee', ?, ?)`,
+            )
+            .bind(id, now.toISOString(), `${id}-${table}-view`)
+            .run();
       const { customerId, exportedAt, ...exported } = (await ok(`/v1/customers/${customer.mergedAway}/export`)).data;
       expect(customerId).toBe(customer.id);
       expect(exportedAt).toEqual(expect.any(String));
@@ -239,7 +239,7 @@ describe("one customer, read where they are", () => {
       expect(canonical(exported)).toEqual(canonical(withShardIds(fromD1, customer.seeded)));
       expect((exported.orders as unknown[]).length).toBe(5);
       expect((exported.customers as unknown[]).length).toBe(2);
-      expect((exported.events as unknown[]).length).toBe(1);
+      expect((exported.events as unknown[]).length).toBe(2);
     }
   });
 

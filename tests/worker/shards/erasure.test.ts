@@ -121,14 +121,20 @@ let erased: Erased;
 let fromD1: Response;
 let response: Response;
 
-/** The events database's rows for the customer: a view for each customer id, and a conversion of one order. */
+/**
+ * The customer's events: a view for each customer id in the events database and one from before it in
+ * the main database's legacy_events, and a conversion of one order.
+ */
 async function addEvents(customerIds: string[], orderId: string) {
   for (const id of customerIds)
-    await env.EVENTS_DB.prepare(
-      "INSERT OR IGNORE INTO events (type, customer_id, category_id, at, dedupe_key) VALUES ('view', ?, 'heels', ?, ?)",
-    )
-      .bind(id, now.toISOString(), `${id}-view`)
-      .run();
+    for (const db of [env.EVENTS_DB, env.DB])
+      await db
+        .prepare(
+          `INSERT OR IGNORE INTO ${db === env.DB ? "legacy_events" : "events"} (type, customer_id, category_id, at, dedupe_key)
+           VALUES ('view', ?, 'heels', ?, ?)`,
+        )
+        .bind(id, now.toISOString(), `${id}-view`)
+        .run();
   await env.EVENTS_DB.prepare(
     "INSERT OR IGNORE INTO conversions (order_id, recommendation_id, total, at) VALUES (?, 'r_test', 89, ?)",
   )
@@ -179,7 +185,7 @@ describe("erasure across customer shards", () => {
     expect(body.data.customerId).toBe(erased.ids[0]);
     expect(body.data.deleted).toEqual(d1Body.data.deleted);
     expect(body.data.suppressed).toEqual(d1Body.data.suppressed);
-    expect(body.data.deleted).toMatchObject({ customers: 2, orders: 4, events: 2, conversions: 1 });
+    expect(body.data.deleted).toMatchObject({ customers: 2, orders: 4, events: 4, conversions: 1 });
     expect(body.data.suppressed).toEqual({ identifiers: 3, orders: 4 });
   });
 
@@ -235,12 +241,16 @@ describe("erasure across customer shards", () => {
     }
   });
 
-  it("deletes the events and conversions from the events database", async () => {
+  it("deletes the events and conversions from the events database, and legacy events from D1", async () => {
     for (const id of erased.ids) {
       const events = await env.EVENTS_DB.prepare("SELECT count(*) AS n FROM events WHERE customer_id = ?")
         .bind(id)
         .first<{ n: number }>();
       expect(events?.n).toBe(0);
+      const legacy = await env.DB.prepare("SELECT count(*) AS n FROM legacy_events WHERE customer_id = ?")
+        .bind(id)
+        .first<{ n: number }>();
+      expect(legacy?.n).toBe(0);
     }
     const conversions = await env.EVENTS_DB.prepare("SELECT count(*) AS n FROM conversions WHERE order_id = ?")
       .bind(`${erased.p}-w1`)
@@ -324,6 +334,7 @@ describe("an erasure racing an ingestion in the customer's shard", () => {
           );
           expect(identified.kind).toBe("identified");
         }
+        return { events: 0 };
       });
       return { erasure, attempts };
     });
