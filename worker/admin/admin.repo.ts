@@ -12,19 +12,54 @@ export interface SegmentFilter {
   offset: number;
 }
 
-/** Scored customers in a segment, most valuable first, and the customer count and CLV by stage × tier. */
-export async function segment(db: Db, filter: SegmentFilter) {
-  const where = sql`(${filter.stage ?? null} IS NULL OR stage = ${filter.stage ?? null})
+/** A customer as a segment lists them. */
+export interface SegmentCustomerRow {
+  customerId: string;
+  clv12: number;
+  clv24: number;
+  probabilityAlive: number;
+  stage: string;
+  valueTier: string;
+  discountSensitivity: string | null;
+  scoredAt: string;
+}
+
+/** A stage × tier group of a segment: its customer count and CLV. */
+export interface SegmentGroupRow {
+  stage: string;
+  valueTier: string;
+  customers: number;
+  clv12: number;
+}
+
+const segmentWhere = (filter: SegmentFilter) => sql`(${filter.stage ?? null} IS NULL OR stage = ${filter.stage ?? null})
     AND (${filter.valueTier ?? null} IS NULL OR value_tier = ${filter.valueTier ?? null})
     AND (${filter.discountSensitivity ?? null} IS NULL OR discount_sensitivity = ${filter.discountSensitivity ?? null})`;
+
+/** A page of the scored customers in a segment, most valuable first (ties by id). */
+export function segmentCustomersQuery(filter: SegmentFilter) {
+  return sql`
+    SELECT customer_id AS customerId, clv_12 AS clv12, clv_24 AS clv24, probability_alive AS probabilityAlive, stage,
+      value_tier AS valueTier, discount_sensitivity AS discountSensitivity, scored_at AS scoredAt
+    FROM customer_scores WHERE ${segmentWhere(filter)} ORDER BY clv_12 DESC, customer_id LIMIT ${filter.limit} OFFSET ${filter.offset}`;
+}
+
+/**
+ * The segment's customer count and CLV by stage × tier; the CLV rounded to cents, or not (`rounded`
+ * false) for a sum that is added to other shards' sums before it is rounded.
+ */
+export function segmentSummaryQuery(filter: SegmentFilter, rounded = true) {
+  const clv12 = rounded ? sql`round(sum(clv_12), 2)` : sql`sum(clv_12)`;
+  return sql`
+    SELECT stage, value_tier AS valueTier, count(*) AS customers, ${clv12} AS clv12
+    FROM customer_scores WHERE ${segmentWhere(filter)} GROUP BY stage, value_tier ORDER BY stage, value_tier`;
+}
+
+/** Scored customers in a segment, most valuable first, and the customer count and CLV by stage × tier. */
+export async function segment(db: Db, filter: SegmentFilter) {
   const [customers = [], summary = []] = await batchRows(db, [
-    sql`
-      SELECT customer_id AS customerId, clv_12 AS clv12, clv_24 AS clv24, probability_alive AS probabilityAlive, stage,
-        value_tier AS valueTier, discount_sensitivity AS discountSensitivity, scored_at AS scoredAt
-      FROM customer_scores WHERE ${where} ORDER BY clv_12 DESC, customer_id LIMIT ${filter.limit} OFFSET ${filter.offset}`,
-    sql`
-      SELECT stage, value_tier AS valueTier, count(*) AS customers, round(sum(clv_12), 2) AS clv12
-      FROM customer_scores WHERE ${where} GROUP BY stage, value_tier ORDER BY stage, value_tier`,
+    segmentCustomersQuery(filter),
+    segmentSummaryQuery(filter),
   ]);
   return { customers, summary };
 }

@@ -7,6 +7,8 @@ import { notFound } from "../http/errors.ts";
 import { jsonBody, parseOrThrow, queryParams } from "../http/validate.ts";
 import { jobRun, transitionsSince } from "../jobs/nightly.repo.ts";
 import { currentModels } from "../models/models.repo.ts";
+import { shardedSegment, shardedTransitions } from "../shards/console.ts";
+import { shardCount } from "../shards/shards.ts";
 import { holdoutResults, segment } from "./admin.repo.ts";
 import {
   defaultHoldoutWindowDays,
@@ -104,7 +106,11 @@ export const adminRoutes = new Hono<AppEnv>()
   })
   .get("/transitions", async (c) => {
     const { since, after, limit } = queryParams(c, transitionsQuerySchema);
-    const rows = await transitionsSince(c.var.db, new Date(since).toISOString(), after, limit + 1);
+    const from = new Date(since).toISOString();
+    const rows =
+      shardCount(c.env) > 0
+        ? await shardedTransitions(c.env, from, after, limit + 1)
+        : await transitionsSince(c.var.db, from, after, limit + 1);
     const page = rows.slice(0, limit);
     return c.json({
       data: {
@@ -123,7 +129,10 @@ export const adminRoutes = new Hono<AppEnv>()
   })
   .get("/segments", async (c) => {
     // Who is valuable and who is fading, from the scores the nightly job materialised.
-    return c.json({ data: await segment(c.var.db, queryParams(c, segmentQuerySchema)) });
+    const filter = queryParams(c, segmentQuerySchema);
+    return c.json({
+      data: shardCount(c.env) > 0 ? await shardedSegment(c.env, filter) : await segment(c.var.db, filter),
+    });
   })
   .get("/holdout", async (c) => {
     const { since, by, placement } = queryParams(c, holdoutQuerySchema);

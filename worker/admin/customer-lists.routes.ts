@@ -8,6 +8,8 @@ import { requireAdminKey } from "../http/auth.ts";
 import { ApiError } from "../http/errors.ts";
 import { queryParams } from "../http/validate.ts";
 import { enabledMatchKeys, type MatchKeyName, matchKeyColumn } from "../identity/match-keys.ts";
+import { shardedList } from "../shards/console.ts";
+import { shardCount } from "../shards/shards.ts";
 import { type ListedRow, type ListFilter, listCustomers, type SortColumn } from "./customer-lists.repo.ts";
 import { csvHeader, listedCustomerView, matchKeysByCustomer } from "./customer-rows.ts";
 import { type CustomerSortKey, customerListQuerySchema, listCursorSchema } from "./insights.schemas.ts";
@@ -49,12 +51,26 @@ function decodeCursor(cursor: string, sort: string): ListFilter["after"] {
   return { value: result.data.v, customerId: result.data.id };
 }
 
+/** Where a list's rows come from: the one database, or every customer shard merged. */
+export interface CustomerListSource {
+  /** A keyset page of the list: the first `filter.limit` rows after `filter.after`. */
+  list(filter: ListFilter): Promise<ListedRow[]>;
+  /** The asked match keys of the rows' customers (customer id → match key name → value). */
+  matchKeys(rows: readonly ListedRow[], names: readonly MatchKeyName[]): Promise<Map<string, Record<string, string>>>;
+}
+
+/** The list read from one database. */
+export const databaseList = (db: Db): CustomerListSource => ({
+  list: (filter) => listCustomers(db, filter),
+  matchKeys: (rows, names) => matchKeysByCustomer(db, rows, names),
+});
+
 /**
- * The list as a CSV stream, from the filter's cursor to the end, `pageSize` rows per D1 read (a keyset
+ * The list as a CSV stream, from the filter's cursor to the end, `pageSize` rows per read (a keyset
  * page each, so memory stays flat), with the asked match keys as extra columns.
  */
 export function customerCsv(
-  db: Db,
+  source: CustomerListSource,
   filter: ListFilter,
   names: readonly MatchKeyName[],
   pageSize: number,
@@ -68,11 +84,9 @@ export function customerCsv(
         started = true;
         controller.enqueue(encoder.encode(csvLine([...csvHeader, ...names.map((name) => matchKeyColumn[name])])));
       }
-      const rows = await listCustomers(db, { ...filter, after, limit: pageSize });
+      const rows = await source.list({ ...filter, after, limit: pageSize });
       if (rows.length > 0) {
-        const keys = names.length
-          ? await matchKeysByCustomer(db, rows, names)
-          : new Map<string, Record<string, string>>();
+        const keys = names.length ? await source.matchKeys(rows, names) : new Map<string, Record<string, string>>();
         const text = rows
           .map((row) => {
             const v = listedCustomerView(row);
@@ -102,7 +116,7 @@ export const customerListRoutes = new Hono<AppEnv>().use("*", requireAdminKey).g
     after: query.cursor ? decodeCursor(query.cursor, query.sort) : undefined,
     limit: query.limit,
   };
-  const db = c.var.db;
+  const source = shardCount(c.env) > 0 ? shardedList(c.env) : databaseList(c.var.db);
   const asked = query.matchKeys ?? [];
   if (asked.length > 0) {
     const enabled = enabledMatchKeys(c.env.EXPORT_MATCH_KEYS);
@@ -122,7 +136,7 @@ export const customerListRoutes = new Hono<AppEnv>().use("*", requireAdminKey).g
   }
 
   if (query.format === "csv") {
-    const body = customerCsv(db, filter, asked, csvPageSize);
+    const body = customerCsv(source, filter, asked, csvPageSize);
     return new Response(body, {
       headers: {
         "Content-Type": "text/csv; charset=utf-8",
@@ -135,7 +149,7 @@ export const customerListRoutes = new Hono<AppEnv>().use("*", requireAdminKey).g
   }
 
   // One row more than asked tells whether there is a next page.
-  const rows = await listCustomers(db, { ...filter, limit: query.limit + 1 });
+  const rows = await source.list({ ...filter, limit: query.limit + 1 });
   const page = rows.slice(0, query.limit);
   const last = page[page.length - 1];
   return c.json({

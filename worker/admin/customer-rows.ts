@@ -50,6 +50,17 @@ export async function matchKeysByCustomer(db: Db, rows: readonly ListedRow[], na
     rows.map((row) => row.customerId),
     names.map((name) => matchKeyKind[name]),
   );
+  return matchKeyMap(found, names);
+}
+
+/**
+ * Match key rows (each customer's oldest first, as matchKeysOfCustomers reads them) as customer id →
+ * match key name → value: the last of a kind, the newest, wins.
+ */
+export function matchKeyMap(
+  found: readonly { customerId: string; kind: string; matchKey: string }[],
+  names: readonly MatchKeyName[],
+) {
   const byCustomer = new Map<string, Record<string, string>>();
   for (const row of found) {
     const entry = byCustomer.get(row.customerId) ?? {};

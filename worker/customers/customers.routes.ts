@@ -12,13 +12,19 @@ import { customerIdByKey } from "../identity/identity.repo.ts";
 import { phoneRegion } from "../identity/phone.ts";
 import { currentModels } from "../models/models.repo.ts";
 import { computeShelf, holdoutShareOf, loadShelfData, type ShelfRequest } from "../recommendations/shelf.ts";
+import {
+  shardedCustomerExport,
+  shardedCustomerHistory,
+  shardedCustomerShelf,
+  shardedErasure,
+} from "../shards/console.ts";
+import { customerExportIn, customerHistoryIn, customerShelfIn } from "../shards/console-shard.ts";
 import type { CustomerRead, CustomerReadRequest } from "../shards/customer-reads.ts";
 import { homeStub, shardCount } from "../shards/shards.ts";
 import { orderSuppressionKey } from "../suppressions/suppressions.repo.ts";
-import { loadCustomer, storefrontAccountKeyOf, survivingCustomerId } from "./customers.repo.ts";
+import { loadCustomer, survivingCustomerId } from "./customers.repo.ts";
 import { customerParamsSchema, lookupQuerySchema, shelfQuerySchema } from "./customers.schemas.ts";
-import { eraseCustomer, exportCustomer } from "./erasure.repo.ts";
-import { historyOrdersOf } from "./history.repo.ts";
+import { eraseCustomer, exportFrom } from "./erasure.repo.ts";
 
 const orderLimit = 200;
 
@@ -85,10 +91,13 @@ export const customersRoutes = new Hono<AppEnv>()
   })
   .get("/:id/history", async (c) => {
     const { id } = parseOrThrow(customerParamsSchema, c.req.param(), "path");
-    const survivor = await survivingCustomerId(c.var.db, id);
-    if (!survivor) throw notFound(`No customer with id ${id}.`);
     const now = c.var.now;
-    const [models, read] = await Promise.all([currentModels(c.var.db, now), historyOrdersOf(c.var.db, survivor)]);
+    const [models, read] = await Promise.all([
+      currentModels(c.var.db, now),
+      shardCount(c.env) > 0 ? shardedCustomerHistory(c.env, id) : customerHistoryIn(c.var.db, id),
+    ]);
+    if (!read) throw notFound(`No customer with id ${id}.`);
+    const survivor = read.customerId;
     const base = {
       customerId: survivor,
       asOf: now.toISOString(),
@@ -122,43 +131,55 @@ export const customersRoutes = new Hono<AppEnv>()
     // their account, but no recommendation id, no rate-limit count and no cache: nothing is recorded.
     const { id } = parseOrThrow(customerParamsSchema, c.req.param(), "path");
     const query = queryParams(c, shelfQuerySchema);
-    const survivor = await survivingCustomerId(c.var.db, id);
-    if (!survivor) throw notFound(`No customer with id ${id}.`);
     const now = c.var.now;
-    const accountKey = await storefrontAccountKeyOf(c.var.db, survivor);
     const request: ShelfRequest = { ...query, placement: null, productId: null, excludeIds: [] };
-    const data = await loadShelfData(c.var.db, now, accountKey, request);
+    // The customer's reads (from their shard, or the database) next to the shared ones (catalog, models, rules).
+    const [found, shared] = await Promise.all([
+      shardCount(c.env) > 0 ? shardedCustomerShelf(c.env, id, now) : customerShelfIn(c.var.db, id, now),
+      loadShelfData(c.var.db, now, null, request),
+    ]);
+    if (!found) throw notFound(`No customer with id ${id}.`);
+    const { customerId, accountKey, shopper } = found;
+    const data = { ...shared, shopper };
     const { view } = computeShelf(data, request, accountKey, now, holdoutShareOf(c.env.HOLDOUT_SHARE));
     c.header("Cache-Control", "private, no-store");
-    return c.json({ data: { customerId: survivor, storefrontAccount: accountKey !== null, ...view } });
+    return c.json({ data: { customerId, storefrontAccount: accountKey !== null, ...view } });
   })
   .get("/:id/export", async (c) => {
     const { id } = parseOrThrow(customerParamsSchema, c.req.param(), "path");
-    const survivor = await survivingCustomerId(c.var.db, id);
-    if (!survivor) throw notFound(`No customer with id ${id}.`);
+    const found = shardCount(c.env) > 0 ? await shardedCustomerExport(c.env, id) : await customerExportIn(c.var.db, id);
+    if (!found) throw notFound(`No customer with id ${id}.`);
     c.header("Cache-Control", "no-store");
     return c.json({
       data: {
-        customerId: survivor,
+        customerId: found.customerId,
         exportedAt: c.var.now.toISOString(),
-        ...(await exportCustomer(c.var.db, c.var.eventsDb, survivor)),
+        ...(await exportFrom(c.var.db, c.var.eventsDb, found.rows)),
       },
     });
   })
   .delete("/:id", async (c) => {
     const { id } = parseOrThrow(customerParamsSchema, c.req.param(), "path");
-    const survivor = await survivingCustomerId(c.var.db, id);
-    if (!survivor) throw notFound(`No customer with id ${id}.`);
-    const erasure = await eraseCustomer(
-      c.var.db,
-      c.var.eventsDb,
-      survivor,
-      (orderId) => orderSuppressionKey(orderId, c.env.IDENTITY_HASH_SECRET),
-      c.var.now,
-    );
+    const found = shardCount(c.env) > 0 ? await shardedErasure(c.env, id, c.var.now) : await databaseErasure(c, id);
+    if (!found) throw notFound(`No customer with id ${id}.`);
+    const { customerId, erasure } = found;
     if (erasure.kind === "busy") throw erasureBusyError();
-    return c.json({ data: { customerId: survivor, deleted: erasure.deleted, suppressed: erasure.suppressed } });
+    return c.json({ data: { customerId, deleted: erasure.deleted, suppressed: erasure.suppressed } });
   });
+
+/** The erasure in the one database; null: no such customer. */
+async function databaseErasure(c: Context<AppEnv>, id: string) {
+  const survivor = await survivingCustomerId(c.var.db, id);
+  if (!survivor) return null;
+  const erasure = await eraseCustomer(
+    c.var.db,
+    c.var.eventsDb,
+    survivor,
+    (orderId) => orderSuppressionKey(orderId, c.env.IDENTITY_HASH_SECRET),
+    c.var.now,
+  );
+  return { customerId: survivor, erasure };
+}
 
 /**
  * The erasure's refusal when new orders kept reaching the customer through every attempt. It clears by

@@ -1,10 +1,11 @@
 // A customer's right of access and erasure: everything Patron holds about one unified customer, as
-// one export, and a deletion from every table: the main database in one D1 batch (all or nothing), and
-// the customer's widget events and conversions in the events database (EVENTS_DB) before and after it.
-// Customers merged into this one go with it; identifiers shared with other people (marked shared,
-// owned by nobody) stay. The main batch leaves keyed hashes on the suppression list so the erased data
-// is not recreated.
-import { sql } from "drizzle-orm";
+// one export, and a deletion from every table: the database holding the customer (the main D1 database,
+// or their customer shard) in one batch (all or nothing), and the customer's widget events and
+// conversions in the events database (EVENTS_DB) before and after it. Customers merged into this one go
+// with it; identifiers shared with other people (marked shared, owned by nobody) stay. The batch leaves
+// keyed hashes on the suppression list so the erased data is not recreated (a shard also puts them on
+// the main database's list first: worker/shards/console-shard.ts).
+import { type SQL, sql } from "drizzle-orm";
 import { batchRows, jsonEach, runBatch } from "../../db/batch.ts";
 import type { Db, EventsDb } from "../env.ts";
 import { identityLinksOf, isStaleRegion, sourcesOf } from "../identity/identity.repo.ts";
@@ -28,23 +29,25 @@ async function exportEvents(eventsDb: EventsDb, customerIds: string[], orderIds:
   return { events, conversions };
 }
 
-export async function exportCustomer(db: Db, eventsDb: EventsDb, customerId: string) {
+/**
+ * The customer's rows in the customer tables (the customer and every customer merged into it): what a
+ * customer shard holds of them, or the main database when it holds the customers.
+ */
+export async function exportCustomerRows(db: Db, customerId: string) {
   const family = familyOf(customerId);
   const [
-    customers,
-    identities,
-    orders,
-    lines,
-    summary,
-    categories,
-    scores,
-    transitions,
-    legacyEvents,
-    browse,
-    merges,
-    links,
-    lapses,
-    audiences,
+    customers = [],
+    identities = [],
+    orders = [],
+    lines = [],
+    summary = [],
+    categories = [],
+    scores = [],
+    transitions = [],
+    browse = [],
+    merges = [],
+    links = [],
+    lapses = [],
   ] = await batchRows(db, [
     sql`SELECT id, created_at AS createdAt, merged_into AS mergedInto FROM customers WHERE id IN ${family}`,
     sql`SELECT kind, masked, match_key AS matchKey, created_at AS createdAt FROM identities WHERE customer_id IN ${family}`,
@@ -57,59 +60,155 @@ export async function exportCustomer(db: Db, eventsDb: EventsDb, customerId: str
     sql`SELECT * FROM customer_category_stats WHERE customer_id IN ${family}`,
     sql`SELECT * FROM customer_scores WHERE customer_id IN ${family}`,
     sql`SELECT from_stage AS "from", to_stage AS "to", at FROM stage_transitions WHERE customer_id IN ${family} ORDER BY id`,
-    // Events from before they moved to the events database, while the nightly job has not moved them yet.
-    sql`SELECT type, recommendation_id AS recommendationId, product_id AS productId, category_id AS categoryId, at
-          FROM legacy_events WHERE customer_id IN ${family} ORDER BY id`,
     sql`SELECT day, category_id AS categoryId, views, last_viewed_at AS lastViewedAt FROM customer_browse
           WHERE customer_id IN ${family} ORDER BY day, category_id`,
     sql`SELECT from_customer_id AS "from", into_customer_id AS "into", at FROM identity_merges
           WHERE from_customer_id IN ${family} OR into_customer_id IN ${family} ORDER BY id`,
     identityLinksOf(family),
     sql`SELECT category_id AS categoryId, run_id AS runId FROM customer_category_lapses WHERE customer_id IN ${family}`,
-    // Saved audiences the nightly job found them in, and whether its webhook was told so.
-    sql`SELECT m.audience_id AS audienceId, a.name, m.delivered FROM audience_members m
-          JOIN audiences a ON a.id = m.audience_id WHERE m.customer_id IN ${family} ORDER BY m.audience_id`,
   ]);
-  const stored = await exportEvents(
-    eventsDb,
-    (customers ?? []).map((row) => String(row.id)),
-    (orders ?? []).map((row) => String(row.id)),
-  );
-  const identityLinks = (links as Record<string, unknown>[]).map((link) => ({
-    ...link,
-    shared: link.shared === 1,
-    held: link.held === 1,
-  }));
   return {
     customers,
     identities,
-    identityLinks,
     orders,
     lines,
     summary,
     categories,
     scores,
-    lapsedCategories: lapses,
-    audiences: (audiences as Record<string, unknown>[]).map((row) => ({ ...row, delivered: row.delivered === 1 })),
     transitions,
-    events: [...(legacyEvents ?? []), ...stored.events],
-    conversions: stored.conversions,
     browse,
     merges,
+    links,
+    lapses,
+  };
+}
+
+export type CustomerRows = Awaited<ReturnType<typeof exportCustomerRows>>;
+
+/**
+ * What the main database holds of customers beside the customer tables: the saved audiences the nightly
+ * job found them in (and whether its webhook was told so), and their events from before they moved to
+ * the events database, while the nightly job has not moved them yet.
+ */
+async function exportMainRows(db: Db, customerIds: readonly string[]) {
+  const ids = sql`(SELECT value FROM ${jsonEach(customerIds)})`;
+  const [audiences = [], legacyEvents = []] = await batchRows(db, [
+    sql`SELECT m.audience_id AS audienceId, a.name, m.delivered FROM audience_members m
+          JOIN audiences a ON a.id = m.audience_id WHERE m.customer_id IN ${ids} ORDER BY m.audience_id`,
+    sql`SELECT type, recommendation_id AS recommendationId, product_id AS productId, category_id AS categoryId, at
+          FROM legacy_events WHERE customer_id IN ${ids} ORDER BY id`,
+  ]);
+  return { audiences, legacyEvents };
+}
+
+/** The export's answer from its parts: the customer tables' rows, the audiences and the events database's rows. */
+function exportView(
+  rows: CustomerRows,
+  main: Awaited<ReturnType<typeof exportMainRows>>,
+  stored: Awaited<ReturnType<typeof exportEvents>>,
+) {
+  const identityLinks = rows.links.map((link) => ({
+    ...link,
+    shared: link.shared === 1,
+    held: link.held === 1,
+  }));
+  return {
+    customers: rows.customers,
+    identities: rows.identities,
+    identityLinks,
+    orders: rows.orders,
+    lines: rows.lines,
+    summary: rows.summary,
+    categories: rows.categories,
+    scores: rows.scores,
+    lapsedCategories: rows.lapses,
+    audiences: main.audiences.map((row) => ({ ...row, delivered: row.delivered === 1 })),
+    transitions: rows.transitions,
+    events: [...main.legacyEvents, ...stored.events],
+    conversions: stored.conversions,
+    browse: rows.browse,
+    merges: rows.merges,
+  };
+}
+
+/** The ids of the customers and orders in an export's rows (what the events database is read by). */
+const exportedIds = (rows: CustomerRows) => ({
+  customerIds: rows.customers.map((row) => String(row.id)),
+  orderIds: rows.orders.map((row) => String(row.id)),
+});
+
+/**
+ * The export of a customer from their customer-table rows (read where the customer is: the main
+ * database or their shard): with the main database's audiences and legacy events and the events
+ * database's rows.
+ */
+export async function exportFrom(db: Db, eventsDb: EventsDb, rows: CustomerRows) {
+  const { customerIds, orderIds } = exportedIds(rows);
+  const [main, stored] = await Promise.all([
+    exportMainRows(db, customerIds),
+    exportEvents(eventsDb, customerIds, orderIds),
+  ]);
+  return exportView(rows, main, stored);
+}
+
+/**
+ * The identifiers an erasure suppresses: those the family holds, and those only ever seen (unverified)
+ * on its own orders and calls, which a guest's erasure must cover too; never one anybody else holds or
+ * was seen with.
+ */
+function ownIdentifiers(family: SQL) {
+  return sql`
+    SELECT key, kind FROM identities WHERE customer_id IN ${family} AND shared = 0
+    UNION
+    SELECT key, kind FROM identities WHERE +customer_id IS NULL AND shared = 0
+      AND key IN (SELECT identity_key FROM identity_observations WHERE source IN ${sourcesOf(family)})
+      AND NOT EXISTS (SELECT 1 FROM identity_observations o
+        WHERE o.identity_key = identities.key AND o.source NOT IN ${sourcesOf(family)})`;
+}
+
+/** What an erasure removes and suppresses, read before its batch, which checks nothing was added since. */
+export interface ErasurePlan {
+  /** The customer and those merged into it: for the events database, which cannot join the main one. */
+  customerIds: string[];
+  orderIds: string[];
+  /** The orders' suppression keys. */
+  orderKeys: string[];
+  /** Its own identifiers (identity keys, already keyed hashes), deleted and suppressed. */
+  identifiers: { key: string; kind: string }[];
+}
+
+async function erasurePlan(
+  db: Db,
+  customerId: string,
+  orderKey: (orderId: string) => Promise<string>,
+): Promise<ErasurePlan> {
+  const family = familyOf(customerId);
+  const [customers = [], orders = [], identifiers = []] = await batchRows(db, [
+    sql`SELECT id FROM ${family}`,
+    sql`SELECT id FROM orders WHERE customer_id IN ${family}`,
+    ownIdentifiers(family),
+  ]);
+  const orderIds = orders.map((row) => String(row.id));
+  return {
+    customerIds: customers.map((row) => String(row.id)),
+    orderIds,
+    orderKeys: await Promise.all(orderIds.map(orderKey)),
+    identifiers: identifiers.map((row) => ({ key: String(row.key), kind: String(row.kind) })),
   };
 }
 
 /**
- * The ids of the customers (the family) and orders an erasure of the customer removes: the orders for
- * their suppression keys, both for the events database, which cannot join the main one.
+ * The statements that put a plan's keys on a database's suppression list (identifiers, then orders);
+ * adding a key already there changes nothing, so they can be run again.
  */
-async function erasedIds(db: Db, customerId: string): Promise<{ customerIds: string[]; orderIds: string[] }> {
-  const family = familyOf(customerId);
-  const [customers = [], orders = []] = await batchRows(db, [
-    sql`SELECT id FROM ${family}`,
-    sql`SELECT id FROM orders WHERE customer_id IN ${family}`,
-  ]);
-  return { customerIds: customers.map((row) => String(row.id)), orderIds: orders.map((row) => String(row.id)) };
+export function suppressionStatements(plan: Pick<ErasurePlan, "identifiers" | "orderKeys">, now: Date): SQL[] {
+  const at = now.toISOString();
+  return [
+    sql`INSERT OR IGNORE INTO suppressions (key, kind, created_at)
+        SELECT value ->> 'key', value ->> 'kind', ${at} FROM ${jsonEach(plan.identifiers)}`,
+    sql`INSERT OR IGNORE INTO suppressions (key, kind, created_at)
+        SELECT value, 'order', ${at} FROM ${jsonEach(plan.orderKeys)}`,
+  ];
 }
 
 /**
@@ -126,7 +225,13 @@ async function eraseEvents(eventsDb: EventsDb, customerIds: string[], orderIds: 
 }
 
 export type Erasure =
-  | { kind: "erased"; deleted: Record<string, number>; suppressed: { orders: number; identifiers: number } }
+  | {
+      kind: "erased";
+      deleted: Record<string, number>;
+      suppressed: { orders: number; identifiers: number };
+      /** What was erased (the last attempt's plan). */
+      plan: ErasurePlan;
+    }
   | { kind: "busy" };
 
 /** Attempts before an erasure that keeps meeting new orders for the customer gives up. */
@@ -136,7 +241,10 @@ const maxAttempts = 5;
  * Deletes the customer (and those merged into it) from every table, and in the same batch puts on
  * the suppression list the keyed hashes (`orderKey`) of the erased orders' ids and the identity keys
  * (already keyed hashes) of the identifiers that were theirs alone. The batch aborts and is redone
- * when an order reached the customer after its ids were read, so every erased order is suppressed.
+ * when an order or an identifier reached the customer after the plan was read, so every erased order
+ * and identifier is suppressed. `beforeBatch`, given the plan, runs after the events database's
+ * deletes and before the batch, and answers how many events it deleted (a customer shard puts the
+ * plan's keys on the main database's list there and deletes the main database's legacy events).
  * Returns rows removed per table and keys suppressed, or `busy` when the retries ran out.
  */
 export async function eraseCustomer(
@@ -145,21 +253,22 @@ export async function eraseCustomer(
   customerId: string,
   orderKey: (orderId: string) => Promise<string>,
   now: Date,
+  beforeBatch?: (plan: ErasurePlan) => Promise<{ events: number }>,
 ): Promise<Erasure> {
   // What the events database's deletes removed, over every attempt.
   const removed = { events: 0, conversions: 0 };
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-    const { customerIds, orderIds } = await erasedIds(db, customerId);
-    const orderKeys = await Promise.all(orderIds.map(orderKey));
-    const before = await eraseEvents(eventsDb, customerIds, orderIds);
+    const plan = await erasurePlan(db, customerId, orderKey);
+    const before = await eraseEvents(eventsDb, plan.customerIds, plan.orderIds);
     removed.events += before.events;
     removed.conversions += before.conversions;
+    removed.events += (await beforeBatch?.(plan))?.events ?? 0;
     try {
-      const { deleted, suppressed } = await eraseWith(db, customerId, orderIds, orderKeys, now);
-      const after = await eraseEvents(eventsDb, customerIds, []);
+      const { deleted, suppressed } = await eraseWith(db, customerId, plan, now);
+      const after = await eraseEvents(eventsDb, plan.customerIds, []);
       deleted.events = (deleted.events ?? 0) + removed.events + after.events;
       deleted.conversions = removed.conversions;
-      return { kind: "erased", deleted, suppressed };
+      return { kind: "erased", deleted, suppressed, plan };
     } catch (error) {
       if (!isStaleRegion(error)) throw error;
     }
@@ -167,25 +276,20 @@ export async function eraseCustomer(
   return { kind: "busy" };
 }
 
-async function eraseWith(db: Db, customerId: string, orderIds: string[], orderKeys: string[], now: Date) {
+async function eraseWith(db: Db, customerId: string, plan: ErasurePlan, now: Date) {
   const family = familyOf(customerId);
-  const at = now.toISOString();
+  const [suppressIdentifiers, suppressOrders] = suppressionStatements(plan, now) as [SQL, SQL];
   const suppress = [
-    // NOT NULL on ingest_checks.ok aborts the batch when the customer has an order not read above.
+    // NOT NULL on ingest_checks.ok aborts the batch when the customer has an order not read above,
     sql`INSERT INTO ingest_checks (ok) SELECT CASE WHEN NOT EXISTS (
           SELECT 1 FROM orders WHERE customer_id IN ${family}
-            AND id NOT IN (SELECT value FROM ${jsonEach(orderIds)})) THEN 1 END`,
-    // Its own identifiers: those it holds, and those only ever seen (unverified) on its own orders and
-    // calls, which a guest's erasure must cover too; never one anybody else holds or was seen with.
-    sql`INSERT OR IGNORE INTO suppressions (key, kind, created_at)
-        SELECT key, kind, ${at} FROM identities WHERE customer_id IN ${family} AND shared = 0
-        UNION
-        SELECT key, kind, ${at} FROM identities WHERE +customer_id IS NULL AND shared = 0
-          AND key IN (SELECT identity_key FROM identity_observations WHERE source IN ${sourcesOf(family)})
-          AND NOT EXISTS (SELECT 1 FROM identity_observations o
-            WHERE o.identity_key = identities.key AND o.source NOT IN ${sourcesOf(family)})`,
-    sql`INSERT OR IGNORE INTO suppressions (key, kind, created_at)
-        SELECT value, 'order', ${at} FROM ${jsonEach(orderKeys)}`,
+            AND id NOT IN (SELECT value FROM ${jsonEach(plan.orderIds)})) THEN 1 END`,
+    // or an identifier of its own not read above (the plan's identifiers are suppressed as they were read).
+    sql`INSERT INTO ingest_checks (ok) SELECT CASE WHEN NOT EXISTS (
+          SELECT 1 FROM (${ownIdentifiers(family)})
+          WHERE key NOT IN (SELECT value ->> 'key' FROM ${jsonEach(plan.identifiers)})) THEN 1 END`,
+    suppressIdentifiers,
+    suppressOrders,
     // Identifiers that stay (shared with other people) lose any export match key they carried.
     sql`UPDATE identities SET match_key = NULL WHERE match_key IS NOT NULL
         AND key IN (SELECT identity_key FROM identity_observations WHERE source IN ${sourcesOf(family)})`,
@@ -239,6 +343,6 @@ async function eraseWith(db: Db, customerId: string, orderIds: string[], orderKe
   });
   return {
     deleted,
-    suppressed: { identifiers: results[1]?.meta.changes ?? 0, orders: results[2]?.meta.changes ?? 0 },
+    suppressed: { identifiers: results[2]?.meta.changes ?? 0, orders: results[3]?.meta.changes ?? 0 },
   };
 }

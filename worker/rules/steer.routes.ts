@@ -9,16 +9,17 @@ import { buildPopulation } from "../core/ranking/population.ts";
 import { type Recommendations, recommend } from "../core/ranking/recommend.ts";
 import { sameShelf, simulateRule } from "../core/rules/simulate.ts";
 import type { Rule } from "../core/rules/types.ts";
-import { survivingCustomerId } from "../customers/customers.repo.ts";
 import type { AppEnv, Db } from "../env.ts";
 import { notFound } from "../http/errors.ts";
 import { jsonBody } from "../http/validate.ts";
 import { currentModels } from "../models/models.repo.ts";
-import { cachedCatalog, loadShoppers, type ShopperData } from "../recommendations/recommendations.repo.ts";
+import { cachedCatalog, type ShopperData } from "../recommendations/recommendations.repo.ts";
 import { recommendationsQuerySchema } from "../recommendations/recommendations.schemas.ts";
 import { shopperSegmentOf } from "../recommendations/segment.ts";
+import { shardedCustomerShopper, shardedShopperSample } from "../shards/console.ts";
+import { customerShopperIn, shopperSampleIn } from "../shards/console-shard.ts";
+import { shardCount } from "../shards/shards.ts";
 import { liveRulesFor, ruleFields } from "./rules.repo.ts";
-import { sampleShoppers } from "./steer.repo.ts";
 import { type PreviewRuleInput, previewRuleSchema, simulateRuleSchema } from "./steer.schemas.ts";
 
 /** The shelf size a storefront gets when it asks for the defaults. */
@@ -107,13 +108,15 @@ function categoriesView(shelf: Recommendations, names: Readonly<Record<string, s
 export const steerRoutes = new Hono<AppEnv>()
   .post("/preview", async (c) => {
     const input = await jsonBody(c, previewRuleSchema);
-    const customerId = await survivingCustomerId(c.var.db, input.customerId);
-    if (!customerId) throw notFound(`No customer with id ${input.customerId}.`);
-    const [inputs, shoppers] = await Promise.all([
+    const [found, inputs] = await Promise.all([
+      shardCount(c.env) > 0
+        ? shardedCustomerShopper(c.env, input.customerId, c.var.now)
+        : customerShopperIn(c.var.db, input.customerId, c.var.now),
       shelfInputs(c.var.db, c.var.now),
-      loadShoppers(c.var.db, [customerId], c.var.now),
     ]);
-    const { before, after } = shelvesOf(customerId, shoppers.get(customerId), draftOf(input.rule), inputs);
+    if (!found) throw notFound(`No customer with id ${input.customerId}.`);
+    const { customerId, shopper } = found;
+    const { before, after } = shelvesOf(customerId, shopper ?? undefined, draftOf(input.rule), inputs);
     const names = inputs.catalog.categoryNames;
     const view = {
       before: itemsView(before, names),
@@ -131,14 +134,15 @@ export const steerRoutes = new Hono<AppEnv>()
   })
   .post("/simulate", async (c) => {
     const input = await jsonBody(c, simulateRuleSchema);
-    const ids = await sampleShoppers(c.var.db, input.sample);
-    const [inputs, shoppers] = await Promise.all([
+    const [sample, inputs] = await Promise.all([
+      shardCount(c.env) > 0
+        ? shardedShopperSample(c.env, input.sample, c.var.now)
+        : shopperSampleIn(c.var.db, input.sample, c.var.now),
       shelfInputs(c.var.db, c.var.now),
-      loadShoppers(c.var.db, ids, c.var.now),
     ]);
     const draft = draftOf(input.rule);
-    const pairs = ids.map((id) => {
-      const { before, after } = shelvesOf(id, shoppers.get(id), draft, inputs);
+    const pairs = sample.map(({ customerId, shopper }) => {
+      const { before, after } = shelvesOf(customerId, shopper ?? undefined, draft, inputs);
       return { before: outline(before), after: outline(after) };
     });
     return c.json({ data: simulateRule(pairs, draft) });

@@ -9,17 +9,34 @@ import { drizzle } from "drizzle-orm/d1";
 import { drizzle as durableDrizzle } from "drizzle-orm/durable-sqlite";
 import { migrate } from "drizzle-orm/durable-sqlite/migrator";
 import { durableD1 } from "../../db/durable-d1.ts";
+import * as eventsSchema from "../../db/events-schema.ts";
 import * as schema from "../../db/schema.ts";
 import { shardMigrations } from "../../db/shard-migrations.ts";
-import type { ListFilter } from "../admin/customer-lists.repo.ts";
+import type { SegmentFilter } from "../admin/admin.repo.ts";
+import type { ListedRow, ListFilter } from "../admin/customer-lists.repo.ts";
 import type { AudienceFilters } from "../audiences/audiences.schemas.ts";
-import type { Db, Env } from "../env.ts";
+import { customerKey } from "../core/shards/placement.ts";
+import type { Db, Env, EventsDb } from "../env.ts";
 import { enabledMatchKeys, type MatchKeyName, matchKinds } from "../identity/match-keys.ts";
 import { phoneRegion } from "../identity/phone.ts";
 import { ingestOrders } from "../orders/ingest.ts";
 import type { IdentifiersInput, OrderInput } from "../orders/orders.schemas.ts";
 import { attributionSettings } from "../recommendations/attribution.ts";
 import { loadShopper, type ShopperData } from "../recommendations/recommendations.repo.ts";
+import { liftSuppression, orderSuppressionKey } from "../suppressions/suppressions.repo.ts";
+import {
+  customerExportIn,
+  customerHistoryIn,
+  customerShelfIn,
+  customerShopperIn,
+  dropDirectoryEntries,
+  eraseCustomerIn,
+  listPageIn,
+  matchKeysIn,
+  segmentPartIn,
+  shopperSampleIn,
+  transitionsIn,
+} from "./console-shard.ts";
 import {
   type CustomerRead,
   type CustomerReadRequest,
@@ -276,5 +293,116 @@ export class CustomerShard extends DurableObject<Env> {
 
   nightlyAudienceRows(customerIds: string[], matchKeys: MatchKeyName[]) {
     return audienceRows(this.db, customerIds, matchKeys);
+  }
+
+  // --- console and erasure ---
+  // A method given a customer id is called on the id's home shard, which forwards once to the shard
+  // its directory places the customer in (`forwarded`: this is that shard; answer from here).
+
+  /** Runs `here` in the shard holding the customer, forwarding once (`there`) when that is not this one. */
+  private async atCustomer<T>(
+    customerId: string,
+    forwarded: boolean,
+    here: () => Promise<T>,
+    there: (stub: ShardStub) => Promise<T>,
+  ): Promise<T> {
+    // The home's directory entry of `customer:<id>`, when a move left one; else the customer is here.
+    const key = customerKey(customerId);
+    const placed = forwarded ? this.index : ((await this.locate([key]))[key] ?? this.index);
+    return placed === this.index ? here() : there(shardStub(this.env, placed));
+  }
+
+  async customerHistory(customerId: string, forwarded = false): Promise<ReturnType<typeof customerHistoryIn>> {
+    return this.atCustomer(
+      customerId,
+      forwarded,
+      () => customerHistoryIn(this.db, customerId),
+      (stub) => stub.customerHistory(customerId, true),
+    );
+  }
+
+  async customerShelf(customerId: string, now: string, forwarded = false): Promise<ReturnType<typeof customerShelfIn>> {
+    return this.atCustomer(
+      customerId,
+      forwarded,
+      () => customerShelfIn(this.db, customerId, new Date(now)),
+      (stub) => stub.customerShelf(customerId, now, true),
+    );
+  }
+
+  async customerExport(customerId: string, forwarded = false): Promise<ReturnType<typeof customerExportIn>> {
+    return this.atCustomer(
+      customerId,
+      forwarded,
+      () => customerExportIn(this.db, customerId),
+      (stub) => stub.customerExport(customerId, true),
+    );
+  }
+
+  async customerShopper(
+    customerId: string,
+    now: string,
+    forwarded = false,
+  ): Promise<ReturnType<typeof customerShopperIn>> {
+    return this.atCustomer(
+      customerId,
+      forwarded,
+      () => customerShopperIn(this.db, customerId, new Date(now)),
+      (stub) => stub.customerShopper(customerId, now, true),
+    );
+  }
+
+  async shopperSample(size: number, now: string) {
+    return shopperSampleIn(this.db, size, new Date(now));
+  }
+
+  /** The erasure where the customer is; `shard` says which shard that was (its directory entries point there). */
+  async eraseCustomer(
+    customerId: string,
+    now: string,
+    forwarded = false,
+  ): Promise<(NonNullable<Awaited<ReturnType<typeof eraseCustomerIn>>> & { shard: number }) | null> {
+    return this.atCustomer(
+      customerId,
+      forwarded,
+      async () => {
+        const erased = await eraseCustomerIn(
+          this.db,
+          drizzle(this.env.DB, { schema }) as Db,
+          drizzle(this.env.EVENTS_DB, { schema: eventsSchema }) as EventsDb,
+          customerId,
+          (orderId) => orderSuppressionKey(orderId, this.env.IDENTITY_HASH_SECRET),
+          new Date(now),
+        );
+        return erased && { ...erased, shard: this.index };
+      },
+      (stub) => stub.eraseCustomer(customerId, now, true),
+    );
+  }
+
+  /** Deletes the directory entries of `keys` held here that place them in shard `placed`. */
+  async dropDirectoryEntries(keys: string[], placed: number): Promise<number> {
+    return dropDirectoryEntries(this.db, keys, placed);
+  }
+
+  /** Lifts a suppression from this shard's own list; false when it was not there. */
+  async liftSuppression(key: string): Promise<boolean> {
+    return liftSuppression(this.db, key);
+  }
+
+  async listPage(filter: ListFilter): Promise<ListedRow[]> {
+    return listPageIn(this.db, filter);
+  }
+
+  async matchKeys(customerIds: string[], kinds: string[]) {
+    return matchKeysIn(this.db, customerIds, kinds);
+  }
+
+  async segmentPart(filter: SegmentFilter) {
+    return segmentPartIn(this.db, filter);
+  }
+
+  async transitions(since: string, afterId: number, limit: number) {
+    return transitionsIn(this.db, since, afterId, limit);
   }
 }

@@ -7,6 +7,8 @@ import { requireAdminKey } from "../http/auth.ts";
 import { invalidRequest, notFound } from "../http/errors.ts";
 import { jsonBody, queryParams } from "../http/validate.ts";
 import { identityKey } from "../identity/identity.keys.ts";
+import { liftSuppressionInShards } from "../shards/console.ts";
+import { shardCount } from "../shards/shards.ts";
 import { isSuppressed, liftSuppression, orderSuppressionKey, suppressionCounts } from "./suppressions.repo.ts";
 import { type SuppressionInput, suppressionQuerySchema, suppressionSchema } from "./suppressions.schemas.ts";
 
@@ -32,6 +34,8 @@ export const suppressionsRoutes = new Hono<AppEnv>()
   .delete("/", async (c) => {
     const input = await jsonBody(c, suppressionSchema);
     const key = await keyOf(input, c.env.IDENTITY_HASH_SECRET);
+    // The shards' own lists first: until the main list's key goes, a retry finds it and lifts them again.
+    if (shardCount(c.env) > 0) await liftSuppressionInShards(c.env, key);
     if (!(await liftSuppression(c.var.db, key))) throw notFound(`That ${input.kind} is not suppressed.`);
     return c.json({ data: { kind: input.kind, lifted: true } });
   });

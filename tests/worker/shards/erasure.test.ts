@@ -1,0 +1,348 @@
+// DELETE /v1/customers/:id with customer data in four customer shards: the erasure reaches every place
+// the customer's data lives (its shard, the events database, the directory entries at their homes, the
+// suppression list in D1 and in the shard), answers what D1's erasure answers for the same data, and a
+// re-sent order for an erased identifier is suppressed.
+import { env, runInDurableObject, SELF } from "cloudflare:test";
+import { drizzle } from "drizzle-orm/d1";
+import { beforeAll, describe, expect, it } from "vitest";
+import * as eventsSchema from "../../../db/events-schema.ts";
+import { createApp } from "../../../worker/app.ts";
+import { customerKey, homeShard } from "../../../worker/core/shards/placement.ts";
+import { eraseCustomer } from "../../../worker/customers/erasure.repo.ts";
+import type { Db, EventsDb } from "../../../worker/env.ts";
+import { hashIdentifiers } from "../../../worker/identity/identity.keys.ts";
+import { identify } from "../../../worker/orders/ingest.ts";
+import { shardStub } from "../../../worker/shards/shards.ts";
+import { orderSuppressionKey, suppressedKeys } from "../../../worker/suppressions/suppressions.repo.ts";
+import { adminKey, anOrder, apiKey, client, uniquePrefix, verified } from "../../fixtures/builders.ts";
+import { d1, moveRegion, placeKeys, type Seeded, seedBoth, shardRows } from "../../fixtures/shard-seed-console.ts";
+
+const api = client(SELF);
+const day = 86_400_000;
+const now = new Date();
+const eventsDb = drizzle(env.EVENTS_DB, { schema: eventsSchema }) as unknown as EventsDb;
+const at = (daysAgo: number) => new Date(now.getTime() - daysAgo * day).toISOString();
+const orderKey = (orderId: string) => orderSuppressionKey(orderId, env.IDENTITY_HASH_SECRET);
+
+/** The customer tables and the column that names the customer in each. */
+const customerTables = [
+  ["customers", "id"],
+  ["identities", "customer_id"],
+  ["orders", "customer_id"],
+  ["customer_summaries", "customer_id"],
+  ["customer_category_stats", "customer_id"],
+  ["customer_scores", "customer_id"],
+  ["customer_category_lapses", "customer_id"],
+  ["stage_transitions", "customer_id"],
+  ["customer_browse", "customer_id"],
+  ["identity_merges", "from_customer_id"],
+  ["identity_merges", "into_customer_id"],
+  ["legacy_events", "customer_id"],
+] as const;
+
+interface Erased {
+  p: string;
+  shard: number;
+  seeded: Seeded[];
+  /** Survivor and merged-away customer, in the shard and in D1. */
+  ids: string[];
+  d1Ids: string[];
+  orderIds: string[];
+  /** The customer's identity keys and the directory keys that place it. */
+  identityKeys: string[];
+  directoryKeys: string[];
+  neighbourKeys: string[];
+}
+
+/**
+ * A customer (web orders under an account and email, a store order under a loyalty card and a household
+ * card a neighbour shares, then an order under the account and the loyalty card, which merges the two)
+ * and their neighbour, in the home shard of the account and in D1.
+ */
+async function seed(): Promise<Erased> {
+  const p = uniquePrefix("erase");
+  const account = `${p}-acct`;
+  const web = [
+    anOrder({ id: `${p}-w1`, placedAt: at(40), identifiers: { account, email: verified(`${p}@mail.test`) } }),
+    anOrder({ id: `${p}-w2`, placedAt: at(30), identifiers: { account } }),
+    anOrder({
+      id: `${p}-s1`,
+      channel: "store",
+      placedAt: at(20),
+      identifiers: { loyalty: verified(`${p}-L`), card: `${p}-family` },
+    }),
+  ];
+  const first = await seedBoth(web, now);
+  const neighbour = await seedBoth(
+    [
+      anOrder({
+        id: `${p}-n1`,
+        channel: "store",
+        placedAt: at(15),
+        identifiers: { loyalty: verified(`${p}-N`), card: `${p}-family` },
+      }),
+    ],
+    now,
+    first.shard,
+  );
+  const join = await seedBoth(
+    [anOrder({ id: `${p}-j1`, placedAt: at(10), identifiers: { account, loyalty: verified(`${p}-L`) } })],
+    now,
+    first.shard,
+  );
+  const ids = [join.shardCustomer.get(`${p}-j1`), first.shardCustomer.get(`${p}-s1`)] as string[];
+  const d1Ids = [join.d1Customer.get(`${p}-j1`), first.d1Customer.get(`${p}-s1`)] as string[];
+  const orderIds = [`${p}-w1`, `${p}-w2`, `${p}-s1`, `${p}-j1`];
+  const identityKeys = (
+    await shardRows<{ key: string }>(
+      first.shard,
+      "SELECT key FROM identities WHERE customer_id IN (?, ?) AND shared = 0",
+      ...ids,
+    )
+  ).map((row) => row.key);
+  const neighbourId = neighbour.shardCustomer.get(`${p}-n1`) as string;
+  const neighbourKeys = (
+    await shardRows<{ key: string }>(first.shard, "SELECT key FROM identities WHERE customer_id = ?", neighbourId)
+  ).map((row) => row.key);
+  return {
+    p,
+    shard: first.shard,
+    seeded: [first, neighbour, join],
+    ids,
+    d1Ids,
+    orderIds,
+    identityKeys,
+    directoryKeys: [...identityKeys, ...ids.map(customerKey)],
+    neighbourKeys,
+  };
+}
+
+let erased: Erased;
+let fromD1: Response;
+let response: Response;
+
+/**
+ * The customer's events: a view for each customer id in the events database and one from before it in
+ * the main database's legacy_events, and a conversion of one order.
+ */
+async function addEvents(customerIds: string[], orderId: string) {
+  for (const id of customerIds)
+    for (const db of [env.EVENTS_DB, env.DB])
+      await db
+        .prepare(
+          `INSERT OR IGNORE INTO ${db === env.DB ? "legacy_events" : "events"} (type, customer_id, category_id, at, dedupe_key)
+           VALUES ('view', ?, 'heels', ?, ?)`,
+        )
+        .bind(id, now.toISOString(), `${id}-view`)
+        .run();
+  await env.EVENTS_DB.prepare(
+    "INSERT OR IGNORE INTO conversions (order_id, recommendation_id, total, at) VALUES (?, 'r_test', 89, ?)",
+  )
+    .bind(orderId, now.toISOString())
+    .run();
+}
+
+beforeAll(async () => {
+  // A customer moved away from its id's home, so the erasure is forwarded and leaves a `customer:` entry to delete.
+  erased = await seed();
+  const away = (homeShard(customerKey(erased.ids[0] as string), 4) + 1) % 4;
+  if (away !== erased.shard) {
+    await moveRegion(
+      erased.shard,
+      away,
+      ["w1", "w2", "s1", "n1", "j1"].map((order) => `${erased.p}-${order}`),
+      now.toISOString(),
+    );
+    erased.shard = away;
+  }
+  // An order moved away from its `order:<id>` home (one placed by its id, as a guest's order is): its entry goes too.
+  const orderEntry = `order:${erased.p}-s1`;
+  await placeKeys([orderEntry], erased.shard, now.toISOString());
+  erased.directoryKeys.push(orderEntry);
+  // D1's erasure of the same data first: it writes D1's suppression list, which the shard's erasure
+  // then adds to (changing nothing), while the shard's own list starts empty, as D1's did.
+  await addEvents(erased.d1Ids, `${erased.p}-w1`);
+  // The same worker's D1 path (SHARD_COUNT=0), for the same data in D1.
+  fromD1 = await createApp().request(
+    `http://patron.test/v1/customers/${erased.d1Ids[1]}`,
+    { method: "DELETE", headers: { Authorization: `Bearer ${adminKey}` } },
+    { ...env, SHARD_COUNT: "0" },
+  );
+  await addEvents(erased.ids, `${erased.p}-w1`);
+  // Through the merged-away id: the erasure follows merged_into, as on D1.
+  response = await api.call("DELETE", `/v1/customers/${erased.ids[1]}`, undefined, adminKey);
+});
+
+describe("erasure across customer shards", () => {
+  it("answers what D1's erasure answers for the same data", async () => {
+    expect(response.status, await response.clone().text()).toBe(200);
+    const body = (await response.json()) as {
+      data: { customerId: string; deleted: Record<string, number>; suppressed: Record<string, number> };
+    };
+    expect(fromD1.status, await fromD1.clone().text()).toBe(200);
+    const d1Body = (await fromD1.json()) as typeof body;
+    expect(d1Body.data.customerId).toBe(erased.d1Ids[0]);
+    expect(body.data.customerId).toBe(erased.ids[0]);
+    expect(body.data.deleted).toEqual(d1Body.data.deleted);
+    expect(body.data.suppressed).toEqual(d1Body.data.suppressed);
+    expect(body.data.deleted).toMatchObject({ customers: 2, orders: 4, events: 4, conversions: 1 });
+    expect(body.data.suppressed).toEqual({ identifiers: 3, orders: 4 });
+  });
+
+  it("leaves no row of the customer in any shard, and the neighbour's rows in place", async () => {
+    for (const shard of [0, 1, 2, 3]) {
+      for (const [table, column] of customerTables) {
+        const rows = await shardRows(
+          shard,
+          `SELECT * FROM ${table} WHERE ${column} IN (?, ?)`,
+          erased.ids[0],
+          erased.ids[1],
+        );
+        expect(rows, `${table} in shard ${shard}`).toEqual([]);
+      }
+      const lines = await shardRows(
+        shard,
+        "SELECT * FROM order_lines WHERE order_id IN (?, ?, ?, ?)",
+        ...erased.orderIds,
+      );
+      expect(lines).toEqual([]);
+      const observations = await shardRows(
+        shard,
+        "SELECT * FROM identity_observations WHERE source IN (?, ?, ?, ?)",
+        ...erased.orderIds.map((id) => `order:${id}`),
+      );
+      expect(observations).toEqual([]);
+    }
+    const neighbour = await shardRows(erased.shard, "SELECT id FROM orders WHERE id = ?", `${erased.p}-n1`);
+    expect(neighbour).toHaveLength(1);
+    // The household card, seen with the neighbour too, stays (owned by nobody), as it stays on D1.
+    const card = await shardRows<{ key: string; shared: number; customer_id: string | null }>(
+      erased.shard,
+      "SELECT key, shared, customer_id FROM identities WHERE kind = 'card'",
+    );
+    expect(card).toHaveLength(1);
+    expect(card[0]?.customer_id).toBeNull();
+    const inD1 = await env.DB.prepare("SELECT key, shared, customer_id FROM identities WHERE key = ?")
+      .bind(card[0]?.key)
+      .all();
+    expect(inD1.results).toEqual(card);
+  });
+
+  it("deletes the directory entries of its keys and ids at their homes, and keeps the neighbour's", async () => {
+    expect(erased.identityKeys).toHaveLength(3);
+    for (const shard of [0, 1, 2, 3]) {
+      const left = await shardRows<{ key: string }>(shard, "SELECT key FROM shard_directory");
+      const keys = new Set(left.map((row) => row.key));
+      for (const key of erased.directoryKeys) expect(keys.has(key), `${key} in shard ${shard}`).toBe(false);
+    }
+    for (const key of erased.neighbourKeys) {
+      const entry = await shardRows(homeShard(key, 4), "SELECT shard FROM shard_directory WHERE key = ?", key);
+      expect(entry).toEqual([{ shard: erased.shard }]);
+    }
+  });
+
+  it("deletes the events and conversions from the events database, and legacy events from D1", async () => {
+    for (const id of erased.ids) {
+      const events = await env.EVENTS_DB.prepare("SELECT count(*) AS n FROM events WHERE customer_id = ?")
+        .bind(id)
+        .first<{ n: number }>();
+      expect(events?.n).toBe(0);
+      const legacy = await env.DB.prepare("SELECT count(*) AS n FROM legacy_events WHERE customer_id = ?")
+        .bind(id)
+        .first<{ n: number }>();
+      expect(legacy?.n).toBe(0);
+    }
+    const conversions = await env.EVENTS_DB.prepare("SELECT count(*) AS n FROM conversions WHERE order_id = ?")
+      .bind(`${erased.p}-w1`)
+      .first<{ n: number }>();
+    expect(conversions?.n).toBe(0);
+  });
+
+  it("puts the keys on the suppression list in D1 (the router's check) and in the shard (its own guard)", async () => {
+    const keys = [...erased.identityKeys, ...(await Promise.all(erased.orderIds.map(orderKey)))];
+    expect([...(await suppressedKeys(d1, keys))].sort()).toEqual([...keys].sort());
+    const inShard = await shardRows<{ key: string }>(erased.shard, "SELECT key FROM suppressions");
+    expect(inShard.map((row) => row.key).sort()).toEqual([...keys].sort());
+  });
+
+  it("suppresses a re-sent order and a new order for an erased identifier in the shard", async () => {
+    const resent = anOrder({
+      id: `${erased.p}-w1`,
+      placedAt: at(40),
+      identifiers: { account: `${erased.p}-acct`, email: verified(`${erased.p}@mail.test`) },
+    });
+    const fresh = anOrder({ id: `${erased.p}-new`, placedAt: at(1), identifiers: { account: `${erased.p}-acct` } });
+    const outcome = await shardStub(env, erased.shard).ingest([resent, fresh] as never, now.toISOString());
+    expect(outcome.kind).toBe("ingested");
+    if (outcome.kind !== "ingested") return;
+    expect(outcome.result).toMatchObject({ accepted: 0, suppressed: 2 });
+    const customers = await shardRows(
+      erased.shard,
+      "SELECT * FROM orders WHERE id IN (?, ?)",
+      `${erased.p}-w1`,
+      `${erased.p}-new`,
+    );
+    expect(customers).toEqual([]);
+  });
+
+  it("answers 404 once erased, for either id, and 401 without the admin key", async () => {
+    for (const id of erased.ids) {
+      expect((await api.call("DELETE", `/v1/customers/${id}`, undefined, adminKey)).status).toBe(404);
+      expect((await api.call("GET", `/v1/customers/${id}/export`, undefined, adminKey)).status).toBe(404);
+    }
+    expect((await api.call("DELETE", `/v1/customers/${erased.ids[0]}`, undefined, apiKey)).status).toBe(401);
+  });
+
+  it("lifts a suppression from D1's list and the shard's, so the shard accepts the identifier again", async () => {
+    const lift = await api.call(
+      "DELETE",
+      "/v1/admin/suppressions",
+      { kind: "account", value: `${erased.p}-acct` },
+      adminKey,
+    );
+    expect(lift.status, await lift.clone().text()).toBe(200);
+    const accountKey = erased.identityKeys.find((key) => key.startsWith("account:")) as string;
+    expect(await suppressedKeys(d1, [accountKey])).toEqual(new Set());
+    expect(await shardRows(erased.shard, "SELECT key FROM suppressions WHERE key = ?", accountKey)).toEqual([]);
+    const back = anOrder({ id: `${erased.p}-back`, placedAt: at(0), identifiers: { account: `${erased.p}-acct` } });
+    const outcome = await shardStub(env, erased.shard).ingest([back] as never, now.toISOString());
+    expect(outcome).toMatchObject({ kind: "ingested", result: { accepted: 1, suppressed: 0 } });
+  });
+});
+
+describe("an erasure racing an ingestion in the customer's shard", () => {
+  it("aborts the batch an identifier reached after the plan, and the retry erases and suppresses it too", async () => {
+    const p = uniquePrefix("race");
+    const account = `${p}-acct`;
+    const { shard, shardCustomer } = await seedBoth(
+      [anOrder({ id: `${p}-w1`, placedAt: at(20), identifiers: { account } })],
+      now,
+    );
+    const customerId = shardCustomer.get(`${p}-w1`) as string;
+    // Between the first plan and its batch, an identify call adds a verified email to the customer.
+    const result = await runInDurableObject(shardStub(env, shard), async (instance) => {
+      const db = (instance as unknown as { db: Db }).db;
+      let attempts = 0;
+      const erasure = await eraseCustomer(db, eventsDb, customerId, orderKey, now, async () => {
+        attempts += 1;
+        if (attempts === 1) {
+          const identified = await identify(
+            db,
+            env.IDENTITY_HASH_SECRET,
+            { account, email: verified(`${p}@late.test`) },
+            now,
+          );
+          expect(identified.kind).toBe("identified");
+        }
+        return { events: 0 };
+      });
+      return { erasure, attempts };
+    });
+    expect(result.attempts).toBe(2);
+    expect(result.erasure).toMatchObject({ kind: "erased", suppressed: { identifiers: 2, orders: 1 } });
+    const { identities } = await hashIdentifiers({ email: verified(`${p}@late.test`) }, env.IDENTITY_HASH_SECRET);
+    const emailKey = identities[0]?.key as string;
+    expect(await shardRows(shard, "SELECT key FROM suppressions WHERE key = ?", emailKey)).toEqual([{ key: emailKey }]);
+    expect(await shardRows(shard, "SELECT key FROM identities WHERE key = ?", emailKey)).toEqual([]);
+  });
+});

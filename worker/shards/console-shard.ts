@@ -1,0 +1,179 @@
+// What a customer shard does for the console and for a customer's rights of access and erasure: the
+// same repository functions the one database runs, on the shard's own database. CustomerShard's
+// `// --- console and erasure ---` methods call these; worker/shards/console.ts calls those methods.
+// The routes call the one-customer reads on the D1 database when there are no shards, so both stores
+// answer from the same code.
+import { sql } from "drizzle-orm";
+import { batchRows, jsonEach, runBatch } from "../../db/batch.ts";
+import {
+  type SegmentCustomerRow,
+  type SegmentFilter,
+  type SegmentGroupRow,
+  segmentCustomersQuery,
+  segmentSummaryQuery,
+} from "../admin/admin.repo.ts";
+import { type ListedRow, type ListFilter, listCustomers, matchKeysOfCustomers } from "../admin/customer-lists.repo.ts";
+import { customerKey } from "../core/shards/placement.ts";
+import { storefrontAccountKeyOf, survivingCustomerId } from "../customers/customers.repo.ts";
+import {
+  type CustomerRows,
+  type Erasure,
+  eraseCustomer,
+  exportCustomerRows,
+  suppressionStatements,
+} from "../customers/erasure.repo.ts";
+import { historyOrdersOf } from "../customers/history.repo.ts";
+import type { Db, EventsDb } from "../env.ts";
+import { transitionsSince } from "../jobs/nightly.repo.ts";
+import { loadShopper, loadShoppers, type ShopperData } from "../recommendations/recommendations.repo.ts";
+import { sampleShoppers } from "../rules/steer.repo.ts";
+
+/** GET /v1/customers/:id/history's reads here: the surviving customer and their orders; null: no such customer. */
+export async function customerHistoryIn(db: Db, customerId: string) {
+  const survivor = await survivingCustomerId(db, customerId);
+  if (!survivor) return null;
+  return { customerId: survivor, ...(await historyOrdersOf(db, survivor)) };
+}
+
+/**
+ * GET /v1/customers/:id/shelf's reads here: the surviving customer, their storefront account key and
+ * what the recommendation path reads for that account (null without one); null: no such customer.
+ */
+export async function customerShelfIn(
+  db: Db,
+  customerId: string,
+  now: Date,
+): Promise<{ customerId: string; accountKey: string | null; shopper: ShopperData | null } | null> {
+  const survivor = await survivingCustomerId(db, customerId);
+  if (!survivor) return null;
+  const accountKey = await storefrontAccountKeyOf(db, survivor);
+  return { customerId: survivor, accountKey, shopper: accountKey ? await loadShopper(db, accountKey, now) : null };
+}
+
+/** The export's customer-table rows here: the surviving customer and their family's rows; null: no such customer. */
+export async function customerExportIn(
+  db: Db,
+  customerId: string,
+): Promise<{ customerId: string; rows: CustomerRows } | null> {
+  const survivor = await survivingCustomerId(db, customerId);
+  if (!survivor) return null;
+  return { customerId: survivor, rows: await exportCustomerRows(db, survivor) };
+}
+
+/**
+ * The unchanged erasure run here, with the events database as on D1: before each attempt's batch, the
+ * plan's suppression keys go on the main database's list (`mainDb`, which the ingestion router checks)
+ * and the customers' legacy events there are deleted;
+ * the batch puts them on this shard's own list as well, which this shard's ingestion checks in its own
+ * batch. Null: no such customer.
+ */
+export async function eraseCustomerIn(
+  db: Db,
+  mainDb: Db,
+  eventsDb: EventsDb,
+  customerId: string,
+  orderKey: (orderId: string) => Promise<string>,
+  now: Date,
+): Promise<{ customerId: string; erasure: Erasure } | null> {
+  const survivor = await survivingCustomerId(db, customerId);
+  if (!survivor) return null;
+  const erasure = await eraseCustomer(db, eventsDb, survivor, orderKey, now, async (plan) => {
+    const [, , legacy] = await runBatch(mainDb, [
+      ...suppressionStatements(plan, now),
+      // Events from before the events database, still in the main database until the nightly job moves them.
+      sql`DELETE FROM legacy_events WHERE customer_id IN (SELECT value FROM ${jsonEach(plan.customerIds)})`,
+    ]);
+    return { events: legacy?.meta.changes ?? 0 };
+  });
+  return { customerId: survivor, erasure };
+}
+
+/**
+ * The directory keys an erasure leaves behind: its identifiers', its customers' and its orders'
+ * (an order with no verified identifier is placed by `order:<id>`).
+ */
+export function erasedDirectoryKeys(plan: {
+  customerIds: string[];
+  orderIds: string[];
+  identifiers: { key: string }[];
+}) {
+  return [
+    ...plan.identifiers.map((identifier) => identifier.key),
+    ...plan.customerIds.map(customerKey),
+    ...plan.orderIds.map((orderId) => `order:${orderId}`),
+  ];
+}
+
+/**
+ * Deletes this shard's directory entries of `keys` that place them in shard `placed` (an entry that
+ * places a key elsewhere was written since, for another region, and stays). Returns how many went.
+ */
+export async function dropDirectoryEntries(db: Db, keys: readonly string[], placed: number): Promise<number> {
+  if (keys.length === 0) return 0;
+  const [result] = await runBatch(db, [
+    sql`DELETE FROM shard_directory WHERE shard = ${placed} AND key IN (SELECT value FROM ${jsonEach(keys)})`,
+  ]);
+  return result?.meta.changes ?? 0;
+}
+
+/** This shard's first rows of a console list page (the same query as the one database's). */
+export async function listPageIn(db: Db, filter: ListFilter): Promise<ListedRow[]> {
+  return listCustomers(db, filter);
+}
+
+/** The match keys this shard holds of `customerIds` (those it does not hold are simply absent). */
+export async function matchKeysIn(db: Db, customerIds: readonly string[], kinds: readonly string[]) {
+  return matchKeysOfCustomers(db, customerIds, kinds);
+}
+
+/**
+ * This shard's part of a segment: its first `offset + limit` customers in the segment's order (the
+ * merged page can take any of them) and its stage × tier counts with unrounded CLV sums.
+ */
+export async function segmentPartIn(
+  db: Db,
+  filter: SegmentFilter,
+): Promise<{ customers: SegmentCustomerRow[]; summary: SegmentGroupRow[] }> {
+  const [customers = [], summary = []] = await batchRows(db, [
+    segmentCustomersQuery({ ...filter, limit: filter.offset + filter.limit, offset: 0 }),
+    segmentSummaryQuery(filter, false),
+  ]);
+  return {
+    customers: customers as unknown as SegmentCustomerRow[],
+    summary: summary as unknown as SegmentGroupRow[],
+  };
+}
+
+/**
+ * POST /v1/admin/rules/preview's customer read here: the surviving customer and what the shelf reads of
+ * them (null when they have no summary); null: no such customer.
+ */
+export async function customerShopperIn(
+  db: Db,
+  customerId: string,
+  now: Date,
+): Promise<{ customerId: string; shopper: ShopperData | null } | null> {
+  const survivor = await survivingCustomerId(db, customerId);
+  if (!survivor) return null;
+  const shoppers = await loadShoppers(db, [survivor], now);
+  return { customerId: survivor, shopper: shoppers.get(survivor) ?? null };
+}
+
+/**
+ * POST /v1/admin/rules/simulate's sample here: the first `size` known shoppers by id (sampleShoppers)
+ * with what the shelf reads of each, in id order.
+ */
+export async function shopperSampleIn(
+  db: Db,
+  size: number,
+  now: Date,
+): Promise<{ customerId: string; shopper: ShopperData | null }[]> {
+  const ids = await sampleShoppers(db, size);
+  const shoppers = await loadShoppers(db, ids, now);
+  return ids.map((customerId) => ({ customerId, shopper: shoppers.get(customerId) ?? null }));
+}
+
+/** This shard's stage transitions since `since` after its own id `afterId`, in id order. */
+export async function transitionsIn(db: Db, since: string, afterId: number, limit: number) {
+  return transitionsSince(db, since, afterId, limit);
+}
