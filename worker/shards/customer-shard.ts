@@ -12,12 +12,22 @@ import { durableD1 } from "../../db/durable-d1.ts";
 import * as schema from "../../db/schema.ts";
 import { shardMigrations } from "../../db/shard-migrations.ts";
 import type { Db, Env } from "../env.ts";
+import type { BrowseDay } from "../events/events.repo.ts";
 import { enabledMatchKeys, matchKinds } from "../identity/match-keys.ts";
 import { phoneRegion } from "../identity/phone.ts";
 import { ingestOrders } from "../orders/ingest.ts";
 import type { OrderInput } from "../orders/orders.schemas.ts";
 import { attributionSettings } from "../recommendations/attribution.ts";
-import { loadShopper, type ShopperData } from "../recommendations/recommendations.repo.ts";
+import type { ShopperData } from "../recommendations/recommendations.repo.ts";
+import { shardStub } from "./shards.ts";
+import {
+  addBrowseHere,
+  ownersFrom,
+  ownersHere,
+  type PlacedOwner,
+  placedElsewhere,
+  shopperHere,
+} from "./shopper-shard.ts";
 
 export class CustomerShard extends DurableObject<Env> {
   private readonly db: Db;
@@ -68,8 +78,37 @@ export class CustomerShard extends DurableObject<Env> {
     );
   }
 
-  /** What GET /v1/recommendations reads for a signed-in account (one local read). */
+  // --- shopper ---
+
+  /**
+   * What GET /v1/recommendations reads for a signed-in account, called at the account key's home: one
+   * local read, or, when the directory places the key's region in another shard, one call to it.
+   */
   async shopper(accountKey: string, now: string, usualProducts = false): Promise<ShopperData> {
-    return loadShopper(this.db, accountKey, new Date(now), { usualProducts });
+    const [placed] = placedElsewhere(await this.locate([accountKey]), this.index).keys();
+    if (placed !== undefined) return shardStub(this.env, placed).placedShopper(accountKey, now, usualProducts);
+    return shopperHere(this.db, accountKey, now, usualProducts);
+  }
+
+  /** The same read where the region is placed (forwarded by the key's home): local data only. */
+  async placedShopper(accountKey: string, now: string, usualProducts = false): Promise<ShopperData> {
+    return shopperHere(this.db, accountKey, now, usualProducts);
+  }
+
+  /** The owners of identity keys homed here (POST /v1/events), each with the shard holding it. */
+  async owners(keys: string[]): Promise<Map<string, PlacedOwner>> {
+    return ownersFrom(this.db, this.index, await this.locate(keys), (shard, placed) =>
+      shardStub(this.env, shard).placedOwners(placed),
+    );
+  }
+
+  /** The owners of keys whose regions are here (forwarded by their home): local data only. */
+  async placedOwners(keys: string[]): Promise<Map<string, PlacedOwner>> {
+    return ownersHere(this.db, this.index, keys);
+  }
+
+  /** Adds new views and clicks to the browse rollups of customers held here. */
+  async addBrowse(days: BrowseDay[]): Promise<void> {
+    await addBrowseHere(this.db, days);
   }
 }
