@@ -109,8 +109,10 @@ async function loadCustomers(url: string, size: number, shards: number) {
   }
   for (const shard of pending.keys()) await flush(shard);
   bar.stop();
+  const fitStarted = performance.now();
   const fit = await fetch(`${url}/bench/fit?shard=0`);
   if (!fit.ok) throw new Error(`fitting the models: ${fit.status} ${await fit.text()}`);
+  console.log(`models fitted on shard 0's customers in ${((performance.now() - fitStarted) / 1000).toFixed(1)} s`);
   let bytes = 0;
   for (let shard = 0; shard < shards; shard++)
     bytes += ((await (await fetch(`${url}/bench/size?shard=${shard}`)).json()) as { bytes: number }).bytes;
