@@ -345,6 +345,29 @@ describe("POST /v1/events with customer data in shards", () => {
     expect(shown(after)).toEqual(shown(await shelfFrom(onD1, token)));
   });
 
+  it("sends one batch's views to each shopper's own shard", async () => {
+    const first = await personalisedAccount("batchA");
+    const firstHome = homeShard(await accountKeyOf(first), 4);
+    const second = await personalisedAccount("batchB", (firstHome + 1) % 4);
+    const seeded = [await seedRegion(first, historyOf(first)), await seedRegion(second, historyOf(second))];
+    expect(seeded.map((region) => region.shard)).toEqual([firstHome, (firstHome + 1) % 4]);
+    const [firstToken, secondToken] = [await tokenOf(first), await tokenOf(second)];
+    const events = [
+      { type: "view", productId: "sh-games-0", categoryId: "games", token: firstToken },
+      { type: "view", productId: "sh-kettles-3", categoryId: "kettles", token: secondToken },
+      { type: "view", productId: "sh-kettles-4", categoryId: "kettles", token: secondToken },
+    ];
+    expect(await beacon(SELF, { events })).toMatchObject({ accepted: 3, ignored: 0 });
+    const rollup = (region: (typeof seeded)[number]) =>
+      shardRows(
+        region.shard,
+        "SELECT category_id, views FROM customer_browse WHERE customer_id = ? ORDER BY category_id",
+        region.customerId,
+      );
+    expect(await rollup(seeded[0] as (typeof seeded)[number])).toEqual([{ category_id: "games", views: 1 }]);
+    expect(await rollup(seeded[1] as (typeof seeded)[number])).toEqual([{ category_id: "kettles", views: 2 }]);
+  });
+
   it("finds a forwarded shopper's customer in the placed shard and attributes clicks to ids served there", async () => {
     const account = await personalisedAccount("fwdbrowse");
     const home = homeShard(await accountKeyOf(account), 4);
