@@ -97,6 +97,60 @@ export const accountOf = (index: number) => `scale-${index}`;
 /** Random-looking and stable, like the ids ingestion makes (the nightly sample relies on that). */
 const customerIdOf = (index: number) => `c_${createHash("sha256").update(accountOf(index)).digest("hex").slice(0, 20)}`;
 
+/** The hashed identity of generated customer `index`'s storefront account. */
+export async function accountIdentityOf(index: number) {
+  const { identities } = await hashIdentifiers({ account: accountOf(index) }, testSecrets.IDENTITY_HASH_SECRET);
+  return identities[0]!;
+}
+
+/**
+ * The rows ingestion would leave for generated customers, each holding its one account: the customer,
+ * its identity and observations, its orders and lines, its summary and category stats.
+ */
+export function customerRowsStatements(
+  identities: readonly { customerId: string; key: string; kind: string; masked: string }[],
+  customers: readonly { orders: OrderInput[] }[],
+  at: string,
+) {
+  const observations = customers.flatMap(({ orders }, i) =>
+    orders.map((order) => ({ source: `order:${order.id}`, key: identities[i]!.key })),
+  );
+  return [
+    sql`INSERT INTO customers (id, created_at, updated_at) SELECT value, ${at}, ${at} FROM ${jsonEach(identities.map((i) => i.customerId))}`,
+    sql`INSERT INTO identities (key, kind, customer_id, masked, shared, created_at)
+        SELECT value ->> 'key', value ->> 'kind', value ->> 'customerId', value ->> 'masked', 0, ${at}
+        FROM ${jsonEach(identities)}`,
+    sql`INSERT INTO identity_observations (source, identity_key, verified)
+        SELECT value ->> 'source', value ->> 'key', 1 FROM ${jsonEach(observations)}`,
+    ...insertOrderStatements(
+      customers.flatMap(({ orders }, i) => orders.map((order) => ({ order, customerId: identities[i]!.customerId }))),
+      at,
+    ),
+    ...writeTotalsStatements(
+      customers.map(({ orders }, i) => {
+        const totals = totalsOfOrders(orders.map(totalsOrderOf));
+        return { customerId: identities[i]!.customerId, summary: totals.summary, categories: totals.categories };
+      }),
+      at,
+      "seed",
+    ),
+  ];
+}
+
+/** The generated customers with their orders, each order carrying the customer's account, as seeding writes them. */
+export function* generatedCustomers(size: number, today: string) {
+  let index = 0;
+  for (const generated of generateCustomers({ seed, customers: size, today, includePersonas: false })) {
+    const orders = generated.orders.map((order) => ({
+      ...order,
+      id: `${accountOf(index)}-${order.id}`,
+      identifiers: { account: accountOf(index) },
+    })) as OrderInput[];
+    yield { index, orders };
+    index++;
+  }
+}
+
 interface Seeded {
   customers: number;
   orders: number;
@@ -122,56 +176,19 @@ export async function seedCustomers(d1: D1Database, size: number): Promise<Seede
   const flush = async () => {
     if (pending.length === 0) return;
     const identities = await Promise.all(
-      pending.map(async ({ index }) => {
-        const { identities } = await hashIdentifiers({ account: accountOf(index) }, testSecrets.IDENTITY_HASH_SECRET);
-        return { customerId: customerIdOf(index), ...identities[0]! };
-      }),
+      pending.map(async ({ index }) => ({ customerId: customerIdOf(index), ...(await accountIdentityOf(index)) })),
     );
-    const observations = pending.flatMap(({ orders }, i) =>
-      orders.map((order) => ({ source: `order:${order.id}`, key: identities[i]!.key })),
-    );
-    await runBatch(client, [
-      sql`INSERT INTO customers (id, created_at, updated_at) SELECT value, ${at}, ${at} FROM ${jsonEach(identities.map((i) => i.customerId))}`,
-      sql`INSERT INTO identities (key, kind, customer_id, masked, shared, created_at)
-          SELECT value ->> 'key', value ->> 'kind', value ->> 'customerId', value ->> 'masked', 0, ${at}
-          FROM ${jsonEach(identities)}`,
-      sql`INSERT INTO identity_observations (source, identity_key, verified)
-          SELECT value ->> 'source', value ->> 'key', 1 FROM ${jsonEach(observations)}`,
-      ...insertOrderStatements(
-        pending.flatMap(({ index, orders }) => orders.map((order) => ({ order, customerId: customerIdOf(index) }))),
-        at,
-      ),
-      ...writeTotalsStatements(
-        pending.map(({ index, orders }) => {
-          const totals = totalsOfOrders(orders.map(totalsOrderOf));
-          return { customerId: customerIdOf(index), summary: totals.summary, categories: totals.categories };
-        }),
-        at,
-        "seed",
-      ),
-    ]);
+    await runBatch(client, customerRowsStatements(identities, pending, at));
     customers += pending.length;
     pending = [];
     bar.update(customers);
   };
-  let index = 0;
-  for (const generated of generateCustomers({
-    seed,
-    customers: size,
-    today: at.slice(0, 10),
-    includePersonas: false,
-  })) {
-    const customerOrders = generated.orders.map((order) => ({
-      ...order,
-      id: `${accountOf(index)}-${order.id}`,
-      identifiers: { account: accountOf(index) },
-    })) as OrderInput[];
+  for (const { index, orders: customerOrders } of generatedCustomers(size, at.slice(0, 10))) {
     if (customerOrders.length > 0) {
       pending.push({ index, orders: customerOrders });
       orders += customerOrders.length;
       lines += customerOrders.reduce((sum, order) => sum + order.lines.length, 0);
     }
-    index++;
     if (pending.length >= seedBatchCustomers) await flush();
   }
   await flush();
@@ -313,7 +330,7 @@ async function tableBytes(persistDir: string): Promise<Record<string, number> | 
 }
 
 /** Recommendations for many distinct known shoppers against the bare read, alternated in rounds. */
-async function measureRecommendations(url: string, size: number, options: Options) {
+export async function measureRecommendations(url: string, size: number, options: Options) {
   const admin = { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` };
   const count = Math.min(shoppers, size);
   const tokens = await Promise.all(
@@ -558,7 +575,7 @@ async function runSize(size: number, options: Options) {
 }
 
 /** A side's figures, with the worker's CPU time per request when /proc can be read. */
-const withCpu = (result: RoundResult) =>
+export const withCpu = (result: RoundResult) =>
   `${fmt(result)}${result.cpuMsPerRequest === null ? "" : `, worker CPU ${result.cpuMsPerRequest.toFixed(2)} ms/request`}`;
 
 export default async function scaleBench(args: string[]) {

@@ -11,6 +11,8 @@
 // customers, a replay, new customers), for orders/s and rows written per order from each store's
 // metadata. Prints the figures, the ratios to D1 bare, and bytes per customer; writes them as JSON.
 // Usage: npm run bench -- shard [--sizes 10000,100000] [--requests 400] [--connections 8] [--out file.json]
+// With --route [--shards 16]: the real GET /v1/recommendations with customer data in that many shards,
+// against a bare single-row D1 read, as the scale bench compares them (tests/bench/shard/route.ts).
 import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -22,7 +24,8 @@ import { hashIdentifiers } from "../../worker/identity/identity.keys.ts";
 import type { OrderInput } from "../../worker/orders/orders.schemas.ts";
 import { freePort, testSecrets } from "../fixtures/wrangler-dev.ts";
 import { fmt, type LoadResult, load, medianRound } from "./measure.ts";
-import { accountOf, benchOrders, type Options, parseOptions, seedCustomers } from "./scale.bench.ts";
+import { accountOf, benchOrders, type Options, parseOptions, seedCustomers, withCpu } from "./scale.bench.ts";
+import { routeSize } from "./shard/route.ts";
 
 const root = path.resolve(import.meta.dirname, "../..");
 const config = path.join(root, "tests/bench/shard/wrangler.toml");
@@ -185,7 +188,44 @@ async function runSize(size: number, options: Options) {
   }
 }
 
+/** `--route`: the real recommendations route on sharded customer data against the bare D1 read. */
+async function routeBench(args: string[]) {
+  const options = parseOptions(args, "shard-route");
+  const shardsIndex = args.indexOf("--shards");
+  const shards = shardsIndex >= 0 ? Number(args[shardsIndex + 1]) : 16;
+  if (!Number.isInteger(shards) || shards <= 0) throw new Error(`--shards takes a positive count, got ${shards}`);
+  const results = [];
+  for (const size of options.sizes) {
+    if (!Number.isInteger(size) || size <= 0) throw new Error(`--sizes takes positive customer counts, got ${size}`);
+    const result = await routeSize(size, shards, options);
+    results.push(result);
+    const r = result.recommendations;
+    console.log(`${result.customers} customers in ${shards} shards (${result.orders} orders)`);
+    console.log(`  baseline single-row D1 read: ${withCpu(r.baseline)}`);
+    console.log(`  GET /v1/recommendations:     ${withCpu(r.recommendations)} (${r.shoppers} distinct shoppers)`);
+    console.log(
+      `  ratio recommendations / baseline: ${r.ratio.toFixed(2)} (median of ${r.rounds} rounds: ${r.ratios.map((x) => x.toFixed(2)).join(", ")})`,
+    );
+  }
+  const first = results[0];
+  const summary = results.map((result) => ({
+    customers: result.customers,
+    ratio: result.recommendations.ratio,
+    ratioOfSmallest: first ? result.recommendations.ratio / first.recommendations.ratio : 1,
+  }));
+  console.log(
+    `ratios by size: ${summary.map((s) => `${s.customers}: ${s.ratio.toFixed(2)} (${s.ratioOfSmallest.toFixed(2)}x the smallest)`).join("; ")}`,
+  );
+  mkdirSync(path.dirname(options.out), { recursive: true });
+  writeFileSync(
+    options.out,
+    `${JSON.stringify({ measuredAt: new Date().toISOString(), options: { ...options, shards }, results, summary }, null, 2)}\n`,
+  );
+  console.log(`wrote ${options.out}`);
+}
+
 export default async function shardBench(args: string[]) {
+  if (args.includes("--route")) return routeBench(args);
   const options = parseOptions(args, "shard");
   const results = [];
   for (const size of options.sizes) {

@@ -1,7 +1,8 @@
 // Stores widget events in the events database (EVENTS_DB) and rolls a customer's new views and clicks
-// up into their browse signal (`customer_browse`, main database). Deduplication rides on the unique
-// `dedupe_key` index, so a repeated beacon or a retried batch is a no-op in the database rather than a
-// read-then-write race; only the events that index let in are rolled up, so a replay adds nothing.
+// up into their browse signal (`customer_browse`: main database, or the customer's shard).
+// Deduplication rides on the unique `dedupe_key` index, so a repeated beacon or a retried batch is a
+// no-op in the database rather than a read-then-write race; only the events that index let in are
+// rolled up, so a replay adds nothing.
 import { sql } from "drizzle-orm";
 import { jsonEach } from "../../db/batch.ts";
 import { events } from "../../db/events-schema.ts";

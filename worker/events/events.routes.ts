@@ -1,6 +1,7 @@
 // POST /v1/events: impressions and clicks beaconed by the storefront widget, and product views, stored
 // in the events database (EVENTS_DB); a known customer's new views and clicks also add to their browse
-// rollup (customer_browse, main database), which the shelf reads.
+// rollup (customer_browse: in the main database, or in the customer's shard when SHARD_COUNT > 0),
+// which the shelf reads.
 // Beacons arrive as `text/plain` (a CORS "simple" request, so no preflight) carrying JSON; plain
 // `application/json` works too. Events carry the recommendation id, whose signed arm is what is stored
 // (an `arm` field sent by the client is ignored) when the id was served to the event's shopper, listed
@@ -14,6 +15,8 @@ import { parseOrThrow, readJson } from "../http/validate.ts";
 import { shopperAccountKey } from "../identity/identity.keys.ts";
 import { ownersOf } from "../recommendations/attribution.repo.ts";
 import { attributedArm, attributionSettings } from "../recommendations/attribution.ts";
+import { shardCount } from "../shards/shards.ts";
+import { type BrowseStore, shardedBrowseStore } from "../shards/shopper.ts";
 import { suppressedKeys } from "../suppressions/suppressions.repo.ts";
 import { addBrowse, browseDaysOf, type EventRow, insertEvents } from "./events.repo.ts";
 import { type EventInput, type EventsResponse, eventsRequestSchema } from "./events.schemas.ts";
@@ -32,7 +35,7 @@ interface Shopper {
  * attributions are checked against who sends them. A missing, invalid or expired token leaves its
  * events anonymous: a beacon never fails for it.
  */
-async function shoppersOf(c: Context<AppEnv>, tokens: Set<string>) {
+async function shoppersOf(c: Context<AppEnv>, tokens: Set<string>, store: BrowseStore) {
   const accountKeys = new Map<string, string | null>();
   for (const token of tokens) {
     const shopper = await shopperAccountKey(token, c.env, c.var.now);
@@ -40,13 +43,23 @@ async function shoppersOf(c: Context<AppEnv>, tokens: Set<string>) {
     accountKeys.set(token, shopper.ok ? shopper.accountKey : null);
   }
   const keys = [...accountKeys.values()].filter((key): key is string => !!key);
-  const [owners, suppressed] = await Promise.all([ownersOf(c.var.db, keys), suppressedKeys(c.var.db, keys)]);
+  const [owners, suppressed] = await Promise.all([store.owners(keys), suppressedKeys(c.var.db, keys)]);
   const shoppers = new Map<string, Shopper>();
   for (const [token, accountKey] of accountKeys) {
     const owner = accountKey ? owners.get(accountKey) : undefined;
     shoppers.set(token, { accountKey, customerId: owner?.customerId ?? null, family: owner?.family ?? [] });
   }
   return { shoppers, suppressed };
+}
+
+/**
+ * Where shoppers are found and their browsing is added: the one D1 database, or with SHARD_COUNT > 0
+ * the customer shards (worker/shards/shopper.ts). Suppressions stay in D1 in both.
+ */
+function browseStoreOf(c: Context<AppEnv>): BrowseStore {
+  if (shardCount(c.env) > 0) return shardedBrowseStore(c.env);
+  const db = c.var.db;
+  return { owners: (keys) => ownersOf(db, keys), addBrowse: (days) => addBrowse(db, days) };
 }
 
 /**
@@ -104,9 +117,11 @@ export const eventsRoutes = new Hono<AppEnv>().post("/", async (c) => {
   // Each event is attributed by its own token; the batch token (or a Bearer header) covers the rest.
   const fallbackToken = ("events" in payload ? payload.token : undefined) ?? bearerToken(c.req.header("Authorization"));
   const tokenOf = (event: EventInput) => event.token ?? fallbackToken ?? null;
+  const store = browseStoreOf(c);
   const { shoppers, suppressed: suppressedAccounts } = await shoppersOf(
     c,
     new Set(batch.map(tokenOf).filter((token): token is string => !!token)),
+    store,
   );
   const settings = attributionSettings(c.env);
   // Views with no known shopper are deduplicated per (hashed) client address, item and UTC day.
@@ -165,7 +180,7 @@ export const eventsRoutes = new Hono<AppEnv>().post("/", async (c) => {
   // failure between the two writes leaves an event without its rollup (a resend is a duplicate):
   // browsing is at worst undercounted, never counted twice.
   const inserted = await insertEvents(c.var.eventsDb, rows);
-  await addBrowse(c.var.db, browseDaysOf(inserted));
+  await store.addBrowse(browseDaysOf(inserted));
   const accepted = inserted.length;
   c.header("Cache-Control", "no-store");
   return c.json(

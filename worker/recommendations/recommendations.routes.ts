@@ -1,5 +1,6 @@
 // GET /v1/recommendations for the shopper behind a signed token (or the popular shelf without one).
-// Validate → load (one D1 round trip for the shopper; catalog, models and rules from isolate caches)
+// Validate → load (one round trip for the shopper: to D1, or to their customer shard when SHARD_COUNT > 0;
+// catalog, models and rules from isolate caches)
 // → compute (worker/core: profile, ranking, rules; both in shelf.ts, shared with the console's view of
 // a customer's shelf) → issue the recommendation id, cache the popular shelf.
 import { type Context, Hono } from "hono";
@@ -12,6 +13,8 @@ import { limitShopper } from "../http/rate-limit.ts";
 import { tokenRefusalMessages } from "../http/shopper-token.ts";
 import { queryParams } from "../http/validate.ts";
 import { shopperAccountKey } from "../identity/identity.keys.ts";
+import { shardCount } from "../shards/shards.ts";
+import { shardedShopper } from "../shards/shopper.ts";
 import { lastGoodShelf, rememberShelf, type ShelfView } from "./last-good-shelf.ts";
 import {
   accountSubject,
@@ -21,7 +24,7 @@ import {
   type ServedArm,
 } from "./recommendation-id.ts";
 import { recommendationsQuerySchema } from "./recommendations.schemas.ts";
-import { computeShelf, holdoutShareOf, knownShopper, loadShelfData, type ShelfRequest } from "./shelf.ts";
+import { computeShelf, d1Shopper, holdoutShareOf, knownShopper, loadShelfData, type ShelfRequest } from "./shelf.ts";
 
 /** Seconds the anonymous shelf may be cached, here and by browsers and CDNs. */
 const popularShelfSeconds = 60;
@@ -52,7 +55,9 @@ async function shelf(c: Context<AppEnv>) {
     excludeIds: query.exclude,
   };
   const buyingAgain = request.placement === buyAgainPlacement;
-  const data = await loadShelfData(c.var.db, now, accountKey, request);
+  // With SHARD_COUNT > 0 the shopper comes from one call to their customer shard, alongside the cached reads.
+  const readShopper = shardCount(c.env) > 0 ? shardedShopper(c.env) : d1Shopper(c.var.db);
+  const data = await loadShelfData(c.var.db, now, accountKey, request, readShopper);
   const known = knownShopper(data);
   const shopper = data.shopper;
   const rules = data.rules;

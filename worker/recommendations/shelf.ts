@@ -30,18 +30,31 @@ export interface ShelfData {
   coPurchases: { productId: string; orders: number }[];
 }
 
-/** Everything the shelf is computed from: models, catalog and rules from isolate caches, the shopper in one round trip. */
+/** Reads a signed-in account's shopper data in one round trip: from D1, or from its customer shard. */
+export type ShopperReader = (accountKey: string, now: Date, read: { usualProducts?: boolean }) => Promise<ShopperData>;
+
+/** The shopper read on the one D1 database. */
+export const d1Shopper =
+  (db: Db): ShopperReader =>
+  (accountKey, now, read) =>
+    loadShopper(db, accountKey, now, read);
+
+/**
+ * Everything the shelf is computed from: models, catalog and rules from isolate caches (D1 behind
+ * them), the shopper in one round trip (`readShopper`: D1, or the shopper's shard), all in parallel.
+ */
 export async function loadShelfData(
   db: Db,
   now: Date,
   accountKey: string | null,
   request: ShelfRequest,
+  readShopper: ShopperReader = d1Shopper(db),
 ): Promise<ShelfData> {
   const [models, catalog, rules, shopper, coPurchases] = await Promise.all([
     currentModels(db, now),
     cachedCatalog(db, now),
     liveRulesFor(db, now),
-    accountKey ? loadShopper(db, accountKey, now, { usualProducts: request.placement === buyAgainPlacement }) : null,
+    accountKey ? readShopper(accountKey, now, { usualProducts: request.placement === buyAgainPlacement }) : null,
     request.productId ? coPurchasesOf(db, request.productId) : [],
   ]);
   return { models, catalog, rules, shopper, coPurchases };

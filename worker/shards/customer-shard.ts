@@ -17,12 +17,13 @@ import type { ListedRow, ListFilter } from "../admin/customer-lists.repo.ts";
 import type { AudienceFilters } from "../audiences/audiences.schemas.ts";
 import { customerKey } from "../core/shards/placement.ts";
 import type { Db, Env, EventsDb } from "../env.ts";
+import type { BrowseDay } from "../events/events.repo.ts";
 import { enabledMatchKeys, type MatchKeyName, matchKinds } from "../identity/match-keys.ts";
 import { phoneRegion } from "../identity/phone.ts";
 import { ingestOrders } from "../orders/ingest.ts";
 import type { IdentifiersInput, OrderInput } from "../orders/orders.schemas.ts";
 import { attributionSettings } from "../recommendations/attribution.ts";
-import { loadShopper, type ShopperData } from "../recommendations/recommendations.repo.ts";
+import type { ShopperData } from "../recommendations/recommendations.repo.ts";
 import { liftSuppression, orderSuppressionKey } from "../suppressions/suppressions.repo.ts";
 import {
   customerExportIn,
@@ -79,6 +80,14 @@ import {
   type ShardOrdersOutcome,
 } from "./shard-ingest.ts";
 import { type ShardStub, shardCount, shardStub } from "./shards.ts";
+import {
+  addBrowseHere,
+  ownersFrom,
+  ownersHere,
+  type PlacedOwner,
+  placedElsewhere,
+  shopperHere,
+} from "./shopper-shard.ts";
 
 /** How long an interrupted move waits for the alarm that resumes it, when no call meets it first. */
 const moveAlarmDelayMs = 30_000;
@@ -240,11 +249,6 @@ export class CustomerShard extends DurableObject<Env> {
 
   // --- end migration ---
 
-  /** What GET /v1/recommendations reads for a signed-in account (one local read). */
-  async shopper(accountKey: string, now: string, usualProducts = false): Promise<ShopperData> {
-    return loadShopper(this.db, accountKey, new Date(now), { usualProducts });
-  }
-
   // --- nightly --- (worker/shards/nightly-shard.ts; called by worker/shards/nightly.ts)
 
   nightlyFitSample(after: string, limit: number) {
@@ -404,5 +408,39 @@ export class CustomerShard extends DurableObject<Env> {
 
   async transitions(since: string, afterId: number, limit: number) {
     return transitionsIn(this.db, since, afterId, limit);
+  }
+
+  // --- shopper ---
+
+  /**
+   * What GET /v1/recommendations reads for a signed-in account, called at the account key's home: one
+   * local read, or, when the directory places the key's region in another shard, one call to it.
+   */
+  async shopper(accountKey: string, now: string, usualProducts = false): Promise<ShopperData> {
+    const [placed] = placedElsewhere(await this.locate([accountKey]), this.index).keys();
+    if (placed !== undefined) return shardStub(this.env, placed).placedShopper(accountKey, now, usualProducts);
+    return shopperHere(this.db, accountKey, now, usualProducts);
+  }
+
+  /** The same read where the region is placed (forwarded by the key's home): local data only. */
+  async placedShopper(accountKey: string, now: string, usualProducts = false): Promise<ShopperData> {
+    return shopperHere(this.db, accountKey, now, usualProducts);
+  }
+
+  /** The owners of identity keys homed here (POST /v1/events), each with the shard holding it. */
+  async owners(keys: string[]): Promise<Map<string, PlacedOwner>> {
+    return ownersFrom(this.db, this.index, await this.locate(keys), (shard, placed) =>
+      shardStub(this.env, shard).placedOwners(placed),
+    );
+  }
+
+  /** The owners of keys whose regions are here (forwarded by their home): local data only. */
+  async placedOwners(keys: string[]): Promise<Map<string, PlacedOwner>> {
+    return ownersHere(this.db, this.index, keys);
+  }
+
+  /** Adds new views and clicks to the browse rollups of customers held here. */
+  async addBrowse(days: BrowseDay[]): Promise<void> {
+    await addBrowseHere(this.db, days);
   }
 }

@@ -1,0 +1,88 @@
+// The worker `npm run bench -- shard --route` runs: the product's worker, unchanged for every request
+// it serves, with two additions for the benchmark. `/bench/*` loads generated rows into D1 or into a
+// customer shard, fits the models in one shard (a stand-in for the nightly job) and reports a shard's
+// size; and GET /v1/customers/:id, the bare single-row read the benchmark compares with, always runs
+// on the one D1 database (SHARD_COUNT=0), so the floor stays a D1 read whatever that route does with
+// shards. Started with the main wrangler.toml and this file as its entry point. Not deployed.
+import { drizzle } from "drizzle-orm/d1";
+import { durableD1 } from "../../../db/durable-d1.ts";
+import * as schema from "../../../db/schema.ts";
+import type { Db, Env } from "../../../worker/env.ts";
+import product, { CustomerShard as ProductShard } from "../../../worker/index.ts";
+import { fitCustomerModelsStep, fitPopulationStep } from "../../../worker/jobs/nightly.repo.ts";
+import { shardName } from "../../../worker/shards/shards.ts";
+
+export { NightlyModelWorkflow } from "../../../worker/index.ts";
+
+interface Statement {
+  sql: string;
+  params: unknown[];
+}
+
+const prepared = (d1: D1Database, statements: Statement[]) =>
+  statements.map((statement) => d1.prepare(statement.sql).bind(...statement.params));
+
+/** The product's shard, with the benchmark's loading, model fit and size. */
+export class CustomerShard extends ProductShard {
+  async load(statements: Statement[]) {
+    const d1 = durableD1(this.ctx.storage);
+    return (await d1.batch(prepared(d1, statements))).map((result) => ({ meta: result.meta, results: [] }));
+  }
+
+  /** The nightly job's two fit steps on this shard's customers; the model rows they wrote. */
+  async fitModels(now: string) {
+    const db = drizzle(durableD1(this.ctx.storage), { schema }) as Db;
+    await fitCustomerModelsStep(db, new Date(now));
+    await fitPopulationStep(db, new Date(now));
+    return this.ctx.storage.sql
+      .exec("SELECT model, params, fitted_at, sample_size, log_likelihood FROM model_params ORDER BY id")
+      .toArray();
+  }
+
+  databaseBytes() {
+    return this.ctx.storage.sql.databaseSize;
+  }
+}
+
+type BenchEnv = Env & { CUSTOMER_SHARDS: DurableObjectNamespace<CustomerShard> };
+
+const shard = (env: BenchEnv, index: number) =>
+  env.CUSTOMER_SHARDS.get(env.CUSTOMER_SHARDS.idFromName(shardName(index)));
+
+async function bench(request: Request, env: BenchEnv, url: URL): Promise<Response> {
+  const index = Number(url.searchParams.get("shard") ?? 0);
+  switch (url.pathname) {
+    case "/bench/load": {
+      const statements = (await request.json()) as Statement[];
+      if (url.searchParams.get("into") === "shard") return Response.json(await shard(env, index).load(statements));
+      const results = await env.DB.batch(prepared(env.DB, statements));
+      return Response.json(results.map((result) => ({ meta: result.meta, results: [] })));
+    }
+    case "/bench/fit": {
+      const rows = await shard(env, index).fitModels(new Date().toISOString());
+      await env.DB.batch(
+        rows.map((row) =>
+          env.DB.prepare(
+            "INSERT INTO model_params (model, params, fitted_at, sample_size, log_likelihood) VALUES (?, ?, ?, ?, ?)",
+          ).bind(row.model, row.params, row.fitted_at, row.sample_size, row.log_likelihood),
+        ),
+      );
+      return Response.json({ models: rows.map((row) => row.model) });
+    }
+    case "/bench/size":
+      return Response.json({ bytes: await shard(env, index).databaseBytes() });
+    default:
+      return new Response("not found", { status: 404 });
+  }
+}
+
+export default {
+  ...product,
+  fetch(request: Request, env: BenchEnv, ctx: ExecutionContext) {
+    const url = new URL(request.url);
+    if (url.pathname.startsWith("/bench/")) return bench(request, env, url);
+    // Both sides get a copy of env, so the override costs the floor nothing the shelf does not pay too.
+    const store = url.pathname.startsWith("/v1/customers/") ? { SHARD_COUNT: "0" } : {};
+    return product.fetch(request, { ...env, ...store }, ctx);
+  },
+} satisfies ExportedHandler<BenchEnv>;

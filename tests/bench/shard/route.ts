@@ -1,0 +1,177 @@
+// `npm run bench -- shard --route`: the real GET /v1/recommendations for many distinct known shoppers,
+// with customer data in customer shards (SHARD_COUNT, 16 by default), next to a bare single-row D1
+// read in the same run, under wrangler's dev server (workerd, local D1, local Durable Objects). For each
+// size it loads the scale bench's generated customers directly into their shards (each customer with
+// the rows ingestion leaves, in the home shard of its account key, as design rule 5 places a new
+// region, with the account's directory entry; customer ids homed there), the catalog into D1, and
+// models fitted by the nightly job's own fit steps in shard 0 into D1's model_params (a stand-in for
+// the nightly job, which is not run). It then measures exactly as the scale bench does
+// (measureRecommendations: five rounds of alternating blocks, the round with the median ratio, the
+// worker's CPU per request from /proc) and reports bytes per customer across the shards.
+import { createHash } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { sql } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/d1";
+import { unstable_startWorker } from "wrangler";
+import { progressBar } from "../../../cli/import/progress.ts";
+import { runBatch } from "../../../db/batch.ts";
+import * as schema from "../../../db/schema.ts";
+import { generateProducts } from "../../../db/seed/generate.ts";
+import { customerIdHomedAt, homeShard } from "../../../worker/core/shards/placement.ts";
+import type { Db } from "../../../worker/env.ts";
+import { signShopperToken } from "../../../worker/http/shopper-token.ts";
+import type { OrderInput } from "../../../worker/orders/orders.schemas.ts";
+import { upsertProducts } from "../../../worker/orders/products.repo.ts";
+import { recommendationsResponseSchema } from "../../../worker/recommendations/recommendations.schemas.ts";
+import { applyMigrations, freePort, testSecrets } from "../../fixtures/wrangler-dev.ts";
+import {
+  accountIdentityOf,
+  accountOf,
+  customerRowsStatements,
+  generatedCustomers,
+  measureRecommendations,
+  type Options,
+} from "../scale.bench.ts";
+
+const root = path.resolve(import.meta.dirname, "../../..");
+/** Customers written per shard batch while loading. */
+const loadBatchCustomers = 250;
+
+/** D1's statement interface (prepare, bind, batch) over the bench worker's loader: into D1 or shard `index`. */
+function remoteD1(url: string, into: "d1" | "shard", index = 0): D1Database {
+  const statement = (text: string, params: unknown[] = []) => ({
+    sql: text,
+    params,
+    bind: (...values: unknown[]) => statement(text, values),
+  });
+  return {
+    prepare: (text: string) => statement(text),
+    batch: async (statements: { sql: string; params: unknown[] }[]) => {
+      const response = await fetch(`${url}/bench/load?into=${into}&shard=${index}`, {
+        method: "POST",
+        body: JSON.stringify(statements.map(({ sql: text, params }) => ({ sql: text, params }))),
+      });
+      if (!response.ok) throw new Error(`loading into ${into} ${index}: ${response.status} ${await response.text()}`);
+      return response.json();
+    },
+  } as unknown as D1Database;
+}
+
+/** Deterministic hex for customer ids (the same run gives the same ids). */
+function hexStream(label: string) {
+  let n = 0;
+  return () => createHash("sha256").update(`${label}:${n++}`).digest("hex");
+}
+
+/** Loads `size` generated customers into their account keys' home shards, the catalog into D1 (and shard 0, for the fit). */
+async function loadCustomers(url: string, size: number, shards: number) {
+  const now = new Date();
+  const at = now.toISOString();
+  const products = generateProducts({ seed: 11 }).map((product) => ({ ...product, active: true }));
+  for (const into of ["d1", "shard"] as const)
+    await upsertProducts(drizzle(remoteD1(url, into, 0), { schema }) as unknown as Db, products, now);
+  const pending = new Map<
+    number,
+    { customerId: string; key: string; kind: string; masked: string; orders: OrderInput[] }[]
+  >();
+  const ids = hexStream("route-bench");
+  const bar = progressBar(size, "customers");
+  const started = performance.now();
+  let customers = 0;
+  let orders = 0;
+  const flush = async (shard: number) => {
+    const batch = pending.get(shard) ?? [];
+    if (batch.length === 0) return;
+    pending.set(shard, []);
+    await runBatch({ $client: remoteD1(url, "shard", shard) }, [
+      ...customerRowsStatements(batch, batch, at),
+      // The account key's directory entry at its home (this shard): its region is here.
+      ...batch.map(
+        (customer) =>
+          sql`INSERT INTO shard_directory (key, shard, updated_at) VALUES (${customer.key}, ${shard}, ${at})`,
+      ),
+    ]);
+    customers += batch.length;
+    bar.update(customers);
+  };
+  for (const { index, orders: customerOrders } of generatedCustomers(size, at.slice(0, 10))) {
+    if (customerOrders.length === 0) continue;
+    const identity = await accountIdentityOf(index);
+    const shard = homeShard(identity.key, shards);
+    const customerId = customerIdHomedAt(shard, shards, ids);
+    const batch = pending.get(shard) ?? [];
+    batch.push({ customerId, ...identity, orders: customerOrders });
+    pending.set(shard, batch);
+    orders += customerOrders.length;
+    if (batch.length >= loadBatchCustomers) await flush(shard);
+  }
+  for (const shard of pending.keys()) await flush(shard);
+  bar.stop();
+  const fitStarted = performance.now();
+  const fit = await fetch(`${url}/bench/fit?shard=0`);
+  if (!fit.ok) throw new Error(`fitting the models: ${fit.status} ${await fit.text()}`);
+  console.log(`models fitted on shard 0's customers in ${((performance.now() - fitStarted) / 1000).toFixed(1)} s`);
+  let bytes = 0;
+  for (let shard = 0; shard < shards; shard++)
+    bytes += ((await (await fetch(`${url}/bench/size?shard=${shard}`)).json()) as { bytes: number }).bytes;
+  return { customers, orders, seconds: (performance.now() - started) / 1000, shardBytes: bytes };
+}
+
+/** A known shopper's shelf must be personal: a shelf that found nobody would flatter the figures. */
+async function probe(url: string) {
+  const token = await signShopperToken(accountOf(0), testSecrets.SHOPPER_TOKEN_SECRET, 3600, new Date());
+  const response = await fetch(`${url}/v1/recommendations?limit=8&categories=4`, {
+    headers: { Authorization: `Bearer ${token}` },
+  });
+  const body = recommendationsResponseSchema.parse(await response.json());
+  if (!body.data.customerKnown || body.data.items.length === 0)
+    throw new Error(`the shelf of a seeded shopper is not personal: ${JSON.stringify(body.data)}`);
+}
+
+export async function routeSize(size: number, shards: number, options: Options) {
+  const persistDir = mkdtempSync(path.join(tmpdir(), "patron-shard-route-"));
+  try {
+    await applyMigrations(persistDir);
+    const port = await freePort();
+    const vars = { HOLDOUT_SHARE: "0", RATE_LIMITS: "off", SHARD_COUNT: String(shards), ...testSecrets };
+    const worker = await unstable_startWorker({
+      config: path.join(root, "wrangler.toml"),
+      entrypoint: path.join(root, "tests/bench/shard/route-worker.ts"),
+      bindings: Object.fromEntries(
+        Object.entries(vars).map(([name, value]) => [name, { type: "plain_text" as const, value }]),
+      ),
+      dev: {
+        server: { hostname: "127.0.0.1", port },
+        persist: persistDir,
+        inspector: false,
+        watch: false,
+        logLevel: "warn",
+      },
+    });
+    await worker.ready;
+    const url = `http://127.0.0.1:${port}`;
+    try {
+      console.log(`loading ${size} customers into ${shards} shards`);
+      const loaded = await loadCustomers(url, size, shards);
+      console.log(
+        `loaded ${loaded.customers} customers (${loaded.orders} orders) in ${loaded.seconds.toFixed(0)} s; ${(loaded.shardBytes / loaded.customers / 1024).toFixed(1)} KiB per customer across the shards`,
+      );
+      await probe(url);
+      const recommendations = await measureRecommendations(url, loaded.customers, options);
+      return {
+        customers: loaded.customers,
+        orders: loaded.orders,
+        shards,
+        loadSeconds: loaded.seconds,
+        storage: { shardBytes: loaded.shardBytes, bytesPerCustomer: loaded.shardBytes / loaded.customers },
+        recommendations,
+      };
+    } finally {
+      await worker.dispose();
+    }
+  } finally {
+    rmSync(persistDir, { recursive: true, force: true });
+  }
+}

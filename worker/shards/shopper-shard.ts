@@ -1,0 +1,68 @@
+// The shopper's side of a customer shard (docs/scaling.md, "Customer shards"): what GET /v1/recommendations
+// and POST /v1/events read and write for a signed-in shopper, run on the shard's own database with the
+// product's repositories. A call arrives at the home shard of the shopper's account key; when the
+// directory there places the key's region in another shard, the call is forwarded ONCE to that shard,
+// which answers from its own data (or as "not found") and never forwards again.
+import type { Db } from "../env.ts";
+import { addBrowse, type BrowseDay } from "../events/events.repo.ts";
+import { type KeyOwner, ownersOf } from "../recommendations/attribution.repo.ts";
+import { loadShopper, type ShopperData } from "../recommendations/recommendations.repo.ts";
+
+/** The owner of an identity key and the shard that holds the owner's region. */
+export interface PlacedOwner extends KeyOwner {
+  shard: number;
+}
+
+/**
+ * Where a home shard finds the regions of the keys it located (CustomerShard.locate): the keys whose
+ * directory entry names another shard, grouped by that shard. A key whose entry names this shard, or
+ * that has none (an unknown key: no region holds it, so the local read finds nothing), is read here.
+ */
+export function placedElsewhere(located: Record<string, number | null>, here: number): Map<number, string[]> {
+  const placed = new Map<number, string[]>();
+  for (const [key, at] of Object.entries(located)) {
+    if (at === null || at === here) continue;
+    placed.set(at, [...(placed.get(at) ?? []), key]);
+  }
+  return placed;
+}
+
+/** What GET /v1/recommendations reads for a signed-in account, from this shard's data alone. */
+export function shopperHere(db: Db, accountKey: string, now: string, usualProducts: boolean): Promise<ShopperData> {
+  return loadShopper(db, accountKey, new Date(now), { usualProducts });
+}
+
+/** The owners of the keys whose regions are in this shard (with their merged-away family, local too). */
+export async function ownersHere(db: Db, index: number, keys: string[]): Promise<Map<string, PlacedOwner>> {
+  const owners = await ownersOf(db, keys);
+  return new Map([...owners].map(([key, owner]) => [key, { ...owner, shard: index }]));
+}
+
+/**
+ * The owners of keys located at their home shard `here`: those placed here read locally, the others
+ * by one call per placed shard (`forward`, which reads there and forwards no further), in parallel.
+ */
+export async function ownersFrom(
+  db: Db,
+  here: number,
+  located: Record<string, number | null>,
+  forward: (shard: number, keys: string[]) => Promise<Map<string, PlacedOwner>>,
+): Promise<Map<string, PlacedOwner>> {
+  const away = placedElsewhere(located, here);
+  const forwarded = new Set([...away.values()].flat());
+  const local = Object.keys(located).filter((key) => !forwarded.has(key));
+  const [owners, ...placed] = await Promise.all([
+    ownersHere(db, here, local),
+    ...[...away].map(([shard, keys]) => forward(shard, keys)),
+  ]);
+  for (const found of placed) for (const [key, owner] of found) owners.set(key, owner);
+  return owners;
+}
+
+/**
+ * Adds browse days to customers held here. A customer not here (moved meanwhile, or erased) gets
+ * nothing, as on D1 for an erased customer: browsing is at worst undercounted, never counted twice.
+ */
+export function addBrowseHere(db: Db, days: readonly BrowseDay[]): Promise<void> {
+  return addBrowse(db, days);
+}

@@ -1,0 +1,68 @@
+// A signed-in shopper's requests when customer data is in shards (SHARD_COUNT > 0): GET
+// /v1/recommendations reads the shopper with one call to the home shard of the account key, and POST
+// /v1/events finds each token's customer there and adds the browse rollups in the shard holding that
+// customer. Shared state (catalog, models, rules, suppressions) stays in D1 and events in EVENTS_DB.
+import { homeShard } from "../core/shards/placement.ts";
+import type { Env } from "../env.ts";
+import type { BrowseDay } from "../events/events.repo.ts";
+import type { KeyOwner } from "../recommendations/attribution.repo.ts";
+import type { ShopperData } from "../recommendations/recommendations.repo.ts";
+import { homeStub, shardCount, shardStub } from "./shards.ts";
+import type { PlacedOwner } from "./shopper-shard.ts";
+
+type ShardEnv = Pick<Env, "CUSTOMER_SHARDS" | "SHARD_COUNT">;
+
+/** The shelf's shopper read: one call to the account key's home shard (which forwards once if it must). */
+export function shardedShopper(env: ShardEnv) {
+  return (accountKey: string, now: Date, read: { usualProducts?: boolean }): Promise<ShopperData> =>
+    homeStub(env, accountKey).shopper(accountKey, now.toISOString(), read.usualProducts ?? false);
+}
+
+/**
+ * The customers behind identity keys and the merged-away family of each, as `ownersOf` answers on D1,
+ * with the shard holding each: one call per home shard of the keys, in parallel.
+ */
+export async function shardedOwners(env: ShardEnv, keys: readonly string[]): Promise<Map<string, PlacedOwner>> {
+  const count = shardCount(env);
+  const byHome = new Map<number, string[]>();
+  for (const key of new Set(keys)) {
+    const home = homeShard(key, count);
+    byHome.set(home, [...(byHome.get(home) ?? []), key]);
+  }
+  const found = await Promise.all([...byHome].map(([home, homed]) => shardStub(env, home).owners(homed)));
+  return new Map(found.flatMap((owners) => [...owners]));
+}
+
+/** Adds browse days to the rollups in the shards that hold their customers, one call per shard in parallel. */
+export async function addShardedBrowse(
+  env: ShardEnv,
+  days: readonly BrowseDay[],
+  shardOf: ReadonlyMap<string, number>,
+): Promise<void> {
+  const byShard = new Map<number, BrowseDay[]>();
+  for (const day of days) {
+    const shard = shardOf.get(day.customerId);
+    if (shard === undefined) continue;
+    byShard.set(shard, [...(byShard.get(shard) ?? []), day]);
+  }
+  await Promise.all([...byShard].map(([shard, held]) => shardStub(env, shard).addBrowse(held)));
+}
+
+/** Where POST /v1/events finds shoppers and adds their browsing: the one D1 database or the shards. */
+export interface BrowseStore {
+  owners(keys: readonly string[]): Promise<Map<string, KeyOwner>>;
+  addBrowse(days: readonly BrowseDay[]): Promise<void>;
+}
+
+/** The sharded store for one request: browse days go to the shard each owner was found in. */
+export function shardedBrowseStore(env: ShardEnv): BrowseStore {
+  const shardOf = new Map<string, number>();
+  return {
+    async owners(keys) {
+      const owners = await shardedOwners(env, keys);
+      for (const owner of owners.values()) shardOf.set(owner.customerId, owner.shard);
+      return owners;
+    },
+    addBrowse: (days) => addShardedBrowse(env, days, shardOf),
+  };
+}
