@@ -93,7 +93,7 @@ async function place(
   groups: readonly ItemGroup[],
   items: readonly GroupItem[],
   seen: readonly (readonly string[])[],
-): Promise<{ ready: Plan[] } | IngestRefusal> {
+): Promise<{ ready: Plan[]; claimed: boolean } | IngestRefusal> {
   const count = shardCount(env);
   const placements = await locateAll(
     env,
@@ -133,7 +133,20 @@ async function place(
     ready: moved.filter(({ group, target }) =>
       group.keys.every((key) => placements.get(key) != null || claims.get(key) === target),
     ),
+    claimed: moved.some(({ group }) => group.keys.some((key) => placements.get(key) == null)),
   };
+}
+
+/**
+ * True when any of `keys` went on D1's suppression list since it was read at the start. An erasure
+ * writes the list before it deletes its directory entries, so an identifier erased while this request
+ * located it can come back unknown and be claimed for a shard whose own list never had it: read the
+ * list again once new keys are claimed, and answer busy (the retry finds the key suppressed).
+ */
+async function erasedMeanwhile(d1: Db, keys: readonly string[], known: ReadonlySet<string>): Promise<boolean> {
+  const fresh = [...new Set(keys)].filter((key) => !known.has(key));
+  if (fresh.length === 0) return false;
+  return (await suppressedKeys(d1, fresh)).size > 0;
 }
 
 /** Sorts ignored identifiers by the index of their order, keeping each order's own order (as D1 lists them). */
@@ -194,6 +207,15 @@ export async function ingestSharded(env: Env, d1: Db, orders: OrderInput[], now:
     if (round > 1) await pause(round);
     const placed = await place(env, pending, items, seen);
     if ("kind" in placed) return placed;
+    if (
+      placed.claimed &&
+      (await erasedMeanwhile(
+        d1,
+        placed.ready.flatMap(({ group }) => group.items.flatMap((at) => suppressionKeys[kept[at] as number] ?? [])),
+        onList,
+      ))
+    )
+      return { kind: "busy" };
     // One call per target shard, with all the groups placed there (one ingestion, as D1 ingests a batch).
     const byTarget = byShard(placed.ready, (plan) => plan.target);
     const answers = await Promise.all(
@@ -286,6 +308,7 @@ export async function identifySharded(
     if (round > 1) await pause(round);
     const placed = await place(env, groups, items, [unverifiedKeys(identities)]);
     if ("kind" in placed) return placed;
+    if (placed.claimed && (await erasedMeanwhile(d1, keys, new Set()))) return { kind: "busy" };
     const [plan] = placed.ready;
     if (!plan) continue;
     const outcome = await shardStub(env, plan.target).identifyGroup(identifiers, plan.group.keys, now.toISOString());

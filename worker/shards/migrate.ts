@@ -111,7 +111,9 @@ function entriesByHome(region: Region, keylessOrders: readonly string[], target:
 /** Copies one region into its shard and points the directory at it. Idempotent. */
 async function copyRegion(env: Env, d1: Db, region: Region, count: number): Promise<void> {
   const target = migrationTarget(region, count);
-  const rows = await regionRows(d1, region);
+  // Widget events not yet moved to the events database stay in D1, where export and erasure read
+  // them on a sharded deployment too; a shard has no use for them.
+  const { legacy_events: _stayInD1, ...rows } = await regionRows(d1, region);
   const verified = new Set(
     (rows.identity_observations ?? []).filter((row) => Number(row.verified) === 1).map((row) => String(row.source)),
   );
