@@ -94,7 +94,7 @@ async function main() {
     },
   );
   if (probe.ok) {
-    step("Demo data already in the local database: reusing it.");
+    step("Demo data already stored locally: reusing it.");
   } else {
     step("Seeding the demo retailer (catalog, customers, web and store orders)…");
     const counts = await seedDemo({
@@ -120,8 +120,10 @@ async function main() {
     step(`The model job did not finish (${why}); recommendations still work from live data.`);
   }
 
+  const shards = Number(vars.SHARD_COUNT ?? 0);
+  const store = shards > 0 ? `local D1 and ${shards} customer shards (local Durable Objects)` : "local D1";
   console.log(`
-  Patron is running on local D1.
+  Patron is running on ${store}.
 
     Demo storefront   ${url}/demo
     Console           ${url}/console   (sign in with the admin key)
