@@ -603,12 +603,28 @@ export default async function scaleBench(args: string[]) {
     console.log(
       `BG/NBD + Gamma-Gamma fit on ${m.fit.sampleSize} customers: ${m.fit.seconds.toFixed(2)} s; scoring (scoreCustomer, in-process): ${m.scoring.customersPerSecond.toFixed(0)} customers/s`,
     );
-    console.log(`baseline single-row D1 read: ${withCpu(r.baseline)}`);
-    console.log(`GET /v1/recommendations:     ${withCpu(r.recommendations)} (${r.shoppers} distinct shoppers)`);
-    console.log(
-      `ratio recommendations / baseline: ${r.ratio.toFixed(2)} (median of ${r.rounds} rounds: ${r.ratios.map((x) => x.toFixed(2)).join(", ")})`,
-    );
+    printComparison(r);
   }
+  writeResults(options.out, options, results);
+}
+
+type Comparison = Awaited<ReturnType<typeof measureRecommendations>>;
+
+/** One size's comparison of the recommendations route with the bare read, as both benches print it. */
+export function printComparison(r: Comparison, indent = "") {
+  console.log(`${indent}baseline single-row D1 read: ${withCpu(r.baseline)}`);
+  console.log(`${indent}GET /v1/recommendations:     ${withCpu(r.recommendations)} (${r.shoppers} distinct shoppers)`);
+  console.log(
+    `${indent}ratio recommendations / baseline: ${r.ratio.toFixed(2)} (median of ${r.rounds} rounds: ${r.ratios.map((x) => x.toFixed(2)).join(", ")})`,
+  );
+}
+
+/** Prints each size's ratio against the smallest size's (the flatness figure) and writes everything as JSON. */
+export function writeResults(
+  out: string,
+  options: object,
+  results: readonly { customers: number; recommendations: Comparison }[],
+) {
   const first = results[0];
   const summary = results.map((result) => ({
     customers: result.customers,
@@ -618,10 +634,10 @@ export default async function scaleBench(args: string[]) {
   console.log(
     `ratios by size: ${summary.map((s) => `${s.customers}: ${s.ratio.toFixed(2)} (${s.ratioOfSmallest.toFixed(2)}x the smallest)`).join("; ")}`,
   );
-  mkdirSync(path.dirname(options.out), { recursive: true });
+  mkdirSync(path.dirname(out), { recursive: true });
   writeFileSync(
-    options.out,
+    out,
     `${JSON.stringify({ measuredAt: new Date().toISOString(), options, results, summary }, null, 2)}\n`,
   );
-  console.log(`written ${options.out}`);
+  console.log(`written ${out}`);
 }

@@ -24,7 +24,15 @@ import { hashIdentifiers } from "../../worker/identity/identity.keys.ts";
 import type { OrderInput } from "../../worker/orders/orders.schemas.ts";
 import { freePort, testSecrets } from "../fixtures/wrangler-dev.ts";
 import { fmt, type LoadResult, load, medianRound } from "./measure.ts";
-import { accountOf, benchOrders, type Options, parseOptions, seedCustomers, withCpu } from "./scale.bench.ts";
+import {
+  accountOf,
+  benchOrders,
+  type Options,
+  parseOptions,
+  printComparison,
+  seedCustomers,
+  writeResults,
+} from "./scale.bench.ts";
 import { routeSize } from "./shard/route.ts";
 
 const root = path.resolve(import.meta.dirname, "../..");
@@ -201,27 +209,9 @@ async function routeBench(args: string[]) {
     results.push(result);
     const r = result.recommendations;
     console.log(`${result.customers} customers in ${shards} shards (${result.orders} orders)`);
-    console.log(`  baseline single-row D1 read: ${withCpu(r.baseline)}`);
-    console.log(`  GET /v1/recommendations:     ${withCpu(r.recommendations)} (${r.shoppers} distinct shoppers)`);
-    console.log(
-      `  ratio recommendations / baseline: ${r.ratio.toFixed(2)} (median of ${r.rounds} rounds: ${r.ratios.map((x) => x.toFixed(2)).join(", ")})`,
-    );
+    printComparison(r, "  ");
   }
-  const first = results[0];
-  const summary = results.map((result) => ({
-    customers: result.customers,
-    ratio: result.recommendations.ratio,
-    ratioOfSmallest: first ? result.recommendations.ratio / first.recommendations.ratio : 1,
-  }));
-  console.log(
-    `ratios by size: ${summary.map((s) => `${s.customers}: ${s.ratio.toFixed(2)} (${s.ratioOfSmallest.toFixed(2)}x the smallest)`).join("; ")}`,
-  );
-  mkdirSync(path.dirname(options.out), { recursive: true });
-  writeFileSync(
-    options.out,
-    `${JSON.stringify({ measuredAt: new Date().toISOString(), options: { ...options, shards }, results, summary }, null, 2)}\n`,
-  );
-  console.log(`wrote ${options.out}`);
+  writeResults(options.out, { ...options, shards }, results);
 }
 
 export default async function shardBench(args: string[]) {

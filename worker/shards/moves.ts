@@ -209,23 +209,29 @@ export async function finishMoveIn(db: Db, moveId: string, now: string): Promise
   ]);
 }
 
+/**
+ * The tables holding a region's rows besides `identities` (whose rows need more care, below), children
+ * before parents: the order they are deleted in.
+ */
+export const regionRowTables = [
+  "order_lines",
+  "orders",
+  "identity_observations",
+  "identity_merges",
+  "customer_summaries",
+  "customer_category_stats",
+  "customer_scores",
+  "customer_category_lapses",
+  "stage_transitions",
+  "customer_browse",
+  "legacy_events",
+  "customers",
+] as const;
+
 /** In the source: deletes the region's rows (children first) with the status change, in one transaction. */
 function deleteStatements(region: Region): SQL[] {
   const tables = regionTables(region);
-  const order = [
-    "order_lines",
-    "orders",
-    "identity_observations",
-    "identity_merges",
-    "customer_summaries",
-    "customer_category_stats",
-    "customer_scores",
-    "customer_category_lapses",
-    "stage_transitions",
-    "customer_browse",
-    "legacy_events",
-    "customers",
-  ];
+  const order = regionRowTables;
   const observedHere = sql`EXISTS (SELECT 1 FROM identity_observations o
     WHERE o.identity_key = identities.key AND o.source NOT IN ${ids(region.sources)})`;
   return [
