@@ -233,7 +233,7 @@ export function benchOrders(size: number, products: readonly { id: string; categ
 }
 
 /** POST /v1/orders on `wrangler dev`: orders/s for new orders of existing customers, a replay, new customers. */
-async function measureHttpIngestion(url: string, size: number, products: { id: string; categoryId: string }[]) {
+export async function measureHttpIngestion(url: string, size: number, products: { id: string; categoryId: string }[]) {
   const headers = { Authorization: `Bearer ${testSecrets.PATRON_API_KEY}`, "Content-Type": "application/json" };
   const { existing, fresh } = benchOrders(size, products, "http");
   const post = async (orders: OrderInput[]) => {
@@ -454,7 +454,7 @@ async function measureModels(d1: D1Database) {
  * for minutes, so the time the bench waited overstates it. The worker's resident memory is sampled
  * every second meanwhile, on a timer of its own, and its peak kept.
  */
-async function runNightly(url: string) {
+export async function runNightly(url: string) {
   const headers = { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` };
   let peakRssBytes = descendantProcesses("workerd")?.rssBytes ?? 0;
   const sampler = setInterval(() => {

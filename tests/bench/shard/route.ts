@@ -7,7 +7,9 @@
 // models fitted by the nightly job's own fit steps in shard 0 into D1's model_params (a stand-in for
 // the nightly job, which is not run). It then measures exactly as the scale bench does
 // (measureRecommendations: five rounds of alternating blocks, the round with the median ratio, the
-// worker's CPU per request from /proc) and reports bytes per customer across the shards.
+// worker's CPU per request from /proc) and reports bytes per customer across the shards. Then, as the
+// scale bench does on D1, it posts new orders through POST /v1/orders (the router: existing customers,
+// a replay, new customers) and runs the nightly job over the shards (wall time, peak memory).
 import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -31,8 +33,10 @@ import {
   accountOf,
   customerRowsStatements,
   generatedCustomers,
+  measureHttpIngestion,
   measureRecommendations,
   type Options,
+  runNightly,
 } from "../scale.bench.ts";
 
 const root = path.resolve(import.meta.dirname, "../../..");
@@ -160,6 +164,12 @@ export async function routeSize(size: number, shards: number, options: Options) 
       );
       await probe(url);
       const recommendations = await measureRecommendations(url, loaded.customers, options);
+      // After the shelf, so its figures are of the loaded base alone: the router's ingestion, then the
+      // nightly job over the shards (which replaces the stand-in models with its own fit).
+      const ingestion = await measureHttpIngestion(url, loaded.customers, generateProducts({ seed: 11 }));
+      console.log(`POST /v1/orders through the shards: ${JSON.stringify(ingestion)}`);
+      const nightly = await runNightly(url);
+      console.log(`nightly job over the shards: ${JSON.stringify(nightly)}`);
       return {
         customers: loaded.customers,
         orders: loaded.orders,
@@ -167,6 +177,8 @@ export async function routeSize(size: number, shards: number, options: Options) 
         loadSeconds: loaded.seconds,
         storage: { shardBytes: loaded.shardBytes, bytesPerCustomer: loaded.shardBytes / loaded.customers },
         recommendations,
+        ingestion,
+        nightly,
       };
     } finally {
       await worker.dispose();
