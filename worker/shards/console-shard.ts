@@ -67,6 +67,17 @@ export async function customerExportIn(
  * the batch puts them on this shard's own list as well, which this shard's ingestion checks in its own
  * batch. Null: no such customer.
  */
+/**
+ * True when a move that has not finished takes any of `customerIds` out of this shard or brings them
+ * in: erasing while the region's rows are being copied could leave a copy in the other shard.
+ */
+export async function regionMoving(db: Db, customerIds: readonly string[]): Promise<boolean> {
+  const row = await db.get<{ n: number }>(sql`
+    SELECT count(*) AS n FROM shard_moves m, json_each(m.customers) c
+    WHERE m.status != 'done' AND c.value IN (SELECT value FROM ${jsonEach([...customerIds])})`);
+  return (row?.n ?? 0) > 0;
+}
+
 export async function eraseCustomerIn(
   db: Db,
   mainDb: Db,
@@ -77,6 +88,9 @@ export async function eraseCustomerIn(
 ): Promise<{ customerId: string; erasure: Erasure } | null> {
   const survivor = await survivingCustomerId(db, customerId);
   if (!survivor) return null;
+  // The move finishes by itself (the next order that meets it, or the shard's alarm); the erasure is
+  // answered busy meanwhile and its retry finds the customer where the move left it.
+  if (await regionMoving(db, [customerId, survivor])) return { customerId: survivor, erasure: { kind: "busy" } };
   const erasure = await eraseCustomer(db, eventsDb, survivor, orderKey, now, async (plan) => {
     const [, , legacy] = await runBatch(mainDb, [
       ...suppressionStatements(plan, now),

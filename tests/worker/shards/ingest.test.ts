@@ -26,7 +26,7 @@ import { attributionSettings } from "../../../worker/recommendations/attribution
 import { fenceGuard, isFenceAbort } from "../../../worker/shards/directory.ts";
 import { type MoveContext, type MovePeer, recordMoveOut, runStep } from "../../../worker/shards/moves.ts";
 import { shardCount, shardStub } from "../../../worker/shards/shards.ts";
-import { anOrder, client, uniquePrefix, verified } from "../../fixtures/builders.ts";
+import { adminKey, anOrder, client, uniquePrefix, verified } from "../../fixtures/builders.ts";
 import { storeRows, storeSnapshot } from "../../fixtures/store-rows.ts";
 
 const api = client(SELF);
@@ -261,6 +261,25 @@ describe("ingestion across shards", () => {
     await ingest([linkingOrder(p, sides)]);
     // The web customer, with two orders against one, survives.
     expect(await expectJoined(p, sides, [`${p}-w1`, `${p}-w2`, `${p}-s1`, `${p}-link`])).toBe(sides.webCustomer);
+  });
+
+  it("answers an erasure busy while the customer's region is moving, and erases it everywhere once the move is done", async () => {
+    const p = uniquePrefix("erase-moving");
+    const sides = await twoRegions(p);
+    const { target, source } = await interruptedMove(sides, 1);
+    const moving = source === sides.web ? sides.webCustomer : sides.storeCustomer;
+    // Copied, not switched: erasing now in the source would leave the copy in the target.
+    const busy = await api.call("DELETE", `/v1/customers/${moving}`, undefined, adminKey);
+    expect(busy.status, await busy.clone().text()).toBe(409);
+    expect(busy.headers.get("Retry-After")).not.toBeNull();
+    expect((await orderIdsIn(target, p)).length).toBe(3);
+
+    await shardStub(env, source).resumeMoves();
+    const erased = await api.call("DELETE", `/v1/customers/${moving}`, undefined, adminKey);
+    expect(erased.status, await erased.clone().text()).toBe(200);
+    const left = source === sides.web ? [`${p}-s1`] : [`${p}-w1`, `${p}-w2`];
+    for (const shard of [0, 1, 2, 3])
+      expect(await orderIdsIn(shard, p), `shard ${shard}`).toEqual(shard === target ? left : []);
   });
 
   it("moves a region on from a shard only once the move that brought it has finished", async () => {
