@@ -23,6 +23,16 @@ interface MigrationView {
 
 interface StatusView {
   counts: { d1: Record<string, number>; shards: Record<string, number>[] };
+  /** Rows D1 wrote after the pass started: orders, customers, identities, suppressions (erasures). */
+  changedSince: Record<string, number>;
+}
+
+/** What D1 wrote while the pass ran, as "3 orders, 1 suppressions"; empty when nothing. */
+export function changesText(changed: Record<string, number>): string {
+  return Object.entries(changed)
+    .filter(([, n]) => n > 0)
+    .map(([table, n]) => `${n} ${table}`)
+    .join(", ");
 }
 
 /** Every table whose rows in the shards differ from D1's, as "table: d1 vs shards". */
@@ -74,10 +84,14 @@ export function register(program: Command): void {
         );
         const { data: status } = await client.get<StatusView>("/v1/admin/shards/migrate?verify=true");
         const mismatches = countMismatches(status.counts);
-        if (mismatches.length > 0) {
-          console.error("The shards do not hold what D1 holds (were orders sent during the migration?):");
+        const changed = changesText(status.changedSince);
+        if (mismatches.length > 0 || changed) {
+          console.error("The shards do not hold what D1 holds now:");
+          if (changed) console.error(`  D1 wrote ${changed} after this copy started`);
           for (const line of mismatches) console.error(`  ${line}`);
-          console.error("Run the command again after the last orders, then check again.");
+          console.error(
+            "Stop the order feeds (and erasures), then run the command again: it empties the shards and copies D1 again.",
+          );
           process.exitCode = 1;
           return;
         }

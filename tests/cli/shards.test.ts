@@ -1,7 +1,7 @@
 // `patron shards migrate`'s check of the copy: every customer table's rows summed over the shards
 // against D1's.
 import { describe, expect, it } from "vitest";
-import { countMismatches } from "../../cli/commands/shards.ts";
+import { changesText, countMismatches } from "../../cli/commands/shards.ts";
 
 describe("countMismatches", () => {
   it("is empty when the shards together hold what D1 holds", () => {
@@ -23,5 +23,14 @@ describe("countMismatches", () => {
         shards: [{ customers: 5, orders: 8 }],
       }),
     ).toEqual(["orders: 9 in D1, 8 in the shards", "order_lines: 12 in D1, 0 in the shards"]);
+  });
+});
+
+describe("changesText", () => {
+  it("lists what D1 wrote since the copy started, and nothing when it wrote nothing", () => {
+    expect(changesText({ orders: 0, customers: 0, identities: 0, suppressions: 0 })).toBe("");
+    expect(changesText({ orders: 3, customers: 0, identities: 1, suppressions: 2 })).toBe(
+      "3 orders, 1 identities, 2 suppressions",
+    );
   });
 });

@@ -7,7 +7,7 @@ import type { AppEnv } from "../env.ts";
 import { requireAdminKey } from "../http/auth.ts";
 import { ApiError, notFound } from "../http/errors.ts";
 import { jsonBody, queryParams } from "../http/validate.ts";
-import { customerTableCounts, migrateStep, migrationState } from "../shards/migrate.ts";
+import { changesSince, customerTableCounts, migrateStep, migrationState } from "../shards/migrate.ts";
 import { shardCount, shardStub } from "../shards/shards.ts";
 
 const migrateBodySchema = z.strictObject({
@@ -46,14 +46,12 @@ export const shardAdminRoutes = new Hono<AppEnv>()
     const { verify } = queryParams(c, statusQuerySchema);
     const state = await migrationState(c.var.db);
     if (!state) throw notFound("No migration into shards has started.");
-    const counts =
-      verify === "true"
-        ? {
-            d1: await customerTableCounts(c.var.db),
-            shards: await Promise.all(
-              Array.from({ length: state.shards }, (_, index) => shardStub(c.env, index).tableCounts()),
-            ),
-          }
-        : undefined;
-    return c.json({ data: { ...state, ...(counts ? { counts } : {}) } });
+    if (verify !== "true") return c.json({ data: state });
+    const counts = {
+      d1: await customerTableCounts(c.var.db),
+      shards: await Promise.all(
+        Array.from({ length: state.shards }, (_, index) => shardStub(c.env, index).tableCounts()),
+      ),
+    };
+    return c.json({ data: { ...state, counts, changedSince: await changesSince(c.var.db, state.startedAt) } });
   });

@@ -160,7 +160,12 @@ export const customersRoutes = new Hono<AppEnv>()
   })
   .delete("/:id", async (c) => {
     const { id } = parseOrThrow(customerParamsSchema, c.req.param(), "path");
-    const found = shardCount(c.env) > 0 ? await shardedErasure(c.env, id, c.var.now) : await databaseErasure(c, id);
+    const sharded = shardCount(c.env) > 0;
+    const inStore = sharded ? await shardedErasure(c.env, id, c.var.now) : await databaseErasure(c, id);
+    // A deployment moved from one database into shards keeps D1's copy of its customers
+    // (`patron shards migrate`): the erasure reaches it too.
+    const d1Copy = sharded && inStore?.erasure.kind !== "busy" ? await databaseErasure(c, id) : null;
+    const found = inStore ?? d1Copy;
     if (!found) throw notFound(`No customer with id ${id}.`);
     const { customerId, erasure } = found;
     if (erasure.kind === "busy") throw erasureBusyError();

@@ -46,7 +46,7 @@ import {
   type ReadContext,
 } from "./customer-reads.ts";
 import { claimPlacements, type Placement, setPlacements } from "./directory.ts";
-import { customerTableCounts, type TableCounts } from "./migrate.ts";
+import { clearCustomerData, customerTableCounts, type TableCounts } from "./migrate.ts";
 import {
   finishMoveIn,
   type MoveOutcome,
@@ -241,6 +241,11 @@ export class CustomerShard extends DurableObject<Env> {
   // --- end directory and ingestion ---
 
   // --- migration ---
+
+  /** Empties this shard before a migration pass copies D1 into it (only while the deployment runs on D1). */
+  async clearCustomerData(): Promise<void> {
+    await clearCustomerData(this.db);
+  }
 
   /** Rows in each customer table here: `patron shards migrate` compares them with D1's. */
   async tableCounts(): Promise<TableCounts> {

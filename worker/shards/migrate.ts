@@ -8,7 +8,7 @@
 // keys, customers and identifier-less orders point at it. D1 is only read, so a step that fails is
 // simply run again; the cursor moves only after a step's regions are placed.
 import { sql } from "drizzle-orm";
-import { batchRows } from "../../db/batch.ts";
+import { batchRows, runBatch } from "../../db/batch.ts";
 import { customerKey, homeShard } from "../core/shards/placement.ts";
 import type { Db, Env } from "../env.ts";
 import type { Placement } from "./directory.ts";
@@ -130,17 +130,32 @@ async function copyRegion(env: Env, d1: Db, region: Region, count: number): Prom
 }
 
 /**
+ * Every row a copy writes in a shard, so a pass starts from empty shards: customer tables, the
+ * directory and the moves (the shards serve nothing while the deployment runs on D1).
+ */
+export const clearedTables = ["identities", ...regionRowTables, "shard_directory", "shard_moves", "shard_fences"];
+
+/**
  * Visits the next `limit` customers after the cursor and copies the regions they are the smallest
- * customer of. The first step records the shard count; a later step with another count is refused.
+ * customer of. A pass starts with no migration recorded, or after a finished one: it empties the
+ * shards and copies D1 again from its first customer, so a run after D1 changed (orders arrived, a
+ * customer was erased) leaves the shards equal to D1 again. Another shard count than an unfinished
+ * pass's is refused.
  */
 export async function migrateStep(env: Env, d1: Db, shards: number, limit: number, now: Date): Promise<MigrationStep> {
   const at = now.toISOString();
   const recorded = await migrationState(d1);
-  if (recorded && recorded.shards !== shards) return { kind: "other_count", shards: recorded.shards };
-  if (!recorded)
+  if (recorded && recorded.finishedAt === null && recorded.shards !== shards)
+    return { kind: "other_count", shards: recorded.shards };
+  if (!recorded || recorded.finishedAt !== null) {
+    const emptied = Math.max(shards, recorded?.shards ?? 0);
+    await Promise.all(Array.from({ length: emptied }, (_, index) => shardStub(env, index).clearCustomerData()));
     await d1.run(sql`
       INSERT INTO shard_migration (id, shards, cursor, visited, regions, customers, started_at, updated_at)
-      VALUES (${migrationId}, ${shards}, NULL, 0, 0, 0, ${at}, ${at}) ON CONFLICT (id) DO NOTHING`);
+      VALUES (${migrationId}, ${shards}, NULL, 0, 0, 0, ${at}, ${at})
+      ON CONFLICT (id) DO UPDATE SET shards = excluded.shards, cursor = NULL, visited = 0, regions = 0,
+        customers = 0, started_at = excluded.started_at, updated_at = excluded.updated_at, finished_at = NULL`);
+  }
   const state = (await migrationState(d1)) as MigrationState;
   const next = await d1.all<{ id: string }>(sql`
     SELECT id FROM customers WHERE ${state.cursor === null ? sql`true` : sql`id > ${state.cursor}`}
@@ -170,7 +185,7 @@ export async function migrateStep(env: Env, d1: Db, shards: number, limit: numbe
   await d1.run(sql`
     UPDATE shard_migration SET cursor = ${cursor}, visited = visited + ${next.length}, regions = regions + ${regions},
       customers = customers + ${customers}, updated_at = ${at},
-      finished_at = ${finished ? sql`coalesce(finished_at, ${at})` : sql`NULL`}
+      finished_at = ${finished ? sql`${at}` : sql`NULL`}
     WHERE id = ${migrationId}`);
   const total = await d1.get<{ n: number }>(sql`SELECT count(*) AS n FROM customers`);
   return { kind: "migrated", state: (await migrationState(d1)) as MigrationState, total: total?.n ?? 0 };
@@ -196,4 +211,27 @@ export async function customerTableCounts(db: Db): Promise<TableCounts> {
     ),
   );
   return Object.fromEntries(countedTables.map((table, i) => [table, Number(rows[i]?.[0]?.n ?? 0)])) as TableCounts;
+}
+
+/** Empties a shard of everything a migration copies (see clearedTables). */
+export async function clearCustomerData(db: Db): Promise<void> {
+  await runBatch(
+    db,
+    clearedTables.map((table) => sql`DELETE FROM ${sql.raw(table)}`),
+  );
+}
+
+/**
+ * Rows D1 wrote after `since` (a pass's start) that a pass may have missed: new orders, customers
+ * created or merged, identifiers, erasures. Counts alone cannot tell an erased customer from a new one.
+ */
+export async function changesSince(d1: Db, since: string): Promise<Record<string, number>> {
+  const [orders, customers, identities, suppressions] = await batchRows(d1, [
+    sql`SELECT count(*) AS n FROM orders WHERE created_at > ${since}`,
+    sql`SELECT count(*) AS n FROM customers WHERE updated_at > ${since}`,
+    sql`SELECT count(*) AS n FROM identities WHERE created_at > ${since}`,
+    sql`SELECT count(*) AS n FROM suppressions WHERE created_at > ${since}`,
+  ]);
+  const n = (rows: Record<string, unknown>[] | undefined) => Number(rows?.[0]?.n ?? 0);
+  return { orders: n(orders), customers: n(customers), identities: n(identities), suppressions: n(suppressions) };
 }

@@ -55,12 +55,15 @@ async function counts() {
   const response = await d1Api.call("GET", "/v1/admin/shards/migrate?verify=true", undefined, adminKey);
   expect(response.status, await response.clone().text()).toBe(200);
   const { data } = (await response.json()) as {
-    data: { counts: { d1: Record<string, number>; shards: Record<string, number>[] } };
+    data: {
+      counts: { d1: Record<string, number>; shards: Record<string, number>[] };
+      changedSince: Record<string, number>;
+    };
   };
   const summed: Record<string, number> = {};
   for (const shard of data.counts.shards)
     for (const [table, n] of Object.entries(shard)) summed[table] = (summed[table] ?? 0) + n;
-  return { d1: data.counts.d1, shards: summed };
+  return { d1: data.counts.d1, shards: summed, changedSince: data.changedSince };
 }
 
 /** Web and store shoppers: a join by email, a merge by phone, a shared household card, an identify call, an order with no verified identifier. */
@@ -170,6 +173,7 @@ describe("patron shards migrate", () => {
   });
 
   it("refuses another shard count once one is under way, and a deployment already on shards", async () => {
+    await env.DB.prepare("UPDATE shard_migration SET finished_at = NULL").run();
     const other = await migrate(d1Api, { shards: 8 });
     expect(other.status).toBe(409);
     expect(((await other.json()) as { error: { message: string } }).error.message).toMatch(/4 shards/);
@@ -177,5 +181,41 @@ describe("patron shards migrate", () => {
     expect(sharded.status).toBe(409);
     const bad = await migrate(d1Api, { shards: 0 });
     expect(bad.status).toBe(400);
+  });
+
+  it("copies D1 again into emptied shards when run after it changed: new orders in, an erased customer gone", async () => {
+    await migrateAll(50); // finishes the pass the earlier tests left under way
+    const p = uniquePrefix("mig-again");
+    await ingest(d1Api, [anOrder({ id: `${p}-1`, identifiers: { account: `${p}-gone` } })]);
+    await migrateAll(50);
+    const gone = await customerOf(shardApi, "account", `${p}-gone`);
+    expect(gone).toEqual(await customerOf(d1Api, "account", `${p}-gone`));
+
+    // D1 changes after the copy: the customer is erased, another one orders.
+    const erased = await d1Api.call("DELETE", `/v1/customers/${gone.customerId}`, undefined, adminKey);
+    expect(erased.status, await erased.clone().text()).toBe(200);
+    await ingest(d1Api, [anOrder({ id: `${p}-2`, identifiers: { account: `${p}-kept` } })]);
+    // The same number of rows as before (one customer gone, one new): what tells is what D1 wrote since.
+    const stale = await counts();
+    expect(stale.changedSince.orders).toBe(1);
+    expect(stale.changedSince.suppressions).toBeGreaterThan(0);
+
+    await migrateAll(50);
+    const after = await counts();
+    expect(after.shards).toEqual(after.d1);
+    expect(Object.values(after.changedSince).every((n) => n === 0)).toBe(true);
+    expect(await customerOf(shardApi, "account", `${p}-kept`)).toEqual(await customerOf(d1Api, "account", `${p}-kept`));
+    expect((await shardApi.lookup("account", `${p}-gone`)).status).toBe(404);
+    expect((await shardApi.customer(gone.customerId)).status).toBe(404);
+
+    // After the switch, an erasure reaches D1's copy as well as the shard.
+    const kept = await customerOf(shardApi, "account", `${p}-kept`);
+    const erasedAfter = await shardApi.call("DELETE", `/v1/customers/${kept.customerId}`, undefined, adminKey);
+    expect(erasedAfter.status, await erasedAfter.clone().text()).toBe(200);
+    const inD1 = await env.DB.prepare("SELECT count(*) AS n FROM orders WHERE id LIKE ?")
+      .bind(`${p}-%`)
+      .first<{ n: number }>();
+    expect(inD1?.n).toBe(0);
+    expect((await shardApi.lookup("account", `${p}-kept`)).status).toBe(404);
   });
 });
