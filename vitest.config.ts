@@ -10,6 +10,44 @@ const root = import.meta.dirname;
 export default defineConfig(async () => {
   const migrations = await readD1Migrations(path.join(root, "db/migrations"));
   const eventsMigrations = await readD1Migrations(path.join(root, "db/events-migrations"));
+  /** The real app in workerd with real local D1 and the real migrations; `bindings` adds settings. */
+  const workerProject = (
+    name: string,
+    files: { include: string[]; exclude?: string[] },
+    bindings: Record<string, string> = {},
+  ) => ({
+    plugins: [
+      cloudflareTest({
+        wrangler: { configPath: path.join(root, "wrangler.toml") },
+        miniflare: {
+          bindings: {
+            TEST_MIGRATIONS: migrations,
+            TEST_EVENTS_MIGRATIONS: eventsMigrations,
+            PATRON_API_KEY: "test-api-key",
+            PATRON_ADMIN_KEY: "test-admin-key",
+            SHOPPER_TOKEN_SECRET: "test-shopper-secret",
+            IDENTITY_HASH_SECRET: "test-identity-secret",
+            // Pinned here so a developer's local .dev.vars cannot change what the tests see.
+            HOLDOUT_SHARE: "0.1",
+            // Lets audience webhooks point at the local test receiver (http://127.0.0.1:<port>).
+            AUDIENCE_WEBHOOKS_ALLOW_LOCAL: "on",
+            // `npm run bench -- fuzz [runs]` sets these for tests/worker/fuzz.test.ts; unset, it runs its default.
+            FUZZ_RUNS: process.env.FUZZ_RUNS ?? "",
+            FUZZ_SEED: process.env.FUZZ_SEED ?? "",
+            ...bindings,
+          },
+        },
+      }),
+    ],
+    test: {
+      name,
+      ...files,
+      testTimeout: 60_000,
+      setupFiles: ["tests/worker/apply-migrations.ts"],
+      // A real local HTTP server the nightly job's audience webhooks are delivered to.
+      globalSetup: ["tests/fixtures/webhook-receiver.ts"],
+    },
+  });
   return {
     test: {
       reporters: ["default", path.join(root, "tests/reporter.ts")],
@@ -21,74 +59,14 @@ export default defineConfig(async () => {
             environment: "node",
           },
         },
-        {
-          plugins: [
-            cloudflareTest({
-              wrangler: { configPath: path.join(root, "wrangler.toml") },
-              miniflare: {
-                bindings: {
-                  TEST_MIGRATIONS: migrations,
-                  TEST_EVENTS_MIGRATIONS: eventsMigrations,
-                  PATRON_API_KEY: "test-api-key",
-                  PATRON_ADMIN_KEY: "test-admin-key",
-                  SHOPPER_TOKEN_SECRET: "test-shopper-secret",
-                  IDENTITY_HASH_SECRET: "test-identity-secret",
-                  // Pinned here so a developer's local .dev.vars cannot change what the tests see.
-                  HOLDOUT_SHARE: "0.1",
-                  // Lets audience webhooks point at the local test receiver (http://127.0.0.1:<port>).
-                  AUDIENCE_WEBHOOKS_ALLOW_LOCAL: "on",
-                  // `npm run bench -- fuzz [runs]` sets these for tests/worker/fuzz.test.ts; unset, it runs its default.
-                  FUZZ_RUNS: process.env.FUZZ_RUNS ?? "",
-                  FUZZ_SEED: process.env.FUZZ_SEED ?? "",
-                },
-              },
-            }),
-          ],
-          test: {
-            name: "worker",
-            include: ["tests/worker/**/*.test.ts"],
-            exclude: ["tests/worker/shards/**"],
-            testTimeout: 60_000,
-            setupFiles: ["tests/worker/apply-migrations.ts"],
-            // A real local HTTP server the nightly job's audience webhooks are delivered to.
-            globalSetup: ["tests/fixtures/webhook-receiver.ts"],
-          },
-        },
-        {
-          plugins: [
-            cloudflareTest({
-              wrangler: { configPath: path.join(root, "wrangler.toml") },
-              miniflare: {
-                bindings: {
-                  TEST_MIGRATIONS: migrations,
-                  TEST_EVENTS_MIGRATIONS: eventsMigrations,
-                  // Customer data in four customer shards (docs/scaling.md) instead of the one D1 database.
-                  SHARD_COUNT: "4",
-                  PATRON_API_KEY: "test-api-key",
-                  PATRON_ADMIN_KEY: "test-admin-key",
-                  SHOPPER_TOKEN_SECRET: "test-shopper-secret",
-                  IDENTITY_HASH_SECRET: "test-identity-secret",
-                  // Pinned here so a developer's local .dev.vars cannot change what the tests see.
-                  HOLDOUT_SHARE: "0.1",
-                  // Lets audience webhooks point at the local test receiver (http://127.0.0.1:<port>).
-                  AUDIENCE_WEBHOOKS_ALLOW_LOCAL: "on",
-                  // `npm run bench -- fuzz [runs]` sets these for tests/worker/fuzz.test.ts; unset, it runs its default.
-                  FUZZ_RUNS: process.env.FUZZ_RUNS ?? "",
-                  FUZZ_SEED: process.env.FUZZ_SEED ?? "",
-                },
-              },
-            }),
-          ],
-          test: {
-            name: "worker-shards",
-            // The shards' own tests, and the worker tests that run unchanged on either store.
-            include: ["tests/worker/shards/**/*.test.ts", "tests/worker/orders.test.ts"],
-            testTimeout: 60_000,
-            setupFiles: ["tests/worker/apply-migrations.ts"],
-            // A real local HTTP server the nightly job's audience webhooks are delivered to.
-            globalSetup: ["tests/fixtures/webhook-receiver.ts"],
-          },
-        },
+        workerProject("worker", { include: ["tests/worker/**/*.test.ts"], exclude: ["tests/worker/shards/**"] }),
+        // Customer data in four customer shards (docs/scaling.md) instead of the one D1 database: the
+        // shards' own tests, and the worker tests that run unchanged on either store.
+        workerProject(
+          "worker-shards",
+          { include: ["tests/worker/shards/**/*.test.ts", "tests/worker/orders.test.ts"] },
+          { SHARD_COUNT: "4" },
+        ),
         {
           test: {
             name: "browser",
