@@ -12,6 +12,7 @@ import { shardAdminRoutes } from "./admin/shards.routes.ts";
 import { audienceRoutes } from "./audiences/audiences.routes.ts";
 import { consoleRoutes } from "./console/console.routes.ts";
 import { sessionRoutes } from "./console/session.routes.ts";
+import { shardCountChanged } from "./core/shards/placement.ts";
 import { customersRoutes } from "./customers/customers.routes.ts";
 import { demoRoutes } from "./demo/demo.routes.ts";
 import type { AppEnv } from "./env.ts";
@@ -120,6 +121,13 @@ export function createApp() {
         stack: (error as Error).stack,
       }),
     );
+    if (String((error as Error)?.message ?? error).includes(shardCountChanged)) {
+      const message = String((error as Error).message);
+      return errorResponse(
+        c,
+        unavailable(message.slice(message.indexOf(shardCountChanged) + shardCountChanged.length + 2), 300),
+      );
+    }
     if (database?.kind === "too_big") {
       return errorResponse(
         c,

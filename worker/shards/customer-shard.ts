@@ -15,7 +15,7 @@ import { shardMigrations } from "../../db/shard-migrations.ts";
 import type { SegmentFilter } from "../admin/admin.repo.ts";
 import type { ListedRow, ListFilter } from "../admin/customer-lists.repo.ts";
 import type { AudienceFilters } from "../audiences/audiences.schemas.ts";
-import { customerKey } from "../core/shards/placement.ts";
+import { customerKey, shardCountProblem } from "../core/shards/placement.ts";
 import type { Db, Env, EventsDb } from "../env.ts";
 import type { BrowseDay } from "../events/events.repo.ts";
 import { enabledMatchKeys, type MatchKeyName, matchKinds } from "../identity/match-keys.ts";
@@ -98,9 +98,16 @@ export class CustomerShard extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.db = drizzle(durableD1(ctx.storage), { schema }) as Db;
-    // Before any call: a new or older shard is brought to the current schema, in one transaction.
+    // Before any call: a new or older shard is brought to the current schema, in one transaction; and
+    // a shard refuses every call when SHARD_COUNT is not the count it was first used with (the
+    // exception resets the object, so each call meets the check again until the setting is put back).
     ctx.blockConcurrencyWhile(async () => {
       await migrate(durableDrizzle(ctx.storage), shardMigrations);
+      const count = shardCount(env);
+      const recorded = await ctx.storage.get<number>("shardCount");
+      const problem = shardCountProblem(recorded, count);
+      if (problem) throw new Error(problem);
+      if (recorded === undefined && count > 0) await ctx.storage.put("shardCount", count);
     });
   }
 

@@ -8,6 +8,8 @@ import {
   jumpHash,
   maxShards,
   parseShardCount,
+  shardCountChanged,
+  shardCountProblem,
 } from "../../../worker/core/shards/placement.ts";
 
 const keys = Array.from({ length: 20_000 }, (_, i) => `email:${(i * 2654435761) % 1_000_003}-${i}`);
@@ -91,5 +93,19 @@ describe("parseShardCount", () => {
 
   it("refuses anything else", () => {
     for (const bad of ["-1", "2.5", "four", "1e3", String(maxShards + 1)]) expect(parseShardCount(bad)).toBeNull();
+  });
+});
+
+describe("shardCountProblem", () => {
+  it("is nothing while the count is the one the shards were placed for, or none was recorded yet", () => {
+    expect(shardCountProblem(undefined, 4)).toBeNull();
+    expect(shardCountProblem(4, 4)).toBeNull();
+    expect(shardCountProblem(4, 0)).toBeNull();
+  });
+
+  it("names both counts and what to do when the count changed", () => {
+    const problem = shardCountProblem(4, 8) ?? "";
+    expect(problem.startsWith(shardCountChanged)).toBe(true);
+    expect(problem).toMatch(/SHARD_COUNT is 8, but the customer shards were placed for 4\. Set it back to 4/);
   });
 });

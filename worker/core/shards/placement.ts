@@ -67,3 +67,16 @@ export function customerIdHomedAt(shard: number, count: number, randomHex: () =>
     if (homeShard(customerKey(id), count) === shard) return id;
   }
 }
+
+/** The start of the error a shard throws when SHARD_COUNT is not the count it was placed for. */
+export const shardCountChanged = "shard_count_changed";
+
+/**
+ * Why a shard must refuse to serve, or null: its data was placed for `recorded` shards (the count it
+ * first served with) and the deployment now says `current`. Every key's home would differ, so the
+ * directory would miss customers; resharding is not built (docs/scaling.md).
+ */
+export function shardCountProblem(recorded: number | undefined, current: number): string | null {
+  if (recorded === undefined || current === 0 || recorded === current) return null;
+  return `${shardCountChanged}: SHARD_COUNT is ${current}, but the customer shards were placed for ${recorded}. Set it back to ${recorded}: changing it needs resharding, which is not built (docs/scaling.md).`;
+}
