@@ -17,6 +17,7 @@ import { type OrderInput, orderSchema } from "../../worker/orders/orders.schemas
 import { attributionSettings } from "../../worker/recommendations/attribution.ts";
 import { loadShopper } from "../../worker/recommendations/recommendations.repo.ts";
 import { anOrder, uniquePrefix, verified } from "../fixtures/builders.ts";
+import { historyOrders, lineOf as line } from "../fixtures/history-orders.ts";
 
 const d1 = drizzle(env.DB, { schema }) as Db;
 const secret = "test-identity-secret";
@@ -36,29 +37,7 @@ const parse = (order: unknown): OrderInput => orderSchema.parse(order);
 /** The history of a few shoppers across web and store: identity links, a merge, a late order, replays. */
 function history(p: string): OrderInput[][] {
   const at = (day: number) => `2026-0${day < 29 ? 2 : 3}-${String(((day - 1) % 28) + 1).padStart(2, "0")}T10:00:00Z`;
-  const line = (categoryId: string, unitPrice: number, quantity = 1) => ({
-    productId: `${categoryId}-sku`,
-    categoryId,
-    quantity,
-    unitPrice,
-    listPrice: unitPrice + 5,
-  });
-  const o = (
-    n: number,
-    day: number,
-    identifiers: Record<string, unknown>,
-    lines = [line("tea", 12)],
-    channel = "web",
-  ) =>
-    parse(
-      anOrder({
-        id: `${p}-${n}`,
-        placedAt: at(day),
-        identifiers: identifiers as never,
-        lines,
-        channel: channel as "web",
-      }),
-    );
+  const o = historyOrders(p, at);
   const batches = [
     [o(1, 1, { account: `${p}-ann` }), o(2, 2, { account: `${p}-bo` }, [line("cups", 30, 2)])],
     // Ann at the till with her loyalty card and verified email: links to her web account.

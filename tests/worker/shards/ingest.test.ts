@@ -27,6 +27,7 @@ import { fenceGuard, isFenceAbort } from "../../../worker/shards/directory.ts";
 import { type MoveContext, type MovePeer, recordMoveOut, runStep } from "../../../worker/shards/moves.ts";
 import { shardCount, shardStub } from "../../../worker/shards/shards.ts";
 import { adminKey, anOrder, client, uniquePrefix, verified } from "../../fixtures/builders.ts";
+import { historyOrders, lineOf as line } from "../../fixtures/history-orders.ts";
 import { storeRows, storeSnapshot } from "../../fixtures/store-rows.ts";
 
 const api = client(SELF);
@@ -484,29 +485,7 @@ describe("the same orders on shards and on D1", () => {
   /** Households across web and store, linked late, with a shared card, a late order and replays. */
   function history(p: string): OrderInput[][] {
     const at = (day: number) => `2026-02-${String(day).padStart(2, "0")}T10:00:00Z`;
-    const line = (categoryId: string, unitPrice: number, quantity = 1) => ({
-      productId: `${categoryId}-sku`,
-      categoryId,
-      quantity,
-      unitPrice,
-      listPrice: unitPrice + 5,
-    });
-    const o = (
-      n: number,
-      day: number,
-      identifiers: Record<string, unknown>,
-      lines = [line("tea", 12)],
-      channel = "web",
-    ) =>
-      orderSchema.parse(
-        anOrder({
-          id: `${p}-${n}`,
-          placedAt: at(day),
-          identifiers: identifiers as never,
-          lines,
-          channel: channel as "web",
-        }),
-      );
+    const o = historyOrders(p, at);
     return [
       [o(1, 1, { account: `${p}-ann` }), o(2, 2, { account: `${p}-bo` }, [line("cups", 30, 2)])],
       [o(3, 5, { loyalty: `${p}-card`, email: verified(`${p}-ann@example.com`) }, [line("kettles", 55)], "store")],
