@@ -115,6 +115,23 @@ const identifiers = (p: string): [string, string][] => [
   ["loyalty", `${p}-CAT`],
 ];
 
+describe("the migration routes", () => {
+  it("answer 401 without the admin key, 404 before a migration starts, and 400 for a bad body or query", async () => {
+    for (const key of [null, "test-api-key"]) {
+      expect((await d1Api.call("POST", "/v1/admin/shards/migrate", { shards: 4 }, key)).status).toBe(401);
+      expect((await d1Api.call("GET", "/v1/admin/shards/migrate", undefined, key)).status).toBe(401);
+    }
+    const none = await d1Api.call("GET", "/v1/admin/shards/migrate", undefined, adminKey);
+    expect(none.status).toBe(404);
+    expect(((await none.json()) as { error: { code: string } }).error.code).toBe("not_found");
+    for (const body of [{}, { shards: 4, limit: 501 }, { shards: "4" }, { shards: 4, extra: true }])
+      expect((await migrate(d1Api, body)).status, JSON.stringify(body)).toBe(400);
+    expect((await d1Api.call("GET", "/v1/admin/shards/migrate?verify=yes", undefined, adminKey)).status).toBe(400);
+    // Nothing was started by the refused requests.
+    expect((await d1Api.call("GET", "/v1/admin/shards/migrate", undefined, adminKey)).status).toBe(404);
+  });
+});
+
 describe("patron shards migrate", () => {
   it("moves every customer into the shards, where each identifier finds the same customer and orders", async () => {
     const p = uniquePrefix("mig");
