@@ -13,6 +13,8 @@
 // Usage: npm run bench -- shard [--sizes 10000,100000] [--requests 400] [--connections 8] [--out file.json]
 // With --route [--shards 16]: the real GET /v1/recommendations with customer data in that many shards,
 // against a bare single-row D1 read, as the scale bench compares them (tests/bench/shard/route.ts).
+// --keep DIR keeps each loaded base in DIR and reuses it on the next run (1,000,000 customers take
+// most of an hour to load); --load-only stops after loading, to measure later on a quieter machine.
 import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -198,7 +200,14 @@ async function runSize(size: number, options: Options) {
 
 /** `--route`: the real recommendations route on sharded customer data against the bare D1 read. */
 async function routeBench(args: string[]) {
-  const options = parseOptions(args, "shard-route");
+  const keepIndex = args.indexOf("--keep");
+  const options = {
+    ...parseOptions(args, "shard-route"),
+    keep: keepIndex >= 0 ? args[keepIndex + 1] : undefined,
+    loadOnly: args.includes("--load-only"),
+  };
+  if (options.loadOnly && !options.keep)
+    throw new Error("--load-only needs --keep DIR, to measure what it loaded later");
   const shardsIndex = args.indexOf("--shards");
   const shards = shardsIndex >= 0 ? Number(args[shardsIndex + 1]) : 16;
   if (!Number.isInteger(shards) || shards <= 0) throw new Error(`--shards takes a positive count, got ${shards}`);
@@ -206,12 +215,13 @@ async function routeBench(args: string[]) {
   for (const size of options.sizes) {
     if (!Number.isInteger(size) || size <= 0) throw new Error(`--sizes takes positive customer counts, got ${size}`);
     const result = await routeSize(size, shards, options);
+    if (!result) continue;
     results.push(result);
     const r = result.recommendations;
     console.log(`${result.customers} customers in ${shards} shards (${result.orders} orders)`);
     printComparison(r, "  ");
   }
-  writeResults(options.out, { ...options, shards }, results);
+  if (results.length > 0) writeResults(options.out, { ...options, shards }, results);
 }
 
 export default async function shardBench(args: string[]) {

@@ -11,7 +11,16 @@
 // scale bench does on D1, it posts new orders through POST /v1/orders (the router: existing customers,
 // a replay, new customers) and runs the nightly job over the shards (wall time, peak memory).
 import { createHash } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { sql } from "drizzle-orm";
@@ -42,6 +51,10 @@ import {
 const root = path.resolve(import.meta.dirname, "../../..");
 /** Customers written per shard batch while loading. */
 const loadBatchCustomers = 250;
+/** Shard batches in flight at once while loading, so generating the next rows overlaps writing these. */
+const loadConcurrency = 4;
+/** How long one shard's size may take to answer before the size is read from its files instead. */
+const sizeReadTimeoutMs = 120_000;
 
 /** D1's statement interface (prepare, bind, batch) over the bench worker's loader: into D1 or shard `index`. */
 function remoteD1(url: string, into: "d1" | "shard", index = 0): D1Database {
@@ -85,6 +98,7 @@ async function loadCustomers(url: string, size: number, shards: number) {
   const started = performance.now();
   let customers = 0;
   let orders = 0;
+  const inFlight = boundedFlight(loadConcurrency);
   const flush = async (shard: number) => {
     const batch = pending.get(shard) ?? [];
     if (batch.length === 0) return;
@@ -109,18 +123,62 @@ async function loadCustomers(url: string, size: number, shards: number) {
     batch.push({ customerId, ...identity, orders: customerOrders });
     pending.set(shard, batch);
     orders += customerOrders.length;
-    if (batch.length >= loadBatchCustomers) await flush(shard);
+    if (batch.length >= loadBatchCustomers) await inFlight.add(flush(shard));
   }
-  for (const shard of pending.keys()) await flush(shard);
+  for (const shard of pending.keys()) await inFlight.add(flush(shard));
+  await inFlight.drain();
   bar.stop();
   const fitStarted = performance.now();
   const fit = await fetch(`${url}/bench/fit?shard=0`);
   if (!fit.ok) throw new Error(`fitting the models: ${fit.status} ${await fit.text()}`);
   console.log(`models fitted on shard 0's customers in ${((performance.now() - fitStarted) / 1000).toFixed(1)} s`);
+  return { customers, orders, seconds: (performance.now() - started) / 1000 };
+}
+
+/** At most `limit` promises pending: `add` waits for a free place (and rethrows the first failure). */
+function boundedFlight(limit: number) {
+  const pending = new Set<Promise<void>>();
+  return {
+    async add(work: Promise<void>) {
+      const tracked: Promise<void> = work.finally(() => pending.delete(tracked));
+      pending.add(tracked);
+      if (pending.size >= limit) await Promise.race(pending);
+    },
+    async drain() {
+      await Promise.all(pending);
+    },
+  };
+}
+
+/**
+ * Bytes stored across the shards: each shard's own SQLite size, or, when a shard does not answer in
+ * time, the size of the shards' SQLite files in the dev server's persistence directory (said so).
+ */
+async function shardBytes(url: string, shards: number, persistDir: string) {
   let bytes = 0;
-  for (let shard = 0; shard < shards; shard++)
-    bytes += ((await (await fetch(`${url}/bench/size?shard=${shard}`)).json()) as { bytes: number }).bytes;
-  return { customers, orders, seconds: (performance.now() - started) / 1000, shardBytes: bytes };
+  try {
+    for (let shard = 0; shard < shards; shard++) {
+      const response = await fetch(`${url}/bench/size?shard=${shard}`, {
+        signal: AbortSignal.timeout(sizeReadTimeoutMs),
+      });
+      bytes += ((await response.json()) as { bytes: number }).bytes;
+    }
+    return { bytes, source: "databaseSize" as const };
+  } catch (error) {
+    console.log(`a shard's size did not arrive (${(error as Error).message}); summing its SQLite files instead`);
+    return { bytes: sqliteFileBytes(persistDir), source: "files" as const };
+  }
+}
+
+/** The size of every customer shard's SQLite files (database and write-ahead log) under `dir`. */
+function sqliteFileBytes(dir: string, inShards = false): number {
+  let bytes = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) bytes += sqliteFileBytes(full, inShards || entry.name.includes("CustomerShard"));
+    else if (inShards && /\.sqlite(-wal)?$/.test(entry.name)) bytes += statSync(full).size;
+  }
+  return bytes;
 }
 
 /** A known shopper's shelf must be personal: a shelf that found nobody would flatter the figures. */
@@ -134,10 +192,36 @@ async function probe(url: string) {
     throw new Error(`the shelf of a seeded shopper is not personal: ${JSON.stringify(body.data)}`);
 }
 
-export async function routeSize(size: number, shards: number, options: Options) {
-  const persistDir = mkdtempSync(path.join(tmpdir(), "patron-shard-route-"));
+/** What loading left in a kept directory, so a later run measures the same base without loading again. */
+interface Loaded {
+  customers: number;
+  orders: number;
+  seconds: number;
+  shardBytes: number;
+  bytesSource: "databaseSize" | "files";
+  /** Set once a run has posted orders and run the nightly job on this base. */
+  measuredAt?: string;
+}
+
+export interface RouteOptions extends Options {
+  /** Keeps each loaded base in `<keep>/<size>-<shards>` and reuses it when a run finds it there. */
+  keep?: string;
+  /** Stops after loading (with `keep`, to measure later on a quieter machine). */
+  loadOnly?: boolean;
+}
+
+export async function routeSize(size: number, shards: number, options: RouteOptions) {
+  const persistDir = options.keep
+    ? path.join(path.resolve(options.keep), `${size}-${shards}`)
+    : mkdtempSync(path.join(tmpdir(), "patron-shard-route-"));
+  const loadedFile = path.join(persistDir, "loaded.json");
+  const kept: Loaded | undefined = existsSync(loadedFile) ? JSON.parse(readFileSync(loadedFile, "utf8")) : undefined;
+  if (options.keep && !kept) rmSync(persistDir, { recursive: true, force: true });
   try {
-    await applyMigrations(persistDir);
+    if (!kept) {
+      mkdirSync(persistDir, { recursive: true });
+      await applyMigrations(persistDir);
+    }
     const port = await freePort();
     const vars = { HOLDOUT_SHARE: "0", RATE_LIMITS: "off", SHARD_COUNT: String(shards), ...testSecrets };
     const worker = await unstable_startWorker({
@@ -157,11 +241,25 @@ export async function routeSize(size: number, shards: number, options: Options) 
     await worker.ready;
     const url = `http://127.0.0.1:${port}`;
     try {
-      console.log(`loading ${size} customers into ${shards} shards`);
-      const loaded = await loadCustomers(url, size, shards);
+      let loaded: Loaded;
+      if (kept) {
+        loaded = kept;
+        console.log(`reusing the ${loaded.customers} customers loaded in ${persistDir}`);
+        if (loaded.measuredAt)
+          console.log(
+            `  (measured before, at ${loaded.measuredAt}: the base also holds that run's posted orders and nightly scores)`,
+          );
+      } else {
+        console.log(`loading ${size} customers into ${shards} shards`);
+        const load = await loadCustomers(url, size, shards);
+        const stored = await shardBytes(url, shards, persistDir);
+        loaded = { ...load, shardBytes: stored.bytes, bytesSource: stored.source };
+        if (options.keep) writeFileSync(loadedFile, JSON.stringify(loaded));
+      }
       console.log(
-        `loaded ${loaded.customers} customers (${loaded.orders} orders) in ${loaded.seconds.toFixed(0)} s; ${(loaded.shardBytes / loaded.customers / 1024).toFixed(1)} KiB per customer across the shards`,
+        `${loaded.customers} customers (${loaded.orders} orders) loaded in ${loaded.seconds.toFixed(0)} s; ${(loaded.shardBytes / loaded.customers / 1024).toFixed(1)} KiB per customer across the shards (${loaded.bytesSource})`,
       );
+      if (options.loadOnly) return undefined;
       await probe(url);
       const recommendations = await measureRecommendations(url, loaded.customers, options);
       // After the shelf, so its figures are of the loaded base alone: the router's ingestion, then the
@@ -170,12 +268,18 @@ export async function routeSize(size: number, shards: number, options: Options) 
       console.log(`POST /v1/orders through the shards: ${JSON.stringify(ingestion)}`);
       const nightly = await runNightly(url);
       console.log(`nightly job over the shards: ${JSON.stringify(nightly)}`);
+      if (options.keep) writeFileSync(loadedFile, JSON.stringify({ ...loaded, measuredAt: new Date().toISOString() }));
       return {
         customers: loaded.customers,
         orders: loaded.orders,
         shards,
         loadSeconds: loaded.seconds,
-        storage: { shardBytes: loaded.shardBytes, bytesPerCustomer: loaded.shardBytes / loaded.customers },
+        reusedBase: Boolean(kept),
+        storage: {
+          shardBytes: loaded.shardBytes,
+          bytesPerCustomer: loaded.shardBytes / loaded.customers,
+          source: loaded.bytesSource,
+        },
         recommendations,
         ingestion,
         nightly,
@@ -184,6 +288,6 @@ export async function routeSize(size: number, shards: number, options: Options) 
       await worker.dispose();
     }
   } finally {
-    rmSync(persistDir, { recursive: true, force: true });
+    if (!options.keep) rmSync(persistDir, { recursive: true, force: true });
   }
 }
