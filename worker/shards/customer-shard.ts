@@ -4,7 +4,6 @@
 // database's migrations, applied when the object starts). Its methods are called over Durable Object
 // RPC; each runs inside the object, so its reads are in-process and its batches are transactions.
 import { DurableObject } from "cloudflare:workers";
-import { inArray } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { drizzle as durableDrizzle } from "drizzle-orm/durable-sqlite";
 import { migrate } from "drizzle-orm/durable-sqlite/migrator";
@@ -45,7 +44,7 @@ import {
   customerByKey,
   type ReadContext,
 } from "./customer-reads.ts";
-import { claimPlacements, type Placement, setPlacements } from "./directory.ts";
+import { claimPlacements, locatePlacements, type Placement, setPlacements } from "./directory.ts";
 import { clearCustomerData, customerTableCounts, type TableCounts } from "./migrate.ts";
 import {
   finishMoveIn,
@@ -120,18 +119,11 @@ export class CustomerShard extends DurableObject<Env> {
   }
 
   /**
-   * The directory entries of `keys` held here (this shard must be their home): the shard holding each
-   * key's data, or null when no entry says (an unknown identity key; a customer or order at its home).
+   * The placements of `keys` homed here: the shard holding each key's data (an order at its home is
+   * found in this shard's orders), or null (an unknown identity key, a customer at its home).
    */
   async locate(keys: string[]): Promise<Record<string, number | null>> {
-    const placed = new Map<string, number>();
-    for (let i = 0; i < keys.length; i += 500) {
-      const rows = await this.db
-        .select({ key: schema.shardDirectory.key, shard: schema.shardDirectory.shard })
-        .from(schema.shardDirectory)
-        .where(inArray(schema.shardDirectory.key, keys.slice(i, i + 500)));
-      for (const row of rows) placed.set(row.key, row.shard);
-    }
+    const placed = await locatePlacements(this.db, keys, this.index);
     return Object.fromEntries(keys.map((key) => [key, placed.get(key) ?? null]));
   }
 
@@ -214,8 +206,13 @@ export class CustomerShard extends DurableObject<Env> {
   }
 
   /** POST /v1/orders for the groups the router placed here. */
-  async ingestGroups(orders: OrderInput[], keys: string[], now: string): Promise<ShardOrdersOutcome> {
-    return ingestHere(this.placement, orders, keys, now);
+  async ingestGroups(
+    orders: OrderInput[],
+    keys: string[],
+    now: string,
+    held: string[] = [],
+  ): Promise<ShardOrdersOutcome> {
+    return ingestHere(this.placement, orders, keys, now, held);
   }
 
   /** POST /v1/identify for a call the router placed here. */

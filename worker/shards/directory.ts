@@ -12,6 +12,26 @@ export interface Placement {
 }
 
 /**
+ * Where each of `keys` (all homed in this shard, `self`) is placed: its directory entry's shard, else,
+ * for an order held here (`order:<id>` of an order at its home needs no entry), this shard; else null
+ * (an unknown identity key, a customer at its home, an order stored nowhere).
+ */
+export async function locatePlacements(db: Db, keys: readonly string[], self: number): Promise<Map<string, number>> {
+  const placed = new Map<string, number>();
+  for (let i = 0; i < keys.length; i += 500) {
+    const page = keys.slice(i, i + 500);
+    const orderIds = page.filter((key) => key.startsWith("order:")).map((key) => key.slice("order:".length));
+    const [entries = [], heldHere = []] = await batchRows(db, [
+      sql`SELECT key, shard FROM shard_directory WHERE key IN (SELECT value FROM ${jsonEach(page)})`,
+      sql`SELECT id FROM orders WHERE id IN (SELECT value FROM ${jsonEach(orderIds)})`,
+    ]);
+    for (const row of heldHere) placed.set(`order:${String(row.id)}`, self);
+    for (const row of entries) placed.set(String(row.key), Number(row.shard));
+  }
+  return placed;
+}
+
+/**
  * Records each entry whose key has none yet, and answers every key's placement now recorded: the
  * claimed shard, or the one an earlier claim (or a move) recorded, so a caller whose claim lost sees
  * the winner.
@@ -59,7 +79,20 @@ export function fenceGuard(keys: readonly string[]): SQL {
     SELECT NULL, '', '' WHERE EXISTS (SELECT 1 FROM shard_fences WHERE key IN (SELECT value FROM ${jsonEach(keys)}))`;
 }
 
-/** True when a batch was aborted by fenceGuard: the router re-plans where the keys are now. */
+/**
+ * Aborts a shard's ingestion batch as fenceGuard does when one of `orderIds`, which the router found
+ * stored here, is not here any more (its region moved out meanwhile): stored here, a resent order
+ * writes nothing; stored anywhere else it must not be stored again.
+ */
+export function heldGuard(orderIds: readonly string[]): SQL {
+  return sql`
+    INSERT INTO shard_fences (key, move_id, created_at)
+    SELECT NULL, '', '' WHERE EXISTS (
+      SELECT 1 FROM (SELECT value FROM ${jsonEach(orderIds)}) AS held
+      WHERE NOT EXISTS (SELECT 1 FROM orders WHERE orders.id = held.value))`;
+}
+
+/** True when a batch was aborted by fenceGuard or heldGuard: the router re-plans where the keys are now. */
 export function isFenceAbort(error: unknown): boolean {
   return String((error as Error)?.message ?? error).includes("shard_fences.key");
 }

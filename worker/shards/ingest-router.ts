@@ -60,6 +60,16 @@ function byShard<T>(items: Iterable<T>, shardOf: (item: T) => number): Map<numbe
   return grouped;
 }
 
+const orderKey = (order: OrderInput) => `order:${order.id}`;
+
+/** The directory entries of orders just stored in `target` away from their home (at home, the home finds them). */
+function entriesOfStored(results: IngestResult["results"], target: number, count: number): Placement[] {
+  return results
+    .filter((entry) => entry.status === "created")
+    .map((entry) => ({ key: `order:${entry.id}`, shard: target }))
+    .filter((entry) => homeShard(entry.key, count) !== target);
+}
+
 /** Each key's placement, asking every home shard once for all of its keys, in parallel. */
 async function locateAll(env: Shards, keys: readonly string[]): Promise<Map<string, number | null>> {
   const count = shardCount(env);
@@ -186,11 +196,18 @@ export async function ingestSharded(env: Env, d1: Db, orders: OrderInput[], now:
   );
 
   const kept = orders.flatMap((order, index) => (suppressedIds.has(order.id) ? [] : [index]));
+  // A stored order is found by its id wherever its identifiers would place it now: resent, it goes
+  // alone to the shard holding it, which answers it as a duplicate and ignores its identifiers, as D1 does.
+  const stored = await locateAll(
+    env,
+    kept.map((index) => orderKey(orders[index] as OrderInput)),
+  );
+  const isStored = (index: number) => stored.get(orderKey(orders[index] as OrderInput)) != null;
   const items: GroupItem[] = kept.map((index) => ({
-    ownKey: `order:${(orders[index] as OrderInput).id}`,
-    keys: verifiedRefs(hashed[index]?.identities ?? []),
+    ownKey: orderKey(orders[index] as OrderInput),
+    keys: isStored(index) ? [] : verifiedRefs(hashed[index]?.identities ?? []),
   }));
-  const seen = kept.map((index) => unverifiedKeys(hashed[index]?.identities ?? []));
+  const seen = kept.map((index) => (isStored(index) ? [] : unverifiedKeys(hashed[index]?.identities ?? [])));
   const results = new Map<number, IngestResult["results"][number]>();
   const ignoredIdentifiers: IngestResult["ignoredIdentifiers"] = [];
   for (const [id, index] of firstIndex)
@@ -227,16 +244,23 @@ export async function ingestSharded(env: Env, d1: Db, orders: OrderInput[], now:
           batchIndexes.map((index) => orders[index] as OrderInput),
           groups.flatMap((group) => group.keys),
           now.toISOString(),
+          [...new Set(batchIndexes.filter(isStored).map((index) => (orders[index] as OrderInput).id))],
         );
-        return { groups, batchIndexes, outcome };
+        return { target, groups, batchIndexes, outcome };
       }),
     );
     const done = new Set<ItemGroup>();
-    for (const { groups, batchIndexes, outcome } of answers) {
+    const storedAway: Placement[] = [];
+    let refusal: IngestRefusal | undefined;
+    for (const { target, groups, batchIndexes, outcome } of answers) {
       if (outcome.kind === "moved") continue;
-      if (outcome.kind !== "ingested") return outcome;
+      if (outcome.kind !== "ingested") {
+        refusal ??= outcome;
+        continue;
+      }
       for (const group of groups) done.add(group);
       const { result } = outcome;
+      storedAway.push(...entriesOfStored(result.results, target, shardCount(env)));
       for (const [at, entry] of result.results.entries()) results.set(batchIndexes[at] as number, entry);
       for (const ignored of result.ignoredIdentifiers)
         ignoredIdentifiers.push({ ...ignored, index: batchIndexes[ignored.index] as number });
@@ -248,6 +272,10 @@ export async function ingestSharded(env: Env, d1: Db, orders: OrderInput[], now:
       resent.push(...outcome.resent);
       for (const [id, recommendationId] of Object.entries(outcome.writtenAt)) writtenAt.set(id, recommendationId);
     }
+    // The new orders' entries at their homes, so a resend with other identifiers finds them (also
+    // when another target refused its groups: these orders are stored).
+    await claimAll(env, storedAway);
+    if (refusal) return refusal;
     pending = pending.filter((group) => !done.has(group));
   }
 

@@ -5,7 +5,7 @@
 // copied once, by its smallest customer. A region is copied into the shard a new region would be
 // placed in (core/shards/groups.ts's rule for a new region) as a move from D1 is: the target applies
 // the rows in one transaction, once per region (its move id), then the home directory entries of its
-// keys, customers and identifier-less orders point at it. D1 is only read, so a step that fails is
+// keys, and of its customers and orders away from their homes, point at it. D1 is only read, so a step that fails is
 // simply run again; the cursor moves only after a step's regions are placed.
 import { sql } from "drizzle-orm";
 import { batchRows, runBatch } from "../../db/batch.ts";
@@ -94,7 +94,7 @@ export function migrationTarget(region: Region, count: number): number {
 }
 
 /** The directory entries a region placed in `target` needs, grouped by the home shard that keeps them. */
-function entriesByHome(region: Region, keylessOrders: readonly string[], target: number, count: number) {
+function entriesByHome(region: Region, target: number, count: number) {
   const byHome = new Map<number, Placement[]>();
   const add = (key: string, always: boolean) => {
     const home = homeShard(key, count);
@@ -104,7 +104,7 @@ function entriesByHome(region: Region, keylessOrders: readonly string[], target:
   };
   for (const key of region.keys) add(key, true);
   for (const customer of region.customers) add(customerKey(customer), false);
-  for (const source of keylessOrders) add(source, false);
+  for (const source of region.sources) if (source.startsWith("order:")) add(source, false);
   return byHome;
 }
 
@@ -114,18 +114,12 @@ async function copyRegion(env: Env, d1: Db, region: Region, count: number): Prom
   // Widget events not yet moved to the events database stay in D1, where export and erasure read
   // them on a sharded deployment too; a shard has no use for them.
   const { legacy_events: _stayInD1, ...rows } = await regionRows(d1, region);
-  const verified = new Set(
-    (rows.identity_observations ?? []).filter((row) => Number(row.verified) === 1).map((row) => String(row.source)),
-  );
-  const keylessOrders = region.sources.filter((source) => source.startsWith("order:") && !verified.has(source));
   const moveId = `migrate:${region.customers[0]}`;
   const shard = shardStub(env, target);
   await shard.receiveRegion({ ...region, moveId, source: d1Source, rows });
   await shard.finishMoveIn(moveId);
   await Promise.all(
-    [...entriesByHome(region, keylessOrders, target, count)].map(([home, entries]) =>
-      shardStub(env, home).placeKeys(entries),
-    ),
+    [...entriesByHome(region, target, count)].map(([home, entries]) => shardStub(env, home).placeKeys(entries)),
   );
 }
 

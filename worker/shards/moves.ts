@@ -7,7 +7,8 @@
 // ingestion for those keys (fenceGuard in the write batch). Then, each step idempotent and recorded:
 //   copying    the region's rows are sent to the target, which upserts them in one transaction and
 //              records the move in ("in"): a copy it already holds is not applied twice;
-//   directory  the home entry of every identity key and `customer:<id>` moved points at the target;
+//   directory  the home entry of every identity key, `customer:<id>` and `order:<id>` moved points at
+//              the target;
 //   deleting   the rows are deleted in the source (one transaction with the status change);
 //   finishing  the target is told the move is over ("in" done): only then may it move them on;
 //   done.
@@ -318,10 +319,11 @@ async function runSteps(ctx: MoveContext, id: string): Promise<void> {
   }
 }
 
-/** Rewrites the home entries of the region's keys and customers: they are in `shard` now. */
+/** Rewrites the home entries of the region's keys, customers and orders: they are in `shard` now. */
 async function pointAt(ctx: MoveContext, region: Region, shard: number, now: string): Promise<void> {
   const byHome = new Map<number, Placement[]>();
-  for (const key of [...region.keys, ...region.customers.map(customerKey)]) {
+  const orders = region.sources.filter((source) => source.startsWith("order:"));
+  for (const key of [...region.keys, ...region.customers.map(customerKey), ...orders]) {
     const home = homeShard(key, ctx.count);
     byHome.set(home, [...(byHome.get(home) ?? []), { key, shard }]);
   }

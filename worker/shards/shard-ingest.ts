@@ -18,7 +18,7 @@ import {
 } from "../orders/ingest.ts";
 import type { IdentifiersInput, OrderInput } from "../orders/orders.schemas.ts";
 import type { AttributionSettings } from "../recommendations/attribution.ts";
-import { fencedKeys, fenceGuard, isFenceAbort } from "./directory.ts";
+import { fencedKeys, fenceGuard, heldGuard, isFenceAbort } from "./directory.ts";
 import { type MoveContext, nudgeMovesOut } from "./moves.ts";
 
 /** How this shard ingests: its place among the shards and the deployment's ingestion settings. */
@@ -55,10 +55,10 @@ const randomHex = () => crypto.randomUUID().replaceAll("-", "");
 /** New customer ids of shard `index` of `count`: ids whose home is that shard (design rule 4). */
 export const homedIds = (index: number, count: number) => () => customerIdHomedAt(index, count, randomHex);
 
-function writeOptions(ctx: ShardIngestContext, keys: readonly string[]): WriteOptions {
+function writeOptions(ctx: ShardIngestContext, keys: readonly string[], held: readonly string[] = []): WriteOptions {
   return {
     newCustomerId: homedIds(ctx.index, ctx.count),
-    guards: keys.length > 0 ? [fenceGuard(keys)] : [],
+    guards: [...(keys.length > 0 ? [fenceGuard(keys)] : []), ...(held.length > 0 ? [heldGuard(held)] : [])],
   };
 }
 
@@ -85,12 +85,17 @@ async function unlessFenced<T>(
   }
 }
 
-/** POST /v1/orders for the groups the router placed here; `keys`: their verified identity keys. */
+/**
+ * POST /v1/orders for the groups the router placed here; `keys`: their verified identity keys; `held`:
+ * the ids of resent orders the router found stored here (a batch that would store one again answers
+ * `moved`).
+ */
 export async function ingestHere(
   ctx: ShardIngestContext,
   orders: OrderInput[],
   keys: readonly string[],
   now: string,
+  held: readonly string[] = [],
 ): Promise<ShardOrdersOutcome> {
   return unlessFenced(ctx, keys, async () => {
     const outcome = await ingestOrders(
@@ -101,7 +106,7 @@ export async function ingestHere(
       ctx.attribution,
       ctx.phoneRegion,
       ctx.matchKinds,
-      writeOptions(ctx, keys),
+      writeOptions(ctx, keys, held),
     );
     if (outcome.kind !== "ingested") return outcome;
     const ids = orders.map((order) => order.id);

@@ -23,7 +23,7 @@ import worker from "../../../worker/index.ts";
 import { ingestOrders } from "../../../worker/orders/ingest.ts";
 import { ingestResultSchema, type OrderInput, orderSchema } from "../../../worker/orders/orders.schemas.ts";
 import { attributionSettings } from "../../../worker/recommendations/attribution.ts";
-import { fenceGuard, isFenceAbort } from "../../../worker/shards/directory.ts";
+import { fenceGuard, heldGuard, isFenceAbort } from "../../../worker/shards/directory.ts";
 import { type MoveContext, type MovePeer, recordMoveOut, runStep } from "../../../worker/shards/moves.ts";
 import { shardCount, shardStub } from "../../../worker/shards/shards.ts";
 import { adminKey, anOrder, client, uniquePrefix, verified } from "../../fixtures/builders.ts";
@@ -206,6 +206,97 @@ describe("the directory and the fences", () => {
       expect(state.storage.sql.exec("SELECT key FROM identities WHERE key = ?", key).toArray()).toEqual([]);
       state.storage.sql.exec("DELETE FROM shard_fences WHERE key = ?", key);
     });
+  });
+
+  it("aborts a write batch whole when an order the router found stored here is not here", async () => {
+    const p = uniquePrefix("held");
+    const order = orderSchema.parse(anOrder({ id: `${p}-1`, identifiers: { account: `${p}-a` } }));
+    await runInDurableObject(shardStub(env, 0), async (_instance, state) => {
+      const db = drizzle(durableD1(state.storage), { schema }) as Db;
+      const settings = attributionSettings({ SHOPPER_TOKEN_SECRET: "test-shopper-secret" });
+      const write = ingestOrders(db, secret, [order], new Date(), settings, undefined, undefined, {
+        guards: [heldGuard([order.id])],
+      });
+      await expect(write).rejects.toSatisfy(isFenceAbort);
+      expect(state.storage.sql.exec("SELECT id FROM orders WHERE id = ?", order.id).toArray()).toEqual([]);
+      // Held here, a resent order writes nothing and the guard lets the batch through.
+      const stored = await ingestOrders(db, secret, [order], new Date(), settings);
+      expect(stored.kind).toBe("ingested");
+      const resent = await ingestOrders(db, secret, [order], new Date(), settings, undefined, undefined, {
+        guards: [heldGuard([order.id])],
+      });
+      expect(resent).toMatchObject({ kind: "ingested", result: { accepted: 0, duplicates: 1 } });
+    });
+  });
+});
+
+/** In how many shards each order is stored (D1 stores an id once). */
+async function copiesOf(ids: readonly string[]) {
+  const rows = await storeRows<{ id: string }>(
+    "SELECT id FROM orders WHERE id IN (SELECT value FROM json_each(?))",
+    JSON.stringify(ids),
+  );
+  return Object.fromEntries(ids.map((id) => [id, rows.filter((row) => row.id === id).length]));
+}
+
+/** An order id of prefix `p` whose home shard is (or, with `away`, is not) `shard`. */
+function orderIdHomed(p: string, shard: number, away = false) {
+  for (let n = 0; ; n++) {
+    const id = `${p}-${n}`;
+    if ((homeShard(`order:${id}`, count) === shard) !== away) return id;
+  }
+}
+
+describe("an order resent with other identifiers", () => {
+  // D1 finds a stored order by its id and answers a resend as a duplicate, ignoring its identifiers;
+  // on shards the directory (or the order's home shard itself) finds it wherever it is stored.
+  it("is a duplicate when it first came with an account and comes again with a card placed elsewhere", async () => {
+    const p = uniquePrefix("resend-card");
+    const sides = await apart(p);
+    const away = orderIdHomed(`${p}-away`, sides.web, true);
+    const home = orderIdHomed(`${p}-home`, sides.web);
+    const first = await ingest([away, home].map((id) => anOrder({ id, identifiers: { account: sides.account } })));
+    expect(first).toMatchObject({ accepted: 2, duplicates: 0 });
+    expect(await orderIdsIn(sides.web, p)).toEqual([away, home].sort());
+
+    const resent = await ingest(
+      [away, home].map((id) => anOrder({ id, channel: "store", identifiers: { loyalty: sides.loyalty } })),
+    );
+    expect(resent).toMatchObject({ accepted: 0, duplicates: 2 });
+    expect(await copiesOf([away, home])).toEqual({ [away]: 1, [home]: 1 });
+    expect((await customerOf("account", sides.account)).summary?.orders).toBe(2);
+    // Its identifiers were ignored, as on D1: the card identifies nobody.
+    expect((await api.lookup("loyalty", sides.loyalty)).status).toBe(404);
+  });
+
+  it("is a duplicate when it first came with no verified identifier and comes again with an account", async () => {
+    const p = uniquePrefix("resend-bare");
+    const sides = await apart(p);
+    const id = orderIdHomed(p, sides.web, true);
+    const bare = { device: `${p}-till-device` };
+    expect(await ingest([anOrder({ id, channel: "store", identifiers: bare })])).toMatchObject({ accepted: 1 });
+    expect(await orderIdsIn(homeShard(`order:${id}`, count), p)).toEqual([id]);
+
+    const resent = await ingest([anOrder({ id, identifiers: { account: sides.account } })]);
+    expect(resent).toMatchObject({ accepted: 0, duplicates: 1 });
+    expect(await copiesOf([id])).toEqual({ [id]: 1 });
+    expect((await api.lookup("account", sides.account)).status).toBe(404);
+  });
+
+  it("is a duplicate after its region moved to another shard, with no verified identifier or another account", async () => {
+    const p = uniquePrefix("resend-moved");
+    const sides = await twoRegions(p);
+    await ingest([linkingOrder(p, sides)]);
+    const stored = [`${p}-w1`, `${p}-w2`, `${p}-s1`];
+    const resent = await ingest([
+      anOrder({ id: `${p}-w1`, identifiers: { device: `${p}-device` } }),
+      anOrder({ id: `${p}-w2`, identifiers: { account: `${p}-someone-else` } }),
+      anOrder({ id: `${p}-s1`, channel: "store", identifiers: { loyalty: sides.loyalty } }),
+    ]);
+    expect(resent).toMatchObject({ accepted: 0, duplicates: 3 });
+    expect(await copiesOf(stored)).toEqual(Object.fromEntries(stored.map((id) => [id, 1])));
+    expect((await customerOf("account", sides.account)).summary?.orders).toBe(4);
+    expect((await api.lookup("account", `${p}-someone-else`)).status).toBe(404);
   });
 });
 
