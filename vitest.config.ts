@@ -68,7 +68,7 @@ export default defineConfig(async () => {
           {
             include: ["tests/worker/**/*.test.ts"],
             exclude: [
-              "tests/worker/{audience-delivery,console-lists,events,events-store}.test.ts",
+              "tests/worker/{audience-delivery,events,events-store}.test.ts",
               "tests/worker/{faults,imports,limits,match-keys}.test.ts",
               "tests/worker/{nightly,nightly-bounded,nightly-degenerate,nightly-writes,query-plans}.test.ts",
               "tests/worker/{summary-fold,summary-rows,suppression}.test.ts",
