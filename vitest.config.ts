@@ -68,10 +68,10 @@ export default defineConfig(async () => {
           {
             include: ["tests/worker/**/*.test.ts"],
             exclude: [
-              "tests/worker/{audience-delivery,console-lists,customer-360,diagnostics,events,events-store}.test.ts",
-              "tests/worker/{experiments,faults,imports,limits,match-keys}.test.ts",
+              "tests/worker/{audience-delivery,events,events-store}.test.ts",
+              "tests/worker/{faults,imports,limits,match-keys}.test.ts",
               "tests/worker/{nightly,nightly-bounded,nightly-degenerate,nightly-writes,query-plans}.test.ts",
-              "tests/worker/{steer,summary-fold,summary-rows,suppression}.test.ts",
+              "tests/worker/{summary-fold,summary-rows,suppression}.test.ts",
             ],
           },
           { SHARD_COUNT: "4" },

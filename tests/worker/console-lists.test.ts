@@ -1,5 +1,8 @@
-// GET /v1/admin/insights/best-customers and GET /v1/admin/customers, through the real worker and D1,
-// on a population with a planted trait: the most valuable customers buy coffee in store 7 on Saturdays.
+// GET /v1/admin/insights/best-customers and GET /v1/admin/customers, through the real worker on both
+// stores (D1, and customer shards in the worker-shards project, where a list merges every shard's
+// pages), on a population with a planted trait: the most valuable customers buy coffee in store 7 on
+// Saturdays. Customer rows and list query plans are read in every database holding customers; model
+// parameters and the insight rollups are shared state in D1.
 import { env, SELF } from "cloudflare:test";
 import { sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
@@ -14,7 +17,11 @@ import { customerResponseSchema } from "../../worker/customers/customers.schemas
 import type { Db } from "../../worker/env.ts";
 import { latestInsightRollupQuery, scorePageStep } from "../../worker/jobs/nightly.repo.ts";
 import { currentModels } from "../../worker/models/models.repo.ts";
+import { shardedList } from "../../worker/shards/console.ts";
+import { shardCount } from "../../worker/shards/shards.ts";
 import { adminKey, anOrder, apiKey, client } from "../fixtures/builders.ts";
+import { onCustomerStore, onEveryStore } from "../fixtures/console-store.ts";
+import { storeRows } from "../fixtures/store-rows.ts";
 
 const api = client(SELF);
 const day = 86_400_000;
@@ -287,7 +294,10 @@ describe("after a nightly run", () => {
     const models = (await currentModels(db, asOf)).customer as PopulationModels;
     const last = newcomer.charCodeAt(newcomer.length - 1);
     const justBelow = `${newcomer.slice(0, -1)}${String.fromCharCode(last - 1)}~~~~~~~~`;
-    const scored = await scorePageStep(db, models, justBelow, 1, "between-pages", asOf);
+    // The nightly job's page step, run where the newcomer's rows are (D1, or the shard holding them).
+    const scored = await onCustomerStore(newcomer, (store) =>
+      scorePageStep(store, models, justBelow, 1, "between-pages", asOf),
+    );
     expect(scored.scored).toBe(1);
 
     const rest: string[] = [];
@@ -344,14 +354,14 @@ describe("after a nightly run", () => {
     const rows = whole.split("\r\n").length - 2;
     expect(rows).toBeGreaterThan(10);
     const filter: ListFilter = { stage: "active", column: "probability_alive", descending: false, limit: 0 };
+    // The list source the route reads: D1, or every shard's pages merged.
+    const source = shardCount(env) > 0 ? shardedList(env) : databaseList(db);
     // Small pages, and a page size that divides the row count exactly (the last read finds nothing).
     for (const pageSize of [1, 7, rows, Math.ceil(rows / 2)])
-      expect(await new Response(customerCsv(databaseList(db), filter, [], pageSize)).text(), String(pageSize)).toBe(
-        whole,
-      );
+      expect(await new Response(customerCsv(source, filter, [], pageSize)).text(), String(pageSize)).toBe(whole);
   });
 
-  it("walks an index for every filter and sort: no full scan, no sort at request time", async () => {
+  it("walks an index for every filter and sort, in every database holding customers: no full scan, no sort at request time", async () => {
     const filters: Partial<ListFilter>[] = [
       {},
       { stage: "fading" },
@@ -369,16 +379,22 @@ describe("after a nightly run", () => {
     for (const filter of filters)
       for (const column of columns)
         for (const descending of [false, true]) {
-          const plan = await listQueryPlan(db, { column, descending, limit: 100, ...filter });
-          const label = `${JSON.stringify(filter)} ${column} ${descending}: ${plan.join(" | ")}`;
-          expect(
-            plan.some((step) => /TEMP B-TREE/.test(step)),
-            label,
-          ).toBe(false);
-          expect(
-            plan.every((step) => !/^SCAN/.test(step) || /USING (COVERING )?INDEX/.test(step)),
-            label,
-          ).toBe(true);
+          // D1's plan, or each shard's: every shard runs the same list query on its own SQLite.
+          const plans = await onEveryStore((store) =>
+            listQueryPlan(store, { column, descending, limit: 100, ...filter }),
+          );
+          expect(plans.length).toBe(Math.max(1, shardCount(env)));
+          for (const [place, plan] of plans.entries()) {
+            const label = `${place}: ${JSON.stringify(filter)} ${column} ${descending}: ${plan.join(" | ")}`;
+            expect(
+              plan.some((step) => /TEMP B-TREE/.test(step)),
+              label,
+            ).toBe(false);
+            expect(
+              plan.every((step) => !/^SCAN/.test(step) || /USING (COVERING )?INDEX/.test(step)),
+              label,
+            ).toBe(true);
+          }
         }
   });
 
@@ -387,10 +403,8 @@ describe("after a nightly run", () => {
     const erased = lapsing[0]?.customerId as string;
     expect(erased).toBeDefined();
     expect((await api.call("DELETE", `/v1/customers/${erased}`, undefined, adminKey)).status).toBe(200);
-    const left = await env.DB.prepare("SELECT count(*) AS n FROM customer_category_lapses WHERE customer_id = ?")
-      .bind(erased)
-      .first<{ n: number }>();
-    expect(left?.n).toBe(0);
+    const left = await storeRows("SELECT customer_id FROM customer_category_lapses WHERE customer_id = ?", erased);
+    expect(left).toEqual([]);
     const after = await allPages("lapsedCategory=tea", 1000);
     expect(after.map((r) => r.customerId)).toEqual(lapsing.slice(1).map((r) => r.customerId));
   });

@@ -1,6 +1,8 @@
-// The console's customer 360 and Overview reads, through the real worker and D1: a customer's P(alive),
-// rhythm and stage over time (GET /v1/customers/:id/history), the shelf they see now
-// (GET /v1/customers/:id/shelf) and the CLV distribution (GET /v1/admin/insights/clv-distribution).
+// The console's customer 360 and Overview reads, through the real worker on both stores (D1, and
+// customer shards in the worker-shards project): a customer's P(alive), rhythm and stage over time
+// (GET /v1/customers/:id/history), the shelf they see now (GET /v1/customers/:id/shelf) and the CLV
+// distribution (GET /v1/admin/insights/clv-distribution). Customer rows are read where the store
+// keeps them; model parameters are shared state in D1.
 import { env, SELF } from "cloudflare:test";
 import { sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
@@ -21,6 +23,8 @@ import type { Db } from "../../worker/env.ts";
 import { signShopperToken } from "../../worker/http/shopper-token.ts";
 import { recommendationsResponseSchema } from "../../worker/recommendations/recommendations.schemas.ts";
 import { adminKey, anOrder, apiKey, client, verified } from "../fixtures/builders.ts";
+import { everyTableCount, onCustomerStore } from "../fixtures/console-store.ts";
+import { storeRows } from "../fixtures/store-rows.ts";
 
 const api = client(SELF);
 const db = drizzle(env.DB, { schema }) as unknown as Db;
@@ -99,17 +103,6 @@ async function idOf(kind: string, value: string) {
   return customerResponseSchema.parse(await response.json()).data.customerId;
 }
 
-/** Rows per table: what a read-only route must leave exactly as it found it. */
-async function rowCounts() {
-  const tables = await db.all<{ name: string }>(
-    sql`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' ORDER BY name`,
-  );
-  const counts: Record<string, number> = {};
-  for (const { name } of tables)
-    counts[name] = (await db.get<{ n: number }>(sql`SELECT count(*) AS n FROM ${sql.identifier(name)}`))?.n ?? 0;
-  return counts;
-}
-
 let regularId = "";
 let scored = 0;
 
@@ -186,7 +179,7 @@ describe("after a nightly run", () => {
         sql`SELECT params FROM model_params WHERE model = 'customer_models' ORDER BY id DESC LIMIT 1`,
       );
       const models = JSON.parse(modelRow?.params ?? "null") as PopulationModels;
-      const { orders } = await historyOrdersOf(db, regularId);
+      const { orders } = await onCustomerStore(regularId, (store) => historyOrdersOf(store, regularId));
       for (const point of body.points) {
         const outcome = scoreAt(regularId, orders, models, new Date(point.at));
         if (!outcome?.ok) throw new Error(`not scored at ${point.at}`);
@@ -244,12 +237,12 @@ describe("after a nightly run", () => {
       expect(served.customerKnown).toBe(true);
       expect(served.items.length).toBeGreaterThan(0);
 
-      const before = await rowCounts();
+      const before = await everyTableCount();
       const response = await get(`/v1/customers/${regularId}/shelf?limit=6&categories=3`);
       expect(response.status, await response.clone().text()).toBe(200);
       expect(response.headers.get("Cache-Control")).toBe("private, no-store");
       const seen = customerShelfResponseSchema.parse(await response.json()).data;
-      expect(await rowCounts()).toEqual(before);
+      expect(await everyTableCount()).toEqual(before);
 
       expect(seen).toMatchObject({ customerId: regularId, storefrontAccount: true, customerKnown: true });
       expect(seen.arm).toBe(served.arm);
@@ -281,7 +274,7 @@ describe("after a nightly run", () => {
       ).data;
       expect(body.runId).not.toBeNull();
       expect(body.customers).toBe(scored);
-      const rows = await db.all<{ clv: number }>(sql`SELECT clv_12 AS clv FROM customer_scores`);
+      const rows = await storeRows<{ clv: number }>("SELECT clv_12 AS clv FROM customer_scores");
       const expected = emptyClvHistogram();
       for (const row of rows) countClv(expected, row.clv);
       expect(body.buckets.length).toBeGreaterThan(1);

@@ -1,6 +1,7 @@
 // Experiments you can trust: a recommendation id counts only for the shopper it was served to (or a
 // customer merged into them), for the items it listed, within its attribution window; the holdout arm
-// survives merges; each event in a batch is attributed by its own token.
+// survives merges; each event in a batch is attributed by its own token. Runs on both stores (D1, and
+// customer shards in the worker-shards project): orders are read wherever the store keeps them.
 import { env, SELF } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { defaultRankingOptions } from "../../worker/core/ranking/options.ts";
@@ -16,6 +17,7 @@ import {
 } from "../../worker/recommendations/recommendation-id.ts";
 import { recommendationsResponseSchema } from "../../worker/recommendations/recommendations.schemas.ts";
 import { adminKey, anOrder, client, uniquePrefix } from "../fixtures/builders.ts";
+import { storeRows } from "../fixtures/store-rows.ts";
 
 const api = client(SELF);
 const day = 86_400_000;
@@ -84,11 +86,11 @@ async function ingest(orders: unknown[]) {
 }
 
 async function storedAttribution(orderId: string) {
-  return (
-    await env.DB.prepare("SELECT recommendation_id FROM orders WHERE id = ?")
-      .bind(orderId)
-      .first<{ recommendation_id: string | null }>()
-  )?.recommendation_id;
+  const [row] = await storeRows<{ recommendation_id: string | null }>(
+    "SELECT recommendation_id FROM orders WHERE id = ?",
+    orderId,
+  );
+  return row?.recommendation_id;
 }
 
 beforeAll(async () => {

@@ -1,9 +1,12 @@
 // POST /v1/admin/rules/preview and /simulate through the real worker: a planted shop where every
-// shopper mostly buys coffee, so what a boost or an exclusion does is known in advance.
+// shopper mostly buys coffee, so what a boost or an exclusion does is known in advance. Runs on both
+// stores (D1, and customer shards in the worker-shards project): rules stay in D1, customer rows are
+// read wherever the store keeps them.
 import { env, SELF } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { previewResponseSchema, simulateResponseSchema } from "../../worker/rules/steer.schemas.ts";
 import { adminKey, anOrder, client } from "../fixtures/builders.ts";
+import { storeRows } from "../fixtures/store-rows.ts";
 
 const api = client(SELF);
 const day = 86_400_000;
@@ -50,6 +53,11 @@ async function storedRules() {
   return { rules: rules?.n, versions: versions?.n };
 }
 
+/** The ids of every customer with a summary, wherever the customer store keeps them. */
+async function summarisedCustomers() {
+  return (await storeRows<{ id: string }>("SELECT customer_id AS id FROM customer_summaries")).map((row) => row.id);
+}
+
 async function expectInvalid(response: Response, path: (string | number)[], message: string) {
   expect(response.status, await response.clone().text()).toBe(400);
   const body = (await response.json()) as { error: { code: string; requestId: string; issues?: unknown[] } };
@@ -84,12 +92,7 @@ beforeAll(async () => {
     headers: { Authorization: `Bearer ${adminKey}` },
   });
   expect(run.status, await run.clone().text()).toBe(200);
-  const row = await env.DB.prepare(
-    "SELECT customer_id AS id FROM customer_summaries ORDER BY customer_id LIMIT 1",
-  ).first<{
-    id: string;
-  }>();
-  coffeeShopper = row?.id ?? "";
+  coffeeShopper = (await summarisedCustomers()).sort()[0] ?? "";
   expect(coffeeShopper).not.toBe("");
 });
 
@@ -116,9 +119,10 @@ describe("POST /v1/admin/rules/preview", () => {
   });
 
   it("applies a segment rule only to shoppers in the segment", async () => {
-    const score = await env.DB.prepare("SELECT stage FROM customer_scores WHERE customer_id = ?")
-      .bind(coffeeShopper)
-      .first<{ stage: string }>();
+    const [score] = await storeRows<{ stage: string }>(
+      "SELECT stage FROM customer_scores WHERE customer_id = ?",
+      coffeeShopper,
+    );
     const stage = score?.stage ?? "";
     expect(stage).not.toBe("");
     const elsewhere = ["new", "active", "fading", "lapsed"].filter((other) => other !== stage);
@@ -213,11 +217,10 @@ describe("POST /v1/admin/rules/simulate", () => {
     // Leaving out one tea product touches only the shelves that show it.
     const rule = { name: "No tea-1", action: "exclude", targetType: "product", targetId: "tea-1" };
     const simulated = simulateResponseSchema.parse(await (await call("/simulate", { rule })).json()).data;
-    const ids = (await env.DB.prepare("SELECT customer_id AS id FROM customer_summaries").all<{ id: string }>())
-      .results;
+    const ids = await summarisedCustomers();
     let changed = 0;
     let shown = 0;
-    for (const { id } of ids) {
+    for (const id of ids) {
       const preview = previewResponseSchema.parse(await (await call("/preview", { rule, customerId: id })).json()).data;
       if (preview.changed) changed++;
       if (preview.before.some((item) => item.id === "tea-1")) shown++;
