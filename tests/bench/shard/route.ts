@@ -3,7 +3,8 @@
 // read in the same run, under wrangler's dev server (workerd, local D1, local Durable Objects). For each
 // size it loads the scale bench's generated customers directly into their shards (each customer with
 // the rows ingestion leaves, in the home shard of its account key, as design rule 5 places a new
-// region, with the account's directory entry; customer ids homed there), the catalog into D1, and
+// region, with the account's directory entry and its orders' entries at their homes; customer ids
+// homed there), the catalog into D1, and
 // models fitted by the nightly job's own fit steps in shard 0 into D1's model_params (a stand-in for
 // the nightly job, which is not run). It then measures exactly as the scale bench does
 // (measureRecommendations: five rounds of alternating blocks, the round with the median ratio, the
@@ -27,7 +28,7 @@ import { sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { unstable_startWorker } from "wrangler";
 import { progressBar } from "../../../cli/import/progress.ts";
-import { runBatch } from "../../../db/batch.ts";
+import { jsonEach, runBatch } from "../../../db/batch.ts";
 import * as schema from "../../../db/schema.ts";
 import { generateProducts } from "../../../db/seed/generate.ts";
 import { customerIdHomedAt, homeShard } from "../../../worker/core/shards/placement.ts";
@@ -111,6 +112,19 @@ async function loadCustomers(url: string, size: number, shards: number) {
           sql`INSERT INTO shard_directory (key, shard, updated_at) VALUES (${customer.key}, ${shard}, ${at})`,
       ),
     ]);
+    // Each order stored away from its id's home has its directory entry there, as the router writes it.
+    const entries = byHome(
+      batch.flatMap((customer) => customer.orders.map((order) => `order:${order.id}`)),
+      shards,
+      shard,
+    );
+    await Promise.all(
+      [...entries].map(([home, keys]) =>
+        runBatch({ $client: remoteD1(url, "shard", home) }, [
+          sql`INSERT INTO shard_directory (key, shard, updated_at) SELECT value, ${shard}, ${at} FROM ${jsonEach(keys)}`,
+        ]),
+      ),
+    );
     customers += batch.length;
     bar.update(customers);
   };
@@ -133,6 +147,16 @@ async function loadCustomers(url: string, size: number, shards: number) {
   if (!fit.ok) throw new Error(`fitting the models: ${fit.status} ${await fit.text()}`);
   console.log(`models fitted on shard 0's customers in ${((performance.now() - fitStarted) / 1000).toFixed(1)} s`);
   return { customers, orders, seconds: (performance.now() - started) / 1000 };
+}
+
+/** `keys` grouped by their home shard, leaving out those at home in `except`. */
+function byHome(keys: readonly string[], shards: number, except: number): Map<number, string[]> {
+  const grouped = new Map<number, string[]>();
+  for (const key of keys) {
+    const home = homeShard(key, shards);
+    if (home !== except) grouped.set(home, [...(grouped.get(home) ?? []), key]);
+  }
+  return grouped;
 }
 
 /** At most `limit` promises pending: `add` waits for a free place (and rethrows the first failure). */
