@@ -70,7 +70,7 @@ export default defineConfig(async () => {
             exclude: [
               "tests/worker/{console-lists,customer-360,diagnostics,events,events-store}.test.ts",
               "tests/worker/{experiments,faults,imports,limits,match-keys}.test.ts",
-              "tests/worker/{nightly-bounded,query-plans}.test.ts",
+              "tests/worker/query-plans.test.ts",
               "tests/worker/{steer,summary-fold,summary-rows,suppression}.test.ts",
             ],
           },
