@@ -68,10 +68,8 @@ export default defineConfig(async () => {
           {
             include: ["tests/worker/**/*.test.ts"],
             exclude: [
-              "tests/worker/{audience-delivery,events,events-store}.test.ts",
-              "tests/worker/{faults,imports,limits,match-keys}.test.ts",
-              "tests/worker/{nightly,nightly-bounded,nightly-degenerate,nightly-writes,query-plans}.test.ts",
-              "tests/worker/{summary-fold,summary-rows,suppression}.test.ts",
+              "tests/worker/{events,events-store,faults,imports,limits,match-keys}.test.ts",
+              "tests/worker/{query-plans,summary-fold,summary-rows,suppression}.test.ts",
             ],
           },
           { SHARD_COUNT: "4" },

@@ -4,12 +4,11 @@
 // library, not our own code), who joined and who left across two runs against the customer list
 // itself, retries with one delivery id, a failing receiver recorded on its audience without failing
 // the run or the others, a failed delivery caught up by the next run, and the match-key columns.
+// Runs on either store: the members are read where the Workflow reads them (D1, or every shard).
 import { createExecutionContext, env, introspectWorkflow, SELF, waitOnExecutionContext } from "cloudflare:test";
 import type { WorkflowStep } from "cloudflare:workers";
-import { drizzle } from "drizzle-orm/d1";
 import { Webhook } from "standardwebhooks";
 import { describe, expect, inject, it } from "vitest";
-import * as schema from "../../db/schema.ts";
 import { jobRunResponseSchema } from "../../worker/admin/admin.schemas.ts";
 import { csvHeader } from "../../worker/admin/customer-rows.ts";
 import { customerListResponseSchema } from "../../worker/admin/insights.schemas.ts";
@@ -21,8 +20,13 @@ import {
   audienceWithSecretResponseSchema,
 } from "../../worker/audiences/audiences.schemas.ts";
 import { syncAudiencesSteps } from "../../worker/audiences/audiences.sync.ts";
-import type { Db, Env } from "../../worker/env.ts";
+import type { Env } from "../../worker/env.ts";
+import { hashIdentifiers } from "../../worker/identity/identity.keys.ts";
+import { enabledMatchKeys, matchKinds } from "../../worker/identity/match-keys.ts";
+import { shardCount } from "../../worker/shards/shards.ts";
 import { adminKey, anOrder, client } from "../fixtures/builders.ts";
+import { d1Db, nightlyStore } from "../fixtures/nightly-store.ts";
+import { storeRun } from "../fixtures/store-rows.ts";
 import type { ReceivedRequest } from "../fixtures/webhook-receiver.types.ts";
 
 const day = 86_400_000;
@@ -66,6 +70,25 @@ function history() {
       );
   }
   return orders;
+}
+
+/**
+ * On shards, each customer's loyalty match key as an opted-in deployment's shards store it at
+ * ingestion. A shard stores match keys under its own settings, which in a deployment are the Worker's;
+ * here the opt-in is a copy of the Worker's env (`optedInEnv`) that the shards never see.
+ */
+async function storeMatchKeysInShards() {
+  if (shardCount(env) === 0) return;
+  for (let c = 0; c < 60; c++) {
+    const { identities } = await hashIdentifiers(
+      { loyalty: `AUD-${c}` },
+      env.IDENTITY_HASH_SECRET,
+      undefined,
+      matchKinds(enabledMatchKeys(optedInEnv.EXPORT_MATCH_KEYS)),
+    );
+    for (const identity of identities)
+      await storeRun("UPDATE identities SET match_key = ? WHERE key = ?", identity.matchKey ?? null, identity.key);
+  }
 }
 
 /** Between the runs the customers who had stopped come back: two recent orders each. */
@@ -147,6 +170,9 @@ function payloads(requests: readonly ReceivedRequest[], saved: Saved) {
   });
 }
 
+/** Where the Workflow reads the audiences' members: the one database, or every shard. */
+const members = (settings: Env = env) => nightlyStore(settings, d1Db()).audienceCustomers;
+
 /**
  * The audience steps as the Workflow runs them, each step once (no retries), here under a deployment
  * whose settings the test chooses.
@@ -155,15 +181,14 @@ async function syncSteps(runId: string, settings: Env) {
   const step = {
     do: (_name: string, _config: unknown, run: (ctx: { attempt: number }) => unknown) => run({ attempt: 1 }),
   };
-  const db = drizzle(env.DB, { schema }) as Db;
-  return syncAudiencesSteps(step as unknown as WorkflowStep, db, settings, runId, pageSize);
+  return syncAudiencesSteps(step as unknown as WorkflowStep, d1Db(), settings, runId, pageSize, members(settings));
 }
 
 const ids = (rows: readonly { customerId: string }[]) => new Set(rows.map((row) => row.customerId));
 const minus = (a: Set<string>, b: Set<string>) => new Set([...a].filter((id) => !b.has(id)));
 
 describe("audience webhooks", () => {
-  // Saved by the first test, read by the others (they run in order, on the same D1).
+  // Saved by the first test, read by the others (they run in order, on the same store).
   const saved = {} as Record<"active" | "flaky" | "down" | "gone" | "plain", Saved>;
   let activeAtFirstRun = new Set<string>();
   let firstRunId = "";
@@ -305,6 +330,7 @@ describe("audience webhooks", () => {
 
   it("adds the audience's match keys as columns where the deployment opted in", async () => {
     const withKeys = await save("Active with loyalty", { stage: "active" }, "", ["loyalty"]);
+    await storeMatchKeysInShards();
     await syncSteps("run-match-keys", optedInEnv);
     const joined = payloads(await received(withKeys.box), withKeys).flatMap((page) => page.joined);
     const active = ids(await listed("stage=active"));
@@ -379,7 +405,7 @@ describe("audience webhooks", () => {
     await syncSteps("run-race-seed", env); // Every member told once, as joined.
     const before = (await received(racing.box)).length;
     expect(payloads(await received(racing.box), racing).flatMap((page) => page.joined).length).toBeGreaterThan(0);
-    const db = drizzle(env.DB, { schema }) as Db;
+    const db = d1Db();
     type Run = (ctx: { attempt: number }) => unknown;
     let earlierMarks: Run | undefined;
     // The later run: the earlier run's marks land between its own marks and its look at who changed.
@@ -392,14 +418,14 @@ describe("audience webhooks", () => {
     // The earlier run: it has started its sync (the smaller sequence number) when the later one runs.
     const earlier = {
       do: async (name: string, _config: unknown, run: Run) => {
-        if (name === `audience ${racing.id}: members 0` && !earlierMarks) {
+        if (name === members().membersStepName(racing.id, 0, 0) && !earlierMarks) {
           earlierMarks = run;
-          await syncAudiencesSteps(later as unknown as WorkflowStep, db, env, "run-race-later", pageSize);
+          await syncAudiencesSteps(later as unknown as WorkflowStep, db, env, "run-race-later", pageSize, members());
         }
         return run({ attempt: 1 });
       },
     };
-    await syncAudiencesSteps(earlier as unknown as WorkflowStep, db, env, "run-race-earlier", pageSize);
+    await syncAudiencesSteps(earlier as unknown as WorkflowStep, db, env, "run-race-earlier", pageSize, members());
     expect(earlierMarks).toBeDefined();
     // Nobody joined or left between the runs: no receiver page may say anyone left.
     const pages = payloads((await received(racing.box)).slice(before), racing);

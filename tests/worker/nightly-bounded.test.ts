@@ -1,17 +1,20 @@
 // The nightly job's ranking statistics read a bounded number of the newest orders: product sales and
 // co-purchase pairs. Below the bound they equal the full recompute over every order; above it, the
-// recompute over the newest orders only.
+// recompute over the newest orders only. Runs on either store: on shards each shard reads its own
+// newest orders (its share of the bound), so product sales are checked in every shard's database, and
+// the co-purchase baskets are placed in one shard, whose share of the bound is the bound checked.
 import { env, SELF } from "cloudflare:test";
 import { sql } from "drizzle-orm";
-import { drizzle } from "drizzle-orm/d1";
 import { describe, expect, it } from "vitest";
-import * as schema from "../../db/schema.ts";
 import type { Db } from "../../worker/env.ts";
 import { copurchaseStep, productSalesQuery } from "../../worker/jobs/nightly.repo.ts";
+import { nightlyBounds, shardedNightlyStore } from "../../worker/shards/nightly.ts";
+import { shardCount } from "../../worker/shards/shards.ts";
 import { adminKey, anOrder, client } from "../fixtures/builders.ts";
+import { d1Db, onEachCustomerDb } from "../fixtures/nightly-store.ts";
+import { seedRegion } from "../fixtures/shard-seed.ts";
 
 const api = client(SELF);
-const db = drizzle(env.DB, { schema }) as unknown as Db;
 const day = 86_400_000;
 
 /** A small deterministic generator (mulberry32), so a failure replays. */
@@ -32,8 +35,8 @@ const salesOf = (rows: { productId: string; units: number }[]): Sales =>
     rows.map((row) => [row.productId, row.units]).sort(([a], [b]) => String(a).localeCompare(String(b))),
   );
 
-/** The full recompute: units per product over the newest `limit` orders (all of them when undefined). */
-async function recomputedSales(limit?: number): Promise<Sales> {
+/** The full recompute in `db`: units per product over its newest `limit` orders (all of them when undefined). */
+async function recomputedSales(db: Db, limit?: number): Promise<Sales> {
   const newest =
     limit === undefined
       ? sql`SELECT id FROM orders`
@@ -70,26 +73,56 @@ describe("product sales over the newest orders", () => {
     const erased = ((await (await api.lookup("loyalty", "SALES-3")).json()) as { data: { customerId: string } }).data;
     expect((await api.call("DELETE", `/v1/customers/${erased.customerId}`, undefined, adminKey)).status).toBe(200);
 
-    const all = await recomputedSales();
-    expect(Object.keys(all).length).toBeGreaterThan(5);
-    expect(salesOf(await db.all(productSalesQuery()))).toEqual(all);
-    for (const limit of [1, 17, 60]) {
-      const bounded = salesOf(await db.all(productSalesQuery(limit)));
-      expect(bounded, `newest ${limit}`).toEqual(await recomputedSales(limit));
-      expect(bounded).not.toEqual(all);
-    }
+    // Where the job reads them: the one database, or each shard's own (about a quarter of the orders).
+    await onEachCustomerDb(async (db, part) => {
+      const all = await recomputedSales(db);
+      expect(Object.keys(all).length, `part ${part}`).toBeGreaterThan(5);
+      expect(salesOf(await db.all(productSalesQuery()))).toEqual(all);
+      const [{ orders } = { orders: 0 }] = await db.all<{ orders: number }>(sql`SELECT count(*) AS orders FROM orders`);
+      // Bounds below the orders held: at least two of them in every part.
+      const limits = [1, 17, 60].filter((limit) => limit < orders);
+      expect(limits.length, `part ${part}: ${orders} orders`).toBeGreaterThan(1);
+      for (const limit of limits) {
+        const bounded = salesOf(await db.all(productSalesQuery(limit)));
+        expect(bounded, `part ${part}, newest ${limit}`).toEqual(await recomputedSales(db, limit));
+        expect(bounded).not.toEqual(all);
+      }
+    });
   });
 });
 
 describe("co-purchase over the newest orders", () => {
   const now = new Date(Date.UTC(2026, 6, 1));
+  const account = (id: string) => `pairs-account-${id}`;
   const basket = (id: string, daysAgo: number, products: string[]) =>
     anOrder({
       id,
       placedAt: new Date(now.getTime() - daysAgo * day).toISOString(),
-      identifiers: { loyalty: `PAIRS-${id}` },
+      identifiers: { account: account(id) },
       lines: products.map((productId) => ({ productId, categoryId: "cat-pairs", quantity: 1, unitPrice: 5 })),
     });
+
+  /**
+   * The baskets where the job reads them: through the API into D1; on shards all into shard 0, as
+   * moves could leave them, so that the shard's newest orders are these.
+   */
+  async function place(orders: ReturnType<typeof basket>[]) {
+    if (shardCount(env) === 0) {
+      expect((await api.postOrders(orders)).status).toBe(200);
+      return;
+    }
+    for (const order of orders) await seedRegion(account(order.id), [order], { at: 0 });
+  }
+
+  /**
+   * The co-purchase step as the job runs it, counting at most the newest `limit` orders: of the one
+   * database, or of each shard (the bound split in equal shares of `limit`).
+   */
+  async function copurchase(limit?: number) {
+    if (shardCount(env) === 0) return copurchaseStep(d1Db(), now, limit);
+    const copurchaseOrders = limit === undefined ? nightlyBounds.copurchaseOrders : limit * shardCount(env);
+    return shardedNightlyStore(env, d1Db(), { ...nightlyBounds, copurchaseOrders }).copurchase(now);
+  }
   // The pairs of these baskets (the sales test above adds pairs of its own).
   const pairs = async () =>
     (
@@ -111,9 +144,9 @@ describe("co-purchase over the newest orders", () => {
       // Outside the year's window: never counted.
       ...[400, 401, 402].map((d) => basket(`pairs-ancient-${d}`, d, ["pair-e", "pair-f"])),
     ];
-    expect((await api.postOrders(orders)).status).toBe(200);
+    await place(orders);
 
-    await copurchaseStep(db, now);
+    await copurchase();
     expect(await pairs()).toEqual([
       { product_id: "pair-a", other_id: "pair-b", orders: 3 },
       { product_id: "pair-b", other_id: "pair-a", orders: 3 },
@@ -121,13 +154,13 @@ describe("co-purchase over the newest orders", () => {
       { product_id: "pair-d", other_id: "pair-c", orders: 3 },
     ]);
 
-    await copurchaseStep(db, now, 3);
+    await copurchase(3);
     expect(await pairs()).toEqual([
       { product_id: "pair-c", other_id: "pair-d", orders: 3 },
       { product_id: "pair-d", other_id: "pair-c", orders: 3 },
     ]);
     // One order fewer than a pair needs: nothing left.
-    await copurchaseStep(db, now, 2);
+    await copurchase(2);
     expect(await pairs()).toEqual([]);
   });
 });

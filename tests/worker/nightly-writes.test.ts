@@ -1,46 +1,30 @@
-// The nightly job's scoring writes only the customers whose scores changed (D1's meta.rows_written,
-// counted on every batch the steps run), keeps the stored rows of the others as they were, keeps
-// progress and transitions right on a retried step.
+// The nightly job's scoring writes only the customers whose scores changed (meta.rows_written, counted
+// on every batch the steps run), keeps the stored rows of the others as they were, keeps progress and
+// transitions right on a retried step. Runs on either store: on shards each shard scores its own
+// customers in its own database (its writes counted there) and the run's progress is kept in D1.
 import { env, SELF } from "cloudflare:test";
-import { drizzle } from "drizzle-orm/d1";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import * as schema from "../../db/schema.ts";
 import type { PopulationModels } from "../../worker/core/profile/population-models.ts";
 import { type ScoreFigures, scoreChanged } from "../../worker/core/profile/score-change.ts";
 import type { PopulationStats } from "../../worker/core/ranking/population.ts";
 import type { Db } from "../../worker/env.ts";
-import {
-  fitCustomerModelsStep,
-  fitPopulationStep,
-  jobRun,
-  scorePageStep,
-  startRunStep,
-} from "../../worker/jobs/nightly.repo.ts";
+import { jobRun, startRunStep } from "../../worker/jobs/nightly.repo.ts";
 import { modelsById } from "../../worker/models/models.repo.ts";
+import { shardCount } from "../../worker/shards/shards.ts";
 import { anOrder, client } from "../fixtures/builders.ts";
+import {
+  countedScorePage,
+  d1Db,
+  nightlyStore,
+  scoringPartitions,
+  type WriteCounter,
+} from "../fixtures/nightly-store.ts";
+import { storeRows, storeRun } from "../fixtures/store-rows.ts";
 
 const api = client(SELF);
 const day = 86_400_000;
 const customers = 240;
 const pageSize = 40;
-
-/** env.DB with every batch's meta.rows_written added up. */
-function countingDb() {
-  const counter = { rowsWritten: 0 };
-  const d1 = new Proxy(env.DB, {
-    get(target, property) {
-      if (property === "batch")
-        return async (statements: D1PreparedStatement[]) => {
-          const results = await target.batch(statements);
-          for (const result of results) counter.rowsWritten += result.meta.rows_written ?? 0;
-          return results;
-        };
-      const value = Reflect.get(target, property);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
-  });
-  return { db: drizzle(d1, { schema }) as unknown as Db, counter };
-}
 
 /** Regulars still buying, regulars who stopped, one-time buyers, each on their own rhythm. */
 function base(asOf: Date) {
@@ -76,16 +60,20 @@ interface ScoreRow {
   [column: string]: unknown;
 }
 
+/** Rows of the store in `keys` order (each shard's rows come sorted; merged, they are sorted again). */
+function sortedBy<T extends Record<string, unknown>>(rows: T[], ...keys: string[]): T[] {
+  const key = (row: T) => keys.map((name) => String(row[name])).join("\u0000");
+  return rows.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+}
+
 async function storedScores(): Promise<Map<string, ScoreRow>> {
-  const { results } = await env.DB.prepare("SELECT * FROM customer_scores ORDER BY customer_id").all<ScoreRow>();
-  return new Map(results.map((row) => [row.customer_id, row]));
+  const rows = await storeRows<ScoreRow>("SELECT * FROM customer_scores ORDER BY customer_id");
+  return new Map(sortedBy(rows, "customer_id").map((row) => [row.customer_id, row]));
 }
 
 async function storedLapses() {
-  const { results } = await env.DB.prepare(
-    "SELECT * FROM customer_category_lapses ORDER BY customer_id, category_id",
-  ).all();
-  return results;
+  const rows = await storeRows("SELECT * FROM customer_category_lapses ORDER BY customer_id, category_id");
+  return sortedBy(rows, "customer_id", "category_id");
 }
 
 function lapsesByCustomer(rows: Record<string, unknown>[]) {
@@ -114,40 +102,54 @@ const figuresOf = (row: ScoreRow, lapsedCategories: string[]): ScoreFigures => (
 });
 
 async function transitionsOf(runId: string) {
-  const { results } = await env.DB.prepare(
+  const rows = await storeRows<{ customer_id: string; from_stage: string | null; to_stage: string }>(
     "SELECT customer_id, from_stage, to_stage FROM stage_transitions WHERE run_id = ? ORDER BY customer_id",
-  )
-    .bind(runId)
-    .all<{ customer_id: string; from_stage: string | null; to_stage: string }>();
-  return results;
+    runId,
+  );
+  return sortedBy(rows, "customer_id");
 }
 
-/** The run's fits, as the workflow makes them. */
+/** The run's fits, as the workflow makes them (on shards, from every shard's sample), saved in `db`. */
 async function fits(db: Db, asOf: Date) {
-  const fit = await fitCustomerModelsStep(db, asOf);
-  const population = await fitPopulationStep(db, asOf);
+  const store = nightlyStore(env, db);
+  const fit = await store.fitCustomerModels(asOf);
+  const population = await store.fitPopulation(asOf);
   return {
     models: await modelsById<PopulationModels>(db, fit.id),
     population: await modelsById<PopulationStats>(db, population.id),
   };
 }
 
-/** The scoring steps of one nightly run, page by page as the workflow runs them; rows written counted. */
+/** A page request of run `runId` with the run's fits; the time zone is the steps' default. */
+const pageRequest = (
+  runId: string,
+  asOf: Date,
+  { models, population }: Awaited<ReturnType<typeof fits>>,
+  cursor: string,
+  scoredBefore: number,
+) => ({ models, population, cursor, pageSize, runId, now: asOf, timeZone: "UTC", scoredBefore });
+
+/**
+ * The scoring steps of one nightly run, page by page as the workflow runs them (each part's pages: the
+ * one database's, or each shard's); rows written counted.
+ */
 async function scoringRun(runId: string, asOf: Date) {
-  const { db, counter } = countingDb();
-  const { models, population } = await fits(db, asOf);
+  const counter: WriteCounter = { rowsWritten: 0 };
+  const db = d1Db(counter);
+  const fitted = await fits(db, asOf);
   await startRunStep(db, runId, asOf);
   counter.rowsWritten = 0;
-  let cursor = "";
   let scored = 0;
-  for (;;) {
-    const page = await scorePageStep(db, models, cursor, pageSize, runId, asOf, {
-      population,
-      scoredBefore: scored,
-    });
-    scored += page.scored;
-    if (!page.nextCursor) break;
-    cursor = page.nextCursor;
+  for (let partition = 0; partition < scoringPartitions(); partition++) {
+    let cursor = "";
+    let scoredInPart = 0;
+    for (;;) {
+      const page = await countedScorePage(partition, pageRequest(runId, asOf, fitted, cursor, scoredInPart), counter);
+      scoredInPart += page.scored;
+      if (!page.nextCursor) break;
+      cursor = page.nextCursor;
+    }
+    scored += scoredInPart;
   }
   return { rowsWritten: counter.rowsWritten, scored };
 }
@@ -158,7 +160,10 @@ describe("nightly scoring writes only changed scores", () => {
   const figures: Record<string, number> = {};
 
   // The figures docs/scaling.md quotes.
-  afterAll(() => console.info(`nightly scoring rows written (${customers} customers): ${JSON.stringify(figures)}`));
+  afterAll(() => {
+    const store = shardCount(env) > 0 ? `, ${shardCount(env)} shards` : "";
+    console.info(`nightly scoring rows written (${customers} customers${store}): ${JSON.stringify(figures)}`);
+  });
 
   beforeAll(async () => {
     const orders = base(asOf);
@@ -191,16 +196,14 @@ describe("nightly scoring writes only changed scores", () => {
     expect(second.rowsWritten).toBeLessThan(first.rowsWritten / 3);
     // Progress still counts every customer the run scored.
     expect(second.scored).toBe(customers);
-    expect((await jobRun(drizzle(env.DB, { schema }) as unknown as Db, "writes-2"))?.processed).toBe(customers);
+    expect((await jobRun(d1Db(), "writes-2"))?.processed).toBe(customers);
   });
 
   it("leaves what lists and audiences read as a full rescore would write it: labels exact, figures within tolerance", async () => {
     const kept = await storedScores();
     const keptLapses = lapsesByCustomer(await storedLapses());
-    await env.DB.batch([
-      env.DB.prepare("DELETE FROM customer_scores"),
-      env.DB.prepare("DELETE FROM customer_category_lapses"),
-    ]);
+    await storeRun("DELETE FROM customer_scores");
+    await storeRun("DELETE FROM customer_category_lapses");
     // The same instant and data: the same fits, every customer written afresh.
     await scoringRun("writes-full", nextDay);
     const full = await storedScores();
@@ -239,9 +242,7 @@ describe("nightly scoring writes only changed scores", () => {
     const buyerIds = await Promise.all(buyers.map(idOf));
     const tampered = await idOf(5);
     const truth = before.get(tampered) as ScoreRow;
-    await env.DB.prepare("UPDATE customer_scores SET clv_12 = clv_12 * 2 + 10 WHERE customer_id = ?")
-      .bind(tampered)
-      .run();
+    await storeRun("UPDATE customer_scores SET clv_12 = clv_12 * 2 + 10 WHERE customer_id = ?", tampered);
 
     // Scored again as of the same instant as the last run: what changed is the orders and the tampering.
     const third = await scoringRun("writes-3", nextDay);
@@ -265,10 +266,13 @@ describe("nightly scoring writes only changed scores", () => {
   it("a retried page records each stage transition once and writes nothing more", async () => {
     // Two months on with no orders: many customers change stage.
     const later = new Date(asOf.getTime() + 60 * day);
-    const { db, counter } = countingDb();
-    const { models, population } = await fits(db, later);
+    const counter: WriteCounter = { rowsWritten: 0 };
+    const db = d1Db(counter);
+    const fitted = await fits(db, later);
     await startRunStep(db, "writes-retry", later);
-    const first = await scorePageStep(db, models, "", pageSize, "writes-retry", later, { population });
+    // The first page of the first part (the one database, or shard 0).
+    const firstPage = pageRequest("writes-retry", later, fitted, "", 0);
+    const first = await countedScorePage(0, firstPage, counter);
     const transitions = await transitionsOf("writes-retry");
     expect(first.transitions).toBeGreaterThan(0);
     expect(transitions).toHaveLength(first.transitions);
@@ -276,12 +280,13 @@ describe("nightly scoring writes only changed scores", () => {
 
     // Workflows re-runs the step when the isolate died before its result was recorded.
     counter.rowsWritten = 0;
-    const retried = await scorePageStep(db, models, "", pageSize, "writes-retry", later, { population });
+    const retried = await countedScorePage(0, firstPage, counter);
     expect(await transitionsOf("writes-retry")).toEqual(transitions);
     expect(await storedScores()).toEqual(stored);
     expect(retried.scored).toBe(first.scored);
-    // Only the run's progress row is written again.
-    expect(counter.rowsWritten).toBe(1);
+    // Only the run's progress is written again: its row in D1 (on shards, the shard's progress row and
+    // the run's sum of them).
+    expect(counter.rowsWritten).toBe(shardCount(env) > 0 ? 2 : 1);
     expect((await jobRun(db, "writes-retry"))?.processed).toBe(first.scored);
   });
 });
