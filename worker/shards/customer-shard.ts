@@ -4,10 +4,11 @@
 // database's migrations, applied when the object starts). Its methods are called over Durable Object
 // RPC; each runs inside the object, so its reads are in-process and its batches are transactions.
 import { DurableObject } from "cloudflare:workers";
-import { inArray } from "drizzle-orm";
+import { sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { drizzle as durableDrizzle } from "drizzle-orm/durable-sqlite";
 import { migrate } from "drizzle-orm/durable-sqlite/migrator";
+import { jsonEach } from "../../db/batch.ts";
 import { durableD1 } from "../../db/durable-d1.ts";
 import * as eventsSchema from "../../db/events-schema.ts";
 import * as schema from "../../db/schema.ts";
@@ -124,14 +125,15 @@ export class CustomerShard extends DurableObject<Env> {
    * key's data, or null when no entry says (an unknown identity key; a customer or order at its home).
    */
   async locate(keys: string[]): Promise<Record<string, number | null>> {
-    const placed = new Map<string, number>();
-    for (let i = 0; i < keys.length; i += 500) {
-      const rows = await this.db
-        .select({ key: schema.shardDirectory.key, shard: schema.shardDirectory.shard })
-        .from(schema.shardDirectory)
-        .where(inArray(schema.shardDirectory.key, keys.slice(i, i + 500)));
-      for (const row of rows) placed.set(row.key, row.shard);
-    }
+    // One JSON parameter (jsonEach), not one per key: a shard's SQLite binds at most 100 parameters per
+    // statement, and a batch of 1,000 orders brings hundreds of keys to one home.
+    const rows =
+      keys.length === 0
+        ? []
+        : await this.db.all<{ key: string; shard: number }>(
+            sql`SELECT key, shard FROM shard_directory WHERE key IN (SELECT value FROM ${jsonEach(keys)})`,
+          );
+    const placed = new Map(rows.map((row) => [row.key, row.shard]));
     return Object.fromEntries(keys.map((key) => [key, placed.get(key) ?? null]));
   }
 
