@@ -71,7 +71,7 @@ export default defineConfig(async () => {
               "tests/worker/{audience-delivery,console-lists,customer-360,diagnostics,events,events-store}.test.ts",
               "tests/worker/{experiments,faults,imports,match-keys}.test.ts",
               "tests/worker/{nightly,nightly-bounded,nightly-degenerate,nightly-writes,query-plans}.test.ts",
-              "tests/worker/{steer,summary-fold,summary-rows,suppression}.test.ts",
+              "tests/worker/{steer,summary-fold,suppression}.test.ts",
             ],
           },
           { SHARD_COUNT: "4" },
