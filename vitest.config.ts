@@ -69,7 +69,7 @@ export default defineConfig(async () => {
             include: ["tests/worker/**/*.test.ts"],
             exclude: [
               "tests/worker/{audience-delivery,console-lists,customer-360,diagnostics,events,events-store}.test.ts",
-              "tests/worker/{experiments,faults,imports}.test.ts",
+              "tests/worker/{experiments,faults}.test.ts",
               "tests/worker/{nightly,nightly-bounded,nightly-degenerate,nightly-writes,query-plans}.test.ts",
               "tests/worker/steer.test.ts",
               // An erasure in one shard does not see a guest's unverified identifier seen by a customer in another shard.
