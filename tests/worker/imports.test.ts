@@ -1,7 +1,10 @@
 // Bulk imports through the queue, on real local D1 and the real local queue: batches posted to
 // POST /v1/imports/:id/batches are consumed by the worker's own queue handler; the tests wait by
 // polling GET /v1/imports/:id. Redeliveries and failures are driven through the same handler with
-// message batches built here, and a D1 that fails one batch's order writes.
+// message batches built here, and a store that fails one batch's order writes. Runs on both customer
+// stores: on the sharded one the orders are counted across the shards and the failing writes are a
+// shard's own (its SQLite refuses the poisoned order, so the shard's write batch fails whole); the
+// imports' own records stay in D1 on either store.
 import { createExecutionContext, createMessageBatch, env, getQueueResult, SELF } from "cloudflare:test";
 import { drizzle } from "drizzle-orm/d1";
 import { describe, expect, it, vi } from "vitest";
@@ -21,7 +24,9 @@ import {
 import { importMaxRetries, retryDelaySeconds } from "../../worker/imports/retries.ts";
 import worker from "../../worker/index.ts";
 import { ingestResultSchema } from "../../worker/orders/orders.schemas.ts";
+import { shardCount } from "../../worker/shards/shards.ts";
 import { anOrder, client, uniquePrefix } from "../fixtures/builders.ts";
+import { storeRows, storeRun } from "../fixtures/store-rows.ts";
 
 const api = client(SELF);
 
@@ -78,6 +83,12 @@ async function summaryOf(account: string) {
 
 const db = () => drizzle(env.DB, { schema }) as Db;
 
+/** How many stored orders have an id starting with `prefix`, wherever the store keeps them. */
+async function ordersLike(prefix: string): Promise<number> {
+  const counts = await storeRows<{ n: number }>("SELECT count(*) AS n FROM orders WHERE id LIKE ?", `${prefix}%`);
+  return counts.reduce((sum, row) => sum + row.n, 0);
+}
+
 /** Runs the worker's queue handler on messages built here, as the queue would deliver them. */
 async function deliver(messages: { body: ImportMessage; attempts?: number }[], database: D1Database = env.DB) {
   const batch = createMessageBatch<ImportMessage>(
@@ -101,6 +112,18 @@ async function recordedBatch(importId: string, sequence: number, sent: ReturnTyp
   const digest = await batchDigest(orders);
   await insertBatch(db(), { importId, sequence, digest, orders: orders.length, receivedAt });
   return { importId, sequence, receivedAt, orders } satisfies ImportMessage;
+}
+
+/**
+ * A customer shard's own SQLite refusing the order `orderId` (a trigger in every shard), so the shard's
+ * ingestion batch that writes it fails whole, as a failing shard does; `heal` removes it.
+ */
+async function failingShards(orderId: string) {
+  const name = `fail_${orderId.replace(/\W/g, "_")}`;
+  await storeRun(
+    `CREATE TRIGGER ${name} BEFORE INSERT ON orders WHEN NEW.id = '${orderId}' BEGIN SELECT RAISE(ABORT, 'poisoned order ${orderId}'); END`,
+  );
+  return { heal: () => storeRun(`DROP TRIGGER ${name}`) };
 }
 
 /** The real D1, failing any write batch whose bound values mention `marker`, as a failing D1 does. */
@@ -258,10 +281,7 @@ describe("bulk imports through the queue", () => {
     const reclaimed = await finished(job.id);
     expect(reclaimed.status).toBe("done");
     expect(reclaimed.totals).toEqual(done.totals);
-    const orderRows = await env.DB.prepare("SELECT count(*) AS n FROM orders WHERE id LIKE ?")
-      .bind(`${p}-%`)
-      .first<{ n: number }>();
-    expect(orderRows?.n).toBe(12);
+    expect(await ordersLike(`${p}-`)).toBe(12);
   });
 
   it("refuses bad input with the same 4xx as POST /v1/orders and queues nothing", async () => {
@@ -311,10 +331,7 @@ describe("bulk imports through the queue", () => {
     const view = await progress(job.id);
     expect(view.batches.received).toBe(0);
     expect(view.status).toBe("open");
-    const stored = await env.DB.prepare("SELECT count(*) AS n FROM orders WHERE id LIKE ?").bind(`${p}-%`).first<{
-      n: number;
-    }>();
-    expect(stored?.n).toBe(0);
+    expect(await ordersLike(`${p}-`)).toBe(0);
   });
 
   it("answers a batch larger than one queue message with 413 and records nothing", async () => {
@@ -348,7 +365,11 @@ describe("bulk imports through the queue", () => {
     const first = await recordedBatch(job.id, 0, history(`${p}-a`, 2, 4));
     const failing = await recordedBatch(job.id, 1, [anOrder({ id: poison }), ...history(`${p}-b`, 2, 3)]);
     const last = await recordedBatch(job.id, 2, history(`${p}-c`, 2, 4));
-    const database = failingFor(env.DB, poison);
+    // The store fails the poisoned order's writes: D1 (through the binding the consumer is given), or
+    // the shards themselves (the consumer reaches them through their own binding).
+    const sharded = shardCount(env) > 0;
+    const database = sharded ? env.DB : failingFor(env.DB, poison);
+    const shards = sharded ? await failingShards(poison) : null;
     const errors = vi.spyOn(console, "error").mockImplementation(() => undefined);
 
     // A first delivery that fails is retried later (after retryDelaySeconds); the other batches are done.
@@ -370,11 +391,13 @@ describe("bulk imports through the queue", () => {
     expect(view.totals.accepted).toBe(8);
     expect(view.failedBatches).toHaveLength(1);
     expect(view.failedBatches[0]).toMatchObject({ sequence: 1, status: "failed", attempts: importMaxRetries + 1 });
-    expect(view.failedBatches[0]?.error).toMatch(/D1_ERROR/);
+    expect(view.failedBatches[0]?.error).toMatch(sharded ? `poisoned order ${poison}` : /D1_ERROR/);
+    expect(await ordersLike(poison)).toBe(0);
     const failedPage = await api.call("GET", `/v1/imports/${job.id}/batches?status=failed`);
     expect(batchesResponseSchema.parse(await failedPage.json()).data.batches.map((b) => b.sequence)).toEqual([1]);
 
     // Resending the failed batch requeues it; the healthy database then ingests it.
+    await shards?.heal();
     const resent = await postBatch(job.id, 1, failing.orders);
     expect(resent.status, await resent.clone().text()).toBe(202);
     expect(batchResponseSchema.parse(await resent.json()).data).toMatchObject({ status: "queued", error: null });

@@ -1,12 +1,14 @@
 // Bad input and big input on every write route: field limits (400 with the issue's path), body limits
 // (413 from Content-Length and from the bytes actually read), control characters, http(s)-only links,
 // date ranges, duplicate ids inside a batch, and the largest valid batches, which must be stored whole
-// even though their values are far bigger than one D1 value may be.
+// even though their values are far bigger than one D1 value may be. Runs on both customer stores (D1 and
+// the customer shards): customer rows are counted wherever they are stored.
 import { env, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { maxBatchBodyBytes } from "../../worker/orders/orders.schemas.ts";
 import { anonymousSubject, newRecommendationId } from "../../worker/recommendations/recommendation-id.ts";
 import { adminKey, anOrder, apiKey, client, uniquePrefix } from "../fixtures/builders.ts";
+import { storeRows } from "../fixtures/store-rows.ts";
 
 const api = client(SELF);
 
@@ -29,14 +31,22 @@ async function rejected(response: Response, status: number, code: string): Promi
 
 const paths = (error: Envelope["error"]) => (error.issues ?? []).map((issue) => issue.path.join("."));
 
+/** Tables of shared state, in the main database whatever the store; widget events in the events database. */
+const sharedTables = new Set(["products", "categories", "rules"]);
+
 async function count(table: string, where = "1", ...values: unknown[]): Promise<number> {
-  // Widget events live in the events database; everything else in the main one.
-  const database = table === "events" ? env.EVENTS_DB : env.DB;
-  const row = await database
-    .prepare(`SELECT count(*) AS n FROM ${table} WHERE ${where}`)
-    .bind(...values)
-    .first<{ n: number }>();
-  return row?.n ?? 0;
+  const query = `SELECT count(*) AS n FROM ${table} WHERE ${where}`;
+  if (table === "events" || sharedTables.has(table)) {
+    const database = table === "events" ? env.EVENTS_DB : env.DB;
+    const row = await database
+      .prepare(query)
+      .bind(...values)
+      .first<{ n: number }>();
+    return row?.n ?? 0;
+  }
+  // Customer rows: in D1, or in every customer shard (one count per shard, added up).
+  const rows = await storeRows<{ n: number }>(query, ...values);
+  return rows.reduce((sum, row) => sum + row.n, 0);
 }
 
 /** A string of exactly `length` UTF-16 units: `prefix` padded with a three-byte (in UTF-8) character. */

@@ -1,30 +1,59 @@
 // Match keys in audience exports: off unless the deployment opts in (EXPORT_MATCH_KEYS), then the
 // normalised account id / loyalty number and SHA-256 of the normalised email / phone, stored at
-// ingestion; never a raw email or phone, never an identifier shared with someone else.
-import { createExecutionContext, env, SELF, waitOnExecutionContext } from "cloudflare:test";
+// ingestion; never a raw email or phone, never an identifier shared with someone else. Runs on both
+// customer stores (D1 and the customer shards): stored identities are counted wherever they live.
+import { createExecutionContext, env, runInDurableObject, SELF, waitOnExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../../worker/app.ts";
+import type { Env } from "../../worker/env.ts";
+import { shardCount, shardStub } from "../../worker/shards/shards.ts";
 import { adminKey, anOrder, client, type OrderOverrides, verified } from "../fixtures/builders.ts";
+import { storeRows } from "../fixtures/store-rows.ts";
 
 const asOf = new Date();
 const day = 86_400_000;
+
+const optIn = "account,loyalty,email_sha256,phone_sha256";
+/** This test deployment's own setting (unset: not opted in), put back in the shards after each call. */
+const deploymentSetting = env.EXPORT_MATCH_KEYS;
+
+/**
+ * Sets EXPORT_MATCH_KEYS in every customer shard (none on the D1 store): a deployment's setting reaches
+ * its Durable Objects too, and the shards hash the identifiers they store with their own environment.
+ */
+async function setShardsMatchKeys(value: string | undefined) {
+  await Promise.all(
+    Array.from({ length: shardCount(env) }, (_, index) =>
+      runInDurableObject(shardStub(env, index), (instance) => {
+        (instance as unknown as { env: Env }).env.EXPORT_MATCH_KEYS = value;
+      }),
+    ),
+  );
+}
 
 /** The same worker with the opt-in set, as a deployment with EXPORT_MATCH_KEYS would run. */
 const app = createApp();
 const optedIn = {
   fetch: async (input: string, init?: RequestInit) => {
     const context = createExecutionContext();
-    const response = await app.fetch(
-      new Request(input, init),
-      { ...env, EXPORT_MATCH_KEYS: "account,loyalty,email_sha256,phone_sha256" },
-      context,
-    );
-    await waitOnExecutionContext(context);
-    return response;
+    await setShardsMatchKeys(optIn);
+    try {
+      const response = await app.fetch(new Request(input, init), { ...env, EXPORT_MATCH_KEYS: optIn }, context);
+      await waitOnExecutionContext(context);
+      return response;
+    } finally {
+      await setShardsMatchKeys(deploymentSetting);
+    }
   },
 };
 const plain = client(SELF);
 const opted = client(optedIn);
+
+/** How many stored identities match `where`: in D1, or in every customer shard added up. */
+async function identitiesWhere(where: string, ...values: unknown[]): Promise<number> {
+  const counts = await storeRows<{ n: number }>(`SELECT count(*) AS n FROM identities WHERE ${where}`, ...values);
+  return counts.reduce((sum, row) => sum + row.n, 0);
+}
 
 const sha256 = async (text: string) =>
   [...new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)))]
@@ -54,10 +83,8 @@ describe("match keys in exports", () => {
         )
       ).status,
     ).toBe(200);
-    const stored = await env.DB.prepare("SELECT count(*) AS n FROM identities WHERE match_key IS NOT NULL").first<{
-      n: number;
-    }>();
-    expect(stored?.n).toBe(0);
+    expect(await identitiesWhere("kind IN ('account', 'loyalty', 'email')")).toBeGreaterThanOrEqual(3);
+    expect(await identitiesWhere("match_key IS NOT NULL")).toBe(0);
     const refused = await csv(plain, "matchKeys=email_sha256");
     expect(refused.status).toBe(400);
     expect(refused.text).toMatch(/EXPORT_MATCH_KEYS/);
@@ -110,10 +137,8 @@ describe("match keys in exports", () => {
     expect(exported.data.identities.find((i) => i.kind === "email")?.matchKey).toBe(
       await sha256("on.person@mail.test"),
     );
+    expect(await identitiesWhere("match_key = ?", await sha256("on.person@mail.test"))).toBe(1);
     expect((await opted.call("DELETE", `/v1/customers/${id}`, undefined, adminKey)).status).toBe(200);
-    const left = await env.DB.prepare("SELECT count(*) AS n FROM identities WHERE match_key = ?")
-      .bind(await sha256("on.person@mail.test"))
-      .first<{ n: number }>();
-    expect(left?.n).toBe(0);
+    expect(await identitiesWhere("match_key = ?", await sha256("on.person@mail.test"))).toBe(0);
   });
 });

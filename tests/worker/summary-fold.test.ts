@@ -1,18 +1,24 @@
 // Ingestion adds new orders to a customer's stored totals instead of rebuilding them. Whatever arrives,
 // in whatever batches, order, replays or concurrency, the stored totals must equal the rebuild from
 // every stored order (rebuildSummaryStatements), and an added order must write a bounded number of
-// rows however long the customer's history (D1's meta.rows_written).
+// rows however long the customer's history (D1's meta.rows_written). Runs on both customer stores: on
+// the sharded one the totals are read, rebuilt and counted inside the customer's shard, where a sharded
+// deployment folds them (the shard's SQLite reports the same meta).
 import { env, SELF } from "cloudflare:test";
-import { drizzle } from "drizzle-orm/d1";
+import { sql } from "drizzle-orm";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { runBatch } from "../../db/batch.ts";
-import * as schema from "../../db/schema.ts";
-import type { Db } from "../../worker/env.ts";
+import { homeShard } from "../../worker/core/shards/placement.ts";
 import { ingestOrders } from "../../worker/orders/ingest.ts";
 import { rebuildSummaryStatements } from "../../worker/orders/orders.repo.ts";
 import { type OrderInput, orderSchema } from "../../worker/orders/orders.schemas.ts";
+import { homedIds } from "../../worker/shards/shard-ingest.ts";
+import { shardCount } from "../../worker/shards/shards.ts";
 import { anOrder, client, uniquePrefix, verified } from "../fixtures/builders.ts";
+import { dbOf, inCustomerStore, inStore } from "../fixtures/ingest-store.ts";
+import { accountKeyOf } from "../fixtures/shard-seed.ts";
+import { storeRows } from "../fixtures/store-rows.ts";
 
 const api = client(SELF);
 
@@ -22,24 +28,24 @@ async function ingest(orders: unknown[]) {
 }
 
 async function customerOfOrder(orderId: string): Promise<string> {
-  const row = await env.DB.prepare("SELECT customer_id FROM orders WHERE id = ?")
-    .bind(orderId)
-    .first<{ customer_id: string }>();
+  const [row, ...others] = await storeRows<{ customer_id: string }>(
+    "SELECT customer_id FROM orders WHERE id = ?",
+    orderId,
+  );
+  expect(others).toEqual([]);
   return row!.customer_id;
 }
 
 /** The customer's summary and category rows, without the bookkeeping columns a rebuild rewrites. */
 async function storedTotals(customerId: string) {
-  const summary = await env.DB.prepare("SELECT * FROM customer_summaries WHERE customer_id = ?")
-    .bind(customerId)
-    .first<Record<string, unknown>>();
-  const { updated_at: _updated, revision: _revision, ...kept } = summary ?? {};
-  const categories = await env.DB.prepare(
+  const summaries = await storeRows("SELECT * FROM customer_summaries WHERE customer_id = ?", customerId);
+  expect(summaries.length).toBeLessThanOrEqual(1);
+  const { updated_at: _updated, revision: _revision, ...kept } = summaries[0] ?? {};
+  const categories = await storeRows(
     "SELECT * FROM customer_category_stats WHERE customer_id = ? ORDER BY category_id",
-  )
-    .bind(customerId)
-    .all<Record<string, unknown>>();
-  return { summary: kept, categories: categories.results };
+    customerId,
+  );
+  return { summary: kept, categories };
 }
 
 /** Sums of money are added in another order than the SQL's sum(), so they may differ in the last bits. */
@@ -54,8 +60,10 @@ function expectSameTotals(actual: Awaited<ReturnType<typeof storedTotals>>, expe
 /** The stored totals next to what the rebuild from every stored order writes. */
 async function foldedAndRebuilt(customerId: string) {
   const folded = await storedTotals(customerId);
-  const db = drizzle(env.DB, { schema });
-  await runBatch(db, rebuildSummaryStatements([customerId], new Date().toISOString(), "rebuilt"));
+  // The rebuild runs where the customer's rows are: D1, or inside the customer's shard.
+  await inCustomerStore(customerId, (d1) =>
+    runBatch(dbOf(d1), rebuildSummaryStatements([customerId], new Date().toISOString(), "rebuilt")),
+  );
   return { folded, rebuilt: await storedTotals(customerId) };
 }
 
@@ -160,10 +168,10 @@ describe("incremental customer totals", () => {
   });
 });
 
-/** env.DB with every batch's meta.rows_written added up. */
-function countingDb() {
+/** `database` with every batch's meta.rows_written added up. */
+function countingDb(database: D1Database) {
   const counter = { rowsWritten: 0 };
-  const d1 = new Proxy(env.DB, {
+  const d1 = new Proxy(database, {
     get(target, property) {
       if (property === "batch")
         return async (statements: D1PreparedStatement[]) => {
@@ -175,13 +183,12 @@ function countingDb() {
       return typeof value === "function" ? value.bind(target) : value;
     },
   });
-  return { db: drizzle(d1, { schema }) as unknown as Db, counter };
+  return { db: dbOf(d1), counter };
 }
 
 describe("rows written per order", () => {
   it("stay the same however long the customer's history, and below a rebuild's", async () => {
     const p = uniquePrefix("rows");
-    const { db, counter } = countingDb();
     const attribution = { secrets: ["test-shopper-secret"], eventWindowDays: 7, orderWindowDays: 30 };
     const orderOn = (day: number): OrderInput =>
       orderSchema.parse(
@@ -195,20 +202,39 @@ describe("rows written per order", () => {
           ],
         }),
       );
-    const written: number[] = [];
-    for (let day = 1; day <= 20; day++) {
+    // Where a new region of this account is ingested: D1, or its account key's home shard, which
+    // creates the customer with an id homed there (as the shard's own ingestion does).
+    const count = shardCount(env);
+    const shard = count > 0 ? homeShard(await accountKeyOf(`${p}-a`), count) : null;
+    const options = shard === null ? {} : { newCustomerId: homedIds(shard, count) };
+    const { written, rebuild } = await inStore(shard, async (database) => {
+      const { db, counter } = countingDb(database);
+      const written: number[] = [];
+      for (let day = 1; day <= 20; day++) {
+        counter.rowsWritten = 0;
+        const outcome = await ingestOrders(
+          db,
+          "test-identity-secret",
+          [orderOn(day)],
+          new Date(),
+          attribution,
+          undefined,
+          undefined,
+          options,
+        );
+        expect(outcome.kind).toBe("ingested");
+        written.push(counter.rowsWritten);
+      }
       counter.rowsWritten = 0;
-      const outcome = await ingestOrders(db, "test-identity-secret", [orderOn(day)], new Date(), attribution);
-      expect(outcome.kind).toBe("ingested");
-      written.push(counter.rowsWritten);
-    }
+      const [owner] = await db.all<{ customer_id: string }>(sql`SELECT customer_id FROM orders WHERE id = ${`${p}-1`}`);
+      await runBatch(db, rebuildSummaryStatements([owner!.customer_id], new Date().toISOString(), "rebuilt"));
+      return { written, rebuild: counter.rowsWritten };
+    });
     // Every order after the first writes the same rows: the order, its lines, its observation, one
     // summary row and its two category rows; none depends on the history before it.
+    expect(written[1]).toBeGreaterThan(0);
     expect(new Set(written.slice(1)).size).toBe(1);
-    counter.rowsWritten = 0;
-    const customerId = await customerOfOrder(`${p}-1`);
-    await runBatch(db, rebuildSummaryStatements([customerId], new Date().toISOString(), "rebuilt"));
     // A rebuild rewrites every category the customer ever bought in (21 here), twice (delete, insert).
-    expect(counter.rowsWritten).toBeGreaterThan(2 * written[19]!);
+    expect(rebuild).toBeGreaterThan(2 * written[19]!);
   });
 });

