@@ -1,7 +1,10 @@
 // Faults: the real app, called with an env whose DB is the real local D1 wrapped so that it fails the
 // way D1 does (busy/locked, overloaded, a generic D1_ERROR), either on every statement or only once a
 // statement writes. Recommendations degrade to the last good popular shelf; writes answer 503
-// `unavailable` with Retry-After and leave every table as it was.
+// `unavailable` with Retry-After and leave every table as it was. On the customer shards (the
+// worker-shards project) a write's outage reaches the shards too: each shard's own SQLite fails the same
+// way (inside its transactions, so a batch failing midway writes nothing) and so do the D1 bindings it
+// reaches, and "every table" includes every shard's.
 import { createExecutionContext, env, SELF, waitOnExecutionContext } from "cloudflare:test";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { createApp } from "../../worker/app.ts";
@@ -13,7 +16,9 @@ import { anonymousSubject, newRecommendationId } from "../../worker/recommendati
 import { forgetCatalog } from "../../worker/recommendations/recommendations.repo.ts";
 import { recommendationsResponseSchema } from "../../worker/recommendations/recommendations.schemas.ts";
 import { forgetRules } from "../../worker/rules/rules.repo.ts";
+import { shardCount } from "../../worker/shards/shards.ts";
 import { adminKey, anOrder, apiKey, client } from "../fixtures/builders.ts";
+import { breakShards, onEachStorePart } from "../fixtures/events-store.ts";
 
 const api = client(SELF);
 const secret = "test-shopper-secret";
@@ -28,12 +33,15 @@ type FailMode = "every statement" | "writes";
 
 const writeSql = /\b(INSERT|UPDATE|DELETE|REPLACE)\b/i;
 
+/** Which statements fail in `mode`. */
+const failsIn = (mode: FailMode) => (sql: string) => mode === "every statement" || writeSql.test(sql);
+
 /**
  * The real binding, failing with a D1-shaped error: on every query, or only on statements that write
  * (reads go through, so a route gets as far as its first write). Errors are async rejections, as D1's are.
  */
 function failingDb(real: D1Database, message: string, mode: FailMode): D1Database {
-  const fails = (sql: string) => mode === "every statement" || writeSql.test(sql);
+  const fails = failsIn(mode);
   const reject = () => Promise.reject(new Error(message));
   const realOf = new WeakMap<object, D1PreparedStatement>();
   const sqlOf = new WeakMap<object, string>();
@@ -84,25 +92,29 @@ function get(path: string, token?: string) {
   });
 }
 
-/** Row counts of every table of the app, to show a refused request wrote nothing. */
-/** Row counts of every table in both databases (the events database's prefixed `EVENTS_DB.`). */
-async function rowCounts(): Promise<Record<string, number>> {
+/** Row counts of every table of one database (or shard), keyed `<prefix><table>`. */
+async function tableCounts(prefix: string, database: D1Database): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
-  for (const [prefix, database] of [
-    ["", env.DB],
-    ["EVENTS_DB.", env.EVENTS_DB],
-  ] as const) {
-    const { results } = await database
-      .prepare(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' AND name NOT LIKE 'd1_%'",
-      )
-      .all<{ name: string }>();
-    for (const { name } of results) {
-      const row = await database.prepare(`SELECT count(*) AS n FROM "${name}"`).first<{ n: number }>();
-      counts[`${prefix}${name}`] = row?.n ?? 0;
-    }
+  const { results } = await database
+    .prepare(
+      "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' AND name NOT LIKE 'd1_%'",
+    )
+    .all<{ name: string }>();
+  for (const { name } of results) {
+    const row = await database.prepare(`SELECT count(*) AS n FROM "${name}"`).first<{ n: number }>();
+    counts[`${prefix}${name}`] = row?.n ?? 0;
   }
   return counts;
+}
+
+/**
+ * Row counts of every table in both databases (the events database's prefixed `EVENTS_DB.`) and, with
+ * customer shards, in every shard (`shard-<i>.`), to show a refused request wrote nothing.
+ */
+async function rowCounts(): Promise<Record<string, number>> {
+  const shards =
+    shardCount(env) > 0 ? await onEachStorePart((database, index) => tableCounts(`shard-${index}.`, database)) : [];
+  return Object.assign(await tableCounts("", env.DB), await tableCounts("EVENTS_DB.", env.EVENTS_DB), ...shards);
 }
 
 /** Drops every isolate cache in front of D1, so the next request has to read it. */
@@ -415,12 +427,17 @@ describe("writes when D1 is busy, locked or failing", () => {
           const before = await rowCounts();
           forgetIsolateCaches();
           const errors = vi.spyOn(console, "error").mockImplementation(() => undefined);
-          // An outage of D1 reaches both databases.
+          // An outage of D1 reaches both databases, and the customer shards when there are any.
+          const restoreShards = await breakShards({
+            message,
+            fails: failsIn(mode),
+            d1: (real) => failingDb(real, message, mode),
+          });
           const response = await callApp(
             request,
             failingDb(env.DB, message, mode),
             failingDb(env.EVENTS_DB, message, mode),
-          );
+          ).finally(restoreShards);
           errors.mockRestore();
           const body = (await response.json()) as { error: { code: string; message: string; requestId: string } };
           expect(response.status, `${mode} / ${message}: ${JSON.stringify(body)}`).toBe(503);
