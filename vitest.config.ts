@@ -70,7 +70,7 @@ export default defineConfig(async () => {
             exclude: [
               "tests/worker/{audience-delivery,console-lists,customer-360,diagnostics}.test.ts",
               "tests/worker/{experiments,imports,limits,match-keys}.test.ts",
-              "tests/worker/{nightly,nightly-bounded,nightly-degenerate,nightly-writes,query-plans}.test.ts",
+              "tests/worker/{nightly,nightly-bounded,nightly-degenerate,nightly-writes}.test.ts",
               "tests/worker/{steer,summary-fold,summary-rows,suppression}.test.ts",
             ],
           },
