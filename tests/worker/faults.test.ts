@@ -83,6 +83,24 @@ async function callApp(request: Request, db: D1Database = env.DB, eventsDb: D1Da
   return response;
 }
 
+/**
+ * The app during an outage of the store: D1 failing as `mode` says (and EVENTS_DB with it when `events`),
+ * and every customer shard with them when there are shards (breakShards).
+ */
+async function callDuringOutage(request: Request, message: string, mode: FailMode, { events = false } = {}) {
+  const restoreShards = await breakShards({
+    message,
+    fails: failsIn(mode),
+    d1: (real) => failingDb(real, message, mode),
+  });
+  try {
+    const eventsDb = events ? failingDb(env.EVENTS_DB, message, mode) : env.EVENTS_DB;
+    return await callApp(request, failingDb(env.DB, message, mode), eventsDb);
+  } finally {
+    await restoreShards();
+  }
+}
+
 function get(path: string, token?: string) {
   return new Request(`http://patron.test${path}`, {
     headers: {
@@ -196,10 +214,7 @@ describe("GET /v1/recommendations when D1 fails", () => {
     const token = await signShopperToken(knownAccount, secret, 3600, new Date());
     for (const message of [busy, generic]) {
       for (const shopper of [undefined, token]) {
-        const response = await callApp(
-          get("/v1/recommendations", shopper),
-          failingDb(env.DB, message, "every statement"),
-        );
+        const response = await callDuringOutage(get("/v1/recommendations", shopper), message, "every statement");
         expect(response.status, await response.clone().text()).toBe(200);
         expect(response.headers.get("Cache-Control")).toBe("no-store");
         const data = recommendationsResponseSchema.parse(await response.json()).data;
@@ -224,7 +239,7 @@ describe("GET /v1/recommendations when D1 fails", () => {
         forgetIsolateCaches(); // as if the isolate caches had expired
         const errors = vi.spyOn(console, "error").mockImplementation(() => undefined);
         const request = get("/v1/recommendations", shopper);
-        const response = await callApp(request, failingDb(env.DB, message, "every statement"));
+        const response = await callDuringOutage(request, message, "every statement");
         expect(response.status).toBe(200);
         expect(response.headers.get("Cache-Control")).toBe("no-store");
         const data = recommendationsResponseSchema.parse(await response.json()).data;
@@ -243,7 +258,7 @@ describe("GET /v1/recommendations when D1 fails", () => {
     // A smaller shelf than any kept is cut from the newest one kept.
     forgetIsolateCaches();
     vi.spyOn(console, "error").mockImplementation(() => undefined);
-    const small = await callApp(get("/v1/recommendations?limit=2"), failingDb(env.DB, busy, "every statement"));
+    const small = await callDuringOutage(get("/v1/recommendations?limit=2"), busy, "every statement");
     const smallData = recommendationsResponseSchema.parse(await small.json()).data;
     expect(smallData.degraded).toBe(true);
     expect(smallData.items.map((item) => item.id)).toEqual(good.items.slice(0, 2).map((item) => item.id));
@@ -257,9 +272,10 @@ describe("GET /v1/recommendations when D1 fails", () => {
     expect(good.items.length).toBeGreaterThan(0);
     await forgetLastGoodShelves(); // memory only
     forgetIsolateCaches();
-    const response = await callApp(
+    const response = await callDuringOutage(
       get("/v1/recommendations?limit=3&categories=1"),
-      failingDb(env.DB, generic, "every statement"),
+      generic,
+      "every statement",
     );
     const data = recommendationsResponseSchema.parse(await response.json()).data;
     expect(data.degraded).toBe(true);
@@ -274,24 +290,30 @@ describe("GET /v1/recommendations when D1 fails", () => {
     expect(good.items.length).toBeGreaterThan(1);
     const [first, second] = good.items.map((item) => item.id);
     forgetIsolateCaches();
-    const failing = failingDb(env.DB, generic, "every statement");
-    const response = await callApp(
+    const response = await callDuringOutage(
       get(`/v1/recommendations?limit=3&categories=1&placement=product&product=${second}&exclude=${first}`),
-      failing,
+      generic,
+      "every statement",
     );
     const data = recommendationsResponseSchema.parse(await response.json()).data;
     expect(data).toMatchObject({ degraded: true, placement: "product" });
     expect(data.items.map((item) => item.id)).toEqual(good.items.slice(2).map((item) => item.id));
     const buyAgain = recommendationsResponseSchema.parse(
-      await (await callApp(get("/v1/recommendations?limit=3&categories=1&placement=buy-again"), failing)).json(),
+      await (
+        await callDuringOutage(
+          get("/v1/recommendations?limit=3&categories=1&placement=buy-again"),
+          generic,
+          "every statement",
+        )
+      ).json(),
     ).data;
     expect(buyAgain).toMatchObject({ degraded: true, placement: "buy-again", items: [] });
   });
 
   it("still answers a bad token with 401 and a bad query with 400 while D1 is down", async () => {
-    const failing = failingDb(env.DB, busy, "every statement");
-    expect((await callApp(get("/v1/recommendations", "not-a-token"), failing)).status).toBe(401);
-    expect((await callApp(get("/v1/recommendations?limit=0"), failing)).status).toBe(400);
+    const during = (request: Request) => callDuringOutage(request, busy, "every statement");
+    expect((await during(get("/v1/recommendations", "not-a-token"))).status).toBe(401);
+    expect((await during(get("/v1/recommendations?limit=0"))).status).toBe(400);
   });
 });
 
@@ -428,16 +450,7 @@ describe("writes when D1 is busy, locked or failing", () => {
           forgetIsolateCaches();
           const errors = vi.spyOn(console, "error").mockImplementation(() => undefined);
           // An outage of D1 reaches both databases, and the customer shards when there are any.
-          const restoreShards = await breakShards({
-            message,
-            fails: failsIn(mode),
-            d1: (real) => failingDb(real, message, mode),
-          });
-          const response = await callApp(
-            request,
-            failingDb(env.DB, message, mode),
-            failingDb(env.EVENTS_DB, message, mode),
-          ).finally(restoreShards);
+          const response = await callDuringOutage(request, message, mode, { events: true });
           errors.mockRestore();
           const body = (await response.json()) as { error: { code: string; message: string; requestId: string } };
           expect(response.status, `${mode} / ${message}: ${JSON.stringify(body)}`).toBe(503);
@@ -455,10 +468,13 @@ describe("writes when D1 is busy, locked or failing", () => {
   }
 
   it("answers a value D1 finds too big with 413 payload_too_large, not a 500", async () => {
-    const tooBig = failingDb(env.DB, "D1_ERROR: string or blob too big: SQLITE_TOOBIG", "writes");
     const before = await rowCounts();
     const errors = vi.spyOn(console, "error").mockImplementation(() => undefined);
-    const response = await callApp(await (writeCases[3] as WriteCase).request(), tooBig);
+    const response = await callDuringOutage(
+      await (writeCases[3] as WriteCase).request(),
+      "D1_ERROR: string or blob too big: SQLITE_TOOBIG",
+      "writes",
+    );
     errors.mockRestore();
     expect(response.status).toBe(413);
     expect(((await response.json()) as { error: { code: string } }).error.code).toBe("payload_too_large");
@@ -467,8 +483,11 @@ describe("writes when D1 is busy, locked or failing", () => {
   });
 
   it("still answers bad input with 400 while D1 is down", async () => {
-    const failing = failingDb(env.DB, busy, "every statement");
-    const bad = await callApp(json("POST", "/v1/orders", { orders: [{ id: "" }] }, apiKey), failing);
+    const bad = await callDuringOutage(
+      json("POST", "/v1/orders", { orders: [{ id: "" }] }, apiKey),
+      busy,
+      "every statement",
+    );
     expect(bad.status).toBe(400);
   });
 });
