@@ -2,9 +2,10 @@
 // way D1 does (busy/locked, overloaded, a generic D1_ERROR), either on every statement or only once a
 // statement writes. Recommendations degrade to the last good popular shelf; writes answer 503
 // `unavailable` with Retry-After and leave every table as it was. On the customer shards (the
-// worker-shards project) a write's outage reaches the shards too: each shard's own SQLite fails the same
-// way (inside its transactions, so a batch failing midway writes nothing) and so do the D1 bindings it
-// reaches, and "every table" includes every shard's.
+// worker-shards project) an outage reaches the shards too: each shard's own SQLite fails the same way
+// (inside its transactions, so a batch failing midway writes nothing) and so do the D1 bindings it
+// reaches, and "every table" includes every shard's. Customer writes are also refused, writing nothing,
+// when the customer store alone fails: D1, or the shards while D1 and EVENTS_DB stay healthy.
 import { createExecutionContext, env, SELF, waitOnExecutionContext } from "cloudflare:test";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { createApp } from "../../worker/app.ts";
@@ -440,25 +441,35 @@ const writeCases: WriteCase[] = [
   },
 ];
 
+/** Sends `request` through `faulted` and checks the answer is 503 unavailable with Retry-After and no row changed anywhere. */
+async function expectRefusedWritingNothing(
+  label: string,
+  request: Request,
+  faulted: (request: Request) => Promise<Response>,
+) {
+  const before = await rowCounts();
+  forgetIsolateCaches();
+  const errors = vi.spyOn(console, "error").mockImplementation(() => undefined);
+  const response = await faulted(request);
+  errors.mockRestore();
+  const body = (await response.json()) as { error: { code: string; message: string; requestId: string } };
+  expect(response.status, `${label}: ${JSON.stringify(body)}`).toBe(503);
+  expect(body.error.code).toBe("unavailable");
+  expect(body.error.requestId).toBe(response.headers.get("X-Request-Id"));
+  expect(Number(response.headers.get("Retry-After"))).toBeGreaterThanOrEqual(1);
+  expect(response.headers.get("Cache-Control")).toBe("no-store");
+  expect(await rowCounts(), `wrote rows (${label})`).toEqual(before);
+}
+
 describe("writes when D1 is busy, locked or failing", () => {
   for (const write of writeCases) {
     it(`${write.name} answers 503 unavailable with Retry-After and writes nothing`, async () => {
       for (const mode of ["every statement", "writes"] as const) {
         for (const message of [busy, overloaded, generic]) {
-          const request = await write.request();
-          const before = await rowCounts();
-          forgetIsolateCaches();
-          const errors = vi.spyOn(console, "error").mockImplementation(() => undefined);
           // An outage of D1 reaches both databases, and the customer shards when there are any.
-          const response = await callDuringOutage(request, message, mode, { events: true });
-          errors.mockRestore();
-          const body = (await response.json()) as { error: { code: string; message: string; requestId: string } };
-          expect(response.status, `${mode} / ${message}: ${JSON.stringify(body)}`).toBe(503);
-          expect(body.error.code).toBe("unavailable");
-          expect(body.error.requestId).toBe(response.headers.get("X-Request-Id"));
-          expect(Number(response.headers.get("Retry-After"))).toBeGreaterThanOrEqual(1);
-          expect(response.headers.get("Cache-Control")).toBe("no-store");
-          expect(await rowCounts(), `${write.name} wrote rows (${mode} / ${message})`).toEqual(before);
+          await expectRefusedWritingNothing(`${write.name}, ${mode} / ${message}`, await write.request(), (request) =>
+            callDuringOutage(request, message, mode, { events: true }),
+          );
         }
       }
       // The same request against the healthy database goes through: the refusal was the fault's doing.
@@ -490,4 +501,71 @@ describe("writes when D1 is busy, locked or failing", () => {
     );
     expect(bad.status).toBe(400);
   });
+});
+
+/**
+ * The app while the customer store alone fails: the one D1 database, or (with shards) every shard's own
+ * SQLite while D1 and EVENTS_DB stay healthy.
+ */
+async function callWhileCustomerStoreFails(request: Request, message: string, mode: FailMode) {
+  if (shardCount(env) === 0) return callApp(request, failingDb(env.DB, message, mode));
+  const restoreShards = await breakShards({ message, fails: failsIn(mode), d1: (real) => real });
+  try {
+    return await callApp(request);
+  } finally {
+    await restoreShards();
+  }
+}
+
+/** A customer of its own: the writes above erase knownAccount's customer and suppress its keys. */
+const storeAccount = "f-store-regular";
+
+/** Writes whose only writes are customer data (in the shards when there are any). */
+const customerWrites: WriteCase[] = [
+  {
+    name: "POST /v1/orders (new customer)",
+    request: async () =>
+      json("POST", "/v1/orders", { orders: [anOrder({ identifiers: { account: "f-store-new-shopper" } })] }, apiKey),
+  },
+  {
+    name: "POST /v1/orders (known customer)",
+    request: async () =>
+      json(
+        "POST",
+        "/v1/orders",
+        {
+          orders: [
+            anOrder({ placedAt: new Date(now - day / 3).toISOString(), identifiers: { account: storeAccount } }),
+          ],
+        },
+        apiKey,
+      ),
+  },
+  {
+    name: "POST /v1/identify",
+    request: async () =>
+      json("POST", "/v1/identify", { identifiers: { account: storeAccount, email: "f-store@shop.test" } }, apiKey),
+  },
+];
+
+describe("customer writes when the customer store alone fails", () => {
+  beforeAll(async () => {
+    const seeded = await api.postOrders([anOrder({ identifiers: { account: storeAccount } })]);
+    expect(seeded.status, await seeded.clone().text()).toBe(200);
+  });
+
+  for (const write of customerWrites) {
+    it(`${write.name} answers 503 unavailable and writes nothing, with every other database healthy`, async () => {
+      for (const mode of ["every statement", "writes"] as const) {
+        for (const message of [busy, generic]) {
+          await expectRefusedWritingNothing(`${write.name}, ${mode} / ${message}`, await write.request(), (request) =>
+            callWhileCustomerStoreFails(request, message, mode),
+          );
+        }
+      }
+      // Healthy again (the shards put back), the same request goes through.
+      const healthy = await callApp(await write.request());
+      expect(healthy.status, await healthy.clone().text()).toBeLessThan(300);
+    });
+  }
 });
