@@ -365,6 +365,8 @@ async function scans(database: D1Database, statement: { sql: string; params: unk
     .prepare(`EXPLAIN QUERY PLAN ${statement.sql}`)
     .bind(...statement.params)
     .all<{ detail: string }>();
+  // No plan at all would pass as "no scan": each part must answer one.
+  expect(results.length, `no plan for ${statement.sql}`).toBeGreaterThan(0);
   return results.map((row) => row.detail).filter((detail) => /^SCAN (?!json_each)/.test(detail));
 }
 
