@@ -2,7 +2,8 @@
 // reads instead (customer_browse), conversions for the holdout read, retention, merges, erasure and
 // export across both databases, and the move of a single-database deployment's events. Runs on both
 // stores: customer rows (the rollups among them) are read and planted where they live, in D1 or in the
-// customer shards (the worker-shards project); events, conversions and legacy events are in D1 on both.
+// customer shards (the worker-shards project); events and conversions stay in EVENTS_DB and legacy events in
+// D1 on both.
 import { createExecutionContext, env, SELF, waitOnExecutionContext } from "cloudflare:test";
 import { drizzle } from "drizzle-orm/d1";
 import { beforeAll, describe, expect, it } from "vitest";
