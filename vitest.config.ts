@@ -68,7 +68,6 @@ export default defineConfig(async () => {
           {
             include: ["tests/worker/**/*.test.ts"],
             exclude: [
-              "tests/worker/{events,events-store,faults,query-plans}.test.ts",
               // An erasure in one shard does not see a guest's unverified identifier seen by a customer in another shard.
               "tests/worker/suppression-guest.test.ts",
             ],

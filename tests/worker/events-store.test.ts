@@ -1,12 +1,16 @@
 // Widget events in a database of their own (EVENTS_DB): where they land, the browse rollups the shelf
 // reads instead (customer_browse), conversions for the holdout read, retention, merges, erasure and
-// export across both databases, and the move of a single-database deployment's events.
-import { env, SELF } from "cloudflare:test";
+// export across both databases, and the move of a single-database deployment's events. Runs on both
+// stores: customer rows (the rollups among them) are read and planted where they live, in D1 or in the
+// customer shards (the worker-shards project); events and conversions stay in EVENTS_DB and legacy events in
+// D1 on both.
+import { createExecutionContext, env, SELF, waitOnExecutionContext } from "cloudflare:test";
 import { drizzle } from "drizzle-orm/d1";
 import { beforeAll, describe, expect, it } from "vitest";
 import * as eventsSchema from "../../db/events-schema.ts";
 import * as schema from "../../db/schema.ts";
 import { jobRunResponseSchema } from "../../worker/admin/admin.schemas.ts";
+import { createApp } from "../../worker/app.ts";
 import { defaultRankingOptions } from "../../worker/core/ranking/options.ts";
 import { holdoutArm } from "../../worker/core/rules/holdout.ts";
 import type { Db, EventsDb } from "../../worker/env.ts";
@@ -22,9 +26,25 @@ import { signShopperToken } from "../../worker/http/shopper-token.ts";
 import { identityKey } from "../../worker/identity/identity.keys.ts";
 import { browseWindowStart } from "../../worker/recommendations/recommendations.repo.ts";
 import { recommendationsResponseSchema } from "../../worker/recommendations/recommendations.schemas.ts";
+import { shardCount } from "../../worker/shards/shards.ts";
 import { adminKey, anOrder, client, uniquePrefix } from "../fixtures/builders.ts";
+import { dbOf, onEachStorePart, runWhereCustomerIs } from "../fixtures/events-store.ts";
+import { storeRows } from "../fixtures/store-rows.ts";
 
 const api = client(SELF);
+const app = createApp();
+/**
+ * The app as a deployment on its one D1 database sees it (SHARD_COUNT=0), whichever project runs: the
+ * move of legacy events runs there, before a deployment moves to shards (docs/scaling.md).
+ */
+const singleDatabaseApi = client({
+  async fetch(input: string, init?: RequestInit) {
+    const context = createExecutionContext();
+    const response = await app.fetch(new Request(input, init), { ...env, SHARD_COUNT: "0" }, context);
+    await waitOnExecutionContext(context);
+    return response;
+  },
+});
 const day = 86_400_000;
 const db = drizzle(env.DB, { schema }) as Db;
 const eventsDb = drizzle(env.EVENTS_DB, { schema: eventsSchema }) as EventsDb;
@@ -49,9 +69,9 @@ async function personalisedAccount(label: string): Promise<string> {
   }
 }
 
-async function knownShopper(label: string) {
+async function knownShopper(label: string, through = api) {
   const account = await personalisedAccount(label);
-  const response = await api.postOrders(
+  const response = await through.postOrders(
     [0, 1].map((k) =>
       anOrder({
         id: `${account}-o${k}`,
@@ -62,7 +82,7 @@ async function knownShopper(label: string) {
     ),
   );
   expect(response.status, await response.clone().text()).toBe(200);
-  const lookup = (await (await api.lookup("account", account)).json()) as { data: { customerId: string } };
+  const lookup = (await (await through.lookup("account", account)).json()) as { data: { customerId: string } };
   const token = await signShopperToken(account, env.SHOPPER_TOKEN_SECRET, 3600, new Date());
   return { account, customerId: lookup.data.customerId, token };
 }
@@ -94,12 +114,11 @@ async function rows<T>(database: D1Database, query: string, ...values: unknown[]
   ).results;
 }
 
-const browseOf = (customerId: string) =>
-  rows<{ category_id: string; views: number }>(
-    env.DB,
-    "SELECT category_id, sum(views) AS views FROM customer_browse WHERE customer_id = ? GROUP BY category_id ORDER BY category_id",
-    customerId,
-  );
+const browseQuery =
+  "SELECT category_id, sum(views) AS views FROM customer_browse WHERE customer_id = ? GROUP BY category_id ORDER BY category_id";
+
+/** A customer's browse rollup by category, wherever the store keeps it (a customer is in one part). */
+const browseOf = (customerId: string) => storeRows<{ category_id: string; views: number }>(browseQuery, customerId);
 
 /** How many of the shelf's items are in the category. */
 const itemsIn = (data: { items: { categoryId: string }[] }, categoryId: string) =>
@@ -119,6 +138,7 @@ describe("widget events in EVENTS_DB", () => {
       await rows(env.EVENTS_DB, "SELECT type, product_id FROM events WHERE customer_id = ?", shopper.customerId),
     ).toEqual([{ type: "view", product_id: "es-kitchen-0" }]);
     expect(await rows(env.DB, "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'events'")).toEqual([]);
+    expect(await storeRows("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'events'")).toEqual([]);
     expect(await rows(env.DB, "SELECT id FROM legacy_events WHERE customer_id = ?", shopper.customerId)).toEqual([]);
   });
 
@@ -142,8 +162,7 @@ describe("widget events in EVENTS_DB", () => {
     expect(
       await rows(env.EVENTS_DB, "SELECT count(*) AS n FROM events WHERE customer_id = ?", shopper.customerId),
     ).toEqual([{ n: 3 }]);
-    const [rollup] = await rows<{ day: string; last_viewed_at: string }>(
-      env.DB,
+    const [rollup] = await storeRows<{ day: string; last_viewed_at: string }>(
       "SELECT day, last_viewed_at FROM customer_browse WHERE customer_id = ? AND category_id = 'kitchen'",
       shopper.customerId,
     );
@@ -162,11 +181,13 @@ describe("widget events in EVENTS_DB", () => {
     const planted = await knownShopper("planted");
     const plain = await shelf(planted.token);
     const now = new Date().toISOString();
-    await env.DB.prepare(
+    await runWhereCustomerIs(
+      planted.customerId,
       "INSERT INTO customer_browse (customer_id, day, category_id, views, last_viewed_at) VALUES (?, ?, 'games', 6, ?)",
-    )
-      .bind(planted.customerId, now.slice(0, 10), now)
-      .run();
+      planted.customerId,
+      now.slice(0, 10),
+      now,
+    );
     expect(itemsIn(await shelf(planted.token), "games")).toBeGreaterThan(itemsIn(plain, "games"));
     expect(itemsIn(await shelf(planted.token), "games")).toBe(itemsIn(after, "games"));
   });
@@ -188,11 +209,13 @@ describe("widget events in EVENTS_DB", () => {
     );
     expect(store.status).toBe(200);
     const storeCustomer = (await (await api.lookup("loyalty", loyalty)).json()) as { data: { customerId: string } };
-    await env.DB.prepare(
+    await runWhereCustomerIs(
+      storeCustomer.data.customerId,
       "INSERT INTO customer_browse (customer_id, day, category_id, views, last_viewed_at) VALUES (?, ?, 'kitchen', 2, ?)",
-    )
-      .bind(storeCustomer.data.customerId, new Date().toISOString().slice(0, 10), new Date().toISOString())
-      .run();
+      storeCustomer.data.customerId,
+      new Date().toISOString().slice(0, 10),
+      new Date().toISOString(),
+    );
     expect((await api.identify({ account: web.account, loyalty })).status).toBe(200);
     const merged = (await (await api.lookup("account", web.account)).json()) as {
       data: { customerId: string; mergedFrom: string[] };
@@ -292,22 +315,28 @@ describe("retention", () => {
       { order_id: `${p}-new-order` },
     ]);
 
-    // Browse days before the window go; the window's first day stays.
+    // Browse days before the window go; the window's first day stays. The rollups are customer data:
+    // the job expires them in D1, or in each shard's own database (nightlyExpireBrowse), with this function.
     const windowStart = browseWindowStart(new Date(now));
-    const browse = env.DB.prepare(
-      "INSERT INTO customer_browse (customer_id, day, category_id, views, last_viewed_at) VALUES (?, ?, 'c', 1, ?)",
-    );
     const dayBefore = new Date(Date.parse(windowStart) - day).toISOString().slice(0, 10);
-    await env.DB.batch([
-      browse.bind(`${p}-b`, dayBefore, `${dayBefore}T12:00:00.000Z`),
-      browse.bind(`${p}-b`, windowStart, `${windowStart}T12:00:00.000Z`),
-    ]);
-    const result = await expireBrowseChunks(db, windowStart);
-    expect(result.done).toBe(true);
-    expect(result.deleted).toBeGreaterThanOrEqual(1);
-    expect(await rows(env.DB, "SELECT day FROM customer_browse WHERE customer_id = ?", `${p}-b`)).toEqual([
-      { day: windowStart },
-    ]);
+    const parts = await onEachStorePart(async (database) => {
+      const browse = database.prepare(
+        "INSERT INTO customer_browse (customer_id, day, category_id, views, last_viewed_at) VALUES (?, ?, 'c', 1, ?)",
+      );
+      await database.batch([
+        browse.bind(`${p}-b`, dayBefore, `${dayBefore}T12:00:00.000Z`),
+        browse.bind(`${p}-b`, windowStart, `${windowStart}T12:00:00.000Z`),
+      ]);
+      const result = await expireBrowseChunks(dbOf(database), windowStart);
+      const left = await rows(database, "SELECT day FROM customer_browse WHERE customer_id = ?", `${p}-b`);
+      return { result, left };
+    });
+    expect(parts).toHaveLength(Math.max(1, shardCount(env)));
+    for (const { result, left } of parts) {
+      expect(result.done).toBe(true);
+      expect(result.deleted).toBeGreaterThanOrEqual(1);
+      expect(left).toEqual([{ day: windowStart }]);
+    }
   });
 });
 
@@ -337,23 +366,31 @@ async function scans(database: D1Database, statement: { sql: string; params: unk
     .prepare(`EXPLAIN QUERY PLAN ${statement.sql}`)
     .bind(...statement.params)
     .all<{ detail: string }>();
+  // No plan at all would pass as "no scan": each part must answer one.
+  expect(results.length, `no plan for ${statement.sql}`).toBeGreaterThan(0);
   return results.map((row) => row.detail).filter((detail) => /^SCAN (?!json_each)/.test(detail));
 }
 
 describe("upkeep reads along indexes", () => {
   it("deletes expired events, conversions and browse days by index, never by a scan", async () => {
     const eventsLog: { sql: string; params: unknown[] }[] = [];
-    const mainLog: { sql: string; params: unknown[] }[] = [];
     const recordedEvents = drizzle(recording(env.EVENTS_DB, eventsLog), { schema: eventsSchema }) as EventsDb;
-    const recordedMain = drizzle(recording(env.DB, mainLog), { schema }) as Db;
     const cutoff = new Date(Date.now() - 5000 * day).toISOString();
     await expireEventsChunks(recordedEvents, cutoff);
     await expireConversionsChunks(recordedEvents, cutoff);
-    await expireBrowseChunks(recordedMain, "2000-01-01");
     expect(eventsLog).toHaveLength(2);
-    expect(mainLog).toHaveLength(1);
     for (const statement of eventsLog) expect(await scans(env.EVENTS_DB, statement), statement.sql).toEqual([]);
-    for (const statement of mainLog) expect(await scans(env.DB, statement), statement.sql).toEqual([]);
+    // The browse days are planned where they are deleted: in D1, or in each shard's own SQLite.
+    const parts = await onEachStorePart(async (database) => {
+      const mainLog: { sql: string; params: unknown[] }[] = [];
+      await expireBrowseChunks(dbOf(recording(database, mainLog)), "2000-01-01");
+      return { mainLog, scans: await Promise.all(mainLog.map((statement) => scans(database, statement))) };
+    });
+    expect(parts).toHaveLength(Math.max(1, shardCount(env)));
+    for (const part of parts) {
+      expect(part.mainLog).toHaveLength(1);
+      expect(part.scans, part.mainLog[0]?.sql).toEqual([[]]);
+    }
   });
 });
 
@@ -411,8 +448,13 @@ describe("erasure and export", () => {
 });
 
 describe("events from a single-database deployment", () => {
+  // A deployment's legacy events are moved while its customers are in D1, before it moves to shards (the
+  // nightly job over shards skips the move, below): so on both projects the customer is D1's here.
+  const singleDatabaseBrowseOf = (customerId: string) =>
+    rows<{ category_id: string; views: number }>(env.DB, browseQuery, customerId);
+
   it("moves legacy_events into EVENTS_DB page by page, rolling recent browsing up once, even when rerun", async () => {
-    const shopper = await knownShopper("legacy");
+    const shopper = await knownShopper("legacy", singleDatabaseApi);
     const p = uniquePrefix("leg");
     const now = new Date();
     const at = (days: number) => new Date(now.getTime() - days * day).toISOString();
@@ -471,19 +513,19 @@ describe("events from a single-database deployment", () => {
       { dedupe_key: `${p}-v2`, type: "view", arm: null },
       { dedupe_key: `${p}-v3`, type: "view", arm: null },
     ]);
-    expect(await browseOf(shopper.customerId)).toEqual([
+    expect(await singleDatabaseBrowseOf(shopper.customerId)).toEqual([
       { category_id: "games", views: 1 },
       { category_id: "kitchen", views: 2 },
     ]);
     // Nothing left: another pass moves and adds nothing.
     expect(await moveLegacyEventsPage(db, eventsDb, now, retainSince)).toBeGreaterThanOrEqual(0);
-    expect(await browseOf(shopper.customerId)).toEqual([
+    expect(await singleDatabaseBrowseOf(shopper.customerId)).toEqual([
       { category_id: "games", views: 1 },
       { category_id: "kitchen", views: 2 },
     ]);
   });
 
-  it("the nightly job moves legacy events and applies retention", async () => {
+  it("the nightly job applies retention, and moves legacy events on the one database only", async () => {
     const p = uniquePrefix("nightly");
     const now = Date.now();
     await env.DB.prepare(
@@ -505,9 +547,17 @@ describe("events from a single-database deployment", () => {
     const run = jobRunResponseSchema.parse(await response.json()).data;
     expect(run.status).toBe("done");
     expect(run.detail).toMatchObject({ events: { retentionDays: defaultEventRetentionDays, complete: true } });
-    expect(await rows(env.EVENTS_DB, "SELECT dedupe_key FROM events WHERE dedupe_key LIKE ?", `${p}-%`)).toEqual([
-      { dedupe_key: `${p}-moved` },
-    ]);
-    expect(await rows(env.DB, "SELECT 1 FROM legacy_events WHERE dedupe_key LIKE ?", `${p}-%`)).toEqual([]);
+    const moved = await rows(env.EVENTS_DB, "SELECT dedupe_key FROM events WHERE dedupe_key LIKE ?", `${p}-%`);
+    const left = await rows(env.DB, "SELECT dedupe_key FROM legacy_events WHERE dedupe_key LIKE ?", `${p}-%`);
+    if (shardCount(env) === 0) {
+      expect(moved).toEqual([{ dedupe_key: `${p}-moved` }]);
+      expect(left).toEqual([]);
+    } else {
+      // Over shards the move is skipped (its rollup would go to D1, which no request reads then): the row
+      // stays in D1's legacy_events, where export and erasure find it; the expired event is deleted all the same.
+      expect(run.detail).toMatchObject({ events: { movedLegacyEvents: 0 } });
+      expect(moved).toEqual([]);
+      expect(left).toEqual([{ dedupe_key: `${p}-moved` }]);
+    }
   });
 });

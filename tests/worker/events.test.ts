@@ -1,9 +1,13 @@
+// POST /v1/events: the beacon batch the widget sends, stored in EVENTS_DB, deduplicated, signed ids
+// checked, bad input refused, and linked to the shopper's customer, on the one D1 database and on the
+// customer shards (the worker-shards project) alike.
 import { env, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { eventDedupeKey } from "../../worker/events/events.routes.ts";
 import { eventsResponseSchema } from "../../worker/events/events.schemas.ts";
 import { signShopperToken } from "../../worker/http/shopper-token.ts";
 import { anonymousSubject, newRecommendationId } from "../../worker/recommendations/recommendation-id.ts";
+import { storeRows } from "../fixtures/store-rows.ts";
 
 const url = "http://patron.test/v1/events";
 
@@ -186,9 +190,9 @@ describe("POST /v1/events", () => {
       body: JSON.stringify({ orders: [order] }),
     });
     expect(ingested.status).toBeLessThan(300);
-    const { customer_id: customerId } = (await env.DB.prepare("select customer_id from orders where id = ?")
-      .bind(order.id)
-      .first()) as { customer_id: string };
+    const [owner] = await storeRows<{ customer_id: string }>("select customer_id from orders where id = ?", order.id);
+    const customerId = owner?.customer_id;
+    expect(customerId).toBeTruthy();
     const token = await signShopperToken("events-shopper", env.SHOPPER_TOKEN_SECRET, 600, new Date());
 
     const rec = await anonymousId(["sku-1", "sku-2"]);

@@ -1,7 +1,11 @@
 // Faults: the real app, called with an env whose DB is the real local D1 wrapped so that it fails the
 // way D1 does (busy/locked, overloaded, a generic D1_ERROR), either on every statement or only once a
 // statement writes. Recommendations degrade to the last good popular shelf; writes answer 503
-// `unavailable` with Retry-After and leave every table as it was.
+// `unavailable` with Retry-After and leave every table as it was. On the customer shards (the
+// worker-shards project) an outage reaches the shards too: each shard's own SQLite fails the same way
+// (inside its transactions, so a batch failing midway writes nothing) and so do the D1 bindings it
+// reaches, and "every table" includes every shard's. Customer writes are also refused, writing nothing,
+// when the customer store alone fails: D1, or the shards while D1 and EVENTS_DB stay healthy.
 import { createExecutionContext, env, SELF, waitOnExecutionContext } from "cloudflare:test";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { createApp } from "../../worker/app.ts";
@@ -13,7 +17,9 @@ import { anonymousSubject, newRecommendationId } from "../../worker/recommendati
 import { forgetCatalog } from "../../worker/recommendations/recommendations.repo.ts";
 import { recommendationsResponseSchema } from "../../worker/recommendations/recommendations.schemas.ts";
 import { forgetRules } from "../../worker/rules/rules.repo.ts";
+import { shardCount } from "../../worker/shards/shards.ts";
 import { adminKey, anOrder, apiKey, client } from "../fixtures/builders.ts";
+import { breakShards, onEachStorePart } from "../fixtures/events-store.ts";
 
 const api = client(SELF);
 const secret = "test-shopper-secret";
@@ -28,12 +34,15 @@ type FailMode = "every statement" | "writes";
 
 const writeSql = /\b(INSERT|UPDATE|DELETE|REPLACE)\b/i;
 
+/** Which statements fail in `mode`. */
+const failsIn = (mode: FailMode) => (sql: string) => mode === "every statement" || writeSql.test(sql);
+
 /**
  * The real binding, failing with a D1-shaped error: on every query, or only on statements that write
  * (reads go through, so a route gets as far as its first write). Errors are async rejections, as D1's are.
  */
 function failingDb(real: D1Database, message: string, mode: FailMode): D1Database {
-  const fails = (sql: string) => mode === "every statement" || writeSql.test(sql);
+  const fails = failsIn(mode);
   const reject = () => Promise.reject(new Error(message));
   const realOf = new WeakMap<object, D1PreparedStatement>();
   const sqlOf = new WeakMap<object, string>();
@@ -75,6 +84,24 @@ async function callApp(request: Request, db: D1Database = env.DB, eventsDb: D1Da
   return response;
 }
 
+/**
+ * The app during an outage of the store: D1 failing as `mode` says (and EVENTS_DB with it when `events`),
+ * and every customer shard with them when there are shards (breakShards).
+ */
+async function callDuringOutage(request: Request, message: string, mode: FailMode, { events = false } = {}) {
+  const restoreShards = await breakShards({
+    message,
+    fails: failsIn(mode),
+    d1: (real) => failingDb(real, message, mode),
+  });
+  try {
+    const eventsDb = events ? failingDb(env.EVENTS_DB, message, mode) : env.EVENTS_DB;
+    return await callApp(request, failingDb(env.DB, message, mode), eventsDb);
+  } finally {
+    await restoreShards();
+  }
+}
+
 function get(path: string, token?: string) {
   return new Request(`http://patron.test${path}`, {
     headers: {
@@ -84,25 +111,29 @@ function get(path: string, token?: string) {
   });
 }
 
-/** Row counts of every table of the app, to show a refused request wrote nothing. */
-/** Row counts of every table in both databases (the events database's prefixed `EVENTS_DB.`). */
-async function rowCounts(): Promise<Record<string, number>> {
+/** Row counts of every table of one database (or shard), keyed `<prefix><table>`. */
+async function tableCounts(prefix: string, database: D1Database): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
-  for (const [prefix, database] of [
-    ["", env.DB],
-    ["EVENTS_DB.", env.EVENTS_DB],
-  ] as const) {
-    const { results } = await database
-      .prepare(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' AND name NOT LIKE 'd1_%'",
-      )
-      .all<{ name: string }>();
-    for (const { name } of results) {
-      const row = await database.prepare(`SELECT count(*) AS n FROM "${name}"`).first<{ n: number }>();
-      counts[`${prefix}${name}`] = row?.n ?? 0;
-    }
+  const { results } = await database
+    .prepare(
+      "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' AND name NOT LIKE 'd1_%'",
+    )
+    .all<{ name: string }>();
+  for (const { name } of results) {
+    const row = await database.prepare(`SELECT count(*) AS n FROM "${name}"`).first<{ n: number }>();
+    counts[`${prefix}${name}`] = row?.n ?? 0;
   }
   return counts;
+}
+
+/**
+ * Row counts of every table in both databases (the events database's prefixed `EVENTS_DB.`) and, with
+ * customer shards, in every shard (`shard-<i>.`), to show a refused request wrote nothing.
+ */
+async function rowCounts(): Promise<Record<string, number>> {
+  const shards =
+    shardCount(env) > 0 ? await onEachStorePart((database, index) => tableCounts(`shard-${index}.`, database)) : [];
+  return Object.assign(await tableCounts("", env.DB), await tableCounts("EVENTS_DB.", env.EVENTS_DB), ...shards);
 }
 
 /** Drops every isolate cache in front of D1, so the next request has to read it. */
@@ -184,10 +215,7 @@ describe("GET /v1/recommendations when D1 fails", () => {
     const token = await signShopperToken(knownAccount, secret, 3600, new Date());
     for (const message of [busy, generic]) {
       for (const shopper of [undefined, token]) {
-        const response = await callApp(
-          get("/v1/recommendations", shopper),
-          failingDb(env.DB, message, "every statement"),
-        );
+        const response = await callDuringOutage(get("/v1/recommendations", shopper), message, "every statement");
         expect(response.status, await response.clone().text()).toBe(200);
         expect(response.headers.get("Cache-Control")).toBe("no-store");
         const data = recommendationsResponseSchema.parse(await response.json()).data;
@@ -212,7 +240,7 @@ describe("GET /v1/recommendations when D1 fails", () => {
         forgetIsolateCaches(); // as if the isolate caches had expired
         const errors = vi.spyOn(console, "error").mockImplementation(() => undefined);
         const request = get("/v1/recommendations", shopper);
-        const response = await callApp(request, failingDb(env.DB, message, "every statement"));
+        const response = await callDuringOutage(request, message, "every statement");
         expect(response.status).toBe(200);
         expect(response.headers.get("Cache-Control")).toBe("no-store");
         const data = recommendationsResponseSchema.parse(await response.json()).data;
@@ -231,7 +259,7 @@ describe("GET /v1/recommendations when D1 fails", () => {
     // A smaller shelf than any kept is cut from the newest one kept.
     forgetIsolateCaches();
     vi.spyOn(console, "error").mockImplementation(() => undefined);
-    const small = await callApp(get("/v1/recommendations?limit=2"), failingDb(env.DB, busy, "every statement"));
+    const small = await callDuringOutage(get("/v1/recommendations?limit=2"), busy, "every statement");
     const smallData = recommendationsResponseSchema.parse(await small.json()).data;
     expect(smallData.degraded).toBe(true);
     expect(smallData.items.map((item) => item.id)).toEqual(good.items.slice(0, 2).map((item) => item.id));
@@ -245,9 +273,10 @@ describe("GET /v1/recommendations when D1 fails", () => {
     expect(good.items.length).toBeGreaterThan(0);
     await forgetLastGoodShelves(); // memory only
     forgetIsolateCaches();
-    const response = await callApp(
+    const response = await callDuringOutage(
       get("/v1/recommendations?limit=3&categories=1"),
-      failingDb(env.DB, generic, "every statement"),
+      generic,
+      "every statement",
     );
     const data = recommendationsResponseSchema.parse(await response.json()).data;
     expect(data.degraded).toBe(true);
@@ -262,24 +291,30 @@ describe("GET /v1/recommendations when D1 fails", () => {
     expect(good.items.length).toBeGreaterThan(1);
     const [first, second] = good.items.map((item) => item.id);
     forgetIsolateCaches();
-    const failing = failingDb(env.DB, generic, "every statement");
-    const response = await callApp(
+    const response = await callDuringOutage(
       get(`/v1/recommendations?limit=3&categories=1&placement=product&product=${second}&exclude=${first}`),
-      failing,
+      generic,
+      "every statement",
     );
     const data = recommendationsResponseSchema.parse(await response.json()).data;
     expect(data).toMatchObject({ degraded: true, placement: "product" });
     expect(data.items.map((item) => item.id)).toEqual(good.items.slice(2).map((item) => item.id));
     const buyAgain = recommendationsResponseSchema.parse(
-      await (await callApp(get("/v1/recommendations?limit=3&categories=1&placement=buy-again"), failing)).json(),
+      await (
+        await callDuringOutage(
+          get("/v1/recommendations?limit=3&categories=1&placement=buy-again"),
+          generic,
+          "every statement",
+        )
+      ).json(),
     ).data;
     expect(buyAgain).toMatchObject({ degraded: true, placement: "buy-again", items: [] });
   });
 
   it("still answers a bad token with 401 and a bad query with 400 while D1 is down", async () => {
-    const failing = failingDb(env.DB, busy, "every statement");
-    expect((await callApp(get("/v1/recommendations", "not-a-token"), failing)).status).toBe(401);
-    expect((await callApp(get("/v1/recommendations?limit=0"), failing)).status).toBe(400);
+    const during = (request: Request) => callDuringOutage(request, busy, "every statement");
+    expect((await during(get("/v1/recommendations", "not-a-token"))).status).toBe(401);
+    expect((await during(get("/v1/recommendations?limit=0"))).status).toBe(400);
   });
 });
 
@@ -406,29 +441,35 @@ const writeCases: WriteCase[] = [
   },
 ];
 
+/** Sends `request` through `faulted` and checks the answer is 503 unavailable with Retry-After and no row changed anywhere. */
+async function expectRefusedWritingNothing(
+  label: string,
+  request: Request,
+  faulted: (request: Request) => Promise<Response>,
+) {
+  const before = await rowCounts();
+  forgetIsolateCaches();
+  const errors = vi.spyOn(console, "error").mockImplementation(() => undefined);
+  const response = await faulted(request);
+  errors.mockRestore();
+  const body = (await response.json()) as { error: { code: string; message: string; requestId: string } };
+  expect(response.status, `${label}: ${JSON.stringify(body)}`).toBe(503);
+  expect(body.error.code).toBe("unavailable");
+  expect(body.error.requestId).toBe(response.headers.get("X-Request-Id"));
+  expect(Number(response.headers.get("Retry-After"))).toBeGreaterThanOrEqual(1);
+  expect(response.headers.get("Cache-Control")).toBe("no-store");
+  expect(await rowCounts(), `wrote rows (${label})`).toEqual(before);
+}
+
 describe("writes when D1 is busy, locked or failing", () => {
   for (const write of writeCases) {
     it(`${write.name} answers 503 unavailable with Retry-After and writes nothing`, async () => {
       for (const mode of ["every statement", "writes"] as const) {
         for (const message of [busy, overloaded, generic]) {
-          const request = await write.request();
-          const before = await rowCounts();
-          forgetIsolateCaches();
-          const errors = vi.spyOn(console, "error").mockImplementation(() => undefined);
-          // An outage of D1 reaches both databases.
-          const response = await callApp(
-            request,
-            failingDb(env.DB, message, mode),
-            failingDb(env.EVENTS_DB, message, mode),
+          // An outage of D1 reaches both databases, and the customer shards when there are any.
+          await expectRefusedWritingNothing(`${write.name}, ${mode} / ${message}`, await write.request(), (request) =>
+            callDuringOutage(request, message, mode, { events: true }),
           );
-          errors.mockRestore();
-          const body = (await response.json()) as { error: { code: string; message: string; requestId: string } };
-          expect(response.status, `${mode} / ${message}: ${JSON.stringify(body)}`).toBe(503);
-          expect(body.error.code).toBe("unavailable");
-          expect(body.error.requestId).toBe(response.headers.get("X-Request-Id"));
-          expect(Number(response.headers.get("Retry-After"))).toBeGreaterThanOrEqual(1);
-          expect(response.headers.get("Cache-Control")).toBe("no-store");
-          expect(await rowCounts(), `${write.name} wrote rows (${mode} / ${message})`).toEqual(before);
         }
       }
       // The same request against the healthy database goes through: the refusal was the fault's doing.
@@ -438,10 +479,13 @@ describe("writes when D1 is busy, locked or failing", () => {
   }
 
   it("answers a value D1 finds too big with 413 payload_too_large, not a 500", async () => {
-    const tooBig = failingDb(env.DB, "D1_ERROR: string or blob too big: SQLITE_TOOBIG", "writes");
     const before = await rowCounts();
     const errors = vi.spyOn(console, "error").mockImplementation(() => undefined);
-    const response = await callApp(await (writeCases[3] as WriteCase).request(), tooBig);
+    const response = await callDuringOutage(
+      await (writeCases[3] as WriteCase).request(),
+      "D1_ERROR: string or blob too big: SQLITE_TOOBIG",
+      "writes",
+    );
     errors.mockRestore();
     expect(response.status).toBe(413);
     expect(((await response.json()) as { error: { code: string } }).error.code).toBe("payload_too_large");
@@ -450,8 +494,78 @@ describe("writes when D1 is busy, locked or failing", () => {
   });
 
   it("still answers bad input with 400 while D1 is down", async () => {
-    const failing = failingDb(env.DB, busy, "every statement");
-    const bad = await callApp(json("POST", "/v1/orders", { orders: [{ id: "" }] }, apiKey), failing);
+    const bad = await callDuringOutage(
+      json("POST", "/v1/orders", { orders: [{ id: "" }] }, apiKey),
+      busy,
+      "every statement",
+    );
     expect(bad.status).toBe(400);
   });
+});
+
+/**
+ * The app while the customer store alone fails: the one D1 database, or (with shards) every shard's own
+ * SQLite while D1 and EVENTS_DB stay healthy.
+ */
+async function callWhileCustomerStoreFails(request: Request, message: string, mode: FailMode) {
+  if (shardCount(env) === 0) return callApp(request, failingDb(env.DB, message, mode));
+  const restoreShards = await breakShards({ message, fails: failsIn(mode), d1: (real) => real });
+  try {
+    return await callApp(request);
+  } finally {
+    await restoreShards();
+  }
+}
+
+/** A customer of its own: the writes above erase knownAccount's customer and suppress its keys. */
+const storeAccount = "f-store-regular";
+
+/** Writes whose only writes are customer data (in the shards when there are any). */
+const customerWrites: WriteCase[] = [
+  {
+    name: "POST /v1/orders (new customer)",
+    request: async () =>
+      json("POST", "/v1/orders", { orders: [anOrder({ identifiers: { account: "f-store-new-shopper" } })] }, apiKey),
+  },
+  {
+    name: "POST /v1/orders (known customer)",
+    request: async () =>
+      json(
+        "POST",
+        "/v1/orders",
+        {
+          orders: [
+            anOrder({ placedAt: new Date(now - day / 3).toISOString(), identifiers: { account: storeAccount } }),
+          ],
+        },
+        apiKey,
+      ),
+  },
+  {
+    name: "POST /v1/identify",
+    request: async () =>
+      json("POST", "/v1/identify", { identifiers: { account: storeAccount, email: "f-store@shop.test" } }, apiKey),
+  },
+];
+
+describe("customer writes when the customer store alone fails", () => {
+  beforeAll(async () => {
+    const seeded = await api.postOrders([anOrder({ identifiers: { account: storeAccount } })]);
+    expect(seeded.status, await seeded.clone().text()).toBe(200);
+  });
+
+  for (const write of customerWrites) {
+    it(`${write.name} answers 503 unavailable and writes nothing, with every other database healthy`, async () => {
+      for (const mode of ["every statement", "writes"] as const) {
+        for (const message of [busy, generic]) {
+          await expectRefusedWritingNothing(`${write.name}, ${mode} / ${message}`, await write.request(), (request) =>
+            callWhileCustomerStoreFails(request, message, mode),
+          );
+        }
+      }
+      // Healthy again (the shards put back), the same request goes through.
+      const healthy = await callApp(await write.request());
+      expect(healthy.status, await healthy.clone().text()).toBeLessThan(300);
+    });
+  }
 });

@@ -3,12 +3,12 @@
 // planned with EXPLAIN QUERY PLAN. A plan step that SCANs a table fails the test, so a change that
 // makes a hot read scan fails here. Allowed: SEARCH (an index or the primary key), the json_each of a
 // bound list, a CTE or subquery built from indexed reads, and one kind of SCAN: a keyset page, which
-// walks an index in the query's ORDER BY and stops at its LIMIT (no sort).
+// walks an index in the query's ORDER BY and stops at its LIMIT (no sort). On the customer shards (the
+// worker-shards project) each shard's own database records too, and a statement a shard ran is planned
+// in that shard's SQLite; the nightly job's reads, which run in every shard there, are planned in each.
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { type SQL, sql } from "drizzle-orm";
-import { drizzle } from "drizzle-orm/d1";
 import { beforeAll, describe, expect, it } from "vitest";
-import * as schema from "../../db/schema.ts";
 import { createApp } from "../../worker/app.ts";
 import { signShopperToken } from "../../worker/http/shopper-token.ts";
 import {
@@ -19,17 +19,22 @@ import {
   productSalesQuery,
   transitionsOfRunQuery,
 } from "../../worker/jobs/nightly.repo.ts";
+import { shardCount } from "../../worker/shards/shards.ts";
 import { adminKey, anOrder, apiKey, uniquePrefix } from "../fixtures/builders.ts";
+import { dbOf, onEachStorePart, onShard, wrapShardDatabases } from "../fixtures/events-store.ts";
+import { storeRows } from "../fixtures/store-rows.ts";
 
 const app = createApp();
 
 interface Recorded {
   sql: string;
   params: unknown[];
+  /** The customer shard that ran it; undefined: D1. */
+  shard?: number;
 }
 
-/** env.DB, recording each statement that runs (alone or in a batch). */
-function recordingDb(real: D1Database, log: Recorded[]): D1Database {
+/** env.DB (or a shard's database), recording each statement that runs (alone or in a batch). */
+function recordingDb(real: D1Database, log: Recorded[], shard?: number): D1Database {
   const realOf = new WeakMap<object, D1PreparedStatement>();
   const recordOf = new WeakMap<object, Recorded>();
   const wrap = (statement: D1PreparedStatement, record: Recorded): D1PreparedStatement => {
@@ -40,7 +45,7 @@ function recordingDb(real: D1Database, log: Recorded[]): D1Database {
         return call();
       };
     const fake = {
-      bind: (...values: unknown[]) => wrap(statement.bind(...values), { sql: record.sql, params: values }),
+      bind: (...values: unknown[]) => wrap(statement.bind(...values), { sql: record.sql, params: values, shard }),
       first: (column?: string) => run(() => statement.first(column as string))(),
       all: () => run(() => statement.all())(),
       raw: (options?: { columnNames?: boolean }) =>
@@ -52,7 +57,7 @@ function recordingDb(real: D1Database, log: Recorded[]): D1Database {
     return fake;
   };
   return {
-    prepare: (sql: string) => wrap(real.prepare(sql), { sql, params: [] }),
+    prepare: (sql: string) => wrap(real.prepare(sql), { sql, params: [], shard }),
     batch: (statements: D1PreparedStatement[]) => {
       for (const statement of statements) log.push(recordOf.get(statement) as Recorded);
       return real.batch(statements.map((statement) => realOf.get(statement) ?? statement));
@@ -60,24 +65,40 @@ function recordingDb(real: D1Database, log: Recorded[]): D1Database {
   } as unknown as D1Database;
 }
 
-/** Every statement one request runs. */
+/** Every statement one request runs, in D1 and in the customer shards. */
 async function statementsOf(request: Request): Promise<{ status: number; statements: Recorded[] }> {
   const log: Recorded[] = [];
-  const context = createExecutionContext();
-  const response = await app.fetch(request, { ...env, DB: recordingDb(env.DB, log) }, context);
-  await response.arrayBuffer();
-  await waitOnExecutionContext(context);
-  return { status: response.status, statements: log };
+  const restoreShards = await wrapShardDatabases((real, index) => recordingDb(real, log, index));
+  try {
+    const context = createExecutionContext();
+    const response = await app.fetch(request, { ...env, DB: recordingDb(env.DB, log) }, context);
+    await response.arrayBuffer();
+    await waitOnExecutionContext(context);
+    return { status: response.status, statements: log };
+  } finally {
+    await restoreShards();
+  }
+}
+
+/** The plan of a recorded statement, in the database that ran it. */
+async function planSteps({ sql, params, shard }: Recorded): Promise<string[]> {
+  const explain = async (database: D1Database) =>
+    (
+      await database
+        .prepare(`EXPLAIN QUERY PLAN ${sql}`)
+        .bind(...params)
+        .all<{ detail: string }>()
+    ).results.map((row) => row.detail);
+  return shard === undefined ? explain(env.DB) : onShard(shard, explain);
 }
 
 const names = (pattern: RegExp, sql: string) => [...sql.matchAll(pattern)].map((match) => match[1]!.toLowerCase());
 
 /** Plan steps that read a table without an index, or walk one without a LIMIT to stop them. */
-async function scansIn({ sql, params }: Recorded): Promise<string[]> {
-  const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`)
-    .bind(...params)
-    .all<{ detail: string }>();
-  const steps = results.map((row) => row.detail);
+async function scansIn(statement: Recorded): Promise<string[]> {
+  const { sql } = statement;
+  const steps = await planSteps(statement);
+  expect(steps.length, `no plan for ${sql}`).toBeGreaterThan(0);
   // Names of CTEs: SCANs of them read what their own (checked) steps produced.
   const ctes = names(/(?:\bWITH(?:\s+RECURSIVE)?|,)\s*(\w+)(?:\s*\([^)]*\))?\s+AS\s*\(/gi, sql);
   const aliases = ctes.flatMap((cte) => names(new RegExp(`\\b${cte}\\s+(?:AS\\s+)?(\\w+)`, "gi"), sql));
@@ -97,6 +118,12 @@ async function expectIndexedOnly(label: string, request: Request, status = 200) 
   const { status: answered, statements } = await statementsOf(request);
   expect(answered, label).toBe(status);
   expect(statements.length, `${label}: ran no statement`).toBeGreaterThan(0);
+  // On shards the customer reads run there: a recording that missed them would check nothing.
+  if (shardCount(env) > 0)
+    expect(
+      statements.filter((statement) => statement.shard !== undefined).length,
+      `${label}: none in a shard`,
+    ).toBeGreaterThan(0);
   for (const statement of statements) {
     const scans = await scansIn(statement);
     expect(scans, `${label}: ${statement.sql.replace(/\s+/g, " ").trim()}`).toEqual([]);
@@ -141,9 +168,7 @@ beforeAll(async () => {
   expect((await post("/v1/products", { products })).status).toBe(200);
   const run = await post("/v1/admin/jobs/nightly?wait=1", {}, adminKey);
   expect(run.status, await run.clone().text()).toBe(200);
-  const owner = await env.DB.prepare("SELECT customer_id FROM orders WHERE id = ?")
-    .bind(`${p}-0-0`)
-    .first<{ customer_id: string }>();
+  const [owner] = await storeRows<{ customer_id: string }>("SELECT customer_id FROM orders WHERE id = ?", `${p}-0-0`);
   customerId = owner!.customer_id;
 });
 
@@ -206,60 +231,67 @@ describe("hot queries use indexes only", () => {
   });
 });
 
+/**
+ * The plans of a nightly read where the job runs it: in D1, or in every customer shard (one plan each,
+ * checked alike).
+ */
+async function plansOf(query: SQL): Promise<string[][]> {
+  const plans = await onEachStorePart(async (database) =>
+    (await dbOf(database).all<{ detail: string }>(sql`EXPLAIN QUERY PLAN ${query}`)).map((step) => step.detail),
+  );
+  expect(plans).toHaveLength(Math.max(1, shardCount(env)));
+  return plans;
+}
+
 describe("the nightly job's fit sample", () => {
   it("reads the first customers along the primary-key index: no sort, no random()", async () => {
-    const db = drizzle(env.DB, { schema });
-    const plan = await db.all<{ detail: string }>(sql`EXPLAIN QUERY PLAN ${fitSampleQuery(1000)}`);
-    expect(plan.map((step) => step.detail)).toEqual(["SCAN s USING INDEX sqlite_autoindex_customer_summaries_1"]);
+    for (const plan of await plansOf(fitSampleQuery(1000)))
+      expect(plan).toEqual(["SCAN s USING INDEX sqlite_autoindex_customer_summaries_1"]);
   });
 
   it("reads a customer shard's next page of it as a range of the primary key", async () => {
-    const db = drizzle(env.DB, { schema });
-    const plan = await db.all<{ detail: string }>(sql`EXPLAIN QUERY PLAN ${fitSampleQuery(1000, "c_0")}`);
-    expect(plan.map((step) => step.detail)).toEqual([
-      "SEARCH s USING INDEX sqlite_autoindex_customer_summaries_1 (customer_id>?)",
-    ]);
+    for (const plan of await plansOf(fitSampleQuery(1000, "c_0")))
+      expect(plan).toEqual(["SEARCH s USING INDEX sqlite_autoindex_customer_summaries_1 (customer_id>?)"]);
   });
 });
 
 describe("the nightly job's bounded reads", () => {
-  const planOf = async (query: SQL) => {
-    const db = drizzle(env.DB, { schema });
-    return (await db.all<{ detail: string }>(sql`EXPLAIN QUERY PLAN ${query}`)).map((step) => step.detail);
-  };
   const readsLinesByOrder = (plan: string[]) =>
     plan.some((step) => /^SEARCH l USING (COVERING )?INDEX sqlite_autoindex_order_lines_1 \(order_id=\?\)/.test(step));
 
   it("product sales walk orders_placed_idx newest first, stopped by the limit, and read lines by order", async () => {
-    const plan = await planOf(productSalesQuery(1000));
-    expect(plan).toContain("SCAN orders USING COVERING INDEX orders_placed_idx");
-    expect(readsLinesByOrder(plan), plan.join("; ")).toBe(true);
-    // The only other scan is of the CTE itself; no sort stands between the index walk and its LIMIT.
-    const otherScans = plan.filter((step) => /^SCAN /.test(step) && !/orders_placed_idx|^SCAN n$/.test(step));
-    expect(otherScans).toEqual([]);
-    expect(plan.some((step) => /FOR ORDER BY/.test(step))).toBe(false);
+    for (const plan of await plansOf(productSalesQuery(1000))) {
+      expect(plan).toContain("SCAN orders USING COVERING INDEX orders_placed_idx");
+      expect(readsLinesByOrder(plan), plan.join("; ")).toBe(true);
+      // The only other scan is of the CTE itself; no sort stands between the index walk and its LIMIT.
+      const otherScans = plan.filter((step) => /^SCAN /.test(step) && !/orders_placed_idx|^SCAN n$/.test(step));
+      expect(otherScans).toEqual([]);
+      expect(plan.some((step) => /FOR ORDER BY/.test(step))).toBe(false);
+    }
   });
 
   it("co-purchase reads a range of orders_placed_idx and each order's lines by order: no table scan", async () => {
-    const plan = await planOf(copurchaseQuery("2026-01-01T00:00:00.000Z", "2026-12-31T00:00:00.000Z", 1000));
-    expect(plan).toContain("SEARCH orders USING COVERING INDEX orders_placed_idx (placed_at>? AND placed_at<?)");
-    expect(readsLinesByOrder(plan), plan.join("; ")).toBe(true);
-    expect(plan.filter((step) => /^SCAN (orders|order_lines|l|o)\b/.test(step))).toEqual([]);
+    for (const plan of await plansOf(copurchaseQuery("2026-01-01T00:00:00.000Z", "2026-12-31T00:00:00.000Z", 1000))) {
+      expect(plan).toContain("SEARCH orders USING COVERING INDEX orders_placed_idx (placed_at>? AND placed_at<?)");
+      expect(readsLinesByOrder(plan), plan.join("; ")).toBe(true);
+      expect(plan.filter((step) => /^SCAN (orders|order_lines|l|o)\b/.test(step))).toEqual([]);
+    }
   });
 
   it("a customer shard's pair counts read the same way: no table scan", async () => {
-    const plan = await planOf(pairCountsQuery("2026-01-01T00:00:00.000Z", "2026-12-31T00:00:00.000Z", 1000));
-    expect(plan).toContain("SEARCH orders USING COVERING INDEX orders_placed_idx (placed_at>? AND placed_at<?)");
-    expect(readsLinesByOrder(plan), plan.join("; ")).toBe(true);
-    expect(plan.filter((step) => /^SCAN (orders|order_lines|l|o)\b/.test(step))).toEqual([]);
+    for (const plan of await plansOf(pairCountsQuery("2026-01-01T00:00:00.000Z", "2026-12-31T00:00:00.000Z", 1000))) {
+      expect(plan).toContain("SEARCH orders USING COVERING INDEX orders_placed_idx (placed_at>? AND placed_at<?)");
+      expect(readsLinesByOrder(plan), plan.join("; ")).toBe(true);
+      expect(plan.filter((step) => /^SCAN (orders|order_lines|l|o)\b/.test(step))).toEqual([]);
+    }
   });
 
   it("counts and pages one run's transitions along stage_transitions_run_id_idx, not every run's", async () => {
-    expect(await planOf(countTransitionsQuery("run-1"))).toEqual([
-      "SEARCH stage_transitions USING COVERING INDEX stage_transitions_run_id_idx (run_id=?)",
-    ]);
-    expect(await planOf(transitionsOfRunQuery("run-1", 10, 1000))).toEqual([
-      "SEARCH stage_transitions USING INDEX stage_transitions_run_id_idx (run_id=? AND rowid>?)",
-    ]);
+    for (const plan of await plansOf(countTransitionsQuery("run-1")))
+      expect(plan).toEqual(["SEARCH stage_transitions USING COVERING INDEX stage_transitions_run_id_idx (run_id=?)"]);
+    for (const plan of await plansOf(transitionsOfRunQuery("run-1", 10, 1000)))
+      expect(plan).toEqual([
+        "SEARCH stage_transitions USING INDEX stage_transitions_run_id_idx (run_id=? AND rowid>?)",
+      ]);
   });
 });
