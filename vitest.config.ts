@@ -61,8 +61,8 @@ export default defineConfig(async () => {
         },
         workerProject("worker", { include: ["tests/worker/**/*.test.ts"], exclude: ["tests/worker/shards/**"] }),
         // Customer data in four customer shards (docs/scaling.md) instead of the one D1 database: the
-        // shards' own tests, and every worker test that runs unchanged on either store. The files left
-        // out still read or plant rows in D1's customer tables directly, or time D1 itself.
+        // shards' own tests, and every other worker test with the same assertions (fixtures read and
+        // plant rows wherever the store keeps them: tests/fixtures/store-rows.ts and its neighbours).
         workerProject(
           "worker-shards",
           {
