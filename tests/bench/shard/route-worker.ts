@@ -1,7 +1,7 @@
 // The worker `npm run bench -- shard --route` runs: the product's worker, unchanged for every request
 // it serves, with two additions for the benchmark. `/bench/*` loads generated rows into D1 or into a
-// customer shard, fits the models in one shard (a stand-in for the nightly job) and reports a shard's
-// size; and GET /v1/customers/:id, the bare single-row read the benchmark compares with, always runs
+// customer shard, fits the models in one shard (a stand-in for the nightly job), reports a shard's
+// size and whether it holds a customer (a load retried after a restart); and GET /v1/customers/:id, the bare single-row read the benchmark compares with, always runs
 // on the one D1 database (SHARD_COUNT=0), so the floor stays a D1 read whatever that route does with
 // shards. Started with the main wrangler.toml and this file as its entry point. Not deployed.
 import { drizzle } from "drizzle-orm/d1";
@@ -42,6 +42,10 @@ export class CustomerShard extends ProductShard {
   databaseBytes() {
     return this.ctx.storage.sql.databaseSize;
   }
+
+  hasCustomer(id: string) {
+    return this.ctx.storage.sql.exec("SELECT 1 FROM customers WHERE id = ?", id).toArray().length > 0;
+  }
 }
 
 type BenchEnv = Env & { CUSTOMER_SHARDS: DurableObjectNamespace<CustomerShard> };
@@ -69,6 +73,8 @@ async function bench(request: Request, env: BenchEnv, url: URL): Promise<Respons
       );
       return Response.json({ models: rows.map((row) => row.model) });
     }
+    case "/bench/has":
+      return Response.json({ found: await shard(env, index).hasCustomer(url.searchParams.get("customer") ?? "") });
     case "/bench/size":
       return Response.json({ bytes: await shard(env, index).databaseBytes() });
     default:

@@ -104,14 +104,19 @@ async function loadCustomers(url: string, size: number, shards: number) {
     const batch = pending.get(shard) ?? [];
     if (batch.length === 0) return;
     pending.set(shard, []);
-    await runBatch({ $client: remoteD1(url, "shard", shard) }, [
-      ...customerRowsStatements(batch, batch, at),
-      // The account key's directory entry at its home (this shard): its region is here.
-      ...batch.map(
-        (customer) =>
-          sql`INSERT INTO shard_directory (key, shard, updated_at) VALUES (${customer.key}, ${shard}, ${at})`,
-      ),
-    ]);
+    // One transaction in the shard: after a restart it either holds the batch's first customer or nothing.
+    await withRetries(
+      () =>
+        runBatch({ $client: remoteD1(url, "shard", shard) }, [
+          ...customerRowsStatements(batch, batch, at),
+          // The account key's directory entry at its home (this shard): its region is here.
+          ...batch.map(
+            (customer) =>
+              sql`INSERT INTO shard_directory (key, shard, updated_at) VALUES (${customer.key}, ${shard}, ${at})`,
+          ),
+        ]),
+      () => hasCustomer(url, shard, (batch[0] as { customerId: string }).customerId),
+    );
     // Each order stored away from its id's home has its directory entry there, as the router writes it.
     const entries = byHome(
       batch.flatMap((customer) => customer.orders.map((order) => `order:${order.id}`)),
@@ -120,9 +125,11 @@ async function loadCustomers(url: string, size: number, shards: number) {
     );
     await Promise.all(
       [...entries].map(([home, keys]) =>
-        runBatch({ $client: remoteD1(url, "shard", home) }, [
-          sql`INSERT INTO shard_directory (key, shard, updated_at) SELECT value, ${shard}, ${at} FROM ${jsonEach(keys)}`,
-        ]),
+        withRetries(() =>
+          runBatch({ $client: remoteD1(url, "shard", home) }, [
+            sql`INSERT OR IGNORE INTO shard_directory (key, shard, updated_at) SELECT value, ${shard}, ${at} FROM ${jsonEach(keys)}`,
+          ]),
+        ),
       ),
     );
     customers += batch.length;
@@ -147,6 +154,31 @@ async function loadCustomers(url: string, size: number, shards: number) {
   if (!fit.ok) throw new Error(`fitting the models: ${fit.status} ${await fit.text()}`);
   console.log(`models fitted on shard 0's customers in ${((performance.now() - fitStarted) / 1000).toFixed(1)} s`);
   return { customers, orders, seconds: (performance.now() - started) / 1000 };
+}
+
+/**
+ * Runs a load request again when the dev server restarted under it (workerd's local runtime can drop
+ * a connection over a load of this length): unless `done` says the write landed before the restart.
+ */
+async function withRetries(write: () => Promise<unknown>, done: () => Promise<boolean> = async () => false) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await write();
+      return;
+    } catch (error) {
+      if (attempt >= 5 || !/\b503\b/.test(String((error as Error).message))) throw error;
+      console.log(`\nthe dev server restarted under a load request; again (${attempt})`);
+      await new Promise((resolve) => setTimeout(resolve, 2000 * attempt));
+      if (await done()) return;
+    }
+  }
+}
+
+/** True when shard `shard` holds customer `id`. */
+async function hasCustomer(url: string, shard: number, id: string): Promise<boolean> {
+  const response = await fetch(`${url}/bench/has?shard=${shard}&customer=${encodeURIComponent(id)}`);
+  if (!response.ok) throw new Error(`asking shard ${shard} for a customer: ${response.status}`);
+  return ((await response.json()) as { found: boolean }).found;
 }
 
 /** `keys` grouped by their home shard, leaving out those at home in `except`. */
