@@ -67,10 +67,6 @@ export default defineConfig(async () => {
           "worker-shards",
           {
             include: ["tests/worker/**/*.test.ts"],
-            exclude: [
-              // An erasure in one shard does not see a guest's unverified identifier seen by a customer in another shard.
-              "tests/worker/suppression-guest.test.ts",
-            ],
           },
           { SHARD_COUNT: "4" },
         ),

@@ -1,7 +1,6 @@
 // Erasure that sticks, for a guest checkout: the erased guest's own unverified identifiers are
-// suppressed, never one somebody else was seen with. Runs on the D1 store only (vitest.config.ts): on
-// the sharded store the other customer's sighting of the identifier may be in another shard, which the
-// erasure does not see, so it suppresses the shared identifier too (a known gap, reported).
+// suppressed, never one somebody else was seen with. On the sharded store the other customer's
+// sighting is in another shard, which the erasing shard asks (worker/shards/console-shard.ts).
 import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { ingestResultSchema } from "../../worker/orders/orders.schemas.ts";

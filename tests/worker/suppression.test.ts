@@ -244,7 +244,15 @@ describe("erasure that sticks", () => {
     // that shard while the erasure awaits).
     const erasure = await inCustomerStore(found.data.customerId, async (d1) => {
       if (!sharded()) return eraseCustomer(dbOf(d1), eventsDb, found.data.customerId, arrives, new Date());
-      const erased = await eraseCustomerIn(dbOf(d1), mainDb, eventsDb, found.data.customerId, arrives, new Date());
+      const erased = await eraseCustomerIn(
+        dbOf(d1),
+        mainDb,
+        eventsDb,
+        found.data.customerId,
+        arrives,
+        new Date(),
+        async () => [], // no guest identifiers here
+      );
       return erased?.erasure;
     });
     expect(erasure).toMatchObject({ kind: "erased", suppressed: { orders: 2, identifiers: 1 } });

@@ -152,18 +152,29 @@ export async function exportFrom(db: Db, eventsDb: EventsDb, rows: CustomerRows)
 }
 
 /**
+ * The identifiers seen (unverified) on the family's own orders and calls, held by nobody, and seen here
+ * with nobody else: a guest's. `seenElsewhere` leaves out those another database saw with somebody (a
+ * customer shard asks the others).
+ */
+function guestIdentifiers(family: SQL, seenElsewhere: readonly string[] = []) {
+  return sql`
+    SELECT key, kind FROM identities WHERE +customer_id IS NULL AND shared = 0
+      AND key IN (SELECT identity_key FROM identity_observations WHERE source IN ${sourcesOf(family)})
+      AND NOT EXISTS (SELECT 1 FROM identity_observations o
+        WHERE o.identity_key = identities.key AND o.source NOT IN ${sourcesOf(family)})
+      AND key NOT IN (SELECT value FROM ${jsonEach(seenElsewhere)})`;
+}
+
+/**
  * The identifiers an erasure suppresses: those the family holds, and those only ever seen (unverified)
  * on its own orders and calls, which a guest's erasure must cover too; never one anybody else holds or
  * was seen with.
  */
-function ownIdentifiers(family: SQL) {
+function ownIdentifiers(family: SQL, seenElsewhere: readonly string[] = []) {
   return sql`
     SELECT key, kind FROM identities WHERE customer_id IN ${family} AND shared = 0
     UNION
-    SELECT key, kind FROM identities WHERE +customer_id IS NULL AND shared = 0
-      AND key IN (SELECT identity_key FROM identity_observations WHERE source IN ${sourcesOf(family)})
-      AND NOT EXISTS (SELECT 1 FROM identity_observations o
-        WHERE o.identity_key = identities.key AND o.source NOT IN ${sourcesOf(family)})`;
+    ${guestIdentifiers(family, seenElsewhere)}`;
 }
 
 /** What an erasure removes and suppresses, read before its batch, which checks nothing was added since. */
@@ -181,12 +192,13 @@ async function erasurePlan(
   db: Db,
   customerId: string,
   orderKey: (orderId: string) => Promise<string>,
+  seenElsewhere: readonly string[],
 ): Promise<ErasurePlan> {
   const family = familyOf(customerId);
   const [customers = [], orders = [], identifiers = []] = await batchRows(db, [
     sql`SELECT id FROM ${family}`,
     sql`SELECT id FROM orders WHERE customer_id IN ${family}`,
-    ownIdentifiers(family),
+    ownIdentifiers(family, seenElsewhere),
   ]);
   const orderIds = orders.map((row) => String(row.id));
   return {
@@ -245,6 +257,8 @@ const maxAttempts = 5;
  * and identifier is suppressed. `beforeBatch`, given the plan, runs after the events database's
  * deletes and before the batch, and answers how many events it deleted (a customer shard puts the
  * plan's keys on the main database's list there and deletes the main database's legacy events).
+ * `seenElsewhere`, given the guest identifiers seen here with nobody else, answers those another
+ * database saw with somebody (a customer shard asks the other shards): they are not suppressed.
  * Returns rows removed per table and keys suppressed, or `busy` when the retries ran out.
  */
 export async function eraseCustomer(
@@ -254,17 +268,19 @@ export async function eraseCustomer(
   orderKey: (orderId: string) => Promise<string>,
   now: Date,
   beforeBatch?: (plan: ErasurePlan) => Promise<{ events: number }>,
+  seenElsewhere?: (keys: string[]) => Promise<string[]>,
 ): Promise<Erasure> {
   // What the events database's deletes removed, over every attempt.
   const removed = { events: 0, conversions: 0 };
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-    const plan = await erasurePlan(db, customerId, orderKey);
+    const elsewhere = seenElsewhere ? await seenElsewhere(await guestKeys(db, customerId)) : [];
+    const plan = await erasurePlan(db, customerId, orderKey, elsewhere);
     const before = await eraseEvents(eventsDb, plan.customerIds, plan.orderIds);
     removed.events += before.events;
     removed.conversions += before.conversions;
     removed.events += (await beforeBatch?.(plan))?.events ?? 0;
     try {
-      const { deleted, suppressed } = await eraseWith(db, customerId, plan, now);
+      const { deleted, suppressed } = await eraseWith(db, customerId, plan, now, elsewhere);
       const after = await eraseEvents(eventsDb, plan.customerIds, []);
       deleted.events = (deleted.events ?? 0) + removed.events + after.events;
       deleted.conversions = removed.conversions;
@@ -276,7 +292,13 @@ export async function eraseCustomer(
   return { kind: "busy" };
 }
 
-async function eraseWith(db: Db, customerId: string, plan: ErasurePlan, now: Date) {
+/** The keys of the family's guest identifiers as this database sees them. */
+async function guestKeys(db: Db, customerId: string): Promise<string[]> {
+  const rows = await db.all<{ key: string }>(guestIdentifiers(familyOf(customerId)));
+  return rows.map((row) => row.key);
+}
+
+async function eraseWith(db: Db, customerId: string, plan: ErasurePlan, now: Date, seenElsewhere: readonly string[]) {
   const family = familyOf(customerId);
   const [suppressIdentifiers, suppressOrders] = suppressionStatements(plan, now) as [SQL, SQL];
   const suppress = [
@@ -286,7 +308,7 @@ async function eraseWith(db: Db, customerId: string, plan: ErasurePlan, now: Dat
             AND id NOT IN (SELECT value FROM ${jsonEach(plan.orderIds)})) THEN 1 END`,
     // or an identifier of its own not read above (the plan's identifiers are suppressed as they were read).
     sql`INSERT INTO ingest_checks (ok) SELECT CASE WHEN NOT EXISTS (
-          SELECT 1 FROM (${ownIdentifiers(family)})
+          SELECT 1 FROM (${ownIdentifiers(family, seenElsewhere)})
           WHERE key NOT IN (SELECT value ->> 'key' FROM ${jsonEach(plan.identifiers)})) THEN 1 END`,
     suppressIdentifiers,
     suppressOrders,

@@ -85,21 +85,43 @@ export async function eraseCustomerIn(
   customerId: string,
   orderKey: (orderId: string) => Promise<string>,
   now: Date,
+  seenElsewhere: (keys: string[]) => Promise<string[]>,
 ): Promise<{ customerId: string; erasure: Erasure } | null> {
   const survivor = await survivingCustomerId(db, customerId);
   if (!survivor) return null;
   // The move finishes by itself (the next order that meets it, or the shard's alarm); the erasure is
   // answered busy meanwhile and its retry finds the customer where the move left it.
   if (await regionMoving(db, [customerId, survivor])) return { customerId: survivor, erasure: { kind: "busy" } };
-  const erasure = await eraseCustomer(db, eventsDb, survivor, orderKey, now, async (plan) => {
-    const [, , legacy] = await runBatch(mainDb, [
-      ...suppressionStatements(plan, now),
-      // Events from before the events database, still in the main database until the nightly job moves them.
-      sql`DELETE FROM legacy_events WHERE customer_id IN (SELECT value FROM ${jsonEach(plan.customerIds)})`,
-    ]);
-    return { events: legacy?.meta.changes ?? 0 };
-  });
+  const erasure = await eraseCustomer(
+    db,
+    eventsDb,
+    survivor,
+    orderKey,
+    now,
+    async (plan) => {
+      const [, , legacy] = await runBatch(mainDb, [
+        ...suppressionStatements(plan, now),
+        // Events from before the events database, still in the main database until the nightly job moves them.
+        sql`DELETE FROM legacy_events WHERE customer_id IN (SELECT value FROM ${jsonEach(plan.customerIds)})`,
+      ]);
+      return { events: legacy?.meta.changes ?? 0 };
+    },
+    seenElsewhere,
+  );
   return { customerId: survivor, erasure };
+}
+
+/**
+ * Of `keys`, those this shard saw on any order or call: asked by a shard erasing a guest, whose own
+ * sources are all in that shard, so a sighting here is somebody else's and the identifier is not the
+ * guest's alone.
+ */
+export async function sightedKeysIn(db: Db, keys: readonly string[]): Promise<string[]> {
+  if (keys.length === 0) return [];
+  const rows = await db.all<{ key: string }>(sql`
+    SELECT DISTINCT identity_key AS key FROM identity_observations
+    WHERE identity_key IN (SELECT value FROM ${jsonEach([...keys])})`);
+  return rows.map((row) => row.key);
 }
 
 /**

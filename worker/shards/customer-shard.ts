@@ -35,6 +35,7 @@ import {
   matchKeysIn,
   segmentPartIn,
   shopperSampleIn,
+  sightedKeysIn,
   transitionsIn,
 } from "./console-shard.ts";
 import {
@@ -386,11 +387,27 @@ export class CustomerShard extends DurableObject<Env> {
           customerId,
           (orderId) => orderSuppressionKey(orderId, this.env.IDENTITY_HASH_SECRET),
           new Date(now),
+          (keys) => this.sightedInOtherShards(keys),
         );
         return erased && { ...erased, shard: this.index };
       },
       (stub) => stub.eraseCustomer(customerId, now, true),
     );
+  }
+
+  /** Of `keys`, those this shard saw on any order or call (an erasing shard asks: sightedInOtherShards). */
+  async sightedKeys(keys: string[]): Promise<string[]> {
+    return sightedKeysIn(this.db, keys);
+  }
+
+  /** Of `keys`, those any other shard saw: a guest's identifier seen there is not the guest's alone. */
+  private async sightedInOtherShards(keys: string[]): Promise<string[]> {
+    if (keys.length === 0) return [];
+    const others = Array.from({ length: shardCount(this.env) }, (_, index) => index).filter(
+      (index) => index !== this.index,
+    );
+    const answers = await Promise.all(others.map((index) => shardStub(this.env, index).sightedKeys(keys)));
+    return [...new Set(answers.flat())];
   }
 
   /** Deletes the directory entries of `keys` held here that place them in shard `placed`. */

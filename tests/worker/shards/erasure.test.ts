@@ -310,6 +310,63 @@ describe("erasure across customer shards", () => {
   });
 });
 
+describe("a guest's erasure across shards", () => {
+  it("suppresses the guest's own unverified identifiers, not one a customer in another shard was seen with", async () => {
+    // A guest order (email and phone typed, unverified) is placed at the home of its order id; a
+    // stranger's order, under an account whose home is another shard, typed the same phone.
+    let n = 0;
+    const shardOf = (key: string) => homeShard(key, 4);
+    const p = uniquePrefix("guest-apart");
+    let guestOrder = `${p}-g${n}`;
+    let stranger = `${p}-stranger${n}`;
+    const accountKeyOf = async (account: string) =>
+      (await hashIdentifiers({ account }, env.IDENTITY_HASH_SECRET)).identities[0]?.key as string;
+    while (shardOf(`order:${guestOrder}`) === shardOf(await accountKeyOf(stranger))) {
+      n++;
+      guestOrder = `${p}-g${n}`;
+      stranger = `${p}-stranger${n}`;
+    }
+    const email = `${p}@mail.test`;
+    const phone = `+1 415 555 ${String(1000 + (Number.parseInt(p.replace(/\D/g, "").slice(-4) || "0", 10) % 9000))}`;
+    const post = async (orders: unknown[]) => {
+      const response = await api.postOrders(orders);
+      expect(response.status, await response.clone().text()).toBe(200);
+      return (await response.json()) as {
+        data: { accepted: number; suppressed: number; results: { customerId: string | null }[] };
+      };
+    };
+    const guest = await post([anOrder({ id: guestOrder, identifiers: { email, phone } })]);
+    await post([anOrder({ id: `${p}-s1`, identifiers: { account: stranger, phone } })]);
+    const sightings = await Promise.all(
+      [0, 1, 2, 3].map(
+        async (shard) =>
+          (
+            await shardRows(
+              shard,
+              "SELECT source FROM identity_observations WHERE source IN (?, ?)",
+              `order:${guestOrder}`,
+              `order:${p}-s1`,
+            )
+          ).length,
+      ),
+    );
+    expect(sightings.filter((count) => count > 0).length, "the two orders are in two shards").toBe(2);
+
+    const erased = await api.call("DELETE", `/v1/customers/${guest.data.results[0]?.customerId}`, undefined, adminKey);
+    expect(erased.status, await erased.clone().text()).toBe(200);
+    const body = (await erased.json()) as { data: { suppressed: { orders: number; identifiers: number } } };
+    expect(body.data.suppressed).toEqual({ orders: 1, identifiers: 1 });
+    // The guest's email stays suppressed; the phone the stranger typed is nobody's alone.
+    expect(
+      (await post([anOrder({ id: `${p}-g2`, identifiers: { email: verified(email), account: `${p}-new` } })])).data,
+    ).toMatchObject({ accepted: 0, suppressed: 1 });
+    expect((await post([anOrder({ id: `${p}-s2`, identifiers: { phone } })])).data).toMatchObject({
+      accepted: 1,
+      suppressed: 0,
+    });
+  });
+});
+
 describe("an erasure racing an ingestion in the customer's shard", () => {
   it("aborts the batch an identifier reached after the plan, and the retry erases and suppresses it too", async () => {
     const p = uniquePrefix("race");
