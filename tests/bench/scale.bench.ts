@@ -16,6 +16,8 @@
 // Prints the figures and writes them as JSON.
 // Usage: npm run bench -- scale [--sizes 10000,100000] [--requests 400] [--connections 8] [--out file.json]
 // (1,000,000 customers: --sizes 10000,100000,1000000; it takes a long while and several GB of disk).
+// With --shards N [--keep DIR] [--load-only], customer data is in N customer shards instead of D1: the
+// same as `npm run bench -- shard --route --shards N` (tests/bench/shard/route.ts).
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -579,6 +581,11 @@ export const withCpu = (result: RoundResult) =>
   `${fmt(result)}${result.cpuMsPerRequest === null ? "" : `, worker CPU ${result.cpuMsPerRequest.toFixed(2)} ms/request`}`;
 
 export default async function scaleBench(args: string[]) {
+  // With customer data in shards: the same figures from the shard route bench (tests/bench/shard/route.ts).
+  if (args.includes("--shards")) {
+    const { default: shardBench } = await import("./shard.bench.ts");
+    return shardBench(["--route", ...args]);
+  }
   const options = parseOptions(args);
   const results = [];
   for (const size of options.sizes) {
