@@ -14,7 +14,8 @@
 // With --route [--shards 16]: the real GET /v1/recommendations with customer data in that many shards,
 // against a bare single-row D1 read, as the scale bench compares them (tests/bench/shard/route.ts).
 // --keep DIR keeps each loaded base in DIR and reuses it on the next run (1,000,000 customers take
-// most of an hour to load); --load-only stops after loading, to measure later on a quieter machine.
+// most of an hour to load); --load-only stops after loading, to measure later on a quieter machine;
+// --shelf-only measures the shelf and stops (no orders posted, no nightly run: a kept base stays as loaded).
 import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -205,6 +206,7 @@ async function routeBench(args: string[]) {
     ...parseOptions(args, "shard-route"),
     keep: keepIndex >= 0 ? args[keepIndex + 1] : undefined,
     loadOnly: args.includes("--load-only"),
+    shelfOnly: args.includes("--shelf-only"),
   };
   if (options.loadOnly && !options.keep)
     throw new Error("--load-only needs --keep DIR, to measure what it loaded later");

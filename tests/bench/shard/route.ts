@@ -264,6 +264,8 @@ export interface RouteOptions extends Options {
   keep?: string;
   /** Stops after loading (with `keep`, to measure later on a quieter machine). */
   loadOnly?: boolean;
+  /** Measures the shelf and stops: no orders posted, no nightly run, so a kept base stays as loaded. */
+  shelfOnly?: boolean;
 }
 
 export async function routeSize(size: number, shards: number, options: RouteOptions) {
@@ -318,6 +320,14 @@ export async function routeSize(size: number, shards: number, options: RouteOpti
       if (options.loadOnly) return undefined;
       await probe(url);
       const recommendations = await measureRecommendations(url, loaded.customers, options);
+      if (options.shelfOnly)
+        return {
+          customers: loaded.customers,
+          orders: loaded.orders,
+          shards,
+          reusedBase: Boolean(kept),
+          recommendations,
+        };
       // After the shelf, so its figures are of the loaded base alone: the router's ingestion, then the
       // nightly job over the shards (which replaces the stand-in models with its own fit).
       const ingestion = await measureHttpIngestion(url, loaded.customers, generateProducts({ seed: 11 }));
