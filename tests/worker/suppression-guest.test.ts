@@ -31,6 +31,10 @@ describe("erasure that sticks, for a guest", () => {
     expect(
       await ingest([anOrder({ id: `${p}-g2`, identifiers: { email: verified(guestEmail), account: `${p}-new` } })]),
     ).toMatchObject({ accepted: 0, suppressed: 1 });
+    // The phone stays known (the stranger still saw it): a lookup says it identifies nobody.
+    const looked = await api.lookup("phone", phone);
+    expect(looked.status).toBe(404);
+    expect(await looked.text()).toContain("only ever sent unverified");
     // The phone the stranger was seen with too is nobody's alone: it is not suppressed.
     expect(await ingest([anOrder({ id: `${p}-s2`, identifiers: { phone } })])).toMatchObject({
       accepted: 1,

@@ -324,10 +324,12 @@ async function eraseWith(db: Db, customerId: string, plan: ErasurePlan, now: Dat
       // Identifiers seen only unverified, and only with this customer, are held by nobody: they go too.
       "identities",
       // (`+customer_id`: look the keys up from the customer's sources, not every identity held by nobody.)
+      // One another database saw with somebody stays, as it stays on D1, where that sighting is.
       sql`DELETE FROM identities WHERE +customer_id IS NULL AND shared = 0
         AND key IN (SELECT identity_key FROM identity_observations WHERE source IN ${sources})
         AND NOT EXISTS (SELECT 1 FROM identity_observations o
-          WHERE o.identity_key = identities.key AND o.source NOT IN ${sources})`,
+          WHERE o.identity_key = identities.key AND o.source NOT IN ${sources})
+        AND key NOT IN (SELECT value FROM ${jsonEach(seenElsewhere)})`,
     ],
     [
       "identity_observations",

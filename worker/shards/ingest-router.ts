@@ -62,10 +62,14 @@ function byShard<T>(items: Iterable<T>, shardOf: (item: T) => number): Map<numbe
 
 const orderKey = (order: OrderInput) => `order:${order.id}`;
 
-/** The directory entries of orders just stored in `target` away from their home (at home, the home finds them). */
+/**
+ * The directory entries of orders `target` holds away from their home (at home, the home finds them):
+ * those it just stored, and those it answered as duplicates although no entry had found them (stored
+ * when writing the entry failed, or before entries were kept), so they are found from now on.
+ */
 function entriesOfStored(results: IngestResult["results"], target: number, count: number): Placement[] {
   return results
-    .filter((entry) => entry.status === "created")
+    .filter((entry) => entry.status === "created" || entry.status === "duplicate")
     .map((entry) => ({ key: `order:${entry.id}`, shard: target }))
     .filter((entry) => homeShard(entry.key, count) !== target);
 }
@@ -97,20 +101,24 @@ interface Plan {
  * claimed for it. Answers the groups ready to ingest (the others go round again) or a refusal.
  * `seen[i]`: the unverified keys of item i. They place nothing, but one never placed is claimed for
  * the shard that records it first, so a lookup finds the identifier (and says it identifies nobody).
+ * `located`: the placements read already for this round (the first round reuses the batch's lookup).
  */
 async function place(
   env: Shards,
   groups: readonly ItemGroup[],
   items: readonly GroupItem[],
   seen: readonly (readonly string[])[],
+  located?: ReadonlyMap<string, number | null>,
 ): Promise<{ ready: Plan[]; claimed: boolean } | IngestRefusal> {
   const count = shardCount(env);
-  const placements = await locateAll(
-    env,
-    groups.flatMap((group) =>
-      group.keys.length > 0 ? group.keys : [(items[group.items[0] as number] as GroupItem).ownKey],
-    ),
-  );
+  const placements =
+    located ??
+    (await locateAll(
+      env,
+      groups.flatMap((group) =>
+        group.keys.length > 0 ? group.keys : [(items[group.items[0] as number] as GroupItem).ownKey],
+      ),
+    ));
   const plans = groups.map((group) => ({ group, target: targetShard(group, items, placements, count) }));
   // Regions in other shards move into the target first: one call per (group, source shard).
   const moves = await Promise.all(
@@ -178,16 +186,27 @@ export async function ingestSharded(env: Env, d1: Db, orders: OrderInput[], now:
       ),
     ),
   );
-  // Erasure sticks: the suppression list is in D1. An order on it goes to no shard (the shards check
-  // their own list again); a second copy of it in the batch is a duplicate, as on D1.
   const firstIndex = new Map<string, number>();
   orders.forEach((order, index) => {
     if (!firstIndex.has(order.id)) firstIndex.set(order.id, index);
   });
+  // Every order's `order:<id>` and every verified key, in one round of calls to their homes (the first
+  // round of placement reuses it). A stored order is found by its id wherever its identifiers would
+  // place it now: resent, it goes alone to the shard holding it, which answers it as a duplicate and
+  // ignores its identifiers, as D1 does.
+  const located = await locateAll(env, [
+    ...orders.map(orderKey),
+    ...hashed.flatMap((hash) => verifiedRefs(hash.identities).map(({ key }) => key)),
+  ]);
+  const isStored = (index: number) => located.get(orderKey(orders[index] as OrderInput)) != null;
+  // Erasure sticks: the suppression list is in D1, read after the directory, so an erasure that had
+  // dropped an order's entry has its suppression there already. An order on it goes to no shard (the
+  // shards check their own list again); a second copy of it in the batch is a duplicate, as on D1; a
+  // stored order is judged by its id alone, as D1 finds it stored before it looks at its identifiers.
   const suppressionKeys = await Promise.all(
     orders.map(async (order, index) => [
       await orderSuppressionKey(order.id, env.IDENTITY_HASH_SECRET),
-      ...(hashed[index]?.identities ?? []).map((identity) => identity.key),
+      ...(isStored(index) ? [] : (hashed[index]?.identities ?? []).map((identity) => identity.key)),
     ]),
   );
   const onList = await suppressedKeys(d1, [...new Set(suppressionKeys.flat())]);
@@ -196,13 +215,6 @@ export async function ingestSharded(env: Env, d1: Db, orders: OrderInput[], now:
   );
 
   const kept = orders.flatMap((order, index) => (suppressedIds.has(order.id) ? [] : [index]));
-  // A stored order is found by its id wherever its identifiers would place it now: resent, it goes
-  // alone to the shard holding it, which answers it as a duplicate and ignores its identifiers, as D1 does.
-  const stored = await locateAll(
-    env,
-    kept.map((index) => orderKey(orders[index] as OrderInput)),
-  );
-  const isStored = (index: number) => stored.get(orderKey(orders[index] as OrderInput)) != null;
   const items: GroupItem[] = kept.map((index) => ({
     ownKey: orderKey(orders[index] as OrderInput),
     keys: isStored(index) ? [] : verifiedRefs(hashed[index]?.identities ?? []),
@@ -222,7 +234,7 @@ export async function ingestSharded(env: Env, d1: Db, orders: OrderInput[], now:
   for (let round = 1; pending.length > 0; round++) {
     if (round > maxRounds) return { kind: "busy" };
     if (round > 1) await pause(round);
-    const placed = await place(env, pending, items, seen);
+    const placed = await place(env, pending, items, seen, round === 1 ? located : undefined);
     if ("kind" in placed) return placed;
     if (
       placed.claimed &&
@@ -260,7 +272,13 @@ export async function ingestSharded(env: Env, d1: Db, orders: OrderInput[], now:
       }
       for (const group of groups) done.add(group);
       const { result } = outcome;
-      storedAway.push(...entriesOfStored(result.results, target, shardCount(env)));
+      storedAway.push(
+        ...entriesOfStored(
+          result.results.filter((_, at) => !isStored(batchIndexes[at] as number)),
+          target,
+          shardCount(env),
+        ),
+      );
       for (const [at, entry] of result.results.entries()) results.set(batchIndexes[at] as number, entry);
       for (const ignored of result.ignoredIdentifiers)
         ignoredIdentifiers.push({ ...ignored, index: batchIndexes[ignored.index] as number });

@@ -356,6 +356,10 @@ describe("a guest's erasure across shards", () => {
     expect(erased.status, await erased.clone().text()).toBe(200);
     const body = (await erased.json()) as { data: { suppressed: { orders: number; identifiers: number } } };
     expect(body.data.suppressed).toEqual({ orders: 1, identifiers: 1 });
+    // The phone stays known where its entry says, as D1 keeps it: a lookup says it identifies nobody.
+    const looked = await api.lookup("phone", phone);
+    expect(looked.status).toBe(404);
+    expect(await looked.text()).toContain("only ever sent unverified");
     // The guest's email stays suppressed; the phone the stranger typed is nobody's alone.
     expect(
       (await post([anOrder({ id: `${p}-g2`, identifiers: { email: verified(email), account: `${p}-new` } })])).data,

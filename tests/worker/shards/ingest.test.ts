@@ -24,6 +24,7 @@ import { ingestOrders } from "../../../worker/orders/ingest.ts";
 import { ingestResultSchema, type OrderInput, orderSchema } from "../../../worker/orders/orders.schemas.ts";
 import { attributionSettings } from "../../../worker/recommendations/attribution.ts";
 import { fenceGuard, heldGuard, isFenceAbort } from "../../../worker/shards/directory.ts";
+import { ingestSharded } from "../../../worker/shards/ingest-router.ts";
 import { type MoveContext, type MovePeer, recordMoveOut, runStep } from "../../../worker/shards/moves.ts";
 import { shardCount, shardStub } from "../../../worker/shards/shards.ts";
 import { adminKey, anOrder, client, uniquePrefix, verified } from "../../fixtures/builders.ts";
@@ -281,6 +282,66 @@ describe("an order resent with other identifiers", () => {
     expect(resent).toMatchObject({ accepted: 0, duplicates: 1 });
     expect(await copiesOf([id])).toEqual({ [id]: 1 });
     expect((await api.lookup("account", sides.account)).status).toBe(404);
+  });
+
+  it("gets its entry back when resent, if it was stored without one, so a resend with other identifiers stays a duplicate", async () => {
+    // An order stored when writing its entry failed (or before entries were kept) has none.
+    const p = uniquePrefix("resend-heal");
+    const sides = await apart(p);
+    const id = orderIdHomed(p, sides.web, true);
+    const home = homeShard(`order:${id}`, count);
+    expect(await ingest([anOrder({ id, identifiers: { account: sides.account } })])).toMatchObject({ accepted: 1 });
+    await rowsIn(home, "DELETE FROM shard_directory WHERE key = ? RETURNING key", `order:${id}`);
+    expect(await ingest([anOrder({ id, identifiers: { account: sides.account } })])).toMatchObject({ duplicates: 1 });
+    expect(await rowsIn(home, "SELECT shard FROM shard_directory WHERE key = ?", `order:${id}`)).toEqual([
+      { shard: sides.web },
+    ]);
+    const resent = await ingest([anOrder({ id, channel: "store", identifiers: { loyalty: sides.loyalty } })]);
+    expect(resent).toMatchObject({ accepted: 0, duplicates: 1 });
+    expect(await copiesOf([id])).toEqual({ [id]: 1 });
+  });
+
+  it("is found again when its region moves away between the router's lookup and the shard's write", async () => {
+    // The web region is the one that moves: its shard must be the higher of the two.
+    let p = uniquePrefix("resend-race");
+    let sides = await twoRegions(p);
+    while (sides.web < sides.store) {
+      p = uniquePrefix("resend-race");
+      sides = await twoRegions(p);
+    }
+    const webShard = sides.web;
+    let moved = false;
+    // The router's env, whose shard stubs run the move just before the web shard's first write call.
+    const racing = {
+      ...env,
+      CUSTOMER_SHARDS: new Proxy(env.CUSTOMER_SHARDS, {
+        get(namespace, property) {
+          const value = Reflect.get(namespace, property, namespace);
+          if (property !== "get") return typeof value === "function" ? value.bind(namespace) : value;
+          return (id: DurableObjectId) => {
+            const stub = namespace.get(id);
+            if (id.name !== `shard-${webShard}`) return stub;
+            return new Proxy(stub, {
+              get(target, method) {
+                const call = (target as unknown as Record<string | symbol, unknown>)[method];
+                if (method !== "ingestGroups" || moved) return call;
+                return async (...args: unknown[]) => {
+                  moved = true;
+                  await interruptedMove(sides, 4);
+                  return (call as (...a: unknown[]) => unknown)(...args);
+                };
+              },
+            });
+          };
+        },
+      }),
+    } as typeof env;
+    const resend = orderSchema.parse(anOrder({ id: `${p}-w1`, identifiers: { device: `${p}-device` } }));
+    const outcome = await ingestSharded(racing, drizzle(env.DB, { schema }) as Db, [resend], new Date());
+    expect(moved).toBe(true);
+    expect(outcome).toMatchObject({ kind: "ingested", result: { accepted: 0, duplicates: 1 } });
+    expect(await copiesOf([`${p}-w1`])).toEqual({ [`${p}-w1`]: 1 });
+    expect(await orderIdsIn(sides.store, p)).toContain(`${p}-w1`);
   });
 
   it("is a duplicate after its region moved to another shard, with no verified identifier or another account", async () => {

@@ -167,7 +167,16 @@ describe("patron shards migrate", () => {
     expect(followed.status).toBe(200);
     expect(customerResponseSchema.parse(await followed.json()).data.customerId).toBe(merged?.merged_into);
 
-    // After the switch: replays are duplicates, new orders join the migrated customers.
+    // After the switch: resent with somebody else's account, a migrated order is found by its id where
+    // it was copied (before any replay could point its entry there).
+    const stored = (await counts()).shards.orders;
+    const elsewhere = await ingest(
+      shardApi,
+      history(p).map((order, i) => ({ ...order, identifiers: { account: `${p}-someone-${i}` } })),
+    );
+    expect(elsewhere).toMatchObject({ accepted: 0, duplicates: history(p).length });
+    expect((await counts()).shards.orders).toBe(stored);
+    // Replays are duplicates, new orders join the migrated customers.
     const replay = await ingest(shardApi, history(p));
     expect(replay.duplicates).toBe(history(p).length);
     expect(replay.accepted).toBe(0);
