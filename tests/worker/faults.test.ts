@@ -347,31 +347,43 @@ async function existingRuleId(): Promise<string> {
   return ((await response.json()) as { data: { id: string } }).data.id;
 }
 
+/** An order of a new customer, an order and an identify call of `account`: writes of customer data only. */
+function customerWriteCases(who: { newAccount: string; account: string; email: string; ago: number }): WriteCase[] {
+  return [
+    {
+      name: "POST /v1/orders (new customer)",
+      request: async () =>
+        json("POST", "/v1/orders", { orders: [anOrder({ identifiers: { account: who.newAccount } })] }, apiKey),
+    },
+    {
+      name: "POST /v1/orders (known customer)",
+      request: async () =>
+        json(
+          "POST",
+          "/v1/orders",
+          {
+            orders: [
+              anOrder({ placedAt: new Date(now - who.ago).toISOString(), identifiers: { account: who.account } }),
+            ],
+          },
+          apiKey,
+        ),
+    },
+    {
+      name: "POST /v1/identify",
+      request: async () =>
+        json("POST", "/v1/identify", { identifiers: { account: who.account, email: who.email } }, apiKey),
+    },
+  ];
+}
+
 const writeCases: WriteCase[] = [
-  {
-    name: "POST /v1/orders (new customer)",
-    request: async () =>
-      json("POST", "/v1/orders", { orders: [anOrder({ identifiers: { account: "f-new-shopper" } })] }, apiKey),
-  },
-  {
-    name: "POST /v1/orders (known customer)",
-    request: async () =>
-      json(
-        "POST",
-        "/v1/orders",
-        {
-          orders: [
-            anOrder({ placedAt: new Date(now - day / 2).toISOString(), identifiers: { account: knownAccount } }),
-          ],
-        },
-        apiKey,
-      ),
-  },
-  {
-    name: "POST /v1/identify",
-    request: async () =>
-      json("POST", "/v1/identify", { identifiers: { account: knownAccount, email: "f-regular@shop.test" } }, apiKey),
-  },
+  ...customerWriteCases({
+    newAccount: "f-new-shopper",
+    account: knownAccount,
+    email: "f-regular@shop.test",
+    ago: day / 2,
+  }),
   {
     name: "POST /v1/products",
     request: async () =>
@@ -521,32 +533,12 @@ async function callWhileCustomerStoreFails(request: Request, message: string, mo
 const storeAccount = "f-store-regular";
 
 /** Writes whose only writes are customer data (in the shards when there are any). */
-const customerWrites: WriteCase[] = [
-  {
-    name: "POST /v1/orders (new customer)",
-    request: async () =>
-      json("POST", "/v1/orders", { orders: [anOrder({ identifiers: { account: "f-store-new-shopper" } })] }, apiKey),
-  },
-  {
-    name: "POST /v1/orders (known customer)",
-    request: async () =>
-      json(
-        "POST",
-        "/v1/orders",
-        {
-          orders: [
-            anOrder({ placedAt: new Date(now - day / 3).toISOString(), identifiers: { account: storeAccount } }),
-          ],
-        },
-        apiKey,
-      ),
-  },
-  {
-    name: "POST /v1/identify",
-    request: async () =>
-      json("POST", "/v1/identify", { identifiers: { account: storeAccount, email: "f-store@shop.test" } }, apiKey),
-  },
-];
+const customerWrites: WriteCase[] = customerWriteCases({
+  newAccount: "f-store-new-shopper",
+  account: storeAccount,
+  email: "f-store@shop.test",
+  ago: day / 3,
+});
 
 describe("customer writes when the customer store alone fails", () => {
   beforeAll(async () => {

@@ -17,6 +17,7 @@ import { homedIds } from "../../worker/shards/shard-ingest.ts";
 import { shardCount } from "../../worker/shards/shards.ts";
 import { anOrder, client, uniquePrefix, verified } from "../fixtures/builders.ts";
 import { dbOf, inCustomerStore, inStore } from "../fixtures/ingest-store.ts";
+import { countingD1 } from "../fixtures/nightly-store.ts";
 import { accountKeyOf } from "../fixtures/shard-seed.ts";
 import { storeRows } from "../fixtures/store-rows.ts";
 
@@ -171,19 +172,7 @@ describe("incremental customer totals", () => {
 /** `database` with every batch's meta.rows_written added up. */
 function countingDb(database: D1Database) {
   const counter = { rowsWritten: 0 };
-  const d1 = new Proxy(database, {
-    get(target, property) {
-      if (property === "batch")
-        return async (statements: D1PreparedStatement[]) => {
-          const results = await target.batch(statements);
-          for (const result of results) counter.rowsWritten += result.meta.rows_written ?? 0;
-          return results;
-        };
-      const value = Reflect.get(target, property);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
-  });
-  return { db: dbOf(d1), counter };
+  return { db: dbOf(countingD1(database, counter)), counter };
 }
 
 describe("rows written per order", () => {
