@@ -13,6 +13,7 @@ import {
   segmentSummaryQuery,
 } from "../admin/admin.repo.ts";
 import { type ListedRow, type ListFilter, listCustomers, matchKeysOfCustomers } from "../admin/customer-lists.repo.ts";
+import { orderSource } from "../core/identity/plan.ts";
 import { customerKey } from "../core/shards/placement.ts";
 import { storefrontAccountKeyOf, survivingCustomerId } from "../customers/customers.repo.ts";
 import {
@@ -61,13 +62,6 @@ export async function customerExportIn(
 }
 
 /**
- * The unchanged erasure run here, with the events database as on D1: before each attempt's batch, the
- * plan's suppression keys go on the main database's list (`mainDb`, which the ingestion router checks)
- * and the customers' legacy events there are deleted;
- * the batch puts them on this shard's own list as well, which this shard's ingestion checks in its own
- * batch. Null: no such customer.
- */
-/**
  * True when a move that has not finished takes any of `customerIds` out of this shard or brings them
  * in: erasing while the region's rows are being copied could leave a copy in the other shard.
  */
@@ -78,6 +72,14 @@ export async function regionMoving(db: Db, customerIds: readonly string[]): Prom
   return (row?.n ?? 0) > 0;
 }
 
+/**
+ * The unchanged erasure run here, with the events database as on D1: before each attempt's batch, the
+ * plan's suppression keys go on the main database's list (`mainDb`, which the ingestion router checks)
+ * and the customers' legacy events there are deleted;
+ * the batch puts them on this shard's own list as well, which this shard's ingestion checks in its own
+ * batch. Guest identifiers that another shard saw (`seenElsewhere`) stay unsuppressed. Null: no such
+ * customer.
+ */
 export async function eraseCustomerIn(
   db: Db,
   mainDb: Db,
@@ -136,7 +138,7 @@ export function erasedDirectoryKeys(plan: {
   return [
     ...plan.identifiers.map((identifier) => identifier.key),
     ...plan.customerIds.map(customerKey),
-    ...plan.orderIds.map((orderId) => `order:${orderId}`),
+    ...plan.orderIds.map(orderSource),
   ];
 }
 

@@ -4,6 +4,7 @@
 // make one batch each, so two routers claiming the same new key always agree on the winner.
 import { type SQL, sql } from "drizzle-orm";
 import { batchRows, jsonEach, runBatch } from "../../db/batch.ts";
+import { orderSource } from "../core/identity/plan.ts";
 import type { Db } from "../env.ts";
 
 export interface Placement {
@@ -25,7 +26,7 @@ export async function locatePlacements(db: Db, keys: readonly string[], self: nu
       sql`SELECT key, shard FROM shard_directory WHERE key IN (SELECT value FROM ${jsonEach(page)})`,
       sql`SELECT id FROM orders WHERE id IN (SELECT value FROM ${jsonEach(orderIds)})`,
     ]);
-    for (const row of heldHere) placed.set(`order:${String(row.id)}`, self);
+    for (const row of heldHere) placed.set(orderSource(String(row.id)), self);
     for (const row of entries) placed.set(String(row.key), Number(row.shard));
   }
   return placed;

@@ -9,6 +9,7 @@
 // move under way, or a target that answers `moved` sends the group round again (bounded, then the
 // same `busy` refusal as D1).
 
+import { orderSource } from "../core/identity/plan.ts";
 import { type GroupItem, groupItems, type ItemGroup, sourcesToMove, targetShard } from "../core/shards/groups.ts";
 import { homeShard } from "../core/shards/placement.ts";
 import type { Db, Env } from "../env.ts";
@@ -60,7 +61,7 @@ function byShard<T>(items: Iterable<T>, shardOf: (item: T) => number): Map<numbe
   return grouped;
 }
 
-const orderKey = (order: OrderInput) => `order:${order.id}`;
+const orderKey = (order: OrderInput) => orderSource(order.id);
 
 /**
  * The directory entries of orders `target` holds away from their home (at home, the home finds them):
@@ -70,7 +71,7 @@ const orderKey = (order: OrderInput) => `order:${order.id}`;
 function entriesOfStored(results: IngestResult["results"], target: number, count: number): Placement[] {
   return results
     .filter((entry) => entry.status === "created" || entry.status === "duplicate")
-    .map((entry) => ({ key: `order:${entry.id}`, shard: target }))
+    .map((entry) => ({ key: orderSource(entry.id), shard: target }))
     .filter((entry) => homeShard(entry.key, count) !== target);
 }
 

@@ -232,7 +232,6 @@ export const regionRowTables = [
 /** In the source: deletes the region's rows (children first) with the status change, in one transaction. */
 function deleteStatements(region: Region): SQL[] {
   const tables = regionTables(region);
-  const order = regionRowTables;
   const observedHere = sql`EXISTS (SELECT 1 FROM identity_observations o
     WHERE o.identity_key = identities.key AND o.source NOT IN ${ids(region.sources)})`;
   return [
@@ -243,7 +242,7 @@ function deleteStatements(region: Region): SQL[] {
     // An identifier only ever seen unverified stays while a source outside the region still sees it.
     sql`DELETE FROM identities WHERE customer_id IS NULL AND key IN (SELECT identity_key FROM identity_observations
       WHERE source IN ${ids(region.sources)}) AND key NOT IN ${ids(region.keys)} AND NOT ${observedHere}`,
-    ...order.map((name) => sql`DELETE FROM ${tables[name] as SQL}`),
+    ...regionRowTables.map((name) => sql`DELETE FROM ${tables[name] as SQL}`),
   ];
 }
 
