@@ -215,6 +215,24 @@ export const customerCategoryStats = sqliteTable(
   (t) => [primaryKey({ columns: [t.customerId, t.categoryId] }), index("ccs_category_idx").on(t.categoryId)],
 );
 
+/**
+ * Per customer × product: in how many orders they bought it and when last. The shelf reads a shopper's
+ * recent and usual products from here (one clustered range per customer) instead of joining their
+ * orders to their lines. Kept as the category rows are: an ingested order adds to it, a merge, a moved
+ * order or an erasure rebuilds it from the orders. The migration creates it WITHOUT ROWID, so one
+ * customer's rows sit together in the table's own b-tree (drizzle has no spelling for that).
+ */
+export const customerProducts = sqliteTable(
+  "customer_products",
+  {
+    customerId: text("customer_id").notNull(),
+    productId: text("product_id").notNull(),
+    orders: integer("orders").notNull(),
+    lastPurchasedAt: text("last_purchased_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.customerId, t.productId] })],
+);
+
 /** Population-level model parameters, one row per fit. The newest row of each model is in force. */
 export const modelParams = sqliteTable(
   "model_params",

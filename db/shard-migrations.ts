@@ -20,6 +20,7 @@ import m0015 from "./migrations/0015_shard_directory.sql";
 import m0016 from "./migrations/0016_shard_moves.sql";
 import m0017 from "./migrations/0017_shard_migration.sql";
 import m0018 from "./migrations/0018_job_run_shards.sql";
+import m0019 from "./migrations/0019_customer_products.sql";
 import journal from "./migrations/meta/_journal.json";
 
 export const shardMigrations = {
@@ -44,5 +45,6 @@ export const shardMigrations = {
     m0016,
     m0017,
     m0018,
+    m0019,
   },
 };

@@ -45,6 +45,7 @@ import { hashIdentifiers } from "../../worker/identity/identity.keys.ts";
 import { fitSampleQuery } from "../../worker/jobs/nightly.repo.ts";
 import { ingestOrders } from "../../worker/orders/ingest.ts";
 import {
+  addProductsStatements,
   insertOrderStatements,
   rebuildSummaryStatements,
   totalsOrderOf,
@@ -136,6 +137,7 @@ export function customerRowsStatements(
       at,
       "seed",
     ),
+    ...addProductsStatements(customers.flatMap(({ orders }) => orders.map((order) => order.id))),
   ];
 }
 

@@ -57,11 +57,12 @@ function history(p: string): OrderInput[][] {
 
 /** Customers keyed by their first order id (ids are random per store), with totals and identities. */
 async function canonical(db: Db, p: string) {
-  const [orders = [], summaries = [], categories = [], identities = []] = await batchRows(db, [
+  const [orders = [], summaries = [], categories = [], identities = [], products = []] = await batchRows(db, [
     sql`SELECT id, customer_id, total, channel FROM orders WHERE id LIKE ${`${p}-%`} ORDER BY id`,
     sql`SELECT * FROM customer_summaries WHERE customer_id IN (SELECT customer_id FROM orders WHERE id LIKE ${`${p}-%`})`,
     sql`SELECT * FROM customer_category_stats WHERE customer_id IN (SELECT customer_id FROM orders WHERE id LIKE ${`${p}-%`}) ORDER BY category_id`,
     sql`SELECT key, kind, customer_id, shared FROM identities WHERE customer_id IN (SELECT customer_id FROM orders WHERE id LIKE ${`${p}-%`}) ORDER BY key`,
+    sql`SELECT * FROM customer_products WHERE customer_id IN (SELECT customer_id FROM orders WHERE id LIKE ${`${p}-%`}) ORDER BY product_id`,
   ]);
   const label = new Map<string, string>();
   for (const order of orders)
@@ -82,6 +83,9 @@ async function canonical(db: Db, p: string) {
       .map(strip)
       .sort((a, b) => `${a.customer}${a.category_id}`.localeCompare(`${b.customer}${b.category_id}`)),
     identities: identities.map(strip),
+    products: products
+      .map(strip)
+      .sort((a, b) => `${a.customer}${a.product_id}`.localeCompare(`${b.customer}${b.product_id}`)),
   };
 }
 

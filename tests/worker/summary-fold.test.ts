@@ -9,6 +9,7 @@ import { sql } from "drizzle-orm";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { runBatch } from "../../db/batch.ts";
+import migration from "../../db/migrations/0019_customer_products.sql";
 import { homeShard } from "../../worker/core/shards/placement.ts";
 import { ingestOrders } from "../../worker/orders/ingest.ts";
 import { rebuildSummaryStatements } from "../../worker/orders/orders.repo.ts";
@@ -37,7 +38,7 @@ async function customerOfOrder(orderId: string): Promise<string> {
   return row!.customer_id;
 }
 
-/** The customer's summary and category rows, without the bookkeeping columns a rebuild rewrites. */
+/** The customer's summary, category and product rows, without the bookkeeping columns a rebuild rewrites. */
 async function storedTotals(customerId: string) {
   const summaries = await storeRows("SELECT * FROM customer_summaries WHERE customer_id = ?", customerId);
   expect(summaries.length).toBeLessThanOrEqual(1);
@@ -46,7 +47,11 @@ async function storedTotals(customerId: string) {
     "SELECT * FROM customer_category_stats WHERE customer_id = ? ORDER BY category_id",
     customerId,
   );
-  return { summary: kept, categories };
+  const products = await storeRows(
+    "SELECT * FROM customer_products WHERE customer_id = ? ORDER BY product_id",
+    customerId,
+  );
+  return { summary: kept, categories, products };
 }
 
 /** Sums of money are added in another order than the SQL's sum(), so they may differ in the last bits. */
@@ -56,6 +61,7 @@ function expectSameTotals(actual: Awaited<ReturnType<typeof storedTotals>>, expe
     Object.fromEntries(Object.entries(row).map(([key, value]) => [key, close(value)]));
   expect(actual.summary).toEqual(approximately(expected.summary));
   expect(actual.categories).toEqual(expected.categories.map(approximately));
+  expect(actual.products).toEqual(expected.products);
 }
 
 /** The stored totals next to what the rebuild from every stored order writes. */
@@ -169,6 +175,47 @@ describe("incremental customer totals", () => {
   });
 });
 
+describe("the customer_products migration", () => {
+  it("backfills from stored orders the rows ingestion keeps", async () => {
+    const p = uniquePrefix("backfill");
+    const at = (day: number) => `2026-02-${String(day).padStart(2, "0")}T10:00:00Z`;
+    const line = (productId: string) => ({ productId, categoryId: "tea", quantity: 1, unitPrice: 4 });
+    await ingest([
+      anOrder({
+        id: `${p}-1`,
+        placedAt: at(3),
+        identifiers: { account: `${p}-a` },
+        lines: [line("sku-1"), line("sku-2")],
+      }),
+    ]);
+    await ingest([
+      anOrder({ id: `${p}-2`, placedAt: at(9), identifiers: { account: `${p}-a` }, lines: [line("sku-1")] }),
+    ]);
+    // Older than the last purchase day: rebuilt, not added.
+    await ingest([
+      anOrder({ id: `${p}-3`, placedAt: at(1), identifiers: { account: `${p}-a` }, lines: [line("sku-3")] }),
+    ]);
+    const customerId = await customerOfOrder(`${p}-1`);
+    const rowsOf = () =>
+      storeRows(
+        "SELECT product_id, orders, last_purchased_at FROM customer_products WHERE customer_id = ? ORDER BY product_id",
+        customerId,
+      );
+    const kept = await rowsOf();
+    expect(kept).toEqual([
+      { product_id: "sku-1", orders: 2, last_purchased_at: "2026-02-09T10:00:00.000Z" },
+      { product_id: "sku-2", orders: 1, last_purchased_at: "2026-02-03T10:00:00.000Z" },
+      { product_id: "sku-3", orders: 1, last_purchased_at: "2026-02-01T10:00:00.000Z" },
+    ]);
+    // The migration's backfill, run where the customer's rows are on a table emptied first.
+    const [, backfill] = migration.split("--> statement-breakpoint");
+    await inCustomerStore(customerId, async (d1) => {
+      await d1.batch([d1.prepare("DELETE FROM customer_products"), d1.prepare(backfill!)]);
+    });
+    expect(await rowsOf()).toEqual(kept);
+  });
+});
+
 /** `database` with every batch's meta.rows_written added up. */
 function countingDb(database: D1Database) {
   const counter = { rowsWritten: 0 };
@@ -220,7 +267,7 @@ describe("rows written per order", () => {
       return { written, rebuild: counter.rowsWritten };
     });
     // Every order after the first writes the same rows: the order, its lines, its observation, one
-    // summary row and its two category rows; none depends on the history before it.
+    // summary row, its two category rows and its two product rows; none depends on the history before it.
     expect(written[1]).toBeGreaterThan(0);
     expect(new Set(written.slice(1)).size).toBe(1);
     // A rebuild rewrites every category the customer ever bought in (21 here), twice (delete, insert).

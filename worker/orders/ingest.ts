@@ -29,6 +29,7 @@ import type { AttributionSettings } from "../recommendations/attribution.ts";
 import { orderSuppressionKey, suppressedKeys, suppressionGuard } from "../suppressions/suppressions.repo.ts";
 import { ignoredAttributions } from "./order-attribution.ts";
 import {
+  addProductsStatements,
   existingOrderIds,
   insertOrderStatements,
   loadTotals,
@@ -113,7 +114,7 @@ const maxAttempts = 5;
 /**
  * The statements that bring the plan's customers' totals up to date. A customer who only gains new
  * orders has them added to the totals read now (one summary row and the touched category rows
- * written), guarded by totalsGuard; the rest (merges, moved orders, and an order addOrders cannot fold,
+ * written, and its product rows added to), guarded by totalsGuard; the rest (merges, moved orders, and an order addOrders cannot fold,
  * such as one older than the customer's last purchase day) are rebuilt from all their orders.
  */
 async function totalsStatements(
@@ -132,6 +133,7 @@ async function totalsStatements(
   }
   const stored = await loadTotals(db, [...gained.keys()]);
   const folded: TotalsWrite[] = [];
+  const foldedOrderIds: string[] = [];
   for (const [customerId, orders] of gained) {
     const totals = addOrders(stored.get(customerId)?.totals ?? null, orders);
     if (!totals) {
@@ -141,12 +143,14 @@ async function totalsStatements(
     const touched = new Set(orders.flatMap((order) => order.lines.map((line) => line.categoryId)));
     const categories = totals.categories.filter((category) => touched.has(category.categoryId));
     folded.push({ customerId, summary: totals.summary, categories });
+    foldedOrderIds.push(...orders.map((order) => order.id));
   }
   const revision = crypto.randomUUID();
   const guard = folded.map(({ customerId }) => ({ customerId, revision: stored.get(customerId)?.revision ?? null }));
   return [
     ...(guard.length > 0 ? [totalsGuard(guard)] : []),
     ...writeTotalsStatements(folded, now, revision),
+    ...addProductsStatements(foldedOrderIds),
     ...rebuildSummaryStatements([...recompute].sort(), now, revision),
   ];
 }

@@ -1,8 +1,8 @@
-// Orders, order lines and the per-customer totals derived from them (customer_summaries and
-// customer_category_stats). The totals are written in the same D1 batch as the orders, so they never
-// drift: a new order is added to the totals read before the batch (customer-totals.ts addOrder), the
-// batch aborting if they changed meanwhile (totalsGuard), and a merge or a moved order rebuilds them
-// from the orders table. A replay adds nothing: its orders are not new.
+// Orders, order lines and the per-customer totals derived from them (customer_summaries,
+// customer_category_stats and customer_products). The totals are written in the same D1 batch as the
+// orders, so they never drift: a new order is added to the totals read before the batch
+// (customer-totals.ts addOrder), the batch aborting if they changed meanwhile (totalsGuard), and a merge
+// or a moved order rebuilds them from the orders table. A replay adds nothing: its orders are not new.
 import { type SQL, sql } from "drizzle-orm";
 import { batchRows, jsonEach } from "../../db/batch.ts";
 import type { CategoryTotals, CustomerTotals, SummaryTotals, TotalsOrder } from "../core/profile/customer-totals.ts";
@@ -105,7 +105,7 @@ export function reassignOrderStatements(changes: { orderId: string; customerId: 
 }
 
 /**
- * Rebuilds the summary and per-category stats of each customer from their orders; `revision` marks the
+ * Rebuilds the summary, per-category stats and product rows of each customer from their orders; `revision` marks the
  * rows written (see totalsGuard).
  */
 export function rebuildSummaryStatements(customerIds: string[], now: string, revision: string) {
@@ -155,6 +155,33 @@ export function rebuildSummaryStatements(customerIds: string[], now: string, rev
       FROM orders o JOIN order_lines l ON l.order_id = o.id
       WHERE o.customer_id IN (SELECT value FROM ${ids})
       GROUP BY o.customer_id, l.category_id`,
+    sql`DELETE FROM customer_products WHERE customer_id IN (SELECT value FROM ${ids})`,
+    sql`
+      INSERT INTO customer_products (customer_id, product_id, orders, last_purchased_at)
+      SELECT o.customer_id, l.product_id, count(DISTINCT o.id), max(o.placed_at)
+      FROM orders o JOIN order_lines l ON l.order_id = o.id
+      WHERE o.customer_id IN (SELECT value FROM ${ids})
+      GROUP BY o.customer_id, l.product_id`,
+  ];
+}
+
+/**
+ * Adds stored new orders (by id, in this batch after their rows) to their customers' product rows: one
+ * more order for each product an order holds, and the latest purchase time. Addition and max do not
+ * depend on the order orders arrive in, so this needs no read first; the batch's totalsGuard keeps it
+ * from counting an order twice, as it does the summary.
+ */
+export function addProductsStatements(orderIds: readonly string[]): SQL[] {
+  if (orderIds.length === 0) return [];
+  return [
+    sql`
+      INSERT INTO customer_products (customer_id, product_id, orders, last_purchased_at)
+      SELECT o.customer_id, l.product_id, count(DISTINCT o.id), max(o.placed_at)
+      FROM orders o JOIN order_lines l ON l.order_id = o.id
+      WHERE o.id IN (SELECT value FROM ${jsonEach(orderIds)})
+      GROUP BY o.customer_id, l.product_id
+      ON CONFLICT (customer_id, product_id) DO UPDATE SET orders = customer_products.orders + excluded.orders,
+        last_purchased_at = max(customer_products.last_purchased_at, excluded.last_purchased_at)`,
   ];
 }
 

@@ -58,16 +58,16 @@ export async function loadShopper(
     sql`SELECT * FROM customer_summaries WHERE customer_id = ${customer}`,
     sql`SELECT * FROM customer_category_stats WHERE customer_id = ${customer}`,
     sql`
-      SELECT l.product_id AS productId, max(o.placed_at) AS purchasedAt FROM orders o JOIN order_lines l ON l.order_id = o.id
-      WHERE o.customer_id = ${customer} AND o.placed_at >= ${since} GROUP BY l.product_id`,
+      SELECT product_id AS productId, last_purchased_at AS purchasedAt FROM customer_products
+      WHERE customer_id = ${customer} AND last_purchased_at >= ${since}`,
     sql`
       SELECT category_id AS categoryId, sum(views) AS views, max(last_viewed_at) AS lastViewedAt FROM customer_browse
       WHERE customer_id = ${customer} AND day >= ${browseSince} GROUP BY category_id`,
     ...(read.usualProducts
       ? [
           sql`
-      SELECT l.product_id AS productId, count(DISTINCT o.id) AS orders FROM orders o JOIN order_lines l ON l.order_id = o.id
-      WHERE o.customer_id = ${customer} GROUP BY l.product_id ORDER BY orders DESC, l.product_id LIMIT ${maxUsualProducts}`,
+      SELECT product_id AS productId, orders FROM customer_products
+      WHERE customer_id = ${customer} ORDER BY orders DESC, product_id LIMIT ${maxUsualProducts}`,
         ]
       : []),
   ]);
@@ -101,9 +101,8 @@ export async function loadShoppers(
     sql`SELECT * FROM customer_summaries WHERE customer_id IN ${ids}`,
     sql`SELECT * FROM customer_category_stats WHERE customer_id IN ${ids}`,
     sql`
-      SELECT o.customer_id AS customerId, l.product_id AS productId, max(o.placed_at) AS purchasedAt
-      FROM orders o JOIN order_lines l ON l.order_id = o.id
-      WHERE o.customer_id IN ${ids} AND o.placed_at >= ${since} GROUP BY o.customer_id, l.product_id`,
+      SELECT customer_id AS customerId, product_id AS productId, last_purchased_at AS purchasedAt
+      FROM customer_products WHERE customer_id IN ${ids} AND last_purchased_at >= ${since}`,
     sql`
       SELECT customer_id AS customerId, category_id AS categoryId, sum(views) AS views, max(last_viewed_at) AS lastViewedAt
       FROM customer_browse WHERE customer_id IN ${ids} AND day >= ${browseSince} GROUP BY customer_id, category_id`,

@@ -31,6 +31,7 @@ const customerTables = [
   ["orders", "customer_id"],
   ["customer_summaries", "customer_id"],
   ["customer_category_stats", "customer_id"],
+  ["customer_products", "customer_id"],
   ["customer_scores", "customer_id"],
   ["customer_category_lapses", "customer_id"],
   ["stage_transitions", "customer_id"],
