@@ -13,8 +13,10 @@
 // - GET /v1/recommendations for many distinct known shoppers next to a bare single-row D1 read
 //   (GET /v1/customers/:id of an unknown id), alternated block by block in five rounds (the round with
 //   the median ratio is reported), with the worker's CPU time per request on each side.
+//   Then the same shoppers again (repeat visits: their pages in memory), next to the same bare read.
 // Prints the figures and writes them as JSON.
 // Usage: npm run bench -- scale [--sizes 10000,100000] [--requests 400] [--connections 8] [--out file.json]
+//   [--drop-caches] (Linux, root: empty the page cache before each size's shelf, so first visits read from disk)
 // (1,000,000 customers: --sizes 10000,100000,1000000; it takes a long while and several GB of disk).
 // With --shards N [--keep DIR] [--load-only], customer data is in N customer shards instead of D1: the
 // same as `npm run bench -- shard --route --shards N` (tests/bench/shard/route.ts).
@@ -80,6 +82,8 @@ export interface Options {
   requests: number;
   connections: number;
   out: string;
+  /** Empty the page cache before each size's shelf measurement (Linux, root): first visits from disk. */
+  dropCaches: boolean;
 }
 
 /** The scale and shard benches' options; `bench` names the default output file. */
@@ -93,6 +97,7 @@ export function parseOptions(args: string[], bench = "scale"): Options {
     requests: Number(value("requests") ?? 400),
     connections: Number(value("connections") ?? 8),
     out: path.resolve(value("out") ?? path.join(root, `.wrangler/bench/${bench}.json`)),
+    dropCaches: args.includes("--drop-caches"),
   };
 }
 
@@ -333,45 +338,80 @@ async function tableBytes(persistDir: string): Promise<Record<string, number> | 
   }
 }
 
-/** Recommendations for many distinct known shoppers against the bare read, alternated in rounds. */
+/**
+ * Empties the operating system's page cache (Linux, as root), so the first visits read the database
+ * files from disk as a server that has not read them lately does. Refuses loudly where it cannot.
+ */
+async function dropPageCache() {
+  await promisify(execFile)("sync");
+  try {
+    writeFileSync("/proc/sys/vm/drop_caches", "1");
+  } catch (error) {
+    throw new Error(
+      `--drop-caches needs Linux and root (writing /proc/sys/vm/drop_caches): ${(error as Error).message}`,
+    );
+  }
+  console.log("dropped the page cache: the first visits read the shoppers' pages from disk");
+}
+
+/**
+ * Recommendations for many distinct known shoppers against the bare read, alternated in rounds, twice:
+ * first visits (each shopper's rows read for the first time in this server's life; from disk too when
+ * the page cache does not hold them, and with --drop-caches it does not), then repeat visits (the same
+ * shoppers again, their pages now in memory), which is the cost of the path itself. The bare read is the
+ * same row of a small table every time, in memory from its first request.
+ */
 export async function measureRecommendations(url: string, size: number, options: Options) {
   const admin = { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` };
   const count = Math.min(shoppers, size);
-  const tokens = await Promise.all(
-    Array.from({ length: count }, (_, k) =>
-      signShopperToken(accountOf(Math.floor((k * size) / count)), testSecrets.SHOPPER_TOKEN_SECRET, 3600, new Date()),
-    ),
+  const tokenOf = (index: number) =>
+    signShopperToken(accountOf(index), testSecrets.SHOPPER_TOKEN_SECRET, 3600, new Date());
+  const tokens = await Promise.all(Array.from({ length: count }, (_, k) => tokenOf(Math.floor((k * size) / count))));
+  // The warm-up's shoppers sit between the measured ones, so none of these is visited before it is measured.
+  const warmUpTokens = await Promise.all(
+    Array.from({ length: 20 }, (_, k) => tokenOf((Math.floor((k * size) / count) + 1) % size)),
   );
-  const recommendations = (i: number) =>
-    fetch(`${url}/v1/recommendations?limit=8&categories=4`, {
-      headers: { Authorization: `Bearer ${tokens[i % tokens.length]}` },
-    });
+  const shelf = (token: string) =>
+    fetch(`${url}/v1/recommendations?limit=8&categories=4`, { headers: { Authorization: `Bearer ${token}` } });
+  const recommendations = (i: number) => shelf(tokens[i % tokens.length]!);
   const bareRead = () => fetch(`${url}/v1/customers/c_missing_${Math.random()}`, { headers: admin });
-  for (let i = 0; i < 20; i++) {
-    await (await recommendations(i)).arrayBuffer();
+  if (options.dropCaches) await dropPageCache();
+  for (const token of warmUpTokens) {
+    await (await shelf(token)).arrayBuffer();
     await (await bareRead()).arrayBuffer();
   }
   const rounds = alternatedRoundsCount;
-  const measured = await alternatedRounds(
-    rounds,
-    options.requests,
-    options.connections,
-    blocksPerRound,
-    { send: bareRead, expectedStatus: 404 },
-    { send: recommendations, expectedStatus: 200 },
-    () => descendantProcesses("workerd")?.cpuSeconds ?? null,
-  );
-  const median = medianRatioRound(measured);
+  const compare = async () => {
+    const measured = await alternatedRounds(
+      rounds,
+      options.requests,
+      options.connections,
+      blocksPerRound,
+      { send: bareRead, expectedStatus: 404 },
+      { send: recommendations, expectedStatus: 200 },
+      () => descendantProcesses("workerd")?.cpuSeconds ?? null,
+    );
+    const median = medianRatioRound(measured);
+    return {
+      baseline: median.baseline,
+      recommendations: median.candidate,
+      ratio: median.ratio,
+      ratios: measured.map((round) => round.ratio),
+    };
+  };
+  const firstVisits = await compare();
+  const visits = rounds * options.requests;
+  if (visits < count) console.log(`(the first visits reached ${visits} of the ${count} shoppers)`);
+  const repeatVisits = await compare();
   return {
     shoppers: count,
     rounds,
     blocksPerRound,
     requestsPerRound: options.requests,
     connections: options.connections,
-    baseline: median.baseline,
-    recommendations: median.candidate,
-    ratio: median.ratio,
-    ratios: measured.map((round) => round.ratio),
+    droppedPageCache: options.dropCaches,
+    ...firstVisits,
+    repeatVisits,
   };
 }
 
@@ -621,10 +661,20 @@ type Comparison = Awaited<ReturnType<typeof measureRecommendations>>;
 
 /** One size's comparison of the recommendations route with the bare read, as both benches print it. */
 export function printComparison(r: Comparison, indent = "") {
-  console.log(`${indent}baseline single-row D1 read: ${withCpu(r.baseline)}`);
-  console.log(`${indent}GET /v1/recommendations:     ${withCpu(r.recommendations)} (${r.shoppers} distinct shoppers)`);
+  const rounds = (ratios: readonly number[]) => ratios.map((x) => x.toFixed(2)).join(", ");
+  const cache = r.droppedPageCache ? "page cache dropped before" : "page cache as found";
+  console.log(`${indent}first visits (each of ${r.shoppers} distinct shoppers read once; ${cache}):`);
+  console.log(`${indent}  baseline single-row D1 read: ${withCpu(r.baseline)}`);
+  console.log(`${indent}  GET /v1/recommendations:     ${withCpu(r.recommendations)}`);
   console.log(
-    `${indent}ratio recommendations / baseline: ${r.ratio.toFixed(2)} (median of ${r.rounds} rounds: ${r.ratios.map((x) => x.toFixed(2)).join(", ")})`,
+    `${indent}  ratio recommendations / baseline: ${r.ratio.toFixed(2)} (median of ${r.rounds} rounds: ${rounds(r.ratios)})`,
+  );
+  const repeat = r.repeatVisits;
+  console.log(`${indent}repeat visits (the same shoppers again):`);
+  console.log(`${indent}  baseline single-row D1 read: ${withCpu(repeat.baseline)}`);
+  console.log(`${indent}  GET /v1/recommendations:     ${withCpu(repeat.recommendations)}`);
+  console.log(
+    `${indent}  ratio recommendations / baseline: ${repeat.ratio.toFixed(2)} (median of ${r.rounds} rounds: ${rounds(repeat.ratios)})`,
   );
 }
 
@@ -635,13 +685,29 @@ export function writeResults(
   results: readonly { customers: number; recommendations: Comparison }[],
 ) {
   const first = results[0];
-  const summary = results.map((result) => ({
-    customers: result.customers,
-    ratio: result.recommendations.ratio,
-    ratioOfSmallest: first ? result.recommendations.ratio / first.recommendations.ratio : 1,
+  const summary = results.map(({ customers, recommendations: r }) => ({
+    customers,
+    ratio: r.ratio,
+    ratioOfSmallest: first ? r.ratio / first.recommendations.ratio : 1,
+    repeatRatio: r.repeatVisits.ratio,
+    repeatRatioOfSmallest: first ? r.repeatVisits.ratio / first.recommendations.repeatVisits.ratio : 1,
   }));
+  const bySize = (
+    ratio: (s: (typeof summary)[number]) => number,
+    ofSmallest: (s: (typeof summary)[number]) => number,
+  ) =>
+    summary.map((s) => `${s.customers}: ${ratio(s).toFixed(2)} (${ofSmallest(s).toFixed(2)}x the smallest)`).join("; ");
   console.log(
-    `ratios by size: ${summary.map((s) => `${s.customers}: ${s.ratio.toFixed(2)} (${s.ratioOfSmallest.toFixed(2)}x the smallest)`).join("; ")}`,
+    `ratios by size, first visits: ${bySize(
+      (s) => s.ratio,
+      (s) => s.ratioOfSmallest,
+    )}`,
+  );
+  console.log(
+    `ratios by size, repeat visits: ${bySize(
+      (s) => s.repeatRatio,
+      (s) => s.repeatRatioOfSmallest,
+    )}`,
   );
   mkdirSync(path.dirname(out), { recursive: true });
   writeFileSync(

@@ -16,6 +16,8 @@
 // --keep DIR keeps each loaded base in DIR and reuses it on the next run (1,000,000 customers take
 // most of an hour to load); --load-only stops after loading, to measure later on a quieter machine;
 // --shelf-only measures the shelf and stops (no orders posted, no nightly run: a kept base stays as loaded).
+// --drop-caches (Linux, root) empties the page cache before each size's shelf, so the first visits read
+// the shards' pages from disk; the repeat visits that follow measure the path with them in memory.
 import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -276,10 +276,9 @@ export async function routeSize(size: number, shards: number, options: RouteOpti
   const kept: Loaded | undefined = existsSync(loadedFile) ? JSON.parse(readFileSync(loadedFile, "utf8")) : undefined;
   if (options.keep && !kept) rmSync(persistDir, { recursive: true, force: true });
   try {
-    if (!kept) {
-      mkdirSync(persistDir, { recursive: true });
-      await applyMigrations(persistDir);
-    }
+    // A kept base gets the migrations added since it was loaded (the shards apply theirs when they start).
+    mkdirSync(persistDir, { recursive: true });
+    await applyMigrations(persistDir);
     const port = await freePort();
     const vars = { HOLDOUT_SHARE: "0", RATE_LIMITS: "off", SHARD_COUNT: String(shards), ...testSecrets };
     const worker = await unstable_startWorker({
