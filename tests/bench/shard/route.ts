@@ -317,6 +317,8 @@ export async function routeSize(size: number, shards: number, options: RouteOpti
         `${loaded.customers} customers (${loaded.orders} orders) loaded in ${loaded.seconds.toFixed(0)} s; ${(loaded.shardBytes / loaded.customers / 1024).toFixed(1)} KiB per customer across the shards (${loaded.bytesSource})`,
       );
       if (options.loadOnly) return undefined;
+      // Every shard started (and any migration added since the base was kept applied) before measuring.
+      for (let shard = 0; shard < shards; shard++) await hasCustomer(url, shard, "");
       await probe(url);
       const recommendations = await measureRecommendations(url, loaded.customers, options);
       if (options.shelfOnly)
