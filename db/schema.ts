@@ -219,8 +219,9 @@ export const customerCategoryStats = sqliteTable(
  * Per customer × product: in how many orders they bought it and when last. The shelf reads a shopper's
  * recent and usual products from here (one clustered range per customer) instead of joining their
  * orders to their lines. Kept as the category rows are: an ingested order adds to it, a merge, a moved
- * order or an erasure rebuilds it from the orders. The migration creates it WITHOUT ROWID, so one
- * customer's rows sit together in the table's own b-tree (drizzle has no spelling for that).
+ * order or an erasure rebuilds it from the orders, and the nightly job fills it for the orders stored
+ * before it existed (backfills). The migration creates it WITHOUT ROWID, so one customer's rows sit
+ * together in the table's own b-tree (drizzle has no spelling for that).
  */
 export const customerProducts = sqliteTable(
   "customer_products",
@@ -232,6 +233,17 @@ export const customerProducts = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.customerId, t.productId] })],
 );
+
+/**
+ * Data filled in after a migration by the nightly job, page by page, where filling it inside the
+ * migration could take longer than a migration may (a large database or shard). `cursor` is the last
+ * customer id of the pass so far; `done_at` is set once a pass reached the last customer.
+ */
+export const backfills = sqliteTable("backfills", {
+  name: text("name").primaryKey(),
+  cursor: text("cursor").notNull().default(""),
+  doneAt: text("done_at"),
+});
 
 /** Population-level model parameters, one row per fit. The newest row of each model is in force. */
 export const modelParams = sqliteTable(

@@ -9,7 +9,6 @@ import { sql } from "drizzle-orm";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { runBatch } from "../../db/batch.ts";
-import migration from "../../db/migrations/0019_customer_products.sql";
 import { homeShard } from "../../worker/core/shards/placement.ts";
 import { ingestOrders } from "../../worker/orders/ingest.ts";
 import { rebuildSummaryStatements } from "../../worker/orders/orders.repo.ts";
@@ -172,47 +171,6 @@ describe("incremental customer totals", () => {
     const { folded, rebuilt } = await foldedAndRebuilt(customerId);
     expect(folded.summary).toMatchObject({ orders: 3, purchase_days: 3, gap_square_sum: 4 ** 2 + 5 ** 2 });
     expectSameTotals(folded, rebuilt);
-  });
-});
-
-describe("the customer_products migration", () => {
-  it("backfills from stored orders the rows ingestion keeps", async () => {
-    const p = uniquePrefix("backfill");
-    const at = (day: number) => `2026-02-${String(day).padStart(2, "0")}T10:00:00Z`;
-    const line = (productId: string) => ({ productId, categoryId: "tea", quantity: 1, unitPrice: 4 });
-    await ingest([
-      anOrder({
-        id: `${p}-1`,
-        placedAt: at(3),
-        identifiers: { account: `${p}-a` },
-        lines: [line("sku-1"), line("sku-2")],
-      }),
-    ]);
-    await ingest([
-      anOrder({ id: `${p}-2`, placedAt: at(9), identifiers: { account: `${p}-a` }, lines: [line("sku-1")] }),
-    ]);
-    // Older than the last purchase day: rebuilt, not added.
-    await ingest([
-      anOrder({ id: `${p}-3`, placedAt: at(1), identifiers: { account: `${p}-a` }, lines: [line("sku-3")] }),
-    ]);
-    const customerId = await customerOfOrder(`${p}-1`);
-    const rowsOf = () =>
-      storeRows(
-        "SELECT product_id, orders, last_purchased_at FROM customer_products WHERE customer_id = ? ORDER BY product_id",
-        customerId,
-      );
-    const kept = await rowsOf();
-    expect(kept).toEqual([
-      { product_id: "sku-1", orders: 2, last_purchased_at: "2026-02-09T10:00:00.000Z" },
-      { product_id: "sku-2", orders: 1, last_purchased_at: "2026-02-03T10:00:00.000Z" },
-      { product_id: "sku-3", orders: 1, last_purchased_at: "2026-02-01T10:00:00.000Z" },
-    ]);
-    // The migration's backfill, run where the customer's rows are on a table emptied first.
-    const [, backfill] = migration.split("--> statement-breakpoint");
-    await inCustomerStore(customerId, async (d1) => {
-      await d1.batch([d1.prepare("DELETE FROM customer_products"), d1.prepare(backfill!)]);
-    });
-    expect(await rowsOf()).toEqual(kept);
   });
 });
 

@@ -3,7 +3,7 @@
 // transitions are unique per customer and run, progress is set, not added), so a resumed run never
 // double-counts.
 import { sql } from "drizzle-orm";
-import { jsonEach, runBatch } from "../../db/batch.ts";
+import { batchRows, jsonEach, runBatch } from "../../db/batch.ts";
 import {
   clvAtStakeOf,
   countTrait,
@@ -20,6 +20,7 @@ import type { CategoryStat, Product } from "../core/ranking/types.ts";
 import type { PairCount } from "../core/shards/nightly-merge.ts";
 import type { Db } from "../env.ts";
 import { modelNames, saveModels } from "../models/models.repo.ts";
+import { rebuildProductRangeStatements } from "../orders/orders.repo.ts";
 
 /**
  * Customers used to fit the population models; beyond this a sample is fitted (fitSampleQuery). The
@@ -261,6 +262,13 @@ interface PageCategoryRow {
  * `context.scoredBefore` plus this page's count, so a retried page sets the same figure again (unless
  * `context.recordProgress` is false).
  */
+/** The backfills row of customer_products (migration 0019). */
+const productBackfill = "customer_products";
+
+/** The product rows' backfill moved on to `cursor`, finished when `doneAt` is set. */
+const productBackfillStep = (cursor: string, doneAt: string | null) =>
+  sql`UPDATE backfills SET cursor = ${cursor}, done_at = ${doneAt} WHERE name = ${productBackfill}`;
+
 export async function scorePageStep(
   db: Db,
   models: PopulationModels,
@@ -270,12 +278,21 @@ export async function scorePageStep(
   now: Date,
   context: ScoreContext = {},
 ): Promise<ScoredPage> {
-  const page = await db.all<SummaryDbRow & ChannelCounts & StoredScoreColumns>(sql`
-    SELECT ${summaryColumns}, s.web_orders, s.store_orders, s.app_orders, s.phone_orders, ${storedScoreColumns}
-    FROM customer_summaries s LEFT JOIN customer_scores c ON c.customer_id = s.customer_id
-    WHERE s.customer_id > ${cursor} ORDER BY s.customer_id LIMIT ${pageSize}`);
-  if (page.length === 0)
+  const [page = [], [backfill] = []] = (await batchRows(db, [
+    sql`
+      SELECT ${summaryColumns}, s.web_orders, s.store_orders, s.app_orders, s.phone_orders, ${storedScoreColumns}
+      FROM customer_summaries s LEFT JOIN customer_scores c ON c.customer_id = s.customer_id
+      WHERE s.customer_id > ${cursor} ORDER BY s.customer_id LIMIT ${pageSize}`,
+    sql`SELECT cursor FROM backfills WHERE name = ${productBackfill} AND done_at IS NULL`,
+  ])) as [(SummaryDbRow & ChannelCounts & StoredScoreColumns)[]?, { cursor: string }[]?];
+  // The product rows' backfill (migration 0019) goes along with the scoring: a pass starts on a run's
+  // first page and goes on from the page where it stopped, so a run deployed mid-way starts it again
+  // the next night. A retried page finds its pass moved on and leaves it.
+  const backfills = backfill !== undefined && (cursor === "" || backfill.cursor === cursor);
+  if (page.length === 0) {
+    if (backfills) await runBatch(db, [productBackfillStep(cursor, now.toISOString())]);
     return { nextCursor: null, scored: 0, skipped: {}, transitions: 0, traits: {}, clvHistogram: emptyClvHistogram() };
+  }
   const nextCursor = page.length < pageSize ? null : (page[page.length - 1]?.customer_id ?? null);
   const first = page[0]?.customer_id ?? "";
   const last = page[page.length - 1]?.customer_id ?? "";
@@ -387,6 +404,9 @@ export async function scorePageStep(
   const scored = page.length - Object.values(skipped).reduce((sum, n) => sum + (n ?? 0), 0);
   const lapses = scores.flatMap((s) => s.lapses.map((lapse) => ({ customerId: s.customerId, ...lapse })));
   await runBatch(db, [
+    ...(backfills
+      ? [...rebuildProductRangeStatements(first, last), productBackfillStep(last, nextCursor === null ? at : null)]
+      : []),
     sql`
       INSERT INTO customer_scores (customer_id, clv_12, clv_24, probability_alive, stage, value_tier, discount_sensitivity,
         scored_at, run_id, clv_at_stake, overdue_ratio, expected_next_order_at, offer_guidance)

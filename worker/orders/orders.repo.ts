@@ -166,6 +166,22 @@ export function rebuildSummaryStatements(customerIds: string[], now: string, rev
 }
 
 /**
+ * Rebuilds the product rows of the customers whose ids run from `first` to `last` from their orders:
+ * one page of the nightly job's backfill of orders stored before customer_products existed.
+ */
+export function rebuildProductRangeStatements(first: string, last: string): SQL[] {
+  return [
+    sql`DELETE FROM customer_products WHERE customer_id >= ${first} AND customer_id <= ${last}`,
+    sql`
+      INSERT INTO customer_products (customer_id, product_id, orders, last_purchased_at)
+      SELECT o.customer_id, l.product_id, count(DISTINCT o.id), max(o.placed_at)
+      FROM orders o JOIN order_lines l ON l.order_id = o.id
+      WHERE o.customer_id >= ${first} AND o.customer_id <= ${last}
+      GROUP BY o.customer_id, l.product_id`,
+  ];
+}
+
+/**
  * Adds stored new orders (by id, in this batch after their rows) to their customers' product rows: one
  * more order for each product an order holds, and the latest purchase time. Addition and max do not
  * depend on the order orders arrive in, so this needs no read first; the batch's totalsGuard keeps it

@@ -44,6 +44,15 @@ export function browseWindowStart(now: Date): string {
   return new Date(now.getTime() - browseWindowDays * 86_400_000).toISOString().slice(0, 10);
 }
 
+/**
+ * Whether customer_products holds every stored order. Until the nightly job has filled it for the orders
+ * stored before it existed (the `backfills` row of migration 0019), the product reads below take their
+ * rows from the orders, as they did before it; each read is the one or the other, decided once per
+ * statement on a one-row table.
+ */
+const productsFilled = sql`NOT EXISTS (SELECT 1 FROM backfills WHERE name = 'customer_products' AND done_at IS NULL)`;
+const productsPending = sql`EXISTS (SELECT 1 FROM backfills WHERE name = 'customer_products' AND done_at IS NULL)`;
+
 export async function loadShopper(
   db: Db,
   accountKey: string,
@@ -59,15 +68,22 @@ export async function loadShopper(
     sql`SELECT * FROM customer_category_stats WHERE customer_id = ${customer}`,
     sql`
       SELECT product_id AS productId, last_purchased_at AS purchasedAt FROM customer_products
-      WHERE customer_id = ${customer} AND last_purchased_at >= ${since}`,
+      WHERE customer_id = ${customer} AND last_purchased_at >= ${since} AND ${productsFilled}
+      UNION ALL
+      SELECT l.product_id, max(o.placed_at) FROM orders o JOIN order_lines l ON l.order_id = o.id
+      WHERE o.customer_id = ${customer} AND o.placed_at >= ${since} AND ${productsPending} GROUP BY l.product_id`,
     sql`
       SELECT category_id AS categoryId, sum(views) AS views, max(last_viewed_at) AS lastViewedAt FROM customer_browse
       WHERE customer_id = ${customer} AND day >= ${browseSince} GROUP BY category_id`,
     ...(read.usualProducts
       ? [
           sql`
-      SELECT product_id AS productId, orders FROM customer_products
-      WHERE customer_id = ${customer} ORDER BY orders DESC, product_id LIMIT ${maxUsualProducts}`,
+      SELECT productId, orders FROM (
+        SELECT product_id AS productId, orders FROM customer_products WHERE customer_id = ${customer} AND ${productsFilled}
+        UNION ALL
+        SELECT l.product_id, count(DISTINCT o.id) FROM orders o JOIN order_lines l ON l.order_id = o.id
+        WHERE o.customer_id = ${customer} AND ${productsPending} GROUP BY l.product_id)
+      ORDER BY orders DESC, productId LIMIT ${maxUsualProducts}`,
         ]
       : []),
   ]);
@@ -102,7 +118,10 @@ export async function loadShoppers(
     sql`SELECT * FROM customer_category_stats WHERE customer_id IN ${ids}`,
     sql`
       SELECT customer_id AS customerId, product_id AS productId, last_purchased_at AS purchasedAt
-      FROM customer_products WHERE customer_id IN ${ids} AND last_purchased_at >= ${since}`,
+      FROM customer_products WHERE customer_id IN ${ids} AND last_purchased_at >= ${since} AND ${productsFilled}
+      UNION ALL
+      SELECT o.customer_id, l.product_id, max(o.placed_at) FROM orders o JOIN order_lines l ON l.order_id = o.id
+      WHERE o.customer_id IN ${ids} AND o.placed_at >= ${since} AND ${productsPending} GROUP BY o.customer_id, l.product_id`,
     sql`
       SELECT customer_id AS customerId, category_id AS categoryId, sum(views) AS views, max(last_viewed_at) AS lastViewedAt
       FROM customer_browse WHERE customer_id IN ${ids} AND day >= ${browseSince} GROUP BY customer_id, category_id`,

@@ -1,0 +1,139 @@
+// customer_products for orders stored before it existed (migration 0019): the migration marks a backfill
+// pending, the shelf reads products from the orders meanwhile, and the nightly job's scoring pages fill
+// the rows as a rebuild would and mark the backfill done. Runs on both customer stores: on shards each
+// shard keeps its own backfills row and fills its own customers.
+import { SELF } from "cloudflare:test";
+import { sql } from "drizzle-orm";
+import { describe, expect, it } from "vitest";
+import { runBatch } from "../../db/batch.ts";
+import { jobRunResponseSchema } from "../../worker/admin/admin.schemas.ts";
+import { loadShopper } from "../../worker/recommendations/recommendations.repo.ts";
+import { adminKey, anOrder, client, uniquePrefix } from "../fixtures/builders.ts";
+import { dbOf, inCustomerStore } from "../fixtures/ingest-store.ts";
+import { nightlyStore, onEachCustomerDb } from "../fixtures/nightly-store.ts";
+import { accountKeyOf } from "../fixtures/shard-seed.ts";
+import { storeRows } from "../fixtures/store-rows.ts";
+
+const api = client(SELF);
+const now = new Date();
+const daysAgo = (days: number) => new Date(now.getTime() - days * 86_400_000).toISOString();
+
+/** Customers with several orders of overlapping products, some recent, some long ago. */
+async function ingestHistories(p: string, customers: number) {
+  const orders = [];
+  for (let c = 0; c < customers; c++)
+    for (let k = 0; k < 4; k++)
+      orders.push(
+        anOrder({
+          id: `${p}-${c}-${k}`,
+          placedAt: daysAgo(400 - k * 120 + c),
+          identifiers: { account: `${p}-${c}` },
+          lines: [
+            { productId: `sku-${(c + k) % 5}`, categoryId: "tea", quantity: 1, unitPrice: 4 },
+            { productId: `sku-${c % 3}`, categoryId: "cups", quantity: 2, unitPrice: 9 },
+          ],
+        }),
+      );
+  const response = await api.postOrders(orders);
+  expect(response.status, await response.clone().text()).toBe(200);
+}
+
+const productRows = (p: string) =>
+  storeRows<Record<string, unknown>>(
+    `SELECT o.id AS first_order, cp.product_id, cp.orders, cp.last_purchased_at FROM customer_products cp
+     JOIN orders o ON o.customer_id = cp.customer_id AND o.id LIKE ? || '-%-0' ORDER BY o.id, cp.product_id`,
+    p,
+  );
+
+/** What the shelf reads of the shopper's products, recent and usual. */
+async function shelfProducts(p: string, c: number) {
+  const [{ customer_id: customerId }] = (await storeRows<{ customer_id: string }>(
+    "SELECT customer_id FROM orders WHERE id = ?",
+    `${p}-${c}-0`,
+  )) as [{ customer_id: string }];
+  const shopper = await inCustomerStore(customerId, async (d1) =>
+    loadShopper(dbOf(d1), await accountKeyOf(`${p}-${c}`), now, { usualProducts: true }),
+  );
+  const byProduct = <T extends { productId: string }>(rows: T[]) =>
+    [...rows].sort((a, b) => a.productId.localeCompare(b.productId));
+  return { recent: byProduct(shopper.recentPurchases), usual: byProduct(shopper.usualProducts) };
+}
+
+/** Each customer store as a deployment from before customer_products finds it after the migration. */
+async function asBeforeTheMigration() {
+  await onEachCustomerDb((db) =>
+    runBatch(db, [
+      sql`DELETE FROM customer_products`,
+      sql`INSERT INTO backfills (name) VALUES ('customer_products')
+          ON CONFLICT (name) DO UPDATE SET cursor = '', done_at = NULL`,
+    ]),
+  );
+}
+
+/** The backfills rows of every customer store. */
+const backfillRows = async () =>
+  (
+    await onEachCustomerDb((db) =>
+      db.all<{ cursor: string; done_at: string | null }>(sql`SELECT cursor, done_at FROM backfills`),
+    )
+  ).flat();
+
+async function runNightly() {
+  const response = await SELF.fetch("http://patron.test/v1/admin/jobs/nightly?wait=1", {
+    method: "POST",
+    headers: { Authorization: `Bearer ${adminKey}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ asOf: now.toISOString(), pageSize: 10 }),
+  });
+  expect(response.status, await response.clone().text()).toBe(200);
+  expect(jobRunResponseSchema.parse(await response.json()).data.status).toBe("done");
+}
+
+describe("the customer_products backfill", () => {
+  it("reads products from the orders while pending, and the nightly job fills the rows a rebuild would", async () => {
+    const p = uniquePrefix("fill");
+    // More customers than a scoring page holds, so the pass goes on over several pages.
+    await ingestHistories(p, 24);
+    const kept = await productRows(p);
+    expect(kept.length).toBeGreaterThan(24);
+    const shelves = await Promise.all([0, 11, 23].map((c) => shelfProducts(p, c)));
+    expect(shelves[0]!.recent.length).toBeGreaterThan(0);
+    expect(shelves[0]!.usual.length).toBeGreaterThan(shelves[0]!.recent.length);
+
+    await asBeforeTheMigration();
+    expect(await productRows(p)).toEqual([]);
+    // Pending: the same products, read from the orders.
+    expect(await Promise.all([0, 11, 23].map((c) => shelfProducts(p, c)))).toEqual(shelves);
+
+    await runNightly();
+    expect(await productRows(p)).toEqual(kept);
+    for (const row of await backfillRows()) expect(row.done_at).not.toBeNull();
+    expect(await Promise.all([0, 11, 23].map((c) => shelfProducts(p, c)))).toEqual(shelves);
+  });
+
+  it("a scoring page that does not continue the pass leaves it to a run from the first page", async () => {
+    const p = uniquePrefix("resume");
+    await ingestHistories(p, 4);
+    const kept = await productRows(p);
+    await asBeforeTheMigration();
+    // A run deployed mid-way: its next page starts after a customer the pass never reached.
+    const [some] = await storeRows<{ customer_id: string }>(
+      "SELECT customer_id FROM customer_summaries ORDER BY customer_id LIMIT 1",
+    );
+    const models = { bgnbd: null, gammaGamma: null } as never;
+    await nightlyStore().scorePage(0, {
+      models,
+      population: null,
+      cursor: some!.customer_id,
+      pageSize: 1_000,
+      runId: `${p}-run`,
+      now,
+      timeZone: "UTC",
+      scoredBefore: 0,
+    });
+    expect(await productRows(p)).toEqual([]);
+    expect((await backfillRows()).every((row) => row.done_at === null)).toBe(true);
+
+    await runNightly();
+    expect(await productRows(p)).toEqual(kept);
+  });
+});
