@@ -16,7 +16,8 @@
 // --keep DIR keeps each loaded base in DIR and reuses it on the next run (1,000,000 customers take
 // most of an hour to load); --load-only stops after loading, to measure later on a quieter machine;
 // --shelf-only measures the shelf and stops (no orders posted, no nightly run: a kept base stays as loaded).
-// --drop-caches (Linux, root) empties the page cache before each size's shelf, so the first visits read
+// --fill-backfills does a backfill a kept base's new migration left pending (the nightly job's work) before
+// measuring; without it the shelf measures the base as it is. --drop-caches (Linux, root) empties the page cache before each size's shelf, so the first visits read
 // the shards' pages from disk; the repeat visits that follow measure the path with them in memory.
 import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -209,6 +210,7 @@ async function routeBench(args: string[]) {
     keep: keepIndex >= 0 ? args[keepIndex + 1] : undefined,
     loadOnly: args.includes("--load-only"),
     shelfOnly: args.includes("--shelf-only"),
+    fillBackfills: args.includes("--fill-backfills"),
   };
   if (options.loadOnly && !options.keep)
     throw new Error("--load-only needs --keep DIR, to measure what it loaded later");

@@ -1,7 +1,8 @@
 // The worker `npm run bench -- shard --route` runs: the product's worker, unchanged for every request
 // it serves, with two additions for the benchmark. `/bench/*` loads generated rows into D1 or into a
 // customer shard, fits the models in one shard (a stand-in for the nightly job), reports a shard's
-// size and whether it holds a customer (a load retried after a restart); and GET /v1/customers/:id, the bare single-row read the benchmark compares with, always runs
+// size and whether it holds a customer (a load retried after a restart), and reports (or does at once,
+// in the nightly job's stead) a backfill pending in a base kept from before its migration; and GET /v1/customers/:id, the bare single-row read the benchmark compares with, always runs
 // on the one D1 database (SHARD_COUNT=0), so the floor stays a D1 read whatever that route does with
 // shards. Started with the main wrangler.toml and this file as its entry point. Not deployed.
 import { drizzle } from "drizzle-orm/d1";
@@ -37,6 +38,21 @@ export class CustomerShard extends ProductShard {
     return this.ctx.storage.sql
       .exec("SELECT model, params, fitted_at, sample_size, log_likelihood FROM model_params ORDER BY id")
       .toArray();
+  }
+
+  /** Whether a backfill is pending here (a base kept from before its migration); `fill` does it at once. */
+  backfillPending(fill: boolean) {
+    const pending = this.ctx.storage.sql.exec("SELECT name FROM backfills WHERE done_at IS NULL").toArray().length > 0;
+    if (pending && fill)
+      this.ctx.storage.transactionSync(() => {
+        this.ctx.storage.sql.exec("DELETE FROM customer_products");
+        this.ctx.storage.sql.exec(`
+          INSERT INTO customer_products (customer_id, product_id, orders, last_purchased_at)
+          SELECT o.customer_id, l.product_id, count(DISTINCT o.id), max(o.placed_at)
+          FROM orders o JOIN order_lines l ON l.order_id = o.id GROUP BY o.customer_id, l.product_id`);
+        this.ctx.storage.sql.exec("UPDATE backfills SET done_at = ? WHERE done_at IS NULL", new Date().toISOString());
+      });
+    return pending;
   }
 
   databaseBytes() {
@@ -75,6 +91,10 @@ async function bench(request: Request, env: BenchEnv, url: URL): Promise<Respons
     }
     case "/bench/has":
       return Response.json({ found: await shard(env, index).hasCustomer(url.searchParams.get("customer") ?? "") });
+    case "/bench/backfill":
+      return Response.json({
+        pending: await shard(env, index).backfillPending(url.searchParams.get("fill") === "1"),
+      });
     case "/bench/size":
       return Response.json({ bytes: await shard(env, index).databaseBytes() });
     default:

@@ -266,6 +266,8 @@ export interface RouteOptions extends Options {
   loadOnly?: boolean;
   /** Measures the shelf and stops: no orders posted, no nightly run, so a kept base stays as loaded. */
   shelfOnly?: boolean;
+  /** Does a backfill pending in a kept base at once, before measuring, in the nightly job's stead. */
+  fillBackfills?: boolean;
 }
 
 export async function routeSize(size: number, shards: number, options: RouteOptions) {
@@ -317,8 +319,20 @@ export async function routeSize(size: number, shards: number, options: RouteOpti
         `${loaded.customers} customers (${loaded.orders} orders) loaded in ${loaded.seconds.toFixed(0)} s; ${(loaded.shardBytes / loaded.customers / 1024).toFixed(1)} KiB per customer across the shards (${loaded.bytesSource})`,
       );
       if (options.loadOnly) return undefined;
-      // Every shard started (and any migration added since the base was kept applied) before measuring.
-      for (let shard = 0; shard < shards; shard++) await hasCustomer(url, shard, "");
+      // Every shard started (and any migration added since the base was kept applied) before measuring;
+      // a backfill such a migration left pending is said, and with --fill-backfills done first.
+      const pending: number[] = [];
+      for (let shard = 0; shard < shards; shard++) {
+        const response = await fetch(`${url}/bench/backfill?shard=${shard}&fill=${options.fillBackfills ? 1 : 0}`);
+        if (!response.ok) throw new Error(`starting shard ${shard}: ${response.status} ${await response.text()}`);
+        if (((await response.json()) as { pending: boolean }).pending) pending.push(shard);
+      }
+      if (pending.length > 0)
+        console.log(
+          options.fillBackfills
+            ? `filled the backfill pending in ${pending.length} shards (customer_products), as the nightly job would`
+            : `a backfill is pending in ${pending.length} shards: the shelf reads products from the orders, as before customer_products (--fill-backfills fills it first)`,
+        );
       await probe(url);
       const recommendations = await measureRecommendations(url, loaded.customers, options);
       if (options.shelfOnly)
