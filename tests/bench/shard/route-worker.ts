@@ -1,16 +1,19 @@
 // The worker `npm run bench -- shard --route` runs: the product's worker, unchanged for every request
 // it serves, with two additions for the benchmark. `/bench/*` loads generated rows into D1 or into a
 // customer shard, fits the models in one shard (a stand-in for the nightly job), reports a shard's
-// size and whether it holds a customer (a load retried after a restart), and reports (or does at once,
-// in the nightly job's stead) a backfill pending in a base kept from before its migration; and GET /v1/customers/:id, the bare single-row read the benchmark compares with, always runs
+// size and whether it holds a customer (a load retried after a restart), and reports a backfill pending in a base kept from before its migration (and does it, page by
+// page as the nightly job would); and GET /v1/customers/:id, the bare single-row read the benchmark compares with, always runs
 // on the one D1 database (SHARD_COUNT=0), so the floor stays a D1 read whatever that route does with
 // shards. Started with the main wrangler.toml and this file as its entry point. Not deployed.
+import { sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
+import { runBatch } from "../../../db/batch.ts";
 import { durableD1 } from "../../../db/durable-d1.ts";
 import * as schema from "../../../db/schema.ts";
 import type { Db, Env } from "../../../worker/env.ts";
 import product, { CustomerShard as ProductShard } from "../../../worker/index.ts";
 import { fitCustomerModelsStep, fitPopulationStep } from "../../../worker/jobs/nightly.repo.ts";
+import { rebuildProductRangeStatements } from "../../../worker/orders/orders.repo.ts";
 import { shardName } from "../../../worker/shards/shards.ts";
 
 export { NightlyModelWorkflow } from "../../../worker/index.ts";
@@ -40,19 +43,33 @@ export class CustomerShard extends ProductShard {
       .toArray();
   }
 
-  /** Whether a backfill is pending here (a base kept from before its migration); `fill` does it at once. */
-  backfillPending(fill: boolean) {
-    const pending = this.ctx.storage.sql.exec("SELECT name FROM backfills WHERE done_at IS NULL").toArray().length > 0;
-    if (pending && fill)
-      this.ctx.storage.transactionSync(() => {
-        this.ctx.storage.sql.exec("DELETE FROM customer_products");
-        this.ctx.storage.sql.exec(`
-          INSERT INTO customer_products (customer_id, product_id, orders, last_purchased_at)
-          SELECT o.customer_id, l.product_id, count(DISTINCT o.id), max(o.placed_at)
-          FROM orders o JOIN order_lines l ON l.order_id = o.id GROUP BY o.customer_id, l.product_id`);
-        this.ctx.storage.sql.exec("UPDATE backfills SET done_at = ? WHERE done_at IS NULL", new Date().toISOString());
-      });
-    return pending;
+  /** Whether a backfill is pending here (a base kept from before its migration). */
+  backfillPending() {
+    return this.ctx.storage.sql.exec("SELECT name FROM backfills WHERE done_at IS NULL").toArray().length > 0;
+  }
+
+  /**
+   * One page of the customer_products backfill as the nightly job's scoring page does it (the rebuild of
+   * the page's customers' rows, the cursor moved on, done after the last): the next cursor, or null.
+   */
+  async fillProductsPage(cursor: string, pageSize: number) {
+    const ids = this.ctx.storage.sql
+      .exec<{ customer_id: string }>(
+        "SELECT customer_id FROM customer_summaries WHERE customer_id > ? ORDER BY customer_id LIMIT ?",
+        cursor,
+        pageSize,
+      )
+      .toArray()
+      .map((row) => row.customer_id);
+    const db = drizzle(durableD1(this.ctx.storage), { schema }) as Db;
+    const last = ids[ids.length - 1];
+    const done = ids.length < pageSize;
+    await runBatch(db, [
+      ...(last === undefined ? [] : rebuildProductRangeStatements(ids[0]!, last)),
+      sql`UPDATE backfills SET cursor = ${last ?? cursor}, done_at = ${done ? new Date().toISOString() : null}
+          WHERE name = 'customer_products'`,
+    ]);
+    return done ? null : (last ?? null);
   }
 
   databaseBytes() {
@@ -92,8 +109,10 @@ async function bench(request: Request, env: BenchEnv, url: URL): Promise<Respons
     case "/bench/has":
       return Response.json({ found: await shard(env, index).hasCustomer(url.searchParams.get("customer") ?? "") });
     case "/bench/backfill":
+      return Response.json({ pending: await shard(env, index).backfillPending() });
+    case "/bench/fill-products":
       return Response.json({
-        pending: await shard(env, index).backfillPending(url.searchParams.get("fill") === "1"),
+        next: await shard(env, index).fillProductsPage(url.searchParams.get("cursor") ?? "", 5_000),
       });
     case "/bench/size":
       return Response.json({ bytes: await shard(env, index).databaseBytes() });
