@@ -22,6 +22,7 @@ import {
   statSync,
   writeFileSync,
 } from "node:fs";
+import { get as httpGet } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { sql } from "drizzle-orm";
@@ -181,24 +182,47 @@ async function hasCustomer(url: string, shard: number, id: string): Promise<bool
   return ((await response.json()) as { found: boolean }).found;
 }
 
-/** Fills customer_products in the shards where a backfill is pending, page by page as the nightly job does. */
+/**
+ * Fills customer_products in the shards where a backfill is pending, page by page as the nightly job
+ * does, one shard at a time: every shard runs on the dev server's one thread, so shards filled side by
+ * side would each wait for all the others. Over a base the page cache does not hold, a page reads its
+ * customers' orders from disk and takes seconds; `getJson` has no client timeout.
+ */
 async function fillBackfills(url: string, pending: readonly number[]) {
   const started = performance.now();
   let pages = 0;
-  await Promise.all(
-    pending.map(async (shard) => {
-      for (let cursor: string | null = ""; cursor !== null; pages++) {
-        const response: Response = await fetch(
-          `${url}/bench/fill-products?shard=${shard}&cursor=${encodeURIComponent(cursor)}`,
-        );
-        if (!response.ok) throw new Error(`filling shard ${shard}: ${response.status} ${await response.text()}`);
-        cursor = ((await response.json()) as { next: string | null }).next;
-      }
-    }),
-  );
+  for (const shard of pending) {
+    for (let cursor: string | null = ""; cursor !== null; pages++) {
+      const answer = (await getJson(
+        `${url}/bench/fill-products?shard=${shard}&cursor=${encodeURIComponent(cursor)}`,
+      )) as {
+        next: string | null;
+      };
+      cursor = answer.next;
+    }
+    process.stdout.write(`\rfilling customer_products: shard ${shard} done (${pages} pages so far)`);
+  }
   console.log(
-    `filled customer_products in ${pending.length} shards, ${pages} pages of 5,000 customers, in ${((performance.now() - started) / 1000).toFixed(1)} s, as the nightly job would`,
+    `\nfilled customer_products in ${pending.length} shards, ${pages} pages of 5,000 customers, in ${((performance.now() - started) / 1000).toFixed(1)} s, as the nightly job would`,
   );
+}
+
+/** GET of a JSON answer without the global fetch's five-minute wait for headers. */
+function getJson(url: string): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    httpGet(url, (response) => {
+      let body = "";
+      response.setEncoding("utf8");
+      response.on("data", (chunk: string) => {
+        body += chunk;
+      });
+      response.on("end", () =>
+        response.statusCode === 200
+          ? resolve(JSON.parse(body))
+          : reject(new Error(`${url}: ${response.statusCode} ${body}`)),
+      );
+    }).on("error", reject);
+  });
 }
 
 /** `keys` grouped by their home shard, leaving out those at home in `except`. */
