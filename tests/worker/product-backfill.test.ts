@@ -88,6 +88,17 @@ async function runNightly() {
   expect(jobRunResponseSchema.parse(await response.json()).data.status).toBe("done");
 }
 
+describe("customer_products", () => {
+  it("keeps one customer's rows together: a WITHOUT ROWID table keyed by (customer, product)", async () => {
+    // drizzle has no spelling for WITHOUT ROWID, so a regenerated migration could drop it unnoticed.
+    for (const [row] of await onEachCustomerDb((db) =>
+      db.all<{ sql: string }>(sql`SELECT sql FROM sqlite_master WHERE name = 'customer_products'`),
+    )) {
+      expect(row?.sql).toMatch(/PRIMARY KEY\(`customer_id`, `product_id`\)\s*\)\s*WITHOUT ROWID$/);
+    }
+  });
+});
+
 describe("the customer_products backfill", () => {
   it("reads products from the orders while pending, and the nightly job fills the rows a rebuild would", async () => {
     const p = uniquePrefix("fill");
