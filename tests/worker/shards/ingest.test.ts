@@ -680,6 +680,7 @@ describe("the same orders on shards and on D1", () => {
       orders: orders.map(strip),
       summaries: sorted(await read(`SELECT * FROM customer_summaries WHERE customer_id IN (${owned})`, like)),
       categories: sorted(await read(`SELECT * FROM customer_category_stats WHERE customer_id IN (${owned})`, like)),
+      products: sorted(await read(`SELECT * FROM customer_products WHERE customer_id IN (${owned})`, like)),
       identities: sorted(
         await read(`SELECT key, kind, customer_id, shared FROM identities WHERE customer_id IN (${owned})`, like),
       ),
