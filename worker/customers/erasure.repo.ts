@@ -59,8 +59,11 @@ export async function exportCustomerRows(db: Db, customerId: string) {
           FROM order_lines l JOIN orders o ON o.id = l.order_id WHERE o.customer_id IN ${family} ORDER BY l.order_id, l.line_no`,
     sql`SELECT * FROM customer_summaries WHERE customer_id IN ${family}`,
     sql`SELECT * FROM customer_category_stats WHERE customer_id IN ${family}`,
-    sql`SELECT customer_id AS customerId, product_id AS productId, orders, last_purchased_at AS lastPurchasedAt
-          FROM customer_products WHERE customer_id IN ${family} ORDER BY customer_id, product_id`,
+    // What customer_products holds, from the orders: the same once its backfill is done, whole before.
+    sql`SELECT o.customer_id AS customerId, l.product_id AS productId, count(DISTINCT o.id) AS orders,
+            max(o.placed_at) AS lastPurchasedAt
+          FROM orders o JOIN order_lines l ON l.order_id = o.id WHERE o.customer_id IN ${family}
+          GROUP BY o.customer_id, l.product_id ORDER BY o.customer_id, l.product_id`,
     sql`SELECT * FROM customer_scores WHERE customer_id IN ${family}`,
     sql`SELECT from_stage AS "from", to_stage AS "to", at FROM stage_transitions WHERE customer_id IN ${family} ORDER BY id`,
     sql`SELECT day, category_id AS categoryId, views, last_viewed_at AS lastViewedAt FROM customer_browse

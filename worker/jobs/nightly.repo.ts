@@ -267,7 +267,7 @@ const productBackfill = "customer_products";
 
 /** The product rows' backfill moved on to `cursor`, finished when `doneAt` is set. */
 const productBackfillStep = (cursor: string, doneAt: string | null) =>
-  sql`UPDATE backfills SET cursor = ${cursor}, done_at = ${doneAt} WHERE name = ${productBackfill}`;
+  sql`UPDATE backfills SET cursor = ${cursor}, done_at = ${doneAt} WHERE name = ${productBackfill} AND done_at IS NULL`;
 
 export async function scorePageStep(
   db: Db,

@@ -155,6 +155,18 @@ export function rebuildSummaryStatements(customerIds: string[], now: string, rev
       FROM orders o JOIN order_lines l ON l.order_id = o.id
       WHERE o.customer_id IN (SELECT value FROM ${ids})
       GROUP BY o.customer_id, l.category_id`,
+    ...rebuildProductStatements(customerIds),
+  ];
+}
+
+/**
+ * Rebuilds the product rows of these customers from their stored orders: a recompute of the totals,
+ * and a region arriving in a shard (whose rows the source may not have filled yet).
+ */
+export function rebuildProductStatements(customerIds: readonly string[]): SQL[] {
+  if (customerIds.length === 0) return [];
+  const ids = jsonEach(customerIds);
+  return [
     sql`DELETE FROM customer_products WHERE customer_id IN (SELECT value FROM ${ids})`,
     sql`
       INSERT INTO customer_products (customer_id, product_id, orders, last_purchased_at)

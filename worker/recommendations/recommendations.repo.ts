@@ -45,13 +45,13 @@ export function browseWindowStart(now: Date): string {
 }
 
 /**
- * Whether customer_products holds every stored order. Until the nightly job has filled it for the orders
- * stored before it existed (the `backfills` row of migration 0019), the product reads below take their
- * rows from the orders, as they did before it; each read is the one or the other, decided once per
- * statement on a one-row table.
+ * Until the nightly job has filled customer_products for the orders stored before it existed (the
+ * `backfills` row of migration 0019), the product reads below take their rows from the orders, as they
+ * did before it. Each read is a UNION ALL of the two forms whose customer key is gated on that one-row
+ * check: the form not in use looks up NULL (or an empty list) and reads nothing, where a gate beside
+ * the key would still walk the customer's orders for every row.
  */
-const productsFilled = sql`NOT EXISTS (SELECT 1 FROM backfills WHERE name = 'customer_products' AND done_at IS NULL)`;
-const productsPending = sql`EXISTS (SELECT 1 FROM backfills WHERE name = 'customer_products' AND done_at IS NULL)`;
+const backfillPending = sql`EXISTS (SELECT 1 FROM backfills WHERE name = 'customer_products' AND done_at IS NULL)`;
 
 export async function loadShopper(
   db: Db,
@@ -60,6 +60,8 @@ export async function loadShopper(
   read: { usualProducts?: boolean } = {},
 ): Promise<ShopperData> {
   const customer = sql`(SELECT customer_id FROM identities WHERE key = ${accountKey})`;
+  const fromTable = sql`(SELECT customer_id FROM identities WHERE key = ${accountKey} AND NOT ${backfillPending})`;
+  const fromOrders = sql`(SELECT customer_id FROM identities WHERE key = ${accountKey} AND ${backfillPending})`;
   const since = new Date(now.getTime() - recentPurchaseDays * 86_400_000).toISOString();
   const browseSince = browseWindowStart(now);
   const [ids, summaries, stats, recent, views, usual] = await batchRows(db, [
@@ -68,10 +70,10 @@ export async function loadShopper(
     sql`SELECT * FROM customer_category_stats WHERE customer_id = ${customer}`,
     sql`
       SELECT product_id AS productId, last_purchased_at AS purchasedAt FROM customer_products
-      WHERE customer_id = ${customer} AND last_purchased_at >= ${since} AND ${productsFilled}
+      WHERE customer_id = ${fromTable} AND last_purchased_at >= ${since}
       UNION ALL
       SELECT l.product_id, max(o.placed_at) FROM orders o JOIN order_lines l ON l.order_id = o.id
-      WHERE o.customer_id = ${customer} AND o.placed_at >= ${since} AND ${productsPending} GROUP BY l.product_id`,
+      WHERE o.customer_id = ${fromOrders} AND o.placed_at >= ${since} GROUP BY l.product_id`,
     sql`
       SELECT category_id AS categoryId, sum(views) AS views, max(last_viewed_at) AS lastViewedAt FROM customer_browse
       WHERE customer_id = ${customer} AND day >= ${browseSince} GROUP BY category_id`,
@@ -79,10 +81,10 @@ export async function loadShopper(
       ? [
           sql`
       SELECT productId, orders FROM (
-        SELECT product_id AS productId, orders FROM customer_products WHERE customer_id = ${customer} AND ${productsFilled}
+        SELECT product_id AS productId, orders FROM customer_products WHERE customer_id = ${fromTable}
         UNION ALL
         SELECT l.product_id, count(DISTINCT o.id) FROM orders o JOIN order_lines l ON l.order_id = o.id
-        WHERE o.customer_id = ${customer} AND ${productsPending} GROUP BY l.product_id)
+        WHERE o.customer_id = ${fromOrders} GROUP BY l.product_id)
       ORDER BY orders DESC, productId LIMIT ${maxUsualProducts}`,
         ]
       : []),
@@ -110,7 +112,10 @@ export async function loadShoppers(
 ): Promise<Map<string, ShopperData>> {
   const shoppers = new Map<string, ShopperData>();
   if (customerIds.length === 0) return shoppers;
-  const ids = sql`(SELECT value FROM json_each(${JSON.stringify([...new Set(customerIds)])}))`;
+  const list = JSON.stringify([...new Set(customerIds)]);
+  const ids = sql`(SELECT value FROM json_each(${list}))`;
+  const fromTable = sql`(SELECT value FROM json_each(${list}) WHERE NOT ${backfillPending})`;
+  const fromOrders = sql`(SELECT value FROM json_each(${list}) WHERE ${backfillPending})`;
   const since = new Date(now.getTime() - recentPurchaseDays * 86_400_000).toISOString();
   const browseSince = browseWindowStart(now);
   const [summaries = [], stats = [], recent = [], views = []] = await batchRows(db, [
@@ -118,10 +123,10 @@ export async function loadShoppers(
     sql`SELECT * FROM customer_category_stats WHERE customer_id IN ${ids}`,
     sql`
       SELECT customer_id AS customerId, product_id AS productId, last_purchased_at AS purchasedAt
-      FROM customer_products WHERE customer_id IN ${ids} AND last_purchased_at >= ${since} AND ${productsFilled}
+      FROM customer_products WHERE customer_id IN ${fromTable} AND last_purchased_at >= ${since}
       UNION ALL
       SELECT o.customer_id, l.product_id, max(o.placed_at) FROM orders o JOIN order_lines l ON l.order_id = o.id
-      WHERE o.customer_id IN ${ids} AND o.placed_at >= ${since} AND ${productsPending} GROUP BY o.customer_id, l.product_id`,
+      WHERE o.customer_id IN ${fromOrders} AND o.placed_at >= ${since} GROUP BY o.customer_id, l.product_id`,
     sql`
       SELECT customer_id AS customerId, category_id AS categoryId, sum(views) AS views, max(last_viewed_at) AS lastViewedAt
       FROM customer_browse WHERE customer_id IN ${ids} AND day >= ${browseSince} GROUP BY customer_id, category_id`,

@@ -18,6 +18,7 @@ import { type SQL, sql } from "drizzle-orm";
 import { batchRows, jsonEach, runBatch } from "../../db/batch.ts";
 import { customerKey, homeShard } from "../core/shards/placement.ts";
 import type { Db } from "../env.ts";
+import { rebuildProductStatements } from "../orders/orders.repo.ts";
 import { fenceGuard, isFenceAbort, type Placement, setPlacements } from "./directory.ts";
 
 /** The region a move takes: what every step reads and writes by. */
@@ -192,6 +193,9 @@ export async function receiveRegion(db: Db, copy: RegionCopy, now: string): Prom
       VALUES (${copy.moveId}, 'in', ${copy.source}, ${JSON.stringify(copy.keys)}, ${JSON.stringify(copy.customers)},
         ${JSON.stringify(copy.sources)}, 'copying', ${now}, ${now})`,
     ...Object.entries(copy.rows).flatMap(([name, rows]) => insertRows(name, rows) ?? []),
+    // Built here from the orders that came: the source's rows may predate its backfill (migration 0019),
+    // and the pass of this shard's may be past these customers' ids.
+    ...rebuildProductStatements(copy.customers),
     sql`DELETE FROM shard_fences WHERE key IN ${ids(copy.keys)}`,
   ];
   try {

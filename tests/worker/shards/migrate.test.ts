@@ -8,6 +8,7 @@ import { createApp } from "../../../worker/app.ts";
 import { customerResponseSchema } from "../../../worker/customers/customers.schemas.ts";
 import { ingestResultSchema } from "../../../worker/orders/orders.schemas.ts";
 import { adminKey, anOrder, client, uniquePrefix, verified } from "../../fixtures/builders.ts";
+import { storeRows } from "../../fixtures/store-rows.ts";
 
 const app = createApp();
 /** The app as a deployment still on its one D1 database sees it (the same bindings, SHARD_COUNT=0). */
@@ -147,6 +148,15 @@ describe("patron shards migrate", () => {
     expect(was.get(`loyalty:${p}-H1`)?.customerId).not.toBe(was.get(`loyalty:${p}-H2`)?.customerId);
     expect(was.get(`account:${p}-cat`)?.customerId).toBe(was.get(`loyalty:${p}-CAT`)?.customerId);
 
+    // D1 as a deployment that applied migration 0019 over these orders: its product rows wait for the
+    // nightly job's backfill. The shards build them from the orders they receive.
+    await env.DB.batch([
+      env.DB.prepare("DELETE FROM customer_products"),
+      env.DB.prepare(
+        "INSERT INTO backfills (name) VALUES ('customer_products') ON CONFLICT (name) DO UPDATE SET cursor = '', done_at = NULL",
+      ),
+    ]);
+
     const steps = await migrateAll(2);
     expect(steps.length).toBeGreaterThan(1);
     expect(steps.at(-1)?.visited).toBe(steps.at(-1)?.total);
@@ -154,6 +164,23 @@ describe("patron shards migrate", () => {
     const after = await counts();
     expect(after.shards).toEqual(after.d1);
     expect(after.d1.orders).toBeGreaterThanOrEqual(10);
+    const byKey = (rows: Record<string, unknown>[]) =>
+      rows.sort((a, b) => `${a.customer_id} ${a.product_id}`.localeCompare(`${b.customer_id} ${b.product_id}`));
+    const fromOrders = (
+      await env.DB.prepare(
+        `SELECT o.customer_id, l.product_id, count(DISTINCT o.id) AS orders, max(o.placed_at) AS last_purchased_at
+         FROM orders o JOIN order_lines l ON l.order_id = o.id WHERE o.id LIKE ? GROUP BY o.customer_id, l.product_id`,
+      )
+        .bind(`${p}-%`)
+        .all<Record<string, unknown>>()
+    ).results;
+    expect(fromOrders.length).toBeGreaterThan(5);
+    const inShards = await storeRows<Record<string, unknown>>(
+      `SELECT customer_id, product_id, orders, last_purchased_at FROM customer_products
+       WHERE customer_id IN (SELECT customer_id FROM orders WHERE id LIKE ?)`,
+      `${p}-%`,
+    );
+    expect(byKey(inShards)).toEqual(byKey(fromOrders));
 
     for (const [kind, value] of identifiers(p))
       expect(await customerOf(shardApi, kind, value), `${kind} ${value}`).toEqual(was.get(`${kind}:${value}`));
