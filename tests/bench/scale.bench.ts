@@ -22,7 +22,17 @@
 // same as `npm run bench -- shard --route --shards N` (tests/bench/shard/route.ts).
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  accessSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -97,8 +107,20 @@ export function parseOptions(args: string[], bench = "scale"): Options {
     requests: Number(value("requests") ?? 400),
     connections: Number(value("connections") ?? 8),
     out: path.resolve(value("out") ?? path.join(root, `.wrangler/bench/${bench}.json`)),
-    dropCaches: args.includes("--drop-caches"),
+    dropCaches: args.includes("--drop-caches") && canDropPageCache(),
   };
+}
+
+/** Refuses --drop-caches before any loading where the page cache cannot be emptied (Linux, root). */
+function canDropPageCache(): true {
+  try {
+    accessSync("/proc/sys/vm/drop_caches", constants.W_OK);
+    return true;
+  } catch (error) {
+    throw new Error(
+      `--drop-caches needs Linux and root (writing /proc/sys/vm/drop_caches): ${(error as Error).message}`,
+    );
+  }
 }
 
 export const accountOf = (index: number) => `scale-${index}`;
@@ -356,10 +378,10 @@ async function dropPageCache() {
 
 /**
  * Recommendations for many distinct known shoppers against the bare read, alternated in rounds, twice:
- * first visits (each shopper's rows read for the first time in this server's life; from disk too when
- * the page cache does not hold them, and with --drop-caches it does not), then repeat visits (the same
- * shoppers again, their pages now in memory), which is the cost of the path itself. The bare read is the
- * same row of a small table every time, in memory from its first request.
+ * first visits (each shopper asked for once at the default requests; from disk when the page cache does
+ * not hold their pages, and with --drop-caches it does not), then repeat visits (the same shoppers
+ * again, their pages now in memory), which is the cost of the path itself. The bare read is the same
+ * row of a small table every time, in memory from its first request.
  */
 export async function measureRecommendations(url: string, size: number, options: Options) {
   const admin = { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` };
@@ -400,8 +422,12 @@ export async function measureRecommendations(url: string, size: number, options:
     };
   };
   const firstVisits = await compare();
-  const visits = rounds * options.requests;
-  if (visits < count) console.log(`(the first visits reached ${visits} of the ${count} shoppers)`);
+  // Blocks round the requests up; past `count` requests the first pass repeats shoppers.
+  const visits = rounds * blocksPerRound * Math.ceil(options.requests / blocksPerRound);
+  if (visits !== count)
+    console.log(
+      `(the first visits sent ${visits} requests to ${count} shoppers: ${visits < count ? "some shoppers were not visited" : "some were visited again"})`,
+    );
   const repeatVisits = await compare();
   return {
     shoppers: count,
@@ -663,7 +689,7 @@ type Comparison = Awaited<ReturnType<typeof measureRecommendations>>;
 export function printComparison(r: Comparison, indent = "") {
   const rounds = (ratios: readonly number[]) => ratios.map((x) => x.toFixed(2)).join(", ");
   const cache = r.droppedPageCache ? "page cache dropped before" : "page cache as found";
-  console.log(`${indent}first visits (each of ${r.shoppers} distinct shoppers read once; ${cache}):`);
+  console.log(`${indent}first visits (${r.shoppers} distinct shoppers, in order, from the first; ${cache}):`);
   console.log(`${indent}  baseline single-row D1 read: ${withCpu(r.baseline)}`);
   console.log(`${indent}  GET /v1/recommendations:     ${withCpu(r.recommendations)}`);
   console.log(

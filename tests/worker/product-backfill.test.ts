@@ -121,6 +121,23 @@ describe("the customer_products backfill", () => {
     expect(await Promise.all([0, 11, 23].map((c) => shelfProducts(p, c)))).toEqual(shelves);
   });
 
+  it("a pass cut short mid-way starts again from the first customer on the next run", async () => {
+    const p = uniquePrefix("again");
+    await ingestHistories(p, 6);
+    const kept = await productRows(p);
+    await asBeforeTheMigration();
+    // A run stopped after some pages: the cursor is somewhere in the middle, the pass not done.
+    await onEachCustomerDb((db) =>
+      runBatch(db, [
+        sql`UPDATE backfills SET cursor = coalesce((SELECT customer_id FROM customer_summaries ORDER BY customer_id
+              LIMIT 1 OFFSET (SELECT count(*) / 2 FROM customer_summaries)), 'c_') WHERE name = 'customer_products'`,
+      ]),
+    );
+    await runNightly();
+    expect(await productRows(p)).toEqual(kept);
+    for (const row of await backfillRows()) expect(row.done_at).not.toBeNull();
+  });
+
   it("a scoring page that does not continue the pass leaves it to a run from the first page", async () => {
     const p = uniquePrefix("resume");
     await ingestHistories(p, 4);
