@@ -255,13 +255,6 @@ interface PageCategoryRow {
   spend: number;
 }
 
-/**
- * Scores one page of customers and records stage changes against their previous score. Only the
- * customers whose score changed for a reader (core/profile/score-change.ts) are written, with this
- * run's id and time: `run_id` and `scored_at` say which run last changed the row. Progress is set to
- * `context.scoredBefore` plus this page's count, so a retried page sets the same figure again (unless
- * `context.recordProgress` is false).
- */
 /** The backfills row of customer_products (migration 0019). */
 const productBackfill = "customer_products";
 
@@ -269,6 +262,13 @@ const productBackfill = "customer_products";
 const productBackfillStep = (cursor: string, doneAt: string | null) =>
   sql`UPDATE backfills SET cursor = ${cursor}, done_at = ${doneAt} WHERE name = ${productBackfill} AND done_at IS NULL`;
 
+/**
+ * Scores one page of customers and records stage changes against their previous score. Only the
+ * customers whose score changed for a reader (core/profile/score-change.ts) are written, with this
+ * run's id and time: `run_id` and `scored_at` say which run last changed the row. Progress is set to
+ * `context.scoredBefore` plus this page's count, so a retried page sets the same figure again (unless
+ * `context.recordProgress` is false).
+ */
 export async function scorePageStep(
   db: Db,
   models: PopulationModels,

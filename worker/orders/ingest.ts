@@ -114,8 +114,9 @@ const maxAttempts = 5;
 /**
  * The statements that bring the plan's customers' totals up to date. A customer who only gains new
  * orders has them added to the totals read now (one summary row and the touched category rows
- * written, and its product rows added to), guarded by totalsGuard; the rest (merges, moved orders, and an order addOrders cannot fold,
- * such as one older than the customer's last purchase day) are rebuilt from all their orders.
+ * written, and its product rows added to), guarded by totalsGuard; the rest (merges, moved orders,
+ * and an order addOrders cannot fold, such as one older than the customer's last purchase day) are
+ * rebuilt from all their orders.
  */
 async function totalsStatements(
   db: Db,

@@ -105,8 +105,8 @@ export function reassignOrderStatements(changes: { orderId: string; customerId: 
 }
 
 /**
- * Rebuilds the summary, per-category stats and product rows of each customer from their orders; `revision` marks the
- * rows written (see totalsGuard).
+ * Rebuilds the summary, per-category stats and product rows of each customer from their orders;
+ * `revision` marks the rows written (see totalsGuard).
  */
 export function rebuildSummaryStatements(customerIds: string[], now: string, revision: string) {
   if (customerIds.length === 0) return [];
@@ -160,20 +160,29 @@ export function rebuildSummaryStatements(customerIds: string[], now: string, rev
 }
 
 /**
+ * customer_products rows from the stored orders matching `where` (on `orders o`): per customer and
+ * product, the orders that held it and the last time it was bought. The one aggregation every writer
+ * of the table uses.
+ */
+function productRowsFrom(where: SQL): SQL {
+  return sql`
+    INSERT INTO customer_products (customer_id, product_id, orders, last_purchased_at)
+    SELECT o.customer_id, l.product_id, count(DISTINCT o.id), max(o.placed_at)
+    FROM orders o JOIN order_lines l ON l.order_id = o.id
+    WHERE ${where}
+    GROUP BY o.customer_id, l.product_id`;
+}
+
+/**
  * Rebuilds the product rows of these customers from their stored orders: a recompute of the totals,
  * and a region arriving in a shard (whose rows the source may not have filled yet).
  */
 export function rebuildProductStatements(customerIds: readonly string[]): SQL[] {
   if (customerIds.length === 0) return [];
-  const ids = jsonEach(customerIds);
+  const ids = sql`(SELECT value FROM ${jsonEach(customerIds)})`;
   return [
-    sql`DELETE FROM customer_products WHERE customer_id IN (SELECT value FROM ${ids})`,
-    sql`
-      INSERT INTO customer_products (customer_id, product_id, orders, last_purchased_at)
-      SELECT o.customer_id, l.product_id, count(DISTINCT o.id), max(o.placed_at)
-      FROM orders o JOIN order_lines l ON l.order_id = o.id
-      WHERE o.customer_id IN (SELECT value FROM ${ids})
-      GROUP BY o.customer_id, l.product_id`,
+    sql`DELETE FROM customer_products WHERE customer_id IN ${ids}`,
+    productRowsFrom(sql`o.customer_id IN ${ids}`),
   ];
 }
 
@@ -184,12 +193,7 @@ export function rebuildProductStatements(customerIds: readonly string[]): SQL[] 
 export function rebuildProductRangeStatements(first: string, last: string): SQL[] {
   return [
     sql`DELETE FROM customer_products WHERE customer_id >= ${first} AND customer_id <= ${last}`,
-    sql`
-      INSERT INTO customer_products (customer_id, product_id, orders, last_purchased_at)
-      SELECT o.customer_id, l.product_id, count(DISTINCT o.id), max(o.placed_at)
-      FROM orders o JOIN order_lines l ON l.order_id = o.id
-      WHERE o.customer_id >= ${first} AND o.customer_id <= ${last}
-      GROUP BY o.customer_id, l.product_id`,
+    productRowsFrom(sql`o.customer_id >= ${first} AND o.customer_id <= ${last}`),
   ];
 }
 
@@ -202,12 +206,7 @@ export function rebuildProductRangeStatements(first: string, last: string): SQL[
 export function addProductsStatements(orderIds: readonly string[]): SQL[] {
   if (orderIds.length === 0) return [];
   return [
-    sql`
-      INSERT INTO customer_products (customer_id, product_id, orders, last_purchased_at)
-      SELECT o.customer_id, l.product_id, count(DISTINCT o.id), max(o.placed_at)
-      FROM orders o JOIN order_lines l ON l.order_id = o.id
-      WHERE o.id IN (SELECT value FROM ${jsonEach(orderIds)})
-      GROUP BY o.customer_id, l.product_id
+    sql`${productRowsFrom(sql`o.id IN (SELECT value FROM ${jsonEach(orderIds)})`)}
       ON CONFLICT (customer_id, product_id) DO UPDATE SET orders = customer_products.orders + excluded.orders,
         last_purchased_at = max(customer_products.last_purchased_at, excluded.last_purchased_at)`,
   ];

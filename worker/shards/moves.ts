@@ -155,8 +155,14 @@ const localIds: Record<string, string> = { identity_merges: "id", stage_transiti
 const yields = new Set(["seen_identities", "stage_transitions", "legacy_events"]);
 const tableOf = (name: string) => (name === "seen_identities" ? "identities" : name);
 
+/**
+ * Region tables the target builds from the orders it receives (receiveRegion) instead of copying: the
+ * source's product rows may predate its backfill (migration 0019).
+ */
+export const rebuiltAtTarget: ReadonlySet<string> = new Set(["customer_products"]);
+
 export async function regionRows(db: Db, region: Region): Promise<RegionRows> {
-  const tables = Object.entries(regionTables(region));
+  const tables = Object.entries(regionTables(region)).filter(([name]) => !rebuiltAtTarget.has(name));
   const rows = await batchRows(
     db,
     tables.map(([, where]) => sql`SELECT * FROM ${where}`),
@@ -193,8 +199,8 @@ export async function receiveRegion(db: Db, copy: RegionCopy, now: string): Prom
       VALUES (${copy.moveId}, 'in', ${copy.source}, ${JSON.stringify(copy.keys)}, ${JSON.stringify(copy.customers)},
         ${JSON.stringify(copy.sources)}, 'copying', ${now}, ${now})`,
     ...Object.entries(copy.rows).flatMap(([name, rows]) => insertRows(name, rows) ?? []),
-    // Built here from the orders that came: the source's rows may predate its backfill (migration 0019),
-    // and the pass of this shard's may be past these customers' ids.
+    // Built here from the orders that came (rebuiltAtTarget): this shard's own backfill pass may be past
+    // these customers' ids.
     ...rebuildProductStatements(copy.customers),
     sql`DELETE FROM shard_fences WHERE key IN ${ids(copy.keys)}`,
   ];
