@@ -9,7 +9,7 @@ import { runBatch } from "../../db/batch.ts";
 import { jobRunResponseSchema } from "../../worker/admin/admin.schemas.ts";
 import { loadShopper } from "../../worker/recommendations/recommendations.repo.ts";
 import { adminKey, anOrder, client, uniquePrefix } from "../fixtures/builders.ts";
-import { dbOf, inCustomerStore } from "../fixtures/ingest-store.ts";
+import { dbOf, inCustomerStore, shardOfCustomer } from "../fixtures/ingest-store.ts";
 import { nightlyStore, onEachCustomerDb } from "../fixtures/nightly-store.ts";
 import { accountKeyOf } from "../fixtures/shard-seed.ts";
 import { storeRows } from "../fixtures/store-rows.ts";
@@ -143,15 +143,15 @@ describe("the customer_products backfill", () => {
     await ingestHistories(p, 4);
     const kept = await productRows(p);
     await asBeforeTheMigration();
-    // A run deployed mid-way: its next page starts after a customer the pass never reached.
-    const [some] = await storeRows<{ customer_id: string }>(
-      "SELECT customer_id FROM customer_summaries ORDER BY customer_id LIMIT 1",
-    );
+    // A run deployed mid-way: its next page, in the part holding this history's first customer, starts
+    // at a cursor the pass never reached (below every customer id, so the page holds them all).
+    const [first] = await storeRows<{ customer_id: string }>("SELECT customer_id FROM orders WHERE id = ?", `${p}-0-0`);
+    const partition = (await shardOfCustomer(first!.customer_id)) ?? 0;
     const models = { bgnbd: null, gammaGamma: null } as never;
-    await nightlyStore().scorePage(0, {
+    await nightlyStore().scorePage(partition, {
       models,
       population: null,
-      cursor: some!.customer_id,
+      cursor: " ",
       pageSize: 1_000,
       runId: `${p}-run`,
       now,
