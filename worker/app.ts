@@ -1,10 +1,7 @@
 // createApp(): the middleware every request passes through, the error envelope, and the feature sub-apps.
-import { drizzle } from "drizzle-orm/d1";
 import { Hono } from "hono";
 import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
-import * as eventsSchema from "../db/events-schema.ts";
-import * as schema from "../db/schema.ts";
 import { adminRoutes } from "./admin/admin.routes.ts";
 import { customerListRoutes } from "./admin/customer-lists.routes.ts";
 import { insightsRoutes } from "./admin/insights.routes.ts";
@@ -14,6 +11,7 @@ import { consoleRoutes } from "./console/console.routes.ts";
 import { sessionRoutes } from "./console/session.routes.ts";
 import { shardCountChanged } from "./core/shards/placement.ts";
 import { customersRoutes } from "./customers/customers.routes.ts";
+import { eventsDatabase, mainDatabase } from "./databases.ts";
 import { demoRoutes } from "./demo/demo.routes.ts";
 import type { AppEnv } from "./env.ts";
 import { eventsRoutes } from "./events/events.routes.ts";
@@ -32,25 +30,6 @@ const shopperPaths = /^\/v1\/(?:recommendations|events)\/?$/;
 /** How soon a client should look again at a deployment that is missing configuration. */
 const misconfiguredRetrySeconds = 300;
 
-/**
- * One drizzle instance per D1 binding, made on its first request: building one walks the whole schema
- * for its relational queries, CPU every request used to pay. Each binding has one schema (DB the main
- * one, EVENTS_DB the events one).
- */
-const databases = new WeakMap<D1Database, unknown>();
-
-function databaseOf<Schema extends Record<string, unknown>>(d1: D1Database, ofSchema: Schema) {
-  const made = () => drizzle(d1, { schema: ofSchema });
-  // A deployment without the binding still answers (its queries fail, as they always did).
-  if (typeof d1 !== "object" || d1 === null) return made();
-  let db = databases.get(d1) as ReturnType<typeof made> | undefined;
-  if (!db) {
-    db = made();
-    databases.set(d1, db);
-  }
-  return db;
-}
-
 export function createApp() {
   const app = new Hono<AppEnv>();
 
@@ -58,8 +37,8 @@ export function createApp() {
     const requestId = c.req.header("X-Request-Id")?.slice(0, 64) || crypto.randomUUID();
     c.set("requestId", requestId);
     c.set("now", new Date());
-    c.set("db", databaseOf(c.env.DB, schema));
-    c.set("eventsDb", databaseOf(c.env.EVENTS_DB, eventsSchema));
+    c.set("db", mainDatabase(c.env.DB));
+    c.set("eventsDb", eventsDatabase(c.env.EVENTS_DB));
     c.header("X-Request-Id", requestId);
     await next();
   });

@@ -1,8 +1,8 @@
 // GET /v1/recommendations for the shopper behind a signed token (or the popular shelf without one).
-// Validate → load (one round trip for the shopper: to D1, or to their customer shard when SHARD_COUNT > 0;
-// catalog, models and rules from isolate caches)
+// Validate → load (one round trip for the shopper to D1; catalog, models and rules from isolate caches)
 // → compute (worker/core: profile, ranking, rules; both in shelf.ts, shared with the console's view of
-// a customer's shelf) → issue the recommendation id, cache the popular shelf.
+// a customer's shelf) → issue the recommendation id, cache the popular shelf. With SHARD_COUNT > 0 a
+// signed-in account's load and compute are one call to their customer shard, which does both there.
 import { type Context, Hono } from "hono";
 import { buyAgainPlacement, hiddenIds, withoutHidden } from "../core/ranking/placements.ts";
 import type { AppEnv } from "../env.ts";
@@ -14,7 +14,7 @@ import { tokenRefusalMessages } from "../http/shopper-token.ts";
 import { queryParams } from "../http/validate.ts";
 import { shopperAccountKey } from "../identity/identity.keys.ts";
 import { shardCount } from "../shards/shards.ts";
-import { shardedShopper } from "../shards/shopper.ts";
+import { shardedShelf } from "../shards/shopper.ts";
 import { lastGoodShelf, rememberShelf, type ShelfView } from "./last-good-shelf.ts";
 import {
   accountSubject,
@@ -24,7 +24,7 @@ import {
   type ServedArm,
 } from "./recommendation-id.ts";
 import { recommendationsQuerySchema } from "./recommendations.schemas.ts";
-import { computeShelf, d1Shopper, holdoutShareOf, knownShopper, loadShelfData, type ShelfRequest } from "./shelf.ts";
+import { computeShelf, holdoutShareOf, knownShopper, loadShelfData, type ShelfRequest } from "./shelf.ts";
 
 /** Seconds the anonymous shelf may be cached, here and by browsers and CDNs. */
 const popularShelfSeconds = 60;
@@ -55,26 +55,35 @@ async function shelf(c: Context<AppEnv>) {
     excludeIds: query.exclude,
   };
   const buyingAgain = request.placement === buyAgainPlacement;
-  // With SHARD_COUNT > 0 the shopper comes from one call to their customer shard, alongside the cached reads.
-  const readShopper = shardCount(c.env) > 0 ? shardedShopper(c.env) : d1Shopper(c.var.db);
-  const data = await loadShelfData(c.var.db, now, accountKey, request, readShopper);
-  const known = knownShopper(data);
-  const shopper = data.shopper;
-  const rules = data.rules;
+  const holdoutShare = holdoutShareOf(c.env.HOLDOUT_SHARE);
   // Whom the id binds: events and orders attributed to it must come from this shopper.
-  const subject = shopper?.customerId
-    ? customerSubject(shopper.customerId)
-    : accountKey
-      ? accountSubject(accountKey)
-      : anonymousSubject;
-  const issue = (arm: ServedArm, items: readonly { id: string }[]) =>
+  const issue = (arm: ServedArm, items: readonly { id: string }[], customerId: string | null) =>
     newRecommendationId(
-      { arm, subject, itemIds: items.map((item) => item.id), issuedAt: now },
+      {
+        arm,
+        subject: customerId ? customerSubject(customerId) : accountKey ? accountSubject(accountKey) : anonymousSubject,
+        itemIds: items.map((item) => item.id),
+        issuedAt: now,
+      },
       c.env.SHOPPER_TOKEN_SECRET,
     );
   // Personal answers may vary by the Authorization header; shared ones must not be cached for a token.
   c.header("Vary", "Authorization");
   const shared = token ? "private, no-store" : `public, max-age=${popularShelfSeconds}`;
+
+  // With SHARD_COUNT > 0 a signed-in account's shelf is one call to their customer shard, which reads
+  // the shopper and ranks the shelf there (shelfHere); only the id is issued here.
+  if (accountKey && shardCount(c.env) > 0) {
+    const computed = await shardedShelf(c.env, accountKey, now, request, holdoutShare);
+    c.header("Cache-Control", shared);
+    const recommendationId = await issue(computed.arm, computed.view.items, computed.customerId);
+    return c.json({ data: { recommendationId, ...computed.view } });
+  }
+
+  const data = await loadShelfData(c.var.db, now, accountKey, request);
+  const known = knownShopper(data);
+  const customerId = data.shopper?.customerId ?? null;
+  const rules = data.rules;
 
   // The default shelf is computed once per isolate per minute, and again as soon as the rules change.
   // A shelf with page context (a product, excluded ids, buy-again) is computed per request.
@@ -92,14 +101,15 @@ async function shelf(c: Context<AppEnv>) {
     const recommendationId = await issue(
       popularCache.body.data.arm as ServedArm,
       popularCache.body.data.items as { id: string }[],
+      customerId,
     );
     return c.json({ data: { ...popularCache.body.data, placement: request.placement, recommendationId } });
   }
 
-  const { result, view } = computeShelf(data, request, accountKey, now, holdoutShareOf(c.env.HOLDOUT_SHARE));
+  const { result, view } = computeShelf(data, request, accountKey, now, holdoutShare);
   const body = {
     data: {
-      recommendationId: await issue(result.arm, view.items),
+      recommendationId: await issue(result.arm, view.items, customerId),
       ...view,
     },
   };

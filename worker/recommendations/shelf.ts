@@ -144,3 +144,30 @@ export function computeShelf(
   };
   return { known, result, view };
 }
+
+/** A computed shelf as the route answers it: the view, the arm it was served in, and the customer it binds. */
+export interface ComputedShelf {
+  known: boolean;
+  arm: ReturnType<typeof computeShelf>["result"]["arm"];
+  /** The shopper's customer id; null for an account no customer holds. */
+  customerId: string | null;
+  view: ReturnType<typeof computeShelf>["view"];
+}
+
+/**
+ * A signed-in account's whole shelf: loaded (the shopper by `readShopper`, shared state from `shared`'s
+ * caches) and computed. A customer shard calls it with its own data as the shopper's store, so a known
+ * shopper's shelf is read and ranked in one place (docs/scaling.md, "The sharded store").
+ */
+export async function accountShelf(
+  shared: Db,
+  readShopper: ShopperReader,
+  accountKey: string,
+  now: Date,
+  request: ShelfRequest,
+  holdoutShare: number | undefined,
+): Promise<ComputedShelf> {
+  const data = await loadShelfData(shared, now, accountKey, request, readShopper);
+  const { known, result, view } = computeShelf(data, request, accountKey, now, holdoutShare);
+  return { known, arm: result.arm, customerId: data.shopper?.customerId ?? null, view };
+}

@@ -8,21 +8,21 @@ import { drizzle } from "drizzle-orm/d1";
 import { drizzle as durableDrizzle } from "drizzle-orm/durable-sqlite";
 import { migrate } from "drizzle-orm/durable-sqlite/migrator";
 import { durableD1 } from "../../db/durable-d1.ts";
-import * as eventsSchema from "../../db/events-schema.ts";
 import * as schema from "../../db/schema.ts";
 import { shardMigrations } from "../../db/shard-migrations.ts";
 import type { SegmentFilter } from "../admin/admin.repo.ts";
 import type { ListedRow, ListFilter } from "../admin/customer-lists.repo.ts";
 import type { AudienceFilters } from "../audiences/audiences.schemas.ts";
 import { customerKey, shardCountProblem } from "../core/shards/placement.ts";
-import type { Db, Env, EventsDb } from "../env.ts";
+import { eventsDatabase, mainDatabase } from "../databases.ts";
+import type { Db, Env } from "../env.ts";
 import type { BrowseDay } from "../events/events.repo.ts";
 import { enabledMatchKeys, type MatchKeyName, matchKinds } from "../identity/match-keys.ts";
 import { phoneRegion } from "../identity/phone.ts";
 import { ingestOrders } from "../orders/ingest.ts";
 import type { IdentifiersInput, OrderInput } from "../orders/orders.schemas.ts";
 import { attributionSettings } from "../recommendations/attribution.ts";
-import type { ShopperData } from "../recommendations/recommendations.repo.ts";
+import type { ComputedShelf, ShelfRequest } from "../recommendations/shelf.ts";
 import { liftSuppression, orderSuppressionKey } from "../suppressions/suppressions.repo.ts";
 import {
   customerExportIn,
@@ -86,7 +86,7 @@ import {
   ownersHere,
   type PlacedOwner,
   placedElsewhere,
-  shopperHere,
+  shelfHere,
 } from "./shopper-shard.ts";
 
 /** How long an interrupted move waits for the alarm that resumes it, when no call meets it first. */
@@ -382,8 +382,8 @@ export class CustomerShard extends DurableObject<Env> {
       async () => {
         const erased = await eraseCustomerIn(
           this.db,
-          drizzle(this.env.DB, { schema }) as Db,
-          drizzle(this.env.EVENTS_DB, { schema: eventsSchema }) as EventsDb,
+          mainDatabase(this.env.DB),
+          eventsDatabase(this.env.EVENTS_DB),
           customerId,
           (orderId) => orderSuppressionKey(orderId, this.env.IDENTITY_HASH_SECRET),
           new Date(now),
@@ -439,18 +439,28 @@ export class CustomerShard extends DurableObject<Env> {
   // --- shopper ---
 
   /**
-   * What GET /v1/recommendations reads for a signed-in account, called at the account key's home: one
-   * local read, or, when the directory places the key's region in another shard, one call to it.
+   * The shelf GET /v1/recommendations answers a signed-in account, called at the account key's home:
+   * read and ranked here, or, when the directory places the key's region in another shard, in that one.
    */
-  async shopper(accountKey: string, now: string, usualProducts = false): Promise<ShopperData> {
+  async shelf(
+    accountKey: string,
+    now: string,
+    request: ShelfRequest,
+    holdoutShare: number | undefined,
+  ): Promise<ComputedShelf> {
     const [placed] = placedElsewhere(await this.locate([accountKey]), this.index).keys();
-    if (placed !== undefined) return shardStub(this.env, placed).placedShopper(accountKey, now, usualProducts);
-    return shopperHere(this.db, accountKey, now, usualProducts);
+    if (placed !== undefined) return shardStub(this.env, placed).placedShelf(accountKey, now, request, holdoutShare);
+    return this.placedShelf(accountKey, now, request, holdoutShare);
   }
 
-  /** The same read where the region is placed (forwarded by the key's home): local data only. */
-  async placedShopper(accountKey: string, now: string, usualProducts = false): Promise<ShopperData> {
-    return shopperHere(this.db, accountKey, now, usualProducts);
+  /** The same shelf where the region is placed (forwarded by the key's home): this shard's data only. */
+  async placedShelf(
+    accountKey: string,
+    now: string,
+    request: ShelfRequest,
+    holdoutShare: number | undefined,
+  ): Promise<ComputedShelf> {
+    return shelfHere(this.db, mainDatabase(this.env.DB), accountKey, now, request, holdoutShare);
   }
 
   /** The owners of identity keys homed here (POST /v1/events), each with the shard holding it. */

@@ -1,12 +1,14 @@
 // The shopper's side of a customer shard (docs/scaling.md, "Customer shards"): what GET /v1/recommendations
 // and POST /v1/events read and write for a signed-in shopper, run on the shard's own database with the
-// product's repositories. A call arrives at the home shard of the shopper's account key; when the
+// product's repositories; the shelf is ranked here too, with the shared state read from D1. A call arrives at the home shard of the shopper's account key; when the
 // directory there places the key's region in another shard, the call is forwarded ONCE to that shard,
 // which answers from its own data (or as "not found") and never forwards again.
 import type { Db } from "../env.ts";
 import { addBrowse, type BrowseDay } from "../events/events.repo.ts";
+import { classifyDatabaseError } from "../http/database-errors.ts";
 import { type KeyOwner, ownersOf } from "../recommendations/attribution.repo.ts";
-import { loadShopper, type ShopperData } from "../recommendations/recommendations.repo.ts";
+import { loadShopper } from "../recommendations/recommendations.repo.ts";
+import { accountShelf, type ComputedShelf, type ShelfRequest, type ShopperReader } from "../recommendations/shelf.ts";
 
 /** The owner of an identity key and the shard that holds the owner's region. */
 export interface PlacedOwner extends KeyOwner {
@@ -27,9 +29,27 @@ export function placedElsewhere(located: Record<string, number | null>, here: nu
   return placed;
 }
 
-/** What GET /v1/recommendations reads for a signed-in account, from this shard's data alone. */
-export function shopperHere(db: Db, accountKey: string, now: string, usualProducts: boolean): Promise<ShopperData> {
-  return loadShopper(db, accountKey, new Date(now), { usualProducts });
+/**
+ * The shelf GET /v1/recommendations answers a signed-in account, read and ranked here: the shopper from
+ * this shard's data alone, the catalog, models and rules from `shared` (D1 behind the isolate caches).
+ * A D1 failure leaves as an Error carrying D1's own message, since that is what crosses the call back to
+ * the Worker (an error's cause does not), so the route still knows it and serves the degraded shelf.
+ */
+export async function shelfHere(
+  db: Db,
+  shared: Db,
+  accountKey: string,
+  now: string,
+  request: ShelfRequest,
+  holdoutShare: number | undefined,
+): Promise<ComputedShelf> {
+  try {
+    const readHere: ShopperReader = (key, at, read) => loadShopper(db, key, at, read);
+    return await accountShelf(shared, readHere, accountKey, new Date(now), request, holdoutShare);
+  } catch (error) {
+    const failure = classifyDatabaseError(error);
+    throw failure ? new Error(failure.message) : error;
+  }
 }
 
 /** The owners of the keys whose regions are in this shard (with their merged-away family, local too). */

@@ -1,21 +1,27 @@
 // A signed-in shopper's requests when customer data is in shards (SHARD_COUNT > 0): GET
-// /v1/recommendations reads the shopper with one call to the home shard of the account key, and POST
+// /v1/recommendations is one call to the home shard of the account key, which reads the shopper and
+// ranks the shelf there (or in the one shard it forwards to), and POST
 // /v1/events finds each token's customer there and adds the browse rollups in the shard holding that
 // customer. Shared state (catalog, models, rules, suppressions) stays in D1 and events in EVENTS_DB.
 import { homeShard } from "../core/shards/placement.ts";
 import type { Env } from "../env.ts";
 import type { BrowseDay } from "../events/events.repo.ts";
 import type { KeyOwner } from "../recommendations/attribution.repo.ts";
-import type { ShopperData } from "../recommendations/recommendations.repo.ts";
+import type { ComputedShelf, ShelfRequest } from "../recommendations/shelf.ts";
 import { homeStub, shardCount, shardStub } from "./shards.ts";
 import type { PlacedOwner } from "./shopper-shard.ts";
 
 type ShardEnv = Pick<Env, "CUSTOMER_SHARDS" | "SHARD_COUNT">;
 
-/** The shelf's shopper read: one call to the account key's home shard (which forwards once if it must). */
-export function shardedShopper(env: ShardEnv) {
-  return (accountKey: string, now: Date, read: { usualProducts?: boolean }): Promise<ShopperData> =>
-    homeStub(env, accountKey).shopper(accountKey, now.toISOString(), read.usualProducts ?? false);
+/** A signed-in account's shelf: one call to the account key's home shard (which forwards once if it must). */
+export function shardedShelf(
+  env: ShardEnv,
+  accountKey: string,
+  now: Date,
+  request: ShelfRequest,
+  holdoutShare: number | undefined,
+): Promise<ComputedShelf> {
+  return homeStub(env, accountKey).shelf(accountKey, now.toISOString(), request, holdoutShare);
 }
 
 /**

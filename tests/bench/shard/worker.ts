@@ -1,6 +1,6 @@
 // The shard benchmark's worker: loads generated rows into D1 or into one customer shard, and answers
-// the reads the benchmark compares. The shard is the product's CustomerShard, with two methods added
-// for the benchmark (load rows, read one row); its shopper read is the product's own.
+// the reads the benchmark compares. The shard is the product's CustomerShard, with methods added for
+// the benchmark (load rows, read one row, read one shopper with the product's own loadShopper).
 import { drizzle } from "drizzle-orm/d1";
 import { durableD1 } from "../../../db/durable-d1.ts";
 import * as schema from "../../../db/schema.ts";
@@ -40,6 +40,14 @@ async function meteredIngest(d1: D1Database, orders: OrderInput[]) {
 }
 
 export class BenchShard extends CustomerShard {
+  /** The shard's own database, as the product's repositories see it. */
+  private readonly local = drizzle(durableD1(this.ctx.storage), { schema }) as Db;
+
+  /** The shopper read the shelf makes in a shard (loadShopper, on this shard's data), without the ranking. */
+  async shopper(key: string, now: string) {
+    return loadShopper(this.local, key, new Date(now));
+  }
+
   async load(statements: Statement[]) {
     const d1 = durableD1(this.ctx.storage);
     return (await d1.batch(prepared(d1, statements))).map((result) => ({ meta: result.meta, results: result.results }));

@@ -13,16 +13,21 @@ import { defaultRankingOptions } from "../../../worker/core/ranking/options.ts";
 import { holdoutArm } from "../../../worker/core/rules/holdout.ts";
 import { homeShard } from "../../../worker/core/shards/placement.ts";
 import type { Db } from "../../../worker/env.ts";
+import { classifyDatabaseError } from "../../../worker/http/database-errors.ts";
 import { signShopperToken } from "../../../worker/http/shopper-token.ts";
 import { enabledMatchKeys, matchKinds } from "../../../worker/identity/match-keys.ts";
 import { phoneRegion } from "../../../worker/identity/phone.ts";
-import { modelNames, saveModels } from "../../../worker/models/models.repo.ts";
+import { forgetModels, modelNames, saveModels } from "../../../worker/models/models.repo.ts";
 import { ingestOrders } from "../../../worker/orders/ingest.ts";
 import { orderSchema } from "../../../worker/orders/orders.schemas.ts";
 import { attributedArm, attributionSettings } from "../../../worker/recommendations/attribution.ts";
+import { forgetCatalog } from "../../../worker/recommendations/recommendations.repo.ts";
 import { recommendationsResponseSchema } from "../../../worker/recommendations/recommendations.schemas.ts";
+import { forgetRules } from "../../../worker/rules/rules.repo.ts";
 import { shardStub } from "../../../worker/shards/shards.ts";
+import { shelfHere } from "../../../worker/shards/shopper-shard.ts";
 import { anOrder, client, uniquePrefix } from "../../fixtures/builders.ts";
+import { wrapShardBindings } from "../../fixtures/events-store.ts";
 import { accountKeyOf, seedRegion, shardRows } from "../../fixtures/shard-seed.ts";
 
 const day = 86_400_000;
@@ -214,13 +219,16 @@ describe("GET /v1/recommendations with customer data in shards", () => {
     expect(await servedTo(sharded.recommendationId, seeded.customerId, sharded.view.items[0]?.id as string)).toBe(
       "personalized",
     );
-    expect(await shardStub(env, placed).placedShopper(seeded.accountKey, new Date().toISOString())).toMatchObject({
+    // The shelf is read and ranked where the region is placed; asked directly, the home has nothing.
+    const request = { limit: 10, categories: 4, placement: null, productId: null, excludeIds: [] };
+    const at = new Date().toISOString();
+    expect(await shardStub(env, placed).placedShelf(seeded.accountKey, at, request, undefined)).toMatchObject({
+      known: true,
       customerId: seeded.customerId,
     });
-    // The placed shard answers from its own data and never forwards: asked directly, the home has nothing.
-    expect(await shardStub(env, home).placedShopper(seeded.accountKey, new Date().toISOString())).toMatchObject({
+    expect(await shardStub(env, home).placedShelf(seeded.accountKey, at, request, undefined)).toMatchObject({
+      known: false,
       customerId: null,
-      summary: null,
     });
   });
 
@@ -259,11 +267,24 @@ describe("GET /v1/recommendations with customer data in shards", () => {
     }
   });
 
-  it("calls one shard, the account key's home, and reads no customer table in D1", async () => {
+  it("calls one shard, the account key's home, which ranks the shelf there and reads no customer table in D1", async () => {
     const account = await personalisedAccount("counted");
     const seeded = await seedRegion(account, historyOf(account));
     const shardCalls: string[] = [];
     const d1Statements: string[] = [];
+    /** `database`, recording each statement prepared on it in `into`. */
+    const recording = (database: D1Database, into: string[]) =>
+      new Proxy(database, {
+        get(real, property) {
+          const value = (real as unknown as Record<string | symbol, unknown>)[property];
+          if (property === "prepare")
+            return (query: string) => {
+              into.push(query);
+              return real.prepare(query);
+            };
+          return typeof value === "function" ? value.bind(real) : value;
+        },
+      });
     const counting = {
       ...env,
       CUSTOMER_SHARDS: new Proxy(env.CUSTOMER_SHARDS, {
@@ -286,30 +307,51 @@ describe("GET /v1/recommendations with customer data in shards", () => {
           return typeof value === "function" ? value.bind(namespace) : value;
         },
       }),
-      DB: new Proxy(env.DB, {
-        get(database, property) {
-          const value = (database as unknown as Record<string | symbol, unknown>)[property];
-          if (property === "prepare")
-            return (query: string) => {
-              d1Statements.push(query);
-              return database.prepare(query);
-            };
-          return typeof value === "function" ? value.bind(database) : value;
-        },
-      }),
+      DB: recording(env.DB, d1Statements),
     };
+    // What the shards read of D1: the shared state the shelf is ranked with, from caches emptied first.
+    const shardStatements: string[] = [];
+    forgetCatalog();
+    forgetModels();
+    forgetRules();
+    const restore = await wrapShardBindings((real) => recording(real, shardStatements));
     const app = createApp();
-    const response = await app.request(
-      "http://patron.test/v1/recommendations?limit=8&placement=buy-again",
-      { headers: { Authorization: `Bearer ${await tokenOf(account)}` } },
-      counting,
-    );
+    const response = await Promise.resolve(
+      app.request(
+        "http://patron.test/v1/recommendations?limit=8&placement=buy-again",
+        { headers: { Authorization: `Bearer ${await tokenOf(account)}` } },
+        counting,
+      ),
+    ).finally(restore);
     expect(response.status).toBe(200);
     expect(recommendationsResponseSchema.parse(await response.json()).data.customerKnown).toBe(true);
-    expect(shardCalls).toEqual([`shard-${seeded.shard}.shopper`]);
+    // One call, to the home, which read and ranked the shelf: the Worker itself read nothing from D1.
+    expect(shardCalls).toEqual([`shard-${seeded.shard}.shelf`]);
+    expect(d1Statements).toEqual([]);
+    // The shard read the catalog, models and rules from D1, and no customer table there.
     const customerTables =
       /\b(customers|identities|identity_observations|identity_merges|orders|order_lines|customer_\w+|match_keys|stage_transitions)\b/;
-    expect(d1Statements.filter((query) => customerTables.test(query))).toEqual([]);
+    expect(shardStatements.length).toBeGreaterThan(0);
+    expect(shardStatements.filter((query) => customerTables.test(query))).toEqual([]);
+  });
+
+  it("passes a D1 failure met while ranking in the shard on as D1's own message, all that crosses back to the Worker", async () => {
+    const busy = "D1_ERROR: database is locked: SQLITE_BUSY";
+    const failed = () => Promise.reject(new Error(busy));
+    const statement = { bind: () => statement, all: failed, raw: failed, first: failed, run: failed };
+    const failingShared = drizzle({ prepare: () => statement, batch: failed } as unknown as D1Database, {
+      schema,
+    }) as Db;
+    forgetCatalog();
+    forgetModels();
+    forgetRules();
+    const request = { limit: 8, categories: 4, placement: null, productId: null, excludeIds: [] };
+    const error = await shelfHere(d1, failingShared, "account:nobody", new Date().toISOString(), request, undefined)
+      .then(() => null)
+      .catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(Error);
+    // An error's cause does not cross a Durable Object call: its message alone must say what failed.
+    expect(classifyDatabaseError(new Error((error as Error).message))).toMatchObject({ kind: "busy" });
   });
 });
 
