@@ -8,6 +8,7 @@ const program = new Command()
 
 // Each command lives in cli/commands/<name>.ts and registers itself here.
 const commands: Array<() => Promise<{ register: (program: Command) => void }>> = [
+  () => import("./commands/backfill.ts"),
   () => import("./commands/evaluate.ts"),
   () => import("./commands/fit.ts"),
   () => import("./commands/import.ts"),

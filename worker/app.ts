@@ -3,6 +3,7 @@ import { Hono } from "hono";
 import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
 import { adminRoutes } from "./admin/admin.routes.ts";
+import { backfillRoutes } from "./admin/backfills.routes.ts";
 import { customerListRoutes } from "./admin/customer-lists.routes.ts";
 import { insightsRoutes } from "./admin/insights.routes.ts";
 import { shardAdminRoutes } from "./admin/shards.routes.ts";
@@ -136,6 +137,7 @@ export function createApp() {
   app.route("/v1/imports", importRoutes);
   app.route("/v1/customers", customersRoutes);
   app.route("/v1/recommendations", recommendationsRoutes);
+  app.route("/v1/admin/backfills", backfillRoutes);
   app.route("/v1/admin/rules", rulesRoutes);
   app.route("/v1/admin/suppressions", suppressionsRoutes);
   app.route("/v1/admin/insights", insightsRoutes);

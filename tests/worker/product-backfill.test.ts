@@ -10,7 +10,7 @@ import { jobRunResponseSchema } from "../../worker/admin/admin.schemas.ts";
 import { loadShopper } from "../../worker/recommendations/recommendations.repo.ts";
 import { adminKey, anOrder, client, uniquePrefix } from "../fixtures/builders.ts";
 import { dbOf, inCustomerStore, shardOfCustomer } from "../fixtures/ingest-store.ts";
-import { nightlyStore, onEachCustomerDb } from "../fixtures/nightly-store.ts";
+import { nightlyStore, onEachCustomerDb, scoringPartitions } from "../fixtures/nightly-store.ts";
 import { accountKeyOf } from "../fixtures/shard-seed.ts";
 import { storeRows } from "../fixtures/store-rows.ts";
 
@@ -163,5 +163,58 @@ describe("the customer_products backfill", () => {
 
     await runNightly();
     expect(await productRows(p)).toEqual(kept);
+  });
+});
+
+describe("POST /v1/admin/backfills/:name/rerun", () => {
+  const admin = (path: string, method = "GET", key = adminKey) =>
+    SELF.fetch(`http://patron.test/v1/admin/backfills${path}`, { method, headers: { Authorization: `Bearer ${key}` } });
+  const view = async (response: Response) => {
+    expect(response.status, await response.clone().text()).toBe(200);
+    return (await response.json()) as {
+      data: { backfills: { name: string; store: string; cursor: string; doneAt: string | null }[]; pending: number };
+    };
+  };
+
+  it("after product rows went stale, reads the orders at once and has the next run rebuild them", async () => {
+    const p = uniquePrefix("rerun");
+    await ingestHistories(p, 3);
+    await runNightly();
+    const kept = await productRows(p);
+    const shelves = await Promise.all([0, 1, 2].map((c) => shelfProducts(p, c)));
+    // What a rollback to a version without the table leaves: orders whose product rows were not written.
+    await onEachCustomerDb((db) =>
+      runBatch(db, [
+        sql`UPDATE customer_products SET orders = 1, last_purchased_at = '2000-01-01T00:00:00.000Z'
+            WHERE customer_id IN (SELECT customer_id FROM orders WHERE id LIKE ${p} || '-%')`,
+      ]),
+    );
+    expect(await productRows(p)).not.toEqual(kept);
+    expect(await Promise.all([0, 1, 2].map((c) => shelfProducts(p, c)))).not.toEqual(shelves);
+
+    const rerun = (await view(await admin("/customer_products/rerun", "POST"))).data;
+    const parts = scoringPartitions();
+    expect(rerun.pending).toBe(parts);
+    expect(new Set(rerun.backfills.map((backfill) => backfill.store)).size).toBe(parts);
+    expect(rerun.backfills.every((backfill) => backfill.name === "customer_products" && backfill.cursor === "")).toBe(
+      true,
+    );
+    // Until the rows are rebuilt, the shelf reads the shopper's products from the orders.
+    expect(await Promise.all([0, 1, 2].map((c) => shelfProducts(p, c)))).toEqual(shelves);
+
+    await runNightly();
+    expect(await productRows(p)).toEqual(kept);
+    const after = (await view(await admin(""))).data;
+    expect(after.pending).toBe(0);
+    expect(after.backfills.every((backfill) => backfill.doneAt !== null)).toBe(true);
+  });
+
+  it("answers 404 for a name that is no backfill and 401 without the admin key, marking nothing", async () => {
+    const before = await backfillRows();
+    const unknown = await admin("/orders/rerun", "POST");
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toMatchObject({ error: { code: "not_found" } });
+    expect((await admin("/customer_products/rerun", "POST", "not-the-key")).status).toBe(401);
+    expect(await backfillRows()).toEqual(before);
   });
 });

@@ -19,6 +19,7 @@ import type { Db, Env } from "../env.ts";
 import type { BrowseDay } from "../events/events.repo.ts";
 import { enabledMatchKeys, type MatchKeyName, matchKinds } from "../identity/match-keys.ts";
 import { phoneRegion } from "../identity/phone.ts";
+import { type BackfillName, type BackfillState, backfillStates, rerunBackfill } from "../jobs/backfills.repo.ts";
 import { ingestOrders } from "../orders/ingest.ts";
 import type { IdentifiersInput, OrderInput } from "../orders/orders.schemas.ts";
 import { attributionSettings } from "../recommendations/attribution.ts";
@@ -434,6 +435,18 @@ export class CustomerShard extends DurableObject<Env> {
 
   async transitions(since: string, afterId: number, limit: number) {
     return transitionsIn(this.db, since, afterId, limit);
+  }
+
+  // --- backfills ---
+
+  /** This shard's backfills of derived tables (GET /v1/admin/backfills). */
+  async backfills(): Promise<BackfillState[]> {
+    return backfillStates(this.db);
+  }
+
+  /** Starts a backfill's pass again in this shard (POST /v1/admin/backfills/:name/rerun). */
+  async rerunBackfill(name: BackfillName): Promise<void> {
+    await rerunBackfill(this.db, name);
   }
 
   // --- shopper ---

@@ -1,0 +1,71 @@
+// `patron backfill status` and `patron backfill rerun <name>`: the backfills of derived tables that the
+// nightly job fills page by page (docs/scaling.md, "Product rows"), in D1 or in every customer shard.
+import type { Command } from "commander";
+import { IngestClient, IngestFailed } from "../import/client.ts";
+
+interface BackfillOptions {
+  url: string;
+  key?: string;
+}
+
+interface BackfillsView {
+  backfills: { name: string; store: string; cursor: string; doneAt: string | null; pending: boolean }[];
+  pending: number;
+}
+
+/** One line per backfill and part of the store, as "customer_products  shard-3  pending (at c_0042…)". */
+export function backfillLines(view: BackfillsView): string[] {
+  if (view.backfills.length === 0) return ["no backfills: every derived table was written from the start"];
+  return view.backfills.map(({ name, store, cursor, doneAt }) => {
+    const state = doneAt
+      ? `done ${doneAt}`
+      : cursor
+        ? `pending: the nightly job's pass is past ${cursor}`
+        : "pending: the next nightly run fills it";
+    return `${name}  ${store}  ${state}`;
+  });
+}
+
+export function register(program: Command): void {
+  const backfill = program
+    .command("backfill")
+    .description("Backfills of derived tables, filled by the nightly job (docs/scaling.md, Product rows).");
+  const withServer = (command: Command) =>
+    command
+      .option("--url <url>", "the worker", "http://127.0.0.1:8787")
+      .option("--key <key>", "admin key (or PATRON_ADMIN_KEY)", process.env.PATRON_ADMIN_KEY);
+
+  const run = async (options: BackfillOptions, call: (client: IngestClient) => Promise<{ data: BackfillsView }>) => {
+    if (!options.key) program.error("--key (or PATRON_ADMIN_KEY) is required");
+    try {
+      const { data } = await call(new IngestClient({ url: options.url, apiKey: options.key as string }));
+      for (const line of backfillLines(data)) console.log(line);
+      return data;
+    } catch (error) {
+      if (!(error instanceof IngestFailed)) throw error;
+      console.error(error.message);
+      process.exitCode = 1;
+      return null;
+    }
+  };
+
+  withServer(backfill.command("status").description("Where each backfill stands, in D1 or in each shard.")).action(
+    async (options: BackfillOptions) => {
+      await run(options, (client) => client.get<BackfillsView>("/v1/admin/backfills"));
+    },
+  );
+
+  withServer(
+    backfill
+      .command("rerun")
+      .argument("<name>", "the derived table: customer_products")
+      .description(
+        "Fill a derived table again from its source rows (after a rollback to a version that did not write it): readers use the source rows until the nightly job's next pass is done.",
+      ),
+  ).action(async (name: string, options: BackfillOptions) => {
+    const data = await run(options, (client) =>
+      client.post<BackfillsView>(`/v1/admin/backfills/${encodeURIComponent(name)}/rerun`, {}),
+    );
+    if (data) console.log(`${data.pending} pending; run the nightly job (or wait for it) to fill them.`);
+  });
+}
