@@ -283,6 +283,22 @@ describe("GET /v1/recommendations when D1 fails", () => {
     expect(data.items.map((item) => item.id)).toEqual(good.items.map((item) => item.id));
   });
 
+  it("keeps the popular shelf served to a signed-in account no customer holds, for a later outage", async () => {
+    forgetIsolateCaches();
+    await forgetLastGoodShelves(["5:2"]);
+    const stranger = await signShopperToken(`faults-stranger-${crypto.randomUUID()}`, secret, 3600, new Date());
+    const fresh = await callApp(get("/v1/recommendations?limit=5&categories=2", stranger));
+    const good = recommendationsResponseSchema.parse(await fresh.json()).data;
+    expect(good).toMatchObject({ customerKnown: false });
+    expect(good.items.length).toBeGreaterThan(0);
+    forgetIsolateCaches();
+    vi.spyOn(console, "error").mockImplementation(() => undefined);
+    const response = await callDuringOutage(get("/v1/recommendations?limit=5&categories=2"), busy, "every statement");
+    const data = recommendationsResponseSchema.parse(await response.json()).data;
+    expect(data.degraded).toBe(true);
+    expect(data.items.map((item) => item.id)).toEqual(good.items.map((item) => item.id));
+  });
+
   it("keeps the page context on a degraded shelf: no excluded id, not the page's product, nothing for buy-again", async () => {
     forgetIsolateCaches();
     vi.spyOn(console, "error").mockImplementation(() => undefined);

@@ -55,7 +55,10 @@ async function shelf(c: Context<AppEnv>) {
     excludeIds: query.exclude,
   };
   const buyingAgain = request.placement === buyAgainPlacement;
-  const holdoutShare = holdoutShareOf(c.env.HOLDOUT_SHARE);
+  // The default shelf's cache key; only a shelf without page context (a product, excluded ids,
+  // buy-again) is shared.
+  const cacheKey = `${query.limit}:${query.categories}`;
+  const contextFree = !request.productId && request.excludeIds.length === 0 && !buyingAgain;
   // Whom the id binds: events and orders attributed to it must come from this shopper.
   const issue = (arm: ServedArm, items: readonly { id: string }[], customerId: string | null) =>
     newRecommendationId(
@@ -74,8 +77,10 @@ async function shelf(c: Context<AppEnv>) {
   // With SHARD_COUNT > 0 a signed-in account's shelf is one call to their customer shard, which reads
   // the shopper and ranks the shelf there (shelfHere); only the id is issued here.
   if (accountKey && shardCount(c.env) > 0) {
-    const computed = await shardedShelf(c.env, accountKey, now, request, holdoutShare);
+    const computed = await shardedShelf(c.env, accountKey, now, request, holdoutShareOf(c.env.HOLDOUT_SHARE));
     c.header("Cache-Control", shared);
+    // An account no customer holds got the popular shelf: kept for a degraded answer, as on D1.
+    if (!computed.known && contextFree) await keepInBackground(c, rememberShelf(cacheKey, computed.view, now));
     const recommendationId = await issue(computed.arm, computed.view.items, computed.customerId);
     return c.json({ data: { recommendationId, ...computed.view } });
   }
@@ -86,9 +91,7 @@ async function shelf(c: Context<AppEnv>) {
   const rules = data.rules;
 
   // The default shelf is computed once per isolate per minute, and again as soon as the rules change.
-  // A shelf with page context (a product, excluded ids, buy-again) is computed per request.
-  const cacheKey = `${query.limit}:${query.categories}`;
-  const contextFree = !request.productId && request.excludeIds.length === 0 && !buyingAgain;
+  // A shelf with page context is computed per request.
   if (
     !known &&
     contextFree &&
@@ -106,7 +109,7 @@ async function shelf(c: Context<AppEnv>) {
     return c.json({ data: { ...popularCache.body.data, placement: request.placement, recommendationId } });
   }
 
-  const { result, view } = computeShelf(data, request, accountKey, now, holdoutShare);
+  const { result, view } = computeShelf(data, request, accountKey, now, holdoutShareOf(c.env.HOLDOUT_SHARE));
   const body = {
     data: {
       recommendationId: await issue(result.arm, view.items, customerId),

@@ -30,18 +30,19 @@ export interface ShelfData {
   coPurchases: { productId: string; orders: number }[];
 }
 
-/** Reads a signed-in account's shopper data in one round trip: from D1, or from its customer shard. */
+/** Reads a signed-in account's shopper data in one round trip: from D1, or, in a customer shard, its own SQLite. */
 export type ShopperReader = (accountKey: string, now: Date, read: { usualProducts?: boolean }) => Promise<ShopperData>;
 
 /** The shopper read on the one D1 database. */
-export const d1Shopper =
+const d1Shopper =
   (db: Db): ShopperReader =>
   (accountKey, now, read) =>
     loadShopper(db, accountKey, now, read);
 
 /**
  * Everything the shelf is computed from: models, catalog and rules from isolate caches (D1 behind
- * them), the shopper in one round trip (`readShopper`: D1, or the shopper's shard), all in parallel.
+ * them), the shopper in one round trip (`readShopper`: D1, or the shard's own data when a customer
+ * shard computes the shelf), all in parallel.
  */
 export async function loadShelfData(
   db: Db,

@@ -1,6 +1,6 @@
 // A signed-in shopper's requests with customer data in shards (SHARD_COUNT=4): GET /v1/recommendations
-// reads the shopper with one call to the account key's home shard (forwarded once when the region is
-// placed elsewhere), POST /v1/events adds browsing to the rollups in the customer's shard, and an
+// is one call to the account key's home shard, which reads the shopper and ranks the shelf there
+// (forwarded once when the region is placed elsewhere), POST /v1/events adds browsing to the rollups in the customer's shard, and an
 // order's attribution is checked inside the shard. Each answer is compared with the one the same app
 // gives on the one D1 database (SHARD_COUNT=0) for the same history.
 import { env, SELF } from "cloudflare:test";
@@ -25,7 +25,6 @@ import { forgetCatalog } from "../../../worker/recommendations/recommendations.r
 import { recommendationsResponseSchema } from "../../../worker/recommendations/recommendations.schemas.ts";
 import { forgetRules } from "../../../worker/rules/rules.repo.ts";
 import { shardStub } from "../../../worker/shards/shards.ts";
-import { shelfHere } from "../../../worker/shards/shopper-shard.ts";
 import { anOrder, client, uniquePrefix } from "../../fixtures/builders.ts";
 import { wrapShardBindings } from "../../fixtures/events-store.ts";
 import { accountKeyOf, seedRegion, shardRows } from "../../fixtures/shard-seed.ts";
@@ -335,23 +334,46 @@ describe("GET /v1/recommendations with customer data in shards", () => {
     expect(shardStatements.filter((query) => customerTables.test(query))).toEqual([]);
   });
 
-  it("passes a D1 failure met while ranking in the shard on as D1's own message, all that crosses back to the Worker", async () => {
+  it("passes a D1 failure met while ranking in the shard back to the Worker in the error's message", async () => {
     const busy = "D1_ERROR: database is locked: SQLITE_BUSY";
     const failed = () => Promise.reject(new Error(busy));
     const statement = { bind: () => statement, all: failed, raw: failed, first: failed, run: failed };
-    const failingShared = drizzle({ prepare: () => statement, batch: failed } as unknown as D1Database, {
-      schema,
-    }) as Db;
+    const failing = { prepare: () => statement, batch: failed, withSession: () => failing } as unknown as D1Database;
     forgetCatalog();
     forgetModels();
     forgetRules();
+    const restore = await wrapShardBindings(() => failing);
     const request = { limit: 8, categories: 4, placement: null, productId: null, excludeIds: [] };
-    const error = await shelfHere(d1, failingShared, "account:nobody", new Date().toISOString(), request, undefined)
-      .then(() => null)
-      .catch((caught: unknown) => caught);
+    const error = await shardStub(env, 0)
+      .placedShelf("account:nobody", new Date().toISOString(), request, undefined)
+      .then(
+        () => null,
+        (caught: unknown) => caught,
+      )
+      .finally(restore);
     expect(error).toBeInstanceOf(Error);
-    // An error's cause does not cross a Durable Object call: its message alone must say what failed.
+    // Cloudflare's RPC keeps an error's message but not its own properties (its cause among them), so
+    // the message alone must name the D1 condition for the route to serve the degraded shelf.
     expect(classifyDatabaseError(new Error((error as Error).message))).toMatchObject({ kind: "busy" });
+  });
+
+  it("ranks with the deployment's HOLDOUT_SHARE: every known shopper held out at 1, none at 0", async () => {
+    const account = await personalisedAccount("holdout-share");
+    await seedRegion(account, historyOf(account));
+    const token = await tokenOf(account);
+    const app = createApp();
+    const armWith = async (share: string) => {
+      const response = await app.request(
+        "http://patron.test/v1/recommendations",
+        { headers: { Authorization: `Bearer ${token}` } },
+        { ...env, HOLDOUT_SHARE: share },
+      );
+      const data = recommendationsResponseSchema.parse(await response.json()).data;
+      expect(data.customerKnown).toBe(true);
+      return data.arm;
+    };
+    expect(await armWith("1")).toBe("holdout");
+    expect(await armWith("0")).toBe("personalized");
   });
 });
 
