@@ -161,6 +161,20 @@ describe("GET /v1/recommendations", () => {
     expect(new Set(data.items.map((item) => item.id)).size).toBe(data.items.length);
   });
 
+  it("fills a long shelf from more categories than it lists, and from a category's next items when they run out", async () => {
+    // 20 products in 5 categories; three per category at most while others can still fill the shelf.
+    for (const token of [await tokenFor("crowd-3"), undefined]) {
+      const data = await dataOf(await recommendations(token, "?limit=20&categories=1"));
+      expect(data.categories).toHaveLength(1);
+      // A known shopper's product bought within its category's cycle is left out: 19 of the 20.
+      expect(data.items.length).toBeGreaterThanOrEqual(19);
+      expect(new Set(data.items.map((item) => item.id)).size).toBe(data.items.length);
+      // No category gives a fourth item while another still has one of its first three to give.
+      const firstTwelve = data.items.slice(0, 12).map((item) => item.categoryId);
+      expect(Math.max(...categories.map((id) => firstTwelve.filter((c) => c === id).length))).toBeLessThanOrEqual(3);
+    }
+  });
+
   it("answers 400 for bad parameters", async () => {
     expect((await recommendations(undefined, "?limit=0")).status).toBe(400);
     expect((await recommendations(undefined, "?limit=many")).status).toBe(400);

@@ -1,7 +1,7 @@
 // The shelf one shopper gets: the loads and the core call GET /v1/recommendations makes, shared with the
 // console's "what this shopper sees now" (GET /v1/customers/:id/shelf), so both show the same items and
 // reasons. Nothing here writes: issuing a recommendation id, caching and rate limits stay in the route.
-import { rankingOptionsWith } from "../core/ranking/options.ts";
+import { defaultRankingOptions, rankingOptionsWith } from "../core/ranking/options.ts";
 import { buyAgainPlacement } from "../core/ranking/placements.ts";
 import { buildPopulation } from "../core/ranking/population.ts";
 import { type Recommendations, recommend } from "../core/ranking/recommend.ts";
@@ -84,11 +84,19 @@ export function computeShelf(
   now: Date,
   holdoutShare: number | undefined,
 ) {
+  // The categories asked for, and enough of them to fill the shelf at the per-category cap (the
+  // answer still lists only `request.categories`): 24 items come from 8 categories, not 12 from 4.
+  const defaults = defaultRankingOptions;
+  const itemCategories = Math.max(
+    request.categories,
+    Math.ceil(request.limit / Math.min(defaults.items.maxPerCategory, defaults.popular.maxPerCategory)),
+    1,
+  );
   const options = rankingOptionsWith({
     ...(holdoutShare === undefined ? {} : { holdout: { share: holdoutShare } }),
-    items: { maxItems: request.limit },
-    popular: { maxItems: request.limit, maxCategories: Math.max(request.categories, 1) },
-    categories: { maxCategories: Math.max(request.categories, 1) },
+    items: { maxItems: request.limit, categoriesForItems: Math.max(itemCategories, defaults.items.categoriesForItems) },
+    popular: { maxItems: request.limit, maxCategories: itemCategories },
+    categories: { maxCategories: itemCategories },
   });
   const { models, catalog, shopper } = data;
   const known = knownShopper(data);

@@ -4,6 +4,7 @@ import {
   discountSensitivityFor,
   type ItemSelectionInput,
   selectItems,
+  takeInTurns,
 } from "../../../worker/core/ranking/items.ts";
 import { type DiscountPolicy, rankingOptionsWith } from "../../../worker/core/ranking/options.ts";
 import type { RankedCategory } from "../../../worker/core/ranking/types.ts";
@@ -117,13 +118,47 @@ describe("selectItems: not just bought, varied", () => {
     expect(items.some((i) => i.productId === "c-20")).toBe(offered);
   });
 
-  it("takes the best of each top category before the second best of any", () => {
+  it("takes the best of each top category before the second best of any, at most maxPerCategory from one", () => {
     const catalog = ["coffee", "tea", "cocoa"].flatMap((c) => [1, 2, 3, 4].map((n) => product(`${c}-${n}`, c)));
     const items = selectItems(
       input({ categories: ranked("coffee", "tea", "cocoa"), catalog }),
-      rankingOptionsWith({ items: { maxItems: 7, maxPerCategory: 2 } }),
+      rankingOptionsWith({ items: { maxItems: 6, maxPerCategory: 2 } }),
     );
     expect(items.map((i) => i.categoryId)).toEqual(["coffee", "tea", "cocoa", "coffee", "tea", "cocoa"]);
+  });
+
+  it("fills a shelf the capped categories cannot fill from their next items, in turns again", () => {
+    const catalog = [
+      ...["coffee", "tea"].flatMap((c) => [1, 2, 3, 4].map((n) => product(`${c}-${n}`, c))),
+      product("cocoa-1", "cocoa"),
+    ];
+    const items = selectItems(
+      input({ categories: ranked("coffee", "tea", "cocoa"), catalog }),
+      rankingOptionsWith({ items: { maxItems: 8, maxPerCategory: 2 } }),
+    );
+    expect(items.map((i) => i.categoryId)).toEqual([
+      "coffee",
+      "tea",
+      "cocoa",
+      "coffee",
+      "tea",
+      "coffee",
+      "tea",
+      "coffee",
+    ]);
+  });
+
+  it("takeInTurns: whole rounds up to the cap, then the rest in turns, never more than asked", () => {
+    expect(takeInTurns([["a1", "a2", "a3"], ["b1"], ["c1", "c2"]], 10, 1)).toEqual([
+      "a1",
+      "b1",
+      "c1",
+      "a2",
+      "c2",
+      "a3",
+    ]);
+    expect(takeInTurns([["a1", "a2", "a3"], ["b1"], ["c1", "c2"]], 4, 2)).toEqual(["a1", "b1", "c1", "a2"]);
+    expect(takeInTurns([[], []], 3, 2)).toEqual([]);
   });
 
   it("only draws from the top categoriesForItems categories", () => {

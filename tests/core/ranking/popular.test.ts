@@ -34,4 +34,20 @@ describe("popularShelf", () => {
     expect(shelf.items[2]).toMatchObject({ price: 10, listPrice: 20, onSale: true });
     expect(shelf.categories.find((c) => c.categoryId === "kombucha")!.reasons[0]!.code).toBe("trending");
   });
+
+  it("keeps to maxPerCategory from one category until the others run out, then fills the shelf", () => {
+    const options = (maxItems: number) =>
+      rankingOptionsWith({ popular: { trendWeight: 0, maxPerCategory: 1, maxItems } });
+    expect(popularShelf(pop, catalog, options(3)).items.map((i) => i.productId)).toEqual([
+      "milk-2",
+      "bread-1",
+      "kombucha-1",
+    ]);
+    expect(popularShelf(pop, catalog, options(8)).items.map((i) => i.productId)).toEqual([
+      "milk-2",
+      "bread-1",
+      "kombucha-1",
+      "milk-1",
+    ]);
+  });
 });

@@ -210,22 +210,33 @@ export function selectItems(input: ItemSelectionInput, options: RankingOptions =
       candidates.push(rankedItemOf(product, score, reasons, `${category.sentence}${priceNote}${saleNote}`));
     }
     candidates.sort((a, b) => b.score - a.score || a.productId.localeCompare(b.productId));
-    queues.push(candidates.slice(0, itemOptions.maxPerCategory));
+    queues.push(candidates.slice(0, itemOptions.maxItems));
   }
+  return takeInTurns(queues, itemOptions.maxItems, itemOptions.maxPerCategory);
+}
 
-  // Round-robin over categories in their rank order: the shelf shows the best item of each top
-  // category before the second-best of any, so one category cannot fill it.
-  const items: RankedItem[] = [];
-  for (let round = 0; items.length < itemOptions.maxItems; round++) {
-    let took = false;
-    for (const queue of queues) {
-      const item = queue[round];
-      if (!item) continue;
-      items.push(item);
-      took = true;
-      if (items.length >= itemOptions.maxItems) break;
+/**
+ * Items taken in turns from queues in their rank order (one queue per category): the best of each
+ * before the second-best of any, so one category cannot fill the shelf, and at most `perQueue` from
+ * one queue. Only when the queues run out below that does the shelf fill up from their remaining items,
+ * in turns again.
+ */
+export function takeInTurns<T>(queues: readonly (readonly T[])[], maxItems: number, perQueue: number): T[] {
+  const items: T[] = [];
+  const takeRounds = (from: number, to: number) => {
+    for (let round = from; round < to && items.length < maxItems; round++) {
+      let took = false;
+      for (const queue of queues) {
+        const item = queue[round];
+        if (item === undefined) continue;
+        items.push(item);
+        took = true;
+        if (items.length >= maxItems) return;
+      }
+      if (!took) return;
     }
-    if (!took) break;
-  }
+  };
+  takeRounds(0, perQueue);
+  takeRounds(perQueue, Number.POSITIVE_INFINITY);
   return items;
 }

@@ -72,7 +72,7 @@ export type DiscountPolicy = "auto" | "allow" | "hide" | "favour";
 export interface ItemOptions {
   /** How many items to return. */
   maxItems: number;
-  /** At most this many items from one category (diversity), before falling back to filling. */
+  /** At most this many items from one category (diversity), until the other categories run out. */
   maxPerCategory: number;
   /** Only this many top categories supply items. */
   categoriesForItems: number;

@@ -3,7 +3,7 @@
 // the catalog only, so one result can be cached for everyone; it knows nothing about the shopper.
 
 import { popularityShares } from "./categories.ts";
-import { rankedItemOf } from "./items.ts";
+import { rankedItemOf, takeInTurns } from "./items.ts";
 import { defaultRankingOptions, type RankingOptions } from "./options.ts";
 import type { PopulationStats } from "./population.ts";
 import type { Product, RankedCategory, RankedItem } from "./types.ts";
@@ -50,7 +50,7 @@ export function popularShelf(
     (byCategory.get(category.categoryId) ?? [])
       .map((product) => ({ product, units: population.productUnits[product.id] ?? 0 }))
       .sort((a, b) => b.units - a.units || a.product.id.localeCompare(b.product.id))
-      .slice(0, popular.maxPerCategory)
+      .slice(0, popular.maxItems)
       .map(
         ({ product, units }): RankedItem =>
           rankedItemOf(
@@ -61,16 +61,6 @@ export function popularShelf(
           ),
       ),
   );
-  const items: RankedItem[] = [];
-  for (let round = 0; items.length < popular.maxItems; round++) {
-    let took = false;
-    for (const queue of queues) {
-      const item = queue[round];
-      if (!item || items.length >= popular.maxItems) continue;
-      items.push(item);
-      took = true;
-    }
-    if (!took) break;
-  }
+  const items = takeInTurns(queues, popular.maxItems, popular.maxPerCategory);
   return { categories, items };
 }
