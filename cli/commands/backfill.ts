@@ -1,10 +1,11 @@
 // `patron backfill status` and `patron backfill rerun <name>`: the backfills of derived tables that the
 // nightly job fills page by page (docs/scaling.md, "Product rows"), in D1 or in every customer shard.
 import type { Command } from "commander";
-import { IngestClient, IngestFailed } from "../import/client.ts";
+import { adminKeyFrom, defaultWorkerUrl } from "../dev-vars.ts";
+import { describeRetry, IngestClient, IngestFailed } from "../import/client.ts";
 
 interface BackfillOptions {
-  url: string;
+  url?: string;
   key?: string;
 }
 
@@ -18,7 +19,7 @@ export function backfillLines(view: BackfillsView): string[] {
   if (view.backfills.length === 0) return ["no backfills: every derived table was written from the start"];
   return view.backfills.map(({ name, store, cursor, doneAt }) => {
     const state = doneAt
-      ? `done ${doneAt}`
+      ? `done (by the nightly run of ${doneAt})`
       : cursor
         ? `pending: the nightly job's pass is past ${cursor}`
         : "pending: the next nightly run fills it";
@@ -32,13 +33,24 @@ export function register(program: Command): void {
     .description("Backfills of derived tables, filled by the nightly job (docs/scaling.md, Product rows).");
   const withServer = (command: Command) =>
     command
-      .option("--url <url>", "the worker", "http://127.0.0.1:8787")
-      .option("--key <key>", "admin key (or PATRON_ADMIN_KEY)", process.env.PATRON_ADMIN_KEY);
+      .option("--url <url>", "the worker (default: $PATRON_URL, else the local one on $PORT or 8787)")
+      .option("--key <key>", "admin key (default: $PATRON_ADMIN_KEY, else the local .dev.vars)");
 
-  const run = async (options: BackfillOptions, call: (client: IngestClient) => Promise<{ data: BackfillsView }>) => {
-    if (!options.key) program.error("--key (or PATRON_ADMIN_KEY) is required");
+  const run = async (
+    command: Command,
+    options: BackfillOptions,
+    call: (client: IngestClient) => Promise<{ data: BackfillsView }>,
+  ) => {
+    const key = await adminKeyFrom(options.key);
+    if (!key) command.error("--key is required (or PATRON_ADMIN_KEY, or a .dev.vars here)");
+    const client = new IngestClient({
+      url: options.url ?? defaultWorkerUrl(),
+      apiKey: key as string,
+      retry: { maxAttempts: 3 },
+      onRetry: (info) => console.error(describeRetry(info)),
+    });
     try {
-      const { data } = await call(new IngestClient({ url: options.url, apiKey: options.key as string }));
+      const { data } = await call(client);
       for (const line of backfillLines(data)) console.log(line);
       return data;
     } catch (error) {
@@ -49,23 +61,28 @@ export function register(program: Command): void {
     }
   };
 
-  withServer(backfill.command("status").description("Where each backfill stands, in D1 or in each shard.")).action(
-    async (options: BackfillOptions) => {
-      await run(options, (client) => client.get<BackfillsView>("/v1/admin/backfills"));
-    },
+  const status = withServer(
+    backfill.command("status").description("Where each backfill stands, in D1 or in each shard."),
   );
+  status.action(async (options: BackfillOptions) => {
+    await run(status, options, (client) => client.get<BackfillsView>("/v1/admin/backfills"));
+  });
 
-  withServer(
+  const rerun = withServer(
     backfill
       .command("rerun")
       .argument("<name>", "the derived table: customer_products")
       .description(
         "Fill a derived table again from its source rows (after a rollback to a version that did not write it): readers use the source rows until the nightly job's next pass is done.",
       ),
-  ).action(async (name: string, options: BackfillOptions) => {
-    const data = await run(options, (client) =>
+  );
+  rerun.action(async (name: string, options: BackfillOptions) => {
+    const data = await run(rerun, options, (client) =>
       client.post<BackfillsView>(`/v1/admin/backfills/${encodeURIComponent(name)}/rerun`, {}),
     );
-    if (data) console.log(`${data.pending} pending; run the nightly job (or wait for it) to fill them.`);
+    if (data)
+      console.log(
+        `${data.pending} pending: the next nightly run fills them (start one now with POST /v1/admin/jobs/nightly, or from the console's Models page).`,
+      );
   });
 }

@@ -2,11 +2,12 @@
 // (docs/scaling.md, from one database to shards), one server step at a time with a progress bar, then
 // checks every customer table's rows against D1's and says how to switch the deployment over.
 import type { Command } from "commander";
+import { adminKeyFrom, defaultWorkerUrl } from "../dev-vars.ts";
 import { IngestClient, IngestFailed } from "../import/client.ts";
 import { formatDuration, progressBar } from "../import/progress.ts";
 
 interface MigrateOptions {
-  url: string;
+  url?: string;
   key?: string;
   shards: number;
   limit: number;
@@ -59,12 +60,13 @@ export function register(program: Command): void {
       "Copy a single-database deployment's customers into customer shards, check the copy, and say how to switch over.",
     )
     .requiredOption("--shards <n>", "number of customer shards (SHARD_COUNT after the switch)", parsePositive)
-    .option("--url <url>", "the worker", "http://127.0.0.1:8787")
-    .option("--key <key>", "admin key (or PATRON_ADMIN_KEY)", process.env.PATRON_ADMIN_KEY)
+    .option("--url <url>", "the worker (default: $PATRON_URL, else the local one on $PORT or 8787)")
+    .option("--key <key>", "admin key (default: $PATRON_ADMIN_KEY, else the local .dev.vars)")
     .option("--limit <n>", "customers visited per request (1–500)", parsePositive, 100)
     .action(async (options: MigrateOptions) => {
-      if (!options.key) program.error("--key (or PATRON_ADMIN_KEY) is required");
-      const client = new IngestClient({ url: options.url, apiKey: options.key as string });
+      const key = await adminKeyFrom(options.key);
+      if (!key) program.error("--key is required (or PATRON_ADMIN_KEY, or a .dev.vars here)");
+      const client = new IngestClient({ url: options.url ?? defaultWorkerUrl(), apiKey: key as string });
       const started = Date.now();
       let bar: ReturnType<typeof progressBar> | null = null;
       try {

@@ -2,10 +2,9 @@
 // testing and for checking a storefront's own signing. It signs with the worker's own
 // signShopperToken, so what it prints is exactly what the recommendations route accepts. It is not
 // how production tokens are made: the storefront's server signs them (docs/embedding.md).
-import { readFile } from "node:fs/promises";
-import path from "node:path";
 import type { Command } from "commander";
 import { defaultMaxTtlSeconds, parseMaxTtlSeconds, signShopperToken } from "../../worker/http/shopper-token.ts";
+import { devVar } from "../dev-vars.ts";
 
 interface TokenFlags {
   sub: string;
@@ -28,28 +27,10 @@ export function parseTtl(text: string): number | null {
   return seconds > 0 && Number.isSafeInteger(seconds) ? seconds : null;
 }
 
-/** Reads KEY=value from a .dev.vars file (dotenv syntax: comments, optional quotes). */
-async function devVar(file: string, key: string): Promise<string | undefined> {
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch {
-    return undefined;
-  }
-  for (const line of text.split(/\r?\n/)) {
-    const match = line.match(/^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/);
-    if (match?.[1] !== key) continue;
-    const value = match[2]!;
-    const quoted = value.match(/^(["'])(.*)\1$/);
-    return quoted ? quoted[2] : value.replace(/\s+#.*$/, "");
-  }
-  return undefined;
-}
-
 async function resolveSecret(flag: string | undefined): Promise<string> {
   if (flag) return flag;
   if (process.env.SHOPPER_TOKEN_SECRET) return process.env.SHOPPER_TOKEN_SECRET;
-  const fromFile = await devVar(path.resolve(".dev.vars"), "SHOPPER_TOKEN_SECRET");
+  const fromFile = await devVar("SHOPPER_TOKEN_SECRET");
   if (fromFile) return fromFile;
   process.stderr.write(
     `patron token: no --secret, SHOPPER_TOKEN_SECRET or .dev.vars here; signing with the local default "${localDefaultSecret}"\n`,
@@ -59,9 +40,7 @@ async function resolveSecret(flag: string | undefined): Promise<string> {
 
 /** The deployment's lifetime cap: $SHOPPER_TOKEN_MAX_TTL_SECONDS, then .dev.vars, then the worker's default. */
 async function resolveMaxTtl(): Promise<number> {
-  const setting =
-    process.env.SHOPPER_TOKEN_MAX_TTL_SECONDS ??
-    (await devVar(path.resolve(".dev.vars"), "SHOPPER_TOKEN_MAX_TTL_SECONDS"));
+  const setting = process.env.SHOPPER_TOKEN_MAX_TTL_SECONDS ?? (await devVar("SHOPPER_TOKEN_MAX_TTL_SECONDS"));
   const seconds = parseMaxTtlSeconds(setting);
   if (seconds === null)
     throw new TokenInputError(`SHOPPER_TOKEN_MAX_TTL_SECONDS must be a positive number of seconds, got "${setting}"`);

@@ -165,7 +165,7 @@ export class IngestClient {
         reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
       }
       if (attempt >= this.policy.maxAttempts)
-        throw new IngestFailed(`${path}: gave up after ${attempt} attempts (last: ${reason})`, null);
+        throw new IngestFailed(`${this.baseUrl}${path}: gave up after ${attempt} attempts (last: ${reason})`, null);
       const delayMs = Math.min(
         this.policy.maxDelayMs,
         Math.max(serverDelay ?? 0, backoffDelay(attempt, this.policy, this.random)),

@@ -21,7 +21,7 @@ describe("backfillLines", () => {
         pending: 2,
       }),
     ).toEqual([
-      "customer_products  shard-0  done 2026-12-01T03:00:00.000Z",
+      "customer_products  shard-0  done (by the nightly run of 2026-12-01T03:00:00.000Z)",
       "customer_products  shard-1  pending: the nightly job's pass is past c_4",
       "customer_products  shard-2  pending: the next nightly run fills it",
     ]);

@@ -1,0 +1,30 @@
+// Settings of the local deployment that `npm start` writes to .dev.vars (dotenv syntax), read by the
+// commands that talk to it, so they work against a local run with no flags.
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+
+/** KEY=value from a .dev.vars file (dotenv syntax: comments, optional quotes); undefined when absent. */
+export async function devVar(key: string, file = path.resolve(".dev.vars")): Promise<string | undefined> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch {
+    return undefined;
+  }
+  for (const line of text.split(/\r?\n/)) {
+    const match = line.match(/^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/);
+    if (match?.[1] !== key) continue;
+    const value = match[2]!;
+    const quoted = value.match(/^(["'])(.*)\1$/);
+    return quoted ? quoted[2] : value.replace(/\s+#.*$/, "");
+  }
+  return undefined;
+}
+
+/** The worker a command talks to by default: $PATRON_URL, else the local one on $PORT (8787), as `npm start` runs it. */
+export const defaultWorkerUrl = () => process.env.PATRON_URL ?? `http://127.0.0.1:${process.env.PORT ?? 8787}`;
+
+/** The admin key: --key, then $PATRON_ADMIN_KEY, then the local deployment's .dev.vars. */
+export async function adminKeyFrom(flag: string | undefined): Promise<string | undefined> {
+  return flag ?? process.env.PATRON_ADMIN_KEY ?? (await devVar("PATRON_ADMIN_KEY"));
+}

@@ -1,0 +1,48 @@
+// What the admin commands (`patron backfill`, `patron shards migrate`) talk to with no flags: the local
+// run `npm start` made, its port and its .dev.vars.
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { adminKeyFrom, defaultWorkerUrl, devVar } from "../../cli/dev-vars.ts";
+
+afterEach(() => {
+  vi.unstubAllEnvs();
+  vi.restoreAllMocks();
+});
+
+describe("defaultWorkerUrl", () => {
+  it("is PATRON_URL when set, else the local worker on PORT, else on 8787", () => {
+    vi.stubEnv("PATRON_URL", "");
+    delete process.env.PATRON_URL;
+    vi.stubEnv("PORT", "8797");
+    expect(defaultWorkerUrl()).toBe("http://127.0.0.1:8797");
+    delete process.env.PORT;
+    expect(defaultWorkerUrl()).toBe("http://127.0.0.1:8787");
+    vi.stubEnv("PATRON_URL", "https://patron.example.workers.dev");
+    expect(defaultWorkerUrl()).toBe("https://patron.example.workers.dev");
+  });
+});
+
+describe("adminKeyFrom", () => {
+  it("takes --key, then PATRON_ADMIN_KEY, then the .dev.vars in the working folder", async () => {
+    const folder = await mkdtemp(path.join(tmpdir(), "patron-dev-vars-"));
+    await writeFile(path.join(folder, ".dev.vars"), '# local\nPATRON_ADMIN_KEY="from-file"\nOTHER=1\n');
+    vi.spyOn(process, "cwd").mockReturnValue(folder);
+    vi.stubEnv("PATRON_ADMIN_KEY", "");
+    delete process.env.PATRON_ADMIN_KEY;
+    expect(await devVar("PATRON_ADMIN_KEY")).toBe("from-file");
+    expect(await adminKeyFrom(undefined)).toBe("from-file");
+    vi.stubEnv("PATRON_ADMIN_KEY", "from-env");
+    expect(await adminKeyFrom(undefined)).toBe("from-env");
+    expect(await adminKeyFrom("from-flag")).toBe("from-flag");
+  });
+
+  it("is undefined with no flag, no variable and no .dev.vars", async () => {
+    const folder = await mkdtemp(path.join(tmpdir(), "patron-no-dev-vars-"));
+    vi.spyOn(process, "cwd").mockReturnValue(folder);
+    vi.stubEnv("PATRON_ADMIN_KEY", "");
+    delete process.env.PATRON_ADMIN_KEY;
+    expect(await adminKeyFrom(undefined)).toBeUndefined();
+  });
+});
