@@ -95,6 +95,13 @@ async function main() {
   );
   if (probe.ok) {
     step("Demo data already stored locally: reusing it.");
+  } else if (probe.status !== 404) {
+    // Not "no such shopper": the worker refuses (a SHARD_COUNT changed on existing data, a wrong admin
+    // key in .dev.vars). Seeding would only meet the same refusal, retried for minutes.
+    const body = (await probe.json().catch(() => ({}))) as { error?: { message?: string } };
+    throw new Error(
+      `the worker refused the demo lookup (HTTP ${probe.status}): ${body.error?.message ?? "no message"} Check .dev.vars.`,
+    );
   } else {
     step("Seeding the demo retailer (catalog, customers, web and store orders)…");
     const counts = await seedDemo({
@@ -103,7 +110,10 @@ async function main() {
       onProgress: (message: string) => process.stdout.write(`\r  ${message}   `),
     });
     process.stdout.write("\n");
-    step(`Seeded ${JSON.stringify(counts)}.`);
+    step(
+      `Seeded ${counts.products} products and ${counts.orders} web and store orders of ${counts.customers} generated shoppers ` +
+        `in ${Math.round(counts.elapsedMs / 1000)} s. A shopper whose web and store identifiers never meet stays two customers until they do.`,
+    );
   }
   step("Fitting the customer models (the nightly job)…");
   const fit = await fetch(`${url}/v1/admin/jobs/nightly?wait=1`, {
@@ -114,7 +124,8 @@ async function main() {
     data?: { status?: string; error?: string | null; detail?: { scored?: number } };
     error?: { message?: string };
   };
-  if (run.data?.status === "done") step(`Models fitted; ${run.data.detail?.scored ?? 0} customers scored.`);
+  if (run.data?.status === "done")
+    step(`Models fitted; ${run.data.detail?.scored ?? 0} customers (unified records) scored.`);
   else {
     const why = run.data?.error ?? run.error?.message ?? run.data?.status ?? String(fit.status);
     step(`The model job did not finish (${why}); recommendations still work from live data.`);
