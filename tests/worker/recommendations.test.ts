@@ -175,9 +175,25 @@ describe("GET /v1/recommendations", () => {
     }
   });
 
-  it("answers 400 for bad parameters", async () => {
-    expect((await recommendations(undefined, "?limit=0")).status).toBe(400);
-    expect((await recommendations(undefined, "?limit=many")).status).toBe(400);
+  it("answers 400 for bad parameters, with one message naming the parameter and its range", async () => {
+    for (const [query, message] of [
+      ["?limit=0", "limit must be a whole number from 1 to 48"],
+      ["?limit=many", "limit must be a whole number from 1 to 48"],
+      ["?limit=2.5", "limit must be a whole number from 1 to 48"],
+      ["?limit=", "limit must be a whole number from 1 to 48"],
+      ["?limit=49", "limit must be a whole number from 1 to 48"],
+      ["?categories=-1", "categories must be a whole number from 0 to 20"],
+      ["?categories=x", "categories must be a whole number from 0 to 20"],
+    ] as const) {
+      const response = await recommendations(undefined, query);
+      expect(response.status, query).toBe(400);
+      const body = (await response.json()) as { error: { code: string; issues: { message: string }[] } };
+      expect(body.error.code, query).toBe("invalid_request");
+      expect(
+        body.error.issues.map((issue) => issue.message),
+        query,
+      ).toEqual([message]);
+    }
   });
 
   it("holds out the configured share of known shoppers, stably by storefront account", async () => {

@@ -1,7 +1,7 @@
 // Admin API (console and operators): nightly job runs, the stage-transition feed, current models.
 import * as z from "zod";
 import { discountSensitivities, lifecycleStages, valueTiers } from "../core/vocabulary.ts";
-import { instantField } from "../http/fields.schemas.ts";
+import { instantField, wholeNumberParam } from "../http/fields.schemas.ts";
 import { recommendationsQuerySchema } from "../recommendations/recommendations.schemas.ts";
 
 export const startNightlySchema = z
@@ -19,8 +19,8 @@ export const runParamsSchema = z.object({ id: z.string().min(1).max(100) });
 
 export const transitionsQuerySchema = z.object({
   since: z.iso.datetime({ offset: true, message: "since must be an ISO 8601 date-time, e.g. 2026-11-01T00:00:00Z" }),
-  after: z.coerce.number().int().min(0).default(0),
-  limit: z.coerce.number().int().min(1).max(10_000).default(1000),
+  after: wholeNumberParam("after", 0, Number.MAX_SAFE_INTEGER).default(0),
+  limit: wholeNumberParam("limit", 1, 10_000).default(1000),
 });
 
 export const transitionSchema = z.object({
@@ -51,8 +51,8 @@ export const segmentQuerySchema = z.object({
   stage: z.enum(lifecycleStages).optional(),
   valueTier: z.enum(valueTiers).optional(),
   discountSensitivity: z.enum(discountSensitivities).optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
-  offset: z.coerce.number().int().min(0).default(0),
+  limit: wholeNumberParam("limit", 1, 1000).default(100),
+  offset: wholeNumberParam("offset", 0, Number.MAX_SAFE_INTEGER).default(0),
 });
 
 export const segmentResponseSchema = z.object({

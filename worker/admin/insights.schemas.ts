@@ -2,6 +2,7 @@
 import * as z from "zod";
 import { traitDimensions } from "../core/insights/best-customers.ts";
 import { discountSensitivities, lifecycleStages, valueTiers } from "../core/vocabulary.ts";
+import { wholeNumberParam } from "../http/fields.schemas.ts";
 import { matchKeyNames } from "../identity/match-keys.ts";
 
 export const bestCustomersQuerySchema = z.object({ tier: z.enum(valueTiers).default("top") });
@@ -62,7 +63,7 @@ export const customerListQuerySchema = z.object({
     })
     .default("-clvAtStake"),
   cursor: z.string().min(1).max(1000).optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  limit: wholeNumberParam("limit", 1, 1000).default(100),
   format: z.enum(["json", "csv"]).default("json"),
   /** CSV only: comma-separated match keys to add as columns, among those the deployment enabled. */
   matchKeys: z

@@ -55,3 +55,12 @@ export function instantField(message = "must be an ISO 8601 date-time, e.g. 2026
       .refine((value) => !(Date.parse(value) < 0), { message: "must not be before 1970-01-01T00:00:00Z" })
   );
 }
+
+/**
+ * A whole-number query parameter from `min` to `max` (e.g. `limit`): one message for any value that is
+ * not one ("abc", 2.5, 0, an empty value), naming the parameter and the range.
+ */
+export function wholeNumberParam(name: string, min: number, max: number) {
+  const message = `${name} must be a whole number from ${min} to ${max}`;
+  return z.coerce.number({ error: message }).int(message).min(min, message).max(max, message);
+}

@@ -1,7 +1,7 @@
 // Wire format of bulk imports through the queue (POST /v1/imports …): the batch body is the body of
 // POST /v1/orders plus its sequence number, validated by the same schema.
 import * as z from "zod";
-import { textField } from "../http/fields.schemas.ts";
+import { textField, wholeNumberParam } from "../http/fields.schemas.ts";
 import { ordersBatchSchema } from "../orders/orders.schemas.ts";
 
 /**
@@ -29,8 +29,8 @@ export type BatchStatus = (typeof batchStatuses)[number];
 export const batchesQuerySchema = z.strictObject({
   status: z.enum(batchStatuses).optional(),
   /** The `next` of the previous page: batches with a greater sequence. */
-  after: z.coerce.number().int().min(-1).max(maxSequence).default(-1),
-  limit: z.coerce.number().int().min(1).max(1000).default(500),
+  after: wholeNumberParam("after", -1, maxSequence).default(-1),
+  limit: wholeNumberParam("limit", 1, 1000).default(500),
 });
 
 /** One queue message: a batch of an import, as accepted (orders already validated and normalised). */

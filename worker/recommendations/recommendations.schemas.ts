@@ -1,14 +1,14 @@
 // GET /v1/recommendations: query parameters and the response contract.
 import * as z from "zod";
-import { idField } from "../http/fields.schemas.ts";
+import { idField, wholeNumberParam } from "../http/fields.schemas.ts";
 
 /** At most this many ids in `exclude=` (the cart and the shelves above, on one page). */
 export const maxExcludeIds = 100;
 export const maxPlacementLength = 40;
 
 export const recommendationsQuerySchema = z.object({
-  limit: z.coerce.number().int().min(1, "limit must be at least 1").max(48, "limit must be at most 48").default(8),
-  categories: z.coerce.number().int().min(0).max(20, "categories must be at most 20").default(4),
+  limit: wholeNumberParam("limit", 1, 48).default(8),
+  categories: wholeNumberParam("categories", 0, 20).default(4),
   token: z.string().max(4096).optional(),
   /** The shelf's name: `home`, `product`, `cart`, `buy-again` or any other lowercase name. */
   placement: z
