@@ -3,7 +3,23 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 
-/** KEY=value from a .dev.vars file (dotenv syntax: comments, optional quotes); undefined when absent. */
+/**
+ * Every KEY=value of a .dev.vars text, read as wrangler reads it (dotenv syntax): comments, an optional
+ * `export`, single or double quotes, and an inline `# comment` after an unquoted value.
+ */
+export function parseDevVars(text: string): Record<string, string> {
+  const vars: Record<string, string> = {};
+  for (const line of text.split(/\r?\n/)) {
+    const match = line.match(/^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/);
+    if (!match?.[1]) continue;
+    const value = match[2] ?? "";
+    const quoted = value.match(/^(["'])(.*)\1$/);
+    vars[match[1]] = quoted ? (quoted[2] ?? "") : value.replace(/\s+#.*$/, "");
+  }
+  return vars;
+}
+
+/** KEY=value from a .dev.vars file; undefined when the file or the key is absent. */
 export async function devVar(key: string, file = path.resolve(".dev.vars")): Promise<string | undefined> {
   let text: string;
   try {
@@ -11,14 +27,7 @@ export async function devVar(key: string, file = path.resolve(".dev.vars")): Pro
   } catch {
     return undefined;
   }
-  for (const line of text.split(/\r?\n/)) {
-    const match = line.match(/^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/);
-    if (match?.[1] !== key) continue;
-    const value = match[2]!;
-    const quoted = value.match(/^(["'])(.*)\1$/);
-    return quoted ? quoted[2] : value.replace(/\s+#.*$/, "");
-  }
-  return undefined;
+  return parseDevVars(text)[key];
 }
 
 /** The worker a command talks to by default: $PATRON_URL, else the local one on $PORT (8787), as `npm start` runs it. */

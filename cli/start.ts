@@ -4,6 +4,7 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { copyFileSync, existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { databases } from "../db/databases.ts";
+import { parseDevVars } from "./dev-vars.ts";
 
 const root = path.resolve(import.meta.dirname, "..");
 const bin = (name: string) => path.join(root, "node_modules/.bin", name);
@@ -21,12 +22,7 @@ function localVars(): Record<string, string> {
     copyFileSync(path.join(root, ".dev.vars.example"), file);
     step("Created .dev.vars from .dev.vars.example (local keys only; never use them in production).");
   }
-  const vars: Record<string, string> = {};
-  for (const line of readFileSync(file, "utf8").split("\n")) {
-    const match = line.match(/^\s*([A-Z0-9_]+)\s*=\s*(.*)\s*$/);
-    if (match?.[1]) vars[match[1]] = (match[2] ?? "").replace(/^"(.*)"$/, "$1");
-  }
-  return vars;
+  return parseDevVars(readFileSync(file, "utf8"));
 }
 
 async function waitForHealth(child: ChildProcess, timeoutMs: number) {

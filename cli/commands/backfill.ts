@@ -21,7 +21,7 @@ export function backfillLines(view: BackfillsView): string[] {
     const state = doneAt
       ? `done (by the nightly run of ${doneAt})`
       : cursor
-        ? `pending: the nightly job's pass is past ${cursor}`
+        ? `pending: the last pass reached ${cursor} (a run goes on from there, or starts again from the first customer)`
         : "pending: the next nightly run fills it";
     return `${name}  ${store}  ${state}`;
   });

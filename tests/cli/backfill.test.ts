@@ -22,7 +22,7 @@ describe("backfillLines", () => {
       }),
     ).toEqual([
       "customer_products  shard-0  done (by the nightly run of 2026-12-01T03:00:00.000Z)",
-      "customer_products  shard-1  pending: the nightly job's pass is past c_4",
+      "customer_products  shard-1  pending: the last pass reached c_4 (a run goes on from there, or starts again from the first customer)",
       "customer_products  shard-2  pending: the next nightly run fills it",
     ]);
   });

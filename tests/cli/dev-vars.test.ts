@@ -4,7 +4,7 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { adminKeyFrom, defaultWorkerUrl, devVar } from "../../cli/dev-vars.ts";
+import { adminKeyFrom, defaultWorkerUrl, devVar, parseDevVars } from "../../cli/dev-vars.ts";
 
 afterEach(() => {
   vi.unstubAllEnvs();
@@ -44,5 +44,27 @@ describe("adminKeyFrom", () => {
     vi.stubEnv("PATRON_ADMIN_KEY", "");
     delete process.env.PATRON_ADMIN_KEY;
     expect(await adminKeyFrom(undefined)).toBeUndefined();
+  });
+});
+
+describe("parseDevVars", () => {
+  it("reads .dev.vars as wrangler does: comments, export, quotes and inline comments", () => {
+    expect(
+      parseDevVars(
+        [
+          "# the local keys",
+          "PATRON_ADMIN_KEY=abc # local",
+          "export PATRON_API_KEY='key with # hash'",
+          'SHOPPER_TOKEN_SECRET="quoted"',
+          "EMPTY=",
+          "not a line",
+        ].join("\n"),
+      ),
+    ).toEqual({
+      PATRON_ADMIN_KEY: "abc",
+      PATRON_API_KEY: "key with # hash",
+      SHOPPER_TOKEN_SECRET: "quoted",
+      EMPTY: "",
+    });
   });
 });

@@ -161,17 +161,30 @@ describe("GET /v1/recommendations", () => {
     expect(new Set(data.items.map((item) => item.id)).size).toBe(data.items.length);
   });
 
-  it("fills a long shelf from more categories than it lists, and from a category's next items when they run out", async () => {
+  it("fills a long shelf from the next categories once the listed ones run out, and the next items last", async () => {
     // 20 products in 5 categories; three per category at most while others can still fill the shelf.
     for (const token of [await tokenFor("crowd-3"), undefined]) {
-      const data = await dataOf(await recommendations(token, "?limit=20&categories=1"));
-      expect(data.categories).toHaveLength(1);
+      const data = await dataOf(await recommendations(token, "?limit=20&categories=2"));
+      expect(data.categories).toHaveLength(2);
       // A known shopper's product bought within its category's cycle is left out: 19 of the 20.
       expect(data.items.length).toBeGreaterThanOrEqual(19);
       expect(new Set(data.items.map((item) => item.id)).size).toBe(data.items.length);
-      // No category gives a fourth item while another still has one of its first three to give.
-      const firstTwelve = data.items.slice(0, 12).map((item) => item.categoryId);
-      expect(Math.max(...categories.map((id) => firstTwelve.filter((c) => c === id).length))).toBeLessThanOrEqual(3);
+      // The listed categories' three each come first, and no category gives a fourth before the
+      // others have given their three.
+      const listed = new Set(data.categories.map((category) => category.id));
+      expect(data.items.slice(0, 6).every((item) => listed.has(item.categoryId))).toBe(true);
+      const firstFifteen = data.items.slice(0, 15).map((item) => item.categoryId);
+      expect(Math.max(...categories.map((id) => firstFifteen.filter((c) => c === id).length))).toBeLessThanOrEqual(3);
+    }
+  });
+
+  it("gives the shorter shelf as the start of a longer one, as the widget cuts a page's one answer", async () => {
+    for (const token of [await tokenFor("crowd-3"), undefined]) {
+      const long = await dataOf(await recommendations(token, "?limit=16"));
+      const short = await dataOf(await recommendations(token, "?limit=8"));
+      expect(long.items.length).toBe(16);
+      expect(long.items.slice(0, 8).map((item) => item.id)).toEqual(short.items.map((item) => item.id));
+      expect(long.categories).toEqual(short.categories);
     }
   });
 

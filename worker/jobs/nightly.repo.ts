@@ -258,9 +258,13 @@ interface PageCategoryRow {
 /** The backfills row of customer_products (migration 0019). */
 const productBackfill = "customer_products";
 
-/** The product rows' backfill moved on to `cursor`, finished when `doneAt` is set. */
-const productBackfillStep = (cursor: string, doneAt: string | null) =>
-  sql`UPDATE backfills SET cursor = ${cursor}, done_at = ${doneAt} WHERE name = ${productBackfill} AND done_at IS NULL`;
+/**
+ * The product rows' backfill moved on from `read` (the cursor this page found) to `cursor`, finished
+ * when `doneAt` is set. A pass finished or restarted meanwhile (`patron backfill rerun`) is left alone.
+ */
+const productBackfillStep = (read: string, cursor: string, doneAt: string | null) =>
+  sql`UPDATE backfills SET cursor = ${cursor}, done_at = ${doneAt}
+      WHERE name = ${productBackfill} AND done_at IS NULL AND cursor = ${read}`;
 
 /**
  * Scores one page of customers and records stage changes against their previous score. Only the
@@ -290,7 +294,7 @@ export async function scorePageStep(
   // the next night. A retried page finds its pass moved on and leaves it.
   const backfills = backfill !== undefined && (cursor === "" || backfill.cursor === cursor);
   if (page.length === 0) {
-    if (backfills) await runBatch(db, [productBackfillStep(cursor, now.toISOString())]);
+    if (backfills) await runBatch(db, [productBackfillStep(backfill.cursor, cursor, now.toISOString())]);
     return { nextCursor: null, scored: 0, skipped: {}, transitions: 0, traits: {}, clvHistogram: emptyClvHistogram() };
   }
   const nextCursor = page.length < pageSize ? null : (page[page.length - 1]?.customer_id ?? null);
@@ -405,7 +409,10 @@ export async function scorePageStep(
   const lapses = scores.flatMap((s) => s.lapses.map((lapse) => ({ customerId: s.customerId, ...lapse })));
   await runBatch(db, [
     ...(backfills
-      ? [...rebuildProductRangeStatements(first, last), productBackfillStep(last, nextCursor === null ? at : null)]
+      ? [
+          ...rebuildProductRangeStatements(first, last),
+          productBackfillStep(backfill.cursor, last, nextCursor === null ? at : null),
+        ]
       : []),
     sql`
       INSERT INTO customer_scores (customer_id, clv_12, clv_24, probability_alive, stage, value_tier, discount_sensitivity,

@@ -6,9 +6,13 @@ import { idField, wholeNumberParam } from "../http/fields.schemas.ts";
 export const maxExcludeIds = 100;
 export const maxPlacementLength = 40;
 
+/** The longest shelf one answer holds, and how many categories an answer lists unless asked otherwise. */
+export const maxShelfItems = 48;
+export const defaultShelfCategories = 4;
+
 export const recommendationsQuerySchema = z.object({
-  limit: wholeNumberParam("limit", 1, 48).default(8),
-  categories: wholeNumberParam("categories", 0, 20).default(4),
+  limit: wholeNumberParam("limit", 1, maxShelfItems).default(8),
+  categories: wholeNumberParam("categories", 0, 20).default(defaultShelfCategories),
   token: z.string().max(4096).optional(),
   /** The shelf's name: `home`, `product`, `cart`, `buy-again` or any other lowercase name. */
   placement: z

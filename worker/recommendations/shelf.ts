@@ -10,6 +10,7 @@ import type { Db } from "../env.ts";
 import { type CurrentModels, currentModels } from "../models/models.repo.ts";
 import { liveRulesFor } from "../rules/rules.repo.ts";
 import { cachedCatalog, coPurchasesOf, loadShopper, type ShopperData } from "./recommendations.repo.ts";
+import { defaultShelfCategories, maxShelfItems } from "./recommendations.schemas.ts";
 import { shopperSegmentOf } from "./segment.ts";
 
 /** What the storefront asked for: the shelf's size and the page it is on. */
@@ -84,19 +85,19 @@ export function computeShelf(
   now: Date,
   holdoutShare: number | undefined,
 ) {
-  // The categories asked for, and enough of them to fill the shelf at the per-category cap (the
-  // answer still lists only `request.categories`): 24 items come from 8 categories, not 12 from 4.
+  // Categories are ranked as far as the longest shelf needs (48 items at three each), whatever this
+  // shelf's size, and supply items a group at a time (shelfOrder): the categories asked for, at most
+  // six, then the next group only when those run out. So `limit` only cuts the order: the first eight
+  // items of a 16-item answer (the widget asks once for a page's shelves) are the 8-item shelf.
   const defaults = defaultRankingOptions;
-  const itemCategories = Math.max(
-    request.categories,
-    Math.ceil(request.limit / Math.min(defaults.items.maxPerCategory, defaults.popular.maxPerCategory)),
-    1,
-  );
+  const perCategory = Math.min(defaults.items.maxPerCategory, defaults.popular.maxPerCategory);
+  const ranked = Math.max(request.categories, Math.ceil(maxShelfItems / perCategory));
+  const group = Math.min(request.categories || defaultShelfCategories, defaults.items.categoriesForItems);
   const options = rankingOptionsWith({
     ...(holdoutShare === undefined ? {} : { holdout: { share: holdoutShare } }),
-    items: { maxItems: request.limit, categoriesForItems: Math.max(itemCategories, defaults.items.categoriesForItems) },
-    popular: { maxItems: request.limit, maxCategories: itemCategories },
-    categories: { maxCategories: itemCategories },
+    items: { maxItems: request.limit, categoriesForItems: group },
+    popular: { maxItems: request.limit, maxCategories: ranked },
+    categories: { maxCategories: ranked },
   });
   const { models, catalog, shopper } = data;
   const known = knownShopper(data);

@@ -4,7 +4,7 @@ import {
   discountSensitivityFor,
   type ItemSelectionInput,
   selectItems,
-  takeInTurns,
+  shelfOrder,
 } from "../../../worker/core/ranking/items.ts";
 import { type DiscountPolicy, rankingOptionsWith } from "../../../worker/core/ranking/options.ts";
 import type { RankedCategory } from "../../../worker/core/ranking/types.ts";
@@ -148,25 +148,37 @@ describe("selectItems: not just bought, varied", () => {
     ]);
   });
 
-  it("takeInTurns: whole rounds up to the cap, then the rest in turns, never more than asked", () => {
-    expect(takeInTurns([["a1", "a2", "a3"], ["b1"], ["c1", "c2"]], 10, 1)).toEqual([
-      "a1",
-      "b1",
-      "c1",
-      "a2",
-      "c2",
-      "a3",
-    ]);
-    expect(takeInTurns([["a1", "a2", "a3"], ["b1"], ["c1", "c2"]], 4, 2)).toEqual(["a1", "b1", "c1", "a2"]);
-    expect(takeInTurns([[], []], 3, 2)).toEqual([]);
+  it("shelfOrder: a group of categories in turns up to the cap, the next group when it runs out, then the rest", () => {
+    const queues = [["a1", "a2", "a3"], ["b1"], ["c1", "c2"], ["d1", "d2"]];
+    const order = (maxItems: number, categoriesForItems = 2, maxPerCategory = 1) =>
+      shelfOrder(queues.length, (i) => queues[i] as string[], { maxItems, maxPerCategory, categoriesForItems });
+    expect(order(10)).toEqual(["a1", "b1", "c1", "d1", "a2", "c2", "d2", "a3"]);
+    expect(order(10, 4, 2)).toEqual(["a1", "b1", "c1", "d1", "a2", "c2", "d2", "a3"]);
+    expect(order(10, 2, 2)).toEqual(["a1", "b1", "a2", "c1", "d1", "c2", "d2", "a3"]);
+    // The length only cuts the order.
+    for (let n = 1; n <= 8; n++) expect(order(n, 2, 2)).toEqual(order(10, 2, 2).slice(0, n));
+    expect(shelfOrder(0, () => [], { maxItems: 3, maxPerCategory: 2, categoriesForItems: 2 })).toEqual([]);
   });
 
-  it("only draws from the top categoriesForItems categories", () => {
-    const catalog = ["coffee", "tea", "cocoa"].map((c) => product(`${c}-1`, c));
+  it("shelfOrder computes a group's items only when the shelf reaches it", () => {
+    const asked: number[] = [];
+    const itemsOf = (i: number) => {
+      asked.push(i);
+      return [`${i}-1`, `${i}-2`, `${i}-3`];
+    };
+    expect(shelfOrder(16, itemsOf, { maxItems: 8, maxPerCategory: 3, categoriesForItems: 4 })).toHaveLength(8);
+    expect(asked).toEqual([0, 1, 2, 3]);
+  });
+
+  it("draws from the top categoriesForItems categories first, and from the next only when they run out", () => {
+    const catalog = [
+      ...["coffee", "tea"].flatMap((c) => [1, 2].map((n) => product(`${c}-${n}`, c))),
+      product("cocoa-1", "cocoa"),
+    ];
     const items = selectItems(
       input({ categories: ranked("coffee", "tea", "cocoa"), catalog }),
-      rankingOptionsWith({ items: { categoriesForItems: 2 } }),
+      rankingOptionsWith({ items: { categoriesForItems: 2, maxItems: 5 } }),
     );
-    expect(items.map((i) => i.categoryId)).toEqual(["coffee", "tea"]);
+    expect(items.map((i) => i.categoryId)).toEqual(["coffee", "tea", "coffee", "tea", "cocoa"]);
   });
 });

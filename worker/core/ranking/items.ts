@@ -5,7 +5,7 @@
 
 import { discountSensitivityOf } from "../models/preferences.ts";
 import type { DiscountSensitivity } from "../vocabulary.ts";
-import { type DiscountPolicy, defaultRankingOptions, type RankingOptions } from "./options.ts";
+import { type DiscountPolicy, defaultRankingOptions, type ItemOptions, type RankingOptions } from "./options.ts";
 import { type PopulationStats, pricePercentile } from "./population.ts";
 import type { CategoryStat, CustomerSummary, Product, RankedCategory, RankedItem, Reason } from "./types.ts";
 
@@ -148,9 +148,8 @@ export function selectItems(input: ItemSelectionInput, options: RankingOptions =
     byCategory.set(product.categoryId, list);
   }
 
-  const topCategories = input.categories.slice(0, itemOptions.categoriesForItems);
-  const queues: RankedItem[][] = [];
-  for (const category of topCategories) {
+  /** One category's candidates, best first; no shelf takes more than maxItems from one. */
+  const candidatesOf = (category: RankedCategory): RankedItem[] => {
     const intervalDays =
       population.categories[category.categoryId]?.repurchaseIntervalDays ?? population.overallIntervalDays;
     const ownPosition = positions.byCategory.get(category.categoryId);
@@ -210,20 +209,32 @@ export function selectItems(input: ItemSelectionInput, options: RankingOptions =
       candidates.push(rankedItemOf(product, score, reasons, `${category.sentence}${priceNote}${saleNote}`));
     }
     candidates.sort((a, b) => b.score - a.score || a.productId.localeCompare(b.productId));
-    queues.push(candidates.slice(0, itemOptions.maxItems));
-  }
-  return takeInTurns(queues, itemOptions.maxItems, itemOptions.maxPerCategory);
+    return candidates.slice(0, itemOptions.maxItems);
+  };
+  return shelfOrder(
+    input.categories.length,
+    (index) => candidatesOf(input.categories[index] as RankedCategory),
+    itemOptions,
+  );
 }
 
 /**
- * Items taken in turns from queues in their rank order (one queue per category): the best of each
- * before the second-best of any, so one category cannot fill the shelf, and at most `perQueue` from
- * one queue. Only when the queues run out below that does the shelf fill up from their remaining items,
- * in turns again.
+ * A shelf's items in order from categories in rank order, `categoriesForItems` at a time: within a
+ * group in turns (the best of each before the second-best of any, so one category cannot fill the
+ * shelf), at most `maxPerCategory` from each; the next group only once a group runs out; and only when
+ * every category has run out below that cap, their further items, in turns again. `maxItems` only cuts
+ * the order, so the first eight of a longer shelf are the eight-item shelf, and a group's items are
+ * computed (`itemsOf`) only when the shelf reaches it.
  */
-export function takeInTurns<T>(queues: readonly (readonly T[])[], maxItems: number, perQueue: number): T[] {
+export function shelfOrder<T>(
+  categoryCount: number,
+  itemsOf: (index: number) => readonly T[],
+  options: Pick<ItemOptions, "maxItems" | "maxPerCategory" | "categoriesForItems">,
+): T[] {
+  const { maxItems, maxPerCategory } = options;
+  const groupSize = Math.max(1, options.categoriesForItems);
   const items: T[] = [];
-  const takeRounds = (from: number, to: number) => {
+  const inTurns = (queues: readonly (readonly T[])[], from: number, to: number) => {
     for (let round = from; round < to && items.length < maxItems; round++) {
       let took = false;
       for (const queue of queues) {
@@ -236,7 +247,15 @@ export function takeInTurns<T>(queues: readonly (readonly T[])[], maxItems: numb
       if (!took) return;
     }
   };
-  takeRounds(0, perQueue);
-  takeRounds(perQueue, Number.POSITIVE_INFINITY);
+  const queues: (readonly T[])[] = [];
+  for (let start = 0; start < categoryCount && items.length < maxItems; start += groupSize) {
+    const group = Array.from({ length: Math.min(groupSize, categoryCount - start) }, (_, k) => itemsOf(start + k));
+    queues.push(...group);
+    inTurns(group, 0, maxPerCategory);
+  }
+  if (items.length < maxItems) {
+    for (let index = queues.length; index < categoryCount; index++) queues.push(itemsOf(index));
+    inTurns(queues, maxPerCategory, Number.POSITIVE_INFINITY);
+  }
   return items;
 }

@@ -3,7 +3,7 @@
 // the catalog only, so one result can be cached for everyone; it knows nothing about the shopper.
 
 import { popularityShares } from "./categories.ts";
-import { rankedItemOf, takeInTurns } from "./items.ts";
+import { rankedItemOf, shelfOrder } from "./items.ts";
 import { defaultRankingOptions, type RankingOptions } from "./options.ts";
 import type { PopulationStats } from "./population.ts";
 import type { Product, RankedCategory, RankedItem } from "./types.ts";
@@ -46,7 +46,8 @@ export function popularShelf(
     list.push(product);
     byCategory.set(product.categoryId, list);
   }
-  const queues = categories.map((category) =>
+  /** One category's best sellers, best first; no shelf takes more than maxItems from one. */
+  const bestSellersOf = (category: RankedCategory): RankedItem[] =>
     (byCategory.get(category.categoryId) ?? [])
       .map((product) => ({ product, units: population.productUnits[product.id] ?? 0 }))
       .sort((a, b) => b.units - a.units || a.product.id.localeCompare(b.product.id))
@@ -59,8 +60,11 @@ export function popularShelf(
             [{ code: "best_seller", unitsSold: units, categoryId: category.categoryId }],
             `A best seller in ${categoryNames[category.categoryId] ?? category.categoryId}`,
           ),
-      ),
-  );
-  const items = takeInTurns(queues, popular.maxItems, popular.maxPerCategory);
+      );
+  const items = shelfOrder(categories.length, (index) => bestSellersOf(categories[index] as RankedCategory), {
+    maxItems: popular.maxItems,
+    maxPerCategory: popular.maxPerCategory,
+    categoriesForItems: options.items.categoriesForItems,
+  });
   return { categories, items };
 }
