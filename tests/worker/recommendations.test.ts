@@ -122,6 +122,18 @@ describe("GET /v1/recommendations", () => {
     expect(arms).toContain("personalized");
   });
 
+  it("refuses an Authorization header that is not a Bearer token with 401, rather than the anonymous shelf", async () => {
+    for (const header of ["Basic YWxhZGRpbjpvcGVuc2VzYW1l", "Bearer", "Token abc"]) {
+      const response = await SELF.fetch("http://patron.test/v1/recommendations", {
+        headers: { Authorization: header },
+      });
+      expect(response.status, header).toBe(401);
+      const body = (await response.json()) as { error: { code: string; message: string } };
+      expect(body.error.code).toBe("unauthorized");
+      expect(body.error.message).toMatch(/Bearer <shopper token>/);
+    }
+  });
+
   it("accepts the token as ?token= too", async () => {
     const data = await dataOf(await recommendations(undefined, `?token=${await tokenFor("omni-a")}`));
     expect(data.customerKnown).toBe(true);

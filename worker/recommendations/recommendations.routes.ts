@@ -38,7 +38,16 @@ let popularCache: {
 async function shelf(c: Context<AppEnv>) {
   const query = queryParams(c, recommendationsQuerySchema);
   const now = c.var.now;
-  const token = bearerToken(c.req.header("Authorization")) ?? query.token ?? null;
+  const authorization = c.req.header("Authorization");
+  // A header that is there but not a Bearer token is an integration mistake: say so, rather than
+  // answer the anonymous shelf as if no one were signed in.
+  if (authorization && !bearerToken(authorization))
+    throw new ApiError(
+      401,
+      "unauthorized",
+      "The Authorization header must be `Bearer <shopper token>` (or send no header for the popular shelf).",
+    );
+  const token = bearerToken(authorization) ?? query.token ?? null;
   let accountKey: string | null = null;
   if (token) {
     const shopper = await shopperAccountKey(token, c.env, now);
