@@ -209,12 +209,13 @@ describe("POST /v1/admin/backfills/:name/rerun", () => {
     expect(after.backfills.every((backfill) => backfill.doneAt !== null)).toBe(true);
   });
 
-  it("answers 404 for a name that is no backfill and 401 without the admin key, marking nothing", async () => {
+  it("answers 404 for a name that is no backfill and 401 without the admin key (both routes), marking nothing", async () => {
     const before = await backfillRows();
     const unknown = await admin("/orders/rerun", "POST");
     expect(unknown.status).toBe(404);
     expect(await unknown.json()).toMatchObject({ error: { code: "not_found" } });
     expect((await admin("/customer_products/rerun", "POST", "not-the-key")).status).toBe(401);
+    expect((await admin("", "GET", "not-the-key")).status).toBe(401);
     expect(await backfillRows()).toEqual(before);
   });
 });

@@ -8,6 +8,8 @@ import type { Db } from "../env.ts";
 /** The derived tables a backfill can fill: customer_products, from the orders and their lines. */
 export const backfillNames = ["customer_products"] as const;
 export type BackfillName = (typeof backfillNames)[number];
+/** The backfill of customer_products (migration 0019), filled by the nightly job's scoring pages. */
+export const productsBackfill: BackfillName = "customer_products";
 
 /** One backfill in one database: the last customer id its pass reached, and when a pass finished. */
 export interface BackfillState {

@@ -21,6 +21,7 @@ import type { PairCount } from "../core/shards/nightly-merge.ts";
 import type { Db } from "../env.ts";
 import { modelNames, saveModels } from "../models/models.repo.ts";
 import { rebuildProductRangeStatements } from "../orders/orders.repo.ts";
+import { productsBackfill } from "./backfills.repo.ts";
 
 /**
  * Customers used to fit the population models; beyond this a sample is fitted (fitSampleQuery). The
@@ -255,16 +256,13 @@ interface PageCategoryRow {
   spend: number;
 }
 
-/** The backfills row of customer_products (migration 0019). */
-const productBackfill = "customer_products";
-
 /**
  * The product rows' backfill moved on from `read` (the cursor this page found) to `cursor`, finished
  * when `doneAt` is set. A pass finished or restarted meanwhile (`patron backfill rerun`) is left alone.
  */
 const productBackfillStep = (read: string, cursor: string, doneAt: string | null) =>
   sql`UPDATE backfills SET cursor = ${cursor}, done_at = ${doneAt}
-      WHERE name = ${productBackfill} AND done_at IS NULL AND cursor = ${read}`;
+      WHERE name = ${productsBackfill} AND done_at IS NULL AND cursor = ${read}`;
 
 /**
  * Scores one page of customers and records stage changes against their previous score. Only the
@@ -287,7 +285,7 @@ export async function scorePageStep(
       SELECT ${summaryColumns}, s.web_orders, s.store_orders, s.app_orders, s.phone_orders, ${storedScoreColumns}
       FROM customer_summaries s LEFT JOIN customer_scores c ON c.customer_id = s.customer_id
       WHERE s.customer_id > ${cursor} ORDER BY s.customer_id LIMIT ${pageSize}`,
-    sql`SELECT cursor FROM backfills WHERE name = ${productBackfill} AND done_at IS NULL`,
+    sql`SELECT cursor FROM backfills WHERE name = ${productsBackfill} AND done_at IS NULL`,
   ])) as [(SummaryDbRow & ChannelCounts & StoredScoreColumns)[]?, { cursor: string }[]?];
   // The product rows' backfill (migration 0019) goes along with the scoring: a pass starts on a run's
   // first page and goes on from the page where it stopped, so a run deployed mid-way starts it again

@@ -7,6 +7,7 @@ import { replicaReads } from "../../db/replica-reads.ts";
 import type { ProfileSummary } from "../core/profile/customer-profile.ts";
 import type { BrowseSignal, CategoryStat, CustomerSummary, Product } from "../core/ranking/types.ts";
 import type { Db } from "../env.ts";
+import { productsBackfill } from "../jobs/backfills.repo.ts";
 
 export interface ShopperData {
   customerId: string | null;
@@ -51,7 +52,7 @@ export function browseWindowStart(now: Date): string {
  * check: the form not in use looks up NULL (or an empty list) and reads nothing, where a gate beside
  * the key would still walk the customer's orders for every row.
  */
-const backfillPending = sql`EXISTS (SELECT 1 FROM backfills WHERE name = 'customer_products' AND done_at IS NULL)`;
+const backfillPending = sql`EXISTS (SELECT 1 FROM backfills WHERE name = ${productsBackfill} AND done_at IS NULL)`;
 
 export async function loadShopper(
   db: Db,

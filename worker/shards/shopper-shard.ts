@@ -1,8 +1,9 @@
 // The shopper's side of a customer shard (docs/scaling.md, "Customer shards"): what GET /v1/recommendations
 // and POST /v1/events read and write for a signed-in shopper, run on the shard's own database with the
-// product's repositories; the shelf is ranked here too, with the shared state read from D1. A call arrives at the home shard of the shopper's account key; when the
-// directory there places the key's region in another shard, the call is forwarded ONCE to that shard,
-// which answers from its own data (or as "not found") and never forwards again.
+// product's repositories; the shelf is ranked here too, with the shared state read from D1. A call
+// arrives at the home shard of the shopper's account key; when the directory there places the key's
+// region in another shard, the call is forwarded ONCE to that shard, which answers from its own data
+// (or as "not found") and never forwards again.
 import type { Db } from "../env.ts";
 import { addBrowse, type BrowseDay } from "../events/events.repo.ts";
 import { classifyDatabaseError } from "../http/database-errors.ts";
@@ -33,7 +34,8 @@ export function placedElsewhere(located: Record<string, number | null>, here: nu
  * The shelf GET /v1/recommendations answers a signed-in account, read and ranked here: the shopper from
  * this shard's data alone, the catalog, models and rules from `shared` (D1 behind the isolate caches).
  * A D1 failure leaves as an Error carrying D1's own message, since that is what crosses the call back to
- * the Worker (an error's cause does not), so the route still knows it and serves the degraded shelf.
+ * the Worker (Cloudflare documents that an error's cause does not), so the route still knows it and
+ * serves the degraded shelf.
  */
 export async function shelfHere(
   db: Db,

@@ -74,7 +74,7 @@ export interface ItemOptions {
   maxItems: number;
   /** At most this many items from one category (diversity), until the other categories run out. */
   maxPerCategory: number;
-  /** Only this many top categories supply items. */
+  /** Categories supply items this many at a time: the next ones only once these run out (shelfOrder). */
   categoriesForItems: number;
   /** Price fit: weight falls as exp(−(Δpercentile / priceBandWidth)²). */
   priceBandWidth: number;
