@@ -118,6 +118,35 @@ describe("POST /v1/admin/rules/preview", () => {
     expect(await storedRules()).toEqual(stored);
   });
 
+  it("shows the storefront's shelf: the one GET /v1/customers/:id/shelf serves, refilled after an exclusion", async () => {
+    let compared = 0;
+    for (const customerId of await summarisedCustomers()) {
+      const shelf = await SELF.fetch(`http://patron.test/v1/customers/${customerId}/shelf`, {
+        headers: { Authorization: `Bearer ${adminKey}` },
+      });
+      expect(shelf.status, await shelf.clone().text()).toBe(200);
+      const served = (await shelf.json()) as {
+        data: { arm: string; items: { id: string }[]; categories: { id: string }[] };
+      };
+      const preview = previewResponseSchema.parse(
+        await (await call("/preview", { rule: excludeCoffee, customerId })).json(),
+      ).data;
+      // The preview puts everyone in the personalised arm; the served shelf's holdout is 10%.
+      if (served.data.arm !== "personalized") continue;
+      compared += 1;
+      expect(preview.before.map((item) => item.id)).toEqual(served.data.items.map((item) => item.id));
+      expect(preview.categories.before.map((category) => category.id)).toEqual(
+        served.data.categories.map((category) => category.id),
+      );
+      // Without coffee, the four other categories take its place and fill the shelf, as the storefront
+      // would show them.
+      expect(preview.categories.after.map((category) => category.id).sort()).toEqual([...others].sort());
+      expect(preview.after).toHaveLength(preview.before.length);
+      expect(preview.after.some((item) => item.categoryId === "coffee")).toBe(false);
+    }
+    expect(compared).toBeGreaterThan(0);
+  });
+
   it("applies a segment rule only to shoppers in the segment", async () => {
     const [score] = await storeRows<{ stage: string }>(
       "SELECT stage FROM customer_scores WHERE customer_id = ?",
@@ -191,8 +220,9 @@ describe("POST /v1/admin/rules/simulate", () => {
       targetShoppers: shoppers,
       enteredShare: 0,
       leftShare: 1,
-      // First of four categories before; after, off the shelf, counted one past the three left: 1 − 4.
-      meanRankChange: -3,
+      // First of four categories before; after, off the shelf (the fifth category takes its place, as on
+      // the storefront), counted one past the four shown: 1 − 5.
+      meanRankChange: -4,
     });
     expect(data.categoriesLosingExposure).toEqual(["coffee"]);
     const coffee = data.categoryExposure.find((entry) => entry.categoryId === "coffee");

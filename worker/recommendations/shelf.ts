@@ -75,6 +75,26 @@ export function holdoutShareOf(setting: string | undefined): number | undefined 
 export const knownShopper = (data: ShelfData) => !!data.shopper?.customerId && !!data.shopper.summary;
 
 /**
+ * The ranking options for a shelf of this size. Categories are ranked as far as the longest shelf
+ * needs (48 items at three each), whatever this shelf's size, and supply items a group at a time
+ * (shelfOrder): the categories asked for, at most six, then the next group only when those run out.
+ * So `limit` only cuts the order: the first eight items of a 16-item answer (the widget asks once for
+ * a page's shelves) are the 8-item shelf. The console's rule preview ranks with the same options.
+ */
+export function shelfOptions(request: Pick<ShelfRequest, "limit" | "categories">, holdoutShare: number | undefined) {
+  const defaults = defaultRankingOptions;
+  const perCategory = Math.min(defaults.items.maxPerCategory, defaults.popular.maxPerCategory);
+  const ranked = Math.max(request.categories, Math.ceil(maxShelfItems / perCategory));
+  const group = Math.min(request.categories || defaultShelfCategories, defaults.items.categoriesForItems);
+  return rankingOptionsWith({
+    ...(holdoutShare === undefined ? {} : { holdout: { share: holdoutShare } }),
+    items: { maxItems: request.limit, categoriesForItems: group },
+    popular: { maxItems: request.limit, maxCategories: ranked },
+    categories: { maxCategories: ranked },
+  });
+}
+
+/**
  * The shelf and its public view (everything GET /v1/recommendations answers but the recommendation
  * id). `holdoutShare` is the deployment's HOLDOUT_SHARE, undefined for the default.
  */
@@ -85,20 +105,7 @@ export function computeShelf(
   now: Date,
   holdoutShare: number | undefined,
 ) {
-  // Categories are ranked as far as the longest shelf needs (48 items at three each), whatever this
-  // shelf's size, and supply items a group at a time (shelfOrder): the categories asked for, at most
-  // six, then the next group only when those run out. So `limit` only cuts the order: the first eight
-  // items of a 16-item answer (the widget asks once for a page's shelves) are the 8-item shelf.
-  const defaults = defaultRankingOptions;
-  const perCategory = Math.min(defaults.items.maxPerCategory, defaults.popular.maxPerCategory);
-  const ranked = Math.max(request.categories, Math.ceil(maxShelfItems / perCategory));
-  const group = Math.min(request.categories || defaultShelfCategories, defaults.items.categoriesForItems);
-  const options = rankingOptionsWith({
-    ...(holdoutShare === undefined ? {} : { holdout: { share: holdoutShare } }),
-    items: { maxItems: request.limit, categoriesForItems: group },
-    popular: { maxItems: request.limit, maxCategories: ranked },
-    categories: { maxCategories: ranked },
-  });
+  const options = shelfOptions(request, holdoutShare);
   const { models, catalog, shopper } = data;
   const known = knownShopper(data);
   const population = models.population ?? buildPopulation([], catalog.products, now);

@@ -4,7 +4,6 @@
 // loaders and core (recommend) as GET /v1/recommendations, for the personalised arm: what a shopper
 // outside the holdout sees. Mounted inside rulesRoutes, so the same admin check guards them.
 import { Hono } from "hono";
-import { rankingOptionsWith } from "../core/ranking/options.ts";
 import { buildPopulation } from "../core/ranking/population.ts";
 import { type Recommendations, recommend } from "../core/ranking/recommend.ts";
 import { sameShelf, simulateRule } from "../core/rules/simulate.ts";
@@ -16,6 +15,7 @@ import { currentModels } from "../models/models.repo.ts";
 import { cachedCatalog, type ShopperData } from "../recommendations/recommendations.repo.ts";
 import { recommendationsQuerySchema } from "../recommendations/recommendations.schemas.ts";
 import { shopperSegmentOf } from "../recommendations/segment.ts";
+import { shelfOptions } from "../recommendations/shelf.ts";
 import { shardedCustomerShopper, shardedShopperSample } from "../shards/console.ts";
 import { customerShopperIn, shopperSampleIn } from "../shards/console-shard.ts";
 import { shardCount } from "../shards/shards.ts";
@@ -24,13 +24,12 @@ import { type PreviewRuleInput, previewRuleSchema, simulateRuleSchema } from "./
 
 /** The shelf size a storefront gets when it asks for the defaults. */
 const shelfDefaults = recommendationsQuerySchema.parse({});
-/** Everyone in the personalised arm: the preview shows the shelf a rule is meant to steer. */
-const options = rankingOptionsWith({
-  holdout: { share: 0 },
-  items: { maxItems: shelfDefaults.limit },
-  categories: { maxCategories: shelfDefaults.categories },
-  popular: { maxItems: shelfDefaults.limit, maxCategories: shelfDefaults.categories },
-});
+/**
+ * The storefront's options for a default shelf, with everyone in the personalised arm: the preview
+ * shows the shelf a rule is meant to steer, ranked as GET /v1/recommendations ranks it (so a category
+ * a rule removes is replaced by the next one, and a short shelf is filled).
+ */
+const options = shelfOptions(shelfDefaults, 0);
 
 /** The draft as the core applies it: not stored, so it has no id of its own. */
 export const draftRuleId = "draft";

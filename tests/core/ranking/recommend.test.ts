@@ -100,4 +100,112 @@ describe("recommend", () => {
     expect(result.categories.map((c) => c.categoryId)).toEqual(["coffee"]);
     expect(result.appliedRuleIds).toEqual(["x"]);
   });
+
+  describe("an exclusion or a hidden discount leaves the shelf full", () => {
+    // Three categories of four products; the shopper buys coffee. A four-item shelf from two categories.
+    const shop: RecommendationInput = {
+      ...base,
+      population: population(
+        [category("coffee", { penetration: 0.01 }), category("milk", { penetration: 0.9 }), category("tea")],
+        { tasteConcentration: 2 },
+      ),
+      catalog: ["coffee", "milk", "tea"].flatMap((categoryId) =>
+        [1, 2, 3, 4].map((n) => product(`${categoryId}-${n}`, categoryId, n === 1 ? { salePrice: 5 } : {})),
+      ),
+    };
+    const options = (holdout: number) =>
+      rankingOptionsWith({
+        holdout: { share: holdout },
+        items: { maxItems: 4, categoriesForItems: 2 },
+        popular: { maxItems: 4, maxCategories: 3 },
+      });
+    const noCategory = {
+      id: "x",
+      name: "No coffee",
+      action: "exclude",
+      targetType: "category",
+      targetId: "coffee",
+      enabled: true,
+    } as const;
+    const noProduct = {
+      id: "y",
+      name: "No milk-1",
+      action: "exclude",
+      targetType: "product",
+      targetId: "milk-1",
+      enabled: true,
+    } as const;
+    const noSales = {
+      id: "z",
+      name: "Full price",
+      action: "hide_discounts",
+      targetType: "category",
+      targetId: "*",
+      enabled: true,
+    } as const;
+
+    it.each([
+      ["personalised", 0],
+      ["held-out (popular)", 1],
+    ])("%s shelf", (_label, holdout) => {
+      const before = recommend(shop, options(holdout));
+      expect(before.items).toHaveLength(4);
+      // Leave out the first category and a product of the second; hide every discount.
+      const [top, second] = [...new Set(before.items.map((item) => item.categoryId))];
+      const dropped = before.items.find((item) => item.categoryId === second)?.productId;
+      expect(top && second && dropped).toBeTruthy();
+      const rules = [
+        { ...noCategory, targetId: top as string },
+        { ...noProduct, targetId: dropped as string },
+        noSales,
+      ];
+      const after = recommend({ ...shop, rules }, options(holdout));
+      const ids = after.items.map((item) => item.productId);
+      // Full, with the third category taking the first one's place among the categories and the items.
+      expect(ids).toHaveLength(4);
+      expect(after.items.some((item) => item.categoryId !== top && item.categoryId !== second)).toBe(true);
+      expect(after.items.filter((item) => item.categoryId === top || item.productId === dropped)).toEqual([]);
+      expect(after.items.some((item) => item.onSale)).toBe(false);
+      expect(after.categories.map((c) => c.categoryId)).not.toContain(top);
+      expect(after.appliedRuleIds.sort()).toEqual(["x", "y", "z"]);
+    });
+
+    it.each([
+      ["boost", { action: "boost", strength: 100 } as const],
+      ["pin", { action: "pin", slot: 1 } as const],
+    ])("a %s brings a category from outside the first group, with its items", (_label, fields) => {
+      const before = recommend(shop, options(0));
+      const shown = new Set(before.items.map((item) => item.categoryId));
+      const outside = before.categories.find((category) => !shown.has(category.categoryId))?.categoryId;
+      expect(outside).toBeDefined();
+      const rule = {
+        id: "b",
+        name: "Lead",
+        targetType: "category",
+        targetId: outside as string,
+        enabled: true,
+        ...fields,
+      } as const;
+      const after = recommend({ ...shop, rules: [rule] }, options(0));
+      expect(after.categories[0]?.categoryId).toBe(outside);
+      expect(after.items[0]?.categoryId).toBe(outside);
+      expect(after.items).toHaveLength(4);
+      expect(after.appliedRuleIds).toEqual(["b"]);
+    });
+
+    it("a pin still places an excluded product", () => {
+      const pin = {
+        id: "p",
+        name: "Pin coffee-2",
+        action: "pin",
+        targetType: "product",
+        targetId: "coffee-2",
+        slot: 1,
+        enabled: true,
+      } as const;
+      const result = recommend({ ...shop, rules: [noCategory, pin] }, options(0));
+      expect(result.items[0]?.productId).toBe("coffee-2");
+      expect(result.items).toHaveLength(4);
+    });
+  });
 });

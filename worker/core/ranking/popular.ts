@@ -18,10 +18,12 @@ export function popularShelf(
   catalog: readonly Product[],
   options: RankingOptions = defaultRankingOptions,
   categoryNames: Readonly<Record<string, string>> = {},
+  /** The merchandiser's rules on the category list (recommend passes them), before items are chosen. */
+  steer: (categories: readonly RankedCategory[]) => RankedCategory[] = (categories) => [...categories],
 ): PopularShelf {
   const { popular } = options;
   const popularity = popularityShares(population, popular.trendWeight);
-  const categories: RankedCategory[] = popularity.order.slice(0, popular.maxCategories).map((categoryId) => {
+  const ranked: RankedCategory[] = popularity.order.slice(0, popular.maxCategories).map((categoryId) => {
     const stats = population.categories[categoryId]!;
     const name = categoryNames[categoryId] ?? categoryId;
     const trending = stats.trend > popular.trendingAbove;
@@ -38,6 +40,7 @@ export function popularShelf(
       sentence: trending ? `${name} is trending right now` : `${name} is a favourite with our shoppers`,
     };
   });
+  const categories = steer(ranked);
 
   const byCategory = new Map<string, Product[]>();
   for (const product of catalog) {

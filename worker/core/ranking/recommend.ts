@@ -1,8 +1,9 @@
 // One call for the recommendations route: holdout arm, category ranking, item selection and rules,
-// in that order, from data the route has already loaded. Unknown shoppers and the holdout arm get the
+// in that order, from data the route has already loaded (the rules' exclusions also before item
+// selection, so a shelf that loses an item fills with the next). Unknown shoppers and the holdout arm get the
 // popular shelf (rules still apply). It loads nothing and reads no clock: `now` is passed in.
 
-import { applyRules, discountOverridesFrom } from "../rules/apply.ts";
+import { discountOverridesFrom, exclusionsFrom, liveRules, steerCategories, steerItems } from "../rules/apply.ts";
 import { type Arm, holdoutArm } from "../rules/holdout.ts";
 import type { Rule, ShopperSegment } from "../rules/types.ts";
 import { rankCategories } from "./categories.ts";
@@ -57,6 +58,7 @@ export interface Recommendations {
   categories: RankedCategory[];
   items: RankedItem[];
   segment: ShopperSegment;
+  /** Live rules that changed the shelf, or (exclusions) took something out of what it is chosen from. */
   appliedRuleIds: string[];
 }
 
@@ -77,6 +79,23 @@ export function recommend(
   const placement = input.placement;
   const hidden = placement ? hiddenIds(placement) : new Set<string>();
   const catalog = withoutHidden(input.catalog, hidden);
+  // Rules act before items are chosen where they decide what is chosen from: excluded products (and,
+  // under hide-discounts, products on sale) leave the catalog, and the category list is steered
+  // (exclude, boost, bury, pin), so a shelf that loses an item fills with the next best and a boosted
+  // category brings its items. An exclusion counts as applied when it takes something out.
+  const live = liveRules(input.rules, context);
+  const exclusions = exclusionsFrom(live);
+  const applied = new Set<string>();
+  const sellable = catalog.filter((product) => {
+    const rule = exclusions.ruleFor(product);
+    if (rule) applied.add(rule.id);
+    return !rule;
+  });
+  const steered = (list: readonly RankedCategory[]) => {
+    const result = steerCategories(list, live, options);
+    for (const id of result.appliedRuleIds) applied.add(id);
+    return result.list;
+  };
   const ranked = () =>
     rankCategories(
       {
@@ -94,15 +113,15 @@ export function recommend(
   let items: RankedItem[];
   if (placement?.placement === buyAgainPlacement && arm !== "holdout") {
     // Replenishment is personal: nothing is due for an anonymous visitor.
-    categories = arm === "personalized" ? dueCategories(ranked()) : [];
-    items = buyAgain({ categories, usualProducts: placement.usualProducts ?? [], catalog }, options);
+    categories = arm === "personalized" ? steered(dueCategories(ranked())) : [];
+    items = buyAgain({ categories, usualProducts: placement.usualProducts ?? [], catalog: sellable }, options);
   } else {
     if (arm === "personalized") {
-      categories = ranked();
+      categories = steered(ranked());
       items = selectItems(
         {
           categories,
-          catalog,
+          catalog: sellable,
           population: input.population,
           categoryStats: input.categoryStats,
           discountSensitivity: segment.discountSensitivity ?? "mixed",
@@ -113,7 +132,7 @@ export function recommend(
         options,
       );
     } else {
-      ({ categories, items } = popularShelf(input.population, catalog, options, input.categoryNames));
+      ({ categories, items } = popularShelf(input.population, sellable, options, input.categoryNames, steered));
     }
     const product = placement?.productId ? input.catalog.find((p) => p.id === placement.productId) : undefined;
     if (product && placement?.coPurchases?.length) {
@@ -122,7 +141,7 @@ export function recommend(
         {
           product,
           coPurchases: placement.coPurchases,
-          catalog,
+          catalog: sellable,
           population: input.population,
           categoryStats: arm === "personalized" ? input.categoryStats : [],
           recentlyBought:
@@ -133,13 +152,15 @@ export function recommend(
       items = mergeShelves(together, items, Math.max(options.items.maxItems, options.popular.maxItems));
     }
   }
-  const result = applyRules({ categories, items, rules: input.rules, context, catalog }, options);
+  // The whole catalog for pins: a pin is the one rule that can place an excluded product.
+  const steeredItems = steerItems(items, live, catalog, options.items.maxItems, options);
+  for (const id of steeredItems.appliedRuleIds) applied.add(id);
   // A pin names a product, never a hidden one: what the page shows (or is) stays off this shelf.
   return {
     arm,
-    categories: result.categories,
-    items: withoutHidden(result.items, hidden),
+    categories,
+    items: withoutHidden(steeredItems.list, hidden),
     segment,
-    appliedRuleIds: result.appliedRuleIds,
+    appliedRuleIds: [...applied],
   };
 }

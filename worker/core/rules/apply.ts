@@ -1,9 +1,10 @@
-// Merchandiser rules, applied last to ranked categories and items: exclude, boost, bury, pin to a
-// slot, and the allow/hide discount switches, each limited to a segment and a schedule. Every rule
+// Merchandiser rules on ranked categories and items: exclude, boost, bury, pin to a slot, and the
+// allow/hide discount switches, each limited to a segment and a schedule. recommend() steers the
+// category list and filters the catalog before items are chosen, then steers the items. Every rule
 // that changes an entry leaves a `{ code: "rule", ruleId, action }` reason. It does not score
 // anything itself, store rules or validate them (the rules routes do).
 
-import { type DiscountOverride, rankedItemOf } from "../ranking/items.ts";
+import { type DiscountOverride, isOnSale, rankedItemOf } from "../ranking/items.ts";
 import { defaultRankingOptions, type RankingOptions } from "../ranking/options.ts";
 import type { Product, RankedCategory, RankedItem } from "../ranking/types.ts";
 import type { Rule, RuleSegment, ShopperSegment } from "./types.ts";
@@ -55,6 +56,31 @@ export function discountOverridesFrom(rules: readonly Rule[], context: RuleConte
     }));
 }
 
+/** What the live rules take out of the catalog before items are chosen. */
+export interface Exclusions {
+  /** The exclude rule, or for an on-sale product the hide-discounts switch, that keeps it off; none: it may show. */
+  ruleFor(product: Product): Rule | undefined;
+}
+
+/**
+ * The live exclude rules and hide-discounts switches (`live`: from liveRules) as a filter on the
+ * catalog. recommend() applies it before choosing items, so a shelf that loses a product fills with the
+ * next best instead of coming up short; steerItems drops the same items afterwards, where a pin is the
+ * one rule that can place an excluded product.
+ */
+export function exclusionsFrom(live: readonly Rule[]): Exclusions {
+  const excludes = live.filter((rule) => rule.action === "exclude");
+  const hides = live.filter((rule) => rule.action === "hide_discounts");
+  return {
+    ruleFor(product) {
+      const item = { productId: product.id, categoryId: product.categoryId };
+      const excluded = excludes.find((rule) => targetsItem(rule, item));
+      if (excluded || !isOnSale(product)) return excluded;
+      return hides.find((rule) => rule.targetId === "*" || targetsItem(rule, item));
+    },
+  };
+}
+
 export interface RuleApplicationInput {
   categories: readonly RankedCategory[];
   items: readonly RankedItem[];
@@ -95,37 +121,33 @@ function pinInto<T>(list: T[], entry: T, slot: number): void {
   list.splice(Math.max(0, Math.min(list.length, slot - 1)), 0, entry);
 }
 
+/** Rules applied to one list: the list after them, and the ids of the live rules that changed it. */
+export interface Steered<T> {
+  list: T[];
+  appliedRuleIds: string[];
+}
+
 /**
- * Applies live rules: exclude first, then boost/bury, then pins (lowest slot first), then the hide
- * switch as a last filter. Categories are re-sorted by adjusted score. Items keep the diversity
- * order from selectItems: each item's sort key is multiplier ÷ (position + 1), so a boost of
- * strength 1 moves an item about halfway to the top and untouched items keep their relative order.
+ * The category list under the live rules: excluded categories out, boost/bury as score multipliers
+ * (then re-sorted by adjusted score), pins into their slots (lowest slot first, a category the
+ * ranking did not pick included). recommend() runs it before items are chosen, so a boosted or pinned
+ * category brings its items with it.
  */
-export function applyRules(
-  input: RuleApplicationInput,
+export function steerCategories(
+  categories: readonly RankedCategory[],
+  liveRuleList: readonly Rule[],
   options: RankingOptions = defaultRankingOptions,
-): RuleApplication {
-  const rules = liveRules(input.rules, input.context);
+): Steered<RankedCategory> {
   const applied = new Set<string>();
   const mark = (rule: Rule) => applied.add(rule.id);
-
-  const excludes = rules.filter((r) => r.action === "exclude");
-  const weights = rules.filter((r) => r.action === "boost" || r.action === "bury");
-  const pins = rules.filter((r) => r.action === "pin" && (r.slot ?? 0) >= 1).sort((a, b) => a.slot! - b.slot!);
-  const hides = rules.filter((r) => r.action === "hide_discounts");
-
-  let categories = input.categories.filter((category) => {
-    const rule = excludes.find((r) => targetsCategory(r, category.categoryId));
-    if (rule) mark(rule);
-    return !rule;
-  });
-  let items = input.items.filter((item) => {
-    const rule = excludes.find((r) => targetsItem(r, item));
-    if (rule) mark(rule);
-    return !rule;
-  });
-
-  categories = categories
+  const excludes = liveRuleList.filter((r) => r.action === "exclude");
+  const weights = liveRuleList.filter((r) => r.action === "boost" || r.action === "bury");
+  const list = categories
+    .filter((category) => {
+      const rule = excludes.find((r) => targetsCategory(r, category.categoryId));
+      if (rule) mark(rule);
+      return !rule;
+    })
     .map((category) => {
       let entry = category;
       for (const rule of weights.filter((r) => targetsCategory(r, category.categoryId))) {
@@ -135,8 +157,54 @@ export function applyRules(
       return entry;
     })
     .sort((a, b) => b.score - a.score || a.categoryId.localeCompare(b.categoryId));
+  for (const rule of pinsOf(liveRuleList)) {
+    if (rule.targetType !== "category") continue;
+    const slot = rule.slot!;
+    const index = list.findIndex((c) => c.categoryId === rule.targetId);
+    const pinned =
+      index >= 0
+        ? list.splice(index, 1)[0]!
+        : {
+            categoryId: rule.targetId,
+            score: list[Math.min(list.length, slot) - 1]?.score ?? 0,
+            reasons: [],
+            sentence: "Picked by our team",
+          };
+    pinInto(list, withRule(pinned, rule), slot);
+    mark(rule);
+  }
+  return { list, appliedRuleIds: [...applied] };
+}
 
-  items = items
+function pinsOf(rules: readonly Rule[]): Rule[] {
+  return rules.filter((r) => r.action === "pin" && (r.slot ?? 0) >= 1).sort((a, b) => a.slot! - b.slot!);
+}
+
+/**
+ * The items under the live rules: excluded ones out, boost/bury (by product or by category), pins
+ * (a product the ranking did not pick is placed when it can be sold), then the hide-discounts switch
+ * as a last filter, capped at `maxItems`. Items keep the diversity order from selectItems: each item's
+ * sort key is multiplier ÷ (position + 1), so a boost of strength 1 moves an item about halfway to the
+ * top and untouched items keep their relative order.
+ */
+export function steerItems(
+  items: readonly RankedItem[],
+  liveRuleList: readonly Rule[],
+  catalog: readonly Product[] | undefined,
+  maxItems: number,
+  options: RankingOptions = defaultRankingOptions,
+): Steered<RankedItem> {
+  const applied = new Set<string>();
+  const mark = (rule: Rule) => applied.add(rule.id);
+  const excludes = liveRuleList.filter((r) => r.action === "exclude");
+  const weights = liveRuleList.filter((r) => r.action === "boost" || r.action === "bury");
+  const hides = liveRuleList.filter((r) => r.action === "hide_discounts");
+  let list = items
+    .filter((item) => {
+      const rule = excludes.find((r) => targetsItem(r, item));
+      if (rule) mark(rule);
+      return !rule;
+    })
     .map((item, position) => {
       let entry = item;
       let key = 1 / (position + 1);
@@ -151,36 +219,22 @@ export function applyRules(
     .sort((a, b) => b.key - a.key || a.position - b.position)
     .map(({ entry }) => entry);
 
-  for (const rule of pins) {
+  for (const rule of pinsOf(liveRuleList)) {
+    if (rule.targetType !== "product") continue;
     const slot = rule.slot!;
-    if (rule.targetType === "category") {
-      const index = categories.findIndex((c) => c.categoryId === rule.targetId);
-      const pinned =
-        index >= 0
-          ? categories.splice(index, 1)[0]!
-          : {
-              categoryId: rule.targetId,
-              score: categories[Math.min(categories.length, slot) - 1]?.score ?? 0,
-              reasons: [],
-              sentence: "Picked by our team",
-            };
-      pinInto(categories, withRule(pinned, rule), slot);
-      mark(rule);
-      continue;
-    }
-    const index = items.findIndex((item) => item.productId === rule.targetId);
-    let pinned: RankedItem | undefined = index >= 0 ? items.splice(index, 1)[0] : undefined;
+    const index = list.findIndex((item) => item.productId === rule.targetId);
+    let pinned: RankedItem | undefined = index >= 0 ? list.splice(index, 1)[0] : undefined;
     if (!pinned) {
-      const product = input.catalog?.find((p) => p.id === rule.targetId && p.inStock && p.active);
+      const product = catalog?.find((p) => p.id === rule.targetId && p.inStock && p.active);
       if (!product) continue; // nothing sellable to pin: the rule is live but has no effect
-      pinned = rankedItemOf(product, items[Math.min(items.length, slot) - 1]?.score ?? 0, [], "Picked by our team");
+      pinned = rankedItemOf(product, list[Math.min(list.length, slot) - 1]?.score ?? 0, [], "Picked by our team");
     }
-    pinInto(items, withRule(pinned, rule), slot);
+    pinInto(list, withRule(pinned, rule), slot);
     mark(rule);
   }
 
   if (hides.length > 0) {
-    items = items.filter((item) => {
+    list = list.filter((item) => {
       const rule = hides.find((r) => r.targetId === "*" || targetsItem(r, item));
       if (rule && item.onSale) {
         mark(rule);
@@ -189,10 +243,20 @@ export function applyRules(
       return true;
     });
   }
+  return { list: list.slice(0, maxItems), appliedRuleIds: [...applied] };
+}
 
+/** Applies the live rules to categories (steerCategories) and items (steerItems) as ranked. */
+export function applyRules(
+  input: RuleApplicationInput,
+  options: RankingOptions = defaultRankingOptions,
+): RuleApplication {
+  const live = liveRules(input.rules, input.context);
+  const categories = steerCategories(input.categories, live, options);
+  const items = steerItems(input.items, live, input.catalog, input.maxItems ?? options.items.maxItems, options);
   return {
-    categories,
-    items: items.slice(0, input.maxItems ?? options.items.maxItems),
-    appliedRuleIds: [...applied],
+    categories: categories.list,
+    items: items.list,
+    appliedRuleIds: [...new Set([...categories.appliedRuleIds, ...items.appliedRuleIds])],
   };
 }
