@@ -33,7 +33,17 @@ export async function devVar(key: string, file = path.resolve(".dev.vars")): Pro
 /** The worker a command talks to by default: $PATRON_URL, else the local one on $PORT (8787), as `npm start` runs it. */
 export const defaultWorkerUrl = () => process.env.PATRON_URL ?? `http://127.0.0.1:${process.env.PORT ?? 8787}`;
 
+/** A key and where it was found, so a refusal can name the place to fix. */
+export interface FoundKey {
+  key: string;
+  from: "--key" | "$PATRON_ADMIN_KEY" | ".dev.vars";
+}
+
 /** The admin key: --key, then $PATRON_ADMIN_KEY, then the local deployment's .dev.vars. */
-export async function adminKeyFrom(flag: string | undefined): Promise<string | undefined> {
-  return flag ?? process.env.PATRON_ADMIN_KEY ?? (await devVar("PATRON_ADMIN_KEY"));
+export async function adminKeyFrom(flag: string | undefined): Promise<FoundKey | undefined> {
+  if (flag !== undefined) return { key: flag, from: "--key" };
+  if (process.env.PATRON_ADMIN_KEY !== undefined)
+    return { key: process.env.PATRON_ADMIN_KEY, from: "$PATRON_ADMIN_KEY" };
+  const local = await devVar("PATRON_ADMIN_KEY");
+  return local === undefined ? undefined : { key: local, from: ".dev.vars" };
 }

@@ -5,6 +5,7 @@ import { copyFileSync, existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { databases } from "../db/databases.ts";
 import { parseDevVars } from "./dev-vars.ts";
+import { IngestClient, IngestFailed } from "./import/client.ts";
 
 const root = path.resolve(import.meta.dirname, "..");
 const bin = (name: string) => path.join(root, "node_modules/.bin", name);
@@ -83,21 +84,26 @@ async function main() {
   const adminKey = vars.PATRON_ADMIN_KEY ?? "dev-admin-key";
   const apiKey = vars.PATRON_API_KEY ?? "dev-api-key";
   const { demoShoppers, seedDemo } = await import("./seed-demo.ts");
-  const probe = await fetch(
-    `${url}/v1/customers/lookup?kind=account&value=${demoShoppers[0]?.accountId ?? "demo-full-price"}`,
-    {
-      headers: { Authorization: `Bearer ${adminKey}` },
+  // The demo shopper's lookup tells a stored demo from an empty database. A transient answer (429,
+  // 5xx) is asked again a few times, as the importer does, before it counts as a refusal.
+  const lookup = new IngestClient({
+    url,
+    apiKey: adminKey,
+    keyFrom: "PATRON_ADMIN_KEY in .dev.vars",
+    retry: { maxAttempts: 4 },
+  });
+  const account = demoShoppers[0]?.accountId ?? "demo-full-price";
+  const stored = await lookup.get(`/v1/customers/lookup?kind=account&value=${account}`).then(
+    () => true,
+    (error: unknown) => {
+      if (error instanceof IngestFailed && error.status === 404) return false;
+      // Not "no such shopper": the worker refuses (a SHARD_COUNT changed on existing data, a wrong
+      // admin key in .dev.vars). Seeding would only meet the same refusal.
+      throw new Error(`the worker refused the demo lookup: ${error instanceof Error ? error.message : String(error)}`);
     },
   );
-  if (probe.ok) {
+  if (stored) {
     step("Demo data already stored locally: reusing it.");
-  } else if (probe.status !== 404) {
-    // Not "no such shopper": the worker refuses (a SHARD_COUNT changed on existing data, a wrong admin
-    // key in .dev.vars). Seeding would only meet the same refusal, retried for minutes.
-    const body = (await probe.json().catch(() => ({}))) as { error?: { message?: string } };
-    throw new Error(
-      `the worker refused the demo lookup (HTTP ${probe.status}): ${body.error?.message ?? "no message"} Check .dev.vars.`,
-    );
   } else {
     step("Seeding the demo retailer (catalog, customers, web and store orders)…");
     const counts = await seedDemo({

@@ -41,11 +41,12 @@ export function register(program: Command): void {
     options: BackfillOptions,
     call: (client: IngestClient) => Promise<{ data: BackfillsView }>,
   ) => {
-    const key = await adminKeyFrom(options.key);
-    if (!key) command.error("--key is required (or PATRON_ADMIN_KEY, or a .dev.vars here)");
+    const found = await adminKeyFrom(options.key);
+    if (!found) command.error("--key is required (or PATRON_ADMIN_KEY, or a .dev.vars here)");
     const client = new IngestClient({
       url: options.url ?? defaultWorkerUrl(),
-      apiKey: key as string,
+      apiKey: found.key,
+      keyFrom: found.from,
       retry: { maxAttempts: 3 },
       onRetry: (info) => console.error(describeRetry(info)),
     });

@@ -64,9 +64,13 @@ export function register(program: Command): void {
     .option("--key <key>", "admin key (default: $PATRON_ADMIN_KEY, else the local .dev.vars)")
     .option("--limit <n>", "customers visited per request (1–500)", parsePositive, 100)
     .action(async (options: MigrateOptions) => {
-      const key = await adminKeyFrom(options.key);
-      if (!key) program.error("--key is required (or PATRON_ADMIN_KEY, or a .dev.vars here)");
-      const client = new IngestClient({ url: options.url ?? defaultWorkerUrl(), apiKey: key as string });
+      const found = await adminKeyFrom(options.key);
+      if (!found) program.error("--key is required (or PATRON_ADMIN_KEY, or a .dev.vars here)");
+      const client = new IngestClient({
+        url: options.url ?? defaultWorkerUrl(),
+        apiKey: found.key,
+        keyFrom: found.from,
+      });
       const started = Date.now();
       let bar: ReturnType<typeof progressBar> | null = null;
       try {

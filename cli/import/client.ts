@@ -49,6 +49,8 @@ export class IngestFailed extends Error {
 export interface IngestClientOptions {
   url: string;
   apiKey: string;
+  /** Where the key came from, named when the worker refuses it (401/403); default "--key". */
+  keyFrom?: string;
   retry?: Partial<RetryPolicy>;
   fetch?: typeof fetch;
   sleep?: (ms: number) => Promise<void>;
@@ -149,7 +151,7 @@ export class IngestClient {
         if (!isRetryableStatus(response.status, response.headers.get("Retry-After"))) {
           const hint =
             response.status === 401 || response.status === 403
-              ? " (check --key)"
+              ? ` (check ${this.options.keyFrom ?? "--key"})`
               : response.status === 413
                 ? " (lower --batch-size)"
                 : "";

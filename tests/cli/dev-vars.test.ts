@@ -32,10 +32,10 @@ describe("adminKeyFrom", () => {
     vi.stubEnv("PATRON_ADMIN_KEY", "");
     delete process.env.PATRON_ADMIN_KEY;
     expect(await devVar("PATRON_ADMIN_KEY")).toBe("from-file");
-    expect(await adminKeyFrom(undefined)).toBe("from-file");
+    expect(await adminKeyFrom(undefined)).toEqual({ key: "from-file", from: ".dev.vars" });
     vi.stubEnv("PATRON_ADMIN_KEY", "from-env");
-    expect(await adminKeyFrom(undefined)).toBe("from-env");
-    expect(await adminKeyFrom("from-flag")).toBe("from-flag");
+    expect(await adminKeyFrom(undefined)).toEqual({ key: "from-env", from: "$PATRON_ADMIN_KEY" });
+    expect(await adminKeyFrom("from-flag")).toEqual({ key: "from-flag", from: "--key" });
   });
 
   it("is undefined with no flag, no variable and no .dev.vars", async () => {

@@ -435,6 +435,14 @@ describe("IngestClient", () => {
     const wrongKey = fakeServer([{ status: 401, body: { error: { message: "Missing or invalid API key." } } }]);
     await expect(client(wrongKey.fetchImpl).post("/v1/orders", {})).rejects.toThrow(/HTTP 401 .*check --key/);
     expect(wrongKey.calls).toHaveLength(1);
+    // A key found elsewhere (adminKeyFrom) is named where it was found.
+    const fromFile = new IngestClient({
+      url: "http://worker.test/",
+      apiKey: "k",
+      keyFrom: ".dev.vars",
+      fetch: fakeServer([{ status: 401, body: { error: { message: "Missing or invalid API key." } } }]).fetchImpl,
+    });
+    await expect(fromFile.post("/v1/orders", {})).rejects.toThrow(/HTTP 401 .*\(check \.dev\.vars\)$/);
     const down = fakeServer([{ status: 500 }, { status: 502 }, { status: 503 }, { status: 504 }, { status: 200 }]);
     const error = await client(down.fetchImpl)
       .post("/v1/orders", {})
