@@ -7,6 +7,8 @@ import { sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { runBatch } from "../../db/batch.ts";
 import { jobRunResponseSchema } from "../../worker/admin/admin.schemas.ts";
+import type { Db } from "../../worker/env.ts";
+import { scorePageStep } from "../../worker/jobs/nightly.repo.ts";
 import { loadShopper } from "../../worker/recommendations/recommendations.repo.ts";
 import { adminKey, anOrder, client, uniquePrefix } from "../fixtures/builders.ts";
 import { dbOf, inCustomerStore, shardOfCustomer } from "../fixtures/ingest-store.ts";
@@ -164,6 +166,59 @@ describe("the customer_products backfill", () => {
     await runNightly();
     expect(await productRows(p)).toEqual(kept);
   });
+
+  it("two runs scoring the same first page at once fill the rows once and finish the pass once", async () => {
+    const p = uniquePrefix("twice");
+    await ingestHistories(p, 5);
+    const kept = await productRows(p);
+    await asBeforeTheMigration();
+    const models = { bgnbd: null, gammaGamma: null } as never;
+    // In every part, two runs' first pages read the pass at its start; whichever writes second finds it
+    // moved on.
+    const page = (partition: number, runId: string) =>
+      nightlyStore().scorePage(partition, {
+        models,
+        population: null,
+        cursor: "",
+        pageSize: 1_000,
+        runId,
+        now,
+        timeZone: "UTC",
+        scoredBefore: 0,
+      });
+    const parts = Array.from({ length: scoringPartitions() }, (_, part) => part);
+    const pages = await Promise.all(parts.flatMap((part) => [page(part, `${p}-a`), page(part, `${p}-b`)]));
+    for (const result of pages) expect(result.nextCursor).toBeNull();
+    expect(await productRows(p)).toEqual(kept);
+    for (const row of await backfillRows()) {
+      expect(row.done_at).not.toBeNull();
+      expect(row.cursor).not.toBe("");
+    }
+  });
+
+  it("a rerun between a page's read and its write restarts the pass instead of being undone", async () => {
+    const p = uniquePrefix("between");
+    await ingestHistories(p, 6);
+    const kept = await productRows(p);
+    await asBeforeTheMigration();
+    const restart = sql`UPDATE backfills SET cursor = '', done_at = NULL WHERE name = 'customer_products'`;
+    const models = { bgnbd: null, gammaGamma: null } as never;
+    await onEachCustomerDb(async (db) => {
+      // The pass stopped part-way (at the first customer), and a page goes on from there...
+      const [start] = await db.all<{ id: string }>(
+        sql`SELECT customer_id AS id FROM customer_summaries ORDER BY customer_id LIMIT 1`,
+      );
+      if (!start) return;
+      await runBatch(db, [sql`UPDATE backfills SET cursor = ${start.id} WHERE name = 'customer_products'`]);
+      // ...and `patron backfill rerun` lands after the page read the pass and before it writes.
+      await scorePageStep(rerunBeforeTheWrite(db, restart), models, start.id, 1_000, `${p}-run`, now);
+    });
+    // The page wrote no step over the rerun: every pass starts again from the first customer...
+    for (const row of await backfillRows()) expect(row).toEqual({ cursor: "", done_at: null });
+    // ...which the next run does, rows before the page's start included.
+    await runNightly();
+    expect(await productRows(p)).toEqual(kept);
+  });
 });
 
 describe("POST /v1/admin/backfills/:name/rerun", () => {
@@ -219,3 +274,24 @@ describe("POST /v1/admin/backfills/:name/rerun", () => {
     expect(await backfillRows()).toEqual(before);
   });
 });
+
+/** `db`, but `statement` runs on it just before its second batch (a scoring page's write). */
+function rerunBeforeTheWrite(db: Db, statement: ReturnType<typeof sql>): Db {
+  const client = db.$client;
+  let batches = 0;
+  const intercepted = new Proxy(client, {
+    get(target, property) {
+      if (property === "batch")
+        return async (statements: D1PreparedStatement[]) => {
+          batches += 1;
+          if (batches === 2) await runBatch(db, [statement]);
+          return target.batch(statements);
+        };
+      const value = Reflect.get(target, property);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  return new Proxy(db, {
+    get: (target, property) => (property === "$client" ? intercepted : Reflect.get(target, property)),
+  });
+}
