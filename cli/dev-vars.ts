@@ -1,5 +1,6 @@
 // Settings of the local deployment that `npm start` writes to .dev.vars (dotenv syntax), read by the
 // commands that talk to it, so they work against a local run with no flags.
+import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 
@@ -19,8 +20,21 @@ export function parseDevVars(text: string): Record<string, string> {
   return vars;
 }
 
-/** KEY=value from a .dev.vars file; undefined when the file or the key is absent. */
-export async function devVar(key: string, file = path.resolve(".dev.vars")): Promise<string | undefined> {
+/**
+ * The local deployment's .dev.vars: in the working folder or the nearest folder above it that has one
+ * (`npm start` writes it at the repository's root, and a command may run in a subfolder).
+ */
+export function localDevVarsFile(from = process.cwd()): string | undefined {
+  for (let folder = path.resolve(from); ; folder = path.dirname(folder)) {
+    const file = path.join(folder, ".dev.vars");
+    if (existsSync(file)) return file;
+    if (path.dirname(folder) === folder) return undefined;
+  }
+}
+
+/** KEY=value from a .dev.vars file (the local one by default); undefined when the file or the key is absent. */
+export async function devVar(key: string, file = localDevVarsFile()): Promise<string | undefined> {
+  if (file === undefined) return undefined;
   let text: string;
   try {
     text = await readFile(file, "utf8");

@@ -42,7 +42,7 @@ export function register(program: Command): void {
     call: (client: IngestClient) => Promise<{ data: BackfillsView }>,
   ) => {
     const found = await adminKeyFrom(options.key);
-    if (!found) command.error("--key is required (or PATRON_ADMIN_KEY, or a .dev.vars here)");
+    if (!found) command.error("--key is required (or PATRON_ADMIN_KEY, or a .dev.vars here or in a folder above)");
     const client = new IngestClient({
       url: options.url ?? defaultWorkerUrl(),
       apiKey: found.key,

@@ -65,7 +65,7 @@ export function register(program: Command): void {
     .option("--limit <n>", "customers visited per request (1–500)", parsePositive, 100)
     .action(async (options: MigrateOptions) => {
       const found = await adminKeyFrom(options.key);
-      if (!found) program.error("--key is required (or PATRON_ADMIN_KEY, or a .dev.vars here)");
+      if (!found) program.error("--key is required (or PATRON_ADMIN_KEY, or a .dev.vars here or in a folder above)");
       const client = new IngestClient({
         url: options.url ?? defaultWorkerUrl(),
         apiKey: found.key,

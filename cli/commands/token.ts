@@ -33,7 +33,7 @@ async function resolveSecret(flag: string | undefined): Promise<string> {
   const fromFile = await devVar("SHOPPER_TOKEN_SECRET");
   if (fromFile) return fromFile;
   process.stderr.write(
-    `patron token: no --secret, SHOPPER_TOKEN_SECRET or .dev.vars here; signing with the local default "${localDefaultSecret}"\n`,
+    `patron token: no --secret, SHOPPER_TOKEN_SECRET or .dev.vars here or above; signing with the local default "${localDefaultSecret}"\n`,
   );
   return localDefaultSecret;
 }

@@ -1,6 +1,6 @@
 // What the admin commands (`patron backfill`, `patron shards migrate`) talk to with no flags: the local
 // run `npm start` made, its port and its .dev.vars.
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
@@ -36,6 +36,17 @@ describe("adminKeyFrom", () => {
     vi.stubEnv("PATRON_ADMIN_KEY", "from-env");
     expect(await adminKeyFrom(undefined)).toEqual({ key: "from-env", from: "$PATRON_ADMIN_KEY" });
     expect(await adminKeyFrom("from-flag")).toEqual({ key: "from-flag", from: "--key" });
+  });
+
+  it("finds the .dev.vars of a folder above, as when a command runs in a subfolder of the repository", async () => {
+    const folder = await mkdtemp(path.join(tmpdir(), "patron-dev-vars-above-"));
+    await writeFile(path.join(folder, ".dev.vars"), "PATRON_ADMIN_KEY=from-root\n");
+    const below = path.join(folder, "console", "src");
+    await mkdir(below, { recursive: true });
+    vi.spyOn(process, "cwd").mockReturnValue(below);
+    vi.stubEnv("PATRON_ADMIN_KEY", "");
+    delete process.env.PATRON_ADMIN_KEY;
+    expect(await adminKeyFrom(undefined)).toEqual({ key: "from-root", from: ".dev.vars" });
   });
 
   it("is undefined with no flag, no variable and no .dev.vars", async () => {
