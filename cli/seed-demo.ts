@@ -18,6 +18,8 @@ export { demoShoppers };
 export interface PostSeedOptions {
   url: string;
   apiKey: string;
+  /** Where the key came from, named if the worker refuses it (default "--key"). */
+  keyFrom?: string;
   customers?: number;
   seed?: number;
   /** YYYY-MM-DD; orders are placed strictly before it. Default: today (UTC). */
@@ -54,7 +56,12 @@ export async function postSeedData(options: PostSeedOptions): Promise<SeedCounts
     today: options.today ?? todayUtc(),
     baseUrl: (options.baseUrl ?? options.url).replace(/\/+$/, ""),
   };
-  const client = new IngestClient({ url: options.url, apiKey: options.apiKey, onRetry: options.onRetry });
+  const client = new IngestClient({
+    url: options.url,
+    apiKey: options.apiKey,
+    keyFrom: options.keyFrom,
+    onRetry: options.onRetry,
+  });
   const products = generateProducts(seedOptions);
   const catalog = await runImport({
     kind: "products",
@@ -108,6 +115,7 @@ export async function seedDemo(options: SeedDemoOptions): Promise<SeedCounts> {
   return postSeedData({
     url: options.url,
     apiKey: options.apiKey,
+    keyFrom: "PATRON_API_KEY in .dev.vars",
     customers: options.customers ?? 300,
     today: options.today,
     onCustomers: (done, total, totals) =>

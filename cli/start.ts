@@ -5,7 +5,7 @@ import { copyFileSync, existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { databases } from "../db/databases.ts";
 import { parseDevVars } from "./dev-vars.ts";
-import { IngestClient, IngestFailed } from "./import/client.ts";
+import { describeRetry, IngestClient, IngestFailed } from "./import/client.ts";
 
 const root = path.resolve(import.meta.dirname, "..");
 const bin = (name: string) => path.join(root, "node_modules/.bin", name);
@@ -85,20 +85,23 @@ async function main() {
   const apiKey = vars.PATRON_API_KEY ?? "dev-api-key";
   const { demoShoppers, seedDemo } = await import("./seed-demo.ts");
   // The demo shopper's lookup tells a stored demo from an empty database. A transient answer (429,
-  // 5xx) is asked again a few times, as the importer does, before it counts as a refusal.
+  // 5xx) is asked again a few times, at most 2 s apart and said, as the importer does, before it counts
+  // as a refusal: a refusal that stays (a SHARD_COUNT changed on existing data answers 503) stops
+  // within about 6 s.
   const lookup = new IngestClient({
     url,
     apiKey: adminKey,
     keyFrom: "PATRON_ADMIN_KEY in .dev.vars",
-    retry: { maxAttempts: 4 },
+    retry: { maxAttempts: 4, maxDelayMs: 2_000 },
+    onRetry: (info) => step(describeRetry(info)),
   });
   const account = demoShoppers[0]?.accountId ?? "demo-full-price";
   const stored = await lookup.get(`/v1/customers/lookup?kind=account&value=${account}`).then(
     () => true,
     (error: unknown) => {
       if (error instanceof IngestFailed && error.status === 404) return false;
-      // Not "no such shopper": the worker refuses (a SHARD_COUNT changed on existing data, a wrong
-      // admin key in .dev.vars). Seeding would only meet the same refusal.
+      // Not "no such shopper", and not gone on asking again: the worker refuses (a SHARD_COUNT changed
+      // on existing data, a wrong admin key in .dev.vars). Seeding would only meet the same refusal.
       throw new Error(`the worker refused the demo lookup: ${error instanceof Error ? error.message : String(error)}`);
     },
   );

@@ -177,6 +177,7 @@ export async function importFile(
   const client = new IngestClient({
     url: options.url,
     apiKey: options.key,
+    keyFrom: "--key or $PATRON_API_KEY",
     onRetry: (info) => {
       const note = describeRetry(info);
       if (bar.enabled) bar.note(note);

@@ -86,7 +86,7 @@ describe("recommend", () => {
     expect(allowed.items.map((i) => i.productId)).toContain("coffee-sale");
   });
 
-  it("applies rules last, also to the default shelf", () => {
+  it("applies rules to the default shelf too", () => {
     const result = recommend(
       {
         ...base,
@@ -191,6 +191,84 @@ describe("recommend", () => {
       expect(after.items[0]?.categoryId).toBe(outside);
       expect(after.items).toHaveLength(4);
       expect(after.appliedRuleIds).toEqual(["b"]);
+    });
+
+    it("a category boost moves its category, and its items with it, once", () => {
+      const three = (holdout: number) =>
+        rankingOptionsWith({
+          holdout: { share: holdout },
+          items: { maxItems: 6, categoriesForItems: 3 },
+          popular: { maxItems: 6, maxCategories: 3 },
+        });
+      for (const holdout of [0, 1]) {
+        const before = recommend(shop, three(holdout));
+        // The second category, whose score a boost can lift (a category with none stays at none).
+        const second = before.categories[1]?.categoryId as string;
+        const rule = {
+          id: "b",
+          name: "Lead",
+          action: "boost",
+          targetType: "category",
+          targetId: second,
+          strength: 10_000,
+          enabled: true,
+        } as const;
+        const after = recommend({ ...shop, rules: [rule] }, three(holdout));
+        expect(after.categories[0]?.categoryId).toBe(second);
+        // Still in turns: the first three items come from the three categories, the boosted one first.
+        const firstThree = after.items.slice(0, 3).map((item) => item.categoryId);
+        expect(firstThree[0]).toBe(second);
+        expect(new Set(firstThree).size).toBe(3);
+        // Each of its items says why, without being moved a second time.
+        for (const item of after.items.filter((entry) => entry.categoryId === second))
+          expect(item.reasons).toContainEqual({ code: "rule", ruleId: "b", action: "boost" });
+      }
+    });
+
+    it("under a product's boost, bury or pin, a shorter shelf is still the start of a longer one", () => {
+      const sized = (maxItems: number) =>
+        rankingOptionsWith({
+          holdout: { share: 0 },
+          items: { maxItems, categoriesForItems: 2 },
+          popular: { maxItems, maxCategories: 3 },
+        });
+      const long = recommend(shop, sized(10)).items.map((item) => item.productId);
+      expect(long.length).toBeGreaterThanOrEqual(8);
+      const [boosted, pinned] = [long[long.length - 2] as string, long[long.length - 1] as string];
+      const rules = [
+        {
+          id: "up",
+          name: "Up",
+          action: "boost",
+          targetType: "product",
+          targetId: boosted,
+          strength: 9,
+          enabled: true,
+        },
+        {
+          id: "down",
+          name: "Down",
+          action: "bury",
+          targetType: "product",
+          targetId: long[0] as string,
+          strength: 9,
+          enabled: true,
+        },
+        {
+          id: "pin",
+          name: "Pin",
+          action: "pin",
+          targetType: "product",
+          targetId: pinned,
+          slot: 2,
+          enabled: true,
+        },
+      ] as const;
+      const steered = (maxItems: number) => recommend({ ...shop, rules: [...rules] }, sized(maxItems)).items;
+      const ten = steered(10);
+      expect(ten.slice(0, 4).map((item) => item.productId)).toContain(boosted);
+      expect(ten[1]?.productId).toBe(pinned);
+      for (const size of [1, 3, 4, 8]) expect(steered(size)).toEqual(ten.slice(0, size));
     });
 
     it("a pin still places an excluded product", () => {

@@ -105,6 +105,11 @@ export interface RuleOptions {
   defaultBoostStrength: number;
   /** A bury without a strength divides the score by (1 + this). */
   defaultBuryStrength: number;
+  /**
+   * Items chosen before a product's boost, bury or pin reorders them (then cut to the shelf's size), so
+   * a shelf's first items do not depend on its size: the longest shelf the API serves.
+   */
+  itemDepth: number;
 }
 
 export interface HoldoutOptions {
@@ -176,7 +181,7 @@ export const defaultRankingOptions: RankingOptions = {
   },
   discount: defaultDiscountSensitivityOptions,
   popular: { trendWeight: 0.5, trendingAbove: 1.2, maxCategories: 10, maxItems: 12, maxPerCategory: 3 },
-  rules: { defaultBoostStrength: 1, defaultBuryStrength: 1 },
+  rules: { defaultBoostStrength: 1, defaultBuryStrength: 1, itemDepth: 48 },
   holdout: { share: 0.1, salt: "patron-holdout-v1" },
 };
 

@@ -3,7 +3,14 @@
 // selection, so a shelf that loses an item fills with the next). Unknown shoppers and the holdout arm get the
 // popular shelf (rules still apply). It loads nothing and reads no clock: `now` is passed in.
 
-import { discountOverridesFrom, exclusionsFrom, liveRules, steerCategories, steerItems } from "../rules/apply.ts";
+import {
+  discountOverridesFrom,
+  exclusionsFrom,
+  liveRules,
+  reordersItems,
+  steerCategories,
+  steerItems,
+} from "../rules/apply.ts";
 import { type Arm, holdoutArm } from "../rules/holdout.ts";
 import type { Rule, ShopperSegment } from "../rules/types.ts";
 import { rankCategories } from "./categories.ts";
@@ -91,6 +98,18 @@ export function recommend(
     if (rule) applied.add(rule.id);
     return !rule;
   });
+  // A product's boost, bury or pin reorders the items after they are chosen: choose as deep as the
+  // longest shelf first, so the first items of a shelf do not depend on its size.
+  const maxItems = options.items.maxItems;
+  const depth = reordersItems(live) ? Math.max(maxItems, options.rules.itemDepth) : maxItems;
+  const chosen: RankingOptions =
+    depth === maxItems
+      ? options
+      : {
+          ...options,
+          items: { ...options.items, maxItems: depth },
+          popular: { ...options.popular, maxItems: Math.max(options.popular.maxItems, depth) },
+        };
   const steered = (list: readonly RankedCategory[]) => {
     const result = steerCategories(list, live, options);
     for (const id of result.appliedRuleIds) applied.add(id);
@@ -114,7 +133,7 @@ export function recommend(
   if (placement?.placement === buyAgainPlacement && arm !== "holdout") {
     // Replenishment is personal: nothing is due for an anonymous visitor.
     categories = arm === "personalized" ? steered(dueCategories(ranked())) : [];
-    items = buyAgain({ categories, usualProducts: placement.usualProducts ?? [], catalog: sellable }, options);
+    items = buyAgain({ categories, usualProducts: placement.usualProducts ?? [], catalog: sellable }, chosen);
   } else {
     if (arm === "personalized") {
       categories = steered(ranked());
@@ -129,10 +148,10 @@ export function recommend(
           discountOverrides: discountOverridesFrom(input.rules, context),
           now: input.now,
         },
-        options,
+        chosen,
       );
     } else {
-      ({ categories, items } = popularShelf(input.population, sellable, options, input.categoryNames, steered));
+      ({ categories, items } = popularShelf(input.population, sellable, chosen, input.categoryNames, steered));
     }
     const product = placement?.productId ? input.catalog.find((p) => p.id === placement.productId) : undefined;
     if (product && placement?.coPurchases?.length) {
@@ -147,13 +166,13 @@ export function recommend(
           recentlyBought:
             arm === "personalized" ? new Set((input.recentPurchases ?? []).map((p) => p.productId)) : undefined,
         },
-        options,
+        chosen,
       );
-      items = mergeShelves(together, items, Math.max(options.items.maxItems, options.popular.maxItems));
+      items = mergeShelves(together, items, Math.max(chosen.items.maxItems, chosen.popular.maxItems));
     }
   }
   // The whole catalog for pins: a pin is the one rule that can place an excluded product.
-  const steeredItems = steerItems(items, live, catalog, options.items.maxItems, options);
+  const steeredItems = steerItems(items, live, catalog, maxItems, options, { categoriesSteered: true });
   for (const id of steeredItems.appliedRuleIds) applied.add(id);
   // A pin names a product, never a hidden one: what the page shows (or is) stays off this shelf.
   return {

@@ -176,6 +176,13 @@ export function steerCategories(
   return { list, appliedRuleIds: [...applied] };
 }
 
+/** A rule that moves its target within a list: boost, bury or pin. */
+const reorders = (rule: Rule) => rule.action === "boost" || rule.action === "bury" || rule.action === "pin";
+
+/** Whether live rules reorder items after they are chosen: a product's boost, bury or pin. */
+export const reordersItems = (live: readonly Rule[]) =>
+  live.some((rule) => rule.targetType === "product" && reorders(rule));
+
 function pinsOf(rules: readonly Rule[]): Rule[] {
   return rules.filter((r) => r.action === "pin" && (r.slot ?? 0) >= 1).sort((a, b) => a.slot! - b.slot!);
 }
@@ -193,12 +200,18 @@ export function steerItems(
   catalog: readonly Product[] | undefined,
   maxItems: number,
   options: RankingOptions = defaultRankingOptions,
+  { categoriesSteered = false }: { categoriesSteered?: boolean } = {},
 ): Steered<RankedItem> {
   const applied = new Set<string>();
   const mark = (rule: Rule) => applied.add(rule.id);
   const excludes = liveRuleList.filter((r) => r.action === "exclude");
-  const weights = liveRuleList.filter((r) => r.action === "boost" || r.action === "bury");
   const hides = liveRuleList.filter((r) => r.action === "hide_discounts");
+  // Items chosen from a steered category list already follow a category's boost, bury or pin: they
+  // carry its reason, but are not moved again.
+  const categoryRules = categoriesSteered ? liveRuleList.filter((r) => r.targetType === "category" && reorders(r)) : [];
+  const weights = liveRuleList.filter(
+    (r) => (r.action === "boost" || r.action === "bury") && !(categoriesSteered && r.targetType === "category"),
+  );
   let list = items
     .filter((item) => {
       const rule = excludes.find((r) => targetsItem(r, item));
@@ -207,6 +220,10 @@ export function steerItems(
     })
     .map((item, position) => {
       let entry = item;
+      for (const rule of categoryRules.filter((r) => r.targetId === item.categoryId)) {
+        entry = withRule(entry, rule);
+        mark(rule);
+      }
       let key = 1 / (position + 1);
       for (const rule of weights.filter((r) => targetsItem(r, item))) {
         const multiplier = multiplierOf(rule, options);
