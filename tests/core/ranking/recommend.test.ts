@@ -225,51 +225,57 @@ describe("recommend", () => {
       }
     });
 
-    it("under a product's boost, bury or pin, a shorter shelf is still the start of a longer one", () => {
-      const sized = (maxItems: number) =>
-        rankingOptionsWith({
-          holdout: { share: 0 },
-          items: { maxItems, categoriesForItems: 2 },
-          popular: { maxItems, maxCategories: 3 },
-        });
-      const long = recommend(shop, sized(10)).items.map((item) => item.productId);
-      expect(long.length).toBeGreaterThanOrEqual(8);
-      const [boosted, pinned] = [long[long.length - 2] as string, long[long.length - 1] as string];
-      const rules = [
-        {
-          id: "up",
-          name: "Up",
-          action: "boost",
-          targetType: "product",
-          targetId: boosted,
-          strength: 9,
-          enabled: true,
-        },
-        {
-          id: "down",
-          name: "Down",
-          action: "bury",
-          targetType: "product",
-          targetId: long[0] as string,
-          strength: 9,
-          enabled: true,
-        },
-        {
-          id: "pin",
-          name: "Pin",
-          action: "pin",
-          targetType: "product",
-          targetId: pinned,
-          slot: 2,
-          enabled: true,
-        },
-      ] as const;
-      const steered = (maxItems: number) => recommend({ ...shop, rules: [...rules] }, sized(maxItems)).items;
-      const ten = steered(10);
-      expect(ten.slice(0, 4).map((item) => item.productId)).toContain(boosted);
-      expect(ten[1]?.productId).toBe(pinned);
-      for (const size of [1, 3, 4, 8]) expect(steered(size)).toEqual(ten.slice(0, size));
-    });
+    it.each([1, 9])(
+      "under a product's boost (strength %i), bury or pin, a shorter shelf is still the start of a longer one",
+      (strength) => {
+        const sized = (maxItems: number) =>
+          rankingOptionsWith({
+            holdout: { share: 0 },
+            items: { maxItems, categoriesForItems: 2 },
+            popular: { maxItems, maxCategories: 3 },
+          });
+        const long = recommend(shop, sized(10)).items.map((item) => item.productId);
+        expect(long.length).toBeGreaterThanOrEqual(8);
+        const [boosted, pinned] = [long[long.length - 2] as string, long[long.length - 1] as string];
+        const rules = [
+          {
+            id: "up",
+            name: "Up",
+            action: "boost",
+            targetType: "product",
+            targetId: boosted,
+            strength,
+            enabled: true,
+          },
+          {
+            id: "down",
+            name: "Down",
+            action: "bury",
+            targetType: "product",
+            targetId: long[0] as string,
+            strength: 9,
+            enabled: true,
+          },
+          {
+            id: "pin",
+            name: "Pin",
+            action: "pin",
+            targetType: "product",
+            targetId: pinned,
+            slot: 2,
+            enabled: true,
+          },
+        ] as const;
+        const steered = (maxItems: number) => recommend({ ...shop, rules: [...rules] }, sized(maxItems)).items;
+        const ten = steered(10);
+        const at = (id: string) => ten.findIndex((item) => item.productId === id);
+        expect(at(boosted)).toBeGreaterThanOrEqual(0);
+        expect(at(boosted)).toBeLessThan(long.indexOf(boosted) - 2);
+        expect(ten[1]?.productId).toBe(pinned);
+        // Each size chooses only as deep as it needs (itemDepthFor), the weak boost less deep than 48.
+        for (const size of [1, 2, 3, 4, 5, 6, 7, 8, 9]) expect(steered(size)).toEqual(ten.slice(0, size));
+      },
+    );
 
     it("a pin still places an excluded product", () => {
       const pin = {

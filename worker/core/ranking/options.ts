@@ -106,8 +106,8 @@ export interface RuleOptions {
   /** A bury without a strength divides the score by (1 + this). */
   defaultBuryStrength: number;
   /**
-   * Items chosen before a product's boost, bury or pin reorders them (then cut to the shelf's size), so
-   * a shelf's first items do not depend on its size: the longest shelf the API serves.
+   * The most items chosen before a product's boost, bury or pin reorders them and the shelf is cut
+   * (itemDepthFor in rules/apply.ts): the longest shelf the API serves.
    */
   itemDepth: number;
 }

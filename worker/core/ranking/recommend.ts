@@ -6,8 +6,8 @@
 import {
   discountOverridesFrom,
   exclusionsFrom,
+  itemDepthFor,
   liveRules,
-  reordersItems,
   steerCategories,
   steerItems,
 } from "../rules/apply.ts";
@@ -98,10 +98,10 @@ export function recommend(
     if (rule) applied.add(rule.id);
     return !rule;
   });
-  // A product's boost, bury or pin reorders the items after they are chosen: choose as deep as the
-  // longest shelf first, so the first items of a shelf do not depend on its size.
+  // A product's boost, bury or pin reorders the items after they are chosen: choose deep enough that
+  // the first items of a shelf do not depend on its size (itemDepthFor says how deep).
   const maxItems = options.items.maxItems;
-  const depth = reordersItems(live) ? Math.max(maxItems, options.rules.itemDepth) : maxItems;
+  const depth = itemDepthFor(live, maxItems, options);
   const chosen: RankingOptions =
     depth === maxItems
       ? options

@@ -179,9 +179,22 @@ export function steerCategories(
 /** A rule that moves its target within a list: boost, bury or pin. */
 const reorders = (rule: Rule) => rule.action === "boost" || rule.action === "bury" || rule.action === "pin";
 
-/** Whether live rules reorder items after they are chosen: a product's boost, bury or pin. */
-export const reordersItems = (live: readonly Rule[]) =>
-  live.some((rule) => rule.targetType === "product" && reorders(rule));
+/**
+ * How deep items must be chosen for a shelf of `maxItems` to be exactly the first `maxItems` of the
+ * order product rules make from every item: `maxItems` with no product boost, bury or pin live.
+ * steerItems sorts by multiplier ÷ (position + 1). The shelf needs at most `maxItems` untouched items,
+ * which lie within `maxItems + T` positions (T: the products the rules name); a boosted item from
+ * position p can only reach the shelf when m ÷ (p + 1) beats 1 ÷ (maxItems + T + 1), so p stays below
+ * m·(maxItems + T + 1) for the strongest boost m. A pinned item is built the same way wherever it was
+ * found. Capped at `options.rules.itemDepth` (48), which an extreme boost can reach.
+ */
+export function itemDepthFor(live: readonly Rule[], maxItems: number, options: RankingOptions): number {
+  const named = live.filter((rule) => rule.targetType === "product" && reorders(rule));
+  if (named.length === 0) return maxItems;
+  const strongest = Math.max(1, ...named.map((rule) => multiplierOf(rule, options)));
+  const depth = Math.ceil(strongest * (maxItems + named.length + 1));
+  return Math.max(maxItems, Math.min(depth, options.rules.itemDepth));
+}
 
 function pinsOf(rules: readonly Rule[]): Rule[] {
   return rules.filter((r) => r.action === "pin" && (r.slot ?? 0) >= 1).sort((a, b) => a.slot! - b.slot!);
@@ -240,12 +253,13 @@ export function steerItems(
     if (rule.targetType !== "product") continue;
     const slot = rule.slot!;
     const index = list.findIndex((item) => item.productId === rule.targetId);
-    let pinned: RankedItem | undefined = index >= 0 ? list.splice(index, 1)[0] : undefined;
-    if (!pinned) {
-      const product = catalog?.find((p) => p.id === rule.targetId && p.inStock && p.active);
-      if (!product) continue; // nothing sellable to pin: the rule is live but has no effect
-      pinned = rankedItemOf(product, list[Math.min(list.length, slot) - 1]?.score ?? 0, [], "Picked by our team");
-    }
+    const ranked = index >= 0 ? list.splice(index, 1)[0] : undefined;
+    // From the catalog when there is one, whether the ranking picked it or not, so a pinned item reads
+    // the same however deep the items were chosen.
+    const product = catalog?.find((p) => p.id === rule.targetId && p.inStock && p.active);
+    const score = list[Math.min(list.length, slot) - 1]?.score ?? ranked?.score ?? 0;
+    const pinned = product ? rankedItemOf(product, score, [], "Picked by our team") : ranked;
+    if (!pinned) continue; // nothing sellable to pin: the rule is live but has no effect
     pinInto(list, withRule(pinned, rule), slot);
     mark(rule);
   }
