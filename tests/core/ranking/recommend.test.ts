@@ -277,6 +277,57 @@ describe("recommend", () => {
       },
     );
 
+    it("keeps the prefix under random product rules, two on one product included", () => {
+      // Six categories of twelve products at spread prices; rules drawn from a seeded generator.
+      const wide: RecommendationInput = {
+        ...base,
+        categoryStats: [rhythm("c0", 6, 30, 30), rhythm("c1", 3, 40, 20)],
+        population: population(
+          Array.from({ length: 6 }, (_, c) => category(`c${c}`, { penetration: 0.05 + c * 0.05 })),
+          { tasteConcentration: 2 },
+        ),
+        catalog: Array.from({ length: 72 }, (_, n) =>
+          product(`c${n % 6}-${n}`, `c${n % 6}`, { listPrice: 5 + ((n * 37) % 90), salePrice: n % 7 === 0 ? 4 : null }),
+        ),
+      };
+      let state = 20261201;
+      const random = () => {
+        state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+        return state / 2 ** 32;
+      };
+      const pick = <T>(list: readonly T[]) => list[Math.floor(random() * list.length)] as T;
+      const ids = wide.catalog.map((p) => p.id);
+      for (let run = 0; run < 1000; run++) {
+        const target = pick(ids);
+        const rules = Array.from({ length: 1 + Math.floor(random() * 4) }, (_, r) => {
+          const action = pick(["boost", "bury", "pin"] as const);
+          return {
+            id: `r${r}`,
+            name: `r${r}`,
+            action,
+            targetType: "product" as const,
+            // Half the rules share one target, so two can name the same product.
+            targetId: random() < 0.5 ? target : pick(ids),
+            enabled: true,
+            ...(action === "pin" ? { slot: 1 + Math.floor(random() * 10) } : { strength: 0.1 + random() * 2.9 }),
+          };
+        });
+        const holdout = random() < 0.3 ? 1 : 0;
+        const shelf = (maxItems: number) =>
+          recommend(
+            { ...wide, rules },
+            rankingOptionsWith({
+              holdout: { share: holdout },
+              items: { maxItems, categoriesForItems: 3 },
+              popular: { maxItems, maxCategories: 6 },
+            }),
+          ).items.map((item) => item.productId);
+        const longest = shelf(16);
+        for (const size of [1, 2, 4, 7, 8, 12])
+          expect(shelf(size), `run ${run}, size ${size}`).toEqual(longest.slice(0, size));
+      }
+    });
+
     it("a pin still places an excluded product", () => {
       const pin = {
         id: "p",

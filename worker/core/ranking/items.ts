@@ -131,6 +131,54 @@ function percent(value: number): number {
   return Math.round(value * 100);
 }
 
+const indexedCatalogs = new WeakMap<readonly Product[], ReadonlyMap<string, Product>>();
+
+/** A catalog's products by id, remembered for the catalog array like productsByCategory. */
+export function productIndex(catalog: readonly Product[]): ReadonlyMap<string, Product> {
+  const known = indexedCatalogs.get(catalog);
+  if (known) return known;
+  const index = new Map(catalog.map((product) => [product.id, product]));
+  indexedCatalogs.set(catalog, index);
+  return index;
+}
+
+const groupedCatalogs = new WeakMap<readonly Product[], ReadonlyMap<string, readonly Product[]>>();
+
+/**
+ * A catalog's products by category, in catalog order. Remembered for the catalog array itself (the
+ * worker keeps one per isolate for a while), so requests in between do not group it again; a new or
+ * filtered array is grouped afresh.
+ */
+export function productsByCategory(catalog: readonly Product[]): ReadonlyMap<string, readonly Product[]> {
+  const known = groupedCatalogs.get(catalog);
+  if (known) return known;
+  const grouped = new Map<string, Product[]>();
+  for (const product of catalog) {
+    const list = grouped.get(product.categoryId);
+    if (list) list.push(product);
+    else grouped.set(product.categoryId, [product]);
+  }
+  groupedCatalogs.set(catalog, grouped);
+  return grouped;
+}
+
+/** A product's score for one shopper and category, with what the item's reasons are built from. */
+interface Appraisal {
+  product: Product;
+  productId: string;
+  score: number;
+  onSale: boolean;
+  treatment: ReturnType<typeof discountTreatment>;
+  price: number;
+  itemPosition: number | undefined;
+  fit: number | undefined;
+}
+
+/** The candidates' order: higher score first, then product id. */
+function ranksBefore(a: { score: number; productId: string }, b: { score: number; productId: string }): boolean {
+  return a.score > b.score || (a.score === b.score && a.productId.localeCompare(b.productId) < 0);
+}
+
 /** Picks items from the top categories, varied across them, each with price, reasons and a sentence. */
 export function selectItems(input: ItemSelectionInput, options: RankingOptions = defaultRankingOptions): RankedItem[] {
   const itemOptions = options.items;
@@ -141,75 +189,101 @@ export function selectItems(input: ItemSelectionInput, options: RankingOptions =
     const at = Date.parse(purchase.purchasedAt);
     recentCutoff.set(purchase.productId, Math.max(at, recentCutoff.get(purchase.productId) ?? -Infinity));
   }
-  const byCategory = new Map<string, Product[]>();
-  for (const product of input.catalog) {
-    const list = byCategory.get(product.categoryId) ?? [];
-    list.push(product);
-    byCategory.set(product.categoryId, list);
-  }
+  const byCategory = productsByCategory(input.catalog);
 
-  /** One category's candidates, best first; no shelf takes more than maxItems from one. */
+  /**
+   * One category's candidates, best first; no shelf takes more than maxItems from one. Every product is
+   * scored, but only the best maxItems are kept (in order as they come) and made into items with
+   * reasons and a sentence: a category can hold thousands of products and a shelf shows a few.
+   */
   const candidatesOf = (category: RankedCategory): RankedItem[] => {
     const intervalDays =
       population.categories[category.categoryId]?.repurchaseIntervalDays ?? population.overallIntervalDays;
     const ownPosition = positions.byCategory.get(category.categoryId);
     const targetPosition = ownPosition ?? positions.overall ?? itemOptions.defaultPricePercentile;
-    const candidates: RankedItem[] = [];
+    const kept: Appraisal[] = [];
     for (const product of byCategory.get(category.categoryId) ?? []) {
-      if (!product.inStock || !product.active) continue;
-      const boughtAt = recentCutoff.get(product.id);
-      if (
-        boughtAt !== undefined &&
-        (now.getTime() - boughtAt) / dayMs < intervalDays * itemOptions.recentProductWindowShare
-      ) {
-        continue;
-      }
-      const onSale = isOnSale(product);
-      const treatment = discountTreatment(
-        product,
-        input.discountSensitivity,
-        itemOptions.discountPolicy,
-        input.discountOverrides,
-      );
-      if (onSale && treatment.mode === "hide") continue;
-      const price = currentPrice(product);
-      const reasons: Reason[] = [{ code: "from_category", categoryId: category.categoryId }];
-      let score = category.score;
-      const itemPosition = pricePercentile(population, product.categoryId, price);
-      if (itemPosition !== undefined) {
-        const distance = (itemPosition - targetPosition) / itemOptions.priceBandWidth;
-        const fit = Math.exp(-distance * distance);
-        score *= fit;
-        reasons.push({
-          code: "price_band",
-          shopperPercentile: percent(targetPosition),
-          itemPercentile: percent(itemPosition),
-          fit: Math.round(fit * 100) / 100,
-          fromOwnHistory: ownPosition !== undefined,
-        });
-      }
-      let saleNote = "";
-      if (onSale) {
-        const discountPercent = percent(1 - price / product.listPrice);
-        if (treatment.mode === "favour") {
-          score *= itemOptions.dealSeekerDiscountBoost;
-          saleNote = `, now ${discountPercent}% off`;
-        }
-        reasons.push({ code: "on_sale", discountPercent, favoured: treatment.mode === "favour" });
-      }
-      if (treatment.ruleId)
-        reasons.push({ code: "rule", ruleId: treatment.ruleId, action: `${treatment.mode}_discounts` });
-      score *= 1 + itemOptions.productPopularityWeight * Math.log1p(population.productUnits[product.id] ?? 0);
-      const priceNote =
-        itemPosition !== undefined &&
-        ownPosition !== undefined &&
-        Math.abs(itemPosition - targetPosition) <= itemOptions.priceBandWidth
-          ? "; priced like what you usually pay"
-          : "";
-      candidates.push(rankedItemOf(product, score, reasons, `${category.sentence}${priceNote}${saleNote}`));
+      const appraisal = appraise(product, category.score, targetPosition, intervalDays);
+      if (appraisal === undefined) continue;
+      // Insert in (score descending, id ascending) order; past maxItems the last one drops.
+      let at = kept.length;
+      while (at > 0 && ranksBefore(appraisal, kept[at - 1] as Appraisal)) at--;
+      if (at >= itemOptions.maxItems) continue;
+      kept.splice(at, 0, appraisal);
+      if (kept.length > itemOptions.maxItems) kept.pop();
     }
-    candidates.sort((a, b) => b.score - a.score || a.productId.localeCompare(b.productId));
-    return candidates.slice(0, itemOptions.maxItems);
+    return kept.map((appraisal) => itemFrom(appraisal, category, targetPosition, ownPosition !== undefined));
+  };
+
+  /** A product's score and what it came from; undefined when it cannot be offered now. */
+  const appraise = (
+    product: Product,
+    categoryScore: number,
+    targetPosition: number,
+    intervalDays: number,
+  ): Appraisal | undefined => {
+    if (!product.inStock || !product.active) return undefined;
+    const boughtAt = recentCutoff.get(product.id);
+    if (
+      boughtAt !== undefined &&
+      (now.getTime() - boughtAt) / dayMs < intervalDays * itemOptions.recentProductWindowShare
+    ) {
+      return undefined;
+    }
+    const onSale = isOnSale(product);
+    const treatment = discountTreatment(
+      product,
+      input.discountSensitivity,
+      itemOptions.discountPolicy,
+      input.discountOverrides,
+    );
+    if (onSale && treatment.mode === "hide") return undefined;
+    const price = currentPrice(product);
+    let score = categoryScore;
+    let fit: number | undefined;
+    const itemPosition = pricePercentile(population, product.categoryId, price);
+    if (itemPosition !== undefined) {
+      const distance = (itemPosition - targetPosition) / itemOptions.priceBandWidth;
+      fit = Math.exp(-distance * distance);
+      score *= fit;
+    }
+    if (onSale && treatment.mode === "favour") score *= itemOptions.dealSeekerDiscountBoost;
+    score *= 1 + itemOptions.productPopularityWeight * Math.log1p(population.productUnits[product.id] ?? 0);
+    return { product, productId: product.id, score, onSale, treatment, price, itemPosition, fit };
+  };
+
+  /** The shelf item for a kept appraisal: its reasons and sentence. */
+  const itemFrom = (
+    { product, score, onSale, treatment, price, itemPosition, fit }: Appraisal,
+    category: RankedCategory,
+    targetPosition: number,
+    fromOwnHistory: boolean,
+  ): RankedItem => {
+    const reasons: Reason[] = [{ code: "from_category", categoryId: category.categoryId }];
+    if (itemPosition !== undefined && fit !== undefined) {
+      reasons.push({
+        code: "price_band",
+        shopperPercentile: percent(targetPosition),
+        itemPercentile: percent(itemPosition),
+        fit: Math.round(fit * 100) / 100,
+        fromOwnHistory,
+      });
+    }
+    let saleNote = "";
+    if (onSale) {
+      const discountPercent = percent(1 - price / product.listPrice);
+      if (treatment.mode === "favour") saleNote = `, now ${discountPercent}% off`;
+      reasons.push({ code: "on_sale", discountPercent, favoured: treatment.mode === "favour" });
+    }
+    if (treatment.ruleId)
+      reasons.push({ code: "rule", ruleId: treatment.ruleId, action: `${treatment.mode}_discounts` });
+    const priceNote =
+      itemPosition !== undefined &&
+      fromOwnHistory &&
+      Math.abs(itemPosition - targetPosition) <= itemOptions.priceBandWidth
+        ? "; priced like what you usually pay"
+        : "";
+    return rankedItemOf(product, score, reasons, `${category.sentence}${priceNote}${saleNote}`);
   };
   return shelfOrder(
     input.categories.length,

@@ -3,7 +3,7 @@
 // the catalog only, so one result can be cached for everyone; it knows nothing about the shopper.
 
 import { popularityShares } from "./categories.ts";
-import { rankedItemOf, shelfOrder } from "./items.ts";
+import { productsByCategory, rankedItemOf, shelfOrder } from "./items.ts";
 import { defaultRankingOptions, type RankingOptions } from "./options.ts";
 import type { PopulationStats } from "./population.ts";
 import type { Product, RankedCategory, RankedItem } from "./types.ts";
@@ -42,16 +42,11 @@ export function popularShelf(
   });
   const categories = steer(ranked);
 
-  const byCategory = new Map<string, Product[]>();
-  for (const product of catalog) {
-    if (!product.inStock || !product.active) continue;
-    const list = byCategory.get(product.categoryId) ?? [];
-    list.push(product);
-    byCategory.set(product.categoryId, list);
-  }
+  const byCategory = productsByCategory(catalog);
   /** One category's best sellers, best first; no shelf takes more than maxItems from one. */
   const bestSellersOf = (category: RankedCategory): RankedItem[] =>
     (byCategory.get(category.categoryId) ?? [])
+      .filter((product) => product.inStock && product.active)
       .map((product) => ({ product, units: population.productUnits[product.id] ?? 0 }))
       .sort((a, b) => b.units - a.units || a.product.id.localeCompare(b.product.id))
       .slice(0, popular.maxItems)

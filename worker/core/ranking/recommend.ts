@@ -5,6 +5,7 @@
 
 import {
   discountOverridesFrom,
+  type Exclusions,
   exclusionsFrom,
   itemDepthFor,
   liveRules,
@@ -14,7 +15,7 @@ import {
 import { type Arm, holdoutArm } from "../rules/holdout.ts";
 import type { Rule, ShopperSegment } from "../rules/types.ts";
 import { rankCategories } from "./categories.ts";
-import { discountSensitivityFor, type RecentPurchase, selectItems } from "./items.ts";
+import { discountSensitivityFor, productIndex, type RecentPurchase, selectItems } from "./items.ts";
 import { defaultRankingOptions, type RankingOptions } from "./options.ts";
 import {
   buyAgain,
@@ -85,7 +86,7 @@ export function recommend(
 
   const placement = input.placement;
   const hidden = placement ? hiddenIds(placement) : new Set<string>();
-  const catalog = withoutHidden(input.catalog, hidden);
+  const catalog = hidden.size > 0 ? withoutHidden(input.catalog, hidden) : input.catalog;
   // Rules act before items are chosen where they decide what is chosen from: excluded products (and,
   // under hide-discounts, products on sale) leave the catalog, and the category list is steered
   // (exclude, boost, bury, pin), so a shelf that loses an item fills with the next best and a boosted
@@ -93,15 +94,19 @@ export function recommend(
   const live = liveRules(input.rules, context);
   const exclusions = exclusionsFrom(live);
   const applied = new Set<string>();
-  const sellable = catalog.filter((product) => {
-    const rule = exclusions.ruleFor(product);
-    if (rule) applied.add(rule.id);
-    return !rule;
-  });
+  let sellable = catalog;
+  if (exclusions.any) {
+    const remaining = remainingCatalog(catalog, exclusions);
+    sellable = remaining.products;
+    for (const id of remaining.excludedBy) applied.add(id);
+  }
   // A product's boost, bury or pin reorders the items after they are chosen: choose deep enough that
   // the first items of a shelf do not depend on its size (itemDepthFor says how deep).
   const maxItems = options.items.maxItems;
-  const depth = itemDepthFor(live, maxItems, options);
+  const depth = itemDepthFor(live, maxItems, options, (rule) => {
+    const product = productIndex(rule.action === "pin" ? catalog : sellable).get(rule.targetId);
+    return !!product && product.inStock && product.active;
+  });
   const chosen: RankingOptions =
     depth === maxItems
       ? options
@@ -182,4 +187,34 @@ export function recommend(
     segment,
     appliedRuleIds: [...applied],
   };
+}
+
+const remainingCatalogs = new WeakMap<readonly Product[], Map<string, RemainingCatalog>>();
+
+interface RemainingCatalog {
+  products: readonly Product[];
+  /** The rules that took something out. */
+  excludedBy: string[];
+}
+
+/**
+ * The catalog without what the exclusions take out. Remembered for the catalog array and the rules
+ * (they depend on nothing else), a few sets per catalog, so the filtered array is the same object
+ * request after request and its grouping by category (productsByCategory) is remembered too.
+ */
+function remainingCatalog(catalog: readonly Product[], exclusions: Exclusions): RemainingCatalog {
+  const known = remainingCatalogs.get(catalog) ?? new Map<string, RemainingCatalog>();
+  remainingCatalogs.set(catalog, known);
+  const hit = known.get(exclusions.key);
+  if (hit) return hit;
+  const excludedBy = new Set<string>();
+  const products = catalog.filter((product) => {
+    const rule = exclusions.ruleFor(product);
+    if (rule) excludedBy.add(rule.id);
+    return !rule;
+  });
+  if (known.size >= 16) known.clear();
+  const remaining = { products, excludedBy: [...excludedBy] };
+  known.set(exclusions.key, remaining);
+  return remaining;
 }

@@ -4,7 +4,7 @@
 // that changes an entry leaves a `{ code: "rule", ruleId, action }` reason. It does not score
 // anything itself, store rules or validate them (the rules routes do).
 
-import { type DiscountOverride, isOnSale, rankedItemOf } from "../ranking/items.ts";
+import { type DiscountOverride, isOnSale, productIndex, rankedItemOf } from "../ranking/items.ts";
 import { defaultRankingOptions, type RankingOptions } from "../ranking/options.ts";
 import type { Product, RankedCategory, RankedItem } from "../ranking/types.ts";
 import type { Rule, RuleSegment, ShopperSegment } from "./types.ts";
@@ -58,6 +58,10 @@ export function discountOverridesFrom(rules: readonly Rule[], context: RuleConte
 
 /** What the live rules take out of the catalog before items are chosen. */
 export interface Exclusions {
+  /** False when no exclude rule or hide-discounts switch is live: nothing needs checking. */
+  any: boolean;
+  /** The same for the same rules (their ids, actions and targets): what a filtered catalog is remembered by. */
+  key: string;
   /** The exclude rule, or for an on-sale product the hide-discounts switch, that keeps it off; none: it may show. */
   ruleFor(product: Product): Rule | undefined;
 }
@@ -72,6 +76,8 @@ export function exclusionsFrom(live: readonly Rule[]): Exclusions {
   const excludes = live.filter((rule) => rule.action === "exclude");
   const hides = live.filter((rule) => rule.action === "hide_discounts");
   return {
+    any: excludes.length > 0 || hides.length > 0,
+    key: JSON.stringify([...excludes, ...hides].map((rule) => [rule.id, rule.action, rule.targetType, rule.targetId])),
     ruleFor(product) {
       const item = { productId: product.id, categoryId: product.categoryId };
       const excluded = excludes.find((rule) => targetsItem(rule, item));
@@ -181,18 +187,31 @@ const reorders = (rule: Rule) => rule.action === "boost" || rule.action === "bur
 
 /**
  * How deep items must be chosen for a shelf of `maxItems` to be exactly the first `maxItems` of the
- * order product rules make from every item: `maxItems` with no product boost, bury or pin live.
- * steerItems sorts by multiplier ÷ (position + 1). The shelf needs at most `maxItems` untouched items,
- * which lie within `maxItems + T` positions (T: the products the rules name); a boosted item from
- * position p can only reach the shelf when m ÷ (p + 1) beats 1 ÷ (maxItems + T + 1), so p stays below
- * m·(maxItems + T + 1) for the strongest boost m. A pinned item is built the same way wherever it was
- * found. Capped at `options.rules.itemDepth` (48), which an extreme boost can reach.
+ * order product rules make from every item: `maxItems` with no product boost, bury or pin that can
+ * reach the shelf (`canShow`: the product can be offered; a pin's from the whole catalog).
+ * steerItems sorts by multiplier ÷ (position + 1), a product's multiplier being the product of every
+ * boost and bury naming it. The shelf needs at most `maxItems` untouched items, which lie within
+ * `maxItems + T` positions (T: the products the rules name); a boosted item from position p can only
+ * reach the shelf when m ÷ (p + 1) beats 1 ÷ (maxItems + T + 1), so p stays below m·(maxItems + T + 1)
+ * for the largest multiplier m. A pinned item is built the same way wherever it was found. Capped at
+ * `options.rules.itemDepth` (48): every longer shelf then is cut from the same 48, so the prefix still
+ * holds, but a boost strong enough to lift an item from below 48 is not followed.
  */
-export function itemDepthFor(live: readonly Rule[], maxItems: number, options: RankingOptions): number {
-  const named = live.filter((rule) => rule.targetType === "product" && reorders(rule));
-  if (named.length === 0) return maxItems;
-  const strongest = Math.max(1, ...named.map((rule) => multiplierOf(rule, options)));
-  const depth = Math.ceil(strongest * (maxItems + named.length + 1));
+export function itemDepthFor(
+  live: readonly Rule[],
+  maxItems: number,
+  options: RankingOptions,
+  canShow: (rule: Rule) => boolean = () => true,
+): number {
+  const multipliers = new Map<string, number>();
+  for (const rule of live) {
+    if (rule.targetType !== "product" || !reorders(rule) || !canShow(rule)) continue;
+    const weight = rule.action === "pin" ? 1 : multiplierOf(rule, options);
+    multipliers.set(rule.targetId, (multipliers.get(rule.targetId) ?? 1) * weight);
+  }
+  if (multipliers.size === 0) return maxItems;
+  const largest = Math.max(1, ...multipliers.values());
+  const depth = Math.ceil(largest * (maxItems + multipliers.size + 1));
   return Math.max(maxItems, Math.min(depth, options.rules.itemDepth));
 }
 
@@ -215,8 +234,6 @@ export function steerItems(
   options: RankingOptions = defaultRankingOptions,
   { categoriesSteered = false }: { categoriesSteered?: boolean } = {},
 ): Steered<RankedItem> {
-  const applied = new Set<string>();
-  const mark = (rule: Rule) => applied.add(rule.id);
   const excludes = liveRuleList.filter((r) => r.action === "exclude");
   const hides = liveRuleList.filter((r) => r.action === "hide_discounts");
   // Items chosen from a steered category list already follow a category's boost, bury or pin: they
@@ -225,56 +242,62 @@ export function steerItems(
   const weights = liveRuleList.filter(
     (r) => (r.action === "boost" || r.action === "bury") && !(categoriesSteered && r.targetType === "category"),
   );
+  // A rule counts as applied when it changed what the shelf shows: its target on the shelf before or
+  // after it (the same at any depth the items were chosen to), or something it took off the shelf.
+  const applied = new Set<string>();
+  const unsteered = items.slice(0, maxItems);
   let list = items
-    .filter((item) => {
+    .filter((item, position) => {
       const rule = excludes.find((r) => targetsItem(r, item));
-      if (rule) mark(rule);
+      if (rule && position < maxItems) applied.add(rule.id);
       return !rule;
     })
     .map((item, position) => {
       let entry = item;
-      for (const rule of categoryRules.filter((r) => r.targetId === item.categoryId)) {
-        entry = withRule(entry, rule);
-        mark(rule);
-      }
+      for (const rule of categoryRules.filter((r) => r.targetId === item.categoryId)) entry = withRule(entry, rule);
       let key = 1 / (position + 1);
       for (const rule of weights.filter((r) => targetsItem(r, item))) {
         const multiplier = multiplierOf(rule, options);
         key *= multiplier;
         entry = withRule({ ...entry, score: entry.score * multiplier }, rule);
-        mark(rule);
       }
       return { entry, key, position };
     })
     .sort((a, b) => b.key - a.key || a.position - b.position)
     .map(({ entry }) => entry);
 
-  for (const rule of pinsOf(liveRuleList)) {
-    if (rule.targetType !== "product") continue;
+  const pins = pinsOf(liveRuleList).filter((rule) => rule.targetType === "product");
+  const sellable = pins.length > 0 && catalog ? productIndex(catalog) : undefined;
+  for (const rule of pins) {
     const slot = rule.slot!;
     const index = list.findIndex((item) => item.productId === rule.targetId);
     const ranked = index >= 0 ? list.splice(index, 1)[0] : undefined;
     // From the catalog when there is one, whether the ranking picked it or not, so a pinned item reads
-    // the same however deep the items were chosen.
-    const product = catalog?.find((p) => p.id === rule.targetId && p.inStock && p.active);
+    // the same however deep the items were chosen; its score is that of the item it pushes down.
+    const product = sellable?.get(rule.targetId);
+    const offered = product?.inStock && product.active ? product : undefined;
     const score = list[Math.min(list.length, slot) - 1]?.score ?? ranked?.score ?? 0;
-    const pinned = product ? rankedItemOf(product, score, [], "Picked by our team") : ranked;
+    const pinned = offered ? rankedItemOf(offered, score, [], "Picked by our team") : ranked;
     if (!pinned) continue; // nothing sellable to pin: the rule is live but has no effect
     pinInto(list, withRule(pinned, rule), slot);
-    mark(rule);
   }
 
   if (hides.length > 0) {
-    list = list.filter((item) => {
+    list = list.filter((item, position) => {
       const rule = hides.find((r) => r.targetId === "*" || targetsItem(r, item));
       if (rule && item.onSale) {
-        mark(rule);
+        if (position < maxItems) applied.add(rule.id);
         return false;
       }
       return true;
     });
   }
-  return { list: list.slice(0, maxItems), appliedRuleIds: [...applied] };
+  const shelf = list.slice(0, maxItems);
+  const shown = [...unsteered, ...shelf];
+  for (const rule of [...categoryRules, ...weights])
+    if (shown.some((item) => targetsItem(rule, item))) applied.add(rule.id);
+  for (const rule of pins) if (shelf.some((item) => item.productId === rule.targetId)) applied.add(rule.id);
+  return { list: shelf, appliedRuleIds: [...applied] };
 }
 
 /** Applies the live rules to categories (steerCategories) and items (steerItems) as ranked. */
