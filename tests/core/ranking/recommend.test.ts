@@ -328,6 +328,23 @@ describe("recommend", () => {
       }
     });
 
+    it("a category pin shows an excluded category, with its items, as a product pin shows an excluded product", () => {
+      const pin = {
+        id: "p",
+        name: "Pin tea",
+        action: "pin",
+        targetType: "category",
+        targetId: "tea",
+        slot: 1,
+        enabled: true,
+      } as const;
+      const excludeTea = { ...noCategory, targetId: "tea" };
+      const result = recommend({ ...shop, rules: [excludeTea, pin] }, options(0));
+      expect(result.categories[0]?.categoryId).toBe("tea");
+      expect(result.items[0]?.categoryId).toBe("tea");
+      expect(result.items).toHaveLength(4);
+    });
+
     it("a pin still places an excluded product", () => {
       const pin = {
         id: "p",

@@ -72,8 +72,22 @@ export interface Exclusions {
  * next best instead of coming up short; steerItems drops the same items afterwards, where a pin is the
  * one rule that can place an excluded product.
  */
+/**
+ * The live exclude rules that hold: all but a category's exclusion when a live pin puts that category
+ * on the shelf, since a pin is the one rule that can show what is excluded (a product pin shows an
+ * excluded product; a category pin its category, with its products).
+ */
+function excludesOf(live: readonly Rule[]): Rule[] {
+  const pinned = new Set(
+    live.filter((rule) => rule.action === "pin" && rule.targetType === "category").map((rule) => rule.targetId),
+  );
+  return live.filter(
+    (rule) => rule.action === "exclude" && !(rule.targetType === "category" && pinned.has(rule.targetId)),
+  );
+}
+
 export function exclusionsFrom(live: readonly Rule[]): Exclusions {
-  const excludes = live.filter((rule) => rule.action === "exclude");
+  const excludes = excludesOf(live);
   const hides = live.filter((rule) => rule.action === "hide_discounts");
   return {
     any: excludes.length > 0 || hides.length > 0,
@@ -146,7 +160,7 @@ export function steerCategories(
 ): Steered<RankedCategory> {
   const applied = new Set<string>();
   const mark = (rule: Rule) => applied.add(rule.id);
-  const excludes = liveRuleList.filter((r) => r.action === "exclude");
+  const excludes = excludesOf(liveRuleList);
   const weights = liveRuleList.filter((r) => r.action === "boost" || r.action === "bury");
   const list = categories
     .filter((category) => {
@@ -234,7 +248,7 @@ export function steerItems(
   options: RankingOptions = defaultRankingOptions,
   { categoriesSteered = false }: { categoriesSteered?: boolean } = {},
 ): Steered<RankedItem> {
-  const excludes = liveRuleList.filter((r) => r.action === "exclude");
+  const excludes = excludesOf(liveRuleList);
   const hides = liveRuleList.filter((r) => r.action === "hide_discounts");
   // Items chosen from a steered category list already follow a category's boost, bury or pin: they
   // carry its reason, but are not moved again.
