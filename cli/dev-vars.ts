@@ -3,6 +3,7 @@
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
+import { IngestClient, type IngestClientOptions } from "./import/client.ts";
 
 /**
  * Every KEY=value of a .dev.vars text, read as wrangler reads it (dotenv syntax): comments, an optional
@@ -60,4 +61,23 @@ export async function adminKeyFrom(flag: string | undefined): Promise<FoundKey |
     return { key: process.env.PATRON_ADMIN_KEY, from: "$PATRON_ADMIN_KEY" };
   const local = await devVar("PATRON_ADMIN_KEY");
   return local === undefined ? undefined : { key: local, from: ".dev.vars" };
+}
+
+/**
+ * A client for the admin routes: the worker from `url` or the default, the key from adminKeyFrom.
+ * `fail` reports a missing key (a command's own error, which exits).
+ */
+export async function adminClient(
+  options: { url?: string; key?: string },
+  fail: (message: string) => never,
+  settings: Omit<IngestClientOptions, "url" | "apiKey" | "keyFrom"> = {},
+): Promise<IngestClient> {
+  const found = await adminKeyFrom(options.key);
+  if (!found) fail("--key is required (or PATRON_ADMIN_KEY, or a .dev.vars here or in a folder above)");
+  return new IngestClient({
+    url: options.url ?? defaultWorkerUrl(),
+    apiKey: found.key,
+    keyFrom: found.from,
+    ...settings,
+  });
 }

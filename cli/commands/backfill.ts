@@ -1,8 +1,8 @@
 // `patron backfill status` and `patron backfill rerun <name>`: the backfills of derived tables that the
 // nightly job fills page by page (docs/scaling.md, "Product rows"), in D1 or in every customer shard.
 import type { Command } from "commander";
-import { adminKeyFrom, defaultWorkerUrl } from "../dev-vars.ts";
-import { describeRetry, IngestClient, IngestFailed } from "../import/client.ts";
+import { adminClient } from "../dev-vars.ts";
+import { describeRetry, type IngestClient, IngestFailed } from "../import/client.ts";
 
 interface BackfillOptions {
   url?: string;
@@ -41,12 +41,7 @@ export function register(program: Command): void {
     options: BackfillOptions,
     call: (client: IngestClient) => Promise<{ data: BackfillsView }>,
   ) => {
-    const found = await adminKeyFrom(options.key);
-    if (!found) command.error("--key is required (or PATRON_ADMIN_KEY, or a .dev.vars here or in a folder above)");
-    const client = new IngestClient({
-      url: options.url ?? defaultWorkerUrl(),
-      apiKey: found.key,
-      keyFrom: found.from,
+    const client = await adminClient(options, (message) => command.error(message), {
       retry: { maxAttempts: 3 },
       onRetry: (info) => console.error(describeRetry(info)),
     });

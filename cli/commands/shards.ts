@@ -2,8 +2,8 @@
 // (docs/scaling.md, from one database to shards), one server step at a time with a progress bar, then
 // checks every customer table's rows against D1's and says how to switch the deployment over.
 import type { Command } from "commander";
-import { adminKeyFrom, defaultWorkerUrl } from "../dev-vars.ts";
-import { IngestClient, IngestFailed } from "../import/client.ts";
+import { adminClient } from "../dev-vars.ts";
+import { IngestFailed } from "../import/client.ts";
 import { formatDuration, progressBar } from "../import/progress.ts";
 
 interface MigrateOptions {
@@ -64,13 +64,7 @@ export function register(program: Command): void {
     .option("--key <key>", "admin key (default: $PATRON_ADMIN_KEY, else the local .dev.vars)")
     .option("--limit <n>", "customers visited per request (1–500)", parsePositive, 100)
     .action(async (options: MigrateOptions) => {
-      const found = await adminKeyFrom(options.key);
-      if (!found) program.error("--key is required (or PATRON_ADMIN_KEY, or a .dev.vars here or in a folder above)");
-      const client = new IngestClient({
-        url: options.url ?? defaultWorkerUrl(),
-        apiKey: found.key,
-        keyFrom: found.from,
-      });
+      const client = await adminClient(options, (message) => program.error(message));
       const started = Date.now();
       let bar: ReturnType<typeof progressBar> | null = null;
       try {
