@@ -104,8 +104,11 @@ export function recommend(
   // the first items of a shelf do not depend on its size (itemDepthFor says how deep).
   const maxItems = options.items.maxItems;
   const depth = itemDepthFor(live, maxItems, options, (rule) => {
-    const product = productIndex(rule.action === "pin" ? catalog : sellable).get(rule.targetId);
-    return !!product && product.inStock && product.active;
+    // Whether the product can be on this shelf (a pin also when excluded), read from the catalog's
+    // remembered index rather than indexing a filtered copy.
+    const product = productIndex(input.catalog).get(rule.targetId);
+    if (!product?.inStock || !product.active || hidden.has(product.id)) return false;
+    return rule.action === "pin" || !exclusions.ruleFor(product);
   });
   const chosen: RankingOptions =
     depth === maxItems
