@@ -39,9 +39,18 @@ describe("export and erasure of one customer", () => {
     const exported = await api.call("GET", `/v1/customers/${customer.data.customerId}/export`, undefined, adminKey);
     expect(exported.status).toBe(200);
     const body = (await exported.json()) as {
-      data: { orders: { id: string }[]; identities: { kind: string; masked: string }[]; customers: unknown[] };
+      data: {
+        orders: { id: string }[];
+        identities: { kind: string; masked: string }[];
+        customers: unknown[];
+        products: { productId: string; orders: number; lastPurchasedAt: string }[];
+      };
     };
     expect(body.data.orders.map((o) => o.id).sort()).toEqual([`${p}-s1`, `${p}-w1`]);
+    // The product rows as the shelf reads them: both orders held sku-1.
+    expect(body.data.products.map((row) => row.productId)).toEqual(body.data.products.map(() => "sku-1"));
+    expect(body.data.products.reduce((sum, row) => sum + row.orders, 0)).toBe(2);
+    for (const row of body.data.products) expect(Date.parse(row.lastPurchasedAt)).not.toBeNaN();
     expect(body.data.identities.map((i) => i.kind).sort()).toEqual(["account", "email", "loyalty"]);
     expect(body.data.customers).toHaveLength(2);
     expect(JSON.stringify(body)).not.toContain(`${p}@mail.test`);

@@ -9,6 +9,7 @@ import { type SQL, sql } from "drizzle-orm";
 import { batchRows, jsonEach, runBatch } from "../../db/batch.ts";
 import type { Db, EventsDb } from "../env.ts";
 import { identityLinksOf, isStaleRegion, sourcesOf } from "../identity/identity.repo.ts";
+import { productAggregate } from "../orders/orders.repo.ts";
 
 /** The customer and every customer merged into it, at any depth. */
 function familyOf(customerId: string) {
@@ -60,10 +61,7 @@ export async function exportCustomerRows(db: Db, customerId: string) {
     sql`SELECT * FROM customer_summaries WHERE customer_id IN ${family}`,
     sql`SELECT * FROM customer_category_stats WHERE customer_id IN ${family}`,
     // What customer_products holds, from the orders: the same once its backfill is done, whole before.
-    sql`SELECT o.customer_id AS customerId, l.product_id AS productId, count(DISTINCT o.id) AS orders,
-            max(o.placed_at) AS lastPurchasedAt
-          FROM orders o JOIN order_lines l ON l.order_id = o.id WHERE o.customer_id IN ${family}
-          GROUP BY o.customer_id, l.product_id ORDER BY o.customer_id, l.product_id`,
+    sql`${productAggregate(sql`o.customer_id IN ${family}`)} ORDER BY customerId, productId`,
     sql`SELECT * FROM customer_scores WHERE customer_id IN ${family}`,
     sql`SELECT from_stage AS "from", to_stage AS "to", at FROM stage_transitions WHERE customer_id IN ${family} ORDER BY id`,
     sql`SELECT day, category_id AS categoryId, views, last_viewed_at AS lastViewedAt FROM customer_browse

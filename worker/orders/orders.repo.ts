@@ -161,16 +161,20 @@ export function rebuildSummaryStatements(customerIds: string[], now: string, rev
 
 /**
  * customer_products rows from the stored orders matching `where` (on `orders o`): per customer and
- * product, the orders that held it and the last time it was bought. The one aggregation every writer
- * of the table uses.
+ * product, the orders that held it and the last time it was bought, as `customerId`, `productId`,
+ * `orders`, `lastPurchasedAt`. The one aggregation every writer of the table, and the export, use.
  */
-function productRowsFrom(where: SQL): SQL {
+export function productAggregate(where: SQL): SQL {
   return sql`
-    INSERT INTO customer_products (customer_id, product_id, orders, last_purchased_at)
-    SELECT o.customer_id, l.product_id, count(DISTINCT o.id), max(o.placed_at)
+    SELECT o.customer_id AS customerId, l.product_id AS productId, count(DISTINCT o.id) AS orders,
+      max(o.placed_at) AS lastPurchasedAt
     FROM orders o JOIN order_lines l ON l.order_id = o.id
     WHERE ${where}
     GROUP BY o.customer_id, l.product_id`;
+}
+
+function productRowsFrom(where: SQL): SQL {
+  return sql`INSERT INTO customer_products (customer_id, product_id, orders, last_purchased_at) ${productAggregate(where)}`;
 }
 
 /**
