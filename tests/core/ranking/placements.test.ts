@@ -188,10 +188,35 @@ describe("recommend with a placement", () => {
     expect(result.items).toEqual([]);
   });
 
-  it("gives a known shopper their due category's usual items on the buy-again shelf", () => {
+  const pins: Rule[] = [
+    {
+      id: "pin-mug",
+      name: "Pin mug",
+      action: "pin",
+      targetType: "product",
+      targetId: "mug-mid",
+      slot: 1,
+      enabled: true,
+    },
+    {
+      id: "pin-coffee",
+      name: "Pin coffee",
+      action: "pin",
+      targetType: "category",
+      targetId: "coffee",
+      slot: 1,
+      enabled: true,
+    },
+  ];
+
+  it.each([
+    ["no rule", []],
+    ["pins, which place nothing there", pins],
+  ])("gives a known shopper their due category's usual items on the buy-again shelf (%s)", (_label, rules) => {
     const result = recommend(
       {
         ...base,
+        rules,
         customerId: "c1",
         holdoutKey: "c1",
         summary: {

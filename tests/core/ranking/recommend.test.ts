@@ -345,6 +345,33 @@ describe("recommend", () => {
       expect(result.items).toHaveLength(4);
     });
 
+    it("a pin of an item a hide-discounts switch hides places nothing, and the other pins keep their slots", () => {
+      const pinSale = {
+        id: "s",
+        name: "Pin milk-1",
+        action: "pin",
+        targetType: "product",
+        targetId: "milk-1",
+        slot: 2,
+        enabled: true,
+      } as const;
+      const pinTea = {
+        id: "t",
+        name: "Pin tea-3",
+        action: "pin",
+        targetType: "product",
+        targetId: "tea-3",
+        slot: 3,
+        enabled: true,
+      } as const;
+      const result = recommend({ ...shop, rules: [noSales, pinSale, pinTea] }, options(0));
+      const ids = result.items.map((item) => item.productId);
+      expect(ids).not.toContain("milk-1");
+      expect(ids[2]).toBe("tea-3");
+      expect(ids).toHaveLength(4);
+      expect(result.appliedRuleIds).not.toContain("s");
+    });
+
     it("a pin still places an excluded product", () => {
       const pin = {
         id: "p",

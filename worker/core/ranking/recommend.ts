@@ -91,7 +91,10 @@ export function recommend(
   // under hide-discounts, products on sale) leave the catalog, and the category list is steered
   // (exclude, boost, bury, pin), so a shelf that loses an item fills with the next best and a boosted
   // category brings its items. An exclusion counts as applied when it takes something out.
-  const live = liveRules(input.rules, context);
+  // buy-again shows what the shopper buys and is due for: a pin, which places what the ranking did not
+  // choose, does not apply there (exclusions, boosts, buries and hidden discounts do).
+  const replenishing = placement?.placement === buyAgainPlacement && arm !== "holdout";
+  const live = liveRules(input.rules, context).filter((rule) => !(replenishing && rule.action === "pin"));
   const exclusions = exclusionsFrom(live);
   const applied = new Set<string>();
   let sellable = catalog;
@@ -138,7 +141,7 @@ export function recommend(
 
   let categories: RankedCategory[];
   let items: RankedItem[];
-  if (placement?.placement === buyAgainPlacement && arm !== "holdout") {
+  if (replenishing) {
     // Replenishment is personal: nothing is due for an anonymous visitor.
     categories = arm === "personalized" ? steered(dueCategories(ranked())) : [];
     items = buyAgain({ categories, usualProducts: placement.usualProducts ?? [], catalog: sellable }, chosen);

@@ -234,9 +234,9 @@ function pinsOf(rules: readonly Rule[]): Rule[] {
 }
 
 /**
- * The items under the live rules: excluded ones out, boost/bury (by product or by category), pins
- * (a product the ranking did not pick is placed when it can be sold), then the hide-discounts switch
- * as a last filter, capped at `maxItems`. Items keep the diversity order from selectItems: each item's
+ * The items under the live rules: excluded ones out, boost/bury (by product or by category), the
+ * hide-discounts switch, then pins (a product the ranking did not pick is placed when it can be sold
+ * and no switch hides it), capped at `maxItems`. Items keep the diversity order from selectItems: each item's
  * sort key is multiplier ÷ (position + 1), so a boost of strength 1 moves an item about halfway to the
  * top and untouched items keep their relative order.
  */
@@ -280,6 +280,18 @@ export function steerItems(
     .sort((a, b) => b.key - a.key || a.position - b.position)
     .map(({ entry }) => entry);
 
+  // Hidden discounts go before pins, and a pin of an item they hide places nothing, so every other
+  // pin keeps its slot.
+  const hiddenBy = (item: RankedItem) =>
+    item.onSale ? hides.find((r) => r.targetId === "*" || targetsItem(r, item)) : undefined;
+  if (hides.length > 0) {
+    list = list.filter((item, position) => {
+      const rule = hiddenBy(item);
+      if (rule && position < maxItems) applied.add(rule.id);
+      return !rule;
+    });
+  }
+
   const pins = pinsOf(liveRuleList).filter((rule) => rule.targetType === "product");
   const sellable = pins.length > 0 && catalog ? productIndex(catalog) : undefined;
   for (const rule of pins) {
@@ -292,20 +304,10 @@ export function steerItems(
     const offered = product?.inStock && product.active ? product : undefined;
     const score = list[Math.min(list.length, slot) - 1]?.score ?? ranked?.score ?? 0;
     const pinned = offered ? rankedItemOf(offered, score, [], "Picked by our team") : ranked;
-    if (!pinned) continue; // nothing sellable to pin: the rule is live but has no effect
+    if (!pinned || hiddenBy(pinned)) continue; // nothing that may show to pin: live, but no effect
     pinInto(list, withRule(pinned, rule), slot);
   }
 
-  if (hides.length > 0) {
-    list = list.filter((item, position) => {
-      const rule = hides.find((r) => r.targetId === "*" || targetsItem(r, item));
-      if (rule && item.onSale) {
-        if (position < maxItems) applied.add(rule.id);
-        return false;
-      }
-      return true;
-    });
-  }
   const shelf = list.slice(0, maxItems);
   const shown = [...unsteered, ...shelf];
   for (const rule of [...categoryRules, ...weights])
