@@ -303,6 +303,13 @@ describe("console steering pages", () => {
     await page.getByRole("button", { name: "Save changes" }).click();
     await expect.poll(changes).toEqual(["update", "create"]);
     await history.getByText(`boost category ${target} by 12, for everyone`).waitFor();
+    // Previewing the saved rule unticked shows the shelf without it: the draft takes the saved rule's
+    // place (ruleId) rather than adding to it, which would leave the shelf as it is.
+    await page.getByLabel("Enabled").uncheck();
+    await page.getByLabel("Customer id").fill(shopperId);
+    await page.getByRole("button", { name: "Preview" }).click();
+    await page.getByText("This rule changes this customer's shelf").waitFor();
+    await page.getByLabel("Enabled").check();
 
     // Disable from the list: the shelf goes back to what the shopper's own model ranks.
     await openFromNav("Rules");

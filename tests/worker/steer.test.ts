@@ -288,3 +288,56 @@ describe("POST /v1/admin/rules/simulate", () => {
     );
   });
 });
+
+describe("a draft that edits a saved rule (ruleId)", () => {
+  const rules = (method: string, path: string, body?: unknown) =>
+    SELF.fetch(`http://patron.test/v1/admin/rules${path}`, {
+      method,
+      headers: { "Content-Type": "application/json", Authorization: `Bearer ${adminKey}` },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+
+  it("takes the saved rule's place instead of adding to it, and answers 404 for a rule that does not exist", async () => {
+    const created = await rules("POST", "", boostBooks);
+    expect(created.status, await created.clone().text()).toBe(201);
+    const { data: saved } = (await created.json()) as { data: { id: string } };
+    try {
+      // The saved rule, unchanged: nothing changes.
+      const same = previewResponseSchema.parse(
+        await (await call("/preview", { rule: boostBooks, ruleId: saved.id, customerId: coffeeShopper })).json(),
+      ).data;
+      expect(same.changed).toBe(false);
+      expect(same.categories.before[0]?.id).toBe("books");
+      const sameOverAll = simulateResponseSchema.parse(
+        await (await call("/simulate", { rule: boostBooks, ruleId: saved.id })).json(),
+      ).data;
+      expect(sameOverAll.affected).toBe(0);
+      // Disabling it, in the draft: books leaves the top, as it would once saved.
+      const off = previewResponseSchema.parse(
+        await (
+          await call("/preview", {
+            rule: { ...boostBooks, enabled: false },
+            ruleId: saved.id,
+            customerId: coffeeShopper,
+          })
+        ).json(),
+      ).data;
+      expect(off.changed).toBe(true);
+      expect(off.categories.after[0]?.id).toBe("coffee");
+
+      const unknown = await call("/preview", { rule: boostBooks, ruleId: "r_nobody", customerId: coffeeShopper });
+      expect(unknown.status).toBe(404);
+      expect(((await unknown.json()) as { error: { message: string } }).error.message).toBe(
+        "No rule with id r_nobody.",
+      );
+      expect((await call("/simulate", { rule: boostBooks, ruleId: "r_nobody" })).status).toBe(404);
+      await expectInvalid(
+        await call("/simulate", { rule: boostBooks, ruleId: "" }),
+        ["ruleId"],
+        "ruleId must not be empty",
+      );
+    } finally {
+      expect((await rules("PATCH", `/${saved.id}`, { enabled: false })).status).toBe(200);
+    }
+  });
+});

@@ -19,7 +19,7 @@ import { shelfOptions } from "../recommendations/shelf.ts";
 import { shardedCustomerShopper, shardedShopperSample } from "../shards/console.ts";
 import { customerShopperIn, shopperSampleIn } from "../shards/console-shard.ts";
 import { shardCount } from "../shards/shards.ts";
-import { liveRulesFor, ruleFields } from "./rules.repo.ts";
+import { findRule, liveRulesFor, ruleFields } from "./rules.repo.ts";
 import { type PreviewRuleInput, previewRuleSchema, simulateRuleSchema } from "./steer.schemas.ts";
 
 /** The shelf size a storefront gets when it asks for the defaults. */
@@ -54,8 +54,17 @@ async function shelfInputs(db: Db, now: Date): Promise<ShelfInputs> {
   return { models, catalog, live, now };
 }
 
-/** The shopper's shelf under the published rules and under those plus the draft. */
-function shelvesOf(customerId: string, shopper: ShopperData | undefined, draft: Rule, inputs: ShelfInputs) {
+/**
+ * The shopper's shelf under the published rules and under those plus the draft, which takes the place
+ * of the saved rule it edits (`edits`), so an edit is not counted twice.
+ */
+function shelvesOf(
+  customerId: string,
+  shopper: ShopperData | undefined,
+  draft: Rule,
+  inputs: ShelfInputs,
+  edits: string | undefined,
+) {
   const { models, catalog, now } = inputs;
   const population = models.population ?? buildPopulation([], catalog.products, now);
   const summary = shopper?.summary ?? null;
@@ -77,7 +86,7 @@ function shelvesOf(customerId: string, shopper: ShopperData | undefined, draft: 
       },
       options,
     );
-  return { before: shelf(inputs.live), after: shelf([...inputs.live, draft]) };
+  return { before: shelf(inputs.live), after: shelf([...inputs.live.filter((rule) => rule.id !== edits), draft]) };
 }
 
 function itemsView(shelf: Recommendations, names: Readonly<Record<string, string>>) {
@@ -107,6 +116,7 @@ function categoriesView(shelf: Recommendations, names: Readonly<Record<string, s
 export const steerRoutes = new Hono<AppEnv>()
   .post("/preview", async (c) => {
     const input = await jsonBody(c, previewRuleSchema);
+    await editedRuleOrThrow(c.var.db, input.ruleId);
     const [found, inputs] = await Promise.all([
       shardCount(c.env) > 0
         ? shardedCustomerShopper(c.env, input.customerId, c.var.now)
@@ -115,7 +125,7 @@ export const steerRoutes = new Hono<AppEnv>()
     ]);
     if (!found) throw notFound(`No customer with id ${input.customerId}.`);
     const { customerId, shopper } = found;
-    const { before, after } = shelvesOf(customerId, shopper ?? undefined, draftOf(input.rule), inputs);
+    const { before, after } = shelvesOf(customerId, shopper ?? undefined, draftOf(input.rule), inputs, input.ruleId);
     const names = inputs.catalog.categoryNames;
     const view = {
       before: itemsView(before, names),
@@ -133,6 +143,7 @@ export const steerRoutes = new Hono<AppEnv>()
   })
   .post("/simulate", async (c) => {
     const input = await jsonBody(c, simulateRuleSchema);
+    await editedRuleOrThrow(c.var.db, input.ruleId);
     const [sample, inputs] = await Promise.all([
       shardCount(c.env) > 0
         ? shardedShopperSample(c.env, input.sample, c.var.now)
@@ -141,11 +152,16 @@ export const steerRoutes = new Hono<AppEnv>()
     ]);
     const draft = draftOf(input.rule);
     const pairs = sample.map(({ customerId, shopper }) => {
-      const { before, after } = shelvesOf(customerId, shopper ?? undefined, draft, inputs);
+      const { before, after } = shelvesOf(customerId, shopper ?? undefined, draft, inputs, input.ruleId);
       return { before: outline(before), after: outline(after) };
     });
     return c.json({ data: simulateRule(pairs, draft) });
   });
+
+/** 404 for a `ruleId` that names no saved rule, before anything is computed. */
+async function editedRuleOrThrow(db: Db, ruleId: string | undefined) {
+  if (ruleId !== undefined && !(await findRule(db, ruleId))) throw notFound(`No rule with id ${ruleId}.`);
+}
 
 /** The shelf as served: the storefront's default number of categories and items. */
 function outline(shelf: Recommendations) {

@@ -14,9 +14,18 @@ const unknownFields = (issue: z.core.$ZodRawIssue) =>
 /** The draft rule: required, then every check POST /v1/admin/rules makes (issue paths start with "rule"). */
 const draftRule = z.custom<unknown>((value) => value !== undefined, "rule is required").pipe(createRuleSchema);
 
+/** A saved rule the draft is an edit of: the draft replaces it on the "after" shelf instead of adding to it. */
+const editedRuleId = z
+  .string({ error: "ruleId must be text" })
+  .trim()
+  .min(1, "ruleId must not be empty")
+  .max(100, "ruleId must be at most 100 characters")
+  .optional();
+
 export const previewRuleSchema = z.strictObject(
   {
     rule: draftRule,
+    ruleId: editedRuleId,
     customerId: z
       .string({ error: (issue) => (issue.input === undefined ? "customerId is required" : "customerId must be text") })
       .trim()
@@ -25,7 +34,8 @@ export const previewRuleSchema = z.strictObject(
   },
   {
     error: (issue) =>
-      unknownFields(issue) ?? 'the request body must be a JSON object { "rule": {...}, "customerId": "..." }',
+      unknownFields(issue) ??
+      'the request body must be a JSON object { "rule": {...}, "customerId": "...", "ruleId"?: "..." }',
   },
 );
 export type PreviewRuleInput = z.infer<typeof previewRuleSchema>;
@@ -33,6 +43,7 @@ export type PreviewRuleInput = z.infer<typeof previewRuleSchema>;
 export const simulateRuleSchema = z.strictObject(
   {
     rule: draftRule,
+    ruleId: editedRuleId,
     sample: z
       .number({ error: `sample must be a whole number from 1 to ${maxSimulationSample}` })
       .int(`sample must be a whole number from 1 to ${maxSimulationSample}`)
@@ -41,7 +52,9 @@ export const simulateRuleSchema = z.strictObject(
       .default(defaultSimulationSample),
   },
   {
-    error: (issue) => unknownFields(issue) ?? 'the request body must be a JSON object { "rule": {...}, "sample": 200 }',
+    error: (issue) =>
+      unknownFields(issue) ??
+      'the request body must be a JSON object { "rule": {...}, "sample": 200, "ruleId"?: "..." }',
   },
 );
 export type SimulateRuleInput = z.infer<typeof simulateRuleSchema>;

@@ -398,7 +398,7 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
           </span>
         )}
       </div>
-      <TryOut body={bodyOf(draft)} />
+      <TryOut body={bodyOf(draft)} ruleId={rule?.id} />
     </form>
   );
 }
@@ -439,8 +439,11 @@ interface Simulation {
 const asProblem = (error: unknown) =>
   error instanceof ApiProblem ? error : new ApiProblem(0, "internal", String(error));
 
-/** Try the draft before saving: one customer's shelf before and after, and its effect over a sample. */
-function TryOut({ body }: { body: ReturnType<typeof bodyOf> }) {
+/**
+ * Try the draft before saving: one customer's shelf before and after, and its effect over a sample.
+ * Editing a saved rule, the draft takes that rule's place (`ruleId`) rather than adding to it.
+ */
+function TryOut({ body, ruleId }: { body: ReturnType<typeof bodyOf>; ruleId?: string }) {
   const [customerId, setCustomerId] = useState("");
   const [preview, setPreview] = useState<Preview | null>(null);
   const [simulation, setSimulation] = useState<Simulation | null>(null);
@@ -453,11 +456,11 @@ function TryOut({ body }: { body: ReturnType<typeof bodyOf> }) {
       if (what === "preview") {
         setPreview(null);
         setPreview(
-          await api<Preview>("POST", "/v1/admin/rules/preview", { rule: body, customerId: customerId.trim() }),
+          await api<Preview>("POST", "/v1/admin/rules/preview", { rule: body, ruleId, customerId: customerId.trim() }),
         );
       } else {
         setSimulation(null);
-        setSimulation(await api<Simulation>("POST", "/v1/admin/rules/simulate", { rule: body, sample: 200 }));
+        setSimulation(await api<Simulation>("POST", "/v1/admin/rules/simulate", { rule: body, ruleId, sample: 200 }));
       }
     } catch (error) {
       setProblem({ what, problem: asProblem(error) });
