@@ -51,6 +51,8 @@ export interface IngestClientOptions {
   apiKey: string;
   /** Where the key came from, named when the worker refuses it (401/403); default "--key". */
   keyFrom?: string;
+  /** Said after "gave up" when no attempt reached the worker at all (nothing listening, say). */
+  unreachableHint?: string;
   retry?: Partial<RetryPolicy>;
   fetch?: typeof fetch;
   sleep?: (ms: number) => Promise<void>;
@@ -125,6 +127,7 @@ export class IngestClient {
   }
 
   private async request<T>(method: "GET" | "POST", path: string, payload?: string): Promise<PostResult<T>> {
+    let answered = false;
     for (let attempt = 1; ; attempt++) {
       let reason: string;
       let serverDelay: number | null = null;
@@ -139,6 +142,7 @@ export class IngestClient {
           signal: AbortSignal.timeout(this.policy.timeoutMs),
         });
         const text = await response.text();
+        answered = true;
         if (response.ok) return { data: (JSON.parse(text) as { data: T }).data, attempts: attempt };
         const error = parseErrorEnvelope(text);
         if (response.status === 400 || response.status === 422)
@@ -166,8 +170,13 @@ export class IngestClient {
         if (error instanceof BatchRejected || error instanceof IngestFailed) throw error;
         reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
       }
-      if (attempt >= this.policy.maxAttempts)
-        throw new IngestFailed(`${this.baseUrl}${path}: gave up after ${attempt} attempts (last: ${reason})`, null);
+      if (attempt >= this.policy.maxAttempts) {
+        const hint = !answered && this.options.unreachableHint ? `. ${this.options.unreachableHint}` : "";
+        throw new IngestFailed(
+          `${this.baseUrl}${path}: gave up after ${attempt} attempts (last: ${reason})${hint}`,
+          null,
+        );
+      }
       const delayMs = Math.min(
         this.policy.maxDelayMs,
         Math.max(serverDelay ?? 0, backoffDelay(attempt, this.policy, this.random)),

@@ -448,7 +448,26 @@ describe("IngestClient", () => {
       .post("/v1/orders", {})
       .catch((caught) => caught);
     expect(error).toBeInstanceOf(IngestFailed);
-    expect(String(error.message)).toMatch(/gave up after 4 attempts \(last: HTTP 504\)/);
+    expect(String(error.message)).toMatch(/gave up after 4 attempts \(last: HTTP 504\)$/);
+    // Nothing listening: the hint says what to check; a worker that answered gets none.
+    const hinted = (fetchImpl: typeof fetch) =>
+      new IngestClient({
+        url: "http://worker.test/",
+        apiKey: "k",
+        fetch: fetchImpl,
+        sleep: async () => {},
+        retry: { maxAttempts: 2 },
+        unreachableHint: "Is the worker running there?",
+      }).post("/v1/orders", {});
+    const refused = (async () => {
+      throw new TypeError("fetch failed");
+    }) as typeof fetch;
+    await expect(hinted(refused)).rejects.toThrow(
+      /gave up after 2 attempts \(last: TypeError: fetch failed\)\. Is the worker running there\?$/,
+    );
+    await expect(hinted(fakeServer([{ status: 503 }, { status: 503 }]).fetchImpl)).rejects.toThrow(
+      /\(last: HTTP 503\)$/,
+    );
   });
 
   it("keeps backoff within [0, min(cap, base·2^(n-1))]", () => {
