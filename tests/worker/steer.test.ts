@@ -341,3 +341,29 @@ describe("a draft that edits a saved rule (ruleId)", () => {
     }
   });
 });
+
+describe("a customer without a storefront account", () => {
+  it("is previewed with the personal shelf they would get once signed in, and says so (storefrontAccount)", async () => {
+    const withAccount = previewResponseSchema.parse(
+      await (await call("/preview", { rule: boostBooks, customerId: coffeeShopper })).json(),
+    ).data;
+    expect(withAccount.storefrontAccount).toBe(true);
+    const order = anOrder({
+      id: "steer-store-only",
+      channel: "store",
+      placedAt: new Date(now - 20 * day).toISOString(),
+      identifiers: { loyalty: "steer-store-only" },
+      lines: [{ productId: "tea-0", categoryId: "tea", quantity: 1, unitPrice: 12, listPrice: 12 }],
+    });
+    expect((await api.postOrders([order])).status).toBe(200);
+    const [row] = await storeRows<{ id: string }>(
+      "SELECT customer_id AS id FROM orders WHERE id = ?",
+      "steer-store-only",
+    );
+    const storeOnly = previewResponseSchema.parse(
+      await (await call("/preview", { rule: boostBooks, customerId: row?.id })).json(),
+    ).data;
+    expect(storeOnly.storefrontAccount).toBe(false);
+    expect(storeOnly.after[0]?.categoryId).toBe("books");
+  });
+});

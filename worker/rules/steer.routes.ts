@@ -124,7 +124,7 @@ export const steerRoutes = new Hono<AppEnv>()
       shelfInputs(c.var.db, c.var.now),
     ]);
     if (!found) throw notFound(`No customer with id ${input.customerId}.`);
-    const { customerId, shopper } = found;
+    const { customerId, shopper, storefrontAccount } = found;
     const { before, after } = shelvesOf(customerId, shopper ?? undefined, draftOf(input.rule), inputs, input.ruleId);
     const names = inputs.catalog.categoryNames;
     const view = {
@@ -135,6 +135,9 @@ export const steerRoutes = new Hono<AppEnv>()
     return c.json({
       data: {
         customerId,
+        // Without a storefront account the customer sees the popular shelf online today; the preview
+        // shows the personal shelf they would get once signed in.
+        storefrontAccount,
         // As the simulation counts it: which categories and items, in which order (not their reasons).
         changed: !sameShelf(outline(before), outline(after)),
         ...view,

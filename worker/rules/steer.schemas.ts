@@ -84,6 +84,8 @@ export const shelfCategorySchema = z.object({
 export const previewResponseSchema = z.object({
   data: z.object({
     customerId: z.string(),
+    /** Whether the customer has a storefront account: without one they see the popular shelf online. */
+    storefrontAccount: z.boolean(),
     changed: z.boolean(),
     before: z.array(shelfItemSchema),
     after: z.array(shelfItemSchema),

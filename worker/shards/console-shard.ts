@@ -190,11 +190,14 @@ export async function customerShopperIn(
   db: Db,
   customerId: string,
   now: Date,
-): Promise<{ customerId: string; shopper: ShopperData | null } | null> {
+): Promise<{ customerId: string; shopper: ShopperData | null; storefrontAccount: boolean } | null> {
   const survivor = await survivingCustomerId(db, customerId);
   if (!survivor) return null;
-  const shoppers = await loadShoppers(db, [survivor], now);
-  return { customerId: survivor, shopper: shoppers.get(survivor) ?? null };
+  const [shoppers, accountKey] = await Promise.all([
+    loadShoppers(db, [survivor], now),
+    storefrontAccountKeyOf(db, survivor),
+  ]);
+  return { customerId: survivor, shopper: shoppers.get(survivor) ?? null, storefrontAccount: accountKey !== null };
 }
 
 /**

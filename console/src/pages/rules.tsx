@@ -419,6 +419,7 @@ interface ShelfCategory {
 }
 interface Preview {
   customerId: string;
+  storefrontAccount: boolean;
   changed: boolean;
   before: ShelfItem[];
   after: ShelfItem[];
@@ -552,6 +553,12 @@ function PreviewView({ preview }: { preview: Preview }) {
           ? "This rule changes this customer's shelf; changed items are marked."
           : "This rule does not change this customer's shelf (check the segment, or pin a category that is not on it)."}
       </p>
+      {!preview.storefrontAccount && (
+        <p class="muted">
+          This customer has no storefront account yet: online they see the popular shelf, and these are the shelves they
+          would get once signed in.
+        </p>
+      )}
       <div class="side-by-side">
         {shelf("Before", preview.before, rankAfter, "leaves the shelf")}
         {shelf("After", preview.after, rankBefore, "new on the shelf")}
