@@ -78,7 +78,10 @@ export async function adminClient(
     url: options.url ?? defaultWorkerUrl(),
     apiKey: found.key,
     keyFrom: found.from,
-    unreachableHint: `Is the worker running there? Pass --url, or set PATRON_URL (or PORT for a local one).`,
+    unreachableHint:
+      options.url === undefined
+        ? "Is the worker running there? Pass --url, or set PATRON_URL (or PORT for a local one)."
+        : "Is the worker running there?",
     ...settings,
   });
 }

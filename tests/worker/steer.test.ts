@@ -340,6 +340,30 @@ describe("a draft that edits a saved rule (ruleId)", () => {
       expect((await rules("PATCH", `/${saved.id}`, { enabled: false })).status).toBe(200);
     }
   });
+
+  it("keeps the saved rule's place among the others: two pins on one slot keep their order", async () => {
+    const pinBooks = { name: "Books first", action: "pin", targetType: "category", targetId: "books", slot: 1 };
+    const pinTea = { name: "Tea first", action: "pin", targetType: "category", targetId: "tea", slot: 1 };
+    const ids: string[] = [];
+    try {
+      for (const rule of [pinBooks, pinTea]) {
+        const created = await rules("POST", "", rule);
+        expect(created.status, await created.clone().text()).toBe(201);
+        ids.push(((await created.json()) as { data: { id: string } }).data.id);
+      }
+      const same = previewResponseSchema.parse(
+        await (await call("/preview", { rule: pinBooks, ruleId: ids[0], customerId: coffeeShopper })).json(),
+      ).data;
+      expect(same.categories.before.slice(0, 2).map((category) => category.id)).toEqual(["tea", "books"]);
+      expect(same.changed).toBe(false);
+      const overAll = simulateResponseSchema.parse(
+        await (await call("/simulate", { rule: pinBooks, ruleId: ids[0] })).json(),
+      ).data;
+      expect(overAll.affected).toBe(0);
+    } finally {
+      for (const id of ids) expect((await rules("PATCH", `/${id}`, { enabled: false })).status).toBe(200);
+    }
+  });
 });
 
 describe("a customer without a storefront account", () => {

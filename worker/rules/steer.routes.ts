@@ -86,7 +86,11 @@ function shelvesOf(
       },
       options,
     );
-  return { before: shelf(inputs.live), after: shelf([...inputs.live.filter((rule) => rule.id !== edits), draft]) };
+  // The draft where the saved rule sits (rules tied on a pin slot keep their order), else last.
+  const after = inputs.live.some((rule) => rule.id === edits)
+    ? inputs.live.map((rule) => (rule.id === edits ? draft : rule))
+    : [...inputs.live, draft];
+  return { before: shelf(inputs.live), after: shelf(after) };
 }
 
 function itemsView(shelf: Recommendations, names: Readonly<Record<string, string>>) {

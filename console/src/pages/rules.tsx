@@ -551,7 +551,7 @@ function PreviewView({ preview }: { preview: Preview }) {
       <p role="status">
         {preview.changed
           ? "This rule changes this customer's shelf; changed items are marked."
-          : "This rule does not change this customer's shelf (check the segment, or pin a category that is not on it)."}
+          : "This rule does not change this customer's shelf (check the segment and the schedule, or pin a category that is not on it)."}
       </p>
       {!preview.storefrontAccount && (
         <p class="muted">

@@ -372,6 +372,62 @@ describe("recommend", () => {
       expect(result.appliedRuleIds).not.toContain("s");
     });
 
+    it("a pinned excluded category keeps its own ranking, and lifts no exclusion from co-purchases", () => {
+      const excludeTea = { ...noCategory, targetId: "tea" };
+      const plain = recommend(shop, options(0)).categories.find((category) => category.categoryId === "tea");
+      const leading = recommend(
+        {
+          ...shop,
+          rules: [
+            excludeTea,
+            {
+              id: "p",
+              name: "Pin tea",
+              action: "pin",
+              targetType: "category",
+              targetId: "tea",
+              slot: 1,
+              enabled: true,
+            },
+          ],
+        },
+        options(0),
+      );
+      expect(leading.categories[0]?.reasons).toEqual([
+        ...(plain?.reasons ?? []),
+        { code: "rule", ruleId: "p", action: "pin" },
+      ]);
+      expect(leading.appliedRuleIds).toEqual(["p"]);
+      // Pinned third, outside the two categories that supply items: a co-bought tea stays excluded.
+      const page = {
+        placement: "product",
+        productId: "coffee-2",
+        excludeIds: [],
+        coPurchases: [{ productId: "tea-2", orders: 5 }],
+      };
+      const third = recommend(
+        {
+          ...shop,
+          placement: page,
+          rules: [
+            excludeTea,
+            {
+              id: "p",
+              name: "Pin tea",
+              action: "pin",
+              targetType: "category",
+              targetId: "tea",
+              slot: 3,
+              enabled: true,
+            },
+          ],
+        },
+        options(0),
+      );
+      expect(third.items.map((item) => item.productId)).not.toContain("tea-2");
+      expect(recommend({ ...shop, placement: page }, options(0)).items[0]?.productId).toBe("tea-2");
+    });
+
     it("a pin still places an excluded product", () => {
       const pin = {
         id: "p",

@@ -111,7 +111,7 @@ export function recommend(
     // remembered index rather than indexing a filtered copy.
     const product = productIndex(input.catalog).get(rule.targetId);
     if (!product?.inStock || !product.active || hidden.has(product.id)) return false;
-    return rule.action === "pin" || !exclusions.ruleFor(product);
+    return !(rule.action === "pin" ? exclusions.hiddenBy(product) : exclusions.ruleFor(product));
   });
   const chosen: RankingOptions =
     depth === maxItems
@@ -167,11 +167,13 @@ export function recommend(
     const product = placement?.productId ? input.catalog.find((p) => p.id === placement.productId) : undefined;
     if (product && placement?.coPurchases?.length) {
       // Co-purchase is the same for everyone; the price band is the shopper's own only when personalised.
+      // Co-purchases are not chosen by category, so a category pin lifts no exclusion from them.
+      const strict = exclusionsFrom(live, { liftPinned: false });
       const together = goesWith(
         {
           product,
           coPurchases: placement.coPurchases,
-          catalog: sellable,
+          catalog: strict.key === exclusions.key ? sellable : remainingCatalog(catalog, strict).products,
           population: input.population,
           categoryStats: arm === "personalized" ? input.categoryStats : [],
           recentlyBought:

@@ -64,40 +64,53 @@ export interface Exclusions {
   key: string;
   /** The exclude rule, or for an on-sale product the hide-discounts switch, that keeps it off; none: it may show. */
   ruleFor(product: Product): Rule | undefined;
+  /** The hide-discounts switch that keeps this product off (on sale), whatever else holds. */
+  hiddenBy(product: Product): Rule | undefined;
 }
 
 /**
- * The live exclude rules and hide-discounts switches (`live`: from liveRules) as a filter on the
- * catalog. recommend() applies it before choosing items, so a shelf that loses a product fills with the
- * next best instead of coming up short; steerItems drops the same items afterwards, where a pin is the
- * one rule that can place an excluded product.
- */
-/**
  * The live exclude rules that hold: all but a category's exclusion when a live pin puts that category
- * on the shelf, since a pin is the one rule that can show what is excluded (a product pin shows an
- * excluded product; a category pin its category, with its products).
+ * in the list (`liftPinned`), since a pin is the one rule that can show what is excluded (a product pin
+ * an excluded product; a category pin its category, and items chosen from it).
  */
-function excludesOf(live: readonly Rule[]): Rule[] {
+function excludesOf(live: readonly Rule[], liftPinned = true): Rule[] {
   const pinned = new Set(
-    live.filter((rule) => rule.action === "pin" && rule.targetType === "category").map((rule) => rule.targetId),
+    liftPinned
+      ? live.filter((rule) => rule.action === "pin" && rule.targetType === "category").map((rule) => rule.targetId)
+      : [],
   );
   return live.filter(
     (rule) => rule.action === "exclude" && !(rule.targetType === "category" && pinned.has(rule.targetId)),
   );
 }
 
-export function exclusionsFrom(live: readonly Rule[]): Exclusions {
-  const excludes = excludesOf(live);
+/**
+ * The live exclude rules and hide-discounts switches (`live`: from liveRules) as a filter on the
+ * catalog. recommend() applies it before choosing items, so a shelf that loses a product fills with the
+ * next best instead of coming up short; steerItems drops the same items afterwards, where a pin is the
+ * one rule that can place an excluded product. `liftPinned`: a pinned category's exclusion does not
+ * hold (for the items chosen from categories); without it every exclusion holds (co-purchases, which
+ * are not chosen by category).
+ */
+export function exclusionsFrom(
+  live: readonly Rule[],
+  { liftPinned = true }: { liftPinned?: boolean } = {},
+): Exclusions {
+  const excludes = excludesOf(live, liftPinned);
   const hides = live.filter((rule) => rule.action === "hide_discounts");
+  const hiddenBy = (product: Product) => {
+    if (!isOnSale(product)) return undefined;
+    const item = { productId: product.id, categoryId: product.categoryId };
+    return hides.find((rule) => rule.targetId === "*" || targetsItem(rule, item));
+  };
   return {
     any: excludes.length > 0 || hides.length > 0,
     key: JSON.stringify([...excludes, ...hides].map((rule) => [rule.id, rule.action, rule.targetType, rule.targetId])),
     ruleFor(product) {
       const item = { productId: product.id, categoryId: product.categoryId };
-      const excluded = excludes.find((rule) => targetsItem(rule, item));
-      if (excluded || !isOnSale(product)) return excluded;
-      return hides.find((rule) => rule.targetId === "*" || targetsItem(rule, item));
+      return excludes.find((rule) => targetsItem(rule, item)) ?? hiddenBy(product);
     },
+    hiddenBy,
   };
 }
 
