@@ -374,22 +374,21 @@ describe("recommend", () => {
 
     it("a pinned excluded category keeps its own ranking, and lifts no exclusion from co-purchases", () => {
       const excludeTea = { ...noCategory, targetId: "tea" };
+      const pinTea = (slot: number) =>
+        ({
+          id: "p",
+          name: "Pin tea",
+          action: "pin",
+          targetType: "category",
+          targetId: "tea",
+          slot,
+          enabled: true,
+        }) as const;
       const plain = recommend(shop, options(0)).categories.find((category) => category.categoryId === "tea");
       const leading = recommend(
         {
           ...shop,
-          rules: [
-            excludeTea,
-            {
-              id: "p",
-              name: "Pin tea",
-              action: "pin",
-              targetType: "category",
-              targetId: "tea",
-              slot: 1,
-              enabled: true,
-            },
-          ],
+          rules: [excludeTea, pinTea(1)],
         },
         options(0),
       );
@@ -409,18 +408,7 @@ describe("recommend", () => {
         {
           ...shop,
           placement: page,
-          rules: [
-            excludeTea,
-            {
-              id: "p",
-              name: "Pin tea",
-              action: "pin",
-              targetType: "category",
-              targetId: "tea",
-              slot: 3,
-              enabled: true,
-            },
-          ],
+          rules: [excludeTea, pinTea(3)],
         },
         options(0),
       );
