@@ -274,13 +274,20 @@ describe("console steering pages", () => {
     expect(await shelfTitles("Before").allTextContents()).toEqual(preview.before.map((item) => item.title));
     expect(await shelfTitles("After").allTextContents()).toEqual(preview.after.map((item) => item.title));
 
-    const simulated = await admin<{ shoppers: number; affected: number }>("POST", "/v1/admin/rules/simulate", {
-      rule,
-      sample: 200,
-    });
+    const simulated = await admin<{ shoppers: number; affected: number; storefrontShoppers: number }>(
+      "POST",
+      "/v1/admin/rules/simulate",
+      {
+        rule,
+        sample: 200,
+      },
+    );
     await page.getByRole("button", { name: "Simulate over 200 shoppers" }).click();
     await page.getByRole("heading", { name: `Simulation over ${simulated.shoppers} shoppers` }).waitFor();
     await page.getByText(`${simulated.affected} of ${simulated.shoppers} shoppers`).waitFor();
+    // The demo's store-only customers are counted apart: they see no shelf online yet.
+    expect(simulated.storefrontShoppers).toBeLessThan(simulated.shoppers);
+    await page.getByText(`${simulated.storefrontShoppers} of them have a storefront account`).waitFor();
     await screenshot("rule-form");
     // Previewing and simulating stored nothing.
     expect(await admin<unknown[]>("GET", "/v1/admin/rules")).toEqual([]);

@@ -215,6 +215,7 @@ describe("POST /v1/admin/rules/simulate", () => {
     const { data } = simulateResponseSchema.parse(await response.json());
     expect(data).toMatchObject({
       shoppers,
+      storefrontShoppers: shoppers,
       affected: shoppers,
       affectedShare: 1,
       targetShoppers: shoppers,
@@ -389,5 +390,9 @@ describe("a customer without a storefront account", () => {
     ).data;
     expect(storeOnly.storefrontAccount).toBe(false);
     expect(storeOnly.after[0]?.categoryId).toBe("books");
+    // The simulation counts them apart: one of the sampled shoppers sees no shelf online today.
+    const simulated = simulateResponseSchema.parse(await (await call("/simulate", { rule: boostBooks })).json()).data;
+    expect(simulated.shoppers).toBe(shoppers + 1);
+    expect(simulated.storefrontShoppers).toBe(shoppers);
   });
 });

@@ -1,5 +1,6 @@
 // Reads one unified customer: identities (masked only), orders with lines, and the summary.
 import { sql } from "drizzle-orm";
+import { jsonEach } from "../../db/batch.ts";
 import { type CustomerProfile, scoreCustomer } from "../core/profile/customer-profile.ts";
 import type { Db } from "../env.ts";
 import { identitiesOf } from "../identity/identity.repo.ts";
@@ -27,6 +28,15 @@ export async function storefrontAccountKeyOf(db: Db, customerId: string): Promis
     SELECT key FROM identities WHERE customer_id = ${customerId} AND kind = 'account' AND shared = 0
     ORDER BY created_at, key LIMIT 1`);
   return row?.key ?? null;
+}
+
+/** Which of these customers have a storefront account (not a shared one): a shelf they can see online. */
+export async function withStorefrontAccount(db: Db, customerIds: readonly string[]): Promise<Set<string>> {
+  if (customerIds.length === 0) return new Set();
+  const rows = await db.all<{ id: string }>(sql`
+    SELECT DISTINCT customer_id AS id FROM identities
+    WHERE customer_id IN (SELECT value FROM ${jsonEach(customerIds)}) AND kind = 'account' AND shared = 0`);
+  return new Set(rows.map((row) => row.id));
 }
 
 /**

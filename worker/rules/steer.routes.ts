@@ -162,7 +162,9 @@ export const steerRoutes = new Hono<AppEnv>()
       const { before, after } = shelvesOf(customerId, shopper ?? undefined, draft, inputs, input.ruleId);
       return { before: outline(before), after: outline(after) };
     });
-    return c.json({ data: simulateRule(pairs, draft) });
+    // Shoppers who see a shelf online: the rest (store-only customers) would see it once signed in.
+    const storefrontShoppers = sample.filter((entry) => entry.storefrontAccount).length;
+    return c.json({ data: { ...simulateRule(pairs, draft), storefrontShoppers } });
   });
 
 /** 404 for a `ruleId` that names no saved rule, before anything is computed. */

@@ -96,6 +96,8 @@ export const previewResponseSchema = z.object({
 export const simulateResponseSchema = z.object({
   data: z.object({
     shoppers: z.number(),
+    /** Of `shoppers`, those with a storefront account, who see the shelf online today. */
+    storefrontShoppers: z.number(),
     affected: z.number(),
     affectedShare: z.number(),
     targetShoppers: z.number(),

@@ -15,7 +15,7 @@ import {
 import { type ListedRow, type ListFilter, listCustomers, matchKeysOfCustomers } from "../admin/customer-lists.repo.ts";
 import { orderSource } from "../core/identity/plan.ts";
 import { customerKey } from "../core/shards/placement.ts";
-import { storefrontAccountKeyOf, survivingCustomerId } from "../customers/customers.repo.ts";
+import { storefrontAccountKeyOf, survivingCustomerId, withStorefrontAccount } from "../customers/customers.repo.ts";
 import {
   type CustomerRows,
   type Erasure,
@@ -208,10 +208,14 @@ export async function shopperSampleIn(
   db: Db,
   size: number,
   now: Date,
-): Promise<{ customerId: string; shopper: ShopperData | null }[]> {
+): Promise<{ customerId: string; shopper: ShopperData | null; storefrontAccount: boolean }[]> {
   const ids = await sampleShoppers(db, size);
-  const shoppers = await loadShoppers(db, ids, now);
-  return ids.map((customerId) => ({ customerId, shopper: shoppers.get(customerId) ?? null }));
+  const [shoppers, online] = await Promise.all([loadShoppers(db, ids, now), withStorefrontAccount(db, ids)]);
+  return ids.map((customerId) => ({
+    customerId,
+    shopper: shoppers.get(customerId) ?? null,
+    storefrontAccount: online.has(customerId),
+  }));
 }
 
 /** This shard's stage transitions since `since` after its own id `afterId`, in id order. */

@@ -427,6 +427,7 @@ interface Preview {
 }
 interface Simulation {
   shoppers: number;
+  storefrontShoppers: number;
   affected: number;
   affectedShare: number;
   targetShoppers: number;
@@ -572,6 +573,12 @@ function SimulationView({ simulation }: { simulation: Simulation }) {
   return (
     <div aria-live="polite">
       <h3>Simulation over {simulation.shoppers.toLocaleString("en-US")} shoppers</h3>
+      {simulation.storefrontShoppers < simulation.shoppers && (
+        <p class="muted">
+          {simulation.storefrontShoppers.toLocaleString("en-US")} of them have a storefront account and see this shelf
+          online today; the others would once signed in.
+        </p>
+      )}
       {simulation.shoppers === 0 ? (
         <p class="empty">No known shoppers yet: import customers with orders, then simulate again.</p>
       ) : (
