@@ -1,14 +1,23 @@
 // What the admin commands (`patron backfill`, `patron shards migrate`) talk to with no flags: the local
 // run `npm start` made, its port and its .dev.vars.
-import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { adminKeyFrom, defaultWorkerUrl, devVar, parseDevVars } from "../../cli/dev-vars.ts";
 
-afterEach(() => {
+/** The scratch folders a test made, removed after it. */
+const scratch: string[] = [];
+async function scratchFolder(prefix: string) {
+  const folder = await mkdtemp(path.join(tmpdir(), prefix));
+  scratch.push(folder);
+  return folder;
+}
+
+afterEach(async () => {
   vi.unstubAllEnvs();
   vi.restoreAllMocks();
+  for (const folder of scratch.splice(0)) await rm(folder, { recursive: true, force: true });
 });
 
 describe("defaultWorkerUrl", () => {
@@ -26,7 +35,7 @@ describe("defaultWorkerUrl", () => {
 
 describe("adminKeyFrom", () => {
   it("takes --key, then PATRON_ADMIN_KEY, then the .dev.vars in the working folder", async () => {
-    const folder = await mkdtemp(path.join(tmpdir(), "patron-dev-vars-"));
+    const folder = await scratchFolder("patron-dev-vars-");
     await writeFile(path.join(folder, ".dev.vars"), '# local\nPATRON_ADMIN_KEY="from-file"\nOTHER=1\n');
     vi.spyOn(process, "cwd").mockReturnValue(folder);
     vi.stubEnv("PATRON_ADMIN_KEY", "");
@@ -39,7 +48,7 @@ describe("adminKeyFrom", () => {
   });
 
   it("finds the .dev.vars of a folder above, as when a command runs in a subfolder of the repository", async () => {
-    const folder = await mkdtemp(path.join(tmpdir(), "patron-dev-vars-above-"));
+    const folder = await scratchFolder("patron-dev-vars-above-");
     await writeFile(path.join(folder, ".dev.vars"), "PATRON_ADMIN_KEY=from-root\n");
     const below = path.join(folder, "console", "src");
     await mkdir(below, { recursive: true });
@@ -50,7 +59,7 @@ describe("adminKeyFrom", () => {
   });
 
   it("is undefined with no flag, no variable and no .dev.vars", async () => {
-    const folder = await mkdtemp(path.join(tmpdir(), "patron-no-dev-vars-"));
+    const folder = await scratchFolder("patron-no-dev-vars-");
     vi.spyOn(process, "cwd").mockReturnValue(folder);
     vi.stubEnv("PATRON_ADMIN_KEY", "");
     delete process.env.PATRON_ADMIN_KEY;
