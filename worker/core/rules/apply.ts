@@ -56,6 +56,14 @@ export function discountOverridesFrom(rules: readonly Rule[], context: RuleConte
     }));
 }
 
+/** The hide-discounts switch (of `hides`) that keeps an item on sale off the shelf; none when it may show. */
+function hidingSwitch(
+  hides: readonly Rule[],
+  item: { productId: string; categoryId: string; onSale: boolean },
+): Rule | undefined {
+  return item.onSale ? hides.find((rule) => rule.targetId === "*" || targetsItem(rule, item)) : undefined;
+}
+
 /** What the live rules take out of the catalog before items are chosen. */
 export interface Exclusions {
   /** False when no exclude rule or hide-discounts switch is live: nothing needs checking. */
@@ -98,11 +106,8 @@ export function exclusionsFrom(
 ): Exclusions {
   const excludes = excludesOf(live, liftPinned);
   const hides = live.filter((rule) => rule.action === "hide_discounts");
-  const hiddenBy = (product: Product) => {
-    if (!isOnSale(product)) return undefined;
-    const item = { productId: product.id, categoryId: product.categoryId };
-    return hides.find((rule) => rule.targetId === "*" || targetsItem(rule, item));
-  };
+  const hiddenBy = (product: Product) =>
+    hidingSwitch(hides, { productId: product.id, categoryId: product.categoryId, onSale: isOnSale(product) });
   return {
     any: excludes.length > 0 || hides.length > 0,
     key: JSON.stringify([...excludes, ...hides].map((rule) => [rule.id, rule.action, rule.targetType, rule.targetId])),
@@ -295,8 +300,7 @@ export function steerItems(
 
   // Hidden discounts go before pins, and a pin of an item they hide places nothing, so every other
   // pin keeps its slot.
-  const hiddenBy = (item: RankedItem) =>
-    item.onSale ? hides.find((r) => r.targetId === "*" || targetsItem(r, item)) : undefined;
+  const hiddenBy = (item: RankedItem) => hidingSwitch(hides, item);
   if (hides.length > 0) {
     list = list.filter((item, position) => {
       const rule = hiddenBy(item);
