@@ -34,7 +34,7 @@ export const fmt = (r: LoadResult) =>
 export const medianRound = (results: LoadResult[]) =>
   [...results].sort((x, y) => x.requestsPerSecond - y.requestsPerSecond)[Math.floor(results.length / 2)] as LoadResult;
 
-/** One side of an alternated comparison, measured in blocks that interleave with the other side's. */
+/** One side of a comparison, measured in blocks that interleave with the other sides'. */
 interface Side {
   send: (i: number) => Promise<Response>;
   expectedStatus: number;
@@ -43,6 +43,7 @@ interface Side {
 /** A side's figures in one round, with the server's CPU time per request when it can be read. */
 export type RoundResult = LoadResult & { cpuMsPerRequest: number | null };
 
+/** A candidate against a baseline in one round. */
 export interface AlternatedRound {
   baseline: RoundResult;
   candidate: RoundResult;
@@ -51,31 +52,32 @@ export interface AlternatedRound {
 }
 
 /**
- * Two routes compared fairly on a shared, noisy machine: each round sends `requests` to each side in
- * `blocks` alternating blocks (which side starts flips every round), so a burst of load from elsewhere
- * lands on both sides alike. A side's figures in a round pool its blocks: req/s is its requests over
- * the time its own blocks took, and the percentiles are over all its latencies in the round.
- * `serverCpuSeconds`, when given, reads the server's CPU seconds so far: each side is charged what the
- * server used during its own blocks (the machine's other work is not in it, unlike wall time).
+ * Routes compared fairly on a shared, noisy machine: each round sends `requests` to each side in
+ * `blocks` blocks; in each block every side sends its share in turn, and which side goes first moves on
+ * by one every block and every round, so a burst of load from elsewhere lands on every side alike. A
+ * side's figures in a round pool its blocks: req/s is its requests over the time its own blocks took,
+ * and the percentiles are over all its latencies in the round. A side's `i`-th request of the whole run
+ * is `send(i)`, so a side that must not repeat (a first visit) never does. `serverCpuSeconds`, when
+ * given, reads the server's CPU seconds so far: each side is charged what the server used during its own
+ * blocks (the machine's other work is not in it, unlike wall time).
  */
-export async function alternatedRounds(
+export async function interleavedRounds<Name extends string>(
   rounds: number,
   requests: number,
   connections: number,
   blocks: number,
-  baseline: Side,
-  candidate: Side,
+  sides: Record<Name, Side>,
   serverCpuSeconds: () => number | null = () => null,
-): Promise<AlternatedRound[]> {
+): Promise<Record<Name, RoundResult>[]> {
+  const names = Object.keys(sides) as Name[];
   const perBlock = Math.ceil(requests / blocks);
-  const results: AlternatedRound[] = [];
+  const results: Record<Name, RoundResult>[] = [];
   for (let round = 0; round < rounds; round++) {
-    const pooled = { baseline: emptyPool(), candidate: emptyPool() };
+    const pooled = Object.fromEntries(names.map((name) => [name, emptyPool()])) as Record<Name, Pool>;
     for (let block = 0; block < blocks; block++) {
-      const order =
-        (round + block) % 2 === 0 ? (["baseline", "candidate"] as const) : (["candidate", "baseline"] as const);
-      for (const name of order) {
-        const side = name === "baseline" ? baseline : candidate;
+      const first = (round + block) % names.length;
+      for (const name of [...names.slice(first), ...names.slice(0, first)]) {
+        const side = sides[name];
         const offset = (round * blocks + block) * perBlock;
         const cpuBefore = serverCpuSeconds();
         const result = await timedLoad(perBlock, connections, (i) => side.send(offset + i), side.expectedStatus);
@@ -88,16 +90,16 @@ export async function alternatedRounds(
         pool.errors += result.errors;
       }
     }
-    const base = resultOf(pooled.baseline);
-    const cand = resultOf(pooled.candidate);
-    results.push({ baseline: base, candidate: cand, ratio: cand.requestsPerSecond / base.requestsPerSecond });
+    results.push(Object.fromEntries(names.map((name) => [name, resultOf(pooled[name])])) as Record<Name, RoundResult>);
   }
   return results;
 }
 
+type Pool = ReturnType<typeof emptyPool>;
+
 const emptyPool = () => ({ seconds: 0, latencies: [] as number[], errors: 0, cpuSeconds: 0 as number | null });
 
-function resultOf(pool: ReturnType<typeof emptyPool>): RoundResult {
+function resultOf(pool: Pool): RoundResult {
   const count = pool.latencies.length;
   return {
     requestsPerSecond: count / pool.seconds,

@@ -66,7 +66,7 @@ import {
 import type { OrderInput } from "../../worker/orders/orders.schemas.ts";
 import { upsertProducts } from "../../worker/orders/products.repo.ts";
 import { applyMigrations, startDevWorker, testSecrets } from "../fixtures/wrangler-dev.ts";
-import { alternatedRounds, descendantProcesses, fmt, medianRatioRound, type RoundResult } from "./measure.ts";
+import { descendantProcesses, fmt, interleavedRounds, medianRatioRound, type RoundResult } from "./measure.ts";
 import { meteredD1 } from "./metered-d1.ts";
 
 const root = path.resolve(import.meta.dirname, "../..");
@@ -377,53 +377,78 @@ async function dropPageCache() {
  * not hold their pages, and with --drop-caches it does not), then repeat visits (the same shoppers
  * again, their pages now in memory), which is the cost of the path itself. The bare read is the same
  * row of a small table every time, in memory from its first request.
+ *
+ * `coldRead`, when given, is a third side of the first visits: a bare single-row read of a distinct
+ * row of a table with a row per customer, asked for by the shopper's index (so from disk as the
+ * shoppers' pages are): the floor any first visit pays, next to which the shelf's own cost shows.
  */
-export async function measureRecommendations(url: string, size: number, options: Options) {
+export async function measureRecommendations(
+  url: string,
+  size: number,
+  options: Options,
+  coldRead?: (shopper: number) => Promise<Response>,
+) {
   const admin = { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` };
   const count = Math.min(shoppers, size);
+  const shopperAt = (k: number) => Math.floor((k * size) / count);
   const tokenOf = (index: number) =>
     signShopperToken(accountOf(index), testSecrets.SHOPPER_TOKEN_SECRET, 3600, new Date());
-  const tokens = await Promise.all(Array.from({ length: count }, (_, k) => tokenOf(Math.floor((k * size) / count))));
+  const tokens = await Promise.all(Array.from({ length: count }, (_, k) => tokenOf(shopperAt(k))));
   // The warm-up's shoppers sit between the measured ones, so none of these is visited before it is measured.
-  const warmUpTokens = await Promise.all(
-    Array.from({ length: 20 }, (_, k) => tokenOf((Math.floor((k * size) / count) + 1) % size)),
-  );
+  const warmUpTokens = await Promise.all(Array.from({ length: 20 }, (_, k) => tokenOf((shopperAt(k) + 1) % size)));
   const shelf = (token: string) =>
     fetch(`${url}/v1/recommendations?limit=8&categories=4`, { headers: { Authorization: `Bearer ${token}` } });
   const recommendations = (i: number) => shelf(tokens[i % tokens.length]!);
   const bareRead = () => fetch(`${url}/v1/customers/c_missing_${Math.random()}`, { headers: admin });
   if (options.dropCaches) await dropPageCache();
-  for (const token of warmUpTokens) {
+  for (const [k, token] of warmUpTokens.entries()) {
     await (await shelf(token)).arrayBuffer();
     await (await bareRead()).arrayBuffer();
+    if (coldRead) await (await coldRead((shopperAt(k) + 1) % size)).arrayBuffer();
   }
   const rounds = alternatedRoundsCount;
-  const compare = async () => {
-    const measured = await alternatedRounds(
-      rounds,
-      options.requests,
-      options.connections,
-      blocksPerRound,
-      { send: bareRead, expectedStatus: 404 },
-      { send: recommendations, expectedStatus: 200 },
-      () => descendantProcesses("workerd")?.cpuSeconds ?? null,
+  const sides = {
+    baseline: { send: bareRead, expectedStatus: 404 },
+    recommendations: { send: recommendations, expectedStatus: 200 },
+  };
+  const serverCpu = () => descendantProcesses("workerd")?.cpuSeconds ?? null;
+  const comparisonOf = (measured: Record<"baseline" | "recommendations", RoundResult>[]) => {
+    const median = medianRatioRound(
+      measured.map((round) => ({
+        baseline: round.baseline,
+        candidate: round.recommendations,
+        ratio: round.recommendations.requestsPerSecond / round.baseline.requestsPerSecond,
+      })),
     );
-    const median = medianRatioRound(measured);
     return {
       baseline: median.baseline,
       recommendations: median.candidate,
       ratio: median.ratio,
-      ratios: measured.map((round) => round.ratio),
+      ratios: measured.map((round) => round.recommendations.requestsPerSecond / round.baseline.requestsPerSecond),
     };
   };
-  const firstVisits = await compare();
+  const first: (Record<keyof typeof sides, RoundResult> & { cold?: RoundResult })[] = coldRead
+    ? await interleavedRounds(
+        rounds,
+        options.requests,
+        options.connections,
+        blocksPerRound,
+        { ...sides, cold: { send: (i: number) => coldRead(shopperAt(i % count)), expectedStatus: 200 } },
+        serverCpu,
+      )
+    : await interleavedRounds(rounds, options.requests, options.connections, blocksPerRound, sides, serverCpu);
+  const firstVisits = comparisonOf(first);
+  const coldFloor =
+    coldRead && comparisonOf(first.map((round) => ({ baseline: round.cold!, recommendations: round.recommendations })));
   // Blocks round the requests up; past `count` requests the first pass repeats shoppers.
   const visits = rounds * blocksPerRound * Math.ceil(options.requests / blocksPerRound);
   if (visits !== count)
     console.log(
       `(the first visits sent ${visits} requests to ${count} shoppers: ${visits < count ? "some shoppers were not visited" : "some were visited again"})`,
     );
-  const repeatVisits = await compare();
+  const repeatVisits = comparisonOf(
+    await interleavedRounds(rounds, options.requests, options.connections, blocksPerRound, sides, serverCpu),
+  );
   return {
     shoppers: count,
     rounds,
@@ -432,6 +457,7 @@ export async function measureRecommendations(url: string, size: number, options:
     connections: options.connections,
     droppedPageCache: options.dropCaches,
     ...firstVisits,
+    ...(coldFloor ? { coldFloor } : {}),
     repeatVisits,
   };
 }
@@ -690,6 +716,12 @@ export function printComparison(r: Comparison, indent = "") {
   console.log(
     `${indent}  ratio recommendations / baseline: ${r.ratio.toFixed(2)} (median of ${r.rounds} rounds: ${rounds(r.ratios)})`,
   );
+  if (r.coldFloor) {
+    console.log(`${indent}  cold single-row D1 read (each shopper's own row): ${withCpu(r.coldFloor.baseline)}`);
+    console.log(
+      `${indent}  ratio recommendations / cold read: ${r.coldFloor.ratio.toFixed(2)} (median of ${r.rounds} rounds: ${rounds(r.coldFloor.ratios)})`,
+    );
+  }
   const repeat = r.repeatVisits;
   console.log(`${indent}repeat visits (the same shoppers again):`);
   console.log(`${indent}  baseline single-row D1 read: ${withCpu(repeat.baseline)}`);
@@ -710,6 +742,7 @@ export function writeResults(
     customers,
     ratio: r.ratio,
     ratioOfSmallest: first ? r.ratio / first.recommendations.ratio : 1,
+    ...(r.coldFloor ? { coldRatio: r.coldFloor.ratio } : {}),
     repeatRatio: r.repeatVisits.ratio,
     repeatRatioOfSmallest: first ? r.repeatVisits.ratio / first.recommendations.repeatVisits.ratio : 1,
   }));
@@ -724,6 +757,13 @@ export function writeResults(
       (s) => s.ratioOfSmallest,
     )}`,
   );
+  if (summary.every((s) => s.coldRatio !== undefined))
+    console.log(
+      `ratios by size, first visits to the cold read: ${bySize(
+        (s) => s.coldRatio ?? 0,
+        (s) => (s.coldRatio ?? 0) / (summary[0]?.coldRatio ?? 1),
+      )}`,
+    );
   console.log(
     `ratios by size, repeat visits: ${bySize(
       (s) => s.repeatRatio,

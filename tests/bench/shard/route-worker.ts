@@ -1,10 +1,13 @@
 // The worker `npm run bench -- shard --route` runs: the product's worker, unchanged for every request
-// it serves, with two additions for the benchmark. `/bench/*` loads generated rows into D1 or into a
-// customer shard, fits the models in one shard (a stand-in for the nightly job), reports a shard's
-// size and whether it holds a customer (a load retried after a restart), and reports a backfill pending in a base kept from before its migration (and does it, page by
-// page as the nightly job would); and GET /v1/customers/:id, the bare single-row read the benchmark compares with, always runs
-// on the one D1 database (SHARD_COUNT=0), so the floor stays a D1 read whatever that route does with
-// shards. Started with the main wrangler.toml and this file as its entry point. Not deployed.
+// it serves, with two additions for the benchmark.
+// - `/bench/*` loads generated rows into D1 or into a customer shard, fits the models in one shard (a
+//   stand-in for the nightly job), reports a shard's size and whether it holds a customer (a load
+//   retried after a restart), reports a backfill pending in a base kept from before its migration (and
+//   does it, page by page as the nightly job would), and serves the cold floor (`/bench/floor`: one row
+//   by primary key from a D1 table the benchmark fills with a row per customer).
+// - GET /v1/customers/:id, the bare single-row read the benchmark compares with, always runs on the
+//   one D1 database (SHARD_COUNT=0), so the floor stays a D1 read whatever that route does with shards.
+// Started with the main wrangler.toml and this file as its entry point. Not deployed.
 import { sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { runBatch } from "../../../db/batch.ts";
@@ -114,6 +117,18 @@ async function bench(request: Request, env: BenchEnv, url: URL): Promise<Respons
       return Response.json({
         next: await shard(env, index).fillProductsPage(url.searchParams.get("cursor") ?? "", 5_000),
       });
+    case "/bench/floor": {
+      // The cold floor of a first visit: one row by primary key from D1's table with a row per customer.
+      const row = await env.DB.prepare("SELECT id, body FROM bench_floor WHERE id = ?")
+        .bind(url.searchParams.get("id") ?? "")
+        .first();
+      return row ? Response.json(row) : new Response("not found", { status: 404 });
+    }
+    case "/bench/floor-rows": {
+      const table = await env.DB.prepare("SELECT 1 FROM sqlite_master WHERE name = 'bench_floor'").first();
+      const rows = table ? await env.DB.prepare("SELECT count(*) AS n FROM bench_floor").first<number>("n") : 0;
+      return Response.json({ rows });
+    }
     case "/bench/size":
       return Response.json({ bytes: await shard(env, index).databaseBytes() });
     default:

@@ -8,7 +8,9 @@
 // models fitted by the nightly job's own fit steps in shard 0 into D1's model_params (a stand-in for
 // the nightly job, which is not run). It then measures exactly as the scale bench does
 // (measureRecommendations: five rounds of alternating blocks, the round with the median ratio, the
-// worker's CPU per request from /proc) and reports bytes per customer across the shards. Then, as the
+// worker's CPU per request from /proc), with a third side in the first visits, the cold floor: a bare
+// single-row read of a D1 table holding a row per customer (filled once per base), each shopper's own
+// row, from disk as the shopper's pages are. It reports bytes per customer across the shards. Then, as the
 // scale bench does on D1, it posts new orders through POST /v1/orders (the router: existing customers,
 // a replay, new customers) and runs the nightly job over the shards (wall time, peak memory).
 import { createHash } from "node:crypto";
@@ -155,6 +157,38 @@ async function loadCustomers(url: string, size: number, shards: number) {
   if (!fit.ok) throw new Error(`fitting the models: ${fit.status} ${await fit.text()}`);
   console.log(`models fitted on shard 0's customers in ${((performance.now() - fitStarted) / 1000).toFixed(1)} s`);
   return { customers, orders, seconds: (performance.now() - started) / 1000 };
+}
+
+/** The key of customer `index`'s row in the cold floor's table: random order, as customer ids are. */
+const floorKey = (index: number) => createHash("sha256").update(`floor:${index}`).digest("hex").slice(0, 32);
+
+/** Rows per statement while filling the cold floor's table. */
+const floorBatch = 10_000;
+
+/**
+ * Fills D1's `bench_floor` with a row per customer (`size` rows of about a summary row's size, 200
+ * characters of random hex), unless a kept base has them: the table the cold single-row read reads.
+ */
+async function fillFloor(url: string, size: number) {
+  const rowsNow = async () => ((await getJson(`${url}/bench/floor-rows`)) as { rows: number }).rows;
+  if ((await rowsNow()) >= size) return;
+  const d1 = remoteD1(url, "d1");
+  await d1.batch([d1.prepare("CREATE TABLE IF NOT EXISTS bench_floor (id TEXT PRIMARY KEY, body TEXT NOT NULL)")]);
+  const bar = progressBar(size, "floor rows");
+  for (let from = 0; from < size; from += floorBatch) {
+    const keys = Array.from({ length: Math.min(floorBatch, size - from) }, (_, k) => floorKey(from + k));
+    await withRetries(() =>
+      d1.batch([
+        d1
+          .prepare("INSERT OR IGNORE INTO bench_floor (id, body) SELECT value, hex(randomblob(100)) FROM json_each(?)")
+          .bind(JSON.stringify(keys)),
+      ]),
+    );
+    bar.update(from + keys.length);
+  }
+  bar.stop();
+  const rows = await rowsNow();
+  if (rows < size) throw new Error(`the cold floor's table holds ${rows} rows, not ${size}`);
 }
 
 /**
@@ -377,7 +411,10 @@ export async function routeSize(size: number, shards: number, options: RouteOpti
           `a backfill is pending in ${pending.length} shards: the shelf reads products from the orders, as before customer_products (--fill-backfills fills it first)`,
         );
       await probe(url);
-      const recommendations = await measureRecommendations(url, loaded.customers, options);
+      await fillFloor(url, loaded.customers);
+      const recommendations = await measureRecommendations(url, loaded.customers, options, (shopper) =>
+        fetch(`${url}/bench/floor?id=${floorKey(shopper)}`),
+      );
       if (options.shelfOnly)
         return {
           customers: loaded.customers,
