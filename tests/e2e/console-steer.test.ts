@@ -336,6 +336,36 @@ describe("console steering pages", () => {
     await screenshot("rule-history");
   }, 180_000);
 
+  it("Rules: a target the catalog lacks is said in the preview, the simulation, on the rule's page and in the list", async () => {
+    const name = "Boost a typo";
+    const note = "The catalog has no category “hats-and-scarvez” now";
+    await openFromNav("Rules");
+    await page.getByRole("link", { name: "New rule" }).click();
+    await page.getByLabel("Name", { exact: true }).fill(name);
+    await page.getByLabel("Target id", { exact: true }).fill("hats-and-scarvez");
+    await page.getByLabel("Strength").fill("1");
+    await page.getByLabel("Customer id").fill(shopperId);
+    await page.getByRole("button", { name: "Preview" }).click();
+    await page.getByText("This rule does not change this customer's shelf.").waitFor();
+    await page.getByText(note).waitFor();
+    await page.getByRole("button", { name: "Simulate over 200 shoppers" }).click();
+    await page.getByRole("heading", { name: /^Simulation over/ }).waitFor();
+    expect(await page.getByText(note).count()).toBe(2);
+
+    await page.getByRole("button", { name: "Create rule" }).click();
+    await page.waitForURL(/\/console\/rules\/r_/);
+    await page.getByRole("note").getByText(note).waitFor();
+    // Fixing the id hides the saved rule's note before saving: it is about the saved target.
+    await page.getByLabel("Target id", { exact: true }).fill("hats");
+    await page.getByRole("note").waitFor({ state: "detached" });
+
+    await openFromNav("Rules");
+    const row = page.getByRole("row", { name: new RegExp(name) });
+    await row.getByText("not in the catalog").waitFor();
+    const href = (await row.getByRole("link", { name }).getAttribute("href")) ?? "";
+    await admin("POST", `/v1/admin/rules/${href.split("/").pop() ?? ""}/disable`);
+  }, 120_000);
+
   it("signs out: the session's cookie no longer opens an admin route", async () => {
     const session = (await chromium.context.cookies()).find((cookie) => cookie.name === "patron_session");
     expect(session).toBeDefined();

@@ -5,12 +5,13 @@ import * as schema from "../../db/schema.ts";
 import type { Db } from "../../worker/env.ts";
 import { forgetRules, liveRulesFor } from "../../worker/rules/rules.repo.ts";
 import {
+  type RuleStatusView,
   ruleResponseSchema,
   rulesListResponseSchema,
   ruleVersionsResponseSchema,
   ruleWithHistoryResponseSchema,
 } from "../../worker/rules/rules.schemas.ts";
-import { adminKey, apiKey, uniquePrefix } from "../fixtures/builders.ts";
+import { adminKey, apiKey, client, uniquePrefix } from "../fixtures/builders.ts";
 
 const base = "http://patron.test/v1/admin/rules";
 const drizzleDb = () => drizzle(env.DB, { schema }) as Db;
@@ -125,8 +126,10 @@ describe("rules API: a rule's life", () => {
       expect(Number.isNaN(Date.parse(version.changedAt))).toBe(false);
       expect(version.snapshot.version).toBe(version.version);
     }
-    expect(versions[0]?.snapshot).toEqual(created);
-    expect(versions[1]?.snapshot).toEqual(updated);
+    // A snapshot is the rule as saved, without what the answer adds (whether the catalog has the target).
+    const saved = ({ targetInCatalog: _found, ...rule }: RuleStatusView) => rule;
+    expect(versions[0]?.snapshot).toEqual(saved(created));
+    expect(versions[1]?.snapshot).toEqual(saved(updated));
     expect(versions[1]?.snapshot.strength).toBe(2);
     expect(versions[2]?.snapshot.enabled).toBe(false);
 
@@ -175,6 +178,50 @@ describe("rules API: a rule's life", () => {
       segment: { discountSensitivity: "full_price" },
     });
     expect(rule).toMatchObject({ targetId: "*", strength: null, slot: null });
+  });
+});
+
+describe("rules API: whether the catalog has the target", () => {
+  it("says so on every answer, so a typo is seen at once; `*` is always there", async () => {
+    const prefix = uniquePrefix();
+    const shoe = { id: `${prefix}-shoe`, title: "Shoe", categoryId: `${prefix}-heels`, listPrice: 80 };
+    const posted = await client(SELF).postProducts([shoe]);
+    expect(posted.status, await posted.clone().text()).toBe(200);
+    const product = await create(aRule({ targetType: "product", targetId: shoe.id }));
+    const category = await create(aRule({ targetId: shoe.categoryId }));
+    const typo = await create(aRule({ targetId: `${prefix}-heelz` }));
+    const everything = await create(aRule({ action: "hide_discounts", targetId: "*", strength: undefined }));
+    expect([product, category, typo, everything].map((rule) => rule.targetInCatalog)).toEqual([
+      true,
+      true,
+      false,
+      true,
+    ]);
+    // A product id named as a category is not that category.
+    expect((await create(aRule({ targetId: shoe.id }))).targetInCatalog).toBe(false);
+
+    const listed = rulesListResponseSchema.parse(await (await call("GET", "")).json()).data;
+    expect(listed.find((rule) => rule.id === typo.id)?.targetInCatalog).toBe(false);
+    expect(listed.find((rule) => rule.id === category.id)?.targetInCatalog).toBe(true);
+    const raw = (await (await call("GET", `/${typo.id}`)).json()) as { data: RuleStatusView & { versions: unknown[] } };
+    expect(ruleWithHistoryResponseSchema.parse(raw).data.targetInCatalog).toBe(false);
+    // The snapshot in the history is the rule itself: whether the catalog has the target is not kept.
+    expect(raw.data.versions[0]).toMatchObject({ snapshot: { id: typo.id } });
+    expect(raw.data.versions[0]).not.toHaveProperty("snapshot.targetInCatalog");
+
+    const fixed = await call("PATCH", `/${typo.id}`, { targetId: shoe.categoryId });
+    expect(fixed.status, await fixed.clone().text()).toBe(200);
+    expect(ruleResponseSchema.parse(await fixed.json()).data).toMatchObject({ version: 2, targetInCatalog: true });
+    const disabled = await call("POST", `/${product.id}/disable`);
+    expect(ruleResponseSchema.parse(await disabled.json()).data).toMatchObject({
+      enabled: false,
+      targetInCatalog: true,
+    });
+
+    // A product taken out of the catalog leaves its rule in place, no longer found.
+    expect((await client(SELF).postProducts([{ ...shoe, active: false }])).status).toBe(200);
+    const after = ruleWithHistoryResponseSchema.parse(await (await call("GET", `/${product.id}`)).json()).data;
+    expect(after.targetInCatalog).toBe(false);
   });
 });
 

@@ -169,6 +169,23 @@ describe("POST /v1/admin/rules/preview", () => {
     expect(inside.categories.after[0]?.id).toBe("books");
   });
 
+  it("says whether the catalog has the draft's target: a typo changes nothing and says why", async () => {
+    const preview = (rule: object) =>
+      call("/preview", { rule, customerId: coffeeShopper }).then(
+        async (r) => previewResponseSchema.parse(await r.json()).data,
+      );
+    const known = await preview(boostBooks);
+    expect(known).toMatchObject({ changed: true, targetInCatalog: true });
+    const typo = await preview({ ...boostBooks, targetId: "bokos" });
+    expect(typo).toMatchObject({ changed: false, targetInCatalog: false });
+    const product = await preview({ ...boostBooks, targetType: "product", targetId: "books-1" });
+    expect(product.targetInCatalog).toBe(true);
+    const simulated = simulateResponseSchema.parse(
+      await (await call("/simulate", { rule: { ...boostBooks, targetId: "bokos" } })).json(),
+    ).data;
+    expect(simulated).toMatchObject({ targetInCatalog: false, affected: 0 });
+  });
+
   it("answers 404 for an unknown customer", async () => {
     const response = await call("/preview", { rule: boostBooks, customerId: "c_nobody" });
     expect(response.status).toBe(404);
@@ -236,6 +253,7 @@ describe("POST /v1/admin/rules/simulate", () => {
   it("measures a boost: books moves to the top of every shelf", async () => {
     const { data } = simulateResponseSchema.parse(await (await call("/simulate", { rule: boostBooks })).json());
     expect(data.shoppers).toBe(shoppers);
+    expect(data.targetInCatalog).toBe(true);
     expect(data.affectedShare).toBe(1);
     expect(data).toMatchObject({ targetShoppers: shoppers, enteredShare: 0, leftShare: 0 });
     // From second (books buyers) or third (the rest) to first.

@@ -3,10 +3,12 @@
 // recommendations route reads rules through liveRulesFor (rules.repo.ts), not through these routes.
 import type { Context } from "hono";
 import { Hono } from "hono";
+import { targetInCatalog } from "../core/rules/apply.ts";
 import type { AppEnv } from "../env.ts";
 import { requireAdminKey } from "../http/auth.ts";
 import { ApiError, notFound } from "../http/errors.ts";
 import { jsonBody, parseOrThrow, queryParams } from "../http/validate.ts";
+import { cachedCatalog } from "../recommendations/recommendations.repo.ts";
 import {
   createRule,
   findRule,
@@ -22,6 +24,8 @@ import {
   changedBySchema,
   createRuleSchema,
   listRulesQuerySchema,
+  type RuleStatusView,
+  type RuleView,
   ruleParamsSchema,
   updatedRuleSchema,
   updateRuleSchema,
@@ -48,6 +52,17 @@ function savedOrThrow(outcome: SaveOutcome) {
   return outcome.rule;
 }
 
+/** The rules as answered: each with whether the catalog the shelf ranks (the isolate's copy) has its target. */
+async function withCatalogCheck(c: RulesContext, rules: RuleView[]): Promise<RuleStatusView[]> {
+  const catalog = await cachedCatalog(c.var.db, c.var.now);
+  return rules.map((rule) => ({ ...rule, targetInCatalog: targetInCatalog(rule, catalog.products) }));
+}
+
+async function answered(c: RulesContext, rule: RuleView): Promise<RuleStatusView> {
+  const [checked] = await withCatalogCheck(c, [rule]);
+  return checked!;
+}
+
 /** An update that only flips `enabled` is recorded as the enable or disable it amounts to. */
 function changeKindOf(before: RuleFields, after: RuleFields): ChangeKind {
   const same = JSON.stringify({ ...before, enabled: null }) === JSON.stringify({ ...after, enabled: null });
@@ -65,7 +80,7 @@ async function setEnabled(c: RulesContext, enabled: boolean) {
     enabled ? "enable" : "disable",
     by,
   );
-  return c.json({ data: savedOrThrow(outcome) });
+  return c.json({ data: await answered(c, savedOrThrow(outcome)) });
 }
 
 export const rulesRoutes = new Hono<AppEnv>()
@@ -75,15 +90,16 @@ export const rulesRoutes = new Hono<AppEnv>()
     const by = changeBy(c);
     const input = await jsonBody(c, createRuleSchema);
     const rule = await createRule(c.var.db, input, by);
-    return c.json({ data: rule }, 201);
+    return c.json({ data: await answered(c, rule) }, 201);
   })
   .get("/", async (c) => {
     const { enabled } = queryParams(c, listRulesQuerySchema);
-    return c.json({ data: await listRules(c.var.db, { enabled }) });
+    return c.json({ data: await withCatalogCheck(c, await listRules(c.var.db, { enabled })) });
   })
   .get("/:id", async (c) => {
     const rule = await existingRule(c);
-    return c.json({ data: { ...rule, versions: await versionsOf(c.var.db, rule.id) } });
+    const [checked, versions] = await Promise.all([answered(c, rule), versionsOf(c.var.db, rule.id)]);
+    return c.json({ data: { ...checked, versions } });
   })
   .get("/:id/versions", async (c) => {
     const rule = await existingRule(c);
@@ -100,7 +116,7 @@ export const rulesRoutes = new Hono<AppEnv>()
       parseOrThrow(updatedRuleSchema, { ...before, ...patch }, "rule after this change") as RuleFields,
     );
     const outcome = await saveRule(c.var.db, current, after, changeKindOf(before, after), by);
-    return c.json({ data: savedOrThrow(outcome) });
+    return c.json({ data: await answered(c, savedOrThrow(outcome)) });
   })
   .post("/:id/disable", (c) => setEnabled(c, false))
   .post("/:id/enable", (c) => setEnabled(c, true));

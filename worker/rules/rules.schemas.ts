@@ -209,9 +209,18 @@ export const ruleVersionSchema = z.object({
 });
 export type RuleVersionView = z.infer<typeof ruleVersionSchema>;
 
-export const ruleResponseSchema = z.object({ data: ruleSchema });
-export const rulesListResponseSchema = z.object({ data: z.array(ruleSchema) });
+/**
+ * A rule as the routes answer it: with `targetInCatalog`, whether the catalog the shelf ranks has the
+ * target now (an active product, or a category with one; always true for `*`). A rule on a target the
+ * catalog lacks is kept (the product may arrive later) and does nothing until then. Not part of a
+ * version's snapshot: it changes with the catalog, not with the rule.
+ */
+export const ruleStatusSchema = ruleSchema.extend({ targetInCatalog: z.boolean() });
+export type RuleStatusView = z.infer<typeof ruleStatusSchema>;
+
+export const ruleResponseSchema = z.object({ data: ruleStatusSchema });
+export const rulesListResponseSchema = z.object({ data: z.array(ruleStatusSchema) });
 export const ruleWithHistoryResponseSchema = z.object({
-  data: ruleSchema.extend({ versions: z.array(ruleVersionSchema) }),
+  data: ruleStatusSchema.extend({ versions: z.array(ruleVersionSchema) }),
 });
 export const ruleVersionsResponseSchema = z.object({ data: z.array(ruleVersionSchema) });

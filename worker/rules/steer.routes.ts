@@ -6,6 +6,7 @@
 import { Hono } from "hono";
 import { buildPopulation } from "../core/ranking/population.ts";
 import { type Recommendations, recommend } from "../core/ranking/recommend.ts";
+import { targetInCatalog } from "../core/rules/apply.ts";
 import { sameShelf, simulateRule } from "../core/rules/simulate.ts";
 import type { Rule } from "../core/rules/types.ts";
 import type { AppEnv, Db } from "../env.ts";
@@ -144,6 +145,7 @@ export const steerRoutes = new Hono<AppEnv>()
         storefrontAccount,
         // As the simulation counts it: which categories and items, in which order (not their reasons).
         changed: !sameShelf(outline(before), outline(after)),
+        targetInCatalog: targetInCatalog(input.rule, inputs.catalog.products),
         ...view,
       },
     });
@@ -164,7 +166,13 @@ export const steerRoutes = new Hono<AppEnv>()
     });
     // Shoppers who see a shelf online: the rest (store-only customers) would see it once signed in.
     const storefrontShoppers = sample.filter((entry) => entry.storefrontAccount).length;
-    return c.json({ data: { ...simulateRule(pairs, draft), storefrontShoppers } });
+    return c.json({
+      data: {
+        ...simulateRule(pairs, draft),
+        storefrontShoppers,
+        targetInCatalog: targetInCatalog(input.rule, inputs.catalog.products),
+      },
+    });
   });
 
 /** 404 for a `ruleId` that names no saved rule, before anything is computed. */

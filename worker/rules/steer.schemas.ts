@@ -87,6 +87,8 @@ export const previewResponseSchema = z.object({
     /** Whether the customer has a storefront account: without one they see the popular shelf online. */
     storefrontAccount: z.boolean(),
     changed: z.boolean(),
+    /** Whether the catalog has the draft's target (a rule on anything else changes no shelf). */
+    targetInCatalog: z.boolean(),
     before: z.array(shelfItemSchema),
     after: z.array(shelfItemSchema),
     categories: z.object({ before: z.array(shelfCategorySchema), after: z.array(shelfCategorySchema) }),
@@ -98,6 +100,8 @@ export const simulateResponseSchema = z.object({
     shoppers: z.number(),
     /** Of `shoppers`, those with a storefront account, who see the shelf online today. */
     storefrontShoppers: z.number(),
+    /** Whether the catalog has the draft's target (a rule on anything else changes no shelf). */
+    targetInCatalog: z.boolean(),
     affected: z.number(),
     affectedShare: z.number(),
     targetShoppers: z.number(),

@@ -28,6 +28,8 @@ interface Rule {
   enabled: boolean;
   version: number;
   updatedAt: string;
+  /** Whether the catalog the shelf ranks has the target now (an active product, or a category with one). */
+  targetInCatalog: boolean;
 }
 interface Version {
   version: number;
@@ -44,6 +46,18 @@ const segmentFields: { field: keyof Segment; label: string; values: string[] }[]
   { field: "channelPreference", label: "Channel", values: ["web", "store", "app"] },
   { field: "discountSensitivity", label: "Discount sensitivity", values: ["full_price", "mixed", "deal_seeker"] },
 ];
+
+/** A rule's target as the notes name it: `category “heelz”`. */
+const targetOf = (rule: { targetType: string; targetId: string }) => `${rule.targetType} “${rule.targetId}”`;
+
+/** Said wherever a rule's target is missing from the catalog: the rule is kept but changes no shelf. */
+function NotInCatalog({ target }: { target: string }) {
+  return (
+    <p class="problem" role="note">
+      The catalog has no {target} now: this rule changes no shelf until it does. Check the id for a typo.
+    </p>
+  );
+}
 
 function describe(rule: Rule): string {
   const target = rule.targetId === "*" ? "every item" : `${rule.targetType} ${rule.targetId}`;
@@ -108,7 +122,17 @@ export function RulesPage() {
                   <td>
                     <a href={`/console/rules/${encodeURIComponent(rule.id)}`}>{rule.name}</a>
                   </td>
-                  <td>{describe(rule)}</td>
+                  <td>
+                    {describe(rule)}
+                    {!rule.targetInCatalog && (
+                      <>
+                        {" "}
+                        <span class="badge warn" title={`The catalog has no ${targetOf(rule)} now`}>
+                          not in the catalog
+                        </span>
+                      </>
+                    )}
+                  </td>
                   <td class="small">
                     {rule.startsAt || rule.endsAt
                       ? `${rule.startsAt ? dateTime(rule.startsAt) : "now"} – ${rule.endsAt ? dateTime(rule.endsAt) : "open"}`
@@ -341,6 +365,9 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
         </select>
       </div>
       {text("targetId", "Target id", { hint: "A category or product id; * (every item) for the discount switches." })}
+      {rule && !rule.targetInCatalog && rule.targetType === draft.targetType && rule.targetId === draft.targetId && (
+        <NotInCatalog target={targetOf(rule)} />
+      )}
       {(draft.action === "boost" || draft.action === "bury") &&
         text("strength", "Strength", { type: "number", step: "0.1", hint: "Greater than 0; 0.5 is a gentle nudge." })}
       {draft.action === "pin" && text("slot", "Slot", { type: "number", step: "1", hint: "Shelf position, 1 to 50." })}
@@ -417,17 +444,23 @@ interface ShelfCategory {
   name: string;
   reason: string;
 }
-interface Preview {
+/** What a preview or simulation was asked about, kept with its answer (the draft may change after). */
+interface Asked {
+  target: string;
+}
+interface Preview extends Asked {
   customerId: string;
   storefrontAccount: boolean;
   changed: boolean;
+  targetInCatalog: boolean;
   before: ShelfItem[];
   after: ShelfItem[];
   categories: { before: ShelfCategory[]; after: ShelfCategory[] };
 }
-interface Simulation {
+interface Simulation extends Asked {
   shoppers: number;
   storefrontShoppers: number;
+  targetInCatalog: boolean;
   affected: number;
   affectedShare: number;
   targetShoppers: number;
@@ -457,12 +490,20 @@ function TryOut({ body, ruleId }: { body: ReturnType<typeof bodyOf>; ruleId?: st
     try {
       if (what === "preview") {
         setPreview(null);
-        setPreview(
-          await api<Preview>("POST", "/v1/admin/rules/preview", { rule: body, ruleId, customerId: customerId.trim() }),
-        );
+        const answer = await api<Omit<Preview, "target">>("POST", "/v1/admin/rules/preview", {
+          rule: body,
+          ruleId,
+          customerId: customerId.trim(),
+        });
+        setPreview({ ...answer, target: targetOf(body) });
       } else {
         setSimulation(null);
-        setSimulation(await api<Simulation>("POST", "/v1/admin/rules/simulate", { rule: body, ruleId, sample: 200 }));
+        const answer = await api<Omit<Simulation, "target">>("POST", "/v1/admin/rules/simulate", {
+          rule: body,
+          ruleId,
+          sample: 200,
+        });
+        setSimulation({ ...answer, target: targetOf(body) });
       }
     } catch (error) {
       setProblem({ what, problem: asProblem(error) });
@@ -552,8 +593,11 @@ function PreviewView({ preview }: { preview: Preview }) {
       <p role="status">
         {preview.changed
           ? "This rule changes this customer's shelf; changed items are marked."
-          : "This rule does not change this customer's shelf (check the segment and the schedule, or pin a category that is not on it)."}
+          : preview.targetInCatalog
+            ? "This rule does not change this customer's shelf (check the segment and the schedule, or pin a category that is not on it)."
+            : "This rule does not change this customer's shelf."}
       </p>
+      {!preview.targetInCatalog && <NotInCatalog target={preview.target} />}
       {!preview.storefrontAccount && (
         <p class="muted">
           This customer has no storefront account yet: online they see the popular shelf, and these are the shelves they
@@ -573,6 +617,7 @@ function SimulationView({ simulation }: { simulation: Simulation }) {
   return (
     <div aria-live="polite">
       <h3>Simulation over {simulation.shoppers.toLocaleString("en-US")} shoppers</h3>
+      {!simulation.targetInCatalog && <NotInCatalog target={simulation.target} />}
       {simulation.storefrontShoppers < simulation.shoppers && (
         <p class="muted">
           {simulation.storefrontShoppers.toLocaleString("en-US")} of them have a storefront account and see this shelf

@@ -1,6 +1,12 @@
 import { describe, expect, it } from "vitest";
 import type { RankedCategory, RankedItem } from "../../../worker/core/ranking/types.ts";
-import { applyRules, discountOverridesFrom, ruleIsLive, segmentMatches } from "../../../worker/core/rules/apply.ts";
+import {
+  applyRules,
+  discountOverridesFrom,
+  ruleIsLive,
+  segmentMatches,
+  targetInCatalog,
+} from "../../../worker/core/rules/apply.ts";
 import type { Rule, RuleSegment, ShopperSegment } from "../../../worker/core/rules/types.ts";
 import { now, product } from "../ranking/builders.ts";
 
@@ -190,5 +196,30 @@ describe("discountOverridesFrom", () => {
       { scope: "all", targetId: "*", mode: "allow", ruleId: "a" },
       { scope: "product", targetId: "k1", mode: "hide", ruleId: "b" },
     ]);
+  });
+});
+
+describe("targetInCatalog", () => {
+  const catalog = [product("c1", "coffee"), product("t1", "tea", { inStock: false })];
+  const target = (targetType: "category" | "product", targetId: string) =>
+    targetInCatalog({ targetType, targetId }, catalog);
+
+  it("finds a product by id and a category by a product in it, out of stock or not", () => {
+    expect(target("product", "c1")).toBe(true);
+    expect(target("product", "t1")).toBe(true);
+    expect(target("category", "coffee")).toBe(true);
+    expect(target("category", "tea")).toBe(true);
+  });
+
+  it("misses a typo, a product id given as a category and a category id given as a product", () => {
+    expect(target("product", "c2")).toBe(false);
+    expect(target("category", "cofee")).toBe(false);
+    expect(target("category", "c1")).toBe(false);
+    expect(target("product", "coffee")).toBe(false);
+  });
+
+  it("always has every item, even in an empty catalog", () => {
+    expect(targetInCatalog({ targetType: "category", targetId: "*" }, [])).toBe(true);
+    expect(targetInCatalog({ targetType: "category", targetId: "coffee" }, [])).toBe(false);
   });
 });

@@ -4,7 +4,7 @@
 // that changes an entry leaves a `{ code: "rule", ruleId, action }` reason. It does not score
 // anything itself, store rules or validate them (the rules routes do).
 
-import { type DiscountOverride, isOnSale, productIndex, rankedItemOf } from "../ranking/items.ts";
+import { type DiscountOverride, isOnSale, productIndex, productsByCategory, rankedItemOf } from "../ranking/items.ts";
 import { defaultRankingOptions, type RankingOptions } from "../ranking/options.ts";
 import type { Product, RankedCategory, RankedItem } from "../ranking/types.ts";
 import type { Rule, RuleSegment, ShopperSegment } from "./types.ts";
@@ -42,6 +42,18 @@ export function ruleIsLive(rule: Rule, context: RuleContext): boolean {
 
 export function liveRules(rules: readonly Rule[], context: RuleContext): Rule[] {
   return rules.filter((rule) => ruleIsLive(rule, context));
+}
+
+/**
+ * Whether the catalog has what a rule names: a product with the id, or a category with a product in it
+ * (`catalog` is the active catalog the shelf ranks); always for `*`, every item. A rule on anything else
+ * is kept, since the product may arrive later, and changes no shelf until then.
+ */
+export function targetInCatalog(rule: Pick<Rule, "targetType" | "targetId">, catalog: readonly Product[]): boolean {
+  if (rule.targetId === "*") return true;
+  return rule.targetType === "product"
+    ? productIndex(catalog).has(rule.targetId)
+    : productsByCategory(catalog).has(rule.targetId);
 }
 
 /** The allow/hide discount switches that hold for this shopper now, for selectItems. */
