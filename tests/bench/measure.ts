@@ -40,8 +40,17 @@ interface Side {
   expectedStatus: number;
 }
 
-/** A side's figures in one round, with the server's CPU time per request when it can be read. */
-export type RoundResult = LoadResult & { cpuMsPerRequest: number | null };
+/**
+ * A side's figures in one round, with the server's CPU time and the bytes it read from disk per request
+ * when they can be read.
+ */
+export type RoundResult = LoadResult & { cpuMsPerRequest: number | null; diskKiBPerRequest: number | null };
+
+/** What the server has used so far: CPU seconds, and bytes its reads fetched from disk (not the page cache). */
+export interface ServerCounters {
+  cpuSeconds: number;
+  readBytes: number;
+}
 
 /** A candidate against a baseline in one round. */
 export interface AlternatedRound {
@@ -57,9 +66,9 @@ export interface AlternatedRound {
  * by one every block and every round, so a burst of load from elsewhere lands on every side alike. A
  * side's figures in a round pool its blocks: req/s is its requests over the time its own blocks took,
  * and the percentiles are over all its latencies in the round. A side's `i`-th request of the whole run
- * is `send(i)`, so a side that must not repeat (a first visit) never does. `serverCpuSeconds`, when
- * given, reads the server's CPU seconds so far: each side is charged what the server used during its own
- * blocks (the machine's other work is not in it, unlike wall time).
+ * is `send(i)`, so a side that must not repeat (a first visit) never does. `server`, when given, reads
+ * the server's counters so far: each side is charged the CPU the server used and the bytes it read from
+ * disk during its own blocks (the machine's other work is not in them, unlike wall time).
  */
 export async function interleavedRounds<Name extends string>(
   rounds: number,
@@ -67,7 +76,7 @@ export async function interleavedRounds<Name extends string>(
   connections: number,
   blocks: number,
   sides: Record<Name, Side>,
-  serverCpuSeconds: () => number | null = () => null,
+  server: () => ServerCounters | null = () => null,
 ): Promise<Record<Name, RoundResult>[]> {
   const names = Object.keys(sides) as Name[];
   const perBlock = Math.ceil(requests / blocks);
@@ -79,12 +88,14 @@ export async function interleavedRounds<Name extends string>(
       for (const name of [...names.slice(first), ...names.slice(0, first)]) {
         const side = sides[name];
         const offset = (round * blocks + block) * perBlock;
-        const cpuBefore = serverCpuSeconds();
+        const before = server();
         const result = await timedLoad(perBlock, connections, (i) => side.send(offset + i), side.expectedStatus);
-        const cpuAfter = serverCpuSeconds();
+        const after = server();
         const pool = pooled[name];
         pool.cpuSeconds =
-          cpuBefore === null || cpuAfter === null ? null : (pool.cpuSeconds ?? 0) + cpuAfter - cpuBefore;
+          before === null || after === null ? null : (pool.cpuSeconds ?? 0) + after.cpuSeconds - before.cpuSeconds;
+        pool.readBytes =
+          before === null || after === null ? null : (pool.readBytes ?? 0) + after.readBytes - before.readBytes;
         pool.seconds += result.seconds;
         pool.latencies.push(...result.latencies);
         pool.errors += result.errors;
@@ -97,7 +108,13 @@ export async function interleavedRounds<Name extends string>(
 
 type Pool = ReturnType<typeof emptyPool>;
 
-const emptyPool = () => ({ seconds: 0, latencies: [] as number[], errors: 0, cpuSeconds: 0 as number | null });
+const emptyPool = () => ({
+  seconds: 0,
+  latencies: [] as number[],
+  errors: 0,
+  cpuSeconds: 0 as number | null,
+  readBytes: 0 as number | null,
+});
 
 function resultOf(pool: Pool): RoundResult {
   const count = pool.latencies.length;
@@ -106,6 +123,7 @@ function resultOf(pool: Pool): RoundResult {
     ...percentiles(pool.latencies),
     errors: pool.errors,
     cpuMsPerRequest: pool.cpuSeconds === null ? null : (pool.cpuSeconds * 1000) / count,
+    diskKiBPerRequest: pool.readBytes === null ? null : pool.readBytes / 1024 / count,
   };
 }
 
@@ -140,13 +158,14 @@ export const medianRatioRound = (rounds: AlternatedRound[]) =>
   [...rounds].sort((x, y) => x.ratio - y.ratio)[Math.floor(rounds.length / 2)] as AlternatedRound;
 
 /**
- * CPU seconds used so far, and resident memory now, by the processes named `name` that descend from
- * this one (the workerd processes `wrangler dev` runs, which serve the worker and its local D1).
- * Read from /proc; null where there is none (not Linux).
+ * CPU seconds used so far, bytes read from disk so far (`read_bytes` of /proc/<pid>/io: what the reads
+ * fetched from storage, not what the page cache answered), and resident memory now, by the processes
+ * named `name` that descend from this one (the workerd processes `wrangler dev` runs, which serve the
+ * worker, its local D1 and its Durable Objects). Read from /proc; null where there is none (not Linux).
  */
 export function descendantProcesses(
   name: string,
-): { cpuSeconds: number; rssBytes: number; peakRssBytes: number } | null {
+): { cpuSeconds: number; readBytes: number; rssBytes: number; peakRssBytes: number } | null {
   if (!existsSync("/proc/self/stat")) return null;
   const ticksPerSecond = 100;
   const parentOf = new Map<number, number>();
@@ -168,6 +187,7 @@ export function descendantProcesses(
     return false;
   };
   let cpuSeconds = 0;
+  let readBytes = 0;
   let rssBytes = 0;
   let peakRssBytes = 0;
   for (const pid of named.filter(descends)) {
@@ -180,9 +200,11 @@ export function descendantProcesses(
       const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? 0) * 1024;
       rssBytes += kib("VmRSS");
       peakRssBytes += kib("VmHWM");
+      const io = readFileSync(`/proc/${pid}/io`, "utf8");
+      readBytes += Number(/^read_bytes:\s+(\d+)/m.exec(io)?.[1] ?? 0);
     } catch {
       // Ended meanwhile.
     }
   }
-  return { cpuSeconds, rssBytes, peakRssBytes };
+  return { cpuSeconds, readBytes, rssBytes, peakRssBytes };
 }

@@ -76,6 +76,11 @@ const seedBatchCustomers = 500;
 /** Orders per ingestion batch, and batches per measurement. */
 const ingestBatch = 100;
 const ingestBatches = 10;
+/**
+ * Requests each side of the shelf comparison gets before it is measured (shoppers never measured), so
+ * both run as a serving isolate does: compiled, with their caches filled.
+ */
+const warmUpRequests = 200;
 /** Distinct known shoppers the recommendation load cycles through. */
 const shoppers = 2000;
 /** Rounds of the recommendations-against-bare-read comparison (odd: the median is a real round). */
@@ -395,7 +400,9 @@ export async function measureRecommendations(
     signShopperToken(accountOf(index), testSecrets.SHOPPER_TOKEN_SECRET, 3600, new Date());
   const tokens = await Promise.all(Array.from({ length: count }, (_, k) => tokenOf(shopperAt(k))));
   // The warm-up's shoppers sit between the measured ones, so none of these is visited before it is measured.
-  const warmUpTokens = await Promise.all(Array.from({ length: 20 }, (_, k) => tokenOf((shopperAt(k) + 1) % size)));
+  const warmUpTokens = await Promise.all(
+    Array.from({ length: warmUpRequests }, (_, k) => tokenOf((shopperAt(k % count) + 1) % size)),
+  );
   const shelf = (token: string) =>
     fetch(`${url}/v1/recommendations?limit=8&categories=4`, { headers: { Authorization: `Bearer ${token}` } });
   const recommendations = (i: number) => shelf(tokens[i % tokens.length]!);
@@ -411,7 +418,7 @@ export async function measureRecommendations(
     baseline: { send: bareRead, expectedStatus: 404 },
     recommendations: { send: recommendations, expectedStatus: 200 },
   };
-  const serverCpu = () => descendantProcesses("workerd")?.cpuSeconds ?? null;
+  const serverCounters = () => descendantProcesses("workerd");
   const comparisonOf = (measured: Record<"baseline" | "recommendations", RoundResult>[]) => {
     const median = medianRatioRound(
       measured.map((round) => ({
@@ -434,9 +441,9 @@ export async function measureRecommendations(
         options.connections,
         blocksPerRound,
         { ...sides, cold: { send: (i: number) => coldRead(shopperAt(i % count)), expectedStatus: 200 } },
-        serverCpu,
+        serverCounters,
       )
-    : await interleavedRounds(rounds, options.requests, options.connections, blocksPerRound, sides, serverCpu);
+    : await interleavedRounds(rounds, options.requests, options.connections, blocksPerRound, sides, serverCounters);
   const firstVisits = comparisonOf(first);
   const coldFloor =
     coldRead && comparisonOf(first.map((round) => ({ baseline: round.cold!, recommendations: round.recommendations })));
@@ -447,7 +454,7 @@ export async function measureRecommendations(
       `(the first visits sent ${visits} requests to ${count} shoppers: ${visits < count ? "some shoppers were not visited" : "some were visited again"})`,
     );
   const repeatVisits = comparisonOf(
-    await interleavedRounds(rounds, options.requests, options.connections, blocksPerRound, sides, serverCpu),
+    await interleavedRounds(rounds, options.requests, options.connections, blocksPerRound, sides, serverCounters),
   );
   return {
     shoppers: count,
@@ -667,7 +674,9 @@ async function runSize(size: number, options: Options) {
 
 /** A side's figures, with the worker's CPU time per request when /proc can be read. */
 export const withCpu = (result: RoundResult) =>
-  `${fmt(result)}${result.cpuMsPerRequest === null ? "" : `, worker CPU ${result.cpuMsPerRequest.toFixed(2)} ms/request`}`;
+  `${fmt(result)}${result.cpuMsPerRequest === null ? "" : `, worker CPU ${result.cpuMsPerRequest.toFixed(2)} ms/request`}${
+    result.diskKiBPerRequest === null ? "" : `, read from disk ${result.diskKiBPerRequest.toFixed(1)} KiB/request`
+  }`;
 
 export default async function scaleBench(args: string[]) {
   // With customer data in shards: the same figures from the shard route bench (tests/bench/shard/route.ts).
