@@ -273,6 +273,16 @@ describe("console steering pages", () => {
         .locator("li strong");
     expect(await shelfTitles("Before").allTextContents()).toEqual(preview.before.map((item) => item.title));
     expect(await shelfTitles("After").allTextContents()).toEqual(preview.after.map((item) => item.title));
+    // The same draft for a visitor who is not signed in: the popular shelf, as the API previews it.
+    const anonymous = await admin<{ before: PreviewItem[]; after: PreviewItem[] }>("POST", "/v1/admin/rules/preview", {
+      rule,
+      anonymous: true,
+    });
+    await page.getByRole("button", { name: "Shelf for visitors not signed in" }).click();
+    await page.getByRole("heading", { name: "Preview for a visitor who is not signed in" }).waitFor();
+    await page.getByText("The popular shelf every visitor who is not signed in sees").waitFor();
+    expect(await shelfTitles("Before").allTextContents()).toEqual(anonymous.before.map((item) => item.title));
+    expect(await shelfTitles("After").allTextContents()).toEqual(anonymous.after.map((item) => item.title));
 
     const simulated = await admin<{ shoppers: number; affected: number; storefrontShoppers: number }>(
       "POST",

@@ -147,6 +147,32 @@ describe("POST /v1/admin/rules/preview", () => {
     expect(compared).toBeGreaterThan(0);
   });
 
+  it("previews a visitor who is not signed in: the popular shelf GET /v1/recommendations serves them", async () => {
+    const served = (await (await SELF.fetch("http://patron.test/v1/recommendations?limit=8&categories=4")).json()) as {
+      data: { customerKnown: boolean; items: { id: string }[]; categories: { id: string }[] };
+    };
+    expect(served.data.customerKnown).toBe(false);
+    const response = await call("/preview", { rule: excludeCoffee, anonymous: true });
+    expect(response.status, await response.clone().text()).toBe(200);
+    const preview = previewResponseSchema.parse(await response.json()).data;
+    expect(preview).toMatchObject({ customerId: null, anonymous: true, storefrontAccount: false, changed: true });
+    expect(preview.before.map((item) => item.id)).toEqual(served.data.items.map((item) => item.id));
+    expect(preview.categories.before.map((category) => category.id)).toEqual(
+      served.data.categories.map((category) => category.id),
+    );
+    // Coffee, the planted shop's best seller, leads the popular shelf before and is gone after.
+    expect(preview.before.some((item) => item.categoryId === "coffee")).toBe(true);
+    expect(preview.after.some((item) => item.categoryId === "coffee")).toBe(false);
+    expect(preview.after).toHaveLength(preview.before.length);
+    // A segment rule never applies to a visitor nobody knows.
+    const segmented = previewResponseSchema.parse(
+      await (
+        await call("/preview", { rule: { ...excludeCoffee, segment: { stage: "active" } }, anonymous: true })
+      ).json(),
+    ).data;
+    expect(segmented.changed).toBe(false);
+  });
+
   it("applies a segment rule only to shoppers in the segment", async () => {
     const [score] = await storeRows<{ stage: string }>(
       "SELECT stage FROM customer_scores WHERE customer_id = ?",
@@ -206,7 +232,21 @@ describe("POST /v1/admin/rules/preview", () => {
       "action must be one of boost, bury, pin, exclude, allow_discounts, hide_discounts",
     );
     await expectInvalid(await call("/preview", { customerId: coffeeShopper }), ["rule"], "rule is required");
-    await expectInvalid(await call("/preview", { rule: boostBooks }), ["customerId"], "customerId is required");
+    await expectInvalid(
+      await call("/preview", { rule: boostBooks }),
+      ["customerId"],
+      'customerId is required (or "anonymous": true for a visitor who is not signed in)',
+    );
+    await expectInvalid(
+      await call("/preview", { rule: boostBooks, customerId: coffeeShopper, anonymous: true }),
+      ["anonymous"],
+      "give customerId or anonymous, not both",
+    );
+    await expectInvalid(
+      await call("/preview", { rule: boostBooks, anonymous: false }),
+      ["anonymous"],
+      "anonymous must be true when given",
+    );
     await expectInvalid(
       await call("/preview", { rule: boostBooks, customerId: coffeeShopper, extra: 1 }),
       [],

@@ -60,7 +60,7 @@ async function shelfInputs(db: Db, now: Date): Promise<ShelfInputs> {
  * of the saved rule it edits (`edits`), so an edit is not counted twice.
  */
 function shelvesOf(
-  customerId: string,
+  customerId: string | null,
   shopper: ShopperData | undefined,
   draft: Rule,
   inputs: ShelfInputs,
@@ -122,13 +122,16 @@ export const steerRoutes = new Hono<AppEnv>()
   .post("/preview", async (c) => {
     const input = await jsonBody(c, previewRuleSchema);
     await editedRuleOrThrow(c.var.db, input.ruleId);
+    const requested = input.customerId;
     const [found, inputs] = await Promise.all([
-      shardCount(c.env) > 0
-        ? shardedCustomerShopper(c.env, input.customerId, c.var.now)
-        : customerShopperIn(c.var.db, input.customerId, c.var.now),
+      requested === undefined
+        ? anonymousVisitor
+        : shardCount(c.env) > 0
+          ? shardedCustomerShopper(c.env, requested, c.var.now)
+          : customerShopperIn(c.var.db, requested, c.var.now),
       shelfInputs(c.var.db, c.var.now),
     ]);
-    if (!found) throw notFound(`No customer with id ${input.customerId}.`);
+    if (!found) throw notFound(`No customer with id ${requested}.`);
     const { customerId, shopper, storefrontAccount } = found;
     const { before, after } = shelvesOf(customerId, shopper ?? undefined, draftOf(input.rule), inputs, input.ruleId);
     const names = inputs.catalog.categoryNames;
@@ -140,6 +143,7 @@ export const steerRoutes = new Hono<AppEnv>()
     return c.json({
       data: {
         customerId,
+        anonymous: requested === undefined,
         // Without a storefront account the customer sees the popular shelf online today; the preview
         // shows the personal shelf they would get once signed in.
         storefrontAccount,
@@ -174,6 +178,9 @@ export const steerRoutes = new Hono<AppEnv>()
       },
     });
   });
+
+/** The anonymous visitor previewed: no customer, no history, so the popular shelf that visitor is served. */
+const anonymousVisitor = { customerId: null, shopper: null, storefrontAccount: false } as const;
 
 /** 404 for a `ruleId` that names no saved rule, before anything is computed. */
 async function editedRuleOrThrow(db: Db, ruleId: string | undefined) {

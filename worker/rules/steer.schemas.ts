@@ -22,22 +22,35 @@ const editedRuleId = z
   .max(100, "ruleId must be at most 100 characters")
   .optional();
 
-export const previewRuleSchema = z.strictObject(
-  {
-    rule: draftRule,
-    ruleId: editedRuleId,
-    customerId: z
-      .string({ error: (issue) => (issue.input === undefined ? "customerId is required" : "customerId must be text") })
-      .trim()
-      .min(1, "customerId must not be empty")
-      .max(100, "customerId must be at most 100 characters"),
-  },
-  {
-    error: (issue) =>
-      unknownFields(issue) ??
-      'the request body must be a JSON object { "rule": {...}, "customerId": "...", "ruleId"?: "..." }',
-  },
-);
+/** Said when a preview names neither a customer nor the anonymous visitor. */
+const whoToPreview = 'customerId is required (or "anonymous": true for a visitor who is not signed in)';
+
+export const previewRuleSchema = z
+  .strictObject(
+    {
+      rule: draftRule,
+      ruleId: editedRuleId,
+      customerId: z
+        .string({ error: "customerId must be text" })
+        .trim()
+        .min(1, "customerId must not be empty")
+        .max(100, "customerId must be at most 100 characters")
+        .optional(),
+      /** The shelf of a visitor who is not signed in (the popular shelf), instead of a customer's. */
+      anonymous: z.literal(true, { error: "anonymous must be true when given" }).optional(),
+    },
+    {
+      error: (issue) =>
+        unknownFields(issue) ??
+        'the request body must be a JSON object { "rule": {...}, "customerId": "...", "ruleId"?: "..." }',
+    },
+  )
+  .superRefine((input, context) => {
+    if (input.customerId === undefined && !input.anonymous)
+      context.addIssue({ code: "custom", path: ["customerId"], message: whoToPreview });
+    if (input.customerId !== undefined && input.anonymous)
+      context.addIssue({ code: "custom", path: ["anonymous"], message: "give customerId or anonymous, not both" });
+  });
 export type PreviewRuleInput = z.infer<typeof previewRuleSchema>;
 
 export const simulateRuleSchema = z.strictObject(
@@ -83,7 +96,10 @@ export const shelfCategorySchema = z.object({
 
 export const previewResponseSchema = z.object({
   data: z.object({
-    customerId: z.string(),
+    /** The customer previewed; null for the anonymous visitor. */
+    customerId: z.string().nullable(),
+    /** True when the preview is of a visitor who is not signed in (the popular shelf). */
+    anonymous: z.boolean(),
     /** Whether the customer has a storefront account: without one they see the popular shelf online. */
     storefrontAccount: z.boolean(),
     changed: z.boolean(),

@@ -449,7 +449,8 @@ interface Asked {
   target: string;
 }
 interface Preview extends Asked {
-  customerId: string;
+  customerId: string | null;
+  anonymous: boolean;
   storefrontAccount: boolean;
   changed: boolean;
   targetInCatalog: boolean;
@@ -484,16 +485,16 @@ function TryOut({ body, ruleId }: { body: ReturnType<typeof bodyOf>; ruleId?: st
   const [simulation, setSimulation] = useState<Simulation | null>(null);
   const [problem, setProblem] = useState<{ what: string; problem: ApiProblem } | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
-  async function run(what: "preview" | "simulate") {
+  async function run(what: "preview" | "anonymous" | "simulate") {
     setBusy(what);
     setProblem(null);
     try {
-      if (what === "preview") {
+      if (what !== "simulate") {
         setPreview(null);
         const answer = await api<Omit<Preview, "target">>("POST", "/v1/admin/rules/preview", {
           rule: body,
           ruleId,
-          customerId: customerId.trim(),
+          ...(what === "anonymous" ? { anonymous: true } : { customerId: customerId.trim() }),
         });
         setPreview({ ...answer, target: targetOf(body) });
       } else {
@@ -532,13 +533,16 @@ function TryOut({ body, ruleId }: { body: ReturnType<typeof bodyOf>; ruleId?: st
         <button type="button" onClick={() => run("preview")} disabled={busy !== null || customerId.trim() === ""}>
           {busy === "preview" ? "Previewing…" : "Preview"}
         </button>
+        <button type="button" onClick={() => run("anonymous")} disabled={busy !== null}>
+          {busy === "anonymous" ? "Previewing…" : "Shelf for visitors not signed in"}
+        </button>
         <button type="button" onClick={() => run("simulate")} disabled={busy !== null}>
           {busy === "simulate" ? "Simulating…" : "Simulate over 200 shoppers"}
         </button>
       </div>
       {problem && (
         <div>
-          <p class="muted small">{problem.what === "preview" ? "Preview" : "Simulation"} failed:</p>
+          <p class="muted small">{problem.what === "simulate" ? "Simulation" : "Preview"} failed:</p>
           <ProblemNote problem={problem.problem} />
         </div>
       )}
@@ -551,6 +555,7 @@ function TryOut({ body, ruleId }: { body: ReturnType<typeof bodyOf>; ruleId?: st
 function PreviewView({ preview }: { preview: Preview }) {
   const rankBefore = new Map(preview.before.map((item) => [item.id, item.rank]));
   const rankAfter = new Map(preview.after.map((item) => [item.id, item.rank]));
+  const whose = preview.anonymous ? "the shelf of visitors who are not signed in" : "this customer's shelf";
   // Before: where the item goes; after: where it came from.
   const mark = (rank: number, other: number | undefined, gone: string, side: "before" | "after") =>
     other === undefined
@@ -589,16 +594,21 @@ function PreviewView({ preview }: { preview: Preview }) {
   );
   return (
     <div aria-live="polite">
-      <h3>Preview for {preview.customerId}</h3>
+      <h3>{preview.anonymous ? "Preview for a visitor who is not signed in" : `Preview for ${preview.customerId}`}</h3>
       <p role="status">
         {preview.changed
-          ? "This rule changes this customer's shelf; changed items are marked."
+          ? `This rule changes ${whose}; changed items are marked.`
           : preview.targetInCatalog
-            ? "This rule does not change this customer's shelf (check the segment and the schedule, or pin a category that is not on it)."
-            : "This rule does not change this customer's shelf."}
+            ? `This rule does not change ${whose} (check the segment and the schedule, or pin a category that is not on it).`
+            : `This rule does not change ${whose}.`}
       </p>
+      {preview.anonymous && (
+        <p class="muted">
+          The popular shelf every visitor who is not signed in sees; a rule for a segment never applies to them.
+        </p>
+      )}
       {!preview.targetInCatalog && <NotInCatalog target={preview.target} />}
-      {!preview.storefrontAccount && (
+      {!preview.anonymous && !preview.storefrontAccount && (
         <p class="muted">
           This customer has no storefront account yet: online they see the popular shelf, and these are the shelves they
           would get once signed in.
