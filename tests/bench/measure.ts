@@ -49,7 +49,8 @@ export type RoundResult = LoadResult & { cpuMsPerRequest: number | null; diskKiB
 /** What the server has used so far: CPU seconds, and bytes its reads fetched from disk (not the page cache). */
 export interface ServerCounters {
   cpuSeconds: number;
-  readBytes: number;
+  /** Null where /proc/<pid>/io cannot be read. */
+  readBytes: number | null;
 }
 
 /** A candidate against a baseline in one round. */
@@ -95,7 +96,9 @@ export async function interleavedRounds<Name extends string>(
         pool.cpuSeconds =
           before === null || after === null ? null : (pool.cpuSeconds ?? 0) + after.cpuSeconds - before.cpuSeconds;
         pool.readBytes =
-          before === null || after === null ? null : (pool.readBytes ?? 0) + after.readBytes - before.readBytes;
+          before?.readBytes == null || after?.readBytes == null || pool.readBytes === null
+            ? null
+            : pool.readBytes + after.readBytes - before.readBytes;
         pool.seconds += result.seconds;
         pool.latencies.push(...result.latencies);
         pool.errors += result.errors;
@@ -159,13 +162,14 @@ export const medianRatioRound = (rounds: AlternatedRound[]) =>
 
 /**
  * CPU seconds used so far, bytes read from disk so far (`read_bytes` of /proc/<pid>/io: what the reads
- * fetched from storage, not what the page cache answered), and resident memory now, by the processes
+ * fetched from storage, not what the page cache answered; null when a process's cannot be read), and
+ * resident memory now, by the processes
  * named `name` that descend from this one (the workerd processes `wrangler dev` runs, which serve the
  * worker, its local D1 and its Durable Objects). Read from /proc; null where there is none (not Linux).
  */
 export function descendantProcesses(
   name: string,
-): { cpuSeconds: number; readBytes: number; rssBytes: number; peakRssBytes: number } | null {
+): { cpuSeconds: number; readBytes: number | null; rssBytes: number; peakRssBytes: number } | null {
   if (!existsSync("/proc/self/stat")) return null;
   const ticksPerSecond = 100;
   const parentOf = new Map<number, number>();
@@ -187,7 +191,7 @@ export function descendantProcesses(
     return false;
   };
   let cpuSeconds = 0;
-  let readBytes = 0;
+  let readBytes: number | null = 0;
   let rssBytes = 0;
   let peakRssBytes = 0;
   for (const pid of named.filter(descends)) {
@@ -200,10 +204,15 @@ export function descendantProcesses(
       const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? 0) * 1024;
       rssBytes += kib("VmRSS");
       peakRssBytes += kib("VmHWM");
-      const io = readFileSync(`/proc/${pid}/io`, "utf8");
-      readBytes += Number(/^read_bytes:\s+(\d+)/m.exec(io)?.[1] ?? 0);
     } catch {
       // Ended meanwhile.
+    }
+    try {
+      const io = /^read_bytes:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/io`, "utf8"))?.[1];
+      readBytes = io === undefined || readBytes === null ? null : readBytes + Number(io);
+    } catch (error) {
+      // Ended meanwhile (ENOENT), or not ours to read: then there is no figure.
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") readBytes = null;
     }
   }
   return { cpuSeconds, readBytes, rssBytes, peakRssBytes };

@@ -273,6 +273,8 @@ describe("console steering pages", () => {
         .locator("li strong");
     expect(await shelfTitles("Before").allTextContents()).toEqual(preview.before.map((item) => item.title));
     expect(await shelfTitles("After").allTextContents()).toEqual(preview.after.map((item) => item.title));
+    // The target is in the catalog: no note says otherwise.
+    expect(await page.getByText("The catalog has no").count()).toBe(0);
     // The same draft for a visitor who is not signed in: the popular shelf, as the API previews it.
     const anonymous = await admin<{ before: PreviewItem[]; after: PreviewItem[] }>("POST", "/v1/admin/rules/preview", {
       rule,
@@ -364,7 +366,14 @@ describe("console steering pages", () => {
 
     await page.getByRole("button", { name: "Create rule" }).click();
     await page.waitForURL(/\/console\/rules\/r_/);
+    // The rule's own page (its history), whose one note is the saved rule's, under the Target id field.
+    await page.getByRole("columnheader", { name: "Rule as changed" }).waitFor();
     await page.getByRole("note").getByText(note).waitFor();
+    expect(await page.getByRole("note").count()).toBe(1);
+    // The note describes the Target id field, for a screen reader too.
+    const noteId = await page.getByRole("note").getAttribute("id");
+    expect(noteId).toBeTruthy();
+    expect(await page.getByLabel("Target id", { exact: true }).getAttribute("aria-describedby")).toContain(noteId);
     // Fixing the id hides the saved rule's note before saving: it is about the saved target.
     await page.getByLabel("Target id", { exact: true }).fill("hats");
     await page.getByRole("note").waitFor({ state: "detached" });

@@ -225,6 +225,27 @@ describe("rules API: whether the catalog has the target", () => {
   });
 });
 
+describe("rules API: a write whose catalog read fails", () => {
+  it("answers the error before writing anything, so a client that retries does not save the rule twice", async () => {
+    const stored = async () => (await env.DB.prepare("SELECT count(*) AS n FROM rules").first<{ n: number }>())?.n ?? 0;
+    const existing = await create(aRule());
+    const before = await stored();
+    await env.DB.prepare("ALTER TABLE products RENAME TO products_away").run();
+    try {
+      const created = await call("POST", "", aRule());
+      const patched = await call("PATCH", `/${existing.id}`, { strength: 3 });
+      const disabled = await call("POST", `/${existing.id}/disable`);
+      for (const response of [created, patched, disabled])
+        expect(response.status, await response.clone().text()).toBeGreaterThanOrEqual(500);
+    } finally {
+      await env.DB.prepare("ALTER TABLE products_away RENAME TO products").run();
+    }
+    expect(await stored()).toBe(before);
+    const read = ruleWithHistoryResponseSchema.parse(await (await call("GET", `/${existing.id}`)).json()).data;
+    expect(read).toMatchObject({ version: 1, strength: existing.strength, enabled: true });
+  });
+});
+
 describe("rules API: what the recommendations route reads", () => {
   it("liveRulesFor returns enabled rules with the segment parsed, and sees a change made here at once", async () => {
     const rule = await create(aRule({ segment: { channelPreference: "store" } }));

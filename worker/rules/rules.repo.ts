@@ -2,8 +2,8 @@
 // through. Every write puts the rule row and its `rule_versions` row in one D1 batch, guarded by the
 // version it was read at, so two concurrent edits cannot both land. It does not validate rules (the
 // routes do) and never answers HTTP errors: it returns `{ kind: ... }` outcomes.
-import { and, asc, desc, eq, gt, isNull, or } from "drizzle-orm";
-import { runBatch } from "../../db/batch.ts";
+import { and, asc, desc, eq, gt, isNull, or, sql } from "drizzle-orm";
+import { jsonEach, runBatch } from "../../db/batch.ts";
 import { rules, ruleVersions } from "../../db/schema.ts";
 import type { Rule } from "../core/rules/types.ts";
 import type { Db } from "../env.ts";
@@ -76,6 +76,32 @@ export async function listRules(db: Db, filter: { enabled?: boolean }): Promise<
 export async function findRule(db: Db, id: string): Promise<RuleView | null> {
   const row = await db.query.rules.findFirst({ where: eq(rules.id, id) });
   return row ? ruleView(row) : null;
+}
+
+/**
+ * Whether the catalog has each rule's target now: an active product with the id, or a category with an
+ * active product in it; `*` (every item) always. One indexed read for all of them (the primary key,
+ * and `products_category_idx` up to the first active product), not the whole catalog.
+ */
+export async function targetsInCatalog(
+  db: Db,
+  targets: readonly Pick<RuleFields, "targetType" | "targetId">[],
+): Promise<(rule: Pick<RuleFields, "targetType" | "targetId">) => boolean> {
+  const named = (type: string) => [
+    ...new Set(targets.filter((t) => t.targetType === type && t.targetId !== "*").map((t) => t.targetId)),
+  ];
+  const [products, categories] = [named("product"), named("category")];
+  const rows =
+    products.length + categories.length === 0
+      ? []
+      : await db.all<{ target: string }>(sql`
+          SELECT 'product:' || t.value AS target FROM ${jsonEach(products)} AS t
+          WHERE EXISTS (SELECT 1 FROM products WHERE id = t.value AND active = 1)
+          UNION ALL
+          SELECT 'category:' || t.value FROM ${jsonEach(categories)} AS t
+          WHERE EXISTS (SELECT 1 FROM products WHERE category_id = t.value AND active = 1)`);
+  const found = new Set(rows.map((row) => row.target));
+  return (rule) => rule.targetId === "*" || found.has(`${rule.targetType}:${rule.targetId}`);
 }
 
 /** Oldest first, so versions read 1, 2, 3 ... */

@@ -3,12 +3,10 @@
 // recommendations route reads rules through liveRulesFor (rules.repo.ts), not through these routes.
 import type { Context } from "hono";
 import { Hono } from "hono";
-import { targetInCatalog } from "../core/rules/apply.ts";
 import type { AppEnv } from "../env.ts";
 import { requireAdminKey } from "../http/auth.ts";
 import { ApiError, notFound } from "../http/errors.ts";
 import { jsonBody, parseOrThrow, queryParams } from "../http/validate.ts";
-import { cachedCatalog } from "../recommendations/recommendations.repo.ts";
 import {
   createRule,
   findRule,
@@ -17,6 +15,7 @@ import {
   ruleFields,
   type SaveOutcome,
   saveRule,
+  targetsInCatalog,
   versionsOf,
 } from "./rules.repo.ts";
 import {
@@ -52,15 +51,24 @@ function savedOrThrow(outcome: SaveOutcome) {
   return outcome.rule;
 }
 
-/** The rules as answered: each with whether the catalog the shelf ranks (the isolate's copy) has its target. */
+/**
+ * The rules as answered, each with whether the catalog has its target now. A write reads this first,
+ * so a failed read answers an error before anything is written, never after.
+ */
 async function withCatalogCheck(c: RulesContext, rules: RuleView[]): Promise<RuleStatusView[]> {
-  const catalog = await cachedCatalog(c.var.db, c.var.now);
-  return rules.map((rule) => ({ ...rule, targetInCatalog: targetInCatalog(rule, catalog.products) }));
+  const inCatalog = await targetsInCatalog(c.var.db, rules);
+  return rules.map((rule) => ({ ...rule, targetInCatalog: inCatalog(rule) }));
 }
 
-async function answered(c: RulesContext, rule: RuleView): Promise<RuleStatusView> {
-  const [checked] = await withCatalogCheck(c, [rule]);
-  return checked!;
+/** Saves through `write` once the catalog has been read for `fields`' target, and answers the rule saved. */
+async function writeChecked(
+  c: RulesContext,
+  fields: Pick<RuleView, "targetType" | "targetId">,
+  write: () => Promise<RuleView>,
+): Promise<RuleStatusView> {
+  const inCatalog = await targetsInCatalog(c.var.db, [fields]);
+  const rule = await write();
+  return { ...rule, targetInCatalog: inCatalog(rule) };
 }
 
 /** An update that only flips `enabled` is recorded as the enable or disable it amounts to. */
@@ -73,14 +81,12 @@ function changeKindOf(before: RuleFields, after: RuleFields): ChangeKind {
 async function setEnabled(c: RulesContext, enabled: boolean) {
   const by = changeBy(c);
   const current = await existingRule(c);
-  const outcome = await saveRule(
-    c.var.db,
-    current,
-    { ...ruleFields(current), enabled },
-    enabled ? "enable" : "disable",
-    by,
+  const saved = await writeChecked(c, current, async () =>
+    savedOrThrow(
+      await saveRule(c.var.db, current, { ...ruleFields(current), enabled }, enabled ? "enable" : "disable", by),
+    ),
   );
-  return c.json({ data: await answered(c, savedOrThrow(outcome)) });
+  return c.json({ data: saved });
 }
 
 export const rulesRoutes = new Hono<AppEnv>()
@@ -89,8 +95,7 @@ export const rulesRoutes = new Hono<AppEnv>()
   .post("/", async (c) => {
     const by = changeBy(c);
     const input = await jsonBody(c, createRuleSchema);
-    const rule = await createRule(c.var.db, input, by);
-    return c.json({ data: await answered(c, rule) }, 201);
+    return c.json({ data: await writeChecked(c, input, () => createRule(c.var.db, input, by)) }, 201);
   })
   .get("/", async (c) => {
     const { enabled } = queryParams(c, listRulesQuerySchema);
@@ -98,8 +103,8 @@ export const rulesRoutes = new Hono<AppEnv>()
   })
   .get("/:id", async (c) => {
     const rule = await existingRule(c);
-    const [checked, versions] = await Promise.all([answered(c, rule), versionsOf(c.var.db, rule.id)]);
-    return c.json({ data: { ...checked, versions } });
+    const [[checked], versions] = await Promise.all([withCatalogCheck(c, [rule]), versionsOf(c.var.db, rule.id)]);
+    return c.json({ data: { ...checked!, versions } });
   })
   .get("/:id/versions", async (c) => {
     const rule = await existingRule(c);
@@ -115,8 +120,10 @@ export const rulesRoutes = new Hono<AppEnv>()
     const after = ruleFields(
       parseOrThrow(updatedRuleSchema, { ...before, ...patch }, "rule after this change") as RuleFields,
     );
-    const outcome = await saveRule(c.var.db, current, after, changeKindOf(before, after), by);
-    return c.json({ data: await answered(c, savedOrThrow(outcome)) });
+    const saved = await writeChecked(c, after, async () =>
+      savedOrThrow(await saveRule(c.var.db, current, after, changeKindOf(before, after), by)),
+    );
+    return c.json({ data: saved });
   })
   .post("/:id/disable", (c) => setEnabled(c, false))
   .post("/:id/enable", (c) => setEnabled(c, true));

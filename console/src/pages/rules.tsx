@@ -48,13 +48,14 @@ const segmentFields: { field: keyof Segment; label: string; values: string[] }[]
 ];
 
 /** A rule's target as the notes name it: `category “heelz”`. */
-const targetOf = (rule: { targetType: string; targetId: string }) => `${rule.targetType} “${rule.targetId}”`;
+const targetOf = (rule: { targetType: string; targetId: string }) => `${rule.targetType} “${rule.targetId.trim()}”`;
 
 /** Said wherever a rule's target is missing from the catalog: the rule is kept but changes no shelf. */
-function NotInCatalog({ target }: { target: string }) {
+function NotInCatalog({ target, id }: { target: string; id?: string }) {
   return (
-    <p class="problem" role="note">
-      The catalog has no {target} now: this rule changes no shelf until it does. Check the id for a typo.
+    <p class="problem" role="note" id={id}>
+      The catalog has no {target} now: this rule changes no shelf until it does. Check the id for a typo, or whether the
+      item was taken out of the catalog.
     </p>
   );
 }
@@ -276,6 +277,12 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
     // A field's message is about the value that was sent: editing the field clears it.
     setProblem((current) => withoutFieldIssues(current, Object.keys(patch)));
   };
+  // The saved rule's target is not in the catalog, and the draft still names it.
+  const savedTargetMissing =
+    rule !== null &&
+    !rule.targetInCatalog &&
+    rule.targetType === draft.targetType &&
+    rule.targetId === draft.targetId.trim();
   const fieldProblem = (field: string) =>
     problem?.issues.filter((issue) => String(issue.path[0]) === field).map((issue) => issue.message);
   const otherProblems = problem?.issues.filter(
@@ -319,7 +326,14 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
           step={options.step}
           value={draft[field] as string}
           aria-invalid={messages.length > 0 ? "true" : undefined}
-          aria-describedby={messages.length > 0 ? `${id}-problem` : options.hint ? `${id}-hint` : undefined}
+          aria-describedby={
+            [
+              messages.length > 0 ? `${id}-problem` : options.hint ? `${id}-hint` : null,
+              field === "targetId" && savedTargetMissing ? "rule-targetId-catalog" : null,
+            ]
+              .filter(Boolean)
+              .join(" ") || undefined
+          }
           onInput={(event) => set({ [field]: (event.target as HTMLInputElement).value } as Partial<Draft>)}
         />
         {options.hint && (
@@ -365,9 +379,7 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
         </select>
       </div>
       {text("targetId", "Target id", { hint: "A category or product id; * (every item) for the discount switches." })}
-      {rule && !rule.targetInCatalog && rule.targetType === draft.targetType && rule.targetId === draft.targetId && (
-        <NotInCatalog target={targetOf(rule)} />
-      )}
+      {savedTargetMissing && <NotInCatalog target={targetOf(rule)} id="rule-targetId-catalog" />}
       {(draft.action === "boost" || draft.action === "bury") &&
         text("strength", "Strength", { type: "number", step: "0.1", hint: "Greater than 0; 0.5 is a gentle nudge." })}
       {draft.action === "pin" && text("slot", "Slot", { type: "number", step: "1", hint: "Shelf position, 1 to 50." })}

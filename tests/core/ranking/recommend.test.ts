@@ -345,6 +345,37 @@ describe("recommend", () => {
       expect(result.items).toHaveLength(4);
     });
 
+    it("a pin of a category with nothing to offer places nothing: unknown, or every product out of stock", () => {
+      const pinOf = (targetId: string) =>
+        ({
+          id: `pin-${targetId}`,
+          name: "Pin",
+          action: "pin",
+          targetType: "category",
+          targetId,
+          slot: 1,
+          enabled: true,
+        }) as const;
+      const outOfStock = {
+        ...shop,
+        catalog: [...shop.catalog, product("scarf-1", "scarves", { inStock: false })],
+      };
+      const plain = recommend(outOfStock, options(0));
+      for (const targetId of ["bokos", "scarves"]) {
+        const pinned = recommend({ ...outOfStock, rules: [pinOf(targetId)] }, options(0));
+        expect(
+          pinned.categories.map((c) => c.categoryId),
+          targetId,
+        ).toEqual(plain.categories.map((c) => c.categoryId));
+        expect(pinned.appliedRuleIds).toEqual([]);
+      }
+      // A category with a product in stock is placed, though the ranking did not pick it.
+      const withStock = { ...outOfStock, catalog: [...outOfStock.catalog, product("scarf-2", "scarves")] };
+      const placed = recommend({ ...withStock, rules: [pinOf("scarves")] }, options(0));
+      expect(placed.categories[0]?.categoryId).toBe("scarves");
+      expect(placed.appliedRuleIds).toEqual(["pin-scarves"]);
+    });
+
     it("a pin of an item a hide-discounts switch hides places nothing, and the other pins keep their slots", () => {
       const pinSale = {
         id: "s",

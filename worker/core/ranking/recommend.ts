@@ -15,7 +15,7 @@ import {
 import { type Arm, holdoutArm } from "../rules/holdout.ts";
 import type { Rule, ShopperSegment } from "../rules/types.ts";
 import { rankCategories } from "./categories.ts";
-import { discountSensitivityFor, productIndex, type RecentPurchase, selectItems } from "./items.ts";
+import { discountSensitivityFor, productIndex, productsByCategory, type RecentPurchase, selectItems } from "./items.ts";
 import { defaultRankingOptions, type RankingOptions } from "./options.ts";
 import {
   buyAgain,
@@ -122,7 +122,9 @@ export function recommend(
           popular: { ...options.popular, maxItems: Math.max(options.popular.maxItems, depth) },
         };
   const steered = (list: readonly RankedCategory[]) => {
-    const result = steerCategories(list, live, options);
+    const result = steerCategories(list, live, options, (categoryId) =>
+      (productsByCategory(input.catalog).get(categoryId) ?? []).some((product) => product.active && product.inStock),
+    );
     for (const id of result.appliedRuleIds) applied.add(id);
     return result.list;
   };

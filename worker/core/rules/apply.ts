@@ -180,13 +180,15 @@ export interface Steered<T> {
 /**
  * The category list under the live rules: excluded categories out, boost/bury as score multipliers
  * (then re-sorted by adjusted score), pins into their slots (lowest slot first, a category the
- * ranking did not pick included). recommend() runs it before items are chosen, so a boosted or pinned
- * category brings its items with it.
+ * ranking did not pick included when `offers` says it has something to offer: a pin of a category
+ * with no product in stock, or none at all, places nothing). recommend() runs it before items are
+ * chosen, so a boosted or pinned category brings its items with it.
  */
 export function steerCategories(
   categories: readonly RankedCategory[],
   liveRuleList: readonly Rule[],
   options: RankingOptions = defaultRankingOptions,
+  offers: (categoryId: string) => boolean = () => true,
 ): Steered<RankedCategory> {
   const applied = new Set<string>();
   const mark = (rule: Rule) => applied.add(rule.id);
@@ -211,6 +213,7 @@ export function steerCategories(
     if (rule.targetType !== "category") continue;
     const slot = rule.slot!;
     const index = list.findIndex((c) => c.categoryId === rule.targetId);
+    if (index < 0 && !offers(rule.targetId)) continue;
     const pinned =
       index >= 0
         ? list.splice(index, 1)[0]!
