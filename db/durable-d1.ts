@@ -93,9 +93,12 @@ class DurableStatement {
 export function durableD1(storage: DurableObjectStorage): D1Database {
   const database = {
     prepare: (query: string) => new DurableStatement(storage, query),
-    // One transaction, as D1's batch: a statement that fails rolls back the ones before it.
+    // One transaction, as D1's batch: a statement that fails rolls back the ones before it. A single
+    // statement is atomic by itself, so it runs without opening one (the shelf's reads are such).
     batch: async (statements: DurableStatement[]) =>
-      storage.transactionSync(() => statements.map((statement) => statement.run())),
+      statements.length === 1
+        ? [statements[0]!.run()]
+        : storage.transactionSync(() => statements.map((statement) => statement.run())),
     exec: async (query: string) => {
       const started = Date.now();
       const count = storage.sql.exec(query).rowsWritten;

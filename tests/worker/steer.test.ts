@@ -164,6 +164,21 @@ describe("POST /v1/admin/rules/preview", () => {
     expect(preview.before.some((item) => item.categoryId === "coffee")).toBe(true);
     expect(preview.after.some((item) => item.categoryId === "coffee")).toBe(false);
     expect(preview.after).toHaveLength(preview.before.length);
+    // Published, the rule gives visitors the preview's "after" (the shelf is cached per set of rules).
+    const saved = await call("", excludeCoffee);
+    expect(saved.status, await saved.clone().text()).toBe(201);
+    const ruleId = ((await saved.json()) as { data: { id: string } }).data.id;
+    try {
+      const after = (await (await SELF.fetch("http://patron.test/v1/recommendations?limit=8&categories=4")).json()) as {
+        data: { items: { id: string }[]; categories: { id: string }[] };
+      };
+      expect(after.data.items.map((item) => item.id)).toEqual(preview.after.map((item) => item.id));
+      expect(after.data.categories.map((category) => category.id)).toEqual(
+        preview.categories.after.map((category) => category.id),
+      );
+    } finally {
+      expect((await call(`/${ruleId}/disable`, {})).status).toBe(200);
+    }
     // A segment rule never applies to a visitor nobody knows.
     const segmented = previewResponseSchema.parse(
       await (

@@ -1,7 +1,8 @@
-// Steering before publishing (admin): POST /v1/admin/rules/preview shows one shopper's shelf without
-// and with a draft rule; POST /v1/admin/rules/simulate compares the two shelves over a sample of known
-// shoppers. The draft is validated like a new rule and never stored. Shelves are computed by the same
-// loaders and core (recommend) as GET /v1/recommendations, for the personalised arm: what a shopper
+// Steering before publishing (admin): POST /v1/admin/rules/preview shows one shopper's shelf (or the
+// popular shelf of a visitor who is not signed in) without and with a draft rule; POST
+// /v1/admin/rules/simulate compares the two shelves over a sample of known shoppers. The draft is
+// validated like a new rule and never stored. Shelves are computed by the same loaders and core
+// (recommend) as GET /v1/recommendations, for a known shopper in the personalised arm: what a shopper
 // outside the holdout sees. Mounted inside rulesRoutes, so the same admin check guards them.
 import { Hono } from "hono";
 import { buildPopulation } from "../core/ranking/population.ts";

@@ -42,7 +42,7 @@ export const previewRuleSchema = z
     {
       error: (issue) =>
         unknownFields(issue) ??
-        'the request body must be a JSON object { "rule": {...}, "customerId": "...", "ruleId"?: "..." }',
+        'the request body must be a JSON object { "rule": {...}, "customerId": "..." or "anonymous": true, "ruleId"?: "..." }',
     },
   )
   .superRefine((input, context) => {

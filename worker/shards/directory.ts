@@ -22,9 +22,12 @@ export async function locatePlacements(db: Db, keys: readonly string[], self: nu
   for (let i = 0; i < keys.length; i += 500) {
     const page = keys.slice(i, i + 500);
     const orderIds = page.filter((key) => key.startsWith("order:")).map((key) => key.slice("order:".length));
+    // The orders are asked only for order keys (a shopper's shelf locates an account key alone).
     const [entries = [], heldHere = []] = await batchRows(db, [
       sql`SELECT key, shard FROM shard_directory WHERE key IN (SELECT value FROM ${jsonEach(page)})`,
-      sql`SELECT id FROM orders WHERE id IN (SELECT value FROM ${jsonEach(orderIds)})`,
+      ...(orderIds.length > 0
+        ? [sql`SELECT id FROM orders WHERE id IN (SELECT value FROM ${jsonEach(orderIds)})`]
+        : []),
     ]);
     for (const row of heldHere) placed.set(orderSource(String(row.id)), self);
     for (const row of entries) placed.set(String(row.key), Number(row.shard));

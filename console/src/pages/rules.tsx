@@ -611,7 +611,7 @@ function PreviewView({ preview }: { preview: Preview }) {
         {preview.changed
           ? `This rule changes ${whose}; changed items are marked.`
           : preview.targetInCatalog
-            ? `This rule does not change ${whose} (check the segment and the schedule, or pin a category that is not on it).`
+            ? `This rule does not change ${whose} (check the segment and the schedule, whether the target has anything in stock, or pin a category that is not on it).`
             : `This rule does not change ${whose}.`}
       </p>
       {preview.anonymous && (

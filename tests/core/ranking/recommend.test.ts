@@ -376,6 +376,51 @@ describe("recommend", () => {
       expect(placed.appliedRuleIds).toEqual(["pin-scarves"]);
     });
 
+    it("a pin of a ranked category with nothing this shelf may show leaves it where the ranking put it", () => {
+      const pinTea = {
+        id: "pin-tea",
+        name: "Pin tea",
+        action: "pin",
+        targetType: "category",
+        targetId: "tea",
+        slot: 1,
+        enabled: true,
+      } as const;
+      const teaIds = [1, 2, 3, 4].map((n) => `tea-${n}`);
+      const teaOnSale = shop.catalog.map((p) => (p.categoryId === "tea" ? { ...p, salePrice: 5 } : p));
+      const cases: [string, RecommendationInput][] = [
+        [
+          "every tea out of stock",
+          { ...shop, catalog: shop.catalog.map((p) => (p.categoryId === "tea" ? { ...p, inStock: false } : p)) },
+        ],
+        ["every tea on sale under a hide-discounts switch", { ...shop, catalog: teaOnSale, rules: [noSales] }],
+        [
+          "every tea excluded by product",
+          {
+            ...shop,
+            rules: teaIds.map((id) => ({ ...noCategory, id: `x-${id}`, targetType: "product" as const, targetId: id })),
+          },
+        ],
+        [
+          "every tea on the page already",
+          { ...shop, placement: { placement: "home", productId: null, excludeIds: teaIds, coPurchases: [] } },
+        ],
+      ];
+      for (const [label, input] of cases) {
+        const plain = recommend(input, options(0));
+        const pinned = recommend({ ...input, rules: [...input.rules, pinTea] }, options(0));
+        expect(
+          pinned.categories.map((c) => c.categoryId),
+          label,
+        ).toEqual(plain.categories.map((c) => c.categoryId));
+        expect(
+          pinned.items.map((i) => i.productId),
+          label,
+        ).toEqual(plain.items.map((i) => i.productId));
+        expect(pinned.appliedRuleIds, label).not.toContain("pin-tea");
+      }
+    });
+
     it("a pin of an item a hide-discounts switch hides places nothing, and the other pins keep their slots", () => {
       const pinSale = {
         id: "s",

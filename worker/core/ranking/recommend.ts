@@ -122,8 +122,10 @@ export function recommend(
           popular: { ...options.popular, maxItems: Math.max(options.popular.maxItems, depth) },
         };
   const steered = (list: readonly RankedCategory[]) => {
+    // A pinned category must have something this shelf may show: in stock, and not excluded, hidden or
+    // on the page already (`sellable` is the catalog without those, the pinned category's exclusion lifted).
     const result = steerCategories(list, live, options, (categoryId) =>
-      (productsByCategory(input.catalog).get(categoryId) ?? []).some((product) => product.active && product.inStock),
+      (productsByCategory(sellable).get(categoryId) ?? []).some((product) => product.active && product.inStock),
     );
     for (const id of result.appliedRuleIds) applied.add(id);
     return result.list;

@@ -180,8 +180,9 @@ export interface Steered<T> {
 /**
  * The category list under the live rules: excluded categories out, boost/bury as score multipliers
  * (then re-sorted by adjusted score), pins into their slots (lowest slot first, a category the
- * ranking did not pick included when `offers` says it has something to offer: a pin of a category
- * with no product in stock, or none at all, places nothing). recommend() runs it before items are
+ * ranking did not pick included) when `offers` says the category has something this shelf may offer: a
+ * pin of a category with nothing to show (none in stock, or all excluded, hidden or unknown) places
+ * nothing and leaves the category where the ranking put it. recommend() runs it before items are
  * chosen, so a boosted or pinned category brings its items with it.
  */
 export function steerCategories(
@@ -212,8 +213,8 @@ export function steerCategories(
   for (const rule of pinsOf(liveRuleList)) {
     if (rule.targetType !== "category") continue;
     const slot = rule.slot!;
+    if (!offers(rule.targetId)) continue;
     const index = list.findIndex((c) => c.categoryId === rule.targetId);
-    if (index < 0 && !offers(rule.targetId)) continue;
     const pinned =
       index >= 0
         ? list.splice(index, 1)[0]!
