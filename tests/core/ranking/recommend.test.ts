@@ -143,6 +143,9 @@ describe("recommend", () => {
       targetId: "*",
       enabled: true,
     } as const;
+    /** A pin rule (its name says what it pins). */
+    const pinRule = (targetType: "category" | "product", targetId: string, slot = 1, id = "p") =>
+      ({ id, name: `Pin ${targetId}`, action: "pin", targetType, targetId, slot, enabled: true }) as const;
 
     it.each([
       ["personalised", 0],
@@ -329,15 +332,7 @@ describe("recommend", () => {
     });
 
     it("a category pin shows an excluded category, with its items, as a product pin shows an excluded product", () => {
-      const pin = {
-        id: "p",
-        name: "Pin tea",
-        action: "pin",
-        targetType: "category",
-        targetId: "tea",
-        slot: 1,
-        enabled: true,
-      } as const;
+      const pin = pinRule("category", "tea");
       const excludeTea = { ...noCategory, targetId: "tea" };
       const result = recommend({ ...shop, rules: [excludeTea, pin] }, options(0));
       expect(result.categories[0]?.categoryId).toBe("tea");
@@ -346,16 +341,7 @@ describe("recommend", () => {
     });
 
     it("a pin of a category with nothing to offer places nothing: unknown, or every product out of stock", () => {
-      const pinOf = (targetId: string) =>
-        ({
-          id: `pin-${targetId}`,
-          name: "Pin",
-          action: "pin",
-          targetType: "category",
-          targetId,
-          slot: 1,
-          enabled: true,
-        }) as const;
+      const pinOf = (targetId: string) => pinRule("category", targetId, 1, `pin-${targetId}`);
       const outOfStock = {
         ...shop,
         catalog: [...shop.catalog, product("scarf-1", "scarves", { inStock: false })],
@@ -377,15 +363,7 @@ describe("recommend", () => {
     });
 
     it("a pin of a ranked category with nothing this shelf may show leaves it where the ranking put it", () => {
-      const pinTea = {
-        id: "pin-tea",
-        name: "Pin tea",
-        action: "pin",
-        targetType: "category",
-        targetId: "tea",
-        slot: 1,
-        enabled: true,
-      } as const;
+      const pinTea = pinRule("category", "tea", 1, "pin-tea");
       const teaIds = [1, 2, 3, 4].map((n) => `tea-${n}`);
       const teaOnSale = shop.catalog.map((p) => (p.categoryId === "tea" ? { ...p, salePrice: 5 } : p));
       const cases: [string, RecommendationInput][] = [
@@ -422,24 +400,8 @@ describe("recommend", () => {
     });
 
     it("a pin of an item a hide-discounts switch hides places nothing, and the other pins keep their slots", () => {
-      const pinSale = {
-        id: "s",
-        name: "Pin milk-1",
-        action: "pin",
-        targetType: "product",
-        targetId: "milk-1",
-        slot: 2,
-        enabled: true,
-      } as const;
-      const pinTea = {
-        id: "t",
-        name: "Pin tea-3",
-        action: "pin",
-        targetType: "product",
-        targetId: "tea-3",
-        slot: 3,
-        enabled: true,
-      } as const;
+      const pinSale = pinRule("product", "milk-1", 2, "s");
+      const pinTea = pinRule("product", "tea-3", 3, "t");
       const result = recommend({ ...shop, rules: [noSales, pinSale, pinTea] }, options(0));
       const ids = result.items.map((item) => item.productId);
       expect(ids).not.toContain("milk-1");
@@ -450,16 +412,7 @@ describe("recommend", () => {
 
     it("a pinned excluded category keeps its own ranking, and lifts no exclusion from co-purchases", () => {
       const excludeTea = { ...noCategory, targetId: "tea" };
-      const pinTea = (slot: number) =>
-        ({
-          id: "p",
-          name: "Pin tea",
-          action: "pin",
-          targetType: "category",
-          targetId: "tea",
-          slot,
-          enabled: true,
-        }) as const;
+      const pinTea = (slot: number) => pinRule("category", "tea", slot);
       const plain = recommend(shop, options(0)).categories.find((category) => category.categoryId === "tea");
       const leading = recommend(
         {
@@ -493,15 +446,7 @@ describe("recommend", () => {
     });
 
     it("a pin still places an excluded product", () => {
-      const pin = {
-        id: "p",
-        name: "Pin coffee-2",
-        action: "pin",
-        targetType: "product",
-        targetId: "coffee-2",
-        slot: 1,
-        enabled: true,
-      } as const;
+      const pin = pinRule("product", "coffee-2");
       const result = recommend({ ...shop, rules: [noCategory, pin] }, options(0));
       expect(result.items[0]?.productId).toBe("coffee-2");
       expect(result.items).toHaveLength(4);
