@@ -286,20 +286,25 @@ describe("console steering pages", () => {
     expect(await shelfTitles("Before").allTextContents()).toEqual(anonymous.before.map((item) => item.title));
     expect(await shelfTitles("After").allTextContents()).toEqual(anonymous.after.map((item) => item.title));
 
-    const simulated = await admin<{ shoppers: number; affected: number; storefrontShoppers: number }>(
-      "POST",
-      "/v1/admin/rules/simulate",
-      {
-        rule,
-        sample: 200,
-      },
-    );
+    const simulated = await admin<{
+      shoppers: number;
+      affected: number;
+      storefrontShoppers: number;
+      storefrontAffected: number;
+    }>("POST", "/v1/admin/rules/simulate", {
+      rule,
+      sample: 200,
+    });
     await page.getByRole("button", { name: "Simulate over 200 shoppers" }).click();
     await page.getByRole("heading", { name: `Simulation over ${simulated.shoppers} shoppers` }).waitFor();
     await page.getByText(`${simulated.affected} of ${simulated.shoppers} shoppers`).waitFor();
     // The demo's store-only customers are counted apart: they see no shelf online yet.
     expect(simulated.storefrontShoppers).toBeLessThan(simulated.shoppers);
     await page.getByText(`${simulated.storefrontShoppers} of them have a storefront account`).waitFor();
+    // And how many of those see the change online today.
+    await page
+      .getByText(`(${simulated.storefrontAffected} of ${simulated.storefrontShoppers} with a storefront account)`)
+      .waitFor();
     await screenshot("rule-form");
     // Previewing and simulating stored nothing.
     expect(await admin<unknown[]>("GET", "/v1/admin/rules")).toEqual([]);

@@ -288,6 +288,8 @@ describe("POST /v1/admin/rules/simulate", () => {
     expect(data).toMatchObject({
       shoppers,
       storefrontShoppers: shoppers,
+      storefrontAffected: shoppers,
+      storefrontAffectedShare: 1,
       affected: shoppers,
       affectedShare: 1,
       targetShoppers: shoppers,
@@ -467,5 +469,11 @@ describe("a customer without a storefront account", () => {
     const simulated = simulateResponseSchema.parse(await (await call("/simulate", { rule: boostBooks })).json()).data;
     expect(simulated.shoppers).toBe(shoppers + 1);
     expect(simulated.storefrontShoppers).toBe(shoppers);
+    // Every shelf changes, the store-only customer's too; online, the storefront shoppers' alone.
+    expect(simulated).toMatchObject({
+      affected: shoppers + 1,
+      storefrontAffected: shoppers,
+      storefrontAffectedShare: 1,
+    });
   });
 });

@@ -170,11 +170,16 @@ export const steerRoutes = new Hono<AppEnv>()
       return { before: outline(before), after: outline(after) };
     });
     // Shoppers who see a shelf online: the rest (store-only customers) would see it once signed in.
-    const storefrontShoppers = sample.filter((entry) => entry.storefrontAccount).length;
+    const online = simulateRule(
+      pairs.filter((_, index) => sample[index]?.storefrontAccount),
+      draft,
+    );
     return c.json({
       data: {
         ...simulateRule(pairs, draft),
-        storefrontShoppers,
+        storefrontShoppers: online.shoppers,
+        storefrontAffected: online.affected,
+        storefrontAffectedShare: online.affectedShare,
         targetInCatalog: targetInCatalog(input.rule, inputs.catalog.products),
       },
     });

@@ -116,6 +116,9 @@ export const simulateResponseSchema = z.object({
     shoppers: z.number(),
     /** Of `shoppers`, those with a storefront account, who see the shelf online today. */
     storefrontShoppers: z.number(),
+    /** Of `storefrontShoppers`, those whose shelf changes: the change shoppers see online today. */
+    storefrontAffected: z.number(),
+    storefrontAffectedShare: z.number(),
     /** Whether the catalog has the draft's target (a rule on anything else changes no shelf). */
     targetInCatalog: z.boolean(),
     affected: z.number(),

@@ -473,6 +473,8 @@ interface Preview extends Asked {
 interface Simulation extends Asked {
   shoppers: number;
   storefrontShoppers: number;
+  storefrontAffected: number;
+  storefrontAffectedShare: number;
   targetInCatalog: boolean;
   affected: number;
   affectedShare: number;
@@ -657,6 +659,12 @@ function SimulationView({ simulation }: { simulation: Simulation }) {
               <dd class="muted small">
                 {simulation.affected} of {simulation.shoppers} shoppers
               </dd>
+              {simulation.storefrontShoppers < simulation.shoppers && (
+                <dd class="muted small">
+                  online today: {percent(simulation.storefrontAffectedShare, 1)} ({simulation.storefrontAffected} of{" "}
+                  {simulation.storefrontShoppers} with a storefront account)
+                </dd>
+              )}
             </div>
             <div class="tile">
               <dt>Mean rank change of the target</dt>
