@@ -19,13 +19,16 @@ export async function survivingCustomerId(db: Db, customerId: string): Promise<s
   return id;
 }
 
+/** An identity row that is a customer's own storefront account (a shared one is no one's). */
+const ownStorefrontAccount = sql`kind = 'account' AND shared = 0`;
+
 /**
  * The identity key of the customer's storefront account (what a shopper token for it resolves to), or
  * null when they have none: the storefront can personalise only for a signed-in account.
  */
 export async function storefrontAccountKeyOf(db: Db, customerId: string): Promise<string | null> {
   const row = await db.get<{ key: string }>(sql`
-    SELECT key FROM identities WHERE customer_id = ${customerId} AND kind = 'account' AND shared = 0
+    SELECT key FROM identities WHERE customer_id = ${customerId} AND ${ownStorefrontAccount}
     ORDER BY created_at, key LIMIT 1`);
   return row?.key ?? null;
 }
@@ -35,7 +38,7 @@ export async function withStorefrontAccount(db: Db, customerIds: readonly string
   if (customerIds.length === 0) return new Set();
   const rows = await db.all<{ id: string }>(sql`
     SELECT DISTINCT customer_id AS id FROM identities
-    WHERE customer_id IN (SELECT value FROM ${jsonEach(customerIds)}) AND kind = 'account' AND shared = 0`);
+    WHERE customer_id IN (SELECT value FROM ${jsonEach(customerIds)}) AND ${ownStorefrontAccount}`);
   return new Set(rows.map((row) => row.id));
 }
 

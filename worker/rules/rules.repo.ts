@@ -81,7 +81,8 @@ export async function findRule(db: Db, id: string): Promise<RuleView | null> {
 /**
  * Whether the catalog has each rule's target now: an active product with the id, or a category with an
  * active product in it; `*` (every item) always. One indexed read for all of them (the primary key,
- * and `products_category_idx` up to the first active product), not the whole catalog.
+ * and `products_category_idx` up to the first active product), not the whole catalog. The same test
+ * as `targetInCatalog` (core/rules/apply.ts) makes on a catalog already loaded, as the preview's is.
  */
 export async function targetsInCatalog(
   db: Db,

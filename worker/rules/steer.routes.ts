@@ -165,13 +165,13 @@ export const steerRoutes = new Hono<AppEnv>()
       shelfInputs(c.var.db, c.var.now),
     ]);
     const draft = draftOf(input.rule);
-    const pairs = sample.map(({ customerId, shopper }) => {
+    const pairs = sample.map(({ customerId, shopper, storefrontAccount }) => {
       const { before, after } = shelvesOf(customerId, shopper ?? undefined, draft, inputs, input.ruleId);
-      return { before: outline(before), after: outline(after) };
+      return { before: outline(before), after: outline(after), storefrontAccount };
     });
     // Shoppers who see a shelf online: the rest (store-only customers) would see it once signed in.
     const online = simulateRule(
-      pairs.filter((_, index) => sample[index]?.storefrontAccount),
+      pairs.filter((pair) => pair.storefrontAccount),
       draft,
     );
     return c.json({

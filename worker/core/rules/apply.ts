@@ -47,7 +47,8 @@ export function liveRules(rules: readonly Rule[], context: RuleContext): Rule[] 
 /**
  * Whether the catalog has what a rule names: a product with the id, or a category with a product in it
  * (`catalog` is the active catalog the shelf ranks); always for `*`, every item. A rule on anything else
- * is kept, since the product may arrive later, and changes no shelf until then.
+ * is kept, since the product may arrive later, and changes no shelf until then. The rules routes ask
+ * the same of D1 (`targetsInCatalog` in rules/rules.repo.ts) without loading the catalog.
  */
 export function targetInCatalog(rule: Pick<Rule, "targetType" | "targetId">, catalog: readonly Product[]): boolean {
   if (rule.targetId === "*") return true;
