@@ -14,6 +14,7 @@
 // Days throughout; rates are per day.
 
 import { Random } from "../../db/seed/random.ts";
+import { gammaln, logBeta } from "../../worker/core/math/gammaln.ts";
 import { hyp2f1 } from "../../worker/core/math/hyp2f1.ts";
 import { quantileSorted } from "../../worker/core/math/quantile.ts";
 import {
@@ -333,14 +334,155 @@ export function paretoNbdProbabilityAlive(
   return 1 / (1 + (s / c) * scaledA0);
 }
 
-export type PopulationOracle = (customer: { x: number; tx: number; T: number }) => number;
+// The worlds that are no published model (Erlang gaps, a log-uniform mean gap, dropout from the first
+// purchase) have no closed form, so their population oracle integrates the same Bayes posterior
+// numerically. Given the world's laws, a customer's history weighs each (λ, k) by the likelihood of
+// their gaps, ∏ Erlang(g | k, kλ), and then by how the silence since the last purchase ends:
+// - alive: still buying, the next gap longer than the silence u: S_k(u);
+// - dead: dropped out. After-purchase dropout with p ~ Beta(a, b) and m decisions to stay before the
+//   last purchase integrates in closed form: alive E[(1−p)^(m+1)] = B(a, b+m+1)/B(a, b), dead
+//   E[(1−p)^m p] = B(a+1, b+m)/B(a, b). A lifetime τ ~ Exp(μ) from the first purchase with
+//   μ ~ Gamma(s, β): alive (β/(β+T))^s, dead ∫ s β^s (β+τ)^−(s+1) S_k(τ − t_last) dτ over (t_last, T).
+// The rate λ runs over a grid in log λ and k over the world's shapes, all in logs (log-sum-exp).
 
-/** The world's own P(alive) with its true population parameters, in days; null where no closed form exists. */
-export function populationOracleOf(scenario: ScenarioName): PopulationOracle | null {
+/** A purchase history in continuous days, as the numerical population oracle reads it. */
+export interface RenewalHistory {
+  /** Gaps between consecutive purchases, each > 0. */
+  gaps: readonly number[];
+  /** From the last purchase to now. */
+  sinceLast: number;
+}
+
+type RenewalWorld = Pick<ScenarioSpec, "purchaseRate" | "gapShapes" | "dropout">;
+
+/** Log-λ grid nodes with the log prior weight of each (the common step cancels in the posterior ratio). */
+function rateGrid(rate: PurchaseRate): { logRate: Float64Array; logWeight: Float64Array } {
+  if (rate.kind === "gamma") {
+    // p(ln λ) = α^r λ^r e^(−αλ) / Γ(r); 1e-7..5 per day holds every rate that can buy twice in a window.
+    const nodes = 800;
+    const low = Math.log(1e-7);
+    const step = (Math.log(5) - low) / (nodes - 1);
+    const logRate = Float64Array.from({ length: nodes }, (_, i) => low + i * step);
+    const logWeight = logRate.map(
+      (lnRate) => rate.shape * lnRate - rate.rateDays * Math.exp(lnRate) + rate.shape * Math.log(rate.rateDays),
+    );
+    return { logRate, logWeight };
+  }
+  // The mean gap log-uniform, so ln λ uniform: midpoints of equal steps, equal weights.
+  const nodes = 200;
+  const low = -Math.log(rate.maxDays);
+  const step = (Math.log(rate.maxDays) - Math.log(rate.minDays)) / nodes;
+  return {
+    logRate: Float64Array.from({ length: nodes }, (_, i) => low + (i + 0.5) * step),
+    logWeight: new Float64Array(nodes),
+  };
+}
+
+function logErlangSurvival(shape: number, rate: number, t: number): number {
+  if (t <= 0) return 0;
+  const z = rate * t;
+  let term = 1;
+  let sum = 1;
+  for (let j = 1; j < shape; j++) {
+    term *= z / j;
+    sum += term;
+  }
+  return Math.log(sum) - z;
+}
+
+function logSumExp(values: readonly number[]): number {
+  const top = Math.max(...values);
+  if (top === Number.NEGATIVE_INFINITY) return top;
+  let sum = 0;
+  for (const value of values) sum += Math.exp(value - top);
+  return top + Math.log(sum);
+}
+
+/** The Bayes posterior P(alive | history) in a world with these laws, integrated numerically (see above). */
+export function renewalPopulationOracle(world: RenewalWorld): (history: RenewalHistory) => number {
+  const grid = rateGrid(world.purchaseRate);
+  const { dropout } = world;
+  return ({ gaps, sinceLast }) => {
+    const x = gaps.length;
+    const sumGaps = gaps.reduce((sum, gap) => sum + gap, 0);
+    const sumLogGaps = gaps.reduce((sum, gap) => sum + Math.log(gap), 0);
+    let aliveDropout = 0;
+    let deadDropout = 0;
+    if (dropout.kind === "after-purchase") {
+      if (x === 0 && !dropout.fromFirstPurchase) return 1;
+      const stays = dropout.fromFirstPurchase ? x : x - 1;
+      aliveDropout = logBeta(dropout.a, dropout.b + stays + 1);
+      deadDropout = logBeta(dropout.a + 1, dropout.b + stays);
+    } else {
+      aliveDropout = dropout.shape * Math.log(dropout.rateDays / (dropout.rateDays + sumGaps + sinceLast));
+    }
+    // Lifetime dropout: Simpson's weights on the silence times the death density there, common to every node.
+    const deathIntervals = 64;
+    const step = sinceLast / deathIntervals;
+    const deathWeights =
+      dropout.kind === "lifetime"
+        ? Float64Array.from({ length: deathIntervals + 1 }, (_, j) => {
+            const { shape: s, rateDays: beta } = dropout;
+            const simpson = j === 0 || j === deathIntervals ? 1 : j % 2 ? 4 : 2;
+            const density = s * Math.exp(s * Math.log(beta) - (s + 1) * Math.log(beta + sumGaps + j * step));
+            return (simpson * step * density) / 3;
+          })
+        : null;
+    const alive: number[] = [];
+    const dead: number[] = [];
+    for (const shape of world.gapShapes) {
+      const logShapeFactorial = gammaln(shape);
+      for (let i = 0; i < grid.logRate.length; i++) {
+        const rate = shape * Math.exp(grid.logRate[i] as number);
+        const logPrior = grid.logWeight[i] as number;
+        const logGaps = x * (shape * Math.log(rate) - logShapeFactorial) + (shape - 1) * sumLogGaps - rate * sumGaps;
+        alive.push(logPrior + logGaps + aliveDropout + logErlangSurvival(shape, rate, sinceLast));
+        if (!deathWeights) {
+          dead.push(logPrior + logGaps + deadDropout);
+          continue;
+        }
+        // Σ_j w_j S_k(v_j) with e^(−rate·v_j) carried as a running product.
+        const decay = Math.exp(-rate * step);
+        let exponential = 1;
+        let died = 0;
+        for (let j = 0; j <= deathIntervals; j++) {
+          const z = rate * j * step;
+          let term = 1;
+          let poisson = 1;
+          for (let n = 1; n < shape; n++) {
+            term *= z / n;
+            poisson += term;
+          }
+          died += (deathWeights[j] as number) * exponential * poisson;
+          exponential *= decay;
+        }
+        dead.push(logPrior + logGaps + (died > 0 ? Math.log(died) : Number.NEGATIVE_INFINITY));
+      }
+    }
+    return 1 / (1 + Math.exp(logSumExp(dead) - logSumExp(alive)));
+  };
+}
+
+/** A customer's purchase days as a population oracle reads them. */
+export interface DaysHistory {
+  /** Distinct purchase days, ascending. */
+  days: readonly number[];
+  nowDay: number;
+}
+
+export type PopulationOracle = (customer: DaysHistory) => number;
+
+/**
+ * The world's own P(alive) with its true population parameters, in days: the published closed form where
+ * the world is a published model (read from { x, tx, T } as the product reads them), the numerical
+ * posterior elsewhere (read from every gap, as regularity needs; the silence taken half a day shorter, as
+ * the oracle takes it, since a purchase falls somewhere in its day).
+ */
+export function populationOracleOf(scenario: ScenarioName): PopulationOracle {
   if (scenario === "bgnbd") {
     const { purchaseRate, dropout } = fadingScenarios.bgnbd;
     const parameters = { r: purchaseRate.shape, alpha: purchaseRate.rateDays, a: dropout.a, b: dropout.b };
-    return (customer) => probabilityAlive(parameters, customer);
+    return (customer) => probabilityAlive(parameters, daysSummaryOf(customer));
   }
   if (scenario === "poisson") {
     const { purchaseRate, dropout } = fadingScenarios.poisson;
@@ -350,16 +492,21 @@ export function populationOracleOf(scenario: ScenarioName): PopulationOracle | n
       s: dropout.shape,
       beta: dropout.rateDays,
     };
-    return (customer) => paretoNbdProbabilityAlive(parameters, customer);
+    return (customer) => paretoNbdProbabilityAlive(parameters, daysSummaryOf(customer));
   }
-  return null;
+  const oracle = renewalPopulationOracle(fadingScenarios[scenario]);
+  return ({ days, nowDay }) =>
+    oracle({
+      gaps: days.slice(1).map((day, i) => day - (days[i] as number)),
+      sinceLast: Math.max(0, nowDay - (days[days.length - 1] as number) - 0.5),
+    });
 }
 
 /** A customer's { x, tx, T } in days from their purchase days, as the product reads them. */
-function daysSummaryOf(customer: SimulatedCustomer, nowDay: number) {
-  const first = customer.days[0] as number;
-  const last = customer.days[customer.days.length - 1] as number;
-  return { x: customer.days.length - 1, tx: last - first, T: nowDay - first };
+function daysSummaryOf({ days, nowDay }: DaysHistory) {
+  const first = days[0] as number;
+  const last = days[days.length - 1] as number;
+  return { x: days.length - 1, tx: last - first, T: nowDay - first };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -396,7 +543,7 @@ export interface ScoredCustomer {
   /** The classic BG/NBD's (k = 1) P(alive), from its own fit on the same customers. */
   bgnbdProbabilityAlive: number;
   oracleProbabilityAlive: number;
-  /** The population oracle's P(alive), NaN in a world without one. */
+  /** The population oracle's P(alive): what the world's true population laws say of this history. */
   populationOracleProbabilityAlive: number;
   expectedIntervalDays: number;
   overdueRatio: number;
@@ -446,9 +593,7 @@ export function scoreBase(base: SimulatedBase): ScoredBase {
       profileProbabilityAlive: profile.probabilityAlive,
       bgnbdProbabilityAlive: probabilityAlive(classic.parameters, classic.customers[i]!),
       oracleProbabilityAlive: oracleProbabilityAlive(customer.truth, repeatPurchases, daysSinceLast),
-      populationOracleProbabilityAlive: populationOracle
-        ? populationOracle(daysSummaryOf(customer, base.nowDay))
-        : Number.NaN,
+      populationOracleProbabilityAlive: populationOracle({ days: customer.days, nowDay: base.nowDay }),
       expectedIntervalDays: profile.cadence.expectedIntervalDays,
       overdueRatio: profile.cadence.overdueRatio,
       regularity: profile.cadence.regularity,
@@ -574,11 +719,11 @@ export interface ScenarioReport {
     bestBaseline: RepeatRule;
     productMinusBestBaselineF1: number;
     oracleMinusProductF1: number;
-    /** Population oracle F1 − product F1; NaN in a world without a population oracle. */
+    /** Population oracle F1 − product F1. */
     populationOracleMinusProductF1: number;
     /**
      * ROC AUC of 1 − P(alive) for dead vs alive: the ranking each probability gives, whatever the
-     * threshold (NaN for the population oracle in a world without one).
+     * threshold.
      */
     auc: { product: number; bgnbd: number; oracle: number; population: number };
     /** Customers by product stage and truth. */
@@ -627,10 +772,6 @@ export function evaluateScenario(base: SimulatedBase): ScenarioReport {
   const repeat = scored.filter((customer) => customer.repeatPurchases >= 1);
   const oneTime = scored.filter((customer) => customer.repeatPurchases === 0);
   const rules = scoreRules(repeat, repeatRules);
-  const hasPopulationOracle = populationOracleOf(base.scenario) !== null;
-  if (!hasPopulationOracle) {
-    rules.population = { flaggedShare: Number.NaN, precision: Number.NaN, recall: Number.NaN, f1: Number.NaN };
-  }
   const repeatDead = repeat.map((customer) => customer.dead);
   const aucOfAlive = (alive: (customer: ScoredCustomer) => number) =>
     rocAuc(
@@ -672,9 +813,7 @@ export function evaluateScenario(base: SimulatedBase): ScenarioReport {
         product: aucOfAlive((customer) => customer.profileProbabilityAlive),
         bgnbd: aucOfAlive((customer) => customer.bgnbdProbabilityAlive),
         oracle: aucOfAlive((customer) => customer.oracleProbabilityAlive),
-        population: hasPopulationOracle
-          ? aucOfAlive((customer) => customer.populationOracleProbabilityAlive)
-          : Number.NaN,
+        population: aucOfAlive((customer) => customer.populationOracleProbabilityAlive),
       },
       stages: stagesByTruth(repeat),
     },

@@ -1,8 +1,9 @@
 // `npm run bench -- fading [seed=1] [customersPerScenario=5000]`: does the product's lifecycle stage
 // (fading or lapsed) find customers who have truly stopped buying? Five simulated bases with known
 // dropout (cli/evaluate/fading.ts), each scored by the product next to a 90-day rule, BG/NBD
-// P(alive) < 0.5 and an oracle that knows the true parameters; the cadence's interval bias; and ROC AUCs
-// on the CDNOW holdout. Prints tables, writes tests/artifacts/fading.json. Never asserts anything.
+// P(alive) < 0.5, an oracle that knows each customer's true parameters and a population oracle that
+// knows only the world's true population laws (the best a purchase history can tell); the cadence's
+// interval bias; and ROC AUCs on the CDNOW holdout. Prints tables, writes tests/artifacts/fading.json. Never asserts anything.
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import {
@@ -132,7 +133,7 @@ function printRepeatDetection(reports: readonly ScenarioReport[]) {
     ]),
   );
   console.log(
-    "\nRepeat buyers, ROC AUC of 1 − P(alive) for the dead (the ranking, whatever the threshold; population oracle: the world's own model with its true population parameters, from { x, tx, T } alone):",
+    "\nRepeat buyers, ROC AUC of 1 − P(alive) for the dead (the ranking, whatever the threshold; population oracle: the Bayes posterior under the world's true population laws, from the purchase history alone):",
   );
   printTable(
     ["scenario", "product", "classic BG/NBD", "population oracle", "oracle"],

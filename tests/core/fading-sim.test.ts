@@ -10,12 +10,13 @@ import {
   oracleProbabilityAlive,
   paretoNbdProbabilityAlive,
   populationOracleOf,
+  renewalPopulationOracle,
   rocAuc,
   type ScenarioName,
   scenarioNames,
   simulateScenario,
 } from "../../cli/evaluate/fading.ts";
-import { expectedPurchasesUnconditional } from "../../worker/core/models/bg-nbd.ts";
+import { expectedPurchasesUnconditional, probabilityAlive } from "../../worker/core/models/bg-nbd.ts";
 
 const options = { seed: 3, customersPerScenario: 5000 };
 const bases = new Map(scenarioNames.map((scenario) => [scenario, simulateScenario(scenario, options)]));
@@ -195,24 +196,91 @@ describe("population oracle P(alive)", () => {
     expect(at(400)).toBeGreaterThan(at(600));
   });
 
-  it("exists only for the worlds that are a published model", () => {
-    expect(scenarioNames.filter((scenario) => populationOracleOf(scenario) !== null)).toEqual(["poisson", "bgnbd"]);
+  it("numerically, in the two published worlds, equals their closed forms", () => {
+    const bgnbd = fadingScenarios.bgnbd;
+    const poisson = fadingScenarios.poisson;
+    const numericBgNbd = renewalPopulationOracle(bgnbd);
+    const numericParetoNbd = renewalPopulationOracle(poisson);
+    for (const customer of [
+      { x: 1, tx: 30, T: 400 },
+      { x: 2, tx: 10, T: 300 },
+      { x: 4, tx: 150, T: 160 },
+      { x: 6, tx: 200, T: 500 },
+      { x: 20, tx: 450, T: 540 },
+    ]) {
+      // With exponential gaps only their count and sum matter, so any split of tx will do.
+      const gaps = Array.from(
+        { length: customer.x },
+        (_, i) => (customer.tx * (i + 1)) / ((customer.x * (customer.x + 1)) / 2),
+      );
+      const history = { gaps, sinceLast: customer.T - customer.tx };
+      const bgnbdParameters = {
+        r: bgnbd.purchaseRate.shape,
+        alpha: bgnbd.purchaseRate.rateDays,
+        a: bgnbd.dropout.a,
+        b: bgnbd.dropout.b,
+      };
+      expect(numericBgNbd(history)).toBeCloseTo(probabilityAlive(bgnbdParameters, customer), 5);
+      const paretoParameters = {
+        r: poisson.purchaseRate.shape,
+        alpha: poisson.purchaseRate.rateDays,
+        s: poisson.dropout.shape,
+        beta: poisson.dropout.rateDays,
+      };
+      expect(numericParetoNbd(history)).toBeCloseTo(paretoNbdProbabilityAlive(paretoParameters, customer), 5);
+    }
+    expect(numericBgNbd({ gaps: [], sinceLast: 400 })).toBe(1);
   });
 
-  it.each(["poisson", "bgnbd"] as const)(
+  it("numerically, with the population all one customer, equals the oracle that knows that customer", () => {
+    // A mean gap of 30 days to within 1e-6, k = 4, and p ≈ 0.1 (Beta(1e4, 9e4), sd 0.001) or μ ≈ 1/400
+    // (Gamma(1e5, 4e7), sd 0.3 %): the posterior must then be the oracle's for those true values.
+    const narrowGap = { kind: "log-uniform-gap", minDays: 30, maxDays: 30 * (1 + 1e-6) } as const;
+    const gaps = [22, 41, 30];
+    for (const daysSinceLast of [10, 45, 90]) {
+      const history = { gaps, sinceLast: daysSinceLast - 0.5 };
+      const afterPurchase = renewalPopulationOracle({
+        purchaseRate: narrowGap,
+        gapShapes: [4],
+        dropout: { kind: "after-purchase", a: 1e4, b: 9e4, fromFirstPurchase: true },
+      });
+      const known = { acquiredAt: 0, meanGapDays: 30, gapShape: 4, dead: false } as const;
+      expect(afterPurchase(history)).toBeCloseTo(
+        oracleProbabilityAlive(
+          { ...known, dropout: { kind: "after-purchase", p: 0.1, fromFirstPurchase: true } },
+          3,
+          daysSinceLast,
+        ),
+        3,
+      );
+      const lifetime = renewalPopulationOracle({
+        purchaseRate: narrowGap,
+        gapShapes: [4],
+        dropout: { kind: "lifetime", shape: 1e5, rateDays: 4e7 },
+      });
+      expect(lifetime(history)).toBeCloseTo(
+        oracleProbabilityAlive({ ...known, dropout: { kind: "lifetime", rate: 1 / 400 } }, 3, daysSinceLast),
+        3,
+      );
+    }
+  });
+
+  it("numerically, reads regularity: the same silence is likelier death after regular gaps than after ragged ones", () => {
+    const oracle = renewalPopulationOracle(fadingScenarios.regular);
+    const regular = oracle({ gaps: [30, 31, 29, 30], sinceLast: 75 });
+    const ragged = oracle({ gaps: [5, 70, 12, 33], sinceLast: 75 });
+    expect(regular).toBeLessThan(ragged);
+  });
+
+  it.each(scenarioNames)(
     "%s: calibrated on repeat buyers, and ranks no better than the oracle that knows each customer",
     (scenario) => {
       const base = baseOf(scenario);
-      const populationOracle = populationOracleOf(scenario)!;
+      const populationOracle = populationOracleOf(scenario);
       const oracle = oracleOf(scenario);
       const repeat = base.customers.flatMap((customer, i) => {
         if (customer.days.length < 2) return [];
-        const first = customer.days[0]!;
-        const population = populationOracle({
-          x: customer.days.length - 1,
-          tx: customer.days[customer.days.length - 1]! - first,
-          T: base.nowDay - first,
-        });
+        const population = populationOracle({ days: customer.days, nowDay: base.nowDay });
         return [{ dead: customer.truth.dead, population, oracle: oracle[i]!.alive }];
       });
       const dead = repeat.map((customer) => customer.dead);
