@@ -40,7 +40,10 @@ function execute(storage: DurableObjectStorage, query: string, params: readonly 
     rows,
     meta: {
       duration: Date.now() - started,
-      size_after: storage.sql.databaseSize,
+      // Read only when asked for: the size is two PRAGMA statements, and no read on the shelf's path wants it.
+      get size_after() {
+        return storage.sql.databaseSize;
+      },
       rows_read: cursor.rowsRead,
       rows_written: cursor.rowsWritten,
       last_row_id: lastRowId,
@@ -51,7 +54,11 @@ function execute(storage: DurableObjectStorage, query: string, params: readonly 
 }
 
 function objects({ columns, rows }: Executed): Record<string, Value>[] {
-  return rows.map((row) => Object.fromEntries(columns.map((column, i) => [column, row[i] ?? null])));
+  return rows.map((row) => {
+    const object: Record<string, Value> = {};
+    for (let i = 0; i < columns.length; i++) object[columns[i] as string] = row[i] ?? null;
+    return object;
+  });
 }
 
 function resultOf(executed: Executed): D1Result<Record<string, Value>> {

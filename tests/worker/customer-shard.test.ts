@@ -145,6 +145,11 @@ describe("a customer shard", () => {
       ]);
       expect(written[0]?.meta.changes).toBe(1);
       expect(written[0]?.meta.rows_written).toBeGreaterThan(0);
+      // The size is read when asked for (a getter), on reads as on writes: the file holds the row.
+      const [read] = await runBatch(db, [sql`SELECT id FROM categories WHERE id = ${`${p}-a`}`]);
+      expect(read?.meta.rows_read).toBe(1);
+      expect(read?.meta.size_after).toBeGreaterThan(0);
+      expect(read?.meta.size_after).toBe(written[0]?.meta.size_after);
       await expect(
         runBatch(db, [
           sql`INSERT INTO categories (id, name, updated_at) VALUES (${`${p}-b`}, 'B', 'now')`,

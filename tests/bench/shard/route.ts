@@ -348,6 +348,31 @@ export interface RouteOptions extends Options {
   fillBackfills?: boolean;
 }
 
+/**
+ * The product's worker with the bench's additions (route-worker.ts) under wrangler's dev server, on the
+ * base in `persistDir` with `shards` customer shards; with `inspectorPort`, its inspector listens there.
+ */
+export async function startRouteWorker(persistDir: string, shards: number, inspectorPort?: number) {
+  const port = await freePort();
+  const vars = { HOLDOUT_SHARE: "0", RATE_LIMITS: "off", SHARD_COUNT: String(shards), ...testSecrets };
+  const worker = await unstable_startWorker({
+    config: path.join(root, "wrangler.toml"),
+    entrypoint: path.join(root, "tests/bench/shard/route-worker.ts"),
+    bindings: Object.fromEntries(
+      Object.entries(vars).map(([name, value]) => [name, { type: "plain_text" as const, value }]),
+    ),
+    dev: {
+      server: { hostname: "127.0.0.1", port },
+      persist: persistDir,
+      inspector: inspectorPort === undefined ? false : { port: inspectorPort },
+      watch: false,
+      logLevel: "warn",
+    },
+  });
+  await worker.ready;
+  return { worker, url: `http://127.0.0.1:${port}` };
+}
+
 export async function routeSize(size: number, shards: number, options: RouteOptions) {
   const persistDir = options.keep
     ? path.join(path.resolve(options.keep), `${size}-${shards}`)
@@ -359,24 +384,7 @@ export async function routeSize(size: number, shards: number, options: RouteOpti
     // A kept base gets the migrations added since it was loaded (the shards apply theirs when they start).
     mkdirSync(persistDir, { recursive: true });
     await applyMigrations(persistDir);
-    const port = await freePort();
-    const vars = { HOLDOUT_SHARE: "0", RATE_LIMITS: "off", SHARD_COUNT: String(shards), ...testSecrets };
-    const worker = await unstable_startWorker({
-      config: path.join(root, "wrangler.toml"),
-      entrypoint: path.join(root, "tests/bench/shard/route-worker.ts"),
-      bindings: Object.fromEntries(
-        Object.entries(vars).map(([name, value]) => [name, { type: "plain_text" as const, value }]),
-      ),
-      dev: {
-        server: { hostname: "127.0.0.1", port },
-        persist: persistDir,
-        inspector: false,
-        watch: false,
-        logLevel: "warn",
-      },
-    });
-    await worker.ready;
-    const url = `http://127.0.0.1:${port}`;
+    const { worker, url } = await startRouteWorker(persistDir, shards);
     try {
       let loaded: Loaded;
       if (kept) {
