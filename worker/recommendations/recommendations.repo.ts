@@ -65,9 +65,12 @@ export async function loadShopper(
   const fromOrders = sql`(SELECT customer_id FROM identities WHERE key = ${accountKey} AND ${backfillPending})`;
   const since = new Date(now.getTime() - recentPurchaseDays * 86_400_000).toISOString();
   const browseSince = browseWindowStart(now);
-  const [ids, summaries, stats, recent, views, usual] = await batchRows(db, [
-    sql`SELECT ${customer} AS customer_id`,
-    sql`SELECT * FROM customer_summaries WHERE customer_id = ${customer}`,
+  // The account's customer and their summary in one statement (no row: no customer holds the account;
+  // a null summary: a customer without orders).
+  const [owners, stats, recent, views, usual] = await batchRows(db, [
+    sql`
+      SELECT s.*, i.customer_id AS owner_id FROM identities i
+      LEFT JOIN customer_summaries s ON s.customer_id = i.customer_id WHERE i.key = ${accountKey}`,
     sql`SELECT * FROM customer_category_stats WHERE customer_id = ${customer}`,
     sql`
       SELECT product_id AS productId, last_purchased_at AS purchasedAt FROM customer_products
@@ -90,11 +93,10 @@ export async function loadShopper(
         ]
       : []),
   ]);
-  const customerId = (ids?.[0] as { customer_id: string | null } | undefined)?.customer_id ?? null;
-  const s = summaries?.[0] as Record<string, unknown> | undefined;
+  const owner = owners?.[0] as (Record<string, unknown> & { owner_id: string; customer_id: string | null }) | undefined;
   return {
-    customerId,
-    summary: s ? summaryOf(s) : null,
+    customerId: owner?.owner_id ?? null,
+    summary: owner?.customer_id ? summaryOf(owner) : null,
     categoryStats: (stats ?? []).map(categoryStatOf),
     recentPurchases: (recent ?? []) as unknown as { productId: string; purchasedAt: string }[],
     browse: (views ?? []) as unknown as BrowseSignal[],

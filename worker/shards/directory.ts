@@ -23,8 +23,11 @@ export async function locatePlacements(db: Db, keys: readonly string[], self: nu
     const page = keys.slice(i, i + 500);
     const orderIds = page.filter((key) => key.startsWith("order:")).map((key) => key.slice("order:".length));
     // The orders are asked only for order keys (a shopper's shelf locates an account key alone).
+    // One key (a shopper's shelf) is an equality search: reading a JSON list costs SQLite more than the search.
     const [entries = [], heldHere = []] = await batchRows(db, [
-      sql`SELECT key, shard FROM shard_directory WHERE key IN (SELECT value FROM ${jsonEach(page)})`,
+      page.length === 1
+        ? sql`SELECT key, shard FROM shard_directory WHERE key = ${page[0]}`
+        : sql`SELECT key, shard FROM shard_directory WHERE key IN (SELECT value FROM ${jsonEach(page)})`,
       ...(orderIds.length > 0
         ? [sql`SELECT id FROM orders WHERE id IN (SELECT value FROM ${jsonEach(orderIds)})`]
         : []),
