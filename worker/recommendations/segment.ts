@@ -1,9 +1,10 @@
 // The segment a known shopper's rules are matched against (stage, value tier, discount sensitivity,
 // channel preference), from their summary and the current models: shared by the recommendations route
 // and the console's rule preview and simulation, so both see the segment the shelf is built with.
+import { discountSensitivityOf } from "../core/models/preferences.ts";
 import { type ProfileSummary, scoreCustomer } from "../core/profile/customer-profile.ts";
-import type { PopulationModels } from "../core/profile/population-models.ts";
-import type { ShopperSegment } from "../core/rules/types.ts";
+import { type PopulationModels, summaryRowProblem } from "../core/profile/population-models.ts";
+import type { Rule, ShopperSegment } from "../core/rules/types.ts";
 
 /**
  * Only the segment is needed, so the per-category part of the profile is skipped. A customer the models
@@ -24,4 +25,23 @@ export function shopperSegmentOf(
     discountSensitivity: profile.discount.sensitivity,
     ...(primary && primary !== "phone" ? { channelPreference: primary } : {}),
   };
+}
+
+/**
+ * The segment a shopper's shelf is ranked with. Only a rule limited to a segment reads the stage, value
+ * tier or channel preference; with none among `rules`, the shelf needs only the discount sensitivity its
+ * items are chosen by, which is the profile's own (the same `discountSensitivityOf` against the models'
+ * population share), so the rest of the profile (rhythm, lifecycle, CLV) is not computed. A customer
+ * whose summary cannot be read gets no segment either way.
+ */
+export function shelfSegmentOf(
+  summary: ProfileSummary,
+  models: PopulationModels,
+  now: Date,
+  rules: readonly Pick<Rule, "segment">[],
+): ShopperSegment | undefined {
+  if (rules.some((rule) => rule.segment)) return shopperSegmentOf(summary, models, now);
+  if (summaryRowProblem(summary, now)) return undefined;
+  const counts = { units: summary.units, discountedUnits: summary.discountedUnits };
+  return { discountSensitivity: discountSensitivityOf(counts, models.discountShare).sensitivity };
 }

@@ -11,7 +11,7 @@ import { type CurrentModels, currentModels } from "../models/models.repo.ts";
 import { liveRulesFor } from "../rules/rules.repo.ts";
 import { cachedCatalog, coPurchasesOf, loadShopper, type ShopperData } from "./recommendations.repo.ts";
 import { defaultShelfCategories, maxShelfItems } from "./recommendations.schemas.ts";
-import { shopperSegmentOf } from "./segment.ts";
+import { shelfSegmentOf } from "./segment.ts";
 
 /** What the storefront asked for: the shelf's size and the page it is on. */
 export interface ShelfRequest {
@@ -110,7 +110,9 @@ export function computeShelf(
   const known = knownShopper(data);
   const population = models.population ?? buildPopulation([], catalog.products, now);
   const segment =
-    known && shopper?.summary && models.customer ? shopperSegmentOf(shopper.summary, models.customer, now) : undefined;
+    known && shopper?.summary && models.customer
+      ? shelfSegmentOf(shopper.summary, models.customer, now, data.rules)
+      : undefined;
   const result: Recommendations = recommend(
     {
       customerId: known ? (shopper?.customerId ?? null) : null,
