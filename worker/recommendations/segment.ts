@@ -32,7 +32,8 @@ export function shopperSegmentOf(
  * tier or channel preference; with none among `rules`, the shelf needs only the discount sensitivity its
  * items are chosen by, which is the profile's own (the same `discountSensitivityOf` against the models'
  * population share), so the rest of the profile (rhythm, lifecycle, CLV) is not computed. A customer
- * whose summary cannot be read gets no segment either way.
+ * whose summary cannot be read gets no segment either way; one the models cannot score (a model error)
+ * keeps the discount sensitivity here, which needs no model.
  */
 export function shelfSegmentOf(
   summary: ProfileSummary,
