@@ -95,6 +95,22 @@ describe("complementary lift", () => {
     expect(kitchen.reasons).toContainEqual({ code: "complements", fromCategoryId: "coffee", lift: 3 });
     expect(kitchen.sentence).toBe("Shoppers who buy coffee often buy kitchen next");
   });
+
+  it("speaks of the shopper's own purchases for a category they buy by habit (habitOrders)", () => {
+    const kitchen = stat("kitchen", {
+      orders: 3,
+      purchaseDays: 3,
+      firstPurchaseAt: daysAgo(300),
+      lastPurchaseAt: daysAgo(30),
+    });
+    const sentenceOfKitchen = (options: CategoryOptions) =>
+      rankCategories({ categories: [stat("coffee"), kitchen], population: pop, now }, options).find(
+        (c) => c.categoryId === "kitchen",
+      )!.sentence;
+    expect(defaults.habitOrders).toBe(3);
+    expect(sentenceOfKitchen(defaults)).toBe("You've bought kitchen 3 times, last 4 weeks ago, in store");
+    expect(sentenceOfKitchen(withOptions({ habitOrders: 4 }))).toBe("Shoppers who buy coffee often buy kitchen next");
+  });
 });
 
 describe("popularity prior", () => {

@@ -93,8 +93,10 @@ function evidenceFor(map: Map<string, Evidence>, categoryId: string): Evidence {
   return e;
 }
 
-// Which reason speaks for the category in its one sentence, strongest first.
+// Which reason speaks for the category in its one sentence, strongest first; for a category the shopper
+// buys by habit (options.habitOrders), their own purchases come before other shoppers' and their views.
 const sentencePriority = ["due_now", "just_bought", "complements", "viewed", "bought_before", "popular"];
+const habitSentencePriority = ["due_now", "just_bought", "bought_before", "complements", "viewed", "popular"];
 
 /** Ranks categories for one shopper, best first, each with its score and reasons. */
 export function rankCategories(
@@ -105,8 +107,10 @@ export function rankCategories(
   const nameOf = (id: string) => input.categoryNames?.[id] ?? id;
   const evidence = new Map<string, Evidence>();
 
+  const habits = new Set<string>();
   for (const stat of input.categories) {
     if (stat.orders <= 0) continue;
+    if (stat.orders >= options.habitOrders) habits.add(stat.categoryId);
     const e = evidenceFor(evidence, stat.categoryId);
     const newestAge = (now.getTime() - Date.parse(stat.lastPurchaseAt)) / dayMs;
     const oldestAge = (now.getTime() - Date.parse(stat.firstPurchaseAt)) / dayMs;
@@ -242,7 +246,8 @@ export function rankCategories(
           : `${nameOf(e.categoryId)} is popular with shoppers like you`,
       );
     }
-    const lead = sentencePriority.find((code) => e.sentences.has(code));
+    const priority = habits.has(e.categoryId) ? habitSentencePriority : sentencePriority;
+    const lead = priority.find((code) => e.sentences.has(code));
     ranked.push({
       categoryId: e.categoryId,
       score,

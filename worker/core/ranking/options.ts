@@ -65,6 +65,11 @@ export interface CategoryOptions {
   maxLift: number;
   /** How many categories to return. */
   maxCategories: number;
+  /**
+   * Bought in this many orders or more, a category is the shopper's habit: its sentence speaks of their
+   * own purchases before what other shoppers buy next or what they viewed.
+   */
+  habitOrders: number;
 }
 
 export type DiscountPolicy = "auto" | "allow" | "hide" | "favour";
@@ -167,6 +172,7 @@ export const defaultRankingOptions: RankingOptions = {
     liftWeight: 0.5,
     maxLift: 5,
     maxCategories: 10,
+    habitOrders: 3,
   },
   items: {
     maxItems: 12,
