@@ -268,6 +268,19 @@ describe("after a nightly run", () => {
     expect(all[0]?.probabilityAlive).toBeLessThan(vip?.probabilityAlive ?? 0);
   });
 
+  it("rounds its figures as GET /v1/customers/:id does: money to cents, P(alive) to 4 places, the overdue ratio to 2", async () => {
+    const all = await allPages("", 1000);
+    const places = (value: number) => (String(value).split(".")[1] ?? "").length;
+    for (const row of all) {
+      for (const money of [row.clv12, row.clv24, row.clvAtStake])
+        expect(places(money), row.customerId).toBeLessThanOrEqual(2);
+      expect(places(row.probabilityAlive), row.customerId).toBeLessThanOrEqual(4);
+      expect(places(row.overdueRatio), row.customerId).toBeLessThanOrEqual(2);
+    }
+    // Not all whole numbers: the figures keep their rounded decimals.
+    expect(all.some((row) => places(row.probabilityAlive) > 0)).toBe(true);
+  });
+
   it("pages with a cursor that holds while a new customer is scored between two pages", async () => {
     const before = (await allPages("sort=-clvAtStake", 1000)).map((r) => r.customerId);
     const first = await list("sort=-clvAtStake&limit=50");

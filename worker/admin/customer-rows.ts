@@ -1,5 +1,6 @@
 // One listed customer as every export shows it: the JSON list, the CSV export (its columns) and the
 // rows audience webhooks POST, with the match keys an export may carry.
+import { roundTo } from "../core/math/round.ts";
 import type { Db } from "../env.ts";
 import { type MatchKeyName, matchKeyKind } from "../identity/match-keys.ts";
 import { type ListedRow, matchKeysOfCustomers } from "./customer-lists.repo.ts";
@@ -26,17 +27,20 @@ export const csvHeader = [
   "offerGuidance",
 ] as const;
 
-/** One listed customer as the list, the CSV export and audience webhooks show it. */
+/**
+ * One listed customer as the list, the CSV export and audience webhooks show it, its figures rounded as
+ * GET /v1/customers/:id rounds them (money to cents, P(alive) to 4 places, the overdue ratio to 2).
+ */
 export const listedCustomerView = (row: ListedRow) => ({
   customerId: row.customerId,
   stage: row.stage,
   valueTier: row.valueTier,
   discountSensitivity: row.discountSensitivity,
-  clv12: row.clv12,
-  clv24: row.clv24,
-  clvAtStake: row.clvAtStake,
-  probabilityAlive: row.probabilityAlive,
-  overdueRatio: row.overdueRatio,
+  clv12: roundTo(row.clv12, 2),
+  clv24: roundTo(row.clv24, 2),
+  clvAtStake: roundTo(row.clvAtStake, 2),
+  probabilityAlive: roundTo(row.probabilityAlive, 4),
+  overdueRatio: roundTo(row.overdueRatio, 2),
   expectedNextOrderAt: row.expectedNextOrderAt || null,
   offer: row.offer,
   offerGuidance: (row.offer && offerMessages[row.offer]) ?? "",

@@ -1,5 +1,6 @@
 // The intervals, verdict and chart series GET /v1/admin/holdout adds to its per-arm counts: loads the
 // per-shopper totals (experiments.repo.ts) and reads them with core/rules/experiment.ts.
+import { roundTo } from "../core/math/round.ts";
 import { defaultRankingOptions } from "../core/ranking/options.ts";
 import { emptyArm, type Intervals, readExperiment } from "../core/rules/experiment.ts";
 import type { EventsDb } from "../env.ts";
@@ -12,18 +13,16 @@ function plannedRatio(setting: string | undefined): number {
   return (1 - planned) / planned;
 }
 
-const round = (value: number, places = 4) => Math.round(value * 10 ** places) / 10 ** places;
-
 function periodArm(row: PeriodRow | undefined) {
   if (!row) return null;
   return {
     shoppers: row.shoppers,
     impressions: row.impressions,
     clicks: row.clicks,
-    clickThroughRate: row.impressions > 0 ? round(row.clicks / row.impressions) : null,
+    clickThroughRate: row.impressions > 0 ? roundTo(row.clicks / row.impressions, 4) : null,
     attributedOrders: row.attributedOrders,
-    conversion: row.shoppers > 0 ? round(row.converted / row.shoppers) : null,
-    revenuePerShopper: row.shoppers > 0 ? round(row.revenue / row.shoppers, 2) : null,
+    conversion: row.shoppers > 0 ? roundTo(row.converted / row.shoppers, 4) : null,
+    revenuePerShopper: row.shoppers > 0 ? roundTo(row.revenue / row.shoppers, 2) : null,
   };
 }
 

@@ -1,6 +1,8 @@
 // Reads one unified customer: identities (masked only), orders with lines, and the summary.
+
 import { sql } from "drizzle-orm";
 import { jsonEach } from "../../db/batch.ts";
+import { roundTo } from "../core/math/round.ts";
 import { type CustomerProfile, scoreCustomer } from "../core/profile/customer-profile.ts";
 import type { Db } from "../env.ts";
 import { identitiesOf } from "../identity/identity.repo.ts";
@@ -146,22 +148,20 @@ export async function loadCustomer(
   };
 }
 
-const round = (value: number, digits = 4) => Math.round(value * 10 ** digits) / 10 ** digits;
-
 /** The model figures as the API shows them: rounded, dates as ISO strings, units in the field names. */
 function profileView(profile: CustomerProfile, modelsFittedAt: string) {
   return {
     modelsFittedAt,
-    clv12: round(profile.clv12, 2),
-    clv24: round(profile.clv24, 2),
-    probabilityAlive: round(profile.probabilityAlive),
-    probabilityPurchase90d: round(profile.probabilityPurchase90d),
-    expectedPurchases90d: round(profile.expectedPurchases90d),
-    expectedOrderValue: round(profile.expectedOrderValue, 2),
+    clv12: roundTo(profile.clv12, 2),
+    clv24: roundTo(profile.clv24, 2),
+    probabilityAlive: roundTo(profile.probabilityAlive, 4),
+    probabilityPurchase90d: roundTo(profile.probabilityPurchase90d, 4),
+    expectedPurchases90d: roundTo(profile.expectedPurchases90d, 4),
+    expectedOrderValue: roundTo(profile.expectedOrderValue, 2),
     cadence: {
-      expectedIntervalDays: round(profile.cadence.expectedIntervalDays, 1),
-      daysSinceLast: round(profile.cadence.daysSinceLast, 1),
-      overdueRatio: round(profile.cadence.overdueRatio, 2),
+      expectedIntervalDays: roundTo(profile.cadence.expectedIntervalDays, 1),
+      daysSinceLast: roundTo(profile.cadence.daysSinceLast, 1),
+      overdueRatio: roundTo(profile.cadence.overdueRatio, 2),
       nextExpectedAt: profile.cadence.nextExpectedAt,
       regularity: profile.cadence.regularity,
     },
@@ -169,21 +169,21 @@ function profileView(profile: CustomerProfile, modelsFittedAt: string) {
     stageReason: profile.lifecycle.reason,
     valueTier: profile.valueTier,
     discountSensitivity: profile.discount.sensitivity,
-    discountedShare: round(profile.discount.share),
-    populationDiscountedShare: round(profile.discount.populationShare),
+    discountedShare: roundTo(profile.discount.share, 4),
+    populationDiscountedShare: roundTo(profile.discount.populationShare, 4),
     offerGuidance: profile.offerGuidance,
     channelMix: profile.channelMix,
     preferredWeekday: profile.preferredWeekday,
     preferredHour: profile.preferredHour,
     categories: profile.categories.map((category) => ({
       categoryId: category.categoryId,
-      expectedIntervalDays: round(category.cadence.expectedIntervalDays, 1),
-      overdueRatio: round(category.cadence.overdueRatio, 2),
+      expectedIntervalDays: roundTo(category.cadence.expectedIntervalDays, 1),
+      overdueRatio: roundTo(category.cadence.overdueRatio, 2),
       nextExpectedAt: category.cadence.nextExpectedAt,
-      probabilityActive: round(category.cadence.probabilityAlive),
+      probabilityActive: roundTo(category.cadence.probabilityAlive, 4),
       lapsed: category.cadence.lapsed,
       priceBand: category.priceBand?.band ?? null,
-      pricePercentile: category.priceBand ? round(category.priceBand.percentile, 3) : null,
+      pricePercentile: category.priceBand ? roundTo(category.priceBand.percentile, 3) : null,
     })),
   };
 }

@@ -1,5 +1,7 @@
 // The unified customer, for the console and support tools (admin key): by identifier or by id.
+
 import { type Context, Hono } from "hono";
+import { roundTo } from "../core/math/round.ts";
 import { type HistoryPoint, profileHistory, stageThresholds } from "../core/profile/profile-history.ts";
 import { customerKey } from "../core/shards/placement.ts";
 import type { AppEnv } from "../env.ts";
@@ -200,24 +202,22 @@ export function erasureBusyError() {
   );
 }
 
-const round = (value: number, digits: number) => Math.round(value * 10 ** digits) / 10 ** digits;
-
 /** A history point as the API shows it, rounded as GET /v1/customers/:id rounds the same figures. */
 function pointView(point: HistoryPoint) {
   return {
     ...point,
-    probabilityAlive: round(point.probabilityAlive, 4),
-    expectedIntervalDays: round(point.expectedIntervalDays, 1),
-    daysSinceLast: round(point.daysSinceLast, 1),
-    overdueRatio: round(point.overdueRatio, 2),
-    clv12: round(point.clv12, 2),
+    probabilityAlive: roundTo(point.probabilityAlive, 4),
+    expectedIntervalDays: roundTo(point.expectedIntervalDays, 1),
+    daysSinceLast: roundTo(point.daysSinceLast, 1),
+    overdueRatio: roundTo(point.overdueRatio, 2),
+    clv12: roundTo(point.clv12, 2),
   };
 }
 
 /** The stage lines, rounded as the P(alive) figures they are drawn against. */
 function thresholdsView(thresholds: ReturnType<typeof stageThresholds>) {
   return {
-    fadingBelowProbabilityAlive: round(thresholds.fadingBelowProbabilityAlive, 4),
-    lapsedBelowProbabilityAlive: round(thresholds.lapsedBelowProbabilityAlive, 4),
+    fadingBelowProbabilityAlive: roundTo(thresholds.fadingBelowProbabilityAlive, 4),
+    lapsedBelowProbabilityAlive: roundTo(thresholds.lapsedBelowProbabilityAlive, 4),
   };
 }

@@ -1,5 +1,6 @@
 // What the best customers have in common: per-customer traits (what the nightly job counts), the
 // counts summed over pages, and the ranked comparison of one value tier against everyone else. Pure.
+import { roundTo } from "../math/round.ts";
 import type { CustomerProfile } from "../profile/customer-profile.ts";
 import type { ValueTier } from "../vocabulary.ts";
 
@@ -169,10 +170,10 @@ export function compareTier(
         value,
         topCustomers: a,
         restCustomers: c,
-        topShare: round(topShare, 4),
-        restShare: round(restShare, 4),
-        lift: round(topShare / smoothedRest, 2),
-        score: round(score, 4),
+        topShare: roundTo(topShare, 4),
+        restShare: roundTo(restShare, 4),
+        lift: roundTo(topShare / smoothedRest, 2),
+        score: roundTo(score, 4),
         sentence: sentence(tier, { dimension, value }, topShare, restShare, names),
       });
     }
@@ -236,10 +237,5 @@ export function clvAtStakeOf(
   const interval = profile.cadence.expectedIntervalDays;
   if (!(interval > 0) || !Number.isFinite(profile.expectedOrderValue)) return 0;
   const promised = profile.expectedOrderValue * (365 / interval);
-  return round(Math.max(0, promised * (1 - profile.probabilityAlive)), 2);
-}
-
-function round(value: number, digits: number) {
-  const f = 10 ** digits;
-  return Math.round(value * f) / f;
+  return roundTo(Math.max(0, promised * (1 - profile.probabilityAlive)), 2);
 }

@@ -8,6 +8,7 @@
 // this refit on the calibration period is what the holdout judges. Plain data in and out: the nightly
 // job loads a bounded sample of customers' purchase days and stores the result.
 
+import { roundTo } from "../math/round.ts";
 import { expectedPurchasesConditional, expectedPurchasesUnconditional, fitBgNbd } from "./bg-nbd.ts";
 import { dayToIsoDate, type PurchaseEvent, summarizeEvents } from "./summary.ts";
 
@@ -75,8 +76,6 @@ export interface Diagnostics {
 export type DiagnosticsOutcome =
   | { ok: true; diagnostics: Diagnostics }
   | { ok: false; reason: "not_enough_history" | "not_enough_customers" | "fit_failed" };
-
-const round = (value: number, places = 3) => Math.round(value * 10 ** places) / 10 ** places;
 
 /**
  * Diagnostics for purchases (one event per order; same-day orders count once) up to `asOfDay`
@@ -171,9 +170,9 @@ export function modelDiagnostics(
       to: dayToIsoDate(to),
       phase,
       actual,
-      expected: round(expected),
+      expected: roundTo(expected, 3),
       cumulativeActual,
-      cumulativeExpected: round(expectedSoFar - expectedBy(startDay - 1)),
+      cumulativeExpected: roundTo(expectedSoFar - expectedBy(startDay - 1), 3),
     });
   }
 
@@ -191,8 +190,8 @@ export function modelDiagnostics(
   const byFrequency = groups.map((group, x) => ({
     purchases: x === options.topFrequency ? `${x}+` : String(x),
     customers: group.customers,
-    actualMean: group.customers > 0 ? round(group.actual / group.customers) : 0,
-    expectedMean: group.customers > 0 ? round(group.expected / group.customers) : 0,
+    actualMean: group.customers > 0 ? roundTo(group.actual / group.customers, 3) : 0,
+    expectedMean: group.customers > 0 ? roundTo(group.expected / group.customers, 3) : 0,
   }));
 
   return {
@@ -207,17 +206,17 @@ export function modelDiagnostics(
         alpha: fit.alpha,
         a: fit.a,
         b: fit.b,
-        logLikelihood: round(fit.logLikelihood),
+        logLikelihood: roundTo(fit.logLikelihood, 3),
         converged: fit.converged,
       },
       tracking,
       byFrequency,
       totals: {
-        calibration: { actual: totals.calibration.actual, expected: round(totals.calibration.expected) },
+        calibration: { actual: totals.calibration.actual, expected: roundTo(totals.calibration.expected, 3) },
         holdout: {
           actual: totals.holdout.actual,
-          expected: round(totals.holdout.expected),
-          conditionalExpected: round(totals.holdout.conditionalExpected),
+          expected: roundTo(totals.holdout.expected, 3),
+          conditionalExpected: roundTo(totals.holdout.conditionalExpected, 3),
         },
       },
     },

@@ -4,6 +4,7 @@
 // Every score keeps machine-readable reasons and a sentence. It does not pick items (items.ts) or
 // apply merchandiser rules (rules/apply.ts), and it reads no clock: `now` is passed in.
 
+import { roundTo } from "../math/round.ts";
 import { cadenceOf } from "../models/cadence.ts";
 import { channelMixOf, describeAgo, describeChannel, describeEvery } from "./describe.ts";
 import { type CategoryOptions, defaultRankingOptions } from "./options.ts";
@@ -148,7 +149,7 @@ export function rankCategories(
         code: "due_now",
         intervalDays,
         daysSinceLast: Math.round(daysSinceLast),
-        overdueRatio: round(cadence.overdueRatio, 2),
+        overdueRatio: roundTo(cadence.overdueRatio, 2),
         channel,
       });
       e.sentences.set(
@@ -164,7 +165,7 @@ export function rankCategories(
         code: "just_bought",
         intervalDays,
         daysSinceLast: Math.round(daysSinceLast),
-        overdueRatio: round(cadence.overdueRatio, 2),
+        overdueRatio: roundTo(cadence.overdueRatio, 2),
         channel,
       });
       e.sentences.set(
@@ -223,7 +224,7 @@ export function rankCategories(
       e.reasons.push({
         code: "complements",
         fromCategoryId: e.topComplement.fromCategoryId,
-        lift: round(e.topComplement.lift, 2),
+        lift: roundTo(e.topComplement.lift, 2),
       });
       e.sentences.set(
         "complements",
@@ -235,9 +236,9 @@ export function rankCategories(
       const stats = population.categories[e.categoryId];
       e.reasons.push({
         code: "popular",
-        penetration: round(stats?.penetration ?? 0, 4),
-        trend: round(stats?.trend ?? 1, 2),
-        priorShare: round(priorPart / (ownPart + priorPart), 2),
+        penetration: roundTo(stats?.penetration ?? 0, 4),
+        trend: roundTo(stats?.trend ?? 1, 2),
+        priorShare: roundTo(priorPart / (ownPart + priorPart), 2),
       });
       e.sentences.set(
         "popular",
@@ -257,9 +258,4 @@ export function rankCategories(
   }
   ranked.sort((a, b) => b.score - a.score || a.categoryId.localeCompare(b.categoryId));
   return ranked.slice(0, options.maxCategories);
-}
-
-function round(value: number, digits: number): number {
-  const scale = 10 ** digits;
-  return Math.round(value * scale) / scale;
 }

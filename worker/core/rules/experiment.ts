@@ -15,6 +15,7 @@ import {
   twoProportionSampleSize,
   wilsonInterval,
 } from "../math/intervals.ts";
+import { roundTo } from "../math/round.ts";
 
 /** One arm's per-shopper totals: Σx and Σx² over its shoppers for each per-shopper count. */
 export interface ArmTotals {
@@ -66,10 +67,9 @@ export interface ExperimentReading {
 }
 
 const none: Measured = { value: null, ci95: null };
-const round = (value: number, places = 4) => Math.round(value * 10 ** places) / 10 ** places;
 const rounded = (value: number, ci95: Interval | null, places = 4): Measured => ({
-  value: round(value, places),
-  ci95: ci95 ? [round(ci95[0], places), round(ci95[1], places)] : null,
+  value: roundTo(value, places),
+  ci95: ci95 ? [roundTo(ci95[0], places), roundTo(ci95[1], places)] : null,
 });
 
 interface ArmEstimates {

@@ -3,6 +3,7 @@
 // moves, how often it enters or leaves the shelf, and which categories gain or lose item slots.
 // It computes no shelf and loads nothing: the route builds the pairs and calls simulateRule.
 
+import { roundTo } from "../math/round.ts";
 import type { RuleTargetType } from "./types.ts";
 
 /** The parts of a shelf the comparison reads, in display order. */
@@ -51,8 +52,6 @@ export interface RuleSimulation {
   /** The ids in categoryExposure that lose slots, the largest loss first. */
   categoriesLosingExposure: string[];
 }
-
-const round = (value: number, places = 4) => Math.round(value * 10 ** places) / 10 ** places;
 
 /** The same categories and items in the same order. */
 export function sameShelf(a: ShelfOutline, b: ShelfOutline): boolean {
@@ -103,7 +102,7 @@ export function simulateRule(pairs: readonly ShelfPair[], target: RuleTarget): R
   }
 
   const shoppers = pairs.length;
-  const share = (n: number) => (shoppers > 0 ? round(n / shoppers) : 0);
+  const share = (n: number) => (shoppers > 0 ? roundTo(n / shoppers, 4) : 0);
   const categoryExposure = [...slots.entries()]
     .map(([categoryId, { before, after }]) => ({ categoryId, before, after, change: after - before }))
     .filter((entry) => entry.change !== 0)
@@ -113,7 +112,7 @@ export function simulateRule(pairs: readonly ShelfPair[], target: RuleTarget): R
     affected,
     affectedShare: share(affected),
     targetShoppers,
-    meanRankChange: followable && targetShoppers > 0 ? round(rankChangeSum / targetShoppers, 3) : null,
+    meanRankChange: followable && targetShoppers > 0 ? roundTo(rankChangeSum / targetShoppers, 3) : null,
     enteredShare: share(entered),
     leftShare: share(left),
     categoryExposure,
