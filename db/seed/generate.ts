@@ -130,7 +130,7 @@ export const demoShoppers = [
     id: "demo-fading",
     accountId: "demo-fading",
     label: "Fading regular",
-    description: "Bought skincare and makeup every ~2 weeks for a year, then stopped ten weeks ago.",
+    description: "Bought skincare and makeup every ~2 weeks for a year; nothing for almost four weeks now.",
   },
   {
     id: "demo-new",
@@ -392,7 +392,7 @@ function* generatePersonas(context: Context): Generator<GeneratedCustomer> {
     discountHabit: "mixed",
     channelMix: { web: 0.6, store: 0.4, app: 0 },
     firstOrderDay: todayDay - 430,
-    churnDay: todayDay - 70,
+    churnDay: todayDay - 21,
   });
 
   yield simulate(context, Random.derive(0, "persona", 4), {

@@ -9,6 +9,8 @@ import {
 } from "../../db/seed/generate.ts";
 import { checkWireOrder, identifierValue } from "../../db/seed/wire.ts";
 import { normalizeIdentifier } from "../../worker/core/identity/normalize.ts";
+import { customerProfile } from "../../worker/core/profile/customer-profile.ts";
+import { fitPopulationModels, summaryRowFromOrders } from "../../worker/core/profile/population-models.ts";
 
 const today = "2026-06-01";
 const population = [...generateCustomers({ seed: 7, customers: 1500, today })];
@@ -218,11 +220,29 @@ describe("demo personas", () => {
     for (const order of store) expect(order.identifiers.loyalty).toBe(truth.identifiers.loyalty);
   });
 
-  it("has a fading regular who stopped more than three intervals ago and a new shopper with one recent order", () => {
+  it("has a fading regular, silent for about twice their interval, whom the product's own models call fading", () => {
     const fading = byId.get("demo-fading")!;
     const daysSinceLast = (Date.parse(today) - Date.parse(fading.orders.at(-1)!.placedAt)) / 86_400_000;
     expect(fading.orders.length).toBeGreaterThan(15);
-    expect(daysSinceLast).toBeGreaterThan(3 * fading.truth.meanIntervalDays);
+    expect(daysSinceLast).toBeGreaterThan(1.5 * fading.truth.meanIntervalDays);
+    expect(daysSinceLast).toBeLessThan(3 * fading.truth.meanIntervalDays);
+    // The models fitted on the seeded base, as the nightly job fits them: past their rhythm, not yet lapsed.
+    const now = new Date(`${today}T00:00:00Z`);
+    const buyers = population.filter((customer) => customer.orders.length > 0);
+    const rowOf = (customer: (typeof buyers)[number], index: number) =>
+      summaryRowFromOrders(
+        `${customer.truth.key}-${index}`,
+        customer.orders.map((order) => ({
+          placedAt: order.placedAt,
+          total: order.lines.reduce((sum, line) => sum + line.quantity * line.unitPrice, 0),
+        })),
+      );
+    const models = fitPopulationModels(buyers.map(rowOf), now);
+    const summary = { ...rowOf(fading, 0), webOrders: 0, storeOrders: 0, appOrders: 0, phoneOrders: 0 };
+    expect(customerProfile({ summary, categories: [], models, now }).lifecycle.stage).toBe("fading");
+  });
+
+  it("has a new shopper with one recent order, and an anonymous visitor with none", () => {
     const fresh = byId.get("demo-new")!;
     expect(fresh.orders).toHaveLength(1);
     expect(Date.parse(today) - Date.parse(fresh.orders[0]!.placedAt)).toBeLessThan(7 * 86_400_000);

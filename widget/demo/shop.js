@@ -10,7 +10,7 @@
     "demo-full-price": "Buys dresses, heels, jewellery and fragrance online at full price: no markdowns in the picks.",
     "demo-store-loyal":
       "Shops coffee, tea and kitchen in store with a loyalty card, mostly on promotion; one web order linked the login.",
-    "demo-fading": "Bought skincare and makeup every two weeks for a year, then stopped ten weeks ago.",
+    "demo-fading": "Bought skincare and makeup every two weeks for a year; nothing for almost four weeks now.",
     "demo-new": "One order of sneakers and denim a few days ago.",
     anonymous: "Not signed in: the popular shelf.",
   };
