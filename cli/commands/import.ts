@@ -9,8 +9,15 @@ import { BatchRejected, describeRetry, IngestClient, IngestFailed } from "../imp
 import { collectListPrices, completeJourneyOrders, completeJourneyProduct } from "../import/completejourney.ts";
 import { dataFileIn, plainOrGzipped } from "../import/files.ts";
 import { type Mapping, MappingError, parseMapping } from "../import/mapping.ts";
-import { describeProgress, progressBar, summaryLines } from "../import/progress.ts";
-import { ImportIncomplete, ImportStalled, maxQueuedBatchBytes, runQueuedImport } from "../import/queued.ts";
+import { describeProgress, type ProgressDisplay, progressBar, summaryLines } from "../import/progress.ts";
+import {
+  ImportIncomplete,
+  ImportStalled,
+  maxQueuedBatchBytes,
+  type QueuedImportResult,
+  runQueuedImport,
+  unusedImport,
+} from "../import/queued.ts";
 import {
   type ImportKind,
   type ImportProgress,
@@ -36,6 +43,7 @@ import {
   type ImportState,
   loadState,
   saveState,
+  unconfirmedImports,
 } from "../import/state.ts";
 
 export interface ImportCommandOptions {
@@ -171,19 +179,31 @@ export async function importFile(
   if (state)
     log(`resuming: ${state.confirmedThrough + state.confirmedAbove.length} batches already confirmed (${stateFile})`);
   state ??= emptyState(fingerprint, absolute, new Date());
-  saveState(stateFile, state);
 
-  const bar = progressBar(prepared.total, kind, options.progress);
+  let shown: ProgressDisplay | null = null;
   const client = new IngestClient({
     url: options.url,
     apiKey: options.key,
     keyFrom: "--key or $PATRON_API_KEY",
     onRetry: (info) => {
       const note = describeRetry(info);
-      if (bar.enabled) bar.note(note);
+      if (shown?.enabled) shown.note(note);
       else console.error(note);
     },
   });
+  if (queued && !state.importId) {
+    // An earlier run of this file whose first batch was refused left an import with no batch (the API
+    // cannot delete one); the fixed file has another fingerprint and state file, so look for it.
+    const importId = await unusedImport(client, unconfirmedImports(path.dirname(stateFile), absolute, stateFile));
+    if (importId) {
+      state = { ...state, importId };
+      log(`taking up import ${importId}: an earlier run of this file created it and posted no batch to it`);
+    }
+  }
+  saveState(stateFile, state);
+
+  const bar = progressBar(prepared.total, kind, options.progress);
+  shown = bar;
   const common = {
     kind,
     records: prepared.records,
@@ -219,6 +239,24 @@ export async function importFile(
   }
 }
 
+/** The last line of a stop at a rejected batch: what the run had done before it, and what a rerun does. */
+function beforeTheStop(done: ImportResult | QueuedImportResult): string {
+  if ("importId" in done) {
+    // Through the queue nothing is confirmed before the run waits, but the batches already posted are
+    // queued and will be ingested: say so rather than "0 batches confirmed".
+    if (done.posted > 0)
+      return `Before it: the batches posted are queued in import ${done.importId}, and the worker ingests them (sent again, their orders count as duplicates). Fix the input and rerun to continue.`;
+    if (done.receivedBefore > 0)
+      return `No batch was posted in this run; import ${done.importId} keeps the ${done.receivedBefore} batches earlier runs posted. Fix the input and rerun to continue.`;
+    return `No batch was posted; import ${done.importId} has received nothing and is kept in the state file: fix the input and rerun, and the rerun posts its batches to that import instead of creating another.`;
+  }
+  if (done.batches > 0)
+    return `Before it: ${done.batches} batches confirmed (${done.totals.accepted} accepted, ${done.totals.duplicates} duplicates, ${done.totals.suppressed} suppressed). Fix the input and rerun to continue.`;
+  if (done.skippedBatches > 0)
+    return `No batch was posted in this run; ${done.skippedBatches} batches were confirmed by an earlier run. Fix the input and rerun to continue.`;
+  return "No batch was posted; nothing was written. Fix the input and rerun.";
+}
+
 function describeFailure(error: unknown, file: string): string[] {
   if (error instanceof ImportStopped) {
     const lines = [
@@ -233,14 +271,7 @@ function describeFailure(error: unknown, file: string): string[] {
       lines.push(`  ${where}${what} ${issue.path.join(".")}: ${issue.message}`);
     }
     if (error.issues.length > 50) lines.push(`  … and ${error.issues.length - 50} more`);
-    const done = error.result;
-    // Through the queue nothing is confirmed before the run waits, but the batches already posted are
-    // queued and will be ingested: say so rather than "0 batches confirmed".
-    lines.push(
-      "importId" in done
-        ? `Before it: the batches posted are queued in import ${done.importId}, and the worker ingests them (sent again, their orders count as duplicates). Fix the input and rerun to continue.`
-        : `Before it: ${done.batches} batches confirmed (${done.totals.accepted} accepted, ${done.totals.duplicates} duplicates). Fix the input and rerun to continue.`,
-    );
+    lines.push(beforeTheStop(error.result));
     return lines;
   }
   if (error instanceof ImportIncomplete) {

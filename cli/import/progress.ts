@@ -1,6 +1,7 @@
 // The terminal side of long runs: a cli-progress bar with records/s and ETA, and the closing
 // summary. Quiet when stderr is not a terminal (CI logs get the summary only).
 import cliProgress from "cli-progress";
+import type { QueuedImportResult } from "./queued.ts";
 import type { ImportProgress, ImportResult } from "./run.ts";
 
 export interface ProgressDisplay {
@@ -69,6 +70,7 @@ export function etaText(seconds: number | string): string {
 
 export function describeProgress(progress: ImportProgress): string {
   const parts = [`${progress.totals.accepted} new`, `${progress.totals.duplicates} dup`];
+  if (progress.totals.suppressed > 0) parts.push(`${progress.totals.suppressed} suppressed`);
   if (progress.retries > 0) parts.push(`${progress.retries} retries`);
   return parts.join(", ");
 }
@@ -80,15 +82,24 @@ export function formatDuration(ms: number): string {
   return `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s`;
 }
 
-export function summaryLines(kind: "orders" | "products", result: ImportResult): string[] {
+/**
+ * The closing summary. For orders, every order sent is in exactly one of the lines under `orders
+ * sent`: accepted, duplicates, suppressed (orders of erased customers, not stored) and, when a batch
+ * through the queue failed, failed. Batches skipped as confirmed by an earlier run are not sent.
+ */
+export function summaryLines(kind: "orders" | "products", result: ImportResult | QueuedImportResult): string[] {
+  const failed = "failed" in result ? result.failed.reduce((sum, batch) => sum + batch.orders, 0) : 0;
+  const sent = result.totals.records + failed;
   const seconds = result.elapsedMs / 1000;
-  const rate = seconds > 0 ? Math.round(result.totals.records / seconds) : result.totals.records;
+  const rate = seconds > 0 ? Math.round(sent / seconds) : sent;
   const lines =
     kind === "orders"
       ? [
-          `orders sent        ${result.totals.records} (${rate}/s)`,
+          `orders sent        ${sent} (${rate}/s)`,
           `accepted           ${result.totals.accepted}`,
           `duplicates         ${result.totals.duplicates}`,
+          `suppressed         ${result.totals.suppressed}`,
+          ...(failed > 0 ? [`failed             ${failed} (in batches the server could not ingest)`] : []),
           `ignored identifiers ${result.totals.ignoredIdentifiers}`,
         ]
       : [`products upserted  ${result.totals.upserted} (${rate}/s)`];

@@ -27,7 +27,8 @@ interface ImportView {
   status: "open" | "done" | "failed";
   batches: { received: number; queued: number; done: number; failed: number };
   orders: { received: number; processed: number };
-  totals: { accepted: number; duplicates: number };
+  /** A missing `suppressed` is read as 0. */
+  totals: { accepted: number; duplicates: number; suppressed?: number };
 }
 
 interface BatchView {
@@ -36,6 +37,7 @@ interface BatchView {
   orders: number;
   accepted: number;
   duplicates: number;
+  suppressed?: number;
   ignoredIdentifiers: number;
   error: string | null;
 }
@@ -59,8 +61,12 @@ export interface QueuedImportOptions<T> extends ImportOptions<T> {
 
 export interface QueuedImportResult extends ImportResult {
   importId: string;
-  /** Batches of this run the server recorded failed, with their error. */
-  failed: { sequence: number; error: string }[];
+  /** Batches of this run the server recorded failed, with their error and their number of orders. */
+  failed: { sequence: number; orders: number; error: string }[];
+  /** Batches this run posted and the server took (queued or resent). */
+  posted: number;
+  /** Batches the import had received when this run took it up (0 for a new import). */
+  receivedBefore: number;
 }
 
 /** The queue processed nothing for too long: its messages for the batches still queued may be lost. */
@@ -93,6 +99,7 @@ function totalsOf(batch: BatchView): ImportTotals {
     records: batch.orders,
     accepted: batch.accepted,
     duplicates: batch.duplicates,
+    suppressed: batch.suppressed ?? 0,
     ignoredIdentifiers: batch.ignoredIdentifiers,
   };
 }
@@ -130,6 +137,25 @@ async function openImport<T>(options: QueuedImportOptions<T>): Promise<string> {
   return created.data.id;
 }
 
+/**
+ * The first of `importIds` (imports earlier runs created: state.ts's unconfirmedImports) that the
+ * server still has and that has received no batch, or null. A run that takes it up, rather than
+ * creating another, leaves no empty import open for good behind a first batch the server refused.
+ */
+export async function unusedImport(client: IngestClient, importIds: readonly string[]): Promise<string | null> {
+  for (const importId of importIds) {
+    try {
+      const { data } = await client.get<ImportView>(`/v1/imports/${importId}`);
+      if (data.batches.received === 0) return importId;
+    } catch (error) {
+      // Gone, or another worker's import (404): not this one. Anything else (the key, the network) is
+      // the run's problem, and creating an import would meet it too.
+      if (!(error instanceof IngestFailed && error.status === 404)) throw error;
+    }
+  }
+  return null;
+}
+
 export async function runQueuedImport<T>(options: QueuedImportOptions<T>): Promise<QueuedImportResult> {
   const now = options.now ?? (() => new Date());
   const sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
@@ -150,6 +176,11 @@ export async function runQueuedImport<T>(options: QueuedImportOptions<T>): Promi
       state = confirmBatch(state, batch.sequence, totalsOf(batch), now());
     saveState(state);
   }
+  // The progress shown: records skipped as confirmed, then orders the queue processed since this run
+  // first read the import (atStart); the running counts likewise, until the batches' own replace them.
+  let skippedRecords = 0;
+  let atStart: ImportView | null = null;
+  const sent = new Map<number, number>();
   const result = (failed: QueuedImportResult["failed"] = []): QueuedImportResult => ({
     ...progress,
     totals: { ...progress.totals },
@@ -157,24 +188,23 @@ export async function runQueuedImport<T>(options: QueuedImportOptions<T>): Promi
     state,
     importId,
     failed,
+    posted: sent.size,
+    receivedBefore: atStart?.batches.received ?? 0,
   });
 
-  // The progress shown: records skipped as confirmed, then orders the queue processed since the start.
-  let skippedRecords = 0;
-  // The running accepted/duplicate counts likewise, until the batches' own counts replace them.
-  let atStart: ImportView | null = null;
   const showProgress = async (): Promise<ImportView> => {
     const { data: view } = await options.client.get<ImportView>(`/v1/imports/${importId}`);
     atStart ??= view;
-    progress.records = skippedRecords + Math.max(0, view.orders.processed - atStart.orders.processed);
-    progress.totals.accepted = Math.max(0, view.totals.accepted - atStart.totals.accepted);
-    progress.totals.duplicates = Math.max(0, view.totals.duplicates - atStart.totals.duplicates);
+    const since = (count: (view: ImportView) => number) => Math.max(0, count(view) - count(atStart ?? view));
+    progress.records = skippedRecords + since((v) => v.orders.processed);
+    progress.totals.accepted = since((v) => v.totals.accepted);
+    progress.totals.duplicates = since((v) => v.totals.duplicates);
+    progress.totals.suppressed = since((v) => v.totals.suppressed ?? 0);
     options.onProgress?.(progress);
     return view;
   };
   await showProgress();
 
-  const sent = new Map<number, number>();
   const inFlight = new Set<Promise<void>>();
   let stopped: ImportStopped | Error | null = null;
   const send = async (batch: SourceRecord<T>[], sequence: number) => {
@@ -240,7 +270,7 @@ export async function runQueuedImport<T>(options: QueuedImportOptions<T>): Promi
     if (!sent.has(batch.sequence)) continue;
     progress.batches++;
     if (batch.status === "failed") {
-      failed.push({ sequence: batch.sequence, error: batch.error ?? "failed" });
+      failed.push({ sequence: batch.sequence, orders: batch.orders, error: batch.error ?? "failed" });
       continue;
     }
     const totals = totalsOf(batch);

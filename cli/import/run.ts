@@ -117,6 +117,8 @@ export function locateIssues<T>(
 interface OrdersResponse {
   accepted: number;
   duplicates: number;
+  /** Orders of erased customers, not stored (read as 0 when missing). */
+  suppressed?: number;
   ignoredIdentifiers?: unknown[];
 }
 
@@ -165,6 +167,7 @@ export async function runImport<T>(options: ImportOptions<T>): Promise<ImportRes
         const data = response.data as OrdersResponse;
         totals.accepted = data.accepted;
         totals.duplicates = data.duplicates;
+        totals.suppressed = data.suppressed ?? 0;
         totals.ignoredIdentifiers = data.ignoredIdentifiers?.length ?? 0;
       } else totals.upserted = (response.data as ProductsResponse).upserted;
       progress.retries += response.attempts - 1;

@@ -4,13 +4,16 @@
 // always safe because the server is idempotent on order id. Kept compact for long runs: a prefix
 // count plus the few out-of-order confirmations that concurrency leaves above it.
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 
+/** What the confirmed batches add up to. Orders: accepted + duplicates + suppressed = records. */
 export interface ImportTotals {
   records: number;
   accepted: number;
   duplicates: number;
+  /** Orders not stored because an erasure suppressed their id or one of their identifiers. */
+  suppressed: number;
   upserted: number;
   ignoredIdentifiers: number;
 }
@@ -33,9 +36,21 @@ export const emptyTotals = (): ImportTotals => ({
   records: 0,
   accepted: 0,
   duplicates: 0,
+  suppressed: 0,
   upserted: 0,
   ignoredIdentifiers: 0,
 });
+
+/** Every total, as a finite number: 0 for one missing (a state written before it existed) or unreadable. */
+export function totalsFrom(value: unknown): ImportTotals {
+  const totals = emptyTotals();
+  const given = (typeof value === "object" && value !== null ? value : {}) as Record<string, unknown>;
+  for (const key of Object.keys(totals) as (keyof ImportTotals)[]) {
+    const count = given[key];
+    if (typeof count === "number" && Number.isFinite(count)) totals[key] = count;
+  }
+  return totals;
+}
 
 export function emptyState(fingerprint: string, source: string, now: Date): ImportState {
   return {
@@ -62,8 +77,9 @@ export function confirmBatch(state: ImportState, batchIndex: number, totals: Imp
     above.shift();
     through++;
   }
-  const sum = { ...state.totals };
-  for (const key of Object.keys(sum) as (keyof ImportTotals)[]) sum[key] += totals[key];
+  const sum = totalsFrom(state.totals);
+  const added = totalsFrom(totals);
+  for (const key of Object.keys(sum) as (keyof ImportTotals)[]) sum[key] += added[key];
   return { ...state, confirmedThrough: through, confirmedAbove: above, totals: sum, updatedAt: now.toISOString() };
 }
 
@@ -80,13 +96,45 @@ export function defaultStatePath(directory: string, fingerprint: string, kind: s
   return path.join(directory, ".patron", `import-${kind}-${fingerprint}.json`);
 }
 
+/** The state in `file`, or null when there is none or it is unreadable; totals it lacks are 0. */
 export function loadState(file: string): ImportState | null {
   try {
     const state = JSON.parse(readFileSync(file, "utf8")) as ImportState;
-    return state.version === 1 ? state : null;
+    return state.version === 1 ? { ...state, totals: totalsFrom(state.totals) } : null;
   } catch {
     return null;
   }
+}
+
+/**
+ * The imports that earlier queued runs of `source` (an absolute path) created and confirmed nothing
+ * of, newest first, from the state files in `directory` and `alsoFile` (an explicit --state). A run
+ * whose first batch was refused leaves such an import behind (the API has no way to delete one); once
+ * the file is fixed its fingerprint, and so its state file, changes, and this is how the rerun finds
+ * the import again. Whether the server's import really received no batch is for the caller to ask.
+ */
+export function unconfirmedImports(directory: string, source: string, alsoFile?: string): string[] {
+  let names: string[] = [];
+  try {
+    names = readdirSync(directory).filter((name) => /^import-orders-.*\.json$/.test(name));
+  } catch {
+    // no state directory yet
+  }
+  const files = new Set(names.map((name) => path.join(directory, name)));
+  if (alsoFile) files.add(path.resolve(alsoFile));
+  const states = [...files]
+    .map((file) => loadState(file))
+    .filter(
+      (state): state is ImportState & { importId: string } =>
+        state !== null &&
+        typeof state.importId === "string" &&
+        state.source === source &&
+        state.confirmedThrough === 0 &&
+        Array.isArray(state.confirmedAbove) &&
+        state.confirmedAbove.length === 0,
+    )
+    .sort((a, b) => String(b.updatedAt).localeCompare(String(a.updatedAt)));
+  return [...new Set(states.map((state) => state.importId))];
 }
 
 /** Written to a temporary file and renamed, so an interrupted run never leaves half a state. */

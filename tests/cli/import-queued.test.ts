@@ -29,11 +29,13 @@ interface Batch {
 
 /**
  * The import API over one import, `imp_1`, whose batch `failing` fails on the first run only, and whose
- * batch `rejected` (if any) is refused with a 400 as the worker refuses an invalid order.
+ * batch `rejected` (if any) is refused with a 400 as the worker refuses an invalid order, as is any
+ * order on the channel "fax". `created` counts the imports created.
  */
 async function importApi(failing: number, rejected?: number) {
   const batches = new Map<number, Batch>();
   const posted: number[] = [];
+  let created = 0;
   let run = 1;
   const json = (response: import("node:http").ServerResponse, status: number, data: unknown) => {
     response.writeHead(status, { "Content-Type": "application/json" });
@@ -57,10 +59,13 @@ async function importApi(failing: number, rejected?: number) {
     });
     request.on("end", () => {
       const url = new URL(request.url ?? "/", "http://local");
-      if (request.method === "POST" && url.pathname === "/v1/imports") return json(response, 201, view());
+      if (request.method === "POST" && url.pathname === "/v1/imports") {
+        created++;
+        return json(response, 201, view());
+      }
       if (request.method === "POST" && url.pathname === "/v1/imports/imp_1/batches") {
-        const { sequence, orders } = JSON.parse(body) as { sequence: number; orders: unknown[] };
-        if (sequence === rejected) {
+        const { sequence, orders } = JSON.parse(body) as { sequence: number; orders: { channel?: string }[] };
+        if (sequence === rejected || orders.some((order) => order.channel === "fax")) {
           response.writeHead(400, { "Content-Type": "application/json" });
           return response.end(
             JSON.stringify({
@@ -105,6 +110,7 @@ async function importApi(failing: number, rejected?: number) {
     server,
     url: `http://127.0.0.1:${port}`,
     posted,
+    created: () => created,
     nextRun: () => {
       run++;
       posted.length = 0;
@@ -257,5 +263,45 @@ describe("patron import orders through the queue, with a batch the worker refuse
     expect(result.stderr).toContain("the batches posted are queued in import imp_1, and the worker ingests them");
     expect(result.stderr).not.toContain("0 batches confirmed");
     expect(api.posted).toEqual([0]);
+  }, 30_000);
+});
+
+describe("patron import orders through the queue, when the first batch is refused", () => {
+  it("says no batch was posted, and the rerun of the fixed file posts to that import rather than a new one", async () => {
+    const api = await importApi(-1);
+    server = api.server;
+    workDir = mkdtempSync(path.join(tmpdir(), "patron-queued-"));
+    const order = (id: string, channel: string) =>
+      JSON.stringify({
+        id,
+        channel,
+        storeId: null,
+        placedAt: "2026-01-05T10:00:00Z",
+        currency: "USD",
+        identifiers: { account: `acct-${id}` },
+        lines: [{ productId: "sku-1", categoryId: "heels", quantity: 1, unitPrice: 10, listPrice: 12 }],
+        recommendationId: null,
+      });
+    const file = path.join(workDir, "bad.ndjson");
+    writeFileSync(file, `${order("a", "fax")}\n`);
+    const args = ["import", "orders", file, "--url", api.url, "--key", "k", "--poll-interval", "50"];
+
+    const first = await patron(args, workDir);
+    expect(first.code).toBe(1);
+    expect(first.stderr).toContain("batch 1 rejected");
+    expect(first.stderr).toContain(
+      "No batch was posted; import imp_1 has received nothing and is kept in the state file: fix the input and rerun",
+    );
+    expect(first.stderr).not.toContain("the batches posted are queued");
+    expect(api.posted).toEqual([]);
+    expect(api.created()).toBe(1);
+
+    writeFileSync(file, `${order("a", "web")}\n${order("b", "web")}\n`);
+    const second = await patron(args, workDir);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stdout).toContain("taking up import imp_1: an earlier run of this file created it");
+    expect(second.stdout).toMatch(/^accepted\s+2$/m);
+    expect(api.posted).toEqual([0]);
+    expect(api.created()).toBe(1);
   }, 30_000);
 });

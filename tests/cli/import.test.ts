@@ -2,7 +2,9 @@
 // import queue, a slice of the Complete Journey sample through the preset, then a rerun that resumes
 // (sends nothing) and a forced restart that the server answers with duplicates only; a bad NDJSON
 // line stops the run with its line number; a run whose confirmations were lost resumes from what the
-// server reports done; `--direct` takes the synchronous POST /v1/orders path.
+// server reports done; `--direct` takes the synchronous POST /v1/orders path; an erased customer's
+// orders are counted as suppressed; a refused first batch leaves an import that the fixed file's run
+// takes up.
 import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -127,6 +129,138 @@ describe("patron import against wrangler dev", () => {
     expect(wrongKey.code).toBe(1);
     expect(wrongKey.stderr).toMatch(/HTTP 401/);
   }, 60_000);
+
+  it("counts an erased customer's orders as suppressed, direct and queued, and resumes an older state file", async () => {
+    const order = (id: string, account: string, day: number) =>
+      JSON.stringify({
+        id,
+        channel: "web",
+        storeId: null,
+        placedAt: new Date(Date.UTC(2026, 2, day)).toISOString(),
+        currency: "USD",
+        identifiers: { account },
+        lines: [{ productId: "sku-1", categoryId: "heels", quantity: 1, unitPrice: 10, listPrice: 12 }],
+        recommendationId: null,
+      });
+    const orders = [
+      order("er-keep-1", "acct-er-keep-1", 1),
+      order("er-keep-2", "acct-er-keep-2", 2),
+      order("er-keep-3", "acct-er-keep-1", 3),
+      order("er-keep-4", "acct-er-keep-2", 4),
+      order("er-gone-1", "acct-er-gone", 5),
+      order("er-gone-2", "acct-er-gone", 6),
+    ];
+    const file = path.join(workDir, "erasure.ndjson");
+    writeFileSync(file, `${orders.join("\n")}\n`);
+    const state = path.join(workDir, "erasure-state.json");
+    const direct = ["--url", worker.url, "--batch-size", "2", "--concurrency", "1", "--state", state, "--direct"];
+    const first = await patron("import", "orders", file, ...direct);
+    expect(first.code, first.stderr).toBe(0);
+    expect([figure(first.stdout, "accepted"), figure(first.stdout, "suppressed")]).toEqual([6, 0]);
+
+    const admin = { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` };
+    const lookup = await fetch(`${worker.url}/v1/customers/lookup?kind=account&value=acct-er-gone`, { headers: admin });
+    expect(lookup.status).toBe(200);
+    const { customerId } = ((await lookup.json()) as { data: { customerId: string } }).data;
+    const erased = await fetch(`${worker.url}/v1/customers/${customerId}`, { method: "DELETE", headers: admin });
+    expect(erased.status).toBe(200);
+
+    const counts = (output: string) =>
+      ["orders sent", "accepted", "duplicates", "suppressed", "ignored identifiers"].map((label) =>
+        figure(output, label),
+      );
+    const again = await patron("import", "orders", file, ...direct, "--restart");
+    expect(again.code, again.stderr).toBe(0);
+    expect(counts(again.stdout)).toEqual([6, 0, 4, 2, 0]);
+
+    // A state file as the previous version wrote it (no `suppressed` total), one batch confirmed.
+    const saved = JSON.parse(readFileSync(state, "utf8")) as Record<string, unknown>;
+    const oldTotals = { records: 2, accepted: 0, duplicates: 2, upserted: 0, ignoredIdentifiers: 0 };
+    writeFileSync(state, JSON.stringify({ ...saved, confirmedThrough: 1, confirmedAbove: [], totals: oldTotals }));
+    const resumed = await patron("import", "orders", file, ...direct);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stdout).toContain("resuming: 1 batches already confirmed");
+    expect(counts(resumed.stdout)).toEqual([4, 0, 2, 2, 0]);
+    expect(resumed.stdout).toContain("batches            2 sent, 1 skipped");
+    expect(JSON.parse(readFileSync(state, "utf8")).totals).toEqual({
+      records: 6,
+      accepted: 0,
+      duplicates: 4,
+      suppressed: 2,
+      upserted: 0,
+      ignoredIdentifiers: 0,
+    });
+
+    const queued = await patron(
+      "import",
+      "orders",
+      file,
+      "--url",
+      worker.url,
+      "--batch-size",
+      "2",
+      "--state",
+      path.join(workDir, "erasure-queued-state.json"),
+      "--poll-interval",
+      "200",
+    );
+    expect(queued.code, queued.stderr).toBe(0);
+    expect(counts(queued.stdout)).toEqual([6, 0, 4, 2, 0]);
+    const importId = queued.stdout.match(/^import\s+(imp_[0-9a-f]+) \(queued\)$/m)?.[1];
+    const view = await fetch(`${worker.url}/v1/imports/${importId}`, {
+      headers: { Authorization: `Bearer ${testSecrets.PATRON_API_KEY}` },
+    });
+    expect(((await view.json()) as { data: { totals: unknown } }).data.totals).toMatchObject({
+      accepted: 0,
+      duplicates: 4,
+      suppressed: 2,
+    });
+  }, 120_000);
+
+  it("says so when no batch was posted, and the rerun of the fixed file takes up the import left empty", async () => {
+    const order = (channel: string) =>
+      JSON.stringify({
+        id: "fax-1",
+        channel,
+        storeId: null,
+        placedAt: "2026-03-10T10:00:00Z",
+        currency: "USD",
+        identifiers: { account: "acct-fax-1" },
+        lines: [{ productId: "sku-1", categoryId: "heels", quantity: 1, unitPrice: 10, listPrice: 12 }],
+        recommendationId: null,
+      });
+    const file = path.join(workDir, "bad.ndjson");
+    writeFileSync(file, `${order("fax")}\n`);
+    const options = ["--url", worker.url, "--poll-interval", "200"];
+
+    const direct = await patron("import", "orders", file, ...options, "--direct");
+    expect(direct.code).toBe(1);
+    expect(direct.stderr).toContain(`${file}:1 fax-1 channel:`);
+    expect(direct.stderr).toContain("No batch was posted; nothing was written.");
+    expect(direct.stderr).not.toContain("Before it");
+
+    const rejected = await patron("import", "orders", file, ...options);
+    expect(rejected.code).toBe(1);
+    expect(rejected.stderr).toContain("batch 1 rejected");
+    const importId = rejected.stderr.match(/No batch was posted; import (imp_[0-9a-f]+) has received nothing/)?.[1];
+    expect(importId, rejected.stderr).toBeDefined();
+    expect(rejected.stderr).not.toContain("the batches posted are queued");
+
+    // The fixed file is another file to the state (size, modification time): the import is found anyway.
+    writeFileSync(file, `${order("web")}\n${order("web").replace('"fax-1"', '"fax-2"')}\n`);
+    const fixed = await patron("import", "orders", file, ...options);
+    expect(fixed.code, fixed.stderr).toBe(0);
+    expect(fixed.stdout).toContain(`taking up import ${importId}`);
+    expect(fixed.stdout).toContain(`import             ${importId} (queued)`);
+    expect(figure(fixed.stdout, "accepted")).toBe(2);
+    const view = await fetch(`${worker.url}/v1/imports/${importId}`, {
+      headers: { Authorization: `Bearer ${testSecrets.PATRON_API_KEY}` },
+    });
+    expect(((await view.json()) as { data: unknown }).data).toMatchObject({
+      status: "done",
+      batches: { received: 1, done: 1 },
+    });
+  }, 120_000);
 
   it("resumes a queued import from the batches the server reports done, and imports directly with --direct", async () => {
     const orders = Array.from({ length: 30 }, (_, i) =>

@@ -1,6 +1,10 @@
-// The import progress bar's ETA: readable while cli-progress cannot estimate one yet.
+// The import progress bar's ETA: readable while cli-progress cannot estimate one yet; and the closing
+// summary, whose order counts add up to the orders sent.
 import { describe, expect, it } from "vitest";
-import { etaText } from "../../cli/import/progress.ts";
+import { etaText, summaryLines } from "../../cli/import/progress.ts";
+import type { QueuedImportResult } from "../../cli/import/queued.ts";
+import type { ImportResult } from "../../cli/import/run.ts";
+import { emptyTotals } from "../../cli/import/state.ts";
 
 describe("the progress bar's ETA", () => {
   it("says ? while cli-progress has no estimate (nothing processed yet), never a cut-off NFs or LLs", () => {
@@ -14,5 +18,53 @@ describe("the progress bar's ETA", () => {
     expect([etaText(0), etaText(7.4), etaText(59)]).toEqual(["0s", "7s", "59s"]);
     expect([etaText(60), etaText(125), etaText(3599)]).toEqual(["1m00s", "2m05s", "59m59s"]);
     expect([etaText(3600), etaText(7260), etaText(90_000)]).toEqual(["1h00m", "2h01m", "25h00m"]);
+  });
+});
+
+describe("the import summary", () => {
+  const direct: ImportResult = {
+    records: 6,
+    batches: 3,
+    skippedBatches: 0,
+    retries: 0,
+    totals: { ...emptyTotals(), records: 6, accepted: 0, duplicates: 4, suppressed: 2 },
+    elapsedMs: 2000,
+    state: undefined,
+  };
+  const figure = (lines: string[], label: string) =>
+    Number(
+      lines
+        .find((line) => line.startsWith(`${label} `))
+        ?.slice(label.length)
+        .trim()
+        .split(" ")[0],
+    );
+
+  it("prints the orders the server suppressed, so that the counts add up to the orders sent", () => {
+    const lines = summaryLines("orders", direct);
+    expect(lines.slice(0, 5)).toEqual([
+      "orders sent        6 (3/s)",
+      "accepted           0",
+      "duplicates         4",
+      "suppressed         2",
+      "ignored identifiers 0",
+    ]);
+  });
+
+  it("counts the orders of batches the queue failed as sent and failed", () => {
+    const queued: QueuedImportResult = {
+      ...direct,
+      totals: { ...emptyTotals(), records: 4, accepted: 3, duplicates: 0, suppressed: 1 },
+      importId: "imp_1",
+      failed: [{ sequence: 1, orders: 2, error: "database busy" }],
+      posted: 3,
+      receivedBefore: 0,
+    };
+    const lines = summaryLines("orders", queued);
+    expect(lines).toContain("failed             2 (in batches the server could not ingest)");
+    const parts = ["accepted", "duplicates", "suppressed", "failed"].map((label) => figure(lines, label));
+    expect(parts.reduce((sum, count) => sum + count, 0)).toBe(figure(lines, "orders sent"));
+    expect(figure(lines, "orders sent")).toBe(6);
+    expect(summaryLines("orders", direct).some((line) => line.startsWith("failed"))).toBe(false);
   });
 });

@@ -1,5 +1,8 @@
 // The bulk importer's pure parts: mappings, grouping, batching, resumable state, retries and the
 // import loop against a scripted fake server (no network).
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
 import {
   BatchRejected,
@@ -30,6 +33,8 @@ import {
   emptyTotals,
   fingerprintOf,
   isConfirmed,
+  loadState,
+  unconfirmedImports,
 } from "../../cli/import/state.ts";
 import type { WireOrder } from "../../db/seed/wire.ts";
 import { checkWireOrder } from "../../db/seed/wire.ts";
@@ -354,7 +359,80 @@ describe("resumable state", () => {
     state = confirmBatch(state, 1, totals, now);
     state = confirmBatch(state, 1, totals, now); // idempotent: counted once
     expect([state.confirmedThrough, state.confirmedAbove, countConfirmed(state)]).toEqual([3, [4], 4]);
-    expect(state.totals).toEqual({ records: 40, accepted: 32, duplicates: 8, upserted: 0, ignoredIdentifiers: 0 });
+    expect(state.totals).toEqual({
+      records: 40,
+      accepted: 32,
+      duplicates: 8,
+      suppressed: 0,
+      upserted: 0,
+      ignoredIdentifiers: 0,
+    });
+  });
+
+  it("loads a state file written before a total existed with that total at 0, and resumes adding to it", () => {
+    const now = new Date("2026-01-01T00:00:00Z");
+    const directory = mkdtempSync(path.join(tmpdir(), "patron-state-"));
+    try {
+      const file = path.join(directory, "import-orders-0123.json");
+      // As the previous version wrote it: no `suppressed` among the totals.
+      const old = {
+        version: 1,
+        fingerprint: "f",
+        source: "/data/orders.ndjson",
+        confirmedThrough: 2,
+        confirmedAbove: [],
+        totals: { records: 20, accepted: 15, duplicates: 5, upserted: 0, ignoredIdentifiers: 1 },
+        updatedAt: now.toISOString(),
+      };
+      writeFileSync(file, JSON.stringify(old));
+      const loaded = loadState(file);
+      expect(loaded?.totals).toEqual({ ...old.totals, suppressed: 0 });
+      const resumed = confirmBatch(
+        loaded as NonNullable<typeof loaded>,
+        2,
+        { ...emptyTotals(), records: 10, accepted: 6, duplicates: 1, suppressed: 3 },
+        now,
+      );
+      expect(resumed.totals).toEqual({
+        records: 30,
+        accepted: 21,
+        duplicates: 6,
+        suppressed: 3,
+        upserted: 0,
+        ignoredIdentifiers: 1,
+      });
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
+    }
+  });
+
+  it("finds the imports earlier queued runs of the same file created and confirmed nothing of, newest first", () => {
+    const directory = mkdtempSync(path.join(tmpdir(), "patron-state-"));
+    try {
+      const at = (iso: string) => new Date(iso);
+      const write = (name: string, state: unknown) => writeFileSync(path.join(directory, name), JSON.stringify(state));
+      const base = emptyState("f", "/data/orders.ndjson", at("2026-01-01T00:00:00Z"));
+      write("import-orders-a.json", { ...base, importId: "imp_old" });
+      write("import-orders-b.json", { ...base, importId: "imp_new", updatedAt: "2026-01-02T00:00:00Z" });
+      write("import-orders-c.json", { ...base, importId: "imp_other", source: "/data/other.ndjson" });
+      write("import-orders-d.json", {
+        ...confirmBatch(base, 0, emptyTotals(), at("2026-01-03")),
+        importId: "imp_used",
+      });
+      write("import-orders-e.json", base);
+      write("import-products-f.json", { ...base, importId: "imp_products" });
+      write("import-orders-g.json", "not a state");
+      const explicit = path.join(directory, "mine.json");
+      write("mine.json", { ...base, importId: "imp_explicit", updatedAt: "2025-12-31T00:00:00Z" });
+      expect(unconfirmedImports(directory, "/data/orders.ndjson", explicit)).toEqual([
+        "imp_new",
+        "imp_old",
+        "imp_explicit",
+      ]);
+      expect(unconfirmedImports(path.join(directory, "none"), "/data/orders.ndjson")).toEqual([]);
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
+    }
   });
 
   it("fingerprints what decides batch contents", () => {
@@ -515,7 +593,14 @@ describe("runImport", () => {
       onState: (state) => states.push(countConfirmed(state)),
     });
     expect(first.calls.map((call) => (call.body as { orders: unknown[] }).orders.length)).toEqual([3, 3, 1]);
-    expect(result.totals).toEqual({ records: 7, accepted: 7, duplicates: 2, upserted: 0, ignoredIdentifiers: 3 });
+    expect(result.totals).toEqual({
+      records: 7,
+      accepted: 7,
+      duplicates: 2,
+      suppressed: 0,
+      upserted: 0,
+      ignoredIdentifiers: 3,
+    });
     expect(states).toEqual([1, 2, 3]);
 
     const partial = confirmBatch(emptyState("f", "file", new Date()), 1, emptyTotals(), new Date());
@@ -533,6 +618,23 @@ describe("runImport", () => {
     ]);
     expect([resumed.batches, resumed.skippedBatches, resumed.records]).toEqual([2, 1, 7]);
     expect(resumed.state && countConfirmed(resumed.state)).toBe(3);
+  });
+
+  it("counts the orders the server suppressed (an erased customer's) into the totals and the state", async () => {
+    const server = fakeServer([
+      { status: 200, body: { data: { accepted: 1, duplicates: 1, suppressed: 1, ignoredIdentifiers: [] } } },
+      { status: 200, body: { data: { accepted: 0, duplicates: 0, suppressed: 1, ignoredIdentifiers: [] } } },
+    ]);
+    const result = await runImport({
+      kind: "orders",
+      records: records(4),
+      client: client(server.fetchImpl),
+      batchSize: 3,
+      concurrency: 1,
+      state: emptyState("f", "file", new Date()),
+    });
+    expect(result.totals).toMatchObject({ records: 4, accepted: 1, duplicates: 1, suppressed: 2 });
+    expect(result.state?.totals).toMatchObject({ records: 4, accepted: 1, duplicates: 1, suppressed: 2 });
   });
 
   it("stops at a rejected batch, maps issues to input lines, and keeps earlier confirmations", async () => {
