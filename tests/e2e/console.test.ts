@@ -150,6 +150,44 @@ describe("console", () => {
     await screenshot("customers");
   }, 120_000);
 
+  it("says a one-order customer's discount share as bought, and labels the estimate the sensitivity is judged by", async () => {
+    await openFromNav("Customers");
+    await page.getByLabel("Identifier").selectOption("account");
+    await page.getByLabel("Value").fill("demo-new");
+    await page.getByRole("button", { name: "Look up" }).click();
+    await page.waitForURL(/\/console\/customers\/c_/);
+    const customerId = decodeURIComponent(page.url().split("/").pop() ?? "");
+    const response = await fetch(`${worker.url}/v1/customers/${encodeURIComponent(customerId)}`, {
+      headers: { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` },
+    });
+    const customer = (
+      (await response.json()) as {
+        data: {
+          summary: { orders: number; units: number; discountedUnits: number };
+          profile: { discountedShare: number; populationDiscountedShare: number } | null;
+        };
+      }
+    ).data;
+    const { orders, units, discountedUnits } = customer.summary;
+    expect(orders).toBe(1);
+    expect(units).toBeGreaterThan(0);
+    expect(customer.profile).not.toBeNull();
+    const percent = (share: number) => `${(share * 100).toFixed(0)}%`;
+    const notes = (label: string) =>
+      page
+        .locator(".tile")
+        .filter({ has: page.getByText(label, { exact: true }) })
+        .locator("dd.muted");
+    await notes("Discount sensitivity").first().waitFor();
+    // What they bought, counted; then the estimate (shrunk toward everyone's share) said to be one.
+    expect(await notes("Discount sensitivity").allTextContents()).toEqual([
+      `${discountedUnits} of ${units} unit${units === 1 ? "" : "s"} on discount (${percent(discountedUnits / units)})`,
+      `sensitivity judged by an estimated ${percent(customer.profile?.discountedShare ?? 0)}: their share pulled toward all customers' ${percent(customer.profile?.populationDiscountedShare ?? 0)}, less the more they buy`,
+    ]);
+    expect(await notes("Lifetime spend").textContent()).toMatch(/^1 order since \d/);
+    await screenshot("customer-one-order");
+  }, 120_000);
+
   it("creates a rule, showing the API's messages on the fields first, then disables it", async () => {
     await openFromNav("Rules");
     await page.getByText("No rules yet").waitFor();

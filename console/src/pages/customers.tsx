@@ -9,7 +9,7 @@
 import { signal } from "@preact/signals";
 import { useState } from "preact/hooks";
 import { useLocation, useRoute } from "preact-iso";
-import { ApiProblem, api, dateTime, day, money, percent, words } from "../api.ts";
+import { ApiProblem, api, count, dateTime, day, money, percent, words } from "../api.ts";
 import { Loading, PageHeader, ProblemNote, useData } from "../ui.tsx";
 import { Audiences, SaveAudience } from "./audiences.tsx";
 import { CustomerHistory, SeesNow } from "./customer-360.tsx";
@@ -333,7 +333,9 @@ interface Profile {
   stageReason: string;
   valueTier: string;
   discountSensitivity: string;
+  /** The estimate the sensitivity is judged by: the customer's share shrunk toward the population's. */
   discountedShare: number | null;
+  populationDiscountedShare: number | null;
   offerGuidance: string;
   channelMix: { shares: Record<string, number>; primary: string | null };
   categories: CategoryProfile[];
@@ -348,6 +350,9 @@ interface Customer {
     spend: number;
     firstOrderAt: string | null;
     lastOrderAt: string | null;
+    /** Units bought, and of those bought below list price: the observed discount share. */
+    units: number;
+    discountedUnits: number;
     categories: { categoryId: string; orders: number; spend: number; lastPurchaseAt: string | null }[];
   } | null;
   profile: Profile | null;
@@ -402,7 +407,17 @@ function ProfileTiles({ profile, summary }: { profile: Profile | null; summary: 
         </p>
       </div>
     );
-  const tiles: [string, string, string?][] = [
+  const units = summary?.units ?? 0;
+  const discountedUnits = summary?.discountedUnits ?? 0;
+  // What they did (observed), then the estimate the sensitivity is judged by: with few units the
+  // estimate leans on the population's share, so it can read 35% for a customer who never had a discount.
+  const discountNotes = [
+    units > 0
+      ? `${discountedUnits.toLocaleString("en-US")} of ${count(units, "unit")} on discount (${percent(discountedUnits / units)})`
+      : "no units bought yet",
+    `sensitivity judged by an estimated ${percent(profile.discountedShare)}: their share pulled toward all customers' ${percent(profile.populationDiscountedShare)}, less the more they buy`,
+  ];
+  const tiles: [string, string, (string | string[])?][] = [
     ["CLV, 12 months", money(profile.clv12), `24 months: ${money(profile.clv24)}`],
     ["Value tier", profile.valueTier],
     ["Stage", profile.stage, words(profile.stageReason)],
@@ -416,22 +431,26 @@ function ProfileTiles({ profile, summary }: { profile: Profile | null; summary: 
     ],
     // A lapsed customer has probably stopped: a due date would read as a promise.
     ["Next order expected", profile.stage === "lapsed" ? "not expected (lapsed)" : day(profile.cadence.nextExpectedAt)],
-    [
-      "Discount sensitivity",
-      words(profile.discountSensitivity),
-      `${percent(profile.discountedShare)} of units on discount`,
-    ],
+    ["Discount sensitivity", words(profile.discountSensitivity), discountNotes],
     ["Offer guidance", words(profile.offerGuidance)],
     ["Main channel", channelNames[profile.channelMix.primary ?? ""] ?? "–"],
-    ["Lifetime spend", money(summary?.spend), `${summary?.orders ?? 0} orders since ${day(summary?.firstOrderAt)}`],
+    [
+      "Lifetime spend",
+      money(summary?.spend),
+      `${count(summary?.orders ?? 0, "order")} since ${day(summary?.firstOrderAt)}`,
+    ],
   ];
   return (
     <dl class="tiles">
-      {tiles.map(([label, value, note]) => (
+      {tiles.map(([label, value, notes]) => (
         <div class="tile" key={label}>
           <dt>{label}</dt>
           <dd class="figure">{value}</dd>
-          {note && <dd class="muted small">{note}</dd>}
+          {(typeof notes === "string" ? [notes] : (notes ?? [])).map((note) => (
+            <dd class="muted small" key={note}>
+              {note}
+            </dd>
+          ))}
         </div>
       ))}
     </dl>
