@@ -135,7 +135,7 @@ describe("console steering pages", () => {
     // Progress while the run is started and while it runs; once it is done the page shows the fits.
     const progress = page.getByRole("progressbar", { name: "Nightly job progress" });
     await progress.waitFor();
-    await page.getByRole("table", { name: /^BG\/NBD/ }).waitFor({ timeout: 150_000 });
+    await page.getByRole("table", { name: /^M?BG\/NBD \(/ }).waitFor({ timeout: 150_000 });
     expect(await progress.count()).toBe(0);
     expect(await page.getByRole("heading", { name: "No model fit yet" }).count()).toBe(0);
 
@@ -163,6 +163,40 @@ describe("console steering pages", () => {
     );
     await screenshot("models");
   }, 200_000);
+
+  it("Models: names the dropout model in force, the BG/NBD or its MBG/NBD variant, as the API reports it", async () => {
+    const models = await admin<{ customer: { timeUnitDays: number; bgnbd: { dropoutAtFirstPurchase?: boolean } } }>(
+      "GET",
+      "/v1/admin/models",
+    );
+    const logLikelihood = page.locator(".tile").filter({ has: page.getByText("Log-likelihood", { exact: true }) });
+    /** The model's name in the parameters table's caption, under the log-likelihood and in the line saying what it is. */
+    async function expectNamed(name: "BG/NBD" | "MBG/NBD") {
+      const caption = `${name} (purchase frequency and dropout; time unit ${models.customer.timeUnitDays} days)`;
+      await page.getByRole("table", { name: caption, exact: true }).waitFor();
+      expect(await logLikelihood.locator("dd.muted").textContent()).toBe(`${name} fit`);
+      const explanation = (await page.locator("#dropout-model").textContent()) ?? "";
+      expect(explanation.startsWith(`${name}: `), explanation).toBe(true);
+      expect(explanation).toContain(name === "MBG/NBD" ? "right after their first purchase" : "only after a repeat");
+    }
+    const mbg = models.customer.bgnbd.dropoutAtFirstPurchase === true;
+    await expectNamed(mbg ? "MBG/NBD" : "BG/NBD");
+    // The API's answer with the other variant in force: the page names that one instead.
+    await page.route("**/v1/admin/models", async (route) => {
+      const response = await route.fetch();
+      const body = (await response.json()) as { data: { customer: { bgnbd: { dropoutAtFirstPurchase: boolean } } } };
+      body.data.customer.bgnbd.dropoutAtFirstPurchase = !mbg;
+      await route.fulfill({ response, json: body });
+    });
+    try {
+      await openFromNav("Experiments");
+      await openFromNav("Models");
+      await expectNamed(mbg ? "BG/NBD" : "MBG/NBD");
+      await screenshot(mbg ? "models-bgnbd" : "models-mbgnbd");
+    } finally {
+      await page.unroute("**/v1/admin/models");
+    }
+  }, 120_000);
 
   it("Overview and Customers: the scored overview, the customer list and one customer's page", async () => {
     await openFromNav("Overview");

@@ -1,5 +1,6 @@
-// Models: the fits in force (GET /v1/admin/models: BG/NBD and Gamma-Gamma parameters, sample size,
-// log-likelihood, fit date, fallbacks, value-tier thresholds), and the nightly job: start it and watch
+// Models: the fits in force (GET /v1/admin/models: the BG/NBD or its MBG/NBD variant, named as the API
+// says which is in force, and Gamma-Gamma parameters, sample size, log-likelihood, fit date, fallbacks,
+// value-tier thresholds), and the nightly job: start it and watch
 // its progress. No fit yet: the page says so and offers the button. Below, the last run's diagnostics
 // (GET /v1/admin/models/diagnostics): the tracking plot and the by-frequency comparison.
 import { dateTime, day, money, percent } from "../api.ts";
@@ -39,7 +40,16 @@ interface Models {
     fallbacks: { model: string; reason: string; estimate: string }[];
     excluded: Record<string, number>;
     timeUnitDays: number;
-    bgnbd: { r: number; alpha: number; a: number; b: number; logLikelihood: number | null; converged: boolean };
+    bgnbd: {
+      r: number;
+      alpha: number;
+      a: number;
+      b: number;
+      /** True when the MBG/NBD variant is in force: dropout possible right after the first purchase too. */
+      dropoutAtFirstPurchase?: boolean;
+      logLikelihood: number | null;
+      converged: boolean;
+    };
     gammaGamma: { p: number; q: number; gamma: number; converged: boolean };
     valueTiers: Record<string, number>;
     discountShare: number;
@@ -85,8 +95,24 @@ export function ModelsPage() {
   );
 }
 
+/** The purchase and dropout model in force, by name, and what sets it apart in one line. */
+function dropoutModel(customer: Models["customer"]): { name: string; explanation: string } {
+  // Both variants are fitted on the same orders and the likelier kept, unless the fit fell back to defaults.
+  const fitted = customer.source === "fitted" && !customer.fallbacks.some((fallback) => fallback.model === "bgnbd");
+  return customer.bgnbd.dropoutAtFirstPurchase
+    ? {
+        name: "MBG/NBD",
+        explanation: `MBG/NBD: the BG/NBD variant in which a customer may also stop right after their first purchase, not only after a repeat purchase${fitted ? "; it fitted these orders better than the BG/NBD, so it is in force" : ""}.`,
+      }
+    : {
+        name: "BG/NBD",
+        explanation: `BG/NBD: a customer may stop only after a repeat purchase${fitted ? "; the MBG/NBD variant (stopping right after the first purchase too) did not fit these orders clearly better, so the BG/NBD is in force" : ""}.`,
+      };
+}
+
 function Fits({ models }: { models: Models }) {
   const { customer, population } = models;
+  const model = dropoutModel(customer);
   return (
     <>
       <dl class="tiles">
@@ -103,7 +129,7 @@ function Fits({ models }: { models: Models }) {
         <div class="tile">
           <dt>Log-likelihood</dt>
           <dd class="figure">{round(customer.bgnbd.logLikelihood, 1)}</dd>
-          <dd class="muted small">BG/NBD</dd>
+          <dd class="muted small">{model.name} fit</dd>
         </div>
         <div class="tile">
           <dt>Second-purchase rate</dt>
@@ -111,9 +137,14 @@ function Fits({ models }: { models: Models }) {
           <dd class="muted small">over a sample of {customer.secondPurchase.sample} customers</dd>
         </div>
       </dl>
+      <p class="muted" id="dropout-model">
+        {model.explanation}
+      </p>
       <div class="columns">
-        <table>
-          <caption>BG/NBD (purchase frequency and dropout; time unit {customer.timeUnitDays} days)</caption>
+        <table aria-describedby="dropout-model">
+          <caption>
+            {model.name} (purchase frequency and dropout; time unit {customer.timeUnitDays} days)
+          </caption>
           <tbody>
             {(["r", "alpha", "a", "b"] as const).map((name) => (
               <tr key={name}>
