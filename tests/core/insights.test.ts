@@ -4,6 +4,7 @@ import {
   compareTier,
   countTrait,
   pruneCounts,
+  sentence,
   type TraitCounts,
 } from "../../worker/core/insights/best-customers.ts";
 import { csvField, csvLine } from "../../worker/core/insights/csv.ts";
@@ -80,6 +81,22 @@ describe("compareTier", () => {
     expect(pruned.top?.traits["category:coffee"]).toBe(36);
     expect(pruned.low?.customers).toBe(counts.low?.customers);
     expect(compareTier(pruned, "top")).toEqual(compareTier(counts, "top"));
+  });
+
+  it("names a store once, whether or not its id already says store", () => {
+    expect(sentence("top", { dimension: "store", value: "store-02" }, 0.4, 0.1)).toBe(
+      "40% of top customers mostly shop at store-02 vs 10% of the rest",
+    );
+    expect(sentence("top", { dimension: "store", value: "Store 7" }, 0.4, 0.1)).toBe(
+      "40% of top customers mostly shop at Store 7 vs 10% of the rest",
+    );
+    expect(sentence("high", { dimension: "store", value: "downtown" }, 0.25, 0.05)).toBe(
+      "25% of high-value customers mostly shop at store downtown vs 5% of the rest",
+    );
+    // "storefront-1" is not "store" followed by a name: the word stays.
+    expect(sentence("top", { dimension: "store", value: "storefront-1" }, 0.4, 0.1)).toContain(
+      "shop at store storefront-1",
+    );
   });
 
   it("has nothing to compare without customers on both sides", () => {

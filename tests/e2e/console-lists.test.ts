@@ -25,6 +25,8 @@ let page: Page;
 let errors: string[] = [];
 
 interface Trait {
+  dimension: string;
+  value: string;
   label: string;
   sentence: string;
   topShare: number;
@@ -52,6 +54,10 @@ async function openFromNav(name: string) {
   await page.getByRole("navigation", { name: "Console" }).getByRole("link", { name, exact: true }).click();
   await expect.poll(() => page.getByRole("link", { name, exact: true }).getAttribute("aria-current")).toBe("page");
 }
+
+/** A trait's name as the console says it: a discount sensitivity in words, as in the customer list ("deal seeker"). */
+const shownLabel = (trait: Trait) =>
+  trait.dimension === "discountSensitivity" ? trait.value.replace(/_/g, " ") : trait.label;
 
 const listedIds = () =>
   page.getByRole("table").filter({ hasText: "CLV at stake" }).locator("tbody tr td:first-child a");
@@ -92,10 +98,13 @@ describe("console lists", () => {
     const list = page.getByRole("list", { name: "Traits of top-tier customers, most distinctive first" });
     await list.waitFor();
     expect(await list.locator(".sentence").allTextContents()).toEqual(top.traits.map((trait) => trait.sentence));
+    // Each trait's title in words, never the API's raw value ("Discount sensitivity deal_seeker").
+    expect(await list.locator(".trait strong").allTextContents()).toEqual(top.traits.map(shownLabel));
+    for (const title of await list.locator(".trait strong").allTextContents()) expect(title).not.toContain("_");
     const first = top.traits[0] as Trait;
     const bar = list.getByRole("img").first();
     expect(await bar.getAttribute("aria-label")).toBe(
-      `${first.label}: ${Math.round(first.topShare * 100)}% of top-tier customers vs ${Math.round(first.restShare * 100)}% of the rest`,
+      `${shownLabel(first)}: ${Math.round(first.topShare * 100)}% of top-tier customers vs ${Math.round(first.restShare * 100)}% of the rest`,
     );
     expect(await list.locator(".lift .figure").count()).toBe(top.traits.length);
     await screenshot("overview-best-customers");
@@ -107,6 +116,42 @@ describe("console lists", () => {
       await highList.waitFor();
       expect(await highList.locator(".sentence").allTextContents()).toEqual(high.traits.map((trait) => trait.sentence));
     } else await page.getByText("No trait sets the high tier's").waitFor();
+
+    // A discount sensitivity trait, as the API answers one (its label is the value, "deal_seeker"): the
+    // title and the bar say it in words, as the customer list does, not "Discount sensitivity deal_seeker".
+    const medium = (url: URL) =>
+      url.pathname === "/v1/admin/insights/best-customers" && url.searchParams.get("tier") === "medium";
+    await page.route(medium, async (route) => {
+      const response = await route.fetch();
+      const body = (await response.json()) as { data: { traits: unknown[] } };
+      body.data.traits = [
+        {
+          dimension: "discountSensitivity",
+          value: "deal_seeker",
+          label: "deal_seeker",
+          topShare: 0.6,
+          restShare: 0.2,
+          lift: 2.98,
+          topCustomers: 30,
+          restCustomers: 50,
+          score: 1.2,
+          sentence: "60% of medium-value customers buy mostly on deals vs 20% of the rest",
+        },
+      ];
+      await route.fulfill({ response, json: body });
+    });
+    try {
+      await page.getByLabel("Value tier").selectOption("medium");
+      const mediumList = page.getByRole("list", { name: "Traits of medium-tier customers, most distinctive first" });
+      await mediumList.waitFor();
+      expect(await mediumList.locator(".trait strong").allTextContents()).toEqual(["deal seeker"]);
+      expect(await mediumList.getByRole("img").getAttribute("aria-label")).toBe(
+        "deal seeker: 60% of medium-tier customers vs 20% of the rest",
+      );
+      await screenshot("overview-trait-in-words");
+    } finally {
+      await page.unroute(medium);
+    }
   }, 120_000);
 
   it("lists customers as the API pages them: sort, filters and Next page with the cursor", async () => {

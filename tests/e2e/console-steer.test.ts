@@ -260,6 +260,10 @@ describe("console steering pages", () => {
     const overTime = page.getByRole("img", { name: "Conversion per day by arm" });
     await overTime.waitFor();
     expect(holdout.overTime.periods.length).toBeGreaterThan(0);
+    // The legend names the arms as the table does (the API's arm names), and the page spells it one way.
+    const legend = page.locator("figure").filter({ has: overTime }).locator(".legend li");
+    expect(await legend.allTextContents()).toEqual(["personalized", "holdout"]);
+    expect(await page.locator("main").textContent()).not.toMatch(/personalis/i);
     await screenshot("experiments");
   }, 120_000);
 

@@ -102,7 +102,7 @@ describe("GET /v1/admin/holdout: intervals and verdict", () => {
     expect(contains(data.lift.intervals.revenuePerShopper.ci95, 2)).toBe(true);
     expect(data.verdict).toMatchObject({ decided: true, winner: "personalized", moreShoppersNeeded: 0 });
     expect(data.verdict.text).toMatch(
-      /^personalised shelves convert 2\.00× as often as the holdout \(95% CI 1\.\d\d× to \d\.\d\d×\), over 2,000 shoppers$/,
+      /^personalized shelves convert 2\.00× as often as the holdout \(95% CI 1\.\d\d× to \d\.\d\d×\), over 2,000 shoppers$/,
     );
 
     // Results over time: one point per day, summing to the totals.

@@ -171,15 +171,15 @@ interface ShelfAnswer {
 
 const shelfLimit = 8;
 
-/** Why this shelf, in words: which arm the shopper is in, or why the storefront cannot personalise. */
+/** Why this shelf, in words: which arm the shopper is in, or why the storefront cannot personalize. */
 function shelfExplanation(shelf: ShelfAnswer): string {
   if (!shelf.storefrontAccount)
     return "This customer has no storefront account, so the shop cannot recognise them online: it shows them the popular shelf.";
   if (!shelf.customerKnown)
     return "Signed in, this customer has no purchase history Patron can use yet: the shop shows them the popular shelf.";
   if (shelf.arm === "holdout")
-    return "This shopper is in the holdout group: the shop shows them the popular shelf, so the experiment can measure what personalisation adds.";
-  return "Their personalised shelf, as the shop shows it when they are signed in, with the published rules applied.";
+    return "This shopper is in the holdout group: the shop shows them the popular shelf, so the experiment can measure what personalization adds.";
+  return "Their personalized shelf, as the shop shows it when they are signed in, with the published rules applied.";
 }
 
 export function SeesNow({ customerId, currency }: { customerId: string; currency: string }) {

@@ -1,5 +1,5 @@
 // Experiments: the holdout comparison from GET /v1/admin/holdout, per arm (recommendations seen,
-// impressions, clicks, click-through rate, attributed orders and revenue) and the personalised ÷
+// impressions, clicks, click-through rate, attributed orders and revenue) and the personalized ÷
 // holdout lift, over a chosen period; the verdict as the headline, each metric with its 95% interval,
 // results over time, and the per-placement breakdown.
 import { useState } from "preact/hooks";
@@ -53,7 +53,7 @@ const metrics: { name: MetricName; label: string; format: (value: number) => str
 ];
 
 function withInterval(interval: Interval | null | undefined, format: (value: number) => string): string {
-  // No holdout shopper (HOLDOUT_SHARE=0) or no personalised one: no value to show, nor an interval.
+  // No holdout shopper (HOLDOUT_SHARE=0) or no personalized one: no value to show, nor an interval.
   if (interval?.value == null) return "not measurable yet";
   return interval.ci95
     ? `${format(interval.value)} (95% CI ${format(interval.ci95[0])} to ${format(interval.ci95[1])})`
@@ -77,7 +77,7 @@ export function ExperimentsPage() {
     <section>
       <PageHeader title="Experiments">
         <p class="muted">
-          A stable share of known shoppers (HOLDOUT_SHARE) is held out of personalisation, so the personalised shelf is
+          A stable share of known shoppers (HOLDOUT_SHARE) is held out of personalization, so the personalized shelf is
           compared with what they see instead.
         </p>
       </PageHeader>
@@ -136,7 +136,7 @@ function Results({ data }: { data: Holdout }) {
                     {arm.arm} ({(arm.shoppers ?? 0).toLocaleString("en-US")} shoppers)
                   </th>
                 ))}
-                <th scope="col">Lift (personalised ÷ holdout)</th>
+                <th scope="col">Lift (personalized ÷ holdout)</th>
               </tr>
             </thead>
             <tbody>
@@ -159,7 +159,7 @@ function Results({ data }: { data: Holdout }) {
           labels={data.overTime.periods.map((period) => period.period)}
           series={[
             {
-              name: "personalised",
+              name: "personalized",
               values: data.overTime.periods.map((period) => period.personalized?.conversion ?? null),
               tone: "series-a",
             },
@@ -177,12 +177,12 @@ function Results({ data }: { data: Holdout }) {
         <div class="tile">
           <h2>Click-through lift</h2>
           <p class="figure">{liftWords(data.lift.clickThroughRate)}</p>
-          <p class="muted small">personalised ÷ holdout</p>
+          <p class="muted small">personalized ÷ holdout</p>
         </div>
         <div class="tile">
           <h2>Orders per recommendation lift</h2>
           <p class="figure">{liftWords(data.lift.ordersPerRecommendation)}</p>
-          <p class="muted small">personalised ÷ holdout</p>
+          <p class="muted small">personalized ÷ holdout</p>
         </div>
       </div>
       <div class="table-wrap">

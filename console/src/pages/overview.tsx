@@ -3,7 +3,7 @@
 // recent nightly runs recorded (GET /v1/admin/transitions), and what a value tier's customers have in
 // common against everyone else (GET /v1/admin/insights/best-customers).
 import { useState } from "preact/hooks";
-import { dateTime, money, percent } from "../api.ts";
+import { count, dateTime, money, percent, words } from "../api.ts";
 import { BarChart, type Loaded, Loading, PageHeader, ProblemNote, RunNightly, useData } from "../ui.tsx";
 import { ClvDistribution } from "./clv-distribution.tsx";
 
@@ -84,19 +84,19 @@ export function OverviewPage() {
         <div class="tile">
           <h2>Value at stake</h2>
           <p class="figure">{money(stakeValue)}</p>
-          <p class="muted">12-month CLV of {stakeCustomers.toLocaleString("en-US")} fading and lapsed customers</p>
+          <p class="muted">12-month CLV of {count(stakeCustomers, "customer")} fading and lapsed customers</p>
         </div>
         {atStake.map((row) => (
           <div class="tile" key={row.stage}>
             <h2>{row.stage === "fading" ? "Fading" : "Lapsed"}</h2>
             <p class="figure">{money(row.clv12)}</p>
-            <p class="muted">{row.customers.toLocaleString("en-US")} customers</p>
+            <p class="muted">{count(row.customers, "customer")}</p>
           </div>
         ))}
       </div>
       <BarChart
         title="12-month CLV by lifecycle stage"
-        bars={byStage.map((row) => ({ label: row.stage, value: row.clv12, note: `${row.customers} customers` }))}
+        bars={byStage.map((row) => ({ label: row.stage, value: row.clv12, note: count(row.customers, "customer") }))}
         format={money}
       />
       <ClvDistribution />
@@ -261,6 +261,9 @@ interface BestCustomersView {
   message?: string;
 }
 
+/** A trait's name as the rest of the console says it: a sensitivity in words ("deal seeker"), not the API's value. */
+const traitLabel = (trait: Trait) => (trait.dimension === "discountSensitivity" ? words(trait.value) : trait.label);
+
 const dimensionNames: Record<string, string> = {
   category: "Category",
   channel: "Channel",
@@ -327,10 +330,10 @@ function BestCustomers({ onRun }: { onRun: () => void }) {
               <li key={`${trait.dimension}:${trait.value}`} class="trait">
                 <div>
                   <span class="badge">{dimensionNames[trait.dimension] ?? trait.dimension}</span>{" "}
-                  <strong>{trait.label}</strong>
+                  <strong>{traitLabel(trait)}</strong>
                   <p class="sentence">{trait.sentence}</p>
                 </div>
-                <PairedBar top={trait.topShare} rest={trait.restShare} tier={data.tier} label={trait.label} />
+                <PairedBar top={trait.topShare} rest={trait.restShare} tier={data.tier} label={traitLabel(trait)} />
                 <p class="lift">
                   <span class="figure">{formatLift(trait.lift)}</span>
                   <span class="muted small">lift</span>

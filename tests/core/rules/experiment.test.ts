@@ -139,7 +139,7 @@ describe("readExperiment", () => {
     const [low, high] = reading.lift.conversion.ci95!;
     expect(low).toBeGreaterThan(1);
     expect(high).toBeGreaterThan(2);
-    expect(reading.verdict.text).toMatch(/^personalised shelves convert 2\.00× as often as the holdout/);
+    expect(reading.verdict.text).toMatch(/^personalized shelves convert 2\.00× as often as the holdout/);
     const worse = readExperiment(arm(9000, 450), arm(1000, 100), 9);
     expect(worse.verdict).toMatchObject({ decided: true, winner: "holdout" });
   });
@@ -161,6 +161,6 @@ describe("readExperiment", () => {
   it("reads an empty experiment without dividing by zero", () => {
     const reading = readExperiment(emptyArm, emptyArm, 9);
     expect(reading.lift.conversion).toEqual({ value: null, ci95: null });
-    expect(reading.verdict.text).toBe("not enough data yet: no shoppers in the personalised arm yet");
+    expect(reading.verdict.text).toBe("not enough data yet: no shoppers in the personalized arm yet");
   });
 });

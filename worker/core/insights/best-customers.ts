@@ -217,7 +217,8 @@ export function sentence(
   const what = {
     category: `buy ${name} regularly`,
     channel: channelWords[trait.value] ?? `mostly buy via ${name}`,
-    store: `mostly shop at store ${name}`,
+    // A store id that already says "store" ("store-02") is not preceded by the word again.
+    store: `mostly shop at ${/^store\b/i.test(name) ? name : `store ${name}`}`,
     priceBand: `mostly buy ${name}-priced items`,
     discountSensitivity: discountWords[trait.value] ?? name,
     weekday: `mostly buy on ${name}s`,

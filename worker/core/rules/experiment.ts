@@ -1,6 +1,6 @@
 // The holdout experiment read with its uncertainty: per arm, impressions and attributed orders per
 // shopper, click-through rate, conversion (share of shoppers with an attributed order) and revenue per
-// shopper, each with a 95% interval; the personalised ÷ holdout lift of each with its interval; and a
+// shopper, each with a 95% interval; the personalized ÷ holdout lift of each with its interval; and a
 // verdict in plain words on conversion, with the sample size a standard power calculation asks for.
 // The unit is the shopper (a customer shown at least one recommendation in the window): per-shopper
 // sums and sums of squares come in, so nothing here reads rows. Methods: ../math/intervals.ts.
@@ -133,15 +133,15 @@ function verdictOf(
       shoppersNeeded,
       moreShoppersNeeded: 0,
       text: better
-        ? `personalised shelves convert ${times(lift.value)} as often as the holdout (95% CI ${times(low)} to ${times(high)}), over ${count(seen)} shoppers`
-        : `personalised shelves convert less often than the holdout: ${times(lift.value)} (95% CI ${times(low)} to ${times(high)}), over ${count(seen)} shoppers`,
+        ? `personalized shelves convert ${times(lift.value)} as often as the holdout (95% CI ${times(low)} to ${times(high)}), over ${count(seen)} shoppers`
+        : `personalized shelves convert less often than the holdout: ${times(lift.value)} (95% CI ${times(low)} to ${times(high)}), over ${count(seen)} shoppers`,
     };
   }
   let why: string;
   if (personalized.shoppers === 0 || holdout.shoppers === 0) {
-    why = `no shoppers in the ${personalized.shoppers === 0 ? "personalised" : "holdout"} arm yet`;
+    why = `no shoppers in the ${personalized.shoppers === 0 ? "personalized" : "holdout"} arm yet`;
   } else if (lift === null) {
-    why = `no attributed orders in ${personalized.converted === 0 ? "the personalised arm" : "the holdout"} yet, over ${count(seen)} shoppers`;
+    why = `no attributed orders in ${personalized.converted === 0 ? "the personalized arm" : "the holdout"} yet, over ${count(seen)} shoppers`;
   } else {
     why = `conversion lift ${times(lift.value)}, 95% CI ${times(lift.ci95[0])} to ${times(lift.ci95[1])}, still includes no difference`;
   }
@@ -164,7 +164,7 @@ function verdictOf(
 }
 
 /**
- * Reads the experiment. `plannedRatio` (personalised shoppers per held-out shopper, e.g. 9 for a 10%
+ * Reads the experiment. `plannedRatio` (personalized shoppers per held-out shopper, e.g. 9 for a 10%
  * holdout) sizes the power calculation while an arm is still empty.
  */
 export function readExperiment(personalized: ArmTotals, holdout: ArmTotals, plannedRatio: number): ExperimentReading {
