@@ -162,6 +162,19 @@ describe("console lists", () => {
     expect(first.customers.length).toBe(25);
     expect(first.next).not.toBeNull();
     await expect.poll(() => listedIds().allTextContents()).toEqual(first.customers.map((row) => row.customerId));
+    // CLV at stake is said to be what it is, apart from the 12-month CLV beside it (and the Overview's sum of that).
+    const header = (name: string) => page.getByRole("columnheader", { name, exact: true }).getAttribute("title");
+    expect(await header("CLV at stake")).toBe(
+      "A year of the customer's usual orders × (1 − P(alive)): what is lost if they have gone",
+    );
+    expect(await header("12-month CLV")).toBe(
+      "Expected spend over the next 12 months, already lowered by the chance they have stopped",
+    );
+    const caption = await page.locator("section[aria-labelledby=customer-list-title] > p.muted").first().textContent();
+    expect(caption).toContain(
+      "CLV at stake is a year of the customer's usual orders (expected order value × 365 ÷ their usual days between orders) × the chance they have stopped buying (1 − P(alive))",
+    );
+    expect(caption).toContain("the Overview adds it up over the fading and lapsed customers");
     // Next page: the API's page after the cursor, nothing repeated.
     const second = await admin<{ customers: Listed[] }>(
       `/v1/admin/customers?sort=-clvAtStake&limit=25&cursor=${encodeURIComponent(first.next as string)}`,

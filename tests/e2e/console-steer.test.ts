@@ -200,7 +200,7 @@ describe("console steering pages", () => {
 
   it("Overview and Customers: the scored overview, the customer list and one customer's page", async () => {
     await openFromNav("Overview");
-    await page.getByRole("heading", { name: "Value at stake" }).waitFor();
+    await page.getByRole("heading", { name: "12-month CLV of fading and lapsed customers" }).waitFor();
     await page.getByRole("heading", { name: "What the best customers have in common" }).waitFor();
     await screenshot("overview");
     // The README's picture: the top of the overview at 1280×800 (docs/images/console-overview.png).

@@ -19,6 +19,12 @@ let context: BrowserContext;
 let page: Page;
 const errors: string[] = [];
 
+interface SegmentRow {
+  stage: string;
+  customers: number;
+  clv12: number | null;
+}
+
 async function screenshot(name: string) {
   await page.screenshot({ path: path.join(artifactsDir, `console-${name}.png`), fullPage: true });
 }
@@ -110,9 +116,26 @@ describe("console", () => {
     await screenshot("models");
   }, 180_000);
 
-  it("shows customers by stage and tier, CLV by stage and the value at stake", async () => {
+  it("shows customers by stage and tier, CLV by stage and the 12-month CLV of fading and lapsed customers", async () => {
     await openFromNav("Overview");
-    await page.getByRole("heading", { name: "Value at stake" }).waitFor();
+    const heading = page.getByRole("heading", { name: "12-month CLV of fading and lapsed customers" });
+    await heading.waitFor();
+    // The sum of the API's 12-month CLV over the fading and lapsed customers, said to be that and told
+    // apart from the Customers list's CLV at stake (a year of orders × the chance they have stopped).
+    const response = await fetch(`${worker.url}/v1/admin/segments?limit=1`, {
+      headers: { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` },
+    });
+    const { summary } = ((await response.json()) as { data: { summary: SegmentRow[] } }).data;
+    const atRisk = ["fading", "lapsed"].map((stage) => summary.filter((row) => row.stage === stage));
+    const clv12 = atRisk.reduce((sum, rows) => sum + rows.reduce((total, row) => total + (row.clv12 ?? 0), 0), 0);
+    const customers = atRisk.flat().reduce((sum, row) => sum + row.customers, 0);
+    const tile = page.locator(".tile").filter({ has: heading });
+    expect(await tile.locator(".figure").textContent()).toBe(
+      clv12.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 }),
+    );
+    const caption = (await tile.locator("p.muted").textContent()) ?? "";
+    expect(caption).toContain(`What these ${customers} customer${customers === 1 ? "" : "s"} are still expected`);
+    expect(caption).toContain("Not their CLV at stake (Customers): a year of their usual orders × that chance");
     expect(await page.getByRole("img", { name: "12-month CLV by lifecycle stage" }).count()).toBe(1);
     const stages = await page
       .getByRole("table")
@@ -253,7 +276,7 @@ describe("console", () => {
     await page.setViewportSize({ width: 820, height: 1180 });
     await openFromNav("Overview");
     await page.reload();
-    await page.getByRole("heading", { name: "Value at stake" }).waitFor();
+    await page.getByRole("heading", { name: "12-month CLV of fading and lapsed customers" }).waitFor();
     await page.keyboard.press("Tab");
     expect(await page.evaluate(() => document.activeElement?.textContent)).toBe("Skip to content");
     await page.keyboard.press("Tab");

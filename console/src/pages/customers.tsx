@@ -129,6 +129,8 @@ const sorts = [
   { value: "expectedNextOrderAt", label: "Expected next order, soonest first" },
 ];
 const pageSize = 25;
+const atStakeTitle = "A year of the customer's usual orders × (1 − P(alive)): what is lost if they have gone";
+const clvTitle = "Expected spend over the next 12 months, already lowered by the chance they have stopped";
 
 /** The list query for the filters and sort (without cursor, limit or format). */
 function listQuery(filters: Record<string, string>, sort: string): string {
@@ -168,9 +170,12 @@ function CustomerList() {
         </a>
       </div>
       <p class="muted">
-        As the last nightly run scored them. CLV at stake is about a year of a customer's own orders times the chance
-        they have stopped buying: the top of the default sort is where a win-back is worth most. The CSV holds the whole
-        list with these filters and sort.
+        As the last nightly run scored them. <strong>CLV at stake</strong> is a year of the customer's usual orders
+        (expected order value × 365 ÷ their usual days between orders) × the chance they have stopped buying (1 −
+        P(alive)): what is lost if they have gone, highest for a valuable regular who has gone quiet, so the top of the
+        default sort is where a win-back is worth most. <strong>12-month CLV</strong> is what they are still expected to
+        spend, already lowered by that chance; the Overview adds it up over the fading and lapsed customers. The CSV
+        holds the whole list with these filters and sort.
       </p>
       <form class="card filters" aria-label="Filter and sort customers" onSubmit={(event) => event.preventDefault()}>
         {filterOptions.map((filter) => (
@@ -245,8 +250,12 @@ function CustomerList() {
                   <th scope="col">Stage</th>
                   <th scope="col">Tier</th>
                   <th scope="col">Discounts</th>
-                  <th scope="col">CLV at stake</th>
-                  <th scope="col">12-month CLV</th>
+                  <th scope="col" title={atStakeTitle}>
+                    CLV at stake
+                  </th>
+                  <th scope="col" title={clvTitle}>
+                    12-month CLV
+                  </th>
                   <th scope="col">P(alive)</th>
                   <th scope="col">Overdue ratio</th>
                   <th scope="col">Next order due</th>

@@ -1,5 +1,6 @@
 // Overview: customers by lifecycle stage × value tier with their 12-month CLV (GET /v1/admin/segments),
-// CLV by stage as a chart, the CLV distribution (clv-distribution.tsx), the value at stake in fading and lapsed customers, and the stage changes the
+// CLV by stage as a chart, the CLV distribution (clv-distribution.tsx), the 12-month CLV of the fading and lapsed
+// customers (not the Customers list's CLV at stake: see the tile), and the stage changes the
 // recent nightly runs recorded (GET /v1/admin/transitions), and what a value tier's customers have in
 // common against everyone else (GET /v1/admin/insights/best-customers).
 import { useState } from "preact/hooks";
@@ -81,10 +82,14 @@ export function OverviewPage() {
         </p>
       </PageHeader>
       <div class="tiles">
-        <div class="tile">
-          <h2>Value at stake</h2>
+        <div class="tile wide">
+          <h2>12-month CLV of fading and lapsed customers</h2>
           <p class="figure">{money(stakeValue)}</p>
-          <p class="muted">12-month CLV of {count(stakeCustomers, "customer")} fading and lapsed customers</p>
+          <p class="muted">
+            What these {count(stakeCustomers, "customer")} are still expected to spend in the next 12 months, already
+            lowered by the chance they have stopped. Not their CLV at stake (Customers): a year of their usual orders ×
+            that chance, what is lost if they have gone.
+          </p>
         </div>
         {atStake.map((row) => (
           <div class="tile" key={row.stage}>
