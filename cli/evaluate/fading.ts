@@ -253,7 +253,12 @@ export function simulateScenario(scenario: ScenarioName, options: FadingOptions 
 export function erlangSurvival(shape: number, rate: number, t: number): number {
   if (!Number.isInteger(shape) || shape < 1)
     throw new Error(`erlangSurvival: shape must be an integer >= 1, got ${shape}`);
-  if (t <= 0) return 1;
+  return Math.exp(logErlangSurvival(shape, rate, t));
+}
+
+/** ln P(gap > t) of erlangSurvival, in logs: for a long-overdue customer e^(−rate·t) underflows while the sum is still large. */
+function logErlangSurvival(shape: number, rate: number, t: number): number {
+  if (t <= 0) return 0;
   const z = rate * t;
   let term = 1;
   let sum = 1;
@@ -261,8 +266,7 @@ export function erlangSurvival(shape: number, rate: number, t: number): number {
     term *= z / j;
     sum += term;
   }
-  // In logs: for a long-overdue customer e^(−z) underflows while the sum is still large.
-  return Math.exp(Math.log(sum) - z);
+  return Math.log(sum) - z;
 }
 
 /** Composite Simpson on [0, upper]; the integrands here are smooth and bounded. */
@@ -376,18 +380,6 @@ function rateGrid(rate: PurchaseRate): { logRate: Float64Array; logWeight: Float
     logRate: Float64Array.from({ length: nodes }, (_, i) => low + (i + 0.5) * step),
     logWeight: new Float64Array(nodes),
   };
-}
-
-function logErlangSurvival(shape: number, rate: number, t: number): number {
-  if (t <= 0) return 0;
-  const z = rate * t;
-  let term = 1;
-  let sum = 1;
-  for (let j = 1; j < shape; j++) {
-    term *= z / j;
-    sum += term;
-  }
-  return Math.log(sum) - z;
 }
 
 function logSumExp(values: readonly number[]): number {

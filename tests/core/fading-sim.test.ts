@@ -237,31 +237,22 @@ describe("population oracle P(alive)", () => {
     // (Gamma(1e5, 4e7), sd 0.3 %): the posterior must then be the oracle's for those true values.
     const narrowGap = { kind: "log-uniform-gap", minDays: 30, maxDays: 30 * (1 + 1e-6) } as const;
     const gaps = [22, 41, 30];
-    for (const daysSinceLast of [10, 45, 90]) {
-      const history = { gaps, sinceLast: daysSinceLast - 0.5 };
-      const afterPurchase = renewalPopulationOracle({
-        purchaseRate: narrowGap,
-        gapShapes: [4],
-        dropout: { kind: "after-purchase", a: 1e4, b: 9e4, fromFirstPurchase: true },
-      });
-      const known = { acquiredAt: 0, meanGapDays: 30, gapShape: 4, dead: false } as const;
-      expect(afterPurchase(history)).toBeCloseTo(
-        oracleProbabilityAlive(
-          { ...known, dropout: { kind: "after-purchase", p: 0.1, fromFirstPurchase: true } },
+    const known = { acquiredAt: 0, meanGapDays: 30, gapShape: 4, dead: false } as const;
+    const worlds = [
+      {
+        population: { kind: "after-purchase", a: 1e4, b: 9e4, fromFirstPurchase: true },
+        customer: { kind: "after-purchase", p: 0.1, fromFirstPurchase: true },
+      },
+      { population: { kind: "lifetime", shape: 1e5, rateDays: 4e7 }, customer: { kind: "lifetime", rate: 1 / 400 } },
+    ] as const;
+    for (const { population, customer } of worlds) {
+      const oracle = renewalPopulationOracle({ purchaseRate: narrowGap, gapShapes: [4], dropout: population });
+      for (const daysSinceLast of [10, 45, 90]) {
+        expect(oracle({ gaps, sinceLast: daysSinceLast - 0.5 })).toBeCloseTo(
+          oracleProbabilityAlive({ ...known, dropout: customer }, 3, daysSinceLast),
           3,
-          daysSinceLast,
-        ),
-        3,
-      );
-      const lifetime = renewalPopulationOracle({
-        purchaseRate: narrowGap,
-        gapShapes: [4],
-        dropout: { kind: "lifetime", shape: 1e5, rateDays: 4e7 },
-      });
-      expect(lifetime(history)).toBeCloseTo(
-        oracleProbabilityAlive({ ...known, dropout: { kind: "lifetime", rate: 1 / 400 } }, 3, daysSinceLast),
-        3,
-      );
+        );
+      }
     }
   });
 
