@@ -176,7 +176,7 @@ describe("accessibility", () => {
       const page = await newPage();
       const token = await signShopperToken(shopper, testSecrets.SHOPPER_TOKEN_SECRET, 3600, new Date());
       await serveShop(page, { "/": hostPage({ workerUrl: worker.url, token, css, timeoutMs: 10_000 }) });
-      await page.goto(`${shopOrigin}/`);
+      await page.goto(`${shopOrigin}/`, { waitUntil: "domcontentloaded" });
       await waitForCards(page);
       const colours = await shelfTextColours(page);
       expect(colours.map((colour) => colour.element)).toEqual([

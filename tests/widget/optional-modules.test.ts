@@ -52,7 +52,7 @@ describe("optional modules", () => {
     const page = await newPage();
     const requested = optionalModules(page);
     await serveShop(page, { "/": hostPage({ workerUrl: worker.url, token: shopperToken }) });
-    await page.goto(`${shopOrigin}/`);
+    await page.goto(`${shopOrigin}/`, { waitUntil: "domcontentloaded" });
     await waitForCards(page);
     const links = page.locator("[data-patron] li a");
     await links.first().focus();
@@ -70,7 +70,7 @@ describe("optional modules", () => {
       if (request.url().endsWith("/v1/events")) beacons.push(request.postData() ?? "");
     });
     await serveShop(page, { "/": hostPage({ workerUrl: worker.url, token: shopperToken, before: recordAddToCart }) });
-    await page.goto(`${shopOrigin}/`);
+    await page.goto(`${shopOrigin}/`, { waitUntil: "domcontentloaded" });
     await waitForCards(page);
     const cards = await renderedCards(page);
     await expect
@@ -107,7 +107,7 @@ describe("optional modules", () => {
     const page = await newPage();
     const requested = optionalModules(page);
     await serveShop(page, { "/": hostPage({ workerUrl: worker.url, token: shopperToken }) });
-    await page.goto(`${shopOrigin}/`);
+    await page.goto(`${shopOrigin}/`, { waitUntil: "domcontentloaded" });
     await waitForCards(page);
     const cards = await renderedCards(page);
     expect(requested).toEqual([]);
@@ -130,7 +130,7 @@ describe("optional modules", () => {
       "<script async data-debug src=",
     );
     await serveShop(page, { "/": html });
-    await page.goto(`${shopOrigin}/`);
+    await page.goto(`${shopOrigin}/`, { waitUntil: "domcontentloaded" });
     await waitForCards(page);
     await expect.poll(() => info.length, { timeout: 15_000 }).toBeGreaterThan(0);
     expect(info[0]).toContain("refused the shopper token");

@@ -226,7 +226,7 @@ describe("reasons and titles", () => {
     const page = await newPage({ width: 375, height: 900 });
     await page.emulateMedia({ reducedMotion: "reduce" });
     await serveShop(page, { "/": hostPage({ workerUrl: worker.url, token: shopperToken }) });
-    await page.goto(`${shopOrigin}/`);
+    await page.goto(`${shopOrigin}/`, { waitUntil: "domcontentloaded" });
     await waitForCards(page);
     const reasons = await page.evaluate(() =>
       [...document.querySelector("[data-patron]")!.shadowRoot!.querySelectorAll("li a")].map((link) => {
@@ -261,13 +261,13 @@ describe("reasons and titles", () => {
     });
     const heading = () =>
       page.evaluate(() => document.querySelector("[data-patron]")!.shadowRoot!.querySelector("h2")!.textContent);
-    await page.goto(`${shopOrigin}/`);
+    await page.goto(`${shopOrigin}/`, { waitUntil: "domcontentloaded" });
     await waitForCards(page);
     expect(await heading()).toBe("Popular right now");
-    await page.goto(`${shopOrigin}/custom`);
+    await page.goto(`${shopOrigin}/custom`, { waitUntil: "domcontentloaded" });
     await waitForCards(page);
     expect(await heading()).toBe("Bestsellers");
-    await page.goto(`${shopOrigin}/known`);
+    await page.goto(`${shopOrigin}/known`, { waitUntil: "domcontentloaded" });
     await waitForCards(page);
     expect(await heading()).toBe("Picked for you");
   });
@@ -280,7 +280,7 @@ describe("never breaks the host page", () => {
     await serveShop(page, {
       "/": hostPage({ workerUrl: worker.url, token: shopperToken, before: "delete window.IntersectionObserver;" }),
     });
-    await page.goto(`${shopOrigin}/`);
+    await page.goto(`${shopOrigin}/`, { waitUntil: "domcontentloaded" });
     await waitForCards(page);
     expect(await page.evaluate(() => typeof window.IntersectionObserver)).toBe("undefined");
     expect((await renderedCards(page)).length).toBeGreaterThan(0);
@@ -331,7 +331,7 @@ describe("never breaks the host page", () => {
         mounts: '<div data-patron="x" data-currency="EUR"></div>',
       }),
     });
-    await page.goto(`${shopOrigin}/`);
+    await page.goto(`${shopOrigin}/`, { waitUntil: "domcontentloaded" });
     await waitForCards(page);
     const cards = await renderedCards(page);
     expect(cards.length).toBeGreaterThan(0);
@@ -347,7 +347,7 @@ describe("never breaks the host page", () => {
     page.on("response", (response) => {
       if (response.url().includes("/v1/recommendations")) answers.push(response.status());
     });
-    await page.goto(`${shopOrigin}/`);
+    await page.goto(`${shopOrigin}/`, { waitUntil: "domcontentloaded" });
     await waitForCards(page);
     expect(answers[0]).toBe(401);
     expect((await renderedCards(page)).length).toBeGreaterThan(0);
@@ -377,7 +377,7 @@ describe("never breaks the host page", () => {
       titles = items.map((item) => item.title);
       await route.fulfill({ response, json: body });
     });
-    await page.goto(`${shopOrigin}/`);
+    await page.goto(`${shopOrigin}/`, { waitUntil: "domcontentloaded" });
     await waitForCards(page);
     const cards = await renderedCards(page);
     expect(cards.map((card) => card.title)).toEqual(titles.slice(2, 2 + cards.length));
@@ -407,7 +407,7 @@ describe("never breaks the host page", () => {
     const page = await newPage();
     const mounts = '<div data-patron="x"></div><div data-patron="x" hidden id="kept-hidden"></div>';
     await serveShop(page, { "/": hostPage({ workerUrl: worker.url, token: shopperToken, mounts }) });
-    await page.goto(`${shopOrigin}/`);
+    await page.goto(`${shopOrigin}/`, { waitUntil: "domcontentloaded" });
     await waitForCards(page, 0);
     await waitForCards(page, 1); // Rendered inside, but not shown.
     expect(await page.evaluate(() => document.getElementById("kept-hidden")!.hidden)).toBe(true);
@@ -440,7 +440,7 @@ describe("strict Content-Security-Policy", () => {
     const options: HostPageOptions = { workerUrl: worker.url, token: shopperToken };
     const csp = `default-src 'self'; style-src 'self' ${worker.url}; script-src 'self' ${worker.url}; connect-src ${worker.url}; img-src * data:`;
     await serveShop(page, { "/": hostPage({ ...options, csp }), ...hostPageAssets(options) });
-    await page.goto(`${shopOrigin}/`);
+    await page.goto(`${shopOrigin}/`, { waitUntil: "domcontentloaded" });
     await waitForCards(page);
     expect(await shelfStyle(page, "ul", "display")).toBe("grid");
     expect(await shelfStyle(page, "h2", "font-size")).toBe("20px");
@@ -464,7 +464,7 @@ describe("events", () => {
         css: ".outside { height: 1500px; }", // The shelf starts below the fold.
       }),
     });
-    await page.goto(`${shopOrigin}/`);
+    await page.goto(`${shopOrigin}/`, { waitUntil: "domcontentloaded" });
     await waitForCards(page);
     // From here the page's timers only move when the test moves them.
     await page.clock.pauseAt(Date.now() + 60_000);
@@ -492,7 +492,7 @@ describe("accessibility", () => {
   it("names the region by its heading and each card by its visible text", async () => {
     const page = await newPage();
     await serveShop(page, { "/": hostPage({ workerUrl: worker.url, token: shopperToken }) });
-    await page.goto(`${shopOrigin}/`);
+    await page.goto(`${shopOrigin}/`, { waitUntil: "domcontentloaded" });
     await waitForCards(page);
     const region = await page.evaluate(() => {
       const root = document.querySelector("[data-patron]")!.shadowRoot!;
@@ -533,7 +533,7 @@ describe("accessibility", () => {
         }),
       }),
     );
-    await page.goto(`${shopOrigin}/`);
+    await page.goto(`${shopOrigin}/`, { waitUntil: "domcontentloaded" });
     await waitForCards(page);
     const [red, green, blue] = ((await shelfStyle(page, "ins", "color")) ?? "").match(/\d+/g)!.map(Number) as [
       number,

@@ -179,10 +179,10 @@ describe("storefront widget", () => {
         };
       });
 
-    await page.goto(`${shopOrigin}/clean`);
+    await page.goto(`${shopOrigin}/clean`, { waitUntil: "domcontentloaded" });
     await waitForCards(page);
     const clean = await measure();
-    await page.goto(`${shopOrigin}/hostile`);
+    await page.goto(`${shopOrigin}/hostile`, { waitUntil: "domcontentloaded" });
     await waitForCards(page);
     const hostile = await measure();
     await page.screenshot({ path: path.join(artifactsDir, "widget-hostile-page.png") });
@@ -194,7 +194,7 @@ describe("storefront widget", () => {
     const pageDiv = await page.evaluate(() => getComputedStyle(document.querySelector(".after")!).paddingTop);
     expect(pageDiv).toBe("40px");
     // ...and the widget's own rules (p { opacity: 0 }, img { object-fit: cover }) never reach the page.
-    await page.goto(`${shopOrigin}/clean`);
+    await page.goto(`${shopOrigin}/clean`, { waitUntil: "domcontentloaded" });
     await waitForCards(page);
     const outside = await page.evaluate(() => ({
       paragraph: getComputedStyle(document.querySelector(".outside")!).opacity,
@@ -211,7 +211,7 @@ describe("storefront widget", () => {
         "/anonymous": hostPage({ workerUrl: worker.url }),
         "/shopper": hostPage({ workerUrl: worker.url, token: shopperToken, timeoutMs: 800 }),
       });
-      await page.goto(`${shopOrigin}/anonymous`);
+      await page.goto(`${shopOrigin}/anonymous`, { waitUntil: "domcontentloaded" });
       await waitForCards(page);
       await page.waitForFunction(() => localStorage.getItem("patron:popular:v1") !== null);
       return page;
@@ -353,7 +353,7 @@ describe("storefront widget", () => {
           }),
         }),
       );
-      await page.goto(`${shopOrigin}/shopper`);
+      await page.goto(`${shopOrigin}/shopper`, { waitUntil: "domcontentloaded" });
       await waitForCards(page);
       expect((await renderedCards(page)).map((card) => card.title)).toEqual(titles);
       expect(errors).toEqual([]);
