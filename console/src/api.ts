@@ -86,5 +86,6 @@ export function day(value: string | null | undefined): string {
 
 export const words = (value: string | null | undefined) => (value ? value.replace(/_/g, " ") : "–");
 
-/** A count with its noun, singular for exactly one: "1 order", "3 orders", "1,200 customers". */
-export const count = (n: number, noun: string) => `${n.toLocaleString("en-US")} ${n === 1 ? noun : `${noun}s`}`;
+/** A count with its noun, singular for exactly one: "1 order", "3 orders", "1,200 customers", "2 categories". */
+export const count = (n: number, noun: string, plural = `${noun}s`) =>
+  `${n.toLocaleString("en-US")} ${n === 1 ? noun : plural}`;

@@ -219,7 +219,7 @@ describe("console steering pages", () => {
 
   it("Experiments: the API's verdict is the headline, with 95% intervals per arm and for the lift, and results over time", async () => {
     // Planted straight into the dev worker's local D1 (one statement batch), as an operator would.
-    // First personalised shoppers only (as with HOLDOUT_SHARE=0): the lift cannot be measured, and the
+    // First personalized shoppers only (as with HOLDOUT_SHARE=0): the lift cannot be measured, and the
     // page says so rather than failing.
     await queryLocalD1(worker.persistDir, experimentRows("personalized", 40, 8, 2).join(" "), "EVENTS_DB");
     await openFromNav("Experiments");

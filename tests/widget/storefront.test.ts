@@ -415,7 +415,7 @@ describe("storefront widget", () => {
     const withHistory = shoppers.filter((shopper) => shopper !== "anonymous");
     expect(shelves.get("anonymous")?.customerKnown).toBe(false);
     // startDevWorker holds no shopper out (HOLDOUT_SHARE 0), so every demo shopper with history is in
-    // the personalised arm and sees their own picks, different from each other's and the popular shelf.
+    // the personalized arm and sees their own picks, different from each other's and the popular shelf.
     for (const shopper of withHistory) {
       expect(shelves.get(shopper)?.customerKnown, shopper).toBe(true);
       expect(shelves.get(shopper)?.arm, shopper).toBe("personalized");

@@ -20,6 +20,7 @@ import {
   audienceWithSecretResponseSchema,
 } from "../../worker/audiences/audiences.schemas.ts";
 import { syncAudiencesSteps } from "../../worker/audiences/audiences.sync.ts";
+import { deliver } from "../../worker/audiences/delivery.ts";
 import type { Env } from "../../worker/env.ts";
 import { hashIdentifiers } from "../../worker/identity/identity.keys.ts";
 import { enabledMatchKeys, matchKinds } from "../../worker/identity/match-keys.ts";
@@ -435,5 +436,16 @@ describe("audience webhooks", () => {
     await syncSteps("run-race-after", env);
     expect((await received(racing.box)).slice(before)).toHaveLength(pages.length);
     expect((await audience(racing.id)).lastDelivery).toMatchObject({ outcome: "no_changes", runId: "run-race-after" });
+  });
+
+  it("records a receiver that cannot be reached in the runtime's words, retryable, without the error's class name", async () => {
+    // Port 9 (discard) on the loopback: nothing listens there, so the connection is refused.
+    const result = await deliver(
+      { url: "http://127.0.0.1:9/hook", secret: "c2VjcmV0", id: "msg_x", body: "{}" },
+      new Date(),
+    );
+    expect(result).toMatchObject({ ok: false, retry: true, statusCode: null });
+    expect(result.ok ? "" : result.error).toMatch(/^could not connect: \S/);
+    expect(result.ok ? "" : result.error).not.toMatch(/Error:/);
   });
 });

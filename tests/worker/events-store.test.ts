@@ -60,8 +60,8 @@ const products = categories.flatMap((categoryId) =>
   })),
 );
 
-/** A new account in the personalised arm: a held-out shopper's shelf ignores browsing. */
-async function personalisedAccount(label: string): Promise<string> {
+/** A new account in the personalized arm: a held-out shopper's shelf ignores browsing. */
+async function personalizedAccount(label: string): Promise<string> {
   for (let i = 0; ; i++) {
     const candidate = `${uniquePrefix(label)}-${i}`;
     const key = await identityKey("account", candidate, env.IDENTITY_HASH_SECRET);
@@ -70,7 +70,7 @@ async function personalisedAccount(label: string): Promise<string> {
 }
 
 async function knownShopper(label: string, through = api) {
-  const account = await personalisedAccount(label);
+  const account = await personalizedAccount(label);
   const response = await through.postOrders(
     [0, 1].map((k) =>
       anOrder({

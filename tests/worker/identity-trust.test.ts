@@ -183,7 +183,7 @@ describe("the legitimate cross-channel join", () => {
   it("lets the store purchases shape the web shelf", async () => {
     const shelf = await shelfOf(victimOf(legitimate, 99).value.account);
     expect(shelf.customerKnown).toBe(true);
-    if (shelf.arm === "holdout") return; // held out from personalisation: the popular shelf, by design
+    if (shelf.arm === "holdout") return; // held out from personalization: the popular shelf, by design
     const teaCategory = shelf.categories.find((c) => c.id === "tea");
     expect(teaCategory?.reasons.map((r) => r.code)).toContain("bought_before");
     expect(teaCategory?.reason).toMatch(/online and in store|in store and online/);

@@ -8,6 +8,7 @@ import {
   segmentResponseSchema,
   transitionsResponseSchema,
 } from "../../worker/admin/admin.schemas.ts";
+import { roundTo } from "../../worker/core/math/round.ts";
 import type { PopulationModels } from "../../worker/core/profile/population-models.ts";
 import { customerResponseSchema } from "../../worker/customers/customers.schemas.ts";
 import { startRunStep } from "../../worker/jobs/nightly.repo.ts";
@@ -117,6 +118,12 @@ describe("nightly model job", () => {
     expect(all.summary.reduce((sum, row) => sum + row.customers, 0)).toBe(60);
     const clvs = all.customers.map((customer) => customer.clv12);
     expect(clvs).toEqual([...clvs].sort((a, b) => b - a));
+    // Rounded as the customer page and the lists show them: money to cents, P(alive) to 4 places.
+    for (const customer of all.customers) {
+      expect(customer.clv12).toBe(roundTo(customer.clv12, 2));
+      expect(customer.clv24).toBe(roundTo(customer.clv24, 2));
+      expect(customer.probabilityAlive).toBe(roundTo(customer.probabilityAlive, 4));
+    }
     // Filtering by each stage present returns exactly that stage's customers.
     for (const stage of new Set(all.summary.map((row) => row.stage))) {
       const path = `/v1/admin/segments?stage=${stage}&limit=1000`;

@@ -103,7 +103,7 @@ describe("GET /v1/recommendations", () => {
     expect(again.recommendationId).not.toBe(data.recommendationId);
   });
 
-  it("personalises for a known shopper, with reasons naming both web and store history", async () => {
+  it("personalizes for a known shopper, with reasons naming both web and store history", async () => {
     const arms: string[] = [];
     for (const omni of omniShoppers) {
       const response = await recommendations(await tokenFor(omni), "?limit=6&categories=3");

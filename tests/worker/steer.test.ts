@@ -71,7 +71,7 @@ let coffeeShopper = "";
 beforeAll(async () => {
   expect((await api.postProducts(products)).status).toBe(200);
   // Each shopper: five coffee orders and one order from another category, so every category has buyers
-  // and coffee is first on every personalised shelf.
+  // and coffee is first on every personalized shelf.
   const orders = [];
   for (let s = 0; s < shoppers; s++) {
     for (let k = 0; k < 6; k++) {
@@ -131,7 +131,7 @@ describe("POST /v1/admin/rules/preview", () => {
       const preview = previewResponseSchema.parse(
         await (await call("/preview", { rule: excludeCoffee, customerId })).json(),
       ).data;
-      // The preview puts everyone in the personalised arm; the served shelf's holdout is 10%.
+      // The preview puts everyone in the personalized arm; the served shelf's holdout is 10%.
       if (served.data.arm !== "personalized") continue;
       compared += 1;
       expect(preview.before.map((item) => item.id)).toEqual(served.data.items.map((item) => item.id));

@@ -1,6 +1,7 @@
 // Admin routes (admin key): start and watch the nightly model job, read the stage-transition feed and
 // the current population models.
 import { Hono } from "hono";
+import { roundTo } from "../core/math/round.ts";
 import type { AppEnv } from "../env.ts";
 import { requireAdminKey } from "../http/auth.ts";
 import { notFound } from "../http/errors.ts";
@@ -9,7 +10,7 @@ import { jobRun, transitionsSince } from "../jobs/nightly.repo.ts";
 import { currentModels } from "../models/models.repo.ts";
 import { shardedSegment, shardedTransitions } from "../shards/console.ts";
 import { shardCount } from "../shards/shards.ts";
-import { holdoutResults, segment } from "./admin.repo.ts";
+import { holdoutResults, type SegmentCustomerRow, segment } from "./admin.repo.ts";
 import {
   defaultHoldoutWindowDays,
   holdoutQuerySchema,
@@ -130,9 +131,16 @@ export const adminRoutes = new Hono<AppEnv>()
   .get("/segments", async (c) => {
     // Who is valuable and who is fading, from the scores the nightly job materialised.
     const filter = queryParams(c, segmentQuerySchema);
-    return c.json({
-      data: shardCount(c.env) > 0 ? await shardedSegment(c.env, filter) : await segment(c.var.db, filter),
-    });
+    const { customers, summary } =
+      shardCount(c.env) > 0 ? await shardedSegment(c.env, filter) : await segment(c.var.db, filter);
+    // Rounded as GET /v1/customers/:id and the lists round them: money to cents, P(alive) to 4 places.
+    const rounded = (customers as SegmentCustomerRow[]).map((row) => ({
+      ...row,
+      clv12: roundTo(row.clv12, 2),
+      clv24: roundTo(row.clv24, 2),
+      probabilityAlive: roundTo(row.probabilityAlive, 4),
+    }));
+    return c.json({ data: { customers: rounded, summary } });
   })
   .get("/holdout", async (c) => {
     const { since, by, placement } = queryParams(c, holdoutQuerySchema);
@@ -157,7 +165,7 @@ export const adminRoutes = new Hono<AppEnv>()
         since: from,
         placement: placement ?? null,
         arms: arms.map((row) => ({ ...row, ...experiment.arms(row.arm) })),
-        // Personalised ÷ held out: above 1 means the personalised shelf does better.
+        // Personalized ÷ held out: above 1 means the personalized shelf does better.
         lift: {
           clickThroughRate: ratio(personalized?.clickThroughRate, holdout?.clickThroughRate),
           ordersPerRecommendation: ratio(

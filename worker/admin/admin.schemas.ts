@@ -130,7 +130,7 @@ export const holdoutResponseSchema = z.object({
     placement: z.string().nullable(),
     arms: z.array(
       armResultSchema.extend({
-        /** Known shoppers in the arm and the intervals (personalised and holdout arms only). */
+        /** Known shoppers in the arm and the intervals (personalized and holdout arms only). */
         shoppers: z.number().optional(),
         intervals: intervalsSchema.optional(),
       }),

@@ -55,7 +55,10 @@ export async function deliver(delivery: Delivery, now: Date): Promise<DeliveryRe
       ok: false,
       retry: true,
       statusCode: null,
-      error: timedOut ? `no answer within ${deliveryTimeoutMs / 1000} s` : `could not connect: ${String(error)}`,
+      // The runtime's own words for the failure, without the error's class name ("TypeError: ...").
+      error: timedOut
+        ? `no answer within ${deliveryTimeoutMs / 1000} s`
+        : `could not connect: ${error instanceof Error ? error.message : String(error)}`,
     };
   }
   // The body is not read: only the status matters, and an unread body must still be released.

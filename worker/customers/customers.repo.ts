@@ -26,7 +26,7 @@ const ownStorefrontAccount = sql`kind = 'account' AND shared = 0`;
 
 /**
  * The identity key of the customer's storefront account (what a shopper token for it resolves to), or
- * null when they have none: the storefront can personalise only for a signed-in account.
+ * null when they have none: the storefront can personalize only for a signed-in account.
  */
 export async function storefrontAccountKeyOf(db: Db, customerId: string): Promise<string | null> {
   const row = await db.get<{ key: string }>(sql`

@@ -2,7 +2,7 @@
 // popular shelf of a visitor who is not signed in) without and with a draft rule; POST
 // /v1/admin/rules/simulate compares the two shelves over a sample of known shoppers. The draft is
 // validated like a new rule and never stored. Shelves are computed by the same loaders and core
-// (recommend) as GET /v1/recommendations, for a known shopper in the personalised arm: what a shopper
+// (recommend) as GET /v1/recommendations, for a known shopper in the personalized arm: what a shopper
 // outside the holdout sees. Mounted inside rulesRoutes, so the same admin check guards them.
 import { Hono } from "hono";
 import { buildPopulation } from "../core/ranking/population.ts";
@@ -27,7 +27,7 @@ import { type PreviewRuleInput, previewRuleSchema, simulateRuleSchema } from "./
 /** The shelf size a storefront gets when it asks for the defaults. */
 const shelfDefaults = recommendationsQuerySchema.parse({});
 /**
- * The storefront's options for a default shelf, with everyone in the personalised arm: the preview
+ * The storefront's options for a default shelf, with everyone in the personalized arm: the preview
  * shows the shelf a rule is meant to steer, ranked as GET /v1/recommendations ranks it (so a category
  * a rule removes is replaced by the next one, and a short shelf is filled).
  */

@@ -3,7 +3,7 @@
 // value-tier thresholds), and the nightly job: start it and watch
 // its progress. No fit yet: the page says so and offers the button. Below, the last run's diagnostics
 // (GET /v1/admin/models/diagnostics): the tracking plot and the by-frequency comparison.
-import { dateTime, day, money, percent } from "../api.ts";
+import { count, dateTime, day, money, percent } from "../api.ts";
 import { LineChart, Loading, PageHeader, ProblemNote, RunNightly, useData } from "../ui.tsx";
 
 type DiagnosticsView =
@@ -134,7 +134,7 @@ function Fits({ models }: { models: Models }) {
         <div class="tile">
           <dt>Second-purchase rate</dt>
           <dd class="figure">{percent(customer.secondPurchase.returnedShare)}</dd>
-          <dd class="muted small">over a sample of {customer.secondPurchase.sample} customers</dd>
+          <dd class="muted small">over a sample of {count(customer.secondPurchase.sample, "customer")}</dd>
         </div>
       </dl>
       <p class="muted" id="dropout-model">
@@ -199,8 +199,8 @@ function Fits({ models }: { models: Models }) {
       )}
       {population && (
         <p class="muted">
-          Category statistics: {population.customers.toLocaleString("en-US")} customers over {population.categories}{" "}
-          categories, fitted {dateTime(population.fittedAt)}.
+          Category statistics: {count(population.customers, "customer")} over{" "}
+          {count(population.categories, "category", "categories")}, fitted {dateTime(population.fittedAt)}.
         </p>
       )}
     </>
@@ -247,9 +247,9 @@ function DiagnosticsCharts({ data }: { data: Extract<DiagnosticsView, { status: 
   return (
     <>
       <p class="muted">
-        Fitted on {data.customers.toLocaleString("en-US")} customers ({data.sampledCustomers.toLocaleString("en-US")}{" "}
-        sampled) over the calibration period {day(data.calibration.from)} – {day(data.calibration.to)}, then compared
-        with the holdout period {day(data.holdout.from)} – {day(data.holdout.to)}. Computed {dateTime(data.computedAt)}.
+        Fitted on {count(data.customers, "customer")} ({data.sampledCustomers.toLocaleString("en-US")} sampled) over the
+        calibration period {day(data.calibration.from)} – {day(data.calibration.to)}, then compared with the holdout
+        period {day(data.holdout.from)} – {day(data.holdout.to)}. Computed {dateTime(data.computedAt)}.
       </p>
       <dl class="tiles">
         <div class="tile">

@@ -5,7 +5,7 @@
 // side by side) and simulated over a sample of shoppers (POST /v1/admin/rules/simulate).
 import { useEffect, useState } from "preact/hooks";
 import { useLocation, useRoute } from "preact-iso";
-import { ApiProblem, api, dateTime, percent } from "../api.ts";
+import { ApiProblem, api, count, dateTime, percent } from "../api.ts";
 import { Loading, PageHeader, ProblemNote, useData } from "../ui.tsx";
 
 interface Segment {
@@ -640,7 +640,7 @@ function SimulationView({ simulation }: { simulation: Simulation }) {
   const rank = simulation.meanRankChange;
   return (
     <div aria-live="polite">
-      <h3>Simulation over {simulation.shoppers.toLocaleString("en-US")} shoppers</h3>
+      <h3>Simulation over {count(simulation.shoppers, "shopper")}</h3>
       {!simulation.targetInCatalog && <NotInCatalog target={simulation.target} />}
       {simulation.storefrontShoppers < simulation.shoppers && (
         <p class="muted">
@@ -657,7 +657,7 @@ function SimulationView({ simulation }: { simulation: Simulation }) {
               <dt>Shelves changed</dt>
               <dd class="figure">{percent(simulation.affectedShare, 1)}</dd>
               <dd class="muted small">
-                {simulation.affected} of {simulation.shoppers} shoppers
+                {simulation.affected} of {count(simulation.shoppers, "shopper")}
               </dd>
               {simulation.storefrontShoppers < simulation.shoppers && (
                 <dd class="muted small">
@@ -672,7 +672,7 @@ function SimulationView({ simulation }: { simulation: Simulation }) {
               <dd class="muted small">
                 {rank == null
                   ? "no sampled shopper has the target on a shelf (or it is *)"
-                  : `over ${simulation.targetShoppers} shoppers with the target; positive is up`}
+                  : `over ${count(simulation.targetShoppers, "shopper")} with the target; positive is up`}
               </dd>
             </div>
             <div class="tile">

@@ -35,7 +35,7 @@ const base: RecommendationInput = {
   segment: { stage: "active" },
   now,
 };
-const personalised = rankingOptionsWith({ holdout: { share: 0 } });
+const personalized = rankingOptionsWith({ holdout: { share: 0 } });
 
 describe("recommend", () => {
   it("hashes the arm from holdoutKey when given, whatever the customer id", () => {
@@ -52,9 +52,9 @@ describe("recommend", () => {
   });
 
   it.each([
-    ["anonymous visitor", "anonymous", { customerId: null, summary: null, categoryStats: [] }, personalised],
+    ["anonymous visitor", "anonymous", { customerId: null, summary: null, categoryStats: [] }, personalized],
     ["held-out shopper", "holdout", {}, rankingOptionsWith({ holdout: { share: 1 } })],
-    ["personalised shopper", "personalized", {}, personalised],
+    ["personalized shopper", "personalized", {}, personalized],
   ])("%s gets the %s arm", (_label, arm, fields, options) => {
     const result = recommend({ ...base, ...fields }, options);
     expect(result.arm).toBe(arm);
@@ -62,7 +62,7 @@ describe("recommend", () => {
   });
 
   it("derives a full-price shopper and hides discounts from them unless a rule allows them", () => {
-    const hidden = recommend(base, personalised);
+    const hidden = recommend(base, personalized);
     expect(hidden.segment.discountSensitivity).toBe("full_price");
     expect(hidden.items.map((i) => i.productId)).not.toContain("coffee-sale");
 
@@ -81,7 +81,7 @@ describe("recommend", () => {
           },
         ],
       },
-      personalised,
+      personalized,
     );
     expect(allowed.items.map((i) => i.productId)).toContain("coffee-sale");
   });
@@ -95,7 +95,7 @@ describe("recommend", () => {
           { id: "x", name: "No milk", action: "exclude", targetType: "category", targetId: "milk", enabled: true },
         ],
       },
-      personalised,
+      personalized,
     );
     expect(result.categories.map((c) => c.categoryId)).toEqual(["coffee"]);
     expect(result.appliedRuleIds).toEqual(["x"]);
@@ -148,7 +148,7 @@ describe("recommend", () => {
       ({ id, name: `Pin ${targetId}`, action: "pin", targetType, targetId, slot, enabled: true }) as const;
 
     it.each([
-      ["personalised", 0],
+      ["personalized", 0],
       ["held-out (popular)", 1],
     ])("%s shelf", (_label, holdout) => {
       const before = recommend(shop, options(holdout));

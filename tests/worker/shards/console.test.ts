@@ -208,7 +208,7 @@ describe("one customer, read where they are", () => {
       const query = "limit=6&categories=3";
       const body = (await ok(`/v1/customers/${customer.mergedAway}/shelf?${query}`)).data;
       expect(body).toMatchObject({ customerId: customer.id, storefrontAccount: true, customerKnown: true });
-      // Only a personalised shelf surely has items here: the holdout arm's (HOLDOUT_SHARE of accounts) is
+      // Only a personalized shelf surely has items here: the holdout arm's (HOLDOUT_SHARE of accounts) is
       // the population's, and no nightly run has ranked the population in this test.
       if (body.arm === "personalized") expect((body.items as unknown[]).length).toBeGreaterThan(0);
       const fromD1 = (await ok(`/v1/customers/${customer.d1Id}/shelf?${query}`, true)).data;

@@ -49,8 +49,8 @@ const products = categories.flatMap((categoryId) =>
   })),
 );
 
-/** A new account in the personalised arm (a held-out shopper's shelf ignores browsing), homed at `home` if given. */
-async function personalisedAccount(label: string, home?: number): Promise<string> {
+/** A new account in the personalized arm (a held-out shopper's shelf ignores browsing), homed at `home` if given. */
+async function personalizedAccount(label: string, home?: number): Promise<string> {
   for (let i = 0; ; i++) {
     const candidate = `${uniquePrefix(label)}-${i}`;
     const key = await accountKeyOf(candidate);
@@ -158,7 +158,7 @@ beforeAll(async () => {
 
 describe("GET /v1/recommendations with customer data in shards", () => {
   it("gives a known shopper the shelf D1 gives for the same history: home, buy-again and a product page", async () => {
-    const account = await personalisedAccount("same");
+    const account = await personalizedAccount("same");
     const orders = historyOf(account);
     await seedD1(orders);
     const seeded = await seedRegion(account, orders);
@@ -193,14 +193,14 @@ describe("GET /v1/recommendations with customer data in shards", () => {
   });
 
   it("gives an account with no customer the answer D1 gives", async () => {
-    const token = await tokenOf(await personalisedAccount("stranger"));
+    const token = await tokenOf(await personalizedAccount("stranger"));
     const sharded = await shelfFrom(SELF, token);
     expect(sharded.view.customerKnown).toBe(false);
     expect(shown(sharded)).toEqual(shown(await shelfFrom(onD1, token)));
   });
 
   it("forwards once to the shard the directory names, with the same answer", async () => {
-    const account = await personalisedAccount("moved");
+    const account = await personalizedAccount("moved");
     const orders = historyOf(account, ["kettles", "tea"]);
     const home = homeShard(await accountKeyOf(account), 4);
     const placed = (home + 2) % 4;
@@ -232,9 +232,9 @@ describe("GET /v1/recommendations with customer data in shards", () => {
   });
 
   it("never shows one shopper another's data in the same shard", async () => {
-    const ann = await personalisedAccount("ann");
+    const ann = await personalizedAccount("ann");
     const home = homeShard(await accountKeyOf(ann), 4);
-    const bo = await personalisedAccount("bo", home);
+    const bo = await personalizedAccount("bo", home);
     const annOrders = historyOf(ann, ["tea", "cups"]);
     const boOrders = historyOf(bo, ["games", "kettles"]);
     await seedD1([...annOrders, ...boOrders]);
@@ -267,7 +267,7 @@ describe("GET /v1/recommendations with customer data in shards", () => {
   });
 
   it("calls one shard, the account key's home, which ranks the shelf there and reads no customer table in D1", async () => {
-    const account = await personalisedAccount("counted");
+    const account = await personalizedAccount("counted");
     const seeded = await seedRegion(account, historyOf(account));
     const shardCalls: string[] = [];
     const d1Statements: string[] = [];
@@ -358,7 +358,7 @@ describe("GET /v1/recommendations with customer data in shards", () => {
   });
 
   it("ranks with the deployment's HOLDOUT_SHARE: every known shopper held out at 1, none at 0", async () => {
-    const account = await personalisedAccount("holdout-share");
+    const account = await personalizedAccount("holdout-share");
     await seedRegion(account, historyOf(account));
     const token = await tokenOf(account);
     const app = createApp();
@@ -379,7 +379,7 @@ describe("GET /v1/recommendations with customer data in shards", () => {
 
 describe("POST /v1/events with customer data in shards", () => {
   it("adds views to the rollup in the customer's shard, and moves the shelf as on D1", async () => {
-    const account = await personalisedAccount("browse");
+    const account = await personalizedAccount("browse");
     const orders = historyOf(account, ["tea", "cups"]);
     await seedD1(orders);
     const seeded = await seedRegion(account, orders);
@@ -410,9 +410,9 @@ describe("POST /v1/events with customer data in shards", () => {
   });
 
   it("sends one batch's views to each shopper's own shard", async () => {
-    const first = await personalisedAccount("batchA");
+    const first = await personalizedAccount("batchA");
     const firstHome = homeShard(await accountKeyOf(first), 4);
-    const second = await personalisedAccount("batchB", (firstHome + 1) % 4);
+    const second = await personalizedAccount("batchB", (firstHome + 1) % 4);
     const seeded = [await seedRegion(first, historyOf(first)), await seedRegion(second, historyOf(second))];
     expect(seeded.map((region) => region.shard)).toEqual([firstHome, (firstHome + 1) % 4]);
     const [firstToken, secondToken] = [await tokenOf(first), await tokenOf(second)];
@@ -433,7 +433,7 @@ describe("POST /v1/events with customer data in shards", () => {
   });
 
   it("finds a forwarded shopper's customer in the placed shard and attributes clicks to ids served there", async () => {
-    const account = await personalisedAccount("fwdbrowse");
+    const account = await personalizedAccount("fwdbrowse");
     const home = homeShard(await accountKeyOf(account), 4);
     const placed = (home + 1) % 4;
     const seeded = await seedRegion(account, historyOf(account), { at: placed });
@@ -443,7 +443,7 @@ describe("POST /v1/events with customer data in shards", () => {
     const click = { type: "click", recommendationId: served.recommendationId, productId: item.id, categoryId: "games" };
     expect(await beacon(SELF, { events: [click], token })).toMatchObject({ accepted: 1, ignored: 0 });
     // Another shopper cannot claim the id: ignored.
-    const other = await tokenOf(await personalisedAccount("claimant"));
+    const other = await tokenOf(await personalizedAccount("claimant"));
     expect(await beacon(SELF, { events: [click], token: other })).toMatchObject({ accepted: 0, ignored: 1 });
     expect(
       await shardRows(
@@ -462,7 +462,7 @@ describe("POST /v1/events with customer data in shards", () => {
 
 describe("order attribution inside a shard", () => {
   it("keeps an id served to the order's shopper or to a customer merged into it, and ignores another's", async () => {
-    const account = await personalisedAccount("attr");
+    const account = await personalizedAccount("attr");
     const seeded = await seedRegion(account, historyOf(account).slice(0, 1));
     const served = await shelfFrom(SELF, await tokenOf(account));
     const item = served.view.items[0] as { id: string; categoryId: string };
@@ -503,7 +503,7 @@ describe("order attribution inside a shard", () => {
       }),
     ]);
     // Another shopper's order carrying the same id: stored, its attribution ignored.
-    const stranger = await personalisedAccount("thief");
+    const stranger = await personalizedAccount("thief");
     await ingest([
       anOrder({
         id: `${stranger}-o`,

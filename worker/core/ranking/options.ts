@@ -118,7 +118,7 @@ export interface RuleOptions {
 }
 
 export interface HoldoutOptions {
-  /** Share of customers (0–1) who get the non-personalised shelf so lift can be measured. */
+  /** Share of customers (0–1) who get the non-personalized shelf so lift can be measured. */
   share: number;
   /** Changing the salt reshuffles who is held out (a new experiment). */
   salt: string;

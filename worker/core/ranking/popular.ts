@@ -1,4 +1,4 @@
-// The non-personalised default shelf: popular and trending categories and their best-selling items,
+// The non-personalized default shelf: popular and trending categories and their best-selling items,
 // for anonymous visitors, unknown shoppers and the holdout arm. It reads population statistics and
 // the catalog only, so one result can be cached for everyone; it knows nothing about the shopper.
 

@@ -170,7 +170,7 @@ export function recommend(
     }
     const product = placement?.productId ? input.catalog.find((p) => p.id === placement.productId) : undefined;
     if (product && placement?.coPurchases?.length) {
-      // Co-purchase is the same for everyone; the price band is the shopper's own only when personalised.
+      // Co-purchase is the same for everyone; the price band is the shopper's own only when personalized.
       // Co-purchases are not chosen by category, so a category pin lifts no exclusion from them.
       const strict = exclusionsFrom(live, { liftPinned: false });
       const together = goesWith(
