@@ -9,6 +9,10 @@ import { gzipSync } from "node:zlib";
 
 export const budgetGzipBytes = 7_000;
 export const widgetBundlePath = path.resolve(import.meta.dirname, "../dist/public/widget/v1.js");
+/** The files v1.js loads beside it (the shelf's stylesheet, the reservation and the optional modules): reported, no budget. */
+export const widgetPartPaths = ["v1.css", "v1-shelf.css", "v1-cart.js", "v1-debug.js"].map((file) =>
+  path.resolve(import.meta.dirname, "../dist/public/widget", file),
+);
 /** The console's bundle: reported for information (it loads only on /console, never on a storefront). */
 export const consoleBundlePaths = ["console.js", "console.css"].map((file) =>
   path.resolve(import.meta.dirname, "../dist/public/console/assets", file),
@@ -40,6 +44,14 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   console.log(
     `widget/v1.js: ${size.minifiedBytes} bytes minified, ${size.gzipBytes} bytes gzip (${verdict} the ${budgetGzipBytes}-byte budget)`,
   );
+  for (const file of widgetPartPaths) {
+    const part = await measureWidgetBundle(file);
+    console.log(
+      part
+        ? `widget/${path.basename(file)}: ${part.minifiedBytes} bytes minified, ${part.gzipBytes} bytes gzip (loaded beside v1.js; no budget)`
+        : `widget/${path.basename(file)}: not built`,
+    );
+  }
   for (const file of consoleBundlePaths) {
     const consoleSize = await measureWidgetBundle(file);
     console.log(

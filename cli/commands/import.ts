@@ -5,6 +5,7 @@ import { readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
 import type { WireOrder, WireProduct } from "../../db/seed/wire.ts";
+import { defaultWorkerUrl, devVar } from "../dev-vars.ts";
 import { BatchRejected, describeRetry, IngestClient, IngestFailed } from "../import/client.ts";
 import { collectListPrices, completeJourneyOrders, completeJourneyProduct } from "../import/completejourney.ts";
 import { dataFileIn, plainOrGzipped } from "../import/files.ts";
@@ -49,6 +50,8 @@ import {
 export interface ImportCommandOptions {
   url: string;
   key: string;
+  /** Where the key came from, named if the worker refuses it. */
+  keyFrom?: string;
   mapping?: string;
   preset?: string;
   batchSize: number;
@@ -184,7 +187,7 @@ export async function importFile(
   const client = new IngestClient({
     url: options.url,
     apiKey: options.key,
-    keyFrom: "--key or $PATRON_API_KEY",
+    keyFrom: options.keyFrom ?? "--key",
     onRetry: (info) => {
       const note = describeRetry(info);
       if (shown?.enabled) shown.note(note);
@@ -300,8 +303,8 @@ export function register(program: Command): void {
     const subcommand = command
       .command(`${kind} <file>`)
       .description(`Import ${kind} from a .ndjson or .csv file (either may be gzipped, .gz).`)
-      .option("--url <url>", "worker URL", process.env.PATRON_URL ?? "http://127.0.0.1:8787")
-      .option("--key <key>", "API key (or PATRON_API_KEY)", process.env.PATRON_API_KEY)
+      .option("--url <url>", "the worker (default: $PATRON_URL, else the local one on $PORT or 8787)")
+      .option("--key <key>", "API key (default: $PATRON_API_KEY, else the local .dev.vars)")
       .option("--mapping <file>", "JSON column mapping for a CSV (docs/import.md)")
       .option("--preset <name>", `a built-in mapping: ${presets.join(", ")}`)
       .option("--transactions <file>", "products --preset completejourney: transactions to price products from")
@@ -316,8 +319,16 @@ export function register(program: Command): void {
           "post each batch to POST /v1/orders and wait for its answer, instead of the server's import queue",
         )
         .option("--poll-interval <ms>", "how often to read the queued import's progress", parseInteger, 1000);
-    subcommand.action(async (file: string, options: ImportCommandOptions) => {
-      if (!options.key) program.error("--key (or PATRON_API_KEY) is required");
+    subcommand.action(async (file: string, given: Partial<ImportCommandOptions>) => {
+      // The same defaults as the other commands that talk to a worker (cli/dev-vars.ts).
+      const [key, keyFrom] =
+        given.key !== undefined
+          ? [given.key, "--key"]
+          : process.env.PATRON_API_KEY !== undefined
+            ? [process.env.PATRON_API_KEY, "$PATRON_API_KEY"]
+            : [await devVar("PATRON_API_KEY"), "PATRON_API_KEY in .dev.vars"];
+      if (!key) program.error("--key is required (or PATRON_API_KEY, or a .dev.vars here or in a folder above)");
+      const options = { ...given, key, keyFrom, url: given.url ?? defaultWorkerUrl() } as ImportCommandOptions;
       if (options.batchSize < 1 || options.batchSize > maxBatchSize)
         program.error(`--batch-size must be 1–${maxBatchSize}`);
       try {

@@ -6,7 +6,7 @@
 // orders are counted as suppressed; a refused first batch leaves an import that the fixed file's run
 // takes up.
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -128,6 +128,37 @@ describe("patron import against wrangler dev", () => {
     const wrongKey = await patron("import", "orders", file, "--url", worker.url, "--key", "nope");
     expect(wrongKey.code).toBe(1);
     expect(wrongKey.stderr).toMatch(/HTTP 401/);
+  }, 60_000);
+
+  it("finds the local worker on $PORT and the API key in .dev.vars without --url or --key, as the other commands do", async () => {
+    const folder = path.join(workDir, "local");
+    mkdirSync(folder, { recursive: true });
+    writeFileSync(path.join(folder, ".dev.vars"), `PATRON_API_KEY=${testSecrets.PATRON_API_KEY}\n`);
+    const file = path.join(folder, "one.ndjson");
+    writeFileSync(
+      file,
+      `${JSON.stringify({
+        id: "local-defaults-1",
+        channel: "web",
+        storeId: null,
+        placedAt: "2026-03-02T10:00:00.000Z",
+        currency: "USD",
+        identifiers: { account: "acct-local-defaults" },
+        lines: [{ productId: "sku-1", categoryId: "heels", quantity: 1, unitPrice: 10, listPrice: 12 }],
+        recommendationId: null,
+      })}\n`,
+    );
+    const { PATRON_API_KEY: _, PATRON_URL: __, ...env } = process.env;
+    const local = (extra: Record<string, string>) =>
+      run(process.execPath, [path.join(root, "cli/bin.mjs"), "import", "orders", file, "--direct"], {
+        cwd: folder,
+        env: { ...env, ...extra },
+      });
+    const { stdout } = await local({ PORT: new URL(worker.url).port });
+    expect(figure(stdout, "accepted")).toBe(1);
+    // On another port nothing answers: the error names where it looked and how to point elsewhere.
+    const elsewhere = await local({ PORT: "9" }).catch((error: { stderr: string }) => error);
+    expect((elsewhere as { stderr: string }).stderr).toContain("127.0.0.1:9");
   }, 60_000);
 
   it("counts an erased customer's orders as suppressed, direct and queued, and resumes an older state file", async () => {

@@ -414,6 +414,51 @@ describe("impressions", () => {
   });
 });
 
+describe("impression batching", () => {
+  it("sends the impressions of cards that count together in one beacon, not one per card", async () => {
+    const page = await newPage({ width: 1280, height: 1400 });
+    const requests: number[] = [];
+    page.on("request", (request: Request) => {
+      if (request.url().endsWith("/v1/events") && request.method() === "POST") {
+        const body = JSON.parse(request.postData() ?? "{}") as { events: { type: string }[] };
+        requests.push(body.events.filter((event) => event.type === "impression").length);
+      }
+    });
+    const mounts = `<div data-patron="x" data-placement="home" data-limit="4"></div>
+      <div data-patron="x" data-placement="home-more" data-limit="4"></div>`;
+    await openShop(page, { mounts });
+    await waitForCards(page, 0);
+    await waitForCards(page, 1);
+    // Both shelves' eight cards are on screen at once: a second later their impressions count together.
+    await expect.poll(() => requests.reduce((sum, count) => sum + count, 0), { timeout: 15_000 }).toBe(8);
+    expect(requests.length).toBeLessThanOrEqual(2);
+    expect(Math.max(...requests)).toBeGreaterThanOrEqual(4);
+  });
+});
+
+describe("an answer with nothing in it", () => {
+  it("collapses a buy-again shelf with nothing due, even after the popular shelf was cached on an earlier page", async () => {
+    const page = await newPage();
+    const again = '<div data-patron="x" data-placement="buy-again" data-title="Time to stock up" data-limit="4"></div>';
+    await serveShop(page, {
+      // Anonymous: the popular shelf, cached in localStorage as the fallback for the next pages.
+      "/": hostPage({ workerUrl: worker.url }),
+      "/again": hostPage({ workerUrl: worker.url, before: recordingHooks, mounts: again }),
+    });
+    await page.goto(`${shopOrigin}/`, { waitUntil: "domcontentloaded" });
+    await waitForCards(page);
+    expect(await page.evaluate(() => localStorage.getItem("patron:popular:v1"))).toContain("recommendationId");
+    const answered = page.waitForResponse((response) => response.url().includes("placement=buy-again"));
+    await page.goto(`${shopOrigin}/again`, { waitUntil: "domcontentloaded" });
+    // The API answers the anonymous buy-again shelf with no items: nothing is due for a shopper it does not know.
+    expect(((await (await answered).json()) as { data: Picks }).data.items).toEqual([]);
+    await expect.poll(async () => (await seen(page)).empty).toEqual([{ placement: "buy-again", mountIndex: 0 }]);
+    expect(await page.evaluate(() => document.querySelector<HTMLElement>("[data-patron]")!.hidden)).toBe(true);
+    expect((await renderedCards(page)).length).toBe(0);
+    expect((await seen(page)).rendered).toEqual([]);
+  });
+});
+
 describe("keyboard", () => {
   it("gives the row one tab stop and moves between cards with the arrow keys, Home and End", async () => {
     const page = await newPage();

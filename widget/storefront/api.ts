@@ -1,6 +1,7 @@
-// Loads a shelf within one time budget (data-timeout): the shopper's picks, else the popular shelf
-// (cached from an earlier anonymous answer, or fetched without a token in what is left of the budget),
-// else nothing. Never rejects.
+// Loads a shelf within one time budget (data-timeout): the shopper's picks, else, when they did not come,
+// the popular shelf (cached from an earlier anonymous answer, or fetched without a token in what is left
+// of the budget), else nothing. An answer with no items is nothing to show, never a reason to fall back:
+// buy-again has nothing for a shopper with nothing due. Never rejects.
 import { configureEvents } from "./events.ts";
 import { withRecommendation } from "./format.ts";
 import type { Item, Shelf } from "./types.ts";
@@ -17,19 +18,20 @@ export type Report = (problem: Response | Error) => void;
 /** The shelf's page context as GET /v1/recommendations parameters, from mount attributes or fetch options. */
 export const contextQuery = (context: Record<string, unknown>): string =>
   ["placement", "product", "exclude"]
-    .map((name) => (context[name] ? `&${name}=${encodeURIComponent(String(context[name]))}` : ""))
+    // encodeURIComponent makes a string of any value itself.
+    .map((name) => (context[name] ? `&${name}=${encodeURIComponent(context[name] as string)}` : ""))
     .join("");
 
 /**
- * Keeps the answer only if it has the shape the cards need; drops items that don't, and items without a
- * safe (http or https) link: a card is a link to the product.
+ * Keeps the answer only if it has the shape the cards need (null: not a shelf); drops items that don't,
+ * and items without a safe (http or https) link: a card is a link to the product.
  */
 function validShelf(body: { data?: Shelf } | null): Shelf | null {
   const shelf = body?.data;
   const items = shelf?.items?.filter?.(
     (item: Item) => typeof item?.id === "string" && item.price >= 0 && withRecommendation(item.url, ""),
   );
-  return typeof shelf?.recommendationId === "string" && items?.length ? { ...shelf, items } : null;
+  return typeof shelf?.recommendationId === "string" && items ? { ...shelf, items } : null;
 }
 
 async function fetchShelf(url: string, timeoutMs: number, report?: Report): Promise<Shelf | null> {
@@ -59,7 +61,7 @@ function readCachedPopular(): Shelf | null {
 
 function cachePopular(shelf: Shelf | null): Shelf | null {
   try {
-    if (shelf) localStorage.setItem(cacheKey, JSON.stringify({ at: Date.now(), data: shelf }));
+    if (shelf?.items.length) localStorage.setItem(cacheKey, JSON.stringify({ at: Date.now(), data: shelf }));
   } catch {}
   return shelf;
 }
@@ -82,10 +84,9 @@ export async function loadShelf(
   // Only a context-free popular answer is cached: it is the fallback for any shelf on the next visit.
   const keep = (shelf: Shelf | null) => (query ? shelf : cachePopular(shelf));
   const shelf = await fetchShelf(token ? `${url}&token=${encodeURIComponent(token)}` : url, timeoutMs, report);
-  if (!token) return keep(shelf) ?? readCachedPopular();
-  return (
-    shelf ??
+  const found =
+    (token ? shelf : keep(shelf)) ??
     readCachedPopular() ??
-    (deadline > Date.now() ? keep(await fetchShelf(url, deadline - Date.now(), report)) : null)
-  );
+    (token && deadline > Date.now() ? keep(await fetchShelf(url, deadline - Date.now(), report)) : null);
+  return found?.items.length ? found : null;
 }

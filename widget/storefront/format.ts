@@ -1,5 +1,4 @@
 // Prices in the page's language and the shop's currency, and links that carry the recommendation id.
-import type { Item } from "./types.ts";
 
 export type FormatPrice = (amount: number) => string;
 
@@ -28,6 +27,3 @@ export function withRecommendation(url: string | null | undefined, recommendatio
     return url && /^https?:$/.test(link.protocol) ? link.href : undefined;
   } catch {}
 }
-
-export const reasonOf = (item: Item): string | undefined =>
-  typeof item.reason === "string" ? item.reason : item.reasons?.find((reason) => reason?.text)?.text;

@@ -48,7 +48,8 @@ declare global {
 }
 
 /** A whole number from 1 to 24; anything else (0, -2, 2.5, "abc") is clamped or means the default 8. */
-const clampLimit = (limit: unknown) => Math.min(Math.max(Math.round(Number(limit)) || 8, 1), 24);
+// Math.round reads a string as Number() does: "2.5" is 3, "abc" NaN.
+const clampLimit = (limit: unknown) => Math.min(Math.max(Math.round(limit as number) || 8, 1), 24);
 const ignore = () => {};
 
 function start(): void {

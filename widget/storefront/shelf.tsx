@@ -5,7 +5,7 @@
 // Short tag names (i, b, em, p, ins) keep the byte budget; the stylesheet gives each one its role.
 import { h } from "preact";
 import { observeImpression, type ShelfEvent, trackClick } from "./events.ts";
-import { type FormatPrice, reasonOf, withRecommendation } from "./format.ts";
+import { type FormatPrice, withRecommendation } from "./format.ts";
 import type { CartButton, Item, Shelf } from "./types.ts";
 
 /** What a card tells the page's click and addToCart hooks. */
@@ -61,7 +61,6 @@ function ProductCard({ item, position, shelf, ...props }: ShelfProps & { item: I
   const onSale = item.price < listPrice;
   const price = format(item.price);
   const was = format(listPrice);
-  const reason = reasonOf(item);
   return (
     <li
       ref={(element) => {
@@ -78,7 +77,8 @@ function ProductCard({ item, position, shelf, ...props }: ShelfProps & { item: I
       >
         {/* alt="": a picture that fails to load shows no broken-image icon, only the tile's neutral ground. */}
         <i>{item.imageUrl && <img src={item.imageUrl} alt="" loading="lazy" />}</i>
-        <p>{reason}</p>
+        {/* The API's sentence. Should it be anything but text, Preact renders nothing for a plain object. */}
+        <p>{item.reason}</p>
         <b>{item.title}</b>
         <em>
           {onSale ? <ins>{price}</ins> : price}

@@ -12,7 +12,7 @@ export type Reason = Partial<AnswerItem["reasons"][number]> & { text?: string };
 
 /**
  * `price` is what the shopper pays today (the sale price when on sale); a struck-through `listPrice`
- * shows only when `price < listPrice`. The sentence is `reason`, or the `text` of one of `reasons`.
+ * shows only when `price < listPrice`. The card's sentence is `reason`.
  */
 export type Item = Pick<AnswerItem, "id" | "title" | "price"> &
   Partial<Pick<AnswerItem, "url" | "imageUrl" | "listPrice" | "categoryId" | "reason">> & { reasons?: Reason[] };
