@@ -508,6 +508,20 @@ describe("data-debug", () => {
     expect(info.join("\n")).not.toContain(expiredToken.split(".")[2]!);
   });
 
+  it("names the setting the API refused, once however many shelves asked", async () => {
+    const page = await newPage();
+    const info: string[] = [];
+    page.on("console", (message) => {
+      if (message.type() === "info") info.push(message.text());
+    });
+    const bad = '<div data-patron="x" data-placement="Home Page!" data-limit="4"></div>';
+    await openShop(page, { scriptAttributes: "data-debug", mounts: `${bad}${bad}` });
+    await expect.poll(() => info.join("\n")).toContain("refused the shelf's settings");
+    expect(info.join("\n")).toMatch(/placement: \S/);
+    expect(info.filter((line) => line.includes("refused the shelf's settings"))).toHaveLength(1);
+    expect(info.join("\n")).not.toContain(shopperToken);
+  });
+
   it("explains a spent time budget", async () => {
     const page = await newPage();
     const info: string[] = [];

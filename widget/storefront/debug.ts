@@ -4,6 +4,14 @@
 // status and the API's error message, or the fetch error's name, never a URL.
 
 const prefix = "Patron widget:";
+/** What was printed already: one explanation per cause and page, not one per shelf or request. */
+const printed = new Set<string>();
+
+function say(line: string): void {
+  if (printed.has(line)) return;
+  printed.add(line);
+  console.info(line);
+}
 
 /** Why the API's answer did not come, as v1.js reports it (api.ts, Report). */
 export async function explain(problem: Response | Error, timeoutMs: number, api: string): Promise<void> {
@@ -11,17 +19,22 @@ export async function explain(problem: Response | Error, timeoutMs: number, api:
   if (problem instanceof Response) {
     const body = await problem.json().catch(() => null);
     const message: string = body?.error?.message ?? problem.statusText;
+    // Which setting the API refused and why, e.g. `placement: …` for a data-placement it does not take.
+    const issues: { path?: unknown[]; message?: string }[] = Array.isArray(body?.error?.issues)
+      ? body.error.issues
+      : [];
+    const details = issues.map((issue) => ` ${issue.path?.join(".") || "request"}: ${issue.message}.`).join("");
     const why =
       problem.status === 401
-        ? "the API refused the shopper token (expired, or signed with another secret)"
+        ? "the API refused the shopper token" // Its message says why: expired, not yet valid, signed otherwise…
         : problem.status === 429
           ? "the API is rate-limiting this shopper"
-          : `the API answered ${problem.status}`;
-    console.info(`${prefix} ${why}: "${message}"; ${fallback}`);
+          : problem.status === 400
+            ? "the API refused the shelf's settings (check the mount point's data- attributes)"
+            : `the API answered ${problem.status}`;
+    say(`${prefix} ${why}: "${message}"${details}; ${fallback}`);
   } else if (problem.name === "AbortError") {
-    console.info(
-      `${prefix} the API did not answer within data-timeout (${timeoutMs} ms, the whole budget); ${fallback}`,
-    );
+    say(`${prefix} the API did not answer within data-timeout (${timeoutMs} ms, the whole budget); ${fallback}`);
   } else {
     // An opaque (no-cors) request needs no CORS permission: if it gets through, the API is up and it
     // was this page's origin that the browser was not allowed to read answers for.
@@ -32,6 +45,6 @@ export async function explain(problem: Response | Error, timeoutMs: number, api:
     const why = reachable
       ? `this page's origin (${location.origin}) is not in the API's ALLOWED_ORIGINS`
       : `the API at ${api} is unreachable`;
-    console.info(`${prefix} ${why}; ${fallback}`);
+    say(`${prefix} ${why}; ${fallback}`);
   }
 }
