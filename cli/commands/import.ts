@@ -52,6 +52,8 @@ export interface ImportCommandOptions {
   key: string;
   /** Where the key came from, named if the worker refuses it. */
   keyFrom?: string;
+  /** The worker is the local default one (no --url, no $PATRON_URL): an unreachable one says how to point elsewhere. */
+  local?: boolean;
   mapping?: string;
   preset?: string;
   batchSize: number;
@@ -188,6 +190,9 @@ export async function importFile(
     url: options.url,
     apiKey: options.key,
     keyFrom: options.keyFrom ?? "--key",
+    unreachableHint: options.local
+      ? "Is the worker running there? Pass --url, or set PATRON_URL (or PORT for a local one)."
+      : "Is the worker running there?",
     onRetry: (info) => {
       const note = describeRetry(info);
       if (shown?.enabled) shown.note(note);
@@ -320,15 +325,20 @@ export function register(program: Command): void {
         )
         .option("--poll-interval <ms>", "how often to read the queued import's progress", parseInteger, 1000);
     subcommand.action(async (file: string, given: Partial<ImportCommandOptions>) => {
-      // The same defaults as the other commands that talk to a worker (cli/dev-vars.ts).
+      // The same defaults as the other commands that talk to a worker (cli/dev-vars.ts); the local
+      // .dev.vars key only for the local worker, never sent to one named by --url or $PATRON_URL.
+      const local = given.url === undefined && process.env.PATRON_URL === undefined;
       const [key, keyFrom] =
         given.key !== undefined
           ? [given.key, "--key"]
           : process.env.PATRON_API_KEY !== undefined
             ? [process.env.PATRON_API_KEY, "$PATRON_API_KEY"]
-            : [await devVar("PATRON_API_KEY"), "PATRON_API_KEY in .dev.vars"];
-      if (!key) program.error("--key is required (or PATRON_API_KEY, or a .dev.vars here or in a folder above)");
-      const options = { ...given, key, keyFrom, url: given.url ?? defaultWorkerUrl() } as ImportCommandOptions;
+            : [local ? await devVar("PATRON_API_KEY") : undefined, "PATRON_API_KEY in .dev.vars"];
+      if (!key)
+        program.error(
+          `--key is required (or PATRON_API_KEY${local ? ", or a .dev.vars here or in a folder above" : ""})`,
+        );
+      const options = { ...given, key, keyFrom, local, url: given.url ?? defaultWorkerUrl() } as ImportCommandOptions;
       if (options.batchSize < 1 || options.batchSize > maxBatchSize)
         program.error(`--batch-size must be 1–${maxBatchSize}`);
       try {

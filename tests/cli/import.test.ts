@@ -156,9 +156,9 @@ describe("patron import against wrangler dev", () => {
       });
     const { stdout } = await local({ PORT: new URL(worker.url).port });
     expect(figure(stdout, "accepted")).toBe(1);
-    // On another port nothing answers: the error names where it looked and how to point elsewhere.
-    const elsewhere = await local({ PORT: "9" }).catch((error: { stderr: string }) => error);
-    expect((elsewhere as { stderr: string }).stderr).toContain("127.0.0.1:9");
+    // The local key is never sent to a worker named elsewhere: without a key for it, the command stops.
+    const named = await local({ PATRON_URL: worker.url }).catch((error: { stderr: string }) => error);
+    expect((named as { stderr: string }).stderr).toContain("--key is required (or PATRON_API_KEY)");
   }, 60_000);
 
   it("counts an erased customer's orders as suppressed, direct and queued, and resumes an older state file", async () => {

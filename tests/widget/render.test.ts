@@ -250,26 +250,20 @@ describe("reasons and titles", () => {
   });
 
   it('titles the popular shelf "Popular right now", or data-title-anonymous', async () => {
-    const page = await newPage();
-    await serveShop(page, {
-      "/": hostPage({ workerUrl: worker.url }),
-      "/custom": hostPage({
-        workerUrl: worker.url,
-        mounts: '<div data-patron="x" data-title="Picked for you" data-title-anonymous="Bestsellers"></div>',
-      }),
-      "/known": hostPage({ workerUrl: worker.url, token: shopperToken }),
-    });
-    const heading = () =>
-      page.evaluate(() => document.querySelector("[data-patron]")!.shadowRoot!.querySelector("h2")!.textContent);
-    await page.goto(`${shopOrigin}/`, { waitUntil: "domcontentloaded" });
-    await waitForCards(page);
-    expect(await heading()).toBe("Popular right now");
-    await page.goto(`${shopOrigin}/custom`, { waitUntil: "domcontentloaded" });
-    await waitForCards(page);
-    expect(await heading()).toBe("Bestsellers");
-    await page.goto(`${shopOrigin}/known`, { waitUntil: "domcontentloaded" });
-    await waitForCards(page);
-    expect(await heading()).toBe("Picked for you");
+    // Each page in a browser context of its own. Three pages in one tab timed out twice in many runs on
+    // the second or third page (once on its load event, once on its cards; the cause is not established),
+    // where the tests that open every page in a new context never have.
+    const headingOn = async (page: HostPageOptions) => {
+      const tab = await newPage();
+      await serveShop(tab, { "/": hostPage(page) });
+      await tab.goto(`${shopOrigin}/`, { waitUntil: "domcontentloaded" });
+      await waitForCards(tab);
+      return tab.evaluate(() => document.querySelector("[data-patron]")!.shadowRoot!.querySelector("h2")!.textContent);
+    };
+    expect(await headingOn({ workerUrl: worker.url })).toBe("Popular right now");
+    const custom = '<div data-patron="x" data-title="Picked for you" data-title-anonymous="Bestsellers"></div>';
+    expect(await headingOn({ workerUrl: worker.url, mounts: custom })).toBe("Bestsellers");
+    expect(await headingOn({ workerUrl: worker.url, token: shopperToken })).toBe("Picked for you");
   });
 });
 
@@ -481,6 +475,7 @@ describe("events", () => {
     expect(beacons.filter((body) => body.includes('"impression"'))).toEqual([]); // Held to go together.
     await page.clock.runFor(200); // Their one beacon leaves a fifth of a second later.
     await expect.poll(() => beacons.filter((body) => body.includes('"impression"')).length).toBe(1);
+    expect(JSON.parse(beacons.find((body) => body.includes('"impression"'))!).events.length).toBeGreaterThan(1);
 
     const clicks = () => beacons.filter((body) => body.includes('"click"')).length;
     await page.locator("[data-patron] li a").nth(1).click({ button: "middle" });
@@ -488,6 +483,33 @@ describe("events", () => {
     await page.locator("[data-patron] li a").first().focus();
     await page.keyboard.press("Enter");
     await expect.poll(clicks).toBe(2);
+  });
+
+  it("sends the impressions still waiting with a click, at once: the page may be leaving", async () => {
+    const page = await newPage({ width: 1280, height: 600 });
+    await page.clock.install();
+    const beacons: { type: string }[][] = [];
+    page.on("request", (request) => {
+      if (request.url().endsWith("/v1/events")) beacons.push(JSON.parse(request.postData() ?? "{}").events);
+    });
+    await serveShop(page, {
+      "/": hostPage({ workerUrl: worker.url, token: shopperToken, css: ".outside { height: 1500px; }" }),
+    });
+    await page.goto(`${shopOrigin}/`, { waitUntil: "domcontentloaded" });
+    await waitForCards(page);
+    await page.clock.pauseAt(Date.now() + 60_000);
+    await page.evaluate(() => document.querySelector("[data-patron]")!.scrollIntoView());
+    await page.waitForTimeout(500); // Lets the browser deliver the intersection (timers stay paused).
+    await page.clock.runFor(1_100); // The cards count; their beacon would leave a fifth of a second later.
+    await page.waitForTimeout(300);
+    expect(beacons).toEqual([]);
+    await page.locator("[data-patron] li a").nth(1).click({ button: "middle" });
+    await expect.poll(() => beacons.length).toBe(1);
+    expect(beacons[0]!.filter((event) => event.type === "impression").length).toBeGreaterThan(1);
+    expect(beacons[0]!.filter((event) => event.type === "click")).toHaveLength(1);
+    await page.clock.runFor(200); // The held beacon's time: nothing is left to send.
+    await page.waitForTimeout(300);
+    expect(beacons).toHaveLength(1);
   });
 });
 

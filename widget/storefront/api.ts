@@ -1,7 +1,8 @@
 // Loads a shelf within one time budget (data-timeout): the shopper's picks, else, when they did not come,
 // the popular shelf (cached from an earlier anonymous answer, or fetched without a token in what is left
-// of the budget), else nothing. An answer with no items is nothing to show, never a reason to fall back:
-// buy-again has nothing for a shopper with nothing due. Never rejects.
+// of the budget: for an anonymous visitor, the same request once more), else nothing. An answer with no
+// items is nothing to show, not a reason to fall back (buy-again has nothing for a shopper with nothing
+// due), unless it is degraded (validShelf). Never rejects.
 import { configureEvents } from "./events.ts";
 import { withRecommendation } from "./format.ts";
 import type { Item, Shelf } from "./types.ts";
@@ -24,14 +25,17 @@ export const contextQuery = (context: Record<string, unknown>): string =>
 
 /**
  * Keeps the answer only if it has the shape the cards need (null: not a shelf); drops items that don't,
- * and items without a safe (http or https) link: a card is a link to the product.
+ * and items without a safe (http or https) link: a card is a link to the product. A degraded answer with
+ * no items (the API's database down and no last good shelf kept) is no answer: the cached one stands in.
  */
 function validShelf(body: { data?: Shelf } | null): Shelf | null {
   const shelf = body?.data;
   const items = shelf?.items?.filter?.(
     (item: Item) => typeof item?.id === "string" && item.price >= 0 && withRecommendation(item.url, ""),
   );
-  return typeof shelf?.recommendationId === "string" && items ? { ...shelf, items } : null;
+  return typeof shelf?.recommendationId === "string" && items && (items[0] || !shelf.degraded)
+    ? { ...shelf, items }
+    : null;
 }
 
 async function fetchShelf(url: string, timeoutMs: number, report?: Report): Promise<Shelf | null> {
@@ -87,6 +91,6 @@ export async function loadShelf(
   const found =
     (token ? shelf : keep(shelf)) ??
     readCachedPopular() ??
-    (token && deadline > Date.now() ? keep(await fetchShelf(url, deadline - Date.now(), report)) : null);
+    (deadline > Date.now() ? keep(await fetchShelf(url, deadline - Date.now(), report)) : null);
   return found?.items.length ? found : null;
 }

@@ -8,32 +8,43 @@ export type ShelfEvent = Required<Pick<EventInput, "recommendationId" | "product
     type?: Extract<EventType, "impression" | "click">;
   };
 
-let endpoint = "";
-let shopperToken = "";
+let endpoint: string;
+/** Undefined for an anonymous visitor: JSON leaves the field out. */
+let shopperToken: string | undefined;
 const impressed = new Set<string>();
 const eventFor = new WeakMap<Element, ShelfEvent>();
 const timers = new WeakMap<Element, ReturnType<typeof setTimeout>>();
 let observer: IntersectionObserver | undefined;
-/** Impressions counted and not sent yet: the cards that count together go in one beacon. */
+/** Impressions counted and not sent yet: the cards that count within a fifth of a second go in one beacon. */
 const counted: ShelfEvent[] = [];
 
 export function configureEvents(api: string, token: string): void {
   endpoint = `${api}/v1/events`;
-  shopperToken = token;
+  shopperToken = token || undefined;
 }
 
-function send(events: ShelfEvent[]): void {
+/**
+ * Sends the waiting events, emptying the list: at most 100 a beacon (the API's limit per request), more
+ * in the next.
+ * sendBeacon throws only for an endpoint it can never reach (not http or https): then nothing is sent, ever.
+ */
+function send(): void {
   try {
     // A string body goes out as text/plain;charset=UTF-8: no preflight, and it survives navigation.
-    navigator.sendBeacon(endpoint, JSON.stringify({ events, token: shopperToken || undefined }));
+    while (counted.length)
+      navigator.sendBeacon(endpoint, JSON.stringify({ events: counted.splice(0, 100), token: shopperToken }));
   } catch {}
 }
 
 /**
  * A click: the primary button, Enter on the focused card (the browser fires click), the middle button,
- * or the card's "Add to cart" button.
+ * or the card's "Add to cart" button. Sent at once, with the impressions still waiting to go: the page
+ * may be leaving.
  */
-export const trackClick = (event: ShelfEvent) => send([{ ...event, type: "click" }]);
+export const trackClick = (event: ShelfEvent) => {
+  counted.push({ ...event, type: "click" });
+  send();
+};
 
 /**
  * Counts the card once it has been at least half visible for a whole second while the page, the shelf
@@ -43,16 +54,19 @@ export const trackClick = (event: ShelfEvent) => send([{ ...event, type: "click"
  */
 function impress(element: Element): void {
   const event = eventFor.get(element) as ShelfEvent;
-  const key = `${event.recommendationId}|${event.productId}`;
+  // A recommendation id starts with a nonce of fixed length, so no id is the start of another: the two
+  // side by side name one card of one answer.
+  const key = event.recommendationId + event.productId;
   if (!element.isConnected) return; // Unmounted meanwhile.
   if (document.hidden || element.checkVisibility?.({ visibilityProperty: true, opacityProperty: true }) === false) {
     timers.set(element, setTimeout(impress, 1000, element));
   } else if (!impressed.has(key)) {
     impressed.add(key);
     observer?.unobserve(element);
-    // One beacon for the cards that count within a fifth of a second (a page of shelves seen at once),
-    // not one per card: a shopper's event requests stay far below the API's per-shopper limit.
-    if (counted.push({ ...event, type: "impression" }) < 2) setTimeout(() => send(counted.splice(0)), 200);
+    // One beacon for the cards that count within a fifth of a second (the shelves that came into view
+    // together, laid out over a few frames), not one per card: a shopper's event requests stay far below
+    // the API's per-shopper limit. A click sends what is waiting at once (trackClick).
+    if (counted.push({ ...event, type: "impression" }) < 2) setTimeout(send, 200);
   }
 }
 

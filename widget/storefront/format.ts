@@ -7,7 +7,8 @@ export type FormatPrice = (amount: number) => string;
  * the next. The currency stays the shop's; an invalid currency code shows the bare amount.
  */
 export function priceFormatter(currency: string): FormatPrice {
-  for (const lang of [document.documentElement.lang, navigator.language, "en"]) {
+  // navigator.language is always a well-formed tag: an invalid currency is what leaves the loop.
+  for (const lang of [document.documentElement.lang, navigator.language]) {
     try {
       const format = new Intl.NumberFormat(lang || undefined, { style: "currency", currency });
       return (amount) => format.format(amount);

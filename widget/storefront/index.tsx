@@ -57,7 +57,7 @@ function start(): void {
   const script = document.currentScript as HTMLScriptElement | null;
   const data = script?.dataset ?? {};
   const api = (data.api || new URL(script?.src || location.href).origin).replace(/\/+$/, "");
-  const timeout = Number(data.timeout) || 1500;
+  const timeout = +(data.timeout as string) || 1500;
   /** The shadow roots this script attached: a remount reuses them, never one the page made. */
   const ours = new WeakSet<ShadowRoot>();
   let token = data.token ?? "";
