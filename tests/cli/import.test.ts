@@ -46,6 +46,21 @@ async function patron(...args: string[]): Promise<{ stdout: string; stderr: stri
   }
 }
 
+/** One web order in the wire format (a line of sku-1 in heels), as an NDJSON line; `fields` override. */
+function wireOrder(id: string, account: string, fields: Record<string, unknown> = {}): string {
+  return JSON.stringify({
+    id,
+    channel: "web",
+    storeId: null,
+    placedAt: "2026-01-05T10:00:00Z",
+    currency: "USD",
+    identifiers: { account },
+    lines: [{ productId: "sku-1", categoryId: "heels", quantity: 1, unitPrice: 10, listPrice: 12 }],
+    recommendationId: null,
+    ...fields,
+  });
+}
+
 function figure(output: string, label: string): number {
   const match = output.match(new RegExp(`^${label}\\s+(\\d+)`, "m"));
   if (!match) throw new Error(`no "${label}" in:\n${output}`);
@@ -96,17 +111,7 @@ describe("patron import against wrangler dev", () => {
   }, 180_000);
 
   it("stops at a rejected batch and names the input line", async () => {
-    const good = (id: string) =>
-      JSON.stringify({
-        id,
-        channel: "web",
-        storeId: null,
-        placedAt: "2026-01-05T10:00:00Z",
-        currency: "USD",
-        identifiers: { account: `acct-${id}` },
-        lines: [{ productId: "sku-1", categoryId: "heels", quantity: 1, unitPrice: 10, listPrice: 12 }],
-        recommendationId: null,
-      });
+    const good = (id: string) => wireOrder(id, `acct-${id}`);
     const bad = good("bad-1").replace('"quantity":1', '"quantity":-2');
     const file = path.join(workDir, "orders.ndjson");
     writeFileSync(file, `${[good("ok-1"), good("ok-2"), "", good("ok-3"), bad, good("ok-4")].join("\n")}\n`);
@@ -135,19 +140,7 @@ describe("patron import against wrangler dev", () => {
     mkdirSync(folder, { recursive: true });
     writeFileSync(path.join(folder, ".dev.vars"), `PATRON_API_KEY=${testSecrets.PATRON_API_KEY}\n`);
     const file = path.join(folder, "one.ndjson");
-    writeFileSync(
-      file,
-      `${JSON.stringify({
-        id: "local-defaults-1",
-        channel: "web",
-        storeId: null,
-        placedAt: "2026-03-02T10:00:00.000Z",
-        currency: "USD",
-        identifiers: { account: "acct-local-defaults" },
-        lines: [{ productId: "sku-1", categoryId: "heels", quantity: 1, unitPrice: 10, listPrice: 12 }],
-        recommendationId: null,
-      })}\n`,
-    );
+    writeFileSync(file, `${wireOrder("local-defaults-1", "acct-local-defaults")}\n`);
     const { PATRON_API_KEY: _, PATRON_URL: __, ...env } = process.env;
     const local = (extra: Record<string, string>) =>
       run(process.execPath, [path.join(root, "cli/bin.mjs"), "import", "orders", file, "--direct"], {
@@ -163,16 +156,7 @@ describe("patron import against wrangler dev", () => {
 
   it("counts an erased customer's orders as suppressed, direct and queued, and resumes an older state file", async () => {
     const order = (id: string, account: string, day: number) =>
-      JSON.stringify({
-        id,
-        channel: "web",
-        storeId: null,
-        placedAt: new Date(Date.UTC(2026, 2, day)).toISOString(),
-        currency: "USD",
-        identifiers: { account },
-        lines: [{ productId: "sku-1", categoryId: "heels", quantity: 1, unitPrice: 10, listPrice: 12 }],
-        recommendationId: null,
-      });
+      wireOrder(id, account, { placedAt: new Date(Date.UTC(2026, 2, day)).toISOString() });
     const orders = [
       order("er-keep-1", "acct-er-keep-1", 1),
       order("er-keep-2", "acct-er-keep-2", 2),
@@ -249,17 +233,7 @@ describe("patron import against wrangler dev", () => {
   }, 120_000);
 
   it("says so when no batch was posted, and the rerun of the fixed file takes up the import left empty", async () => {
-    const order = (channel: string) =>
-      JSON.stringify({
-        id: "fax-1",
-        channel,
-        storeId: null,
-        placedAt: "2026-03-10T10:00:00Z",
-        currency: "USD",
-        identifiers: { account: "acct-fax-1" },
-        lines: [{ productId: "sku-1", categoryId: "heels", quantity: 1, unitPrice: 10, listPrice: 12 }],
-        recommendationId: null,
-      });
+    const order = (channel: string) => wireOrder("fax-1", "acct-fax-1", { channel, placedAt: "2026-03-10T10:00:00Z" });
     const file = path.join(workDir, "bad.ndjson");
     writeFileSync(file, `${order("fax")}\n`);
     const options = ["--url", worker.url, "--poll-interval", "200"];
@@ -295,15 +269,11 @@ describe("patron import against wrangler dev", () => {
 
   it("resumes a queued import from the batches the server reports done, and imports directly with --direct", async () => {
     const orders = Array.from({ length: 30 }, (_, i) =>
-      JSON.stringify({
-        id: `q-${i}`,
+      wireOrder(`q-${i}`, `acct-q-${i % 7}`, {
         channel: i % 2 ? "web" : "store",
         storeId: i % 2 ? null : "store-1",
         placedAt: new Date(Date.UTC(2026, 1, 1 + i)).toISOString(),
-        currency: "USD",
-        identifiers: { account: `acct-q-${i % 7}` },
         lines: [{ productId: `sku-${i % 4}`, categoryId: "heels", quantity: 1, unitPrice: 10 + i, listPrice: 40 }],
-        recommendationId: null,
       }),
     );
     const file = path.join(workDir, "queued.ndjson");
