@@ -54,14 +54,21 @@ export interface FoundKey {
   from: "--key" | "$PATRON_ADMIN_KEY" | ".dev.vars";
 }
 
-/** The admin key: --key, then $PATRON_ADMIN_KEY, then the local deployment's .dev.vars. */
-export async function adminKeyFrom(flag: string | undefined): Promise<FoundKey | undefined> {
+/**
+ * The admin key: --key, then $PATRON_ADMIN_KEY, then the local deployment's .dev.vars, which is read
+ * only when the command talks to the local worker (`local`): its key is never sent anywhere else.
+ */
+export async function adminKeyFrom(flag: string | undefined, local = true): Promise<FoundKey | undefined> {
   if (flag !== undefined) return { key: flag, from: "--key" };
   if (process.env.PATRON_ADMIN_KEY !== undefined)
     return { key: process.env.PATRON_ADMIN_KEY, from: "$PATRON_ADMIN_KEY" };
-  const local = await devVar("PATRON_ADMIN_KEY");
-  return local === undefined ? undefined : { key: local, from: ".dev.vars" };
+  const found = local ? await devVar("PATRON_ADMIN_KEY") : undefined;
+  return found === undefined ? undefined : { key: found, from: ".dev.vars" };
 }
+
+/** No --url and no $PATRON_URL: the command talks to the local worker (defaultWorkerUrl). */
+export const talksToLocalWorker = (url: string | undefined) =>
+  url === undefined && process.env.PATRON_URL === undefined;
 
 /**
  * A client for the admin routes: the worker from `url` or the default, the key from adminKeyFrom.
@@ -72,16 +79,17 @@ export async function adminClient(
   fail: (message: string) => never,
   settings: Omit<IngestClientOptions, "url" | "apiKey" | "keyFrom"> = {},
 ): Promise<IngestClient> {
-  const found = await adminKeyFrom(options.key);
-  if (!found) fail("--key is required (or PATRON_ADMIN_KEY, or a .dev.vars here or in a folder above)");
+  const local = talksToLocalWorker(options.url);
+  const found = await adminKeyFrom(options.key, local);
+  if (!found)
+    fail(`--key is required (or PATRON_ADMIN_KEY${local ? ", or a .dev.vars here or in a folder above" : ""})`);
   return new IngestClient({
     url: options.url ?? defaultWorkerUrl(),
     apiKey: found.key,
     keyFrom: found.from,
-    unreachableHint:
-      options.url === undefined
-        ? "Is the worker running there? Pass --url, or set PATRON_URL (or PORT for a local one)."
-        : "Is the worker running there?",
+    unreachableHint: local
+      ? "Is the worker running there? Pass --url, or set PATRON_URL (or PORT for a local one)."
+      : "Is the worker running there?",
     ...settings,
   });
 }

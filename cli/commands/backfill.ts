@@ -34,7 +34,10 @@ export function register(program: Command): void {
   const withServer = (command: Command) =>
     command
       .option("--url <url>", "the worker (default: $PATRON_URL, else the local one on $PORT or 8787)")
-      .option("--key <key>", "admin key (default: $PATRON_ADMIN_KEY, else the local .dev.vars)");
+      .option(
+        "--key <key>",
+        "admin key (default: $PATRON_ADMIN_KEY, else the local .dev.vars when no --url or $PATRON_URL names another worker)",
+      );
 
   const run = async (
     command: Command,

@@ -5,7 +5,7 @@ import { readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
 import type { WireOrder, WireProduct } from "../../db/seed/wire.ts";
-import { defaultWorkerUrl, devVar } from "../dev-vars.ts";
+import { defaultWorkerUrl, devVar, talksToLocalWorker } from "../dev-vars.ts";
 import { BatchRejected, describeRetry, IngestClient, IngestFailed } from "../import/client.ts";
 import { collectListPrices, completeJourneyOrders, completeJourneyProduct } from "../import/completejourney.ts";
 import { dataFileIn, plainOrGzipped } from "../import/files.ts";
@@ -309,7 +309,10 @@ export function register(program: Command): void {
       .command(`${kind} <file>`)
       .description(`Import ${kind} from a .ndjson or .csv file (either may be gzipped, .gz).`)
       .option("--url <url>", "the worker (default: $PATRON_URL, else the local one on $PORT or 8787)")
-      .option("--key <key>", "API key (default: $PATRON_API_KEY, else the local .dev.vars)")
+      .option(
+        "--key <key>",
+        "API key (default: $PATRON_API_KEY, else the local .dev.vars when no --url or $PATRON_URL names another worker)",
+      )
       .option("--mapping <file>", "JSON column mapping for a CSV (docs/import.md)")
       .option("--preset <name>", `a built-in mapping: ${presets.join(", ")}`)
       .option("--transactions <file>", "products --preset completejourney: transactions to price products from")
@@ -327,7 +330,7 @@ export function register(program: Command): void {
     subcommand.action(async (file: string, given: Partial<ImportCommandOptions>) => {
       // The same defaults as the other commands that talk to a worker (cli/dev-vars.ts); the local
       // .dev.vars key only for the local worker, never sent to one named by --url or $PATRON_URL.
-      const local = given.url === undefined && process.env.PATRON_URL === undefined;
+      const local = talksToLocalWorker(given.url);
       const [key, keyFrom] =
         given.key !== undefined
           ? [given.key, "--key"]

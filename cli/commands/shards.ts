@@ -61,7 +61,10 @@ export function register(program: Command): void {
     )
     .requiredOption("--shards <n>", "number of customer shards (SHARD_COUNT after the switch)", parsePositive)
     .option("--url <url>", "the worker (default: $PATRON_URL, else the local one on $PORT or 8787)")
-    .option("--key <key>", "admin key (default: $PATRON_ADMIN_KEY, else the local .dev.vars)")
+    .option(
+      "--key <key>",
+      "admin key (default: $PATRON_ADMIN_KEY, else the local .dev.vars when no --url or $PATRON_URL names another worker)",
+    )
     .option("--limit <n>", "customers visited per request (1–500)", parsePositive, 100)
     .action(async (options: MigrateOptions) => {
       const client = await adminClient(options, (message) => program.error(message));

@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { adminKeyFrom, defaultWorkerUrl, devVar, parseDevVars } from "../../cli/dev-vars.ts";
+import { adminKeyFrom, defaultWorkerUrl, devVar, parseDevVars, talksToLocalWorker } from "../../cli/dev-vars.ts";
 
 /** The scratch folders a test made, removed after it. */
 const scratch: string[] = [];
@@ -56,6 +56,22 @@ describe("adminKeyFrom", () => {
     vi.stubEnv("PATRON_ADMIN_KEY", "");
     delete process.env.PATRON_ADMIN_KEY;
     expect(await adminKeyFrom(undefined)).toEqual({ key: "from-root", from: ".dev.vars" });
+  });
+
+  it("never reads .dev.vars for a worker other than the local one", async () => {
+    const folder = await scratchFolder("patron-dev-vars-remote-");
+    await writeFile(path.join(folder, ".dev.vars"), "PATRON_ADMIN_KEY=local-only\n");
+    vi.spyOn(process, "cwd").mockReturnValue(folder);
+    vi.stubEnv("PATRON_ADMIN_KEY", "");
+    delete process.env.PATRON_ADMIN_KEY;
+    expect(await adminKeyFrom(undefined, false)).toBeUndefined();
+    expect(await adminKeyFrom(undefined, true)).toEqual({ key: "local-only", from: ".dev.vars" });
+    vi.stubEnv("PATRON_URL", "https://patron.example.workers.dev");
+    expect(talksToLocalWorker(undefined)).toBe(false);
+    vi.stubEnv("PATRON_URL", "");
+    delete process.env.PATRON_URL;
+    expect(talksToLocalWorker(undefined)).toBe(true);
+    expect(talksToLocalWorker("http://127.0.0.1:8787")).toBe(false);
   });
 
   it("is undefined with no flag, no variable and no .dev.vars", async () => {

@@ -1,6 +1,6 @@
 // Loads a shelf within one time budget (data-timeout): the shopper's picks, else, when they did not come,
 // the popular shelf (cached from an earlier anonymous answer, or fetched without a token in what is left
-// of the budget: for an anonymous visitor, the same request once more), else nothing. An answer with no
+// of the budget), else nothing. An answer with no
 // items is nothing to show, not a reason to fall back (buy-again has nothing for a shopper with nothing
 // due), unless it is degraded (validShelf). Never rejects.
 import { configureEvents } from "./events.ts";
@@ -91,6 +91,6 @@ export async function loadShelf(
   const found =
     (token ? shelf : keep(shelf)) ??
     readCachedPopular() ??
-    (deadline > Date.now() ? keep(await fetchShelf(url, deadline - Date.now(), report)) : null);
+    (token && deadline > Date.now() ? keep(await fetchShelf(url, deadline - Date.now(), report)) : null);
   return found?.items.length ? found : null;
 }

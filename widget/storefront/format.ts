@@ -3,7 +3,7 @@
 export type FormatPrice = (amount: number) => string;
 
 /**
- * The page's language, else the browser's, else English; an unknown tag such as `en_US` falls through to
+ * The page's language, else the browser's; an unknown tag such as `en_US` falls through to
  * the next. The currency stays the shop's; an invalid currency code shows the bare amount.
  */
 export function priceFormatter(currency: string): FormatPrice {
