@@ -51,20 +51,29 @@ export const defaultWorkerUrl = () => process.env.PATRON_URL ?? `http://127.0.0.
 /** A key and where it was found, so a refusal can name the place to fix. */
 export interface FoundKey {
   key: string;
-  from: "--key" | "$PATRON_ADMIN_KEY" | ".dev.vars";
+  from: "--key" | `$${KeyVariable}` | ".dev.vars";
 }
 
+type KeyVariable = "PATRON_API_KEY" | "PATRON_ADMIN_KEY";
+
 /**
- * The admin key: --key, then $PATRON_ADMIN_KEY, then the local deployment's .dev.vars, which is read
- * only when the command talks to the local worker (`local`): its key is never sent anywhere else.
+ * A key: --key, then $`variable`, then the local deployment's .dev.vars, which is read only when the
+ * command talks to the local worker (`local`): its key is never sent anywhere else.
  */
-export async function adminKeyFrom(flag: string | undefined, local = true): Promise<FoundKey | undefined> {
+export async function keyFrom(
+  variable: KeyVariable,
+  flag: string | undefined,
+  local = true,
+): Promise<FoundKey | undefined> {
   if (flag !== undefined) return { key: flag, from: "--key" };
-  if (process.env.PATRON_ADMIN_KEY !== undefined)
-    return { key: process.env.PATRON_ADMIN_KEY, from: "$PATRON_ADMIN_KEY" };
-  const found = local ? await devVar("PATRON_ADMIN_KEY") : undefined;
+  const set = process.env[variable];
+  if (set !== undefined) return { key: set, from: `$${variable}` };
+  const found = local ? await devVar(variable) : undefined;
   return found === undefined ? undefined : { key: found, from: ".dev.vars" };
 }
+
+/** The admin key, as keyFrom finds it. */
+export const adminKeyFrom = (flag: string | undefined, local = true) => keyFrom("PATRON_ADMIN_KEY", flag, local);
 
 /** No --url and no $PATRON_URL: the command talks to the local worker (defaultWorkerUrl). */
 export const talksToLocalWorker = (url: string | undefined) =>

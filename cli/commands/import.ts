@@ -5,7 +5,7 @@ import { readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
 import type { WireOrder, WireProduct } from "../../db/seed/wire.ts";
-import { defaultWorkerUrl, devVar, talksToLocalWorker } from "../dev-vars.ts";
+import { defaultWorkerUrl, keyFrom, talksToLocalWorker } from "../dev-vars.ts";
 import { BatchRejected, describeRetry, IngestClient, IngestFailed } from "../import/client.ts";
 import { collectListPrices, completeJourneyOrders, completeJourneyProduct } from "../import/completejourney.ts";
 import { dataFileIn, plainOrGzipped } from "../import/files.ts";
@@ -331,17 +331,18 @@ export function register(program: Command): void {
       // The same defaults as the other commands that talk to a worker (cli/dev-vars.ts); the local
       // .dev.vars key only for the local worker, never sent to one named by --url or $PATRON_URL.
       const local = talksToLocalWorker(given.url);
-      const [key, keyFrom] =
-        given.key !== undefined
-          ? [given.key, "--key"]
-          : process.env.PATRON_API_KEY !== undefined
-            ? [process.env.PATRON_API_KEY, "$PATRON_API_KEY"]
-            : [local ? await devVar("PATRON_API_KEY") : undefined, "PATRON_API_KEY in .dev.vars"];
-      if (!key)
+      const found = await keyFrom("PATRON_API_KEY", given.key, local);
+      if (!found?.key)
         program.error(
           `--key is required (or PATRON_API_KEY${local ? ", or a .dev.vars here or in a folder above" : ""})`,
         );
-      const options = { ...given, key, keyFrom, local, url: given.url ?? defaultWorkerUrl() } as ImportCommandOptions;
+      const options = {
+        ...given,
+        key: found.key,
+        keyFrom: found.from === ".dev.vars" ? "PATRON_API_KEY in .dev.vars" : found.from,
+        local,
+        url: given.url ?? defaultWorkerUrl(),
+      } as ImportCommandOptions;
       if (options.batchSize < 1 || options.batchSize > maxBatchSize)
         program.error(`--batch-size must be 1–${maxBatchSize}`);
       try {

@@ -14,6 +14,19 @@ async function scratchFolder(prefix: string) {
   return folder;
 }
 
+/**
+ * Runs the command "in" a scratch folder holding `devVars` as its .dev.vars (none when undefined), with
+ * no $PATRON_ADMIN_KEY; returns the folder.
+ */
+async function inFolder(prefix: string, devVars?: string) {
+  const folder = await scratchFolder(prefix);
+  if (devVars !== undefined) await writeFile(path.join(folder, ".dev.vars"), devVars);
+  vi.spyOn(process, "cwd").mockReturnValue(folder);
+  vi.stubEnv("PATRON_ADMIN_KEY", "");
+  delete process.env.PATRON_ADMIN_KEY;
+  return folder;
+}
+
 afterEach(async () => {
   vi.unstubAllEnvs();
   vi.restoreAllMocks();
@@ -35,11 +48,7 @@ describe("defaultWorkerUrl", () => {
 
 describe("adminKeyFrom", () => {
   it("takes --key, then PATRON_ADMIN_KEY, then the .dev.vars in the working folder", async () => {
-    const folder = await scratchFolder("patron-dev-vars-");
-    await writeFile(path.join(folder, ".dev.vars"), '# local\nPATRON_ADMIN_KEY="from-file"\nOTHER=1\n');
-    vi.spyOn(process, "cwd").mockReturnValue(folder);
-    vi.stubEnv("PATRON_ADMIN_KEY", "");
-    delete process.env.PATRON_ADMIN_KEY;
+    await inFolder("patron-dev-vars-", '# local\nPATRON_ADMIN_KEY="from-file"\nOTHER=1\n');
     expect(await devVar("PATRON_ADMIN_KEY")).toBe("from-file");
     expect(await adminKeyFrom(undefined)).toEqual({ key: "from-file", from: ".dev.vars" });
     vi.stubEnv("PATRON_ADMIN_KEY", "from-env");
@@ -48,22 +57,15 @@ describe("adminKeyFrom", () => {
   });
 
   it("finds the .dev.vars of a folder above, as when a command runs in a subfolder of the repository", async () => {
-    const folder = await scratchFolder("patron-dev-vars-above-");
-    await writeFile(path.join(folder, ".dev.vars"), "PATRON_ADMIN_KEY=from-root\n");
+    const folder = await inFolder("patron-dev-vars-above-", "PATRON_ADMIN_KEY=from-root\n");
     const below = path.join(folder, "console", "src");
     await mkdir(below, { recursive: true });
     vi.spyOn(process, "cwd").mockReturnValue(below);
-    vi.stubEnv("PATRON_ADMIN_KEY", "");
-    delete process.env.PATRON_ADMIN_KEY;
     expect(await adminKeyFrom(undefined)).toEqual({ key: "from-root", from: ".dev.vars" });
   });
 
   it("never reads .dev.vars for a worker other than the local one", async () => {
-    const folder = await scratchFolder("patron-dev-vars-remote-");
-    await writeFile(path.join(folder, ".dev.vars"), "PATRON_ADMIN_KEY=local-only\n");
-    vi.spyOn(process, "cwd").mockReturnValue(folder);
-    vi.stubEnv("PATRON_ADMIN_KEY", "");
-    delete process.env.PATRON_ADMIN_KEY;
+    await inFolder("patron-dev-vars-remote-", "PATRON_ADMIN_KEY=local-only\n");
     expect(await adminKeyFrom(undefined, false)).toBeUndefined();
     expect(await adminKeyFrom(undefined, true)).toEqual({ key: "local-only", from: ".dev.vars" });
     vi.stubEnv("PATRON_URL", "https://patron.example.workers.dev");
@@ -75,10 +77,7 @@ describe("adminKeyFrom", () => {
   });
 
   it("is undefined with no flag, no variable and no .dev.vars", async () => {
-    const folder = await scratchFolder("patron-no-dev-vars-");
-    vi.spyOn(process, "cwd").mockReturnValue(folder);
-    vi.stubEnv("PATRON_ADMIN_KEY", "");
-    delete process.env.PATRON_ADMIN_KEY;
+    await inFolder("patron-no-dev-vars-");
     expect(await adminKeyFrom(undefined)).toBeUndefined();
   });
 });

@@ -13,6 +13,7 @@ import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { IngestClient } from "../../cli/import/client.ts";
 import { ImportStalled, runQueuedImport } from "../../cli/import/queued.ts";
+import { wireOrder } from "../fixtures/wire-order.ts";
 
 const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, "../..");
@@ -142,17 +143,7 @@ describe("patron import orders through the queue, with a batch the worker record
     const api = await importApi(1);
     server = api.server;
     workDir = mkdtempSync(path.join(tmpdir(), "patron-queued-"));
-    const order = (id: string) =>
-      JSON.stringify({
-        id,
-        channel: "web",
-        storeId: null,
-        placedAt: "2026-01-05T10:00:00Z",
-        currency: "USD",
-        identifiers: { account: `acct-${id}` },
-        lines: [{ productId: "sku-1", categoryId: "heels", quantity: 1, unitPrice: 10, listPrice: 12 }],
-        recommendationId: null,
-      });
+    const order = (id: string) => wireOrder(id);
     const file = path.join(workDir, "orders.ndjson");
     writeFileSync(file, `${["a", "b", "c", "d", "e", "f"].map(order).join("\n")}\n`);
     const state = path.join(workDir, "state.json");
@@ -241,17 +232,7 @@ describe("patron import orders through the queue, with a batch the worker refuse
     const api = await importApi(-1, 1);
     server = api.server;
     workDir = mkdtempSync(path.join(tmpdir(), "patron-queued-"));
-    const order = (id: string) =>
-      JSON.stringify({
-        id,
-        channel: "web",
-        storeId: null,
-        placedAt: "2026-01-05T10:00:00Z",
-        currency: "USD",
-        identifiers: { account: `acct-${id}` },
-        lines: [{ productId: "sku-1", categoryId: "heels", quantity: 1, unitPrice: 10, listPrice: 12 }],
-        recommendationId: null,
-      });
+    const order = (id: string) => wireOrder(id);
     const file = path.join(workDir, "orders.ndjson");
     writeFileSync(file, `${["a", "b", "c", "d"].map(order).join("\n")}\n`);
     const args = ["import", "orders", file, "--url", api.url, "--key", "k", "--batch-size", "2", "--concurrency", "1"];
@@ -271,17 +252,7 @@ describe("patron import orders through the queue, when the first batch is refuse
     const api = await importApi(-1);
     server = api.server;
     workDir = mkdtempSync(path.join(tmpdir(), "patron-queued-"));
-    const order = (id: string, channel: string) =>
-      JSON.stringify({
-        id,
-        channel,
-        storeId: null,
-        placedAt: "2026-01-05T10:00:00Z",
-        currency: "USD",
-        identifiers: { account: `acct-${id}` },
-        lines: [{ productId: "sku-1", categoryId: "heels", quantity: 1, unitPrice: 10, listPrice: 12 }],
-        recommendationId: null,
-      });
+    const order = (id: string, channel: string) => wireOrder(id, `acct-${id}`, { channel });
     const file = path.join(workDir, "bad.ndjson");
     writeFileSync(file, `${order("a", "fax")}\n`);
     const args = ["import", "orders", file, "--url", api.url, "--key", "k", "--poll-interval", "50"];

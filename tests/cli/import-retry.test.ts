@@ -10,6 +10,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { BatchRejected, IngestClient, IngestFailed } from "../../cli/import/client.ts";
+import { wireOrder } from "../fixtures/wire-order.ts";
 
 const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, "../..");
@@ -142,17 +143,7 @@ describe("patron import against a server that is busy for a while", () => {
 
   it("prints that it is retrying, then finishes every batch", async () => {
     workDir = mkdtempSync(path.join(tmpdir(), "patron-retry-"));
-    const order = (id: string) =>
-      JSON.stringify({
-        id,
-        channel: "web",
-        storeId: null,
-        placedAt: "2026-01-05T10:00:00Z",
-        currency: "USD",
-        identifiers: { account: `acct-${id}` },
-        lines: [{ productId: "sku-1", categoryId: "heels", quantity: 1, unitPrice: 10, listPrice: 12 }],
-        recommendationId: null,
-      });
+    const order = (id: string) => wireOrder(id);
     const file = path.join(workDir, "orders.ndjson");
     writeFileSync(file, `${["a", "b", "c", "d"].map(order).join("\n")}\n`);
     const { url, received } = await scriptedServer([

@@ -12,6 +12,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { parse } from "csv-parse/sync";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { wireOrder } from "../fixtures/wire-order.ts";
 import { type DevWorker, startDevWorker, testSecrets } from "../fixtures/wrangler-dev.ts";
 
 const run = promisify(execFile);
@@ -44,21 +45,6 @@ async function patron(...args: string[]): Promise<{ stdout: string; stderr: stri
     const failed = error as { stdout: string; stderr: string; code: number };
     return { stdout: failed.stdout, stderr: failed.stderr, code: failed.code };
   }
-}
-
-/** One web order in the wire format (a line of sku-1 in heels), as an NDJSON line; `fields` override. */
-function wireOrder(id: string, account: string, fields: Record<string, unknown> = {}): string {
-  return JSON.stringify({
-    id,
-    channel: "web",
-    storeId: null,
-    placedAt: "2026-01-05T10:00:00Z",
-    currency: "USD",
-    identifiers: { account },
-    lines: [{ productId: "sku-1", categoryId: "heels", quantity: 1, unitPrice: 10, listPrice: 12 }],
-    recommendationId: null,
-    ...fields,
-  });
 }
 
 function figure(output: string, label: string): number {
@@ -111,7 +97,7 @@ describe("patron import against wrangler dev", () => {
   }, 180_000);
 
   it("stops at a rejected batch and names the input line", async () => {
-    const good = (id: string) => wireOrder(id, `acct-${id}`);
+    const good = (id: string) => wireOrder(id);
     const bad = good("bad-1").replace('"quantity":1', '"quantity":-2');
     const file = path.join(workDir, "orders.ndjson");
     writeFileSync(file, `${[good("ok-1"), good("ok-2"), "", good("ok-3"), bad, good("ok-4")].join("\n")}\n`);

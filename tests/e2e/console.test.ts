@@ -34,6 +34,15 @@ async function openFromNav(name: string) {
   await expect.poll(() => page.getByRole("link", { name, exact: true }).getAttribute("aria-current")).toBe("page");
 }
 
+/** Looks a customer up by storefront account on the Customers page and waits for their page. */
+async function openCustomerByAccount(account: string) {
+  await openFromNav("Customers");
+  await page.getByLabel("Identifier").selectOption("account");
+  await page.getByLabel("Value").fill(account);
+  await page.getByRole("button", { name: "Look up" }).click();
+  await page.waitForURL(/\/console\/customers\/c_/);
+}
+
 beforeAll(async () => {
   if (!existsSync(path.join(root, "dist/public/console/assets/console.js")))
     throw new Error("dist/public/console is missing: run `npm run build` first (npm test does).");
@@ -148,11 +157,7 @@ describe("console", () => {
   }, 120_000);
 
   it("looks up a demo customer and shows web and store orders on one timeline, surviving a reload", async () => {
-    await openFromNav("Customers");
-    await page.getByLabel("Identifier").selectOption("account");
-    await page.getByLabel("Value").fill("demo-store-loyal");
-    await page.getByRole("button", { name: "Look up" }).click();
-    await page.waitForURL(/\/console\/customers\/c_/);
+    await openCustomerByAccount("demo-store-loyal");
     const timeline = page.getByRole("list", { name: "Order timeline, most recent first" });
     await timeline.waitFor();
     const channels = new Set(await timeline.locator(".badge.channel").allTextContents());
@@ -174,11 +179,7 @@ describe("console", () => {
   }, 120_000);
 
   it("says a one-order customer's discount share as bought, and labels the estimate the sensitivity is judged by", async () => {
-    await openFromNav("Customers");
-    await page.getByLabel("Identifier").selectOption("account");
-    await page.getByLabel("Value").fill("demo-new");
-    await page.getByRole("button", { name: "Look up" }).click();
-    await page.waitForURL(/\/console\/customers\/c_/);
+    await openCustomerByAccount("demo-new");
     const customerId = decodeURIComponent(page.url().split("/").pop() ?? "");
     const response = await fetch(`${worker.url}/v1/customers/${encodeURIComponent(customerId)}`, {
       headers: { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` },
@@ -245,11 +246,7 @@ describe("console", () => {
   }, 120_000);
 
   it("exports a customer's data and erases the customer after a confirmation", async () => {
-    await openFromNav("Customers");
-    await page.getByLabel("Identifier").selectOption("account");
-    await page.getByLabel("Value").fill("demo-new");
-    await page.getByRole("button", { name: "Look up" }).click();
-    await page.waitForURL(/\/console\/customers\/c_/);
+    await openCustomerByAccount("demo-new");
     const customerId = decodeURIComponent(page.url().split("/").pop() ?? "");
     const [download] = await Promise.all([
       page.waitForEvent("download"),
