@@ -78,6 +78,9 @@ export default defineConfig(async () => {
             testTimeout: 60_000,
             hookTimeout: 120_000,
             fileParallelism: false,
+            // A shared machine running the whole suite can take seconds over what one page does alone:
+            // every expect.poll waits up to 10 s (the default, 1 s, made tests fail under load).
+            expect: { poll: { timeout: 10_000 } },
           },
         },
       ],

@@ -604,7 +604,7 @@ describe("data-debug", () => {
     });
     await openShop(page, { token: expiredToken, scriptAttributes: "data-debug" });
     await waitForCards(page);
-    await expect.poll(() => info.join("\n"), { timeout: 10_000 }).toContain("refused the shopper token");
+    await expect.poll(() => info.join("\n")).toContain("refused the shopper token");
     expect(info.join("\n")).toContain("sign a fresh one"); // The API's own reason.
     expect(info.join("\n")).not.toContain(expiredToken);
     expect(info.join("\n")).not.toContain(expiredToken.split(".")[2]!);
@@ -651,7 +651,7 @@ describe("data-debug", () => {
     });
     await openShop(page, { timeoutMs: 800, scriptAttributes: "data-debug" });
     await expect
-      .poll(() => info.join("\n"), { timeout: 10_000 })
+      .poll(() => info.join("\n"))
       .toContain("did not answer within data-timeout (800 ms");
     expect(info.join("\n")).not.toContain(shopperToken);
   });
