@@ -650,9 +650,7 @@ describe("data-debug", () => {
       await route.continue().catch(() => {});
     });
     await openShop(page, { timeoutMs: 800, scriptAttributes: "data-debug" });
-    await expect
-      .poll(() => info.join("\n"))
-      .toContain("did not answer within data-timeout (800 ms");
+    await expect.poll(() => info.join("\n")).toContain("did not answer within data-timeout (800 ms");
     expect(info.join("\n")).not.toContain(shopperToken);
   });
 

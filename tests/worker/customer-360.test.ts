@@ -208,11 +208,35 @@ describe("after a nightly run", () => {
       const today = body.points.at(-1)!;
       expect(today.probabilityAlive).toBeLessThan(body.thresholds!.fadingBelowProbabilityAlive);
       expect(["fading", "lapsed"]).toContain(today.stage);
+      // The slip is dated where it happened: a `stage` point for each stage left behind, each the
+      // first of its stage after the last order.
+      const changes = after.filter((p) => p.kind === "stage");
+      expect(changes.length).toBeGreaterThanOrEqual(1);
+      expect(changes.at(-1)?.stage).toBe(today.stage);
+      for (const change of changes)
+        expect(after.find((p) => p.stage === change.stage), change.at).toBe(change);
       const profile = customerResponseSchema.parse(await (await api.customer(regularId)).json()).data.profile!;
+      expect(profile.oneTimeReturnDays).toBeNull(); // A repeat buyer's stage is not judged by it.
       expect(today.stage).toBe(profile.stage);
       expect(today.probabilityAlive).toBeCloseTo(profile.probabilityAlive, 3);
       expect(today.clv12).toBeCloseTo(profile.clv12, 1);
     });
+  });
+
+  it("gives a one-time buyer's profile the return windows its stage is judged by", async () => {
+    for (const c of [51, 53]) {
+      const profile = customerResponseSchema.parse(
+        await (await api.customer(await idOf("account", `c360-pop-${c}`))).json(),
+      ).data.profile!;
+      const window = profile.oneTimeReturnDays;
+      expect(window, JSON.stringify(profile)).not.toBeNull();
+      expect(window!.usual).toBeGreaterThan(0);
+      expect(window!.late).toBeGreaterThanOrEqual(window!.usual);
+      const since = profile.cadence.daysSinceLast;
+      expect(profile.stage, JSON.stringify({ since, window })).toBe(
+        since <= window!.usual ? "new" : since <= window!.late ? "fading" : "lapsed",
+      );
+    }
   });
 
   describe("GET /v1/customers/:id/shelf", () => {

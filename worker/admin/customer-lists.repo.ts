@@ -37,6 +37,7 @@ export interface ListedRow {
  * One page of the list. Without a lapsed category it walks one of customer_scores' (sort, id) or
  * (stage, sort, id) indexes; with one, customer_category_lapses' (category, sort, id) index, joined to
  * the scores by primary key. Ties on the sort value are broken by customer id, in the same direction.
+ * Sorted by the expected next order, lapsed customers are left out (listedCustomerView gives them none).
  */
 export function listQuery(filter: ListFilter): SQL {
   const base = filter.lapsedCategory ? sql.raw("l") : sql.raw("s");
@@ -46,6 +47,8 @@ export function listQuery(filter: ListFilter): SQL {
   if (filter.stage) conditions.push(sql`s.stage = ${filter.stage}`);
   if (filter.valueTier) conditions.push(sql`s.value_tier = ${filter.valueTier}`);
   if (filter.discountSensitivity) conditions.push(sql`s.discount_sensitivity = ${filter.discountSensitivity}`);
+  // A lapsed customer is not expected to order (P(alive) near 0): "due soonest" leaves them out.
+  if (filter.column === "expected_next_order_at") conditions.push(sql`s.stage <> 'lapsed'`);
   if (filter.after)
     conditions.push(
       filter.descending

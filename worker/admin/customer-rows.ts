@@ -41,7 +41,8 @@ export const listedCustomerView = (row: ListedRow) => ({
   clvAtStake: roundTo(row.clvAtStake, 2),
   probabilityAlive: roundTo(row.probabilityAlive, 4),
   overdueRatio: roundTo(row.overdueRatio, 2),
-  expectedNextOrderAt: row.expectedNextOrderAt || null,
+  // The model's date assumes the customer still buys; a lapsed one probably does not.
+  expectedNextOrderAt: (row.stage !== "lapsed" && row.expectedNextOrderAt) || null,
   offer: row.offer,
   offerGuidance: (row.offer && offerMessages[row.offer]) ?? "",
   scoredAt: row.scoredAt,

@@ -167,6 +167,11 @@ function profileView(profile: CustomerProfile, modelsFittedAt: string) {
     },
     stage: profile.lifecycle.stage,
     stageReason: profile.lifecycle.reason,
+    // What a one-time buyer's stage is judged by (null for repeat buyers): models.md, lifecycle.
+    oneTimeReturnDays: profile.lifecycle.returnWindow && {
+      usual: roundTo(profile.lifecycle.returnWindow.usualDays, 1),
+      late: roundTo(profile.lifecycle.returnWindow.lateDays, 1),
+    },
     valueTier: profile.valueTier,
     discountSensitivity: profile.discount.sensitivity,
     discountedShare: roundTo(profile.discount.share, 4),

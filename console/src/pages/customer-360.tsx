@@ -2,14 +2,14 @@
 // at past dates (GET /v1/customers/:id/history), drawn with the order dates marked and the fading and
 // lapsed lines; and what this shopper sees now (GET /v1/customers/:id/shelf), rendered by the
 // storefront widget's own shelf with its reasons.
-import { day, percent, words } from "../api.ts";
+import { count, day, percent, words } from "../api.ts";
 import { TimeChart, type TimeMark } from "../charts.tsx";
 import { ShelfPreview } from "../shelf-preview.tsx";
 import { Loading, ProblemNote, useData } from "../ui.tsx";
 
 interface HistoryPoint {
   at: string;
-  kind: "before_order" | "order" | "week" | "month" | "now";
+  kind: "before_order" | "order" | "week" | "month" | "now" | "stage";
   probabilityAlive: number;
   expectedIntervalDays: number;
   daysSinceLast: number;
@@ -33,6 +33,7 @@ const kindNotes: Record<string, string> = {
   before_order: ", just before an order",
   order: ", just after an order",
   now: ", now",
+  stage: ", when the stage changed",
 };
 
 /** Where the stage changed along the history: the first point and each point whose stage differs from the one before. */
@@ -43,10 +44,13 @@ function stageChanges(points: HistoryPoint[]) {
 export function CustomerHistory({
   customerId,
   orders,
+  oneTimeReturnDays,
 }: {
   customerId: string;
   /** The orders the page already shows (channel and time), marked along the charts. */
   orders: { placedAt: string; channel: string }[];
+  /** A one-time buyer's stage windows (the profile's oneTimeReturnDays): their stage is not drawn at P(alive) lines. */
+  oneTimeReturnDays: { usual: number; late: number } | null;
 }) {
   const history = useData<HistoryAnswer>(`/v1/customers/${encodeURIComponent(customerId)}/history`);
   if (history.loading && !history.data) return <Loading what="the customer's history" />;
@@ -83,7 +87,8 @@ export function CustomerHistory({
       <h2 id="history-title">P(alive) and cadence over time</h2>
       <p class="muted">
         What Patron would have said at each date: recomputed from the orders placed by then, with the models of the last
-        nightly run (fitted {day(data.modelsFittedAt)}), at each purchase, monthly between, and now.
+        nightly run (fitted {day(data.modelsFittedAt)}), at each purchase, weekly or monthly between, at each change of
+        stage, and now.
         {data.truncated && ` Only the ${data.orders.toLocaleString("en-US")} most recent orders are counted.`}
       </p>
       <div class="chart-pair">
@@ -100,12 +105,24 @@ export function CustomerHistory({
               points: points.map((point) => ({ at: point.time, value: point.probabilityAlive, note: note(point) })),
             },
           ]}
-          thresholds={[
-            { value: fading, label: `Fading below ${percent(fading)}`, tone: "threshold-warn" },
-            { value: lapsed, label: `Lapsed below ${percent(lapsed)}`, tone: "threshold-danger" },
-          ]}
+          thresholds={
+            oneTimeReturnDays
+              ? []
+              : [
+                  { value: fading, label: `Fading below ${percent(fading)}`, tone: "threshold-warn" },
+                  { value: lapsed, label: `Lapsed below ${percent(lapsed)}`, tone: "threshold-danger" },
+                ]
+          }
           marks={marks}
-        />
+        >
+          {oneTimeReturnDays && (
+            <p class="muted small caption">
+              With one order there is no rhythm of their own to judge by: a one-time buyer is new for{" "}
+              {count(oneTimeReturnDays.usual, "day")} after it (half of the customers who came back did by then), fading
+              until {count(oneTimeReturnDays.late, "day")} (90% had), lapsed after. P(alive) draws no stage line here.
+            </p>
+          )}
+        </TimeChart>
         <TimeChart
           title="Cadence over time"
           from={from}

@@ -340,6 +340,8 @@ interface Profile {
   };
   stage: string;
   stageReason: string;
+  /** A one-time buyer's stage is judged by these: days within which half (usual) and 90% (late) of returners came back. */
+  oneTimeReturnDays: { usual: number; late: number } | null;
   valueTier: string;
   discountSensitivity: string;
   /** The estimate the sensitivity is judged by: the customer's share shrunk toward the population's. */
@@ -398,7 +400,11 @@ export function CustomerPage() {
         <Identities identities={data.identities} />
         <Categories customer={data} />
       </div>
-      <CustomerHistory customerId={data.customerId} orders={data.orders} />
+      <CustomerHistory
+        customerId={data.customerId}
+        orders={data.orders}
+        oneTimeReturnDays={data.profile?.oneTimeReturnDays ?? null}
+      />
       <Timeline orders={data.orders} total={data.summary?.orders ?? data.orders.length} />
       <SeesNow customerId={data.customerId} currency={data.orders[0]?.currency ?? "USD"} />
       <DataRights customerId={data.customerId} />
@@ -429,14 +435,14 @@ function ProfileTiles({ profile, summary }: { profile: Profile | null; summary: 
   const tiles: [string, string, (string | string[])?][] = [
     ["CLV, 12 months", money(profile.clv12), `24 months: ${money(profile.clv24)}`],
     ["Value tier", profile.valueTier],
-    ["Stage", profile.stage, words(profile.stageReason)],
+    ["Stage", profile.stage, stageNotes(profile)],
     ["P(alive)", percent(profile.probabilityAlive), `P(order in 90 days): ${percent(profile.probabilityPurchase90d)}`],
     [
       "Cadence",
       profile.cadence.expectedIntervalDays == null ? "–" : `every ${profile.cadence.expectedIntervalDays} days`,
       profile.cadence.overdueRatio == null
         ? undefined
-        : `${profile.cadence.daysSinceLast} days since last (overdue ratio ${profile.cadence.overdueRatio})`,
+        : `${count(profile.cadence.daysSinceLast ?? 0, "day")} since last (overdue ratio ${profile.cadence.overdueRatio})`,
     ],
     // A lapsed customer has probably stopped: a due date would read as a promise.
     ["Next order expected", profile.stage === "lapsed" ? "not expected (lapsed)" : day(profile.cadence.nextExpectedAt)],
@@ -464,6 +470,19 @@ function ProfileTiles({ profile, summary }: { profile: Profile | null; summary: 
       ))}
     </dl>
   );
+}
+
+/**
+ * The stage's reason, and for a one-time buyer what it is judged by: not P(alive) or a rhythm of their
+ * own (one order has none), but how long the customers who did come back took.
+ */
+function stageNotes(profile: Profile): string[] {
+  const window = profile.oneTimeReturnDays;
+  if (!window) return [words(profile.stageReason)];
+  return [
+    words(profile.stageReason),
+    `one order, ${count(profile.cadence.daysSinceLast ?? 0, "day")} ago; half of the customers who came back did within ${count(window.usual, "day")}, 90% within ${count(window.late, "day")}`,
+  ];
 }
 
 function Identities({ identities }: { identities: Customer["identities"] }) {

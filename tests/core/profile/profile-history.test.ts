@@ -11,6 +11,7 @@ import {
   type HistoryOrder,
   historyDates,
   profileHistory,
+  scoreAt,
   stageThresholds,
 } from "../../../worker/core/profile/profile-history.ts";
 
@@ -125,6 +126,31 @@ describe("profileHistory", () => {
         clv12: profile.clv12,
       });
     }
+  });
+
+  it("dates each stage change to the hour it happened, not to the next date on the chart", () => {
+    // Too few dates for weekly points: after the last purchase only monthly ones, a month apart.
+    const sparse = profileHistory("regular", regularWhoStops, models, now, { maxPoints: 60 });
+    expect(sparse.points.filter((p) => p.kind === "week")).toEqual([]);
+    const changes = sparse.points.filter((p) => p.kind === "stage");
+    expect(changes.map((p) => p.stage)).toEqual(["fading", "lapsed"]);
+    for (const change of changes) {
+      const index = sparse.points.indexOf(change);
+      const [before, after] = [sparse.points[index - 1]!, sparse.points[index + 1]!];
+      expect(before.stage, change.at).not.toBe(change.stage);
+      // Active to lapsed between two monthly points passes through fading: a change point each.
+      if (after.kind !== "stage") expect(after.stage, change.at).toBe(change.stage);
+      expect(Date.parse(change.at)).toBeGreaterThan(lastOrderAt);
+      // An hour earlier the customer was still in the stage before: the change is dated to the hour.
+      const hourEarlier = scoreAt("regular", regularWhoStops, models, new Date(Date.parse(change.at) - 3600_000));
+      expect(hourEarlier?.ok && hourEarlier.profile.lifecycle.stage, change.at).toBe(before.stage);
+      expect(Date.parse(after.at) - Date.parse(change.at)).toBeGreaterThan(0);
+    }
+    // The dense history (weekly points) dates the same changes to the same hour.
+    const dense = history.points.filter((p) => p.kind === "stage");
+    expect(dense.map((p) => p.stage)).toEqual(["fading", "lapsed"]);
+    for (const [index, change] of dense.entries())
+      expect(Math.abs(Date.parse(change.at) - Date.parse(changes[index]!.at))).toBeLessThanOrEqual(3600_000);
   });
 
   it("answers no points for a customer with no order yet", () => {

@@ -150,6 +150,12 @@ export type LifecycleReason =
 export interface Lifecycle {
   stage: LifecycleStage;
   reason: LifecycleReason;
+  /**
+   * A one-time buyer's stage is judged by how long returning customers took to come back: within
+   * `usualDays` of their first order for half of them (new until then), within `lateDays` for 90%
+   * (fading until then, lapsed after). Null for repeat buyers, and while nobody has returned.
+   */
+  returnWindow: { usualDays: number; lateDays: number } | null;
 }
 
 /** `timing` must be in days, like the input; build it from day-unit summaries. */
@@ -159,20 +165,21 @@ export function lifecycleStage(
   options: LifecycleOptions = defaultLifecycleOptions,
 ): Lifecycle {
   if (input.repeatPurchases === 0) {
-    const newUntil = secondPurchaseQuantile(timing, options.oneTimeNewUntilLevel);
-    const lapsedAfter = secondPurchaseQuantile(timing, options.oneTimeLapsedAfterLevel);
+    const usualDays = secondPurchaseQuantile(timing, options.oneTimeNewUntilLevel);
+    const lateDays = secondPurchaseQuantile(timing, options.oneTimeLapsedAfterLevel);
     // With no returning customer to learn from, nobody can be called late yet.
-    if (Number.isNaN(newUntil) || input.daysSinceFirstPurchase <= newUntil) {
-      return { stage: "new", reason: "one_time_within_usual_return" };
-    }
-    if (input.daysSinceFirstPurchase <= lapsedAfter) return { stage: "fading", reason: "one_time_past_usual_return" };
-    return { stage: "lapsed", reason: "one_time_past_late_return" };
+    if (Number.isNaN(usualDays)) return { stage: "new", reason: "one_time_within_usual_return", returnWindow: null };
+    const returnWindow = { usualDays, lateDays };
+    if (input.daysSinceFirstPurchase <= usualDays)
+      return { stage: "new", reason: "one_time_within_usual_return", returnWindow };
+    if (input.daysSinceFirstPurchase <= lateDays)
+      return { stage: "fading", reason: "one_time_past_usual_return", returnWindow };
+    return { stage: "lapsed", reason: "one_time_past_late_return", returnWindow };
   }
-  if (input.probabilityAlive < options.lapsedBelowProbabilityAlive) {
-    return { stage: "lapsed", reason: "low_probability_alive" };
-  }
-  if (input.probabilityAlive < options.fadingBelowProbabilityAlive) return { stage: "fading", reason: "slipping" };
-  return { stage: "active", reason: "alive_and_on_cadence" };
+  const repeat = (stage: LifecycleStage, reason: LifecycleReason): Lifecycle => ({ stage, reason, returnWindow: null });
+  if (input.probabilityAlive < options.lapsedBelowProbabilityAlive) return repeat("lapsed", "low_probability_alive");
+  if (input.probabilityAlive < options.fadingBelowProbabilityAlive) return repeat("fading", "slipping");
+  return repeat("active", "alive_and_on_cadence");
 }
 
 export interface ValueTierOptions {

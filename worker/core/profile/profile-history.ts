@@ -16,9 +16,10 @@ export interface HistoryOrder extends SummaryOrder {
 
 /**
  * Why a date is on the chart: just before a purchase day's first order, just after its last, a week
- * into the silence after the last purchase, a month between, or now.
+ * into the silence after the last purchase, a month between, now, or the hour the stage changed
+ * between two of those with no order in between (`stage`, found by bisection: stageChangesBetween).
  */
-export const historyPointKinds = ["before_order", "order", "week", "month", "now"] as const;
+export const historyPointKinds = ["before_order", "order", "week", "month", "now", "stage"] as const;
 export type HistoryPointKind = (typeof historyPointKinds)[number];
 
 export interface HistoryDate {
@@ -99,7 +100,7 @@ function addMonths(date: Date, months: number): Date {
 const maxSilenceWeeks = 13;
 
 /** Points at the same instant keep the purchase ones, which say why the instant is there. */
-const kindOrder: Record<HistoryPointKind, number> = { before_order: 0, order: 1, week: 2, month: 3, now: 4 };
+const kindOrder: Record<HistoryPointKind, number> = { before_order: 0, order: 1, week: 2, month: 3, now: 4, stage: 5 };
 
 /**
  * The dates to evaluate, oldest first: each purchase day (UTC, as the summaries count days) just
@@ -171,7 +172,79 @@ export interface ProfileHistory {
   skipped: number;
 }
 
-/** P(alive), rhythm, stage, value tier and 12-month CLV at each of historyDates. */
+/** The point scoreCustomer gives at `at` (null when it cannot score the customer there). */
+function pointAt(
+  customerId: string,
+  orders: readonly HistoryOrder[],
+  models: PopulationModels,
+  at: Date,
+  kind: HistoryPointKind,
+): HistoryPoint | null {
+  const outcome = scoreAt(customerId, orders, models, at);
+  if (!outcome?.ok) return null;
+  const { profile } = outcome;
+  return {
+    at: at.toISOString(),
+    kind,
+    probabilityAlive: profile.probabilityAlive,
+    expectedIntervalDays: profile.cadence.expectedIntervalDays,
+    daysSinceLast: profile.cadence.daysSinceLast,
+    overdueRatio: profile.cadence.overdueRatio,
+    stage: profile.lifecycle.stage,
+    valueTier: profile.valueTier,
+    clv12: profile.clv12,
+  };
+}
+
+/** The stage is dated to within this: the console shows days. */
+const stageChangePrecisionMs = 3600_000;
+
+/**
+ * Where the stage changed between two points with no order placed after the first up to the second:
+ * each first hour at which it reads a new stage, by bisection, as `stage` points (active to lapsed
+ * within a month passes through fading: both changes are found). Without an order the history is
+ * fixed and only time passes, so P(alive) only falls (and a one-time buyer only ages): the stage moves
+ * one way, and each change is dated where it happened, not at the later date the points fell on. Empty
+ * when the points share a stage, an order lies between, or a date in between cannot be scored.
+ */
+export function stageChangesBetween(
+  customerId: string,
+  orders: readonly HistoryOrder[],
+  models: PopulationModels,
+  before: HistoryPoint,
+  after: HistoryPoint,
+): HistoryPoint[] {
+  const from = Date.parse(before.at);
+  const to = Date.parse(after.at);
+  if (orders.some((order) => Date.parse(order.placedAt) > from && Date.parse(order.placedAt) <= to)) return [];
+  const changes: HistoryPoint[] = [];
+  let last = before;
+  while (last.stage !== after.stage) {
+    // The first hour after `last` whose stage is not last's.
+    let low = Date.parse(last.at);
+    let high = to;
+    let found: HistoryPoint = after;
+    while (high - low > stageChangePrecisionMs) {
+      const middle = low + Math.floor((high - low) / 2);
+      const point = pointAt(customerId, orders, models, new Date(middle), "stage");
+      if (!point) return changes;
+      if (point.stage === last.stage) low = middle;
+      else {
+        high = middle;
+        found = point;
+      }
+    }
+    if (found === after) break; // Within the hour before `after`: it marks the change itself.
+    changes.push(found);
+    last = found;
+  }
+  return changes;
+}
+
+/**
+ * P(alive), rhythm, stage, value tier and 12-month CLV at each of historyDates, and at each hour the
+ * stage changed between two of them with no order in between (stageChangesBetween).
+ */
 export function profileHistory(
   customerId: string,
   orders: readonly HistoryOrder[],
@@ -182,23 +255,14 @@ export function profileHistory(
   const points: HistoryPoint[] = [];
   let skipped = 0;
   for (const { at, kind } of historyDates(orders, now, options)) {
-    const outcome = scoreAt(customerId, orders, models, at);
-    if (!outcome?.ok) {
+    const point = pointAt(customerId, orders, models, at, kind);
+    if (!point) {
       skipped++;
       continue;
     }
-    const { profile } = outcome;
-    points.push({
-      at: at.toISOString(),
-      kind,
-      probabilityAlive: profile.probabilityAlive,
-      expectedIntervalDays: profile.cadence.expectedIntervalDays,
-      daysSinceLast: profile.cadence.daysSinceLast,
-      overdueRatio: profile.cadence.overdueRatio,
-      stage: profile.lifecycle.stage,
-      valueTier: profile.valueTier,
-      clv12: profile.clv12,
-    });
+    const previous = points.at(-1);
+    if (previous) points.push(...stageChangesBetween(customerId, orders, models, previous, point));
+    points.push(point);
   }
   return { points, skipped };
 }
