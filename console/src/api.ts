@@ -86,6 +86,9 @@ export function day(value: string | null | undefined): string {
 
 export const words = (value: string | null | undefined) => (value ? value.replace(/_/g, " ") : "–");
 
+/** A whole number with thousands separators, as every count in the console is written: "1,496". */
+export const whole = (n: number | null | undefined) => (n == null ? "–" : n.toLocaleString("en-US"));
+
 /** A count with its noun, singular for exactly one: "1 order", "3 orders", "1,200 customers", "2 categories". */
 export const count = (n: number, noun: string, plural = `${noun}s`) =>
   `${n.toLocaleString("en-US")} ${n === 1 ? noun : plural}`;

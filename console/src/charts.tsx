@@ -1,6 +1,7 @@
 // Plain SVG charts the customer page and the Overview need beyond ui.tsx's: lines over real time (points
 // placed by date, not evenly, with order dates marked and threshold lines), and a histogram.
 import type { ComponentChildren } from "preact";
+import { labelRoom, timeTicks } from "./time-ticks.ts";
 
 export interface TimeSeries {
   name: string;
@@ -23,7 +24,6 @@ export interface TimeMark {
   label: string;
 }
 
-const monthFormat = new Intl.DateTimeFormat("en-GB", { month: "short", year: "numeric", timeZone: "UTC" });
 const dayFormat = new Intl.DateTimeFormat("en-GB", { dateStyle: "medium", timeZone: "UTC" });
 
 /** Lines over time from `from` to `to` (ms), with horizontal threshold lines and marks along the bottom. */
@@ -61,7 +61,13 @@ export function TimeChart({
   const span = Math.max(1, to - from);
   const x = (at: number) => left + ((at - from) / span) * (width - left - right);
   const y = (value: number) => top + (1 - Math.min(value, axisTop) / axisTop) * (height - top - bottom);
-  const ticks = Array.from({ length: 5 }, (_, index) => from + (index / 4) * span);
+  // Labels never closer than their own width: a tick too near the one before is left unlabelled.
+  const ticks: { at: number; label: string }[] = [];
+  for (const tick of timeTicks(from, to, 5)) {
+    const previous = ticks.at(-1);
+    if (!previous || x(tick.at) - x(previous.at) >= labelRoom(Math.max(tick.label.length, previous.label.length)))
+      ticks.push(tick);
+  }
   const markY = height - bottom + 6;
   return (
     <figure class="chart">
@@ -107,17 +113,19 @@ export function TimeChart({
             <title>{`${line.label}: ${format(line.value)}`}</title>
           </line>
         ))}
-        {ticks.map((at, index) => (
-          <text
-            key={at}
-            class="chart-label"
-            x={x(at)}
-            y={height - 8}
-            text-anchor={index === 0 ? "start" : index === ticks.length - 1 ? "end" : "middle"}
-          >
-            {monthFormat.format(at)}
-          </text>
-        ))}
+        {ticks.map((tick) => {
+          const half = labelRoom(tick.label.length) / 2;
+          // Centred under its date, unless that would run past the chart's edges.
+          const anchor = x(tick.at) - half < 0 ? "start" : x(tick.at) + half > width ? "end" : "middle";
+          return (
+            <g key={tick.at}>
+              <line class="chart-grid" x1={x(tick.at)} x2={x(tick.at)} y1={height - bottom} y2={height - bottom + 4} />
+              <text class="chart-label" x={x(tick.at)} y={height - 8} text-anchor={anchor}>
+                {tick.label}
+              </text>
+            </g>
+          );
+        })}
         <g class="chart-marks">
           {marks.map((mark) => (
             <line
@@ -160,9 +168,6 @@ export interface HistogramBar {
   /** Said in the bar's tooltip. */
   note?: string;
 }
-
-/** Roughly how wide a label of `length` characters is at the charts' 13px, in viewBox units, with a gap. */
-const labelRoom = (length: number) => length * 8 + 10;
 
 /**
  * Vertical bars side by side, one per bucket, the count above each. The axis is labelled at the buckets'

@@ -3,6 +3,7 @@
 import type { ComponentChildren } from "preact";
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 import { ApiProblem, api } from "./api.ts";
+import { labelRoom } from "./time-ticks.ts";
 
 export interface Loaded<T> {
   data: T | null;
@@ -65,10 +66,24 @@ export function ProblemNote({ problem }: { problem: ApiProblem }) {
   );
 }
 
+/** Page headings shown since the document loaded: the first page is where the browser put focus itself. */
+let headingsShown = 0;
+
+/**
+ * The page's heading, focused when the app opens another page (a lookup, a link followed): a keyboard
+ * or screen reader user starts at the new page's title, not at the top of the document. The first page
+ * after a load leaves focus where the browser puts it, so Tab still reaches "Skip to content" first.
+ */
 export function PageHeader({ title, children }: { title: string; children?: ComponentChildren }) {
+  const heading = useRef<HTMLHeadingElement>(null);
+  useEffect(() => {
+    if (headingsShown++ > 0) heading.current?.focus();
+  }, []);
   return (
     <div class="page-header">
-      <h1>{title}</h1>
+      <h1 ref={heading} tabIndex={-1}>
+        {title}
+      </h1>
       {children}
     </div>
   );
@@ -256,7 +271,11 @@ export function LineChart({
     });
     return d.trim();
   };
-  const tick = Math.max(1, Math.ceil(count / 6));
+  // Every `tick`-th label: at most six, and never overlapping. The first is drawn from its point to the
+  // right and the last to the left, so neighbours need one and a half labels' room between points.
+  const slot = count <= 1 ? width : (width - left - right) / (count - 1);
+  const longest = Math.max(0, ...labels.map((label) => label.length));
+  const tick = Math.max(1, Math.ceil(count / 6), Math.ceil((1.5 * labelRoom(longest)) / slot));
   return (
     <figure class="chart">
       <figcaption>{title}</figcaption>

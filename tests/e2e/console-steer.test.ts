@@ -428,6 +428,29 @@ describe("console steering pages", () => {
     await admin("POST", `/v1/admin/rules/${href.split("/").pop() ?? ""}/disable`);
   }, 120_000);
 
+  it("Rules: the new-rule form fits a 390 px phone, its buttons wrapping under the customer id", async () => {
+    await openFromNav("Rules");
+    await page.getByRole("link", { name: "New rule" }).click();
+    await page.getByLabel("Customer id").waitFor();
+    await page.setViewportSize({ width: 390, height: 844 });
+    try {
+      const measured = await page.evaluate(() => ({
+        scrollWidth: document.documentElement.scrollWidth,
+        input: document.getElementById("preview-customer")?.getBoundingClientRect().width ?? 0,
+        buttons: [...document.querySelectorAll(".try-out button")].map(
+          (button) => button.getBoundingClientRect().right,
+        ),
+      }));
+      expect(measured.scrollWidth).toBeLessThanOrEqual(390);
+      expect(measured.input).toBeGreaterThanOrEqual(120); // Room to type an id (it was squeezed to 10 px).
+      expect(measured.buttons.length).toBe(3);
+      for (const right of measured.buttons) expect(right).toBeLessThanOrEqual(390);
+      await screenshot("rule-new-phone");
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 900 });
+    }
+  }, 120_000);
+
   it("signs out: the session's cookie no longer opens an admin route", async () => {
     const session = (await chromium.context.cookies()).find((cookie) => cookie.name === "patron_session");
     expect(session).toBeDefined();

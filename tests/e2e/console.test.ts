@@ -164,6 +164,24 @@ describe("console", () => {
     expect(channels).toEqual(new Set(["Web", "Store"]));
     expect(await page.getByRole("cell", { name: "verified" }).count()).toBeGreaterThan(0);
     expect(await page.getByText("CLV, 12 months").count()).toBe(1);
+    // The lookup lands the keyboard on the customer's heading, not on the document.
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toMatch(/^Customer c_/);
+    // Orders per channel beside the main channel, counted as the API counts them.
+    const customerId = decodeURIComponent(page.url().split("/").pop() ?? "");
+    const { channels: ordersByChannel } = (
+      (await (
+        await fetch(`${worker.url}/v1/customers/${encodeURIComponent(customerId)}`, {
+          headers: { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` },
+        })
+      ).json()) as { data: { summary: { channels: Record<string, number> } } }
+    ).data.summary;
+    const channelNotes = await page
+      .locator(".tile")
+      .filter({ has: page.getByText("Main channel", { exact: true }) })
+      .locator("dd.muted")
+      .textContent();
+    for (const [channel, orders] of Object.entries(ordersByChannel))
+      if (orders > 0) expect(channelNotes).toContain(`${channel} ${orders.toLocaleString("en-US")}`);
     await screenshot("customer");
     // A deep link: reloading keeps the page (and the session).
     const url = page.url();
@@ -188,7 +206,13 @@ describe("console", () => {
       (await response.json()) as {
         data: {
           summary: { orders: number; units: number; discountedUnits: number };
-          profile: { discountedShare: number; populationDiscountedShare: number } | null;
+          profile: {
+            discountedShare: number;
+            populationDiscountedShare: number;
+            stageReason: string;
+            oneTimeReturnDays: { usual: number; late: number } | null;
+            cadence: { daysSinceLast: number };
+          } | null;
         };
       }
     ).data;
@@ -209,6 +233,14 @@ describe("console", () => {
       `sensitivity judged by an estimated ${percent(customer.profile?.discountedShare ?? 0)}: their share pulled toward all customers' ${percent(customer.profile?.populationDiscountedShare ?? 0)}, less the more they buy`,
     ]);
     expect(await notes("Lifetime spend").textContent()).toMatch(/^1 order since \d/);
+    // A one-time buyer's stage is judged by how long returning customers took: the page says so, in days.
+    const window = customer.profile?.oneTimeReturnDays;
+    expect(window).toBeTruthy();
+    const days = (n: number) => `${n.toLocaleString("en-US")} day${n === 1 ? "" : "s"}`;
+    expect(await notes("Stage").allTextContents()).toEqual([
+      customer.profile?.stageReason.replaceAll("_", " "),
+      `one order, ${days(customer.profile?.cadence.daysSinceLast ?? 0)} ago; half of the customers who came back did within ${days(window?.usual ?? 0)}, 90% within ${days(window?.late ?? 0)}`,
+    ]);
     await screenshot("customer-one-order");
   }, 120_000);
 

@@ -214,7 +214,10 @@ describe("after a nightly run", () => {
       expect(changes.length).toBeGreaterThanOrEqual(1);
       expect(changes.at(-1)?.stage).toBe(today.stage);
       for (const change of changes)
-        expect(after.find((p) => p.stage === change.stage), change.at).toBe(change);
+        expect(
+          after.find((p) => p.stage === change.stage),
+          change.at,
+        ).toBe(change);
       const profile = customerResponseSchema.parse(await (await api.customer(regularId)).json()).data.profile!;
       expect(profile.oneTimeReturnDays).toBeNull(); // A repeat buyer's stage is not judged by it.
       expect(today.stage).toBe(profile.stage);

@@ -1,16 +1,10 @@
 // One listed customer as every export shows it: the JSON list, the CSV export (its columns) and the
 // rows audience webhooks POST, with the match keys an export may carry.
 import { roundTo } from "../core/math/round.ts";
+import { type OfferGuidance, offerMessages } from "../core/models/preferences.ts";
 import type { Db } from "../env.ts";
 import { type MatchKeyName, matchKeyKind } from "../identity/match-keys.ts";
 import { type ListedRow, matchKeysOfCustomers } from "./customer-lists.repo.ts";
-
-/** The message plan for each offer guidance (worker/core/models/preferences.ts offerGuidanceOf). */
-export const offerMessages: Record<string, string> = {
-  no_incentive: "no incentive, right message at the right time",
-  modest: "a modest incentive (free delivery or a small discount)",
-  deal_driven: "lead with an offer",
-};
 
 export const csvHeader = [
   "customerId",
@@ -44,7 +38,7 @@ export const listedCustomerView = (row: ListedRow) => ({
   // The model's date assumes the customer still buys; a lapsed one probably does not.
   expectedNextOrderAt: (row.stage !== "lapsed" && row.expectedNextOrderAt) || null,
   offer: row.offer,
-  offerGuidance: (row.offer && offerMessages[row.offer]) ?? "",
+  offerGuidance: (row.offer && offerMessages[row.offer as OfferGuidance]) ?? "",
   scoredAt: row.scoredAt,
 });
 

@@ -9,7 +9,8 @@
 import { signal } from "@preact/signals";
 import { useState } from "preact/hooks";
 import { useLocation, useRoute } from "preact-iso";
-import { ApiProblem, api, count, dateTime, day, money, percent, words } from "../api.ts";
+import { type OfferGuidance, offerMessages } from "../../../worker/core/models/preferences.ts";
+import { ApiProblem, api, count, dateTime, day, money, percent, whole, words } from "../api.ts";
 import { Loading, PageHeader, ProblemNote, useData } from "../ui.tsx";
 import { Audiences, SaveAudience } from "./audiences.tsx";
 import { CustomerHistory, SeesNow } from "./customer-360.tsx";
@@ -126,7 +127,7 @@ const sorts = [
   { value: "-overdueRatio", label: "Overdue ratio, most overdue first" },
   { value: "probabilityAlive", label: "P(alive), lowest first" },
   { value: "-probabilityAlive", label: "P(alive), highest first" },
-  { value: "expectedNextOrderAt", label: "Expected next order, soonest first" },
+  { value: "expectedNextOrderAt", label: "Expected next order, soonest first (lapsed left out)" },
 ];
 const pageSize = 25;
 const atStakeTitle = "A year of the customer's usual orders × (1 − P(alive)): what is lost if they have gone";
@@ -201,9 +202,13 @@ function CustomerList() {
             id="filter-lapsedCategory"
             value={filters.lapsedCategory}
             autocomplete="off"
-            placeholder="e.g. coffee"
+            placeholder="a category id"
+            aria-describedby="filter-lapsedCategory-hint"
             onChange={(event) => setFilter("lapsedCategory", (event.target as HTMLInputElement).value)}
           />
+          <span id="filter-lapsedCategory-hint" class="muted small">
+            Customers still buying overall who have stopped buying in this category.
+          </span>
         </div>
         <div class="field">
           <label for="list-sort">Sort</label>
@@ -275,7 +280,7 @@ function CustomerList() {
                     <td>{money(row.clv12)}</td>
                     <td>{percent(row.probabilityAlive)}</td>
                     <td>{row.overdueRatio == null ? "–" : row.overdueRatio.toFixed(1)}</td>
-                    <td>{row.stage === "lapsed" ? "–" : day(row.expectedNextOrderAt)}</td>
+                    <td>{day(row.expectedNextOrderAt)}</td>
                     <td>
                       <span class="small">{row.offerGuidance}</span>
                     </td>
@@ -361,6 +366,8 @@ interface Customer {
     spend: number;
     firstOrderAt: string | null;
     lastOrderAt: string | null;
+    /** Orders per channel. */
+    channels: Record<string, number>;
     /** Units bought, and of those bought below list price: the observed discount share. */
     units: number;
     discountedUnits: number;
@@ -447,8 +454,17 @@ function ProfileTiles({ profile, summary }: { profile: Profile | null; summary: 
     // A lapsed customer has probably stopped: a due date would read as a promise.
     ["Next order expected", profile.stage === "lapsed" ? "not expected (lapsed)" : day(profile.cadence.nextExpectedAt)],
     ["Discount sensitivity", words(profile.discountSensitivity), discountNotes],
-    ["Offer guidance", words(profile.offerGuidance)],
-    ["Main channel", channelNames[profile.channelMix.primary ?? ""] ?? "–"],
+    ["Offer guidance", offerMessages[profile.offerGuidance as OfferGuidance] ?? words(profile.offerGuidance)],
+    // A main channel only from 60% of orders: the counts say what a split looks like.
+    [
+      "Main channel",
+      channelNames[profile.channelMix.primary ?? ""] ?? "none",
+      Object.entries(summary?.channels ?? {})
+        .filter(([, orders]) => orders > 0)
+        .sort(([, a], [, b]) => b - a)
+        .map(([channel, orders]) => `${(channelNames[channel] ?? channel).toLowerCase()} ${whole(orders)}`)
+        .join(", ") || undefined,
+    ],
     [
       "Lifetime spend",
       money(summary?.spend),

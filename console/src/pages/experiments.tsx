@@ -3,7 +3,7 @@
 // holdout lift, over a chosen period; the verdict as the headline, each metric with its 95% interval,
 // results over time, and the per-placement breakdown.
 import { useState } from "preact/hooks";
-import { money, percent } from "../api.ts";
+import { count, day, money, percent, whole } from "../api.ts";
 import { BarChart, LineChart, Loading, PageHeader, ProblemNote, useData } from "../ui.tsx";
 
 interface Interval {
@@ -133,7 +133,7 @@ function Results({ data }: { data: Holdout }) {
                 <th scope="col">Metric</th>
                 {armsWithIntervals.map((arm) => (
                   <th scope="col" key={arm.arm}>
-                    {arm.arm} ({(arm.shoppers ?? 0).toLocaleString("en-US")} shoppers)
+                    {arm.arm} ({count(arm.shoppers ?? 0, "shopper")})
                   </th>
                 ))}
                 <th scope="col">Lift (personalized ÷ holdout)</th>
@@ -187,7 +187,7 @@ function Results({ data }: { data: Holdout }) {
       </div>
       <div class="table-wrap">
         <table>
-          <caption>Results per arm since {new Date(data.since).toLocaleDateString("en-GB")}</caption>
+          <caption>Results per arm since {day(data.since)}</caption>
           <thead>
             <tr>
               <th scope="col">Arm</th>
@@ -204,12 +204,12 @@ function Results({ data }: { data: Holdout }) {
             {data.arms.map((arm) => (
               <tr key={arm.arm}>
                 <th scope="row">{arm.arm}</th>
-                <td>{arm.customers}</td>
-                <td>{arm.recommendations}</td>
-                <td>{arm.impressions}</td>
-                <td>{arm.clicks}</td>
+                <td>{whole(arm.customers)}</td>
+                <td>{whole(arm.recommendations)}</td>
+                <td>{whole(arm.impressions)}</td>
+                <td>{whole(arm.clicks)}</td>
                 <td>{percent(arm.clickThroughRate, 1)}</td>
-                <td>{arm.attributedOrders}</td>
+                <td>{whole(arm.attributedOrders)}</td>
                 <td>{money(arm.attributedRevenue)}</td>
               </tr>
             ))}
@@ -250,11 +250,11 @@ function Results({ data }: { data: Holdout }) {
                   <tr key={`${placement.placement}:${arm.arm}`}>
                     <th scope="row">{placement.placement ?? "(no placement named)"}</th>
                     <td>{arm.arm}</td>
-                    <td>{arm.customers}</td>
-                    <td>{arm.impressions}</td>
-                    <td>{arm.clicks}</td>
+                    <td>{whole(arm.customers)}</td>
+                    <td>{whole(arm.impressions)}</td>
+                    <td>{whole(arm.clicks)}</td>
                     <td>{percent(arm.clickThroughRate, 1)}</td>
-                    <td>{arm.attributedOrders}</td>
+                    <td>{whole(arm.attributedOrders)}</td>
                     <td>{money(arm.attributedRevenue)}</td>
                   </tr>
                 )),

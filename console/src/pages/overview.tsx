@@ -4,7 +4,7 @@
 // recent nightly runs recorded (GET /v1/admin/transitions), and what a value tier's customers have in
 // common against everyone else (GET /v1/admin/insights/best-customers).
 import { useState } from "preact/hooks";
-import { count, dateTime, money, percent, words } from "../api.ts";
+import { count, dateTime, day, money, percent, words } from "../api.ts";
 import { BarChart, type Loaded, Loading, PageHeader, ProblemNote, RunNightly, useData } from "../ui.tsx";
 import { ClvDistribution } from "./clv-distribution.tsx";
 
@@ -234,7 +234,7 @@ function Transitions({ loaded }: { loaded: Loaded<{ transitions: Transition[] }>
                 <td>
                   {item.from ?? "(first score)"} → {item.to}
                 </td>
-                <td>{new Date(item.at).toLocaleDateString("en-GB")}</td>
+                <td>{day(item.at)}</td>
               </tr>
             ))}
           </tbody>

@@ -142,6 +142,13 @@ export function discountSensitivityOf(
 
 export type OfferGuidance = "no_incentive" | "modest" | "deal_driven";
 
+/** Each offer guidance as the message plan lists, exports and the console's customer page word it. */
+export const offerMessages: Record<OfferGuidance, string> = {
+  no_incentive: "no incentive, right message at the right time",
+  modest: "a modest incentive (free delivery or a small discount)",
+  deal_driven: "lead with an offer",
+};
+
 export interface OfferGuidanceOptions {
   /** At or above this P(alive) a customer counts as still active. */
   activeMinProbabilityAlive: number;

@@ -1,0 +1,35 @@
+// The labels along a chart's axes: calendar ticks for a time axis, and how much room a label takes.
+import { utcTicks } from "d3-time";
+
+/** Roughly how wide a label of `length` characters is at the charts' 13px, in viewBox units, with a gap. */
+export const labelRoom = (length: number) => length * 8 + 10;
+
+const yearFormat = new Intl.DateTimeFormat("en-GB", { year: "numeric", timeZone: "UTC" });
+const monthFormat = new Intl.DateTimeFormat("en-GB", { month: "short", year: "numeric", timeZone: "UTC" });
+const dayFormat = new Intl.DateTimeFormat("en-GB", { dateStyle: "medium", timeZone: "UTC" });
+const hourFormat = new Intl.DateTimeFormat("en-GB", {
+  day: "numeric",
+  month: "short",
+  hour: "2-digit",
+  minute: "2-digit",
+  timeZone: "UTC",
+});
+
+/**
+ * Calendar ticks between two instants (d3-time: whole years, months, weeks, days or hours, whichever
+ * gives about `count`), each labelled as finely as the ticks need and no finer ("2026", "Nov 2026",
+ * "3 Nov 2026"), so no two labels read the same.
+ */
+export function timeTicks(from: number, to: number, count: number): { at: number; label: string }[] {
+  const ticks = utcTicks(new Date(from), new Date(to), count);
+  const all = (test: (date: Date) => boolean) => ticks.every(test);
+  const midnight = (date: Date) => date.getUTCHours() === 0 && date.getUTCMinutes() === 0;
+  const format = all((date) => midnight(date) && date.getUTCDate() === 1 && date.getUTCMonth() === 0)
+    ? yearFormat
+    : all((date) => midnight(date) && date.getUTCDate() === 1)
+      ? monthFormat
+      : all(midnight)
+        ? dayFormat
+        : hourFormat;
+  return ticks.map((date) => ({ at: date.getTime(), label: format.format(date) }));
+}

@@ -1,0 +1,45 @@
+// The console's time axes: calendar ticks whose labels never repeat (a customer page once read
+// "Oct 2026 | Nov 2026 | Nov 2026 | Nov 2026 | Dec 2026" under a five-week history).
+import { describe, expect, it } from "vitest";
+import { timeTicks } from "../../../console/src/time-ticks.ts";
+
+const at = (iso: string) => Date.parse(iso);
+const day = 86_400_000;
+
+describe("timeTicks", () => {
+  it("labels a five-week history by day, each label once", () => {
+    const ticks = timeTicks(at("2026-10-24T09:00:00Z"), at("2026-12-01T15:00:00Z"), 5);
+    expect(ticks.length).toBeGreaterThanOrEqual(3);
+    expect(new Set(ticks.map((tick) => tick.label)).size).toBe(ticks.length);
+    expect(ticks[0]?.label).toMatch(/^\d{1,2} (Oct|Nov) 2026$/);
+  });
+
+  it("labels by month, then by year, as the span grows", () => {
+    const months = timeTicks(at("2025-01-10T00:00:00Z"), at("2026-01-20T00:00:00Z"), 5);
+    expect(months.map((tick) => tick.label)).toEqual(["Apr 2025", "Jul 2025", "Oct 2025", "Jan 2026"]);
+    const years = timeTicks(at("2018-03-01T00:00:00Z"), at("2026-06-01T00:00:00Z"), 5);
+    expect(years.map((tick) => tick.label)).toEqual(["2020", "2022", "2024", "2026"]);
+  });
+
+  it("labels a history of hours by the hour", () => {
+    const ticks = timeTicks(at("2026-11-30T08:00:00Z"), at("2026-11-30T20:00:00Z"), 5);
+    expect(ticks.map((tick) => tick.label)).toContain("30 Nov, 12:00");
+  });
+
+  it("gives distinct labels inside the span, in order, for spans from an hour to ten years", () => {
+    const from = at("2026-02-17T13:37:00Z");
+    for (let span = 3600_000; span < 3650 * day; span *= 1.37) {
+      const ticks = timeTicks(from, from + span, 5);
+      const label = `span ${(span / day).toFixed(2)} days`;
+      expect(ticks.length, label).toBeGreaterThanOrEqual(2);
+      expect(ticks.length, label).toBeLessThanOrEqual(12);
+      expect(new Set(ticks.map((tick) => tick.label)).size, label).toBe(ticks.length);
+      for (const tick of ticks) {
+        expect(tick.at, label).toBeGreaterThanOrEqual(from);
+        expect(tick.at, label).toBeLessThanOrEqual(from + span);
+      }
+      const times = ticks.map((tick) => tick.at);
+      expect(times, label).toEqual([...times].sort((a, b) => a - b));
+    }
+  });
+});
