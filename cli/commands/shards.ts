@@ -11,6 +11,7 @@ interface MigrateOptions {
   key?: string;
   shards: number;
   limit: number;
+  discardShardData?: boolean;
 }
 
 interface MigrationView {
@@ -66,6 +67,10 @@ export function register(program: Command): void {
       "admin key (default: $PATRON_ADMIN_KEY, else the local .dev.vars when no --url or $PATRON_URL names another worker)",
     )
     .option("--limit <n>", "customers visited per request (1–500)", parsePositive, 100)
+    .option(
+      "--discard-shard-data",
+      "start a new pass even when the shards stored data of their own after the last pass (a deployment switched to them and back): that data is lost",
+    )
     .action(async (options: MigrateOptions) => {
       const client = await adminClient(options, (message) => program.error(message));
       const started = Date.now();
@@ -76,6 +81,7 @@ export function register(program: Command): void {
           ({ data: step } = await client.post<MigrationView>("/v1/admin/shards/migrate", {
             shards: options.shards,
             limit: options.limit,
+            discardShardData: options.discardShardData === true,
           }));
           bar ??= progressBar(step.total, "customers");
           bar.update(step.visited, { note: `${step.regions} regions copied` });

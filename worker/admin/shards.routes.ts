@@ -13,8 +13,17 @@ import { shardCount, shardStub } from "../shards/shards.ts";
 const migrateBodySchema = z.strictObject({
   shards: z.number().int().min(1).max(maxShards),
   limit: z.number().int().min(1).max(500).default(100),
+  /** Start a new pass even over shards that stored rows of their own since the last pass finished. */
+  discardShardData: z.boolean().default(false),
 });
 const statusQuerySchema = z.strictObject({ verify: z.enum(["true", "false"]).default("false") });
+
+/** Rows by table as "orders: 2, customers: 1", the tables with none left out. */
+const writtenText = (written: Record<string, number>) =>
+  Object.entries(written)
+    .filter(([, n]) => n > 0)
+    .map(([table, n]) => `${table}: ${n.toLocaleString("en-US")}`)
+    .join(", ");
 
 export const shardAdminRoutes = new Hono<AppEnv>()
   .use("*", requireAdminKey)
@@ -27,7 +36,15 @@ export const shardAdminRoutes = new Hono<AppEnv>()
         "conflict",
         `This deployment keeps its customer data in ${running} shards already (SHARD_COUNT): there is nothing in D1 to migrate.`,
       );
-    const step = await migrateStep(c.env, c.var.db, body.shards, body.limit, c.var.now);
+    const step = await migrateStep(c.env, c.var.db, body.shards, body.limit, c.var.now, {
+      discardShardData: body.discardShardData,
+    });
+    if (step.kind === "shards_written")
+      throw new ApiError(
+        409,
+        "conflict",
+        `The customer shards stored rows of their own after the last pass finished (${step.since}): ${writtenText(step.written)}. A deployment ran on them, and D1 does not hold those. A new pass would empty the shards and lose them. To serve from the shards again, set SHARD_COUNT back to their count. To replace them with D1's copy anyway, run again with --discard-shard-data ("discardShardData": true), then resend the orders stored since.`,
+      );
     if (step.kind === "other_count")
       throw new ApiError(
         409,

@@ -47,7 +47,7 @@ import {
   type ReadContext,
 } from "./customer-reads.ts";
 import { claimPlacements, locatePlacements, type Placement, setPlacements } from "./directory.ts";
-import { clearCustomerData, customerTableCounts, type TableCounts } from "./migrate.ts";
+import { changesSince, clearCustomerData, customerTableCounts, type TableCounts } from "./migrate.ts";
 import {
   finishMoveIn,
   type MoveOutcome,
@@ -251,6 +251,11 @@ export class CustomerShard extends DurableObject<Env> {
   /** Empties this shard before a migration pass copies D1 into it (only while the deployment runs on D1). */
   async clearCustomerData(): Promise<void> {
     await clearCustomerData(this.db);
+  }
+
+  /** Rows this shard stored after `since` (orders, customers, identifiers, suppressions): migrateStep's guard. */
+  async writtenSince(since: string): Promise<Record<string, number>> {
+    return changesSince(this.db, since);
   }
 
   /** Rows in each customer table here: `patron shards migrate` compares them with D1's. */

@@ -36,6 +36,12 @@ export type MigrationStep =
   | { kind: "migrated"; state: MigrationState; total: number }
   /** A migration for another shard count is recorded: finish it, or start over on a fresh database. */
   | { kind: "other_count"; shards: number }
+  /**
+   * The shards stored rows after the last pass finished (`since`): the deployment ran on them, so they
+   * hold orders, customers or identifiers D1 does not. A new pass would empty them: refused unless
+   * the caller discards them knowingly.
+   */
+  | { kind: "shards_written"; since: string; written: Record<string, number> }
   | { kind: "region_too_large"; customerId: string };
 
 export async function migrationState(d1: Db): Promise<MigrationState | null> {
@@ -134,16 +140,32 @@ export const clearedTables = ["identities", ...regionRowTables, "shard_directory
  * customer of. A pass starts with no migration recorded, or after a finished one: it empties the
  * shards and copies D1 again from its first customer, so a run after D1 changed (orders arrived, a
  * customer was erased) leaves the shards equal to D1 again. Another shard count than an unfinished
- * pass's is refused.
+ * pass's is refused, and so is a new pass over shards that stored rows of their own since the last
+ * pass finished (a deployment switched to them and back), unless `discardShardData`.
  */
-export async function migrateStep(env: Env, d1: Db, shards: number, limit: number, now: Date): Promise<MigrationStep> {
+export async function migrateStep(
+  env: Env,
+  d1: Db,
+  shards: number,
+  limit: number,
+  now: Date,
+  { discardShardData = false }: { discardShardData?: boolean } = {},
+): Promise<MigrationStep> {
   const at = now.toISOString();
   const recorded = await migrationState(d1);
   if (recorded && recorded.finishedAt === null && recorded.shards !== shards)
     return { kind: "other_count", shards: recorded.shards };
   if (!recorded || recorded.finishedAt !== null) {
     const emptied = Math.max(shards, recorded?.shards ?? 0);
-    await Promise.all(Array.from({ length: emptied }, (_, index) => shardStub(env, index).clearCustomerData()));
+    const stubs = Array.from({ length: emptied }, (_, index) => shardStub(env, index));
+    if (recorded?.finishedAt && !discardShardData) {
+      const since = recorded.finishedAt;
+      const written: Record<string, number> = {};
+      for (const counts of await Promise.all(stubs.map((stub) => stub.writtenSince(since))))
+        for (const [table, n] of Object.entries(counts)) written[table] = (written[table] ?? 0) + n;
+      if (Object.values(written).some((n) => n > 0)) return { kind: "shards_written", since, written };
+    }
+    await Promise.all(stubs.map((stub) => stub.clearCustomerData()));
     await d1.run(sql`
       INSERT INTO shard_migration (id, shards, cursor, visited, regions, customers, started_at, updated_at)
       VALUES (${migrationId}, ${shards}, NULL, 0, 0, 0, ${at}, ${at})
@@ -225,6 +247,8 @@ export async function clearCustomerData(db: Db): Promise<void> {
 /**
  * Rows D1 wrote after `since` (a pass's start) that a pass may have missed: new orders, customers
  * created or merged, identifiers, erasures. Counts alone cannot tell an erased customer from a new one.
+ * Asked of a shard with a finished pass's end, the rows it stored itself: a copy keeps D1's times,
+ * which are all before the pass finished.
  */
 export async function changesSince(d1: Db, since: string): Promise<Record<string, number>> {
   const [orders, customers, identities, suppressions] = await batchRows(d1, [

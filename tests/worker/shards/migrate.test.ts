@@ -40,10 +40,10 @@ const migrate = (api: ReturnType<typeof client>, body: unknown) =>
   api.call("POST", "/v1/admin/shards/migrate", body, adminKey);
 
 /** Steps the migration to its end, `limit` customers at a time; the steps' answers. */
-async function migrateAll(limit: number) {
+async function migrateAll(limit: number, options: { discardShardData?: boolean } = {}) {
   const steps = [];
   for (let step = 0; step < 1_000; step++) {
-    const response = await migrate(d1Api, { shards: 4, limit });
+    const response = await migrate(d1Api, { shards: 4, limit, ...options });
     expect(response.status, await response.clone().text()).toBe(200);
     const { data } = (await response.json()) as { data: { done: boolean; visited: number; total: number } };
     steps.push(data);
@@ -236,8 +236,26 @@ describe("patron shards migrate", () => {
     expect(bad.status).toBe(400);
   });
 
-  it("copies D1 again into emptied shards when run after it changed: new orders in, an erased customer gone", async () => {
+  it("refuses a new pass over shards that stored orders of their own since the last pass, unless told to discard them", async () => {
     await migrateAll(50); // finishes the pass the earlier tests left under way
+    const p = uniquePrefix("mig-served");
+    // The deployment switched to the shards (an order stored there alone), then back to D1.
+    await ingest(shardApi, [anOrder({ id: `${p}-1`, identifiers: { account: `${p}-only` } })]);
+    const refused = await migrate(d1Api, { shards: 4, limit: 50 });
+    expect(refused.status).toBe(409);
+    const { message } = ((await refused.json()) as { error: { message: string } }).error;
+    expect(message).toMatch(/orders: 1, customers: 1/);
+    expect(message).toMatch(/--discard-shard-data/);
+    // Nothing was emptied: the shard's own order is still there.
+    expect((await customerOf(shardApi, "account", `${p}-only`)).orders).toEqual([`${p}-1`]);
+    // Told to, the pass empties the shards and copies D1, which never held that order.
+    await migrateAll(50, { discardShardData: true });
+    expect((await shardApi.lookup("account", `${p}-only`)).status).toBe(404);
+    const after = await counts();
+    expect(after.shards).toEqual(after.d1);
+  });
+
+  it("copies D1 again into emptied shards when run after it changed: new orders in, an erased customer gone", async () => {
     const p = uniquePrefix("mig-again");
     await ingest(d1Api, [anOrder({ id: `${p}-1`, identifiers: { account: `${p}-gone` } })]);
     await migrateAll(50);
