@@ -78,10 +78,11 @@ export function dateTime(value: string | null | undefined): string {
     : date.toLocaleString("en-GB", { dateStyle: "medium", timeStyle: "short" });
 }
 
-export function day(value: string | null | undefined): string {
+/** A date as "1 Dec 2026", in the browser's time zone, or in `timeZone` (a stage changes on a UTC day). */
+export function day(value: string | null | undefined, timeZone?: string): string {
   if (!value) return "–";
   const date = new Date(value);
-  return Number.isNaN(date.getTime()) ? value : date.toLocaleDateString("en-GB", { dateStyle: "medium" });
+  return Number.isNaN(date.getTime()) ? value : date.toLocaleDateString("en-GB", { dateStyle: "medium", timeZone });
 }
 
 export const words = (value: string | null | undefined) => (value ? value.replace(/_/g, " ") : "–");

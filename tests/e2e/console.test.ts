@@ -210,8 +210,7 @@ describe("console", () => {
             discountedShare: number;
             populationDiscountedShare: number;
             stageReason: string;
-            oneTimeReturnDays: { usual: number; late: number } | null;
-            cadence: { daysSinceLast: number };
+            oneTimeReturnDays: { usual: number; late: number; sinceFirstPurchase: number } | null;
           } | null;
         };
       }
@@ -239,7 +238,7 @@ describe("console", () => {
     const days = (n: number) => `${n.toLocaleString("en-US")} day${n === 1 ? "" : "s"}`;
     expect(await notes("Stage").allTextContents()).toEqual([
       customer.profile?.stageReason.replaceAll("_", " "),
-      `one order, ${days(customer.profile?.cadence.daysSinceLast ?? 0)} ago; half of the customers who came back did within ${days(window?.usual ?? 0)}, 90% within ${days(window?.late ?? 0)}`,
+      `bought on one day, ${days(window?.sinceFirstPurchase ?? 0)} ago; half of the customers who came back did within ${days(window?.usual ?? 0)}, 90% within ${days(window?.late ?? 0)}`,
     ]);
     await screenshot("customer-one-order");
   }, 120_000);

@@ -266,6 +266,12 @@ describe("after a nightly run", () => {
       }
     const lapsed = all.filter((r) => r.stage === "lapsed");
     expect(lapsed.length).toBeGreaterThan(0);
+    // Asking for lapsed customers by their next order is a mistake the API names, not an empty list.
+    for (const sort of ["expectedNextOrderAt", "-expectedNextOrderAt"]) {
+      const refused = await api.call("GET", `/v1/admin/customers?stage=lapsed&sort=${sort}`, undefined, adminKey);
+      expect(refused.status).toBe(400);
+      expect(await refused.text()).toContain("sort them by another column");
+    }
     expect(lapsed.every((r) => r.expectedNextOrderAt === null)).toBe(true);
     expect(all.some((r) => r.expectedNextOrderAt !== null)).toBe(true);
     // A weekly regular buying on rhythm has little at stake; the most at stake is someone gone quiet.

@@ -235,7 +235,10 @@ describe("after a nightly run", () => {
       expect(window, JSON.stringify(profile)).not.toBeNull();
       expect(window!.usual).toBeGreaterThan(0);
       expect(window!.late).toBeGreaterThanOrEqual(window!.usual);
-      const since = profile.cadence.daysSinceLast;
+      const since = window!.sinceFirstPurchase;
+      // Whole days since the purchase day, as the stage counts them (not the hours since the order).
+      expect(Number.isInteger(since)).toBe(true);
+      expect(since).toBeLessThanOrEqual(Math.ceil(profile.cadence.daysSinceLast));
       expect(profile.stage, JSON.stringify({ since, window })).toBe(
         since <= window!.usual ? "new" : since <= window!.late ? "fading" : "lapsed",
       );

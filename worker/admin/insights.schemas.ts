@@ -52,26 +52,32 @@ export const customerSortKeys = ["clvAtStake", "overdueRatio", "probabilityAlive
 export type CustomerSortKey = (typeof customerSortKeys)[number];
 export const customerSorts = customerSortKeys.flatMap((key) => [key, `-${key}`] as const);
 
-export const customerListQuerySchema = z.object({
-  stage: z.enum(lifecycleStages).optional(),
-  valueTier: z.enum(valueTiers).optional(),
-  discountSensitivity: z.enum(discountSensitivities).optional(),
-  lapsedCategory: z.string().min(1).max(200).optional(),
-  sort: z
-    .enum(customerSorts as unknown as [string, ...string[]], {
-      message: `sort must be one of ${customerSorts.join(", ")}`,
-    })
-    .default("-clvAtStake"),
-  cursor: z.string().min(1).max(1000).optional(),
-  limit: wholeNumberParam("limit", 1, 1000).default(100),
-  format: z.enum(["json", "csv"]).default("json"),
-  /** CSV only: comma-separated match keys to add as columns, among those the deployment enabled. */
-  matchKeys: z
-    .string()
-    .transform((value) => [...new Set(value.split(",").map((name) => name.trim()))].filter(Boolean))
-    .pipe(z.array(z.enum(matchKeyNames, { message: `match keys are ${matchKeyNames.join(", ")}` })))
-    .optional(),
-});
+export const customerListQuerySchema = z
+  .object({
+    stage: z.enum(lifecycleStages).optional(),
+    valueTier: z.enum(valueTiers).optional(),
+    discountSensitivity: z.enum(discountSensitivities).optional(),
+    lapsedCategory: z.string().min(1).max(200).optional(),
+    sort: z
+      .enum(customerSorts as unknown as [string, ...string[]], {
+        message: `sort must be one of ${customerSorts.join(", ")}`,
+      })
+      .default("-clvAtStake"),
+    cursor: z.string().min(1).max(1000).optional(),
+    limit: wholeNumberParam("limit", 1, 1000).default(100),
+    format: z.enum(["json", "csv"]).default("json"),
+    /** CSV only: comma-separated match keys to add as columns, among those the deployment enabled. */
+    matchKeys: z
+      .string()
+      .transform((value) => [...new Set(value.split(",").map((name) => name.trim()))].filter(Boolean))
+      .pipe(z.array(z.enum(matchKeyNames, { message: `match keys are ${matchKeyNames.join(", ")}` })))
+      .optional(),
+  })
+  .refine((query) => !(query.stage === "lapsed" && query.sort.replace(/^-/, "") === "expectedNextOrderAt"), {
+    path: ["sort"],
+    message:
+      "lapsed customers are not expected to order, so the expectedNextOrderAt sort leaves them out: sort them by another column",
+  });
 
 export const listedCustomerSchema = z.object({
   customerId: z.string(),

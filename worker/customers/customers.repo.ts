@@ -171,6 +171,7 @@ function profileView(profile: CustomerProfile, modelsFittedAt: string) {
     oneTimeReturnDays: profile.lifecycle.returnWindow && {
       usual: roundTo(profile.lifecycle.returnWindow.usualDays, 1),
       late: roundTo(profile.lifecycle.returnWindow.lateDays, 1),
+      sinceFirstPurchase: roundTo(profile.lifecycle.returnWindow.sinceFirstDays, 1),
     },
     valueTier: profile.valueTier,
     discountSensitivity: profile.discount.sensitivity,

@@ -84,7 +84,7 @@ export const customerResponseSchema = z.object({
         }),
         stage: z.enum(lifecycleStages),
         stageReason: z.string(),
-        oneTimeReturnDays: z.object({ usual: z.number(), late: z.number() }).nullable(),
+        oneTimeReturnDays: z.object({ usual: z.number(), late: z.number(), sinceFirstPurchase: z.number() }).nullable(),
         valueTier: z.enum(valueTiers),
         discountSensitivity: z.enum(discountSensitivities),
         discountedShare: z.number(),

@@ -50,7 +50,7 @@ export function CustomerHistory({
   /** The orders the page already shows (channel and time), marked along the charts. */
   orders: { placedAt: string; channel: string }[];
   /** A one-time buyer's stage windows (the profile's oneTimeReturnDays): their stage is not drawn at P(alive) lines. */
-  oneTimeReturnDays: { usual: number; late: number } | null;
+  oneTimeReturnDays: { usual: number; late: number; sinceFirstPurchase: number } | null;
 }) {
   const history = useData<HistoryAnswer>(`/v1/customers/${encodeURIComponent(customerId)}/history`);
   if (history.loading && !history.data) return <Loading what="the customer's history" />;
@@ -156,7 +156,7 @@ export function CustomerHistory({
       <ol class="stage-changes">
         {changes.map((point) => (
           <li key={point.at}>
-            <span class={`badge stage-${point.stage}`}>{point.stage}</span> from {day(point.at)}{" "}
+            <span class={`badge stage-${point.stage}`}>{point.stage}</span> from {day(point.at, "UTC")}{" "}
             <span class="muted small">
               (P(alive) {percent(point.probabilityAlive)}, overdue ratio {point.overdueRatio})
             </span>

@@ -162,6 +162,8 @@ function CustomerList() {
   };
   const rows = list.data?.customers ?? [];
   const filtered = Object.values(filters).some((value) => value.trim());
+  // Sorted by the next order, the API leaves lapsed customers out: they are not expected to order.
+  const dueSort = sort === "expectedNextOrderAt";
   return (
     <section aria-labelledby="customer-list-title">
       <div class="section-header">
@@ -229,6 +231,12 @@ function CustomerList() {
         </div>
       </form>
       <SaveAudience filters={filters} />
+      {dueSort && (
+        <p class="muted small">
+          Sorted by the next order, the list leaves lapsed customers out (they are not expected to order); the CSV does
+          too. An audience saved from these filters holds them, as it would under any sort.
+        </p>
+      )}
       {list.loading && !list.data ? (
         <Loading what="customers" />
       ) : list.problem ? (
@@ -237,6 +245,8 @@ function CustomerList() {
         <div class="empty">
           {filtered || cursors.length > 0 ? (
             <p>No scored customer matches these filters. Clear a filter or choose another value.</p>
+          ) : dueSort ? (
+            <p>No scored customer is expected to order: every one is lapsed. Sort by another column to list them.</p>
           ) : (
             <p>
               No customer has been scored yet: the list fills after the nightly model run (start one from{" "}
@@ -346,7 +356,7 @@ interface Profile {
   stage: string;
   stageReason: string;
   /** A one-time buyer's stage is judged by these: days within which half (usual) and 90% (late) of returners came back. */
-  oneTimeReturnDays: { usual: number; late: number } | null;
+  oneTimeReturnDays: { usual: number; late: number; sinceFirstPurchase: number } | null;
   valueTier: string;
   discountSensitivity: string;
   /** The estimate the sensitivity is judged by: the customer's share shrunk toward the population's. */
@@ -497,7 +507,7 @@ function stageNotes(profile: Profile): string[] {
   if (!window) return [words(profile.stageReason)];
   return [
     words(profile.stageReason),
-    `one order, ${count(profile.cadence.daysSinceLast ?? 0, "day")} ago; half of the customers who came back did within ${count(window.usual, "day")}, 90% within ${count(window.late, "day")}`,
+    `bought on one day, ${count(window.sinceFirstPurchase, "day")} ago; half of the customers who came back did within ${count(window.usual, "day")}, 90% within ${count(window.late, "day")}`,
   ];
 }
 

@@ -153,9 +153,10 @@ export interface Lifecycle {
   /**
    * A one-time buyer's stage is judged by how long returning customers took to come back: within
    * `usualDays` of their first order for half of them (new until then), within `lateDays` for 90%
-   * (fading until then, lapsed after). Null for repeat buyers, and while nobody has returned.
+   * (fading until then, lapsed after), against `sinceFirstDays`, the days since their purchase day as
+   * the stage counts them. Null for repeat buyers, and while nobody has returned.
    */
-  returnWindow: { usualDays: number; lateDays: number } | null;
+  returnWindow: { usualDays: number; lateDays: number; sinceFirstDays: number } | null;
 }
 
 /** `timing` must be in days, like the input; build it from day-unit summaries. */
@@ -169,7 +170,7 @@ export function lifecycleStage(
     const lateDays = secondPurchaseQuantile(timing, options.oneTimeLapsedAfterLevel);
     // With no returning customer to learn from, nobody can be called late yet.
     if (Number.isNaN(usualDays)) return { stage: "new", reason: "one_time_within_usual_return", returnWindow: null };
-    const returnWindow = { usualDays, lateDays };
+    const returnWindow = { usualDays, lateDays, sinceFirstDays: input.daysSinceFirstPurchase };
     if (input.daysSinceFirstPurchase <= usualDays)
       return { stage: "new", reason: "one_time_within_usual_return", returnWindow };
     if (input.daysSinceFirstPurchase <= lateDays)

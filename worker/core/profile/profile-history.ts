@@ -16,7 +16,7 @@ export interface HistoryOrder extends SummaryOrder {
 
 /**
  * Why a date is on the chart: just before a purchase day's first order, just after its last, a week
- * into the silence after the last purchase, a month between, now, or the hour the stage changed
+ * into the silence after the last purchase, a month between, now, or the midnight (UTC) the stage changed
  * between two of those with no order in between (`stage`, found by bisection: stageChangesBetween).
  */
 export const historyPointKinds = ["before_order", "order", "week", "month", "now", "stage"] as const;
@@ -196,16 +196,15 @@ function pointAt(
   };
 }
 
-/** The stage is dated to within this: the console shows days. */
-const stageChangePrecisionMs = 3600_000;
-
 /**
  * Where the stage changed between two points with no order placed after the first up to the second:
- * each first hour at which it reads a new stage, by bisection, as `stage` points (active to lapsed
- * within a month passes through fading: both changes are found). Without an order the history is
- * fixed and only time passes, so P(alive) only falls (and a one-time buyer only ages): the stage moves
- * one way, and each change is dated where it happened, not at the later date the points fell on. Empty
- * when the points share a stage, an order lies between, or a date in between cannot be scored.
+ * each UTC midnight from which it reads a new stage, found by bisection over the days between, as
+ * `stage` points (active to lapsed within a month passes through fading: both changes are found). The
+ * models count whole UTC days since the purchase days, so a stage can only change at midnight UTC;
+ * and without an order only time passes, so P(alive) only falls (and a one-time buyer only ages): the
+ * stage moves one way, and each change is dated where it happened, not at the later date the points
+ * fell on. Empty when the points share a stage, an order lies between, or a date in between cannot be
+ * scored.
  */
 export function stageChangesBetween(
   customerId: string,
@@ -219,31 +218,35 @@ export function stageChangesBetween(
   if (orders.some((order) => Date.parse(order.placedAt) > from && Date.parse(order.placedAt) <= to)) return [];
   const changes: HistoryPoint[] = [];
   let last = before;
-  while (last.stage !== after.stage) {
-    // The first hour after `last` whose stage is not last's.
-    let low = Date.parse(last.at);
-    let high = to;
-    let found: HistoryPoint = after;
-    while (high - low > stageChangePrecisionMs) {
-      const middle = low + Math.floor((high - low) / 2);
-      const point = pointAt(customerId, orders, models, new Date(middle), "stage");
+  // The midnights strictly after `from`, up to `to`: days firstDay..lastDay (in days since the epoch).
+  let firstDay = Math.floor(from / dayMs) + 1;
+  const lastDay = Math.floor(to / dayMs);
+  while (last.stage !== after.stage && firstDay <= lastDay) {
+    // The first midnight whose stage is not last's (lastDay + 1: none before `after`).
+    let low = firstDay;
+    let high = lastDay + 1;
+    let found: HistoryPoint | null = null;
+    while (low < high) {
+      const middle = Math.floor((low + high) / 2);
+      const point = pointAt(customerId, orders, models, new Date(middle * dayMs), "stage");
       if (!point) return changes;
-      if (point.stage === last.stage) low = middle;
+      if (point.stage === last.stage) low = middle + 1;
       else {
         high = middle;
         found = point;
       }
     }
-    if (found === after) break; // Within the hour before `after`: it marks the change itself.
+    if (!found || Date.parse(found.at) !== high * dayMs) break;
     changes.push(found);
     last = found;
+    firstDay = high + 1;
   }
   return changes;
 }
 
 /**
- * P(alive), rhythm, stage, value tier and 12-month CLV at each of historyDates, and at each hour the
- * stage changed between two of them with no order in between (stageChangesBetween).
+ * P(alive), rhythm, stage, value tier and 12-month CLV at each of historyDates, and at each UTC
+ * midnight the stage changed between two of them with no order in between (stageChangesBetween).
  */
 export function profileHistory(
   customerId: string,
