@@ -2,7 +2,7 @@
 // (docs/scaling.md, from one database to shards), one server step at a time with a progress bar, then
 // checks every customer table's rows against D1's and says how to switch the deployment over.
 import type { Command } from "commander";
-import { adminClient } from "../dev-vars.ts";
+import { adminClient, talksToLocalWorker } from "../dev-vars.ts";
 import { IngestFailed } from "../import/client.ts";
 import { formatDuration, progressBar } from "../import/progress.ts";
 
@@ -45,6 +45,14 @@ export function countMismatches(counts: StatusView["counts"]): string[] {
   return Object.entries(counts.d1)
     .filter(([table, n]) => (summed[table] ?? 0) !== n)
     .map(([table, n]) => `${table}: ${n} in D1, ${summed[table] ?? 0} in the shards`);
+}
+
+/** What to do once the copy checks: the local worker reads its settings from .dev.vars, a deployment from wrangler.toml. */
+export function switchInstruction(shards: number, local: boolean): string {
+  const where = local
+    ? `SHARD_COUNT=${shards} in .dev.vars and restart npm start`
+    : `SHARD_COUNT = "${shards}" in wrangler.toml [vars] and deploy (npm run deploy)`;
+  return `Now set ${where}; D1's copy stays until you delete it.`;
 }
 
 function parsePositive(value: string): number {
@@ -105,9 +113,7 @@ export function register(program: Command): void {
           return;
         }
         console.log(`checked: every customer table has the same rows in the shards as in D1`);
-        console.log(
-          `Now set SHARD_COUNT = "${step.shards}" in wrangler.toml [vars] and deploy (npm run deploy); D1's copy stays until you delete it.`,
-        );
+        console.log(switchInstruction(step.shards, talksToLocalWorker(options.url)));
       } catch (error) {
         bar?.stop();
         if (!(error instanceof IngestFailed)) throw error;

@@ -1,7 +1,7 @@
 // `patron shards migrate`'s check of the copy: every customer table's rows summed over the shards
 // against D1's.
 import { describe, expect, it } from "vitest";
-import { changesText, countMismatches } from "../../cli/commands/shards.ts";
+import { changesText, countMismatches, switchInstruction } from "../../cli/commands/shards.ts";
 
 describe("countMismatches", () => {
   it("is empty when the shards together hold what D1 holds", () => {
@@ -32,5 +32,14 @@ describe("changesText", () => {
     expect(changesText({ orders: 3, customers: 0, identities: 1, suppressions: 2 })).toBe(
       "3 orders, 1 identities, 2 suppressions",
     );
+  });
+});
+
+describe("switchInstruction", () => {
+  it("names .dev.vars for the local worker and wrangler.toml for a deployment", () => {
+    expect(switchInstruction(4, true)).toBe(
+      "Now set SHARD_COUNT=4 in .dev.vars and restart npm start; D1's copy stays until you delete it.",
+    );
+    expect(switchInstruction(16, false)).toMatch(/^Now set SHARD_COUNT = "16" in wrangler.toml \[vars\] and deploy/);
   });
 });
