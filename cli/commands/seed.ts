@@ -89,10 +89,10 @@ export function register(program: Command): void {
     .option("--batch-size <n>", "orders per request when posting", parseCount, 500)
     .option("--concurrency <n>", "requests in flight when posting", parseCount, 2)
     .option("--no-personas", "leave out the fixed demo shoppers")
-    .action(async (options: SeedCommandOptions) => {
+    .action(async (options: SeedCommandOptions, command: Command) => {
       const today = options.today ?? todayUtc();
       if (!/^\d{4}-\d{2}-\d{2}$/.test(today) || Number.isNaN(Date.parse(today)))
-        program.error("--today must be YYYY-MM-DD");
+        command.error("--today must be YYYY-MM-DD");
       const seedOptions: Partial<SeedOptions> = {
         seed: options.seed,
         customers: options.customers,
@@ -104,7 +104,7 @@ export function register(program: Command): void {
       const bar = progressBar(total, "customers");
       try {
         if (options.url) {
-          if (!options.key) program.error("--key (or PATRON_API_KEY) is required with --url");
+          if (!options.key) command.error("--key (or PATRON_API_KEY) is required with --url");
           const counts = await postSeedData({
             url: options.url,
             apiKey: options.key as string,

@@ -79,8 +79,8 @@ export function register(program: Command): void {
       "--discard-shard-data",
       "start a new pass even when the shards stored data of their own after the last pass (a deployment switched to them and back): that data is lost",
     )
-    .action(async (options: MigrateOptions) => {
-      const client = await adminClient(options, (message) => program.error(message));
+    .action(async (options: MigrateOptions, command: Command) => {
+      const client = await adminClient(options, (message) => command.error(message));
       const started = Date.now();
       let bar: ReturnType<typeof progressBar> | null = null;
       try {
