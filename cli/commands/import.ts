@@ -1,7 +1,7 @@
 // `patron import orders|products <file>`: bulk-load wire-format NDJSON or a mapped CSV into a Patron
 // worker, in batches, with retries, a resumable state file and a progress bar. Orders go through the
 // worker's queue-backed import (POST /v1/imports) unless --direct sends them to POST /v1/orders.
-import { readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
 import type { WireOrder, WireProduct } from "../../db/seed/wire.ts";
@@ -12,9 +12,11 @@ import { dataFileIn, plainOrGzipped } from "../import/files.ts";
 import { type Mapping, MappingError, parseMapping } from "../import/mapping.ts";
 import { describeProgress, type ProgressDisplay, progressBar, summaryLines } from "../import/progress.ts";
 import {
+  countQueuedBatches,
   ImportIncomplete,
   ImportStalled,
   maxQueuedBatchBytes,
+  openQueuedImport,
   type QueuedImportResult,
   runQueuedImport,
   unusedImport,
@@ -25,6 +27,7 @@ import {
   type ImportResult,
   ImportStopped,
   maxBatchSize,
+  ReadStopped,
   runImport,
   type SourceRecord,
 } from "../import/run.ts";
@@ -38,10 +41,12 @@ import {
   readNdjson,
 } from "../import/sources.ts";
 import {
+  countConfirmed,
   defaultStatePath,
   emptyState,
   fingerprintOf,
   type ImportState,
+  type ImportTotals,
   loadState,
   saveState,
   unconfirmedImports,
@@ -75,16 +80,40 @@ interface Prepared<T> {
   total: number | null;
   notes: string[];
   mappingId: string;
+  /** Orders through the queue: the batches the run posts in all, told to the import when it is created. */
+  batches?: number;
 }
 
-async function prepareOrders(file: string, options: ImportCommandOptions): Promise<Prepared<WireOrder>> {
-  if (isNdjson(file) && !options.mapping && !options.preset)
+async function prepareOrders(
+  file: string,
+  options: ImportCommandOptions,
+  queued: boolean,
+): Promise<Prepared<WireOrder>> {
+  if (isNdjson(file)) {
+    if (!queued)
+      return {
+        records: readNdjson<WireOrder>(file),
+        total: await countNonEmptyLines(file),
+        notes: [],
+        mappingId: "ndjson",
+      };
+    // Through the queue the import is told how many batches it gets, so that one stopped part-way is
+    // not read as done: the file is read through once to cut them, before anything is sent. A line
+    // that is not JSON stops the run here.
+    let counted: { records: number; batches: number };
+    try {
+      counted = await countQueuedBatches(readNdjson<WireOrder>(file), options.batchSize);
+    } catch (error) {
+      throw new ReadStopped(error, null);
+    }
     return {
       records: readNdjson<WireOrder>(file),
-      total: await countNonEmptyLines(file),
+      total: counted.records,
       notes: [],
       mappingId: "ndjson",
+      batches: counted.batches,
     };
+  }
   const { mapping, baseDir, mappingId } = resolveMapping(file, options);
   if (mapping.kind !== "orders") throw new InputError(`the mapping is for ${mapping.kind}, not orders`);
   const lookups = await loadLookups(mapping, (lookupFile) => plainOrGzipped(path.resolve(baseDir, lookupFile)));
@@ -98,7 +127,8 @@ async function prepareOrders(file: string, options: ImportCommandOptions): Promi
       `skipped ${stats.skippedLines} lines (${reasons}); ${stats.emptyOrders} orders had no line left and were not sent`,
     );
   }
-  return { records: orders, total: orders.length, notes, mappingId };
+  const batches = queued ? (await countQueuedBatches(orders, options.batchSize)).batches : undefined;
+  return { records: orders, total: orders.length, notes, mappingId, batches };
 }
 
 async function prepareProducts(file: string, options: ImportCommandOptions): Promise<Prepared<WireProduct>> {
@@ -117,7 +147,7 @@ async function prepareProducts(file: string, options: ImportCommandOptions): Pro
     if (unpriced > 0) notes.push(`skipped ${unpriced} products never seen in the transactions (no price to give them)`);
     return { records: products, total: products.length, notes, mappingId: `completejourney:${transactions}` };
   }
-  if (isNdjson(file) && !options.mapping)
+  if (isNdjson(file))
     return {
       records: readNdjson<WireProduct>(file),
       total: await countNonEmptyLines(file),
@@ -143,12 +173,31 @@ function resolveMapping(
     return { mapping: completeJourneyOrders, baseDir: path.dirname(file), mappingId: "completejourney" };
   if (options.preset) throw new InputError(`unknown preset "${options.preset}" (known: ${presets.join(", ")})`);
   if (!options.mapping) throw new InputError(`${file}: a CSV needs --mapping <mapping.json> or --preset`);
+  if (!existsSync(options.mapping)) throw new InputError(`No such file: ${options.mapping} (--mapping)`);
   const text = readFileSync(options.mapping, "utf8");
   return { mapping: parseMapping(JSON.parse(text)), baseDir: path.dirname(options.mapping), mappingId: text };
 }
 
 function isNdjson(file: string): boolean {
   return /\.(nd)?jsonl?(\.gz)?$/i.test(file);
+}
+
+/**
+ * Mistakes in what was asked, before anything is read: a file that is not there, an unknown preset, and
+ * a preset or mapping (which read CSV columns) given for an NDJSON file, which holds wire-format
+ * records and is read as it is.
+ */
+function checkRequest(file: string, absolute: string, options: ImportCommandOptions): void {
+  if (!existsSync(absolute)) throw new InputError(`No such file: ${file}`);
+  if (!statSync(absolute).isFile()) throw new InputError(`Not a file: ${file}`);
+  if (options.preset && !(presets as readonly string[]).includes(options.preset))
+    throw new InputError(`unknown preset "${options.preset}" (known: ${presets.join(", ")})`);
+  if (!isNdjson(file)) return;
+  const given = options.preset ? `--preset ${options.preset}` : options.mapping ? "--mapping" : null;
+  if (given)
+    throw new InputError(
+      `${given} is for CSV files, and ${file} is NDJSON: its lines are wire-format records, imported as they are. Drop ${given.split(" ")[0]}, or give it the CSV export (docs/import.md).`,
+    );
 }
 
 /** Runs one import; prints progress to stderr and returns the result. Throws on rejection or failure. */
@@ -159,11 +208,12 @@ export async function importFile(
   log: (line: string) => void = (line) => console.log(line),
 ): Promise<ImportResult> {
   const absolute = path.resolve(file);
+  checkRequest(file, absolute, options);
   const stat = statSync(absolute);
-  const prepared: Prepared<WireOrder | WireProduct> =
-    kind === "orders" ? await prepareOrders(absolute, options) : await prepareProducts(absolute, options);
-  for (const note of prepared.notes) log(note);
   const queued = kind === "orders" && !options.direct;
+  const prepared: Prepared<WireOrder | WireProduct> =
+    kind === "orders" ? await prepareOrders(absolute, options, queued) : await prepareProducts(absolute, options);
+  for (const note of prepared.notes) log(note);
   const fingerprint = fingerprintOf({
     // Queued batches are also cut by size, so batch i of a queued run is not batch i of a direct one.
     ...(queued ? { mode: "queue", maxBatchBytes: maxQueuedBatchBytes } : {}),
@@ -181,8 +231,10 @@ export async function importFile(
     log(`state file ${stateFile} is for a different file, batch size or mapping: starting over`);
     state = null;
   }
-  if (state)
-    log(`resuming: ${state.confirmedThrough + state.confirmedAbove.length} batches already confirmed (${stateFile})`);
+  const resuming = state !== null;
+  // Through the queue the worker is asked first which of the import's batches it has processed: an
+  // interrupted run leaves them to the queue, unconfirmed in the state file.
+  if (state && !queued) log(`resuming: ${countConfirmed(state)} batches already confirmed (${stateFile})`);
   state ??= emptyState(fingerprint, absolute, new Date());
 
   let shown: ProgressDisplay | null = null;
@@ -202,13 +254,35 @@ export async function importFile(
   if (queued && !state.importId) {
     // An earlier run of this file whose first batch was refused left an import with no batch (the API
     // cannot delete one); the fixed file has another fingerprint and state file, so look for it.
-    const importId = await unusedImport(client, unconfirmedImports(path.dirname(stateFile), absolute, stateFile));
+    const importId = await unusedImport(
+      client,
+      unconfirmedImports(path.dirname(stateFile), absolute, stateFile),
+      prepared.batches,
+    );
     if (importId) {
       state = { ...state, importId };
       log(`taking up import ${importId}: an earlier run of this file created it and posted no batch to it`);
     }
   }
   saveState(stateFile, state);
+  const opened = queued
+    ? await openQueuedImport({
+        client,
+        state,
+        source: path.basename(absolute),
+        expectedBatches: prepared.batches,
+        onState: (next) => saveState(stateFile, next),
+      })
+    : undefined;
+  if (opened?.state) {
+    state = opened.state;
+    if (opened.lost)
+      log(`import ${opened.lost} is not on the worker any more: the batches left go to ${opened.importId}`);
+    if (resuming) {
+      const found = opened.foundDone > 0 ? ` (${opened.foundDone} found done in import ${opened.importId})` : "";
+      log(`resuming: ${countConfirmed(state)} batches already confirmed${found} (${stateFile})`);
+    }
+  }
 
   const bar = progressBar(prepared.total, kind, options.progress);
   shown = bar;
@@ -228,6 +302,8 @@ export async function importFile(
       ? await runQueuedImport<WireOrder | WireProduct>({
           ...common,
           source: path.basename(absolute),
+          expectedBatches: prepared.batches,
+          opened,
           pollIntervalMs: options.pollInterval,
         })
       : await runImport<WireOrder | WireProduct>(common);
@@ -247,25 +323,81 @@ export async function importFile(
   }
 }
 
-/** The last line of a stop at a rejected batch: what the run had done before it, and what a rerun does. */
-function beforeTheStop(done: ImportResult | QueuedImportResult): string {
+/** What the confirmed batches wrote, in a stop's closing account. */
+function confirmedCounts(kind: ImportKind, totals: ImportTotals): string {
+  return kind === "orders"
+    ? `${totals.accepted} accepted, ${totals.duplicates} duplicates, ${totals.suppressed} suppressed`
+    : `${totals.upserted} products upserted`;
+}
+
+/**
+ * The last line of a stop (a rejected batch, input that cannot be read further): what the run had done
+ * before it, and what a rerun does. `fix` says what to do first ("Fix the input").
+ */
+function beforeTheStop(kind: ImportKind, done: ImportResult | QueuedImportResult, fix = "Fix the input"): string {
   if ("importId" in done) {
     // Through the queue nothing is confirmed before the run waits, but the batches already posted are
     // queued and will be ingested: say so rather than "0 batches confirmed".
     if (done.posted > 0)
-      return `Before it: the batches posted are queued in import ${done.importId}, and the worker ingests them (sent again, their orders count as duplicates). Fix the input and rerun to continue.`;
+      return `Before it: the batches posted are queued in import ${done.importId}, and the worker ingests them (sent again, their orders count as duplicates). ${fix} and rerun to continue.`;
     if (done.receivedBefore > 0)
-      return `No batch was posted in this run; import ${done.importId} keeps the ${done.receivedBefore} batches earlier runs posted. Fix the input and rerun to continue.`;
-    return `No batch was posted; import ${done.importId} has received nothing and is kept in the state file: fix the input and rerun, and the rerun posts its batches to that import instead of creating another.`;
+      return `No batch was posted in this run; import ${done.importId} keeps the ${done.receivedBefore} batches earlier runs posted. ${fix} and rerun to continue.`;
+    return `No batch was posted; import ${done.importId} has received nothing and is kept in the state file: ${fix.toLowerCase()} and rerun, and the rerun posts its batches to that import instead of creating another.`;
   }
   if (done.batches > 0)
-    return `Before it: ${done.batches} batches confirmed (${done.totals.accepted} accepted, ${done.totals.duplicates} duplicates, ${done.totals.suppressed} suppressed). Fix the input and rerun to continue.`;
+    return `Before it: ${done.batches} batches confirmed (${confirmedCounts(kind, done.totals)}). ${fix} and rerun to continue.`;
   if (done.skippedBatches > 0)
-    return `No batch was posted in this run; ${done.skippedBatches} batches were confirmed by an earlier run. Fix the input and rerun to continue.`;
-  return "No batch was posted; nothing was written. Fix the input and rerun.";
+    return `No batch was posted in this run; ${done.skippedBatches} batches were confirmed by an earlier run. ${fix} and rerun to continue.`;
+  return `No batch was posted; nothing was written. ${fix} and rerun.`;
 }
 
-function describeFailure(error: unknown, file: string): string[] {
+/** An error's own words: a missing file as one line, anything unforeseen with its stack. */
+function describeCause(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  const where = (error as { path?: unknown } | null)?.path;
+  if (code === "ENOENT" && typeof where === "string") return `No such file: ${where}`;
+  if (code === "EISDIR") return `Not a file: ${typeof where === "string" ? where : String(error)}`;
+  if (error instanceof InputError || error instanceof MappingError || error instanceof IngestFailed)
+    return error.message;
+  return String(error instanceof Error ? (error.stack ?? error.message) : error);
+}
+
+/**
+ * The lines of a stop where the input could not be read further (a line that is not JSON, say): the
+ * reason, what was written before it, and what a rerun does. A fixed file is another file to the state
+ * (its size and modification time are part of its key), so the rerun starts over.
+ */
+function describeReadStop(kind: ImportKind, error: ReadStopped): string[] {
+  const fix = error.reason instanceof InputError && error.reason.line !== undefined ? "Fix that line" : "Fix the input";
+  const reason = describeCause(error.reason);
+  const done = error.result;
+  if (done === null)
+    return [
+      reason,
+      `Nothing was sent: through the import queue the whole file is read, to count its batches, before the import is created. ${fix} and rerun.`,
+    ];
+  if ("importId" in done) return [reason, beforeTheStop(kind, done, fix)];
+  const again =
+    kind === "orders"
+      ? "the server counts their orders as duplicates"
+      : "the server upserts their products again, which changes nothing";
+  const startsOver = `the fixed file starts a new state file, so the rerun sends those batches again and ${again}`;
+  if (done.batches > 0) {
+    const earlier = done.skippedBatches > 0 ? `, besides ${done.skippedBatches} confirmed by an earlier run` : "";
+    return [
+      reason,
+      `Before it: ${done.batches} batches confirmed (${confirmedCounts(kind, done.totals)})${earlier}. ${fix} and rerun: ${startsOver}.`,
+    ];
+  }
+  if (done.skippedBatches > 0)
+    return [
+      reason,
+      `No batch was posted in this run; ${done.skippedBatches} batches were confirmed by an earlier run. ${fix} and rerun: ${startsOver}.`,
+    ];
+  return [reason, `No batch was posted; nothing was written. ${fix} and rerun.`];
+}
+
+function describeFailure(error: unknown, file: string, kind: ImportKind = "orders"): string[] {
   if (error instanceof ImportStopped) {
     const lines = [
       `Stopped: ${error.message}${error.requestId ? ` (request ${error.requestId})` : ""}. Nothing of that batch was written.`,
@@ -279,9 +411,10 @@ function describeFailure(error: unknown, file: string): string[] {
       lines.push(`  ${where}${what} ${issue.path.join(".")}: ${issue.message}`);
     }
     if (error.issues.length > 50) lines.push(`  … and ${error.issues.length - 50} more`);
-    lines.push(beforeTheStop(error.result));
+    lines.push(beforeTheStop(kind, error.result));
     return lines;
   }
+  if (error instanceof ReadStopped) return describeReadStop(kind, error);
   if (error instanceof ImportIncomplete) {
     const lines = error.result.failed
       .slice(0, 50)
@@ -294,10 +427,8 @@ function describeFailure(error: unknown, file: string): string[] {
     ];
   }
   if (error instanceof ImportStalled) return [`Stopped waiting: ${error.message}`];
-  if (error instanceof InputError || error instanceof MappingError || error instanceof IngestFailed)
-    return [String(error.message)];
   if (error instanceof BatchRejected) return [error.message];
-  return [String(error instanceof Error ? (error.stack ?? error.message) : error)];
+  return [describeCause(error)];
 }
 
 export function register(program: Command): void {
@@ -333,7 +464,7 @@ export function register(program: Command): void {
       const local = talksToLocalWorker(given.url);
       const found = await keyFrom("PATRON_API_KEY", given.key, local);
       if (!found?.key)
-        program.error(
+        return subcommand.error(
           `--key is required (or PATRON_API_KEY${local ? ", or a .dev.vars here or in a folder above" : ""})`,
         );
       const options = {
@@ -344,11 +475,11 @@ export function register(program: Command): void {
         url: given.url ?? defaultWorkerUrl(),
       } as ImportCommandOptions;
       if (options.batchSize < 1 || options.batchSize > maxBatchSize)
-        program.error(`--batch-size must be 1–${maxBatchSize}`);
+        return subcommand.error(`--batch-size must be 1–${maxBatchSize}`);
       try {
         await importFile(kind, file, options);
       } catch (error) {
-        for (const line of describeFailure(error, file)) console.error(line);
+        for (const line of describeFailure(error, file, kind)) console.error(line);
         process.exitCode = 1;
       }
     });

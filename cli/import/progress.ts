@@ -3,6 +3,7 @@
 import cliProgress from "cli-progress";
 import type { QueuedImportResult } from "./queued.ts";
 import type { ImportProgress, ImportResult } from "./run.ts";
+import { countConfirmed } from "./state.ts";
 
 export interface ProgressDisplay {
   enabled: boolean;
@@ -85,28 +86,40 @@ export function formatDuration(ms: number): string {
 /**
  * The closing summary. For orders, every order sent is in exactly one of the lines under `orders
  * sent`: accepted, duplicates, suppressed (orders of erased customers, not stored) and, when a batch
- * through the queue failed, failed. Batches skipped as confirmed by an earlier run are not sent.
+ * through the queue failed, failed. Batches skipped as confirmed by an earlier run are not sent: those
+ * counts are this run's, and a resumed run (batches skipped) says so and adds an `in all` line with
+ * what the state file holds over every confirmed batch, this run's and the earlier runs'.
  */
 export function summaryLines(kind: "orders" | "products", result: ImportResult | QueuedImportResult): string[] {
   const failed = "failed" in result ? result.failed.reduce((sum, batch) => sum + batch.orders, 0) : 0;
   const sent = result.totals.records + failed;
   const seconds = result.elapsedMs / 1000;
   const rate = seconds > 0 ? Math.round(sent / seconds) : sent;
+  const resumed = result.skippedBatches > 0 && result.state !== undefined;
+  const thisRun = resumed ? " in this run" : "";
   const lines =
     kind === "orders"
       ? [
-          `orders sent        ${sent} (${rate}/s)`,
+          `orders sent        ${sent} (${rate}/s)${thisRun}`,
           `accepted           ${result.totals.accepted}`,
           `duplicates         ${result.totals.duplicates}`,
           `suppressed         ${result.totals.suppressed}`,
           ...(failed > 0 ? [`failed             ${failed} (in batches the server could not ingest)`] : []),
           `ignored identifiers ${result.totals.ignoredIdentifiers}`,
         ]
-      : [`products upserted  ${result.totals.upserted} (${rate}/s)`];
+      : [`products upserted  ${result.totals.upserted} (${rate}/s)${thisRun}`];
   lines.push(
     `batches            ${result.batches} sent, ${result.skippedBatches} skipped (confirmed by an earlier run)`,
-    `retries            ${result.retries}`,
-    `elapsed            ${formatDuration(result.elapsedMs)}`,
   );
+  if (resumed && result.state) {
+    const all = result.state.totals;
+    const batches = countConfirmed(result.state);
+    lines.push(
+      kind === "orders"
+        ? `in all             ${all.records} orders in ${batches} batches: ${all.accepted} accepted, ${all.duplicates} duplicates, ${all.suppressed} suppressed (this run and earlier ones)`
+        : `in all             ${all.upserted} products upserted in ${batches} batches (this run and earlier ones)`,
+    );
+  }
+  lines.push(`retries            ${result.retries}`, `elapsed            ${formatDuration(result.elapsedMs)}`);
   return lines;
 }

@@ -1,5 +1,6 @@
 // Orders through the server's queue-backed import (POST /v1/imports, docs/api.md): create the import
-// (or take up the one a previous run recorded in the state file), confirm the batches the server
+// with the number of batches the run will post (so a run stopped part-way leaves it open, not done),
+// or take up the one a previous run recorded in the state file, confirm the batches the server
 // already processed, post the rest (a few in flight; each is validated at once, so a bad batch stops
 // the run with its input lines as the direct path does), then follow the import's progress until the
 // queue has processed every batch. Batches are cut by count and by size, as one batch is one queue
@@ -11,8 +12,10 @@ import {
   type ImportProgress,
   type ImportResult,
   ImportStopped,
+  ReadStopped,
   type SourceRecord,
   stopOf,
+  whileReadable,
 } from "./run.ts";
 import { confirmBatch, emptyTotals, type ImportState, type ImportTotals, isConfirmed } from "./state.ts";
 
@@ -25,6 +28,8 @@ export const maxQueuedBatchBytes = 112_000;
 interface ImportView {
   id: string;
   status: "open" | "done" | "failed";
+  /** The batches the import was told to expect when it was created; it stays open until that many arrived. */
+  expectedBatches?: number | null;
   batches: { received: number; queued: number; done: number; failed: number };
   orders: { received: number; processed: number };
   /** A missing `suppressed` is read as 0. */
@@ -52,6 +57,10 @@ export const defaultStallMs = 20 * 60_000;
 export interface QueuedImportOptions<T> extends ImportOptions<T> {
   /** A label for the import (the file name). */
   source: string;
+  /** How many batches the run posts in all (countQueuedBatches), sent when the import is created. */
+  expectedBatches?: number;
+  /** The import already opened by openQueuedImport (the caller printed what it found); else it is opened here. */
+  opened?: OpenedImport;
   /** How often the import's progress is read while waiting. */
   pollIntervalMs?: number;
   /** How long the wait goes on without a batch processed before it stops (defaultStallMs). */
@@ -93,6 +102,33 @@ export class ImportIncomplete extends Error {
 const encoder = new TextEncoder();
 const bytesOf = (value: unknown) => encoder.encode(JSON.stringify(value)).byteLength;
 
+/** What a queued batch weighs: each order's JSON and a comma, against maxQueuedBatchBytes. */
+const queuedBatchWeight = {
+  weigh: (record: SourceRecord<unknown>) => bytesOf(record.value) + 1,
+  max: maxQueuedBatchBytes,
+};
+
+/** The most batches an import can be told to expect (the API's limit). */
+const maxExpectedBatches = 10_000_000;
+
+/**
+ * The records and the batches a queued run of `records` posts, cut as runQueuedImport cuts them (by
+ * count and by size). Reads every record: a source that cannot be read through throws here, before
+ * anything is sent.
+ */
+export async function countQueuedBatches<T>(
+  records: AsyncIterable<SourceRecord<T>> | Iterable<SourceRecord<T>>,
+  batchSize: number,
+): Promise<{ records: number; batches: number }> {
+  let count = 0;
+  let batches = 0;
+  for await (const batch of batchesOf(records, batchSize, queuedBatchWeight)) {
+    batches++;
+    count += batch.length;
+  }
+  return { records: count, batches };
+}
+
 function totalsOf(batch: BatchView): ImportTotals {
   return {
     ...emptyTotals(),
@@ -122,31 +158,75 @@ async function* batchesOfImport(
   }
 }
 
-/** The import the state names, if the server still has it; otherwise a new one. */
-async function openImport<T>(options: QueuedImportOptions<T>): Promise<string> {
+/** What opening a queued run found: its import, and the state with the batches the server reports done. */
+export interface OpenedImport {
+  importId: string;
+  state: ImportState | undefined;
+  /** Batches the state had not confirmed that the server reports done (an earlier run stopped while they were queued). */
+  foundDone: number;
+  /** The import the state named, when the server no longer has it and `importId` is a new one. */
+  lost: string | null;
+}
+
+type OpenOptions = Pick<
+  QueuedImportOptions<unknown>,
+  "client" | "state" | "source" | "expectedBatches" | "onState" | "now"
+>;
+
+/** The body that creates an import: its label and, when known and within the API's range, its batch count. */
+function createBody(options: OpenOptions): { source: string; expectedBatches?: number } {
+  const expected = options.expectedBatches;
+  const known = expected !== undefined && expected >= 1 && expected <= maxExpectedBatches;
+  return { source: options.source.slice(-200), ...(known ? { expectedBatches: expected } : {}) };
+}
+
+/**
+ * The import the state names, if the server still has it, otherwise a new one (told how many batches
+ * to expect); and the state with every batch the server reports done confirmed, saved through onState.
+ */
+export async function openQueuedImport(options: OpenOptions): Promise<OpenedImport> {
+  const now = options.now ?? (() => new Date());
   const recorded = options.state?.importId;
+  let importId: string | null = null;
   if (recorded) {
     try {
       await options.client.get<ImportView>(`/v1/imports/${recorded}`);
-      return recorded;
+      importId = recorded;
     } catch (error) {
       if (!(error instanceof IngestFailed && error.status === 404)) throw error;
     }
   }
-  const created = await options.client.post<ImportView>("/v1/imports", { source: options.source.slice(-200) });
-  return created.data.id;
+  importId ??= (await options.client.post<ImportView>("/v1/imports", createBody(options))).data.id;
+  let state: ImportState | undefined = options.state && { ...options.state, importId };
+  let foundDone = 0;
+  if (state) {
+    // Batches an interrupted run left to the queue may have been processed since.
+    for await (const batch of batchesOfImport(options.client, importId, "done")) {
+      if (!isConfirmed(state, batch.sequence)) foundDone++;
+      state = confirmBatch(state, batch.sequence, totalsOf(batch), now());
+    }
+    options.onState?.(state);
+  }
+  return { importId, state, foundDone, lost: recorded && recorded !== importId ? recorded : null };
 }
 
 /**
  * The first of `importIds` (imports earlier runs created: state.ts's unconfirmedImports) that the
- * server still has and that has received no batch, or null. A run that takes it up, rather than
- * creating another, leaves no empty import open for good behind a first batch the server refused.
+ * server still has, that has received no batch and that expects `expectedBatches` (as many as this run
+ * posts; none when unknown), or null. A run that takes it up, rather than creating another, leaves no
+ * empty import open for good behind a first batch the server refused. One expecting another count
+ * would read done too early, or never: it is left alone.
  */
-export async function unusedImport(client: IngestClient, importIds: readonly string[]): Promise<string | null> {
+export async function unusedImport(
+  client: IngestClient,
+  importIds: readonly string[],
+  expectedBatches?: number,
+): Promise<string | null> {
+  const wanted = createBody({ client, source: "", expectedBatches }).expectedBatches ?? null;
   for (const importId of importIds) {
     try {
       const { data } = await client.get<ImportView>(`/v1/imports/${importId}`);
-      if (data.batches.received === 0) return importId;
+      if (data.batches.received === 0 && (data.expectedBatches ?? null) === wanted) return importId;
     } catch (error) {
       // Gone, or another worker's import (404): not this one. Anything else (the key, the network) is
       // the run's problem, and creating an import would meet it too.
@@ -164,18 +244,13 @@ export async function runQueuedImport<T>(options: QueuedImportOptions<T>): Promi
   const concurrency = Math.max(1, options.concurrency ?? 2);
   const progress: ImportProgress = { records: 0, batches: 0, skippedBatches: 0, retries: 0, totals: emptyTotals() };
 
-  const importId = await openImport(options);
-  let state: ImportState | undefined = options.state && { ...options.state, importId };
+  const opened = options.opened ?? (await openQueuedImport(options));
+  const importId = opened.importId;
+  let state: ImportState | undefined = opened.state;
   const saveState = (next: ImportState) => {
     state = next;
     options.onState?.(next);
   };
-  if (state) {
-    // Batches an interrupted run left to the queue may have been processed since.
-    for await (const batch of batchesOfImport(options.client, importId, "done"))
-      state = confirmBatch(state, batch.sequence, totalsOf(batch), now());
-    saveState(state);
-  }
   // The progress shown: records skipped as confirmed, then orders the queue processed since this run
   // first read the import (atStart); the running counts likewise, until the batches' own replace them.
   let skippedRecords = 0;
@@ -223,22 +298,29 @@ export async function runQueuedImport<T>(options: QueuedImportOptions<T>): Promi
 
   let sequence = 0;
   let lastShown = Date.now();
-  const weight = { weigh: (record: SourceRecord<T>) => bytesOf(record.value) + 1, max: maxQueuedBatchBytes };
-  for await (const batch of batchesOf(options.records, options.batchSize, weight)) {
-    if (stopped) break;
-    if (state && isConfirmed(state, sequence)) {
-      progress.skippedBatches++;
-      skippedRecords += batch.length;
-    } else {
-      const task = send(batch, sequence).finally(() => inFlight.delete(task));
-      inFlight.add(task);
-      if (inFlight.size >= concurrency) await Promise.race(inFlight);
+  let unreadable: ReadStopped | null = null;
+  try {
+    for await (const batch of batchesOf(whileReadable(options.records), options.batchSize, queuedBatchWeight)) {
+      if (stopped) break;
+      if (state && isConfirmed(state, sequence)) {
+        progress.skippedBatches++;
+        skippedRecords += batch.length;
+      } else {
+        const task = send(batch, sequence).finally(() => inFlight.delete(task));
+        inFlight.add(task);
+        if (inFlight.size >= concurrency) await Promise.race(inFlight);
+      }
+      if (Date.now() - lastShown >= pollIntervalMs) {
+        lastShown = Date.now();
+        await showProgress();
+      }
+      sequence++;
     }
-    if (Date.now() - lastShown >= pollIntervalMs) {
-      lastShown = Date.now();
-      await showProgress();
-    }
-    sequence++;
+  } catch (error) {
+    // The input stopped making sense part-way (it changed since it was counted, say): let the batches
+    // in flight be taken, then stop, saying what was posted.
+    if (!(error instanceof ReadStopped)) throw error;
+    unreadable = error;
   }
   await Promise.all(inFlight);
   if (stopped) {
@@ -247,6 +329,7 @@ export async function runQueuedImport<T>(options: QueuedImportOptions<T>): Promi
       throw new ImportStopped(error.batchIndex, error.requestId, error.issues, result(), error.message);
     throw error;
   }
+  if (unreadable) throw new ReadStopped(unreadable.reason, result());
 
   // Every batch is posted: wait until the queue has processed all of them, or has stalled.
   const stallMs = options.stallMs ?? defaultStallMs;

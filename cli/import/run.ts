@@ -59,6 +59,30 @@ export class ImportStopped extends Error {
   }
 }
 
+/**
+ * The input could not be read past a point (a line that is not JSON, a row the mapping cannot read, a
+ * corrupt gzip): the run stopped there once the batches already in flight were answered. `result` is
+ * what the batches before it did, or null when nothing was sent (the input was read before posting).
+ */
+export class ReadStopped extends Error {
+  constructor(
+    readonly reason: unknown,
+    readonly result: ImportResult | null,
+  ) {
+    super(reason instanceof Error ? reason.message : String(reason));
+    this.name = "ReadStopped";
+  }
+}
+
+/** `records`, with an error the source itself throws wrapped as a ReadStopped (no result yet), so a loop tells it from its own. */
+export async function* whileReadable<T>(records: AsyncIterable<T> | Iterable<T>): AsyncGenerator<T, void, undefined> {
+  try {
+    yield* records;
+  } catch (reason) {
+    throw new ReadStopped(reason, null);
+  }
+}
+
 export const maxBatchSize = 1000;
 
 /** An upper bound on the size of a batch besides its count: each record weighs `weigh(record)`. */
@@ -186,18 +210,26 @@ export async function runImport<T>(options: ImportOptions<T>): Promise<ImportRes
   };
 
   let index = 0;
-  for await (const batch of batchesOf(options.records, options.batchSize)) {
-    if (stopped) break;
-    if (state && isConfirmed(state, index)) {
-      progress.skippedBatches++;
-      progress.records += batch.length;
-      options.onProgress?.(progress);
-    } else {
-      const task = send(batch, index).finally(() => inFlight.delete(task));
-      inFlight.add(task);
-      if (inFlight.size >= concurrency) await Promise.race(inFlight);
+  let unreadable: ReadStopped | null = null;
+  try {
+    for await (const batch of batchesOf(whileReadable(options.records), options.batchSize)) {
+      if (stopped) break;
+      if (state && isConfirmed(state, index)) {
+        progress.skippedBatches++;
+        progress.records += batch.length;
+        options.onProgress?.(progress);
+      } else {
+        const task = send(batch, index).finally(() => inFlight.delete(task));
+        inFlight.add(task);
+        if (inFlight.size >= concurrency) await Promise.race(inFlight);
+      }
+      index++;
     }
-    index++;
+  } catch (error) {
+    // The input stopped making sense part-way: let the batches in flight finish, so the state and the
+    // summary of what was written before it are complete, then stop.
+    if (!(error instanceof ReadStopped)) throw error;
+    unreadable = error;
   }
   await Promise.all(inFlight);
   if (stopped) {
@@ -206,5 +238,6 @@ export async function runImport<T>(options: ImportOptions<T>): Promise<ImportRes
       throw new ImportStopped(error.batchIndex, error.requestId, error.issues, result(), error.message);
     throw error;
   }
+  if (unreadable) throw new ReadStopped(unreadable.reason, result());
   return result();
 }

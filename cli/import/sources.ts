@@ -3,7 +3,7 @@
 // order may be anywhere in the file; sort by order id first if a file is larger than memory). Any
 // input may be gzipped (`.gz`).
 import { createInterface } from "node:readline";
-import { parse } from "csv-parse";
+import { CsvError, parse } from "csv-parse";
 import type { WireOrder, WireProduct } from "../../db/seed/wire.ts";
 import { openInput, pipeOnward } from "./files.ts";
 import {
@@ -21,7 +21,16 @@ import {
 } from "./mapping.ts";
 import type { SourceRecord } from "./run.ts";
 
-export class InputError extends Error {}
+/** The input cannot be used as it is; `line` is the input line at fault, when there is one. */
+export class InputError extends Error {
+  constructor(
+    message: string,
+    readonly line?: number,
+  ) {
+    super(message);
+    this.name = "InputError";
+  }
+}
 
 /** Non-empty lines parsed as JSON, with their line numbers. A line that is not JSON stops the read. */
 export async function* readNdjson<T>(file: string): AsyncGenerator<SourceRecord<T>> {
@@ -33,7 +42,7 @@ export async function* readNdjson<T>(file: string): AsyncGenerator<SourceRecord<
     try {
       yield { value: JSON.parse(text) as T, lines: [number] };
     } catch (error) {
-      throw new InputError(`${file}:${number}: not valid JSON (${(error as Error).message})`);
+      throw new InputError(`${file}:${number}: not valid JSON (${(error as Error).message})`, number);
     }
   }
 }
@@ -53,21 +62,27 @@ export async function countNonEmptyLines(file: string): Promise<number> {
   return lineHasContent ? count + 1 : count;
 }
 
-/** CSV rows as objects keyed by header, with the line number each record ends on. */
+/** CSV rows as objects keyed by header, with the line number each record ends on. A malformed row stops the read. */
 export async function* readCsvRows(file: string): AsyncGenerator<{ row: Row; line: number }> {
   const parser = pipeOnward(
     openInput(file),
     parse({ columns: true, bom: true, skip_empty_lines: true, trim: true, info: true, relax_column_count: false }),
   );
-  for await (const { record, info } of parser as AsyncIterable<{ record: Row; info: { lines: number } }>)
-    yield { row: record, line: info.lines };
+  try {
+    for await (const { record, info } of parser as AsyncIterable<{ record: Row; info: { lines: number } }>)
+      yield { row: record, line: info.lines };
+  } catch (error) {
+    // csv-parse's own words name the line ("Invalid Record Length: … on line 2"); without its stack.
+    if (error instanceof CsvError) throw new InputError(`${file}: ${error.message}`);
+    throw error;
+  }
 }
 
 export async function loadLookupTable(file: string, key: string): Promise<Map<string, Row>> {
   const table = new Map<string, Row>();
   for await (const { row, line } of readCsvRows(file)) {
     const value = row[key];
-    if (value === undefined) throw new InputError(`${file}:${line}: no "${key}" column for the lookup`);
+    if (value === undefined) throw new InputError(`${file}:${line}: no "${key}" column for the lookup`, line);
     table.set(value, row);
   }
   return table;
@@ -100,7 +115,7 @@ export async function readCsvOrders(
     try {
       mapped.push({ mapped: mapOrderRow(mapping, row, lookups), line });
     } catch (error) {
-      if (error instanceof MappingError) throw new InputError(`${file}:${line}: ${error.message}`);
+      if (error instanceof MappingError) throw new InputError(`${file}:${line}: ${error.message}`, line);
       throw error;
     }
   }
@@ -120,7 +135,7 @@ export async function* readCsvProducts(
     try {
       yield { value: mapProductRow(mapping, row, lookups), lines: [line] };
     } catch (error) {
-      if (error instanceof MappingError) throw new InputError(`${file}:${line}: ${error.message}`);
+      if (error instanceof MappingError) throw new InputError(`${file}:${line}: ${error.message}`, line);
       throw error;
     }
   }

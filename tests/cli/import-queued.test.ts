@@ -1,6 +1,9 @@
 // `patron import orders` through the queue when the worker records a batch failed: the other batches'
 // totals are printed, each failed batch with its error, the run exits 1, and a rerun sends only the
-// failed batch again; and when the queue processes nothing, the wait stops after the stall time.
+// failed batch again; and when the queue processes nothing, the wait stops after the stall time. The
+// import is created with the number of batches the run will post; an import left empty is taken up
+// only by a run that posts as many; input that cannot be read further stops the run once the batches
+// in flight are answered.
 // Against a small local HTTP server playing the import API (the real worker's queue path is covered by
 // tests/cli/import.test.ts; a batch failing there needs a failing D1).
 import { execFile } from "node:child_process";
@@ -12,7 +15,9 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { IngestClient } from "../../cli/import/client.ts";
-import { ImportStalled, runQueuedImport } from "../../cli/import/queued.ts";
+import { ImportStalled, runQueuedImport, unusedImport } from "../../cli/import/queued.ts";
+import { ReadStopped } from "../../cli/import/run.ts";
+import { InputError } from "../../cli/import/sources.ts";
 import { wireOrder } from "../fixtures/wire-order.ts";
 
 const run = promisify(execFile);
@@ -31,11 +36,13 @@ interface Batch {
 /**
  * The import API over one import, `imp_1`, whose batch `failing` fails on the first run only, and whose
  * batch `rejected` (if any) is refused with a 400 as the worker refuses an invalid order, as is any
- * order on the channel "fax". `created` counts the imports created.
+ * order on the channel "fax". `created` counts the imports created, `expected` lists the
+ * `expectedBatches` each was created with.
  */
 async function importApi(failing: number, rejected?: number) {
   const batches = new Map<number, Batch>();
   const posted: number[] = [];
+  const expected: (number | null)[] = [];
   let created = 0;
   let run = 1;
   const json = (response: import("node:http").ServerResponse, status: number, data: unknown) => {
@@ -45,9 +52,12 @@ async function importApi(failing: number, rejected?: number) {
   const view = () => {
     const all = [...batches.values()];
     const count = (status: Batch["status"]) => all.filter((b) => b.status === status).length;
+    const expectedBatches = expected.at(-1) ?? null;
+    const open = all.length === 0 || all.length < (expectedBatches ?? 0);
     return {
       id: "imp_1",
-      status: count("failed") > 0 ? "failed" : "done",
+      status: open ? "open" : count("failed") > 0 ? "failed" : "done",
+      expectedBatches,
       batches: { received: all.length, queued: 0, done: count("done"), failed: count("failed") },
       orders: { received: all.reduce((sum, b) => sum + b.orders, 0), processed: all.reduce((s, b) => s + b.orders, 0) },
       totals: { accepted: all.reduce((sum, b) => sum + b.accepted, 0), duplicates: 0 },
@@ -62,6 +72,7 @@ async function importApi(failing: number, rejected?: number) {
       const url = new URL(request.url ?? "/", "http://local");
       if (request.method === "POST" && url.pathname === "/v1/imports") {
         created++;
+        expected.push((JSON.parse(body) as { expectedBatches?: number }).expectedBatches ?? null);
         return json(response, 201, view());
       }
       if (request.method === "POST" && url.pathname === "/v1/imports/imp_1/batches") {
@@ -111,6 +122,7 @@ async function importApi(failing: number, rejected?: number) {
     server,
     url: `http://127.0.0.1:${port}`,
     posted,
+    expected,
     created: () => created,
     nextRun: () => {
       run++;
@@ -156,6 +168,7 @@ describe("patron import orders through the queue, with a batch the worker record
     expect(first.stderr).toContain("batch 2 failed: database busy: D1_ERROR: database is locked");
     expect(first.stderr).toContain("Rerun the same command to send the failed batches again.");
     expect(api.posted.sort()).toEqual([0, 1, 2]);
+    expect(api.expected).toEqual([3]);
     expect(JSON.parse(readFileSync(state, "utf8"))).toMatchObject({ importId: "imp_1", confirmedThrough: 1 });
 
     api.nextRun();
@@ -164,7 +177,32 @@ describe("patron import orders through the queue, with a batch the worker record
     expect(api.posted).toEqual([1]);
     expect(second.stdout).toMatch(/^accepted\s+2$/m);
     expect(second.stdout).toContain("batches            1 sent, 2 skipped");
+    expect(second.stdout).toMatch(/^in all\s+6 orders in 3 batches: 6 accepted, 0 duplicates, 0 suppressed/m);
+    expect(api.created()).toBe(1);
   }, 30_000);
+
+  it("stops when the input cannot be read further, after the batches in flight are answered", async () => {
+    const api = await importApi(-1);
+    server = api.server;
+    async function* brokenAfter(count: number) {
+      for (let i = 0; i < count; i++) yield { value: JSON.parse(wireOrder(`r-${i}`)), lines: [i + 1] };
+      throw new InputError(`orders.ndjson:${count + 1}: not valid JSON (Unexpected end of JSON input)`);
+    }
+    const error = await runQueuedImport({
+      kind: "orders",
+      source: "orders.ndjson",
+      records: brokenAfter(4),
+      client: new IngestClient({ url: api.url, apiKey: "k" }),
+      batchSize: 2,
+      concurrency: 2,
+      pollIntervalMs: 1,
+      sleep: async () => {},
+    }).catch((caught) => caught);
+    expect(error).toBeInstanceOf(ReadStopped);
+    expect(error.message).toBe("orders.ndjson:5: not valid JSON (Unexpected end of JSON input)");
+    expect(error.result).toMatchObject({ importId: "imp_1", posted: 2 });
+    expect(api.posted.sort()).toEqual([0, 1]);
+  });
 });
 
 describe("patron import orders through the queue, when the queue processes nothing", () => {
@@ -274,5 +312,16 @@ describe("patron import orders through the queue, when the first batch is refuse
     expect(second.stdout).toMatch(/^accepted\s+2$/m);
     expect(api.posted).toEqual([0]);
     expect(api.created()).toBe(1);
+    expect(api.expected).toEqual([1]);
   }, 30_000);
+
+  it("takes up an import left empty only for a run that posts as many batches as it expects", async () => {
+    const api = await importApi(-1);
+    server = api.server;
+    const client = new IngestClient({ url: api.url, apiKey: "k" });
+    await client.post("/v1/imports", { source: "bad.ndjson", expectedBatches: 1 });
+    expect(await unusedImport(client, ["imp_1"], 1)).toBe("imp_1");
+    // Taken up by a run of 2 batches, it would read done after 1: another import is created instead.
+    expect(await unusedImport(client, ["imp_1"], 2)).toBeNull();
+  });
 });

@@ -4,9 +4,12 @@
 // line stops the run with its line number; a run whose confirmations were lost resumes from what the
 // server reports done; `--direct` takes the synchronous POST /v1/orders path; an erased customer's
 // orders are counted as suppressed; a refused first batch leaves an import that the fixed file's run
-// takes up.
-import { execFile } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+// takes up; a line that is not JSON ends with what was written before it; an import stopped part-way
+// (Ctrl-C, a rejected batch) stays open, knowing its batch count, and the resumed run finishes it and
+// counts the earlier run's batches; a missing file or a CSV preset on NDJSON is one line, not a stack.
+import { execFile, spawn } from "node:child_process";
+import { once } from "node:events";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -44,6 +47,33 @@ async function patron(...args: string[]): Promise<{ stdout: string; stderr: stri
   } catch (error) {
     const failed = error as { stdout: string; stderr: string; code: number };
     return { stdout: failed.stdout, stderr: failed.stderr, code: failed.code };
+  }
+}
+
+interface ImportView {
+  status: string;
+  expectedBatches: number | null;
+  batches: { received: number; queued: number; done: number; failed: number };
+  totals: { accepted: number; duplicates: number };
+  finishedAt: string | null;
+}
+
+async function importView(importId: string): Promise<ImportView> {
+  const response = await fetch(`${worker.url}/v1/imports/${importId}`, {
+    headers: { Authorization: `Bearer ${testSecrets.PATRON_API_KEY}` },
+  });
+  expect(response.status).toBe(200);
+  return ((await response.json()) as { data: ImportView }).data;
+}
+
+/** The first value `read` gives that is not undefined, read every 25 ms for up to `ms`. */
+async function until<T>(read: () => T | undefined | Promise<T | undefined>, ms = 30_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await read();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error("timed out waiting");
+    await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }
 
@@ -115,6 +145,14 @@ describe("patron import against wrangler dev", () => {
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/batch 2 rejected/);
     expect(result.stderr).toContain(`${file}:5 bad-1 lines.0.quantity:`);
+    // The import was told it gets 3 batches: with 1 of them in, it stays open once the queue is done.
+    const importId = result.stderr.match(/queued in import (imp_[0-9a-f]+)/)?.[1];
+    expect(importId, result.stderr).toBeDefined();
+    const stopped = await until(async () => {
+      const view = await importView(importId as string);
+      return view.batches.queued === 0 ? view : undefined;
+    });
+    expect(stopped).toMatchObject({ status: "open", expectedBatches: 3, batches: { received: 1, done: 1 } });
 
     const wrongKey = await patron("import", "orders", file, "--url", worker.url, "--key", "nope");
     expect(wrongKey.code).toBe(1);
@@ -275,11 +313,17 @@ describe("patron import against wrangler dev", () => {
     const saved = JSON.parse(readFileSync(state, "utf8")) as Record<string, unknown>;
     expect(saved.importId).toBe(importId);
 
-    // A run stopped before it recorded any confirmation: the server still knows what it processed.
-    writeFileSync(state, JSON.stringify({ ...saved, confirmedThrough: 0, confirmedAbove: [] }));
+    // A run stopped before it recorded any confirmation (so no totals either): the server still knows
+    // what it processed.
+    const none = { records: 0, accepted: 0, duplicates: 0, suppressed: 0, upserted: 0, ignoredIdentifiers: 0 };
+    writeFileSync(state, JSON.stringify({ ...saved, confirmedThrough: 0, confirmedAbove: [], totals: none }));
     const resumed = await patron("import", "orders", file, ...common);
     expect(resumed.code, resumed.stderr).toBe(0);
+    // The resume line counts what the worker reports done, not the state file's 0; the summary adds it up.
+    expect(resumed.stdout).toContain(`resuming: 3 batches already confirmed (3 found done in import ${importId})`);
+    expect(resumed.stdout).not.toContain("resuming: 0 batches");
     expect(resumed.stdout).toContain("batches            0 sent, 3 skipped");
+    expect(resumed.stdout).toMatch(/^in all\s+30 orders in 3 batches: 30 accepted, 0 duplicates, 0 suppressed/m);
     expect(resumed.stdout).toContain(`import             ${importId} (queued)`);
 
     const progress = await fetch(`${worker.url}/v1/imports/${importId}`, {
@@ -293,4 +337,109 @@ describe("patron import against wrangler dev", () => {
     expect(figure(direct.stdout, "duplicates")).toBe(30);
     expect(direct.stdout).not.toContain("(queued)");
   }, 120_000);
+  it("ends a line that is not JSON with what was written before it; through the queue nothing is sent", async () => {
+    const good = Array.from({ length: 6 }, (_, i) => wireOrder(`nj-${i}`));
+    const file = path.join(workDir, "truncated.ndjson");
+    writeFileSync(file, `${[...good, wireOrder("nj-bad").slice(0, 60), wireOrder("nj-7")].join("\n")}\n`);
+    const options = ["--url", worker.url, "--batch-size", "2", "--concurrency", "1", "--poll-interval", "200"];
+
+    const state = path.join(workDir, "truncated-direct.json");
+    const direct = await patron("import", "orders", file, ...options, "--state", state, "--direct");
+    expect(direct.code).toBe(1);
+    expect(direct.stderr).toContain(`${file}:7: not valid JSON`);
+    expect(direct.stderr).toContain("Before it: 3 batches confirmed (6 accepted, 0 duplicates, 0 suppressed).");
+    expect(direct.stderr).toContain("Fix that line and rerun");
+    expect(JSON.parse(readFileSync(state, "utf8"))).toMatchObject({ confirmedThrough: 3, totals: { accepted: 6 } });
+
+    // Through the queue the file is read through (to count its batches) before the import is created.
+    const queuedState = path.join(workDir, "truncated-queued.json");
+    const queued = await patron("import", "orders", file, ...options, "--state", queuedState);
+    expect(queued.code).toBe(1);
+    expect(queued.stderr).toContain(`${file}:7: not valid JSON`);
+    expect(queued.stderr).toContain("Nothing was sent");
+    expect(existsSync(queuedState)).toBe(false);
+  }, 60_000);
+
+  it("creates an import with its batch count: one stopped by Ctrl-C stays open, and the resumed run ends it done", async () => {
+    const count = 200;
+    const file = path.join(workDir, "interrupted.ndjson");
+    const orders = Array.from({ length: count }, (_, i) => wireOrder(`int-${i}`, `acct-int-${i}`));
+    writeFileSync(file, `${orders.join("\n")}\n`);
+    const state = path.join(workDir, "interrupted-state.json");
+    const args = ["import", "orders", file, "--url", worker.url, "--batch-size", "1", "--concurrency", "1"];
+    const options = [...args, "--state", state, "--poll-interval", "200"];
+
+    const child = spawn(process.execPath, [path.join(root, "cli/bin.mjs"), ...options], {
+      cwd: workDir,
+      env: { ...process.env, PATRON_API_KEY: testSecrets.PATRON_API_KEY },
+      stdio: "ignore",
+    });
+    const exited = once(child, "exit");
+    const importId = await until(() => {
+      if (!existsSync(state)) return undefined;
+      return (JSON.parse(readFileSync(state, "utf8")) as { importId?: string }).importId;
+    });
+    await until(async () => ((await importView(importId)).batches.received >= 5 ? true : undefined));
+    child.kill("SIGINT");
+    await exited;
+    const stopped = await until(async () => {
+      const view = await importView(importId);
+      return view.batches.queued === 0 ? view : undefined;
+    });
+    expect(stopped.batches.received).toBeLessThan(count);
+    expect(stopped).toMatchObject({ status: "open", expectedBatches: count, finishedAt: null });
+
+    const resumed = await patron(...options);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const before = stopped.batches.done;
+    expect(resumed.stdout).toContain(`resuming: ${before} batches already confirmed (${before} found done in import`);
+    expect(figure(resumed.stdout, "accepted")).toBe(count - before);
+    expect(resumed.stdout).toContain(`batches            ${count - before} sent, ${before} skipped`);
+    expect(resumed.stdout).toMatch(
+      new RegExp(`^in all\\s+${count} orders in ${count} batches: ${count} accepted`, "m"),
+    );
+    expect(await importView(importId)).toMatchObject({
+      status: "done",
+      expectedBatches: count,
+      batches: { received: count, done: count },
+      totals: { accepted: count },
+    });
+  }, 120_000);
+
+  it("says in one line that a file is missing, and refuses a CSV preset or mapping for an NDJSON file", async () => {
+    const stack = /\n\s+at /;
+    const missing = await patron("import", "orders", "nonexistent.ndjson", "--url", worker.url);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toBe("No such file: nonexistent.ndjson\n");
+    const mapping = await patron("import", "orders", transactions, "--mapping", "nope.json", "--url", worker.url);
+    expect(mapping.code).toBe(1);
+    expect(mapping.stderr).toBe("No such file: nope.json (--mapping)\n");
+
+    const file = path.join(workDir, "preset.ndjson");
+    writeFileSync(file, `${wireOrder("preset-1")}\n`);
+    for (const kind of ["orders", "products"]) {
+      const preset = await patron("import", kind, file, "--preset", "completejourney", "--url", worker.url);
+      expect(preset.code).toBe(1);
+      expect(preset.stderr).toContain(`--preset completejourney is for CSV files, and ${file} is NDJSON`);
+      expect(preset.stderr).not.toMatch(stack);
+      expect(preset.stderr).not.toContain("ENOENT");
+    }
+    writeFileSync(path.join(workDir, "mapping.json"), JSON.stringify({ kind: "orders" }));
+    const mapped = await patron("import", "orders", file, "--mapping", "mapping.json", "--url", worker.url);
+    expect(mapped.code).toBe(1);
+    expect(mapped.stderr).toContain(`--mapping is for CSV files, and ${file} is NDJSON`);
+
+    // A CSV: the preset's catalog missing beside it, then a malformed row, each one line.
+    const folder = path.join(workDir, "malformed");
+    mkdirSync(folder, { recursive: true });
+    const csv = path.join(folder, "transactions_sample.csv");
+    writeFileSync(csv, `${readFileSync(transactions, "utf8").split("\n").slice(0, 3).join("\n")}\n1,2,3\n`);
+    const noCatalog = await patron("import", "orders", csv, "--preset", "completejourney", "--url", worker.url);
+    expect(noCatalog.code).toBe(1);
+    expect(noCatalog.stderr).toBe(`No such file: ${path.join(folder, "products.csv")}\n`);
+    writeFileSync(path.join(folder, "products.csv"), readFileSync(products));
+    const malformed = await patron("import", "orders", csv, "--preset", "completejourney", "--url", worker.url);
+    expect(malformed.code).toBe(1);
+    expect(malformed.stderr).toMatch(/^\S+transactions_sample\.csv: Invalid Record Length: .* on line 4\n$/);
+  }, 60_000);
 });

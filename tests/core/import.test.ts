@@ -25,7 +25,17 @@ import {
   titleCase,
   toIsoInstant,
 } from "../../cli/import/mapping.ts";
-import { batchesOf, ImportStopped, locateIssues, runImport, type SourceRecord } from "../../cli/import/run.ts";
+import { summaryLines } from "../../cli/import/progress.ts";
+import { countQueuedBatches } from "../../cli/import/queued.ts";
+import {
+  batchesOf,
+  ImportStopped,
+  locateIssues,
+  ReadStopped,
+  runImport,
+  type SourceRecord,
+} from "../../cli/import/run.ts";
+import { InputError } from "../../cli/import/sources.ts";
 import {
   confirmBatch,
   countConfirmed,
@@ -668,6 +678,30 @@ describe("runImport", () => {
     expect(server.calls).toHaveLength(2);
   });
 
+  it("stops when the input cannot be read further, once the batches in flight are confirmed", async () => {
+    async function* brokenAfter(count: number) {
+      yield* records(count);
+      throw new InputError(`orders.ndjson:${count + 1}: not valid JSON (Unexpected end of JSON input)`, count + 1);
+    }
+    const slowFetch = (async () => {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      return new Response(JSON.stringify({ data: { accepted: 2, duplicates: 0 } }));
+    }) as unknown as typeof fetch;
+    const error = await runImport({
+      kind: "orders",
+      records: brokenAfter(4),
+      client: client(slowFetch),
+      batchSize: 2,
+      concurrency: 2,
+      state: emptyState("f", "file", new Date()),
+    }).catch((caught) => caught);
+    expect(error).toBeInstanceOf(ReadStopped);
+    expect(error.message).toBe("orders.ndjson:5: not valid JSON (Unexpected end of JSON input)");
+    expect(error.reason).toBeInstanceOf(InputError);
+    expect([error.result.batches, error.result.totals.accepted]).toEqual([2, 4]);
+    expect(error.result.state.confirmedThrough).toBe(2);
+  });
+
   it("keeps several batches in flight when asked", async () => {
     let inFlight = 0;
     let peak = 0;
@@ -693,5 +727,43 @@ describe("runImport", () => {
     expect(locateIssues([{ path: ["orders"], message: "send at most 1,000" }], records(1), "orders")).toEqual([
       { lines: [], recordId: null, path: ["orders"], message: "send at most 1,000" },
     ]);
+  });
+});
+
+describe("the closing summary", () => {
+  const result = (skippedBatches: number) => ({
+    records: 10,
+    batches: 1,
+    skippedBatches,
+    retries: 0,
+    totals: { ...emptyTotals(), records: 10, accepted: 10 },
+    elapsedMs: 1000,
+    state: {
+      ...emptyState("f", "file", new Date()),
+      confirmedThrough: 3,
+      totals: { ...emptyTotals(), records: 30, accepted: 28, duplicates: 2 },
+    },
+  });
+
+  it("says what this run sent and, after a resume, what every run confirmed in all", () => {
+    const lines = summaryLines("orders", result(2));
+    expect(lines[0]).toBe("orders sent        10 (10/s) in this run");
+    expect(lines).toContain(
+      "in all             30 orders in 3 batches: 28 accepted, 2 duplicates, 0 suppressed (this run and earlier ones)",
+    );
+    expect(summaryLines("orders", result(0)).some((line) => line.startsWith("in all"))).toBe(false);
+    expect(summaryLines("orders", result(0))[0]).toBe("orders sent        10 (10/s)");
+  });
+});
+
+describe("countQueuedBatches", () => {
+  it("counts the batches a queued run cuts, by count and by size", async () => {
+    const small = records(7);
+    expect(await countQueuedBatches(small, 3)).toEqual({ records: 7, batches: 3 });
+    const heavy = Array.from({ length: 5 }, (_, i) => ({
+      value: { id: `h-${i}`, note: "x".repeat(50_000) },
+      lines: [i],
+    }));
+    expect(await countQueuedBatches(heavy, 1000)).toEqual({ records: 5, batches: 3 });
   });
 });
