@@ -47,6 +47,11 @@ export function countMismatches(counts: StatusView["counts"]): string[] {
     .map(([table, n]) => `${table}: ${n} in D1, ${summed[table] ?? 0} in the shards`);
 }
 
+/** Customers per second over `ms`, shown once a second has passed ("–" before: one step says nothing). */
+export function migrationRate(customers: number, ms: number): string {
+  return ms >= 1000 ? String(Math.round((customers * 1000) / ms)) : "–";
+}
+
 /** What to do once the copy checks: the local worker reads its settings from .dev.vars, a deployment from wrangler.toml. */
 export function switchInstruction(shards: number, local: boolean): string {
   const where = local
@@ -85,14 +90,21 @@ export function register(program: Command): void {
       let bar: ReturnType<typeof progressBar> | null = null;
       try {
         let step: MigrationView;
+        // The rate counts this run's steps after its first, whose answer starts the clock: the first
+        // step's time is unknown to the bar, and customers an earlier run visited are not this run's.
+        let first: { visited: number; at: number } | null = null;
         do {
           ({ data: step } = await client.post<MigrationView>("/v1/admin/shards/migrate", {
             shards: options.shards,
             limit: options.limit,
             discardShardData: options.discardShardData === true,
           }));
+          first ??= { visited: step.visited, at: Date.now() };
           bar ??= progressBar(step.total, "customers");
-          bar.update(step.visited, { note: `${step.regions} regions copied` });
+          bar.update(step.visited, {
+            rate: migrationRate(step.visited - first.visited, Date.now() - first.at),
+            note: `${step.regions} regions copied`,
+          });
         } while (!step.done);
         bar?.stop();
         console.log(
