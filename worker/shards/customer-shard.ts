@@ -47,7 +47,7 @@ import {
   type ReadContext,
 } from "./customer-reads.ts";
 import { claimPlacements, locatePlacements, type Placement, setPlacements } from "./directory.ts";
-import { changesSince, clearCustomerData, customerTableCounts, type TableCounts } from "./migrate.ts";
+import { clearCustomerData, customerTableCounts, ownRowsSince, type TableCounts } from "./migrate.ts";
 import {
   finishMoveIn,
   type MoveOutcome,
@@ -253,9 +253,9 @@ export class CustomerShard extends DurableObject<Env> {
     await clearCustomerData(this.db);
   }
 
-  /** Rows this shard stored after `since` (orders, customers, identifiers, suppressions): migrateStep's guard. */
-  async writtenSince(since: string): Promise<Record<string, number>> {
-    return changesSince(this.db, since);
+  /** Rows this shard stored itself after `since` (or at all, before a first pass): migrateStep's guard. */
+  async ownRowsSince(since: string | null): Promise<Record<string, number>> {
+    return ownRowsSince(this.db, since);
   }
 
   /** Rows in each customer table here: `patron shards migrate` compares them with D1's. */

@@ -37,11 +37,11 @@ export type MigrationStep =
   /** A migration for another shard count is recorded: finish it, or start over on a fresh database. */
   | { kind: "other_count"; shards: number }
   /**
-   * The shards stored rows after the last pass finished (`since`): the deployment ran on them, so they
-   * hold orders, customers or identifiers D1 does not. A new pass would empty them: refused unless
-   * the caller discards them knowingly.
+   * The shards stored rows after the last pass finished (`since`), or hold any before a first pass
+   * (`since` null): a deployment ran on them, so they hold orders, customers, identifiers or browsing
+   * D1 does not. A new pass would empty them: refused unless the caller discards them knowingly.
    */
-  | { kind: "shards_written"; since: string; written: Record<string, number> }
+  | { kind: "shards_written"; since: string | null; written: Record<string, number> }
   | { kind: "region_too_large"; customerId: string };
 
 export async function migrationState(d1: Db): Promise<MigrationState | null> {
@@ -158,10 +158,11 @@ export async function migrateStep(
   if (!recorded || recorded.finishedAt !== null) {
     const emptied = Math.max(shards, recorded?.shards ?? 0);
     const stubs = Array.from({ length: emptied }, (_, index) => shardStub(env, index));
-    if (recorded?.finishedAt && !discardShardData) {
-      const since = recorded.finishedAt;
+    if (!discardShardData) {
+      // A first pass expects empty shards; a new one, none written since the last pass finished.
+      const since = recorded?.finishedAt ?? null;
       const written: Record<string, number> = {};
-      for (const counts of await Promise.all(stubs.map((stub) => stub.writtenSince(since))))
+      for (const counts of await Promise.all(stubs.map((stub) => stub.ownRowsSince(since))))
         for (const [table, n] of Object.entries(counts)) written[table] = (written[table] ?? 0) + n;
       if (Object.values(written).some((n) => n > 0)) return { kind: "shards_written", since, written };
     }
@@ -198,10 +199,13 @@ export async function migrateStep(
   if (tooLarge) return { kind: "region_too_large", customerId: tooLarge };
   const cursor = next.at(-1)?.id ?? state.cursor;
   const finished = next.length < limit;
+  // A pass finishes when its last step has copied: rows that step copied keep D1's times, all before
+  // this one, so the next pass's guard (ownRowsSince) counts none of them.
+  const ended = new Date(Math.max(now.getTime(), Date.now())).toISOString();
   await d1.run(sql`
     UPDATE shard_migration SET cursor = ${cursor}, visited = visited + ${next.length}, regions = regions + ${regions},
-      customers = customers + ${customers}, updated_at = ${at},
-      finished_at = ${finished ? sql`${at}` : sql`NULL`}
+      customers = customers + ${customers}, updated_at = ${ended},
+      finished_at = ${finished ? sql`${ended}` : sql`NULL`}
     WHERE id = ${migrationId}`);
   const total = await d1.get<{ n: number }>(sql`SELECT count(*) AS n FROM customers`);
   return { kind: "migrated", state: (await migrationState(d1)) as MigrationState, total: total?.n ?? 0 };
@@ -245,10 +249,35 @@ export async function clearCustomerData(db: Db): Promise<void> {
 }
 
 /**
+ * The rows a shard stored itself, which D1 does not hold: with a finished pass's end (`since`),
+ * orders, customers created or merged, identifiers and browse rollups dated after it (a copy keeps
+ * D1's times, all before the pass finished); before a first pass (`since` null), any customer, order,
+ * identity observation or browse rollup at all. Erasures are not counted (they reach D1 too), nor
+ * scores (the nightly job writes them again); an identify call that only adds an observation to
+ * identifiers already held carries no time and is not seen.
+ */
+export async function ownRowsSince(db: Db, since: string | null): Promise<Record<string, number>> {
+  const after = (column: string) => (since === null ? sql`true` : sql`${sql.raw(column)} > ${since}`);
+  const [orders, customers, identities, browse, observations] = await batchRows(db, [
+    sql`SELECT count(*) AS n FROM orders WHERE ${after("created_at")}`,
+    sql`SELECT count(*) AS n FROM customers WHERE ${after("updated_at")}`,
+    sql`SELECT count(*) AS n FROM identities WHERE ${after("created_at")}`,
+    sql`SELECT count(*) AS n FROM customer_browse WHERE ${after("last_viewed_at")}`,
+    sql`SELECT count(*) AS n FROM identity_observations WHERE ${since === null ? sql`true` : sql`false`}`,
+  ]);
+  const n = (rows: Record<string, unknown>[] | undefined) => Number(rows?.[0]?.n ?? 0);
+  return {
+    orders: n(orders),
+    customers: n(customers),
+    identifiers: n(identities),
+    "browse rollups": n(browse),
+    "identity observations": n(observations),
+  };
+}
+
+/**
  * Rows D1 wrote after `since` (a pass's start) that a pass may have missed: new orders, customers
  * created or merged, identifiers, erasures. Counts alone cannot tell an erased customer from a new one.
- * Asked of a shard with a finished pass's end, the rows it stored itself: a copy keeps D1's times,
- * which are all before the pass finished.
  */
 export async function changesSince(d1: Db, since: string): Promise<Record<string, number>> {
   const [orders, customers, identities, suppressions] = await batchRows(d1, [

@@ -134,6 +134,23 @@ describe("the migration routes", () => {
 });
 
 describe("patron shards migrate", () => {
+  it("refuses a first pass over shards that already hold customers of their own", async () => {
+    // A deployment that started on the shards, now run with SHARD_COUNT=0 (or a local npm start).
+    const p = uniquePrefix("mig-first");
+    const [stored] = (await ingest(shardApi, [anOrder({ id: `${p}-1`, identifiers: { account: `${p}-own` } })]))
+      .results;
+    const refused = await migrate(d1Api, { shards: 4, limit: 50 });
+    expect(refused.status).toBe(409);
+    expect(((await refused.json()) as { error: { message: string } }).error.message).toMatch(
+      /already hold data, before a first pass: orders: 1, customers: 1/,
+    );
+    expect((await customerOf(shardApi, "account", `${p}-own`)).orders).toEqual([`${p}-1`]);
+    // Nothing was started, and once the shards hold nothing of their own a first pass may run.
+    expect((await d1Api.call("GET", "/v1/admin/shards/migrate", undefined, adminKey)).status).toBe(404);
+    const erased = await shardApi.call("DELETE", `/v1/customers/${stored?.customerId}`, undefined, adminKey);
+    expect(erased.status, await erased.clone().text()).toBe(200);
+  });
+
   it("moves every customer into the shards, where each identifier finds the same customer and orders", async () => {
     const p = uniquePrefix("mig");
     // One order per request, so the later ones merge customers the earlier ones created.
