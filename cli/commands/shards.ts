@@ -100,7 +100,7 @@ export function register(program: Command): void {
             discardShardData: options.discardShardData === true,
           }));
           first ??= { visited: step.visited, at: Date.now() };
-          bar ??= progressBar(step.total, "customers");
+          bar ??= progressBar(step.total, "customers", undefined, step.visited);
           bar.update(step.visited, {
             rate: migrationRate(step.visited - first.visited, Date.now() - first.at),
             note: `${step.regions} regions copied`,

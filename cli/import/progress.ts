@@ -17,6 +17,8 @@ export function progressBar(
   total: number | null,
   unit: string,
   enabled = process.stderr.isTTY === true,
+  /** Where the bar starts (a resumed run's earlier progress): its ETA counts only what follows. */
+  from = 0,
 ): ProgressDisplay {
   if (!enabled) return { enabled, update() {}, note() {}, stop() {} };
   const started = Date.now();
@@ -34,7 +36,7 @@ export function progressBar(
     },
     cliProgress.Presets.shades_classic,
   );
-  bar.start(total ?? 0, 0, { rate: 0, note: "", elapsed: 0 });
+  bar.start(total ?? 0, from, { rate: 0, note: "", elapsed: 0 });
   return {
     enabled,
     note(text) {

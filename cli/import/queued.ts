@@ -17,7 +17,14 @@ import {
   stopOf,
   whileReadable,
 } from "./run.ts";
-import { confirmBatch, emptyTotals, type ImportState, type ImportTotals, isConfirmed } from "./state.ts";
+import {
+  confirmBatch,
+  countConfirmed,
+  emptyTotals,
+  type ImportState,
+  type ImportTotals,
+  isConfirmed,
+} from "./state.ts";
 
 /**
  * Orders per batch are also capped at this many bytes of JSON: a queue message holds 128,000 bytes,
@@ -196,7 +203,12 @@ export async function openQueuedImport(options: OpenOptions): Promise<OpenedImpo
       if (!(error instanceof IngestFailed && error.status === 404)) throw error;
     }
   }
-  importId ??= (await options.client.post<ImportView>("/v1/imports", createBody(options))).data.id;
+  // A new import receives only the batches the state has not confirmed (an earlier import, now gone,
+  // got the others): it expects that many, or it would stay open for good.
+  const confirmed = options.state ? countConfirmed(options.state) : 0;
+  const expectedBatches = options.expectedBatches === undefined ? undefined : options.expectedBatches - confirmed;
+  importId ??= (await options.client.post<ImportView>("/v1/imports", createBody({ ...options, expectedBatches }))).data
+    .id;
   let state: ImportState | undefined = options.state && { ...options.state, importId };
   let foundDone = 0;
   if (state) {

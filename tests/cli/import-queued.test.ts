@@ -15,9 +15,10 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { IngestClient } from "../../cli/import/client.ts";
-import { ImportStalled, runQueuedImport, unusedImport } from "../../cli/import/queued.ts";
+import { ImportStalled, openQueuedImport, runQueuedImport, unusedImport } from "../../cli/import/queued.ts";
 import { ReadStopped } from "../../cli/import/run.ts";
 import { InputError } from "../../cli/import/sources.ts";
+import { confirmBatch, emptyState, emptyTotals, type ImportState } from "../../cli/import/state.ts";
 import { wireOrder } from "../fixtures/wire-order.ts";
 
 const run = promisify(execFile);
@@ -323,5 +324,20 @@ describe("patron import orders through the queue, when the first batch is refuse
     expect(await unusedImport(client, ["imp_1"], 1)).toBe("imp_1");
     // Taken up by a run of 2 batches, it would read done after 1: another import is created instead.
     expect(await unusedImport(client, ["imp_1"], 2)).toBeNull();
+  });
+});
+
+describe("openQueuedImport, when the worker no longer knows the import the state names", () => {
+  it("creates one expecting only the batches the state has not confirmed, so it can end done", async () => {
+    const api = await importApi(-1);
+    server = api.server;
+    const client = new IngestClient({ url: api.url, apiKey: "k" });
+    const at = new Date("2026-01-01T00:00:00Z");
+    let state: ImportState = { ...emptyState("f", "orders.ndjson", at), importId: "imp_gone" };
+    for (const batch of [0, 1]) state = confirmBatch(state, batch, { ...emptyTotals(), accepted: 2 }, at);
+    const opened = await openQueuedImport({ client, state, source: "orders.ndjson", expectedBatches: 5 });
+    expect(opened).toMatchObject({ importId: "imp_1", lost: "imp_gone" });
+    // Batches 0 and 1 went to the lost import: the new one gets 2, 3 and 4.
+    expect(api.expected).toEqual([3]);
   });
 });
