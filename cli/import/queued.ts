@@ -180,11 +180,14 @@ type OpenOptions = Pick<
   "client" | "state" | "source" | "expectedBatches" | "onState" | "now"
 >;
 
-/** The body that creates an import: its label and, when known and within the API's range, its batch count. */
+/** A batch count the API accepts as `expectedBatches` (1 to its limit), else undefined: not sent. */
+const sendableCount = (expected: number | undefined) =>
+  expected !== undefined && expected >= 1 && expected <= maxExpectedBatches ? expected : undefined;
+
+/** The body that creates an import: its label and, when sendable, its batch count. */
 function createBody(options: OpenOptions): { source: string; expectedBatches?: number } {
-  const expected = options.expectedBatches;
-  const known = expected !== undefined && expected >= 1 && expected <= maxExpectedBatches;
-  return { source: options.source.slice(-200), ...(known ? { expectedBatches: expected } : {}) };
+  const expectedBatches = sendableCount(options.expectedBatches);
+  return { source: options.source.slice(-200), ...(expectedBatches === undefined ? {} : { expectedBatches }) };
 }
 
 /**
@@ -234,7 +237,7 @@ export async function unusedImport(
   importIds: readonly string[],
   expectedBatches?: number,
 ): Promise<string | null> {
-  const wanted = createBody({ client, source: "", expectedBatches }).expectedBatches ?? null;
+  const wanted = sendableCount(expectedBatches) ?? null;
   for (const importId of importIds) {
     try {
       const { data } = await client.get<ImportView>(`/v1/imports/${importId}`);

@@ -256,36 +256,46 @@ export async function clearCustomerData(db: Db): Promise<void> {
  * scores (the nightly job writes them again); an identify call that only adds an observation to
  * identifiers already held carries no time and is not seen.
  */
-export async function ownRowsSince(db: Db, since: string | null): Promise<Record<string, number>> {
-  const after = (column: string) => (since === null ? sql`true` : sql`${sql.raw(column)} > ${since}`);
-  const [orders, customers, identities, browse, observations] = await batchRows(db, [
-    sql`SELECT count(*) AS n FROM orders WHERE ${after("created_at")}`,
-    sql`SELECT count(*) AS n FROM customers WHERE ${after("updated_at")}`,
-    sql`SELECT count(*) AS n FROM identities WHERE ${after("created_at")}`,
-    sql`SELECT count(*) AS n FROM customer_browse WHERE ${after("last_viewed_at")}`,
-    sql`SELECT count(*) AS n FROM identity_observations WHERE ${since === null ? sql`true` : sql`false`}`,
-  ]);
-  const n = (rows: Record<string, unknown>[] | undefined) => Number(rows?.[0]?.n ?? 0);
-  return {
-    orders: n(orders),
-    customers: n(customers),
-    identifiers: n(identities),
-    "browse rollups": n(browse),
-    "identity observations": n(observations),
-  };
+export function ownRowsSince(db: Db, since: string | null): Promise<Record<string, number>> {
+  return rowsAfter(db, since, {
+    orders: ["orders", "created_at"],
+    customers: ["customers", "updated_at"],
+    identifiers: ["identities", "created_at"],
+    "browse rollups": ["customer_browse", "last_viewed_at"],
+    "identity observations": ["identity_observations", null],
+  });
 }
 
 /**
  * Rows D1 wrote after `since` (a pass's start) that a pass may have missed: new orders, customers
  * created or merged, identifiers, erasures. Counts alone cannot tell an erased customer from a new one.
  */
-export async function changesSince(d1: Db, since: string): Promise<Record<string, number>> {
-  const [orders, customers, identities, suppressions] = await batchRows(d1, [
-    sql`SELECT count(*) AS n FROM orders WHERE created_at > ${since}`,
-    sql`SELECT count(*) AS n FROM customers WHERE updated_at > ${since}`,
-    sql`SELECT count(*) AS n FROM identities WHERE created_at > ${since}`,
-    sql`SELECT count(*) AS n FROM suppressions WHERE created_at > ${since}`,
-  ]);
-  const n = (rows: Record<string, unknown>[] | undefined) => Number(rows?.[0]?.n ?? 0);
-  return { orders: n(orders), customers: n(customers), identities: n(identities), suppressions: n(suppressions) };
+export function changesSince(d1: Db, since: string): Promise<Record<string, number>> {
+  return rowsAfter(d1, since, {
+    orders: ["orders", "created_at"],
+    customers: ["customers", "updated_at"],
+    identities: ["identities", "created_at"],
+    suppressions: ["suppressions", "created_at"],
+  });
+}
+
+/**
+ * Per label, the rows of its table whose time column is after `since`, in one batch; with `since`
+ * null, every row. A table without a time column (null) is counted only then.
+ */
+async function rowsAfter(
+  db: Db,
+  since: string | null,
+  tables: Record<string, [table: string, column: string | null]>,
+): Promise<Record<string, number>> {
+  const counted = Object.entries(tables).filter(([, [, column]]) => since === null || column !== null);
+  const rows = await batchRows(
+    db,
+    counted.map(([, [table, column]]) =>
+      since === null || column === null
+        ? sql`SELECT count(*) AS n FROM ${sql.raw(table)}`
+        : sql`SELECT count(*) AS n FROM ${sql.raw(table)} WHERE ${sql.raw(column)} > ${since}`,
+    ),
+  );
+  return Object.fromEntries(counted.map(([label], i) => [label, Number(rows[i]?.[0]?.n ?? 0)]));
 }

@@ -125,7 +125,13 @@ describe("the migration routes", () => {
     const none = await d1Api.call("GET", "/v1/admin/shards/migrate", undefined, adminKey);
     expect(none.status).toBe(404);
     expect(((await none.json()) as { error: { code: string } }).error.code).toBe("not_found");
-    for (const body of [{}, { shards: 4, limit: 501 }, { shards: "4" }, { shards: 4, extra: true }])
+    for (const body of [
+      {},
+      { shards: 4, limit: 501 },
+      { shards: "4" },
+      { shards: 4, extra: true },
+      { shards: 4, discardShardData: "yes" },
+    ])
       expect((await migrate(d1Api, body)).status, JSON.stringify(body)).toBe(400);
     expect((await d1Api.call("GET", "/v1/admin/shards/migrate?verify=yes", undefined, adminKey)).status).toBe(400);
     // Nothing was started by the refused requests.
