@@ -119,9 +119,10 @@ describe("match keys in exports", () => {
     expect(on).toContain(`,${await sha256("on.person@mail.test")},${await sha256("+442079460958")},`);
     const other = rows.find((row) => row.endsWith(",LOYOTHER,acct-other"));
     expect(other).toMatch(/,,,LOYOTHER,acct-other$/);
-    // The customer stored before the opt-in has no keys; no raw email or phone anywhere.
+    // The customer stored before the opt-in has no keys; no raw email or phone anywhere. The phone's
+    // digits are matched whole: a short run such as "7946" can occur in a random id or a hash.
     expect(rows.some((row) => row.endsWith(",,,,"))).toBe(true);
-    expect(text).not.toMatch(/@|7946|acct-off/i);
+    expect(text).not.toMatch(/@|2079460958|7946 0958|acct-off|loy-?off/i);
 
     // Asking for fewer keys gives fewer columns, in the order asked.
     const one = await csv(opted, "matchKeys=account");
