@@ -167,12 +167,15 @@ export async function renderedCards(page: Page, mountIndex = 0): Promise<Rendere
   return cards.map((card, index) => ({ ...card, label: names[index] ?? "" }));
 }
 
-/** The accessible names Chromium gives the card links under `root` (a page expression), in order. */
-async function accessibleNames(page: Page, root: string): Promise<string[]> {
+/**
+ * The accessible names Chromium gives the elements `selector` finds under `root` (a page expression), in
+ * order: by default the card links.
+ */
+export async function accessibleNames(page: Page, root: string, selector = "li a"): Promise<string[]> {
   const session = await page.context().newCDPSession(page);
   try {
     const { result } = await session.send("Runtime.evaluate", {
-      expression: `[...(${root}?.querySelectorAll("li a") ?? [])]`,
+      expression: `[...(${root}?.querySelectorAll(${JSON.stringify(selector)}) ?? [])]`,
     });
     const { result: links } = await session.send("Runtime.getProperties", {
       objectId: result.objectId!,

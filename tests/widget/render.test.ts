@@ -5,6 +5,7 @@ import type { Page, Request, Route } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import type { DevWorker } from "../fixtures/wrangler-dev.ts";
 import {
+  accessibleNames,
   type HostPageOptions,
   hostPage,
   hostPageAssets,
@@ -536,6 +537,35 @@ describe("accessibility", () => {
       expect(at, card.label).not.toContain(-1);
       expect(at).toEqual([...at].sort((a, b) => a - b));
     }
+  });
+
+  it('heads a known shopper\'s shelf "Picked for you" and names its region so without data-title, or with an empty one', async () => {
+    // The headings and region names of the page's shelves, once each shows its cards; a page per context.
+    const shelvesOn = async (page: HostPageOptions, shelves: number) => {
+      const tab = await newPage();
+      await serveShop(tab, { "/": hostPage(page) });
+      await tab.goto(`${shopOrigin}/`, { waitUntil: "domcontentloaded" });
+      const found = [];
+      for (let index = 0; index < shelves; index++) {
+        await waitForCards(tab, index);
+        const root = `document.querySelectorAll("[data-patron]")[${index}].shadowRoot`;
+        found.push({
+          heading: await tab.evaluate(`${root}.querySelector("h2").textContent`),
+          region: await accessibleNames(tab, root, "section"),
+        });
+      }
+      return found;
+    };
+    const untitled = `<div data-patron="x" data-limit="4"></div>
+      <div data-patron="x" data-limit="4" data-title="" data-title-anonymous=""></div>`;
+    const picked = { heading: "Picked for you", region: ["Picked for you"] };
+    expect(await shelvesOn({ workerUrl: worker.url, token: shopperToken, mounts: untitled }, 2)).toEqual([
+      picked,
+      picked,
+    ]);
+    // An empty data-title-anonymous falls back the same way.
+    const popular = { heading: "Popular right now", region: ["Popular right now"] };
+    expect(await shelvesOn({ workerUrl: worker.url, mounts: untitled }, 2)).toEqual([popular, popular]);
   });
 
   it("keeps sale prices at 4.5:1 contrast on a dark page, and scales type with the page", async () => {

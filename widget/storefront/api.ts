@@ -2,7 +2,8 @@
 // the popular shelf (cached from an earlier anonymous answer, or fetched without a token in what is left
 // of the budget), else nothing. An answer with no
 // items is nothing to show, not a reason to fall back (buy-again has nothing for a shopper with nothing
-// due), unless it is degraded (validShelf). Never rejects.
+// due), unless it is degraded (validShelf). Never rejects. Inside, null and undefined both mean no shelf
+// (a fetch that failed, a cache that could not be read): only `??` and `?.` below read them.
 import { configureEvents } from "./events.ts";
 import { withRecommendation } from "./format.ts";
 import type { Item, Shelf } from "./types.ts";
@@ -38,7 +39,7 @@ function validShelf(body: { data?: Shelf } | null): Shelf | null {
     : null;
 }
 
-async function fetchShelf(url: string, timeoutMs: number, report?: Report): Promise<Shelf | null> {
+async function fetchShelf(url: string, timeoutMs: number, report?: Report): Promise<Shelf | null | undefined> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeoutMs);
   try {
@@ -50,20 +51,17 @@ async function fetchShelf(url: string, timeoutMs: number, report?: Report): Prom
   } finally {
     clearTimeout(timer);
   }
-  return null;
 }
 
 // Storage access throws where it is blocked (privacy modes, sandboxed frames): both helpers swallow that.
-function readCachedPopular(): Shelf | null {
+function readCachedPopular(): Shelf | null | undefined {
   try {
     const cached = JSON.parse(localStorage.getItem(cacheKey) as string); // Stored after validShelf.
     return Date.now() - cached.at < cacheMaxAgeMs ? cached.data : null;
-  } catch {
-    return null;
-  }
+  } catch {}
 }
 
-function cachePopular(shelf: Shelf | null): Shelf | null {
+function cachePopular(shelf?: Shelf | null): Shelf | null | undefined {
   try {
     if (shelf?.items.length) localStorage.setItem(cacheKey, JSON.stringify({ at: Date.now(), data: shelf }));
   } catch {}
@@ -86,7 +84,7 @@ export async function loadShelf(
   configureEvents(api, token); // The cards' beacons go to the same API with the same token.
   const url = `${api}/v1/recommendations?limit=${limit}${query}`;
   // Only a context-free popular answer is cached: it is the fallback for any shelf on the next visit.
-  const keep = (shelf: Shelf | null) => (query ? shelf : cachePopular(shelf));
+  const keep = (shelf?: Shelf | null) => (query ? shelf : cachePopular(shelf));
   const shelf = await fetchShelf(token ? `${url}&token=${encodeURIComponent(token)}` : url, timeoutMs, report);
   const found =
     (token ? shelf : keep(shelf)) ??

@@ -25,6 +25,7 @@ import type { CartButton, Item, LoadPart, Shelf } from "./types.ts";
 interface Mount {
   host: HTMLElement;
   root: HTMLElement;
+  /** The headings: data-title over a known shopper's picks, data-title-anonymous over the popular shelf. */
   title: string;
   anonymous: string;
   limit: number;
@@ -164,9 +165,9 @@ function start(): void {
     for (const host of document.querySelectorAll<HTMLElement>("[data-patron]")) {
       if (mounts.some((mount) => mount.host === host)) continue; // Mounted already.
       try {
-        // A remount after patron("unmount") finds the shadow root it left.
-        const shadow =
-          host.shadowRoot && ours.has(host.shadowRoot) ? host.shadowRoot : host.attachShadow({ mode: "open" });
+        // A remount after patron("unmount") finds the shadow root it left (has(null) is false: none yet).
+        const left = host.shadowRoot as ShadowRoot;
+        const shadow = ours.has(left) ? left : host.attachShadow({ mode: "open" });
         ours.add(shadow);
         // The shelf's stylesheet, a file from the worker's origin: allowed by a strict style-src that
         // allows the worker, with no 'unsafe-inline'. Linked before the answer is requested (fill, below),
@@ -178,12 +179,13 @@ function start(): void {
         const root = shadow.appendChild(document.createElement("div"));
         root.hidden = true;
         link.onload = () => (root.hidden = false);
-        const { title = "", titleAnonymous = "Popular right now", limit, currency, placement } = host.dataset;
+        const { title, titleAnonymous, limit, currency, placement } = host.dataset;
         const mount: Mount = {
           host,
           root,
-          title,
-          anonymous: titleAnonymous,
+          // An absent or empty attribute means the default: no heading is empty, so the region always has a name.
+          title: title || "Picked for you",
+          anonymous: titleAnonymous || "Popular right now",
           limit: clampLimit(limit),
           format: priceFormatter(currency || data.currency || "USD"),
           placement,
