@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   meanEstimate,
-  proportionEstimate,
+  proportionRatio,
   ratioEstimate,
   twoProportionSampleSize,
   wilsonInterval,
@@ -74,17 +74,51 @@ describe("meanEstimate and ratioEstimate", () => {
     expect(meanEstimate(3, 9, 1)).toBeNull();
   });
 
-  it("gives a ratio interval that covers the true lift about 95% of the time with a 10% holdout", () => {
+  it("gives a ratio of means an interval that covers the true ratio about 95% of the time with a 10% holdout", () => {
     const random = seeded(11);
     let covered = 0;
     const runs = 2000;
     for (let run = 0; run < runs; run++) {
-      const a = proportionEstimate(binomial(random, 1800, 0.12), 1800)!;
-      const b = proportionEstimate(binomial(random, 200, 0.06), 200)!;
-      const ratio = ratioEstimate(a, b);
+      // Orders per shopper, each shopper 0 or 1: the sum of squares is the sum.
+      const [k1, k2] = [binomial(random, 1800, 0.12), binomial(random, 200, 0.06)];
+      const ratio = ratioEstimate(meanEstimate(k1, k1, 1800)!, meanEstimate(k2, k2, 200)!);
       if (ratio && ratio.ci95[0] <= 2 && 2 <= ratio.ci95[1]) covered++;
     }
     expect(covered / runs).toBeGreaterThan(0.93);
+    expect(covered / runs).toBeLessThan(0.975);
+  });
+});
+
+describe("proportionRatio", () => {
+  it("keeps the uncertainty of an arm that converted every shopper it has", () => {
+    // 3 of 10 against 1 of 1: the 1 of 1 is anywhere from 0.21 to 1 (Wilson), so the ratio 0.3 cannot
+    // exclude 1. The delta method's SE of 0 for 1 of 1 gave 0.12 to 0.77: a verdict from one shopper.
+    const ratio = proportionRatio(3, 10, 1, 1)!;
+    expect(ratio.value).toBe(0.3);
+    expect(ratio.ci95.map((x) => Math.round(x * 1e4) / 1e4)).toEqual([0.1078, 1.6837]);
+    expect(proportionRatio(0, 10, 1, 1)).toBeNull();
+    expect(proportionRatio(3, 10, 0, 5)).toBeNull();
+    expect(proportionRatio(3, 0, 1, 1)).toBeNull();
+  });
+
+  // With a handful of held-out shoppers converting often, many draws convert them all; an interval that
+  // ignores that arm's uncertainty then covers far less than 95% (82% and 90% here with the delta method, on the same draws).
+  it.each([
+    [1800, 0.12, 200, 0.06],
+    [50, 0.95, 6, 0.95],
+    [30, 0.5, 3, 0.8],
+  ])("covers the true ratio about 95%% of the time: %i shoppers at %f against %i at %f", (n1, p1, n2, p2) => {
+    const random = seeded(5);
+    let covered = 0;
+    let runs = 0;
+    for (let run = 0; run < 4000; run++) {
+      const ratio = proportionRatio(binomial(random, n1, p1), n1, binomial(random, n2, p2), n2);
+      if (!ratio) continue;
+      runs++;
+      if (ratio.ci95[0] <= p1 / p2 && p1 / p2 <= ratio.ci95[1]) covered++;
+    }
+    expect(runs).toBeGreaterThan(3900);
+    expect(covered / runs).toBeGreaterThan(0.935);
     expect(covered / runs).toBeLessThan(0.975);
   });
 });
@@ -130,6 +164,13 @@ describe("readExperiment", () => {
     expect(close.lift.conversion.value).toBeCloseTo(1.222, 3);
     expect(close.verdict.text).toMatch(/^not enough data yet: conversion lift 1\.22×, 95% CI 0\.\d\d× to \d\.\d\d×/);
     expect(close.verdict.moreShoppersNeeded).toBeGreaterThan(1000);
+  });
+
+  it("decides nothing from one held-out shopper who bought", () => {
+    const reading = readExperiment(arm(10, 3), arm(1, 1), 9);
+    expect(reading.verdict).toMatchObject({ decided: false, winner: null });
+    expect(reading.lift.conversion).toEqual({ value: 0.3, ci95: [0.108, 1.684] });
+    expect(reading.verdict.text).toMatch(/^not enough data yet: conversion lift 0\.30×, 95% CI 0\.11× to 1\.68×/);
   });
 
   it("decides once the lift's interval excludes 1, naming the better arm", () => {

@@ -1,7 +1,8 @@
 // Confidence intervals and a sample-size calculation for comparing two groups, in closed form (no
 // bootstrap): Wilson's score interval for a proportion, the normal (CLT) interval for a mean, the
-// log-scale delta-method interval for a ratio of two independent estimates (Katz et al.'s interval for
-// a risk ratio), and the two-proportion sample size for unequal groups (Fleiss, Levin & Paik).
+// log-scale delta-method interval for a ratio of two independent means (Katz et al.'s interval for a
+// risk ratio), the MOVER interval for a ratio of two proportions from their Wilson intervals, and the
+// two-proportion sample size for unequal groups (Fleiss, Levin & Paik).
 //
 // References:
 // - E. B. Wilson (1927), "Probable inference, the law of succession, and statistical inference",
@@ -12,6 +13,9 @@
 //   ratio in cohort studies", Biometrics 34(3): 469–474.
 // - J. L. Fleiss, B. Levin, M. C. Paik (2003), Statistical Methods for Rates and Proportions, 3rd ed.,
 //   §4.4 (sample sizes for unequal groups).
+// - G. Y. Zou, A. Donner (2008), "Construction of confidence limits about effect measures: A general
+//   approach", Statistics in Medicine 27(10): 1693–1702 (MOVER: an interval for a difference from the
+//   intervals of its two parts; here ln p1 − ln p2, for a ratio of proportions).
 
 /** The standard normal quantile at 0.975: a two-sided 95% interval is estimate ± z95 × SE. */
 export const z95 = 1.959963984540054;
@@ -36,13 +40,6 @@ export function wilsonInterval(successes: number, trials: number, z = z95): Inte
   return [Math.max(0, centre - half), Math.min(1, centre + half)];
 }
 
-/** A proportion and its binomial standard error √(p(1 − p)/n); null without trials. */
-export function proportionEstimate(successes: number, trials: number): Estimate | null {
-  if (!(trials > 0)) return null;
-  const p = successes / trials;
-  return { value: p, se: Math.sqrt((p * (1 - p)) / trials) };
-}
-
 /**
  * The mean of n values from their sum and sum of squares, with the standard error s/√n (s the sample
  * standard deviation); null below two values.
@@ -60,7 +57,8 @@ export function normalInterval(estimate: Estimate, z = z95, floor = 0): Interval
 }
 
 /**
- * The ratio a ÷ b of two independent estimates with its interval on the log scale (delta method):
+ * The ratio a ÷ b of two independent estimates with its interval on the log scale (delta method), for
+ * means (proportions have proportionRatio):
  * log(a/b) ± z × √((SEa/a)² + (SEb/b)²), back-transformed. Null when either estimate is not positive.
  */
 export function ratioEstimate(a: Estimate, b: Estimate, z = z95): { value: number; ci95: Interval } | null {
@@ -68,6 +66,33 @@ export function ratioEstimate(a: Estimate, b: Estimate, z = z95): { value: numbe
   const ratio = a.value / b.value;
   const seLog = Math.sqrt((a.se / a.value) ** 2 + (b.se / b.value) ** 2);
   return { value: ratio, ci95: [ratio * Math.exp(-z * seLog), ratio * Math.exp(z * seLog)] };
+}
+
+/**
+ * The ratio p1 ÷ p2 of two independent proportions (s1 of n1, s2 of n2) with its interval by MOVER
+ * (Zou & Donner 2008) on the log scale: ln p1 − ln p2 with the logs of each proportion's Wilson limits,
+ *   low  = ln r − √((ln p1 − ln l1)² + (ln u2 − ln p2)²),
+ *   high = ln r + √((ln u1 − ln p1)² + (ln p2 − ln l2)²),
+ * back-transformed. Unlike the delta method's √(p(1 − p)/n), it keeps the uncertainty of an arm that
+ * converted all (or nearly all) of a few shoppers: 1 of 1 has a Wilson interval of 0.21 to 1, not a
+ * standard error of 0. Null unless both proportions are positive.
+ */
+export function proportionRatio(
+  s1: number,
+  n1: number,
+  s2: number,
+  n2: number,
+  z = z95,
+): { value: number; ci95: Interval } | null {
+  const first = wilsonInterval(s1, n1, z);
+  const second = wilsonInterval(s2, n2, z);
+  if (!first || !second || !(s1 > 0 && s2 > 0)) return null;
+  const [p1, p2] = [s1 / n1, s2 / n2];
+  const [[l1, u1], [l2, u2]] = [first, second];
+  const ratio = p1 / p2;
+  const below = Math.hypot(Math.log(p1 / l1), Math.log(u2 / p2));
+  const above = Math.hypot(Math.log(u1 / p1), Math.log(p2 / l2));
+  return { value: ratio, ci95: [ratio * Math.exp(-below), ratio * Math.exp(above)] };
 }
 
 /**

@@ -10,7 +10,7 @@ import {
   type Interval,
   meanEstimate,
   normalInterval,
-  proportionEstimate,
+  proportionRatio,
   ratioEstimate,
   twoProportionSampleSize,
   wilsonInterval,
@@ -72,36 +72,40 @@ const rounded = (value: number, ci95: Interval | null, places = 4): Measured => 
   ci95: ci95 ? [roundTo(ci95[0], places), roundTo(ci95[1], places)] : null,
 });
 
-interface ArmEstimates {
-  impressionsPerShopper: Estimate | null;
-  clickThroughRate: Estimate | null;
-  attributedOrdersPerShopper: Estimate | null;
-  conversion: Estimate | null;
-  revenuePerShopper: Estimate | null;
+type Share = { share: (arm: ArmTotals) => [successes: number, trials: number] };
+type Mean = { mean: (arm: ArmTotals) => Estimate | null; places: number };
+
+/** How each metric is measured in an arm: a share by its counts, or a per-shopper mean by its sums. */
+const measures: Record<ExperimentMetric, Share | Mean> = {
+  impressionsPerShopper: {
+    mean: (arm) => meanEstimate(arm.impressions, arm.impressionsSquares, arm.shoppers),
+    places: 3,
+  },
+  clickThroughRate: { share: (arm) => [arm.clicks, arm.impressions] },
+  attributedOrdersPerShopper: { mean: (arm) => meanEstimate(arm.orders, arm.ordersSquares, arm.shoppers), places: 4 },
+  conversion: { share: (arm) => [arm.converted, arm.shoppers] },
+  revenuePerShopper: { mean: (arm) => meanEstimate(arm.revenue, arm.revenueSquares, arm.shoppers), places: 2 },
+};
+
+/** Each metric of one arm with its 95% interval: Wilson's for a share, the normal one for a mean. */
+function intervalsOf(arm: ArmTotals): Intervals {
+  const measured = (measure: Share | Mean): Measured => {
+    if ("share" in measure) {
+      const [successes, trials] = measure.share(arm);
+      return trials > 0 ? rounded(successes / trials, wilsonInterval(successes, trials)) : none;
+    }
+    const estimate = measure.mean(arm);
+    return estimate ? rounded(estimate.value, normalInterval(estimate), measure.places) : none;
+  };
+  return Object.fromEntries(experimentMetrics.map((metric) => [metric, measured(measures[metric])])) as Intervals;
 }
 
-function estimatesOf(arm: ArmTotals): ArmEstimates {
-  return {
-    impressionsPerShopper: meanEstimate(arm.impressions, arm.impressionsSquares, arm.shoppers),
-    clickThroughRate: proportionEstimate(arm.clicks, arm.impressions),
-    attributedOrdersPerShopper: meanEstimate(arm.orders, arm.ordersSquares, arm.shoppers),
-    conversion: proportionEstimate(arm.converted, arm.shoppers),
-    revenuePerShopper: meanEstimate(arm.revenue, arm.revenueSquares, arm.shoppers),
-  };
-}
-
-function intervalsOf(arm: ArmTotals, estimates: ArmEstimates): Intervals {
-  const mean = (estimate: Estimate | null, places: number) =>
-    estimate ? rounded(estimate.value, normalInterval(estimate), places) : none;
-  const share = (successes: number, trials: number) =>
-    trials > 0 ? rounded(successes / trials, wilsonInterval(successes, trials)) : none;
-  return {
-    impressionsPerShopper: mean(estimates.impressionsPerShopper, 3),
-    clickThroughRate: share(arm.clicks, arm.impressions),
-    attributedOrdersPerShopper: mean(estimates.attributedOrdersPerShopper, 4),
-    conversion: share(arm.converted, arm.shoppers),
-    revenuePerShopper: mean(estimates.revenuePerShopper, 2),
-  };
+/** personalized ÷ holdout for one metric with its interval: MOVER for shares, the delta method for means. */
+function ratioOf(metric: ExperimentMetric, personalized: ArmTotals, holdout: ArmTotals) {
+  const measure = measures[metric];
+  if ("share" in measure) return proportionRatio(...measure.share(personalized), ...measure.share(holdout));
+  const [a, b] = [measure.mean(personalized), measure.mean(holdout)];
+  return a && b ? ratioEstimate(a, b) : null;
 }
 
 const times = (ratio: number) => `${ratio.toFixed(2)}×`;
@@ -168,24 +172,15 @@ function verdictOf(
  * holdout) sizes the power calculation while an arm is still empty.
  */
 export function readExperiment(personalized: ArmTotals, holdout: ArmTotals, plannedRatio: number): ExperimentReading {
-  const pe = estimatesOf(personalized);
-  const he = estimatesOf(holdout);
   const liftOf = (metric: ExperimentMetric): Measured => {
-    const a = pe[metric];
-    const b = he[metric];
-    const ratio = a && b ? ratioEstimate(a, b) : null;
+    const ratio = ratioOf(metric, personalized, holdout);
     return ratio ? rounded(ratio.value, ratio.ci95, 3) : none;
   };
   const lift = Object.fromEntries(experimentMetrics.map((metric) => [metric, liftOf(metric)])) as Intervals;
   return {
-    arms: { personalized: intervalsOf(personalized, pe), holdout: intervalsOf(holdout, he) },
+    arms: { personalized: intervalsOf(personalized), holdout: intervalsOf(holdout) },
     lift,
-    verdict: verdictOf(
-      personalized,
-      holdout,
-      pe.conversion && he.conversion ? ratioEstimate(pe.conversion, he.conversion) : null,
-      plannedRatio,
-    ),
+    verdict: verdictOf(personalized, holdout, ratioOf("conversion", personalized, holdout), plannedRatio),
   };
 }
 
