@@ -1,7 +1,9 @@
 // Plain SVG charts the customer page and the Overview need beyond ui.tsx's: lines over real time (points
-// placed by date, not evenly, with order dates marked and threshold lines), and a histogram.
+// placed by date, not evenly, with order dates marked and threshold lines), and a histogram. Like ui.tsx's,
+// each is drawn at the width it is shown (useWidth), so its text keeps its size on a phone.
 import type { ComponentChildren } from "preact";
 import { labelRoom, timeTicks } from "./time-ticks.ts";
+import { chartHeight, useWidth } from "./ui.tsx";
 
 export interface TimeSeries {
   name: string;
@@ -50,8 +52,8 @@ export function TimeChart({
   /** Shown under the chart: what it means in words. */
   children?: ComponentChildren;
 }) {
-  const width = 760;
-  const height = 280;
+  const [ref, width] = useWidth<SVGSVGElement>();
+  const height = chartHeight(width, 280);
   const left = 64;
   const right = 16;
   const top = 16;
@@ -92,7 +94,7 @@ export function TimeChart({
           </li>
         ))}
       </ul>
-      <svg viewBox={`0 0 ${width} ${height}`} role="img" aria-label={title}>
+      <svg ref={ref} viewBox={`0 0 ${width} ${height}`} role="img" aria-label={title}>
         {[0, 0.5, 1].map((share) => (
           <g key={share}>
             <line class="chart-grid" x1={left} x2={width - right} y1={y(axisTop * share)} y2={y(axisTop * share)} />
@@ -170,10 +172,10 @@ export interface HistogramBar {
 }
 
 /**
- * Vertical bars side by side, one per bucket, the count above each. The axis is labelled at the buckets'
- * edges (`edges[i]` at the left of bar i, `edges[bars.length]`, if given, at the right of the last), so
- * each label is one short number and a bucket in full is in its bar's tooltip. When the labels would not
- * fit apart, only every second (third, …) is written, so they never overlap.
+ * Vertical bars side by side, one per bucket, the count above each (upwards when too wide). The axis is
+ * labelled at the buckets' edges (`edges[i]` at the left of bar i, `edges[bars.length]`, if given, at the
+ * right of the last), so each label is one short number and a bucket in full is in its bar's tooltip. When
+ * the labels would not fit apart, only every second (third, …) is written, so they never overlap.
  */
 export function Histogram({
   title,
@@ -188,21 +190,25 @@ export function Histogram({
   format: (value: number) => string;
   children?: ComponentChildren;
 }) {
-  const width = 760;
-  const height = 260;
+  const [ref, width] = useWidth<SVGSVGElement>();
+  const height = chartHeight(width, 260);
   const left = 24;
   const right = 24;
-  const top = 24;
   const bottom = 44;
   const max = Math.max(0, ...bars.map((bar) => bar.value)) || 1;
   const slot = (width - left - right) / Math.max(1, bars.length);
+  // A count wider than its bar's slot (8 px a character, as in labelRoom) is written upwards, with room
+  // for it above the tallest bar.
+  const longest = Math.max(0, ...bars.map((bar) => format(bar.value).length));
+  const upwards = longest * 8 + 4 > slot;
+  const top = upwards ? labelRoom(longest) : 24;
   const barWidth = Math.max(4, slot * 0.8);
   const axis = height - bottom;
   const every = Math.max(1, Math.ceil(labelRoom(Math.max(0, ...edges.map((edge) => edge.length))) / slot));
   return (
     <figure class="chart">
       <figcaption>{title}</figcaption>
-      <svg viewBox={`0 0 ${width} ${height}`} role="img" aria-label={title}>
+      <svg ref={ref} viewBox={`0 0 ${width} ${height}`} role="img" aria-label={title}>
         <line class="chart-grid" x1={left} x2={width - right} y1={axis} y2={axis} />
         {bars.map((bar, index) => {
           const barHeight = (bar.value / max) * (height - top - bottom);
@@ -218,7 +224,14 @@ export function Histogram({
                 height={Math.max(bar.value > 0 ? 1 : 0, barHeight)}
                 rx="2"
               />
-              <text class="chart-value" x={x + barWidth / 2} y={axis - barHeight - 6} text-anchor="middle">
+              <text
+                class="chart-value"
+                x={x + barWidth / 2}
+                y={axis - barHeight - 6}
+                text-anchor={upwards ? "start" : "middle"}
+                dominant-baseline={upwards ? "middle" : undefined}
+                transform={upwards ? `rotate(-90 ${x + barWidth / 2} ${axis - barHeight - 6})` : undefined}
+              >
                 {bar.value > 0 ? format(bar.value) : ""}
               </text>
             </g>

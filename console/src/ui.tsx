@@ -1,7 +1,7 @@
-// Small shared pieces: loading a route's data, showing a problem, plain SVG bar charts, the nightly
-// job runner (start a run, poll it, show its progress).
-import type { ComponentChildren } from "preact";
-import { useCallback, useEffect, useRef, useState } from "preact/hooks";
+// Small shared pieces: loading a route's data, showing a problem, plain SVG bar charts drawn at the
+// width they are shown, the nightly job runner (start a run, poll it, show its progress).
+import type { ComponentChildren, RefObject } from "preact";
+import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { ApiProblem, api } from "./api.ts";
 import { labelRoom } from "./time-ticks.ts";
 
@@ -89,43 +89,95 @@ export function PageHeader({ title, children }: { title: string; children?: Comp
   );
 }
 
+/**
+ * A chart's width: its element's in CSS px, so the chart is laid out at the size it is shown and its text
+ * stays at its own size on a phone. Measured before the first paint, then again a frame after each
+ * resize (a re-render inside the observer's callback would be a resize loop: the chart's height follows
+ * its width). 760 where there is no ResizeObserver: the picture is then scaled to fit, text and all.
+ */
+export function useWidth<T extends Element>(): [RefObject<T | null>, number] {
+  const ref = useRef<T>(null);
+  const [width, setWidth] = useState(760);
+  useLayoutEffect(() => {
+    const element = ref.current;
+    if (!element || typeof ResizeObserver === "undefined") return;
+    const measure = () => setWidth(Math.round(element.getBoundingClientRect().width) || 760);
+    measure();
+    let frame = 0;
+    const observer = new ResizeObserver(() => {
+      cancelAnimationFrame(frame);
+      frame = requestAnimationFrame(measure);
+    });
+    observer.observe(element);
+    return () => {
+      observer.disconnect();
+      cancelAnimationFrame(frame);
+    };
+  }, []);
+  return [ref, width];
+}
+
+/** A chart's height at `width`: `tall` at the full 760 px, in proportion below that, but never under 200. */
+export const chartHeight = (width: number, tall: number) => Math.max(200, Math.round((tall * width) / 760));
+
 export interface Bar {
   label: string;
   value: number;
   note?: string;
 }
 
-/** Horizontal bars scaled to the largest value, with the figure written beside each bar. */
+/**
+ * Horizontal bars scaled to the largest value, with the figure written beside each bar. Where that leaves
+ * the bars under 120 px (a phone), each bar's label and figure go on a line above it, and the bar has
+ * the whole width.
+ */
 export function BarChart({ title, bars, format }: { title: string; bars: Bar[]; format: (value: number) => string }) {
+  const [ref, width] = useWidth<SVGSVGElement>();
   const max = Math.max(0, ...bars.map((bar) => bar.value));
-  const rowHeight = 30;
-  const labelWidth = 140;
-  const width = 760;
-  const barSpace = width - labelWidth - 250;
+  const figure = (bar: Bar) => `${format(bar.value)}${bar.note ? ` · ${bar.note}` : ""}`;
+  // Room for the longest figure after its bar: a little over labelRoom's, figures being mostly wide digits.
+  const figureRoom = labelRoom(Math.max(0, ...bars.map((bar) => figure(bar).length))) + 16;
+  const stacked = width - 140 - figureRoom < 120;
+  const rowHeight = stacked ? 44 : 30;
+  const labelWidth = stacked ? 0 : 140;
+  const barSpace = stacked ? width - 2 : width - labelWidth - figureRoom;
   const height = bars.length * rowHeight + 8;
   return (
     <figure class="chart">
       <figcaption>{title}</figcaption>
-      <svg viewBox={`0 0 ${width} ${height}`} role="img" aria-label={title}>
+      <svg ref={ref} viewBox={`0 0 ${width} ${height}`} role="img" aria-label={title}>
         {bars.map((bar, index) => {
           const y = index * rowHeight + 4;
           const length = max > 0 ? Math.max(1, (bar.value / max) * barSpace) : 1;
+          const textY = stacked ? y + 10 : y + rowHeight / 2;
           return (
             <g key={bar.label}>
               <title>{`${bar.label}: ${format(bar.value)}${bar.note ? ` (${bar.note})` : ""}`}</title>
               <text
-                x={labelWidth - 8}
-                y={y + rowHeight / 2}
+                x={stacked ? 0 : labelWidth - 8}
+                y={textY}
                 class="chart-label"
-                text-anchor="end"
+                text-anchor={stacked ? "start" : "end"}
                 dominant-baseline="middle"
               >
                 {bar.label}
               </text>
-              <rect x={labelWidth} y={y + 4} width={length} height={rowHeight - 10} rx="3" class="chart-bar" />
-              <text x={labelWidth + length + 6} y={y + rowHeight / 2} class="chart-value" dominant-baseline="middle">
-                {format(bar.value)}
-                {bar.note ? ` · ${bar.note}` : ""}
+              <rect
+                x={labelWidth}
+                y={stacked ? y + 20 : y + 4}
+                width={length}
+                height={rowHeight - (stacked ? 24 : 10)}
+                rx="3"
+                class="chart-bar"
+              />
+              <text
+                x={stacked ? width : labelWidth + length + 6}
+                y={textY}
+                class="chart-value"
+                text-anchor={stacked ? "end" : "start"}
+                dominant-baseline="middle"
+              >
+                {figure(bar)}
               </text>
             </g>
           );
@@ -247,8 +299,8 @@ export function LineChart({
   format: (value: number) => string;
   shade?: { from: number; label: string };
 }) {
-  const width = 760;
-  const height = 260;
+  const [ref, width] = useWidth<SVGSVGElement>();
+  const height = chartHeight(width, 260);
   const left = 64;
   const right = 16;
   const top = 16;
@@ -272,7 +324,8 @@ export function LineChart({
     return d.trim();
   };
   // Every `tick`-th label: at most six, and never overlapping. The first is drawn from its point to the
-  // right and the last to the left, so neighbours need one and a half labels' room between points.
+  // right and the last (or one too near the right edge to centre) to the left, so neighbours need one
+  // and a half labels' room between points.
   const slot = count <= 1 ? width : (width - left - right) / (count - 1);
   const longest = Math.max(0, ...labels.map((label) => label.length));
   const tick = Math.max(1, Math.ceil(count / 6), Math.ceil((1.5 * labelRoom(longest)) / slot));
@@ -293,7 +346,7 @@ export function LineChart({
           </li>
         )}
       </ul>
-      <svg viewBox={`0 0 ${width} ${height}`} role="img" aria-label={title}>
+      <svg ref={ref} viewBox={`0 0 ${width} ${height}`} role="img" aria-label={title}>
         {shade && shade.from < count && (
           <rect
             class="chart-shade"
@@ -318,7 +371,13 @@ export function LineChart({
               class="chart-label"
               x={x(index)}
               y={height - 12}
-              text-anchor={count > 1 && index === count - 1 ? "end" : index === 0 ? "start" : "middle"}
+              text-anchor={
+                count > 1 && (index === count - 1 || x(index) + labelRoom(label.length) / 2 > width)
+                  ? "end"
+                  : index === 0
+                    ? "start"
+                    : "middle"
+              }
             >
               {label}
             </text>

@@ -4,7 +4,8 @@
 // over time drawn from the API's history (order dates marked, fading and lapsed lines), and "what this
 // shopper sees now" rendered by the widget's own shelf with the items and reasons GET /v1/recommendations
 // gives that shopper, sending no event; on a 390 px phone the page has nothing wider than its box but the
-// shelf's row. Screenshots go to tests/artifacts/; any CSP violation or page error fails.
+// shelf's row, and its charts (and the Overview's) are drawn at the phone's width, their text at least
+// 10 px. Screenshots go to tests/artifacts/; any CSP violation or page error fails.
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import type { Page } from "playwright-core";
@@ -66,6 +67,33 @@ async function admin<T>(pathAndQuery: string): Promise<T> {
 async function openFromNav(name: string) {
   await page.getByRole("navigation", { name: "Console" }).getByRole("link", { name, exact: true }).click();
   await expect.poll(() => page.getByRole("link", { name, exact: true }).getAttribute("aria-current")).toBe("page");
+}
+
+/**
+ * What keeps the page's charts from being read on screen: a text drawn under 10 CSS px (its font size
+ * times the scale the SVG is drawn at) or running past its chart's edges, a chart wider than its box.
+ */
+async function chartProblems(): Promise<string[]> {
+  return page.evaluate(() =>
+    [...document.querySelectorAll<SVGSVGElement>(".chart svg")].flatMap((svg) => {
+      const name = svg.getAttribute("aria-label");
+      const figure = svg.closest(".chart") as HTMLElement;
+      const box = svg.getBoundingClientRect();
+      const texts = [...svg.querySelectorAll("text")].filter((text) => text.textContent);
+      const problems = texts.length ? [] : [`${name}: no text`];
+      if (figure.scrollWidth > figure.clientWidth + 1 || box.right > figure.getBoundingClientRect().right + 1)
+        problems.push(`${name}: wider than its box`);
+      for (const text of texts) {
+        const matrix = text.getScreenCTM();
+        const px = Number.parseFloat(getComputedStyle(text).fontSize) * (matrix ? Math.hypot(matrix.a, matrix.b) : 0);
+        const own = text.getBoundingClientRect();
+        if (px < 10) problems.push(`${name}: "${text.textContent}" at ${px.toFixed(1)} px`);
+        if (own.left < box.left - 1 || own.right > box.right + 1)
+          problems.push(`${name}: "${text.textContent}" past the chart's edge`);
+      }
+      return problems;
+    }),
+  );
 }
 
 /** Starts the nightly job with the Overview's button and waits for the CLV chart it fills. */
@@ -248,6 +276,28 @@ describe("console customer 360", () => {
       expect(measured.scrollWidth).toBeLessThanOrEqual(390);
       expect(measured.wider).toEqual([]);
       await screenshot("customer-phone");
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 900 });
+    }
+  }, 120_000);
+
+  it("draws the charts for a 390 px phone: their text at 10 px or more, inside the chart, nothing scrolling sideways", async () => {
+    // An error on window that is not a page error, e.g. "ResizeObserver loop completed with undelivered notifications".
+    await page.evaluate(() =>
+      window.addEventListener("error", (event) => {
+        document.body.dataset.windowError = event.message;
+      }),
+    );
+    await page.setViewportSize({ width: 390, height: 844 });
+    try {
+      await page.getByRole("img", { name: "P(alive) over time" }).waitFor();
+      await expect.poll(chartProblems, { timeout: 10_000 }).toEqual([]);
+      await screenshot("customer-phone-charts");
+      await openFromNav("Overview");
+      await page.getByRole("img", { name: "Customers by 12-month CLV" }).waitFor();
+      await expect.poll(chartProblems, { timeout: 10_000 }).toEqual([]);
+      await screenshot("overview-phone");
+      expect(await page.evaluate(() => document.body.dataset.windowError)).toBeUndefined();
     } finally {
       await page.setViewportSize({ width: 1280, height: 900 });
     }
