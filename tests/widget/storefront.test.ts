@@ -204,12 +204,16 @@ describe("storefront widget", () => {
   });
 
   describe("when the API is slow or down", () => {
-    /** Loads the anonymous page once so the popular shelf is cached in this context's localStorage. */
-    async function pageWithCachedPopular(): Promise<Page> {
+    /**
+     * Loads the anonymous page once so the popular shelf is cached in this context's localStorage. The
+     * shopper's page gives up on the API after `timeoutMs`: the skeleton is measured before that, so a
+     * test that does not wait for the timeout sets it far beyond anything a loaded machine takes.
+     */
+    async function pageWithCachedPopular(timeoutMs: number): Promise<Page> {
       const page = await newPage();
       await serveShop(page, {
         "/anonymous": hostPage({ workerUrl: worker.url }),
-        "/shopper": hostPage({ workerUrl: worker.url, token: shopperToken, timeoutMs: 800 }),
+        "/shopper": hostPage({ workerUrl: worker.url, token: shopperToken, timeoutMs }),
       });
       await page.goto(`${shopOrigin}/anonymous`, { waitUntil: "domcontentloaded" });
       await waitForCards(page);
@@ -258,7 +262,8 @@ describe("storefront widget", () => {
     }
 
     it("falls back to the cached popular shelf when the API is down, in the space it reserved", async () => {
-      const page = await pageWithCachedPopular();
+      // The failed request, not the timeout, brings the fallback.
+      const page = await pageWithCachedPopular(60_000);
       const errors = collectErrors(page);
       // The request fails only once the skeleton has been measured, however fast or slow the machine.
       const skeletonMeasured = gate();
@@ -266,7 +271,7 @@ describe("storefront widget", () => {
         await skeletonMeasured.opened;
         await route.abort("connectionrefused");
       });
-      await page.goto(`${shopOrigin}/shopper`);
+      await page.goto(`${shopOrigin}/shopper`, { waitUntil: "domcontentloaded" });
       const { skeleton, shelf } = await skeletonThenShelf(page, skeletonMeasured.open);
 
       expect(skeleton.host).toBeGreaterThan(200);
@@ -279,7 +284,8 @@ describe("storefront widget", () => {
     });
 
     it("stops waiting after data-timeout when the API is slow", async () => {
-      const page = await pageWithCachedPopular();
+      // Long enough for the skeleton to be measured first on a loaded machine, short enough to wait for.
+      const page = await pageWithCachedPopular(2_500);
       const errors = collectErrors(page);
       // The shopper's request is held open until the test has finished: the shelf can only appear
       // because the widget stopped waiting for it, not because it arrived late. No clock is read here.
@@ -293,7 +299,7 @@ describe("storefront widget", () => {
         released = true;
         await route.continue().catch(() => {}); // The widget gave up on this request long ago.
       });
-      await page.goto(`${shopOrigin}/shopper`);
+      await page.goto(`${shopOrigin}/shopper`, { waitUntil: "domcontentloaded" });
       const { skeleton, shelf } = await skeletonThenShelf(page);
 
       expect(released).toBe(false);
