@@ -211,6 +211,7 @@ describe("console", () => {
             populationDiscountedShare: number;
             stageReason: string;
             oneTimeReturnDays: { usual: number; late: number; sinceFirstPurchase: number } | null;
+            cadence: { expectedIntervalDays: number | null };
           } | null;
         };
       }
@@ -239,6 +240,13 @@ describe("console", () => {
     expect(await notes("Stage").allTextContents()).toEqual([
       customer.profile?.stageReason.replaceAll("_", " "),
       `bought on one day, ${days(window?.sinceFirstPurchase ?? 0)} ago; half of the customers who came back did within ${days(window?.usual ?? 0)}, 90% within ${days(window?.late ?? 0)}`,
+    ]);
+    // Nor a rhythm of their own: the interval the models give them is said to be everyone's.
+    const cadence = page.locator(".tile").filter({ has: page.getByText("Cadence", { exact: true }) });
+    expect(await cadence.locator("dd.figure").textContent()).toBe("no rhythm yet (one order)");
+    expect(await notes("Cadence").allTextContents()).toEqual([
+      `${days(window?.sinceFirstPurchase ?? 0)} since their one order`,
+      `all customers' usual interval: every ${customer.profile?.cadence.expectedIntervalDays} days`,
     ]);
     await screenshot("customer-one-order");
   }, 120_000);

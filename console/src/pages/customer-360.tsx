@@ -147,8 +147,9 @@ export function CustomerHistory({
           marks={marks}
         >
           <p class="muted small caption">
-            Overdue when the days since the last order climb above the customer's own interval (an overdue ratio above
-            1).
+            {oneTimeReturnDays
+              ? "With one order, the expected interval drawn is all customers' usual one, not theirs: their stage goes by the days since that order alone."
+              : "Overdue when the days since the last order climb above the customer's own interval (an overdue ratio above 1)."}
           </p>
         </TimeChart>
       </div>
@@ -158,7 +159,9 @@ export function CustomerHistory({
           <li key={point.at}>
             <span class={`badge stage-${point.stage}`}>{point.stage}</span> from {day(point.at, "UTC")}{" "}
             <span class="muted small">
-              (P(alive) {percent(point.probabilityAlive)}, overdue ratio {point.overdueRatio})
+              {oneTimeReturnDays
+                ? `(${count(point.daysSinceLast, "day")} after their one order)`
+                : `(P(alive) ${percent(point.probabilityAlive)}, overdue ratio ${point.overdueRatio})`}
             </span>
           </li>
         ))}

@@ -454,13 +454,7 @@ function ProfileTiles({ profile, summary }: { profile: Profile | null; summary: 
     ["Value tier", profile.valueTier],
     ["Stage", profile.stage, stageNotes(profile)],
     ["P(alive)", percent(profile.probabilityAlive), `P(order in 90 days): ${percent(profile.probabilityPurchase90d)}`],
-    [
-      "Cadence",
-      profile.cadence.expectedIntervalDays == null ? "–" : `every ${profile.cadence.expectedIntervalDays} days`,
-      profile.cadence.overdueRatio == null
-        ? undefined
-        : `${count(profile.cadence.daysSinceLast ?? 0, "day")} since last (overdue ratio ${profile.cadence.overdueRatio})`,
-    ],
+    cadenceTile(profile),
     // A lapsed customer has probably stopped: a due date would read as a promise.
     ["Next order expected", profile.stage === "lapsed" ? "not expected (lapsed)" : day(profile.cadence.nextExpectedAt)],
     ["Discount sensitivity", words(profile.discountSensitivity), discountNotes],
@@ -496,6 +490,30 @@ function ProfileTiles({ profile, summary }: { profile: Profile | null; summary: 
       ))}
     </dl>
   );
+}
+
+/**
+ * Their rhythm: the interval expected between their orders and how far past it they are. A one-time
+ * buyer has none of their own; the interval the models give them is all customers', said as such.
+ */
+function cadenceTile(profile: Profile): [string, string, string[]?] {
+  const { expectedIntervalDays, daysSinceLast, overdueRatio } = profile.cadence;
+  if (profile.oneTimeReturnDays)
+    return [
+      "Cadence",
+      "no rhythm yet (one order)",
+      [
+        `${count(profile.oneTimeReturnDays.sinceFirstPurchase, "day")} since their one order`,
+        ...(expectedIntervalDays == null ? [] : [`all customers' usual interval: every ${expectedIntervalDays} days`]),
+      ],
+    ];
+  return [
+    "Cadence",
+    expectedIntervalDays == null ? "–" : `every ${expectedIntervalDays} days`,
+    overdueRatio == null
+      ? undefined
+      : [`${count(daysSinceLast ?? 0, "day")} since last (overdue ratio ${overdueRatio})`],
+  ];
 }
 
 /**
@@ -546,6 +564,8 @@ function Identities({ identities }: { identities: Customer["identities"] }) {
 function Categories({ customer }: { customer: Customer }) {
   const spend = new Map((customer.summary?.categories ?? []).map((category) => [category.categoryId, category]));
   const profiled = customer.profile?.categories ?? [];
+  // A one-time buyer's categories have no rhythm of their own either: an overdue ratio would be all customers'.
+  const oneOrder = customer.profile?.oneTimeReturnDays != null;
   const ids = [...new Set([...profiled.map((category) => category.categoryId), ...spend.keys()])].sort(
     (a, b) => (spend.get(b)?.spend ?? 0) - (spend.get(a)?.spend ?? 0),
   );
@@ -578,7 +598,11 @@ function Categories({ customer }: { customer: Customer }) {
                       <span class="badge warn">lapsed</span>
                     ) : (
                       <span class="muted small">
-                        {profile.overdueRatio == null ? "on rhythm" : `overdue ratio ${profile.overdueRatio}`}
+                        {oneOrder
+                          ? "one order: no rhythm yet"
+                          : profile.overdueRatio == null
+                            ? "on rhythm"
+                            : `overdue ratio ${profile.overdueRatio}`}
                       </span>
                     )
                   ) : (
