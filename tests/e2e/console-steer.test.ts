@@ -139,17 +139,28 @@ describe("console steering pages", () => {
     expect(await progress.count()).toBe(0);
     expect(await page.getByRole("heading", { name: "No model fit yet" }).count()).toBe(0);
 
-    const models = await admin<{ customer: { sampleSize: number } }>("GET", "/v1/admin/models");
+    const models = await admin<{ customer: { sampleSize: number; bgnbd: { dropoutAtFirstPurchase?: boolean } } }>(
+      "GET",
+      "/v1/admin/models",
+    );
     const sample = page.locator(".tile").filter({ has: page.getByText("Sample", { exact: true }) });
     await sample.getByText(models.customer.sampleSize.toLocaleString("en-US"), { exact: true }).waitFor();
 
     const diagnostics = await admin<{
       status: string;
+      model: string;
       tracking: unknown[];
       byFrequency: { purchases: string }[];
     }>("GET", "/v1/admin/models/diagnostics");
     // The demo history is long enough to hold its last part back: the check is computed, not skipped.
     expect(diagnostics.status).toBe("ready");
+    // The diagnostics check the model in force, and the section names it.
+    const mbg = models.customer.bgnbd.dropoutAtFirstPurchase === true;
+    expect(diagnostics.model).toBe(mbg ? "mbgnbd" : "bgnbd");
+    const checked = (await page.locator("#diagnostics-model").textContent()) ?? "";
+    expect(checked).toContain(
+      `Model checked: the ${mbg ? "MBG/NBD" : "BG/NBD"} with each customer's purchase regularity`,
+    );
     const tracking = page.getByRole("img", { name: /^Repeat purchases per \d+-day period/ });
     await tracking.waitFor();
     // One point per period for each of the two lines, and the holdout period shaded.

@@ -2,7 +2,7 @@
 // through the admin API. A planted year of orders with known rhythms; the sums are checked against
 // the orders themselves. Runs on both stores (D1, and customer shards in the worker-shards project,
 // where the nightly job fits over the shards' shares).
-import { SELF } from "cloudflare:test";
+import { env, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { jobRunResponseSchema } from "../../worker/admin/admin.schemas.ts";
 import { adminKey, anOrder, client } from "../fixtures/builders.ts";
@@ -16,6 +16,8 @@ interface Diagnostics {
   status: string;
   computedAt: string;
   sampledCustomers: number;
+  model: string;
+  regularity: boolean;
   calibration: { from: string; to: string };
   holdout: { from: string; to: string };
   periodDays: number;
@@ -91,6 +93,13 @@ describe("GET /v1/admin/models/diagnostics", () => {
     const data = ((await response.json()) as { data: Diagnostics }).data;
     expect(data).toMatchObject({ status: "ready", periodDays: 7, sampledCustomers: 60, customers: 60 });
     for (const key of ["r", "alpha", "a", "b"]) expect(data.fit[key]).toBeGreaterThan(0);
+    // The model checked is the run's fit: its variant, with each customer's regularity.
+    const models = await api.call("GET", "/v1/admin/models", undefined, adminKey);
+    const { customer } = (
+      (await models.json()) as { data: { customer: { bgnbd: { dropoutAtFirstPurchase: boolean } } } }
+    ).data;
+    expect(data.model).toBe(customer.bgnbd.dropoutAtFirstPurchase ? "mbgnbd" : "bgnbd");
+    expect(data.regularity).toBe(true);
 
     // A third of the year held out, in whole weeks, ending today; periods contiguous.
     const holdoutDays = (Date.parse(data.holdout.to) - Date.parse(data.holdout.from)) / day + 1;
@@ -130,5 +139,19 @@ describe("GET /v1/admin/models/diagnostics", () => {
     const groupActual = data.byFrequency.reduce((total, group) => total + group.actualMean * group.customers, 0);
     expect(groupActual).toBeCloseTo(data.totals.holdout.actual, 1);
     for (const group of data.byFrequency) expect(group.expectedMean).toBeGreaterThanOrEqual(0);
+  });
+
+  it("names a plain BG/NBD without regularity for diagnostics stored before they named their model", async () => {
+    const response = await diagnostics();
+    const { model, regularity, ...stored } = ((await response.json()) as { data: Diagnostics }).data;
+    const { status: _, computedAt, sampledCustomers, ...rest } = stored;
+    const older = { ok: true, computedAt, sampledCustomers, diagnostics: rest };
+    await env.DB.prepare(
+      "INSERT INTO model_params (model, params, fitted_at, sample_size, log_likelihood) VALUES ('diagnostics', ?, ?, 60, NULL)",
+    )
+      .bind(JSON.stringify(older), new Date(asOf.getTime() + day).toISOString())
+      .run();
+    const data = ((await (await diagnostics()).json()) as { data: Diagnostics }).data;
+    expect(data).toMatchObject({ status: "ready", model: "bgnbd", regularity: false, customers: rest.customers });
   });
 });

@@ -1,5 +1,6 @@
-// GET /v1/admin/models/diagnostics (admin): the BG/NBD calibration/holdout diagnostics the nightly job
-// stored (worker/models/diagnostics.repo.ts); mounted inside adminRoutes, behind its admin check.
+// GET /v1/admin/models/diagnostics (admin): the calibration/holdout diagnostics of the model in force
+// (BG/NBD or MBG/NBD, named in `model`) the nightly job stored (worker/models/diagnostics.repo.ts);
+// mounted inside adminRoutes, behind its admin check.
 import { Hono } from "hono";
 import type { AppEnv } from "../env.ts";
 import { notFound } from "../http/errors.ts";
@@ -27,5 +28,7 @@ export const diagnosticsRoutes = new Hono<AppEnv>().get("/", async (c) => {
       },
     });
   }
-  return c.json({ data: { status: "ready", computedAt, sampledCustomers, ...stored.diagnostics } });
+  // Diagnostics stored before they named their model checked a plain BG/NBD with memoryless gaps.
+  const checked = { model: "bgnbd", regularity: false };
+  return c.json({ data: { status: "ready", computedAt, sampledCustomers, ...checked, ...stored.diagnostics } });
 });

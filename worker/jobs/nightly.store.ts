@@ -59,8 +59,8 @@ export interface NightlyStore {
   pageStepName(partition: number, page: number): string;
   /** Scores one page of `partition`'s customers, writes their changed scores there and the run's progress in D1. */
   scorePage(partition: number, request: PageRequest): Promise<PageResult>;
-  /** Model diagnostics on the store's sample, saved in D1. */
-  diagnostics(now: Date): ReturnType<typeof diagnosticsStep>;
+  /** Model diagnostics of the run's fit (`inForce`) on the store's sample, saved in D1. */
+  diagnostics(now: Date, inForce: PopulationModels): ReturnType<typeof diagnosticsStep>;
   /** Stage transitions the run recorded. */
   countTransitions(runId: string): Promise<number>;
   /** The run's transitions, a page at a time. */
@@ -87,7 +87,7 @@ export function d1NightlyStore(db: Db): NightlyStore {
         timeZone: request.timeZone,
         scoredBefore: request.scoredBefore,
       }),
-    diagnostics: (now) => diagnosticsStep(db, now),
+    diagnostics: (now, inForce) => diagnosticsStep(db, now, inForce),
     countTransitions: (runId) => countTransitions(db, runId),
     async *transitionPages(runId, pageSize) {
       let afterId = 0;

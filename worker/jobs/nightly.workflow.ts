@@ -122,10 +122,10 @@ export class NightlyModelWorkflow extends WorkflowEntrypoint<Env, NightlyParams>
           skippedReasons[reason] = (skippedReasons[reason] ?? 0) + (count ?? 0);
       },
     );
-    // Checked on a bounded sample; a failure here is recorded and never fails the run.
+    // This run's fit, checked on a bounded sample; a failure here is recorded and never fails the run.
     const diagnostics = await step.do("model diagnostics", retries, async () => {
       try {
-        return await store.diagnostics(now);
+        return await store.diagnostics(now, await modelsById<PopulationModels>(db, fit.id));
       } catch (error) {
         console.error(JSON.stringify({ runId, step: "model diagnostics", error: String(error) }));
         return { id: 0, ok: false, reason: "error" };

@@ -1,9 +1,11 @@
 // Model diagnostics (core/models/diagnostics.ts) in the nightly job: a bounded, uniform sample of
-// customers' purchase days is loaded, the diagnostics computed and stored as a model_params row named
-// "diagnostics"; GET /v1/admin/models/diagnostics reads the newest one (one indexed read). Nothing is
-// computed at request time.
+// customers' purchase days is loaded, the diagnostics of the run's own fit (its variant, fitted as it
+// was fitted) computed and stored as a model_params row named "diagnostics";
+// GET /v1/admin/models/diagnostics reads the newest one (one indexed read). Nothing is computed at
+// request time.
 import { sql } from "drizzle-orm";
-import { type DiagnosticsOutcome, modelDiagnostics } from "../core/models/diagnostics.ts";
+import { type DiagnosticsOutcome, diagnosticsOptionsFor, modelDiagnostics } from "../core/models/diagnostics.ts";
+import type { PopulationModels } from "../core/profile/population-models.ts";
 import type { Db } from "../env.ts";
 import { saveModels } from "./models.repo.ts";
 
@@ -42,18 +44,23 @@ export async function diagnosticsSample(
   return { customerIds, days };
 }
 
-export async function diagnosticsStep(db: Db, now: Date): Promise<{ id: number; ok: boolean; reason?: string }> {
-  return saveDiagnostics(db, await diagnosticsSample(db, now), now);
+export async function diagnosticsStep(
+  db: Db,
+  now: Date,
+  inForce: PopulationModels,
+): Promise<{ id: number; ok: boolean; reason?: string }> {
+  return saveDiagnostics(db, await diagnosticsSample(db, now), now, inForce);
 }
 
-/** Computes the diagnostics of `sample` and stores them in `db` (the shared database). */
+/** Computes the diagnostics of `inForce`, the run's fit, on `sample` and stores them in `db` (the shared database). */
 export async function saveDiagnostics(
   db: Db,
   sample: DiagnosticsSample,
   now: Date,
+  inForce: PopulationModels,
 ): Promise<{ id: number; ok: boolean; reason?: string }> {
   const events = sample.days.map((row) => ({ customer: row.customerId, day: Math.floor(Date.parse(row.day) / dayMs) }));
-  const outcome = modelDiagnostics(events, Math.floor(now.getTime() / dayMs));
+  const outcome = modelDiagnostics(events, Math.floor(now.getTime() / dayMs), diagnosticsOptionsFor(inForce.bgnbd));
   const stored: StoredDiagnostics = {
     ...outcome,
     computedAt: now.toISOString(),

@@ -150,11 +150,11 @@ export function shardedNightlyStore(env: Env, db: Db, bounds: NightlyBounds = ni
       return result;
     },
 
-    async diagnostics(now) {
+    async diagnostics(now, inForce) {
       const parts = await onEveryShard(env, (shard, index) =>
         shard.nightlyDiagnostics(now.toISOString(), shareOf(bounds.diagnosticsCustomers, count, index)),
       );
-      return saveDiagnostics(db, mergeDaySamples(parts, bounds.diagnosticsCustomers), now);
+      return saveDiagnostics(db, mergeDaySamples(parts, bounds.diagnosticsCustomers), now, inForce);
     },
 
     async countTransitions(runId) {

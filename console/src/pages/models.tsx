@@ -2,7 +2,8 @@
 // says which is in force, and Gamma-Gamma parameters, sample size, log-likelihood, fit date, fallbacks,
 // value-tier thresholds), and the nightly job: start it and watch
 // its progress. No fit yet: the page says so and offers the button. Below, the last run's diagnostics
-// (GET /v1/admin/models/diagnostics): the tracking plot and the by-frequency comparison.
+// (GET /v1/admin/models/diagnostics), named by the model they check: the tracking plot and the
+// by-frequency comparison.
 import { count, dateTime, day, money, percent } from "../api.ts";
 import { LineChart, Loading, PageHeader, ProblemNote, RunNightly, useData } from "../ui.tsx";
 
@@ -12,6 +13,10 @@ type DiagnosticsView =
       status: "ready";
       computedAt: string;
       sampledCustomers: number;
+      /** The model checked: the BG/NBD or its MBG/NBD variant. */
+      model: "bgnbd" | "mbgnbd";
+      /** Whether each customer's purchase regularity was used, as in the live fit. */
+      regularity: boolean;
       calibration: { from: string; to: string };
       holdout: { from: string; to: string };
       periodDays: number;
@@ -220,8 +225,8 @@ function Diagnostics() {
       ) : diagnostics.problem?.status === 404 ? (
         <div class="empty">
           <p>
-            No diagnostics yet: they are computed by the nightly job. Run it below; the check refits the model on the
-            older orders and compares its forecast with the newer ones.
+            No diagnostics yet: they are computed by the nightly job. Run it below; the check refits the model in force
+            on the older orders and compares its forecast with the newer ones.
           </p>
         </div>
       ) : diagnostics.problem ? (
@@ -244,8 +249,14 @@ function Diagnostics() {
 function DiagnosticsCharts({ data }: { data: Extract<DiagnosticsView, { status: "ready" }> }) {
   const holdoutStart = data.tracking.findIndex((period) => period.phase === "holdout");
   const labels = data.tracking.map((period) => day(period.from));
+  const name = data.model === "mbgnbd" ? "MBG/NBD" : "BG/NBD";
   return (
     <>
+      <p id="diagnostics-model">
+        {data.regularity
+          ? `Model checked: the ${name} with each customer's purchase regularity, the one the nightly run put in force, refitted on the calibration period the same way.`
+          : `Model checked: a plain ${name} with memoryless gaps, from before the check refitted the model in force; the next nightly run checks that one.`}
+      </p>
       <p class="muted">
         Fitted on {count(data.customers, "customer")} ({data.sampledCustomers.toLocaleString("en-US")} sampled) over the
         calibration period {day(data.calibration.from)} – {day(data.calibration.to)}, then compared with the holdout

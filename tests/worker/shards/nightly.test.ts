@@ -186,7 +186,7 @@ async function d1Run(runId: string, at: Date) {
     if (!result.nextCursor) break;
     cursor = result.nextCursor;
   }
-  const diagnostics = await store.diagnostics(at);
+  const diagnostics = await store.diagnostics(at, models);
   return { fit, population, pairs, diagnostics, scored, transitions: await store.countTransitions(runId) };
 }
 

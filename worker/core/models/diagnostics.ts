@@ -1,19 +1,31 @@
 // Model diagnostics as in Fader, Hardie & Lee (2005) §4 and figures 2–4: split each customer's
-// purchase days at a cutoff, fit the BG/NBD on the calibration period only, then compare
+// purchase days at a cutoff, fit the frequency model on the calibration period only, then compare
 // (1) the tracking plot: repeat purchases per week, actual vs expected, over calibration and holdout
-//     (expected = Σ over customers of E[X(t − tᵢ)] increments, tᵢ their first purchase, eq. 9);
+//     (expected = Σ over customers of E[X(t − tᵢ)] increments, tᵢ their first purchase, eq. 9 of the
+//     variant, with memoryless gaps: E[X(t)] has no closed form with Erlang-k gaps);
 // (2) the conditional expectations: mean holdout repeat purchases by number of calibration repeat
-//     purchases (0, 1, …, 7+), actual vs E[Y(t) | x, tx, T] (eq. 10).
-// The in-force model is fitted on all of the history, so it cannot be checked against data it saw;
-// this refit on the calibration period is what the holdout judges. Plain data in and out: the nightly
-// job loads a bounded sample of customers' purchase days and stores the result.
+//     purchases (0, 1, …, 7+), actual vs E[Y(t) | x, tx, T] (eq. 10), each customer's regularity in
+//     their P(alive): the forecast the CLV uses (clv.ts).
+// The model checked is the one in force: the nightly fit's variant (BG/NBD or MBG/NBD) with each
+// customer's regularity, fitted by the nightly fit's own functions (population-models.ts) on summaries
+// computed as the nightly job computes them. The in-force fit has seen every purchase, so it cannot be
+// checked against data it saw; this refit on the calibration period is what the holdout judges. Plain
+// data in and out: the nightly job loads a bounded sample of customers' purchase days and stores the result.
 
 import { roundTo } from "../math/round.ts";
-import { expectedPurchasesConditional, expectedPurchasesUnconditional, fitBgNbd } from "./bg-nbd.ts";
-import { dayToIsoDate, type PurchaseEvent, summarizeEvents } from "./summary.ts";
+import {
+  defaultModelOptions,
+  fitFrequencyModel,
+  frequencyCustomersOf,
+  historyOf,
+  type ModelOptions,
+  summaryRowFromOrders,
+} from "../profile/population-models.ts";
+import { type BgNbdParameters, expectedPurchasesConditional, expectedPurchasesUnconditional } from "./bg-nbd.ts";
+import { dayToIsoDate, type PurchaseEvent } from "./summary.ts";
 
 export interface DiagnosticsOptions {
-  /** Days per tracking-plot period and per model time unit (7: weeks, as in the paper). */
+  /** Days per tracking-plot period (7: weeks, as in the paper; the model's time unit is `model.timeUnitDays`). */
   periodDays: number;
   /** Holdout length in days at most; shorter histories hold out this share of their span (whole periods). */
   maxHoldoutDays: number;
@@ -24,8 +36,11 @@ export interface DiagnosticsOptions {
   topFrequency: number;
   /** Fewer calibration customers than this give no diagnostics. */
   minCustomers: number;
-  /** Soft bound on |log parameter| of the fit (BgNbdFitOptions.logParameterBound). */
-  logParameterBound: number;
+  /**
+   * The frequency model's options, the nightly fit's (time unit, regularity prior, parameter bound,
+   * dropout story); diagnosticsOptionsFor fixes `dropout` to the variant in force.
+   */
+  model: ModelOptions;
 }
 
 export const defaultDiagnosticsOptions: DiagnosticsOptions = {
@@ -35,8 +50,16 @@ export const defaultDiagnosticsOptions: DiagnosticsOptions = {
   maxCalibrationDays: 728,
   topFrequency: 7,
   minCustomers: 10,
-  logParameterBound: 6,
+  model: defaultModelOptions,
 };
+
+/** The options that check the fit in force: its variant, fitted as the nightly fit fits it. */
+export function diagnosticsOptionsFor(
+  inForce: Pick<BgNbdParameters, "dropoutAtFirstPurchase">,
+  options: DiagnosticsOptions = defaultDiagnosticsOptions,
+): DiagnosticsOptions {
+  return { ...options, model: { ...options.model, dropout: inForce.dropoutAtFirstPurchase ? "mbg-nbd" : "bg-nbd" } };
+}
 
 export interface TrackingPeriod {
   /** First and last day of the period (UTC dates, inclusive). */
@@ -59,6 +82,10 @@ export interface FrequencyGroup {
 }
 
 export interface Diagnostics {
+  /** The model checked: the BG/NBD or its MBG/NBD variant (dropout right after the first purchase too). */
+  model: "bgnbd" | "mbgnbd";
+  /** Whether the fit used each customer's gap regularity (Erlang-k gaps), as the nightly fit does. */
+  regularity: boolean;
   calibration: { from: string; to: string };
   holdout: { from: string; to: string };
   periodDays: number;
@@ -76,6 +103,8 @@ export interface Diagnostics {
 export type DiagnosticsOutcome =
   | { ok: true; diagnostics: Diagnostics }
   | { ok: false; reason: "not_enough_history" | "not_enough_customers" | "fit_failed" };
+
+const dayMs = 86_400_000;
 
 /**
  * Diagnostics for purchases (one event per order; same-day orders count once) up to `asOfDay`
@@ -102,19 +131,38 @@ export function modelDiagnostics(
   );
   const startDay = cutoffDay - calibrationPeriods * periodDays + 1;
 
-  const customers = summarizeEvents(
-    events.filter((event) => event.day <= asOfDay),
-    { cutoffDay, unit: periodDays === 7 ? "week" : "day", holdoutEndDay: asOfDay },
-  );
-  if (customers.length < options.minCustomers) return { ok: false, reason: "not_enough_customers" };
-  const unit = periodDays === 7 ? 7 : 1;
-
-  let fit: ReturnType<typeof fitBgNbd>;
-  try {
-    fit = fitBgNbd(customers, { optimizer: {}, logParameterBound: options.logParameterBound });
-  } catch {
-    return { ok: false, reason: "fit_failed" };
+  // Each customer's distinct purchase days up to asOfDay, in order; the cohort bought on or before the cutoff.
+  const daysOf = new Map<string, Set<number>>();
+  for (const event of events) {
+    if (event.day > asOfDay) continue;
+    let days = daysOf.get(event.customer);
+    if (!days) {
+      days = new Set();
+      daysOf.set(event.customer, days);
+    }
+    days.add(event.day);
   }
+  const cohort: { customer: string; firstDay: number; days: number[]; calibrationDays: number }[] = [];
+  for (const [customer, set] of daysOf) {
+    const days = [...set].sort((left, right) => left - right);
+    const calibrationDays = days.filter((day) => day <= cutoffDay).length;
+    if (calibrationDays > 0) cohort.push({ customer, firstDay: days[0]!, days, calibrationDays });
+  }
+  if (cohort.length < options.minCustomers) return { ok: false, reason: "not_enough_customers" };
+
+  // The calibration period's summary rows, as the nightly job's, read through the nightly fit's functions.
+  const unit = options.model.timeUnitDays;
+  const histories = cohort.map(({ customer, days, calibrationDays }) =>
+    historyOf(
+      summaryRowFromOrders(
+        customer,
+        days.slice(0, calibrationDays).map((day) => ({ placedAt: dayToIsoDate(day), total: 0 })),
+      ),
+    ),
+  );
+  const { customers } = frequencyCustomersOf(histories, new Date(cutoffDay * dayMs), options.model);
+  const { fit } = fitFrequencyModel(customers, options.model);
+  if (!fit) return { ok: false, reason: "fit_failed" };
 
   // Tracking plot. E[X(t)] depends only on t, so it is memoised per whole day since acquisition.
   const memo = new Map<number, number>();
@@ -127,18 +175,11 @@ export function modelDiagnostics(
     }
     return value;
   };
-  const cohort = new Set(customers.map((customer) => customer.customer));
   const firstDays = new Map<number, number>();
-  for (const customer of customers) firstDays.set(customer.firstDay, (firstDays.get(customer.firstDay) ?? 0) + 1);
   const repeatDays = new Map<number, number>();
-  const seen = new Set<string>();
-  const firstOf = new Map(customers.map((customer) => [customer.customer, customer.firstDay]));
-  for (const event of events) {
-    if (event.day > asOfDay || !cohort.has(event.customer)) continue;
-    const key = `${event.customer}\u0000${event.day}`;
-    if (seen.has(key) || event.day === firstOf.get(event.customer)) continue;
-    seen.add(key);
-    repeatDays.set(event.day, (repeatDays.get(event.day) ?? 0) + 1);
+  for (const { firstDay, days } of cohort) {
+    firstDays.set(firstDay, (firstDays.get(firstDay) ?? 0) + 1);
+    for (const day of days.slice(1)) repeatDays.set(day, (repeatDays.get(day) ?? 0) + 1);
   }
   const expectedBy = (day: number) => {
     let total = 0;
@@ -179,14 +220,15 @@ export function modelDiagnostics(
   // Conditional expectations by calibration frequency.
   const holdoutUnits = (holdoutPeriods * periodDays) / unit;
   const groups = Array.from({ length: options.topFrequency + 1 }, () => ({ customers: 0, actual: 0, expected: 0 }));
-  for (const customer of customers) {
+  customers.forEach((customer, index) => {
+    const { days, calibrationDays } = cohort[index]!;
     const group = groups[Math.min(customer.x, options.topFrequency)]!;
     const expected = expectedPurchasesConditional(fit, customer, holdoutUnits);
     group.customers++;
-    group.actual += customer.holdoutPurchases;
+    group.actual += days.length - calibrationDays;
     group.expected += Number.isFinite(expected) ? expected : 0;
     totals.holdout.conditionalExpected += Number.isFinite(expected) ? expected : 0;
-  }
+  });
   const byFrequency = groups.map((group, x) => ({
     purchases: x === options.topFrequency ? `${x}+` : String(x),
     customers: group.customers,
@@ -197,6 +239,8 @@ export function modelDiagnostics(
   return {
     ok: true,
     diagnostics: {
+      model: fit.dropoutAtFirstPurchase ? "mbgnbd" : "bgnbd",
+      regularity: options.model.regularity.max > 1,
       calibration: { from: dayToIsoDate(startDay), to: dayToIsoDate(cutoffDay) },
       holdout: { from: dayToIsoDate(cutoffDay + 1), to: dayToIsoDate(asOfDay) },
       periodDays,

@@ -259,12 +259,12 @@ export function spendOf(row: Pick<SummaryRow, "positiveDays" | "positiveDaySpend
  * median: the sample CV² of few exponential gaps is skewed, and its median would call a memoryless
  * base regular. 1, the memoryless buyer, when nobody has three gaps.
  */
-function populationGapCv2(rows: readonly SummaryRow[]): number {
+function populationGapCv2(histories: readonly PurchaseHistory[]): number {
   let weighted = 0;
   let weights = 0;
-  for (const row of rows) {
-    const gaps = row.purchaseDays - 1;
-    const cv2 = gaps >= 3 ? sampleGapCv2(historyOf(row)) : null;
+  for (const history of histories) {
+    const gaps = history.purchaseDays - 1;
+    const cv2 = gaps >= 3 ? sampleGapCv2(history) : null;
     if (cv2 === null) continue;
     weighted += (gaps - 1) * Math.min(cv2, 4);
     weights += gaps - 1;
@@ -283,6 +283,33 @@ function downsample(timing: SecondPurchaseTiming, points: number): SecondPurchas
     times: keep.map((i) => timing.times[i] as number),
     cumulativeShare: keep.map((i) => timing.cumulativeShare[i] as number),
   };
+}
+
+/**
+ * The frequency model's customers as the nightly fit reads them: each one's { x, tx, T } as of `now`
+ * in the models' time unit, with their gap regularity shrunk toward the population's (whose CV² is
+ * measured on these histories). The diagnostics read a calibration period through it too.
+ */
+export function frequencyCustomersOf(histories: readonly PurchaseHistory[], now: Date, options: ModelOptions) {
+  const regularity: RegularityPrior = { ...options.regularity, cv2: populationGapCv2(histories) };
+  const model = { parameters: defaultBgNbd, timeUnitDays: options.timeUnitDays, regularity };
+  return { regularity, customers: histories.map((history) => rhythmSummaryOf(history, now, model)) };
+}
+
+/**
+ * The frequency model as the nightly fit chooses it: the BG/NBD and the MBG/NBD have the same
+ * parameters, so the likelihood picks the dropout story the base tells (`options.dropout`); the
+ * BG/NBD stays on a near-tie and stands alone if the MBG/NBD fit fails. `fit` is null, with the
+ * reason, when no variant gave a usable fit.
+ */
+export function fitFrequencyModel(customers: readonly CustomerSummaryWithRegularity[], options: ModelOptions) {
+  const none = { fit: null, reason: null };
+  const classic = options.dropout === "mbg-nbd" ? none : checkedBgNbd(customers, options, false);
+  const modified = options.dropout === "bg-nbd" ? none : checkedBgNbd(customers, options, true);
+  return modified.fit &&
+    (!classic.fit || modified.fit.logLikelihood >= classic.fit.logLikelihood + options.mbgnbdLogLikelihoodGain)
+    ? modified
+    : classic;
 }
 
 /** The BG/NBD fit, or null when it failed or gave parameters that cannot score anyone. */
@@ -355,10 +382,7 @@ export function fitPopulationModels(
   });
   const fallbacks: ModelFallback[] = [];
   const unit = options.timeUnitDays;
-  const regularity: RegularityPrior = { ...options.regularity, cv2: populationGapCv2(rows) };
-  const rfm = rows.map((row) =>
-    rhythmSummaryOf(historyOf(row), now, { parameters: defaultBgNbd, timeUnitDays: unit, regularity }),
-  );
+  const { regularity, customers: rfm } = frequencyCustomersOf(rows.map(historyOf), now, options);
   const repeaters = rfm.filter((c) => c.x > 0).length;
   const enough = repeaters >= options.minRepeatCustomers;
   const source: PopulationModels["source"] = enough ? "fitted" : "default";
@@ -366,16 +390,7 @@ export function fitPopulationModels(
   let bgnbd: PopulationModels["bgnbd"] = { ...defaultBgNbd, logLikelihood: null, converged: null };
   let gammaGamma: PopulationModels["gammaGamma"] = { ...defaultGammaGamma, converged: null };
   if (enough) {
-    // The BG/NBD and the MBG/NBD have the same parameters, so the likelihood picks the dropout story
-    // the base tells; the BG/NBD stays on a near-tie and stands alone if the MBG/NBD fit fails.
-    const none = { fit: null, reason: null };
-    const classic = options.dropout === "mbg-nbd" ? none : checkedBgNbd(rfm, options, false);
-    const modified = options.dropout === "bg-nbd" ? none : checkedBgNbd(rfm, options, true);
-    const { fit, reason } =
-      modified.fit &&
-      (!classic.fit || modified.fit.logLikelihood >= classic.fit.logLikelihood + options.mbgnbdLogLikelihoodGain)
-        ? modified
-        : classic;
+    const { fit, reason } = fitFrequencyModel(rfm, options);
     if (fit) {
       bgnbd = {
         r: fit.r,
