@@ -1,7 +1,9 @@
 // The console's steering pages in real Chromium against wrangler's dev server with the seeded demo
 // retailer. Models: the empty state's button runs the nightly job, progress shows while it runs, then
 // the fits and the diagnostics charts the API computed. Experiments (a planted holdout experiment): the
-// API's verdict as the headline, each arm's 95% interval and the lift's, and the results over time.
+// API's verdict as the headline, each arm's 95% interval and the lift's as the API rounded them, every
+// lift tile with its interval and muted while there is no verdict, the attributed orders left out for
+// want of widget events, and the results over time.
 // Rules: a bad field is named next to it; a boost of a category that is not at the top of a demo
 // shopper's shelf is previewed (before/after as the API computes them) and simulated, then published,
 // and GET /v1/recommendations for that shopper (with a shopper token) leads with that category; edited
@@ -236,24 +238,32 @@ describe("console steering pages", () => {
     await openFromNav("Experiments");
     await page.getByRole("table", { name: /95% intervals/ }).waitFor();
     expect(await page.getByText("not measurable yet").count()).toBeGreaterThan(0);
-    const rows = [...experimentRows("holdout", 10, 1, 2), ...experimentRows("personalized", 30, 6, 1)];
+    // And an order attributed to a shelf whose widget reported nothing: in no arm, counted apart.
+    const unseen = `INSERT INTO conversions (order_id, recommendation_id, total, at) VALUES ('o_e2e_unseen', 'rid_e2e_unseen', 40, '${new Date().toISOString()}');`;
+    const rows = [...experimentRows("holdout", 10, 1, 2), ...experimentRows("personalized", 30, 6, 1), unseen];
     await queryLocalD1(worker.persistDir, rows.join(" "), "EVENTS_DB");
     await openFromNav("Models");
     await openFromNav("Experiments");
     const since = new Date(Date.now() - 30 * 86_400_000).toISOString().slice(0, 10);
     type Interval = { value: number; ci95: [number, number] | null };
     const holdout = await admin<{
-      arms: { arm: string; intervals?: { conversion: Interval | null } }[];
-      lift: { intervals?: { conversion: Interval | null } };
-      verdict: { text: string };
+      arms: { arm: string; attributedOrders: number; intervals?: { conversion: Interval | null } }[];
+      lift: {
+        ordersPerRecommendation: number;
+        ordersPerRecommendationCi95: [number, number];
+        intervals?: { conversion: Interval | null; clickThroughRate: Interval };
+      };
+      withoutEvents: { attributedOrders: number; attributedRevenue: number };
+      verdict: { text: string; decided: boolean };
       overTime: { periods: unknown[] };
     }>("GET", `/v1/admin/holdout?since=${since}T00:00:00Z`);
     expect(holdout.verdict.text).not.toBe("");
     await page.getByRole("status").filter({ hasText: holdout.verdict.text }).waitFor();
 
-    // Conversion for each arm and for the lift, with the interval the API computed, as the page words it.
-    const percent = (value: number) => `${(value * 100).toFixed(1)}%`;
-    const times = (value: number) => `${value.toFixed(2)}×`;
+    // Conversion for each arm and for the lift, with the interval the API computed, as the page words it:
+    // at the places the API rounded it to (4 for a share, 3 for a lift), never rounded a second time.
+    const percent = (value: number) => `${(value * 100).toFixed(2)}%`;
+    const times = (value: number) => `${value.toFixed(3)}×`;
     const worded = (interval: Interval | null | undefined, format: (value: number) => string) => {
       expect(interval?.ci95, "an interval").toBeTruthy();
       const [low, high] = interval?.ci95 ?? [0, 0];
@@ -268,6 +278,31 @@ describe("console steering pages", () => {
       ...arms.map((arm) => worded(arm.intervals?.conversion, percent)),
       worded(holdout.lift.intervals?.conversion, times),
     ]);
+    // Every lift tile shows its 95% interval, and none looks like a result while there is no verdict.
+    expect(holdout.verdict.decided).toBe(false);
+    const tiles = [
+      ["Click-through lift", holdout.lift.intervals?.clickThroughRate],
+      [
+        "Orders per recommendation lift",
+        { value: holdout.lift.ordersPerRecommendation, ci95: holdout.lift.ordersPerRecommendationCi95 },
+      ],
+    ] as const;
+    for (const [title, lift] of tiles) {
+      const tile = page.locator(".tile").filter({ has: page.getByRole("heading", { name: title }) });
+      expect(lift?.ci95, `${title}: an interval`).toBeTruthy();
+      const [low, high] = lift?.ci95 ?? [0, 0];
+      expect(await tile.locator(".figure").textContent()).toBe(times(lift?.value ?? 0));
+      await tile.getByText(`95% CI ${times(low)} to ${times(high)}`).waitFor();
+      await tile.getByText(/^Not (yet significant|a result yet)/).waitFor();
+      expect(await tile.getAttribute("class")).toContain("muted");
+    }
+    await page.getByText("per recommendation seen (per shelf, not per shopper)").first().waitFor();
+    // The attributed order whose shelf the widget never reported: in no arm, and said how many on the page.
+    expect(holdout.withoutEvents).toEqual({ attributedOrders: 1, attributedRevenue: 40 });
+    expect(holdout.arms.reduce((sum, arm) => sum + arm.attributedOrders, 0)).toBe(8 + 1 + 6);
+    await page
+      .getByText("1 attributed order (40.00) in this period came from shelves whose widget reported none")
+      .waitFor();
     const overTime = page.getByRole("img", { name: "Conversion per day by arm" });
     await overTime.waitFor();
     expect(holdout.overTime.periods.length).toBeGreaterThan(0);

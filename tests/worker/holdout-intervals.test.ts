@@ -1,10 +1,15 @@
 // GET /v1/admin/holdout with intervals, verdict and results over time, on a planted experiment: stored
 // impressions, clicks and attributed orders whose true rates are known, first too few shoppers to tell
-// the arms apart, then enough.
+// the arms apart, then enough. An order attributed through POST /v1/orders to a shelf whose widget
+// reported no event is in no arm, and counted apart until the widget reports the shelf.
 import { env, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { holdoutResponseSchema } from "../../worker/admin/admin.schemas.ts";
-import { adminKey } from "../fixtures/builders.ts";
+import { meanEstimate, ratioEstimate } from "../../worker/core/math/intervals.ts";
+import { signShopperToken } from "../../worker/http/shopper-token.ts";
+import { ingestResultSchema } from "../../worker/orders/orders.schemas.ts";
+import { customerSubject, newRecommendationId } from "../../worker/recommendations/recommendation-id.ts";
+import { adminKey, anOrder, client, uniquePrefix } from "../fixtures/builders.ts";
 
 const day = 86_400_000;
 const now = Date.now();
@@ -100,6 +105,18 @@ describe("GET /v1/admin/holdout: intervals and verdict", () => {
     expect(contains(data.lift.intervals.conversion.ci95, 2)).toBe(true);
     expect(data.lift.intervals.conversion.ci95?.[0]).toBeGreaterThan(1);
     expect(contains(data.lift.intervals.revenuePerShopper.ci95, 2)).toBe(true);
+    // Orders per recommendation (one order of a fifth of 1,800 shelves ÷ a tenth of 200): 2×, with the
+    // interval of the two means' ratio, as the per-shopper lifts have theirs.
+    const perRecommendation = ratioEstimate(
+      meanEstimate(360, 360, 1800) as NonNullable<ReturnType<typeof meanEstimate>>,
+      meanEstimate(20, 20, 200) as NonNullable<ReturnType<typeof meanEstimate>>,
+    );
+    expect(data.lift.ordersPerRecommendation).toBe(2);
+    expect(data.lift.ordersPerRecommendationCi95).toEqual(
+      perRecommendation?.ci95.map((bound) => Math.round(bound * 1000) / 1000),
+    );
+    expect(contains(data.lift.ordersPerRecommendationCi95, 2)).toBe(true);
+    expect(data.withoutEvents).toEqual({ attributedOrders: 0, attributedRevenue: 0 });
     expect(data.verdict).toMatchObject({ decided: true, winner: "personalized", moreShoppersNeeded: 0 });
     expect(data.verdict.text).toMatch(
       /^personalized shelves convert 2\.00× as often as the holdout \(95% CI 1\.\d\d× to \d\.\d\d×\), over 2,000 shoppers$/,
@@ -117,6 +134,59 @@ describe("GET /v1/admin/holdout: intervals and verdict", () => {
     const weekly = await read(`?since=${encodeURIComponent(since)}&by=week`);
     expect(weekly.overTime.by).toBe("week");
     for (const point of weekly.overTime.periods) expect(new Date(`${point.period}T00:00:00Z`).getUTCDay()).toBe(1);
+  });
+
+  it("leaves out an order attributed to a shelf whose widget reported no event, and counts it apart", async () => {
+    const api = client(SELF);
+    const account = uniquePrefix("unseen");
+    const line = { productId: "coffee-1", categoryId: "coffee", quantity: 1, unitPrice: 12, listPrice: 12 };
+    const first = await api.postOrders([anOrder({ placedAt: dayOf(20), identifiers: { account }, lines: [line] })]);
+    expect(first.status, await first.clone().text()).toBe(200);
+    const lookup = (await (await api.lookup("account", account)).json()) as { data: { customerId: string } };
+    const recommendationId = await newRecommendationId(
+      {
+        arm: "personalized",
+        subject: customerSubject(lookup.data.customerId),
+        itemIds: ["coffee-1"],
+        issuedAt: new Date(),
+      },
+      env.SHOPPER_TOKEN_SECRET,
+    );
+    const before = await read();
+
+    // The shelf was served, the order names it and counts, but the widget never reported the shelf.
+    const order = anOrder({
+      placedAt: new Date().toISOString(),
+      identifiers: { account },
+      lines: [line],
+      recommendationId,
+    });
+    const response = await api.postOrders([order]);
+    expect(response.status, await response.clone().text()).toBe(200);
+    expect(ingestResultSchema.parse(await response.json()).data.results[0]?.attribution).toBe("counted");
+    const unseen = await read();
+    expect(unseen.arms).toEqual(before.arms);
+    expect(unseen.withoutEvents).toEqual({
+      attributedOrders: before.withoutEvents.attributedOrders + 1,
+      attributedRevenue: before.withoutEvents.attributedRevenue + 12,
+    });
+
+    // Once the widget reports an impression of it, the shopper and the order are in their arm.
+    const token = await signShopperToken(account, env.SHOPPER_TOKEN_SECRET, 3600, new Date());
+    const event = await SELF.fetch("http://patron.test/v1/events", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ type: "impression", recommendationId, productId: "coffee-1", token }),
+    });
+    expect(event.status, await event.clone().text()).toBe(202);
+    const seen = await read();
+    expect(seen.withoutEvents).toEqual(before.withoutEvents);
+    const personalized = (data: typeof seen) => data.arms.find((arm) => arm.arm === "personalized");
+    expect(personalized(seen)).toMatchObject({
+      recommendations: (personalized(before)?.recommendations ?? 0) + 1,
+      attributedOrders: (personalized(before)?.attributedOrders ?? 0) + 1,
+      shoppers: (personalized(before)?.shoppers ?? 0) + 1,
+    });
   });
 
   it("validates the query and needs the admin key", async () => {

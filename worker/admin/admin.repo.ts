@@ -1,8 +1,9 @@
 // Reports for the console (admin key): segments from the materialised scores, and holdout results.
 import { sql } from "drizzle-orm";
 import { batchRows } from "../../db/batch.ts";
+import type { RecommendationTotals } from "../core/rules/per-recommendation.ts";
 import type { Db, EventsDb } from "../env.ts";
-import { shownAndBought } from "./experiments.repo.ts";
+import { ordersWithoutEvents, shownAndBought } from "./experiments.repo.ts";
 
 export interface SegmentFilter {
   stage?: string;
@@ -78,17 +79,21 @@ export interface HoldoutRow {
  * Holdout results since a date, per arm and per placement × arm (events without a placement under
  * null): what was shown and clicked (widget events, whose arm comes from the signed recommendation
  * id) and the orders attributed to those recommendations. With `placement`, only that placement's
- * shelves count. One round trip to the events database (EVENTS_DB).
+ * shelves count. Also per arm, what the orders-per-recommendation interval needs, and the attributed
+ * orders left out because their shelf reported no event (whatever the placement: without events it is
+ * unknown). One round trip to the events database (EVENTS_DB).
  */
 export async function holdoutResults(eventsDb: EventsDb, since: string, placement?: string) {
   const shown = shownAndBought(since, placement);
   const measures = sql`count(*) AS recommendations, count(DISTINCT s.customer_id) AS customers,
       sum(s.impressions) AS impressions, sum(s.clicks) AS clicks,
-      coalesce(sum(b.orders), 0) AS attributedOrders, round(coalesce(sum(b.revenue), 0), 2) AS attributedRevenue
+      coalesce(sum(b.orders), 0) AS attributedOrders, round(coalesce(sum(b.revenue), 0), 2) AS attributedRevenue,
+      coalesce(sum(b.orders * b.orders), 0) AS attributedOrdersSquares
     FROM shown s LEFT JOIN bought b ON b.recommendation_id = s.recommendation_id`;
-  const [arms = [], placements = []] = await batchRows(eventsDb, [
+  const [arms = [], placements = [], [left] = []] = await batchRows(eventsDb, [
     sql`${shown} SELECT s.arm, ${measures} GROUP BY s.arm ORDER BY s.arm`,
     sql`${shown} SELECT s.placement, s.arm, ${measures} GROUP BY s.placement, s.arm ORDER BY s.placement, s.arm`,
+    ordersWithoutEvents(since),
   ]);
   const row = (r: Record<string, unknown>): HoldoutRow => ({
     arm: String(r.arm),
@@ -101,6 +106,20 @@ export async function holdoutResults(eventsDb: EventsDb, since: string, placemen
   });
   return {
     arms: arms.map(row),
+    perRecommendation: new Map<string, RecommendationTotals>(
+      arms.map((r) => [
+        String(r.arm),
+        {
+          recommendations: Number(r.recommendations),
+          orders: Number(r.attributedOrders),
+          ordersSquares: Number(r.attributedOrdersSquares),
+        },
+      ]),
+    ),
     placements: placements.map((r) => ({ placement: r.placement === null ? null : String(r.placement), ...row(r) })),
+    withoutEvents: {
+      attributedOrders: Number(left?.attributedOrders ?? 0),
+      attributedRevenue: Number(left?.attributedRevenue ?? 0),
+    },
   };
 }

@@ -2,6 +2,7 @@
 // the current population models.
 import { Hono } from "hono";
 import { roundTo } from "../core/math/round.ts";
+import { ordersPerRecommendationLift } from "../core/rules/per-recommendation.ts";
 import type { AppEnv } from "../env.ts";
 import { requireAdminKey } from "../http/auth.ts";
 import { notFound } from "../http/errors.ts";
@@ -159,6 +160,10 @@ export const adminRoutes = new Hono<AppEnv>()
     const personalized = arms.find((row) => row.arm === "personalized");
     const holdout = arms.find((row) => row.arm === "holdout");
     const ratio = (a?: number | null, b?: number | null) => (a != null && b ? Math.round((a / b) * 1000) / 1000 : null);
+    const perRecommendation = ordersPerRecommendationLift(
+      results.perRecommendation.get("personalized"),
+      results.perRecommendation.get("holdout"),
+    );
     const experiment = await experimentView(c.var.eventsDb, from, by, c.env.HOLDOUT_SHARE, placement);
     return c.json({
       data: {
@@ -168,12 +173,13 @@ export const adminRoutes = new Hono<AppEnv>()
         // Personalized ÷ held out: above 1 means the personalized shelf does better.
         lift: {
           clickThroughRate: ratio(personalized?.clickThroughRate, holdout?.clickThroughRate),
-          ordersPerRecommendation: ratio(
-            personalized && personalized.attributedOrders / personalized.recommendations,
-            holdout && holdout.attributedOrders / holdout.recommendations,
-          ),
+          // Per recommendation seen, not per shopper (the unit of `intervals`).
+          ordersPerRecommendation: perRecommendation.value,
+          ordersPerRecommendationCi95: perRecommendation.ci95,
           intervals: experiment.lift,
         },
+        // Attributed orders whose shelf reported no widget event: in no arm, lift or interval.
+        withoutEvents: results.withoutEvents,
         verdict: experiment.verdict,
         overTime: experiment.overTime,
         // The same counts per placement (null: events sent without one).

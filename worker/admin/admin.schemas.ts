@@ -137,9 +137,13 @@ export const holdoutResponseSchema = z.object({
     ),
     lift: z.object({
       clickThroughRate: z.number().nullable(),
+      /** Attributed orders per recommendation seen (not per shopper), with its 95% interval. */
       ordersPerRecommendation: z.number().nullable(),
+      ordersPerRecommendationCi95: interval.nullable(),
       intervals: intervalsSchema,
     }),
+    /** Orders attributed to recommendations whose widget reported no event in the window: in no arm. */
+    withoutEvents: z.object({ attributedOrders: z.number(), attributedRevenue: z.number() }),
     verdict: z.object({
       metric: z.literal("conversion"),
       decided: z.boolean(),

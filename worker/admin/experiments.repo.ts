@@ -52,6 +52,18 @@ export function shownAndBought(since: string, placement: string | undefined) {
     )`;
 }
 
+/**
+ * Orders attributed since `since` (conversions) to recommendations with no widget event since then, in
+ * any arm or placement: their shopper is not known to have been shown the shelf, so they are in no arm,
+ * lift or interval. Reads conversions by date and events by recommendation id, both along indexes.
+ */
+export function ordersWithoutEvents(since: string) {
+  return sql`SELECT count(*) AS attributedOrders, round(coalesce(sum(c.total), 0), 2) AS attributedRevenue
+    FROM conversions c WHERE c.at >= ${since} AND NOT EXISTS (
+      SELECT 1 FROM events e WHERE e.recommendation_id = c.recommendation_id AND e.at >= ${since} AND e.arm IS NOT NULL
+    )`;
+}
+
 export async function experimentTotals(eventsDb: EventsDb, since: string, by: "day" | "week", placement?: string) {
   const perShopper = shownAndBought(since, placement);
   const period = periodOf[by](sql`s.first_at`);

@@ -1,7 +1,9 @@
 // Experiments: the holdout comparison from GET /v1/admin/holdout, per arm (recommendations seen,
 // impressions, clicks, click-through rate, attributed orders and revenue) and the personalized ÷
-// holdout lift, over a chosen period; the verdict as the headline, each metric with its 95% interval,
-// results over time, and the per-placement breakdown.
+// holdout lift, over a chosen period; the verdict as the headline, each metric and every lift with its
+// 95% interval, results over time, and the per-placement breakdown. Figures are shown as the API
+// rounded them (proportions to 4 places, lifts to 3), never rounded again, so a bound reads the same
+// everywhere; a lift looks like a result only once its interval excludes 1 and the verdict is in.
 import { useState } from "preact/hooks";
 import { count, day, money, percent, whole } from "../api.ts";
 import { BarChart, LineChart, Loading, PageHeader, ProblemNote, useData } from "../ui.tsx";
@@ -38,18 +40,29 @@ interface Arm {
 interface Holdout {
   since: string;
   arms: Arm[];
-  lift: { clickThroughRate: number | null; ordersPerRecommendation: number | null; intervals?: Intervals };
+  lift: {
+    clickThroughRate: number | null;
+    ordersPerRecommendation: number | null;
+    ordersPerRecommendationCi95?: [number, number] | null;
+    intervals?: Intervals;
+  };
+  withoutEvents?: { attributedOrders: number; attributedRevenue: number };
   verdict?: { decided: boolean; winner: string | null; text: string };
   overTime?: { by: string; periods: { period: string; personalized: PeriodArm | null; holdout: PeriodArm | null }[] };
   placements?: { placement: string | null; arms: Omit<Arm, "shoppers" | "intervals">[] }[];
 }
 
+// Each at the places the API rounds it to (worker/core/rules/experiment.ts).
 const metrics: { name: MetricName; label: string; format: (value: number) => string }[] = [
-  { name: "conversion", label: "Conversion", format: (value) => percent(value, 1) },
-  { name: "clickThroughRate", label: "Click-through rate", format: (value) => percent(value, 1) },
-  { name: "attributedOrdersPerShopper", label: "Attributed orders per shopper", format: (value) => value.toFixed(3) },
+  { name: "conversion", label: "Conversion (shoppers with an attributed order)", format: (value) => percent(value, 2) },
+  {
+    name: "clickThroughRate",
+    label: "Click-through rate (clicks per impression)",
+    format: (value) => percent(value, 2),
+  },
+  { name: "attributedOrdersPerShopper", label: "Attributed orders per shopper", format: (value) => value.toFixed(4) },
   { name: "revenuePerShopper", label: "Revenue per shopper", format: money },
-  { name: "impressionsPerShopper", label: "Impressions per shopper", format: (value) => value.toFixed(2) },
+  { name: "impressionsPerShopper", label: "Impressions per shopper", format: (value) => value.toFixed(3) },
 ];
 
 function withInterval(interval: Interval | null | undefined, format: (value: number) => string): string {
@@ -59,14 +72,52 @@ function withInterval(interval: Interval | null | undefined, format: (value: num
     ? `${format(interval.value)} (95% CI ${format(interval.ci95[0])} to ${format(interval.ci95[1])})`
     : format(interval.value);
 }
-const times = (value: number) => `${value.toFixed(2)}×`;
+/** A lift as the API has it, to 3 places. */
+const times = (value: number) => `${value.toFixed(3)}×`;
 
 const periods = [7, 30, 90];
 
-function liftWords(value: number | null): string {
-  if (value == null) return "not measurable yet";
-  const change = Math.round((value - 1) * 100);
-  return change === 0 ? "no difference" : `${change > 0 ? "+" : ""}${change}% (×${value})`;
+/**
+ * One lift as a tile: its value and 95% interval, and, unless the interval excludes no difference (1×)
+ * and the verdict is in, muted and saying why it is not a result yet.
+ */
+function LiftTile({ title, unit, lift, decided }: { title: string; unit: string; lift: Interval; decided: boolean }) {
+  const excludesOne = lift.ci95 != null && (lift.ci95[0] > 1 || lift.ci95[1] < 1);
+  const note =
+    lift.value == null
+      ? null
+      : !excludesOne
+        ? "Not yet significant: the 95% interval includes no difference (1×)."
+        : !decided
+          ? "Not a result yet: the verdict, on conversion, is still open."
+          : null;
+  return (
+    <div class={note || lift.value == null ? "tile muted" : "tile"}>
+      <h2>{title}</h2>
+      <p class="figure">{lift.value == null ? "not measurable yet" : times(lift.value)}</p>
+      {lift.ci95 && (
+        <p class="small">
+          95% CI {times(lift.ci95[0])} to {times(lift.ci95[1])}
+        </p>
+      )}
+      {note && <p class="small">{note}</p>}
+      <p class="muted small">{unit}, personalized ÷ holdout</p>
+    </div>
+  );
+}
+
+/** What the experiment counts, and the attributed orders it leaves out (GET /v1/admin/holdout `withoutEvents`). */
+function WhoCounts({ left }: { left: Holdout["withoutEvents"] }) {
+  if (!left) return null;
+  return (
+    <p class="muted small">
+      The experiment counts shoppers whose widget reported a shelf (an impression, click or view under it) in this
+      period.{" "}
+      {left.attributedOrders > 0
+        ? `${count(left.attributedOrders, "attributed order")} (${money(left.attributedRevenue)}) in this period came from shelves whose widget reported none: those shoppers are not known to have seen the shelf, so the orders are left out of every arm, lift and interval.`
+        : "No attributed order in this period was left out for want of one."}
+    </p>
+  );
 }
 
 export function ExperimentsPage() {
@@ -105,6 +156,7 @@ export function ExperimentsPage() {
             No recommendation was seen in this period. Results appear once storefronts show the widget (impressions and
             clicks come from it) and orders carry the recommendation id.
           </p>
+          <WhoCounts left={holdout.data?.withoutEvents} />
         </div>
       ) : (
         <Results data={holdout.data as Holdout} />
@@ -116,6 +168,8 @@ export function ExperimentsPage() {
 function Results({ data }: { data: Holdout }) {
   const perRecommendation = (arm: Arm) => (arm.recommendations > 0 ? arm.attributedOrders / arm.recommendations : 0);
   const armsWithIntervals = data.arms.filter((arm) => arm.intervals);
+  const decided = data.verdict?.decided === true;
+  const none: Interval = { value: null, ci95: null };
   return (
     <>
       {data.verdict && (
@@ -124,10 +178,14 @@ function Results({ data }: { data: Holdout }) {
           <p class="figure">{data.verdict.text}</p>
         </div>
       )}
+      <WhoCounts left={data.withoutEvents} />
       {armsWithIntervals.length > 0 && (
         <div class="table-wrap">
           <table>
-            <caption>Metrics per arm with 95% intervals (per shopper shown at least one recommendation)</caption>
+            <caption>
+              Metrics per arm with 95% intervals (per shopper whose widget reported a shelf; click-through per
+              impression)
+            </caption>
             <thead>
               <tr>
                 <th scope="col">Metric</th>
@@ -174,16 +232,18 @@ function Results({ data }: { data: Holdout }) {
         />
       )}
       <div class="tiles">
-        <div class="tile">
-          <h2>Click-through lift</h2>
-          <p class="figure">{liftWords(data.lift.clickThroughRate)}</p>
-          <p class="muted small">personalized ÷ holdout</p>
-        </div>
-        <div class="tile">
-          <h2>Orders per recommendation lift</h2>
-          <p class="figure">{liftWords(data.lift.ordersPerRecommendation)}</p>
-          <p class="muted small">personalized ÷ holdout</p>
-        </div>
+        <LiftTile
+          title="Click-through lift"
+          unit="Clicks per impression"
+          lift={data.lift.intervals?.clickThroughRate ?? none}
+          decided={decided}
+        />
+        <LiftTile
+          title="Orders per recommendation lift"
+          unit="Attributed orders per recommendation seen (per shelf, not per shopper)"
+          lift={{ value: data.lift.ordersPerRecommendation, ci95: data.lift.ordersPerRecommendationCi95 ?? null }}
+          decided={decided}
+        />
       </div>
       <div class="table-wrap">
         <table>
@@ -208,7 +268,7 @@ function Results({ data }: { data: Holdout }) {
                 <td>{whole(arm.recommendations)}</td>
                 <td>{whole(arm.impressions)}</td>
                 <td>{whole(arm.clicks)}</td>
-                <td>{percent(arm.clickThroughRate, 1)}</td>
+                <td>{percent(arm.clickThroughRate, 2)}</td>
                 <td>{whole(arm.attributedOrders)}</td>
                 <td>{money(arm.attributedRevenue)}</td>
               </tr>
@@ -220,10 +280,10 @@ function Results({ data }: { data: Holdout }) {
         <BarChart
           title="Click-through rate by arm"
           bars={data.arms.map((arm) => ({ label: arm.arm, value: arm.clickThroughRate ?? 0 }))}
-          format={(value) => percent(value, 1)}
+          format={(value) => percent(value, 2)}
         />
         <BarChart
-          title="Attributed orders per recommendation"
+          title="Attributed orders per recommendation seen (per shelf, not per shopper)"
           bars={data.arms.map((arm) => ({ label: arm.arm, value: perRecommendation(arm) }))}
           format={(value) => value.toFixed(3)}
         />
@@ -253,7 +313,7 @@ function Results({ data }: { data: Holdout }) {
                     <td>{whole(arm.customers)}</td>
                     <td>{whole(arm.impressions)}</td>
                     <td>{whole(arm.clicks)}</td>
-                    <td>{percent(arm.clickThroughRate, 1)}</td>
+                    <td>{percent(arm.clickThroughRate, 2)}</td>
                     <td>{whole(arm.attributedOrders)}</td>
                     <td>{money(arm.attributedRevenue)}</td>
                   </tr>
