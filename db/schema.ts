@@ -1,6 +1,7 @@
 // The only place Patron's tables are declared. drizzle-kit generates db/migrations from this file;
 // `npm run db:check` fails when the two disagree.
 
+import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 /** A unified customer. A merged-away customer keeps its row and points at the survivor. */
@@ -358,17 +359,31 @@ export const stageTransitions = sqliteTable(
   ],
 );
 
-/** Nightly job runs and their progress, so a restarted run resumes where it stopped. */
-export const jobRuns = sqliteTable("job_runs", {
-  id: text("id").primaryKey(),
-  kind: text("kind").notNull(),
-  status: text("status").notNull(), // "running" | "done" | "failed"
-  cursor: text("cursor"),
-  processed: integer("processed").notNull().default(0),
-  startedAt: text("started_at").notNull(),
-  finishedAt: text("finished_at"),
-  detail: text("detail", { mode: "json" }),
-});
+/**
+ * Nightly job runs and their progress, so a restarted run resumes where it stopped. The row is written
+ * when a run is started (worker/jobs/nightly.start.ts) and is its claim: at most one row per kind is
+ * `running` (a unique partial index), so two starts at once cannot both create a run.
+ */
+export const jobRuns = sqliteTable(
+  "job_runs",
+  {
+    id: text("id").primaryKey(),
+    kind: text("kind").notNull(),
+    status: text("status").notNull(), // "running" | "done" | "errored" | "terminated" (released claims)
+    cursor: text("cursor"),
+    processed: integer("processed").notNull().default(0),
+    startedAt: text("started_at").notNull(),
+    finishedAt: text("finished_at"),
+    detail: text("detail", { mode: "json" }),
+    /** The instant the run fits and scores as of (ISO); null only on rows from before it was recorded. */
+    asOf: text("as_of"),
+  },
+  (t) => [
+    uniqueIndex("job_runs_one_running_idx").on(t.kind).where(sql`${t.status} = 'running'`),
+    // The newest runs first (GET /v1/admin/jobs/nightly) and the latest finished run's asOf.
+    index("job_runs_started_idx").on(t.kind, t.startedAt),
+  ],
+);
 
 /** Merchandiser rules: boost, bury, pin, exclude a category or product, optionally for a segment and dates. */
 export const rules = sqliteTable("rules", {

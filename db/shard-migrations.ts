@@ -21,6 +21,7 @@ import m0016 from "./migrations/0016_shard_moves.sql";
 import m0017 from "./migrations/0017_shard_migration.sql";
 import m0018 from "./migrations/0018_job_run_shards.sql";
 import m0019 from "./migrations/0019_customer_products.sql";
+import m0020 from "./migrations/0020_nightly_runs.sql";
 import journal from "./migrations/meta/_journal.json";
 
 export const shardMigrations = {
@@ -46,5 +47,6 @@ export const shardMigrations = {
     m0017,
     m0018,
     m0019,
+    m0020,
   },
 };

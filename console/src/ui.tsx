@@ -196,10 +196,22 @@ export interface NightlyRun {
   error: string | null;
 }
 
-const finished = ["done", "errored", "terminated"];
+/** The statuses of a run that has ended. */
+export const finished = ["done", "errored", "terminated"];
 
-/** A button that starts the nightly model job and shows its progress by polling the run until it ends. */
-export function RunNightly({ onDone, label = "Run the nightly job" }: { onDone: () => void; label?: string }) {
+/**
+ * A button that starts the nightly model job and shows its progress by polling the run until it ends:
+ * `onDone` once it is done, `onEnd` once it has ended whichever way.
+ */
+export function RunNightly({
+  onDone,
+  onEnd,
+  label = "Run the nightly job",
+}: {
+  onDone: () => void;
+  onEnd?: () => void;
+  label?: string;
+}) {
   const [run, setRun] = useState<NightlyRun | null>(null);
   const [problem, setProblem] = useState<ApiProblem | null>(null);
   const [starting, setStarting] = useState(false);
@@ -216,6 +228,7 @@ export function RunNightly({ onDone, label = "Run the nightly job" }: { onDone: 
       setRun(latest);
       if (finished.includes(latest.status)) {
         if (latest.status === "done") onDone();
+        onEnd?.();
         return;
       }
     } catch (error) {
@@ -244,6 +257,7 @@ export function RunNightly({ onDone, label = "Run the nightly job" }: { onDone: 
       setRun(started);
       if (finished.includes(started.status)) {
         if (started.status === "done") onDone();
+        onEnd?.();
       } else timer.current = setTimeout(() => poll(started.runId), 500);
     } catch (error) {
       setProblem(error instanceof ApiProblem ? error : new ApiProblem(0, "internal", String(error)));

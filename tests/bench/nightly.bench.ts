@@ -17,6 +17,7 @@ import type { PopulationStats } from "../../worker/core/ranking/population.ts";
 import type { Db } from "../../worker/env.ts";
 import {
   copurchaseStep,
+  finishRunStep,
   fitCustomerModelsStep,
   fitPopulationStep,
   scorePageStep,
@@ -71,6 +72,9 @@ async function scoringRun(d1: D1Database, meter: { rowsWritten: number }, runId:
     if (!page.result.nextCursor) break;
     cursor = page.result.nextCursor;
   }
+  const rowsWritten = meter.rowsWritten;
+  // Finished, as the Workflow finishes a run: the next run's row can then be the running one.
+  await finishRunStep(db, runId, { scored }, new Date());
   const rewritten = await d1
     .prepare("SELECT count(*) AS n FROM customer_scores WHERE run_id = ?")
     .bind(runId)
@@ -83,7 +87,7 @@ async function scoringRun(d1: D1Database, meter: { rowsWritten: number }, runId:
     copurchase: stepFigure(copurchase),
     scored,
     customersWritten: rewritten?.n ?? 0,
-    rowsWritten: meter.rowsWritten,
+    rowsWritten,
     pages: pages.length,
     page: {
       meanWallMs: full.reduce((sum, p) => sum + p.wallMs, 0) / full.length,

@@ -1,9 +1,11 @@
 // The console's steering pages in real Chromium against wrangler's dev server with the seeded demo
 // retailer. Models: the empty state's button runs the nightly job, progress shows while it runs, then
-// the fits and the diagnostics charts the API computed. Experiments (a planted holdout experiment): the
-// API's verdict as the headline, each arm's 95% interval and the lift's as the API rounded them, every
-// lift tile with its interval and muted while there is no verdict, the attributed orders left out for
-// want of widget events, and the results over time.
+// the fits and the diagnostics charts the API computed; a run started through the API, not the page,
+// is the latest run the page shows (with its error and skipped customers when it has them).
+// Experiments (a planted holdout experiment): the API's verdict as the headline, each arm's 95%
+// interval and the lift's as the API rounded them, every lift tile with its interval and muted while
+// there is no verdict, the attributed orders left out for want of widget events, and the results over
+// time.
 // Rules: a bad field is named next to it; a boost of a category that is not at the top of a demo
 // shopper's shelf is previewed (before/after as the API computes them) and simulated, then published,
 // and GET /v1/recommendations for that shopper (with a shopper token) leads with that category; edited
@@ -175,6 +177,43 @@ describe("console steering pages", () => {
       diagnostics.byFrequency.map((group) => group.purchases),
     );
     await screenshot("models");
+  }, 200_000);
+
+  it("Models: shows the latest run whoever started it: one started through the API, not the page", async () => {
+    const run = await admin<{ runId: string; status: string; processed: number }>(
+      "POST",
+      "/v1/admin/jobs/nightly?wait=1",
+      {},
+    );
+    expect(run.status).toBe("done");
+    await openFromNav("Experiments");
+    await openFromNav("Models");
+    const latest = page.locator("section.latest-run");
+    await expect.poll(() => latest.locator("#latest-run").textContent()).toBe(`Latest run ${run.runId}: done`);
+    expect(await latest.textContent()).toContain(`${run.processed.toLocaleString("en-US")} customers processed`);
+    await screenshot("models-latest-run");
+    // A run that errored after skipping customers (the API's answer changed): its error and the skips by reason.
+    await page.route("**/v1/admin/jobs/nightly?limit=1", async (route) => {
+      const response = await route.fetch();
+      const body = (await response.json()) as { data: { runs: Record<string, unknown>[] } };
+      Object.assign(body.data.runs[0]!, {
+        status: "errored",
+        error: "webhook answered 500",
+        detail: { skipped: 3, skippedReasons: { invalid_date: 2, model_error: 1 } },
+      });
+      await route.fulfill({ response, json: body });
+    });
+    try {
+      await openFromNav("Experiments");
+      await openFromNav("Models");
+      await expect.poll(() => latest.locator("#latest-run").textContent()).toBe(`Latest run ${run.runId}: errored`);
+      expect(await latest.locator(".problem").textContent()).toBe("Error: webhook answered 500");
+      expect(await latest.textContent()).toContain(
+        "3 customers skipped (they keep their previous score): invalid date 2, model error 1.",
+      );
+    } finally {
+      await page.unroute("**/v1/admin/jobs/nightly?limit=1");
+    }
   }, 200_000);
 
   it("Models: names the dropout model in force, the BG/NBD or its MBG/NBD variant, as the API reports it", async () => {

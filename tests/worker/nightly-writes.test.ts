@@ -8,7 +8,7 @@ import type { PopulationModels } from "../../worker/core/profile/population-mode
 import { type ScoreFigures, scoreChanged } from "../../worker/core/profile/score-change.ts";
 import type { PopulationStats } from "../../worker/core/ranking/population.ts";
 import type { Db } from "../../worker/env.ts";
-import { jobRun, startRunStep } from "../../worker/jobs/nightly.repo.ts";
+import { finishRunStep, jobRun, startRunStep } from "../../worker/jobs/nightly.repo.ts";
 import { modelsById } from "../../worker/models/models.repo.ts";
 import { shardCount } from "../../worker/shards/shards.ts";
 import { anOrder, client } from "../fixtures/builders.ts";
@@ -151,7 +151,10 @@ async function scoringRun(runId: string, asOf: Date) {
     }
     scored += scoredInPart;
   }
-  return { rowsWritten: counter.rowsWritten, scored };
+  const { rowsWritten } = counter;
+  // Finished as the Workflow's last step finishes it: the next run's row can then be the running one.
+  await finishRunStep(db, runId, { scored }, new Date());
+  return { rowsWritten, scored };
 }
 
 describe("nightly scoring writes only changed scores", () => {

@@ -5,9 +5,10 @@ import { roundTo } from "../core/math/round.ts";
 import { ordersPerRecommendationLift } from "../core/rules/per-recommendation.ts";
 import type { AppEnv } from "../env.ts";
 import { requireAdminKey } from "../http/auth.ts";
-import { notFound } from "../http/errors.ts";
+import { ApiError, invalidRequest, notFound } from "../http/errors.ts";
 import { jsonBody, parseOrThrow, queryParams } from "../http/validate.ts";
-import { jobRun, transitionsSince } from "../jobs/nightly.repo.ts";
+import { jobRun, recentRuns, transitionsSince } from "../jobs/nightly.repo.ts";
+import { type StartOutcome, startNightlyRun, workflowState } from "../jobs/nightly.start.ts";
 import { currentModels } from "../models/models.repo.ts";
 import { shardedSegment, shardedTransitions } from "../shards/console.ts";
 import { shardCount } from "../shards/shards.ts";
@@ -15,6 +16,7 @@ import { holdoutResults, type SegmentCustomerRow, segment } from "./admin.repo.t
 import {
   defaultHoldoutWindowDays,
   holdoutQuerySchema,
+  recentRunsQuerySchema,
   runParamsSchema,
   segmentQuerySchema,
   startNightlyQuerySchema,
@@ -25,35 +27,53 @@ import { diagnosticsRoutes } from "./diagnostics.routes.ts";
 import { experimentView } from "./experiments.ts";
 
 const waitLimitMs = 120_000;
+/** Seconds a start refused while another run is running is told to wait (`Retry-After`). */
+const runningRetryAfterSeconds = 60;
 
 type RunContext = { env: AppEnv["Bindings"]; var: AppEnv["Variables"] };
+type RunRow = NonNullable<Awaited<ReturnType<typeof jobRun>>>;
 
-/** The Workflow's own view of a run: its status and error. Null when the instance is unknown. */
-async function workflowState(c: RunContext, runId: string) {
-  try {
-    const instance = await c.env.NIGHTLY.get(runId);
-    const state = await instance.status();
-    return { status: state.status === "complete" ? "done" : state.status, error: state.error?.message ?? null };
-  } catch {
-    return null;
-  }
-}
-
-/** A run as the job recorded it in job_runs, completed by the Workflow's status while it is not done. */
-async function runView(c: RunContext, runId: string) {
-  const run = await jobRun(c.var.db, runId);
-  const state = run?.status === "done" ? { status: "done", error: null } : await workflowState(c, runId);
-  if (!run && !state) return null;
+/**
+ * A run as the job recorded it in job_runs, completed by the Workflow's status while it is not done. A
+ * run whose claim was released (errored, terminated) and whose instance is gone keeps the row's status.
+ */
+async function viewOf(c: RunContext, runId: string, run: RunRow | undefined) {
+  const state = run?.status === "done" ? { status: "done", error: null } : await workflowState(c.env, runId);
+  const known = state.status !== "not_found" && state.status !== "unreadable";
+  if (!run && !known) return null;
   return {
     runId,
-    status: state?.status ?? run?.status ?? "queued",
+    status: known ? state.status : (run?.status ?? "queued"),
+    asOf: run?.asOf ?? null,
     processed: run?.processed ?? 0,
     startedAt: run?.startedAt ?? null,
     finishedAt: run?.finishedAt ?? null,
     detail: run?.detail ?? null,
-    error: state?.error ?? null,
+    error: state.error,
   };
 }
+
+/** The error a refused start answers: a bad asOf (400), or another run in the way (409). */
+function refusal(outcome: Exclude<StartOutcome, { started: true }>) {
+  switch (outcome.reason) {
+    case "before_last_run": {
+      const message = `A run replaces the live models, scores and stage transitions; it cannot go back before the last run's asOf (${outcome.lastAsOf}). Send an asOf at or after it.`;
+      return invalidRequest(message, [{ path: ["asOf"], message }]);
+    }
+    case "running":
+      return new ApiError(
+        409,
+        "conflict",
+        `Nightly run ${outcome.runId} is running (started ${outcome.startedAt}): one run at a time. Follow it at GET /v1/admin/jobs/nightly/${outcome.runId} and start another once it has finished.`,
+        undefined,
+        runningRetryAfterSeconds,
+      );
+    case "exists":
+      return new ApiError(409, "conflict", `Nightly run ${outcome.runId} exists already.`);
+  }
+}
+
+const runView = async (c: RunContext, runId: string) => viewOf(c, runId, await jobRun(c.var.db, runId));
 
 export const adminRoutes = new Hono<AppEnv>()
   .use("*", requireAdminKey)
@@ -63,14 +83,14 @@ export const adminRoutes = new Hono<AppEnv>()
     const params = hasBody ? await jsonBody(c, startNightlySchema) : {};
     const { wait } = queryParams(c, startNightlyQuerySchema);
     const runId = `nightly-${c.var.now.toISOString().replace(/[:.]/g, "-")}-${crypto.randomUUID().slice(0, 8)}`;
-    await c.env.NIGHTLY.create({
-      id: runId,
-      params: {
-        asOf: params.asOf ?? c.var.now.toISOString(),
-        pageSize: params.pageSize,
-        audiencePageSize: params.audiencePageSize,
-      },
+    const outcome = await startNightlyRun(c.env, c.var.db, {
+      runId,
+      asOf: params.asOf ? new Date(params.asOf) : c.var.now,
+      now: c.var.now,
+      pageSize: params.pageSize,
+      audiencePageSize: params.audiencePageSize,
     });
+    if (!outcome.started) throw refusal(outcome);
     if (wait === "1" || wait === "true") {
       // Polls the job's own record (one cheap D1 read); the Workflow is asked only every few seconds,
       // to notice a run that errored.
@@ -79,26 +99,19 @@ export const adminRoutes = new Hono<AppEnv>()
         await new Promise((resolve) => setTimeout(resolve, 250));
         const run = await jobRun(c.var.db, runId);
         if (run?.status === "done" || poll % 12 === 0) {
-          const view = await runView(c, runId);
+          const view = await viewOf(c, runId, run);
           if (view && ["done", "errored", "terminated"].includes(view.status)) return c.json({ data: view });
         }
       }
     }
-    const view = await runView(c, runId);
-    return c.json(
-      {
-        data: view ?? {
-          runId,
-          status: "queued",
-          processed: 0,
-          startedAt: null,
-          finishedAt: null,
-          detail: null,
-          error: null,
-        },
-      },
-      202,
-    );
+    // The claim wrote the run's row, so the view has its start time and asOf from the first answer.
+    return c.json({ data: await runView(c, runId) }, 202);
+  })
+  .get("/jobs/nightly", async (c) => {
+    const { limit } = queryParams(c, recentRunsQuerySchema);
+    const runs = await recentRuns(c.var.db, limit);
+    const views = await Promise.all(runs.map((run) => viewOf(c, run.id, run)));
+    return c.json({ data: { runs: views.filter((view) => view !== null) } });
   })
   .get("/jobs/nightly/:id", async (c) => {
     const { id } = parseOrThrow(runParamsSchema, c.req.param(), "path");

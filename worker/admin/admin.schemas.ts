@@ -17,6 +17,8 @@ export const startNightlyQuerySchema = z.object({ wait: z.enum(["0", "1", "true"
 
 export const runParamsSchema = z.object({ id: z.string().min(1).max(100) });
 
+export const recentRunsQuerySchema = z.object({ limit: wholeNumberParam("limit", 1, 50).default(10) });
+
 export const transitionsQuerySchema = z.object({
   since: z.iso.datetime({ offset: true, message: "since must be an ISO 8601 date-time, e.g. 2026-11-01T00:00:00Z" }),
   after: wholeNumberParam("after", 0, Number.MAX_SAFE_INTEGER).default(0),
@@ -35,17 +37,19 @@ export const transitionSchema = z.object({
 export const transitionsResponseSchema = z.object({
   data: z.object({ transitions: z.array(transitionSchema), next: z.number().nullable() }),
 });
-export const jobRunResponseSchema = z.object({
-  data: z.object({
-    runId: z.string(),
-    status: z.string(),
-    processed: z.number(),
-    startedAt: z.string().nullable(),
-    finishedAt: z.string().nullable(),
-    detail: z.unknown().nullable(),
-    error: z.string().nullable(),
-  }),
+export const jobRunSchema = z.object({
+  runId: z.string(),
+  status: z.string(),
+  /** The instant the run fitted and scored as of; null on runs recorded before it was kept. */
+  asOf: z.string().nullable(),
+  processed: z.number(),
+  startedAt: z.string().nullable(),
+  finishedAt: z.string().nullable(),
+  detail: z.unknown().nullable(),
+  error: z.string().nullable(),
 });
+export const jobRunResponseSchema = z.object({ data: jobRunSchema });
+export const jobRunsResponseSchema = z.object({ data: z.object({ runs: z.array(jobRunSchema) }) });
 
 export const segmentQuerySchema = z.object({
   stage: z.enum(lifecycleStages).optional(),

@@ -500,15 +500,85 @@ export async function latestInsightRollup(db: Db): Promise<InsightRollupRow | un
   return db.get<InsightRollupRow>(latestInsightRollupQuery);
 }
 
-export async function startRunStep(db: Db, runId: string, now: Date) {
+/** A start's claim on the next run: made, or what stood in its way. */
+export type RunClaim =
+  | { claimed: true }
+  | {
+      claimed: false;
+      /** The run holding the claim, if one is running. */
+      running: { id: string; startedAt: string } | null;
+      /** The latest asOf of a finished run (null before the first). */
+      lastAsOf: string | null;
+    };
+
+/**
+ * Claims the next nightly run: its job_runs row written as running, started `now`, as of `asOf` (ISO,
+ * as toISOString writes it). One statement, which writes nothing when another run is running
+ * (job_runs_one_running_idx: at most one running row) or when a finished run is as of a later instant
+ * (a run replaces the live scores: it cannot go back before the last one). Read in the same batch, so
+ * a refusal names what stood in the way.
+ */
+export async function claimRun(
+  db: Db,
+  runId: string,
+  asOf: string,
+  now: Date,
+  backDated: boolean,
+): Promise<RunClaim> {
+  const [inserted = [], running = [], last = []] = await batchRows(db, [
+    sql`
+      INSERT INTO job_runs (id, kind, status, cursor, processed, started_at, as_of)
+      SELECT ${runId}, 'nightly', 'running', '', 0, ${now.toISOString()}, ${asOf}
+      WHERE ${backDated ? 0 : 1}
+        OR NOT EXISTS (SELECT 1 FROM job_runs WHERE kind = 'nightly' AND status = 'done' AND as_of > ${asOf})
+      ON CONFLICT DO NOTHING RETURNING id`,
+    sql`SELECT id, started_at FROM job_runs WHERE kind = 'nightly' AND status = 'running'`,
+    sql`SELECT max(as_of) AS as_of FROM job_runs WHERE kind = 'nightly' AND status = 'done'`,
+  ]);
+  if (inserted.length > 0) return { claimed: true };
+  const [holder] = running as { id: string; started_at: string }[];
+  const [latest] = last as { as_of: string | null }[];
+  return {
+    claimed: false,
+    running: holder ? { id: holder.id, startedAt: holder.started_at } : null,
+    lastAsOf: latest?.as_of ?? null,
+  };
+}
+
+/** Ends a claim whose run stopped without finishing: its row marked `status` ("errored" or "terminated"). */
+export async function releaseRun(db: Db, runId: string, status: "errored" | "terminated", now: Date) {
   await db.run(sql`
-    INSERT INTO job_runs (id, kind, status, cursor, processed, started_at) VALUES (${runId}, 'nightly', 'running', '', 0, ${now.toISOString()})
-    ON CONFLICT (id) DO NOTHING`);
+    UPDATE job_runs SET status = ${status}, finished_at = ${now.toISOString()} WHERE id = ${runId} AND status = 'running'`);
+}
+
+/** Takes back a claim whose Workflow instance could not be created: nothing was started. */
+export async function dropClaim(db: Db, runId: string) {
+  await db.run(sql`DELETE FROM job_runs WHERE id = ${runId} AND status = 'running' AND processed = 0`);
+}
+
+/**
+ * The run's row, for a run started without a claim (a Workflow instance created before claims existed):
+ * a no-op when its claim wrote it, and when another run holds the one running row.
+ */
+export async function startRunStep(db: Db, runId: string, now: Date, asOf: Date = now) {
+  await db.run(sql`
+    INSERT INTO job_runs (id, kind, status, cursor, processed, started_at, as_of)
+    VALUES (${runId}, 'nightly', 'running', '', 0, ${now.toISOString()}, ${asOf.toISOString()})
+    ON CONFLICT DO NOTHING`);
 }
 
 export async function finishRunStep(db: Db, runId: string, detail: unknown, now: Date) {
   await db.run(sql`
     UPDATE job_runs SET status = 'done', finished_at = ${now.toISOString()}, detail = ${JSON.stringify(detail)} WHERE id = ${runId}`);
+}
+
+/** The newest `limit` nightly runs, newest first: a range of job_runs_started_idx. */
+export async function recentRuns(db: Db, limit: number) {
+  return db.query.jobRuns.findMany({
+    where: (r, { eq }) => eq(r.kind, "nightly"),
+    orderBy: (r, { desc }) => [desc(r.startedAt), desc(r.id)],
+    limit,
+  });
 }
 
 /**

@@ -85,7 +85,9 @@ export class NightlyModelWorkflow extends WorkflowEntrypoint<Env, NightlyParams>
     // The one branch on the store: customer data in D1, or in the customer shards.
     const store = shardCount(this.env) > 0 ? shardedNightlyStore(this.env, db) : d1NightlyStore(db);
 
-    await step.do("start run", retries, async () => startRunStep(db, runId, new Date()));
+    // The start claimed the run's row already (nightly.start.ts); this writes it only for an instance
+    // created without a claim.
+    await step.do("start run", retries, async () => startRunStep(db, runId, new Date(), now));
     const fit = await step.do("fit customer models", retries, async () => store.fitCustomerModels(now));
     const population = await step.do("fit ranking statistics", retries, async () => store.fitPopulation(now));
     await step.do("co-purchase table", retries, async () => store.copurchase(now));

@@ -1,11 +1,23 @@
 // Models: the fits in force (GET /v1/admin/models: the BG/NBD or its MBG/NBD variant, named as the API
 // says which is in force, and Gamma-Gamma parameters, sample size, log-likelihood, fit date, fallbacks,
-// value-tier thresholds), and the nightly job: start it and watch
-// its progress. No fit yet: the page says so and offers the button. Below, the last run's diagnostics
+// value-tier thresholds), and the nightly job: the latest run whoever started it (GET
+// /v1/admin/jobs/nightly?limit=1: the cron trigger's too), and a button to start one and watch its
+// progress. No fit yet: the page says so and offers the button. Below, the last run's diagnostics
 // (GET /v1/admin/models/diagnostics), named by the model they check: the tracking plot and the
 // by-frequency comparison.
-import { count, dateTime, day, money, percent } from "../api.ts";
-import { LineChart, Loading, PageHeader, ProblemNote, RunNightly, useData } from "../ui.tsx";
+import { useEffect } from "preact/hooks";
+import { count, dateTime, day, money, percent, words } from "../api.ts";
+import {
+  finished,
+  LineChart,
+  type Loaded,
+  Loading,
+  type NightlyRun,
+  PageHeader,
+  ProblemNote,
+  RunNightly,
+  useData,
+} from "../ui.tsx";
 
 type DiagnosticsView =
   | { status: "unavailable"; reason: string; message: string; computedAt: string; sampledCustomers: number }
@@ -67,8 +79,15 @@ interface Models {
 const round = (value: number | null | undefined, digits = 4) =>
   value == null || !Number.isFinite(value) ? "–" : String(Math.round(value * 10 ** digits) / 10 ** digits);
 
+/** A run as GET /v1/admin/jobs/nightly lists it; `detail` is a finished run's result. */
+interface RunView extends NightlyRun {
+  asOf: string | null;
+  detail: { skipped?: number; skippedReasons?: Record<string, number> } | null;
+}
+
 export function ModelsPage() {
   const models = useData<Models>("/v1/admin/models");
+  const runs = useData<{ runs: RunView[] }>("/v1/admin/jobs/nightly?limit=1");
   const noFit = models.problem?.status === 404;
   return (
     <section>
@@ -84,7 +103,8 @@ export function ModelsPage() {
         <div class="empty">
           <h2>No model fit yet</h2>
           <p>No model fit yet: run the nightly job. It fits the models on the orders imported so far.</p>
-          <RunNightly onDone={models.reload} />
+          <LatestRun runs={runs} />
+          <RunNightly onDone={models.reload} onEnd={runs.reload} />
         </div>
       ) : models.problem ? (
         <ProblemNote problem={models.problem} />
@@ -93,9 +113,48 @@ export function ModelsPage() {
           <Fits models={models.data} />
           <Diagnostics />
           <h2>Run the nightly job</h2>
-          <RunNightly onDone={models.reload} label="Run the nightly job now" />
+          <LatestRun runs={runs} />
+          <RunNightly onDone={models.reload} onEnd={runs.reload} label="Run the nightly job now" />
         </>
       ) : null}
+    </section>
+  );
+}
+
+/**
+ * The latest nightly run, whoever started it: its status, when it started and finished, customers
+ * processed, its error, and the customers it could not score by reason. Read again every few seconds
+ * while it runs.
+ */
+function LatestRun({ runs }: { runs: Loaded<{ runs: RunView[] }> }) {
+  const run = runs.data?.runs[0];
+  const { reload } = runs;
+  useEffect(() => {
+    if (!run || finished.includes(run.status)) return;
+    const timer = setTimeout(reload, 5000);
+    return () => clearTimeout(timer);
+  }, [run, reload]);
+  if (runs.problem) return <ProblemNote problem={runs.problem} />;
+  if (!run) return runs.loading ? null : <p class="muted">No nightly run yet.</p>;
+  const skipped = run.detail?.skipped ?? 0;
+  const reasons = Object.entries(run.detail?.skippedReasons ?? {}).filter(([, n]) => n > 0);
+  return (
+    <section aria-labelledby="latest-run" class="latest-run">
+      <p id="latest-run">
+        Latest run <span class="small">{run.runId}</span>: <strong>{run.status}</strong>
+      </p>
+      <p class="muted small">
+        Started {dateTime(run.startedAt)}
+        {run.finishedAt ? `, finished ${dateTime(run.finishedAt)}` : ""}; {count(run.processed, "customer")} processed
+        {run.asOf ? `; as of ${dateTime(run.asOf)}` : ""}.
+      </p>
+      {run.error && <p class="problem">Error: {run.error}</p>}
+      {skipped > 0 && (
+        <p class="small">
+          {count(skipped, "customer")} skipped (they keep their previous score):{" "}
+          {reasons.map(([reason, n]) => `${words(reason)} ${n.toLocaleString("en-US")}`).join(", ")}.
+        </p>
+      )}
     </section>
   );
 }

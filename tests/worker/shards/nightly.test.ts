@@ -23,7 +23,7 @@ import { createPopulationBuilder, type PopulationStats } from "../../../worker/c
 import { shareOf } from "../../../worker/core/shards/nightly-merge.ts";
 import type { Db } from "../../../worker/env.ts";
 import { retailerTimeZone } from "../../../worker/http/config.ts";
-import { catalogProducts, jobRun, startRunStep } from "../../../worker/jobs/nightly.repo.ts";
+import { catalogProducts, finishRunStep, jobRun, startRunStep } from "../../../worker/jobs/nightly.repo.ts";
 import { d1NightlyStore } from "../../../worker/jobs/nightly.store.ts";
 import type { StoredDiagnostics } from "../../../worker/models/diagnostics.repo.ts";
 import { modelsById } from "../../../worker/models/models.repo.ts";
@@ -187,7 +187,9 @@ async function d1Run(runId: string, at: Date) {
     cursor = result.nextCursor;
   }
   const diagnostics = await store.diagnostics(at, models);
-  return { fit, population, pairs, diagnostics, scored, transitions: await store.countTransitions(runId) };
+  const result = { fit, population, pairs, diagnostics, scored, transitions: await store.countTransitions(runId) };
+  await finishRunStep(db, runId, result, new Date());
+  return result;
 }
 
 /** The real Workflow, started through the admin route (SHARD_COUNT=4: over the shards). */
@@ -480,7 +482,8 @@ describe("the events upkeep over customer shards", () => {
           `${browseDay}T10:00:00Z`,
         );
     }
-    const run = await shardedRun(asOf);
+    // As of the last run's day (a run cannot go back before it): the old day is still before the window.
+    const run = await shardedRun(nextDay);
     expect(run.detail.events).toMatchObject({ expiredBrowseDays: shards, complete: true, movedLegacyEvents: 0 });
     expect(await inShards("SELECT day FROM customer_browse")).toEqual(
       Array.from({ length: shards }, () => ({ day: recent })),
