@@ -449,7 +449,7 @@ describe("console steering pages", () => {
     await page.getByLabel("Strength").fill("12");
     await page.getByRole("button", { name: "Save changes" }).click();
     await expect.poll(changes).toEqual(["update", "create"]);
-    await history.getByText(`boost category ${target} by 12, for everyone`).waitFor();
+    await history.getByText(`boost category ${target}: score × 13, for everyone`).waitFor();
     // Previewing the saved rule unticked shows the shelf without it: the draft takes the saved rule's
     // place (ruleId) rather than adding to it, which would leave the shelf as it is.
     await page.getByLabel("Enabled").uncheck();
@@ -512,6 +512,103 @@ describe("console steering pages", () => {
     const href = (await row.getByRole("link", { name }).getAttribute("href")) ?? "";
     await admin("POST", `/v1/admin/rules/${href.split("/").pop() ?? ""}/disable`);
   }, 120_000);
+
+  it("Rules: each rule's state (live, scheduled, ended, disabled) in the list and on its page; a window already over is said when saved and in the preview, a scheduled draft is previewed as if started", async () => {
+    // The datetime-local value (the browser's time) of an instant `days` from now; the test's Chromium and
+    // this process share the machine's time zone, and a day's margin covers any difference.
+    const inDays = (days: number) => new Date(Date.now() + days * 86_400_000).toISOString().slice(0, 16);
+    const before = await shelf();
+    const leading = before.items[0]?.categoryId;
+    const target = before.items.findLast((item) => item.categoryId !== leading)?.categoryId ?? "";
+    expect(target).not.toBe("");
+    const fillRule = async (name: string, startsAt: string, endsAt: string) => {
+      await openFromNav("Rules");
+      await page.getByRole("link", { name: "New rule" }).click();
+      await page.getByLabel("Name", { exact: true }).fill(name);
+      await page.getByLabel("Target id", { exact: true }).fill(target);
+      await page.getByLabel("Strength").fill("10");
+      await page.getByLabel("Starts").fill(startsAt);
+      await page.getByLabel("Ends").fill(endsAt);
+      await page.getByLabel("Customer id").fill(shopperId);
+      await page.getByRole("button", { name: "Preview" }).click();
+      await page.getByRole("heading", { name: `Preview for ${shopperId}` }).waitFor();
+    };
+
+    // A window already over: the preview says it ended and changes nothing.
+    await fillRule("Last January's sale", "2026-01-01T00:00", "2026-01-02T00:00");
+    await page
+      .getByRole("note")
+      .getByText(/^Ended 2 Jan 2026, 00:00: this rule changes no shelf/)
+      .waitFor();
+    await page.getByText("This rule does not change this customer's shelf.").waitFor();
+    // Saved anyway (201, as a typo is), its page says so: the state, and a note under the Ends field.
+    await page.getByRole("button", { name: "Create rule" }).click();
+    await page.waitForURL(/\/console\/rules\/r_/);
+    await page.getByRole("columnheader", { name: "Rule as changed" }).waitFor();
+    await page.getByText("State:").locator(".badge").getByText("ended", { exact: true }).waitFor();
+    const note = page.getByRole("note");
+    await note.getByText(/^Ended 2 Jan 2026, 00:00: this rule changes no shelf/).waitFor();
+    expect(await note.count()).toBe(1);
+    expect(await page.getByLabel("Ends").getAttribute("aria-describedby")).toContain(
+      (await note.getAttribute("id")) ?? "no id",
+    );
+    await screenshot("rule-ended");
+    // A later end hides the note before saving: it is about the saved window.
+    await page.getByLabel("Ends").fill(inDays(30));
+    await note.waitFor({ state: "detached" });
+
+    // A window that starts later: previewed and simulated as if it had started, and said so.
+    await fillRule("Christmas week", inDays(19), inDays(26));
+    await page
+      .getByRole("note")
+      .getByText(/^Scheduled: starts \d{1,2} \w{3} \d{4}, \d\d:\d\d\./)
+      .waitFor();
+    await page.getByText("The preview applies it as if it had started").waitFor();
+    await page.getByText("This rule will change this customer's shelf once it starts").waitFor();
+    await page.getByRole("button", { name: "Simulate over 200 shoppers" }).click();
+    await page.getByText("The simulation applies it as if it had started").waitFor();
+    await page.getByRole("button", { name: "Create rule" }).click();
+    await page.waitForURL(/\/console\/rules\/r_/);
+    await page.getByText("State:").locator(".badge").getByText("scheduled", { exact: true }).waitFor();
+    // Scheduled: the storefront's shelf is as it was.
+    expect((await shelf()).items.map((item) => item.id)).toEqual(before.items.map((item) => item.id));
+
+    // A live one, made through the API.
+    const created = await fetch(`${worker.url}/v1/admin/rules`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}`, "Content-Type": "application/json" },
+      body: JSON.stringify({
+        name: "Bury it now",
+        action: "bury",
+        targetType: "category",
+        targetId: target,
+        strength: 1,
+      }),
+    });
+    expect(created.status).toBe(201);
+
+    // The list: each rule's state as the API has it, with its date; a boost or bury says what it does to the score.
+    await openFromNav("Rules");
+    const rules = await admin<{ name: string; state: string }[]>("GET", "/v1/admin/rules");
+    const row = (name: string) => page.getByRole("row", { name: new RegExp(name) });
+    await row("Bury it now").getByText(`bury category ${target}: score ÷ 2, for everyone`).waitFor();
+    for (const [name, state, when] of [
+      ["Bury it now", "live", null],
+      ["Christmas week", "scheduled", /^ starts \d{1,2} \w{3} \d{4}, \d\d:\d\d$/],
+      ["Last January's sale", "ended", /^ ended 2 Jan 2026, 00:00$/],
+      ["Boost a typo", "disabled", null],
+    ] as const) {
+      expect(rules.find((rule) => rule.name === name)?.state, name).toBe(state);
+      const cell = row(name).locator("td").nth(3);
+      expect(await cell.locator(".badge").textContent(), name).toBe(state);
+      if (when) expect(await cell.locator(".muted").textContent(), name).toMatch(when);
+      else expect(await cell.locator(".muted").count(), name).toBe(0);
+    }
+    await row("Christmas week").getByText(`boost category ${target}: score × 11, for everyone`).waitFor();
+    await screenshot("rules-states");
+    for (const rule of await admin<{ id: string; enabled: boolean }[]>("GET", "/v1/admin/rules"))
+      if (rule.enabled) await admin("POST", `/v1/admin/rules/${rule.id}/disable`);
+  }, 180_000);
 
   it("Rules: the new-rule form fits a 390 px phone, its buttons wrapping under the customer id", async () => {
     await openFromNav("Rules");

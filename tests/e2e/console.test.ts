@@ -271,7 +271,7 @@ describe("console", () => {
     expect(await page.getByRole("cell", { name: "create" }).count()).toBe(1);
     await openFromNav("Rules");
     const row = page.getByRole("row", { name: /Boost coffee for fading customers/ });
-    await row.getByText("boost category coffee by 0.8, for stage fading").waitFor();
+    await row.getByText("boost category coffee: score × 1.8, for stage fading").waitFor();
     await row.getByRole("button", { name: "Disable Boost coffee for fading customers" }).click();
     await row.getByText("disabled").waitFor();
     await screenshot("rules");

@@ -126,8 +126,9 @@ describe("rules API: a rule's life", () => {
       expect(Number.isNaN(Date.parse(version.changedAt))).toBe(false);
       expect(version.snapshot.version).toBe(version.version);
     }
-    // A snapshot is the rule as saved, without what the answer adds (whether the catalog has the target).
-    const saved = ({ targetInCatalog: _found, ...rule }: RuleStatusView) => rule;
+    // A snapshot is the rule as saved, without what the answer adds (whether the catalog has the target,
+    // the rule's state now).
+    const saved = ({ targetInCatalog: _found, state: _state, ...rule }: RuleStatusView) => rule;
     expect(versions[0]?.snapshot).toEqual(saved(created));
     expect(versions[1]?.snapshot).toEqual(saved(updated));
     expect(versions[1]?.snapshot.strength).toBe(2);
@@ -222,6 +223,43 @@ describe("rules API: whether the catalog has the target", () => {
     expect((await client(SELF).postProducts([{ ...shoe, active: false }])).status).toBe(200);
     const after = ruleWithHistoryResponseSchema.parse(await (await call("GET", `/${product.id}`)).json()).data;
     expect(after.targetInCatalog).toBe(false);
+  });
+});
+
+describe("rules API: each rule's state (live, scheduled, ended, disabled)", () => {
+  const inDays = (days: number) => new Date(Date.now() + days * 86_400_000).toISOString();
+
+  it("says it on every answer, so a window already over is seen at once; it is not kept in the history", async () => {
+    const live = await create(aRule());
+    const scheduled = await create(aRule({ startsAt: inDays(19), endsAt: inDays(26) }));
+    const ended = await create(aRule({ startsAt: "2026-01-01T00:00:00Z", endsAt: "2026-01-02T00:00:00Z" }));
+    const off = await create(aRule({ enabled: false, startsAt: inDays(19) }));
+    expect([live, scheduled, ended, off].map((rule) => rule.state)).toEqual(["live", "scheduled", "ended", "disabled"]);
+
+    const listed = rulesListResponseSchema.parse(await (await call("GET", "")).json()).data;
+    const stateOf = (id: string) => listed.find((rule) => rule.id === id)?.state;
+    expect([live, scheduled, ended, off].map((rule) => stateOf(rule.id))).toEqual([
+      "live",
+      "scheduled",
+      "ended",
+      "disabled",
+    ]);
+    const raw = (await (await call("GET", `/${ended.id}`)).json()) as {
+      data: RuleStatusView & { versions: unknown[] };
+    };
+    expect(ruleWithHistoryResponseSchema.parse(raw).data.state).toBe("ended");
+    expect(raw.data.versions[0]).not.toHaveProperty("snapshot.state");
+
+    // An edit answers the state it leaves the rule in: a later end makes it live again.
+    const reopened = await call("PATCH", `/${ended.id}`, { endsAt: inDays(7) });
+    expect(reopened.status, await reopened.clone().text()).toBe(200);
+    expect(ruleResponseSchema.parse(await reopened.json()).data.state).toBe("live");
+    const closed = await call("PATCH", `/${live.id}`, { endsAt: "2026-01-02T00:00:00Z" });
+    expect(ruleResponseSchema.parse(await closed.json()).data.state).toBe("ended");
+    const disabled = await call("POST", `/${scheduled.id}/disable`);
+    expect(ruleResponseSchema.parse(await disabled.json()).data.state).toBe("disabled");
+    const enabled = await call("POST", `/${off.id}/enable`);
+    expect(ruleResponseSchema.parse(await enabled.json()).data.state).toBe("scheduled");
   });
 });
 
@@ -389,6 +427,56 @@ describe("rules API: validation", () => {
     const before = await tableContents();
     await expectInvalid(await call("POST", "", aRule(overrides)), path, message);
     expect(await tableContents()).toEqual(before);
+  });
+
+  it("reports every problem of a body at once, and no check between fields about a field that failed", async () => {
+    const before = await tableContents();
+    const response = await call("POST", "", aRule({ segment: { stage: "sleeping" }, strength: undefined }));
+    const body = await expectInvalid(
+      response,
+      ["segment", "stage"],
+      "segment.stage must be one of new, active, fading, lapsed, or a list of them",
+    );
+    expect(body.error.issues).toContainEqual({
+      path: ["strength"],
+      message: "strength is required when action is boost",
+    });
+    expect(body.error.issues).toHaveLength(2);
+    // Every kind at once: a field's own check, an unknown field, and the checks between valid fields.
+    const many = await call(
+      "POST",
+      "",
+      aRule({ name: "", slot: 2, extra: 1, startsAt: "2026-12-01T00:00:00Z", endsAt: "2026-11-01T00:00:00Z" }),
+    );
+    const manyBody = await expectInvalid(many, ["name"], "name must not be empty");
+    expect(manyBody.error.issues).toEqual(
+      expect.arrayContaining([
+        { path: [], message: "unknown field(s): extra" },
+        { path: ["slot"], message: "slot only applies when action is pin, not boost" },
+        { path: ["endsAt"], message: "endsAt must be after startsAt" },
+      ]),
+    );
+    // An unknown action is reported alone: "strength only applies ..., not promote" would be about it.
+    const promote = await expectInvalid(
+      await call("POST", "", aRule({ action: "promote" })),
+      ["action"],
+      "action must be one of boost, bury, pin, exclude, allow_discounts, hide_discounts",
+    );
+    expect(promote.error.issues).toHaveLength(1);
+    // An update too: the patch's own problem and the rule's as it would be after it.
+    const rule = await create(aRule());
+    const saved = await tableContents();
+    const patched = await expectInvalid(
+      await call("PATCH", `/${rule.id}`, { action: "pin", strength: -1 }),
+      ["strength"],
+      "strength must be greater than 0",
+    );
+    expect(patched.error.issues).toEqual([
+      { path: ["strength"], message: "strength must be greater than 0" },
+      { path: ["slot"], message: "slot is required when action is pin" },
+    ]);
+    expect(await tableContents()).toEqual(saved);
+    expect(before.rules.length).toBe(saved.rules.length - 1);
   });
 
   it("rejects a body that is not JSON", async () => {

@@ -227,6 +227,30 @@ describe("POST /v1/admin/rules/preview", () => {
     expect(simulated).toMatchObject({ targetInCatalog: false, affected: 0 });
   });
 
+  it("says when the draft is not live: a scheduled one is applied as if started, an ended one changes nothing", async () => {
+    const inDays = (days: number) => new Date(Date.now() + days * day).toISOString();
+    const preview = async (rule: object) => {
+      const response = await call("/preview", { rule, customerId: coffeeShopper });
+      expect(response.status, await response.clone().text()).toBe(200);
+      return previewResponseSchema.parse(await response.json()).data;
+    };
+    const simulate = async (rule: object) =>
+      simulateResponseSchema.parse(await (await call("/simulate", { rule })).json()).data;
+
+    expect(await preview(boostBooks)).toMatchObject({ ruleState: "live", asIfStarted: false, changed: true });
+    const scheduled = { ...boostBooks, startsAt: inDays(19), endsAt: inDays(26) };
+    const ahead = await preview(scheduled);
+    expect(ahead).toMatchObject({ ruleState: "scheduled", asIfStarted: true, changed: true });
+    expect(ahead.categories.after[0]?.id).toBe("books");
+    expect(await simulate(scheduled)).toMatchObject({ ruleState: "scheduled", asIfStarted: true, affected: shoppers });
+
+    const ended = { ...boostBooks, startsAt: "2026-01-01T00:00:00Z", endsAt: "2026-01-02T00:00:00Z" };
+    expect(await preview(ended)).toMatchObject({ ruleState: "ended", asIfStarted: false, changed: false });
+    expect(await simulate(ended)).toMatchObject({ ruleState: "ended", asIfStarted: false, affected: 0 });
+    const disabled = { ...boostBooks, enabled: false, startsAt: inDays(19) };
+    expect(await preview(disabled)).toMatchObject({ ruleState: "disabled", asIfStarted: false, changed: false });
+  });
+
   it("answers 404 for an unknown customer", async () => {
     const response = await call("/preview", { rule: boostBooks, customerId: "c_nobody" });
     expect(response.status).toBe(404);
@@ -267,6 +291,22 @@ describe("POST /v1/admin/rules/preview", () => {
       [],
       "unknown field(s): extra",
     );
+    // Every problem at once: the draft's (a field's own and one between fields) and the preview's own.
+    const all = await call("/preview", {
+      rule: { ...boostBooks, strength: undefined, segment: { stage: "sleeping" } },
+    });
+    expect(all.status).toBe(400);
+    expect(((await all.json()) as { error: { issues: unknown[] } }).error.issues).toEqual([
+      {
+        path: ["rule", "segment", "stage"],
+        message: "segment.stage must be one of new, active, fading, lapsed, or a list of them",
+      },
+      { path: ["rule", "strength"], message: "strength is required when action is boost" },
+      {
+        path: ["customerId"],
+        message: 'customerId is required (or "anonymous": true for a visitor who is not signed in)',
+      },
+    ]);
     const notJson = await call("/preview", "{");
     expect(notJson.status).toBe(400);
     expect(await storedRules()).toEqual(stored);

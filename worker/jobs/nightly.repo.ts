@@ -514,17 +514,11 @@ export type RunClaim =
 /**
  * Claims the next nightly run: its job_runs row written as running, started `now`, as of `asOf` (ISO,
  * as toISOString writes it). One statement, which writes nothing when another run is running
- * (job_runs_one_running_idx: at most one running row) or when a finished run is as of a later instant
- * (a run replaces the live scores: it cannot go back before the last one). Read in the same batch, so
- * a refusal names what stood in the way.
+ * (job_runs_one_running_idx: at most one running row) or, for a `backDated` run, when a finished run is
+ * as of a later instant (a run replaces the live scores: it cannot go back before the last one). Read
+ * in the same batch, so a refusal names what stood in the way.
  */
-export async function claimRun(
-  db: Db,
-  runId: string,
-  asOf: string,
-  now: Date,
-  backDated: boolean,
-): Promise<RunClaim> {
+export async function claimRun(db: Db, runId: string, asOf: string, now: Date, backDated: boolean): Promise<RunClaim> {
   const [inserted = [], running = [], last = []] = await batchRows(db, [
     sql`
       INSERT INTO job_runs (id, kind, status, cursor, processed, started_at, as_of)

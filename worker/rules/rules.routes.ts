@@ -3,10 +3,11 @@
 // recommendations route reads rules through liveRulesFor (rules.repo.ts), not through these routes.
 import type { Context } from "hono";
 import { Hono } from "hono";
+import { ruleState } from "../core/rules/state.ts";
 import type { AppEnv } from "../env.ts";
 import { requireAdminKey } from "../http/auth.ts";
 import { ApiError, notFound } from "../http/errors.ts";
-import { jsonBody, parseOrThrow, queryParams } from "../http/validate.ts";
+import { defaultMaxBodyBytes, jsonBody, parseOrThrow, queryParams, readJson } from "../http/validate.ts";
 import {
   createRule,
   findRule,
@@ -26,8 +27,7 @@ import {
   type RuleStatusView,
   type RuleView,
   ruleParamsSchema,
-  updatedRuleSchema,
-  updateRuleSchema,
+  updateRuleSchemaFor,
 } from "./rules.schemas.ts";
 import { steerRoutes } from "./steer.routes.ts";
 
@@ -52,12 +52,20 @@ function savedOrThrow(outcome: SaveOutcome) {
 }
 
 /**
- * The rules as answered, each with whether the catalog has its target now. A write reads this first,
- * so a failed read answers an error before anything is written, never after.
+ * The rules as answered (statusOf), each with whether the catalog has its target now. A write reads the
+ * catalog first, so a failed read answers an error before anything is written, never after.
  */
 async function withCatalogCheck(c: RulesContext, rules: RuleView[]): Promise<RuleStatusView[]> {
   const inCatalog = await targetsInCatalog(c.var.db, rules);
-  return rules.map((rule) => ({ ...rule, targetInCatalog: inCatalog(rule) }));
+  return rules.map((rule) => statusOf(c, rule, inCatalog));
+}
+
+/**
+ * A rule as answered: with whether the catalog has its target, and its state now (live, scheduled,
+ * ended or disabled), so a rule saved with a window already over is seen at once, as a typo is.
+ */
+function statusOf(c: RulesContext, rule: RuleView, inCatalog: (rule: RuleView) => boolean): RuleStatusView {
+  return { ...rule, targetInCatalog: inCatalog(rule), state: ruleState(rule, c.var.now) };
 }
 
 /** Saves through `write` once the catalog has been read for `fields`' target, and answers the rule saved. */
@@ -67,8 +75,7 @@ async function writeChecked(
   write: () => Promise<RuleView>,
 ): Promise<RuleStatusView> {
   const inCatalog = await targetsInCatalog(c.var.db, [fields]);
-  const rule = await write();
-  return { ...rule, targetInCatalog: inCatalog(rule) };
+  return statusOf(c, await write(), inCatalog);
 }
 
 /** An update that only flips `enabled` is recorded as the enable or disable it amounts to. */
@@ -112,14 +119,12 @@ export const rulesRoutes = new Hono<AppEnv>()
   })
   .patch("/:id", async (c) => {
     const by = changeBy(c);
-    const patch = await jsonBody(c, updateRuleSchema);
+    const body = await readJson(c.req.raw, defaultMaxBodyBytes, "Request body must be valid JSON.");
     const current = await existingRule(c);
     const before = ruleFields(current);
-    // The fields are checked one by one above; the rule as a whole is checked as it would be after
-    // the change (e.g. switching action to pin needs a slot, and the old strength cleared with null).
-    const after = ruleFields(
-      parseOrThrow(updatedRuleSchema, { ...before, ...patch }, "rule after this change") as RuleFields,
-    );
+    // The patch's fields and the rule as it would be after the change, checked in one pass (so every
+    // problem is listed at once); an unknown id is a 404 before the body is checked against it.
+    const after = ruleFields({ ...before, ...parseOrThrow(updateRuleSchemaFor(before), body, "request body") });
     const saved = await writeChecked(c, after, async () =>
       savedOrThrow(await saveRule(c.var.db, current, after, changeKindOf(before, after), by)),
     );

@@ -2,6 +2,7 @@
 // span several fields, and the response shapes. Messages are written for the merchandiser reading them
 // in the console, so each one names the field and says what would make it right.
 import * as z from "zod";
+import { ruleStates } from "../core/rules/state.ts";
 import { channelPreferences, ruleActions, ruleTargetTypes } from "../core/rules/types.ts";
 import { discountSensitivities, lifecycleStages, valueTiers } from "../core/vocabulary.ts";
 import { instantField, noControlCharacters, printable, printableText } from "../http/fields.schemas.ts";
@@ -88,32 +89,55 @@ interface RuleShape {
   endsAt?: string | null;
 }
 
+interface RuleProblem {
+  path: string[];
+  message: string;
+  /** The fields the check reads: it is not reported when one of them failed its own check. */
+  reads: (keyof RuleShape)[];
+}
+
 /** The checks between fields, run on a new rule and on a rule as it would be after an update. */
-export function ruleProblems(rule: RuleShape): { path: string[]; message: string }[] {
-  const problems: { path: string[]; message: string }[] = [];
+export function ruleProblems(rule: RuleShape): RuleProblem[] {
+  const problems: RuleProblem[] = [];
   const { action } = rule;
+  const problem = (field: keyof RuleShape, message: string, reads: (keyof RuleShape)[]) =>
+    problems.push({ path: [field], message, reads });
   if (strengthActions.includes(action) && rule.strength == null)
-    problems.push({ path: ["strength"], message: `strength is required when action is ${action}` });
+    problem("strength", `strength is required when action is ${action}`, ["action", "strength"]);
   if (!strengthActions.includes(action) && rule.strength != null)
-    problems.push({ path: ["strength"], message: `strength only applies when action is boost or bury, not ${action}` });
-  if (action === "pin" && rule.slot == null)
-    problems.push({ path: ["slot"], message: "slot is required when action is pin" });
+    problem("strength", `strength only applies when action is boost or bury, not ${action}`, ["action", "strength"]);
+  if (action === "pin" && rule.slot == null) problem("slot", "slot is required when action is pin", ["action", "slot"]);
   if (action !== "pin" && rule.slot != null)
-    problems.push({ path: ["slot"], message: `slot only applies when action is pin, not ${action}` });
+    problem("slot", `slot only applies when action is pin, not ${action}`, ["action", "slot"]);
   if (rule.targetId === everyItem && !discountActions.includes(action))
-    problems.push({
-      path: ["targetId"],
-      message: `targetId "${everyItem}" (every item) is only allowed when action is allow_discounts or hide_discounts`,
-    });
+    problem(
+      "targetId",
+      `targetId "${everyItem}" (every item) is only allowed when action is allow_discounts or hide_discounts`,
+      ["action", "targetId"],
+    );
   if (rule.startsAt && rule.endsAt && Date.parse(rule.endsAt) <= Date.parse(rule.startsAt))
-    problems.push({ path: ["endsAt"], message: "endsAt must be after startsAt" });
+    problem("endsAt", "endsAt must be after startsAt", ["startsAt", "endsAt"]);
   return problems;
 }
 
-function withRuleChecks<T extends z.ZodType<RuleShape>>(schema: T) {
-  return schema.superRefine((rule, context) => {
-    for (const problem of ruleProblems(rule)) context.addIssue({ code: "custom", ...problem });
-  });
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+
+/**
+ * Adds the checks between fields (of the rule `whole` makes of the parsed body). They run even when a
+ * field failed its own check, so a body's problems are all reported at once (zod skips a refinement
+ * after a failed field unless it is given `when`); a check that reads a failed field is left out, as
+ * it would be about a value that is not there. Only a body that is not an object skips them.
+ */
+function withRuleChecks<T extends z.ZodType>(schema: T, whole: (value: z.output<T>) => RuleShape) {
+  return schema.superRefine(
+    (value, context) => {
+      const failed = new Set(context.issues.map((issue) => issue.path?.[0]));
+      for (const { reads, ...problem } of ruleProblems(whole(value)))
+        if (!reads.some((field) => failed.has(field))) context.addIssue({ code: "custom", ...problem });
+    },
+    { when: (payload) => isObject(payload.value) },
+  );
 }
 
 const ruleObject = z.strictObject(
@@ -122,7 +146,7 @@ const ruleObject = z.strictObject(
 );
 
 /** POST /v1/admin/rules. */
-export const createRuleSchema = withRuleChecks(ruleObject);
+export const createRuleSchema = withRuleChecks(ruleObject, (rule) => rule);
 export type CreateRuleInput = z.infer<typeof createRuleSchema>;
 
 /** PATCH /v1/admin/rules/:id: any subset of the fields; `null` clears an optional one. */
@@ -145,8 +169,13 @@ export const updateRuleSchema = z
   .refine((patch) => Object.keys(patch).length > 0, { message: "send at least one field to change" });
 export type UpdateRuleInput = z.infer<typeof updateRuleSchema>;
 
-/** A whole rule as it would be after an update: the same checks a new rule passes. */
-export const updatedRuleSchema = withRuleChecks(z.object(ruleFields));
+/**
+ * A PATCH of `current`: the patch's fields, each checked on its own, and the rule as it would be after
+ * the change, checked as a new rule is (switching action to pin needs a slot, and the old strength
+ * cleared with null), in one pass, so every problem is reported at once.
+ */
+export const updateRuleSchemaFor = (current: RuleShape) =>
+  withRuleChecks(updateRuleSchema, (patch) => ({ ...current, ...patch }));
 
 export const ruleParamsSchema = z.object({
   id: z.string().min(1).max(100).regex(printable, `id ${noControlCharacters}`),
@@ -211,11 +240,13 @@ export type RuleVersionView = z.infer<typeof ruleVersionSchema>;
 
 /**
  * A rule as the routes answer it: with `targetInCatalog`, whether the catalog the shelf ranks has the
- * target now (an active product, or a category with one; always true for `*`). A rule on a target the
- * catalog lacks is kept (the product may arrive later) and does nothing until then. Not part of a
- * version's snapshot: it changes with the catalog, not with the rule.
+ * target now (an active product, or a category with one; always true for `*`), and `state`, where it
+ * stands now (live, scheduled, ended or disabled: core/rules/state.ts). A rule on a target the catalog
+ * lacks, or with a window already over, is kept (the product may arrive later; the end may be moved)
+ * and does nothing until then. Neither is part of a version's snapshot: they change with the catalog
+ * and the clock, not with the rule.
  */
-export const ruleStatusSchema = ruleSchema.extend({ targetInCatalog: z.boolean() });
+export const ruleStatusSchema = ruleSchema.extend({ targetInCatalog: z.boolean(), state: z.enum(ruleStates) });
 export type RuleStatusView = z.infer<typeof ruleStatusSchema>;
 
 export const ruleResponseSchema = z.object({ data: ruleStatusSchema });

@@ -9,6 +9,7 @@ import { buildPopulation } from "../core/ranking/population.ts";
 import { type Recommendations, recommend } from "../core/ranking/recommend.ts";
 import { targetInCatalog } from "../core/rules/apply.ts";
 import { sameShelf, simulateRule } from "../core/rules/simulate.ts";
+import { ruleState } from "../core/rules/state.ts";
 import type { Rule } from "../core/rules/types.ts";
 import type { AppEnv, Db } from "../env.ts";
 import { notFound } from "../http/errors.ts";
@@ -35,9 +36,24 @@ const options = shelfOptions(shelfDefaults, 0);
 
 /** The draft as the core applies it: not stored, so it has no id of its own. */
 export const draftRuleId = "draft";
-function draftOf(input: PreviewRuleInput["rule"]): Rule {
+
+/**
+ * The draft as applied, and its state now. A draft scheduled to start later is applied as if it had
+ * started (its startsAt dropped; its end kept), to the shelves as they are now: the shelf on its start
+ * day depends on orders, stock and prices not known yet, so the preview shows what it does once live
+ * rather than that it does nothing today. An ended or disabled draft is applied as it is: it changes nothing.
+ */
+function draftOf(input: PreviewRuleInput["rule"], now: Date) {
   const fields = ruleFields(input);
-  return { id: draftRuleId, ...fields, segment: fields.segment ?? null };
+  const state = ruleState(fields, now);
+  const asIfStarted = state === "scheduled";
+  const draft: Rule = {
+    id: draftRuleId,
+    ...fields,
+    segment: fields.segment ?? null,
+    startsAt: asIfStarted ? null : fields.startsAt,
+  };
+  return { draft, ruleState: state, asIfStarted };
 }
 
 interface ShelfInputs {
@@ -134,7 +150,8 @@ export const steerRoutes = new Hono<AppEnv>()
     ]);
     if (!found) throw notFound(`No customer with id ${requested}.`);
     const { customerId, shopper, storefrontAccount } = found;
-    const { before, after } = shelvesOf(customerId, shopper ?? undefined, draftOf(input.rule), inputs, input.ruleId);
+    const { draft, ...schedule } = draftOf(input.rule, c.var.now);
+    const { before, after } = shelvesOf(customerId, shopper ?? undefined, draft, inputs, input.ruleId);
     const names = inputs.catalog.categoryNames;
     const view = {
       before: itemsView(before, names),
@@ -151,6 +168,7 @@ export const steerRoutes = new Hono<AppEnv>()
         // As the simulation counts it: which categories and items, in which order (not their reasons).
         changed: !sameShelf(outline(before), outline(after)),
         targetInCatalog: targetInCatalog(input.rule, inputs.catalog.products),
+        ...schedule,
         ...view,
       },
     });
@@ -164,7 +182,7 @@ export const steerRoutes = new Hono<AppEnv>()
         : shopperSampleIn(c.var.db, input.sample, c.var.now),
       shelfInputs(c.var.db, c.var.now),
     ]);
-    const draft = draftOf(input.rule);
+    const { draft, ...schedule } = draftOf(input.rule, c.var.now);
     const pairs = sample.map(({ customerId, shopper, storefrontAccount }) => {
       const { before, after } = shelvesOf(customerId, shopper ?? undefined, draft, inputs, input.ruleId);
       return { before: outline(before), after: outline(after), storefrontAccount };
@@ -181,6 +199,7 @@ export const steerRoutes = new Hono<AppEnv>()
         storefrontAffected: online.affected,
         storefrontAffectedShare: online.affectedShare,
         targetInCatalog: targetInCatalog(input.rule, inputs.catalog.products),
+        ...schedule,
       },
     });
   });

@@ -1,6 +1,7 @@
 // Wire format of the rule preview and simulation (POST /v1/admin/rules/preview and /simulate): a draft
 // rule, checked exactly as POST /v1/admin/rules checks it, with a shopper or a sample size.
 import * as z from "zod";
+import { ruleStates } from "../core/rules/state.ts";
 import { createRuleSchema } from "./rules.schemas.ts";
 
 /** Shoppers a simulation looks at when the request does not say. */
@@ -45,12 +46,23 @@ export const previewRuleSchema = z
         'the request body must be a JSON object { "rule": {...}, "customerId": "..." or "anonymous": true, "ruleId"?: "..." }',
     },
   )
-  .superRefine((input, context) => {
-    if (input.customerId === undefined && !input.anonymous)
-      context.addIssue({ code: "custom", path: ["customerId"], message: whoToPreview });
-    if (input.customerId !== undefined && input.anonymous)
-      context.addIssue({ code: "custom", path: ["anonymous"], message: "give customerId or anonymous, not both" });
-  });
+  // Also when the draft rule has problems, so they are all reported at once; not when customerId or
+  // anonymous failed their own checks (or the body is no object), as these read them.
+  .superRefine(
+    (input, context) => {
+      if (input.customerId === undefined && !input.anonymous)
+        context.addIssue({ code: "custom", path: ["customerId"], message: whoToPreview });
+      if (input.customerId !== undefined && input.anonymous)
+        context.addIssue({ code: "custom", path: ["anonymous"], message: "give customerId or anonymous, not both" });
+    },
+    {
+      when: ({ value, issues }) =>
+        typeof value === "object" &&
+        value !== null &&
+        !Array.isArray(value) &&
+        !issues.some((issue) => issue.path?.[0] === "customerId" || issue.path?.[0] === "anonymous"),
+    },
+  );
 export type PreviewRuleInput = z.infer<typeof previewRuleSchema>;
 
 export const simulateRuleSchema = z.strictObject(
@@ -94,6 +106,14 @@ export const shelfCategorySchema = z.object({
   reason: z.string(),
 });
 
+/** Where the draft stands now, and whether it was applied as if it had started (see steer.routes.ts). */
+const draftSchedule = {
+  /** The draft's state now, as a saved rule's `state`: live, scheduled, ended or disabled. */
+  ruleState: z.enum(ruleStates),
+  /** True when the draft starts later (scheduled): the "after" shelves apply it as if it had started. */
+  asIfStarted: z.boolean(),
+};
+
 export const previewResponseSchema = z.object({
   data: z.object({
     /** The customer previewed; null for the anonymous visitor. */
@@ -105,6 +125,7 @@ export const previewResponseSchema = z.object({
     changed: z.boolean(),
     /** Whether the catalog has the draft's target (a rule on anything else changes no shelf). */
     targetInCatalog: z.boolean(),
+    ...draftSchedule,
     before: z.array(shelfItemSchema),
     after: z.array(shelfItemSchema),
     categories: z.object({ before: z.array(shelfCategorySchema), after: z.array(shelfCategorySchema) }),
@@ -121,6 +142,7 @@ export const simulateResponseSchema = z.object({
     storefrontAffectedShare: z.number(),
     /** Whether the catalog has the draft's target (a rule on anything else changes no shelf). */
     targetInCatalog: z.boolean(),
+    ...draftSchedule,
     affected: z.number(),
     affectedShare: z.number(),
     targetShoppers: z.number(),

@@ -1,5 +1,6 @@
-// Rules: the list (GET /v1/admin/rules) with enable/disable, and one form for a new rule
-// (/console/rules/new, POST) or an existing one (/console/rules/:id, PATCH) with its change history.
+// Rules: the list (GET /v1/admin/rules) with each rule's state (live, scheduled, ended, disabled, as the
+// API computes it) and enable/disable, and one form for a new rule (/console/rules/new, POST) or an
+// existing one (/console/rules/:id, PATCH) with its change history.
 // Field validation comes from the API: each `issues[].path[0]` is shown under its field. Before saving,
 // the draft can be previewed for one customer (POST /v1/admin/rules/preview: shelves before and after,
 // side by side) and simulated over a sample of shoppers (POST /v1/admin/rules/simulate).
@@ -30,7 +31,10 @@ interface Rule {
   updatedAt: string;
   /** Whether the catalog the shelf ranks has the target now (an active product, or a category with one). */
   targetInCatalog: boolean;
+  /** From enabled, the schedule and now (worker/core/rules/state.ts). */
+  state: RuleState;
 }
+type RuleState = "live" | "scheduled" | "ended" | "disabled";
 interface Version {
   version: number;
   change: string;
@@ -60,11 +64,22 @@ function NotInCatalog({ target, id }: { target: string; id?: string }) {
   );
 }
 
+/** What a boost or bury does to the score, which strength alone does not say: "score × 2" for a boost of 1. */
+function weight(rule: { action: string; strength: number | null }): string {
+  const factor = (1 + (rule.strength ?? 0)).toLocaleString("en-US", { maximumFractionDigits: 3 });
+  return rule.action === "boost" ? `score × ${factor}` : `score ÷ ${factor}`;
+}
+
+function strengthHint(action: string): string {
+  const [how, sign] = action === "boost" ? ["multiplied", "×"] : ["divided", "÷"];
+  return `Greater than 0. The score is ${how} by 1 + strength: 0.5 (a gentle nudge) is ${sign} 1.5, 1 is ${sign} 2.`;
+}
+
 function describe(rule: Rule): string {
   const target = rule.targetId === "*" ? "every item" : `${rule.targetType} ${rule.targetId}`;
   const how =
     rule.action === "boost" || rule.action === "bury"
-      ? `${rule.action} ${target} by ${rule.strength}`
+      ? `${rule.action} ${target}: ${weight(rule)}`
       : rule.action === "pin"
         ? `pin ${target} to slot ${rule.slot}`
         : `${rule.action.replace(/_/g, " ")} ${target}`;
@@ -72,6 +87,51 @@ function describe(rule: Rule): string {
     .map(([field, value]) => `${field} ${Array.isArray(value) ? value.join("/") : value}`)
     .join(", ");
   return segment ? `${how}, for ${segment}` : `${how}, for everyone`;
+}
+
+/** A rule's state as a badge, with the date that goes with it: "scheduled, starts 20 Dec 2026, 00:00". */
+function StateBadge({ rule }: { rule: Pick<Rule, "state" | "startsAt" | "endsAt"> }) {
+  const style = { live: "ok", scheduled: "warn", ended: "warn", disabled: "off" }[rule.state];
+  const when =
+    rule.state === "scheduled" && rule.startsAt
+      ? `starts ${dateTime(rule.startsAt)}`
+      : rule.state === "ended" && rule.endsAt
+        ? `ended ${dateTime(rule.endsAt)}`
+        : null;
+  return (
+    <>
+      <span class={`badge ${style}`}>{rule.state}</span>
+      {when && <span class="small muted"> {when}</span>}
+    </>
+  );
+}
+
+/**
+ * Said of a rule that is not live (`shown`: the preview or simulation that applied the draft, if any):
+ * when a scheduled one starts, and that the shelves apply it as if it had; when an ended one ended, and
+ * that it changes no shelf.
+ */
+function ScheduleNote({
+  state,
+  startsAt,
+  endsAt,
+  shown,
+  id,
+}: Pick<Rule, "state" | "startsAt" | "endsAt"> & { shown?: "preview" | "simulation"; id?: string }) {
+  if (state === "scheduled")
+    return (
+      <p role="note" id={id}>
+        Scheduled: starts {dateTime(startsAt)}.
+        {shown && ` The ${shown} applies it as if it had started, to the shelves as they are now.`}
+      </p>
+    );
+  if (state === "ended")
+    return (
+      <p class="problem" role="note" id={id}>
+        Ended {dateTime(endsAt)}: this rule changes no shelf. Set a later end, or clear it, to use it again.
+      </p>
+    );
+  return null;
 }
 
 export function RulesPage() {
@@ -140,7 +200,7 @@ export function RulesPage() {
                       : "always"}
                   </td>
                   <td>
-                    <span class={`badge ${rule.enabled ? "ok" : "off"}`}>{rule.enabled ? "enabled" : "disabled"}</span>
+                    <StateBadge rule={rule} />
                   </td>
                   <td>
                     <button
@@ -255,6 +315,11 @@ export function RuleEditPage() {
         <a href="/console/rules">← All rules</a>
       </p>
       <PageHeader title={isNew ? "New rule" : `Rule: ${existing.data?.name ?? ""}`} />
+      {!isNew && existing.data && (
+        <p>
+          State: <StateBadge rule={existing.data} />
+        </p>
+      )}
       <RuleForm
         key={existing.data ? `${existing.data.id}:${existing.data.version}` : "new"}
         rule={isNew ? null : (existing.data ?? null)}
@@ -277,6 +342,8 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
     // A field's message is about the value that was sent: editing the field clears it.
     setProblem((current) => withoutFieldIssues(current, Object.keys(patch)));
   };
+  // The saved rule's window is over, and the draft still ends then.
+  const savedEnded = rule?.state === "ended" && draft.endsAt === toLocalInput(rule.endsAt);
   // The saved rule's target is not in the catalog, and the draft still names it.
   const savedTargetMissing =
     rule !== null &&
@@ -330,6 +397,7 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
             [
               messages.length > 0 ? `${id}-problem` : options.hint ? `${id}-hint` : null,
               field === "targetId" && savedTargetMissing ? "rule-targetId-catalog" : null,
+              field === "endsAt" && savedEnded ? "rule-endsAt-ended" : null,
             ]
               .filter(Boolean)
               .join(" ") || undefined
@@ -381,7 +449,7 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
       {text("targetId", "Target id", { hint: "A category or product id; * (every item) for the discount switches." })}
       {savedTargetMissing && <NotInCatalog target={targetOf(rule)} id="rule-targetId-catalog" />}
       {(draft.action === "boost" || draft.action === "bury") &&
-        text("strength", "Strength", { type: "number", step: "0.1", hint: "Greater than 0; 0.5 is a gentle nudge." })}
+        text("strength", "Strength", { type: "number", step: "0.1", hint: strengthHint(draft.action) })}
       {draft.action === "pin" && text("slot", "Slot", { type: "number", step: "1", hint: "Shelf position, 1 to 50." })}
       <fieldset class="segment">
         <legend>Who it applies to (nothing ticked: everyone)</legend>
@@ -417,6 +485,9 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
       </fieldset>
       {text("startsAt", "Starts", { type: "datetime-local", hint: "Optional, in your local time." })}
       {text("endsAt", "Ends", { type: "datetime-local", hint: "Optional." })}
+      {savedEnded && rule && (
+        <ScheduleNote state="ended" startsAt={rule.startsAt} endsAt={rule.endsAt} id="rule-endsAt-ended" />
+      )}
       <label class="check">
         <input type="checkbox" checked={draft.enabled} onChange={() => set({ enabled: !draft.enabled })} />
         Enabled
@@ -459,8 +530,15 @@ interface ShelfCategory {
 /** What a preview or simulation was asked about, kept with its answer (the draft may change after). */
 interface Asked {
   target: string;
+  startsAt: string | null;
+  endsAt: string | null;
 }
-interface Preview extends Asked {
+/** The draft's state now, and whether the "after" shelves apply it as if it had started. */
+interface DraftSchedule {
+  ruleState: RuleState;
+  asIfStarted: boolean;
+}
+interface Preview extends Asked, DraftSchedule {
   customerId: string | null;
   anonymous: boolean;
   storefrontAccount: boolean;
@@ -470,7 +548,7 @@ interface Preview extends Asked {
   after: ShelfItem[];
   categories: { before: ShelfCategory[]; after: ShelfCategory[] };
 }
-interface Simulation extends Asked {
+interface Simulation extends Asked, DraftSchedule {
   shoppers: number;
   storefrontShoppers: number;
   storefrontAffected: number;
@@ -485,6 +563,12 @@ interface Simulation extends Asked {
   categoryExposure: { categoryId: string; before: number; after: number; change: number }[];
   categoriesLosingExposure: string[];
 }
+
+const askedOf = (body: ReturnType<typeof bodyOf>): Asked => ({
+  target: targetOf(body),
+  startsAt: body.startsAt,
+  endsAt: body.endsAt,
+});
 
 const asProblem = (error: unknown) =>
   error instanceof ApiProblem ? error : new ApiProblem(0, "internal", String(error));
@@ -505,20 +589,20 @@ function TryOut({ body, ruleId }: { body: ReturnType<typeof bodyOf>; ruleId?: st
     try {
       if (what !== "simulate") {
         setPreview(null);
-        const answer = await api<Omit<Preview, "target">>("POST", "/v1/admin/rules/preview", {
+        const answer = await api<Omit<Preview, keyof Asked>>("POST", "/v1/admin/rules/preview", {
           rule: body,
           ruleId,
           ...(what === "anonymous" ? { anonymous: true } : { customerId: customerId.trim() }),
         });
-        setPreview({ ...answer, target: targetOf(body) });
+        setPreview({ ...answer, ...askedOf(body) });
       } else {
         setSimulation(null);
-        const answer = await api<Omit<Simulation, "target">>("POST", "/v1/admin/rules/simulate", {
+        const answer = await api<Omit<Simulation, keyof Asked>>("POST", "/v1/admin/rules/simulate", {
           rule: body,
           ruleId,
           sample: 200,
         });
-        setSimulation({ ...answer, target: targetOf(body) });
+        setSimulation({ ...answer, ...askedOf(body) });
       }
     } catch (error) {
       setProblem({ what, problem: asProblem(error) });
@@ -609,12 +693,17 @@ function PreviewView({ preview }: { preview: Preview }) {
   return (
     <div aria-live="polite">
       <h3>{preview.anonymous ? "Preview for a visitor who is not signed in" : `Preview for ${preview.customerId}`}</h3>
+      <ScheduleNote state={preview.ruleState} startsAt={preview.startsAt} endsAt={preview.endsAt} shown="preview" />
       <p role="status">
         {preview.changed
-          ? `This rule changes ${whose}; changed items are marked.`
-          : preview.targetInCatalog
-            ? `This rule does not change ${whose} (check the segment and the schedule, whether the target has anything in stock, or pin a category that is not on it).`
-            : `This rule does not change ${whose}.`}
+          ? preview.asIfStarted
+            ? `This rule will change ${whose} once it starts; changed items are marked.`
+            : `This rule changes ${whose}; changed items are marked.`
+          : !preview.targetInCatalog || preview.ruleState === "ended"
+            ? `This rule does not change ${whose}.`
+            : preview.ruleState === "disabled"
+              ? `This rule does not change ${whose}: it is not enabled.`
+              : `This rule does not change ${whose} (check the segment, whether the target has anything in stock, or pin a category that is not on it).`}
       </p>
       {preview.anonymous && (
         <p class="muted">
@@ -641,6 +730,12 @@ function SimulationView({ simulation }: { simulation: Simulation }) {
   return (
     <div aria-live="polite">
       <h3>Simulation over {count(simulation.shoppers, "shopper")}</h3>
+      <ScheduleNote
+        state={simulation.ruleState}
+        startsAt={simulation.startsAt}
+        endsAt={simulation.endsAt}
+        shown="simulation"
+      />
       {!simulation.targetInCatalog && <NotInCatalog target={simulation.target} />}
       {simulation.storefrontShoppers < simulation.shoppers && (
         <p class="muted">

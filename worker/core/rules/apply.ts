@@ -7,6 +7,7 @@
 import { type DiscountOverride, isOnSale, productIndex, productsByCategory, rankedItemOf } from "../ranking/items.ts";
 import { defaultRankingOptions, type RankingOptions } from "../ranking/options.ts";
 import type { Product, RankedCategory, RankedItem } from "../ranking/types.ts";
+import { ruleState } from "./state.ts";
 import type { Rule, RuleSegment, ShopperSegment } from "./types.ts";
 
 export interface RuleContext {
@@ -31,13 +32,9 @@ export function segmentMatches(segment: RuleSegment | null | undefined, shopper:
   });
 }
 
-/** Enabled, inside its schedule [startsAt, endsAt) at `now`, and matching the shopper's segment. */
+/** Enabled, inside its schedule [startsAt, endsAt) at `now` (state.ts), and matching the shopper's segment. */
 export function ruleIsLive(rule: Rule, context: RuleContext): boolean {
-  if (!rule.enabled) return false;
-  const now = context.now.getTime();
-  if (rule.startsAt && now < Date.parse(rule.startsAt)) return false;
-  if (rule.endsAt && now >= Date.parse(rule.endsAt)) return false;
-  return segmentMatches(rule.segment, context.shopper);
+  return ruleState(rule, context.now) === "live" && segmentMatches(rule.segment, context.shopper);
 }
 
 export function liveRules(rules: readonly Rule[], context: RuleContext): Rule[] {
