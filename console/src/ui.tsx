@@ -201,13 +201,15 @@ export const finished = ["done", "errored", "terminated"];
 
 /**
  * A button that starts the nightly model job and shows its progress by polling the run until it ends:
- * `onDone` once it is done, `onEnd` once it has ended whichever way.
+ * `onStart` once it has started, `onDone` once it is done, `onEnd` once it has ended whichever way.
  */
 export function RunNightly({
+  onStart,
   onDone,
   onEnd,
   label = "Run the nightly job",
 }: {
+  onStart?: () => void;
   onDone: () => void;
   onEnd?: () => void;
   label?: string;
@@ -255,6 +257,7 @@ export function RunNightly({
         }
       }
       setRun(started);
+      onStart?.();
       if (finished.includes(started.status)) {
         if (started.status === "done") onDone();
         onEnd?.();

@@ -248,6 +248,8 @@ describe("console", () => {
       `${days(window?.sinceFirstPurchase ?? 0)} since their one order`,
       `all customers' usual interval: every ${customer.profile?.cadence.expectedIntervalDays} days`,
     ]);
+    const next = page.locator(".tile").filter({ has: page.getByText("Next order expected", { exact: true }) });
+    expect(await next.locator("dd.figure").textContent()).toBe("no date from one order");
     await screenshot("customer-one-order");
   }, 120_000);
 

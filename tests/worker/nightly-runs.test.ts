@@ -148,6 +148,26 @@ describe("nightly runs", () => {
     expect((await api.call("GET", "/v1/admin/jobs/nightly", undefined, null)).status).toBe(401);
   });
 
+  it("stops a run whose claim was released before it began, and writes nothing", async () => {
+    // Released as stale (marked errored) by another start while its instance was still to come.
+    const at = new Date().toISOString();
+    await env.DB.prepare(
+      "INSERT INTO job_runs (id, kind, status, cursor, processed, started_at, as_of) VALUES ('released-run', 'nightly', 'errored', '', 0, ?, ?)",
+    )
+      .bind(at, at)
+      .run();
+    const instance = await env.NIGHTLY.create({ id: "released-run", params: { asOf: at } });
+    let state = await instance.status();
+    for (let poll = 0; poll < 120 && !["errored", "complete", "terminated"].includes(state.status); poll++) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      state = await instance.status();
+    }
+    expect(state.status).toBe("errored");
+    // The local runtime words it generally; the step's own message names the lost claim.
+    expect(state.error?.message).toContain("NonRetryableError");
+    expect(await view("released-run")).toMatchObject({ status: "errored", processed: 0 });
+  });
+
   it("lets the present replace a run dated ahead of it: a run without asOf, and the cron's", async () => {
     const ahead = await start({ asOf: new Date(Date.now() + 30 * day).toISOString() }, true);
     expect(ahead.status, await ahead.clone().text()).toBe(200);

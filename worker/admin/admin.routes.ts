@@ -186,8 +186,12 @@ export const adminRoutes = new Hono<AppEnv>()
         // Personalized ÷ held out: above 1 means the personalized shelf does better.
         lift: {
           clickThroughRate: ratio(personalized?.clickThroughRate, holdout?.clickThroughRate),
-          // Per recommendation seen, not per shopper (the unit of `intervals`).
-          ordersPerRecommendation: perRecommendation.value,
+          // Per recommendation seen, not per shopper (the unit of `intervals`); its interval is null
+          // where it cannot be estimated (an arm with no order, or fewer than two recommendations).
+          ordersPerRecommendation: ratio(
+            personalized && personalized.attributedOrders / personalized.recommendations,
+            holdout && holdout.attributedOrders / holdout.recommendations,
+          ),
           ordersPerRecommendationCi95: perRecommendation.ci95,
           intervals: experiment.lift,
         },

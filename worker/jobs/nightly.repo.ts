@@ -511,12 +511,16 @@ export type RunClaim =
       lastAsOf: string | null;
     };
 
+/** The asOf of the nightly run that finished last. */
+const lastFinishedAsOf = sql`
+  SELECT as_of FROM job_runs WHERE kind = 'nightly' AND status = 'done' ORDER BY finished_at DESC LIMIT 1`;
+
 /**
  * Claims the next nightly run: its job_runs row written as running, started `now`, as of `asOf` (ISO,
  * as toISOString writes it). One statement, which writes nothing when another run is running
- * (job_runs_one_running_idx: at most one running row) or, for a `backDated` run, when a finished run is
- * as of a later instant (a run replaces the live scores: it cannot go back before the last one). Read
- * in the same batch, so a refusal names what stood in the way.
+ * (job_runs_one_running_idx: at most one running row) or, for a `backDated` run, when the run that
+ * finished last is as of a later instant (a run replaces the live scores: it cannot go back before the
+ * last one). Read in the same batch, so a refusal names what stood in the way.
  */
 export async function claimRun(db: Db, runId: string, asOf: string, now: Date, backDated: boolean): Promise<RunClaim> {
   const [inserted = [], running = [], last = []] = await batchRows(db, [
@@ -524,10 +528,10 @@ export async function claimRun(db: Db, runId: string, asOf: string, now: Date, b
       INSERT INTO job_runs (id, kind, status, cursor, processed, started_at, as_of)
       SELECT ${runId}, 'nightly', 'running', '', 0, ${now.toISOString()}, ${asOf}
       WHERE ${backDated ? 0 : 1}
-        OR NOT EXISTS (SELECT 1 FROM job_runs WHERE kind = 'nightly' AND status = 'done' AND as_of > ${asOf})
+        OR coalesce((${lastFinishedAsOf}), '') <= ${asOf}
       ON CONFLICT DO NOTHING RETURNING id`,
     sql`SELECT id, started_at FROM job_runs WHERE kind = 'nightly' AND status = 'running'`,
-    sql`SELECT max(as_of) AS as_of FROM job_runs WHERE kind = 'nightly' AND status = 'done'`,
+    sql`SELECT (${lastFinishedAsOf}) AS as_of`,
   ]);
   if (inserted.length > 0) return { claimed: true };
   const [holder] = running as { id: string; started_at: string }[];
@@ -552,18 +556,25 @@ export async function dropClaim(db: Db, runId: string) {
 
 /**
  * The run's row, for a run started without a claim (a Workflow instance created before claims existed):
- * a no-op when its claim wrote it, and when another run holds the one running row.
+ * a no-op when its claim wrote it, and when another run holds the one running row. True when the run
+ * holds its claim (its row is running): a run that does not must stop, as another run may be running.
  */
-export async function startRunStep(db: Db, runId: string, now: Date, asOf: Date = now) {
-  await db.run(sql`
-    INSERT INTO job_runs (id, kind, status, cursor, processed, started_at, as_of)
-    VALUES (${runId}, 'nightly', 'running', '', 0, ${now.toISOString()}, ${asOf.toISOString()})
-    ON CONFLICT DO NOTHING`);
+export async function startRunStep(db: Db, runId: string, now: Date, asOf: Date = now): Promise<boolean> {
+  const [, held = []] = await batchRows(db, [
+    sql`
+      INSERT INTO job_runs (id, kind, status, cursor, processed, started_at, as_of)
+      VALUES (${runId}, 'nightly', 'running', '', 0, ${now.toISOString()}, ${asOf.toISOString()})
+      ON CONFLICT DO NOTHING`,
+    sql`SELECT 1 AS held FROM job_runs WHERE id = ${runId} AND status = 'running'`,
+  ]);
+  return held.length > 0;
 }
 
+/** Marks the run done; a run whose claim was released meanwhile (marked errored or terminated) stays so. */
 export async function finishRunStep(db: Db, runId: string, detail: unknown, now: Date) {
   await db.run(sql`
-    UPDATE job_runs SET status = 'done', finished_at = ${now.toISOString()}, detail = ${JSON.stringify(detail)} WHERE id = ${runId}`);
+    UPDATE job_runs SET status = 'done', finished_at = ${now.toISOString()}, detail = ${JSON.stringify(detail)}
+    WHERE id = ${runId} AND status = 'running'`);
 }
 
 /** The newest `limit` nightly runs, newest first: a range of job_runs_started_idx. */

@@ -38,11 +38,17 @@ export async function workflowState(
   }
 }
 
-/** Terminates a run's Workflow instance, if it can still be reached. */
-async function terminate(env: Env, runId: string) {
+/**
+ * Terminates a run's Workflow instance; false when that failed and the instance may still be running
+ * (its claim then holds, so two runs never overlap).
+ */
+async function terminate(env: Env, runId: string): Promise<boolean> {
   try {
     await (await env.NIGHTLY.get(runId)).terminate();
-  } catch {}
+    return true;
+  } catch {
+    return (await workflowState(env, runId)).status === "not_found";
+  }
 }
 
 /**
@@ -71,7 +77,7 @@ export async function startNightlyRun(env: Env, db: Db, request: StartRequest): 
     if (holder.runId === runId || attempt >= 3) return holder;
     const verdict = claimVerdict((await workflowState(env, holder.runId)).status, holder.startedAt, now);
     if (verdict.holds) return holder;
-    if (verdict.terminate) await terminate(env, holder.runId);
+    if (verdict.terminate && !(await terminate(env, holder.runId))) return holder;
     await releaseRun(db, holder.runId, verdict.status, now);
     console.log(JSON.stringify({ job: "nightly", released: holder.runId, status: verdict.status }));
   }

@@ -5,6 +5,7 @@
 // (worker/events/events.upkeep.ts). Each step's result is persisted by Workflows, so a
 // restarted run resumes after the last finished step instead of starting over.
 import { WorkflowEntrypoint, type WorkflowEvent, type WorkflowStep } from "cloudflare:workers";
+import { NonRetryableError } from "cloudflare:workflows";
 import { drizzle } from "drizzle-orm/d1";
 import * as eventsSchema from "../../db/events-schema.ts";
 import * as schema from "../../db/schema.ts";
@@ -87,7 +88,10 @@ export class NightlyModelWorkflow extends WorkflowEntrypoint<Env, NightlyParams>
 
     // The start claimed the run's row already (nightly.start.ts); this writes it only for an instance
     // created without a claim.
-    await step.do("start run", retries, async () => startRunStep(db, runId, new Date(), now));
+    const held = await step.do("start run", retries, async () => startRunStep(db, runId, new Date(), now));
+    // Released as stale while it waited, or started beside another run: it must not write.
+    if (!held)
+      throw new NonRetryableError(`Nightly run ${runId} does not hold the run's claim: another run may be running.`);
     const fit = await step.do("fit customer models", retries, async () => store.fitCustomerModels(now));
     const population = await step.do("fit ranking statistics", retries, async () => store.fitPopulation(now));
     await step.do("co-purchase table", retries, async () => store.copurchase(now));

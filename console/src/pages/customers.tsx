@@ -456,7 +456,15 @@ function ProfileTiles({ profile, summary }: { profile: Profile | null; summary: 
     ["P(alive)", percent(profile.probabilityAlive), `P(order in 90 days): ${percent(profile.probabilityPurchase90d)}`],
     cadenceTile(profile),
     // A lapsed customer has probably stopped: a due date would read as a promise.
-    ["Next order expected", profile.stage === "lapsed" ? "not expected (lapsed)" : day(profile.cadence.nextExpectedAt)],
+    // A one-time buyer's date would come from all customers' interval: their return is judged by the window under Stage.
+    [
+      "Next order expected",
+      profile.stage === "lapsed"
+        ? "not expected (lapsed)"
+        : profile.oneTimeReturnDays
+          ? "no date from one order"
+          : day(profile.cadence.nextExpectedAt),
+    ],
     ["Discount sensitivity", words(profile.discountSensitivity), discountNotes],
     ["Offer guidance", offerMessages[profile.offerGuidance as OfferGuidance] ?? words(profile.offerGuidance)],
     // A main channel only from 60% of orders: the counts say what a split looks like.

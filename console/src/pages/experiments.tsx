@@ -86,11 +86,13 @@ function LiftTile({ title, unit, lift, decided }: { title: string; unit: string;
   const note =
     lift.value == null
       ? null
-      : !excludesOne
-        ? "Not yet significant: the 95% interval includes no difference (1×)."
-        : !decided
-          ? "Not a result yet: the verdict, on conversion, is still open."
-          : null;
+      : lift.ci95 == null
+        ? "No interval yet: too few recommendations or attributed orders in an arm."
+        : !excludesOne
+          ? "Not yet significant: the 95% interval includes no difference (1×)."
+          : !decided
+            ? "Not a result yet: the verdict, on conversion, is still open."
+            : null;
   return (
     <div class={note || lift.value == null ? "tile muted" : "tile"}>
       <h2>{title}</h2>
@@ -114,7 +116,7 @@ function WhoCounts({ left }: { left: Holdout["withoutEvents"] }) {
       The experiment counts shoppers whose widget reported a shelf (an impression, click or view under it) in this
       period.{" "}
       {left.attributedOrders > 0
-        ? `${count(left.attributedOrders, "attributed order")} (${money(left.attributedRevenue)}) in this period came from shelves whose widget reported none: those shoppers are not known to have seen the shelf, so the orders are left out of every arm, lift and interval.`
+        ? `${count(left.attributedOrders, "attributed order")} (${money(left.attributedRevenue)}) in this period came from shelves whose widget reported none in this period (the widget may be blocked, or the shelf shown before the period began): those shoppers are not known to have seen the shelf here, so the orders are left out of every arm, lift and interval.`
         : "No attributed order in this period was left out for want of one."}
     </p>
   );

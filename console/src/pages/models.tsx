@@ -104,7 +104,7 @@ export function ModelsPage() {
           <h2>No model fit yet</h2>
           <p>No model fit yet: run the nightly job. It fits the models on the orders imported so far.</p>
           <LatestRun runs={runs} />
-          <RunNightly onDone={models.reload} onEnd={runs.reload} />
+          <RunNightly onDone={models.reload} onStart={runs.reload} onEnd={runs.reload} />
         </div>
       ) : models.problem ? (
         <ProblemNote problem={models.problem} />
@@ -114,7 +114,12 @@ export function ModelsPage() {
           <Diagnostics />
           <h2>Run the nightly job</h2>
           <LatestRun runs={runs} />
-          <RunNightly onDone={models.reload} onEnd={runs.reload} label="Run the nightly job now" />
+          <RunNightly
+            onDone={models.reload}
+            onStart={runs.reload}
+            onEnd={runs.reload}
+            label="Run the nightly job now"
+          />
         </>
       ) : null}
     </section>

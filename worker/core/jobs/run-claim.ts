@@ -29,7 +29,7 @@ export function claimVerdict(instance: InstanceStatus, startedAt: string, now: D
   if (instance === "errored") return { holds: false, status: "errored", terminate: false };
   if (instance === "terminated") return { holds: false, status: "terminated", terminate: false };
   // Its row would say done; a claim still running beside a finished instance never finished its record.
-  if (instance === "complete" || instance === "done") return { holds: false, status: "errored", terminate: false };
+  if (instance === "done") return { holds: false, status: "errored", terminate: false };
   if (instance === "not_found")
     return age <= claimGraceMs ? { holds: true } : { holds: false, status: "errored", terminate: false };
   if (!(age <= claimCeilingMs)) return { holds: false, status: "terminated", terminate: true };
