@@ -7,10 +7,10 @@
 // homed there), the catalog into D1, and
 // models fitted by the nightly job's own fit steps in shard 0 into D1's model_params (a stand-in for
 // the nightly job, which is not run). It then measures exactly as the scale bench does
-// (measureRecommendations: five rounds of alternating blocks, the round with the median ratio, the
-// worker's CPU per request from /proc), with a third side in the first visits, the cold floor: a bare
-// single-row read of a D1 table holding a row per customer (filled once per base), each shopper's own
-// row, from disk as the shopper's pages are. It reports bytes per customer across the shards. Then, as the
+// (measureRecommendations: five rounds of alternating blocks, fifteen for repeat visits, the round with
+// the median ratio, the worker's CPU per request from /proc), with a third side in the first visits,
+// the cold floor: a bare single-row read of a D1 table holding a row per customer (filled once per
+// base), each shopper's own row, from disk as the shopper's pages are. It reports bytes per customer across the shards. Then, as the
 // scale bench does on D1, it posts new orders through POST /v1/orders (the router: existing customers,
 // a replay, new customers) and runs the nightly job over the shards (wall time, peak memory).
 import { createHash } from "node:crypto";
