@@ -120,7 +120,7 @@ export function ruleProblems(rule: RuleShape): RuleProblem[] {
   return problems;
 }
 
-const isObject = (value: unknown): value is Record<string, unknown> =>
+export const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value);
 
 /**

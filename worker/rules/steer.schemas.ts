@@ -2,7 +2,7 @@
 // rule, checked exactly as POST /v1/admin/rules checks it, with a shopper or a sample size.
 import * as z from "zod";
 import { ruleStates } from "../core/rules/state.ts";
-import { createRuleSchema } from "./rules.schemas.ts";
+import { createRuleSchema, isObject } from "./rules.schemas.ts";
 
 /** Shoppers a simulation looks at when the request does not say. */
 export const defaultSimulationSample = 200;
@@ -57,10 +57,7 @@ export const previewRuleSchema = z
     },
     {
       when: ({ value, issues }) =>
-        typeof value === "object" &&
-        value !== null &&
-        !Array.isArray(value) &&
-        !issues.some((issue) => issue.path?.[0] === "customerId" || issue.path?.[0] === "anonymous"),
+        isObject(value) && !issues.some((issue) => issue.path?.[0] === "customerId" || issue.path?.[0] === "anonymous"),
     },
   );
 export type PreviewRuleInput = z.infer<typeof previewRuleSchema>;

@@ -67,7 +67,8 @@ export interface ExperimentReading {
 }
 
 const none: Measured = { value: null, ci95: null };
-const rounded = (value: number, ci95: Interval | null, places = 4): Measured => ({
+/** A value and its interval, rounded to `places`. */
+export const rounded = (value: number, ci95: Interval | null, places = 4): Measured => ({
   value: roundTo(value, places),
   ci95: ci95 ? [roundTo(ci95[0], places), roundTo(ci95[1], places)] : null,
 });

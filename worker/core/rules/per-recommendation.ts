@@ -7,8 +7,7 @@
 // than a per-shopper one would be when shoppers see many shelves.
 
 import { meanEstimate, ratioEstimate } from "../math/intervals.ts";
-import { roundTo } from "../math/round.ts";
-import type { Measured } from "./experiment.ts";
+import { type Measured, rounded } from "./experiment.ts";
 
 /** One arm's recommendations seen, the orders attributed to them, and Σ orders² over recommendations. */
 export interface RecommendationTotals {
@@ -27,9 +26,5 @@ export function ordersPerRecommendationLift(
   const a = mean(personalized);
   const b = mean(holdout);
   const ratio = a && b ? ratioEstimate(a, b) : null;
-  if (!ratio) return { value: null, ci95: null };
-  return {
-    value: roundTo(ratio.value, 3),
-    ci95: [roundTo(ratio.ci95[0], 3), roundTo(ratio.ci95[1], 3)],
-  };
+  return ratio ? rounded(ratio.value, ratio.ci95, 3) : { value: null, ci95: null };
 }
