@@ -136,6 +136,21 @@ describe("POST /v1/events", () => {
     ]);
   });
 
+  it("counts a card once whatever category its events claim", async () => {
+    const rec = await anonymousId(["sku-1"]);
+    const events = ["heels", "bags", undefined].flatMap((categoryId) =>
+      (["impression", "click"] as const).map((type) => ({
+        type,
+        recommendationId: rec,
+        productId: "sku-1",
+        categoryId,
+      })),
+    );
+    const response = await beacon({ events });
+    expect(eventsResponseSchema.parse(await response.json()).data).toMatchObject({ accepted: 2, duplicates: 4 });
+    expect((await storedEvents(rec)).map((row) => row.type)).toEqual(["impression", "click"]);
+  });
+
   it("keys a later click apart from the first, and impressions never", () => {
     const at = new Date("2026-03-14T10:22:10Z");
     const later = new Date("2026-03-14T10:23:10Z");

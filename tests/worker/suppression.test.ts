@@ -204,6 +204,28 @@ describe("erasure that sticks", () => {
     expect(await ingest([shopper.orders[1]])).toMatchObject({ accepted: 1, suppressed: 0 });
   });
 
+  it("checks and lifts a phone read as ingestion reads it (E.164 in the default region)", async () => {
+    const p = uniquePrefix("erased-phone");
+    // A trunk "(0)" inside an international number: libphonenumber drops it, a naive digit count keeps it.
+    const typed = "+44 (0)20 7946 0123";
+    await ingest([anOrder({ id: `${p}-1`, identifiers: { account: `${p}-acct`, phone: verified(typed) } })]);
+    const found = (await (await api.lookup("phone", typed)).json()) as { data: { customerId: string } };
+    expect((await api.call("DELETE", `/v1/customers/${found.data.customerId}`, undefined, adminKey)).status).toBe(200);
+    expect(await ingest([anOrder({ id: `${p}-2`, identifiers: { phone: verified(typed) } })])).toMatchObject({
+      suppressed: 1,
+    });
+
+    expect(((await (await check("phone", typed)).json()) as { data: unknown }).data).toEqual({
+      kind: "phone",
+      suppressed: true,
+    });
+    const lifted = await lift({ kind: "phone", value: typed });
+    expect(lifted.status, await lifted.clone().text()).toBe(200);
+    expect(await ingest([anOrder({ id: `${p}-2`, identifiers: { phone: verified(typed) } })])).toMatchObject({
+      accepted: 1,
+    });
+  });
+
   it("keeps keyed hashes only, never a raw order id or identifier", async () => {
     const shopper = await erasedShopper();
     type Suppression = { key: string; kind: string; created_at: string };

@@ -63,8 +63,10 @@ function browseStoreOf(c: Context<AppEnv>): BrowseStore {
 }
 
 /**
- * The key that makes a repeat a no-op: an impression counts once per recommendation and item; a click
- * once per recommendation, item and minute (a double click is one click, a return visit later is another).
+ * The key that makes a repeat a no-op: an impression counts once per recommendation and product; a click
+ * once per recommendation, product and minute (a double click is one click, a return visit later is
+ * another). The product is what the id is checked against (an impression or click without one is
+ * ignored); the category the event claims is not in the key, so varying it cannot count a card twice.
  * A view is keyed by what was viewed (the product, or the category when there is no product), not by
  * the recommendation or category it claims: an anonymous view (`anonymousViewer` is the keyed hash of
  * the client's address) counts once per viewer, item and UTC day, so a reloading or scripted page
@@ -72,7 +74,8 @@ function browseStoreOf(c: Context<AppEnv>): BrowseStore {
  * minute.
  */
 export function eventDedupeKey(event: EventInput, now: Date, anonymousViewer?: string, customerId?: string): string {
-  const target = `${event.recommendationId ?? ""}|${event.productId ?? ""}|${event.categoryId ?? ""}`;
+  // The trailing `|` keeps the keys of events sent without a category as they were.
+  const target = `${event.recommendationId ?? ""}|${event.productId ?? ""}|`;
   const minute = Math.floor(now.getTime() / 60_000);
   switch (event.type) {
     case "impression":
