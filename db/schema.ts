@@ -611,8 +611,9 @@ export const shardDirectory = sqliteTable("shard_directory", {
  * row (`direction` "out") records a move before anything is copied; in the target a row ("in")
  * records a copy received whose source has not finished. `keys` and `customers` are JSON arrays of
  * the region's identity keys and customer ids (the requested keys included), `sources` its
- * observation sources. `status`: "copying" → "directory" → "deleting" → "done" in the source;
- * "copying" → "done" in the target. Stays empty in the single D1 database.
+ * observation sources. `status`: "copying" → "directory" → "deleting" → "finishing" → "done" in the source;
+ * "copying" → "done" in the target. An erasure scrubs its customer from the lists of finished moves;
+ * the shard's alarm deletes a record 7 days after its move finished. Stays empty in the single D1 database.
  */
 export const shardMoves = sqliteTable(
   "shard_moves",
@@ -634,7 +635,8 @@ export const shardMoves = sqliteTable(
 /**
  * Customer shards only: the identity keys whose region a move took (or is taking) out of this shard.
  * Ingestion refuses a fenced key (its data is, or is about to be, elsewhere); a move that brings the
- * key back deletes its fence. Stays empty in the single D1 database.
+ * key back deletes its fence, an erasure of the key's customer once its move finished (suppressing the
+ * key here instead), and the alarm 7 days after its move finished. Stays empty in the single D1 database.
  */
 export const shardFences = sqliteTable("shard_fences", {
   key: text("key").primaryKey(),

@@ -192,6 +192,8 @@ export interface ErasurePlan {
   orderKeys: string[];
   /** Its own identifiers (identity keys, already keyed hashes), deleted and suppressed. */
   identifiers: { key: string; kind: string }[];
+  /** Its observation sources: `order:<id>` of its orders and the identify calls that vouched for its identifiers. */
+  sources: string[];
 }
 
 async function erasurePlan(
@@ -201,10 +203,11 @@ async function erasurePlan(
   seenElsewhere: readonly string[],
 ): Promise<ErasurePlan> {
   const family = familyOf(customerId);
-  const [customers = [], orders = [], identifiers = []] = await batchRows(db, [
+  const [customers = [], orders = [], identifiers = [], sources = []] = await batchRows(db, [
     sql`SELECT id FROM ${family}`,
     sql`SELECT id FROM orders WHERE customer_id IN ${family}`,
     ownIdentifiers(family, seenElsewhere),
+    sql`SELECT * FROM ${sourcesOf(family)}`,
   ]);
   const orderIds = orders.map((row) => String(row.id));
   return {
@@ -212,6 +215,8 @@ async function erasurePlan(
     orderIds,
     orderKeys: await Promise.all(orderIds.map(orderKey)),
     identifiers: identifiers.map((row) => ({ key: String(row.key), kind: String(row.kind) })),
+    // One unnamed column (sourcesOf's union).
+    sources: sources.map((row) => String(Object.values(row)[0])),
   };
 }
 

@@ -57,13 +57,21 @@ export async function shardedShopperSample(env: ShardEnv, size: number, now: Dat
  * DELETE /v1/customers/:id with customer data in shards. The shard holding the customer runs the
  * erasure (events database first, the main database's suppression list, then its own batch with its
  * own suppression rows, then the events once more); once it has erased, the directory entries of
- * everything erased are deleted at their homes. Null: no such customer.
+ * everything erased are deleted at their homes, and every shard scrubs it from its records of finished
+ * moves and their fences (a region may have passed through any shard). Null: no such customer.
  */
 export async function shardedErasure(env: ShardEnv, customerId: string, now: Date) {
   const erased = await customerHome(env, customerId).eraseCustomer(customerId, now.toISOString());
   if (!erased) return null;
-  if (erased.erasure.kind === "erased")
-    await dropDirectoryEntries(env, erasedDirectoryKeys(erased.erasure.plan), erased.shard);
+  if (erased.erasure.kind === "erased") {
+    const { plan } = erased.erasure;
+    await Promise.all([
+      dropDirectoryEntries(env, erasedDirectoryKeys(plan), erased.shard),
+      ...everyShard(env).map((shard) =>
+        shard.forgetErased({ customers: plan.customerIds, identifiers: plan.identifiers, sources: plan.sources }),
+      ),
+    ]);
+  }
   return { customerId: erased.customerId, erasure: erased.erasure };
 }
 

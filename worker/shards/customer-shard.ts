@@ -49,10 +49,14 @@ import {
 import { claimPlacements, locatePlacements, type Placement, setPlacements } from "./directory.ts";
 import { clearCustomerData, customerTableCounts, ownRowsSince, type TableCounts } from "./migrate.ts";
 import {
+  type ErasedRegion,
+  finishedMoveRetentionMs,
   finishMoveIn,
+  forgetErased,
   type MoveOutcome,
   type MovePeer,
   moveRegionOut,
+  pruneFinishedMoves,
   type RegionCopy,
   receiveRegion,
   resumeMovesOut,
@@ -92,6 +96,8 @@ import {
 
 /** How long an interrupted move waits for the alarm that resumes it, when no call meets it first. */
 const moveAlarmDelayMs = 30_000;
+/** How long after a finished move's record expires its prune runs (so the record is past the cut-off). */
+const pruneMarginMs = 60_000;
 
 export class CustomerShard extends DurableObject<Env> {
   private readonly db: Db;
@@ -186,9 +192,10 @@ export class CustomerShard extends DurableObject<Env> {
     return receiveRegion(this.db, copy, new Date().toISOString());
   }
 
-  /** A move's last step, in the target. */
+  /** A move's last step, in the target (its record is pruned by the alarm once past retention). */
   async finishMoveIn(moveId: string): Promise<void> {
     await finishMoveIn(this.db, moveId, new Date().toISOString());
+    await this.wakeAt(Date.now() + finishedMoveRetentionMs + pruneMarginMs);
   }
 
   /** Finishes every move out of here that was interrupted. */
@@ -196,13 +203,27 @@ export class CustomerShard extends DurableObject<Env> {
     return resumeMovesOut(this.placement);
   }
 
-  /** Resumes interrupted moves; a move that fails again throws, and the runtime retries the alarm. */
-  override async alarm(): Promise<void> {
-    await resumeMovesOut(this.placement);
+  /** An erasure's part here: scrubs the erased customer from the records and fences of finished moves. */
+  async forgetErased(erased: ErasedRegion): Promise<{ moves: number; fences: number }> {
+    return forgetErased(this.db, erased, new Date().toISOString());
   }
 
-  private async wakeLater(): Promise<void> {
-    const at = Date.now() + moveAlarmDelayMs;
+  /**
+   * Resumes interrupted moves (a move that fails again throws, and the runtime retries the alarm), then
+   * prunes the records of moves finished more than the retention ago and wakes again for the next.
+   */
+  override async alarm(): Promise<void> {
+    await resumeMovesOut(this.placement);
+    const oldest = await pruneFinishedMoves(this.db, new Date(Date.now() - finishedMoveRetentionMs).toISOString());
+    if (oldest !== null) await this.wakeAt(Date.parse(oldest) + finishedMoveRetentionMs + pruneMarginMs);
+  }
+
+  private wakeLater(): Promise<void> {
+    return this.wakeAt(Date.now() + moveAlarmDelayMs);
+  }
+
+  /** Sets the alarm for `at` unless it is set for sooner. */
+  private async wakeAt(at: number): Promise<void> {
     const set = await this.ctx.storage.getAlarm();
     if (set === null || set > at) await this.ctx.storage.setAlarm(at);
   }

@@ -14,6 +14,12 @@
 //   done.
 // An interrupted move is resumed by the next call that meets its fence, by a call that finds the
 // region still arriving in the target, and by the Durable Object alarm set when it is recorded.
+//
+// A finished move's records (and the source's fences) are read by no step any more: the source's fence
+// still sends a router that located the keys before the directory step elsewhere, and the target's "in"
+// record refuses a late copy of the same move. They name the region's customers, keys and orders, so an
+// erasure scrubs them from every shard (forgetErased), and every record is pruned a week after its move
+// finished (pruneFinishedMoves, the shard's alarm).
 import { type SQL, sql } from "drizzle-orm";
 import { batchRows, jsonEach, runBatch } from "../../db/batch.ts";
 import { customerKey, homeShard } from "../core/shards/placement.ts";
@@ -219,6 +225,68 @@ export async function finishMoveIn(db: Db, moveId: string, now: string): Promise
   await runBatch(db, [
     sql`UPDATE shard_moves SET status = 'done', updated_at = ${now} WHERE id = ${moveId} AND direction = 'in'`,
   ]);
+}
+
+/** How long a finished move's records and fences are kept (a router's plan is stale for seconds, not days). */
+export const finishedMoveRetentionMs = 7 * 86_400_000;
+
+/** Moves out of here whose region may still be here, whole or in part: their records and fences are needed. */
+const unfinishedOut = sql`(SELECT id FROM shard_moves WHERE direction = 'out' AND status IN ('copying', 'directory', 'deleting'))`;
+
+/** What an erasure removed, as the move records name it: its customers, identifiers and sources. */
+export interface ErasedRegion {
+  customers: string[];
+  identifiers: { key: string; kind: string }[];
+  sources: string[];
+}
+
+/**
+ * An erasure's part here: scrubs its customers, keys and sources from the records of finished moves
+ * (out of here once the region's rows are deleted here; into here once done), and deletes the fences of
+ * its keys that such moves left, putting those keys on this shard's own suppression list in their stead
+ * (the keyed hashes every list of the erasure holds): a router that located them here before the move
+ * is still refused. Records and fences of a move still under way are left (an erasure is refused while
+ * one takes the customer: eraseCustomerIn). Answers how many records and fences it changed.
+ */
+export async function forgetErased(
+  db: Db,
+  erased: ErasedRegion,
+  now: string,
+): Promise<{ moves: number; fences: number }> {
+  const keys = erased.identifiers.map((identifier) => identifier.key);
+  const fenced = sql`key IN ${ids(keys)} AND move_id NOT IN ${unfinishedOut}`;
+  const without = (column: string, items: readonly string[]) =>
+    sql`(SELECT json_group_array(value) FROM json_each(${sql.raw(`shard_moves.${column}`)}) WHERE value NOT IN ${ids(items)})`;
+  const names = (column: string, items: readonly string[]) =>
+    sql`EXISTS (SELECT 1 FROM json_each(${sql.raw(`shard_moves.${column}`)}) WHERE value IN ${ids(items)})`;
+  const [, fences, moves] = await runBatch(db, [
+    sql`
+      INSERT OR IGNORE INTO suppressions (key, kind, created_at)
+      SELECT value ->> 'key', value ->> 'kind', ${now} FROM ${jsonEach(erased.identifiers)}
+      WHERE value ->> 'key' IN (SELECT key FROM shard_fences WHERE ${fenced})`,
+    sql`DELETE FROM shard_fences WHERE ${fenced}`,
+    sql`
+      UPDATE shard_moves SET keys = ${without("keys", keys)}, customers = ${without("customers", erased.customers)},
+        sources = ${without("sources", erased.sources)}
+      WHERE ((direction = 'in' AND status = 'done') OR (direction = 'out' AND id NOT IN ${unfinishedOut}))
+        AND (${names("keys", keys)} OR ${names("customers", erased.customers)} OR ${names("sources", erased.sources)})`,
+  ]);
+  return { moves: moves?.meta.changes ?? 0, fences: fences?.meta.changes ?? 0 };
+}
+
+/**
+ * Deletes the records of moves done before `before`, and the fences of those out of here. Answers when
+ * the oldest record of a done move left was last updated (null: none), for the next prune.
+ */
+export async function pruneFinishedMoves(db: Db, before: string): Promise<string | null> {
+  const [, , oldest = []] = await batchRows(db, [
+    sql`DELETE FROM shard_fences WHERE move_id IN (SELECT id FROM shard_moves
+      WHERE direction = 'out' AND status = 'done' AND updated_at < ${before})`,
+    sql`DELETE FROM shard_moves WHERE status = 'done' AND updated_at < ${before}`,
+    sql`SELECT min(updated_at) AS at FROM shard_moves WHERE status = 'done'`,
+  ]);
+  const at = oldest[0]?.at;
+  return typeof at === "string" ? at : null;
 }
 
 /**

@@ -1,6 +1,6 @@
 // DELETE /v1/customers/:id with customer data in four customer shards: the erasure reaches every place
 // the customer's data lives (its shard, the events database, the directory entries at their homes, the
-// suppression list in D1 and in the shard), answers what D1's erasure answers for the same data, and a
+// suppression list in D1 and in the shard, the shards' records of the moves its region made), answers what D1's erasure answers for the same data, and a
 // re-sent order for an erased identifier is suppressed.
 import { env, runInDurableObject, SELF } from "cloudflare:test";
 import { drizzle } from "drizzle-orm/d1";
@@ -12,6 +12,7 @@ import { eraseCustomer } from "../../../worker/customers/erasure.repo.ts";
 import type { Db, EventsDb } from "../../../worker/env.ts";
 import { hashIdentifiers } from "../../../worker/identity/identity.keys.ts";
 import { identify } from "../../../worker/orders/ingest.ts";
+import { orderSchema } from "../../../worker/orders/orders.schemas.ts";
 import { shardStub } from "../../../worker/shards/shards.ts";
 import { orderSuppressionKey, suppressedKeys } from "../../../worker/suppressions/suppressions.repo.ts";
 import { adminKey, anOrder, apiKey, client, uniquePrefix, verified } from "../../fixtures/builders.ts";
@@ -406,5 +407,75 @@ describe("an erasure racing an ingestion in the customer's shard", () => {
     const emailKey = identities[0]?.key as string;
     expect(await shardRows(shard, "SELECT key FROM suppressions WHERE key = ?", emailKey)).toEqual([{ key: emailKey }]);
     expect(await shardRows(shard, "SELECT key FROM identities WHERE key = ?", emailKey)).toEqual([]);
+  });
+});
+
+describe("an erasure of a customer whose region moved between shards", () => {
+  it("leaves no trace of it in any shard's move records or fences, and its keys still refused where they were", async () => {
+    // Two orders joined by a verified email, and a card customer whose key's home is another shard.
+    const p = uniquePrefix("moved");
+    const keyOf = async (identifiers: Record<string, { value: string; verified: boolean }>) =>
+      (await hashIdentifiers(identifiers, env.IDENTITY_HASH_SECRET)).identities[0]?.key as string;
+    let [email, card] = [`${p}-0@mail.test`, `${p}-card-0`];
+    for (
+      let n = 1;
+      homeShard(await keyOf({ email: verified(email) }), 4) === homeShard(await keyOf({ card: verified(card) }), 4);
+      n++
+    )
+      [email, card] = [`${p}-${n}@mail.test`, `${p}-card-${n}`];
+    const [emailKey, cardKey] = [await keyOf({ email: verified(email) }), await keyOf({ card: verified(card) })];
+    const posted = async (orders: unknown[]) => {
+      const response = await api.postOrders(orders);
+      expect(response.status, await response.clone().text()).toBe(200);
+      return (await response.json()) as { data: { results: { customerId: string }[] } };
+    };
+    const web = await posted([1, 2].map((n) => anOrder({ id: `${p}-o${n}`, identifiers: { email: verified(email) } })));
+    await posted([anOrder({ id: `${p}-c1`, channel: "store", identifiers: { card: verified(card) } })]);
+    // An identify call merges the card customer in: one region moves into the other's shard.
+    const identified = await api.identify({ email: verified(email), card: verified(card) });
+    expect(identified.status, await identified.clone().text()).toBe(200);
+
+    const everything = async (shard: number) => ({
+      moves: await shardRows<Record<string, string>>(shard, "SELECT * FROM shard_moves"),
+      fences: await shardRows<{ key: string }>(shard, "SELECT key FROM shard_fences"),
+    });
+    const named = (shard: { moves: Record<string, string>[] }) =>
+      shard.moves.filter((move) => move.keys?.includes(emailKey) || move.keys?.includes(cardKey));
+    const before = await Promise.all([0, 1, 2, 3].map(everything));
+    const moved = before.flatMap(named);
+    expect(moved.map((move) => move.direction).sort()).toEqual(["in", "out"]);
+    const source = before.findIndex((shard) => named(shard).some((move) => move.direction === "out"));
+    const movedKey = moved[0]?.keys?.includes(emailKey) ? emailKey : cardKey;
+    expect(before[source]?.fences.map((fence) => fence.key)).toContain(movedKey);
+    const customers = JSON.parse(moved[0]?.customers ?? "[]") as string[];
+    expect(customers.length).toBeGreaterThan(0);
+
+    const erased = await api.call("DELETE", `/v1/customers/${web.data.results[0]?.customerId}`, undefined, adminKey);
+    expect(erased.status, await erased.clone().text()).toBe(200);
+
+    // The records stay, by move id, with nothing of the customer: no key, customer id or order id.
+    const traces = [emailKey, cardKey, ...customers, `${p}-o1`, `${p}-o2`, `${p}-c1`];
+    for (const shard of [0, 1, 2, 3]) {
+      const after = await everything(shard);
+      const text = JSON.stringify(after);
+      for (const trace of traces) expect(text.includes(trace), `${trace} in shard ${shard}`).toBe(false);
+      const same = (a: Record<string, string>, b: Record<string, string>) =>
+        a.id === b.id && a.direction === b.direction;
+      for (const move of moved.filter((row) => before[shard]?.moves.some((mine) => same(mine, row))))
+        expect(after.moves.find((row) => same(row, move))).toMatchObject({
+          keys: "[]",
+          customers: "[]",
+          sources: "[]",
+          status: "done",
+        });
+    }
+    // A router that located the moved key in its old shard before the move is still refused there:
+    // its fence is gone, and the shard's own suppression list holds the key instead.
+    const identifiers: Record<string, { value: string; verified: boolean }> =
+      movedKey === emailKey ? { email: verified(email) } : { card: verified(card) };
+    const late = orderSchema.parse(anOrder({ id: `${p}-late`, identifiers }));
+    const stale = await shardStub(env, source).ingestGroups([late], [movedKey], now.toISOString());
+    expect(stale).toMatchObject({ kind: "ingested", result: { accepted: 0, suppressed: 1 } });
+    expect(await shardRows(source, "SELECT id FROM orders WHERE id = ?", late.id)).toEqual([]);
   });
 });

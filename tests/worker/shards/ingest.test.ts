@@ -433,6 +433,55 @@ describe("ingestion across shards", () => {
     const left = source === sides.web ? [`${p}-s1`] : [`${p}-w1`, `${p}-w2`];
     for (const shard of [0, 1, 2, 3])
       expect(await orderIdsIn(shard, p), `shard ${shard}`).toEqual(shard === target ? left : []);
+    // The finished move's records (source and target) and the source's fence keep nothing of it.
+    const movedKey = source === sides.web ? sides.accountKey : sides.loyaltyKey;
+    const movedOrders = source === sides.web ? [`${p}-w1`, `${p}-w2`] : [`${p}-s1`];
+    for (const shard of [source, target]) {
+      const moves = JSON.stringify(await rowsIn(shard, "SELECT * FROM shard_moves"));
+      for (const trace of [moving, movedKey, ...movedOrders])
+        expect(moves.includes(trace), `${trace} in shard ${shard}`).toBe(false);
+      expect(await rowsIn(shard, "SELECT key FROM shard_fences WHERE key = ?", movedKey)).toEqual([]);
+    }
+  });
+
+  it("prunes the records and fences of moves finished over a week ago from the shard's alarm, and wakes for the next", async () => {
+    const p = uniquePrefix("prune");
+    const shard = 3;
+    const ago = (days: number) => new Date(Date.now() - days * 86_400_000).toISOString();
+    const [old, recent] = [ago(8), ago(1)];
+    await runInDurableObject(shardStub(env, shard), async (_instance, state) => {
+      const insert = (id: string, direction: string, at: string) =>
+        state.storage.sql.exec(
+          `INSERT INTO shard_moves (id, direction, peer, keys, customers, sources, status, created_at, updated_at)
+           VALUES (?, ?, 0, ?, '[]', '[]', 'done', ?, ?)`,
+          id,
+          direction,
+          JSON.stringify([`${id}-key`]),
+          at,
+          at,
+        );
+      insert(`${p}-old`, "out", old);
+      insert(`${p}-old`, "in", old);
+      insert(`${p}-recent`, "out", recent);
+      for (const id of [`${p}-old`, `${p}-recent`])
+        state.storage.sql.exec(
+          "INSERT INTO shard_fences (key, move_id, created_at) VALUES (?, ?, ?)",
+          `${id}-key`,
+          id,
+          old,
+        );
+      await state.storage.setAlarm(Date.now() + 60_000);
+    });
+    expect(await runDurableObjectAlarm(shardStub(env, shard))).toBe(true);
+    const like = `${p}-%`;
+    expect(await rowsIn(shard, "SELECT id, direction FROM shard_moves WHERE id LIKE ?", like)).toEqual([
+      { id: `${p}-recent`, direction: "out" },
+    ]);
+    expect(await rowsIn(shard, "SELECT key FROM shard_fences WHERE key LIKE ?", like)).toEqual([
+      { key: `${p}-recent-key` },
+    ]);
+    const alarm = await runInDurableObject(shardStub(env, shard), (_instance, state) => state.storage.getAlarm());
+    expect(alarm).toBe(Date.parse(recent) + 7 * 86_400_000 + 60_000);
   });
 
   it("moves a region on from a shard only once the move that brought it has finished", async () => {
