@@ -98,7 +98,8 @@ export const orders = sqliteTable(
   (t) => [
     index("orders_customer_placed_idx").on(t.customerId, t.placedAt),
     // The nightly job's bounded reads of the newest orders (product sales, co-purchase); with the id
-    // it covers them, so they never read the order rows.
+    // it covers product sales, which never read the order rows (co-purchase reads each one's
+    // customer_id from its row, by rowid).
     index("orders_placed_idx").on(t.placedAt, t.id),
   ],
 );

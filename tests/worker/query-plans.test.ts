@@ -270,9 +270,11 @@ describe("the nightly job's bounded reads", () => {
     }
   });
 
+  // Co-purchase counts each pair's customers too, so it reads each order's row (by the rowid its
+  // orders_placed_idx entry holds) for customer_id: the index is no longer covering, still no scan.
   it("co-purchase reads a range of orders_placed_idx and each order's lines by order: no table scan", async () => {
     for (const plan of await plansOf(copurchaseQuery("2026-01-01T00:00:00.000Z", "2026-12-31T00:00:00.000Z", 1000))) {
-      expect(plan).toContain("SEARCH orders USING COVERING INDEX orders_placed_idx (placed_at>? AND placed_at<?)");
+      expect(plan).toContain("SEARCH orders USING INDEX orders_placed_idx (placed_at>? AND placed_at<?)");
       expect(readsLinesByOrder(plan), plan.join("; ")).toBe(true);
       expect(plan.filter((step) => /^SCAN (orders|order_lines|l|o)\b/.test(step))).toEqual([]);
     }
@@ -280,7 +282,7 @@ describe("the nightly job's bounded reads", () => {
 
   it("a customer shard's pair counts read the same way: no table scan", async () => {
     for (const plan of await plansOf(pairCountsQuery("2026-01-01T00:00:00.000Z", "2026-12-31T00:00:00.000Z", 1000))) {
-      expect(plan).toContain("SEARCH orders USING COVERING INDEX orders_placed_idx (placed_at>? AND placed_at<?)");
+      expect(plan).toContain("SEARCH orders USING INDEX orders_placed_idx (placed_at>? AND placed_at<?)");
       expect(readsLinesByOrder(plan), plan.join("; ")).toBe(true);
       expect(plan.filter((step) => /^SCAN (orders|order_lines|l|o)\b/.test(step))).toEqual([]);
     }

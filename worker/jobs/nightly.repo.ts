@@ -648,10 +648,11 @@ export const maxPairsPerProduct = 20;
 /** Orders older than this do not count towards co-purchase. */
 export const copurchaseWindowDays = 365;
 /**
- * A pair is kept only when at least this many orders hold it: a product page then never reveals what
- * one or two shoppers bought together, and a one-off basket is not a pattern.
+ * A pair is kept only when at least this many different customers bought it together: a product page
+ * then never reveals what one or two shoppers bought together (however many orders they placed), and a
+ * one-off basket is not a pattern. Pairs still rank by the orders that hold them.
  */
-export const minOrdersPerPair = 3;
+export const minCustomersPerPair = 3;
 /** Orders with more distinct products than this are left out: a huge basket says little about pairs, and bounds the self-join. */
 export const maxProductsPerPairOrder = 30;
 
@@ -659,29 +660,32 @@ export const maxProductsPerPairOrder = 30;
  * Co-purchase counts at most this many orders: the newest in the window, read along orders_placed_idx.
  * The self-join's work is then bounded at any size (at most this × 30 × 29 pairs, a few per order in
  * practice) instead of growing with a year of orders (100 million and more at 10 million customers).
- * A pair needs `minOrdersPerPair` of those orders (0.003%) to count: a pair rarer than that among a
- * retailer's newest 100,000 orders says little about what to show next to a product. Below this many
- * orders in the window (most retailers) every order counts, as before.
+ * A pair needs orders of `minCustomersPerPair` different customers among those (3 orders at least,
+ * 0.003%) to count: a pair rarer than that among a retailer's newest 100,000 orders says little about
+ * what to show next to a product. Below this many orders in the window (most retailers) every order
+ * counts, as before.
  */
 export const copurchaseOrders = 100_000;
 
 /**
  * How many of the newest `limit` orders placed in [since, until] hold each ordered pair of products,
- * counting only orders of 2 to `maxProductsPerPairOrder` distinct products: a WITH clause ending in
- * the table `counted (product_id, other_id, orders)`, for the statement that follows it to read.
+ * and how many different customers placed them, counting only orders of 2 to `maxProductsPerPairOrder`
+ * distinct products: a WITH clause ending in the table `counted (product_id, other_id, orders,
+ * customers)`, for the statement that follows it to read. The orders are found along
+ * orders_placed_idx and each one's customer read from its row (one lookup by rowid per order).
  */
 function pairCountsOfNewestOrders(since: string, until: string, limit: number) {
   return sql`
       WITH newest AS (
-        SELECT id FROM orders WHERE placed_at >= ${since} AND placed_at <= ${until}
+        SELECT id, customer_id FROM orders WHERE placed_at >= ${since} AND placed_at <= ${until}
         ORDER BY placed_at DESC LIMIT ${limit}
       ), recent AS (
-        SELECT DISTINCT l.order_id, l.product_id FROM newest n JOIN order_lines l ON l.order_id = n.id
+        SELECT DISTINCT l.order_id, l.product_id, n.customer_id FROM newest n JOIN order_lines l ON l.order_id = n.id
       ), small AS (
-        SELECT r.order_id, r.product_id FROM recent r
+        SELECT r.order_id, r.product_id, r.customer_id FROM recent r
         WHERE r.order_id IN (SELECT order_id FROM recent GROUP BY order_id HAVING count(*) BETWEEN 2 AND ${maxProductsPerPairOrder})
       ), counted AS (
-        SELECT a.product_id, b.product_id AS other_id, count(*) AS orders
+        SELECT a.product_id, b.product_id AS other_id, count(*) AS orders, count(DISTINCT a.customer_id) AS customers
         FROM small a JOIN small b ON a.order_id = b.order_id AND a.product_id <> b.product_id
         GROUP BY a.product_id, b.product_id
       )`;
@@ -693,20 +697,21 @@ export function copurchaseQuery(since: string, computedAt: string, limit = copur
       ${pairCountsOfNewestOrders(since, computedAt, limit)}, ranked AS (
         SELECT product_id, other_id, orders,
           row_number() OVER (PARTITION BY product_id ORDER BY orders DESC, other_id) AS rank
-        FROM counted WHERE orders >= ${minOrdersPerPair}
+        FROM counted WHERE customers >= ${minCustomersPerPair}
       )
       INSERT INTO product_pairs (product_id, other_id, orders, computed_at)
       SELECT product_id, other_id, orders, ${computedAt} FROM ranked WHERE rank <= ${maxPairsPerProduct}`;
 }
 
 /**
- * Every pair's count over the newest `limit` orders placed in [since, until], none left out: a customer
- * shard's part of the co-purchase table, whose threshold and ranking apply to the sum over shards.
+ * Every pair's counts over the newest `limit` orders placed in [since, until], none left out: a customer
+ * shard's part of the co-purchase table, whose threshold and ranking apply to the sum over shards (each
+ * customer lives in one shard, so the shards' customer counts add up).
  */
 export function pairCountsQuery(since: string, until: string, limit: number) {
   return sql`
       ${pairCountsOfNewestOrders(since, until, limit)}
-      SELECT product_id AS productId, other_id AS otherId, orders FROM counted`;
+      SELECT product_id AS productId, other_id AS otherId, orders, customers FROM counted`;
 }
 
 export async function pairCounts(db: Db, since: string, until: string, limit: number): Promise<PairCount[]> {
@@ -733,9 +738,9 @@ export async function savePairs(db: Db, pairs: readonly PairCount[], computedAt:
 
 /**
  * Rebuilds product_pairs: for each product, the `maxPairsPerProduct` products bought in the most of
- * the same orders (at least `minOrdersPerPair`) among the newest `copurchaseOrders` of the last
- * `copurchaseWindowDays`. Delete and insert run in one batch (one transaction), so readers see the old
- * table or the new one, and a re-run rewrites the same rows.
+ * the same orders, by at least `minCustomersPerPair` different customers, among the newest
+ * `copurchaseOrders` of the last `copurchaseWindowDays`. Delete and insert run in one batch (one
+ * transaction), so readers see the old table or the new one, and a re-run rewrites the same rows.
  */
 export async function copurchaseStep(db: Db, now: Date, limit = copurchaseOrders) {
   await runBatch(db, [sql`DELETE FROM product_pairs`, copurchaseQuery(copurchaseSince(now), now.toISOString(), limit)]);

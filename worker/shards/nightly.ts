@@ -16,7 +16,7 @@ import {
   copurchaseSince,
   maxFitCustomers,
   maxPairsPerProduct,
-  minOrdersPerPair,
+  minCustomersPerPair,
   populationPageSize,
   productSalesOrders,
   recordShardProgressStep,
@@ -131,7 +131,7 @@ export function shardedNightlyStore(env: Env, db: Db, bounds: NightlyBounds = ni
       const parts = await onEveryShard(env, (shard, index) =>
         shard.nightlyCopurchase(copurchaseSince(now), until, shareOf(bounds.copurchaseOrders, count, index)),
       );
-      return savePairs(db, rankPairs(parts, minOrdersPerPair, maxPairsPerProduct), until);
+      return savePairs(db, rankPairs(parts, minCustomersPerPair, maxPairsPerProduct), until);
     },
 
     partitions: count,

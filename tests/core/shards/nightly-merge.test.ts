@@ -63,18 +63,32 @@ describe("firstById", () => {
 });
 
 describe("rankPairs", () => {
-  /** The single database's statement over every order: counts, threshold, top per product by count then id. */
-  function recompute(orders: readonly string[][], minOrders: number, maxPerProduct: number): PairCount[] {
-    const counts = new Map<string, number>();
-    for (const order of orders)
-      for (const a of new Set(order))
-        for (const b of new Set(order)) if (a !== b) counts.set(`${a}|${b}`, (counts.get(`${a}|${b}`) ?? 0) + 1);
+  interface Basket {
+    customer: number;
+    products: readonly string[];
+  }
+
+  /**
+   * The single database's statement over every order: each pair's orders and different customers, kept
+   * when at least `minCustomers` customers bought it, top per product by orders then id.
+   */
+  function recompute(baskets: readonly Basket[], minCustomers: number, maxPerProduct: number): PairCount[] {
+    const counts = new Map<string, { orders: number; customers: Set<number> }>();
+    for (const { customer, products } of baskets)
+      for (const a of new Set(products))
+        for (const b of new Set(products)) {
+          if (a === b) continue;
+          const count = counts.get(`${a}|${b}`) ?? { orders: 0, customers: new Set<number>() };
+          count.orders++;
+          count.customers.add(customer);
+          counts.set(`${a}|${b}`, count);
+        }
     const rows = [...counts]
-      .map(([pair, n]) => {
+      .map(([pair, count]) => {
         const [productId = "", otherId = ""] = pair.split("|");
-        return { productId, otherId, orders: n };
+        return { productId, otherId, orders: count.orders, customers: count.customers.size };
       })
-      .filter((row) => row.orders >= minOrders)
+      .filter((row) => row.customers >= minCustomers)
       .sort((a, b) =>
         a.productId < b.productId
           ? -1
@@ -91,32 +105,54 @@ describe("rankPairs", () => {
   }
 
   /** One shard's unthresholded pair counts over its orders. */
-  const countsOf = (orders: readonly string[][]) => recompute(orders, 1, Number.POSITIVE_INFINITY);
+  const countsOf = (baskets: readonly Basket[]) => recompute(baskets, 1, Number.POSITIVE_INFINITY);
 
-  it("equals the threshold and ranking over every shard's orders at once", () => {
-    const order = fc.uniqueArray(fc.constantFrom("p1", "p2", "p3", "p4", "p5", "p6"), { minLength: 1, maxLength: 4 });
+  it("equals the threshold and ranking over every shard's orders at once, each customer's orders in one shard", () => {
+    const basket = fc.record({
+      // Few customers, so that many pairs are bought by one or two customers in several orders.
+      customer: fc.integer({ min: 0, max: 7 }),
+      products: fc.uniqueArray(fc.constantFrom("p1", "p2", "p3", "p4", "p5", "p6"), { minLength: 1, maxLength: 4 }),
+    });
     fc.assert(
       fc.property(
-        fc.array(order, { maxLength: 40 }),
+        fc.array(basket, { maxLength: 40 }),
         fc.integer({ min: 1, max: 5 }),
         fc.integer({ min: 1, max: 4 }),
         fc.integer({ min: 1, max: 3 }),
-        (orders, count, minOrders, maxPerProduct) => {
-          const parts = spread(
-            orders.map((products, i) => ({ products, i })),
-            count,
-            ({ i }) => i * 7,
-          ).map((part) => countsOf(part.map(({ products }) => products)));
-          expect(rankPairs(parts, minOrders, maxPerProduct)).toEqual(recompute(orders, minOrders, maxPerProduct));
+        (baskets, count, minCustomers, maxPerProduct) => {
+          const parts = spread(baskets, count, ({ customer }) => customer * 7).map(countsOf);
+          const expected = recompute(baskets, minCustomers, maxPerProduct);
+          expect(rankPairs(parts, minCustomers, maxPerProduct)).toEqual(expected);
         },
       ),
     );
   });
 
-  it("counts a pair that is rare in every shard but common over all of them", () => {
-    const part: PairCount[] = [{ productId: "a", otherId: "b", orders: 1 }];
-    expect(rankPairs([part, part, part], 3, 20)).toEqual([{ productId: "a", otherId: "b", orders: 3 }]);
+  it("counts a pair that is rare in every shard but bought by enough customers over all of them", () => {
+    const part: PairCount[] = [{ productId: "a", otherId: "b", orders: 1, customers: 1 }];
+    expect(rankPairs([part, part, part], 3, 20)).toEqual([{ productId: "a", otherId: "b", orders: 3, customers: 3 }]);
     expect(rankPairs([part, part], 3, 20)).toEqual([]);
+  });
+
+  it("keeps no pair that fewer customers bought, however many orders hold it, and ranks kept pairs by orders", () => {
+    // One shopper's five baskets of a with b, two shoppers' ten of a with c, three shoppers' three of a with d
+    // and nine of a with e.
+    const parts: PairCount[][] = [
+      [
+        { productId: "a", otherId: "b", orders: 5, customers: 1 },
+        { productId: "a", otherId: "c", orders: 6, customers: 1 },
+        { productId: "a", otherId: "d", orders: 1, customers: 1 },
+      ],
+      [
+        { productId: "a", otherId: "c", orders: 4, customers: 1 },
+        { productId: "a", otherId: "d", orders: 2, customers: 2 },
+        { productId: "a", otherId: "e", orders: 9, customers: 3 },
+      ],
+    ];
+    expect(rankPairs(parts, 3, 20)).toEqual([
+      { productId: "a", otherId: "e", orders: 9, customers: 3 },
+      { productId: "a", otherId: "d", orders: 3, customers: 3 },
+    ]);
   });
 });
 

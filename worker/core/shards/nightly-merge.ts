@@ -37,32 +37,37 @@ export function firstById<Item>(
 export interface PairCount {
   productId: string;
   otherId: string;
+  /** Orders holding both products. */
   orders: number;
+  /** Different customers who placed those orders. */
+  customers: number;
 }
 
 /**
- * The co-purchase table from the shards' pair counts: each pair's orders summed over the shards, kept
- * when at least `minOrders`, and per product the `maxPerProduct` most co-bought (ties by the other
- * product's id), ordered by product then rank: what the single database's statement writes.
+ * The co-purchase table from the shards' pair counts: each pair's orders and customers summed over the
+ * shards (a customer lives in one shard, so the customer counts add up), kept when at least
+ * `minCustomers` customers bought it, and per product the `maxPerProduct` most co-bought by orders (ties
+ * by the other product's id), ordered by product then rank: what the single database's statement writes.
  */
-export function rankPairs(parts: readonly (readonly PairCount[])[], minOrders: number, maxPerProduct: number) {
-  const sums = new Map<string, Map<string, number>>();
+export function rankPairs(parts: readonly (readonly PairCount[])[], minCustomers: number, maxPerProduct: number) {
+  const sums = new Map<string, Map<string, { orders: number; customers: number }>>();
   for (const part of parts)
-    for (const { productId, otherId, orders } of part) {
+    for (const { productId, otherId, orders, customers } of part) {
       let row = sums.get(productId);
       if (!row) {
         row = new Map();
         sums.set(productId, row);
       }
-      row.set(otherId, (row.get(otherId) ?? 0) + orders);
+      const sum = row.get(otherId) ?? { orders: 0, customers: 0 };
+      row.set(otherId, { orders: sum.orders + orders, customers: sum.customers + customers });
     }
   const ranked: PairCount[] = [];
   for (const productId of [...sums.keys()].sort(byText)) {
     const others = [...(sums.get(productId) ?? [])]
-      .filter(([, orders]) => orders >= minOrders)
-      .sort(([aId, a], [bId, b]) => b - a || byText(aId, bId))
+      .filter(([, sum]) => sum.customers >= minCustomers)
+      .sort(([aId, a], [bId, b]) => b.orders - a.orders || byText(aId, bId))
       .slice(0, maxPerProduct);
-    for (const [otherId, orders] of others) ranked.push({ productId, otherId, orders });
+    for (const [otherId, sum] of others) ranked.push({ productId, otherId, ...sum });
   }
   return ranked;
 }
