@@ -58,7 +58,8 @@ describe("export and erasure of one customer", () => {
     const erased = await api.call("DELETE", `/v1/customers/${customer.data.customerId}`, undefined, adminKey);
     expect(erased.status).toBe(200);
     const after = await counts();
-    // Only the neighbour's rows are left of this test's data, and the shared card stays shared.
+    // Only the neighbour's rows are left of this test's data (the household card, shared by the two, is now
+    // the neighbour's alone: privacy-request.test.ts).
     expect(after.orders).toBe(before.orders);
     expect(after.order_lines).toBe(before.order_lines);
     expect(after.customer_summaries).toBe(before.customer_summaries);

@@ -197,6 +197,13 @@ describe("hot queries use indexes only", () => {
     await expectIndexedOnly("customer", request(`/v1/customers/${customerId}`, { headers: admin }));
   });
 
+  it("the holders of an identifier, for a privacy request: along identity_observations' key index", async () => {
+    await expectIndexedOnly(
+      "holders",
+      request(`/v1/customers/holders?kind=account&value=${encodeURIComponent(shoppers[0]!)}`, { headers: admin }),
+    );
+  });
+
   it("the order idempotency check: a replayed batch", async () => {
     const replay = anOrder({ id: `${p}-0-0`, identifiers: { account: shoppers[0]! } });
     await expectIndexedOnly(

@@ -1,6 +1,8 @@
 // The unified customer, for the console and support tools (admin key): by identifier or by id.
 
 import { type Context, Hono } from "hono";
+import { mergeHolders } from "../core/identity/holders.ts";
+import { maskIdentifier } from "../core/identity/normalize.ts";
 import { roundTo } from "../core/math/round.ts";
 import { type HistoryPoint, profileHistory, stageThresholds } from "../core/profile/profile-history.ts";
 import { customerKey } from "../core/shards/placement.ts";
@@ -10,7 +12,7 @@ import { retailerTimeZone } from "../http/config.ts";
 import { ApiError, invalidRequest, notFound } from "../http/errors.ts";
 import { parseOrThrow, queryParams } from "../http/validate.ts";
 import { identityKey, normalizeForKey } from "../identity/identity.keys.ts";
-import { customerIdByKey } from "../identity/identity.repo.ts";
+import { customerIdByKey, holdersIn } from "../identity/identity.repo.ts";
 import { phoneRegion } from "../identity/phone.ts";
 import { currentModels } from "../models/models.repo.ts";
 import { computeShelf, holdoutShareOf, loadShelfData, type ShelfRequest } from "../recommendations/shelf.ts";
@@ -19,16 +21,19 @@ import {
   shardedCustomerHistory,
   shardedCustomerShelf,
   shardedErasure,
+  shardedHolders,
 } from "../shards/console.ts";
 import { customerExportIn, customerHistoryIn, customerShelfIn } from "../shards/console-shard.ts";
 import type { CustomerRead, CustomerReadRequest } from "../shards/customer-reads.ts";
 import { homeStub, shardCount } from "../shards/shards.ts";
-import { orderSuppressionKey } from "../suppressions/suppressions.repo.ts";
+import { isSuppressed, orderSuppressionKey } from "../suppressions/suppressions.repo.ts";
 import { loadCustomer, survivingCustomerId } from "./customers.repo.ts";
 import { customerParamsSchema, lookupQuerySchema, shelfQuerySchema } from "./customers.schemas.ts";
 import { eraseCustomer, exportFrom } from "./erasure.repo.ts";
 
 const orderLimit = 200;
+/** The most customers GET /v1/customers/holders lists for one identifier. */
+const holderLimit = 100;
 
 /** What reading a customer needs besides the store: the clock, the page of orders, the models, the zone. */
 async function readRequest(c: Context<AppEnv>): Promise<CustomerReadRequest> {
@@ -68,22 +73,47 @@ async function customerByIdInStore(c: Context<AppEnv>, customerId: string): Prom
   return readFromDatabase(c, customerId);
 }
 
+/** The identifier a lookup asks about: its kind, normalised value and identity key (400 when unusable). */
+async function queriedIdentifier(c: Context<AppEnv>) {
+  const { kind, value } = queryParams(c, lookupQuerySchema);
+  const normalized = normalizeForKey(kind, value, phoneRegion(c.env.PHONE_DEFAULT_REGION));
+  if (!normalized.ok) throw invalidRequest(`That ${kind} is not usable as an identifier: ${normalized.reason}.`);
+  return { kind, value: normalized.value, key: await identityKey(kind, normalized.value, c.env.IDENTITY_HASH_SECRET) };
+}
+
+/** Where to find every record of an identifier that identifies nobody: the lookup's 404s say it. */
+const holdersHint =
+  "To find every customer seen with it (for a privacy request), see GET /v1/customers/holders with the same kind and value.";
+
 export const customersRoutes = new Hono<AppEnv>()
   .use("*", requireAdminKey)
   .get("/lookup", async (c) => {
-    const { kind, value } = queryParams(c, lookupQuerySchema);
-    const normalized = normalizeForKey(kind, value, phoneRegion(c.env.PHONE_DEFAULT_REGION));
-    if (!normalized.ok) throw invalidRequest(`That ${kind} is not usable as an identifier: ${normalized.reason}.`);
-    const key = await identityKey(kind, normalized.value, c.env.IDENTITY_HASH_SECRET);
+    const { kind, key } = await queriedIdentifier(c);
     const read = await customerByKeyInStore(c, key);
     if (read.kind === "not_found") throw notFound(`No customer holds that ${kind}.`);
     if (read.kind !== "found")
       throw notFound(
         read.kind === "shared"
-          ? `That ${kind} is shared by several customers, so it identifies nobody.`
-          : `That ${kind} was only ever sent unverified, so it identifies nobody.`,
+          ? `That ${kind} is shared by several customers, so it identifies nobody. ${holdersHint}`
+          : `That ${kind} was only ever sent unverified, so it identifies nobody. ${holdersHint}`,
       );
     return c.json({ data: read.customer });
+  })
+  .get("/holders", async (c) => {
+    // A privacy request's first step: every customer holding the identifier or seen with it, whatever
+    // its trust. On shards every shard is asked (an identifier seen unverified can be on orders in any).
+    const { kind, value, key } = await queriedIdentifier(c);
+    const [parts, suppressed] = await Promise.all([
+      shardCount(c.env) > 0
+        ? shardedHolders(c.env, key, holderLimit + 1)
+        : Promise.all([holdersIn(c.var.db, key, holderLimit + 1)]),
+      isSuppressed(c.var.db, key),
+    ]);
+    const { known, shared, holders, truncated } = mergeHolders(parts, holderLimit);
+    c.header("Cache-Control", "no-store");
+    return c.json({
+      data: { kind, masked: maskIdentifier(kind, value), known, shared, suppressed, holders, truncated },
+    });
   })
   .get("/:id", async (c) => {
     const { id } = parseOrThrow(customerParamsSchema, c.req.param(), "path");

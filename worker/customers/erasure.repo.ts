@@ -8,7 +8,9 @@
 import { type SQL, sql } from "drizzle-orm";
 import { batchRows, jsonEach, runBatch } from "../../db/batch.ts";
 import type { Db, EventsDb } from "../env.ts";
+import { moveCustomerEvents } from "../events/events.repo.ts";
 import { identityLinksOf, isStaleRegion, sourcesOf } from "../identity/identity.repo.ts";
+import { resolveSharedAgain, type WriteOptions } from "../orders/ingest.ts";
 import { productAggregate } from "../orders/orders.repo.ts";
 
 /** The customer and every customer merged into it, at any depth. */
@@ -194,6 +196,11 @@ export interface ErasurePlan {
   identifiers: { key: string; kind: string }[];
   /** Its observation sources: `order:<id>` of its orders and the identify calls that vouched for its identifiers. */
   sources: string[];
+  /**
+   * Shared identifiers its own orders and calls carried verified: they stay, and once its evidence is
+   * gone their sharing is decided again from what is left (resolveSharedAgain).
+   */
+  sharedKeys: string[];
 }
 
 async function erasurePlan(
@@ -203,11 +210,13 @@ async function erasurePlan(
   seenElsewhere: readonly string[],
 ): Promise<ErasurePlan> {
   const family = familyOf(customerId);
-  const [customers = [], orders = [], identifiers = [], sources = []] = await batchRows(db, [
+  const [customers = [], orders = [], identifiers = [], sources = [], shared = []] = await batchRows(db, [
     sql`SELECT id FROM ${family}`,
     sql`SELECT id FROM orders WHERE customer_id IN ${family}`,
     ownIdentifiers(family, seenElsewhere),
     sql`SELECT * FROM ${sourcesOf(family)}`,
+    sql`SELECT DISTINCT o.identity_key AS key FROM identity_observations o JOIN identities i ON i.key = o.identity_key
+          WHERE o.source IN ${sourcesOf(family)} AND o.verified = 1 AND i.shared = 1 ORDER BY 1`,
   ]);
   const orderIds = orders.map((row) => String(row.id));
   return {
@@ -217,6 +226,7 @@ async function erasurePlan(
     identifiers: identifiers.map((row) => ({ key: String(row.key), kind: String(row.kind) })),
     // One unnamed column (sourcesOf's union).
     sources: sources.map((row) => String(Object.values(row)[0])),
+    sharedKeys: shared.map((row) => String(row.key)),
   };
 }
 
@@ -270,6 +280,8 @@ const maxAttempts = 5;
  * plan's keys on the main database's list there and deletes the main database's legacy events).
  * `seenElsewhere`, given the guest identifiers seen here with nobody else, answers those another
  * database saw with somebody (a customer shard asks the other shards): they are not suppressed.
+ * Then the shared identifiers it was seen with are decided again without its evidence (`resolveSharedAgain`;
+ * `resolveOptions` gives that write's options for those keys: a shard's new customer ids and fences).
  * Returns rows removed per table and keys suppressed, or `busy` when the retries ran out.
  */
 export async function eraseCustomer(
@@ -280,6 +292,7 @@ export async function eraseCustomer(
   now: Date,
   beforeBatch?: (plan: ErasurePlan) => Promise<{ events: number }>,
   seenElsewhere?: (keys: string[]) => Promise<string[]>,
+  resolveOptions: (keys: readonly string[]) => WriteOptions = () => ({}),
 ): Promise<Erasure> {
   // What the events database's deletes removed, over every attempt.
   const removed = { events: 0, conversions: 0 };
@@ -295,12 +308,33 @@ export async function eraseCustomer(
       const after = await eraseEvents(eventsDb, plan.customerIds, []);
       deleted.events = (deleted.events ?? 0) + removed.events + after.events;
       deleted.conversions = removed.conversions;
+      await releaseShared(db, eventsDb, plan.sharedKeys, now, resolveOptions(plan.sharedKeys));
       return { kind: "erased", deleted, suppressed, plan };
     } catch (error) {
       if (!isStaleRegion(error)) throw error;
     }
   }
   return { kind: "busy" };
+}
+
+/**
+ * After the erasure's batch: the shared identifiers it was seen with, decided again from the evidence
+ * left (one shared only with the erased customer and one other becomes that other's again). The
+ * erasure is done whatever this answers: a refusal (busy, a region too large, a move's fence) leaves
+ * them shared, as they were, and is logged.
+ */
+async function releaseShared(db: Db, eventsDb: EventsDb, keys: readonly string[], now: Date, options: WriteOptions) {
+  if (keys.length === 0) return;
+  try {
+    const outcome = await resolveSharedAgain(db, keys, now, options);
+    if (outcome.kind === "resolved") await moveCustomerEvents(eventsDb, outcome.merged);
+    else
+      console.warn(
+        JSON.stringify({ warning: "shared identifiers left shared after an erasure", reason: outcome.kind }),
+      );
+  } catch (error) {
+    console.warn(JSON.stringify({ warning: "shared identifiers left shared after an erasure", reason: String(error) }));
+  }
 }
 
 /** The keys of the family's guest identifiers as this database sees them. */

@@ -4,6 +4,7 @@
 // and costs one statement per table.
 import { type SQL, sql } from "drizzle-orm";
 import { batchRows, jsonEach } from "../../db/batch.ts";
+import type { HoldersPart } from "../core/identity/holders.ts";
 import type { IdentityState, Region, ResolutionPlan } from "../core/identity/plan.ts";
 import type { IdentityRef, Observation } from "../core/identity/resolve.ts";
 import type { IdentifierKind } from "../core/vocabulary.ts";
@@ -232,6 +233,49 @@ export async function customerIdByKey(
     sql`SELECT customer_id, shared FROM identities WHERE key = ${key}`,
   );
   return row ? { customerId: row.customer_id, shared: row.shared === 1 } : null;
+}
+
+/**
+ * The customers here that hold `key` or were seen with it, whatever its trust, first `limit` by id
+ * (a privacy request reaches every record of an identifier): the holder, the customers of the orders
+ * that carried it, and those holding a verified identifier of an identify call that carried it. Read
+ * along identity_observations' key index, then by primary keys: no scan, whatever the store's size.
+ */
+export async function holdersIn(db: Db, key: string, limit: number): Promise<HoldersPart> {
+  const [identity = [], rows = []] = (await batchRows(db, [
+    sql`SELECT shared FROM identities WHERE key = ${key}`,
+    sql`
+      WITH seen AS (SELECT source, verified FROM identity_observations WHERE identity_key = ${key}),
+      sightings AS (
+        SELECT customer_id, 1 AS held, 1 AS verified, 0 AS orders, NULL AS placed_at
+        FROM identities WHERE key = ${key} AND customer_id IS NOT NULL
+        UNION ALL
+        SELECT o.customer_id, 0, s.verified, 1, o.placed_at
+        FROM seen s JOIN orders o ON o.id = substr(s.source, 7) WHERE substr(s.source, 1, 6) = 'order:'
+        UNION ALL
+        SELECT DISTINCT i.customer_id, 0, s.verified, 0, NULL
+        FROM seen s JOIN identity_observations v ON v.source = s.source AND v.verified = 1
+          JOIN identities i ON i.key = v.identity_key
+        WHERE substr(s.source, 1, 9) = 'identify:' AND i.customer_id IS NOT NULL
+      )
+      SELECT customer_id AS customerId, max(held) AS held, max(verified) AS verified, sum(orders) AS orders,
+        min(placed_at) AS firstSeenAt, max(placed_at) AS lastSeenAt
+      FROM sightings GROUP BY customer_id ORDER BY customer_id LIMIT ${limit}`,
+  ])) as [{ shared: number }[], HolderRowSql[]];
+  return {
+    known: identity.length > 0,
+    shared: identity[0]?.shared === 1,
+    holders: rows.map((row) => ({ ...row, held: row.held === 1, verified: row.verified === 1 })),
+  };
+}
+
+interface HolderRowSql {
+  customerId: string;
+  held: number;
+  verified: number;
+  orders: number;
+  firstSeenAt: string | null;
+  lastSeenAt: string | null;
 }
 
 /**

@@ -106,6 +106,8 @@ const newCustomerId = () => `c_${crypto.randomUUID().replaceAll("-", "").slice(0
 export interface WriteOptions {
   newCustomerId?: () => string;
   guards?: readonly SQL[];
+  /** Stored-shared keys to decide again from all their observations (after an erasure: resolveSharedAgain). */
+  recheckShared?: readonly string[];
 }
 
 /** Attempts before a request that keeps meeting concurrent writers gives up with 409. */
@@ -172,12 +174,14 @@ async function resolveAndWrite(
   options: WriteOptions = {},
 ): Promise<{ kind: "written"; plan: ResolutionPlan; customerOf: Map<string, string> } | IngestRefusal> {
   const freshOrderIds = freshOrders.map((order) => order.id);
-  const startKeys = fresh.flatMap((o) => o.identities.map((ref) => ref.key));
+  const recheck = options.recheckShared ?? [];
+  const startKeys = [...fresh.flatMap((o) => o.identities.map((ref) => ref.key)), ...recheck];
   const nowIso = now.toISOString();
   for (let attempt = 1; ; attempt++) {
     const load = await loadRegion(db, startKeys, fresh);
     if (load.kind === "too_large") return { kind: "region_too_large", limit: load.limit };
-    const { region } = load;
+    // A start key's every verified observation is in the region, so its sharing can be decided again.
+    const region = recheck.length > 0 ? { ...load.region, recheckShared: new Set(recheck) } : load.region;
     const plan = planResolution(region, options.newCustomerId ?? newCustomerId);
     const customerOf = new Map(plan.orderChanges.map((change) => [change.source, change.customerId]));
     const guard = regionGuard(region, freshOrderIds);
@@ -300,6 +304,31 @@ export async function ingestOrders(
       merges: merged.length,
     },
     merged,
+  };
+}
+
+/**
+ * After an erasure removed the erased customer's evidence: decides again, from all their remaining
+ * verified observations, whether `keys` (shared identifiers the erased customer was seen with) are
+ * still shared, and writes what follows as ingestion writes a plan: an identifier no longer shared
+ * belongs to the customer it now links to (the orders it owns move there, totals are rebuilt), and
+ * customers it links are merged, exactly as the same evidence without the erased customer's would
+ * have resolved. Answers the keys no longer shared and the merges (the caller moves their events).
+ */
+export async function resolveSharedAgain(
+  db: Db,
+  keys: readonly string[],
+  now: Date,
+  options: WriteOptions = {},
+): Promise<{ kind: "resolved"; released: string[]; merged: CustomerMerge[] } | IngestRefusal> {
+  if (keys.length === 0) return { kind: "resolved", released: [], merged: [] };
+  const written = await resolveAndWrite(db, [], new Map(), now, [], () => [], { ...options, recheckShared: keys });
+  if (written.kind !== "written") return written;
+  const { identityChanges, merges } = written.plan;
+  return {
+    kind: "resolved",
+    released: identityChanges.filter((change) => !change.shared && keys.includes(change.key)).map((c) => c.key),
+    merged: merges.map(({ from, into }) => ({ from, into })),
   };
 }
 

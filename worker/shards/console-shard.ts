@@ -26,6 +26,7 @@ import {
 import { historyOrdersOf } from "../customers/history.repo.ts";
 import type { Db, EventsDb } from "../env.ts";
 import { transitionsSince } from "../jobs/nightly.repo.ts";
+import type { WriteOptions } from "../orders/ingest.ts";
 import { loadShopper, loadShoppers, type ShopperData } from "../recommendations/recommendations.repo.ts";
 import { sampleShoppers } from "../rules/steer.repo.ts";
 
@@ -77,8 +78,9 @@ export async function regionMoving(db: Db, customerIds: readonly string[]): Prom
  * plan's suppression keys go on the main database's list (`mainDb`, which the ingestion router checks)
  * and the customers' legacy events there are deleted;
  * the batch puts them on this shard's own list as well, which this shard's ingestion checks in its own
- * batch. Guest identifiers that another shard saw (`seenElsewhere`) stay unsuppressed. Null: no such
- * customer.
+ * batch. Guest identifiers that another shard saw (`seenElsewhere`) stay unsuppressed. The shared
+ * identifiers decided again afterwards are written with `resolveOptions` (this shard's new customer
+ * ids, and a fence check). Null: no such customer.
  */
 export async function eraseCustomerIn(
   db: Db,
@@ -88,6 +90,7 @@ export async function eraseCustomerIn(
   orderKey: (orderId: string) => Promise<string>,
   now: Date,
   seenElsewhere: (keys: string[]) => Promise<string[]>,
+  resolveOptions: (keys: readonly string[]) => WriteOptions = () => ({}),
 ): Promise<{ customerId: string; erasure: Erasure } | null> {
   const survivor = await survivingCustomerId(db, customerId);
   if (!survivor) return null;
@@ -109,6 +112,7 @@ export async function eraseCustomerIn(
       return { events: legacy?.meta.changes ?? 0 };
     },
     seenElsewhere,
+    resolveOptions,
   );
   return { customerId: survivor, erasure };
 }

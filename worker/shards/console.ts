@@ -6,6 +6,7 @@ import type { SegmentCustomerRow, SegmentFilter, SegmentGroupRow } from "../admi
 import type { ListedRow, ListFilter } from "../admin/customer-lists.repo.ts";
 import type { CustomerListSource } from "../admin/customer-lists.routes.ts";
 import { matchKeyMap } from "../admin/customer-rows.ts";
+import type { HoldersPart } from "../core/identity/holders.ts";
 import { feedId, mergeSorted, shardIdAfter, sqlOrder, sumGroups } from "../core/shards/merge.ts";
 import { customerKey, homeShard } from "../core/shards/placement.ts";
 import type { Env } from "../env.ts";
@@ -42,6 +43,15 @@ export async function shardedCustomerExport(env: ShardEnv, customerId: string) {
 /** POST /v1/admin/rules/preview's customer read from the shards; null: no such customer. */
 export async function shardedCustomerShopper(env: ShardEnv, customerId: string, now: Date) {
   return customerHome(env, customerId).customerShopper(customerId, now.toISOString());
+}
+
+/**
+ * GET /v1/customers/holders over every shard: each answers its own customers with the identifier (first
+ * `limit` by id, along its identity_observations key index). Every shard is asked: the key's home
+ * places only its verified region, and an order that carried it unverified can be in any shard.
+ */
+export async function shardedHolders(env: ShardEnv, key: string, limit: number): Promise<HoldersPart[]> {
+  return Promise.all(everyShard(env).map((shard) => shard.holders(key, limit)));
 }
 
 /**

@@ -13,10 +13,12 @@ import { shardMigrations } from "../../db/shard-migrations.ts";
 import type { SegmentFilter } from "../admin/admin.repo.ts";
 import type { ListedRow, ListFilter } from "../admin/customer-lists.repo.ts";
 import type { AudienceFilters } from "../audiences/audiences.schemas.ts";
+import type { HoldersPart } from "../core/identity/holders.ts";
 import { customerKey, shardCountProblem } from "../core/shards/placement.ts";
 import { eventsDatabase, mainDatabase } from "../databases.ts";
 import type { Db, Env } from "../env.ts";
 import type { BrowseDay } from "../events/events.repo.ts";
+import { holdersIn } from "../identity/identity.repo.ts";
 import { enabledMatchKeys, type MatchKeyName, matchKinds } from "../identity/match-keys.ts";
 import { phoneRegion } from "../identity/phone.ts";
 import { type BackfillName, type BackfillState, backfillStates, rerunBackfill } from "../jobs/backfills.repo.ts";
@@ -46,7 +48,7 @@ import {
   customerByKey,
   type ReadContext,
 } from "./customer-reads.ts";
-import { claimPlacements, locatePlacements, type Placement, setPlacements } from "./directory.ts";
+import { claimPlacements, fenceGuard, locatePlacements, type Placement, setPlacements } from "./directory.ts";
 import { clearCustomerData, customerTableCounts, ownRowsSince, type TableCounts } from "./migrate.ts";
 import {
   type ErasedRegion,
@@ -415,11 +417,19 @@ export class CustomerShard extends DurableObject<Env> {
           (orderId) => orderSuppressionKey(orderId, this.env.IDENTITY_HASH_SECRET),
           new Date(now),
           (keys) => this.sightedInOtherShards(keys),
+          // Shared identifiers decided again after the erasure: new customers homed here, and no write
+          // while a move has fenced them (they stay shared then).
+          (keys) => ({ newCustomerId: homedIds(this.index, shardCount(this.env)), guards: [fenceGuard(keys)] }),
         );
         return erased && { ...erased, shard: this.index };
       },
       (stub) => stub.eraseCustomer(customerId, now, true),
     );
+  }
+
+  /** This shard's customers that hold `key` or were seen with it (GET /v1/customers/holders). */
+  async holders(key: string, limit: number): Promise<HoldersPart> {
+    return holdersIn(this.db, key, limit);
   }
 
   /** Of `keys`, those this shard saw on any order or call (an erasing shard asks: sightedInOtherShards). */

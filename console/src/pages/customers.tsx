@@ -4,8 +4,9 @@
 // (GET /v1/customers/:id): linked identifiers (masked, with trust), the web and store order timeline,
 // CLV, tier, cadence, P(alive), discount sensitivity, categories with price band and lapse, P(alive)
 // and cadence over time and what the shopper sees now (customer-360.tsx); export (GET …/export,
-// downloaded as JSON) and erase (DELETE, after a confirmation). "Save as audience" and the saved
-// audiences are in ./audiences.tsx.
+// downloaded as JSON) and erase (DELETE, after a confirmation). A lookup that finds nobody (the identifier
+// is shared, or was only seen unverified) lists the records holding it (GET /v1/customers/holders), for a
+// privacy request. "Save as audience" and the saved audiences are in ./audiences.tsx.
 import { signal } from "@preact/signals";
 import { useState } from "preact/hooks";
 import { useLocation, useRoute } from "preact-iso";
@@ -30,11 +31,13 @@ export function CustomersPage() {
   const [kind, setKind] = useState("email");
   const [value, setValue] = useState("");
   const [problem, setProblem] = useState<ApiProblem | null>(null);
+  const [holders, setHolders] = useState<Holders | null>(null);
   const [busy, setBusy] = useState(false);
   async function lookUp(event: Event) {
     event.preventDefault();
     setBusy(true);
     setProblem(null);
+    setHolders(null);
     try {
       const found = await api<Customer>(
         "GET",
@@ -43,6 +46,7 @@ export function CustomersPage() {
       route(`/console/customers/${encodeURIComponent(found.customerId)}`);
     } catch (error) {
       setProblem(error instanceof ApiProblem ? error : new ApiProblem(0, "internal", String(error)));
+      if (error instanceof ApiProblem && error.status === 404) setHolders(await holdersOf(kind, value.trim()));
     } finally {
       setBusy(false);
     }
@@ -90,9 +94,85 @@ export function CustomersPage() {
         </button>
       </form>
       {problem && <ProblemNote problem={problem} />}
+      {holders && holders.holders.length > 0 && <HolderList holders={holders} />}
       <CustomerList />
       <Audiences />
     </section>
+  );
+}
+
+interface Holders {
+  kind: string;
+  masked: string;
+  shared: boolean;
+  truncated: boolean;
+  holders: {
+    customerId: string;
+    held: boolean;
+    trust: string;
+    orders: number;
+    firstSeenAt: string | null;
+    lastSeenAt: string | null;
+  }[];
+}
+
+/** Every customer holding an identifier or seen with it; null when that cannot be read (the lookup's note stands). */
+async function holdersOf(kind: string, value: string): Promise<Holders | null> {
+  try {
+    return await api<Holders>(
+      "GET",
+      `/v1/customers/holders?kind=${encodeURIComponent(kind)}&value=${encodeURIComponent(value)}`,
+    );
+  } catch {
+    return null;
+  }
+}
+
+/** The records an identifier that identifies nobody is on: each customer's page has its export and erase. */
+function HolderList({ holders }: { holders: Holders }) {
+  const noun = kinds.find((kind) => kind.value === holders.kind)?.label.toLowerCase() ?? holders.kind;
+  return (
+    <div class="card">
+      <h2>Records holding this {noun}</h2>
+      <p class="muted">
+        For a privacy request: every customer seen with <code>{holders.masked}</code>
+        {holders.shared ? ", which several people share" : ""}. Check each is the person asking, then open it to export
+        and erase it; list them all before erasing any.
+      </p>
+      <div class="table-wrap">
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Customer</th>
+              <th scope="col">Link</th>
+              <th scope="col">Orders with it</th>
+              <th scope="col">First seen</th>
+              <th scope="col">Last seen</th>
+            </tr>
+          </thead>
+          <tbody>
+            {holders.holders.map((holder) => (
+              <tr key={holder.customerId}>
+                <td>
+                  <a href={`/console/customers/${encodeURIComponent(holder.customerId)}`}>{holder.customerId}</a>
+                </td>
+                <td>
+                  <span class={`badge ${holder.trust === "verified" ? "ok" : "warn"}`}>
+                    {holder.held ? "holds it" : `seen ${holder.trust}`}
+                  </span>
+                </td>
+                <td>{whole(holder.orders)}</td>
+                <td>{day(holder.firstSeenAt)}</td>
+                <td>{day(holder.lastSeenAt)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+      {holders.truncated && (
+        <p class="muted small">Only the first {count(holders.holders.length, "customer")} are listed.</p>
+      )}
+    </div>
   );
 }
 

@@ -190,6 +190,39 @@ describe("resolveIdentities", () => {
   });
 });
 
+describe("planResolution after an erasure (recheckShared)", () => {
+  // A household phone seen verified with two loyalty cards is shared; one household member is erased
+  // (their orders and observations are gone). What is left is the other member's evidence alone.
+  const phone = ref("phone", "home");
+  const left = { observations: [obs("order:b1", ref("loyalty", "LB"), phone)] };
+  const stored = {
+    identities: new Map([
+      ["loyalty:LB", { customerId: "cB", shared: false }],
+      ["phone:home", { customerId: null, shared: true }],
+    ]),
+    orderCustomers: new Map([["order:b1", "cB"]]),
+    customerWeight: new Map([["cB", 1]]),
+    identityOwners: new Set(["cB"]),
+  };
+
+  it("decides a stored-shared identifier again only when asked, from what is left of its evidence", () => {
+    // Not asked: it stays shared, as ingestion keeps it.
+    expect(planResolution({ ...left, ...stored }, () => "new").identityChanges).toEqual([]);
+    // Asked, with one loyalty card left: it is that customer's.
+    const plan = planResolution({ ...left, ...stored, recheckShared: new Set(["phone:home"]) }, () => "new");
+    expect(plan.identityChanges).toEqual([{ ...phone, customerId: "cB", shared: false }]);
+    expect(plan.merges).toEqual([]);
+    // Asked, with two other loyalty cards left: still shared.
+    const observations = [...left.observations, obs("order:c1", ref("loyalty", "LC"), phone)];
+    const identities = new Map([...stored.identities, ["loyalty:LC", { customerId: "cC", shared: false }]]);
+    const still = planResolution(
+      { ...stored, observations, identities, recheckShared: new Set(["phone:home"]) },
+      () => "new",
+    );
+    expect(still.identityChanges).toEqual([]);
+  });
+});
+
 describe("assignCustomers", () => {
   it("keeps the id of the customer with more orders when two merge", () => {
     const result = assignCustomers({

@@ -29,6 +29,12 @@ export interface Region {
   customerWeight: ReadonlyMap<string, number>;
   /** Customers that currently hold at least one identity (the other ones are single-order customers). */
   identityOwners: ReadonlySet<string>;
+  /**
+   * Stored-shared keys whose sharing is decided again from the region's observations, which hold every
+   * verified observation of them (they started the region): after an erasure removed some of their
+   * evidence. Any other stored-shared key stays shared.
+   */
+  recheckShared?: ReadonlySet<string>;
 }
 
 export interface ResolutionPlan {
@@ -57,7 +63,11 @@ export function planResolution(
   newCustomerId: () => string,
   options: ResolveOptions = defaultResolveOptions,
 ): ResolutionPlan {
-  const storedShared = new Set([...region.identities].filter(([, state]) => state.shared).map(([key]) => key));
+  const storedShared = new Set(
+    [...region.identities]
+      .filter(([key, state]) => state.shared && !region.recheckShared?.has(key))
+      .map(([key]) => key),
+  );
   const partition = resolveIdentities(region.observations, options, storedShared);
   const shared = new Set(partition.shared);
   const currentOwner = new Map([...region.identities].map(([key, state]) => [key, state.customerId]));

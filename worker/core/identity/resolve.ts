@@ -94,8 +94,9 @@ export function findSharedKeys(
 }
 
 /**
- * `alreadyShared` carries values known to be shared from evidence not passed in (sharing only ever
- * grows as evidence arrives, so it is safe to keep).
+ * `alreadyShared` carries values known to be shared from evidence not passed in (sharing only grows
+ * as evidence arrives, so it is safe to keep; only an erasure, which removes evidence, decides a
+ * value's sharing again from all of its remaining observations: plan.ts, `recheckShared`).
  */
 export function resolveIdentities(
   observations: Observation[],
