@@ -290,12 +290,14 @@ export function mapOrderRow(mapping: OrderMapping, row: Row, lookups: LookupTabl
         : value;
   }
   const placedAt = text(mapping.placedAt, "placedAt");
+  // Without a currency the worker takes the shop's (RETAILER_CURRENCY); with one, it must be the shop's.
+  const currency = text(mapping.currency, "currency");
   const header: Omit<WireOrder, "lines"> = {
     id: orderId,
     channel: (text(mapping.channel, "channel") ?? "") as Channel,
     storeId: text(mapping.storeId, "storeId"),
     placedAt: placedAt === null ? "" : toIsoInstant(placedAt, "placedAt"),
-    currency: text(mapping.currency, "currency") ?? "USD",
+    ...(currency === null ? {} : { currency }),
     identifiers,
     recommendationId: null,
   };

@@ -23,6 +23,9 @@ export class ApiProblem extends Error {
 /** null while unknown (the first check is in flight), then whether the browser holds a live session. */
 export const signedIn = signal<boolean | null>(null);
 
+/** The shop's currency (RETAILER_CURRENCY), from the session check or the sign-in: every amount is in it. */
+export const shopCurrency = signal("");
+
 export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
   let response: Response;
   try {
@@ -63,6 +66,12 @@ export const get = <T>(path: string) => api<T>("GET", path);
 export function money(value: number | null | undefined): string {
   if (value == null || !Number.isFinite(value)) return "–";
   return value.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+}
+
+/** An amount with the shop's currency, as the money tiles show it: "12,080.00 USD". */
+export function moneyIn(value: number | null | undefined): string {
+  const amount = money(value);
+  return amount === "–" || !shopCurrency.value ? amount : `${amount} ${shopCurrency.value}`;
 }
 
 export function percent(value: number | null | undefined, digits = 0): string {

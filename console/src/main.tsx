@@ -3,7 +3,7 @@ import "../console.css";
 import { render } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { LocationProvider, Route, Router, useLocation } from "preact-iso";
-import { ApiProblem, api, signedIn } from "./api.ts";
+import { ApiProblem, api, shopCurrency, signedIn } from "./api.ts";
 import { CustomerPage, CustomersPage } from "./pages/customers.tsx";
 import { ExperimentsPage } from "./pages/experiments.tsx";
 import { ModelsPage } from "./pages/models.tsx";
@@ -34,7 +34,8 @@ function SignIn() {
     setBusy(true);
     setProblem(null);
     try {
-      await api("POST", "/v1/admin/session", { key });
+      const session = await api<{ currency: string }>("POST", "/v1/admin/session", { key });
+      shopCurrency.value = session.currency;
       setKey("");
       signedIn.value = true;
     } catch (error) {
@@ -136,8 +137,9 @@ function NotFound() {
 
 function App() {
   useEffect(() => {
-    api("GET", "/v1/admin/session").then(
-      () => {
+    api<{ currency: string }>("GET", "/v1/admin/session").then(
+      (session) => {
+        shopCurrency.value = session.currency;
         signedIn.value = true;
       },
       () => {

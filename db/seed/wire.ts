@@ -31,7 +31,8 @@ export interface WireOrder {
   channel: Channel;
   storeId: string | null;
   placedAt: string;
-  currency: string;
+  /** ISO 4217; it must be the shop's (RETAILER_CURRENCY), which an order without it takes. */
+  currency?: string;
   identifiers: Identifiers;
   lines: WireOrderLine[];
   recommendationId: string | null;
@@ -71,7 +72,8 @@ export function checkWireOrder(order: WireOrder): WireIssue[] {
     Number.isNaN(Date.parse(order.placedAt))
   )
     fail(["placedAt"], "must be an ISO 8601 date-time with a zone");
-  if (!/^[A-Z]{3}$/.test(order.currency)) fail(["currency"], "must be a 3-letter ISO currency code");
+  if (order.currency !== undefined && !/^[A-Z]{3}$/.test(order.currency))
+    fail(["currency"], "must be a 3-letter ISO currency code");
   const kinds = Object.keys(order.identifiers ?? {});
   if (kinds.length === 0) fail(["identifiers"], "must carry at least one identifier");
   for (const kind of kinds) {

@@ -159,6 +159,42 @@ describe("patron import against wrangler dev", () => {
     expect(wrongKey.stderr).toMatch(/HTTP 401/);
   }, 60_000);
 
+  it("reports a CSV line in another currency than the shop's like any other invalid line", async () => {
+    const file = path.join(workDir, "currencies.csv");
+    writeFileSync(
+      file,
+      "order_no,sold_at,card,sku,category,qty,price,currency\n" +
+        "cur-1,2026-01-05T10:00:00Z,CARD-1001,sku-1,heels,1,80,USD\n" +
+        "cur-2,2026-01-06T10:00:00Z,CARD-1001,sku-2,heels,1,12000,JPY\n",
+    );
+    const mapping = path.join(workDir, "currencies-mapping.json");
+    writeFileSync(
+      mapping,
+      JSON.stringify({
+        kind: "orders",
+        orderId: "order_no",
+        channel: { value: "store" },
+        placedAt: "sold_at",
+        currency: "currency",
+        identifiers: { loyalty: "card" },
+        line: {
+          productId: "sku",
+          categoryId: "category",
+          quantity: { column: "qty", transform: "number" },
+          unitPrice: { column: "price", transform: "number" },
+        },
+      }),
+    );
+    const args = ["--mapping", mapping, "--url", worker.url, "--batch-size", "1", "--concurrency", "1", "--direct"];
+    const result = await patron("import", "orders", file, ...args);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("batch 2 rejected");
+    expect(result.stderr).toContain(
+      `${file}:3 cur-2 currency: this shop's figures are in USD (RETAILER_CURRENCY): convert the order's amounts to USD first`,
+    );
+    expect(result.stderr).toContain("Before it: 1 batches confirmed (1 accepted, 0 duplicates, 0 suppressed)");
+  }, 60_000);
+
   it("finds the local worker on $PORT and the API key in .dev.vars without --url or --key, as the other commands do", async () => {
     const folder = path.join(workDir, "local");
     mkdirSync(folder, { recursive: true });

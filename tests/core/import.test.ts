@@ -210,6 +210,25 @@ describe("parseMapping", () => {
     );
   });
 
+  it("sends the currency the mapping reads, and none without one: the worker then takes the shop's", () => {
+    const mapping = {
+      kind: "orders",
+      orderId: "order_no",
+      channel: { value: "store" },
+      placedAt: "date",
+      identifiers: { loyalty: "card" },
+      line: { productId: "sku", categoryId: "category", quantity: "qty", unitPrice: "price" },
+    };
+    const row = { order_no: "A1", date: "2026-01-02T03:04:05Z", card: "L-1234", sku: "s", category: "c", qty: "1" };
+    const map = (extra: Record<string, unknown>) =>
+      mapOrderRow(parseMapping({ ...mapping, ...extra }) as OrderMapping, { ...row, price: "10", cur: "EUR" });
+    const unmapped = map({});
+    expect(unmapped.header).not.toHaveProperty("currency");
+    expect(checkWireOrder({ ...unmapped.header, lines: [unmapped.line!] })).toEqual([]);
+    expect(map({ currency: "cur" }).header.currency).toBe("EUR");
+    expect(map({ currency: { value: "JPY" } }).header.currency).toBe("JPY");
+  });
+
   it.each([
     [{ kind: "things" }, /"kind"/],
     [{ kind: "orders", channel: "c", placedAt: "p", identifiers: { email: "e" }, line: {} }, /"orderId" is required/],

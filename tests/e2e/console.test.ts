@@ -139,8 +139,9 @@ describe("console", () => {
     const clv12 = atRisk.reduce((sum, rows) => sum + rows.reduce((total, row) => total + (row.clv12 ?? 0), 0), 0);
     const customers = atRisk.flat().reduce((sum, row) => sum + row.customers, 0);
     const tile = page.locator(".tile").filter({ has: heading });
+    // In the shop's currency (RETAILER_CURRENCY, USD by default), named after the figure.
     expect(await tile.locator(".figure").textContent()).toBe(
-      clv12.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 }),
+      `${clv12.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })} USD`,
     );
     const caption = (await tile.locator("p.muted").textContent()) ?? "";
     expect(caption).toContain(`What these ${customers} customer${customers === 1 ? "" : "s"} are still expected`);
@@ -168,13 +169,18 @@ describe("console", () => {
     expect(await page.evaluate(() => document.activeElement?.textContent)).toMatch(/^Customer c_/);
     // Orders per channel beside the main channel, counted as the API counts them.
     const customerId = decodeURIComponent(page.url().split("/").pop() ?? "");
-    const { channels: ordersByChannel } = (
+    const { channels: ordersByChannel, spend } = (
       (await (
         await fetch(`${worker.url}/v1/customers/${encodeURIComponent(customerId)}`, {
           headers: { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` },
         })
-      ).json()) as { data: { summary: { channels: Record<string, number> } } }
+      ).json()) as { data: { summary: { channels: Record<string, number>; spend: number } } }
     ).data.summary;
+    // Money in the shop's currency, named after the figure.
+    const lifetimeSpend = page.locator(".tile").filter({ has: page.getByText("Lifetime spend", { exact: true }) });
+    expect(await lifetimeSpend.locator("dd.figure").textContent()).toBe(
+      `${spend.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })} USD`,
+    );
     const channelNotes = await page
       .locator(".tile")
       .filter({ has: page.getByText("Main channel", { exact: true }) })

@@ -85,6 +85,22 @@ describe("a deployment missing configuration", () => {
       expect((await call("/health", {}, { PHONE_DEFAULT_REGION: region })).status, region).toBe(200);
   });
 
+  it("refuses a shop currency that is not an ISO 4217 code in capitals, and accepts one that is", async () => {
+    for (const currency of ["eur", "EURO", "€", "US$"]) {
+      const response = await call("/health", {}, { RETAILER_CURRENCY: currency });
+      expect(response.status, currency).toBe(503);
+      const { error } = (await response.json()) as { error: { issues: { path: string[]; message: string }[] } };
+      expect(error.issues).toEqual([
+        {
+          path: ["RETAILER_CURRENCY"],
+          message: "RETAILER_CURRENCY must be an ISO 4217 currency code in capitals, such as USD, EUR or JPY.",
+        },
+      ]);
+    }
+    for (const currency of ["EUR", "JPY", " GBP ", undefined])
+      expect((await call("/health", {}, { RETAILER_CURRENCY: currency })).status, currency).toBe(200);
+  });
+
   it("logs the refusal with the request id and the missing names only", async () => {
     const log = vi.spyOn(console, "error").mockImplementation(() => {});
     try {

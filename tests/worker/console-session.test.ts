@@ -78,6 +78,13 @@ describe("console session", () => {
     expect(data.expiresAt).toBe(stored!.expires_at);
   });
 
+  it("tells the console the shop's currency, for its money figures", async () => {
+    const signedIn = await signIn();
+    expect(((await signedIn.json()) as { data: { currency: string } }).data.currency).toBe("USD");
+    const check = await SELF.fetch(`${origin}/v1/admin/session`, withCookie(sessionCookie(signedIn)));
+    expect(await check.json()).toEqual({ data: { signedIn: true, via: "session", currency: "USD" } });
+  });
+
   it("marks the cookie Secure when the console is served over https", async () => {
     const response = await signIn(adminKey, "https://patron.test");
     expect(response.status).toBe(201);

@@ -18,7 +18,7 @@ import {
   batchResponseSchema,
   type ImportMessage,
   type ImportView,
-  importBatchSchema,
+  importBatchSchemaIn,
   importResponseSchema,
 } from "../../worker/imports/imports.schemas.ts";
 import { importMaxRetries, retryDelaySeconds } from "../../worker/imports/retries.ts";
@@ -90,7 +90,11 @@ async function ordersLike(prefix: string): Promise<number> {
 }
 
 /** Runs the worker's queue handler on messages built here, as the queue would deliver them. */
-async function deliver(messages: { body: ImportMessage; attempts?: number }[], database: D1Database = env.DB) {
+async function deliver(
+  messages: { body: ImportMessage; attempts?: number }[],
+  database: D1Database = env.DB,
+  settings: Record<string, string> = {},
+) {
   const batch = createMessageBatch<ImportMessage>(
     "patron-import",
     messages.map(({ body, attempts }, i) => ({
@@ -101,13 +105,13 @@ async function deliver(messages: { body: ImportMessage; attempts?: number }[], d
     })),
   );
   const context = createExecutionContext();
-  await worker.queue(batch as MessageBatch, { ...env, DB: database });
+  await worker.queue(batch as MessageBatch, { ...env, DB: database, ...settings });
   return getQueueResult(batch, context);
 }
 
 /** Records a batch as the route does, without sending it to the queue (the test delivers it itself). */
 async function recordedBatch(importId: string, sequence: number, sent: ReturnType<typeof anOrder>[]) {
-  const { orders } = importBatchSchema.parse({ sequence, orders: sent });
+  const { orders } = importBatchSchemaIn("USD").parse({ sequence, orders: sent });
   const receivedAt = new Date().toISOString();
   const digest = await batchDigest(orders);
   await insertBatch(db(), { importId, sequence, digest, orders: orders.length, receivedAt });
@@ -331,6 +335,42 @@ describe("bulk imports through the queue", () => {
     const view = await progress(job.id);
     expect(view.batches.received).toBe(0);
     expect(view.status).toBe("open");
+    expect(await ordersLike(`${p}-`)).toBe(0);
+  });
+
+  it("refuses a batch with an order in another currency than the shop's, as POST /v1/orders does", async () => {
+    const p = uniquePrefix("cur");
+    const job = await createImport();
+    const orders = [anOrder({ id: `${p}-1` }), { ...anOrder({ id: `${p}-2` }), currency: "JPY" }];
+    const queued = await postBatch(job.id, 0, orders);
+    const direct = await api.postOrders(orders);
+    expect([queued.status, direct.status]).toEqual([400, 400]);
+    const error = await errorOf(queued);
+    expect(error.code).toBe("invalid_request");
+    expect(error.issues).toEqual([
+      {
+        path: ["orders", 1, "currency"],
+        message: "this shop's figures are in USD (RETAILER_CURRENCY): convert the order's amounts to USD first",
+      },
+    ]);
+    expect(error.issues).toEqual((await errorOf(direct)).issues);
+    expect((await progress(job.id)).batches.received).toBe(0);
+    expect(await ordersLike(`${p}-`)).toBe(0);
+  });
+
+  it("fails a batch queued in a currency the shop no longer has, writing none of it", async () => {
+    const p = uniquePrefix("cur");
+    const job = await createImport({ expectedBatches: 1 });
+    const message = await recordedBatch(job.id, 0, history(p, 2, 3));
+    // RETAILER_CURRENCY changed to EUR after the batch was accepted in USD.
+    const result = await deliver([{ body: message }], env.DB, { RETAILER_CURRENCY: "EUR" });
+    expect(result.explicitAcks).toHaveLength(1);
+    expect(result.retryMessages).toEqual([]);
+    const view = await progress(job.id);
+    expect(view.status).toBe("failed");
+    expect(view.failedBatches[0]?.error).toBe(
+      "orders[0].currency: this shop's figures are in EUR (RETAILER_CURRENCY): convert the order's amounts to EUR first",
+    );
     expect(await ordersLike(`${p}-`)).toBe(0);
   });
 

@@ -423,7 +423,7 @@ function widestOrders(prefix: string, orders: number, linesPerOrder: number) {
     channel: "store",
     storeId: wide(`store-${i}-`, 200),
     placedAt: "2026-03-14T10:22:00Z",
-    currency: "EUR",
+    currency: "USD",
     identifiers: { account: wide(`${prefix}-acct-${i}-`, 254), device: wide(`${prefix}-dev-${i}-`, 254) },
     lines: Array.from({ length: linesPerOrder }, (_, l) => ({
       productId: wide(`p${l}-`, 200),

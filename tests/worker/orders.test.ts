@@ -1,6 +1,7 @@
 import { env, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { isRetryableStatus } from "../../cli/import/client.ts";
+import { createApp } from "../../worker/app.ts";
 import { customerResponseSchema } from "../../worker/customers/customers.schemas.ts";
 import { refusalError } from "../../worker/orders/orders.routes.ts";
 import { ingestResultSchema } from "../../worker/orders/orders.schemas.ts";
@@ -261,6 +262,66 @@ describe("POST /v1/orders", () => {
     const response = await api.postOrders([anOrder()], key);
     expect(response.status).toBe(401);
     expect(((await response.json()) as { error: { code: string } }).error.code).toBe("unauthorized");
+    expect(await snapshot()).toEqual(before);
+  });
+});
+
+describe("one currency per shop (RETAILER_CURRENCY)", () => {
+  type Refusal = { error: { code: string; message: string; issues: { path: (string | number)[]; message: string }[] } };
+
+  it("refuses a batch with an order in another currency whole, naming the field, and writes nothing", async () => {
+    // The trial: a JPY 12,000 order and a USD 80 order added up to "Lifetime spend 12,080.00".
+    const p = uniquePrefix();
+    const account = `${p}-a`;
+    const before = await snapshot();
+    const line = (unitPrice: number) => [{ productId: "sku-1", categoryId: "heels", quantity: 1, unitPrice }];
+    const response = await api.postOrders([
+      anOrder({ id: `${p}-usd`, identifiers: { account }, lines: line(80) }),
+      { ...anOrder({ id: `${p}-jpy`, identifiers: { account }, lines: line(12_000) }), currency: "JPY" },
+      { ...anOrder({ id: `${p}-fax` }), channel: "fax" },
+    ]);
+    expect(response.status).toBe(400);
+    const { error } = (await response.json()) as Refusal;
+    expect(error.code).toBe("invalid_request");
+    // Every problem of the batch at once, the currency one among them.
+    expect(error.issues).toEqual([
+      { path: ["orders", 1, "currency"], message: expect.any(String) },
+      { path: ["orders", 2, "channel"], message: expect.any(String) },
+    ]);
+    expect(error.issues[0]?.message).toBe(
+      "this shop's figures are in USD (RETAILER_CURRENCY): convert the order's amounts to USD first",
+    );
+    expect(await snapshot()).toEqual(before);
+    expect((await api.lookup("account", account)).status).toBe(404);
+  });
+
+  it("gives an order without currency the shop's, and refuses any other, in a shop set to EUR", async () => {
+    const app = createApp();
+    const inEuros = (orders: unknown[]) =>
+      app.request(
+        "http://patron.test/v1/orders",
+        {
+          method: "POST",
+          headers: { Authorization: "Bearer test-api-key", "Content-Type": "application/json" },
+          body: JSON.stringify({ orders }),
+        },
+        { ...env, RETAILER_CURRENCY: "EUR" },
+      );
+    const p = uniquePrefix();
+    const { currency: _, ...withoutCurrency } = anOrder({ id: `${p}-1`, identifiers: { account: `${p}-a` } });
+    const stored = await inEuros([withoutCurrency]);
+    expect(stored.status, await stored.clone().text()).toBe(200);
+    expect((await customerOf("account", `${p}-a`)).orders.map((order) => order.currency)).toEqual(["EUR"]);
+
+    const before = await snapshot();
+    const refused = await inEuros([anOrder({ id: `${p}-2`, identifiers: { account: `${p}-a` } })]);
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as Refusal).error.issues).toEqual([
+      {
+        path: ["orders", 0, "currency"],
+        message: "this shop's figures are in EUR (RETAILER_CURRENCY): convert the order's amounts to EUR first",
+      },
+    ]);
     expect(await snapshot()).toEqual(before);
   });
 });

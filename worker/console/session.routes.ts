@@ -7,6 +7,7 @@ import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import * as z from "zod";
 import type { AppEnv } from "../env.ts";
 import { assertSameSiteConsoleWrite, requireAdminKey, sessionCookieName, timingSafeEqual } from "../http/auth.ts";
+import { retailerCurrency } from "../http/config.ts";
 import { ApiError } from "../http/errors.ts";
 import { assertKeyChecksAllowed, countFailedKeyCheck } from "../http/rate-limit.ts";
 import { jsonBody } from "../http/validate.ts";
@@ -45,10 +46,18 @@ export const sessionRoutes = new Hono<AppEnv>()
       secure: isHttps(c.req.url),
       maxAge: sessionLifetimeSeconds,
     });
-    return c.json({ data: { signedIn: true, expiresAt: expiresAt.toISOString() } }, 201);
+    const currency = retailerCurrency(c.env.RETAILER_CURRENCY);
+    return c.json({ data: { signedIn: true, expiresAt: expiresAt.toISOString(), currency } }, 201);
   })
+  // The console learns the shop's currency here, to label its money figures.
   .get("/", requireAdminKey, (c) =>
-    c.json({ data: { signedIn: true, via: c.req.header("Authorization") ? "admin key" : "session" } }),
+    c.json({
+      data: {
+        signedIn: true,
+        via: c.req.header("Authorization") ? "admin key" : "session",
+        currency: retailerCurrency(c.env.RETAILER_CURRENCY),
+      },
+    }),
   )
   .delete("/", async (c) => {
     // Signing out needs no live session (an expired one must still be able to clear its cookie), but

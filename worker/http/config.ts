@@ -81,6 +81,13 @@ export function configProblems(env: Readonly<Record<string, unknown>>): ConfigPr
       name: "PHONE_DEFAULT_REGION",
       problem: "PHONE_DEFAULT_REGION must be an ISO 3166 country code such as US, GB or FR (GB, not UK).",
     });
+  // Every figure adds order amounts up, so the shop has one currency; a typo would refuse every order.
+  const currency = env.RETAILER_CURRENCY;
+  if (currency !== undefined && (typeof currency !== "string" || !/^[A-Z]{3}$/.test(retailerCurrency(currency))))
+    problems.push({
+      name: "RETAILER_CURRENCY",
+      problem: "RETAILER_CURRENCY must be an ISO 4217 currency code in capitals, such as USD, EUR or JPY.",
+    });
   // A shard count that changes by accident would place every customer somewhere else: refuse it.
   const shards = env.SHARD_COUNT;
   if (shards !== undefined && (typeof shards !== "string" || parseShardCount(shards) === null))
@@ -89,6 +96,11 @@ export function configProblems(env: Readonly<Record<string, unknown>>): ConfigPr
       problem: `SHARD_COUNT must be 0 (one D1 database) or a whole number of customer shards from 1 to ${maxShards}.`,
     });
   return problems;
+}
+
+/** The currency every amount is in (RETAILER_CURRENCY, default USD); configProblems refuses a malformed one. */
+export function retailerCurrency(setting: string | undefined): string {
+  return setting?.trim() || "USD";
 }
 
 /** RETAILER_TIME_ZONE when it names a time zone the runtime knows; otherwise UTC, with a warning. */

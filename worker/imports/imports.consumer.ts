@@ -8,11 +8,12 @@
 import { drizzle } from "drizzle-orm/d1";
 import * as schema from "../../db/schema.ts";
 import type { Db, Env } from "../env.ts";
+import { retailerCurrency } from "../http/config.ts";
 import { classifyDatabaseError } from "../http/database-errors.ts";
 import { enabledMatchKeys, matchKinds } from "../identity/match-keys.ts";
 import { phoneRegion } from "../identity/phone.ts";
 import { type IngestResult, ingestOrders } from "../orders/ingest.ts";
-import type { OrderInput } from "../orders/orders.schemas.ts";
+import { foreignCurrency, type OrderInput } from "../orders/orders.schemas.ts";
 import { attributionSettings } from "../recommendations/attribution.ts";
 import { ingestSharded } from "../shards/ingest-router.ts";
 import { shardCount } from "../shards/shards.ts";
@@ -88,6 +89,10 @@ async function ingestBatch(
   receivedAt: string,
   delivered: boolean,
 ): Promise<Outcome> {
+  // Checked when the batch was posted; a batch queued before RETAILER_CURRENCY changed is refused whole.
+  const shopCurrency = retailerCurrency(env.RETAILER_CURRENCY);
+  const foreign = orders.findIndex((order) => order.currency !== shopCurrency);
+  if (foreign >= 0) return { kind: "failed", error: `orders[${foreign}].currency: ${foreignCurrency(shopCurrency)}` };
   try {
     const outcome = await ingestInStore(env, db, orders, receivedAt);
     switch (outcome.kind) {

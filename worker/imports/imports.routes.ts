@@ -4,6 +4,7 @@
 import { Hono } from "hono";
 import type { AppEnv, Env } from "../env.ts";
 import { requireApiKey } from "../http/auth.ts";
+import { retailerCurrency } from "../http/config.ts";
 import { ApiError, notFound, unavailable } from "../http/errors.ts";
 import { jsonBody, parseOrThrow, queryParams } from "../http/validate.ts";
 import { assertNoFutureOrders } from "../orders/orders.routes.ts";
@@ -28,7 +29,7 @@ import {
   createImportSchema,
   type ImportMessage,
   type ImportView,
-  importBatchSchema,
+  importBatchSchemaIn,
   importIdSchema,
   maxImportMessageBytes,
 } from "./imports.schemas.ts";
@@ -139,7 +140,7 @@ export const importRoutes = new Hono<AppEnv>()
     const { id } = parseOrThrow(importIdSchema, c.req.param(), "import id");
     let body: { sequence: number; orders: ImportMessage["orders"] };
     try {
-      body = await jsonBody(c, importBatchSchema, maxImportMessageBytes);
+      body = await jsonBody(c, importBatchSchemaIn(retailerCurrency(c.env.RETAILER_CURRENCY)), maxImportMessageBytes);
     } catch (error) {
       throw error instanceof ApiError && error.status === 413 ? tooLargeForQueue() : error;
     }

@@ -2,7 +2,7 @@
 // POST /v1/orders plus its sequence number, validated by the same schema.
 import * as z from "zod";
 import { textField, wholeNumberParam } from "../http/fields.schemas.ts";
-import { ordersBatchSchema } from "../orders/orders.schemas.ts";
+import { orderSchema, ordersBatchSchemaIn, perCurrency } from "../orders/orders.schemas.ts";
 
 /**
  * Cloudflare Queues carries at most 128 KB per message (128,000 bytes, as the local queue counts it),
@@ -17,9 +17,10 @@ export const createImportSchema = z.strictObject({
   expectedBatches: z.number().int().min(1).max(maxSequence).optional(),
 });
 
-export const importBatchSchema = ordersBatchSchema.safeExtend({
-  sequence: z.number().int().min(0).max(maxSequence),
-});
+/** The body of POST /v1/imports/:id/batches for a shop whose amounts are in `shopCurrency`. */
+export const importBatchSchemaIn = perCurrency((shopCurrency) =>
+  ordersBatchSchemaIn(shopCurrency).safeExtend({ sequence: z.number().int().min(0).max(maxSequence) }),
+);
 
 export const importIdSchema = z.strictObject({ id: z.string().regex(/^imp_[0-9a-f]{20}$/, "is not an import id") });
 
@@ -33,12 +34,15 @@ export const batchesQuerySchema = z.strictObject({
   limit: wholeNumberParam("limit", 1, 1000).default(500),
 });
 
-/** One queue message: a batch of an import, as accepted (orders already validated and normalised). */
+/**
+ * One queue message: a batch of an import, as accepted (orders already validated and normalised, with
+ * the shop's currency then; the consumer checks it is still the shop's).
+ */
 export const importMessageSchema = z.strictObject({
   importId: z.string(),
   sequence: z.number().int().min(0),
   receivedAt: z.string(),
-  orders: ordersBatchSchema.shape.orders,
+  orders: z.array(orderSchema),
 });
 export type ImportMessage = z.infer<typeof importMessageSchema>;
 

@@ -5,6 +5,7 @@ import type { AppEnv } from "../env.ts";
 import { conversionsOf, recordConversions, storedConversions } from "../events/conversions.repo.ts";
 import { moveCustomerEvents } from "../events/events.repo.ts";
 import { requireApiKey } from "../http/auth.ts";
+import { retailerCurrency } from "../http/config.ts";
 import { ApiError, invalidRequest } from "../http/errors.ts";
 import { jsonBody } from "../http/validate.ts";
 import { enabledMatchKeys, matchKinds } from "../identity/match-keys.ts";
@@ -15,7 +16,7 @@ import { identifySharded, ingestSharded } from "../shards/ingest-router.ts";
 import { shardCount } from "../shards/shards.ts";
 import { type IngestRefusal, identify, ingestOrders } from "./ingest.ts";
 import type { IdentifiersInput, OrderInput } from "./orders.schemas.ts";
-import { identifySchema, maxBatchBodyBytes, ordersBatchSchema, productsBatchSchema } from "./orders.schemas.ts";
+import { identifySchema, maxBatchBodyBytes, ordersBatchSchemaIn, productsBatchSchema } from "./orders.schemas.ts";
 import { upsertProducts } from "./products.repo.ts";
 
 /** Orders dated further ahead than this are a clock or format error at the source. */
@@ -89,7 +90,8 @@ export const ingestRoutes = new Hono<AppEnv>()
   .use("/identify", requireApiKey)
   .use("/products", requireApiKey)
   .post("/orders", async (c) => {
-    const { orders } = await jsonBody(c, ordersBatchSchema, maxBatchBodyBytes);
+    const shopCurrency = retailerCurrency(c.env.RETAILER_CURRENCY);
+    const { orders } = await jsonBody(c, ordersBatchSchemaIn(shopCurrency), maxBatchBodyBytes);
     const now = c.var.now;
     assertNoFutureOrders(orders, now);
     const outcome = await ingestInStore(c, orders, now);

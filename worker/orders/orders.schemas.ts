@@ -55,15 +55,19 @@ export const orderLineSchema = z.strictObject({
   listPrice: money.optional(),
 });
 
+const currencyCode = z.string().regex(/^[A-Z]{3}$/, { message: "must be an ISO 4217 code such as USD", abort: true });
+
+/** Why an order in another currency than the shop's is refused (an issue on its `currency`). */
+export const foreignCurrency = (shopCurrency: string) =>
+  `this shop's figures are in ${shopCurrency} (RETAILER_CURRENCY): convert the order's amounts to ${shopCurrency} first`;
+
+/** An order as accepted (what is queued and stored): its currency filled in, the shop's. */
 export const orderSchema = z.strictObject({
   id,
   channel: z.enum(channels),
   storeId: id.nullish(),
   placedAt: instantField(),
-  currency: z
-    .string()
-    .regex(/^[A-Z]{3}$/, "must be an ISO 4217 code such as USD")
-    .default("USD"),
+  currency: currencyCode,
   identifiers: identifiersSchema,
   lines: z
     .array(orderLineSchema)
@@ -72,6 +76,26 @@ export const orderSchema = z.strictObject({
   // An empty recommendationId (a storefront forwarding an absent `patron_rec`) means none, as before.
   recommendationId: z.preprocess((value) => (value === "" ? null : value), idField(200).nullish()),
 });
+
+/**
+ * An order as sent to a shop whose amounts are in `shopCurrency` (RETAILER_CURRENCY). Every figure adds
+ * amounts up (spend, CLV, price bands), so an order in another currency is refused; one without
+ * `currency` takes the shop's.
+ */
+export function orderSchemaIn(shopCurrency: string) {
+  return orderSchema.extend({
+    currency: currencyCode.refine((code) => code === shopCurrency, foreignCurrency(shopCurrency)).default(shopCurrency),
+  });
+}
+
+/** One schema per shop currency, built on first use (a deployment has one currency). */
+export function perCurrency<T>(build: (shopCurrency: string) => T): (shopCurrency: string) => T {
+  const built = new Map<string, T>();
+  return (shopCurrency) => {
+    if (!built.has(shopCurrency)) built.set(shopCurrency, build(shopCurrency));
+    return built.get(shopCurrency) as T;
+  };
+}
 
 /** One spelling per instant (`…T11:22:00+01:00` and `…T10:22:00Z` are the same); anything else as it is. */
 function sameInstant(value: unknown): unknown {
@@ -99,29 +123,32 @@ function duplicateIds(field: "orders" | "products", items: { id: string }[], con
   }
 }
 
-export const ordersBatchSchema = z
-  .strictObject({
-    orders: z
-      .array(orderSchema)
-      .min(1, "send at least one order")
-      .max(maxOrdersPerBatch, "send at most 1,000 orders per batch"),
-  })
-  // zod runs this even when single orders have problems, so it reads nothing it has not checked.
-  .superRefine(({ orders }, context) => {
-    if (!Array.isArray(orders)) return;
-    const lines = orders.reduce((sum, order) => sum + (Array.isArray(order?.lines) ? order.lines.length : 0), 0);
-    if (lines > maxLinesPerBatch)
-      context.addIssue({
-        code: "custom",
-        path: ["orders"],
-        message: `send at most ${maxLinesPerBatch.toLocaleString("en-US")} order lines per batch (this one has ${lines})`,
-      });
-    duplicateIds(
-      "orders",
-      orders.map((order) => ({ ...order, placedAt: sameInstant(order?.placedAt) })),
-      context,
-    );
-  });
+/** The body of POST /v1/orders for a shop whose amounts are in `shopCurrency`. */
+export const ordersBatchSchemaIn = perCurrency((shopCurrency) =>
+  z
+    .strictObject({
+      orders: z
+        .array(orderSchemaIn(shopCurrency))
+        .min(1, "send at least one order")
+        .max(maxOrdersPerBatch, "send at most 1,000 orders per batch"),
+    })
+    // zod runs this even when single orders have problems, so it reads nothing it has not checked.
+    .superRefine(({ orders }, context) => {
+      if (!Array.isArray(orders)) return;
+      const lines = orders.reduce((sum, order) => sum + (Array.isArray(order?.lines) ? order.lines.length : 0), 0);
+      if (lines > maxLinesPerBatch)
+        context.addIssue({
+          code: "custom",
+          path: ["orders"],
+          message: `send at most ${maxLinesPerBatch.toLocaleString("en-US")} order lines per batch (this one has ${lines})`,
+        });
+      duplicateIds(
+        "orders",
+        orders.map((order) => ({ ...order, placedAt: sameInstant(order?.placedAt) })),
+        context,
+      );
+    }),
+);
 
 export const identifySchema = z.strictObject({ identifiers: identifiersSchema });
 

@@ -11,7 +11,7 @@ import { signal } from "@preact/signals";
 import { useState } from "preact/hooks";
 import { useLocation, useRoute } from "preact-iso";
 import { type OfferGuidance, offerMessages } from "../../../worker/core/models/preferences.ts";
-import { ApiProblem, api, count, dateTime, day, money, percent, whole, words } from "../api.ts";
+import { ApiProblem, api, count, dateTime, day, money, moneyIn, percent, whole, words } from "../api.ts";
 import { Loading, PageHeader, ProblemNote, useData } from "../ui.tsx";
 import { Audiences, SaveAudience } from "./audiences.tsx";
 import { CustomerHistory, SeesNow } from "./customer-360.tsx";
@@ -530,7 +530,7 @@ function ProfileTiles({ profile, summary }: { profile: Profile | null; summary: 
     `sensitivity judged by an estimated ${percent(profile.discountedShare)}: their share pulled toward all customers' ${percent(profile.populationDiscountedShare)}, less the more they buy`,
   ];
   const tiles: [string, string, (string | string[])?][] = [
-    ["CLV, 12 months", money(profile.clv12), `24 months: ${money(profile.clv24)}`],
+    ["CLV, 12 months", moneyIn(profile.clv12), `24 months: ${moneyIn(profile.clv24)}`],
     ["Value tier", profile.valueTier],
     ["Stage", profile.stage, stageNotes(profile)],
     ["P(alive)", percent(profile.probabilityAlive), `P(order in 90 days): ${percent(profile.probabilityPurchase90d)}`],
@@ -559,7 +559,7 @@ function ProfileTiles({ profile, summary }: { profile: Profile | null; summary: 
     ],
     [
       "Lifetime spend",
-      money(summary?.spend),
+      moneyIn(summary?.spend),
       `${count(summary?.orders ?? 0, "order")} since ${day(summary?.firstOrderAt)}`,
     ],
   ];

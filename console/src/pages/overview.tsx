@@ -4,7 +4,7 @@
 // recent nightly runs recorded (GET /v1/admin/transitions), and what a value tier's customers have in
 // common against everyone else (GET /v1/admin/insights/best-customers).
 import { useState } from "preact/hooks";
-import { count, dateTime, day, money, percent, words } from "../api.ts";
+import { count, dateTime, day, money, moneyIn, percent, words } from "../api.ts";
 import { BarChart, type Loaded, Loading, PageHeader, ProblemNote, RunNightly, useData } from "../ui.tsx";
 import { ClvDistribution } from "./clv-distribution.tsx";
 
@@ -84,7 +84,7 @@ export function OverviewPage() {
       <div class="tiles">
         <div class="tile wide">
           <h2>12-month CLV of fading and lapsed customers</h2>
-          <p class="figure">{money(stakeValue)}</p>
+          <p class="figure">{moneyIn(stakeValue)}</p>
           <p class="muted">
             What these {count(stakeCustomers, "customer")} are still expected to spend in the next 12 months, already
             lowered by the chance they have stopped. Not their CLV at stake (Customers): a year of their usual orders ×
@@ -94,7 +94,7 @@ export function OverviewPage() {
         {atStake.map((row) => (
           <div class="tile" key={row.stage}>
             <h2>{row.stage === "fading" ? "Fading" : "Lapsed"}</h2>
-            <p class="figure">{money(row.clv12)}</p>
+            <p class="figure">{moneyIn(row.clv12)}</p>
             <p class="muted">{count(row.customers, "customer")}</p>
           </div>
         ))}
