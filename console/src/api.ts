@@ -2,6 +2,7 @@
 // request as the console's own (X-Patron-Console: 1, required on writes made with the cookie), and
 // turn the error envelope into an ApiProblem. A 401 anywhere means the session ended: sign in again.
 import { signal } from "@preact/signals";
+import { zoneAbbreviation } from "./time-zone.ts";
 
 export interface Issue {
   path: (string | number)[];
@@ -79,19 +80,34 @@ export function percent(value: number | null | undefined, digits = 0): string {
   return `${(value * 100).toFixed(digits)}%`;
 }
 
-export function dateTime(value: string | null | undefined): string {
-  if (!value) return "–";
-  const date = new Date(value);
-  return Number.isNaN(date.getTime())
-    ? value
-    : date.toLocaleString("en-GB", { dateStyle: "medium", timeStyle: "short" });
+/**
+ * The retailer's time zone (RETAILER_TIME_ZONE, from GET or POST /v1/admin/session): every date and time
+ * the console shows is on its clock, whatever zone the browser is in.
+ */
+export const timeZone = signal("UTC");
+
+/** The zone's name as the console says it where times are shown: "Times in Europe/London." */
+export const timesIn = () => `Times in ${timeZone.value}, the retailer's time zone.`;
+
+const parsed = (value: string | number) => new Date(typeof value === "number" ? value : Date.parse(value));
+
+/** A date and time as "1 Dec 2026, 09:30 GMT", on the retailer's clock, with the zone's short name. */
+export function dateTime(value: string | number | null | undefined): string {
+  if (value == null || value === "") return "–";
+  const date = parsed(value);
+  if (Number.isNaN(date.getTime())) return String(value);
+  const zone = timeZone.value;
+  const text = date.toLocaleString("en-GB", { dateStyle: "medium", timeStyle: "short", timeZone: zone });
+  return `${text} ${zoneAbbreviation(date.getTime(), zone)}`;
 }
 
-/** A date as "1 Dec 2026", in the browser's time zone, or in `timeZone` (a stage changes on a UTC day). */
-export function day(value: string | null | undefined, timeZone?: string): string {
-  if (!value) return "–";
-  const date = new Date(value);
-  return Number.isNaN(date.getTime()) ? value : date.toLocaleDateString("en-GB", { dateStyle: "medium", timeZone });
+/** A date as "1 Dec 2026", on the retailer's clock. */
+export function day(value: string | number | null | undefined): string {
+  if (value == null || value === "") return "–";
+  const date = parsed(value);
+  return Number.isNaN(date.getTime())
+    ? String(value)
+    : date.toLocaleDateString("en-GB", { dateStyle: "medium", timeZone: timeZone.value });
 }
 
 export const words = (value: string | null | undefined) => (value ? value.replace(/_/g, " ") : "–");

@@ -2,6 +2,7 @@
 // placed by date, not evenly, with order dates marked and threshold lines), and a histogram. Like ui.tsx's,
 // each is drawn at the width it is shown (useWidth), so its text keeps its size on a phone.
 import type { ComponentChildren } from "preact";
+import { day, timeZone } from "./api.ts";
 import { labelRoom, timeTicks } from "./time-ticks.ts";
 import { chartHeight, useWidth } from "./ui.tsx";
 
@@ -26,9 +27,10 @@ export interface TimeMark {
   label: string;
 }
 
-const dayFormat = new Intl.DateTimeFormat("en-GB", { dateStyle: "medium", timeZone: "UTC" });
-
-/** Lines over time from `from` to `to` (ms), with horizontal threshold lines and marks along the bottom. */
+/**
+ * Lines over time from `from` to `to` (ms), with horizontal threshold lines and marks along the bottom;
+ * its axis and tooltips on the retailer's clock, as every date in the console.
+ */
 export function TimeChart({
   title,
   series,
@@ -65,7 +67,7 @@ export function TimeChart({
   const y = (value: number) => top + (1 - Math.min(value, axisTop) / axisTop) * (height - top - bottom);
   // Labels never closer than their own width: a tick too near the one before is left unlabelled.
   const ticks: { at: number; label: string }[] = [];
-  for (const tick of timeTicks(from, to, 5)) {
+  for (const tick of timeTicks(from, to, 5, timeZone.value)) {
     const previous = ticks.at(-1);
     if (!previous || x(tick.at) - x(previous.at) >= labelRoom(Math.max(tick.label.length, previous.label.length)))
       ticks.push(tick);
@@ -138,7 +140,7 @@ export function TimeChart({
               y1={markY}
               y2={markY + 14}
             >
-              <title>{`${mark.label}, ${dayFormat.format(mark.at)}`}</title>
+              <title>{`${mark.label}, ${day(mark.at)}`}</title>
             </line>
           ))}
         </g>
@@ -152,7 +154,7 @@ export function TimeChart({
             />
             {line.points.map((point) => (
               <circle key={point.at} class="chart-point" cx={x(point.at)} cy={y(point.value)} r="2.5">
-                <title>{`${line.name}, ${dayFormat.format(point.at)}: ${format(point.value)}${point.note ? ` (${point.note})` : ""}`}</title>
+                <title>{`${line.name}, ${day(point.at)}: ${format(point.value)}${point.note ? ` (${point.note})` : ""}`}</title>
               </circle>
             ))}
           </g>

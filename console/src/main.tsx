@@ -3,7 +3,7 @@ import "../console.css";
 import { render } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { LocationProvider, Route, Router, useLocation } from "preact-iso";
-import { ApiProblem, api, shopCurrency, signedIn } from "./api.ts";
+import { ApiProblem, api, shopCurrency, signedIn, timeZone } from "./api.ts";
 import { CustomerPage, CustomersPage } from "./pages/customers.tsx";
 import { ExperimentsPage } from "./pages/experiments.tsx";
 import { ModelsPage } from "./pages/models.tsx";
@@ -17,6 +17,21 @@ const links = [
   { href: "/console/experiments", label: "Experiments" },
   { href: "/console/models", label: "Models" },
 ];
+
+/**
+ * What the session routes answer that the console keeps: the retailer's time zone, for every date
+ * shown, and the shop's currency, for its money figures.
+ */
+interface Session {
+  timeZone?: string;
+  currency?: string;
+}
+
+function startSession(session: Session | undefined) {
+  timeZone.value = session?.timeZone ?? "UTC";
+  shopCurrency.value = session?.currency ?? shopCurrency.value;
+  signedIn.value = true;
+}
 
 function isCurrent(path: string, href: string): boolean {
   const clean = path.replace(/\/+$/, "") || "/console";
@@ -34,10 +49,9 @@ function SignIn() {
     setBusy(true);
     setProblem(null);
     try {
-      const session = await api<{ currency: string }>("POST", "/v1/admin/session", { key });
-      shopCurrency.value = session.currency;
+      const session = await api<Session>("POST", "/v1/admin/session", { key });
       setKey("");
-      signedIn.value = true;
+      startSession(session);
     } catch (error) {
       setProblem(error instanceof ApiProblem ? error.message : "Signing in failed. Try again.");
       field.current?.focus();
@@ -137,11 +151,8 @@ function NotFound() {
 
 function App() {
   useEffect(() => {
-    api<{ currency: string }>("GET", "/v1/admin/session").then(
-      (session) => {
-        shopCurrency.value = session.currency;
-        signedIn.value = true;
-      },
+    api<Session>("GET", "/v1/admin/session").then(
+      (session) => startSession(session),
       () => {
         signedIn.value = false;
       },

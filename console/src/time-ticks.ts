@@ -1,9 +1,11 @@
 // The labels along a chart's axes: calendar ticks for a time axis, and how much room a label takes.
 import { utcTicks } from "d3-time";
+import { fromWall, toWall } from "./time-zone.ts";
 
 /** Roughly how wide a label of `length` characters is at the charts' 13px, in viewBox units, with a gap. */
 export const labelRoom = (length: number) => length * 8 + 10;
 
+// The ticks are found and labelled on the zone's wall clock written as UTC (time-zone.ts toWall).
 const yearFormat = new Intl.DateTimeFormat("en-GB", { year: "numeric", timeZone: "UTC" });
 const monthFormat = new Intl.DateTimeFormat("en-GB", { month: "short", year: "numeric", timeZone: "UTC" });
 const dayFormat = new Intl.DateTimeFormat("en-GB", { dateStyle: "medium", timeZone: "UTC" });
@@ -16,12 +18,12 @@ const hourFormat = new Intl.DateTimeFormat("en-GB", {
 });
 
 /**
- * Calendar ticks between two instants (d3-time: whole years, months, weeks, days or hours, whichever
- * gives about `count`), each labelled as finely as the ticks need and no finer ("2026", "Nov 2026",
- * "3 Nov 2026"), so no two labels read the same.
+ * Calendar ticks between two instants on the clock of `timeZone` (d3-time: whole years, months, weeks,
+ * days or hours there, whichever gives about `count`), each labelled as finely as the ticks need and no
+ * finer ("2026", "Nov 2026", "3 Nov 2026"), so no two labels read the same.
  */
-export function timeTicks(from: number, to: number, count: number): { at: number; label: string }[] {
-  const ticks = utcTicks(new Date(from), new Date(to), count);
+export function timeTicks(from: number, to: number, count: number, timeZone = "UTC"): { at: number; label: string }[] {
+  const ticks = utcTicks(new Date(toWall(from, timeZone)), new Date(toWall(to, timeZone)), count);
   const all = (test: (date: Date) => boolean) => ticks.every(test);
   const midnight = (date: Date) => date.getUTCHours() === 0 && date.getUTCMinutes() === 0;
   const format = all((date) => midnight(date) && date.getUTCDate() === 1 && date.getUTCMonth() === 0)
@@ -31,5 +33,7 @@ export function timeTicks(from: number, to: number, count: number): { at: number
       : all(midnight)
         ? dayFormat
         : hourFormat;
-  return ticks.map((date) => ({ at: date.getTime(), label: format.format(date) }));
+  return ticks
+    .map((date) => ({ at: fromWall(date.getTime(), timeZone), label: format.format(date) }))
+    .filter((tick) => tick.at >= from && tick.at <= to);
 }

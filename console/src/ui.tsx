@@ -74,7 +74,7 @@ let headingsShown = 0;
  * or screen reader user starts at the new page's title, not at the top of the document. The first page
  * after a load leaves focus where the browser puts it, so Tab still reaches "Skip to content" first.
  */
-export function PageHeader({ title, children }: { title: string; children?: ComponentChildren }) {
+export function PageHeader({ title, children }: { title: ComponentChildren; children?: ComponentChildren }) {
   const heading = useRef<HTMLHeadingElement>(null);
   useEffect(() => {
     if (headingsShown++ > 0) heading.current?.focus();

@@ -514,8 +514,8 @@ describe("console steering pages", () => {
   }, 120_000);
 
   it("Rules: each rule's state (live, scheduled, ended, disabled) in the list and on its page; a window already over is said when saved and in the preview, a scheduled draft is previewed as if started", async () => {
-    // The datetime-local value (the browser's time) of an instant `days` from now; the test's Chromium and
-    // this process share the machine's time zone, and a day's margin covers any difference.
+    // The datetime-local value of an instant `days` from now, on the retailer's clock (RETAILER_TIME_ZONE,
+    // UTC here), which the form reads whatever the browser's zone.
     const inDays = (days: number) => new Date(Date.now() + days * 86_400_000).toISOString().slice(0, 16);
     const before = await shelf();
     const leading = before.items[0]?.categoryId;
@@ -538,7 +538,7 @@ describe("console steering pages", () => {
     await fillRule("Last January's sale", "2026-01-01T00:00", "2026-01-02T00:00");
     await page
       .getByRole("note")
-      .getByText(/^Ended 2 Jan 2026, 00:00: this rule changes no shelf/)
+      .getByText(/^Ended 2 Jan 2026, 00:00 UTC: this rule changes no shelf/)
       .waitFor();
     await page.getByText("This rule does not change this customer's shelf.").waitFor();
     // Saved anyway (201, as a typo is), its page says so: the state, and a note under the Ends field.
@@ -547,7 +547,7 @@ describe("console steering pages", () => {
     await page.getByRole("columnheader", { name: "Rule as changed" }).waitFor();
     await page.getByText("State:").locator(".badge").getByText("ended", { exact: true }).waitFor();
     const note = page.getByRole("note");
-    await note.getByText(/^Ended 2 Jan 2026, 00:00: this rule changes no shelf/).waitFor();
+    await note.getByText(/^Ended 2 Jan 2026, 00:00 UTC: this rule changes no shelf/).waitFor();
     expect(await note.count()).toBe(1);
     expect(await page.getByLabel("Ends").getAttribute("aria-describedby")).toContain(
       (await note.getAttribute("id")) ?? "no id",
@@ -561,7 +561,7 @@ describe("console steering pages", () => {
     await fillRule("Christmas week", inDays(19), inDays(26));
     await page
       .getByRole("note")
-      .getByText(/^Scheduled: starts \d{1,2} \w{3} \d{4}, \d\d:\d\d\./)
+      .getByText(/^Scheduled: starts \d{1,2} \w{3} \d{4}, \d\d:\d\d UTC\./)
       .waitFor();
     await page.getByText("The preview applies it as if it had started").waitFor();
     await page.getByText("This rule will change this customer's shelf once it starts").waitFor();
@@ -594,8 +594,8 @@ describe("console steering pages", () => {
     await row("Bury it now").getByText(`bury category ${target}: score ÷ 2, for everyone`).waitFor();
     for (const [name, state, when] of [
       ["Bury it now", "live", null],
-      ["Christmas week", "scheduled", /^ starts \d{1,2} \w{3} \d{4}, \d\d:\d\d$/],
-      ["Last January's sale", "ended", /^ ended 2 Jan 2026, 00:00$/],
+      ["Christmas week", "scheduled", /^ starts \d{1,2} \w{3} \d{4}, \d\d:\d\d UTC$/],
+      ["Last January's sale", "ended", /^ ended 2 Jan 2026, 00:00 UTC$/],
       ["Boost a typo", "disabled", null],
     ] as const) {
       expect(rules.find((rule) => rule.name === name)?.state, name).toBe(state);

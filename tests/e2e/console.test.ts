@@ -165,8 +165,11 @@ describe("console", () => {
     expect(channels).toEqual(new Set(["Web", "Store"]));
     expect(await page.getByRole("cell", { name: "verified" }).count()).toBeGreaterThan(0);
     expect(await page.getByText("CLV, 12 months").count()).toBe(1);
-    // The lookup lands the keyboard on the customer's heading, not on the document.
-    expect(await page.evaluate(() => document.activeElement?.textContent)).toMatch(/^Customer c_/);
+    // The lookup lands the keyboard on the customer's heading (who they are, then their id), not on the document.
+    expect(await page.evaluate(() => document.activeElement?.tagName)).toBe("H1");
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toMatch(
+      /^s\*+@inbox\.net · loyalty \*+0002 Customer c_/,
+    );
     // Orders per channel beside the main channel, counted as the API counts them.
     const customerId = decodeURIComponent(page.url().split("/").pop() ?? "");
     const { channels: ordersByChannel, spend } = (

@@ -82,7 +82,15 @@ describe("console session", () => {
     const signedIn = await signIn();
     expect(((await signedIn.json()) as { data: { currency: string } }).data.currency).toBe("USD");
     const check = await SELF.fetch(`${origin}/v1/admin/session`, withCookie(sessionCookie(signedIn)));
-    expect(await check.json()).toEqual({ data: { signedIn: true, via: "session", currency: "USD" } });
+    expect(await check.json()).toMatchObject({ data: { signedIn: true, via: "session", currency: "USD" } });
+  });
+
+  it("tells the console the retailer's time zone on sign-in and on the session check (RETAILER_TIME_ZONE, UTC here)", async () => {
+    const response = await signIn();
+    expect(((await response.json()) as { data: { timeZone: string } }).data.timeZone).toBe("UTC");
+    const check = await SELF.fetch(`${origin}/v1/admin/session`, withCookie(sessionCookie(response)));
+    expect(check.status).toBe(200);
+    expect(await check.json()).toEqual({ data: { signedIn: true, via: "session", timeZone: "UTC", currency: "USD" } });
   });
 
   it("marks the cookie Secure when the console is served over https", async () => {

@@ -116,4 +116,41 @@ describe("GET /v1/customers", () => {
     expect((await api.lookup("passport", "x")).status).toBe(400);
     expect((await api.lookup("email", "a@b.test", "test-api-key")).status).toBe(401);
   });
+
+  it("names each order line's product and category, and each category, from the catalog (null where it has none)", async () => {
+    const p = uniquePrefix();
+    const account = `${p}-acct`;
+    expect(
+      (
+        await api.postProducts([
+          { id: `${p}-sku`, title: "Espresso beans", categoryId: `${p}-coffee`, categoryName: "Coffee", listPrice: 14 },
+        ])
+      ).status,
+    ).toBe(200);
+    const lines = [
+      { productId: `${p}-sku`, categoryId: `${p}-coffee`, quantity: 2, unitPrice: 14, listPrice: 14 },
+      { productId: `${p}-gone`, categoryId: `${p}-tea`, quantity: 1, unitPrice: 5, listPrice: 5 },
+    ];
+    expect((await api.postOrders([anOrder({ identifiers: { account }, lines })])).status).toBe(200);
+    const byLookup = customerResponseSchema.parse(await (await api.lookup("account", account)).json()).data;
+    const byId = customerResponseSchema.parse(await (await api.customer(byLookup.customerId)).json()).data;
+    for (const customer of [byLookup, byId]) {
+      expect(
+        customer.orders[0]?.lines.map(({ productId, productTitle, categoryName }) => [
+          productId,
+          productTitle,
+          categoryName,
+        ]),
+      ).toEqual([
+        [`${p}-sku`, "Espresso beans", "Coffee"],
+        [`${p}-gone`, null, null],
+      ]);
+      expect(
+        Object.fromEntries(
+          customer.summary!.categories.map((category) => [category.categoryId, category.categoryName]),
+        ),
+      ).toEqual({ [`${p}-coffee`]: "Coffee", [`${p}-tea`]: null });
+      expect(customer.summary).not.toBeNull();
+    }
+  });
 });

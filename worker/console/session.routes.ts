@@ -2,12 +2,12 @@
 // in constant time, buys a session cookie. The cookie holds a random id; D1 keeps only its SHA-256 and
 // an expiry 12 h after sign-in (not extended by use). Every admin route accepts the cookie as well as
 // the admin key (worker/http/auth.ts), writes only with `X-Patron-Console: 1` from the same origin.
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import * as z from "zod";
 import type { AppEnv } from "../env.ts";
 import { assertSameSiteConsoleWrite, requireAdminKey, sessionCookieName, timingSafeEqual } from "../http/auth.ts";
-import { retailerCurrency } from "../http/config.ts";
+import { retailerCurrency, retailerTimeZone } from "../http/config.ts";
 import { ApiError } from "../http/errors.ts";
 import { assertKeyChecksAllowed, countFailedKeyCheck } from "../http/rate-limit.ts";
 import { jsonBody } from "../http/validate.ts";
@@ -17,6 +17,9 @@ import { createSession, deleteSession, newSessionId, sessionIdHash } from "./ses
 export const sessionLifetimeSeconds = 12 * 3600;
 
 const signInSchema = z.object({ key: z.string().min(1, "Enter the admin key.").max(1000) }).strict();
+
+/** The retailer's time zone (RETAILER_TIME_ZONE, UTC by default): the console shows every date on its clock. */
+const timeZoneOf = (c: Context<AppEnv>) => retailerTimeZone(c.env.RETAILER_TIME_ZONE);
 
 const isHttps = (url: string) => new URL(url).protocol === "https:";
 
@@ -47,7 +50,10 @@ export const sessionRoutes = new Hono<AppEnv>()
       maxAge: sessionLifetimeSeconds,
     });
     const currency = retailerCurrency(c.env.RETAILER_CURRENCY);
-    return c.json({ data: { signedIn: true, expiresAt: expiresAt.toISOString(), currency } }, 201);
+    return c.json(
+      { data: { signedIn: true, expiresAt: expiresAt.toISOString(), timeZone: timeZoneOf(c), currency } },
+      201,
+    );
   })
   // The console learns the shop's currency here, to label its money figures.
   .get("/", requireAdminKey, (c) =>
@@ -55,6 +61,7 @@ export const sessionRoutes = new Hono<AppEnv>()
       data: {
         signedIn: true,
         via: c.req.header("Authorization") ? "admin key" : "session",
+        timeZone: timeZoneOf(c),
         currency: retailerCurrency(c.env.RETAILER_CURRENCY),
       },
     }),

@@ -15,6 +15,7 @@ import { identityKey, normalizeForKey } from "../identity/identity.keys.ts";
 import { customerIdByKey, holdersIn } from "../identity/identity.repo.ts";
 import { phoneRegion } from "../identity/phone.ts";
 import { currentModels } from "../models/models.repo.ts";
+import { cachedCatalog } from "../recommendations/recommendations.repo.ts";
 import { computeShelf, holdoutShareOf, loadShelfData, type ShelfRequest } from "../recommendations/shelf.ts";
 import {
   shardedCustomerExport,
@@ -27,6 +28,7 @@ import { customerExportIn, customerHistoryIn, customerShelfIn } from "../shards/
 import type { CustomerRead, CustomerReadRequest } from "../shards/customer-reads.ts";
 import { homeStub, shardCount } from "../shards/shards.ts";
 import { isSuppressed, orderSuppressionKey } from "../suppressions/suppressions.repo.ts";
+import { withCatalogNames } from "./customer-names.ts";
 import { loadCustomer, survivingCustomerId } from "./customers.repo.ts";
 import { customerParamsSchema, lookupQuerySchema, shelfQuerySchema } from "./customers.schemas.ts";
 import { eraseCustomer, exportFrom } from "./erasure.repo.ts";
@@ -89,7 +91,7 @@ export const customersRoutes = new Hono<AppEnv>()
   .use("*", requireAdminKey)
   .get("/lookup", async (c) => {
     const { kind, key } = await queriedIdentifier(c);
-    const read = await customerByKeyInStore(c, key);
+    const [read, catalog] = await Promise.all([customerByKeyInStore(c, key), cachedCatalog(c.var.db, c.var.now)]);
     if (read.kind === "not_found") throw notFound(`No customer holds that ${kind}.`);
     if (read.kind !== "found")
       throw notFound(
@@ -97,7 +99,7 @@ export const customersRoutes = new Hono<AppEnv>()
           ? `That ${kind} is shared by several customers, so it identifies nobody. ${holdersHint}`
           : `That ${kind} was only ever sent unverified, so it identifies nobody. ${holdersHint}`,
       );
-    return c.json({ data: read.customer });
+    return c.json({ data: withCatalogNames(read.customer, catalog) });
   })
   .get("/holders", async (c) => {
     // A privacy request's first step: every customer holding the identifier or seen with it, whatever
@@ -117,9 +119,9 @@ export const customersRoutes = new Hono<AppEnv>()
   })
   .get("/:id", async (c) => {
     const { id } = parseOrThrow(customerParamsSchema, c.req.param(), "path");
-    const read = await customerByIdInStore(c, id);
+    const [read, catalog] = await Promise.all([customerByIdInStore(c, id), cachedCatalog(c.var.db, c.var.now)]);
     if (read.kind !== "found") throw notFound(`No customer with id ${id}.`);
-    return c.json({ data: read.customer });
+    return c.json({ data: withCatalogNames(read.customer, catalog) });
   })
   .get("/:id/history", async (c) => {
     const { id } = parseOrThrow(customerParamsSchema, c.req.param(), "path");

@@ -23,6 +23,7 @@ export const shelfQuerySchema = recommendationsQuerySchema.pick({ limit: true, c
 
 const categoryStatSchema = z.object({
   categoryId: z.string(),
+  categoryName: z.string().nullable(),
   orders: z.number(),
   purchaseDays: z.number(),
   units: z.number(),
@@ -59,6 +60,9 @@ export const customerResponseSchema = z.object({
           z.object({
             productId: z.string(),
             categoryId: z.string(),
+            /** The catalog's title and category name; null when the catalog holds no such product or category. */
+            productTitle: z.string().nullable(),
+            categoryName: z.string().nullable(),
             quantity: z.number(),
             unitPrice: z.number(),
             listPrice: z.number(),

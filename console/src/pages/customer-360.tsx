@@ -29,6 +29,64 @@ interface HistoryAnswer {
 }
 
 const channelNames: Record<string, string> = { web: "Web", store: "Store", app: "App", phone: "Phone" };
+
+/** The identifier kinds a person recognises a customer by, in the order the heading names them. */
+const nameKinds = ["email", "loyalty", "phone", "account", "card"];
+
+/**
+ * Who the customer is, as a person at the till would recognise them: the first two kinds of identifier
+ * they hold, masked as the API returns them ("e******@post.org · loyalty ****0002"). A customer holding
+ * none (a guest) is named by the identifiers seen on their orders, said to be unverified; null: none.
+ */
+export function customerName(identities: { kind: string; masked: string; trust: string; shared: boolean }[]) {
+  const usable = identities.filter(
+    (identity) => !identity.shared && identity.masked && nameKinds.includes(identity.kind),
+  );
+  const held = usable.filter((identity) => identity.trust === "verified");
+  const named = held.length > 0 ? held : usable;
+  const chosen = nameKinds
+    .map((kind) => named.find((identity) => identity.kind === kind))
+    .filter((identity) => identity !== undefined)
+    .slice(0, 2);
+  if (chosen.length === 0) return null;
+  const name = chosen
+    .map((identity) => (identity.kind === "email" ? identity.masked : `${identity.kind} ${identity.masked}`))
+    .join(" · ");
+  return held.length > 0 ? name : `${name} (unverified)`;
+}
+
+/** The figures' words, for a reader who does not know them: open under the tiles, on a phone too. */
+export function TermsExplained() {
+  return (
+    <details class="terms">
+      <summary>What these mean</summary>
+      <dl>
+        <dt>P(alive)</dt>
+        <dd>
+          The chance that they are still buying here rather than gone for good, from how often they have bought and how
+          long it has been since their last order.
+        </dd>
+        <dt>Overdue ratio</dt>
+        <dd>
+          Days since their last order divided by their usual days between orders: 1 means an order is due now, 2 means
+          twice their usual gap has passed. Per category, the same for that category.
+        </dd>
+        <dt>Stage</dt>
+        <dd>
+          <strong>new</strong>: one order so far; <strong>active</strong>: buying on their rhythm ("alive and on
+          cadence"); <strong>fading</strong>: P(alive) has dropped below the fading line ("slipping"), a good time for a
+          nudge; <strong>lapsed</strong>: P(alive) is below the lapsed line ("low probability alive"): they have
+          probably stopped.
+        </dd>
+        <dt>CLV</dt>
+        <dd>
+          What they are expected to spend over the next 12 (or 24) months, already lowered by the chance they stop.
+        </dd>
+      </dl>
+    </details>
+  );
+}
+
 const kindNotes: Record<string, string> = {
   before_order: ", just before an order",
   order: ", just after an order",
@@ -154,10 +212,14 @@ export function CustomerHistory({
         </TimeChart>
       </div>
       <h3>Stage changes</h3>
+      <p class="muted small caption">
+        P(alive): the chance they are still buying; overdue ratio: days since the last order ÷ their usual days between
+        orders.
+      </p>
       <ol class="stage-changes">
         {changes.map((point) => (
           <li key={point.at}>
-            <span class={`badge stage-${point.stage}`}>{point.stage}</span> from {day(point.at, "UTC")}{" "}
+            <span class={`badge stage-${point.stage}`}>{point.stage}</span> from {day(point.at)}{" "}
             <span class="muted small">
               {oneTimeReturnDays
                 ? `(${count(point.daysSinceLast, "day")} after their one order)`
@@ -191,6 +253,15 @@ interface ShelfAnswer {
 
 const shelfLimit = 8;
 
+/** What each arm of the holdout experiment means, in a line. */
+const armNotes: Record<ShelfAnswer["arm"], string> = {
+  personalized:
+    "They get the personalized shelf; a small holdout group gets the popular shelf instead, so the experiment can measure what personalization adds.",
+  holdout:
+    "They are in the holdout group: they get the popular shelf, so the experiment can measure what personalization adds.",
+  anonymous: "Not signed in online: the popular shelf, outside the experiment.",
+};
+
 /** Why this shelf, in words: which arm the shopper is in, or why the storefront cannot personalize. */
 function shelfExplanation(shelf: ShelfAnswer): string {
   if (!shelf.storefrontAccount)
@@ -204,6 +275,8 @@ function shelfExplanation(shelf: ShelfAnswer): string {
 
 export function SeesNow({ customerId, currency }: { customerId: string; currency: string }) {
   const shelf = useData<ShelfAnswer>(`/v1/customers/${encodeURIComponent(customerId)}/shelf?limit=${shelfLimit}`);
+  // An item's category by the name the shelf gives it (the item itself carries only the id).
+  const categoryNames = new Map((shelf.data?.categories ?? []).map((category) => [category.id, category.name]));
   return (
     <section aria-labelledby="sees-now-title" class="sees-now">
       <h2 id="sees-now-title">What this shopper sees now</h2>
@@ -238,7 +311,8 @@ export function SeesNow({ customerId, currency }: { customerId: string; currency
               <ol class="why" aria-label="Items and their reasons">
                 {shelf.data.items.map((item) => (
                   <li key={item.id}>
-                    <span class="item-title">{item.title}</span> <span class="muted small">({item.categoryId})</span>
+                    <span class="item-title">{item.title}</span>{" "}
+                    <span class="muted small">({categoryNames.get(item.categoryId) ?? item.categoryId})</span>
                     <br />
                     <span class="reason">{item.reason}</span>
                   </li>
@@ -256,7 +330,9 @@ export function SeesNow({ customerId, currency }: { customerId: string; currency
                   </li>
                 ))}
               </ol>
-              <p class="muted small">Arm: {words(shelf.data.arm)}.</p>
+              <p class="muted small">
+                Experiment arm: {words(shelf.data.arm)}. {armNotes[shelf.data.arm]}
+              </p>
             </div>
           </div>
         </>

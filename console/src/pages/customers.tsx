@@ -11,10 +11,10 @@ import { signal } from "@preact/signals";
 import { useState } from "preact/hooks";
 import { useLocation, useRoute } from "preact-iso";
 import { type OfferGuidance, offerMessages } from "../../../worker/core/models/preferences.ts";
-import { ApiProblem, api, count, dateTime, day, money, moneyIn, percent, whole, words } from "../api.ts";
+import { ApiProblem, api, count, dateTime, day, money, moneyIn, percent, timesIn, whole, words } from "../api.ts";
 import { Loading, PageHeader, ProblemNote, useData } from "../ui.tsx";
 import { Audiences, SaveAudience } from "./audiences.tsx";
-import { CustomerHistory, SeesNow } from "./customer-360.tsx";
+import { CustomerHistory, customerName, SeesNow, TermsExplained } from "./customer-360.tsx";
 
 /** The customer erased last, announced on the lookup page it returns to. */
 const erased = signal<string | null>(null);
@@ -258,7 +258,9 @@ function CustomerList() {
         P(alive)): what is lost if they have gone, highest for a valuable regular who has gone quiet, so the top of the
         default sort is where a win-back is worth most. <strong>12-month CLV</strong> is what they are still expected to
         spend, already lowered by that chance; the Overview adds it up over the fading and lapsed customers. The CSV
-        holds the whole list with these filters and sort.
+        holds the whole list with these filters and sort. <strong>P(alive)</strong> is the chance they are still buying;
+        the <strong>overdue ratio</strong> is the days since their last order ÷ their usual days between orders (above
+        1: overdue).
       </p>
       <form class="card filters" aria-label="Filter and sort customers" onSubmit={(event) => event.preventDefault()}>
         {filterOptions.map((filter) => (
@@ -406,7 +408,16 @@ interface Order {
   total: number;
   discountTotal: number;
   currency: string;
-  lines: { productId: string; categoryId: string; quantity: number; unitPrice: number; listPrice: number }[];
+  lines: {
+    productId: string;
+    categoryId: string;
+    /** From the catalog; null when it holds no such product or category. */
+    productTitle: string | null;
+    categoryName: string | null;
+    quantity: number;
+    unitPrice: number;
+    listPrice: number;
+  }[];
 }
 interface CategoryProfile {
   categoryId: string;
@@ -461,7 +472,13 @@ interface Customer {
     /** Units bought, and of those bought below list price: the observed discount share. */
     units: number;
     discountedUnits: number;
-    categories: { categoryId: string; orders: number; spend: number; lastPurchaseAt: string | null }[];
+    categories: {
+      categoryId: string;
+      categoryName: string | null;
+      orders: number;
+      spend: number;
+      lastPurchaseAt: string | null;
+    }[];
   } | null;
   profile: Profile | null;
 }
@@ -489,10 +506,12 @@ export function CustomerPage() {
       <p>
         <a href="/console/customers">← Look up another customer</a>
       </p>
-      <PageHeader title={`Customer ${data.customerId}`}>
+      <PageHeader title={<CustomerTitle customer={data} />}>
         {data.mergedFrom.length > 0 && <p class="muted">Merged from {data.mergedFrom.join(", ")}.</p>}
+        <p class="muted small">{timesIn()}</p>
       </PageHeader>
       <ProfileTiles profile={data.profile} summary={data.summary} />
+      <TermsExplained />
       <div class="columns">
         <Identities identities={data.identities} />
         <Categories customer={data} />
@@ -506,6 +525,17 @@ export function CustomerPage() {
       <SeesNow customerId={data.customerId} currency={data.orders[0]?.currency ?? "USD"} />
       <DataRights customerId={data.customerId} />
     </section>
+  );
+}
+
+/** The heading: who the customer is in masked identifiers a person recognises, and their id, smaller. */
+function CustomerTitle({ customer }: { customer: Customer }) {
+  const name = customerName(customer.identities);
+  if (!name) return <>Customer {customer.customerId}</>;
+  return (
+    <>
+      {name} <span class="heading-id">Customer {customer.customerId}</span>
+    </>
   );
 }
 
@@ -651,6 +681,12 @@ function Identities({ identities }: { identities: Customer["identities"] }) {
 
 function Categories({ customer }: { customer: Customer }) {
   const spend = new Map((customer.summary?.categories ?? []).map((category) => [category.categoryId, category]));
+  // The catalog's name for each category, where it has one (the summary's, or an order line's).
+  const names = new Map<string, string>();
+  for (const line of customer.orders.flatMap((order) => order.lines))
+    if (line.categoryName) names.set(line.categoryId, line.categoryName);
+  for (const category of spend.values())
+    if (category.categoryName) names.set(category.categoryId, category.categoryName);
   const profiled = customer.profile?.categories ?? [];
   // A one-time buyer's categories have no rhythm of their own either: an overdue ratio would be all customers'.
   const oneOrder = customer.profile?.oneTimeReturnDays != null;
@@ -676,7 +712,7 @@ function Categories({ customer }: { customer: Customer }) {
             const stats = spend.get(categoryId);
             return (
               <tr key={categoryId}>
-                <td>{categoryId}</td>
+                <td>{names.get(categoryId) ?? categoryId}</td>
                 <td>{stats?.orders ?? "–"}</td>
                 <td>{money(stats?.spend)}</td>
                 <td>{profile?.priceBand ?? "–"}</td>
@@ -724,7 +760,7 @@ function Timeline({ orders, total }: { orders: Order[]; total: number }) {
               <span class={`badge channel ${order.channel}`}>{channelNames[order.channel] ?? order.channel}</span>
               <span class="when">{dateTime(order.placedAt)}</span>
               <span class="what">
-                {order.lines.map((line) => `${line.quantity}× ${line.productId}`).join(", ")}
+                {order.lines.map((line) => `${line.quantity}× ${line.productTitle ?? line.productId}`).join(", ")}
                 {order.storeId ? <span class="muted small"> · {order.storeId}</span> : null}
               </span>
               <span class="total">

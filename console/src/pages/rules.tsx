@@ -6,7 +6,8 @@
 // side by side) and simulated over a sample of shoppers (POST /v1/admin/rules/simulate).
 import { useEffect, useState } from "preact/hooks";
 import { useLocation, useRoute } from "preact-iso";
-import { ApiProblem, api, count, dateTime, percent } from "../api.ts";
+import { ApiProblem, api, count, dateTime, percent, timeZone } from "../api.ts";
+import { fromZoneInput, toZoneInput } from "../time-zone.ts";
 import { Loading, PageHeader, ProblemNote, useData } from "../ui.tsx";
 
 interface Segment {
@@ -247,13 +248,9 @@ const emptyDraft: Draft = {
   segment: {},
 };
 
-/** `datetime-local` value (local time) for an ISO instant, and back. */
-const toLocalInput = (iso: string | null) => {
-  if (!iso) return "";
-  const date = new Date(iso);
-  return new Date(date.getTime() - date.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
-};
-const fromLocalInput = (value: string) => (value ? new Date(value).toISOString() : null);
+/** `datetime-local` value for an ISO instant, and back, on the retailer's clock (as every time shown). */
+const toLocalInput = (iso: string | null) => toZoneInput(iso, timeZone.value);
+const fromLocalInput = (value: string) => fromZoneInput(value, timeZone.value);
 
 function draftOf(rule: Rule): Draft {
   const segment: Record<string, string[]> = {};
@@ -483,7 +480,10 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
         ))}
         {segmentMessages.length > 0 && <small class="problem">{segmentMessages.join("; ")}</small>}
       </fieldset>
-      {text("startsAt", "Starts", { type: "datetime-local", hint: "Optional, in your local time." })}
+      {text("startsAt", "Starts", {
+        type: "datetime-local",
+        hint: `Optional, in ${timeZone.value} time (the retailer's).`,
+      })}
       {text("endsAt", "Ends", { type: "datetime-local", hint: "Optional." })}
       {savedEnded && rule && (
         <ScheduleNote state="ended" startsAt={rule.startsAt} endsAt={rule.endsAt} id="rule-endsAt-ended" />

@@ -2,6 +2,7 @@
 // "Oct 2026 | Nov 2026 | Nov 2026 | Nov 2026 | Dec 2026" under a five-week history).
 import { describe, expect, it } from "vitest";
 import { timeTicks } from "../../../console/src/time-ticks.ts";
+import { fromZoneInput, toZoneInput, zoneAbbreviation, zoneOffset } from "../../../console/src/time-zone.ts";
 
 const at = (iso: string) => Date.parse(iso);
 const day = 86_400_000;
@@ -41,5 +42,45 @@ describe("timeTicks", () => {
       const times = ticks.map((tick) => tick.at);
       expect(times, label).toEqual([...times].sort((a, b) => a - b));
     }
+  });
+
+  it("finds and labels the ticks on the retailer's clock: midnights in Tokyo, not in UTC", () => {
+    // 21 Nov 2026 00:00 in Tokyo is 20 Nov 15:00 UTC; a UTC axis would label that instant "20 Nov 2026".
+    const ticks = timeTicks(at("2026-11-18T20:00:00Z"), at("2026-11-23T20:00:00Z"), 5, "Asia/Tokyo");
+    expect(ticks.map((tick) => tick.label)).toContain("21 Nov 2026");
+    const tokyoMidnight = ticks.find((tick) => tick.label === "21 Nov 2026");
+    expect(tokyoMidnight?.at).toBe(at("2026-11-20T15:00:00Z"));
+    const months = timeTicks(at("2026-01-10T00:00:00Z"), at("2026-12-20T00:00:00Z"), 5, "America/New_York");
+    expect(months.map((tick) => tick.label)).toEqual(["Apr 2026", "Jul 2026", "Oct 2026"]);
+    // New York's midnight of 1 Jul (summer time, UTC−4) and of 1 Oct.
+    expect(months.map((tick) => new Date(tick.at).toISOString())).toEqual([
+      "2026-04-01T04:00:00.000Z",
+      "2026-07-01T04:00:00.000Z",
+      "2026-10-01T04:00:00.000Z",
+    ]);
+  });
+});
+
+describe("the retailer's clock", () => {
+  it("knows a zone's offset through summer time", () => {
+    expect(zoneOffset(at("2026-11-20T15:00:00Z"), "Asia/Tokyo")).toBe(9 * 3600_000);
+    expect(zoneOffset(at("2026-07-01T12:00:00Z"), "America/New_York")).toBe(-4 * 3600_000);
+    expect(zoneOffset(at("2026-12-01T12:00:00Z"), "America/New_York")).toBe(-5 * 3600_000);
+    expect(zoneOffset(at("2026-12-01T12:00:00.500Z"), "UTC")).toBe(0);
+  });
+
+  it("reads and writes a datetime-local field on that clock, whatever the browser's", () => {
+    expect(toZoneInput("2026-12-01T00:30:00Z", "Asia/Tokyo")).toBe("2026-12-01T09:30");
+    expect(fromZoneInput("2026-12-01T09:30", "Asia/Tokyo")).toBe("2026-12-01T00:30:00.000Z");
+    expect(fromZoneInput("2026-07-04T09:00", "Europe/London")).toBe("2026-07-04T08:00:00.000Z");
+    expect(toZoneInput("2026-07-04T08:00:00Z", "Europe/London")).toBe("2026-07-04T09:00");
+    expect(fromZoneInput("", "Asia/Tokyo")).toBeNull();
+    expect(toZoneInput(null, "Asia/Tokyo")).toBe("");
+  });
+
+  it("names the zone as en-GB does", () => {
+    expect(zoneAbbreviation(at("2026-07-04T08:00:00Z"), "Europe/London")).toBe("BST");
+    expect(zoneAbbreviation(at("2026-12-01T08:00:00Z"), "Asia/Tokyo")).toBe("GMT+9");
+    expect(zoneAbbreviation(at("2026-12-01T08:00:00Z"), "UTC")).toBe("UTC");
   });
 });
