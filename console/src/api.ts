@@ -75,10 +75,25 @@ export function moneyIn(value: number | null | undefined): string {
   return amount === "–" || !shopCurrency.value ? amount : `${amount} ${shopCurrency.value}`;
 }
 
+/**
+ * A share as a percentage with `digits` decimals: "47%". A share between 0 and 1 never reads as 0% or
+ * 100%, which would say none or all: below the last digit it is "<1%" ("<0.1%" with one decimal), and
+ * next to 1 it takes one decimal more ("99.6%"), or reads ">99.9%".
+ */
 export function percent(value: number | null | undefined, digits = 0): string {
   if (value == null || !Number.isFinite(value)) return "–";
-  return `${(value * 100).toFixed(digits)}%`;
+  const shown = (value * 100).toFixed(digits);
+  if (value > 0 && value < 1 && Number(shown) === 0) return `<${(10 ** -digits).toFixed(digits)}%`;
+  if (value > 0 && value < 1 && Number(shown) === 100) {
+    const finer = (value * 100).toFixed(digits + 1);
+    return Number(finer) < 100 ? `${finer}%` : `>${(100 - 10 ** -(digits + 1)).toFixed(digits + 1)}%`;
+  }
+  return `${shown}%`;
 }
+
+/** An overdue ratio (days since the last order ÷ the usual days between orders), as the API rounds it: "1.72". */
+export const ratio = (value: number | null | undefined) =>
+  value == null || !Number.isFinite(value) ? "–" : value.toFixed(2);
 
 /**
  * The retailer's time zone (RETAILER_TIME_ZONE, from GET or POST /v1/admin/session): every date and time

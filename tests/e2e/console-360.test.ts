@@ -1,7 +1,8 @@
 // The console's customer 360 and the Overview's CLV distribution in real Chromium against `wrangler dev`
 // with the seeded demo retailer and one nightly run: the Overview draws the API's CLV histogram; a demo
-// customer looked up by loyalty number shows web and store orders on one timeline, P(alive) and cadence
-// over time drawn from the API's history (order dates marked, fading and lapsed lines), and "what this
+// customer looked up by loyalty number (typed with en dashes) shows web and store orders on one
+// timeline, P(alive) and cadence over time drawn from the API's history (order dates marked, fading and
+// lapsed lines), the next order of a fading customer as holding only if they still buy, and "what this
 // shopper sees now" rendered by the widget's own shelf with the items and reasons GET /v1/recommendations
 // gives that shopper, sending no event; on a 390 px phone the page has nothing wider than its box but the
 // shelf's row, and its charts (and the Overview's) are drawn at the phone's width, their text at least
@@ -11,6 +12,7 @@ import path from "node:path";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { postSeedData } from "../../cli/seed-demo.ts";
+import { day, percent } from "../../console/src/api.ts";
 import { signShopperToken } from "../../worker/http/shopper-token.ts";
 import { type DevWorker, startDevWorker, testSecrets } from "../fixtures/wrangler-dev.ts";
 import { artifactsDir } from "../widget/harness.ts";
@@ -48,7 +50,7 @@ interface ShelfItem {
 interface Customer {
   customerId: string;
   orders: { placedAt: string; channel: string }[];
-  profile: { stage: string } | null;
+  profile: { stage: string; cadence: { nextExpectedAt: string | null } } | null;
 }
 
 async function screenshot(name: string) {
@@ -168,7 +170,8 @@ describe("console customer 360", () => {
   it("looks a demo customer up by loyalty number: web and store orders on one timeline, and their history drawn", async () => {
     await openFromNav("Customers");
     await page.getByLabel("Identifier").selectOption("loyalty");
-    await page.getByLabel("Value").fill("LY-DEMO-0003");
+    // Typed as a phone keyboard types it (en dashes, lower case): the same card as LY-DEMO-0003.
+    await page.getByLabel("Value").fill("ly–demo–0003");
     await page.getByRole("button", { name: "Look up" }).click();
     await page.waitForURL(/\/console\/customers\/c_/);
     const customerId = decodeURIComponent(new URL(page.url()).pathname.split("/").at(-1) as string);
@@ -185,7 +188,7 @@ describe("console customer 360", () => {
     expect(await alive.locator(".series-a circle").count()).toBe(history.points.length);
     const titles = await alive.locator(".series-a circle title").allTextContents();
     history.points.forEach((point, index) => {
-      expect(titles[index], point.at).toContain(`${Math.round(point.probabilityAlive * 100)}%`);
+      expect(titles[index], point.at).toContain(percent(point.probabilityAlive));
     });
     expect(await alive.locator("line.chart-threshold").count()).toBe(2);
     const from = Date.parse(history.points[0]!.at);
@@ -218,6 +221,12 @@ describe("console customer 360", () => {
     const stages = await page.locator(".stage-changes .badge").allTextContents();
     expect(stages.at(-1)).toBe(history.points.at(-1)?.stage);
     expect(stages.at(-1)).toBe(customer.profile?.stage);
+    // The demo's fading regular may have stopped: their next order's date is said to hold only if they have not.
+    expect(customer.profile?.stage).toBe("fading");
+    const next = page.locator(".tile").filter({ has: page.getByText("Next order expected", { exact: true }) });
+    expect(await next.locator("dd.figure").textContent()).toBe(
+      `if still buying: around ${day(customer.profile?.cadence.nextExpectedAt)}`,
+    );
     await screenshot("customer-history");
   }, 120_000);
 

@@ -197,12 +197,24 @@ describe("console", () => {
     await page.reload();
     await timeline.waitFor();
     expect(page.url()).toBe(url);
-    // A lookup that finds nobody says so.
+    // A lookup that finds nobody says so in words, and what to try next.
     await openFromNav("Customers");
     await page.getByLabel("Value").fill("nobody.known@inbox.net");
     await page.getByRole("button", { name: "Look up" }).click();
-    await expect.poll(() => page.getByRole("alert").textContent()).toContain("No customer holds that email");
+    await expect
+      .poll(() => page.getByRole("alert").locator("p").first().textContent())
+      .toBe(
+        "No customer holds that email address. Check it was typed in full, or look the customer up by another identifier.",
+      );
     await screenshot("customers");
+    // The customer id shown on their page and in the list opens them, as the field's hint says.
+    expect(await page.getByLabel("Value").getAttribute("aria-describedby")).toBe("lookup-value-hint");
+    expect(await page.locator("#lookup-value-hint").textContent()).toContain("A customer id (c_…");
+    await page.getByLabel("Identifier").selectOption({ label: "Customer id (c_…)" });
+    await page.getByLabel("Value").fill(` ${customerId} `);
+    await page.getByRole("button", { name: "Look up" }).click();
+    await page.waitForURL(`**/console/customers/${customerId}`);
+    await timeline.waitFor();
   }, 120_000);
 
   it("says a one-order customer's discount share as bought, and labels the estimate the sensitivity is judged by", async () => {
@@ -304,15 +316,25 @@ describe("console", () => {
     ]);
     const exported = JSON.parse(readFileSync((await download.path()) as string, "utf8")) as { customerId: string };
     expect(exported.customerId).toBe(customerId);
+    const focused = () => page.evaluate(() => document.activeElement?.textContent?.trim());
     await page.getByRole("button", { name: "Erase customer" }).click();
     await page.getByRole("alertdialog").waitFor();
+    // The pressed button is gone: focus moves into the confirmation, on its safe answer, not to <body>.
+    await expect.poll(focused).toBe("Cancel");
     await screenshot("erase-confirm");
-    // Cancelling erases nothing.
-    await page.getByRole("button", { name: "Cancel" }).click();
+    // Cancelling erases nothing, and gives focus back to the button that opened the confirmation.
+    await page.keyboard.press("Enter");
     expect(await page.getByRole("alertdialog").count()).toBe(0);
+    await expect.poll(focused).toBe("Erase customer");
     await page.getByRole("button", { name: "Erase customer" }).click();
     await page.getByRole("button", { name: "Yes, erase this customer" }).click();
     await page.getByText(`Customer ${customerId} was erased.`).waitFor();
+    await expect.poll(focused).toBe("Customers");
+    // The notice is said once: gone after leaving the page and coming back.
+    await openFromNav("Overview");
+    await openFromNav("Customers");
+    await page.getByRole("heading", { name: "Customers to act on" }).waitFor();
+    expect(await page.getByText(`Customer ${customerId} was erased.`).count()).toBe(0);
     const gone = await fetch(`${worker.url}/v1/customers/${customerId}`, {
       headers: { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` },
     });

@@ -121,7 +121,8 @@ export async function loadCustomer(
           purchaseDays: summary.purchaseDays,
           firstOrderAt: summary.firstOrderAt,
           lastOrderAt: summary.lastOrderAt,
-          spend: summary.spend,
+          // Sums of order totals in floating point (1856.1600000000005): money is shown to cents.
+          spend: roundTo(summary.spend, 2),
           channels: {
             web: summary.webOrders,
             store: summary.storeOrders,
@@ -136,9 +137,9 @@ export async function loadCustomer(
             orders: c.orders,
             purchaseDays: c.purchaseDays,
             units: c.units,
-            spend: c.spend,
+            spend: roundTo(c.spend, 2),
             lastPurchaseAt: c.lastPurchaseAt,
-            typicalPricePaid: c.avgUnitPrice,
+            typicalPricePaid: roundTo(c.avgUnitPrice, 2),
             discountedShare: c.units > 0 ? c.discountedUnits / c.units : 0,
             onlineUnits: c.webUnits,
             storeUnits: c.storeUnits,

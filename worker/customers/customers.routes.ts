@@ -6,6 +6,7 @@ import { maskIdentifier } from "../core/identity/normalize.ts";
 import { roundTo } from "../core/math/round.ts";
 import { type HistoryPoint, profileHistory, stageThresholds } from "../core/profile/profile-history.ts";
 import { customerKey } from "../core/shards/placement.ts";
+import type { IdentifierKind } from "../core/vocabulary.ts";
 import type { AppEnv } from "../env.ts";
 import { requireAdminKey } from "../http/auth.ts";
 import { retailerTimeZone } from "../http/config.ts";
@@ -36,6 +37,16 @@ import { eraseCustomer, exportFrom } from "./erasure.repo.ts";
 const orderLimit = 200;
 /** The most customers GET /v1/customers/holders lists for one identifier. */
 const holderLimit = 100;
+
+/** Each kind of identifier as the lookup's messages name it to the person who typed it. */
+const identifierNames: Record<IdentifierKind, string> = {
+  account: "web account",
+  email: "email address",
+  phone: "phone number",
+  loyalty: "loyalty number",
+  card: "card",
+  device: "device id",
+};
 
 /** What reading a customer needs besides the store: the clock, the page of orders, the models, the zone. */
 async function readRequest(c: Context<AppEnv>): Promise<CustomerReadRequest> {
@@ -79,7 +90,8 @@ async function customerByIdInStore(c: Context<AppEnv>, customerId: string): Prom
 async function queriedIdentifier(c: Context<AppEnv>) {
   const { kind, value } = queryParams(c, lookupQuerySchema);
   const normalized = normalizeForKey(kind, value, phoneRegion(c.env.PHONE_DEFAULT_REGION));
-  if (!normalized.ok) throw invalidRequest(`That ${kind} is not usable as an identifier: ${normalized.reason}.`);
+  if (!normalized.ok)
+    throw invalidRequest(`That ${identifierNames[kind]} is not usable as an identifier: ${normalized.reason}.`);
   return { kind, value: normalized.value, key: await identityKey(kind, normalized.value, c.env.IDENTITY_HASH_SECRET) };
 }
 
@@ -92,12 +104,16 @@ export const customersRoutes = new Hono<AppEnv>()
   .get("/lookup", async (c) => {
     const { kind, key } = await queriedIdentifier(c);
     const [read, catalog] = await Promise.all([customerByKeyInStore(c, key), cachedCatalog(c.var.db, c.var.now)]);
-    if (read.kind === "not_found") throw notFound(`No customer holds that ${kind}.`);
+    const name = identifierNames[kind];
+    if (read.kind === "not_found")
+      throw notFound(
+        `No customer holds that ${name}. Check it was typed in full, or look the customer up by another identifier.`,
+      );
     if (read.kind !== "found")
       throw notFound(
         read.kind === "shared"
-          ? `That ${kind} is shared by several customers, so it identifies nobody. ${holdersHint}`
-          : `That ${kind} was only ever sent unverified, so it identifies nobody. ${holdersHint}`,
+          ? `That ${name} is shared by several customers, so it identifies nobody. ${holdersHint}`
+          : `That ${name} was only ever sent unverified, so it identifies nobody. ${holdersHint}`,
       );
     return c.json({ data: withCatalogNames(read.customer, catalog) });
   })

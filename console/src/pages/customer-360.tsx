@@ -2,7 +2,7 @@
 // at past dates (GET /v1/customers/:id/history), drawn with the order dates marked and the fading and
 // lapsed lines; and what this shopper sees now (GET /v1/customers/:id/shelf), rendered by the
 // storefront widget's own shelf with its reasons.
-import { count, day, percent, words } from "../api.ts";
+import { count, day, percent, ratio, words } from "../api.ts";
 import { TimeChart, type TimeMark } from "../charts.tsx";
 import { ShelfPreview } from "../shelf-preview.tsx";
 import { Loading, ProblemNote, useData } from "../ui.tsx";
@@ -198,7 +198,7 @@ export function CustomerHistory({
               points: points.map((point) => ({
                 at: point.time,
                 value: point.daysSinceLast,
-                note: `overdue ratio ${point.overdueRatio}`,
+                note: `overdue ratio ${ratio(point.overdueRatio)}`,
               })),
             },
           ]}
@@ -223,7 +223,7 @@ export function CustomerHistory({
             <span class="muted small">
               {oneTimeReturnDays
                 ? `(${count(point.daysSinceLast, "day")} after their one order)`
-                : `(P(alive) ${percent(point.probabilityAlive)}, overdue ratio ${point.overdueRatio})`}
+                : `(P(alive) ${percent(point.probabilityAlive)}, overdue ratio ${ratio(point.overdueRatio)})`}
             </span>
           </li>
         ))}

@@ -1,22 +1,36 @@
 // Customers: the scored customers to act on (GET /v1/admin/customers: filters, sort, keyset "Next page",
-// and the same list as a CSV download with format=csv); look one up by email, phone, loyalty number or account id (GET /v1/customers/lookup, the
-// identifier hashed exactly as ingestion hashes it), then the customer 360 at /console/customers/:id
-// (GET /v1/customers/:id): linked identifiers (masked, with trust), the web and store order timeline,
-// CLV, tier, cadence, P(alive), discount sensitivity, categories with price band and lapse, P(alive)
-// and cadence over time and what the shopper sees now (customer-360.tsx); export (GET …/export,
-// downloaded as JSON) and erase (DELETE, after a confirmation). A lookup that finds nobody (the identifier
-// is shared, or was only seen unverified) lists the records holding it (GET /v1/customers/holders), for a
-// privacy request. "Save as audience" and the saved audiences are in ./audiences.tsx.
+// and the same list as a CSV download with format=csv); look one up by email, phone, loyalty number or
+// account id (GET /v1/customers/lookup, the identifier hashed exactly as ingestion hashes it) or open one
+// by customer id, then the customer 360 at /console/customers/:id (GET /v1/customers/:id): linked
+// identifiers (masked, with trust), the web and store order timeline, CLV, tier, cadence, P(alive),
+// discount sensitivity, categories with price band and lapse, P(alive) and cadence over time and what
+// the shopper sees now (customer-360.tsx); export (GET …/export, downloaded as JSON) and erase (DELETE,
+// after a confirmation). A lookup that finds nobody (the identifier is shared, or was only seen
+// unverified) lists the records holding it (GET /v1/customers/holders), for a privacy request. "Save as
+// audience" and the saved audiences are in ./audiences.tsx.
 import { signal } from "@preact/signals";
-import { useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { useLocation, useRoute } from "preact-iso";
 import { type OfferGuidance, offerMessages } from "../../../worker/core/models/preferences.ts";
-import { ApiProblem, api, count, dateTime, day, money, moneyIn, percent, timesIn, whole, words } from "../api.ts";
+import {
+  ApiProblem,
+  api,
+  count,
+  dateTime,
+  day,
+  money,
+  moneyIn,
+  percent,
+  ratio,
+  timesIn,
+  whole,
+  words,
+} from "../api.ts";
 import { Loading, PageHeader, ProblemNote, useData } from "../ui.tsx";
 import { Audiences, SaveAudience } from "./audiences.tsx";
 import { CustomerHistory, customerName, SeesNow, TermsExplained } from "./customer-360.tsx";
 
-/** The customer erased last, announced on the lookup page it returns to. */
+/** The customer just erased, announced on the lookup page it returns to until that page is left. */
 const erased = signal<string | null>(null);
 
 const kinds = [
@@ -24,6 +38,7 @@ const kinds = [
   { value: "phone", label: "Phone" },
   { value: "loyalty", label: "Loyalty number" },
   { value: "account", label: "Account id" },
+  { value: "customer", label: "Customer id (c_…)" },
 ];
 
 export function CustomersPage() {
@@ -33,15 +48,25 @@ export function CustomersPage() {
   const [problem, setProblem] = useState<ApiProblem | null>(null);
   const [holders, setHolders] = useState<Holders | null>(null);
   const [busy, setBusy] = useState(false);
+  // The erasure's notice is said once: leaving the page clears it.
+  useEffect(
+    () => () => {
+      erased.value = null;
+    },
+    [],
+  );
   async function lookUp(event: Event) {
     event.preventDefault();
     setBusy(true);
     setProblem(null);
     setHolders(null);
     try {
+      // A customer id (from a customer page or the list) opens that customer; a merged-away id, its survivor.
       const found = await api<Customer>(
         "GET",
-        `/v1/customers/lookup?kind=${encodeURIComponent(kind)}&value=${encodeURIComponent(value.trim())}`,
+        kind === "customer"
+          ? `/v1/customers/${encodeURIComponent(value.trim())}`
+          : `/v1/customers/lookup?kind=${encodeURIComponent(kind)}&value=${encodeURIComponent(value.trim())}`,
       );
       route(`/console/customers/${encodeURIComponent(found.customerId)}`);
     } catch (error) {
@@ -86,8 +111,13 @@ export function CustomersPage() {
             required
             value={value}
             autocomplete="off"
+            aria-describedby="lookup-value-hint"
             onInput={(event) => setValue((event.target as HTMLInputElement).value)}
           />
+          <span id="lookup-value-hint" class="muted small">
+            The whole value, as the customer gives it: there is no partial search. A customer id (c_…, as on a
+            customer's page and in the list below) opens that customer.
+          </span>
         </div>
         <button type="submit" class="primary" disabled={busy}>
           {busy ? "Looking up…" : "Look up"}
@@ -371,7 +401,7 @@ function CustomerList() {
                     <td>{money(row.clvAtStake)}</td>
                     <td>{money(row.clv12)}</td>
                     <td>{percent(row.probabilityAlive)}</td>
-                    <td>{row.overdueRatio == null ? "–" : row.overdueRatio.toFixed(1)}</td>
+                    <td>{ratio(row.overdueRatio)}</td>
                     <td>{day(row.expectedNextOrderAt)}</td>
                     <td>
                       <span class="small">{row.offerGuidance}</span>
@@ -565,15 +595,18 @@ function ProfileTiles({ profile, summary }: { profile: Profile | null; summary: 
     ["Stage", profile.stage, stageNotes(profile)],
     ["P(alive)", percent(profile.probabilityAlive), `P(order in 90 days): ${percent(profile.probabilityPurchase90d)}`],
     cadenceTile(profile),
-    // A lapsed customer has probably stopped: a due date would read as a promise.
-    // A one-time buyer's date would come from all customers' interval: their return is judged by the window under Stage.
+    // A lapsed customer has probably stopped: a due date would read as a promise. A fading one may have:
+    // their date holds only if they are still buying. A one-time buyer's date would come from all
+    // customers' interval: their return is judged by the window under Stage.
     [
       "Next order expected",
       profile.stage === "lapsed"
         ? "not expected (lapsed)"
         : profile.oneTimeReturnDays
           ? "no date from one order"
-          : day(profile.cadence.nextExpectedAt),
+          : profile.stage === "fading"
+            ? `if still buying: around ${day(profile.cadence.nextExpectedAt)}`
+            : day(profile.cadence.nextExpectedAt),
     ],
     ["Discount sensitivity", words(profile.discountSensitivity), discountNotes],
     ["Offer guidance", offerMessages[profile.offerGuidance as OfferGuidance] ?? words(profile.offerGuidance)],
@@ -630,7 +663,7 @@ function cadenceTile(profile: Profile): [string, string, string[]?] {
     expectedIntervalDays == null ? "–" : `every ${expectedIntervalDays} days`,
     overdueRatio == null
       ? undefined
-      : [`${count(daysSinceLast ?? 0, "day")} since last (overdue ratio ${overdueRatio})`],
+      : [`${count(daysSinceLast ?? 0, "day")} since last (overdue ratio ${ratio(overdueRatio)})`],
   ];
 }
 
@@ -726,7 +759,7 @@ function Categories({ customer }: { customer: Customer }) {
                           ? "one order: no rhythm yet"
                           : profile.overdueRatio == null
                             ? "on rhythm"
-                            : `overdue ratio ${profile.overdueRatio}`}
+                            : `overdue ratio ${ratio(profile.overdueRatio)}`}
                       </span>
                     )
                   ) : (
@@ -778,6 +811,15 @@ function Timeline({ orders, total }: { orders: Order[]; total: number }) {
 function DataRights({ customerId }: { customerId: string }) {
   const { route } = useLocation();
   const [confirming, setConfirming] = useState(false);
+  // The button pressed goes away (Erase customer) or comes back (Cancel): focus follows, never left on <body>.
+  const eraseButton = useRef<HTMLButtonElement>(null);
+  const cancelButton = useRef<HTMLButtonElement>(null);
+  const opened = useRef(false);
+  useEffect(() => {
+    if (confirming) cancelButton.current?.focus();
+    else if (opened.current) eraseButton.current?.focus();
+    opened.current ||= confirming;
+  }, [confirming]);
   const [problem, setProblem] = useState<ApiProblem | null>(null);
   const [status, setStatus] = useState<string | null>(null);
   async function exportData() {
@@ -801,7 +843,7 @@ function DataRights({ customerId }: { customerId: string }) {
     setProblem(null);
     try {
       await api("DELETE", `/v1/customers/${encodeURIComponent(customerId)}`);
-      setConfirming(false);
+      // The Customers page announces it, and its heading takes the focus (PageHeader).
       erased.value = customerId;
       route("/console/customers");
     } catch (error) {
@@ -817,7 +859,7 @@ function DataRights({ customerId }: { customerId: string }) {
           Export data
         </button>
         {!confirming && (
-          <button type="button" class="danger" onClick={() => setConfirming(true)}>
+          <button ref={eraseButton} type="button" class="danger" onClick={() => setConfirming(true)}>
             Erase customer
           </button>
         )}
@@ -832,7 +874,7 @@ function DataRights({ customerId }: { customerId: string }) {
             <button type="button" class="danger" onClick={erase}>
               Yes, erase this customer
             </button>
-            <button type="button" onClick={() => setConfirming(false)}>
+            <button ref={cancelButton} type="button" onClick={() => setConfirming(false)}>
               Cancel
             </button>
           </div>

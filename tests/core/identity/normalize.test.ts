@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { maskIdentifier, normalizeIdentifier } from "../../../worker/core/identity/normalize.ts";
 
@@ -33,6 +34,79 @@ describe("normalizeIdentifier", () => {
     ["device", "undefined"],
   ] as const)("blocks %s %j", (kind, raw) => {
     expect(normalizeIdentifier(kind, raw).ok).toBe(false);
+  });
+});
+
+describe("loyalty and card numbers typed on a phone", () => {
+  // En and em dashes, hyphens, the minus sign, no-break and other Unicode spaces, and invisible breaks
+  // (soft hyphen, zero-width space, word joiner): what phone keyboards and autocorrect put for "-" and " ".
+  it("keys a number typed with them as it keys LY-DEMO-0002", () => {
+    for (const raw of [
+      "LY–DEMO–0002",
+      "LY—DEMO—0002",
+      "LY‐DEMO‑0002",
+      "LY‒DEMO―0002",
+      "LY−DEMO−0002",
+      "LY⸺DEMO⸻0002",
+      "LY－DEMO﹣0002",
+      "LY\u00a0DEMO\u202f0002",
+      "LY\u2009DEMO\u3000\u20070002",
+      "ly\u00adde\u200bmo\u20600002",
+      " ly – demo – 0002 ",
+    ]) {
+      expect(normalizeIdentifier("loyalty", raw), JSON.stringify(raw)).toEqual({
+        ok: true,
+        kind: "loyalty",
+        value: "LYDEMO0002",
+      });
+      expect(normalizeIdentifier("card", raw), JSON.stringify(raw)).toEqual({
+        ok: true,
+        kind: "card",
+        value: "LYDEMO0002",
+      });
+    }
+  });
+
+  it("still blocks a number that is nothing but dashes, or too short without them", () => {
+    expect(normalizeIdentifier("loyalty", "––––––").ok).toBe(false);
+    expect(normalizeIdentifier("loyalty", "0–0–0–0")).toMatchObject({ ok: false, reason: "placeholder number" });
+    expect(normalizeIdentifier("loyalty", "A—B—C")).toMatchObject({ ok: false, reason: "too short" });
+  });
+
+  // The values keyed before these characters were dropped keep their keys: a changed value would no
+  // longer match the customer who holds it.
+  it.each([
+    [" ab-1234 5678 ", "AB12345678"],
+    ["LY-DEMO-0002", "LYDEMO0002"],
+    ["ly demo 0002", "LYDEMO0002"],
+    ["C360-POP-12", "C360POP12"],
+    ["tok_9f8e", "TOK_9F8E"],
+    ["4111.1111.1111", "4111.1111.1111"],
+    ["A/B#1234", "A/B#1234"],
+    ["123~456", "123~456"],
+    ["Ｌｙ１２３４", "LY1234"],
+    ["straße-12", "STRASSE12"],
+    ["ab〜cd", "AB〜CD"],
+    ["ab_cd_ef", "AB_CD_EF"],
+  ])("%j still keys as %j", (raw, value) => {
+    expect(normalizeIdentifier("loyalty", raw)).toEqual({ ok: true, kind: "loyalty", value });
+  });
+
+  it("keys every value without the newly dropped characters as the earlier rule did", () => {
+    const earlier = (raw: string) => raw.normalize("NFKC").trim().toUpperCase().replace(/[\s-]/g, "");
+    const alphabet = [..."AZaz09 -_./#~", "\u00a0", "\u3000", "\t", "é", "ß", "Ｚ", "٣", "ﬁ", "〜", "_"];
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(...alphabet), { maxLength: 24 }), (characters) => {
+        const raw = characters.join("");
+        const now = normalizeIdentifier("loyalty", raw);
+        if (now.ok) expect(now.value).toBe(earlier(raw));
+        else
+          expect(
+            earlier(raw).length < 4 || /^(.)\1+$|^0+$/.test(earlier(raw)) || now.reason.includes("placeholder"),
+          ).toBe(true);
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
 

@@ -36,7 +36,7 @@ describe("toE164", () => {
 
   it.each([
     ["555", "US", /too short/],
-    ["+1 211 555 1234", "US", /not a valid phone number for US/],
+    ["+1 211 555 1234", "US", /^not a valid phone number for country code \+1$/],
     ["123456789012345678", "GB", /too long/],
     ["phone me", "US", /not a phone number/],
     ["+44 20 7946", "US", /not a valid|too short/],
@@ -45,6 +45,57 @@ describe("toE164", () => {
     const result = toE164(raw, region);
     expect(result.ok).toBe(false);
     if (!result.ok) expect(result.reason).toMatch(reason);
+  });
+});
+
+describe("toE164's reasons", () => {
+  const readInRegion = (region: string, elsewhere: string) =>
+    `for the default region, ${region} (a number without a country code is read as one from there); ` +
+    `write a number from another country with + and its country code, such as ${elsewhere}`;
+
+  it("says a national number was read in the default region, and asks for the international form", () => {
+    // A UK mobile typed the local way in a US shop: too long for a US number, not "too long" alone.
+    expect(toE164("07911 123456", "US")).toEqual({
+      ok: false,
+      reason: `phone number too long ${readInRegion("US", "+44 for the UK")}`,
+    });
+    expect(toE164("030 123456", "US")).toEqual({
+      ok: false,
+      reason: `phone number too short ${readInRegion("US", "+44 for the UK")}`,
+    });
+    expect(toE164("211 555 1234", "US")).toEqual({
+      ok: false,
+      reason: `not a valid phone number ${readInRegion("US", "+44 for the UK")}`,
+    });
+    expect(toE164("(415) 555-0142", "GB")).toEqual({
+      ok: false,
+      reason: `not a valid phone number ${readInRegion("GB", "+1 for the US")}`,
+    });
+  });
+
+  it("names the country a number gives, not the default region", () => {
+    for (const raw of ["+44 7911 12345", "0044 7911 12345", "011 44 7911 12345", "+44 1111 111111"])
+      expect(toE164(raw, "US"), raw).toEqual({ ok: false, reason: "not a valid phone number for country code +44" });
+    expect(toE164("+44 20 7946", "US")).toEqual({ ok: false, reason: "phone number too short for country code +44" });
+    expect(toE164("+44 79111 234567", "JP")).toEqual({
+      ok: false,
+      reason: "phone number too long for country code +44",
+    });
+    expect(toE164("+999 123 456", "US")).toEqual({ ok: false, reason: "phone number without a known country code" });
+  });
+
+  it("reads Unicode dashes and spaces, as phone keyboards type them, like - and space", () => {
+    for (const raw of [
+      "415–555–0142",
+      "415—555—0142",
+      "(415)\u2212555\u20100142",
+      "415\u2011555\u20120142",
+      "415\u00a0555\u202f0142",
+      "415\u2009555\u30000142",
+      "415\u200b555\u00ad0142",
+    ])
+      expect(toE164(raw, "US"), JSON.stringify(raw)).toEqual({ ok: true, e164: "+14155550142" });
+    expect(toE164("+44\u00a020–7946—0958", "US")).toEqual({ ok: true, e164: "+442079460958" });
   });
 });
 

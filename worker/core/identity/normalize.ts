@@ -69,6 +69,17 @@ const placeholderEmailLocals = new Set([
   "refused",
 ]);
 
+/**
+ * What separates the groups of a loyalty or card number, all dropped: spaces (`\s` holds the Unicode
+ * ones, no-break spaces included), "-", and what phone keyboards and autocorrect type for it: the
+ * Unicode hyphens and dashes (U+2010–U+2015, en and em dashes among them), the minus sign (U+2212),
+ * the two- and three-em dashes (U+2E3A, U+2E3B), and the invisible soft hyphen, zero-width space and
+ * word joiner (U+00AD, U+200B, U+2060). NFKC has already made the small and full-width hyphen-minus
+ * "-". These were kept before, so a number typed with them matched nobody; a value without them keeps
+ * the key it had (docs/identity.md, Loyalty and card numbers).
+ */
+const numberSeparators = /[\s\-\u2010-\u2015\u2212\u2e3a\u2e3b\u00ad\u200b\u2060]/g;
+
 function isRepeatedCharacter(value: string): boolean {
   return value.length > 1 && /^(.)\1+$/.test(value);
 }
@@ -112,7 +123,7 @@ export function normalizeIdentifier(
     }
     case "loyalty":
     case "card": {
-      const code = trimmed.toUpperCase().replace(/[\s-]/g, "");
+      const code = trimmed.toUpperCase().replace(numberSeparators, "");
       if (code.length < 4) return blocked("too short");
       if (isRepeatedCharacter(code) || /^0+$/.test(code)) return blocked("placeholder number");
       return { ok: true, kind, value: code };

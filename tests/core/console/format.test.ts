@@ -1,0 +1,34 @@
+// The console's shared formatters (console/src/api.ts): shares never rounded to 0% or 100% unless exactly
+// so, and overdue ratios at the places the API rounds them to, wherever the console shows one.
+import { describe, expect, it } from "vitest";
+import { percent, ratio } from "../../../console/src/api.ts";
+
+describe("percent", () => {
+  it("never rounds a share between 0 and 1 to 0% or 100%", () => {
+    expect(percent(0.9957)).toBe("99.6%");
+    expect(percent(0.9996)).toBe(">99.9%");
+    expect(percent(0.003)).toBe("<1%");
+    expect(percent(0.0004, 1)).toBe("<0.1%");
+    expect(percent(0.99996, 1)).toBe(">99.99%");
+  });
+
+  it("writes every other share as before", () => {
+    expect(percent(0)).toBe("0%");
+    expect(percent(1)).toBe("100%");
+    expect(percent(0.47)).toBe("47%");
+    expect(percent(0.005)).toBe("1%");
+    expect(percent(0.9949)).toBe("99%");
+    expect(percent(0.1234, 2)).toBe("12.34%");
+    expect(percent(1.5)).toBe("150%");
+    expect(percent(null)).toBe("–");
+  });
+});
+
+describe("ratio", () => {
+  it("writes an overdue ratio to 2 places, as the API rounds it, on the list and the customer page alike", () => {
+    expect(ratio(1.72)).toBe("1.72");
+    expect(ratio(3.2)).toBe("3.20");
+    expect(ratio(0)).toBe("0.00");
+    expect(ratio(null)).toBe("–");
+  });
+});
