@@ -351,10 +351,17 @@ async function eraseWith(db: Db, customerId: string, plan: ErasurePlan, now: Dat
     sql`INSERT INTO ingest_checks (ok) SELECT CASE WHEN NOT EXISTS (
           SELECT 1 FROM orders WHERE customer_id IN ${family}
             AND id NOT IN (SELECT value FROM ${jsonEach(plan.orderIds)})) THEN 1 END`,
-    // or an identifier of its own not read above (the plan's identifiers are suppressed as they were read).
+    // or an identifier of its own not read above (the plan's identifiers are suppressed as they were read),
     sql`INSERT INTO ingest_checks (ok) SELECT CASE WHEN NOT EXISTS (
           SELECT 1 FROM (${ownIdentifiers(family, seenElsewhere)})
           WHERE key NOT IN (SELECT value ->> 'key' FROM ${jsonEach(plan.identifiers)})) THEN 1 END`,
+    // or, in a customer shard, the customer's region left this shard since it was read (a move finished:
+    // erasing here would leave its copy in the target), or a move that takes it began (its copy may be
+    // in the target already). The retries then find it busy, and the caller's retry finds it where the
+    // move left it. On D1 the customer stays and shard_moves is empty.
+    sql`INSERT INTO ingest_checks (ok) SELECT CASE WHEN EXISTS (SELECT 1 FROM customers WHERE id = ${customerId})
+          AND NOT EXISTS (SELECT 1 FROM shard_moves m, json_each(m.customers) c
+            WHERE m.status != 'done' AND c.value IN (SELECT value FROM ${jsonEach(plan.customerIds)})) THEN 1 END`,
     suppressIdentifiers,
     suppressOrders,
     // Identifiers that stay (shared with other people) lose any export match key they carried.
@@ -413,6 +420,6 @@ async function eraseWith(db: Db, customerId: string, plan: ErasurePlan, now: Dat
   });
   return {
     deleted,
-    suppressed: { identifiers: results[2]?.meta.changes ?? 0, orders: results[3]?.meta.changes ?? 0 },
+    suppressed: { identifiers: results[3]?.meta.changes ?? 0, orders: results[4]?.meta.changes ?? 0 },
   };
 }

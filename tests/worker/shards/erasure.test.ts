@@ -13,6 +13,8 @@ import type { Db, EventsDb } from "../../../worker/env.ts";
 import { hashIdentifiers } from "../../../worker/identity/identity.keys.ts";
 import { identify } from "../../../worker/orders/ingest.ts";
 import { orderSchema } from "../../../worker/orders/orders.schemas.ts";
+import type { CustomerShard } from "../../../worker/shards/customer-shard.ts";
+import { recordMoveOut } from "../../../worker/shards/moves.ts";
 import { shardStub } from "../../../worker/shards/shards.ts";
 import { orderSuppressionKey, suppressedKeys } from "../../../worker/suppressions/suppressions.repo.ts";
 import { adminKey, anOrder, apiKey, client, uniquePrefix, verified } from "../../fixtures/builders.ts";
@@ -407,6 +409,70 @@ describe("an erasure racing an ingestion in the customer's shard", () => {
     const emailKey = identities[0]?.key as string;
     expect(await shardRows(shard, "SELECT key FROM suppressions WHERE key = ?", emailKey)).toEqual([{ key: emailKey }]);
     expect(await shardRows(shard, "SELECT key FROM identities WHERE key = ?", emailKey)).toEqual([]);
+  });
+});
+
+describe("an erasure racing a move of the customer's region", () => {
+  /** Orders `n` stored for `prefix` in each of the four shards. */
+  const ordersPerShard = async (prefix: string) => {
+    const counts: number[] = [];
+    for (let shard = 0; shard < 4; shard++)
+      counts.push((await shardRows(shard, "SELECT id FROM orders WHERE id LIKE ?", `${prefix}%`)).length);
+    return counts;
+  };
+
+  /**
+   * Erases the customer of `${p}-w1` in its shard with `meanwhile` run once between the first plan and its
+   * batch, as a move out of the shard can be (the erasure awaits D1 there); answers the erasure.
+   */
+  async function eraseWhile(p: string, meanwhile: (shard: CustomerShard, keys: string[]) => Promise<void>) {
+    const account = `${p}-acct`;
+    const { shard, shardCustomer } = await seedBoth(
+      [anOrder({ id: `${p}-w1`, placedAt: at(20), identifiers: { account } })],
+      now,
+    );
+    const customerId = shardCustomer.get(`${p}-w1`) as string;
+    const keys = (
+      await shardRows<{ key: string }>(shard, "SELECT key FROM identities WHERE customer_id = ?", customerId)
+    ).map((row) => row.key);
+    const erasure = await runInDurableObject(shardStub(env, shard), async (instance) => {
+      const db = (instance as unknown as { db: Db }).db;
+      let attempts = 0;
+      return eraseCustomer(db, eventsDb, customerId, orderKey, now, async () => {
+        attempts += 1;
+        if (attempts === 1) await meanwhile(instance as unknown as CustomerShard, keys);
+        return { events: 0 };
+      });
+    });
+    return { shard, customerId, erasure };
+  }
+
+  it("is busy when the move finished meanwhile, and the retry erases the customer in the shard it moved to", async () => {
+    const p = uniquePrefix("race-moved");
+    let target = -1;
+    const { shard, customerId, erasure } = await eraseWhile(p, async (instance, keys) => {
+      target = (instance.index + 1) % 4;
+      expect(await instance.moveOut(keys, target)).toEqual({ kind: "moved" });
+    });
+    expect(erasure.kind).toBe("busy");
+    const counts = await ordersPerShard(p);
+    expect(counts[shard]).toBe(0);
+    expect(counts[target]).toBe(1);
+    // The retry (the route answers 409 with Retry-After) follows the directory to the customer.
+    const retried = await api.call("DELETE", `/v1/customers/${customerId}`, undefined, adminKey);
+    expect(retried.status, await retried.clone().text()).toBe(200);
+    expect(await ordersPerShard(p)).toEqual([0, 0, 0, 0]);
+  });
+
+  it("is busy, deleting nothing, while a move that takes the customer is under way", async () => {
+    const p = uniquePrefix("race-moving");
+    const { shard, erasure } = await eraseWhile(p, async (instance, keys) => {
+      // The move is recorded and fenced; its copy may already be in the target.
+      const placement = (instance as unknown as { placement: Parameters<typeof recordMoveOut>[0] }).placement;
+      expect(await recordMoveOut(placement, keys, (instance.index + 1) % 4)).toMatchObject({ kind: "recorded" });
+    });
+    expect(erasure.kind).toBe("busy");
+    expect((await ordersPerShard(p))[shard]).toBe(1);
   });
 });
 
