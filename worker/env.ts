@@ -27,7 +27,7 @@ export interface OptionalSettings {
   /**
    * Customer shards (docs/scaling.md): unset or 0 keeps customer data in the one D1 database (DB);
    * N puts it in N SQLite-backed Durable Objects (CUSTOMER_SHARDS). Never change it by hand on a
-   * deployment with data: resharding moves customers (docs/scaling.md, resharding).
+   * deployment with data: resharding is designed, not built (docs/scaling.md, resharding).
    */
   SHARD_COUNT?: string;
 }

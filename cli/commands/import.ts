@@ -212,7 +212,8 @@ export async function importFile(
   const stat = statSync(absolute);
   const queued = kind === "orders" && !options.direct;
   const prepared: Prepared<WireOrder | WireProduct> =
-    kind === "orders" ? await prepareOrders(absolute, options, queued) : await prepareProducts(absolute, options);
+    // Read by the name as typed, so a bad line is reported as `orders.ndjson:7`, like a rejected batch's lines.
+    kind === "orders" ? await prepareOrders(file, options, queued) : await prepareProducts(file, options);
   for (const note of prepared.notes) log(note);
   const fingerprint = fingerprintOf({
     // Queued batches are also cut by size, so batch i of a queued run is not batch i of a direct one.

@@ -3,7 +3,7 @@
 // it is tested on its own; cli/deploy/deploy.ts runs it between the build and the remote migrations,
 // the wrangler.toml part first so it answers before any network call.
 import { databases } from "../../db/databases.ts";
-import { allowedOrigins, invalidOrigins, requiredSecrets } from "../../worker/http/config.ts";
+import { allowedOrigins, configProblems, invalidOrigins, requiredSecrets } from "../../worker/http/config.ts";
 import { parseMaxTtlSeconds } from "../../worker/http/shopper-token.ts";
 
 export interface DeployConfig {
@@ -25,7 +25,13 @@ export interface Preflight {
 const localHosts = new Set(["localhost", "127.0.0.1", "[::1]"]);
 const isLocal = (origin: string) => localHosts.has(new URL(origin).hostname);
 
-/** What wrangler.toml alone shows (no network): ALLOWED_ORIGINS, the lifetime cap, the demo, the D1 id. */
+/** The [vars] the Worker itself checks that nothing else here does (configProblems, worker/http/config.ts). */
+const workerChecked = new Set(["PHONE_DEFAULT_REGION", "RETAILER_CURRENCY", "SHARD_COUNT"]);
+
+/**
+ * What wrangler.toml alone shows (no network): ALLOWED_ORIGINS, the lifetime cap, the phone region, the
+ * currency, the shard count, the demo, the D1 id.
+ */
 export function settingsPreflight(config: Omit<DeployConfig, "secretNames">): Preflight {
   const problems: string[] = [];
   const warnings: string[] = [];
@@ -55,6 +61,10 @@ export function settingsPreflight(config: Omit<DeployConfig, "secretNames">): Pr
   const maxTtl = config.vars.SHOPPER_TOKEN_MAX_TTL_SECONDS;
   if (maxTtl !== undefined && (typeof maxTtl !== "string" || parseMaxTtlSeconds(maxTtl) === null))
     problems.push("SHOPPER_TOKEN_MAX_TTL_SECONDS in wrangler.toml must be a positive whole number of seconds.");
+
+  // Settings the Worker refuses with 503 on every route (docs/api.md): caught here, before deploying.
+  for (const { problem } of configProblems(config.vars).filter(({ name }) => workerChecked.has(name)))
+    problems.push(`${problem} (wrangler.toml [vars])`);
 
   if (config.vars.PATRON_DEMO === "on")
     problems.push(

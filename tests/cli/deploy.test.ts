@@ -19,6 +19,8 @@ const with_ = (overrides: Partial<DeployConfig>): DeployConfig => ({ ...ready, .
 describe("deploy pre-flight", () => {
   it("passes a ready deployment", () => {
     expect(deployPreflight(ready)).toEqual({ problems: [], warnings: [] });
+    const settings = { PHONE_DEFAULT_REGION: "GB", RETAILER_CURRENCY: "GBP", SHARD_COUNT: "16" };
+    expect(deployPreflight(with_({ vars: { ...ready.vars, ...settings } }))).toEqual({ problems: [], warnings: [] });
   });
 
   it.each(allSecrets)("stops when %s is not set, naming the command that sets it", (name) => {
@@ -71,6 +73,9 @@ describe("deploy pre-flight", () => {
       { vars: { ...ready.vars, SHOPPER_TOKEN_MAX_TTL_SECONDS: "one day" } },
       "SHOPPER_TOKEN_MAX_TTL_SECONDS",
     ],
+    ["a misspelt phone region", { vars: { ...ready.vars, PHONE_DEFAULT_REGION: "UK" } }, "PHONE_DEFAULT_REGION"],
+    ["a currency in lower case", { vars: { ...ready.vars, RETAILER_CURRENCY: "usd" } }, "RETAILER_CURRENCY"],
+    ["a shard count that is not a number", { vars: { ...ready.vars, SHARD_COUNT: "four" } }, "SHARD_COUNT"],
     ["the demo switched on", { vars: { ...ready.vars, PATRON_DEMO: "on" } }, "PATRON_DEMO"],
     [
       "local audience webhooks switched on",

@@ -380,18 +380,19 @@ describe("patron import against wrangler dev", () => {
     const options = ["--url", worker.url, "--batch-size", "2", "--concurrency", "1", "--poll-interval", "200"];
 
     const state = path.join(workDir, "truncated-direct.json");
-    const direct = await patron("import", "orders", file, ...options, "--state", state, "--direct");
+    // Named as typed (relative to the working directory), never by its absolute path.
+    const direct = await patron("import", "orders", "truncated.ndjson", ...options, "--state", state, "--direct");
     expect(direct.code).toBe(1);
-    expect(direct.stderr).toContain(`${file}:7: not valid JSON`);
+    expect(direct.stderr).toMatch(/^truncated\.ndjson:7: not valid JSON/m);
     expect(direct.stderr).toContain("Before it: 3 batches confirmed (6 accepted, 0 duplicates, 0 suppressed).");
     expect(direct.stderr).toContain("Fix that line and rerun");
     expect(JSON.parse(readFileSync(state, "utf8"))).toMatchObject({ confirmedThrough: 3, totals: { accepted: 6 } });
 
     // Through the queue the file is read through (to count its batches) before the import is created.
     const queuedState = path.join(workDir, "truncated-queued.json");
-    const queued = await patron("import", "orders", file, ...options, "--state", queuedState);
+    const queued = await patron("import", "orders", "truncated.ndjson", ...options, "--state", queuedState);
     expect(queued.code).toBe(1);
-    expect(queued.stderr).toContain(`${file}:7: not valid JSON`);
+    expect(queued.stderr).toMatch(/^truncated\.ndjson:7: not valid JSON/m);
     expect(queued.stderr).toContain("Nothing was sent");
     expect(existsSync(queuedState)).toBe(false);
   }, 60_000);
