@@ -13,6 +13,11 @@ export interface OptionalSettings {
   /** Where stage transitions are POSTed after each nightly run (optional). */
   TRANSITIONS_WEBHOOK_URL?: string;
   /**
+   * Signs those POSTs the Standard Webhooks way (`whsec_` + base64 of 24 to 64 bytes; docs/api.md,
+   * transitions webhook). Unset: sent unsigned. Malformed: the worker answers 503 and the step fails.
+   */
+  TRANSITIONS_WEBHOOK_SECRET?: string;
+  /**
    * Match keys audience exports may carry, comma-separated: account, loyalty, email_sha256,
    * phone_sha256 (docs/api.md, match keys in exports). Unset: none are stored or exported.
    */

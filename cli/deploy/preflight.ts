@@ -103,14 +103,30 @@ export function secretsPreflight(config: DeployConfig): Preflight {
   // Known only once the secrets are listed: ALLOWED_ORIGINS may be a secret rather than a [vars] value.
   if (!("ALLOWED_ORIGINS" in config.vars) && !secrets.has("ALLOWED_ORIGINS"))
     problems.push("ALLOWED_ORIGINS is not set: list your storefront origins in wrangler.toml [vars].");
-  return { problems, warnings: [] };
+  const warnings: string[] = [];
+  const put = "npx wrangler secret put TRANSITIONS_WEBHOOK_SECRET";
+  if ("TRANSITIONS_WEBHOOK_SECRET" in config.vars)
+    problems.push(
+      `TRANSITIONS_WEBHOOK_SECRET is a plain [vars] value in wrangler.toml: remove it there and set it as a secret (${put}).`,
+    );
+  else if (
+    ("TRANSITIONS_WEBHOOK_URL" in config.vars || secrets.has("TRANSITIONS_WEBHOOK_URL")) &&
+    !secrets.has("TRANSITIONS_WEBHOOK_SECRET")
+  )
+    warnings.push(
+      `TRANSITIONS_WEBHOOK_URL is set without TRANSITIONS_WEBHOOK_SECRET: stage transitions are POSTed unsigned. Set one: echo "whsec_$(openssl rand -base64 32)" | ${put}`,
+    );
+  return { problems, warnings };
 }
 
 /** Everything the pre-flight checks, given the secret names. */
 export function deployPreflight(config: DeployConfig): Preflight {
   const secrets = secretsPreflight(config);
   const settings = settingsPreflight(config);
-  return { problems: [...secrets.problems, ...settings.problems], warnings: settings.warnings };
+  return {
+    problems: [...secrets.problems, ...settings.problems],
+    warnings: [...secrets.warnings, ...settings.warnings],
+  };
 }
 
 /** The secret names in `wrangler secret list --format json` output (`[{ "name": ..., "type": ... }]`). */

@@ -67,6 +67,25 @@ describe("deploy pre-flight", () => {
     ]);
   });
 
+  it("warns that a transitions webhook without its secret is sent unsigned, and refuses the secret in [vars]", () => {
+    const unsigned =
+      "TRANSITIONS_WEBHOOK_URL is set without TRANSITIONS_WEBHOOK_SECRET: stage transitions are POSTed unsigned.";
+    const url = { ...ready.vars, TRANSITIONS_WEBHOOK_URL: "https://crm.example/patron" };
+    for (const config of [with_({ vars: url }), with_({ secretNames: [...allSecrets, "TRANSITIONS_WEBHOOK_URL"] })]) {
+      const { problems, warnings } = deployPreflight(config);
+      expect(problems).toEqual([]);
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toContain(unsigned);
+      expect(warnings[0]).toContain("npx wrangler secret put TRANSITIONS_WEBHOOK_SECRET");
+    }
+    const signed = with_({ vars: url, secretNames: [...allSecrets, "TRANSITIONS_WEBHOOK_SECRET"] });
+    expect(deployPreflight(signed)).toEqual({ problems: [], warnings: [] });
+    const inVars = deployPreflight(with_({ vars: { ...url, TRANSITIONS_WEBHOOK_SECRET: "whsec_in-the-clear" } }));
+    expect(inVars.problems).toHaveLength(1);
+    expect(inVars.problems[0]).toContain("TRANSITIONS_WEBHOOK_SECRET is a plain [vars] value");
+    expect(inVars.problems[0]).not.toContain("in-the-clear");
+  });
+
   it.each([
     [
       "a bad lifetime cap",

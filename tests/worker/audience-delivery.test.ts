@@ -441,7 +441,7 @@ describe("audience webhooks", () => {
   it("records a receiver that cannot be reached in the runtime's words, retryable, without the error's class name", async () => {
     // Port 9 (discard) on the loopback: nothing listens there, so the connection is refused.
     const result = await deliver(
-      { url: "http://127.0.0.1:9/hook", secret: "c2VjcmV0", id: "msg_x", body: "{}" },
+      { url: "http://127.0.0.1:9/hook", secret: "c2VjcmV0", id: "msg_x", body: "{}", agent: "Patron-Audiences/1" },
       new Date(),
     );
     expect(result).toMatchObject({ ok: false, retry: true, statusCode: null });

@@ -1,8 +1,12 @@
 // The nightly model job end to end through the admin routes (fit, scoring in pages, segments,
-// transitions), and a retried scoring step. Runs on either store: on shards the Workflow scores each
-// shard's customers there, and the retried step is a shard's page as the sharded job runs it.
+// transitions), a retried scoring step, and the transitions webhook step POSTing a run's transitions
+// to a real local receiver (tests/fixtures/webhook-receiver.ts), signed or not. Runs on either store:
+// on shards the Workflow scores each shard's customers there, the retried step is a shard's page as
+// the sharded job runs it, and the webhook pages are each shard's in turn.
 import { SELF } from "cloudflare:test";
-import { describe, expect, it } from "vitest";
+import { NonRetryableError } from "cloudflare:workflows";
+import { Webhook } from "standardwebhooks";
+import { describe, expect, inject, it, vi } from "vitest";
 import {
   jobRunResponseSchema,
   segmentResponseSchema,
@@ -11,11 +15,14 @@ import {
 import { roundTo } from "../../worker/core/math/round.ts";
 import type { PopulationModels } from "../../worker/core/profile/population-models.ts";
 import { customerResponseSchema } from "../../worker/customers/customers.schemas.ts";
+import { transitionsSecretProblem } from "../../worker/http/config.ts";
 import { startRunStep } from "../../worker/jobs/nightly.repo.ts";
+import { pushTransitions } from "../../worker/jobs/transitions.webhook.ts";
 import { currentModels } from "../../worker/models/models.repo.ts";
 import { adminKey, anOrder, client } from "../fixtures/builders.ts";
 import { d1Db, nightlyStore } from "../fixtures/nightly-store.ts";
 import { storeRows } from "../fixtures/store-rows.ts";
+import type { ReceivedRequest } from "../fixtures/webhook-receiver.types.ts";
 
 const api = client(SELF);
 const day = 86_400_000;
@@ -60,6 +67,9 @@ async function runNightly(asOf: string) {
   expect(response.status, await response.clone().text()).toBe(200);
   return jobRunResponseSchema.parse(await response.json()).data;
 }
+
+/** The run whose transitions the webhook tests POST, and when it ran (set by the transitions test). */
+const transitionsRun = { runId: "", asOf: "" };
 
 describe("nightly model job", () => {
   // Anchored to today: the customer endpoint computes its figures at request time.
@@ -141,7 +151,8 @@ describe("nightly model job", () => {
   it("records stage transitions by each customer's own cadence, as a feed", async () => {
     // A month later with no new orders: regulars on a 10-day rhythm are now overdue.
     const later = new Date(asOf.getTime() + 30 * day).toISOString();
-    await runNightly(later);
+    const run = await runNightly(later);
+    Object.assign(transitionsRun, { runId: run.runId, asOf: later });
     const response = await api.call(
       "GET",
       `/v1/admin/transitions?since=${encodeURIComponent(later)}`,
@@ -214,5 +225,161 @@ describe("nightly job steps", () => {
     // The same step again, as Workflows would retry it if the isolate died before recording the result.
     await nightlyStore().scorePage(0, page);
     expect(await count()).toBe(after);
+  });
+});
+
+/** A signing secret made as a receiver's operator would: `whsec_` and base64 of 32 random bytes. */
+const newSecret = (bytes = 32) =>
+  `whsec_${btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(bytes))))}`;
+
+/** A fresh box on the local receiver, and its URL with `suffix` (`/fail-first/1` …). */
+function receiverBox(suffix = "") {
+  const box = `transitions-${crypto.randomUUID().slice(0, 8)}`;
+  return { box, url: `${inject("webhookReceiver")}/hooks/${box}${suffix}` };
+}
+
+async function received(box: string): Promise<ReceivedRequest[]> {
+  return (await (await fetch(`${inject("webhookReceiver")}/received/${box}`)).json()) as ReceivedRequest[];
+}
+
+/** The Standard Webhooks signature worked out here, apart from the worker's code: `v1,` + base64 HMAC-SHA256. */
+async function expectedSignature(secret: string, request: ReceivedRequest): Promise<string> {
+  const keyBytes = Uint8Array.from(atob(secret.replace(/^whsec_/, "")), (char) => char.charCodeAt(0));
+  const key = await crypto.subtle.importKey("raw", keyBytes, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const signed = `${request.headers["webhook-id"]}.${request.headers["webhook-timestamp"]}.${request.body}`;
+  const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(signed)));
+  return `v1,${btoa(String.fromCharCode(...mac))}`;
+}
+
+interface TransitionsPage {
+  runId: string;
+  transitions: { customerId: string; from: string | null; to: string; at: string }[];
+}
+
+/** A page's body, checked to be exactly the contract: `{ runId, transitions: [{ customerId, from, to, at }] }`. */
+function contractBody(request: ReceivedRequest): TransitionsPage {
+  const page = JSON.parse(request.body) as TransitionsPage;
+  const transitions = page.transitions.map(({ customerId, from, to, at }) => ({ customerId, from, to, at }));
+  expect(request.body).toBe(JSON.stringify({ runId: page.runId, transitions }));
+  return page;
+}
+
+describe("transitions webhook", () => {
+  const pageSize = 3;
+  const push = (url: string, secret?: string) =>
+    pushTransitions(
+      { TRANSITIONS_WEBHOOK_URL: url, TRANSITIONS_WEBHOOK_SECRET: secret },
+      nightlyStore(),
+      transitionsRun.runId,
+      pageSize,
+    );
+
+  it("POSTs every transition of the run, in pages a receiver verifies with the secret alone", async () => {
+    expect(transitionsRun.runId).not.toBe("");
+    const path = `/v1/admin/transitions?since=${encodeURIComponent(transitionsRun.asOf)}&limit=1000`;
+    const feed = transitionsResponseSchema
+      .parse(await (await api.call("GET", path, undefined, adminKey)).json())
+      .data.transitions.filter((t) => t.runId === transitionsRun.runId);
+    expect(feed.length).toBeGreaterThan(pageSize);
+
+    const secret = newSecret();
+    const { box, url } = receiverBox();
+    const sentAt = Math.floor(Date.now() / 1000);
+    expect(await push(url, secret)).toEqual({ sent: feed.length });
+    const requests = await received(box);
+    expect(requests).toHaveLength(Math.ceil(feed.length / pageSize));
+    const pages = requests.map(contractBody);
+    // Every page a delivery id of its own, stable for the run and page.
+    expect(requests.map((r) => r.headers["webhook-id"])).toEqual(
+      requests.map((_, index) => `transitions_${transitionsRun.runId}_${index + 1}`),
+    );
+    for (const request of requests) {
+      expect(request.headers["user-agent"]).toBe("Patron-Transitions/1");
+      expect(Math.abs(Number(request.headers["webhook-timestamp"]) - sentAt)).toBeLessThan(60);
+      expect(request.headers["webhook-signature"]).toBe(await expectedSignature(secret, request));
+      // And as a Standard Webhooks library checks it.
+      expect(new Webhook(secret).verify(request.body, request.headers)).toEqual(JSON.parse(request.body));
+    }
+    const first = requests[0] as ReceivedRequest;
+    expect(() => new Webhook(secret).verify(`${first.body} `, first.headers)).toThrow();
+    expect(() => new Webhook(newSecret()).verify(first.body, first.headers)).toThrow();
+
+    expect(pages.every((page) => page.runId === transitionsRun.runId)).toBe(true);
+    expect(pages.every((page) => page.transitions.length <= pageSize)).toBe(true);
+    const key = (t: { customerId: string; from: string | null; to: string; at: string }) =>
+      `${t.customerId} ${t.from} ${t.to} ${t.at}`;
+    const posted = pages.flatMap((page) => page.transitions.map(key));
+    expect(posted).toHaveLength(feed.length);
+    expect(new Set(posted)).toEqual(new Set(feed.map(key)));
+  });
+
+  it("sends a page again under the same delivery id when the step is retried", async () => {
+    const secret = newSecret();
+    const { box, url } = receiverBox("/fail-first/1");
+    await expect(push(url, secret)).rejects.toThrow(/^transitions webhook page 1: answered HTTP 500$/);
+    // The Workflow retries the step: every page again, from the first.
+    const { sent } = await push(url, secret);
+    const requests = await received(box);
+    expect(requests.map((r) => r.status)).toEqual([500, ...Array(requests.length - 1).fill(204)]);
+    const [failed, retried] = requests;
+    expect(retried?.headers["webhook-id"]).toBe(`transitions_${transitionsRun.runId}_1`);
+    expect(failed?.headers["webhook-id"]).toBe(retried?.headers["webhook-id"]);
+    expect(failed?.body).toBe(retried?.body);
+    for (const request of requests)
+      expect(request.headers["webhook-signature"]).toBe(await expectedSignature(secret, request));
+    expect(requests.slice(1).reduce((sum, r) => sum + contractBody(r).transitions.length, 0)).toBe(sent);
+  });
+
+  it("without a secret, sends the delivery id and timestamp unsigned", async () => {
+    const { box, url } = receiverBox();
+    const { sent } = await push(url);
+    const requests = await received(box);
+    expect(requests.length).toBeGreaterThan(1);
+    for (const [index, request] of requests.entries()) {
+      expect(request.headers["webhook-id"]).toBe(`transitions_${transitionsRun.runId}_${index + 1}`);
+      expect(request.headers["webhook-timestamp"]).toMatch(/^\d+$/);
+      expect(request.headers).not.toHaveProperty("webhook-signature");
+    }
+    expect(requests.reduce((sum, r) => sum + contractBody(r).transitions.length, 0)).toBe(sent);
+  });
+
+  it("refuses a malformed secret: nothing is sent, and the step fails naming the setting, not retried", async () => {
+    const good = newSecret();
+    const malformed = [
+      "",
+      "not-a-secret",
+      "whsec_",
+      good.slice("whsec_".length), // without its prefix
+      ` ${good}`,
+      `${good}\n`,
+      good.replace(/=$/, ""), // without its padding
+      `whsec_${"A".repeat(43)}!`,
+      newSecret(16), // too short a key
+      newSecret(65), // too long a key
+    ];
+    const log = vi.spyOn(console, "error").mockImplementation(() => {});
+    try {
+      for (const secret of malformed) {
+        const { box, url } = receiverBox();
+        const error = await push(url, secret).then(
+          () => null,
+          (thrown: unknown) => thrown,
+        );
+        expect(error, JSON.stringify(secret)).toBeInstanceOf(NonRetryableError);
+        expect((error as Error).message).toBe(transitionsSecretProblem);
+        expect(await received(box), JSON.stringify(secret)).toEqual([]);
+        // Logged for the run, naming the setting and never its value.
+        expect(JSON.parse(String(log.mock.lastCall?.[0]))).toEqual({
+          runId: transitionsRun.runId,
+          step: "push transitions to webhook",
+          error: transitionsSecretProblem,
+        });
+      }
+    } finally {
+      log.mockRestore();
+    }
+    // The sizes the Standard Webhooks specification allows are accepted.
+    for (const secret of [newSecret(24), newSecret(64)])
+      await expect(push(receiverBox().url, secret)).resolves.toBeTruthy();
   });
 });

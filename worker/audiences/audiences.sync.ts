@@ -261,7 +261,8 @@ async function syncAudience(
         left: kind === "left" ? ids : [],
       });
       const secret = await openSecret(audience.secret, id, env.IDENTITY_HASH_SECRET);
-      const result = await deliver({ url: start.url, secret, id: `${id}_${runId}_${page + 1}`, body }, new Date());
+      const delivery = { url: start.url, secret, id: `${id}_${runId}_${page + 1}`, body, agent: "Patron-Audiences/1" };
+      const result = await deliver(delivery, new Date());
       if (!result.ok) {
         await recordAttempt(db, id, runId, result, changes, ctx.attempt, deliveryRetries.retries.limit + 1);
         const message = `page ${page + 1} of ${pages}: ${result.error}`;

@@ -1,9 +1,10 @@
-// Delivering one page of an audience's changes to its webhook, signed the Standard Webhooks way
-// (https://www.standardwebhooks.com): `webhook-id` (the delivery id, the same on every retry of the
-// page: receivers drop a repeat), `webhook-timestamp` (Unix seconds) and `webhook-signature`
-// (`v1,` + base64 HMAC-SHA256 of `<id>.<timestamp>.<body>` under the audience's secret), so any
-// Standard Webhooks library verifies it. Redirects are not followed: the URL that was checked is the
-// only place the data goes.
+// Delivering one page to a webhook (an audience's changes, or the nightly job's stage transitions:
+// worker/jobs/transitions.webhook.ts), signed the Standard Webhooks way (https://www.standardwebhooks.com):
+// `webhook-id` (the delivery id, the same on every retry of the page: receivers drop a repeat),
+// `webhook-timestamp` (Unix seconds) and `webhook-signature` (`v1,` + base64 HMAC-SHA256 of
+// `<id>.<timestamp>.<body>` under the `whsec_` secret), so any Standard Webhooks library verifies it.
+// Without a secret the POST carries the id and timestamp but no signature. Redirects are not followed:
+// the URL that was checked or configured is the only place the data goes.
 import { signingKeyBytes, toBase64 } from "./secrets.ts";
 
 /** How long one POST may take before it counts as failed (and is retried). */
@@ -11,9 +12,12 @@ export const deliveryTimeoutMs = 15_000;
 
 export interface Delivery {
   url: string;
-  secret: string;
+  /** The `whsec_` signing secret; null sends the POST unsigned (no `webhook-signature`). */
+  secret: string | null;
   id: string;
   body: string;
+  /** The User-Agent header, naming what is sent: "Patron-Audiences/1", "Patron-Transitions/1". */
+  agent: string;
 }
 
 /** What a receiver answered: `ok` for 2xx; `retry` false when sending the same page again cannot help. */
@@ -34,19 +38,21 @@ const retryableStatus = (status: number) => status >= 500 || status === 408 || s
 
 export async function deliver(delivery: Delivery, now: Date): Promise<DeliveryResult> {
   const timestamp = Math.floor(now.getTime() / 1000);
+  const headers: Record<string, string> = {
+    "Content-Type": "application/json",
+    "User-Agent": delivery.agent,
+    "webhook-id": delivery.id,
+    "webhook-timestamp": String(timestamp),
+  };
+  if (delivery.secret !== null)
+    headers["webhook-signature"] = await signature(delivery.secret, delivery.id, timestamp, delivery.body);
   let response: Response;
   try {
     response = await fetch(delivery.url, {
       method: "POST",
       redirect: "manual",
       signal: AbortSignal.timeout(deliveryTimeoutMs),
-      headers: {
-        "Content-Type": "application/json",
-        "User-Agent": "Patron-Audiences/1",
-        "webhook-id": delivery.id,
-        "webhook-timestamp": String(timestamp),
-        "webhook-signature": await signature(delivery.secret, delivery.id, timestamp, delivery.body),
-      },
+      headers,
       body: delivery.body,
     });
   } catch (error) {

@@ -2,8 +2,8 @@
 // bytes). The worker must read a secret back to sign with it, so it cannot keep only a hash: it keeps
 // it sealed with AES-GCM under a key derived (HKDF) from IDENTITY_HASH_SECRET, so a copy of the
 // database alone does not let anyone sign payloads. The API shows a secret once, when it is made.
+import { signingSecretPrefix } from "../core/webhooks/signing-secret.ts";
 
-const secretPrefix = "whsec_";
 const sealedPrefix = "v1.";
 const encoder = new TextEncoder();
 
@@ -12,12 +12,12 @@ export const fromBase64 = (text: string) => Uint8Array.from(atob(text), (char) =
 
 /** A new signing secret: `whsec_` and 32 random bytes in base64. */
 export function newSigningSecret(): string {
-  return `${secretPrefix}${toBase64(crypto.getRandomValues(new Uint8Array(32)))}`;
+  return `${signingSecretPrefix}${toBase64(crypto.getRandomValues(new Uint8Array(32)))}`;
 }
 
 /** The HMAC key bytes of a signing secret (the base64 after `whsec_`). */
 export function signingKeyBytes(secret: string): Uint8Array {
-  return fromBase64(secret.slice(secretPrefix.length));
+  return fromBase64(secret.slice(signingSecretPrefix.length));
 }
 
 async function sealingKey(masterSecret: string): Promise<CryptoKey> {

@@ -1,6 +1,7 @@
 // The nightly model job as a Cloudflare Workflow: fit the population models, fit the ranking
 // statistics, then score customers page by page (in the one D1 database, or fanned out over the
-// customer shards: nightly.store.ts), size the saved audiences and deliver their
+// customer shards: nightly.store.ts), POST the stage transitions to TRANSITIONS_WEBHOOK_URL when set
+// (transitions.webhook.ts), size the saved audiences and deliver their
 // webhooks (worker/audiences/audiences.sync.ts), and last keep events within their retention
 // (worker/events/events.upkeep.ts). Each step's result is persisted by Workflows, so a
 // restarted run resumes after the last finished step instead of starting over.
@@ -22,6 +23,7 @@ import { shardedNightlyStore } from "../shards/nightly.ts";
 import { shardCount } from "../shards/shards.ts";
 import { finishRunStep, saveInsightRollupStep, startRunStep } from "./nightly.repo.ts";
 import { d1NightlyStore, type NightlyStore, type PageResult } from "./nightly.store.ts";
+import { pushTransitions } from "./transitions.webhook.ts";
 
 export interface NightlyParams {
   /** ISO time the run treats as "now" (defaults to when it was created). */
@@ -37,9 +39,6 @@ export interface NightlyParams {
  * (measured and worked out in docs/scaling.md).
  */
 export const defaultPageSize = 5_000;
-
-/** Transitions per webhook POST. */
-const webhookPageSize = 1_000;
 
 const retries = {
   retries: { limit: 3, delay: "5 seconds" as const, backoff: "exponential" as const },
@@ -145,30 +144,9 @@ export class NightlyModelWorkflow extends WorkflowEntrypoint<Env, NightlyParams>
     // Counted from what was stored, so a retried page cannot make it disagree with the feed.
     const transitions = await step.do("count transitions", retries, async () => store.countTransitions(runId));
 
-    const webhook = this.env.TRANSITIONS_WEBHOOK_URL;
-    if (webhook && transitions > 0) {
-      await step.do("push transitions to webhook", retries, async () => {
-        let sent = 0;
-        for await (const rows of store.transitionPages(runId, webhookPageSize)) {
-          const response = await fetch(webhook, {
-            method: "POST",
-            headers: { "Content-Type": "application/json" },
-            body: JSON.stringify({
-              runId,
-              transitions: rows.map((row) => ({
-                customerId: row.customer_id,
-                from: row.from_stage,
-                to: row.to_stage,
-                at: row.at,
-              })),
-            }),
-          });
-          if (!response.ok) throw new Error(`webhook answered ${response.status}`);
-          sent += rows.length;
-        }
-        return { sent };
-      });
-    }
+    // Signed with TRANSITIONS_WEBHOOK_SECRET when set (transitions.webhook.ts); a malformed one fails the run here.
+    if (this.env.TRANSITIONS_WEBHOOK_URL && transitions > 0)
+      await step.do("push transitions to webhook", retries, async () => pushTransitions(this.env, store, runId));
     // Saved audiences: sized, and their webhooks told who joined and left; failures stay per audience.
     const audiences = await syncAudiencesSteps(
       step,
