@@ -94,6 +94,12 @@ export const orders = sqliteTable(
     discountedUnits: real("discounted_units").notNull(), // units bought below list price
     recommendationId: text("recommendation_id"),
     createdAt: text("created_at").notNull(),
+    /**
+     * The content the order was sent with, field by field (worker/core/orders/fingerprint.ts): a resend
+     * of its id is compared with it and answered `changed` when it differs. Null for orders stored
+     * before it existed (migration 0021): their resends answer `changed: null`.
+     */
+    fingerprint: text("fingerprint"),
   },
   (t) => [
     index("orders_customer_placed_idx").on(t.customerId, t.placedAt),
@@ -583,6 +589,9 @@ export const importBatches = sqliteTable(
     ignored: integer("ignored").notNull().default(0),
     merges: integer("merges").notNull().default(0),
     ignoredIdentifiers: integer("ignored_identifiers").notNull().default(0),
+    /** Of the duplicates, those whose stored order has other content, and the first few of their ids (JSON). */
+    changed: integer("changed").notNull().default(0),
+    changedIds: text("changed_ids").notNull().default("[]"),
     attempts: integer("attempts").notNull().default(0),
     error: text("error"),
     receivedAt: text("received_at").notNull(),

@@ -73,6 +73,7 @@ export function etaText(seconds: number | string): string {
 
 export function describeProgress(progress: ImportProgress): string {
   const parts = [`${progress.totals.accepted} new`, `${progress.totals.duplicates} dup`];
+  if (progress.totals.changed > 0) parts.push(`${progress.totals.changed} changed`);
   if (progress.totals.suppressed > 0) parts.push(`${progress.totals.suppressed} suppressed`);
   if (progress.retries > 0) parts.push(`${progress.retries} retries`);
   return parts.join(", ");
@@ -86,8 +87,22 @@ export function formatDuration(ms: number): string {
 }
 
 /**
+ * Duplicates the server had stored with other content, and the first by id: what was sent for them was
+ * not applied (docs/import.md). None when there are none.
+ */
+function changedLines(result: ImportResult): string[] {
+  const { changed } = result.totals;
+  if (changed === 0) return [];
+  const named = result.changedIds.length;
+  const more = changed > named ? ` and ${changed - named} more` : "";
+  const ids = named > 0 ? `: ${result.changedIds.join(", ")}${more}` : "";
+  return [`changed            ${changed} of them differ from the stored orders and were not applied${ids}`];
+}
+
+/**
  * The closing summary. For orders, every order sent is in exactly one of the lines under `orders
- * sent`: accepted, duplicates, suppressed (orders of erased customers, not stored) and, when a batch
+ * sent`: accepted, duplicates (`changed` under it, when there are any, counts those the server had
+ * stored with other content), suppressed (orders of erased customers, not stored) and, when a batch
  * through the queue failed, failed. Batches skipped as confirmed by an earlier run are not sent: those
  * counts are this run's, and a resumed run (batches skipped) says so and adds an `in all` line with
  * what the state file holds over every confirmed batch, this run's and the earlier runs'.
@@ -105,6 +120,7 @@ export function summaryLines(kind: "orders" | "products", result: ImportResult |
           `orders sent        ${sent} (${rate}/s)${thisRun}`,
           `accepted           ${result.totals.accepted}`,
           `duplicates         ${result.totals.duplicates}`,
+          ...changedLines(result),
           `suppressed         ${result.totals.suppressed}`,
           ...(failed > 0 ? [`failed             ${failed} (in batches the server could not ingest)`] : []),
           `ignored identifiers ${result.totals.ignoredIdentifiers}`,
@@ -118,7 +134,7 @@ export function summaryLines(kind: "orders" | "products", result: ImportResult |
     const batches = countConfirmed(result.state);
     lines.push(
       kind === "orders"
-        ? `in all             ${all.records} orders in ${batches} batches: ${all.accepted} accepted, ${all.duplicates} duplicates, ${all.suppressed} suppressed (this run and earlier ones)`
+        ? `in all             ${all.records} orders in ${batches} batches: ${all.accepted} accepted, ${all.duplicates} duplicates, ${all.suppressed} suppressed${all.changed > 0 ? `; ${all.changed} of the duplicates changed` : ""} (this run and earlier ones)`
         : `in all             ${all.upserted} products upserted in ${batches} batches (this run and earlier ones)`,
     );
   }

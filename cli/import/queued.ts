@@ -8,10 +8,11 @@
 import { type IngestClient, IngestFailed } from "./client.ts";
 import {
   batchesOf,
+  emptyProgress,
   type ImportOptions,
-  type ImportProgress,
   type ImportResult,
   ImportStopped,
+  keepChangedIds,
   ReadStopped,
   type SourceRecord,
   stopOf,
@@ -39,8 +40,8 @@ interface ImportView {
   expectedBatches?: number | null;
   batches: { received: number; queued: number; done: number; failed: number };
   orders: { received: number; processed: number };
-  /** A missing `suppressed` is read as 0. */
-  totals: { accepted: number; duplicates: number; suppressed?: number };
+  /** A missing `suppressed` or `changed` is read as 0. */
+  totals: { accepted: number; duplicates: number; suppressed?: number; changed?: number };
 }
 
 interface BatchView {
@@ -50,6 +51,9 @@ interface BatchView {
   accepted: number;
   duplicates: number;
   suppressed?: number;
+  /** Duplicates stored with other content, and the first few by id (missing from a server before them). */
+  changed?: number;
+  changedIds?: string[];
   ignoredIdentifiers: number;
   error: string | null;
 }
@@ -142,6 +146,7 @@ function totalsOf(batch: BatchView): ImportTotals {
     records: batch.orders,
     accepted: batch.accepted,
     duplicates: batch.duplicates,
+    changed: batch.changed ?? 0,
     suppressed: batch.suppressed ?? 0,
     ignoredIdentifiers: batch.ignoredIdentifiers,
   };
@@ -257,7 +262,7 @@ export async function runQueuedImport<T>(options: QueuedImportOptions<T>): Promi
   const pollIntervalMs = options.pollIntervalMs ?? 1000;
   const started = Date.now();
   const concurrency = Math.max(1, options.concurrency ?? 2);
-  const progress: ImportProgress = { records: 0, batches: 0, skippedBatches: 0, retries: 0, totals: emptyTotals() };
+  const progress = emptyProgress();
 
   const opened = options.opened ?? (await openQueuedImport(options));
   const importId = opened.importId;
@@ -274,6 +279,7 @@ export async function runQueuedImport<T>(options: QueuedImportOptions<T>): Promi
   const result = (failed: QueuedImportResult["failed"] = []): QueuedImportResult => ({
     ...progress,
     totals: { ...progress.totals },
+    changedIds: [...progress.changedIds],
     elapsedMs: Date.now() - started,
     state,
     importId,
@@ -289,6 +295,7 @@ export async function runQueuedImport<T>(options: QueuedImportOptions<T>): Promi
     progress.records = skippedRecords + since((v) => v.orders.processed);
     progress.totals.accepted = since((v) => v.totals.accepted);
     progress.totals.duplicates = since((v) => v.totals.duplicates);
+    progress.totals.changed = since((v) => v.totals.changed ?? 0);
     progress.totals.suppressed = since((v) => v.totals.suppressed ?? 0);
     options.onProgress?.(progress);
     return view;
@@ -373,6 +380,7 @@ export async function runQueuedImport<T>(options: QueuedImportOptions<T>): Promi
     }
     const totals = totalsOf(batch);
     for (const key of Object.keys(totals) as (keyof ImportTotals)[]) progress.totals[key] += totals[key];
+    keepChangedIds(progress.changedIds, batch.changedIds ?? []);
     if (state) state = confirmBatch(state, batch.sequence, totals, now());
   }
   if (state) saveState(state);

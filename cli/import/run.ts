@@ -19,7 +19,26 @@ export interface ImportProgress {
   skippedBatches: number;
   retries: number;
   totals: ImportTotals;
+  /** This run's first changed duplicates by id (totals.changed counts them all). */
+  changedIds: string[];
 }
+
+/** Changed duplicates a run keeps by id, to name in its summary. */
+export const changedIdsKept = 5;
+
+/** `ids` added to `kept` (each once), up to changedIdsKept. */
+export function keepChangedIds(kept: string[], ids: readonly string[]): void {
+  for (const id of ids) if (kept.length < changedIdsKept && !kept.includes(id)) kept.push(id);
+}
+
+export const emptyProgress = (): ImportProgress => ({
+  records: 0,
+  batches: 0,
+  skippedBatches: 0,
+  retries: 0,
+  totals: emptyTotals(),
+  changedIds: [],
+});
 
 export interface ImportOptions<T> {
   kind: ImportKind;
@@ -141,6 +160,9 @@ export function locateIssues<T>(
 interface OrdersResponse {
   accepted: number;
   duplicates: number;
+  /** Duplicates stored with other content (read as 0 when missing: a server from before it). */
+  changed?: number;
+  results?: { id: string; changed?: boolean | null }[];
   /** Orders of erased customers, not stored (read as 0 when missing). */
   suppressed?: number;
   ignoredIdentifiers?: unknown[];
@@ -171,10 +193,11 @@ export async function runImport<T>(options: ImportOptions<T>): Promise<ImportRes
   const started = Date.now();
   const concurrency = Math.max(1, options.concurrency ?? 2);
   let state = options.state;
-  const progress: ImportProgress = { records: 0, batches: 0, skippedBatches: 0, retries: 0, totals: emptyTotals() };
+  const progress = emptyProgress();
   const result = (): ImportResult => ({
     ...progress,
     totals: { ...progress.totals },
+    changedIds: [...progress.changedIds],
     elapsedMs: Date.now() - started,
     state,
   });
@@ -191,7 +214,10 @@ export async function runImport<T>(options: ImportOptions<T>): Promise<ImportRes
         const data = response.data as OrdersResponse;
         totals.accepted = data.accepted;
         totals.duplicates = data.duplicates;
+        totals.changed = data.changed ?? 0;
         totals.suppressed = data.suppressed ?? 0;
+        const changed = (data.results ?? []).filter((entry) => entry.changed === true).map((entry) => entry.id);
+        keepChangedIds(progress.changedIds, changed);
         totals.ignoredIdentifiers = data.ignoredIdentifiers?.length ?? 0;
       } else totals.upserted = (response.data as ProductsResponse).upserted;
       progress.retries += response.attempts - 1;

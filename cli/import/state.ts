@@ -12,6 +12,8 @@ export interface ImportTotals {
   records: number;
   accepted: number;
   duplicates: number;
+  /** Of the duplicates, those the server had stored with other content (not applied). */
+  changed: number;
   /** Orders not stored because an erasure suppressed their id or one of their identifiers. */
   suppressed: number;
   upserted: number;
@@ -36,6 +38,7 @@ export const emptyTotals = (): ImportTotals => ({
   records: 0,
   accepted: 0,
   duplicates: 0,
+  changed: 0,
   suppressed: 0,
   upserted: 0,
   ignoredIdentifiers: 0,

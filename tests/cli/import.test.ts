@@ -261,6 +261,7 @@ describe("patron import against wrangler dev", () => {
       records: 6,
       accepted: 0,
       duplicates: 4,
+      changed: 0,
       suppressed: 2,
       upserted: 0,
       ignoredIdentifiers: 0,

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { etaText, summaryLines } from "../../cli/import/progress.ts";
 import type { QueuedImportResult } from "../../cli/import/queued.ts";
 import type { ImportResult } from "../../cli/import/run.ts";
-import { emptyTotals } from "../../cli/import/state.ts";
+import { emptyState, emptyTotals } from "../../cli/import/state.ts";
 
 describe("the progress bar's ETA", () => {
   it("says ? while cli-progress has no estimate (nothing processed yet), never a cut-off NFs or LLs", () => {
@@ -30,6 +30,7 @@ describe("the import summary", () => {
     totals: { ...emptyTotals(), records: 6, accepted: 0, duplicates: 4, suppressed: 2 },
     elapsedMs: 2000,
     state: undefined,
+    changedIds: [],
   };
   const figure = (lines: string[], label: string) =>
     Number(
@@ -49,6 +50,27 @@ describe("the import summary", () => {
       "suppressed         2",
       "ignored identifiers 0",
     ]);
+  });
+
+  it("says under duplicates how many the server had stored with other content, naming the first", () => {
+    const changed = (count: number, changedIds: string[]): ImportResult => ({
+      ...direct,
+      totals: { ...direct.totals, changed: count },
+      changedIds,
+    });
+    expect(summaryLines("orders", changed(2, ["o-2", "o-5"])).slice(2, 4)).toEqual([
+      "duplicates         4",
+      "changed            2 of them differ from the stored orders and were not applied: o-2, o-5",
+    ]);
+    expect(summaryLines("orders", changed(4, ["o-2", "o-5"]))[3]).toMatch(/: o-2, o-5 and 2 more$/);
+    const resumed: ImportResult = {
+      ...changed(2, ["o-2", "o-5"]),
+      skippedBatches: 1,
+      state: { ...emptyState("f", "file", new Date()), confirmedThrough: 2, totals: { ...direct.totals, changed: 3 } },
+    };
+    expect(summaryLines("orders", resumed).find((line) => line.startsWith("in all"))).toBe(
+      "in all             6 orders in 2 batches: 0 accepted, 4 duplicates, 2 suppressed; 3 of the duplicates changed (this run and earlier ones)",
+    );
   });
 
   it("counts the orders of batches the queue failed as sent and failed", () => {

@@ -392,6 +392,7 @@ describe("resumable state", () => {
       records: 40,
       accepted: 32,
       duplicates: 8,
+      changed: 0,
       suppressed: 0,
       upserted: 0,
       ignoredIdentifiers: 0,
@@ -415,7 +416,7 @@ describe("resumable state", () => {
       };
       writeFileSync(file, JSON.stringify(old));
       const loaded = loadState(file);
-      expect(loaded?.totals).toEqual({ ...old.totals, suppressed: 0 });
+      expect(loaded?.totals).toEqual({ ...old.totals, suppressed: 0, changed: 0 });
       const resumed = confirmBatch(
         loaded as NonNullable<typeof loaded>,
         2,
@@ -426,6 +427,7 @@ describe("resumable state", () => {
         records: 30,
         accepted: 21,
         duplicates: 6,
+        changed: 0,
         suppressed: 3,
         upserted: 0,
         ignoredIdentifiers: 1,
@@ -626,6 +628,7 @@ describe("runImport", () => {
       records: 7,
       accepted: 7,
       duplicates: 2,
+      changed: 0,
       suppressed: 0,
       upserted: 0,
       ignoredIdentifiers: 3,
@@ -756,6 +759,7 @@ describe("the closing summary", () => {
     skippedBatches,
     retries: 0,
     totals: { ...emptyTotals(), records: 10, accepted: 10 },
+    changedIds: [],
     elapsedMs: 1000,
     state: {
       ...emptyState("f", "file", new Date()),

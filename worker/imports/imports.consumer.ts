@@ -18,7 +18,8 @@ import { attributionSettings } from "../recommendations/attribution.ts";
 import { ingestSharded } from "../shards/ingest-router.ts";
 import { shardCount } from "../shards/shards.ts";
 import {
-  type BatchCounts,
+  type BatchRecord,
+  changedIdsKept,
   loadBatch,
   ordersWrittenAt,
   recordBatchAttempt,
@@ -29,23 +30,32 @@ import { importMessageSchema } from "./imports.schemas.ts";
 import { importMaxRetries, retryDelaySeconds } from "./retries.ts";
 
 type Outcome =
-  | { kind: "done"; counts: BatchCounts }
+  | { kind: "done"; counts: BatchRecord }
   | { kind: "retry"; error: string }
   | { kind: "failed"; error: string };
+
+/** The first changed duplicates of a batch, each id once. */
+function firstChanged(result: IngestResult): string[] {
+  const ids = result.results.filter((entry) => entry.changed === true).map((entry) => entry.id);
+  return [...new Set(ids)].slice(0, changedIdsKept);
+}
 
 /**
  * The batch's counts. On its first delivery, ingestion's own answer. On a later one, the accepted
  * orders are read back: those stored with the batch's received instant, whichever delivery wrote them
  * (one that wrote them but stopped before recording leaves the next finding them "duplicates"); the
- * attributions ignored likewise. Merges and ignored identifiers are the ingesting delivery's own.
+ * attributions ignored likewise. Merges and ignored identifiers are the ingesting delivery's own, and so
+ * are changed duplicates (orders an earlier delivery wrote come back unchanged: they are this batch's).
  */
 async function countsOf(
   orders: readonly OrderInput[],
   result: IngestResult,
   delivered: boolean,
   writtenAt: () => Promise<ReadonlyMap<string, string | null>>,
-): Promise<BatchCounts> {
+): Promise<BatchRecord> {
   const own = {
+    changed: result.changed,
+    changedIds: firstChanged(result),
     suppressed: result.suppressed,
     merges: result.merges,
     ignoredIdentifiers: result.ignoredIdentifiers.length,

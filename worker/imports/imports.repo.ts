@@ -13,28 +13,37 @@ export interface ImportRow {
   createdAt: string;
 }
 
-/** The counts one processed batch records, as ingestion answered them. */
+/** The counts one processed batch records, as ingestion answered them (summed over an import's batches). */
 export interface BatchCounts {
   accepted: number;
   duplicates: number;
+  /** Of the duplicates, those stored earlier with other content (not applied). */
+  changed: number;
   suppressed: number;
   ignored: number;
   merges: number;
   ignoredIdentifiers: number;
 }
 
+/** What a processed batch records: its counts, and the first changed duplicates by id. */
+export type BatchRecord = BatchCounts & { changedIds: readonly string[] };
+
 export interface BatchRow extends BatchView {
   digest: string;
 }
 
-const batchColumns = sql`sequence, status, digest, orders, accepted, duplicates, suppressed, ignored, merges,
-  ignored_identifiers, attempts, error, received_at, updated_at`;
+/** Changed duplicates a batch records by id: enough to find them, where the count says how many. */
+export const changedIdsKept = 10;
+
+const batchColumns = sql`sequence, status, digest, orders, accepted, duplicates, changed, changed_ids, suppressed,
+  ignored, merges, ignored_identifiers, attempts, error, received_at, updated_at`;
 
 /** A batch's ingestion counts (or their sums), from the columns of the same names. */
 function countsOf(row: Record<string, unknown>): BatchCounts {
   return {
     accepted: Number(row.accepted),
     duplicates: Number(row.duplicates),
+    changed: Number(row.changed),
     suppressed: Number(row.suppressed),
     ignored: Number(row.ignored),
     merges: Number(row.merges),
@@ -49,6 +58,7 @@ function batchOf(row: Record<string, unknown>): BatchRow {
     digest: String(row.digest),
     orders: Number(row.orders),
     ...countsOf(row),
+    changedIds: JSON.parse(String(row.changed_ids)) as string[],
     attempts: Number(row.attempts),
     error: row.error === null ? null : String(row.error),
     receivedAt: String(row.received_at),
@@ -166,12 +176,13 @@ export async function recordBatchDone(
   db: Db,
   importId: string,
   sequence: number,
-  counts: BatchCounts,
+  counts: BatchRecord,
   attempts: number,
   now: string,
 ): Promise<void> {
   await batchRows(db, [
     sql`UPDATE import_batches SET status = 'done', accepted = ${counts.accepted}, duplicates = ${counts.duplicates},
+          changed = ${counts.changed}, changed_ids = ${JSON.stringify(counts.changedIds.slice(0, changedIdsKept))},
           suppressed = ${counts.suppressed}, ignored = ${counts.ignored}, merges = ${counts.merges},
           ignored_identifiers = ${counts.ignoredIdentifiers}, attempts = ${attempts}, error = NULL,
           updated_at = ${now}
@@ -232,8 +243,8 @@ export interface BatchTally extends BatchCounts {
 export async function batchTallies(db: Db, importId: string): Promise<BatchTally[]> {
   const [rows = []] = await batchRows(db, [
     sql`SELECT status, count(*) AS batches, sum(orders) AS orders, sum(accepted) AS accepted,
-          sum(duplicates) AS duplicates, sum(suppressed) AS suppressed, sum(ignored) AS ignored,
-          sum(merges) AS merges, sum(ignored_identifiers) AS ignored_identifiers, max(updated_at) AS updated_at
+          sum(duplicates) AS duplicates, sum(changed) AS changed, sum(suppressed) AS suppressed,
+          sum(ignored) AS ignored, sum(merges) AS merges, sum(ignored_identifiers) AS ignored_identifiers, max(updated_at) AS updated_at
         FROM import_batches WHERE import_id = ${importId} GROUP BY status`,
   ]);
   return rows.map((row) => ({

@@ -94,6 +94,7 @@ function importView(row: ImportRow, tallies: readonly BatchTally[], failed: read
     totals: {
       accepted: done?.accepted ?? 0,
       duplicates: done?.duplicates ?? 0,
+      changed: done?.changed ?? 0,
       suppressed: done?.suppressed ?? 0,
       ignored: done?.ignored ?? 0,
       merges: done?.merges ?? 0,

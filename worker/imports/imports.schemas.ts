@@ -49,6 +49,7 @@ export type ImportMessage = z.infer<typeof importMessageSchema>;
 const totalsShape = {
   accepted: z.number(),
   duplicates: z.number(),
+  changed: z.number(),
   suppressed: z.number(),
   ignored: z.number(),
   merges: z.number(),
@@ -60,6 +61,8 @@ export const batchViewSchema = z.object({
   status: z.enum(batchStatuses),
   orders: z.number(),
   ...totalsShape,
+  /** The first few changed duplicates of the batch, by id. */
+  changedIds: z.array(z.string()),
   attempts: z.number(),
   error: z.string().nullable(),
   receivedAt: z.string(),

@@ -8,6 +8,7 @@ import type { CountryCode } from "libphonenumber-js/min";
 import { runBatch } from "../../db/batch.ts";
 import { orderSource, planResolution, type ResolutionPlan } from "../core/identity/plan.ts";
 import type { Observation } from "../core/identity/resolve.ts";
+import { changedFields, type FingerprintField, orderFingerprint } from "../core/orders/fingerprint.ts";
 import { addOrders, type TotalsOrder } from "../core/profile/customer-totals.ts";
 import type { IdentifierKind } from "../core/vocabulary.ts";
 import type { Db } from "../env.ts";
@@ -30,11 +31,11 @@ import { orderSuppressionKey, suppressedKeys, suppressionGuard } from "../suppre
 import { ignoredAttributions } from "./order-attribution.ts";
 import {
   addProductsStatements,
-  existingOrderIds,
   insertOrderStatements,
   loadTotals,
   reassignOrderStatements,
   rebuildSummaryStatements,
+  storedFingerprints,
   type TotalsWrite,
   totalsGuard,
   totalsOrderOf,
@@ -57,6 +58,8 @@ async function suppressedOrders(
 export interface IngestResult {
   accepted: number;
   duplicates: number;
+  /** Of the duplicates, those stored earlier with other content: nothing of theirs was written either. */
+  changed: number;
   /** Orders not stored because an erasure suppressed their id or one of their identifiers. */
   suppressed: number;
   /** Stored orders whose recommendationId did not count (see order-attribution.ts); stored without it. */
@@ -67,6 +70,14 @@ export interface IngestResult {
     status: "created" | "duplicate" | "suppressed";
     /** For a created order that carried a recommendationId: whether it is attributed. */
     attribution?: "counted" | "ignored";
+    /**
+     * For a duplicate: whether the stored order was stored with other content than this (false for a
+     * repeat within the batch, identical to its first copy); null when unknown (stored before orders
+     * kept a fingerprint).
+     */
+    changed?: boolean | null;
+    /** For a changed duplicate: the fields whose content differs from the stored order's. */
+    changedFields?: FingerprintField[];
   }[];
   ignoredIdentifiers: { index: number; kind: string; reason: string }[];
   merges: number;
@@ -84,6 +95,46 @@ export interface CustomerMerge {
 }
 
 export type IngestRefusal = { kind: "region_too_large"; limit: number } | { kind: "busy" };
+
+/** The answer for a duplicate: `fields` that differ from the stored order ([]: none; null: unknown). */
+export function duplicateResult(
+  id: string,
+  fields: readonly FingerprintField[] | null,
+): IngestResult["results"][number] {
+  if (fields === null) return { id, customerId: null, status: "duplicate", changed: null };
+  if (fields.length === 0) return { id, customerId: null, status: "duplicate", changed: false };
+  return { id, customerId: null, status: "duplicate", changed: true, changedFields: [...fields] };
+}
+
+/** How many results are duplicates stored earlier with other content. */
+export const changedCount = (results: IngestResult["results"]) =>
+  results.filter((result) => result.changed === true).length;
+
+/**
+ * For each stored order resent, the fields whose content differs from what it was stored with (null:
+ * stored without a fingerprint). Reads nothing: the fingerprints came with the stored ids. The
+ * identifiers are compared as keyed hashes, so their spelling (case, spaces, a phone's format) is not a
+ * change.
+ */
+async function storedChanges(
+  orders: readonly OrderInput[],
+  stored: ReadonlyMap<string, string | null>,
+  secret: string,
+  phoneRegion?: CountryCode,
+): Promise<Map<string, FingerprintField[] | null>> {
+  const changes = new Map<string, FingerprintField[] | null>();
+  for (const order of orders) {
+    if (!stored.has(order.id) || changes.has(order.id)) continue;
+    const fingerprint = stored.get(order.id) ?? null;
+    if (fingerprint === null) {
+      changes.set(order.id, null);
+      continue;
+    }
+    const { identities } = await hashIdentifiers(order.identifiers, secret, phoneRegion);
+    changes.set(order.id, changedFields(fingerprint, orderFingerprint(order, identities)));
+  }
+  return changes;
+}
 
 /**
  * The observation of one order or call: verified links resolve; unverified ones are only recorded
@@ -222,11 +273,17 @@ export async function ingestOrders(
   const ignoredIdentifiers: IngestResult["ignoredIdentifiers"] = [];
   const masks = new Map<string, string>();
   const seen = new Set<string>();
-  const stored = await existingOrderIds(
+  const stored = await storedFingerprints(
     db,
     orders.map((order) => order.id),
   );
-  const unseen: { index: number; order: OrderInput; identities: HashedIdentity[]; suppressionKeys: string[] }[] = [];
+  const unseen: {
+    index: number;
+    order: OrderInput;
+    identities: HashedIdentity[];
+    suppressionKeys: string[];
+    fingerprint: string;
+  }[] = [];
   for (const [index, order] of orders.entries()) {
     if (stored.has(order.id) || seen.has(order.id)) continue;
     seen.add(order.id);
@@ -236,8 +293,9 @@ export async function ingestOrders(
       await orderSuppressionKey(order.id, secret),
       ...identities.map((identity) => identity.key),
     ];
-    unseen.push({ index, order, identities, suppressionKeys });
+    unseen.push({ index, order, identities, suppressionKeys, fingerprint: orderFingerprint(order, identities) });
   }
+  const changes = await storedChanges(orders, stored, secret, phoneRegion);
 
   // Erasure sticks: an erased order, or one carrying an erased customer's identifier, is not stored
   // and creates no customer (the write batch re-checks, in case an erasure commits meanwhile).
@@ -245,10 +303,12 @@ export async function ingestOrders(
   const kept = unseen.filter(({ index }) => !suppressedIndexes.has(index));
   // Attributions that do not count are dropped from the order before it is stored.
   const ignoredIds = await ignoredAttributions(db, kept, attribution);
-  const fresh = kept.map(({ index, order, identities }) => {
+  const fresh = kept.map(({ index, order, identities, fingerprint }) => {
     for (const identity of identities) masks.set(identity.key, identity.masked);
     return {
       index,
+      // The fingerprint is of the order as sent, so a resend of it compares equal whatever was stored.
+      fingerprint,
       order: ignoredIds.has(order.id) ? { ...order, recommendationId: null } : order,
       attribution: order.recommendationId ? (ignoredIds.has(order.id) ? "ignored" : "counted") : undefined,
       observation: observationOf(orderSource(order.id), identities),
@@ -267,7 +327,11 @@ export async function ingestOrders(
       (owners) => [
         suppressionGuard(kept.flatMap((order) => order.suppressionKeys)),
         ...insertOrderStatements(
-          fresh.map(({ order }) => ({ order, customerId: owners.get(orderSource(order.id)) as string })),
+          fresh.map(({ order, fingerprint }) => ({
+            order,
+            customerId: owners.get(orderSource(order.id)) as string,
+            fingerprint,
+          })),
           now.toISOString(),
         ),
         ...matchKeyStatement(kept.flatMap((order) => order.identities)),
@@ -290,13 +354,17 @@ export async function ingestOrders(
         ...(written.attribution ? { attribution: written.attribution } : {}),
       };
     }
-    return { id: order.id, customerId: null, status: suppressedIndexes.has(index) ? "suppressed" : "duplicate" };
+    if (suppressedIndexes.has(index)) return { id: order.id, customerId: null, status: "suppressed" };
+    // Stored earlier (compared with what was stored), or a repeat within the batch (identical, or 400).
+    const fields = changes.get(order.id);
+    return duplicateResult(order.id, fields === undefined ? [] : fields);
   });
   return {
     kind: "ingested",
     result: {
       accepted: fresh.length,
       duplicates: orders.length - fresh.length - suppressedIndexes.size,
+      changed: changedCount(results),
       suppressed: suppressedIndexes.size,
       ignored: ignoredIds.size,
       results,

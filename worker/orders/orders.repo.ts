@@ -20,12 +20,16 @@ function chunks<T>(items: T[], size: number): T[][] {
 /** A line counts as discounted when it was paid at least half a cent under list price. */
 const discountEpsilon = 0.005;
 
-export async function existingOrderIds(db: Db, ids: string[]): Promise<Set<string>> {
-  if (ids.length === 0) return new Set();
-  const rows = await db.all<{ id: string }>(
-    sql`SELECT id FROM orders WHERE id IN (SELECT value FROM ${jsonEach(ids)})`,
+/**
+ * Of `ids`, the orders stored already, each with the fingerprint it was stored with (null: stored before
+ * fingerprints existed): one read, the one that finds the duplicates.
+ */
+export async function storedFingerprints(db: Db, ids: string[]): Promise<Map<string, string | null>> {
+  if (ids.length === 0) return new Map();
+  const rows = await db.all<{ id: string; fingerprint: string | null }>(
+    sql`SELECT id, fingerprint FROM orders WHERE id IN (SELECT value FROM ${jsonEach(ids)})`,
   );
-  return new Set(rows.map((row) => row.id));
+  return new Map(rows.map((row) => [row.id, row.fingerprint]));
 }
 
 export function orderTotals(order: OrderInput) {
@@ -58,8 +62,12 @@ export function totalsOrderOf(order: OrderInput): TotalsOrder {
   };
 }
 
-export function insertOrderStatements(newOrders: { order: OrderInput; customerId: string }[], now: string) {
-  const orderRows = newOrders.map(({ order, customerId }) => ({
+/** Orders to store, each with its customer and the fingerprint of the content it was sent with. */
+export function insertOrderStatements(
+  newOrders: { order: OrderInput; customerId: string; fingerprint?: string | null }[],
+  now: string,
+) {
+  const orderRows = newOrders.map(({ order, customerId, fingerprint }) => ({
     id: order.id,
     customerId,
     channel: order.channel,
@@ -67,6 +75,7 @@ export function insertOrderStatements(newOrders: { order: OrderInput; customerId
     placedAt: new Date(order.placedAt).toISOString(),
     currency: order.currency,
     recommendationId: order.recommendationId ?? null,
+    fingerprint: fingerprint ?? null,
     ...orderTotals(order),
   }));
   const lineRows = newOrders.flatMap(({ order }) =>
@@ -80,10 +89,10 @@ export function insertOrderStatements(newOrders: { order: OrderInput; customerId
   return [
     sql`
       INSERT OR IGNORE INTO orders (id, customer_id, channel, store_id, placed_at, currency, total, discount_total, units,
-        discounted_units, recommendation_id, created_at)
+        discounted_units, recommendation_id, created_at, fingerprint)
       SELECT value ->> 'id', value ->> 'customerId', value ->> 'channel', value ->> 'storeId', value ->> 'placedAt',
         value ->> 'currency', value ->> 'total', value ->> 'discountTotal', value ->> 'units', value ->> 'discountedUnits',
-        value ->> 'recommendationId', ${now}
+        value ->> 'recommendationId', ${now}, value ->> 'fingerprint'
       FROM ${jsonEach(orderRows)}`,
     ...chunks(lineRows, linesPerStatement).map(
       (chunk) => sql`

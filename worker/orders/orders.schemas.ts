@@ -1,6 +1,7 @@
 // Wire format for ingestion (the contract: README.md, "Sending data", and docs/api.md, "Ingestion" and "Limits"): orders, identify calls and catalog upserts.
 import * as z from "zod";
 import { trustOf } from "../core/identity/trust.ts";
+import { fingerprintFields } from "../core/orders/fingerprint.ts";
 import { channels, type IdentifierKind, identifierKinds } from "../core/vocabulary.ts";
 import {
   httpUrlField,
@@ -185,6 +186,7 @@ export const ingestResultSchema = z.object({
   data: z.object({
     accepted: z.number(),
     duplicates: z.number(),
+    changed: z.number(),
     suppressed: z.number(),
     ignored: z.number(),
     merges: z.number(),
@@ -194,6 +196,8 @@ export const ingestResultSchema = z.object({
         customerId: z.string().nullable(),
         status: z.enum(["created", "duplicate", "suppressed"]),
         attribution: z.enum(["counted", "ignored"]).optional(),
+        changed: z.boolean().nullable().optional(),
+        changedFields: z.array(z.enum(fingerprintFields)).optional(),
       }),
     ),
     ignoredIdentifiers: z.array(z.object({ index: z.number(), kind: z.string(), reason: z.string() })),

@@ -17,7 +17,14 @@ import type { Conversion } from "../events/conversions.repo.ts";
 import { type HashedIdentity, hashIdentifiers, identifySource } from "../identity/identity.keys.ts";
 import { enabledMatchKeys, matchKinds } from "../identity/match-keys.ts";
 import { phoneRegion } from "../identity/phone.ts";
-import type { CustomerMerge, IdentifyResult, IngestRefusal, IngestResult } from "../orders/ingest.ts";
+import {
+  type CustomerMerge,
+  changedCount,
+  duplicateResult,
+  type IdentifyResult,
+  type IngestRefusal,
+  type IngestResult,
+} from "../orders/ingest.ts";
 import type { IdentifiersInput, OrderInput } from "../orders/orders.schemas.ts";
 import { orderSuppressionKey, suppressedKeys } from "../suppressions/suppressions.repo.ts";
 import type { Placement } from "./directory.ts";
@@ -299,21 +306,23 @@ export async function ingestSharded(env: Env, d1: Db, orders: OrderInput[], now:
   }
 
   const suppressed = totals.suppressed + suppressedIds.size;
+  // Orders no shard saw: suppressed here, and their repeats in the batch (identical to the first copy).
+  const answers = orders.map(
+    (order, index): IngestResult["results"][number] =>
+      results.get(index) ??
+      (firstIndex.get(order.id) === index
+        ? { id: order.id, customerId: null, status: "suppressed" }
+        : duplicateResult(order.id, [])),
+  );
   return {
     kind: "ingested",
     result: {
       accepted: totals.accepted,
       duplicates: orders.length - totals.accepted - suppressed,
+      changed: changedCount(answers),
       suppressed,
       ignored: totals.ignored,
-      results: orders.map(
-        (order, index) =>
-          results.get(index) ?? {
-            id: order.id,
-            customerId: null,
-            status: firstIndex.get(order.id) === index ? "suppressed" : "duplicate",
-          },
-      ),
+      results: answers,
       ignoredIdentifiers: byIndex(ignoredIdentifiers),
       merges: totals.merges,
     },
