@@ -125,6 +125,15 @@ export function day(value: string | number | null | undefined): string {
     : date.toLocaleDateString("en-GB", { dateStyle: "medium", timeZone: timeZone.value });
 }
 
+/**
+ * When the next order is expected, as the customer page and the customer list both word it: a fading
+ * customer may have stopped, so their date holds only if they still buy ("if still buying: around 3 Mar 2026").
+ */
+export function nextOrder(stage: string, at: string | null | undefined): string {
+  const date = day(at);
+  return stage === "fading" && date !== "–" ? `if still buying: around ${date}` : date;
+}
+
 export const words = (value: string | null | undefined) => (value ? value.replace(/_/g, " ") : "–");
 
 /** A whole number with thousands separators, as every count in the console is written: "1,496". */

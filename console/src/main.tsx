@@ -151,6 +151,11 @@ function NotFound() {
 
 function App() {
   useEffect(() => {
+    // The page says when the browser sent no session cookie: then there is no session to check.
+    if (document.documentElement.hasAttribute("data-signed-out")) {
+      signedIn.value = false;
+      return;
+    }
     api<Session>("GET", "/v1/admin/session").then(
       (session) => startSession(session),
       () => {

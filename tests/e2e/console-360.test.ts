@@ -9,26 +9,20 @@
 // 10 px. Screenshots go to tests/artifacts/; any CSP violation or page error fails.
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import type { Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { postSeedData } from "../../cli/seed-demo.ts";
+import { beforeAll, describe, expect, it } from "vitest";
 import { day, percent } from "../../console/src/api.ts";
 import { signShopperToken } from "../../worker/http/shopper-token.ts";
-import { type DevWorker, startDevWorker, testSecrets } from "../fixtures/wrangler-dev.ts";
+import { testSecrets } from "../fixtures/wrangler-dev.ts";
 import { artifactsDir } from "../widget/harness.ts";
-import {
-  assertConsoleBuilt,
-  type ConsoleBrowser,
-  openConsoleBrowser,
-  screenshotFailures,
-  signIn,
-} from "./console-browser.ts";
+import { demoCustomers, signIn, useConsole } from "./console-browser.ts";
 
-let worker: DevWorker;
 const root = path.resolve(import.meta.dirname, "../..");
-let chromium: ConsoleBrowser;
-let page: Page;
-let errors: string[] = [];
+const app = useConsole({
+  prefix: "console-360",
+  browser: { viewport: { width: 1280, height: 900 } },
+  seed: demoCustomers(80),
+  timeoutMs: 240_000,
+});
 /** Requests the console made to the events route: a preview must send none. */
 const eventRequests: string[] = [];
 
@@ -54,12 +48,12 @@ interface Customer {
 }
 
 async function screenshot(name: string) {
-  await page.screenshot({ path: path.join(artifactsDir, `console-360-${name}.png`), fullPage: true });
+  await app.page.screenshot({ path: path.join(artifactsDir, `console-360-${name}.png`), fullPage: true });
 }
 
 /** The API's answer, read with the admin key (not the browser's session), to compare the page with. */
 async function admin<T>(pathAndQuery: string): Promise<T> {
-  const response = await fetch(`${worker.url}${pathAndQuery}`, {
+  const response = await fetch(`${app.worker.url}${pathAndQuery}`, {
     headers: { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` },
   });
   expect(response.status, pathAndQuery).toBe(200);
@@ -67,8 +61,8 @@ async function admin<T>(pathAndQuery: string): Promise<T> {
 }
 
 async function openFromNav(name: string) {
-  await page.getByRole("navigation", { name: "Console" }).getByRole("link", { name, exact: true }).click();
-  await expect.poll(() => page.getByRole("link", { name, exact: true }).getAttribute("aria-current")).toBe("page");
+  await app.page.getByRole("navigation", { name: "Console" }).getByRole("link", { name, exact: true }).click();
+  await expect.poll(() => app.page.getByRole("link", { name, exact: true }).getAttribute("aria-current")).toBe("page");
 }
 
 /**
@@ -76,7 +70,7 @@ async function openFromNav(name: string) {
  * times the scale the SVG is drawn at) or running past its chart's edges, a chart wider than its box.
  */
 async function chartProblems(): Promise<string[]> {
-  return page.evaluate(() =>
+  return app.page.evaluate(() =>
     [...document.querySelectorAll<SVGSVGElement>(".chart svg")].flatMap((svg) => {
       const name = svg.getAttribute("aria-label");
       const figure = svg.closest(".chart") as HTMLElement;
@@ -100,30 +94,19 @@ async function chartProblems(): Promise<string[]> {
 
 /** Starts the nightly job with the Overview's button and waits for the CLV chart it fills. */
 async function runNightlyFromOverview() {
-  const chart = page.getByRole("img", { name: "Customers by 12-month CLV" });
-  await page.getByRole("heading", { name: "No customer has been scored yet" }).waitFor();
-  await page.getByRole("button", { name: "Run the nightly job" }).click();
+  const chart = app.page.getByRole("img", { name: "Customers by 12-month CLV" });
+  await app.page.getByRole("heading", { name: "No customer has been scored yet" }).waitFor();
+  await app.page.getByRole("button", { name: "Run the nightly job" }).click();
   await chart.waitFor({ timeout: 240_000 });
   return chart;
 }
 
+// Requests to the events route are noted from before signing in.
 beforeAll(async () => {
-  assertConsoleBuilt();
-  worker = await startDevWorker();
-  await postSeedData({ url: worker.url, apiKey: testSecrets.PATRON_API_KEY, customers: 80 });
-  chromium = await openConsoleBrowser({ viewport: { width: 1280, height: 900 } });
-  ({ page, errors } = chromium);
-  page.on("request", (request) => {
+  app.page.on("request", (request) => {
     if (new URL(request.url()).pathname.startsWith("/v1/events")) eventRequests.push(request.url());
   });
-  await signIn(page, `${worker.url}/console`);
-}, 240_000);
-
-screenshotFailures("console-360", () => page);
-
-afterAll(async () => {
-  await chromium?.close();
-  await worker?.stop();
+  await signIn(app.page, `${app.worker.url}/console`);
 });
 
 describe("console customer 360", () => {
@@ -161,7 +144,7 @@ describe("console customer 360", () => {
     const titles = await chart.locator(".histogram-bar > title").allTextContents();
     expect(titles).toHaveLength(distribution.buckets.length);
     for (const title of titles.slice(1, -1)) expect(title).toMatch(/^\d+(\.\d)?[KM]?–\d+(\.\d)?[KM]?: /);
-    await page
+    await app.page
       .getByText(`${distribution.customers.toLocaleString("en-US")} scored customers by their expected spend`)
       .waitFor();
     await screenshot("overview-clv");
@@ -169,20 +152,20 @@ describe("console customer 360", () => {
 
   it("looks a demo customer up by loyalty number: web and store orders on one timeline, and their history drawn", async () => {
     await openFromNav("Customers");
-    await page.getByLabel("Identifier").selectOption("loyalty");
+    await app.page.getByLabel("Identifier").selectOption("loyalty");
     // Typed as a phone keyboard types it (en dashes, lower case): the same card as LY-DEMO-0003.
-    await page.getByLabel("Value").fill("ly–demo–0003");
-    await page.getByRole("button", { name: "Look up" }).click();
-    await page.waitForURL(/\/console\/customers\/c_/);
-    const customerId = decodeURIComponent(new URL(page.url()).pathname.split("/").at(-1) as string);
+    await app.page.getByLabel("Value").fill("ly–demo–0003");
+    await app.page.getByRole("button", { name: "Look up" }).click();
+    await app.page.waitForURL(/\/console\/customers\/c_/);
+    const customerId = decodeURIComponent(new URL(app.page.url()).pathname.split("/").at(-1) as string);
     const customer = await admin<Customer>(`/v1/customers/${encodeURIComponent(customerId)}`);
-    const timeline = page.getByRole("list", { name: "Order timeline, most recent first" });
+    const timeline = app.page.getByRole("list", { name: "Order timeline, most recent first" });
     await timeline.waitFor();
     expect(new Set(await timeline.locator(".badge.channel").allTextContents())).toEqual(new Set(["Web", "Store"]));
 
     const history = await admin<History>(`/v1/customers/${encodeURIComponent(customerId)}/history`);
     expect(history.points.length).toBeGreaterThan(10);
-    const alive = page.getByRole("img", { name: "P(alive) over time" });
+    const alive = app.page.getByRole("img", { name: "P(alive) over time" });
     await alive.waitFor();
     // One point per date the API scored, the fading and lapsed lines, and a mark per order, web and store.
     expect(await alive.locator(".series-a circle").count()).toBe(history.points.length);
@@ -201,10 +184,10 @@ describe("console customer 360", () => {
     const strokes = (chart: typeof alive, selector: string) =>
       chart.locator(selector).evaluateAll((lines) => [...new Set(lines.map((line) => getComputedStyle(line).stroke))]);
     for (const colorScheme of ["light", "dark"] as const) {
-      await page.emulateMedia({ colorScheme });
+      await app.page.emulateMedia({ colorScheme });
       const markColours = [...(await strokes(alive, "line.mark-web")), ...(await strokes(alive, "line.mark-store"))];
       expect(new Set(markColours).size, colorScheme).toBe(2);
-      for (const chart of [alive, page.getByRole("img", { name: "Cadence over time" })]) {
+      for (const chart of [alive, app.page.getByRole("img", { name: "Cadence over time" })]) {
         const lineColours = [
           ...(await strokes(chart, "path.chart-line")),
           ...(await strokes(chart, "line.chart-threshold")),
@@ -213,17 +196,17 @@ describe("console customer 360", () => {
         for (const colour of markColours) expect(lineColours, colorScheme).not.toContain(colour);
       }
     }
-    await page.emulateMedia({ colorScheme: null });
-    const cadence = page.getByRole("img", { name: "Cadence over time" });
+    await app.page.emulateMedia({ colorScheme: null });
+    const cadence = app.page.getByRole("img", { name: "Cadence over time" });
     expect(await cadence.locator("path.chart-line").count()).toBe(2);
     expect(await cadence.locator(".series-c circle").count()).toBe(history.points.length);
     // The stage changes in words end at the stage the customer has today.
-    const stages = await page.locator(".stage-changes .badge").allTextContents();
+    const stages = await app.page.locator(".stage-changes .badge").allTextContents();
     expect(stages.at(-1)).toBe(history.points.at(-1)?.stage);
     expect(stages.at(-1)).toBe(customer.profile?.stage);
     // The demo's fading regular may have stopped: their next order's date is said to hold only if they have not.
     expect(customer.profile?.stage).toBe("fading");
-    const next = page.locator(".tile").filter({ has: page.getByText("Next order expected", { exact: true }) });
+    const next = app.page.locator(".tile").filter({ has: app.page.getByText("Next order expected", { exact: true }) });
     expect(await next.locator("dd.figure").textContent()).toBe(
       `if still buying: around ${day(customer.profile?.cadence.nextExpectedAt)}`,
     );
@@ -231,9 +214,9 @@ describe("console customer 360", () => {
   }, 120_000);
 
   it("shows what the shopper sees now with the widget's own shelf: the items and reasons the storefront gets", async () => {
-    const customerId = decodeURIComponent(new URL(page.url()).pathname.split("/").at(-1) as string);
+    const customerId = decodeURIComponent(new URL(app.page.url()).pathname.split("/").at(-1) as string);
     const token = await signShopperToken("demo-fading", testSecrets.SHOPPER_TOKEN_SECRET, 3600, new Date());
-    const storefront = await fetch(`${worker.url}/v1/recommendations?limit=8`, {
+    const storefront = await fetch(`${app.worker.url}/v1/recommendations?limit=8`, {
       headers: { Authorization: `Bearer ${token}` },
     });
     expect(storefront.status).toBe(200);
@@ -243,7 +226,7 @@ describe("console customer 360", () => {
     const seen = await admin<{ items: ShelfItem[] }>(`/v1/customers/${encodeURIComponent(customerId)}/shelf?limit=8`);
     expect(seen.items.map((item) => item.id)).toEqual(served.items.map((item) => item.id));
 
-    const section = page.getByRole("region", { name: "What this shopper sees now" });
+    const section = app.page.getByRole("region", { name: "What this shopper sees now" });
     await section.scrollIntoViewIfNeeded();
     // The widget's markup, inside its shadow root: a card per item, its title and its reason.
     const cards = section.locator(".shelf-preview li a");
@@ -267,14 +250,14 @@ describe("console customer 360", () => {
     const bundle = readFileSync(path.join(root, "dist/public/console/assets/console.js"), "utf8");
     expect(bundle).not.toContain("sendBeacon");
     expect(eventRequests).toEqual([]);
-    expect(errors).toEqual([]);
+    expect(app.errors).toEqual([]);
   }, 120_000);
 
   it("fits the customer page on a 390 px phone: nothing scrolls sideways but the shelf's row", async () => {
-    await page.setViewportSize({ width: 390, height: 844 });
+    await app.page.setViewportSize({ width: 390, height: 844 });
     try {
-      await page.getByRole("img", { name: "P(alive) over time" }).waitFor();
-      const measured = await page.evaluate(() => ({
+      await app.page.getByRole("img", { name: "P(alive) over time" }).waitFor();
+      const measured = await app.page.evaluate(() => ({
         scrollWidth: document.documentElement.scrollWidth,
         // Content wider than its box (a long id in the heading, a table in its scrolling wrapper): on a
         // phone whose font runs a little wider, that is what pushes the page sideways.
@@ -286,29 +269,29 @@ describe("console customer 360", () => {
       expect(measured.wider).toEqual([]);
       await screenshot("customer-phone");
     } finally {
-      await page.setViewportSize({ width: 1280, height: 900 });
+      await app.page.setViewportSize({ width: 1280, height: 900 });
     }
   }, 120_000);
 
   it("draws the charts for a 390 px phone: their text at 10 px or more, inside the chart, nothing scrolling sideways", async () => {
     // An error on window that is not a page error, e.g. "ResizeObserver loop completed with undelivered notifications".
-    await page.evaluate(() =>
+    await app.page.evaluate(() =>
       window.addEventListener("error", (event) => {
         document.body.dataset.windowError = event.message;
       }),
     );
-    await page.setViewportSize({ width: 390, height: 844 });
+    await app.page.setViewportSize({ width: 390, height: 844 });
     try {
-      await page.getByRole("img", { name: "P(alive) over time" }).waitFor();
+      await app.page.getByRole("img", { name: "P(alive) over time" }).waitFor();
       await expect.poll(chartProblems, { timeout: 10_000 }).toEqual([]);
       await screenshot("customer-phone-charts");
       await openFromNav("Overview");
-      await page.getByRole("img", { name: "Customers by 12-month CLV" }).waitFor();
+      await app.page.getByRole("img", { name: "Customers by 12-month CLV" }).waitFor();
       await expect.poll(chartProblems, { timeout: 10_000 }).toEqual([]);
       await screenshot("overview-phone");
-      expect(await page.evaluate(() => document.body.dataset.windowError)).toBeUndefined();
+      expect(await app.page.evaluate(() => document.body.dataset.windowError)).toBeUndefined();
     } finally {
-      await page.setViewportSize({ width: 1280, height: 900 });
+      await app.page.setViewportSize({ width: 1280, height: 900 });
     }
   }, 120_000);
 });

@@ -5,34 +5,37 @@
 // signed with that secret; delete asks first. Screenshots go to tests/artifacts/; any CSP violation or
 // page error fails.
 import path from "node:path";
-import type { Page } from "playwright-core";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { postSeedData } from "../../cli/seed-demo.ts";
 import { startWebhookReceiver, type WebhookReceiver } from "../fixtures/webhook-receiver.ts";
 import type { ReceivedRequest } from "../fixtures/webhook-receiver.types.ts";
-import { type DevWorker, startDevWorker, testSecrets } from "../fixtures/wrangler-dev.ts";
+import { testSecrets } from "../fixtures/wrangler-dev.ts";
 import { artifactsDir } from "../widget/harness.ts";
-import {
-  assertConsoleBuilt,
-  type ConsoleBrowser,
-  openConsoleBrowser,
-  screenshotFailures,
-  signIn,
-} from "./console-browser.ts";
+import { demoCustomers, useConsole } from "./console-browser.ts";
 
-let worker: DevWorker;
 let receiver: WebhookReceiver;
-let chromium: ConsoleBrowser;
-let page: Page;
-let errors: string[] = [];
+// The webhook receiver starts before the console's worker and closes after it.
+beforeAll(async () => {
+  receiver = await startWebhookReceiver();
+});
+afterAll(async () => {
+  await receiver?.close();
+});
+const app = useConsole({
+  prefix: "console-audiences",
+  browser: { viewport: { width: 1280, height: 900 } },
+  worker: { vars: { AUDIENCE_WEBHOOKS_ALLOW_LOCAL: "on" } },
+  seed: demoCustomers(120),
+  startPath: "/console/customers",
+  timeoutMs: 240_000,
+});
 
 async function screenshot(name: string) {
-  await page.screenshot({ path: path.join(artifactsDir, `console-audiences-${name}.png`), fullPage: true });
+  await app.page.screenshot({ path: path.join(artifactsDir, `console-audiences-${name}.png`), fullPage: true });
 }
 
 async function admin<T>(method: string, pathAndQuery: string, body?: unknown): Promise<T> {
-  const response = await fetch(`${worker.url}${pathAndQuery}`, {
+  const response = await fetch(`${app.worker.url}${pathAndQuery}`, {
     method,
     headers: { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}`, "Content-Type": "application/json" },
     body: body === undefined ? undefined : JSON.stringify(body),
@@ -54,46 +57,28 @@ async function allListed(query: string): Promise<string[]> {
   return ids;
 }
 
-const audiencesTable = () => page.getByRole("table").filter({ hasText: "Last delivery" });
-
-beforeAll(async () => {
-  assertConsoleBuilt();
-  receiver = await startWebhookReceiver();
-  worker = await startDevWorker({ vars: { AUDIENCE_WEBHOOKS_ALLOW_LOCAL: "on" } });
-  await postSeedData({ url: worker.url, apiKey: testSecrets.PATRON_API_KEY, customers: 120 });
-  chromium = await openConsoleBrowser({ viewport: { width: 1280, height: 900 } });
-  ({ page, errors } = chromium);
-  await signIn(page, `${worker.url}/console/customers`);
-}, 240_000);
-
-screenshotFailures("console-audiences", () => page);
-
-afterAll(async () => {
-  await chromium?.close();
-  await worker?.stop();
-  await receiver?.close();
-});
+const audiencesTable = () => app.page.getByRole("table").filter({ hasText: "Last delivery" });
 
 describe("console audiences", () => {
   let secret = "";
 
   it("saves the list's filters as an audience, after showing the API's message for a bad webhook URL", async () => {
-    await page.getByText("No saved audience yet").waitFor();
-    await page.getByLabel("Stage", { exact: true }).selectOption("fading");
-    await page.getByRole("button", { name: "Save as audience" }).click();
-    const form = page.getByRole("form", { name: "Save as audience" });
+    await app.page.getByText("No saved audience yet").waitFor();
+    await app.page.getByLabel("Stage", { exact: true }).selectOption("fading");
+    await app.page.getByRole("button", { name: "Save as audience" }).click();
+    const form = app.page.getByRole("form", { name: "Save as audience" });
     await form.getByText("Saves stage fading.").waitFor();
-    await page.getByLabel("Audience name").fill("Fading regulars");
-    await page.getByLabel("Webhook URL (optional)").fill("http://hooks.example.com/patron");
-    await page.getByRole("button", { name: "Save audience" }).click();
+    await app.page.getByLabel("Audience name").fill("Fading regulars");
+    await app.page.getByLabel("Webhook URL (optional)").fill("http://hooks.example.com/patron");
+    await app.page.getByRole("button", { name: "Save audience" }).click();
     await form.getByText("webhookUrl must use https").waitFor();
-    expect(await page.getByLabel("Webhook URL (optional)").getAttribute("aria-invalid")).toBe("true");
+    expect(await app.page.getByLabel("Webhook URL (optional)").getAttribute("aria-invalid")).toBe("true");
     expect(await admin<{ audiences: unknown[] }>("GET", "/v1/admin/audiences")).toEqual({ audiences: [] });
 
-    await page.getByLabel("Webhook URL (optional)").fill(`${receiver.url}/hooks/console`);
-    await page.getByRole("button", { name: "Save audience" }).click();
-    await page.getByText("Audience “Fading regulars” saved.").waitFor();
-    secret = (await page.getByRole("status").locator("code").first().textContent()) ?? "";
+    await app.page.getByLabel("Webhook URL (optional)").fill(`${receiver.url}/hooks/console`);
+    await app.page.getByRole("button", { name: "Save audience" }).click();
+    await app.page.getByText("Audience “Fading regulars” saved.").waitFor();
+    secret = (await app.page.getByRole("status").locator("code").first().textContent()) ?? "";
     expect(secret).toMatch(/^whsec_/);
     const row = audiencesTable().getByRole("row").filter({ hasText: "Fading regulars" });
     await row.waitFor();
@@ -117,7 +102,7 @@ describe("console audiences", () => {
     expect(run.status).toBe("done");
     const fading = await allListed("stage=fading");
     expect(fading.length).toBeGreaterThan(0);
-    await page.reload();
+    await app.page.reload();
     const row = audiencesTable().getByRole("row").filter({ hasText: "Fading regulars" });
     await expect.poll(async () => (await row.locator("td").nth(2).textContent())?.trim()).toBe(String(fading.length));
     await row.getByText("delivered (HTTP 204)").waitFor();
@@ -134,15 +119,15 @@ describe("console audiences", () => {
   }, 300_000);
 
   it("deletes an audience only after a confirmation", async () => {
-    await page.getByRole("button", { name: "Delete Fading regulars" }).click();
-    const dialog = page.getByRole("alertdialog");
+    await app.page.getByRole("button", { name: "Delete Fading regulars" }).click();
+    const dialog = app.page.getByRole("alertdialog");
     await dialog.getByText("Delete the audience “Fading regulars”? Its webhook gets no more deliveries.").waitFor();
     await dialog.getByRole("button", { name: "Cancel" }).click();
     expect((await admin<{ audiences: unknown[] }>("GET", "/v1/admin/audiences")).audiences).toHaveLength(1);
-    await page.getByRole("button", { name: "Delete Fading regulars" }).click();
-    await page.getByRole("button", { name: "Yes, delete this audience" }).click();
-    await page.getByText("No saved audience yet").waitFor();
+    await app.page.getByRole("button", { name: "Delete Fading regulars" }).click();
+    await app.page.getByRole("button", { name: "Yes, delete this audience" }).click();
+    await app.page.getByText("No saved audience yet").waitFor();
     expect((await admin<{ audiences: unknown[] }>("GET", "/v1/admin/audiences")).audiences).toEqual([]);
-    expect(errors).toEqual([]);
+    expect(app.errors).toEqual([]);
   }, 120_000);
 });

@@ -1,11 +1,12 @@
 // What the console's browser test files share: the built bundle checked for, Chromium with one page
-// whose script errors are collected (a CSP violation is one), signing in with the admin key, and a
-// picture of the page when a test fails.
+// whose script errors are collected (a CSP violation is one), signing in with the admin key, a picture
+// of the page when a test fails, and useConsole, which sets all of it up around a dev worker per file.
 import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import type { Browser, BrowserContext, BrowserContextOptions, ConsoleMessage, Page } from "playwright-core";
-import { beforeEach, onTestFailed } from "vitest";
-import { testSecrets } from "../fixtures/wrangler-dev.ts";
+import { afterAll, beforeAll, beforeEach, onTestFailed } from "vitest";
+import { postSeedData } from "../../cli/seed-demo.ts";
+import { type DevWorker, type StartOptions, startDevWorker, testSecrets } from "../fixtures/wrangler-dev.ts";
 import { artifactsDir, launchChromium } from "../widget/harness.ts";
 
 const root = path.resolve(import.meta.dirname, "../..");
@@ -67,4 +68,72 @@ export function screenshotFailures(prefix: string, page: () => Page | undefined)
         .catch(() => {});
     });
   });
+}
+
+export interface ConsoleSetup {
+  /** Names the picture of a failed test: `<prefix>-failed-<test>.png`. */
+  prefix: string;
+  /** The browser context's options: the viewport, downloads, a time zone. */
+  browser: BrowserContextOptions;
+  /** The dev worker's options (its settings, `vars`). */
+  worker?: StartOptions;
+  /** What the worker holds before the browser opens (demoCustomers(n), or anything else). */
+  seed?: (worker: DevWorker) => Promise<unknown>;
+  /** The console page to sign in on ("/console"); without it the file signs in itself. */
+  startPath?: string;
+  /** The setup hook's timeout (vitest's hookTimeout without it). */
+  timeoutMs?: number;
+}
+
+/** What useConsole started, for the file's tests and later hooks (reading it earlier throws). */
+export interface ConsoleHandle {
+  readonly worker: DevWorker;
+  readonly page: Page;
+  readonly context: BrowserContext;
+  /** Uncaught exceptions and console errors, as openConsoleBrowser collects them. */
+  readonly errors: string[];
+}
+
+/** Seeds the demo retailer with `customers` customers: a `seed` for useConsole. */
+export const demoCustomers = (customers: number) => (worker: DevWorker) =>
+  postSeedData({ url: worker.url, apiKey: testSecrets.PATRON_API_KEY, customers });
+
+/**
+ * Registers a file's console setup: before its tests, the bundle checked for, a dev worker started and
+ * seeded, Chromium opened and (with `startPath`) signed in; a picture of each failed test; after them,
+ * Chromium closed and the worker stopped. The worker can be read as soon as it runs (in `seed`).
+ */
+export function useConsole(setup: ConsoleSetup): ConsoleHandle {
+  let worker: DevWorker | undefined;
+  let chromium: ConsoleBrowser | undefined;
+  beforeAll(async () => {
+    assertConsoleBuilt();
+    worker = await startDevWorker(setup.worker);
+    await setup.seed?.(worker);
+    chromium = await openConsoleBrowser(setup.browser);
+    if (setup.startPath) await signIn(chromium.page, `${worker.url}${setup.startPath}`);
+  }, setup.timeoutMs);
+  screenshotFailures(setup.prefix, () => chromium?.page);
+  afterAll(async () => {
+    await chromium?.close();
+    await worker?.stop();
+  });
+  const started = <T>(value: T | undefined, what: string): T => {
+    if (value === undefined) throw new Error(`${what} is not started yet: read it in a test or a later hook.`);
+    return value;
+  };
+  return {
+    get worker() {
+      return started(worker, "The dev worker");
+    },
+    get page() {
+      return started(chromium, "Chromium").page;
+    },
+    get context() {
+      return started(chromium, "Chromium").context;
+    },
+    get errors() {
+      return started(chromium, "Chromium").errors;
+    },
+  };
 }

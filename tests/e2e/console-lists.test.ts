@@ -2,27 +2,25 @@
 // retailer: before the first nightly run the Overview says to run it, and its button does; then "What the
 // best customers have in common" shows the API's traits in the API's order (sentence, paired share bars,
 // lift) for the tier chosen; the Customers list shows the API's pages (filters, sort, "Next page" with
-// the cursor), links each row to the customer page, and "Export CSV" downloads the same list as CSV with
-// the session cookie alone. Screenshots go to tests/artifacts/; any CSP violation or page error fails.
+// the cursor, a fading customer's next order "if still buying: around …"), links each row to the customer
+// page, and "Export CSV" downloads the same list as CSV with the session cookie alone. Screenshots go to
+// tests/artifacts/; any CSP violation or page error fails.
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import type { Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { postSeedData } from "../../cli/seed-demo.ts";
-import { type DevWorker, startDevWorker, testSecrets } from "../fixtures/wrangler-dev.ts";
+import { describe, expect, it } from "vitest";
+import { day } from "../../console/src/api.ts";
+import { testSecrets } from "../fixtures/wrangler-dev.ts";
 import { artifactsDir } from "../widget/harness.ts";
-import {
-  assertConsoleBuilt,
-  type ConsoleBrowser,
-  openConsoleBrowser,
-  screenshotFailures,
-  signIn,
-} from "./console-browser.ts";
+import { demoCustomers, useConsole } from "./console-browser.ts";
 
-let worker: DevWorker;
-let chromium: ConsoleBrowser;
-let page: Page;
-let errors: string[] = [];
+const app = useConsole({
+  prefix: "console-lists",
+  browser: { viewport: { width: 1280, height: 900 }, acceptDownloads: true },
+  // Enough customers for a top tier (10%) that shares traits with at least 5 of its members.
+  seed: demoCustomers(200),
+  startPath: "/console",
+  timeoutMs: 240_000,
+});
 
 interface Trait {
   dimension: string;
@@ -35,15 +33,16 @@ interface Trait {
 interface Listed {
   customerId: string;
   stage: string;
+  expectedNextOrderAt: string | null;
 }
 
 async function screenshot(name: string) {
-  await page.screenshot({ path: path.join(artifactsDir, `console-lists-${name}.png`), fullPage: true });
+  await app.page.screenshot({ path: path.join(artifactsDir, `console-lists-${name}.png`), fullPage: true });
 }
 
 /** The API's answer, read with the admin key (not the browser's session), to compare the page with. */
 async function admin<T>(pathAndQuery: string): Promise<T> {
-  const response = await fetch(`${worker.url}${pathAndQuery}`, {
+  const response = await fetch(`${app.worker.url}${pathAndQuery}`, {
     headers: { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` },
   });
   expect(response.status, pathAndQuery).toBe(200);
@@ -51,8 +50,8 @@ async function admin<T>(pathAndQuery: string): Promise<T> {
 }
 
 async function openFromNav(name: string) {
-  await page.getByRole("navigation", { name: "Console" }).getByRole("link", { name, exact: true }).click();
-  await expect.poll(() => page.getByRole("link", { name, exact: true }).getAttribute("aria-current")).toBe("page");
+  await app.page.getByRole("navigation", { name: "Console" }).getByRole("link", { name, exact: true }).click();
+  await expect.poll(() => app.page.getByRole("link", { name, exact: true }).getAttribute("aria-current")).toBe("page");
 }
 
 /** A trait's name as the console says it: a discount sensitivity in words, as in the customer list ("deal seeker"). */
@@ -60,42 +59,27 @@ const shownLabel = (trait: Trait) =>
   trait.dimension === "discountSensitivity" ? trait.value.replace(/_/g, " ") : trait.label;
 
 const listedIds = () =>
-  page.getByRole("table").filter({ hasText: "CLV at stake" }).locator("tbody tr td:first-child a");
-
-beforeAll(async () => {
-  assertConsoleBuilt();
-  worker = await startDevWorker();
-  // Enough customers for a top tier (10%) that shares traits with at least 5 of its members.
-  await postSeedData({ url: worker.url, apiKey: testSecrets.PATRON_API_KEY, customers: 200 });
-  chromium = await openConsoleBrowser({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
-  ({ page, errors } = chromium);
-  await signIn(page, `${worker.url}/console`);
-}, 240_000);
-
-screenshotFailures("console-lists", () => page);
-
-afterAll(async () => {
-  await chromium?.close();
-  await worker?.stop();
-});
+  app.page.getByRole("table").filter({ hasText: "CLV at stake" }).locator("tbody tr td:first-child a");
 
 describe("console lists", () => {
   it("before the first run, the Overview says to run the nightly job, and its button fills the page", async () => {
-    await page.getByRole("heading", { name: "No customer has been scored yet" }).waitFor();
+    await app.page.getByRole("heading", { name: "No customer has been scored yet" }).waitFor();
     const before = await admin<{ runId: string | null; traits: Trait[] }>("/v1/admin/insights/best-customers");
     expect(before.runId).toBeNull();
     await openFromNav("Customers");
-    await page.getByText("No customer has been scored yet: the list fills after the nightly model run").waitFor();
+    await app.page.getByText("No customer has been scored yet: the list fills after the nightly model run").waitFor();
     await openFromNav("Overview");
-    await page.getByRole("button", { name: "Run the nightly job" }).click();
-    await page.getByRole("heading", { name: "What the best customers have in common" }).waitFor({ timeout: 240_000 });
+    await app.page.getByRole("button", { name: "Run the nightly job" }).click();
+    await app.page
+      .getByRole("heading", { name: "What the best customers have in common" })
+      .waitFor({ timeout: 240_000 });
   }, 300_000);
 
   it("ranks what the best customers have in common as the API does, with paired share bars, per tier", async () => {
     const top = await admin<{ customers: number; traits: Trait[] }>("/v1/admin/insights/best-customers?tier=top");
     expect(top.customers).toBeGreaterThan(0);
     expect(top.traits.length).toBeGreaterThan(0);
-    const list = page.getByRole("list", { name: "Traits of top-tier customers, most distinctive first" });
+    const list = app.page.getByRole("list", { name: "Traits of top-tier customers, most distinctive first" });
     await list.waitFor();
     expect(await list.locator(".sentence").allTextContents()).toEqual(top.traits.map((trait) => trait.sentence));
     // Each trait's title in words, never the API's raw value ("Discount sensitivity deal_seeker").
@@ -110,18 +94,18 @@ describe("console lists", () => {
     await screenshot("overview-best-customers");
     // Another tier: the page asks the API for that tier and shows its traits (or says there are none).
     const high = await admin<{ customers: number; traits: Trait[] }>("/v1/admin/insights/best-customers?tier=high");
-    await page.getByLabel("Value tier").selectOption("high");
+    await app.page.getByLabel("Value tier").selectOption("high");
     if (high.traits.length > 0) {
-      const highList = page.getByRole("list", { name: "Traits of high-tier customers, most distinctive first" });
+      const highList = app.page.getByRole("list", { name: "Traits of high-tier customers, most distinctive first" });
       await highList.waitFor();
       expect(await highList.locator(".sentence").allTextContents()).toEqual(high.traits.map((trait) => trait.sentence));
-    } else await page.getByText("No trait sets the high tier's").waitFor();
+    } else await app.page.getByText("No trait sets the high tier's").waitFor();
 
     // A discount sensitivity trait, as the API answers one (its label is the value, "deal_seeker"): the
     // title and the bar say it in words, as the customer list does, not "Discount sensitivity deal_seeker".
     const medium = (url: URL) =>
       url.pathname === "/v1/admin/insights/best-customers" && url.searchParams.get("tier") === "medium";
-    await page.route(medium, async (route) => {
+    await app.page.route(medium, async (route) => {
       const response = await route.fetch();
       const body = (await response.json()) as { data: { traits: unknown[] } };
       body.data.traits = [
@@ -141,8 +125,10 @@ describe("console lists", () => {
       await route.fulfill({ response, json: body });
     });
     try {
-      await page.getByLabel("Value tier").selectOption("medium");
-      const mediumList = page.getByRole("list", { name: "Traits of medium-tier customers, most distinctive first" });
+      await app.page.getByLabel("Value tier").selectOption("medium");
+      const mediumList = app.page.getByRole("list", {
+        name: "Traits of medium-tier customers, most distinctive first",
+      });
       await mediumList.waitFor();
       expect(await mediumList.locator(".trait strong").allTextContents()).toEqual(["deal seeker"]);
       expect(await mediumList.getByRole("img").getAttribute("aria-label")).toBe(
@@ -150,7 +136,7 @@ describe("console lists", () => {
       );
       await screenshot("overview-trait-in-words");
     } finally {
-      await page.unroute(medium);
+      await app.page.unroute(medium);
     }
   }, 120_000);
 
@@ -162,15 +148,29 @@ describe("console lists", () => {
     expect(first.customers.length).toBe(25);
     expect(first.next).not.toBeNull();
     await expect.poll(() => listedIds().allTextContents()).toEqual(first.customers.map((row) => row.customerId));
+    // The next order as the customer page words it: a fading customer's date holds only if they still buy.
+    expect(first.customers.some((row) => row.stage === "fading" && row.expectedNextOrderAt)).toBe(true);
+    const table = app.page.getByRole("table").filter({ hasText: "CLV at stake" });
+    const due = (await table.locator("thead th").allTextContents()).indexOf("Next order due") + 1;
+    expect(await table.locator(`tbody td:nth-child(${due})`).allTextContents()).toEqual(
+      first.customers.map((row) =>
+        row.stage === "fading"
+          ? `if still buying: around ${day(row.expectedNextOrderAt)}`
+          : day(row.expectedNextOrderAt),
+      ),
+    );
     // CLV at stake is said to be what it is, apart from the 12-month CLV beside it (and the Overview's sum of that).
-    const header = (name: string) => page.getByRole("columnheader", { name, exact: true }).getAttribute("title");
+    const header = (name: string) => app.page.getByRole("columnheader", { name, exact: true }).getAttribute("title");
     expect(await header("CLV at stake")).toBe(
       "A year of the customer's usual orders × (1 − P(alive)): what is lost if they have gone",
     );
     expect(await header("12-month CLV")).toBe(
       "Expected spend over the next 12 months, already lowered by the chance they have stopped",
     );
-    const caption = await page.locator("section[aria-labelledby=customer-list-title] > p.muted").first().textContent();
+    const caption = await app.page
+      .locator("section[aria-labelledby=customer-list-title] > p.muted")
+      .first()
+      .textContent();
     expect(caption).toContain(
       "CLV at stake is a year of the customer's usual orders (expected order value × 365 ÷ their usual days between orders) × the chance they have stopped buying (1 − P(alive))",
     );
@@ -179,37 +179,37 @@ describe("console lists", () => {
     const second = await admin<{ customers: Listed[] }>(
       `/v1/admin/customers?sort=-clvAtStake&limit=25&cursor=${encodeURIComponent(first.next as string)}`,
     );
-    await page.getByRole("button", { name: "Next page" }).click();
+    await app.page.getByRole("button", { name: "Next page" }).click();
     await expect.poll(() => listedIds().allTextContents()).toEqual(second.customers.map((row) => row.customerId));
-    await page.getByText("Page 2", { exact: true }).waitFor();
-    await page.getByRole("button", { name: "Previous page" }).click();
+    await app.page.getByText("Page 2", { exact: true }).waitFor();
+    await app.page.getByRole("button", { name: "Previous page" }).click();
     await expect.poll(() => listedIds().allTextContents()).toEqual(first.customers.map((row) => row.customerId));
     // A filter and another sort start again from the first page of that list.
-    await page.getByLabel("Stage", { exact: true }).selectOption("active");
-    await page.getByLabel("Sort", { exact: true }).selectOption("probabilityAlive");
+    await app.page.getByLabel("Stage", { exact: true }).selectOption("active");
+    await app.page.getByLabel("Sort", { exact: true }).selectOption("probabilityAlive");
     const active = await admin<{ customers: Listed[] }>(
       "/v1/admin/customers?stage=active&sort=probabilityAlive&limit=25",
     );
     expect(active.customers.length).toBeGreaterThan(0);
     await expect.poll(() => listedIds().allTextContents()).toEqual(active.customers.map((row) => row.customerId));
-    await page.getByText("Page 1", { exact: true }).waitFor();
+    await app.page.getByText("Page 1", { exact: true }).waitFor();
     await screenshot("customers-list");
     // A filter nobody matches says so and what to do.
-    await page.getByLabel("Lapsing in category (id)").fill("no-such-category");
-    await page.getByLabel("Lapsing in category (id)").press("Enter");
-    await page.getByText("No scored customer matches these filters").waitFor();
-    await page.getByLabel("Lapsing in category (id)").fill("");
-    await page.getByLabel("Lapsing in category (id)").press("Enter");
+    await app.page.getByLabel("Lapsing in category (id)").fill("no-such-category");
+    await app.page.getByLabel("Lapsing in category (id)").press("Enter");
+    await app.page.getByText("No scored customer matches these filters").waitFor();
+    await app.page.getByLabel("Lapsing in category (id)").fill("");
+    await app.page.getByLabel("Lapsing in category (id)").press("Enter");
     // A row opens the customer page.
     const customerId = active.customers[0]?.customerId as string;
-    await page.getByRole("link", { name: customerId, exact: true }).click();
-    await page.waitForURL(`**/console/customers/${encodeURIComponent(customerId)}`);
-    await page.getByRole("heading", { name: `Customer ${customerId}` }).waitFor();
+    await app.page.getByRole("link", { name: customerId, exact: true }).click();
+    await app.page.waitForURL(`**/console/customers/${encodeURIComponent(customerId)}`);
+    await app.page.getByRole("heading", { name: `Customer ${customerId}` }).waitFor();
   }, 120_000);
 
   it("exports the filtered list as CSV with the session cookie alone", async () => {
     await openFromNav("Customers");
-    await page.getByLabel("Tier", { exact: true }).selectOption("top");
+    await app.page.getByLabel("Tier", { exact: true }).selectOption("top");
     const expected: string[] = [];
     for (let cursor: string | null = null, first = true; first || cursor; first = false) {
       const listed: { customers: Listed[]; next: string | null } = await admin(
@@ -219,9 +219,9 @@ describe("console lists", () => {
       cursor = listed.next;
     }
     expect(expected.length).toBeGreaterThan(0);
-    const link = page.getByRole("link", { name: "Export CSV" });
+    const link = app.page.getByRole("link", { name: "Export CSV" });
     expect(await link.getAttribute("href")).toBe("/v1/admin/customers?valueTier=top&sort=-clvAtStake&format=csv");
-    const [download] = await Promise.all([page.waitForEvent("download"), link.click()]);
+    const [download] = await Promise.all([app.page.waitForEvent("download"), link.click()]);
     const csv = readFileSync((await download.path()) as string, "utf8");
     const lines = csv.split("\r\n").filter((line) => line !== "");
     expect(lines[0]).toBe(
@@ -229,6 +229,6 @@ describe("console lists", () => {
     );
     expect(lines.slice(1).map((line) => line.split(",")[0])).toEqual(expected);
     expect(lines.slice(1).every((line) => line.split(",")[2] === "top")).toBe(true);
-    expect(errors).toEqual([]);
+    expect(app.errors).toEqual([]);
   }, 120_000);
 });

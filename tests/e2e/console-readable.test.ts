@@ -5,28 +5,16 @@
 // the masked identifiers they hold, orders list product titles, categories their names, and the figures'
 // words are explained on the page. Screenshots go to tests/artifacts/; any CSP violation or page error fails.
 import path from "node:path";
-import type { Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { postSeedData } from "../../cli/seed-demo.ts";
+import { beforeAll, describe, expect, it } from "vitest";
 import { timeTicks } from "../../console/src/time-ticks.ts";
 import type { CustomerHistoryResponse, CustomerResponse } from "../../worker/customers/customers.schemas.ts";
-import { type DevWorker, startDevWorker, testSecrets } from "../fixtures/wrangler-dev.ts";
+import { testSecrets } from "../fixtures/wrangler-dev.ts";
 import { artifactsDir } from "../widget/harness.ts";
-import {
-  assertConsoleBuilt,
-  type ConsoleBrowser,
-  openConsoleBrowser,
-  screenshotFailures,
-  signIn,
-} from "./console-browser.ts";
+import { demoCustomers, signIn, useConsole } from "./console-browser.ts";
 
 const retailerZone = "Asia/Tokyo";
 const browserZone = "America/Los_Angeles";
 
-let worker: DevWorker;
-let chromium: ConsoleBrowser;
-let page: Page;
-let errors: string[] = [];
 let customer: CustomerResponse["data"];
 let history: CustomerHistoryResponse["data"];
 
@@ -37,7 +25,7 @@ const tokyoDay = (iso: string | number) =>
   new Date(iso).toLocaleDateString("en-GB", { dateStyle: "medium", timeZone: retailerZone });
 
 async function admin<T>(pathAndQuery: string, method = "GET"): Promise<T> {
-  const response = await fetch(`${worker.url}${pathAndQuery}`, {
+  const response = await fetch(`${app.worker.url}${pathAndQuery}`, {
     method,
     headers: { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` },
   });
@@ -45,56 +33,55 @@ async function admin<T>(pathAndQuery: string, method = "GET"): Promise<T> {
   return ((await response.json()) as { data: T }).data;
 }
 
+const app = useConsole({
+  prefix: "console-readable",
+  browser: { viewport: { width: 1280, height: 900 }, timezoneId: browserZone },
+  worker: { vars: { RETAILER_TIME_ZONE: retailerZone } },
+  async seed(worker) {
+    await demoCustomers(40)(worker);
+    expect((await admin<{ status: string }>("/v1/admin/jobs/nightly?wait=1", "POST")).status).toBe("done");
+    const found = await admin<CustomerResponse["data"]>("/v1/customers/lookup?kind=loyalty&value=LY-DEMO-0003");
+    customer = await admin(`/v1/customers/${encodeURIComponent(found.customerId)}`);
+    history = await admin(`/v1/customers/${encodeURIComponent(found.customerId)}/history`);
+  },
+  timeoutMs: 600_000,
+});
+
+// Signed in on that customer's page, read once it is drawn.
 beforeAll(async () => {
-  assertConsoleBuilt();
-  worker = await startDevWorker({ vars: { RETAILER_TIME_ZONE: retailerZone } });
-  await postSeedData({ url: worker.url, apiKey: testSecrets.PATRON_API_KEY, customers: 40 });
-  expect((await admin<{ status: string }>("/v1/admin/jobs/nightly?wait=1", "POST")).status).toBe("done");
-  const found = await admin<CustomerResponse["data"]>("/v1/customers/lookup?kind=loyalty&value=LY-DEMO-0003");
-  customer = await admin(`/v1/customers/${encodeURIComponent(found.customerId)}`);
-  history = await admin(`/v1/customers/${encodeURIComponent(found.customerId)}/history`);
-  chromium = await openConsoleBrowser({ viewport: { width: 1280, height: 900 }, timezoneId: browserZone });
-  ({ page, errors } = chromium);
-  await signIn(page, `${worker.url}/console/customers/${encodeURIComponent(customer.customerId)}`);
-  await page.getByRole("list", { name: "Order timeline, most recent first" }).waitFor();
-}, 600_000);
-
-screenshotFailures("console-readable", () => page);
-
-afterAll(async () => {
-  await chromium?.close();
-  await worker?.stop();
+  await signIn(app.page, `${app.worker.url}/console/customers/${encodeURIComponent(customer.customerId)}`);
+  await app.page.getByRole("list", { name: "Order timeline, most recent first" }).waitFor();
 });
 
 describe("the customer page, read by a person", () => {
   it("runs Chromium in Los Angeles, on a customer with a history to read", async () => {
-    expect(await page.evaluate(() => Intl.DateTimeFormat().resolvedOptions().timeZone)).toBe(browserZone);
+    expect(await app.page.evaluate(() => Intl.DateTimeFormat().resolvedOptions().timeZone)).toBe(browserZone);
     expect(customer.orders.length).toBeGreaterThan(3);
     expect(history.points.length).toBeGreaterThan(10);
   });
 
   it("shows every date and time on the retailer's clock, and says which", async () => {
-    const timeline = page.getByRole("list", { name: "Order timeline, most recent first" });
+    const timeline = app.page.getByRole("list", { name: "Order timeline, most recent first" });
     expect(await timeline.locator(".when").allTextContents()).toEqual(
       customer.orders.map((o) => tokyoTime(o.placedAt)),
     );
-    const spend = page.locator(".tile").filter({ hasText: "Lifetime spend" });
+    const spend = app.page.locator(".tile").filter({ hasText: "Lifetime spend" });
     expect(await spend.textContent()).toContain(`since ${tokyoDay(customer.summary!.firstOrderAt)}`);
     // The stage changes in words: each on the Tokyo date of the instant it happened.
     const changes = history.points.filter(
       (point, index) => index === 0 || history.points[index - 1]?.stage !== point.stage,
     );
-    const items = await page.locator(".stage-changes li").allTextContents();
+    const items = await app.page.locator(".stage-changes li").allTextContents();
     expect(items).toHaveLength(changes.length);
     changes.forEach((point, index) => {
       expect(items[index]).toContain(`${point.stage} from ${tokyoDay(point.at)}`);
     });
-    await page.getByText(`Times in ${retailerZone}, the retailer's time zone.`).waitFor();
-    await page.screenshot({ path: path.join(artifactsDir, "console-readable-zone.png"), fullPage: true });
+    await app.page.getByText(`Times in ${retailerZone}, the retailer's time zone.`).waitFor();
+    await app.page.screenshot({ path: path.join(artifactsDir, "console-readable-zone.png"), fullPage: true });
   }, 120_000);
 
   it("draws the charts' axis and tooltips on the retailer's clock", async () => {
-    const alive = page.getByRole("img", { name: "P(alive) over time" });
+    const alive = app.page.getByRole("img", { name: "P(alive) over time" });
     await alive.waitFor();
     const titles = await alive.locator(".series-a circle title").allTextContents();
     expect(titles).toHaveLength(history.points.length);
@@ -131,7 +118,7 @@ describe("the customer page, read by a person", () => {
   }, 120_000);
 
   it("names the customer by the identifiers they hold, with the id smaller", async () => {
-    const heading = page.getByRole("heading", { level: 1 });
+    const heading = app.page.getByRole("heading", { level: 1 });
     const loyalty = customer.identities.find(
       (identity) => identity.kind === "loyalty" && identity.trust === "verified",
     );
@@ -149,12 +136,12 @@ describe("the customer page, read by a person", () => {
   it("lists what they bought by product title and category name, where the catalog has them", async () => {
     const titled = customer.orders.flatMap((order) => order.lines).filter((line) => line.productTitle !== null);
     expect(titled.length).toBeGreaterThan(0);
-    const whats = await page.locator(".timeline .what").allTextContents();
+    const whats = await app.page.locator(".timeline .what").allTextContents();
     customer.orders.forEach((order, index) => {
       for (const line of order.lines)
         expect(whats[index]).toContain(`${line.quantity}× ${line.productTitle ?? line.productId}`);
     });
-    const categories = page
+    const categories = app.page
       .getByRole("heading", { name: "Category affinities" })
       .locator("xpath=..")
       .locator("tbody tr");
@@ -169,16 +156,16 @@ describe("the customer page, read by a person", () => {
   });
 
   it("explains P(alive), the overdue ratio, the stage's reasons and the shelf's arm in words on the page", async () => {
-    const terms = page.locator("details.terms");
+    const terms = app.page.locator("details.terms");
     await terms.locator("summary", { hasText: "What these mean" }).click();
     for (const term of ["P(alive)", "Overdue ratio", "Stage"]) await terms.getByText(term, { exact: true }).waitFor();
     await terms.getByText(/"slipping"/).waitFor();
-    await page
+    await app.page
       .getByText(/P\(alive\): the chance they are still buying; overdue ratio: days since the last order/)
       .waitFor();
-    const arm = page.getByText(/^Experiment arm: personalized\. They get the personalized shelf/);
+    const arm = app.page.getByText(/^Experiment arm: personalized\. They get the personalized shelf/);
     await arm.waitFor();
-    await page.screenshot({ path: path.join(artifactsDir, "console-readable-terms.png"), fullPage: true });
-    expect(errors).toEqual([]);
+    await app.page.screenshot({ path: path.join(artifactsDir, "console-readable-terms.png"), fullPage: true });
+    expect(app.errors).toEqual([]);
   }, 120_000);
 });

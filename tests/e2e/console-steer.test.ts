@@ -13,28 +13,29 @@
 // its cookie opens no admin route. A screenshot of every page goes to tests/artifacts/console-steer-*.png.
 // The strict CSP is in force throughout: any violation or script error fails.
 import path from "node:path";
-import type { Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { postSeedData } from "../../cli/seed-demo.ts";
+import { beforeAll, describe, expect, it } from "vitest";
 import { signShopperToken } from "../../worker/http/shopper-token.ts";
-import { type DevWorker, startDevWorker, testSecrets } from "../fixtures/wrangler-dev.ts";
+import { testSecrets } from "../fixtures/wrangler-dev.ts";
 import { artifactsDir, queryLocalD1 } from "../widget/harness.ts";
-import {
-  assertConsoleBuilt,
-  type ConsoleBrowser,
-  openConsoleBrowser,
-  screenshotFailures,
-  signIn,
-} from "./console-browser.ts";
+import { demoCustomers, useConsole } from "./console-browser.ts";
 
 /** The demo shopper whose shelf the rule steers (a storefront account id, as the token's `sub`). */
 const shopperAccount = "demo-full-price";
-let worker: DevWorker;
-let chromium: ConsoleBrowser;
-let page: Page;
 let shopperToken: string;
 let shopperId: string;
-let errors: string[] = [];
+const app = useConsole({
+  prefix: "console-steer",
+  browser: { viewport: { width: 1280, height: 800 } },
+  async seed(worker) {
+    await demoCustomers(60)(worker);
+    shopperToken = await signShopperToken(shopperAccount, testSecrets.SHOPPER_TOKEN_SECRET, 3600, new Date());
+    shopperId = (
+      await admin<{ customerId: string }>("GET", `/v1/customers/lookup?kind=account&value=${shopperAccount}`)
+    ).customerId;
+  },
+  startPath: "/console",
+  timeoutMs: 240_000,
+});
 
 interface ShelfItem {
   id: string;
@@ -56,17 +57,17 @@ interface RuleVersion {
 }
 
 async function screenshot(name: string) {
-  await page.screenshot({ path: path.join(artifactsDir, `console-steer-${name}.png`), fullPage: true });
+  await app.page.screenshot({ path: path.join(artifactsDir, `console-steer-${name}.png`), fullPage: true });
 }
 
 async function openFromNav(name: string) {
-  await page.getByRole("navigation", { name: "Console" }).getByRole("link", { name, exact: true }).click();
-  await expect.poll(() => page.getByRole("link", { name, exact: true }).getAttribute("aria-current")).toBe("page");
+  await app.page.getByRole("navigation", { name: "Console" }).getByRole("link", { name, exact: true }).click();
+  await expect.poll(() => app.page.getByRole("link", { name, exact: true }).getAttribute("aria-current")).toBe("page");
 }
 
 /** The admin API's answer, read with the admin key (not the browser's session), to compare the page with. */
 async function admin<T>(method: "GET" | "POST", route: string, body?: unknown): Promise<T> {
-  const response = await fetch(`${worker.url}${route}`, {
+  const response = await fetch(`${app.worker.url}${route}`, {
     method,
     headers: {
       Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}`,
@@ -80,7 +81,7 @@ async function admin<T>(method: "GET" | "POST", route: string, body?: unknown): 
 
 /** What the storefront gets for the demo shopper: GET /v1/recommendations with their shopper token. */
 async function shelf(): Promise<Shelf> {
-  const response = await fetch(`${worker.url}/v1/recommendations`, {
+  const response = await fetch(`${app.worker.url}/v1/recommendations`, {
     headers: { Authorization: `Bearer ${shopperToken}` },
   });
   expect(response.status).toBe(200);
@@ -112,42 +113,26 @@ function experimentRows(arm: string, shoppers: number, converted: number, daysAg
 }
 
 beforeAll(async () => {
-  assertConsoleBuilt();
-  worker = await startDevWorker();
-  await postSeedData({ url: worker.url, apiKey: testSecrets.PATRON_API_KEY, customers: 60 });
-  shopperToken = await signShopperToken(shopperAccount, testSecrets.SHOPPER_TOKEN_SECRET, 3600, new Date());
-  shopperId = (await admin<{ customerId: string }>("GET", `/v1/customers/lookup?kind=account&value=${shopperAccount}`))
-    .customerId;
-  chromium = await openConsoleBrowser({ viewport: { width: 1280, height: 800 } });
-  ({ page, errors } = chromium);
-  await signIn(page, `${worker.url}/console`);
-  await page.getByRole("heading", { name: "No customer has been scored yet" }).waitFor();
-}, 240_000);
-
-screenshotFailures("console-steer", () => page);
-
-afterAll(async () => {
-  await chromium?.close();
-  await worker?.stop();
+  await app.page.getByRole("heading", { name: "No customer has been scored yet" }).waitFor();
 });
 
 describe("console steering pages", () => {
   it("Models: the empty state runs the nightly job with progress, then shows the fits and the diagnostics charts", async () => {
     await openFromNav("Models");
-    await page.getByRole("heading", { name: "No model fit yet" }).waitFor();
-    await page.getByRole("button", { name: "Run the nightly job" }).click();
+    await app.page.getByRole("heading", { name: "No model fit yet" }).waitFor();
+    await app.page.getByRole("button", { name: "Run the nightly job" }).click();
     // Progress while the run is started and while it runs; once it is done the page shows the fits.
-    const progress = page.getByRole("progressbar", { name: "Nightly job progress" });
+    const progress = app.page.getByRole("progressbar", { name: "Nightly job progress" });
     await progress.waitFor();
-    await page.getByRole("table", { name: /^M?BG\/NBD \(/ }).waitFor({ timeout: 150_000 });
+    await app.page.getByRole("table", { name: /^M?BG\/NBD \(/ }).waitFor({ timeout: 150_000 });
     expect(await progress.count()).toBe(0);
-    expect(await page.getByRole("heading", { name: "No model fit yet" }).count()).toBe(0);
+    expect(await app.page.getByRole("heading", { name: "No model fit yet" }).count()).toBe(0);
 
     const models = await admin<{ customer: { sampleSize: number; bgnbd: { dropoutAtFirstPurchase?: boolean } } }>(
       "GET",
       "/v1/admin/models",
     );
-    const sample = page.locator(".tile").filter({ has: page.getByText("Sample", { exact: true }) });
+    const sample = app.page.locator(".tile").filter({ has: app.page.getByText("Sample", { exact: true }) });
     await sample.getByText(models.customer.sampleSize.toLocaleString("en-US"), { exact: true }).waitFor();
 
     const diagnostics = await admin<{
@@ -161,18 +146,18 @@ describe("console steering pages", () => {
     // The diagnostics check the model in force, and the section names it.
     const mbg = models.customer.bgnbd.dropoutAtFirstPurchase === true;
     expect(diagnostics.model).toBe(mbg ? "mbgnbd" : "bgnbd");
-    const checked = (await page.locator("#diagnostics-model").textContent()) ?? "";
+    const checked = (await app.page.locator("#diagnostics-model").textContent()) ?? "";
     expect(checked).toContain(
       `Model checked: the ${mbg ? "MBG/NBD" : "BG/NBD"} with each customer's purchase regularity`,
     );
-    const tracking = page.getByRole("img", { name: /^Repeat purchases per \d+-day period/ });
+    const tracking = app.page.getByRole("img", { name: /^Repeat purchases per \d+-day period/ });
     await tracking.waitFor();
     // One point per period for each of the two lines, and the holdout period shaded.
     expect(diagnostics.tracking.length).toBeGreaterThan(0);
     expect(await tracking.locator("circle").count()).toBe(2 * diagnostics.tracking.length);
     expect(await tracking.locator("rect.chart-shade").count()).toBe(1);
-    await page.getByRole("img", { name: /^Holdout repeat purchases per customer/ }).waitFor();
-    const table = page.getByRole("table", { name: "By frequency in the calibration period" });
+    await app.page.getByRole("img", { name: /^Holdout repeat purchases per customer/ }).waitFor();
+    const table = app.page.getByRole("table", { name: "By frequency in the calibration period" });
     expect(await table.locator("tbody th[scope=row]").allTextContents()).toEqual(
       diagnostics.byFrequency.map((group) => group.purchases),
     );
@@ -188,12 +173,12 @@ describe("console steering pages", () => {
     expect(run.status).toBe("done");
     await openFromNav("Experiments");
     await openFromNav("Models");
-    const latest = page.locator("section.latest-run");
+    const latest = app.page.locator("section.latest-run");
     await expect.poll(() => latest.locator("#latest-run").textContent()).toBe(`Latest run ${run.runId}: done`);
     expect(await latest.textContent()).toContain(`${run.processed.toLocaleString("en-US")} customers processed`);
     await screenshot("models-latest-run");
     // A run that errored after skipping customers (the API's answer changed): its error and the skips by reason.
-    await page.route("**/v1/admin/jobs/nightly?limit=1", async (route) => {
+    await app.page.route("**/v1/admin/jobs/nightly?limit=1", async (route) => {
       const response = await route.fetch();
       const body = (await response.json()) as { data: { runs: Record<string, unknown>[] } };
       Object.assign(body.data.runs[0]!, {
@@ -212,7 +197,7 @@ describe("console steering pages", () => {
         "3 customers skipped (they keep their previous score): invalid date 2, model error 1.",
       );
     } finally {
-      await page.unroute("**/v1/admin/jobs/nightly?limit=1");
+      await app.page.unroute("**/v1/admin/jobs/nightly?limit=1");
     }
   }, 200_000);
 
@@ -221,20 +206,22 @@ describe("console steering pages", () => {
       "GET",
       "/v1/admin/models",
     );
-    const logLikelihood = page.locator(".tile").filter({ has: page.getByText("Log-likelihood", { exact: true }) });
+    const logLikelihood = app.page
+      .locator(".tile")
+      .filter({ has: app.page.getByText("Log-likelihood", { exact: true }) });
     /** The model's name in the parameters table's caption, under the log-likelihood and in the line saying what it is. */
     async function expectNamed(name: "BG/NBD" | "MBG/NBD") {
       const caption = `${name} (purchase frequency and dropout; time unit ${models.customer.timeUnitDays} days)`;
-      await page.getByRole("table", { name: caption, exact: true }).waitFor();
+      await app.page.getByRole("table", { name: caption, exact: true }).waitFor();
       expect(await logLikelihood.locator("dd.muted").textContent()).toBe(`${name} fit`);
-      const explanation = (await page.locator("#dropout-model").textContent()) ?? "";
+      const explanation = (await app.page.locator("#dropout-model").textContent()) ?? "";
       expect(explanation.startsWith(`${name}: `), explanation).toBe(true);
       expect(explanation).toContain(name === "MBG/NBD" ? "right after their first purchase" : "only after a repeat");
     }
     const mbg = models.customer.bgnbd.dropoutAtFirstPurchase === true;
     await expectNamed(mbg ? "MBG/NBD" : "BG/NBD");
     // The API's answer with the other variant in force: the page names that one instead.
-    await page.route("**/v1/admin/models", async (route) => {
+    await app.page.route("**/v1/admin/models", async (route) => {
       const response = await route.fetch();
       const body = (await response.json()) as { data: { customer: { bgnbd: { dropoutAtFirstPurchase: boolean } } } };
       body.data.customer.bgnbd.dropoutAtFirstPurchase = !mbg;
@@ -246,26 +233,26 @@ describe("console steering pages", () => {
       await expectNamed(mbg ? "BG/NBD" : "MBG/NBD");
       await screenshot(mbg ? "models-bgnbd" : "models-mbgnbd");
     } finally {
-      await page.unroute("**/v1/admin/models");
+      await app.page.unroute("**/v1/admin/models");
     }
   }, 120_000);
 
   it("Overview and Customers: the scored overview, the customer list and one customer's page", async () => {
     await openFromNav("Overview");
-    await page.getByRole("heading", { name: "12-month CLV of fading and lapsed customers" }).waitFor();
-    await page.getByRole("heading", { name: "What the best customers have in common" }).waitFor();
+    await app.page.getByRole("heading", { name: "12-month CLV of fading and lapsed customers" }).waitFor();
+    await app.page.getByRole("heading", { name: "What the best customers have in common" }).waitFor();
     await screenshot("overview");
     // The README's picture: the top of the overview at 1280×800 (docs/images/console-overview.png).
-    await page.screenshot({ path: path.join(artifactsDir, "console-steer-overview-1280x800.png") });
+    await app.page.screenshot({ path: path.join(artifactsDir, "console-steer-overview-1280x800.png") });
     await openFromNav("Customers");
-    const rows = page.getByRole("table").filter({ hasText: "CLV at stake" }).locator("tbody tr");
+    const rows = app.page.getByRole("table").filter({ hasText: "CLV at stake" }).locator("tbody tr");
     await rows.first().waitFor();
     await screenshot("customers");
-    await page.getByLabel("Identifier").selectOption("account");
-    await page.getByLabel("Value").fill("demo-store-loyal");
-    await page.getByRole("button", { name: "Look up" }).click();
-    await page.waitForURL(/\/console\/customers\/c_/);
-    await page.getByRole("list", { name: "Order timeline, most recent first" }).waitFor();
+    await app.page.getByLabel("Identifier").selectOption("account");
+    await app.page.getByLabel("Value").fill("demo-store-loyal");
+    await app.page.getByRole("button", { name: "Look up" }).click();
+    await app.page.waitForURL(/\/console\/customers\/c_/);
+    await app.page.getByRole("list", { name: "Order timeline, most recent first" }).waitFor();
     await screenshot("customer");
   }, 120_000);
 
@@ -273,14 +260,14 @@ describe("console steering pages", () => {
     // Planted straight into the dev worker's local D1 (one statement batch), as an operator would.
     // First personalized shoppers only (as with HOLDOUT_SHARE=0): the lift cannot be measured, and the
     // page says so rather than failing.
-    await queryLocalD1(worker.persistDir, experimentRows("personalized", 40, 8, 2).join(" "), "EVENTS_DB");
+    await queryLocalD1(app.worker.persistDir, experimentRows("personalized", 40, 8, 2).join(" "), "EVENTS_DB");
     await openFromNav("Experiments");
-    await page.getByRole("table", { name: /95% intervals/ }).waitFor();
-    expect(await page.getByText("not measurable yet").count()).toBeGreaterThan(0);
+    await app.page.getByRole("table", { name: /95% intervals/ }).waitFor();
+    expect(await app.page.getByText("not measurable yet").count()).toBeGreaterThan(0);
     // And an order attributed to a shelf whose widget reported nothing: in no arm, counted apart.
     const unseen = `INSERT INTO conversions (order_id, recommendation_id, total, at) VALUES ('o_e2e_unseen', 'rid_e2e_unseen', 40, '${new Date().toISOString()}');`;
     const rows = [...experimentRows("holdout", 10, 1, 2), ...experimentRows("personalized", 30, 6, 1), unseen];
-    await queryLocalD1(worker.persistDir, rows.join(" "), "EVENTS_DB");
+    await queryLocalD1(app.worker.persistDir, rows.join(" "), "EVENTS_DB");
     await openFromNav("Models");
     await openFromNav("Experiments");
     const since = new Date(Date.now() - 30 * 86_400_000).toISOString().slice(0, 10);
@@ -297,7 +284,7 @@ describe("console steering pages", () => {
       overTime: { periods: unknown[] };
     }>("GET", `/v1/admin/holdout?since=${since}T00:00:00Z`);
     expect(holdout.verdict.text).not.toBe("");
-    await page.getByRole("status").filter({ hasText: holdout.verdict.text }).waitFor();
+    await app.page.getByRole("status").filter({ hasText: holdout.verdict.text }).waitFor();
 
     // Conversion for each arm and for the lift, with the interval the API computed, as the page words it:
     // at the places the API rounded it to (4 for a share, 3 for a lift), never rounded a second time.
@@ -310,7 +297,7 @@ describe("console steering pages", () => {
     };
     const arms = holdout.arms.filter((arm) => arm.intervals);
     expect(arms.map((arm) => arm.arm).sort()).toEqual(["holdout", "personalized"]);
-    const table = page.getByRole("table", { name: /95% intervals/ });
+    const table = app.page.getByRole("table", { name: /95% intervals/ });
     expect(await table.locator("tbody tr").count()).toBe(5);
     const conversion = table.getByRole("row", { name: /^Conversion/ }).locator("td");
     expect(await conversion.allTextContents()).toEqual([
@@ -327,7 +314,7 @@ describe("console steering pages", () => {
       ],
     ] as const;
     for (const [title, lift] of tiles) {
-      const tile = page.locator(".tile").filter({ has: page.getByRole("heading", { name: title }) });
+      const tile = app.page.locator(".tile").filter({ has: app.page.getByRole("heading", { name: title }) });
       expect(lift?.ci95, `${title}: an interval`).toBeTruthy();
       const [low, high] = lift?.ci95 ?? [0, 0];
       expect(await tile.locator(".figure").textContent()).toBe(times(lift?.value ?? 0));
@@ -335,20 +322,20 @@ describe("console steering pages", () => {
       await tile.getByText(/^Not (yet significant|a result yet)/).waitFor();
       expect(await tile.getAttribute("class")).toContain("muted");
     }
-    await page.getByText("per recommendation seen (per shelf, not per shopper)").first().waitFor();
+    await app.page.getByText("per recommendation seen (per shelf, not per shopper)").first().waitFor();
     // The attributed order whose shelf the widget never reported: in no arm, and said how many on the page.
     expect(holdout.withoutEvents).toEqual({ attributedOrders: 1, attributedRevenue: 40 });
     expect(holdout.arms.reduce((sum, arm) => sum + arm.attributedOrders, 0)).toBe(8 + 1 + 6);
-    await page
+    await app.page
       .getByText("1 attributed order (40.00) in this period came from shelves whose widget reported none")
       .waitFor();
-    const overTime = page.getByRole("img", { name: "Conversion per day by arm" });
+    const overTime = app.page.getByRole("img", { name: "Conversion per day by arm" });
     await overTime.waitFor();
     expect(holdout.overTime.periods.length).toBeGreaterThan(0);
     // The legend names the arms as the table does (the API's arm names), and the page spells it one way.
-    const legend = page.locator("figure").filter({ has: overTime }).locator(".legend li");
+    const legend = app.page.locator("figure").filter({ has: overTime }).locator(".legend li");
     expect(await legend.allTextContents()).toEqual(["personalized", "holdout"]);
-    expect(await page.locator("main").textContent()).not.toMatch(/personalis/i);
+    expect(await app.page.locator("main").textContent()).not.toMatch(/personalis/i);
     await screenshot("experiments");
   }, 120_000);
 
@@ -362,26 +349,26 @@ describe("console steering pages", () => {
     const rule = { name: `Boost ${target}`, action: "boost", targetType: "category", targetId: target, strength: 10 };
 
     await openFromNav("Rules");
-    await page.getByText("No rules yet").waitFor();
-    await page.getByRole("link", { name: "New rule" }).click();
+    await app.page.getByText("No rules yet").waitFor();
+    await app.page.getByRole("link", { name: "New rule" }).click();
     // No name: the API's message shows under the Name field, and nothing is saved.
-    await page.getByLabel("Target id", { exact: true }).fill(target);
-    await page.getByRole("button", { name: "Create rule" }).click();
-    const nameField = page.locator(".field").filter({ has: page.getByLabel("Name", { exact: true }) });
+    await app.page.getByLabel("Target id", { exact: true }).fill(target);
+    await app.page.getByRole("button", { name: "Create rule" }).click();
+    const nameField = app.page.locator(".field").filter({ has: app.page.getByLabel("Name", { exact: true }) });
     await nameField.getByText("name must not be empty").waitFor();
-    expect(await page.getByLabel("Name", { exact: true }).getAttribute("aria-invalid")).toBe("true");
+    expect(await app.page.getByLabel("Name", { exact: true }).getAttribute("aria-invalid")).toBe("true");
     expect(await admin<unknown[]>("GET", "/v1/admin/rules")).toEqual([]);
 
     await screenshot("rule-invalid");
     // Editing the field clears its message: the message was about the value sent.
-    await page.getByLabel("Name", { exact: true }).fill(rule.name);
+    await app.page.getByLabel("Name", { exact: true }).fill(rule.name);
     await nameField.getByText("name must not be empty").waitFor({ state: "detached" });
-    expect(await page.getByLabel("Name", { exact: true }).getAttribute("aria-invalid")).toBeNull();
-    await page.getByLabel("Strength").fill(String(rule.strength));
-    await page.getByLabel("Customer id").fill(shopperId);
-    await page.getByRole("button", { name: "Preview" }).click();
-    await page.getByRole("heading", { name: `Preview for ${shopperId}` }).waitFor();
-    await page.getByText("This rule changes this customer's shelf").waitFor();
+    expect(await app.page.getByLabel("Name", { exact: true }).getAttribute("aria-invalid")).toBeNull();
+    await app.page.getByLabel("Strength").fill(String(rule.strength));
+    await app.page.getByLabel("Customer id").fill(shopperId);
+    await app.page.getByRole("button", { name: "Preview" }).click();
+    await app.page.getByRole("heading", { name: `Preview for ${shopperId}` }).waitFor();
+    await app.page.getByText("This rule changes this customer's shelf").waitFor();
     // The shelves side by side are the API's for the same draft: the boosted category now leads.
     const preview = await admin<{ before: PreviewItem[]; after: PreviewItem[] }>("POST", "/v1/admin/rules/preview", {
       rule,
@@ -390,22 +377,22 @@ describe("console steering pages", () => {
     expect(preview.before[0]?.categoryId).not.toBe(target);
     expect(preview.after[0]?.categoryId).toBe(target);
     const shelfTitles = (side: string) =>
-      page
+      app.page
         .locator(".side-by-side .card")
-        .filter({ has: page.getByRole("heading", { name: side, exact: true }) })
+        .filter({ has: app.page.getByRole("heading", { name: side, exact: true }) })
         .locator("li strong");
     expect(await shelfTitles("Before").allTextContents()).toEqual(preview.before.map((item) => item.title));
     expect(await shelfTitles("After").allTextContents()).toEqual(preview.after.map((item) => item.title));
     // The target is in the catalog: no note says otherwise.
-    expect(await page.getByText("The catalog has no").count()).toBe(0);
+    expect(await app.page.getByText("The catalog has no").count()).toBe(0);
     // The same draft for a visitor who is not signed in: the popular shelf, as the API previews it.
     const anonymous = await admin<{ before: PreviewItem[]; after: PreviewItem[] }>("POST", "/v1/admin/rules/preview", {
       rule,
       anonymous: true,
     });
-    await page.getByRole("button", { name: "Shelf for visitors not signed in" }).click();
-    await page.getByRole("heading", { name: "Preview for a visitor who is not signed in" }).waitFor();
-    await page.getByText("The popular shelf every visitor who is not signed in sees").waitFor();
+    await app.page.getByRole("button", { name: "Shelf for visitors not signed in" }).click();
+    await app.page.getByRole("heading", { name: "Preview for a visitor who is not signed in" }).waitFor();
+    await app.page.getByText("The popular shelf every visitor who is not signed in sees").waitFor();
     expect(await shelfTitles("Before").allTextContents()).toEqual(anonymous.before.map((item) => item.title));
     expect(await shelfTitles("After").allTextContents()).toEqual(anonymous.after.map((item) => item.title));
 
@@ -418,14 +405,14 @@ describe("console steering pages", () => {
       rule,
       sample: 200,
     });
-    await page.getByRole("button", { name: "Simulate over 200 shoppers" }).click();
-    await page.getByRole("heading", { name: `Simulation over ${simulated.shoppers} shoppers` }).waitFor();
-    await page.getByText(`${simulated.affected} of ${simulated.shoppers} shoppers`).waitFor();
+    await app.page.getByRole("button", { name: "Simulate over 200 shoppers" }).click();
+    await app.page.getByRole("heading", { name: `Simulation over ${simulated.shoppers} shoppers` }).waitFor();
+    await app.page.getByText(`${simulated.affected} of ${simulated.shoppers} shoppers`).waitFor();
     // The demo's store-only customers are counted apart: they see no shelf online yet.
     expect(simulated.storefrontShoppers).toBeLessThan(simulated.shoppers);
-    await page.getByText(`${simulated.storefrontShoppers} of them have a storefront account`).waitFor();
+    await app.page.getByText(`${simulated.storefrontShoppers} of them have a storefront account`).waitFor();
     // And how many of those see the change online today.
-    await page
+    await app.page
       .getByText(`(${simulated.storefrontAffected} of ${simulated.storefrontShoppers} with a storefront account)`)
       .waitFor();
     await screenshot("rule-form");
@@ -433,11 +420,11 @@ describe("console steering pages", () => {
     expect(await admin<unknown[]>("GET", "/v1/admin/rules")).toEqual([]);
 
     // Publish: the storefront's shelf for this shopper now leads with the boosted category, by the rule.
-    await page.getByRole("button", { name: "Create rule" }).click();
-    await page.waitForURL(/\/console\/rules\/r_/);
-    const history = page
+    await app.page.getByRole("button", { name: "Create rule" }).click();
+    await app.page.waitForURL(/\/console\/rules\/r_/);
+    const history = app.page
       .getByRole("table")
-      .filter({ has: page.getByRole("columnheader", { name: "Rule as changed" }) });
+      .filter({ has: app.page.getByRole("columnheader", { name: "Rule as changed" }) });
     const changes = () => history.locator("tbody tr td:nth-child(2)").allTextContents();
     await expect.poll(changes).toEqual(["create"]);
     await expect
@@ -446,21 +433,21 @@ describe("console steering pages", () => {
     expect((await shelf()).items[0]?.reasons.some((reason) => reason.code === "rule")).toBe(true);
 
     // Edit: a new version in the history.
-    await page.getByLabel("Strength").fill("12");
-    await page.getByRole("button", { name: "Save changes" }).click();
+    await app.page.getByLabel("Strength").fill("12");
+    await app.page.getByRole("button", { name: "Save changes" }).click();
     await expect.poll(changes).toEqual(["update", "create"]);
     await history.getByText(`boost category ${target}: score × 13, for everyone`).waitFor();
     // Previewing the saved rule unticked shows the shelf without it: the draft takes the saved rule's
     // place (ruleId) rather than adding to it, which would leave the shelf as it is.
-    await page.getByLabel("Enabled").uncheck();
-    await page.getByLabel("Customer id").fill(shopperId);
-    await page.getByRole("button", { name: "Preview" }).click();
-    await page.getByText("This rule changes this customer's shelf").waitFor();
-    await page.getByLabel("Enabled").check();
+    await app.page.getByLabel("Enabled").uncheck();
+    await app.page.getByLabel("Customer id").fill(shopperId);
+    await app.page.getByRole("button", { name: "Preview" }).click();
+    await app.page.getByText("This rule changes this customer's shelf").waitFor();
+    await app.page.getByLabel("Enabled").check();
 
     // Disable from the list: the shelf goes back to what the shopper's own model ranks.
     await openFromNav("Rules");
-    const row = page.getByRole("row", { name: new RegExp(rule.name) });
+    const row = app.page.getByRole("row", { name: new RegExp(rule.name) });
     await row.getByRole("button", { name: `Disable ${rule.name}` }).click();
     await row.getByText("disabled").waitFor();
     await screenshot("rules");
@@ -470,7 +457,7 @@ describe("console steering pages", () => {
     await row.getByRole("link", { name: rule.name }).click();
     await expect.poll(changes).toEqual(["disable", "update", "create"]);
     // The page's history is the API's, newest first.
-    const ruleId = decodeURIComponent(page.url().split("/").pop() ?? "");
+    const ruleId = decodeURIComponent(app.page.url().split("/").pop() ?? "");
     const versions = await admin<RuleVersion[]>("GET", `/v1/admin/rules/${encodeURIComponent(ruleId)}/versions`);
     expect(versions.map((version) => version.change).reverse()).toEqual(await changes());
     await screenshot("rule-history");
@@ -480,34 +467,34 @@ describe("console steering pages", () => {
     const name = "Boost a typo";
     const note = "The catalog has no category “hats-and-scarvez” now";
     await openFromNav("Rules");
-    await page.getByRole("link", { name: "New rule" }).click();
-    await page.getByLabel("Name", { exact: true }).fill(name);
-    await page.getByLabel("Target id", { exact: true }).fill("hats-and-scarvez");
-    await page.getByLabel("Strength").fill("1");
-    await page.getByLabel("Customer id").fill(shopperId);
-    await page.getByRole("button", { name: "Preview" }).click();
-    await page.getByText("This rule does not change this customer's shelf.").waitFor();
-    await page.getByText(note).waitFor();
-    await page.getByRole("button", { name: "Simulate over 200 shoppers" }).click();
-    await page.getByRole("heading", { name: /^Simulation over/ }).waitFor();
-    expect(await page.getByText(note).count()).toBe(2);
+    await app.page.getByRole("link", { name: "New rule" }).click();
+    await app.page.getByLabel("Name", { exact: true }).fill(name);
+    await app.page.getByLabel("Target id", { exact: true }).fill("hats-and-scarvez");
+    await app.page.getByLabel("Strength").fill("1");
+    await app.page.getByLabel("Customer id").fill(shopperId);
+    await app.page.getByRole("button", { name: "Preview" }).click();
+    await app.page.getByText("This rule does not change this customer's shelf.").waitFor();
+    await app.page.getByText(note).waitFor();
+    await app.page.getByRole("button", { name: "Simulate over 200 shoppers" }).click();
+    await app.page.getByRole("heading", { name: /^Simulation over/ }).waitFor();
+    expect(await app.page.getByText(note).count()).toBe(2);
 
-    await page.getByRole("button", { name: "Create rule" }).click();
-    await page.waitForURL(/\/console\/rules\/r_/);
+    await app.page.getByRole("button", { name: "Create rule" }).click();
+    await app.page.waitForURL(/\/console\/rules\/r_/);
     // The rule's own page (its history), whose one note is the saved rule's, under the Target id field.
-    await page.getByRole("columnheader", { name: "Rule as changed" }).waitFor();
-    await page.getByRole("note").getByText(note).waitFor();
-    expect(await page.getByRole("note").count()).toBe(1);
+    await app.page.getByRole("columnheader", { name: "Rule as changed" }).waitFor();
+    await app.page.getByRole("note").getByText(note).waitFor();
+    expect(await app.page.getByRole("note").count()).toBe(1);
     // The note describes the Target id field, for a screen reader too.
-    const noteId = await page.getByRole("note").getAttribute("id");
+    const noteId = await app.page.getByRole("note").getAttribute("id");
     expect(noteId).toBeTruthy();
-    expect(await page.getByLabel("Target id", { exact: true }).getAttribute("aria-describedby")).toContain(noteId);
+    expect(await app.page.getByLabel("Target id", { exact: true }).getAttribute("aria-describedby")).toContain(noteId);
     // Fixing the id hides the saved rule's note before saving: it is about the saved target.
-    await page.getByLabel("Target id", { exact: true }).fill("hats");
-    await page.getByRole("note").waitFor({ state: "detached" });
+    await app.page.getByLabel("Target id", { exact: true }).fill("hats");
+    await app.page.getByRole("note").waitFor({ state: "detached" });
 
     await openFromNav("Rules");
-    const row = page.getByRole("row", { name: new RegExp(name) });
+    const row = app.page.getByRole("row", { name: new RegExp(name) });
     await row.getByText("not in the catalog").waitFor();
     const href = (await row.getByRole("link", { name }).getAttribute("href")) ?? "";
     await admin("POST", `/v1/admin/rules/${href.split("/").pop() ?? ""}/disable`);
@@ -523,58 +510,58 @@ describe("console steering pages", () => {
     expect(target).not.toBe("");
     const fillRule = async (name: string, startsAt: string, endsAt: string) => {
       await openFromNav("Rules");
-      await page.getByRole("link", { name: "New rule" }).click();
-      await page.getByLabel("Name", { exact: true }).fill(name);
-      await page.getByLabel("Target id", { exact: true }).fill(target);
-      await page.getByLabel("Strength").fill("10");
-      await page.getByLabel("Starts").fill(startsAt);
-      await page.getByLabel("Ends").fill(endsAt);
-      await page.getByLabel("Customer id").fill(shopperId);
-      await page.getByRole("button", { name: "Preview" }).click();
-      await page.getByRole("heading", { name: `Preview for ${shopperId}` }).waitFor();
+      await app.page.getByRole("link", { name: "New rule" }).click();
+      await app.page.getByLabel("Name", { exact: true }).fill(name);
+      await app.page.getByLabel("Target id", { exact: true }).fill(target);
+      await app.page.getByLabel("Strength").fill("10");
+      await app.page.getByLabel("Starts").fill(startsAt);
+      await app.page.getByLabel("Ends").fill(endsAt);
+      await app.page.getByLabel("Customer id").fill(shopperId);
+      await app.page.getByRole("button", { name: "Preview" }).click();
+      await app.page.getByRole("heading", { name: `Preview for ${shopperId}` }).waitFor();
     };
 
     // A window already over: the preview says it ended and changes nothing.
     await fillRule("Last January's sale", "2026-01-01T00:00", "2026-01-02T00:00");
-    await page
+    await app.page
       .getByRole("note")
       .getByText(/^Ended 2 Jan 2026, 00:00 UTC: this rule changes no shelf/)
       .waitFor();
-    await page.getByText("This rule does not change this customer's shelf.").waitFor();
+    await app.page.getByText("This rule does not change this customer's shelf.").waitFor();
     // Saved anyway (201, as a typo is), its page says so: the state, and a note under the Ends field.
-    await page.getByRole("button", { name: "Create rule" }).click();
-    await page.waitForURL(/\/console\/rules\/r_/);
-    await page.getByRole("columnheader", { name: "Rule as changed" }).waitFor();
-    await page.getByText("State:").locator(".badge").getByText("ended", { exact: true }).waitFor();
-    const note = page.getByRole("note");
+    await app.page.getByRole("button", { name: "Create rule" }).click();
+    await app.page.waitForURL(/\/console\/rules\/r_/);
+    await app.page.getByRole("columnheader", { name: "Rule as changed" }).waitFor();
+    await app.page.getByText("State:").locator(".badge").getByText("ended", { exact: true }).waitFor();
+    const note = app.page.getByRole("note");
     await note.getByText(/^Ended 2 Jan 2026, 00:00 UTC: this rule changes no shelf/).waitFor();
     expect(await note.count()).toBe(1);
-    expect(await page.getByLabel("Ends").getAttribute("aria-describedby")).toContain(
+    expect(await app.page.getByLabel("Ends").getAttribute("aria-describedby")).toContain(
       (await note.getAttribute("id")) ?? "no id",
     );
     await screenshot("rule-ended");
     // A later end hides the note before saving: it is about the saved window.
-    await page.getByLabel("Ends").fill(inDays(30));
+    await app.page.getByLabel("Ends").fill(inDays(30));
     await note.waitFor({ state: "detached" });
 
     // A window that starts later: previewed and simulated as if it had started, and said so.
     await fillRule("Christmas week", inDays(19), inDays(26));
-    await page
+    await app.page
       .getByRole("note")
       .getByText(/^Scheduled: starts \d{1,2} \w{3} \d{4}, \d\d:\d\d UTC\./)
       .waitFor();
-    await page.getByText("The preview applies it as if it had started").waitFor();
-    await page.getByText("This rule will change this customer's shelf once it starts").waitFor();
-    await page.getByRole("button", { name: "Simulate over 200 shoppers" }).click();
-    await page.getByText("The simulation applies it as if it had started").waitFor();
-    await page.getByRole("button", { name: "Create rule" }).click();
-    await page.waitForURL(/\/console\/rules\/r_/);
-    await page.getByText("State:").locator(".badge").getByText("scheduled", { exact: true }).waitFor();
+    await app.page.getByText("The preview applies it as if it had started").waitFor();
+    await app.page.getByText("This rule will change this customer's shelf once it starts").waitFor();
+    await app.page.getByRole("button", { name: "Simulate over 200 shoppers" }).click();
+    await app.page.getByText("The simulation applies it as if it had started").waitFor();
+    await app.page.getByRole("button", { name: "Create rule" }).click();
+    await app.page.waitForURL(/\/console\/rules\/r_/);
+    await app.page.getByText("State:").locator(".badge").getByText("scheduled", { exact: true }).waitFor();
     // Scheduled: the storefront's shelf is as it was.
     expect((await shelf()).items.map((item) => item.id)).toEqual(before.items.map((item) => item.id));
 
     // A live one, made through the API.
-    const created = await fetch(`${worker.url}/v1/admin/rules`, {
+    const created = await fetch(`${app.worker.url}/v1/admin/rules`, {
       method: "POST",
       headers: { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}`, "Content-Type": "application/json" },
       body: JSON.stringify({
@@ -590,7 +577,7 @@ describe("console steering pages", () => {
     // The list: each rule's state as the API has it, with its date; a boost or bury says what it does to the score.
     await openFromNav("Rules");
     const rules = await admin<{ name: string; state: string }[]>("GET", "/v1/admin/rules");
-    const row = (name: string) => page.getByRole("row", { name: new RegExp(name) });
+    const row = (name: string) => app.page.getByRole("row", { name: new RegExp(name) });
     await row("Bury it now").getByText(`bury category ${target}: score ÷ 2, for everyone`).waitFor();
     for (const [name, state, when] of [
       ["Bury it now", "live", null],
@@ -612,11 +599,11 @@ describe("console steering pages", () => {
 
   it("Rules: the new-rule form fits a 390 px phone, its buttons wrapping under the customer id", async () => {
     await openFromNav("Rules");
-    await page.getByRole("link", { name: "New rule" }).click();
-    await page.getByLabel("Customer id").waitFor();
-    await page.setViewportSize({ width: 390, height: 844 });
+    await app.page.getByRole("link", { name: "New rule" }).click();
+    await app.page.getByLabel("Customer id").waitFor();
+    await app.page.setViewportSize({ width: 390, height: 844 });
     try {
-      const measured = await page.evaluate(() => ({
+      const measured = await app.page.evaluate(() => ({
         scrollWidth: document.documentElement.scrollWidth,
         input: document.getElementById("preview-customer")?.getBoundingClientRect().width ?? 0,
         buttons: [...document.querySelectorAll(".try-out button")].map(
@@ -629,27 +616,27 @@ describe("console steering pages", () => {
       for (const right of measured.buttons) expect(right).toBeLessThanOrEqual(390);
       await screenshot("rule-new-phone");
     } finally {
-      await page.setViewportSize({ width: 1280, height: 900 });
+      await app.page.setViewportSize({ width: 1280, height: 900 });
     }
   }, 120_000);
 
   it("signs out: the session's cookie no longer opens an admin route", async () => {
-    const session = (await chromium.context.cookies()).find((cookie) => cookie.name === "patron_session");
+    const session = (await app.context.cookies()).find((cookie) => cookie.name === "patron_session");
     expect(session).toBeDefined();
     const replay = () =>
-      fetch(`${worker.url}/v1/admin/rules`, { headers: { Cookie: `patron_session=${session?.value}` } });
+      fetch(`${app.worker.url}/v1/admin/rules`, { headers: { Cookie: `patron_session=${session?.value}` } });
     expect((await replay()).status).toBe(200);
-    await page.getByRole("button", { name: "Sign out" }).click();
-    await page.getByLabel("Admin key").waitFor();
-    expect((await chromium.context.cookies()).some((cookie) => cookie.name === "patron_session")).toBe(false);
+    await app.page.getByRole("button", { name: "Sign out" }).click();
+    await app.page.getByLabel("Admin key").waitFor();
+    expect((await app.context.cookies()).some((cookie) => cookie.name === "patron_session")).toBe(false);
     expect((await replay()).status).toBe(401);
     // A deep link now asks for the key instead of opening the page.
-    await page.goto(`${worker.url}/console/models`);
-    await page.getByLabel("Admin key").waitFor();
-    expect(await page.getByRole("navigation", { name: "Console" }).count()).toBe(0);
+    await app.page.goto(`${app.worker.url}/console/models`);
+    await app.page.getByLabel("Admin key").waitFor();
+    expect(await app.page.getByRole("navigation", { name: "Console" }).count()).toBe(0);
   }, 120_000);
 
   it("kept the strict CSP: no script errors or violations on any page", () => {
-    expect(errors).toEqual([]);
+    expect(app.errors).toEqual([]);
   });
 });

@@ -1,7 +1,8 @@
 // Console sign-in through the real worker and real D1: the admin key buys an HttpOnly, SameSite=Strict
 // session cookie whose id is stored only as a SHA-256; every admin route accepts it (writes only from
 // the console's own origin with X-Patron-Console: 1), ingestion never does; signing out ends it
-// server-side. And /console with its deep links answers the app's HTML with the console's headers.
+// server-side. And /console with its deep links answers the app's HTML with the console's headers,
+// marked signed out when the browser surely holds no session.
 import { env, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { adminKey, apiKey, uniquePrefix } from "../fixtures/builders.ts";
@@ -265,6 +266,20 @@ describe("console page", () => {
       expect(html).not.toMatch(/<style|\sstyle=/);
     },
   );
+
+  it("marks the page signed out when the browser sent no session cookie where it would have, so the app asks nothing", async () => {
+    const html = async (headers: Record<string, string>) =>
+      (await SELF.fetch(`${origin}/console/customers`, { headers })).text();
+    const signedOut = /<html lang="en" data-signed-out>/;
+    for (const site of ["none", "same-origin", "same-site"])
+      expect(await html({ "Sec-Fetch-Site": site }), site).toMatch(signedOut);
+    // A cookie, live or not, is checked by the app (GET /v1/admin/session), as is a link from another
+    // site (a SameSite=Strict cookie stays behind) or a browser that does not say where it comes from.
+    expect(await html({ "Sec-Fetch-Site": "none", Cookie: "patron_session=any" })).not.toMatch(signedOut);
+    expect(await html({ "Sec-Fetch-Site": "cross-site" })).not.toMatch(signedOut);
+    expect(await html({})).not.toMatch(signedOut);
+    expect(await html({})).toContain('<html lang="en">');
+  });
 
   it("answers 404 with the console's headers for a file that is not the console's", async () => {
     const response = await SELF.fetch(`${origin}/console/assets/..%2Fwidget%2Fv1.js`);

@@ -2,8 +2,10 @@
 // under it, and its bundle from the static assets (dist/public/console/assets, built by `npm run build`).
 // wrangler.toml runs the Worker first for /console and /console/*, so every console response, the
 // bundle included, carries the security headers below; no storefront page ever references the bundle.
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
+import { getCookie } from "hono/cookie";
 import type { AppEnv } from "../env.ts";
+import { sessionCookieName } from "../http/auth.ts";
 import { notFound } from "../http/errors.ts";
 
 /**
@@ -24,8 +26,12 @@ export const consoleCsp = [
   "frame-ancestors 'none'",
 ].join("; ");
 
-const page = `<!doctype html>
-<html lang="en">
+/**
+ * The app's HTML. `signedOut`: the browser surely holds no session, so the app shows sign-in without
+ * asking GET /v1/admin/session, whose 401 the browser's devtools would log as a failed request.
+ */
+const page = (signedOut: boolean) => `<!doctype html>
+<html lang="en"${signedOut ? " data-signed-out" : ""}>
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -40,6 +46,16 @@ const page = `<!doctype html>
 </body>
 </html>
 `;
+
+/**
+ * Whether a request for the page shows the browser holds no session: it sent no session cookie where a
+ * SameSite=Strict one would ride along (typed or bookmarked, reloaded, or from the console itself:
+ * Sec-Fetch-Site none, same-origin or same-site). A link from another site carries no such cookie, nor
+ * does an old browser say where it comes from: then the app asks, as before.
+ */
+const surelySignedOut = (c: Context<AppEnv>) =>
+  !getCookie(c, sessionCookieName) &&
+  ["none", "same-origin", "same-site"].includes(c.req.header("Sec-Fetch-Site") ?? "");
 
 const assetFile = /^[a-z0-9-]+\.(?:js|css)$/;
 
@@ -69,5 +85,5 @@ export const consoleRoutes = new Hono<AppEnv>()
   })
   .get("*", (c) => {
     c.header("Cache-Control", "no-store");
-    return c.html(page);
+    return c.html(page(surelySignedOut(c)));
   });

@@ -20,6 +20,7 @@ import {
   day,
   money,
   moneyIn,
+  nextOrder,
   percent,
   ratio,
   timesIn,
@@ -402,7 +403,7 @@ function CustomerList() {
                     <td>{money(row.clv12)}</td>
                     <td>{percent(row.probabilityAlive)}</td>
                     <td>{ratio(row.overdueRatio)}</td>
-                    <td>{day(row.expectedNextOrderAt)}</td>
+                    <td>{nextOrder(row.stage, row.expectedNextOrderAt)}</td>
                     <td>
                       <span class="small">{row.offerGuidance}</span>
                     </td>
@@ -604,9 +605,7 @@ function ProfileTiles({ profile, summary }: { profile: Profile | null; summary: 
         ? "not expected (lapsed)"
         : profile.oneTimeReturnDays
           ? "no date from one order"
-          : profile.stage === "fading"
-            ? `if still buying: around ${day(profile.cadence.nextExpectedAt)}`
-            : day(profile.cadence.nextExpectedAt),
+          : nextOrder(profile.stage, profile.cadence.nextExpectedAt),
     ],
     ["Discount sensitivity", words(profile.discountSensitivity), discountNotes],
     ["Offer guidance", offerMessages[profile.offerGuidance as OfferGuidance] ?? words(profile.offerGuidance)],

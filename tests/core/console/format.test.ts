@@ -1,7 +1,8 @@
 // The console's shared formatters (console/src/api.ts): shares never rounded to 0% or 100% unless exactly
-// so, and overdue ratios at the places the API rounds them to, wherever the console shows one.
+// so, overdue ratios at the places the API rounds them to, wherever the console shows one, and a fading
+// customer's next order worded as holding only if they still buy, on the list and the customer page alike.
 import { describe, expect, it } from "vitest";
-import { percent, ratio } from "../../../console/src/api.ts";
+import { nextOrder, percent, ratio } from "../../../console/src/api.ts";
 
 describe("percent", () => {
   it("never rounds a share between 0 and 1 to 0% or 100%", () => {
@@ -30,5 +31,18 @@ describe("ratio", () => {
     expect(ratio(3.2)).toBe("3.20");
     expect(ratio(0)).toBe("0.00");
     expect(ratio(null)).toBe("–");
+  });
+});
+
+describe("nextOrder", () => {
+  it("words a fading customer's next order as holding only if they still buy", () => {
+    expect(nextOrder("fading", "2026-03-03T00:00:00.000Z")).toBe("if still buying: around 3 Mar 2026");
+  });
+
+  it("gives anyone else's as a bare date, and no date as a dash", () => {
+    expect(nextOrder("active", "2026-03-03T00:00:00.000Z")).toBe("3 Mar 2026");
+    expect(nextOrder("new", "2026-03-03T00:00:00.000Z")).toBe("3 Mar 2026");
+    expect(nextOrder("lapsed", null)).toBe("–");
+    expect(nextOrder("fading", null)).toBe("–");
   });
 });
