@@ -57,6 +57,9 @@ export default defineConfig(async () => {
             name: "core",
             include: ["tests/core/**/*.test.ts", "tests/cli/**/*.test.ts"],
             environment: "node",
+            // Not vitest's 5 s: the CPU-bound property tests take 1–2 s alone and took 5.8 s in a full
+            // run on two shared cores (json-chunks' utf8Bytes, 2026-12-02); a hang still fails.
+            testTimeout: 30_000,
           },
         },
         workerProject("worker", { include: ["tests/worker/**/*.test.ts"], exclude: ["tests/worker/shards/**"] }),
