@@ -601,6 +601,8 @@ export const importBatches = sqliteTable(
     primaryKey({ columns: [t.importId, t.sequence] }),
     // Batches of one status, in sequence order: the paged list a client resumes from.
     index("import_batches_status_idx").on(t.importId, t.status, t.sequence),
+    // The few batches that recorded changed duplicates: an erasure removes its order ids from them.
+    index("import_batches_changed_idx").on(t.importId).where(sql`${t.changed} > 0`),
   ],
 );
 

@@ -2,7 +2,7 @@
 // summary. Quiet when stderr is not a terminal (CI logs get the summary only).
 import cliProgress from "cli-progress";
 import type { QueuedImportResult } from "./queued.ts";
-import type { ImportProgress, ImportResult } from "./run.ts";
+import { changedIdsKept, type ImportProgress, type ImportResult } from "./run.ts";
 import { countConfirmed } from "./state.ts";
 
 export interface ProgressDisplay {
@@ -94,7 +94,8 @@ function changedLines(result: ImportResult): string[] {
   const { changed } = result.totals;
   if (changed === 0) return [];
   const named = result.changedIds.length;
-  const more = changed > named ? ` and ${changed - named} more` : "";
+  // Copies of one id count once each, so below the kept number the ids named are all there are.
+  const more = named === changedIdsKept && changed > named ? ` and up to ${changed - named} more` : "";
   const ids = named > 0 ? `: ${result.changedIds.join(", ")}${more}` : "";
   return [`changed            ${changed} of them differ from the stored orders and were not applied${ids}`];
 }

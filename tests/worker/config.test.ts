@@ -5,7 +5,7 @@ import { env } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
 import { createApp } from "../../worker/app.ts";
 import { newSigningSecret } from "../../worker/audiences/secrets.ts";
-import { configProblems, requiredSettings, transitionsSecretProblem } from "../../worker/http/config.ts";
+import { configProblems, requiredSettings } from "../../worker/http/config.ts";
 import { adminKey, anOrder, apiKey } from "../fixtures/builders.ts";
 
 const app = createApp();
@@ -102,18 +102,9 @@ describe("a deployment missing configuration", () => {
       expect((await call("/health", {}, { RETAILER_CURRENCY: currency })).status, currency).toBe(200);
   });
 
-  it("refuses a malformed TRANSITIONS_WEBHOOK_SECRET without echoing it, and accepts a whsec_ secret", async () => {
+  it("serves with a malformed TRANSITIONS_WEBHOOK_SECRET: only the nightly webhook step refuses it", async () => {
     const key = (bytes: number) => btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(bytes))));
-    for (const secret of ["", "hunter2-hunter2", key(32), `whsec_${key(16)}`, `whsec_${key(32)} `, "whsec_!!!!"]) {
-      const response = await call("/health", {}, { TRANSITIONS_WEBHOOK_SECRET: secret });
-      expect(response.status, secret).toBe(503);
-      const text = await response.text();
-      if (secret.length > 6) expect(text).not.toContain(secret.trim());
-      expect(JSON.parse(text).error.issues).toEqual([
-        { path: ["TRANSITIONS_WEBHOOK_SECRET"], message: transitionsSecretProblem },
-      ]);
-    }
-    for (const secret of [`whsec_${key(32)}`, `whsec_${key(24)}`, newSigningSecret(), undefined])
+    for (const secret of ["", "hunter2-hunter2", key(32), `whsec_${key(16)}`, `whsec_${key(32)} `, newSigningSecret()])
       expect((await call("/health", {}, { TRANSITIONS_WEBHOOK_SECRET: secret })).status, secret).toBe(200);
   });
 

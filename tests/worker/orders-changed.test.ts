@@ -6,7 +6,7 @@ import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { batchesResponseSchema, importResponseSchema } from "../../worker/imports/imports.schemas.ts";
 import { ingestResultSchema } from "../../worker/orders/orders.schemas.ts";
-import { anOrder, client, uniquePrefix, verified } from "../fixtures/builders.ts";
+import { adminKey, anOrder, client, uniquePrefix, verified } from "../fixtures/builders.ts";
 import { storeRows, storeRun, storeSnapshot } from "../fixtures/store-rows.ts";
 
 const api = client(SELF);
@@ -117,10 +117,10 @@ describe("an order resent with other content", () => {
     expect(answer.results).toEqual([{ id: `${p}-lines`, customerId: null, status: "duplicate", changed: null }]);
   });
 
-  it("is counted by an import batch, with its id, and in the import's totals", async () => {
+  it("is counted by an import batch, with its id, and in the import's totals; an erasure takes the id out", async () => {
     const p = uniquePrefix("chg");
     const { orders, resends } = ordersAndResends(p);
-    await ingest(orders);
+    const customerId = (await ingest(orders)).results[0]?.customerId as string;
     const created = await api.call("POST", "/v1/imports", { expectedBatches: 1 });
     expect(created.status).toBe(201);
     const { id } = importResponseSchema.parse(await created.json()).data;
@@ -133,5 +133,12 @@ describe("an order resent with other content", () => {
     const page = await api.call("GET", `/v1/imports/${id}/batches`);
     const [batch] = batchesResponseSchema.parse(await page.json()).data.batches;
     expect(batch).toMatchObject({ duplicates: 4, changed: 3, changedIds: [`${p}-lines`, `${p}-who`, `${p}-where`] });
+
+    // After the customer's erasure only keyed hashes of its order ids may stay (SECURITY.md).
+    const erased = await api.call("DELETE", `/v1/customers/${customerId}`, undefined, adminKey);
+    expect(erased.status, await erased.clone().text()).toBe(200);
+    const after = await api.call("GET", `/v1/imports/${id}/batches`);
+    const [scrubbed] = batchesResponseSchema.parse(await after.json()).data.batches;
+    expect(scrubbed).toMatchObject({ duplicates: 4, changed: 3, changedIds: [] });
   });
 });

@@ -234,13 +234,22 @@ async function erasurePlan(
  * The statements that put a plan's keys on a database's suppression list (identifiers, then orders);
  * adding a key already there changes nothing, so they can be run again.
  */
-export function suppressionStatements(plan: Pick<ErasurePlan, "identifiers" | "orderKeys">, now: Date): SQL[] {
+export function suppressionStatements(
+  plan: Pick<ErasurePlan, "identifiers" | "orderKeys" | "orderIds">,
+  now: Date,
+): [identifiers: SQL, orders: SQL, importedIds: SQL] {
   const at = now.toISOString();
   return [
     sql`INSERT OR IGNORE INTO suppressions (key, kind, created_at)
         SELECT value ->> 'key', value ->> 'kind', ${at} FROM ${jsonEach(plan.identifiers)}`,
     sql`INSERT OR IGNORE INTO suppressions (key, kind, created_at)
         SELECT value, 'order', ${at} FROM ${jsonEach(plan.orderKeys)}`,
+    // Import batches name the changed duplicates they met (their raw ids): the erased orders' go.
+    sql`UPDATE import_batches SET changed_ids = (
+          SELECT json_group_array(value) FROM json_each(import_batches.changed_ids)
+          WHERE value NOT IN (SELECT value FROM ${jsonEach(plan.orderIds)}))
+        WHERE changed > 0 AND EXISTS (SELECT 1 FROM json_each(import_batches.changed_ids)
+          WHERE value IN (SELECT value FROM ${jsonEach(plan.orderIds)}))`,
   ];
 }
 
@@ -345,7 +354,7 @@ async function guestKeys(db: Db, customerId: string): Promise<string[]> {
 
 async function eraseWith(db: Db, customerId: string, plan: ErasurePlan, now: Date, seenElsewhere: readonly string[]) {
   const family = familyOf(customerId);
-  const [suppressIdentifiers, suppressOrders] = suppressionStatements(plan, now) as [SQL, SQL];
+  const [suppressIdentifiers, suppressOrders, forgetImportedIds] = suppressionStatements(plan, now);
   const suppress = [
     // NOT NULL on ingest_checks.ok aborts the batch when the customer has an order not read above,
     sql`INSERT INTO ingest_checks (ok) SELECT CASE WHEN NOT EXISTS (
@@ -367,6 +376,7 @@ async function eraseWith(db: Db, customerId: string, plan: ErasurePlan, now: Dat
     // Identifiers that stay (shared with other people) lose any export match key they carried.
     sql`UPDATE identities SET match_key = NULL WHERE match_key IS NOT NULL
         AND key IN (SELECT identity_key FROM identity_observations WHERE source IN ${sourcesOf(family)})`,
+    forgetImportedIds,
   ];
   const keys = sql`(SELECT key FROM identities WHERE customer_id IN ${family})`;
   // Its orders and the identify calls that vouched for its identifiers (read before anything is deleted).
@@ -420,6 +430,9 @@ async function eraseWith(db: Db, customerId: string, plan: ErasurePlan, now: Dat
   });
   return {
     deleted,
-    suppressed: { identifiers: results[3]?.meta.changes ?? 0, orders: results[4]?.meta.changes ?? 0 },
+    suppressed: {
+      identifiers: results[suppress.indexOf(suppressIdentifiers)]?.meta.changes ?? 0,
+      orders: results[suppress.indexOf(suppressOrders)]?.meta.changes ?? 0,
+    },
   };
 }

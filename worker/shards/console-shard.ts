@@ -104,12 +104,12 @@ export async function eraseCustomerIn(
     orderKey,
     now,
     async (plan) => {
-      const [, , legacy] = await runBatch(mainDb, [
+      const results = await runBatch(mainDb, [
         ...suppressionStatements(plan, now),
         // Events from before the events database, still in the main database until the nightly job moves them.
         sql`DELETE FROM legacy_events WHERE customer_id IN (SELECT value FROM ${jsonEach(plan.customerIds)})`,
       ]);
-      return { events: legacy?.meta.changes ?? 0 };
+      return { events: results.at(-1)?.meta.changes ?? 0 };
     },
     seenElsewhere,
     resolveOptions,
