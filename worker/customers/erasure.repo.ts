@@ -321,6 +321,8 @@ export async function eraseCustomer(
       return { kind: "erased", deleted, suppressed, plan };
     } catch (error) {
       if (!isStaleRegion(error)) throw error;
+      // Gone from this database (a shard's move took the customer): only the caller's retry finds them.
+      if (!(await db.get(sql`SELECT 1 AS here FROM customers WHERE id = ${customerId}`))) return { kind: "busy" };
     }
   }
   return { kind: "busy" };

@@ -435,26 +435,29 @@ describe("an erasure racing a move of the customer's region", () => {
     const keys = (
       await shardRows<{ key: string }>(shard, "SELECT key FROM identities WHERE customer_id = ?", customerId)
     ).map((row) => row.key);
-    const erasure = await runInDurableObject(shardStub(env, shard), async (instance) => {
+    const { erasure, attempts } = await runInDurableObject(shardStub(env, shard), async (instance) => {
       const db = (instance as unknown as { db: Db }).db;
       let attempts = 0;
-      return eraseCustomer(db, eventsDb, customerId, orderKey, now, async () => {
+      const erasure = await eraseCustomer(db, eventsDb, customerId, orderKey, now, async () => {
         attempts += 1;
         if (attempts === 1) await meanwhile(instance as unknown as CustomerShard, keys);
         return { events: 0 };
       });
+      return { erasure, attempts };
     });
-    return { shard, customerId, erasure };
+    return { shard, customerId, erasure, attempts };
   }
 
   it("is busy when the move finished meanwhile, and the retry erases the customer in the shard it moved to", async () => {
     const p = uniquePrefix("race-moved");
     let target = -1;
-    const { shard, customerId, erasure } = await eraseWhile(p, async (instance, keys) => {
+    const { shard, customerId, erasure, attempts } = await eraseWhile(p, async (instance, keys) => {
       target = (instance.index + 1) % 4;
       expect(await instance.moveOut(keys, target)).toEqual({ kind: "moved" });
     });
     expect(erasure.kind).toBe("busy");
+    // Answered at once: no attempt here can find the customer again.
+    expect(attempts).toBe(1);
     const counts = await ordersPerShard(p);
     expect(counts[shard]).toBe(0);
     expect(counts[target]).toBe(1);
