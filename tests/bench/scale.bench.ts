@@ -165,7 +165,10 @@ export function customerRowsStatements(
     sql`INSERT INTO identity_observations (source, identity_key, verified)
         SELECT value ->> 'source', value ->> 'key', 1 FROM ${jsonEach(observations)}`,
     ...insertOrderStatements(
-      customers.flatMap(({ orders }, i) => orders.map((order) => ({ order, customerId: identities[i]!.customerId }))),
+      // Loaded directly, like orders stored before fingerprints: a resend of one answers `changed: null`.
+      customers.flatMap(({ orders }, i) =>
+        orders.map((order) => ({ order, customerId: identities[i]!.customerId, fingerprint: null })),
+      ),
       at,
     ),
     ...writeTotalsStatements(

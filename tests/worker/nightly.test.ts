@@ -15,9 +15,8 @@ import {
 import { roundTo } from "../../worker/core/math/round.ts";
 import type { PopulationModels } from "../../worker/core/profile/population-models.ts";
 import { customerResponseSchema } from "../../worker/customers/customers.schemas.ts";
-import { transitionsSecretProblem } from "../../worker/http/config.ts";
 import { startRunStep } from "../../worker/jobs/nightly.repo.ts";
-import { pushTransitions } from "../../worker/jobs/transitions.webhook.ts";
+import { pushTransitions, transitionsSecretProblem } from "../../worker/jobs/transitions.webhook.ts";
 import { currentModels } from "../../worker/models/models.repo.ts";
 import { adminKey, anOrder, client } from "../fixtures/builders.ts";
 import { d1Db, nightlyStore } from "../fixtures/nightly-store.ts";

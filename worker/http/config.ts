@@ -16,13 +16,6 @@ export const requiredSecrets = [
 /** Every setting a deployment refuses to serve without: the secrets and the storefront origins. */
 export const requiredSettings = [...requiredSecrets, "ALLOWED_ORIGINS"] as const;
 
-/**
- * Why the nightly job's webhook step refuses a TRANSITIONS_WEBHOOK_SECRET (sending nothing, never unsigned).
- * Not a reason to answer 503: an optional webhook's typo must not take the storefront's shelf down.
- */
-export const transitionsSecretProblem =
-  'TRANSITIONS_WEBHOOK_SECRET must be a Standard Webhooks secret: whsec_ and the base64 of 24 to 64 random bytes (make one with: echo "whsec_$(openssl rand -base64 32)").';
-
 export interface ConfigProblem {
   /** The setting's name (never its value). */
   name: string;

@@ -8,8 +8,14 @@ import { NonRetryableError } from "cloudflare:workflows";
 import { deliver } from "../audiences/delivery.ts";
 import { isSigningSecret } from "../core/webhooks/signing-secret.ts";
 import type { OptionalSettings } from "../env.ts";
-import { transitionsSecretProblem } from "../http/config.ts";
 import type { NightlyStore } from "./nightly.store.ts";
+
+/**
+ * Why the nightly job's webhook step refuses a TRANSITIONS_WEBHOOK_SECRET (sending nothing, never unsigned).
+ * Not a reason to answer 503: an optional webhook's typo must not take the storefront's shelf down.
+ */
+export const transitionsSecretProblem =
+  'TRANSITIONS_WEBHOOK_SECRET must be a Standard Webhooks secret: whsec_ and the base64 of 24 to 64 random bytes (make one with: echo "whsec_$(openssl rand -base64 32)").';
 
 /** Transitions per POST. */
 export const transitionsPageSize = 1_000;

@@ -64,7 +64,7 @@ export function totalsOrderOf(order: OrderInput): TotalsOrder {
 
 /** Orders to store, each with its customer and the fingerprint of the content it was sent with. */
 export function insertOrderStatements(
-  newOrders: { order: OrderInput; customerId: string; fingerprint?: string | null }[],
+  newOrders: { order: OrderInput; customerId: string; fingerprint: string | null }[],
   now: string,
 ) {
   const orderRows = newOrders.map(({ order, customerId, fingerprint }) => ({
@@ -75,7 +75,7 @@ export function insertOrderStatements(
     placedAt: new Date(order.placedAt).toISOString(),
     currency: order.currency,
     recommendationId: order.recommendationId ?? null,
-    fingerprint: fingerprint ?? null,
+    fingerprint,
     ...orderTotals(order),
   }));
   const lineRows = newOrders.flatMap(({ order }) =>
