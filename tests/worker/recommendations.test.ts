@@ -134,6 +134,15 @@ describe("GET /v1/recommendations", () => {
     }
   });
 
+  it("never gives an account another account's shelf through a look-alike id", async () => {
+    // NFKC folds each of these into "omni-a"; the storefront issued them as other accounts.
+    for (const lookalike of ["ｏｍｎｉ-ａ", "omni\ufe63a", "\u3000omni-a"]) {
+      const data = await dataOf(await recommendations(await tokenFor(lookalike)));
+      expect(data.customerKnown, lookalike).toBe(false);
+    }
+    expect((await dataOf(await recommendations(await tokenFor("omni-a")))).customerKnown).toBe(true);
+  });
+
   it("accepts the token as ?token= too", async () => {
     const data = await dataOf(await recommendations(undefined, `?token=${await tokenFor("omni-a")}`));
     expect(data.customerKnown).toBe(true);

@@ -110,6 +110,39 @@ describe("loyalty and card numbers typed on a phone", () => {
   });
 });
 
+describe("account and device ids are compared as sent", () => {
+  it.each([
+    ["ｊｏｈｎ", "john"],
+    ["ﬁona", "fiona"],
+    ["user²", "user2"],
+    ["u\u00a0881", "u 881"],
+    ["jose\u0301", "jos\u00e9"],
+  ])("%j is not %j", (lookalike, original) => {
+    for (const kind of ["account", "device"] as const) {
+      const a = normalizeIdentifier(kind, lookalike);
+      const b = normalizeIdentifier(kind, original);
+      expect(a).toEqual({ ok: true, kind, value: lookalike });
+      expect(b).toEqual({ ok: true, kind, value: original });
+    }
+  });
+
+  it("drops only the spaces, tabs and line ends around an id", () => {
+    expect(normalizeIdentifier("account", " \tu-881\r\n")).toEqual({ ok: true, kind: "account", value: "u-881" });
+    expect(normalizeIdentifier("account", "\u3000u-881")).toEqual({ ok: true, kind: "account", value: "\u3000u-881" });
+  });
+
+  it("keys every printable ASCII id as the earlier NFKC rule did", () => {
+    const earlier = (raw: string) => raw.normalize("NFKC").trim();
+    fc.assert(
+      fc.property(fc.string({ unit: fc.constantFrom(..."azAZ09 -_.@|:\t"), maxLength: 24 }), (raw) => {
+        const now = normalizeIdentifier("account", raw);
+        if (now.ok) expect(now.value).toBe(earlier(raw));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
+
 describe("maskIdentifier", () => {
   it.each([
     ["email", "jane.doe@example.com", "j******@example.com"],

@@ -80,6 +80,9 @@ const placeholderEmailLocals = new Set([
  */
 const numberSeparators = /[\s\-\u2010-\u2015\u2212\u2e3a\u2e3b\u00ad\u200b\u2060]/g;
 
+/** What a file or form pads an id with at either end. */
+const paddingAtEnds = /^[ \t\r\n]+|[ \t\r\n]+$/g;
+
 function isRepeatedCharacter(value: string): boolean {
   return value.length > 1 && /^(.)\1+$/.test(value);
 }
@@ -130,8 +133,12 @@ export function normalizeIdentifier(
     }
     case "account":
     case "device": {
-      if (isRepeatedCharacter(trimmed) && trimmed.length < 12) return blocked("placeholder id");
-      return { ok: true, kind, value: trimmed };
+      // An id the storefront or the widget issued, compared as sent: NFKC would make two accounts one
+      // ("ｊｏｈｎ" and "john", "ﬁ" and "fi") and show one shopper the other's history. Only the spaces,
+      // tabs and line ends an export pads a field with are dropped.
+      const id = raw.replace(paddingAtEnds, "");
+      if (isRepeatedCharacter(id) && id.length < 12) return blocked("placeholder id");
+      return { ok: true, kind, value: id };
     }
   }
 }
