@@ -3,6 +3,7 @@
 // it is tested on its own; cli/deploy/deploy.ts runs it between the build and the remote migrations,
 // the wrangler.toml part first so it answers before any network call.
 import { databases } from "../../db/databases.ts";
+import { transitionsUrlProblem } from "../../worker/audiences/webhook-url.ts";
 import { allowedOrigins, configProblems, invalidOrigins, requiredSecrets } from "../../worker/http/config.ts";
 import { parseMaxTtlSeconds } from "../../worker/http/shopper-token.ts";
 
@@ -30,7 +31,7 @@ const workerChecked = new Set(["PHONE_DEFAULT_REGION", "RETAILER_CURRENCY", "SHA
 
 /**
  * What wrangler.toml alone shows (no network): ALLOWED_ORIGINS, the lifetime cap, the phone region, the
- * currency, the shard count, the demo, the D1 id.
+ * currency, the shard count, the transitions webhook URL, the demo, the D1 id.
  */
 export function settingsPreflight(config: Omit<DeployConfig, "secretNames">): Preflight {
   const problems: string[] = [];
@@ -65,6 +66,16 @@ export function settingsPreflight(config: Omit<DeployConfig, "secretNames">): Pr
   // Settings the Worker refuses with 503 on every route (docs/api.md): caught here, before deploying.
   for (const { problem } of configProblems(config.vars).filter(({ name }) => workerChecked.has(name)))
     problems.push(`${problem} (wrangler.toml [vars])`);
+
+  // A deployment never sends to localhost (AUDIENCE_WEBHOOKS_ALLOW_LOCAL is refused below).
+  const transitionsUrl = config.vars.TRANSITIONS_WEBHOOK_URL;
+  if (transitionsUrl !== undefined) {
+    const problem =
+      typeof transitionsUrl === "string"
+        ? transitionsUrlProblem(transitionsUrl, undefined)
+        : "TRANSITIONS_WEBHOOK_URL must be a URL.";
+    if (problem) problems.push(`${problem} (wrangler.toml [vars])`);
+  }
 
   if (config.vars.PATRON_DEMO === "on")
     problems.push(

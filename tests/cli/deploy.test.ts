@@ -67,6 +67,20 @@ describe("deploy pre-flight", () => {
     ]);
   });
 
+  it("refuses a transitions webhook URL an audience webhook could not have", () => {
+    for (const [url, message] of [
+      ["http://crm.example/patron", "TRANSITIONS_WEBHOOK_URL must use https"],
+      ["http://localhost:9000/hooks", "TRANSITIONS_WEBHOOK_URL must use https"],
+      ["https://192.168.1.20/hooks", "TRANSITIONS_WEBHOOK_URL must name a host, not an IP address."],
+      ["https://crm.local/hooks", "TRANSITIONS_WEBHOOK_URL must name a public host."],
+    ]) {
+      const { problems } = deployPreflight(with_({ vars: { ...ready.vars, TRANSITIONS_WEBHOOK_URL: url } }));
+      expect(problems, url).toHaveLength(1);
+      expect(problems[0], url).toContain(message);
+      expect(problems[0], url).toContain("(wrangler.toml [vars])");
+    }
+  });
+
   it("warns that a transitions webhook without its secret is sent unsigned, and refuses the secret in [vars]", () => {
     const unsigned =
       "TRANSITIONS_WEBHOOK_URL is set without TRANSITIONS_WEBHOOK_SECRET: stage transitions are POSTed unsigned.";

@@ -267,7 +267,8 @@ describe("transitions webhook", () => {
   const pageSize = 3;
   const push = (url: string, secret?: string) =>
     pushTransitions(
-      { TRANSITIONS_WEBHOOK_URL: url, TRANSITIONS_WEBHOOK_SECRET: secret },
+      // The receiver is local: plain http to 127.0.0.1, as tests and development may use.
+      { TRANSITIONS_WEBHOOK_URL: url, TRANSITIONS_WEBHOOK_SECRET: secret, AUDIENCE_WEBHOOKS_ALLOW_LOCAL: "on" },
       nightlyStore(),
       transitionsRun.runId,
       pageSize,
@@ -380,5 +381,42 @@ describe("transitions webhook", () => {
     // The sizes the Standard Webhooks specification allows are accepted.
     for (const secret of [newSecret(24), newSecret(64)])
       await expect(push(receiverBox().url, secret)).resolves.toBeTruthy();
+  });
+
+  it("refuses a URL an audience webhook could not have: nothing is sent, and the step fails naming the setting", async () => {
+    const { box, url } = receiverBox();
+    const local = new URL(url);
+    const refused: [string, string | undefined, RegExp][] = [
+      [
+        url,
+        undefined,
+        /^TRANSITIONS_WEBHOOK_URL must use https \(http to localhost needs AUDIENCE_WEBHOOKS_ALLOW_LOCAL=on/,
+      ],
+      [`http://crm.example.com${local.pathname}`, "on", /^TRANSITIONS_WEBHOOK_URL must use https/],
+      ["https://10.0.0.7/hooks", undefined, /^TRANSITIONS_WEBHOOK_URL must name a host, not an IP address\.$/],
+      ["https://crm.internal/hooks", undefined, /^TRANSITIONS_WEBHOOK_URL must name a public host\.$/],
+      ["https://user:pw@crm.example.com/hooks", undefined, /^TRANSITIONS_WEBHOOK_URL must not carry credentials/],
+      ["crm.example.com/hooks", undefined, /^TRANSITIONS_WEBHOOK_URL must be an absolute URL/],
+    ];
+    const log = vi.spyOn(console, "error").mockImplementation(() => {});
+    try {
+      for (const [target, allowLocal, message] of refused) {
+        const error = await pushTransitions(
+          { TRANSITIONS_WEBHOOK_URL: target, AUDIENCE_WEBHOOKS_ALLOW_LOCAL: allowLocal },
+          nightlyStore(),
+          transitionsRun.runId,
+          pageSize,
+        ).then(
+          () => null,
+          (thrown: unknown) => thrown,
+        );
+        expect(error, target).toBeInstanceOf(NonRetryableError);
+        expect((error as Error).message, target).toMatch(message);
+        expect(String(log.mock.lastCall?.[0])).toContain('"step":"push transitions to webhook"');
+      }
+    } finally {
+      log.mockRestore();
+    }
+    expect(await received(box)).toEqual([]);
   });
 });

@@ -1,4 +1,4 @@
-// Which URLs an audience webhook may point at. The worker POSTs customer lists there every night, so a
+// Which URLs an audience webhook (and the transitions webhook) may point at. The worker POSTs customer lists there every night, so a
 // URL is a place customer data goes and a request the worker makes on someone's say-so: https only, to
 // a public host name on the default port, without credentials in the URL. Plain http is accepted only
 // for localhost / 127.0.0.1, and only where AUDIENCE_WEBHOOKS_ALLOW_LOCAL is "on" (a local receiver in
@@ -39,4 +39,13 @@ export function webhookUrlProblem(raw: string, allowLocal: boolean): string | nu
   if (localHosts.has(hostname) || !hostname.includes(".") || privateSuffixes.some((s) => hostname.endsWith(s)))
     return "must name a public host";
   return null;
+}
+
+/**
+ * Why TRANSITIONS_WEBHOOK_URL may not be sent to, or null: the same rule, since what it receives is
+ * customer ids and their stages (worker/jobs/transitions.webhook.ts; the deploy pre-flight too).
+ */
+export function transitionsUrlProblem(url: string, allowLocal: string | undefined): string | null {
+  const problem = webhookUrlProblem(url, allowsLocalWebhooks(allowLocal));
+  return problem && `TRANSITIONS_WEBHOOK_URL ${problem}.`;
 }

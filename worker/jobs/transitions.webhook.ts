@@ -6,6 +6,7 @@
 // from, to, at }] }`. Runs on either store: the pages are the one database's, or each shard's in turn.
 import { NonRetryableError } from "cloudflare:workflows";
 import { deliver } from "../audiences/delivery.ts";
+import { transitionsUrlProblem } from "../audiences/webhook-url.ts";
 import { isSigningSecret } from "../core/webhooks/signing-secret.ts";
 import type { OptionalSettings } from "../env.ts";
 import type { NightlyStore } from "./nightly.store.ts";
@@ -22,13 +23,14 @@ export const transitionsPageSize = 1_000;
 
 export type TransitionsWebhookSettings = Pick<
   OptionalSettings,
-  "TRANSITIONS_WEBHOOK_URL" | "TRANSITIONS_WEBHOOK_SECRET"
+  "TRANSITIONS_WEBHOOK_URL" | "TRANSITIONS_WEBHOOK_SECRET" | "AUDIENCE_WEBHOOKS_ALLOW_LOCAL"
 >;
 
 /**
  * Every page of the run's transitions POSTed, in order; what was sent. A page the receiver did not take
- * throws, and the Workflow step retries from the first page, each page under the same id. A malformed
- * secret throws before anything is sent, naming the setting (logged too), and is not retried.
+ * throws, and the Workflow step retries from the first page, each page under the same id. A URL the
+ * rule above refuses, or a malformed secret, throws before anything is sent, naming the setting (logged
+ * too), and is not retried.
  */
 export async function pushTransitions(
   settings: TransitionsWebhookSettings,
@@ -39,10 +41,13 @@ export async function pushTransitions(
   const url = settings.TRANSITIONS_WEBHOOK_URL;
   const secret = settings.TRANSITIONS_WEBHOOK_SECRET ?? null;
   if (!url) return { sent: 0 };
-  if (secret !== null && !isSigningSecret(secret)) {
+  const problem =
+    transitionsUrlProblem(url, settings.AUDIENCE_WEBHOOKS_ALLOW_LOCAL) ??
+    (secret !== null && !isSigningSecret(secret) ? transitionsSecretProblem : null);
+  if (problem) {
     // Workflows reports the run's error in its own words: the log line names the setting.
-    console.error(JSON.stringify({ runId, step: "push transitions to webhook", error: transitionsSecretProblem }));
-    throw new NonRetryableError(transitionsSecretProblem);
+    console.error(JSON.stringify({ runId, step: "push transitions to webhook", error: problem }));
+    throw new NonRetryableError(problem);
   }
   let sent = 0;
   let page = 0;
