@@ -162,7 +162,9 @@ describe("readExperiment", () => {
     const close = readExperiment(arm(900, 110), arm(100, 10), 9);
     expect(close.verdict.decided).toBe(false);
     expect(close.lift.conversion.value).toBeCloseTo(1.222, 3);
-    expect(close.verdict.text).toMatch(/^not enough data yet: conversion lift 1\.22×, 95% CI 0\.\d\d× to \d\.\d\d×/);
+    expect(close.verdict.text).toMatch(
+      /^not enough data yet: conversion lift 1\.222×, 95% CI 0\.\d\d\d× to \d\.\d\d\d×/,
+    );
     expect(close.verdict.moreShoppersNeeded).toBeGreaterThan(1000);
   });
 
@@ -170,7 +172,7 @@ describe("readExperiment", () => {
     const reading = readExperiment(arm(10, 3), arm(1, 1), 9);
     expect(reading.verdict).toMatchObject({ decided: false, winner: null });
     expect(reading.lift.conversion).toEqual({ value: 0.3, ci95: [0.108, 1.684] });
-    expect(reading.verdict.text).toMatch(/^not enough data yet: conversion lift 0\.30×, 95% CI 0\.11× to 1\.68×/);
+    expect(reading.verdict.text).toMatch(/^not enough data yet: conversion lift 0\.300×, 95% CI 0\.108× to 1\.684×/);
   });
 
   it("decides once the lift's interval excludes 1, naming the better arm", () => {
@@ -180,7 +182,11 @@ describe("readExperiment", () => {
     const [low, high] = reading.lift.conversion.ci95!;
     expect(low).toBeGreaterThan(1);
     expect(high).toBeGreaterThan(2);
-    expect(reading.verdict.text).toMatch(/^personalized shelves convert 2\.00× as often as the holdout/);
+    expect(reading.verdict.text).toMatch(/^personalized shelves convert 2\.000× as often as the holdout/);
+    // The headline's figures are the lift's, to the same 3 places.
+    expect(reading.verdict.text).toContain(
+      `2.000× as often as the holdout (95% CI ${low.toFixed(3)}× to ${high.toFixed(3)}×)`,
+    );
     const worse = readExperiment(arm(9000, 450), arm(1000, 100), 9);
     expect(worse.verdict).toMatchObject({ decided: true, winner: "holdout" });
   });

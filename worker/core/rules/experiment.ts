@@ -109,7 +109,12 @@ function ratioOf(metric: ExperimentMetric, personalized: ArmTotals, holdout: Arm
   return a && b ? ratioEstimate(a, b) : null;
 }
 
-const times = (ratio: number) => `${ratio.toFixed(2)}×`;
+/** A lift in the verdict's text: to 3 places, as the response's lifts are. */
+const times = (ratio: number) => `${ratio.toFixed(3)}×`;
+
+/** A rounded lift with a value and an interval, or null. */
+const shownLift = ({ value, ci95 }: Measured): { value: number; ci95: Interval } | null =>
+  value !== null && ci95 !== null ? { value, ci95 } : null;
 const count = (n: number) => n.toLocaleString("en-US");
 
 function verdictOf(
@@ -181,7 +186,9 @@ export function readExperiment(personalized: ArmTotals, holdout: ArmTotals, plan
   return {
     arms: { personalized: intervalsOf(personalized), holdout: intervalsOf(holdout) },
     lift,
-    verdict: verdictOf(personalized, holdout, ratioOf("conversion", personalized, holdout), plannedRatio),
+    // Judged on the conversion lift as the response shows it (3 places), so the verdict, its text and
+    // the lift's own interval never disagree about whether it excludes 1.
+    verdict: verdictOf(personalized, holdout, shownLift(lift.conversion), plannedRatio),
   };
 }
 
