@@ -44,22 +44,6 @@ export function createApp() {
     await next();
   });
 
-  // A deployment missing a secret or ALLOWED_ORIGINS serves nothing rather than running open.
-  app.use("*", async (c, next) => {
-    const problems = configProblems(c.env as unknown as Record<string, unknown>);
-    if (problems.length === 0) return next();
-    console.error(
-      JSON.stringify({ requestId: c.get("requestId"), error: "misconfigured", missing: problems.map((p) => p.name) }),
-    );
-    throw new ApiError(
-      503,
-      "unavailable",
-      `This deployment is not configured and serves nothing until it is: ${problems.map((p) => p.name).join(", ")}.`,
-      problems.map((p) => ({ path: [p.name], message: p.problem })),
-      misconfiguredRetrySeconds,
-    );
-  });
-
   // CORS for the two routes a storefront's browser calls, and only for ALLOWED_ORIGINS: any other
   // origin, and every admin and ingestion route, gets no Access-Control-* header at all.
   const shopperCors = cors({
@@ -81,6 +65,23 @@ export function createApp() {
       );
     await next();
     c.header("Vary", "Origin", { append: true });
+  });
+
+  // A deployment missing a secret or ALLOWED_ORIGINS serves nothing rather than running open. After
+  // CORS, so a storefront's browser can read why (its origin allowed): the widget's debug names it.
+  app.use("*", async (c, next) => {
+    const problems = configProblems(c.env as unknown as Record<string, unknown>);
+    if (problems.length === 0) return next();
+    console.error(
+      JSON.stringify({ requestId: c.get("requestId"), error: "misconfigured", missing: problems.map((p) => p.name) }),
+    );
+    throw new ApiError(
+      503,
+      "unavailable",
+      `This deployment is not configured and serves nothing until it is: ${problems.map((p) => p.name).join(", ")}.`,
+      problems.map((p) => ({ path: [p.name], message: p.problem })),
+      misconfiguredRetrySeconds,
+    );
   });
 
   // Per client address, after CORS so preflights are not counted (per shopper: in the routes).

@@ -53,6 +53,34 @@ describe("a deployment missing configuration", () => {
     }
   });
 
+  it("lets a storefront's browser read the 503 from an allowed origin, so it can say why", async () => {
+    const origin = env.ALLOWED_ORIGINS.split(",")[0]?.trim() as string;
+    for (const [path, init] of requests.filter(
+      ([path]) => path.startsWith("/v1/recommendations") || path.startsWith("/v1/events"),
+    )) {
+      const response = await call(
+        path,
+        { ...init, headers: { Origin: origin } },
+        { SHOPPER_TOKEN_MAX_TTL_SECONDS: "abc" },
+      );
+      expect(response.status, path).toBe(503);
+      expect(response.headers.get("Access-Control-Allow-Origin"), path).toBe(origin);
+      expect(((await response.json()) as { error: { message: string } }).error.message).toContain(
+        "SHOPPER_TOKEN_MAX_TTL_SECONDS",
+      );
+      // Another origin still gets no CORS header.
+      const other = await call(
+        path,
+        { ...init, headers: { Origin: "https://elsewhere.test" } },
+        {
+          SHOPPER_TOKEN_MAX_TTL_SECONDS: "abc",
+        },
+      );
+      expect(other.status).toBe(503);
+      expect(other.headers.get("Access-Control-Allow-Origin")).toBeNull();
+    }
+  });
+
   it("names everything that is missing at once", async () => {
     const response = await call("/health", {}, { PATRON_ADMIN_KEY: undefined, ALLOWED_ORIGINS: undefined });
     expect(response.status).toBe(503);

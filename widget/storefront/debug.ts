@@ -42,8 +42,9 @@ export async function explain(problem: Response | Error, timeoutMs: number, api:
       () => true,
       () => false,
     );
+    // Reachable, the likely cause is the origin; a proxy or an extension blocking the one request looks the same.
     const why = reachable
-      ? `this page's origin (${location.origin}) is not in the API's ALLOWED_ORIGINS`
+      ? `the browser could not read the API's answer, though the API is reachable: most likely this page's origin (${location.origin}) is not in the API's ALLOWED_ORIGINS, else something on the way (a proxy, an extension) blocked the request`
       : `the API at ${api} is unreachable`;
     say(`${prefix} ${why}; ${fallback}`);
   }
