@@ -1,7 +1,8 @@
-// `npm run deploy`, the one command: build without the demo storefront, check wrangler.toml and the
-// Worker's secrets, apply the remote D1 migrations, create the queues the Worker uses when missing,
-// deploy the Worker. Each step says what it runs;
-// the first failure stops everything after it with a message saying what to do.
+// `npm run deploy`, the one command: build without the demo storefront (into its own folder, so the
+// local build in dist/public keeps the demo), check wrangler.toml and the Worker's secrets, apply the
+// remote D1 migrations, create the queues the Worker uses when missing, deploy the Worker with that
+// build. Each step says what it runs; the first failure stops everything after it with a message
+// saying what to do.
 import { execFileSync } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -16,6 +17,8 @@ import {
 
 const root = path.resolve(import.meta.dirname, "../..");
 const wrangler = path.join(root, "node_modules/.bin/wrangler");
+/** Where the deploy builds the static files it ships (relative to the repository). */
+export const deployAssets = ".wrangler/deploy/public";
 
 /** Runs a command; `capture` returns its stdout instead of streaming it. Throws on a non-zero exit. */
 export type Runner = (command: string, args: string[], options?: { capture?: boolean }) => string;
@@ -49,11 +52,10 @@ export function deploy(io: DeployIo): void {
   };
   const steps: Step[] = [
     {
-      title:
-        "Building the widget without the demo storefront, and the console (widget/build.ts --no-demo, console/build.ts)",
+      title: `Building the widget without the demo storefront, and the console, into ${deployAssets} (widget/build.ts --no-demo, console/build.ts)`,
       action: () => {
-        io.run(process.execPath, ["--import", "tsx", "widget/build.ts", "--no-demo"]);
-        io.run(process.execPath, ["--import", "tsx", "console/build.ts"]);
+        io.run(process.execPath, ["--import", "tsx", "widget/build.ts", "--no-demo", "--out", deployAssets]);
+        io.run(process.execPath, ["--import", "tsx", "console/build.ts", "--out", deployAssets]);
       },
       hint: "fix the build error above (`npm run build` shows the same).",
     },
@@ -93,8 +95,8 @@ export function deploy(io: DeployIo): void {
       hint: "the migrations are applied but the new Worker is not deployed; check `npx wrangler queues list` and run again.",
     })),
     {
-      title: "Deploying the Worker (wrangler deploy)",
-      action: () => io.run(wrangler, ["deploy"]),
+      title: `Deploying the Worker (wrangler deploy --assets ${deployAssets})`,
+      action: () => io.run(wrangler, ["deploy", "--assets", deployAssets]),
       hint: "the migrations are applied but the new Worker is not deployed; fix the error above and run again.",
     },
   ];
@@ -136,8 +138,32 @@ async function readWranglerConfig(): Promise<DeployTarget> {
   };
 }
 
+/**
+ * An error wrangler gave reading wrangler.toml, without its stack or the file's text: its message, and
+ * for a TOML error the line it points at.
+ */
+export function configReadProblem(error: unknown): string {
+  const { message, location } = error as {
+    message?: string;
+    location?: { line?: number; column?: number; lineText?: string };
+  };
+  const where = location?.line
+    ? ` at line ${location.line}${location.column ? `, column ${location.column}` : ""}: ${location.lineText ?? ""}`
+    : "";
+  return `${String(message ?? error).trim()}${where}`;
+}
+
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const config = await readWranglerConfig();
+  let config: DeployTarget;
+  try {
+    config = await readWranglerConfig();
+  } catch (error) {
+    console.error(
+      `\nnpm run deploy stopped before its first step: wrangler.toml could not be read:\n  ${configReadProblem(error)}\n` +
+        "Fix wrangler.toml, then run `npm run deploy` again. A secret is never a [vars] value: set it with `npx wrangler secret put NAME`.",
+    );
+    process.exit(1);
+  }
   try {
     deploy({ run: runCommand, readConfig: () => config, log: (line) => console.log(line) });
   } catch (error) {

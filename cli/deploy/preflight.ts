@@ -59,13 +59,25 @@ export function settingsPreflight(config: Omit<DeployConfig, "secretNames">): Pr
     }
   }
 
+  // Every setting is text to the Worker: `SHARD_COUNT = 4` reaches it as a number, not as "4".
+  const unquoted = Object.entries(config.vars).filter(
+    ([, value]) => typeof value === "number" || typeof value === "boolean",
+  );
+  for (const [name, value] of unquoted)
+    problems.push(`${name} = ${value} in wrangler.toml [vars] must be quoted: ${name} = "${value}".`);
+  const reported = new Set(unquoted.map(([name]) => name));
+
   const maxTtl = config.vars.SHOPPER_TOKEN_MAX_TTL_SECONDS;
-  if (maxTtl !== undefined && (typeof maxTtl !== "string" || parseMaxTtlSeconds(maxTtl) === null))
+  if (
+    maxTtl !== undefined &&
+    !reported.has("SHOPPER_TOKEN_MAX_TTL_SECONDS") &&
+    (typeof maxTtl !== "string" || parseMaxTtlSeconds(maxTtl) === null)
+  )
     problems.push("SHOPPER_TOKEN_MAX_TTL_SECONDS in wrangler.toml must be a positive whole number of seconds.");
 
   // Settings the Worker refuses with 503 on every route (docs/api.md): caught here, before deploying.
-  for (const { problem } of configProblems(config.vars).filter(({ name }) => workerChecked.has(name)))
-    problems.push(`${problem} (wrangler.toml [vars])`);
+  for (const { name, problem } of configProblems(config.vars))
+    if (workerChecked.has(name) && !reported.has(name)) problems.push(`${problem} (wrangler.toml [vars])`);
 
   // A deployment never sends to localhost (AUDIENCE_WEBHOOKS_ALLOW_LOCAL is refused below).
   const transitionsUrl = config.vars.TRANSITIONS_WEBHOOK_URL;

@@ -2,7 +2,7 @@
 // `wrangler secret list`, and the runner's order (build, check, migrate, deploy) stopping at the first
 // failure, with commands recorded instead of run.
 import { describe, expect, it } from "vitest";
-import { DeployStopped, deploy, type Runner } from "../../cli/deploy/deploy.ts";
+import { configReadProblem, DeployStopped, deploy, deployAssets, type Runner } from "../../cli/deploy/deploy.ts";
 import { type DeployConfig, deployPreflight, parseSecretList } from "../../cli/deploy/preflight.ts";
 
 const allSecrets = ["PATRON_API_KEY", "PATRON_ADMIN_KEY", "SHOPPER_TOKEN_SECRET", "IDENTITY_HASH_SECRET"];
@@ -64,6 +64,22 @@ describe("deploy pre-flight", () => {
     expect(warnings).toEqual([
       "ALLOWED_ORIGINS still lists local origins: http://localhost:8787.",
       "ALLOWED_ORIGINS lists origins without https: http://old.shop.example.",
+    ]);
+  });
+
+  it("says a number or true/false in [vars] must be quoted, once, rather than that it is malformed", () => {
+    const vars = {
+      ...ready.vars,
+      SHOPPER_TOKEN_MAX_TTL_SECONDS: 3600,
+      SHARD_COUNT: 4,
+      HOLDOUT_SHARE: 0.1,
+      X_FLAG: true,
+    };
+    expect(deployPreflight(with_({ vars })).problems).toEqual([
+      'SHOPPER_TOKEN_MAX_TTL_SECONDS = 3600 in wrangler.toml [vars] must be quoted: SHOPPER_TOKEN_MAX_TTL_SECONDS = "3600".',
+      'SHARD_COUNT = 4 in wrangler.toml [vars] must be quoted: SHARD_COUNT = "4".',
+      'HOLDOUT_SHARE = 0.1 in wrangler.toml [vars] must be quoted: HOLDOUT_SHARE = "0.1".',
+      'X_FLAG = true in wrangler.toml [vars] must be quoted: X_FLAG = "true".',
     ]);
   });
 
@@ -170,13 +186,13 @@ describe("npm run deploy", () => {
     const { io, calls, lines } = harness();
     deploy(io);
     expect(calls).toEqual([
-      "node --import tsx widget/build.ts --no-demo",
-      "node --import tsx console/build.ts",
+      `node --import tsx widget/build.ts --no-demo --out ${deployAssets}`,
+      `node --import tsx console/build.ts --out ${deployAssets}`,
       "wrangler secret list --format json",
       "wrangler d1 migrations apply patron --remote",
       "wrangler d1 migrations apply patron-events --remote",
       "wrangler queues info patron-import",
-      "wrangler deploy",
+      `wrangler deploy --assets ${deployAssets}`,
     ]);
     expect(lines.filter((line) => /^\n\[\d\/7\]/.test(line))).toHaveLength(7);
   });
@@ -187,20 +203,22 @@ describe("npm run deploy", () => {
     expect(calls.slice(-3)).toEqual([
       "wrangler queues info patron-import",
       "wrangler queues create patron-import",
-      "wrangler deploy",
+      `wrangler deploy --assets ${deployAssets}`,
     ]);
   });
 
   it("stops before deploying when the queue can be neither found nor created", () => {
     const { io, calls } = harness({ failOn: "queues" });
     expect(() => deploy(io)).toThrow(/stopped at step 6 .*queue/);
-    expect(calls).not.toContain("wrangler deploy");
+    expect(calls).not.toContain(`wrangler deploy --assets ${deployAssets}`);
   });
 
   it("stops before migrating when a secret is missing, and says what to set", () => {
     const { io, calls } = harness({ secrets: allSecrets.filter((name) => name !== "SHOPPER_TOKEN_SECRET") });
     expect(() => deploy(io)).toThrow(DeployStopped);
-    expect(calls.some((call) => call.includes("migrations") || call === "wrangler deploy")).toBe(false);
+    expect(
+      calls.some((call) => call.includes("migrations") || call === `wrangler deploy --assets ${deployAssets}`),
+    ).toBe(false);
     try {
       deploy(io);
     } catch (error) {
@@ -212,14 +230,41 @@ describe("npm run deploy", () => {
   it("stops before deploying when the migrations fail", () => {
     const { io, calls } = harness({ failOn: "migrations apply" });
     expect(() => deploy(io)).toThrow(/stopped at step 4 .*\n.*nothing was deployed/);
-    expect(calls).not.toContain("wrangler deploy");
+    expect(calls).not.toContain(`wrangler deploy --assets ${deployAssets}`);
   });
 
   it("stops on wrangler.toml problems before asking wrangler for the secrets", () => {
     const { io, calls } = harness();
     const local = { ...io, readConfig: () => ({ vars: { ALLOWED_ORIGINS: "http://localhost:8787" }, databases: [] }) };
     expect(() => deploy(local)).toThrow(/stopped at step 2 [\s\S]*only local origins[\s\S]*placeholder/);
-    expect(calls).toEqual(["node --import tsx widget/build.ts --no-demo", "node --import tsx console/build.ts"]);
+    expect(calls).toEqual([
+      `node --import tsx widget/build.ts --no-demo --out ${deployAssets}`,
+      `node --import tsx console/build.ts --out ${deployAssets}`,
+    ]);
+  });
+
+  it("builds what it ships apart from the local build, so the local demo keeps working", () => {
+    const { io, calls } = harness();
+    deploy(io);
+    expect(deployAssets).not.toMatch(/^dist/);
+    expect(
+      calls.filter((call) => call.includes("build.ts")).every((call) => call.endsWith(`--out ${deployAssets}`)),
+    ).toBe(true);
+    expect(calls.at(-1)).toBe(`wrangler deploy --assets ${deployAssets}`);
+  });
+
+  it("says what is wrong with a wrangler.toml wrangler could not read, without a stack or the file's text", () => {
+    const parse = Object.assign(new Error("Invalid TOML document: invalid value"), {
+      location: { line: 30, column: 16, lineText: "HOLDOUT_SHARE = 0.1.2 oops", fileText: 'name = "patron"\n…' },
+    });
+    expect(configReadProblem(parse)).toBe(
+      "Invalid TOML document: invalid value at line 30, column 16: HOLDOUT_SHARE = 0.1.2 oops",
+    );
+    const twice = new Error(
+      "Processing wrangler.toml configuration:\n  - SHOPPER_TOKEN_SECRET assigned to Environment Variable and Secret bindings.",
+    );
+    expect(configReadProblem(twice)).toBe(twice.message);
+    expect(configReadProblem(twice)).not.toContain("    at ");
   });
 
   it("stops at the build when it fails", () => {
