@@ -125,7 +125,7 @@ const runCommand: Runner = (command, args, options = {}) => {
   return options.capture ? output : "";
 };
 
-async function readWranglerConfig(): Promise<DeployTarget> {
+export async function readWranglerConfig(): Promise<DeployTarget> {
   const { unstable_readConfig } = await import("wrangler");
   const config = unstable_readConfig({ config: path.join(root, "wrangler.toml") });
   return {

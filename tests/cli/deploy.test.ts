@@ -3,7 +3,8 @@
 // failure, with commands recorded instead of run.
 import { describe, expect, it } from "vitest";
 import { configReadProblem, DeployStopped, deploy, deployAssets, type Runner } from "../../cli/deploy/deploy.ts";
-import { type DeployConfig, deployPreflight, parseSecretList } from "../../cli/deploy/preflight.ts";
+import { dryRunReport } from "../../cli/deploy/dry-report.ts";
+import { type DeployConfig, deployPreflight, parseSecretList, settingsPreflight } from "../../cli/deploy/preflight.ts";
 
 const allSecrets = ["PATRON_API_KEY", "PATRON_ADMIN_KEY", "SHOPPER_TOKEN_SECRET", "IDENTITY_HASH_SECRET"];
 const ready: DeployConfig = {
@@ -271,5 +272,18 @@ describe("npm run deploy", () => {
     const { io, calls } = harness({ failOn: "--no-demo" });
     expect(() => deploy(io)).toThrow(/stopped at step 1/);
     expect(calls).toHaveLength(1);
+  });
+});
+
+describe("npm run deploy:dry's report", () => {
+  it("says whether npm run deploy's check of wrangler.toml would pass, listing what would stop it", () => {
+    expect(dryRunReport(settingsPreflight(ready))).toEqual([
+      "wrangler.toml passes the check `npm run deploy` makes before deploying (the secrets are checked then too).",
+    ]);
+    const local = settingsPreflight({ ...ready, vars: { ...ready.vars, ALLOWED_ORIGINS: "http://localhost:8787" } });
+    const lines = dryRunReport(local);
+    expect(lines[0]).toContain("would stop at its check");
+    expect(lines.slice(1)).toEqual(local.problems.map((problem) => `  ✗ ${problem}`));
+    expect(lines).toHaveLength(1 + local.problems.length);
   });
 });
