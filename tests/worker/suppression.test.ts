@@ -15,6 +15,7 @@ import { eraseCustomer } from "../../worker/customers/erasure.repo.ts";
 import type { Db, EventsDb } from "../../worker/env.ts";
 import { eventsResponseSchema } from "../../worker/events/events.schemas.ts";
 import { signShopperToken } from "../../worker/http/shopper-token.ts";
+import { identityKey } from "../../worker/identity/identity.keys.ts";
 import { isStaleRegion } from "../../worker/identity/identity.repo.ts";
 import { ingestResultSchema } from "../../worker/orders/orders.schemas.ts";
 import { eraseCustomerIn } from "../../worker/shards/console-shard.ts";
@@ -202,6 +203,42 @@ describe("erasure that sticks", () => {
     expect(await ingest([shopper.orders[1]])).toMatchObject({ accepted: 0, suppressed: 1 });
     expect((await lift({ kind: "loyalty", value: shopper.loyalty })).status).toBe(200);
     expect(await ingest([shopper.orders[1]])).toMatchObject({ accepted: 1, suppressed: 0 });
+  });
+
+  it("keeps refusing an account id whose erasure listed its NFKC-folded key, from before ids were keyed as sent", async () => {
+    const p = uniquePrefix("folded");
+    const sent = `ｆｏｌｄ-${p}`; // full-width letters: keyed as "fold-…" while account ids were NFKC-folded
+    const folded = sent.normalize("NFKC");
+    expect(folded).toBe(`fold-${p}`);
+    // What an erasure of this account recorded then: the folded form's key.
+    await env.DB.prepare("INSERT INTO suppressions (key, kind, created_at) VALUES (?, 'account', ?)")
+      .bind(await identityKey("account", folded, env.IDENTITY_HASH_SECRET), new Date().toISOString())
+      .run();
+    const before = await snapshot();
+    expect(await ingest([anOrder({ id: `${p}-1`, identifiers: { account: sent } })])).toMatchObject({
+      accepted: 0,
+      suppressed: 1,
+    });
+    expect(await identify({ account: sent, device: `${p}-phone` })).toMatchObject({ linked: 0, suppressed: true });
+    const token = await signShopperToken(sent, env.SHOPPER_TOKEN_SECRET, 600, new Date());
+    const beacon = await SELF.fetch("http://patron.test/v1/events", {
+      method: "POST",
+      headers: { "Content-Type": "text/plain" },
+      body: JSON.stringify({ events: [{ type: "view", productId: "sku-1", categoryId: "heels", token }] }),
+    });
+    expect(eventsResponseSchema.parse(await beacon.json()).data).toMatchObject({ accepted: 0, suppressed: 1 });
+    expect(await snapshot()).toEqual(before);
+
+    expect(((await (await check("account", sent)).json()) as { data: unknown }).data).toEqual({
+      kind: "account",
+      suppressed: true,
+    });
+    const refused = await lift({ kind: "account", value: sent });
+    expect(refused.status).toBe(404);
+    const { error } = (await refused.json()) as { error: { message: string } };
+    expect(error.message).toContain(`its NFKC-folded form "fold-${p}" is`);
+    expect((await lift({ kind: "account", value: folded })).status).toBe(200);
+    expect(await ingest([anOrder({ id: `${p}-1`, identifiers: { account: sent } })])).toMatchObject({ accepted: 1 });
   });
 
   it("checks and lifts a phone read as ingestion reads it (E.164 in the default region)", async () => {

@@ -12,7 +12,7 @@ import { requireAdminKey } from "../http/auth.ts";
 import { retailerTimeZone } from "../http/config.ts";
 import { ApiError, invalidRequest, notFound } from "../http/errors.ts";
 import { parseOrThrow, queryParams } from "../http/validate.ts";
-import { identityKey, normalizeForKey } from "../identity/identity.keys.ts";
+import { foldedKey, identityKey, normalizeForKey, suppressionKeysOf } from "../identity/identity.keys.ts";
 import { customerIdByKey, holdersIn } from "../identity/identity.repo.ts";
 import { phoneRegion } from "../identity/phone.ts";
 import { currentModels } from "../models/models.repo.ts";
@@ -28,7 +28,7 @@ import {
 import { customerExportIn, customerHistoryIn, customerShelfIn } from "../shards/console-shard.ts";
 import type { CustomerRead, CustomerReadRequest } from "../shards/customer-reads.ts";
 import { homeStub, shardCount } from "../shards/shards.ts";
-import { isSuppressed, orderSuppressionKey } from "../suppressions/suppressions.repo.ts";
+import { orderSuppressionKey, suppressedKeys } from "../suppressions/suppressions.repo.ts";
 import { withCatalogNames } from "./customer-names.ts";
 import { loadCustomer, survivingCustomerId } from "./customers.repo.ts";
 import { customerParamsSchema, lookupQuerySchema, shelfQuerySchema } from "./customers.schemas.ts";
@@ -92,7 +92,13 @@ async function queriedIdentifier(c: Context<AppEnv>) {
   const normalized = normalizeForKey(kind, value, phoneRegion(c.env.PHONE_DEFAULT_REGION));
   if (!normalized.ok)
     throw invalidRequest(`That ${identifierNames[kind]} is not usable as an identifier: ${normalized.reason}.`);
-  return { kind, value: normalized.value, key: await identityKey(kind, normalized.value, c.env.IDENTITY_HASH_SECRET) };
+  const secret = c.env.IDENTITY_HASH_SECRET;
+  return {
+    kind,
+    value: normalized.value,
+    key: await identityKey(kind, normalized.value, secret),
+    folded: await foldedKey(kind, value, normalized.value, secret),
+  };
 }
 
 /** Where to find every record of an identifier that identifies nobody: the lookup's 404s say it. */
@@ -120,13 +126,14 @@ export const customersRoutes = new Hono<AppEnv>()
   .get("/holders", async (c) => {
     // A privacy request's first step: every customer holding the identifier or seen with it, whatever
     // its trust. On shards every shard is asked (an identifier seen unverified can be on orders in any).
-    const { kind, value, key } = await queriedIdentifier(c);
-    const [parts, suppressed] = await Promise.all([
+    const { kind, value, key, folded } = await queriedIdentifier(c);
+    const [parts, onList] = await Promise.all([
       shardCount(c.env) > 0
         ? shardedHolders(c.env, key, holderLimit + 1)
         : Promise.all([holdersIn(c.var.db, key, holderLimit + 1)]),
-      isSuppressed(c.var.db, key),
+      suppressedKeys(c.var.db, suppressionKeysOf([{ key, foldedKey: folded ?? undefined }])),
     ]);
+    const suppressed = onList.size > 0;
     const { known, shared, holders, truncated } = mergeHolders(parts, holderLimit);
     c.header("Cache-Control", "no-store");
     return c.json({

@@ -12,7 +12,7 @@ import type { AppEnv } from "../env.ts";
 import { bearerToken } from "../http/auth.ts";
 import { clientAddress, limitShopper } from "../http/rate-limit.ts";
 import { parseOrThrow, readJson } from "../http/validate.ts";
-import { shopperAccountKey } from "../identity/identity.keys.ts";
+import { shopperAccountKey, suppressionKeysOf } from "../identity/identity.keys.ts";
 import { ownersOf } from "../recommendations/attribution.repo.ts";
 import { attributedArm, attributionSettings } from "../recommendations/attribution.ts";
 import { shardCount } from "../shards/shards.ts";
@@ -37,13 +37,22 @@ interface Shopper {
  */
 async function shoppersOf(c: Context<AppEnv>, tokens: Set<string>, store: BrowseStore) {
   const accountKeys = new Map<string, string | null>();
+  // An account's key, and the key it had while account ids were NFKC-folded where that differs.
+  const folded = new Map<string, string>();
   for (const token of tokens) {
     const shopper = await shopperAccountKey(token, c.env, c.var.now);
     if (shopper.ok && shopper.accountKey) await limitShopper(c, "events", shopper.accountKey);
+    if (shopper.ok && shopper.accountKey && shopper.foldedAccountKey)
+      folded.set(shopper.accountKey, shopper.foldedAccountKey);
     accountKeys.set(token, shopper.ok ? shopper.accountKey : null);
   }
   const keys = [...accountKeys.values()].filter((key): key is string => !!key);
-  const [owners, suppressed] = await Promise.all([store.owners(keys), suppressedKeys(c.var.db, keys)]);
+  const [owners, onList] = await Promise.all([
+    store.owners(keys),
+    suppressedKeys(c.var.db, suppressionKeysOf(keys.map((key) => ({ key, foldedKey: folded.get(key) })))),
+  ]);
+  // The accounts whose key, or folded key, an erasure put on the list.
+  const suppressed = new Set(keys.filter((key) => onList.has(key) || onList.has(folded.get(key) ?? "")));
   const shoppers = new Map<string, Shopper>();
   for (const [token, accountKey] of accountKeys) {
     const owner = accountKey ? owners.get(accountKey) : undefined;

@@ -15,6 +15,8 @@ export interface HashedIdentity extends IdentityRef {
   trust: Trust;
   /** The export match key, only for the kinds a deployment opted into (identity/match-keys.ts). */
   matchKey?: string;
+  /** The key the id had while account and device ids were NFKC-folded, where it differs (foldedKey). */
+  foldedKey?: string;
 }
 
 /** An identifier as sent on the wire: a bare value (the kind's default trust) or a value with its trust. */
@@ -55,6 +57,28 @@ export async function identityKey(kind: IdentifierKind, normalizedValue: string,
 }
 
 /** Normalises, blocks junk, masks, hashes and weighs the trust of one request's identifiers. */
+/**
+ * The key an account or device id had before ids of those kinds were keyed as sent: NFKC-folded and
+ * trimmed (`ｊｏｈｎ` was keyed as `john`). Null where that is the key it has now (every printable ASCII
+ * id) and for the other kinds. An erasure recorded before put that key on the suppression list, so
+ * whatever checks the list checks it too (suppressionKeysOf): the erased person's id, sent as it always
+ * was, stays refused. It matches nothing else: no customer is found or joined by it.
+ */
+export async function foldedKey(
+  kind: IdentifierKind,
+  raw: string,
+  normalizedValue: string,
+  secret: string,
+): Promise<string | null> {
+  if (kind !== "account" && kind !== "device") return null;
+  const folded = raw.normalize("NFKC").trim();
+  return folded !== "" && folded !== normalizedValue ? identityKey(kind, folded, secret) : null;
+}
+
+/** The keys the suppression list is checked for: each identifier's, and its folded key where it has one. */
+export const suppressionKeysOf = (identities: readonly Pick<HashedIdentity, "key" | "foldedKey">[]): string[] =>
+  identities.flatMap(({ key, foldedKey }) => (foldedKey ? [key, foldedKey] : [key]));
+
 export async function hashIdentifiers(
   identifiers: Partial<Record<IdentifierKind, WireIdentifier | undefined>>,
   secret: string,
@@ -79,12 +103,14 @@ export async function hashIdentifiers(
       continue;
     }
     const matchKey = matchKinds.has(kind) ? await matchKeyOf(kind, normalized.value) : null;
+    const folded = await foldedKey(kind, raw, normalized.value, secret);
     identities.push({
       kind,
       key: await identityKey(kind, normalized.value, secret),
       masked: maskIdentifier(kind, normalized.value),
       trust,
       ...(matchKey ? { matchKey } : {}),
+      ...(folded ? { foldedKey: folded } : {}),
     });
   }
   return { identities, ignored };
@@ -102,7 +128,9 @@ export async function identifySource(identities: { key: string; trust: Trust }[]
   return `identify:${toHex(digest).slice(0, 32)}`;
 }
 
-export type ShopperKey = { ok: true; accountKey: string | null } | { ok: false; reason: TokenRefusal };
+export type ShopperKey =
+  | { ok: true; accountKey: string | null; foldedAccountKey?: string }
+  | { ok: false; reason: TokenRefusal };
 
 /**
  * Verifies a shopper token (current or previous secret, the deployment's lifetime cap) and turns its
@@ -117,8 +145,12 @@ export async function shopperAccountKey(
   const check = await verifyWithSettings(token, secrets, now);
   if (!check.ok) return check;
   const normalized = normalizeIdentifier("account", check.claims.sub);
+  if (!normalized.ok) return { ok: true, accountKey: null };
+  const secret = secrets.IDENTITY_HASH_SECRET;
+  const folded = await foldedKey("account", check.claims.sub, normalized.value, secret);
   return {
     ok: true,
-    accountKey: normalized.ok ? await identityKey("account", normalized.value, secrets.IDENTITY_HASH_SECRET) : null,
+    accountKey: await identityKey("account", normalized.value, secret),
+    ...(folded ? { foldedAccountKey: folded } : {}),
   };
 }

@@ -17,6 +17,7 @@ import {
   hashIdentifiers,
   type IgnoredIdentifier,
   identifySource,
+  suppressionKeysOf,
 } from "../identity/identity.keys.ts";
 import {
   identityStatements,
@@ -289,10 +290,7 @@ export async function ingestOrders(
     seen.add(order.id);
     const { identities, ignored } = await hashIdentifiers(order.identifiers, secret, phoneRegion, matchKinds);
     for (const item of ignored) ignoredIdentifiers.push({ index, ...item });
-    const suppressionKeys = [
-      await orderSuppressionKey(order.id, secret),
-      ...identities.map((identity) => identity.key),
-    ];
+    const suppressionKeys = [await orderSuppressionKey(order.id, secret), ...suppressionKeysOf(identities)];
     unseen.push({ index, order, identities, suppressionKeys, fingerprint: orderFingerprint(order, identities) });
   }
   const changes = await storedChanges(orders, stored, secret, phoneRegion);
@@ -438,7 +436,8 @@ export async function identify(
     }) as const;
   if (keys.length === 0) return identified(0, []);
   // Erasure sticks: a call carrying an erased customer's identifier links nothing.
-  if ((await suppressedKeys(db, keys)).size > 0) return identified(0, [], true);
+  const suppressionKeys = suppressionKeysOf(identities);
+  if ((await suppressedKeys(db, suppressionKeys)).size > 0) return identified(0, [], true);
   const source = await identifySource(identities);
   if (await observationExists(db, source)) return identified(keys.length, []);
   const masks = new Map(identities.map((identity) => [identity.key, identity.masked]));
@@ -449,7 +448,7 @@ export async function identify(
     masks,
     now,
     [],
-    () => [suppressionGuard(keys), ...matchKeyStatement(identities)],
+    () => [suppressionGuard(suppressionKeys), ...matchKeyStatement(identities)],
     options,
   );
   if (written.kind !== "written") return written;

@@ -14,7 +14,7 @@ import { type GroupItem, groupItems, type ItemGroup, sourcesToMove, targetShard 
 import { homeShard } from "../core/shards/placement.ts";
 import type { Db, Env } from "../env.ts";
 import type { Conversion } from "../events/conversions.repo.ts";
-import { type HashedIdentity, hashIdentifiers, identifySource } from "../identity/identity.keys.ts";
+import { type HashedIdentity, hashIdentifiers, identifySource, suppressionKeysOf } from "../identity/identity.keys.ts";
 import { enabledMatchKeys, matchKinds } from "../identity/match-keys.ts";
 import { phoneRegion } from "../identity/phone.ts";
 import {
@@ -214,7 +214,7 @@ export async function ingestSharded(env: Env, d1: Db, orders: OrderInput[], now:
   const suppressionKeys = await Promise.all(
     orders.map(async (order, index) => [
       await orderSuppressionKey(order.id, env.IDENTITY_HASH_SECRET),
-      ...(isStored(index) ? [] : (hashed[index]?.identities ?? []).map((identity) => identity.key)),
+      ...(isStored(index) ? [] : suppressionKeysOf(hashed[index]?.identities ?? [])),
     ]),
   );
   const onList = await suppressedKeys(d1, [...new Set(suppressionKeys.flat())]);
@@ -357,7 +357,7 @@ export async function identifySharded(
   });
   if (keys.length === 0) return answer(false);
   // Erasure sticks: a call carrying an erased customer's identifier links nothing.
-  if ((await suppressedKeys(d1, keys)).size > 0) return answer(true);
+  if ((await suppressedKeys(d1, suppressionKeysOf(identities))).size > 0) return answer(true);
   const items: GroupItem[] = [{ ownKey: await identifySource(identities), keys: verifiedRefs(identities) }];
   const groups = groupItems(items);
   for (let round = 1; round <= maxRounds; round++) {

@@ -5,23 +5,33 @@ import type { AppEnv, Env } from "../env.ts";
 import { requireAdminKey } from "../http/auth.ts";
 import { invalidRequest, notFound } from "../http/errors.ts";
 import { jsonBody, queryParams } from "../http/validate.ts";
-import { identityKey, normalizeForKey } from "../identity/identity.keys.ts";
+import { foldedKey, identityKey, normalizeForKey, suppressionKeysOf } from "../identity/identity.keys.ts";
 import { phoneRegion } from "../identity/phone.ts";
 import { liftSuppressionInShards } from "../shards/console.ts";
 import { shardCount } from "../shards/shards.ts";
-import { isSuppressed, liftSuppression, orderSuppressionKey, suppressionCounts } from "./suppressions.repo.ts";
+import {
+  isSuppressed,
+  liftSuppression,
+  orderSuppressionKey,
+  suppressedKeys,
+  suppressionCounts,
+} from "./suppressions.repo.ts";
 import { type SuppressionInput, suppressionQuerySchema, suppressionSchema } from "./suppressions.schemas.ts";
 
 /**
  * The suppression key of a raw value: computed the way ingestion computes it (phones to E.164 in
- * PHONE_DEFAULT_REGION), so it matches.
+ * PHONE_DEFAULT_REGION), so it matches; and for an account or device id its folded key where it has
+ * one (foldedKey), which ingestion checks too.
  */
-async function keyOf({ kind, value }: SuppressionInput, env: Env): Promise<string> {
+async function keysOf({ kind, value }: SuppressionInput, env: Env): Promise<{ key: string; folded: string | null }> {
   const secret = env.IDENTITY_HASH_SECRET;
-  if (kind === "order") return orderSuppressionKey(value, secret);
+  if (kind === "order") return { key: await orderSuppressionKey(value, secret), folded: null };
   const normalized = normalizeForKey(kind, value, phoneRegion(env.PHONE_DEFAULT_REGION));
   if (!normalized.ok) throw invalidRequest(`That ${kind} is not usable as an identifier: ${normalized.reason}.`);
-  return identityKey(kind, normalized.value, secret);
+  return {
+    key: await identityKey(kind, normalized.value, secret),
+    folded: await foldedKey(kind, value, normalized.value, secret),
+  };
 }
 
 export const suppressionsRoutes = new Hono<AppEnv>()
@@ -32,14 +42,22 @@ export const suppressionsRoutes = new Hono<AppEnv>()
       return c.json({ data: { counts: await suppressionCounts(c.var.db) } });
     }
     if (kind === undefined || value === undefined) throw invalidRequest("Send both kind and value, or neither.");
-    const key = await keyOf({ kind, value }, c.env);
-    return c.json({ data: { kind, suppressed: await isSuppressed(c.var.db, key) } });
+    // Suppressed too when an erasure made while account ids were NFKC-folded listed the folded form.
+    const { key, folded } = await keysOf({ kind, value }, c.env);
+    const onList = await suppressedKeys(c.var.db, suppressionKeysOf([{ key, foldedKey: folded ?? undefined }]));
+    return c.json({ data: { kind, suppressed: onList.size > 0 } });
   })
   .delete("/", async (c) => {
     const input = await jsonBody(c, suppressionSchema);
-    const key = await keyOf(input, c.env);
+    const { key, folded } = await keysOf(input, c.env);
     // The shards' own lists first: until the main list's key goes, a retry finds it and lifts them again.
     if (shardCount(c.env) > 0) await liftSuppressionInShards(c.env, key);
-    if (!(await liftSuppression(c.var.db, key))) throw notFound(`That ${input.kind} is not suppressed.`);
+    if (!(await liftSuppression(c.var.db, key))) {
+      if (folded && (await isSuppressed(c.var.db, folded)))
+        throw notFound(
+          `That ${input.kind} is not suppressed as sent, but its NFKC-folded form ${JSON.stringify(input.value.normalize("NFKC").trim())} is (an erasure made while ${input.kind} ids were folded), and that keeps it refused: lift that form.`,
+        );
+      throw notFound(`That ${input.kind} is not suppressed.`);
+    }
     return c.json({ data: { kind: input.kind, lifted: true } });
   });
