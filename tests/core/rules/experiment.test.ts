@@ -191,6 +191,16 @@ describe("readExperiment", () => {
     expect(worse.verdict).toMatchObject({ decided: true, winner: "holdout" });
   });
 
+  it("does not decide on a bound that reads 1.000× to the 3 places the lift is shown with", () => {
+    // 309 of 2,500 against 100 of 1,000: the interval's low end is 1.00036, shown as 1.000.
+    const unrounded = proportionRatio(309, 2500, 100, 1000);
+    expect(unrounded?.ci95[0]).toBeGreaterThan(1);
+    const reading = readExperiment(arm(2500, 309), arm(1000, 100), 9);
+    expect(reading.lift.conversion.ci95?.[0]).toBe(1);
+    expect(reading.verdict.decided).toBe(false);
+    expect(reading.verdict.text).toMatch(/95% CI 1\.000× to 1\.531×, still includes no difference/);
+  });
+
   it("gives every per-arm metric and lift a value and an interval around it", () => {
     const reading = readExperiment(arm(900, 90, 30), arm(100, 5, 30), 9);
     for (const side of [reading.arms.personalized, reading.arms.holdout, reading.lift]) {
