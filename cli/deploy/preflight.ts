@@ -80,12 +80,10 @@ export function settingsPreflight(config: Omit<DeployConfig, "secretNames">): Pr
     if (workerChecked.has(name) && !reported.has(name)) problems.push(`${problem} (wrangler.toml [vars])`);
 
   // A deployment never sends to localhost (AUDIENCE_WEBHOOKS_ALLOW_LOCAL is refused below).
+  // Empty, it is unset (the Worker sends nothing); unquoted, it is reported above.
   const transitionsUrl = config.vars.TRANSITIONS_WEBHOOK_URL;
-  if (transitionsUrl !== undefined) {
-    const problem =
-      typeof transitionsUrl === "string"
-        ? transitionsUrlProblem(transitionsUrl, undefined)
-        : "TRANSITIONS_WEBHOOK_URL must be a URL.";
+  if (typeof transitionsUrl === "string" && transitionsUrl !== "") {
+    const problem = transitionsUrlProblem(transitionsUrl, undefined);
     if (problem) problems.push(`${problem} (wrangler.toml [vars])`);
   }
 
@@ -96,7 +94,7 @@ export function settingsPreflight(config: Omit<DeployConfig, "secretNames">): Pr
 
   if (config.vars.AUDIENCE_WEBHOOKS_ALLOW_LOCAL === "on")
     problems.push(
-      'AUDIENCE_WEBHOOKS_ALLOW_LOCAL is "on" in wrangler.toml: it lets audience webhooks use plain http to localhost, for development only.',
+      'AUDIENCE_WEBHOOKS_ALLOW_LOCAL is "on" in wrangler.toml: it lets audience and transitions webhooks use plain http to localhost, for development only.',
     );
 
   // The two databases (main and events) and wrangler.toml's placeholder ids (zeros, the events one ending in 1).
@@ -128,16 +126,19 @@ export function secretsPreflight(config: DeployConfig): Preflight {
     problems.push("ALLOWED_ORIGINS is not set: list your storefront origins in wrangler.toml [vars].");
   const warnings: string[] = [];
   const put = "npx wrangler secret put TRANSITIONS_WEBHOOK_SECRET";
+  const urlInVars = "TRANSITIONS_WEBHOOK_URL" in config.vars;
   if ("TRANSITIONS_WEBHOOK_SECRET" in config.vars)
     problems.push(
       `TRANSITIONS_WEBHOOK_SECRET is a plain [vars] value in wrangler.toml: remove it there and set it as a secret (${put}).`,
     );
-  else if (
-    ("TRANSITIONS_WEBHOOK_URL" in config.vars || secrets.has("TRANSITIONS_WEBHOOK_URL")) &&
-    !secrets.has("TRANSITIONS_WEBHOOK_SECRET")
-  )
+  else if ((urlInVars || secrets.has("TRANSITIONS_WEBHOOK_URL")) && !secrets.has("TRANSITIONS_WEBHOOK_SECRET"))
     warnings.push(
       `TRANSITIONS_WEBHOOK_URL is set without TRANSITIONS_WEBHOOK_SECRET: stage transitions are POSTed unsigned. Set one: echo "whsec_$(openssl rand -base64 32)" | ${put}`,
+    );
+  // A [vars] URL is checked with wrangler.toml (settingsPreflight); a secret's value cannot be read here.
+  if (secrets.has("TRANSITIONS_WEBHOOK_URL") && !urlInVars)
+    warnings.push(
+      "TRANSITIONS_WEBHOOK_URL is a secret, so its value is not checked here: it must be https to a public host on the default port (no IP address, private name or credentials), or every nightly run with stage transitions fails at its webhook step.",
     );
   return { problems, warnings };
 }

@@ -105,9 +105,18 @@ describe("deploy pre-flight", () => {
     for (const config of [with_({ vars: url }), with_({ secretNames: [...allSecrets, "TRANSITIONS_WEBHOOK_URL"] })]) {
       const { problems, warnings } = deployPreflight(config);
       expect(problems).toEqual([]);
-      expect(warnings).toHaveLength(1);
       expect(warnings[0]).toContain(unsigned);
       expect(warnings[0]).toContain("npx wrangler secret put TRANSITIONS_WEBHOOK_SECRET");
+    }
+    // A URL kept as a secret cannot be checked here: said once, signed or not.
+    const unchecked = "TRANSITIONS_WEBHOOK_URL is a secret, so its value is not checked here";
+    expect(deployPreflight(with_({ vars: url })).warnings).toHaveLength(1);
+    for (const extra of [[], ["TRANSITIONS_WEBHOOK_SECRET"]]) {
+      const { warnings } = deployPreflight(
+        with_({ secretNames: [...allSecrets, "TRANSITIONS_WEBHOOK_URL", ...extra] }),
+      );
+      expect(warnings.filter((warning) => warning.startsWith(unchecked))).toHaveLength(1);
+      expect(warnings).toHaveLength(extra.length === 0 ? 2 : 1);
     }
     const signed = with_({ vars: url, secretNames: [...allSecrets, "TRANSITIONS_WEBHOOK_SECRET"] });
     expect(deployPreflight(signed)).toEqual({ problems: [], warnings: [] });
