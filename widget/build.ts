@@ -69,20 +69,44 @@ const bundleOnlyProps = new RegExp(
 );
 
 /**
- * The widget's function components are stateless (index.tsx renders them again when the data changes), so
- * nothing calls a component's setState() or forceUpdate(); with them Preact's render queue goes too
- * (about 290 bytes gzip). Nothing outside the bundle can reach them: v1.js exports no component. Fails
- * the build when a Preact upgrade changes the two definitions, rather than shipping them silently.
+ * Cuts out of Preact what the widget never uses. Nothing outside the bundle can reach it: v1.js exports no
+ * component, and the optional modules only call `h` for HTML elements. Each cut must match as often as
+ * expected, so a Preact upgrade that changes one fails the build rather than shipping it silently.
+ * - setState() and forceUpdate(): the widget's function components are stateless (index.tsx renders them
+ *   again when the data changes), so nothing calls them; with them Preact's render queue goes too (about
+ *   290 bytes gzip). `0&&function…`: the minifiers drop the dead function and what only it used.
+ * - SVG and MathML: the shelf draws HTML elements only, so every element is created in the HTML namespace:
+ *   the choice of namespace by tag, SVG's attribute renames and the way back to HTML out of a
+ *   <foreignObject> or a MathML text element go (120 bytes gzip when measured).
  */
-const withoutStateUpdates: Plugin = {
-  name: "preact-without-state-updates",
+const preactCuts: { cut: RegExp; by: string; times: number }[] = [
+  { cut: /\.prototype\.(setState|forceUpdate)=function/g, by: ".prototype.$1=0&&function", times: 2 },
+  {
+    cut: /"svg"==(\w)\?(\w)="http:\/\/www\.w3\.org\/2000\/svg":"math"==\1\?\2="http:\/\/www\.w3\.org\/1998\/Math\/MathML":/g,
+    by: "",
+    times: 1,
+  },
+  {
+    cut: /if\("http:\/\/www\.w3\.org\/2000\/svg"==\w\)\w=\w\.replace\(\/xlink\(H\|:h\)\/,"h"\)\.replace\(\/sName\$\/,"s"\);else /g,
+    by: "",
+    times: 1,
+  },
+  {
+    cut: /\("foreignObject"==\w\|\|"http:\/\/www\.w3\.org\/1998\/Math\/MathML"==\w&&\w\.test\(\w\)\)/g,
+    by: "0",
+    times: 1,
+  },
+];
+const withoutUnusedPreact: Plugin = {
+  name: "preact-without-unused-parts",
   setup(builder) {
     builder.onLoad({ filter: /[\\/]preact[\\/]dist[\\/]preact\.mjs$/ }, async (args) => {
-      const source = await readFile(args.path, "utf8");
-      const methods = /\.prototype\.(setState|forceUpdate)=function/g;
-      if (source.match(methods)?.length !== 2) throw new Error(`${args.path}: setState/forceUpdate not found`);
-      // `0&&function…`: the minifiers drop the dead function and what only it used.
-      return { contents: source.replace(methods, ".prototype.$1=0&&function"), loader: "js" };
+      let source = await readFile(args.path, "utf8");
+      for (const { cut, by, times } of preactCuts) {
+        if (source.match(cut)?.length !== times) throw new Error(`${args.path}: ${cut} not found ${times} time(s)`);
+        source = source.replace(cut, by);
+      }
+      return { contents: source, loader: "js" };
     });
   },
 };
@@ -102,7 +126,7 @@ await build({
   jsxImportSource: "preact",
   legalComments: "none",
   mangleProps: bundleOnlyProps,
-  plugins: [withoutStateUpdates],
+  plugins: [withoutUnusedPreact],
   logLevel: "warning",
 });
 // esbuild bundles and minifies; a second, two-pass terser compression takes about 180 more bytes (gzip)

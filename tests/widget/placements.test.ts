@@ -74,10 +74,15 @@ function collectBeacons(page: Page) {
   return events;
 }
 
+/**
+ * The shelves' requests to GET /v1/recommendations. The background request for the popular shelf (no
+ * context, no token), sent once the shelves are up while none is cached, is left out.
+ */
 function recommendationRequests(page: Page): URL[] {
   const asked: URL[] = [];
   page.on("request", (request: Request) => {
-    if (request.url().includes("/v1/recommendations")) asked.push(new URL(request.url()));
+    const url = new URL(request.url());
+    if (url.pathname.endsWith("/v1/recommendations") && url.search !== "?limit=48") asked.push(url);
   });
   return asked;
 }
@@ -558,6 +563,67 @@ describe("an answer with nothing in it", () => {
     await waitForCards(page);
     expect((await renderedCards(page)).map((card) => card.title)).toEqual(cached);
     expect((await seen(page)).empty).toEqual([]);
+  });
+});
+
+describe('patron("setToken")', () => {
+  const again = '<div data-patron="x" data-placement="buy-again" data-title="Time to stock up" data-limit="4"></div>';
+
+  /** The mount point: its hidden attribute, its height and the cards in its shadow root. */
+  const mountPoint = (page: Page) =>
+    page.evaluate(() => {
+      const host = document.querySelector<HTMLElement>("[data-patron]")!;
+      const cards = host.shadowRoot?.querySelectorAll("li a").length ?? 0;
+      return { hidden: host.hidden, height: Math.round(host.getBoundingClientRect().height), cards };
+    });
+
+  /** An anonymous page whose buy-again shelf has collapsed, and the token of a shopper with items due. */
+  async function collapsedBuyAgain(): Promise<{ page: Page; token: string }> {
+    // The loyalty-card shopper buys on a rhythm: something is due (tests/widget/demo.test.ts).
+    const token = await signShopperToken("demo-store-loyal", testSecrets.SHOPPER_TOKEN_SECRET, 3600, new Date());
+    const due = await fetch(
+      `${worker.url}/v1/recommendations?placement=buy-again&limit=4&token=${encodeURIComponent(token)}`,
+    );
+    expect(((await due.json()) as { data: Picks }).data.items.length).toBeGreaterThan(0);
+    const page = await newPage();
+    await openShop(page, { token: "", mounts: again, before: recordingHooks });
+    await expect.poll(async () => (await seen(page)).empty).toEqual([{ placement: "buy-again", mountIndex: 0 }]);
+    expect(await mountPoint(page)).toEqual({ hidden: true, height: 0, cards: 0 });
+    return { page, token };
+  }
+
+  const command = (page: Page, ...args: unknown[]) =>
+    page.evaluate((args) => (window as unknown as { patron: (...args: unknown[]) => unknown }).patron(...args), args);
+
+  it("shows a collapsed shelf again once the new shopper has items, and collapses it when they are gone", async () => {
+    const { page, token } = await collapsedBuyAgain();
+    await command(page, "setToken", token);
+    await expect.poll(async () => (await seen(page)).rendered.length).toBe(1);
+    await waitForCards(page);
+    const shown = await mountPoint(page);
+    expect(shown.hidden).toBe(false);
+    expect(shown.height).toBeGreaterThan(200);
+    expect(shown.cards).toBe((await seen(page)).rendered[0]!.ids.length);
+
+    // Signed out again: nothing is due for an anonymous visitor.
+    await command(page, "setToken", "");
+    await expect.poll(async () => (await seen(page)).empty.length).toBe(2);
+    expect(await mountPoint(page)).toEqual({ hidden: true, height: 0, cards: 0 });
+  });
+
+  it("shows a collapsed shelf again when it is remounted for a shopper with items", async () => {
+    const { page, token } = await collapsedBuyAgain();
+    await page.evaluate(() => {
+      const patron = (window as unknown as { patron: (...args: unknown[]) => unknown }).patron;
+      patron("unmount", document.querySelector("[data-patron]"));
+    });
+    await command(page, "setToken", token);
+    await command(page, "mount");
+    await expect.poll(async () => (await seen(page)).rendered.length).toBe(1);
+    await waitForCards(page);
+    const shown = await mountPoint(page);
+    expect(shown.hidden).toBe(false);
+    expect(shown.height).toBeGreaterThan(200);
   });
 });
 

@@ -283,6 +283,46 @@ describe("storefront widget", () => {
       await page.screenshot({ path: path.join(artifactsDir, "widget-api-down.png") });
     });
 
+    it("caches the popular shelf on a page whose shelves all carry a context and a token, and shows it with the API down", async () => {
+      const page = await newPage();
+      const errors = collectErrors(page);
+      const mounts = `<div data-patron="x" data-placement="home" data-limit="4"></div>
+        <div data-patron="x" data-placement="cart" data-exclude="no-such-sku" data-limit="4"></div>`;
+      await serveShop(page, {
+        "/": hostPage({ workerUrl: worker.url, token: shopperToken, timeoutMs: 5_000, mounts }),
+      });
+      const asked: URL[] = [];
+      page.on("request", (request) => {
+        if (request.url().includes("/v1/recommendations")) asked.push(new URL(request.url()));
+      });
+      await page.goto(`${shopOrigin}/`, { waitUntil: "domcontentloaded" });
+      await waitForCards(page, 0);
+      await waitForCards(page, 1);
+      // Once the shelves are up, one background request for the context-free anonymous popular shelf.
+      await page.waitForFunction(() => localStorage.getItem("patron:popular:v1") !== null, undefined, {
+        timeout: 10_000,
+      });
+      const popular = asked.filter((url) => !url.searchParams.has("placement"));
+      expect(popular.map((url) => url.search)).toEqual(["?limit=48"]);
+      const cached = await page.evaluate(
+        () => JSON.parse(localStorage.getItem("patron:popular:v1")!).data as RecommendationsBody["data"],
+      );
+      expect(cached.customerKnown).toBe(false); // Not the shopper's picks.
+      const titles = cached.items.map((item) => item.title);
+
+      // The next visit, with the API down: both shelves show the cached popular shelf, in turn.
+      asked.length = 0;
+      await page.route("**/v1/recommendations**", (route) => route.abort("connectionrefused"));
+      await page.reload({ waitUntil: "domcontentloaded" });
+      await waitForCards(page, 0);
+      await waitForCards(page, 1);
+      expect((await renderedCards(page, 0)).map((card) => card.title)).toEqual(titles.slice(0, 4));
+      expect((await renderedCards(page, 1)).map((card) => card.title)).toEqual(titles.slice(4, 8));
+      // The cache is fresh: no background request this time, only the two shelves'.
+      expect(asked.map((url) => url.searchParams.get("placement")).sort()).toEqual(["cart", "home"]);
+      expect(errors).toEqual([]);
+    });
+
     it("stops waiting after data-timeout when the API is slow", async () => {
       // Long enough for the skeleton to be measured first on a loaded machine, short enough to wait for.
       const page = await pageWithCachedPopular(2_500);

@@ -1,6 +1,6 @@
 // Loads a shelf within one time budget (data-timeout): the shopper's picks, else, when they did not come,
-// the popular shelf (cached from an earlier anonymous answer, or fetched without a token in what is left
-// of the budget), else nothing. An answer with no
+// the popular shelf (cached on an earlier page, or fetched without a token in what is left of the
+// budget), else nothing. An answer with no
 // items is nothing to show, not a reason to fall back (buy-again has nothing for a shopper with nothing
 // due), unless it is degraded (validShelf). Never rejects. Inside, null and undefined both mean no shelf
 // (a fetch that failed, a cache that could not be read): only `??` and `?.` below read them.
@@ -66,6 +66,22 @@ function cachePopular(shelf?: Shelf | null): Shelf | null | undefined {
     if (shelf?.items.length) localStorage.setItem(cacheKey, JSON.stringify({ at: Date.now(), data: shelf }));
   } catch {}
   return shelf;
+}
+
+/** Set once this page load has asked for the popular shelf in the background. */
+let refreshed = false;
+
+/**
+ * Called once a page's shelves have come: when the cached popular shelf is missing or past its max age,
+ * asks for the context-free anonymous one in the background (the same for every visitor, so a CDN can
+ * serve it; as many items as any page can need) and caches it, at most once per page load. So pages whose
+ * shelves all carry a context or a token fill the cache too, never with their own answers: those are for
+ * one product or one shopper.
+ */
+export function refreshPopular(api: string, timeoutMs: number): void {
+  if (refreshed || readCachedPopular()) return;
+  refreshed = true;
+  fetchShelf(`${api}/v1/recommendations?limit=48`, timeoutMs).then(cachePopular);
 }
 
 /**

@@ -16,7 +16,7 @@
 // its first items that no shelf before it shows. The requests run in parallel, so one budget covers them.
 // biome-ignore lint/correctness/noUnusedImports: `h` is the classic JSX factory named at the top of the file.
 import { h, render } from "preact";
-import { contextQuery, loadShelf, type Report } from "./api.ts";
+import { contextQuery, loadShelf, type Report, refreshPopular } from "./api.ts";
 import { forgetImpression } from "./events.ts";
 import { type FormatPrice, priceFormatter } from "./format.ts";
 import { ShelfView } from "./shelf.tsx";
@@ -61,6 +61,8 @@ function start(): void {
   const timeout = +(data.timeout as string) || 1500;
   /** The shadow roots this script attached: a remount reuses them, never one the page made. */
   const ours = new WeakSet<ShadowRoot>();
+  /** The mount points this script hid for want of items, across remounts: only these it shows again. */
+  const collapsed = new WeakSet<HTMLElement>();
   let token = data.token ?? "";
   let mounts: Mount[] = [];
   /** One answer per page context, kept for remounts; `asked` is the limit it was requested with. */
@@ -105,11 +107,15 @@ function start(): void {
 
   const paint = (mount: Mount) => {
     try {
-      const { shelf, items } = mount;
+      const { shelf, items, host } = mount;
       forgetCards(mount);
-      // Nothing to show: collapse once (the hidden attribute also drops v1.css's reservation).
-      // Never un-hides: a mount point the page itself hid stays hidden.
-      if (items?.length === 0) mount.host.hidden = true;
+      // Nothing to show: collapse (the hidden attribute also drops v1.css's reservation). A shelf that gets
+      // items again (a new token, a remount) shows again; a mount point the page itself hid stays hidden.
+      if (items?.length === 0 && !host.hidden) {
+        host.hidden = true;
+        collapsed.add(host);
+      }
+      if (items?.length && collapsed.delete(host)) host.hidden = false;
       const known = shelf ? shelf.customerKnown : token; // The skeleton guesses from the token.
       render(
         items?.length === 0 ? null : (
@@ -156,6 +162,8 @@ function start(): void {
       paint(mount);
       emit(items.length ? "render" : "empty", { element: mount.host, placement: mount.placement, items });
     });
+    // The shelves are up: if any answer came, the popular shelf can be cached for the next visit.
+    if (shelves.some(Boolean)) refreshPopular(api, timeout);
   };
 
   const mountAll = () => {
