@@ -674,6 +674,35 @@ export const shardMigration = sqliteTable("shard_migration", {
 });
 
 /**
+ * A reshard of the customer shards from `from_count` to `to_count` (`patron shards reshard`,
+ * docs/scaling.md, resharding). `phase`: "copying" walks the old shards' directories, customers and
+ * orders and writes every key's entry at its home among the new count, while the deployment still runs
+ * with the old one; "prepared" once the walk found no write since it began (`started_at`) and marked
+ * the old shards to accept the new count; after the switch, "cleaning" deletes the entries the old
+ * shards keep for keys homed elsewhere now; then "done". `shard`, `part` and `cursor` (the last key or
+ * id visited, "" at a part's start) say where the walk is, so a rerun resumes there.
+ */
+export const shardReshard = sqliteTable("shard_reshard", {
+  id: text("id").primaryKey(),
+  fromCount: integer("from_count").notNull(),
+  toCount: integer("to_count").notNull(),
+  phase: text("phase", { enum: ["copying", "prepared", "cleaning", "done"] }).notNull(),
+  shard: integer("shard").notNull(),
+  part: text("part", { enum: ["directory", "customers", "orders"] }).notNull(),
+  cursor: text("cursor").notNull(),
+  /** Rows the phase visited, of `total` (the old shards' rows it walks, counted when it began). */
+  scanned: integer("scanned").notNull().default(0),
+  total: integer("total").notNull().default(0),
+  /** Directory entries written at their new homes (copying), and deleted from the old shards (cleaning). */
+  written: integer("written").notNull().default(0),
+  removed: integer("removed").notNull().default(0),
+  startedAt: text("started_at").notNull(),
+  updatedAt: text("updated_at").notNull(),
+  preparedAt: text("prepared_at"),
+  finishedAt: text("finished_at"),
+});
+
+/**
  * A nightly run's progress in each customer shard (SHARD_COUNT > 0): the customers the shard's pages
  * scored so far and its last customer id. Each page sets its shard's row and job_runs.processed to
  * the sum, in one batch, so pages of different shards scored at once each count once, and a retried

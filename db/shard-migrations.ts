@@ -23,6 +23,7 @@ import m0018 from "./migrations/0018_job_run_shards.sql";
 import m0019 from "./migrations/0019_customer_products.sql";
 import m0020 from "./migrations/0020_nightly_runs.sql";
 import m0021 from "./migrations/0021_order_fingerprints.sql";
+import m0022 from "./migrations/0022_shard_reshard.sql";
 import journal from "./migrations/meta/_journal.json";
 
 export const shardMigrations = {
@@ -50,5 +51,6 @@ export const shardMigrations = {
     m0019,
     m0020,
     m0021,
+    m0022,
   },
 };

@@ -10,7 +10,7 @@ import { shardAdminRoutes } from "./admin/shards.routes.ts";
 import { audienceRoutes } from "./audiences/audiences.routes.ts";
 import { consoleRoutes } from "./console/console.routes.ts";
 import { sessionRoutes } from "./console/session.routes.ts";
-import { shardCountChanged } from "./core/shards/placement.ts";
+import { reshardPrepared, shardCountChanged } from "./core/shards/placement.ts";
 import { customersRoutes } from "./customers/customers.routes.ts";
 import { eventsDatabase, mainDatabase } from "./databases.ts";
 import { demoRoutes } from "./demo/demo.routes.ts";
@@ -102,12 +102,11 @@ export function createApp() {
         stack: (error as Error).stack,
       }),
     );
-    if (String((error as Error)?.message ?? error).includes(shardCountChanged)) {
-      const message = String((error as Error).message);
-      return errorResponse(
-        c,
-        unavailable(message.slice(message.indexOf(shardCountChanged) + shardCountChanged.length + 2), 300),
-      );
+    // A shard placed for another count, or prepared by a reshard and asked to write under the old one.
+    const message = String((error as Error)?.message ?? error);
+    const shardCode = [shardCountChanged, reshardPrepared].find((code) => message.includes(code));
+    if (shardCode) {
+      return errorResponse(c, unavailable(message.slice(message.indexOf(shardCode) + shardCode.length + 2), 300));
     }
     if (database?.kind === "too_big") {
       return errorResponse(

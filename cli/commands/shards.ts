@@ -1,6 +1,8 @@
 // `patron shards migrate`: moves a single-database deployment's customer data into customer shards
 // (docs/scaling.md, from one database to shards), one server step at a time with a progress bar, then
 // checks every customer table's rows against D1's and says how to switch the deployment over.
+// `patron shards reshard --to <n>`: grows the shards (docs/scaling.md, resharding): walks and prepares
+// them under the old count and says how to switch; run again after the switch, it finishes.
 import type { Command } from "commander";
 import { adminClient, talksToLocalWorker } from "../dev-vars.ts";
 import { IngestFailed } from "../import/client.ts";
@@ -58,6 +60,29 @@ export function switchInstruction(shards: number, local: boolean): string {
     ? `SHARD_COUNT=${shards} in .dev.vars and restart npm start`
     : `SHARD_COUNT = "${shards}" in wrangler.toml [vars] and deploy (npm run deploy)`;
   return `Now set ${where}; D1's copy stays until you delete it.`;
+}
+
+interface ReshardView {
+  from: number;
+  to: number;
+  phase: "copying" | "prepared" | "cleaning" | "done";
+  scanned: number;
+  total: number;
+  written: number;
+  removed: number;
+  running: number;
+  done: boolean;
+}
+
+/** What to do once the shards are prepared: switch the deployment to the new count, then run again. */
+export function reshardSwitchInstruction(to: number, local: boolean): string {
+  const where = local
+    ? `SHARD_COUNT=${to} in .dev.vars and restart npm start`
+    : `SHARD_COUNT = "${to}" in wrangler.toml [vars] and deploy (npm run deploy)`;
+  return (
+    `Now set ${where}, then run patron shards reshard --to ${to} again to finish. ` +
+    "Until the switch the shards serve as before but take no orders, identify calls or erasures; after it they take them again."
+  );
 }
 
 function parsePositive(value: string): number {
@@ -126,6 +151,65 @@ export function register(program: Command): void {
         }
         console.log(`checked: every customer table has the same rows in the shards as in D1`);
         console.log(switchInstruction(step.shards, talksToLocalWorker(options.url)));
+      } catch (error) {
+        bar?.stop();
+        if (!(error instanceof IngestFailed)) throw error;
+        console.error(error.message);
+        process.exitCode = 1;
+      }
+    });
+
+  shards
+    .command("reshard")
+    .description(
+      "Grow the customer shards to --to: walk and prepare them under the old count, then (run again after the switch) finish.",
+    )
+    .requiredOption("--to <n>", "the new number of customer shards (SHARD_COUNT after the switch)", parsePositive)
+    .option("--url <url>", "the worker (default: $PATRON_URL, else the local one on $PORT or 8787)")
+    .option(
+      "--key <key>",
+      "admin key (default: $PATRON_ADMIN_KEY, else the local .dev.vars when no --url or $PATRON_URL names another worker)",
+    )
+    .option("--limit <n>", "rows of one shard visited per request (1–5000)", parsePositive, 1000)
+    .action(async (options: { url?: string; key?: string; to: number; limit: number }, command: Command) => {
+      const client = await adminClient(options, (message) => command.error(message));
+      const started = Date.now();
+      let bar: ReturnType<typeof progressBar> | null = null;
+      let barPhase: string | null = null;
+      try {
+        let step: ReshardView;
+        for (;;) {
+          ({ data: step } = await client.post<ReshardView>("/v1/admin/shards/reshard", {
+            to: options.to,
+            limit: options.limit,
+          }));
+          if (step.phase === "prepared" || step.phase === "done") break;
+          if (barPhase !== step.phase) {
+            bar?.stop();
+            bar = progressBar(
+              step.total,
+              step.phase === "copying" ? "rows walked" : "entries checked",
+              undefined,
+              step.scanned,
+            );
+            barPhase = step.phase;
+          }
+          bar?.update(step.scanned, {
+            note: step.phase === "copying" ? `${step.written} entries written` : `${step.removed} removed`,
+          });
+        }
+        bar?.stop();
+        const took = formatDuration(Date.now() - started);
+        if (step.phase === "prepared") {
+          console.log(
+            `prepared ${step.from} shards for ${step.to}: walked ${step.scanned} rows and wrote ${step.written} directory entries at their new homes (${took})`,
+          );
+          console.log(reshardSwitchInstruction(step.to, talksToLocalWorker(options.url)));
+        } else {
+          console.log(
+            `finished: the deployment runs ${step.to} shards; the old ${step.from} shards' ${step.removed} entries for keys homed in the new ones are removed (${took})`,
+          );
+        }
       } catch (error) {
         bar?.stop();
         if (!(error instanceof IngestFailed)) throw error;

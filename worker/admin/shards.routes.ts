@@ -1,5 +1,6 @@
-// Admin routes for the move of a single-database deployment's customer data into customer shards
-// (`patron shards migrate`, docs/scaling.md): one step per POST, its progress and a count check.
+// Admin routes for the customer shards (docs/scaling.md): the move of a single-database deployment's
+// customer data into them (`patron shards migrate`: one step per POST, its progress and a count check),
+// and growing them (`patron shards reshard`: one step per POST, and its progress).
 import { Hono } from "hono";
 import { z } from "zod";
 import { maxShards } from "../core/shards/placement.ts";
@@ -8,6 +9,7 @@ import { requireAdminKey } from "../http/auth.ts";
 import { ApiError, notFound } from "../http/errors.ts";
 import { jsonBody, queryParams } from "../http/validate.ts";
 import { changesSince, customerTableCounts, migrateStep, migrationState } from "../shards/migrate.ts";
+import { type ReshardState, type ReshardStep, reshardState, reshardStep } from "../shards/reshard.ts";
 import { shardCount, shardStub } from "../shards/shards.ts";
 
 const migrateBodySchema = z.strictObject({
@@ -17,6 +19,61 @@ const migrateBodySchema = z.strictObject({
   discardShardData: z.boolean().default(false),
 });
 const statusQuerySchema = z.strictObject({ verify: z.enum(["true", "false"]).default("false") });
+const reshardBodySchema = z.strictObject({
+  /** The shard count to grow to (SHARD_COUNT after the switch). */
+  to: z.number().int().min(2).max(maxShards),
+  /** Rows of one old shard visited per step. */
+  limit: z.number().int().min(1).max(5000).default(1000),
+});
+
+/** A reshard's record as the routes show it, with the count the deployment runs with now. */
+const reshardView = (state: ReshardState, running: number) => ({ ...state, running, done: state.phase === "done" });
+
+/** Why a reshard step cannot go on (ReshardStep's refusals), as the error the route answers. */
+function reshardRefusal(step: Exclude<ReshardStep, { kind: "stepped" }>): ApiError {
+  switch (step.kind) {
+    case "not_sharded":
+      return new ApiError(
+        409,
+        "conflict",
+        "This deployment keeps its customer data in the one D1 database (SHARD_COUNT is 0): move it into shards with patron shards migrate.",
+      );
+    case "not_growing":
+      return new ApiError(
+        409,
+        "conflict",
+        `This deployment runs ${step.count} customer shards: a reshard only adds shards, so "to" must be more than ${step.count}.`,
+      );
+    case "other_reshard":
+      return new ApiError(
+        409,
+        "conflict",
+        `A reshard from ${step.state.from} to ${step.state.to} shards is under way (${step.state.phase}): finish it with to=${step.state.to}.`,
+      );
+    case "moves_pending":
+      return new ApiError(
+        409,
+        "conflict",
+        `${step.moves} moves between shards are not finished; they resume on their own. Run again in a minute.`,
+      );
+    case "written":
+      return new ApiError(
+        409,
+        "conflict",
+        `The shards stored ${writtenText(step.written)} after the walk began, which it may have missed. Stop the order feeds, identify calls and erasures, then run again: the walk starts over.`,
+      );
+    case "wrong_count": {
+      const { from, to, phase } = step.state;
+      const message = {
+        copying: `SHARD_COUNT is ${step.count}, but the reshard from ${from} to ${to} shards has not prepared the shards yet: set SHARD_COUNT back to ${from} and run again until it says they are prepared, then set it to ${to}.`,
+        prepared: `SHARD_COUNT is ${step.count}, but the shards are prepared for a reshard from ${from} to ${to}: set SHARD_COUNT to ${to} and run again to finish (or back to ${from}, which serves but takes no writes).`,
+        cleaning: `SHARD_COUNT is ${step.count}, but the deployment has switched to ${to} shards and the reshard is removing the old shards' entries: set SHARD_COUNT back to ${to} and run again to finish.`,
+        done: `SHARD_COUNT is ${step.count}, but the reshard to ${to} shards has finished.`,
+      }[phase];
+      return new ApiError(409, "conflict", message);
+    }
+  }
+}
 
 /** Rows by table as "orders: 2, customers: 1", the tables with none left out. */
 const writtenText = (written: Record<string, number>) =>
@@ -71,4 +128,15 @@ export const shardAdminRoutes = new Hono<AppEnv>()
       ),
     };
     return c.json({ data: { ...state, counts, changedSince: await changesSince(c.var.db, state.startedAt) } });
+  })
+  .post("/reshard", async (c) => {
+    const body = await jsonBody(c, reshardBodySchema);
+    const step = await reshardStep(c.env, c.var.db, body.to, body.limit, c.var.now);
+    if (step.kind !== "stepped") throw reshardRefusal(step);
+    return c.json({ data: reshardView(step.state, shardCount(c.env)) });
+  })
+  .get("/reshard", async (c) => {
+    const state = await reshardState(c.var.db);
+    if (!state) throw notFound("No reshard has started.");
+    return c.json({ data: reshardView(state, shardCount(c.env)) });
   });

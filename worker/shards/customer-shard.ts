@@ -4,6 +4,7 @@
 // database's migrations, applied when the object starts). Its methods are called over Durable Object
 // RPC; each runs inside the object, so its reads are in-process and its batches are transactions.
 import { DurableObject } from "cloudflare:workers";
+import { sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { drizzle as durableDrizzle } from "drizzle-orm/durable-sqlite";
 import { migrate } from "drizzle-orm/durable-sqlite/migrator";
@@ -14,7 +15,7 @@ import type { SegmentFilter } from "../admin/admin.repo.ts";
 import type { ListedRow, ListFilter } from "../admin/customer-lists.repo.ts";
 import type { AudienceFilters } from "../audiences/audiences.schemas.ts";
 import type { HoldersPart } from "../core/identity/holders.ts";
-import { customerKey, shardCountProblem } from "../core/shards/placement.ts";
+import { customerKey, preparedWriteProblem, type ReshardMark, shardCountProblem } from "../core/shards/placement.ts";
 import { eventsDatabase, mainDatabase } from "../databases.ts";
 import type { Db, Env } from "../env.ts";
 import type { BrowseDay } from "../events/events.repo.ts";
@@ -79,6 +80,13 @@ import {
   scoreShardPage,
 } from "./nightly-shard.ts";
 import {
+  dropRehomedEntries,
+  placingWritesSince,
+  type ReshardPart,
+  reshardPage,
+  reshardTotals,
+} from "./reshard-shard.ts";
+import {
   homedIds,
   identifyHere,
   ingestHere,
@@ -98,33 +106,50 @@ import {
 
 /** How long an interrupted move waits for the alarm that resumes it, when no call meets it first. */
 const moveAlarmDelayMs = 30_000;
+
+/** The index in a shard's name (`shard-<index>`), or null for another object of the class. */
+function shardIndex(name: string | undefined): number | null {
+  const match = /^shard-(\d+)$/.exec(name ?? "");
+  return match ? Number(match[1]) : null;
+}
 /** How long after a finished move's record expires its prune runs (so the record is past the cut-off). */
 const pruneMarginMs = 60_000;
 
 export class CustomerShard extends DurableObject<Env> {
   private readonly db: Db;
+  /** Set while a reshard has prepared this shard for another count (reshard-shard.ts). */
+  private reshardMark: ReshardMark | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.db = drizzle(durableD1(ctx.storage), { schema }) as Db;
     // Before any call: a new or older shard is brought to the current schema, in one transaction; and
-    // a shard refuses every call when SHARD_COUNT is not the count it was first used with (the
-    // exception resets the object, so each call meets the check again until the setting is put back).
+    // a shard refuses every call when SHARD_COUNT is not the count it was first used with, nor one a
+    // reshard prepared it for (the exception resets the object, so each call meets the check again
+    // until the setting is put back). A shard a reshard adds records nothing before the switch.
     ctx.blockConcurrencyWhile(async () => {
       await migrate(durableDrizzle(ctx.storage), shardMigrations);
       const count = shardCount(env);
       const recorded = await ctx.storage.get<number>("shardCount");
-      const problem = shardCountProblem(recorded, count);
+      this.reshardMark = await ctx.storage.get<ReshardMark>("reshardTo");
+      const problem = this.reshardMark?.count === count ? null : shardCountProblem(recorded, count);
       if (problem) throw new Error(problem);
-      if (recorded === undefined && count > 0) await ctx.storage.put("shardCount", count);
+      const index = shardIndex(ctx.id.name);
+      if (recorded === undefined && count > 0 && (index === null || index < count))
+        await ctx.storage.put("shardCount", count);
     });
+  }
+
+  /** Refuses a write while a reshard has prepared this shard and the deployment still runs the old count. */
+  private writable(): void {
+    const problem = preparedWriteProblem(this.reshardMark, shardCount(this.env));
+    if (problem) throw new Error(problem);
   }
 
   /** This shard's index, from its name (`shard-<index>`, worker/shards/shards.ts). */
   get index(): number {
-    const name = this.ctx.id.name ?? "";
-    const index = Number(name.slice("shard-".length));
-    if (!name.startsWith("shard-") || !Number.isInteger(index)) throw new Error(`not a customer shard: ${name}`);
+    const index = shardIndex(this.ctx.id.name);
+    if (index === null) throw new Error(`not a customer shard: ${this.ctx.id.name}`);
     return index;
   }
 
@@ -143,6 +168,7 @@ export class CustomerShard extends DurableObject<Env> {
    * itself (their ids hash here), so they are found by id.
    */
   async ingest(orders: OrderInput[], now: string) {
+    this.writable();
     const count = shardCount(this.env);
     const numbered = count > 0 && /^shard-\d+$/.test(this.ctx.id.name ?? "");
     return ingestOrders(
@@ -176,21 +202,25 @@ export class CustomerShard extends DurableObject<Env> {
 
   /** Records each key's placement unless it has one (this shard is their home); answers the winners. */
   async claim(entries: Placement[]): Promise<Placement[]> {
+    this.writable();
     return claimPlacements(this.db, entries, new Date().toISOString());
   }
 
   /** A move's directory step: these keys (homed here) are in `shard` now. */
   async placeKeys(entries: Placement[]): Promise<void> {
+    this.writable();
     await setPlacements(this.db, entries, new Date().toISOString());
   }
 
   /** Moves the region of `keys` from here into shard `target` (recorded, fenced, resumable). */
   async moveOut(keys: string[], target: number): Promise<MoveOutcome> {
+    this.writable();
     return moveRegionOut(this.placement, keys, target);
   }
 
   /** A move's copy step, in the target: false while the region cannot be taken yet. */
   async receiveRegion(copy: RegionCopy): Promise<boolean> {
+    this.writable();
     return receiveRegion(this.db, copy, new Date().toISOString());
   }
 
@@ -237,11 +267,13 @@ export class CustomerShard extends DurableObject<Env> {
     now: string,
     held: string[] = [],
   ): Promise<ShardOrdersOutcome> {
+    this.writable();
     return ingestHere(this.placement, orders, keys, now, held);
   }
 
   /** POST /v1/identify for a call the router placed here. */
   async identifyGroup(identifiers: IdentifiersInput, keys: string[], now: string): Promise<ShardIdentifyOutcome> {
+    this.writable();
     return identifyHere(this.placement, identifiers, keys, now);
   }
 
@@ -405,6 +437,7 @@ export class CustomerShard extends DurableObject<Env> {
     now: string,
     forwarded = false,
   ): Promise<(NonNullable<Awaited<ReturnType<typeof eraseCustomerIn>>> & { shard: number }) | null> {
+    this.writable();
     return this.atCustomer(
       customerId,
       forwarded,
@@ -449,11 +482,13 @@ export class CustomerShard extends DurableObject<Env> {
 
   /** Deletes the directory entries of `keys` held here that place them in shard `placed`. */
   async dropDirectoryEntries(keys: string[], placed: number): Promise<number> {
+    this.writable();
     return dropDirectoryEntries(this.db, keys, placed);
   }
 
   /** Lifts a suppression from this shard's own list; false when it was not there. */
   async liftSuppression(key: string): Promise<boolean> {
+    this.writable();
     return liftSuppression(this.db, key);
   }
 
@@ -471,6 +506,50 @@ export class CustomerShard extends DurableObject<Env> {
 
   async transitions(since: string, afterId: number, limit: number) {
     return transitionsIn(this.db, since, afterId, limit);
+  }
+
+  // --- reshard --- (worker/shards/reshard-shard.ts; called by worker/shards/reshard.ts)
+
+  reshardTotals() {
+    return reshardTotals(this.db);
+  }
+
+  reshardPage(part: ReshardPart, after: string, limit: number, counts: { from: number; to: number }) {
+    return reshardPage(this.db, this.index, part, after, limit, counts);
+  }
+
+  /** Finishes the moves out of here that were interrupted; answers the moves still unfinished (out or in). */
+  async reshardMovesPending(): Promise<number> {
+    await resumeMovesOut(this.placement);
+    const row = await this.db.get<{ n: number }>(sql`SELECT count(*) AS n FROM shard_moves WHERE status != 'done'`);
+    return row?.n ?? 0;
+  }
+
+  /**
+   * Marks this shard prepared for `to` shards unless it wrote anything that places keys since the
+   * walk began (`since`): then it answers those writes and stays as it was. From the mark on it takes
+   * no writes under the count it serves now, and serves under `to` as well.
+   */
+  async prepareReshard(to: number, since: string): Promise<Record<string, number>> {
+    const written = await placingWritesSince(this.db, since);
+    if (Object.values(written).some((n) => n > 0)) return written;
+    const mark: ReshardMark = { count: to, since };
+    await this.ctx.storage.put("reshardTo", mark);
+    this.reshardMark = mark;
+    return written;
+  }
+
+  /** After the switch: deletes the next page of entries kept here for keys homed in a new shard now. */
+  dropRehomedEntries(after: string, limit: number, counts: { from: number; to: number }) {
+    return dropRehomedEntries(this.db, after, limit, counts);
+  }
+
+  /** The reshard's last step here: the new count is this shard's own, and the mark goes. */
+  async finishReshard(to: number): Promise<void> {
+    if (shardCount(this.env) !== to) throw new Error(`finishReshard(${to}) under SHARD_COUNT ${shardCount(this.env)}`);
+    await this.ctx.storage.put("shardCount", to);
+    await this.ctx.storage.delete("reshardTo");
+    this.reshardMark = undefined;
   }
 
   // --- backfills ---

@@ -283,7 +283,7 @@ export function changesSince(d1: Db, since: string): Promise<Record<string, numb
  * Per label, the rows of its table whose time column is after `since`, in one batch; with `since`
  * null, every row. A table without a time column (null) is counted only then.
  */
-async function rowsAfter(
+export async function rowsAfter(
   db: Db,
   since: string | null,
   tables: Record<string, [table: string, column: string | null]>,

@@ -8,6 +8,9 @@ import {
   jumpHash,
   maxShards,
   parseShardCount,
+  preparedWriteProblem,
+  rehomed,
+  reshardPrepared,
   shardCountChanged,
   shardCountProblem,
 } from "../../../worker/core/shards/placement.ts";
@@ -107,5 +110,42 @@ describe("shardCountProblem", () => {
     const problem = shardCountProblem(4, 8) ?? "";
     expect(problem.startsWith(shardCountChanged)).toBe(true);
     expect(problem).toMatch(/SHARD_COUNT is 8, but the customer shards were placed for 4\. Set it back to 4/);
+    expect(problem).toMatch(/run patron shards reshard --to 8 first/);
+    expect(shardCountProblem(8, 4)).toMatch(/Set it back to 8: the shards only grow/);
+  });
+});
+
+describe("rehomed", () => {
+  it("is every key whose home among the new count is one of the added shards, with that home", () => {
+    for (const [from, to] of [
+      [4, 7],
+      [16, 17],
+      [16, 32],
+    ] as const) {
+      const moved = rehomed(keys, from, to);
+      expect(moved).toEqual(
+        keys
+          .filter((key) => homeShard(key, to) !== homeShard(key, from))
+          .map((key) => ({ key, home: homeShard(key, to) })),
+      );
+      for (const { home } of moved) expect(home).toBeGreaterThanOrEqual(from);
+      // About 1 − from/to of the keys move (20,000 keys: within 2 points).
+      expect(Math.abs(moved.length / keys.length - (1 - from / to))).toBeLessThan(0.02);
+    }
+  });
+
+  it("moves nothing when the count stays", () => {
+    expect(rehomed(keys, 8, 8)).toEqual([]);
+  });
+});
+
+describe("preparedWriteProblem", () => {
+  it("refuses writes only under a count other than the one a reshard prepared the shard for", () => {
+    expect(preparedWriteProblem(undefined, 4)).toBeNull();
+    const mark = { count: 7, since: "2026-12-02T09:00:00.000Z" };
+    expect(preparedWriteProblem(mark, 7)).toBeNull();
+    const problem = preparedWriteProblem(mark, 4) ?? "";
+    expect(problem.startsWith(reshardPrepared)).toBe(true);
+    expect(problem).toMatch(/a reshard from 4 to 7 customer shards is prepared.*SHARD_COUNT = 7/);
   });
 });

@@ -37,6 +37,20 @@ export function homeShard(key: string, count: number): number {
   return jumpHash(hash64(key), count);
 }
 
+/**
+ * Of `keys`, those whose home among `to` shards is one of the shards a reshard from `from` adds, each
+ * with that home: the directory entries a reshard writes there. Jump consistent hashing moves a key's
+ * home only to a new shard, so every other key keeps its home, and its entry, where it was.
+ */
+export function rehomed(keys: readonly string[], from: number, to: number): { key: string; home: number }[] {
+  const moved: { key: string; home: number }[] = [];
+  for (const key of keys) {
+    const home = homeShard(key, to);
+    if (home >= from) moved.push({ key, home });
+  }
+  return moved;
+}
+
 /** The most customer shards a deployment may have (10 GB each: 10 PB in all). */
 export const maxShards = 1_000_000;
 
@@ -74,9 +88,30 @@ export const shardCountChanged = "shard_count_changed";
 /**
  * Why a shard must refuse to serve, or null: its data was placed for `recorded` shards (the count it
  * first served with) and the deployment now says `current`. Every key's home would differ, so the
- * directory would miss customers; resharding is not built (docs/scaling.md).
+ * directory would miss customers, unless a reshard prepared them for it (worker/shards/reshard.ts).
  */
 export function shardCountProblem(recorded: number | undefined, current: number): string | null {
   if (recorded === undefined || current === 0 || recorded === current) return null;
-  return `${shardCountChanged}: SHARD_COUNT is ${current}, but the customer shards were placed for ${recorded}. Set it back to ${recorded}: changing it needs resharding, which is not built (docs/scaling.md).`;
+  const reshard =
+    current > recorded
+      ? `, or, with it set back, run patron shards reshard --to ${current} first, then set it again (docs/scaling.md, resharding)`
+      : ": the shards only grow (docs/scaling.md, resharding)";
+  return `${shardCountChanged}: SHARD_COUNT is ${current}, but the customer shards were placed for ${recorded}. Set it back to ${recorded}${reshard}.`;
+}
+
+/** The mark a prepared shard keeps in its storage (key `reshardTo`) until the reshard finishes. */
+export interface ReshardMark {
+  /** The count the shard may serve with besides the one it recorded (writes only under this one). */
+  count: number;
+  /** When the walk began: the shard was checked for writes since then before it was marked. */
+  since: string;
+}
+
+/** The start of the error a prepared shard throws for a write under the count it is leaving. */
+export const reshardPrepared = "reshard_prepared";
+
+/** Why a write must be refused here now, or null: the shard is prepared for `mark.count` and serves `count`. */
+export function preparedWriteProblem(mark: ReshardMark | undefined, count: number): string | null {
+  if (!mark || mark.count === count) return null;
+  return `${reshardPrepared}: a reshard from ${count} to ${mark.count} customer shards is prepared, so customer data takes no writes until the deployment runs with SHARD_COUNT = ${mark.count} (patron shards reshard; docs/scaling.md, resharding).`;
 }

@@ -1,0 +1,175 @@
+// `patron shards reshard --to 5` on a local deployment with SHARD_COUNT=3 (`wrangler dev`, real local
+// Durable Objects): the walk and prepare under 3, the restart with SHARD_COUNT=5 on the same state, the
+// run again that finishes. Every identifier finds the same customer with the same orders before, in
+// between and after; a resent order is still a duplicate; new orders join their customers; the old
+// shards keep no entry for a key homed in a new shard once finished.
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { signShopperToken } from "../../worker/http/shopper-token.ts";
+import { adminKey, anOrder, client, verified } from "../fixtures/builders.ts";
+import { type DevWorker, freePort, startDevWorker, testSecrets } from "../fixtures/wrangler-dev.ts";
+
+const root = path.resolve(import.meta.dirname, "../..");
+const run = promisify(execFile);
+
+let scratch: string;
+let persistDir: string;
+let port: number;
+let worker: DevWorker | undefined;
+
+const start = async (shards: number) => {
+  worker = await startDevWorker({ persistDir, port, vars: { SHARD_COUNT: String(shards) }, timeoutMs: 120_000 });
+  return client({ fetch: (input, init) => fetch(input, init) }, worker.url);
+};
+
+async function patron(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [path.join(root, "cli/bin.mjs"), ...args], {
+      cwd: scratch,
+      env: { ...process.env, PATRON_ADMIN_KEY: testSecrets.PATRON_ADMIN_KEY },
+    });
+    return { stdout, stderr, code: 0 };
+  } catch (error) {
+    const failed = error as { stdout: string; stderr: string; code: number };
+    return { stdout: failed.stdout, stderr: failed.stderr, code: failed.code };
+  }
+}
+
+/** Shoppers with accounts, store cards and emails that join some of them (moves), and guests. */
+function history() {
+  return Array.from({ length: 60 }, (_, i) =>
+    anOrder({
+      id: `rs-${i}`,
+      channel: i % 2 ? "store" : "web",
+      placedAt: `2026-0${1 + (i % 9)}-1${i % 10}T10:00:00Z`,
+      identifiers:
+        i % 10 === 9
+          ? { email: `guest-${i}@x.test` }
+          : { account: `rs-acct-${i % 40}`, loyalty: `rs-card-${i % 45}`, email: verified(`rs-${i % 33}@x.test`) },
+    }),
+  );
+}
+
+/** Every account and store card the history holds. */
+const identifiers = [
+  ...new Set(
+    history().flatMap(({ identifiers }) =>
+      Object.entries(identifiers)
+        .filter(([kind]) => kind === "account" || kind === "loyalty")
+        .map(([kind, value]) => `${kind}\t${value}`),
+    ),
+  ),
+].map((pair) => pair.split("\t") as [string, string]);
+
+type Api = Awaited<ReturnType<typeof start>>;
+
+/**
+ * Each identifier's answer (its customer and orders, or why it names nobody: a card several customers
+ * shared), and each customer's orders by id: what must not change. Most identifiers name a customer.
+ */
+async function picture(api: Api) {
+  const seen: Record<string, unknown> = {};
+  let found = 0;
+  for (const [kind, value] of identifiers) {
+    const response = await api.lookup(kind, value);
+    if (response.status !== 200) {
+      expect(response.status, `${kind} ${value}: ${await response.clone().text()}`).toBe(404);
+      seen[`${kind}:${value}`] = ((await response.json()) as { error: { message: string } }).error.message;
+      continue;
+    }
+    found++;
+    const { data } = (await response.json()) as { data: { customerId: string; orders: { id: string }[] } };
+    const orders = data.orders.map((order) => order.id).sort();
+    seen[`${kind}:${value}`] = { customerId: data.customerId, orders };
+    const byId = await api.customer(data.customerId);
+    expect(byId.status, `customer ${data.customerId}: ${await byId.clone().text()}`).toBe(200);
+    const own = ((await byId.json()) as { data: { orders: { id: string }[] } }).data.orders.map((order) => order.id);
+    expect(own.sort()).toEqual(orders);
+  }
+  expect(found).toBeGreaterThan(identifiers.length / 2);
+  return seen;
+}
+
+async function known(api: Api, account: string): Promise<boolean> {
+  const token = await signShopperToken(account, testSecrets.SHOPPER_TOKEN_SECRET, 3600, new Date());
+  const response = await api.call("GET", "/v1/recommendations?placement=home", undefined, token);
+  expect(response.status, await response.clone().text()).toBe(200);
+  return ((await response.json()) as { data: { customerKnown: boolean } }).data.customerKnown;
+}
+
+async function ingest(api: Api, orders: unknown[]) {
+  const response = await api.postOrders(orders);
+  expect(response.status, await response.clone().text()).toBe(200);
+  return ((await response.json()) as { data: { accepted: number; duplicates: number } }).data;
+}
+
+beforeAll(async () => {
+  scratch = mkdtempSync(path.join(tmpdir(), "patron-reshard-"));
+  persistDir = path.join(scratch, "state");
+  port = await freePort();
+}, 30_000);
+
+afterAll(async () => {
+  await worker?.stop();
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
+});
+
+describe("patron shards reshard", () => {
+  it("grows 3 shards to 5 with every customer found the same before, in between and after", async () => {
+    let api = await start(3);
+    expect(await ingest(api, history())).toMatchObject({ accepted: 60 });
+    const before = await picture(api);
+    expect(await known(api, "rs-acct-7")).toBe(true);
+
+    const prepared = await patron("shards", "reshard", "--to", "5", "--url", worker?.url ?? "", "--limit", "7");
+    expect(prepared.code, prepared.stderr).toBe(0);
+    expect(prepared.stdout).toMatch(/prepared 3 shards for 5: walked \d+ rows and wrote \d+ directory entries/);
+    expect(prepared.stdout).toMatch(/Now set SHARD_COUNT = "5" in wrangler.toml \[vars\] and deploy/);
+    expect(await picture(api)).toEqual(before);
+    const refused = await api.postOrders([anOrder({ id: "rs-between", identifiers: { account: "rs-acct-1" } })]);
+    expect(refused.status).toBe(503);
+
+    await worker?.stop();
+    api = await start(5);
+    expect(await picture(api)).toEqual(before);
+    expect(await known(api, "rs-acct-7")).toBe(true);
+    // A resend writes nothing; new orders join their customers, and a new shopper is placed.
+    expect(await ingest(api, history())).toMatchObject({ accepted: 0, duplicates: 60 });
+    expect(
+      await ingest(api, [
+        anOrder({ id: "rs-after-1", identifiers: { account: "rs-acct-7" } }),
+        anOrder({ id: "rs-after-2", identifiers: { account: "rs-new" } }),
+      ]),
+    ).toMatchObject({ accepted: 2 });
+    const joined = (await (await api.lookup("account", "rs-acct-7")).json()) as {
+      data: { customerId: string; orders: { id: string }[] };
+    };
+    expect(joined.data.customerId).toBe((before["account:rs-acct-7"] as { customerId: string }).customerId);
+    expect(joined.data.orders.map((order) => order.id)).toContain("rs-after-1");
+    expect((await api.lookup("account", "rs-new")).status).toBe(200);
+
+    const finished = await patron("shards", "reshard", "--to", "5", "--url", worker?.url ?? "", "--limit", "7");
+    expect(finished.code, finished.stderr).toBe(0);
+    expect(finished.stdout).toMatch(/finished: the deployment runs 5 shards; the old 3 shards' \d+ entries/);
+    const status = await api.call("GET", "/v1/admin/shards/reshard", undefined, adminKey);
+    const { data } = (await status.json()) as { data: { phase: string; removed: number; running: number } };
+    expect(data).toMatchObject({ phase: "done", running: 5 });
+    expect(data.removed).toBeGreaterThan(0);
+    // As before, with the one order added since.
+    const after = (await picture(api)) as Record<string, { orders?: string[] }>;
+    const { orders = [] } = after["account:rs-acct-7"] ?? {};
+    after["account:rs-acct-7"] = { ...after["account:rs-acct-7"], orders: orders.filter((id) => id !== "rs-after-1") };
+    expect(after).toEqual(before);
+    expect(await known(api, "rs-acct-7")).toBe(true);
+    expect(await ingest(api, history())).toMatchObject({ accepted: 0, duplicates: 60 });
+
+    // Finished: another run has nothing to add.
+    const again = await patron("shards", "reshard", "--to", "5", "--url", worker?.url ?? "");
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/runs 5 customer shards: a reshard only adds shards/);
+  }, 600_000);
+});

@@ -1,0 +1,183 @@
+// Growing the customer shards (`POST /v1/admin/shards/reshard`, docs/scaling.md, resharding), the part a
+// deployment runs under its old count: the walk writes, at its home among the new count, the entry of
+// every key whose home moves to a new shard; a write during the walk starts it over; once prepared, the
+// old shards serve as before and take no writes. The switch to the new count and the cleaning after
+// it are in tests/cli/reshard.test.ts (they need the deployment restarted with another SHARD_COUNT).
+import { createExecutionContext, env, runInDurableObject, SELF, waitOnExecutionContext } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { createApp } from "../../../worker/app.ts";
+import { homeShard } from "../../../worker/core/shards/placement.ts";
+import { shardStub } from "../../../worker/shards/shards.ts";
+import { adminKey, anOrder, client, uniquePrefix, verified } from "../../fixtures/builders.ts";
+
+const api = client(SELF);
+const reshard = (body: unknown, key: string | null = adminKey) =>
+  api.call("POST", "/v1/admin/shards/reshard", body, key);
+
+interface ReshardView {
+  from: number;
+  to: number;
+  phase: string;
+  scanned: number;
+  total: number;
+  written: number;
+  running: number;
+  done: boolean;
+}
+
+async function errorOf(response: Response, status: number) {
+  expect(response.status, await response.clone().text()).toBe(status);
+  return ((await response.json()) as { error: { code: string; message: string } }).error;
+}
+
+/** Shoppers whose orders join identifiers across shards (moves), and some with no account. */
+function history(p: string) {
+  return Array.from({ length: 12 }, (_, i) =>
+    anOrder({
+      id: `${p}-${i}`,
+      channel: i % 2 ? "store" : "web",
+      identifiers:
+        i % 4 === 3
+          ? { email: `guest-${p}-${i}@x.test` }
+          : {
+              account: `${p}-acct-${i % 6}`,
+              loyalty: `${p}-card-${i}`,
+              email: verified(`${p}-${i % 5}@x.test`),
+            },
+    }),
+  );
+}
+
+/** Every key of the old shards whose home among `to` is a new shard, with the shard its entry must place it in. */
+async function expectedEntries(from: number, to: number): Promise<Map<string, number>> {
+  const expected = new Map<string, number>();
+  for (let shard = 0; shard < from; shard++) {
+    const { entries, customers, orders } = await runInDurableObject(shardStub(env, shard), (_instance, state) => ({
+      entries: state.storage.sql
+        .exec<{ key: string; shard: number }>("SELECT key, shard FROM shard_directory")
+        .toArray(),
+      customers: state.storage.sql.exec<{ id: string }>("SELECT id FROM customers").toArray(),
+      orders: state.storage.sql.exec<{ id: string }>("SELECT id FROM orders").toArray(),
+    }));
+    const keys: [string, number][] = [
+      ...entries.map((row): [string, number] => [row.key, row.shard]),
+      ...customers.map((row): [string, number] => [`customer:${row.id}`, shard]),
+      ...orders.map((row): [string, number] => [`order:${row.id}`, shard]),
+    ];
+    for (const [key, placed] of keys) if (homeShard(key, to) >= from) expected.set(key, placed);
+  }
+  return expected;
+}
+
+async function newShardEntries(from: number, to: number): Promise<Map<string, number>> {
+  const found = new Map<string, number>();
+  for (let shard = from; shard < to; shard++) {
+    const rows = await runInDurableObject(shardStub(env, shard), (_instance, state) =>
+      state.storage.sql.exec<{ key: string; shard: number }>("SELECT key, shard FROM shard_directory").toArray(),
+    );
+    for (const row of rows) {
+      expect(homeShard(row.key, to), `${row.key} kept in shard ${shard}`).toBe(shard);
+      found.set(row.key, row.shard);
+    }
+  }
+  return found;
+}
+
+describe("the reshard route", () => {
+  it("answers 401 without the admin key, 400 for a bad body, 404 before a reshard, 409 when it adds no shards", async () => {
+    expect((await reshard({ to: 5 }, null)).status).toBe(401);
+    expect((await reshard({ to: 5 }, "test-api-key")).status).toBe(401);
+    for (const body of [{}, { to: 1 }, { to: 2.5 }, { to: "5" }, { to: 5, limit: 0 }, { to: 5, extra: true }])
+      await errorOf(await reshard(body), 400);
+    expect((await api.call("GET", "/v1/admin/shards/reshard", undefined, adminKey)).status).toBe(404);
+    for (const to of [3, 4]) {
+      const error = await errorOf(await reshard({ to }), 409);
+      expect(error.message).toMatch(/runs 4 customer shards: a reshard only adds shards, so "to" must be more than 4/);
+    }
+  });
+
+  it("answers 409 on a deployment still on its one D1 database", async () => {
+    const app = createApp();
+    const context = createExecutionContext();
+    const response = await app.fetch(
+      new Request("http://patron.test/v1/admin/shards/reshard", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Authorization: `Bearer ${adminKey}` },
+        body: JSON.stringify({ to: 4 }),
+      }),
+      { ...env, SHARD_COUNT: "0" },
+      context,
+    );
+    await waitOnExecutionContext(context);
+    expect((await errorOf(response, 409)).message).toMatch(/one D1 database .* patron shards migrate/);
+  });
+});
+
+describe("a reshard from 4 to 7 shards, under the old count", () => {
+  it("writes every moved key's entry at its new home, walks again after a write, then takes no writes", async () => {
+    const p = uniquePrefix("grow");
+    const seeded = await api.postOrders(history(p));
+    expect(seeded.status, await seeded.clone().text()).toBe(200);
+    const lookups = async () =>
+      Promise.all(
+        Array.from({ length: 6 }, async (_, i) => {
+          const response = await api.lookup("account", `${p}-acct-${i}`);
+          expect(response.status, await response.clone().text()).toBe(200);
+          return ((await response.json()) as { data: { customerId: string; orders: { id: string }[] } }).data;
+        }),
+      );
+    const before = await lookups();
+
+    // A first step, then an order while the walk is under way: the walk's end finds it and starts over.
+    let step = await reshard({ to: 7, limit: 3 });
+    expect(step.status, await step.clone().text()).toBe(200);
+    expect(((await step.json()) as { data: ReshardView }).data).toMatchObject({ from: 4, to: 7, phase: "copying" });
+    expect((await api.postOrders([anOrder({ id: `${p}-late`, identifiers: { account: `${p}-late` } })])).status).toBe(
+      200,
+    );
+    let written: string | null = null;
+    let view: ReshardView | null = null;
+    for (let i = 0; i < 500 && view?.phase !== "prepared"; i++) {
+      step = await reshard({ to: 7, limit: 3 });
+      if (step.status === 409) {
+        written = (await errorOf(step, 409)).message;
+        continue;
+      }
+      expect(step.status, await step.clone().text()).toBe(200);
+      view = ((await step.json()) as { data: ReshardView }).data;
+    }
+    expect(written).toMatch(/stored orders: 1, customers: 1, directory entries: \d+ after the walk began/);
+    expect(view).toMatchObject({ from: 4, to: 7, phase: "prepared", running: 4, done: false });
+
+    const expected = await expectedEntries(4, 7);
+    expect(expected.size).toBeGreaterThan(10);
+    expect(await newShardEntries(4, 7)).toEqual(expected);
+    expect(view?.written).toBe(expected.size);
+    expect(view?.scanned).toBe(view?.total);
+    // The new shards record no count yet: they take the new one at the switch.
+    for (let shard = 4; shard < 7; shard++)
+      expect(await runInDurableObject(shardStub(env, shard), (_i, state) => state.storage.get("shardCount"))).toBe(
+        undefined,
+      );
+
+    // Prepared: reads as before, no writes, the same answer to a rerun, another count refused.
+    expect(await lookups()).toEqual(before);
+    const refused = await errorOf(
+      await api.postOrders([anOrder({ id: `${p}-refused`, identifiers: { account: `${p}-acct-0` } })]),
+      503,
+    );
+    expect(refused.code).toBe("unavailable");
+    expect(refused.message).toMatch(/a reshard from 4 to 7 customer shards is prepared.*SHARD_COUNT = 7/);
+    const again = await reshard({ to: 7 });
+    expect(again.status).toBe(200);
+    expect(((await again.json()) as { data: ReshardView }).data).toMatchObject({
+      phase: "prepared",
+      written: view?.written,
+    });
+    expect((await errorOf(await reshard({ to: 8 }), 409)).message).toMatch(
+      /A reshard from 4 to 7 shards is under way \(prepared\): finish it with to=7/,
+    );
+    const status = await api.call("GET", "/v1/admin/shards/reshard", undefined, adminKey);
+    expect(((await status.json()) as { data: ReshardView }).data.phase).toBe("prepared");
+  });
+});

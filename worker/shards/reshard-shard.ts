@@ -1,0 +1,119 @@
+// A customer shard's part of a reshard (docs/scaling.md, resharding; driven by worker/shards/reshard.ts).
+// While the deployment still runs with the old count, the shard answers pages of the keys it keeps
+// (directory entries) or holds (its customers and orders) whose home among the new count is another
+// shard, then is marked prepared: from then on it takes no more writes under the old count, so what
+// the walk copied stays complete, and it serves under either count. After the switch it deletes the
+// entries it keeps for keys homed elsewhere now, and records the new count.
+import { sql } from "drizzle-orm";
+import { jsonEach, runBatch } from "../../db/batch.ts";
+import { orderSource } from "../core/identity/plan.ts";
+import { customerKey, homeShard, rehomed } from "../core/shards/placement.ts";
+import type { Db } from "../env.ts";
+import type { Placement } from "./directory.ts";
+import { rowsAfter } from "./migrate.ts";
+
+export const reshardParts = ["directory", "customers", "orders"] as const;
+export type ReshardPart = (typeof reshardParts)[number];
+
+export interface ReshardPage {
+  /** The entries to write, each at its new home. */
+  entries: (Placement & { home: number })[];
+  /** The last key or id visited, to pass as `after` for the next page; null when the part is done. */
+  next: string | null;
+  scanned: number;
+}
+
+/** Rows of each part here: what the walk will visit (a full count, once per reshard). */
+export async function reshardTotals(db: Db): Promise<Record<ReshardPart, number>> {
+  const [directory, customers, orders] = await Promise.all(
+    ["shard_directory", "customers", "orders"].map((table) =>
+      db.get<{ n: number }>(sql`SELECT count(*) AS n FROM ${sql.raw(table)}`),
+    ),
+  );
+  return { directory: directory?.n ?? 0, customers: customers?.n ?? 0, orders: orders?.n ?? 0 };
+}
+
+/**
+ * The next `limit` rows of `part` after `after` (in key or id order, along the primary key), and the
+ * entries those whose home moves to a new shard need there: a directory entry is copied as it is (it
+ * places its key wherever it does); a customer or an order homed and held here gets one placing it
+ * here, as a customer or order away from its home has (`self` is this shard).
+ */
+export async function reshardPage(
+  db: Db,
+  self: number,
+  part: ReshardPart,
+  after: string,
+  limit: number,
+  counts: { from: number; to: number },
+): Promise<ReshardPage> {
+  if (part === "directory") {
+    const rows = await db.all<{ key: string; shard: number }>(
+      sql`SELECT key, shard FROM shard_directory WHERE key > ${after} ORDER BY key LIMIT ${limit}`,
+    );
+    const placed = new Map(rows.map((row) => [row.key, Number(row.shard)]));
+    return {
+      entries: rehomed([...placed.keys()], counts.from, counts.to).map(({ key, home }) => ({
+        key,
+        home,
+        shard: placed.get(key) as number,
+      })),
+      next: rows.length < limit ? null : (rows.at(-1)?.key ?? null),
+      scanned: rows.length,
+    };
+  }
+  const rows = await db.all<{ id: string }>(
+    sql`SELECT id FROM ${sql.raw(part)} WHERE id > ${after} ORDER BY id LIMIT ${limit}`,
+  );
+  const keyOf = part === "customers" ? customerKey : orderSource;
+  // One moved in from its home has an entry there, which that shard's directory walk copies.
+  const homedHere = rows.map((row) => keyOf(row.id)).filter((key) => homeShard(key, counts.from) === self);
+  return {
+    entries: rehomed(homedHere, counts.from, counts.to).map(({ key, home }) => ({ key, home, shard: self })),
+    next: rows.length < limit ? null : (rows.at(-1)?.id ?? null),
+    scanned: rows.length,
+  };
+}
+
+/**
+ * What this shard wrote after `since` that changes where keys are: new orders and customers (each
+ * needs an entry at its new home), directory entries written (claims, moves) and erasures (their
+ * suppressions: an erased customer's entries may have been copied already). Browsing, scores and
+ * backfills place nothing, and go on during a reshard.
+ */
+export function placingWritesSince(db: Db, since: string): Promise<Record<string, number>> {
+  return rowsAfter(db, since, {
+    orders: ["orders", "created_at"],
+    customers: ["customers", "created_at"],
+    "directory entries": ["shard_directory", "updated_at"],
+    erasures: ["suppressions", "created_at"],
+  });
+}
+
+/**
+ * After the switch: deletes this shard's directory entries, among the next `limit` after `after`,
+ * whose home is a new shard now (the walk copied each there). Answers how many went.
+ */
+export async function dropRehomedEntries(
+  db: Db,
+  after: string,
+  limit: number,
+  counts: { from: number; to: number },
+): Promise<{ removed: number; next: string | null; scanned: number }> {
+  const rows = await db.all<{ key: string }>(
+    sql`SELECT key FROM shard_directory WHERE key > ${after} ORDER BY key LIMIT ${limit}`,
+  );
+  const gone = rehomed(
+    rows.map((row) => row.key),
+    counts.from,
+    counts.to,
+  ).map(({ key }) => key);
+  let removed = 0;
+  if (gone.length > 0) {
+    const [result] = await runBatch(db, [
+      sql`DELETE FROM shard_directory WHERE key IN (SELECT value FROM ${jsonEach(gone)})`,
+    ]);
+    removed = result?.meta.changes ?? 0;
+  }
+  return { removed, next: rows.length < limit ? null : (rows.at(-1)?.key ?? null), scanned: rows.length };
+}
