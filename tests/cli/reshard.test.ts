@@ -171,5 +171,14 @@ describe("patron shards reshard", () => {
     const again = await patron("shards", "reshard", "--to", "5", "--url", worker?.url ?? "");
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/runs 5 customer shards: a reshard only adds shards/);
+
+    // The old shards are the new count's now: set back to 3, they refuse rather than miss customers.
+    await worker?.stop();
+    api = await start(3);
+    const refusedAfter = await api.lookup("account", "rs-acct-7");
+    expect(refusedAfter.status).toBe(503);
+    expect(((await refusedAfter.json()) as { error: { message: string } }).error.message).toMatch(
+      /SHARD_COUNT is 3, but the customer shards were placed for 5\. Set it back to 5: the shards only grow/,
+    );
   }, 600_000);
 });

@@ -539,17 +539,27 @@ export class CustomerShard extends DurableObject<Env> {
     return written;
   }
 
-  /** After the switch: deletes the next page of entries kept here for keys homed in a new shard now. */
-  dropRehomedEntries(after: string, limit: number, counts: { from: number; to: number }) {
+  /**
+   * After the switch: deletes the next page of entries kept here for keys homed in a new shard now.
+   * The new count is recorded as this shard's own first, so it never serves under the old one again
+   * (those entries are what the old count would read).
+   */
+  async dropRehomedEntries(after: string, limit: number, counts: { from: number; to: number }) {
+    this.servesCount(counts.to);
+    await this.ctx.storage.put("shardCount", counts.to);
     return dropRehomedEntries(this.db, after, limit, counts);
   }
 
-  /** The reshard's last step here: the new count is this shard's own, and the mark goes. */
+  /** The reshard's last step here: the mark goes. */
   async finishReshard(to: number): Promise<void> {
-    if (shardCount(this.env) !== to) throw new Error(`finishReshard(${to}) under SHARD_COUNT ${shardCount(this.env)}`);
-    await this.ctx.storage.put("shardCount", to);
+    this.servesCount(to);
     await this.ctx.storage.delete("reshardTo");
     this.reshardMark = undefined;
+  }
+
+  private servesCount(count: number): void {
+    if (shardCount(this.env) !== count)
+      throw new Error(`a reshard step for ${count} shards under SHARD_COUNT ${shardCount(this.env)}`);
   }
 
   // --- backfills ---
