@@ -19,6 +19,8 @@
 // --fill-backfills does a backfill a kept base's new migration left pending (the nightly job's work) before
 // measuring; without it the shelf measures the base as it is. --drop-caches (Linux, root) empties the page cache before each size's shelf, so the first visits read
 // the shards' pages from disk; the repeat visits that follow measure the path with them in memory.
+// --reshard-to M (with --route --keep DIR --shards N): grows a copy of each kept base from N to M shards as
+// `npx patron shards reshard` does, timing the walk and the finish, and measures the shelf before and after.
 import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -39,7 +41,7 @@ import {
   seedCustomers,
   writeResults,
 } from "./scale.bench.ts";
-import { routeSize } from "./shard/route.ts";
+import { reshardSize, routeSize } from "./shard/route.ts";
 
 const root = path.resolve(import.meta.dirname, "../..");
 const config = path.join(root, "tests/bench/shard/wrangler.toml");
@@ -217,6 +219,8 @@ async function routeBench(args: string[]) {
   const shardsIndex = args.indexOf("--shards");
   const shards = shardsIndex >= 0 ? Number(args[shardsIndex + 1]) : 16;
   if (!Number.isInteger(shards) || shards <= 0) throw new Error(`--shards takes a positive count, got ${shards}`);
+  const reshardIndex = args.indexOf("--reshard-to");
+  if (reshardIndex >= 0) return reshardBench(Number(args[reshardIndex + 1]), shards, options);
   const results = [];
   for (const size of options.sizes) {
     if (!Number.isInteger(size) || size <= 0) throw new Error(`--sizes takes positive customer counts, got ${size}`);
@@ -228,6 +232,33 @@ async function routeBench(args: string[]) {
     printComparison(r, "  ");
   }
   if (results.length > 0) writeResults(options.out, { ...options, shards }, results);
+}
+
+/** `--route --reshard-to M`: a kept base grown from --shards to M shards, timed, the shelf measured before and after. */
+async function reshardBench(to: number, from: number, options: Parameters<typeof routeSize>[2]) {
+  if (!Number.isInteger(to) || to <= from)
+    throw new Error(`--reshard-to takes a count above --shards (${from}), got ${to}`);
+  const results = [];
+  for (const size of options.sizes) {
+    const result = await reshardSize(size, from, to, options);
+    results.push(result);
+    const { walk, finish } = result;
+    console.log(`${result.customers} customers (${result.orders} orders), ${from} → ${to} shards`);
+    console.log(
+      `  walk under ${from}: ${walk.rows} rows in ${walk.seconds.toFixed(1)} s (${walk.rowsPerSecond.toFixed(0)} rows/s, ${walk.steps} steps), ${walk.entriesWritten} entries written at their new homes`,
+    );
+    console.log(
+      `  finish under ${to}: ${finish.seconds.toFixed(1)} s (${finish.steps} steps), ${finish.entriesRemoved} old entries removed`,
+    );
+    console.log(
+      `  shoppers whose shelf is forwarded once more after it: ${(result.shoppersForwarded * 100).toFixed(1)}%`,
+    );
+    console.log(`  shelf before, ${from} shards:`);
+    printComparison(result.before, "    ");
+    console.log(`  shelf after the switch, ${to} shards:`);
+    printComparison(result.recommendations, "    ");
+  }
+  writeResults(options.out, { ...options, from, to }, results);
 }
 
 export default async function shardBench(args: string[]) {

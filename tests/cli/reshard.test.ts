@@ -167,10 +167,13 @@ describe("patron shards reshard", () => {
     expect(await known(api, "rs-acct-7")).toBe(true);
     expect(await ingest(api, history())).toMatchObject({ accepted: 0, duplicates: 60 });
 
-    // Finished: another run has nothing to add.
+    // Finished: another run says so again; a count below the running one is refused.
     const again = await patron("shards", "reshard", "--to", "5", "--url", worker?.url ?? "");
-    expect(again.code).toBe(1);
-    expect(again.stderr).toMatch(/runs 5 customer shards: a reshard only adds shards/);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/finished: the deployment runs 5 shards/);
+    const shrink = await patron("shards", "reshard", "--to", "4", "--url", worker?.url ?? "");
+    expect(shrink.code).toBe(1);
+    expect(shrink.stderr).toMatch(/runs 5 customer shards: a reshard only adds shards/);
 
     // The old shards are the new count's now: set back to 3, they refuse rather than miss customers.
     await worker?.stop();

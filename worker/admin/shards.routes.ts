@@ -66,10 +66,9 @@ function reshardRefusal(step: Exclude<ReshardStep, { kind: "stepped" }>): ApiErr
       const { from, to, phase } = step.state;
       const message = {
         copying: `SHARD_COUNT is ${step.count}, but the reshard from ${from} to ${to} shards has not prepared the shards yet: set SHARD_COUNT back to ${from} and run again until it says they are prepared, then set it to ${to}.`,
-        prepared: `SHARD_COUNT is ${step.count}, but the shards are prepared for a reshard from ${from} to ${to}: set SHARD_COUNT to ${to} and run again to finish (or back to ${from}, which serves but takes no writes).`,
+        prepared: `SHARD_COUNT is ${step.count}, but the shards are prepared for a reshard from ${from} to ${to}: set SHARD_COUNT to ${to} and run again to finish.`,
         cleaning: `SHARD_COUNT is ${step.count}, but the deployment has switched to ${to} shards and the reshard is removing the old shards' entries: set SHARD_COUNT back to ${to} and run again to finish.`,
-        done: `SHARD_COUNT is ${step.count}, but the reshard to ${to} shards has finished.`,
-      }[phase];
+      }[phase as "copying" | "prepared" | "cleaning"];
       return new ApiError(409, "conflict", message);
     }
   }

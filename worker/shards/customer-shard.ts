@@ -81,6 +81,7 @@ import {
 } from "./nightly-shard.ts";
 import {
   dropRehomedEntries,
+  dropWalkEntries,
   placingWritesSince,
   type ReshardPart,
   reshardPage,
@@ -130,13 +131,17 @@ export class CustomerShard extends DurableObject<Env> {
     ctx.blockConcurrencyWhile(async () => {
       await migrate(durableDrizzle(ctx.storage), shardMigrations);
       const count = shardCount(env);
+      const index = shardIndex(ctx.id.name);
+      // A shard past the count is not in use: only a reshard's walk writes there, whatever it recorded.
+      if (index !== null && index >= count) return;
       const recorded = await ctx.storage.get<number>("shardCount");
       this.reshardMark = await ctx.storage.get<ReshardMark>("reshardTo");
-      const problem = this.reshardMark?.count === count ? null : shardCountProblem(recorded, count);
+      // The switch: a prepared shard started under its new count takes it as its own, and from then on
+      // refuses the old one (it may take writes the old count would not find).
+      const switched = this.reshardMark?.count === count && recorded !== count;
+      const problem = switched ? null : shardCountProblem(recorded, count);
       if (problem) throw new Error(problem);
-      const index = shardIndex(ctx.id.name);
-      if (recorded === undefined && count > 0 && (index === null || index < count))
-        await ctx.storage.put("shardCount", count);
+      if ((recorded === undefined || switched) && count > 0) await ctx.storage.put("shardCount", count);
     });
   }
 
@@ -514,6 +519,13 @@ export class CustomerShard extends DurableObject<Env> {
     return reshardTotals(this.db);
   }
 
+  /** The walk begins: this shard's rows are counted (prepareReshard compares them) and answered. */
+  async beginReshardWalk() {
+    const counts = await reshardTotals(this.db);
+    await this.ctx.storage.put("reshardWalkCounts", counts);
+    return counts;
+  }
+
   reshardPage(part: ReshardPart, after: string, limit: number, counts: { from: number; to: number }) {
     return reshardPage(this.db, this.index, part, after, limit, counts);
   }
@@ -531,7 +543,8 @@ export class CustomerShard extends DurableObject<Env> {
    * no writes under the count it serves now, and serves under `to` as well.
    */
   async prepareReshard(to: number, since: string): Promise<Record<string, number>> {
-    const written = await placingWritesSince(this.db, since);
+    const countsAtStart = await this.ctx.storage.get<Record<ReshardPart, number>>("reshardWalkCounts");
+    const written = await placingWritesSince(this.db, since, countsAtStart);
     if (Object.values(written).some((n) => n > 0)) return written;
     const mark: ReshardMark = { count: to, since };
     await this.ctx.storage.put("reshardTo", mark);
@@ -539,21 +552,32 @@ export class CustomerShard extends DurableObject<Env> {
     return written;
   }
 
+  /** A shard the reshard adds, before the switch: forgets the entries an earlier walk wrote here. */
+  async dropWalkEntries(from: number): Promise<void> {
+    if (this.index < shardCount(this.env)) throw new Error(`dropWalkEntries in shard ${this.index}, one in use`);
+    await dropWalkEntries(this.db, from);
+  }
+
+  /** A walk started over: this shard takes writes under its count again until it is marked anew. */
+  async unprepareReshard(): Promise<void> {
+    if (this.reshardMark?.count === shardCount(this.env)) return;
+    await this.ctx.storage.delete("reshardTo");
+    this.reshardMark = undefined;
+  }
+
   /**
-   * After the switch: deletes the next page of entries kept here for keys homed in a new shard now.
-   * The new count is recorded as this shard's own first, so it never serves under the old one again
-   * (those entries are what the old count would read).
+   * After the switch (this shard recorded the new count when it started under it): deletes the next
+   * page of entries kept here for keys homed in a new shard now.
    */
   async dropRehomedEntries(after: string, limit: number, counts: { from: number; to: number }) {
     this.servesCount(counts.to);
-    await this.ctx.storage.put("shardCount", counts.to);
     return dropRehomedEntries(this.db, after, limit, counts);
   }
 
   /** The reshard's last step here: the mark goes. */
   async finishReshard(to: number): Promise<void> {
     this.servesCount(to);
-    await this.ctx.storage.delete("reshardTo");
+    await this.ctx.storage.delete(["reshardTo", "reshardWalkCounts"]);
     this.reshardMark = undefined;
   }
 

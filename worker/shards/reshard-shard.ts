@@ -77,17 +77,46 @@ export async function reshardPage(
 
 /**
  * What this shard wrote after `since` that changes where keys are: new orders and customers (each
- * needs an entry at its new home), directory entries written (claims, moves) and erasures (their
- * suppressions: an erased customer's entries may have been copied already). Browsing, scores and
- * backfills place nothing, and go on during a reshard.
+ * needs an entry at its new home), directory entries written (claims, moves), erasures (their
+ * suppressions: an erased customer's entries may have been copied already) and moves, with any move
+ * not finished, and any change of its rows since `countsAtStart` (taken when the walk began). Browsing,
+ * scores and backfills place nothing, and go on during a reshard.
  */
-export function placingWritesSince(db: Db, since: string): Promise<Record<string, number>> {
-  return rowsAfter(db, since, {
-    orders: ["orders", "created_at"],
-    customers: ["customers", "created_at"],
-    "directory entries": ["shard_directory", "updated_at"],
-    erasures: ["suppressions", "created_at"],
-  });
+export async function placingWritesSince(
+  db: Db,
+  since: string,
+  countsAtStart: Record<ReshardPart, number> | undefined,
+): Promise<Record<string, number>> {
+  const [written, moving, counts] = await Promise.all([
+    rowsAfter(db, since, {
+      orders: ["orders", "created_at"],
+      customers: ["customers", "created_at"],
+      "directory entries": ["shard_directory", "updated_at"],
+      "suppressed keys (erasures)": ["suppressions", "created_at"],
+      "moves between shards": ["shard_moves", "updated_at"],
+    }),
+    db.get<{ n: number }>(sql`SELECT count(*) AS n FROM shard_moves WHERE status != 'done'`),
+    reshardTotals(db),
+  ]);
+  // A write is stamped with its request's start: one that began before the walk but landed after
+  // the shard's count was taken shows in the counts instead.
+  const changed = reshardParts.filter((part) => countsAtStart !== undefined && counts[part] !== countsAtStart[part]);
+  return {
+    ...written,
+    "moves not finished": moving?.n ?? 0,
+    ...Object.fromEntries(
+      changed.map((part) => [`${part} rows added or removed`, Math.abs(counts[part] - (countsAtStart?.[part] ?? 0))]),
+    ),
+  };
+}
+
+/**
+ * In a shard the reshard adds, before the switch: deletes the entries an earlier walk wrote (those
+ * placing keys in the old shards), so a walk started over keeps none for a key erased (or no longer
+ * placed there) meanwhile.
+ */
+export async function dropWalkEntries(db: Db, from: number): Promise<void> {
+  await runBatch(db, [sql`DELETE FROM shard_directory WHERE shard < ${from}`]);
 }
 
 /**

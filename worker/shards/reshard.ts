@@ -6,12 +6,13 @@
 // call, a page of one old shard at a time, resumable from the cursor recorded in D1:
 //
 // 1. "copying", under SHARD_COUNT = N: the walk. At its end every old shard checks it wrote nothing
-//    that places keys since the walk began, and is marked prepared: from then on it takes no writes
-//    under N (so the copy stays complete) and serves under M as well. A shard that wrote starts the
-//    walk over.
-// 2. "prepared": the deployment is switched to SHARD_COUNT = M (the new shards are created on first use).
+//    that places keys since the walk began (and has no move unfinished), and is marked prepared: from
+//    then on it takes no writes under N (so the copy stays complete) and serves under M as well. A
+//    shard that wrote starts the walk over (the marks and the new shards' copied entries go).
+// 2. "prepared": the deployment is switched to SHARD_COUNT = M; each old shard takes M as its own
+//    count when it first starts under it (the new shards record it on first use).
 // 3. "cleaning", under M: each old shard deletes the entries it keeps for keys homed in a new shard
-//    now, then records M as its own count; then "done".
+//    now, and drops its mark; then "done".
 import { sql } from "drizzle-orm";
 import type { Db, Env } from "../env.ts";
 import type { Placement } from "./directory.ts";
@@ -83,9 +84,18 @@ async function oldRows(env: Env, from: number, parts: readonly ReshardPart[]): P
   return totals.reduce((sum, counts) => sum + parts.reduce((n, part) => n + counts[part], 0), 0);
 }
 
-/** Starts the walk (again): from the first old shard's directory, with `at` as its beginning. */
+/**
+ * Starts the walk (again): from the first old shard's directory, with `at` as its beginning. The new
+ * shards forget what an earlier walk wrote there, which may place keys erased since.
+ */
 async function startWalk(env: Env, d1: Db, from: number, to: number, at: string): Promise<void> {
-  const total = await oldRows(env, from, reshardParts);
+  await Promise.all(
+    indexes(to)
+      .slice(from)
+      .map((index) => shardStub(env, index).dropWalkEntries(from)),
+  );
+  const counts = await Promise.all(indexes(from).map((index) => shardStub(env, index).beginReshardWalk()));
+  const total = counts.reduce((sum, shard) => sum + reshardParts.reduce((n, part) => n + shard[part], 0), 0);
   await d1.run(sql`
     INSERT INTO shard_reshard (id, from_count, to_count, phase, shard, part, cursor, scanned, total, written, removed,
       started_at, updated_at)
@@ -143,6 +153,8 @@ async function copyPage(env: Env, d1: Db, state: ReshardState, limit: number, at
   for (const answer of answers)
     for (const [what, n] of Object.entries(answer)) written[what] = (written[what] ?? 0) + n;
   if (Object.values(written).some((n) => n > 0)) {
+    // Every old shard takes writes again until the next walk's end marks it.
+    await Promise.all(indexes(state.from).map((index) => shardStub(env, index).unprepareReshard()));
     await startWalk(env, d1, state.from, state.to, at);
     return { kind: "written", written, state: (await reshardState(d1)) as ReshardState };
   }
@@ -181,6 +193,8 @@ export async function reshardStep(env: Env, d1: Db, to: number, limit: number, n
   if (count === 0) return { kind: "not_sharded" };
   let state = await reshardState(d1);
   if (state && state.phase !== "done" && state.to !== to) return { kind: "other_reshard", state };
+  // Run again once finished: nothing to do, the same answer.
+  if (state?.phase === "done" && state.to === to && count === to) return { kind: "stepped", state };
   if (!state || state.phase === "done") {
     if (to <= count) return { kind: "not_growing", count };
     const moves = (

@@ -15,6 +15,7 @@
 // a replay, new customers) and runs the nightly job over the shards (wall time, peak memory).
 import { createHash } from "node:crypto";
 import {
+  cpSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -37,6 +38,7 @@ import { generateProducts } from "../../../db/seed/generate.ts";
 import { customerIdHomedAt, homeShard } from "../../../worker/core/shards/placement.ts";
 import type { Db } from "../../../worker/env.ts";
 import { signShopperToken } from "../../../worker/http/shopper-token.ts";
+import { hashIdentifiers } from "../../../worker/identity/identity.keys.ts";
 import type { OrderInput } from "../../../worker/orders/orders.schemas.ts";
 import { upsertProducts } from "../../../worker/orders/products.repo.ts";
 import { recommendationsResponseSchema } from "../../../worker/recommendations/recommendations.schemas.ts";
@@ -458,5 +460,108 @@ export async function routeSize(size: number, shards: number, options: RouteOpti
     }
   } finally {
     if (!options.keep) rmSync(persistDir, { recursive: true, force: true });
+  }
+}
+
+interface ReshardView {
+  phase: string;
+  scanned: number;
+  total: number;
+  written: number;
+  removed: number;
+}
+
+/** Steps `POST /v1/admin/shards/reshard` until `until` (a phase); its wall time, steps and the last answer. */
+async function reshardUntil(url: string, to: number, until: string, label: string) {
+  const started = performance.now();
+  let bar: ReturnType<typeof progressBar> | null = null;
+  let view: ReshardView;
+  let steps = 0;
+  do {
+    const response = await fetch(`${url}/v1/admin/shards/reshard`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` },
+      body: JSON.stringify({ to, limit: 2000 }),
+    });
+    if (!response.ok) throw new Error(`reshard step: ${response.status} ${await response.text()}`);
+    ({ data: view } = (await response.json()) as { data: ReshardView });
+    steps++;
+    bar ??= progressBar(view.total, label);
+    bar.update(view.scanned);
+  } while (view.phase !== until);
+  bar?.stop();
+  return { seconds: (performance.now() - started) / 1000, steps, view };
+}
+
+/**
+ * `--reshard-to M`: grows a copy of the kept base of `size` customers in `from` shards to `to` shards
+ * as `npx patron shards reshard` does (walk, switch, finish), timing each phase, and measures the
+ * shelf against the bare read before the reshard and after the switch, in the same run: a shopper
+ * whose account key's home moved to a new shard costs one forward more. The kept base is not changed.
+ */
+export async function reshardSize(size: number, from: number, to: number, options: RouteOptions) {
+  if (!options.keep) throw new Error("--reshard-to needs --keep DIR holding a base loaded with --shards");
+  const base = path.join(path.resolve(options.keep), `${size}-${from}`);
+  const loadedFile = path.join(base, "loaded.json");
+  if (!existsSync(loadedFile))
+    throw new Error(`no base of ${size} customers in ${from} shards in ${base}: load one with --keep first`);
+  const loaded: Loaded = JSON.parse(readFileSync(loadedFile, "utf8"));
+  const persistDir = mkdtempSync(path.join(path.dirname(base), `reshard-${size}-${from}-${to}-`));
+  try {
+    console.log(`copying the base of ${loaded.customers} customers (${base})`);
+    cpSync(base, persistDir, { recursive: true });
+    await applyMigrations(persistDir);
+    let { worker, url } = await startRouteWorker(persistDir, from);
+    let before: Awaited<ReturnType<typeof measureRecommendations>>;
+    let walk: Awaited<ReturnType<typeof reshardUntil>>;
+    try {
+      await probe(url);
+      await fillFloor(url, loaded.customers);
+      before = await measureRecommendations(url, loaded.customers, options, (shopper) =>
+        fetch(`${url}/bench/floor?id=${floorKey(shopper)}`),
+      );
+      walk = await reshardUntil(url, to, "prepared", "rows walked");
+    } finally {
+      await worker.dispose();
+    }
+    ({ worker, url } = await startRouteWorker(persistDir, to));
+    try {
+      await probe(url);
+      const after = await measureRecommendations(url, loaded.customers, options, (shopper) =>
+        fetch(`${url}/bench/floor?id=${floorKey(shopper)}`),
+      );
+      const finish = await reshardUntil(url, to, "done", "entries checked");
+      await probe(url);
+      const keys = await Promise.all(
+        Array.from({ length: 2000 }, async (_, k) => {
+          const index = Math.floor((k * loaded.customers) / 2000);
+          return (await hashIdentifiers({ account: accountOf(index) }, testSecrets.IDENTITY_HASH_SECRET)).identities[0]!
+            .key;
+        }),
+      );
+      const forwarded = keys.filter((key) => homeShard(key, to) >= from).length / keys.length;
+      return {
+        customers: loaded.customers,
+        orders: loaded.orders,
+        from,
+        to,
+        walk: {
+          seconds: walk.seconds,
+          steps: walk.steps,
+          rows: walk.view.scanned,
+          rowsPerSecond: walk.view.scanned / walk.seconds,
+          entriesWritten: walk.view.written,
+        },
+        finish: { seconds: finish.seconds, steps: finish.steps, entriesRemoved: finish.view.removed },
+        shoppersForwarded: forwarded,
+        before,
+        /** After the switch. */
+        recommendations: after,
+      };
+    } finally {
+      await worker.dispose();
+    }
+  } finally {
+    rmSync(persistDir, { recursive: true, force: true });
   }
 }

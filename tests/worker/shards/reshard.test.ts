@@ -146,7 +146,9 @@ describe("a reshard from 4 to 7 shards, under the old count", () => {
       expect(step.status, await step.clone().text()).toBe(200);
       view = ((await step.json()) as { data: ReshardView }).data;
     }
-    expect(written).toMatch(/stored orders: 1, customers: 1, directory entries: \d+ after the walk began/);
+    expect(written).toMatch(
+      /stored orders: 1, customers: 1, directory entries: \d+, .*orders rows added or removed: 1.* after the walk began/,
+    );
     expect(view).toMatchObject({ from: 4, to: 7, phase: "prepared", running: 4, done: false });
 
     const expected = await expectedEntries(4, 7);
@@ -179,5 +181,100 @@ describe("a reshard from 4 to 7 shards, under the old count", () => {
     );
     const status = await api.call("GET", "/v1/admin/shards/reshard", undefined, adminKey);
     expect(((await status.json()) as { data: ReshardView }).data.phase).toBe("prepared");
+  });
+});
+
+/** Undoes the reshard an earlier test prepared (the shards' storage outlives a test): a fresh start. */
+async function forgetReshard(from: number, to: number) {
+  for (let shard = 0; shard < to; shard++)
+    await runInDurableObject(shardStub(env, shard), async (instance, state) => {
+      if (shard >= from) state.storage.sql.exec("DELETE FROM shard_directory");
+      await state.storage.delete(["reshardTo", "reshardWalkCounts"]);
+      (instance as unknown as { reshardMark?: unknown }).reshardMark = undefined;
+    });
+  await env.DB.prepare("DELETE FROM shard_reshard").run();
+}
+
+describe("an erasure while the walk is under way", () => {
+  it("leaves none of the erased customer's entries in the new shards once prepared", async () => {
+    await forgetReshard(4, 7);
+    const p = uniquePrefix("erase");
+    expect((await api.postOrders(history(p))).status).toBe(200);
+    // A customer with an order whose home moves to a new shard: the walk copies its entry there.
+    let erased: { customerId: string; orders: { id: string }[] } | undefined;
+    for (let i = 0; i < 6 && !erased; i++) {
+      const { data } = (await (await api.lookup("account", `${p}-acct-${i}`)).json()) as {
+        data: { customerId: string; orders: { id: string }[] };
+      };
+      if (data.orders.some((order) => homeShard(`order:${order.id}`, 7) >= 4)) erased = data;
+    }
+    if (!erased) throw new Error("no customer with an order homed in a new shard");
+
+    // Every part of every old shard walked but the last, then the erasure: the walk's end starts it over.
+    for (let i = 0; i < 11; i++) expect((await reshard({ to: 7, limit: 5000 })).status).toBe(200);
+    const rehomedOrders = erased.orders.map((order) => `order:${order.id}`).filter((key) => homeShard(key, 7) >= 4);
+    expect([...(await newShardEntries(4, 7)).keys()]).toEqual(expect.arrayContaining(rehomedOrders));
+    expect((await api.call("DELETE", `/v1/customers/${erased.customerId}`, undefined, adminKey)).status).toBe(200);
+    let view: ReshardView | null = null;
+    let restarted = false;
+    for (let i = 0; i < 50 && view?.phase !== "prepared"; i++) {
+      const step = await reshard({ to: 7, limit: 5000 });
+      if (step.status === 409) {
+        expect((await errorOf(step, 409)).message).toMatch(
+          /stored .*suppressed keys \(erasures\): \d+.* after the walk began/,
+        );
+        restarted = true;
+        continue;
+      }
+      view = ((await step.json()) as { data: ReshardView }).data;
+    }
+    expect(restarted).toBe(true);
+    expect(view?.phase).toBe("prepared");
+
+    // The new shards keep only entries of keys the old shards still place: none of the erased orders'.
+    const kept = await newShardEntries(4, 7);
+    expect(rehomedOrders.filter((key) => kept.has(key))).toEqual([]);
+    expect(kept).toEqual(await expectedEntries(4, 7));
+  });
+});
+
+describe("a walk whose shards are not settled", () => {
+  it("is not stopped by a new shard that took the new count too early, and is not prepared over a move left unfinished", async () => {
+    await forgetReshard(4, 7);
+    // The new count was set before the reshard, and a call reached new shard 5, which recorded it.
+    await runInDurableObject(shardStub(env, 5), async (_instance, state) => {
+      await state.storage.put("shardCount", 7);
+    });
+    await runInDurableObject(shardStub(env, 5), (_instance, state) => state.abort("start again")).catch(() => {});
+    const p = uniquePrefix("unsettled");
+    expect((await api.postOrders(history(p))).status).toBe(200);
+    expect((await reshard({ to: 7, limit: 5000 })).status).toBe(200);
+
+    // A move recorded in shard 2 and not finished when the walk ends: not prepared, walked again.
+    const move = [
+      "INSERT INTO shard_moves (id, direction, peer, keys, customers, sources, status, created_at, updated_at) VALUES (?, 'in', 1, '[]', '[]', '[]', 'copying', ?, ?)",
+    ];
+    const at = new Date().toISOString();
+    await runInDurableObject(shardStub(env, 2), (_instance, state) => {
+      state.storage.sql.exec(move[0] as string, `${p}-move`, at, at);
+    });
+    let refusal = "";
+    for (let i = 0; i < 20 && !refusal; i++) {
+      const step = await reshard({ to: 7, limit: 5000 });
+      if (step.status === 409) refusal = (await errorOf(step, 409)).message;
+      else expect(((await step.json()) as { data: ReshardView }).data.phase).toBe("copying");
+    }
+    expect(refusal).toMatch(/moves not finished: 1/);
+    await runInDurableObject(shardStub(env, 2), (_instance, state) => {
+      state.storage.sql.exec("DELETE FROM shard_moves WHERE id = ?", `${p}-move`);
+    });
+    let view: ReshardView | null = null;
+    for (let i = 0; i < 50 && view?.phase !== "prepared"; i++) {
+      const step = await reshard({ to: 7, limit: 5000 });
+      expect(step.status, await step.clone().text()).toBe(200);
+      view = ((await step.json()) as { data: ReshardView }).data;
+    }
+    expect(view?.phase).toBe("prepared");
+    expect(await newShardEntries(4, 7)).toEqual(await expectedEntries(4, 7));
   });
 });
