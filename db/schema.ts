@@ -675,8 +675,8 @@ export const shardMigration = sqliteTable("shard_migration", {
 
 /**
  * A reshard of the customer shards from `from_count` to `to_count` (`patron shards reshard`,
- * docs/scaling.md, resharding). `phase`: "copying" walks the old shards' directories, customers and
- * orders and writes every key's entry at its home among the new count, while the deployment still runs
+ * docs/scaling.md, resharding). `phase`: "copying" walks the old shards' directories, customers,
+ * orders and identify calls and writes every key's entry at its home among the new count, while the deployment still runs
  * with the old one; "prepared" once the walk found no write since it began (`started_at`) and marked
  * the old shards to accept the new count; after the switch, "cleaning" deletes the entries the old
  * shards keep for keys homed elsewhere now; then "done". `shard`, `part` and `cursor` (the last key or
@@ -688,7 +688,7 @@ export const shardReshard = sqliteTable("shard_reshard", {
   toCount: integer("to_count").notNull(),
   phase: text("phase", { enum: ["copying", "prepared", "cleaning", "done"] }).notNull(),
   shard: integer("shard").notNull(),
-  part: text("part", { enum: ["directory", "customers", "orders"] }).notNull(),
+  part: text("part", { enum: ["directory", "customers", "orders", "identify"] }).notNull(),
   cursor: text("cursor").notNull(),
   /** Rows the phase visited, of `total` (the old shards' rows it walks, counted when it began). */
   scanned: integer("scanned").notNull().default(0),

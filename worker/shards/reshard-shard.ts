@@ -12,7 +12,7 @@ import type { Db } from "../env.ts";
 import type { Placement } from "./directory.ts";
 import { rowsAfter } from "./migrate.ts";
 
-export const reshardParts = ["directory", "customers", "orders"] as const;
+export const reshardParts = ["directory", "customers", "orders", "identify"] as const;
 export type ReshardPart = (typeof reshardParts)[number];
 
 export interface ReshardPage {
@@ -25,19 +25,31 @@ export interface ReshardPage {
 
 /** Rows of each part here: what the walk will visit (a full count, once per reshard). */
 export async function reshardTotals(db: Db): Promise<Record<ReshardPart, number>> {
-  const [directory, customers, orders] = await Promise.all(
-    ["shard_directory", "customers", "orders"].map((table) =>
-      db.get<{ n: number }>(sql`SELECT count(*) AS n FROM ${sql.raw(table)}`),
-    ),
+  const [directory, customers, orders, identify] = await Promise.all(
+    [
+      sql`SELECT count(*) AS n FROM shard_directory`,
+      sql`SELECT count(*) AS n FROM customers`,
+      sql`SELECT count(*) AS n FROM orders`,
+      sql`SELECT count(DISTINCT source) AS n FROM identity_observations ${identifyRange("")}`,
+    ].map((query) => db.get<{ n: number }>(query)),
   );
-  return { directory: directory?.n ?? 0, customers: customers?.n ?? 0, orders: orders?.n ?? 0 };
+  return {
+    directory: directory?.n ?? 0,
+    customers: customers?.n ?? 0,
+    orders: orders?.n ?? 0,
+    identify: identify?.n ?? 0,
+  };
 }
+
+/** The identify calls' observation sources (`identify:<hash>`) after `after`, along the primary key. */
+const identifyRange = (after: string) => sql`WHERE source > ${after || "identify:"} AND source < 'identify;'`;
 
 /**
  * The next `limit` rows of `part` after `after` (in key or id order, along the primary key), and the
  * entries those whose home moves to a new shard need there: a directory entry is copied as it is (it
- * places its key wherever it does); a customer or an order homed and held here gets one placing it
- * here, as a customer or order away from its home has (`self` is this shard).
+ * places its key wherever it does); a customer, an order or an identify call (its observations'
+ * source, which places a call with no verified identifier) homed and held here gets one placing it
+ * here, as one away from its home has (`self` is this shard).
  */
 export async function reshardPage(
   db: Db,
@@ -63,9 +75,11 @@ export async function reshardPage(
     };
   }
   const rows = await db.all<{ id: string }>(
-    sql`SELECT id FROM ${sql.raw(part)} WHERE id > ${after} ORDER BY id LIMIT ${limit}`,
+    part === "identify"
+      ? sql`SELECT DISTINCT source AS id FROM identity_observations ${identifyRange(after)} ORDER BY source LIMIT ${limit}`
+      : sql`SELECT id FROM ${sql.raw(part)} WHERE id > ${after} ORDER BY id LIMIT ${limit}`,
   );
-  const keyOf = part === "customers" ? customerKey : orderSource;
+  const keyOf = { customers: customerKey, orders: orderSource, identify: (source: string) => source }[part];
   // One moved in from its home has an entry there, which that shard's directory walk copies.
   const homedHere = rows.map((row) => keyOf(row.id)).filter((key) => homeShard(key, counts.from) === self);
   return {

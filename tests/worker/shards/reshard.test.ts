@@ -52,17 +52,21 @@ function history(p: string) {
 async function expectedEntries(from: number, to: number): Promise<Map<string, number>> {
   const expected = new Map<string, number>();
   for (let shard = 0; shard < from; shard++) {
-    const { entries, customers, orders } = await runInDurableObject(shardStub(env, shard), (_instance, state) => ({
+    const { entries, held } = await runInDurableObject(shardStub(env, shard), (_instance, state) => ({
       entries: state.storage.sql
         .exec<{ key: string; shard: number }>("SELECT key, shard FROM shard_directory")
         .toArray(),
-      customers: state.storage.sql.exec<{ id: string }>("SELECT id FROM customers").toArray(),
-      orders: state.storage.sql.exec<{ id: string }>("SELECT id FROM orders").toArray(),
+      held: state.storage.sql
+        .exec<{ key: string }>(
+          `SELECT 'customer:' || id AS key FROM customers UNION ALL SELECT 'order:' || id FROM orders
+           UNION SELECT source FROM identity_observations WHERE source LIKE 'identify:%'`,
+        )
+        .toArray(),
     }));
+    // A customer, order or identify call held away from its home has an entry there (in `entries`).
     const keys: [string, number][] = [
       ...entries.map((row): [string, number] => [row.key, row.shard]),
-      ...customers.map((row): [string, number] => [`customer:${row.id}`, shard]),
-      ...orders.map((row): [string, number] => [`order:${row.id}`, shard]),
+      ...held.filter((row) => homeShard(row.key, from) === shard).map((row): [string, number] => [row.key, shard]),
     ];
     for (const [key, placed] of keys) if (homeShard(key, to) >= from) expected.set(key, placed);
   }
@@ -118,6 +122,9 @@ describe("a reshard from 4 to 7 shards, under the old count", () => {
     const p = uniquePrefix("grow");
     const seeded = await api.postOrders(history(p));
     expect(seeded.status, await seeded.clone().text()).toBe(200);
+    // Identify calls with no verified identifier: each is placed by its own key (`identify:<hash>`).
+    for (let i = 0; i < 8; i++)
+      expect((await api.identify({ email: `${p}-seen-${i}@x.test`, device: `${p}-dev-${i}` })).status).toBe(200);
     const lookups = async () =>
       Promise.all(
         Array.from({ length: 6 }, async (_, i) => {
@@ -153,6 +160,7 @@ describe("a reshard from 4 to 7 shards, under the old count", () => {
 
     const expected = await expectedEntries(4, 7);
     expect(expected.size).toBeGreaterThan(10);
+    expect([...expected.keys()].some((key) => key.startsWith("identify:"))).toBe(true);
     expect(await newShardEntries(4, 7)).toEqual(expected);
     expect(view?.written).toBe(expected.size);
     expect(view?.scanned).toBe(view?.total);
@@ -210,8 +218,8 @@ describe("an erasure while the walk is under way", () => {
     }
     if (!erased) throw new Error("no customer with an order homed in a new shard");
 
-    // Every part of every old shard walked but the last, then the erasure: the walk's end starts it over.
-    for (let i = 0; i < 11; i++) expect((await reshard({ to: 7, limit: 5000 })).status).toBe(200);
+    // Every part of every old shard walked but the last (4 shards, 4 parts), then the erasure: the walk's end starts it over.
+    for (let i = 0; i < 15; i++) expect((await reshard({ to: 7, limit: 5000 })).status).toBe(200);
     const rehomedOrders = erased.orders.map((order) => `order:${order.id}`).filter((key) => homeShard(key, 7) >= 4);
     expect([...(await newShardEntries(4, 7)).keys()]).toEqual(expect.arrayContaining(rehomedOrders));
     expect((await api.call("DELETE", `/v1/customers/${erased.customerId}`, undefined, adminKey)).status).toBe(200);
