@@ -478,11 +478,18 @@ async function reshardUntil(url: string, to: number, until: string, label: strin
   let view: ReshardView;
   let steps = 0;
   do {
-    const response = await fetch(`${url}/v1/admin/shards/reshard`, {
-      method: "POST",
-      headers: { "Content-Type": "application/json", Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` },
-      body: JSON.stringify({ to, limit: 2000 }),
-    });
+    // A step is run again when the dev server restarted under it (see withRetries): the walk's
+    // position moves only once a page is written, so a step run twice redoes one page's upserts.
+    let response: Response;
+    for (let attempt = 1; ; attempt++) {
+      response = await fetch(`${url}/v1/admin/shards/reshard`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` },
+        body: JSON.stringify({ to, limit: 2000 }),
+      });
+      if (response.ok || attempt >= 5 || !/restarted mid-request/.test(await response.clone().text())) break;
+      console.log(`the dev server restarted during a reshard step: running it again (attempt ${attempt + 1})`);
+    }
     if (!response.ok) throw new Error(`reshard step: ${response.status} ${await response.text()}`);
     ({ data: view } = (await response.json()) as { data: ReshardView });
     steps++;
