@@ -81,7 +81,7 @@ export function reshardSwitchInstruction(to: number, local: boolean): string {
     : `SHARD_COUNT = "${to}" in wrangler.toml [vars] and deploy (npm run deploy)`;
   return (
     `Now set ${where}, then run patron shards reshard --to ${to} again to finish. ` +
-    "Until the switch the shards serve as before but take no orders, identify calls or erasures; after it they take them again."
+    "Until the switch the shards serve shelves, lookups and events as before but take no orders (imports included), identify calls, erasures or suppression changes; after it they take them again."
   );
 }
 

@@ -1,7 +1,13 @@
 // `patron shards migrate`'s check of the copy: every customer table's rows summed over the shards
 // against D1's.
 import { describe, expect, it } from "vitest";
-import { changesText, countMismatches, migrationRate, switchInstruction } from "../../cli/commands/shards.ts";
+import {
+  changesText,
+  countMismatches,
+  migrationRate,
+  reshardSwitchInstruction,
+  switchInstruction,
+} from "../../cli/commands/shards.ts";
 
 describe("countMismatches", () => {
   it("is empty when the shards together hold what D1 holds", () => {
@@ -50,5 +56,16 @@ describe("migrationRate", () => {
     expect(migrationRate(100, 8)).toBe("–");
     expect(migrationRate(0, 0)).toBe("–");
     expect(migrationRate(1700, 100_000)).toBe("17");
+  });
+});
+
+describe("reshardSwitchInstruction", () => {
+  it("names where to set the new count, to run again after, and what waits until the switch", () => {
+    expect(reshardSwitchInstruction(8, true)).toMatch(
+      /^Now set SHARD_COUNT=8 in \.dev\.vars and restart npm start, then run patron shards reshard --to 8 again to finish\./,
+    );
+    const deployed = reshardSwitchInstruction(32, false);
+    expect(deployed).toMatch(/^Now set SHARD_COUNT = "32" in wrangler\.toml \[vars\] and deploy \(npm run deploy\)/);
+    expect(deployed).toMatch(/take no orders \(imports included\), identify calls, erasures or suppression changes/);
   });
 });
