@@ -131,7 +131,7 @@ export const customersRoutes = new Hono<AppEnv>()
       shardCount(c.env) > 0
         ? shardedHolders(c.env, key, holderLimit + 1)
         : Promise.all([holdersIn(c.var.db, key, holderLimit + 1)]),
-      suppressedKeys(c.var.db, suppressionKeysOf([{ key, foldedKey: folded ?? undefined }])),
+      suppressedKeys(c.var.db, suppressionKeysOf([{ key, foldedKey: folded }])),
     ]);
     const suppressed = onList.size > 0;
     const { known, shared, holders, truncated } = mergeHolders(parts, holderLimit);

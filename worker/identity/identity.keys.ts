@@ -71,12 +71,15 @@ export async function foldedKey(
   secret: string,
 ): Promise<string | null> {
   if (kind !== "account" && kind !== "device") return null;
-  const folded = raw.normalize("NFKC").trim();
+  const folded = foldedValue(raw);
   return folded !== "" && folded !== normalizedValue ? identityKey(kind, folded, secret) : null;
 }
 
+/** An account or device id as it was keyed before: NFKC-folded and trimmed (see foldedKey). */
+export const foldedValue = (raw: string) => raw.normalize("NFKC").trim();
+
 /** The keys the suppression list is checked for: each identifier's, and its folded key where it has one. */
-export const suppressionKeysOf = (identities: readonly Pick<HashedIdentity, "key" | "foldedKey">[]): string[] =>
+export const suppressionKeysOf = (identities: readonly { key: string; foldedKey?: string | null }[]): string[] =>
   identities.flatMap(({ key, foldedKey }) => (foldedKey ? [key, foldedKey] : [key]));
 
 export async function hashIdentifiers(

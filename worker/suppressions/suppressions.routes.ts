@@ -5,7 +5,7 @@ import type { AppEnv, Env } from "../env.ts";
 import { requireAdminKey } from "../http/auth.ts";
 import { invalidRequest, notFound } from "../http/errors.ts";
 import { jsonBody, queryParams } from "../http/validate.ts";
-import { foldedKey, identityKey, normalizeForKey, suppressionKeysOf } from "../identity/identity.keys.ts";
+import { foldedKey, foldedValue, identityKey, normalizeForKey, suppressionKeysOf } from "../identity/identity.keys.ts";
 import { phoneRegion } from "../identity/phone.ts";
 import { liftSuppressionInShards } from "../shards/console.ts";
 import { shardCount } from "../shards/shards.ts";
@@ -44,7 +44,7 @@ export const suppressionsRoutes = new Hono<AppEnv>()
     if (kind === undefined || value === undefined) throw invalidRequest("Send both kind and value, or neither.");
     // Suppressed too when an erasure made while account ids were NFKC-folded listed the folded form.
     const { key, folded } = await keysOf({ kind, value }, c.env);
-    const onList = await suppressedKeys(c.var.db, suppressionKeysOf([{ key, foldedKey: folded ?? undefined }]));
+    const onList = await suppressedKeys(c.var.db, suppressionKeysOf([{ key, foldedKey: folded }]));
     return c.json({ data: { kind, suppressed: onList.size > 0 } });
   })
   .delete("/", async (c) => {
@@ -55,7 +55,7 @@ export const suppressionsRoutes = new Hono<AppEnv>()
     if (!(await liftSuppression(c.var.db, key))) {
       if (folded && (await isSuppressed(c.var.db, folded)))
         throw notFound(
-          `That ${input.kind} is not suppressed as sent, but its NFKC-folded form ${JSON.stringify(input.value.normalize("NFKC").trim())} is (an erasure made while ${input.kind} ids were folded), and that keeps it refused: lift that form.`,
+          `That ${input.kind} is not suppressed as sent, but its NFKC-folded form ${JSON.stringify(foldedValue(input.value))} is (an erasure made while ${input.kind} ids were folded), and that keeps it refused: lift that form.`,
         );
       throw notFound(`That ${input.kind} is not suppressed.`);
     }
