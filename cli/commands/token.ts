@@ -3,6 +3,7 @@
 // signShopperToken, so what it prints is exactly what the recommendations route accepts. It is not
 // how production tokens are made: the storefront's server signs them (docs/embedding.md).
 import type { Command } from "commander";
+import { trimPadding } from "../../worker/core/identity/normalize.ts";
 import { defaultMaxTtlSeconds, parseMaxTtlSeconds, signShopperToken } from "../../worker/http/shopper-token.ts";
 import { devVar } from "../dev-vars.ts";
 
@@ -63,7 +64,7 @@ export function register(program: Command) {
     )
     .action(async (flags: TokenFlags) => {
       try {
-        const sub = flags.sub.trim();
+        const sub = trimPadding(flags.sub);
         if (!sub) throw new TokenInputError("--sub must not be empty");
         const ttlSeconds = parseTtl(flags.ttl);
         if (ttlSeconds === null)

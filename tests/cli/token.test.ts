@@ -143,3 +143,17 @@ describe("patron token", () => {
     timeout,
   );
 });
+
+describe("patron token --sub", () => {
+  it("drops only the padding a shell or file adds: an id starting with another space keeps it", async () => {
+    for (const [sent, sub] of [
+      [" u-7\t", "u-7"],
+      ["\u3000u-7", "\u3000u-7"],
+    ]) {
+      const { code, stdout, stderr } = await runToken(["--sub", sent as string, "--secret", "s"]);
+      expect(code, stderr).toBe(0);
+      const check = await verifyShopperToken(onlyToken(stdout), "s", new Date());
+      expect(check.ok && check.claims.sub).toBe(sub);
+    }
+  });
+});

@@ -98,6 +98,17 @@ async function erasedShopper() {
 }
 
 describe("erasure that sticks", () => {
+  it("lifts an account id that starts with another space as that id, never the erased one it folds to", async () => {
+    const shopper = await erasedShopper();
+    const suppressed = async (value: string) =>
+      ((await (await check("account", value)).json()) as { data: { suppressed: boolean } }).data.suppressed;
+    expect(await suppressed(` ${shopper.account}\t`)).toBe(true);
+    // Refused like ingestion refuses it (its folded form was erased), but not the erased id itself:
+    const lookAlike = await lift({ kind: "account", value: `\u3000${shopper.account}` });
+    expect(lookAlike.status, await lookAlike.clone().text()).toBe(404);
+    expect(await suppressed(shopper.account)).toBe(true);
+  });
+
   it("answers a replayed erased order as suppressed and stores nothing", async () => {
     const shopper = await erasedShopper();
     const before = await snapshot();

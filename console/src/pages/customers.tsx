@@ -11,6 +11,7 @@
 import { signal } from "@preact/signals";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { useLocation, useRoute } from "preact-iso";
+import { trimPadding } from "../../../worker/core/identity/normalize.ts";
 import { type OfferGuidance, offerMessages } from "../../../worker/core/models/preferences.ts";
 import {
   ApiProblem,
@@ -66,13 +67,13 @@ export function CustomersPage() {
       const found = await api<Customer>(
         "GET",
         kind === "customer"
-          ? `/v1/customers/${encodeURIComponent(value.trim())}`
-          : `/v1/customers/lookup?kind=${encodeURIComponent(kind)}&value=${encodeURIComponent(value.trim())}`,
+          ? `/v1/customers/${encodeURIComponent(trimPadding(value))}`
+          : `/v1/customers/lookup?kind=${encodeURIComponent(kind)}&value=${encodeURIComponent(trimPadding(value))}`,
       );
       route(`/console/customers/${encodeURIComponent(found.customerId)}`);
     } catch (error) {
       setProblem(error instanceof ApiProblem ? error : new ApiProblem(0, "internal", String(error)));
-      if (error instanceof ApiProblem && error.status === 404) setHolders(await holdersOf(kind, value.trim()));
+      if (error instanceof ApiProblem && error.status === 404) setHolders(await holdersOf(kind, trimPadding(value)));
     } finally {
       setBusy(false);
     }

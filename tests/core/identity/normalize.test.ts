@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { maskIdentifier, normalizeIdentifier } from "../../../worker/core/identity/normalize.ts";
+import { maskIdentifier, normalizeIdentifier, trimPadding } from "../../../worker/core/identity/normalize.ts";
 
 describe("normalizeIdentifier", () => {
   it.each([
@@ -140,6 +140,15 @@ describe("account and device ids are compared as sent", () => {
       }),
       { numRuns: 2000 },
     );
+  });
+});
+
+describe("trimPadding", () => {
+  it("drops the ASCII spaces, tabs and line ends a file or form pads a value with, and no other space", () => {
+    expect(trimPadding(" \t u-881\r\n")).toBe("u-881");
+    expect(trimPadding("\u3000u-881")).toBe("\u3000u-881");
+    expect(trimPadding("u-881\u00a0")).toBe("u-881\u00a0");
+    expect(trimPadding(" a b ")).toBe("a b");
   });
 });
 

@@ -83,6 +83,13 @@ const numberSeparators = /[\s\-\u2010-\u2015\u2212\u2e3a\u2e3b\u00ad\u200b\u2060
 /** What a file or form pads an id with at either end. */
 const paddingAtEnds = /^[ \t\r\n]+|[ \t\r\n]+$/g;
 
+/**
+ * A value with what a file or form pads it with dropped (ASCII spaces, tabs, line ends), and nothing
+ * else: an account id that starts with another space (`\u3000u-881`) is not `u-881`. Where a person
+ * types an identifier to look it up (the console, the suppression routes, `patron token --sub`).
+ */
+export const trimPadding = (value: string) => value.replace(paddingAtEnds, "");
+
 function isRepeatedCharacter(value: string): boolean {
   return value.length > 1 && /^(.)\1+$/.test(value);
 }
