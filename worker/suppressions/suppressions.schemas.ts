@@ -5,18 +5,24 @@ import { identifierKinds } from "../core/vocabulary.ts";
 
 export const suppressionKinds = ["order", ...identifierKinds] as const;
 
-/** The raw value as the source system sends it: an order id, or an identifier (normalised like ingestion). */
-/** The value with its padding dropped (only ASCII spaces, tabs and line ends: trimPadding). */
-const paddedValue = z.string().transform(trimPadding);
+/**
+ * The raw value as the source system sends it, trimmed as ingestion trims it: an order id of any
+ * space (as the orders' id fields are), an identifier of its padding only (trimPadding: an account id
+ * that starts with an ideographic space is another id), then normalised like ingestion.
+ */
+const trimmedFor = (kind: string | undefined, value: string) => (kind === "order" ? value.trim() : trimPadding(value));
 
-export const suppressionSchema = z.strictObject({
-  kind: z.enum(suppressionKinds),
-  value: paddedValue.pipe(z.string().min(1, "value is required").max(254)),
-});
+export const suppressionSchema = z
+  .strictObject({ kind: z.enum(suppressionKinds), value: z.string() })
+  .transform(({ kind, value }) => ({ kind, value: trimmedFor(kind, value) }))
+  .pipe(z.object({ kind: z.enum(suppressionKinds), value: z.string().min(1, "value is required").max(254) }));
 
-export const suppressionQuerySchema = z.object({
-  kind: z.enum(suppressionKinds).optional(),
-  value: paddedValue.pipe(z.string().min(1).max(254)).optional(),
-});
+export const suppressionQuerySchema = z
+  .object({ kind: z.enum(suppressionKinds).optional(), value: z.string().optional() })
+  .transform(({ kind, value }) => ({
+    ...(kind && { kind }),
+    ...(value !== undefined && { value: trimmedFor(kind, value) }),
+  }))
+  .pipe(z.object({ kind: z.enum(suppressionKinds).optional(), value: z.string().min(1).max(254).optional() }));
 
 export type SuppressionInput = z.infer<typeof suppressionSchema>;
