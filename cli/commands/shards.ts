@@ -85,6 +85,10 @@ export function reshardSwitchInstruction(to: number, local: boolean): string {
   );
 }
 
+const urlHelp = "the worker (default: $PATRON_URL, else the local one on $PORT or 8787)";
+const adminKeyHelp =
+  "admin key (default: $PATRON_ADMIN_KEY, else the local .dev.vars when no --url or $PATRON_URL names another worker)";
+
 function parsePositive(value: string): number {
   const number = Number(value);
   if (!Number.isInteger(number) || number < 1) throw new Error(`not a positive whole number: ${value}`);
@@ -99,11 +103,8 @@ export function register(program: Command): void {
       "Copy a single-database deployment's customers into customer shards, check the copy, and say how to switch over.",
     )
     .requiredOption("--shards <n>", "number of customer shards (SHARD_COUNT after the switch)", parsePositive)
-    .option("--url <url>", "the worker (default: $PATRON_URL, else the local one on $PORT or 8787)")
-    .option(
-      "--key <key>",
-      "admin key (default: $PATRON_ADMIN_KEY, else the local .dev.vars when no --url or $PATRON_URL names another worker)",
-    )
+    .option("--url <url>", urlHelp)
+    .option("--key <key>", adminKeyHelp)
     .option("--limit <n>", "customers visited per request (1–500)", parsePositive, 100)
     .option(
       "--discard-shard-data",
@@ -165,11 +166,8 @@ export function register(program: Command): void {
       "Grow the customer shards to --to: walk and prepare them under the old count, then (run again after the switch) finish.",
     )
     .requiredOption("--to <n>", "the new number of customer shards (SHARD_COUNT after the switch)", parsePositive)
-    .option("--url <url>", "the worker (default: $PATRON_URL, else the local one on $PORT or 8787)")
-    .option(
-      "--key <key>",
-      "admin key (default: $PATRON_ADMIN_KEY, else the local .dev.vars when no --url or $PATRON_URL names another worker)",
-    )
+    .option("--url <url>", urlHelp)
+    .option("--key <key>", adminKeyHelp)
     .option("--limit <n>", "rows of one shard visited per request (1–5000)", parsePositive, 1000)
     .action(async (options: { url?: string; key?: string; to: number; limit: number }, command: Command) => {
       const client = await adminClient(options, (message) => command.error(message));
