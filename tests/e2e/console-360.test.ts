@@ -294,4 +294,20 @@ describe("console customer 360", () => {
       await app.page.setViewportSize({ width: 1280, height: 900 });
     }
   }, 120_000);
+
+  it("looks an account up as typed: padding dropped, but not a space of another kind before the id", async () => {
+    await openFromNav("Customers");
+    await app.page.getByLabel("Identifier").selectOption("account");
+    // An ideographic space makes another account id (ids are keyed as sent): nobody holds it.
+    await app.page.getByLabel("Value").fill("\u3000demo-fading");
+    await app.page.getByRole("button", { name: "Look up" }).click();
+    const problem = app.page.locator(".problem");
+    await problem.waitFor({ timeout: 10_000 });
+    expect(await problem.textContent()).toMatch(/No customer holds that/);
+    expect(new URL(app.page.url()).pathname).toBe("/console/customers");
+    // Padding a form or a paste adds is dropped: the demo's fading regular.
+    await app.page.getByLabel("Value").fill(" demo-fading\t");
+    await app.page.getByRole("button", { name: "Look up" }).click();
+    await app.page.waitForURL(/\/console\/customers\/c_/);
+  }, 120_000);
 });
