@@ -78,10 +78,13 @@ export async function reshardState(d1: Db): Promise<ReshardState | null> {
 
 const indexes = (count: number) => Array.from({ length: count }, (_, index) => index);
 
-/** Rows the old shards hold of `parts`: a phase's total. */
+/** The rows of `parts` summed over shards' counts: a phase's total. */
+const rowsOf = (counts: readonly Record<ReshardPart, number>[], parts: readonly ReshardPart[]) =>
+  counts.reduce((sum, shard) => sum + parts.reduce((n, part) => n + shard[part], 0), 0);
+
+/** Rows the old shards hold of `parts`. */
 async function oldRows(env: Env, from: number, parts: readonly ReshardPart[]): Promise<number> {
-  const totals = await Promise.all(indexes(from).map((index) => shardStub(env, index).reshardTotals()));
-  return totals.reduce((sum, counts) => sum + parts.reduce((n, part) => n + counts[part], 0), 0);
+  return rowsOf(await Promise.all(indexes(from).map((index) => shardStub(env, index).reshardTotals())), parts);
 }
 
 /**
@@ -95,7 +98,7 @@ async function startWalk(env: Env, d1: Db, from: number, to: number, at: string)
       .map((index) => shardStub(env, index).dropWalkEntries(from)),
   );
   const counts = await Promise.all(indexes(from).map((index) => shardStub(env, index).beginReshardWalk()));
-  const total = counts.reduce((sum, shard) => sum + reshardParts.reduce((n, part) => n + shard[part], 0), 0);
+  const total = rowsOf(counts, reshardParts);
   await d1.run(sql`
     INSERT INTO shard_reshard (id, from_count, to_count, phase, shard, part, cursor, scanned, total, written, removed,
       started_at, updated_at)

@@ -91,6 +91,7 @@ describe("the reshard route", () => {
   it("answers 401 without the admin key, 400 for a bad body, 404 before a reshard, 409 when it adds no shards", async () => {
     expect((await reshard({ to: 5 }, null)).status).toBe(401);
     expect((await reshard({ to: 5 }, "test-api-key")).status).toBe(401);
+    expect((await api.call("GET", "/v1/admin/shards/reshard", undefined, null)).status).toBe(401);
     for (const body of [{}, { to: 1 }, { to: 2.5 }, { to: "5" }, { to: 5, limit: 0 }, { to: 5, extra: true }])
       await errorOf(await reshard(body), 400);
     expect((await api.call("GET", "/v1/admin/shards/reshard", undefined, adminKey)).status).toBe(404);
