@@ -703,6 +703,30 @@ export const shardReshard = sqliteTable("shard_reshard", {
 });
 
 /**
+ * A pass of `patron shards rebalance` (one row, id "rebalance"): each customer shard in turn, a page of
+ * its customers at a time after `cursor`, moves the identity regions whose account keys are all homed
+ * in another shard to the home of one of them, so their shelves cost one shard call again.
+ */
+export const shardRebalance = sqliteTable("shard_rebalance", {
+  id: text("id").primaryKey(),
+  /** The shard count the pass places regions by (SHARD_COUNT when it began). */
+  shardCount: integer("shard_count").notNull(),
+  shard: integer("shard").notNull(),
+  cursor: text("cursor").notNull(),
+  /** Customers the pass visited, of `total` (the shards' customers, counted when it began). */
+  scanned: integer("scanned").notNull().default(0),
+  total: integer("total").notNull().default(0),
+  /** Customers moved, in how many moves; customers left because a move held them, or too large a region. */
+  moved: integer("moved").notNull().default(0),
+  moves: integer("moves").notNull().default(0),
+  busy: integer("busy").notNull().default(0),
+  tooLarge: integer("too_large").notNull().default(0),
+  startedAt: text("started_at").notNull(),
+  updatedAt: text("updated_at").notNull(),
+  finishedAt: text("finished_at"),
+});
+
+/**
  * A nightly run's progress in each customer shard (SHARD_COUNT > 0): the customers the shard's pages
  * scored so far and its last customer id. Each page sets its shard's row and job_runs.processed to
  * the sum, in one batch, so pages of different shards scored at once each count once, and a retried

@@ -24,6 +24,7 @@ import m0019 from "./migrations/0019_customer_products.sql";
 import m0020 from "./migrations/0020_nightly_runs.sql";
 import m0021 from "./migrations/0021_order_fingerprints.sql";
 import m0022 from "./migrations/0022_shard_reshard.sql";
+import m0023 from "./migrations/0023_shard_rebalance.sql";
 import journal from "./migrations/meta/_journal.json";
 
 export const shardMigrations = {
@@ -52,5 +53,6 @@ export const shardMigrations = {
     m0020,
     m0021,
     m0022,
+    m0023,
   },
 };

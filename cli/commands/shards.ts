@@ -3,6 +3,8 @@
 // checks every customer table's rows against D1's and says how to switch the deployment over.
 // `patron shards reshard --to <n>`: grows the shards (docs/scaling.md, resharding): walks and prepares
 // them under the old count and says how to switch; run again after the switch, it finishes.
+// `patron shards rebalance`: moves each region held away from its account keys' home shard there
+// (docs/scaling.md, rebalancing), a page of one shard per server step, with a progress bar.
 import type { Command } from "commander";
 import { adminClient, talksToLocalWorker } from "../dev-vars.ts";
 import { IngestFailed } from "../import/client.ts";
@@ -83,6 +85,35 @@ export function reshardSwitchInstruction(to: number, local: boolean): string {
     `Now set ${where}, then run patron shards reshard --to ${to} again to finish. ` +
     "Until the switch the shards serve shelves, lookups and events as before but take no orders (imports included), identify calls, erasures or suppression changes; after it they take them again."
   );
+}
+
+interface RebalanceView {
+  count: number;
+  scanned: number;
+  total: number;
+  moved: number;
+  moves: number;
+  busy: number;
+  tooLarge: number;
+  done: boolean;
+}
+
+/** The end of a rebalance pass, in words: what moved, and what was left and why. */
+export function rebalanceSummary(view: RebalanceView, took: string): string[] {
+  const n = (value: number) => value.toLocaleString("en-US");
+  const lines = [
+    `visited ${n(view.scanned)} customers in ${view.count} shards: moved ${n(view.moved)} to the home shard of their account key, in ${n(view.moves)} moves (${took})`,
+  ];
+  const left = (count: number) => `${n(count)} ${count === 1 ? "customer was" : "customers were"} left where they are`;
+  if (view.busy > 0)
+    lines.push(
+      `${left(view.busy)}: a move between shards held them. It finishes on its own; run the command again later.`,
+    );
+  if (view.tooLarge > 0)
+    lines.push(
+      `${left(view.tooLarge)}: their identifiers connect more orders than one move takes (a placeholder identifier?).`,
+    );
+  return lines;
 }
 
 const urlHelp = "the worker (default: $PATRON_URL, else the local one on $PORT or 8787)";
@@ -208,6 +239,41 @@ export function register(program: Command): void {
             `finished: the deployment runs ${step.to} shards; the old ${step.from} shards' ${step.removed} entries for keys homed in the new ones are removed (${took})`,
           );
         }
+      } catch (error) {
+        bar?.stop();
+        if (!(error instanceof IngestFailed)) throw error;
+        console.error(error.message);
+        process.exitCode = 1;
+      }
+    });
+
+  shards
+    .command("rebalance")
+    .description(
+      "Move each customer held away from the home shard of their account key there (after a reshard), so their shelf is one shard call; the deployment serves and takes writes throughout.",
+    )
+    .option("--url <url>", urlHelp)
+    .option("--key <key>", adminKeyHelp)
+    .option("--limit <n>", "customers of one shard visited per request (1–1000)", parsePositive, 200)
+    .action(async (options: { url?: string; key?: string; limit: number }, command: Command) => {
+      const client = await adminClient(options, (message) => command.error(message));
+      const started = Date.now();
+      let bar: ReturnType<typeof progressBar> | null = null;
+      try {
+        let step: RebalanceView;
+        // As migrate's: the rate counts this run's steps after its first (a resumed pass's earlier ones are not this run's).
+        let first: { scanned: number; at: number } | null = null;
+        do {
+          ({ data: step } = await client.post<RebalanceView>("/v1/admin/shards/rebalance", { limit: options.limit }));
+          first ??= { scanned: step.scanned, at: Date.now() };
+          bar ??= progressBar(step.total, "customers", undefined, Math.min(step.scanned, step.total));
+          bar.update(Math.min(step.scanned, step.total), {
+            rate: migrationRate(step.scanned - first.scanned, Date.now() - first.at),
+            note: `${step.moved} moved`,
+          });
+        } while (!step.done);
+        bar?.stop();
+        for (const line of rebalanceSummary(step, formatDuration(Date.now() - started))) console.log(line);
       } catch (error) {
         bar?.stop();
         if (!(error instanceof IngestFailed)) throw error;

@@ -20,7 +20,8 @@
 // measuring; without it the shelf measures the base as it is. --drop-caches (Linux, root) empties the page cache before each size's shelf, so the first visits read
 // the shards' pages from disk; the repeat visits that follow measure the path with them in memory.
 // --reshard-to M (with --route --keep DIR --shards N): grows a copy of each kept base from N to M shards as
-// `npx patron shards reshard` does, timing the walk and the finish, and measures the shelf before and after.
+// `npx patron shards reshard` does, timing the walk and the finish, and measures the shelf before and after;
+// with --rebalance, then a rebalance pass (`npx patron shards rebalance`), timed, and the shelf again.
 import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -213,6 +214,7 @@ async function routeBench(args: string[]) {
     loadOnly: args.includes("--load-only"),
     shelfOnly: args.includes("--shelf-only"),
     fillBackfills: args.includes("--fill-backfills"),
+    rebalance: args.includes("--rebalance"),
   };
   if (options.loadOnly && !options.keep)
     throw new Error("--load-only needs --keep DIR, to measure what it loaded later");
@@ -257,6 +259,14 @@ async function reshardBench(to: number, from: number, options: Parameters<typeof
     printComparison(result.before, "    ");
     console.log(`  shelf after the switch, ${to} shards:`);
     printComparison(result.recommendations, "    ");
+    const { rebalance } = result;
+    if (rebalance) {
+      console.log(
+        `  rebalance: ${rebalance.customersVisited} customers visited in ${rebalance.seconds.toFixed(1)} s (${rebalance.customersPerSecond.toFixed(0)}/s, ${rebalance.steps} steps), ${rebalance.customersMoved} moved in ${rebalance.moves} moves, ${rebalance.busy} busy, ${rebalance.tooLarge} too large`,
+      );
+      console.log(`  shelf after the rebalance, ${to} shards:`);
+      printComparison(rebalance.recommendations, "    ");
+    }
   }
   writeResults(options.out, { ...options, from, to }, results);
 }

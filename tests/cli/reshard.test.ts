@@ -2,7 +2,8 @@
 // Durable Objects): the walk and prepare under 3, the restart with SHARD_COUNT=5 on the same state, the
 // run again that finishes. Every identifier finds the same customer with the same orders before, in
 // between and after; a resent order is still a duplicate; new orders join their customers; the old
-// shards keep no entry for a key homed in a new shard once finished.
+// shards keep no entry for a key homed in a new shard once finished. Then `patron shards rebalance` moves
+// the regions of accounts homed in a new shard there, and every answer stays the same.
 import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -174,6 +175,23 @@ describe("patron shards reshard", () => {
     const shrink = await patron("shards", "reshard", "--to", "4", "--url", worker?.url ?? "");
     expect(shrink.code).toBe(1);
     expect(shrink.stderr).toMatch(/runs 5 customer shards: a reshard only adds shards/);
+
+    // The regions of accounts homed in a new shard now move there, and every answer stays; run again, nothing moves.
+    const beforeRebalance = await picture(api);
+    const rebalanced = await patron("shards", "rebalance", "--url", worker?.url ?? "", "--limit", "5");
+    expect(rebalanced.code, rebalanced.stderr).toBe(0);
+    const moved =
+      /visited (\d+) customers in 5 shards: moved (\d+) to the home shard of their account key, in (\d+) moves/.exec(
+        rebalanced.stdout,
+      );
+    expect(moved, rebalanced.stdout).not.toBeNull();
+    expect(Number(moved?.[2])).toBeGreaterThan(0);
+    expect(await picture(api)).toEqual(beforeRebalance);
+    expect(await known(api, "rs-acct-7")).toBe(true);
+    expect(await ingest(api, history())).toMatchObject({ accepted: 0, duplicates: 60 });
+    const second = await patron("shards", "rebalance", "--url", worker?.url ?? "");
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stdout).toMatch(/in 5 shards: moved 0 to the home shard of their account key, in 0 moves/);
 
     // The old shards are the new count's now: set back to 3, they refuse rather than miss customers.
     await worker?.stop();

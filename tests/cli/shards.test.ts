@@ -5,6 +5,7 @@ import {
   changesText,
   countMismatches,
   migrationRate,
+  rebalanceSummary,
   reshardSwitchInstruction,
   switchInstruction,
 } from "../../cli/commands/shards.ts";
@@ -67,5 +68,35 @@ describe("reshardSwitchInstruction", () => {
     const deployed = reshardSwitchInstruction(32, false);
     expect(deployed).toMatch(/^Now set SHARD_COUNT = "32" in wrangler\.toml \[vars\] and deploy \(npm run deploy\)/);
     expect(deployed).toMatch(/take no orders \(imports included\), identify calls, erasures or suppression changes/);
+  });
+});
+
+describe("rebalanceSummary", () => {
+  const view = {
+    count: 32,
+    scanned: 100_412,
+    total: 100_000,
+    moved: 51_230,
+    moves: 612,
+    busy: 0,
+    tooLarge: 0,
+    done: true,
+  };
+
+  it("says what moved, in how many moves, with thousands separated", () => {
+    expect(rebalanceSummary(view, "2m 3s")).toEqual([
+      "visited 100,412 customers in 32 shards: moved 51,230 to the home shard of their account key, in 612 moves (2m 3s)",
+    ]);
+  });
+
+  it("says what was left and why: held by a move (run again) or too large a region", () => {
+    const lines = rebalanceSummary({ ...view, busy: 12, tooLarge: 1 }, "1s");
+    expect(lines).toHaveLength(3);
+    expect(lines[1]).toMatch(
+      /^12 customers were left where they are: a move between shards held them\. .*run the command again later/,
+    );
+    expect(lines[2]).toMatch(
+      /^1 customer was left where they are: their identifiers connect more orders than one move takes/,
+    );
   });
 });

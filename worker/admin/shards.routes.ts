@@ -1,6 +1,7 @@
 // Admin routes for the customer shards (docs/scaling.md): the move of a single-database deployment's
 // customer data into them (`patron shards migrate`: one step per POST, its progress and a count check),
-// and growing them (`patron shards reshard`: one step per POST, and its progress).
+// growing them (`patron shards reshard`: one step per POST, and its progress), and moving regions to
+// their account keys' home shards (`patron shards rebalance`: one page per POST, and its progress).
 import { Hono } from "hono";
 import { z } from "zod";
 import { maxShards } from "../core/shards/placement.ts";
@@ -9,6 +10,7 @@ import { requireAdminKey } from "../http/auth.ts";
 import { ApiError, notFound } from "../http/errors.ts";
 import { jsonBody, queryParams } from "../http/validate.ts";
 import { changesSince, customerTableCounts, migrateStep, migrationState } from "../shards/migrate.ts";
+import { type RebalanceState, rebalanceRunning, rebalanceState, rebalanceStep } from "../shards/rebalance.ts";
 import { type ReshardState, type ReshardStep, reshardState, reshardStep } from "../shards/reshard.ts";
 import { shardCount, shardStub } from "../shards/shards.ts";
 
@@ -26,6 +28,25 @@ const reshardBodySchema = z.strictObject({
   limit: z.number().int().min(1).max(5000).default(1000),
 });
 
+const rebalanceBodySchema = z.strictObject({
+  /** Customers of one shard visited per step. */
+  limit: z.number().int().min(1).max(1000).default(200),
+});
+
+/** A rebalance pass's record as the routes show it, with the count the deployment runs with now. */
+const rebalanceView = (state: RebalanceState, running: number) => ({
+  ...state,
+  running,
+  done: state.finishedAt !== null,
+});
+
+const notSharded = () =>
+  new ApiError(
+    409,
+    "conflict",
+    "This deployment keeps its customer data in the one D1 database (SHARD_COUNT is 0): move it into shards with patron shards migrate.",
+  );
+
 /** A reshard's record as the routes show it, with the count the deployment runs with now. */
 const reshardView = (state: ReshardState, running: number) => ({ ...state, running, done: state.phase === "done" });
 
@@ -33,11 +54,7 @@ const reshardView = (state: ReshardState, running: number) => ({ ...state, runni
 function reshardRefusal(step: Exclude<ReshardStep, { kind: "stepped" }>): ApiError {
   switch (step.kind) {
     case "not_sharded":
-      return new ApiError(
-        409,
-        "conflict",
-        "This deployment keeps its customer data in the one D1 database (SHARD_COUNT is 0): move it into shards with patron shards migrate.",
-      );
+      return notSharded();
     case "not_growing":
       return new ApiError(
         409,
@@ -130,6 +147,13 @@ export const shardAdminRoutes = new Hono<AppEnv>()
   })
   .post("/reshard", async (c) => {
     const body = await jsonBody(c, reshardBodySchema);
+    const rebalancing = await rebalanceRunning(c.var.db);
+    if (rebalancing)
+      throw new ApiError(
+        409,
+        "conflict",
+        `A rebalance pass is under way (${rebalancing.scanned.toLocaleString("en-US")} of ${rebalancing.total.toLocaleString("en-US")} customers visited): its moves would make the reshard's walk start over. Finish it first with patron shards rebalance.`,
+      );
     const step = await reshardStep(c.env, c.var.db, body.to, body.limit, c.var.now);
     if (step.kind !== "stepped") throw reshardRefusal(step);
     return c.json({ data: reshardView(step.state, shardCount(c.env)) });
@@ -138,4 +162,21 @@ export const shardAdminRoutes = new Hono<AppEnv>()
     const state = await reshardState(c.var.db);
     if (!state) throw notFound("No reshard has started.");
     return c.json({ data: reshardView(state, shardCount(c.env)) });
+  })
+  .post("/rebalance", async (c) => {
+    const body = await jsonBody(c, rebalanceBodySchema);
+    const step = await rebalanceStep(c.env, c.var.db, body.limit, c.var.now);
+    if (step.kind === "not_sharded") throw notSharded();
+    if (step.kind === "reshard_running")
+      throw new ApiError(
+        409,
+        "conflict",
+        `A reshard from ${step.state.from} to ${step.state.to} shards is under way (${step.state.phase}): finish it with patron shards reshard --to ${step.state.to}, then rebalance.`,
+      );
+    return c.json({ data: rebalanceView(step.state, shardCount(c.env)) });
+  })
+  .get("/rebalance", async (c) => {
+    const state = await rebalanceState(c.var.db);
+    if (!state) throw notFound("No rebalance has started.");
+    return c.json({ data: rebalanceView(state, shardCount(c.env)) });
   });

@@ -4,7 +4,6 @@
 // database's migrations, applied when the object starts). Its methods are called over Durable Object
 // RPC; each runs inside the object, so its reads are in-process and its batches are transactions.
 import { DurableObject } from "cloudflare:workers";
-import { sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { drizzle as durableDrizzle } from "drizzle-orm/durable-sqlite";
 import { migrate } from "drizzle-orm/durable-sqlite/migrator";
@@ -63,6 +62,7 @@ import {
   type RegionCopy,
   receiveRegion,
   resumeMovesOut,
+  unfinishedMoves,
 } from "./moves.ts";
 import {
   audienceCount,
@@ -79,6 +79,7 @@ import {
   type ShardPageRequest,
   scoreShardPage,
 } from "./nightly-shard.ts";
+import { type RebalancePage, rebalancePage } from "./rebalance-shard.ts";
 import {
   dropRehomedEntries,
   dropWalkEntries,
@@ -175,7 +176,7 @@ export class CustomerShard extends DurableObject<Env> {
   async ingest(orders: OrderInput[], now: string) {
     this.writable();
     const count = shardCount(this.env);
-    const numbered = count > 0 && /^shard-\d+$/.test(this.ctx.id.name ?? "");
+    const numbered = count > 0 && shardIndex(this.ctx.id.name) !== null;
     return ingestOrders(
       this.db,
       this.env.IDENTITY_HASH_SECRET,
@@ -533,8 +534,7 @@ export class CustomerShard extends DurableObject<Env> {
   /** Finishes the moves out of here that were interrupted; answers the moves still unfinished (out or in). */
   async reshardMovesPending(): Promise<number> {
     await resumeMovesOut(this.placement);
-    const row = await this.db.get<{ n: number }>(sql`SELECT count(*) AS n FROM shard_moves WHERE status != 'done'`);
-    return row?.n ?? 0;
+    return unfinishedMoves(this.db);
   }
 
   /**
@@ -584,6 +584,15 @@ export class CustomerShard extends DurableObject<Env> {
   private servesCount(count: number): void {
     if (shardCount(this.env) !== count)
       throw new Error(`a reshard step for ${count} shards under SHARD_COUNT ${shardCount(this.env)}`);
+  }
+
+  // --- rebalance --- (worker/shards/rebalance-shard.ts; called by worker/shards/rebalance.ts)
+
+  /** A page of a rebalance pass placing regions by `count` shards: those held away from their account keys' home move there. */
+  async rebalancePage(after: string, limit: number, count: number): Promise<RebalancePage> {
+    this.writable();
+    this.servesCount(count);
+    return rebalancePage(this.placement, after, limit);
   }
 
   // --- backfills ---

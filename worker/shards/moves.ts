@@ -230,6 +230,12 @@ export async function finishMoveIn(db: Db, moveId: string, now: string): Promise
 /** How long a finished move's records and fences are kept (a router's plan is stale for seconds, not days). */
 export const finishedMoveRetentionMs = 7 * 86_400_000;
 
+/** Moves in or out of here not done yet. */
+export async function unfinishedMoves(db: Db): Promise<number> {
+  const row = await db.get<{ n: number }>(sql`SELECT count(*) AS n FROM shard_moves WHERE status != 'done'`);
+  return row?.n ?? 0;
+}
+
 /** Moves out of here whose region may still be here, whole or in part: their records and fences are needed. */
 const unfinishedOut = sql`(SELECT id FROM shard_moves WHERE direction = 'out' AND status IN ('copying', 'directory', 'deleting'))`;
 

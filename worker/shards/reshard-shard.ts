@@ -11,6 +11,7 @@ import { customerKey, homeShard, rehomed } from "../core/shards/placement.ts";
 import type { Db } from "../env.ts";
 import type { Placement } from "./directory.ts";
 import { rowsAfter } from "./migrate.ts";
+import { unfinishedMoves } from "./moves.ts";
 
 export const reshardParts = ["directory", "customers", "orders", "identify"] as const;
 export type ReshardPart = (typeof reshardParts)[number];
@@ -109,7 +110,7 @@ export async function placingWritesSince(
       "suppressed keys (erasures)": ["suppressions", "created_at"],
       "moves between shards": ["shard_moves", "updated_at"],
     }),
-    db.get<{ n: number }>(sql`SELECT count(*) AS n FROM shard_moves WHERE status != 'done'`),
+    unfinishedMoves(db),
     reshardTotals(db),
   ]);
   // A write is stamped with its request's start: one that began before the walk but landed after
@@ -117,7 +118,7 @@ export async function placingWritesSince(
   const changed = reshardParts.filter((part) => countsAtStart !== undefined && counts[part] !== countsAtStart[part]);
   return {
     ...written,
-    "moves not finished": moving?.n ?? 0,
+    "moves not finished": moving,
     ...Object.fromEntries(
       changed.map((part) => [`${part} rows added or removed`, Math.abs(counts[part] - (countsAtStart?.[part] ?? 0))]),
     ),

@@ -348,6 +348,8 @@ export interface RouteOptions extends Options {
   shelfOnly?: boolean;
   /** Does a backfill pending in a kept base at once, before measuring, in the nightly job's stead. */
   fillBackfills?: boolean;
+  /** With `--reshard-to`: after the finish, a rebalance pass (timed), and the shelf measured again. */
+  rebalance?: boolean;
 }
 
 /**
@@ -500,11 +502,45 @@ async function reshardUntil(url: string, to: number, until: string, label: strin
   return { seconds: (performance.now() - started) / 1000, steps, view };
 }
 
+interface RebalanceView {
+  scanned: number;
+  total: number;
+  moved: number;
+  moves: number;
+  busy: number;
+  tooLarge: number;
+  done: boolean;
+}
+
+/** Steps `POST /v1/admin/shards/rebalance` to the end of a pass; its wall time, steps and the last answer. */
+async function rebalancePass(url: string) {
+  const started = performance.now();
+  let bar: ReturnType<typeof progressBar> | null = null;
+  let view: RebalanceView;
+  let steps = 0;
+  do {
+    const response = await fetch(`${url}/v1/admin/shards/rebalance`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` },
+      body: JSON.stringify({ limit: 1000 }),
+    });
+    if (!response.ok) throw new Error(`rebalance step: ${response.status} ${await response.text()}`);
+    ({ data: view } = (await response.json()) as { data: RebalanceView });
+    steps++;
+    bar ??= progressBar(view.total, "customers visited");
+    bar.update(Math.min(view.scanned, view.total), { note: `${view.moved} moved` });
+  } while (!view.done);
+  bar?.stop();
+  return { seconds: (performance.now() - started) / 1000, steps, view };
+}
+
 /**
  * `--reshard-to M`: grows a copy of the kept base of `size` customers in `from` shards to `to` shards
  * as `npx patron shards reshard` does (walk, switch, finish), timing each phase, and measures the
  * shelf against the bare read before the reshard and after the switch, in the same run: a shopper
- * whose account key's home moved to a new shard costs one forward more. The kept base is not changed.
+ * whose account key's home moved to a new shard costs one forward more. With `rebalance`, a rebalance
+ * pass then moves those shoppers' regions to their homes, and the shelf is measured again. The kept
+ * base is not changed.
  */
 export async function reshardSize(size: number, from: number, to: number, options: RouteOptions) {
   if (!options.keep) throw new Error("--reshard-to needs --keep DIR holding a base loaded with --shards");
@@ -547,6 +583,15 @@ export async function reshardSize(size: number, from: number, to: number, option
         }),
       );
       const forwarded = keys.filter((key) => homeShard(key, to) >= from).length / keys.length;
+      let rebalanced: { pass: Awaited<ReturnType<typeof rebalancePass>>; recommendations: typeof after } | null = null;
+      if (options.rebalance) {
+        const pass = await rebalancePass(url);
+        await probe(url);
+        const recommendations = await measureRecommendations(url, loaded.customers, options, (shopper) =>
+          fetch(`${url}/bench/floor?id=${floorKey(shopper)}`),
+        );
+        rebalanced = { pass, recommendations };
+      }
       return {
         customers: loaded.customers,
         orders: loaded.orders,
@@ -564,6 +609,18 @@ export async function reshardSize(size: number, from: number, to: number, option
         before,
         /** After the switch. */
         recommendations: after,
+        rebalance: rebalanced && {
+          seconds: rebalanced.pass.seconds,
+          steps: rebalanced.pass.steps,
+          customersVisited: rebalanced.pass.view.scanned,
+          customersMoved: rebalanced.pass.view.moved,
+          moves: rebalanced.pass.view.moves,
+          busy: rebalanced.pass.view.busy,
+          tooLarge: rebalanced.pass.view.tooLarge,
+          customersPerSecond: rebalanced.pass.view.scanned / rebalanced.pass.seconds,
+          /** The shelf after the pass. */
+          recommendations: rebalanced.recommendations,
+        },
       };
     } finally {
       await worker.dispose();

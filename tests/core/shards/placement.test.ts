@@ -1,6 +1,7 @@
 // Placement of keys on customer shards: stable, spread evenly, and consistent when shards are added.
 import { describe, expect, it } from "vitest";
 import {
+  balancedHome,
   customerIdHomedAt,
   customerKey,
   hash64,
@@ -147,5 +148,33 @@ describe("preparedWriteProblem", () => {
     const problem = preparedWriteProblem(mark, 4) ?? "";
     expect(problem.startsWith(reshardPrepared)).toBe(true);
     expect(problem).toMatch(/a reshard from 4 to 7 customer shards is prepared.*SHARD_COUNT = 7/);
+  });
+});
+
+describe("balancedHome", () => {
+  const count = 16;
+  const accounts = Array.from({ length: 400 }, (_, i) => `account:${i.toString(16).padStart(8, "0")}`);
+  const homeOf = (key: string) => homeShard(key, count);
+
+  it("leaves a region with no account key, or with one homed where it is", () => {
+    expect(balancedHome(["loyalty:ab", "email:cd"], 3, count)).toBeNull();
+    expect(balancedHome([], 3, count)).toBeNull();
+    for (const key of accounts.slice(0, 50)) expect(balancedHome([key, "loyalty:ab"], homeOf(key), count)).toBeNull();
+  });
+
+  it("moves a region whose account keys are all homed elsewhere to the home of the least of them, and leaves it there", () => {
+    let checked = 0;
+    for (let i = 0; i + 1 < accounts.length; i += 2) {
+      const pair = [accounts[i + 1] as string, accounts[i] as string, "email:ff"];
+      const homes = new Set(pair.slice(0, 2).map(homeOf));
+      for (let here = 0; here < count; here++) {
+        if (homes.has(here)) continue;
+        const target = balancedHome(pair, here, count);
+        expect(target).toBe(homeOf(accounts[i] as string));
+        expect(balancedHome(pair, target as number, count)).toBeNull();
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(2000);
   });
 });

@@ -51,6 +51,22 @@ export function rehomed(keys: readonly string[], from: number, to: number): { ke
   return moved;
 }
 
+/**
+ * Where a region held in shard `here` belongs among `count` shards, from its identity keys: a signed-in
+ * shopper's shelf is one call to the home of their account key, which forwards once when the region is
+ * elsewhere. So a region with an account key homed `here` stays (null); one whose account keys are all
+ * homed elsewhere belongs at the home of the least of them (where a second pass leaves it); one with
+ * no account key has no shelf to speed up and stays.
+ */
+export function balancedHome(keys: readonly string[], here: number, count: number): number | null {
+  const homes = keys
+    .filter((key) => key.startsWith("account:"))
+    .sort()
+    .map((key) => homeShard(key, count));
+  if (homes.length === 0 || homes.includes(here)) return null;
+  return homes[0] as number;
+}
+
 /** The most customer shards a deployment may have (10 GB each: 10 PB in all). */
 export const maxShards = 1_000_000;
 

@@ -1,0 +1,200 @@
+// Moving regions to their account keys' home shards (`POST /v1/admin/shards/rebalance`, docs/scaling.md,
+// rebalancing), SHARD_COUNT=4: regions moved away from their account key's home (as a reshard or a
+// merge leaves them) go back by the recorded moves ingestion runs, while the deployment takes writes;
+// every account and card answers the same customer and orders after; a second pass moves nothing;
+// regions with no account stay; a reshard and a pass refuse to run at once.
+import { createExecutionContext, env, SELF, waitOnExecutionContext } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { createApp } from "../../../worker/app.ts";
+import { homeShard } from "../../../worker/core/shards/placement.ts";
+import { signShopperToken } from "../../../worker/http/shopper-token.ts";
+import { shardStub } from "../../../worker/shards/shards.ts";
+import { adminKey, anOrder, client, uniquePrefix } from "../../fixtures/builders.ts";
+import { accountKeyOf, shardRows } from "../../fixtures/shard-seed.ts";
+
+const api = client(SELF);
+const rebalance = (body: unknown = {}, key: string | null = adminKey) =>
+  api.call("POST", "/v1/admin/shards/rebalance", body, key);
+
+interface RebalanceView {
+  count: number;
+  scanned: number;
+  total: number;
+  moved: number;
+  moves: number;
+  busy: number;
+  tooLarge: number;
+  finishedAt: string | null;
+  running: number;
+  done: boolean;
+}
+
+async function errorOf(response: Response, status: number) {
+  expect(response.status, await response.clone().text()).toBe(status);
+  return ((await response.json()) as { error: { code: string; message: string } }).error;
+}
+
+/** Runs a pass to its end, `limit` customers per step; answers the last view and the steps it took. */
+async function runPass(limit: number, between?: (step: number) => Promise<void>) {
+  let view: RebalanceView | null = null;
+  let steps = 0;
+  while (!view?.done && steps < 500) {
+    const response = await rebalance({ limit });
+    expect(response.status, await response.clone().text()).toBe(200);
+    view = ((await response.json()) as { data: RebalanceView }).data;
+    steps++;
+    await between?.(steps);
+  }
+  return { view: view as RebalanceView, steps };
+}
+
+/** The shard holding the customer of each account key, from every shard's identities. */
+async function heldIn(keys: readonly string[]): Promise<Map<string, number>> {
+  const held = new Map<string, number>();
+  for (let shard = 0; shard < 4; shard++) {
+    const rows = await shardRows<{ key: string }>(
+      shard,
+      "SELECT key FROM identities WHERE customer_id IS NOT NULL AND key IN (SELECT value FROM json_each(?))",
+      JSON.stringify(keys),
+    );
+    for (const row of rows) {
+      expect(held.has(row.key), `${row.key} held in two shards`).toBe(false);
+      held.set(row.key, shard);
+    }
+  }
+  return held;
+}
+
+type Lookup = { customerId: string; orders: string[] };
+async function lookup(kind: string, value: string): Promise<Lookup> {
+  const response = await api.lookup(kind, value);
+  expect(response.status, await response.clone().text()).toBe(200);
+  const { data } = (await response.json()) as { data: { customerId: string; orders: { id: string }[] } };
+  return { customerId: data.customerId, orders: data.orders.map((order) => order.id).sort() };
+}
+
+/** What a shopper's shelf shows: whether they are known, and its categories and products. */
+async function shelfOf(account: string) {
+  const token = await signShopperToken(account, env.SHOPPER_TOKEN_SECRET, 3600, new Date());
+  const response = await SELF.fetch("http://patron.test/v1/recommendations?limit=6", {
+    headers: { Authorization: `Bearer ${token}` },
+  });
+  expect(response.status, await response.clone().text()).toBe(200);
+  const { data } = (await response.json()) as {
+    data: { customerKnown: boolean; categories: { id: string }[]; items: { id: string }[] };
+  };
+  return {
+    customerKnown: data.customerKnown,
+    categories: data.categories.map((category) => category.id),
+    items: data.items.map((item) => item.id),
+  };
+}
+
+describe("the rebalance route", () => {
+  it("answers 401 without the admin key, 400 for a bad body, 404 before a pass, 409 on the one D1 database", async () => {
+    expect((await rebalance({}, null)).status).toBe(401);
+    expect((await rebalance({}, "test-api-key")).status).toBe(401);
+    expect((await api.call("GET", "/v1/admin/shards/rebalance", undefined, null)).status).toBe(401);
+    for (const body of [{ limit: 0 }, { limit: 1001 }, { limit: 2.5 }, { limit: "5" }, { extra: true }, []])
+      expect((await errorOf(await rebalance(body), 400)).code).toBe("invalid_request");
+    expect((await api.call("GET", "/v1/admin/shards/rebalance", undefined, adminKey)).status).toBe(404);
+
+    const context = createExecutionContext();
+    const response = await createApp().fetch(
+      new Request("http://patron.test/v1/admin/shards/rebalance", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Authorization: `Bearer ${adminKey}` },
+        body: "{}",
+      }),
+      { ...env, SHARD_COUNT: "0" },
+      context,
+    );
+    await waitOnExecutionContext(context);
+    expect((await errorOf(response, 409)).message).toMatch(/one D1 database .* patron shards migrate/);
+  });
+});
+
+describe("a rebalance pass over four shards", () => {
+  it("moves regions held away from their account key's home there, takes writes meanwhile, and changes no answer", async () => {
+    const p = uniquePrefix("rebal");
+    const shoppers = Array.from({ length: 16 }, (_, i) => ({ account: `${p}-acct-${i}`, card: `${p}-card-${i}` }));
+    const orders = shoppers.flatMap(({ account, card }, i) => [
+      anOrder({ id: `${p}-${i}-web`, identifiers: { account } }),
+      anOrder({ id: `${p}-${i}-store`, channel: "store", identifiers: { account, loyalty: card } }),
+    ]);
+    const guest = `${p}-card-only`;
+    orders.push(anOrder({ id: `${p}-guest`, channel: "store", identifiers: { loyalty: guest } }));
+    expect((await api.postOrders(orders)).status).toBe(200);
+
+    const keys = await Promise.all(shoppers.map(({ account }) => accountKeyOf(account)));
+    const home = (key: string) => homeShard(key, 4);
+    const placed = await heldIn(keys);
+    for (const key of keys) expect(placed.get(key), "a new region is placed at its account key's home").toBe(home(key));
+
+    // Ten regions moved away from their homes, as a reshard or a merge leaves them.
+    for (const key of keys.slice(0, 10)) {
+      const outcome = await shardStub(env, home(key)).moveOut([key], (home(key) + 1) % 4);
+      expect(outcome).toEqual({ kind: "moved" });
+    }
+    const away = await heldIn(keys);
+    expect(keys.filter((key) => away.get(key) !== home(key))).toHaveLength(10);
+    const guestBefore = await lookup("loyalty", guest);
+    const before = await Promise.all(shoppers.map(({ account }) => lookup("account", account)));
+    // Shelves of moved shoppers (forwarded once from their home) and of one left at home.
+    const shelved = [1, 2, 12].map((i) => shoppers[i]?.account as string);
+    const shelvesBefore = await Promise.all(shelved.map(shelfOf));
+    for (const shelf of shelvesBefore) expect(shelf.customerKnown).toBe(true);
+
+    // A pass in steps of 3 customers, with an order for a moved shopper after its first step.
+    const { view, steps } = await runPass(3, async (step) => {
+      if (step !== 1) return;
+      const late = anOrder({ id: `${p}-late`, identifiers: { account: shoppers[0]?.account as string } });
+      expect((await api.postOrders([late])).status).toBe(200);
+    });
+    expect(steps).toBeGreaterThan(4);
+    expect(view).toMatchObject({ count: 4, running: 4, done: true, busy: 0, tooLarge: 0 });
+    expect(view.moved).toBeGreaterThanOrEqual(10);
+    expect(view.moves).toBeGreaterThanOrEqual(1);
+    expect(view.scanned).toBeGreaterThanOrEqual(view.total);
+
+    const after = await heldIn(keys);
+    expect(keys.filter((key) => after.get(key) !== home(key))).toEqual([]);
+    // The same customers and orders, found by account and by card, with the order taken meanwhile.
+    const expected = before.map((found, i) =>
+      i === 0 ? { ...found, orders: [...found.orders, `${p}-late`].sort() } : found,
+    );
+    expect(await Promise.all(shoppers.map(({ account }) => lookup("account", account)))).toEqual(expected);
+    expect(await Promise.all(shoppers.map(({ card }) => lookup("loyalty", card)))).toEqual(expected);
+    expect(await lookup("loyalty", guest)).toEqual(guestBefore);
+    expect(await Promise.all(shelved.map(shelfOf))).toEqual(shelvesBefore);
+
+    // Run again: a new pass that finds nothing away.
+    const again = await runPass(1000);
+    expect(again.view).toMatchObject({ done: true, moved: 0, moves: 0, busy: 0 });
+    const status = await api.call("GET", "/v1/admin/shards/rebalance", undefined, adminKey);
+    expect(((await status.json()) as { data: RebalanceView }).data).toEqual(again.view);
+  });
+
+  it("is refused while a reshard is under way, and a reshard is refused while a pass is", async () => {
+    const at = new Date().toISOString();
+    await env.DB.prepare(
+      `INSERT INTO shard_reshard (id, from_count, to_count, phase, shard, part, cursor, started_at, updated_at)
+       VALUES ('reshard', 4, 7, 'copying', 0, 'directory', '', ?, ?)`,
+    )
+      .bind(at, at)
+      .run();
+    expect((await errorOf(await rebalance({}), 409)).message).toMatch(
+      /A reshard from 4 to 7 shards is under way \(copying\): finish it with patron shards reshard --to 7, then rebalance/,
+    );
+    await env.DB.prepare("DELETE FROM shard_reshard").run();
+
+    // A pass begun and not finished: one step of one customer.
+    expect((await api.postOrders([anOrder({ identifiers: { account: uniquePrefix("one") } })])).status).toBe(200);
+    const first = await rebalance({ limit: 1 });
+    expect(((await first.json()) as { data: RebalanceView }).data.done).toBe(false);
+    const refused = await errorOf(await api.call("POST", "/v1/admin/shards/reshard", { to: 5 }, adminKey), 409);
+    expect(refused.message).toMatch(/A rebalance pass is under way .*Finish it first with patron shards rebalance/);
+    const { view } = await runPass(1000);
+    expect(view.done).toBe(true);
+  });
+});

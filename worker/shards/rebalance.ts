@@ -1,0 +1,102 @@
+// Moving regions to their account keys' home shards (`patron shards rebalance`, docs/scaling.md,
+// rebalancing). A reshard moves no customer data: a shopper whose account key's home moved to a new
+// shard is served by a forward from there to the old shard holding the region. A pass visits every
+// shard, a page of its customers per step, and moves each region whose account keys are all homed
+// elsewhere to the home of one of them (worker/shards/rebalance-shard.ts), with the moves ingestion
+// runs. The deployment serves and takes writes throughout; the position is kept in D1, so a stopped
+// pass resumes, and a pass run again moves only what is still away.
+import { sql } from "drizzle-orm";
+import type { Db, Env } from "../env.ts";
+import { type ReshardState, reshardState } from "./reshard.ts";
+import { shardCount, shardStub } from "./shards.ts";
+
+const rebalanceId = "rebalance";
+
+export interface RebalanceState {
+  /** The shard count the pass places regions by. */
+  count: number;
+  /** The shard the pass is in, and the last customer id visited there ("" at its start). */
+  shard: number;
+  cursor: string;
+  scanned: number;
+  total: number;
+  moved: number;
+  moves: number;
+  busy: number;
+  tooLarge: number;
+  startedAt: string;
+  updatedAt: string;
+  finishedAt: string | null;
+}
+
+export type RebalanceStep =
+  | { kind: "stepped"; state: RebalanceState }
+  | { kind: "not_sharded" }
+  /** A reshard is under way: its walk must see no moves, and a prepared shard takes none. */
+  | { kind: "reshard_running"; state: ReshardState };
+
+export async function rebalanceState(d1: Db): Promise<RebalanceState | null> {
+  const row = await d1.get<Record<string, unknown>>(sql`SELECT * FROM shard_rebalance WHERE id = ${rebalanceId}`);
+  if (!row) return null;
+  return {
+    count: Number(row.shard_count),
+    shard: Number(row.shard),
+    cursor: String(row.cursor),
+    scanned: Number(row.scanned),
+    total: Number(row.total),
+    moved: Number(row.moved),
+    moves: Number(row.moves),
+    busy: Number(row.busy),
+    tooLarge: Number(row.too_large),
+    startedAt: String(row.started_at),
+    updatedAt: String(row.updated_at),
+    finishedAt: (row.finished_at as string | null) ?? null,
+  };
+}
+
+/** A pass (again) from the first shard's first customer, its total the customers the shards hold now. */
+async function startPass(env: Env, d1: Db, count: number, at: string): Promise<void> {
+  const totals = await Promise.all(Array.from({ length: count }, (_, index) => shardStub(env, index).reshardTotals()));
+  const total = totals.reduce((sum, shard) => sum + shard.customers, 0);
+  await d1.run(sql`
+    INSERT INTO shard_rebalance (id, shard_count, shard, cursor, scanned, total, moved, moves, busy, too_large,
+      started_at, updated_at)
+    VALUES (${rebalanceId}, ${count}, 0, '', 0, ${total}, 0, 0, 0, 0, ${at}, ${at})
+    ON CONFLICT (id) DO UPDATE SET shard_count = excluded.shard_count, shard = 0, cursor = '', scanned = 0,
+      total = excluded.total, moved = 0, moves = 0, busy = 0, too_large = 0, started_at = excluded.started_at,
+      updated_at = excluded.updated_at, finished_at = NULL`);
+}
+
+/**
+ * The next step of a rebalance pass: `limit` customers of one shard. A pass finished (or none yet), or
+ * one begun under another shard count, starts a new pass; refused while a reshard is under way.
+ */
+export async function rebalanceStep(env: Env, d1: Db, limit: number, now: Date): Promise<RebalanceStep> {
+  const at = now.toISOString();
+  const count = shardCount(env);
+  if (count === 0) return { kind: "not_sharded" };
+  const reshard = await reshardState(d1);
+  if (reshard && reshard.phase !== "done") return { kind: "reshard_running", state: reshard };
+  let state = await rebalanceState(d1);
+  if (!state || state.finishedAt !== null || state.count !== count) {
+    await startPass(env, d1, count, at);
+    state = (await rebalanceState(d1)) as RebalanceState;
+  }
+  const page = await shardStub(env, state.shard).rebalancePage(state.cursor, limit, count);
+  const last = page.next === null && state.shard + 1 >= count;
+  const position =
+    page.next !== null ? { shard: state.shard, cursor: page.next } : { shard: state.shard + 1, cursor: "" };
+  await d1.run(sql`
+    UPDATE shard_rebalance SET shard = ${last ? state.shard : position.shard}, cursor = ${last ? state.cursor : position.cursor},
+      scanned = scanned + ${page.scanned}, moved = moved + ${page.moved}, moves = moves + ${page.moves},
+      busy = busy + ${page.busy}, too_large = too_large + ${page.tooLarge}, updated_at = ${at},
+      finished_at = ${last ? at : null}
+    WHERE id = ${rebalanceId}`);
+  return { kind: "stepped", state: (await rebalanceState(d1)) as RebalanceState };
+}
+
+/** Whether a rebalance pass is under way (begun and not finished): a reshard waits for it. */
+export async function rebalanceRunning(d1: Db): Promise<RebalanceState | null> {
+  const state = await rebalanceState(d1);
+  return state && state.finishedAt === null ? state : null;
+}
