@@ -10,7 +10,7 @@ import { requireAdminKey } from "../http/auth.ts";
 import { ApiError, notFound } from "../http/errors.ts";
 import { jsonBody, queryParams } from "../http/validate.ts";
 import { changesSince, customerTableCounts, migrateStep, migrationState } from "../shards/migrate.ts";
-import { type RebalanceState, rebalanceRunning, rebalanceState, rebalanceStep } from "../shards/rebalance.ts";
+import { type RebalanceState, rebalanceState, rebalanceStep } from "../shards/rebalance.ts";
 import { type ReshardState, type ReshardStep, reshardState, reshardStep } from "../shards/reshard.ts";
 import { shardCount, shardStub } from "../shards/shards.ts";
 
@@ -51,7 +51,7 @@ const notSharded = () =>
 const reshardView = (state: ReshardState, running: number) => ({ ...state, running, done: state.phase === "done" });
 
 /** Why a reshard step cannot go on (ReshardStep's refusals), as the error the route answers. */
-function reshardRefusal(step: Exclude<ReshardStep, { kind: "stepped" }>): ApiError {
+function reshardRefusal(step: Exclude<ReshardStep, { kind: "stepped" | "rebalance_running" }>): ApiError {
   switch (step.kind) {
     case "not_sharded":
       return notSharded();
@@ -147,14 +147,18 @@ export const shardAdminRoutes = new Hono<AppEnv>()
   })
   .post("/reshard", async (c) => {
     const body = await jsonBody(c, reshardBodySchema);
-    const rebalancing = await rebalanceRunning(c.var.db);
-    if (rebalancing)
+    const step = await reshardStep(c.env, c.var.db, body.to, body.limit, c.var.now);
+    if (step.kind === "rebalance_running") {
+      const pass = await rebalanceState(c.var.db);
+      const visited = pass
+        ? ` (${pass.scanned.toLocaleString("en-US")} of ${pass.total.toLocaleString("en-US")} customers visited)`
+        : "";
       throw new ApiError(
         409,
         "conflict",
-        `A rebalance pass is under way (${rebalancing.scanned.toLocaleString("en-US")} of ${rebalancing.total.toLocaleString("en-US")} customers visited): its moves would make the reshard's walk start over. Finish it first with patron shards rebalance.`,
+        `A rebalance pass is under way${visited}: its moves would make the reshard's walk start over. Finish it first with patron shards rebalance.`,
       );
-    const step = await reshardStep(c.env, c.var.db, body.to, body.limit, c.var.now);
+    }
     if (step.kind !== "stepped") throw reshardRefusal(step);
     return c.json({ data: reshardView(step.state, shardCount(c.env)) });
   })

@@ -79,7 +79,7 @@ import {
   type ShardPageRequest,
   scoreShardPage,
 } from "./nightly-shard.ts";
-import { type RebalancePage, rebalancePage } from "./rebalance-shard.ts";
+import { customerCount, type RebalancePage, rebalancePage } from "./rebalance-shard.ts";
 import {
   dropRehomedEntries,
   dropWalkEntries,
@@ -581,17 +581,22 @@ export class CustomerShard extends DurableObject<Env> {
     this.reshardMark = undefined;
   }
 
-  private servesCount(count: number): void {
+  private servesCount(count: number, what = "a reshard step"): void {
     if (shardCount(this.env) !== count)
-      throw new Error(`a reshard step for ${count} shards under SHARD_COUNT ${shardCount(this.env)}`);
+      throw new Error(`${what} for ${count} shards under SHARD_COUNT ${shardCount(this.env)}`);
   }
 
   // --- rebalance --- (worker/shards/rebalance-shard.ts; called by worker/shards/rebalance.ts)
 
+  /** Customers held here (merged-away ones included): a rebalance pass's total. */
+  customerCount(): Promise<number> {
+    return customerCount(this.db);
+  }
+
   /** A page of a rebalance pass placing regions by `count` shards: those held away from their account keys' home move there. */
   async rebalancePage(after: string, limit: number, count: number): Promise<RebalancePage> {
     this.writable();
-    this.servesCount(count);
+    this.servesCount(count, "a rebalance step");
     return rebalancePage(this.placement, after, limit);
   }
 

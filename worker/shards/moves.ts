@@ -80,7 +80,12 @@ const texts = (rows: readonly Record<string, unknown>[], column: string) => rows
  * key and order of those customers, the customers merged into them. Shared keys are followed too: a
  * key's observations all live in the shard its directory entry names.
  */
-export async function regionOf(db: Db, startKeys: readonly string[]): Promise<Region | "too_large"> {
+export async function regionOf(
+  db: Db,
+  startKeys: readonly string[],
+  /** Gets every customer reached, also when the region is too large (the caller need not walk it again). */
+  reached?: Set<string>,
+): Promise<Region | "too_large"> {
   const keys = new Set<string>();
   const sources = new Set<string>();
   const customers = new Set<string>();
@@ -118,7 +123,10 @@ export async function regionOf(db: Db, startKeys: readonly string[]): Promise<Re
     };
     for (const key of frontier.keys) keys.add(key);
     for (const source of frontier.sources) sources.add(source);
-    for (const customer of frontier.customers) customers.add(customer);
+    for (const customer of frontier.customers) {
+      customers.add(customer);
+      reached?.add(customer);
+    }
     if (sources.size > maxRegionSources) return "too_large";
   }
   return { keys: [...keys].sort(), customers: [...customers].sort(), sources: [...sources].sort() };
@@ -482,7 +490,13 @@ function arrivingGuard(keys: readonly string[]): SQL {
  * recorded (recordMoveOut, which waits for a region still arriving here) and run. `moved` only when
  * it is done.
  */
-export async function moveRegionOut(ctx: MoveContext, keys: readonly string[], target: number): Promise<MoveOutcome> {
+export async function moveRegionOut(
+  ctx: MoveContext,
+  keys: readonly string[],
+  target: number,
+  /** Checked against the region found when the move is recorded: false leaves it (`retry`). */
+  accept?: (region: Region) => boolean,
+): Promise<MoveOutcome> {
   const { db } = ctx;
   const fenced = await db.all<{ move_id: string }>(
     sql`SELECT DISTINCT move_id FROM shard_fences WHERE key IN ${ids(keys)}`,
@@ -491,7 +505,7 @@ export async function moveRegionOut(ctx: MoveContext, keys: readonly string[], t
     await nudgeMovesOut(ctx, new Set(fenced.map((row) => row.move_id)));
     return { kind: "retry" };
   }
-  const recorded = await recordMoveOut(ctx, keys, target);
+  const recorded = await recordMoveOut(ctx, keys, target, accept);
   if (recorded.kind !== "recorded") return recorded;
   await nudgeMovesOut(ctx, new Set([recorded.id]));
   return (await loadMove(db, recorded.id))?.status === "done" ? { kind: "moved" } : { kind: "retry" };
@@ -506,9 +520,11 @@ export async function recordMoveOut(
   ctx: MoveContext,
   keys: readonly string[],
   target: number,
+  accept?: (region: Region) => boolean,
 ): Promise<{ kind: "recorded"; id: string } | Exclude<MoveOutcome, { kind: "moved" }>> {
   const region = await regionOf(ctx.db, keys);
   if (region === "too_large") return { kind: "region_too_large", limit: maxRegionSources };
+  if (accept && !accept(region)) return { kind: "retry" };
   // A region still arriving here is not whole yet: its source is asked to finish first.
   const sources = await arriving(ctx.db, region.keys);
   if (sources.size > 0) {

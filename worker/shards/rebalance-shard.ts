@@ -7,20 +7,34 @@
 import { sql } from "drizzle-orm";
 import { jsonEach } from "../../db/batch.ts";
 import { balancedHome } from "../core/shards/placement.ts";
+import type { Db } from "../env.ts";
 import { type MoveContext, moveRegionOut, type Region, regionOf } from "./moves.ts";
 
 export interface RebalancePage {
-  /** Customers visited: the page's, and those its moves took from further on (no page will see them here). */
+  /**
+   * Customers visited, each once in a pass: the page's, less those moved to a shard the pass visits
+   * later (counted there), and those its moves took from further on to a shard already visited.
+   */
   scanned: number;
   /** Customers moved out of here, and the moves that took them. */
   moved: number;
   moves: number;
-  /** Customers left where they are this time: a move between shards held some of their keys. */
+  /**
+   * Customers not moved this time: a move between shards held some of their keys (or their move was
+   * recorded and not finished: the shard's alarm finishes it), or an order joined their region to one
+   * homed here.
+   */
   busy: number;
   /** Customers left because their region is larger than a move takes (a placeholder identifier?). */
   tooLarge: number;
   /** The last customer id of the page, for the next; null when the shard is done. */
   next: string | null;
+}
+
+/** Customers held here: a pass's total counts them when it begins. */
+export async function customerCount(db: Db): Promise<number> {
+  const row = await db.get<{ n: number }>(sql`SELECT count(*) AS n FROM customers`);
+  return row?.n ?? 0;
 }
 
 /** Orders and identify calls one move takes at most when it carries several regions (a region alone may take more). */
@@ -54,7 +68,7 @@ export async function rebalancePage(ctx: MoveContext, after: string, limit: numb
   const rows = await db.all<{ id: string; merged_into: string | null }>(
     sql`SELECT id, merged_into FROM customers WHERE id > ${after} ORDER BY id LIMIT ${limit}`,
   );
-  const next = rows.length < limit ? null : (rows.at(-1)?.id ?? null);
+  const last = rows.at(-1)?.id ?? after;
   const live = rows.filter((row) => row.merged_into === null).map((row) => row.id);
   const accounts = await db.all<{ customer_id: string; key: string }>(
     sql`SELECT customer_id, key FROM identities
@@ -63,37 +77,56 @@ export async function rebalancePage(ctx: MoveContext, after: string, limit: numb
   const keysOf = new Map<string, string[]>();
   for (const row of accounts) keysOf.set(row.customer_id, [...(keysOf.get(row.customer_id) ?? []), row.key]);
 
-  const page: RebalancePage = { scanned: rows.length, moved: 0, moves: 0, busy: 0, tooLarge: 0, next };
+  const page: RebalancePage = {
+    scanned: rows.length,
+    moved: 0,
+    moves: 0,
+    busy: 0,
+    tooLarge: 0,
+    next: rows.length < limit ? null : last,
+  };
   const seen = new Set<string>();
   const bound = new Map<number, Region[]>();
   for (const [customer, keys] of keysOf) {
     // A customer's own account keys decide first: most regions are one customer.
     if (seen.has(customer) || balancedHome(keys, index, count) === null) continue;
-    const region = await regionOf(db, keys);
+    const reached = new Set<string>([customer]);
+    const region = await regionOf(db, keys, reached);
+    for (const id of reached) seen.add(id);
     if (region === "too_large") {
-      page.tooLarge++;
+      page.tooLarge += reached.size;
       continue;
     }
-    for (const id of region.customers) seen.add(id);
     const target = balancedHome(region.keys, index, count);
     if (target !== null) bound.set(target, [...(bound.get(target) ?? []), region]);
   }
 
-  for (const [target, regions] of bound)
-    for (const move of movesOf(regions)) {
-      const customers = move.flatMap((region) => region.customers);
-      const outcome = await moveRegionOut(
-        ctx,
-        move.flatMap((region) => region.keys),
-        target,
-      );
-      if (outcome.kind === "moved") {
-        page.moved += customers.length;
-        page.moves++;
-        // Customers further on went with their regions: counted as visited now.
-        page.scanned += customers.filter((id) => next !== null && id > next).length;
-      } else if (outcome.kind === "retry") page.busy += customers.length;
-      else page.tooLarge += customers.length;
+  const move = async (regions: readonly Region[], target: number): Promise<void> => {
+    const customers = regions.flatMap((region) => region.customers);
+    // Found again when the move is recorded: an order may have joined a region homed here meanwhile.
+    const stillAway = (found: Region) => balancedHome(found.keys, index, count) === target;
+    const outcome = await moveRegionOut(
+      ctx,
+      regions.flatMap((region) => region.keys),
+      target,
+      stillAway,
+    );
+    if (outcome.kind !== "moved" && regions.length > 1) {
+      // One region held (or grown) spoils a move of several: each goes on its own.
+      for (const region of regions) await move([region], target);
+      return;
     }
+    if (outcome.kind === "retry") page.busy += customers.length;
+    else if (outcome.kind === "region_too_large") page.tooLarge += customers.length;
+    else {
+      page.moved += customers.length;
+      page.moves++;
+      // Visited once each: a customer moved to a shard the pass visits later is counted there, not
+      // here; one moved from further on to a shard already visited is counted now.
+      page.scanned +=
+        target > index ? -customers.filter((id) => id <= last).length : customers.filter((id) => id > last).length;
+    }
+  };
+  for (const [target, regions] of bound) for (const batch of movesOf(regions)) await move(batch, target);
   return page;
 }

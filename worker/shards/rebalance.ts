@@ -54,17 +54,23 @@ export async function rebalanceState(d1: Db): Promise<RebalanceState | null> {
   };
 }
 
-/** A pass (again) from the first shard's first customer, its total the customers the shards hold now. */
-async function startPass(env: Env, d1: Db, count: number, at: string): Promise<void> {
+/**
+ * A pass (again) from the first shard's first customer, its total the customers the shards hold now.
+ * False, recording nothing, while a reshard is under way: the check and the record are one statement,
+ * so a pass and a reshard's walk never both start (worker/shards/reshard.ts, startWalk).
+ */
+async function startPass(env: Env, d1: Db, count: number, at: string): Promise<boolean> {
   const totals = await Promise.all(Array.from({ length: count }, (_, index) => shardStub(env, index).reshardTotals()));
   const total = totals.reduce((sum, shard) => sum + shard.customers, 0);
-  await d1.run(sql`
+  const result = await d1.run(sql`
     INSERT INTO shard_rebalance (id, shard_count, shard, cursor, scanned, total, moved, moves, busy, too_large,
       started_at, updated_at)
-    VALUES (${rebalanceId}, ${count}, 0, '', 0, ${total}, 0, 0, 0, 0, ${at}, ${at})
+    SELECT ${rebalanceId}, ${count}, 0, '', 0, ${total}, 0, 0, 0, 0, ${at}, ${at}
+    WHERE NOT EXISTS (SELECT 1 FROM shard_reshard WHERE phase != 'done')
     ON CONFLICT (id) DO UPDATE SET shard_count = excluded.shard_count, shard = 0, cursor = '', scanned = 0,
       total = excluded.total, moved = 0, moves = 0, busy = 0, too_large = 0, started_at = excluded.started_at,
       updated_at = excluded.updated_at, finished_at = NULL`);
+  return result.meta.changes > 0;
 }
 
 /**
@@ -79,7 +85,11 @@ export async function rebalanceStep(env: Env, d1: Db, limit: number, now: Date):
   if (reshard && reshard.phase !== "done") return { kind: "reshard_running", state: reshard };
   let state = await rebalanceState(d1);
   if (!state || state.finishedAt !== null || state.count !== count) {
-    await startPass(env, d1, count, at);
+    if (!(await startPass(env, d1, count, at))) {
+      const running = await reshardState(d1);
+      if (!running) throw new Error("a rebalance pass was not recorded, and no reshard is under way");
+      return { kind: "reshard_running", state: running };
+    }
     state = (await rebalanceState(d1)) as RebalanceState;
   }
   const page = await shardStub(env, state.shard).rebalancePage(state.cursor, limit, count);
@@ -93,10 +103,4 @@ export async function rebalanceStep(env: Env, d1: Db, limit: number, now: Date):
       finished_at = ${last ? at : null}
     WHERE id = ${rebalanceId}`);
   return { kind: "stepped", state: (await rebalanceState(d1)) as RebalanceState };
-}
-
-/** Whether a rebalance pass is under way (begun and not finished): a reshard waits for it. */
-export async function rebalanceRunning(d1: Db): Promise<RebalanceState | null> {
-  const state = await rebalanceState(d1);
-  return state && state.finishedAt === null ? state : null;
 }

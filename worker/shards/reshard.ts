@@ -50,6 +50,8 @@ export type ReshardStep =
   | { kind: "other_reshard"; state: ReshardState }
   /** SHARD_COUNT is `count`: neither the reshard's old count nor its new one, or the old one once cleaning began. */
   | { kind: "wrong_count"; state: ReshardState; count: number }
+  /** A rebalance pass is not finished: its moves would start the walk over. */
+  | { kind: "rebalance_running" }
   /** Moves between shards not finished yet (a retry finds them done). */
   | { kind: "moves_pending"; moves: number }
   /** Old shards wrote what places keys after the walk began: the walk starts over. */
@@ -89,9 +91,11 @@ async function oldRows(env: Env, from: number, parts: readonly ReshardPart[]): P
 
 /**
  * Starts the walk (again): from the first old shard's directory, with `at` as its beginning. The new
- * shards forget what an earlier walk wrote there, which may place keys erased since.
+ * shards forget what an earlier walk wrote there, which may place keys erased since. False, recording
+ * nothing, while a rebalance pass is not finished (its moves would start the walk over): the check and
+ * the record are one statement, so a pass and a walk never both start (worker/shards/rebalance.ts).
  */
-async function startWalk(env: Env, d1: Db, from: number, to: number, at: string): Promise<void> {
+async function startWalk(env: Env, d1: Db, from: number, to: number, at: string): Promise<boolean> {
   await Promise.all(
     indexes(to)
       .slice(from)
@@ -99,13 +103,15 @@ async function startWalk(env: Env, d1: Db, from: number, to: number, at: string)
   );
   const counts = await Promise.all(indexes(from).map((index) => shardStub(env, index).beginReshardWalk()));
   const total = rowsOf(counts, reshardParts);
-  await d1.run(sql`
+  const result = await d1.run(sql`
     INSERT INTO shard_reshard (id, from_count, to_count, phase, shard, part, cursor, scanned, total, written, removed,
       started_at, updated_at)
-    VALUES (${reshardId}, ${from}, ${to}, 'copying', 0, 'directory', '', 0, ${total}, 0, 0, ${at}, ${at})
+    SELECT ${reshardId}, ${from}, ${to}, 'copying', 0, 'directory', '', 0, ${total}, 0, 0, ${at}, ${at}
+    WHERE NOT EXISTS (SELECT 1 FROM shard_rebalance WHERE finished_at IS NULL)
     ON CONFLICT (id) DO UPDATE SET from_count = excluded.from_count, to_count = excluded.to_count, phase = 'copying',
       shard = 0, part = 'directory', cursor = '', scanned = 0, total = excluded.total, written = 0, removed = 0,
       started_at = excluded.started_at, updated_at = excluded.updated_at, prepared_at = NULL, finished_at = NULL`);
+  return result.meta.changes > 0;
 }
 
 /** Where the walk goes after `state`'s page: the same place with `next`, else the next part or shard; null past the end. */
@@ -204,7 +210,7 @@ export async function reshardStep(env: Env, d1: Db, to: number, limit: number, n
       await Promise.all(indexes(count).map((index) => shardStub(env, index).reshardMovesPending()))
     ).reduce((sum, n) => sum + n, 0);
     if (moves > 0) return { kind: "moves_pending", moves };
-    await startWalk(env, d1, count, to, at);
+    if (!(await startWalk(env, d1, count, to, at))) return { kind: "rebalance_running" };
     state = (await reshardState(d1)) as ReshardState;
   }
   if (count === state.from && state.phase === "copying") return copyPage(env, d1, state, limit, at);

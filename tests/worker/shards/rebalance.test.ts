@@ -1,8 +1,9 @@
 // Moving regions to their account keys' home shards (`POST /v1/admin/shards/rebalance`, docs/scaling.md,
 // rebalancing), SHARD_COUNT=4: regions moved away from their account key's home (as a reshard or a
 // merge leaves them) go back by the recorded moves ingestion runs, while the deployment takes writes;
-// every account and card answers the same customer and orders after; a second pass moves nothing;
-// regions with no account stay; a reshard and a pass refuse to run at once.
+// a merged customer's region moves whole; a region a move holds is left for the next pass; every account
+// and card answers the same customer and orders after; a second pass moves nothing; regions with no
+// account stay; a reshard and a pass refuse to run at once.
 import { createExecutionContext, env, SELF, waitOnExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../../../worker/app.ts";
@@ -126,20 +127,70 @@ describe("a rebalance pass over four shards", () => {
     orders.push(anOrder({ id: `${p}-guest`, channel: "store", identifiers: { loyalty: guest } }));
     expect((await api.postOrders(orders)).status).toBe(200);
 
+    // A shopper whose account and card began as two customers, merged by an order naming both.
+    const merged = { account: `${p}-acct-m`, card: `${p}-card-m` };
+    expect(
+      (
+        await api.postOrders([
+          anOrder({ id: `${p}-m-1`, identifiers: { account: merged.account } }),
+          anOrder({ id: `${p}-m-2`, channel: "store", identifiers: { loyalty: merged.card } }),
+        ])
+      ).status,
+    ).toBe(200);
+    expect(
+      (
+        await api.postOrders([
+          anOrder({ id: `${p}-m-3`, identifiers: { account: merged.account, loyalty: merged.card } }),
+        ])
+      ).status,
+    ).toBe(200);
+    const mergedCustomer = (await lookup("account", merged.account)).customerId;
+    expect((await lookup("loyalty", merged.card)).customerId).toBe(mergedCustomer);
+
     const keys = await Promise.all(shoppers.map(({ account }) => accountKeyOf(account)));
+    const mergedKey = await accountKeyOf(merged.account);
     const home = (key: string) => homeShard(key, 4);
     const placed = await heldIn(keys);
     for (const key of keys) expect(placed.get(key), "a new region is placed at its account key's home").toBe(home(key));
+    const guestCustomer = (await lookup("loyalty", guest)).customerId;
+    const holding = async (customerId: string) => {
+      const shards: number[] = [];
+      for (let shard = 0; shard < 4; shard++)
+        if ((await shardRows(shard, "SELECT id FROM customers WHERE id = ?", customerId)).length > 0)
+          shards.push(shard);
+      return shards;
+    };
+    const guestShards = await holding(guestCustomer);
+    expect(guestShards).toHaveLength(1);
 
-    // Ten regions moved away from their homes, as a reshard or a merge leaves them.
+    // Ten regions moved away from their homes, as a reshard or a merge leaves them, and the merged one.
     for (const key of keys.slice(0, 10)) {
       const outcome = await shardStub(env, home(key)).moveOut([key], (home(key) + 1) % 4);
       expect(outcome).toEqual({ kind: "moved" });
     }
+    const mergedAt = (await heldIn([mergedKey])).get(mergedKey) as number;
+    if (mergedAt === home(mergedKey))
+      expect(await shardStub(env, mergedAt).moveOut([mergedKey], (mergedAt + 1) % 4)).toEqual({ kind: "moved" });
+    const mergedShard = (await heldIn([mergedKey])).get(mergedKey) as number;
+    expect(mergedShard).not.toBe(home(mergedKey));
+    const mergedRows = await shardRows<{ id: string }>(
+      mergedShard,
+      "SELECT id FROM customers WHERE id = ? OR merged_into = ?",
+      mergedCustomer,
+      mergedCustomer,
+    );
+    expect(mergedRows.length).toBeGreaterThanOrEqual(2);
     const away = await heldIn(keys);
     expect(keys.filter((key) => away.get(key) !== home(key))).toHaveLength(10);
+
+    // One of them held by a move under way (its key fenced): left for now, the others still go.
+    const held = keys[3] as string;
+    const fence = (sql: string) => shardRows(away.get(held) as number, sql, held).then(() => undefined);
+    await fence("INSERT INTO shard_fences (key, move_id, created_at) VALUES (?, 'a-move-under-way', '2026-01-01')");
+
+    const everyone = [...shoppers, merged];
     const guestBefore = await lookup("loyalty", guest);
-    const before = await Promise.all(shoppers.map(({ account }) => lookup("account", account)));
+    const before = await Promise.all(everyone.map(({ account }) => lookup("account", account)));
     // Shelves of moved shoppers (forwarded once from their home) and of one left at home.
     const shelved = [1, 2, 12].map((i) => shoppers[i]?.account as string);
     const shelvesBefore = await Promise.all(shelved.map(shelfOf));
@@ -152,23 +203,27 @@ describe("a rebalance pass over four shards", () => {
       expect((await api.postOrders([late])).status).toBe(200);
     });
     expect(steps).toBeGreaterThan(4);
-    expect(view).toMatchObject({ count: 4, running: 4, done: true, busy: 0, tooLarge: 0 });
-    expect(view.moved).toBeGreaterThanOrEqual(10);
+    expect(view).toMatchObject({ count: 4, running: 4, done: true, busy: 1, tooLarge: 0 });
+    expect(view.moved).toBe(9 + mergedRows.length);
     expect(view.moves).toBeGreaterThanOrEqual(1);
-    expect(view.scanned).toBeGreaterThanOrEqual(view.total);
+    expect(view.scanned).toBe(view.total);
 
-    const after = await heldIn(keys);
-    expect(keys.filter((key) => after.get(key) !== home(key))).toEqual([]);
+    const after = await heldIn([...keys, mergedKey]);
+    expect([...keys, mergedKey].filter((key) => after.get(key) !== home(key))).toEqual([held]);
+    expect(await holding(guestCustomer)).toEqual(guestShards);
     // The same customers and orders, found by account and by card, with the order taken meanwhile.
     const expected = before.map((found, i) =>
       i === 0 ? { ...found, orders: [...found.orders, `${p}-late`].sort() } : found,
     );
-    expect(await Promise.all(shoppers.map(({ account }) => lookup("account", account)))).toEqual(expected);
-    expect(await Promise.all(shoppers.map(({ card }) => lookup("loyalty", card)))).toEqual(expected);
+    expect(await Promise.all(everyone.map(({ account }) => lookup("account", account)))).toEqual(expected);
+    expect(await Promise.all(everyone.map(({ card }) => lookup("loyalty", card)))).toEqual(expected);
     expect(await lookup("loyalty", guest)).toEqual(guestBefore);
     expect(await Promise.all(shelved.map(shelfOf))).toEqual(shelvesBefore);
 
-    // Run again: a new pass that finds nothing away.
+    // The move done, a pass takes the region it held; run again, a pass finds nothing away.
+    await fence("DELETE FROM shard_fences WHERE key = ?");
+    expect((await runPass(1000)).view).toMatchObject({ done: true, moved: 1, moves: 1, busy: 0 });
+    expect((await heldIn([held])).get(held)).toBe(home(held));
     const again = await runPass(1000);
     expect(again.view).toMatchObject({ done: true, moved: 0, moves: 0, busy: 0 });
     const status = await api.call("GET", "/v1/admin/shards/rebalance", undefined, adminKey);
