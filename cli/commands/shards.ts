@@ -238,6 +238,9 @@ export function register(program: Command): void {
           console.log(
             `finished: the deployment runs ${step.to} shards; the old ${step.from} shards' ${step.removed} entries for keys homed in the new ones are removed (${took})`,
           );
+          console.log(
+            "The customers whose account key is homed in a new shard are still held in the old ones (their shelf is forwarded once): run patron shards rebalance to move them.",
+          );
         }
       } catch (error) {
         bar?.stop();

@@ -156,6 +156,7 @@ describe("patron shards reshard", () => {
     const finished = await patron("shards", "reshard", "--to", "5", "--url", worker?.url ?? "", "--limit", "7");
     expect(finished.code, finished.stderr).toBe(0);
     expect(finished.stdout).toMatch(/finished: the deployment runs 5 shards; the old 3 shards' \d+ entries/);
+    expect(finished.stdout).toMatch(/run patron shards rebalance to move them/);
     const status = await api.call("GET", "/v1/admin/shards/reshard", undefined, adminKey);
     const { data } = (await status.json()) as { data: { phase: string; removed: number; running: number } };
     expect(data).toMatchObject({ phase: "done", running: 5 });

@@ -142,8 +142,17 @@ export class CustomerShard extends DurableObject<Env> {
       const switched = this.reshardMark?.count === count && recorded !== count;
       const problem = switched ? null : shardCountProblem(recorded, count);
       if (problem) throw new Error(problem);
+      // A shard serving for the first time takes the count only if shard 0 serves under it too (its
+      // start makes the same check): else a count raised without a reshard would be served by the
+      // shards it adds, for the keys homed there, while the old ones refuse. One call, once per shard.
+      if (recorded === undefined && count > 0 && index !== null && index > 0) await shardStub(env, 0).servingCount();
       if ((recorded === undefined || switched) && count > 0) await ctx.storage.put("shardCount", count);
     });
+  }
+
+  /** The count this shard serves under: it answers only if its start's check passed (a new shard asks shard 0). */
+  servingCount(): number {
+    return shardCount(this.env);
   }
 
   /** Refuses a write while a reshard has prepared this shard and the deployment still runs the old count. */
