@@ -60,8 +60,8 @@ export async function rebalanceState(d1: Db): Promise<RebalanceState | null> {
  * so a pass and a reshard's walk never both start (worker/shards/reshard.ts, startWalk).
  */
 async function startPass(env: Env, d1: Db, count: number, at: string): Promise<boolean> {
-  const totals = await Promise.all(Array.from({ length: count }, (_, index) => shardStub(env, index).reshardTotals()));
-  const total = totals.reduce((sum, shard) => sum + shard.customers, 0);
+  const totals = await Promise.all(Array.from({ length: count }, (_, index) => shardStub(env, index).customerCount()));
+  const total = totals.reduce((sum, n) => sum + n, 0);
   const result = await d1.run(sql`
     INSERT INTO shard_rebalance (id, shard_count, shard, cursor, scanned, total, moved, moves, busy, too_large,
       started_at, updated_at)
