@@ -6,6 +6,7 @@
 // `patron shards rebalance`: moves each region held away from its account keys' home shard there
 // (docs/scaling.md, rebalancing), a page of one shard per server step, with a progress bar.
 import type { Command } from "commander";
+import type { RebalanceView } from "../../worker/shards/rebalance-view.ts";
 import { adminClient, talksToLocalWorker } from "../dev-vars.ts";
 import { IngestFailed } from "../import/client.ts";
 import { formatDuration, progressBar } from "../import/progress.ts";
@@ -87,19 +88,11 @@ export function reshardSwitchInstruction(to: number, local: boolean): string {
   );
 }
 
-interface RebalanceView {
-  count: number;
-  scanned: number;
-  total: number;
-  moved: number;
-  moves: number;
-  busy: number;
-  tooLarge: number;
-  done: boolean;
-}
-
 /** The end of a rebalance pass, in words: what moved, and what was left and why. */
-export function rebalanceSummary(view: RebalanceView, took: string): string[] {
+export function rebalanceSummary(
+  view: Pick<RebalanceView, "count" | "scanned" | "moved" | "moves" | "busy" | "tooLarge">,
+  took: string,
+): string[] {
   const n = (value: number) => value.toLocaleString("en-US");
   const lines = [
     `visited ${n(view.scanned)} customers in ${view.count} shards: moved ${n(view.moved)} to the home shard of their account key, in ${n(view.moves)} moves (${took})`,

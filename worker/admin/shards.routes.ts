@@ -10,7 +10,8 @@ import { requireAdminKey } from "../http/auth.ts";
 import { ApiError, notFound } from "../http/errors.ts";
 import { jsonBody, queryParams } from "../http/validate.ts";
 import { changesSince, customerTableCounts, migrateStep, migrationState } from "../shards/migrate.ts";
-import { type RebalanceState, rebalanceState, rebalanceStep } from "../shards/rebalance.ts";
+import { rebalanceState, rebalanceStep } from "../shards/rebalance.ts";
+import { rebalanceView } from "../shards/rebalance-view.ts";
 import { type ReshardState, type ReshardStep, reshardState, reshardStep } from "../shards/reshard.ts";
 import { shardCount, shardStub } from "../shards/shards.ts";
 
@@ -31,13 +32,6 @@ const reshardBodySchema = z.strictObject({
 const rebalanceBodySchema = z.strictObject({
   /** Customers of one shard visited per step. */
   limit: z.number().int().min(1).max(1000).default(200),
-});
-
-/** A rebalance pass's record as the routes show it, with the count the deployment runs with now. */
-const rebalanceView = (state: RebalanceState, running: number) => ({
-  ...state,
-  running,
-  done: state.finishedAt !== null,
 });
 
 const notSharded = () =>

@@ -7,27 +7,11 @@
 // pass resumes, and a pass run again moves only what is still away.
 import { sql } from "drizzle-orm";
 import type { Db, Env } from "../env.ts";
+import type { RebalanceState } from "./rebalance-view.ts";
 import { type ReshardState, reshardState } from "./reshard.ts";
 import { shardCount, shardStub } from "./shards.ts";
 
 const rebalanceId = "rebalance";
-
-export interface RebalanceState {
-  /** The shard count the pass places regions by. */
-  count: number;
-  /** The shard the pass is in, and the last customer id visited there ("" at its start). */
-  shard: number;
-  cursor: string;
-  scanned: number;
-  total: number;
-  moved: number;
-  moves: number;
-  busy: number;
-  tooLarge: number;
-  startedAt: string;
-  updatedAt: string;
-  finishedAt: string | null;
-}
 
 export type RebalanceStep =
   | { kind: "stepped"; state: RebalanceState }

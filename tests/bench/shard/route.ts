@@ -42,6 +42,7 @@ import { hashIdentifiers } from "../../../worker/identity/identity.keys.ts";
 import type { OrderInput } from "../../../worker/orders/orders.schemas.ts";
 import { upsertProducts } from "../../../worker/orders/products.repo.ts";
 import { recommendationsResponseSchema } from "../../../worker/recommendations/recommendations.schemas.ts";
+import type { RebalanceView } from "../../../worker/shards/rebalance-view.ts";
 import { applyMigrations, freePort, testSecrets } from "../../fixtures/wrangler-dev.ts";
 import {
   accountIdentityOf,
@@ -500,16 +501,6 @@ async function reshardUntil(url: string, to: number, until: string, label: strin
   } while (view.phase !== until);
   bar?.stop();
   return { seconds: (performance.now() - started) / 1000, steps, view };
-}
-
-interface RebalanceView {
-  scanned: number;
-  total: number;
-  moved: number;
-  moves: number;
-  busy: number;
-  tooLarge: number;
-  done: boolean;
 }
 
 /** Steps `POST /v1/admin/shards/rebalance` to the end of a pass; its wall time, steps and the last answer. */

@@ -9,6 +9,7 @@ import { describe, expect, it } from "vitest";
 import { createApp } from "../../../worker/app.ts";
 import { homeShard } from "../../../worker/core/shards/placement.ts";
 import { signShopperToken } from "../../../worker/http/shopper-token.ts";
+import type { RebalanceView } from "../../../worker/shards/rebalance-view.ts";
 import { shardStub } from "../../../worker/shards/shards.ts";
 import { adminKey, anOrder, client, uniquePrefix } from "../../fixtures/builders.ts";
 import { accountKeyOf, shardRows } from "../../fixtures/shard-seed.ts";
@@ -16,19 +17,6 @@ import { accountKeyOf, shardRows } from "../../fixtures/shard-seed.ts";
 const api = client(SELF);
 const rebalance = (body: unknown = {}, key: string | null = adminKey) =>
   api.call("POST", "/v1/admin/shards/rebalance", body, key);
-
-interface RebalanceView {
-  count: number;
-  scanned: number;
-  total: number;
-  moved: number;
-  moves: number;
-  busy: number;
-  tooLarge: number;
-  finishedAt: string | null;
-  running: number;
-  done: boolean;
-}
 
 async function errorOf(response: Response, status: number) {
   expect(response.status, await response.clone().text()).toBe(status);
