@@ -5,27 +5,24 @@
 // stores: on the sharded one the orders are counted across the shards and the failing writes are a
 // shard's own (its SQLite refuses the poisoned order, so the shard's write batch fails whole); the
 // imports' own records stay in D1 on either store.
-import { createExecutionContext, createMessageBatch, env, getQueueResult, SELF } from "cloudflare:test";
+import { env, SELF } from "cloudflare:test";
 import { drizzle } from "drizzle-orm/d1";
 import { describe, expect, it, vi } from "vitest";
 import * as schema from "../../db/schema.ts";
 import { customerResponseSchema } from "../../worker/customers/customers.schemas.ts";
 import type { Db } from "../../worker/env.ts";
-import { insertBatch } from "../../worker/imports/imports.repo.ts";
-import { batchDigest } from "../../worker/imports/imports.routes.ts";
 import {
   batchesResponseSchema,
   batchResponseSchema,
   type ImportMessage,
   type ImportView,
-  importBatchSchemaIn,
   importResponseSchema,
 } from "../../worker/imports/imports.schemas.ts";
 import { importMaxRetries, retryDelaySeconds } from "../../worker/imports/retries.ts";
-import worker from "../../worker/index.ts";
 import { ingestResultSchema } from "../../worker/orders/orders.schemas.ts";
 import { shardCount } from "../../worker/shards/shards.ts";
 import { anOrder, client, uniquePrefix } from "../fixtures/builders.ts";
+import { deliver, recordedBatch } from "../fixtures/import-queue.ts";
 import { storeRows, storeRun } from "../fixtures/store-rows.ts";
 
 const api = client(SELF);
@@ -81,41 +78,12 @@ async function summaryOf(account: string) {
   return summary;
 }
 
-const db = () => drizzle(env.DB, { schema }) as Db;
+const _db = () => drizzle(env.DB, { schema }) as Db;
 
 /** How many stored orders have an id starting with `prefix`, wherever the store keeps them. */
 async function ordersLike(prefix: string): Promise<number> {
   const counts = await storeRows<{ n: number }>("SELECT count(*) AS n FROM orders WHERE id LIKE ?", `${prefix}%`);
   return counts.reduce((sum, row) => sum + row.n, 0);
-}
-
-/** Runs the worker's queue handler on messages built here, as the queue would deliver them. */
-async function deliver(
-  messages: { body: ImportMessage; attempts?: number }[],
-  database: D1Database = env.DB,
-  settings: Record<string, string> = {},
-) {
-  const batch = createMessageBatch<ImportMessage>(
-    "patron-import",
-    messages.map(({ body, attempts }, i) => ({
-      id: `m-${i}-${uniquePrefix()}`,
-      timestamp: new Date(),
-      attempts: attempts ?? 1,
-      body,
-    })),
-  );
-  const context = createExecutionContext();
-  await worker.queue(batch as MessageBatch, { ...env, DB: database, ...settings });
-  return getQueueResult(batch, context);
-}
-
-/** Records a batch as the route does, without sending it to the queue (the test delivers it itself). */
-async function recordedBatch(importId: string, sequence: number, sent: ReturnType<typeof anOrder>[]) {
-  const { orders } = importBatchSchemaIn("USD").parse({ sequence, orders: sent });
-  const receivedAt = new Date().toISOString();
-  const digest = await batchDigest(orders);
-  await insertBatch(db(), { importId, sequence, digest, orders: orders.length, receivedAt });
-  return { importId, sequence, receivedAt, orders } satisfies ImportMessage;
 }
 
 /**

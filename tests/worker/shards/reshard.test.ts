@@ -7,8 +7,11 @@ import { createExecutionContext, env, runInDurableObject, SELF, waitOnExecutionC
 import { describe, expect, it } from "vitest";
 import { createApp } from "../../../worker/app.ts";
 import { homeShard } from "../../../worker/core/shards/placement.ts";
+import { importResponseSchema } from "../../../worker/imports/imports.schemas.ts";
+import { importMaxRetries } from "../../../worker/imports/retries.ts";
 import { shardStub } from "../../../worker/shards/shards.ts";
 import { adminKey, anOrder, client, uniquePrefix, verified } from "../../fixtures/builders.ts";
+import { deliver, recordedBatch } from "../../fixtures/import-queue.ts";
 
 const api = client(SELF);
 const reshard = (body: unknown, key: string | null = adminKey) =>
@@ -285,5 +288,57 @@ describe("a walk whose shards are not settled", () => {
     }
     expect(view?.phase).toBe("prepared");
     expect(await newShardEntries(4, 7)).toEqual(await expectedEntries(4, 7));
+  });
+});
+
+describe("an import batch while the shards are prepared", () => {
+  it("is retried by the queue, recorded failed on its last delivery, and ingested once writes are taken again", async () => {
+    await forgetReshard(4, 7);
+    const p = uniquePrefix("import");
+    expect((await api.postOrders(history(p))).status).toBe(200);
+    let view: ReshardView | null = null;
+    for (let i = 0; i < 50 && view?.phase !== "prepared"; i++) {
+      const step = await reshard({ to: 7, limit: 5000 });
+      expect(step.status, await step.clone().text()).toBe(200);
+      view = ((await step.json()) as { data: ReshardView }).data;
+    }
+    expect(view?.phase).toBe("prepared");
+
+    const created = await api.call("POST", "/v1/imports", { source: "during a reshard" });
+    expect(created.status, await created.clone().text()).toBe(201);
+    const importId = importResponseSchema.parse(await created.json()).data.id;
+    const sent = [
+      anOrder({ id: `${p}-imported`, identifiers: { account: `${p}-acct-0` } }),
+      anOrder({ id: `${p}-imported-new`, identifiers: { account: `${p}-acct-new` } }),
+    ];
+    const message = await recordedBatch(importId, 1, sent);
+    const orderIds = async () => {
+      const response = await api.lookup("account", `${p}-acct-0`);
+      return ((await response.json()) as { data: { orders: { id: string }[] } }).data.orders.map((order) => order.id);
+    };
+    const progress = async () =>
+      importResponseSchema.parse(await (await api.call("GET", `/v1/imports/${importId}`)).json()).data;
+
+    // Refused by the prepared shards: delivered again later, nothing written.
+    const first = await deliver([{ body: message }]);
+    expect(first.retryMessages).toHaveLength(1);
+    expect(first.explicitAcks).toEqual([]);
+    expect(await orderIds()).not.toContain(`${p}-imported`);
+    expect((await api.lookup("account", `${p}-acct-new`)).status).toBe(404);
+
+    // The last delivery records the batch failed, with the reason (patron import resumes it later).
+    const last = await deliver([{ body: message, attempts: importMaxRetries + 1 }]);
+    expect(last.explicitAcks).toHaveLength(1);
+    const failed = await progress();
+    expect(failed.batches).toMatchObject({ failed: 1, done: 0 });
+    expect(failed.failedBatches[0]?.error).toMatch(/a reshard from 4 to 7 customer shards is prepared/);
+
+    // The reshard no longer holds writes: the batch, delivered again, is ingested once.
+    await forgetReshard(4, 7);
+    const resumed = await deliver([{ body: message }]);
+    expect(resumed.explicitAcks).toHaveLength(1);
+    expect((await progress()).batches).toMatchObject({ failed: 0, done: 1 });
+    expect(await orderIds()).toContain(`${p}-imported`);
+    expect((await api.lookup("account", `${p}-acct-new`)).status).toBe(200);
   });
 });
