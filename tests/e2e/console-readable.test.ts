@@ -71,7 +71,10 @@ describe("the customer page, read by a person", () => {
     const changes = history.points.filter(
       (point, index) => index === 0 || history.points[index - 1]?.stage !== point.stage,
     );
-    const items = await app.page.locator(".stage-changes li").allTextContents();
+    // The history is drawn after the orders (a request of its own): wait for its list.
+    const stageChanges = app.page.locator(".stage-changes li");
+    await expect.poll(() => stageChanges.count()).toBe(changes.length);
+    const items = await stageChanges.allTextContents();
     expect(items).toHaveLength(changes.length);
     changes.forEach((point, index) => {
       expect(items[index]).toContain(`${point.stage} from ${tokyoDay(point.at)}`);
