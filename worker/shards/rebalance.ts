@@ -77,14 +77,18 @@ export async function rebalanceStep(env: Env, d1: Db, limit: number, now: Date):
     state = (await rebalanceState(d1)) as RebalanceState;
   }
   const page = await shardStub(env, state.shard).rebalancePage(state.cursor, limit, count);
-  const last = page.next === null && state.shard + 1 >= count;
-  const position =
-    page.next !== null ? { shard: state.shard, cursor: page.next } : { shard: state.shard + 1, cursor: "" };
+  // Where the next step begins: further on in this shard, the next shard, or nowhere (the pass is done).
+  const next =
+    page.next !== null
+      ? { shard: state.shard, cursor: page.next }
+      : state.shard + 1 < count
+        ? { shard: state.shard + 1, cursor: "" }
+        : null;
   await d1.run(sql`
-    UPDATE shard_rebalance SET shard = ${last ? state.shard : position.shard}, cursor = ${last ? state.cursor : position.cursor},
+    UPDATE shard_rebalance SET shard = ${next?.shard ?? state.shard}, cursor = ${next?.cursor ?? state.cursor},
       scanned = scanned + ${page.scanned}, moved = moved + ${page.moved}, moves = moves + ${page.moves},
       busy = busy + ${page.busy}, too_large = too_large + ${page.tooLarge}, updated_at = ${at},
-      finished_at = ${last ? at : null}
+      finished_at = ${next ? null : at}
     WHERE id = ${rebalanceId}`);
   return { kind: "stepped", state: (await rebalanceState(d1)) as RebalanceState };
 }

@@ -196,6 +196,18 @@ describe("a reshard from 4 to 7 shards, under the old count", () => {
   });
 });
 
+/** Steps the reshard from 4 to 7 until the shards are prepared, every step answering 200. */
+async function stepUntilPrepared(): Promise<ReshardView> {
+  let view: ReshardView | null = null;
+  for (let i = 0; i < 50 && view?.phase !== "prepared"; i++) {
+    const step = await reshard({ to: 7, limit: 5000 });
+    expect(step.status, await step.clone().text()).toBe(200);
+    view = ((await step.json()) as { data: ReshardView }).data;
+  }
+  expect(view?.phase).toBe("prepared");
+  return view as ReshardView;
+}
+
 /** Undoes the reshard an earlier test prepared (the shards' storage outlives a test): a fresh start. */
 async function forgetReshard(from: number, to: number) {
   for (let shard = 0; shard < to; shard++)
@@ -280,13 +292,7 @@ describe("a walk whose shards are not settled", () => {
     await runInDurableObject(shardStub(env, 2), (_instance, state) => {
       state.storage.sql.exec("DELETE FROM shard_moves WHERE id = ?", `${p}-move`);
     });
-    let view: ReshardView | null = null;
-    for (let i = 0; i < 50 && view?.phase !== "prepared"; i++) {
-      const step = await reshard({ to: 7, limit: 5000 });
-      expect(step.status, await step.clone().text()).toBe(200);
-      view = ((await step.json()) as { data: ReshardView }).data;
-    }
-    expect(view?.phase).toBe("prepared");
+    await stepUntilPrepared();
     expect(await newShardEntries(4, 7)).toEqual(await expectedEntries(4, 7));
   });
 });
@@ -296,13 +302,7 @@ describe("an import batch while the shards are prepared", () => {
     await forgetReshard(4, 7);
     const p = uniquePrefix("import");
     expect((await api.postOrders(history(p))).status).toBe(200);
-    let view: ReshardView | null = null;
-    for (let i = 0; i < 50 && view?.phase !== "prepared"; i++) {
-      const step = await reshard({ to: 7, limit: 5000 });
-      expect(step.status, await step.clone().text()).toBe(200);
-      view = ((await step.json()) as { data: ReshardView }).data;
-    }
-    expect(view?.phase).toBe("prepared");
+    await stepUntilPrepared();
 
     const created = await api.call("POST", "/v1/imports", { source: "during a reshard" });
     expect(created.status, await created.clone().text()).toBe(201);
