@@ -10,7 +10,7 @@ import { shardAdminRoutes } from "./admin/shards.routes.ts";
 import { audienceRoutes } from "./audiences/audiences.routes.ts";
 import { consoleRoutes } from "./console/console.routes.ts";
 import { sessionRoutes } from "./console/session.routes.ts";
-import { reshardPrepared, shardCountChanged } from "./core/shards/placement.ts";
+import { reshardPrepared, shardCountChanged, shardCountSkew } from "./core/shards/placement.ts";
 import { customersRoutes } from "./customers/customers.routes.ts";
 import { eventsDatabase, mainDatabase } from "./databases.ts";
 import { demoRoutes } from "./demo/demo.routes.ts";
@@ -102,11 +102,16 @@ export function createApp() {
         stack: (error as Error).stack,
       }),
     );
-    // A shard placed for another count, or prepared by a reshard and asked to write under the old one.
+    // A shard placed for another count, prepared by a reshard and asked to write under the old one, or
+    // asked to write by a Worker placing keys by another count (a rollout of a new count: seconds).
     const message = String((error as Error)?.message ?? error);
-    const shardCode = [shardCountChanged, reshardPrepared].find((code) => message.includes(code));
+    const shardCode = [shardCountChanged, reshardPrepared, shardCountSkew].find((code) => message.includes(code));
     if (shardCode) {
-      return errorResponse(c, unavailable(message.slice(message.indexOf(shardCode) + shardCode.length + 2), 300));
+      const retryAfter = shardCode === shardCountSkew ? 30 : 300;
+      return errorResponse(
+        c,
+        unavailable(message.slice(message.indexOf(shardCode) + shardCode.length + 2), retryAfter),
+      );
     }
     if (database?.kind === "too_big") {
       return errorResponse(

@@ -82,8 +82,11 @@ export function reshardSwitchInstruction(to: number, local: boolean): string {
   const where = local
     ? `SHARD_COUNT=${to} in .dev.vars and restart npm start`
     : `SHARD_COUNT = "${to}" in wrangler.toml [vars] and deploy (npm run deploy)`;
+  // A deployment rolls out over seconds: a Worker still on the old version reads by the old count,
+  // which finds every key until the finish removes the old shards' entries for the new ones.
+  const then = local ? "then" : "then, once the new version serves everywhere,";
   return (
-    `Now set ${where}, then run patron shards reshard --to ${to} again to finish. ` +
+    `Now set ${where}, ${then} run patron shards reshard --to ${to} again to finish. ` +
     "Until the switch the shards serve shelves, lookups and events as before but take no orders (imports included), identify calls, erasures or suppression changes; after it they take them again."
   );
 }

@@ -66,7 +66,9 @@ describe("reshardSwitchInstruction", () => {
       /^Now set SHARD_COUNT=8 in \.dev\.vars and restart npm start, then run patron shards reshard --to 8 again to finish\./,
     );
     const deployed = reshardSwitchInstruction(32, false);
-    expect(deployed).toMatch(/^Now set SHARD_COUNT = "32" in wrangler\.toml \[vars\] and deploy \(npm run deploy\)/);
+    expect(deployed).toMatch(
+      /^Now set SHARD_COUNT = "32" in wrangler\.toml \[vars\] and deploy \(npm run deploy\), then, once the new version serves everywhere, run patron shards reshard --to 32 again/,
+    );
     expect(deployed).toMatch(/take no orders \(imports included\), identify calls, erasures or suppression changes/);
   });
 });

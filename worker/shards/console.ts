@@ -71,7 +71,7 @@ export async function shardedShopperSample(env: ShardEnv, size: number, now: Dat
  * moves and their fences (a region may have passed through any shard). Null: no such customer.
  */
 export async function shardedErasure(env: ShardEnv, customerId: string, now: Date) {
-  const erased = await customerHome(env, customerId).eraseCustomer(customerId, now.toISOString());
+  const erased = await customerHome(env, customerId).eraseCustomer(customerId, now.toISOString(), shardCount(env));
   if (!erased) return null;
   if (erased.erasure.kind === "erased") {
     const { plan } = erased.erasure;
@@ -95,7 +95,9 @@ async function dropDirectoryEntries(env: ShardEnv, keys: readonly string[], plac
     homed.push(key);
     byHome.set(home, homed);
   }
-  await Promise.all([...byHome].map(([home, homed]) => shardStub(env, home).dropDirectoryEntries(homed, placed)));
+  await Promise.all(
+    [...byHome].map(([home, homed]) => shardStub(env, home).dropDirectoryEntries(homed, placed, count)),
+  );
 }
 
 /**
@@ -103,7 +105,7 @@ async function dropDirectoryEntries(env: ShardEnv, keys: readonly string[], plac
  * customer, which one is not recorded once the customer is gone).
  */
 export async function liftSuppressionInShards(env: ShardEnv, key: string) {
-  await Promise.all(everyShard(env).map((shard) => shard.liftSuppression(key)));
+  await Promise.all(everyShard(env).map((shard) => shard.liftSuppression(key, shardCount(env))));
 }
 
 /** The list's order: its sort column, then customer id, both in the asked direction. */

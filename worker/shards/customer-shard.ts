@@ -14,7 +14,13 @@ import type { SegmentFilter } from "../admin/admin.repo.ts";
 import type { ListedRow, ListFilter } from "../admin/customer-lists.repo.ts";
 import type { AudienceFilters } from "../audiences/audiences.schemas.ts";
 import type { HoldersPart } from "../core/identity/holders.ts";
-import { customerKey, preparedWriteProblem, type ReshardMark, shardCountProblem } from "../core/shards/placement.ts";
+import {
+  customerKey,
+  placedByProblem,
+  preparedWriteProblem,
+  type ReshardMark,
+  shardCountProblem,
+} from "../core/shards/placement.ts";
 import { eventsDatabase, mainDatabase } from "../databases.ts";
 import type { Db, Env } from "../env.ts";
 import type { BrowseDay } from "../events/events.repo.ts";
@@ -155,9 +161,14 @@ export class CustomerShard extends DurableObject<Env> {
     return shardCount(this.env);
   }
 
-  /** Refuses a write while a reshard has prepared this shard and the deployment still runs the old count. */
-  private writable(): void {
-    const problem = preparedWriteProblem(this.reshardMark, shardCount(this.env));
+  /**
+   * Refuses a write while a reshard has prepared this shard and the deployment still runs the old count,
+   * and one whose keys the caller placed by `placedBy` shards when this shard serves another count (a
+   * Worker or shard still on the old version while a new count rolls out).
+   */
+  private writable(placedBy: number): void {
+    const count = shardCount(this.env);
+    const problem = preparedWriteProblem(this.reshardMark, count) ?? placedByProblem(placedBy, count);
     if (problem) throw new Error(problem);
   }
 
@@ -183,8 +194,8 @@ export class CustomerShard extends DurableObject<Env> {
    * itself (their ids hash here), so they are found by id.
    */
   async ingest(orders: OrderInput[], now: string) {
-    this.writable();
     const count = shardCount(this.env);
+    this.writable(count);
     const numbered = count > 0 && shardIndex(this.ctx.id.name) !== null;
     return ingestOrders(
       this.db,
@@ -216,26 +227,28 @@ export class CustomerShard extends DurableObject<Env> {
   }
 
   /** Records each key's placement unless it has one (this shard is their home); answers the winners. */
-  async claim(entries: Placement[]): Promise<Placement[]> {
-    this.writable();
+  async claim(entries: Placement[], placedBy: number): Promise<Placement[]> {
+    this.writable(placedBy);
     return claimPlacements(this.db, entries, new Date().toISOString());
   }
 
   /** A move's directory step: these keys (homed here) are in `shard` now. */
-  async placeKeys(entries: Placement[]): Promise<void> {
-    this.writable();
+  async placeKeys(entries: Placement[], placedBy: number): Promise<void> {
+    // A shard past the count serves nothing yet: a reshard's walk writes entries there, placed by the
+    // count it grows to.
+    if (this.index < shardCount(this.env)) this.writable(placedBy);
     await setPlacements(this.db, entries, new Date().toISOString());
   }
 
   /** Moves the region of `keys` from here into shard `target` (recorded, fenced, resumable). */
-  async moveOut(keys: string[], target: number): Promise<MoveOutcome> {
-    this.writable();
+  async moveOut(keys: string[], target: number, placedBy: number): Promise<MoveOutcome> {
+    this.writable(placedBy);
     return moveRegionOut(this.placement, keys, target);
   }
 
   /** A move's copy step, in the target: false while the region cannot be taken yet. */
-  async receiveRegion(copy: RegionCopy): Promise<boolean> {
-    this.writable();
+  async receiveRegion(copy: RegionCopy, placedBy: number): Promise<boolean> {
+    this.writable(placedBy);
     return receiveRegion(this.db, copy, new Date().toISOString());
   }
 
@@ -280,15 +293,21 @@ export class CustomerShard extends DurableObject<Env> {
     orders: OrderInput[],
     keys: string[],
     now: string,
-    held: string[] = [],
+    held: string[],
+    placedBy: number,
   ): Promise<ShardOrdersOutcome> {
-    this.writable();
+    this.writable(placedBy);
     return ingestHere(this.placement, orders, keys, now, held);
   }
 
   /** POST /v1/identify for a call the router placed here. */
-  async identifyGroup(identifiers: IdentifiersInput, keys: string[], now: string): Promise<ShardIdentifyOutcome> {
-    this.writable();
+  async identifyGroup(
+    identifiers: IdentifiersInput,
+    keys: string[],
+    now: string,
+    placedBy: number,
+  ): Promise<ShardIdentifyOutcome> {
+    this.writable(placedBy);
     return identifyHere(this.placement, identifiers, keys, now);
   }
 
@@ -450,9 +469,10 @@ export class CustomerShard extends DurableObject<Env> {
   async eraseCustomer(
     customerId: string,
     now: string,
+    placedBy: number,
     forwarded = false,
   ): Promise<(NonNullable<Awaited<ReturnType<typeof eraseCustomerIn>>> & { shard: number }) | null> {
-    this.writable();
+    this.writable(placedBy);
     return this.atCustomer(
       customerId,
       forwarded,
@@ -471,7 +491,7 @@ export class CustomerShard extends DurableObject<Env> {
         );
         return erased && { ...erased, shard: this.index };
       },
-      (stub) => stub.eraseCustomer(customerId, now, true),
+      (stub) => stub.eraseCustomer(customerId, now, placedBy, true),
     );
   }
 
@@ -496,14 +516,14 @@ export class CustomerShard extends DurableObject<Env> {
   }
 
   /** Deletes the directory entries of `keys` held here that place them in shard `placed`. */
-  async dropDirectoryEntries(keys: string[], placed: number): Promise<number> {
-    this.writable();
+  async dropDirectoryEntries(keys: string[], placed: number, placedBy: number): Promise<number> {
+    this.writable(placedBy);
     return dropDirectoryEntries(this.db, keys, placed);
   }
 
   /** Lifts a suppression from this shard's own list; false when it was not there. */
-  async liftSuppression(key: string): Promise<boolean> {
-    this.writable();
+  async liftSuppression(key: string, placedBy: number): Promise<boolean> {
+    this.writable(placedBy);
     return liftSuppression(this.db, key);
   }
 
@@ -590,9 +610,9 @@ export class CustomerShard extends DurableObject<Env> {
     this.reshardMark = undefined;
   }
 
-  private servesCount(count: number, what = "a reshard step"): void {
+  private servesCount(count: number): void {
     if (shardCount(this.env) !== count)
-      throw new Error(`${what} for ${count} shards under SHARD_COUNT ${shardCount(this.env)}`);
+      throw new Error(`a reshard step for ${count} shards under SHARD_COUNT ${shardCount(this.env)}`);
   }
 
   // --- rebalance --- (worker/shards/rebalance-shard.ts; called by worker/shards/rebalance.ts)
@@ -604,8 +624,7 @@ export class CustomerShard extends DurableObject<Env> {
 
   /** A page of a rebalance pass placing regions by `count` shards: those held away from their account keys' home move there. */
   async rebalancePage(after: string, limit: number, count: number): Promise<RebalancePage> {
-    this.writable();
-    this.servesCount(count, "a rebalance step");
+    this.writable(count);
     return rebalancePage(this.placement, after, limit);
   }
 

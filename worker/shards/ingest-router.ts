@@ -94,7 +94,9 @@ async function locateAll(env: Shards, keys: readonly string[]): Promise<Map<stri
 async function claimAll(env: Shards, entries: readonly Placement[]): Promise<Map<string, number>> {
   const count = shardCount(env);
   const byHome = byShard(entries, (entry) => homeShard(entry.key, count));
-  const answers = await Promise.all([...byHome].map(([home, homeEntries]) => shardStub(env, home).claim(homeEntries)));
+  const answers = await Promise.all(
+    [...byHome].map(([home, homeEntries]) => shardStub(env, home).claim(homeEntries, count)),
+  );
   return new Map(answers.flat().map(({ key, shard }) => [key, shard]));
 }
 
@@ -133,7 +135,7 @@ async function place(
     plans.map((plan) =>
       Promise.all(
         [...sourcesToMove(plan.group, placements, plan.target)].map(([source, keys]) =>
-          shardStub(env, source).moveOut(keys, plan.target),
+          shardStub(env, source).moveOut(keys, plan.target, count),
         ),
       ),
     ),
@@ -265,6 +267,7 @@ export async function ingestSharded(env: Env, d1: Db, orders: OrderInput[], now:
           groups.flatMap((group) => group.keys),
           now.toISOString(),
           [...new Set(batchIndexes.filter(isStored).map((index) => (orders[index] as OrderInput).id))],
+          shardCount(env),
         );
         return { target, groups, batchIndexes, outcome };
       }),
@@ -367,7 +370,12 @@ export async function identifySharded(
     if (placed.claimed && (await erasedMeanwhile(d1, keys, new Set()))) return { kind: "busy" };
     const [plan] = placed.ready;
     if (!plan) continue;
-    const outcome = await shardStub(env, plan.target).identifyGroup(identifiers, plan.group.keys, now.toISOString());
+    const outcome = await shardStub(env, plan.target).identifyGroup(
+      identifiers,
+      plan.group.keys,
+      now.toISOString(),
+      shardCount(env),
+    );
     if (outcome.kind !== "moved") return outcome;
   }
   return { kind: "busy" };

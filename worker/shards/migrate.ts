@@ -122,10 +122,10 @@ async function copyRegion(env: Env, d1: Db, region: Region, count: number): Prom
   const { legacy_events: _stayInD1, ...rows } = await regionRows(d1, region);
   const moveId = `migrate:${region.customers[0]}`;
   const shard = shardStub(env, target);
-  await shard.receiveRegion({ ...region, moveId, source: d1Source, rows });
+  await shard.receiveRegion({ ...region, moveId, source: d1Source, rows }, count);
   await shard.finishMoveIn(moveId);
   await Promise.all(
-    [...entriesByHome(region, target, count)].map(([home, entries]) => shardStub(env, home).placeKeys(entries)),
+    [...entriesByHome(region, target, count)].map(([home, entries]) => shardStub(env, home).placeKeys(entries, count)),
   );
 }
 

@@ -45,9 +45,9 @@ export interface RegionCopy extends Region {
 
 /** What a move needs from the shards it talks to (CustomerShard's RPC methods). */
 export interface MovePeer {
-  receiveRegion(copy: RegionCopy): Promise<boolean>;
+  receiveRegion(copy: RegionCopy, placedBy: number): Promise<boolean>;
   finishMoveIn(moveId: string): Promise<unknown>;
-  placeKeys(entries: Placement[]): Promise<unknown>;
+  placeKeys(entries: Placement[], placedBy: number): Promise<unknown>;
   resumeMoves(): Promise<unknown>;
 }
 
@@ -384,7 +384,7 @@ export async function runStep(ctx: MoveContext, id: string): Promise<Status | nu
   switch (move.status) {
     case "copying": {
       const rows = await regionRows(db, move);
-      if (!(await target.receiveRegion({ ...move, moveId: id, source: ctx.index, rows }))) return "copying";
+      if (!(await target.receiveRegion({ ...move, moveId: id, source: ctx.index, rows }, ctx.count))) return "copying";
       await runBatch(db, [advance(id, "directory", now)]);
       return "directory";
     }
@@ -422,7 +422,7 @@ async function pointAt(ctx: MoveContext, region: Region, shard: number, now: str
   }
   await Promise.all(
     [...byHome].map(([home, entries]) =>
-      home === ctx.index ? setPlacements(ctx.db, entries, now) : ctx.peer(home).placeKeys(entries),
+      home === ctx.index ? setPlacements(ctx.db, entries, now) : ctx.peer(home).placeKeys(entries, ctx.count),
     ),
   );
 }

@@ -142,7 +142,7 @@ async function copyPage(env: Env, d1: Db, state: ReshardState, limit: number, at
   const page = await shardStub(env, state.shard).reshardPage(state.part, state.cursor, limit, counts);
   const byHome = new Map<number, Placement[]>();
   for (const { home, key, shard } of page.entries) byHome.set(home, [...(byHome.get(home) ?? []), { key, shard }]);
-  await Promise.all([...byHome].map(([home, entries]) => shardStub(env, home).placeKeys(entries)));
+  await Promise.all([...byHome].map(([home, entries]) => shardStub(env, home).placeKeys(entries, state.to)));
   const position = advance(state, page.next, reshardParts);
   if (position) {
     await recordPage(d1, at, position, { scanned: page.scanned, written: page.entries.length, removed: 0 });

@@ -9,11 +9,13 @@ import {
   jumpHash,
   maxShards,
   parseShardCount,
+  placedByProblem,
   preparedWriteProblem,
   rehomed,
   reshardPrepared,
   shardCountChanged,
   shardCountProblem,
+  shardCountSkew,
 } from "../../../worker/core/shards/placement.ts";
 
 const keys = Array.from({ length: 20_000 }, (_, i) => `email:${(i * 2654435761) % 1_000_003}-${i}`);
@@ -113,6 +115,24 @@ describe("shardCountProblem", () => {
     expect(problem).toMatch(/SHARD_COUNT is 8, but the customer shards were placed for 4\. Set it back to 4/);
     expect(problem).toMatch(/run patron shards reshard --to 8 first/);
     expect(shardCountProblem(8, 4)).toMatch(/Set it back to 8: the shards only grow/);
+  });
+});
+
+describe("placedByProblem", () => {
+  it("is nothing for a write placed by the count the shard serves", () => {
+    expect(placedByProblem(4, 4)).toBeNull();
+  });
+
+  it("refuses a write placed by another count, old or new, naming both and what to do", () => {
+    for (const [placedBy, count] of [
+      [4, 7],
+      [7, 4],
+    ] as const) {
+      const problem = placedByProblem(placedBy, count) ?? "";
+      expect(problem.startsWith(shardCountSkew)).toBe(true);
+      expect(problem).toContain(`placed its keys among ${placedBy} customer shards, but the shards serve ${count}`);
+      expect(problem).toContain(`refused until every Worker runs with SHARD_COUNT = ${count}`);
+    }
   });
 });
 

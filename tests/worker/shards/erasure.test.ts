@@ -453,7 +453,7 @@ describe("an erasure racing a move of the customer's region", () => {
     let target = -1;
     const { shard, customerId, erasure, attempts } = await eraseWhile(p, async (instance, keys) => {
       target = (instance.index + 1) % 4;
-      expect(await instance.moveOut(keys, target)).toEqual({ kind: "moved" });
+      expect(await instance.moveOut(keys, target, 4)).toEqual({ kind: "moved" });
     });
     expect(erasure.kind).toBe("busy");
     // Answered at once: no attempt here can find the customer again.
@@ -543,7 +543,7 @@ describe("an erasure of a customer whose region moved between shards", () => {
     const identifiers: Record<string, { value: string; verified: boolean }> =
       movedKey === emailKey ? { email: verified(email) } : { card: verified(card) };
     const late = orderSchema.parse(anOrder({ id: `${p}-late`, identifiers }));
-    const stale = await shardStub(env, source).ingestGroups([late], [movedKey], now.toISOString());
+    const stale = await shardStub(env, source).ingestGroups([late], [movedKey], now.toISOString(), [], 4);
     expect(stale).toMatchObject({ kind: "ingested", result: { accepted: 0, suppressed: 1 } });
     expect(await shardRows(source, "SELECT id FROM orders WHERE id = ?", late.id)).toEqual([]);
   });

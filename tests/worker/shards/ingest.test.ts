@@ -185,7 +185,7 @@ describe("the directory and the fences", () => {
     const p = uniquePrefix("claim");
     const key = await keyOf("account", `${p}-new`);
     const home = shardStub(env, homeShard(key, count));
-    const answers = await Promise.all([0, 1, 2, 3].map((shard) => home.claim([{ key, shard }])));
+    const answers = await Promise.all([0, 1, 2, 3].map((shard) => home.claim([{ key, shard }], count)));
     const winners = new Set(answers.map(([answer]) => answer?.shard));
     expect(winners.size).toBe(1);
     expect(await home.locate([key])).toEqual({ [key]: [...winners][0] });
@@ -491,7 +491,7 @@ describe("ingestion across shards", () => {
     const movedKey = source === sides.web ? sides.accountKey : sides.loyaltyKey;
     const elsewhere = [0, 1, 2, 3].find((shard) => shard !== target && shard !== source) as number;
     // Still arriving in the target: moving it on is refused, and its source is asked to finish.
-    expect(await shardStub(env, target).moveOut([movedKey], elsewhere)).toEqual({ kind: "retry" });
+    expect(await shardStub(env, target).moveOut([movedKey], elsewhere, count)).toEqual({ kind: "retry" });
     const [outgoing] = await rowsIn(
       source,
       "SELECT status FROM shard_moves WHERE direction = 'out' AND keys LIKE ?",
@@ -500,7 +500,7 @@ describe("ingestion across shards", () => {
     expect(outgoing?.status).toBe("done");
     expect(await orderIdsIn(source, p)).toEqual([]);
     // Finished: now it may move on, and does.
-    expect(await shardStub(env, target).moveOut([movedKey], elsewhere)).toEqual({ kind: "moved" });
+    expect(await shardStub(env, target).moveOut([movedKey], elsewhere, count)).toEqual({ kind: "moved" });
     const [entry] = await rowsIn(
       homeShard(movedKey, count),
       "SELECT shard FROM shard_directory WHERE key = ?",

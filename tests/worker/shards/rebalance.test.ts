@@ -153,12 +153,12 @@ describe("a rebalance pass over four shards", () => {
 
     // Ten regions moved away from their homes, as a reshard or a merge leaves them, and the merged one.
     for (const key of keys.slice(0, 10)) {
-      const outcome = await shardStub(env, home(key)).moveOut([key], (home(key) + 1) % 4);
+      const outcome = await shardStub(env, home(key)).moveOut([key], (home(key) + 1) % 4, 4);
       expect(outcome).toEqual({ kind: "moved" });
     }
     const mergedAt = (await heldIn([mergedKey])).get(mergedKey) as number;
     if (mergedAt === home(mergedKey))
-      expect(await shardStub(env, mergedAt).moveOut([mergedKey], (mergedAt + 1) % 4)).toEqual({ kind: "moved" });
+      expect(await shardStub(env, mergedAt).moveOut([mergedKey], (mergedAt + 1) % 4, 4)).toEqual({ kind: "moved" });
     const mergedShard = (await heldIn([mergedKey])).get(mergedKey) as number;
     expect(mergedShard).not.toBe(home(mergedKey));
     const mergedRows = await shardRows<{ id: string }>(

@@ -115,6 +115,20 @@ export function shardCountProblem(recorded: number | undefined, current: number)
   return `${shardCountChanged}: SHARD_COUNT is ${current}, but the customer shards were placed for ${recorded}. Set it back to ${recorded}${reshard}.`;
 }
 
+/** The start of the error a shard throws for a write whose keys the caller placed by another count than its own. */
+export const shardCountSkew = "shard_count_skew";
+
+/**
+ * Why a shard serving `count` shards must refuse a write whose keys its caller placed by `placedBy`, or
+ * null. Each key's directory entry lives at its home among the count, so a write placed by another
+ * count would put entries where no read looks: a Worker (or a shard) still on the old version while a
+ * reshard's new count rolls out.
+ */
+export function placedByProblem(placedBy: number, count: number): string | null {
+  if (placedBy === count) return null;
+  return `${shardCountSkew}: this request placed its keys among ${placedBy} customer shards, but the shards serve ${count}: the deployment is switching SHARD_COUNT (patron shards reshard). Send it again; it is refused until every Worker runs with SHARD_COUNT = ${count}.`;
+}
+
 /** The mark a prepared shard keeps in its storage (key `reshardTo`) until the reshard finishes. */
 export interface ReshardMark {
   /** The count the shard may serve with besides the one it recorded (writes only under this one). */
