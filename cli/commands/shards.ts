@@ -5,7 +5,9 @@
 // them under the old count and says how to switch; run again after the switch, it finishes.
 // `patron shards rebalance`: moves each region held away from its account keys' home shard there
 // (docs/scaling.md, rebalancing), a page of one shard per server step, with a progress bar.
+// `patron shards status`: each shard's customers and stored bytes against what one shard can store.
 import type { Command } from "commander";
+import type { ShardsOverview } from "../../worker/core/shards/status.ts";
 import type { RebalanceView } from "../../worker/shards/rebalance-view.ts";
 import { adminClient, talksToLocalWorker } from "../dev-vars.ts";
 import { IngestFailed } from "../import/client.ts";
@@ -89,6 +91,82 @@ export function reshardSwitchInstruction(to: number, local: boolean): string {
     `Now set ${where}, ${then} run patron shards reshard --to ${to} again to finish. ` +
     "Until the switch the shards serve shelves, lookups and events as before but take no orders (imports included), identify calls, erasures or suppression changes; after it they take them again."
   );
+}
+
+/** `patron shards status`'s answer: the overview, with the reshard and rebalance records when there are. */
+export type ShardsStatusView = ShardsOverview & {
+  reshard: ReshardView | null;
+  rebalance: RebalanceView | null;
+};
+
+/** Bytes in decimal units, as the storage limit is given ("10 GB"). */
+export function bytesText(bytes: number): string {
+  const units = ["B", "KB", "MB", "GB", "TB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  // Three figures at most, no trailing zeros: "1.5 KB", "245.8 KB", "10 GB".
+  return `${Number(value.toFixed(value < 10 ? 2 : 1))} ${units[unit]}`;
+}
+
+/** Rows as columns two spaces apart, each right-aligned but the last. */
+function aligned(rows: readonly string[][]): string[] {
+  const widths = (rows[0] ?? []).map((_, column) => Math.max(...rows.map((row) => (row[column] ?? "").length)));
+  return rows.map((row) =>
+    row.map((cell, column) => (column === row.length - 1 ? cell : cell.padStart(widths[column] ?? 0))).join("  "),
+  );
+}
+
+const percent = (share: number) => `${(share * 100).toFixed(share < 0.1 ? 2 : 1)}%`;
+const whole = (n: number) => n.toLocaleString("en-US");
+
+/** `patron shards status` in words: a table of the shards, then what it means and what to do. */
+export function shardsStatusText(view: ShardsStatusView): string[] {
+  const limit = bytesText(view.limitBytes);
+  const perCustomer = view.bytesPerCustomer === null ? "" : ` (${bytesText(view.bytesPerCustomer)} per customer)`;
+  const lines = [
+    `${view.count} customer shards: ${whole(view.totals.customers)} customers, ${bytesText(view.totals.bytes)} stored${perCustomer}`,
+    "",
+    ...aligned([
+      ["shard", "customers", "stored", `of ${limit}`, "moves under way"],
+      ...view.shards.map((part) => [
+        String(part.shard),
+        whole(part.customers),
+        bytesText(part.bytes),
+        percent(part.share),
+        `${part.unfinishedMoves}${part.preparedFor === null ? "" : ` (prepared for ${part.preparedFor} shards)`}`,
+      ]),
+    ]),
+    "",
+  ];
+  const capacity =
+    view.customersPerShard === null
+      ? ""
+      : `; at this density one shard holds about ${whole(view.customersPerShard)} customers`;
+  lines.push(
+    `The fullest, shard ${view.fullest.shard}, holds ${percent(view.fullest.share)} of the ${limit} one shard can store${capacity}.`,
+  );
+  if (view.spread !== null) lines.push(`The shard with the most customers holds ${view.spread.toFixed(2)}× the mean.`);
+  if (view.nearlyFull)
+    lines.push(
+      `Grow the shards before shard ${view.fullest.shard} fills: patron shards reshard --to ${view.count * 2} (docs/scaling.md, resharding).`,
+    );
+  if (view.totals.unfinishedMoves > 0)
+    lines.push(
+      `${whole(view.totals.unfinishedMoves)} moves between shards are under way; each shard finishes its own.`,
+    );
+  if (view.reshard && !view.reshard.done)
+    lines.push(
+      `A reshard from ${view.reshard.from} to ${view.reshard.to} shards is under way (${view.reshard.phase}): run patron shards reshard --to ${view.reshard.to} to go on.`,
+    );
+  if (view.rebalance && !view.rebalance.done)
+    lines.push(
+      `A rebalance pass is under way (${whole(view.rebalance.scanned)} of ${whole(view.rebalance.total)} customers visited): run patron shards rebalance to finish it.`,
+    );
+  return lines;
 }
 
 /** The end of a rebalance pass, in words: what moved, and what was left and why. */
@@ -240,6 +318,27 @@ export function register(program: Command): void {
         }
       } catch (error) {
         bar?.stop();
+        if (!(error instanceof IngestFailed)) throw error;
+        console.error(error.message);
+        process.exitCode = 1;
+      }
+    });
+
+  shards
+    .command("status")
+    .description(
+      "Show each customer shard's customers and stored bytes against what one shard can store, and any reshard or rebalance under way.",
+    )
+    .option("--url <url>", urlHelp)
+    .option("--key <key>", adminKeyHelp)
+    .option("--json", "print the answer as JSON")
+    .action(async (options: { url?: string; key?: string; json?: boolean }, command: Command) => {
+      const client = await adminClient(options, (message) => command.error(message));
+      try {
+        const { data } = await client.get<ShardsStatusView>("/v1/admin/shards");
+        if (options.json) console.log(JSON.stringify(data, null, 2));
+        else for (const line of shardsStatusText(data)) console.log(line);
+      } catch (error) {
         if (!(error instanceof IngestFailed)) throw error;
         console.error(error.message);
         process.exitCode = 1;

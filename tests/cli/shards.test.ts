@@ -1,14 +1,17 @@
-// `patron shards migrate`'s check of the copy: every customer table's rows summed over the shards
-// against D1's.
+// The words of `patron shards`: migrate's check of the copy (every customer table's rows summed over
+// the shards against D1's), reshard's and rebalance's instructions and summaries, and status's table.
 import { describe, expect, it } from "vitest";
 import {
+  bytesText,
   changesText,
   countMismatches,
   migrationRate,
   rebalanceSummary,
   reshardSwitchInstruction,
+  shardsStatusText,
   switchInstruction,
 } from "../../cli/commands/shards.ts";
+import { shardsOverview } from "../../worker/core/shards/status.ts";
 
 describe("countMismatches", () => {
   it("is empty when the shards together hold what D1 holds", () => {
@@ -99,6 +102,71 @@ describe("rebalanceSummary", () => {
     );
     expect(lines[2]).toMatch(
       /^1 customer was left where they are: their identifiers connect more orders than one move takes/,
+    );
+  });
+});
+
+describe("bytesText", () => {
+  it("gives bytes in decimal units, as the 10 GB limit is given, without trailing zeros", () => {
+    expect(bytesText(0)).toBe("0 B");
+    expect(bytesText(999)).toBe("999 B");
+    expect(bytesText(1_500)).toBe("1.5 KB");
+    expect(bytesText(245_760)).toBe("245.8 KB");
+    expect(bytesText(10_000_000_000)).toBe("10 GB");
+    expect(bytesText(1_234_567)).toBe("1.23 MB");
+  });
+});
+
+describe("shardsStatusText", () => {
+  const part = (shard: number, customers: number, bytes: number, unfinishedMoves = 0) => ({
+    shard,
+    customers,
+    bytes,
+    unfinishedMoves,
+    preparedFor: null,
+  });
+
+  it("tabulates the shards, says how full the fullest is and how many one holds, and nothing is under way", () => {
+    const view = {
+      ...shardsOverview(2, [part(0, 1_000, 12_000_000), part(1, 3_000, 36_000_000)]),
+      reshard: null,
+      rebalance: null,
+    };
+    const lines = shardsStatusText(view);
+    expect(lines[0]).toBe("2 customer shards: 4,000 customers, 48 MB stored (12 KB per customer)");
+    expect(lines.slice(2, 5)).toEqual([
+      "shard  customers  stored  of 10 GB  moves under way",
+      "    0      1,000   12 MB     0.12%  0",
+      "    1      3,000   36 MB     0.36%  0",
+    ]);
+    expect(lines).toContain(
+      "The fullest, shard 1, holds 0.36% of the 10 GB one shard can store; at this density one shard holds about 833,333 customers.",
+    );
+    expect(lines).toContain("The shard with the most customers holds 1.50× the mean.");
+    expect(lines.join("\n")).not.toMatch(/Grow the shards|under way[:;(]/);
+  });
+
+  it("says to grow before the fullest fills, and what is under way", () => {
+    const view = {
+      ...shardsOverview(4, [part(0, 10, 7_500_000_000, 2), part(1, 10, 1), part(2, 10, 1), part(3, 10, 1)]),
+      reshard: {
+        from: 4,
+        to: 6,
+        phase: "prepared" as const,
+        scanned: 9,
+        total: 9,
+        written: 3,
+        removed: 0,
+        running: 4,
+        done: false,
+      },
+      rebalance: null,
+    };
+    const text = shardsStatusText(view).join("\n");
+    expect(text).toContain("Grow the shards before shard 0 fills: patron shards reshard --to 8");
+    expect(text).toContain("2 moves between shards are under way");
+    expect(text).toContain(
+      "A reshard from 4 to 6 shards is under way (prepared): run patron shards reshard --to 6 to go on.",
     );
   });
 });

@@ -1,10 +1,12 @@
-// Admin routes for the customer shards (docs/scaling.md): the move of a single-database deployment's
+// Admin routes for the customer shards (docs/scaling.md): how full and even they are (GET /, `patron
+// shards status`), the move of a single-database deployment's
 // customer data into them (`patron shards migrate`: one step per POST, its progress and a count check),
 // growing them (`patron shards reshard`: one step per POST, and its progress), and moving regions to
 // their account keys' home shards (`patron shards rebalance`: one page per POST, and its progress).
 import { Hono } from "hono";
 import { z } from "zod";
 import { maxShards } from "../core/shards/placement.ts";
+import { shardsOverview } from "../core/shards/status.ts";
 import type { AppEnv } from "../env.ts";
 import { requireAdminKey } from "../http/auth.ts";
 import { ApiError, notFound } from "../http/errors.ts";
@@ -13,7 +15,7 @@ import { changesSince, customerTableCounts, migrateStep, migrationState } from "
 import { rebalanceState, rebalanceStep } from "../shards/rebalance.ts";
 import { rebalanceView } from "../shards/rebalance-view.ts";
 import { type ReshardState, type ReshardStep, reshardState, reshardStep } from "../shards/reshard.ts";
-import { shardCount, shardStub } from "../shards/shards.ts";
+import { everyShard, shardCount, shardStub } from "../shards/shards.ts";
 
 const migrateBodySchema = z.strictObject({
   shards: z.number().int().min(1).max(maxShards),
@@ -94,6 +96,22 @@ const writtenText = (written: Record<string, number>) =>
 
 export const shardAdminRoutes = new Hono<AppEnv>()
   .use("*", requireAdminKey)
+  .get("/", async (c) => {
+    const count = shardCount(c.env);
+    if (count === 0) throw notSharded();
+    const [parts, reshard, rebalance] = await Promise.all([
+      Promise.all(everyShard(c.env).map((shard) => shard.status())),
+      reshardState(c.var.db),
+      rebalanceState(c.var.db),
+    ]);
+    return c.json({
+      data: {
+        ...shardsOverview(count, parts),
+        reshard: reshard && reshardView(reshard, count),
+        rebalance: rebalance && rebalanceView(rebalance, count),
+      },
+    });
+  })
   .post("/migrate", async (c) => {
     const body = await jsonBody(c, migrateBodySchema);
     const running = shardCount(c.env);

@@ -13,14 +13,9 @@ import type { Env } from "../env.ts";
 import { matchKeyKind } from "../identity/match-keys.ts";
 import type { TransitionRow } from "../jobs/nightly.repo.ts";
 import { erasedDirectoryKeys } from "./console-shard.ts";
-import { homeStub, type ShardStub, shardCount, shardStub } from "./shards.ts";
+import { everyShard, homeStub, shardCount, shardStub } from "./shards.ts";
 
 type ShardEnv = Pick<Env, "CUSTOMER_SHARDS" | "SHARD_COUNT">;
-
-/** Every shard's stub, in index order. */
-function everyShard(env: ShardEnv): ShardStub[] {
-  return Array.from({ length: shardCount(env) }, (_, index) => shardStub(env, index));
-}
 
 /** The customer's home shard (where `customer:<id>` is placed, or says where the customer moved). */
 const customerHome = (env: ShardEnv, customerId: string) => homeStub(env, customerKey(customerId));

@@ -21,6 +21,7 @@ import {
   type ReshardMark,
   shardCountProblem,
 } from "../core/shards/placement.ts";
+import type { ShardPart } from "../core/shards/status.ts";
 import { eventsDatabase, mainDatabase } from "../databases.ts";
 import type { Db, Env } from "../env.ts";
 import type { BrowseDay } from "../events/events.repo.ts";
@@ -620,6 +621,19 @@ export class CustomerShard extends DurableObject<Env> {
   /** Customers held here (merged-away ones included): a rebalance pass's total. */
   customerCount(): Promise<number> {
     return customerCount(this.db);
+  }
+
+  // --- status --- (GET /v1/admin/shards: worker/core/shards/status.ts)
+
+  /** This shard's customers, stored bytes, unfinished moves and reshard mark. */
+  async status(): Promise<ShardPart> {
+    return {
+      shard: this.index,
+      customers: await customerCount(this.db),
+      bytes: this.ctx.storage.sql.databaseSize,
+      unfinishedMoves: await unfinishedMoves(this.db),
+      preparedFor: this.reshardMark?.count ?? null,
+    };
   }
 
   /** A page of a rebalance pass placing regions by `count` shards: those held away from their account keys' home move there. */

@@ -19,6 +19,11 @@ export function shardStub(env: Pick<Env, "CUSTOMER_SHARDS">, index: number) {
 
 export type ShardStub = ReturnType<typeof shardStub>;
 
+/** Every shard's stub, in index order. */
+export function everyShard(env: Pick<Env, "CUSTOMER_SHARDS" | "SHARD_COUNT">): ShardStub[] {
+  return Array.from({ length: shardCount(env) }, (_, index) => shardStub(env, index));
+}
+
 /** The stub of the home shard of `key` (where its directory entry lives). */
 export function homeStub(env: Pick<Env, "CUSTOMER_SHARDS" | "SHARD_COUNT">, key: string): ShardStub {
   return shardStub(env, homeShard(key, shardCount(env)));

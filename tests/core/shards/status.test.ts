@@ -1,0 +1,54 @@
+// How full and how even the customer shards are: the overview GET /v1/admin/shards answers.
+import { describe, expect, it } from "vitest";
+import {
+  nearlyFullShare,
+  type ShardPart,
+  shardStorageLimitBytes,
+  shardsOverview,
+} from "../../../worker/core/shards/status.ts";
+
+const part = (shard: number, customers: number, bytes: number, extra: Partial<ShardPart> = {}): ShardPart => ({
+  shard,
+  customers,
+  bytes,
+  unfinishedMoves: 0,
+  preparedFor: null,
+  ...extra,
+});
+
+describe("shardsOverview", () => {
+  it("adds the shards up, in index order, each with its share of what one shard stores", () => {
+    const view = shardsOverview(3, [
+      part(2, 300, 3_000_000, { unfinishedMoves: 2 }),
+      part(0, 100, 1_000_000),
+      part(1, 200, 2_000_000, { preparedFor: 6 }),
+    ]);
+    expect(view.shards.map((shard) => shard.shard)).toEqual([0, 1, 2]);
+    expect(view.shards[2]?.share).toBe(3_000_000 / shardStorageLimitBytes);
+    expect(view.totals).toEqual({ customers: 600, bytes: 6_000_000, unfinishedMoves: 2 });
+    expect(view.fullest).toEqual({ shard: 2, bytes: 3_000_000, share: 3_000_000 / shardStorageLimitBytes });
+    expect(view.shards[1]?.preparedFor).toBe(6);
+    // The most customers (300) over the mean (200).
+    expect(view.spread).toBe(1.5);
+    // 10,000 bytes per customer: a shard holds 1,000,000 of them.
+    expect(view.bytesPerCustomer).toBe(10_000);
+    expect(view.customersPerShard).toBe(1_000_000);
+    expect(view.nearlyFull).toBe(false);
+  });
+
+  it("is nearly full from the share on, by the shard storing the most bytes", () => {
+    const at = Math.ceil(nearlyFullShare * shardStorageLimitBytes);
+    expect(shardsOverview(2, [part(0, 10, at - 1), part(1, 10, 5)]).nearlyFull).toBe(false);
+    const full = shardsOverview(2, [part(0, 10, 5), part(1, 10, at)]);
+    expect(full.nearlyFull).toBe(true);
+    expect(full.fullest.shard).toBe(1);
+  });
+
+  it("has no spread or density without customers", () => {
+    const view = shardsOverview(2, [part(0, 0, 40_960), part(1, 0, 40_960)]);
+    expect(view.spread).toBeNull();
+    expect(view.bytesPerCustomer).toBeNull();
+    expect(view.customersPerShard).toBeNull();
+    expect(view.fullest.shard).toBe(0);
+  });
+});
