@@ -158,10 +158,14 @@ export function shardsStatusText(view: ShardsStatusView): string[] {
     lines.push(
       `${whole(view.totals.unfinishedMoves)} moves between shards are under way; each shard finishes its own.`,
     );
-  if (view.reshard && !view.reshard.done)
-    lines.push(
-      `A reshard from ${view.reshard.from} to ${view.reshard.to} shards is under way (${view.reshard.phase}): run patron shards reshard --to ${view.reshard.to} to go on.`,
-    );
+  const reshard = view.reshard;
+  if (reshard && !reshard.done) {
+    const next =
+      reshard.phase === "prepared" && reshard.running !== reshard.to
+        ? `set SHARD_COUNT to ${reshard.to} and deploy (or restart npm start), then run patron shards reshard --to ${reshard.to} to finish`
+        : `run patron shards reshard --to ${reshard.to} to go on`;
+    lines.push(`A reshard from ${reshard.from} to ${reshard.to} shards is under way (${reshard.phase}): ${next}.`);
+  }
   if (view.rebalance && !view.rebalance.done)
     lines.push(
       `A rebalance pass is under way (${whole(view.rebalance.scanned)} of ${whole(view.rebalance.total)} customers visited): run patron shards rebalance to finish it.`,

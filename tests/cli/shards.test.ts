@@ -166,6 +166,11 @@ describe("shardsStatusText", () => {
     expect(text).toContain("Grow the shards before shard 0 fills: patron shards reshard --to 8");
     expect(text).toContain("2 moves between shards are under way");
     expect(text).toContain(
+      "A reshard from 4 to 6 shards is under way (prepared): set SHARD_COUNT to 6 and deploy (or restart npm start), then run patron shards reshard --to 6 to finish.",
+    );
+    // Switched: what is left is to run it again.
+    const switched = shardsStatusText({ ...view, reshard: { ...view.reshard, running: 6 } }).join("\n");
+    expect(switched).toContain(
       "A reshard from 4 to 6 shards is under way (prepared): run patron shards reshard --to 6 to go on.",
     );
   });
