@@ -75,9 +75,21 @@ export async function keyFrom(
 /** The admin key, as keyFrom finds it. */
 export const adminKeyFrom = (flag: string | undefined, local = true) => keyFrom("PATRON_ADMIN_KEY", flag, local);
 
-/** No --url and no $PATRON_URL: the command talks to the local worker (defaultWorkerUrl). */
-export const talksToLocalWorker = (url: string | undefined) =>
-  url === undefined && process.env.PATRON_URL === undefined;
+const loopbackHosts = new Set(["127.0.0.1", "localhost", "[::1]"]);
+
+/**
+ * The command talks to a worker on this machine: no --url and no $PATRON_URL (the local one on $PORT,
+ * defaultWorkerUrl), or one of them naming a loopback address (`npm start` on another port).
+ */
+export function talksToLocalWorker(url: string | undefined): boolean {
+  const named = url ?? process.env.PATRON_URL;
+  if (named === undefined) return true;
+  try {
+    return loopbackHosts.has(new URL(named).hostname);
+  } catch {
+    return false;
+  }
+}
 
 /**
  * A client for the admin routes: the worker from `url` or the default, the key from adminKeyFrom.

@@ -4,6 +4,7 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { copyFileSync, existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { databases } from "../db/databases.ts";
+import type { ShardsStatusView } from "./commands/shards.ts";
 import { parseDevVars } from "./dev-vars.ts";
 import { describeRetry, IngestClient, IngestFailed } from "./import/client.ts";
 
@@ -138,6 +139,8 @@ async function main() {
 
   const shards = Number(vars.SHARD_COUNT ?? 0);
   const store = shards > 0 ? `local D1 and ${shards} customer shards (local Durable Objects)` : "local D1";
+  // A reshard or rebalance left half done (the switch restarts npm start) is said after the banner.
+  const pending = shards > 0 ? await shardsUnderWay(url, adminKey) : [];
   console.log(`
   Patron is running on ${store}.
 
@@ -153,6 +156,19 @@ async function main() {
 
   Press Ctrl-C to stop.
 `);
+  for (const line of pending) console.log(`  ${line}\n`);
+}
+
+/** What `patron shards status` says is under way (a reshard, a rebalance pass, moves); nothing when it cannot say. */
+async function shardsUnderWay(url: string, adminKey: string): Promise<string[]> {
+  const { underWay } = await import("./commands/shards.ts");
+  try {
+    const response = await fetch(`${url}/v1/admin/shards`, { headers: { Authorization: `Bearer ${adminKey}` } });
+    if (!response.ok) return [];
+    return underWay(((await response.json()) as { data: ShardsStatusView }).data);
+  } catch {
+    return [];
+  }
 }
 
 main().catch((error) => {

@@ -93,6 +93,19 @@ export function createApp() {
     if (error instanceof HTTPException && error.status < 500) {
       return errorResponse(c, new ApiError(error.status as 400, "invalid_request", error.message || "Bad request."));
     }
+    // A shard placed for another count, prepared by a reshard and asked to write under the old one, or
+    // asked to write by a Worker placing keys by another count (a rollout of a new count: seconds). An
+    // operational state, not a fault: logged in one line, without a stack.
+    const message = String((error as Error)?.message ?? error);
+    const shardCode = [shardCountChanged, reshardPrepared, shardCountSkew].find((code) => message.includes(code));
+    if (shardCode) {
+      console.warn(JSON.stringify({ requestId: c.get("requestId"), refused: shardCode, path: c.req.path }));
+      const retryAfter = shardCode === shardCountSkew ? 30 : 300;
+      return errorResponse(
+        c,
+        unavailable(message.slice(message.indexOf(shardCode) + shardCode.length + 2), retryAfter),
+      );
+    }
     const database = classifyDatabaseError(error);
     console.error(
       JSON.stringify({
@@ -102,17 +115,6 @@ export function createApp() {
         stack: (error as Error).stack,
       }),
     );
-    // A shard placed for another count, prepared by a reshard and asked to write under the old one, or
-    // asked to write by a Worker placing keys by another count (a rollout of a new count: seconds).
-    const message = String((error as Error)?.message ?? error);
-    const shardCode = [shardCountChanged, reshardPrepared, shardCountSkew].find((code) => message.includes(code));
-    if (shardCode) {
-      const retryAfter = shardCode === shardCountSkew ? 30 : 300;
-      return errorResponse(
-        c,
-        unavailable(message.slice(message.indexOf(shardCode) + shardCode.length + 2), retryAfter),
-      );
-    }
     if (database?.kind === "too_big") {
       return errorResponse(
         c,

@@ -36,7 +36,7 @@ export function register(program: Command): void {
       .option("--url <url>", "the worker (default: $PATRON_URL, else the local one on $PORT or 8787)")
       .option(
         "--key <key>",
-        "admin key (default: $PATRON_ADMIN_KEY, else the local .dev.vars when no --url or $PATRON_URL names another worker)",
+        "admin key (default: $PATRON_ADMIN_KEY, else the local .dev.vars unless --url or $PATRON_URL names a worker on another machine)",
       );
 
   const run = async (

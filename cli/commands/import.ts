@@ -51,6 +51,7 @@ import {
   saveState,
   unconfirmedImports,
 } from "../import/state.ts";
+import { wholeNumber } from "../options.ts";
 
 export interface ImportCommandOptions {
   url: string;
@@ -445,13 +446,13 @@ export function register(program: Command): void {
       .option("--url <url>", "the worker (default: $PATRON_URL, else the local one on $PORT or 8787)")
       .option(
         "--key <key>",
-        "API key (default: $PATRON_API_KEY, else the local .dev.vars when no --url or $PATRON_URL names another worker)",
+        "API key (default: $PATRON_API_KEY, else the local .dev.vars unless --url or $PATRON_URL names a worker on another machine)",
       )
       .option("--mapping <file>", "JSON column mapping for a CSV (docs/import.md)")
       .option("--preset <name>", `a built-in mapping: ${presets.join(", ")}`)
       .option("--transactions <file>", "products --preset completejourney: transactions to price products from")
-      .option("--batch-size <n>", `records per request (1–${maxBatchSize})`, parseInteger, 500)
-      .option("--concurrency <n>", "requests in flight", parseInteger, 2)
+      .option("--batch-size <n>", `records per request (1–${maxBatchSize})`, wholeNumber(1, maxBatchSize), 500)
+      .option("--concurrency <n>", "requests in flight", wholeNumber(1), 2)
       .option("--state <file>", "state file for resuming (default .patron/import-<kind>-<fingerprint>.json)")
       .option("--restart", "ignore confirmed batches from an earlier run and start over");
     if (kind === "orders")
@@ -460,7 +461,7 @@ export function register(program: Command): void {
           "--direct",
           "post each batch to POST /v1/orders and wait for its answer, instead of the server's import queue",
         )
-        .option("--poll-interval <ms>", "how often to read the queued import's progress", parseInteger, 1000);
+        .option("--poll-interval <ms>", "how often to read the queued import's progress", wholeNumber(1), 1000);
     subcommand.action(async (file: string, given: Partial<ImportCommandOptions>) => {
       // The same defaults as the other commands that talk to a worker (cli/dev-vars.ts); the local
       // .dev.vars key only for the local worker, never sent to one named by --url or $PATRON_URL.
@@ -477,8 +478,6 @@ export function register(program: Command): void {
         local,
         url: given.url ?? defaultWorkerUrl(),
       } as ImportCommandOptions;
-      if (options.batchSize < 1 || options.batchSize > maxBatchSize)
-        return subcommand.error(`--batch-size must be 1–${maxBatchSize}`);
       try {
         await importFile(kind, file, options);
       } catch (error) {
@@ -487,10 +486,4 @@ export function register(program: Command): void {
       }
     });
   }
-}
-
-function parseInteger(value: string): number {
-  const number = Number(value);
-  if (!Number.isInteger(number)) throw new Error(`not a whole number: ${value}`);
-  return number;
 }

@@ -14,6 +14,7 @@ import {
 import { describeRetry, IngestFailed } from "../import/client.ts";
 import { formatDuration, progressBar } from "../import/progress.ts";
 import { ImportStopped } from "../import/run.ts";
+import { wholeNumber } from "../options.ts";
 import { postSeedData, todayUtc } from "../seed-demo.ts";
 
 interface SeedCommandOptions {
@@ -79,15 +80,15 @@ export function register(program: Command): void {
   program
     .command("seed")
     .description("Generate the demo retailer (catalog, customers with known ground truth, web and store orders).")
-    .requiredOption("--customers <n>", "generated customers, besides the demo shoppers", parseCount)
-    .option("--seed <n>", "random seed", parseCount, defaultSeedOptions.seed)
+    .requiredOption("--customers <n>", "generated customers, besides the demo shoppers", wholeNumber(0))
+    .option("--seed <n>", "random seed", wholeNumber(0), defaultSeedOptions.seed)
     .option("--out <dir>", "write products.ndjson, orders.ndjson and truth.ndjson here", "demo-data")
     .option("--url <url>", "post to this worker instead of writing files")
     .option("--key <key>", "API key for --url (or PATRON_API_KEY)", process.env.PATRON_API_KEY)
     .option("--today <date>", "last day of history, YYYY-MM-DD (default: today, UTC)")
     .option("--base-url <url>", "base of product and image urls (default: --url, or http://127.0.0.1:8787)")
-    .option("--batch-size <n>", "orders per request when posting", parseCount, 500)
-    .option("--concurrency <n>", "requests in flight when posting", parseCount, 2)
+    .option("--batch-size <n>", "orders per request when posting (1–1000)", wholeNumber(1, 1000), 500)
+    .option("--concurrency <n>", "requests in flight when posting", wholeNumber(1), 2)
     .option("--no-personas", "leave out the fixed demo shoppers")
     .action(async (options: SeedCommandOptions, command: Command) => {
       const today = options.today ?? todayUtc();
@@ -142,10 +143,4 @@ export function register(program: Command): void {
         process.exitCode = 1;
       }
     });
-}
-
-function parseCount(value: string): number {
-  const number = Number(value);
-  if (!Number.isInteger(number) || number < 0) throw new Error(`not a non-negative whole number: ${value}`);
-  return number;
 }

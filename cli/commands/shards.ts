@@ -7,11 +7,13 @@
 // (docs/scaling.md, rebalancing), a page of one shard per server step, with a progress bar.
 // `patron shards status`: each shard's customers and stored bytes against what one shard can store.
 import type { Command } from "commander";
+import { maxShards } from "../../worker/core/shards/placement.ts";
 import type { ShardsOverview } from "../../worker/core/shards/status.ts";
 import type { RebalanceView } from "../../worker/shards/rebalance-view.ts";
 import { adminClient, talksToLocalWorker } from "../dev-vars.ts";
-import { IngestFailed } from "../import/client.ts";
+import { BatchRejected, IngestFailed } from "../import/client.ts";
 import { formatDuration, progressBar } from "../import/progress.ts";
+import { wholeNumber } from "../options.ts";
 
 interface MigrateOptions {
   url?: string;
@@ -154,6 +156,13 @@ export function shardsStatusText(view: ShardsStatusView): string[] {
     lines.push(
       `Grow the shards before shard ${view.fullest.shard} fills: patron shards reshard --to ${view.count * 2} (docs/scaling.md, resharding).`,
     );
+  lines.push(...underWay(view));
+  return lines;
+}
+
+/** What is under way in the shards and the command that goes on with each: moves, a reshard, a rebalance pass. */
+export function underWay(view: ShardsStatusView): string[] {
+  const lines: string[] = [];
   if (view.totals.unfinishedMoves > 0)
     lines.push(
       `${whole(view.totals.unfinishedMoves)} moves between shards are under way; each shard finishes its own.`,
@@ -194,15 +203,23 @@ export function rebalanceSummary(
   return lines;
 }
 
+/**
+ * A refusal from the worker (an HTTP error, retries that ran out, a request it found invalid) as one
+ * message on stderr and exit code 1. Anything else is a fault of the command and is thrown.
+ */
+function reportRefusal(error: unknown): void {
+  if (error instanceof BatchRejected)
+    console.error(
+      [error.message, ...error.issues.map((issue) => `  ${issue.path.join(".")}: ${issue.message}`)].join("\n"),
+    );
+  else if (error instanceof IngestFailed) console.error(error.message);
+  else throw error;
+  process.exitCode = 1;
+}
+
 const urlHelp = "the worker (default: $PATRON_URL, else the local one on $PORT or 8787)";
 const adminKeyHelp =
-  "admin key (default: $PATRON_ADMIN_KEY, else the local .dev.vars when no --url or $PATRON_URL names another worker)";
-
-function parsePositive(value: string): number {
-  const number = Number(value);
-  if (!Number.isInteger(number) || number < 1) throw new Error(`not a positive whole number: ${value}`);
-  return number;
-}
+  "admin key (default: $PATRON_ADMIN_KEY, else the local .dev.vars unless --url or $PATRON_URL names a worker on another machine)";
 
 export function register(program: Command): void {
   const shards = program.command("shards").description("Customer shards (docs/scaling.md).");
@@ -211,10 +228,14 @@ export function register(program: Command): void {
     .description(
       "Copy a single-database deployment's customers into customer shards, check the copy, and say how to switch over.",
     )
-    .requiredOption("--shards <n>", "number of customer shards (SHARD_COUNT after the switch)", parsePositive)
+    .requiredOption(
+      "--shards <n>",
+      "number of customer shards (SHARD_COUNT after the switch)",
+      wholeNumber(1, maxShards),
+    )
     .option("--url <url>", urlHelp)
     .option("--key <key>", adminKeyHelp)
-    .option("--limit <n>", "customers visited per request (1–500)", parsePositive, 100)
+    .option("--limit <n>", "customers visited per request (1–500)", wholeNumber(1, 500), 100)
     .option(
       "--discard-shard-data",
       "start a new pass even when the shards stored data of their own after the last pass (a deployment switched to them and back): that data is lost",
@@ -263,9 +284,7 @@ export function register(program: Command): void {
         console.log(switchInstruction(step.shards, talksToLocalWorker(options.url)));
       } catch (error) {
         bar?.stop();
-        if (!(error instanceof IngestFailed)) throw error;
-        console.error(error.message);
-        process.exitCode = 1;
+        reportRefusal(error);
       }
     });
 
@@ -274,10 +293,14 @@ export function register(program: Command): void {
     .description(
       "Grow the customer shards to --to: walk and prepare them under the old count, then (run again after the switch) finish.",
     )
-    .requiredOption("--to <n>", "the new number of customer shards (SHARD_COUNT after the switch)", parsePositive)
+    .requiredOption(
+      "--to <n>",
+      "the new number of customer shards (SHARD_COUNT after the switch)",
+      wholeNumber(2, maxShards),
+    )
     .option("--url <url>", urlHelp)
     .option("--key <key>", adminKeyHelp)
-    .option("--limit <n>", "rows of one shard visited per request (1–5000)", parsePositive, 1000)
+    .option("--limit <n>", "rows of one shard visited per request (1–5000)", wholeNumber(1, 5000), 1000)
     .action(async (options: { url?: string; key?: string; to: number; limit: number }, command: Command) => {
       const client = await adminClient(options, (message) => command.error(message));
       const started = Date.now();
@@ -322,9 +345,7 @@ export function register(program: Command): void {
         }
       } catch (error) {
         bar?.stop();
-        if (!(error instanceof IngestFailed)) throw error;
-        console.error(error.message);
-        process.exitCode = 1;
+        reportRefusal(error);
       }
     });
 
@@ -343,9 +364,7 @@ export function register(program: Command): void {
         if (options.json) console.log(JSON.stringify(data, null, 2));
         else for (const line of shardsStatusText(data)) console.log(line);
       } catch (error) {
-        if (!(error instanceof IngestFailed)) throw error;
-        console.error(error.message);
-        process.exitCode = 1;
+        reportRefusal(error);
       }
     });
 
@@ -356,7 +375,7 @@ export function register(program: Command): void {
     )
     .option("--url <url>", urlHelp)
     .option("--key <key>", adminKeyHelp)
-    .option("--limit <n>", "customers of one shard visited per request (1–1000)", parsePositive, 200)
+    .option("--limit <n>", "customers of one shard visited per request (1–1000)", wholeNumber(1, 1000), 200)
     .action(async (options: { url?: string; key?: string; limit: number }, command: Command) => {
       const client = await adminClient(options, (message) => command.error(message));
       const started = Date.now();
@@ -378,9 +397,7 @@ export function register(program: Command): void {
         for (const line of rebalanceSummary(step, formatDuration(Date.now() - started))) console.log(line);
       } catch (error) {
         bar?.stop();
-        if (!(error instanceof IngestFailed)) throw error;
-        console.error(error.message);
-        process.exitCode = 1;
+        reportRefusal(error);
       }
     });
 }

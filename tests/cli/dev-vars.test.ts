@@ -73,7 +73,16 @@ describe("adminKeyFrom", () => {
     vi.stubEnv("PATRON_URL", "");
     delete process.env.PATRON_URL;
     expect(talksToLocalWorker(undefined)).toBe(true);
-    expect(talksToLocalWorker("http://127.0.0.1:8787")).toBe(false);
+    expect(talksToLocalWorker("https://patron.example.workers.dev")).toBe(false);
+    expect(talksToLocalWorker("http://127.0.0.1.example.com:8787")).toBe(false);
+    expect(talksToLocalWorker("not a url")).toBe(false);
+  });
+
+  it("counts a --url or $PATRON_URL on this machine (npm start on another port) as the local worker", () => {
+    for (const url of ["http://127.0.0.1:8797", "http://localhost:8797/", "http://[::1]:8787"])
+      expect(talksToLocalWorker(url)).toBe(true);
+    vi.stubEnv("PATRON_URL", "http://127.0.0.1:8797");
+    expect(talksToLocalWorker(undefined)).toBe(true);
   });
 
   it("is undefined with no flag, no variable and no .dev.vars", async () => {

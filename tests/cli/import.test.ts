@@ -202,15 +202,21 @@ describe("patron import against wrangler dev", () => {
     const file = path.join(folder, "one.ndjson");
     writeFileSync(file, `${wireOrder("local-defaults-1", "acct-local-defaults")}\n`);
     const { PATRON_API_KEY: _, PATRON_URL: __, ...env } = process.env;
-    const local = (extra: Record<string, string>) =>
-      run(process.execPath, [path.join(root, "cli/bin.mjs"), "import", "orders", file, "--direct"], {
+    const second = path.join(folder, "two.ndjson");
+    writeFileSync(second, `${wireOrder("local-defaults-2", "acct-local-defaults")}\n`);
+    const local = (extra: Record<string, string>, sent = file) =>
+      run(process.execPath, [path.join(root, "cli/bin.mjs"), "import", "orders", sent, "--direct"], {
         cwd: folder,
         env: { ...env, ...extra },
       });
     const { stdout } = await local({ PORT: new URL(worker.url).port });
     expect(figure(stdout, "accepted")).toBe(1);
-    // The local key is never sent to a worker named elsewhere: without a key for it, the command stops.
-    const named = await local({ PATRON_URL: worker.url }).catch((error: { stderr: string }) => error);
+    // A worker named on this machine (npm start on another port) is the local one: its key is read.
+    expect(figure((await local({ PATRON_URL: worker.url }, second)).stdout, "accepted")).toBe(1);
+    // The local key is never sent to a worker on another machine: without a key for it, the command stops.
+    const named = await local({ PATRON_URL: "https://patron.example.invalid" }).catch(
+      (error: { stderr: string }) => error,
+    );
     expect((named as { stderr: string }).stderr).toContain("--key is required (or PATRON_API_KEY)");
   }, 60_000);
 

@@ -129,7 +129,8 @@ describe("patron shards reshard", () => {
     const prepared = await patron("shards", "reshard", "--to", "5", "--url", worker?.url ?? "", "--limit", "7");
     expect(prepared.code, prepared.stderr).toBe(0);
     expect(prepared.stdout).toMatch(/prepared 3 shards for 5: walked \d+ rows and wrote \d+ directory entries/);
-    expect(prepared.stdout).toMatch(/Now set SHARD_COUNT = "5" in wrangler.toml \[vars\] and deploy/);
+    // A --url on this machine is the local worker: the count is set in .dev.vars.
+    expect(prepared.stdout).toMatch(/Now set SHARD_COUNT=5 in \.dev\.vars and restart npm start/);
     expect(await picture(api)).toEqual(before);
     const refused = await api.postOrders([anOrder({ id: "rs-between", identifiers: { account: "rs-acct-1" } })]);
     expect(refused.status).toBe(503);

@@ -43,11 +43,23 @@ const notSharded = () =>
     "This deployment keeps its customer data in the one D1 database (SHARD_COUNT is 0): move it into shards with patron shards migrate.",
   );
 
+/**
+ * What finishes a reshard under way: prepared under the old count, switching the count first, else
+ * running it on (both in the words of `patron shards reshard`, which repeats these routes).
+ */
+const reshardNext = (state: ReshardState, running: number) =>
+  state.phase === "prepared" && running !== state.to
+    ? `set SHARD_COUNT to ${state.to} and deploy (or restart npm start), then finish it with patron shards reshard --to ${state.to}`
+    : `finish it with patron shards reshard --to ${state.to}`;
+
 /** A reshard's record as the routes show it, with the count the deployment runs with now. */
 const reshardView = (state: ReshardState, running: number) => ({ ...state, running, done: state.phase === "done" });
 
 /** Why a reshard step cannot go on (ReshardStep's refusals), as the error the route answers. */
-function reshardRefusal(step: Exclude<ReshardStep, { kind: "stepped" | "rebalance_running" }>): ApiError {
+function reshardRefusal(
+  step: Exclude<ReshardStep, { kind: "stepped" | "rebalance_running" }>,
+  running: number,
+): ApiError {
   switch (step.kind) {
     case "not_sharded":
       return notSharded();
@@ -61,7 +73,7 @@ function reshardRefusal(step: Exclude<ReshardStep, { kind: "stepped" | "rebalanc
       return new ApiError(
         409,
         "conflict",
-        `A reshard from ${step.state.from} to ${step.state.to} shards is under way (${step.state.phase}): finish it with to=${step.state.to}.`,
+        `A reshard from ${step.state.from} to ${step.state.to} shards is under way (${step.state.phase}): ${reshardNext(step.state, running)}.`,
       );
     case "moves_pending":
       return new ApiError(
@@ -171,7 +183,7 @@ export const shardAdminRoutes = new Hono<AppEnv>()
         `A rebalance pass is under way${visited}: its moves would make the reshard's walk start over. Finish it first with patron shards rebalance.`,
       );
     }
-    if (step.kind !== "stepped") throw reshardRefusal(step);
+    if (step.kind !== "stepped") throw reshardRefusal(step, shardCount(c.env));
     return c.json({ data: reshardView(step.state, shardCount(c.env)) });
   })
   .get("/reshard", async (c) => {
@@ -187,7 +199,7 @@ export const shardAdminRoutes = new Hono<AppEnv>()
       throw new ApiError(
         409,
         "conflict",
-        `A reshard from ${step.state.from} to ${step.state.to} shards is under way (${step.state.phase}): finish it with patron shards reshard --to ${step.state.to}, then rebalance.`,
+        `A reshard from ${step.state.from} to ${step.state.to} shards is under way (${step.state.phase}): ${reshardNext(step.state, shardCount(c.env))}, then rebalance.`,
       );
     return c.json({ data: rebalanceView(step.state, shardCount(c.env)) });
   })

@@ -229,6 +229,11 @@ describe("a rebalance pass over four shards", () => {
     expect((await errorOf(await rebalance({}), 409)).message).toMatch(
       /A reshard from 4 to 7 shards is under way \(copying\): finish it with patron shards reshard --to 7, then rebalance/,
     );
+    // Prepared under the old count: the count is switched first.
+    await env.DB.prepare("UPDATE shard_reshard SET phase = 'prepared'").run();
+    expect((await errorOf(await rebalance({}), 409)).message).toMatch(
+      /\(prepared\): set SHARD_COUNT to 7 and deploy \(or restart npm start\), then finish it with patron shards reshard --to 7, then rebalance/,
+    );
     await env.DB.prepare("DELETE FROM shard_reshard").run();
 
     // A pass begun and not finished: one step of one customer.

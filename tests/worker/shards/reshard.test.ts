@@ -189,7 +189,7 @@ describe("a reshard from 4 to 7 shards, under the old count", () => {
       written: view?.written,
     });
     expect((await errorOf(await reshard({ to: 8 }), 409)).message).toMatch(
-      /A reshard from 4 to 7 shards is under way \(prepared\): finish it with to=7/,
+      /A reshard from 4 to 7 shards is under way \(prepared\): set SHARD_COUNT to 7 and deploy \(or restart npm start\), then finish it with patron shards reshard --to 7\./,
     );
     const status = await api.call("GET", "/v1/admin/shards/reshard", undefined, adminKey);
     expect(((await status.json()) as { data: ReshardView }).data.phase).toBe("prepared");
