@@ -165,11 +165,13 @@ export class CustomerShard extends DurableObject<Env> {
   /**
    * Refuses a write while a reshard has prepared this shard and the deployment still runs the old count,
    * and one whose keys the caller placed by `placedBy` shards when this shard serves another count (a
-   * Worker or shard still on the old version while a new count rolls out).
+   * Worker or shard still on the old version while a new count rolls out). `filling`: directory entries
+   * or a copied region, which a shard not in use yet takes from a reshard's walk or a migration.
    */
-  private writable(placedBy: number): void {
+  private writable(placedBy: number, filling = false): void {
     const count = shardCount(this.env);
-    const problem = preparedWriteProblem(this.reshardMark, count) ?? placedByProblem(placedBy, count);
+    const problem =
+      preparedWriteProblem(this.reshardMark, count) ?? placedByProblem(placedBy, count, this.index, filling);
     if (problem) throw new Error(problem);
   }
 
@@ -235,9 +237,7 @@ export class CustomerShard extends DurableObject<Env> {
 
   /** A move's directory step: these keys (homed here) are in `shard` now. */
   async placeKeys(entries: Placement[], placedBy: number): Promise<void> {
-    // A shard past the count serves nothing yet: a reshard's walk writes entries there, placed by the
-    // count it grows to.
-    if (this.index < shardCount(this.env)) this.writable(placedBy);
+    this.writable(placedBy, true);
     await setPlacements(this.db, entries, new Date().toISOString());
   }
 
@@ -249,7 +249,7 @@ export class CustomerShard extends DurableObject<Env> {
 
   /** A move's copy step, in the target: false while the region cannot be taken yet. */
   async receiveRegion(copy: RegionCopy, placedBy: number): Promise<boolean> {
-    this.writable(placedBy);
+    this.writable(placedBy, true);
     return receiveRegion(this.db, copy, new Date().toISOString());
   }
 

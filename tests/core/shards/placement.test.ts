@@ -120,7 +120,22 @@ describe("shardCountProblem", () => {
 
 describe("placedByProblem", () => {
   it("is nothing for a write placed by the count the shard serves", () => {
-    expect(placedByProblem(4, 4)).toBeNull();
+    expect(placedByProblem(4, 4, 2)).toBeNull();
+    expect(placedByProblem(4, 4, 2, true)).toBeNull();
+  });
+
+  it("lets a shard not in use yet be filled by a count that includes it, and nothing else", () => {
+    // A migration from D1 into 4 shards: the deployment, shards included, still runs 0.
+    expect(placedByProblem(4, 0, 0, true)).toBeNull();
+    expect(placedByProblem(4, 0, 3, true)).toBeNull();
+    // A reshard's walk from 4 to 7 writes entries into shards 4, 5 and 6, which still run 4.
+    expect(placedByProblem(7, 4, 6, true)).toBeNull();
+    // Not an order, an identify call or an erasure: it would create customers homed in itself.
+    expect(placedByProblem(7, 4, 6)).toMatch(/^shard_count_skew: /);
+    expect(placedByProblem(4, 0, 2)).toMatch(/^shard_count_skew: /);
+    // Nor a count that does not include it, nor a shard in use.
+    expect(placedByProblem(6, 4, 6, true)).toMatch(/^shard_count_skew: /);
+    expect(placedByProblem(7, 4, 3, true)).toMatch(/^shard_count_skew: /);
   });
 
   it("refuses a write placed by another count, old or new, naming both and what to do", () => {
@@ -128,7 +143,7 @@ describe("placedByProblem", () => {
       [4, 7],
       [7, 4],
     ] as const) {
-      const problem = placedByProblem(placedBy, count) ?? "";
+      const problem = placedByProblem(placedBy, count, 1) ?? "";
       expect(problem.startsWith(shardCountSkew)).toBe(true);
       expect(problem).toContain(`placed its keys among ${placedBy} customer shards, but the shards serve ${count}`);
       expect(problem).toContain(`refused until every Worker runs with SHARD_COUNT = ${count}`);

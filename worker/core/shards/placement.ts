@@ -119,13 +119,18 @@ export function shardCountProblem(recorded: number | undefined, current: number)
 export const shardCountSkew = "shard_count_skew";
 
 /**
- * Why a shard serving `count` shards must refuse a write whose keys its caller placed by `placedBy`, or
- * null. Each key's directory entry lives at its home among the count, so a write placed by another
- * count would put entries where no read looks: a Worker (or a shard) still on the old version while a
- * reshard's new count rolls out.
+ * Why shard `index`, serving `count` shards, must refuse a write whose keys its caller placed by
+ * `placedBy`, or null. Each key's directory entry lives at its home among the count, so a write placed
+ * by another count would put entries where no read looks: a Worker (or a shard) still on the old
+ * version while a reshard's new count rolls out.
+ *
+ * A shard past its count is not in use yet: one a reshard adds, before the switch, or every shard while
+ * a deployment on D1 (count 0) migrates into them. It takes what fills it (`filling`: directory
+ * entries and copied regions, from a reshard's walk, a migration or a move) when they are placed by a
+ * count that includes it, and nothing else (it could not create customers homed in itself).
  */
-export function placedByProblem(placedBy: number, count: number): string | null {
-  if (placedBy === count) return null;
+export function placedByProblem(placedBy: number, count: number, index: number, filling = false): string | null {
+  if (placedBy === count || (filling && index >= count && placedBy > index)) return null;
   return `${shardCountSkew}: this request placed its keys among ${placedBy} customer shards, but the shards serve ${count}: the deployment is switching SHARD_COUNT (patron shards reshard). Send it again; it is refused until every Worker runs with SHARD_COUNT = ${count}.`;
 }
 
