@@ -7,7 +7,8 @@ import { InvalidArgumentError } from "commander";
 export function wholeNumber(min: number, max = Number.POSITIVE_INFINITY): (value: string) => number {
   const range = max === Number.POSITIVE_INFINITY ? `${min} or more` : `from ${min} to ${max}`;
   return (value) => {
-    const number = value.trim() === "" ? Number.NaN : Number(value);
+    // Digits only: Number() would also take "0x10", "1e3" and "0b1".
+    const number = /^\s*-?\d+\s*$/.test(value) ? Number(value) : Number.NaN;
     if (!Number.isInteger(number) || number < min || number > max)
       throw new InvalidArgumentError(`It must be a whole number ${range}.`);
     return number;

@@ -163,7 +163,10 @@ async function main() {
 async function shardsUnderWay(url: string, adminKey: string): Promise<string[]> {
   const { underWay } = await import("./commands/shards.ts");
   try {
-    const response = await fetch(`${url}/v1/admin/shards`, { headers: { Authorization: `Bearer ${adminKey}` } });
+    const response = await fetch(`${url}/v1/admin/shards`, {
+      headers: { Authorization: `Bearer ${adminKey}` },
+      signal: AbortSignal.timeout(5_000),
+    });
     if (!response.ok) return [];
     return underWay(((await response.json()) as { data: ShardsStatusView }).data);
   } catch {

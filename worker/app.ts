@@ -95,11 +95,11 @@ export function createApp() {
     }
     // A shard placed for another count, prepared by a reshard and asked to write under the old one, or
     // asked to write by a Worker placing keys by another count (a rollout of a new count: seconds). An
-    // operational state, not a fault: logged in one line, without a stack.
+    // operational state, not a fault of the code: logged with its message, without a stack.
     const message = String((error as Error)?.message ?? error);
     const shardCode = [shardCountChanged, reshardPrepared, shardCountSkew].find((code) => message.includes(code));
     if (shardCode) {
-      console.warn(JSON.stringify({ requestId: c.get("requestId"), refused: shardCode, path: c.req.path }));
+      console.error(JSON.stringify({ requestId: c.get("requestId"), refused: shardCode, path: c.req.path, message }));
       const retryAfter = shardCode === shardCountSkew ? 30 : 300;
       return errorResponse(
         c,

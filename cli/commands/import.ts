@@ -58,7 +58,7 @@ export interface ImportCommandOptions {
   key: string;
   /** Where the key came from, named if the worker refuses it. */
   keyFrom?: string;
-  /** The worker is the local default one (no --url, no $PATRON_URL): an unreachable one says how to point elsewhere. */
+  /** The worker is on this machine (talksToLocalWorker): an unreachable one says how to point elsewhere. */
   local?: boolean;
   mapping?: string;
   preset?: string;
@@ -464,7 +464,7 @@ export function register(program: Command): void {
         .option("--poll-interval <ms>", "how often to read the queued import's progress", wholeNumber(1), 1000);
     subcommand.action(async (file: string, given: Partial<ImportCommandOptions>) => {
       // The same defaults as the other commands that talk to a worker (cli/dev-vars.ts); the local
-      // .dev.vars key only for the local worker, never sent to one named by --url or $PATRON_URL.
+      // .dev.vars key only for a worker on this machine, never sent to one on another.
       const local = talksToLocalWorker(given.url);
       const found = await keyFrom("PATRON_API_KEY", given.key, local);
       if (!found?.key)

@@ -106,12 +106,14 @@ export function bytesText(bytes: number): string {
   const units = ["B", "KB", "MB", "GB", "TB"];
   let value = bytes;
   let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
+  // Rounded as it is shown (two decimals below 10, one from 10), so 999,999 bytes is "1 MB", not "1000 KB".
+  const shown = (n: number) => Number(n.toFixed(n < 10 ? 2 : 1));
+  while (shown(value) >= 1000 && unit < units.length - 1) {
     value /= 1000;
     unit++;
   }
-  // Three figures at most, no trailing zeros: "1.5 KB", "245.8 KB", "10 GB".
-  return `${Number(value.toFixed(value < 10 ? 2 : 1))} ${units[unit]}`;
+  // No trailing zeros: "1.5 KB", "245.8 KB", "10 GB".
+  return `${shown(value)} ${units[unit]}`;
 }
 
 /** Rows as columns two spaces apart, each right-aligned but the last. */
@@ -144,17 +146,21 @@ export function shardsStatusText(view: ShardsStatusView): string[] {
     ]),
     "",
   ];
+  for (const { shard, error } of view.unanswered) lines.push(`Shard ${shard} did not answer: ${error}`);
   const capacity =
     view.customersPerShard === null
       ? ""
       : `; at this density one shard holds about ${whole(view.customersPerShard)} customers`;
-  lines.push(
-    `The fullest, shard ${view.fullest.shard}, holds ${percent(view.fullest.share)} of the ${limit} one shard can store${capacity}.`,
-  );
-  if (view.spread !== null) lines.push(`The shard with the most customers holds ${view.spread.toFixed(2)}× the mean.`);
-  if (view.nearlyFull)
+  const fullest = view.fullest;
+  if (fullest)
     lines.push(
-      `Grow the shards before shard ${view.fullest.shard} fills: patron shards reshard --to ${view.count * 2} (docs/scaling.md, resharding).`,
+      `The fullest, shard ${fullest.shard}, holds ${percent(fullest.share)} of the ${limit} one shard can store${capacity}.`,
+    );
+  if (view.spread !== null) lines.push(`The shard with the most customers holds ${view.spread.toFixed(2)}× the mean.`);
+  // Not while a reshard is under way: finishing it is the next step.
+  if (fullest && view.nearlyFull && (!view.reshard || view.reshard.done))
+    lines.push(
+      `Grow the shards before shard ${fullest.shard} fills: patron shards reshard --to ${Math.min(view.count * 2, maxShards)} (docs/scaling.md, resharding).`,
     );
   lines.push(...underWay(view));
   return lines;
@@ -163,6 +169,12 @@ export function shardsStatusText(view: ShardsStatusView): string[] {
 /** What is under way in the shards and the command that goes on with each: moves, a reshard, a rebalance pass. */
 export function underWay(view: ShardsStatusView): string[] {
   const lines: string[] = [];
+  // While a new count rolls out, shards not yet on the new version still run the old one.
+  const behind = view.shards.filter((part) => part.serves !== view.count).map((part) => part.shard);
+  if (behind.length > 0)
+    lines.push(
+      `${behind.length === 1 ? "Shard" : "Shards"} ${behind.join(", ")} still ${behind.length === 1 ? "runs" : "run"} another SHARD_COUNT than this Worker's ${view.count}: the new version has not reached ${behind.length === 1 ? "it" : "them"} yet.`,
+    );
   if (view.totals.unfinishedMoves > 0)
     lines.push(
       `${whole(view.totals.unfinishedMoves)} moves between shards are under way; each shard finishes its own.`,

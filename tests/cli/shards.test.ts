@@ -114,16 +114,20 @@ describe("bytesText", () => {
     expect(bytesText(245_760)).toBe("245.8 KB");
     expect(bytesText(10_000_000_000)).toBe("10 GB");
     expect(bytesText(1_234_567)).toBe("1.23 MB");
+    // Rounded as shown before the unit is chosen.
+    expect(bytesText(999_999)).toBe("1 MB");
+    expect(bytesText(999_949)).toBe("999.9 KB");
   });
 });
 
 describe("shardsStatusText", () => {
-  const part = (shard: number, customers: number, bytes: number, unfinishedMoves = 0) => ({
+  const part = (shard: number, customers: number, bytes: number, unfinishedMoves = 0, serves = 2) => ({
     shard,
     customers,
     bytes,
     unfinishedMoves,
     preparedFor: null,
+    serves,
   });
 
   it("tabulates the shards, says how full the fullest is and how many one holds, and nothing is under way", () => {
@@ -146,9 +150,13 @@ describe("shardsStatusText", () => {
     expect(lines.join("\n")).not.toMatch(/Grow the shards|under way[:;(]/);
   });
 
-  it("says to grow before the fullest fills, and what is under way", () => {
+  it("says to grow before the fullest fills, unless a reshard is under way: then how to go on with it", () => {
+    const parts = [part(0, 10, 7_500_000_000, 2, 4), part(1, 10, 1, 0, 4), part(2, 10, 1, 0, 4), part(3, 10, 1, 0, 4)];
+    const grow = shardsStatusText({ ...shardsOverview(4, parts), reshard: null, rebalance: null }).join("\n");
+    expect(grow).toContain("Grow the shards before shard 0 fills: patron shards reshard --to 8");
+    expect(grow).toContain("2 moves between shards are under way");
     const view = {
-      ...shardsOverview(4, [part(0, 10, 7_500_000_000, 2), part(1, 10, 1), part(2, 10, 1), part(3, 10, 1)]),
+      ...shardsOverview(4, parts),
       reshard: {
         from: 4,
         to: 6,
@@ -163,8 +171,7 @@ describe("shardsStatusText", () => {
       rebalance: null,
     };
     const text = shardsStatusText(view).join("\n");
-    expect(text).toContain("Grow the shards before shard 0 fills: patron shards reshard --to 8");
-    expect(text).toContain("2 moves between shards are under way");
+    expect(text).not.toContain("Grow the shards");
     expect(text).toContain(
       "A reshard from 4 to 6 shards is under way (prepared): set SHARD_COUNT to 6 and deploy (or restart npm start), then run patron shards reshard --to 6 to finish.",
     );
@@ -172,6 +179,19 @@ describe("shardsStatusText", () => {
     const switched = shardsStatusText({ ...view, reshard: { ...view.reshard, running: 6 } }).join("\n");
     expect(switched).toContain(
       "A reshard from 4 to 6 shards is under way (prepared): run patron shards reshard --to 6 to go on.",
+    );
+  });
+
+  it("names the shards that did not answer, and those the new count has not reached", () => {
+    const view = {
+      ...shardsOverview(3, [part(0, 10, 100, 0, 3), part(2, 10, 100, 0, 2)], [{ shard: 1, error: "placed for 2" }]),
+      reshard: null,
+      rebalance: null,
+    };
+    const lines = shardsStatusText(view);
+    expect(lines).toContain("Shard 1 did not answer: placed for 2");
+    expect(lines).toContain(
+      "Shard 2 still runs another SHARD_COUNT than this Worker's 3: the new version has not reached it yet.",
     );
   });
 });

@@ -111,14 +111,19 @@ export const shardAdminRoutes = new Hono<AppEnv>()
   .get("/", async (c) => {
     const count = shardCount(c.env);
     if (count === 0) throw notSharded();
-    const [parts, reshard, rebalance] = await Promise.all([
-      Promise.all(everyShard(c.env).map((shard) => shard.status())),
+    // Every shard answers for itself: one that refuses (placed for another count) is listed, not fatal.
+    const [answers, reshard, rebalance] = await Promise.all([
+      Promise.allSettled(everyShard(c.env).map((shard) => shard.status())),
       reshardState(c.var.db),
       rebalanceState(c.var.db),
     ]);
+    const parts = answers.flatMap((answer) => (answer.status === "fulfilled" ? [answer.value] : []));
+    const unanswered = answers.flatMap((answer, shard) =>
+      answer.status === "rejected" ? [{ shard, error: String(answer.reason?.message ?? answer.reason) }] : [],
+    );
     return c.json({
       data: {
-        ...shardsOverview(count, parts),
+        ...shardsOverview(count, parts, unanswered),
         reshard: reshard && reshardView(reshard, count),
         rebalance: rebalance && rebalanceView(rebalance, count),
       },

@@ -66,7 +66,12 @@ export async function shardedShopperSample(env: ShardEnv, size: number, now: Dat
  * moves and their fences (a region may have passed through any shard). Null: no such customer.
  */
 export async function shardedErasure(env: ShardEnv, customerId: string, now: Date) {
-  const erased = await customerHome(env, customerId).eraseCustomer(customerId, now.toISOString(), shardCount(env));
+  const erased = await customerHome(env, customerId).eraseCustomer(
+    customerId,
+    now.toISOString(),
+    false,
+    shardCount(env),
+  );
   if (!erased) return null;
   if (erased.erasure.kind === "erased") {
     const { plan } = erased.erasure;

@@ -168,10 +168,14 @@ export class CustomerShard extends DurableObject<Env> {
    * Worker or shard still on the old version while a new count rolls out). `filling`: directory entries
    * or a copied region, which a shard not in use yet takes from a reshard's walk or a migration.
    */
-  private writable(placedBy: number, filling = false): void {
+  private writable(placedBy: number | undefined, filling = false): void {
     const count = shardCount(this.env);
-    const problem =
-      preparedWriteProblem(this.reshardMark, count) ?? placedByProblem(placedBy, count, this.index, filling);
+    // The count first: a prepared shard still on the old count, called by a Worker already on the new
+    // one, answers the skew (seconds, while the new version rolls out), not the reshard (minutes). An
+    // object of the class that is not a numbered shard (a test's) places nothing by the count.
+    const index = shardIndex(this.ctx.id.name);
+    const skew = index === null ? null : placedByProblem(placedBy, count, index, filling);
+    const problem = skew ?? preparedWriteProblem(this.reshardMark, count);
     if (problem) throw new Error(problem);
   }
 
@@ -470,8 +474,8 @@ export class CustomerShard extends DurableObject<Env> {
   async eraseCustomer(
     customerId: string,
     now: string,
+    forwarded: boolean,
     placedBy: number,
-    forwarded = false,
   ): Promise<(NonNullable<Awaited<ReturnType<typeof eraseCustomerIn>>> & { shard: number }) | null> {
     this.writable(placedBy);
     return this.atCustomer(
@@ -492,7 +496,7 @@ export class CustomerShard extends DurableObject<Env> {
         );
         return erased && { ...erased, shard: this.index };
       },
-      (stub) => stub.eraseCustomer(customerId, now, placedBy, true),
+      (stub) => stub.eraseCustomer(customerId, now, true, placedBy),
     );
   }
 
@@ -633,6 +637,7 @@ export class CustomerShard extends DurableObject<Env> {
       bytes: this.ctx.storage.sql.databaseSize,
       unfinishedMoves: await unfinishedMoves(this.db),
       preparedFor: this.reshardMark?.count ?? null,
+      serves: shardCount(this.env),
     };
   }
 

@@ -13,6 +13,7 @@ const part = (shard: number, customers: number, bytes: number, extra: Partial<Sh
   bytes,
   unfinishedMoves: 0,
   preparedFor: null,
+  serves: 3,
   ...extra,
 });
 
@@ -41,7 +42,7 @@ describe("shardsOverview", () => {
     expect(shardsOverview(2, [part(0, 10, at - 1), part(1, 10, 5)]).nearlyFull).toBe(false);
     const full = shardsOverview(2, [part(0, 10, 5), part(1, 10, at)]);
     expect(full.nearlyFull).toBe(true);
-    expect(full.fullest.shard).toBe(1);
+    expect(full.fullest?.shard).toBe(1);
   });
 
   it("has no spread or density without customers", () => {
@@ -49,6 +50,29 @@ describe("shardsOverview", () => {
     expect(view.spread).toBeNull();
     expect(view.bytesPerCustomer).toBeNull();
     expect(view.customersPerShard).toBeNull();
-    expect(view.fullest.shard).toBe(0);
+    expect(view.fullest?.shard).toBe(0);
+  });
+
+  it("sums the shards that answered and lists the others; none answered: no fullest", () => {
+    const view = shardsOverview(
+      3,
+      [part(2, 30, 300), part(0, 10, 100)],
+      [{ shard: 1, error: "shard_count_changed: …" }],
+    );
+    expect(view.shards.map((shard) => shard.shard)).toEqual([0, 2]);
+    expect(view.unanswered).toEqual([{ shard: 1, error: "shard_count_changed: …" }]);
+    expect(view.totals.customers).toBe(40);
+    expect(view.spread).toBe(1.5);
+    const none = shardsOverview(
+      2,
+      [],
+      [
+        { shard: 1, error: "b" },
+        { shard: 0, error: "a" },
+      ],
+    );
+    expect(none.fullest).toBeNull();
+    expect(none.nearlyFull).toBe(false);
+    expect(none.unanswered.map((shard) => shard.shard)).toEqual([0, 1]);
   });
 });

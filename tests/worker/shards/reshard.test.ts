@@ -182,6 +182,23 @@ describe("a reshard from 4 to 7 shards, under the old count", () => {
     );
     expect(refused.code).toBe("unavailable");
     expect(refused.message).toMatch(/a reshard from 4 to 7 customer shards is prepared.*SHARD_COUNT = 7/);
+    // A Worker already on 7, calling these shards still on 4 (the rollout of the switch): the count's
+    // refusal, for the seconds of a rollout, not the reshard's.
+    const context = createExecutionContext();
+    const early = await createApp().fetch(
+      new Request("http://patron.test/v1/orders", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Authorization: "Bearer test-api-key" },
+        body: JSON.stringify({ orders: [anOrder({ id: `${p}-early`, identifiers: { account: `${p}-acct-0` } })] }),
+      }),
+      { ...env, SHARD_COUNT: "7" },
+      context,
+    );
+    await waitOnExecutionContext(context);
+    expect(early.headers.get("Retry-After")).toBe("30");
+    expect((await errorOf(early, 503)).message).toMatch(
+      /placed its keys among 7 customer shards, but the shards serve 4/,
+    );
     const again = await reshard({ to: 7 });
     expect(again.status).toBe(200);
     expect(((await again.json()) as { data: ReshardView }).data).toMatchObject({

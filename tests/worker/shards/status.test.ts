@@ -40,8 +40,10 @@ describe("GET /v1/admin/shards", () => {
       expect(part.bytes).toBeGreaterThan(0);
       expect(part.unfinishedMoves).toBe(0);
       expect(part.preparedFor).toBeNull();
+      expect(part.serves).toBe(4);
     }
     expect(view.totals.bytes).toBe(view.shards.reduce((total, part) => total + part.bytes, 0));
+    expect(view.unanswered).toEqual([]);
     expect(view.nearlyFull).toBe(false);
     expect(view.reshard).toBeNull();
     expect(view.rebalance).toBeNull();

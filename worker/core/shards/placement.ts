@@ -128,8 +128,18 @@ export const shardCountSkew = "shard_count_skew";
  * a deployment on D1 (count 0) migrates into them. It takes what fills it (`filling`: directory
  * entries and copied regions, from a reshard's walk, a migration or a move) when they are placed by a
  * count that includes it, and nothing else (it could not create customers homed in itself).
+ *
+ * A caller on a version before this check sends no count (undefined): its write is taken as before.
  */
-export function placedByProblem(placedBy: number, count: number, index: number, filling = false): string | null {
+export function placedByProblem(
+  placedBy: number | undefined,
+  count: number,
+  index: number,
+  filling = false,
+): string | null {
+  // A caller on a version before this check sends no count: taken as before, so deploying the check
+  // does not refuse the writes of the version it replaces.
+  if (typeof placedBy !== "number") return null;
   if (placedBy === count || (filling && index >= count && placedBy > index)) return null;
   return `${shardCountSkew}: this request placed its keys among ${placedBy} customer shards, but the shards serve ${count}: the deployment is switching SHARD_COUNT (patron shards reshard). Send it again; it is refused until every Worker runs with SHARD_COUNT = ${count}.`;
 }

@@ -19,15 +19,25 @@ export interface ShardPart {
   unfinishedMoves: number;
   /** The count a prepared reshard marked this shard for, or null. */
   preparedFor: number | null;
+  /** The SHARD_COUNT this shard runs with (its version's; another than the Worker's while a new count rolls out). */
+  serves: number;
+}
+
+/** A shard that did not answer (it refuses every call under another count, or failed), and why. */
+export interface UnansweredShard {
+  shard: number;
+  error: string;
 }
 
 export interface ShardsOverview {
   count: number;
   limitBytes: number;
   shards: (ShardPart & { share: number })[];
+  /** Shards that did not answer: the figures are those of the others. */
+  unanswered: UnansweredShard[];
   totals: { customers: number; bytes: number; unfinishedMoves: number };
-  /** The shard storing the most bytes, and its share of the limit. */
-  fullest: { shard: number; bytes: number; share: number };
+  /** The shard storing the most bytes, and its share of the limit; null when none answered. */
+  fullest: { shard: number; bytes: number; share: number } | null;
   /** The most customers one shard holds over the mean (1: even); null without customers. */
   spread: number | null;
   /** Stored bytes per customer over all shards, and how many customers one shard holds at that rate; null without customers. */
@@ -37,8 +47,12 @@ export interface ShardsOverview {
   nearlyFull: boolean;
 }
 
-/** The overview of `parts`, one per shard of a deployment running `count` shards. */
-export function shardsOverview(count: number, parts: readonly ShardPart[]): ShardsOverview {
+/** The overview of `parts`, one per shard of a deployment running `count` shards that answered. */
+export function shardsOverview(
+  count: number,
+  parts: readonly ShardPart[],
+  unanswered: readonly UnansweredShard[] = [],
+): ShardsOverview {
   const shards = [...parts]
     .sort((a, b) => a.shard - b.shard)
     .map((part) => ({ ...part, share: part.bytes / shardStorageLimitBytes }));
@@ -47,24 +61,25 @@ export function shardsOverview(count: number, parts: readonly ShardPart[]): Shar
     bytes: sum(shards.map((part) => part.bytes)),
     unfinishedMoves: sum(shards.map((part) => part.unfinishedMoves)),
   };
-  const fullest = shards.reduce(
-    (most, part) => (part.bytes > most.bytes ? part : most),
-    shards[0] as (typeof shards)[0],
+  const fullest = shards.reduce<(typeof shards)[number] | null>(
+    (most, part) => (most === null || part.bytes > most.bytes ? part : most),
+    null,
   );
   const bytesPerCustomer = totals.customers > 0 ? totals.bytes / totals.customers : null;
   return {
     count,
     limitBytes: shardStorageLimitBytes,
     shards,
+    unanswered: [...unanswered].sort((a, b) => a.shard - b.shard),
     totals,
-    fullest: { shard: fullest.shard, bytes: fullest.bytes, share: fullest.share },
+    fullest: fullest && { shard: fullest.shard, bytes: fullest.bytes, share: fullest.share },
     spread:
       totals.customers > 0
         ? Math.max(...shards.map((part) => part.customers)) / (totals.customers / shards.length)
         : null,
     bytesPerCustomer,
     customersPerShard: bytesPerCustomer === null ? null : Math.floor(shardStorageLimitBytes / bytesPerCustomer),
-    nearlyFull: fullest.share >= nearlyFullShare,
+    nearlyFull: (fullest?.share ?? 0) >= nearlyFullShare,
   };
 }
 
