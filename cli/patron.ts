@@ -18,4 +18,11 @@ const commands: Array<() => Promise<{ register: (program: Command) => void }>> =
 ];
 for (const load of commands) (await load()).register(program);
 
+// Output piped into a command that stops reading early (`patron shards status | head -3`): stop
+// quietly, as Unix tools do, instead of an unhandled EPIPE and its stack.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code !== "EPIPE") throw error;
+  process.exit(0);
+});
+
 await program.parseAsync(process.argv);
