@@ -6,7 +6,7 @@ import type { AppEnv } from "../env.ts";
 import { requireAdminKey } from "../http/auth.ts";
 import { notFound } from "../http/errors.ts";
 import { type BackfillName, backfillNames, backfillStates, rerunBackfill } from "../jobs/backfills.repo.ts";
-import { shardCount, shardName, shardStub } from "../shards/shards.ts";
+import { everyShard, shardCount, shardName, shardStub } from "../shards/shards.ts";
 
 type BackfillContext = { env: AppEnv["Bindings"]; var: AppEnv["Variables"] };
 
@@ -41,6 +41,6 @@ export const backfillRoutes = new Hono<AppEnv>()
       );
     const count = shardCount(c.env);
     if (count === 0) await rerunBackfill(c.var.db, name);
-    else await Promise.all(Array.from({ length: count }, (_, index) => shardStub(c.env, index).rerunBackfill(name)));
+    else await Promise.all(everyShard(c.env).map((shard) => shard.rerunBackfill(name)));
     return c.json({ data: await backfillsView(c) });
   });

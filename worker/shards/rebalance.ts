@@ -9,7 +9,7 @@ import { sql } from "drizzle-orm";
 import type { Db, Env } from "../env.ts";
 import type { RebalanceState } from "./rebalance-view.ts";
 import { type ReshardState, reshardState } from "./reshard.ts";
-import { shardCount, shardStub } from "./shards.ts";
+import { everyShard, shardCount, shardStub } from "./shards.ts";
 
 const rebalanceId = "rebalance";
 
@@ -44,7 +44,7 @@ export async function rebalanceState(d1: Db): Promise<RebalanceState | null> {
  * so a pass and a reshard's walk never both start (worker/shards/reshard.ts, startWalk).
  */
 async function startPass(env: Env, d1: Db, count: number, at: string): Promise<boolean> {
-  const totals = await Promise.all(Array.from({ length: count }, (_, index) => shardStub(env, index).customerCount()));
+  const totals = await Promise.all(everyShard(env).map((shard) => shard.customerCount()));
   const total = totals.reduce((sum, n) => sum + n, 0);
   const result = await d1.run(sql`
     INSERT INTO shard_rebalance (id, shard_count, shard, cursor, scanned, total, moved, moves, busy, too_large,
