@@ -357,9 +357,17 @@ export const stageTransitions = sqliteTable(
     toStage: text("to_stage").notNull(),
     at: text("at").notNull(),
     runId: text("run_id").notNull(),
+    /**
+     * The row's id in GET /v1/admin/transitions on customer shards (null on D1, whose feed shows `id`):
+     * given when the row is written, from a range D1's feed_sequences hands out, and copied with the row
+     * when its customer moves, so it does not depend on the shard it is in or on the shard count.
+     */
+    feedId: integer("feed_id"),
   },
   (t) => [
     index("stage_transitions_at_idx").on(t.at),
+    // The sharded feed's pages: a range of feed ids.
+    index("stage_transitions_feed_idx").on(t.feedId),
     uniqueIndex("stage_transitions_run_idx").on(t.customerId, t.runId),
     // One run's transitions (the nightly count and webhook pages), without reading every run's.
     index("stage_transitions_run_id_idx").on(t.runId),
@@ -384,6 +392,11 @@ export const jobRuns = sqliteTable(
     detail: text("detail", { mode: "json" }),
     /** The instant the run fits and scores as of (ISO); null only on rows from before it was recorded. */
     asOf: text("as_of"),
+    /**
+     * The first transitions feed id a run on customer shards can be given (feed_sequences' next when it
+     * started): while it runs, the sharded feed shows only ids below it.
+     */
+    feedFrom: integer("feed_from"),
   },
   (t) => [
     uniqueIndex("job_runs_one_running_idx").on(t.kind).where(sql`${t.status} = 'running'`),
@@ -391,6 +404,15 @@ export const jobRuns = sqliteTable(
     index("job_runs_started_idx").on(t.kind, t.startedAt),
   ],
 );
+
+/**
+ * Ranges of ids handed out in order (`name` "transitions": the sharded transitions feed). `next` is the
+ * first id not yet handed out; a range is taken with one upsert (worker/jobs/feed-ids.repo.ts).
+ */
+export const feedSequences = sqliteTable("feed_sequences", {
+  name: text("name").primaryKey(),
+  next: integer("next").notNull(),
+});
 
 /** Merchandiser rules: boost, bury, pin, exclude a category or product, optionally for a segment and dates. */
 export const rules = sqliteTable("rules", {

@@ -25,6 +25,7 @@ import m0020 from "./migrations/0020_nightly_runs.sql";
 import m0021 from "./migrations/0021_order_fingerprints.sql";
 import m0022 from "./migrations/0022_shard_reshard.sql";
 import m0023 from "./migrations/0023_shard_rebalance.sql";
+import m0024 from "./migrations/0024_transitions_feed.sql";
 import journal from "./migrations/meta/_journal.json";
 
 export const shardMigrations = {
@@ -54,5 +55,6 @@ export const shardMigrations = {
     m0021,
     m0022,
     m0023,
+    m0024,
   },
 };

@@ -19,6 +19,11 @@ import {
   productSalesQuery,
   transitionsOfRunQuery,
 } from "../../worker/jobs/nightly.repo.ts";
+import {
+  firstFeedId,
+  numberOlderTransitionsQuery,
+  transitionsFeedQuery,
+} from "../../worker/jobs/transitions-feed.repo.ts";
 import { shardCount } from "../../worker/shards/shards.ts";
 import { adminKey, anOrder, apiKey, uniquePrefix } from "../fixtures/builders.ts";
 import { dbOf, onEachStorePart, onShard, wrapShardDatabases } from "../fixtures/events-store.ts";
@@ -293,6 +298,15 @@ describe("the nightly job's bounded reads", () => {
       expect(readsLinesByOrder(plan), plan.join("; ")).toBe(true);
       expect(plan.filter((step) => /^SCAN (orders|order_lines|l|o)\b/.test(step))).toEqual([]);
     }
+  });
+
+  it("pages the sharded transitions feed as a range of stage_transitions_feed_idx, and finds unnumbered rows there", async () => {
+    for (const plan of await plansOf(transitionsFeedQuery("2026-01-01T00:00:00Z", 10, firstFeedId, 1000)))
+      expect(plan).toEqual([
+        "SEARCH stage_transitions USING INDEX stage_transitions_feed_idx (feed_id>? AND feed_id<?)",
+      ]);
+    for (const plan of await plansOf(numberOlderTransitionsQuery(1, 4)))
+      expect(plan).toEqual(["SEARCH stage_transitions USING INDEX stage_transitions_feed_idx (feed_id=?)"]);
   });
 
   it("counts and pages one run's transitions along stage_transitions_run_id_idx, not every run's", async () => {

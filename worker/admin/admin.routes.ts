@@ -9,6 +9,7 @@ import { ApiError, invalidRequest, notFound } from "../http/errors.ts";
 import { jsonBody, parseOrThrow, queryParams } from "../http/validate.ts";
 import { jobRun, recentRuns, transitionsSince } from "../jobs/nightly.repo.ts";
 import { type StartOutcome, startNightlyRun, workflowState } from "../jobs/nightly.start.ts";
+import { visibleFeedIdsBelow } from "../jobs/transitions-feed.repo.ts";
 import { currentModels } from "../models/models.repo.ts";
 import { shardedSegment, shardedTransitions } from "../shards/console.ts";
 import { shardCount } from "../shards/shards.ts";
@@ -124,7 +125,7 @@ export const adminRoutes = new Hono<AppEnv>()
     const from = new Date(since).toISOString();
     const rows =
       shardCount(c.env) > 0
-        ? await shardedTransitions(c.env, from, after, limit + 1)
+        ? await shardedTransitions(c.env, from, after, await visibleFeedIdsBelow(c.var.db), limit + 1)
         : await transitionsSince(c.var.db, from, after, limit + 1);
     const page = rows.slice(0, limit);
     return c.json({

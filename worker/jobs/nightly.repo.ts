@@ -22,6 +22,7 @@ import type { Db } from "../env.ts";
 import { modelNames, saveModels } from "../models/models.repo.ts";
 import { rebuildProductRangeStatements } from "../orders/orders.repo.ts";
 import { productsBackfill } from "./backfills.repo.ts";
+import { nextFeedIdSql } from "./transitions-feed.repo.ts";
 
 /**
  * Customers used to fit the population models; beyond this a sample is fitted (fitSampleQuery). The
@@ -206,6 +207,11 @@ export interface ScoreContext {
    * shard cannot write, so the caller records it (worker/shards/nightly.ts).
    */
   recordProgress?: boolean;
+  /**
+   * In a customer shard: the first of the page's `pageSize` transitions feed ids (takeFeedIds); the
+   * page's i-th transition gets feedFrom + i. Absent on D1, whose feed shows the rows' own ids.
+   */
+  feedFrom?: number;
 }
 
 /** The score a customer has stored from an earlier run (columns null when they have none). */
@@ -435,8 +441,9 @@ export async function scorePageStep(
       FROM ${jsonEach(lapses)} WHERE true
       ON CONFLICT (category_id, customer_id) DO NOTHING`,
     sql`
-      INSERT OR IGNORE INTO stage_transitions (customer_id, from_stage, to_stage, at, run_id)
-      SELECT value ->> 'customerId', value ->> 'previousStage', value ->> 'stage', ${at}, ${runId}
+      INSERT OR IGNORE INTO stage_transitions (customer_id, from_stage, to_stage, at, run_id, feed_id)
+      SELECT value ->> 'customerId', value ->> 'previousStage', value ->> 'stage', ${at}, ${runId},
+        ${context.feedFrom ?? null} + key
       FROM ${jsonEach(transitions)}`,
     ...(context.recordProgress === false
       ? []
@@ -525,8 +532,8 @@ const lastFinishedAsOf = sql`
 export async function claimRun(db: Db, runId: string, asOf: string, now: Date, backDated: boolean): Promise<RunClaim> {
   const [inserted = [], running = [], last = []] = await batchRows(db, [
     sql`
-      INSERT INTO job_runs (id, kind, status, cursor, processed, started_at, as_of)
-      SELECT ${runId}, 'nightly', 'running', '', 0, ${now.toISOString()}, ${asOf}
+      INSERT INTO job_runs (id, kind, status, cursor, processed, started_at, as_of, feed_from)
+      SELECT ${runId}, 'nightly', 'running', '', 0, ${now.toISOString()}, ${asOf}, ${nextFeedIdSql}
       WHERE ${backDated ? 0 : 1}
         OR coalesce((${lastFinishedAsOf}), '') <= ${asOf}
       ON CONFLICT DO NOTHING RETURNING id`,
@@ -562,8 +569,8 @@ export async function dropClaim(db: Db, runId: string) {
 export async function startRunStep(db: Db, runId: string, now: Date, asOf: Date = now): Promise<boolean> {
   const [, held = []] = await batchRows(db, [
     sql`
-      INSERT INTO job_runs (id, kind, status, cursor, processed, started_at, as_of)
-      VALUES (${runId}, 'nightly', 'running', '', 0, ${now.toISOString()}, ${asOf.toISOString()})
+      INSERT INTO job_runs (id, kind, status, cursor, processed, started_at, as_of, feed_from)
+      VALUES (${runId}, 'nightly', 'running', '', 0, ${now.toISOString()}, ${asOf.toISOString()}, ${nextFeedIdSql})
       ON CONFLICT DO NOTHING`,
     sql`SELECT 1 AS held FROM job_runs WHERE id = ${runId} AND status = 'running'`,
   ]);

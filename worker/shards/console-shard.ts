@@ -25,7 +25,7 @@ import {
 } from "../customers/erasure.repo.ts";
 import { historyOrdersOf } from "../customers/history.repo.ts";
 import type { Db, EventsDb } from "../env.ts";
-import { transitionsSince } from "../jobs/nightly.repo.ts";
+import { numberOlderTransitions, transitionsFeedPage } from "../jobs/transitions-feed.repo.ts";
 import type { WriteOptions } from "../orders/ingest.ts";
 import { loadShopper, loadShoppers, type ShopperData } from "../recommendations/recommendations.repo.ts";
 import { sampleShoppers } from "../rules/steer.repo.ts";
@@ -222,7 +222,18 @@ export async function shopperSampleIn(
   }));
 }
 
-/** This shard's stage transitions since `since` after its own id `afterId`, in id order. */
-export async function transitionsIn(db: Db, since: string, afterId: number, limit: number) {
-  return transitionsSince(db, since, afterId, limit);
+/**
+ * This shard's part of a transitions feed page: its rows since `since` with feed ids after `after` and
+ * below `below`, in feed-id order. Rows from before feed ids are numbered first, as the feed showed them.
+ */
+export async function transitionsFeedIn(
+  db: Db,
+  shard: { index: number; count: number },
+  since: string,
+  after: number,
+  below: number,
+  limit: number,
+) {
+  await numberOlderTransitions(db, shard.index, shard.count);
+  return transitionsFeedPage(db, since, after, below, limit);
 }

@@ -7,7 +7,7 @@ import type { ListedRow, ListFilter } from "../admin/customer-lists.repo.ts";
 import type { CustomerListSource } from "../admin/customer-lists.routes.ts";
 import { matchKeyMap } from "../admin/customer-rows.ts";
 import type { HoldersPart } from "../core/identity/holders.ts";
-import { feedId, mergeSorted, shardIdAfter, sqlOrder, sumGroups } from "../core/shards/merge.ts";
+import { mergeSorted, sqlOrder, sumGroups } from "../core/shards/merge.ts";
 import { customerKey, homeShard } from "../core/shards/placement.ts";
 import type { Env } from "../env.ts";
 import { matchKeyKind } from "../identity/match-keys.ts";
@@ -159,16 +159,12 @@ export async function shardedSegment(env: ShardEnv, filter: SegmentFilter) {
 }
 
 /**
- * GET /v1/admin/transitions over every shard: each shard's first `limit` transitions since `since`
- * after the feed id `after`, merged in feed-id order; the rows carry feed ids.
+ * GET /v1/admin/transitions over every shard: each shard's first `limit` transitions since `since` with
+ * feed ids after `after` and below `below` (worker/jobs/transitions-feed.repo.ts), merged in feed-id order.
  */
-export async function shardedTransitions(env: ShardEnv, since: string, after: number, limit: number) {
-  const count = shardCount(env);
+export async function shardedTransitions(env: ShardEnv, since: string, after: number, below: number, limit: number) {
   const pages = await Promise.all(
-    everyShard(env).map(async (shard, index) => {
-      const rows: TransitionRow[] = await shard.transitions(since, shardIdAfter(after, index, count), limit);
-      return rows.map((row) => ({ ...row, id: feedId(row.id, index, count) }));
-    }),
+    everyShard(env).map((shard): Promise<TransitionRow[]> => shard.transitionsFeed(since, after, below, limit)),
   );
   return mergeSorted(pages, sqlOrder<TransitionRow>([(row) => row.id, "asc"]), limit);
 }

@@ -46,7 +46,7 @@ import {
   segmentPartIn,
   shopperSampleIn,
   sightedKeysIn,
-  transitionsIn,
+  transitionsFeedIn,
 } from "./console-shard.ts";
 import {
   type CustomerRead,
@@ -544,8 +544,8 @@ export class CustomerShard extends DurableObject<Env> {
     return segmentPartIn(this.db, filter);
   }
 
-  async transitions(since: string, afterId: number, limit: number) {
-    return transitionsIn(this.db, since, afterId, limit);
+  async transitionsFeed(since: string, after: number, below: number, limit: number) {
+    return transitionsFeedIn(this.db, { index: this.index, count: shardCount(this.env) }, since, after, below, limit);
   }
 
   // --- reshard --- (worker/shards/reshard-shard.ts; called by worker/shards/reshard.ts)

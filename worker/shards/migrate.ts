@@ -119,7 +119,10 @@ async function copyRegion(env: Env, d1: Db, region: Region, count: number): Prom
   const target = migrationTarget(region, count);
   // Widget events not yet moved to the events database stay in D1, where export and erasure read
   // them on a sharded deployment too; a shard has no use for them.
-  const { legacy_events: _stayInD1, ...rows } = await regionRows(d1, region);
+  const { legacy_events: _stayInD1, stage_transitions, ...rest } = await regionRows(d1, region);
+  // A transition's D1 id is its id in the feed (D1's feed shows it): kept as its sharded feed id, so a
+  // client paging GET /v1/admin/transitions goes on across the migration with the cursor it has.
+  const rows = { ...rest, stage_transitions: (stage_transitions ?? []).map((row) => ({ ...row, feed_id: row.id })) };
   const moveId = `migrate:${region.customers[0]}`;
   const shard = shardStub(env, target);
   await shard.receiveRegion({ ...region, moveId, source: d1Source, rows }, count);

@@ -68,6 +68,8 @@ export interface ShardPageRequest {
   runId: string;
   now: string;
   timeZone: string;
+  /** The first of the `pageSize` transitions feed ids D1 handed out for this page (takeFeedIds). */
+  feedFrom: number;
 }
 
 /**
@@ -80,6 +82,7 @@ export function scoreShardPage(db: Db, request: ShardPageRequest): Promise<Score
     population: request.population,
     timeZone: request.timeZone,
     recordProgress: false,
+    feedFrom: request.feedFrom,
   });
 }
 

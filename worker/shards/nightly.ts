@@ -25,6 +25,7 @@ import {
   savePopulation,
 } from "../jobs/nightly.repo.ts";
 import type { NightlyStore } from "../jobs/nightly.store.ts";
+import { takeFeedIds } from "../jobs/transitions-feed.repo.ts";
 import { maxDiagnosticsCustomers, saveDiagnostics } from "../models/diagnostics.repo.ts";
 import { type ShardStub, shardCount, shardStub } from "./shards.ts";
 
@@ -139,7 +140,10 @@ export function shardedNightlyStore(env: Env, db: Db, bounds: NightlyBounds = ni
 
     async scorePage(partition, request) {
       const { scoredBefore, now, ...rest } = request;
-      const result = await shardStub(env, partition).nightlyScorePage({ ...rest, now: now.toISOString() });
+      // The page's transitions get feed ids from a range taken before it writes (transitions-feed.repo.ts);
+      // a retried step takes another, and the rows its first attempt wrote keep theirs.
+      const feedFrom = await takeFeedIds(db, request.pageSize);
+      const result = await shardStub(env, partition).nightlyScorePage({ ...rest, now: now.toISOString(), feedFrom });
       await recordShardProgressStep(
         db,
         request.runId,

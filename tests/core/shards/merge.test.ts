@@ -3,10 +3,8 @@
 import { describe, expect, it } from "vitest";
 import {
   compareSqlValues,
-  feedId,
   mergeSorted,
   type SortValue,
-  shardIdAfter,
   sqlOrder,
   sumGroups,
 } from "../../../worker/core/shards/merge.ts";
@@ -126,36 +124,5 @@ describe("sumGroups", () => {
       { stage: "active", n: 5 },
       { stage: "fading", n: 1 },
     ]);
-  });
-});
-
-describe("feedId and shardIdAfter", () => {
-  it("page a feed of every shard's own ids once, in feed-id order, from any cursor", () => {
-    const next = random(5);
-    const count = 4;
-    // Shards with very different numbers of rows, each numbered from 1.
-    const shards = [0, 1, 2, 3].map((shard) =>
-      Array.from({ length: shard * 7 + Math.floor(next() * 5) }, (_, i) => i + 1),
-    );
-    const all = shards.flatMap((ids, shard) => ids.map((id) => feedId(id, shard, count))).sort((a, b) => a - b);
-    expect(new Set(all).size).toBe(all.length);
-    for (const limit of [1, 3, 10]) {
-      const seen: number[] = [];
-      let after = 0;
-      for (let page = 0; page < 200; page++) {
-        const pages = shards.map((ids, shard) =>
-          ids
-            .filter((id) => id > shardIdAfter(after, shard, count))
-            .slice(0, limit)
-            .map((id) => feedId(id, shard, count)),
-        );
-        const merged = mergeSorted(pages, (a, b) => a - b, limit);
-        seen.push(...merged);
-        const last = merged.at(-1);
-        if (merged.length < limit || last === undefined) break;
-        after = last;
-      }
-      expect(seen).toEqual(all);
-    }
   });
 });

@@ -180,8 +180,31 @@ describe("patron shards migrate", () => {
       ),
     ]);
 
+    // Stage transitions the nightly job recorded on D1: the feed shows them by their D1 ids.
+    for (const customerId of [...new Set([...was.values()].map((customer) => customer.customerId))].slice(0, 3))
+      await env.DB.prepare(
+        "INSERT INTO stage_transitions (customer_id, from_stage, to_stage, at, run_id) VALUES (?, NULL, 'active', ?, ?)",
+      )
+        .bind(customerId, "2026-04-02T00:00:00.000Z", `${p}-run`)
+        .run();
+    const feed = async (api: ReturnType<typeof client>) => {
+      const response = await api.call(
+        "GET",
+        "/v1/admin/transitions?since=2026-01-01T00:00:00Z&limit=10000",
+        undefined,
+        adminKey,
+      );
+      expect(response.status, await response.clone().text()).toBe(200);
+      const { data } = (await response.json()) as { data: { transitions: { runId: string }[] } };
+      return data.transitions.filter((row) => row.runId === `${p}-run`);
+    };
+    const d1Feed = await feed(d1Api);
+    expect(d1Feed.length).toBe(3);
+
     const steps = await migrateAll(2);
     expect(steps.length).toBeGreaterThan(1);
+    // The same rows with the same ids: a client paging the feed goes on with its cursor.
+    expect(await feed(shardApi)).toEqual(d1Feed);
     expect(steps.at(-1)?.visited).toBe(steps.at(-1)?.total);
 
     const after = await counts();

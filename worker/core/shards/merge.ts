@@ -70,13 +70,3 @@ export function sumGroups<T>(lists: readonly (readonly T[])[], key: (row: T) => 
     }
   return [...groups.values()];
 }
-
-/**
- * A feed across shards whose rows each shard numbers itself (stage transitions): shard `shard`'s row
- * `id` among `count` shards is feed id `id × count + shard`, unique across shards and increasing with
- * each shard's own ids, so a feed merged in feed-id order pages with one number as its cursor.
- */
-export const feedId = (id: number, shard: number, count: number) => id * count + shard;
-
-/** The last of shard `shard`'s own ids at or before feed id `after`: the shard's rows after it come next. */
-export const shardIdAfter = (after: number, shard: number, count: number) => Math.floor((after - shard) / count);
