@@ -1,6 +1,7 @@
 // HTTP client for the ingestion API: one POST per batch (and the GETs of an import's progress), retried with exponential backoff and full
 // jitter on network errors, timeouts, 408, 409 (customers busy in another request), 429 (rate limited)
-// and 5xx (503: the database is busy), honouring Retry-After, up to a bounded number of attempts. A 400
+// and 5xx (503: the database is busy), honouring Retry-After, up to a bounded number of attempts. A
+// connection refused before the worker ever answered fails at once: nothing listens there. A 400
 // is the caller's data and is never retried; a 401/403 is a wrong key. Safe to retry because ingestion
 // is idempotent on order id and a refused batch wrote nothing. The sleep, randomness and fetch are
 // injectable for tests.
@@ -107,6 +108,8 @@ export class IngestClient {
   private readonly fetchImpl: typeof fetch;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly random: () => number;
+  /** Whether the worker has answered any request of this client: until then a refused connection means nothing listens. */
+  private reached = false;
   readonly baseUrl: string;
 
   constructor(private readonly options: IngestClientOptions) {
@@ -143,6 +146,7 @@ export class IngestClient {
         });
         const text = await response.text();
         answered = true;
+        this.reached = true;
         if (response.ok) return { data: (JSON.parse(text) as { data: T }).data, attempts: attempt };
         const error = parseErrorEnvelope(text);
         if (response.status === 400 || response.status === 422)
@@ -169,6 +173,12 @@ export class IngestClient {
       } catch (error) {
         if (error instanceof BatchRejected || error instanceof IngestFailed) throw error;
         reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+        // Refused before the worker ever answered: nothing listens at the URL, and waiting (about 30 s
+        // of backoff) would not start it. Once it has answered, a refusal is a restart: retried.
+        if (!this.reached && connectionRefused(error)) {
+          const hint = this.options.unreachableHint ? `. ${this.options.unreachableHint}` : "";
+          throw new IngestFailed(`${this.baseUrl}${path}: connection refused${hint}`, null);
+        }
       }
       if (attempt >= this.policy.maxAttempts) {
         const hint = !answered && this.options.unreachableHint ? `. ${this.options.unreachableHint}` : "";
@@ -185,6 +195,17 @@ export class IngestClient {
       await this.sleep(delayMs);
     }
   }
+}
+
+/**
+ * Whether a fetch failed because the connection was refused (Node's fetch: a TypeError whose cause has
+ * the code, or an AggregateError of them when a name resolves to several addresses).
+ */
+export function connectionRefused(error: unknown): boolean {
+  const cause = (error as { cause?: { code?: string; errors?: { code?: string }[] } } | null)?.cause;
+  if (!cause) return false;
+  if (cause.code === "ECONNREFUSED") return true;
+  return Array.isArray(cause.errors) && cause.errors.length > 0 && cause.errors.every((e) => e.code === "ECONNREFUSED");
 }
 
 function parseErrorEnvelope(text: string): { message?: string; requestId?: string; issues?: ApiIssue[] } | null {

@@ -134,6 +134,48 @@ describe("IngestClient against a local HTTP server", () => {
   });
 });
 
+describe("IngestClient and a refused connection", () => {
+  /** A port on this machine where nothing listens (a server's, closed). */
+  async function closedPort() {
+    const { url } = await scriptedServer([]);
+    await new Promise((resolve) => server?.close(resolve));
+    server = null;
+    return url;
+  }
+
+  it("fails at once, naming it, when nothing has ever answered there", async () => {
+    const url = await closedPort();
+    const { client, waits, notes } = recordingClient(url);
+    const error = await client.get("/v1/admin/shards").catch((caught) => caught);
+    expect(error).toBeInstanceOf(IngestFailed);
+    expect(String(error.message)).toBe(`${url}/v1/admin/shards: connection refused`);
+    expect(waits).toEqual([]);
+    expect(notes).toEqual([]);
+  });
+
+  it("retries it once the worker has answered: a restart, not a wrong address", async () => {
+    const { url } = await scriptedServer([]);
+    const port = Number(new URL(url).port);
+    const waits: number[] = [];
+    const client = new IngestClient({
+      url,
+      apiKey: "k",
+      retry: { baseDelayMs: 100 },
+      random: () => 0.5,
+      // The worker comes back while the client waits.
+      sleep: async (ms) => {
+        waits.push(ms);
+        await new Promise<void>((resolve) => server?.listen(port, "127.0.0.1", resolve));
+      },
+    });
+    expect((await client.post("/v1/orders", { orders: [] })).attempts).toBe(1);
+    await new Promise((resolve) => server?.close(resolve));
+    const again = await client.post("/v1/orders", { orders: [] });
+    expect(again).toEqual({ data: { accepted: 2, duplicates: 0 }, attempts: 2 });
+    expect(waits).toEqual([50]);
+  });
+});
+
 describe("patron import against a server that is busy for a while", () => {
   let workDir: string | null = null;
   afterEach(() => {
