@@ -323,6 +323,32 @@ describe("storefront widget", () => {
       expect(errors).toEqual([]);
     });
 
+    it("makes no background request for the popular shelf where storage is blocked: nothing could keep it", async () => {
+      const page = await newPage();
+      const errors = collectErrors(page);
+      // As Chromium answers a page whose site may not store data (cookies blocked): reading the property throws.
+      await page.addInitScript(() =>
+        Object.defineProperty(window, "localStorage", {
+          get() {
+            throw new DOMException("Access is denied for this document.", "SecurityError");
+          },
+        }),
+      );
+      const mounts = `<div data-patron="x" data-placement="home" data-limit="4"></div>`;
+      await serveShop(page, {
+        "/": hostPage({ workerUrl: worker.url, token: shopperToken, timeoutMs: 5_000, mounts }),
+      });
+      const asked: URL[] = [];
+      page.on("request", (request) => {
+        if (request.url().includes("/v1/recommendations")) asked.push(new URL(request.url()));
+      });
+      await page.goto(`${shopOrigin}/`, { waitUntil: "domcontentloaded" });
+      await waitForCards(page, 0);
+      await page.waitForLoadState("networkidle");
+      expect(asked.map((url) => url.searchParams.get("placement"))).toEqual(["home"]);
+      expect(errors).toEqual([]);
+    });
+
     it("stops waiting after data-timeout when the API is slow", async () => {
       // Long enough for the skeleton to be measured first on a loaded machine, short enough to wait for.
       const page = await pageWithCachedPopular(2_500);

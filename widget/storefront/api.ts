@@ -81,6 +81,11 @@ let refreshed = false;
 export function refreshPopular(api: string, timeoutMs: number): void {
   if (refreshed || readCachedPopular()) return;
   refreshed = true;
+  try {
+    localStorage.length; // Throws where storage is blocked: nothing could keep the answer, so no request.
+  } catch {
+    return;
+  }
   fetchShelf(`${api}/v1/recommendations?limit=48`, timeoutMs).then(cachePopular);
 }
 
