@@ -73,6 +73,15 @@ function collectErrors(page: Page): string[] {
   return errors;
 }
 
+/** The recommendation requests the page sends from now on, as URLs, in the order they leave. */
+function recommendationRequests(page: Page): URL[] {
+  const asked: URL[] = [];
+  page.on("request", (request) => {
+    if (request.url().includes("/v1/recommendations")) asked.push(new URL(request.url()));
+  });
+  return asked;
+}
+
 async function newPage(viewport = { width: 1280, height: 2000 }): Promise<Page> {
   const context = await browser.newContext({ viewport });
   contexts.push(context);
@@ -291,10 +300,7 @@ describe("storefront widget", () => {
       await serveShop(page, {
         "/": hostPage({ workerUrl: worker.url, token: shopperToken, timeoutMs: 5_000, mounts }),
       });
-      const asked: URL[] = [];
-      page.on("request", (request) => {
-        if (request.url().includes("/v1/recommendations")) asked.push(new URL(request.url()));
-      });
+      const asked = recommendationRequests(page);
       await page.goto(`${shopOrigin}/`, { waitUntil: "domcontentloaded" });
       await waitForCards(page, 0);
       await waitForCards(page, 1);
@@ -338,10 +344,7 @@ describe("storefront widget", () => {
       await serveShop(page, {
         "/": hostPage({ workerUrl: worker.url, token: shopperToken, timeoutMs: 5_000, mounts }),
       });
-      const asked: URL[] = [];
-      page.on("request", (request) => {
-        if (request.url().includes("/v1/recommendations")) asked.push(new URL(request.url()));
-      });
+      const asked = recommendationRequests(page);
       await page.goto(`${shopOrigin}/`, { waitUntil: "domcontentloaded" });
       await waitForCards(page, 0);
       await page.waitForLoadState("networkidle");
