@@ -43,6 +43,11 @@ export default defineConfig(async () => {
       name,
       ...files,
       testTimeout: 60_000,
+      // The worker's logs go straight to workerd's output. Intercepted, each line is a call back to
+      // vitest, and a line logged from another I/O context (a request handler, a Workflow step, a
+      // waitUntil) as a file ends can leave the run waiting for its answer forever
+      // (cloudflare/workers-sdk#15719); tests/run.ts restarts a run that stalls all the same.
+      disableConsoleIntercept: true,
       setupFiles: ["tests/worker/apply-migrations.ts"],
       // A real local HTTP server the nightly job's audience webhooks are delivered to.
       globalSetup: ["tests/fixtures/webhook-receiver.ts"],

@@ -3,7 +3,13 @@
 // as failed, not skipped; so does a module or suite error that no failed test accounts for (an
 // afterAll that threw, a file that failed to import). Only tests skipped on purpose (`it.skip`,
 // `it.todo`, `.only` elsewhere, `ctx.skip()`) count as skipped.
-import type { Reporter, TestCase, TestModule, TestSuite } from "vitest/node";
+//
+// With PATRON_TEST_PROGRESS set to a file (tests/run.ts sets it), it also appends one JSON line per
+// event there: the files the run will take, each finished test, each finished file with its counts
+// and the end. tests/run.ts reads it to tell a run that stalled from a slow one.
+import { appendFileSync } from "node:fs";
+import type { Reporter, TestCase, TestModule, TestSpecification, TestSuite } from "vitest/node";
+import type { Counts, ProgressRecord } from "./run-progress.ts";
 
 type Container = TestModule | TestSuite;
 
@@ -18,31 +24,67 @@ function brokenAncestors(test: TestCase): Container[] {
   }
 }
 
-export default class CountReporter implements Reporter {
-  onTestRunEnd(testModules: ReadonlyArray<TestModule>, unhandledErrors: ReadonlyArray<unknown>) {
-    let passed = 0;
-    let failed = unhandledErrors.length;
-    let skipped = 0;
-    for (const module of testModules) {
-      const broken = [module, ...module.children.allSuites()].filter((container) => container.errors().length > 0);
-      const accountedFor = new Set<Container>();
-      for (const test of module.children.allTests()) {
-        const state = test.result().state;
-        const brokenAbove = brokenAncestors(test);
-        // Declared skipped at collection (it.skip, it.todo, describe.skip, filtered out by .only).
-        const skippedOnPurpose = state === "skipped" && test.options.mode !== "run";
-        if (state === "passed") {
-          passed++;
-        } else if (state === "failed" || state === "pending" || (brokenAbove.length > 0 && !skippedOnPurpose)) {
-          // Failed, never finished, or skipped only because something above it failed.
-          failed++;
-          for (const container of brokenAbove) accountedFor.add(container);
-        } else {
-          skipped++;
-        }
-      }
-      for (const container of broken) if (!accountedFor.has(container)) failed++;
+/** One file's tests counted as the closing line counts them. */
+export function countModule(module: TestModule): Counts {
+  const counts: Counts = { passed: 0, failed: 0, skipped: 0 };
+  const broken = [module, ...module.children.allSuites()].filter((container) => container.errors().length > 0);
+  const accountedFor = new Set<Container>();
+  for (const test of module.children.allTests()) {
+    const state = test.result().state;
+    const brokenAbove = brokenAncestors(test);
+    // Declared skipped at collection (it.skip, it.todo, describe.skip, filtered out by .only).
+    const skippedOnPurpose = state === "skipped" && test.options.mode !== "run";
+    if (state === "passed") {
+      counts.passed++;
+    } else if (state === "failed" || state === "pending" || (brokenAbove.length > 0 && !skippedOnPurpose)) {
+      // Failed, never finished, or skipped only because something above it failed.
+      counts.failed++;
+      for (const container of brokenAbove) accountedFor.add(container);
+    } else {
+      counts.skipped++;
     }
-    process.stdout.write(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}\n`);
+  }
+  for (const container of broken) if (!accountedFor.has(container)) counts.failed++;
+  return counts;
+}
+
+export function countLine({ passed, failed, skipped }: Counts): string {
+  return `${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`;
+}
+
+export default class CountReporter implements Reporter {
+  readonly #progress = process.env.PATRON_TEST_PROGRESS;
+
+  #record(record: ProgressRecord) {
+    if (this.#progress) appendFileSync(this.#progress, `${JSON.stringify(record)}\n`);
+  }
+
+  onTestRunStart(specifications: ReadonlyArray<TestSpecification>) {
+    const files = specifications.map((spec) => ({ project: spec.project.name, file: spec.moduleId }));
+    this.#record({ type: "files", files });
+  }
+
+  onTestModuleStart(module: TestModule) {
+    this.#record({ type: "start", project: module.project.name, file: module.moduleId });
+  }
+
+  onTestCaseResult() {
+    this.#record({ type: "case" });
+  }
+
+  onTestModuleEnd(module: TestModule) {
+    this.#record({ type: "file", project: module.project.name, file: module.moduleId, ...countModule(module) });
+  }
+
+  onTestRunEnd(testModules: ReadonlyArray<TestModule>, unhandledErrors: ReadonlyArray<unknown>) {
+    const total: Counts = { passed: 0, failed: unhandledErrors.length, skipped: 0 };
+    for (const module of testModules) {
+      const counts = countModule(module);
+      total.passed += counts.passed;
+      total.failed += counts.failed;
+      total.skipped += counts.skipped;
+    }
+    this.#record({ type: "end", unhandledErrors: unhandledErrors.length });
+    process.stdout.write(`\n${countLine(total)}\n`);
   }
 }
