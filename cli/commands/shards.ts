@@ -8,7 +8,7 @@
 // `patron shards status`: each shard's customers and stored bytes against what one shard can store.
 import type { Command } from "commander";
 import { maxShards } from "../../worker/core/shards/placement.ts";
-import type { ShardsOverview } from "../../worker/core/shards/status.ts";
+import { reshardNext, type ShardsOverview } from "../../worker/core/shards/status.ts";
 import type { RebalanceView } from "../../worker/shards/rebalance-view.ts";
 import { adminClient, talksToLocalWorker } from "../dev-vars.ts";
 import { BatchRejected, IngestFailed } from "../import/client.ts";
@@ -181,11 +181,9 @@ export function underWay(view: ShardsStatusView): string[] {
     );
   const reshard = view.reshard;
   if (reshard && !reshard.done) {
-    const next =
-      reshard.phase === "prepared" && reshard.running !== reshard.to
-        ? `set SHARD_COUNT to ${reshard.to} and deploy (or restart npm start), then run patron shards reshard --to ${reshard.to} to finish`
-        : `run patron shards reshard --to ${reshard.to} to go on`;
-    lines.push(`A reshard from ${reshard.from} to ${reshard.to} shards is under way (${reshard.phase}): ${next}.`);
+    lines.push(
+      `A reshard from ${reshard.from} to ${reshard.to} shards is under way (${reshard.phase}): ${reshardNext(reshard, reshard.running)}.`,
+    );
   }
   if (view.rebalance && !view.rebalance.done)
     lines.push(

@@ -173,12 +173,12 @@ describe("shardsStatusText", () => {
     const text = shardsStatusText(view).join("\n");
     expect(text).not.toContain("Grow the shards");
     expect(text).toContain(
-      "A reshard from 4 to 6 shards is under way (prepared): set SHARD_COUNT to 6 and deploy (or restart npm start), then run patron shards reshard --to 6 to finish.",
+      "A reshard from 4 to 6 shards is under way (prepared): set SHARD_COUNT to 6 and deploy (or restart npm start), then finish it with patron shards reshard --to 6.",
     );
     // Switched: what is left is to run it again.
     const switched = shardsStatusText({ ...view, reshard: { ...view.reshard, running: 6 } }).join("\n");
     expect(switched).toContain(
-      "A reshard from 4 to 6 shards is under way (prepared): run patron shards reshard --to 6 to go on.",
+      "A reshard from 4 to 6 shards is under way (prepared): finish it with patron shards reshard --to 6.",
     );
   });
 

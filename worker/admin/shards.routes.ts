@@ -6,7 +6,7 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import { maxShards } from "../core/shards/placement.ts";
-import { shardsOverview } from "../core/shards/status.ts";
+import { reshardNext, shardsOverview } from "../core/shards/status.ts";
 import type { AppEnv } from "../env.ts";
 import { requireAdminKey } from "../http/auth.ts";
 import { ApiError, notFound } from "../http/errors.ts";
@@ -42,15 +42,6 @@ const notSharded = () =>
     "conflict",
     "This deployment keeps its customer data in the one D1 database (SHARD_COUNT is 0): move it into shards with patron shards migrate.",
   );
-
-/**
- * What finishes a reshard under way: prepared under the old count, switching the count first, else
- * running it on (both in the words of `patron shards reshard`, which repeats these routes).
- */
-const reshardNext = (state: ReshardState, running: number) =>
-  state.phase === "prepared" && running !== state.to
-    ? `set SHARD_COUNT to ${state.to} and deploy (or restart npm start), then finish it with patron shards reshard --to ${state.to}`
-    : `finish it with patron shards reshard --to ${state.to}`;
 
 /** A reshard's record as the routes show it, with the count the deployment runs with now. */
 const reshardView = (state: ReshardState, running: number) => ({ ...state, running, done: state.phase === "done" });

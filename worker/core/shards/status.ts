@@ -84,3 +84,14 @@ export function shardsOverview(
 }
 
 const sum = (values: readonly number[]) => values.reduce((total, value) => total + value, 0);
+
+/**
+ * What finishes a reshard under way, in the words of `patron shards reshard`: a reshard prepared while
+ * the deployment still runs the old count needs the count switched first, else the command goes on.
+ * The routes' refusals and `patron shards status` (and `npm start`) both say it this way.
+ */
+export function reshardNext(reshard: { phase: string; to: number }, running: number): string {
+  return reshard.phase === "prepared" && running !== reshard.to
+    ? `set SHARD_COUNT to ${reshard.to} and deploy (or restart npm start), then finish it with patron shards reshard --to ${reshard.to}`
+    : `finish it with patron shards reshard --to ${reshard.to}`;
+}
