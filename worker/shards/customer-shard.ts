@@ -106,6 +106,7 @@ import {
 import { type ShardStub, shardCount, shardStub } from "./shards.ts";
 import {
   addBrowseHere,
+  type BrowseForward,
   ownersFrom,
   ownersHere,
   type PlacedOwner,
@@ -698,8 +699,11 @@ export class CustomerShard extends DurableObject<Env> {
     return ownersHere(this.db, this.index, keys);
   }
 
-  /** Adds new views and clicks to the browse rollups of customers held here. */
-  async addBrowse(days: BrowseDay[]): Promise<void> {
-    await addBrowseHere(this.db, days);
+  /**
+   * Adds new views and clicks to the browse rollups of customers held here; answers the days of
+   * customers a move took elsewhere, with where they went (addBrowseHere).
+   */
+  async addBrowse(days: BrowseDay[]): Promise<BrowseForward[]> {
+    return addBrowseHere(this.placement, days);
   }
 }

@@ -347,6 +347,8 @@ interface MoveRow extends Region {
 }
 
 const statuses = ["copying", "directory", "deleting", "finishing", "done"] as const;
+/** A move's statuses before done, listed so a query finds unfinished moves by shard_moves_status_idx. */
+export const unfinishedStatuses: readonly string[] = statuses.filter((status) => status !== "done");
 type Status = (typeof statuses)[number];
 
 function moveRowOf(row: Record<string, unknown>): MoveRow {

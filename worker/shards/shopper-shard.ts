@@ -4,12 +4,15 @@
 // arrives at the home shard of the shopper's account key; when the directory there places the key's
 // region in another shard, the call is forwarded ONCE to that shard, which answers from its own data
 // (or as "not found") and never forwards again.
+import { sql } from "drizzle-orm";
+import { jsonEach } from "../../db/batch.ts";
 import type { Db } from "../env.ts";
 import { addBrowse, type BrowseDay } from "../events/events.repo.ts";
 import { classifyDatabaseError } from "../http/database-errors.ts";
 import { type KeyOwner, ownersOf } from "../recommendations/attribution.repo.ts";
 import { loadShopper } from "../recommendations/recommendations.repo.ts";
 import { accountShelf, type ComputedShelf, type ShelfRequest, type ShopperReader } from "../recommendations/shelf.ts";
+import { type MoveContext, nudgeMovesOut, unfinishedStatuses } from "./moves.ts";
 
 /** The owner of an identity key and the shard that holds the owner's region. */
 export interface PlacedOwner extends KeyOwner {
@@ -81,10 +84,43 @@ export async function ownersFrom(
   return owners;
 }
 
+/** Browse days for customers a move took from here to `shard`: the caller adds them there. */
+export interface BrowseForward {
+  shard: number;
+  days: BrowseDay[];
+}
+
 /**
- * Adds browse days to customers held here. A customer not here (moved meanwhile, or erased) gets
- * nothing, as on D1 for an erased customer: browsing is at worst undercounted, never counted twice.
+ * Adds browse days to customers held here. A customer a move is taking out of here is moved first: a
+ * rollup written between the move's copy and its delete would go with the delete. A customer a move
+ * took elsewhere (this call located it before the move) is answered with the shard it went to, for the
+ * caller to add its days there. A customer stored nowhere here (erased) gets nothing, as on D1: browsing
+ * is at worst undercounted, never counted twice. A move that cannot finish now (its target refuses the
+ * copy for the moment) leaves its customers' days written here, where its copy may already have been
+ * read.
  */
-export function addBrowseHere(db: Db, days: readonly BrowseDay[]): Promise<void> {
-  return addBrowse(db, days);
+export async function addBrowseHere(ctx: MoveContext, days: readonly BrowseDay[]): Promise<BrowseForward[]> {
+  if (days.length === 0) return [];
+  const customers = sql`(SELECT value FROM ${jsonEach([...new Set(days.map((day) => day.customerId))])})`;
+  const movesOut = (statuses: readonly string[]) =>
+    ctx.db.all<{ id: string; peer: number; customer: string }>(sql`
+      SELECT m.id, m.peer, c.value AS customer FROM shard_moves m, json_each(m.customers) c
+      WHERE m.direction = 'out' AND m.status IN (SELECT value FROM ${jsonEach(statuses)}) AND c.value IN ${customers}
+      ORDER BY m.updated_at`);
+  const moving = await movesOut(unfinishedStatuses);
+  if (moving.length > 0) await nudgeMovesOut(ctx, new Set(moving.map((move) => move.id)));
+  const held = new Set(
+    (await ctx.db.all<{ id: string }>(sql`SELECT id FROM customers WHERE id IN ${customers}`)).map((row) => row.id),
+  );
+  const here = days.filter((day) => held.has(day.customerId));
+  // Where the latest finished move out of here took each customer not held here.
+  const wentTo = new Map<string, number>();
+  if (here.length < days.length) for (const move of await movesOut(["done"])) wentTo.set(move.customer, move.peer);
+  const forwards = new Map<number, BrowseDay[]>();
+  for (const day of days) {
+    const shard = held.has(day.customerId) ? undefined : wentTo.get(day.customerId);
+    if (shard !== undefined) forwards.set(shard, [...(forwards.get(shard) ?? []), day]);
+  }
+  await addBrowse(ctx.db, here);
+  return [...forwards].map(([shard, forwarded]) => ({ shard, days: forwarded }));
 }

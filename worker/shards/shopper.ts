@@ -39,19 +39,32 @@ export async function shardedOwners(env: ShardEnv, keys: readonly string[]): Pro
   return new Map(found.flatMap((owners) => [...owners]));
 }
 
-/** Adds browse days to the rollups in the shards that hold their customers, one call per shard in parallel. */
+/** How many times browse days follow their customers' moves before they are given up (a move per hop). */
+const browseHops = 3;
+
+/**
+ * Adds browse days to the rollups in the shards that hold their customers, one call per shard in
+ * parallel. Days whose customer a move took elsewhere after it was located come back with the shard it
+ * went to and are sent there (up to browseHops times).
+ */
 export async function addShardedBrowse(
   env: ShardEnv,
   days: readonly BrowseDay[],
   shardOf: ReadonlyMap<string, number>,
 ): Promise<void> {
-  const byShard = new Map<number, BrowseDay[]>();
+  let byShard = new Map<number, BrowseDay[]>();
   for (const day of days) {
     const shard = shardOf.get(day.customerId);
     if (shard === undefined) continue;
     byShard.set(shard, [...(byShard.get(shard) ?? []), day]);
   }
-  await Promise.all([...byShard].map(([shard, held]) => shardStub(env, shard).addBrowse(held)));
+  for (let hop = 0; hop <= browseHops && byShard.size > 0; hop++) {
+    // A shard on a version before forwards answers nothing.
+    const answers = await Promise.all([...byShard].map(([shard, held]) => shardStub(env, shard).addBrowse(held)));
+    byShard = new Map();
+    for (const forward of answers.flatMap((answer) => answer ?? []))
+      byShard.set(forward.shard, [...(byShard.get(forward.shard) ?? []), ...forward.days]);
+  }
 }
 
 /** Where POST /v1/events finds shoppers and adds their browsing: the one D1 database or the shards. */

@@ -3,7 +3,7 @@
 // (forwarded once when the region is placed elsewhere), POST /v1/events adds browsing to the rollups in the customer's shard, and an
 // order's attribution is checked inside the shard. Each answer is compared with the one the same app
 // gives on the one D1 database (SHARD_COUNT=0) for the same history.
-import { env, SELF } from "cloudflare:test";
+import { env, runInDurableObject, SELF } from "cloudflare:test";
 import { drizzle } from "drizzle-orm/d1";
 import { beforeAll, describe, expect, it } from "vitest";
 import * as schema from "../../../db/schema.ts";
@@ -24,7 +24,10 @@ import { attributedArm, attributionSettings } from "../../../worker/recommendati
 import { forgetCatalog } from "../../../worker/recommendations/recommendations.repo.ts";
 import { recommendationsResponseSchema } from "../../../worker/recommendations/recommendations.schemas.ts";
 import { forgetRules } from "../../../worker/rules/rules.repo.ts";
+import type { CustomerShard } from "../../../worker/shards/customer-shard.ts";
+import { type MoveContext, recordMoveOut, runStep } from "../../../worker/shards/moves.ts";
 import { shardStub } from "../../../worker/shards/shards.ts";
+import { addShardedBrowse } from "../../../worker/shards/shopper.ts";
 import { anOrder, client, uniquePrefix } from "../../fixtures/builders.ts";
 import { wrapShardBindings } from "../../fixtures/events-store.ts";
 import { accountKeyOf, seedRegion, shardRows } from "../../fixtures/shard-seed.ts";
@@ -457,6 +460,61 @@ describe("POST /v1/events with customer data in shards", () => {
       .bind(served.recommendationId)
       .all();
     expect(stored.results).toEqual([{ customer_id: seeded.customerId, arm: "personalized" }]);
+  });
+});
+
+describe("browse days of a customer a move takes out of the shard they were located in", () => {
+  /** The account's region seeded in its home shard, and the identity keys a move of it takes. */
+  async function seededWithKeys(label: string) {
+    const account = await personalizedAccount(label);
+    const seeded = await seedRegion(account, historyOf(account));
+    const keys = (
+      await shardRows<{ key: string }>(
+        seeded.shard,
+        "SELECT key FROM identities WHERE customer_id = ?",
+        seeded.customerId,
+      )
+    ).map((row) => row.key);
+    return { ...seeded, keys, target: (seeded.shard + 1) % 4 };
+  }
+  const dayOf = (customerId: string) => ({
+    customerId,
+    day: "2026-11-30",
+    categoryId: "games",
+    views: 2,
+    lastViewedAt: "2026-11-30T10:00:00.000Z",
+  });
+  const rollup = (shard: number, customerId: string) =>
+    shardRows(shard, "SELECT category_id, views FROM customer_browse WHERE customer_id = ?", customerId);
+
+  it("go to the shard a finished move took the customer to", async () => {
+    const { shard, customerId, keys, target } = await seededWithKeys("movedbrowse");
+    await runInDurableObject(shardStub(env, shard), async (instance) => {
+      expect(await (instance as unknown as CustomerShard).moveOut(keys, target, 4)).toEqual({ kind: "moved" });
+    });
+    // Located in the old shard before the move.
+    await addShardedBrowse(env, [dayOf(customerId)], new Map([[customerId, shard]]));
+    expect(await rollup(target, customerId)).toEqual([{ category_id: "games", views: 2 }]);
+    expect(await rollup(shard, customerId)).toEqual([]);
+  });
+
+  it("wait for a move between its copy and its delete, then go where it took the customer", async () => {
+    const { shard, customerId, keys, target } = await seededWithKeys("movingbrowse");
+    const moveId = await runInDurableObject(shardStub(env, shard), async (instance) => {
+      const placement = (instance as unknown as { placement: MoveContext }).placement;
+      const recorded = await recordMoveOut(placement, keys, target);
+      if (recorded.kind !== "recorded") throw new Error(`the move was not recorded: ${recorded.kind}`);
+      // The region's rows are in the target now, and still here until the move's delete.
+      expect(await runStep(placement, recorded.id)).toBe("directory");
+      return recorded.id;
+    });
+    // Written here now, the views would go with the delete.
+    await addShardedBrowse(env, [dayOf(customerId)], new Map([[customerId, shard]]));
+    expect(await rollup(target, customerId)).toEqual([{ category_id: "games", views: 2 }]);
+    expect(await rollup(shard, customerId)).toEqual([]);
+    expect(await shardRows(shard, "SELECT status FROM shard_moves WHERE id = ? AND direction = 'out'", moveId)).toEqual(
+      [{ status: "done" }],
+    );
   });
 });
 
