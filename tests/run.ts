@@ -5,9 +5,9 @@
 // nothing counted. So when no test has finished for PATRON_TEST_STALL_SECONDS (600: the longest test
 // or hook timeout here is 300 s), the run is stopped, the files it was running are named, and every
 // file it had not finished runs once more in a fresh vitest, one per project (with the run's --config
-// and no other argument). The closing line counts
-// the files the first run finished and the second run's. A second run that stalls as well fails, with
-// each file it did not finish counted as one failure.
+// and no other argument). The closing line counts the files the first run finished and the second
+// run's. A second run that stalls as well fails, with each file it did not finish counted as one
+// failure.
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
