@@ -5,7 +5,8 @@ import { execFile } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterEach, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
+import { addCounts, byProject, readProgress, runningFiles, unfinishedFiles } from "../run-progress.ts";
 
 const root = path.resolve(import.meta.dirname, "../..");
 let scratch = "";
@@ -49,3 +50,45 @@ it("fails when the second run stalls too, counting the file it did not finish", 
   expect(lastLine(output)).toBe("2 passed, 1 failed");
   expect(code).toBe(1);
 }, 60_000);
+
+describe("the progress a run records", () => {
+  const a = { project: "worker", file: "/r/tests/worker/a.test.ts" };
+  const b = { project: "worker", file: "/r/tests/worker/b.test.ts" };
+  const c = { project: "core", file: "/r/tests/core/c.test.ts" };
+  const lines = [
+    { type: "files", files: [a, b, c] },
+    { type: "start", ...a },
+    { type: "start", ...c },
+    { type: "case" },
+    { type: "file", ...c, passed: 3, failed: 1, skipped: 1 },
+  ].map((record) => JSON.stringify(record));
+
+  it("tells the files finished, running and not finished, leaving out a line cut short by a killed run", () => {
+    const progress = readProgress(`${lines.join("\n")}\n{"type":"file","proj`);
+    expect(progress.finished).toHaveLength(1);
+    expect(runningFiles(progress)).toEqual([a]);
+    expect(unfinishedFiles(progress)).toEqual([a, b]);
+    expect(byProject([a, c, b])).toEqual(
+      new Map([
+        ["worker", [a.file, b.file]],
+        ["core", [c.file]],
+      ]),
+    );
+    expect(progress.unhandledErrors).toBeNull();
+  });
+
+  it("adds up the finished files of every run and the unhandled errors of runs that ended", () => {
+    const stalled = readProgress(lines.join("\n"));
+    const again = readProgress(
+      [
+        { type: "files", files: [a, b] },
+        { type: "file", ...a, passed: 2, failed: 0, skipped: 0 },
+        { type: "file", ...b, passed: 4, failed: 0, skipped: 2 },
+        { type: "end", unhandledErrors: 1 },
+      ]
+        .map((record) => JSON.stringify(record))
+        .join("\n"),
+    );
+    expect(addCounts([stalled, again])).toEqual({ passed: 9, failed: 2, skipped: 3 });
+  });
+});
