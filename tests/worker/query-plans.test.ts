@@ -194,6 +194,16 @@ describe("hot queries use indexes only", () => {
       );
   });
 
+  it("a known shopper's view beacon: the shopper's customer and the browse rollup (on shards, the moves out too)", async () => {
+    const token = await signShopperToken(shoppers[0]!, env.SHOPPER_TOKEN_SECRET, 3600, new Date());
+    const view = { type: "view", productId: "sku-1", categoryId: "cat-1", token };
+    await expectIndexedOnly(
+      "events",
+      request("/v1/events", { method: "POST", headers: { "Content-Type": "text/plain" }, body: JSON.stringify(view) }),
+      202,
+    );
+  });
+
   it("an identity lookup and a customer's summary", async () => {
     await expectIndexedOnly(
       "lookup",
