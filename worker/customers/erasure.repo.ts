@@ -12,6 +12,7 @@ import { moveCustomerEvents } from "../events/events.repo.ts";
 import { identityLinksOf, isStaleRegion, sourcesOf } from "../identity/identity.repo.ts";
 import { resolveSharedAgain, type WriteOptions } from "../orders/ingest.ts";
 import { productAggregate } from "../orders/orders.repo.ts";
+import { unfinishedMove } from "../shards/moves.ts";
 
 /** The customer and every customer merged into it, at any depth. */
 function familyOf(customerId: string) {
@@ -372,7 +373,7 @@ async function eraseWith(db: Db, customerId: string, plan: ErasurePlan, now: Dat
     // move left it. On D1 the customer stays and shard_moves is empty.
     sql`INSERT INTO ingest_checks (ok) SELECT CASE WHEN EXISTS (SELECT 1 FROM customers WHERE id = ${customerId})
           AND NOT EXISTS (SELECT 1 FROM shard_moves m, json_each(m.customers) c
-            WHERE m.status != 'done' AND c.value IN (SELECT value FROM ${jsonEach(plan.customerIds)})) THEN 1 END`,
+            WHERE m.status IN ${unfinishedMove} AND c.value IN (SELECT value FROM ${jsonEach(plan.customerIds)})) THEN 1 END`,
     suppressIdentifiers,
     suppressOrders,
     // Identifiers that stay (shared with other people) lose any export match key they carried.

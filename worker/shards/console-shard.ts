@@ -29,6 +29,7 @@ import { numberOlderTransitions, transitionsFeedPage } from "../jobs/transitions
 import type { WriteOptions } from "../orders/ingest.ts";
 import { loadShopper, loadShoppers, type ShopperData } from "../recommendations/recommendations.repo.ts";
 import { sampleShoppers } from "../rules/steer.repo.ts";
+import { unfinishedMove } from "./moves.ts";
 
 /** GET /v1/customers/:id/history's reads here: the surviving customer and their orders; null: no such customer. */
 export async function customerHistoryIn(db: Db, customerId: string) {
@@ -69,7 +70,7 @@ export async function customerExportIn(
 export async function regionMoving(db: Db, customerIds: readonly string[]): Promise<boolean> {
   const row = await db.get<{ n: number }>(sql`
     SELECT count(*) AS n FROM shard_moves m, json_each(m.customers) c
-    WHERE m.status != 'done' AND c.value IN (SELECT value FROM ${jsonEach([...customerIds])})`);
+    WHERE m.status IN ${unfinishedMove} AND c.value IN (SELECT value FROM ${jsonEach([...customerIds])})`);
   return (row?.n ?? 0) > 0;
 }
 

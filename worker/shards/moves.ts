@@ -207,7 +207,7 @@ export async function receiveRegion(db: Db, copy: RegionCopy, now: string): Prom
       INSERT INTO shard_fences (key, move_id, created_at)
       SELECT NULL, '', '' WHERE EXISTS (
         SELECT 1 FROM shard_fences f JOIN shard_moves m ON m.id = f.move_id AND m.direction = 'out'
-        WHERE m.status != 'done' AND f.key IN ${ids(copy.keys)})`,
+        WHERE m.status IN ${unfinishedMove} AND f.key IN ${ids(copy.keys)})`,
     sql`
       INSERT INTO shard_moves (id, direction, peer, keys, customers, sources, status, created_at, updated_at)
       VALUES (${copy.moveId}, 'in', ${copy.source}, ${JSON.stringify(copy.keys)}, ${JSON.stringify(copy.customers)},
@@ -240,7 +240,7 @@ export const finishedMoveRetentionMs = 7 * 86_400_000;
 
 /** Moves in or out of here not done yet. */
 export async function unfinishedMoves(db: Db): Promise<number> {
-  const row = await db.get<{ n: number }>(sql`SELECT count(*) AS n FROM shard_moves WHERE status != 'done'`);
+  const row = await db.get<{ n: number }>(sql`SELECT count(*) AS n FROM shard_moves WHERE status IN ${unfinishedMove}`);
   return row?.n ?? 0;
 }
 
@@ -347,8 +347,16 @@ interface MoveRow extends Region {
 }
 
 const statuses = ["copying", "directory", "deleting", "finishing", "done"] as const;
-/** A move's statuses before done, listed so a query finds unfinished moves by shard_moves_status_idx. */
-export const unfinishedStatuses: readonly string[] = statuses.filter((status) => status !== "done");
+/**
+ * The statuses of a move not done yet, as an SQL list: `status IN ${unfinishedMove}` finds unfinished
+ * moves along shard_moves_status_idx, where `status != 'done'` reads every move kept (a week of them).
+ */
+export const unfinishedMove = sql.raw(
+  `(${statuses
+    .filter((status) => status !== "done")
+    .map((status) => `'${status}'`)
+    .join(", ")})`,
+);
 type Status = (typeof statuses)[number];
 
 function moveRowOf(row: Record<string, unknown>): MoveRow {
@@ -446,7 +454,7 @@ export function resumeMove(ctx: MoveContext, id: string): Promise<void> {
 /** Resumes every unfinished move out of this shard (the alarm, and callers that met a fence). */
 export async function resumeMovesOut(ctx: MoveContext, only?: ReadonlySet<string>): Promise<number> {
   const rows = await ctx.db.all<{ id: string }>(
-    sql`SELECT id FROM shard_moves WHERE direction = 'out' AND status != 'done' ORDER BY created_at`,
+    sql`SELECT id FROM shard_moves WHERE direction = 'out' AND status IN ${unfinishedMove} ORDER BY created_at`,
   );
   const pending = rows.map((row) => row.id).filter((id) => !only || only.has(id));
   await Promise.all(pending.map((id) => resumeMove(ctx, id)));
@@ -473,7 +481,7 @@ async function arriving(db: Db, keys: readonly string[]): Promise<Set<number>> {
   if (keys.length === 0) return new Set();
   const rows = await db.all<{ peer: number }>(sql`
     SELECT DISTINCT m.peer FROM shard_moves m, json_each(m.keys) k
-    WHERE m.direction = 'in' AND m.status != 'done' AND k.value IN ${ids(keys)}`);
+    WHERE m.direction = 'in' AND m.status IN ${unfinishedMove} AND k.value IN ${ids(keys)}`);
   return new Set(rows.map((row) => row.peer));
 }
 
@@ -483,7 +491,7 @@ function arrivingGuard(keys: readonly string[]): SQL {
     INSERT INTO shard_fences (key, move_id, created_at)
     SELECT NULL, '', '' WHERE EXISTS (
       SELECT 1 FROM shard_moves m, json_each(m.keys) k
-      WHERE m.direction = 'in' AND m.status != 'done' AND k.value IN ${ids(keys)})`;
+      WHERE m.direction = 'in' AND m.status IN ${unfinishedMove} AND k.value IN ${ids(keys)})`;
 }
 
 /**

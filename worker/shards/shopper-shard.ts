@@ -12,7 +12,7 @@ import { classifyDatabaseError } from "../http/database-errors.ts";
 import { type KeyOwner, ownersOf } from "../recommendations/attribution.repo.ts";
 import { loadShopper } from "../recommendations/recommendations.repo.ts";
 import { accountShelf, type ComputedShelf, type ShelfRequest, type ShopperReader } from "../recommendations/shelf.ts";
-import { type MoveContext, nudgeMovesOut, unfinishedStatuses } from "./moves.ts";
+import { type MoveContext, nudgeMovesOut, unfinishedMove } from "./moves.ts";
 
 /** The owner of an identity key and the shard that holds the owner's region. */
 export interface PlacedOwner extends KeyOwner {
@@ -102,12 +102,12 @@ export interface BrowseForward {
 export async function addBrowseHere(ctx: MoveContext, days: readonly BrowseDay[]): Promise<BrowseForward[]> {
   if (days.length === 0) return [];
   const customers = sql`(SELECT value FROM ${jsonEach([...new Set(days.map((day) => day.customerId))])})`;
-  const movesOut = (statuses: readonly string[]) =>
+  const movesOut = (unfinished: boolean) =>
     ctx.db.all<{ id: string; peer: number; customer: string }>(sql`
       SELECT m.id, m.peer, c.value AS customer FROM shard_moves m, json_each(m.customers) c
-      WHERE m.direction = 'out' AND m.status IN (SELECT value FROM ${jsonEach(statuses)}) AND c.value IN ${customers}
+      WHERE m.direction = 'out' AND m.status IN ${unfinished ? unfinishedMove : sql`('done')`} AND c.value IN ${customers}
       ORDER BY m.updated_at`);
-  const moving = await movesOut(unfinishedStatuses);
+  const moving = await movesOut(true);
   if (moving.length > 0) await nudgeMovesOut(ctx, new Set(moving.map((move) => move.id)));
   const held = new Set(
     (await ctx.db.all<{ id: string }>(sql`SELECT id FROM customers WHERE id IN ${customers}`)).map((row) => row.id),
@@ -115,7 +115,7 @@ export async function addBrowseHere(ctx: MoveContext, days: readonly BrowseDay[]
   const here = days.filter((day) => held.has(day.customerId));
   // Where the latest finished move out of here took each customer not held here.
   const wentTo = new Map<string, number>();
-  if (here.length < days.length) for (const move of await movesOut(["done"])) wentTo.set(move.customer, move.peer);
+  if (here.length < days.length) for (const move of await movesOut(false)) wentTo.set(move.customer, move.peer);
   const forwards = new Map<number, BrowseDay[]>();
   for (const day of days) {
     const shard = held.has(day.customerId) ? undefined : wentTo.get(day.customerId);
