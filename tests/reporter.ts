@@ -9,7 +9,7 @@
 // and the end. tests/run.ts reads it to tell a run that stalled from a slow one.
 import { appendFileSync } from "node:fs";
 import type { Reporter, TestCase, TestModule, TestSpecification, TestSuite } from "vitest/node";
-import type { Counts, ProgressRecord } from "./run-progress.ts";
+import { type Counts, type ProgressRecord, sumCounts } from "./run-progress.ts";
 
 type Container = TestModule | TestSuite;
 
@@ -77,13 +77,10 @@ export default class CountReporter implements Reporter {
   }
 
   onTestRunEnd(testModules: ReadonlyArray<TestModule>, unhandledErrors: ReadonlyArray<unknown>) {
-    const total: Counts = { passed: 0, failed: unhandledErrors.length, skipped: 0 };
-    for (const module of testModules) {
-      const counts = countModule(module);
-      total.passed += counts.passed;
-      total.failed += counts.failed;
-      total.skipped += counts.skipped;
-    }
+    const total = sumCounts([
+      ...testModules.map(countModule),
+      { passed: 0, failed: unhandledErrors.length, skipped: 0 },
+    ]);
     this.#record({ type: "end", unhandledErrors: unhandledErrors.length });
     process.stdout.write(`\n${countLine(total)}\n`);
   }

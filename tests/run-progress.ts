@@ -58,16 +58,20 @@ export function byProject(files: TestFile[]): Map<string, string[]> {
   return groups;
 }
 
-/** The finished files' counts and the unhandled errors of runs that ended, added up. */
-export function addCounts(runs: RunProgress[]): Counts {
+/** Counts added up. */
+export function sumCounts(counts: readonly Counts[]): Counts {
   const total: Counts = { passed: 0, failed: 0, skipped: 0 };
-  for (const run of runs) {
-    total.failed += run.unhandledErrors ?? 0;
-    for (const file of run.finished) {
-      total.passed += file.passed;
-      total.failed += file.failed;
-      total.skipped += file.skipped;
-    }
+  for (const { passed, failed, skipped } of counts) {
+    total.passed += passed;
+    total.failed += failed;
+    total.skipped += skipped;
   }
   return total;
+}
+
+/** The finished files' counts and the unhandled errors of runs that ended, added up. */
+export function addCounts(runs: RunProgress[]): Counts {
+  return sumCounts(
+    runs.flatMap((run) => [...run.finished, { passed: 0, failed: run.unhandledErrors ?? 0, skipped: 0 }]),
+  );
 }

@@ -65,7 +65,7 @@ function post(path: string, body: BodyInit, init: { key?: string; headers?: Reco
  * A POST whose body is a stream, so no Content-Length announces its size, handled by the app in this
  * isolate. Through SELF the stream would be pumped from here into the worker, and a body the worker
  * stops reading at the limit aborts that pump: an uncaught "Network connection lost" in the test's own
- * context, seen in every run just before a CI run of this file stalled for good.
+ * context, printed in every run, and the last lines a CI run printed before it stalled.
  */
 async function postStreamed(path: string, text: string): Promise<Response> {
   const request = new Request(`http://patron.test${path}`, {

@@ -84,7 +84,7 @@ export async function ownersFrom(
   return owners;
 }
 
-/** Browse days for customers a move took from here to `shard`: the caller adds them there. */
+/** Browse days of customers a move took from here to `shard`: the caller adds them there. */
 export interface BrowseForward {
   shard: number;
   days: BrowseDay[];
@@ -116,11 +116,10 @@ export async function addBrowseHere(ctx: MoveContext, days: readonly BrowseDay[]
   // Where the latest finished move out of here took each customer not held here.
   const wentTo = new Map<string, number>();
   if (here.length < days.length) for (const move of await movesOut(false)) wentTo.set(move.customer, move.peer);
-  const forwards = new Map<number, BrowseDay[]>();
-  for (const day of days) {
-    const shard = held.has(day.customerId) ? undefined : wentTo.get(day.customerId);
-    if (shard !== undefined) forwards.set(shard, [...(forwards.get(shard) ?? []), day]);
-  }
   await addBrowse(ctx.db, here);
-  return [...forwards].map(([shard, forwarded]) => ({ shard, days: forwarded }));
+  // One forward per day: the caller groups them by shard with the rest of its batch.
+  return days.flatMap((day) => {
+    const shard = held.has(day.customerId) ? undefined : wentTo.get(day.customerId);
+    return shard === undefined ? [] : [{ shard, days: [day] }];
+  });
 }

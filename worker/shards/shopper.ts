@@ -9,7 +9,7 @@ import type { BrowseDay } from "../events/events.repo.ts";
 import type { KeyOwner } from "../recommendations/attribution.repo.ts";
 import type { ComputedShelf, ShelfRequest } from "../recommendations/shelf.ts";
 import { homeStub, shardCount, shardStub } from "./shards.ts";
-import type { PlacedOwner } from "./shopper-shard.ts";
+import type { BrowseForward, PlacedOwner } from "./shopper-shard.ts";
 
 type ShardEnv = Pick<Env, "CUSTOMER_SHARDS" | "SHARD_COUNT">;
 
@@ -52,18 +52,16 @@ export async function addShardedBrowse(
   days: readonly BrowseDay[],
   shardOf: ReadonlyMap<string, number>,
 ): Promise<void> {
-  let byShard = new Map<number, BrowseDay[]>();
-  for (const day of days) {
+  let pending: BrowseForward[] = days.flatMap((day) => {
     const shard = shardOf.get(day.customerId);
-    if (shard === undefined) continue;
-    byShard.set(shard, [...(byShard.get(shard) ?? []), day]);
-  }
-  for (let hop = 0; hop <= browseHops && byShard.size > 0; hop++) {
+    return shard === undefined ? [] : [{ shard, days: [day] }];
+  });
+  for (let hop = 0; hop <= browseHops && pending.length > 0; hop++) {
+    const byShard = new Map<number, BrowseDay[]>();
+    for (const { shard, days: held } of pending) byShard.set(shard, [...(byShard.get(shard) ?? []), ...held]);
     // A shard on a version before forwards answers nothing.
     const answers = await Promise.all([...byShard].map(([shard, held]) => shardStub(env, shard).addBrowse(held)));
-    byShard = new Map();
-    for (const forward of answers.flatMap((answer) => answer ?? []))
-      byShard.set(forward.shard, [...(byShard.get(forward.shard) ?? []), ...forward.days]);
+    pending = answers.flatMap((answer) => answer ?? []);
   }
 }
 
