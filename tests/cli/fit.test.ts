@@ -1,11 +1,11 @@
 // Runs the real `patron fit` as a child process (node cli/bin.mjs fit ...) and checks its output:
 // the published CDNOW parameters from the raw event log, the exact JSON shape, and input errors.
 import { execFile } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 
 const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, "../..");
@@ -114,6 +114,7 @@ describe("patron fit", () => {
     "reports a bad date in the file with its line, a bad cutoff, a bad unit and missing flags, with exit code 2",
     async () => {
       const folder = mkdtempSync(path.join(tmpdir(), "patron-fit-"));
+      onTestFinished(() => rmSync(folder, { recursive: true, force: true }));
       const file = path.join(folder, "events.csv");
       writeFileSync(file, "who,when,value\na,2024-01-01,10\na,2024-31-01,12\n");
       const badRow = await runFit("--input", file, "--customer", "who", "--date", "when", "--cutoff", "2024-06-01");

@@ -1,11 +1,11 @@
 // Runs the real `patron token` as a child process (node cli/bin.mjs token ...) and verifies what it
 // prints with the worker's own verifyShopperToken: right secret, wrong secret, expiry, secret lookup.
 import { execFile } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { verifyShopperToken } from "../../worker/http/shopper-token.ts";
 
 const run = promisify(execFile);
@@ -85,6 +85,9 @@ describe("patron token", () => {
       const withVars = mkdtempSync(path.join(tmpdir(), "patron-token-"));
       writeFileSync(path.join(withVars, ".dev.vars"), 'PATRON_API_KEY=x\nSHOPPER_TOKEN_SECRET="from-dev-vars"\n');
       const empty = mkdtempSync(path.join(tmpdir(), "patron-token-"));
+      onTestFinished(() => {
+        for (const folder of [withVars, empty]) rmSync(folder, { recursive: true, force: true });
+      });
 
       const fromEnv = await runToken(["--sub", "u-3"], { cwd: withVars, env: { SHOPPER_TOKEN_SECRET: "from-env" } });
       expect((await verifyShopperToken(onlyToken(fromEnv.stdout), "from-env", new Date())).ok).toBe(true);
