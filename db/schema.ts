@@ -663,8 +663,24 @@ export const shardMoves = sqliteTable(
     createdAt: text("created_at").notNull(),
     updatedAt: text("updated_at").notNull(),
   },
-  (t) => [primaryKey({ columns: [t.id, t.direction] }), index("shard_moves_status_idx").on(t.status)],
+  (t) => [
+    primaryKey({ columns: [t.id, t.direction] }),
+    index("shard_moves_status_idx").on(t.status),
+    // The nightly job's arrivals: moves into here since a run's first page here (nightlyRunStarts).
+    index("shard_moves_arrived_idx").on(t.direction, t.createdAt),
+  ],
 );
+
+/**
+ * Customer shards only: when each nightly run scored its first page here (this shard's clock). A
+ * customer a move brings here after that may have arrived behind the run's pages: the run scores the
+ * customers of the moves into here since then once its pages are done (worker/shards/nightly-shard.ts).
+ * Kept 30 days. Stays empty in the single D1 database.
+ */
+export const shardNightlyRuns = sqliteTable("shard_nightly_runs", {
+  runId: text("run_id").primaryKey(),
+  startedAt: text("started_at").notNull(),
+});
 
 /**
  * Customer shards only: the identity keys whose region a move took (or is taking) out of this shard.

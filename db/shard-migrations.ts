@@ -26,6 +26,7 @@ import m0021 from "./migrations/0021_order_fingerprints.sql";
 import m0022 from "./migrations/0022_shard_reshard.sql";
 import m0023 from "./migrations/0023_shard_rebalance.sql";
 import m0024 from "./migrations/0024_transitions_feed.sql";
+import m0025 from "./migrations/0025_nightly_arrivals.sql";
 import journal from "./migrations/meta/_journal.json";
 
 export const shardMigrations = {
@@ -56,5 +57,6 @@ export const shardMigrations = {
     m0022,
     m0023,
     m0024,
+    m0025,
   },
 };

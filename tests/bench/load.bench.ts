@@ -5,7 +5,9 @@
 // /health baseline sees the same machine, worker and load as every route; /health alone is measured
 // just before and just after the mix too. Prints req/s, p50/p99 latency and errors per route; errors
 // (non-2xx, connection errors, timeouts) must be 0, and the process exits non-zero if any occurred.
-// Usage: npm run bench -- load [--seconds 60] [--customers 2000] [--connections 14] [--orders 10]
+// With --shards N the customer data is in N customer shards (SHARD_COUNT), as `npm start` runs it;
+// without it, in the one D1 database.
+// Usage: npm run bench -- load [--seconds 60] [--customers 2000] [--connections 14] [--orders 10] [--shards N]
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
 import { generateCustomers, generateProducts } from "../../db/seed/generate.ts";
@@ -141,13 +143,18 @@ export default async function loadBench(args: string[]) {
       customers: { type: "string", default: "2000" },
       connections: { type: "string", default: "14" },
       orders: { type: "string", default: "10" },
+      shards: { type: "string", default: "0" },
     },
   });
   const seconds = Number(values.seconds);
   const customers = Number(values.customers);
   const connections = Number(values.connections);
   const ordersPerBatch = Number(values.orders);
-  const worker = await startDevWorker({ vars: { RATE_LIMITS: "off" } });
+  const shards = Number(values.shards);
+  if (!Number.isInteger(shards) || shards < 0)
+    throw new Error(`--shards must be a whole number, 0 for D1 (got ${values.shards})`);
+  const store = shards > 0 ? `${shards} customer shards` : "the one D1 database";
+  const worker = await startDevWorker({ vars: { RATE_LIMITS: "off", SHARD_COUNT: String(shards) } });
   try {
     const seedStart = performance.now();
     const { accounts, templates, productIds } = await seed(worker.url, customers);
@@ -198,7 +205,7 @@ export default async function loadBench(args: string[]) {
     const after = await run(health, connections, quietSeconds);
 
     console.log(
-      `${seconds} s of mixed traffic, ${connections} connections in all, limits off, ${tokens.length} shoppers with tokens`,
+      `${seconds} s of mixed traffic, ${connections} connections in all, limits off, ${tokens.length} shoppers with tokens, customer data in ${store}`,
     );
     const header = `${"route".padEnd(44)} ${"conns".padStart(5)} ${"req/s".padStart(7)} ${"p50".padStart(9)} ${"p99".padStart(9)} ${"errors".padStart(6)}`;
     const row = (name: string, result: autocannon.Result, ratio = "") =>

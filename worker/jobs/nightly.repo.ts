@@ -212,7 +212,16 @@ export interface ScoreContext {
    * page's i-th transition gets feedFrom + i. Absent on D1, whose feed shows the rows' own ids.
    */
   feedFrom?: number;
+  /**
+   * In a customer shard: score these customers (those held here), not the page after `cursor`. The
+   * run's arrivals (worker/shards/nightly-shard.ts): the product backfill does not go along, and the
+   * answer's `nextCursor` is null (the caller pages the list).
+   */
+  only?: readonly string[];
 }
+
+/** A list of customer ids for `customer_id IN …`: one JSON parameter, whatever its length. */
+const customerList = (ids: readonly string[]) => sql`(SELECT value FROM ${jsonEach(ids)})`;
 
 /** The score a customer has stored from an earlier run (columns null when they have none). */
 interface StoredScoreColumns {
@@ -286,33 +295,39 @@ export async function scorePageStep(
   now: Date,
   context: ScoreContext = {},
 ): Promise<ScoredPage> {
+  const { only } = context;
   const [page = [], [backfill] = []] = (await batchRows(db, [
     sql`
       SELECT ${summaryColumns}, s.web_orders, s.store_orders, s.app_orders, s.phone_orders, ${storedScoreColumns}
       FROM customer_summaries s LEFT JOIN customer_scores c ON c.customer_id = s.customer_id
-      WHERE s.customer_id > ${cursor} ORDER BY s.customer_id LIMIT ${pageSize}`,
+      WHERE ${only ? sql`s.customer_id IN ${customerList(only)}` : sql`s.customer_id > ${cursor}`}
+      ORDER BY s.customer_id LIMIT ${pageSize}`,
     sql`SELECT cursor FROM backfills WHERE name = ${productsBackfill} AND done_at IS NULL`,
   ])) as [(SummaryDbRow & ChannelCounts & StoredScoreColumns)[]?, { cursor: string }[]?];
   // The product rows' backfill (migration 0019) goes along with the scoring: a pass starts on a run's
   // first page and goes on from the page where it stopped, so a run deployed mid-way starts it again
   // the next night. A retried page finds its pass moved on and leaves it.
-  const backfills = backfill !== undefined && (cursor === "" || backfill.cursor === cursor);
+  const backfills = !only && backfill !== undefined && (cursor === "" || backfill.cursor === cursor);
   if (page.length === 0) {
     if (backfills) await runBatch(db, [productBackfillStep(backfill.cursor, cursor, now.toISOString())]);
     return { nextCursor: null, scored: 0, skipped: {}, transitions: 0, traits: {}, clvHistogram: emptyClvHistogram() };
   }
-  const nextCursor = page.length < pageSize ? null : (page[page.length - 1]?.customer_id ?? null);
+  const nextCursor = only || page.length < pageSize ? null : (page[page.length - 1]?.customer_id ?? null);
   const first = page[0]?.customer_id ?? "";
   const last = page[page.length - 1]?.customer_id ?? "";
-  // The page's categories, order places/times and stored lapses, each one range read on a (customer_id, …) index.
+  // The page's categories, order places/times and stored lapses, each one range read on a (customer_id, …)
+  // index; for a list of customers, one search per customer on the same index.
+  const ofPage = only
+    ? sql`customer_id IN ${customerList(page.map((row) => row.customer_id))}`
+    : sql`customer_id >= ${first} AND customer_id <= ${last}`;
   const [categoryRows, orderRows, lapseRows] = await Promise.all([
     db.all<PageCategoryRow>(sql`
       SELECT customer_id, category_id, purchase_days, first_purchase_at, last_purchase_at, avg_unit_price, spend
-      FROM customer_category_stats WHERE customer_id >= ${first} AND customer_id <= ${last}`),
+      FROM customer_category_stats WHERE ${ofPage}`),
     db.all<{ customer_id: string; store_id: string | null; placed_at: string }>(sql`
-      SELECT customer_id, store_id, placed_at FROM orders WHERE customer_id >= ${first} AND customer_id <= ${last}`),
+      SELECT customer_id, store_id, placed_at FROM orders WHERE ${ofPage}`),
     db.all<{ customer_id: string; category_id: string }>(sql`
-      SELECT customer_id, category_id FROM customer_category_lapses WHERE customer_id >= ${first} AND customer_id <= ${last}`),
+      SELECT customer_id, category_id FROM customer_category_lapses WHERE ${ofPage}`),
   ]);
   const categoriesOf = groupBy(categoryRows);
   const ordersOf = groupBy(orderRows);

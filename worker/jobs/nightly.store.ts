@@ -46,6 +46,14 @@ export interface PageResult {
   clvHistogram: ClvHistogram;
 }
 
+/** A page of a partition's arrivals: how many it read and scored (not in the run's rollups). */
+export interface ArrivalsResult {
+  nextCursor: string | null;
+  arrivals: number;
+  scored: number;
+  transitions: number;
+}
+
 export interface NightlyStore {
   /** Fits the customer models on the store's sample and saves them in D1: the step's result. */
   fitCustomerModels(now: Date): ReturnType<typeof fitCustomerModelsStep>;
@@ -59,6 +67,17 @@ export interface NightlyStore {
   pageStepName(partition: number, page: number): string;
   /** Scores one page of `partition`'s customers, writes their changed scores there and the run's progress in D1. */
   scorePage(partition: number, request: PageRequest): Promise<PageResult>;
+  /**
+   * Customer shards only: once every partition's pages are done, the customers moves brought into
+   * `partition` since its first page, scored a page at a time (`cursor` as for scorePage). A move can
+   * bring a customer behind the pages; the one database has no moves.
+   */
+  arrivals?: {
+    /** Each partition's count of customers moved in since the run's first page there (one fan-out). */
+    count(runId: string): Promise<number[]>;
+    stepName(partition: number, page: number): string;
+    scorePage(partition: number, request: PageRequest): Promise<ArrivalsResult>;
+  };
   /** Model diagnostics of the run's fit (`inForce`) on the store's sample, saved in D1. */
   diagnostics(now: Date, inForce: PopulationModels): ReturnType<typeof diagnosticsStep>;
   /** Stage transitions the run recorded. */

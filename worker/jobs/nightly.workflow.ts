@@ -22,7 +22,7 @@ import { modelsById } from "../models/models.repo.ts";
 import { shardedNightlyStore } from "../shards/nightly.ts";
 import { shardCount } from "../shards/shards.ts";
 import { finishRunStep, saveInsightRollupStep, startRunStep } from "./nightly.repo.ts";
-import { d1NightlyStore, type NightlyStore, type PageResult } from "./nightly.store.ts";
+import { d1NightlyStore, type PageRequest } from "./nightly.store.ts";
 import { pushTransitions } from "./transitions.webhook.ts";
 
 export interface NightlyParams {
@@ -49,14 +49,14 @@ const retries = {
  * Scores every partition of the store (the one database, or each customer shard) page by page: a
  * round runs the next page of every partition not yet done, at once, so shards score side by side
  * and a page never spans two. `scorePage` runs one page as a Workflow step; `take` is handed each
- * page's result.
+ * page's result. The same walk scores the shards' arrivals after.
  */
-async function scorePartitions(
-  store: NightlyStore,
-  scorePage: (partition: number, page: number, cursor: string, scoredBefore: number) => Promise<PageResult>,
-  take: (result: PageResult) => void,
+async function scorePartitions<Result extends { nextCursor: string | null; scored: number }>(
+  partitions: readonly number[],
+  scorePage: (partition: number, page: number, cursor: string, scoredBefore: number) => Promise<Result>,
+  take: (result: Result) => void,
 ): Promise<void> {
-  const cursors = new Map<number, string>(Array.from({ length: store.partitions }, (_, i) => [i, ""]));
+  const cursors = new Map<number, string>(partitions.map((partition) => [partition, ""]));
   const scored = new Map<number, number>();
   for (let page = 0; cursors.size > 0; page++) {
     const round = await Promise.all(
@@ -100,24 +100,23 @@ export class NightlyModelWorkflow extends WorkflowEntrypoint<Env, NightlyParams>
     const skippedReasons: Record<string, number> = {};
     const traits: TraitCounts = {};
     const clvHistogram = emptyClvHistogram();
+    // Score with this run's own fit, whatever other runs stored since.
+    const pageRequest = async (cursor: string, scoredBefore: number): Promise<PageRequest> => ({
+      models: await modelsById<PopulationModels>(db, fit.id),
+      population: await modelsById<PopulationStats>(db, population.id),
+      cursor,
+      pageSize,
+      runId,
+      now,
+      timeZone,
+      scoredBefore,
+    });
     await scorePartitions(
-      store,
+      Array.from({ length: store.partitions }, (_, partition) => partition),
       async (partition, page, cursor, scoredBefore) =>
-        step.do(store.pageStepName(partition, page), retries, async () => {
-          // Score with this run's own fit, whatever other runs stored since.
-          const models = await modelsById<PopulationModels>(db, fit.id);
-          const stats = await modelsById<PopulationStats>(db, population.id);
-          return store.scorePage(partition, {
-            models,
-            population: stats,
-            cursor,
-            pageSize,
-            runId,
-            now,
-            timeZone,
-            scoredBefore,
-          });
-        }),
+        step.do(store.pageStepName(partition, page), retries, async () =>
+          store.scorePage(partition, await pageRequest(cursor, scoredBefore)),
+        ),
       (result) => {
         scored += result.scored;
         addCounts(traits, result.traits ?? {});
@@ -127,6 +126,24 @@ export class NightlyModelWorkflow extends WorkflowEntrypoint<Env, NightlyParams>
           skippedReasons[reason] = (skippedReasons[reason] ?? 0) + (count ?? 0);
       },
     );
+    // On customer shards, the customers a move brought into a shard since its first page (they may
+    // have come in behind its pages), once every shard's pages are done: counted on every shard in one
+    // step, then scored a page per step in the shards that have any.
+    let arrivals = 0;
+    const arrivalSteps = store.arrivals;
+    if (arrivalSteps) {
+      const counts = await step.do("count arrivals", retries, async () => arrivalSteps.count(runId));
+      await scorePartitions(
+        counts.flatMap((count, partition) => (count > 0 ? [partition] : [])),
+        async (partition, page, cursor) =>
+          step.do(arrivalSteps.stepName(partition, page), retries, async () =>
+            arrivalSteps.scorePage(partition, await pageRequest(cursor, 0)),
+          ),
+        (result) => {
+          arrivals += result.arrivals;
+        },
+      );
+    }
     // This run's fit, checked on a bounded sample; a failure here is recorded and never fails the run.
     const diagnostics = await step.do("model diagnostics", retries, async () => {
       try {
@@ -165,6 +182,7 @@ export class NightlyModelWorkflow extends WorkflowEntrypoint<Env, NightlyParams>
       fit,
       population,
       scored,
+      ...(arrivalSteps ? { arrivals } : {}),
       skipped,
       skippedReasons,
       fallbacks: fit.fallbacks,

@@ -72,6 +72,7 @@ import {
   unfinishedMoves,
 } from "./moves.ts";
 import {
+  arrivalsCount,
   audienceCount,
   audienceMembers,
   audienceRows,
@@ -84,6 +85,7 @@ import {
   runTransitionCount,
   runTransitionsPage,
   type ShardPageRequest,
+  scoreArrivalsPage,
   scoreShardPage,
 } from "./nightly-shard.ts";
 import { customerCount, type RebalancePage, rebalancePage } from "./rebalance-shard.ts";
@@ -383,7 +385,17 @@ export class CustomerShard extends DurableObject<Env> {
   }
 
   nightlyScorePage(request: ShardPageRequest) {
-    return scoreShardPage(this.db, request);
+    return scoreShardPage(this.db, request, new Date());
+  }
+
+  /** How many customers moved here since the run's first page here. */
+  nightlyArrivals(runId: string) {
+    return arrivalsCount(this.db, runId);
+  }
+
+  /** The next page of the run's arrivals: customers moved here since its first page here. */
+  nightlyScoreArrivals(request: ShardPageRequest) {
+    return scoreArrivalsPage(this.db, request);
   }
 
   nightlyTransitionCount(runId: string) {

@@ -4,10 +4,13 @@
 // shard's own database; worker/shards/nightly.ts calls them on every shard and merges the answers.
 // Values cross Durable Object RPC, so requests and answers are plain data (times as ISO strings).
 
+import { sql } from "drizzle-orm";
+import { runBatch } from "../../db/batch.ts";
 import { type ListedRow, type ListFilter, listCustomers } from "../admin/customer-lists.repo.ts";
 import { countMembers } from "../audiences/audiences.repo.ts";
 import type { AudienceFilters } from "../audiences/audiences.schemas.ts";
 import { type ScoredMembers, scoredMembers } from "../audiences/audiences.sync.ts";
+import { emptyClvHistogram } from "../core/insights/clv-distribution.ts";
 import type { PopulationModels, SummaryRow } from "../core/profile/population-models.ts";
 import type { PopulationStats, ProductSales } from "../core/ranking/population.ts";
 import type { PairCount } from "../core/shards/nightly-merge.ts";
@@ -72,18 +75,67 @@ export interface ShardPageRequest {
   feedFrom: number;
 }
 
+/** How long a shard remembers when a run's pages started here: longer than any run takes. */
+const runStartRetentionMs = 30 * 86_400_000;
+
 /**
  * Scores one page of the shard's customers with the run's parameters: the single database's page step
  * on the shard's database, writing changed scores, lapses and transitions here. The run's progress is
- * the caller's to record (job_runs is in D1).
+ * the caller's to record (job_runs is in D1). A run's first page here records when it started (this
+ * shard's clock; a retried first page keeps the first time): the customers moves bring here after that
+ * are the run's arrivals (scoreArrivalsPage).
  */
-export function scoreShardPage(db: Db, request: ShardPageRequest): Promise<ScoredPage> {
+export async function scoreShardPage(db: Db, request: ShardPageRequest, clock: Date): Promise<ScoredPage> {
+  if (request.cursor === "")
+    await runBatch(db, [
+      sql`INSERT OR IGNORE INTO shard_nightly_runs (run_id, started_at) VALUES (${request.runId}, ${clock.toISOString()})`,
+      sql`DELETE FROM shard_nightly_runs WHERE started_at < ${new Date(clock.getTime() - runStartRetentionMs).toISOString()}`,
+    ]);
   return scorePageStep(db, request.models, request.cursor, request.pageSize, request.runId, new Date(request.now), {
     population: request.population,
     timeZone: request.timeZone,
     recordProgress: false,
     feedFrom: request.feedFrom,
   });
+}
+
+/** The customers (`c.value`) of the moves into here since run `runId`'s first page here: FROM … WHERE, for more ANDs. */
+const arrivalsOf = (runId: string) => sql`
+  shard_nightly_runs r, shard_moves m, json_each(m.customers) c
+  WHERE r.run_id = ${runId} AND m.direction = 'in' AND m.created_at >= r.started_at`;
+
+/** How many customers moves brought here since run `runId`'s first page here (0 if it had none). */
+export async function arrivalsCount(db: Db, runId: string): Promise<number> {
+  const row = await db.get<{ n: number }>(sql`SELECT count(DISTINCT c.value) AS n FROM ${arrivalsOf(runId)}`);
+  return row?.n ?? 0;
+}
+
+/**
+ * Scores the next page of the run's arrivals here: the customers of every move into this shard since
+ * the run's first page here, after `cursor` in id order. A customer a move brought here behind the
+ * run's pages (after they passed its id, or after its source's pages scored it and before the move's
+ * delete took that score away) is otherwise left with the score it came with until the next run.
+ * Scoring an arrival the pages scored already writes nothing: a score this run wrote is kept as it is,
+ * one that did not change is not written. Arrivals are not added to the run's rollups (traits, CLV
+ * histogram, progress): the shard cannot tell which of them a page counted already.
+ */
+export async function scoreArrivalsPage(db: Db, request: ShardPageRequest): Promise<ScoredPage & { arrivals: number }> {
+  const arrived = await db.all<{ id: string }>(sql`
+    SELECT DISTINCT c.value AS id FROM ${arrivalsOf(request.runId)}
+    AND c.value > ${request.cursor} ORDER BY c.value LIMIT ${request.pageSize}`);
+  const ids = arrived.map((row) => row.id);
+  const nextCursor = ids.length < request.pageSize ? null : (ids[ids.length - 1] ?? null);
+  const scored =
+    ids.length === 0
+      ? { scored: 0, skipped: {}, transitions: 0, traits: {}, clvHistogram: emptyClvHistogram() }
+      : await scorePageStep(db, request.models, "", request.pageSize, request.runId, new Date(request.now), {
+          population: request.population,
+          timeZone: request.timeZone,
+          recordProgress: false,
+          feedFrom: request.feedFrom,
+          only: ids,
+        });
+  return { ...scored, nextCursor, arrivals: ids.length };
 }
 
 /** How many stage transitions run `runId` recorded in this shard. */

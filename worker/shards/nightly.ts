@@ -154,6 +154,26 @@ export function shardedNightlyStore(env: Env, db: Db, bounds: NightlyBounds = ni
       return result;
     },
 
+    arrivals: {
+      count: (runId) => onEveryShard(env, (shard) => shard.nightlyArrivals(runId)),
+      stepName: (partition, page) => `score shard ${partition} arrivals ${page}`,
+      async scorePage(partition, request) {
+        const { scoredBefore: _scoredBefore, now, ...rest } = request;
+        const feedFrom = await takeFeedIds(db, request.pageSize);
+        const result = await shardStub(env, partition).nightlyScoreArrivals({
+          ...rest,
+          now: now.toISOString(),
+          feedFrom,
+        });
+        return {
+          nextCursor: result.nextCursor,
+          arrivals: result.arrivals,
+          scored: result.scored,
+          transitions: result.transitions,
+        };
+      },
+    },
+
     async diagnostics(now, inForce) {
       const parts = await onEveryShard(env, (shard, index) =>
         shard.nightlyDiagnostics(now.toISOString(), shareOf(bounds.diagnosticsCustomers, count, index)),

@@ -203,7 +203,11 @@ async function shardedRun(at: Date, params: { audiencePageSize?: number } = {}) 
   const run = jobRunResponseSchema.parse(await response.json()).data;
   expect(run.status, JSON.stringify(run)).toBe("done");
   return run as typeof run & {
-    detail: Awaited<ReturnType<typeof d1Run>> & { events: Record<string, unknown>; audiences: AudienceSyncSummary };
+    detail: Awaited<ReturnType<typeof d1Run>> & {
+      arrivals: number;
+      events: Record<string, unknown>;
+      audiences: AudienceSyncSummary;
+    };
   };
 }
 
@@ -305,6 +309,8 @@ describe("the nightly job over customer shards", () => {
       Array.from({ length: shards }, (_, i) => ({ shard: i, processed: customersOfShard(i).length })),
     );
     expect((await jobRun(db, run.runId))?.processed).toBe(customers);
+    // No customer moved during the run: the shards had no arrivals to score after their pages.
+    expect(run.detail.arrivals).toBe(0);
   });
 
   it("a retried page writes nothing new in its shard and sets the same progress", async () => {
