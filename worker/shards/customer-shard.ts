@@ -239,7 +239,7 @@ export class CustomerShard extends DurableObject<Env> {
   /** Records each key's placement unless it has one (this shard is their home); answers the winners. */
   async claim(entries: Placement[], placedBy: number): Promise<Placement[]> {
     this.writable(placedBy);
-    return claimPlacements(this.db, entries, new Date().toISOString());
+    return claimPlacements(this.db, entries, new Date().toISOString(), this.index);
   }
 
   /** A move's directory step: these keys (homed here) are in `shard` now. */

@@ -41,18 +41,31 @@ export async function locatePlacements(db: Db, keys: readonly string[], self: nu
 /**
  * Records each entry whose key has none yet, and answers every key's placement now recorded: the
  * claimed shard, or the one an earlier claim (or a move) recorded, so a caller whose claim lost sees
- * the winner.
+ * the winner. An `order:<id>` whose order this shard (`self`, their home) holds, or that is claimed for
+ * this shard, records nothing and answers this shard: an order at its home needs no entry, and the
+ * home's own ingestion checks for an entry naming another shard (orderEntryGuard).
  */
-export async function claimPlacements(db: Db, entries: readonly Placement[], now: string): Promise<Placement[]> {
+export async function claimPlacements(
+  db: Db,
+  entries: readonly Placement[],
+  now: string,
+  self: number,
+): Promise<Placement[]> {
   if (entries.length === 0) return [];
-  const [, placed = []] = await batchRows(db, [
+  const orderIds = entries.filter(({ key }) => key.startsWith("order:")).map(({ key }) => key.slice("order:".length));
+  const [, placed = [], held = []] = await batchRows(db, [
     sql`
       INSERT OR IGNORE INTO shard_directory (key, shard, updated_at)
-      SELECT value ->> 'key', value ->> 'shard', ${now} FROM ${jsonEach(entries)}`,
+      SELECT value ->> 'key', value ->> 'shard', ${now} FROM ${jsonEach(entries)}
+      WHERE NOT (substr(value ->> 'key', 1, 6) = 'order:' AND (value ->> 'shard' = ${self}
+        OR EXISTS (SELECT 1 FROM orders WHERE orders.id = substr(value ->> 'key', 7))))`,
     sql`SELECT key, shard FROM shard_directory WHERE key IN (SELECT value ->> 'key' FROM ${jsonEach(entries)})`,
+    ...(orderIds.length > 0 ? [sql`SELECT id FROM orders WHERE id IN (SELECT value FROM ${jsonEach(orderIds)})`] : []),
   ]);
   const shardOf = new Map(placed.map((row) => [String(row.key), Number(row.shard)]));
-  return entries.map(({ key }) => ({ key, shard: shardOf.get(key) as number }));
+  for (const row of held) if (!shardOf.has(orderSource(String(row.id)))) shardOf.set(orderSource(String(row.id)), self);
+  // Claimed for this shard with no entry: placed here.
+  return entries.map(({ key }) => ({ key, shard: shardOf.get(key) ?? self }));
 }
 
 /** Points each key at its shard, whatever was recorded: a move's directory step (moves.ts). */
@@ -97,6 +110,19 @@ export function heldGuard(orderIds: readonly string[]): SQL {
     SELECT NULL, '', '' WHERE EXISTS (
       SELECT 1 FROM (SELECT value FROM ${jsonEach(orderIds)}) AS held
       WHERE NOT EXISTS (SELECT 1 FROM orders WHERE orders.id = held.value))`;
+}
+
+/**
+ * Aborts a shard's ingestion batch as fenceGuard does when one of `orderIds` has an entry here (this
+ * shard is its home) naming another shard: another request claimed it for that shard before this one
+ * stores it here, so it is stored there (ingest-router.ts).
+ */
+export function orderEntryGuard(orderIds: readonly string[], self: number): SQL {
+  return sql`
+    INSERT INTO shard_fences (key, move_id, created_at)
+    SELECT NULL, '', '' WHERE EXISTS (
+      SELECT 1 FROM shard_directory
+      WHERE key IN (SELECT 'order:' || value FROM ${jsonEach(orderIds)}) AND shard != ${self})`;
 }
 
 /** True when a batch was aborted by fenceGuard or heldGuard: the router re-plans where the keys are now. */

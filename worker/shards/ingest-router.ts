@@ -70,16 +70,12 @@ function byShard<T>(items: Iterable<T>, shardOf: (item: T) => number): Map<numbe
 
 const orderKey = (order: OrderInput) => orderSource(order.id);
 
-/**
- * The directory entries of orders `target` holds away from their home (at home, the home finds them):
- * those it just stored, and those it answered as duplicates although no entry had found them (stored
- * when writing the entry failed, or before entries were kept), so they are found from now on.
- */
-function entriesOfStored(results: IngestResult["results"], target: number, count: number): Placement[] {
-  return results
-    .filter((entry) => entry.status === "created" || entry.status === "duplicate")
-    .map((entry) => ({ key: orderSource(entry.id), shard: target }))
-    .filter((entry) => homeShard(entry.key, count) !== target);
+/** The groups of the items `open` (indexes into `items`), as groupItems gives them, with those indexes. */
+function regroup(items: readonly GroupItem[], open: readonly number[]): ItemGroup[] {
+  return groupItems(open.map((at) => items[at] as GroupItem)).map((group) => ({
+    items: group.items.map((at) => open[at] as number),
+    keys: group.keys,
+  }));
 }
 
 /** Each key's placement, asking every home shard once for all of its keys, in parallel. */
@@ -100,10 +96,24 @@ async function claimAll(env: Shards, entries: readonly Placement[]): Promise<Map
   return new Map(answers.flat().map(({ key, shard }) => [key, shard]));
 }
 
+/** Points entries at their shards, whatever they named (one call per home shard). */
+async function pointAll(env: Shards, entries: readonly Placement[]): Promise<void> {
+  const count = shardCount(env);
+  const byHome = byShard(entries, (entry) => homeShard(entry.key, count));
+  await Promise.all([...byHome].map(([home, homeEntries]) => shardStub(env, home).placeKeys(homeEntries, count)));
+}
+
 /** What a planned group needs before its target can ingest it. */
 interface Plan {
   group: ItemGroup;
   target: number;
+}
+
+/** Placed groups, and where each order reserved in this round is placed now (its claim's winner). */
+interface Placed {
+  ready: Plan[];
+  claimed: boolean;
+  reserved: Map<number, { target: number; shard: number }>;
 }
 
 /**
@@ -112,6 +122,12 @@ interface Plan {
  * `seen[i]`: the unverified keys of item i. They place nothing, but one never placed is claimed for
  * the shard that records it first, so a lookup finds the identifier (and says it identifies nobody).
  * `located`: the placements read already for this round (the first round reuses the batch's lookup).
+ * `forced`: items that must be stored in a given shard (another request's claim of their order's entry
+ * names it), so their group's target is that shard. `reserves(i)`: item i is a new order whose
+ * `order:<id>` entry is claimed for its group's target before anything stores it, so of two requests
+ * storing one order id with different identifiers one wins and the other sends it where the winner
+ * stores it; `owned`: the shard this request's earlier claim won for item i. A group is ready only when
+ * its orders' entries name its target or this request's own claim.
  */
 async function place(
   env: Shards,
@@ -119,7 +135,10 @@ async function place(
   items: readonly GroupItem[],
   seen: readonly (readonly string[])[],
   located?: ReadonlyMap<string, number | null>,
-): Promise<{ ready: Plan[]; claimed: boolean } | IngestRefusal> {
+  forced: ReadonlyMap<number, number> = new Map(),
+  reserves: (item: number) => boolean = () => false,
+  owned: ReadonlyMap<number, number> = new Map(),
+): Promise<Placed | IngestRefusal> {
   const count = shardCount(env);
   const placements =
     located ??
@@ -129,7 +148,14 @@ async function place(
         group.keys.length > 0 ? group.keys : [(items[group.items[0] as number] as GroupItem).ownKey],
       ),
     ));
-  const plans = groups.map((group) => ({ group, target: targetShard(group, items, placements, count) }));
+  const plans: Plan[] = [];
+  for (const group of groups) {
+    const pinned = [...new Set(group.items.flatMap((at) => forced.get(at) ?? []))];
+    // Orders of one group whose entries name two shards: it cannot be stored in both. Rare (two
+    // requests storing these orders at once); the client's retry finds them stored.
+    if (pinned.length > 1) return { kind: "busy" };
+    plans.push({ group, target: pinned[0] ?? targetShard(group, items, placements, count) });
+  }
   // Regions in other shards move into the target first: one call per (group, source shard).
   const moves = await Promise.all(
     plans.map((plan) =>
@@ -146,7 +172,11 @@ async function place(
   }
   const moved = plans.filter((_, i) => (moves[i] ?? []).every((outcome) => outcome.kind === "moved"));
   // Unknown keys are claimed for the target; a claim that lost sends its group round again. Seen
-  // (unverified) keys come after, so a verified claim of the same key wins.
+  // (unverified) keys come after, so a verified claim of the same key wins. New orders are reserved
+  // for the target in the same calls.
+  const reservations = moved.flatMap(({ group, target }) =>
+    group.items.filter(reserves).map((at) => ({ at, key: (items[at] as GroupItem).ownKey, target })),
+  );
   const claims = await claimAll(env, [
     ...moved.flatMap(({ group, target }) =>
       group.keys.filter((key) => placements.get(key) == null).map((key) => ({ key, shard: target })),
@@ -156,12 +186,22 @@ async function place(
         .filter((key) => !group.keys.includes(key))
         .map((key) => ({ key, shard: target })),
     ),
+    ...reservations.map(({ key, target }) => ({ key, shard: target })),
   ]);
+  const reserved = new Map(
+    reservations.map(({ at, key, target }) => [at, { target, shard: claims.get(key) as number }] as const),
+  );
   return {
-    ready: moved.filter(({ group, target }) =>
-      group.keys.every((key) => placements.get(key) != null || claims.get(key) === target),
+    ready: moved.filter(
+      ({ group, target }) =>
+        group.keys.every((key) => placements.get(key) != null || claims.get(key) === target) &&
+        group.items.every((at) => {
+          const shard = reserved.get(at)?.shard ?? target;
+          return shard === target || shard === owned.get(at);
+        }),
     ),
     claimed: moved.some(({ group }) => group.keys.some((key) => placements.get(key) == null)),
+    reserved,
   };
 }
 
@@ -225,11 +265,25 @@ export async function ingestSharded(env: Env, d1: Db, orders: OrderInput[], now:
   );
 
   const kept = orders.flatMap((order, index) => (suppressedIds.has(order.id) ? [] : [index]));
-  const items: GroupItem[] = kept.map((index) => ({
-    ownKey: orderKey(orders[index] as OrderInput),
-    keys: isStored(index) ? [] : verifiedRefs(hashed[index]?.identities ?? []),
-  }));
-  const seen = kept.map((index) => (isStored(index) ? [] : unverifiedKeys(hashed[index]?.identities ?? [])));
+  const orderAt = (at: number) => orders[kept[at] as number] as OrderInput;
+  // Per item (an index into `kept`): the shard holding its order, where it goes alone and its
+  // identifiers are ignored, as D1 ignores a duplicate's; or the shard its order's entry names for
+  // storing it (claimed for it by this request, or by another that has not stored it yet), where it
+  // goes with its identifiers and is stored, or found stored.
+  const heldAt = new Map<number, number>();
+  const forcedAt = new Map<number, number>();
+  /** Items whose order's entry this request claimed, and the shard it names. */
+  const ownAt = new Map<number, number>();
+  kept.forEach((index, at) => {
+    if (isStored(index)) heldAt.set(at, located.get(orderKey(orders[index] as OrderInput)) as number);
+  });
+  const itemOf = (at: number): GroupItem => ({
+    ownKey: orderKey(orderAt(at)),
+    keys: heldAt.has(at) ? [] : verifiedRefs(hashed[kept[at] as number]?.identities ?? []),
+  });
+  const seenOf = (at: number) => (heldAt.has(at) ? [] : unverifiedKeys(hashed[kept[at] as number]?.identities ?? []));
+  const items = kept.map((_, at) => itemOf(at));
+  const seen = kept.map((_, at) => seenOf(at));
   const results = new Map<number, IngestResult["results"][number]>();
   const ignoredIdentifiers: IngestResult["ignoredIdentifiers"] = [];
   for (const [id, index] of firstIndex)
@@ -240,12 +294,75 @@ export async function ingestSharded(env: Env, d1: Db, orders: OrderInput[], now:
   const resent: Conversion[] = [];
   const writtenAt = new Map<string, string | null>();
 
-  let pending = groupItems(items);
+  const done = new Set<number>();
+  /** Items sent as held where their entry named, and not there: the shard their entry named. */
+  let missing = new Map<number, number>();
+  let pending = regroup(
+    items,
+    kept.map((_, at) => at),
+  );
   for (let round = 1; pending.length > 0; round++) {
     if (round > maxRounds) return { kind: "busy" };
     if (round > 1) await pause(round);
-    const placed = await place(env, pending, items, seen, round === 1 ? located : undefined);
+    if (missing.size > 0) {
+      // Moved on since (its entry names the new shard), or claimed there by a request that has not
+      // stored it (still under way, or failed after its claim): then it is stored there, by whichever
+      // request comes first. No entry any more (erased meanwhile): a new order.
+      const placedNow = await locateAll(
+        env,
+        [...missing.keys()].map((at) => (items[at] as GroupItem).ownKey),
+      );
+      for (const [at, shard] of missing) {
+        const entry = placedNow.get((items[at] as GroupItem).ownKey);
+        heldAt.delete(at);
+        if (entry != null && entry !== shard) heldAt.set(at, entry);
+        else if (entry === shard) forcedAt.set(at, shard);
+        items[at] = itemOf(at);
+        seen[at] = seenOf(at);
+      }
+      // Sent with its identifiers now, as a new order: one of them erased suppresses it (D1's list).
+      const unheld = [...missing.keys()].filter((at) => !heldAt.has(at));
+      const keysOf = (at: number) => suppressionKeysOf(hashed[kept[at] as number]?.identities ?? []);
+      const listed = await suppressedKeys(d1, [...new Set(unheld.flatMap(keysOf))]);
+      for (const at of unheld) {
+        const index = kept[at] as number;
+        suppressionKeys[index] = [...new Set([...(suppressionKeys[index] ?? []), ...keysOf(at)])];
+        if (!keysOf(at).some((key) => listed.has(key))) continue;
+        suppressedIds.add(orderAt(at).id);
+        done.add(at);
+        for (const ignored of hashed[index]?.ignored ?? []) ignoredIdentifiers.push({ index, ...ignored });
+      }
+      missing = new Map();
+      pending = regroup(
+        items,
+        pending.flatMap((group) => group.items).filter((at) => !done.has(at)),
+      );
+      if (pending.length === 0) break;
+    }
+    const placed = await place(
+      env,
+      pending,
+      items,
+      seen,
+      round === 1 ? located : undefined,
+      forcedAt,
+      (at) => !heldAt.has(at),
+      ownAt,
+    );
     if ("kind" in placed) return placed;
+    // An order whose entry this request claimed is its own to store, wherever its group goes (the entry
+    // is pointed there once it is stored); one whose entry names another shard (stored there, or
+    // claimed by another request) goes there alone, as a resend.
+    for (const [at, { target, shard }] of placed.reserved) {
+      if (shard === target || shard === ownAt.get(at)) {
+        if (!ownAt.has(at)) ownAt.set(at, shard);
+        continue;
+      }
+      forcedAt.delete(at);
+      heldAt.set(at, shard);
+      items[at] = itemOf(at);
+      seen[at] = seenOf(at);
+    }
     if (
       placed.claimed &&
       (await erasedMeanwhile(
@@ -255,6 +372,17 @@ export async function ingestSharded(env: Env, d1: Db, orders: OrderInput[], now:
       ))
     )
       return { kind: "busy" };
+    // An entry this request claimed for another shard, of an order whose group goes elsewhere now (its
+    // regions moved meanwhile), is pointed at the group's target before it is stored there.
+    const repoint = placed.ready.flatMap(({ group, target }) =>
+      group.items.flatMap((at) => {
+        const claimedFor = ownAt.get(at);
+        if (claimedFor === undefined || claimedFor === target) return [];
+        ownAt.set(at, target);
+        return [{ key: orderKey(orderAt(at)), shard: target }];
+      }),
+    );
+    await pointAll(env, repoint);
     // One call per target shard, with all the groups placed there (one ingestion, as D1 ingests a batch).
     const byTarget = byShard(placed.ready, (plan) => plan.target);
     const answers = await Promise.all(
@@ -263,33 +391,29 @@ export async function ingestSharded(env: Env, d1: Db, orders: OrderInput[], now:
         const indexes = groups.flatMap((group) => group.items).sort((a, b) => a - b);
         const batchIndexes = indexes.map((at) => kept[at] as number);
         const outcome = await shardStub(env, target).ingestGroups(
-          batchIndexes.map((index) => orders[index] as OrderInput),
+          indexes.map(orderAt),
           groups.flatMap((group) => group.keys),
           now.toISOString(),
-          [...new Set(batchIndexes.filter(isStored).map((index) => (orders[index] as OrderInput).id))],
+          [...new Set(indexes.filter((at) => heldAt.has(at)).map((at) => orderAt(at).id))],
           shardCount(env),
         );
-        return { target, groups, batchIndexes, outcome };
+        return { groups, indexes, batchIndexes, outcome };
       }),
     );
-    const done = new Set<ItemGroup>();
-    const storedAway: Placement[] = [];
     let refusal: IngestRefusal | undefined;
-    for (const { target, groups, batchIndexes, outcome } of answers) {
+    for (const { groups, indexes, batchIndexes, outcome } of answers) {
       if (outcome.kind === "moved") continue;
+      if (outcome.kind === "missing") {
+        const ids = new Set(outcome.ids);
+        for (const at of indexes) if (ids.has(orderAt(at).id)) missing.set(at, heldAt.get(at) as number);
+        continue;
+      }
       if (outcome.kind !== "ingested") {
         refusal ??= outcome;
         continue;
       }
-      for (const group of groups) done.add(group);
+      for (const group of groups) for (const at of group.items) done.add(at);
       const { result } = outcome;
-      storedAway.push(
-        ...entriesOfStored(
-          result.results.filter((_, at) => !isStored(batchIndexes[at] as number)),
-          target,
-          shardCount(env),
-        ),
-      );
       for (const [at, entry] of result.results.entries()) results.set(batchIndexes[at] as number, entry);
       for (const ignored of result.ignoredIdentifiers)
         ignoredIdentifiers.push({ ...ignored, index: batchIndexes[ignored.index] as number });
@@ -301,11 +425,11 @@ export async function ingestSharded(env: Env, d1: Db, orders: OrderInput[], now:
       resent.push(...outcome.resent);
       for (const [id, recommendationId] of Object.entries(outcome.writtenAt)) writtenAt.set(id, recommendationId);
     }
-    // The new orders' entries at their homes, so a resend with other identifiers finds them (also
-    // when another target refused its groups: these orders are stored).
-    await claimAll(env, storedAway);
     if (refusal) return refusal;
-    pending = pending.filter((group) => !done.has(group));
+    pending = regroup(
+      items,
+      pending.flatMap((group) => group.items).filter((at) => !done.has(at)),
+    );
   }
 
   const suppressed = totals.suppressed + suppressedIds.size;

@@ -2,9 +2,13 @@
 // `ingestOrders` / `identify` on the shard's own database, with new customers created at this shard
 // (their ids hash here) and the write batch guarded by the fences of the keys the router placed
 // here: a region moved (or moving) out answers `moved`, and the router locates it again.
+
+import { sql } from "drizzle-orm";
 import type { CountryCode } from "libphonenumber-js/min";
+import { jsonEach } from "../../db/batch.ts";
 import { customerIdHomedAt } from "../core/shards/placement.ts";
 import type { IdentifierKind } from "../core/vocabulary.ts";
+import type { Db } from "../env.ts";
 import { type Conversion, storedConversions } from "../events/conversions.repo.ts";
 import { ordersWrittenAt } from "../imports/imports.repo.ts";
 import {
@@ -18,7 +22,7 @@ import {
 } from "../orders/ingest.ts";
 import type { IdentifiersInput, OrderInput } from "../orders/orders.schemas.ts";
 import type { AttributionSettings } from "../recommendations/attribution.ts";
-import { fencedKeys, fenceGuard, heldGuard, isFenceAbort } from "./directory.ts";
+import { fencedKeys, fenceGuard, heldGuard, isFenceAbort, orderEntryGuard } from "./directory.ts";
 import { type MoveContext, nudgeMovesOut } from "./moves.ts";
 
 /** How this shard ingests: its place among the shards and the deployment's ingestion settings. */
@@ -32,6 +36,13 @@ export interface ShardIngestContext extends MoveContext {
 /** The region of these keys is not (or no longer) here: locate it again. */
 export type Moved = { kind: "moved" };
 
+/**
+ * Orders the router sent as stored here (their directory entries name this shard) that are not here:
+ * moved on since (the entry names the new shard now), or claimed for this shard by a request that has
+ * not stored them yet, or never will (it failed after its claim). Nothing was written.
+ */
+export type Missing = { kind: "missing"; ids: string[] };
+
 export type ShardOrdersOutcome =
   | {
       kind: "ingested";
@@ -43,7 +54,8 @@ export type ShardOrdersOutcome =
       writtenAt: Record<string, string | null>;
     }
   | IngestRefusal
-  | Moved;
+  | Moved
+  | Missing;
 
 export type ShardIdentifyOutcome =
   | { kind: "identified"; result: IdentifyResult; merged: CustomerMerge[] }
@@ -55,10 +67,19 @@ const randomHex = () => crypto.randomUUID().replaceAll("-", "");
 /** New customer ids of shard `index` of `count`: ids whose home is that shard (design rule 4). */
 export const homedIds = (index: number, count: number) => () => customerIdHomedAt(index, count, randomHex);
 
-function writeOptions(ctx: ShardIngestContext, keys: readonly string[], held: readonly string[] = []): WriteOptions {
+function writeOptions(
+  ctx: ShardIngestContext,
+  keys: readonly string[],
+  held: readonly string[] = [],
+  fresh: readonly string[] = [],
+): WriteOptions {
   return {
     newCustomerId: homedIds(ctx.index, ctx.count),
-    guards: [...(keys.length > 0 ? [fenceGuard(keys)] : []), ...(held.length > 0 ? [heldGuard(held)] : [])],
+    guards: [
+      ...(keys.length > 0 ? [fenceGuard(keys)] : []),
+      ...(held.length > 0 ? [heldGuard(held)] : []),
+      ...(fresh.length > 0 ? [orderEntryGuard(fresh, ctx.index)] : []),
+    ],
   };
 }
 
@@ -97,6 +118,8 @@ export async function ingestHere(
   now: string,
   held: readonly string[] = [],
 ): Promise<ShardOrdersOutcome> {
+  const missing = await missingHere(ctx.db, held);
+  if (missing.length > 0) return { kind: "missing", ids: missing };
   return unlessFenced(ctx, keys, async () => {
     const outcome = await ingestOrders(
       ctx.db,
@@ -106,7 +129,12 @@ export async function ingestHere(
       ctx.attribution,
       ctx.phoneRegion,
       ctx.matchKinds,
-      writeOptions(ctx, keys, held),
+      writeOptions(
+        ctx,
+        keys,
+        held,
+        orders.map((order) => order.id).filter((id) => !held.includes(id)),
+      ),
     );
     if (outcome.kind !== "ingested") return outcome;
     const ids = orders.map((order) => order.id);
@@ -116,6 +144,16 @@ export async function ingestHere(
     ]);
     return { ...outcome, resent, writtenAt: Object.fromEntries(written) };
   });
+}
+
+/** Of `orderIds`, those not stored here. */
+async function missingHere(db: Db, orderIds: readonly string[]): Promise<string[]> {
+  if (orderIds.length === 0) return [];
+  const rows = await db.all<{ id: string }>(
+    sql`SELECT id FROM orders WHERE id IN (SELECT value FROM ${jsonEach(orderIds)})`,
+  );
+  const here = new Set(rows.map((row) => row.id));
+  return orderIds.filter((id) => !here.has(id));
 }
 
 /** POST /v1/identify for a call the router placed here. */

@@ -550,6 +550,17 @@ describe("ingestion across shards", () => {
     await Promise.all(racing.map((order) => ingest([order])));
     const ids = [`${p}-w1`, `${p}-w2`, `${p}-s1`, ...racing.map((order) => order.id)];
     await expectJoined(p, sides, ids);
+    // Every order's entry names where it is (an order claimed for one shard and stored in another, when
+    // its region moved meanwhile, had its entry pointed there); at its home it may have none.
+    const target = Math.min(sides.web, sides.store);
+    for (const id of ids) {
+      const entries = await rowsIn(
+        homeShard(`order:${id}`, count),
+        "SELECT shard FROM shard_directory WHERE key = ?",
+        `order:${id}`,
+      );
+      expect(entries.length === 0 ? homeShard(`order:${id}`, count) : entries[0]?.shard, id).toBe(target);
+    }
 
     const customer = await customerOf("account", sides.account);
     expect(customer.summary?.orders).toBe(ids.length);
@@ -571,6 +582,54 @@ describe("ingestion across shards", () => {
     const replay = await ingest(all);
     expect(replay).toMatchObject({ accepted: 0, duplicates: all.length, merges: 0 });
     expect(await storeSnapshot()).toEqual(before);
+  });
+});
+
+describe("one new order sent by two requests at once with different identifiers", () => {
+  // On D1 one batch stores it and the other finds it stored. On shards each request's identifiers
+  // place it in another shard: the order's entry at its home is claimed before either stores it, so
+  // the request that loses the claim sends it where the winner stores it, and it is stored once.
+  it("is stored once, and the other request answers it as a duplicate", async () => {
+    // The order's home is the account's shard, the card's shard, or another (twice, at random).
+    for (let n = 0; n < 4; n++) {
+      const p = uniquePrefix(`twice-${n}`);
+      const sides = await apart(p);
+      const id = n === 0 ? orderIdHomed(p, sides.web) : n === 1 ? orderIdHomed(p, sides.store) : `${p}-order`;
+      const answers = await Promise.all([
+        ingest([anOrder({ id, identifiers: { account: sides.account } })]),
+        ingest([anOrder({ id, channel: "store", identifiers: { loyalty: sides.loyalty } })]),
+      ]);
+      expect(await copiesOf([id])).toEqual({ [id]: 1 });
+      expect(answers.map((answer) => [answer.accepted, answer.duplicates]).sort()).toEqual([
+        [0, 1],
+        [1, 0],
+      ]);
+      // The winner's identifier found the order's customer; the loser's identified nobody (ignored, as on D1).
+      const found = await Promise.all([api.lookup("account", sides.account), api.lookup("loyalty", sides.loyalty)]);
+      expect(found.map((response) => response.status).sort()).toEqual([200, 404]);
+    }
+  });
+
+  it("is stored where its entry was claimed by a request that never stored it, with the identifiers it comes with", async () => {
+    const p = uniquePrefix("claimed");
+    const sides = await apart(p);
+    // Claimed for the card's shard by a request that failed before storing it.
+    const id = orderIdHomed(p, sides.store, true);
+    const home = homeShard(`order:${id}`, count);
+    await shardStub(env, home).claim([{ key: `order:${id}`, shard: sides.store }], count);
+    const stored = await ingest([anOrder({ id, identifiers: { account: sides.account } })]);
+    expect(stored).toMatchObject({ accepted: 1, duplicates: 0 });
+    expect(await orderIdsIn(sides.store, p)).toEqual([id]);
+    expect(await copiesOf([id])).toEqual({ [id]: 1 });
+    const customer = await customerOf("account", sides.account);
+    expect(customer.orders.map((order) => order.id)).toEqual([id]);
+    expect(await rowsIn(home, "SELECT shard FROM shard_directory WHERE key = ?", `order:${id}`)).toEqual([
+      { shard: sides.store },
+    ]);
+    // Resent with the card: a duplicate, its identifiers ignored, as on D1.
+    const resent = await ingest([anOrder({ id, channel: "store", identifiers: { loyalty: sides.loyalty } })]);
+    expect(resent).toMatchObject({ accepted: 0, duplicates: 1 });
+    expect((await api.lookup("loyalty", sides.loyalty)).status).toBe(404);
   });
 });
 
