@@ -161,15 +161,17 @@ describe("POST /v1/events", () => {
     expect(eventDedupeKey(impression, at)).toBe(eventDedupeKey(impression, later));
   });
 
+  // Each bad body's 400 names the field at fault (none for a body that is not JSON).
   it.each([
-    ["a body that is not JSON", "type=impression"],
-    ["an unknown event type", { type: "purchase", recommendationId: "rec-bad", productId: "sku-1" }],
-    ["an impression without a recommendation id", { type: "impression", productId: "sku-1" }],
-    ["an event without product or category", { type: "click", recommendationId: "rec-bad" }],
-    ["an empty batch", { events: [] }],
+    ["a body that is not JSON", "type=impression", undefined],
+    ["an unknown event type", { type: "purchase", recommendationId: "rec-bad", productId: "sku-1" }, ["type"]],
+    ["an impression without a recommendation id", { type: "impression", productId: "sku-1" }, ["recommendationId"]],
+    ["an event without product or category", { type: "click", recommendationId: "rec-bad" }, ["productId"]],
+    ["an empty batch", { events: [] }, ["events"]],
     [
       "a batch with one bad event",
       { events: [{ type: "impression", recommendationId: "rec-bad", productId: "sku-1" }, { type: "nope" }] },
+      ["events", 1, "type"],
     ],
     [
       "a batch over the limit",
@@ -180,13 +182,17 @@ describe("POST /v1/events", () => {
           productId: `sku-${i}`,
         })),
       },
+      ["events"],
     ],
-  ])("rejects %s with 400 and writes nothing", async (_label, body) => {
+  ])("rejects %s with 400 and writes nothing", async (_label, body, path) => {
     const response = await beacon(body);
     expect(response.status).toBe(400);
-    const envelope = (await response.json()) as { error: { code: string; requestId: string } };
+    const envelope = (await response.json()) as {
+      error: { code: string; requestId: string; issues?: { path: (string | number)[] }[] };
+    };
     expect(envelope.error.code).toBe("invalid_request");
     expect(envelope.error.requestId).toBe(response.headers.get("X-Request-Id"));
+    if (path) expect(envelope.error.issues?.map((issue) => issue.path)).toContainEqual(path);
     expect(await storedEvents("rec-bad")).toEqual([]);
   });
 

@@ -19,7 +19,7 @@ import { shardCount } from "../shards/shards.ts";
 import { type BrowseStore, shardedBrowseStore } from "../shards/shopper.ts";
 import { suppressedKeys } from "../suppressions/suppressions.repo.ts";
 import { addBrowse, browseDaysOf, type EventRow, insertEvents } from "./events.repo.ts";
-import { type EventInput, type EventsResponse, eventsRequestSchema } from "./events.schemas.ts";
+import { type EventInput, type EventsRequest, type EventsResponse, eventsRequestSchemaOf } from "./events.schemas.ts";
 
 const maxBodyBytes = 64 * 1024;
 
@@ -119,11 +119,12 @@ async function anonymousViewerKey(c: Context<AppEnv>): Promise<string> {
 }
 
 export const eventsRoutes = new Hono<AppEnv>().post("/", async (c) => {
-  const payload = parseOrThrow(
-    eventsRequestSchema,
-    await readJson(c.req.raw, maxBodyBytes, "Request body must be JSON (sent as text/plain or application/json)."),
-    "request body",
+  const body = await readJson(
+    c.req.raw,
+    maxBodyBytes,
+    "Request body must be JSON (sent as text/plain or application/json).",
   );
+  const payload: EventsRequest = parseOrThrow(eventsRequestSchemaOf(body), body, "request body");
   const batch = "events" in payload ? payload.events : [payload];
   const now = c.get("now");
   // Each event is attributed by its own token; the batch token (or a Bearer header) covers the rest.

@@ -36,14 +36,22 @@ export const eventSchema = z
 
 export const maxEventsPerRequest = 100;
 
-/** One event, or a batch `{ events: [...], token? }` whose token applies to every event without its own. */
-export const eventsRequestSchema = z.union([
-  z.object({
-    events: z.array(eventSchema).min(1).max(maxEventsPerRequest),
-    token: z.string().max(4096).optional(),
-  }),
-  eventSchema,
-]);
+/** A batch `{ events: [...], token? }` whose token applies to every event without its own. */
+export const eventsBatchSchema = z.object({
+  events: z.array(eventSchema).min(1).max(maxEventsPerRequest),
+  token: z.string().max(4096).optional(),
+});
+
+/** One event, or a batch. */
+export const eventsRequestSchema = z.union([eventsBatchSchema, eventSchema]);
+
+/**
+ * The schema a body is checked against: a batch when it has `events`, else one event. Checking the
+ * one it means (rather than the union) names the field at fault in a 400, not just "Invalid input".
+ */
+export function eventsRequestSchemaOf(body: unknown): typeof eventsBatchSchema | typeof eventSchema {
+  return typeof body === "object" && body !== null && "events" in body ? eventsBatchSchema : eventSchema;
+}
 
 export const eventsResponseSchema = z.object({
   data: z.object({
