@@ -4,6 +4,7 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { IngestClient, type IngestClientOptions } from "./import/client.ts";
+import { workerUrlProblem } from "./options.ts";
 
 /**
  * Every KEY=value of a .dev.vars text, read as wrangler reads it (dotenv syntax): comments, an optional
@@ -47,6 +48,14 @@ export async function devVar(key: string, file = localDevVarsFile()): Promise<st
 
 /** The worker a command talks to by default: $PATRON_URL, else the local one on $PORT (8787), as `npm start` runs it. */
 export const defaultWorkerUrl = () => process.env.PATRON_URL ?? `http://127.0.0.1:${process.env.PORT ?? 8787}`;
+
+/** Why $PATRON_URL cannot name a worker, when a command would use it (no --url) and it cannot. */
+export function patronUrlProblem(flag: string | undefined): string | undefined {
+  const named = process.env.PATRON_URL;
+  if (flag !== undefined || named === undefined) return undefined;
+  const problem = workerUrlProblem(named);
+  return problem ? `$PATRON_URL ${problem}` : undefined;
+}
 
 /** A key and where it was found, so a refusal can name the place to fix. */
 export interface FoundKey {
@@ -100,6 +109,8 @@ export async function adminClient(
   fail: (message: string) => never,
   settings: Omit<IngestClientOptions, "url" | "apiKey" | "keyFrom"> = {},
 ): Promise<IngestClient> {
+  const urlProblem = patronUrlProblem(options.url);
+  if (urlProblem) fail(urlProblem);
   const local = talksToLocalWorker(options.url);
   const found = await adminKeyFrom(options.key, local);
   if (!found)

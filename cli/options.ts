@@ -14,3 +14,27 @@ export function wholeNumber(min: number, max = Number.POSITIVE_INFINITY): (value
     return number;
   };
 }
+
+/**
+ * Why `value` cannot name a worker, or undefined when it can: an http:// or https:// address. Without
+ * the scheme (`127.0.0.1:8787`) fetch could not reach anything, and a command would retry for half a
+ * minute before saying so.
+ */
+export function workerUrlProblem(value: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return "is not an address: it must start with http:// or https://, such as http://127.0.0.1:8787.";
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:")
+    return `must be an http:// or https:// address, such as http://127.0.0.1:8787 (not ${url.protocol}).`;
+  return undefined;
+}
+
+/** A parser of --url: an http:// or https:// address (workerUrlProblem). */
+export function workerUrl(value: string): string {
+  const problem = workerUrlProblem(value);
+  if (problem) throw new InvalidArgumentError(`It ${problem}`);
+  return value;
+}

@@ -3,6 +3,7 @@
 import type { Command } from "commander";
 import { adminClient } from "../dev-vars.ts";
 import { describeRetry, type IngestClient, IngestFailed } from "../import/client.ts";
+import { workerUrl } from "../options.ts";
 
 interface BackfillOptions {
   url?: string;
@@ -33,7 +34,7 @@ export function register(program: Command): void {
     .description("Backfills of derived tables, filled by the nightly job (docs/scaling.md, Product rows).");
   const withServer = (command: Command) =>
     command
-      .option("--url <url>", "the worker (default: $PATRON_URL, else the local one on $PORT or 8787)")
+      .option("--url <url>", "the worker (default: $PATRON_URL, else the local one on $PORT or 8787)", workerUrl)
       .option(
         "--key <key>",
         "admin key (default: $PATRON_ADMIN_KEY, else the local .dev.vars unless --url or $PATRON_URL names a worker on another machine)",

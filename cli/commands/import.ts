@@ -5,7 +5,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
 import type { WireOrder, WireProduct } from "../../db/seed/wire.ts";
-import { defaultWorkerUrl, keyFrom, talksToLocalWorker } from "../dev-vars.ts";
+import { defaultWorkerUrl, keyFrom, patronUrlProblem, talksToLocalWorker } from "../dev-vars.ts";
 import { BatchRejected, describeRetry, IngestClient, IngestFailed } from "../import/client.ts";
 import { collectListPrices, completeJourneyOrders, completeJourneyProduct } from "../import/completejourney.ts";
 import { dataFileIn, plainOrGzipped } from "../import/files.ts";
@@ -51,7 +51,7 @@ import {
   saveState,
   unconfirmedImports,
 } from "../import/state.ts";
-import { wholeNumber } from "../options.ts";
+import { wholeNumber, workerUrl } from "../options.ts";
 
 export interface ImportCommandOptions {
   url: string;
@@ -443,7 +443,7 @@ export function register(program: Command): void {
     const subcommand = command
       .command(`${kind} <file>`)
       .description(`Import ${kind} from a .ndjson or .csv file (either may be gzipped, .gz).`)
-      .option("--url <url>", "the worker (default: $PATRON_URL, else the local one on $PORT or 8787)")
+      .option("--url <url>", "the worker (default: $PATRON_URL, else the local one on $PORT or 8787)", workerUrl)
       .option(
         "--key <key>",
         "API key (default: $PATRON_API_KEY, else the local .dev.vars unless --url or $PATRON_URL names a worker on another machine)",
@@ -465,6 +465,8 @@ export function register(program: Command): void {
     subcommand.action(async (file: string, given: Partial<ImportCommandOptions>) => {
       // The same defaults as the other commands that talk to a worker (cli/dev-vars.ts); the local
       // .dev.vars key only for a worker on this machine, never sent to one on another.
+      const urlProblem = patronUrlProblem(given.url);
+      if (urlProblem) return subcommand.error(urlProblem);
       const local = talksToLocalWorker(given.url);
       const found = await keyFrom("PATRON_API_KEY", given.key, local);
       if (!found?.key)

@@ -14,7 +14,7 @@ import {
 import { describeRetry, IngestFailed } from "../import/client.ts";
 import { formatDuration, progressBar } from "../import/progress.ts";
 import { ImportStopped } from "../import/run.ts";
-import { wholeNumber } from "../options.ts";
+import { wholeNumber, workerUrl } from "../options.ts";
 import { postSeedData, todayUtc } from "../seed-demo.ts";
 
 interface SeedCommandOptions {
@@ -83,7 +83,7 @@ export function register(program: Command): void {
     .requiredOption("--customers <n>", "generated customers, besides the demo shoppers", wholeNumber(0))
     .option("--seed <n>", "random seed", wholeNumber(0), defaultSeedOptions.seed)
     .option("--out <dir>", "write products.ndjson, orders.ndjson and truth.ndjson here", "demo-data")
-    .option("--url <url>", "post to this worker instead of writing files")
+    .option("--url <url>", "post to this worker instead of writing files", workerUrl)
     .option("--key <key>", "API key for --url (or PATRON_API_KEY)", process.env.PATRON_API_KEY)
     .option("--today <date>", "last day of history, YYYY-MM-DD (default: today, UTC)")
     .option("--base-url <url>", "base of product and image urls (default: --url, or http://127.0.0.1:8787)")

@@ -13,7 +13,7 @@ import type { RebalanceView } from "../../worker/shards/rebalance-view.ts";
 import { adminClient, talksToLocalWorker } from "../dev-vars.ts";
 import { BatchRejected, IngestFailed } from "../import/client.ts";
 import { formatDuration, progressBar } from "../import/progress.ts";
-import { wholeNumber } from "../options.ts";
+import { wholeNumber, workerUrl } from "../options.ts";
 
 interface MigrateOptions {
   url?: string;
@@ -243,7 +243,7 @@ export function register(program: Command): void {
       "number of customer shards (SHARD_COUNT after the switch)",
       wholeNumber(1, maxShards),
     )
-    .option("--url <url>", urlHelp)
+    .option("--url <url>", urlHelp, workerUrl)
     .option("--key <key>", adminKeyHelp)
     .option("--limit <n>", "customers visited per request (1–500)", wholeNumber(1, 500), 100)
     .option(
@@ -308,7 +308,7 @@ export function register(program: Command): void {
       "the new number of customer shards (SHARD_COUNT after the switch)",
       wholeNumber(2, maxShards),
     )
-    .option("--url <url>", urlHelp)
+    .option("--url <url>", urlHelp, workerUrl)
     .option("--key <key>", adminKeyHelp)
     .option("--limit <n>", "rows of one shard visited per request (1–5000)", wholeNumber(1, 5000), 1000)
     .action(async (options: { url?: string; key?: string; to: number; limit: number }, command: Command) => {
@@ -364,7 +364,7 @@ export function register(program: Command): void {
     .description(
       "Show each customer shard's customers and stored bytes against what one shard can store, and any reshard or rebalance under way.",
     )
-    .option("--url <url>", urlHelp)
+    .option("--url <url>", urlHelp, workerUrl)
     .option("--key <key>", adminKeyHelp)
     .option("--json", "print the answer as JSON")
     .action(async (options: { url?: string; key?: string; json?: boolean }, command: Command) => {
@@ -383,7 +383,7 @@ export function register(program: Command): void {
     .description(
       "Move each customer held away from the home shard of their account key there (after a reshard), so their shelf is one shard call; the deployment serves and takes writes throughout.",
     )
-    .option("--url <url>", urlHelp)
+    .option("--url <url>", urlHelp, workerUrl)
     .option("--key <key>", adminKeyHelp)
     .option("--limit <n>", "customers of one shard visited per request (1–1000)", wholeNumber(1, 1000), 200)
     .action(async (options: { url?: string; key?: string; limit: number }, command: Command) => {

@@ -1,8 +1,14 @@
 // Option values the commands refuse are commander's InvalidArgumentError: one line naming the option,
 // not a stack trace.
+import { execFile } from "node:child_process";
+import path from "node:path";
+import { promisify } from "node:util";
 import { InvalidArgumentError } from "commander";
 import { describe, expect, it } from "vitest";
-import { wholeNumber } from "../../cli/options.ts";
+import { wholeNumber, workerUrl } from "../../cli/options.ts";
+
+const run = promisify(execFile);
+const bin = path.resolve(import.meta.dirname, "../../cli/bin.mjs");
 
 describe("wholeNumber", () => {
   it("takes whole numbers in the range", () => {
@@ -20,4 +26,40 @@ describe("wholeNumber", () => {
     }
     expect(() => wholeNumber(0)("-1")).toThrow("It must be a whole number 0 or more.");
   });
+});
+
+describe("workerUrl", () => {
+  it("takes http and https addresses", () => {
+    for (const value of ["http://127.0.0.1:8787", "https://patron.example.com", "http://localhost:8793/"])
+      expect(workerUrl(value)).toBe(value);
+  });
+
+  it("refuses an address without its scheme, or with another", () => {
+    for (const value of ["127.0.0.1:8787", "patron.example.com", ""]) {
+      expect(() => workerUrl(value)).toThrow(InvalidArgumentError);
+      expect(() => workerUrl(value)).toThrow("It is not an address: it must start with http:// or https://");
+    }
+    // "localhost:8787" parses, with "localhost:" as its scheme.
+    expect(() => workerUrl("localhost:8787")).toThrow("(not localhost:)");
+    expect(() => workerUrl("ftp://127.0.0.1")).toThrow("(not ftp:)");
+  });
+
+  // Before, a missing scheme reached fetch: half a minute of retries, then "--key is required".
+  it.each([
+    ["--url", ["shards", "status", "--url", "127.0.0.1:8787", "--key", "k"], {}, "option '--url <url>' argument"],
+    ["$PATRON_URL", ["backfill", "status", "--key", "k"], { PATRON_URL: "localhost:8787" }, "$PATRON_URL must be"],
+    ["$PATRON_URL", ["import", "orders", "missing.ndjson", "--key", "k"], { PATRON_URL: "x" }, "$PATRON_URL is not"],
+  ])(
+    "a command given a worker address without http:// (%s) says so and exits 1 without a request",
+    async (_label, args, env, message) => {
+      const failed = await run("node", [bin, ...args], { env: { ...process.env, ...env }, timeout: 20_000 }).then(
+        () => undefined,
+        (error: { code: number; stderr: string }) => error,
+      );
+      expect(failed?.code).toBe(1);
+      expect(failed?.stderr).toContain(message);
+      expect(failed?.stderr).not.toContain("retrying");
+    },
+    30_000,
+  );
 });
