@@ -197,6 +197,18 @@ describe("console", () => {
     expect(await app.page.getByLabel("Value").getAttribute("aria-describedby")).toBe("lookup-value-hint");
     expect(await app.page.locator("#lookup-value-hint").textContent()).toContain("A customer id (c_…");
     await app.page.getByLabel("Identifier").selectOption({ label: "Customer id (c_…)" });
+    // An id nobody has is said not found, and asks nothing more (holders are listed for identifiers, not ids).
+    const asked: string[] = [];
+    const listen = (request: { url(): string }) => asked.push(request.url());
+    app.page.on("request", listen);
+    await app.page.getByLabel("Value").fill("c_nobody");
+    await app.page.getByRole("button", { name: "Look up" }).click();
+    await expect
+      .poll(() => app.page.getByRole("alert").locator("p").first().textContent())
+      .toBe("No customer with id c_nobody.");
+    await app.page.getByRole("button", { name: "Look up" }).waitFor();
+    app.page.off("request", listen);
+    expect(asked.filter((url) => url.includes("/v1/customers/"))).toEqual([`${app.worker.url}/v1/customers/c_nobody`]);
     await app.page.getByLabel("Value").fill(` ${customerId} `);
     await app.page.getByRole("button", { name: "Look up" }).click();
     await app.page.waitForURL(`**/console/customers/${customerId}`);

@@ -73,7 +73,9 @@ export function CustomersPage() {
       route(`/console/customers/${encodeURIComponent(found.customerId)}`);
     } catch (error) {
       setProblem(error instanceof ApiProblem ? error : new ApiProblem(0, "internal", String(error)));
-      if (error instanceof ApiProblem && error.status === 404) setHolders(await holdersOf(kind, trimPadding(value)));
+      // Holders are listed for an identifier that identifies nobody; a customer id has none.
+      if (error instanceof ApiProblem && error.status === 404 && kind !== "customer")
+        setHolders(await holdersOf(kind, trimPadding(value)));
     } finally {
       setBusy(false);
     }
