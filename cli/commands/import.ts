@@ -450,11 +450,15 @@ export function register(program: Command): void {
       )
       .option("--mapping <file>", "JSON column mapping for a CSV (docs/import.md)")
       .option("--preset <name>", `a built-in mapping: ${presets.join(", ")}`)
-      .option("--transactions <file>", "products --preset completejourney: transactions to price products from")
       .option("--batch-size <n>", `records per request (1–${maxBatchSize})`, wholeNumber(1, maxBatchSize), 500)
       .option("--concurrency <n>", "requests in flight", wholeNumber(1), 2)
       .option("--state <file>", "state file for resuming (default .patron/import-<kind>-<fingerprint>.json)")
       .option("--restart", "ignore confirmed batches from an earlier run and start over");
+    if (kind === "products")
+      subcommand.option(
+        "--transactions <file>",
+        "with --preset completejourney: the transactions to price products from (default: transactions_sample.csv beside the file)",
+      );
     if (kind === "orders")
       subcommand
         .option(

@@ -29,6 +29,9 @@ export function parseTtl(text: string): number | null {
 }
 
 async function resolveSecret(flag: string | undefined): Promise<string> {
+  // An empty --secret is most often an unset variable (`--secret "$SECRET"`): a token signed with the
+  // local default instead would be refused by the deployment it was meant for.
+  if (flag !== undefined && !flag) throw new TokenInputError("--secret is empty (an unset variable?)");
   if (flag) return flag;
   if (process.env.SHOPPER_TOKEN_SECRET) return process.env.SHOPPER_TOKEN_SECRET;
   const fromFile = await devVar("SHOPPER_TOKEN_SECRET");
@@ -55,7 +58,7 @@ export function register(program: Command) {
     .requiredOption("--sub <account id>", "the storefront account id the token is for")
     .option(
       "--ttl <duration>",
-      "lifetime: 30m, 1h, 1d, or seconds (at most SHOPPER_TOKEN_MAX_TTL_SECONDS, default 1d)",
+      "lifetime: 30m, 1h, 1d, or seconds, at most the deployment's SHOPPER_TOKEN_MAX_TTL_SECONDS (1d unless set)",
       "1h",
     )
     .option(

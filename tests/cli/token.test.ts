@@ -132,8 +132,13 @@ describe("patron token", () => {
   );
 
   it(
-    "rejects a missing --sub and an unreadable --ttl with exit code 2 and nothing on stdout",
+    "rejects a missing --sub, an unreadable --ttl and an empty --secret with exit code 2 and nothing on stdout",
     async () => {
+      // `--secret "$UNSET"`: not signed with the local default, which the deployment would refuse.
+      const emptySecret = await runToken(["--sub", "u-4", "--secret", ""]);
+      expect(emptySecret.code).toBe(2);
+      expect(emptySecret.stdout).toBe("");
+      expect(emptySecret.stderr).toBe("patron token: --secret is empty (an unset variable?)\n");
       const badTtl = await runToken(["--sub", "u-4", "--ttl", "soon", "--secret", "s"]);
       expect(badTtl.code).toBe(2);
       expect(badTtl.stdout).toBe("");
