@@ -216,6 +216,7 @@ describe("GET /v1/recommendations", () => {
       ["?limit=2.5", "limit must be a whole number from 1 to 48"],
       ["?limit=", "limit must be a whole number from 1 to 48"],
       ["?limit=49", "limit must be a whole number from 1 to 48"],
+      ["?limit=99999999999999999999", "limit must be a whole number from 1 to 48"],
       ["?categories=-1", "categories must be a whole number from 0 to 20"],
       ["?categories=x", "categories must be a whole number from 0 to 20"],
     ] as const) {

@@ -62,5 +62,6 @@ export function instantField(message = "must be an ISO 8601 date-time, e.g. 2026
  */
 export function wholeNumberParam(name: string, min: number, max: number) {
   const message = `${name} must be a whole number from ${min} to ${max}`;
-  return z.coerce.number({ error: message }).int(message).min(min, message).max(max, message);
+  // abort: a number too big to be an integer (1e20) fails once, not also as over `max`.
+  return z.coerce.number({ error: message }).int({ error: message, abort: true }).min(min, message).max(max, message);
 }
