@@ -159,8 +159,13 @@ describe("demo routes", () => {
     expect(html).not.toContain('id="add"');
   });
 
-  it("answers an unknown product page with 404", async () => {
-    const response = await demoOn("/demo/products/nope");
+  it("answers an unknown product page with 404 and the shop's own page, the id escaped", async () => {
+    const response = await demoOn("/demo/products/nope%3Cb%3E");
     expect(response.status).toBe(404);
+    expect(response.headers.get("Content-Type")).toMatch(/^text\/html/);
+    const html = await response.text();
+    expect(html).toContain("<h1>Product not found</h1>");
+    expect(html).toContain("<code>nope&#60;b&#62;</code>");
+    expect(html).toContain('href="/demo/"');
   });
 });

@@ -13,7 +13,7 @@ import { queryParams } from "../http/validate.ts";
 import { findDemoProduct } from "./demo.repo.ts";
 import { type DemoTokenResponse, demoAccounts, demoTokenQuerySchema } from "./demo.schemas.ts";
 import { productArt } from "./product-art.ts";
-import { productPage } from "./product-page.ts";
+import { productNotFoundPage, productPage } from "./product-page.ts";
 
 const tokenTtlSeconds = 3600;
 
@@ -51,7 +51,8 @@ export const demoRoutes = new Hono<AppEnv>()
   })
   .get("/products/:id", async (c) => {
     const product = await findDemoProduct(c.get("db"), c.req.param("id"));
-    if (!product) throw notFound(`No product ${c.req.param("id")}.`);
+    // A page a shopper opens: the shop's own "not found", not the API's JSON error.
+    if (!product) return c.html(productNotFoundPage(c.req.param("id")), 404);
     return c.html(
       productPage({
         ...product,

@@ -38,11 +38,42 @@ export function productPage(product: ProductPageInput): string {
   const buy = product.inStock
     ? `<button type="button" class="button" id="add" data-product="${forBag}">Add to bag</button>`
     : `<button type="button" class="button" disabled>Out of stock</button>`;
+  return shopPage(
+    `${title} · Northwind &amp; Co. · Patron demo storefront`,
+    `<article class="product">
+<img src="${image}" alt="${title}" width="400" height="400">
+<div>
+<p class="eyebrow">${escapeHtml(product.categoryName)}</p>
+<h1>${title}</h1>
+${priceHtml(product)}
+${buy}
+<p id="added" role="status"></p>
+${attribution}
+</div>
+</article>
+<div class="shelf" data-patron="goes-with" data-placement="product" data-product="${escapeHtml(product.id)}" data-limit="6" data-title="Goes with this" data-title-anonymous="Goes with this"></div>`,
+    `${product.inStock ? 'northwind.addToBag(document.getElementById("add"));' : ""}northwind.loadWidget();`,
+  );
+}
+
+/** The page for a product id the catalog does not have (a 404): where to go instead, in the shop's frame. */
+export function productNotFoundPage(id: string): string {
+  return shopPage(
+    "Product not found · Northwind &amp; Co. · Patron demo storefront",
+    `<h1>Product not found</h1>
+<p>The shop has no product <code>${escapeHtml(id)}</code>. It may have been taken out of the catalog, or the link may be cut short.</p>
+<p><a class="button" href="/demo/">Back to the shop</a></p>`,
+    "",
+  );
+}
+
+/** A demo storefront page: the head, demo bar and header of widget/demo/, then `main` and `script`. */
+function shopPage(title: string, main: string, script: string): string {
   return `<!doctype html>
 <html lang="en-US">
 <head>
 <meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">
-<title>${title} · Northwind &amp; Co. · Patron demo storefront</title>
+<title>${title}</title>
 <link rel="stylesheet" href="/demo/shop.css">
 <link rel="stylesheet" href="/widget/v1.css">
 <script>window.patron = window.patron || function () { (patron.q = patron.q || []).push(arguments); };</script>
@@ -68,21 +99,10 @@ export function productPage(product: ProductPageInput): string {
 </header>
 <script>northwind.header();</script>
 <main>
-<article class="product">
-<img src="${image}" alt="${title}" width="400" height="400">
-<div>
-<p class="eyebrow">${escapeHtml(product.categoryName)}</p>
-<h1>${title}</h1>
-${priceHtml(product)}
-${buy}
-<p id="added" role="status"></p>
-${attribution}
-</div>
-</article>
-<div class="shelf" data-patron="goes-with" data-placement="product" data-product="${escapeHtml(product.id)}" data-limit="6" data-title="Goes with this" data-title-anonymous="Goes with this"></div>
+${main}
 </main>
 <footer class="bottom"><p>Northwind &amp; Co. is a demo shop for Patron. Products, prices and shoppers are generated.</p></footer>
-<script>${product.inStock ? 'northwind.addToBag(document.getElementById("add"));' : ""}northwind.loadWidget();</script>
+<script>${script}</script>
 </body>
 </html>`;
 }
