@@ -264,9 +264,18 @@ describe("console steering pages", () => {
     await openFromNav("Experiments");
     await app.page.getByRole("table", { name: /95% intervals/ }).waitFor();
     expect(await app.page.getByText("not measurable yet").count()).toBeGreaterThan(0);
+    // Every shopper had 2 impressions: the mean, with no interval of no width around it.
+    expect(
+      await app.page
+        .getByRole("table", { name: /95% intervals/ })
+        .getByRole("row", { name: /^Impressions per shopper/ })
+        .locator("td")
+        .first()
+        .textContent(),
+    ).toBe("2.000 (no interval: under 30 shoppers, or all alike)");
     // And an order attributed to a shelf whose widget reported nothing: in no arm, counted apart.
     const unseen = `INSERT INTO conversions (order_id, recommendation_id, total, at) VALUES ('o_e2e_unseen', 'rid_e2e_unseen', 40, '${new Date().toISOString()}');`;
-    const rows = [...experimentRows("holdout", 10, 1, 2), ...experimentRows("personalized", 30, 6, 1), unseen];
+    const rows = [...experimentRows("holdout", 30, 3, 2), ...experimentRows("personalized", 30, 6, 1), unseen];
     await queryLocalD1(app.worker.persistDir, rows.join(" "), "EVENTS_DB");
     await openFromNav("Models");
     await openFromNav("Experiments");
@@ -325,7 +334,7 @@ describe("console steering pages", () => {
     await app.page.getByText("per recommendation seen (per shelf, not per shopper)").first().waitFor();
     // The attributed order whose shelf the widget never reported: in no arm, and said how many on the page.
     expect(holdout.withoutEvents).toEqual({ attributedOrders: 1, attributedRevenue: 40 });
-    expect(holdout.arms.reduce((sum, arm) => sum + arm.attributedOrders, 0)).toBe(8 + 1 + 6);
+    expect(holdout.arms.reduce((sum, arm) => sum + arm.attributedOrders, 0)).toBe(8 + 3 + 6);
     await app.page
       .getByText("1 attributed order (40.00) in this period came from shelves whose widget reported none")
       .waitFor();

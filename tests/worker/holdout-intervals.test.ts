@@ -112,8 +112,9 @@ describe("GET /v1/admin/holdout: intervals and verdict", () => {
       meanEstimate(20, 20, 200) as NonNullable<ReturnType<typeof meanEstimate>>,
     );
     expect(data.lift.ordersPerRecommendation).toBe(2);
+    expect(perRecommendation?.ci95).not.toBeNull();
     expect(data.lift.ordersPerRecommendationCi95).toEqual(
-      perRecommendation?.ci95.map((bound) => Math.round(bound * 1000) / 1000),
+      perRecommendation?.ci95?.map((bound) => Math.round(bound * 1000) / 1000),
     );
     expect(contains(data.lift.ordersPerRecommendationCi95, 2)).toBe(true);
     expect(data.withoutEvents).toEqual({ attributedOrders: 0, attributedRevenue: 0 });

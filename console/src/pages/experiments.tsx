@@ -68,9 +68,10 @@ const metrics: { name: MetricName; label: string; format: (value: number) => str
 function withInterval(interval: Interval | null | undefined, format: (value: number) => string): string {
   // No holdout shopper (HOLDOUT_SHARE=0) or no personalized one: no value to show, nor an interval.
   if (interval?.value == null) return "not measurable yet";
+  // A mean from fewer than 30 shoppers, or from shoppers all alike, has a value and no interval.
   return interval.ci95
     ? `${format(interval.value)} (95% CI ${format(interval.ci95[0])} to ${format(interval.ci95[1])})`
-    : format(interval.value);
+    : `${format(interval.value)} (no interval: under 30 shoppers, or all alike)`;
 }
 /** A lift as the API has it, to 3 places. */
 const times = (value: number) => `${value.toFixed(3)}×`;
@@ -87,7 +88,7 @@ function LiftTile({ title, unit, lift, decided }: { title: string; unit: string;
     lift.value == null
       ? null
       : lift.ci95 == null
-        ? "No interval yet: too few recommendations or attributed orders in an arm."
+        ? "No interval yet: too few recommendations or attributed orders in an arm (under 30), or all alike."
         : !excludesOne
           ? "Not yet significant: the 95% interval includes no difference (1×)."
           : !decided

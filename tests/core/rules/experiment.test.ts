@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import {
   meanEstimate,
+  minValuesForMeanInterval,
+  normalInterval,
   proportionRatio,
   ratioEstimate,
   twoProportionSampleSize,
@@ -74,6 +76,22 @@ describe("meanEstimate and ratioEstimate", () => {
     expect(meanEstimate(3, 9, 1)).toBeNull();
   });
 
+  // Two shoppers with 3 impressions each have a standard deviation of 0: an interval of no width, as if
+  // the mean were known exactly. Too few values, or none apart, give the mean without an interval.
+  it("gives no interval from fewer than 30 values, nor from values all alike", () => {
+    expect(minValuesForMeanInterval).toBe(30);
+    expect(normalInterval(meanEstimate(6, 18, 2)!)).toBeNull();
+    expect(normalInterval(meanEstimate(29, 29 + 28 * 2, 29)!)).toBeNull(); // 29 values, spread
+    expect(normalInterval(meanEstimate(60, 120, 30)!)).toBeNull(); // 30 values, all 2
+    const [low, high] = normalInterval(meanEstimate(31, 33, 30)!)!; // one 2 among 29 ones
+    expect(low).toBeLessThan(31 / 30);
+    expect(high).toBeGreaterThan(31 / 30);
+    const few = meanEstimate(6, 18, 2)!;
+    const many = meanEstimate(31, 33, 30)!;
+    expect(ratioEstimate(few, many)).toEqual({ value: 3 / (31 / 30), ci95: null });
+    expect(ratioEstimate(many, many)?.ci95).not.toBeNull();
+  });
+
   it("gives a ratio of means an interval that covers the true ratio about 95% of the time with a 10% holdout", () => {
     const random = seeded(11);
     let covered = 0;
@@ -82,7 +100,7 @@ describe("meanEstimate and ratioEstimate", () => {
       // Orders per shopper, each shopper 0 or 1: the sum of squares is the sum.
       const [k1, k2] = [binomial(random, 1800, 0.12), binomial(random, 200, 0.06)];
       const ratio = ratioEstimate(meanEstimate(k1, k1, 1800)!, meanEstimate(k2, k2, 200)!);
-      if (ratio && ratio.ci95[0] <= 2 && 2 <= ratio.ci95[1]) covered++;
+      if (ratio?.ci95 && ratio.ci95[0] <= 2 && 2 <= ratio.ci95[1]) covered++;
     }
     expect(covered / runs).toBeGreaterThan(0.93);
     expect(covered / runs).toBeLessThan(0.975);
@@ -205,7 +223,11 @@ describe("readExperiment", () => {
     const reading = readExperiment(arm(900, 90, 30), arm(100, 5, 30), 9);
     for (const side of [reading.arms.personalized, reading.arms.holdout, reading.lift]) {
       for (const [metric, measured] of Object.entries(side)) {
-        if (metric === "impressionsPerShopper" && side === reading.lift) continue;
+        // One impression each: every shopper alike, so a value and no interval.
+        if (metric === "impressionsPerShopper") {
+          expect(measured).toEqual({ value: 1, ci95: null });
+          continue;
+        }
         const [low, high] = measured.ci95 ?? [Number.NaN, Number.NaN];
         expect(low, metric).toBeLessThanOrEqual(measured.value ?? Number.NaN);
         expect(high, metric).toBeGreaterThanOrEqual(measured.value ?? Number.NaN);

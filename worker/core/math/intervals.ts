@@ -24,11 +24,24 @@ export const z80 = 0.8416212335729143;
 
 export type Interval = [low: number, high: number];
 
-/** An estimate with its standard error (null when it cannot be estimated from the data). */
+/** An estimate with its standard error, and for a mean the number of values it is from. */
 export interface Estimate {
   value: number;
   se: number;
+  n?: number;
 }
+
+/**
+ * The fewest values a mean's normal interval is given from (a rule of thumb, not a derived figure):
+ * below it the sample standard deviation is a poor stand-in for σ and a skewed mean (revenue) is far
+ * from normal. Values all alike (a standard deviation of 0) give none either: two shoppers with 3
+ * impressions each would have an interval of no width, as if the mean were known exactly.
+ */
+export const minValuesForMeanInterval = 30;
+
+/** Whether an interval may be built on the estimate's standard error (minValuesForMeanInterval). */
+const intervalReady = (estimate: Estimate) =>
+  estimate.se > 0 && (estimate.n === undefined || estimate.n >= minValuesForMeanInterval);
 
 /** Wilson's score interval for `successes` out of `trials`; null without trials. */
 export function wilsonInterval(successes: number, trials: number, z = z95): Interval | null {
@@ -48,22 +61,28 @@ export function meanEstimate(sum: number, sumOfSquares: number, n: number): Esti
   if (!(n >= 2)) return null;
   const mean = sum / n;
   const variance = Math.max(0, (sumOfSquares - n * mean * mean) / (n - 1));
-  return { value: mean, se: Math.sqrt(variance / n) };
+  return { value: mean, se: Math.sqrt(variance / n), n };
 }
 
-/** estimate ± z × SE, clipped below at `floor` (counts and rates cannot be negative). */
-export function normalInterval(estimate: Estimate, z = z95, floor = 0): Interval {
+/**
+ * estimate ± z × SE, clipped below at `floor` (counts and rates cannot be negative); null from too few
+ * values or values all alike (minValuesForMeanInterval).
+ */
+export function normalInterval(estimate: Estimate, z = z95, floor = 0): Interval | null {
+  if (!intervalReady(estimate)) return null;
   return [Math.max(floor, estimate.value - z * estimate.se), estimate.value + z * estimate.se];
 }
 
 /**
  * The ratio a ÷ b of two independent estimates with its interval on the log scale (delta method), for
  * means (proportions have proportionRatio):
- * log(a/b) ± z × √((SEa/a)² + (SEb/b)²), back-transformed. Null when either estimate is not positive.
+ * log(a/b) ± z × √((SEa/a)² + (SEb/b)²), back-transformed. Null when either estimate is not positive;
+ * the ratio without an interval when either has none (normalInterval).
  */
-export function ratioEstimate(a: Estimate, b: Estimate, z = z95): { value: number; ci95: Interval } | null {
+export function ratioEstimate(a: Estimate, b: Estimate, z = z95): { value: number; ci95: Interval | null } | null {
   if (!(a.value > 0 && b.value > 0)) return null;
   const ratio = a.value / b.value;
+  if (!intervalReady(a) || !intervalReady(b)) return { value: ratio, ci95: null };
   const seLog = Math.sqrt((a.se / a.value) ** 2 + (b.se / b.value) ** 2);
   return { value: ratio, ci95: [ratio * Math.exp(-z * seLog), ratio * Math.exp(z * seLog)] };
 }
