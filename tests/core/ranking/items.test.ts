@@ -1,8 +1,10 @@
 import { describe, expect, it } from "vitest";
 import {
+  currentPrice,
   type DiscountOverride,
   discountSensitivityFor,
   type ItemSelectionInput,
+  isOnSale,
   selectItems,
   shelfOrder,
 } from "../../../worker/core/ranking/items.ts";
@@ -180,5 +182,16 @@ describe("selectItems: not just bought, varied", () => {
       rankingOptionsWith({ items: { categoriesForItems: 2, maxItems: 5 } }),
     );
     expect(items.map((i) => i.categoryId)).toEqual(["coffee", "tea", "coffee", "tea", "cocoa"]);
+  });
+});
+
+describe("currentPrice and isOnSale", () => {
+  it("takes a sale price only below the list price: at or above it, the list price is the price", () => {
+    expect(currentPrice({ listPrice: 20, salePrice: 15 })).toBe(15);
+    expect(isOnSale({ listPrice: 20, salePrice: 15 })).toBe(true);
+    for (const salePrice of [20, 25, null]) {
+      expect(currentPrice({ listPrice: 20, salePrice })).toBe(20);
+      expect(isOnSale({ listPrice: 20, salePrice })).toBe(false);
+    }
   });
 });
