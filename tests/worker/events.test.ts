@@ -161,6 +161,14 @@ describe("POST /v1/events", () => {
     expect(eventDedupeKey(impression, at)).toBe(eventDedupeKey(impression, later));
   });
 
+  // A widget newer than the worker may send fields the worker does not know yet: its events still count.
+  it("takes an event with a field it does not know, and ignores that field", async () => {
+    const response = await beacon({ events: [{ type: "view", productId: "sku-1", seenFor: 1200 }], since: "v2" });
+    expect(response.status).toBe(202);
+    const { data } = eventsResponseSchema.parse(await response.json());
+    expect(data.accepted + data.duplicates).toBe(1);
+  });
+
   // Each bad body's 400 names the field at fault (none for a body that is not JSON).
   it.each([
     ["a body that is not JSON", "type=impression", undefined],
