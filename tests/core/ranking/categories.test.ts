@@ -160,6 +160,22 @@ describe("channels and browsing", () => {
     expect(shoes!.sentence.endsWith(phrase)).toBe(true);
   });
 
+  // The sentence says the days the reason's daysSinceLast says: 1.7 days is "2 days ago", not "yesterday".
+  it.each([
+    [0.4, 0, "today"],
+    [0.6, 1, "yesterday"],
+    [1.4, 1, "yesterday"],
+    [1.7, 2, "2 days ago"],
+    [2.4, 2, "2 days ago"],
+  ])("says a purchase %f days ago as daysSinceLast %d and %s", (days, whole, words) => {
+    const [shoes] = rankCategories(
+      { categories: [stat("shoes", { lastPurchaseAt: daysAgo(days) })], population: population([]), now },
+      defaults,
+    );
+    expect(shoes!.reasons).toContainEqual(expect.objectContaining({ code: "bought_before", daysSinceLast: whole }));
+    expect(shoes!.sentence).toContain(`last ${words}`);
+  });
+
   it("ranks a viewed category above an equal unviewed one", () => {
     const pop = population([category("hats"), category("scarves")]);
     const ranked = rankCategories(

@@ -31,10 +31,14 @@ export function describeDays(days: number): string {
   return years === 1 ? "1 year" : `${years} years`;
 }
 
-/** "today", "yesterday", "5 weeks ago". */
+/**
+ * "today", "yesterday", "5 weeks ago": from the days rounded to a whole number, as the reasons'
+ * `daysSinceLast` is, so 1.7 days is "2 days ago" beside `daysSinceLast: 2`, not "yesterday".
+ */
 export function describeAgo(days: number): string {
-  if (days < 1) return "today";
-  if (days < 2) return "yesterday";
+  const whole = Math.round(days);
+  if (whole < 1) return "today";
+  if (whole === 1) return "yesterday";
   return `${describeDays(days)} ago`;
 }
 
