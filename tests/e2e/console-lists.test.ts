@@ -81,6 +81,11 @@ describe("console lists", () => {
     expect(top.traits.length).toBeGreaterThan(0);
     const list = app.page.getByRole("list", { name: "Traits of top-tier customers, most distinctive first" });
     await list.waitFor();
+    // The order is by the interval's low end, not by lift: the page says so, since lifts then read out of order.
+    await app.page.getByText("by how surely the trait sets them apart (the low end of its 95% interval)").waitFor();
+    await app.page
+      .getByText("The bars show who has the trait: top-tier customers (upper) and the rest (lower).")
+      .waitFor();
     expect(await list.locator(".sentence").allTextContents()).toEqual(top.traits.map((trait) => trait.sentence));
     // Each trait's title in words, never the API's raw value ("Discount sensitivity deal_seeker").
     expect(await list.locator(".trait strong").allTextContents()).toEqual(top.traits.map(shownLabel));

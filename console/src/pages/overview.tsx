@@ -327,8 +327,9 @@ function BestCustomers({ onRun }: { onRun: () => void }) {
           <p class="muted">
             {data.customers.toLocaleString("en-US")} {data.tier}-tier customers against{" "}
             {data.comparedWith.toLocaleString("en-US")} others, from the nightly run of {dateTime(data.modelRunAt)}.
-            Most distinctive first; the bars show the share of {data.tier}-tier customers (upper) and of the rest
-            (lower) with the trait.
+            Most distinctive first, by how surely the trait sets them apart (the low end of its 95% interval), so a
+            bigger lift on fewer customers can come below a smaller one on many. The bars show who has the trait:{" "}
+            {data.tier}-tier customers (upper) and the rest (lower).
           </p>
           <ol class="traits" aria-label={`Traits of ${data.tier}-tier customers, most distinctive first`}>
             {data.traits.map((trait) => (
