@@ -73,6 +73,7 @@ export interface ProductMapping {
     listPrice: FieldSpec;
     salePrice?: FieldSpec;
     inStock?: FieldSpec;
+    currency?: FieldSpec;
   };
   lookups?: Record<string, LookupSpec>;
 }
@@ -338,6 +339,9 @@ export function mapProductRow(mapping: ProductMapping, row: Row, lookups: Lookup
   };
   if (spec.parentCategoryId !== undefined)
     product.parentCategoryId = asText(read(spec.parentCategoryId, "parentCategoryId"));
+  // Without a currency the worker takes the shop's; with one, it must be the shop's.
+  const currency = asText(read(spec.currency, "currency"));
+  if (currency !== null && currency !== "") product.currency = currency;
   return product;
 }
 

@@ -50,6 +50,8 @@ export interface WireProduct {
   listPrice: number;
   salePrice: number | null;
   inStock: boolean;
+  /** The prices' currency, when the feed says it: it must be the shop's (RETAILER_CURRENCY). */
+  currency?: string;
 }
 
 export interface WireIssue {

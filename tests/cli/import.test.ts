@@ -195,6 +195,26 @@ describe("patron import against wrangler dev", () => {
     expect(result.stderr).toContain("Before it: 1 batches confirmed (1 accepted, 0 duplicates, 0 suppressed)");
   }, 60_000);
 
+  it("reports a products CSV line priced in another currency than the shop's, naming its line", async () => {
+    const file = path.join(workDir, "priced.csv");
+    writeFileSync(file, "sku,name,cat,price,cur\ncur-sku-1,Pumps,heels,80,USD\ncur-sku-2,Boots,boots,9000,JPY\n");
+    const mapping = path.join(workDir, "priced-mapping.json");
+    writeFileSync(
+      mapping,
+      JSON.stringify({
+        kind: "products",
+        product: { id: "sku", title: "name", categoryId: "cat", listPrice: "price", currency: "cur" },
+      }),
+    );
+    const args = ["--mapping", mapping, "--url", worker.url, "--batch-size", "1", "--concurrency", "1"];
+    const result = await patron("import", "products", file, ...args);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("batch 2 rejected");
+    expect(result.stderr).toContain(
+      `${file}:3 cur-sku-2 currency: this shop's figures are in USD (RETAILER_CURRENCY): convert the product's prices to USD first`,
+    );
+  }, 60_000);
+
   it("finds the local worker on $PORT and the API key in .dev.vars without --url or --key, as the other commands do", async () => {
     const folder = path.join(workDir, "local");
     mkdirSync(folder, { recursive: true });

@@ -289,6 +289,17 @@ describe("parseMapping", () => {
       inStock: true,
     });
   });
+
+  it("maps a product row's currency when the mapping names one, and leaves an empty one to the shop's", () => {
+    const mapping = parseMapping({
+      kind: "products",
+      product: { id: "sku", title: "name", categoryId: "cat", listPrice: "price", currency: "cur" },
+    });
+    if (mapping.kind !== "products") throw new Error("expected a products mapping");
+    const row = { sku: "s1", name: "Pumps", cat: "heels", price: "120" };
+    expect(mapProductRow(mapping, { ...row, cur: "EUR" }).currency).toBe("EUR");
+    expect(mapProductRow(mapping, { ...row, cur: "" })).not.toHaveProperty("currency");
+  });
 });
 
 describe("groupOrderLines", () => {

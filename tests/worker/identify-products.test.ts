@@ -107,6 +107,34 @@ describe("POST /v1/products", () => {
       401,
     );
   });
+
+  it("takes a feed's currency when it is the shop's, and refuses a batch with prices in another, writing nothing", async () => {
+    const p = uniquePrefix();
+    const product = (id: string, currency?: string) => ({
+      id: `${p}-${id}`,
+      title: id,
+      categoryId: "c",
+      listPrice: 9,
+      currency,
+    });
+    expect((await api.postProducts([product("usd", "USD")])).status).toBe(200);
+    const stored = await env.DB.prepare("SELECT list_price FROM products WHERE id = ?").bind(`${p}-usd`).first();
+    expect(stored).toEqual({ list_price: 9 });
+
+    for (const [currency, message] of [
+      ["EUR", "this shop's figures are in USD (RETAILER_CURRENCY): convert the product's prices to USD first"],
+      ["usd", "must be an ISO 4217 code such as USD"],
+    ]) {
+      const response = await api.postProducts([product("other"), product("foreign", currency)]);
+      expect(response.status).toBe(400);
+      const body = (await response.json()) as { error: { issues: { path: (string | number)[]; message: string }[] } };
+      expect(body.error.issues).toEqual([expect.objectContaining({ path: ["products", 1, "currency"], message })]);
+    }
+    const written = await env.DB.prepare("SELECT count(*) AS n FROM products WHERE id IN (?, ?)")
+      .bind(`${p}-other`, `${p}-foreign`)
+      .first();
+    expect(written).toEqual({ n: 0 });
+  });
 });
 
 describe("GET /v1/customers", () => {

@@ -16,7 +16,7 @@ import { identifySharded, ingestSharded } from "../shards/ingest-router.ts";
 import { shardCount } from "../shards/shards.ts";
 import { type IngestRefusal, identify, ingestOrders } from "./ingest.ts";
 import type { IdentifiersInput, OrderInput } from "./orders.schemas.ts";
-import { identifySchema, maxBatchBodyBytes, ordersBatchSchemaIn, productsBatchSchema } from "./orders.schemas.ts";
+import { identifySchema, maxBatchBodyBytes, ordersBatchSchemaIn, productsBatchSchemaIn } from "./orders.schemas.ts";
 import { upsertProducts } from "./products.repo.ts";
 
 /** Orders dated further ahead than this are a clock or format error at the source. */
@@ -122,7 +122,8 @@ export const ingestRoutes = new Hono<AppEnv>()
     });
   })
   .post("/products", async (c) => {
-    const { products } = await jsonBody(c, productsBatchSchema, maxBatchBodyBytes);
+    const shopCurrency = retailerCurrency(c.env.RETAILER_CURRENCY);
+    const { products } = await jsonBody(c, productsBatchSchemaIn(shopCurrency), maxBatchBodyBytes);
     await upsertProducts(c.var.db, products, c.var.now);
     forgetCatalog(); // this isolate serves the new catalog at once; others within a minute
 

@@ -58,9 +58,9 @@ export const orderLineSchema = z.strictObject({
 
 const currencyCode = z.string().regex(/^[A-Z]{3}$/, { message: "must be an ISO 4217 code such as USD", abort: true });
 
-/** Why an order in another currency than the shop's is refused (an issue on its `currency`). */
-export const foreignCurrency = (shopCurrency: string) =>
-  `this shop's figures are in ${shopCurrency} (RETAILER_CURRENCY): convert the order's amounts to ${shopCurrency} first`;
+/** Why an order (or a product) in another currency than the shop's is refused (an issue on its `currency`). */
+export const foreignCurrency = (shopCurrency: string, amounts = "the order's amounts") =>
+  `this shop's figures are in ${shopCurrency} (RETAILER_CURRENCY): convert ${amounts} to ${shopCurrency} first`;
 
 /** An order as accepted (what is queued and stored): its currency filled in, the shop's. */
 export const orderSchema = z.strictObject({
@@ -167,16 +167,33 @@ export const productSchema = z.strictObject({
   active: z.boolean().default(true),
 });
 
-export const productsBatchSchema = z
-  .strictObject({
-    products: z
-      .array(productSchema)
-      .min(1, "send at least one product")
-      .max(maxProductsPerBatch, "send at most 1,000 products per batch"),
-  })
-  .superRefine(({ products }, context) => {
-    if (Array.isArray(products)) duplicateIds("products", products, context);
-  });
+/**
+ * A product as sent to a shop whose amounts are in `shopCurrency`: a feed may say its prices' currency,
+ * which must be the shop's (prices are compared with what customers paid); the catalog keeps none.
+ */
+export function productSchemaIn(shopCurrency: string) {
+  return productSchema
+    .extend({
+      currency: currencyCode
+        .refine((code) => code === shopCurrency, foreignCurrency(shopCurrency, "the product's prices"))
+        .optional(),
+    })
+    .transform(({ currency: _shops, ...product }) => product);
+}
+
+/** The body of POST /v1/products for a shop whose amounts are in `shopCurrency`. */
+export const productsBatchSchemaIn = perCurrency((shopCurrency) =>
+  z
+    .strictObject({
+      products: z
+        .array(productSchemaIn(shopCurrency))
+        .min(1, "send at least one product")
+        .max(maxProductsPerBatch, "send at most 1,000 products per batch"),
+    })
+    .superRefine(({ products }, context) => {
+      if (Array.isArray(products)) duplicateIds("products", products, context);
+    }),
+);
 
 export type OrderInput = z.infer<typeof orderSchema>;
 export type IdentifiersInput = z.infer<typeof identifiersSchema>;
