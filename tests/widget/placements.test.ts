@@ -682,7 +682,8 @@ describe("data-debug", () => {
     page.on("console", (message) => {
       if (message.type() === "info") info.push(message.text());
     });
-    // Two contexts (two requests, each tried again without the token), the same refusal.
+    // Two contexts (two requests), the same refusal. Neither is asked again without the token: a 400 on
+    // the shelf's own settings would be refused again.
     const mounts = ["Home Page!", "Home Page!!"]
       .map((name) => `<div data-patron="x" data-placement="${name}" data-limit="4"></div>`)
       .join("");
@@ -691,15 +692,35 @@ describe("data-debug", () => {
       if (response.url().includes("/v1/recommendations") && response.status() === 400) refused.push(response.url());
     });
     await openShop(page, { scriptAttributes: "data-debug", mounts });
-    await expect.poll(() => refused.length).toBeGreaterThanOrEqual(4);
+    await expect.poll(() => refused.length).toBeGreaterThanOrEqual(2);
     await expect
       .poll(() =>
         page.evaluate(() => [...document.querySelectorAll<HTMLElement>("[data-patron]")].every((host) => host.hidden)),
       )
       .toBe(true);
     await page.waitForTimeout(300); // Lets the debug module print whatever it would.
+    expect(refused).toHaveLength(2);
+    expect(refused.every((url) => url.includes("token="))).toBe(true);
     expect(info.join("\n")).toMatch(/placement: \S/);
     expect(info.filter((line) => line.includes("refused the shelf's settings"))).toHaveLength(1);
+    expect(info.join("\n")).toContain("popular shelf if one is cached, else nothing");
+    expect(info.join("\n")).not.toContain(shopperToken);
+  });
+
+  it("shows the popular shelf for a token over the API's 4,096 characters, asked for again without it", async () => {
+    const page = await newPage();
+    const info: string[] = [];
+    page.on("console", (message) => {
+      if (message.type() === "info") info.push(message.text());
+    });
+    const asked = recommendationRequests(page);
+    const longToken = `${shopperToken}.${"x".repeat(4096)}`; // Refused with 400 on `token`, not 401.
+    await openShop(page, { token: longToken, scriptAttributes: "data-debug" });
+    await waitForCards(page);
+    expect(asked.map((url) => url.searchParams.has("token"))).toEqual([true, false]);
+    await expect
+      .poll(() => info.join("\n"))
+      .toMatch(/refused the shopper token: .* token: \S.*fetched without the token/);
     expect(info.join("\n")).not.toContain(shopperToken);
   });
 

@@ -3,7 +3,9 @@
 // budget), else nothing. An answer with no
 // items is nothing to show, not a reason to fall back (buy-again has nothing for a shopper with nothing
 // due), unless it is degraded (validShelf). Never rejects. Inside, null and undefined both mean no shelf
-// (a fetch that failed, a cache that could not be read): only `??` and `?.` below read them.
+// (a fetch that failed, a cache that could not be read): only `??` and `?.` below read them. From a fetch,
+// null is an answer that asking again without the token would not change (not a shelf, or a 400: the
+// shelf's own settings refused), undefined no answer (the token refused, the network, the time budget).
 import { configureEvents } from "./events.ts";
 import { withRecommendation } from "./format.ts";
 import type { Item, Shelf } from "./types.ts";
@@ -46,6 +48,7 @@ async function fetchShelf(url: string, timeoutMs: number, report?: Report): Prom
     const response = await fetch(url, { signal: controller.signal });
     if (response.ok) return validShelf(await response.json());
     report?.(response);
+    if (response.status === 400) return null;
   } catch (error) {
     report?.(error as Error);
   } finally {
@@ -110,6 +113,9 @@ export async function loadShelf(
   const found =
     (token ? shelf : keep(shelf)) ??
     readCachedPopular() ??
-    (token && deadline > Date.now() ? keep(await fetchShelf(url, deadline - Date.now(), report)) : null);
+    // A token over the API's 4,096 characters is a 400 too, and that one the anonymous shelf outlives.
+    (token && (shelf !== null || token[4096]) && deadline > Date.now()
+      ? keep(await fetchShelf(url, deadline - Date.now(), report))
+      : null);
   return found?.items.length ? found : null;
 }

@@ -15,7 +15,7 @@ function say(line: string): void {
 
 /** Why the API's answer did not come, as v1.js reports it (api.ts, Report). */
 export async function explain(problem: Response | Error, timeoutMs: number, api: string): Promise<void> {
-  const fallback = "showing the popular shelf if there is one (cached or fetched without the token), else nothing.";
+  let fallback = "showing the popular shelf if there is one (cached or fetched without the token), else nothing.";
   if (problem instanceof Response) {
     const body = await problem.json().catch(() => null);
     const message: string = body?.error?.message ?? problem.statusText;
@@ -24,8 +24,14 @@ export async function explain(problem: Response | Error, timeoutMs: number, api:
       ? body.error.issues
       : [];
     const details = issues.map((issue) => ` ${issue.path?.join(".") || "request"}: ${issue.message}.`).join("");
+    // A 400 on the token (over the API's length limit) is the token's; v1.js asks again without it. On the
+    // shelf's own settings it does not: they would be refused again.
+    const onToken = issues.some((issue) => issue.path?.[0] === "token");
+    if (problem.status === 400 && !onToken)
+      fallback =
+        "showing the popular shelf if one is cached, else nothing (without the token these settings are refused too).";
     const why =
-      problem.status === 401
+      problem.status === 401 || onToken
         ? "the API refused the shopper token" // Its message says why: expired, not yet valid, signed otherwise…
         : problem.status === 429
           ? "the API is rate-limiting this shopper"
