@@ -1,5 +1,6 @@
 // The terminal side of long runs: a cli-progress bar with records/s and ETA, and the closing
-// summary. Quiet when stderr is not a terminal (CI logs get the summary only).
+// summary. Where stderr is not a terminal (a CI log, a file, a pipe), a plain line every 30 s instead
+// of the bar, so an hour-long run still shows where it is.
 import cliProgress from "cli-progress";
 import type { QueuedImportResult } from "./queued.ts";
 import { changedIdsKept, type ImportProgress, type ImportResult } from "./run.ts";
@@ -13,14 +14,27 @@ export interface ProgressDisplay {
   stop(): void;
 }
 
+/** How often a run whose stderr is not a terminal prints where it stands. */
+export const progressLineEveryMs = 30_000;
+
+/**
+ * A progress bar when stderr is a terminal (or `enabled`), else a line every `lineEveryMs`; `enabled`
+ * false shows nothing. `enabled` on the answer says whether a bar is drawn, so transient notes (retries)
+ * go in it; otherwise the caller prints them.
+ */
 export function progressBar(
   total: number | null,
   unit: string,
-  enabled = process.stderr.isTTY === true,
+  enabled?: boolean,
   /** Where the bar starts (a resumed run's earlier progress): its ETA counts only what follows. */
   from = 0,
+  lineEveryMs = progressLineEveryMs,
 ): ProgressDisplay {
-  if (!enabled) return { enabled, update() {}, note() {}, stop() {} };
+  if (!(enabled ?? process.stderr.isTTY === true)) {
+    return enabled === false
+      ? { enabled: false, update() {}, note() {}, stop() {} }
+      : progressLines(total, unit, from, lineEveryMs);
+  }
   const started = Date.now();
   const bar = new cliProgress.SingleBar(
     {
@@ -38,7 +52,7 @@ export function progressBar(
   );
   bar.start(total ?? 0, from, { rate: 0, note: "", elapsed: 0 });
   return {
-    enabled,
+    enabled: true,
     note(text) {
       bar.update({ note: text });
     },
@@ -54,6 +68,37 @@ export function progressBar(
     stop() {
       bar.stop();
     },
+  };
+}
+
+/**
+ * Progress as plain lines on stderr, at most one every `everyMs` (the first after `everyMs`, so a short
+ * run prints none), e.g. `customers 120000 of 1000000 (12%), 812/s, ETA 18m03s, 2m28s elapsed: 3 retries`.
+ */
+export function progressLines(total: number | null, unit: string, from: number, everyMs: number): ProgressDisplay {
+  const started = Date.now();
+  let printed = started;
+  return {
+    enabled: false,
+    note() {},
+    update(done, extra = {}) {
+      const now = Date.now();
+      if (now - printed < everyMs) return;
+      printed = now;
+      const seconds = (now - started) / 1000;
+      const rate = seconds > 0 ? (done - from) / seconds : 0;
+      const parts = [
+        total === null
+          ? `${unit} ${done}`
+          : `${unit} ${done} of ${total} (${total > 0 ? Math.floor((100 * done) / total) : 100}%)`,
+        `${Math.round(rate)}/s`,
+      ];
+      if (total !== null) parts.push(`ETA ${etaText(rate > 0 ? Math.max(0, total - done) / rate : Number.NaN)}`);
+      parts.push(`${etaText(seconds)} elapsed`);
+      const note = extra.note ? `: ${extra.note}` : "";
+      console.error(`${parts.join(", ")}${note}`);
+    },
+    stop() {},
   };
 }
 

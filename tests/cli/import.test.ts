@@ -94,7 +94,8 @@ describe("patron import against wrangler dev", () => {
   it("imports the Complete Journey catalog and orders, then resumes and stays idempotent", async () => {
     const expected = expectedOrders();
     const productRun = await patron("import", "products", products, "--preset", "completejourney", "--url", worker.url);
-    expect(productRun.stderr).toBe("");
+    // Nothing but, on a slow machine, the progress lines a run past 30 s prints where stderr is not a terminal.
+    expect(productRun.stderr.split("\n").filter((line) => line && !/^products \d+ of \d+ /.test(line))).toEqual([]);
     expect(productRun.code).toBe(0);
     expect(figure(productRun.stdout, "products upserted")).toBeGreaterThan(600);
 

@@ -1,7 +1,8 @@
-// The import progress bar's ETA: readable while cli-progress cannot estimate one yet; and the closing
-// summary, whose order counts add up to the orders sent.
-import { describe, expect, it } from "vitest";
-import { etaText, summaryLines } from "../../cli/import/progress.ts";
+// The import progress bar's ETA: readable while cli-progress cannot estimate one yet; the plain lines
+// printed instead where stderr is not a terminal; and the closing summary, whose order counts add up
+// to the orders sent.
+import { describe, expect, it, vi } from "vitest";
+import { etaText, progressBar, summaryLines } from "../../cli/import/progress.ts";
 import type { QueuedImportResult } from "../../cli/import/queued.ts";
 import type { ImportResult } from "../../cli/import/run.ts";
 import { emptyState, emptyTotals } from "../../cli/import/state.ts";
@@ -91,5 +92,45 @@ describe("the import summary", () => {
     expect(parts.reduce((sum, count) => sum + count, 0)).toBe(figure(lines, "orders sent"));
     expect(figure(lines, "orders sent")).toBe(6);
     expect(summaryLines("orders", direct).some((line) => line.startsWith("failed"))).toBe(false);
+  });
+});
+
+describe("progress where stderr is not a terminal", () => {
+  const linesOf = (run: (display: ReturnType<typeof progressBar>) => void, lineEveryMs: number) => {
+    const printed: string[] = [];
+    const spy = vi.spyOn(console, "error").mockImplementation((line: string) => void printed.push(line));
+    try {
+      run(progressBar(1000, "customers", undefined, 0, lineEveryMs));
+    } finally {
+      spy.mockRestore();
+    }
+    return printed;
+  };
+
+  it("prints a plain line with the count, the share, the rate, the ETA and the note instead of a bar", () => {
+    const printed = linesOf((display) => {
+      expect(display.enabled).toBe(false); // No bar: the caller prints its retries itself.
+      display.update(250, { note: "3 retries" });
+    }, 0);
+    expect(printed).toHaveLength(1);
+    expect(printed[0]).toMatch(/^customers 250 of 1000 \(25%\), \d+\/s, ETA (\S+), \S+ elapsed: 3 retries$/);
+  });
+
+  it("prints at most one line per interval, so a short run prints none", () => {
+    const printed = linesOf((display) => {
+      for (let done = 1; done <= 1000; done++) display.update(done);
+    }, 60_000);
+    expect(printed).toEqual([]);
+  });
+
+  it("prints nothing when asked for no progress", () => {
+    const printed: string[] = [];
+    const spy = vi.spyOn(console, "error").mockImplementation((line: string) => void printed.push(line));
+    try {
+      progressBar(1000, "customers", false, 0, 0).update(500);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(printed).toEqual([]);
   });
 });
