@@ -1,9 +1,15 @@
 // The `patron` command: a thin Node shell over worker/core and the HTTP API.
+import { readFileSync } from "node:fs";
 import { Command } from "commander";
+
+const { version } = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
+  version: string;
+};
 
 const program = new Command()
   .name("patron")
   .description("Patron: cross-channel customer models and recommendations.")
+  .version(version, "-V, --version", "print the version of Patron")
   .showHelpAfterError();
 
 // Each command lives in cli/commands/<name>.ts and registers itself here.
