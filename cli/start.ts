@@ -2,6 +2,7 @@
 // once (a second start reuses the database), then what to open and the local keys.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { copyFileSync, existsSync, readFileSync } from "node:fs";
+import { createServer } from "node:net";
 import path from "node:path";
 import { databases } from "../db/databases.ts";
 import type { ShardsStatusView } from "./commands/shards.ts";
@@ -50,10 +51,31 @@ async function waitForHealth(child: ChildProcess, timeoutMs: number) {
   throw new Error(`The worker did not answer ${url}/health within ${timeoutMs / 1000} s`);
 }
 
+/**
+ * Refuses a port something else holds, before building anything: the dev server would not start there,
+ * and if the holder is an earlier `npm start`, its /health would answer and the demo be seeded into it.
+ */
+async function ensurePortFree() {
+  await new Promise<void>((resolve, reject) => {
+    const probe = createServer();
+    probe.once("error", (error: NodeJS.ErrnoException) =>
+      reject(
+        error.code === "EADDRINUSE"
+          ? new Error(
+              `port ${port} on 127.0.0.1 is in use (an earlier npm start still running?). Stop what holds it, or start on another port: PORT=${port + 1} npm start`,
+            )
+          : error,
+      ),
+    );
+    probe.listen(port, "127.0.0.1", () => probe.close(() => resolve()));
+  });
+}
+
 /** The worker's dev server, once started: stopped again if the start fails after it. */
 let devServer: ChildProcess | undefined;
 
 async function main() {
+  await ensurePortFree();
   const vars = localVars();
   step("Building the widget, demo storefront and console…");
   execFileSync(process.execPath, ["--import", "tsx", "widget/build.ts"], { cwd: root, stdio: "inherit" });
