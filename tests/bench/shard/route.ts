@@ -31,6 +31,7 @@ import path from "node:path";
 import { sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { unstable_startWorker } from "wrangler";
+import type { ShardsStatusView } from "../../../cli/commands/shards.ts";
 import { progressBar } from "../../../cli/import/progress.ts";
 import { jsonEach, runBatch } from "../../../db/batch.ts";
 import * as schema from "../../../db/schema.ts";
@@ -428,6 +429,8 @@ export async function routeSize(size: number, shards: number, options: RouteOpti
       const recommendations = await measureRecommendations(url, loaded.customers, options, (shopper) =>
         fetch(`${url}/bench/floor?id=${floorKey(shopper)}`),
       );
+      // After the shelf: its count reads every shard's customers index, which would warm first visits.
+      const status = await shardsStatus(url);
       if (options.shelfOnly)
         return {
           customers: loaded.customers,
@@ -435,6 +438,7 @@ export async function routeSize(size: number, shards: number, options: RouteOpti
           shards,
           reusedBase: Boolean(kept),
           recommendations,
+          status,
         };
       // After the shelf, so its figures are of the loaded base alone: the router's ingestion, then the
       // nightly job over the shards (which replaces the stand-in models with its own fit).
@@ -455,6 +459,7 @@ export async function routeSize(size: number, shards: number, options: RouteOpti
           source: loaded.bytesSource,
         },
         recommendations,
+        status,
         ingestion,
         nightly,
       };
@@ -501,6 +506,36 @@ async function reshardUntil(url: string, to: number, until: string, label: strin
   } while (view.phase !== until);
   bar?.stop();
   return { seconds: (performance.now() - started) / 1000, steps, view };
+}
+
+/**
+ * `GET /v1/admin/shards` (`patron shards status`), three times: each call asks every shard to count its
+ * customers (an index walk) and size its database. Its wall times, and what the last call answered.
+ */
+async function shardsStatus(url: string) {
+  const seconds: number[] = [];
+  let view: ShardsStatusView | undefined;
+  for (let call = 0; call < 3; call++) {
+    const started = performance.now();
+    const response = await fetch(`${url}/v1/admin/shards`, {
+      headers: { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` },
+    });
+    if (!response.ok) throw new Error(`shards status: ${response.status} ${await response.text()}`);
+    ({ data: view } = (await response.json()) as { data: ShardsStatusView });
+    seconds.push((performance.now() - started) / 1000);
+  }
+  const status = {
+    seconds,
+    shards: view!.count,
+    customers: view!.totals.customers,
+    bytes: view!.totals.bytes,
+    spread: view!.spread,
+    unanswered: view!.unanswered.length,
+  };
+  console.log(
+    `patron shards status (GET /v1/admin/shards): ${seconds.map((s) => `${s.toFixed(2)} s`).join(", ")} for ${status.customers} customers in ${status.shards} shards (spread ${status.spread?.toFixed(2)}, ${status.unanswered} unanswered)`,
+  );
+  return status;
 }
 
 /** Steps `POST /v1/admin/shards/rebalance` to the end of a pass; its wall time, steps and the last answer. */
@@ -583,6 +618,7 @@ export async function reshardSize(size: number, from: number, to: number, option
         );
         rebalanced = { pass, recommendations };
       }
+      const status = await shardsStatus(url);
       return {
         customers: loaded.customers,
         orders: loaded.orders,
@@ -612,6 +648,8 @@ export async function reshardSize(size: number, from: number, to: number, option
           /** The shelf after the pass. */
           recommendations: rebalanced.recommendations,
         },
+        /** After the finish (and the pass), under the new count. */
+        status,
       };
     } finally {
       await worker.dispose();
