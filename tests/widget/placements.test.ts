@@ -661,13 +661,19 @@ describe("keyboard", () => {
   });
 });
 
+/** The lines the page prints with console.info, as they come. */
+function consoleInfo(page: Page): string[] {
+  const info: string[] = [];
+  page.on("console", (message) => {
+    if (message.type() === "info") info.push(message.text());
+  });
+  return info;
+}
+
 describe("data-debug", () => {
   it("explains with console.info why the popular shelf shows, never printing the token", async () => {
     const page = await newPage();
-    const info: string[] = [];
-    page.on("console", (message) => {
-      if (message.type() === "info") info.push(message.text());
-    });
+    const info = consoleInfo(page);
     await openShop(page, { token: expiredToken, scriptAttributes: "data-debug" });
     await waitForCards(page);
     await expect.poll(() => info.join("\n")).toContain("refused the shopper token");
@@ -678,10 +684,7 @@ describe("data-debug", () => {
 
   it("names the setting the API refused, once however many shelves asked", async () => {
     const page = await newPage();
-    const info: string[] = [];
-    page.on("console", (message) => {
-      if (message.type() === "info") info.push(message.text());
-    });
+    const info = consoleInfo(page);
     // Two contexts (two requests), the same refusal. Neither is asked again without the token: a 400 on
     // the shelf's own settings would be refused again.
     const mounts = ["Home Page!", "Home Page!!"]
@@ -709,10 +712,7 @@ describe("data-debug", () => {
 
   it("shows the popular shelf for a token over the API's 4,096 characters, asked for again without it", async () => {
     const page = await newPage();
-    const info: string[] = [];
-    page.on("console", (message) => {
-      if (message.type() === "info") info.push(message.text());
-    });
+    const info = consoleInfo(page);
     const asked = recommendationRequests(page);
     const longToken = `${shopperToken}.${"x".repeat(4096)}`; // Refused with 400 on `token`, not 401.
     await openShop(page, { token: longToken, scriptAttributes: "data-debug" });
@@ -726,10 +726,7 @@ describe("data-debug", () => {
 
   it("explains a spent time budget", async () => {
     const page = await newPage();
-    const info: string[] = [];
-    page.on("console", (message) => {
-      if (message.type() === "info") info.push(message.text());
-    });
+    const info = consoleInfo(page);
     const testFinished = gate();
     onTestFinished(testFinished.open);
     await page.route("**/v1/recommendations**", async (route) => {
@@ -743,10 +740,7 @@ describe("data-debug", () => {
 
   it("explains a page whose origin the API does not allow", async () => {
     const page = await newPage();
-    const info: string[] = [];
-    page.on("console", (message) => {
-      if (message.type() === "info") info.push(message.text());
-    });
+    const info = consoleInfo(page);
     const otherOrigin = "http://elsewhere.test";
     await page.context().route(`${otherOrigin}/**`, (route) =>
       route.fulfill({
