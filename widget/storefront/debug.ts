@@ -29,7 +29,7 @@ export async function explain(problem: Response | Error, timeoutMs: number, api:
     const onToken = issues.some((issue) => issue.path?.[0] === "token");
     if (problem.status === 400 && !onToken)
       fallback =
-        "showing the popular shelf if one is cached, else nothing (without the token these settings are refused too).";
+        "showing the popular shelf if one is cached, else nothing (these settings are refused with or without a token).";
     const why =
       problem.status === 401 || onToken
         ? "the API refused the shopper token" // Its message says why: expired, not yet valid, signed otherwise…
