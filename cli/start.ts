@@ -53,7 +53,7 @@ async function waitForHealth(child: ChildProcess, timeoutMs: number) {
 
 /**
  * Refuses a port something else holds, before building anything: the dev server would not start there,
- * and if the holder is an earlier `npm start`, its /health would answer and the demo be seeded into it.
+ * and if the holder is an earlier `npm start`, its /health would answer as if it were this one's.
  */
 async function ensurePortFree() {
   await new Promise<void>((resolve, reject) => {

@@ -75,7 +75,7 @@ export function progressBar(
  * Progress as plain lines on stderr, at most one every `everyMs` (the first after `everyMs`, so a short
  * run prints none), e.g. `customers 120000 of 1000000 (12%), 812/s, ETA 18m03s, 2m28s elapsed: 3 retries`.
  */
-export function progressLines(total: number | null, unit: string, from: number, everyMs: number): ProgressDisplay {
+function progressLines(total: number | null, unit: string, from: number, everyMs: number): ProgressDisplay {
   const started = Date.now();
   let printed = started;
   return {
