@@ -634,11 +634,21 @@ export const importBatches = sqliteTable(
  * index of the shard holding the key's data. No row: an identity key is unknown, and a customer or
  * order is at its home. Stays empty in the single D1 database.
  */
-export const shardDirectory = sqliteTable("shard_directory", {
-  key: text("key").primaryKey(),
-  shard: integer("shard").notNull(),
-  updatedAt: text("updated_at").notNull(),
-});
+export const shardDirectory = sqliteTable(
+  "shard_directory",
+  {
+    key: text("key").primaryKey(),
+    shard: integer("shard").notNull(),
+    updatedAt: text("updated_at").notNull(),
+    /**
+     * 1 on an entry a shrinking reshard's walk copied into a shard that stays, for a key homed in a
+     * removed shard until the switch (worker/shards/reshard-shard.ts); null on every other entry. A
+     * walk started over drops the marked entries, the reshard's finish clears the marks.
+     */
+    reshardWalk: integer("reshard_walk"),
+  },
+  (t) => [index("shard_directory_reshard_walk_idx").on(t.reshardWalk).where(sql`${t.reshardWalk} IS NOT NULL`)],
+);
 
 /**
  * Customer shards only (worker/shards/moves.ts): the regions moved between shards. In the source a
@@ -713,7 +723,8 @@ export const shardMigration = sqliteTable("shard_migration", {
 
 /**
  * A reshard of the customer shards from `from_count` to `to_count` (`patron shards reshard`,
- * docs/scaling.md, resharding). `phase`: "copying" walks the old shards' directories, customers,
+ * docs/scaling.md, resharding). `phase`: "draining" (shrinking only) moves every customer and identify
+ * call out of the shards the reshard removes, in passes; "copying" walks the old shards' directories, customers,
  * orders and identify calls and writes every key's entry at its home among the new count, while the deployment still runs
  * with the old one; "prepared" once the walk found no write since it began (`started_at`) and marked
  * the old shards to accept the new count; after the switch, "cleaning" deletes the entries the old
@@ -724,16 +735,23 @@ export const shardReshard = sqliteTable("shard_reshard", {
   id: text("id").primaryKey(),
   fromCount: integer("from_count").notNull(),
   toCount: integer("to_count").notNull(),
-  phase: text("phase", { enum: ["copying", "prepared", "cleaning", "done"] }).notNull(),
+  phase: text("phase", { enum: ["draining", "copying", "prepared", "cleaning", "done"] }).notNull(),
   shard: integer("shard").notNull(),
   part: text("part", { enum: ["directory", "customers", "orders", "identify"] }).notNull(),
   cursor: text("cursor").notNull(),
   /** Rows the phase visited, of `total` (the old shards' rows it walks, counted when it began). */
   scanned: integer("scanned").notNull().default(0),
   total: integer("total").notNull().default(0),
-  /** Directory entries written at their new homes (copying), and deleted from the old shards (cleaning). */
+  /**
+   * Directory entries written at their new homes (copying), and deleted from the old shards (cleaning);
+   * draining, the customers moved in this pass, and the moves.
+   */
   written: integer("written").notNull().default(0),
   removed: integer("removed").notNull().default(0),
+  /** A shrink's drain over all its passes: customers moved out of the shards removed, the moves, the passes begun. */
+  drained: integer("drained").notNull().default(0),
+  drainMoves: integer("drain_moves").notNull().default(0),
+  drainPasses: integer("drain_passes").notNull().default(0),
   startedAt: text("started_at").notNull(),
   updatedAt: text("updated_at").notNull(),
   preparedAt: text("prepared_at"),

@@ -27,6 +27,7 @@ import m0022 from "./migrations/0022_shard_reshard.sql";
 import m0023 from "./migrations/0023_shard_rebalance.sql";
 import m0024 from "./migrations/0024_transitions_feed.sql";
 import m0025 from "./migrations/0025_nightly_arrivals.sql";
+import m0026 from "./migrations/0026_shrinking_reshard.sql";
 import journal from "./migrations/meta/_journal.json";
 
 export const shardMigrations = {
@@ -58,5 +59,6 @@ export const shardMigrations = {
     m0023,
     m0024,
     m0025,
+    m0026,
   },
 };

@@ -72,13 +72,30 @@ export function switchInstruction(shards: number, local: boolean): string {
 interface ReshardView {
   from: number;
   to: number;
-  phase: "copying" | "prepared" | "cleaning" | "done";
+  phase: "draining" | "copying" | "prepared" | "cleaning" | "done";
   scanned: number;
   total: number;
   written: number;
   removed: number;
+  drained: number;
+  drainMoves: number;
+  drainPasses: number;
   running: number;
   done: boolean;
+}
+
+/** What a reshard's progress bar counts in its phase. */
+function reshardUnit(step: ReshardView): string {
+  if (step.phase === "draining") return `customers visited (pass ${step.drainPasses})`;
+  if (step.phase === "copying") return "rows walked";
+  return step.from > step.to ? "shards finished" : "entries checked";
+}
+
+/** The note beside a reshard's progress bar. */
+function reshardNote(step: ReshardView): string {
+  if (step.phase === "draining") return `${step.written} moved`;
+  if (step.phase === "copying") return `${step.written} entries written`;
+  return `${step.removed} removed`;
 }
 
 /** What to do once the shards are prepared: switch the deployment to the new count, then run again. */
@@ -301,16 +318,21 @@ export function register(program: Command): void {
   shards
     .command("reshard")
     .description(
-      "Grow the customer shards to --to: walk and prepare them under the old count, then (run again after the switch) finish.",
+      "Grow or shrink the customer shards to --to: prepare them under the old count (shrinking, every customer of the shards removed moves to the others first), then (run again after the switch) finish.",
     )
     .requiredOption(
       "--to <n>",
       "the new number of customer shards (SHARD_COUNT after the switch)",
-      wholeNumber(2, maxShards),
+      wholeNumber(1, maxShards),
     )
     .option("--url <url>", urlHelp, workerUrl)
     .option("--key <key>", adminKeyHelp)
-    .option("--limit <n>", "rows of one shard visited per request (1–5000)", wholeNumber(1, 5000), 1000)
+    .option(
+      "--limit <n>",
+      "rows of one shard visited per request (1–5000; a shrink moves 200 customers a request at most)",
+      wholeNumber(1, 5000),
+      1000,
+    )
     .action(async (options: { url?: string; key?: string; to: number; limit: number }, command: Command) => {
       const client = await adminClient(options, (message) => command.error(message));
       const started = Date.now();
@@ -324,27 +346,30 @@ export function register(program: Command): void {
             limit: options.limit,
           }));
           if (step.phase === "prepared" || step.phase === "done") break;
-          if (barPhase !== step.phase) {
+          // A drain pass starts its count again: a bar each.
+          const barOf = step.phase === "draining" ? `draining ${step.drainPasses}` : step.phase;
+          if (barPhase !== barOf) {
             bar?.stop();
-            bar = progressBar(
-              step.total,
-              step.phase === "copying" ? "rows walked" : "entries checked",
-              undefined,
-              step.scanned,
-            );
-            barPhase = step.phase;
+            bar = progressBar(step.total, reshardUnit(step), undefined, step.scanned);
+            barPhase = barOf;
           }
-          bar?.update(step.scanned, {
-            note: step.phase === "copying" ? `${step.written} entries written` : `${step.removed} removed`,
-          });
+          bar?.update(step.scanned, { note: reshardNote(step) });
         }
         bar?.stop();
         const took = formatDuration(Date.now() - started);
+        const shrinking = step.from > step.to;
         if (step.phase === "prepared") {
+          const drained = shrinking
+            ? `moved ${step.drained} customers out of shards ${step.to} to ${step.from - 1} in ${step.drainMoves} moves (${step.drainPasses} ${step.drainPasses === 1 ? "pass" : "passes"}), `
+            : "";
           console.log(
-            `prepared ${step.from} shards for ${step.to}: walked ${step.scanned} rows and wrote ${step.written} directory entries at their new homes (${took})`,
+            `prepared ${step.from} shards for ${step.to}: ${drained}walked ${step.scanned} rows and wrote ${step.written} directory entries at their new homes (${took})`,
           );
           console.log(reshardSwitchInstruction(step.to, talksToLocalWorker(options.url)));
+        } else if (shrinking) {
+          console.log(
+            `finished: the deployment runs ${step.to} shards; shards ${step.to} to ${step.from - 1} are emptied (${step.removed} directory entries dropped with them) (${took})`,
+          );
         } else {
           console.log(
             `finished: the deployment runs ${step.to} shards; the old ${step.from} shards' ${step.removed} entries for keys homed in the new ones are removed (${took})`,

@@ -19,8 +19,9 @@
 // --fill-backfills does a backfill a kept base's new migration left pending (the nightly job's work) before
 // measuring; without it the shelf measures the base as it is. --drop-caches (Linux, root) empties the page cache before each size's shelf, so the first visits read
 // the shards' pages from disk; the repeat visits that follow measure the path with them in memory.
-// --reshard-to M (with --route --keep DIR --shards N): grows a copy of each kept base from N to M shards as
-// `npx patron shards reshard` does, timing the walk and the finish, and measures the shelf before and after;
+// --reshard-to M (with --route --keep DIR --shards N): grows (or shrinks) a copy of each kept base from N to
+// M shards as `npx patron shards reshard` does, timing the drain (shrinking), the walk and the finish, and
+// measures the shelf before and after;
 // with --rebalance, then a rebalance pass (`npx patron shards rebalance`), timed, and the shelf again.
 import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -236,21 +237,25 @@ async function routeBench(args: string[]) {
   if (results.length > 0) writeResults(options.out, { ...options, shards }, results);
 }
 
-/** `--route --reshard-to M`: a kept base grown from --shards to M shards, timed, the shelf measured before and after. */
+/** `--route --reshard-to M`: a kept base grown or shrunk from --shards to M shards, timed, the shelf measured before and after. */
 async function reshardBench(to: number, from: number, options: Parameters<typeof routeSize>[2]) {
-  if (!Number.isInteger(to) || to <= from)
-    throw new Error(`--reshard-to takes a count above --shards (${from}), got ${to}`);
+  if (!Number.isInteger(to) || to < 1 || to === from)
+    throw new Error(`--reshard-to takes a positive count other than --shards (${from}), got ${to}`);
   const results = [];
   for (const size of options.sizes) {
     const result = await reshardSize(size, from, to, options);
     results.push(result);
-    const { walk, finish } = result;
+    const { drain, walk, finish } = result;
     console.log(`${result.customers} customers (${result.orders} orders), ${from} → ${to} shards`);
+    if (drain)
+      console.log(
+        `  drain under ${from}: ${drain.customersMoved} customers moved out of shards ${to} to ${from - 1} in ${drain.seconds.toFixed(1)} s (${drain.customersPerSecond.toFixed(0)}/s, ${drain.moves} moves, ${drain.passes} ${drain.passes === 1 ? "pass" : "passes"}, ${drain.steps} steps)`,
+      );
     console.log(
       `  walk under ${from}: ${walk.rows} rows in ${walk.seconds.toFixed(1)} s (${walk.rowsPerSecond.toFixed(0)} rows/s, ${walk.steps} steps), ${walk.entriesWritten} entries written at their new homes`,
     );
     console.log(
-      `  finish under ${to}: ${finish.seconds.toFixed(1)} s (${finish.steps} steps), ${finish.entriesRemoved} old entries removed`,
+      `  finish under ${to}: ${finish.seconds.toFixed(1)} s (${finish.steps} steps), ${finish.entriesRemoved} ${drain ? "entries dropped with the shards emptied" : "old entries removed"}`,
     );
     console.log(
       `  shoppers whose shelf is forwarded once more after it: ${(result.shoppersForwarded * 100).toFixed(1)}%`,

@@ -165,6 +165,9 @@ describe("shardsStatusText", () => {
         total: 9,
         written: 3,
         removed: 0,
+        drained: 0,
+        drainMoves: 0,
+        drainPasses: 0,
         running: 4,
         done: false,
       },
@@ -179,6 +182,18 @@ describe("shardsStatusText", () => {
     const switched = shardsStatusText({ ...view, reshard: { ...view.reshard, running: 6 } }).join("\n");
     expect(switched).toContain(
       "A reshard from 4 to 6 shards is under way (prepared): finish it with patron shards reshard --to 6.",
+    );
+    // A shrink still moving customers out of the shards it removes: the command goes on with it.
+    const draining = {
+      ...view.reshard,
+      to: 3,
+      phase: "draining" as const,
+      drained: 40,
+      drainMoves: 12,
+      drainPasses: 1,
+    };
+    expect(shardsStatusText({ ...view, reshard: draining }).join("\n")).toContain(
+      "A reshard from 4 to 3 shards is under way (draining): finish it with patron shards reshard --to 3.",
     );
   });
 

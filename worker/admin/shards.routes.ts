@@ -1,7 +1,7 @@
 // Admin routes for the customer shards (docs/scaling.md): how full and even they are (GET /, `patron
 // shards status`), the move of a single-database deployment's
 // customer data into them (`patron shards migrate`: one step per POST, its progress and a count check),
-// growing them (`patron shards reshard`: one step per POST, and its progress), and moving regions to
+// growing or shrinking them (`patron shards reshard`: one step per POST, and its progress), and moving regions to
 // their account keys' home shards (`patron shards rebalance`: one page per POST, and its progress).
 import { Hono } from "hono";
 import { z } from "zod";
@@ -25,8 +25,8 @@ const migrateBodySchema = z.strictObject({
 });
 const statusQuerySchema = z.strictObject({ verify: z.enum(["true", "false"]).default("false") });
 const reshardBodySchema = z.strictObject({
-  /** The shard count to grow to (SHARD_COUNT after the switch). */
-  to: z.number().int().min(2).max(maxShards),
+  /** The shard count to grow or shrink to (SHARD_COUNT after the switch). */
+  to: z.number().int().min(1).max(maxShards),
   /** Rows of one old shard visited per step. */
   limit: z.number().int().min(1).max(5000).default(1000),
 });
@@ -54,11 +54,17 @@ function reshardRefusal(
   switch (step.kind) {
     case "not_sharded":
       return notSharded();
-    case "not_growing":
+    case "same_count":
       return new ApiError(
         409,
         "conflict",
-        `This deployment runs ${step.count} customer shards: a reshard only adds shards, so "to" must be more than ${step.count}.`,
+        `This deployment runs ${step.count} customer shards already: "to" must be another count.`,
+      );
+    case "not_drained":
+      return new ApiError(
+        409,
+        "conflict",
+        `The shards ${step.state.to} to ${step.state.from - 1}, which the reshard removes, still hold ${writtenText(step.held)}, and the last pass over them moved nothing: their regions are held by moves under way, or too large to move (a placeholder identifier?). Run again in a minute; patron shards status shows unfinished moves.`,
       );
     case "other_reshard":
       return new ApiError(
@@ -81,10 +87,11 @@ function reshardRefusal(
     case "wrong_count": {
       const { from, to, phase } = step.state;
       const message = {
+        draining: `SHARD_COUNT is ${step.count}, but the reshard from ${from} to ${to} shards is still moving the customers of the shards it removes: set SHARD_COUNT back to ${from} and run again until it says they are prepared, then set it to ${to}.`,
         copying: `SHARD_COUNT is ${step.count}, but the reshard from ${from} to ${to} shards has not prepared the shards yet: set SHARD_COUNT back to ${from} and run again until it says they are prepared, then set it to ${to}.`,
         prepared: `SHARD_COUNT is ${step.count}, but the shards are prepared for a reshard from ${from} to ${to}: set SHARD_COUNT to ${to} and run again to finish.`,
         cleaning: `SHARD_COUNT is ${step.count}, but the deployment has switched to ${to} shards and the reshard is removing the old shards' entries: set SHARD_COUNT back to ${to} and run again to finish.`,
-      }[phase as "copying" | "prepared" | "cleaning"];
+      }[phase as "draining" | "copying" | "prepared" | "cleaning"];
       return new ApiError(409, "conflict", message);
     }
   }

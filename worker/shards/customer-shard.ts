@@ -88,10 +88,14 @@ import {
   scoreArrivalsPage,
   scoreShardPage,
 } from "./nightly-shard.ts";
-import { customerCount, type RebalancePage, rebalancePage } from "./rebalance-shard.ts";
+import { customerCount, drainCallsPage, drainPage, type RebalancePage, rebalancePage } from "./rebalance-shard.ts";
 import {
+  dropEntriesIntoRemoved,
   dropRehomedEntries,
   dropWalkEntries,
+  heldRows,
+  keepWalkEntries,
+  placeWalkEntries,
   placingWritesSince,
   type ReshardPart,
   reshardPage,
@@ -131,6 +135,11 @@ export class CustomerShard extends DurableObject<Env> {
   private readonly db: Db;
   /** Set while a reshard has prepared this shard for another count (reshard-shard.ts). */
   private reshardMark: ReshardMark | undefined;
+  /**
+   * This shard's index, from its name (`shard-<index>`), else from its storage: an object its alarm
+   * wakes may not know its name (a local dev server restarted), and the calls that follow reuse it.
+   */
+  private numbered: number | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -142,7 +151,11 @@ export class CustomerShard extends DurableObject<Env> {
     ctx.blockConcurrencyWhile(async () => {
       await migrate(durableDrizzle(ctx.storage), shardMigrations);
       const count = shardCount(env);
-      const index = shardIndex(ctx.id.name);
+      const named = shardIndex(ctx.id.name);
+      const stored = await ctx.storage.get<number>("shardIndex");
+      if (named !== null && stored !== named) await ctx.storage.put("shardIndex", named);
+      const index = named ?? stored ?? null;
+      this.numbered = index;
       // A shard past the count is not in use: only a reshard's walk writes there, whatever it recorded.
       if (index !== null && index >= count) return;
       const recorded = await ctx.storage.get<number>("shardCount");
@@ -176,7 +189,7 @@ export class CustomerShard extends DurableObject<Env> {
     // The count first: a prepared shard still on the old count, called by a Worker already on the new
     // one, answers the skew (seconds, while the new version rolls out), not the reshard (minutes). An
     // object of the class that is not a numbered shard (a test's) places nothing by the count.
-    const index = shardIndex(this.ctx.id.name);
+    const index = this.numbered;
     const skew = index === null ? null : placedByProblem(placedBy, count, index, filling);
     const problem = skew ?? preparedWriteProblem(this.reshardMark, count);
     if (problem) throw new Error(problem);
@@ -184,7 +197,7 @@ export class CustomerShard extends DurableObject<Env> {
 
   /** This shard's index, from its name (`shard-<index>`, worker/shards/shards.ts). */
   get index(): number {
-    const index = shardIndex(this.ctx.id.name);
+    const index = this.numbered;
     if (index === null) throw new Error(`not a customer shard: ${this.ctx.id.name}`);
     return index;
   }
@@ -206,7 +219,7 @@ export class CustomerShard extends DurableObject<Env> {
   async ingest(orders: OrderInput[], now: string) {
     const count = shardCount(this.env);
     this.writable(count);
-    const numbered = count > 0 && shardIndex(this.ctx.id.name) !== null;
+    const numbered = count > 0 && this.numbered !== null;
     return ingestOrders(
       this.db,
       this.env.IDENTITY_HASH_SECRET,
@@ -587,11 +600,20 @@ export class CustomerShard extends DurableObject<Env> {
   /**
    * Marks this shard prepared for `to` shards unless it wrote anything that places keys since the
    * walk began (`since`): then it answers those writes and stays as it was. From the mark on it takes
-   * no writes under the count it serves now, and serves under `to` as well.
+   * no writes under the count it serves now, and serves under `to` as well. Shrinking, a shard the
+   * reshard removes must also hold no customer data (its drain moved it all to the shards that stay).
+   * A shard that stays, which the walk does not visit, is prepared once those are: it drops its entries
+   * placing keys in a removed shard, which place nothing now (dropEntriesIntoRemoved), and is marked.
    */
   async prepareReshard(to: number, since: string): Promise<Record<string, number>> {
-    const countsAtStart = await this.ctx.storage.get<Record<ReshardPart, number>>("reshardWalkCounts");
-    const written = await placingWritesSince(this.db, since, countsAtStart);
+    const shrinking = to < shardCount(this.env);
+    let written: Record<string, number> = {};
+    if (shrinking && this.index < to) await dropEntriesIntoRemoved(this.db, to);
+    else {
+      const countsAtStart = await this.ctx.storage.get<Record<ReshardPart, number>>("reshardWalkCounts");
+      written = await placingWritesSince(this.db, since, countsAtStart);
+      if (shrinking) written = { ...written, ...(await heldRows(this.db)) };
+    }
     if (Object.values(written).some((n) => n > 0)) return written;
     const mark: ReshardMark = { count: to, since };
     await this.ctx.storage.put("reshardTo", mark);
@@ -599,10 +621,36 @@ export class CustomerShard extends DurableObject<Env> {
     return written;
   }
 
-  /** A shard the reshard adds, before the switch: forgets the entries an earlier walk wrote here. */
-  async dropWalkEntries(from: number): Promise<void> {
-    if (this.index < shardCount(this.env)) throw new Error(`dropWalkEntries in shard ${this.index}, one in use`);
-    await dropWalkEntries(this.db, from);
+  /**
+   * Before the switch, a shard that takes the walk's entries (growing, one the reshard adds; shrinking,
+   * one that stays): forgets the entries an earlier walk wrote here.
+   */
+  async dropWalkEntries(from: number, to: number = shardCount(this.env)): Promise<void> {
+    const takes = from > to ? this.index < to && shardCount(this.env) === from : this.index >= shardCount(this.env);
+    if (!takes)
+      throw new Error(`dropWalkEntries in shard ${this.index}, which takes no entries of a walk from ${from} to ${to}`);
+    await dropWalkEntries(this.db, from, to);
+  }
+
+  /** A shrinking walk's page of entries for keys homed here once the deployment runs `to` shards. */
+  async placeWalkEntries(entries: Placement[], from: number, to: number): Promise<void> {
+    if (!(from > to && this.index < to && shardCount(this.env) === from))
+      throw new Error(
+        `placeWalkEntries in shard ${this.index} for a reshard from ${from} to ${to} under SHARD_COUNT ${shardCount(this.env)}`,
+      );
+    await placeWalkEntries(this.db, entries, new Date().toISOString());
+  }
+
+  /**
+   * A page of a shrinking reshard's drain in a shard it removes: its customers' regions (`customers`),
+   * then the identify calls no customer's region took (`identify`), move to the shards that stay.
+   */
+  async drainPage(part: "customers" | "identify", after: string, limit: number, to: number): Promise<RebalancePage> {
+    const count = shardCount(this.env);
+    if (!(this.index >= to && count > to))
+      throw new Error(`drainPage in shard ${this.index}, which a reshard from ${count} to ${to} keeps`);
+    this.writable(count);
+    return (part === "customers" ? drainPage : drainCallsPage)(this.placement, after, limit, to);
   }
 
   /** A walk started over: this shard takes writes under its count again until it is marked anew. */
@@ -610,6 +658,11 @@ export class CustomerShard extends DurableObject<Env> {
     if (this.reshardMark?.count === shardCount(this.env)) return;
     await this.ctx.storage.delete("reshardTo");
     this.reshardMark = undefined;
+  }
+
+  /** Customer rows held here (a shard a shrink removes holds none once drained). */
+  heldRows(): Promise<Record<string, number>> {
+    return heldRows(this.db);
   }
 
   /**
@@ -626,6 +679,32 @@ export class CustomerShard extends DurableObject<Env> {
     this.servesCount(to);
     await this.ctx.storage.delete(["reshardTo", "reshardWalkCounts"]);
     this.reshardMark = undefined;
+  }
+
+  /** A shrink's last step in a shard that stays: the walk's entries become its own, and the mark goes. */
+  async keepWalkEntries(to: number): Promise<void> {
+    this.servesCount(to);
+    await keepWalkEntries(this.db);
+    await this.finishReshard(to);
+  }
+
+  /**
+   * A shrink's last step in a shard it removed (the deployment runs `to` shards, fewer than this
+   * index): refused while it holds customer data; else everything it stored goes (directory entries,
+   * move records naming keys, its own suppression list) with its alarm, and the object is empty.
+   * Answers the directory entries it dropped.
+   */
+  async retire(to: number): Promise<number> {
+    this.servesCount(to);
+    if (this.index < to) throw new Error(`retire in shard ${this.index}, which ${to} shards keep`);
+    const held = await heldRows(this.db);
+    if (Object.values(held).some((n) => n > 0))
+      throw new Error(`shard ${this.index} still holds customer data (${JSON.stringify(held)}): not retired`);
+    const entries = (await reshardTotals(this.db)).directory;
+    await this.ctx.storage.deleteAlarm();
+    await this.ctx.storage.deleteAll();
+    this.reshardMark = undefined;
+    return entries;
   }
 
   private servesCount(count: number): void {

@@ -61,6 +61,12 @@ export interface MoveContext {
   wakeLater: () => Promise<void>;
 }
 
+/** Where a region is found from besides its identity keys (regionOf). */
+export interface RegionStart {
+  customers?: readonly string[];
+  sources?: readonly string[];
+}
+
 /** A region bigger than this is refused, as loadRegion refuses one (a placeholder identifier). */
 export const maxRegionSources = 20_000;
 
@@ -85,12 +91,34 @@ export async function regionOf(
   startKeys: readonly string[],
   /** Gets every customer reached, also when the region is too large (the caller need not walk it again). */
   reached?: Set<string>,
+  /**
+   * Customers and identify calls to start from besides the keys: a guest's region, or an identify call
+   * with no verified identifier, has no identity key to start from.
+   */
+  start: RegionStart = {},
 ): Promise<Region | "too_large"> {
   const keys = new Set<string>();
   const sources = new Set<string>();
   const customers = new Set<string>();
-  let frontier = { keys: [...new Set(startKeys)], sources: [] as string[], customers: [] as string[] };
+  // Only what is held here: a customer or call a move took meanwhile is not this region's.
+  const [heldCustomers = [], heldSources = []] =
+    (start.customers?.length ?? 0) + (start.sources?.length ?? 0) === 0
+      ? []
+      : await batchRows(db, [
+          sql`SELECT id FROM customers WHERE id IN ${ids(start.customers ?? [])}`,
+          sql`SELECT DISTINCT source FROM identity_observations WHERE source IN ${ids(start.sources ?? [])}`,
+        ]);
+  let frontier = {
+    keys: [...new Set(startKeys)],
+    sources: texts(heldSources, "source"),
+    customers: texts(heldCustomers, "id"),
+  };
   for (const key of frontier.keys) keys.add(key);
+  for (const source of frontier.sources) sources.add(source);
+  for (const customer of frontier.customers) {
+    customers.add(customer);
+    reached?.add(customer);
+  }
   while (frontier.keys.length + frontier.sources.length + frontier.customers.length > 0) {
     // One indexed read per table and direction; orders by id, never by an expression over it.
     const orderIds = frontier.sources.filter((source) => source.startsWith("order:")).map((source) => source.slice(6));
@@ -426,7 +454,9 @@ async function runSteps(ctx: MoveContext, id: string): Promise<void> {
 async function pointAt(ctx: MoveContext, region: Region, shard: number, now: string): Promise<void> {
   const byHome = new Map<number, Placement[]>();
   const orders = region.sources.filter((source) => source.startsWith("order:"));
-  for (const key of [...region.keys, ...region.customers.map(customerKey), ...orders]) {
+  // An identify call with no verified identifier (a region with no key) is found by its source alone.
+  const calls = region.keys.length === 0 ? region.sources.filter((source) => source.startsWith("identify:")) : [];
+  for (const key of [...region.keys, ...region.customers.map(customerKey), ...orders, ...calls]) {
     const home = homeShard(key, ctx.count);
     byHome.set(home, [...(byHome.get(home) ?? []), { key, shard }]);
   }
@@ -506,6 +536,8 @@ export async function moveRegionOut(
   target: number,
   /** Checked against the region found when the move is recorded: false leaves it (`retry`). */
   accept?: (region: Region) => boolean,
+  /** Where the region is found from besides `keys` (regionOf's start): a guest has no key to find it by. */
+  start: RegionStart = {},
 ): Promise<MoveOutcome> {
   const { db } = ctx;
   const fenced = await db.all<{ move_id: string }>(
@@ -515,7 +547,7 @@ export async function moveRegionOut(
     await nudgeMovesOut(ctx, new Set(fenced.map((row) => row.move_id)));
     return { kind: "retry" };
   }
-  const recorded = await recordMoveOut(ctx, keys, target, accept);
+  const recorded = await recordMoveOut(ctx, keys, target, accept, start);
   if (recorded.kind !== "recorded") return recorded;
   await nudgeMovesOut(ctx, new Set([recorded.id]));
   return (await loadMove(db, recorded.id))?.status === "done" ? { kind: "moved" } : { kind: "retry" };
@@ -531,8 +563,9 @@ export async function recordMoveOut(
   keys: readonly string[],
   target: number,
   accept?: (region: Region) => boolean,
+  start: RegionStart = {},
 ): Promise<{ kind: "recorded"; id: string } | Exclude<MoveOutcome, { kind: "moved" }>> {
-  const region = await regionOf(ctx.db, keys);
+  const region = await regionOf(ctx.db, keys, undefined, start);
   if (region === "too_large") return { kind: "region_too_large", limit: maxRegionSources };
   if (accept && !accept(region)) return { kind: "retry" };
   // A region still arriving here is not whole yet: its source is asked to finish first.

@@ -6,7 +6,7 @@
 // ingestion runs: several regions bound for one shard travel together, up to a bound per move.
 import { sql } from "drizzle-orm";
 import { jsonEach } from "../../db/batch.ts";
-import { balancedHome } from "../core/shards/placement.ts";
+import { balancedHome, drainTarget } from "../core/shards/placement.ts";
 import type { Db } from "../env.ts";
 import { type MoveContext, moveRegionOut, type Region, regionOf } from "./moves.ts";
 
@@ -58,24 +58,49 @@ function movesOf(regions: readonly Region[]): Region[][] {
   return moves;
 }
 
+/** How a page of customers is placed: a rebalance pass's, or a shrinking reshard's drain. */
+interface Placing {
+  /** Regions are found from the page's account keys alone (a rebalance), or from every customer (a drain). */
+  accountsOnly: boolean;
+  /** Where a region goes, or null to leave it here. */
+  target(region: { keys: readonly string[]; sources: readonly string[] }): number | null;
+}
+
 /**
  * The next `limit` customers here after `after` (by id): each region held here whose account keys are
  * all homed in another shard among `ctx.count` is moved there. A region is found from the account keys
  * of a customer of the page; customers merged into another are visited with their survivor's region.
  */
-export async function rebalancePage(ctx: MoveContext, after: string, limit: number): Promise<RebalancePage> {
-  const { db, index, count } = ctx;
+export function rebalancePage(ctx: MoveContext, after: string, limit: number): Promise<RebalancePage> {
+  return movePage(ctx, after, limit, {
+    accountsOnly: true,
+    target: (region) => balancedHome(region.keys, ctx.index, ctx.count),
+  });
+}
+
+/**
+ * A shrinking reshard's drain (worker/shards/reshard.ts) in a shard it removes: the region of every
+ * customer of the next `limit` after `after` moves to a shard that stays (drainTarget), guests too.
+ */
+export function drainPage(ctx: MoveContext, after: string, limit: number, to: number): Promise<RebalancePage> {
+  return movePage(ctx, after, limit, { accountsOnly: false, target: (region) => drainTarget(region, to) });
+}
+
+async function movePage(ctx: MoveContext, after: string, limit: number, placing: Placing): Promise<RebalancePage> {
+  const { db } = ctx;
   const rows = await db.all<{ id: string; merged_into: string | null }>(
     sql`SELECT id, merged_into FROM customers WHERE id > ${after} ORDER BY id LIMIT ${limit}`,
   );
   const last = rows.at(-1)?.id ?? after;
   const live = rows.filter((row) => row.merged_into === null).map((row) => row.id);
-  const accounts = await db.all<{ customer_id: string; key: string }>(
-    sql`SELECT customer_id, key FROM identities
-      WHERE customer_id IN (SELECT value FROM ${jsonEach(live)}) AND kind = 'account'`,
+  const held = await db.all<{ customer_id: string; key: string }>(
+    placing.accountsOnly
+      ? sql`SELECT customer_id, key FROM identities
+          WHERE customer_id IN (SELECT value FROM ${jsonEach(live)}) AND kind = 'account'`
+      : sql`SELECT customer_id, key FROM identities WHERE customer_id IN (SELECT value FROM ${jsonEach(live)})`,
   );
-  const keysOf = new Map<string, string[]>();
-  for (const row of accounts) keysOf.set(row.customer_id, [...(keysOf.get(row.customer_id) ?? []), row.key]);
+  const keysOf = new Map<string, string[]>(placing.accountsOnly ? [] : live.map((id) => [id, []]));
+  for (const row of held) keysOf.set(row.customer_id, [...(keysOf.get(row.customer_id) ?? []), row.key]);
 
   const page: RebalancePage = {
     scanned: rows.length,
@@ -89,27 +114,77 @@ export async function rebalancePage(ctx: MoveContext, after: string, limit: numb
   const bound = new Map<number, Region[]>();
   for (const [customer, keys] of keysOf) {
     // A customer's own account keys decide first: most regions are one customer.
-    if (seen.has(customer) || balancedHome(keys, index, count) === null) continue;
+    if (seen.has(customer) || (placing.accountsOnly && placing.target({ keys, sources: [] }) === null)) continue;
     const reached = new Set<string>([customer]);
-    const region = await regionOf(db, keys, reached);
+    // A guest (no identity key) is found from the customer itself.
+    const region = await regionOf(db, keys, reached, keys.length === 0 ? { customers: [customer] } : {});
     for (const id of reached) seen.add(id);
     if (region === "too_large") {
       page.tooLarge += reached.size;
       continue;
     }
-    const target = balancedHome(region.keys, index, count);
+    const target = placing.target(region);
     if (target !== null) bound.set(target, [...(bound.get(target) ?? []), region]);
   }
+  await moveBound(ctx, bound, placing, page, last);
+  return page;
+}
 
+/**
+ * A drain's second part in a shard a shrink removes: the identify calls still held here once its
+ * customers are gone, those with no verified identifier (no customer's region takes them), each moved
+ * to the home of its source among the `to` shards that stay. The next `limit` sources after `after`;
+ * they count as moves, not as customers visited.
+ */
+export async function drainCallsPage(
+  ctx: MoveContext,
+  after: string,
+  limit: number,
+  to: number,
+): Promise<RebalancePage> {
+  const rows = await ctx.db.all<{ source: string }>(
+    sql`SELECT DISTINCT source FROM identity_observations
+      WHERE source > ${after || "identify:"} AND source < 'identify;' ORDER BY source LIMIT ${limit}`,
+  );
+  const page: RebalancePage = {
+    scanned: 0,
+    moved: 0,
+    moves: 0,
+    busy: 0,
+    tooLarge: 0,
+    next: rows.length < limit ? null : (rows.at(-1)?.source ?? null),
+  };
+  const placing: Placing = { accountsOnly: false, target: (region) => drainTarget(region, to) };
+  const bound = new Map<number, Region[]>();
+  for (const { source } of rows) {
+    const region = await regionOf(ctx.db, [], undefined, { sources: [source] });
+    const target = region === "too_large" ? null : placing.target(region);
+    if (region !== "too_large" && target !== null) bound.set(target, [...(bound.get(target) ?? []), region]);
+  }
+  await moveBound(ctx, bound, placing, page, null);
+  return page;
+}
+
+/** Moves the regions `bound` for each target, several to a move, counting what happened in `page`. */
+async function moveBound(
+  ctx: MoveContext,
+  bound: ReadonlyMap<number, Region[]>,
+  placing: Placing,
+  page: RebalancePage,
+  /** The page's last customer id, which the count of customers visited is kept by; null for a page of calls. */
+  last: string | null,
+): Promise<void> {
+  const { index } = ctx;
   const move = async (regions: readonly Region[], target: number): Promise<void> => {
     const customers = regions.flatMap((region) => region.customers);
     // Found again when the move is recorded: an order may have joined a region homed here meanwhile.
-    const stillAway = (found: Region) => balancedHome(found.keys, index, count) === target;
+    const stillAway = (found: Region) => placing.target(found) === target;
     const outcome = await moveRegionOut(
       ctx,
       regions.flatMap((region) => region.keys),
       target,
       stillAway,
+      placing.accountsOnly ? {} : { customers, sources: regions.flatMap((region) => region.sources) },
     );
     if (outcome.kind !== "moved" && regions.length > 1) {
       // One region held (or grown) spoils a move of several: each goes on its own.
@@ -123,10 +198,10 @@ export async function rebalancePage(ctx: MoveContext, after: string, limit: numb
       page.moves++;
       // Visited once each: a customer moved to a shard the pass visits later is counted there, not
       // here; one moved from further on to a shard already visited is counted now.
-      page.scanned +=
-        target > index ? -customers.filter((id) => id <= last).length : customers.filter((id) => id > last).length;
+      if (last !== null)
+        page.scanned +=
+          target > index ? -customers.filter((id) => id <= last).length : customers.filter((id) => id > last).length;
     }
   };
   for (const [target, regions] of bound) for (const batch of movesOf(regions)) await move(batch, target);
-  return page;
 }

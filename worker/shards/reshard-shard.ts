@@ -64,7 +64,11 @@ export async function reshardPage(
     const rows = await db.all<{ key: string; shard: number }>(
       sql`SELECT key, shard FROM shard_directory WHERE key > ${after} ORDER BY key LIMIT ${limit}`,
     );
-    const placed = new Map(rows.map((row) => [row.key, Number(row.shard)]));
+    // Shrinking, an entry placing its key in a shard removed places nothing once drained: not copied
+    // (dropEntriesIntoRemoved).
+    const placed = new Map(
+      rows.filter((row) => counts.to > counts.from || row.shard < counts.to).map((row) => [row.key, Number(row.shard)]),
+    );
     return {
       entries: rehomed([...placed.keys()], counts.from, counts.to).map(({ key, home }) => ({
         key,
@@ -126,12 +130,57 @@ export async function placingWritesSince(
 }
 
 /**
- * In a shard the reshard adds, before the switch: deletes the entries an earlier walk wrote (those
- * placing keys in the old shards), so a walk started over keeps none for a key erased (or no longer
- * placed there) meanwhile.
+ * Before the switch, in a shard that takes a walk's entries: deletes the entries an earlier walk wrote
+ * here, so a walk started over keeps none for a key erased (or no longer placed there) meanwhile.
+ * Growing, that is every entry of a shard the reshard adds placing a key in an old shard; shrinking,
+ * every entry marked as the walk's in a shard that stays (placeWalkEntries).
  */
-export async function dropWalkEntries(db: Db, from: number): Promise<void> {
-  await runBatch(db, [sql`DELETE FROM shard_directory WHERE shard < ${from}`]);
+export async function dropWalkEntries(db: Db, from: number, to: number): Promise<void> {
+  await runBatch(db, [
+    from > to
+      ? sql`DELETE FROM shard_directory WHERE reshard_walk IS NOT NULL`
+      : sql`DELETE FROM shard_directory WHERE shard < ${from}`,
+  ]);
+}
+
+/**
+ * A shrinking walk's entries, in a shard that stays: each key (homed in a removed shard until the
+ * switch) is placed as `entries` say, marked as the walk's until the reshard's finish clears the mark.
+ */
+export async function placeWalkEntries(db: Db, entries: readonly Placement[], now: string): Promise<void> {
+  if (entries.length === 0) return;
+  await runBatch(db, [
+    sql`
+      INSERT INTO shard_directory (key, shard, updated_at, reshard_walk)
+      SELECT value ->> 'key', value ->> 'shard', ${now}, 1 FROM ${jsonEach(entries)} WHERE true
+      ON CONFLICT (key) DO UPDATE SET shard = excluded.shard, updated_at = excluded.updated_at, reshard_walk = 1`,
+  ]);
+}
+
+/**
+ * A shrink's preparing, in a shard that stays, once the shards removed hold no customer data: deletes
+ * the entries placing keys in one of them. They place nothing any more: a claim for an order its
+ * request never stored there, an identifier seen only unverified on the orders of a region the drain
+ * moved (a move points only its region's verified keys at the target). Such a key is unknown then, as
+ * the walk leaves it (reshardPage). Answers how many went.
+ */
+export async function dropEntriesIntoRemoved(db: Db, to: number): Promise<number> {
+  const [result] = await runBatch(db, [sql`DELETE FROM shard_directory WHERE shard >= ${to}`]);
+  return result?.meta.changes ?? 0;
+}
+
+/** A shrink's finish in a shard that stays: the walk's marks go (its entries are this shard's own now). */
+export async function keepWalkEntries(db: Db): Promise<void> {
+  await runBatch(db, [sql`UPDATE shard_directory SET reshard_walk = NULL WHERE reshard_walk IS NOT NULL`]);
+}
+
+/**
+ * What a shard a shrinking reshard removes still holds of customer data: its customers, orders and
+ * identify calls, each of which its drain moves to a shard that stays. All zero before it is prepared.
+ */
+export async function heldRows(db: Db): Promise<Record<string, number>> {
+  const { customers, orders, identify } = await reshardTotals(db);
+  return { "customers still held": customers, "orders still held": orders, "identify calls still held": identify };
 }
 
 /**

@@ -477,6 +477,9 @@ interface ReshardView {
   total: number;
   written: number;
   removed: number;
+  drained: number;
+  drainMoves: number;
+  drainPasses: number;
 }
 
 /** Steps `POST /v1/admin/shards/reshard` until `until` (a phase); its wall time, steps and the last answer. */
@@ -502,7 +505,7 @@ async function reshardUntil(url: string, to: number, until: string, label: strin
     ({ data: view } = (await response.json()) as { data: ReshardView });
     steps++;
     bar ??= progressBar(view.total, label);
-    bar.update(view.scanned);
+    bar.update(Math.min(view.scanned, view.total));
   } while (view.phase !== until);
   bar?.stop();
   return { seconds: (performance.now() - started) / 1000, steps, view };
@@ -561,8 +564,9 @@ async function rebalancePass(url: string) {
 }
 
 /**
- * `--reshard-to M`: grows a copy of the kept base of `size` customers in `from` shards to `to` shards
- * as `npx patron shards reshard` does (walk, switch, finish), timing each phase, and measures the
+ * `--reshard-to M`: grows (or shrinks) a copy of the kept base of `size` customers in `from` shards to
+ * `to` shards as `npx patron shards reshard` does (shrinking, the drain; walk, switch, finish), timing
+ * each phase, and measures the
  * shelf against the bare read before the reshard and after the switch, in the same run: a shopper
  * whose account key's home moved to a new shard costs one forward more. With `rebalance`, a rebalance
  * pass then moves those shoppers' regions to their homes, and the shelf is measured again. The kept
@@ -583,12 +587,15 @@ export async function reshardSize(size: number, from: number, to: number, option
     let { worker, url } = await startRouteWorker(persistDir, from);
     let before: Awaited<ReturnType<typeof measureRecommendations>>;
     let walk: Awaited<ReturnType<typeof reshardUntil>>;
+    let drain: Awaited<ReturnType<typeof reshardUntil>> | null = null;
     try {
       await probe(url);
       await fillFloor(url, loaded.customers);
       before = await measureRecommendations(url, loaded.customers, options, (shopper) =>
         fetch(`${url}/bench/floor?id=${floorKey(shopper)}`),
       );
+      // Shrinking, the drain first: every customer of the shards removed moves to one that stays.
+      if (to < from) drain = await reshardUntil(url, to, "copying", "customers visited (drain)");
       walk = await reshardUntil(url, to, "prepared", "rows walked");
     } finally {
       await worker.dispose();
@@ -599,7 +606,7 @@ export async function reshardSize(size: number, from: number, to: number, option
       const after = await measureRecommendations(url, loaded.customers, options, (shopper) =>
         fetch(`${url}/bench/floor?id=${floorKey(shopper)}`),
       );
-      const finish = await reshardUntil(url, to, "done", "entries checked");
+      const finish = await reshardUntil(url, to, "done", to < from ? "shards finished" : "entries checked");
       await probe(url);
       const keys = await Promise.all(
         Array.from({ length: 2000 }, async (_, k) => {
@@ -624,6 +631,15 @@ export async function reshardSize(size: number, from: number, to: number, option
         orders: loaded.orders,
         from,
         to,
+        /** Shrinking: moving every customer out of the shards removed, under the old count. */
+        drain: drain && {
+          seconds: drain.seconds,
+          steps: drain.steps,
+          customersMoved: walk.view.drained,
+          moves: walk.view.drainMoves,
+          passes: walk.view.drainPasses,
+          customersPerSecond: walk.view.drained / drain.seconds,
+        },
         walk: {
           seconds: walk.seconds,
           steps: walk.steps,

@@ -4,6 +4,7 @@ import {
   balancedHome,
   customerIdHomedAt,
   customerKey,
+  drainTarget,
   hash64,
   homeShard,
   jumpHash,
@@ -114,7 +115,9 @@ describe("shardCountProblem", () => {
     expect(problem.startsWith(shardCountChanged)).toBe(true);
     expect(problem).toMatch(/SHARD_COUNT is 8, but the customer shards were placed for 4\. Set it back to 4/);
     expect(problem).toMatch(/run patron shards reshard --to 8 first/);
-    expect(shardCountProblem(8, 4)).toMatch(/Set it back to 8: the shards only grow/);
+    expect(shardCountProblem(8, 4)).toMatch(
+      /Set it back to 8, or, with it set back, run patron shards reshard --to 4 first/,
+    );
   });
 });
 
@@ -170,8 +173,38 @@ describe("rehomed", () => {
     }
   });
 
+  it("shrinking, is every key homed in a removed shard, each with its home among the shards that stay", () => {
+    for (const [from, to] of [
+      [7, 4],
+      [17, 16],
+      [32, 16],
+    ] as const) {
+      const moved = rehomed(keys, from, to);
+      expect(moved).toEqual(
+        keys
+          .filter((key) => homeShard(key, to) !== homeShard(key, from))
+          .map((key) => ({ key, home: homeShard(key, to) })),
+      );
+      expect(moved.map(({ key }) => key)).toEqual(keys.filter((key) => homeShard(key, from) >= to));
+      for (const { home } of moved) expect(home).toBeLessThan(to);
+      expect(Math.abs(moved.length / keys.length - (1 - to / from))).toBeLessThan(0.02);
+    }
+  });
+
   it("moves nothing when the count stays", () => {
     expect(rehomed(keys, 8, 8)).toEqual([]);
+  });
+});
+
+describe("drainTarget", () => {
+  it("is the home among the shards that stay of the region's least account key, else least key, else least source", () => {
+    const sources = ["order:w-9", "order:w-10"];
+    const held = ["email:b@example.com", "account:u-2", "card:77", "account:u-10"];
+    expect(drainTarget({ keys: held, sources }, 5)).toBe(homeShard("account:u-10", 5));
+    expect(drainTarget({ keys: ["email:b@example.com", "card:77"], sources }, 5)).toBe(homeShard("card:77", 5));
+    expect(drainTarget({ keys: [], sources }, 5)).toBe(homeShard("order:w-10", 5));
+    expect(drainTarget({ keys: [], sources: [] }, 5)).toBeNull();
+    for (const key of keys.slice(0, 200)) expect(drainTarget({ keys: [key], sources: [] }, 3)).toBeLessThan(3);
   });
 });
 

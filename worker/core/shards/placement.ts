@@ -38,17 +38,36 @@ export function homeShard(key: string, count: number): number {
 }
 
 /**
- * Of `keys`, those whose home among `to` shards is one of the shards a reshard from `from` adds, each
- * with that home: the directory entries a reshard writes there. Jump consistent hashing moves a key's
- * home only to a new shard, so every other key keeps its home, and its entry, where it was.
+ * Of `keys`, those whose home among `to` shards is another than among `from`, each with its new home:
+ * the directory entries a reshard from `from` to `to` writes there. Jump consistent hashing moves a
+ * home only between the shards one count has and the other lacks: growing, a key homed anew is homed in
+ * one of the shards added; shrinking, only the keys homed in the shards removed are homed anew. Every
+ * other key keeps its home, and its entry, where it was.
  */
 export function rehomed(keys: readonly string[], from: number, to: number): { key: string; home: number }[] {
   const moved: { key: string; home: number }[] = [];
   for (const key of keys) {
+    // Growing, a key homed anew is homed at or past `from`; shrinking, it was homed at or past `to`.
+    if (from > to && homeShard(key, from) < to) continue;
     const home = homeShard(key, to);
-    if (home >= from) moved.push({ key, home });
+    if (from > to || home >= from) moved.push({ key, home });
   }
   return moved;
+}
+
+/**
+ * Where a region held in a shard a shrinking reshard removes goes among the `to` shards that stay: the
+ * home of its least account key, where the shopper's shelf is one call; else (no account key: a card or
+ * an email alone) of its least identity key; else (a guest, whose orders carried no verified
+ * identifier) of its least source (`order:<id>`), as a new region is placed. Null for an empty region.
+ */
+export function drainTarget(
+  region: { keys: readonly string[]; sources: readonly string[] },
+  to: number,
+): number | null {
+  const keys = [...region.keys].sort();
+  const key = keys.find((each) => each.startsWith("account:")) ?? keys[0] ?? [...region.sources].sort()[0];
+  return key === undefined ? null : homeShard(key, to);
 }
 
 /**
@@ -108,10 +127,7 @@ export const shardCountChanged = "shard_count_changed";
  */
 export function shardCountProblem(recorded: number | undefined, current: number): string | null {
   if (recorded === undefined || current === 0 || recorded === current) return null;
-  const reshard =
-    current > recorded
-      ? `, or, with it set back, run patron shards reshard --to ${current} first, then set it again (docs/scaling.md, resharding)`
-      : ": the shards only grow (docs/scaling.md, resharding)";
+  const reshard = `, or, with it set back, run patron shards reshard --to ${current} first, then set it again (docs/scaling.md, resharding)`;
   return `${shardCountChanged}: SHARD_COUNT is ${current}, but the customer shards were placed for ${recorded}. Set it back to ${recorded}${reshard}.`;
 }
 

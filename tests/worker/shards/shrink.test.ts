@@ -1,0 +1,144 @@
+// Shrinking the customer shards (`POST /v1/admin/shards/reshard` with a smaller `to`, docs/scaling.md,
+// resharding), the part a deployment runs under its old count: the drain moves every customer, guest
+// and identify call out of the shards removed, the walk writes each of their directory entries at its
+// home among the new count (marked as the walk's), and every shard is prepared; meanwhile every answer
+// stays the same. The switch and the finish are in tests/cli/reshard.test.ts (they need the deployment
+// restarted with another SHARD_COUNT).
+import { env, runInDurableObject, SELF } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { homeShard } from "../../../worker/core/shards/placement.ts";
+import { shardStub } from "../../../worker/shards/shards.ts";
+import { adminKey, anOrder, client, uniquePrefix, verified } from "../../fixtures/builders.ts";
+
+const api = client(SELF);
+const reshard = (body: unknown) => api.call("POST", "/v1/admin/shards/reshard", body, adminKey);
+
+interface ReshardView {
+  from: number;
+  to: number;
+  phase: string;
+  scanned: number;
+  total: number;
+  written: number;
+  drained: number;
+  drainMoves: number;
+  drainPasses: number;
+  done: boolean;
+}
+
+async function errorOf(response: Response, status: number) {
+  expect(response.status, await response.clone().text()).toBe(status);
+  return ((await response.json()) as { error: { code: string; message: string } }).error;
+}
+
+/** Accounts joined across channels (merges, moves), store-only cards and guests with a typed email alone. */
+function history(p: string) {
+  return Array.from({ length: 40 }, (_, i) =>
+    anOrder({
+      id: `${p}-${i}`,
+      channel: i % 2 ? "store" : "web",
+      identifiers:
+        i % 8 === 7
+          ? { email: `guest-${p}-${i}@x.test` }
+          : i % 8 === 5
+            ? { loyalty: `${p}-card-only-${i}` }
+            : {
+                account: `${p}-acct-${i % 12}`,
+                loyalty: `${p}-card-${i % 14}`,
+                email: verified(`${p}-${i % 9}@x.test`),
+              },
+    }),
+  );
+}
+
+/** Rows of `sql` in shard `index`. */
+const rowsIn = <T extends Record<string, SqlStorageValue>>(index: number, query: string) =>
+  runInDurableObject(shardStub(env, index), (_instance, state) => state.storage.sql.exec<T>(query).toArray());
+
+/** What shard `index` holds of customer data: customers, orders and identify calls. */
+async function held(index: number) {
+  const [row] = await rowsIn<{ customers: number; orders: number; calls: number }>(
+    index,
+    `SELECT (SELECT count(*) FROM customers) AS customers, (SELECT count(*) FROM orders) AS orders,
+      (SELECT count(DISTINCT source) FROM identity_observations WHERE source LIKE 'identify:%') AS calls`,
+  );
+  return row;
+}
+
+describe("a reshard from 4 to 2 shards, under the old count", () => {
+  it("moves everything out of shards 2 and 3, copies their entries to their homes among 2, and answers the same", async () => {
+    const p = uniquePrefix("shrink");
+    expect((await api.postOrders(history(p))).status).toBe(200);
+    // Identify calls with no verified identifier: placed by their source alone, in no customer's region.
+    for (let i = 0; i < 8; i++)
+      expect((await api.identify({ email: `${p}-seen-${i}@x.test`, device: `${p}-dev-${i}` })).status).toBe(200);
+    const lookups = async () => {
+      const answers: Record<string, unknown> = {};
+      for (const [kind, value] of [
+        ...Array.from({ length: 12 }, (_, i) => ["account", `${p}-acct-${i}`]),
+        ...[5, 13, 21, 29, 37].map((i) => ["loyalty", `${p}-card-only-${i}`]),
+      ] as [string, string][]) {
+        const response = await api.lookup(kind, value);
+        expect(response.status, `${kind} ${value}: ${await response.clone().text()}`).toBe(200);
+        const { data } = (await response.json()) as { data: { customerId: string; orders: { id: string }[] } };
+        answers[`${kind}:${value}`] = { customerId: data.customerId, orders: data.orders.map((o) => o.id).sort() };
+      }
+      return answers;
+    };
+    const before = await lookups();
+    const heldBefore = await Promise.all([2, 3].map(held));
+    expect(heldBefore.reduce((n, row) => n + (row?.customers ?? 0), 0)).toBeGreaterThan(1);
+    expect(heldBefore.reduce((n, row) => n + (row?.calls ?? 0), 0)).toBeGreaterThan(0);
+
+    // The first step drains; the answers stay the same while customers move.
+    const first = await reshard({ to: 2, limit: 5 });
+    expect(first.status, await first.clone().text()).toBe(200);
+    expect(((await first.json()) as { data: ReshardView }).data).toMatchObject({ from: 4, to: 2, phase: "draining" });
+    let view: ReshardView | null = null;
+    const phases = new Set<string>();
+    for (let i = 0; i < 200 && view?.phase !== "prepared"; i++) {
+      const step = await reshard({ to: 2, limit: 5 });
+      expect(step.status, await step.clone().text()).toBe(200);
+      view = ((await step.json()) as { data: ReshardView }).data;
+      phases.add(view.phase);
+    }
+    expect([...phases]).toEqual(expect.arrayContaining(["draining", "copying", "prepared"]));
+    expect(view).toMatchObject({ from: 4, to: 2, phase: "prepared", done: false });
+    expect(view?.drained).toBeGreaterThanOrEqual(heldBefore.reduce((n, row) => n + (row?.customers ?? 0), 0));
+    expect(view?.drainMoves).toBeGreaterThan(0);
+    expect(view?.drainPasses).toBe(1);
+
+    // Shards 2 and 3 hold no customer data; every entry they keep that places its key in a shard that
+    // stays is copied, marked, to its key's home among 2. One placing it in a removed shard (an
+    // identifier seen only unverified with a guest who moved) places nothing: neither copied nor kept.
+    for (const index of [2, 3]) expect(await held(index)).toEqual({ customers: 0, orders: 0, calls: 0 });
+    const removedEntries = new Map<string, number>();
+    for (const index of [2, 3])
+      for (const row of await rowsIn<{ key: string; shard: number }>(index, "SELECT key, shard FROM shard_directory"))
+        if (row.shard < 2) removedEntries.set(row.key, row.shard);
+    expect(removedEntries.size).toBeGreaterThan(10);
+    const copied = new Map<string, number>();
+    for (const index of [0, 1])
+      for (const row of await rowsIn<{ key: string; shard: number }>(
+        index,
+        "SELECT key, shard FROM shard_directory WHERE reshard_walk = 1",
+      )) {
+        expect(homeShard(row.key, 2), `${row.key} copied to shard ${index}`).toBe(index);
+        copied.set(row.key, row.shard);
+      }
+    expect(copied).toEqual(removedEntries);
+    for (const index of [0, 1])
+      expect(await rowsIn(index, "SELECT key FROM shard_directory WHERE shard >= 2")).toEqual([]);
+
+    // Prepared: reads as before, a resend finds its orders, writes wait for the switch.
+    expect(await lookups()).toEqual(before);
+    const refused = await errorOf(
+      await api.postOrders([anOrder({ id: `${p}-refused`, identifiers: { account: `${p}-acct-0` } })]),
+      503,
+    );
+    expect(refused.message).toMatch(/a reshard from 4 to 2 customer shards is prepared.*SHARD_COUNT = 2/);
+    expect((await errorOf(await reshard({ to: 3 }), 409)).message).toMatch(
+      /A reshard from 4 to 2 shards is under way \(prepared\): set SHARD_COUNT to 2/,
+    );
+  });
+});
