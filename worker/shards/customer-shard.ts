@@ -692,7 +692,7 @@ export class CustomerShard extends DurableObject<Env> {
    * A shrink's last step in a shard it removed (the deployment runs `to` shards, fewer than this
    * index): refused while it holds customer data; else everything it stored goes (directory entries,
    * move records naming keys, its own suppression list) with its alarm, and the object is empty.
-   * Answers the directory entries it dropped.
+   * Answers the directory entries it dropped (none when run again).
    */
   async retire(to: number): Promise<number> {
     this.servesCount(to);
@@ -703,6 +703,9 @@ export class CustomerShard extends DurableObject<Env> {
     const entries = (await reshardTotals(this.db)).directory;
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
+    // An empty shard of the current schema, as a new one starts: a rerun of this step (its record in D1
+    // failed) finds nothing held, and a later grow that adds this index back starts from nothing.
+    await migrate(durableDrizzle(this.ctx.storage), shardMigrations);
     this.reshardMark = undefined;
     return entries;
   }

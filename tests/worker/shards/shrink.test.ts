@@ -7,6 +7,7 @@
 import { env, runInDurableObject, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { homeShard } from "../../../worker/core/shards/placement.ts";
+import type { CustomerShard } from "../../../worker/shards/customer-shard.ts";
 import { shardStub } from "../../../worker/shards/shards.ts";
 import { adminKey, anOrder, client, uniquePrefix, verified } from "../../fixtures/builders.ts";
 
@@ -140,5 +141,38 @@ describe("a reshard from 4 to 2 shards, under the old count", () => {
     expect((await errorOf(await reshard({ to: 3 }), 409)).message).toMatch(
       /A reshard from 4 to 2 shards is under way \(prepared\): set SHARD_COUNT to 2/,
     );
+  });
+});
+
+describe("a shard a shrink removed, emptied after the switch", () => {
+  it("is refused while it holds customer data, then keeps nothing, and a second run finds it empty", async () => {
+    // Shard 6 is past the pool's count of 4, as a removed shard is after the switch to 4.
+    const shard = shardStub(env, 6);
+    const at = new Date().toISOString();
+    await runInDurableObject(shard, (_instance, state) => {
+      state.storage.sql.exec("INSERT INTO shard_directory (key, shard, updated_at) VALUES ('email:x', 1, ?)", at);
+      state.storage.sql.exec("INSERT INTO suppressions (key, kind, created_at) VALUES ('email:x', 'email', ?)", at);
+      state.storage.sql.exec(
+        "INSERT INTO customers (id, created_at, updated_at) VALUES ('c_retire_me_0000000000', ?, ?)",
+        at,
+        at,
+      );
+    });
+    // Called on the object itself: a refusal through the stub would also surface as an unhandled rejection.
+    await runInDurableObject(shard, async (instance: CustomerShard, state) => {
+      await expect(instance.retire(4)).rejects.toThrow(/shard 6 still holds customer data .*"customers still held":1/);
+      state.storage.sql.exec("DELETE FROM customers");
+    });
+    expect(await shard.retire(4)).toBe(1);
+    const left = await runInDurableObject(shard, (_instance, state) => ({
+      directory: state.storage.sql.exec("SELECT count(*) AS n FROM shard_directory").one().n,
+      suppressions: state.storage.sql.exec("SELECT count(*) AS n FROM suppressions").one().n,
+    }));
+    expect(left).toEqual({ directory: 0, suppressions: 0 });
+    expect(await shard.retire(4)).toBe(0);
+    // A shard that stays is never emptied.
+    await runInDurableObject(shardStub(env, 1), async (instance: CustomerShard) => {
+      await expect(instance.retire(4)).rejects.toThrow(/retire in shard 1, which 4 shards keep/);
+    });
   });
 });
