@@ -329,7 +329,7 @@ export function register(program: Command): void {
     .option("--key <key>", adminKeyHelp)
     .option(
       "--limit <n>",
-      "rows of one shard visited per request (1–5000; a shrink moves 200 customers a request at most)",
+      "rows of one shard visited per request (1–5000; a shrink moves 1000 customers a request at most)",
       wholeNumber(1, 5000),
       1000,
     )

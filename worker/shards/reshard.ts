@@ -300,7 +300,7 @@ async function drainStep(env: Env, d1: Db, state: ReshardState, limit: number, a
 }
 
 /** Customers (or identify calls) of one shard a drain visits per step at most: its moves run within the step. */
-export const drainLimit = 200;
+export const drainLimit = 1000;
 
 /** A drain visits each shard's customers, then the identify calls no customer's region took. */
 const drainParts: readonly ReshardPart[] = ["customers", "identify"];
