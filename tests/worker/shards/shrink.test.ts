@@ -235,3 +235,56 @@ describe("orders while a shrink drains", () => {
     });
   });
 });
+
+describe("a drain that cannot move a region", () => {
+  it("answers 409 with what is still held once a pass moves nothing, and goes on when the region is free", async () => {
+    await forgetShrink();
+    const p = uniquePrefix("held");
+    // Find an account whose region sits in shard 3, which a shrink to 2 removes.
+    let account: string | null = null;
+    for (let i = 0; i < 40 && !account; i++) {
+      const candidate = `${p}-solo-${i}`;
+      expect((await api.postOrders([anOrder({ id: `${p}-o-${i}`, identifiers: { account: candidate } })])).status).toBe(
+        200,
+      );
+      const { data } = (await (await api.lookup("account", candidate)).json()) as { data: { customerId: string } };
+      const inShard3 = await rowsIn<{ id: string }>(3, `SELECT id FROM customers WHERE id = '${data.customerId}'`);
+      if (inShard3.length > 0) account = candidate;
+    }
+    if (!account) throw new Error("no account placed in shard 3");
+    // A fence on every account key of shard 3 (as an unfinished move holds them): their regions cannot move.
+    const at = new Date().toISOString();
+    await runInDurableObject(shardStub(env, 3), (_instance, state) => {
+      state.storage.sql.exec(
+        "INSERT INTO shard_fences (key, move_id, created_at) SELECT key, 'held-by-test', ? FROM identities WHERE kind = 'account'",
+        at,
+      );
+    });
+    let refusal = "";
+    for (let i = 0; i < 100 && !refusal; i++) {
+      const step = await reshard({ to: 2, limit: 50 });
+      if (step.status === 409) refusal = (await errorOf(step, 409)).message;
+      else expect(((await step.json()) as { data: ReshardView }).data.phase).toBe("draining");
+    }
+    expect(refusal).toMatch(
+      /The shards 2 to 3, which the reshard removes, still hold customers still held: \d+.* and the last pass over them moved nothing/,
+    );
+    expect((await held(3))?.customers).toBeGreaterThan(0);
+
+    // The fences go (the move they stood for finished): the next passes drain the shard.
+    await runInDurableObject(shardStub(env, 3), (_instance, state) => {
+      state.storage.sql.exec("DELETE FROM shard_fences WHERE move_id = 'held-by-test'");
+    });
+    let view: ReshardView | null = null;
+    for (let i = 0; i < 100 && view?.phase !== "prepared"; i++) {
+      const step = await reshard({ to: 2, limit: 50 });
+      expect(step.status, await step.clone().text()).toBe(200);
+      view = ((await step.json()) as { data: ReshardView }).data;
+    }
+    expect(view?.phase).toBe("prepared");
+    // The pass that moved nothing and the one that drained the shard, at least.
+    expect(view?.drainPasses).toBeGreaterThanOrEqual(2);
+    expect(await held(3)).toEqual({ customers: 0, orders: 0, calls: 0 });
+    expect((await api.lookup("account", account)).status).toBe(200);
+  });
+});
