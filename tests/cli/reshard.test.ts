@@ -143,18 +143,7 @@ describe("patron shards reshard", () => {
     expect(await known(api, "rs-acct-7")).toBe(true);
     // A resend writes nothing; new orders join their customers, and a new shopper is placed.
     expect(await ingest(api, history())).toMatchObject({ accepted: 0, duplicates: 60 });
-    expect(
-      await ingest(api, [
-        anOrder({ id: "rs-after-1", identifiers: { account: "rs-acct-7" } }),
-        anOrder({ id: "rs-after-2", identifiers: { account: "rs-new" } }),
-      ]),
-    ).toMatchObject({ accepted: 2 });
-    const joined = (await (await api.lookup("account", "rs-acct-7")).json()) as {
-      data: { customerId: string; orders: { id: string }[] };
-    };
-    expect(joined.data.customerId).toBe((before["account:rs-acct-7"] as { customerId: string }).customerId);
-    expect(joined.data.orders.map((order) => order.id)).toContain("rs-after-1");
-    expect((await api.lookup("account", "rs-new")).status).toBe(200);
+    await expectNewOrdersJoin(api, before, "rs-after-1", "rs-new");
 
     const finished = await patron("shards", "reshard", "--to", "5", "--url", worker?.url ?? "", "--limit", "7");
     expect(finished.code, finished.stderr).toBe(0);
@@ -234,24 +223,32 @@ describe("patron shards reshard", () => {
     expect(finished.stdout).toMatch(/finished: the deployment runs 3 shards; shards 3 to 4 are emptied/);
     expect(await picture(api)).toEqual(before);
     expect(await ingest(api, history())).toMatchObject({ accepted: 0, duplicates: 60 });
-    expect(
-      await ingest(api, [
-        anOrder({ id: "rs-shrunk-1", identifiers: { account: "rs-acct-7" } }),
-        anOrder({ id: "rs-shrunk-2", identifiers: { account: "rs-newer" } }),
-      ]),
-    ).toMatchObject({ accepted: 2 });
-    const joined = (await (await api.lookup("account", "rs-acct-7")).json()) as {
-      data: { customerId: string; orders: { id: string }[] };
-    };
-    expect(joined.data.customerId).toBe((before["account:rs-acct-7"] as { customerId: string }).customerId);
-    expect(joined.data.orders.map((order) => order.id)).toContain("rs-shrunk-1");
-    expect((await api.lookup("account", "rs-newer")).status).toBe(200);
+    await expectNewOrdersJoin(api, before, "rs-shrunk-1", "rs-newer");
     const status = await patron("shards", "status", "--url", worker?.url ?? "", "--json");
     expect(status.code, status.stderr).toBe(0);
     const shards = (JSON.parse(status.stdout) as { count: number; shards: { shard: number }[] }).shards;
     expect(shards.map((part) => part.shard)).toEqual([0, 1, 2]);
   }, 600_000);
 });
+
+/**
+ * A new order of rs-acct-7 (`orderId`) joins the customer `before` found for it, and a new shopper
+ * (`newAccount`) is placed and found.
+ */
+async function expectNewOrdersJoin(api: Api, before: Record<string, unknown>, orderId: string, newAccount: string) {
+  expect(
+    await ingest(api, [
+      anOrder({ id: orderId, identifiers: { account: "rs-acct-7" } }),
+      anOrder({ id: `${orderId}-new`, identifiers: { account: newAccount } }),
+    ]),
+  ).toMatchObject({ accepted: 2 });
+  const joined = (await (await api.lookup("account", "rs-acct-7")).json()) as {
+    data: { customerId: string; orders: { id: string }[] };
+  };
+  expect(joined.data.customerId).toBe((before["account:rs-acct-7"] as { customerId: string }).customerId);
+  expect(joined.data.orders.map((order) => order.id)).toContain(orderId);
+  expect((await api.lookup("account", newAccount)).status).toBe(200);
+}
 
 /** Customers each shard holds, by `GET /v1/admin/shards`. */
 async function shardCustomers(api: Api): Promise<number[]> {

@@ -12,16 +12,12 @@ import { signShopperToken } from "../../../worker/http/shopper-token.ts";
 import type { RebalanceView } from "../../../worker/shards/rebalance-view.ts";
 import { shardStub } from "../../../worker/shards/shards.ts";
 import { adminKey, anOrder, client, uniquePrefix } from "../../fixtures/builders.ts";
+import { errorOf } from "../../fixtures/errors.ts";
 import { accountKeyOf, shardRows } from "../../fixtures/shard-seed.ts";
 
 const api = client(SELF);
 const rebalance = (body: unknown = {}, key: string | null = adminKey) =>
   api.call("POST", "/v1/admin/shards/rebalance", body, key);
-
-async function errorOf(response: Response, status: number) {
-  expect(response.status, await response.clone().text()).toBe(status);
-  return ((await response.json()) as { error: { code: string; message: string } }).error;
-}
 
 /** Runs a pass to its end, `limit` customers per step; answers the last view and the steps it took. */
 async function runPass(limit: number, between?: (step: number) => Promise<void>) {

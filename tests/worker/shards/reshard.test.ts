@@ -9,29 +9,18 @@ import { createApp } from "../../../worker/app.ts";
 import { homeShard } from "../../../worker/core/shards/placement.ts";
 import { importResponseSchema } from "../../../worker/imports/imports.schemas.ts";
 import { importMaxRetries } from "../../../worker/imports/retries.ts";
+import type { ReshardState } from "../../../worker/shards/reshard.ts";
 import { shardStub } from "../../../worker/shards/shards.ts";
 import { adminKey, anOrder, client, uniquePrefix, verified } from "../../fixtures/builders.ts";
+import { errorOf } from "../../fixtures/errors.ts";
 import { deliver, recordedBatch } from "../../fixtures/import-queue.ts";
 
 const api = client(SELF);
 const reshard = (body: unknown, key: string | null = adminKey) =>
   api.call("POST", "/v1/admin/shards/reshard", body, key);
 
-interface ReshardView {
-  from: number;
-  to: number;
-  phase: string;
-  scanned: number;
-  total: number;
-  written: number;
-  running: number;
-  done: boolean;
-}
-
-async function errorOf(response: Response, status: number) {
-  expect(response.status, await response.clone().text()).toBe(status);
-  return ((await response.json()) as { error: { code: string; message: string } }).error;
-}
+/** What the reshard route answers: the record, the count the deployment runs, and whether it is done. */
+type ReshardView = ReshardState & { running: number; done: boolean };
 
 /** Shoppers whose orders join identifiers across shards (moves), and some with no account. */
 function history(p: string) {

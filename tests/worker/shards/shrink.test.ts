@@ -8,29 +8,16 @@ import { env, runInDurableObject, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { homeShard } from "../../../worker/core/shards/placement.ts";
 import type { CustomerShard } from "../../../worker/shards/customer-shard.ts";
+import type { ReshardState } from "../../../worker/shards/reshard.ts";
 import { shardStub } from "../../../worker/shards/shards.ts";
 import { adminKey, anOrder, client, uniquePrefix, verified } from "../../fixtures/builders.ts";
+import { errorOf } from "../../fixtures/errors.ts";
 
 const api = client(SELF);
 const reshard = (body: unknown) => api.call("POST", "/v1/admin/shards/reshard", body, adminKey);
 
-interface ReshardView {
-  from: number;
-  to: number;
-  phase: string;
-  scanned: number;
-  total: number;
-  written: number;
-  drained: number;
-  drainMoves: number;
-  drainPasses: number;
-  done: boolean;
-}
-
-async function errorOf(response: Response, status: number) {
-  expect(response.status, await response.clone().text()).toBe(status);
-  return ((await response.json()) as { error: { code: string; message: string } }).error;
-}
+/** What the reshard route answers: the record, the count the deployment runs, and whether it is done. */
+type ReshardView = ReshardState & { running: number; done: boolean };
 
 /** Accounts joined across channels (merges, moves), store-only cards and guests with a typed email alone. */
 function history(p: string) {
