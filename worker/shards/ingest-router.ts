@@ -96,13 +96,6 @@ async function claimAll(env: Shards, entries: readonly Placement[]): Promise<Map
   return new Map(answers.flat().map(({ key, shard }) => [key, shard]));
 }
 
-/** Points entries at their shards, whatever they named (one call per home shard). */
-async function pointAll(env: Shards, entries: readonly Placement[]): Promise<void> {
-  const count = shardCount(env);
-  const byHome = byShard(entries, (entry) => homeShard(entry.key, count));
-  await Promise.all([...byHome].map(([home, homeEntries]) => shardStub(env, home).placeKeys(homeEntries, count)));
-}
-
 /** What a planned group needs before its target can ingest it. */
 interface Plan {
   group: ItemGroup;
@@ -150,7 +143,10 @@ async function place(
     ));
   const plans: Plan[] = [];
   for (const group of groups) {
-    const pinned = [...new Set(group.items.flatMap((at) => forced.get(at) ?? []))];
+    // A group goes where an entry of one of its orders names: claimed by another request, or by this
+    // one in an earlier round. Never pointed elsewhere: a request that found the entry may be storing
+    // the order there, and whichever comes first stores it.
+    const pinned = [...new Set(group.items.flatMap((at) => forced.get(at) ?? owned.get(at) ?? []))];
     // Orders of one group whose entries name two shards: it cannot be stored in both. Rare (two
     // requests storing these orders at once); the client's retry finds them stored.
     if (pinned.length > 1) return { kind: "busy" };
@@ -350,8 +346,8 @@ export async function ingestSharded(env: Env, d1: Db, orders: OrderInput[], now:
       ownAt,
     );
     if ("kind" in placed) return placed;
-    // An order whose entry this request claimed is its own to store, wherever its group goes (the entry
-    // is pointed there once it is stored); one whose entry names another shard (stored there, or
+    // An order whose entry this request claimed is its own to store, where the entry names (its group
+    // is pinned there from the next round on); one whose entry names another shard (stored there, or
     // claimed by another request) goes there alone, as a resend.
     for (const [at, { target, shard }] of placed.reserved) {
       if (shard === target || shard === ownAt.get(at)) {
@@ -359,6 +355,7 @@ export async function ingestSharded(env: Env, d1: Db, orders: OrderInput[], now:
         continue;
       }
       forcedAt.delete(at);
+      ownAt.delete(at);
       heldAt.set(at, shard);
       items[at] = itemOf(at);
       seen[at] = seenOf(at);
@@ -372,17 +369,6 @@ export async function ingestSharded(env: Env, d1: Db, orders: OrderInput[], now:
       ))
     )
       return { kind: "busy" };
-    // An entry this request claimed for another shard, of an order whose group goes elsewhere now (its
-    // regions moved meanwhile), is pointed at the group's target before it is stored there.
-    const repoint = placed.ready.flatMap(({ group, target }) =>
-      group.items.flatMap((at) => {
-        const claimedFor = ownAt.get(at);
-        if (claimedFor === undefined || claimedFor === target) return [];
-        ownAt.set(at, target);
-        return [{ key: orderKey(orderAt(at)), shard: target }];
-      }),
-    );
-    await pointAll(env, repoint);
     // One call per target shard, with all the groups placed there (one ingestion, as D1 ingests a batch).
     const byTarget = byShard(placed.ready, (plan) => plan.target);
     const answers = await Promise.all(

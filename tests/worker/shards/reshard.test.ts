@@ -226,17 +226,20 @@ async function forgetReshard(from: number, to: number) {
 describe("an erasure while the walk is under way", () => {
   it("leaves none of the erased customer's entries in the new shards once prepared", async () => {
     await forgetReshard(4, 7);
-    const p = uniquePrefix("erase");
-    expect((await api.postOrders(history(p))).status).toBe(200);
-    // A customer with an order whose home moves to a new shard: the walk copies its entry there.
+    // A customer with an order whose home moves to a new shard: the walk copies its entry there. About
+    // one history in 150 has none (each order's home moves with chance 3/7): another history then.
     let erased: { customerId: string; orders: { id: string }[] } | undefined;
-    for (let i = 0; i < 6 && !erased; i++) {
-      const { data } = (await (await api.lookup("account", `${p}-acct-${i}`)).json()) as {
-        data: { customerId: string; orders: { id: string }[] };
-      };
-      if (data.orders.some((order) => homeShard(`order:${order.id}`, 7) >= 4)) erased = data;
+    for (let attempt = 0; attempt < 5 && !erased; attempt++) {
+      const p = uniquePrefix("erase");
+      expect((await api.postOrders(history(p))).status).toBe(200);
+      for (let i = 0; i < 6 && !erased; i++) {
+        const { data } = (await (await api.lookup("account", `${p}-acct-${i}`)).json()) as {
+          data: { customerId: string; orders: { id: string }[] };
+        };
+        if (data.orders.some((order) => homeShard(`order:${order.id}`, 7) >= 4)) erased = data;
+      }
     }
-    if (!erased) throw new Error("no customer with an order homed in a new shard");
+    if (!erased) throw new Error("no customer with an order homed in a new shard in five histories");
 
     // Every part of every old shard walked but the last (4 shards, 4 parts), then the erasure: the walk's end starts it over.
     for (let i = 0; i < 15; i++) expect((await reshard({ to: 7, limit: 5000 })).status).toBe(200);
