@@ -82,6 +82,31 @@ async function apart(p: string) {
 
 type Apart = Awaited<ReturnType<typeof apart>>;
 
+type StubCall = (...args: unknown[]) => unknown;
+
+/**
+ * The router's env with its shard stubs intercepted: `hook(shard, method, call)` answers what the
+ * router calls instead of `call` (the stub's own method), or `call` itself to leave it be.
+ */
+function interceptedEnv(hook: (shard: string | undefined, method: string | symbol, call: StubCall) => StubCall) {
+  return {
+    ...env,
+    CUSTOMER_SHARDS: new Proxy(env.CUSTOMER_SHARDS, {
+      get(namespace, property) {
+        const value = Reflect.get(namespace, property, namespace);
+        if (property !== "get") return typeof value === "function" ? value.bind(namespace) : value;
+        return (shardId: DurableObjectId) =>
+          new Proxy(namespace.get(shardId), {
+            get(target, method) {
+              const call = (target as unknown as Record<string | symbol, unknown>)[method] as StubCall;
+              return hook(shardId.name, method, call);
+            },
+          });
+      },
+    }),
+  } as typeof env;
+}
+
 /** Two web orders on the account and one store order on the card: two customers, in two shards. */
 async function twoRegions(p: string) {
   const sides = await apart(p);
@@ -320,30 +345,15 @@ describe("an order resent with other identifiers", () => {
     const webShard = sides.web;
     let moved = false;
     // The router's env, whose shard stubs run the move just before the web shard's first write call.
-    const racing = {
-      ...env,
-      CUSTOMER_SHARDS: new Proxy(env.CUSTOMER_SHARDS, {
-        get(namespace, property) {
-          const value = Reflect.get(namespace, property, namespace);
-          if (property !== "get") return typeof value === "function" ? value.bind(namespace) : value;
-          return (id: DurableObjectId) => {
-            const stub = namespace.get(id);
-            if (id.name !== `shard-${webShard}`) return stub;
-            return new Proxy(stub, {
-              get(target, method) {
-                const call = (target as unknown as Record<string | symbol, unknown>)[method];
-                if (method !== "ingestGroups" || moved) return call;
-                return async (...args: unknown[]) => {
-                  moved = true;
-                  await interruptedMove(sides, 4);
-                  return (call as (...a: unknown[]) => unknown)(...args);
-                };
-              },
-            });
-          };
-        },
-      }),
-    } as typeof env;
+    const racing = interceptedEnv((shard, method, call) =>
+      shard !== `shard-${webShard}` || method !== "ingestGroups" || moved
+        ? call
+        : async (...args: unknown[]) => {
+            moved = true;
+            await interruptedMove(sides, 4);
+            return call(...args);
+          },
+    );
     const resend = orderSchema.parse(anOrder({ id: `${p}-w1`, identifiers: { device: `${p}-device` } }));
     const outcome = await ingestSharded(racing, drizzle(env.DB, { schema }) as Db, [resend], new Date());
     expect(moved).toBe(true);
@@ -661,42 +671,27 @@ describe("one new order whose claiming request's group moves to another shard wh
     const others: Promise<unknown>[] = [];
     // Request 1's env: before its first claim, the card is placed by another order; at its next
     // lookup (the second round), request 2 stores the order with another account.
-    const racing = {
-      ...env,
-      CUSTOMER_SHARDS: new Proxy(env.CUSTOMER_SHARDS, {
-        get(namespace, property) {
-          const value = Reflect.get(namespace, property, namespace);
-          if (property !== "get") return typeof value === "function" ? value.bind(namespace) : value;
-          return (shardId: DurableObjectId) =>
-            new Proxy(namespace.get(shardId), {
-              get(target, method) {
-                const call = (target as unknown as Record<string | symbol, unknown>)[method] as (
-                  ...a: unknown[]
-                ) => unknown;
-                // Every claim of its first round waits for the card's order (claims go to each home at once).
-                if (step < 2 && method === "claim")
-                  return async (...args: unknown[]) => {
-                    cardPlaced ??= ingest([
-                      anOrder({ id: `${p}-card`, channel: "store", identifiers: { loyalty: sides.loyalty } }),
-                    ]).then(() => {
-                      step = 1;
-                    });
-                    await cardPlaced;
-                    return call(...args);
-                  };
-                if (step === 1 && method === "locate")
-                  return async (...args: unknown[]) => {
-                    step = 2;
-                    others.push(ingest([anOrder({ id, identifiers: { account: `${p}-other` } })]));
-                    await others[0];
-                    return call(...args);
-                  };
-                return call;
-              },
-            });
-        },
-      }),
-    } as typeof env;
+    const racing = interceptedEnv((_shard, method, call) => {
+      // Every claim of its first round waits for the card's order (claims go to each home at once).
+      if (step < 2 && method === "claim")
+        return async (...args: unknown[]) => {
+          cardPlaced ??= ingest([
+            anOrder({ id: `${p}-card`, channel: "store", identifiers: { loyalty: sides.loyalty } }),
+          ]).then(() => {
+            step = 1;
+          });
+          await cardPlaced;
+          return call(...args);
+        };
+      if (step === 1 && method === "locate")
+        return async (...args: unknown[]) => {
+          step = 2;
+          others.push(ingest([anOrder({ id, identifiers: { account: `${p}-other` } })]));
+          await others[0];
+          return call(...args);
+        };
+      return call;
+    });
     const order = orderSchema.parse(anOrder({ id, identifiers: { account: sides.account, loyalty: sides.loyalty } }));
     const outcome = await ingestSharded(racing, drizzle(env.DB, { schema }) as Db, [order], new Date());
     expect(step).toBe(2);
