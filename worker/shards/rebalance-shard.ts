@@ -157,9 +157,11 @@ export async function drainCallsPage(
   const placing: Placing = { accountsOnly: false, target: (region) => drainTarget(region, to) };
   const bound = new Map<number, Region[]>();
   for (const { source } of rows) {
+    // One call's observations: never more than a move takes.
     const region = await regionOf(ctx.db, [], undefined, { sources: [source] });
-    const target = region === "too_large" ? null : placing.target(region);
-    if (region !== "too_large" && target !== null) bound.set(target, [...(bound.get(target) ?? []), region]);
+    if (region === "too_large") continue;
+    const target = placing.target(region);
+    if (target !== null) bound.set(target, [...(bound.get(target) ?? []), region]);
   }
   await moveBound(ctx, bound, placing, page, null);
   return page;
