@@ -707,7 +707,11 @@ export const shardFences = sqliteTable("shard_fences", {
 /**
  * The one migration of a single-database deployment's customer data into customer shards
  * (`patron shards migrate`, docs/scaling.md): the shard count it places for, and how far it got.
- * Customers are visited in id order; `cursor` is the last one visited, so a rerun resumes after it.
+ * A `full` pass visits every customer in id order; `cursor` is the last one visited, so a rerun
+ * resumes after it. A `catch_up` pass copies again only what D1 wrote after `since` (the start of the
+ * pass before it), in phases: "collect" (`cursor` counts the tables scanned into
+ * shard_migration_changes), "prune" (`cursor` is `<shard>:<last customer id>`: customers the shards
+ * hold that D1 erased) and "copy" (`cursor` is the last changed customer visited).
  */
 export const shardMigration = sqliteTable("shard_migration", {
   id: text("id").primaryKey(),
@@ -719,6 +723,17 @@ export const shardMigration = sqliteTable("shard_migration", {
   startedAt: text("started_at").notNull(),
   updatedAt: text("updated_at").notNull(),
   finishedAt: text("finished_at"),
+  mode: text("mode").notNull().default("full"),
+  phase: text("phase"),
+  since: text("since"),
+  /** A catch-up pass: the customers D1 changed after `since`, and those its prune dropped. */
+  changed: integer("changed").notNull().default(0),
+  pruned: integer("pruned").notNull().default(0),
+});
+
+/** The customers a catch-up pass copies again (shard_migration's `collect` and `prune` phases fill it). */
+export const shardMigrationChanges = sqliteTable("shard_migration_changes", {
+  customerId: text("customer_id").primaryKey(),
 });
 
 /**

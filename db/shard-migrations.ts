@@ -28,6 +28,7 @@ import m0023 from "./migrations/0023_shard_rebalance.sql";
 import m0024 from "./migrations/0024_transitions_feed.sql";
 import m0025 from "./migrations/0025_nightly_arrivals.sql";
 import m0026 from "./migrations/0026_shrinking_reshard.sql";
+import m0027 from "./migrations/0027_migration_catch_up.sql";
 import journal from "./migrations/meta/_journal.json";
 
 export const shardMigrations = {
@@ -60,5 +61,6 @@ export const shardMigrations = {
     m0024,
     m0025,
     m0026,
+    m0027,
   },
 };

@@ -21,15 +21,36 @@ interface MigrateOptions {
   shards: number;
   limit: number;
   discardShardData?: boolean;
+  full?: boolean;
 }
 
 interface MigrationView {
   shards: number;
+  mode: "full" | "catch_up";
+  phase: "collect" | "prune" | "copy" | null;
+  since: string | null;
   visited: number;
+  /** Customers the pass visits: D1's (full), the changed ones (catching up). */
   total: number;
   regions: number;
   customers: number;
+  changed: number;
+  pruned: number;
   done: boolean;
+}
+
+/** What a finished pass did, in one line. */
+export function migrationSummary(step: MigrationView, ms: number): string {
+  if (step.mode === "catch_up")
+    return (
+      `caught up on what D1 wrote since ${step.since}: ${step.changed} changed customers, ` +
+      `${step.regions} identity regions copied again (${step.customers} customers), ` +
+      `${step.pruned} erased customers dropped, in ${formatDuration(ms)}`
+    );
+  return (
+    `visited ${step.visited} customers and copied ${step.regions} identity regions (${step.customers} customers) ` +
+    `into ${step.shards} shards in ${formatDuration(ms)}`
+  );
 }
 
 interface StatusView {
@@ -267,6 +288,10 @@ export function register(program: Command): void {
       "--discard-shard-data",
       "start a new pass even when the shards stored data of their own after the last pass (a deployment switched to them and back): that data is lost",
     )
+    .option(
+      "--full",
+      "after a finished pass, empty the shards and copy D1 whole again instead of copying only what D1 changed since that pass started",
+    )
     .action(async (options: MigrateOptions, command: Command) => {
       const client = await adminClient(options, (message) => command.error(message));
       const started = Date.now();
@@ -281,19 +306,24 @@ export function register(program: Command): void {
             shards: options.shards,
             limit: options.limit,
             discardShardData: options.discardShardData === true,
+            full: options.full === true,
           }));
+          // A catch-up pass first finds what D1 changed (and what it erased), then copies those customers.
+          if (step.mode === "catch_up" && step.phase !== "copy" && !step.done) continue;
           first ??= { visited: step.visited, at: Date.now() };
-          bar ??= progressBar(step.total, "customers", undefined, step.visited);
+          bar ??= progressBar(
+            step.total,
+            step.mode === "catch_up" ? "changed customers" : "customers",
+            undefined,
+            step.visited,
+          );
           bar.update(step.visited, {
             rate: migrationRate(step.visited - first.visited, Date.now() - first.at),
             note: `${step.regions} regions copied`,
           });
         } while (!step.done);
         bar?.stop();
-        console.log(
-          `visited ${step.visited} customers and copied ${step.regions} identity regions (${step.customers} customers) ` +
-            `into ${step.shards} shards in ${formatDuration(Date.now() - started)}`,
-        );
+        console.log(migrationSummary(step, Date.now() - started));
         const { data: status } = await client.get<StatusView>("/v1/admin/shards/migrate?verify=true");
         const mismatches = countMismatches(status.counts);
         const changed = changesText(status.changedSince);
@@ -302,7 +332,7 @@ export function register(program: Command): void {
           if (changed) console.error(`  D1 wrote ${changed} after this copy started`);
           for (const line of mismatches) console.error(`  ${line}`);
           console.error(
-            "Stop the order feeds (and erasures), then run the command again: it empties the shards and copies D1 again.",
+            "Stop the order feeds (and erasures), then run the command again: it copies again only what D1 changed since this pass started (--full empties the shards and copies D1 whole).",
           );
           process.exitCode = 1;
           return;

@@ -22,6 +22,8 @@ const migrateBodySchema = z.strictObject({
   limit: z.number().int().min(1).max(500).default(100),
   /** Start a new pass even over shards that stored rows of their own since the last pass finished. */
   discardShardData: z.boolean().default(false),
+  /** After a finished pass, empty the shards and copy D1 whole instead of catching up on its changes. */
+  full: z.boolean().default(false),
 });
 const statusQuerySchema = z.strictObject({ verify: z.enum(["true", "false"]).default("false") });
 const reshardBodySchema = z.strictObject({
@@ -138,6 +140,7 @@ export const shardAdminRoutes = new Hono<AppEnv>()
       );
     const step = await migrateStep(c.env, c.var.db, body.shards, body.limit, c.var.now, {
       discardShardData: body.discardShardData,
+      full: body.full,
     });
     if (step.kind === "shards_written")
       throw new ApiError(

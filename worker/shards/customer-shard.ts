@@ -56,8 +56,17 @@ import {
   type ReadContext,
 } from "./customer-reads.ts";
 import { claimPlacements, fenceGuard, locatePlacements, type Placement, setPlacements } from "./directory.ts";
-import { clearCustomerData, customerTableCounts, ownRowsSince, type TableCounts } from "./migrate.ts";
 import {
+  clearCustomerData,
+  customerIdsAfter,
+  customerTableCounts,
+  d1Source,
+  expireMigratedBrowse,
+  ownRowsSince,
+  type TableCounts,
+} from "./migrate.ts";
+import {
+  dropRegion,
   type ErasedRegion,
   finishedMoveRetentionMs,
   finishMoveIn,
@@ -66,8 +75,10 @@ import {
   type MovePeer,
   moveRegionOut,
   pruneFinishedMoves,
+  type Region,
   type RegionCopy,
   receiveRegion,
+  regionOf,
   resumeMovesOut,
   unfinishedMoves,
 } from "./moves.ts";
@@ -366,6 +377,26 @@ export class CustomerShard extends DurableObject<Env> {
   /** Rows this shard stored itself after `since` (or at all, before a first pass): migrateStep's guard. */
   async ownRowsSince(since: string | null): Promise<Record<string, number>> {
     return ownRowsSince(this.db, since);
+  }
+
+  /** A catch-up pass (migrate.ts): deletes a region's old copy here, with its directory entries. */
+  async dropMigratedRegion(region: Region): Promise<void> {
+    await dropRegion(this.db, region, d1Source);
+  }
+
+  /** A catch-up pass's prune: the next `limit` customer ids here after `after` (merged-away ones too). */
+  async customerIdsAfter(after: string, limit: number): Promise<string[]> {
+    return customerIdsAfter(this.db, after, limit);
+  }
+
+  /** A catch-up pass's prune: everything connected here to these customers (regionOf). */
+  async localRegion(customers: string[]): Promise<Region | "too_large"> {
+    return regionOf(this.db, [], undefined, { customers });
+  }
+
+  /** A catch-up pass: drops the browse days before `oldest`, D1's oldest (every one when D1 has none). */
+  async expireMigratedBrowse(oldest: string | null): Promise<void> {
+    await expireMigratedBrowse(this.db, oldest);
   }
 
   /** Rows in each customer table here: `patron shards migrate` compares them with D1's. */

@@ -6,14 +6,17 @@
 // placed in (core/shards/groups.ts's rule for a new region) as a move from D1 is: the target applies
 // the rows in one transaction, once per region (its move id), then the home directory entries of its
 // keys, and of its customers and orders away from their homes, point at it. D1 is only read, so a step that fails is
-// simply run again; the cursor moves only after a step's regions are placed.
-import { sql } from "drizzle-orm";
-import { batchRows, runBatch } from "../../db/batch.ts";
+// simply run again; the cursor moves only after a step's regions are placed. After a finished pass, the
+// next one catches up: it copies again only the regions of customers D1 changed since that pass
+// started, and drops from the shards the customers D1 erased meanwhile, so the copy can be taken while
+// the deployment keeps writing and the last, short pass run with writes stopped.
+import { type SQL, sql } from "drizzle-orm";
+import { batchRows, jsonEach, runBatch } from "../../db/batch.ts";
 import { customerKey, homeShard } from "../core/shards/placement.ts";
 import type { Db, Env } from "../env.ts";
 import type { Placement } from "./directory.ts";
 import { type Region, rebuiltAtTarget, regionOf, regionRows, regionRowTables } from "./moves.ts";
-import { shardStub } from "./shards.ts";
+import { type ShardStub, shardStub } from "./shards.ts";
 
 const migrationId = "d1-to-shards";
 /** Customers of a step handled at once. */
@@ -21,12 +24,31 @@ const concurrency = 8;
 /** The `source` a copy from the D1 database carries (shards are numbered from 0). */
 export const d1Source = -1;
 
+/**
+ * How far earlier than the pass it catches up a catch-up pass looks for D1's changes: a write's rows
+ * carry the time its request (or queue batch, up to 15 minutes) started, which may be before a pass
+ * that read D1 while it ran. Copying a few regions again costs little.
+ */
+export const catchUpMarginMs = 15 * 60_000;
+
+export type MigrationMode = "full" | "catch_up";
+export type CatchUpPhase = "collect" | "prune" | "copy";
+
 export interface MigrationState {
   shards: number;
+  /** "full": every customer of D1, into emptied shards; "catch_up": only what D1 changed after `since`. */
+  mode: MigrationMode;
+  /** A catch-up pass's phase (null for a full pass). */
+  phase: CatchUpPhase | null;
+  since: string | null;
   cursor: string | null;
   visited: number;
   regions: number;
   customers: number;
+  /** A catch-up pass: the customers it copies again (D1's changes, and those its prune found). */
+  changed: number;
+  /** A catch-up pass: customers the shards held that D1 no longer does (erased), dropped. */
+  pruned: number;
   startedAt: string;
   updatedAt: string;
   finishedAt: string | null;
@@ -49,10 +71,15 @@ export async function migrationState(d1: Db): Promise<MigrationState | null> {
   if (!row) return null;
   return {
     shards: Number(row.shards),
+    mode: row.mode === "catch_up" ? "catch_up" : "full",
+    phase: (row.phase as CatchUpPhase | null) ?? null,
+    since: (row.since as string | null) ?? null,
     cursor: (row.cursor as string | null) ?? null,
     visited: Number(row.visited),
     regions: Number(row.regions),
     customers: Number(row.customers),
+    changed: Number(row.changed),
+    pruned: Number(row.pruned),
     startedAt: String(row.started_at),
     updatedAt: String(row.updated_at),
     finishedAt: (row.finished_at as string | null) ?? null,
@@ -114,8 +141,8 @@ function entriesByHome(region: Region, target: number, count: number) {
   return byHome;
 }
 
-/** Copies one region into its shard and points the directory at it. Idempotent. */
-async function copyRegion(env: Env, d1: Db, region: Region, count: number): Promise<void> {
+/** Copies one region into its shard and points the directory at it. Idempotent (per `moveId`). */
+async function copyRegion(env: Env, d1: Db, region: Region, count: number, moveId: string): Promise<void> {
   const target = migrationTarget(region, count);
   // Widget events not yet moved to the events database stay in D1, where export and erasure read
   // them on a sharded deployment too; a shard has no use for them.
@@ -123,7 +150,6 @@ async function copyRegion(env: Env, d1: Db, region: Region, count: number): Prom
   // A transition's D1 id is its id in the feed (D1's feed shows it): kept as its sharded feed id, so a
   // client paging GET /v1/admin/transitions goes on across the migration with the cursor it has.
   const rows = { ...rest, stage_transitions: (stage_transitions ?? []).map((row) => ({ ...row, feed_id: row.id })) };
-  const moveId = `migrate:${region.customers[0]}`;
   const shard = shardStub(env, target);
   await shard.receiveRegion({ ...region, moveId, source: d1Source, rows }, count);
   await shard.finishMoveIn(moveId);
@@ -139,12 +165,14 @@ async function copyRegion(env: Env, d1: Db, region: Region, count: number): Prom
 export const clearedTables = ["identities", ...regionRowTables, "shard_directory", "shard_moves", "shard_fences"];
 
 /**
- * Visits the next `limit` customers after the cursor and copies the regions they are the smallest
- * customer of. A pass starts with no migration recorded, or after a finished one: it empties the
- * shards and copies D1 again from its first customer, so a run after D1 changed (orders arrived, a
- * customer was erased) leaves the shards equal to D1 again. Another shard count than an unfinished
- * pass's is refused, and so is a new pass over shards that stored rows of their own since the last
- * pass finished (a deployment switched to them and back), unless `discardShardData`.
+ * One step of a migration pass. A pass starts with no migration recorded, after a finished one, or with
+ * `full`: a full pass empties the shards and copies D1 from its first customer, `limit` customers a
+ * step. After a finished pass into the same count a new pass catches up instead (catchUpStep): only
+ * what D1 wrote after the last pass started is copied again, so running the command again after D1
+ * changed (orders arrived, a customer was erased) leaves the shards equal to D1 again. Another shard
+ * count than an unfinished pass's is refused, and so is a new pass over shards that stored rows of their
+ * own since the last pass finished (a deployment switched to them and back), unless `discardShardData`
+ * (which starts a full pass).
  */
 export async function migrateStep(
   env: Env,
@@ -152,7 +180,7 @@ export async function migrateStep(
   shards: number,
   limit: number,
   now: Date,
-  { discardShardData = false }: { discardShardData?: boolean } = {},
+  { discardShardData = false, full = false }: { discardShardData?: boolean; full?: boolean } = {},
 ): Promise<MigrationStep> {
   const at = now.toISOString();
   const recorded = await migrationState(d1);
@@ -169,49 +197,219 @@ export async function migrateStep(
         for (const [table, n] of Object.entries(counts)) written[table] = (written[table] ?? 0) + n;
       if (Object.values(written).some((n) => n > 0)) return { kind: "shards_written", since, written };
     }
-    await Promise.all(stubs.map((stub) => stub.clearCustomerData()));
-    await d1.run(sql`
-      INSERT INTO shard_migration (id, shards, cursor, visited, regions, customers, started_at, updated_at)
-      VALUES (${migrationId}, ${shards}, NULL, 0, 0, 0, ${at}, ${at})
-      ON CONFLICT (id) DO UPDATE SET shards = excluded.shards, cursor = NULL, visited = 0, regions = 0,
-        customers = 0, started_at = excluded.started_at, updated_at = excluded.updated_at, finished_at = NULL`);
+    if (recorded && recorded.shards === shards && !full && !discardShardData) {
+      const since = new Date(Date.parse(recorded.startedAt) - catchUpMarginMs).toISOString();
+      await runBatch(d1, [
+        sql`DELETE FROM shard_migration_changes`,
+        sql`UPDATE shard_migration SET mode = 'catch_up', phase = 'collect', since = ${since}, cursor = NULL,
+          visited = 0, regions = 0, customers = 0, changed = 0, pruned = 0, started_at = ${at}, updated_at = ${at},
+          finished_at = NULL
+        WHERE id = ${migrationId}`,
+      ]);
+    } else {
+      await Promise.all(stubs.map((stub) => stub.clearCustomerData()));
+      await runBatch(d1, [
+        sql`DELETE FROM shard_migration_changes`,
+        sql`
+          INSERT INTO shard_migration (id, shards, cursor, visited, regions, customers, started_at, updated_at)
+          VALUES (${migrationId}, ${shards}, NULL, 0, 0, 0, ${at}, ${at})
+          ON CONFLICT (id) DO UPDATE SET shards = excluded.shards, mode = 'full', phase = NULL, since = NULL,
+            cursor = NULL, visited = 0, regions = 0, customers = 0, changed = 0, pruned = 0,
+            started_at = excluded.started_at, updated_at = excluded.updated_at, finished_at = NULL`,
+      ]);
+    }
   }
   const state = (await migrationState(d1)) as MigrationState;
+  if (state.mode === "catch_up") return catchUpStep(env, d1, state, limit, now);
   const next = await d1.all<{ id: string }>(sql`
     SELECT id FROM customers WHERE ${state.cursor === null ? sql`true` : sql`id > ${state.cursor}`}
     ORDER BY id LIMIT ${limit}`);
+  const copied = await copyRegionsOf(env, d1, next, state, (region) => region.customers[0] === region.visited);
+  if (copied.kind === "region_too_large") return copied;
+  const finished = next.length < limit;
+  await recordStep(d1, now, {
+    cursor: next.at(-1)?.id ?? state.cursor,
+    visited: next.length,
+    ...copied,
+    finished,
+  });
+  const total = await d1.get<{ n: number }>(sql`SELECT count(*) AS n FROM customers`);
+  return { kind: "migrated", state: (await migrationState(d1)) as MigrationState, total: total?.n ?? 0 };
+}
+
+/** A customer's region, with the customer it was found from. */
+type VisitedRegion = Region & { visited: string };
+
+/**
+ * Copies the regions of `customers` that `copies` picks (each region once: by its smallest customer,
+ * or its smallest changed one), eight customers at a time; before each copy, `before` runs (a catch-up
+ * pass drops the shards' old copy). Answers what it copied, or the first customer whose region is too
+ * large (then the step records nothing past it).
+ */
+async function copyRegionsOf(
+  env: Env,
+  d1: Db,
+  customers: readonly { id: string }[],
+  state: MigrationState,
+  copies: (region: VisitedRegion) => boolean | Promise<boolean>,
+  before: (region: Region) => Promise<void> = async () => undefined,
+): Promise<{ kind: "copied"; regions: number; customers: number } | { kind: "region_too_large"; customerId: string }> {
   let regions = 0;
-  let customers = 0;
+  let copiedCustomers = 0;
   let tooLarge: string | null = null;
+  // A pass's copies of one region are told apart from an earlier pass's (a shard applies a move id once).
+  const prefix = state.mode === "full" ? "migrate:" : `migrate:${state.startedAt}:`;
   // A few customers at a time: each costs several sequential round trips to D1 and the shards. Two of
-  // one region in flight at once are harmless: only its smallest customer copies it.
-  const pending = [...next];
+  // one region in flight at once are harmless: only one of its customers copies it.
+  const pending = [...customers];
   const worker = async () => {
     for (let item = pending.shift(); item && !tooLarge; item = pending.shift()) {
       const region = await regionOfCustomer(d1, item.id);
       if (region === "too_large") tooLarge ??= item.id;
-      else if (region.customers[0] === item.id) {
-        await copyRegion(env, d1, region, shards);
+      else if (await copies({ ...region, visited: item.id })) {
+        await before(region);
+        await copyRegion(env, d1, region, state.shards, `${prefix}${region.customers[0]}`);
         regions++;
-        customers += region.customers.length;
+        copiedCustomers += region.customers.length;
       }
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
   // Nothing is recorded past a region that cannot be copied: the step is run again once it is fixed.
   if (tooLarge) return { kind: "region_too_large", customerId: tooLarge };
-  const cursor = next.at(-1)?.id ?? state.cursor;
-  const finished = next.length < limit;
+  return { kind: "copied", regions, customers: copiedCustomers };
+}
+
+/** Records a step's progress; a finished pass is marked with the time its last step ended. */
+async function recordStep(
+  d1: Db,
+  now: Date,
+  step: { cursor: string | null; visited: number; regions: number; customers: number; finished: boolean },
+  phase?: CatchUpPhase,
+): Promise<void> {
   // A pass finishes when its last step has copied: rows that step copied keep D1's times, all before
   // this one, so the next pass's guard (ownRowsSince) counts none of them.
   const ended = new Date(Math.max(now.getTime(), Date.now())).toISOString();
   await d1.run(sql`
-    UPDATE shard_migration SET cursor = ${cursor}, visited = visited + ${next.length}, regions = regions + ${regions},
-      customers = customers + ${customers}, updated_at = ${ended},
-      finished_at = ${finished ? sql`${ended}` : sql`NULL`}
+    UPDATE shard_migration SET cursor = ${step.cursor}, visited = visited + ${step.visited},
+      regions = regions + ${step.regions}, customers = customers + ${step.customers}, updated_at = ${ended},
+      ${phase ? sql`phase = ${phase},` : sql``}
+      finished_at = ${step.finished ? sql`${ended}` : sql`NULL`}
     WHERE id = ${migrationId}`);
-  const total = await d1.get<{ n: number }>(sql`SELECT count(*) AS n FROM customers`);
-  return { kind: "migrated", state: (await migrationState(d1)) as MigrationState, total: total?.n ?? 0 };
+}
+
+/**
+ * Where D1 records a change to a customer after `since`, table by table: one scan each, a step each.
+ * Customers created or merged, their orders, identifiers, merges, summaries, scores and lapses (a
+ * nightly run), stage transitions and browse rollups. Erasures leave nothing to find here (the
+ * prune phase finds them in the shards), and an identify call that only adds a sighting to
+ * identifiers already held carries no time.
+ */
+const changeScans = (since: string): SQL[] => [
+  sql`SELECT id FROM customers WHERE created_at > ${since} OR updated_at > ${since}`,
+  sql`SELECT customer_id FROM orders WHERE created_at > ${since}`,
+  sql`SELECT customer_id FROM identities WHERE created_at > ${since} AND customer_id IS NOT NULL`,
+  sql`SELECT from_customer_id FROM identity_merges WHERE at > ${since}
+    UNION SELECT into_customer_id FROM identity_merges WHERE at > ${since}`,
+  sql`SELECT customer_id FROM customer_summaries WHERE updated_at > ${since}`,
+  sql`SELECT customer_id FROM customer_scores WHERE scored_at > ${since}`,
+  sql`SELECT customer_id FROM customer_category_lapses
+    WHERE run_id IN (SELECT id FROM job_runs WHERE started_at > ${since})`,
+  sql`SELECT customer_id FROM stage_transitions WHERE at > ${since}`,
+  sql`SELECT customer_id FROM customer_browse WHERE last_viewed_at > ${since}`,
+];
+
+/**
+ * One step of a catch-up pass, by phase:
+ * - collect: one of changeScans into shard_migration_changes per step; after the last, the shards drop
+ *   the browse days D1 expired meanwhile;
+ * - prune (only when D1 suppressed keys since, i.e. erased a customer): a page of one shard's customers
+ *   per step, and those D1 no longer holds are dropped from every shard with their region there; the
+ *   region's customers D1 still holds are copied again;
+ * - copy: the next `limit` changed customers; each region is dropped from every shard (its old copy,
+ *   wherever a pass put it, and the directory entries pointing at it) and copied again from D1.
+ */
+async function catchUpStep(env: Env, d1: Db, state: MigrationState, limit: number, now: Date): Promise<MigrationStep> {
+  const since = state.since as string;
+  const changedTotal = async () =>
+    Number((await d1.get<{ n: number }>(sql`SELECT count(*) AS n FROM shard_migration_changes`))?.n ?? 0);
+  const stubs = Array.from({ length: state.shards }, (_, index) => shardStub(env, index));
+  const migrated = async (): Promise<MigrationStep> => ({
+    kind: "migrated",
+    state: (await migrationState(d1)) as MigrationState,
+    total: await changedTotal(),
+  });
+  if (state.phase === "collect") {
+    const scans = changeScans(since);
+    const done = Number(state.cursor ?? 0);
+    const scan = scans[done];
+    if (scan) await d1.run(sql`INSERT OR IGNORE INTO shard_migration_changes (customer_id) ${scan}`);
+    if (done + 1 < scans.length) {
+      await recordStep(d1, now, { cursor: String(done + 1), visited: 0, regions: 0, customers: 0, finished: false });
+      return migrated();
+    }
+    // D1's nightly job expires old browse days: the shards' copies of them go too.
+    const oldest = await d1.get<{ day: string | null }>(sql`SELECT min(day) AS day FROM customer_browse`);
+    await Promise.all(stubs.map((stub) => stub.expireMigratedBrowse(oldest?.day ?? null)));
+    const erased = await d1.get<{ n: number }>(sql`SELECT count(*) AS n FROM suppressions WHERE created_at > ${since}`);
+    const phase = (erased?.n ?? 0) > 0 ? "prune" : "copy";
+    await d1.run(sql`UPDATE shard_migration SET changed = ${await changedTotal()} WHERE id = ${migrationId}`);
+    await recordStep(
+      d1,
+      now,
+      { cursor: phase === "prune" ? "0:" : null, visited: 0, regions: 0, customers: 0, finished: false },
+      phase,
+    );
+    return migrated();
+  }
+  if (state.phase === "prune") {
+    const [shardText = "0", ...rest] = (state.cursor ?? "0:").split(":");
+    const shard = Number(shardText);
+    const after = rest.join(":");
+    const page = await (stubs[shard] as ShardStub).customerIdsAfter(after, limit);
+    const missing = (
+      await d1.all<{ id: string }>(sql`SELECT value AS id FROM ${jsonEach(page)}
+        WHERE value NOT IN (SELECT id FROM customers)`)
+    ).map((row) => row.id);
+    if (missing.length > 0) {
+      const region = await (stubs[shard] as ShardStub).localRegion(missing);
+      if (region === "too_large") return { kind: "region_too_large", customerId: missing[0] as string };
+      await Promise.all(stubs.map((stub) => stub.dropMigratedRegion(region)));
+      // The region's customers D1 still holds (joined to an erased one in the shard's copy) are copied again.
+      await d1.run(sql`INSERT OR IGNORE INTO shard_migration_changes (customer_id)
+        SELECT value FROM ${jsonEach(region.customers)} WHERE value IN (SELECT id FROM customers)`);
+      await d1.run(sql`UPDATE shard_migration SET pruned = pruned + ${missing.length},
+        changed = (SELECT count(*) FROM shard_migration_changes) WHERE id = ${migrationId}`);
+    }
+    const last = page.at(-1);
+    const nextShard = page.length < limit ? shard + 1 : shard;
+    const phase = nextShard >= state.shards ? "copy" : "prune";
+    const cursor = phase === "copy" ? null : nextShard === shard ? `${shard}:${last}` : `${nextShard}:`;
+    await recordStep(d1, now, { cursor, visited: 0, regions: 0, customers: 0, finished: false }, phase);
+    return migrated();
+  }
+  const next = await d1.all<{ id: string }>(sql`
+    SELECT customer_id AS id FROM shard_migration_changes
+    WHERE ${state.cursor === null ? sql`true` : sql`customer_id > ${state.cursor}`}
+    ORDER BY customer_id LIMIT ${limit}`);
+  // A region is copied once a pass, by its smallest changed customer.
+  const firstChanged = async (region: VisitedRegion) => {
+    const row = await d1.get<{ first: string | null }>(sql`SELECT min(customer_id) AS first
+      FROM shard_migration_changes WHERE customer_id IN (SELECT value FROM ${jsonEach(region.customers)})`);
+    return (row?.first ?? region.visited) === region.visited;
+  };
+  const copied = await copyRegionsOf(env, d1, next, state, firstChanged, async (region) => {
+    await Promise.all(stubs.map((stub) => stub.dropMigratedRegion(region)));
+  });
+  if (copied.kind === "region_too_large") return copied;
+  await recordStep(d1, now, {
+    cursor: next.at(-1)?.id ?? state.cursor,
+    visited: next.length,
+    regions: copied.regions,
+    customers: copied.customers,
+    finished: next.length < limit,
+  });
+  return migrated();
 }
 
 /**
@@ -249,6 +447,19 @@ export async function clearCustomerData(db: Db): Promise<void> {
     db,
     clearedTables.map((table) => sql`DELETE FROM ${sql.raw(table)}`),
   );
+}
+
+/** A catch-up pass's prune, in a shard: its next customer ids after `after`. */
+export async function customerIdsAfter(db: Db, after: string, limit: number): Promise<string[]> {
+  const rows = await db.all<{ id: string }>(
+    sql`SELECT id FROM customers WHERE id > ${after} ORDER BY id LIMIT ${limit}`,
+  );
+  return rows.map((row) => row.id);
+}
+
+/** A catch-up pass, in a shard: the browse days D1's nightly job expired (before D1's oldest; all when D1 has none). */
+export async function expireMigratedBrowse(db: Db, oldest: string | null): Promise<void> {
+  await db.run(sql`DELETE FROM customer_browse WHERE ${oldest === null ? sql`true` : sql`day < ${oldest}`}`);
 }
 
 /**

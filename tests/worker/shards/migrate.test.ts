@@ -2,13 +2,14 @@
 // `patron shards migrate`): the same deployment's app, run once with SHARD_COUNT=0 (D1, before) and
 // once with SHARD_COUNT=4 (after), must give every identifier the same customer with the same orders,
 // every table the same rows, and new orders must join the migrated customers.
-import { createExecutionContext, env, SELF, waitOnExecutionContext } from "cloudflare:test";
+import { createExecutionContext, env, runInDurableObject, SELF, waitOnExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../../../worker/app.ts";
 import { customerResponseSchema } from "../../../worker/customers/customers.schemas.ts";
 import { ingestResultSchema } from "../../../worker/orders/orders.schemas.ts";
+import { shardStub } from "../../../worker/shards/shards.ts";
 import { adminKey, anOrder, client, uniquePrefix, verified } from "../../fixtures/builders.ts";
-import { storeRows } from "../../fixtures/store-rows.ts";
+import { storeRows, storeRun } from "../../fixtures/store-rows.ts";
 
 const app = createApp();
 /** The app as a deployment still on its one D1 database sees it (the same bindings, SHARD_COUNT=0). */
@@ -40,12 +41,23 @@ const migrate = (api: ReturnType<typeof client>, body: unknown) =>
   api.call("POST", "/v1/admin/shards/migrate", body, adminKey);
 
 /** Steps the migration to its end, `limit` customers at a time; the steps' answers. */
-async function migrateAll(limit: number, options: { discardShardData?: boolean } = {}) {
+interface MigrationStep {
+  done: boolean;
+  mode: "full" | "catch_up";
+  phase: string | null;
+  visited: number;
+  total: number;
+  regions: number;
+  changed: number;
+  pruned: number;
+}
+
+async function migrateAll(limit: number, options: { discardShardData?: boolean; full?: boolean } = {}) {
   const steps = [];
   for (let step = 0; step < 1_000; step++) {
     const response = await migrate(d1Api, { shards: 4, limit, ...options });
     expect(response.status, await response.clone().text()).toBe(200);
-    const { data } = (await response.json()) as { data: { done: boolean; visited: number; total: number } };
+    const { data } = (await response.json()) as { data: MigrationStep };
     steps.push(data);
     if (data.done) return steps;
   }
@@ -301,7 +313,103 @@ describe("patron shards migrate", () => {
     expect(after.shards).toEqual(after.d1);
   });
 
-  it("copies D1 again into emptied shards when run after it changed: new orders in, an erased customer gone", async () => {
+  it("catches up on what D1 wrote since the last pass: only changed customers, regions joined across shards moved whole", async () => {
+    const p = uniquePrefix("mig-catch");
+    const pairs = [0, 1, 2, 3, 4, 5];
+    // A web customer and a store customer each, not yet known to be one person; and one more.
+    for (const i of pairs)
+      await ingest(d1Api, [
+        anOrder({ id: `${p}-a${i}`, identifiers: { account: `${p}-web${i}` } }),
+        anOrder({
+          id: `${p}-l${i}`,
+          channel: "store",
+          identifiers: { loyalty: `${p}-CARD${i}`, email: verified(`${p}-${i}@x.test`) },
+        }),
+      ]);
+    await ingest(d1Api, [anOrder({ id: `${p}-z`, identifiers: { account: `${p}-zed` } })]);
+    const zed = await customerOf(d1Api, "account", `${p}-zed`);
+    await env.DB.prepare(
+      "INSERT INTO customer_browse (customer_id, day, category_id, views, last_viewed_at) VALUES (?, '2026-01-02', 'coffee', 3, ?)",
+    )
+      .bind(zed.customerId, new Date().toISOString())
+      .run();
+    await migrateAll(50);
+    expect((await counts()).shards).toEqual((await counts()).d1);
+
+    // As if that pass ran a day ago over older data: every time D1 and the shards keep moves back two
+    // days, and the pass's record one.
+    const aged = (column: string) => `${column} = strftime('%Y-%m-%dT%H:%M:%fZ', ${column}, '-2 days')`;
+    const ageing = [
+      `UPDATE customers SET ${aged("created_at")}, ${aged("updated_at")}`,
+      `UPDATE orders SET ${aged("created_at")}`,
+      `UPDATE identities SET ${aged("created_at")}`,
+      `UPDATE identity_merges SET ${aged("at")}`,
+      `UPDATE customer_summaries SET ${aged("updated_at")}`,
+      `UPDATE customer_scores SET ${aged("scored_at")}`,
+      `UPDATE stage_transitions SET ${aged("at")}`,
+      `UPDATE customer_browse SET ${aged("last_viewed_at")}`,
+    ];
+    const dayAgo = new Date(Date.now() - 86_400_000).toISOString();
+    await env.DB.batch([
+      ...[...ageing, `UPDATE suppressions SET ${aged("created_at")}`].map((query) => env.DB.prepare(query)),
+      env.DB.prepare("UPDATE shard_migration SET started_at = ?, finished_at = ?").bind(dayAgo, dayAgo),
+    ]);
+    for (const query of ageing) await storeRun(query);
+
+    // Where the pass put each pair: with four shards, most pairs are split.
+    const shardOf = async (orderId: string) => {
+      const held = await Promise.all(
+        [0, 1, 2, 3].map((index) =>
+          runInDurableObject(shardStub(env, index), (_instance, state) =>
+            state.storage.sql.exec("SELECT count(*) AS n FROM orders WHERE id = ?", orderId).one(),
+          ),
+        ),
+      );
+      return held.findIndex((row) => Number(row.n) === 1);
+    };
+    const split = [];
+    for (const i of pairs) if ((await shardOf(`${p}-a${i}`)) !== (await shardOf(`${p}-l${i}`))) split.push(i);
+    expect(split.length).toBeGreaterThan(0);
+
+    // D1 writes meanwhile: each web customer orders with their store email (a merge); the nightly job
+    // records a transition for the other; its old browse day expires.
+    for (const i of pairs)
+      await ingest(d1Api, [
+        anOrder({ id: `${p}-j${i}`, identifiers: { account: `${p}-web${i}`, email: verified(`${p}-${i}@x.test`) } }),
+      ]);
+    await env.DB.batch([
+      env.DB.prepare(
+        "INSERT INTO stage_transitions (customer_id, from_stage, to_stage, at, run_id) VALUES (?, NULL, 'active', ?, ?)",
+      ).bind(zed.customerId, new Date().toISOString(), `${p}-run`),
+      env.DB.prepare("DELETE FROM customer_browse WHERE customer_id = ?").bind(zed.customerId),
+    ]);
+    const customersInD1 = await env.DB.prepare("SELECT count(*) AS n FROM customers").first<{ n: number }>();
+
+    const steps = await migrateAll(50);
+    const last = steps.at(-1) as MigrationStep;
+    // Both customers of each pair (one merged into the other) and the one with a transition: nothing else.
+    expect(last).toMatchObject({ mode: "catch_up", phase: "copy", changed: 13, visited: 13, pruned: 0, regions: 7 });
+    expect(customersInD1?.n).toBeGreaterThan(13);
+    const after = await counts();
+    expect(after.shards).toEqual(after.d1);
+    for (const i of pairs) {
+      const joined = await customerOf(d1Api, "account", `${p}-web${i}`);
+      expect(joined.orders).toEqual([`${p}-a${i}`, `${p}-j${i}`, `${p}-l${i}`]);
+      expect(await customerOf(shardApi, "account", `${p}-web${i}`)).toEqual(joined);
+      expect(await customerOf(shardApi, "loyalty", `${p}-CARD${i}`)).toEqual(joined);
+      // The whole region in one shard, its old copies gone from the others.
+      const shards = await Promise.all([`${p}-a${i}`, `${p}-j${i}`, `${p}-l${i}`].map(shardOf));
+      expect(new Set(shards).size, `pair ${i}: ${shards}`).toBe(1);
+    }
+    expect(await storeRows("SELECT * FROM customer_browse WHERE customer_id = ?", zed.customerId)).toEqual([]);
+
+    // --full starts a full pass instead, which leaves the same rows.
+    const full = await migrateAll(50, { full: true });
+    expect(full.at(-1)).toMatchObject({ mode: "full", done: true });
+    expect((await counts()).shards).toEqual(after.d1);
+  });
+
+  it("copies D1 again when run after it changed: new orders in, an erased customer gone", async () => {
     const p = uniquePrefix("mig-again");
     await ingest(d1Api, [anOrder({ id: `${p}-1`, identifiers: { account: `${p}-gone` } })]);
     await migrateAll(50);
@@ -317,7 +425,9 @@ describe("patron shards migrate", () => {
     expect(stale.changedSince.orders).toBe(1);
     expect(stale.changedSince.suppressions).toBeGreaterThan(0);
 
-    await migrateAll(50);
+    // A catch-up pass: the erased customer is found in the shards and dropped.
+    const caughtUp = (await migrateAll(50)).at(-1);
+    expect(caughtUp).toMatchObject({ mode: "catch_up", pruned: 1 });
     const after = await counts();
     expect(after.shards).toEqual(after.d1);
     expect(Object.values(after.changedSince).every((n) => n === 0)).toBe(true);
