@@ -29,6 +29,7 @@ interface MigrationView {
   mode: "full" | "catch_up";
   phase: "collect" | "prune" | "copy" | null;
   since: string | null;
+  cursor: string | null;
   visited: number;
   /** Customers the pass visits: D1's (full), the changed ones (catching up). */
   total: number;
@@ -37,6 +38,13 @@ interface MigrationView {
   changed: number;
   pruned: number;
   done: boolean;
+}
+
+/** Where a catch-up pass is before it copies: finding D1's changes, then checking each shard for erased customers. */
+export function catchUpStage(step: Pick<MigrationView, "phase" | "since" | "cursor" | "shards" | "changed">): string {
+  if (step.phase === "prune")
+    return `${step.changed} customers changed; checking shard ${Number((step.cursor ?? "0").split(":")[0]) + 1} of ${step.shards} for customers D1 erased…`;
+  return `catching up: finding the customers D1 changed since ${step.since}…`;
 }
 
 /** What a finished pass did, in one line. */
@@ -301,6 +309,7 @@ export function register(program: Command): void {
         // The rate counts this run's steps after its first, whose answer starts the clock: the first
         // step's time is unknown to the bar, and customers an earlier run visited are not this run's.
         let first: { visited: number; at: number } | null = null;
+        let shown = "";
         do {
           ({ data: step } = await client.post<MigrationView>("/v1/admin/shards/migrate", {
             shards: options.shards,
@@ -309,7 +318,12 @@ export function register(program: Command): void {
             full: options.full === true,
           }));
           // A catch-up pass first finds what D1 changed (and what it erased), then copies those customers.
-          if (step.mode === "catch_up" && step.phase !== "copy" && !step.done) continue;
+          if (step.mode === "catch_up" && step.phase !== "copy" && !step.done) {
+            const stage = catchUpStage(step);
+            if (stage !== shown) console.log(stage);
+            shown = stage;
+            continue;
+          }
           first ??= { visited: step.visited, at: Date.now() };
           bar ??= progressBar(
             step.total,

@@ -21,6 +21,8 @@ import { type ShardStub, shardStub } from "./shards.ts";
 const migrationId = "d1-to-shards";
 /** Customers of a step handled at once. */
 const concurrency = 8;
+/** Customer ids of one shard a catch-up pass's prune checks against D1 per step (ids only: cheap). */
+const prunePage = 1000;
 /** The `source` a copy from the D1 database carries (shards are numbered from 0). */
 export const d1Source = -1;
 
@@ -323,8 +325,8 @@ const changeScans = (since: string): SQL[] => [
  * One step of a catch-up pass, by phase:
  * - collect: one of changeScans into shard_migration_changes per step; after the last, the shards drop
  *   the browse days D1 expired meanwhile;
- * - prune (only when D1 suppressed keys since, i.e. erased a customer): a page of one shard's customers
- *   per step, and those D1 no longer holds are dropped from every shard with their region there; the
+ * - prune (only when D1 suppressed keys since, i.e. erased a customer): a page of one shard's customer
+ *   ids per step (prunePage), and those D1 no longer holds are dropped from every shard with their region there; the
  *   region's customers D1 still holds are copied again;
  * - copy: the next `limit` changed customers; each region is dropped from every shard (its old copy,
  *   wherever a pass put it, and the directory entries pointing at it) and copied again from D1.
@@ -366,7 +368,7 @@ async function catchUpStep(env: Env, d1: Db, state: MigrationState, limit: numbe
     const [shardText = "0", ...rest] = (state.cursor ?? "0:").split(":");
     const shard = Number(shardText);
     const after = rest.join(":");
-    const page = await (stubs[shard] as ShardStub).customerIdsAfter(after, limit);
+    const page = await (stubs[shard] as ShardStub).customerIdsAfter(after, prunePage);
     const missing = (
       await d1.all<{ id: string }>(sql`SELECT value AS id FROM ${jsonEach(page)}
         WHERE value NOT IN (SELECT id FROM customers)`)
@@ -382,7 +384,7 @@ async function catchUpStep(env: Env, d1: Db, state: MigrationState, limit: numbe
         changed = (SELECT count(*) FROM shard_migration_changes) WHERE id = ${migrationId}`);
     }
     const last = page.at(-1);
-    const nextShard = page.length < limit ? shard + 1 : shard;
+    const nextShard = page.length < prunePage ? shard + 1 : shard;
     const phase = nextShard >= state.shards ? "copy" : "prune";
     const cursor = phase === "copy" ? null : nextShard === shard ? `${shard}:${last}` : `${nextShard}:`;
     await recordStep(d1, now, { cursor, visited: 0, regions: 0, customers: 0, finished: false }, phase);
