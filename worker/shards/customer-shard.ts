@@ -379,9 +379,12 @@ export class CustomerShard extends DurableObject<Env> {
     return ownRowsSince(this.db, since);
   }
 
-  /** A catch-up pass (migrate.ts): deletes a region's old copy here, with its directory entries. */
-  async dropMigratedRegion(region: Region): Promise<void> {
-    await dropRegion(this.db, region, d1Source);
+  /**
+   * A catch-up pass (migrate.ts): deletes a region's old copy here, with its directory entries, and
+   * every sighting of the identifiers D1 erased.
+   */
+  async dropMigratedRegion(region: Region, erasedKeys: string[] = []): Promise<void> {
+    await dropRegion(this.db, region, d1Source, erasedKeys);
   }
 
   /** A catch-up pass's prune: the next `limit` customer ids here after `after` (merged-away ones too). */

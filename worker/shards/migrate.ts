@@ -376,7 +376,14 @@ async function catchUpStep(env: Env, d1: Db, state: MigrationState, limit: numbe
     if (missing.length > 0) {
       const region = await (stubs[shard] as ShardStub).localRegion(missing);
       if (region === "too_large") return { kind: "region_too_large", customerId: missing[0] as string };
-      await Promise.all(stubs.map((stub) => stub.dropMigratedRegion(region)));
+      // Its identifiers D1 no longer holds were erased with the customer: D1's erasure took their
+      // sightings from every order, somebody else's too, and so does the drop. Those seen on the region's
+      // orders unverified only go with the orders.
+      const erasedKeys = (
+        await d1.all<{ key: string }>(sql`SELECT value AS key FROM ${jsonEach(region.keys)}
+          WHERE value NOT IN (SELECT key FROM identities)`)
+      ).map((row) => row.key);
+      await Promise.all(stubs.map((stub) => stub.dropMigratedRegion(region, erasedKeys)));
       // The region's customers D1 still holds (joined to an erased one in the shard's copy) are copied again.
       await d1.run(sql`INSERT OR IGNORE INTO shard_migration_changes (customer_id)
         SELECT value FROM ${jsonEach(region.customers)} WHERE value IN (SELECT id FROM customers)`);

@@ -371,10 +371,16 @@ function deleteStatements(region: Region): SQL[] {
 /**
  * Deletes a region's rows here, the directory entries this shard keeps for its keys, customers and
  * orders, and the records of migration copies that named its customers: a migration's catch-up pass
- * (migrate.ts), before it copies the region from D1 again or after D1 erased it. Only while the
- * deployment runs on D1, when no shard serves.
+ * (migrate.ts), before it copies the region from D1 again or after D1 erased it. `erasedKeys`, the
+ * region's identifiers D1 erased, go from every source here as D1's erasure took them (a sighting on
+ * somebody else's order included). Only while the deployment runs on D1, when no shard serves.
  */
-export async function dropRegion(db: Db, region: Region, d1Source: number): Promise<void> {
+export async function dropRegion(
+  db: Db,
+  region: Region,
+  d1Source: number,
+  erasedKeys: readonly string[] = [],
+): Promise<void> {
   const entries = [
     ...region.keys,
     ...region.customers.map(customerKey),
@@ -382,7 +388,9 @@ export async function dropRegion(db: Db, region: Region, d1Source: number): Prom
   ];
   await runBatch(db, [
     ...deleteStatements(region),
-    sql`DELETE FROM shard_directory WHERE key IN ${ids(entries)}`,
+    sql`DELETE FROM identity_observations WHERE identity_key IN ${ids(erasedKeys)}`,
+    sql`DELETE FROM identities WHERE key IN ${ids(erasedKeys)}`,
+    sql`DELETE FROM shard_directory WHERE key IN ${ids([...entries, ...erasedKeys])}`,
     sql`DELETE FROM shard_moves WHERE direction = 'in' AND peer = ${d1Source} AND EXISTS (
       SELECT 1 FROM json_each(shard_moves.customers) WHERE value IN ${ids(region.customers)})`,
   ]);

@@ -79,6 +79,30 @@ async function counts() {
   return { d1: data.counts.d1, shards: summed, changedSince: data.changedSince };
 }
 
+/**
+ * As if the last pass ran a day ago over older data: every time D1 and the shards keep moves back two
+ * days, and the pass's record one (a catch-up pass then finds only what is written after this).
+ */
+async function ageEverything() {
+  const aged = (column: string) => `${column} = strftime('%Y-%m-%dT%H:%M:%fZ', ${column}, '-2 days')`;
+  const ageing = [
+    `UPDATE customers SET ${aged("created_at")}, ${aged("updated_at")}`,
+    `UPDATE orders SET ${aged("created_at")}`,
+    `UPDATE identities SET ${aged("created_at")}`,
+    `UPDATE identity_merges SET ${aged("at")}`,
+    `UPDATE customer_summaries SET ${aged("updated_at")}`,
+    `UPDATE customer_scores SET ${aged("scored_at")}`,
+    `UPDATE stage_transitions SET ${aged("at")}`,
+    `UPDATE customer_browse SET ${aged("last_viewed_at")}`,
+  ];
+  const dayAgo = new Date(Date.now() - 86_400_000).toISOString();
+  await env.DB.batch([
+    ...[...ageing, `UPDATE suppressions SET ${aged("created_at")}`].map((query) => env.DB.prepare(query)),
+    env.DB.prepare("UPDATE shard_migration SET started_at = ?, finished_at = ?").bind(dayAgo, dayAgo),
+  ]);
+  for (const query of ageing) await storeRun(query);
+}
+
 /** Web and store shoppers: a join by email, a merge by phone, a shared household card, an identify call, an order with no verified identifier. */
 function history(p: string) {
   return [
@@ -336,25 +360,7 @@ describe("patron shards migrate", () => {
     await migrateAll(50);
     expect((await counts()).shards).toEqual((await counts()).d1);
 
-    // As if that pass ran a day ago over older data: every time D1 and the shards keep moves back two
-    // days, and the pass's record one.
-    const aged = (column: string) => `${column} = strftime('%Y-%m-%dT%H:%M:%fZ', ${column}, '-2 days')`;
-    const ageing = [
-      `UPDATE customers SET ${aged("created_at")}, ${aged("updated_at")}`,
-      `UPDATE orders SET ${aged("created_at")}`,
-      `UPDATE identities SET ${aged("created_at")}`,
-      `UPDATE identity_merges SET ${aged("at")}`,
-      `UPDATE customer_summaries SET ${aged("updated_at")}`,
-      `UPDATE customer_scores SET ${aged("scored_at")}`,
-      `UPDATE stage_transitions SET ${aged("at")}`,
-      `UPDATE customer_browse SET ${aged("last_viewed_at")}`,
-    ];
-    const dayAgo = new Date(Date.now() - 86_400_000).toISOString();
-    await env.DB.batch([
-      ...[...ageing, `UPDATE suppressions SET ${aged("created_at")}`].map((query) => env.DB.prepare(query)),
-      env.DB.prepare("UPDATE shard_migration SET started_at = ?, finished_at = ?").bind(dayAgo, dayAgo),
-    ]);
-    for (const query of ageing) await storeRun(query);
+    await ageEverything();
 
     // Where the pass put each pair: with four shards, most pairs are split.
     const shardOf = async (orderId: string) => {
@@ -411,11 +417,22 @@ describe("patron shards migrate", () => {
 
   it("copies D1 again when run after it changed: new orders in, an erased customer gone", async () => {
     const p = uniquePrefix("mig-again");
-    await ingest(d1Api, [anOrder({ id: `${p}-1`, identifiers: { account: `${p}-gone` } })]);
+    // The customer erased later, and somebody else whose order carried their email unverified.
+    await ingest(d1Api, [
+      anOrder({ id: `${p}-1`, identifiers: { account: `${p}-gone`, email: verified(`gone-${p}@x.test`) } }),
+      anOrder({ id: `${p}-w`, identifiers: { account: `${p}-witness`, email: `gone-${p}@x.test` } }),
+    ]);
     await migrateAll(50);
     const gone = await customerOf(shardApi, "account", `${p}-gone`);
     expect(gone).toEqual(await customerOf(d1Api, "account", `${p}-gone`));
+    await ageEverything();
 
+    const witnessed = await env.DB.prepare(
+      "SELECT identity_key AS key FROM identity_observations WHERE source = ? AND identity_key LIKE 'email:%'",
+    )
+      .bind(`order:${p}-w`)
+      .first<{ key: string }>();
+    expect(witnessed?.key).toMatch(/^email:/);
     // D1 changes after the copy: the customer is erased, another one orders.
     const erased = await d1Api.call("DELETE", `/v1/customers/${gone.customerId}`, undefined, adminKey);
     expect(erased.status, await erased.clone().text()).toBe(200);
@@ -434,13 +451,18 @@ describe("patron shards migrate", () => {
     expect(await customerOf(shardApi, "account", `${p}-kept`)).toEqual(await customerOf(d1Api, "account", `${p}-kept`));
     expect((await shardApi.lookup("account", `${p}-gone`)).status).toBe(404);
     expect((await shardApi.customer(gone.customerId)).status).toBe(404);
+    // The erased email is gone from the witness's order in the shards too, as in D1.
+    const sightings = "SELECT source, verified FROM identity_observations WHERE identity_key = ?";
+    const inD1Now = (await env.DB.prepare(sightings).bind(witnessed?.key).all()).results;
+    expect(await storeRows(sightings, witnessed?.key)).toEqual(inD1Now);
+    expect(await storeRows("SELECT key FROM identities WHERE key = ?", witnessed?.key)).toEqual([]);
 
     // After the switch, an erasure reaches D1's copy as well as the shard.
     const kept = await customerOf(shardApi, "account", `${p}-kept`);
     const erasedAfter = await shardApi.call("DELETE", `/v1/customers/${kept.customerId}`, undefined, adminKey);
     expect(erasedAfter.status, await erasedAfter.clone().text()).toBe(200);
-    const inD1 = await env.DB.prepare("SELECT count(*) AS n FROM orders WHERE id LIKE ?")
-      .bind(`${p}-%`)
+    const inD1 = await env.DB.prepare("SELECT count(*) AS n FROM orders WHERE id IN (?, ?)")
+      .bind(`${p}-1`, `${p}-2`)
       .first<{ n: number }>();
     expect(inD1?.n).toBe(0);
     expect((await shardApi.lookup("account", `${p}-kept`)).status).toBe(404);
