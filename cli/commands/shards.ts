@@ -7,6 +7,7 @@
 // (docs/scaling.md, rebalancing), a page of one shard per server step, with a progress bar.
 // `patron shards status`: each shard's customers and stored bytes against what one shard can store.
 import type { Command } from "commander";
+import { scannedTable } from "../../worker/core/shards/catch-up.ts";
 import { maxShards } from "../../worker/core/shards/placement.ts";
 import { reshardNext, type ShardsOverview } from "../../worker/core/shards/status.ts";
 import type { RebalanceView } from "../../worker/shards/rebalance-view.ts";
@@ -44,7 +45,7 @@ interface MigrationView {
 export function catchUpStage(step: Pick<MigrationView, "phase" | "since" | "cursor" | "shards" | "changed">): string {
   if (step.phase === "prune")
     return `${step.changed} customers changed; checking shard ${Number((step.cursor ?? "0").split(":")[0]) + 1} of ${step.shards} for customers D1 erased…`;
-  return `catching up: finding the customers D1 changed since ${step.since}…`;
+  return `catching up: finding the customers D1 changed since ${step.since} (${scannedTable(step.cursor)})…`;
 }
 
 /** What a finished pass did, in one line. */

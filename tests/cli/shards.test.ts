@@ -3,9 +3,11 @@
 import { describe, expect, it } from "vitest";
 import {
   bytesText,
+  catchUpStage,
   changesText,
   countMismatches,
   migrationRate,
+  migrationSummary,
   rebalanceSummary,
   reshardSwitchInstruction,
   shardsStatusText,
@@ -33,6 +35,42 @@ describe("countMismatches", () => {
         shards: [{ customers: 5, orders: 8 }],
       }),
     ).toEqual(["orders: 9 in D1, 8 in the shards", "order_lines: 12 in D1, 0 in the shards"]);
+  });
+});
+
+describe("a catch-up pass's words", () => {
+  const step = {
+    shards: 4,
+    mode: "catch_up" as const,
+    phase: "collect" as const,
+    since: "2026-12-03T10:00:00.000Z",
+    cursor: "1:100000",
+    visited: 0,
+    total: 0,
+    regions: 0,
+    customers: 0,
+    changed: 0,
+    pruned: 0,
+    done: false,
+  };
+
+  it("names the table it scans, then the shard it checks for erased customers", () => {
+    expect(catchUpStage(step)).toBe(
+      "catching up: finding the customers D1 changed since 2026-12-03T10:00:00.000Z (orders)…",
+    );
+    expect(catchUpStage({ ...step, phase: "prune", cursor: "2:c_42", changed: 7 })).toBe(
+      "7 customers changed; checking shard 3 of 4 for customers D1 erased…",
+    );
+  });
+
+  it("sums up a catch-up pass apart from a full one", () => {
+    const done = { ...step, phase: "copy" as const, changed: 13, visited: 13, regions: 7, customers: 13, pruned: 1 };
+    expect(migrationSummary(done, 1_500)).toMatch(
+      /^caught up on what D1 wrote since 2026-12-03T10:00:00.000Z: 13 changed customers, 7 identity regions copied again \(13 customers\), 1 erased customers dropped, in /,
+    );
+    expect(migrationSummary({ ...done, mode: "full", visited: 459, regions: 448, customers: 459 }, 4_700)).toMatch(
+      /^visited 459 customers and copied 448 identity regions \(459 customers\) into 4 shards in /,
+    );
   });
 });
 

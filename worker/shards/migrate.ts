@@ -12,6 +12,7 @@
 // the deployment keeps writing and the last, short pass run with writes stopped.
 import { type SQL, sql } from "drizzle-orm";
 import { batchRows, jsonEach, runBatch } from "../../db/batch.ts";
+import { type ChangeScanTable, changeScans } from "../core/shards/catch-up.ts";
 import { customerKey, homeShard } from "../core/shards/placement.ts";
 import type { Db, Env } from "../env.ts";
 import type { Placement } from "./directory.ts";
@@ -301,30 +302,32 @@ async function recordStep(
 }
 
 /**
- * Where D1 records a change to a customer after `since`, table by table: one scan each, a step each.
- * Customers created or merged, their orders, identifiers, merges, summaries, scores and lapses (a
- * nightly run), stage transitions and browse rollups. Erasures leave nothing to find here (the
- * prune phase finds them in the shards), and an identify call that only adds a sighting to
- * identifiers already held carries no time.
+ * Where D1 records a change to a customer after `since`, by table (core/shards/catch-up.ts lists them
+ * in the order scanned): customers created or merged, their orders, identifiers, merges (both sides),
+ * summaries, scores and lapses (a nightly run), stage transitions and browse rollups. None of these
+ * times is indexed, so each table is scanned by rowid ranges (scanChunk rows a step). Erasures leave
+ * nothing to find here (the prune phase finds them in the shards), and an identify call that only adds
+ * a sighting to identifiers already held carries no time.
  */
-const changeScans = (since: string): SQL[] => [
-  sql`SELECT id FROM customers WHERE created_at > ${since} OR updated_at > ${since}`,
-  sql`SELECT customer_id FROM orders WHERE created_at > ${since}`,
-  sql`SELECT customer_id FROM identities WHERE created_at > ${since} AND customer_id IS NOT NULL`,
-  sql`SELECT from_customer_id FROM identity_merges WHERE at > ${since}
-    UNION SELECT into_customer_id FROM identity_merges WHERE at > ${since}`,
-  sql`SELECT customer_id FROM customer_summaries WHERE updated_at > ${since}`,
-  sql`SELECT customer_id FROM customer_scores WHERE scored_at > ${since}`,
-  sql`SELECT customer_id FROM customer_category_lapses
-    WHERE run_id IN (SELECT id FROM job_runs WHERE started_at > ${since})`,
-  sql`SELECT customer_id FROM stage_transitions WHERE at > ${since}`,
-  sql`SELECT customer_id FROM customer_browse WHERE last_viewed_at > ${since}`,
-];
+const changedAfter: Record<ChangeScanTable, (since: string) => SQL> = {
+  customers: (since) => sql`(created_at > ${since} OR updated_at > ${since})`,
+  orders: (since) => sql`created_at > ${since}`,
+  identities: (since) => sql`created_at > ${since} AND customer_id IS NOT NULL`,
+  identity_merges: (since) => sql`at > ${since}`,
+  customer_summaries: (since) => sql`updated_at > ${since}`,
+  customer_scores: (since) => sql`scored_at > ${since}`,
+  customer_category_lapses: (since) => sql`run_id IN (SELECT id FROM job_runs WHERE started_at > ${since})`,
+  stage_transitions: (since) => sql`at > ${since}`,
+  customer_browse: (since) => sql`last_viewed_at > ${since}`,
+};
+
+/** Rows of one table a collect step reads (by rowid range: one bounded read per step, whatever the table's size). */
+const scanChunk = 100_000;
 
 /**
  * One step of a catch-up pass, by phase:
- * - collect: one of changeScans into shard_migration_changes per step; after the last, the shards drop
- *   the browse days D1 expired meanwhile;
+ * - collect: a chunk of one of changeScans' tables into shard_migration_changes per step; after the
+ *   last, the shards drop the browse days D1 expired meanwhile;
  * - prune (only when D1 suppressed keys since, i.e. erased a customer): a page of one shard's customer
  *   ids per step (prunePage), and those D1 no longer holds are dropped from every shard with their region there; the
  *   region's customers D1 still holds are copied again;
@@ -342,13 +345,23 @@ async function catchUpStep(env: Env, d1: Db, state: MigrationState, limit: numbe
     total: await changedTotal(),
   });
   if (state.phase === "collect") {
-    const scans = changeScans(since);
-    const done = Number(state.cursor ?? 0);
-    const scan = scans[done];
-    if (scan) await d1.run(sql`INSERT OR IGNORE INTO shard_migration_changes (customer_id) ${scan}`);
-    if (done + 1 < scans.length) {
-      await recordStep(d1, now, { cursor: String(done + 1), visited: 0, regions: 0, customers: 0, finished: false });
-      return migrated();
+    const [index = 0, after = 0] = (state.cursor ?? "0:0").split(":").map(Number);
+    const scan = changeScans[index];
+    if (scan) {
+      const table = sql.raw(scan.table);
+      const [, following = []] = await batchRows(d1, [
+        sql`INSERT OR IGNORE INTO shard_migration_changes (customer_id)
+          SELECT ${sql.raw(scan.customer)} FROM ${table}
+          WHERE rowid > ${after} AND rowid <= ${after + scanChunk} AND ${changedAfter[scan.table](since)}`,
+        sql`SELECT rowid AS next FROM ${table} WHERE rowid > ${after + scanChunk} ORDER BY rowid LIMIT 1`,
+      ]);
+      const next = following[0]?.next;
+      // The next chunk starts at the next row there is (rowids may have gaps), else the next table.
+      const cursor = next === undefined ? `${index + 1}:0` : `${index}:${Number(next) - 1}`;
+      if (next !== undefined || index + 1 < changeScans.length) {
+        await recordStep(d1, now, { cursor, visited: 0, regions: 0, customers: 0, finished: false });
+        return migrated();
+      }
     }
     // D1's nightly job expires old browse days: the shards' copies of them go too.
     const oldest = await d1.get<{ day: string | null }>(sql`SELECT min(day) AS day FROM customer_browse`);
