@@ -146,7 +146,7 @@ export const shardAdminRoutes = new Hono<AppEnv>()
       throw new ApiError(
         409,
         "conflict",
-        `${step.since === null ? "The customer shards already hold data, before a first pass" : `The customer shards stored rows of their own after the last pass finished (${step.since})`}: ${writtenText(step.written)}. A deployment ran on them, and D1 does not hold those. A new pass would empty the shards and lose them. To serve from the shards again, set SHARD_COUNT back to their count. To replace them with D1's copy anyway, run again with --discard-shard-data ("discardShardData": true), then resend the orders stored since.`,
+        `${step.since === null ? "The customer shards already hold data, before a first pass" : `The customer shards stored rows of their own after the last pass finished (${step.since})`}: ${writtenText(step.written)}. A deployment ran on them, and D1 does not hold those. A new pass would copy D1 over them and lose them. To serve from the shards again, set SHARD_COUNT back to their count. To replace them with D1's copy anyway, run again with --discard-shard-data ("discardShardData": true), then resend the orders stored since.`,
       );
     if (step.kind === "other_count")
       throw new ApiError(
