@@ -304,7 +304,8 @@ async function recordStep(
 /**
  * Where D1 records a change to a customer after `since`, by table (core/shards/catch-up.ts lists them
  * in the order scanned): customers created or merged, their orders, identifiers, merges (both sides),
- * summaries, scores and lapses (a nightly run), stage transitions and browse rollups. None of these
+ * summaries, the scores, lapses and stage transitions of a nightly run that was still writing, and
+ * browse rollups. None of these
  * times is indexed, so each table is scanned by rowid ranges (scanChunk rows a step). Erasures leave
  * nothing to find here (the prune phase finds them in the shards), and an identify call that only adds
  * a sighting to identifiers already held carries no time.
@@ -315,11 +316,17 @@ const changedAfter: Record<ChangeScanTable, (since: string) => SQL> = {
   identities: (since) => sql`created_at > ${since} AND customer_id IS NOT NULL`,
   identity_merges: (since) => sql`at > ${since}`,
   customer_summaries: (since) => sql`updated_at > ${since}`,
-  customer_scores: (since) => sql`scored_at > ${since}`,
-  customer_category_lapses: (since) => sql`run_id IN (SELECT id FROM job_runs WHERE started_at > ${since})`,
-  stage_transitions: (since) => sql`at > ${since}`,
+  // A nightly run dates what it writes by its as-of time (its start, or earlier when back-dated), so
+  // these go by the runs that were still writing after `since`.
+  customer_scores: (since) => sql`run_id IN ${runsWritingAfter(since)}`,
+  customer_category_lapses: (since) => sql`run_id IN ${runsWritingAfter(since)}`,
+  stage_transitions: (since) => sql`(at > ${since} OR run_id IN ${runsWritingAfter(since)})`,
   customer_browse: (since) => sql`last_viewed_at > ${since}`,
 };
+
+/** The job runs that had not finished by `since` (or never did). */
+const runsWritingAfter = (since: string) =>
+  sql`(SELECT id FROM job_runs WHERE finished_at IS NULL OR finished_at > ${since})`;
 
 /** Rows of one table a collect step reads (by rowid range: one bounded read per step, whatever the table's size). */
 const scanChunk = 100_000;

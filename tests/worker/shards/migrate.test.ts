@@ -377,16 +377,21 @@ describe("patron shards migrate", () => {
     for (const i of pairs) if ((await shardOf(`${p}-a${i}`)) !== (await shardOf(`${p}-l${i}`))) split.push(i);
     expect(split.length).toBeGreaterThan(0);
 
-    // D1 writes meanwhile: each web customer orders with their store email (a merge); the nightly job
-    // records a transition for the other; its old browse day expires.
+    // D1 writes meanwhile: each web customer orders with their store email (a merge); a nightly run
+    // back-dated three days (it dates what it writes so) records a transition for the other, and
+    // finishes now; the other's old browse day expires.
     for (const i of pairs)
       await ingest(d1Api, [
         anOrder({ id: `${p}-j${i}`, identifiers: { account: `${p}-web${i}`, email: verified(`${p}-${i}@x.test`) } }),
       ]);
+    const threeDaysAgo = new Date(Date.now() - 3 * 86_400_000).toISOString();
     await env.DB.batch([
       env.DB.prepare(
+        "INSERT INTO job_runs (id, kind, status, started_at, finished_at, as_of) VALUES (?, 'nightly', 'done', ?, ?, ?)",
+      ).bind(`${p}-run`, new Date().toISOString(), new Date().toISOString(), threeDaysAgo),
+      env.DB.prepare(
         "INSERT INTO stage_transitions (customer_id, from_stage, to_stage, at, run_id) VALUES (?, NULL, 'active', ?, ?)",
-      ).bind(zed.customerId, new Date().toISOString(), `${p}-run`),
+      ).bind(zed.customerId, threeDaysAgo, `${p}-run`),
       env.DB.prepare("DELETE FROM customer_browse WHERE customer_id = ?").bind(zed.customerId),
     ]);
     const customersInD1 = await env.DB.prepare("SELECT count(*) AS n FROM customers").first<{ n: number }>();
