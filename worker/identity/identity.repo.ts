@@ -165,7 +165,18 @@ export function identityStatements(
         .map((ref) => [ref.key, { key: ref.key, kind: ref.kind, masked: masks.get(ref.key) ?? "" }]),
     ).values(),
   ];
+  // The customers holding the identifiers an identify call saw are marked updated: its sighting carries
+  // no time of its own, and a migration's catch-up pass (worker/shards/migrate.ts) finds changes by time.
+  // Before the identities are written, so a holder the call replaces is marked too.
+  const identified = observationRows.filter((row) => row.source.startsWith("identify:")).map((row) => row.key);
   const statements = [
+    ...(identified.length > 0
+      ? [
+          sql`
+            UPDATE customers SET updated_at = ${now}
+            WHERE id IN (SELECT customer_id FROM identities WHERE key IN (SELECT value FROM ${jsonEach(identified)}))`,
+        ]
+      : []),
     sql`
       INSERT INTO customers (id, created_at, updated_at, merged_into)
       SELECT value, ${now}, ${now}, NULL FROM ${jsonEach(plan.created)}`,

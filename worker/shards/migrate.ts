@@ -307,8 +307,8 @@ async function recordStep(
  * summaries, the scores, lapses and stage transitions of a nightly run that was still writing, and
  * browse rollups. None of these
  * times is indexed, so each table is scanned by rowid ranges (scanChunk rows a step). Erasures leave
- * nothing to find here (the prune phase finds them in the shards), and an identify call that only adds
- * a sighting to identifiers already held carries no time.
+ * nothing to find here (the prune phase finds them in the shards). An identify call marks the
+ * customers holding its identifiers updated (identityStatements): its sightings carry no time.
  */
 const changedAfter: Record<ChangeScanTable, (since: string) => SQL> = {
   customers: (since) => sql`(created_at > ${since} OR updated_at > ${since})`,
@@ -496,8 +496,8 @@ export async function expireMigratedBrowse(db: Db, oldest: string | null): Promi
  * orders, customers created or merged, identifiers and browse rollups dated after it (a copy keeps
  * D1's times, all before the pass finished); before a first pass (`since` null), any customer, order,
  * identity observation or browse rollup at all. Erasures are not counted (they reach D1 too), nor
- * scores (the nightly job writes them again); an identify call that only adds an observation to
- * identifiers already held carries no time and is not seen.
+ * scores (the nightly job writes them again). An identify call marks the customers holding its
+ * identifiers updated, so it is counted under customers.
  */
 export function ownRowsSince(db: Db, since: string | null): Promise<Record<string, number>> {
   return rowsAfter(db, since, {

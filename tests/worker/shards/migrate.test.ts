@@ -350,7 +350,10 @@ describe("patron shards migrate", () => {
           identifiers: { loyalty: `${p}-CARD${i}`, email: verified(`${p}-${i}@x.test`) },
         }),
       ]);
-    await ingest(d1Api, [anOrder({ id: `${p}-z`, identifiers: { account: `${p}-zed` } })]);
+    await ingest(d1Api, [
+      anOrder({ id: `${p}-z`, identifiers: { account: `${p}-zed` } }),
+      anOrder({ id: `${p}-q`, identifiers: { account: `${p}-quinn`, email: verified(`quinn-${p}@x.test`) } }),
+    ]);
     const zed = await customerOf(d1Api, "account", `${p}-zed`);
     await env.DB.prepare(
       "INSERT INTO customer_browse (customer_id, day, category_id, views, last_viewed_at) VALUES (?, '2026-01-02', 'coffee', 3, ?)",
@@ -394,13 +397,17 @@ describe("patron shards migrate", () => {
       ).bind(zed.customerId, threeDaysAgo, `${p}-run`),
       env.DB.prepare("DELETE FROM customer_browse WHERE customer_id = ?").bind(zed.customerId),
     ]);
+    // An identify call with two identifiers the customer holds already: only sightings are new.
+    const call = await d1Api.identify({ account: `${p}-quinn`, email: verified(`quinn-${p}@x.test`) });
+    expect(call.status, await call.clone().text()).toBe(200);
     const customersInD1 = await env.DB.prepare("SELECT count(*) AS n FROM customers").first<{ n: number }>();
 
     const steps = await migrateAll(50);
     const last = steps.at(-1) as MigrationStep;
-    // Both customers of each pair (one merged into the other) and the one with a transition: nothing else.
-    expect(last).toMatchObject({ mode: "catch_up", phase: "copy", changed: 13, visited: 13, pruned: 0, regions: 7 });
-    expect(customersInD1?.n).toBeGreaterThan(13);
+    // Both customers of each pair (one merged into the other), the one with a transition and the one
+    // identified: nothing else.
+    expect(last).toMatchObject({ mode: "catch_up", phase: "copy", changed: 14, visited: 14, pruned: 0, regions: 8 });
+    expect(customersInD1?.n).toBeGreaterThan(14);
     const after = await counts();
     expect(after.shards).toEqual(after.d1);
     for (const i of pairs) {
