@@ -189,10 +189,12 @@ export async function migrateStep(
   const recorded = await migrationState(d1);
   if (recorded && recorded.finishedAt === null && recorded.shards !== shards)
     return { kind: "other_count", shards: recorded.shards };
-  if (!recorded || recorded.finishedAt !== null) {
+  // `full` also replaces a catch-up under way (the shards hold D1's copy, being brought up to date).
+  const restarted = full && recorded !== null && recorded.finishedAt === null && recorded.mode === "catch_up";
+  if (!recorded || recorded.finishedAt !== null || restarted) {
     const emptied = Math.max(shards, recorded?.shards ?? 0);
     const stubs = Array.from({ length: emptied }, (_, index) => shardStub(env, index));
-    if (!discardShardData) {
+    if (!discardShardData && !restarted) {
       // A first pass expects empty shards; a new one, none written since the last pass finished.
       const since = recorded?.finishedAt ?? null;
       const written: Record<string, number> = {};
@@ -305,10 +307,10 @@ async function recordStep(
  * Where D1 records a change to a customer after `since`, by table (core/shards/catch-up.ts lists them
  * in the order scanned): customers created or merged, their orders, identifiers, merges (both sides),
  * summaries, the scores, lapses and stage transitions of a nightly run that was still writing, and
- * browse rollups. None of these
- * times is indexed, so each table is scanned by rowid ranges (scanChunk rows a step). Erasures leave
- * nothing to find here (the prune phase finds them in the shards). An identify call marks the
- * customers holding its identifiers updated (identityStatements): its sightings carry no time.
+ * browse rollups. None of these times is indexed, so each table is scanned by rowid ranges (scanChunk
+ * rows a step). Erasures leave nothing to find here (the prune phase finds them in the shards). An
+ * identify call marks the customers holding its identifiers updated (identityStatements): its
+ * sightings carry no time.
  */
 const changedAfter: Record<ChangeScanTable, (since: string) => SQL> = {
   customers: (since) => sql`(created_at > ${since} OR updated_at > ${since})`,
@@ -336,8 +338,8 @@ const scanChunk = 100_000;
  * - collect: a chunk of one of changeScans' tables into shard_migration_changes per step; after the
  *   last, the shards drop the browse days D1 expired meanwhile;
  * - prune (only when D1 suppressed keys since, i.e. erased a customer): a page of one shard's customer
- *   ids per step (prunePage), and those D1 no longer holds are dropped from every shard with their region there; the
- *   region's customers D1 still holds are copied again;
+ *   ids per step (prunePage); those D1 no longer holds are dropped from every shard with their region
+ *   there, and the region's customers D1 still holds are copied again;
  * - copy: the next `limit` changed customers; each region is dropped from every shard (its old copy,
  *   wherever a pass put it, and the directory entries pointing at it) and copied again from D1.
  */

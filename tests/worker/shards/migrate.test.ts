@@ -421,8 +421,12 @@ describe("patron shards migrate", () => {
     }
     expect(await storeRows("SELECT * FROM customer_browse WHERE customer_id = ?", zed.customerId)).toEqual([]);
 
-    // --full starts a full pass instead, which leaves the same rows.
+    // --full starts a full pass instead, which leaves the same rows; asked for during a catch-up, it
+    // replaces that.
+    const begun = await migrate(d1Api, { shards: 4, limit: 50 });
+    expect(((await begun.json()) as { data: MigrationStep }).data).toMatchObject({ mode: "catch_up", done: false });
     const full = await migrateAll(50, { full: true });
+    expect(full[0]).toMatchObject({ mode: "full", phase: null });
     expect(full.at(-1)).toMatchObject({ mode: "full", done: true });
     expect((await counts()).shards).toEqual(after.d1);
   });
