@@ -25,7 +25,7 @@ interface MigrateOptions {
   full?: boolean;
 }
 
-interface MigrationView {
+export interface MigrationView {
   shards: number;
   mode: "full" | "catch_up";
   phase: "collect" | "prune" | "copy" | null;
@@ -62,7 +62,7 @@ export function migrationSummary(step: MigrationView, ms: number): string {
   );
 }
 
-interface StatusView {
+export interface StatusView {
   counts: { d1: Record<string, number>; shards: Record<string, number>[] };
   /** Rows D1 wrote after the pass started: orders, customers, identities, suppressions (erasures). */
   changedSince: Record<string, number>;

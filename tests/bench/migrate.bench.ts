@@ -14,6 +14,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { getPlatformProxy } from "wrangler";
+import { countMismatches, type MigrationView, type StatusView } from "../../cli/commands/shards.ts";
 import { generateProducts } from "../../db/seed/generate.ts";
 import { applyMigrations, startDevWorker, testSecrets } from "../fixtures/wrangler-dev.ts";
 import { accountOf, benchOrders, seedCustomers } from "./scale.bench.ts";
@@ -53,18 +54,6 @@ function parseOptions(args: string[]): Options {
   };
 }
 
-interface MigrationView {
-  mode: "full" | "catch_up";
-  phase: "collect" | "prune" | "copy" | null;
-  visited: number;
-  total: number;
-  regions: number;
-  customers: number;
-  changed: number;
-  pruned: number;
-  done: boolean;
-}
-
 async function call(url: string, method: string, route: string, key: string, body?: unknown) {
   const response = await fetch(`${url}${route}`, {
     method,
@@ -98,18 +87,12 @@ async function migrateToEnd(url: string, options: Options) {
   return { seconds: (performance.now() - started) / 1000, steps, phases, view };
 }
 
-/** The check: every customer table's rows in D1 against the shards' sum, and what D1 wrote since the pass started. */
+/** The check: the tables whose rows differ between D1 and the shards' sum (what `patron shards migrate` prints). */
 async function verify(url: string) {
   const { data } = (await call(url, "GET", "/v1/admin/shards/migrate?verify=true", testSecrets.PATRON_ADMIN_KEY)) as {
-    data: {
-      counts: { d1: Record<string, number>; shards: Record<string, number>[] };
-      changedSince: Record<string, number>;
-    };
+    data: StatusView;
   };
-  const summed: Record<string, number> = {};
-  for (const shard of data.counts.shards)
-    for (const [table, n] of Object.entries(shard)) summed[table] = (summed[table] ?? 0) + n;
-  const differing = Object.keys(data.counts.d1).filter((table) => data.counts.d1[table] !== (summed[table] ?? 0));
+  const differing = countMismatches(data.counts);
   return { equal: differing.length === 0, differing, d1: data.counts.d1, changedSince: data.changedSince };
 }
 
@@ -188,7 +171,7 @@ async function runSize(size: number, options: Options) {
       await worker.stop();
     }
     console.log(
-      `full pass: ${full.view.visited} customers, ${full.view.regions} regions into ${options.shards} shards in ${full.seconds.toFixed(1)} s (${(full.view.visited / full.seconds).toFixed(0)} customers/s, ${full.steps} steps); check: ${fullCheck.equal ? "every table equal" : `differs in ${fullCheck.differing.join(", ")}`}`,
+      `full pass: ${full.view.visited} customers, ${full.view.regions} regions into ${options.shards} shards in ${full.seconds.toFixed(1)} s (${(full.view.visited / full.seconds).toFixed(0)} customers/s, ${full.steps} steps); check: ${fullCheck.equal ? "every table equal" : `differs: ${fullCheck.differing.join("; ")}`}`,
     );
     await ageDatabase(persistDir);
     worker = await startDevWorker({ persistDir, vars, timeoutMs: 180_000 });
@@ -200,7 +183,7 @@ async function runSize(size: number, options: Options) {
         .map(([phase, seconds]) => `${phase} ${seconds.toFixed(1)} s`)
         .join(", ");
       console.log(
-        `catch-up after ${changes.orders} orders and ${changes.erasures} erasures: ${catchUp.view.changed} changed customers, ${catchUp.view.regions} regions copied again, ${catchUp.view.pruned} erased customers dropped, in ${catchUp.seconds.toFixed(1)} s (${phases}; ${catchUp.steps} steps) = ${(catchUp.seconds / full.seconds).toFixed(3)} of the full pass; check: ${check.equal ? "every table equal" : `differs in ${check.differing.join(", ")}`}`,
+        `catch-up after ${changes.orders} orders and ${changes.erasures} erasures: ${catchUp.view.changed} changed customers, ${catchUp.view.regions} regions copied again, ${catchUp.view.pruned} erased customers dropped, in ${catchUp.seconds.toFixed(1)} s (${phases}; ${catchUp.steps} steps) = ${(catchUp.seconds / full.seconds).toFixed(3)} of the full pass; check: ${check.equal ? "every table equal" : `differs: ${check.differing.join("; ")}`}`,
       );
       return {
         customers: seeded.customers,
