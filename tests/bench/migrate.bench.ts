@@ -16,6 +16,7 @@ import path from "node:path";
 import { getPlatformProxy } from "wrangler";
 import { countMismatches, type MigrationView, type StatusView } from "../../cli/commands/shards.ts";
 import { generateProducts } from "../../db/seed/generate.ts";
+import { customerTimesAged, d1TimesAged } from "../fixtures/aged-times.ts";
 import { applyMigrations, startDevWorker, testSecrets } from "../fixtures/wrangler-dev.ts";
 import { accountOf, benchOrders, seedCustomers } from "./scale.bench.ts";
 
@@ -103,20 +104,9 @@ async function ageDatabase(persistDir: string) {
     persist: { path: path.join(persistDir, "v3") },
   });
   try {
-    const aged = (column: string) => `${column} = strftime('%Y-%m-%dT%H:%M:%fZ', ${column}, '-2 days')`;
     const dayAgo = new Date(Date.now() - 86_400_000).toISOString();
     await proxy.env.DB.batch([
-      ...[
-        `UPDATE customers SET ${aged("created_at")}, ${aged("updated_at")}`,
-        `UPDATE orders SET ${aged("created_at")}`,
-        `UPDATE identities SET ${aged("created_at")}`,
-        `UPDATE identity_merges SET ${aged("at")}`,
-        `UPDATE customer_summaries SET ${aged("updated_at")}`,
-        `UPDATE stage_transitions SET ${aged("at")}`,
-        `UPDATE customer_browse SET ${aged("last_viewed_at")}`,
-        `UPDATE suppressions SET ${aged("created_at")}`,
-        `UPDATE job_runs SET ${aged("started_at")}, ${aged("finished_at")}`,
-      ].map((query) => proxy.env.DB.prepare(query)),
+      ...[...customerTimesAged, ...d1TimesAged].map((query) => proxy.env.DB.prepare(query)),
       proxy.env.DB.prepare("UPDATE shard_migration SET started_at = ?").bind(dayAgo),
     ]);
   } finally {

@@ -8,6 +8,7 @@ import { createApp } from "../../../worker/app.ts";
 import { customerResponseSchema } from "../../../worker/customers/customers.schemas.ts";
 import { ingestResultSchema } from "../../../worker/orders/orders.schemas.ts";
 import { shardStub } from "../../../worker/shards/shards.ts";
+import { customerTimesAged, d1TimesAged } from "../../fixtures/aged-times.ts";
 import { adminKey, anOrder, client, uniquePrefix, verified } from "../../fixtures/builders.ts";
 import { storeRows, storeRun } from "../../fixtures/store-rows.ts";
 
@@ -84,23 +85,12 @@ async function counts() {
  * days, and the pass's record one (a catch-up pass then finds only what is written after this).
  */
 async function ageEverything() {
-  const aged = (column: string) => `${column} = strftime('%Y-%m-%dT%H:%M:%fZ', ${column}, '-2 days')`;
-  const ageing = [
-    `UPDATE customers SET ${aged("created_at")}, ${aged("updated_at")}`,
-    `UPDATE orders SET ${aged("created_at")}`,
-    `UPDATE identities SET ${aged("created_at")}`,
-    `UPDATE identity_merges SET ${aged("at")}`,
-    `UPDATE customer_summaries SET ${aged("updated_at")}`,
-    `UPDATE customer_scores SET ${aged("scored_at")}`,
-    `UPDATE stage_transitions SET ${aged("at")}`,
-    `UPDATE customer_browse SET ${aged("last_viewed_at")}`,
-  ];
   const dayAgo = new Date(Date.now() - 86_400_000).toISOString();
   await env.DB.batch([
-    ...[...ageing, `UPDATE suppressions SET ${aged("created_at")}`].map((query) => env.DB.prepare(query)),
+    ...[...customerTimesAged, ...d1TimesAged].map((query) => env.DB.prepare(query)),
     env.DB.prepare("UPDATE shard_migration SET started_at = ?, finished_at = ?").bind(dayAgo, dayAgo),
   ]);
-  for (const query of ageing) await storeRun(query);
+  for (const query of customerTimesAged) await storeRun(query);
 }
 
 /** Web and store shoppers: a join by email, a merge by phone, a shared household card, an identify call, an order with no verified identifier. */
