@@ -129,13 +129,17 @@ export function migrationTarget(region: Region, count: number): number {
   return homeShard(first ?? customerKey(region.customers[0] as string), count);
 }
 
-/** The directory entries a region placed in `target` needs, grouped by the home shard that keeps them. */
-function entriesByHome(region: Region, target: number, count: number) {
+/**
+ * The directory entries a region placed in `target` needs, grouped by the home shard that keeps them.
+ * `everyEntry` (a catch-up pass) writes one for a customer or order at its home too, over whatever an
+ * earlier pass recorded for it.
+ */
+function entriesByHome(region: Region, target: number, count: number, everyEntry: boolean) {
   const byHome = new Map<number, Placement[]>();
   const add = (key: string, always: boolean) => {
     const home = homeShard(key, count);
     // A customer or an order at its home needs no entry; an identity key is unknown without one.
-    if (!always && home === target) return;
+    if (!always && !everyEntry && home === target) return;
     byHome.set(home, [...(byHome.get(home) ?? []), { key, shard: target }]);
   };
   for (const key of region.keys) add(key, true);
@@ -144,8 +148,39 @@ function entriesByHome(region: Region, target: number, count: number) {
   return byHome;
 }
 
+/**
+ * The shards holding an earlier copy of a region: where the directory places its identifiers and
+ * customers (a customer without an entry is at its home). One call per home shard of those keys.
+ */
+async function holdersOf(env: Env, region: Region, count: number): Promise<Set<number>> {
+  const byHome = new Map<number, string[]>();
+  for (const key of [...region.keys, ...region.customers.map(customerKey)]) {
+    const home = homeShard(key, count);
+    byHome.set(home, [...(byHome.get(home) ?? []), key]);
+  }
+  const holders = new Set<number>();
+  await Promise.all(
+    [...byHome].map(async ([home, keys]) => {
+      const placed = await shardStub(env, home).locate(keys);
+      for (const key of keys) {
+        const shard = placed[key];
+        if (shard !== null && shard !== undefined) holders.add(shard);
+        else if (key.startsWith("customer:")) holders.add(home);
+      }
+    }),
+  );
+  return holders;
+}
+
 /** Copies one region into its shard and points the directory at it. Idempotent (per `moveId`). */
-async function copyRegion(env: Env, d1: Db, region: Region, count: number, moveId: string): Promise<void> {
+async function copyRegion(
+  env: Env,
+  d1: Db,
+  region: Region,
+  count: number,
+  moveId: string,
+  everyEntry: boolean,
+): Promise<void> {
   const target = migrationTarget(region, count);
   // Widget events not yet moved to the events database stay in D1, where export and erasure read
   // them on a sharded deployment too; a shard has no use for them.
@@ -157,7 +192,9 @@ async function copyRegion(env: Env, d1: Db, region: Region, count: number, moveI
   await shard.receiveRegion({ ...region, moveId, source: d1Source, rows }, count);
   await shard.finishMoveIn(moveId);
   await Promise.all(
-    [...entriesByHome(region, target, count)].map(([home, entries]) => shardStub(env, home).placeKeys(entries, count)),
+    [...entriesByHome(region, target, count, everyEntry)].map(([home, entries]) =>
+      shardStub(env, home).placeKeys(entries, count),
+    ),
   );
 }
 
@@ -273,7 +310,7 @@ async function copyRegionsOf(
       if (region === "too_large") tooLarge ??= item.id;
       else if (await copies({ ...region, visited: item.id })) {
         await before(region);
-        await copyRegion(env, d1, region, state.shards, `${prefix}${region.customers[0]}`);
+        await copyRegion(env, d1, region, state.shards, `${prefix}${region.customers[0]}`, state.mode === "catch_up");
         regions++;
         copiedCustomers += region.customers.length;
       }
@@ -340,8 +377,9 @@ const scanChunk = 100_000;
  * - prune (only when D1 suppressed keys since, i.e. erased a customer): a page of one shard's customer
  *   ids per step (prunePage); those D1 no longer holds are dropped from every shard with their region
  *   there, and the region's customers D1 still holds are copied again;
- * - copy: the next `limit` changed customers; each region is dropped from every shard (its old copy,
- *   wherever a pass put it, and the directory entries pointing at it) and copied again from D1.
+ * - copy: the next `limit` changed customers; each region's old copy is dropped where the directory
+ *   places it (holdersOf) and the region copied again from D1, with a directory entry for each of its
+ *   identifiers, customers and orders (one at its home too, over an earlier pass's).
  */
 async function catchUpStep(env: Env, d1: Db, state: MigrationState, limit: number, now: Date): Promise<MigrationStep> {
   const since = state.since as string;
@@ -429,8 +467,10 @@ async function catchUpStep(env: Env, d1: Db, state: MigrationState, limit: numbe
       FROM shard_migration_changes WHERE customer_id IN (SELECT value FROM ${jsonEach(region.customers)})`);
     return (row?.first ?? region.visited) === region.visited;
   };
+  // The old copy is dropped where the directory places it (the copy then writes every entry anew).
   const copied = await copyRegionsOf(env, d1, next, state, firstChanged, async (region) => {
-    await Promise.all(stubs.map((stub) => stub.dropMigratedRegion(region)));
+    const holders = await holdersOf(env, region, state.shards);
+    await Promise.all([...holders].map((index) => (stubs[index] as ShardStub).dropMigratedRegion(region)));
   });
   if (copied.kind === "region_too_large") return copied;
   await recordStep(d1, now, {

@@ -5,7 +5,9 @@
 import { createExecutionContext, env, runInDurableObject, SELF, waitOnExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../../../worker/app.ts";
+import { homeShard } from "../../../worker/core/shards/placement.ts";
 import { customerResponseSchema } from "../../../worker/customers/customers.schemas.ts";
+import { hashIdentifiers } from "../../../worker/identity/identity.keys.ts";
 import { ingestResultSchema } from "../../../worker/orders/orders.schemas.ts";
 import { shardStub } from "../../../worker/shards/shards.ts";
 import { customerTimesAged, d1TimesAged } from "../../fixtures/aged-times.ts";
@@ -331,8 +333,13 @@ describe("patron shards migrate", () => {
     const p = uniquePrefix("mig-catch");
     const pairs = [0, 1, 2, 3, 4, 5];
     // A web customer and a store customer each, not yet known to be one person; and one more.
+    const sent: ReturnType<typeof anOrder>[] = [];
+    const send = async (orders: ReturnType<typeof anOrder>[]) => {
+      sent.push(...orders);
+      await ingest(d1Api, orders);
+    };
     for (const i of pairs)
-      await ingest(d1Api, [
+      await send([
         anOrder({ id: `${p}-a${i}`, identifiers: { account: `${p}-web${i}` } }),
         anOrder({
           id: `${p}-l${i}`,
@@ -374,7 +381,7 @@ describe("patron shards migrate", () => {
     // back-dated three days (it dates what it writes so) records a transition for the other, and
     // finishes now; the other's old browse day expires.
     for (const i of pairs)
-      await ingest(d1Api, [
+      await send([
         anOrder({ id: `${p}-j${i}`, identifiers: { account: `${p}-web${i}`, email: verified(`${p}-${i}@x.test`) } }),
       ]);
     const threeDaysAgo = new Date(Date.now() - 3 * 86_400_000).toISOString();
@@ -410,6 +417,23 @@ describe("patron shards migrate", () => {
       expect(new Set(shards).size, `pair ${i}: ${shards}`).toBe(1);
     }
     expect(await storeRows("SELECT * FROM customer_browse WHERE customer_id = ?", zed.customerId)).toEqual([]);
+    // Every directory entry of these orders names the shard holding the order now.
+    const entries = await Promise.all(
+      [0, 1, 2, 3].map((index) =>
+        runInDurableObject(shardStub(env, index), (_instance, state) =>
+          state.storage.sql.exec("SELECT key, shard FROM shard_directory WHERE key LIKE ?", `order:${p}-%`).toArray(),
+        ),
+      ),
+    );
+    for (const entry of entries.flat())
+      expect(Number(entry.shard), String(entry.key)).toBe(await shardOf(String(entry.key).slice("order:".length)));
+    // Every order is found by its id where the catch-up put it: resent with somebody else's account,
+    // each is a duplicate (an entry an earlier pass left would send it to its old shard, to be stored again).
+    const resent = await ingest(
+      shardApi,
+      sent.map((order, k) => ({ ...order, identifiers: { account: `${p}-someone-${k}` } })),
+    );
+    expect(resent).toMatchObject({ accepted: 0, duplicates: sent.length });
 
     // --full starts a full pass instead, which leaves the same rows; asked for during a catch-up, it
     // replaces that.
@@ -419,6 +443,41 @@ describe("patron shards migrate", () => {
     expect(full[0]).toMatchObject({ mode: "full", phase: null });
     expect(full.at(-1)).toMatchObject({ mode: "full", done: true });
     expect((await counts()).shards).toEqual(after.d1);
+  });
+
+  it("points an order's directory entry at its region's new shard when a catch-up moves the region to the order's home", async () => {
+    const p = uniquePrefix("mig-home");
+    const keyOf = async (identifiers: Record<string, unknown>) =>
+      (await hashIdentifiers(identifiers, env.IDENTITY_HASH_SECRET)).identities[0]?.key as string;
+    const email = `${p}@x.test`;
+    const emailHome = homeShard(await keyOf({ email: verified(email) }), 4);
+    // An account whose home differs from the email's, and a first order homed where that account is.
+    let account = "";
+    for (let n = 0; !account; n++) {
+      const candidate = `${p}-acct-${n}`;
+      if (homeShard(await keyOf({ account: candidate }), 4) !== emailHome) account = candidate;
+    }
+    const accountHome = homeShard(await keyOf({ account }), 4);
+    let first = "";
+    for (let n = 0; !first; n++) if (homeShard(`order:${p}-o${n}`, 4) === accountHome) first = `${p}-o${n}`;
+    // The first pass puts the store customer (email and card) at the email's home, with an entry for the
+    // order at its home, the account's.
+    await ingest(d1Api, [
+      anOrder({ id: first, channel: "store", identifiers: { loyalty: `${p}-CARD`, email: verified(email) } }),
+    ]);
+    await migrateAll(50);
+    await ageEverything();
+    // The account joins them: the region's place is the account's home now.
+    await ingest(d1Api, [anOrder({ id: `${p}-web`, identifiers: { account, email: verified(email) } })]);
+    await migrateAll(50);
+    expect((await counts()).shards).toEqual((await counts()).d1);
+    const entry = await runInDurableObject(shardStub(env, accountHome), (_instance, state) =>
+      state.storage.sql.exec("SELECT shard FROM shard_directory WHERE key = ?", `order:${first}`).toArray(),
+    );
+    expect(entry.map((row) => Number(row.shard))).not.toContain(emailHome);
+    const resent = await ingest(shardApi, [anOrder({ id: first, identifiers: { account: `${p}-someone` } })]);
+    expect(resent).toMatchObject({ accepted: 0, duplicates: 1 });
+    expect((await customerOf(shardApi, "account", account)).orders).toEqual([first, `${p}-web`].sort());
   });
 
   it("copies D1 again when run after it changed: new orders in, an erased customer gone", async () => {
