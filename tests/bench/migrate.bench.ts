@@ -55,15 +55,26 @@ function parseOptions(args: string[]): Options {
   };
 }
 
+/** One admin or API call; a 503 (busy, or the local worker restarted) is tried again, as the CLI's client does. */
 async function call(url: string, method: string, route: string, key: string, body?: unknown) {
-  const response = await fetch(`${url}${route}`, {
-    method,
-    headers: { Authorization: `Bearer ${key}`, ...(body === undefined ? {} : { "Content-Type": "application/json" }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`${method} ${route} answered ${response.status}: ${text.slice(0, 500)}`);
-  return JSON.parse(text) as { data: unknown };
+  for (let attempt = 1; ; attempt++) {
+    const response = await fetch(`${url}${route}`, {
+      method,
+      headers: {
+        Authorization: `Bearer ${key}`,
+        ...(body === undefined ? {} : { "Content-Type": "application/json" }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await response.text();
+    if (response.status === 503 && attempt < 5) {
+      console.log(`${method} ${route} answered 503, trying again: ${text.slice(0, 200)}`);
+      await new Promise((resolve) => setTimeout(resolve, 1000 * attempt));
+      continue;
+    }
+    if (!response.ok) throw new Error(`${method} ${route} answered ${response.status}: ${text.slice(0, 500)}`);
+    return JSON.parse(text) as { data: unknown };
+  }
 }
 
 /** Steps a pass to its end; its time, and each phase's (a step counts under the phase it ran in). */
