@@ -386,11 +386,11 @@ async function catchUpStep(env: Env, d1: Db, state: MigrationState, limit: numbe
   const changedTotal = async () =>
     Number((await d1.get<{ n: number }>(sql`SELECT count(*) AS n FROM shard_migration_changes`))?.n ?? 0);
   const stubs = Array.from({ length: state.shards }, (_, index) => shardStub(env, index));
-  const migrated = async (): Promise<MigrationStep> => ({
-    kind: "migrated",
-    state: (await migrationState(d1)) as MigrationState,
-    total: await changedTotal(),
-  });
+  // A catch-up's total is its changed customers, counted when collect and prune add to them.
+  const migrated = async (): Promise<MigrationStep> => {
+    const updated = (await migrationState(d1)) as MigrationState;
+    return { kind: "migrated", state: updated, total: updated.changed };
+  };
   if (state.phase === "collect") {
     const [index = 0, after = 0] = (state.cursor ?? "0:0").split(":").map(Number);
     const scan = changeScans[index];
