@@ -7,6 +7,7 @@ import type { ListedRow, ListFilter } from "../admin/customer-lists.repo.ts";
 import type { CustomerListSource } from "../admin/customer-lists.routes.ts";
 import { matchKeyMap } from "../admin/customer-rows.ts";
 import type { HoldersPart } from "../core/identity/holders.ts";
+import { allCalls } from "../core/shards/calls.ts";
 import { mergeSorted, sqlOrder, sumGroups } from "../core/shards/merge.ts";
 import { customerKey, homeShard } from "../core/shards/placement.ts";
 import type { Env } from "../env.ts";
@@ -75,7 +76,7 @@ export async function shardedErasure(env: ShardEnv, customerId: string, now: Dat
   if (!erased) return null;
   if (erased.erasure.kind === "erased") {
     const { plan } = erased.erasure;
-    await Promise.all([
+    await allCalls<unknown>([
       dropDirectoryEntries(env, erasedDirectoryKeys(plan), erased.shard),
       ...everyShard(env).map((shard) =>
         shard.forgetErased({ customers: plan.customerIds, identifiers: plan.identifiers, sources: plan.sources }),
@@ -95,9 +96,7 @@ async function dropDirectoryEntries(env: ShardEnv, keys: readonly string[], plac
     homed.push(key);
     byHome.set(home, homed);
   }
-  await Promise.all(
-    [...byHome].map(([home, homed]) => shardStub(env, home).dropDirectoryEntries(homed, placed, count)),
-  );
+  await allCalls([...byHome].map(([home, homed]) => shardStub(env, home).dropDirectoryEntries(homed, placed, count)));
 }
 
 /**
@@ -105,7 +104,7 @@ async function dropDirectoryEntries(env: ShardEnv, keys: readonly string[], plac
  * customer, which one is not recorded once the customer is gone).
  */
 export async function liftSuppressionInShards(env: ShardEnv, key: string) {
-  await Promise.all(everyShard(env).map((shard) => shard.liftSuppression(key, shardCount(env))));
+  await allCalls(everyShard(env).map((shard) => shard.liftSuppression(key, shardCount(env))));
 }
 
 /** The list's order: its sort column, then customer id, both in the asked direction. */

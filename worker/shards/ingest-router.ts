@@ -10,6 +10,7 @@
 // same `busy` refusal as D1).
 
 import { orderSource } from "../core/identity/plan.ts";
+import { allCalls } from "../core/shards/calls.ts";
 import { type GroupItem, groupItems, type ItemGroup, sourcesToMove, targetShard } from "../core/shards/groups.ts";
 import { homeShard } from "../core/shards/placement.ts";
 import type { Db, Env } from "../env.ts";
@@ -28,6 +29,7 @@ import {
 import type { IdentifiersInput, OrderInput } from "../orders/orders.schemas.ts";
 import { orderSuppressionKey, suppressedKeys } from "../suppressions/suppressions.repo.ts";
 import type { Placement } from "./directory.ts";
+import type { MoveOutcome } from "./moves.ts";
 import { shardCount, shardStub } from "./shards.ts";
 
 /** Rounds of locate → move → claim → ingest before a group that keeps meeting other writers gives up. */
@@ -90,7 +92,7 @@ async function locateAll(env: Shards, keys: readonly string[]): Promise<Map<stri
 async function claimAll(env: Shards, entries: readonly Placement[]): Promise<Map<string, number>> {
   const count = shardCount(env);
   const byHome = byShard(entries, (entry) => homeShard(entry.key, count));
-  const answers = await Promise.all(
+  const answers = await allCalls(
     [...byHome].map(([home, homeEntries]) => shardStub(env, home).claim(homeEntries, count)),
   );
   return new Map(answers.flat().map(({ key, shard }) => [key, shard]));
@@ -153,9 +155,9 @@ async function place(
     plans.push({ group, target: pinned[0] ?? targetShard(group, items, placements, count) });
   }
   // Regions in other shards move into the target first: one call per (group, source shard).
-  const moves = await Promise.all(
+  const moves = await allCalls(
     plans.map((plan) =>
-      Promise.all(
+      allCalls<MoveOutcome>(
         [...sourcesToMove(plan.group, placements, plan.target)].map(([source, keys]) =>
           shardStub(env, source).moveOut(keys, plan.target, count),
         ),
@@ -371,7 +373,7 @@ export async function ingestSharded(env: Env, d1: Db, orders: OrderInput[], now:
       return { kind: "busy" };
     // One call per target shard, with all the groups placed there (one ingestion, as D1 ingests a batch).
     const byTarget = byShard(placed.ready, (plan) => plan.target);
-    const answers = await Promise.all(
+    const answers = await allCalls(
       [...byTarget].map(async ([target, plans]) => {
         const groups = plans.map((plan) => plan.group);
         const indexes = groups.flatMap((group) => group.items).sort((a, b) => a - b);

@@ -12,6 +12,7 @@
 // the deployment keeps writing and the last, short pass run with writes stopped.
 import { type SQL, sql } from "drizzle-orm";
 import { batchRows, jsonEach, runBatch } from "../../db/batch.ts";
+import { allCalls } from "../core/shards/calls.ts";
 import { type ChangeScanTable, changeScans } from "../core/shards/catch-up.ts";
 import { customerKey, homeShard } from "../core/shards/placement.ts";
 import type { Db, Env } from "../env.ts";
@@ -159,7 +160,7 @@ async function holdersOf(env: Env, region: Region, count: number): Promise<Set<n
     byHome.set(home, [...(byHome.get(home) ?? []), key]);
   }
   const holders = new Set<number>();
-  await Promise.all(
+  await allCalls(
     [...byHome].map(async ([home, keys]) => {
       const placed = await shardStub(env, home).locate(keys);
       for (const key of keys) {
@@ -191,7 +192,7 @@ async function copyRegion(
   const shard = shardStub(env, target);
   await shard.receiveRegion({ ...region, moveId, source: d1Source, rows }, count);
   await shard.finishMoveIn(moveId);
-  await Promise.all(
+  await allCalls(
     [...entriesByHome(region, target, count, everyEntry)].map(([home, entries]) =>
       shardStub(env, home).placeKeys(entries, count),
     ),
@@ -235,7 +236,7 @@ export async function migrateStep(
       // A first pass expects empty shards; a new one, none written since the last pass finished.
       const since = recorded?.finishedAt ?? null;
       const written: Record<string, number> = {};
-      for (const counts of await Promise.all(stubs.map((stub) => stub.ownRowsSince(since))))
+      for (const counts of await allCalls(stubs.map((stub) => stub.ownRowsSince(since))))
         for (const [table, n] of Object.entries(counts)) written[table] = (written[table] ?? 0) + n;
       if (Object.values(written).some((n) => n > 0)) return { kind: "shards_written", since, written };
     }
@@ -249,7 +250,7 @@ export async function migrateStep(
         WHERE id = ${migrationId}`,
       ]);
     } else {
-      await Promise.all(stubs.map((stub) => stub.clearCustomerData()));
+      await allCalls(stubs.map((stub) => stub.clearCustomerData()));
       await runBatch(d1, [
         sql`DELETE FROM shard_migration_changes`,
         sql`
@@ -316,7 +317,7 @@ async function copyRegionsOf(
       }
     }
   };
-  await Promise.all(Array.from({ length: concurrency }, worker));
+  await allCalls(Array.from({ length: concurrency }, worker));
   // Nothing is recorded past a region that cannot be copied: the step is run again once it is fixed.
   if (tooLarge) return { kind: "region_too_large", customerId: tooLarge };
   return { kind: "copied", regions, customers: copiedCustomers };
@@ -412,7 +413,7 @@ async function catchUpStep(env: Env, d1: Db, state: MigrationState, limit: numbe
     }
     // D1's nightly job expires old browse days: the shards' copies of them go too.
     const oldest = await d1.get<{ day: string | null }>(sql`SELECT min(day) AS day FROM customer_browse`);
-    await Promise.all(stubs.map((stub) => stub.expireMigratedBrowse(oldest?.day ?? null)));
+    await allCalls(stubs.map((stub) => stub.expireMigratedBrowse(oldest?.day ?? null)));
     const erased = await d1.get<{ n: number }>(sql`SELECT count(*) AS n FROM suppressions WHERE created_at > ${since}`);
     const phase = (erased?.n ?? 0) > 0 ? "prune" : "copy";
     await d1.run(sql`UPDATE shard_migration SET changed = ${await changedTotal()} WHERE id = ${migrationId}`);
@@ -443,7 +444,7 @@ async function catchUpStep(env: Env, d1: Db, state: MigrationState, limit: numbe
         await d1.all<{ key: string }>(sql`SELECT value AS key FROM ${jsonEach(region.keys)}
           WHERE value NOT IN (SELECT key FROM identities)`)
       ).map((row) => row.key);
-      await Promise.all(stubs.map((stub) => stub.dropMigratedRegion(region, erasedKeys)));
+      await allCalls(stubs.map((stub) => stub.dropMigratedRegion(region, erasedKeys)));
       // The region's customers D1 still holds (joined to an erased one in the shard's copy) are copied again.
       await d1.run(sql`INSERT OR IGNORE INTO shard_migration_changes (customer_id)
         SELECT value FROM ${jsonEach(region.customers)} WHERE value IN (SELECT id FROM customers)`);
@@ -470,7 +471,7 @@ async function catchUpStep(env: Env, d1: Db, state: MigrationState, limit: numbe
   // The old copy is dropped where the directory places it (the copy then writes every entry anew).
   const copied = await copyRegionsOf(env, d1, next, state, firstChanged, async (region) => {
     const holders = await holdersOf(env, region, state.shards);
-    await Promise.all([...holders].map((index) => (stubs[index] as ShardStub).dropMigratedRegion(region)));
+    await allCalls([...holders].map((index) => (stubs[index] as ShardStub).dropMigratedRegion(region)));
   });
   if (copied.kind === "region_too_large") return copied;
   await recordStep(d1, now, {

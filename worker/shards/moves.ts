@@ -22,6 +22,7 @@
 // finished (pruneFinishedMoves, the shard's alarm).
 import { type SQL, sql } from "drizzle-orm";
 import { batchRows, jsonEach, runBatch } from "../../db/batch.ts";
+import { allCalls } from "../core/shards/calls.ts";
 import { customerKey, homeShard } from "../core/shards/placement.ts";
 import type { Db } from "../env.ts";
 import { rebuildProductStatements } from "../orders/orders.repo.ts";
@@ -488,7 +489,7 @@ async function pointAt(ctx: MoveContext, region: Region, shard: number, now: str
     const home = homeShard(key, ctx.count);
     byHome.set(home, [...(byHome.get(home) ?? []), { key, shard }]);
   }
-  await Promise.all(
+  await allCalls(
     [...byHome].map(([home, entries]) =>
       home === ctx.index ? setPlacements(ctx.db, entries, now) : ctx.peer(home).placeKeys(entries, ctx.count),
     ),
@@ -515,7 +516,7 @@ export async function resumeMovesOut(ctx: MoveContext, only?: ReadonlySet<string
     sql`SELECT id FROM shard_moves WHERE direction = 'out' AND status IN ${unfinishedMove} ORDER BY created_at`,
   );
   const pending = rows.map((row) => row.id).filter((id) => !only || only.has(id));
-  await Promise.all(pending.map((id) => resumeMove(ctx, id)));
+  await allCalls(pending.map((id) => resumeMove(ctx, id)));
   return pending.length;
 }
 
@@ -606,7 +607,7 @@ export async function recordMoveOut(
         .catch((error) => {
           console.error(JSON.stringify({ error: "shard_move_step", shard: source, cause: String(error) }));
         });
-    await Promise.all([...sources].map(finish));
+    await allCalls([...sources].map(finish));
     return { kind: "retry" };
   }
   const id = crypto.randomUUID();

@@ -8,6 +8,7 @@
 // days are read or expired in every shard.
 import type { SummaryRow } from "../core/profile/population-models.ts";
 import { createPopulationBuilder } from "../core/ranking/population.ts";
+import { allCalls } from "../core/shards/calls.ts";
 import { firstById, mergeDaySamples, rankPairs, shareOf, sumSales } from "../core/shards/nightly-merge.ts";
 import type { Db, Env } from "../env.ts";
 import {
@@ -52,7 +53,7 @@ export const nightlyBounds: NightlyBounds = {
 /** Runs `work` on every shard at once; the answers in shard order. */
 function onEveryShard<Answer>(env: Env, work: (shard: ShardStub, index: number) => Promise<Answer>) {
   const count = shardCount(env);
-  return Promise.all(Array.from({ length: count }, (_, index) => work(shardStub(env, index), index)));
+  return allCalls(Array.from({ length: count }, (_, index) => work(shardStub(env, index), index)));
 }
 
 /**

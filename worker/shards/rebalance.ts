@@ -6,6 +6,7 @@
 // runs. The deployment serves and takes writes throughout; the position is kept in D1, so a stopped
 // pass resumes, and a pass run again moves only what is still away.
 import { sql } from "drizzle-orm";
+import { allCalls } from "../core/shards/calls.ts";
 import type { Db, Env } from "../env.ts";
 import type { RebalanceState } from "./rebalance-view.ts";
 import { type ReshardState, reshardState } from "./reshard.ts";
@@ -44,7 +45,7 @@ export async function rebalanceState(d1: Db): Promise<RebalanceState | null> {
  * so a pass and a reshard's walk never both start (worker/shards/reshard.ts, startWalk).
  */
 async function startPass(env: Env, d1: Db, count: number, at: string): Promise<boolean> {
-  const totals = await Promise.all(everyShard(env).map((shard) => shard.customerCount()));
+  const totals = await allCalls(everyShard(env).map((shard) => shard.customerCount()));
   const total = totals.reduce((sum, n) => sum + n, 0);
   const result = await d1.run(sql`
     INSERT INTO shard_rebalance (id, shard_count, shard, cursor, scanned, total, moved, moves, busy, too_large,

@@ -19,6 +19,7 @@
 //    shard now, and drops its mark; shrinking, each shard that stays takes the walk's entries as its
 //    own and drops its mark, and each shard removed is emptied; then "done".
 import { sql } from "drizzle-orm";
+import { allCalls } from "../core/shards/calls.ts";
 import type { Db, Env } from "../env.ts";
 import type { Placement } from "./directory.ts";
 import { type ReshardPart, reshardParts } from "./reshard-shard.ts";
@@ -111,13 +112,13 @@ const rowsOf = (counts: readonly Record<ReshardPart, number>[], parts: readonly 
 
 /** Rows the old shards hold of `parts`. */
 async function oldRows(env: Env, from: number, parts: readonly ReshardPart[]): Promise<number> {
-  return rowsOf(await Promise.all(indexes(from).map((index) => shardStub(env, index).reshardTotals())), parts);
+  return rowsOf(await allCalls(indexes(from).map((index) => shardStub(env, index).reshardTotals())), parts);
 }
 
 /** What the shards a shrink removes still hold of customer data, summed by kind. */
 async function heldInRemoved(env: Env, from: number, to: number): Promise<Record<string, number>> {
   const held: Record<string, number> = {};
-  for (const answer of await Promise.all(range(to, from).map((index) => shardStub(env, index).heldRows())))
+  for (const answer of await allCalls(range(to, from).map((index) => shardStub(env, index).heldRows())))
     for (const [what, n] of Object.entries(answer)) held[what] = (held[what] ?? 0) + n;
   return held;
 }
@@ -164,9 +165,9 @@ async function startDrain(env: Env, d1: Db, from: number, to: number, at: string
  * shards taking its entries forget what an earlier walk wrote there, which may place keys erased since.
  */
 async function startWalk(env: Env, d1: Db, from: number, to: number, at: string, fresh = false): Promise<boolean> {
-  await Promise.all(taking(from, to).map((index) => shardStub(env, index).dropWalkEntries(from, to)));
+  await allCalls(taking(from, to).map((index) => shardStub(env, index).dropWalkEntries(from, to)));
   const visited = walked(from, to);
-  const counts = await Promise.all(visited.map((index) => shardStub(env, index).beginReshardWalk()));
+  const counts = await allCalls(visited.map((index) => shardStub(env, index).beginReshardWalk()));
   return record(
     d1,
     { from, to, phase: "copying", shard: visited[0] as number, part: "directory" },
@@ -209,7 +210,7 @@ async function copyPage(env: Env, d1: Db, state: ReshardState, limit: number, at
   const page = await shardStub(env, state.shard).reshardPage(state.part, state.cursor, limit, counts);
   const byHome = new Map<number, Placement[]>();
   for (const { home, key, shard } of page.entries) byHome.set(home, [...(byHome.get(home) ?? []), { key, shard }]);
-  await Promise.all(
+  await allCalls(
     [...byHome].map(([home, entries]) =>
       state.from > state.to
         ? shardStub(env, home).placeWalkEntries(entries, state.from, state.to)
@@ -229,7 +230,7 @@ async function copyPage(env: Env, d1: Db, state: ReshardState, limit: number, at
   );
   // The walk is done: each shard it visited is marked unless it wrote since the walk began; then,
   // shrinking, the shards that stay (only once the shards removed are found empty).
-  const answers = await Promise.all(
+  const answers = await allCalls(
     walked(state.from, state.to).map((index) => shardStub(env, index).prepareReshard(state.to, state.startedAt)),
   );
   const written: Record<string, number> = {};
@@ -237,12 +238,12 @@ async function copyPage(env: Env, d1: Db, state: ReshardState, limit: number, at
     for (const [what, n] of Object.entries(answer)) written[what] = (written[what] ?? 0) + n;
   if (Object.values(written).some((n) => n > 0)) {
     // Every old shard takes writes again until the next walk's end marks it.
-    await Promise.all(indexes(state.from).map((index) => shardStub(env, index).unprepareReshard()));
+    await allCalls(indexes(state.from).map((index) => shardStub(env, index).unprepareReshard()));
     await startReshard(env, d1, state.from, state.to, at);
     return { kind: "written", written, state: (await reshardState(d1)) as ReshardState };
   }
   if (state.from > state.to)
-    await Promise.all(
+    await allCalls(
       taking(state.from, state.to).map((index) => shardStub(env, index).prepareReshard(state.to, state.startedAt)),
     );
   await d1.run(
@@ -344,9 +345,10 @@ export async function reshardStep(env: Env, d1: Db, to: number, limit: number, n
   if (state?.phase === "done" && state.to === to && count === to) return { kind: "stepped", state };
   if (!state || state.phase === "done") {
     if (to === count) return { kind: "same_count", count };
-    const moves = (
-      await Promise.all(indexes(count).map((index) => shardStub(env, index).reshardMovesPending()))
-    ).reduce((sum, n) => sum + n, 0);
+    const moves = (await allCalls(indexes(count).map((index) => shardStub(env, index).reshardMovesPending()))).reduce(
+      (sum, n) => sum + n,
+      0,
+    );
     if (moves > 0) return { kind: "moves_pending", moves };
     if (!(await startReshard(env, d1, count, to, at, true))) return { kind: "rebalance_running" };
     state = (await reshardState(d1)) as ReshardState;

@@ -3,6 +3,8 @@
 // ranks the shelf there (or in the one shard it forwards to), and POST
 // /v1/events finds each token's customer there and adds the browse rollups in the shard holding that
 // customer. Shared state (catalog, models, rules, suppressions) stays in D1 and events in EVENTS_DB.
+
+import { allCalls } from "../core/shards/calls.ts";
 import { homeShard } from "../core/shards/placement.ts";
 import type { Env } from "../env.ts";
 import type { BrowseDay } from "../events/events.repo.ts";
@@ -60,7 +62,7 @@ export async function addShardedBrowse(
     const byShard = new Map<number, BrowseDay[]>();
     for (const { shard, days: held } of pending) byShard.set(shard, [...(byShard.get(shard) ?? []), ...held]);
     // A shard on a version before forwards answers nothing.
-    const answers = await Promise.all([...byShard].map(([shard, held]) => shardStub(env, shard).addBrowse(held)));
+    const answers = await allCalls([...byShard].map(([shard, held]) => shardStub(env, shard).addBrowse(held)));
     pending = answers.flatMap((answer) => answer ?? []);
   }
 }
