@@ -682,6 +682,26 @@ export const shardMoves = sqliteTable(
 );
 
 /**
+ * Customer shards only (worker/shards/moves.ts): the parts of a region copy too big for one call,
+ * staged in the target until the copy's last call applies them with the rest, in one transaction.
+ * `rows` is a JSON array of `table`'s rows, as the source's SELECT * gave them. The last call deletes
+ * its move's parts; a part arriving after its copy was applied is not staged. Stays empty in the
+ * single D1 database.
+ */
+export const shardMoveParts = sqliteTable(
+  "shard_move_parts",
+  {
+    moveId: text("move_id").notNull(),
+    part: integer("part").notNull(),
+    /** The region table the rows are from (moves.ts regionTables: `seen_identities` included). */
+    tableName: text("table_name").notNull(),
+    rows: text("rows").notNull(),
+    createdAt: text("created_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.moveId, t.part] })],
+);
+
+/**
  * Customer shards only: when each nightly run scored its first page here (this shard's clock). A
  * customer a move brings here after that may have arrived behind the run's pages: the run scores the
  * customers of the moves into here since then once its pages are done (worker/shards/nightly-shard.ts).

@@ -29,6 +29,7 @@ import m0024 from "./migrations/0024_transitions_feed.sql";
 import m0025 from "./migrations/0025_nightly_arrivals.sql";
 import m0026 from "./migrations/0026_shrinking_reshard.sql";
 import m0027 from "./migrations/0027_migration_catch_up.sql";
+import m0028 from "./migrations/0028_shard_move_parts.sql";
 import journal from "./migrations/meta/_journal.json";
 
 export const shardMigrations = {
@@ -62,5 +63,6 @@ export const shardMigrations = {
     m0025,
     m0026,
     m0027,
+    m0028,
   },
 };

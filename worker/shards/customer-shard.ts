@@ -77,9 +77,11 @@ import {
   pruneFinishedMoves,
   type Region,
   type RegionCopy,
+  type RegionParts,
   receiveRegion,
   regionOf,
   resumeMovesOut,
+  stageRegionParts,
   unfinishedMoves,
 } from "./moves.ts";
 import {
@@ -282,6 +284,12 @@ export class CustomerShard extends DurableObject<Env> {
   async receiveRegion(copy: RegionCopy, placedBy: number): Promise<boolean> {
     this.writable(placedBy, true);
     return receiveRegion(this.db, copy, new Date().toISOString());
+  }
+
+  /** Parts of a move's copy too big for one call, staged here until its last call (receiveRegion). */
+  async receiveRegionParts(parts: RegionParts, placedBy: number): Promise<void> {
+    this.writable(placedBy, true);
+    await stageRegionParts(this.db, parts, new Date().toISOString());
   }
 
   /** A move's last step, in the target (its record is pruned by the alarm once past retention). */

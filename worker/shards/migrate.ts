@@ -17,7 +17,16 @@ import { type ChangeScanTable, changeScans } from "../core/shards/catch-up.ts";
 import { customerKey, homeShard } from "../core/shards/placement.ts";
 import type { Db, Env } from "../env.ts";
 import type { Placement } from "./directory.ts";
-import { type Region, rebuiltAtTarget, regionOf, regionRows, regionRowTables } from "./moves.ts";
+import {
+  type MovePeer,
+  type Region,
+  type RegionRows,
+  rebuiltAtTarget,
+  regionOf,
+  regionRows,
+  regionRowTables,
+  sendRegion,
+} from "./moves.ts";
 import { type ShardStub, shardStub } from "./shards.ts";
 
 const migrationId = "d1-to-shards";
@@ -173,6 +182,11 @@ async function holdersOf(env: Env, region: Region, count: number): Promise<Set<n
   return holders;
 }
 
+/** Rows already read, as the one slice sendRegion reads. */
+async function* oneSlice(rows: RegionRows): AsyncGenerator<RegionRows> {
+  yield rows;
+}
+
 /** Copies one region into its shard and points the directory at it. Idempotent (per `moveId`). */
 async function copyRegion(
   env: Env,
@@ -190,7 +204,7 @@ async function copyRegion(
   // client paging GET /v1/admin/transitions goes on across the migration with the cursor it has.
   const rows = { ...rest, stage_transitions: (stage_transitions ?? []).map((row) => ({ ...row, feed_id: row.id })) };
   const shard = shardStub(env, target);
-  await shard.receiveRegion({ ...region, moveId, source: d1Source, rows }, count);
+  await sendRegion(shard as unknown as MovePeer, { ...region, moveId, source: d1Source }, oneSlice(rows), count);
   await shard.finishMoveIn(moveId);
   await allCalls(
     [...entriesByHome(region, target, count, everyEntry)].map(([home, entries]) =>
@@ -203,7 +217,14 @@ async function copyRegion(
  * Every row a copy writes in a shard, so a pass starts from empty shards: customer tables, the
  * directory and the moves (the shards serve nothing while the deployment runs on D1).
  */
-export const clearedTables = ["identities", ...regionRowTables, "shard_directory", "shard_moves", "shard_fences"];
+export const clearedTables = [
+  "identities",
+  ...regionRowTables,
+  "shard_directory",
+  "shard_moves",
+  "shard_fences",
+  "shard_move_parts",
+];
 
 /**
  * One step of a migration pass. A pass starts with no migration recorded, after a finished one, or with

@@ -6,7 +6,9 @@
 // keys, customer ids, observation sources) and a fence on every key: from then on the source refuses
 // ingestion for those keys (fenceGuard in the write batch). Then, each step idempotent and recorded:
 //   copying    the region's rows are sent to the target, which upserts them in one transaction and
-//              records the move in ("in"): a copy it already holds is not applied twice;
+//              records the move in ("in"): a copy it already holds is not applied twice. A region
+//              too big for one call goes in parts the target stages (shard_move_parts) until the
+//              last call applies them all in that one transaction (sendRegion);
 //   directory  the home entry of every identity key, `customer:<id>` and `order:<id>` moved points at
 //              the target;
 //   deleting   the rows are deleted in the source (one transaction with the status change);
@@ -22,6 +24,7 @@
 // finished (pruneFinishedMoves, the shard's alarm).
 import { type SQL, sql } from "drizzle-orm";
 import { batchRows, jsonEach, runBatch } from "../../db/batch.ts";
+import { jsonChunks, maxJsonParamBytes } from "../../db/json-chunks.ts";
 import { allCalls } from "../core/shards/calls.ts";
 import { customerKey, homeShard } from "../core/shards/placement.ts";
 import type { Db } from "../env.ts";
@@ -42,11 +45,25 @@ export interface RegionCopy extends Region {
   moveId: string;
   source: number;
   rows: RegionRows;
+  /**
+   * How many parts of this copy were staged in the target before this call (sendRegion): the target
+   * applies them with `rows`. 0 or absent: every row travels in this call.
+   */
+  parts?: number;
+}
+
+/** Parts of a region copy for the target to stage: each a JSON array text of one table's rows. */
+export interface RegionParts {
+  moveId: string;
+  /** The number of the first of `texts`; 0 starts the copy over (its earlier parts are dropped). */
+  first: number;
+  texts: { table: string; rows: string }[];
 }
 
 /** What a move needs from the shards it talks to (CustomerShard's RPC methods). */
 export interface MovePeer {
   receiveRegion(copy: RegionCopy, placedBy: number): Promise<boolean>;
+  receiveRegionParts(parts: RegionParts, placedBy: number): Promise<unknown>;
   finishMoveIn(moveId: string): Promise<unknown>;
   placeKeys(entries: Placement[], placedBy: number): Promise<unknown>;
   resumeMoves(): Promise<unknown>;
@@ -60,6 +77,8 @@ export interface MoveContext {
   peer: (index: number) => MovePeer;
   /** Asks for a wake-up (the Durable Object alarm) to resume moves nobody else resumes. */
   wakeLater: () => Promise<void>;
+  /** The most bytes of rows one call of a copy carries (moveCallBytes unless a test sets fewer). */
+  callBytes?: number;
 }
 
 /** Where a region is found from besides its identity keys (regionOf). */
@@ -204,23 +223,175 @@ const tableOf = (name: string) => (name === "seen_identities" ? "identities" : n
  */
 export const rebuiltAtTarget: ReadonlySet<string> = new Set(["customer_products"]);
 
-export async function regionRows(db: Db, region: Region): Promise<RegionRows> {
-  const tables = Object.entries(regionTables(region)).filter(([name]) => !rebuiltAtTarget.has(name));
+/** The copied tables, in the order a copy applies them (regionTables' order). */
+const copiedTables = Object.keys(regionTables({ keys: [], customers: [], sources: [] })).filter(
+  (name) => !rebuiltAtTarget.has(name),
+);
+
+/** Reads `names` of `tables` in one batch. */
+async function readTables(db: Db, tables: Record<string, SQL>, names: readonly string[]): Promise<RegionRows> {
   const rows = await batchRows(
     db,
-    tables.map(([, where]) => sql`SELECT * FROM ${where}`),
+    names.map((name) => sql`SELECT * FROM ${tables[name] as SQL}`),
   );
-  return Object.fromEntries(tables.map(([name], i) => [name, rows[i] ?? []]));
+  return Object.fromEntries(names.map((name, i) => [name, rows[i] ?? []]));
+}
+
+/** A region's rows, every copied table, in one batch (the migration's read of D1). */
+export function regionRows(db: Db, region: Region): Promise<RegionRows> {
+  return readTables(db, regionTables(region), copiedTables);
+}
+
+/** The tables read by the region's customers (the rest by its keys, or by its sources). */
+const byCustomer = copiedTables.filter(
+  (name) => !["identities", "seen_identities", "identity_observations", "order_lines"].includes(name),
+);
+const slices = <T>(items: readonly T[], size: number) =>
+  Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size));
+
+/**
+ * A region's rows a slice at a time, for a copy that may not fit in one call: the customers' rows 100
+ * customers a read, identities 500 keys a read, observations and order lines 100 sources (orders,
+ * identify calls) a read, so one read holds a slice of the region, never all of it. An identifier
+ * seen on several slices' sources comes once.
+ */
+export async function* regionRowSlices(db: Db, region: Region): AsyncGenerator<RegionRows> {
+  for (const customers of slices(region.customers, 100))
+    yield await readTables(db, regionTables({ ...region, customers }), byCustomer);
+  for (const keys of slices(region.keys, 500))
+    yield await readTables(db, regionTables({ ...region, keys }), ["identities"]);
+  const seen = new Set<string>();
+  for (const sources of slices(region.sources, 100)) {
+    const orderIds = sources.filter((source) => source.startsWith("order:")).map((source) => source.slice(6));
+    const tables = {
+      ...regionTables({ ...region, sources }),
+      order_lines: sql`order_lines WHERE order_id IN ${ids(orderIds)}`,
+    };
+    const rows = await readTables(db, tables, ["identity_observations", "seen_identities", "order_lines"]);
+    rows.seen_identities = (rows.seen_identities ?? []).filter((row) => !seen.has(String(row.key)));
+    for (const row of rows.seen_identities) seen.add(String(row.key));
+    yield rows;
+  }
+}
+
+/**
+ * The most bytes of rows (as JSON) one call of a region copy carries: Workers RPC refuses a call over
+ * 32 MiB, and a copy's rows cost more than their JSON to send.
+ */
+export const moveCallBytes = 8_000_000;
+
+/**
+ * Sends a region's copy to `target`, its rows read slice by slice from `slices`: in one call
+ * (receiveRegion) when they fit in `callBytes`, else as parts the target stages (receiveRegionParts,
+ * each call under `callBytes`) and a last call that applies them all at once. A copy sent again starts
+ * its parts over. Answers receiveRegion's answer (false: refused for now, sent again later).
+ */
+export async function sendRegion(
+  target: MovePeer,
+  copy: Omit<RegionCopy, "rows" | "parts">,
+  slices: AsyncIterable<RegionRows>,
+  placedBy: number,
+  callBytes = moveCallBytes,
+): Promise<boolean> {
+  let held: RegionRows = {};
+  let heldBytes = 0;
+  let parts = 0;
+  /** Sends what is held as parts, in calls of at most `callBytes` (one text a call at least). */
+  const sendHeld = async () => {
+    const texts = Object.entries(held).flatMap(([table, rows]) =>
+      jsonChunks(rows, Math.min(maxJsonParamBytes, callBytes)).map((text) => ({ table, rows: text })),
+    );
+    for (let at = 0; at < texts.length; ) {
+      let size = (texts[at] as { rows: string }).rows.length;
+      let end = at + 1;
+      while (end < texts.length && size + (texts[end] as { rows: string }).rows.length <= callBytes)
+        size += (texts[end++] as { rows: string }).rows.length;
+      await target.receiveRegionParts({ moveId: copy.moveId, first: parts, texts: texts.slice(at, end) }, placedBy);
+      parts += end - at;
+      at = end;
+    }
+    held = {};
+    heldBytes = 0;
+  };
+  for await (const slice of slices) {
+    for (const [table, rows] of Object.entries(slice)) {
+      if (rows.length === 0) continue;
+      const into = held[table] ?? [];
+      for (const row of rows) into.push(row);
+      held[table] = into;
+      heldBytes += JSON.stringify(rows).length;
+    }
+    if (heldBytes > callBytes) await sendHeld();
+  }
+  if (parts === 0) {
+    const rows = Object.fromEntries(copiedTables.flatMap((name) => (held[name] ? [[name, held[name]]] : [])));
+    return target.receiveRegion({ ...copy, rows }, placedBy);
+  }
+  if (heldBytes > 0) await sendHeld();
+  return target.receiveRegion({ ...copy, rows: {}, parts }, placedBy);
+}
+
+/**
+ * In the target: stages parts of a region copy too big for one call, until its last call
+ * (receiveRegion) applies them. A part of a copy already applied is not staged; part 0 drops the parts
+ * an earlier attempt of the same copy staged.
+ */
+export async function stageRegionParts(db: Db, parts: RegionParts, now: string): Promise<void> {
+  const applied = sql`EXISTS (SELECT 1 FROM shard_moves WHERE id = ${parts.moveId} AND direction = 'in')`;
+  await runBatch(db, [
+    ...(parts.first === 0 ? [sql`DELETE FROM shard_move_parts WHERE move_id = ${parts.moveId}`] : []),
+    ...parts.texts.map(
+      (text, i) => sql`
+        INSERT OR REPLACE INTO shard_move_parts (move_id, part, table_name, rows, created_at)
+        SELECT ${parts.moveId}, ${parts.first + i}, ${text.table}, ${text.rows}, ${now} WHERE NOT ${applied}`,
+    ),
+  ]);
+}
+
+/** INSERT … SELECT of JSON rows (`value`s of `from`) into a table, `columns` but a local rowid. */
+function insertFrom(name: string, columns: readonly string[], from: SQL): SQL {
+  const kept = columns.filter((column) => column !== localIds[name]);
+  const values = sql.raw(kept.map((column) => `value ->> '${column}'`).join(", "));
+  const verb = sql.raw(yields.has(name) ? "INSERT OR IGNORE" : "INSERT OR REPLACE");
+  const target = sql.raw(`${tableOf(name)} (${kept.join(", ")})`);
+  return sql`${verb} INTO ${target} SELECT ${values} FROM ${from}`;
 }
 
 /** INSERT … SELECT of JSON rows into a table, every column the rows have (but a local rowid). */
 function insertRows(name: string, rows: readonly Record<string, unknown>[]): SQL | null {
   if (rows.length === 0) return null;
-  const columns = Object.keys(rows[0] as object).filter((column) => column !== localIds[name]);
-  const values = sql.raw(columns.map((column) => `value ->> '${column}'`).join(", "));
-  const verb = sql.raw(yields.has(name) ? "INSERT OR IGNORE" : "INSERT OR REPLACE");
-  const target = sql.raw(`${tableOf(name)} (${columns.join(", ")})`);
-  return sql`${verb} INTO ${target} SELECT ${values} FROM ${jsonEach(rows)}`;
+  return insertFrom(name, Object.keys(rows[0] as object), jsonEach(rows));
+}
+
+/**
+ * The inserts of a copy's staged parts, table by table in the order a copy applies them, with the
+ * delete of the parts. Null when fewer than `parts` are staged (a part lost: the copy is sent again).
+ */
+async function stagedInserts(db: Db, moveId: string, parts: number): Promise<SQL[] | null> {
+  const staged = await db.all<{ table_name: string; n: number; part: number }>(sql`
+    SELECT table_name, count(*) AS n, min(part) AS part FROM shard_move_parts
+    WHERE move_id = ${moveId} GROUP BY table_name`);
+  if (staged.reduce((sum, table) => sum + table.n, 0) !== parts) return null;
+  // A table's columns, from its first staged row (every row of a table has them all: SELECT *).
+  const firstRows = await batchRows(
+    db,
+    staged.map(
+      ({ part }) =>
+        sql`SELECT json_extract(rows, '$[0]') AS row FROM shard_move_parts WHERE move_id = ${moveId} AND part = ${part}`,
+    ),
+  );
+  const columns = new Map(
+    staged.map((table, i) => [table.table_name, Object.keys(JSON.parse(String(firstRows[i]?.[0]?.row)))]),
+  );
+  const from = (name: string) =>
+    sql`shard_move_parts p, json_each(p.rows) WHERE p.move_id = ${moveId} AND p.table_name = ${name}`;
+  return [
+    ...copiedTables.flatMap((name) => {
+      const kept = columns.get(name);
+      return kept ? [insertFrom(name, kept, from(name))] : [];
+    }),
+    sql`DELETE FROM shard_move_parts WHERE move_id = ${moveId}`,
+  ];
 }
 
 /**
@@ -231,6 +402,14 @@ function insertRows(name: string, rows: readonly Record<string, unknown>[]): SQL
  * finished, and the sender retries later.
  */
 export async function receiveRegion(db: Db, copy: RegionCopy, now: string): Promise<boolean> {
+  let staged: SQL[] = [];
+  if (copy.parts) {
+    const applied = await db.get(sql`SELECT 1 FROM shard_moves WHERE id = ${copy.moveId} AND direction = 'in'`);
+    if (applied) return true;
+    const inserts = await stagedInserts(db, copy.moveId, copy.parts);
+    if (!inserts) throw new Error(`region copy ${copy.moveId}: a part is missing here; the copy is sent again`);
+    staged = inserts;
+  }
   const statements = [
     sql`
       INSERT INTO shard_fences (key, move_id, created_at)
@@ -242,6 +421,7 @@ export async function receiveRegion(db: Db, copy: RegionCopy, now: string): Prom
       VALUES (${copy.moveId}, 'in', ${copy.source}, ${JSON.stringify(copy.keys)}, ${JSON.stringify(copy.customers)},
         ${JSON.stringify(copy.sources)}, 'copying', ${now}, ${now})`,
     ...Object.entries(copy.rows).flatMap(([name, rows]) => insertRows(name, rows) ?? []),
+    ...staged,
     // Built here from the orders that came (rebuiltAtTarget): this shard's own backfill pass may be past
     // these customers' ids.
     ...rebuildProductStatements(copy.customers),
@@ -318,7 +498,8 @@ export async function forgetErased(
 }
 
 /**
- * Deletes the records of moves done before `before`, and the fences of those out of here. Answers when
+ * Deletes the records of moves done before `before`, the fences of those out of here, and copy parts
+ * staged before it. Answers when
  * the oldest record of a done move left was last updated (null: none), for the next prune.
  */
 export async function pruneFinishedMoves(db: Db, before: string): Promise<string | null> {
@@ -327,6 +508,8 @@ export async function pruneFinishedMoves(db: Db, before: string): Promise<string
       WHERE direction = 'out' AND status = 'done' AND updated_at < ${before})`,
     sql`DELETE FROM shard_moves WHERE status = 'done' AND updated_at < ${before}`,
     sql`SELECT min(updated_at) AS at FROM shard_moves WHERE status = 'done'`,
+    // Parts a copy staged that no last call applied (its source sends them again when it resumes).
+    sql`DELETE FROM shard_move_parts WHERE created_at < ${before}`,
   ]);
   const at = oldest[0]?.at;
   return typeof at === "string" ? at : null;
@@ -450,8 +633,8 @@ export async function runStep(ctx: MoveContext, id: string): Promise<Status | nu
   const target = ctx.peer(move.peer);
   switch (move.status) {
     case "copying": {
-      const rows = await regionRows(db, move);
-      if (!(await target.receiveRegion({ ...move, moveId: id, source: ctx.index, rows }, ctx.count))) return "copying";
+      const copy = { ...move, moveId: id, source: ctx.index };
+      if (!(await sendRegion(target, copy, regionRowSlices(db, move), ctx.count, ctx.callBytes))) return "copying";
       await runBatch(db, [advance(id, "directory", now)]);
       return "directory";
     }

@@ -25,7 +25,14 @@ import { ingestResultSchema, type OrderInput, orderSchema } from "../../../worke
 import { attributionSettings } from "../../../worker/recommendations/attribution.ts";
 import { fenceGuard, heldGuard, isFenceAbort } from "../../../worker/shards/directory.ts";
 import { ingestSharded } from "../../../worker/shards/ingest-router.ts";
-import { type MoveContext, type MovePeer, recordMoveOut, runStep } from "../../../worker/shards/moves.ts";
+import {
+  type MoveContext,
+  type MovePeer,
+  type Region,
+  recordMoveOut,
+  regionRows,
+  runStep,
+} from "../../../worker/shards/moves.ts";
 import { shardCount, shardStub } from "../../../worker/shards/shards.ts";
 import { adminKey, anOrder, client, uniquePrefix, verified } from "../../fixtures/builders.ts";
 import { historyOrders, lineOf as line } from "../../fixtures/history-orders.ts";
@@ -432,6 +439,136 @@ describe("ingestion across shards", () => {
     await ingest([linkingOrder(p, sides)]);
     // The web customer, with two orders against one, survives.
     expect(await expectJoined(p, sides, [`${p}-w1`, `${p}-w2`, `${p}-s1`, `${p}-link`])).toBe(sides.webCustomer);
+  });
+
+  it("moves a region too big for one call in parts the target stages, and applies them whole, once", async () => {
+    const p = uniquePrefix("parts");
+    const sides = await twoRegions(p);
+    const [target, source] = [Math.min(sides.web, sides.store), Math.max(sides.web, sides.store)];
+    const sourceSide: Record<string, string> =
+      source === sides.web ? { account: sides.account } : { loyalty: sides.loyalty };
+    const sourceKey = source === sides.web ? sides.accountKey : sides.loyaltyKey;
+    const extra = Array.from({ length: 40 }, (_, n) =>
+      anOrder({
+        id: `${p}-x${n}`,
+        placedAt: new Date(Date.UTC(2026, 1, 1 + n)).toISOString(),
+        identifiers: sourceSide,
+        lines: [line("tea", 12), line("coffee", 9, 2), line("mugs", 20), line("cocoa", 7, 3)],
+      }),
+    );
+    await ingest(extra);
+    const sourceOrders = [...(source === sides.web ? [`${p}-w1`, `${p}-w2`] : [`${p}-s1`]), ...extra.map((o) => o.id)];
+    const callBytes = 6_000;
+    const calls: { method: string; bytes: number }[] = [];
+    let failLastCall = true;
+    const peer = (index: number): MovePeer => {
+      const stub = shardStub(env, index);
+      return {
+        receiveRegionParts: (parts, placedBy) => {
+          calls.push({ method: "parts", bytes: parts.texts.reduce((sum, text) => sum + text.rows.length, 0) });
+          return stub.receiveRegionParts(parts, placedBy);
+        },
+        receiveRegion: async (copy, placedBy) => {
+          calls.push({ method: "last", bytes: JSON.stringify(copy.rows).length });
+          if (failLastCall) throw new Error("the target is unreachable");
+          return stub.receiveRegion(copy, placedBy);
+        },
+        finishMoveIn: (moveId) => stub.finishMoveIn(moveId),
+        placeKeys: (entries, placedBy) => stub.placeKeys(entries, placedBy),
+        resumeMoves: () => stub.resumeMoves(),
+      };
+    };
+    /** The region's rows in `shard`, each table sorted, without the ids local to a database. */
+    const regionIn = (shard: number, region: Region) =>
+      runInDurableObject(shardStub(env, shard), async (_instance, state) => {
+        const rows = await regionRows(drizzle(durableD1(state.storage), { schema }) as Db, region);
+        return Object.fromEntries(
+          Object.entries(rows).map(([table, list]) => [
+            table,
+            list
+              .map((row) =>
+                JSON.stringify({
+                  ...row,
+                  id: ["identity_merges", "stage_transitions", "legacy_events"].includes(table) ? null : row.id,
+                }),
+              )
+              .sort(),
+          ]),
+        );
+      });
+    const { id, region } = await runInDurableObject(shardStub(env, source), async (_instance, state) => {
+      const ctx = { ...moveContext(source, state), peer, callBytes };
+      const recorded = await recordMoveOut(ctx, [sourceKey], target);
+      if (recorded.kind !== "recorded") throw new Error(`not recorded: ${recorded.kind}`);
+      const [move] = state.storage.sql
+        .exec("SELECT keys, customers, sources FROM shard_moves WHERE id = ?", recorded.id)
+        .toArray();
+      const region = {
+        keys: JSON.parse(String(move?.keys)),
+        customers: JSON.parse(String(move?.customers)),
+        sources: JSON.parse(String(move?.sources)),
+      } as Region;
+      return { id: recorded.id, region };
+    });
+    const before = await regionIn(source, region);
+    expect(before.orders).toHaveLength(sourceOrders.length);
+    expect(before.order_lines?.length).toBeGreaterThan(160);
+
+    // The last call fails: the parts wait in the target, none of the rows is there yet.
+    const step = (ctx: Partial<MoveContext> = {}) =>
+      runInDurableObject(shardStub(env, source), (_instance, state) =>
+        runStep({ ...moveContext(source, state), peer, callBytes, ...ctx }, id),
+      );
+    await expect(step()).rejects.toThrow("unreachable");
+    const staged = await rowsIn(
+      target,
+      "SELECT part, table_name FROM shard_move_parts WHERE move_id = ? ORDER BY part",
+      id,
+    );
+    expect(staged.map((row) => row.part)).toEqual(staged.map((_, i) => i));
+    expect(new Set(staged.map((row) => row.table_name))).toEqual(
+      new Set([
+        "customers",
+        "orders",
+        "customer_summaries",
+        "customer_category_stats",
+        "identities",
+        "identity_observations",
+        "order_lines",
+      ]),
+    );
+    const firstTry = calls.splice(0);
+    expect(firstTry.filter((call) => call.method === "parts").length).toBeGreaterThan(2);
+    // Each call under the bound.
+    for (const call of firstTry.filter((c) => c.method === "parts")) expect(call.bytes).toBeLessThanOrEqual(callBytes);
+    expect(firstTry.at(-1)).toEqual({ method: "last", bytes: 2 });
+    expect((await orderIdsIn(target, p)).filter((order) => sourceOrders.includes(String(order)))).toEqual([]);
+
+    // Resumed: the parts are sent again from the first, applied whole with the move's record, and dropped.
+    failLastCall = false;
+    expect(await step()).toBe("directory");
+    expect(calls.filter((call) => call.method === "parts").length).toBe(firstTry.length - 1);
+    expect(await rowsIn(target, "SELECT part FROM shard_move_parts WHERE move_id = ?", id)).toEqual([]);
+    expect(await regionIn(target, region)).toEqual(before);
+    // A part arriving after the copy was applied is not staged; the copy sent again changes nothing.
+    await shardStub(env, target).receiveRegionParts(
+      { moveId: id, first: 0, texts: [{ table: "orders", rows: "[]" }] },
+      count,
+    );
+    expect(await rowsIn(target, "SELECT part FROM shard_move_parts WHERE move_id = ?", id)).toEqual([]);
+    expect(
+      await shardStub(env, target).receiveRegion({ ...region, moveId: id, source, rows: {}, parts: 3 }, count),
+    ).toBe(true);
+    expect(await regionIn(target, region)).toEqual(before);
+
+    // The move runs to its end, and the link joins the two customers as always.
+    expect(await step()).toBe("deleting");
+    expect(await step()).toBe("finishing");
+    expect(await step()).toBe("done");
+    await ingest([linkingOrder(p, sides)]);
+    const orderIds = [`${p}-w1`, `${p}-w2`, `${p}-s1`, `${p}-link`, ...extra.map((order) => order.id)];
+    const survivor = await expectJoined(p, sides, orderIds);
+    expect([sides.webCustomer, sides.storeCustomer]).toContain(survivor);
   });
 
   it("answers an erasure busy while the customer's region is moving, and erases it everywhere once the move is done", async () => {
