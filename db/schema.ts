@@ -749,6 +749,12 @@ export const shardMigration = sqliteTable("shard_migration", {
   /** A catch-up pass: the customers D1 changed after `since`, and those its prune dropped. */
   changed: integer("changed").notNull().default(0),
   pruned: integer("pruned").notNull().default(0),
+  /**
+   * When `patron shards migrate --pause-writes` paused customer writes on D1 for the last pass (null:
+   * open): while it is set, a deployment on D1 answers them 503 with Retry-After
+   * (worker/shards/write-pause.ts). A deployment on the shards never reads it.
+   */
+  writesPausedAt: text("writes_paused_at"),
 });
 
 /** The customers a catch-up pass copies again (shard_migration's `collect` and `prune` phases fill it). */

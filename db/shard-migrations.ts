@@ -30,6 +30,7 @@ import m0025 from "./migrations/0025_nightly_arrivals.sql";
 import m0026 from "./migrations/0026_shrinking_reshard.sql";
 import m0027 from "./migrations/0027_migration_catch_up.sql";
 import m0028 from "./migrations/0028_shard_move_parts.sql";
+import m0029 from "./migrations/0029_migration_write_pause.sql";
 import journal from "./migrations/meta/_journal.json";
 
 export const shardMigrations = {
@@ -64,5 +65,6 @@ export const shardMigrations = {
     m0026,
     m0027,
     m0028,
+    m0029,
   },
 };

@@ -23,6 +23,7 @@ interface MigrateOptions {
   limit: number;
   discardShardData?: boolean;
   full?: boolean;
+  pauseWrites?: boolean;
 }
 
 export interface MigrationView {
@@ -63,6 +64,7 @@ export function migrationSummary(step: MigrationView, ms: number): string {
 }
 
 export interface StatusView {
+  writesPausedAt: string | null;
   counts: { d1: Record<string, number>; shards: Record<string, number>[] };
   /** Rows D1 wrote after the pass started: orders, customers, identities, suppressions (erasures). */
   changedSince: Record<string, number>;
@@ -92,6 +94,22 @@ export function migrationRate(customers: number, ms: number): string {
 }
 
 /** What to do once the copy checks: the local worker reads its settings from .dev.vars, a deployment from wrangler.toml. */
+/** The answer of `POST /v1/admin/shards/migrate/writes`. */
+interface WritesView {
+  writesPausedAt: string | null;
+  pauseSeenWithinSeconds: number;
+}
+
+/** What `--pause-writes` says before the pass: since when, and how long it waits for every Worker to see it. */
+export function pauseText(pausedAt: string, waitSeconds: number): string {
+  return `Customer writes on D1 paused since ${pausedAt}: order batches, identify calls and erasures are answered 503 with Retry-After, import batches wait in the queue, shoppers' events add no browse days. Waiting ${waitSeconds} s for every Worker to see it.`;
+}
+
+/** What a paused migration says after its check passed: the pause holds until the switch, or until resumed. */
+export function pausedNote(): string {
+  return "Customer writes stay paused on D1 until the deployment runs on the shards, where they go through. To call the switch off instead: npx patron shards resume-writes.";
+}
+
 export function switchInstruction(shards: number, local: boolean): string {
   const where = local
     ? `SHARD_COUNT=${shards} in .dev.vars and restart npm start`
@@ -301,11 +319,21 @@ export function register(program: Command): void {
       "--full",
       "after a finished pass, empty the shards and copy D1 whole again instead of copying only what D1 changed since that pass started",
     )
+    .option(
+      "--pause-writes",
+      "for the last pass: first pause customer writes on D1 (answered 503 with Retry-After until the deployment runs on the shards, or until resume-writes), so nothing changes behind the copy",
+    )
     .action(async (options: MigrateOptions, command: Command) => {
       const client = await adminClient(options, (message) => command.error(message));
       const started = Date.now();
       let bar: ReturnType<typeof progressBar> | null = null;
       try {
+        if (options.pauseWrites) {
+          const { data: pause } = await client.post<WritesView>("/v1/admin/shards/migrate/writes", { paused: true });
+          const wait = pause.pauseSeenWithinSeconds + 1;
+          console.log(pauseText(pause.writesPausedAt ?? "now", wait));
+          await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+        }
         let step: MigrationView;
         // The rate counts this run's steps after its first, whose answer starts the clock: the first
         // step's time is unknown to the bar, and customers an earlier run visited are not this run's.
@@ -347,15 +375,35 @@ export function register(program: Command): void {
           if (changed) console.error(`  D1 wrote ${changed} after this copy started`);
           for (const line of mismatches) console.error(`  ${line}`);
           console.error(
-            "Stop the order feeds (and erasures), then run the command again: it copies again only what D1 changed since this pass started (--full empties the shards and copies D1 whole).",
+            status.writesPausedAt
+              ? "Writes are paused; what changed began before the pause. Run the command again: it copies again only what D1 changed since this pass started."
+              : "Run the command again with --pause-writes (or stop the order feeds and erasures first): it copies again only what D1 changed since this pass started (--full empties the shards and copies D1 whole).",
           );
           process.exitCode = 1;
           return;
         }
         console.log(`checked: every customer table has the same rows in the shards as in D1`);
+        if (status.writesPausedAt) console.log(pausedNote());
         console.log(switchInstruction(step.shards, talksToLocalWorker(options.url)));
       } catch (error) {
         bar?.stop();
+        reportRefusal(error);
+      }
+    });
+
+  shards
+    .command("resume-writes")
+    .description(
+      "Open customer writes on D1 again after migrate --pause-writes, when the deployment stays on D1 (once it runs on the shards, the pause no longer applies).",
+    )
+    .option("--url <url>", urlHelp, workerUrl)
+    .option("--key <key>", adminKeyHelp)
+    .action(async (options: { url?: string; key?: string }, command: Command) => {
+      const client = await adminClient(options, (message) => command.error(message));
+      try {
+        await client.post<WritesView>("/v1/admin/shards/migrate/writes", { paused: false });
+        console.log("Customer writes on D1 are open again (every Worker sees it within a few seconds).");
+      } catch (error) {
         reportRefusal(error);
       }
     });

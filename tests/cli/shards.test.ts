@@ -8,6 +8,8 @@ import {
   countMismatches,
   migrationRate,
   migrationSummary,
+  pausedNote,
+  pauseText,
   rebalanceSummary,
   reshardSwitchInstruction,
   shardsStatusText,
@@ -246,5 +248,15 @@ describe("shardsStatusText", () => {
     expect(lines).toContain(
       "Shard 2 still runs another SHARD_COUNT than this Worker's 3: the new version has not reached it yet.",
     );
+  });
+});
+
+describe("migrate --pause-writes", () => {
+  it("says what the pause refuses and how long it waits, then that it holds until the switch or resume-writes", () => {
+    const text = pauseText("2026-12-04T15:00:00.000Z", 6);
+    expect(text).toContain("since 2026-12-04T15:00:00.000Z");
+    expect(text).toContain("order batches, identify calls and erasures are answered 503 with Retry-After");
+    expect(text).toContain("Waiting 6 s");
+    expect(pausedNote()).toContain("npx patron shards resume-writes");
   });
 });

@@ -16,6 +16,7 @@ import { rebalanceState, rebalanceStep } from "../shards/rebalance.ts";
 import { rebalanceView } from "../shards/rebalance-view.ts";
 import { type ReshardState, type ReshardStep, reshardState, reshardStep } from "../shards/reshard.ts";
 import { everyShard, shardCount, shardStub } from "../shards/shards.ts";
+import { setWritePause, writePauseCacheMs } from "../shards/write-pause.ts";
 
 const migrateBodySchema = z.strictObject({
   shards: z.number().int().min(1).max(maxShards),
@@ -24,6 +25,10 @@ const migrateBodySchema = z.strictObject({
   discardShardData: z.boolean().default(false),
   /** After a finished pass, empty the shards and copy D1 whole instead of catching up on its changes. */
   full: z.boolean().default(false),
+});
+const writesBodySchema = z.strictObject({
+  /** true pauses customer writes on D1 for the last pass; false opens them again. */
+  paused: z.boolean(),
 });
 const statusQuerySchema = z.strictObject({ verify: z.enum(["true", "false"]).default("false") });
 const reshardBodySchema = z.strictObject({
@@ -161,6 +166,22 @@ export const shardAdminRoutes = new Hono<AppEnv>()
         `Customer ${step.customerId}'s identifiers connect more than 20,000 orders and identify calls (a placeholder identifier?); the migration stops before it. Erase or correct the identifier, then run again.`,
       );
     return c.json({ data: { ...step.state, total: step.total, done: step.state.finishedAt !== null } });
+  })
+  .post("/migrate/writes", async (c) => {
+    const { paused } = await jsonBody(c, writesBodySchema);
+    const running = shardCount(c.env);
+    if (paused && running > 0)
+      throw new ApiError(
+        409,
+        "conflict",
+        `This deployment keeps its customer data in ${running} shards already (SHARD_COUNT): its writes go there, and a pause on D1 would change nothing.`,
+      );
+    const set = await setWritePause(c.var.db, paused, c.var.now);
+    if (set.kind === "no_migration")
+      throw notFound(
+        "No migration into shards has started: run patron shards migrate first (its full pass runs while the deployment keeps writing), then pause writes for the last pass.",
+      );
+    return c.json({ data: { writesPausedAt: set.writesPausedAt, pauseSeenWithinSeconds: writePauseCacheMs / 1000 } });
   })
   .get("/migrate", async (c) => {
     const { verify } = queryParams(c, statusQuerySchema);

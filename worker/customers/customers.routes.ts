@@ -28,6 +28,7 @@ import {
 import { customerExportIn, customerHistoryIn, customerShelfIn } from "../shards/console-shard.ts";
 import type { CustomerRead, CustomerReadRequest } from "../shards/customer-reads.ts";
 import { homeStub, shardCount } from "../shards/shards.ts";
+import { assertWritesOpen } from "../shards/write-pause.ts";
 import { orderSuppressionKey, suppressedKeys } from "../suppressions/suppressions.repo.ts";
 import { withCatalogNames } from "./customer-names.ts";
 import { loadCustomer, survivingCustomerId } from "./customers.repo.ts";
@@ -218,6 +219,7 @@ export const customersRoutes = new Hono<AppEnv>()
   .delete("/:id", async (c) => {
     const { id } = parseOrThrow(customerParamsSchema, c.req.param(), "path");
     const sharded = shardCount(c.env) > 0;
+    if (!sharded) await assertWritesOpen(c.var.db);
     const inStore = sharded ? await shardedErasure(c.env, id, c.var.now) : await databaseErasure(c, id);
     // A deployment moved from one database into shards keeps D1's copy of its customers
     // (`patron shards migrate`): the erasure reaches it too.

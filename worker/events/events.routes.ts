@@ -17,6 +17,7 @@ import { ownersOf } from "../recommendations/attribution.repo.ts";
 import { attributedArm, attributionSettings } from "../recommendations/attribution.ts";
 import { shardCount } from "../shards/shards.ts";
 import { type BrowseStore, shardedBrowseStore } from "../shards/shopper.ts";
+import { writesPausedAt } from "../shards/write-pause.ts";
 import { suppressedKeys } from "../suppressions/suppressions.repo.ts";
 import { addBrowse, browseDaysOf, type EventRow, insertEvents } from "./events.repo.ts";
 import { type EventInput, type EventsRequest, type EventsResponse, eventsRequestSchemaOf } from "./events.schemas.ts";
@@ -63,12 +64,19 @@ async function shoppersOf(c: Context<AppEnv>, tokens: Set<string>, store: Browse
 
 /**
  * Where shoppers are found and their browsing is added: the one D1 database, or with SHARD_COUNT > 0
- * the customer shards (worker/shards/shopper.ts). Suppressions stay in D1 in both.
+ * the customer shards (worker/shards/shopper.ts). Suppressions stay in D1 in both. While customer
+ * writes on D1 are paused for a migration's last pass, browse days are not added (the events are
+ * recorded as always).
  */
 function browseStoreOf(c: Context<AppEnv>): BrowseStore {
   if (shardCount(c.env) > 0) return shardedBrowseStore(c.env);
   const db = c.var.db;
-  return { owners: (keys) => ownersOf(db, keys), addBrowse: (days) => addBrowse(db, days) };
+  return {
+    owners: (keys) => ownersOf(db, keys),
+    addBrowse: async (days) => {
+      if ((await writesPausedAt(db)) === null) await addBrowse(db, days);
+    },
+  };
 }
 
 /**

@@ -17,6 +17,7 @@ import { foreignCurrency, type OrderInput } from "../orders/orders.schemas.ts";
 import { attributionSettings } from "../recommendations/attribution.ts";
 import { ingestSharded } from "../shards/ingest-router.ts";
 import { shardCount } from "../shards/shards.ts";
+import { writesPausedAt } from "../shards/write-pause.ts";
 import {
   type BatchRecord,
   changedIdsKept,
@@ -77,6 +78,7 @@ async function ingestInStore(env: Env, db: Db, orders: OrderInput[], receivedAt:
     if (outcome.kind !== "ingested") return outcome;
     return { ...outcome, writtenAt: async () => outcome.writtenAt };
   }
+  if ((await writesPausedAt(db)) !== null) return { kind: "paused" as const };
   const outcome = await ingestOrders(
     db,
     env.IDENTITY_HASH_SECRET,
@@ -110,6 +112,11 @@ async function ingestBatch(
         return { kind: "done", counts: await countsOf(orders, outcome.result, delivered, outcome.writtenAt) };
       case "busy":
         return { kind: "retry", error: "These customers were being updated by other requests." };
+      case "paused":
+        return {
+          kind: "retry",
+          error: "Customer writes are paused while the deployment's customer data moves into customer shards.",
+        };
       case "region_too_large":
         return {
           kind: "failed",

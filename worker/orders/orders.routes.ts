@@ -14,6 +14,7 @@ import { attributionSettings } from "../recommendations/attribution.ts";
 import { forgetCatalog } from "../recommendations/recommendations.repo.ts";
 import { identifySharded, ingestSharded } from "../shards/ingest-router.ts";
 import { shardCount } from "../shards/shards.ts";
+import { assertWritesOpen } from "../shards/write-pause.ts";
 import { type IngestRefusal, identify, ingestOrders } from "./ingest.ts";
 import type { IdentifiersInput, OrderInput } from "./orders.schemas.ts";
 import { identifySchema, maxBatchBodyBytes, ordersBatchSchemaIn, productsBatchSchemaIn } from "./orders.schemas.ts";
@@ -59,6 +60,7 @@ export function refusalError(refusal: IngestRefusal): ApiError {
  */
 async function ingestInStore(c: Context<AppEnv>, orders: OrderInput[], now: Date) {
   if (shardCount(c.env) > 0) return ingestSharded(c.env, c.var.db, orders, now);
+  await assertWritesOpen(c.var.db);
   const outcome = await ingestOrders(
     c.var.db,
     c.env.IDENTITY_HASH_SECRET,
@@ -73,8 +75,9 @@ async function ingestInStore(c: Context<AppEnv>, orders: OrderInput[], now: Date
 }
 
 /** An identify call where customer data lives. */
-function identifyInStore(c: Context<AppEnv>, identifiers: IdentifiersInput, now: Date) {
+async function identifyInStore(c: Context<AppEnv>, identifiers: IdentifiersInput, now: Date) {
   if (shardCount(c.env) > 0) return identifySharded(c.env, c.var.db, identifiers, now);
+  await assertWritesOpen(c.var.db);
   return identify(
     c.var.db,
     c.env.IDENTITY_HASH_SECRET,

@@ -29,7 +29,7 @@ import {
 } from "./moves.ts";
 import { type ShardStub, shardStub } from "./shards.ts";
 
-const migrationId = "d1-to-shards";
+export const migrationId = "d1-to-shards";
 /** Customers of a step handled at once. */
 const concurrency = 8;
 /** Customer ids of one shard a catch-up pass's prune checks against D1 per step (ids only: cheap). */
@@ -65,6 +65,8 @@ export interface MigrationState {
   startedAt: string;
   updatedAt: string;
   finishedAt: string | null;
+  /** When customer writes on D1 were paused for the last pass (write-pause.ts); null: open. */
+  writesPausedAt: string | null;
 }
 
 export type MigrationStep =
@@ -96,6 +98,7 @@ export async function migrationState(d1: Db): Promise<MigrationState | null> {
     startedAt: String(row.started_at),
     updatedAt: String(row.updated_at),
     finishedAt: (row.finished_at as string | null) ?? null,
+    writesPausedAt: (row.writes_paused_at as string | null) ?? null,
   };
 }
 

@@ -1,0 +1,1 @@
+ALTER TABLE `shard_migration` ADD `writes_paused_at` text;

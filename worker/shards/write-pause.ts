@@ -1,0 +1,68 @@
+// Customer writes paused on the one D1 database for a migration's last pass (`patron shards migrate
+// --pause-writes`, docs/scaling.md, switching). While the pause is set, a deployment on D1 answers
+// order batches, identify calls and erasures 503 with Retry-After, its import consumer retries its
+// batches later, and a known shopper's events keep their impressions and clicks but add no browse
+// days, so nothing D1 holds of a customer changes behind the pass. A deployment on the shards never
+// reads it. Each isolate reads the flag at most every `writePauseCacheMs`: the command waits that long
+// after pausing before it copies, and its check catches a write that began before.
+import { sql } from "drizzle-orm";
+import type { Db } from "../env.ts";
+import { unavailable } from "../http/errors.ts";
+import { migrationId } from "./migrate.ts";
+
+/** How long an isolate trusts what it read of the pause. */
+export const writePauseCacheMs = 5_000;
+
+/** Seconds a client is told to wait before sending a paused write again. */
+export const pausedRetryAfterSeconds = 10;
+
+let known: { readAt: number; pausedAt: string | null } | null = null;
+
+/** When customer writes on D1 were paused (null: they are not), as this isolate last read it. */
+export async function writesPausedAt(db: Db, nowMs = Date.now()): Promise<string | null> {
+  if (known && nowMs - known.readAt < writePauseCacheMs) return known.pausedAt;
+  const row = await db.get<{ at: string | null }>(
+    sql`SELECT writes_paused_at AS at FROM shard_migration WHERE id = ${migrationId}`,
+  );
+  known = { readAt: nowMs, pausedAt: row?.at ?? null };
+  return known.pausedAt;
+}
+
+/** Drops what this isolate read of the pause (tests, and the route that sets it). */
+export function forgetWritePause(): void {
+  known = null;
+}
+
+/**
+ * Pauses customer writes on D1 (`paused`), or opens them again. Pausing needs a migration recorded
+ * (its full pass runs with writes going on); a pause already set keeps its time. Answers the pause's
+ * time (null: open), or `no_migration`.
+ */
+export async function setWritePause(
+  db: Db,
+  paused: boolean,
+  now: Date,
+): Promise<{ kind: "set"; writesPausedAt: string | null } | { kind: "no_migration" }> {
+  const row = await db.get<{ at: string | null }>(sql`
+    UPDATE shard_migration
+    SET writes_paused_at = ${paused ? sql`coalesce(writes_paused_at, ${now.toISOString()})` : null}
+    WHERE id = ${migrationId}
+    RETURNING writes_paused_at AS at`);
+  forgetWritePause();
+  if (!row) return paused ? { kind: "no_migration" } : { kind: "set", writesPausedAt: null };
+  return { kind: "set", writesPausedAt: row.at ?? null };
+}
+
+/** The 503 a paused customer write is answered with. */
+export function pausedWriteError(pausedAt: string) {
+  return unavailable(
+    `Customer writes are paused while this deployment's customer data moves into customer shards (since ${pausedAt}): send this again in a few seconds. Once the deployment runs on the shards they go through there.`,
+    pausedRetryAfterSeconds,
+  );
+}
+
+/** Throws the paused write's 503 while customer writes on D1 are paused (a deployment on D1 only). */
+export async function assertWritesOpen(db: Db): Promise<void> {
+  const pausedAt = await writesPausedAt(db);
+  if (pausedAt !== null) throw pausedWriteError(pausedAt);
+}
