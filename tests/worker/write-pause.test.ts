@@ -36,6 +36,15 @@ async function expectPaused(response: Response) {
 }
 
 describe("customer writes paused for a migration's last pass", () => {
+  it("answers 401 without the admin key and 400 for a body without a boolean `paused`", async () => {
+    expect((await api.call("POST", "/v1/admin/shards/migrate/writes", { paused: true }, apiKey)).status).toBe(401);
+    for (const body of [{}, { paused: "yes" }, { paused: true, extra: 1 }]) {
+      const response = await api.call("POST", "/v1/admin/shards/migrate/writes", body, adminKey);
+      expect(response.status, JSON.stringify(body)).toBe(400);
+      expect(((await response.json()) as { error: { code: string } }).error.code).toBe("invalid_request");
+    }
+  });
+
   it("refuses customer writes on D1 while paused, writing nothing, and takes them again once resumed", async () => {
     const p = uniquePrefix("pause");
     const account = `${p}-ann`;
