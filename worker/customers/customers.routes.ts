@@ -12,6 +12,7 @@ import { requireAdminKey } from "../http/auth.ts";
 import { retailerTimeZone } from "../http/config.ts";
 import { ApiError, invalidRequest, notFound } from "../http/errors.ts";
 import { parseOrThrow, queryParams } from "../http/validate.ts";
+import { assertWritesOpen } from "../http/write-pause.ts";
 import { foldedKey, identityKey, normalizeForKey, suppressionKeysOf } from "../identity/identity.keys.ts";
 import { customerIdByKey, holdersIn } from "../identity/identity.repo.ts";
 import { phoneRegion } from "../identity/phone.ts";
@@ -28,7 +29,6 @@ import {
 import { customerExportIn, customerHistoryIn, customerShelfIn } from "../shards/console-shard.ts";
 import type { CustomerRead, CustomerReadRequest } from "../shards/customer-reads.ts";
 import { homeStub, shardCount } from "../shards/shards.ts";
-import { assertWritesOpen } from "../shards/write-pause.ts";
 import { orderSuppressionKey, suppressedKeys } from "../suppressions/suppressions.repo.ts";
 import { withCatalogNames } from "./customer-names.ts";
 import { loadCustomer, survivingCustomerId } from "./customers.repo.ts";

@@ -9,7 +9,7 @@
 // simply run again; the cursor moves only after a step's regions are placed. After a finished pass, the
 // next one catches up: it copies again only the regions of customers D1 changed since that pass
 // started, and drops from the shards the customers D1 erased meanwhile, so the copy can be taken while
-// the deployment keeps writing and the last, short pass run with writes stopped.
+// the deployment keeps writing and the last, short pass run with customer writes paused (write-pause.ts).
 import { type SQL, sql } from "drizzle-orm";
 import { batchRows, jsonEach, runBatch } from "../../db/batch.ts";
 import { allCalls } from "../core/shards/calls.ts";

@@ -281,7 +281,7 @@ export async function* regionRowSlices(db: Db, region: Region): AsyncGenerator<R
 export const moveCallBytes = 8_000_000;
 
 /**
- * Sends a region's copy to `target`, its rows read slice by slice from `slices`: in one call
+ * Sends a region's copy to `target`, its rows read slice by slice from `read`: in one call
  * (receiveRegion) when they fit in `callBytes`, else as parts the target stages (receiveRegionParts,
  * each call under `callBytes`) and a last call that applies them all at once. A copy sent again starts
  * its parts over. Answers receiveRegion's answer (false: refused for now, sent again later).
@@ -289,7 +289,7 @@ export const moveCallBytes = 8_000_000;
 export async function sendRegion(
   target: MovePeer,
   copy: Omit<RegionCopy, "rows" | "parts">,
-  slices: AsyncIterable<RegionRows>,
+  read: AsyncIterable<RegionRows>,
   placedBy: number,
   callBytes = moveCallBytes,
 ): Promise<boolean> {
@@ -298,22 +298,26 @@ export async function sendRegion(
   let parts = 0;
   /** Sends what is held as parts, in calls of at most `callBytes` (one text a call at least). */
   const sendHeld = async () => {
-    const texts = Object.entries(held).flatMap(([table, rows]) =>
-      jsonChunks(rows, Math.min(maxJsonParamBytes, callBytes)).map((text) => ({ table, rows: text })),
-    );
-    for (let at = 0; at < texts.length; ) {
-      let size = (texts[at] as { rows: string }).rows.length;
-      let end = at + 1;
-      while (end < texts.length && size + (texts[end] as { rows: string }).rows.length <= callBytes)
-        size += (texts[end++] as { rows: string }).rows.length;
-      await target.receiveRegionParts({ moveId: copy.moveId, first: parts, texts: texts.slice(at, end) }, placedBy);
-      parts += end - at;
-      at = end;
-    }
+    let call: RegionParts["texts"] = [];
+    let callSize = 0;
+    const sendCall = async () => {
+      if (call.length === 0) return;
+      await target.receiveRegionParts({ moveId: copy.moveId, first: parts, texts: call }, placedBy);
+      parts += call.length;
+      call = [];
+      callSize = 0;
+    };
+    for (const [table, rows] of Object.entries(held))
+      for (const text of jsonChunks(rows, Math.min(maxJsonParamBytes, callBytes))) {
+        if (callSize + text.length > callBytes) await sendCall();
+        call.push({ table, rows: text });
+        callSize += text.length;
+      }
+    await sendCall();
     held = {};
     heldBytes = 0;
   };
-  for await (const slice of slices) {
+  for await (const slice of read) {
     for (const [table, rows] of Object.entries(slice)) {
       if (rows.length === 0) continue;
       const into = held[table] ?? [];

@@ -7,14 +7,10 @@
 // after pausing before it copies, and its check catches a write that began before.
 import { sql } from "drizzle-orm";
 import type { Db } from "../env.ts";
-import { unavailable } from "../http/errors.ts";
 import { migrationId } from "./migrate.ts";
 
 /** How long an isolate trusts what it read of the pause. */
 export const writePauseCacheMs = 5_000;
-
-/** Seconds a client is told to wait before sending a paused write again. */
-export const pausedRetryAfterSeconds = 10;
 
 let known: { readAt: number; pausedAt: string | null } | null = null;
 
@@ -28,7 +24,7 @@ export async function writesPausedAt(db: Db, nowMs = Date.now()): Promise<string
   return known.pausedAt;
 }
 
-/** Drops what this isolate read of the pause (tests, and the route that sets it). */
+/** Drops what this isolate read of the pause (the route that sets it: this isolate sees it at once). */
 export function forgetWritePause(): void {
   known = null;
 }
@@ -51,18 +47,4 @@ export async function setWritePause(
   forgetWritePause();
   if (!row) return paused ? { kind: "no_migration" } : { kind: "set", writesPausedAt: null };
   return { kind: "set", writesPausedAt: row.at ?? null };
-}
-
-/** The 503 a paused customer write is answered with. */
-export function pausedWriteError(pausedAt: string) {
-  return unavailable(
-    `Customer writes are paused while this deployment's customer data moves into customer shards (since ${pausedAt}): send this again in a few seconds. Once the deployment runs on the shards they go through there.`,
-    pausedRetryAfterSeconds,
-  );
-}
-
-/** Throws the paused write's 503 while customer writes on D1 are paused (a deployment on D1 only). */
-export async function assertWritesOpen(db: Db): Promise<void> {
-  const pausedAt = await writesPausedAt(db);
-  if (pausedAt !== null) throw pausedWriteError(pausedAt);
 }
