@@ -102,7 +102,28 @@ interface WritesView {
 
 /** What `--pause-writes` says before the pass: since when, and how long it waits for every Worker to see it. */
 export function pauseText(pausedAt: string, waitSeconds: number): string {
-  return `Customer writes on D1 paused since ${pausedAt}: order batches, identify calls and erasures are answered 503 with Retry-After, import batches wait in the queue, shoppers' events add no browse days. Waiting ${waitSeconds} s for every Worker to see it.`;
+  return `Customer writes on D1 paused since ${pausedAt}: order batches, identify calls and erasures are answered 503 with Retry-After, import batches wait in the queue, no nightly run starts, shoppers' events add no browse days. Waiting ${waitSeconds} s for every Worker to see it.`;
+}
+
+/** A nightly run as GET /v1/admin/jobs/nightly lists it (the fields the pause waits on). */
+export interface NightlyRunView {
+  runId: string;
+  status: string;
+  processed: number;
+  startedAt: string | null;
+}
+
+/** Statuses of a run that has stopped writing. */
+const stoppedRunStatuses = new Set(["done", "errored", "terminated"]);
+
+/** The nightly runs still writing (none start once the pause is seen, so these began before it). */
+export function runsStillWriting(runs: readonly NightlyRunView[]): NightlyRunView[] {
+  return runs.filter((run) => !stoppedRunStatuses.has(run.status));
+}
+
+/** What `--pause-writes` says while it waits for a nightly run that began before the pause. */
+export function waitingForRunText(run: NightlyRunView): string {
+  return `Nightly run ${run.runId} (started ${run.startedAt ?? "just now"}) is still writing scores: waiting for it to finish before the pass (${run.processed} customers scored so far).`;
 }
 
 /** What a paused migration says after its check passed: the pause holds until the switch, or until resumed. */
@@ -292,6 +313,9 @@ function reportRefusal(error: unknown): void {
   process.exitCode = 1;
 }
 
+/** How often `--pause-writes` asks after a nightly run it waits for. */
+const runPollMs = 10_000;
+
 const urlHelp = "the worker (default: $PATRON_URL, else the local one on $PORT or 8787)";
 const adminKeyHelp =
   "admin key (default: $PATRON_ADMIN_KEY, else the local .dev.vars unless --url or $PATRON_URL names a worker on another machine)";
@@ -333,6 +357,17 @@ export function register(program: Command): void {
           const wait = pause.pauseSeenWithinSeconds + 1;
           console.log(pauseText(pause.writesPausedAt ?? "now", wait));
           await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+          // No run starts while the pause holds; one that began before it finishes first, so none of its
+          // scores land behind the copy.
+          for (let said = ""; ; ) {
+            const { data } = await client.get<{ runs: NightlyRunView[] }>("/v1/admin/jobs/nightly?limit=5");
+            const [running] = runsStillWriting(data.runs);
+            if (!running) break;
+            const text = waitingForRunText(running);
+            if (text !== said) console.log(text);
+            said = text;
+            await new Promise((resolve) => setTimeout(resolve, runPollMs));
+          }
         }
         let step: MigrationView;
         // The rate counts this run's steps after its first, whose answer starts the clock: the first

@@ -12,8 +12,10 @@ import {
   pauseText,
   rebalanceSummary,
   reshardSwitchInstruction,
+  runsStillWriting,
   shardsStatusText,
   switchInstruction,
+  waitingForRunText,
 } from "../../cli/commands/shards.ts";
 import { shardsOverview } from "../../worker/core/shards/status.ts";
 
@@ -258,5 +260,25 @@ describe("migrate --pause-writes", () => {
     expect(text).toContain("order batches, identify calls and erasures are answered 503 with Retry-After");
     expect(text).toContain("Waiting 6 s");
     expect(pausedNote()).toContain("npx patron shards resume-writes");
+  });
+
+  it("waits for the nightly runs still writing, not those that stopped", () => {
+    const run = (runId: string, status: string) => ({
+      runId,
+      status,
+      processed: 40_000,
+      startedAt: "2026-12-04T02:00:00Z",
+    });
+    const runs = [
+      run("a", "done"),
+      run("b", "running"),
+      run("c", "errored"),
+      run("d", "queued"),
+      run("e", "terminated"),
+    ];
+    expect(runsStillWriting(runs).map((entry) => entry.runId)).toEqual(["b", "d"]);
+    expect(waitingForRunText(run("b", "running"))).toBe(
+      "Nightly run b (started 2026-12-04T02:00:00Z) is still writing scores: waiting for it to finish before the pass (40000 customers scored so far).",
+    );
   });
 });

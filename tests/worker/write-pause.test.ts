@@ -1,12 +1,13 @@
 // Customer writes paused on D1 for a migration's last pass (`patron shards migrate --pause-writes`):
 // order batches, identify calls and erasures answer 503 with Retry-After and write nothing, the import
-// consumer retries its batch, a known shopper's events are recorded without browse days, reads go on,
+// consumer sends its batch to the queue again (spending no retry), no nightly run starts, a known shopper's events are recorded without browse days, reads go on,
 // and writes go through again once resumed. Where the deployment is on shards already (the
 // worker-shards project) the pause is refused and writes go on.
 import { env, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { signShopperToken } from "../../worker/http/shopper-token.ts";
 import { importResponseSchema } from "../../worker/imports/imports.schemas.ts";
+import { importMaxRetries } from "../../worker/imports/retries.ts";
 import { shardCount } from "../../worker/shards/shards.ts";
 import { adminKey, anOrder, apiKey, client, uniquePrefix, verified } from "../fixtures/builders.ts";
 import { deliver, recordedBatch } from "../fixtures/import-queue.ts";
@@ -90,13 +91,26 @@ describe("customer writes paused for a migration's last pass", () => {
     await expectPaused(await api.identify({ account, email: verified(`${p}@shop.test`) }));
     await expectPaused(await api.call("DELETE", `/v1/customers/${customerId}`, undefined, adminKey));
 
-    // An import batch waits: the consumer retries it and writes none of its orders.
+    // An import batch waits: the consumer sends it to the queue again as a new message and writes none
+    // of its orders. Even on what would be its last delivery it spends no retry and is not failed.
     const created = await api.call("POST", "/v1/imports", { expectedBatches: 1 }, apiKey);
     const job = importResponseSchema.parse(await created.json()).data;
     const message = await recordedBatch(job.id, 0, [anOrder({ id: `${p}-imported`, identifiers: { account } })]);
-    const delivered = await deliver([{ body: message }]);
-    expect(delivered.retryMessages).toHaveLength(1);
-    expect(delivered.explicitAcks).toEqual([]);
+    for (const attempts of [1, importMaxRetries + 1]) {
+      const delivered = await deliver([{ body: message, attempts }]);
+      expect(delivered.retryMessages).toEqual([]);
+      expect(delivered.explicitAcks).toHaveLength(1);
+      const progress = await api.call("GET", `/v1/imports/${job.id}`, undefined, apiKey);
+      const { batches } = importResponseSchema.parse(await progress.json()).data;
+      expect(batches).toMatchObject({ queued: 1, failed: 0, done: 0 });
+    }
+
+    // No nightly run starts: its scores would land behind the copy.
+    const run = await api.call("POST", "/v1/admin/jobs/nightly", {}, adminKey);
+    expect(run.status).toBe(409);
+    expect(((await run.json()) as { error: { message: string } }).error.message).toMatch(
+      /Customer writes are paused .* a run now would write scores behind the copy/,
+    );
 
     // A known shopper's events are recorded; no browse day is added to their customer data.
     const token = await signShopperToken(account, env.SHOPPER_TOKEN_SECRET, 3600, new Date());

@@ -54,7 +54,7 @@ async function viewOf(c: RunContext, runId: string, run: RunRow | undefined) {
   };
 }
 
-/** The error a refused start answers: a bad asOf (400), or another run in the way (409). */
+/** The error a refused start answers: a bad asOf (400), or another run or a migration's write pause in the way (409). */
 function refusal(outcome: Exclude<StartOutcome, { started: true }>) {
   switch (outcome.reason) {
     case "before_last_run": {
@@ -71,6 +71,12 @@ function refusal(outcome: Exclude<StartOutcome, { started: true }>) {
       );
     case "exists":
       return new ApiError(409, "conflict", `Nightly run ${outcome.runId} exists already.`);
+    case "writes_paused":
+      return new ApiError(
+        409,
+        "conflict",
+        `Customer writes are paused (since ${outcome.pausedAt}) while this deployment's customer data moves into customer shards: a run now would write scores behind the copy. Start it once the deployment runs on the shards, or after npx patron shards resume-writes.`,
+      );
   }
 }
 

@@ -3,8 +3,10 @@
 // batch's counts are recorded once, by the delivery that moves it to `done` (one already done is
 // acknowledged untouched), so a redelivered message never counts twice. A passing failure (customers busy in another request,
 // D1 busy or failing) is retried with a growing delay; on the last delivery, or for a failure no retry
-// can fix, the batch is recorded failed with its error. Each message is settled on its own: one bad
-// batch never holds up the others.
+// can fix, the batch is recorded failed with its error. While customer writes on D1 are paused for a
+// migration's last pass, a batch is sent to the queue again as a new message (`pausedRequeueSeconds`
+// later) instead, so a pause of any length spends none of its retries. Each message is settled on its
+// own: one bad batch never holds up the others.
 import { drizzle } from "drizzle-orm/d1";
 import * as schema from "../../db/schema.ts";
 import type { Db, Env } from "../env.ts";
@@ -21,6 +23,7 @@ import { writesPausedAt } from "../shards/write-pause.ts";
 import {
   type BatchRecord,
   changedIdsKept,
+  holdBatch,
   loadBatch,
   ordersWrittenAt,
   recordBatchAttempt,
@@ -33,7 +36,11 @@ import { importMaxRetries, retryDelaySeconds } from "./retries.ts";
 type Outcome =
   | { kind: "done"; counts: BatchRecord }
   | { kind: "retry"; error: string }
+  | { kind: "paused" }
   | { kind: "failed"; error: string };
+
+/** Seconds a batch waits in the queue before it is tried again while customer writes are paused. */
+export const pausedRequeueSeconds = 30;
 
 /** The first changed duplicates of a batch, each id once. */
 function firstChanged(result: IngestResult): string[] {
@@ -113,10 +120,7 @@ async function ingestBatch(
       case "busy":
         return { kind: "retry", error: "These customers were being updated by other requests." };
       case "paused":
-        return {
-          kind: "retry",
-          error: "Customer writes are paused while the deployment's customer data moves into customer shards.",
-        };
+        return { kind: "paused" };
       case "region_too_large":
         return {
           kind: "failed",
@@ -149,6 +153,12 @@ async function settle(env: Env, db: Db, message: Message<unknown>): Promise<void
   const now = new Date().toISOString();
   if (outcome.kind === "done") {
     await recordBatchDone(db, importId, sequence, outcome.counts, message.attempts, now);
+    message.ack();
+  } else if (outcome.kind === "paused") {
+    // Nothing was written. The batch stays queued (its time refreshed, so a resend does not take it for
+    // lost) and comes back as a new message; one the queue refuses is delivered again as a retry.
+    await holdBatch(db, importId, sequence, now);
+    await env.IMPORT_QUEUE.send(message.body, { contentType: "json", delaySeconds: pausedRequeueSeconds });
     message.ack();
   } else if (outcome.kind === "failed" || message.attempts > importMaxRetries) {
     await recordBatchFailed(db, importId, sequence, outcome.error, message.attempts, now);

@@ -213,6 +213,14 @@ export async function recordBatchAttempt(db: Db, importId: string, sequence: num
   ]);
 }
 
+/** Refreshes the time of a queued batch that waits for customer writes to open (its attempts unchanged). */
+export async function holdBatch(db: Db, importId: string, sequence: number, now: string) {
+  await batchRows(db, [
+    sql`UPDATE import_batches SET updated_at = ${now}
+        WHERE import_id = ${importId} AND sequence = ${sequence} AND status = 'queued'`,
+  ]);
+}
+
 /**
  * Of `orderIds`, the orders stored with `createdAt` exactly: the ones a batch received at that instant
  * wrote, whichever delivery of it wrote them. With their stored recommendation id, to tell the

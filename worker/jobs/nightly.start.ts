@@ -1,9 +1,13 @@
 // Starting the nightly job, one run at a time, from the admin route and the cron trigger alike: the
 // run's job_runs row is claimed first (nightly.repo.ts claimRun: one statement, so two starts at once
 // cannot both win), then its Workflow instance is created. A claim whose run stopped without finishing
-// is released and the start tried again (the staleness rule: core/jobs/run-claim.ts).
+// is released and the start tried again (the staleness rule: core/jobs/run-claim.ts). On D1, no run
+// starts while customer writes are paused for a migration's last pass (worker/shards/write-pause.ts):
+// its scores would land behind the copy.
 import { claimVerdict, type InstanceStatus } from "../core/jobs/run-claim.ts";
 import type { Db, Env } from "../env.ts";
+import { shardCount } from "../shards/shards.ts";
+import { writesPausedAt } from "../shards/write-pause.ts";
 import { claimRun, dropClaim, releaseRun } from "./nightly.repo.ts";
 
 export interface StartRequest {
@@ -22,7 +26,9 @@ export type StartOutcome =
   /** `asOf` is before the asOf of the latest finished run. */
   | { started: false; reason: "before_last_run"; lastAsOf: string }
   /** A run with this id exists already (the cron trigger delivered the same schedule twice). */
-  | { started: false; reason: "exists"; runId: string };
+  | { started: false; reason: "exists"; runId: string }
+  /** Customer writes on D1 are paused (since `pausedAt`) for a migration's last pass. */
+  | { started: false; reason: "writes_paused"; pausedAt: string };
 
 /** What the Workflow says of a run's instance: its status and error, or `not_found` / `unreadable`. */
 export async function workflowState(
@@ -61,6 +67,10 @@ export async function startNightlyRun(env: Env, db: Db, request: StartRequest): 
   const { runId, now } = request;
   const asOf = request.asOf.toISOString();
   const backDated = request.asOf.getTime() < now.getTime() - presentMs;
+  if (shardCount(env) === 0) {
+    const pausedAt = await writesPausedAt(db);
+    if (pausedAt !== null) return { started: false, reason: "writes_paused", pausedAt };
+  }
   // After a stale claim is released the claim is tried again; at the third try, whoever holds it won.
   for (let attempt = 1; ; attempt++) {
     const claim = await claimRun(db, runId, asOf, now, backDated);

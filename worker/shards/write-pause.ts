@@ -1,10 +1,11 @@
 // Customer writes paused on the one D1 database for a migration's last pass (`patron shards migrate
 // --pause-writes`, docs/scaling.md, switching). While the pause is set, a deployment on D1 answers
-// order batches, identify calls and erasures 503 with Retry-After, its import consumer retries its
-// batches later, and a known shopper's events keep their impressions and clicks but add no browse
-// days, so nothing D1 holds of a customer changes behind the pass. A deployment on the shards never
-// reads it. Each isolate reads the flag at most every `writePauseCacheMs`: the command waits that long
-// after pausing before it copies, and its check catches a write that began before.
+// order batches, identify calls and erasures 503 with Retry-After, its import consumer sends its
+// batches back to the queue for later (spending no retry), no nightly run starts, and a known
+// shopper's events keep their impressions and clicks but add no browse days, so nothing D1 holds of a
+// customer changes behind the pass. A deployment on the shards never reads it. Each isolate reads the
+// flag at most every `writePauseCacheMs`: the command waits that long after pausing (and for a nightly
+// run that began before) before it copies, and its check catches a write that began before.
 import { sql } from "drizzle-orm";
 import type { Db } from "../env.ts";
 import { migrationId } from "./migrate.ts";
