@@ -121,6 +121,8 @@ export function describeProgress(progress: ImportProgress): string {
   if (progress.totals.changed > 0) parts.push(`${progress.totals.changed} changed`);
   if (progress.totals.suppressed > 0) parts.push(`${progress.totals.suppressed} suppressed`);
   if (progress.retries > 0) parts.push(`${progress.retries} retries`);
+  if (progress.writesPausedAt)
+    parts.push(`waiting: customer writes paused since ${progress.writesPausedAt} for a move into customer shards`);
   return parts.join(", ");
 }
 

@@ -42,6 +42,8 @@ interface ImportView {
   orders: { received: number; processed: number };
   /** A missing `suppressed` or `changed` is read as 0. */
   totals: { accepted: number; duplicates: number; suppressed?: number; changed?: number };
+  /** Since when customer writes are paused for a migration's last pass (missing from older workers). */
+  writesPausedAt?: string | null;
 }
 
 interface BatchView {
@@ -297,6 +299,7 @@ export async function runQueuedImport<T>(options: QueuedImportOptions<T>): Promi
     progress.totals.duplicates = since((v) => v.totals.duplicates);
     progress.totals.changed = since((v) => v.totals.changed ?? 0);
     progress.totals.suppressed = since((v) => v.totals.suppressed ?? 0);
+    progress.writesPausedAt = view.writesPausedAt ?? null;
     options.onProgress?.(progress);
     return view;
   };

@@ -21,6 +21,8 @@ export interface ImportProgress {
   totals: ImportTotals;
   /** This run's first changed duplicates by id (totals.changed counts them all). */
   changedIds: string[];
+  /** Through the queue: since when the worker has customer writes paused (its batches wait), or null. */
+  writesPausedAt?: string | null;
 }
 
 /** Changed duplicates a run keeps by id, to name in its summary. */

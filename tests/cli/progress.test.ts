@@ -2,9 +2,9 @@
 // printed instead where stderr is not a terminal; and the closing summary, whose order counts add up
 // to the orders sent.
 import { describe, expect, it, vi } from "vitest";
-import { etaText, progressBar, summaryLines } from "../../cli/import/progress.ts";
+import { describeProgress, etaText, progressBar, summaryLines } from "../../cli/import/progress.ts";
 import type { QueuedImportResult } from "../../cli/import/queued.ts";
-import type { ImportResult } from "../../cli/import/run.ts";
+import { emptyProgress, type ImportResult } from "../../cli/import/run.ts";
 import { emptyState, emptyTotals } from "../../cli/import/state.ts";
 
 describe("the progress bar's ETA", () => {
@@ -19,6 +19,16 @@ describe("the progress bar's ETA", () => {
     expect([etaText(0), etaText(7.4), etaText(59)]).toEqual(["0s", "7s", "59s"]);
     expect([etaText(60), etaText(125), etaText(3599)]).toEqual(["1m00s", "2m05s", "59m59s"]);
     expect([etaText(3600), etaText(7260), etaText(90_000)]).toEqual(["1h00m", "2h01m", "25h00m"]);
+  });
+});
+
+describe("the progress note", () => {
+  it("says the batches wait while the worker has customer writes paused, and nothing of it otherwise", () => {
+    const progress = { ...emptyProgress(), totals: { ...emptyTotals(), accepted: 40, duplicates: 2 } };
+    expect(describeProgress(progress)).toBe("40 new, 2 dup");
+    expect(describeProgress({ ...progress, writesPausedAt: "2026-12-04T18:00:00.000Z" })).toBe(
+      "40 new, 2 dup, waiting: customer writes paused since 2026-12-04T18:00:00.000Z for a move into customer shards",
+    );
   });
 });
 

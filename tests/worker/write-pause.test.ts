@@ -101,8 +101,10 @@ describe("customer writes paused for a migration's last pass", () => {
       expect(delivered.retryMessages).toEqual([]);
       expect(delivered.explicitAcks).toHaveLength(1);
       const progress = await api.call("GET", `/v1/imports/${job.id}`, undefined, apiKey);
-      const { batches } = importResponseSchema.parse(await progress.json()).data;
-      expect(batches).toMatchObject({ queued: 1, failed: 0, done: 0 });
+      const view = importResponseSchema.parse(await progress.json()).data;
+      expect(view.batches).toMatchObject({ queued: 1, failed: 0, done: 0 });
+      // The import's progress says why its batches wait.
+      expect(view.writesPausedAt).toBe(writesPausedAt);
     }
 
     // No nightly run starts: its scores would land behind the copy.
@@ -145,5 +147,8 @@ describe("customer writes paused for a migration's last pass", () => {
     expect(written.status, await written.clone().text()).toBe(200);
     expect(((await written.json()) as { data: { accepted: number } }).data.accepted).toBe(1);
     expect((await deliver([{ body: message, attempts: 2 }])).explicitAcks).toHaveLength(1);
+    const progress = await api.call("GET", `/v1/imports/${job.id}`, undefined, apiKey);
+    const view = importResponseSchema.parse(await progress.json()).data;
+    expect(view).toMatchObject({ status: "done", writesPausedAt: null });
   });
 });

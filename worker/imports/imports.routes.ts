@@ -8,6 +8,8 @@ import { retailerCurrency } from "../http/config.ts";
 import { ApiError, notFound, unavailable } from "../http/errors.ts";
 import { jsonBody, parseOrThrow, queryParams } from "../http/validate.ts";
 import { assertNoFutureOrders } from "../orders/orders.routes.ts";
+import { shardCount } from "../shards/shards.ts";
+import { writesPausedAt } from "../shards/write-pause.ts";
 import {
   type BatchRow,
   type BatchTally,
@@ -69,7 +71,12 @@ function batchView({ digest: _digest, ...batch }: BatchRow): BatchView {
  * expected have arrived, `failed` when every batch is processed but some failed (resending one
  * requeues it), `done` when every batch is processed and none failed.
  */
-function importView(row: ImportRow, tallies: readonly BatchTally[], failed: readonly BatchRow[]): ImportView {
+function importView(
+  row: ImportRow,
+  tallies: readonly BatchTally[],
+  failed: readonly BatchRow[],
+  writesPausedAt: string | null,
+): ImportView {
   const of = (status: BatchTally["status"]) => tallies.find((tally) => tally.status === status);
   const count = (status: BatchTally["status"]) => of(status)?.batches ?? 0;
   const batches = { queued: count("queued"), done: count("done"), failed: count("failed") };
@@ -104,6 +111,7 @@ function importView(row: ImportRow, tallies: readonly BatchTally[], failed: read
     createdAt: row.createdAt,
     updatedAt,
     finishedAt: status === "open" ? null : updatedAt,
+    writesPausedAt,
   };
 }
 
@@ -135,7 +143,7 @@ export const importRoutes = new Hono<AppEnv>()
       createdAt: c.var.now.toISOString(),
     };
     await insertImport(c.var.db, row);
-    return c.json({ data: importView(row, [], []) }, 201);
+    return c.json({ data: importView(row, [], [], null) }, 201);
   })
   .post("/:id/batches", async (c) => {
     const { id } = parseOrThrow(importIdSchema, c.req.param(), "import id");
@@ -193,12 +201,13 @@ export const importRoutes = new Hono<AppEnv>()
   .get("/:id", async (c) => {
     const { id } = parseOrThrow(importIdSchema, c.req.param(), "import id");
     const row = await existingImport(c, id);
-    const [tallies, failed] = await Promise.all([
+    const [tallies, failed, pausedAt] = await Promise.all([
       batchTallies(c.var.db, id),
       batchesPage(c.var.db, id, "failed", -1, failedBatchesListed),
+      shardCount(c.env) > 0 ? null : writesPausedAt(c.var.db),
     ]);
     c.header("Cache-Control", "no-store");
-    return c.json({ data: importView(row, tallies, failed) });
+    return c.json({ data: importView(row, tallies, failed, pausedAt) });
   })
   .get("/:id/batches", async (c) => {
     const { id } = parseOrThrow(importIdSchema, c.req.param(), "import id");

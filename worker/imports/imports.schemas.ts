@@ -82,6 +82,8 @@ export const importViewSchema = z.object({
   createdAt: z.string(),
   updatedAt: z.string(),
   finishedAt: z.string().nullable(),
+  /** On D1, since when a migration's last pass has customer writes paused (batches wait in the queue); else null. */
+  writesPausedAt: z.string().nullable(),
 });
 export type ImportView = z.infer<typeof importViewSchema>;
 
