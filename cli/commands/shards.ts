@@ -123,7 +123,7 @@ export function runsStillWriting(runs: readonly NightlyRunView[]): NightlyRunVie
 
 /** What `--pause-writes` says while it waits for a nightly run that began before the pause. */
 export function waitingForRunText(run: NightlyRunView): string {
-  return `Nightly run ${run.runId} (started ${run.startedAt ?? "just now"}) is still writing scores: waiting for it to finish before the pass (${run.processed} customers scored so far).`;
+  return `Nightly run ${run.runId} (started ${run.startedAt ?? "just now"}) is still writing scores: waiting for it to finish before the pass (${run.processed} customers scored so far; Ctrl-C stops waiting, and the pause stays until resume-writes).`;
 }
 
 /** What a paused migration says after its check passed: the pause holds until the switch, or until resumed. */

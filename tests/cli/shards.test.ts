@@ -278,7 +278,7 @@ describe("migrate --pause-writes", () => {
     ];
     expect(runsStillWriting(runs).map((entry) => entry.runId)).toEqual(["b", "d"]);
     expect(waitingForRunText(run("b", "running"))).toBe(
-      "Nightly run b (started 2026-12-04T02:00:00Z) is still writing scores: waiting for it to finish before the pass (40000 customers scored so far).",
+      "Nightly run b (started 2026-12-04T02:00:00Z) is still writing scores: waiting for it to finish before the pass (40000 customers scored so far; Ctrl-C stops waiting, and the pause stays until resume-writes).",
     );
   });
 });

@@ -95,6 +95,7 @@ describe("customer writes paused for a migration's last pass", () => {
     // of its orders. Even on what would be its last delivery it spends no retry and is not failed.
     const created = await api.call("POST", "/v1/imports", { expectedBatches: 1 }, apiKey);
     const job = importResponseSchema.parse(await created.json()).data;
+    expect(job.writesPausedAt).toBe(writesPausedAt);
     const message = await recordedBatch(job.id, 0, [anOrder({ id: `${p}-imported`, identifiers: { account } })]);
     for (const attempts of [1, importMaxRetries + 1]) {
       const delivered = await deliver([{ body: message, attempts }]);
