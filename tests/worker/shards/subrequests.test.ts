@@ -9,6 +9,7 @@ import { createApp } from "../../../worker/app.ts";
 import type { Env } from "../../../worker/env.ts";
 import { shardCount } from "../../../worker/shards/shards.ts";
 import { adminKey, anOrder, client, uniquePrefix } from "../../fixtures/builders.ts";
+import { wrapShardEnvs } from "../../fixtures/events-store.ts";
 import { type CallCounts, countedEnv, subrequests } from "../../fixtures/subrequests.ts";
 
 /** Workers Paid's subrequests per invocation. */
@@ -80,5 +81,37 @@ describe("calls out of one request", () => {
     report("an erasure", counts);
     expect(counts.shards).toBeGreaterThanOrEqual(shardCount(env));
     expect(subrequests(counts)).toBeLessThanOrEqual(2 * shardCount(env) + 4);
+  });
+
+  it("a shrink's drain page, run in the shard it empties, stays within the cap at its 1,000 customers", async () => {
+    const p = uniquePrefix("calls-drain");
+    // Customers joined across channels: regions of one or more customers, in every shard.
+    const orders = Array.from({ length: 160 }, (_, i) =>
+      anOrder({
+        id: `${p}-${i}`,
+        channel: i % 2 ? "store" : "web",
+        identifiers:
+          i % 4 === 3 ? { loyalty: `${p}-card-${i - 1}` } : { account: `${p}-acct-${i}`, loyalty: `${p}-card-${i}` },
+      }),
+    );
+    expect((await counted().api.postOrders(orders)).status).toBe(200);
+    // Every shard's calls, whoever makes them: the drained shard's page and what the shards it calls
+    // do in their own invocations, so an upper bound of the page's own.
+    const counts: CallCounts = { d1: 0, shards: 0, queue: 0, workflows: 0 };
+    const restore = await wrapShardEnvs((real) => countedEnv(real, counts).env);
+    const { api, counts: worker } = counted();
+    const step = await api.call("POST", "/v1/admin/shards/reshard", { to: 3, limit: 1000 }, adminKey);
+    await restore();
+    expect(step.status, await step.clone().text()).toBe(200);
+    const { data } = (await step.json()) as { data: { phase: string; written: number; removed: number } };
+    expect(data.phase).toBe("draining");
+    expect(data.written).toBeGreaterThan(10);
+    const perCustomer = subrequests(counts) / data.written;
+    report(`a drain page moving ${data.written} customers in ${data.removed} moves, in the shards`, counts);
+    report("the same step, in the Worker", worker);
+    console.log(
+      `calls: ${perCustomer.toFixed(1)} per customer moved; at a page's 1,000: ${Math.round(perCustomer * 1000)}`,
+    );
+    expect(perCustomer * 1000).toBeLessThanOrEqual(subrequestCap);
   });
 });
