@@ -2,14 +2,13 @@
 // POST /v1/orders, recorded, and sent to the queue as one message), read its progress, and list its
 // batches by status so a client can resume. The queue consumer (imports.consumer.ts) ingests them.
 import { Hono } from "hono";
-import type { AppEnv, Db, Env } from "../env.ts";
+import type { AppEnv, Env } from "../env.ts";
 import { requireApiKey } from "../http/auth.ts";
 import { retailerCurrency } from "../http/config.ts";
 import { ApiError, notFound, unavailable } from "../http/errors.ts";
 import { jsonBody, parseOrThrow, queryParams } from "../http/validate.ts";
 import { assertNoFutureOrders } from "../orders/orders.routes.ts";
-import { shardCount } from "../shards/shards.ts";
-import { writesPausedAt } from "../shards/write-pause.ts";
+import { pausedOnD1 } from "../shards/write-pause.ts";
 import {
   type BatchRow,
   type BatchTally,
@@ -115,11 +114,6 @@ function importView(
   };
 }
 
-/** Since when a migration's last pass has customer writes paused (a deployment on D1 only), or null. */
-function pausedSince(env: Env, db: Db): Promise<string | null> | null {
-  return shardCount(env) > 0 ? null : writesPausedAt(db);
-}
-
 async function existingImport(c: { var: AppEnv["Variables"] }, id: string): Promise<ImportRow> {
   const row = await loadImport(c.var.db, id);
   if (!row) throw notFound(`No import ${id}.`);
@@ -148,7 +142,7 @@ export const importRoutes = new Hono<AppEnv>()
       createdAt: c.var.now.toISOString(),
     };
     await insertImport(c.var.db, row);
-    return c.json({ data: importView(row, [], [], await pausedSince(c.env, c.var.db)) }, 201);
+    return c.json({ data: importView(row, [], [], await pausedOnD1(c.env, c.var.db)) }, 201);
   })
   .post("/:id/batches", async (c) => {
     const { id } = parseOrThrow(importIdSchema, c.req.param(), "import id");
@@ -209,7 +203,7 @@ export const importRoutes = new Hono<AppEnv>()
     const [tallies, failed, pausedAt] = await Promise.all([
       batchTallies(c.var.db, id),
       batchesPage(c.var.db, id, "failed", -1, failedBatchesListed),
-      pausedSince(c.env, c.var.db),
+      pausedOnD1(c.env, c.var.db),
     ]);
     c.header("Cache-Control", "no-store");
     return c.json({ data: importView(row, tallies, failed, pausedAt) });

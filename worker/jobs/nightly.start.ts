@@ -6,8 +6,7 @@
 // its scores would land behind the copy.
 import { claimVerdict, type InstanceStatus } from "../core/jobs/run-claim.ts";
 import type { Db, Env } from "../env.ts";
-import { shardCount } from "../shards/shards.ts";
-import { writesPausedAt } from "../shards/write-pause.ts";
+import { pausedOnD1 } from "../shards/write-pause.ts";
 import { claimRun, dropClaim, releaseRun } from "./nightly.repo.ts";
 
 export interface StartRequest {
@@ -67,10 +66,8 @@ export async function startNightlyRun(env: Env, db: Db, request: StartRequest): 
   const { runId, now } = request;
   const asOf = request.asOf.toISOString();
   const backDated = request.asOf.getTime() < now.getTime() - presentMs;
-  if (shardCount(env) === 0) {
-    const pausedAt = await writesPausedAt(db);
-    if (pausedAt !== null) return { started: false, reason: "writes_paused", pausedAt };
-  }
+  const pausedAt = await pausedOnD1(env, db);
+  if (pausedAt !== null) return { started: false, reason: "writes_paused", pausedAt };
   // After a stale claim is released the claim is tried again; at the third try, whoever holds it won.
   for (let attempt = 1; ; attempt++) {
     const claim = await claimRun(db, runId, asOf, now, backDated);

@@ -7,8 +7,9 @@
 // flag at most every `writePauseCacheMs`: the command waits that long after pausing (and for a nightly
 // run that began before) before it copies, and its check catches a write that began before.
 import { sql } from "drizzle-orm";
-import type { Db } from "../env.ts";
+import type { Db, Env } from "../env.ts";
 import { migrationId } from "./migrate.ts";
+import { shardCount } from "./shards.ts";
 
 /** How long an isolate trusts what it read of the pause. */
 export const writePauseCacheMs = 5_000;
@@ -23,6 +24,14 @@ export async function writesPausedAt(db: Db, nowMs = Date.now()): Promise<string
   );
   known = { readAt: nowMs, pausedAt: row?.at ?? null };
   return known.pausedAt;
+}
+
+/**
+ * The pause as this deployment sees it: on D1, when its customer writes were paused (null: open); on
+ * the shards, always null (the pause holds D1's copy only, and shards never read it).
+ */
+export async function pausedOnD1(env: Pick<Env, "SHARD_COUNT">, db: Db): Promise<string | null> {
+  return shardCount(env) > 0 ? null : writesPausedAt(db);
 }
 
 /** Drops what this isolate read of the pause (the route that sets it: this isolate sees it at once). */
