@@ -31,6 +31,7 @@ import { addShardedBrowse } from "../../../worker/shards/shopper.ts";
 import { anOrder, client, uniquePrefix } from "../../fixtures/builders.ts";
 import { wrapShardBindings } from "../../fixtures/events-store.ts";
 import { accountKeyOf, seedRegion, shardRows } from "../../fixtures/shard-seed.ts";
+import { countedD1, countedEnv } from "../../fixtures/subrequests.ts";
 
 const day = 86_400_000;
 const api = client(SELF);
@@ -272,64 +273,27 @@ describe("GET /v1/recommendations with customer data in shards", () => {
   it("calls one shard, the account key's home, which ranks the shelf there and reads no customer table in D1", async () => {
     const account = await personalizedAccount("counted");
     const seeded = await seedRegion(account, historyOf(account));
-    const shardCalls: string[] = [];
-    const d1Statements: string[] = [];
-    /** `database`, recording each statement prepared on it in `into`. */
-    const recording = (database: D1Database, into: string[]) =>
-      new Proxy(database, {
-        get(real, property) {
-          const value = (real as unknown as Record<string | symbol, unknown>)[property];
-          if (property === "prepare")
-            return (query: string) => {
-              into.push(query);
-              return real.prepare(query);
-            };
-          return typeof value === "function" ? value.bind(real) : value;
-        },
-      });
-    const counting = {
-      ...env,
-      CUSTOMER_SHARDS: new Proxy(env.CUSTOMER_SHARDS, {
-        get(namespace, property) {
-          if (property === "get")
-            return (id: DurableObjectId) => {
-              const stub = namespace.get(id);
-              return new Proxy(stub, {
-                get(target, method) {
-                  const value = (target as unknown as Record<string | symbol, unknown>)[method];
-                  if (typeof value !== "function") return value;
-                  return (...args: unknown[]) => {
-                    shardCalls.push(`${id.name}.${String(method)}`);
-                    return (value as (...a: unknown[]) => unknown)(...args);
-                  };
-                },
-              });
-            };
-          const value = (namespace as unknown as Record<string | symbol, unknown>)[property];
-          return typeof value === "function" ? value.bind(namespace) : value;
-        },
-      }),
-      DB: recording(env.DB, d1Statements),
-    };
+    const calls: string[] = [];
+    const counted = countedEnv(env, undefined, calls);
     // What the shards read of D1: the shared state the shelf is ranked with, from caches emptied first.
     const shardStatements: string[] = [];
     forgetCatalog();
     forgetModels();
     forgetRules();
-    const restore = await wrapShardBindings((real) => recording(real, shardStatements));
+    const restore = await wrapShardBindings((real) => countedD1(real, (query) => shardStatements.push(query)));
     const app = createApp();
     const response = await Promise.resolve(
       app.request(
         "http://patron.test/v1/recommendations?limit=8&placement=buy-again",
         { headers: { Authorization: `Bearer ${await tokenOf(account)}` } },
-        counting,
+        counted.env,
       ),
     ).finally(restore);
     expect(response.status).toBe(200);
     expect(recommendationsResponseSchema.parse(await response.json()).data.customerKnown).toBe(true);
     // One call, to the home, which read and ranked the shelf: the Worker itself read nothing from D1.
-    expect(shardCalls).toEqual([`shard-${seeded.shard}.shelf`]);
-    expect(d1Statements).toEqual([]);
+    expect(calls).toEqual([`shard-${seeded.shard}.shelf`]);
+    expect(counted.counts).toEqual({ d1: 0, shards: 1, queue: 0, workflows: 0 });
     // The shard read the catalog, models and rules from D1, and no customer table there.
     const customerTables =
       /\b(customers|identities|identity_observations|identity_merges|orders|order_lines|customer_\w+|match_keys|stage_transitions)\b/;
