@@ -113,5 +113,11 @@ describe("calls out of one request", () => {
       `calls: ${perCustomer.toFixed(1)} per customer moved; at a page's 1,000: ${Math.round(perCustomer * 1000)}`,
     );
     expect(perCustomer * 1000).toBeLessThanOrEqual(subrequestCap);
+    // Calls go by moves, not customers: a move is its copy, one directory call per shard homing its keys,
+    // and its finish (worker/shards/moves.ts, runStep); the Worker's step asks the drained shard for the
+    // page and the removed shards what they still hold.
+    expect(data.removed).toBeGreaterThan(0);
+    expect(counts.shards).toBeLessThanOrEqual(data.removed * (shardCount(env) + 2));
+    expect(subrequests(worker)).toBeLessThanOrEqual(2 * shardCount(env) + 4);
   });
 });
