@@ -129,9 +129,9 @@ export async function fitPopulationStep(db: Db, now: Date) {
   // the statistics stay as good and the step's memory stays bounded at any number of customers.
   for (let seen = 0; seen < maxFitCustomers; seen += populationPageSize) {
     const page = await populationCustomersPage(db, cursor, populationPageSize);
+    for (const customer of page.customers) builder.add(customer);
     if (page.last === null) break;
     cursor = page.last;
-    for (const customer of page.customers) builder.add(customer);
   }
   builder.addProductSales(await db.all<ProductSales>(productSalesQuery()));
   return savePopulation(db, builder.build());
@@ -151,8 +151,9 @@ export interface PopulationCustomer {
 
 /**
  * The category stats of the next `limit` customers after `after` in id order (one range read each on
- * customer_summaries and customer_category_stats), and the last id read (null when none were left).
- * Customers without category stats are read past and left out.
+ * customer_summaries and customer_category_stats), and the last id read, where the next page starts
+ * (null when this page was the last: fewer than `limit` customers were left, so no call is spent on
+ * an empty page). Customers without category stats are read past and left out.
  */
 export async function populationCustomersPage(db: Db, after: string, limit: number) {
   const ids = await db.all<{ customer_id: string }>(sql`
@@ -160,6 +161,7 @@ export async function populationCustomersPage(db: Db, after: string, limit: numb
   const first = ids[0]?.customer_id;
   const last = ids[ids.length - 1]?.customer_id;
   if (first === undefined || last === undefined) return { customers: [] as PopulationCustomer[], last: null };
+  const next = ids.length < limit ? null : last;
   const stats = await db.query.customerCategoryStats.findMany({
     where: (s, { and, gte, lte }) => and(gte(s.customerId, first), lte(s.customerId, last)),
   });
@@ -167,7 +169,7 @@ export async function populationCustomersPage(db: Db, after: string, limit: numb
   for (const { customerId, ...stat } of stats)
     byCustomer.set(customerId, [...(byCustomer.get(customerId) ?? []), stat]);
   const customers = [...byCustomer].map(([customerId, categories]): PopulationCustomer => ({ customerId, categories }));
-  return { customers, last };
+  return { customers, last: next };
 }
 
 /** Stores fitted ranking statistics in `db` (the shared database): the step's result. */
