@@ -4,9 +4,18 @@
 // heaviest admin step, a migration step at its largest limit, stays within the cap. Each count is
 // printed, for docs/scaling.md ("Calls per request").
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { drizzle } from "drizzle-orm/d1";
 import { describe, expect, it } from "vitest";
+import * as schema from "../../../db/schema.ts";
 import { createApp } from "../../../worker/app.ts";
-import type { Env } from "../../../worker/env.ts";
+import type { PopulationModels } from "../../../worker/core/profile/population-models.ts";
+import type { PopulationStats } from "../../../worker/core/ranking/population.ts";
+import { maxShards } from "../../../worker/core/shards/placement.ts";
+import type { Db, Env } from "../../../worker/env.ts";
+import { retailerTimeZone } from "../../../worker/http/config.ts";
+import { startRunStep } from "../../../worker/jobs/nightly.repo.ts";
+import { modelsById } from "../../../worker/models/models.repo.ts";
+import { shardedNightlyStore } from "../../../worker/shards/nightly.ts";
 import { shardCount } from "../../../worker/shards/shards.ts";
 import { adminKey, anOrder, client, uniquePrefix } from "../../fixtures/builders.ts";
 import { wrapShardEnvs } from "../../fixtures/events-store.ts";
@@ -36,6 +45,27 @@ const report = (what: string, counts: CallCounts) =>
 
 const newCustomers = (p: string, n: number) =>
   Array.from({ length: n }, (_, i) => anOrder({ id: `${p}-${i}`, identifiers: { account: `${p}-${i}` } }));
+
+/**
+ * What `work` calls with a deployment of `shards` shards: counted at 2 and at 4 shards, the calls a
+ * shard adds and the calls that do not grow with shards, and from them the calls at `maxShards`.
+ */
+async function perShard(what: string, work: (bindings: Env) => Promise<unknown>) {
+  const at: number[] = [];
+  for (const shards of [2, 4]) {
+    const { env: bindings, counts } = countedEnv({ ...env, SHARD_COUNT: String(shards) } as Env);
+    await work(bindings);
+    at.push(subrequests(counts));
+  }
+  const [two = 0, four = 0] = at;
+  const slope = (four - two) / 2;
+  const fixed = two - 2 * slope;
+  const atMost = slope * maxShards + fixed;
+  console.log(
+    `calls: ${what}: ${two} at 2 shards, ${four} at 4: ${slope} a shard + ${fixed}; at ${maxShards.toLocaleString("en")} shards ${atMost.toLocaleString("en")}`,
+  );
+  return { slope, fixed, atMost };
+}
 
 describe("calls out of one request", () => {
   it("a migration step, at the default and the largest limit, stays within Workers Paid's cap", async () => {
@@ -81,6 +111,75 @@ describe("calls out of one request", () => {
     report("an erasure", counts);
     expect(counts.shards).toBeGreaterThanOrEqual(shardCount(env));
     expect(subrequests(counts)).toBeLessThanOrEqual(2 * shardCount(env) + 4);
+  });
+
+  it("each nightly step that asks every shard makes a few calls a shard, within the cap at the most shards a deployment may have", async () => {
+    const p = uniquePrefix("calls-nightly");
+    const placed = Array.from({ length: 40 }, (_, i) =>
+      anOrder({
+        id: `${p}-${i}`,
+        placedAt: new Date(Date.UTC(2026, 4, 1 + (i % 20))).toISOString(),
+        identifiers: { account: `${p}-${i % 13}` },
+      }),
+    );
+    expect((await counted().api.postOrders(placed)).status).toBe(200);
+    const now = new Date(Date.UTC(2026, 5, 1));
+    const runId = `${p}-run`;
+    await startRunStep(drizzle(env.DB, { schema }) as Db, runId, now);
+    const store = (bindings: Env) => shardedNightlyStore(bindings, drizzle(bindings.DB, { schema }) as Db);
+    const fits = await shardedNightlyStore(env, drizzle(env.DB, { schema }) as Db).fitCustomerModels(now);
+    const models = await modelsById<PopulationModels>(drizzle(env.DB, { schema }) as Db, fits.id);
+    const steps: [string, (bindings: Env) => Promise<unknown>][] = [
+      ["fit customer models", (bindings) => store(bindings).fitCustomerModels(now)],
+      ["fit ranking statistics", (bindings) => store(bindings).fitPopulation(now)],
+      ["co-purchase table", (bindings) => store(bindings).copurchase(now)],
+      ["count arrivals", (bindings) => store(bindings).arrivals?.count(runId) ?? Promise.resolve()],
+      ["model diagnostics", (bindings) => store(bindings).diagnostics(now, models)],
+      ["count transitions", (bindings) => store(bindings).countTransitions(runId)],
+      ["expire browse days", (bindings) => store(bindings).expireBrowse("2026-01-01")],
+      ["count an audience", (bindings) => store(bindings).audienceCustomers.count({ stage: "fading" })],
+      ["an audience page's scored rows", (bindings) => store(bindings).audienceCustomers.scored([], [])],
+    ];
+    for (const [what, work] of steps) {
+      const { slope, atMost } = await perShard(`nightly step "${what}"`, work);
+      expect(slope, what).toBeGreaterThanOrEqual(1);
+      expect(slope, what).toBeLessThanOrEqual(2);
+      expect(atMost, what).toBeLessThanOrEqual(subrequestCap);
+    }
+    // A scoring page is one shard's: its calls do not grow with shards.
+    const population = await modelsById<PopulationStats>(
+      drizzle(env.DB, { schema }) as Db,
+      (await store(env).fitPopulation(now)).id,
+    );
+    const page = await perShard('nightly step "score a page"', (bindings) =>
+      store(bindings).scorePage(0, {
+        models,
+        population,
+        cursor: "",
+        pageSize: 100,
+        runId,
+        now,
+        timeZone: retailerTimeZone(env.RETAILER_TIME_ZONE),
+        scoredBefore: 0,
+      }),
+    );
+    expect(page.slope).toBe(0);
+    expect(page.fixed).toBeLessThanOrEqual(4);
+  });
+
+  it("the shards' status and an erasure, which ask every shard, stay within the cap at the most shards", async () => {
+    const status = await perShard("GET /v1/admin/shards", async (bindings) => {
+      const response = await app.fetch(
+        new Request("http://patron.test/v1/admin/shards", { headers: { Authorization: `Bearer ${adminKey}` } }),
+        bindings,
+        createExecutionContext(),
+      );
+      expect(response.status, await response.clone().text()).toBe(200);
+    });
+    expect(status.slope).toBeGreaterThanOrEqual(1);
+    expect(status.atMost).toBeLessThanOrEqual(subrequestCap);
+    // An erasure: counted above at 4 shards, at most 2 calls a shard and 4 more.
+    expect(2 * maxShards + 4).toBeLessThanOrEqual(subrequestCap);
   });
 
   it("a shrink's drain page, run in the shard it empties, stays within the cap at its 1,000 customers", async () => {
