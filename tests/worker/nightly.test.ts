@@ -16,7 +16,12 @@ import { roundTo } from "../../worker/core/math/round.ts";
 import type { PopulationModels } from "../../worker/core/profile/population-models.ts";
 import { customerResponseSchema } from "../../worker/customers/customers.schemas.ts";
 import { startRunStep } from "../../worker/jobs/nightly.repo.ts";
-import { pushTransitions, transitionsSecretProblem } from "../../worker/jobs/transitions.webhook.ts";
+import {
+  firstTransitionsPosition,
+  pushTransitions,
+  type TransitionsPosition,
+  transitionsSecretProblem,
+} from "../../worker/jobs/transitions.webhook.ts";
 import { currentModels } from "../../worker/models/models.repo.ts";
 import { adminKey, anOrder, client } from "../fixtures/builders.ts";
 import { d1Db, nightlyStore } from "../fixtures/nightly-store.ts";
@@ -265,13 +270,15 @@ function contractBody(request: ReceivedRequest): TransitionsPage {
 
 describe("transitions webhook", () => {
   const pageSize = 3;
-  const push = (url: string, secret?: string) =>
+  const push = (url: string, secret?: string, from = firstTransitionsPosition, pagesPerStep?: number) =>
     pushTransitions(
       // The receiver is local: plain http to 127.0.0.1, as tests and development may use.
       { TRANSITIONS_WEBHOOK_URL: url, TRANSITIONS_WEBHOOK_SECRET: secret, AUDIENCE_WEBHOOKS_ALLOW_LOCAL: "on" },
       nightlyStore(),
       transitionsRun.runId,
+      from,
       pageSize,
+      pagesPerStep,
     );
 
   it("POSTs every transition of the run, in pages a receiver verifies with the secret alone", async () => {
@@ -285,7 +292,7 @@ describe("transitions webhook", () => {
     const secret = newSecret();
     const { box, url } = receiverBox();
     const sentAt = Math.floor(Date.now() / 1000);
-    expect(await push(url, secret)).toEqual({ sent: feed.length });
+    expect(await push(url, secret)).toEqual({ sent: feed.length, next: null });
     const requests = await received(box);
     expect(requests).toHaveLength(Math.ceil(feed.length / pageSize));
     const pages = requests.map(contractBody);
@@ -311,6 +318,38 @@ describe("transitions webhook", () => {
     const posted = pages.flatMap((page) => page.transitions.map(key));
     expect(posted).toHaveLength(feed.length);
     expect(new Set(posted)).toEqual(new Set(feed.map(key)));
+  });
+
+  it("sends a long run's transitions over several steps, each going on where the last stopped", async () => {
+    const whole = receiverBox();
+    const all = await push(whole.url);
+    const inOne = await received(whole.box);
+    expect(inOne.length).toBeGreaterThan(4);
+    // Two pages a step, as the Workflow runs them: each step from the position the last answered.
+    const stepped = receiverBox();
+    const perStep: number[] = [];
+    let position: TransitionsPosition | null = firstTransitionsPosition;
+    let sent = 0;
+    while (position) {
+      const before = (await received(stepped.box)).length;
+      const pushed: { sent: number; next: TransitionsPosition | null } = await push(
+        stepped.url,
+        undefined,
+        position,
+        2,
+      );
+      perStep.push((await received(stepped.box)).length - before);
+      position = pushed.next;
+      sent = pushed.sent;
+    }
+    expect(perStep.every((pages) => pages <= 2)).toBe(true);
+    expect(perStep.length).toBeGreaterThanOrEqual(Math.ceil(inOne.length / 2));
+    expect(sent).toBe(all.sent);
+    // The same pages, under the same delivery ids, in the same order, as one step sends.
+    const inSteps = await received(stepped.box);
+    expect(inSteps.map((r) => [r.headers["webhook-id"], r.body])).toEqual(
+      inOne.map((r) => [r.headers["webhook-id"], r.body]),
+    );
   });
 
   it("sends a page again under the same delivery id when the step is retried", async () => {
@@ -405,7 +444,6 @@ describe("transitions webhook", () => {
           { TRANSITIONS_WEBHOOK_URL: target, AUDIENCE_WEBHOOKS_ALLOW_LOCAL: allowLocal },
           nightlyStore(),
           transitionsRun.runId,
-          pageSize,
         ).then(
           () => null,
           (thrown: unknown) => thrown,

@@ -82,8 +82,8 @@ export interface NightlyStore {
   diagnostics(now: Date, inForce: PopulationModels): ReturnType<typeof diagnosticsStep>;
   /** Stage transitions the run recorded. */
   countTransitions(runId: string): Promise<number>;
-  /** The run's transitions, a page at a time. */
-  transitionPages(runId: string, pageSize: number): AsyncGenerator<TransitionRow[]>;
+  /** A page of the run's transitions held in `partition`, in id order after `afterId` (0: from the first). */
+  transitionsPage(runId: string, partition: number, afterId: number, pageSize: number): Promise<TransitionRow[]>;
   /** Deletes up to a step's chunks of browse rollup days before `since`; `done` once none are left. */
   expireBrowse(since: string): Promise<{ deleted: number; done: boolean }>;
   /** Whether the events upkeep moves a pre-events-database deployment's events (D1 only). */
@@ -108,15 +108,7 @@ export function d1NightlyStore(db: Db): NightlyStore {
       }),
     diagnostics: (now, inForce) => diagnosticsStep(db, now, inForce),
     countTransitions: (runId) => countTransitions(db, runId),
-    async *transitionPages(runId, pageSize) {
-      let afterId = 0;
-      for (;;) {
-        const rows = await transitionsOfRun(db, runId, afterId, pageSize);
-        if (rows.length === 0) return;
-        yield rows;
-        afterId = rows[rows.length - 1]?.id ?? afterId;
-      }
-    },
+    transitionsPage: (runId, _partition, afterId, pageSize) => transitionsOfRun(db, runId, afterId, pageSize),
     expireBrowse: (since) => expireBrowseChunks(db, since),
     movesLegacyEvents: true,
     audienceCustomers: d1AudienceCustomers(db),

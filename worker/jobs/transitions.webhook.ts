@@ -4,11 +4,16 @@
 // `webhook-timestamp`, and `webhook-signature` when TRANSITIONS_WEBHOOK_SECRET is set; 15 s a POST,
 // redirects not followed. The body is the contract it always was: `{ runId, transitions: [{ customerId,
 // from, to, at }] }`. Runs on either store: the pages are the one database's, or each shard's in turn.
+// A Workflow step POSTs at most `transitionsPagesPerStep` pages and answers where the next begins: a
+// first night, when every customer gets a stage, is millions of transitions, and one step sending them
+// all would pass an invocation's 10,000 subrequests (a read and a POST a page) and, failing late,
+// send them all again.
 import { NonRetryableError } from "cloudflare:workflows";
 import { deliver } from "../audiences/delivery.ts";
 import { transitionsUrlProblem } from "../audiences/webhook-url.ts";
 import { isSigningSecret } from "../core/webhooks/signing-secret.ts";
 import type { OptionalSettings } from "../env.ts";
+import type { TransitionRow } from "./nightly.repo.ts";
 import type { NightlyStore } from "./nightly.store.ts";
 
 /**
@@ -21,26 +26,42 @@ export const transitionsSecretProblem =
 /** Transitions per POST. */
 export const transitionsPageSize = 1_000;
 
+/** Pages one step POSTs at most: 100,000 transitions, about 200 subrequests. */
+export const transitionsPagesPerStep = 100;
+
+/** Where the walk of a run's transitions stands: the partition (shard) and the last id sent from it, the pages and transitions sent. */
+export interface TransitionsPosition {
+  partition: number;
+  afterId: number;
+  page: number;
+  sent: number;
+}
+
+export const firstTransitionsPosition: TransitionsPosition = { partition: 0, afterId: 0, page: 0, sent: 0 };
+
 export type TransitionsWebhookSettings = Pick<
   OptionalSettings,
   "TRANSITIONS_WEBHOOK_URL" | "TRANSITIONS_WEBHOOK_SECRET" | "AUDIENCE_WEBHOOKS_ALLOW_LOCAL"
 >;
 
 /**
- * Every page of the run's transitions POSTed, in order; what was sent. A page the receiver did not take
- * throws, and the Workflow step retries from the first page, each page under the same id. A URL the
- * rule above refuses, or a malformed secret, throws before anything is sent, naming the setting (logged
- * too), and is not retried.
+ * The run's transitions POSTed in order from `from`, up to `pagesPerStep` pages: the transitions sent
+ * so far, and where the next step begins (null: all were sent). A page the receiver did not take
+ * throws, and the Workflow step retries from its own first page, each page under the same id. A URL
+ * the rule above refuses, or a malformed secret, throws before anything is sent, naming the setting
+ * (logged too), and is not retried.
  */
 export async function pushTransitions(
   settings: TransitionsWebhookSettings,
-  store: Pick<NightlyStore, "transitionPages">,
+  store: Pick<NightlyStore, "transitionsPage" | "partitions">,
   runId: string,
+  from: TransitionsPosition = firstTransitionsPosition,
   pageSize = transitionsPageSize,
-): Promise<{ sent: number }> {
+  pagesPerStep = transitionsPagesPerStep,
+): Promise<{ sent: number; next: TransitionsPosition | null }> {
   const url = settings.TRANSITIONS_WEBHOOK_URL;
   const secret = settings.TRANSITIONS_WEBHOOK_SECRET ?? null;
-  if (!url) return { sent: 0 };
+  if (!url) return { sent: from.sent, next: null };
   const problem =
     transitionsUrlProblem(url, settings.AUDIENCE_WEBHOOKS_ALLOW_LOCAL) ??
     (secret !== null && !isSigningSecret(secret) ? transitionsSecretProblem : null);
@@ -49,23 +70,44 @@ export async function pushTransitions(
     console.error(JSON.stringify({ runId, step: "push transitions to webhook", error: problem }));
     throw new NonRetryableError(problem);
   }
-  let sent = 0;
-  let page = 0;
-  for await (const rows of store.transitionPages(runId, pageSize)) {
-    page += 1;
-    const body = JSON.stringify({
-      runId,
-      transitions: rows.map((row) => ({
-        customerId: row.customer_id,
-        from: row.from_stage,
-        to: row.to_stage,
-        at: row.at,
-      })),
-    });
-    const id = `transitions_${runId}_${page}`;
-    const result = await deliver({ url, secret, id, body, agent: "Patron-Transitions/1" }, new Date());
-    if (!result.ok) throw new Error(`transitions webhook page ${page}: ${result.error}`);
-    sent += rows.length;
+  let { partition, afterId, page, sent } = from;
+  for (let posted = 0; posted < pagesPerStep; ) {
+    if (partition >= Math.max(1, store.partitions)) return { sent, next: null };
+    const rows = await store.transitionsPage(runId, partition, afterId, pageSize);
+    if (rows.length > 0) {
+      page += 1;
+      await postPage(url, secret, runId, page, rows);
+      posted += 1;
+      sent += rows.length;
+      afterId = rows[rows.length - 1]?.id ?? afterId;
+    }
+    // A short page is the partition's last: the next read is the next partition's.
+    if (rows.length < pageSize) {
+      partition += 1;
+      afterId = 0;
+    }
   }
-  return { sent };
+  return { sent, next: { partition, afterId, page, sent } };
+}
+
+/** POSTs page `page` of the run's transitions; throws when the receiver did not take it. */
+async function postPage(
+  url: string,
+  secret: string | null,
+  runId: string,
+  page: number,
+  rows: readonly TransitionRow[],
+): Promise<void> {
+  const body = JSON.stringify({
+    runId,
+    transitions: rows.map((row) => ({
+      customerId: row.customer_id,
+      from: row.from_stage,
+      to: row.to_stage,
+      at: row.at,
+    })),
+  });
+  const id = `transitions_${runId}_${page}`;
+  const result = await deliver({ url, secret, id, body, agent: "Patron-Transitions/1" }, new Date());
+  if (!result.ok) throw new Error(`transitions webhook page ${page}: ${result.error}`);
 }

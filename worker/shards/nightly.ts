@@ -187,18 +187,8 @@ export function shardedNightlyStore(env: Env, db: Db, bounds: NightlyBounds = ni
       return counts.reduce((sum, n) => sum + n, 0);
     },
 
-    async *transitionPages(runId, pageSize) {
-      for (let index = 0; index < count; index++) {
-        const shard = shardStub(env, index);
-        let afterId = 0;
-        for (;;) {
-          const rows = await shard.nightlyTransitions(runId, afterId, pageSize);
-          if (rows.length === 0) break;
-          yield rows;
-          afterId = rows[rows.length - 1]?.id ?? afterId;
-        }
-      }
-    },
+    transitionsPage: (runId, partition, afterId, pageSize) =>
+      shardStub(env, partition).nightlyTransitions(runId, afterId, pageSize),
 
     async expireBrowse(since) {
       const parts = await onEveryShard(env, (shard) => shard.nightlyExpireBrowse(since));

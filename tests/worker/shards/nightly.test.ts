@@ -292,10 +292,15 @@ describe("the nightly job over customer shards", () => {
     expect(sorted(shardTransitions)).toEqual(sorted(d1Transitions));
     // What the transitions webhook is sent: each shard's, a page at a time.
     const paged: string[] = [];
-    for await (const rows of shardedNightlyStore(env, db).transitionPages(run.runId, 7)) {
-      expect(rows.length).toBeLessThanOrEqual(7);
-      paged.push(...rows.map((row) => row.customer_id));
-    }
+    const store = shardedNightlyStore(env, db);
+    for (let partition = 0; partition < store.partitions; partition++)
+      for (let afterId = 0; ; ) {
+        const rows = await store.transitionsPage(run.runId, partition, afterId, 7);
+        expect(rows.length).toBeLessThanOrEqual(7);
+        if (rows.length === 0) break;
+        paged.push(...rows.map((row) => row.customer_id));
+        afterId = rows.at(-1)?.id ?? afterId;
+      }
     expect(paged).toHaveLength(customers);
     expect(new Set(paged).size).toBe(customers);
   });
