@@ -334,7 +334,12 @@ export function register(program: Command): void {
     )
     .option("--url <url>", urlHelp, workerUrl)
     .option("--key <key>", adminKeyHelp)
-    .option("--limit <n>", "customers visited per request (1–500)", wholeNumber(1, 500), 100)
+    .option(
+      "--limit <n>",
+      "customers visited per request (1–500; a request copies at most 100: D1's queries per invocation)",
+      wholeNumber(1, 500),
+      100,
+    )
     .option(
       "--discard-shard-data",
       "start a new pass even when the shards stored data of their own after the last pass (a deployment switched to them and back): that data is lost",

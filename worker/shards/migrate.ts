@@ -230,10 +230,18 @@ export const clearedTables = [
 ];
 
 /**
+ * The most customers a step copies, whatever its `limit`: each costs about 5 D1 queries (its region
+ * found, read and recorded; 507 for 100 in tests/worker/shards/subrequests.test.ts, whether a customer
+ * has one order or thirteen), and D1 lists 1,000 queries per Worker invocation. 100 keeps a step at
+ * half that, with room for regions of several customers, which take more.
+ */
+export const migrateCustomersPerStep = 100;
+
+/**
  * One step of a migration pass. A pass starts with no migration recorded, after a finished one, or with
  * `full`: a full pass empties the shards and copies D1 from its first customer, `limit` customers a
- * step. After a finished pass into the same count a new pass catches up instead (catchUpStep): only
- * what D1 wrote after the last pass started is copied again, so running the command again after D1
+ * step (at most migrateCustomersPerStep). After a finished pass into the same count a new pass catches
+ * up instead (catchUpStep): only what D1 wrote after the last pass started is copied again, so running the command again after D1
  * changed (orders arrived, a customer was erased) leaves the shards equal to D1 again. Another shard
  * count than an unfinished pass's is refused, and so is a new pass over shards that stored rows of their
  * own since the last pass finished (a deployment switched to them and back), unless `discardShardData`
@@ -288,12 +296,13 @@ export async function migrateStep(
   }
   const state = (await migrationState(d1)) as MigrationState;
   if (state.mode === "catch_up") return catchUpStep(env, d1, state, limit, now);
+  const take = Math.min(limit, migrateCustomersPerStep);
   const next = await d1.all<{ id: string }>(sql`
     SELECT id FROM customers WHERE ${state.cursor === null ? sql`true` : sql`id > ${state.cursor}`}
-    ORDER BY id LIMIT ${limit}`);
+    ORDER BY id LIMIT ${take}`);
   const copied = await copyRegionsOf(env, d1, next, state, (region) => region.customers[0] === region.visited);
   if (copied.kind === "region_too_large") return copied;
-  const finished = next.length < limit;
+  const finished = next.length < take;
   await recordStep(d1, now, {
     cursor: next.at(-1)?.id ?? state.cursor,
     visited: next.length,
@@ -402,9 +411,10 @@ const scanChunk = 100_000;
  * - prune (only when D1 suppressed keys since, i.e. erased a customer): a page of one shard's customer
  *   ids per step (prunePage); those D1 no longer holds are dropped from every shard with their region
  *   there, and the region's customers D1 still holds are copied again;
- * - copy: the next `limit` changed customers; each region's old copy is dropped where the directory
- *   places it (holdersOf) and the region copied again from D1, with a directory entry for each of its
- *   identifiers, customers and orders (one at its home too, over an earlier pass's).
+ * - copy: the next `limit` changed customers (at most migrateCustomersPerStep); each region's old copy
+ *   is dropped where the directory places it (holdersOf) and the region copied again from D1, with a
+ *   directory entry for each of its identifiers, customers and orders (one at its home too, over an
+ *   earlier pass's).
  */
 async function catchUpStep(env: Env, d1: Db, state: MigrationState, limit: number, now: Date): Promise<MigrationStep> {
   const since = state.since as string;
@@ -482,10 +492,11 @@ async function catchUpStep(env: Env, d1: Db, state: MigrationState, limit: numbe
     await recordStep(d1, now, { cursor, visited: 0, regions: 0, customers: 0, finished: false }, phase);
     return migrated();
   }
+  const take = Math.min(limit, migrateCustomersPerStep);
   const next = await d1.all<{ id: string }>(sql`
     SELECT customer_id AS id FROM shard_migration_changes
     WHERE ${state.cursor === null ? sql`true` : sql`customer_id > ${state.cursor}`}
-    ORDER BY customer_id LIMIT ${limit}`);
+    ORDER BY customer_id LIMIT ${take}`);
   // A region is copied once a pass, by its smallest changed customer.
   const firstChanged = async (region: VisitedRegion) => {
     const row = await d1.get<{ first: string | null }>(sql`SELECT min(customer_id) AS first
@@ -503,7 +514,7 @@ async function catchUpStep(env: Env, d1: Db, state: MigrationState, limit: numbe
     visited: next.length,
     regions: copied.regions,
     customers: copied.customers,
-    finished: next.length < limit,
+    finished: next.length < take,
   });
   return migrated();
 }
