@@ -246,7 +246,9 @@ export function shardsStatusText(view: ShardsStatusView): string[] {
   // Not while a reshard is under way: finishing it is the next step.
   if (fullest && view.nearlyFull && (!view.reshard || view.reshard.done))
     lines.push(
-      `Grow the shards before shard ${fullest.shard} fills: patron shards reshard --to ${Math.min(view.count * 2, maxShards)} (docs/scaling.md, resharding).`,
+      view.count < maxShards
+        ? `Grow the shards before shard ${fullest.shard} fills: patron shards reshard --to ${Math.min(view.count * 2, maxShards)} (docs/scaling.md, resharding).`
+        : `Shard ${fullest.shard} is filling, and ${maxShards.toLocaleString("en")} shards are the most a deployment may have: they cannot grow further (docs/scaling.md, calls per request).`,
     );
   lines.push(...underWay(view));
   return lines;

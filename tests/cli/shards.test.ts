@@ -17,6 +17,7 @@ import {
   switchInstruction,
   waitingForRunText,
 } from "../../cli/commands/shards.ts";
+import { maxShards } from "../../worker/core/shards/placement.ts";
 import { shardsOverview } from "../../worker/core/shards/status.ts";
 
 describe("countMismatches", () => {
@@ -197,6 +198,13 @@ describe("shardsStatusText", () => {
     const grow = shardsStatusText({ ...shardsOverview(4, parts), reshard: null, rebalance: null }).join("\n");
     expect(grow).toContain("Grow the shards before shard 0 fills: patron shards reshard --to 8");
     expect(grow).toContain("2 moves between shards are under way");
+    // At the most shards a deployment may have, no reshard is offered that would be refused.
+    const most = Array.from({ length: maxShards }, (_, i) => part(i, 10, i === 0 ? 7_500_000_000 : 1, 0, maxShards));
+    const full = shardsStatusText({ ...shardsOverview(maxShards, most), reshard: null, rebalance: null }).join("\n");
+    expect(full).not.toContain("Grow the shards");
+    expect(full).toContain(
+      "Shard 0 is filling, and 1,000 shards are the most a deployment may have: they cannot grow further (docs/scaling.md, calls per request).",
+    );
     const view = {
       ...shardsOverview(4, parts),
       reshard: {

@@ -45,6 +45,9 @@ const retries = {
   timeout: "10 minutes" as const,
 };
 
+/** A transitions webhook step: up to 100 POSTs of up to 15 s each, one after another (25 minutes at most). */
+const webhookRetries = { ...retries, timeout: "30 minutes" as const };
+
 /**
  * Scores every partition of the store (the one database, or each customer shard) page by page: a
  * round runs the next page of every partition not yet done, at once, so shards score side by side
@@ -168,7 +171,8 @@ export class NightlyModelWorkflow extends WorkflowEntrypoint<Env, NightlyParams>
       for (let part = 1; position; part++) {
         const from: TransitionsPosition = position;
         const name = part === 1 ? "push transitions to webhook" : `push transitions to webhook ${part}`;
-        position = (await step.do(name, retries, async () => pushTransitions(this.env, store, runId, from))).next;
+        position = (await step.do(name, webhookRetries, async () => pushTransitions(this.env, store, runId, from)))
+          .next;
       }
     }
     // Saved audiences: sized, and their webhooks told who joined and left; failures stay per audience.

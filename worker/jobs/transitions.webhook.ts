@@ -26,7 +26,11 @@ export const transitionsSecretProblem =
 /** Transitions per POST. */
 export const transitionsPageSize = 1_000;
 
-/** Pages one step POSTs at most: 100,000 transitions, about 200 subrequests. */
+/**
+ * Pages one step POSTs at most: 100,000 transitions; a read and a POST each, and at most one read
+ * more per shard, finding it has nothing (left) to send (at most 1,200 subrequests at 1,000 shards). At 15 s a POST at most,
+ * the step's timeout is 30 minutes (nightly.workflow.ts).
+ */
 export const transitionsPagesPerStep = 100;
 
 /** Where the walk of a run's transitions stands: the partition (shard) and the last id sent from it, the pages and transitions sent. */
