@@ -5,12 +5,13 @@
 // stores: on the sharded one the orders are counted across the shards and the failing writes are a
 // shard's own (its SQLite refuses the poisoned order, so the shard's write batch fails whole); the
 // imports' own records stay in D1 on either store.
-import { env, SELF } from "cloudflare:test";
+import { createExecutionContext, createMessageBatch, env, getQueueResult, SELF } from "cloudflare:test";
 import { drizzle } from "drizzle-orm/d1";
 import { describe, expect, it, vi } from "vitest";
 import * as schema from "../../db/schema.ts";
 import { customerResponseSchema } from "../../worker/customers/customers.schemas.ts";
 import type { Db } from "../../worker/env.ts";
+import { consumeImportBatches } from "../../worker/imports/imports.consumer.ts";
 import {
   batchesResponseSchema,
   batchResponseSchema,
@@ -254,6 +255,38 @@ describe("bulk imports through the queue", () => {
     expect(reclaimed.status).toBe("done");
     expect(reclaimed.totals).toEqual(done.totals);
     expect(await ordersLike(`${p}-`)).toBe(12);
+  });
+
+  it("settles the batches an invocation has calls for and sends the rest back as new messages, spending no retry", async () => {
+    const p = uniquePrefix("defer");
+    const orders = history(p, 3, 9);
+    const job = await createImport({ expectedBatches: 3 });
+    const messages = await Promise.all(
+      [0, 1, 2].map(async (sequence) => ({
+        body: await recordedBatch(job.id, sequence, orders.slice(sequence * 3, sequence * 3 + 3)),
+      })),
+    );
+    // One batch an invocation, as at the most shards a deployment may have with fewer calls to spare.
+    const batch = createMessageBatch<ImportMessage>(
+      "patron-import",
+      messages.map(({ body }, i) => ({ id: `m-${p}-${i}`, timestamp: new Date(), attempts: 1, body })),
+    );
+    await consumeImportBatches(batch as MessageBatch, env, 1);
+    const result = await getQueueResult(batch, createExecutionContext());
+    expect(result.explicitAcks).toHaveLength(3);
+    expect(result.retryMessages).toEqual([]);
+    const view = await progress(job.id);
+    expect(view.batches).toMatchObject({ done: 1, failed: 0 });
+    // The two sent back come round as new deliveries, first ones, and finish the import.
+    const done = await finished(job.id);
+    expect(done.status).toBe("done");
+    expect(done.totals).toMatchObject({ accepted: 9, duplicates: 0 });
+    const attempts = await env.DB.prepare(
+      "SELECT sequence, attempts FROM import_batches WHERE import_id = ? ORDER BY sequence",
+    )
+      .bind(job.id)
+      .all<{ sequence: number; attempts: number }>();
+    expect(attempts.results.map((row) => row.attempts)).toEqual([1, 1, 1]);
   });
 
   it("refuses bad input with the same 4xx as POST /v1/orders and queues nothing", async () => {

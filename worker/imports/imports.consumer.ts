@@ -6,9 +6,12 @@
 // can fix, the batch is recorded failed with its error. While customer writes on D1 are paused for a
 // migration's last pass, a batch is sent to the queue again as a new message (`pausedRequeueSeconds`
 // later) instead, so a pause of any length spends none of its retries. Each message is settled on its
-// own: one bad batch never holds up the others.
+// own: one bad batch never holds up the others. An invocation settles as many batches as its calls
+// allow (batchesPerInvocation: all ten of a delivery up to a few hundred shards, two at 1,000); the
+// rest go back to the queue as new messages at once, spending none of their retries.
 import { drizzle } from "drizzle-orm/d1";
 import * as schema from "../../db/schema.ts";
+import { batchesPerInvocation } from "../core/shards/calls.ts";
 import type { Db, Env } from "../env.ts";
 import { retailerCurrency } from "../http/config.ts";
 import { classifyDatabaseError } from "../http/database-errors.ts";
@@ -177,9 +180,32 @@ async function settle(env: Env, db: Db, message: Message<unknown>): Promise<void
  */
 const parallelMessages = 2;
 
-export async function consumeImportBatches(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+/**
+ * Sends a message this invocation has no room for back to the queue as a new one, spending none of its
+ * retries; its batch stays queued, its time refreshed (a resend does not take it for lost).
+ */
+async function defer(env: Env, db: Db, message: Message<unknown>): Promise<void> {
+  const parsed = importMessageSchema.safeParse(message.body);
+  if (parsed.success) await holdBatch(db, parsed.data.importId, parsed.data.sequence, new Date().toISOString());
+  await env.IMPORT_QUEUE.send(message.body, { contentType: "json" });
+  message.ack();
+}
+
+export async function consumeImportBatches(
+  batch: MessageBatch<unknown>,
+  env: Env,
+  most = batchesPerInvocation(shardCount(env)),
+): Promise<void> {
   const db = drizzle(env.DB, { schema }) as Db;
-  const pending = [...batch.messages];
+  const pending = batch.messages.slice(0, most);
+  for (const message of batch.messages.slice(most)) {
+    try {
+      await defer(env, db, message);
+    } catch (error) {
+      console.error(JSON.stringify({ error: "import_batch_defer", id: message.id, cause: String(error) }));
+      message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
+    }
+  }
   const worker = async () => {
     for (let message = pending.shift(); message; message = pending.shift()) {
       try {

@@ -1,6 +1,12 @@
 // allCalls: a request that fans out to several shards answers only once every call has settled.
 import { describe, expect, it } from "vitest";
-import { allCalls } from "../../../worker/core/shards/calls.ts";
+import {
+  allCalls,
+  batchesPerInvocation,
+  consumerCallBudget,
+  orderBatchCalls,
+} from "../../../worker/core/shards/calls.ts";
+import { maxShards } from "../../../worker/core/shards/placement.ts";
 
 const later = <T>(ms: number, value: T) => new Promise<T>((resolve) => setTimeout(() => resolve(value), ms));
 
@@ -23,5 +29,23 @@ describe("allCalls", () => {
     expect(outcome).toBe(failure);
     // Promise.all would have rejected before the write finished.
     expect(finished).toEqual(["written"]);
+  });
+});
+
+describe("batchesPerInvocation", () => {
+  it("settles a whole delivery of ten batches up to a few hundred shards, fewer past them, one at least", () => {
+    expect(batchesPerInvocation(0)).toBeGreaterThanOrEqual(10);
+    expect(batchesPerInvocation(16)).toBeGreaterThanOrEqual(10);
+    expect(batchesPerInvocation(200)).toBeGreaterThanOrEqual(10);
+    expect(batchesPerInvocation(maxShards)).toBe(2);
+    expect(batchesPerInvocation(1_000_000)).toBe(1);
+  });
+
+  it("keeps an invocation's batches within the budget, and the budget within Workers Paid's 10,000 subrequests", () => {
+    for (const shards of [0, 1, 4, 16, 100, 333, 500, maxShards])
+      expect(batchesPerInvocation(shards) * orderBatchCalls(shards), String(shards)).toBeLessThanOrEqual(
+        consumerCallBudget,
+      );
+    expect(consumerCallBudget).toBeLessThan(10_000);
   });
 });

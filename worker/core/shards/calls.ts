@@ -12,3 +12,21 @@ export async function allCalls<T>(calls: readonly Promise<T>[]): Promise<T[]> {
   if (failed) throw failed.reason;
   return settled.map((outcome) => (outcome as PromiseFulfilledResult<T>).value);
 }
+
+/**
+ * Subrequests one order batch of up to 1,000 orders makes at most, as counted in
+ * tests/worker/shards/subrequests.test.ts: with `shards` customer shards three calls to each shard it
+ * touches (locate, claim, ingest) and a few D1 queries; on the one D1 database (0) a few queries. A
+ * batch whose customers move between shards takes more rounds; this is the usual batch.
+ */
+export const orderBatchCalls = (shards: number): number => 3 * shards + 10;
+
+/**
+ * Of Workers Paid's 10,000 subrequests per invocation, what an import consumer invocation spends on
+ * its batches, leaving room for a batch that takes more rounds and for the batches' bookkeeping.
+ */
+export const consumerCallBudget = 7_000;
+
+/** Import batches one consumer invocation settles: as many as keep their calls within the budget, one at least. */
+export const batchesPerInvocation = (shards: number): number =>
+  Math.max(1, Math.floor(consumerCallBudget / orderBatchCalls(shards)));
