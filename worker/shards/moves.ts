@@ -79,6 +79,8 @@ export interface MoveContext {
   wakeLater: () => Promise<void>;
   /** The most bytes of rows one call of a copy carries (moveCallBytes unless a test sets fewer). */
   callBytes?: number;
+  /** The most calls a page of moves makes (pageMoveCalls in rebalance-shard.ts unless a test sets fewer). */
+  pageCalls?: number;
 }
 
 /** Where a region is found from besides its identity keys (regionOf). */

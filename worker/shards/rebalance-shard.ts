@@ -6,7 +6,7 @@
 // ingestion runs: several regions bound for one shard travel together, up to a bound per move.
 import { sql } from "drizzle-orm";
 import { jsonEach } from "../../db/batch.ts";
-import { balancedHome, drainTarget } from "../core/shards/placement.ts";
+import { balancedHome, customerKey, drainTarget, homeShard } from "../core/shards/placement.ts";
 import type { Db } from "../env.ts";
 import { type MoveContext, moveRegionOut, type Region, regionOf } from "./moves.ts";
 
@@ -21,8 +21,8 @@ export interface RebalancePage {
   moves: number;
   /**
    * Customers not moved this time: a move between shards held some of their keys (or their move was
-   * recorded and not finished: the shard's alarm finishes it), or an order joined their region to one
-   * homed here.
+   * recorded and not finished: the shard's alarm finishes it), an order joined their region to one
+   * homed here, or the page had spent its calls (pageMoveCalls).
    */
   busy: number;
   /** Customers left because their region is larger than a move takes (a placeholder identifier?). */
@@ -167,6 +167,28 @@ export async function drainCallsPage(
   return page;
 }
 
+/**
+ * The calls a page's moves make at most, of the 10,000 subrequests Workers Paid allows the shard's
+ * invocation. A move costs its copy (one call, more for a region past a call's bytes), its finish, and
+ * one directory call per other shard homing one of its keys, customers or orders (moveCalls): at a few
+ * shards a page makes a few dozen, but at hundreds of shards a page of 1,000 customers bound for as
+ * many targets would make one move each, about 2 + 16 calls for a customer of 13 orders. Moves past
+ * the budget wait for the next pass (a shrink's drain runs passes until its shards are empty; a
+ * rebalance counts them busy, for the next run).
+ */
+export const pageMoveCalls = 7_000;
+
+/** What a move of `regions` calls at most: copy, finish, a directory call per shard homing an entry. */
+export function moveCalls(regions: readonly Region[], count: number): number {
+  const homes = new Set<number>();
+  for (const region of regions) {
+    for (const key of [...region.keys, ...region.customers.map(customerKey)]) homes.add(homeShard(key, count));
+    for (const source of region.sources)
+      if (source.startsWith("order:") || region.keys.length === 0) homes.add(homeShard(source, count));
+  }
+  return 3 + homes.size;
+}
+
 /** Moves the regions `bound` for each target, several to a move, counting what happened in `page`. */
 async function moveBound(
   ctx: MoveContext,
@@ -177,8 +199,11 @@ async function moveBound(
   last: string | null,
 ): Promise<void> {
   const { index } = ctx;
+  const budget = ctx.pageCalls ?? pageMoveCalls;
+  let spent = 0;
   const move = async (regions: readonly Region[], target: number): Promise<void> => {
     const customers = regions.flatMap((region) => region.customers);
+    spent += moveCalls(regions, ctx.count);
     // Found again when the move is recorded: an order may have joined a region homed here meanwhile.
     const stillAway = (found: Region) => placing.target(found) === target;
     const outcome = await moveRegionOut(
@@ -205,5 +230,11 @@ async function moveBound(
           target > index ? -customers.filter((id) => id <= last).length : customers.filter((id) => id > last).length;
     }
   };
-  for (const [target, regions] of bound) for (const batch of movesOf(regions)) await move(batch, target);
+  for (const [target, regions] of bound)
+    for (const batch of movesOf(regions)) {
+      // Past the budget, the move waits for the next pass, counted busy.
+      if (spent > 0 && spent + moveCalls(batch, ctx.count) > budget)
+        page.busy += batch.reduce((sum, region) => sum + region.customers.length, 0);
+      else await move(batch, target);
+    }
 }
