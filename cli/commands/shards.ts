@@ -292,7 +292,7 @@ export function rebalanceSummary(
   const left = (count: number) => `${n(count)} ${count === 1 ? "customer was" : "customers were"} left where they are`;
   if (view.busy > 0)
     lines.push(
-      `${left(view.busy)}: a move between shards held them. It finishes on its own; run the command again later.`,
+      `${left(view.busy)}: a move between shards held them, or a page had spent the calls it may make. Run the command again later.`,
     );
   if (view.tooLarge > 0)
     lines.push(
