@@ -33,7 +33,7 @@ import {
   recordBatchDone,
   recordBatchFailed,
 } from "./imports.repo.ts";
-import { importMessageSchema } from "./imports.schemas.ts";
+import { type ImportMessage, importMessageSchema } from "./imports.schemas.ts";
 import { importMaxRetries, retryDelaySeconds } from "./retries.ts";
 
 type Outcome =
@@ -150,27 +150,41 @@ async function settle(env: Env, db: Db, message: Message<unknown>): Promise<void
     message.ack();
     return;
   }
+  // This message's deliveries and those of the messages it was sent back as, so the retry limit holds.
+  const attempts = deliveries(parsed.data, message);
   // A batch requeued after failing keeps its attempts: its new message is not its first delivery.
-  const delivered = message.attempts > 1 || batch.attempts > 0;
+  const delivered = attempts > 1 || batch.attempts > 0;
   const outcome = await ingestBatch(env, db, orders, receivedAt, delivered);
   const now = new Date().toISOString();
   if (outcome.kind === "done") {
-    await recordBatchDone(db, importId, sequence, outcome.counts, message.attempts, now);
+    await recordBatchDone(db, importId, sequence, outcome.counts, attempts, now);
     message.ack();
   } else if (outcome.kind === "paused") {
     // Nothing was written. The batch stays queued (its time refreshed, so a resend does not take it for
     // lost) and comes back as a new message; one the queue refuses is delivered again as a retry.
     await holdBatch(db, importId, sequence, now);
-    await env.IMPORT_QUEUE.send(message.body, { contentType: "json", delaySeconds: pausedRequeueSeconds });
+    await sendBack(env, parsed.data, message, pausedRequeueSeconds);
     message.ack();
-  } else if (outcome.kind === "failed" || message.attempts > importMaxRetries) {
-    await recordBatchFailed(db, importId, sequence, outcome.error, message.attempts, now);
+  } else if (outcome.kind === "failed" || attempts > importMaxRetries) {
+    await recordBatchFailed(db, importId, sequence, outcome.error, attempts, now);
     message.ack();
   } else {
     console.error(JSON.stringify({ error: "import_batch_retry", importId, sequence, cause: outcome.error }));
-    await recordBatchAttempt(db, importId, sequence, message.attempts, now);
-    message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
+    await recordBatchAttempt(db, importId, sequence, attempts, now);
+    message.retry({ delaySeconds: retryDelaySeconds(attempts) });
   }
+}
+
+/** The batch's deliveries so far: this message's, and those before it was sent back as a new one. */
+const deliveries = (body: ImportMessage, message: Message<unknown>) => (body.attemptsBefore ?? 0) + message.attempts;
+
+/**
+ * Sends a batch back to the queue as a new message (`delaySeconds` later) that carries the deliveries
+ * it had, not counting this one (it is not an attempt: nothing was tried).
+ */
+function sendBack(env: Env, body: ImportMessage, message: Message<unknown>, delaySeconds = 0) {
+  const next: ImportMessage = { ...body, attemptsBefore: deliveries(body, message) - 1 };
+  return env.IMPORT_QUEUE.send(next, { contentType: "json", delaySeconds });
 }
 
 /**
@@ -186,8 +200,13 @@ const parallelMessages = 2;
  */
 async function defer(env: Env, db: Db, message: Message<unknown>): Promise<void> {
   const parsed = importMessageSchema.safeParse(message.body);
-  if (parsed.success) await holdBatch(db, parsed.data.importId, parsed.data.sequence, new Date().toISOString());
-  await env.IMPORT_QUEUE.send(message.body, { contentType: "json" });
+  if (!parsed.success) {
+    console.error(JSON.stringify({ error: "import_message_unreadable", id: message.id }));
+    message.ack();
+    return;
+  }
+  await holdBatch(db, parsed.data.importId, parsed.data.sequence, new Date().toISOString());
+  await sendBack(env, parsed.data, message);
   message.ack();
 }
 
@@ -197,13 +216,16 @@ export async function consumeImportBatches(
   most = batchesPerInvocation(shardCount(env)),
 ): Promise<void> {
   const db = drizzle(env.DB, { schema }) as Db;
-  const pending = batch.messages.slice(0, most);
-  for (const message of batch.messages.slice(most)) {
+  // Messages delivered before go first: the ones sent back are those on their first delivery.
+  const ordered = [...batch.messages].sort((a, b) => b.attempts - a.attempts);
+  const pending = ordered.slice(0, most);
+  for (const message of ordered.slice(most)) {
     try {
       await defer(env, db, message);
     } catch (error) {
+      // Not sent back (the queue or D1 failing): settled here after all, within the budget's headroom.
       console.error(JSON.stringify({ error: "import_batch_defer", id: message.id, cause: String(error) }));
-      message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
+      pending.push(message);
     }
   }
   const worker = async () => {

@@ -43,6 +43,11 @@ export const importMessageSchema = z.strictObject({
   sequence: z.number().int().min(0),
   receivedAt: z.string(),
   orders: z.array(orderSchema),
+  /**
+   * Deliveries of this batch before this message, when the consumer sent it back as a new message
+   * (no room in an invocation, writes paused): the queue counts the new message's deliveries from 1.
+   */
+  attemptsBefore: z.number().int().min(0).optional(),
 });
 export type ImportMessage = z.infer<typeof importMessageSchema>;
 

@@ -168,8 +168,9 @@ export async function drainCallsPage(
 }
 
 /**
- * The calls a page's moves make at most, of the 10,000 subrequests Workers Paid allows the shard's
- * invocation. A move costs its copy (one call, more for a region past a call's bytes), its finish, and
+ * The calls a page's moves may make, as moveCalls estimates them, of the 10,000 subrequests Workers
+ * Paid allows the shard's invocation (the rest is headroom for what the estimate leaves out: a copy
+ * sent in parts, a region that grew since the page found it, moves resumed on the way). A move costs its copy (one call, more for a region past a call's bytes), its finish, and
  * one directory call per other shard homing one of its keys, customers or orders (moveCalls): at a few
  * shards a page makes a few dozen, but at hundreds of shards a page of 1,000 customers bound for as
  * many targets would make one move each, about 2 + 16 calls for a customer of 13 orders. Moves past
@@ -178,7 +179,7 @@ export async function drainCallsPage(
  */
 export const pageMoveCalls = 7_000;
 
-/** What a move of `regions` calls at most: copy, finish, a directory call per shard homing an entry. */
+/** What a move of `regions` calls, estimated: its copy, its finish, a directory call per shard homing an entry. */
 export function moveCalls(regions: readonly Region[], count: number): number {
   const homes = new Set<number>();
   for (const region of regions) {
@@ -203,7 +204,14 @@ async function moveBound(
   let spent = 0;
   const move = async (regions: readonly Region[], target: number): Promise<void> => {
     const customers = regions.flatMap((region) => region.customers);
-    spent += moveCalls(regions, ctx.count);
+    // Past the budget, the move waits for the next pass, counted busy (a move of several that fell
+    // back to one region at a time included).
+    const cost = moveCalls(regions, ctx.count);
+    if (spent > 0 && spent + cost > budget) {
+      page.busy += customers.length;
+      return;
+    }
+    spent += cost;
     // Found again when the move is recorded: an order may have joined a region homed here meanwhile.
     const stillAway = (found: Region) => placing.target(found) === target;
     const outcome = await moveRegionOut(
@@ -230,11 +238,5 @@ async function moveBound(
           target > index ? -customers.filter((id) => id <= last).length : customers.filter((id) => id > last).length;
     }
   };
-  for (const [target, regions] of bound)
-    for (const batch of movesOf(regions)) {
-      // Past the budget, the move waits for the next pass, counted busy.
-      if (spent > 0 && spent + moveCalls(batch, ctx.count) > budget)
-        page.busy += batch.reduce((sum, region) => sum + region.customers.length, 0);
-      else await move(batch, target);
-    }
+  for (const [target, regions] of bound) for (const batch of movesOf(regions)) await move(batch, target);
 }
