@@ -136,22 +136,29 @@ async function ingestBatch(
   }
 }
 
-async function settle(env: Env, db: Db, message: Message<unknown>): Promise<void> {
+/**
+ * The batch a message carries; null (logged and acknowledged) for one that is not a batch this Worker
+ * sent, or one from an incompatible version: nothing to ingest or record.
+ */
+function readMessage(message: Message<unknown>): ImportMessage | null {
   const parsed = importMessageSchema.safeParse(message.body);
-  if (!parsed.success) {
-    // Not a batch this Worker sent (or one from an incompatible version): nothing to ingest or record.
-    console.error(JSON.stringify({ error: "import_message_unreadable", id: message.id }));
-    message.ack();
-    return;
-  }
-  const { importId, sequence, receivedAt, orders } = parsed.data;
+  if (parsed.success) return parsed.data;
+  console.error(JSON.stringify({ error: "import_message_unreadable", id: message.id }));
+  message.ack();
+  return null;
+}
+
+async function settle(env: Env, db: Db, message: Message<unknown>): Promise<void> {
+  const body = readMessage(message);
+  if (!body) return;
+  const { importId, sequence, receivedAt, orders } = body;
   const batch = await loadBatch(db, importId, sequence);
   if (!batch || batch.status === "done") {
     message.ack();
     return;
   }
   // This message's deliveries and those of the messages it was sent back as, so the retry limit holds.
-  const attempts = deliveries(parsed.data, message);
+  const attempts = deliveries(body, message);
   // A batch requeued after failing keeps its attempts: its new message is not its first delivery.
   const delivered = attempts > 1 || batch.attempts > 0;
   const outcome = await ingestBatch(env, db, orders, receivedAt, delivered);
@@ -163,7 +170,7 @@ async function settle(env: Env, db: Db, message: Message<unknown>): Promise<void
     // Nothing was written. The batch stays queued (its time refreshed, so a resend does not take it for
     // lost) and comes back as a new message; one the queue refuses is delivered again as a retry.
     await holdBatch(db, importId, sequence, now);
-    await sendBack(env, parsed.data, message, pausedRequeueSeconds);
+    await sendBack(env, body, message, pausedRequeueSeconds);
     message.ack();
   } else if (outcome.kind === "failed" || attempts > importMaxRetries) {
     await recordBatchFailed(db, importId, sequence, outcome.error, attempts, now);
@@ -199,14 +206,10 @@ const parallelMessages = 2;
  * retries; its batch stays queued, its time refreshed (a resend does not take it for lost).
  */
 async function defer(env: Env, db: Db, message: Message<unknown>): Promise<void> {
-  const parsed = importMessageSchema.safeParse(message.body);
-  if (!parsed.success) {
-    console.error(JSON.stringify({ error: "import_message_unreadable", id: message.id }));
-    message.ack();
-    return;
-  }
-  await holdBatch(db, parsed.data.importId, parsed.data.sequence, new Date().toISOString());
-  await sendBack(env, parsed.data, message);
+  const body = readMessage(message);
+  if (!body) return;
+  await holdBatch(db, body.importId, body.sequence, new Date().toISOString());
+  await sendBack(env, body, message);
   message.ack();
 }
 
