@@ -241,8 +241,9 @@ export const migrateCustomersPerStep = 100;
  * One step of a migration pass. A pass starts with no migration recorded, after a finished one, or with
  * `full`: a full pass empties the shards and copies D1 from its first customer, `limit` customers a
  * step (at most migrateCustomersPerStep). After a finished pass into the same count a new pass catches
- * up instead (catchUpStep): only what D1 wrote after the last pass started is copied again, so running the command again after D1
- * changed (orders arrived, a customer was erased) leaves the shards equal to D1 again. Another shard
+ * up instead (catchUpStep): only what D1 wrote after the last pass started is copied again, so running
+ * the command again after D1 changed (orders arrived, a customer was erased) leaves the shards equal to
+ * D1 again. Another shard
  * count than an unfinished pass's is refused, and so is a new pass over shards that stored rows of their
  * own since the last pass finished (a deployment switched to them and back), unless `discardShardData`
  * (which starts a full pass).
@@ -295,8 +296,8 @@ export async function migrateStep(
     }
   }
   const state = (await migrationState(d1)) as MigrationState;
-  if (state.mode === "catch_up") return catchUpStep(env, d1, state, limit, now);
   const take = Math.min(limit, migrateCustomersPerStep);
+  if (state.mode === "catch_up") return catchUpStep(env, d1, state, take, now);
   const next = await d1.all<{ id: string }>(sql`
     SELECT id FROM customers WHERE ${state.cursor === null ? sql`true` : sql`id > ${state.cursor}`}
     ORDER BY id LIMIT ${take}`);
@@ -411,10 +412,10 @@ const scanChunk = 100_000;
  * - prune (only when D1 suppressed keys since, i.e. erased a customer): a page of one shard's customer
  *   ids per step (prunePage); those D1 no longer holds are dropped from every shard with their region
  *   there, and the region's customers D1 still holds are copied again;
- * - copy: the next `limit` changed customers (at most migrateCustomersPerStep); each region's old copy
- *   is dropped where the directory places it (holdersOf) and the region copied again from D1, with a
- *   directory entry for each of its identifiers, customers and orders (one at its home too, over an
- *   earlier pass's).
+ * - copy: the next `limit` changed customers (migrateStep caps it at migrateCustomersPerStep); each
+ *   region's old copy is dropped where the directory places it (holdersOf) and the region copied again
+ *   from D1, with a directory entry for each of its identifiers, customers and orders (one at its home
+ *   too, over an earlier pass's).
  */
 async function catchUpStep(env: Env, d1: Db, state: MigrationState, limit: number, now: Date): Promise<MigrationStep> {
   const since = state.since as string;
@@ -492,11 +493,10 @@ async function catchUpStep(env: Env, d1: Db, state: MigrationState, limit: numbe
     await recordStep(d1, now, { cursor, visited: 0, regions: 0, customers: 0, finished: false }, phase);
     return migrated();
   }
-  const take = Math.min(limit, migrateCustomersPerStep);
   const next = await d1.all<{ id: string }>(sql`
     SELECT customer_id AS id FROM shard_migration_changes
     WHERE ${state.cursor === null ? sql`true` : sql`customer_id > ${state.cursor}`}
-    ORDER BY customer_id LIMIT ${take}`);
+    ORDER BY customer_id LIMIT ${limit}`);
   // A region is copied once a pass, by its smallest changed customer.
   const firstChanged = async (region: VisitedRegion) => {
     const row = await d1.get<{ first: string | null }>(sql`SELECT min(customer_id) AS first
@@ -514,7 +514,7 @@ async function catchUpStep(env: Env, d1: Db, state: MigrationState, limit: numbe
     visited: next.length,
     regions: copied.regions,
     customers: copied.customers,
-    finished: next.length < take,
+    finished: next.length < limit,
   });
   return migrated();
 }

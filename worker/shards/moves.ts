@@ -668,13 +668,20 @@ async function runSteps(ctx: MoveContext, id: string): Promise<void> {
   }
 }
 
+/**
+ * The directory entries a region's move rewrites at their homes: its identity keys, customers and
+ * orders, and, for a region with no key, its identify calls (such a call is found by its source alone).
+ */
+export function regionEntries(region: Region): string[] {
+  const orders = region.sources.filter((source) => source.startsWith("order:"));
+  const calls = region.keys.length === 0 ? region.sources.filter((source) => source.startsWith("identify:")) : [];
+  return [...region.keys, ...region.customers.map(customerKey), ...orders, ...calls];
+}
+
 /** Rewrites the home entries of the region's keys, customers and orders: they are in `shard` now. */
 async function pointAt(ctx: MoveContext, region: Region, shard: number, now: string): Promise<void> {
   const byHome = new Map<number, Placement[]>();
-  const orders = region.sources.filter((source) => source.startsWith("order:"));
-  // An identify call with no verified identifier (a region with no key) is found by its source alone.
-  const calls = region.keys.length === 0 ? region.sources.filter((source) => source.startsWith("identify:")) : [];
-  for (const key of [...region.keys, ...region.customers.map(customerKey), ...orders, ...calls]) {
+  for (const key of regionEntries(region)) {
     const home = homeShard(key, ctx.count);
     byHome.set(home, [...(byHome.get(home) ?? []), { key, shard }]);
   }

@@ -6,9 +6,9 @@
 // ingestion runs: several regions bound for one shard travel together, up to a bound per move.
 import { sql } from "drizzle-orm";
 import { jsonEach } from "../../db/batch.ts";
-import { balancedHome, customerKey, drainTarget, homeShard } from "../core/shards/placement.ts";
+import { balancedHome, drainTarget, homeShard } from "../core/shards/placement.ts";
 import type { Db } from "../env.ts";
-import { type MoveContext, moveRegionOut, type Region, regionOf } from "./moves.ts";
+import { type MoveContext, moveRegionOut, type Region, regionEntries, regionOf } from "./moves.ts";
 
 export interface RebalancePage {
   /**
@@ -169,25 +169,21 @@ export async function drainCallsPage(
 
 /**
  * The calls a page's moves may make, as moveCalls estimates them, of the 10,000 subrequests Workers
- * Paid allows the shard's invocation (the rest is headroom for what the estimate leaves out: a copy
- * sent in parts, a region that grew since the page found it, moves resumed on the way). A move costs its copy (one call, more for a region past a call's bytes), its finish, and
- * one directory call per other shard homing one of its keys, customers or orders (moveCalls): at a few
- * shards a page makes a few dozen, but at hundreds of shards a page of 1,000 customers bound for as
- * many targets would make one move each, about 2 + 16 calls for a customer of 13 orders. Moves past
- * the budget wait for the next pass (a shrink's drain runs passes until its shards are empty; a
+ * Paid allows the shard's invocation; the rest is headroom for what the estimate leaves out (a copy
+ * sent in parts, a region that grew since the page found it, moves resumed on the way). At a few
+ * shards a page makes a few dozen calls, but at hundreds of shards a page of 1,000 customers bound
+ * for as many targets would make one move each, about 2 + 16 calls for a customer of 13 orders. Moves
+ * past the budget wait for the next pass (a shrink's drain runs passes until its shards are empty; a
  * rebalance counts them busy, for the next run).
  */
 export const pageMoveCalls = 7_000;
 
-/** What a move of `regions` calls, estimated: its copy, its finish, a directory call per shard homing an entry. */
+/**
+ * What a move of `regions` calls, estimated: its copy, its finish, and a directory call per shard
+ * homing one of the entries it rewrites (regionEntries, as pointAt places them).
+ */
 export function moveCalls(regions: readonly Region[], count: number): number {
-  const homes = new Set<number>();
-  for (const region of regions) {
-    for (const key of [...region.keys, ...region.customers.map(customerKey)]) homes.add(homeShard(key, count));
-    for (const source of region.sources)
-      if (source.startsWith("order:") || region.keys.length === 0) homes.add(homeShard(source, count));
-  }
-  return 3 + homes.size;
+  return 3 + new Set(regions.flatMap(regionEntries).map((key) => homeShard(key, count))).size;
 }
 
 /** Moves the regions `bound` for each target, several to a move, counting what happened in `page`. */
