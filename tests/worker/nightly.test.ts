@@ -4,6 +4,7 @@
 // on shards the Workflow scores each shard's customers there, the retried step is a shard's page as
 // the sharded job runs it, and the webhook pages are each shard's in turn.
 import { SELF } from "cloudflare:test";
+import type { WorkflowStep } from "cloudflare:workers";
 import { NonRetryableError } from "cloudflare:workflows";
 import { Webhook } from "standardwebhooks";
 import { describe, expect, inject, it, vi } from "vitest";
@@ -19,8 +20,9 @@ import { startRunStep } from "../../worker/jobs/nightly.repo.ts";
 import {
   firstTransitionsPosition,
   pushTransitions,
-  type TransitionsPosition,
+  pushTransitionsSteps,
   transitionsSecretProblem,
+  transitionsStepName,
 } from "../../worker/jobs/transitions.webhook.ts";
 import { currentModels } from "../../worker/models/models.repo.ts";
 import { adminKey, anOrder, client } from "../fixtures/builders.ts";
@@ -270,15 +272,14 @@ function contractBody(request: ReceivedRequest): TransitionsPage {
 
 describe("transitions webhook", () => {
   const pageSize = 3;
-  const push = (url: string, secret?: string, from = firstTransitionsPosition, pagesPerStep?: number) =>
+  const push = (url: string, secret?: string) =>
     pushTransitions(
       // The receiver is local: plain http to 127.0.0.1, as tests and development may use.
       { TRANSITIONS_WEBHOOK_URL: url, TRANSITIONS_WEBHOOK_SECRET: secret, AUDIENCE_WEBHOOKS_ALLOW_LOCAL: "on" },
       nightlyStore(),
       transitionsRun.runId,
-      from,
+      firstTransitionsPosition,
       pageSize,
-      pagesPerStep,
     );
 
   it("POSTs every transition of the run, in pages a receiver verifies with the secret alone", async () => {
@@ -325,23 +326,30 @@ describe("transitions webhook", () => {
     const all = await push(whole.url);
     const inOne = await received(whole.box);
     expect(inOne.length).toBeGreaterThan(4);
-    // Two pages a step, as the Workflow runs them: each step from the position the last answered.
+    // Two pages a step, through the Workflow's own loop: each step from the position the last answered.
     const stepped = receiverBox();
-    const perStep: number[] = [];
-    let position: TransitionsPosition | null = firstTransitionsPosition;
-    let sent = 0;
-    while (position) {
-      const before = (await received(stepped.box)).length;
-      const pushed: { sent: number; next: TransitionsPosition | null } = await push(
-        stepped.url,
-        undefined,
-        position,
-        2,
-      );
-      perStep.push((await received(stepped.box)).length - before);
-      position = pushed.next;
-      sent = pushed.sent;
-    }
+    const steps: { name: string; pages: number }[] = [];
+    const step = {
+      do: async <T>(name: string, _config: unknown, run: () => Promise<T>): Promise<T> => {
+        const before = (await received(stepped.box)).length;
+        const result = await run();
+        steps.push({ name, pages: (await received(stepped.box)).length - before });
+        return result;
+      },
+    };
+    const sent = await pushTransitionsSteps(
+      step as unknown as WorkflowStep,
+      { retries: { limit: 0, delay: 0 } },
+      { TRANSITIONS_WEBHOOK_URL: stepped.url, AUDIENCE_WEBHOOKS_ALLOW_LOCAL: "on" },
+      nightlyStore(),
+      transitionsRun.runId,
+      pageSize,
+      2,
+    );
+    const perStep = steps.map((s) => s.pages);
+    // Every step a name of its own, as a Workflow requires of steps it should not take from its cache.
+    expect(steps.map((s) => s.name)).toEqual(steps.map((_, index) => transitionsStepName(index + 1)));
+    expect(steps[1]?.name).toBe("push transitions to webhook 2");
     expect(perStep.every((pages) => pages <= 2)).toBe(true);
     expect(perStep.length).toBeGreaterThanOrEqual(Math.ceil(inOne.length / 2));
     expect(sent).toBe(all.sent);

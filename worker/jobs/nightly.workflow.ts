@@ -23,7 +23,7 @@ import { shardedNightlyStore } from "../shards/nightly.ts";
 import { shardCount } from "../shards/shards.ts";
 import { finishRunStep, saveInsightRollupStep, startRunStep } from "./nightly.repo.ts";
 import { d1NightlyStore, type PageRequest } from "./nightly.store.ts";
-import { firstTransitionsPosition, pushTransitions, type TransitionsPosition } from "./transitions.webhook.ts";
+import { pushTransitionsSteps } from "./transitions.webhook.ts";
 
 export interface NightlyParams {
   /** ISO time the run treats as "now" (defaults to when it was created). */
@@ -166,15 +166,8 @@ export class NightlyModelWorkflow extends WorkflowEntrypoint<Env, NightlyParams>
 
     // Signed with TRANSITIONS_WEBHOOK_SECRET when set (transitions.webhook.ts); a malformed one fails the run here.
     // A step sends up to transitionsPagesPerStep pages; the next step goes on from where it stopped.
-    if (this.env.TRANSITIONS_WEBHOOK_URL && transitions > 0) {
-      let position: TransitionsPosition | null = firstTransitionsPosition;
-      for (let part = 1; position; part++) {
-        const from: TransitionsPosition = position;
-        const name = part === 1 ? "push transitions to webhook" : `push transitions to webhook ${part}`;
-        position = (await step.do(name, webhookRetries, async () => pushTransitions(this.env, store, runId, from)))
-          .next;
-      }
-    }
+    if (this.env.TRANSITIONS_WEBHOOK_URL && transitions > 0)
+      await pushTransitionsSteps(step, webhookRetries, this.env, store, runId);
     // Saved audiences: sized, and their webhooks told who joined and left; failures stay per audience.
     const audiences = await syncAudiencesSteps(
       step,

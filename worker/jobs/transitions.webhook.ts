@@ -8,6 +8,7 @@
 // first night, when every customer gets a stage, is millions of transitions, and one step sending them
 // all would pass an invocation's 10,000 subrequests (a read and a POST a page) and, failing late,
 // send them all again.
+import type { WorkflowStep, WorkflowStepConfig } from "cloudflare:workers";
 import { NonRetryableError } from "cloudflare:workflows";
 import { deliver } from "../audiences/delivery.ts";
 import { transitionsUrlProblem } from "../audiences/webhook-url.ts";
@@ -92,6 +93,37 @@ export async function pushTransitions(
     }
   }
   return { sent, next: { partition, afterId, page, sent } };
+}
+
+/** The name of the Workflow step that sends part `part` (from 1) of a run's transitions. */
+export const transitionsStepName = (part: number): string =>
+  part === 1 ? "push transitions to webhook" : `push transitions to webhook ${part}`;
+
+/**
+ * The run's transitions POSTed as the Workflow sends them: step after step, each `pushTransitions`
+ * from where the last stopped, until all were sent, each step with `config` (its retries and timeout:
+ * up to 100 POSTs of up to 15 s each, one after another). Answers the transitions sent.
+ */
+export async function pushTransitionsSteps(
+  step: Pick<WorkflowStep, "do">,
+  config: WorkflowStepConfig,
+  settings: TransitionsWebhookSettings,
+  store: Pick<NightlyStore, "transitionsPage" | "partitions">,
+  runId: string,
+  pageSize = transitionsPageSize,
+  pagesPerStep = transitionsPagesPerStep,
+): Promise<number> {
+  let position: TransitionsPosition | null = firstTransitionsPosition;
+  let sent = 0;
+  for (let part = 1; position; part++) {
+    const from: TransitionsPosition = position;
+    const pushed = await step.do(transitionsStepName(part), config, async () =>
+      pushTransitions(settings, store, runId, from, pageSize, pagesPerStep),
+    );
+    position = pushed.next;
+    sent = pushed.sent;
+  }
+  return sent;
 }
 
 /** POSTs page `page` of the run's transitions; throws when the receiver did not take it. */
