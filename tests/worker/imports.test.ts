@@ -294,6 +294,28 @@ describe("bulk imports through the queue", () => {
     expect((await recorded()).map((row) => row.attempts)).toEqual([1, 3, 2]);
   });
 
+  it("reads past a field a later version adds to a message, and acknowledges one that is no batch", async () => {
+    const p = uniquePrefix("later");
+    const job = await createImport({ expectedBatches: 1 });
+    const message = await recordedBatch(job.id, 0, history(p, 2, 3));
+    // During a deploy the Worker before it may take a message the new one sent: the batch is settled.
+    const later = { ...message, sentBy: "a later version" } as ImportMessage;
+    const result = await deliver([{ body: later }]);
+    expect(result.explicitAcks).toHaveLength(1);
+    expect((await finished(job.id)).totals).toMatchObject({ accepted: 3, duplicates: 0 });
+    // A body that is no batch this Worker sent: logged, acknowledged, nothing recorded.
+    const errors = vi.spyOn(console, "error").mockImplementation(() => undefined);
+    try {
+      const stray = await deliver([{ body: { importId: job.id, sequence: "0" } as unknown as ImportMessage }]);
+      expect(stray.explicitAcks).toHaveLength(1);
+      expect(stray.retryMessages).toEqual([]);
+      expect(errors.mock.calls.map(([line]) => JSON.parse(String(line)).error)).toEqual(["import_message_unreadable"]);
+    } finally {
+      errors.mockRestore();
+    }
+    expect((await progress(job.id)).totals).toMatchObject({ accepted: 3, duplicates: 0 });
+  });
+
   it("refuses bad input with the same 4xx as POST /v1/orders and queues nothing", async () => {
     const p = uniquePrefix("bad");
     const job = await createImport();

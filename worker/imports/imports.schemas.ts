@@ -36,9 +36,11 @@ export const batchesQuerySchema = z.strictObject({
 
 /**
  * One queue message: a batch of an import, as accepted (orders already validated and normalised, with
- * the shop's currency then; the consumer checks it is still the shop's).
+ * the shop's currency then; the consumer checks it is still the shop's). Not strict: a field a later
+ * version adds is read past, so a Worker still running during a deploy settles the new one's messages
+ * rather than dropping them as unreadable.
  */
-export const importMessageSchema = z.strictObject({
+export const importMessageSchema = z.object({
   importId: z.string(),
   sequence: z.number().int().min(0),
   receivedAt: z.string(),
