@@ -135,6 +135,7 @@ export async function readWranglerConfig(): Promise<DeployTarget> {
       database_id: database.database_id,
     })),
     queues: [...new Set<string>(config.queues.producers.map((producer: { queue: string }) => producer.queue))],
+    limits: { subrequests: config.limits?.subrequests },
   };
 }
 

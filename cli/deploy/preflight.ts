@@ -4,6 +4,7 @@
 // the wrangler.toml part first so it answers before any network call.
 import { databases } from "../../db/databases.ts";
 import { transitionsUrlProblem } from "../../worker/audiences/webhook-url.ts";
+import { nightlyRunSubrequests } from "../../worker/core/shards/calls.ts";
 import { allowedOrigins, configProblems, invalidOrigins, requiredSecrets } from "../../worker/http/config.ts";
 import { parseMaxTtlSeconds } from "../../worker/http/shopper-token.ts";
 
@@ -14,6 +15,8 @@ export interface DeployConfig {
   vars: Readonly<Record<string, unknown>>;
   /** wrangler.toml [[d1_databases]]. */
   databases: readonly { binding: string; database_id?: string }[];
+  /** wrangler.toml [limits]. */
+  limits?: { subrequests?: number };
 }
 
 export interface Preflight {
@@ -95,6 +98,15 @@ export function settingsPreflight(config: Omit<DeployConfig, "secretNames">): Pr
   if (config.vars.AUDIENCE_WEBHOOKS_ALLOW_LOCAL === "on")
     problems.push(
       'AUDIENCE_WEBHOOKS_ALLOW_LOCAL is "on" in wrangler.toml: it lets audience and transitions webhooks use plain http to localhost, for development only.',
+    );
+
+  // One nightly Workflow instance shares one subrequest budget over all its steps.
+  const subrequests = config.limits?.subrequests;
+  if (subrequests === undefined || subrequests < nightlyRunSubrequests)
+    warnings.push(
+      `wrangler.toml [limits] subrequests is ${subrequests === undefined ? "not set (Cloudflare's default: 10,000)" : subrequests.toLocaleString("en")}: ` +
+        "one nightly run spends that over all its steps, and a run at millions of customers needs more (docs/scaling.md, calls of one nightly run). " +
+        `Set [limits] subrequests = ${nightlyRunSubrequests}.`,
     );
 
   // The two databases (main and events) and wrangler.toml's placeholder ids (zeros, the events one ending in 1).

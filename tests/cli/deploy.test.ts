@@ -2,9 +2,17 @@
 // `wrangler secret list`, and the runner's order (build, check, migrate, deploy) stopping at the first
 // failure, with commands recorded instead of run.
 import { describe, expect, it } from "vitest";
-import { configReadProblem, DeployStopped, deploy, deployAssets, type Runner } from "../../cli/deploy/deploy.ts";
+import {
+  configReadProblem,
+  DeployStopped,
+  deploy,
+  deployAssets,
+  type Runner,
+  readWranglerConfig,
+} from "../../cli/deploy/deploy.ts";
 import { dryRunReport } from "../../cli/deploy/dry-report.ts";
 import { type DeployConfig, deployPreflight, parseSecretList, settingsPreflight } from "../../cli/deploy/preflight.ts";
+import { nightlyRunSubrequests } from "../../worker/core/shards/calls.ts";
 
 const allSecrets = ["PATRON_API_KEY", "PATRON_ADMIN_KEY", "SHOPPER_TOKEN_SECRET", "IDENTITY_HASH_SECRET"];
 const ready: DeployConfig = {
@@ -14,6 +22,7 @@ const ready: DeployConfig = {
     { binding: "DB", database_id: "6f1c2a0e-93b4-4d55-8a61-0c2d9e7f4b11" },
     { binding: "EVENTS_DB", database_id: "b2e8d0c4-1f37-4a9e-9c65-7d40e2a1f388" },
   ],
+  limits: { subrequests: nightlyRunSubrequests },
 };
 const with_ = (overrides: Partial<DeployConfig>): DeployConfig => ({ ...ready, ...overrides });
 
@@ -158,6 +167,21 @@ describe("deploy pre-flight", () => {
     const { problems } = deployPreflight(with_(overrides as Partial<DeployConfig>));
     expect(problems).toHaveLength(1);
     expect(problems[0]).toContain(message);
+  });
+
+  it("warns when one nightly run may not make the calls it needs at scale, and reads the setting from wrangler.toml", async () => {
+    for (const limits of [undefined, {}, { subrequests: 10_000 }]) {
+      const { problems, warnings } = settingsPreflight({ ...ready, limits });
+      expect(problems).toEqual([]);
+      expect(warnings).toEqual([
+        expect.stringMatching(
+          /^wrangler\.toml \[limits\] subrequests is (not set \(Cloudflare's default: 10,000\)|10,000): one nightly run spends that over all its steps, .* Set \[limits\] subrequests = 1000000\.$/,
+        ),
+      ]);
+    }
+    expect(settingsPreflight({ ...ready, limits: { subrequests: 10_000_000 } }).warnings).toEqual([]);
+    // The repository's own wrangler.toml, as the deploy reads it, allows what a run needs.
+    expect((await readWranglerConfig()).limits).toEqual({ subrequests: nightlyRunSubrequests });
   });
 
   it("reads secret names from wrangler's JSON list, banner or not", () => {

@@ -30,3 +30,12 @@ export const consumerCallBudget = 7_000;
 /** Import batches one consumer invocation settles: as many as keep their calls within the budget, one at least. */
 export const batchesPerInvocation = (shards: number): number =>
   Math.max(1, Math.floor(consumerCallBudget / orderBatchCalls(shards)));
+
+/**
+ * wrangler.toml's `[limits] subrequests`: what one nightly Workflow instance may spend over all its
+ * steps, which share one budget (Cloudflare's default 10,000; Workers Paid may set up to 10 million).
+ * A run's calls grow with the base and the shards (docs/scaling.md, "Calls of one nightly run": about
+ * 23,000 on a usual night at ten million customers and 1,000 shards, 44,000 on a first night with the
+ * transitions webhook set); audiences add theirs.
+ */
+export const nightlyRunSubrequests = 1_000_000;

@@ -1,0 +1,141 @@
+// One nightly run's calls, every step together. Cloudflare counts a Workflow instance's subrequests
+// over all its steps (10,000 by default), so wrangler.toml raises the limit ([limits] subrequests,
+// nightlyRunSubrequests). Here the real Workflow class runs on 4 shards with counted bindings (D1,
+// events D1, shard calls; webhook POSTs counted at the receiver) and a step runner that runs each step
+// once, one at a time, so every call is its step's. From the steps' calls, and how each kind grows
+// (a step that asks every shard: at most 2 calls a shard and 4 more, tests/worker/shards/subrequests.test.ts;
+// a page: calls that do not grow with shards), the run's calls at 10 million customers and the most
+// shards a deployment may have, printed for docs/scaling.md ("Calls of one nightly run").
+import { env, SELF } from "cloudflare:test";
+import type { WorkflowEvent, WorkflowStep } from "cloudflare:workers";
+import { describe, expect, inject, it } from "vitest";
+import { nightlyRunSubrequests } from "../../../worker/core/shards/calls.ts";
+import { maxShards } from "../../../worker/core/shards/placement.ts";
+import type { Env } from "../../../worker/env.ts";
+import { defaultPageSize, NightlyModelWorkflow, type NightlyParams } from "../../../worker/jobs/nightly.workflow.ts";
+import { transitionsPageSize, transitionsPagesPerStep } from "../../../worker/jobs/transitions.webhook.ts";
+import { shardCount } from "../../../worker/shards/shards.ts";
+import { adminKey, anOrder, client, uniquePrefix } from "../../fixtures/builders.ts";
+import { countedEnv, subrequests } from "../../fixtures/subrequests.ts";
+import type { ReceivedRequest } from "../../fixtures/webhook-receiver.types.ts";
+
+const api = client(SELF);
+
+async function received(box: string): Promise<ReceivedRequest[]> {
+  return (await (await fetch(`${inject("webhookReceiver")}/received/${box}`)).json()) as ReceivedRequest[];
+}
+
+/** What a step is, by its name: a page of one shard, a webhook page, or a step the run takes once. */
+function kindOf(name: string): "page" | "members" | "delivery" | "webhook" | "once" {
+  if (/^score shard \d+ (page|arrivals) \d+$/.test(name)) return "page";
+  if (/^audience .+: shard \d+ members \d+$/.test(name)) return "members";
+  if (/^audience .+: (joined|left) page \d+$/.test(name)) return "delivery";
+  if (/^push transitions to webhook( \d+)?$/.test(name)) return "webhook";
+  return "once";
+}
+
+describe("one nightly run's calls", () => {
+  it("stay within wrangler.toml's limit for a run at ten million customers and the most shards", async () => {
+    const shards = shardCount(env);
+    const p = uniquePrefix("run-calls");
+    // 48 customers over the shards, 2 orders each: every one gets a stage on this first run.
+    const orders = Array.from({ length: 96 }, (_, i) =>
+      anOrder({
+        id: `${p}-${i}`,
+        placedAt: new Date(Date.UTC(2026, 3, 1 + (i % 40))).toISOString(),
+        identifiers: { account: `${p}-${i % 48}` },
+      }),
+    );
+    expect((await api.postOrders(orders)).status).toBe(200);
+    const receiver = inject("webhookReceiver");
+    const transitionsBox = `${p}-transitions`;
+    const audienceBox = `${p}-audience`;
+    // An audience of every customer, with a webhook: all 48 join on this run.
+    const saved = await api.call(
+      "POST",
+      "/v1/admin/audiences",
+      { name: `${p} everyone`, filters: {}, webhookUrl: `${receiver}/hooks/${audienceBox}` },
+      adminKey,
+    );
+    expect(saved.status, await saved.clone().text()).toBe(201);
+
+    const { env: bindings, counts } = countedEnv({
+      ...env,
+      TRANSITIONS_WEBHOOK_URL: `${receiver}/hooks/${transitionsBox}`,
+      AUDIENCE_WEBHOOKS_ALLOW_LOCAL: "on",
+    } as Env);
+    const posts = async () => (await received(transitionsBox)).length + (await received(audienceBox)).length;
+    const steps: { name: string; calls: number }[] = [];
+    let turn = Promise.resolve();
+    const step = {
+      do<T>(name: string, config: unknown, run?: (ctx: { attempt: number }) => Promise<T>): Promise<T> {
+        const work = (run ?? config) as (ctx: { attempt: number }) => Promise<T>;
+        const done = turn.then(async () => {
+          const before = subrequests(counts) + (await posts());
+          const result = await work({ attempt: 1 });
+          steps.push({ name, calls: subrequests(counts) + (await posts()) - before });
+          return result;
+        });
+        turn = done.then(
+          () => undefined,
+          () => undefined,
+        );
+        return done;
+      },
+    };
+    const pageSize = 5;
+    const event = {
+      payload: { asOf: "2026-06-01T00:00:00.000Z", pageSize, audiencePageSize: 10 },
+      timestamp: new Date(),
+      instanceId: `${p}-run`,
+    } as unknown as WorkflowEvent<NightlyParams>;
+    // The Workflow's own run, on these bindings (the runtime builds the class with its context only).
+    const workflow = Object.assign(Object.create(NightlyModelWorkflow.prototype), {
+      env: bindings,
+    }) as NightlyModelWorkflow;
+    await workflow.run(event, step as unknown as WorkflowStep);
+
+    const of = (kind: ReturnType<typeof kindOf>) => steps.filter((s) => kindOf(s.name) === kind);
+    const total = steps.reduce((sum, s) => sum + s.calls, 0);
+    const most = (list: { calls: number }[]) => Math.max(0, ...list.map((s) => s.calls));
+    for (const s of steps) console.log(`calls: run step "${s.name}": ${s.calls}`);
+    console.log(`calls: the run: ${total} in ${steps.length} steps at ${shards} shards`);
+    // It ran through: pages in every shard, the transitions and the audience's joined members POSTed.
+    expect(of("page").length).toBeGreaterThanOrEqual(shards * 2);
+    expect(of("webhook").length).toBe(1);
+    expect(of("delivery").length).toBe(5);
+    expect(steps.at(-1)?.name).toBe("finish run");
+
+    // A step the run takes once asks a shard at most twice; a page's calls do not grow with shards.
+    const once = of("once");
+    for (const s of once) expect(s.calls, s.name).toBeLessThanOrEqual(2 * shards + 4);
+    const pageCalls = most(of("page"));
+    expect(pageCalls).toBeLessThanOrEqual(6);
+    // A webhook step: a read and a POST a page (a page never spans two shards), a read more for each
+    // shard whose last page was full or empty.
+    const webhookPosts = (await received(transitionsBox)).length;
+    expect(webhookPosts).toBeGreaterThanOrEqual(1);
+    expect(of("webhook")[0]?.calls).toBeLessThanOrEqual(2 * webhookPosts + shards);
+    // An audience's joined page asks every shard for its members' rows, then POSTs them.
+    const deliveryCalls = most(of("delivery"));
+    expect(deliveryCalls).toBeLessThanOrEqual(shards + 4);
+
+    // At ten million customers and maxShards: the once-a-run steps at 2 calls a shard and 4 more,
+    // the pages (5,000 customers each, a short page more in every shard), and a first night's
+    // transitions webhook (every customer's stage: 1,000 a POST, a short page more in every shard,
+    // 100 POSTs a step, each step reading again where the last stopped, a read more for every shard).
+    const customers = 10_000_000;
+    const pages = Math.ceil(customers / defaultPageSize) + maxShards;
+    const webhookPages = Math.ceil(customers / transitionsPageSize) + maxShards;
+    const webhookSteps = Math.ceil(webhookPages / transitionsPagesPerStep);
+    const usual = once.length * (2 * maxShards + 4) + pages * pageCalls;
+    const firstNight = usual + 2 * webhookPages + webhookSteps + maxShards;
+    console.log(
+      `calls: a run at ${customers.toLocaleString("en")} customers and ${maxShards.toLocaleString("en")} shards: ` +
+        `${once.length} once-a-run steps × ${2 * maxShards + 4} + ${pages.toLocaleString("en")} pages × ${pageCalls} = ` +
+        `${usual.toLocaleString("en")}; a first night with the transitions webhook ${firstNight.toLocaleString("en")}; ` +
+        `an audience ${deliveryCalls} a page of ${10} joined at ${shards} shards`,
+    );
+    expect(firstNight).toBeLessThanOrEqual(nightlyRunSubrequests);
+  });
+});
