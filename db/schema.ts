@@ -560,7 +560,9 @@ export const audiences = sqliteTable(
  * Members of the audiences that have a webhook, as their receiver was told: `delivered` once a page
  * naming them as joined was accepted, deleted once a page naming them as left was. `seen_seq` is the
  * audience's sync_seq of the last run that found them in it, so a run's joined (seen now, not yet
- * delivered) and left (delivered, not seen now) are each one range of the index.
+ * delivered) and left (delivered, not seen now) are each one range of the index. `shard` is the
+ * customer shard the run found them in (0 on the one database): a page of joined members, read in
+ * shard order, asks one or two shards for their rows rather than every shard.
  */
 export const audienceMembers = sqliteTable(
   "audience_members",
@@ -569,10 +571,11 @@ export const audienceMembers = sqliteTable(
     customerId: text("customer_id").notNull(),
     seenSeq: integer("seen_seq").notNull(),
     delivered: integer("delivered", { mode: "boolean" }).notNull().default(false),
+    shard: integer("shard").notNull().default(0),
   },
   (t) => [
     primaryKey({ columns: [t.audienceId, t.customerId] }),
-    index("audience_members_sync_idx").on(t.audienceId, t.delivered, t.seenSeq, t.customerId),
+    index("audience_members_sync_idx").on(t.audienceId, t.delivered, t.seenSeq, t.shard, t.customerId),
     // A customer's export lists the audiences they are in without a scan.
     index("audience_members_customer_idx").on(t.customerId),
   ],

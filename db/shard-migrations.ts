@@ -31,6 +31,7 @@ import m0026 from "./migrations/0026_shrinking_reshard.sql";
 import m0027 from "./migrations/0027_migration_catch_up.sql";
 import m0028 from "./migrations/0028_shard_move_parts.sql";
 import m0029 from "./migrations/0029_migration_write_pause.sql";
+import m0030 from "./migrations/0030_audience_member_shard.sql";
 import journal from "./migrations/meta/_journal.json";
 
 export const shardMigrations = {
@@ -66,5 +67,6 @@ export const shardMigrations = {
     m0027,
     m0028,
     m0029,
+    m0030,
   },
 };

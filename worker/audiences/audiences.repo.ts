@@ -114,14 +114,16 @@ export async function markMembersPage(
   after: ListFilter["after"],
   limit: number,
   list: (filter: ListFilter) => Promise<ListedRow[]> = (filter) => listCustomers(db, filter),
+  shard = 0,
 ) {
   const rows = await list(audienceListFilter(filters, limit, after));
   if (rows.length > 0)
     await db.run(sql`
-      INSERT INTO audience_members (audience_id, customer_id, seen_seq, delivered)
-      SELECT ${id}, value, ${seq}, 0 FROM ${jsonEach(rows.map((row) => row.customerId))}
+      INSERT INTO audience_members (audience_id, customer_id, seen_seq, delivered, shard)
+      SELECT ${id}, value, ${seq}, 0, ${shard} FROM ${jsonEach(rows.map((row) => row.customerId))}
       WHERE EXISTS (SELECT 1 FROM audiences WHERE id = ${id})
-      ON CONFLICT (audience_id, customer_id) DO UPDATE SET seen_seq = max(seen_seq, excluded.seen_seq)`);
+      ON CONFLICT (audience_id, customer_id) DO UPDATE
+        SET seen_seq = max(seen_seq, excluded.seen_seq), shard = excluded.shard`);
   const last = rows[rows.length - 1];
   return {
     marked: rows.length,
@@ -143,11 +145,12 @@ export const memberQueries = {
       (SELECT count(*) FROM audience_members WHERE audience_id = ${id} AND delivered = 0 AND seen_seq = ${seq}) AS joined,
       (SELECT count(*) FROM audience_members WHERE audience_id = ${id} AND delivered = 1 AND seen_seq < ${seq}) AS left`,
   joined: (id: string, seq: number, limit: number) => sql`
-    SELECT customer_id AS customerId FROM audience_members
-    WHERE audience_id = ${id} AND delivered = 0 AND seen_seq = ${seq} ORDER BY customer_id LIMIT ${limit}`,
+    SELECT customer_id AS customerId, shard FROM audience_members
+    WHERE audience_id = ${id} AND delivered = 0 AND seen_seq = ${seq} ORDER BY shard, customer_id LIMIT ${limit}`,
   left: (id: string, seq: number, limit: number) => sql`
     SELECT customer_id AS customerId FROM audience_members
-    WHERE audience_id = ${id} AND delivered = 1 AND seen_seq < ${seq} ORDER BY seen_seq, customer_id LIMIT ${limit}`,
+    WHERE audience_id = ${id} AND delivered = 1 AND seen_seq < ${seq}
+    ORDER BY seen_seq, shard, customer_id LIMIT ${limit}`,
   undelivered: (id: string, seq: number) => sql`
     DELETE FROM audience_members WHERE audience_id = ${id} AND delivered = 0 AND seen_seq < ${seq}`,
 };
@@ -158,10 +161,16 @@ export async function pendingChanges(db: Db, id: string, seq: number) {
   return { joined: row?.joined ?? 0, left: row?.left ?? 0 };
 }
 
-/** The first `limit` members who joined and have not been delivered yet, by customer id. */
-export async function joinedPage(db: Db, id: string, seq: number, limit: number): Promise<string[]> {
-  const rows = await db.all<{ customerId: string }>(memberQueries.joined(id, seq, limit));
-  return rows.map((row) => row.customerId);
+/** A member as the sync found them: the customer, and the shard they were listed in. */
+export interface Member {
+  customerId: string;
+  shard: number;
+}
+
+/** The first `limit` members who joined and have not been delivered yet, by shard and customer id. */
+export async function joinedPage(db: Db, id: string, seq: number, limit: number): Promise<Member[]> {
+  const rows = await db.all<Member>(memberQueries.joined(id, seq, limit));
+  return rows.map((row) => ({ customerId: String(row.customerId), shard: Number(row.shard) }));
 }
 
 /** The first `limit` delivered members this sync no longer found in the audience. */

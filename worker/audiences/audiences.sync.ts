@@ -16,6 +16,7 @@ import {
   joinedPage,
   leftPage,
   listAudiences,
+  type Member,
   markDelivered,
   markMembersPage,
   pendingChanges,
@@ -73,8 +74,11 @@ export interface AudienceCustomers {
   count(filters: AudienceFilters): Promise<number>;
   /** One keyset page of the customer list in part `partition`. */
   list(partition: number, filter: ListFilter): Promise<ListedRow[]>;
-  /** These customers' scored rows (those still scored) in id order, and the match keys asked for. */
-  scored(customerIds: readonly string[], matchKeys: readonly MatchKeyName[]): Promise<ScoredMembers>;
+  /**
+   * These members' scored rows (those still scored) in id order, and the match keys asked for; each
+   * is looked for in the shard the sync found them in first.
+   */
+  scored(members: readonly Member[], matchKeys: readonly MatchKeyName[]): Promise<ScoredMembers>;
 }
 
 export interface ScoredMembers {
@@ -101,7 +105,12 @@ export function d1AudienceCustomers(db: Db): AudienceCustomers {
     membersStepName: (id, _partition, page) => `audience ${id}: members ${page}`,
     count: (filters) => countMembers(db, filters),
     list: (_partition, filter) => listCustomers(db, filter),
-    scored: (customerIds, matchKeys) => scoredMembers(db, customerIds, matchKeys),
+    scored: (members, matchKeys) =>
+      scoredMembers(
+        db,
+        members.map((member) => member.customerId),
+        matchKeys,
+      ),
   };
 }
 
@@ -202,8 +211,15 @@ async function syncAudience(
     let after: Parameters<typeof markMembersPage>[4];
     for (let page = 0; ; page++) {
       const marked = await step.do(customers.membersStepName(id, partition, page), dbRetries, async () =>
-        markMembersPage(db, id, start.seq, start.filters, after, markPageSize, (filter) =>
-          customers.list(partition, filter),
+        markMembersPage(
+          db,
+          id,
+          start.seq,
+          start.filters,
+          after,
+          markPageSize,
+          (filter) => customers.list(partition, filter),
+          partition,
         ),
       );
       size += marked.marked;
@@ -241,12 +257,13 @@ async function syncAudience(
       const audience = await findAudience(db, id);
       if (!audience || audience.syncSeq !== start.seq || audience.webhookUrl !== start.url)
         return { statusCode: null, superseded: true };
+      const members = kind === "joined" ? await joinedPage(db, id, start.seq, webhookPageSize) : [];
       const ids =
         kind === "joined"
-          ? await joinedPage(db, id, start.seq, webhookPageSize)
+          ? members.map((member) => member.customerId)
           : await leftPage(db, id, start.seq, webhookPageSize);
       if (ids.length === 0) return { statusCode: null };
-      const joined = kind === "joined" ? await joinedRows(customers, ids, start.matchKeys) : [];
+      const joined = kind === "joined" ? await joinedRows(customers, members, start.matchKeys) : [];
       const sentIds = new Set(joined.map((row) => String(row.customerId)));
       // Joined but no longer scored (erased since): nothing to tell, nothing to keep.
       const unscored = kind === "joined" ? ids.filter((customerId) => !sentIds.has(customerId)) : [];
@@ -305,10 +322,10 @@ async function recordAttempt(
 /** Joined customers as CSV rows (the export's columns, then the audience's match keys). */
 async function joinedRows(
   customers: AudienceCustomers,
-  customerIds: readonly string[],
+  members: readonly Member[],
   matchKeys: readonly MatchKeyName[],
 ) {
-  const { rows, keys } = await customers.scored(customerIds, matchKeys);
+  const { rows, keys } = await customers.scored(members, matchKeys);
   return rows.map((row) => {
     const view: CustomerRowView = listedCustomerView(row);
     const found: Record<string, string> = keys[row.customerId] ?? {};

@@ -9,7 +9,14 @@
 import type { SummaryRow } from "../core/profile/population-models.ts";
 import { createPopulationBuilder } from "../core/ranking/population.ts";
 import { allCalls } from "../core/shards/calls.ts";
-import { firstById, mergeDaySamples, rankPairs, shareOf, sumSales } from "../core/shards/nightly-merge.ts";
+import {
+  firstById,
+  membersByShard,
+  mergeDaySamples,
+  rankPairs,
+  shareOf,
+  sumSales,
+} from "../core/shards/nightly-merge.ts";
 import type { Db, Env } from "../env.ts";
 import {
   catalogProducts,
@@ -206,14 +213,26 @@ export function shardedNightlyStore(env: Env, db: Db, bounds: NightlyBounds = ni
         return counts.reduce((sum, n) => sum + n, 0);
       },
       list: (partition, filter) => shardStub(env, partition).nightlyAudienceMembers(filter),
-      async scored(customerIds, matchKeys) {
-        // Each shard answers for the customers it holds.
-        const parts = await onEveryShard(env, (shard) => shard.nightlyAudienceRows([...customerIds], [...matchKeys]));
+      async scored(members, matchKeys) {
+        // A page of members, read in shard order, asks the one or two shards the sync found them in;
+        // those not there now (moved or erased since, or marked before members had a shard) are asked
+        // of every shard, which answers for the customers it holds.
+        const keys = [...matchKeys];
+        const byShard = membersByShard(members, count);
+        const asked = await allCalls(
+          [...byShard].map(([index, ids]) => shardStub(env, index).nightlyAudienceRows(ids, keys)),
+        );
+        const found = new Set(asked.flatMap((part) => part.rows.map((row) => row.customerId)));
+        const missing = members.map((member) => member.customerId).filter((id) => !found.has(id));
+        const parts =
+          missing.length > 0
+            ? [...asked, ...(await onEveryShard(env, (shard) => shard.nightlyAudienceRows(missing, keys)))]
+            : asked;
         return {
           rows: firstById(
             parts.map((part) => part.rows),
             (row) => row.customerId,
-            customerIds.length,
+            members.length,
           ),
           keys: Object.assign({}, ...parts.map((part) => part.keys)),
         };

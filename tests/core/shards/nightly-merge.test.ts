@@ -5,6 +5,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   firstById,
+  membersByShard,
   mergeDaySamples,
   type PairCount,
   rankPairs,
@@ -59,6 +60,30 @@ describe("firstById", () => {
         expect(merged).toEqual([...parts.flat()].sort().slice(0, cap));
       }),
     );
+  });
+});
+
+describe("membersByShard", () => {
+  it("groups the ids by the shard each was found in, in their order, leaving out shards the deployment no longer has", () => {
+    fc.assert(
+      fc.property(
+        ids,
+        fc.array(fc.integer({ min: -1, max: 8 }), { minLength: 60, maxLength: 60 }),
+        fc.integer({ min: 1, max: 6 }),
+        (all, shards, count) => {
+          const members = all.map((customerId, i) => ({ customerId, shard: shards[i] ?? 0 }));
+          const grouped = membersByShard(members, count);
+          for (const [shard, customerIds] of grouped) {
+            expect(shard).toBeGreaterThanOrEqual(0);
+            expect(shard).toBeLessThan(count);
+            expect(customerIds).toEqual(members.filter((m) => m.shard === shard).map((m) => m.customerId));
+          }
+          const kept = members.filter((m) => m.shard >= 0 && m.shard < count).map((m) => m.customerId);
+          expect([...grouped.values()].flat().sort()).toEqual([...kept].sort());
+        },
+      ),
+    );
+    expect(membersByShard([{ customerId: "c_1", shard: 1.5 }], 4).size).toBe(0);
   });
 });
 

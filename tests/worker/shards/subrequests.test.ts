@@ -165,7 +165,6 @@ describe("calls out of one request", () => {
       ["count transitions", (bindings) => store(bindings).countTransitions(runId)],
       ["expire browse days", (bindings) => store(bindings).expireBrowse("2026-01-01")],
       ["count an audience", (bindings) => store(bindings).audienceCustomers.count({ stage: "fading" })],
-      ["an audience page's scored rows", (bindings) => store(bindings).audienceCustomers.scored([], [])],
     ];
     for (const [what, work] of steps) {
       const { slope, atMost } = await perShard(`nightly step "${what}"`, work);

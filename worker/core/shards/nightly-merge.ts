@@ -34,6 +34,24 @@ export function firstById<Item>(
     .slice(0, cap);
 }
 
+/**
+ * The customer ids of `members` by the shard each was found in, for a deployment of `count` shards
+ * (a shard outside it, from before a reshard, names none: those are left out, to be asked of all).
+ */
+export function membersByShard(
+  members: readonly { customerId: string; shard: number }[],
+  count: number,
+): Map<number, string[]> {
+  const byShard = new Map<number, string[]>();
+  for (const { customerId, shard } of members) {
+    if (!Number.isInteger(shard) || shard < 0 || shard >= count) continue;
+    const ids = byShard.get(shard) ?? [];
+    ids.push(customerId);
+    byShard.set(shard, ids);
+  }
+  return byShard;
+}
+
 export interface PairCount {
   productId: string;
   otherId: string;
