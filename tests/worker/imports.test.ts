@@ -18,6 +18,8 @@ import {
   type ImportMessage,
   type ImportView,
   importResponseSchema,
+  maxImportBatchMessageBytes,
+  maxImportMessageBytes,
 } from "../../worker/imports/imports.schemas.ts";
 import { importMaxRetries, retryDelaySeconds } from "../../worker/imports/retries.ts";
 import { ingestResultSchema } from "../../worker/orders/orders.schemas.ts";
@@ -424,6 +426,42 @@ describe("bulk imports through the queue", () => {
     for (const [sequence, order] of orders.entries())
       expect((await postBatch(job.id, sequence, [order])).status).toBe(202);
     expect((await finished(job.id)).totals.accepted).toBe(3);
+  });
+
+  it("keeps room in a queue message for the queue's own bytes: a body within 128,000 bytes whose message is not, 413", async () => {
+    const p = uniquePrefix("edge");
+    const job = await createImport();
+    // Orders whose body is just under the HTTP cap: their message (the import id, the time, the orders
+    // as validated) fits 128,000 bytes but not the 127,000 left after the queue's own.
+    const ordersOf = (count: number) =>
+      Array.from({ length: Math.ceil(count / 400) }, (_, o) =>
+        anOrder({
+          id: `${p}-${o}`,
+          lines: Array.from({ length: Math.min(400, count - o * 400) }, (_, i) => ({
+            productId: `${p}-product-with-a-long-identifier-to-fill-the-message-${o}-${i}`,
+            categoryId: "c",
+            quantity: 1,
+            unitPrice: 10,
+          })),
+        }),
+      );
+    const sizeOf = (count: number) => JSON.stringify({ sequence: 0, orders: ordersOf(count) }).length;
+    // The most lines whose body stays under 127,400 bytes.
+    let [low, high] = [1, 2_000];
+    while (low < high) {
+      const mid = Math.ceil((low + high) / 2);
+      if (sizeOf(mid) < 127_400) low = mid;
+      else high = mid - 1;
+    }
+    const size = sizeOf(low);
+    expect(size).toBeGreaterThan(maxImportBatchMessageBytes + 100);
+    expect(size).toBeLessThan(maxImportMessageBytes - 400);
+    const response = await postBatch(job.id, 0, ordersOf(low));
+    expect(response.status).toBe(413);
+    expect(((await errorOf(response)) as { message?: string }).message).toBe(
+      "An import batch travels as one queue message, at most 128,000 bytes with the queue's own 1,000: send fewer orders per batch.",
+    );
+    expect((await progress(job.id)).batches.received).toBe(0);
   });
 
   it("retries a failing batch, records it failed after the last retry, and finishes the others", async () => {

@@ -32,6 +32,7 @@ import {
   type ImportView,
   importBatchSchemaIn,
   importIdSchema,
+  maxImportBatchMessageBytes,
   maxImportMessageBytes,
 } from "./imports.schemas.ts";
 
@@ -50,7 +51,7 @@ const tooLargeForQueue = () =>
   new ApiError(
     413,
     "payload_too_large",
-    `An import batch travels as one queue message, at most ${maxImportMessageBytes.toLocaleString("en-US")} bytes: send fewer orders per batch.`,
+    `An import batch travels as one queue message, at most ${maxImportMessageBytes.toLocaleString("en-US")} bytes with the queue's own ${(maxImportMessageBytes - maxImportBatchMessageBytes).toLocaleString("en-US")}: send fewer orders per batch.`,
   );
 
 const newImportId = () => `imp_${crypto.randomUUID().replaceAll("-", "").slice(0, 20)}`;
@@ -158,7 +159,8 @@ export const importRoutes = new Hono<AppEnv>()
     await existingImport(c, id);
     const receivedAt = now.toISOString();
     const message: ImportMessage = { importId: id, sequence, receivedAt, orders };
-    if (new TextEncoder().encode(JSON.stringify(message)).byteLength > maxImportMessageBytes) throw tooLargeForQueue();
+    if (new TextEncoder().encode(JSON.stringify(message)).byteLength > maxImportBatchMessageBytes)
+      throw tooLargeForQueue();
     const digest = await batchDigest(orders);
 
     const db = c.var.db;

@@ -9,6 +9,12 @@ import { orderSchema, ordersBatchSchemaIn, perCurrency } from "../orders/orders.
  * and one batch is one message: a body or message larger than this is refused with 413.
  */
 export const maxImportMessageBytes = 128_000;
+/**
+ * Of a message's bytes, what its batch may take (the message's own JSON): the queue counts about 100
+ * bytes of metadata toward the 128 KB, and a message the consumer sends back carries `attemptsBefore`
+ * too, so 1,000 are kept for them.
+ */
+export const maxImportBatchMessageBytes = maxImportMessageBytes - 1_000;
 /** Sequence numbers are the client's batch numbers (0, 1, 2 …). */
 export const maxSequence = 10_000_000;
 
