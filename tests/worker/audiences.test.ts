@@ -303,7 +303,7 @@ describe("saved audiences API", () => {
 });
 
 describe("audience member reads", () => {
-  it("are ranges of audience_members_sync_idx: no scan, no sort", async () => {
+  it("are ranges of audience_members_sync_idx: no scan, no sort, and the reads from the index alone", async () => {
     const db = drizzle(env.DB, { schema }) as Db;
     for (const [name, query] of Object.entries({
       pending: memberQueries.pending("aud_x", 3),
@@ -314,9 +314,11 @@ describe("audience member reads", () => {
       const plan = (await db.all<{ detail: string }>(sql`EXPLAIN QUERY PLAN ${query}`)).map((row) => row.detail);
       const reads = plan.filter((detail) => /^(SEARCH|SCAN)/.test(detail) && detail !== "SCAN CONSTANT ROW");
       expect(reads.length, `${name}: ${plan.join(" | ")}`).toBeGreaterThan(0);
+      // The delete reads the rows it deletes; the reads need nothing the index does not hold.
+      const covering = name === "undelivered" ? "(COVERING )?" : "COVERING ";
       for (const detail of reads)
         expect(detail, `${name}: ${plan.join(" | ")}`).toMatch(
-          /^SEARCH audience_members USING (COVERING )?INDEX audience_members_sync_idx/,
+          new RegExp(`^SEARCH audience_members USING ${covering}INDEX audience_members_sync_idx`),
         );
       expect(plan.join(" | "), name).not.toMatch(/TEMP B-TREE/);
     }

@@ -42,9 +42,11 @@ export const batchesQuerySchema = z.strictObject({
 
 /**
  * One queue message: a batch of an import, as accepted (orders already validated and normalised, with
- * the shop's currency then; the consumer checks it is still the shop's). Not strict: a field a later
- * version adds is read past, so a Worker still running during a deploy settles the new one's messages
- * rather than dropping them as unreadable.
+ * the shop's currency then; the consumer checks it is still the shop's). Not strict at its top level:
+ * a field a later version adds to the message (as `attemptsBefore` was) is read past, so a Worker still
+ * running during a deploy settles the new one's messages rather than dropping them as unreadable. The
+ * orders stay as strict as POST /v1/orders: an older Worker still drops a message whose orders carry a
+ * field it does not know.
  */
 export const importMessageSchema = z.object({
   importId: z.string(),

@@ -81,7 +81,7 @@ function regroup(items: readonly GroupItem[], open: readonly number[]): ItemGrou
 }
 
 /** Each key's placement, asking every home shard once for all of its keys, in parallel. */
-async function locateAll(env: Shards, keys: readonly string[]): Promise<Map<string, number | null>> {
+export async function locateAll(env: Shards, keys: readonly string[]): Promise<Map<string, number | null>> {
   const count = shardCount(env);
   const byHome = byShard(new Set(keys), (key) => homeShard(key, count));
   const answers = await Promise.all([...byHome].map(([home, homeKeys]) => shardStub(env, home).locate(homeKeys)));

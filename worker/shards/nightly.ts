@@ -17,6 +17,7 @@ import {
   shareOf,
   sumSales,
 } from "../core/shards/nightly-merge.ts";
+import { customerKey, homeShard } from "../core/shards/placement.ts";
 import type { Db, Env } from "../env.ts";
 import {
   catalogProducts,
@@ -35,6 +36,7 @@ import {
 import type { NightlyStore } from "../jobs/nightly.store.ts";
 import { takeFeedIds } from "../jobs/transitions-feed.repo.ts";
 import { maxDiagnosticsCustomers, saveDiagnostics } from "../models/diagnostics.repo.ts";
+import { locateAll } from "./ingest-router.ts";
 import { type ShardStub, shardCount, shardStub } from "./shards.ts";
 
 /** The single database's bounds, split over the shards, and the pages each shard answers in. */
@@ -214,20 +216,29 @@ export function shardedNightlyStore(env: Env, db: Db, bounds: NightlyBounds = ni
       },
       list: (partition, filter) => shardStub(env, partition).nightlyAudienceMembers(filter),
       async scored(members, matchKeys) {
-        // A page of members, read in shard order, asks the one or two shards the sync found them in;
-        // those not there now (moved or erased since, or marked before members had a shard) are asked
-        // of every shard, which answers for the customers it holds.
+        // A page of members, read in shard order, asks the one or two shards the sync found them in.
+        // Those not there now (moved since, or marked before members had a shard) are looked up in the
+        // directory (the home of `customer:<id>` names the shard a moved customer is in; no entry: at
+        // its home) and asked there; one found in neither place was erased or left unscored since.
         const keys = [...matchKeys];
-        const byShard = membersByShard(members, count);
-        const asked = await allCalls(
-          [...byShard].map(([index, ids]) => shardStub(env, index).nightlyAudienceRows(ids, keys)),
-        );
+        const ask = (byShard: Map<number, string[]>) =>
+          allCalls([...byShard].map(([index, ids]) => shardStub(env, index).nightlyAudienceRows(ids, keys)));
+        const asked = await ask(membersByShard(members, count));
         const found = new Set(asked.flatMap((part) => part.rows.map((row) => row.customerId)));
-        const missing = members.map((member) => member.customerId).filter((id) => !found.has(id));
-        const parts =
+        const missing = members.filter((member) => !found.has(member.customerId));
+        const placed =
           missing.length > 0
-            ? [...asked, ...(await onEveryShard(env, (shard) => shard.nightlyAudienceRows(missing, keys)))]
-            : asked;
+            ? await locateAll(
+                env,
+                missing.map((member) => customerKey(member.customerId)),
+              )
+            : new Map();
+        const elsewhere = missing.flatMap(({ customerId, shard }) => {
+          const key = customerKey(customerId);
+          const now = placed.get(key) ?? homeShard(key, count);
+          return now === shard ? [] : [{ customerId, shard: now }];
+        });
+        const parts = elsewhere.length > 0 ? [...asked, ...(await ask(membersByShard(elsewhere, count)))] : asked;
         return {
           rows: firstById(
             parts.map((part) => part.rows),

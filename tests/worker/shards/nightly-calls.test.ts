@@ -29,11 +29,18 @@ async function received(box: string): Promise<ReceivedRequest[]> {
 }
 
 /** What a step is, by its name: a page of one shard, a webhook page, or a step the run takes once. */
-function kindOf(name: string): "page" | "members" | "delivery" | "webhook" | "once" {
+/**
+ * What a step is, by its name: a page of one shard, an audience's members page or delivery page or
+ * own step (once per audience), a webhook step, an upkeep step (up to 20 of each kind a night), or a
+ * step the run takes once.
+ */
+function kindOf(name: string): "page" | "members" | "delivery" | "audience" | "webhook" | "upkeep" | "once" {
   if (/^score shard \d+ (page|arrivals) \d+$/.test(name)) return "page";
   if (/^audience .+: shard \d+ members \d+$/.test(name)) return "members";
   if (/^audience .+: (joined|left) page \d+$/.test(name)) return "delivery";
+  if (/^audience .+: [a-z ]+$/.test(name)) return "audience";
   if (/^push transitions to webhook( \d+)?$/.test(name)) return "webhook";
+  if (/^(move legacy events|expire events|expire conversions|expire browse days) \d+$/.test(name)) return "upkeep";
   return "once";
 }
 
@@ -109,9 +116,30 @@ describe("one nightly run's calls", () => {
     expect(of("delivery").length).toBe(5);
     expect(steps.at(-1)?.name).toBe("finish run");
 
-    // A step the run takes once asks a shard at most twice; a page's calls do not grow with shards.
+    // A step the run (or an audience) takes once, and an upkeep step, asks a shard at most twice; a
+    // page's calls do not grow with shards, nor do an audience's members pages.
     const once = of("once");
-    for (const s of once) expect(s.calls, s.name).toBeLessThanOrEqual(2 * shards + 4);
+    expect(once.map((s) => s.name)).toEqual([
+      "start run",
+      "fit customer models",
+      "fit ranking statistics",
+      "co-purchase table",
+      "count arrivals",
+      "model diagnostics",
+      "save best-customers rollup",
+      "count transitions",
+      "audiences",
+      "finish run",
+    ]);
+    for (const s of [...once, ...of("audience"), ...of("upkeep")])
+      expect(s.calls, s.name).toBeLessThanOrEqual(2 * shards + 4);
+    expect(of("upkeep").map((s) => s.name)).toEqual([
+      "expire events 0",
+      "expire conversions 0",
+      "expire browse days 0",
+    ]);
+    const membersCalls = most(of("members"));
+    expect(membersCalls).toBeLessThanOrEqual(2);
     const pageCalls = most(of("page"));
     expect(pageCalls).toBeLessThanOrEqual(6);
     // A webhook step: a read and a POST a page (a page never spans two shards), a read more for each
@@ -126,27 +154,36 @@ describe("one nightly run's calls", () => {
     const deliveryCalls = delivery.reduce((sum, s) => sum + s.calls, 0);
     expect(deliveryCalls).toBeLessThanOrEqual(delivery.length * (1 + 4) + shards - 1);
 
-    // At ten million customers and maxShards: the once-a-run steps at 2 calls a shard and 4 more,
-    // the pages (5,000 customers each, a short page more in every shard), and a first night's
-    // transitions webhook (every customer's stage: 1,000 a POST, a short page more in every shard,
-    // 100 POSTs a step, each step reading again where the last stopped, a read more for every shard).
+    // At ten million customers and maxShards, each step kind at its most: the once-a-run steps and
+    // the upkeep steps (3 kinds on shards, at most 20 steps each when events have piled up) at 2 calls
+    // a shard and 4 more; the pages (5,000 customers each, a short page more in every shard) and as
+    // many arrivals pages as shards; a first night's transitions webhook (every customer's stage:
+    // 1,000 a POST, a short page more in every shard, 100 POSTs a step, each step reading again where
+    // the last stopped, a read more for every shard); and an audience with a webhook whose million
+    // members all join (its 3 own steps, its members pages of 2,000 in every shard, its joined pages
+    // of 500 at 5 calls and a shard crossing each shard). Retried steps spend their calls again.
+    const S = maxShards;
+    const fanOut = 2 * S + 4;
     const customers = 10_000_000;
-    const pages = Math.ceil(customers / defaultPageSize) + maxShards;
-    const webhookPages = Math.ceil(customers / transitionsPageSize) + maxShards;
+    const pages = Math.ceil(customers / defaultPageSize) + S + S;
+    const usual = (once.length + 3 * 20) * fanOut + pages * pageCalls;
+    const webhookPages = Math.ceil(customers / transitionsPageSize) + S;
     const webhookSteps = Math.ceil(webhookPages / transitionsPagesPerStep);
-    const usual = once.length * (2 * maxShards + 4) + pages * pageCalls;
-    const firstNight = usual + 2 * webhookPages + webhookSteps + maxShards;
+    const firstNight = usual + 2 * webhookPages + webhookSteps + S;
+    const joining = 1_000_000;
+    const audience = 3 * fanOut + (Math.ceil(joining / 2_000) + S) * membersCalls + Math.ceil(joining / 500) * 5 + S;
+    const n = (value: number) => value.toLocaleString("en");
     console.log(
-      `calls: a run at ${customers.toLocaleString("en")} customers and ${maxShards.toLocaleString("en")} shards: ` +
-        `${once.length} once-a-run steps × ${2 * maxShards + 4} + ${pages.toLocaleString("en")} pages × ${pageCalls} = ` +
-        `${usual.toLocaleString("en")}; a first night with the transitions webhook ${firstNight.toLocaleString("en")}; ` +
-        `an audience's ${delivery.length} joined pages ${deliveryCalls} at ${shards} shards`,
+      `calls: a run at ${n(customers)} customers and ${n(S)} shards: ${once.length + 60} once-a-run and upkeep steps × ${n(fanOut)} + ` +
+        `${n(pages)} pages × ${pageCalls} = ${n(usual)} at most on a usual night; ${n(firstNight)} on a first night with the ` +
+        `transitions webhook; an audience of ${n(joining)} joining adds ${n(audience)} (here its ${delivery.length} joined pages ${deliveryCalls} at ${shards} shards)`,
     );
-    expect(firstNight).toBeLessThanOrEqual(nightlyRunSubrequests);
+    expect(firstNight + audience).toBeLessThanOrEqual(nightlyRunSubrequests);
 
     // The members' rows, each asked of the shard the sync found them in: one call for members of one
-    // shard; a member not there (a stale shard, or one the deployment no longer has) is asked of every
-    // shard, and still found; an unknown id is found nowhere.
+    // shard. A member not there (a stale shard, or one the deployment no longer has) is looked up at
+    // its id's home in the directory and asked where it is now, so still found, never by asking every
+    // shard; an unknown id is found nowhere.
     const audienceId = ((await saved.json()) as { data: { id: string } }).data.id;
     const found = await env.DB.prepare(
       "SELECT customer_id AS customerId, shard FROM audience_members WHERE audience_id = ?",
@@ -157,23 +194,37 @@ describe("one nightly run's calls", () => {
     if (!first || !second) throw new Error("the run kept no members");
     expect(new Set(found.results.map((m) => m.shard)).size).toBe(shards);
     const members = async (list: { customerId: string; shard: number }[]) => {
-      const { env: counting, counts: calls } = countedEnv(env);
+      const log: string[] = [];
+      const { env: counting, counts: calls } = countedEnv(env, undefined, log);
       const { rows } = await shardedNightlyStore(
         counting,
         drizzle(counting.DB, { schema }) as Db,
       ).audienceCustomers.scored(list, []);
-      return { ids: rows.map((row) => row.customerId), calls: subrequests(calls) };
+      const asked = (method: string) => log.filter((line) => line.endsWith(`.${method}`)).length;
+      return {
+        ids: rows.map((row) => row.customerId),
+        calls: subrequests(calls),
+        rows: asked("nightlyAudienceRows"),
+        located: asked("locate"),
+      };
     };
     const one = found.results.filter((m) => m.shard === first.shard).slice(0, 3);
-    expect(await members(one)).toEqual({ ids: one.map((m) => m.customerId).sort(), calls: 1 });
-    const wrong = (first.shard + 1) % shards;
+    expect(await members(one)).toEqual({ ids: one.map((m) => m.customerId).sort(), calls: 1, rows: 1, located: 0 });
+    // Both stale members are in one shard, away from the one they are recorded in: one ask where
+    // recorded, the directory asked at the ids' homes, one ask where they are (and one at the unknown
+    // id's home, unless it is where it was recorded): 2 or 3 asks, where every shard would be 5.
+    const [a, b] = found.results.filter((m) => m.shard === (first.shard + 1) % shards);
+    if (!a || !b) throw new Error("a shard kept fewer than two members");
     const stale = [
-      { ...first, shard: wrong },
-      { ...second, shard: shards + 7 },
+      { ...a, shard: first.shard },
+      { ...b, shard: shards + 7 },
     ];
-    expect(await members([...stale, { customerId: `${p}-nobody`, shard: wrong }])).toEqual({
-      ids: [first.customerId, second.customerId].sort(),
-      calls: 1 + shards,
-    });
+    const answer = await members([...stale, { customerId: `${p}-nobody`, shard: first.shard }]);
+    expect(answer.ids).toEqual([a.customerId, b.customerId].sort());
+    expect(answer.rows).toBeGreaterThanOrEqual(2);
+    expect(answer.rows).toBeLessThanOrEqual(3);
+    expect(answer.located).toBeGreaterThanOrEqual(1);
+    expect(answer.located).toBeLessThanOrEqual(3);
+    expect(answer.calls).toBe(answer.rows + answer.located);
   });
 });

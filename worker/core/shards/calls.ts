@@ -34,8 +34,8 @@ export const batchesPerInvocation = (shards: number): number =>
 /**
  * wrangler.toml's `[limits] subrequests`: what one nightly Workflow instance may spend over all its
  * steps, which share one budget (Cloudflare's default 10,000; Workers Paid may set up to 10 million).
- * A run's calls grow with the base and the shards (docs/scaling.md, "Calls of one nightly run": about
- * 23,000 on a usual night at ten million customers and 1,000 shards, 44,000 on a first night with the
- * transitions webhook set); audiences add theirs.
+ * A run's calls grow with the base and the shards (docs/scaling.md, "Calls of one nightly run": at
+ * most about 160,000 on a usual night at ten million customers and 1,000 shards, 183,000 on a first
+ * night with the transitions webhook set, 20,000 more for an audience of a million joining).
  */
 export const nightlyRunSubrequests = 1_000_000;
