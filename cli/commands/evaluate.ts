@@ -1,6 +1,8 @@
 // `patron evaluate`: measures category propensity on a time split against popularity and
 // own-frequency baselines, printing one JSON object. A thin shell over cli/evaluate and worker/core.
 
+import { existsSync, statSync } from "node:fs";
+import path from "node:path";
 import type { Command } from "commander";
 import { type RankingOptionsOverride, rankingOptionsWith } from "../../worker/core/ranking/options.ts";
 import { type CompleteJourneyLevel, completeJourneyLevels, readCompleteJourney } from "../evaluate/completejourney.ts";
@@ -20,10 +22,35 @@ interface EvaluateFlags {
   json?: boolean;
 }
 
+/** An input problem the user can fix: reported on stderr with exit code 2, no stack trace. */
+class EvaluateInputError extends Error {}
+
 function parseDate(value: string, flag: string): Date {
   const ms = Date.parse(value);
-  if (Number.isNaN(ms)) throw new Error(`evaluate: ${flag} must be a date (YYYY-MM-DD), got ${value}`);
+  if (Number.isNaN(ms)) throw new EvaluateInputError(`${flag} must be a date (YYYY-MM-DD), got ${value}`);
   return new Date(ms);
+}
+
+function positiveWhole(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0)
+    throw new EvaluateInputError(`${flag} must be a positive whole number, got ${value}`);
+  return n;
+}
+
+function wholeNumber(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new EvaluateInputError(`${flag} must be a whole number, got ${value}`);
+  return n;
+}
+
+function parseOptions(json: string | undefined): RankingOptionsOverride {
+  if (json === undefined) return {};
+  try {
+    return JSON.parse(json) as RankingOptionsOverride;
+  } catch (error) {
+    throw new EvaluateInputError(`--options must be JSON (${(error as Error).message}), got ${json}`);
+  }
 }
 
 export function register(program: Command) {
@@ -48,28 +75,48 @@ export function register(program: Command) {
     .option("--window <days>", "generated: days after the cutoff that are scored (the cutoff is today − window)", "90")
     .option("--json", "print only the JSON result")
     .action(async (flags: EvaluateFlags) => {
-      const k = Number.parseInt(flags.k, 10);
-      if (!(k > 0)) throw new Error(`evaluate: --k must be a positive integer, got ${flags.k}`);
-      const options = rankingOptionsWith(flags.options ? (JSON.parse(flags.options) as RankingOptionsOverride) : {});
-      if (flags.dataset === "generated") {
-        const dataset = generateDataset({
-          ...defaultGeneratedOptions,
-          customers: Number.parseInt(flags.customers, 10),
-          seed: Number.parseInt(flags.seed, 10),
-        });
-        const windowDays = Number.parseInt(flags.window, 10);
-        const result = evaluateGenerated(dataset, k, windowDays, options);
-        const truth = plantedTruth(dataset, 30, options);
-        process.stdout.write(`${JSON.stringify({ ...result, plantedTruth: truth })}\n`);
-        return;
+      try {
+        await runEvaluate(flags);
+      } catch (error) {
+        if (!(error instanceof EvaluateInputError)) throw error;
+        process.stderr.write(`patron evaluate: ${error.message}\n`);
+        process.exitCode = 2;
       }
-      const cutoff = parseDate(flags.cutoff, "--cutoff");
-      const until = flags.until ? parseDate(flags.until, "--until") : undefined;
-      if (!completeJourneyLevels.includes(flags.level as CompleteJourneyLevel)) {
-        throw new Error(`evaluate: --level must be one of ${completeJourneyLevels.join(", ")}`);
-      }
-      const lines = await readCompleteJourney(flags.dataset, flags.level as CompleteJourneyLevel);
-      const result = evaluateCategoryRanking({ lines, cutoff, until, k, level: flags.level, options });
-      process.stdout.write(`${JSON.stringify(result)}\n`);
     });
+}
+
+async function runEvaluate(flags: EvaluateFlags): Promise<void> {
+  const k = positiveWhole(flags.k, "--k");
+  const options = rankingOptionsWith(parseOptions(flags.options));
+  if (flags.dataset === "generated") {
+    const dataset = generateDataset({
+      ...defaultGeneratedOptions,
+      customers: positiveWhole(flags.customers, "--customers"),
+      seed: wholeNumber(flags.seed, "--seed"),
+    });
+    const windowDays = positiveWhole(flags.window, "--window");
+    const result = evaluateGenerated(dataset, k, windowDays, options);
+    const truth = plantedTruth(dataset, 30, options);
+    process.stdout.write(`${JSON.stringify({ ...result, plantedTruth: truth })}\n`);
+    return;
+  }
+  const cutoff = parseDate(flags.cutoff, "--cutoff");
+  const until = flags.until ? parseDate(flags.until, "--until") : undefined;
+  if (!completeJourneyLevels.includes(flags.level as CompleteJourneyLevel)) {
+    throw new EvaluateInputError(`--level must be one of ${completeJourneyLevels.join(", ")}, got ${flags.level}`);
+  }
+  if (!existsSync(flags.dataset) || !statSync(flags.dataset).isDirectory())
+    throw new EvaluateInputError(
+      `--dataset must be a Complete Journey folder (products.csv, transactions.csv …) or "generated": no folder ${flags.dataset}`,
+    );
+  const lines = await readCompleteJourney(flags.dataset, flags.level as CompleteJourneyLevel).catch(
+    (error: unknown) => {
+      const { code, path: missing } = error as NodeJS.ErrnoException;
+      if (code === "ENOENT")
+        throw new EvaluateInputError(`--dataset ${flags.dataset} has no ${path.basename(String(missing))}`);
+      throw error;
+    },
+  );
+  const result = evaluateCategoryRanking({ lines, cutoff, until, k, level: flags.level, options });
+  process.stdout.write(`${JSON.stringify(result)}\n`);
 }

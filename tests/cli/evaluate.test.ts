@@ -56,7 +56,31 @@ describe("patron evaluate", () => {
     }
   }, 60_000);
 
-  it("rejects a bad --k with an error exit", async () => {
-    await expect(evaluate("--dataset", completeJourney, "--k", "0")).rejects.toThrow(/--k/);
+  it("answers bad input with one line naming the flag and exit code 2, no stack trace", async () => {
+    const refused = async (...args: string[]) => {
+      const failed = await run("node", ["cli/bin.mjs", "evaluate", ...args], { cwd: root }).then(
+        () => null,
+        (error: { code: number; stdout: string; stderr: string }) => error,
+      );
+      expect(failed, args.join(" ")).not.toBeNull();
+      expect(failed?.code).toBe(2);
+      expect(failed?.stdout).toBe("");
+      return failed?.stderr ?? "";
+    };
+    expect(await refused("--dataset", completeJourney, "--k", "0")).toBe(
+      "patron evaluate: --k must be a positive whole number, got 0\n",
+    );
+    expect(await refused("--dataset", completeJourney, "--options", "{bad")).toMatch(
+      /^patron evaluate: --options must be JSON \(.+\), got \{bad\n$/,
+    );
+    expect(await refused("--dataset", completeJourney, "--cutoff", "soon")).toBe(
+      "patron evaluate: --cutoff must be a date (YYYY-MM-DD), got soon\n",
+    );
+    expect(await refused("--dataset", path.join(completeJourney, "nothing-here"))).toMatch(
+      /^patron evaluate: --dataset must be a Complete Journey folder .* no folder .*nothing-here\n$/,
+    );
+    expect(await refused("--dataset", import.meta.dirname)).toBe(
+      `patron evaluate: --dataset ${import.meta.dirname} has no products.csv\n`,
+    );
   }, 60_000);
 });
