@@ -11,6 +11,7 @@ import {
   generateProducts,
   type SeedOptions,
 } from "../../db/seed/generate.ts";
+import { defaultWorkerUrl } from "../dev-vars.ts";
 import { describeRetry, IngestFailed } from "../import/client.ts";
 import { formatDuration, progressBar } from "../import/progress.ts";
 import { ImportStopped } from "../import/run.ts";
@@ -86,7 +87,10 @@ export function register(program: Command): void {
     .option("--url <url>", "post to this worker instead of writing files", workerUrl)
     .option("--key <key>", "API key for --url (or PATRON_API_KEY)", process.env.PATRON_API_KEY)
     .option("--today <date>", "last day of history, YYYY-MM-DD (default: today, UTC)")
-    .option("--base-url <url>", "base of product and image urls (default: --url, or http://127.0.0.1:8787)")
+    .option(
+      "--base-url <url>",
+      "base of product and image urls (default: --url, else $PATRON_URL, else the local worker on $PORT or 8787)",
+    )
     .option("--batch-size <n>", "orders per request when posting (1–1000)", wholeNumber(1, 1000), 500)
     .option("--concurrency <n>", "requests in flight when posting", wholeNumber(1), 2)
     .option("--no-personas", "leave out the fixed demo shoppers")
@@ -99,7 +103,7 @@ export function register(program: Command): void {
         customers: options.customers,
         today,
         includePersonas: options.personas,
-        baseUrl: options.baseUrl ?? options.url ?? defaultSeedOptions.baseUrl,
+        baseUrl: options.baseUrl ?? options.url ?? defaultWorkerUrl(),
       };
       const total = customerCount(seedOptions);
       const bar = progressBar(total, "customers");
