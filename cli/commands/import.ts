@@ -176,7 +176,13 @@ function resolveMapping(
   if (!options.mapping) throw new InputError(`${file}: a CSV needs --mapping <mapping.json> or --preset`);
   if (!existsSync(options.mapping)) throw new InputError(`No such file: ${options.mapping} (--mapping)`);
   const text = readFileSync(options.mapping, "utf8");
-  return { mapping: parseMapping(JSON.parse(text)), baseDir: path.dirname(options.mapping), mappingId: text };
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new InputError(`${options.mapping} (--mapping) is not JSON: ${(error as Error).message}`);
+  }
+  return { mapping: parseMapping(json), baseDir: path.dirname(options.mapping), mappingId: text };
 }
 
 function isNdjson(file: string): boolean {

@@ -479,6 +479,11 @@ describe("patron import against wrangler dev", () => {
     const mapping = await patron("import", "orders", transactions, "--mapping", "nope.json", "--url", worker.url);
     expect(mapping.code).toBe(1);
     expect(mapping.stderr).toBe("No such file: nope.json (--mapping)\n");
+    writeFileSync(path.join(workDir, "broken.json"), '{"kind": "orders", ');
+    const broken = await patron("import", "orders", transactions, "--mapping", "broken.json", "--url", worker.url);
+    expect(broken.code).toBe(1);
+    expect(broken.stderr).toMatch(/^broken\.json \(--mapping\) is not JSON: .+\n$/);
+    expect(broken.stderr).not.toMatch(stack);
 
     const file = path.join(workDir, "preset.ndjson");
     writeFileSync(file, `${wireOrder("preset-1")}\n`);
