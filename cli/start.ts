@@ -56,6 +56,10 @@ async function waitForHealth(child: ChildProcess, timeoutMs: number) {
  * and if the holder is an earlier `npm start`, its /health would answer as if it were this one's.
  */
 async function ensurePortFree() {
+  if (!Number.isInteger(port) || port < 1 || port > 65_535)
+    throw new Error(
+      `PORT must be a port number from 1 to 65535, got "${process.env.PORT}": for example PORT=8788 npm start`,
+    );
   await new Promise<void>((resolve, reject) => {
     const probe = createServer();
     probe.once("error", (error: NodeJS.ErrnoException) =>
