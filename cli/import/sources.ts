@@ -68,10 +68,20 @@ export async function* readCsvRows(file: string): AsyncGenerator<{ row: Row; lin
     openInput(file),
     parse({ columns: true, bom: true, skip_empty_lines: true, trim: true, info: true, relax_column_count: false }),
   );
+  // The line the last record read ended on (the header's, before the first).
+  let last = 1;
   try {
-    for await (const { record, info } of parser as AsyncIterable<{ record: Row; info: { lines: number } }>)
+    for await (const { record, info } of parser as AsyncIterable<{ record: Row; info: { lines: number } }>) {
+      last = info.lines;
       yield { row: record, line: info.lines };
+    }
   } catch (error) {
+    // An unclosed quote is found at the end of the file, and csv-parse names that line: the quote
+    // opened in the record after the last one read.
+    if (error instanceof CsvError && error.code === "CSV_QUOTE_NOT_CLOSED")
+      throw new InputError(
+        `${file}: a quote opened on line ${last + 1} or after is never closed (the file ends inside a quoted field)`,
+      );
     // csv-parse's own words name the line ("Invalid Record Length: … on line 2"); without its stack.
     if (error instanceof CsvError) throw new InputError(`${file}: ${error.message}`);
     throw error;

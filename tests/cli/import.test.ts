@@ -511,5 +511,13 @@ describe("patron import against wrangler dev", () => {
     const malformed = await patron("import", "orders", csv, "--preset", "completejourney", "--url", worker.url);
     expect(malformed.code).toBe(1);
     expect(malformed.stderr).toMatch(/^\S+transactions_sample\.csv: Invalid Record Length: .* on line 4\n$/);
+    // The last field's closing quote missing on line 3, the file's last: csv-parse finds it at the end.
+    const [header, first, third] = readFileSync(transactions, "utf8").split("\n");
+    writeFileSync(csv, `${header}\n${first}\n${third?.slice(0, -1)}\n`);
+    const unclosed = await patron("import", "orders", csv, "--preset", "completejourney", "--url", worker.url);
+    expect(unclosed.code).toBe(1);
+    expect(unclosed.stderr).toBe(
+      `${csv}: a quote opened on line 3 or after is never closed (the file ends inside a quoted field)\n`,
+    );
   }, 60_000);
 });
