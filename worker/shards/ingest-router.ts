@@ -11,7 +11,14 @@
 
 import { orderSource } from "../core/identity/plan.ts";
 import { allCalls } from "../core/shards/calls.ts";
-import { type GroupItem, groupItems, type ItemGroup, sourcesToMove, targetShard } from "../core/shards/groups.ts";
+import {
+  byShard,
+  type GroupItem,
+  groupItems,
+  type ItemGroup,
+  sourcesToMove,
+  targetShard,
+} from "../core/shards/groups.ts";
 import { homeShard } from "../core/shards/placement.ts";
 import type { Db, Env } from "../env.ts";
 import type { Conversion } from "../events/conversions.repo.ts";
@@ -57,18 +64,6 @@ const unverifiedKeys = (identities: readonly HashedIdentity[]) =>
 
 const verifiedRefs = (identities: readonly HashedIdentity[]) =>
   identities.filter((identity) => identity.trust === "verified").map(({ kind, key }) => ({ kind, key }));
-
-/** Items grouped by a number (a shard), in first-seen order. */
-function byShard<T>(items: Iterable<T>, shardOf: (item: T) => number): Map<number, T[]> {
-  const grouped = new Map<number, T[]>();
-  for (const item of items) {
-    const shard = shardOf(item);
-    const list = grouped.get(shard);
-    if (list) list.push(item);
-    else grouped.set(shard, [item]);
-  }
-  return grouped;
-}
 
 const orderKey = (order: OrderInput) => orderSource(order.id);
 

@@ -96,3 +96,15 @@ export function sourcesToMove(group: ItemGroup, placements: ReadonlyMap<string, 
   }
   return sources;
 }
+
+/** Items grouped by a number (a shard), in first-seen order. */
+export function byShard<T>(items: Iterable<T>, shardOf: (item: T) => number): Map<number, T[]> {
+  const grouped = new Map<number, T[]>();
+  for (const item of items) {
+    const shard = shardOf(item);
+    const list = grouped.get(shard);
+    if (list) list.push(item);
+    else grouped.set(shard, [item]);
+  }
+  return grouped;
+}

@@ -4,6 +4,8 @@
 // database's read gives: the same rows when everything fits under the bound, a sample of the same
 // size drawn the same way above it. Pure: plain data in and out.
 
+import { byShard } from "./groups.ts";
+
 /**
  * Shard `index`'s share of a bound `cap` split over `count` shards: `cap ÷ count`, the remainder one
  * each to the first shards, so the shares add up to `cap` exactly.
@@ -35,21 +37,16 @@ export function firstById<Item>(
 }
 
 /**
- * The customer ids of `members` by the shard each was found in, for a deployment of `count` shards
- * (a shard outside it, from before a reshard, names none: those are left out, to be asked of all).
+ * The customer ids of `members` by the shard each was found in, for a deployment of `count` shards;
+ * a shard outside it (from before a reshard) names none, and its members are left out.
  */
 export function membersByShard(
   members: readonly { customerId: string; shard: number }[],
   count: number,
 ): Map<number, string[]> {
-  const byShard = new Map<number, string[]>();
-  for (const { customerId, shard } of members) {
-    if (!Number.isInteger(shard) || shard < 0 || shard >= count) continue;
-    const ids = byShard.get(shard) ?? [];
-    ids.push(customerId);
-    byShard.set(shard, ids);
-  }
-  return byShard;
+  const known = members.filter(({ shard }) => Number.isInteger(shard) && shard >= 0 && shard < count);
+  const grouped = byShard(known, (member) => member.shard);
+  return new Map([...grouped].map(([shard, list]) => [shard, list.map((member) => member.customerId)]));
 }
 
 export interface PairCount {
