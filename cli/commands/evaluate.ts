@@ -8,17 +8,18 @@ import { type RankingOptionsOverride, rankingOptionsWith } from "../../worker/co
 import { type CompleteJourneyLevel, completeJourneyLevels, readCompleteJourney } from "../evaluate/completejourney.ts";
 import { evaluateCategoryRanking } from "../evaluate/evaluate.ts";
 import { defaultGeneratedOptions, evaluateGenerated, generateDataset, plantedTruth } from "../evaluate/generated.ts";
+import { wholeNumber } from "../options.ts";
 
 interface EvaluateFlags {
   dataset: string;
   cutoff: string;
   until?: string;
-  k: string;
+  k: number;
   level: string;
   options?: string;
-  customers: string;
-  seed: string;
-  window: string;
+  customers: number;
+  seed: number;
+  window: number;
   json?: boolean;
 }
 
@@ -29,19 +30,6 @@ function parseDate(value: string, flag: string): Date {
   const ms = Date.parse(value);
   if (Number.isNaN(ms)) throw new EvaluateInputError(`${flag} must be a date (YYYY-MM-DD), got ${value}`);
   return new Date(ms);
-}
-
-function positiveWhole(value: string, flag: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0)
-    throw new EvaluateInputError(`${flag} must be a positive whole number, got ${value}`);
-  return n;
-}
-
-function wholeNumber(value: string, flag: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new EvaluateInputError(`${flag} must be a whole number, got ${value}`);
-  return n;
 }
 
 function parseOptions(json: string | undefined): RankingOptionsOverride {
@@ -63,16 +51,21 @@ export function register(program: Command) {
     )
     .option("--cutoff <date>", "train on purchases before this date, score those after it", "2017-10-01")
     .option("--until <date>", "ignore purchases from this date on (a validation window inside training)")
-    .option("--k <n>", "how many categories to recommend", "5")
+    .option("--k <n>", "how many categories to recommend", wholeNumber(1), 5)
     .option(
       "--level <level>",
       `catalog level for Complete Journey: ${completeJourneyLevels.join(", ")}`,
       "product_category",
     )
     .option("--options <json>", 'ranking options override, e.g. \'{"categories":{"priorStrength":3}}\'')
-    .option("--customers <n>", "generated: how many customers", String(defaultGeneratedOptions.customers))
-    .option("--seed <n>", "generated: random seed", String(defaultGeneratedOptions.seed))
-    .option("--window <days>", "generated: days after the cutoff that are scored (the cutoff is today − window)", "90")
+    .option("--customers <n>", "generated: how many customers", wholeNumber(1), defaultGeneratedOptions.customers)
+    .option("--seed <n>", "generated: random seed", wholeNumber(0), defaultGeneratedOptions.seed)
+    .option(
+      "--window <days>",
+      "generated: days after the cutoff that are scored (the cutoff is today − window)",
+      wholeNumber(1),
+      90,
+    )
     .option("--json", "print only the JSON result")
     .action(async (flags: EvaluateFlags) => {
       try {
@@ -86,16 +79,15 @@ export function register(program: Command) {
 }
 
 async function runEvaluate(flags: EvaluateFlags): Promise<void> {
-  const k = positiveWhole(flags.k, "--k");
+  const { k } = flags;
   const options = rankingOptionsWith(parseOptions(flags.options));
   if (flags.dataset === "generated") {
     const dataset = generateDataset({
       ...defaultGeneratedOptions,
-      customers: positiveWhole(flags.customers, "--customers"),
-      seed: wholeNumber(flags.seed, "--seed"),
+      customers: flags.customers,
+      seed: flags.seed,
     });
-    const windowDays = positiveWhole(flags.window, "--window");
-    const result = evaluateGenerated(dataset, k, windowDays, options);
+    const result = evaluateGenerated(dataset, k, flags.window, options);
     const truth = plantedTruth(dataset, 30, options);
     process.stdout.write(`${JSON.stringify({ ...result, plantedTruth: truth })}\n`);
     return;
