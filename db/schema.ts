@@ -542,6 +542,12 @@ export const audiences = sqliteTable(
     sizedAt: text("sized_at"),
     /** Bumped by each nightly run that syncs the audience's members (audience_members.seen_seq). */
     syncSeq: integer("sync_seq").notNull().default(0),
+    /**
+     * Pages of webhook changes this sync's receiver accepted (0 when a sync starts), written with the
+     * members each page marks: the next page's number, so a retried or later step numbers a page, and
+     * gives its delivery id, as the receiver will see it, never reusing one for other members.
+     */
+    syncPagesSent: integer("sync_pages_sent").notNull().default(0),
     lastDeliveryAt: text("last_delivery_at"),
     lastDeliveryRunId: text("last_delivery_run_id"),
     /** "delivered" | "failed" | "nothing_to_send" */

@@ -19,7 +19,13 @@ import {
   audienceWebhookPayloadSchema,
   audienceWithSecretResponseSchema,
 } from "../../worker/audiences/audiences.schemas.ts";
-import { syncAudiencesSteps } from "../../worker/audiences/audiences.sync.ts";
+import {
+  type AudiencePaging,
+  defaultAudiencePaging,
+  deliveryStepName,
+  membersStepName,
+  syncAudiencesSteps,
+} from "../../worker/audiences/audiences.sync.ts";
 import { deliver } from "../../worker/audiences/delivery.ts";
 import type { Env } from "../../worker/env.ts";
 import { hashIdentifiers } from "../../worker/identity/identity.keys.ts";
@@ -183,6 +189,36 @@ async function syncSteps(runId: string, settings: Env) {
     do: (_name: string, _config: unknown, run: (ctx: { attempt: number }) => unknown) => run({ attempt: 1 }),
   };
   return syncAudiencesSteps(step as unknown as WorkflowStep, d1Db(), settings, runId, pageSize, members(settings));
+}
+
+/**
+ * The audience steps with Workflows' retries: a step that throws is run again, up to its 5 tries,
+ * unless the error says retrying cannot help. Answers the summary and the steps' names in order.
+ */
+async function retriedSyncSteps(runId: string, paging: AudiencePaging) {
+  const names: string[] = [];
+  const step = {
+    async do(name: string, _config: unknown, run: (ctx: { attempt: number }) => unknown) {
+      names.push(name);
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await run({ attempt });
+        } catch (error) {
+          if (attempt === 5 || (error instanceof Error && error.name === "NonRetryableError")) throw error;
+        }
+      }
+    },
+  };
+  const summary = await syncAudiencesSteps(
+    step as unknown as WorkflowStep,
+    d1Db(),
+    env,
+    runId,
+    pageSize,
+    members(),
+    paging,
+  );
+  return { summary, names };
 }
 
 const ids = (rows: readonly { customerId: string }[]) => new Set(rows.map((row) => row.customerId));
@@ -419,7 +455,7 @@ describe("audience webhooks", () => {
     // The earlier run: it has started its sync (the smaller sequence number) when the later one runs.
     const earlier = {
       do: async (name: string, _config: unknown, run: Run) => {
-        if (name === members().membersStepName(racing.id, 0, 0) && !earlierMarks) {
+        if (name === membersStepName(racing.id, 1) && !earlierMarks) {
           earlierMarks = run;
           await syncAudiencesSteps(later as unknown as WorkflowStep, db, env, "run-race-later", pageSize, members());
         }
@@ -436,6 +472,57 @@ describe("audience webhooks", () => {
     await syncSteps("run-race-after", env);
     expect((await received(racing.box)).slice(before)).toHaveLength(pages.length);
     expect((await audience(racing.id)).lastDelivery).toMatchObject({ outcome: "no_changes", runId: "run-race-after" });
+  });
+
+  it("resumes a retried delivery step at the page that failed, under that page's number and delivery id", async () => {
+    // Small pages and steps: the members are marked over several steps, and the changes POSTed 3 pages
+    // a step; the receiver refuses the second page once, in the middle of the first step.
+    const midStep = await save("Active, one page refused", { stage: "active" }, "/fail-at/2");
+    // (The other audiences are synced too; the one whose receiver answers 410 fails as before.)
+    const { names } = await retriedSyncSteps("run-mid-step", {
+      markPageSize: 7,
+      markPagesPerStep: 2,
+      deliveryPagesPerStep: 3,
+    });
+    const active = ids(await listed("stage=active"));
+    const requests = await received(midStep.box);
+    expect(requests.map((request) => request.status).slice(0, 3)).toEqual([204, 500, 204]);
+    const [, refused, resent] = requests;
+    expect(resent?.headers["webhook-id"]).toBe(refused?.headers["webhook-id"]);
+    expect(resent?.body).toBe(refused?.body);
+    // A delivery id names one page's members, however often it is sent.
+    const bodies = new Map<string, Set<string>>();
+    for (const request of requests) {
+      const id = request.headers["webhook-id"] ?? "";
+      bodies.set(id, (bodies.get(id) ?? new Set()).add(request.body));
+    }
+    expect([...bodies.values()].every((sent) => sent.size === 1)).toBe(true);
+    // The accepted pages are numbered 1, 2, 3, … and name every member once.
+    const pages = payloads(
+      requests.filter((request) => request.status === 204),
+      midStep,
+    );
+    expect(pages.length).toBe(Math.ceil(active.size / pageSize));
+    expect(pages.map((page) => page.page)).toEqual(pages.map((_, index) => index + 1));
+    expect(pages.every((page) => page.pages === pages.length)).toBe(true);
+    const joined = pages.flatMap((page) => page.joined.map((row) => String(row.customerId)));
+    expect(joined).toHaveLength(active.size);
+    expect(new Set(joined)).toEqual(active);
+    // Steps of several pages each: the members' reads of 7 (a part's last read may be empty) 2 a
+    // step; the changes 3 pages a step, the last step finding nothing more to send.
+    const own = names.filter((name) => name.startsWith(`audience ${midStep.id}:`));
+    const markSteps = own.filter((name) => name.includes(": members "));
+    expect(markSteps.length).toBeGreaterThan(1);
+    expect(markSteps.length).toBeLessThanOrEqual(Math.ceil((active.size / 7 + members().partitions) / 2));
+    expect(markSteps).toEqual(markSteps.map((_, k) => membersStepName(midStep.id, k + 1)));
+    expect(own.filter((name) => name.includes(": deliver "))).toEqual(
+      Array.from({ length: Math.floor(pages.length / 3) + 1 }, (_, k) => deliveryStepName(midStep.id, k + 1)),
+    );
+    expect(await audience(midStep.id)).toMatchObject({
+      size: active.size,
+      lastDelivery: { outcome: "delivered", runId: "run-mid-step", joined: active.size, left: 0 },
+    });
+    expect(defaultAudiencePaging.deliveryPagesPerStep).toBeGreaterThan(1);
   });
 
   it("records a receiver that cannot be reached in the runtime's words, retryable, without the error's class name", async () => {

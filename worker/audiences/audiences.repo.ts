@@ -96,7 +96,7 @@ export function audienceListFilter(filters: AudienceFilters, limit: number, afte
 /** Starts a sync: the audience's next sync_seq. Undefined when the audience was deleted meanwhile. */
 export async function startSync(db: Db, id: string): Promise<number | undefined> {
   const row = await db.get<{ seq: number }>(sql`
-    UPDATE audiences SET sync_seq = sync_seq + 1 WHERE id = ${id} RETURNING sync_seq AS seq`);
+    UPDATE audiences SET sync_seq = sync_seq + 1, sync_pages_sent = 0 WHERE id = ${id} RETURNING sync_seq AS seq`);
   return row?.seq;
 }
 
@@ -179,19 +179,36 @@ export async function leftPage(db: Db, id: string, seq: number, limit: number): 
   return rows.map((row) => row.customerId);
 }
 
-/** Their receiver accepted these members as joined. */
-export async function markDelivered(db: Db, id: string, customerIds: readonly string[]) {
-  await db.run(sql`
-    UPDATE audience_members SET delivered = 1
-    WHERE audience_id = ${id} AND customer_id IN (SELECT value FROM ${jsonEach(customerIds)})`);
+/**
+ * Their receiver accepted a page of sync `seq` naming these members as `kind`: joined members are
+ * marked delivered, leavers forgotten, and the sync's count of pages sent goes up, in one batch, so
+ * the next page's number always follows the members already told.
+ */
+export async function pageAccepted(
+  db: Db,
+  id: string,
+  seq: number,
+  kind: "joined" | "left",
+  customerIds: readonly string[],
+) {
+  await runBatch(db, [
+    kind === "joined"
+      ? sql`
+        UPDATE audience_members SET delivered = 1
+        WHERE audience_id = ${id} AND customer_id IN (SELECT value FROM ${jsonEach(customerIds)})`
+      : removeQuery(id, customerIds),
+    sql`UPDATE audiences SET sync_pages_sent = sync_pages_sent + 1 WHERE id = ${id} AND sync_seq = ${seq}`,
+  ]);
 }
 
-/** Their receiver accepted these members as left (or there is nothing to tell about them). */
+const removeQuery = (id: string, customerIds: readonly string[]) => sql`
+  DELETE FROM audience_members
+  WHERE audience_id = ${id} AND customer_id IN (SELECT value FROM ${jsonEach(customerIds)})`;
+
+/** There is nothing to tell about these members (joined, then erased before they were sent). */
 export async function removeMembers(db: Db, id: string, customerIds: readonly string[]) {
   if (customerIds.length === 0) return;
-  await db.run(sql`
-    DELETE FROM audience_members
-    WHERE audience_id = ${id} AND customer_id IN (SELECT value FROM ${jsonEach(customerIds)})`);
+  await db.run(removeQuery(id, customerIds));
 }
 
 /** Forgets members who left before their receiver was ever told they joined: there is nothing to undo. */

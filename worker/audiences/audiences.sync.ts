@@ -1,8 +1,12 @@
 // The nightly job's audience steps, run after customers are scored: each saved audience is sized and,
 // when it has a webhook, its members are synced and who joined and who left since its receiver was
-// last told is POSTed in pages (worker/audiences/delivery.ts). Every page is its own Workflow step with
-// retries and backoff. One audience's failure (a receiver down, a URL no longer allowed) is recorded
-// on that audience and never stops the run or the other audiences.
+// last told is POSTed in pages (worker/audiences/delivery.ts). A Workflow step walks up to
+// `markPagesPerStep` pages of members, or POSTs up to `deliveryPagesPerStep` pages, with retries and
+// backoff: an audience of ten million members takes 1,205–1,244 steps, not one per page (26,000, past
+// Workflows' 25,000). Each accepted page is recorded with the members it names, so a retried step
+// resumes at the first page not yet accepted, under the number and delivery id it had. One audience's
+// failure (a receiver down, a URL no longer allowed) is recorded on that audience and never stops the
+// run or the other audiences.
 import type { WorkflowStep } from "cloudflare:workers";
 import { NonRetryableError } from "cloudflare:workflows";
 import { type ListedRow, type ListFilter, listCustomers } from "../admin/customer-lists.repo.ts";
@@ -17,8 +21,8 @@ import {
   leftPage,
   listAudiences,
   type Member,
-  markDelivered,
   markMembersPage,
+  pageAccepted,
   pendingChanges,
   recordDelivery,
   recordSize,
@@ -31,19 +35,36 @@ import { type DeliveryResult, deliver } from "./delivery.ts";
 import { openSecret } from "./secrets.ts";
 import { allowsLocalWebhooks, webhookUrlProblem } from "./webhook-url.ts";
 
-/** Members marked per step (one keyset read and one write). */
-const markPageSize = 2_000;
 /** Customers per webhook POST (joined rows or left ids), unless the run asks for another size. */
 export const defaultWebhookPageSize = 500;
+
+/** How many pages one Workflow step takes on, unless the caller asks for other numbers. */
+export interface AudiencePaging {
+  /** Members marked per page: 2,000 (one keyset read of the list and one write). */
+  markPageSize: number;
+  /** Pages of members one step marks: 25 (50,000 members, 2 calls a page). */
+  markPagesPerStep: number;
+  /** Pages one step POSTs: 20 (10,000 customers at 500; at most 15 s a POST, so 10 minutes a step). */
+  deliveryPagesPerStep: number;
+}
+
+export const defaultAudiencePaging: AudiencePaging = {
+  markPageSize: 2_000,
+  markPagesPerStep: 25,
+  deliveryPagesPerStep: 20,
+};
 
 const dbRetries = {
   retries: { limit: 3, delay: "5 seconds" as const, backoff: "exponential" as const },
   timeout: "5 minutes" as const,
 };
-/** A receiver gets 5 tries of each page over about 2.5 minutes before the page is given up until the next run. */
+/**
+ * A delivery step gets 5 tries, about 2.5 minutes of waits between them, each resuming at the first
+ * page not yet accepted; then the audience's remaining pages wait for the next run.
+ */
 const deliveryRetries = {
   retries: { limit: 4, delay: "10 seconds" as const, backoff: "exponential" as const },
-  timeout: "2 minutes" as const,
+  timeout: "10 minutes" as const,
 };
 
 export interface AudienceSyncSummary {
@@ -68,8 +89,6 @@ interface SyncPlan {
 export interface AudienceCustomers {
   /** Parts the members are walked in, one keyset walk each (1, or the shard count). */
   partitions: number;
-  /** The Workflow step name of page `page` of part `partition` of audience `id`'s members. */
-  membersStepName(id: string, partition: number, page: number): string;
   /** The members of an audience without a webhook, counted. */
   count(filters: AudienceFilters): Promise<number>;
   /** One keyset page of the customer list in part `partition`. */
@@ -102,7 +121,6 @@ export async function scoredMembers(
 export function d1AudienceCustomers(db: Db): AudienceCustomers {
   return {
     partitions: 1,
-    membersStepName: (id, _partition, page) => `audience ${id}: members ${page}`,
     count: (filters) => countMembers(db, filters),
     list: (_partition, filter) => listCustomers(db, filter),
     scored: (members, matchKeys) =>
@@ -121,12 +139,13 @@ export async function syncAudiencesSteps(
   runId: string,
   webhookPageSize = defaultWebhookPageSize,
   customers: AudienceCustomers = d1AudienceCustomers(db),
+  paging: AudiencePaging = defaultAudiencePaging,
 ): Promise<AudienceSyncSummary> {
   const ids = await step.do("audiences", dbRetries, async () => (await listAudiences(db)).map((a) => a.id));
   const summary: AudienceSyncSummary = { audiences: ids.length, delivered: 0, failed: 0 };
   for (const id of ids) {
     try {
-      const outcome = await syncAudience(step, db, env, runId, id, webhookPageSize, customers);
+      const outcome = await syncAudience(step, db, env, runId, id, { webhookPageSize, customers, paging });
       if (outcome === "delivered") summary.delivered += 1;
       if (outcome === "failed") summary.failed += 1;
     } catch (error) {
@@ -168,9 +187,9 @@ async function syncAudience(
   env: Env,
   runId: string,
   id: string,
-  webhookPageSize: number,
-  customers: AudienceCustomers,
+  sizes: { webhookPageSize: number; customers: AudienceCustomers; paging: AudiencePaging },
 ): Promise<"sized" | "delivered" | "no_changes" | "failed" | "gone" | "superseded"> {
+  const { webhookPageSize, customers, paging } = sizes;
   const start = await step.do(
     `audience ${id}: start`,
     dbRetries,
@@ -207,25 +226,14 @@ async function syncAudience(
   if (typeof start === "string") return start;
 
   let size = 0;
-  for (let partition = 0; partition < customers.partitions; partition++) {
-    let after: Parameters<typeof markMembersPage>[4];
-    for (let page = 0; ; page++) {
-      const marked = await step.do(customers.membersStepName(id, partition, page), dbRetries, async () =>
-        markMembersPage(
-          db,
-          id,
-          start.seq,
-          start.filters,
-          after,
-          markPageSize,
-          (filter) => customers.list(partition, filter),
-          partition,
-        ),
-      );
-      size += marked.marked;
-      if (!marked.after) break;
-      after = marked.after;
-    }
+  let position: MembersPosition | null = { partition: 0 };
+  for (let part = 1; position; part++) {
+    const from: MembersPosition = position;
+    const marked = await step.do(membersStepName(id, part), dbRetries, async () =>
+      markMembers(db, id, start, customers, from, paging),
+    );
+    size += marked.marked;
+    position = marked.next;
   }
   const changes = await step.do(`audience ${id}: changes`, dbRetries, async () => {
     await dropUndelivered(db, id, start.seq);
@@ -248,54 +256,138 @@ async function syncAudience(
     return "no_changes";
   }
 
+  // Every step either throws or leaves fewer members to tell, so the walk ends.
   let statusCode: number | null = null;
-  for (let page = 0; page < pages; page++) {
-    const kind = page < joinedPages ? "joined" : "left";
-    const sent = await step.do(`audience ${id}: ${kind} page ${page + 1}`, deliveryRetries, async (ctx) => {
-      // A later run (a second nightly job started meanwhile) or a new webhook URL supersedes this run:
-      // its pages would tell the wrong receiver, or tell members of the later run they left.
-      const audience = await findAudience(db, id);
-      if (!audience || audience.syncSeq !== start.seq || audience.webhookUrl !== start.url)
-        return { statusCode: null, superseded: true };
-      const members = kind === "joined" ? await joinedPage(db, id, start.seq, webhookPageSize) : [];
-      const ids =
-        kind === "joined"
-          ? members.map((member) => member.customerId)
-          : await leftPage(db, id, start.seq, webhookPageSize);
-      if (ids.length === 0) return { statusCode: null };
-      const joined = kind === "joined" ? await joinedRows(customers, members, start.matchKeys) : [];
-      const sentIds = new Set(joined.map((row) => String(row.customerId)));
-      // Joined but no longer scored (erased since): nothing to tell, nothing to keep.
-      const unscored = kind === "joined" ? ids.filter((customerId) => !sentIds.has(customerId)) : [];
-      await removeMembers(db, id, unscored);
-      if (kind === "joined" && joined.length === 0) return { statusCode: null };
-      const body = JSON.stringify({
-        audience: { id, name: start.name },
-        runId,
-        page: page + 1,
-        pages,
-        joined,
-        left: kind === "left" ? ids : [],
-      });
-      const secret = await openSecret(audience.secret, id, env.IDENTITY_HASH_SECRET);
-      const delivery = { url: start.url, secret, id: `${id}_${runId}_${page + 1}`, body, agent: "Patron-Audiences/1" };
-      const result = await deliver(delivery, new Date());
-      if (!result.ok) {
-        await recordAttempt(db, id, runId, result, changes, ctx.attempt, deliveryRetries.retries.limit + 1);
-        const message = `page ${page + 1} of ${pages}: ${result.error}`;
-        throw result.retry ? new Error(message) : new NonRetryableError(message);
-      }
-      if (kind === "joined") await markDelivered(db, id, [...sentIds]);
-      else await removeMembers(db, id, ids);
-      return { statusCode: result.statusCode };
-    });
+  for (let part = 1; ; part++) {
+    const sent = await step.do(deliveryStepName(id, part), deliveryRetries, async (ctx) =>
+      deliverPages(env, db, runId, id, start, { changes, pages, webhookPageSize, customers }, paging, ctx.attempt),
+    );
     if ("superseded" in sent) return "superseded";
     statusCode = sent.statusCode ?? statusCode;
+    if (sent.done) break;
   }
   await step.do(`audience ${id}: delivered`, dbRetries, async () =>
     recordDelivery(db, id, { at: new Date(), runId, outcome: "delivered", statusCode, error: null, ...changes }),
   );
   return "delivered";
+}
+
+/** Where the walk of an audience's members stands: the part (shard) and the list's keyset cursor in it. */
+interface MembersPosition {
+  partition: number;
+  after?: ListFilter["after"];
+}
+
+/** The name of the Workflow step that marks part `part` (from 1) of audience `id`'s members. */
+export const membersStepName = (id: string, part: number): string => `audience ${id}: members ${part}`;
+
+/** The name of the Workflow step that POSTs part `part` (from 1) of audience `id`'s changes. */
+export const deliveryStepName = (id: string, part: number): string => `audience ${id}: deliver ${part}`;
+
+/**
+ * Marks the members from `from` on, up to `paging.markPagesPerStep` keyset pages (over parts: a short page is its part's
+ * last): how many were marked, and where the next step begins (null: all were). Marking again is
+ * harmless, so a retried step simply starts from `from` again.
+ */
+async function markMembers(
+  db: Db,
+  id: string,
+  sync: SyncPlan,
+  customers: AudienceCustomers,
+  from: MembersPosition,
+  paging: AudiencePaging,
+): Promise<{ marked: number; next: MembersPosition | null }> {
+  let { partition, after } = from;
+  let marked = 0;
+  for (let read = 0; read < paging.markPagesPerStep && partition < customers.partitions; read++) {
+    const part = partition;
+    const page = await markMembersPage(
+      db,
+      id,
+      sync.seq,
+      sync.filters,
+      after,
+      paging.markPageSize,
+      (filter) => customers.list(part, filter),
+      part,
+    );
+    marked += page.marked;
+    if (page.after) after = page.after;
+    else {
+      partition += 1;
+      after = undefined;
+    }
+  }
+  return { marked, next: partition < customers.partitions ? { partition, after } : null };
+}
+
+/**
+ * POSTs the sync's changes, joined first and then left, up to `paging.deliveryPagesPerStep` pages,
+ * each from the first members not yet accepted and numbered after the pages accepted so far (both
+ * read from D1): a retry resends a page the receiver may have taken under the same delivery id and
+ * the same members, and never gives that id to others. `done` once nothing is left to tell. A page
+ * the receiver did not take is recorded on the audience and throws (retried unless the answer says
+ * it cannot help).
+ */
+async function deliverPages(
+  env: Env,
+  db: Db,
+  runId: string,
+  id: string,
+  sync: SyncPlan,
+  plan: {
+    changes: { joined: number; left: number };
+    pages: number;
+    webhookPageSize: number;
+    customers: AudienceCustomers;
+  },
+  paging: AudiencePaging,
+  attempt: number,
+): Promise<{ statusCode: number | null; done: boolean } | { superseded: true }> {
+  const { changes, pages, webhookPageSize, customers } = plan;
+  let statusCode: number | null = null;
+  for (let read = 0; read < paging.deliveryPagesPerStep; read++) {
+    // A later run (a second nightly job started meanwhile) or a new webhook URL supersedes this run:
+    // its pages would tell the wrong receiver, or tell members of the later run they left.
+    const audience = await findAudience(db, id);
+    if (!audience || audience.syncSeq !== sync.seq || audience.webhookUrl !== sync.url) return { superseded: true };
+    const members = await joinedPage(db, id, sync.seq, webhookPageSize);
+    const kind = members.length > 0 ? "joined" : "left";
+    const ids =
+      kind === "joined"
+        ? members.map((member) => member.customerId)
+        : await leftPage(db, id, sync.seq, webhookPageSize);
+    if (ids.length === 0) return { statusCode, done: true };
+    const joined = kind === "joined" ? await joinedRows(customers, members, sync.matchKeys) : [];
+    const sentIds = new Set(joined.map((row) => String(row.customerId)));
+    // Joined but no longer scored (erased since): nothing to tell, nothing to keep.
+    await removeMembers(
+      db,
+      id,
+      ids.filter((customerId) => kind === "joined" && !sentIds.has(customerId)),
+    );
+    if (kind === "joined" && joined.length === 0) continue;
+    const page = audience.syncPagesSent + 1;
+    const body = JSON.stringify({
+      audience: { id, name: sync.name },
+      runId,
+      page,
+      pages,
+      joined,
+      left: kind === "left" ? ids : [],
+    });
+    const secret = await openSecret(audience.secret, id, env.IDENTITY_HASH_SECRET);
+    const delivery = { url: sync.url, secret, id: `${id}_${runId}_${page}`, body, agent: "Patron-Audiences/1" };
+    const result = await deliver(delivery, new Date());
+    if (!result.ok) {
+      await recordAttempt(db, id, runId, result, changes, attempt, deliveryRetries.retries.limit + 1);
+      const message = `page ${page} of ${pages}: ${result.error}`;
+      throw result.retry ? new Error(message) : new NonRetryableError(message);
+    }
+    await pageAccepted(db, id, sync.seq, kind, kind === "joined" ? [...sentIds] : ids);
+    statusCode = result.statusCode;
+  }
+  return { statusCode, done: false };
 }
 
 /** A failed attempt, recorded as it happens so the audience shows the receiver's last answer. */

@@ -209,7 +209,6 @@ export function shardedNightlyStore(env: Env, db: Db, bounds: NightlyBounds = ni
 
     audienceCustomers: {
       partitions: count,
-      membersStepName: (id, partition, page) => `audience ${id}: shard ${partition} members ${page}`,
       async count(filters) {
         const counts = await onEveryShard(env, (shard) => shard.nightlyAudienceCount(filters));
         return counts.reduce((sum, n) => sum + n, 0);

@@ -11,6 +11,7 @@ import type { WorkflowEvent, WorkflowStep } from "cloudflare:workers";
 import { drizzle } from "drizzle-orm/d1";
 import { describe, expect, inject, it } from "vitest";
 import * as schema from "../../../db/schema.ts";
+import { defaultAudiencePaging, defaultWebhookPageSize } from "../../../worker/audiences/audiences.sync.ts";
 import { nightlyRunSubrequests } from "../../../worker/core/shards/calls.ts";
 import { maxShards } from "../../../worker/core/shards/placement.ts";
 import type { Db, Env } from "../../../worker/env.ts";
@@ -24,20 +25,22 @@ import type { ReceivedRequest } from "../../fixtures/webhook-receiver.types.ts";
 
 const api = client(SELF);
 
+/** Workflows' steps per instance on Workers Paid unless raised (up to 25,000). */
+const workflowStepsDefault = 10_000;
+
 async function received(box: string): Promise<ReceivedRequest[]> {
   return (await (await fetch(`${inject("webhookReceiver")}/received/${box}`)).json()) as ReceivedRequest[];
 }
 
-/** What a step is, by its name: a page of one shard, a webhook page, or a step the run takes once. */
 /**
- * What a step is, by its name: a page of one shard, an audience's members page or delivery page or
- * own step (once per audience), a webhook step, an upkeep step (up to 20 of each kind a night), or a
- * step the run takes once.
+ * What a step is, by its name: a page of one shard, an audience's members step (up to 25 pages of
+ * 2,000, over shards) or delivery step (up to 20 POSTs) or own step (once per audience), a webhook
+ * step, an upkeep step (up to 20 of each kind a night), or a step the run takes once.
  */
 function kindOf(name: string): "page" | "members" | "delivery" | "audience" | "webhook" | "upkeep" | "once" {
   if (/^score shard \d+ (page|arrivals) \d+$/.test(name)) return "page";
-  if (/^audience .+: shard \d+ members \d+$/.test(name)) return "members";
-  if (/^audience .+: (joined|left) page \d+$/.test(name)) return "delivery";
+  if (/^audience .+: members \d+$/.test(name)) return "members";
+  if (/^audience .+: deliver \d+$/.test(name)) return "delivery";
   if (/^audience .+: [a-z ]+$/.test(name)) return "audience";
   if (/^push transitions to webhook( \d+)?$/.test(name)) return "webhook";
   if (/^(move legacy events|expire events|expire conversions|expire browse days) \d+$/.test(name)) return "upkeep";
@@ -113,7 +116,12 @@ describe("one nightly run's calls", () => {
     // It ran through: pages in every shard, the transitions and the audience's joined members POSTed.
     expect(of("page").length).toBeGreaterThanOrEqual(shards * 2);
     expect(of("webhook").length).toBe(1);
-    expect(of("delivery").length).toBe(5);
+    // 48 members at 10 a POST: 5 POSTs, all in one step (20 a step).
+    const audiencePosts = (await received(audienceBox)).length;
+    expect(audiencePosts).toBe(5);
+    expect(of("delivery").length).toBe(1);
+    // Every shard's members (fewer than 2,000 each: a page a shard) marked in one step.
+    expect(of("members").length).toBe(1);
     expect(steps.at(-1)?.name).toBe("finish run");
 
     // A step the run (or an audience) takes once, and an upkeep step, asks a shard at most twice; a
@@ -138,7 +146,8 @@ describe("one nightly run's calls", () => {
       "expire conversions 0",
       "expire browse days 0",
     ]);
-    const membersCalls = most(of("members"));
+    // A members page: the shard's list read and the marks written to D1.
+    const membersCalls = most(of("members")) / shards;
     expect(membersCalls).toBeLessThanOrEqual(2);
     const pageCalls = most(of("page"));
     expect(pageCalls).toBeLessThanOrEqual(6);
@@ -149,10 +158,11 @@ describe("one nightly run's calls", () => {
     expect(of("webhook")[0]?.calls).toBeLessThanOrEqual(2 * webhookPosts + shards);
     // An audience's joined page, read in shard order, asks the shards its members were found in for
     // their rows (each shard one page more than its own pages: the pages cross shards at most
-    // shards - 1 times), reads and marks them in D1 (3 queries) and POSTs them.
+    // shards - 1 times), reads the audience and the members and marks them in D1 (3 queries) and
+    // POSTs them; the last step finds nothing more to send (3 queries).
     const delivery = of("delivery");
     const deliveryCalls = delivery.reduce((sum, s) => sum + s.calls, 0);
-    expect(deliveryCalls).toBeLessThanOrEqual(delivery.length * (1 + 4) + shards - 1);
+    expect(deliveryCalls).toBeLessThanOrEqual(audiencePosts * (1 + 4) + shards - 1 + 3);
 
     // At ten million customers and maxShards, each step kind at its most: the once-a-run steps and
     // the upkeep steps (3 kinds on shards, at most 20 steps each when events have piled up) at 2 calls
@@ -161,7 +171,8 @@ describe("one nightly run's calls", () => {
     // 1,000 a POST, a short page more in every shard, 100 POSTs a step, each step reading again where
     // the last stopped, a read more for every shard); and an audience with a webhook whose million
     // members all join (its 3 own steps, its members pages of 2,000 in every shard, its joined pages
-    // of 500 at 5 calls and a shard crossing each shard). Retried steps spend their calls again.
+    // of 500 at 5 calls, a shard crossing each shard and the last look for more). Retried steps spend
+    // their calls again.
     const S = maxShards;
     const fanOut = 2 * S + 4;
     const customers = 10_000_000;
@@ -171,14 +182,32 @@ describe("one nightly run's calls", () => {
     const webhookSteps = Math.ceil(webhookPages / transitionsPagesPerStep);
     const firstNight = usual + 2 * webhookPages + webhookSteps + S;
     const joining = 1_000_000;
-    const audience = 3 * fanOut + (Math.ceil(joining / 2_000) + S) * membersCalls + Math.ceil(joining / 500) * 5 + S;
+    const audience =
+      3 * fanOut + (Math.ceil(joining / 2_000) + S) * membersCalls + Math.ceil(joining / 500) * 5 + S + 3;
     const n = (value: number) => value.toLocaleString("en");
     console.log(
       `calls: a run at ${n(customers)} customers and ${n(S)} shards: ${once.length + 60} once-a-run and upkeep steps × ${n(fanOut)} + ` +
         `${n(pages)} pages × ${pageCalls} = ${n(usual)} at most on a usual night; ${n(firstNight)} on a first night with the ` +
-        `transitions webhook; an audience of ${n(joining)} joining adds ${n(audience)} (here its ${delivery.length} joined pages ${deliveryCalls} at ${shards} shards)`,
+        `transitions webhook; an audience of ${n(joining)} joining adds ${n(audience)} (here its ${audiencePosts} joined pages ${deliveryCalls} at ${shards} shards)`,
     );
     expect(firstNight + audience).toBeLessThanOrEqual(nightlyRunSubrequests);
+
+    // Steps, counted the same way: on a first night with the transitions webhook, and an audience with
+    // a webhook that every one of the 10 million customers joins, the run stays within Workflows'
+    // default 10,000 steps (the members in steps of 25 pages of 2,000, the changes 20 POSTs of 500 a
+    // step, the last step finding nothing more).
+    const { markPageSize, markPagesPerStep, deliveryPagesPerStep } = defaultAudiencePaging;
+    const everyoneSteps =
+      3 +
+      Math.ceil((Math.ceil(customers / markPageSize) + S) / markPagesPerStep) +
+      Math.floor(Math.ceil(customers / defaultWebhookPageSize) / deliveryPagesPerStep) +
+      1;
+    const runSteps = once.length + 3 * 20 + pages + webhookSteps + everyoneSteps;
+    console.log(
+      `steps: a first night at ${n(customers)} customers and ${n(S)} shards with an audience of all of them: ` +
+        `${n(runSteps)} (the audience ${n(everyoneSteps)}; here ${steps.length})`,
+    );
+    expect(runSteps).toBeLessThanOrEqual(workflowStepsDefault);
 
     // The members' rows, each asked of the shard the sync found them in: one call for members of one
     // shard. A member not there (a stale shard, or one the deployment no longer has) is looked up at

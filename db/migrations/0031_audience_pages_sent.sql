@@ -1,0 +1,1 @@
+ALTER TABLE `audiences` ADD `sync_pages_sent` integer DEFAULT 0 NOT NULL;
