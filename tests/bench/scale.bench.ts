@@ -69,6 +69,7 @@ import { upsertProducts } from "../../worker/orders/products.repo.ts";
 import { applyMigrations, startDevWorker, testSecrets } from "../fixtures/wrangler-dev.ts";
 import { descendantProcesses, fmt, interleavedRounds, medianRatioRound, type RoundResult } from "./measure.ts";
 import { meteredD1 } from "./metered-d1.ts";
+import { tableBytes } from "./table-bytes.ts";
 
 const root = path.resolve(import.meta.dirname, "../..");
 const seed = 11;
@@ -346,33 +347,6 @@ async function measureIngestion(d1: D1Database, size: number, products: { id: st
     );
   const rebuildRowsPerCustomer = meter.rowsWritten / ids.length;
   return { batchSize: ingestBatch, existingCustomers, replay, newCustomers, rebuildRowsPerCustomer };
-}
-
-/** Bytes per table and index (dbstat), when the sqlite3 CLI is installed; null otherwise. */
-async function tableBytes(persistDir: string): Promise<Record<string, number> | null> {
-  const folder = path.join(persistDir, "v3/d1/miniflare-D1DatabaseObject");
-  // The main database is the largest after seeding (the events database holds nothing yet), counting
-  // its write-ahead log, which may not be checkpointed into the file yet.
-  const bytesOf = (name: string) =>
-    [name, `${name}-wal`].reduce((sum, file) => {
-      const full = path.join(folder, file);
-      return sum + (existsSync(full) ? statSync(full).size : 0);
-    }, 0);
-  const [file] = readdirSync(folder)
-    .filter((name) => name.endsWith(".sqlite") && name !== "metadata.sqlite")
-    .sort((a, b) => bytesOf(b) - bytesOf(a));
-  if (!file) return null;
-  try {
-    const { stdout } = await promisify(execFile)(
-      "sqlite3",
-      ["-readonly", "-json", path.join(folder, file), "SELECT name, sum(pgsize) AS bytes FROM dbstat GROUP BY name"],
-      { maxBuffer: 16 * 1024 * 1024 },
-    );
-    const rows = JSON.parse(stdout || "[]") as { name: string; bytes: number }[];
-    return Object.fromEntries(rows.sort((a, b) => b.bytes - a.bytes).map((row) => [row.name, row.bytes]));
-  } catch {
-    return null;
-  }
 }
 
 /**

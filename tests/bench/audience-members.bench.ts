@@ -1,0 +1,160 @@
+// What an audience with a webhook costs D1: its members' delivery state is kept in D1's
+// audience_members (a row per member, with its two indexes), whichever store holds the customers. Marks
+// `--members` members (default 1,000,000) of one audience in a fresh local D1 with the nightly sync's
+// own code (markMembersPage, pages of 2,000, members spread over 16 shards), then accepts them as
+// joined in pages of 500 (pageAccepted, as the webhook delivery does), and prints the bytes per member
+// (dbstat, with the sqlite3 CLI; D1's size_after otherwise), the time of each walk next to a bare
+// insert of the same ids in the same run, and what that makes of D1's 10 GB.
+// Usage: npm run bench -- audience-members [--members 1000000]
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { drizzle } from "drizzle-orm/d1";
+import { getPlatformProxy } from "wrangler";
+import * as schema from "../../db/schema.ts";
+import type { ListedRow } from "../../worker/admin/customer-lists.repo.ts";
+import { insertAudience, markMembersPage, pageAccepted, startSync } from "../../worker/audiences/audiences.repo.ts";
+import type { Db } from "../../worker/env.ts";
+import { applyMigrations } from "../fixtures/wrangler-dev.ts";
+import { tableBytes } from "./table-bytes.ts";
+
+const root = path.resolve(import.meta.dirname, "../..");
+const markPage = 2_000;
+const deliveryPage = 500;
+const shards = 16;
+/** D1's size limit per database, which cannot be raised. */
+const d1Bytes = 10e9;
+
+function option(args: string[], name: string, fallback: number): number {
+  const at = args.indexOf(`--${name}`);
+  if (at < 0) return fallback;
+  const value = Number(args[at + 1]);
+  if (!Number.isInteger(value) || value < markPage)
+    throw new Error(`--${name} must be a whole number of at least ${markPage}`);
+  return value;
+}
+
+/** A customer id shaped as ingestion makes them (`c_` and 20 hex digits), from a counter. */
+const customerId = (i: number) => `c_${i.toString(16).padStart(20, "0")}`;
+
+/** A page of the customer list as a shard answers it: ids by CLV at stake, descending. */
+const listed = (from: number, count: number): ListedRow[] =>
+  Array.from({ length: count }, (_, k) => ({ customerId: customerId(from + k), sortValue: -(from + k) }) as ListedRow);
+
+async function timed(work: () => Promise<void>): Promise<number> {
+  const start = performance.now();
+  await work();
+  return (performance.now() - start) / 1000;
+}
+
+export default async function audienceMembersBench(args: string[]) {
+  const members = option(args, "members", 1_000_000);
+  const persistDir = mkdtempSync(path.join(tmpdir(), "patron-audience-members-"));
+  try {
+    await applyMigrations(persistDir);
+    const proxy = await getPlatformProxy<{ DB: D1Database }>({
+      configPath: path.join(root, "wrangler.toml"),
+      persist: { path: path.join(persistDir, "v3") },
+    });
+    let sizeAfter = 0;
+    const seconds = { mark: 0, accept: 0, bare: 0 };
+    try {
+      const db = drizzle(proxy.env.DB, { schema }) as unknown as Db;
+      const now = new Date().toISOString();
+      const id = `aud_${crypto.randomUUID().replaceAll("-", "")}`;
+      await insertAudience(
+        db,
+        {
+          id,
+          name: "Everyone",
+          filters: {},
+          webhookUrl: "https://receiver.example/hook",
+          matchKeys: [],
+          secret: "sealed",
+          createdAt: now,
+          updatedAt: now,
+        },
+        1,
+      );
+      const seq = await startSync(db, id);
+      if (seq === undefined) throw new Error("the audience was not saved");
+      const perShard = Math.ceil(members / shards);
+      let lastReport = performance.now();
+      const progress = (stage: string, done: number) => {
+        if (performance.now() - lastReport < 10_000) return;
+        lastReport = performance.now();
+        console.log(`${stage}: ${done.toLocaleString("en")} of ${members.toLocaleString("en")}`);
+      };
+      seconds.mark = await timed(async () => {
+        for (let from = 0; from < members; from += markPage) {
+          const count = Math.min(markPage, members - from);
+          await markMembersPage(
+            db,
+            id,
+            seq,
+            {},
+            undefined,
+            count,
+            async () => listed(from, count),
+            Math.floor(from / perShard),
+          );
+          progress("marked", from + count);
+        }
+      });
+      seconds.accept = await timed(async () => {
+        for (let from = 0; from < members; from += deliveryPage) {
+          const ids = Array.from({ length: Math.min(deliveryPage, members - from) }, (_, k) => customerId(from + k));
+          await pageAccepted(db, id, seq, "joined", ids);
+          progress("accepted", from + ids.length);
+        }
+      });
+      // The baseline: the same ids into a bare table with nothing but its key, in the same pages.
+      await proxy.env.DB.exec("CREATE TABLE bench_bare (customer_id TEXT PRIMARY KEY) WITHOUT ROWID");
+      seconds.bare = await timed(async () => {
+        for (let from = 0; from < members; from += markPage) {
+          const ids = Array.from({ length: Math.min(markPage, members - from) }, (_, k) => customerId(from + k));
+          await proxy.env.DB.prepare("INSERT INTO bench_bare SELECT value FROM json_each(?)")
+            .bind(JSON.stringify(ids))
+            .run();
+        }
+      });
+      const size = await proxy.env.DB.prepare("SELECT count(*) AS n FROM audience_members").first<{ n: number }>();
+      if (size?.n !== members) throw new Error(`marked ${size?.n} members, not ${members}`);
+      const delivered = await proxy.env.DB.prepare(
+        "SELECT count(*) AS n FROM audience_members WHERE delivered = 1",
+      ).first<{ n: number }>();
+      if (delivered?.n !== members) throw new Error(`accepted ${delivered?.n} members, not ${members}`);
+      sizeAfter = (await proxy.env.DB.prepare("SELECT 1").run()).meta.size_after ?? 0;
+    } finally {
+      await proxy.dispose();
+    }
+    const tables = await tableBytes(persistDir);
+    const n = (value: number) => Math.round(value).toLocaleString("en");
+    const memberTables = ["audience_members", "sqlite_autoindex_audience_members_1", "audience_members_sync_idx"];
+    const byTable = tables
+      ? Object.fromEntries(
+          [...memberTables, "audience_members_customer_idx"].map((name) => [name, (tables[name] ?? 0) / members]),
+        )
+      : null;
+    const perMember = byTable ? Object.values(byTable).reduce((sum, bytes) => sum + bytes, 0) : sizeAfter / members;
+    const bare = tables ? (tables.bench_bare ?? 0) / members : null;
+    console.log(`members: ${n(members)} of one audience, over ${shards} shards`);
+    if (byTable)
+      console.log(
+        `bytes per member (dbstat): ${Object.entries(byTable)
+          .map(([name, bytes]) => `${name} ${bytes.toFixed(1)}`)
+          .join(", ")}; in all ${perMember.toFixed(1)} (the bare table of ids: ${bare?.toFixed(1)})`,
+      );
+    else console.log(`bytes per member (the database's size, no sqlite3 CLI for dbstat): ${perMember.toFixed(1)}`);
+    console.log(
+      `marking: ${n(members / seconds.mark)} members/s; accepting as joined: ${n(members / seconds.accept)} members/s; ` +
+        `bare insert of the ids: ${n(members / seconds.bare)} ids/s (marking ${(seconds.mark / seconds.bare).toFixed(1)}× its time)`,
+    );
+    console.log(
+      `D1's 10 GB holds about ${n(d1Bytes / perMember / 1e6)} million memberships in all; an audience with a webhook of every ` +
+        `customer of a 10,000,000 base takes ${((10_000_000 * perMember) / 1e9).toFixed(2)} GB of it`,
+    );
+  } finally {
+    rmSync(persistDir, { recursive: true, force: true });
+  }
+}
