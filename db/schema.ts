@@ -548,6 +548,12 @@ export const audiences = sqliteTable(
      * gives its delivery id, as the receiver will see it, never reusing one for other members.
      */
     syncPagesSent: integer("sync_pages_sent").notNull().default(0),
+    /**
+     * The page being delivered, written before its POST (JSON: the sync, its number, kind, customer ids
+     * and the exact body) and cleared when it is accepted: every try of it sends that body under that
+     * number, whatever changed in between (a customer erased, a try that failed after the receiver took it).
+     */
+    syncPendingPage: text("sync_pending_page"),
     lastDeliveryAt: text("last_delivery_at"),
     lastDeliveryRunId: text("last_delivery_run_id"),
     /** "delivered" | "failed" | "nothing_to_send" */

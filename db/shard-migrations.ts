@@ -33,6 +33,7 @@ import m0028 from "./migrations/0028_shard_move_parts.sql";
 import m0029 from "./migrations/0029_migration_write_pause.sql";
 import m0030 from "./migrations/0030_audience_member_shard.sql";
 import m0031 from "./migrations/0031_audience_pages_sent.sql";
+import m0032 from "./migrations/0032_audience_pending_page.sql";
 import journal from "./migrations/meta/_journal.json";
 
 export const shardMigrations = {
@@ -70,5 +71,6 @@ export const shardMigrations = {
     m0029,
     m0030,
     m0031,
+    m0032,
   },
 };

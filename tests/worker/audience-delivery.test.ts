@@ -41,6 +41,8 @@ const now = Date.now();
 const firstRunAt = new Date(now - 60 * day);
 const secondRunAt = new Date(now);
 const pageSize = 10;
+/** A smaller page for the tests of steps of several pages. */
+const smallPage = 3;
 
 /** The worker as a deployment that opted in to loyalty match keys (stored at ingestion) runs it. */
 const app = createApp();
@@ -193,18 +195,30 @@ async function syncSteps(runId: string, settings: Env) {
 
 /**
  * The audience steps with Workflows' retries: a step that throws is run again, up to its 5 tries,
- * unless the error says retrying cannot help. Answers the summary and the steps' names in order.
+ * unless the error says retrying cannot help (`beforeRetry` runs between the tries). Answers the
+ * summary and the steps' names in order.
  */
-async function retriedSyncSteps(runId: string, paging: AudiencePaging) {
+async function retriedSyncSteps(
+  runId: string,
+  paging: AudiencePaging,
+  webhookPageSize = pageSize,
+  beforeRetry: (error: unknown) => Promise<void> = async () => {},
+  box?: string,
+) {
   const names: string[] = [];
+  /** Step name → the requests `box` had received when the step ended. */
+  const receivedAfter = new Map<string, number>();
   const step = {
     async do(name: string, _config: unknown, run: (ctx: { attempt: number }) => unknown) {
       names.push(name);
       for (let attempt = 1; ; attempt++) {
         try {
-          return await run({ attempt });
+          const result = await run({ attempt });
+          if (box) receivedAfter.set(name, (await received(box)).length);
+          return result;
         } catch (error) {
           if (attempt === 5 || (error instanceof Error && error.name === "NonRetryableError")) throw error;
+          await beforeRetry(error);
         }
       }
     },
@@ -214,11 +228,11 @@ async function retriedSyncSteps(runId: string, paging: AudiencePaging) {
     d1Db(),
     env,
     runId,
-    pageSize,
+    webhookPageSize,
     members(),
     paging,
   );
-  return { summary, names };
+  return { summary, names, receivedAfter };
 }
 
 const ids = (rows: readonly { customerId: string }[]) => new Set(rows.map((row) => row.customerId));
@@ -350,6 +364,8 @@ describe("audience webhooks", () => {
 
     const pages = payloads((await received(saved.active.box)).slice(before), saved.active);
     expect(pages.every((page) => page.runId === run.runId)).toBe(true);
+    // Each run numbers its pages from 1.
+    expect(pages.map((page) => page.page)).toEqual(pages.map((_, index) => index + 1));
     expect(new Set(pages.flatMap((page) => page.joined.map((row) => String(row.customerId))))).toEqual(expectedJoined);
     expect(new Set(pages.flatMap((page) => page.left))).toEqual(expectedLeft);
     expect(await audience(saved.active.id)).toMatchObject({
@@ -479,11 +495,15 @@ describe("audience webhooks", () => {
     // a step; the receiver refuses the second page once, in the middle of the first step.
     const midStep = await save("Active, one page refused", { stage: "active" }, "/fail-at/2");
     // (The other audiences are synced too; the one whose receiver answers 410 fails as before.)
-    const { names } = await retriedSyncSteps("run-mid-step", {
-      markPageSize: 7,
-      markPagesPerStep: 2,
-      deliveryPagesPerStep: 3,
-    });
+    const { names, receivedAfter } = await retriedSyncSteps(
+      "run-mid-step",
+      { markPageSize: 7, markPagesPerStep: 2, deliveryPagesPerStep: 3 },
+      smallPage,
+      undefined,
+      midStep.box,
+    );
+    // The first delivery step ended once its retry got page 2 accepted: pages 1 and 2 (2 tried twice).
+    expect(receivedAfter.get(deliveryStepName(midStep.id, 1))).toBe(3);
     const active = ids(await listed("stage=active"));
     const requests = await received(midStep.box);
     expect(requests.map((request) => request.status).slice(0, 3)).toEqual([204, 500, 204]);
@@ -502,27 +522,87 @@ describe("audience webhooks", () => {
       requests.filter((request) => request.status === 204),
       midStep,
     );
-    expect(pages.length).toBe(Math.ceil(active.size / pageSize));
+    expect(pages.length).toBe(Math.ceil(active.size / smallPage));
+    expect(pages.length).toBeGreaterThan(5);
     expect(pages.map((page) => page.page)).toEqual(pages.map((_, index) => index + 1));
     expect(pages.every((page) => page.pages === pages.length)).toBe(true);
     const joined = pages.flatMap((page) => page.joined.map((row) => String(row.customerId)));
     expect(joined).toHaveLength(active.size);
     expect(new Set(joined)).toEqual(active);
     // Steps of several pages each: the members' reads of 7 (a part's last read may be empty) 2 a
-    // step; the changes 3 pages a step, the last step finding nothing more to send.
+    // step; the changes 3 pages a step, except the first: its retry got page 2 accepted and ended it
+    // there, so page 3 has tries of its own; the last step finds nothing more to send.
     const own = names.filter((name) => name.startsWith(`audience ${midStep.id}:`));
-    const markSteps = own.filter((name) => name.includes(": members "));
+    const markSteps = own.filter((name) => name.includes(": mark "));
     expect(markSteps.length).toBeGreaterThan(1);
     expect(markSteps.length).toBeLessThanOrEqual(Math.ceil((active.size / 7 + members().partitions) / 2));
     expect(markSteps).toEqual(markSteps.map((_, k) => membersStepName(midStep.id, k + 1)));
     expect(own.filter((name) => name.includes(": deliver "))).toEqual(
-      Array.from({ length: Math.floor(pages.length / 3) + 1 }, (_, k) => deliveryStepName(midStep.id, k + 1)),
+      Array.from({ length: 1 + Math.floor((pages.length - 2) / 3) + 1 }, (_, k) => deliveryStepName(midStep.id, k + 1)),
     );
     expect(await audience(midStep.id)).toMatchObject({
       size: active.size,
       lastDelivery: { outcome: "delivered", runId: "run-mid-step", joined: active.size, left: 0 },
     });
     expect(defaultAudiencePaging.deliveryPagesPerStep).toBeGreaterThan(1);
+  });
+
+  it("sends a page again unchanged when its acceptance was not recorded, though its customers were erased meanwhile", async () => {
+    const held = await save("Active, acceptance lost", { stage: "active" }, "");
+    const db = env.DB;
+    // The first acceptance of this audience's pages fails in D1 after the receiver took the page.
+    await db.exec("CREATE TABLE probe_fail (n INTEGER)");
+    await db.exec("INSERT INTO probe_fail VALUES (1)");
+    await db
+      .prepare(
+        `CREATE TRIGGER probe_lost_acceptance BEFORE UPDATE OF sync_pages_sent ON audiences
+         WHEN NEW.id = '${held.id}' AND NEW.sync_pages_sent > OLD.sync_pages_sent AND (SELECT count(*) FROM probe_fail) > 0
+         BEGIN SELECT RAISE(ABORT, 'probe: acceptance lost'); END`,
+      )
+      .run();
+    let erased: string[] = [];
+    try {
+      await retriedSyncSteps(
+        "run-lost-acceptance",
+        { ...defaultAudiencePaging, deliveryPagesPerStep: 3 },
+        smallPage,
+        async (error) => {
+          if (!String(error).includes("probe")) return;
+          await db.exec("DELETE FROM probe_fail");
+          // Before the retry, the customers of the page the receiver took are erased from the scores.
+          const [taken] = payloads(await received(held.box), held);
+          erased = (taken?.joined ?? []).map((row) => String(row.customerId));
+          for (const customerId of erased)
+            await storeRun("DELETE FROM customer_scores WHERE customer_id = ?", customerId);
+        },
+      );
+    } finally {
+      await db.exec("DROP TRIGGER IF EXISTS probe_lost_acceptance");
+      await db.exec("DROP TABLE IF EXISTS probe_fail");
+    }
+    const requests = await received(held.box);
+    expect(erased.length).toBeGreaterThan(0);
+    // The page was sent twice, the same body under the same id; no id ever named other customers.
+    const [first, second] = requests;
+    expect(second?.headers["webhook-id"]).toBe(first?.headers["webhook-id"]);
+    expect(second?.body).toBe(first?.body);
+    const bodies = new Map<string, Set<string>>();
+    for (const request of requests) {
+      const id = request.headers["webhook-id"] ?? "";
+      bodies.set(id, (bodies.get(id) ?? new Set()).add(request.body));
+    }
+    expect([...bodies.values()].every((sent) => sent.size === 1)).toBe(true);
+    const pages = payloads(requests, held);
+    expect(pages.map((page) => page.page)).toEqual([1, ...pages.slice(1).map((_, index) => index + 1)]);
+    // The erased customers were told they joined, and stay members until a run tells them they left.
+    const kept = await db
+      .prepare("SELECT customer_id AS customerId FROM audience_members WHERE audience_id = ? AND delivered = 1")
+      .bind(held.id)
+      .all<{ customerId: string }>();
+    const keptIds = new Set(kept.results.map((row) => row.customerId));
+    for (const customerId of erased) expect(keptIds.has(customerId)).toBe(true);
+    const told = new Set(pages.flatMap((page) => page.joined.map((row) => String(row.customerId))));
+    expect(keptIds).toEqual(told);
   });
 
   it("records a receiver that cannot be reached in the runtime's words, retryable, without the error's class name", async () => {

@@ -96,7 +96,8 @@ export function audienceListFilter(filters: AudienceFilters, limit: number, afte
 /** Starts a sync: the audience's next sync_seq. Undefined when the audience was deleted meanwhile. */
 export async function startSync(db: Db, id: string): Promise<number | undefined> {
   const row = await db.get<{ seq: number }>(sql`
-    UPDATE audiences SET sync_seq = sync_seq + 1, sync_pages_sent = 0 WHERE id = ${id} RETURNING sync_seq AS seq`);
+    UPDATE audiences SET sync_seq = sync_seq + 1, sync_pages_sent = 0, sync_pending_page = NULL
+    WHERE id = ${id} RETURNING sync_seq AS seq`);
   return row?.seq;
 }
 
@@ -179,10 +180,33 @@ export async function leftPage(db: Db, id: string, seq: number, limit: number): 
   return rows.map((row) => row.customerId);
 }
 
+/** A page of webhook changes as it is sent: kept before its POST, so every try sends it unchanged. */
+export interface PendingPage {
+  seq: number;
+  page: number;
+  kind: "joined" | "left";
+  customerIds: string[];
+  body: string;
+}
+
+/** The page sync `seq` of the audience is delivering, if any (written by `holdPage`). */
+export function pendingPage(audience: AudienceRow, seq: number): PendingPage | null {
+  if (!audience.syncPendingPage) return null;
+  const pending = JSON.parse(audience.syncPendingPage) as PendingPage;
+  return pending.seq === seq && pending.page === audience.syncPagesSent + 1 ? pending : null;
+}
+
+/** Keeps the page about to be POSTed (unless a later sync started meanwhile). */
+export async function holdPage(db: Db, id: string, pending: PendingPage) {
+  await db.run(sql`
+    UPDATE audiences SET sync_pending_page = ${JSON.stringify(pending)}
+    WHERE id = ${id} AND sync_seq = ${pending.seq}`);
+}
+
 /**
  * Their receiver accepted a page of sync `seq` naming these members as `kind`: joined members are
- * marked delivered, leavers forgotten, and the sync's count of pages sent goes up, in one batch, so
- * the next page's number always follows the members already told.
+ * marked delivered, leavers forgotten, the sync's count of pages sent goes up and the held page is
+ * let go, in one batch, so the next page's number always follows the members already told.
  */
 export async function pageAccepted(
   db: Db,
@@ -197,7 +221,9 @@ export async function pageAccepted(
         UPDATE audience_members SET delivered = 1
         WHERE audience_id = ${id} AND customer_id IN (SELECT value FROM ${jsonEach(customerIds)})`
       : removeQuery(id, customerIds),
-    sql`UPDATE audiences SET sync_pages_sent = sync_pages_sent + 1 WHERE id = ${id} AND sync_seq = ${seq}`,
+    sql`
+      UPDATE audiences SET sync_pages_sent = sync_pages_sent + 1, sync_pending_page = NULL
+      WHERE id = ${id} AND sync_seq = ${seq}`,
   ]);
 }
 

@@ -3,8 +3,8 @@
 // last told is POSTed in pages (worker/audiences/delivery.ts). A Workflow step walks up to
 // `markPagesPerStep` pages of members, or POSTs up to `deliveryPagesPerStep` pages, with retries and
 // backoff: an audience of ten million members takes 1,205–1,244 steps, not one per page (26,000, past
-// Workflows' 25,000). Each accepted page is recorded with the members it names, so a retried step
-// resumes at the first page not yet accepted, under the number and delivery id it had. One audience's
+// Workflows' 25,000). A page is kept in D1 before its POST and accepted with the members it names, so a
+// retried step resumes at the page that failed and sends it unchanged, under its delivery id. One audience's
 // failure (a receiver down, a URL no longer allowed) is recorded on that audience and never stops the
 // run or the other audiences.
 import type { WorkflowStep } from "cloudflare:workers";
@@ -17,13 +17,16 @@ import {
   countMembers,
   dropUndelivered,
   findAudience,
+  holdPage,
   joinedPage,
   leftPage,
   listAudiences,
   type Member,
   markMembersPage,
+  type PendingPage,
   pageAccepted,
   pendingChanges,
+  pendingPage,
   recordDelivery,
   recordSize,
   removeMembers,
@@ -44,7 +47,7 @@ export interface AudiencePaging {
   markPageSize: number;
   /** Pages of members one step marks: 25 (50,000 members, 2 calls a page). */
   markPagesPerStep: number;
-  /** Pages one step POSTs: 20 (10,000 customers at 500; at most 15 s a POST, so 10 minutes a step). */
+  /** Pages one step POSTs: 20 (10,000 customers at 500; 15 s a POST at most, 5 minutes, and the reads: 10 minutes a step). */
   deliveryPagesPerStep: number;
 }
 
@@ -59,8 +62,9 @@ const dbRetries = {
   timeout: "5 minutes" as const,
 };
 /**
- * A delivery step gets 5 tries, about 2.5 minutes of waits between them, each resuming at the first
- * page not yet accepted; then the audience's remaining pages wait for the next run.
+ * A delivery step gets 5 tries, about 2.5 minutes of waits between them, each resuming at the page that
+ * failed (and ending the step once it is accepted, so each page gets 5 tries); a page still failing
+ * leaves the audience's remaining pages to the next run.
  */
 const deliveryRetries = {
   retries: { limit: 4, delay: "10 seconds" as const, backoff: "exponential" as const },
@@ -279,7 +283,7 @@ interface MembersPosition {
 }
 
 /** The name of the Workflow step that marks part `part` (from 1) of audience `id`'s members. */
-export const membersStepName = (id: string, part: number): string => `audience ${id}: members ${part}`;
+export const membersStepName = (id: string, part: number): string => `audience ${id}: mark ${part}`;
 
 /** The name of the Workflow step that POSTs part `part` (from 1) of audience `id`'s changes. */
 export const deliveryStepName = (id: string, part: number): string => `audience ${id}: deliver ${part}`;
@@ -322,12 +326,14 @@ async function markMembers(
 }
 
 /**
- * POSTs the sync's changes, joined first and then left, up to `paging.deliveryPagesPerStep` pages,
- * each from the first members not yet accepted and numbered after the pages accepted so far (both
- * read from D1): a retry resends a page the receiver may have taken under the same delivery id and
- * the same members, and never gives that id to others. `done` once nothing is left to tell. A page
- * the receiver did not take is recorded on the audience and throws (retried unless the answer says
- * it cannot help).
+ * POSTs the sync's changes, joined first and then left, up to `paging.deliveryPagesPerStep` pages.
+ * Each page is numbered after the pages accepted so far and kept in D1 before its POST (`holdPage`),
+ * so every try of it, in this step or a retry, sends the same body under the same delivery id, and an
+ * id never names other customers; accepting it marks its members and lets it go in one batch. A page
+ * the receiver did not take is recorded on the audience and throws (retried unless the answer says it
+ * cannot help); a retry that gets it accepted ends its step there, so the pages after it get tries of
+ * their own in the next step rather than what the failures left of this one's. `done` once nothing is
+ * left to tell.
  */
 async function deliverPages(
   env: Env,
@@ -344,50 +350,80 @@ async function deliverPages(
   paging: AudiencePaging,
   attempt: number,
 ): Promise<{ statusCode: number | null; done: boolean } | { superseded: true }> {
-  const { changes, pages, webhookPageSize, customers } = plan;
+  const { changes, pages } = plan;
   let statusCode: number | null = null;
   for (let read = 0; read < paging.deliveryPagesPerStep; read++) {
     // A later run (a second nightly job started meanwhile) or a new webhook URL supersedes this run:
     // its pages would tell the wrong receiver, or tell members of the later run they left.
     const audience = await findAudience(db, id);
     if (!audience || audience.syncSeq !== sync.seq || audience.webhookUrl !== sync.url) return { superseded: true };
-    const members = await joinedPage(db, id, sync.seq, webhookPageSize);
-    const kind = members.length > 0 ? "joined" : "left";
-    const ids =
-      kind === "joined"
-        ? members.map((member) => member.customerId)
-        : await leftPage(db, id, sync.seq, webhookPageSize);
-    if (ids.length === 0) return { statusCode, done: true };
-    const joined = kind === "joined" ? await joinedRows(customers, members, sync.matchKeys) : [];
-    const sentIds = new Set(joined.map((row) => String(row.customerId)));
-    // Joined but no longer scored (erased since): nothing to tell, nothing to keep.
-    await removeMembers(
-      db,
-      id,
-      ids.filter((customerId) => kind === "joined" && !sentIds.has(customerId)),
-    );
-    if (kind === "joined" && joined.length === 0) continue;
-    const page = audience.syncPagesSent + 1;
-    const body = JSON.stringify({
-      audience: { id, name: sync.name },
-      runId,
-      page,
-      pages,
-      joined,
-      left: kind === "left" ? ids : [],
-    });
+    let pending = pendingPage(audience, sync.seq);
+    if (!pending) {
+      const next = await nextPage(db, runId, id, sync, plan, audience.syncPagesSent + 1);
+      if (next === "done") return { statusCode, done: true };
+      if (next === "skip") continue;
+      pending = next;
+      await holdPage(db, id, pending);
+    }
     const secret = await openSecret(audience.secret, id, env.IDENTITY_HASH_SECRET);
-    const delivery = { url: sync.url, secret, id: `${id}_${runId}_${page}`, body, agent: "Patron-Audiences/1" };
+    const delivery = {
+      url: sync.url,
+      secret,
+      id: `${id}_${runId}_${pending.page}`,
+      body: pending.body,
+      agent: "Patron-Audiences/1",
+    };
     const result = await deliver(delivery, new Date());
     if (!result.ok) {
       await recordAttempt(db, id, runId, result, changes, attempt, deliveryRetries.retries.limit + 1);
-      const message = `page ${page} of ${pages}: ${result.error}`;
+      const message = `page ${pending.page} of ${pages}: ${result.error}`;
       throw result.retry ? new Error(message) : new NonRetryableError(message);
     }
-    await pageAccepted(db, id, sync.seq, kind, kind === "joined" ? [...sentIds] : ids);
+    await pageAccepted(db, id, sync.seq, pending.kind, pending.customerIds);
     statusCode = result.statusCode;
+    if (attempt > 1) return { statusCode, done: false };
   }
   return { statusCode, done: false };
+}
+
+/**
+ * The next page to send, numbered `page`: the first joined members not yet accepted, with their rows,
+ * else the first leavers; "skip" when every member read had been erased since the sync listed them
+ * (they are forgotten: there is nothing to tell), "done" when nothing is left.
+ */
+async function nextPage(
+  db: Db,
+  runId: string,
+  id: string,
+  sync: SyncPlan,
+  plan: { pages: number; webhookPageSize: number; customers: AudienceCustomers },
+  page: number,
+): Promise<PendingPage | "skip" | "done"> {
+  const members = await joinedPage(db, id, sync.seq, plan.webhookPageSize);
+  const kind = members.length > 0 ? "joined" : "left";
+  const ids =
+    kind === "joined"
+      ? members.map((member) => member.customerId)
+      : await leftPage(db, id, sync.seq, plan.webhookPageSize);
+  if (ids.length === 0) return "done";
+  const joined = kind === "joined" ? await joinedRows(plan.customers, members, sync.matchKeys) : [];
+  const sentIds = new Set(joined.map((row) => String(row.customerId)));
+  // Joined but no longer scored (erased since): nothing to tell, nothing to keep.
+  await removeMembers(
+    db,
+    id,
+    ids.filter((customerId) => kind === "joined" && !sentIds.has(customerId)),
+  );
+  if (kind === "joined" && joined.length === 0) return "skip";
+  const body = JSON.stringify({
+    audience: { id, name: sync.name },
+    runId,
+    page,
+    pages: plan.pages,
+    joined,
+    left: kind === "left" ? ids : [],
+  });
+  return { seq: sync.seq, page, kind, customerIds: kind === "joined" ? [...sentIds] : ids, body };
 }
 
 /** A failed attempt, recorded as it happens so the audience shows the receiver's last answer. */

@@ -1,0 +1,1 @@
+ALTER TABLE `audiences` ADD `sync_pending_page` text;
