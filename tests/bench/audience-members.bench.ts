@@ -6,19 +6,14 @@
 // (dbstat, with the sqlite3 CLI; D1's size_after otherwise), the time of each walk next to a bare
 // insert of the same ids in the same run, and what that makes of D1's 10 GB.
 // Usage: npm run bench -- audience-members [--members 1000000]
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
+import { rmSync } from "node:fs";
 import { drizzle } from "drizzle-orm/d1";
-import { getPlatformProxy } from "wrangler";
 import * as schema from "../../db/schema.ts";
 import type { ListedRow } from "../../worker/admin/customer-lists.repo.ts";
 import { insertAudience, markMembersPage, pageAccepted, startSync } from "../../worker/audiences/audiences.repo.ts";
 import type { Db } from "../../worker/env.ts";
-import { applyMigrations } from "../fixtures/wrangler-dev.ts";
-import { tableBytes } from "./table-bytes.ts";
+import { freshLocalD1, tableBytes } from "./local-d1.ts";
 
-const root = path.resolve(import.meta.dirname, "../..");
 const markPage = 2_000;
 const deliveryPage = 500;
 const shards = 16;
@@ -49,13 +44,8 @@ async function timed(work: () => Promise<void>): Promise<number> {
 
 export default async function audienceMembersBench(args: string[]) {
   const members = option(args, "members", 1_000_000);
-  const persistDir = mkdtempSync(path.join(tmpdir(), "patron-audience-members-"));
+  const { persistDir, proxy } = await freshLocalD1("audience-members");
   try {
-    await applyMigrations(persistDir);
-    const proxy = await getPlatformProxy<{ DB: D1Database }>({
-      configPath: path.join(root, "wrangler.toml"),
-      persist: { path: path.join(persistDir, "v3") },
-    });
     let sizeAfter = 0;
     const seconds = { mark: 0, accept: 0, bare: 0 };
     try {

@@ -6,11 +6,9 @@
 // `--page-size`, then scores again as of a day later with no new orders, and prints the rows each
 // scoring run wrote (D1's meta.rows_written) and the largest page result (persisted by Workflows).
 // Usage: npm run bench -- nightly [--customers 100000] [--page-size 5000] [--out file.json]
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { drizzle } from "drizzle-orm/d1";
-import { getPlatformProxy } from "wrangler";
 import * as schema from "../../db/schema.ts";
 import type { PopulationModels } from "../../worker/core/profile/population-models.ts";
 import type { PopulationStats } from "../../worker/core/ranking/population.ts";
@@ -24,7 +22,7 @@ import {
   startRunStep,
 } from "../../worker/jobs/nightly.repo.ts";
 import { modelsById } from "../../worker/models/models.repo.ts";
-import { applyMigrations } from "../fixtures/wrangler-dev.ts";
+import { freshLocalD1 } from "./local-d1.ts";
 import { meteredD1 } from "./metered-d1.ts";
 import { seedCustomers } from "./scale.bench.ts";
 
@@ -107,13 +105,8 @@ export default async function nightlyBench(args: string[]) {
   const out = path.resolve(option(args, "out") ?? path.join(root, ".wrangler/bench/nightly.json"));
   if (!Number.isInteger(customers) || customers <= 0) throw new Error("--customers takes a positive count");
   if (!Number.isInteger(pageSize) || pageSize <= 0) throw new Error("--page-size takes a positive count");
-  const persistDir = mkdtempSync(path.join(tmpdir(), "patron-nightly-"));
+  const { persistDir, proxy } = await freshLocalD1("nightly");
   try {
-    await applyMigrations(persistDir);
-    const proxy = await getPlatformProxy<{ DB: D1Database }>({
-      configPath: path.join(root, "wrangler.toml"),
-      persist: { path: path.join(persistDir, "v3") },
-    });
     try {
       console.log(`seeding ${customers} customers`);
       const seeded = await seedCustomers(proxy.env.DB, customers);

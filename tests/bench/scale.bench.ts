@@ -23,24 +23,12 @@
 // same as `npm run bench -- shard --route --shards N` (tests/bench/shard/route.ts).
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import {
-  accessSync,
-  constants,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
+import { accessSync, constants, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
-import { getPlatformProxy } from "wrangler";
 import { progressBar } from "../../cli/import/progress.ts";
 import { jsonEach, runBatch } from "../../db/batch.ts";
 import * as schema from "../../db/schema.ts";
@@ -66,10 +54,10 @@ import {
 } from "../../worker/orders/orders.repo.ts";
 import type { OrderInput } from "../../worker/orders/orders.schemas.ts";
 import { upsertProducts } from "../../worker/orders/products.repo.ts";
-import { applyMigrations, startDevWorker, testSecrets } from "../fixtures/wrangler-dev.ts";
+import { startDevWorker, testSecrets } from "../fixtures/wrangler-dev.ts";
+import { freshLocalD1, tableBytes } from "./local-d1.ts";
 import { descendantProcesses, fmt, interleavedRounds, medianRatioRound, type RoundResult } from "./measure.ts";
 import { meteredD1 } from "./metered-d1.ts";
-import { tableBytes } from "./table-bytes.ts";
 
 const root = path.resolve(import.meta.dirname, "../..");
 const seed = 11;
@@ -608,13 +596,8 @@ interface NightlyView {
 }
 
 async function runSize(size: number, options: Options) {
-  const persistDir = mkdtempSync(path.join(tmpdir(), "patron-scale-"));
+  const { persistDir, proxy } = await freshLocalD1("scale");
   try {
-    await applyMigrations(persistDir);
-    const proxy = await getPlatformProxy<{ DB: D1Database }>({
-      configPath: path.join(root, "wrangler.toml"),
-      persist: { path: path.join(persistDir, "v3") },
-    });
     let seeded: Seeded;
     let ingestion: Awaited<ReturnType<typeof measureIngestion>>;
     let models: Awaited<ReturnType<typeof measureModels>>;

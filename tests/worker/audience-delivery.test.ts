@@ -235,6 +235,16 @@ async function retriedSyncSteps(
   return { summary, names, receivedAfter };
 }
 
+/** Every delivery id the receiver got came with one body, however often it was sent. */
+function expectOneBodyPerId(requests: readonly ReceivedRequest[]) {
+  const bodies = new Map<string, Set<string>>();
+  for (const request of requests) {
+    const id = request.headers["webhook-id"] ?? "";
+    bodies.set(id, (bodies.get(id) ?? new Set()).add(request.body));
+  }
+  expect([...bodies.values()].every((sent) => sent.size === 1)).toBe(true);
+}
+
 const ids = (rows: readonly { customerId: string }[]) => new Set(rows.map((row) => row.customerId));
 const minus = (a: Set<string>, b: Set<string>) => new Set([...a].filter((id) => !b.has(id)));
 
@@ -511,12 +521,7 @@ describe("audience webhooks", () => {
     expect(resent?.headers["webhook-id"]).toBe(refused?.headers["webhook-id"]);
     expect(resent?.body).toBe(refused?.body);
     // A delivery id names one page's members, however often it is sent.
-    const bodies = new Map<string, Set<string>>();
-    for (const request of requests) {
-      const id = request.headers["webhook-id"] ?? "";
-      bodies.set(id, (bodies.get(id) ?? new Set()).add(request.body));
-    }
-    expect([...bodies.values()].every((sent) => sent.size === 1)).toBe(true);
+    expectOneBodyPerId(requests);
     // The accepted pages are numbered 1, 2, 3, … and name every member once.
     const pages = payloads(
       requests.filter((request) => request.status === 204),
@@ -586,12 +591,7 @@ describe("audience webhooks", () => {
     const [first, second] = requests;
     expect(second?.headers["webhook-id"]).toBe(first?.headers["webhook-id"]);
     expect(second?.body).toBe(first?.body);
-    const bodies = new Map<string, Set<string>>();
-    for (const request of requests) {
-      const id = request.headers["webhook-id"] ?? "";
-      bodies.set(id, (bodies.get(id) ?? new Set()).add(request.body));
-    }
-    expect([...bodies.values()].every((sent) => sent.size === 1)).toBe(true);
+    expectOneBodyPerId(requests);
     const pages = payloads(requests, held);
     expect(pages.map((page) => page.page)).toEqual([1, ...pages.slice(1).map((_, index) => index + 1)]);
     // The erased customers were told they joined, and stay members until a run tells them they left.

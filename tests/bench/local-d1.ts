@@ -1,9 +1,29 @@
-// Bytes per table and index of a local D1 database, from SQLite's dbstat (the sqlite3 CLI reads the
-// file wrangler keeps under a persist folder): how the benchmarks measure what a row costs on disk.
+// A fresh local D1 for the benchmarks that load data directly (through wrangler's platform proxy, the
+// same local database `wrangler dev` then serves), and the bytes per table and index of it, from
+// SQLite's dbstat (the sqlite3 CLI reads the file wrangler keeps under the persist folder).
 import { execFile } from "node:child_process";
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
+import { getPlatformProxy } from "wrangler";
+import { applyMigrations } from "../fixtures/wrangler-dev.ts";
+
+const root = path.resolve(import.meta.dirname, "../..");
+
+/**
+ * A new persist folder (`patron-<name>-…` in the temporary directory; the caller removes it) with every
+ * migration applied, and the platform proxy's D1 binding on it (the caller disposes of it).
+ */
+export async function freshLocalD1(name: string) {
+  const persistDir = mkdtempSync(path.join(tmpdir(), `patron-${name}-`));
+  await applyMigrations(persistDir);
+  const proxy = await getPlatformProxy<{ DB: D1Database }>({
+    configPath: path.join(root, "wrangler.toml"),
+    persist: { path: path.join(persistDir, "v3") },
+  });
+  return { persistDir, proxy };
+}
 
 /** Bytes per table and index (dbstat), when the sqlite3 CLI is installed; null otherwise. */
 export async function tableBytes(persistDir: string): Promise<Record<string, number> | null> {
