@@ -554,6 +554,11 @@ export const audiences = sqliteTable(
      * number, whatever changed in between (a customer erased, a try that failed after the receiver took it).
      */
     syncPendingPage: text("sync_pending_page"),
+    /**
+     * The receiver's status code for this sync's last accepted page (null before one is): what the run's
+     * delivery records, also when the step that sent it is retried and finds nothing left to send.
+     */
+    syncStatusCode: integer("sync_status_code"),
     lastDeliveryAt: text("last_delivery_at"),
     lastDeliveryRunId: text("last_delivery_run_id"),
     /** "delivered" | "failed" | "nothing_to_send" */

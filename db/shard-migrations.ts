@@ -34,6 +34,7 @@ import m0029 from "./migrations/0029_migration_write_pause.sql";
 import m0030 from "./migrations/0030_audience_member_shard.sql";
 import m0031 from "./migrations/0031_audience_pages_sent.sql";
 import m0032 from "./migrations/0032_audience_pending_page.sql";
+import m0033 from "./migrations/0033_audience_status_code.sql";
 import journal from "./migrations/meta/_journal.json";
 
 export const shardMigrations = {
@@ -72,5 +73,6 @@ export const shardMigrations = {
     m0030,
     m0031,
     m0032,
+    m0033,
   },
 };

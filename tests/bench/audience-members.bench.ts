@@ -94,7 +94,7 @@ export default async function audienceMembersBench(args: string[]) {
       seconds.accept = await timed(async () => {
         for (let from = 0; from < members; from += deliveryPage) {
           const ids = Array.from({ length: Math.min(deliveryPage, members - from) }, (_, k) => customerId(from + k));
-          await pageAccepted(db, id, seq, "joined", ids);
+          await pageAccepted(db, id, seq, "joined", ids, 204);
           progress("accepted", from + ids.length);
         }
       });

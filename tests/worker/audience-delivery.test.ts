@@ -195,7 +195,8 @@ async function syncSteps(runId: string, settings: Env) {
 
 /**
  * The audience steps with Workflows' retries: a step that throws is run again, up to its 5 tries,
- * unless the error says retrying cannot help (`beforeRetry` runs between the tries). Answers the
+ * unless the error says retrying cannot help (`beforeRetry` runs between the tries); the first try of
+ * step `lost` that succeeds has its result lost, so the step runs again. Answers the
  * summary and the steps' names in order.
  */
 async function retriedSyncSteps(
@@ -204,8 +205,10 @@ async function retriedSyncSteps(
   webhookPageSize = pageSize,
   beforeRetry: (error: unknown) => Promise<void> = async () => {},
   box?: string,
+  lost?: string,
 ) {
   const names: string[] = [];
+  let resultLost = false;
   /** Step name → the requests `box` had received when the step ended. */
   const receivedAfter = new Map<string, number>();
   const step = {
@@ -214,6 +217,11 @@ async function retriedSyncSteps(
       for (let attempt = 1; ; attempt++) {
         try {
           const result = await run({ attempt });
+          if (name === lost && !resultLost) {
+            // The step did its work, but the Workflow never recorded its result (the Worker was evicted).
+            resultLost = true;
+            throw new Error("step result lost");
+          }
           if (box) receivedAfter.set(name, (await received(box)).length);
           return result;
         } catch (error) {
@@ -603,6 +611,28 @@ describe("audience webhooks", () => {
     for (const customerId of erased) expect(keptIds.has(customerId)).toBe(true);
     const told = new Set(pages.flatMap((page) => page.joined.map((row) => String(row.customerId))));
     expect(keptIds).toEqual(told);
+  });
+
+  it("records the receiver's answer when the step that delivered is run again and finds nothing left", async () => {
+    const once = await save("Active, step result lost", { stage: "active" }, "");
+    await retriedSyncSteps(
+      "run-result-lost",
+      defaultAudiencePaging,
+      pageSize,
+      undefined,
+      undefined,
+      deliveryStepName(once.id, 1),
+    );
+    const active = ids(await listed("stage=active"));
+    const requests = await received(once.box);
+    // Every page was sent once, in the step's first try: its second try found nothing left to send.
+    expect(requests.length).toBe(Math.ceil(active.size / pageSize));
+    expect(requests.length).toBeLessThanOrEqual(defaultAudiencePaging.deliveryPagesPerStep);
+    expect(new Set(requests.map((request) => request.headers["webhook-id"])).size).toBe(requests.length);
+    expect(requests.every((request) => request.status === 204)).toBe(true);
+    expect(await audience(once.id)).toMatchObject({
+      lastDelivery: { outcome: "delivered", runId: "run-result-lost", statusCode: 204, joined: active.size, left: 0 },
+    });
   });
 
   it("records a receiver that cannot be reached in the runtime's words, retryable, without the error's class name", async () => {

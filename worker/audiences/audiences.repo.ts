@@ -96,7 +96,7 @@ export function audienceListFilter(filters: AudienceFilters, limit: number, afte
 /** Starts a sync: the audience's next sync_seq. Undefined when the audience was deleted meanwhile. */
 export async function startSync(db: Db, id: string): Promise<number | undefined> {
   const row = await db.get<{ seq: number }>(sql`
-    UPDATE audiences SET sync_seq = sync_seq + 1, sync_pages_sent = 0, sync_pending_page = NULL
+    UPDATE audiences SET sync_seq = sync_seq + 1, sync_pages_sent = 0, sync_pending_page = NULL, sync_status_code = NULL
     WHERE id = ${id} RETURNING sync_seq AS seq`);
   return row?.seq;
 }
@@ -204,9 +204,9 @@ export async function holdPage(db: Db, id: string, pending: PendingPage) {
 }
 
 /**
- * Their receiver accepted a page of sync `seq` naming these members as `kind`: joined members are
- * marked delivered, leavers forgotten, the sync's count of pages sent goes up and the held page is
- * let go, in one batch, so the next page's number always follows the members already told.
+ * Their receiver accepted a page of sync `seq` naming these members as `kind`, answering `statusCode`:
+ * joined members are marked delivered, leavers forgotten, the sync's count of pages sent goes up, the
+ * status code is kept and the held page is let go, in one batch, so the next page's number always follows the members already told.
  */
 export async function pageAccepted(
   db: Db,
@@ -214,6 +214,7 @@ export async function pageAccepted(
   seq: number,
   kind: "joined" | "left",
   customerIds: readonly string[],
+  statusCode: number,
 ) {
   await runBatch(db, [
     kind === "joined"
@@ -222,7 +223,8 @@ export async function pageAccepted(
         WHERE audience_id = ${id} AND customer_id IN (SELECT value FROM ${jsonEach(customerIds)})`
       : removeQuery(id, customerIds),
     sql`
-      UPDATE audiences SET sync_pages_sent = sync_pages_sent + 1, sync_pending_page = NULL
+      UPDATE audiences
+      SET sync_pages_sent = sync_pages_sent + 1, sync_pending_page = NULL, sync_status_code = ${statusCode}
       WHERE id = ${id} AND sync_seq = ${seq}`,
   ]);
 }

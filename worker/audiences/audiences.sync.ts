@@ -261,18 +261,18 @@ async function syncAudience(
   }
 
   // Every step either throws or leaves fewer members to tell, so the walk ends.
-  let statusCode: number | null = null;
   for (let part = 1; ; part++) {
     const sent = await step.do(deliveryStepName(id, part), deliveryRetries, async (ctx) =>
       deliverPages(env, db, runId, id, start, { changes, pages, webhookPageSize, customers }, paging, ctx.attempt),
     );
-    if ("superseded" in sent) return "superseded";
-    statusCode = sent.statusCode ?? statusCode;
-    if (sent.done) break;
+    if (sent === "superseded") return "superseded";
+    if (sent === "done") break;
   }
-  await step.do(`audience ${id}: delivered`, dbRetries, async () =>
-    recordDelivery(db, id, { at: new Date(), runId, outcome: "delivered", statusCode, error: null, ...changes }),
-  );
+  await step.do(`audience ${id}: delivered`, dbRetries, async () => {
+    // The last accepted page's answer, kept with it (a step's own result is lost if the step is retried).
+    const statusCode = (await findAudience(db, id))?.syncStatusCode ?? null;
+    await recordDelivery(db, id, { at: new Date(), runId, outcome: "delivered", statusCode, error: null, ...changes });
+  });
   return "delivered";
 }
 
@@ -332,8 +332,8 @@ async function markMembers(
  * id never names other customers; accepting it marks its members and lets it go in one batch. A page
  * the receiver did not take is recorded on the audience and throws (retried unless the answer says it
  * cannot help); a retry that gets it accepted ends its step there, so the pages after it get tries of
- * their own in the next step rather than what the failures left of this one's. `done` once nothing is
- * left to tell.
+ * their own in the next step rather than what the failures left of this one's. Answers "done" once
+ * nothing is left to tell, "more" when pages may be, "superseded" when a later run or URL took over.
  */
 async function deliverPages(
   env: Env,
@@ -349,18 +349,17 @@ async function deliverPages(
   },
   paging: AudiencePaging,
   attempt: number,
-): Promise<{ statusCode: number | null; done: boolean } | { superseded: true }> {
+): Promise<"done" | "more" | "superseded"> {
   const { changes, pages } = plan;
-  let statusCode: number | null = null;
   for (let read = 0; read < paging.deliveryPagesPerStep; read++) {
     // A later run (a second nightly job started meanwhile) or a new webhook URL supersedes this run:
     // its pages would tell the wrong receiver, or tell members of the later run they left.
     const audience = await findAudience(db, id);
-    if (!audience || audience.syncSeq !== sync.seq || audience.webhookUrl !== sync.url) return { superseded: true };
+    if (!audience || audience.syncSeq !== sync.seq || audience.webhookUrl !== sync.url) return "superseded";
     let pending = pendingPage(audience, sync.seq);
     if (!pending) {
       const next = await nextPage(db, runId, id, sync, plan, audience.syncPagesSent + 1);
-      if (next === "done") return { statusCode, done: true };
+      if (next === "done") return "done";
       if (next === "skip") continue;
       pending = next;
       await holdPage(db, id, pending);
@@ -379,11 +378,10 @@ async function deliverPages(
       const message = `page ${pending.page} of ${pages}: ${result.error}`;
       throw result.retry ? new Error(message) : new NonRetryableError(message);
     }
-    await pageAccepted(db, id, sync.seq, pending.kind, pending.customerIds);
-    statusCode = result.statusCode;
-    if (attempt > 1) return { statusCode, done: false };
+    await pageAccepted(db, id, sync.seq, pending.kind, pending.customerIds, result.statusCode);
+    if (attempt > 1) return "more";
   }
-  return { statusCode, done: false };
+  return "more";
 }
 
 /**

@@ -1,0 +1,1 @@
+ALTER TABLE `audiences` ADD `sync_status_code` integer;
