@@ -206,7 +206,8 @@ export async function holdPage(db: Db, id: string, pending: PendingPage) {
 /**
  * Their receiver accepted a page of sync `seq` naming these members as `kind`, answering `statusCode`:
  * joined members are marked delivered, leavers forgotten, the sync's count of pages sent goes up, the
- * status code is kept and the held page is let go, in one batch, so the next page's number always follows the members already told.
+ * status code is kept and the held page is let go, in one batch, so the next page's number always
+ * follows the members already told.
  */
 export async function pageAccepted(
   db: Db,
