@@ -243,6 +243,16 @@ export function shardsStatusText(view: ShardsStatusView): string[] {
       `The fullest, shard ${fullest.shard}, holds ${percent(fullest.share)} of the ${limit} one shard can store${capacity}.`,
     );
   if (view.spread !== null) lines.push(`The shard with the most customers holds ${view.spread.toFixed(2)}× the mean.`);
+  const main = view.main;
+  if (main) {
+    lines.push(
+      `The main database (D1) stores ${bytesText(main.bytes)}, ${percent(main.share)} of the ${bytesText(main.limitBytes)} D1 allows; it keeps ${whole(main.audienceMembers)} members of audiences with a webhook (about 268 bytes each).`,
+    );
+    if (main.nearlyFull)
+      lines.push(
+        "The main database is filling: the members of audiences with a webhook are what grows there with the customers; remove the webhook of an audience no longer needed, and its members go with it (docs/scaling.md, watching the shards).",
+      );
+  }
   // Not while a reshard is under way: finishing it is the next step.
   if (fullest && view.nearlyFull && (!view.reshard || view.reshard.done))
     lines.push(

@@ -190,7 +190,24 @@ describe("shardsStatusText", () => {
       "The fullest, shard 1, holds 0.36% of the 10 GB one shard can store; at this density one shard holds about 833,333 customers.",
     );
     expect(lines).toContain("The shard with the most customers holds 1.50× the mean.");
-    expect(lines.join("\n")).not.toMatch(/Grow the shards|under way[:;(]/);
+    expect(lines.join("\n")).not.toMatch(/Grow the shards|under way[:;(]|main database/);
+  });
+
+  it("says how full the main database is and how many audience members it keeps, and what to do once it fills", () => {
+    const parts = [part(0, 1_000, 12_000_000), part(1, 3_000, 36_000_000)];
+    const main = { bytes: 250_000_000, audienceMembers: 812_345 };
+    const lines = shardsStatusText({ ...shardsOverview(2, parts, [], main), reshard: null, rebalance: null });
+    expect(lines).toContain(
+      "The main database (D1) stores 250 MB, 2.50% of the 10 GB D1 allows; it keeps 812,345 members of audiences with a webhook (about 268 bytes each).",
+    );
+    expect(lines.join("\n")).not.toContain("The main database is filling");
+    const filling = { bytes: 7_200_000_000, audienceMembers: 26_000_000 };
+    const text = shardsStatusText({ ...shardsOverview(2, parts, [], filling), reshard: null, rebalance: null }).join(
+      "\n",
+    );
+    expect(text).toContain("stores 7.2 GB, 72.0% of the 10 GB D1 allows; it keeps 26,000,000 members");
+    expect(text).toContain("The main database is filling: the members of audiences with a webhook");
+    expect(text).not.toContain("Grow the shards");
   });
 
   it("says to grow before the fullest fills, unless a reshard is under way: then how to go on with it", () => {

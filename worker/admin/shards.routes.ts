@@ -5,9 +5,10 @@
 // their account keys' home shards (`patron shards rebalance`: one page per POST, and its progress).
 import { Hono } from "hono";
 import { z } from "zod";
+import { webhookAudienceMembers } from "../audiences/audiences.repo.ts";
 import { maxShards } from "../core/shards/placement.ts";
-import { reshardNext, shardsOverview } from "../core/shards/status.ts";
-import type { AppEnv } from "../env.ts";
+import { type MainDatabasePart, reshardNext, shardsOverview } from "../core/shards/status.ts";
+import type { AppEnv, Db } from "../env.ts";
 import { requireAdminKey } from "../http/auth.ts";
 import { ApiError, notFound } from "../http/errors.ts";
 import { jsonBody, queryParams } from "../http/validate.ts";
@@ -111,16 +112,23 @@ const writtenText = (written: Record<string, number>) =>
     .map(([table, n]) => `${table}: ${n.toLocaleString("en-US")}`)
     .join(", ");
 
+/** The main D1 database's size (D1 reports it after every query) and its audience members. */
+async function mainDatabasePart(d1: D1Database, db: Db): Promise<MainDatabasePart> {
+  const [probe, audienceMembers] = await Promise.all([d1.prepare("SELECT 1").run(), webhookAudienceMembers(db)]);
+  return { bytes: probe.meta.size_after, audienceMembers };
+}
+
 export const shardAdminRoutes = new Hono<AppEnv>()
   .use("*", requireAdminKey)
   .get("/", async (c) => {
     const count = shardCount(c.env);
     if (count === 0) throw notSharded();
     // Every shard answers for itself: one that refuses (placed for another count) is listed, not fatal.
-    const [answers, reshard, rebalance] = await Promise.all([
+    const [answers, reshard, rebalance, main] = await Promise.all([
       Promise.allSettled(everyShard(c.env).map((shard) => shard.status())),
       reshardState(c.var.db),
       rebalanceState(c.var.db),
+      mainDatabasePart(c.env.DB, c.var.db),
     ]);
     const parts = answers.flatMap((answer) => (answer.status === "fulfilled" ? [answer.value] : []));
     const unanswered = answers.flatMap((answer, shard) =>
@@ -128,7 +136,7 @@ export const shardAdminRoutes = new Hono<AppEnv>()
     );
     return c.json({
       data: {
-        ...shardsOverview(count, parts, unanswered),
+        ...shardsOverview(count, parts, unanswered, main),
         reshard: reshard && reshardView(reshard, count),
         rebalance: rebalance && rebalanceView(rebalance, count),
       },

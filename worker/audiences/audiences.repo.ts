@@ -257,6 +257,14 @@ export async function scoredCustomers(db: Db, customerIds: readonly string[]): P
     ORDER BY s.customer_id`);
 }
 
+/** Members of the audiences with a webhook at their last run: the rows their sync keeps in D1, near enough. */
+export async function webhookAudienceMembers(db: Db): Promise<number> {
+  const row = await db.get<{ n: number }>(
+    sql`SELECT coalesce(sum(size), 0) AS n FROM audiences WHERE webhook_url IS NOT NULL`,
+  );
+  return row?.n ?? 0;
+}
+
 export async function recordSize(db: Db, id: string, size: number, at: Date) {
   await db.run(sql`UPDATE audiences SET size = ${size}, sized_at = ${at.toISOString()} WHERE id = ${id}`);
 }

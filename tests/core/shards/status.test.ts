@@ -1,6 +1,7 @@
 // How full and how even the customer shards are: the overview GET /v1/admin/shards answers.
 import { describe, expect, it } from "vitest";
 import {
+  d1StorageLimitBytes,
   nearlyFullShare,
   type ShardPart,
   shardStorageLimitBytes,
@@ -18,6 +19,23 @@ const part = (shard: number, customers: number, bytes: number, extra: Partial<Sh
 });
 
 describe("shardsOverview", () => {
+  it("puts the main D1 database beside the shards, against D1's own limit", () => {
+    const parts = [part(0, 100, 1_000_000)];
+    expect(shardsOverview(1, parts).main).toBeNull();
+    const main = shardsOverview(1, parts, [], { bytes: 2_500_000_000, audienceMembers: 9_000_000 }).main;
+    expect(main).toEqual({
+      bytes: 2_500_000_000,
+      audienceMembers: 9_000_000,
+      limitBytes: d1StorageLimitBytes,
+      share: 0.25,
+      nearlyFull: false,
+    });
+    const filling = shardsOverview(1, parts, [], { bytes: nearlyFullShare * d1StorageLimitBytes, audienceMembers: 0 });
+    expect(filling.main?.nearlyFull).toBe(true);
+    // The shards' own verdict is theirs alone.
+    expect(filling.nearlyFull).toBe(false);
+  });
+
   it("adds the shards up, in index order, each with its share of what one shard stores", () => {
     const view = shardsOverview(3, [
       part(2, 300, 3_000_000, { unfinishedMoves: 2 }),

@@ -49,6 +49,36 @@ describe("GET /v1/admin/shards", () => {
     expect(view.rebalance).toBeNull();
   });
 
+  it("answers the main D1 database's size, growing as it does, and the members its audiences with a webhook keep", async () => {
+    const before = (await status()).main;
+    expect(before?.limitBytes).toBe(10_000_000_000);
+    expect(before?.bytes).toBeGreaterThan(0);
+    // A megabyte more in D1, and an audience with a webhook sized at 1,234 members by a run.
+    await env.DB.exec("CREATE TABLE probe_status_bytes (b BLOB)");
+    await env.DB.batch(
+      Array.from({ length: 16 }, () => env.DB.prepare("INSERT INTO probe_status_bytes VALUES (randomblob(65536))")),
+    );
+    const saved = await api.call(
+      "POST",
+      "/v1/admin/audiences",
+      { name: "Status probe", filters: {}, webhookUrl: "https://hooks.example.com/status", matchKeys: [] },
+      adminKey,
+    );
+    expect(saved.status, await saved.clone().text()).toBe(201);
+    const { id } = ((await saved.json()) as { data: { id: string } }).data;
+    await env.DB.prepare("UPDATE audiences SET size = 1234 WHERE id = ?").bind(id).run();
+    try {
+      const after = (await status()).main;
+      expect((after?.bytes ?? 0) - (before?.bytes ?? 0)).toBeGreaterThanOrEqual(16 * 65_536);
+      expect(after?.share).toBe((after?.bytes ?? 0) / 10_000_000_000);
+      expect(after?.audienceMembers).toBe((before?.audienceMembers ?? 0) + 1234);
+      expect(after?.nearlyFull).toBe(false);
+    } finally {
+      await env.DB.exec("DROP TABLE probe_status_bytes");
+      await api.call("DELETE", `/v1/admin/audiences/${id}`, undefined, adminKey);
+    }
+  });
+
   it("wants the admin key, and customer data in shards", async () => {
     expect((await api.call("GET", "/v1/admin/shards", undefined, null)).status).toBe(401);
     const context = createExecutionContext();

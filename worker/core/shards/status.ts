@@ -1,12 +1,28 @@
 // How full and how even the customer shards are (GET /v1/admin/shards, `patron shards status`): each
 // shard's customers and stored bytes against what one Durable Object holds, so an operator grows the
-// count (patron shards reshard) before a shard fills, instead of after its writes start failing.
+// count (patron shards reshard) before a shard fills, instead of after its writes start failing; and
+// the main D1 database beside them, whose audience members grow with the customers.
 
 /** What one SQLite-backed Durable Object stores at most (Cloudflare's limit per object, 10 GB). */
 export const shardStorageLimitBytes = 10_000_000_000;
 
 /** From this share of the limit on, the fullest shard is nearly full: time to grow the count. */
 export const nearlyFullShare = 0.7;
+
+/** What one D1 database stores at most (Cloudflare's limit, 10 GB, not raised on request). */
+export const d1StorageLimitBytes = 10_000_000_000;
+
+/**
+ * The main D1 database beside the shards: the shared state (catalog, rules, runs, audiences) and the one
+ * part that grows with the customers, the members of audiences with a webhook (their delivery state,
+ * about 268 bytes each: npm run bench -- audience-members).
+ */
+export interface MainDatabasePart {
+  /** The database's size, as D1 reports it after a query. */
+  bytes: number;
+  /** Members of the audiences with a webhook at their last nightly run (the rows the webhook sync keeps). */
+  audienceMembers: number;
+}
 
 /** One shard's own figures, as it reports them. */
 export interface ShardPart {
@@ -45,6 +61,8 @@ export interface ShardsOverview {
   customersPerShard: number | null;
   /** True once the fullest shard holds `nearlyFullShare` of the limit or more. */
   nearlyFull: boolean;
+  /** The main D1 database, its share of D1's limit and whether it holds `nearlyFullShare` of it; null when not read. */
+  main: (MainDatabasePart & { limitBytes: number; share: number; nearlyFull: boolean }) | null;
 }
 
 /** The overview of `parts`, one per shard of a deployment running `count` shards that answered. */
@@ -52,6 +70,7 @@ export function shardsOverview(
   count: number,
   parts: readonly ShardPart[],
   unanswered: readonly UnansweredShard[] = [],
+  main: MainDatabasePart | null = null,
 ): ShardsOverview {
   const shards = [...parts]
     .sort((a, b) => a.shard - b.shard)
@@ -80,6 +99,12 @@ export function shardsOverview(
     bytesPerCustomer,
     customersPerShard: bytesPerCustomer === null ? null : Math.floor(shardStorageLimitBytes / bytesPerCustomer),
     nearlyFull: (fullest?.share ?? 0) >= nearlyFullShare,
+    main: main && {
+      ...main,
+      limitBytes: d1StorageLimitBytes,
+      share: main.bytes / d1StorageLimitBytes,
+      nearlyFull: main.bytes / d1StorageLimitBytes >= nearlyFullShare,
+    },
   };
 }
 
