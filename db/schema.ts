@@ -599,6 +599,17 @@ export const audienceMembers = sqliteTable(
 );
 
 /**
+ * Audiences whose members' delivery state is to be forgotten: deleted, or given another receiver (a new
+ * or removed webhook URL). The route only records it here; the nightly job deletes the members a page
+ * at a time before it syncs the audiences, since one statement over millions of members would run past
+ * D1's 30 s per query. `requested_at` tells a request made while a purge was under way.
+ */
+export const audienceMemberPurges = sqliteTable("audience_member_purges", {
+  audienceId: text("audience_id").primaryKey(),
+  requestedAt: text("requested_at").notNull(),
+});
+
+/**
  * Bulk imports through the queue (worker/imports): a job that batches of orders are posted to. Its
  * progress and totals are read from its batches, so nothing here is a counter that a redelivered
  * queue message could add to twice.

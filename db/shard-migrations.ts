@@ -35,6 +35,7 @@ import m0030 from "./migrations/0030_audience_member_shard.sql";
 import m0031 from "./migrations/0031_audience_pages_sent.sql";
 import m0032 from "./migrations/0032_audience_pending_page.sql";
 import m0033 from "./migrations/0033_audience_status_code.sql";
+import m0034 from "./migrations/0034_audience_member_purges.sql";
 import journal from "./migrations/meta/_journal.json";
 
 export const shardMigrations = {
@@ -74,5 +75,6 @@ export const shardMigrations = {
     m0031,
     m0032,
     m0033,
+    m0034,
   },
 };

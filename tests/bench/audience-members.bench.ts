@@ -10,9 +10,17 @@ import { rmSync } from "node:fs";
 import { drizzle } from "drizzle-orm/d1";
 import * as schema from "../../db/schema.ts";
 import type { ListedRow } from "../../worker/admin/customer-lists.repo.ts";
-import { insertAudience, markMembersPage, pageAccepted, startSync } from "../../worker/audiences/audiences.repo.ts";
+import {
+  deleteAudience,
+  insertAudience,
+  markMembersPage,
+  pageAccepted,
+  purgeMembers,
+  startSync,
+} from "../../worker/audiences/audiences.repo.ts";
+import { defaultAudiencePaging } from "../../worker/audiences/paging.ts";
 import type { Db } from "../../worker/env.ts";
-import { freshLocalD1, tableBytes } from "./local-d1.ts";
+import { freshLocalD1, openLocalD1, tableBytes } from "./local-d1.ts";
 
 const markPage = 2_000;
 const deliveryPage = 500;
@@ -47,11 +55,12 @@ export default async function audienceMembersBench(args: string[]) {
   const { persistDir, proxy } = await freshLocalD1("audience-members");
   try {
     let sizeAfter = 0;
-    const seconds = { mark: 0, accept: 0, bare: 0 };
+    let slowestPurgePage = 0;
+    const id = `aud_${crypto.randomUUID().replaceAll("-", "")}`;
+    const seconds = { mark: 0, accept: 0, bare: 0, delete: 0 };
     try {
       const db = drizzle(proxy.env.DB, { schema }) as unknown as Db;
       const now = new Date().toISOString();
-      const id = `aud_${crypto.randomUUID().replaceAll("-", "")}`;
       await insertAudience(
         db,
         {
@@ -94,7 +103,7 @@ export default async function audienceMembersBench(args: string[]) {
       seconds.accept = await timed(async () => {
         for (let from = 0; from < members; from += deliveryPage) {
           const ids = Array.from({ length: Math.min(deliveryPage, members - from) }, (_, k) => customerId(from + k));
-          await pageAccepted(db, id, seq, "joined", ids, 204);
+          await pageAccepted(db, id, { seq, page: from / deliveryPage + 1, kind: "joined", customerIds: ids }, 204);
           progress("accepted", from + ids.length);
         }
       });
@@ -119,6 +128,25 @@ export default async function audienceMembersBench(args: string[]) {
       await proxy.dispose();
     }
     const tables = await tableBytes(persistDir);
+    // Then the audience deleted (DELETE /v1/admin/audiences/:id; a new webhook URL forgets the members
+    // the same way) and its members forgotten as the nightly job does, in pages of one statement each,
+    // which D1 would stop after 30 s: the slowest page is what to hold against that.
+    const again = await openLocalD1(persistDir);
+    try {
+      const db = drizzle(again.env.DB, { schema }) as unknown as Db;
+      if (!(await deleteAudience(db, id, new Date()))) throw new Error("the audience was not there to delete");
+      seconds.delete = await timed(async () => {
+        for (let left = true; left; ) {
+          const start = performance.now();
+          left = (await purgeMembers(db, defaultAudiencePaging.purgePageSize, 1)).left;
+          slowestPurgePage = Math.max(slowestPurgePage, (performance.now() - start) / 1000);
+        }
+      });
+      const left = await again.env.DB.prepare("SELECT count(*) AS n FROM audience_members").first<{ n: number }>();
+      if (left?.n !== 0) throw new Error(`${left?.n} members left after deleting the audience`);
+    } finally {
+      await again.dispose();
+    }
     const n = (value: number) => Math.round(value).toLocaleString("en");
     const memberTables = ["audience_members", "sqlite_autoindex_audience_members_1", "audience_members_sync_idx"];
     const byTable = tables
@@ -139,6 +167,10 @@ export default async function audienceMembersBench(args: string[]) {
     console.log(
       `marking: ${n(members / seconds.mark)} members/s; accepting as joined: ${n(members / seconds.accept)} members/s; ` +
         `bare insert of the ids: ${n(members / seconds.bare)} ids/s (marking ${(seconds.mark / seconds.bare).toFixed(1)}× its time)`,
+    );
+    console.log(
+      `forgetting a deleted audience's members: ${seconds.delete.toFixed(2)} s, ${n(members / seconds.delete)} members/s, ` +
+        `in pages of ${n(defaultAudiencePaging.purgePageSize)}, the slowest ${slowestPurgePage.toFixed(3)} s (D1 stops a query at 30 s)`,
     );
     console.log(
       `D1's 10 GB holds about ${n(d1Bytes / perMember / 1e6)} million memberships in all; an audience with a webhook of every ` +

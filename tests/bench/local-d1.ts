@@ -18,11 +18,15 @@ const root = path.resolve(import.meta.dirname, "../..");
 export async function freshLocalD1(name: string) {
   const persistDir = mkdtempSync(path.join(tmpdir(), `patron-${name}-`));
   await applyMigrations(persistDir);
-  const proxy = await getPlatformProxy<{ DB: D1Database }>({
+  return { persistDir, proxy: await openLocalD1(persistDir) };
+}
+
+/** The platform proxy's D1 binding on a persist folder freshLocalD1 made (the caller disposes of it). */
+export function openLocalD1(persistDir: string) {
+  return getPlatformProxy<{ DB: D1Database }>({
     configPath: path.join(root, "wrangler.toml"),
     persist: { path: path.join(persistDir, "v3") },
   });
-  return { persistDir, proxy };
 }
 
 /** Bytes per table and index (dbstat), when the sqlite3 CLI is installed; null otherwise. */

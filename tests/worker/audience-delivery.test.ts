@@ -13,6 +13,7 @@ import { jobRunResponseSchema } from "../../worker/admin/admin.schemas.ts";
 import { csvHeader } from "../../worker/admin/customer-rows.ts";
 import { customerListResponseSchema } from "../../worker/admin/insights.schemas.ts";
 import { createApp } from "../../worker/app.ts";
+import { holdPage, pageAccepted, purgeMembers, startSync } from "../../worker/audiences/audiences.repo.ts";
 import {
   type AudienceView,
   audienceResponseSchema,
@@ -24,6 +25,7 @@ import {
   defaultAudiencePaging,
   deliveryStepName,
   membersStepName,
+  purgeStepName,
   syncAudiencesSteps,
 } from "../../worker/audiences/audiences.sync.ts";
 import { deliver } from "../../worker/audiences/delivery.ts";
@@ -148,6 +150,13 @@ async function audience(id: string): Promise<AudienceView> {
   return audienceResponseSchema.parse(
     await (await api.call("GET", `/v1/admin/audiences/${id}`, undefined, adminKey)).json(),
   ).data;
+}
+
+/** A customer's export (GET /v1/customers/:id/export), as text. */
+async function exportText(customerId: string | undefined) {
+  const response = await api.call("GET", `/v1/customers/${customerId}/export`, undefined, adminKey);
+  expect(response.status).toBe(200);
+  return JSON.stringify(await response.json());
 }
 
 interface Saved {
@@ -515,7 +524,7 @@ describe("audience webhooks", () => {
     // (The other audiences are synced too; the one whose receiver answers 410 fails as before.)
     const { names, receivedAfter } = await retriedSyncSteps(
       "run-mid-step",
-      { markPageSize: 7, markPagesPerStep: 2, deliveryPagesPerStep: 3 },
+      { ...defaultAudiencePaging, markPageSize: 7, markPagesPerStep: 2, deliveryPagesPerStep: 3 },
       smallPage,
       undefined,
       midStep.box,
@@ -632,6 +641,111 @@ describe("audience webhooks", () => {
     expect(requests.every((request) => request.status === 204)).toBe(true);
     expect(await audience(once.id)).toMatchObject({
       lastDelivery: { outcome: "delivered", runId: "run-result-lost", statusCode: 204, joined: active.size, left: 0 },
+    });
+  });
+
+  it("forgets a deleted audience's members at the next run, a page at a time, and leaves them out of exports meanwhile", async () => {
+    const gone = await save("Active, deleted", { stage: "active" }, "");
+    await retriedSyncSteps("run-before-delete", defaultAudiencePaging);
+    const db = env.DB;
+    const count = async (id: string) =>
+      (
+        await db
+          .prepare("SELECT count(*) AS n FROM audience_members WHERE audience_id = ?")
+          .bind(id)
+          .first<{ n: number }>()
+      )?.n ?? 0;
+    const members = await count(gone.id);
+    expect(members).toBe(ids(await listed("stage=active")).size);
+    const [member] = await listed("stage=active");
+    expect(await exportText(member?.customerId)).toContain(gone.id);
+    // The route answers at once: the members stay until the run, out of the member's export.
+    expect((await api.call("DELETE", `/v1/admin/audiences/${gone.id}`, undefined, adminKey)).status).toBe(204);
+    expect(await count(gone.id)).toBe(members);
+    expect(await exportText(member?.customerId)).not.toContain(gone.id);
+    const { names } = await retriedSyncSteps("run-after-delete", {
+      ...defaultAudiencePaging,
+      purgePageSize: 4,
+      purgePagesPerStep: 2,
+    });
+    expect(await count(gone.id)).toBe(0);
+    expect((await db.prepare("SELECT count(*) AS n FROM audience_member_purges").first<{ n: number }>())?.n).toBe(0);
+    // Pages of 4, two a step (the last page, short, lets the request go), before the audiences are synced.
+    const purges = names.filter((name) => name.startsWith("audiences: purge "));
+    expect(purges).toEqual(
+      Array.from({ length: Math.ceil((Math.floor(members / 4) + 1) / 2) }, (_, k) => purgeStepName(k + 1)),
+    );
+    expect(names.indexOf("audiences")).toBe(purges.length);
+  });
+
+  it("does not start an audience's sync while the members its old receiver was told of are still to be forgotten", async () => {
+    const moving = await save("Active, re-pointed", { stage: "active" }, "");
+    await retriedSyncSteps("run-before-repoint", defaultAudiencePaging);
+    const [member] = await listed("stage=active");
+    expect(await exportText(member?.customerId)).toContain(moving.id);
+    const repointed = await api.call(
+      "PATCH",
+      `/v1/admin/audiences/${moving.id}`,
+      { webhookUrl: `${inject("webhookReceiver")}/hooks/${moving.box}-new` },
+      adminKey,
+    );
+    expect(repointed.status).toBe(200);
+    // What the old receiver was told is no longer the audience's: the export leaves it out until the run.
+    expect(await exportText(member?.customerId)).not.toContain(moving.id);
+    const db = d1Db();
+    expect(await startSync(db, moving.id)).toBeUndefined();
+    while ((await purgeMembers(db, 1_000, 1)).left);
+    expect(await startSync(db, moving.id)).toBeGreaterThan(0);
+  });
+
+  it("keeps a superseded run's page from being sent or forgetting a member, and counts a page accepted twice once", async () => {
+    const raced = await save("Active, raced", { stage: "active" }, "");
+    await retriedSyncSteps("run-before-race", defaultAudiencePaging);
+    const db = d1Db();
+    const [member] = await listed("stage=active");
+    const customerIds = [String(member?.customerId)];
+    const state = async () => ({
+      row: await env.DB.prepare(
+        "SELECT sync_seq AS seq, sync_pages_sent AS sent, sync_pending_page AS pending FROM audiences WHERE id = ?",
+      )
+        .bind(raced.id)
+        .first<{ seq: number; sent: number; pending: string | null }>(),
+      members: (
+        await env.DB.prepare("SELECT count(*) AS n FROM audience_members WHERE audience_id = ?")
+          .bind(raced.id)
+          .first<{ n: number }>()
+      )?.n,
+    });
+    const before = await state();
+    const stale = before.row?.seq ?? 0;
+    const later = await startSync(db, raced.id);
+    expect(later).toBe(stale + 1);
+    const delivered = async () =>
+      (
+        await env.DB.prepare("SELECT delivered FROM audience_members WHERE audience_id = ? AND customer_id = ?")
+          .bind(raced.id, customerIds[0])
+          .first<{ delivered: number }>()
+      )?.delivered;
+    expect(await delivered()).toBe(1);
+    // The earlier run's page is not kept, so not sent; were it accepted (its POST in flight as the later
+    // run started), the member it names as left stays, untold, for the later run to tell again.
+    const page = { seq: stale, page: 1, kind: "left" as const, customerIds, body: "{}" };
+    expect(await holdPage(db, raced.id, page)).toBe(false);
+    await pageAccepted(db, raced.id, page, 204);
+    expect(await state()).toEqual({ row: { seq: stale + 1, sent: 0, pending: null }, members: before.members });
+    expect(await delivered()).toBe(0);
+    // The later run's page 1 is kept and accepted once; a second acceptance of it changes nothing.
+    const current = { ...page, seq: stale + 1 };
+    expect(await holdPage(db, raced.id, current)).toBe(true);
+    await pageAccepted(db, raced.id, current, 204);
+    expect(await state()).toEqual({
+      row: { seq: stale + 1, sent: 1, pending: null },
+      members: (before.members ?? 0) - 1,
+    });
+    await pageAccepted(db, raced.id, current, 204);
+    expect(await state()).toEqual({
+      row: { seq: stale + 1, sent: 1, pending: null },
+      members: (before.members ?? 0) - 1,
     });
   });
 

@@ -69,7 +69,7 @@ export async function updateAudience(
         webhook_url = ${next.webhookUrl}, match_keys = ${JSON.stringify(next.matchKeys)}, secret = ${next.secret},
         updated_at = ${next.updatedAt}
       WHERE id = ${id}`,
-    ...(receiverChanged ? [sql`DELETE FROM audience_members WHERE audience_id = ${id}`] : []),
+    ...(receiverChanged ? [purgeMembersLater(id, now)] : []),
   ]);
   return next;
 }
@@ -77,13 +77,47 @@ export async function updateAudience(
 const definedFields = <T extends object>(value: T) =>
   Object.fromEntries(Object.entries(value).filter(([, field]) => field !== undefined)) as Partial<T>;
 
-/** Deletes the audience and its members; false when there was none. */
-export async function deleteAudience(db: Db, id: string): Promise<boolean> {
-  const [, deleted] = await runBatch(db, [
-    sql`DELETE FROM audience_members WHERE audience_id = ${id}`,
-    sql`DELETE FROM audiences WHERE id = ${id}`,
-  ]);
+/** Deletes the audience, its members left to the nightly job's purge; false when there was none. */
+export async function deleteAudience(db: Db, id: string, now: Date): Promise<boolean> {
+  const [deleted] = await runBatch(db, [sql`DELETE FROM audiences WHERE id = ${id}`, purgeMembersLater(id, now)]);
   return (deleted?.meta.changes ?? 0) > 0;
+}
+
+/**
+ * Records that the audience's members are to be forgotten (purgeMembers deletes them). Until then its
+ * sync does not start (startSync) and exports leave them out.
+ */
+const purgeMembersLater = (id: string, now: Date) => sql`
+  INSERT INTO audience_member_purges (audience_id, requested_at) VALUES (${id}, ${now.toISOString()})
+  ON CONFLICT (audience_id) DO UPDATE SET requested_at = excluded.requested_at`;
+
+/**
+ * Deletes up to `pages` pages of `pageSize` members of the audiences to forget, oldest request first,
+ * letting a request go once its audience has no members left (unless it was made again meanwhile).
+ * Answers the members deleted and whether requests are left.
+ */
+export async function purgeMembers(
+  db: Db,
+  pageSize: number,
+  pages: number,
+): Promise<{ purged: number; left: boolean }> {
+  let purged = 0;
+  for (let page = 0; page < pages; page++) {
+    const request = await db.get<{ audienceId: string; requestedAt: string }>(sql`
+      SELECT audience_id AS audienceId, requested_at AS requestedAt FROM audience_member_purges
+      ORDER BY requested_at, audience_id LIMIT 1`);
+    if (!request) return { purged, left: false };
+    const deleted = await db.run(sql`
+      DELETE FROM audience_members WHERE audience_id = ${request.audienceId} AND customer_id IN (
+        SELECT customer_id FROM audience_members WHERE audience_id = ${request.audienceId} LIMIT ${pageSize})`);
+    purged += deleted.meta.changes;
+    if (deleted.meta.changes < pageSize)
+      await db.run(sql`
+        DELETE FROM audience_member_purges
+        WHERE audience_id = ${request.audienceId} AND requested_at = ${request.requestedAt}`);
+  }
+  const left = await db.get(sql`SELECT 1 AS one FROM audience_member_purges LIMIT 1`);
+  return { purged, left: left !== undefined };
 }
 
 // ---- The nightly sync ----------------------------------------------------------------------------
@@ -93,11 +127,15 @@ export function audienceListFilter(filters: AudienceFilters, limit: number, afte
   return { ...filters, column: "clv_at_stake", descending: true, after, limit };
 }
 
-/** Starts a sync: the audience's next sync_seq. Undefined when the audience was deleted meanwhile. */
+/**
+ * Starts a sync: the audience's next sync_seq. Undefined when the audience was deleted meanwhile, or
+ * its members are still to be forgotten (a new receiver since this run's purge): the next run syncs it.
+ */
 export async function startSync(db: Db, id: string): Promise<number | undefined> {
   const row = await db.get<{ seq: number }>(sql`
     UPDATE audiences SET sync_seq = sync_seq + 1, sync_pages_sent = 0, sync_pending_page = NULL, sync_status_code = NULL
-    WHERE id = ${id} RETURNING sync_seq AS seq`);
+    WHERE id = ${id} AND NOT EXISTS (SELECT 1 FROM audience_member_purges WHERE audience_id = ${id})
+    RETURNING sync_seq AS seq`);
   return row?.seq;
 }
 
@@ -196,11 +234,15 @@ export function pendingPage(audience: AudienceRow, seq: number): PendingPage | n
   return pending.seq === seq && pending.page === audience.syncPagesSent + 1 ? pending : null;
 }
 
-/** Keeps the page about to be POSTed (unless a later sync started meanwhile). */
-export async function holdPage(db: Db, id: string, pending: PendingPage) {
-  await db.run(sql`
+/**
+ * Keeps the page about to be POSTed: false (nothing kept, nothing to send) when a later sync started
+ * meanwhile or the page's number is no longer the next.
+ */
+export async function holdPage(db: Db, id: string, pending: PendingPage): Promise<boolean> {
+  const held = await db.run(sql`
     UPDATE audiences SET sync_pending_page = ${JSON.stringify(pending)}
-    WHERE id = ${id} AND sync_seq = ${pending.seq}`);
+    WHERE id = ${id} AND sync_seq = ${pending.seq} AND sync_pages_sent = ${pending.page - 1}`);
+  return held.meta.changes > 0;
 }
 
 /**
@@ -212,21 +254,28 @@ export async function holdPage(db: Db, id: string, pending: PendingPage) {
 export async function pageAccepted(
   db: Db,
   id: string,
-  seq: number,
-  kind: "joined" | "left",
-  customerIds: readonly string[],
+  pending: Pick<PendingPage, "seq" | "page" | "kind" | "customerIds">,
   statusCode: number,
 ) {
+  const { seq, page, kind, customerIds } = pending;
+  // Whether this page is still the sync's next one. A page accepted after a later run started (or a
+  // second time, by an overlapping try) still records what its receiver now knows, without forgetting
+  // a member the later run may have found: joined members are told; leavers become untold, so the later
+  // run tells them joined if they are members again, and drops them otherwise.
+  const current = sql`EXISTS (SELECT 1 FROM audiences
+    WHERE id = ${id} AND sync_seq = ${seq} AND sync_pages_sent = ${page - 1})`;
+  const members = sql`audience_id = ${id} AND customer_id IN (SELECT value FROM ${jsonEach(customerIds)})`;
   await runBatch(db, [
-    kind === "joined"
-      ? sql`
-        UPDATE audience_members SET delivered = 1
-        WHERE audience_id = ${id} AND customer_id IN (SELECT value FROM ${jsonEach(customerIds)})`
-      : removeQuery(id, customerIds),
+    ...(kind === "joined"
+      ? [sql`UPDATE audience_members SET delivered = 1 WHERE ${members}`]
+      : [
+          sql`DELETE FROM audience_members WHERE ${members} AND ${current}`,
+          sql`UPDATE audience_members SET delivered = 0 WHERE ${members} AND NOT ${current}`,
+        ]),
     sql`
       UPDATE audiences
       SET sync_pages_sent = sync_pages_sent + 1, sync_pending_page = NULL, sync_status_code = ${statusCode}
-      WHERE id = ${id} AND sync_seq = ${seq}`,
+      WHERE id = ${id} AND sync_seq = ${seq} AND sync_pages_sent = ${page - 1}`,
   ]);
 }
 

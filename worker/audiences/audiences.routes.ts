@@ -111,6 +111,6 @@ export const audienceRoutes = new Hono<AppEnv>()
   })
   .delete("/:id", async (c) => {
     const id = idOf(c.req.param());
-    if (!(await deleteAudience(c.var.db, id))) throw noSuchAudience(id);
+    if (!(await deleteAudience(c.var.db, id, c.var.now))) throw noSuchAudience(id);
     return c.body(null, 204);
   });

@@ -27,6 +27,7 @@ import {
   pageAccepted,
   pendingChanges,
   pendingPage,
+  purgeMembers,
   recordDelivery,
   recordSize,
   removeMembers,
@@ -35,27 +36,15 @@ import {
 } from "./audiences.repo.ts";
 import type { AudienceFilters } from "./audiences.schemas.ts";
 import { type DeliveryResult, deliver } from "./delivery.ts";
+import type { AudiencePaging } from "./paging.ts";
+import { defaultAudiencePaging } from "./paging.ts";
 import { openSecret } from "./secrets.ts";
 import { allowsLocalWebhooks, webhookUrlProblem } from "./webhook-url.ts";
 
 /** Customers per webhook POST (joined rows or left ids), unless the run asks for another size. */
 export const defaultWebhookPageSize = 500;
 
-/** How many pages one Workflow step takes on, unless the caller asks for other numbers. */
-export interface AudiencePaging {
-  /** Members marked per page: 2,000 (one keyset read of the list and one write). */
-  markPageSize: number;
-  /** Pages of members one step marks: 25 (50,000 members, 2 calls a page). */
-  markPagesPerStep: number;
-  /** Pages one step POSTs: 20 (10,000 customers at 500; 15 s a POST at most, 5 minutes, and the reads: 10 minutes a step). */
-  deliveryPagesPerStep: number;
-}
-
-export const defaultAudiencePaging: AudiencePaging = {
-  markPageSize: 2_000,
-  markPagesPerStep: 25,
-  deliveryPagesPerStep: 20,
-};
+export { type AudiencePaging, defaultAudiencePaging } from "./paging.ts";
 
 const dbRetries = {
   retries: { limit: 3, delay: "5 seconds" as const, backoff: "exponential" as const },
@@ -145,6 +134,13 @@ export async function syncAudiencesSteps(
   customers: AudienceCustomers = d1AudienceCustomers(db),
   paging: AudiencePaging = defaultAudiencePaging,
 ): Promise<AudienceSyncSummary> {
+  // First the members of audiences deleted or given a new receiver since the last run are forgotten.
+  for (let part = 1; ; part++) {
+    const purge = await step.do(purgeStepName(part), dbRetries, async () =>
+      purgeMembers(db, paging.purgePageSize, paging.purgePagesPerStep),
+    );
+    if (!purge.left) break;
+  }
   const ids = await step.do("audiences", dbRetries, async () => (await listAudiences(db)).map((a) => a.id));
   const summary: AudienceSyncSummary = { audiences: ids.length, delivered: 0, failed: 0 };
   for (const id of ids) {
@@ -285,6 +281,9 @@ interface MembersPosition {
 /** The name of the Workflow step that marks part `part` (from 1) of audience `id`'s members. */
 export const membersStepName = (id: string, part: number): string => `audience ${id}: mark ${part}`;
 
+/** The name of the Workflow step that forgets part `part` (from 1) of the members of deleted or re-pointed audiences. */
+export const purgeStepName = (part: number): string => `audiences: purge ${part}`;
+
 /** The name of the Workflow step that POSTs part `part` (from 1) of audience `id`'s changes. */
 export const deliveryStepName = (id: string, part: number): string => `audience ${id}: deliver ${part}`;
 
@@ -362,7 +361,8 @@ async function deliverPages(
       if (next === "done") return "done";
       if (next === "skip") continue;
       pending = next;
-      await holdPage(db, id, pending);
+      // Not kept: a later run started (or another try took this number) since the audience was read.
+      if (!(await holdPage(db, id, pending))) return "superseded";
     }
     const secret = await openSecret(audience.secret, id, env.IDENTITY_HASH_SECRET);
     const delivery = {
@@ -378,7 +378,7 @@ async function deliverPages(
       const message = `page ${pending.page} of ${pages}: ${result.error}`;
       throw result.retry ? new Error(message) : new NonRetryableError(message);
     }
-    await pageAccepted(db, id, sync.seq, pending.kind, pending.customerIds, result.statusCode);
+    await pageAccepted(db, id, pending, result.statusCode);
     if (attempt > 1) return "more";
   }
   return "more";

@@ -102,7 +102,9 @@ async function exportMainRows(db: Db, customerIds: readonly string[]) {
   const ids = sql`(SELECT value FROM ${jsonEach(customerIds)})`;
   const [audiences = [], legacyEvents = []] = await batchRows(db, [
     sql`SELECT m.audience_id AS audienceId, a.name, m.delivered FROM audience_members m
-          JOIN audiences a ON a.id = m.audience_id WHERE m.customer_id IN ${ids} ORDER BY m.audience_id`,
+          JOIN audiences a ON a.id = m.audience_id WHERE m.customer_id IN ${ids}
+          AND NOT EXISTS (SELECT 1 FROM audience_member_purges p WHERE p.audience_id = m.audience_id)
+          ORDER BY m.audience_id`,
     sql`SELECT type, recommendation_id AS recommendationId, product_id AS productId, category_id AS categoryId, at
           FROM legacy_events WHERE customer_id IN ${ids} ORDER BY id`,
   ]);

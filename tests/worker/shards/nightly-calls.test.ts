@@ -11,7 +11,11 @@ import type { WorkflowEvent, WorkflowStep } from "cloudflare:workers";
 import { drizzle } from "drizzle-orm/d1";
 import { describe, expect, inject, it } from "vitest";
 import * as schema from "../../../db/schema.ts";
-import { defaultAudiencePaging, defaultWebhookPageSize } from "../../../worker/audiences/audiences.sync.ts";
+import {
+  defaultAudiencePaging,
+  defaultWebhookPageSize,
+  purgeStepName,
+} from "../../../worker/audiences/audiences.sync.ts";
 import { nightlyRunSubrequests } from "../../../worker/core/shards/calls.ts";
 import { maxShards } from "../../../worker/core/shards/placement.ts";
 import type { Db, Env } from "../../../worker/env.ts";
@@ -37,8 +41,9 @@ async function received(box: string): Promise<ReceivedRequest[]> {
  * 2,000, over shards) or delivery step (up to 20 POSTs) or own step (once per audience), a webhook
  * step, an upkeep step (up to 20 of each kind a night), or a step the run takes once.
  */
-function kindOf(name: string): "page" | "members" | "delivery" | "audience" | "webhook" | "upkeep" | "once" {
+function kindOf(name: string): "page" | "members" | "delivery" | "audience" | "purge" | "webhook" | "upkeep" | "once" {
   if (/^score shard \d+ (page|arrivals) \d+$/.test(name)) return "page";
+  if (/^audiences: purge \d+$/.test(name)) return "purge";
   if (/^audience .+: mark \d+$/.test(name)) return "members";
   if (/^audience .+: deliver \d+$/.test(name)) return "delivery";
   if (/^audience .+: [a-z ]+$/.test(name)) return "audience";
@@ -143,6 +148,9 @@ describe("one nightly run's calls", () => {
     ]);
     for (const s of [...once, ...of("audience"), ...of("upkeep")])
       expect(s.calls, s.name).toBeLessThanOrEqual(2 * shards + 4);
+    // Nothing to forget: one look at D1 for audiences deleted or re-pointed since the last run.
+    expect(of("purge").map((s) => s.name)).toEqual([purgeStepName(1)]);
+    expect(of("purge")[0]?.calls).toBe(1);
     expect(of("upkeep").map((s) => s.name)).toEqual([
       "expire events 0",
       "expire conversions 0",
@@ -189,13 +197,19 @@ describe("one nightly run's calls", () => {
     const audienceMembers = (Math.ceil(joining / 2_000) + S) * membersCalls;
     const audienceDelivery = Math.ceil(joining / 500) * 6 + S + 3;
     const audience = audienceOwn + audienceMembers + audienceDelivery;
+    // And an audience of all ten million deleted the day before: its members forgotten in pages of
+    // 20,000, 25 a step, each page a look at the requests, the delete and (the last) letting it go.
+    const { purgePageSize, purgePagesPerStep } = defaultAudiencePaging;
+    const purgeSteps = Math.ceil((Math.floor(customers / purgePageSize) + 1) / purgePagesPerStep);
+    const purge = purgeSteps * (3 * purgePagesPerStep + 1);
     const n = (value: number) => value.toLocaleString("en");
     console.log(
       `calls: a run at ${n(customers)} customers and ${n(S)} shards: ${once.length + 60} once-a-run and upkeep steps × ${n(fanOut)} + ` +
         `${n(pages)} pages × ${pageCalls} = ${n(usual)} at most on a usual night; ${n(firstNight)} on a first night with the ` +
-        `transitions webhook; an audience of ${n(joining)} joining adds ${n(audience)} (here its ${audiencePosts} joined pages ${deliveryCalls} at ${shards} shards)`,
+        `transitions webhook; an audience of ${n(joining)} joining adds ${n(audience)} (here its ${audiencePosts} joined pages ${deliveryCalls} at ${shards} shards); ` +
+        `forgetting a deleted audience of ${n(customers)} ${n(purge)} in ${purgeSteps} steps`,
     );
-    expect(firstNight + audience).toBeLessThanOrEqual(nightlyRunSubrequests);
+    expect(firstNight + audience + purge).toBeLessThanOrEqual(nightlyRunSubrequests);
 
     // A step retried spends its calls again. Were every step of that night tried as often as its retry
     // setting allows, the run would still keep within the setting.
@@ -207,7 +221,8 @@ describe("one nightly run's calls", () => {
       webhookCalls * tries(["webhook"]) +
       audienceOwn * tries(["audience"]) +
       audienceMembers * tries(["members"]) +
-      audienceDelivery * tries(["delivery"]);
+      audienceDelivery * tries(["delivery"]) +
+      purge * tries(["purge"]);
     console.log(
       `calls: the same first night and audience with every step at its last try (${tries(["once", "page", "members"])} tries; ` +
         `${tries(["delivery"])} a delivery step): ${n(everyTry)}`,
@@ -224,10 +239,10 @@ describe("one nightly run's calls", () => {
       Math.ceil((Math.ceil(customers / markPageSize) + S) / markPagesPerStep) +
       Math.floor(Math.ceil(customers / defaultWebhookPageSize) / deliveryPagesPerStep) +
       1;
-    const runSteps = once.length + 3 * 20 + pages + webhookSteps + everyoneSteps;
+    const runSteps = once.length + 3 * 20 + pages + webhookSteps + everyoneSteps + purgeSteps;
     console.log(
-      `steps: a first night at ${n(customers)} customers and ${n(S)} shards with an audience of all of them: ` +
-        `${n(runSteps)} (the audience ${n(everyoneSteps)}; here ${steps.length})`,
+      `steps: a first night at ${n(customers)} customers and ${n(S)} shards with an audience of all of them ` +
+        `and another forgotten: ${n(runSteps)} (the audience ${n(everyoneSteps)}, the purge ${purgeSteps}; here ${steps.length})`,
     );
     expect(runSteps).toBeLessThanOrEqual(workflowStepsDefault);
 
