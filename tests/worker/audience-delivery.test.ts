@@ -749,6 +749,65 @@ describe("audience webhooks", () => {
     });
   });
 
+  it("lets a held page go when a customer it names is erased: its number is skipped, and they are told they left", async () => {
+    const refused = await save("Active, receiver retired", { stage: "active" }, "/status/410");
+    await syncSteps("run-held-page", env);
+    const heldRow = () =>
+      env.DB.prepare("SELECT sync_pending_page AS pending, sync_pages_sent AS sent FROM audiences WHERE id = ?")
+        .bind(refused.id)
+        .first<{ pending: string | null; sent: number }>();
+    const before = await heldRow();
+    // The receiver refused page 1 for good: it is held, rows and all, for the next try.
+    const page = JSON.parse(before?.pending ?? "null") as { page: number; customerIds: string[]; body: string } | null;
+    expect(page?.page).toBe(1);
+    const erasedId = String(page?.customerIds[0]);
+    const rows = (JSON.parse(page?.body ?? "{}") as { joined: { customerId: string; clv12: number }[] }).joined;
+    expect(rows.find((row) => row.customerId === erasedId)?.clv12).toBeGreaterThan(0);
+    const erased = await api.call("DELETE", `/v1/customers/${erasedId}`, undefined, adminKey);
+    expect(erased.status).toBe(200);
+    const { deleted } = ((await erased.json()) as { data: { deleted: Record<string, number> } }).data;
+    expect(deleted.held_audience_pages).toBeGreaterThanOrEqual(1);
+    // No page held anywhere names them now; this one's number is not used again.
+    const naming = await env.DB.prepare("SELECT count(*) AS n FROM audiences WHERE instr(sync_pending_page, ?) > 0")
+      .bind(erasedId)
+      .first<{ n: number }>();
+    expect(naming?.n).toBe(0);
+    expect(await heldRow()).toEqual({ pending: null, sent: (before?.sent ?? 0) + 1 });
+    // Counted as told they joined, so a run tells the receiver, which may have taken the page, they left.
+    const member = await env.DB.prepare(
+      "SELECT delivered FROM audience_members WHERE audience_id = ? AND customer_id = ?",
+    )
+      .bind(refused.id, erasedId)
+      .first<{ delivered: number }>();
+    expect(member?.delivered).toBe(1);
+  });
+
+  it("leaves to the next run the pages of a receiver that fails every first try, past the steps retries may add", async () => {
+    const flaky = await save("Active, every first try refused", { stage: "active" }, "/fail-odd");
+    const paging = { ...defaultAudiencePaging, deliveryPagesPerStep: 3, retriedDeliverySteps: 2 };
+    // One member a page.
+    const { summary, names } = await retriedSyncSteps("run-flaky", paging, 1);
+    const pages = ids(await listed("stage=active")).size;
+    const allowed = Math.ceil(pages / 3) + 1 + 2;
+    expect(pages).toBeGreaterThan(allowed);
+    // Each page needed its retry, which ended its step: one page a step, until the steps allowed ran out.
+    const own = names.filter((name) => name.startsWith(`audience ${flaky.id}:`));
+    expect(own.filter((name) => name.includes(": deliver "))).toEqual(
+      Array.from({ length: allowed }, (_, k) => deliveryStepName(flaky.id, k + 1)),
+    );
+    const accepted = (await received(flaky.box)).filter((request) => request.status === 204);
+    expect(accepted).toHaveLength(allowed);
+    expect((await audience(flaky.id)).lastDelivery).toMatchObject({
+      outcome: "failed",
+      runId: "run-flaky",
+      statusCode: 204,
+      error: `stopped after ${allowed} delivery steps (${allowed} of ${pages} pages accepted): the receiver needed retries on too many pages; the next run sends the rest`,
+    });
+    expect(own.at(-1)).toBe(`audience ${flaky.id}: stopped`);
+    // The other audiences were delivered as ever.
+    expect(summary.delivered).toBeGreaterThan(0);
+  });
+
   it("records a receiver that cannot be reached in the runtime's words, retryable, without the error's class name", async () => {
     // Port 9 (discard) on the loopback: nothing listens there, so the connection is refused.
     const result = await deliver(

@@ -69,6 +69,8 @@ export async function updateAudience(
         webhook_url = ${next.webhookUrl}, match_keys = ${JSON.stringify(next.matchKeys)}, secret = ${next.secret},
         updated_at = ${next.updatedAt}
       WHERE id = ${id}`,
+    // A page held for the old receiver is not sent to the new one (its sync starts over).
+    ...(receiverChanged ? [sql`UPDATE audiences SET sync_pending_page = NULL WHERE id = ${id}`] : []),
     ...(receiverChanged ? [purgeMembersLater(id, now)] : []),
   ]);
   return next;
@@ -81,6 +83,35 @@ const definedFields = <T extends object>(value: T) =>
 export async function deleteAudience(db: Db, id: string, now: Date): Promise<boolean> {
   const [deleted] = await runBatch(db, [sql`DELETE FROM audiences WHERE id = ${id}`, purgeMembersLater(id, now)]);
   return (deleted?.meta.changes ?? 0) > 0;
+}
+
+/**
+ * An erasure reaches the pages held for delivery (audiences.sync_pending_page holds whole rows): a held
+ * joined page naming an erased customer is let go and its number skipped, so its id is never sent
+ * with other content; its other members come in a later page, and the erased ones count as told
+ * joined, so the next run tells the receiver (which may have taken the page) that they left. Answers
+ * how many pages were let go.
+ */
+export async function dropHeldPagesNaming(db: Db, customerIds: readonly string[]): Promise<number> {
+  if (customerIds.length === 0) return 0;
+  const erased = new Set(customerIds);
+  const held = await db.all<{ id: string; pending: string }>(sql`
+    SELECT id, sync_pending_page AS pending FROM audiences WHERE sync_pending_page IS NOT NULL`);
+  let dropped = 0;
+  for (const { id, pending } of held) {
+    const page = JSON.parse(pending) as PendingPage;
+    const named = page.customerIds.filter((customerId) => erased.has(customerId));
+    if (page.kind !== "joined" || named.length === 0) continue;
+    const [, letGo] = await runBatch(db, [
+      sql`UPDATE audience_members SET delivered = 1
+          WHERE audience_id = ${id} AND customer_id IN (SELECT value FROM ${jsonEach(named)})
+          AND EXISTS (SELECT 1 FROM audiences WHERE id = ${id} AND sync_pending_page = ${pending})`,
+      sql`UPDATE audiences SET sync_pending_page = NULL, sync_pages_sent = sync_pages_sent + 1
+          WHERE id = ${id} AND sync_pending_page = ${pending}`,
+    ]);
+    dropped += letGo?.meta.changes ?? 0;
+  }
+  return dropped;
 }
 
 /**

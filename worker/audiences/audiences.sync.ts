@@ -256,8 +256,24 @@ async function syncAudience(
     return "no_changes";
   }
 
-  // Every step either throws or leaves fewer members to tell, so the walk ends.
+  // Every step either throws or leaves fewer members to tell, so the walk ends; a receiver that needs
+  // retries on many pages is left, past the steps they may add, to the next run.
+  const stepsAllowed = Math.ceil(pages / paging.deliveryPagesPerStep) + 1 + paging.retriedDeliverySteps;
   for (let part = 1; ; part++) {
+    if (part > stepsAllowed) {
+      await step.do(`audience ${id}: stopped`, dbRetries, async () => {
+        const audience = await findAudience(db, id);
+        await recordDelivery(db, id, {
+          at: new Date(),
+          runId,
+          outcome: "failed",
+          statusCode: audience?.syncStatusCode ?? null,
+          error: `stopped after ${stepsAllowed} delivery steps (${audience?.syncPagesSent ?? 0} of ${pages} pages accepted): the receiver needed retries on too many pages; the next run sends the rest`,
+          ...changes,
+        });
+      });
+      return "failed";
+    }
     const sent = await step.do(deliveryStepName(id, part), deliveryRetries, async (ctx) =>
       deliverPages(env, db, runId, id, start, { changes, pages, webhookPageSize, customers }, paging, ctx.attempt),
     );

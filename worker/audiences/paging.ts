@@ -9,6 +9,12 @@ export interface AudiencePaging {
   markPagesPerStep: number;
   /** Pages one step POSTs: 20 (10,000 customers at 500; 15 s a POST at most, 5 minutes, and the reads: 10 minutes a step). */
   deliveryPagesPerStep: number;
+  /**
+   * Delivery steps an audience may take past those its pages need (each page that needed a retry ends
+   * its step): 20. Past them the rest waits for the next run, so a receiver that fails every first try
+   * cannot take the run past Workflows' step limit.
+   */
+  retriedDeliverySteps: number;
   /** Members of a deleted audience (or one with a new receiver) deleted per statement: 20,000 (well within D1's 30 s a query). */
   purgePageSize: number;
   /** Such pages one step deletes: 25 (500,000 members, 2–3 calls a page). */
@@ -19,6 +25,7 @@ export const defaultAudiencePaging: AudiencePaging = {
   markPageSize: 2_000,
   markPagesPerStep: 25,
   deliveryPagesPerStep: 20,
+  retriedDeliverySteps: 20,
   purgePageSize: 20_000,
   purgePagesPerStep: 25,
 };

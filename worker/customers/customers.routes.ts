@@ -1,6 +1,7 @@
 // The unified customer, for the console and support tools (admin key): by identifier or by id.
 
 import { type Context, Hono } from "hono";
+import { dropHeldPagesNaming } from "../audiences/audiences.repo.ts";
 import { mergeHolders } from "../core/identity/holders.ts";
 import { maskIdentifier } from "../core/identity/normalize.ts";
 import { roundTo } from "../core/math/round.ts";
@@ -228,7 +229,10 @@ export const customersRoutes = new Hono<AppEnv>()
     if (!found) throw notFound(`No customer with id ${id}.`);
     const { customerId, erasure } = found;
     if (erasure.kind === "busy") throw erasureBusyError();
-    return c.json({ data: { customerId, deleted: erasure.deleted, suppressed: erasure.suppressed } });
+    // A page held for an audience's webhook holds whole rows: one naming the customer is let go too.
+    const heldPages = await dropHeldPagesNaming(c.var.db, erasure.plan.customerIds);
+    const deleted = heldPages > 0 ? { ...erasure.deleted, held_audience_pages: heldPages } : erasure.deleted;
+    return c.json({ data: { customerId, deleted, suppressed: erasure.suppressed } });
   });
 
 /** The erasure in the one database; null: no such customer. */

@@ -233,11 +233,15 @@ describe("one nightly run's calls", () => {
     // a webhook that every one of the 10 million customers joins, the run stays within Workflows'
     // default 10,000 steps (the members in steps of 25 pages of 2,000, the changes 20 POSTs of 500 a
     // step, the last step finding nothing more).
-    const { markPageSize, markPagesPerStep, deliveryPagesPerStep } = defaultAudiencePaging;
+    // A receiver that needs retries on many pages adds at most `retriedDeliverySteps` and the step
+    // that records the stop.
+    const { markPageSize, markPagesPerStep, deliveryPagesPerStep, retriedDeliverySteps } = defaultAudiencePaging;
     const everyoneSteps =
       3 +
       Math.ceil((Math.ceil(customers / markPageSize) + S) / markPagesPerStep) +
       Math.floor(Math.ceil(customers / defaultWebhookPageSize) / deliveryPagesPerStep) +
+      1 +
+      retriedDeliverySteps +
       1;
     const runSteps = once.length + 3 * 20 + pages + webhookSteps + everyoneSteps + purgeSteps;
     console.log(
