@@ -808,6 +808,28 @@ describe("audience webhooks", () => {
     expect(summary.delivered).toBeGreaterThan(0);
   });
 
+  it("records the error that stopped an audience's sync, not a page's failure the run got past", async () => {
+    const late = await save("Active, stopped after a retry", { stage: "active" }, "/fail-at/1");
+    // The first POST fails once and gets through on its retry; then the delivery cannot be recorded.
+    await env.DB.prepare(
+      `CREATE TRIGGER probe_record_fails BEFORE UPDATE OF last_delivery_outcome ON audiences
+       WHEN NEW.id = '${late.id}' AND NEW.last_delivery_outcome = 'delivered'
+       BEGIN SELECT RAISE(ABORT, 'probe: the delivery could not be recorded'); END`,
+    ).run();
+    try {
+      await retriedSyncSteps("run-stopped-late", defaultAudiencePaging);
+    } finally {
+      await env.DB.exec("DROP TRIGGER IF EXISTS probe_record_fails");
+    }
+    expect((await received(late.box)).map((request) => request.status)[0]).toBe(500);
+    expect((await audience(late.id)).lastDelivery).toMatchObject({
+      outcome: "failed",
+      runId: "run-stopped-late",
+      statusCode: null,
+      error: expect.stringContaining("probe: the delivery could not be recorded"),
+    });
+  });
+
   it("records a receiver that cannot be reached in the runtime's words, retryable, without the error's class name", async () => {
     // Port 9 (discard) on the loopback: nothing listens there, so the connection is refused.
     const result = await deliver(

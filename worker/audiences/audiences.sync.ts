@@ -157,13 +157,16 @@ export async function syncAudiencesSteps(
   return summary;
 }
 
-/** Records a sync that stopped on an error; the page that failed may already have recorded its status code. */
+/** Records a sync that stopped on an error; a page that failed has already recorded its status code. */
 async function recordFailure(step: WorkflowStep, db: Db, runId: string, id: string, error: unknown) {
   try {
     await step.do(`audience ${id}: record failure`, dbRetries, async () => {
       const audience = await findAudience(db, id);
       if (!audience) return;
-      const sameRun = audience.lastDeliveryRunId === runId && audience.lastDeliveryOutcome === "failed";
+      // A page that failed has recorded its own attempt (with the receiver's status): that stays. Any
+      // other error is this one, even after a page of the run failed and then got through.
+      const pageFailed = /^(\w*Error: )*page \d+ of \d+: /.test(String(error));
+      const sameRun = pageFailed && audience.lastDeliveryRunId === runId && audience.lastDeliveryOutcome === "failed";
       await recordDelivery(db, id, {
         at: new Date(),
         runId,
@@ -179,7 +182,12 @@ async function recordFailure(step: WorkflowStep, db: Db, runId: string, id: stri
   }
 }
 
-const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error)).slice(0, 500);
+/** An error as an audience shows it: its innermost cause's message (a failed query's, not its SQL). */
+function errorText(error: unknown): string {
+  let inner = error;
+  while (inner instanceof Error && inner.cause instanceof Error) inner = inner.cause;
+  return (inner instanceof Error ? inner.message : String(inner)).slice(0, 500);
+}
 
 async function syncAudience(
   step: WorkflowStep,
