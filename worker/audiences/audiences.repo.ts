@@ -81,7 +81,7 @@ const definedFields = <T extends object>(value: T) =>
 
 /** Deletes the audience, its members left to the nightly job's purge; false when there was none. */
 export async function deleteAudience(db: Db, id: string, now: Date): Promise<boolean> {
-  const [deleted] = await runBatch(db, [sql`DELETE FROM audiences WHERE id = ${id}`, purgeMembersLater(id, now)]);
+  const [, deleted] = await runBatch(db, [purgeMembersLater(id, now), sql`DELETE FROM audiences WHERE id = ${id}`]);
   return (deleted?.meta.changes ?? 0) > 0;
 }
 
@@ -115,11 +115,13 @@ export async function dropHeldPagesNaming(db: Db, customerIds: readonly string[]
 }
 
 /**
- * Records that the audience's members are to be forgotten (purgeMembers deletes them). Until then its
- * sync does not start (startSync) and exports leave them out.
+ * Records that the audience's members are to be forgotten (purgeMembers deletes them), when there is
+ * such an audience (a request for none writes nothing). Until then its sync does not start (startSync)
+ * and exports leave them out.
  */
 const purgeMembersLater = (id: string, now: Date) => sql`
-  INSERT INTO audience_member_purges (audience_id, requested_at) VALUES (${id}, ${now.toISOString()})
+  INSERT INTO audience_member_purges (audience_id, requested_at)
+  SELECT id, ${now.toISOString()} FROM audiences WHERE id = ${id}
   ON CONFLICT (audience_id) DO UPDATE SET requested_at = excluded.requested_at`;
 
 /**
