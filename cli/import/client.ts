@@ -168,7 +168,8 @@ export class IngestClient {
             response.status,
           );
         }
-        reason = `HTTP ${response.status}${error?.message ? ` ${error.message}` : ""}`;
+        // Patron's own message, or the start of what else answered (a proxy's plain-text page).
+        reason = `HTTP ${response.status} ${error?.message ?? text.trim().split("\n")[0]?.slice(0, 200) ?? ""}`.trimEnd();
         serverDelay = retryAfterMs(response.headers.get("Retry-After"), Date.now());
       } catch (error) {
         if (error instanceof BatchRejected || error instanceof IngestFailed) throw error;

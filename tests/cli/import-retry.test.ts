@@ -48,7 +48,7 @@ async function scriptedServer(script: Scripted[], rest: (body: string) => Script
       received.push({ path: request.url ?? "", authorization: request.headers.authorization, body });
       const answer = script.shift() ?? rest(body);
       response.writeHead(answer.status, { "Content-Type": "application/json", ...answer.headers });
-      response.end(JSON.stringify(answer.body ?? {}));
+      response.end(typeof answer.body === "string" ? answer.body : JSON.stringify(answer.body ?? {}));
     });
   });
   await new Promise<void>((resolve) => server?.listen(0, "127.0.0.1", resolve));
@@ -100,6 +100,17 @@ describe("IngestClient against a local HTTP server", () => {
       "3/8 HTTP 503 scripted 503",
       "4/8 HTTP 503 scripted 503",
     ]);
+  });
+
+  it("retries a 503 that is not Patron's (a local proxy's plain-text page) and says what it said", async () => {
+    const { url, received } = await scriptedServer([
+      { status: 503, body: "Your worker restarted mid-request. Please try sending the request again.\nMore." },
+    ]);
+    const { client, notes } = recordingClient(url);
+    const result = await client.post("/v1/orders", { orders: [{ id: "o-1" }] });
+    expect(result.attempts).toBe(2);
+    expect(received).toHaveLength(2);
+    expect(notes).toEqual(["1/8 HTTP 503 Your worker restarted mid-request. Please try sending the request again."]);
   });
 
   it("never retries a 400, and gives up after the last attempt", async () => {
