@@ -124,12 +124,20 @@ export class IngestClient {
     return this.request<T>("POST", path, JSON.stringify(body));
   }
 
-  /** A read (an import's progress), retried like a post. */
-  async get<T>(path: string): Promise<PostResult<T>> {
-    return this.request<T>("GET", path);
+  /**
+   * A read (an import's progress), retried like a post; `timeoutMs` bounds each attempt when the read
+   * is known to be quick (the policy's timeout otherwise).
+   */
+  async get<T>(path: string, options: { timeoutMs?: number } = {}): Promise<PostResult<T>> {
+    return this.request<T>("GET", path, undefined, options.timeoutMs);
   }
 
-  private async request<T>(method: "GET" | "POST", path: string, payload?: string): Promise<PostResult<T>> {
+  private async request<T>(
+    method: "GET" | "POST",
+    path: string,
+    payload?: string,
+    timeoutMs = this.policy.timeoutMs,
+  ): Promise<PostResult<T>> {
     let answered = false;
     for (let attempt = 1; ; attempt++) {
       let reason: string;
@@ -142,7 +150,7 @@ export class IngestClient {
             ...(payload === undefined ? {} : { "Content-Type": "application/json" }),
           },
           body: payload,
-          signal: AbortSignal.timeout(this.policy.timeoutMs),
+          signal: AbortSignal.timeout(timeoutMs),
         });
         const text = await response.text();
         answered = true;
@@ -169,7 +177,8 @@ export class IngestClient {
           );
         }
         // Patron's own message, or the start of what else answered (a proxy's plain-text page).
-        reason = `HTTP ${response.status} ${error?.message ?? text.trim().split("\n")[0]?.slice(0, 200) ?? ""}`.trimEnd();
+        reason =
+          `HTTP ${response.status} ${error?.message ?? text.trim().split("\n")[0]?.slice(0, 200) ?? ""}`.trimEnd();
         serverDelay = retryAfterMs(response.headers.get("Retry-After"), Date.now());
       } catch (error) {
         if (error instanceof BatchRejected || error instanceof IngestFailed) throw error;

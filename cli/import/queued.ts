@@ -67,6 +67,15 @@ interface BatchView {
  */
 export const defaultStallMs = 20 * 60_000;
 
+/**
+ * Each read of an import's progress is given this long before it is asked again. It answers in
+ * milliseconds (a few indexed rows); under the local dev server a read that met a dropped connection
+ * between wrangler's proxy and the worker waits there for a reload that never comes, and without this
+ * the run stood still for the client's whole request timeout (2 minutes).
+ */
+export const progressReadTimeoutMs = 20_000;
+const quickRead = { timeoutMs: progressReadTimeoutMs };
+
 export interface QueuedImportOptions<T> extends ImportOptions<T> {
   /** A label for the import (the file name). */
   source: string;
@@ -165,6 +174,7 @@ async function* batchesOfImport(
     const query = `${status ? `status=${status}&` : ""}after=${after}&limit=1000`;
     const page = await client.get<{ batches: BatchView[]; next: number | null }>(
       `/v1/imports/${importId}/batches?${query}`,
+      quickRead,
     );
     yield* page.data.batches;
     if (page.data.next === null) return;
@@ -207,7 +217,7 @@ export async function openQueuedImport(options: OpenOptions): Promise<OpenedImpo
   let importId: string | null = null;
   if (recorded) {
     try {
-      await options.client.get<ImportView>(`/v1/imports/${recorded}`);
+      await options.client.get<ImportView>(`/v1/imports/${recorded}`, quickRead);
       importId = recorded;
     } catch (error) {
       if (!(error instanceof IngestFailed && error.status === 404)) throw error;
@@ -247,7 +257,7 @@ export async function unusedImport(
   const wanted = sendableCount(expectedBatches) ?? null;
   for (const importId of importIds) {
     try {
-      const { data } = await client.get<ImportView>(`/v1/imports/${importId}`);
+      const { data } = await client.get<ImportView>(`/v1/imports/${importId}`, quickRead);
       if (data.batches.received === 0 && (data.expectedBatches ?? null) === wanted) return importId;
     } catch (error) {
       // Gone, or another worker's import (404): not this one. Anything else (the key, the network) is
@@ -291,7 +301,7 @@ export async function runQueuedImport<T>(options: QueuedImportOptions<T>): Promi
   });
 
   const showProgress = async (): Promise<ImportView> => {
-    const { data: view } = await options.client.get<ImportView>(`/v1/imports/${importId}`);
+    const { data: view } = await options.client.get<ImportView>(`/v1/imports/${importId}`, quickRead);
     atStart ??= view;
     const since = (count: (view: ImportView) => number) => Math.max(0, count(view) - count(atStart ?? view));
     progress.records = skippedRecords + since((v) => v.orders.processed);

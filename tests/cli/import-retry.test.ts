@@ -113,6 +113,23 @@ describe("IngestClient against a local HTTP server", () => {
     expect(notes).toEqual(["1/8 HTTP 503 Your worker restarted mid-request. Please try sending the request again."]);
   });
 
+  it("asks a read again when it has not answered within its own timeout (one parked by a proxy)", async () => {
+    let reads = 0;
+    server = createServer((_request, response) => {
+      reads++;
+      if (reads === 1) return; // never answered
+      response.writeHead(200, { "Content-Type": "application/json" });
+      response.end(JSON.stringify({ data: { id: "imp_1" } }));
+    });
+    await new Promise<void>((resolve) => server?.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    const { client, notes } = recordingClient(`http://127.0.0.1:${port}`);
+    const result = await client.get<{ id: string }>("/v1/imports/imp_1", { timeoutMs: 300 });
+    expect(result).toEqual({ data: { id: "imp_1" }, attempts: 2 });
+    expect(notes).toEqual(["1/8 TimeoutError: The operation was aborted due to timeout"]);
+    server.closeAllConnections();
+  });
+
   it("never retries a 400, and gives up after the last attempt", async () => {
     const rejected = await scriptedServer([
       { status: 400, body: { error: { code: "invalid_request", message: "bad", requestId: "r-400", issues: [] } } },
