@@ -103,6 +103,13 @@ export function isRetryableStatus(status: number, retryAfter: string | null = nu
   return status === 408 || status === 429 || status >= 500 || (status === 409 && retryAfter !== null);
 }
 
+/** The first line of a plain-text answer (a proxy's page in front of the worker); "" for JSON or nothing. */
+function plainTextLine(text: string): string {
+  const trimmed = text.trim();
+  if (trimmed.startsWith("{") || trimmed.startsWith("[")) return "";
+  return (trimmed.split("\n")[0] ?? "").slice(0, 200);
+}
+
 export class IngestClient {
   private readonly policy: RetryPolicy;
   private readonly fetchImpl: typeof fetch;
@@ -176,9 +183,7 @@ export class IngestClient {
             response.status,
           );
         }
-        // Patron's own message, or the start of what else answered (a proxy's plain-text page).
-        reason =
-          `HTTP ${response.status} ${error?.message ?? text.trim().split("\n")[0]?.slice(0, 200) ?? ""}`.trimEnd();
+        reason = `HTTP ${response.status} ${error?.message ?? plainTextLine(text)}`.trimEnd();
         serverDelay = retryAfterMs(response.headers.get("Retry-After"), Date.now());
       } catch (error) {
         if (error instanceof BatchRejected || error instanceof IngestFailed) throw error;
