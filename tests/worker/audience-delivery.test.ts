@@ -24,6 +24,7 @@ import {
   type AudiencePaging,
   defaultAudiencePaging,
   deliveryStepName,
+  errorText,
   membersStepName,
   purgeStepName,
   syncAudiencesSteps,
@@ -698,6 +699,45 @@ describe("audience webhooks", () => {
     expect(await startSync(db, moving.id)).toBeGreaterThan(0);
   });
 
+  it("syncs the other audiences when forgetting a re-pointed one's members keeps failing, and leaves that one to the next run", async () => {
+    const moving = await save("Active, re-pointed, purge failing", { stage: "active" }, "");
+    const steady = await save("Active, steady beside a failing purge", { stage: "active" }, "");
+    await retriedSyncSteps("run-before-failing-purge", defaultAudiencePaging);
+    const path = { webhookUrl: `${inject("webhookReceiver")}/hooks/${moving.box}-new` };
+    expect((await api.call("PATCH", `/v1/admin/audiences/${moving.id}`, path, adminKey)).status).toBe(200);
+    const names: string[] = [];
+    const step = {
+      async do(name: string, _config: unknown, run: (ctx: { attempt: number }) => unknown) {
+        names.push(name);
+        if (name.startsWith("audiences: purge ")) throw new Error("D1_ERROR: simulated outage");
+        return run({ attempt: 1 });
+      },
+    };
+    const summary = await syncAudiencesSteps(
+      step as unknown as WorkflowStep,
+      d1Db(),
+      env,
+      "run-failing-purge",
+      pageSize,
+      members(),
+    );
+    expect(names[0]).toBe(purgeStepName(1));
+    expect(summary.audiences).toBeGreaterThanOrEqual(2);
+    expect((await audience(steady.id)).lastDelivery).toMatchObject({
+      runId: "run-failing-purge",
+      outcome: "no_changes",
+    });
+    // The re-pointed audience waits for its purge: nothing was sent to its new receiver.
+    expect(await received(`${moving.box}-new`)).toHaveLength(0);
+    expect((await audience(moving.id)).lastDelivery?.runId).not.toBe("run-failing-purge");
+    // The next run, with D1 back, forgets the old members and syncs it.
+    await retriedSyncSteps("run-after-failing-purge", defaultAudiencePaging);
+    expect((await audience(moving.id)).lastDelivery).toMatchObject({
+      runId: "run-after-failing-purge",
+      outcome: "delivered",
+    });
+  });
+
   it("keeps a superseded run's page from being sent or forgetting a member, and counts a page accepted twice once", async () => {
     const raced = await save("Active, raced", { stage: "active" }, "");
     await retriedSyncSteps("run-before-race", defaultAudiencePaging);
@@ -730,13 +770,16 @@ describe("audience webhooks", () => {
     // The earlier run's page is not kept, so not sent; were it accepted (its POST in flight as the later
     // run started), the member it names as left stays, untold, for the later run to tell again.
     const page = { seq: stale, page: 1, kind: "left" as const, customerIds, body: "{}" };
-    expect(await holdPage(db, raced.id, page)).toBe(false);
+    const url = `${inject("webhookReceiver")}/hooks/${raced.box}`;
+    expect(await holdPage(db, raced.id, page, url)).toBe(false);
     await pageAccepted(db, raced.id, page, 204);
     expect(await state()).toEqual({ row: { seq: stale + 1, sent: 0, pending: null }, members: before.members });
     expect(await delivered()).toBe(0);
     // The later run's page 1 is kept and accepted once; a second acceptance of it changes nothing.
     const current = { ...page, seq: stale + 1 };
-    expect(await holdPage(db, raced.id, current)).toBe(true);
+    // Not for a receiver the audience no longer has.
+    expect(await holdPage(db, raced.id, current, `${url}-old`)).toBe(false);
+    expect(await holdPage(db, raced.id, current, url)).toBe(true);
     await pageAccepted(db, raced.id, current, 204);
     expect(await state()).toEqual({
       row: { seq: stale + 1, sent: 1, pending: null },
@@ -806,6 +849,37 @@ describe("audience webhooks", () => {
     expect(own.at(-1)).toBe(`audience ${flaky.id}: stopped`);
     // The other audiences were delivered as ever.
     expect(summary.delivered).toBeGreaterThan(0);
+  });
+
+  it("records as delivered a sync whose last page got through on a retry in the last step allowed", async () => {
+    const flaky = await save("Active, every first try refused, just enough steps", { stage: "active" }, "/fail-odd");
+    const pages = ids(await listed("stage=active")).size;
+    // One member a page, one page a step (each needs its retry): exactly as many steps as pages.
+    const retried = pages - Math.ceil(pages / 3) - 1;
+    expect(retried).toBeGreaterThan(0);
+    const paging = { ...defaultAudiencePaging, deliveryPagesPerStep: 3, retriedDeliverySteps: retried };
+    const { names } = await retriedSyncSteps("run-just-enough", paging, 1);
+    const own = names.filter((name) => name.startsWith(`audience ${flaky.id}:`));
+    expect(own.filter((name) => name.includes(": deliver "))).toHaveLength(pages);
+    expect((await received(flaky.box)).filter((request) => request.status === 204)).toHaveLength(pages);
+    expect((await audience(flaky.id)).lastDelivery).toMatchObject({
+      outcome: "delivered",
+      runId: "run-just-enough",
+      statusCode: 204,
+      error: null,
+      joined: pages,
+    });
+  });
+
+  it("keeps no query text or bound values in an error it records or logs, cause or no cause", () => {
+    const query =
+      'Failed query: UPDATE audiences SET sync_pending_page = ? WHERE id = ?\nparams: {"joined":[{"email":"a@b.c"}]},aud_1';
+    expect(errorText(new Error(query))).toBe("a database query failed");
+    expect(errorText(new Error(query, { cause: new Error("D1_ERROR: string or blob too big") }))).toBe(
+      "D1_ERROR: string or blob too big",
+    );
+    expect(errorText(new Error(`holding page 3: ${query}`))).toBe("holding page 3:");
+    expect(errorText("page 2 of 5: answered HTTP 500")).toBe("page 2 of 5: answered HTTP 500");
   });
 
   it("records the error that stopped an audience's sync, not a page's failure the run got past", async () => {

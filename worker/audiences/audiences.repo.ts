@@ -268,13 +268,14 @@ export function pendingPage(audience: AudienceRow, seq: number): PendingPage | n
 }
 
 /**
- * Keeps the page about to be POSTed: false (nothing kept, nothing to send) when a later sync started
- * meanwhile or the page's number is no longer the next.
+ * Keeps the page about to be POSTed to `url`: false (nothing kept, nothing to send) when a later sync
+ * started meanwhile, the audience was given another receiver, or the page's number is no longer the next.
  */
-export async function holdPage(db: Db, id: string, pending: PendingPage): Promise<boolean> {
+export async function holdPage(db: Db, id: string, pending: PendingPage, url: string): Promise<boolean> {
   const held = await db.run(sql`
     UPDATE audiences SET sync_pending_page = ${JSON.stringify(pending)}
-    WHERE id = ${id} AND sync_seq = ${pending.seq} AND sync_pages_sent = ${pending.page - 1}`);
+    WHERE id = ${id} AND sync_seq = ${pending.seq} AND sync_pages_sent = ${pending.page - 1}
+      AND webhook_url = ${url}`);
   return held.meta.changes > 0;
 }
 

@@ -135,11 +135,17 @@ export async function syncAudiencesSteps(
   paging: AudiencePaging = defaultAudiencePaging,
 ): Promise<AudienceSyncSummary> {
   // First the members of audiences deleted or given a new receiver since the last run are forgotten.
-  for (let part = 1; ; part++) {
-    const purge = await step.do(purgeStepName(part), dbRetries, async () =>
-      purgeMembers(db, paging.purgePageSize, paging.purgePagesPerStep),
-    );
-    if (!purge.left) break;
+  // A purge that keeps failing stops only itself: an audience whose purge is pending does not sync
+  // (startSync), the others do, and the next run takes the purge up where it stopped.
+  try {
+    for (let part = 1; ; part++) {
+      const purge = await step.do(purgeStepName(part), dbRetries, async () =>
+        purgeMembers(db, paging.purgePageSize, paging.purgePagesPerStep),
+      );
+      if (!purge.left) break;
+    }
+  } catch (error) {
+    console.error(JSON.stringify({ runId, step: "audiences: purge", error: errorText(error) }));
   }
   const ids = await step.do("audiences", dbRetries, async () => (await listAudiences(db)).map((a) => a.id));
   const summary: AudienceSyncSummary = { audiences: ids.length, delivered: 0, failed: 0 };
@@ -150,7 +156,7 @@ export async function syncAudiencesSteps(
       if (outcome === "failed") summary.failed += 1;
     } catch (error) {
       summary.failed += 1;
-      console.error(JSON.stringify({ runId, audienceId: id, step: "audience sync", error: String(error) }));
+      console.error(JSON.stringify({ runId, audienceId: id, step: "audience sync", error: errorText(error) }));
       await recordFailure(step, db, runId, id, error);
     }
   }
@@ -182,11 +188,18 @@ async function recordFailure(step: WorkflowStep, db: Db, runId: string, id: stri
   }
 }
 
-/** An error as an audience shows it: its innermost cause's message (a failed query's, not its SQL). */
-function errorText(error: unknown): string {
+/**
+ * An error as an audience shows it and the log says it: its innermost cause's message (a failed
+ * query's, not its SQL). A query's own text, with its bound values (a held page's body is customer
+ * rows), is never kept, even when the cause did not survive a step's boundary.
+ */
+export function errorText(error: unknown): string {
   let inner = error;
   while (inner instanceof Error && inner.cause instanceof Error) inner = inner.cause;
-  return (inner instanceof Error ? inner.message : String(inner)).slice(0, 500);
+  const text = inner instanceof Error ? inner.message : String(inner);
+  const query = text.search(/Failed query:|\nparams:/);
+  const kept = query < 0 ? text : text.slice(0, query).trim() || "a database query failed";
+  return kept.slice(0, 500);
 }
 
 async function syncAudience(
@@ -269,8 +282,24 @@ async function syncAudience(
   const stepsAllowed = Math.ceil(pages / paging.deliveryPagesPerStep) + 1 + paging.retriedDeliverySteps;
   for (let part = 1; ; part++) {
     if (part > stepsAllowed) {
-      await step.do(`audience ${id}: stopped`, dbRetries, async () => {
+      const outcome = await step.do(`audience ${id}: stopped`, dbRetries, async () => {
         const audience = await findAudience(db, id);
+        // The last page may have got through on a retry in the last step allowed (which then answers
+        // "more"): with no page held and nothing left to tell, the sync is delivered.
+        const current = audience && audience.syncSeq === start.seq && audience.webhookUrl === start.url;
+        const untold = current ? await pendingChanges(db, id, start.seq) : null;
+        if (current && untold && untold.joined + untold.left === 0 && !pendingPage(audience, start.seq)) {
+          const statusCode = audience.syncStatusCode ?? null;
+          await recordDelivery(db, id, {
+            at: new Date(),
+            runId,
+            outcome: "delivered",
+            statusCode,
+            error: null,
+            ...changes,
+          });
+          return "delivered" as const;
+        }
         await recordDelivery(db, id, {
           at: new Date(),
           runId,
@@ -279,8 +308,9 @@ async function syncAudience(
           error: `stopped after ${stepsAllowed} delivery steps (${audience?.syncPagesSent ?? 0} of ${pages} pages accepted): the receiver needed retries on too many pages; the next run sends the rest`,
           ...changes,
         });
+        return "failed" as const;
       });
-      return "failed";
+      return outcome;
     }
     const sent = await step.do(deliveryStepName(id, part), deliveryRetries, async (ctx) =>
       deliverPages(env, db, runId, id, start, { changes, pages, webhookPageSize, customers }, paging, ctx.attempt),
@@ -385,8 +415,9 @@ async function deliverPages(
       if (next === "done") return "done";
       if (next === "skip") continue;
       pending = next;
-      // Not kept: a later run started (or another try took this number) since the audience was read.
-      if (!(await holdPage(db, id, pending))) return "superseded";
+      // Not kept: a later run started, the webhook URL changed, or another try took this number,
+      // since the audience was read.
+      if (!(await holdPage(db, id, pending, sync.url))) return "superseded";
     }
     const secret = await openSecret(audience.secret, id, env.IDENTITY_HASH_SECRET);
     const delivery = {
