@@ -239,6 +239,15 @@ export interface Member {
   shard: number;
 }
 
+/** These members of the audience, with the shard each was found in (a held page's, to look them up again). */
+export async function membersNamed(db: Db, id: string, customerIds: readonly string[]): Promise<Member[]> {
+  const rows = await db.all<Member>(sql`
+    SELECT customer_id AS customerId, shard FROM audience_members
+    WHERE audience_id = ${id} AND customer_id IN (SELECT value FROM ${jsonEach(customerIds)})
+    ORDER BY shard, customer_id`);
+  return rows.map((row) => ({ customerId: String(row.customerId), shard: Number(row.shard) }));
+}
+
 /** The first `limit` members who joined and have not been delivered yet, by shard and customer id. */
 export async function joinedPage(db: Db, id: string, seq: number, limit: number): Promise<Member[]> {
   const rows = await db.all<Member>(memberQueries.joined(id, seq, limit));

@@ -12,9 +12,11 @@ import { NonRetryableError } from "cloudflare:workflows";
 import { type ListedRow, type ListFilter, listCustomers } from "../admin/customer-lists.repo.ts";
 import { type CustomerRowView, csvHeader, listedCustomerView, matchKeysByCustomer } from "../admin/customer-rows.ts";
 import type { Db, Env } from "../env.ts";
+import { errorText } from "../http/error-text.ts";
 import { enabledMatchKeys, type MatchKeyName, matchKeyColumn } from "../identity/match-keys.ts";
 import {
   countMembers,
+  dropHeldPagesNaming,
   dropUndelivered,
   findAudience,
   holdPage,
@@ -23,6 +25,7 @@ import {
   listAudiences,
   type Member,
   markMembersPage,
+  membersNamed,
   type PendingPage,
   pageAccepted,
   pendingChanges,
@@ -186,20 +189,6 @@ async function recordFailure(step: WorkflowStep, db: Db, runId: string, id: stri
   } catch (recordError) {
     console.error(JSON.stringify({ runId, audienceId: id, step: "record failure", error: String(recordError) }));
   }
-}
-
-/**
- * An error as an audience shows it and the log says it: its innermost cause's message (a failed
- * query's, not its SQL). A query's own text, with its bound values (a held page's body is customer
- * rows), is never kept, even when the cause did not survive a step's boundary.
- */
-export function errorText(error: unknown): string {
-  let inner = error;
-  while (inner instanceof Error && inner.cause instanceof Error) inner = inner.cause;
-  const text = inner instanceof Error ? inner.message : String(inner);
-  const query = text.search(/Failed query:|\nparams:/);
-  const kept = query < 0 ? text : text.slice(0, query).trim() || "a database query failed";
-  return kept.slice(0, 500);
 }
 
 async function syncAudience(
@@ -410,6 +399,13 @@ async function deliverPages(
     const audience = await findAudience(db, id);
     if (!audience || audience.syncSeq !== sync.seq || audience.webhookUrl !== sync.url) return "superseded";
     let pending = pendingPage(audience, sync.seq);
+    // A held page is tried again: one naming a customer erased (or merged away) since it was made is
+    // let go as the erasure lets it go, in case the erasure ran between the page's read and its hold.
+    const gone = pending?.kind === "joined" ? await goneSince(db, id, pending, plan.customers) : [];
+    if (gone.length > 0) {
+      await dropHeldPagesNaming(db, gone);
+      continue;
+    }
     if (!pending) {
       const next = await nextPage(db, runId, id, sync, plan, audience.syncPagesSent + 1);
       if (next === "done") return "done";
@@ -437,6 +433,13 @@ async function deliverPages(
     if (attempt > 1) return "more";
   }
   return "more";
+}
+
+/** The customers a held page of joined members names who are no longer scored where the sync found them. */
+async function goneSince(db: Db, id: string, pending: PendingPage, customers: AudienceCustomers): Promise<string[]> {
+  const { rows } = await customers.scored(await membersNamed(db, id, pending.customerIds), []);
+  const present = new Set(rows.map((row) => row.customerId));
+  return pending.customerIds.filter((customerId) => !present.has(customerId));
 }
 
 /**

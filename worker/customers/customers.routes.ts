@@ -11,6 +11,7 @@ import type { IdentifierKind } from "../core/vocabulary.ts";
 import type { AppEnv } from "../env.ts";
 import { requireAdminKey } from "../http/auth.ts";
 import { retailerTimeZone } from "../http/config.ts";
+import { errorText } from "../http/error-text.ts";
 import { ApiError, invalidRequest, notFound } from "../http/errors.ts";
 import { parseOrThrow, queryParams } from "../http/validate.ts";
 import { assertWritesOpen } from "../http/write-pause.ts";
@@ -230,7 +231,18 @@ export const customersRoutes = new Hono<AppEnv>()
     const { customerId, erasure } = found;
     if (erasure.kind === "busy") throw erasureBusyError();
     // A page held for an audience's webhook holds whole rows: one naming the customer is let go too.
-    const heldPages = await dropHeldPagesNaming(c.var.db, erasure.plan.customerIds);
+    // The erasure stands if that fails (D1 busy): the page is let go at its next try instead, which
+    // looks its customers up first (worker/audiences/audiences.sync.ts, deliverPages).
+    const heldPages = await dropHeldPagesNaming(c.var.db, erasure.plan.customerIds).catch((error: unknown) => {
+      console.error(
+        JSON.stringify({
+          requestId: c.get("requestId"),
+          step: "erasure: held audience pages",
+          error: errorText(error),
+        }),
+      );
+      return 0;
+    });
     const deleted = heldPages > 0 ? { ...erasure.deleted, held_audience_pages: heldPages } : erasure.deleted;
     return c.json({ data: { customerId, deleted, suppressed: erasure.suppressed } });
   });
