@@ -15,6 +15,7 @@ import type { Db, Env } from "../env.ts";
 import { errorText } from "../http/error-text.ts";
 import { enabledMatchKeys, type MatchKeyName, matchKeyColumn } from "../identity/match-keys.ts";
 import {
+  type AudienceRow,
   countMembers,
   dropHeldPagesNaming,
   dropUndelivered,
@@ -75,6 +76,15 @@ interface SyncPlan {
   filters: AudienceFilters;
   matchKeys: MatchKeyName[];
   seq: number;
+}
+
+/**
+ * Whether `sync` is still the audience's: a later run (a second nightly job started meanwhile) or a new
+ * webhook URL supersedes it, and its pages would tell the wrong receiver, or tell members of the later
+ * run they left.
+ */
+function isCurrent(audience: AudienceRow | undefined, sync: SyncPlan): audience is AudienceRow {
+  return audience !== undefined && audience.syncSeq === sync.seq && audience.webhookUrl === sync.url;
 }
 
 /**
@@ -275,7 +285,7 @@ async function syncAudience(
         const audience = await findAudience(db, id);
         // The last page may have got through on a retry in the last step allowed (which then answers
         // "more"): with no page held and nothing left to tell, the sync is delivered.
-        const current = audience && audience.syncSeq === start.seq && audience.webhookUrl === start.url;
+        const current = isCurrent(audience, start);
         const untold = current ? await pendingChanges(db, id, start.seq) : null;
         if (current && untold && untold.joined + untold.left === 0 && !pendingPage(audience, start.seq)) {
           const statusCode = audience.syncStatusCode ?? null;
@@ -394,10 +404,8 @@ async function deliverPages(
 ): Promise<"done" | "more" | "superseded"> {
   const { changes, pages } = plan;
   for (let read = 0; read < paging.deliveryPagesPerStep; read++) {
-    // A later run (a second nightly job started meanwhile) or a new webhook URL supersedes this run:
-    // its pages would tell the wrong receiver, or tell members of the later run they left.
     const audience = await findAudience(db, id);
-    if (!audience || audience.syncSeq !== sync.seq || audience.webhookUrl !== sync.url) return "superseded";
+    if (!isCurrent(audience, sync)) return "superseded";
     let pending = pendingPage(audience, sync.seq);
     // A held page is tried again: one naming a customer erased (or merged away) since it was made is
     // let go as the erasure lets it go, in case the erasure ran between the page's read and its hold.
