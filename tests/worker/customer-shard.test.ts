@@ -48,7 +48,7 @@ function history(p: string): OrderInput[][] {
       o(5, 12, { account: `${p}-bo2`, phone: verified("+14155550101") }),
       o(6, 13, { account: `${p}-bo`, phone: verified("+14155550101") }),
     ],
-    // A late order, older than Ann's last purchase day (recomputes her totals), and a replay.
+    // A late order, older than Ann's last purchase day (folded with her stored day), and a replay.
     [o(7, 3, { account: `${p}-ann` }, [line("tea", 11, 3)]), o(2, 2, { account: `${p}-bo` }, [line("cups", 30, 2)])],
     [o(8, 30, { loyalty: `${p}-card` }, [line("kettles", 0.1), line("tea", 0.2)], "store")],
   ];

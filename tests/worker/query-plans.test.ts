@@ -231,6 +231,27 @@ describe("hot queries use indexes only", () => {
     );
   });
 
+  it("a late order (before its customer's last purchase day): the stored day is read along indexes", async () => {
+    const late = anOrder({
+      id: `${p}-late`,
+      placedAt: new Date(Date.now() - 30 * 86_400_000).toISOString(),
+      identifiers: { account: shoppers[1]! },
+    });
+    const { status, statements } = await statementsOf(
+      request("/v1/orders", {
+        method: "POST",
+        headers: { Authorization: `Bearer ${apiKey}`, "Content-Type": "application/json" },
+        body: JSON.stringify({ orders: [late] }),
+      }),
+    );
+    expect(status).toBe(200);
+    const dayReads = statements.filter((statement) => /AS "previousDay"/.test(statement.sql));
+    expect(dayReads.length, "the late order's day was not read").toBe(1);
+    for (const statement of dayReads) expect(await scansIn(statement)).toEqual([]);
+    // Folded, not rebuilt: nothing deletes the customer's totals to write them again.
+    expect(statements.filter((statement) => /DELETE FROM customer_summaries/.test(statement.sql))).toEqual([]);
+  });
+
   it("admin customer list pages, first and next", async () => {
     for (const query of ["", "sort=-overdueRatio", "stage=active", "sort=probabilityAlive&limit=1"]) {
       const first = await statementsOf(request(`/v1/admin/customers?${query}`, { headers: admin }));

@@ -180,55 +180,85 @@ function countingDb(database: D1Database) {
   return { db: dbOf(countingD1(database, counter)), counter };
 }
 
+/**
+ * Ingests one order a day for one customer, on `days` of January in that arrival order, each alone
+ * through ingestOrders on a row-counting database; then rebuilds the customer's totals. Answers the
+ * rows each order wrote and the rows the rebuild wrote.
+ */
+async function rowsPerOrder(label: string, days: readonly number[]) {
+  const p = uniquePrefix(label);
+  const attribution = { secrets: ["test-shopper-secret"], eventWindowDays: 7, orderWindowDays: 30 };
+  const orderOn = (day: number): OrderInput =>
+    orderSchema.parse(
+      anOrder({
+        id: `${p}-${day}`,
+        placedAt: `2026-01-${String(day).padStart(2, "0")}T10:00:00Z`,
+        identifiers: { account: `${p}-a` },
+        lines: [
+          { productId: "sku-1", categoryId: "tea", quantity: 1, unitPrice: 10 },
+          { productId: "sku-2", categoryId: `cat-${day}`, quantity: 1, unitPrice: 5 },
+        ],
+      }),
+    );
+  // Where a new region of this account is ingested: D1, or its account key's home shard, which
+  // creates the customer with an id homed there (as the shard's own ingestion does).
+  const count = shardCount(env);
+  const shard = count > 0 ? homeShard(await accountKeyOf(`${p}-a`), count) : null;
+  const options = shard === null ? {} : { newCustomerId: homedIds(shard, count) };
+  const { written, customerId } = await inStore(shard, async (database) => {
+    const { db, counter } = countingDb(database);
+    const written: number[] = [];
+    for (const day of days) {
+      counter.rowsWritten = 0;
+      const outcome = await ingestOrders(
+        db,
+        "test-identity-secret",
+        [orderOn(day)],
+        new Date(),
+        attribution,
+        undefined,
+        undefined,
+        options,
+      );
+      expect(outcome.kind).toBe("ingested");
+      written.push(counter.rowsWritten);
+    }
+    const [owner] = await db.all<{ customer_id: string }>(
+      sql`SELECT customer_id FROM orders WHERE id = ${`${p}-${days[0]}`}`,
+    );
+    return { written, customerId: owner!.customer_id };
+  });
+  const totals = await foldedAndRebuilt(customerId);
+  const rebuild = await inStore(shard, async (database) => {
+    const { db, counter } = countingDb(database);
+    await runBatch(db, rebuildSummaryStatements([customerId], new Date().toISOString(), "rebuilt"));
+    return counter.rowsWritten;
+  });
+  return { written, rebuild, totals };
+}
+
 describe("rows written per order", () => {
   it("stay the same however long the customer's history, and below a rebuild's", async () => {
-    const p = uniquePrefix("rows");
-    const attribution = { secrets: ["test-shopper-secret"], eventWindowDays: 7, orderWindowDays: 30 };
-    const orderOn = (day: number): OrderInput =>
-      orderSchema.parse(
-        anOrder({
-          id: `${p}-${day}`,
-          placedAt: `2026-01-${String(day).padStart(2, "0")}T10:00:00Z`,
-          identifiers: { account: `${p}-a` },
-          lines: [
-            { productId: "sku-1", categoryId: "tea", quantity: 1, unitPrice: 10 },
-            { productId: "sku-2", categoryId: `cat-${day}`, quantity: 1, unitPrice: 5 },
-          ],
-        }),
-      );
-    // Where a new region of this account is ingested: D1, or its account key's home shard, which
-    // creates the customer with an id homed there (as the shard's own ingestion does).
-    const count = shardCount(env);
-    const shard = count > 0 ? homeShard(await accountKeyOf(`${p}-a`), count) : null;
-    const options = shard === null ? {} : { newCustomerId: homedIds(shard, count) };
-    const { written, rebuild } = await inStore(shard, async (database) => {
-      const { db, counter } = countingDb(database);
-      const written: number[] = [];
-      for (let day = 1; day <= 20; day++) {
-        counter.rowsWritten = 0;
-        const outcome = await ingestOrders(
-          db,
-          "test-identity-secret",
-          [orderOn(day)],
-          new Date(),
-          attribution,
-          undefined,
-          undefined,
-          options,
-        );
-        expect(outcome.kind).toBe("ingested");
-        written.push(counter.rowsWritten);
-      }
-      counter.rowsWritten = 0;
-      const [owner] = await db.all<{ customer_id: string }>(sql`SELECT customer_id FROM orders WHERE id = ${`${p}-1`}`);
-      await runBatch(db, rebuildSummaryStatements([owner!.customer_id], new Date().toISOString(), "rebuilt"));
-      return { written, rebuild: counter.rowsWritten };
-    });
+    const { written, rebuild, totals } = await rowsPerOrder(
+      "rows",
+      Array.from({ length: 20 }, (_, i) => i + 1),
+    );
     // Every order after the first writes the same rows: the order, its lines, its observation, one
     // summary row, its two category rows and its two product rows; none depends on the history before it.
     expect(written[1]).toBeGreaterThan(0);
     expect(new Set(written.slice(1)).size).toBe(1);
     // A rebuild rewrites every category the customer ever bought in (21 here), twice (delete, insert).
     expect(rebuild).toBeGreaterThan(2 * written[19]!);
+    expectSameTotals(totals.folded, totals.rebuilt);
+  });
+
+  it("are the same for orders older than the customer's last purchase day: a late store file folds too", async () => {
+    const inOrder = await rowsPerOrder("rows-in-order", [1, 2, 3]);
+    // The 20th first, then the days before it from both ends inwards: each is a new day in a gap, or before the first.
+    const late = [20, 1, 19, 2, 18, 3, 17, 4, 16, 5, 15, 6, 14, 7, 13, 8, 12, 9, 11, 10];
+    const { written, totals } = await rowsPerOrder("rows-late", late);
+    expect(written.slice(1)).toEqual(late.slice(1).map(() => inOrder.written[1]));
+    expect(totals.folded.summary).toMatchObject({ orders: 20, purchase_days: 20, gap_square_sum: 19 });
+    expectSameTotals(totals.folded, totals.rebuilt);
   });
 });

@@ -33,6 +33,7 @@ import { ignoredAttributions } from "./order-attribution.ts";
 import {
   addProductsStatements,
   insertOrderStatements,
+  loadDays,
   loadTotals,
   reassignOrderStatements,
   rebuildSummaryStatements,
@@ -168,9 +169,10 @@ const maxAttempts = 5;
 /**
  * The statements that bring the plan's customers' totals up to date. A customer who only gains new
  * orders has them added to the totals read now (one summary row and the touched category rows
- * written, and its product rows added to), guarded by totalsGuard; the rest (merges, moved orders,
- * and an order addOrders cannot fold, such as one older than the customer's last purchase day) are
- * rebuilt from all their orders.
+ * written, and its product rows added to), guarded by totalsGuard; an order older than the customer's
+ * last purchase day adds with what is stored about its day (loadDays). The rest (merges, moved orders,
+ * and an order addOrders cannot fold: one at the very instant of the customer's first) are rebuilt
+ * from all their orders.
  */
 async function totalsStatements(
   db: Db,
@@ -187,10 +189,17 @@ async function totalsStatements(
     gained.set(customerId, [...(gained.get(customerId) ?? []), order]);
   }
   const stored = await loadTotals(db, [...gained.keys()]);
+  // Orders placed before their customer's last purchase day fold with what is stored about their day.
+  const earlier = [...gained].flatMap(([customerId, orders]) => {
+    const lastDay = stored.get(customerId)?.totals.summary.lastOrderAt.slice(0, 10) ?? "";
+    const days = new Set(orders.map((order) => order.placedAt.slice(0, 10)).filter((day) => day < lastDay));
+    return [...days].map((day) => ({ customerId, day }));
+  });
+  const storedDays = await loadDays(db, earlier);
   const folded: TotalsWrite[] = [];
   const foldedOrderIds: string[] = [];
   for (const [customerId, orders] of gained) {
-    const totals = addOrders(stored.get(customerId)?.totals ?? null, orders);
+    const totals = addOrders(stored.get(customerId)?.totals ?? null, orders, storedDays.get(customerId));
     if (!totals) {
       recompute.add(customerId);
       continue;

@@ -5,7 +5,13 @@
 // or a moved order rebuilds them from the orders table. A replay adds nothing: its orders are not new.
 import { type SQL, sql } from "drizzle-orm";
 import { batchRows, jsonEach } from "../../db/batch.ts";
-import type { CategoryTotals, CustomerTotals, SummaryTotals, TotalsOrder } from "../core/profile/customer-totals.ts";
+import type {
+  CategoryTotals,
+  CustomerTotals,
+  StoredDay,
+  SummaryTotals,
+  TotalsOrder,
+} from "../core/profile/customer-totals.ts";
 import type { Db } from "../env.ts";
 import type { OrderInput } from "./orders.schemas.ts";
 
@@ -293,6 +299,48 @@ export async function loadTotals(
   for (const { customerId, ...category } of categories)
     loaded.get(String(customerId))?.totals.categories.push(category as unknown as CategoryTotals);
   return loaded;
+}
+
+/**
+ * What the stored orders say about some customers' days (YYYY-MM-DD), for folding orders placed before
+ * the customer's last purchase day: each day's total and categories and the purchase days either side,
+ * by customer then day. One statement; each day is a few seeks along orders_customer_placed_idx and the
+ * lines' primary key, however long the history. Read it after loadTotals: the batch's totalsGuard
+ * then also covers it (any order written for the customer in between moves the revision read there).
+ */
+export async function loadDays(
+  db: Db,
+  wanted: readonly { customerId: string; day: string }[],
+): Promise<Map<string, Map<string, StoredDay>>> {
+  const days = new Map<string, Map<string, StoredDay>>();
+  if (wanted.length === 0) return days;
+  const rows = await db.all<{
+    customerId: string;
+    day: string;
+    total: number | null;
+    previousDay: string | null;
+    nextDay: string | null;
+    categories: string;
+  }>(sql`
+    WITH w AS (
+      SELECT value ->> 'customerId' AS customer_id, value ->> 'day' AS day, date(value ->> 'day', '+1 day') AS after
+      FROM ${jsonEach(wanted)})
+    SELECT w.customer_id AS "customerId", w.day,
+      (SELECT sum(o.total) FROM orders o
+        WHERE o.customer_id = w.customer_id AND o.placed_at >= w.day AND o.placed_at < w.after) AS total,
+      (SELECT substr(o.placed_at, 1, 10) FROM orders o WHERE o.customer_id = w.customer_id AND o.placed_at < w.day
+        ORDER BY o.placed_at DESC LIMIT 1) AS "previousDay",
+      (SELECT substr(o.placed_at, 1, 10) FROM orders o WHERE o.customer_id = w.customer_id AND o.placed_at >= w.after
+        ORDER BY o.placed_at LIMIT 1) AS "nextDay",
+      (SELECT json_group_array(DISTINCT l.category_id) FROM orders o JOIN order_lines l ON l.order_id = o.id
+        WHERE o.customer_id = w.customer_id AND o.placed_at >= w.day AND o.placed_at < w.after) AS categories
+    FROM w`);
+  for (const { customerId, day, total, previousDay, nextDay, categories } of rows) {
+    const ofCustomer = days.get(customerId) ?? new Map<string, StoredDay>();
+    ofCustomer.set(day, { total, previousDay, nextDay, categories: JSON.parse(categories) as string[] });
+    days.set(customerId, ofCustomer);
+  }
+  return days;
 }
 
 /**

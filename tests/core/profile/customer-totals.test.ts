@@ -7,6 +7,7 @@ import {
   addOrder,
   addOrders,
   type CustomerTotals,
+  type StoredDay,
   type TotalsOrder,
   totalsOfOrders,
 } from "../../../worker/core/profile/customer-totals.ts";
@@ -49,6 +50,20 @@ const ordersArbitrary = fc
 
 const byTime = (orders: readonly TotalsOrder[]) =>
   [...orders].sort((a, b) => (a.placedAt === b.placedAt ? (a.id < b.id ? -1 : 1) : a.placedAt < b.placedAt ? -1 : 1));
+
+const dayOf = (order: TotalsOrder) => order.placedAt.slice(0, 10);
+
+/** What `stored` orders say about `day`: the reference for the indexed reads of orders.repo.ts loadDays. */
+function storedDayOf(stored: readonly TotalsOrder[], day: string): StoredDay {
+  const on = stored.filter((order) => dayOf(order) === day);
+  const days = [...new Set(stored.map(dayOf))].sort();
+  return {
+    total: on.length > 0 ? on.reduce((sum, order) => sum + order.total, 0) : null,
+    previousDay: days.filter((other) => other < day).at(-1) ?? null,
+    nextDay: days.find((other) => other > day) ?? null,
+    categories: [...new Set(on.flatMap((order) => order.lines.map((line) => line.categoryId)))],
+  };
+}
 
 /** Categories in one order, so two totals compare whichever order their categories were first met in. */
 const normalised = (totals: CustomerTotals) => ({
@@ -115,6 +130,109 @@ describe("addOrder", () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it("in any arrival order, given its stored day, every order folds to the recompute (but one at the first instant)", () => {
+    fc.assert(
+      fc.property(
+        ordersArbitrary.chain((orders) => fc.shuffledSubarray(orders, { minLength: orders.length })),
+        (arrival) => {
+          let totals: CustomerTotals | null = null;
+          for (const [index, order] of arrival.entries()) {
+            const stored = arrival.slice(0, index);
+            const outcome = addOrder(totals, order, storedDayOf(stored, dayOf(order)));
+            if (outcome.kind === "added") {
+              expect(normalised(outcome.totals)).toEqual(normalised(totalsOfOrders([...stored, order])));
+              totals = outcome.totals;
+            } else {
+              expect(outcome.reason).toBe("ties_first_order");
+              expect(order.placedAt).toBe(totals!.summary.firstOrderAt);
+              totals = totalsOfOrders([...stored, order]);
+            }
+          }
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it("addOrders folds any batch on top of any stored orders, given the stored days the batch falls on", () => {
+    fc.assert(
+      fc.property(
+        ordersArbitrary.chain((orders) =>
+          fc.tuple(fc.shuffledSubarray(orders, { minLength: orders.length }), fc.integer({ min: 1, max: 12 })),
+        ),
+        ([arrival, split]) => {
+          const stored = arrival.slice(0, Math.min(split, arrival.length - 1));
+          const batch = arrival.slice(stored.length);
+          const start = stored.length > 0 ? totalsOfOrders(stored) : null;
+          // What ingestion reads: the stored days before the last purchase day that the batch falls on.
+          const lastDay = start?.summary.lastOrderAt.slice(0, 10) ?? "";
+          const days = new Map(
+            batch
+              .map(dayOf)
+              .filter((day) => day < lastDay)
+              .map((day) => [day, storedDayOf(stored, day)]),
+          );
+          const folded = addOrders(start, batch, days);
+          if (folded) expect(normalised(folded)).toEqual(normalised(totalsOfOrders(arrival)));
+          else {
+            // Refused only for an order at the first order's instant (which of them is first goes by id).
+            const first = byTime(arrival)[0]!;
+            expect(arrival.some((order) => order !== first && order.placedAt === first.placedAt)).toBe(true);
+          }
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it("folds an order into a gap, onto an earlier day and before the first day, given what is stored about its day", () => {
+    const order = (id: string, placedAt: string, total: number, categoryId = "tea"): TotalsOrder => ({
+      id,
+      placedAt,
+      channel: "store",
+      total,
+      units: 1,
+      discountedUnits: 0,
+      lines: [{ categoryId, quantity: 1, unitPrice: total, listPrice: total }],
+    });
+    const stored = [
+      order("a", "2026-01-01T10:00:00.000Z", 4),
+      order("b", "2026-01-11T10:00:00.000Z", -4, "cups"),
+      order("c", "2026-01-21T10:00:00.000Z", 6),
+    ];
+    const start = totalsOfOrders(stored);
+    expect(start.summary).toMatchObject({ purchaseDays: 3, gapSquareSum: 200, positiveDays: 2 });
+    const fold = (late: TotalsOrder) => {
+      const outcome = addOrder(start, late, storedDayOf(stored, dayOf(late)));
+      if (outcome.kind !== "added") throw new Error(`not folded: ${outcome.reason}`);
+      return outcome.totals;
+    };
+    // Into the gap between the 1st and the 11th: 10² becomes 4² + 6².
+    expect(fold(order("d", "2026-01-05T09:00:00.000Z", 2)).summary).toMatchObject({
+      purchaseDays: 4,
+      gapSquareSum: 16 + 36 + 100,
+      secondPurchaseAt: "2026-01-05",
+      positiveDays: 3,
+    });
+    // Onto the 11th, whose refund it outweighs: the day turns positive; cups was bought that day, tea was not.
+    const sameDay = fold(order("e", "2026-01-11T18:00:00.000Z", 5));
+    expect(sameDay.summary).toMatchObject({
+      purchaseDays: 3,
+      gapSquareSum: 200,
+      positiveDays: 3,
+      positiveDaySpend: 11,
+    });
+    expect(sameDay.categories.find((c) => c.categoryId === "tea")).toMatchObject({ orders: 3, purchaseDays: 3 });
+    // Before the first day: a new first order and first day, and the old first day becomes the second.
+    expect(fold(order("f", "2025-12-29T10:00:00.000Z", 3)).summary).toMatchObject({
+      firstOrderAt: "2025-12-29T10:00:00.000Z",
+      firstOrderSpend: 3,
+      firstDaySpend: 3,
+      secondPurchaseAt: "2026-01-01",
+      gapSquareSum: 9 + 200,
+    });
   });
 
   it("refuses an order older than the last purchase day and folds a later one on the last day", () => {

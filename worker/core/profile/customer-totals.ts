@@ -1,10 +1,12 @@
 // A customer's stored totals (customer_summaries and customer_category_stats) kept up to date one order
 // at a time: addOrder folds a new order into the totals instead of rebuilding them from every order,
-// so an ingested order writes one summary row and one row per category it touches. totalsOfOrders is
-// the full recompute, the same maths as the ingestion SQL (orders.repo.ts rebuildSummaryStatements),
-// used where folding cannot work: a merge, an erasure, an order moved between customers, or an order
-// addOrder refuses (one older than the customer's last purchase day, whose day, gaps and day totals
-// need the whole history). Pure.
+// so an ingested order writes one summary row and one row per category it touches. An order on or after
+// the customer's last purchase day folds from the totals alone; an earlier one (a store file loaded after
+// the web one) also needs what is stored about its own day: that day's total and categories and the
+// purchase days either side (StoredDay, a few indexed reads). totalsOfOrders is the full recompute, the
+// same maths as the ingestion SQL (orders.repo.ts rebuildSummaryStatements), used where folding cannot
+// work: a merge, an erasure, an order moved between customers, or an order at the very instant of the
+// first one. Pure.
 import type { Channel } from "../vocabulary.ts";
 
 export interface SummaryTotals {
@@ -74,9 +76,24 @@ export interface TotalsOrder {
   lines: readonly TotalsLine[];
 }
 
+/**
+ * What the stored orders say about one UTC day before the customer's last purchase day: what folding
+ * an order placed that day needs, since the totals themselves keep only the first and the last day.
+ * Read along orders_customer_placed_idx (orders.repo.ts loadDays).
+ */
+export interface StoredDay {
+  /** The total of the orders placed that day; null when none was (not yet a purchase day). */
+  total: number | null;
+  /** The nearest purchase days before and after it (YYYY-MM-DD); null when there is none. */
+  previousDay: string | null;
+  nextDay: string | null;
+  /** The categories of the lines bought that day. */
+  categories: readonly string[];
+}
+
 /** Why addOrder cannot fold an order: the caller recomputes the customer from all their orders. */
 export type RecomputeReason =
-  /** The order's day is before the last purchase day: purchase days, gaps and day totals need the history. */
+  /** The order's day is before the last purchase day and what is stored about that day was not given. */
   | "before_last_day"
   /** Same instant as the first order: which one is first goes by order id, which the totals do not keep. */
   | "ties_first_order";
@@ -132,38 +149,69 @@ function firstSummary(order: TotalsOrder): SummaryTotals {
   };
 }
 
-/** `order` added to `current`, whose last purchase day is on or before the order's day. */
 /**
  * A purchase day's total, rounded to a millionth: a day whose orders net to nothing (0.1 + 0.2 - 0.3,
  * a purchase and its refund) is 0, not 5.6e-17, so it never counts as a positive day.
  */
 const dayTotal = (amount: number) => Math.round(amount * 1e6) / 1e6;
 
-function addToSummary(current: SummaryTotals, order: TotalsOrder): SummaryTotals {
+/** Σ gap² over consecutive purchase days: the term of one gap (0 when either end is missing). */
+const gapSquare = (from: string | null, to: string | null) => (from && to ? daysBetween(from, to) ** 2 : 0);
+
+/**
+ * The order's day as the totals alone know it, when it is the last purchase day or a later one: the
+ * last day's total and the categories whose last purchase was that day, or a new day after the last.
+ */
+function dayFromTotals(current: CustomerTotals, day: string): StoredDay {
+  const lastDay = dayOf(current.summary.lastOrderAt);
+  return {
+    total: day === lastDay ? current.summary.lastDaySpend : null,
+    previousDay: day === lastDay ? null : lastDay,
+    nextDay: null,
+    categories: current.categories.filter((c) => dayOf(c.lastPurchaseAt) === day).map((c) => c.categoryId),
+  };
+}
+
+/** `order` added to `current`, given what is stored about the order's day. */
+function addToSummary(current: SummaryTotals, order: TotalsOrder, stored: StoredDay): SummaryTotals {
   const day = dayOf(order.placedAt);
-  const lastDay = dayOf(current.lastOrderAt);
-  const sameDay = day === lastDay;
-  // The order's day total: the last day's grown by this order, or a new day of its own.
-  const dayBefore = sameDay ? current.lastDaySpend : 0;
+  const firstDay = dayOf(current.firstOrderAt);
+  const newDay = stored.total === null;
+  // The order's day total: the stored day's grown by this order, or a new day of its own.
+  const dayBefore = stored.total === null ? 0 : dayTotal(stored.total);
   const dayAfter = dayTotal(dayBefore + order.total);
-  const purchaseDays = current.purchaseDays + (sameDay ? 0 : 1);
+  // A new day splits the gap between its neighbours in two (or adds one at either end).
+  const gapSquareSum = newDay
+    ? current.gapSquareSum +
+      gapSquare(stored.previousDay, day) +
+      gapSquare(day, stored.nextDay) -
+      gapSquare(stored.previousDay, stored.nextDay)
+    : current.gapSquareSum;
+  const secondPurchaseAt = !newDay
+    ? current.secondPurchaseAt
+    : day < firstDay
+      ? firstDay
+      : current.secondPurchaseAt === null || day < current.secondPurchaseAt
+        ? day
+        : current.secondPurchaseAt;
+  const first = order.placedAt < current.firstOrderAt;
   const channels = channelCounts(order.channel);
   const positive = order.total > 0;
   return {
     orders: current.orders + 1,
-    purchaseDays,
-    firstOrderAt: order.placedAt < current.firstOrderAt ? order.placedAt : current.firstOrderAt,
+    purchaseDays: current.purchaseDays + (newDay ? 1 : 0),
+    firstOrderAt: first ? order.placedAt : current.firstOrderAt,
     lastOrderAt: order.placedAt > current.lastOrderAt ? order.placedAt : current.lastOrderAt,
     spend: current.spend + order.total,
     positiveOrders: current.positiveOrders + (positive ? 1 : 0),
     positiveSpend: current.positiveSpend + (positive ? order.total : 0),
-    firstOrderSpend: order.placedAt < current.firstOrderAt ? Math.max(0, order.total) : current.firstOrderSpend,
-    secondPurchaseAt: purchaseDays === 2 && !sameDay ? day : current.secondPurchaseAt,
-    gapSquareSum: current.gapSquareSum + (sameDay ? 0 : daysBetween(lastDay, day) ** 2),
+    firstOrderSpend: first ? Math.max(0, order.total) : current.firstOrderSpend,
+    secondPurchaseAt,
+    gapSquareSum,
     positiveDays: current.positiveDays - (dayBefore > 0 ? 1 : 0) + (dayAfter > 0 ? 1 : 0),
     positiveDaySpend: current.positiveDaySpend - Math.max(0, dayBefore) + Math.max(0, dayAfter),
-    firstDaySpend: purchaseDays === 1 ? Math.max(0, dayAfter) : current.firstDaySpend,
-    lastDaySpend: dayAfter,
+    firstDaySpend: day <= firstDay ? Math.max(0, dayAfter) : current.firstDaySpend,
+    lastDaySpend: day >= dayOf(current.lastOrderAt) ? dayAfter : current.lastDaySpend,
     webOrders: current.webOrders + channels.webOrders,
     storeOrders: current.storeOrders + channels.storeOrders,
     appOrders: current.appOrders + channels.appOrders,
@@ -173,9 +221,13 @@ function addToSummary(current: SummaryTotals, order: TotalsOrder): SummaryTotals
   };
 }
 
-function addToCategories(current: readonly CategoryTotals[], order: TotalsOrder): CategoryTotals[] {
+/** `order` added to the category rows; `boughtThatDay`: the categories already bought on the order's day. */
+function addToCategories(
+  current: readonly CategoryTotals[],
+  order: TotalsOrder,
+  boughtThatDay: ReadonlySet<string>,
+): CategoryTotals[] {
   const byId = new Map(current.map((category) => [category.categoryId, category]));
-  const day = dayOf(order.placedAt);
   const online = order.channel === "web" || order.channel === "app";
   for (const [categoryId, sums] of categoryLines(order)) {
     const before = byId.get(categoryId);
@@ -184,8 +236,7 @@ function addToCategories(current: readonly CategoryTotals[], order: TotalsOrder)
     byId.set(categoryId, {
       categoryId,
       orders: (before?.orders ?? 0) + 1,
-      // The order is on or after the customer's last day, so on or after this category's last day too.
-      purchaseDays: (before?.purchaseDays ?? 0) + (before && dayOf(before.lastPurchaseAt) === day ? 0 : 1),
+      purchaseDays: (before?.purchaseDays ?? 0) + (boughtThatDay.has(categoryId) ? 0 : 1),
       units,
       spend,
       firstPurchaseAt: before && before.firstPurchaseAt < order.placedAt ? before.firstPurchaseAt : order.placedAt,
@@ -201,31 +252,75 @@ function addToCategories(current: readonly CategoryTotals[], order: TotalsOrder)
 
 /**
  * `current` (null for a customer with no orders yet) with `order` added, equal to totalsOfOrders over
- * all the orders; or why it cannot be folded. Folding works for any order on or after the customer's
- * last purchase day, so orders arriving in time order (or any order within one day) always fold.
+ * all the orders; or why it cannot be folded. An order on or after the customer's last purchase day
+ * folds from the totals alone; an earlier one needs `stored`, what the stored orders say about its day.
  */
-export function addOrder(current: CustomerTotals | null, order: TotalsOrder): AddOutcome {
+export function addOrder(current: CustomerTotals | null, order: TotalsOrder, stored?: StoredDay): AddOutcome {
   if (!current)
-    return { kind: "added", totals: { summary: firstSummary(order), categories: addToCategories([], order) } };
-  if (dayOf(order.placedAt) < dayOf(current.summary.lastOrderAt))
+    return {
+      kind: "added",
+      totals: { summary: firstSummary(order), categories: addToCategories([], order, new Set()) },
+    };
+  const day = dayOf(order.placedAt);
+  const later = day >= dayOf(current.summary.lastOrderAt);
+  const known = later ? dayFromTotals(current, day) : stored;
+  // An earlier day always has a purchase day after it (the last); a stored day without one is not this customer's.
+  if (!known || (!later && known.total === null && known.nextDay === null))
     return { kind: "recompute", reason: "before_last_day" };
   if (order.placedAt === current.summary.firstOrderAt) return { kind: "recompute", reason: "ties_first_order" };
   return {
     kind: "added",
-    totals: { summary: addToSummary(current.summary, order), categories: addToCategories(current.categories, order) },
+    totals: {
+      summary: addToSummary(current.summary, order, known),
+      categories: addToCategories(current.categories, order, new Set(known.categories)),
+    },
   };
 }
 
-/** Folds `orders` into `current` in time order (then id); null when one of them cannot be folded. */
-export function addOrders(current: CustomerTotals | null, orders: readonly TotalsOrder[]): CustomerTotals | null {
+/** `days` as they stand once `order` is stored too: its day grows, a later day's previous one may move closer. */
+function withOrder(days: ReadonlyMap<string, StoredDay>, order: TotalsOrder): Map<string, StoredDay> {
+  const day = dayOf(order.placedAt);
+  const categories = [...categoryLines(order).keys()];
+  const next = new Map<string, StoredDay>();
+  for (const [other, stored] of days) {
+    if (other === day)
+      next.set(other, {
+        ...stored,
+        total: (stored.total ?? 0) + order.total,
+        categories: [...new Set([...stored.categories, ...categories])],
+      });
+    // Orders fold in time order, so the days still to come are on or after this one: only their
+    // previous purchase day can move.
+    else if (day < other)
+      next.set(other, {
+        ...stored,
+        previousDay: stored.previousDay && stored.previousDay > day ? stored.previousDay : day,
+      });
+    else next.set(other, stored);
+  }
+  return next;
+}
+
+/**
+ * Folds `orders` into `current` in time order (then id); null when one of them cannot be folded.
+ * `storedDays` (by YYYY-MM-DD) are what the stored orders say about the days before the customer's last
+ * purchase day that some of the orders fall on; each fold keeps them true for the next.
+ */
+export function addOrders(
+  current: CustomerTotals | null,
+  orders: readonly TotalsOrder[],
+  storedDays: ReadonlyMap<string, StoredDay> = new Map(),
+): CustomerTotals | null {
   const ordered = [...orders].sort((a, b) =>
     a.placedAt === b.placedAt ? (a.id < b.id ? -1 : 1) : a.placedAt < b.placedAt ? -1 : 1,
   );
   let totals = current;
+  let days: ReadonlyMap<string, StoredDay> = storedDays;
   for (const order of ordered) {
-    const outcome = addOrder(totals, order);
+    const outcome = addOrder(totals, order, days.get(dayOf(order.placedAt)));
     if (outcome.kind === "recompute") return null;
     totals = outcome.totals;
+    days = withOrder(days, order);
   }
   return totals;
 }
