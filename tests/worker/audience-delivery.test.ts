@@ -7,6 +7,8 @@
 // Runs on either store: the members are read where the Workflow reads them (D1, or every shard).
 import { createExecutionContext, env, introspectWorkflow, SELF, waitOnExecutionContext } from "cloudflare:test";
 import type { WorkflowStep } from "cloudflare:workers";
+import type { SQL } from "drizzle-orm";
+import { SQLiteAsyncDialect } from "drizzle-orm/sqlite-core";
 import { Webhook } from "standardwebhooks";
 import { describe, expect, inject, it } from "vitest";
 import { jobRunResponseSchema } from "../../worker/admin/admin.schemas.ts";
@@ -736,6 +738,57 @@ describe("audience webhooks", () => {
       runId: "run-after-failing-purge",
       outcome: "delivered",
     });
+  });
+
+  it("lets a try of a delivery step whose page another try took meanwhile go on: the run is not given up", async () => {
+    const overlapping = await save("Active, overlapping tries", { stage: "active" }, "");
+    const db = d1Db();
+    const dialect = new SQLiteAsyncDialect();
+    let secondTry: (() => Promise<unknown>) | undefined;
+    const answers: unknown[] = [];
+    // A retry that starts while the first try still runs (Workflows may retry a step that timed out):
+    // it holds, sends and has accepted page 1 between the first try's read and its hold of that page.
+    const racing = new Proxy(db, {
+      get(target, property) {
+        const value = Reflect.get(target, property);
+        if (property !== "run") return typeof value === "function" ? value.bind(target) : value;
+        return async (query: SQL) => {
+          const run = secondTry;
+          if (run && /SET sync_pending_page =/.test(dialect.sqlToQuery(query).sql)) {
+            secondTry = undefined;
+            answers.push(await run());
+          }
+          return target.run(query);
+        };
+      },
+    });
+    type Run = (ctx: { attempt: number }) => unknown;
+    const step = {
+      async do(name: string, _config: unknown, run: Run) {
+        if (name !== deliveryStepName(overlapping.id, 1)) return run({ attempt: 1 });
+        secondTry = async () => run({ attempt: 2 });
+        const first = await run({ attempt: 1 });
+        answers.push(first);
+        return first;
+      },
+    };
+    await syncAudiencesSteps(step as unknown as WorkflowStep, racing, env, "run-overlapping", pageSize, members());
+    expect(answers).toHaveLength(2);
+    expect(answers).not.toContain("superseded");
+    expect((await audience(overlapping.id)).lastDelivery).toMatchObject({
+      runId: "run-overlapping",
+      outcome: "delivered",
+    });
+    // Each page went out under one delivery id, however many tries sent it, and told every member once.
+    const requests = await received(overlapping.box);
+    const firsts = new Map(requests.map((request) => [request.headers["webhook-id"], request]));
+    for (const request of requests) expect(request.body).toBe(firsts.get(request.headers["webhook-id"])?.body);
+    const joined = payloads([...firsts.values()], overlapping).flatMap((page) =>
+      page.joined.map((row) => String(row.customerId)),
+    );
+    expect(joined.length).toBeGreaterThan(0);
+    expect(new Set(joined).size).toBe(joined.length);
+    expect(joined.length).toBe((await listed("stage=active")).length);
   });
 
   it("keeps a superseded run's page from being sent or forgetting a member, and counts a page accepted twice once", async () => {

@@ -419,9 +419,10 @@ async function deliverPages(
       if (next === "done") return "done";
       if (next === "skip") continue;
       pending = next;
-      // Not kept: a later run started, the webhook URL changed, or another try took this number,
-      // since the audience was read.
-      if (!(await holdPage(db, id, pending, sync.url))) return "superseded";
+      // Not kept: since the audience was read, a later run started or the webhook URL changed (the
+      // next read ends this try), or another try of this step took the number (its page is read
+      // again and sent from here too, under the same delivery id).
+      if (!(await holdPage(db, id, pending, sync.url))) continue;
     }
     const secret = await openSecret(audience.secret, id, env.IDENTITY_HASH_SECRET);
     const delivery = {
