@@ -132,34 +132,43 @@ describe("incremental customer totals", () => {
     );
   });
 
-  it("concurrent requests adding orders to one customer through different identifiers lose none", async () => {
-    const p = uniquePrefix("race");
-    const email = `${p}@example.com`;
-    await ingest([
-      anOrder({
-        id: `${p}-0`,
-        placedAt: "2026-03-01T10:00:00Z",
-        identifiers: { account: `${p}-a`, email: verified(email) },
-      }),
-    ]);
-    const requests = Array.from({ length: 8 }, (_, index) =>
-      ingest([
+  // The first order on the 1st (every later one folds from the totals) or on the 20th (every later
+  // one is older than the last purchase day, so each reads its stored day before the batch).
+  it.each([
+    ["after", "2026-03-01T10:00:00Z"],
+    ["before", "2026-03-20T10:00:00Z"],
+  ])(
+    "concurrent requests adding orders to one customer through different identifiers lose none (orders %s the first)",
+    async (_when, first) => {
+      const p = uniquePrefix("race");
+      const email = `${p}@example.com`;
+      await ingest([
         anOrder({
-          id: `${p}-${index + 1}`,
-          placedAt: `2026-03-${String(2 + index).padStart(2, "0")}T10:00:00Z`,
-          identifiers: index % 2 === 0 ? { account: `${p}-a` } : { email: verified(email) },
-          lines: [{ productId: "sku-1", categoryId: `cat-${index % 3}`, quantity: 1, unitPrice: 10 + index }],
+          id: `${p}-0`,
+          placedAt: first,
+          identifiers: { account: `${p}-a`, email: verified(email) },
         }),
-      ]),
-    );
-    await Promise.all(requests);
-    const customerId = await customerOfOrder(`${p}-0`);
-    const { folded, rebuilt } = await foldedAndRebuilt(customerId);
-    expect(folded.summary.orders).toBe(9);
-    expectSameTotals(folded, rebuilt);
-  });
+      ]);
+      const requests = Array.from({ length: 8 }, (_, index) =>
+        ingest([
+          anOrder({
+            id: `${p}-${index + 1}`,
+            // Two orders a day, so racing requests also add to the same stored day.
+            placedAt: `2026-03-${String(2 + Math.floor(index / 2)).padStart(2, "0")}T1${index % 2}:00:00Z`,
+            identifiers: index % 2 === 0 ? { account: `${p}-a` } : { email: verified(email) },
+            lines: [{ productId: "sku-1", categoryId: `cat-${index % 3}`, quantity: 1, unitPrice: 10 + index }],
+          }),
+        ]),
+      );
+      await Promise.all(requests);
+      const customerId = await customerOfOrder(`${p}-0`);
+      const { folded, rebuilt } = await foldedAndRebuilt(customerId);
+      expect(folded.summary).toMatchObject({ orders: 9, purchase_days: 5 });
+      expectSameTotals(folded, rebuilt);
+    },
+  );
 
-  it("an order older than the last purchase day, and a merge, rebuild the totals", async () => {
+  it("an order older than the last purchase day folds, and a merge rebuilds the totals", async () => {
     const p = uniquePrefix("late");
     await ingest([anOrder({ id: `${p}-new`, placedAt: "2026-03-10T10:00:00Z", identifiers: { account: `${p}-a` } })]);
     await ingest([anOrder({ id: `${p}-old`, placedAt: "2026-03-01T10:00:00Z", identifiers: { account: `${p}-a` } })]);
