@@ -15,7 +15,13 @@ import { jobRunResponseSchema } from "../../worker/admin/admin.schemas.ts";
 import { csvHeader } from "../../worker/admin/customer-rows.ts";
 import { customerListResponseSchema } from "../../worker/admin/insights.schemas.ts";
 import { createApp } from "../../worker/app.ts";
-import { holdPage, pageAccepted, purgeMembers, startSync } from "../../worker/audiences/audiences.repo.ts";
+import {
+  holdPage,
+  type PendingPage,
+  pageAccepted,
+  purgeMembers,
+  startSync,
+} from "../../worker/audiences/audiences.repo.ts";
 import {
   type AudienceView,
   audienceResponseSchema,
@@ -193,15 +199,17 @@ function payloads(requests: readonly ReceivedRequest[], saved: Saved) {
 /** Where the Workflow reads the audiences' members: the one database, or every shard. */
 const members = (settings: Env = env) => nightlyStore(settings, d1Db()).audienceCustomers;
 
+/** Workflow steps run once each (no retries). */
+const onceEach = {
+  do: (_name: string, _config: unknown, run: (ctx: { attempt: number }) => unknown) => run({ attempt: 1 }),
+};
+
 /**
  * The audience steps as the Workflow runs them, each step once (no retries), here under a deployment
  * whose settings the test chooses.
  */
 async function syncSteps(runId: string, settings: Env) {
-  const step = {
-    do: (_name: string, _config: unknown, run: (ctx: { attempt: number }) => unknown) => run({ attempt: 1 }),
-  };
-  return syncAudiencesSteps(step as unknown as WorkflowStep, d1Db(), settings, runId, pageSize, members(settings));
+  return syncAudiencesSteps(onceEach as unknown as WorkflowStep, d1Db(), settings, runId, pageSize, members(settings));
 }
 
 /**
@@ -789,6 +797,42 @@ describe("audience webhooks", () => {
     expect(joined.length).toBeGreaterThan(0);
     expect(new Set(joined).size).toBe(joined.length);
     expect(joined.length).toBe((await listed("stage=active")).length);
+  });
+
+  it("sends the page another try holds under a number, not one of its own: one delivery id, one body", async () => {
+    const overlapping = await save("Active, page held by another try", { stage: "active" }, "");
+    const url = `${inject("webhookReceiver")}/hooks/${overlapping.box}`;
+    const db = d1Db();
+    const dialect = new SQLiteAsyncDialect();
+    let theirs: PendingPage | undefined;
+    // Between this try's read and its hold of page 1, another try holds page 1 built from its own read
+    // (here: the same members in another order) and has not had it accepted yet.
+    const racing = new Proxy(db, {
+      get(target, property) {
+        const value = Reflect.get(target, property);
+        if (property !== "run") return typeof value === "function" ? value.bind(target) : value;
+        return async (query: SQL) => {
+          const { sql: text, params } = dialect.sqlToQuery(query);
+          if (!theirs && /SET sync_pending_page =/.test(text) && params[1] === overlapping.id) {
+            const mine = JSON.parse(String(params[0])) as PendingPage;
+            const body = JSON.parse(mine.body) as { joined: unknown[] };
+            theirs = { ...mine, body: JSON.stringify({ ...body, joined: [...body.joined].reverse() }) };
+            expect(theirs.body).not.toBe(mine.body);
+            expect(await holdPage(db, overlapping.id, theirs, url)).toBe(true);
+          }
+          return target.run(query);
+        };
+      },
+    });
+    await syncAudiencesSteps(onceEach as unknown as WorkflowStep, racing, env, "run-page-held", pageSize, members());
+    expect(theirs).toBeDefined();
+    const requests = await received(overlapping.box);
+    const first = requests.filter((request) => request.headers["webhook-id"] === `${overlapping.id}_run-page-held_1`);
+    expect(first.map((request) => request.body)).toEqual([theirs!.body]);
+    expect((await audience(overlapping.id)).lastDelivery).toMatchObject({
+      runId: "run-page-held",
+      outcome: "delivered",
+    });
   });
 
   it("keeps a superseded run's page from being sent or forgetting a member, and counts a page accepted twice once", async () => {

@@ -278,13 +278,17 @@ export function pendingPage(audience: AudienceRow, seq: number): PendingPage | n
 
 /**
  * Keeps the page about to be POSTed to `url`: false (nothing kept, nothing to send) when a later sync
- * started meanwhile, the audience was given another receiver, or the page's number is no longer the next.
+ * started meanwhile, the audience was given another receiver, the page's number is no longer the next,
+ * or another try of the delivery holds a page of its own under that number (one delivery id, one body).
  */
 export async function holdPage(db: Db, id: string, pending: PendingPage, url: string): Promise<boolean> {
+  const page = JSON.stringify(pending);
   const held = await db.run(sql`
-    UPDATE audiences SET sync_pending_page = ${JSON.stringify(pending)}
+    UPDATE audiences SET sync_pending_page = ${page}
     WHERE id = ${id} AND sync_seq = ${pending.seq} AND sync_pages_sent = ${pending.page - 1}
-      AND webhook_url = ${url}`);
+      AND webhook_url = ${url}
+      AND NOT coalesce(sync_pending_page ->> 'seq' = ${pending.seq} AND sync_pending_page ->> 'page' = ${pending.page}
+        AND sync_pending_page != ${page}, false)`);
   return held.meta.changes > 0;
 }
 
