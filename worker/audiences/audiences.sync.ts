@@ -420,8 +420,8 @@ async function deliverPages(
       if (next === "skip") continue;
       pending = next;
       // Not kept: since the audience was read, a later run started or the webhook URL changed (the
-      // next read ends this try), or another try of this step took the number (its page is read
-      // again and sent from here too, under the same delivery id).
+      // next read ends this try), or another try of this step took the number (the next read finds
+      // its page held, and sends it from here too under the same delivery id, or accepted).
       if (!(await holdPage(db, id, pending, sync.url))) continue;
     }
     const secret = await openSecret(audience.secret, id, env.IDENTITY_HASH_SECRET);

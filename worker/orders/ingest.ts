@@ -9,7 +9,7 @@ import { runBatch } from "../../db/batch.ts";
 import { orderSource, planResolution, type ResolutionPlan } from "../core/identity/plan.ts";
 import type { Observation } from "../core/identity/resolve.ts";
 import { changedFields, type FingerprintField, orderFingerprint } from "../core/orders/fingerprint.ts";
-import { addOrders, type TotalsOrder } from "../core/profile/customer-totals.ts";
+import { addOrders, storedDaysNeeded, type TotalsOrder } from "../core/profile/customer-totals.ts";
 import type { IdentifierKind } from "../core/vocabulary.ts";
 import type { Db } from "../env.ts";
 import {
@@ -190,11 +190,9 @@ async function totalsStatements(
   }
   const stored = await loadTotals(db, [...gained.keys()]);
   // Orders placed before their customer's last purchase day fold with what is stored about their day.
-  const earlier = [...gained].flatMap(([customerId, orders]) => {
-    const lastDay = stored.get(customerId)?.totals.summary.lastOrderAt.slice(0, 10) ?? "";
-    const days = new Set(orders.map((order) => order.placedAt.slice(0, 10)).filter((day) => day < lastDay));
-    return [...days].map((day) => ({ customerId, day }));
-  });
+  const earlier = [...gained].flatMap(([customerId, orders]) =>
+    storedDaysNeeded(stored.get(customerId)?.totals ?? null, orders).map((day) => ({ customerId, day })),
+  );
   const storedDays = await loadDays(db, earlier);
   const folded: TotalsWrite[] = [];
   const foldedOrderIds: string[] = [];

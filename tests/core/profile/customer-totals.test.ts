@@ -8,6 +8,7 @@ import {
   addOrders,
   type CustomerTotals,
   type StoredDay,
+  storedDaysNeeded,
   type TotalsOrder,
   totalsOfOrders,
 } from "../../../worker/core/profile/customer-totals.ts";
@@ -155,13 +156,7 @@ describe("addOrder", () => {
           const batch = arrival.slice(stored.length);
           const start = stored.length > 0 ? totalsOfOrders(stored) : null;
           // What ingestion reads: the stored days before the last purchase day that the batch falls on.
-          const lastDay = start?.summary.lastOrderAt.slice(0, 10) ?? "";
-          const days = new Map(
-            batch
-              .map(dayOf)
-              .filter((day) => day < lastDay)
-              .map((day) => [day, storedDayOf(stored, day)]),
-          );
+          const days = new Map(storedDaysNeeded(start, batch).map((day) => [day, storedDayOf(stored, day)]));
           const folded = addOrders(start, batch, days);
           if (folded) expect(normalised(folded)).toEqual(normalised(totalsOfOrders(arrival)));
           else {

@@ -277,6 +277,16 @@ export function addOrder(current: CustomerTotals | null, order: TotalsOrder, sto
   };
 }
 
+/**
+ * The days (YYYY-MM-DD) of `orders` whose stored day addOrders needs to fold them into `current`: those
+ * before the customer's last purchase day (none for a customer without totals yet).
+ */
+export function storedDaysNeeded(current: CustomerTotals | null, orders: readonly TotalsOrder[]): string[] {
+  if (!current) return [];
+  const lastDay = dayOf(current.summary.lastOrderAt);
+  return [...new Set(orders.map((order) => dayOf(order.placedAt)).filter((day) => day < lastDay))];
+}
+
 /** `days` as they stand once `order` is stored too: its day grows, a later day's previous one may move closer. */
 function withOrder(days: ReadonlyMap<string, StoredDay>, order: TotalsOrder): Map<string, StoredDay> {
   const day = dayOf(order.placedAt);
