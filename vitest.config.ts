@@ -84,7 +84,8 @@ export default defineConfig(async () => {
             include: ["tests/widget/**/*.test.ts", "tests/e2e/**/*.test.ts"],
             environment: "node",
             testTimeout: 60_000,
-            hookTimeout: 120_000,
+            // A hook that starts the dev worker may start it twice (tests/fixtures/wrangler-dev.ts).
+            hookTimeout: 300_000,
             fileParallelism: false,
             // A shared machine running the whole suite can take seconds over what one page does alone:
             // every expect.poll waits up to 10 s (the default, 1 s, made tests fail under load).

@@ -65,5 +65,5 @@ describe("demo exposure", () => {
     } finally {
       await on.stop();
     }
-  }, 180_000);
+  }, 300_000);
 });

@@ -30,7 +30,7 @@ let workDir: string;
 beforeAll(async () => {
   worker = await startDevWorker();
   workDir = mkdtempSync(path.join(tmpdir(), "patron-import-"));
-}, 120_000);
+}, 300_000);
 
 afterAll(async () => {
   await worker?.stop();
