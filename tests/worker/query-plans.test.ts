@@ -252,6 +252,21 @@ describe("hot queries use indexes only", () => {
     expect(statements.filter((statement) => /DELETE FROM customer_summaries/.test(statement.sql))).toEqual([]);
   });
 
+  it("an order repeating its customer's identifiers: the repeat is found along indexes, no region walked", async () => {
+    const repeat = anOrder({ id: `${p}-repeat`, identifiers: { account: shoppers[0]! } });
+    const { status, statements } = await statementsOf(
+      request("/v1/orders", {
+        method: "POST",
+        headers: { Authorization: `Bearer ${apiKey}`, "Content-Type": "application/json" },
+        body: JSON.stringify({ orders: [repeat] }),
+      }),
+    );
+    expect(status).toBe(200);
+    const repeatReads = statements.filter((statement) => /LIMIT 1\) AS source/.test(statement.sql));
+    expect(repeatReads.length, "the repeat was not looked for").toBe(1);
+    for (const statement of repeatReads) expect(await scansIn(statement)).toEqual([]);
+  });
+
   it("admin customer list pages, first and next", async () => {
     for (const query of ["", "sort=-overdueRatio", "stage=active", "sort=probabilityAlive&limit=1"]) {
       const first = await statementsOf(request(`/v1/admin/customers?${query}`, { headers: admin }));

@@ -183,16 +183,16 @@ describe("incremental customer totals", () => {
   });
 });
 
-/** `database` with every batch's meta.rows_written added up. */
+/** `database` with every batch's meta.rows_written and meta.rows_read added up. */
 function countingDb(database: D1Database) {
-  const counter = { rowsWritten: 0 };
+  const counter = { rowsWritten: 0, rowsRead: 0 };
   return { db: dbOf(countingD1(database, counter)), counter };
 }
 
 /**
  * Ingests one order a day for one customer, on `days` of January in that arrival order, each alone
  * through ingestOrders on a row-counting database; then rebuilds the customer's totals. Answers the
- * rows each order wrote and the rows the rebuild wrote.
+ * rows each order wrote, the rows its batches read, and the rows the rebuild wrote.
  */
 async function rowsPerOrder(label: string, days: readonly number[]) {
   const p = uniquePrefix(label);
@@ -214,11 +214,13 @@ async function rowsPerOrder(label: string, days: readonly number[]) {
   const count = shardCount(env);
   const shard = count > 0 ? homeShard(await accountKeyOf(`${p}-a`), count) : null;
   const options = shard === null ? {} : { newCustomerId: homedIds(shard, count) };
-  const { written, customerId } = await inStore(shard, async (database) => {
+  const { written, read, customerId } = await inStore(shard, async (database) => {
     const { db, counter } = countingDb(database);
     const written: number[] = [];
+    const read: number[] = [];
     for (const day of days) {
       counter.rowsWritten = 0;
+      counter.rowsRead = 0;
       const outcome = await ingestOrders(
         db,
         "test-identity-secret",
@@ -231,11 +233,12 @@ async function rowsPerOrder(label: string, days: readonly number[]) {
       );
       expect(outcome.kind).toBe("ingested");
       written.push(counter.rowsWritten);
+      read.push(counter.rowsRead);
     }
     const [owner] = await db.all<{ customer_id: string }>(
       sql`SELECT customer_id FROM orders WHERE id = ${`${p}-${days[0]}`}`,
     );
-    return { written, customerId: owner!.customer_id };
+    return { written, read, customerId: owner!.customer_id };
   });
   const totals = await foldedAndRebuilt(customerId);
   const rebuild = await inStore(shard, async (database) => {
@@ -243,7 +246,7 @@ async function rowsPerOrder(label: string, days: readonly number[]) {
     await runBatch(db, rebuildSummaryStatements([customerId], new Date().toISOString(), "rebuilt"));
     return counter.rowsWritten;
   });
-  return { written, rebuild, totals };
+  return { written, read, rebuild, totals };
 }
 
 describe("rows written per order", () => {
@@ -259,6 +262,18 @@ describe("rows written per order", () => {
     // A rebuild rewrites every category the customer ever bought in (21 here), twice (delete, insert).
     expect(rebuild).toBeGreaterThan(2 * written[19]!);
     expectSameTotals(totals.folded, totals.rebuilt);
+  });
+
+  it("read the same rows however long the history when the order repeats the customer's identifiers", async () => {
+    const { read } = await rowsPerOrder(
+      "reads",
+      Array.from({ length: 31 }, (_, i) => i + 1),
+    );
+    // The identity reads of a repeat look at a few of the key's newest observations, then stop: past
+    // those, every order reads the same rows (before, each order re-read every observation of the customer).
+    const last = read.slice(20);
+    expect(last).toEqual(last.map(() => read[20]));
+    expect(read[30]).toBeLessThan(2 * read[0]!);
   });
 
   it("are the same for orders older than the customer's last purchase day: a late store file folds too", async () => {

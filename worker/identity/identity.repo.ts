@@ -25,18 +25,79 @@ interface ObservationRow {
 /** A loaded region, or `too_large` when it grew past `limit` observations and nothing should be written. */
 export type RegionLoad = { kind: "loaded"; region: Region } | { kind: "too_large"; limit: number };
 
+/** How many of a key's newest observations are compared with a new one's identifiers (repeatsOf). */
+const repeatCandidates = 8;
+
+interface Repeat {
+  observation: Observation;
+  /** The stored state of each of its identifiers: all owned by one customer, none shared. */
+  states: Map<string, IdentityState>;
+}
+
 /**
- * Every stored observation reachable from `startKeys` through verified links to identifiers that are
+ * The new observations that repeat stored evidence: one of their first key's newest observations has
+ * exactly their verified identifiers, and those all belong to one customer and are not shared. Such an
+ * observation adds no link and changes nobody's sharing, so resolution decides what it decided before
+ * (the partition is a function of the distinct identifier sets seen): it needs no region around it,
+ * only its identifiers' states. A customer's thousandth order with the account and email of the
+ * others reads the same few rows as their second.
+ */
+async function repeatsOf(db: Db, fresh: Observation[]): Promise<Map<string, Repeat>> {
+  const candidates = fresh
+    .map((observation, i) => ({ i, keys: [...new Set(observation.identities.map((ref) => ref.key))].sort() }))
+    .filter(({ keys }) => keys.length > 0)
+    .map(({ i, keys }) => ({ i, first: keys[0], n: keys.length, keys }));
+  if (candidates.length === 0) return new Map();
+  // Newest first, a few at most: a customer's recent orders carry the identifiers they use now.
+  const [matches = [], states = []] = (await batchRows(db, [
+    sql`
+      SELECT j.value ->> 'i' AS i, (
+        SELECT o.source FROM identity_observations o
+        WHERE o.identity_key = j.value ->> 'first' AND o.verified = 1
+          AND o.rowid >= coalesce((
+            SELECT y.rowid FROM identity_observations y WHERE y.identity_key = j.value ->> 'first'
+            ORDER BY y.rowid DESC LIMIT 1 OFFSET ${repeatCandidates - 1}), 0)
+          AND (SELECT count(*) FROM identity_observations x WHERE x.source = o.source AND x.verified = 1)
+            = j.value ->> 'n'
+          AND (SELECT count(*) FROM identity_observations x WHERE x.source = o.source AND x.verified = 1
+            AND x.identity_key IN (SELECT value FROM json_each(j.value -> 'keys'))) = j.value ->> 'n'
+        ORDER BY o.rowid DESC LIMIT 1) AS source
+      FROM ${jsonEach(candidates)} j`,
+    sql`
+      SELECT key, customer_id, shared FROM identities
+      WHERE key IN (SELECT value FROM ${jsonEach([...new Set(candidates.flatMap((c) => c.keys))])})`,
+  ])) as [{ i: number; source: string | null }[], { key: string; customer_id: string | null; shared: number }[]];
+  const stateOf = new Map(states.map((row) => [row.key, { customerId: row.customer_id, shared: row.shared === 1 }]));
+  const repeats = new Map<string, Repeat>();
+  for (const { i, source } of matches) {
+    const observation = fresh[i] as Observation;
+    if (source === null) continue;
+    const keyStates = new Map(observation.identities.map((ref) => [ref.key, stateOf.get(ref.key)]));
+    const owners = new Set([...keyStates.values()].map((state) => (state && !state.shared ? state.customerId : null)));
+    const [owner] = owners;
+    if (owners.size !== 1 || !owner) continue;
+    repeats.set(observation.source, { observation, states: keyStates as Map<string, IdentityState> });
+  }
+  return repeats;
+}
+
+/**
+ * Every stored observation reachable from the new observations' identifiers and from `alsoFrom` through verified links to identifiers that are
  * not shared, with the stored state of each identifier met. Unverified links are not evidence for
  * resolution, so they are neither followed nor loaded. One D1 round trip per hop of the graph (usually two),
- * plus one for the customers involved.
+ * plus one for the customers involved. A new observation that repeats stored evidence (repeatsOf)
+ * starts no walk: its identifiers come with their states alone, unless another start reaches them.
  */
-export async function loadRegion(db: Db, startKeys: string[], fresh: Observation[]): Promise<RegionLoad> {
+export async function loadRegion(db: Db, fresh: Observation[], alsoFrom: readonly string[] = []): Promise<RegionLoad> {
+  const repeats = await repeatsOf(db, fresh);
+  const walked = fresh.filter((observation) => !repeats.has(observation.source));
   const observations = new Map<string, IdentityRef[]>();
-  for (const observation of fresh) observations.set(observation.source, [...observation.identities]);
+  for (const observation of walked) observations.set(observation.source, [...observation.identities]);
   const identities = new Map<string, IdentityState>();
   const expanded = new Set<string>();
-  let frontier = [...new Set(startKeys)];
+  let frontier = [
+    ...new Set([...walked.flatMap((observation) => observation.identities.map((ref) => ref.key)), ...alsoFrom]),
+  ];
 
   while (frontier.length > 0) {
     for (const key of frontier) expanded.add(key);
@@ -71,6 +132,13 @@ export async function loadRegion(db: Db, startKeys: string[], fresh: Observation
       }
     }
     frontier = [...next];
+  }
+
+  for (const { observation, states } of repeats.values()) {
+    const refs = observations.get(observation.source) ?? [];
+    observations.set(observation.source, refs);
+    for (const ref of observation.identities) if (!refs.some((known) => known.key === ref.key)) refs.push(ref);
+    for (const [key, state] of states) if (!identities.has(key)) identities.set(key, state);
   }
 
   const orderSources = [...observations.keys()].filter((source) => source.startsWith("order:"));

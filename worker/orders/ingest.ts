@@ -188,7 +188,12 @@ async function totalsStatements(
     if (!customerId || recompute.has(customerId)) continue;
     gained.set(customerId, [...(gained.get(customerId) ?? []), order]);
   }
-  const stored = await loadTotals(db, [...gained.keys()]);
+  const categoriesOf = (orders: readonly TotalsOrder[]) =>
+    orders.flatMap((order) => order.lines.map((line) => line.categoryId));
+  const stored = await loadTotals(
+    db,
+    [...gained].map(([customerId, orders]) => ({ customerId, categories: categoriesOf(orders) })),
+  );
   // Orders placed before their customer's last purchase day fold with what is stored about their day.
   const earlier = [...gained].flatMap(([customerId, orders]) =>
     storedDaysNeeded(stored.get(customerId)?.totals ?? null, orders).map((day) => ({ customerId, day })),
@@ -202,7 +207,7 @@ async function totalsStatements(
       recompute.add(customerId);
       continue;
     }
-    const touched = new Set(orders.flatMap((order) => order.lines.map((line) => line.categoryId)));
+    const touched = new Set(categoriesOf(orders));
     const categories = totals.categories.filter((category) => touched.has(category.categoryId));
     folded.push({ customerId, summary: totals.summary, categories });
     foldedOrderIds.push(...orders.map((order) => order.id));
@@ -234,10 +239,9 @@ async function resolveAndWrite(
 ): Promise<{ kind: "written"; plan: ResolutionPlan; customerOf: Map<string, string> } | IngestRefusal> {
   const freshOrderIds = freshOrders.map((order) => order.id);
   const recheck = options.recheckShared ?? [];
-  const startKeys = [...fresh.flatMap((o) => o.identities.map((ref) => ref.key)), ...recheck];
   const nowIso = now.toISOString();
   for (let attempt = 1; ; attempt++) {
-    const load = await loadRegion(db, startKeys, fresh);
+    const load = await loadRegion(db, fresh, recheck);
     if (load.kind === "too_large") return { kind: "region_too_large", limit: load.limit };
     // A start key's every verified observation is in the region, so its sharing can be decided again.
     const region = recheck.length > 0 ? { ...load.region, recheckShared: new Set(recheck) } : load.region;

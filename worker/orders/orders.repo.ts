@@ -277,19 +277,28 @@ const selectAs = (columns: Record<string, string>, alias: string) =>
       .join(", "),
   );
 
-/** The stored totals of some customers, with the revision they were read at; absent customers have none. */
+/**
+ * The stored totals of some customers, with the revision they were read at; absent customers have none.
+ * Of each customer's category rows only those of `categories` (the ones the orders being added touch,
+ * all a fold reads or writes): one seek each along the primary key, however many categories the
+ * customer has bought in.
+ */
 export async function loadTotals(
   db: Db,
-  customerIds: readonly string[],
+  wanted: readonly { customerId: string; categories: readonly string[] }[],
 ): Promise<Map<string, { totals: CustomerTotals; revision: string }>> {
   const loaded = new Map<string, { totals: CustomerTotals; revision: string }>();
-  if (customerIds.length === 0) return loaded;
-  const ids = jsonEach(customerIds);
+  if (wanted.length === 0) return loaded;
+  const pairs = wanted.flatMap(({ customerId, categories }) =>
+    [...new Set(categories)].map((categoryId) => ({ customerId, categoryId })),
+  );
   const [summaries = [], categories = []] = await batchRows(db, [
     sql`SELECT s.customer_id AS "customerId", s.revision, ${selectAs(summaryColumns, "s")}
-        FROM customer_summaries s WHERE s.customer_id IN (SELECT value FROM ${ids})`,
+        FROM customer_summaries s
+        WHERE s.customer_id IN (SELECT value FROM ${jsonEach(wanted.map(({ customerId }) => customerId))})`,
     sql`SELECT c.customer_id AS "customerId", ${selectAs(categoryColumns, "c")}
-        FROM customer_category_stats c WHERE c.customer_id IN (SELECT value FROM ${ids})`,
+        FROM ${jsonEach(pairs)} w JOIN customer_category_stats c
+          ON c.customer_id = w.value ->> 'customerId' AND c.category_id = w.value ->> 'categoryId'`,
   ]);
   for (const { customerId, revision, ...summary } of summaries)
     loaded.set(String(customerId), {

@@ -145,7 +145,7 @@ describe("addOrder", () => {
     );
   });
 
-  it("addOrders folds any batch on top of any stored orders, given the stored days the batch falls on", () => {
+  it("addOrders folds any batch on top of any stored orders, given the stored days the batch falls on and only the stored rows of its categories", () => {
     fc.assert(
       fc.property(
         ordersArbitrary.chain((orders) =>
@@ -158,8 +158,17 @@ describe("addOrder", () => {
           // What ingestion reads: the stored days before the last purchase day that the batch falls on.
           const days = new Map(storedDaysNeeded(start, batch).map((day) => [day, storedDayOf(stored, day)]));
           const folded = addOrders(start, batch, days);
-          if (folded) expect(normalised(folded)).toEqual(normalised(totalsOfOrders(arrival)));
-          else {
+          // What ingestion reads of the stored categories: the batch's own (orders.repo.ts loadTotals).
+          const touched = new Set(batch.flatMap((order) => order.lines.map((line) => line.categoryId)));
+          const own = (totals: CustomerTotals) => ({
+            summary: totals.summary,
+            categories: normalised(totals).categories.filter((category) => touched.has(category.categoryId)),
+          });
+          const partly = addOrders(start && { ...start, categories: own(start).categories }, batch, days);
+          if (folded) {
+            expect(normalised(folded)).toEqual(normalised(totalsOfOrders(arrival)));
+            expect(own(partly!)).toEqual(own(folded));
+          } else {
             // Refused only for an order at the first order's instant (which of them is first goes by id).
             const first = byTime(arrival)[0]!;
             expect(arrival.some((order) => order !== first && order.placedAt === first.placedAt)).toBe(true);

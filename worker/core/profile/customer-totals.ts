@@ -254,6 +254,8 @@ function addToCategories(
  * `current` (null for a customer with no orders yet) with `order` added, equal to totalsOfOrders over
  * all the orders; or why it cannot be folded. An order on or after the customer's last purchase day
  * folds from the totals alone; an earlier one needs `stored`, what the stored orders say about its day.
+ * Of `current.categories` only the order's own are read: given just those, the rows it answers for
+ * them are the same (the others pass through as given).
  */
 export function addOrder(current: CustomerTotals | null, order: TotalsOrder, stored?: StoredDay): AddOutcome {
   if (!current)
