@@ -349,6 +349,9 @@ describe("identity resolution through the worker", () => {
         channel: "app",
         identifiers: { device: `${p}-ipad`, email: verified(`mum-${p}@home.test`) },
       }),
+      // Repeats of 1 and 4: arriving after them, they are placed without walking the region.
+      anOrder({ id: `${p}-8`, identifiers: { account: `${p}-mum`, email: verified(`mum-${p}@home.test`) } }),
+      anOrder({ id: `${p}-9`, channel: "web", identifiers: { account: `${p}-dad`, phone: verified(phone) } }),
     ];
   }
 
@@ -394,7 +397,7 @@ describe("identity resolution through the worker", () => {
       }
       const result = await partition(p);
       results.push(result);
-      expect(result, `arrival: ${batches.join(" | ")}`).toEqual(["-1,-2,-6,-7", "-3,-4", "-5"]);
+      expect(result, `arrival: ${batches.join(" | ")}`).toEqual(["-1,-2,-6,-7,-8", "-3,-4,-9", "-5"]);
     }
     for (const result of results) expect(result).toEqual(results[0]);
   });
