@@ -403,6 +403,25 @@ describe("identity resolution through the worker", () => {
   });
 });
 
+describe("orders repeating their customer's identifiers", () => {
+  it("keep one customer when a batch holds two of them with different identifiers (account alone, card alone)", async () => {
+    const p = uniquePrefix("repeats");
+    const both = { account: `${p}-web`, loyalty: `${p}-card` };
+    const order = (n: number, identifiers: Record<string, string>) =>
+      anOrder({ id: `${p}-${n}`, placedAt: `2026-02-0${n}T12:00:00Z`, identifiers });
+    await ingest([order(1, both)]);
+    await ingest([order(2, { account: both.account })]);
+    await ingest([order(3, { loyalty: both.loyalty })]);
+    // Each repeats a stored order's identifiers; nothing in the batch joins the two.
+    await ingest([order(4, { account: both.account }), order(5, { loyalty: both.loyalty })]);
+    const byAccount = await customerOf("account", both.account);
+    const byCard = await customerOf("loyalty", both.loyalty);
+    expect(byCard.customerId).toBe(byAccount.customerId);
+    expect(byAccount.orders.map((o) => o.id.slice(p.length)).sort()).toEqual(["-1", "-2", "-3", "-4", "-5"]);
+    expect(byAccount.summary?.orders).toBe(5);
+  });
+});
+
 describe("concurrent ingestion", () => {
   it("never splits a new customer across requests that arrive at the same time", async () => {
     const p = uniquePrefix("race");

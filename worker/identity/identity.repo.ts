@@ -35,12 +35,15 @@ interface Repeat {
 }
 
 /**
- * The new observations that repeat stored evidence: one of their first key's newest observations has
- * exactly their verified identifiers, and those all belong to one customer and are not shared. Such an
- * observation adds no link and changes nobody's sharing, so resolution decides what it decided before
- * (the partition is a function of the distinct identifier sets seen): it needs no region around it,
- * only its identifiers' states. A customer's thousandth order with the account and email of the
- * others reads the same few rows as their second.
+ * The new observations that repeat stored evidence: one of their first key's newest observations
+ * (verified or not) has exactly their verified identifiers, and those all belong to one customer and
+ * are not shared. Such an observation adds no link and changes nobody's sharing, and the partition is
+ * a function of the distinct identifier sets seen, so resolution decides what it decided before: it
+ * needs no region around it, only its identifiers' states. A customer's thousandth order with the
+ * account and email of the others reads the same few rows as their second. Two exceptions walk as
+ * before: a customer with repeats of different identifier sets in one batch (an order with only the
+ * account and one with only the loyalty number: without the observations joining them they would be
+ * two customers), and a customer with more orders than a region may hold (the walk refuses it).
  */
 async function repeatsOf(db: Db, fresh: Observation[]): Promise<Map<string, Repeat>> {
   const candidates = fresh
@@ -64,20 +67,32 @@ async function repeatsOf(db: Db, fresh: Observation[]): Promise<Map<string, Repe
         ORDER BY o.rowid DESC LIMIT 1) AS source
       FROM ${jsonEach(candidates)} j`,
     sql`
-      SELECT key, customer_id, shared FROM identities
-      WHERE key IN (SELECT value FROM ${jsonEach([...new Set(candidates.flatMap((c) => c.keys))])})`,
-  ])) as [{ i: number; source: string | null }[], { key: string; customer_id: string | null; shared: number }[]];
+      SELECT i.key, i.customer_id, i.shared, s.orders FROM identities i
+        LEFT JOIN customer_summaries s ON s.customer_id = i.customer_id
+      WHERE i.key IN (SELECT value FROM ${jsonEach([...new Set(candidates.flatMap((c) => c.keys))])})`,
+  ])) as [
+    { i: number; source: string | null }[],
+    { key: string; customer_id: string | null; shared: number; orders: number | null }[],
+  ];
   const stateOf = new Map(states.map((row) => [row.key, { customerId: row.customer_id, shared: row.shared === 1 }]));
-  const repeats = new Map<string, Repeat>();
+  const ordersOf = new Map(states.map((row) => [row.customer_id, row.orders ?? 0]));
+  const setOf = new Map(candidates.map((candidate) => [candidate.i, candidate.keys.join(" ")]));
+  const byOwner = new Map<string, { sets: Set<string>; repeats: Repeat[] }>();
   for (const { i, source } of matches) {
     const observation = fresh[i] as Observation;
     if (source === null) continue;
     const keyStates = new Map(observation.identities.map((ref) => [ref.key, stateOf.get(ref.key)]));
     const owners = new Set([...keyStates.values()].map((state) => (state && !state.shared ? state.customerId : null)));
     const [owner] = owners;
-    if (owners.size !== 1 || !owner) continue;
-    repeats.set(observation.source, { observation, states: keyStates as Map<string, IdentityState> });
+    if (owners.size !== 1 || !owner || (ordersOf.get(owner) ?? 0) >= maxRegionObservations) continue;
+    const group = byOwner.get(owner) ?? { sets: new Set(), repeats: [] };
+    byOwner.set(owner, group);
+    group.sets.add(setOf.get(i) ?? "");
+    group.repeats.push({ observation, states: keyStates as Map<string, IdentityState> });
   }
+  const repeats = new Map<string, Repeat>();
+  for (const { sets, repeats: ofOwner } of byOwner.values())
+    if (sets.size === 1) for (const repeat of ofOwner) repeats.set(repeat.observation.source, repeat);
   return repeats;
 }
 
