@@ -5,7 +5,7 @@ import { createApp } from "../../worker/app.ts";
 import { customerResponseSchema } from "../../worker/customers/customers.schemas.ts";
 import { refusalError } from "../../worker/orders/orders.routes.ts";
 import { ingestResultSchema } from "../../worker/orders/orders.schemas.ts";
-import { anOrder, client, uniquePrefix, verified } from "../fixtures/builders.ts";
+import { adminKey, anOrder, client, uniquePrefix, verified } from "../fixtures/builders.ts";
 import { storeRows, storeSnapshot } from "../fixtures/store-rows.ts";
 import { eventTables } from "../fixtures/tables.ts";
 
@@ -419,6 +419,45 @@ describe("orders repeating their customer's identifiers", () => {
     expect(byCard.customerId).toBe(byAccount.customerId);
     expect(byAccount.orders.map((o) => o.id.slice(p.length)).sort()).toEqual(["-1", "-2", "-3", "-4", "-5"]);
     expect(byAccount.summary?.orders).toBe(5);
+  });
+});
+
+describe("an erasure that removes the identify call joining a customer's identifiers", () => {
+  it("splits that customer as the evidence left says, so a later repeat goes where a full resolution puts it", async () => {
+    const p = uniquePrefix("unjoined");
+    const phone = (n: number) => verified(`+1 415 555 ${String(n).padStart(4, "0")}`);
+    const e1 = verified(`${p}-e1@mail.test`);
+    await ingest([anOrder({ id: `${p}-1`, identifiers: { account: `${p}-D`, loyalty: `${p}-LD` } })]);
+    await ingest([anOrder({ id: `${p}-2`, identifiers: { account: `${p}-C`, phone: phone(9) } })]);
+    // Joins the email to D's loyalty number; the loyalty number and C's phone (two accounts) stay apart.
+    expect((await api.identify({ loyalty: `${p}-LD`, email: e1, phone: phone(9) })).status).toBe(200);
+    await ingest([anOrder({ id: `${p}-3`, identifiers: { email: e1 } })]);
+    await ingest([anOrder({ id: `${p}-4`, identifiers: { email: e1, phone: phone(1) } })]);
+    await ingest([anOrder({ id: `${p}-5`, identifiers: { email: e1, phone: phone(2) } })]);
+    const d = await customerOf("account", `${p}-D`);
+    expect(d.orders.map((o) => o.id.slice(p.length)).sort()).toEqual(["-1", "-3", "-4", "-5"]);
+
+    const c = await customerOf("account", `${p}-C`);
+    expect((await api.call("DELETE", `/v1/customers/${c.customerId}`, undefined, adminKey)).status).toBe(200);
+    // Nothing left joins the account and loyalty number to the email and phones: two customers.
+    const byAccount = await customerOf("account", `${p}-D`);
+    const byEmail = await customerOf("email", e1.value);
+    expect(byEmail.customerId).not.toBe(byAccount.customerId);
+    expect(byAccount.orders.map((o) => o.id.slice(p.length))).toEqual(["-1"]);
+    expect(byEmail.orders.map((o) => o.id.slice(p.length)).sort()).toEqual(["-3", "-4", "-5"]);
+
+    // The email alone repeats order 3; the other order walks from the account.
+    await ingest([
+      anOrder({ id: `${p}-6`, identifiers: { account: `${p}-D`, email: verified(`${p}-e9@mail.test`) } }),
+      anOrder({ id: `${p}-7`, identifiers: { email: e1 } }),
+    ]);
+    expect((await customerOf("account", `${p}-D`)).orders.map((o) => o.id.slice(p.length)).sort()).toEqual([
+      "-1",
+      "-6",
+    ]);
+    const emailCustomer = await customerOf("email", e1.value);
+    expect(emailCustomer.orders.map((o) => o.id.slice(p.length)).sort()).toEqual(["-3", "-4", "-5", "-7"]);
+    expect(emailCustomer.summary?.orders).toBe(4);
   });
 });
 

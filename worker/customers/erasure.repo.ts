@@ -204,6 +204,12 @@ export interface ErasurePlan {
    * gone their sharing is decided again from what is left (resolveSharedAgain).
    */
   sharedKeys: string[];
+  /**
+   * Other customers' identifiers its identify calls carried verified: a call joining two of another
+   * customer's identifiers is erased with it, so that customer is resolved again from what is left
+   * (it may be two people now), as the next order touching them would resolve it.
+   */
+  linkedKeys: string[];
 }
 
 async function erasurePlan(
@@ -213,13 +219,16 @@ async function erasurePlan(
   seenElsewhere: readonly string[],
 ): Promise<ErasurePlan> {
   const family = familyOf(customerId);
-  const [customers = [], orders = [], identifiers = [], sources = [], shared = []] = await batchRows(db, [
+  const [customers = [], orders = [], identifiers = [], sources = [], shared = [], linked = []] = await batchRows(db, [
     sql`SELECT id FROM ${family}`,
     sql`SELECT id FROM orders WHERE customer_id IN ${family}`,
     ownIdentifiers(family, seenElsewhere),
     sql`SELECT * FROM ${sourcesOf(family)}`,
     sql`SELECT DISTINCT o.identity_key AS key FROM identity_observations o JOIN identities i ON i.key = o.identity_key
           WHERE o.source IN ${sourcesOf(family)} AND o.verified = 1 AND i.shared = 1 ORDER BY 1`,
+    sql`SELECT DISTINCT o.identity_key AS key FROM identity_observations o JOIN identities i ON i.key = o.identity_key
+          WHERE o.source IN ${sourcesOf(family)} AND o.source LIKE 'identify:%' AND o.verified = 1
+            AND i.shared = 0 AND i.customer_id NOT IN ${family} ORDER BY 1`,
   ]);
   const orderIds = orders.map((row) => String(row.id));
   return {
@@ -230,6 +239,7 @@ async function erasurePlan(
     // One unnamed column (sourcesOf's union).
     sources: sources.map((row) => String(Object.values(row)[0])),
     sharedKeys: shared.map((row) => String(row.key)),
+    linkedKeys: linked.map((row) => String(row.key)),
   };
 }
 
@@ -320,7 +330,8 @@ export async function eraseCustomer(
       const after = await eraseEvents(eventsDb, plan.customerIds, []);
       deleted.events = (deleted.events ?? 0) + removed.events + after.events;
       deleted.conversions = removed.conversions;
-      await releaseShared(db, eventsDb, plan.sharedKeys, now, resolveOptions(plan.sharedKeys));
+      const again = [...plan.sharedKeys, ...plan.linkedKeys];
+      await releaseShared(db, eventsDb, again, now, resolveOptions(again));
       return { kind: "erased", deleted, suppressed, plan };
     } catch (error) {
       if (!isStaleRegion(error)) throw error;
@@ -333,7 +344,8 @@ export async function eraseCustomer(
 
 /**
  * After the erasure's batch: the shared identifiers it was seen with, decided again from the evidence
- * left (one shared only with the erased customer and one other becomes that other's again). The
+ * left (one shared only with the erased customer and one other becomes that other's again), and the
+ * other customers its identify calls carried, resolved again without those calls. The
  * erasure is done whatever this answers: a refusal (busy, a region too large, a move's fence) leaves
  * them shared, as they were, and is logged.
  */
