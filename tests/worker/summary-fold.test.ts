@@ -249,7 +249,7 @@ async function rowsPerOrder(label: string, days: readonly number[]) {
   return { written, read, rebuild, totals };
 }
 
-describe("rows written per order", () => {
+describe("rows written and read per order", () => {
   it("stay the same however long the customer's history, and below a rebuild's", async () => {
     const { written, rebuild, totals } = await rowsPerOrder(
       "rows",

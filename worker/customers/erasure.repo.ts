@@ -10,7 +10,7 @@ import { batchRows, jsonEach, runBatch } from "../../db/batch.ts";
 import type { Db, EventsDb } from "../env.ts";
 import { moveCustomerEvents } from "../events/events.repo.ts";
 import { identityLinksOf, isStaleRegion, sourcesOf } from "../identity/identity.repo.ts";
-import { resolveSharedAgain, type WriteOptions } from "../orders/ingest.ts";
+import { resolveAfterErasure, type WriteOptions } from "../orders/ingest.ts";
 import { productAggregate } from "../orders/orders.repo.ts";
 import { unfinishedMove } from "../shards/moves.ts";
 
@@ -201,7 +201,7 @@ export interface ErasurePlan {
   sources: string[];
   /**
    * Shared identifiers its own orders and calls carried verified: they stay, and once its evidence is
-   * gone their sharing is decided again from what is left (resolveSharedAgain).
+   * gone their sharing is decided again from what is left (resolveAfterErasure).
    */
   sharedKeys: string[];
   /**
@@ -302,7 +302,8 @@ const maxAttempts = 5;
  * plan's keys on the main database's list there and deletes the main database's legacy events).
  * `seenElsewhere`, given the guest identifiers seen here with nobody else, answers those another
  * database saw with somebody (a customer shard asks the other shards): they are not suppressed.
- * Then the shared identifiers it was seen with are decided again without its evidence (`resolveSharedAgain`;
+ * Then the shared identifiers it was seen with, and the other customers its identify calls carried, are
+ * resolved again without its evidence (`resolveAfterErasure`;
  * `resolveOptions` gives that write's options for those keys: a shard's new customer ids and fences).
  * Returns rows removed per table and keys suppressed, or `busy` when the retries ran out.
  */
@@ -331,7 +332,7 @@ export async function eraseCustomer(
       deleted.events = (deleted.events ?? 0) + removed.events + after.events;
       deleted.conversions = removed.conversions;
       const again = [...plan.sharedKeys, ...plan.linkedKeys];
-      await releaseShared(db, eventsDb, again, now, resolveOptions(again));
+      await resolveAgain(db, eventsDb, again, now, resolveOptions(again));
       return { kind: "erased", deleted, suppressed, plan };
     } catch (error) {
       if (!isStaleRegion(error)) throw error;
@@ -345,21 +346,19 @@ export async function eraseCustomer(
 /**
  * After the erasure's batch: the shared identifiers it was seen with, decided again from the evidence
  * left (one shared only with the erased customer and one other becomes that other's again), and the
- * other customers its identify calls carried, resolved again without those calls. The
- * erasure is done whatever this answers: a refusal (busy, a region too large, a move's fence) leaves
- * them shared, as they were, and is logged.
+ * other customers its identify calls carried, resolved again without those calls. The erasure is done
+ * whatever this answers: a refusal (busy, a region too large, a move's fence) leaves those identifiers
+ * as they were, and is logged.
  */
-async function releaseShared(db: Db, eventsDb: EventsDb, keys: readonly string[], now: Date, options: WriteOptions) {
+async function resolveAgain(db: Db, eventsDb: EventsDb, keys: readonly string[], now: Date, options: WriteOptions) {
   if (keys.length === 0) return;
+  const warning = "identifiers left as they were after an erasure";
   try {
-    const outcome = await resolveSharedAgain(db, keys, now, options);
+    const outcome = await resolveAfterErasure(db, keys, now, options);
     if (outcome.kind === "resolved") await moveCustomerEvents(eventsDb, outcome.merged);
-    else
-      console.warn(
-        JSON.stringify({ warning: "shared identifiers left shared after an erasure", reason: outcome.kind }),
-      );
+    else console.warn(JSON.stringify({ warning, reason: outcome.kind }));
   } catch (error) {
-    console.warn(JSON.stringify({ warning: "shared identifiers left shared after an erasure", reason: String(error) }));
+    console.warn(JSON.stringify({ warning, reason: String(error) }));
   }
 }
 

@@ -97,11 +97,12 @@ async function repeatsOf(db: Db, fresh: Observation[]): Promise<Map<string, Repe
 }
 
 /**
- * Every stored observation reachable from the new observations' identifiers and from `alsoFrom` through verified links to identifiers that are
- * not shared, with the stored state of each identifier met. Unverified links are not evidence for
- * resolution, so they are neither followed nor loaded. One D1 round trip per hop of the graph (usually two),
- * plus one for the customers involved. A new observation that repeats stored evidence (repeatsOf)
- * starts no walk: its identifiers come with their states alone, unless another start reaches them.
+ * Every stored observation reachable from the new observations' identifiers and from `alsoFrom`
+ * through verified links to identifiers that are not shared, with the stored state of each identifier
+ * met. Unverified links are not evidence for resolution, so they are neither followed nor loaded. One
+ * D1 round trip for the repeats, one per hop of the graph (usually two), plus one for the customers
+ * involved. A new observation that repeats stored evidence (repeatsOf) starts no walk: its identifiers
+ * come with their states alone, unless another start reaches them.
  */
 export async function loadRegion(db: Db, fresh: Observation[], alsoFrom: readonly string[] = []): Promise<RegionLoad> {
   const repeats = await repeatsOf(db, fresh);

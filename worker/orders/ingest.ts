@@ -159,7 +159,7 @@ const newCustomerId = () => `c_${crypto.randomUUID().replaceAll("-", "").slice(0
 export interface WriteOptions {
   newCustomerId?: () => string;
   guards?: readonly SQL[];
-  /** Stored-shared keys to decide again from all their observations (after an erasure: resolveSharedAgain). */
+  /** Stored-shared keys to decide again from all their observations (after an erasure: resolveAfterErasure). */
   recheckShared?: readonly string[];
 }
 
@@ -385,28 +385,25 @@ export async function ingestOrders(
 }
 
 /**
- * After an erasure removed the erased customer's evidence: decides again, from all their remaining
- * verified observations, whether `keys` (shared identifiers the erased customer was seen with) are
- * still shared, and writes what follows as ingestion writes a plan: an identifier no longer shared
- * belongs to the customer it now links to (the orders it owns move there, totals are rebuilt), and
- * customers it links are merged, exactly as the same evidence without the erased customer's would
- * have resolved. Answers the keys no longer shared and the merges (the caller moves their events).
+ * After an erasure removed the erased customer's evidence: resolves `keys` again from all their
+ * remaining verified observations, and writes what follows as ingestion writes a plan. For a shared
+ * identifier the erased customer was seen with, whether it is still shared is decided again: one no
+ * longer shared belongs to the customer it now links to (the orders it owns move there, totals are
+ * rebuilt) and customers it links are merged. Another customer's identifier the erased customer's
+ * identify calls carried is placed as the evidence left says (a customer those calls alone held
+ * together becomes two). Exactly as the same evidence without the erased customer's would have
+ * resolved. Answers the merges (the caller moves their events).
  */
-export async function resolveSharedAgain(
+export async function resolveAfterErasure(
   db: Db,
   keys: readonly string[],
   now: Date,
   options: WriteOptions = {},
-): Promise<{ kind: "resolved"; released: string[]; merged: CustomerMerge[] } | IngestRefusal> {
-  if (keys.length === 0) return { kind: "resolved", released: [], merged: [] };
+): Promise<{ kind: "resolved"; merged: CustomerMerge[] } | IngestRefusal> {
+  if (keys.length === 0) return { kind: "resolved", merged: [] };
   const written = await resolveAndWrite(db, [], new Map(), now, [], () => [], { ...options, recheckShared: keys });
   if (written.kind !== "written") return written;
-  const { identityChanges, merges } = written.plan;
-  return {
-    kind: "resolved",
-    released: identityChanges.filter((change) => !change.shared && keys.includes(change.key)).map((c) => c.key),
-    merged: merges.map(({ from, into }) => ({ from, into })),
-  };
+  return { kind: "resolved", merged: written.plan.merges.map(({ from, into }) => ({ from, into })) };
 }
 
 export interface IdentifyResult {
