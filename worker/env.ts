@@ -23,8 +23,8 @@ export interface OptionalSettings {
    */
   EXPORT_MATCH_KEYS?: string;
   /**
-   * "on" lets audience webhooks use plain http to localhost / 127.0.0.1 (a local receiver in
-   * development and tests; worker/audiences/webhook-url.ts). Never in production.
+   * "on" lets audience webhooks and the transitions webhook use plain http to localhost / 127.0.0.1
+   * (a local receiver in development and tests; worker/audiences/webhook-url.ts). Never in production.
    */
   AUDIENCE_WEBHOOKS_ALLOW_LOCAL?: string;
   /** "on" serves the demo storefront and its helpers (/demo/, /demo/token...); never in production. */
@@ -32,7 +32,8 @@ export interface OptionalSettings {
   /**
    * Customer shards (docs/scaling.md): unset or 0 keeps customer data in the one D1 database (DB);
    * N puts it in N SQLite-backed Durable Objects (CUSTOMER_SHARDS). Never change it by hand on a
-   * deployment with data: resharding is designed, not built (docs/scaling.md, resharding).
+   * deployment with data: `patron shards reshard --to M` prepares the new count (docs/scaling.md,
+   * resharding), and the shards refuse to serve under a count not their own.
    */
   SHARD_COUNT?: string;
 }

@@ -5,7 +5,18 @@ import type { Identifiers, WireOrder, WireOrderLine, WireProduct } from "../../d
 import { trustOf } from "../../worker/core/identity/trust.ts";
 import { type Channel, type IdentifierKind, identifierKinds } from "../../worker/core/vocabulary.ts";
 
-export type Transform = "trim" | "lower" | "upper" | "slug" | "title" | "number" | "integer" | "boolean" | "datetime";
+export const transforms = [
+  "trim",
+  "lower",
+  "upper",
+  "slug",
+  "title",
+  "number",
+  "integer",
+  "boolean",
+  "datetime",
+] as const;
+export type Transform = (typeof transforms)[number];
 
 /**
  * Where one wire field comes from. A bare string is a column name.
@@ -84,6 +95,53 @@ export type LookupTables = Record<string, Map<string, Row>>;
 
 export class MappingError extends Error {}
 
+const orderFields = [
+  "kind",
+  "orderId",
+  "channel",
+  "storeId",
+  "placedAt",
+  "currency",
+  "identifiers",
+  "verified",
+  "line",
+];
+const lineFields = ["productId", "categoryId", "quantity", "unitPrice", "listPrice"];
+const productFields = [
+  "id",
+  "title",
+  "categoryId",
+  "categoryName",
+  "parentCategoryId",
+  "url",
+  "imageUrl",
+  "listPrice",
+  "salePrice",
+  "inStock",
+  "currency",
+];
+const columnSpecFields = ["column", "lookup", "field", "prefix", "suffix", "padStart", "transform", "default"];
+const sumSpecFields = ["sum", "abs", "divideBy", "decimals"];
+
+/**
+ * Fails on a key the mapping format does not have: a misspelt one ("storeID", "transfrom") would
+ * otherwise be ignored, and its field silently left out of every record.
+ */
+function onlyKnownKeys(
+  value: Record<string, unknown>,
+  known: readonly string[],
+  where: string,
+  fail: (message: string) => never,
+): void {
+  for (const key of Object.keys(value)) {
+    if (known.includes(key)) continue;
+    const near = known.find((name) => name.toLowerCase() === key.toLowerCase());
+    fail(
+      `unknown key "${key}" in ${where}${near ? ` (did you mean "${near}"?)` : ""}; the keys there are ${known.join(", ")}`,
+    );
+  }
+}
+
 /** Checks a parsed mapping file's shape, naming the first problem. */
 export function parseMapping(json: unknown): Mapping {
   const fail = (message: string): never => {
@@ -96,6 +154,7 @@ export function parseMapping(json: unknown): Mapping {
     checkSpec(value, name, fail);
   };
   if (mapping.kind === "orders") {
+    onlyKnownKeys(mapping, [...orderFields, "lookups"], "the mapping", fail);
     for (const name of ["orderId", "channel", "placedAt"]) requireSpec(mapping[name], name);
     for (const name of ["storeId", "currency"]) if (mapping[name] !== undefined) checkSpec(mapping[name], name, fail);
     const identifiers = mapping.identifiers as Record<string, unknown> | undefined;
@@ -115,17 +174,22 @@ export function parseMapping(json: unknown): Mapping {
     }
     const line = mapping.line as Record<string, unknown> | undefined;
     if (!line || typeof line !== "object") fail(`"line" is required`);
+    onlyKnownKeys(line ?? {}, lineFields, `"line"`, fail);
     for (const name of ["productId", "categoryId", "quantity", "unitPrice"]) requireSpec(line?.[name], `line.${name}`);
     if (line?.listPrice !== undefined) checkSpec(line.listPrice, "line.listPrice", fail);
   } else if (mapping.kind === "products") {
     const product = mapping.product as Record<string, unknown> | undefined;
     if (!product || typeof product !== "object") fail(`"product" is required`);
+    onlyKnownKeys(mapping, ["kind", "product", "lookups"], "the mapping", fail);
+    onlyKnownKeys(product ?? {}, productFields, `"product"`, fail);
     for (const name of ["id", "title", "categoryId", "listPrice"]) requireSpec(product?.[name], `product.${name}`);
     for (const [name, spec] of Object.entries(product ?? {})) checkSpec(spec, `product.${name}`, fail);
   } else fail(`"kind" must be "orders" or "products"`);
-  for (const [name, lookup] of Object.entries((mapping.lookups ?? {}) as Record<string, LookupSpec>))
+  for (const [name, lookup] of Object.entries((mapping.lookups ?? {}) as Record<string, LookupSpec>)) {
     if (typeof lookup?.file !== "string" || typeof lookup?.key !== "string")
       fail(`lookups.${name} needs "file" and "key"`);
+    onlyKnownKeys(lookup as unknown as Record<string, unknown>, ["file", "key"], `lookups.${name}`, fail);
+  }
   return json as Mapping;
 }
 
@@ -133,10 +197,17 @@ function checkSpec(spec: unknown, name: string, fail: (message: string) => never
   if (typeof spec === "string") return;
   if (!spec || typeof spec !== "object") fail(`"${name}" must be a column name or an object`);
   const value = spec as Record<string, unknown>;
-  if ("value" in value) return;
-  if (Array.isArray(value.sum)) return;
+  if ("value" in value) return onlyKnownKeys(value, ["value"], `"${name}"`, fail);
+  if (Array.isArray(value.sum)) return onlyKnownKeys(value, sumSpecFields, `"${name}"`, fail);
   if (typeof value.column !== "string") fail(`"${name}" needs "column", "value" or "sum"`);
+  onlyKnownKeys(value, columnSpecFields, `"${name}"`, fail);
   if (value.lookup !== undefined && typeof value.field !== "string") fail(`"${name}" uses a lookup without "field"`);
+  if (value.transform !== undefined && !transforms.includes(value.transform as Transform))
+    fail(
+      `"${name}" has an unknown transform ${JSON.stringify(value.transform)}; the transforms are ${transforms.join(", ")}`,
+    );
+  if (value.padStart !== undefined && !(Number.isInteger(value.padStart) && (value.padStart as number) > 0))
+    fail(`"${name}".padStart must be a whole number of characters`);
 }
 
 /** Every column a mapping reads from the input rows (lookup fields excluded), for a header check. */
@@ -225,6 +296,8 @@ export function applyTransform(transform: Transform, raw: string, name = "value"
       return /^(1|true|yes|y|t)$/i.test(raw.trim());
     case "datetime":
       return toIsoInstant(raw, name);
+    default:
+      throw new MappingError(`${name}: unknown transform ${JSON.stringify(transform)}`);
   }
 }
 

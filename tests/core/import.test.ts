@@ -167,6 +167,14 @@ describe("the completejourney orders mapping", () => {
 });
 
 describe("parseMapping", () => {
+  const validOrders = {
+    kind: "orders",
+    orderId: "o",
+    channel: { value: "store" },
+    placedAt: { column: "p", transform: "datetime" },
+    identifiers: { email: "e" },
+    line: { productId: "p", categoryId: "c", quantity: { column: "q", transform: "integer" }, unitPrice: "u" },
+  };
   it("accepts the preset and a minimal hand-written mapping", () => {
     expect(parseMapping(JSON.parse(JSON.stringify(completeJourneyOrders)))).toEqual(completeJourneyOrders);
     const minimal = {
@@ -259,7 +267,34 @@ describe("parseMapping", () => {
       { kind: "orders", orderId: "o", channel: "c", placedAt: "p", identifiers: { device: "d" }, verified: ["device"] },
       /a device cannot be verified/,
     ],
+    // Misspelt keys and transforms: ignored, they would drop a field from every record without a word.
+    [{ ...validOrders, storeID: "x" }, /unknown key "storeID" in the mapping \(did you mean "storeId"\?\)/],
+    [
+      { ...validOrders, line: { ...validOrders.line, listprice: "net" } },
+      /unknown key "listprice" in "line" \(did you mean "listPrice"\?\)/,
+    ],
+    [
+      { ...validOrders, line: { ...validOrders.line, quantity: { column: "q", transfrom: "number" } } },
+      /unknown key "transfrom" in "line.quantity"/,
+    ],
+    [
+      { ...validOrders, line: { ...validOrders.line, quantity: { column: "q", transform: "nmber" } } },
+      /"line.quantity" has an unknown transform "nmber"; the transforms are trim, lower/,
+    ],
+    [{ ...validOrders, placedAt: { column: "p", padStart: "4" } }, /"placedAt".padStart must be a whole number/],
+    [{ ...validOrders, orderId: { sum: ["a"], divide: "b" } }, /unknown key "divide" in "orderId"/],
+    [
+      { ...validOrders, lookups: { stores: { file: "s.csv", key: "id", keys: "x" } } },
+      /unknown key "keys" in lookups.stores/,
+    ],
+    [
+      { kind: "products", product: { id: "id", title: "t", categoryId: "c", listPrice: "p", instock: "s" } },
+      /unknown key "instock" in "product" \(did you mean "inStock"\?\)/,
+    ],
   ])("rejects %j", (mapping, message) => expect(() => parseMapping(mapping)).toThrow(message));
+
+  it("accepts the valid mapping the rejections above start from", () =>
+    expect(parseMapping(validOrders)).toEqual(validOrders));
 
   it("maps product rows", () => {
     const mapping = parseMapping({
