@@ -136,7 +136,14 @@ export function createApp() {
     );
   });
 
-  app.notFound((c) => errorResponse(c, new ApiError(404, "not_found", `No route for ${c.req.method} ${c.req.path}.`)));
+  app.notFound((c) => {
+    // The root is where a browser pointed at the worker lands: it says where the pages are.
+    const pages =
+      c.req.path === "/"
+        ? " The console is at /console (and, with PATRON_DEMO on, the demo storefront at /demo); the API is under /v1."
+        : "";
+    return errorResponse(c, new ApiError(404, "not_found", `No route for ${c.req.method} ${c.req.path}.${pages}`));
+  });
 
   app.get("/health", (c) => c.json({ data: { status: "ok" } }));
 

@@ -317,18 +317,26 @@ export async function importFile(
       : await runImport<WireOrder | WireProduct>(common);
     bar.stop();
     for (const line of summaryLines(kind, result)) log(line);
-    if ("importId" in result) log(`import             ${result.importId} (queued)`);
+    if ("importId" in result) for (const line of importLines(result as QueuedImportResult)) log(line);
     log(`state              ${stateFile}`);
     return result;
   } catch (error) {
     bar.stop();
     if (error instanceof ImportIncomplete) {
       for (const line of summaryLines(kind, error.result)) log(line);
-      log(`import             ${error.result.importId} (queued)`);
+      for (const line of importLines(error.result)) log(line);
       log(`state              ${stateFile}`);
     }
     throw error;
   }
+}
+
+/** The queued import, and its status as the server last answered it (`GET /v1/imports/:id`). */
+function importLines(result: QueuedImportResult): string[] {
+  return [
+    `import             ${result.importId} (queued)`,
+    ...(result.status ? [`import status      ${result.status}`] : []),
+  ];
 }
 
 /** What the confirmed batches wrote, in a stop's closing account. */

@@ -97,6 +97,8 @@ export function migrationRate(customers: number, ms: number): string {
 /** The answer of `POST /v1/admin/shards/migrate/writes`. */
 interface WritesView {
   writesPausedAt: string | null;
+  /** What the pause was before this request (null: writes were open). */
+  wasPausedAt?: string | null;
   pauseSeenWithinSeconds: number;
 }
 
@@ -453,8 +455,12 @@ export function register(program: Command): void {
     .action(async (options: { url?: string; key?: string }, command: Command) => {
       const client = await adminClient(options, (message) => command.error(message));
       try {
-        await client.post<WritesView>("/v1/admin/shards/migrate/writes", { paused: false });
-        console.log("Customer writes on D1 are open again (every Worker sees it within a few seconds).");
+        const { data } = await client.post<WritesView>("/v1/admin/shards/migrate/writes", { paused: false });
+        console.log(
+          data.wasPausedAt === null
+            ? "Customer writes on D1 were not paused: nothing changed."
+            : `Customer writes on D1 are open again, paused since ${data.wasPausedAt} (every Worker sees it within ${data.pauseSeenWithinSeconds} s).`,
+        );
       } catch (error) {
         reportRefusal(error);
       }

@@ -20,7 +20,7 @@ const unitSeconds: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
 /** An input problem the user can fix: reported on stderr with exit code 2, no stack trace. */
 class TokenInputError extends Error {}
 
-/** "30m", "1h", "2d", "90s" or plain seconds ("3600") → seconds. */
+/** "30m", "1h", "2d", "90s" or plain seconds ("3600") → seconds; null for anything else, 0 included. */
 export function parseTtl(text: string): number | null {
   const match = text.trim().match(/^(\d+)([smhd]?)$/);
   if (!match) return null;
@@ -72,7 +72,7 @@ export function register(program: Command) {
         const ttlSeconds = parseTtl(flags.ttl);
         if (ttlSeconds === null)
           throw new TokenInputError(
-            `--ttl must be a duration like 30m, 1h, 2d or a number of seconds, got "${flags.ttl}"`,
+            `--ttl must be a positive duration like 30m, 1h, 12h or a whole number of seconds, got "${flags.ttl}"`,
           );
         const maxTtl = await resolveMaxTtl();
         if (ttlSeconds > maxTtl)

@@ -197,8 +197,14 @@ function checkSpec(spec: unknown, name: string, fail: (message: string) => never
   if (typeof spec === "string") return;
   if (!spec || typeof spec !== "object") fail(`"${name}" must be a column name or an object`);
   const value = spec as Record<string, unknown>;
-  if ("value" in value) return onlyKnownKeys(value, ["value"], `"${name}"`, fail);
-  if (Array.isArray(value.sum)) return onlyKnownKeys(value, sumSpecFields, `"${name}"`, fail);
+  if ("value" in value) {
+    onlyKnownKeys(value, ["value"], `"${name}"`, fail);
+    return;
+  }
+  if (Array.isArray(value.sum)) {
+    onlyKnownKeys(value, sumSpecFields, `"${name}"`, fail);
+    return;
+  }
   if (typeof value.column !== "string") fail(`"${name}" needs "column", "value" or "sum"`);
   onlyKnownKeys(value, columnSpecFields, `"${name}"`, fail);
   if (value.lookup !== undefined && typeof value.field !== "string") fail(`"${name}" uses a lookup without "field"`);

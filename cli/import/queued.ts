@@ -98,6 +98,8 @@ export interface QueuedImportResult extends ImportResult {
   posted: number;
   /** Batches the import had received when this run took it up (0 for a new import). */
   receivedBefore: number;
+  /** The import's status as last read (`GET /v1/imports/:id`), null before it was read. */
+  status: ImportView["status"] | null;
 }
 
 /** The queue processed nothing for too long: its messages for the batches still queued may be lost. */
@@ -287,6 +289,7 @@ export async function runQueuedImport<T>(options: QueuedImportOptions<T>): Promi
   // first read the import (atStart); the running counts likewise, until the batches' own replace them.
   let skippedRecords = 0;
   let atStart: ImportView | null = null;
+  let latest: ImportView | null = null;
   const sent = new Map<number, number>();
   const result = (failed: QueuedImportResult["failed"] = []): QueuedImportResult => ({
     ...progress,
@@ -298,11 +301,13 @@ export async function runQueuedImport<T>(options: QueuedImportOptions<T>): Promi
     failed,
     posted: sent.size,
     receivedBefore: atStart?.batches.received ?? 0,
+    status: latest?.status ?? null,
   });
 
   const showProgress = async (): Promise<ImportView> => {
     const { data: view } = await options.client.get<ImportView>(`/v1/imports/${importId}`, quickRead);
     atStart ??= view;
+    latest = view;
     const since = (count: (view: ImportView) => number) => Math.max(0, count(view) - count(atStart ?? view));
     progress.records = skippedRecords + since((v) => v.orders.processed);
     progress.totals.accepted = since((v) => v.totals.accepted);
@@ -397,6 +402,8 @@ export async function runQueuedImport<T>(options: QueuedImportOptions<T>): Promi
     if (state) state = confirmBatch(state, batch.sequence, totals, now());
   }
   if (state) saveState(state);
+  // The import's status once every batch is in (`done`, or `open` while batches of other runs are due).
+  latest = (await options.client.get<ImportView>(`/v1/imports/${importId}`, quickRead)).data;
   progress.records = skippedRecords + [...sent.values()].reduce((sum, count) => sum + count, 0);
   options.onProgress?.(progress);
   if (failed.length > 0) throw new ImportIncomplete(result(failed));

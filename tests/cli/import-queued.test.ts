@@ -165,7 +165,7 @@ describe("patron import orders through the queue, with a batch the worker record
     const first = await patron([...args, "--poll-interval", "50"], workDir);
     expect(first.code).toBe(1);
     expect(first.stdout).toMatch(/^accepted\s+4$/m);
-    expect(first.stdout).toContain("import             imp_1 (queued)");
+    expect(first.stdout).toContain("import             imp_1 (queued)\nimport status      failed\n");
     expect(first.stderr).toContain("batch 2 failed: database busy: D1_ERROR: database is locked");
     expect(first.stderr).toContain("Rerun the same command to send the failed batches again.");
     expect(api.posted.sort()).toEqual([0, 1, 2]);

@@ -344,7 +344,7 @@ describe("patron import against wrangler dev", () => {
     const fixed = await patron("import", "orders", file, ...options);
     expect(fixed.code, fixed.stderr).toBe(0);
     expect(fixed.stdout).toContain(`taking up import ${importId}`);
-    expect(fixed.stdout).toContain(`import             ${importId} (queued)`);
+    expect(fixed.stdout).toContain(`import             ${importId} (queued)\nimport status      done\n`);
     expect(figure(fixed.stdout, "accepted")).toBe(2);
     const view = await fetch(`${worker.url}/v1/imports/${importId}`, {
       headers: { Authorization: `Bearer ${testSecrets.PATRON_API_KEY}` },
@@ -388,7 +388,7 @@ describe("patron import against wrangler dev", () => {
     expect(resumed.stdout).not.toContain("resuming: 0 batches");
     expect(resumed.stdout).toContain("batches            0 sent, 3 skipped");
     expect(resumed.stdout).toMatch(/^in all\s+30 orders in 3 batches: 30 accepted, 0 duplicates, 0 suppressed/m);
-    expect(resumed.stdout).toContain(`import             ${importId} (queued)`);
+    expect(resumed.stdout).toContain(`import             ${importId} (queued)\nimport status      done\n`);
 
     const progress = await fetch(`${worker.url}/v1/imports/${importId}`, {
       headers: { Authorization: `Bearer ${testSecrets.PATRON_API_KEY}` },

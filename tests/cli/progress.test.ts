@@ -95,6 +95,7 @@ describe("the import summary", () => {
       failed: [{ sequence: 1, orders: 2, error: "database busy" }],
       posted: 3,
       receivedBefore: 0,
+      status: "failed",
     };
     const lines = summaryLines("orders", queued);
     expect(lines).toContain("failed             2 (in batches the server could not ingest)");

@@ -139,10 +139,14 @@ describe("patron token", () => {
       expect(emptySecret.code).toBe(2);
       expect(emptySecret.stdout).toBe("");
       expect(emptySecret.stderr).toBe("patron token: --secret is empty (an unset variable?)\n");
-      const badTtl = await runToken(["--sub", "u-4", "--ttl", "soon", "--secret", "s"]);
-      expect(badTtl.code).toBe(2);
-      expect(badTtl.stdout).toBe("");
-      expect(badTtl.stderr).toContain("--ttl must be a duration like 30m, 1h, 2d");
+      for (const ttl of ["soon", "0", "-5"]) {
+        const badTtl = await runToken(["--sub", "u-4", "--ttl", ttl, "--secret", "s"]);
+        expect(badTtl.code, ttl).toBe(2);
+        expect(badTtl.stdout).toBe("");
+        expect(badTtl.stderr).toBe(
+          `patron token: --ttl must be a positive duration like 30m, 1h, 12h or a whole number of seconds, got "${ttl}"\n`,
+        );
+      }
       const noSub = await runToken(["--secret", "s"]);
       expect(noSub.code).not.toBe(0);
       expect(noSub.stdout).toBe("");

@@ -108,6 +108,10 @@ describe("console session", () => {
     });
     expect(noHeader.status).toBe(403);
     expect(noHeader.headers.get("Set-Cookie")).toBeNull();
+    // The message names what was refused: a sign-in has no session yet.
+    expect(((await noHeader.json()) as { error: { message: string } }).error.message).toBe(
+      'Signing in must come from the console itself (send "X-Patron-Console: 1" from the same origin).',
+    );
     const otherSite = await SELF.fetch(`${origin}/v1/admin/session`, {
       method: "POST",
       headers: { ...consoleHeaders, Origin: "https://evil.example" },

@@ -70,16 +70,27 @@ describe("customer writes paused for a migration's last pass", () => {
       done = ((await step.json()) as { data: { done: boolean } }).data.done;
     }
 
+    // Opening writes that were never paused changes nothing, and says so.
+    const notPaused = await setPause(false);
+    expect(notPaused.status).toBe(200);
+    expect(((await notPaused.json()) as { data: unknown }).data).toMatchObject({
+      writesPausedAt: null,
+      wasPausedAt: null,
+    });
+
     const paused = await setPause(true);
     expect(paused.status, await paused.clone().text()).toBe(200);
-    const { writesPausedAt, pauseSeenWithinSeconds } = (
-      (await paused.json()) as { data: { writesPausedAt: string; pauseSeenWithinSeconds: number } }
+    const { writesPausedAt, wasPausedAt, pauseSeenWithinSeconds } = (
+      (await paused.json()) as {
+        data: { writesPausedAt: string; wasPausedAt: string | null; pauseSeenWithinSeconds: number };
+      }
     ).data;
     expect(Date.parse(writesPausedAt)).not.toBeNaN();
+    expect(wasPausedAt).toBeNull();
     expect(pauseSeenWithinSeconds).toBe(5);
     // Pausing again keeps the first time; the migration's state shows it.
-    const again = (await (await setPause(true)).json()) as { data: { writesPausedAt: string } };
-    expect(again.data.writesPausedAt).toBe(writesPausedAt);
+    const again = (await (await setPause(true)).json()) as { data: { writesPausedAt: string; wasPausedAt: string } };
+    expect(again.data).toMatchObject({ writesPausedAt, wasPausedAt: writesPausedAt });
     const state = await api.call("GET", "/v1/admin/shards/migrate", undefined, adminKey);
     expect(((await state.json()) as { data: { writesPausedAt: string } }).data.writesPausedAt).toBe(writesPausedAt);
 
@@ -143,7 +154,10 @@ describe("customer writes paused for a migration's last pass", () => {
 
     const resumed = await setPause(false);
     expect(resumed.status).toBe(200);
-    expect(((await resumed.json()) as { data: { writesPausedAt: null } }).data.writesPausedAt).toBeNull();
+    expect(((await resumed.json()) as { data: unknown }).data).toMatchObject({
+      writesPausedAt: null,
+      wasPausedAt: writesPausedAt,
+    });
     const written = await api.postOrders([anOrder({ id: `${p}-2`, identifiers: { account } })]);
     expect(written.status, await written.clone().text()).toBe(200);
     expect(((await written.json()) as { data: { accepted: number } }).data.accepted).toBe(1);

@@ -189,7 +189,13 @@ export const shardAdminRoutes = new Hono<AppEnv>()
       throw notFound(
         "No migration into shards has started: run patron shards migrate first (its full pass runs while the deployment keeps writing), then pause writes for the last pass.",
       );
-    return c.json({ data: { writesPausedAt: set.writesPausedAt, pauseSeenWithinSeconds: writePauseCacheMs / 1000 } });
+    return c.json({
+      data: {
+        writesPausedAt: set.writesPausedAt,
+        wasPausedAt: set.wasPausedAt,
+        pauseSeenWithinSeconds: writePauseCacheMs / 1000,
+      },
+    });
   })
   .get("/migrate", async (c) => {
     const { verify } = queryParams(c, statusQuerySchema);

@@ -30,7 +30,7 @@ export const sessionRoutes = new Hono<AppEnv>()
   })
   .post("/", async (c) => {
     // Sign-in is a write like any other: only from the console's page (no login CSRF from another site).
-    assertSameSiteConsoleWrite(c);
+    assertSameSiteConsoleWrite(c, "Signing in");
     const { key } = await jsonBody(c, signInSchema);
     assertKeyChecksAllowed(c, "admin key");
     if (!(await timingSafeEqual(key, c.env.PATRON_ADMIN_KEY))) {
@@ -69,7 +69,7 @@ export const sessionRoutes = new Hono<AppEnv>()
   .delete("/", async (c) => {
     // Signing out needs no live session (an expired one must still be able to clear its cookie), but
     // it is a write: only from the console's page.
-    assertSameSiteConsoleWrite(c);
+    assertSameSiteConsoleWrite(c, "Signing out");
     const sessionId = getCookie(c, sessionCookieName);
     if (sessionId) await deleteSession(c.var.db, await sessionIdHash(sessionId));
     deleteCookie(c, sessionCookieName, { path: "/", secure: isHttps(c.req.url), httpOnly: true, sameSite: "Strict" });

@@ -39,7 +39,10 @@ const safeMethods = new Set(["GET", "HEAD", "OPTIONS"]);
  * cannot add without a CORS preflight, which this worker never grants to admin routes) and, when the
  * browser sends an Origin, that Origin is this worker's own. SameSite=Strict is the first line.
  */
-export function assertSameSiteConsoleWrite(c: Context<AppEnv>): void {
+export function assertSameSiteConsoleWrite(
+  c: Context<AppEnv>,
+  what = "A change made with the console's session",
+): void {
   if (safeMethods.has(c.req.method)) return;
   const origin = c.req.header("Origin");
   const ownOrigin = new URL(c.req.url).origin;
@@ -47,7 +50,7 @@ export function assertSameSiteConsoleWrite(c: Context<AppEnv>): void {
     throw new ApiError(
       403,
       "forbidden",
-      `A change made with the console's session must come from the console itself (send "${consoleHeaderName}: 1" from the same origin).`,
+      `${what} must come from the console itself (send "${consoleHeaderName}: 1" from the same origin).`,
     );
 }
 

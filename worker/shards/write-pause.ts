@@ -7,6 +7,7 @@
 // flag at most every `writePauseCacheMs`: the command waits that long after pausing (and for a nightly
 // run that began before) before it copies, and its check catches a write that began before.
 import { sql } from "drizzle-orm";
+import { batchRows } from "../../db/batch.ts";
 import type { Db, Env } from "../env.ts";
 import { migrationId } from "./migrate.ts";
 import { shardCount } from "./shards.ts";
@@ -42,19 +43,24 @@ export function forgetWritePause(): void {
 /**
  * Pauses customer writes on D1 (`paused`), or opens them again. Pausing needs a migration recorded
  * (its full pass runs with writes going on); a pause already set keeps its time. Answers the pause's
- * time (null: open), or `no_migration`.
+ * time (null: open) and what it was before (null: writes were open), or `no_migration`.
  */
 export async function setWritePause(
   db: Db,
   paused: boolean,
   now: Date,
-): Promise<{ kind: "set"; writesPausedAt: string | null } | { kind: "no_migration" }> {
-  const row = await db.get<{ at: string | null }>(sql`
-    UPDATE shard_migration
-    SET writes_paused_at = ${paused ? sql`coalesce(writes_paused_at, ${now.toISOString()})` : null}
-    WHERE id = ${migrationId}
-    RETURNING writes_paused_at AS at`);
+): Promise<{ kind: "set"; writesPausedAt: string | null; wasPausedAt: string | null } | { kind: "no_migration" }> {
+  // One batch, so what the pause was is read in the same transaction as it is set.
+  const [before = [], after = []] = (await batchRows(db, [
+    sql`SELECT writes_paused_at AS at FROM shard_migration WHERE id = ${migrationId}`,
+    sql`
+      UPDATE shard_migration
+      SET writes_paused_at = ${paused ? sql`coalesce(writes_paused_at, ${now.toISOString()})` : null}
+      WHERE id = ${migrationId}
+      RETURNING writes_paused_at AS at`,
+  ])) as { at: string | null }[][];
   forgetWritePause();
-  if (!row) return paused ? { kind: "no_migration" } : { kind: "set", writesPausedAt: null };
-  return { kind: "set", writesPausedAt: row.at ?? null };
+  const [row] = after;
+  if (!row) return paused ? { kind: "no_migration" } : { kind: "set", writesPausedAt: null, wasPausedAt: null };
+  return { kind: "set", writesPausedAt: row.at ?? null, wasPausedAt: before[0]?.at ?? null };
 }

@@ -289,12 +289,13 @@ function CustomerList() {
       <p class="muted">
         As the last nightly run scored them. <strong>CLV at stake</strong> is a year of the customer's usual orders
         (expected order value × 365 ÷ their usual days between orders) × the chance they have stopped buying (1 −
-        P(alive)): what is lost if they have gone, highest for a valuable regular who has gone quiet, so the top of the
-        default sort is where a win-back is worth most. <strong>12-month CLV</strong> is what they are still expected to
-        spend, already lowered by that chance; the Overview adds it up over the fading and lapsed customers. The CSV
-        holds the whole list with these filters and sort. <strong>P(alive)</strong> is the chance they are still buying;
-        the <strong>overdue ratio</strong> is the days since their last order ÷ their usual days between orders (above
-        1: overdue).
+        P(alive)): what is lost if they have gone, highest for a valuable regular who has gone quiet. The top of the
+        default sort includes customers long gone (P(alive) near 0%), the hardest to win back: the Fading stage keeps
+        those still within reach. <strong>12-month CLV</strong> is what they are still expected to spend, already
+        lowered by that chance; the Overview adds it up over the fading and lapsed customers. The CSV holds the whole
+        list with these filters and sort. <strong>P(alive)</strong> is the chance they are still buying; the{" "}
+        <strong>overdue ratio</strong> is the days since their last order ÷ their usual days between orders (above 1:
+        overdue).
       </p>
       <form class="card filters" aria-label="Filter and sort customers" onSubmit={(event) => event.preventDefault()}>
         {filterOptions.map((filter) => (
