@@ -131,9 +131,10 @@ async function handle(request, response) {
 
   if (url.pathname === "/") {
     const shelf = await fetchShelf(token, { placement: "home", limit: 8 });
-    await sendEvents(token, impressions(shelf));
     const title = shelf?.customerKnown ? "Picked for you" : "Popular right now";
     response.writeHead(200, headers).end(page("Shop", `<h1>Shop</h1>${renderShelf(shelf, title)}`));
+    // After the page is sent: the events never hold it up (sendEvents never rejects).
+    sendEvents(token, impressions(shelf));
     return;
   }
 
@@ -141,22 +142,22 @@ async function handle(request, response) {
   if (product) {
     const productId = decodeURIComponent(product[1]);
     const recommendationId = url.searchParams.get("patron_rec");
-    // Arrived through a shelf's link: that is the click. Keep recommendationId with the cart for the order.
-    const click = recommendationId
-      ? sendEvents(token, [
-          {
-            type: "click",
-            recommendationId,
-            productId,
-            placement: url.searchParams.get("patron_placement") || undefined,
-            position: Number(url.searchParams.get("patron_position")) || undefined,
-          },
-        ])
-      : null;
+    // Arrived through a shelf's link: that is the click, sent without waiting for it. Keep
+    // recommendationId with the cart for the order.
+    if (recommendationId)
+      sendEvents(token, [
+        {
+          type: "click",
+          recommendationId,
+          productId,
+          placement: url.searchParams.get("patron_placement") || undefined,
+          position: Number(url.searchParams.get("patron_position")) || undefined,
+        },
+      ]);
     const shelf = await fetchShelf(token, { placement: "product", product: productId, limit: 4 });
-    await Promise.all([click, sendEvents(token, impressions(shelf))]);
     const body = `<h1>Product ${escapeHtml(productId)}</h1>${renderShelf(shelf, "Goes with this")}`;
     response.writeHead(200, headers).end(page(productId, body));
+    sendEvents(token, impressions(shelf));
     return;
   }
 

@@ -89,16 +89,17 @@ describe("server-side shelves (examples/server-side-shelf.mjs)", () => {
     expect(recommendationId).toMatch(/^rec_/);
     expect(first.searchParams.get("patron_placement")).toBe("home");
 
-    // The page was answered after its impressions were posted: one per card, with placement and position.
-    const impressions = await eventsOf(recommendationId);
-    expect(impressions).toEqual(
-      links.map((link, index) => ({
-        type: "impression",
-        productId: decodeURIComponent(link.pathname.split("/").pop()!),
-        placement: "home",
-        position: index + 1,
-      })),
-    );
+    // The impressions are posted once the page is sent: one per card, with placement and position.
+    await expect
+      .poll(() => eventsOf(recommendationId), { timeout: 10_000 })
+      .toEqual(
+        links.map((link, index) => ({
+          type: "impression",
+          productId: decodeURIComponent(link.pathname.split("/").pop()!),
+          placement: "home",
+          position: index + 1,
+        })),
+      );
 
     // Following the first card: the product page posts the click, and shows what goes with the product.
     const productId = decodeURIComponent(first.pathname.split("/").pop()!);
@@ -112,8 +113,11 @@ describe("server-side shelves (examples/server-side-shelf.mjs)", () => {
     expect(goesWith.length).toBeGreaterThan(0);
     expect(goesWith.map((link) => link.pathname)).not.toContain(first.pathname);
     expect(goesWith[0]!.searchParams.get("patron_placement")).toBe("product");
-    const clicks = (await eventsOf(recommendationId)).filter((event) => event.type === "click");
-    expect(clicks).toEqual([{ type: "click", productId, placement: "home", position: 1 }]);
+    await expect
+      .poll(async () => (await eventsOf(recommendationId)).filter((event) => event.type === "click"), {
+        timeout: 10_000,
+      })
+      .toEqual([{ type: "click", productId, placement: "home", position: 1 }]);
   }, 60_000);
 
   it("gives an anonymous visitor the popular shelf, its impressions stored too", async () => {
@@ -122,8 +126,12 @@ describe("server-side shelves (examples/server-side-shelf.mjs)", () => {
     expect(html).toContain(">Popular right now</h2>");
     const links = shelfLinks(html);
     expect(links.length).toBeGreaterThan(0);
-    const stored = await eventsOf(links[0]!.searchParams.get("patron_rec")!);
-    expect(stored.filter((event) => event.type === "impression").length).toBe(links.length);
+    const recommendationId = links[0]!.searchParams.get("patron_rec")!;
+    await expect
+      .poll(async () => (await eventsOf(recommendationId)).filter((event) => event.type === "impression").length, {
+        timeout: 10_000,
+      })
+      .toBe(links.length);
   }, 60_000);
 
   it("still renders the page, without a shelf, when Patron cannot be reached", async () => {

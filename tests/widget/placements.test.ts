@@ -243,6 +243,49 @@ describe("headless fetch", () => {
     expect(failed).toBeNull();
     expect(noise).toEqual([]);
   });
+
+  it("cuts a cached fallback to its limit and leaves out its product and excluded ids, as a shelf does", async () => {
+    const page = await newPage();
+    const noise = collectNoise(page);
+    await serveShop(page, {
+      // One anonymous shelf of 8: the popular shelf is cached with as many items as any page can need.
+      "/": hostPage({ workerUrl: worker.url }),
+      "/shop": hostPage({ workerUrl: worker.url, token: shopperToken, mounts: "" }),
+    });
+    await page.goto(`${shopOrigin}/`, { waitUntil: "domcontentloaded" });
+    await waitForCards(page);
+    await page.waitForFunction(() => localStorage.getItem("patron:popular:v1") !== null, undefined, {
+      timeout: 10_000,
+    });
+    const cached = await page.evaluate(
+      () => (JSON.parse(localStorage.getItem("patron:popular:v1")!) as { data: Picks }).data.items,
+    );
+    const popular = await fetch(`${worker.url}/v1/recommendations?limit=48`);
+    expect(cached.length).toBe(((await popular.json()) as { data: Picks }).data.items.length);
+    expect(cached.length).toBeGreaterThan(8);
+
+    await page.goto(`${shopOrigin}/shop`, { waitUntil: "domcontentloaded" });
+    await page.waitForFunction(() => (window as unknown as { patron: { loaded?: boolean } }).patron.loaded);
+    await page.route("**/v1/recommendations**", (route) => route.abort());
+    const [product, excluded] = [cached[0]!.id, cached[2]!.id];
+    const picks = await page.evaluate(
+      ([product, excluded]) =>
+        (window as unknown as { patron: (...args: unknown[]) => Promise<Picks | null> }).patron("fetch", {
+          placement: "product",
+          product,
+          exclude: [excluded],
+          limit: 4,
+        }),
+      [product, excluded],
+    );
+    expect(picks!.items.map((item) => item.id)).toEqual(
+      cached
+        .map((item) => item.id)
+        .filter((id) => id !== product && id !== excluded)
+        .slice(0, 4),
+    );
+    expect(noise).toEqual([]);
+  });
 });
 
 describe("add to cart", () => {
@@ -510,7 +553,14 @@ describe("an answer with nothing in it", () => {
     });
     await page.goto(`${shopOrigin}/`, { waitUntil: "domcontentloaded" });
     await waitForCards(page);
-    expect(await page.evaluate(() => localStorage.getItem("patron:popular:v1"))).toContain("recommendationId");
+    // Cached in the background once the page's shelves are up.
+    await page.waitForFunction(
+      () => localStorage.getItem("patron:popular:v1")?.includes("recommendationId"),
+      undefined,
+      {
+        timeout: 10_000,
+      },
+    );
     const answered = page.waitForResponse((response) => response.url().includes("placement=buy-again"));
     await page.goto(`${shopOrigin}/again`, { waitUntil: "domcontentloaded" });
     // The API answers the anonymous buy-again shelf with no items: nothing is due for a shopper it does not know.
@@ -547,6 +597,9 @@ describe("an answer with nothing in it", () => {
     });
     await page.goto(`${shopOrigin}/`, { waitUntil: "domcontentloaded" });
     await waitForCards(page);
+    await page.waitForFunction(() => localStorage.getItem("patron:popular:v1") !== null, undefined, {
+      timeout: 10_000,
+    });
     const cached = (await renderedCards(page)).map((card) => card.title);
     // The API's answer while its database is down and it has kept no good shelf (tests/worker/faults.test.ts).
     await page.route("**/v1/recommendations**", (route) =>

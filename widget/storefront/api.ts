@@ -64,11 +64,10 @@ function readCachedPopular(): Shelf | null | undefined {
   } catch {}
 }
 
-function cachePopular(shelf?: Shelf | null): Shelf | null | undefined {
+function cachePopular(shelf?: Shelf | null): void {
   try {
     if (shelf?.items.length) localStorage.setItem(cacheKey, JSON.stringify({ at: Date.now(), data: shelf }));
   } catch {}
-  return shelf;
 }
 
 /** Set once this page load has asked for the popular shelf in the background. */
@@ -93,29 +92,33 @@ export function refreshPopular(api: string, timeoutMs: number): void {
 }
 
 /**
- * `query` is the page context (contextQuery). The token rides in the query string, not an
- * Authorization header, so the GET stays a CORS "simple" request: no preflight before the shelf renders.
+ * `context` is the page context: a mount point's attributes or fetch's options (contextQuery). The
+ * answer keeps at most `limit` items, never the context's product or excluded ids: a cached fallback
+ * was not asked with the context. The token rides in the query string, not an Authorization header,
+ * so the GET stays a CORS "simple" request: no preflight before the shelf renders.
  */
 export async function loadShelf(
   api: string,
   token: string,
-  query: string,
+  context: Record<string, unknown>,
   limit: number,
   timeoutMs: number,
   report?: Report,
 ): Promise<Shelf | null> {
   const deadline = Date.now() + timeoutMs;
   configureEvents(api, token); // The cards' beacons go to the same API with the same token.
-  const url = `${api}/v1/recommendations?limit=${limit}${query}`;
-  // Only a context-free popular answer is cached: it is the fallback for any shelf on the next visit.
-  const keep = (shelf?: Shelf | null) => (query ? shelf : cachePopular(shelf));
+  const url = `${api}/v1/recommendations?limit=${limit}${contextQuery(context)}`;
+  // Nothing here is cached: the popular shelf is, by refreshPopular, with as many items as any page needs
+  // (a page's own anonymous answer holds only what its shelves asked for).
   const shelf = await fetchShelf(token ? `${url}&token=${encodeURIComponent(token)}` : url, timeoutMs, report);
   const found =
-    (token ? shelf : keep(shelf)) ??
+    shelf ??
     readCachedPopular() ??
     // A token over the API's 4,096 characters is a 400 too, and that one the anonymous shelf outlives.
     (token && (shelf !== null || token[4096]) && deadline > Date.now()
-      ? keep(await fetchShelf(url, deadline - Date.now(), report))
+      ? await fetchShelf(url, deadline - Date.now(), report)
       : null);
-  return found?.items.length ? found : null;
+  const skip = `${context.product ?? ""},${context.exclude ?? ""}`.split(",").map((id) => id.trim());
+  const items = found?.items.filter((item) => !skip.includes(item.id)).slice(0, limit);
+  return items?.[0] ? { ...(found as Shelf), items } : null;
 }

@@ -33,8 +33,6 @@ interface Mount {
   placement?: string;
   /** The page context as query parameters: mounts with the same one share an answer. */
   query: string;
-  /** The product page's product and the page's excluded ids: never shown, even from a cached fallback. */
-  skip: string[];
   /** The answer (undefined while loading, null when there is none) and this shelf's share of it. */
   shelf?: Shelf | null;
   items?: Item[];
@@ -133,10 +131,10 @@ function start(): void {
   };
 
   /** The answer for a page context, fetched again when the shelves now mounted need more than it asked. */
-  const answerFor = (query: string, need: number) => {
+  const answerFor = ({ query, host }: Mount, need: number) => {
     const known = answers[query];
     if (known && known.asked >= need) return known.shelf;
-    const shelf = loadShelf(api, token, query, need, timeout, report);
+    const shelf = loadShelf(api, token, host.dataset, need, timeout, report);
     answers[query] = { asked: need, shelf };
     return shelf;
   };
@@ -148,15 +146,13 @@ function start(): void {
       mounts.reduce((sum, mount) => sum + mount.limit, 0),
       48,
     );
-    const shelves = await Promise.all(fresh.map((mount) => answerFor(mount.query, need)));
+    const shelves = await Promise.all(fresh.map((mount) => answerFor(mount, need)));
     if (run !== generation) return; // A newer token arrived meanwhile.
     const shown = new Set(mounts.flatMap((mount) => mount.items ?? []).map((item) => item.id));
     fresh.forEach((mount, index) => {
       if (!mounts.includes(mount)) return; // Unmounted meanwhile.
       mount.shelf = shelves[index];
-      const items = (mount.shelf?.items ?? [])
-        .filter((item) => !shown.has(item.id) && !mount.skip.includes(item.id))
-        .slice(0, mount.limit);
+      const items = (mount.shelf?.items ?? []).filter((item) => !shown.has(item.id)).slice(0, mount.limit);
       mount.items = items;
       for (const item of items) shown.add(item.id);
       paint(mount);
@@ -198,7 +194,6 @@ function start(): void {
           format: priceFormatter(currency || data.currency || "USD"),
           placement,
           query: contextQuery(host.dataset),
-          skip: `${host.dataset.product ?? ""},${host.dataset.exclude ?? ""}`.split(",").map((id) => id.trim()),
         };
         // Unstyled, the shelf would spill out of its space: it collapses like a shelf with nothing to show.
         link.onerror = () => {
@@ -253,7 +248,7 @@ function start(): void {
       if (command === "fetch") {
         // Headless: the same token and time budget; resolves to the answer's JSON or null, never rejects.
         const options = (value ?? {}) as Record<string, unknown>;
-        return loadShelf(api, token, contextQuery(options), clampLimit(options.limit), timeout, report);
+        return loadShelf(api, token, options, clampLimit(options.limit), timeout, report);
       }
     } catch {}
   };
