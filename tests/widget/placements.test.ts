@@ -714,6 +714,44 @@ describe("keyboard", () => {
   });
 });
 
+describe("scroll buttons", () => {
+  it("gives a mouse previous and next buttons at the heading's end while the row can scroll that way", async () => {
+    const page = await newPage({ width: 1280, height: 800 });
+    const noise = collectNoise(page);
+    await openShop(page, { mounts: '<div data-patron="x" data-placement="home" data-limit="24"></div>' });
+    await waitForCards(page);
+    const row = () =>
+      page.evaluate(() => {
+        const shadow = document.querySelector("[data-patron]")!.shadowRoot!;
+        const ul = shadow.querySelector("ul")!;
+        const box = shadow.querySelector("section")!.getBoundingClientRect();
+        return {
+          scrollLeft: ul.scrollLeft,
+          overflows: ul.scrollWidth > ul.clientWidth,
+          right: box.right,
+          top: box.top,
+        };
+      });
+    const start = await row();
+    expect(start.overflows).toBe(true);
+    expect(start.scrollLeft).toBe(0);
+    // The buttons are 2rem (32 px) wide, 0.25rem from the section's top: next at its right end, previous
+    // 0.5rem to its left. At the start only next shows: a click where previous would be scrolls nothing.
+    const previous = { x: start.right - 44 - 16, y: start.top + 4 + 16 };
+    const next = { x: start.right - 4 - 16, y: start.top + 4 + 16 };
+    await page.mouse.click(previous.x, previous.y);
+    await page.waitForTimeout(300);
+    expect((await row()).scrollLeft).toBe(0);
+    await page.mouse.click(next.x, next.y);
+    await expect.poll(async () => (await row()).scrollLeft).toBeGreaterThan(0);
+    const moved = (await row()).scrollLeft;
+    await page.waitForTimeout(500); // Smooth scrolling settles.
+    await page.mouse.click(previous.x, previous.y);
+    await expect.poll(async () => (await row()).scrollLeft).toBeLessThan(moved);
+    expect(noise).toEqual([]);
+  });
+});
+
 /** The lines the page prints with console.info, as they come. */
 function consoleInfo(page: Page): string[] {
   const info: string[] = [];
