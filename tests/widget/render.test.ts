@@ -237,6 +237,7 @@ describe("reasons and titles", () => {
         const style = getComputedStyle(reason);
         return {
           text: reason.textContent,
+          tooltip: reason.title, // The whole reason on hover, where its one line cuts it.
           visible: style.opacity === "1" && style.visibility === "visible" && box.height > 0,
           belowImage: box.top >= image.bottom, // In the card's flow, not laid over the image.
         };
@@ -245,6 +246,7 @@ describe("reasons and titles", () => {
     expect(reasons.length).toBeGreaterThan(0);
     for (const reason of reasons) {
       expect(reason.text).not.toBe("");
+      expect(reason.tooltip).toBe(reason.text);
       expect(reason.visible).toBe(true);
       expect(reason.belowImage).toBe(true);
     }

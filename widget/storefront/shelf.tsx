@@ -78,7 +78,7 @@ function ProductCard({ item, position, shelf, ...props }: ShelfProps & { item: I
         {/* alt="": a picture that fails to load shows no broken-image icon, only the tile's neutral ground. */}
         <i>{item.imageUrl && <img src={item.imageUrl} alt="" loading="lazy" />}</i>
         {/* The API's sentence. Should it be anything but text, Preact renders nothing for a plain object. */}
-        <p>{item.reason}</p>
+        <p title={item.reason}>{item.reason}</p>
         <b>{item.title}</b>
         <em>
           {onSale ? <ins>{price}</ins> : price}
