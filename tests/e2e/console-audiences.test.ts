@@ -68,6 +68,8 @@ describe("console audiences", () => {
     await app.page.getByRole("button", { name: "Save as audience" }).click();
     const form = app.page.getByRole("form", { name: "Save as audience" });
     await form.getByText("Saves stage fading.").waitFor();
+    // The form opens with the keyboard's focus in its first field.
+    await expect.poll(() => app.page.evaluate(() => document.activeElement?.id)).toBe("audience-name");
     await app.page.getByLabel("Audience name").fill("Fading regulars");
     await app.page.getByLabel("Webhook URL (optional)").fill("http://hooks.example.com/patron");
     await app.page.getByRole("button", { name: "Save audience" }).click();

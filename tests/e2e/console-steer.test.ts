@@ -264,7 +264,8 @@ describe("console steering pages", () => {
     await openFromNav("Experiments");
     await app.page.getByRole("table", { name: /95% intervals/ }).waitFor();
     expect(await app.page.getByText("not measurable yet").count()).toBeGreaterThan(0);
-    // Every shopper had 2 impressions: the mean, with no interval of no width around it.
+    // Every one of the 40 shoppers had 2 impressions: the mean, with no interval of no width around it,
+    // and the arm's count says why (not "under 30 shoppers").
     expect(
       await app.page
         .getByRole("table", { name: /95% intervals/ })
@@ -272,7 +273,7 @@ describe("console steering pages", () => {
         .locator("td")
         .first()
         .textContent(),
-    ).toBe("2.000 (no interval: under 30 shoppers, or all alike)");
+    ).toBe("2.000 (no interval: all alike)");
     // And an order attributed to a shelf whose widget reported nothing: in no arm, counted apart.
     const unseen = `INSERT INTO conversions (order_id, recommendation_id, total, at) VALUES ('o_e2e_unseen', 'rid_e2e_unseen', 40, '${new Date().toISOString()}');`;
     const rows = [...experimentRows("holdout", 30, 3, 2), ...experimentRows("personalized", 30, 6, 1), unseen];
@@ -445,6 +446,10 @@ describe("console steering pages", () => {
     await app.page.getByLabel("Strength").fill("12");
     await app.page.getByRole("button", { name: "Save changes" }).click();
     await expect.poll(changes).toEqual(["update", "create"]);
+    // The form says so, and the keyboard's focus stays on its button (the reload of the saved rule as a
+    // new version used to remount the form: no "Saved." and focus back at the page).
+    await app.page.getByRole("status").getByText("Saved.", { exact: true }).waitFor();
+    expect(await app.page.evaluate(() => document.activeElement?.textContent)).toBe("Save changes");
     await history.getByText(`boost category ${target}: score × 13, for everyone`).waitFor();
     // Previewing the saved rule unticked shows the shelf without it: the draft takes the saved rule's
     // place (ruleId) rather than adding to it, which would leave the shelf as it is.
@@ -591,7 +596,7 @@ describe("console steering pages", () => {
     for (const [name, state, when] of [
       ["Bury it now", "live", null],
       ["Christmas week", "scheduled", /^ starts \d{1,2} \w{3} \d{4}, \d\d:\d\d UTC$/],
-      ["Last January's sale", "ended", /^ ended 2 Jan 2026, 00:00 UTC$/],
+      ["Last January's sale", "ended", /^ on 2 Jan 2026, 00:00 UTC$/],
       ["Boost a typo", "disabled", null],
     ] as const) {
       expect(rules.find((rule) => rule.name === name)?.state, name).toBe(state);

@@ -324,6 +324,12 @@ describe("console", () => {
     await app.page.keyboard.press("Enter");
     expect(await app.page.getByRole("alertdialog").count()).toBe(0);
     await expect.poll(focused).toBe("Erase customer");
+    // Escape cancels it too, as in any dialog.
+    await app.page.getByRole("button", { name: "Erase customer" }).click();
+    await expect.poll(focused).toBe("Cancel");
+    await app.page.keyboard.press("Escape");
+    expect(await app.page.getByRole("alertdialog").count()).toBe(0);
+    await expect.poll(focused).toBe("Erase customer");
     await app.page.getByRole("button", { name: "Erase customer" }).click();
     await app.page.getByRole("button", { name: "Yes, erase this customer" }).click();
     await app.page.getByText(`Customer ${customerId} was erased.`).waitFor();

@@ -3,7 +3,7 @@
 // and who left (its signing secret is shown once, right after saving); the Audiences section lists
 // them with their size and last delivery, and deletes one after a confirmation.
 import { signal } from "@preact/signals";
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { ApiProblem, api, dateTime, words } from "../api.ts";
 import { Loading, ProblemNote, useData } from "../ui.tsx";
 
@@ -53,6 +53,16 @@ export function SaveAudience({ filters }: { filters: Record<string, string> }) {
   const [busy, setBusy] = useState(false);
   const [problem, setProblem] = useState<ApiProblem | null>(null);
   const [saved, setSaved] = useState<{ name: string; secret: string; webhook: boolean } | null>(null);
+  const nameInput = useRef<HTMLInputElement>(null);
+  const openButton = useRef<HTMLButtonElement>(null);
+  const wasOpen = useRef(false);
+  // Focus follows the form: into its first field when it opens, back to "Save as audience" when it
+  // closes (saved or cancelled), never to the page.
+  useEffect(() => {
+    if (open) nameInput.current?.focus();
+    else if (wasOpen.current) openButton.current?.focus();
+    wasOpen.current = open;
+  }, [open]);
   const chosen = Object.fromEntries(
     Object.entries(filters)
       .map(([key, value]) => [key, value.trim()])
@@ -62,6 +72,7 @@ export function SaveAudience({ filters }: { filters: Record<string, string> }) {
     problem?.issues.filter((issue) => String(issue.path[0]) === field).map((issue) => issue.message) ?? [];
   async function save(event: Event) {
     event.preventDefault();
+    if (busy) return;
     setBusy(true);
     setProblem(null);
     try {
@@ -90,6 +101,7 @@ export function SaveAudience({ filters }: { filters: Record<string, string> }) {
       {!open && (
         <div class="actions">
           <button
+            ref={openButton}
             type="button"
             onClick={() => {
               setOpen(true);
@@ -110,6 +122,7 @@ export function SaveAudience({ filters }: { filters: Record<string, string> }) {
           <div class="field">
             <label for="audience-name">Audience name</label>
             <input
+              ref={nameInput}
               id="audience-name"
               required
               maxLength={100}
@@ -142,7 +155,7 @@ export function SaveAudience({ filters }: { filters: Record<string, string> }) {
             )}
           </div>
           <div class="actions">
-            <button type="submit" class="primary" disabled={busy}>
+            <button type="submit" class="primary" aria-disabled={busy}>
               {busy ? "Saving…" : "Save audience"}
             </button>
             <button type="button" onClick={() => setOpen(false)}>

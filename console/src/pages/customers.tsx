@@ -868,7 +868,15 @@ function DataRights({ customerId }: { customerId: string }) {
         )}
       </div>
       {confirming && (
-        <div class="confirm" role="alertdialog" aria-labelledby="erase-title">
+        <div
+          class="confirm"
+          role="alertdialog"
+          aria-labelledby="erase-title"
+          onKeyDown={(event) => {
+            // Escape is Cancel, as in any dialog.
+            if (event.key === "Escape") setConfirming(false);
+          }}
+        >
           <p id="erase-title">
             Erase customer {customerId}? Their orders, identifiers and scores are deleted and cannot be brought back;
             orders sent again later stay suppressed.

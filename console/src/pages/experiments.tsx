@@ -65,13 +65,20 @@ const metrics: { name: MetricName; label: string; format: (value: number) => str
   { name: "impressionsPerShopper", label: "Impressions per shopper", format: (value) => value.toFixed(3) },
 ];
 
-function withInterval(interval: Interval | null | undefined, format: (value: number) => string): string {
+function withInterval(
+  interval: Interval | null | undefined,
+  format: (value: number) => string,
+  shoppers?: number,
+): string {
   // No holdout shopper (HOLDOUT_SHARE=0) or no personalized one: no value to show, nor an interval.
   if (interval?.value == null) return "not measurable yet";
-  // A mean from fewer than 30 shoppers, or from shoppers all alike, has a value and no interval.
+  // A mean from fewer than 30 shoppers, or from shoppers all alike, has a value and no interval: an
+  // arm's own count says which.
+  const why =
+    shoppers === undefined ? "under 30 shoppers, or all alike" : shoppers < 30 ? "under 30 shoppers" : "all alike";
   return interval.ci95
     ? `${format(interval.value)} (95% CI ${format(interval.ci95[0])} to ${format(interval.ci95[1])})`
-    : `${format(interval.value)} (no interval: under 30 shoppers, or all alike)`;
+    : `${format(interval.value)} (no interval: ${why})`;
 }
 /** A lift as the API has it, to 3 places. */
 const times = (value: number) => `${value.toFixed(3)}×`;
@@ -205,7 +212,7 @@ function Results({ data }: { data: Holdout }) {
                 <tr key={metric.name}>
                   <th scope="row">{metric.label}</th>
                   {armsWithIntervals.map((arm) => (
-                    <td key={arm.arm}>{withInterval(arm.intervals?.[metric.name], metric.format)}</td>
+                    <td key={arm.arm}>{withInterval(arm.intervals?.[metric.name], metric.format, arm.shoppers)}</td>
                   ))}
                   <td>{withInterval(data.lift.intervals?.[metric.name], times)}</td>
                 </tr>

@@ -97,7 +97,7 @@ function StateBadge({ rule }: { rule: Pick<Rule, "state" | "startsAt" | "endsAt"
     rule.state === "scheduled" && rule.startsAt
       ? `starts ${dateTime(rule.startsAt)}`
       : rule.state === "ended" && rule.endsAt
-        ? `ended ${dateTime(rule.endsAt)}`
+        ? `on ${dateTime(rule.endsAt)}`
         : null;
   return (
     <>
@@ -196,9 +196,13 @@ export function RulesPage() {
                     )}
                   </td>
                   <td class="small">
-                    {rule.startsAt || rule.endsAt
-                      ? `${rule.startsAt ? dateTime(rule.startsAt) : "now"} – ${rule.endsAt ? dateTime(rule.endsAt) : "open"}`
-                      : "always"}
+                    {rule.startsAt && rule.endsAt
+                      ? `${dateTime(rule.startsAt)} – ${dateTime(rule.endsAt)}`
+                      : rule.startsAt
+                        ? `from ${dateTime(rule.startsAt)}`
+                        : rule.endsAt
+                          ? `until ${dateTime(rule.endsAt)}`
+                          : "always"}
                   </td>
                   <td>
                     <StateBadge rule={rule} />
@@ -318,7 +322,9 @@ export function RuleEditPage() {
         </p>
       )}
       <RuleForm
-        key={existing.data ? `${existing.data.id}:${existing.data.version}` : "new"}
+        // Keyed by the rule alone: a save reloads it as a new version, and the form (its "Saved." and the
+        // focused button) stays.
+        key={existing.data ? existing.data.id : "new"}
         rule={isNew ? null : (existing.data ?? null)}
         onSaved={existing.reload}
       />
@@ -357,6 +363,7 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
   );
   async function submit(event: Event) {
     event.preventDefault();
+    if (busy) return;
     setBusy(true);
     setProblem(null);
     try {
@@ -499,14 +506,13 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
         </p>
       )}
       <div class="actions">
-        <button type="submit" class="primary" disabled={busy}>
+        {/* aria-disabled, not disabled: a disabled button would drop the keyboard's focus to the page. */}
+        <button type="submit" class="primary" aria-disabled={busy}>
           {rule ? "Save changes" : "Create rule"}
         </button>
-        {saved && (
-          <span role="status" class="muted">
-            {saved}
-          </span>
-        )}
+        <span role="status" class="muted">
+          {saved}
+        </span>
       </div>
       <TryOut body={bodyOf(draft)} ruleId={rule?.id} />
     </form>
