@@ -42,6 +42,23 @@ export function useData<T>(path: string | null): Loaded<T> {
   return { ...state, reload };
 }
 
+/**
+ * Focus that follows a confirmation or form shown in place of the button that opened it: into `inside`
+ * when it opens, back to `opener` when it closes (done or cancelled), never left on the page's body.
+ * Nothing is focused before it first opens.
+ */
+export function useFocusFollows<Inside extends HTMLElement, Opener extends HTMLElement>(open: boolean) {
+  const inside = useRef<Inside>(null);
+  const opener = useRef<Opener>(null);
+  const opened = useRef(false);
+  useEffect(() => {
+    if (open) inside.current?.focus();
+    else if (opened.current) opener.current?.focus();
+    opened.current ||= open;
+  }, [open]);
+  return { inside, opener };
+}
+
 export function Loading({ what }: { what: string }) {
   return (
     <p class="muted" role="status">

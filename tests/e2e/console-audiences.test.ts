@@ -124,6 +124,13 @@ describe("console audiences", () => {
     await app.page.getByRole("button", { name: "Delete Fading regulars" }).click();
     const dialog = app.page.getByRole("alertdialog");
     await dialog.getByText("Delete the audience “Fading regulars”? Its webhook gets no more deliveries.").waitFor();
+    const focused = () => app.page.evaluate(() => document.activeElement?.textContent?.trim());
+    // Focus on the safe answer; Escape cancels as Cancel does, and focus goes back to the row's Delete.
+    await expect.poll(focused).toBe("Cancel");
+    await app.page.keyboard.press("Escape");
+    expect(await dialog.count()).toBe(0);
+    await expect.poll(focused).toBe("Delete Fading regulars");
+    await app.page.getByRole("button", { name: "Delete Fading regulars" }).click();
     await dialog.getByRole("button", { name: "Cancel" }).click();
     expect((await admin<{ audiences: unknown[] }>("GET", "/v1/admin/audiences")).audiences).toHaveLength(1);
     await app.page.getByRole("button", { name: "Delete Fading regulars" }).click();

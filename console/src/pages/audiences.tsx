@@ -3,9 +3,9 @@
 // and who left (its signing secret is shown once, right after saving); the Audiences section lists
 // them with their size and last delivery, and deletes one after a confirmation.
 import { signal } from "@preact/signals";
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { ApiProblem, api, dateTime, words } from "../api.ts";
-import { Loading, ProblemNote, useData } from "../ui.tsx";
+import { Loading, ProblemNote, useData, useFocusFollows } from "../ui.tsx";
 
 interface Delivery {
   at: string;
@@ -53,16 +53,8 @@ export function SaveAudience({ filters }: { filters: Record<string, string> }) {
   const [busy, setBusy] = useState(false);
   const [problem, setProblem] = useState<ApiProblem | null>(null);
   const [saved, setSaved] = useState<{ name: string; secret: string; webhook: boolean } | null>(null);
-  const nameInput = useRef<HTMLInputElement>(null);
-  const openButton = useRef<HTMLButtonElement>(null);
-  const wasOpen = useRef(false);
-  // Focus follows the form: into its first field when it opens, back to "Save as audience" when it
-  // closes (saved or cancelled), never to the page.
-  useEffect(() => {
-    if (open) nameInput.current?.focus();
-    else if (wasOpen.current) openButton.current?.focus();
-    wasOpen.current = open;
-  }, [open]);
+  // Focus follows the form: into its first field when it opens, back to "Save as audience" when it closes.
+  const { inside: nameInput, opener: openButton } = useFocusFollows<HTMLInputElement, HTMLButtonElement>(open);
   const chosen = Object.fromEntries(
     Object.entries(filters)
       .map(([key, value]) => [key, value.trim()])
@@ -197,6 +189,10 @@ function DeliveryStatus({ delivery }: { delivery: Delivery | null }) {
 export function Audiences() {
   const list = useData<{ audiences: Audience[] }>("/v1/admin/audiences");
   const [confirming, setConfirming] = useState<Audience | null>(null);
+  // Focus goes to the confirmation's Cancel, and back to the row's Delete when it is cancelled.
+  const { inside: cancelButton, opener: deleteButton } = useFocusFollows<HTMLButtonElement, HTMLButtonElement>(
+    confirming !== null,
+  );
   const [problem, setProblem] = useState<ApiProblem | null>(null);
   const savedHere = saves.value;
   const { reload } = list;
@@ -256,7 +252,14 @@ export function Audiences() {
                   <td>{audience.webhookUrl ? new URL(audience.webhookUrl).host : <span class="muted">none</span>}</td>
                   <td>{audience.webhookUrl ? <DeliveryStatus delivery={audience.lastDelivery} /> : "–"}</td>
                   <td>
-                    <button type="button" class="danger" onClick={() => setConfirming(audience)}>
+                    <button
+                      type="button"
+                      class="danger"
+                      onClick={(event) => {
+                        deleteButton.current = event.currentTarget;
+                        setConfirming(audience);
+                      }}
+                    >
                       Delete <span class="visually-hidden">{audience.name}</span>
                     </button>
                   </td>
@@ -267,7 +270,14 @@ export function Audiences() {
         </div>
       )}
       {confirming && (
-        <div class="confirm" role="alertdialog" aria-labelledby="delete-audience-title">
+        <div
+          class="confirm"
+          role="alertdialog"
+          aria-labelledby="delete-audience-title"
+          onKeyDown={(event) => {
+            if (event.key === "Escape") setConfirming(null);
+          }}
+        >
           <p id="delete-audience-title">
             Delete the audience “{confirming.name}”?{" "}
             {confirming.webhookUrl ? "Its webhook gets no more deliveries." : ""}
@@ -276,7 +286,7 @@ export function Audiences() {
             <button type="button" class="danger" onClick={() => remove(confirming)}>
               Yes, delete this audience
             </button>
-            <button type="button" onClick={() => setConfirming(null)}>
+            <button ref={cancelButton} type="button" onClick={() => setConfirming(null)}>
               Cancel
             </button>
           </div>

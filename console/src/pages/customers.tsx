@@ -28,7 +28,7 @@ import {
   whole,
   words,
 } from "../api.ts";
-import { Loading, PageHeader, ProblemNote, useData } from "../ui.tsx";
+import { Loading, PageHeader, ProblemNote, useData, useFocusFollows } from "../ui.tsx";
 import { Audiences, SaveAudience } from "./audiences.tsx";
 import { CustomerHistory, customerName, SeesNow, TermsExplained } from "./customer-360.tsx";
 
@@ -815,14 +815,9 @@ function DataRights({ customerId }: { customerId: string }) {
   const { route } = useLocation();
   const [confirming, setConfirming] = useState(false);
   // The button pressed goes away (Erase customer) or comes back (Cancel): focus follows, never left on <body>.
-  const eraseButton = useRef<HTMLButtonElement>(null);
-  const cancelButton = useRef<HTMLButtonElement>(null);
-  const opened = useRef(false);
-  useEffect(() => {
-    if (confirming) cancelButton.current?.focus();
-    else if (opened.current) eraseButton.current?.focus();
-    opened.current ||= confirming;
-  }, [confirming]);
+  const { inside: cancelButton, opener: eraseButton } = useFocusFollows<HTMLButtonElement, HTMLButtonElement>(
+    confirming,
+  );
   const [problem, setProblem] = useState<ApiProblem | null>(null);
   const [status, setStatus] = useState<string | null>(null);
   async function exportData() {
