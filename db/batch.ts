@@ -18,7 +18,7 @@ export async function runBatch(db: { $client: D1Database }, statements: SQL[]): 
   );
 }
 
-/** Runs read statements in one D1 round trip and returns each statement's rows. */
+/** Runs statements in one D1 round trip (one transaction) and returns each statement's rows (a write's RETURNING rows). */
 export async function batchRows(db: { $client: D1Database }, statements: SQL[]): Promise<Record<string, unknown>[][]> {
   const results = await runBatch(db, statements);
   return results.map((result) => (result.results ?? []) as Record<string, unknown>[]);

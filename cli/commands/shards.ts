@@ -95,11 +95,20 @@ export function migrationRate(customers: number, ms: number): string {
 
 /** What to do once the copy checks: the local worker reads its settings from .dev.vars, a deployment from wrangler.toml. */
 /** The answer of `POST /v1/admin/shards/migrate/writes`. */
-interface WritesView {
+export interface WritesView {
   writesPausedAt: string | null;
   /** What the pause was before this request (null: writes were open). */
   wasPausedAt?: string | null;
   pauseSeenWithinSeconds: number;
+}
+
+/** What `resume-writes` says: whether writes were paused, and since when. */
+export function resumeText(view: WritesView): string {
+  if (view.wasPausedAt === null) return "Customer writes on D1 were not paused: nothing changed.";
+  // A worker from before `wasPausedAt` does not say whether they were.
+  if (view.wasPausedAt === undefined)
+    return "Customer writes on D1 are open again (every Worker sees it within a few seconds).";
+  return `Customer writes on D1 are open again, paused since ${view.wasPausedAt} (every Worker sees it within ${view.pauseSeenWithinSeconds} s).`;
 }
 
 /** What `--pause-writes` says before the pass: since when, and how long it waits for every Worker to see it. */
@@ -456,11 +465,7 @@ export function register(program: Command): void {
       const client = await adminClient(options, (message) => command.error(message));
       try {
         const { data } = await client.post<WritesView>("/v1/admin/shards/migrate/writes", { paused: false });
-        console.log(
-          data.wasPausedAt === null
-            ? "Customer writes on D1 were not paused: nothing changed."
-            : `Customer writes on D1 are open again, paused since ${data.wasPausedAt} (every Worker sees it within ${data.pauseSeenWithinSeconds} s).`,
-        );
+        console.log(resumeText(data));
       } catch (error) {
         reportRefusal(error);
       }

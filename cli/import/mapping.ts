@@ -134,7 +134,7 @@ function onlyKnownKeys(
   fail: (message: string) => never,
 ): void {
   for (const key of Object.keys(value)) {
-    if (known.includes(key)) continue;
+    if (known.includes(key) || key.startsWith("$")) continue; // "$comment" and the like: notes for people.
     const near = known.find((name) => name.toLowerCase() === key.toLowerCase());
     fail(
       `unknown key "${key}" in ${where}${near ? ` (did you mean "${near}"?)` : ""}; the keys there are ${known.join(", ")}`,
@@ -212,8 +212,6 @@ function checkSpec(spec: unknown, name: string, fail: (message: string) => never
     fail(
       `"${name}" has an unknown transform ${JSON.stringify(value.transform)}; the transforms are ${transforms.join(", ")}`,
     );
-  if (value.padStart !== undefined && !(Number.isInteger(value.padStart) && (value.padStart as number) > 0))
-    fail(`"${name}".padStart must be a whole number of characters`);
 }
 
 /** Every column a mapping reads from the input rows (lookup fields excluded), for a header check. */

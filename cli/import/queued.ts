@@ -403,7 +403,9 @@ export async function runQueuedImport<T>(options: QueuedImportOptions<T>): Promi
   }
   if (state) saveState(state);
   // The import's status once every batch is in (`done`, or `open` while batches of other runs are due).
-  latest = (await options.client.get<ImportView>(`/v1/imports/${importId}`, quickRead)).data;
+  // Only for the summary: a failed read keeps the last status seen rather than failing a finished run.
+  latest =
+    (await options.client.get<ImportView>(`/v1/imports/${importId}`, quickRead).catch(() => null))?.data ?? latest;
   progress.records = skippedRecords + [...sent.values()].reduce((sum, count) => sum + count, 0);
   options.onProgress?.(progress);
   if (failed.length > 0) throw new ImportIncomplete(result(failed));

@@ -59,6 +59,47 @@ export function useFocusFollows<Inside extends HTMLElement, Opener extends HTMLE
   return { inside, opener };
 }
 
+/**
+ * A confirmation before something that cannot be undone: the question, the danger button and Cancel,
+ * which Escape presses too. `cancel` is Cancel's ref (useFocusFollows puts the focus there).
+ */
+export function Confirm({
+  id,
+  question,
+  yes,
+  onYes,
+  onCancel,
+  cancel,
+}: {
+  id: string;
+  question: ComponentChildren;
+  yes: string;
+  onYes: () => void;
+  onCancel: () => void;
+  cancel: RefObject<HTMLButtonElement | null>;
+}) {
+  return (
+    <div
+      class="confirm"
+      role="alertdialog"
+      aria-labelledby={id}
+      onKeyDown={(event) => {
+        if (event.key === "Escape") onCancel();
+      }}
+    >
+      <p id={id}>{question}</p>
+      <div class="actions">
+        <button type="button" class="danger" onClick={onYes}>
+          {yes}
+        </button>
+        <button ref={cancel} type="button" onClick={onCancel}>
+          Cancel
+        </button>
+      </div>
+    </div>
+  );
+}
+
 export function Loading({ what }: { what: string }) {
   return (
     <p class="muted" role="status">

@@ -12,6 +12,7 @@ import {
   pauseText,
   rebalanceSummary,
   reshardSwitchInstruction,
+  resumeText,
   runsStillWriting,
   shardsStatusText,
   switchInstruction,
@@ -285,6 +286,16 @@ describe("migrate --pause-writes", () => {
     expect(text).toContain("order batches, identify calls and erasures are answered 503 with Retry-After");
     expect(text).toContain("Waiting 6 s");
     expect(pausedNote()).toContain("npx patron shards resume-writes");
+  });
+
+  it("resume-writes says whether writes were paused, and says nothing it does not know", () => {
+    const view = { writesPausedAt: null, pauseSeenWithinSeconds: 5 };
+    expect(resumeText({ ...view, wasPausedAt: null })).toBe("Customer writes on D1 were not paused: nothing changed.");
+    expect(resumeText({ ...view, wasPausedAt: "2026-12-05T10:00:00.000Z" })).toBe(
+      "Customer writes on D1 are open again, paused since 2026-12-05T10:00:00.000Z (every Worker sees it within 5 s).",
+    );
+    // A worker from before the field answers without it.
+    expect(resumeText(view)).toBe("Customer writes on D1 are open again (every Worker sees it within a few seconds).");
   });
 
   it("waits for the nightly runs still writing, not those that stopped", () => {

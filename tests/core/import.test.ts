@@ -281,7 +281,6 @@ describe("parseMapping", () => {
       { ...validOrders, line: { ...validOrders.line, quantity: { column: "q", transform: "nmber" } } },
       /"line.quantity" has an unknown transform "nmber"; the transforms are trim, lower/,
     ],
-    [{ ...validOrders, placedAt: { column: "p", padStart: "4" } }, /"placedAt".padStart must be a whole number/],
     [{ ...validOrders, orderId: { sum: ["a"], divide: "b" } }, /unknown key "divide" in "orderId"/],
     [
       { ...validOrders, lookups: { stores: { file: "s.csv", key: "id", keys: "x" } } },
@@ -293,8 +292,11 @@ describe("parseMapping", () => {
     ],
   ])("rejects %j", (mapping, message) => expect(() => parseMapping(mapping)).toThrow(message));
 
-  it("accepts the valid mapping the rejections above start from", () =>
-    expect(parseMapping(validOrders)).toEqual(validOrders));
+  it("accepts the valid mapping the rejections above start from, and keys starting with $ as notes", () => {
+    expect(parseMapping(validOrders)).toEqual(validOrders);
+    const noted = { ...validOrders, $comment: "POS export", line: { ...validOrders.line, $note: "per line" } };
+    expect(parseMapping(noted)).toEqual(noted);
+  });
 
   it("maps product rows", () => {
     const mapping = parseMapping({

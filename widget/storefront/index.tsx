@@ -33,6 +33,8 @@ interface Mount {
   placement?: string;
   /** The page context as query parameters: mounts with the same one share an answer. */
   query: string;
+  /** The mount point's attributes as they were when it mounted: the context its answer is asked with. */
+  context: Record<string, unknown>;
   /** The answer (undefined while loading, null when there is none) and this shelf's share of it. */
   shelf?: Shelf | null;
   items?: Item[];
@@ -131,10 +133,10 @@ function start(): void {
   };
 
   /** The answer for a page context, fetched again when the shelves now mounted need more than it asked. */
-  const answerFor = ({ query, host }: Mount, need: number) => {
+  const answerFor = ({ query, context }: Mount, need: number) => {
     const known = answers[query];
     if (known && known.asked >= need) return known.shelf;
-    const shelf = loadShelf(api, token, host.dataset, need, timeout, report);
+    const shelf = loadShelf(api, token, context, need, timeout, report);
     answers[query] = { asked: need, shelf };
     return shelf;
   };
@@ -194,6 +196,7 @@ function start(): void {
           format: priceFormatter(currency || data.currency || "USD"),
           placement,
           query: contextQuery(host.dataset),
+          context: { ...host.dataset },
         };
         // Unstyled, the shelf would spill out of its space: it collapses like a shelf with nothing to show.
         link.onerror = () => {

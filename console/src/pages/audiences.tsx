@@ -5,7 +5,7 @@
 import { signal } from "@preact/signals";
 import { useEffect, useState } from "preact/hooks";
 import { ApiProblem, api, dateTime, words } from "../api.ts";
-import { Loading, ProblemNote, useData, useFocusFollows } from "../ui.tsx";
+import { Confirm, Loading, ProblemNote, useData, useFocusFollows } from "../ui.tsx";
 
 interface Delivery {
   at: string;
@@ -270,27 +270,14 @@ export function Audiences() {
         </div>
       )}
       {confirming && (
-        <div
-          class="confirm"
-          role="alertdialog"
-          aria-labelledby="delete-audience-title"
-          onKeyDown={(event) => {
-            if (event.key === "Escape") setConfirming(null);
-          }}
-        >
-          <p id="delete-audience-title">
-            Delete the audience “{confirming.name}”?{" "}
-            {confirming.webhookUrl ? "Its webhook gets no more deliveries." : ""}
-          </p>
-          <div class="actions">
-            <button type="button" class="danger" onClick={() => remove(confirming)}>
-              Yes, delete this audience
-            </button>
-            <button ref={cancelButton} type="button" onClick={() => setConfirming(null)}>
-              Cancel
-            </button>
-          </div>
-        </div>
+        <Confirm
+          id="delete-audience-title"
+          question={`Delete the audience “${confirming.name}”?${confirming.webhookUrl ? " Its webhook gets no more deliveries." : ""}`}
+          yes="Yes, delete this audience"
+          onYes={() => remove(confirming)}
+          onCancel={() => setConfirming(null)}
+          cancel={cancelButton}
+        />
       )}
       {problem && <ProblemNote problem={problem} />}
     </section>

@@ -28,7 +28,7 @@ import {
   whole,
   words,
 } from "../api.ts";
-import { Loading, PageHeader, ProblemNote, useData, useFocusFollows } from "../ui.tsx";
+import { Confirm, Loading, PageHeader, ProblemNote, useData, useFocusFollows } from "../ui.tsx";
 import { Audiences, SaveAudience } from "./audiences.tsx";
 import { CustomerHistory, customerName, SeesNow, TermsExplained } from "./customer-360.tsx";
 
@@ -863,28 +863,14 @@ function DataRights({ customerId }: { customerId: string }) {
         )}
       </div>
       {confirming && (
-        <div
-          class="confirm"
-          role="alertdialog"
-          aria-labelledby="erase-title"
-          onKeyDown={(event) => {
-            // Escape is Cancel, as in any dialog.
-            if (event.key === "Escape") setConfirming(false);
-          }}
-        >
-          <p id="erase-title">
-            Erase customer {customerId}? Their orders, identifiers and scores are deleted and cannot be brought back;
-            orders sent again later stay suppressed.
-          </p>
-          <div class="actions">
-            <button type="button" class="danger" onClick={erase}>
-              Yes, erase this customer
-            </button>
-            <button ref={cancelButton} type="button" onClick={() => setConfirming(false)}>
-              Cancel
-            </button>
-          </div>
-        </div>
+        <Confirm
+          id="erase-title"
+          question={`Erase customer ${customerId}? Their orders, identifiers and scores are deleted and cannot be brought back; orders sent again later stay suppressed.`}
+          yes="Yes, erase this customer"
+          onYes={erase}
+          onCancel={() => setConfirming(false)}
+          cancel={cancelButton}
+        />
       )}
       {status && (
         <p role="status" class="muted">
