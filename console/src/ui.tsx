@@ -137,6 +137,11 @@ export function PageHeader({ title, children }: { title: ComponentChildren; chil
   useEffect(() => {
     if (headingsShown++ > 0) heading.current?.focus();
   }, []);
+  // The browser's tab and history name the page by its heading (read once it is drawn: it may be markup).
+  useEffect(() => {
+    const text = heading.current?.textContent?.trim();
+    document.title = text ? `${text} · Patron console` : "Patron console";
+  });
   return (
     <div class="page-header">
       <h1 ref={heading} tabIndex={-1}>

@@ -185,6 +185,8 @@ describe("console", () => {
     expect(app.page.url()).toBe(url);
     // A lookup that finds nobody says so in words, and what to try next.
     await openFromNav("Customers");
+    // The tab is named by the page.
+    await expect.poll(() => app.page.title()).toBe("Customers · Patron console");
     await app.page.getByLabel("Value").fill("nobody.known@inbox.net");
     await app.page.getByRole("button", { name: "Look up" }).click();
     await expect
