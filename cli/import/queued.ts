@@ -301,6 +301,8 @@ export async function runQueuedImport<T>(options: QueuedImportOptions<T>): Promi
     failed,
     posted: sent.size,
     receivedBefore: atStart?.batches.received ?? 0,
+    // As the wait above last read it, once nothing was queued: `done`, `failed`, or `open` while
+    // batches of an earlier, stopped run are still to come.
     status: latest?.status ?? null,
   });
 
@@ -402,10 +404,6 @@ export async function runQueuedImport<T>(options: QueuedImportOptions<T>): Promi
     if (state) state = confirmBatch(state, batch.sequence, totals, now());
   }
   if (state) saveState(state);
-  // The import's status once every batch is in (`done`, or `open` while batches of other runs are due).
-  // Only for the summary: a failed read keeps the last status seen rather than failing a finished run.
-  latest =
-    (await options.client.get<ImportView>(`/v1/imports/${importId}`, quickRead).catch(() => null))?.data ?? latest;
   progress.records = skippedRecords + [...sent.values()].reduce((sum, count) => sum + count, 0);
   options.onProgress?.(progress);
   if (failed.length > 0) throw new ImportIncomplete(result(failed));

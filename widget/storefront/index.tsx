@@ -31,8 +31,6 @@ interface Mount {
   limit: number;
   format: FormatPrice;
   placement?: string;
-  /** The page context as query parameters: mounts with the same one share an answer. */
-  query: string;
   /** The mount point's attributes as they were when it mounted: the context its answer is asked with. */
   context: Record<string, unknown>;
   /** The answer (undefined while loading, null when there is none) and this shelf's share of it. */
@@ -133,7 +131,9 @@ function start(): void {
   };
 
   /** The answer for a page context, fetched again when the shelves now mounted need more than it asked. */
-  const answerFor = ({ query, context }: Mount, need: number) => {
+  const answerFor = ({ context }: Mount, need: number) => {
+    // Mounts with the same context share an answer.
+    const query = contextQuery(context);
     const known = answers[query];
     if (known && known.asked >= need) return known.shelf;
     const shelf = loadShelf(api, token, context, need, timeout, report);
@@ -195,7 +195,6 @@ function start(): void {
           limit: clampLimit(limit),
           format: priceFormatter(currency || data.currency || "USD"),
           placement,
-          query: contextQuery(host.dataset),
           context: { ...host.dataset },
         };
         // Unstyled, the shelf would spill out of its space: it collapses like a shelf with nothing to show.
