@@ -287,6 +287,12 @@ export const customerScores = sqliteTable(
     overdueRatio: real("overdue_ratio").notNull().default(0),
     expectedNextOrderAt: text("expected_next_order_at").notNull().default(""),
     offerGuidance: text("offer_guidance"), // "no_incentive" | "modest" | "deal_driven"
+    /**
+     * Distinct days with a purchase when scored: 1 is a one-time buyer, whose overdue ratio and next
+     * order date come from all customers' interval, not a rhythm of their own. 0 in rows scored before
+     * the column existed, until the next nightly run rescores them.
+     */
+    purchaseDays: integer("purchase_days").notNull().default(0),
   },
   (t) => [
     index("customer_scores_stage_idx").on(t.stage),

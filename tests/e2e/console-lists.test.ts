@@ -34,6 +34,7 @@ interface Listed {
   customerId: string;
   stage: string;
   expectedNextOrderAt: string | null;
+  purchaseDays: number | null;
 }
 
 async function screenshot(name: string) {
@@ -159,9 +160,11 @@ describe("console lists", () => {
     const due = (await table.locator("thead th").allTextContents()).indexOf("Next order due") + 1;
     expect(await table.locator(`tbody td:nth-child(${due})`).allTextContents()).toEqual(
       first.customers.map((row) =>
-        row.stage === "fading"
-          ? `if still buying: around ${day(row.expectedNextOrderAt)}`
-          : day(row.expectedNextOrderAt),
+        row.purchaseDays === 1
+          ? "no date from one order"
+          : row.stage === "fading"
+            ? `if still buying: around ${day(row.expectedNextOrderAt)}`
+            : day(row.expectedNextOrderAt),
       ),
     );
     // CLV at stake is said to be what it is, apart from the 12-month CLV beside it (and the Overview's sum of that).
@@ -199,17 +202,49 @@ describe("console lists", () => {
     await expect.poll(() => listedIds().allTextContents()).toEqual(active.customers.map((row) => row.customerId));
     await app.page.getByText("Page 1", { exact: true }).waitFor();
     await screenshot("customers-list");
-    // A filter nobody matches says so and what to do.
+    // The filters and sort are in the address: a reload shows the same list with the same choices.
+    await app.page.waitForURL("**/console/customers?stage=active&sort=probabilityAlive");
+    await app.page.reload();
+    await expect.poll(() => listedIds().allTextContents()).toEqual(active.customers.map((row) => row.customerId));
+    expect(await app.page.getByLabel("Stage", { exact: true }).inputValue()).toBe("active");
+    expect(await app.page.getByLabel("Sort", { exact: true }).inputValue()).toBe("probabilityAlive");
+    // The category applies as it is typed (no Enter), and a filter nobody matches says so and what to do.
     await app.page.getByLabel("Lapsing in category (id)").fill("no-such-category");
-    await app.page.getByLabel("Lapsing in category (id)").press("Enter");
     await app.page.getByText("No scored customer matches these filters").waitFor();
+    await app.page.waitForURL(
+      "**/console/customers?stage=active&lapsedCategory=no-such-category&sort=probabilityAlive",
+    );
     await app.page.getByLabel("Lapsing in category (id)").fill("");
-    await app.page.getByLabel("Lapsing in category (id)").press("Enter");
-    // A row opens the customer page.
+    await app.page.waitForURL("**/console/customers?stage=active&sort=probabilityAlive");
+    await expect.poll(() => listedIds().allTextContents()).toEqual(active.customers.map((row) => row.customerId));
+    // A row opens the customer page; Back returns to the same list.
     const customerId = active.customers[0]?.customerId as string;
     await app.page.getByRole("link", { name: customerId, exact: true }).click();
     await app.page.waitForURL(`**/console/customers/${encodeURIComponent(customerId)}`);
     await app.page.getByRole("heading", { name: `Customer ${customerId}` }).waitFor();
+    await app.page.goBack();
+    await expect.poll(() => listedIds().allTextContents()).toEqual(active.customers.map((row) => row.customerId));
+    expect(await app.page.getByLabel("Stage", { exact: true }).inputValue()).toBe("active");
+    // The Customers link starts again from the whole list.
+    await openFromNav("Customers");
+    await expect.poll(() => listedIds().allTextContents()).toEqual(first.customers.map((row) => row.customerId));
+    expect(await app.page.getByLabel("Stage", { exact: true }).inputValue()).toBe("");
+  }, 120_000);
+
+  it("says a one-time buyer has no rhythm yet instead of figures from all customers' interval", async () => {
+    const fresh = await admin<{ customers: Listed[] }>("/v1/admin/customers?stage=new&sort=-clvAtStake&limit=25");
+    const oneOrder = fresh.customers.filter((row) => row.purchaseDays === 1);
+    expect(oneOrder.length).toBeGreaterThan(0);
+    await app.page.goto(`${app.worker.url}/console/customers?stage=new`);
+    await expect.poll(() => listedIds().allTextContents()).toEqual(fresh.customers.map((row) => row.customerId));
+    const table = app.page.getByRole("table").filter({ hasText: "CLV at stake" });
+    const headers = await table.locator("thead th").allTextContents();
+    for (const row of oneOrder) {
+      const cells = table.locator("tbody tr").filter({ has: app.page.getByRole("link", { name: row.customerId }) });
+      const texts = await cells.locator("td").allTextContents();
+      expect(texts[headers.indexOf("Overdue ratio")]).toBe("one order");
+      expect(texts[headers.indexOf("Next order due")]).toBe("no date from one order");
+    }
   }, 120_000);
 
   it("exports the filtered list as CSV with the session cookie alone", async () => {
@@ -230,7 +265,7 @@ describe("console lists", () => {
     const csv = readFileSync((await download.path()) as string, "utf8");
     const lines = csv.split("\r\n").filter((line) => line !== "");
     expect(lines[0]).toBe(
-      "customerId,stage,valueTier,discountSensitivity,overdueRatio,probabilityAlive,clv12,clv24,clvAtStake,expectedNextOrderAt,offer,offerGuidance",
+      "customerId,stage,valueTier,discountSensitivity,overdueRatio,probabilityAlive,clv12,clv24,clvAtStake,expectedNextOrderAt,offer,offerGuidance,purchaseDays",
     );
     expect(lines.slice(1).map((line) => line.split(",")[0])).toEqual(expected);
     expect(lines.slice(1).every((line) => line.split(",")[2] === "top")).toBe(true);

@@ -250,6 +250,21 @@ describe("after a nightly run", () => {
     expect(await allPages("lapsedCategory=coffee", 1000)).toEqual([]);
   });
 
+  it("says how many days each listed customer bought on, so a one-time buyer's figures can be told apart", async () => {
+    const all = new Map((await allPages("", 1000)).map((row) => [row.customerId, row]));
+    // REST-c bought on 1 + c % 4 days; VIP-c on 10 Saturdays; LAPSE-c on 22 days.
+    const expected: [string, number][] = [
+      ["REST-0", 1],
+      ["REST-4", 1],
+      ["REST-1", 2],
+      ["REST-3", 4],
+      ["VIP-0", 10],
+      ["LAPSE-0", 22],
+    ];
+    for (const [loyalty, days] of expected) expect(all.get(await idOf(loyalty))?.purchaseDays, loyalty).toBe(days);
+    expect([...all.values()].every((row) => (row.purchaseDays ?? 0) >= 1)).toBe(true);
+  });
+
   it("sorts by each documented sort, both ways, with the same rows on every page", async () => {
     const all = await allPages("", 1000);
     expect(all).toHaveLength(200);
@@ -376,7 +391,7 @@ describe("after a nightly run", () => {
     const fullPrice = json.find((r) => r.offer === "no_incentive");
     expect(fullPrice).toBeDefined();
     const row = lines.find((l) => l.startsWith(`${fullPrice?.customerId},`));
-    expect(row?.endsWith(',no_incentive,"no incentive, right message at the right time"')).toBe(true);
+    expect(row).toMatch(/,no_incentive,"no incentive, right message at the right time",\d+$/);
     const deal = json.find((r) => r.offer === "deal_driven");
     if (deal) expect(deal.offerGuidance).toBe("lead with an offer");
     // No raw identifier ever leaves in an export.

@@ -113,7 +113,7 @@ describe("match keys in exports", () => {
     const { status, text } = await csv(opted, "matchKeys=email_sha256,phone_sha256,loyalty,account");
     expect(status).toBe(200);
     const [header, ...rows] = text.trimEnd().split("\r\n");
-    expect(header?.endsWith(",offerGuidance,emailSha256,phoneSha256,loyalty,account")).toBe(true);
+    expect(header?.endsWith(",offerGuidance,purchaseDays,emailSha256,phoneSha256,loyalty,account")).toBe(true);
     const on = rows.find((row) => row.endsWith(",LOYON77,acct-on"));
     expect(on, text).toBeDefined();
     expect(on).toContain(`,${await sha256("on.person@mail.test")},${await sha256("+442079460958")},`);
@@ -126,7 +126,7 @@ describe("match keys in exports", () => {
 
     // Asking for fewer keys gives fewer columns, in the order asked.
     const one = await csv(opted, "matchKeys=account");
-    expect(one.text.split("\r\n")[0]?.endsWith(",offerGuidance,account")).toBe(true);
+    expect(one.text.split("\r\n")[0]?.endsWith(",offerGuidance,purchaseDays,account")).toBe(true);
   });
 
   it("erasure removes the customer's match keys with the rest", async () => {

@@ -98,6 +98,7 @@ const figuresOf = (row: ScoreRow, lapsedCategories: string[]): ScoreFigures => (
   probabilityAlive: row.probability_alive as number,
   overdueRatio: row.overdue_ratio as number,
   expectedNextOrderAt: row.expected_next_order_at as string,
+  purchaseDays: row.purchase_days as number,
   lapsedCategories,
 });
 

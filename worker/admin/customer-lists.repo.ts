@@ -30,8 +30,17 @@ export interface ListedRow {
   expectedNextOrderAt: string;
   offer: string | null;
   scoredAt: string;
+  /** Distinct days with a purchase when scored (1: a one-time buyer); 0 before the next nightly run. */
+  purchaseDays: number;
   sortValue: number | string;
 }
+
+/** A listed customer's columns from customer_scores `s`, as ListedRow names them (sortValue apart). */
+export const listedColumns = sql`s.customer_id AS customerId, s.stage, s.value_tier AS valueTier,
+  s.discount_sensitivity AS discountSensitivity, s.clv_12 AS clv12, s.clv_24 AS clv24, s.clv_at_stake AS clvAtStake,
+  s.probability_alive AS probabilityAlive, s.overdue_ratio AS overdueRatio,
+  s.expected_next_order_at AS expectedNextOrderAt, s.offer_guidance AS offer, s.scored_at AS scoredAt,
+  s.purchase_days AS purchaseDays`;
 
 /**
  * One page of the list. Without a lapsed category it walks one of customer_scores' (sort, id) or
@@ -61,10 +70,7 @@ export function listQuery(filter: ListFilter): SQL {
     : sql`customer_scores s`;
   const where = conditions.length ? sql`WHERE ${sql.join(conditions, sql` AND `)}` : sql``;
   return sql`
-    SELECT s.customer_id AS customerId, s.stage, s.value_tier AS valueTier, s.discount_sensitivity AS discountSensitivity,
-      s.clv_12 AS clv12, s.clv_24 AS clv24, s.clv_at_stake AS clvAtStake, s.probability_alive AS probabilityAlive,
-      s.overdue_ratio AS overdueRatio, s.expected_next_order_at AS expectedNextOrderAt, s.offer_guidance AS offer,
-      s.scored_at AS scoredAt, ${base}.${column} AS sortValue
+    SELECT ${listedColumns}, ${base}.${column} AS sortValue
     FROM ${from} ${where}
     ORDER BY ${base}.${column} ${direction}, ${base}.customer_id ${direction}
     LIMIT ${filter.limit}`;

@@ -19,6 +19,7 @@ export const csvHeader = [
   "expectedNextOrderAt",
   "offer",
   "offerGuidance",
+  "purchaseDays",
 ] as const;
 
 /**
@@ -40,6 +41,9 @@ export const listedCustomerView = (row: ListedRow) => ({
   offer: row.offer,
   offerGuidance: (row.offer && offerMessages[row.offer as OfferGuidance]) ?? "",
   scoredAt: row.scoredAt,
+  // 1: a one-time buyer, whose overdue ratio and next order date are against all customers' interval.
+  // null in rows scored before it was kept, until the next nightly run.
+  purchaseDays: row.purchaseDays || null,
 });
 
 /** Customer id → match key name → value (the newest of each kind the customer holds alone). */

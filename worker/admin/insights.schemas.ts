@@ -93,6 +93,7 @@ export const listedCustomerSchema = z.object({
   offer: z.string().nullable(),
   offerGuidance: z.string(),
   scoredAt: z.string(),
+  purchaseDays: z.number().int().nullable(),
 });
 
 export const customerListResponseSchema = z.object({

@@ -7,7 +7,13 @@
 import { sql } from "drizzle-orm";
 import { jsonEach, runBatch } from "../../db/batch.ts";
 import type { audiences } from "../../db/schema.ts";
-import { type ListedRow, type ListFilter, listCustomers, listQuery } from "../admin/customer-lists.repo.ts";
+import {
+  type ListedRow,
+  type ListFilter,
+  listCustomers,
+  listedColumns,
+  listQuery,
+} from "../admin/customer-lists.repo.ts";
 import type { Db } from "../env.ts";
 import type { MatchKeyName } from "../identity/match-keys.ts";
 import type { AudienceFilters } from "./audiences.schemas.ts";
@@ -345,10 +351,7 @@ export async function dropUndelivered(db: Db, id: string, seq: number) {
 export async function scoredCustomers(db: Db, customerIds: readonly string[]): Promise<ListedRow[]> {
   if (customerIds.length === 0) return [];
   return db.all<ListedRow>(sql`
-    SELECT s.customer_id AS customerId, s.stage, s.value_tier AS valueTier, s.discount_sensitivity AS discountSensitivity,
-      s.clv_12 AS clv12, s.clv_24 AS clv24, s.clv_at_stake AS clvAtStake, s.probability_alive AS probabilityAlive,
-      s.overdue_ratio AS overdueRatio, s.expected_next_order_at AS expectedNextOrderAt, s.offer_guidance AS offer,
-      s.scored_at AS scoredAt, 0 AS sortValue
+    SELECT ${listedColumns}, 0 AS sortValue
     FROM customer_scores s WHERE s.customer_id IN (SELECT value FROM ${jsonEach(customerIds)})
     ORDER BY s.customer_id`);
 }

@@ -238,13 +238,15 @@ interface StoredScoreColumns {
   previous_probability_alive: number | null;
   previous_overdue_ratio: number | null;
   previous_expected_next_order_at: string | null;
+  previous_purchase_days: number | null;
 }
 
 const storedScoreColumns = sql`c.stage AS previous_stage, c.run_id AS previous_run,
   c.value_tier AS previous_value_tier, c.discount_sensitivity AS previous_discount_sensitivity,
   c.offer_guidance AS previous_offer_guidance, c.clv_12 AS previous_clv_12, c.clv_24 AS previous_clv_24,
   c.clv_at_stake AS previous_clv_at_stake, c.probability_alive AS previous_probability_alive,
-  c.overdue_ratio AS previous_overdue_ratio, c.expected_next_order_at AS previous_expected_next_order_at`;
+  c.overdue_ratio AS previous_overdue_ratio, c.expected_next_order_at AS previous_expected_next_order_at,
+  c.purchase_days AS previous_purchase_days`;
 
 function storedFigures(row: StoredScoreColumns, lapsedCategories: readonly string[]): ScoreFigures | null {
   if (row.previous_stage === null) return null;
@@ -259,6 +261,7 @@ function storedFigures(row: StoredScoreColumns, lapsedCategories: readonly strin
     probabilityAlive: row.previous_probability_alive ?? 0,
     overdueRatio: row.previous_overdue_ratio ?? 0,
     expectedNextOrderAt: row.previous_expected_next_order_at ?? "",
+    purchaseDays: row.previous_purchase_days ?? 0,
     lapsedCategories,
   };
 }
@@ -411,6 +414,7 @@ export async function scorePageStep(
       valueTier: profile.valueTier,
       discountSensitivity: profile.discount.sensitivity,
       offerGuidance: profile.offerGuidance,
+      purchaseDays: row.purchase_days,
       ...sortKeys,
     };
     const stored = storedFigures(
@@ -437,16 +441,17 @@ export async function scorePageStep(
       : []),
     sql`
       INSERT INTO customer_scores (customer_id, clv_12, clv_24, probability_alive, stage, value_tier, discount_sensitivity,
-        scored_at, run_id, clv_at_stake, overdue_ratio, expected_next_order_at, offer_guidance)
+        scored_at, run_id, clv_at_stake, overdue_ratio, expected_next_order_at, offer_guidance, purchase_days)
       SELECT value ->> 'customerId', value ->> 'clv12', value ->> 'clv24', value ->> 'probabilityAlive', value ->> 'stage',
         value ->> 'valueTier', value ->> 'discountSensitivity', ${at}, ${runId}, value ->> 'clvAtStake',
-        value ->> 'overdueRatio', value ->> 'expectedNextOrderAt', value ->> 'offerGuidance'
+        value ->> 'overdueRatio', value ->> 'expectedNextOrderAt', value ->> 'offerGuidance', value ->> 'purchaseDays'
       FROM ${jsonEach(scores)} WHERE true
       ON CONFLICT (customer_id) DO UPDATE SET clv_12 = excluded.clv_12, clv_24 = excluded.clv_24,
         probability_alive = excluded.probability_alive, stage = excluded.stage, value_tier = excluded.value_tier,
         discount_sensitivity = excluded.discount_sensitivity, scored_at = excluded.scored_at, run_id = excluded.run_id,
         clv_at_stake = excluded.clv_at_stake, overdue_ratio = excluded.overdue_ratio,
-        expected_next_order_at = excluded.expected_next_order_at, offer_guidance = excluded.offer_guidance`,
+        expected_next_order_at = excluded.expected_next_order_at, offer_guidance = excluded.offer_guidance,
+        purchase_days = excluded.purchase_days`,
     sql`
       DELETE FROM customer_category_lapses
       WHERE customer_id IN (SELECT value ->> 'customerId' FROM ${jsonEach(scores)})`,

@@ -9,7 +9,7 @@
 // unverified) lists the records holding it (GET /v1/customers/holders), for a privacy request. "Save as
 // audience" and the saved audiences are in ./audiences.tsx.
 import { signal } from "@preact/signals";
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { useLocation, useRoute } from "preact-iso";
 import { trimPadding } from "../../../worker/core/identity/normalize.ts";
 import { type OfferGuidance, offerMessages } from "../../../worker/core/models/preferences.ts";
@@ -224,6 +224,8 @@ interface ListedCustomer {
   offer: string;
   offerGuidance: string;
   scoredAt: string;
+  /** Days they bought on; 1: a one-time buyer, with no rhythm of their own. */
+  purchaseDays: number | null;
 }
 interface CustomerListPage {
   customers: ListedCustomer[];
@@ -255,25 +257,45 @@ function listQuery(filters: Record<string, string>, sort: string): string {
   return query.toString();
 }
 
+const filterNames = ["stage", "valueTier", "discountSensitivity", "lapsedCategory"] as const;
+const defaultSort = "-clvAtStake";
+
+/**
+ * The list's filters and sort live in the page's address (`/console/customers?stage=fading&sort=…`), so
+ * a reload, a shared link or Back from a customer shows the same list; the cursors of the pages read
+ * stay in the page.
+ */
 function CustomerList() {
-  const [filters, setFilters] = useState<Record<string, string>>({
-    stage: "",
-    valueTier: "",
-    discountSensitivity: "",
-    lapsedCategory: "",
-  });
-  const [sort, setSort] = useState("-clvAtStake");
-  // The cursors of the pages before this one (keyset paging goes forward; going back re-reads a kept cursor).
-  const [cursors, setCursors] = useState<string[]>([]);
+  const { query: params, route } = useLocation();
+  const filters: Record<string, string> = Object.fromEntries(filterNames.map((name) => [name, params[name] ?? ""]));
+  const sort = sorts.some((option) => option.value === params.sort) ? (params.sort as string) : defaultSort;
   const query = listQuery(filters, sort);
+  // The cursors of the pages before this one (keyset paging goes forward; going back re-reads a kept
+  // cursor), kept for the list they were read from: another filter or sort starts at page 1.
+  const [paging, setPaging] = useState<{ query: string; cursors: string[] }>({ query, cursors: [] });
+  const cursors = paging.query === query ? paging.cursors : [];
+  const setCursors = (next: string[]) => setPaging({ query, cursors: next });
+  // The category box applies as it is typed, a moment after the last key; what is typed but not yet
+  // applied gives way to the address when that changes (the Customers link clears it).
+  const applied = filters.lapsedCategory ?? "";
+  const [typed, setTyped] = useState({ applied, text: applied });
+  const category = typed.applied === applied ? typed.text : applied;
   const cursor = cursors.at(-1);
   const list = useData<CustomerListPage>(
     `/v1/admin/customers?${query}&limit=${pageSize}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`,
   );
-  const setFilter = (name: string, value: string) => {
-    setFilters((previous) => ({ ...previous, [name]: value }));
-    setCursors([]);
+  const show = (next: Record<string, string>, nextSort: string) => {
+    const address = new URLSearchParams();
+    for (const name of filterNames) if (next[name]?.trim()) address.set(name, next[name].trim());
+    if (nextSort !== defaultSort) address.set("sort", nextSort);
+    route(`/console/customers${address.size ? `?${address}` : ""}`, true);
   };
+  const setFilter = (name: string, value: string) => show({ ...filters, [name]: value }, sort);
+  useEffect(() => {
+    if (category.trim() === applied.trim()) return;
+    const timer = setTimeout(() => setFilter("lapsedCategory", category), 400);
+    return () => clearTimeout(timer);
+  });
   const rows = list.data?.customers ?? [];
   const filtered = Object.values(filters).some((value) => value.trim());
   // Sorted by the next order, the API leaves lapsed customers out: they are not expected to order.
@@ -295,7 +317,8 @@ function CustomerList() {
         lowered by that chance; the Overview adds it up over the fading and lapsed customers. The CSV holds the whole
         list with these filters and sort. <strong>P(alive)</strong> is the chance they are still buying; the{" "}
         <strong>overdue ratio</strong> is the days since their last order ÷ their usual days between orders (above 1:
-        overdue).
+        overdue). A customer with one order has no usual interval yet: the list says so instead (its sorts place them by
+        all customers' interval, and the CSV's <code>purchaseDays</code> is 1).
       </p>
       <form class="card filters" aria-label="Filter and sort customers" onSubmit={(event) => event.preventDefault()}>
         {filterOptions.map((filter) => (
@@ -319,10 +342,11 @@ function CustomerList() {
           <label for="filter-lapsedCategory">Lapsing in category (id)</label>
           <input
             id="filter-lapsedCategory"
-            value={filters.lapsedCategory}
+            value={category}
             autocomplete="off"
             placeholder="a category id"
             aria-describedby="filter-lapsedCategory-hint"
+            onInput={(event) => setTyped({ applied, text: (event.target as HTMLInputElement).value })}
             onChange={(event) => setFilter("lapsedCategory", (event.target as HTMLInputElement).value)}
           />
           <span id="filter-lapsedCategory-hint" class="muted small">
@@ -334,10 +358,7 @@ function CustomerList() {
           <select
             id="list-sort"
             value={sort}
-            onChange={(event) => {
-              setSort((event.target as HTMLSelectElement).value);
-              setCursors([]);
-            }}
+            onChange={(event) => show(filters, (event.target as HTMLSelectElement).value)}
           >
             {sorts.map((option) => (
               <option key={option.value} value={option.value}>
@@ -406,8 +427,18 @@ function CustomerList() {
                     <td>{money(row.clvAtStake)}</td>
                     <td>{money(row.clv12)}</td>
                     <td>{percent(row.probabilityAlive)}</td>
-                    <td>{ratio(row.overdueRatio)}</td>
-                    <td>{nextOrder(row.stage, row.expectedNextOrderAt)}</td>
+                    {row.purchaseDays === 1 ? (
+                      // Their figures would be all customers' interval: said as on their own page.
+                      <>
+                        <td class="muted">one order</td>
+                        <td class="muted">no date from one order</td>
+                      </>
+                    ) : (
+                      <>
+                        <td>{ratio(row.overdueRatio)}</td>
+                        <td>{nextOrder(row.stage, row.expectedNextOrderAt)}</td>
+                      </>
+                    )}
                     <td>
                       <span class="small">{row.offerGuidance}</span>
                     </td>

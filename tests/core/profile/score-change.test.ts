@@ -14,6 +14,7 @@ const stored: ScoreFigures = {
   probabilityAlive: 0.9,
   overdueRatio: 1.2,
   expectedNextOrderAt: "2026-06-21T00:00:00.000Z",
+  purchaseDays: 6,
   lapsedCategories: ["tea", "cups"],
 };
 const changed = (fresh: Partial<ScoreFigures>) => scoreChanged(stored, { ...stored, ...fresh }, now);
@@ -32,6 +33,11 @@ describe("scoreChanged", () => {
     expect(changed({ offerGuidance: "deal_driven" })).toBe(true);
     expect(changed({ lapsedCategories: ["tea"] })).toBe(true);
     expect(changed({ lapsedCategories: ["tea", "mugs"] })).toBe(true);
+  });
+
+  it("rewrites a row whose purchase days changed, or were stored as 0 before the column existed", () => {
+    expect(changed({ purchaseDays: 7 })).toBe(true);
+    expect(scoreChanged({ ...stored, purchaseDays: 0 }, stored, now)).toBe(true);
   });
 
   it("compares each figure within its tolerance of the stored value", () => {

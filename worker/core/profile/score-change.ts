@@ -35,6 +35,8 @@ export interface ScoreFigures {
   overdueRatio: number;
   /** ISO 8601; '' in rows stored before the column existed. */
   expectedNextOrderAt: string;
+  /** Distinct days with a purchase (1: a one-time buyer); 0 in rows stored before the column existed. */
+  purchaseDays: number;
   /** The categories the customer is listed as lapsed in. */
   lapsedCategories: readonly string[];
 }
@@ -84,6 +86,7 @@ export function scoreChanged(stored: ScoreFigures | null, fresh: ScoreFigures, n
   return !(
     stored.stage === fresh.stage &&
     stored.valueTier === fresh.valueTier &&
+    stored.purchaseDays === fresh.purchaseDays &&
     (stored.discountSensitivity ?? null) === (fresh.discountSensitivity ?? null) &&
     (stored.offerGuidance ?? null) === (fresh.offerGuidance ?? null) &&
     sameCategories(stored.lapsedCategories, fresh.lapsedCategories) &&

@@ -1,0 +1,1 @@
+ALTER TABLE `customer_scores` ADD `purchase_days` integer DEFAULT 0 NOT NULL;
