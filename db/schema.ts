@@ -444,7 +444,7 @@ export const ruleVersions = sqliteTable(
   {
     ruleId: text("rule_id").notNull(),
     version: integer("version").notNull(),
-    change: text("change").notNull(), // "create" | "update" | "disable" | "enable"
+    change: text("change").notNull(), // "create" | "update" | "disable" | "enable" | "delete"
     snapshot: text("snapshot", { mode: "json" }).notNull(),
     changedBy: text("changed_by").notNull(),
     changedAt: text("changed_at").notNull(),

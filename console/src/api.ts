@@ -142,3 +142,15 @@ export const whole = (n: number | null | undefined) => (n == null ? "–" : n.to
 /** A count with its noun, singular for exactly one: "1 order", "3 orders", "1,200 customers", "2 categories". */
 export const count = (n: number, noun: string, plural = `${noun}s`) =>
   `${n.toLocaleString("en-US")} ${n === 1 ? noun : plural}`;
+
+/**
+ * An API message about a form's field in the form's words: the API names fields as its JSON does
+ * ("endsAt must be after startsAt"); under the field it reads "Ends must be after Starts". A message's
+ * first word is its field's name; after it only names in camelCase are replaced, so plain words ("name"
+ * in "choose another name") stay as they are.
+ */
+export function inFormWords(message: string, labels: Record<string, string>): string {
+  return message.replace(/\b[a-z][A-Za-z]*\b/g, (word, at: number) =>
+    (at === 0 || /[A-Z]/.test(word)) && Object.hasOwn(labels, word) ? (labels[word] as string) : word,
+  );
+}

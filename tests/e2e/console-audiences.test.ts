@@ -73,7 +73,7 @@ describe("console audiences", () => {
     await app.page.getByLabel("Audience name").fill("Fading regulars");
     await app.page.getByLabel("Webhook URL (optional)").fill("http://hooks.example.com/patron");
     await app.page.getByRole("button", { name: "Save audience" }).click();
-    await form.getByText("webhookUrl must use https").waitFor();
+    await form.getByText("Webhook URL must use https").waitFor();
     expect(await app.page.getByLabel("Webhook URL (optional)").getAttribute("aria-invalid")).toBe("true");
     expect(await admin<{ audiences: unknown[] }>("GET", "/v1/admin/audiences")).toEqual({ audiences: [] });
 

@@ -365,14 +365,14 @@ describe("console steering pages", () => {
     await app.page.getByLabel("Target id", { exact: true }).fill(target);
     await app.page.getByRole("button", { name: "Create rule" }).click();
     const nameField = app.page.locator(".field").filter({ has: app.page.getByLabel("Name", { exact: true }) });
-    await nameField.getByText("name must not be empty").waitFor();
+    await nameField.getByText("Name must not be empty").waitFor();
     expect(await app.page.getByLabel("Name", { exact: true }).getAttribute("aria-invalid")).toBe("true");
     expect(await admin<unknown[]>("GET", "/v1/admin/rules")).toEqual([]);
 
     await screenshot("rule-invalid");
     // Editing the field clears its message: the message was about the value sent.
     await app.page.getByLabel("Name", { exact: true }).fill(rule.name);
-    await nameField.getByText("name must not be empty").waitFor({ state: "detached" });
+    await nameField.getByText("Name must not be empty").waitFor({ state: "detached" });
     expect(await app.page.getByLabel("Name", { exact: true }).getAttribute("aria-invalid")).toBeNull();
     await app.page.getByLabel("Strength").fill(String(rule.strength));
     await app.page.getByLabel("Customer id").fill(shopperId);

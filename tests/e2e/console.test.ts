@@ -281,8 +281,8 @@ describe("console", () => {
     await app.page.getByLabel("Target id").fill("coffee");
     await app.page.getByLabel("Strength").fill("0");
     await app.page.getByRole("button", { name: "Create rule" }).click();
-    await app.page.getByText("name must not be empty").waitFor();
-    await app.page.getByText("strength must be greater than 0").waitFor();
+    await app.page.getByText("Name must not be empty").waitFor();
+    await app.page.getByText("Strength must be greater than 0").waitFor();
     expect(await app.page.getByLabel("Name").getAttribute("aria-invalid")).toBe("true");
     await screenshot("rule-invalid");
     await app.page.getByLabel("Name").fill("Boost coffee for fading customers");
@@ -298,6 +298,33 @@ describe("console", () => {
     await row.getByRole("button", { name: "Disable Boost coffee for fading customers" }).click();
     await row.getByText("disabled").waitFor();
     await screenshot("rules");
+  }, 120_000);
+
+  it("deletes a rule after a confirmation, its history kept by the API", async () => {
+    const adminHeaders = { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` };
+    const listed = await fetch(`${app.worker.url}/v1/admin/rules`, { headers: adminHeaders });
+    const [rule] = ((await listed.json()) as { data: { id: string; name: string }[] }).data;
+    if (!rule) throw new Error("no rule to delete");
+    await app.page.getByRole("link", { name: rule.name }).click();
+    await app.page.getByRole("heading", { name: "Delete this rule" }).waitFor();
+    const remove = app.page.getByRole("button", { name: "Delete rule" });
+    await remove.click();
+    const dialog = app.page.getByRole("alertdialog", { name: /Delete the rule “Boost coffee for fading customers”\?/ });
+    // Focus on Cancel; Escape cancels and gives the focus back to the button that asked.
+    await expect.poll(() => app.page.evaluate(() => document.activeElement?.textContent)).toBe("Cancel");
+    await app.page.keyboard.press("Escape");
+    await dialog.waitFor({ state: "detached" });
+    await expect.poll(() => app.page.evaluate(() => document.activeElement?.textContent)).toBe("Delete rule");
+    expect((await fetch(`${app.worker.url}/v1/admin/rules/${rule.id}`, { headers: adminHeaders })).status).toBe(200);
+    await remove.click();
+    await app.page.getByRole("button", { name: "Yes, delete this rule" }).click();
+    await app.page.waitForURL(/\/console\/rules$/);
+    await app.page.getByRole("status").getByText("Rule “Boost coffee for fading customers” was deleted.").waitFor();
+    await app.page.getByText("No rules yet").waitFor();
+    expect((await fetch(`${app.worker.url}/v1/admin/rules/${rule.id}`, { headers: adminHeaders })).status).toBe(404);
+    const versions = await fetch(`${app.worker.url}/v1/admin/rules/${rule.id}/versions`, { headers: adminHeaders });
+    const changes = ((await versions.json()) as { data: { change: string }[] }).data.map((version) => version.change);
+    expect(changes).toEqual(["create", "disable", "delete"]);
   }, 120_000);
 
   it("shows the experiment page", async () => {

@@ -267,6 +267,35 @@ describe("saved audiences API", () => {
     expect(after).toMatchObject({ name: "Active regulars", webhookUrl: null, updatedAt });
   });
 
+  it("refuses a second audience with the same name, letter case aside, on create and rename, writing nothing", async () => {
+    const first = audienceWithSecretResponseSchema.parse(
+      await (await create({ name: "Weekend shoppers", filters: { stage: "active" } })).json(),
+    ).data;
+    const other = audienceWithSecretResponseSchema.parse(
+      await (await create({ name: "Weekday shoppers", filters: {} })).json(),
+    ).data;
+    const count = await storedAudiences();
+    const again = await create({ name: "weekend SHOPPERS", filters: { stage: "fading" } });
+    expect(again.status).toBe(409);
+    const body = (await again.json()) as ErrorBody;
+    expect(body.error.code).toBe("conflict");
+    expect(body.error.message).toBe('An audience named "weekend SHOPPERS" is saved already: choose another name.');
+    expect(body.error.issues).toEqual([
+      { path: ["name"], message: 'an audience named "weekend SHOPPERS" is saved already: choose another name' },
+    ]);
+    expect(await storedAudiences()).toBe(count);
+    const path = `/v1/admin/audiences/${other.id}`;
+    const renamed = await api.call("PATCH", path, { name: "Weekend Shoppers", filters: { stage: "new" } }, adminKey);
+    expect(renamed.status).toBe(409);
+    const unchanged = audienceResponseSchema.parse(
+      await (await api.call("GET", path, undefined, adminKey)).json(),
+    ).data;
+    expect(unchanged).toMatchObject({ name: "Weekday shoppers", filters: {}, updatedAt: other.updatedAt });
+    // Its own name, in other letters, is no clash.
+    const recased = await api.call("PATCH", `/v1/admin/audiences/${first.id}`, { name: "Weekend Shoppers" }, adminKey);
+    expect(recased.status, await recased.clone().text()).toBe(200);
+  });
+
   it("answers 404 for an audience that does not exist, and after it was deleted", async () => {
     const created = audienceWithSecretResponseSchema.parse(await (await create({ name: "Short-lived" })).json()).data;
     const path = `/v1/admin/audiences/${created.id}`;
@@ -296,8 +325,8 @@ describe("saved audiences API", () => {
       createdAt: new Date().toISOString(),
       updatedAt: new Date().toISOString(),
     });
-    expect(await insertAudience(db, row("aud_limit_over"), count)).toBe(false);
-    expect(await insertAudience(db, row("aud_limit_under"), count + 1)).toBe(true);
+    expect(await insertAudience(db, row("aud_limit_over"), count)).toBe("limit");
+    expect(await insertAudience(db, row("aud_limit_under"), count + 1)).toBe("saved");
     expect(await storedAudiences()).toBe(count + 1);
   });
 });

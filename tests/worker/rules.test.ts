@@ -170,6 +170,35 @@ describe("rules API: a rule's life", () => {
     expect(versions.map((v) => v.change)).toEqual(["create", "disable"]);
   });
 
+  it("deletes a rule: gone from the list and the shelf at once, its history kept with the deletion last", async () => {
+    const rule = await create(aRule(), "maria@shop.example");
+    expect((await liveRulesFor(drizzleDb(), new Date())).map((r) => r.id)).toContain(rule.id);
+    const response = await call("DELETE", `/${rule.id}`, undefined, { user: "sam@shop.example" });
+    expect(response.status, await response.clone().text()).toBe(204);
+    expect((await call("GET", `/${rule.id}`)).status).toBe(404);
+    const listed = rulesListResponseSchema.parse(await (await call("GET", "")).json()).data;
+    expect(listed.map((r) => r.id)).not.toContain(rule.id);
+    // Deleted through this isolate: the recommendations route stops applying it at once.
+    expect((await liveRulesFor(drizzleDb(), new Date())).map((r) => r.id)).not.toContain(rule.id);
+    const versions = ruleVersionsResponseSchema.parse(await (await call("GET", `/${rule.id}/versions`)).json()).data;
+    expect(versions.map((v) => [v.version, v.change, v.changedBy])).toEqual([
+      [1, "create", "maria@shop.example"],
+      [2, "delete", "sam@shop.example"],
+    ]);
+    expect(versions[1]?.snapshot).toMatchObject({ id: rule.id, name: rule.name, targetId: rule.targetId, version: 2 });
+    // Deleting again, or changing it, finds no rule and writes nothing.
+    const before = await tableContents();
+    for (const [method, path, body] of [
+      ["DELETE", "", undefined],
+      ["PATCH", "", { strength: 2 }],
+      ["POST", "/enable", undefined],
+    ] as const) {
+      const again = await call(method, `/${rule.id}${path}`, body);
+      expect(again.status, `${method} ${path}`).toBe(404);
+    }
+    expect(await tableContents()).toEqual(before);
+  });
+
   it("accepts the discount switches for every item with targetId *", async () => {
     const rule = await create({
       name: "No discounts for full-price shoppers",
@@ -333,6 +362,10 @@ describe("rules API: caching and concurrent edits", () => {
     const response = await call("PATCH", `/${rule.id}`, { strength: 4 });
     expect(response.status).toBe(409);
     expect(((await response.json()) as ErrorBody).error.code).toBe("conflict");
+    expect(await tableContents()).toEqual(before);
+    // A deletion that read the same version is refused the same way: the rule stays.
+    const deletion = await call("DELETE", `/${rule.id}`);
+    expect(deletion.status).toBe(409);
     expect(await tableContents()).toEqual(before);
   });
 });
@@ -520,6 +553,7 @@ describe("rules API: unknown ids and keys", () => {
     ["PATCH", "", { name: "x" }],
     ["POST", "/disable", undefined],
     ["POST", "/enable", undefined],
+    ["DELETE", "", undefined],
   ])("%s /rules/:id%s answers 404 for an unknown id", async (method, suffix, body) => {
     const before = await tableContents();
     const response = await call(method, `/r_missing${suffix}`, body);
@@ -543,6 +577,7 @@ describe("rules API: unknown ids and keys", () => {
       ["PATCH", `/${rule.id}`, { strength: 3 }],
       ["POST", `/${rule.id}/disable`, undefined],
       ["GET", `/${rule.id}/versions`, undefined],
+      ["DELETE", `/${rule.id}`, undefined],
     ] as const) {
       const response = await call(method, path, body, { key });
       expect(response.status, `${method} ${path}`).toBe(401);

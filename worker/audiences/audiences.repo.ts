@@ -34,16 +34,30 @@ export async function countAudiences(db: Db): Promise<number> {
 }
 
 /**
- * Saves a new audience unless `limit` are saved already (checked in the same statement, so two
- * concurrent creations cannot both pass it). False when the limit was reached.
+ * Saves a new audience unless `limit` are saved already or another one has its name (letter case aside),
+ * both checked in the same statement, so two concurrent creations cannot both pass them.
  */
-export async function insertAudience(db: Db, row: typeof audiences.$inferInsert, limit: number): Promise<boolean> {
+export async function insertAudience(
+  db: Db,
+  row: typeof audiences.$inferInsert,
+  limit: number,
+): Promise<"saved" | "limit" | "name_taken"> {
   const result = await db.run(sql`
     INSERT INTO audiences (id, name, filters, webhook_url, match_keys, secret, created_at, updated_at)
     SELECT ${row.id}, ${row.name}, ${JSON.stringify(row.filters)}, ${row.webhookUrl ?? null},
       ${JSON.stringify(row.matchKeys)}, ${row.secret}, ${row.createdAt}, ${row.updatedAt}
-    WHERE (SELECT count(*) FROM audiences) < ${limit}`);
-  return result.meta.changes > 0;
+    WHERE (SELECT count(*) FROM audiences) < ${limit}
+      AND NOT EXISTS (SELECT 1 FROM audiences WHERE name = ${row.name} COLLATE NOCASE)`);
+  if (result.meta.changes > 0) return "saved";
+  return (await nameTaken(db, row.name)) ? "name_taken" : "limit";
+}
+
+/** Whether an audience other than `exceptId` has this name, letter case aside. */
+export async function nameTaken(db: Db, name: string, exceptId = ""): Promise<boolean> {
+  const found = await db.get<{ id: string }>(
+    sql`SELECT id FROM audiences WHERE name = ${name} COLLATE NOCASE AND id <> ${exceptId} LIMIT 1`,
+  );
+  return found !== undefined;
 }
 
 export interface AudienceChange {

@@ -14,6 +14,7 @@ import {
   findAudience,
   insertAudience,
   listAudiences,
+  nameTaken,
   updateAudience,
 } from "./audiences.repo.ts";
 import {
@@ -61,6 +62,13 @@ function view(row: AudienceRow): AudienceView {
 
 const idOf = (param: Record<string, string>) => parseOrThrow(audienceParamsSchema, param, "path").id;
 const noSuchAudience = (id: string) => notFound(`No audience with id ${id}.`);
+/** Two audiences with one name could not be told apart in the console, in exports or at the receiver. */
+const nameInUse = (name: string) => {
+  const message = `an audience named "${name}" is saved already: choose another name`;
+  return new ApiError(409, "conflict", `An audience named "${name}" is saved already: choose another name.`, [
+    { path: ["name"], message },
+  ]);
+};
 
 export const audienceRoutes = new Hono<AppEnv>()
   .use("*", requireAdminKey)
@@ -80,7 +88,9 @@ export const audienceRoutes = new Hono<AppEnv>()
       createdAt: at,
       updatedAt: at,
     };
-    if (!(await insertAudience(c.var.db, row, maxAudiences)))
+    const outcome = await insertAudience(c.var.db, row, maxAudiences);
+    if (outcome === "name_taken") throw nameInUse(body.name);
+    if (outcome === "limit")
       throw new ApiError(
         409,
         "conflict",
@@ -102,6 +112,7 @@ export const audienceRoutes = new Hono<AppEnv>()
     const { rotateSecret, ...change } = await jsonBody(c, updateAudienceSchema(settingsOf(c.env)));
     const before = await findAudience(c.var.db, id);
     if (!before) throw noSuchAudience(id);
+    if (change.name !== undefined && (await nameTaken(c.var.db, change.name, id))) throw nameInUse(change.name);
     // A first webhook gets a fresh secret in this answer: the one made at creation was never shown for it.
     const secret = rotateSecret || (change.webhookUrl && !before.webhookUrl) ? newSigningSecret() : undefined;
     const sealed = secret ? await sealSecret(secret, id, c.env.IDENTITY_HASH_SECRET) : undefined;

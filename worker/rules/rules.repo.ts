@@ -186,6 +186,30 @@ export async function saveRule(
   return { kind: "saved", rule };
 }
 
+/**
+ * Deletes the rule as read at `current.version`, recording the deletion as version + 1 (the rule as it
+ * was, `change: "delete"`), so its history outlives it. As in saveRule, an edit that got there first
+ * makes the version row collide and the batch roll back: a conflict, nothing deleted.
+ */
+export async function deleteRule(db: Db, current: RuleView, by: Change): Promise<SaveOutcome> {
+  const rule: RuleView = { ...current, version: current.version + 1, updatedAt: by.now.toISOString() };
+  try {
+    await runBatch(db, [
+      versionInsert(db, rule, "delete", by),
+      db
+        .delete(rules)
+        .where(and(eq(rules.id, current.id), eq(rules.version, current.version)))
+        .getSQL(),
+    ]);
+  } catch (error) {
+    if (/UNIQUE constraint failed: rule_versions/i.test(String((error as Error).message ?? error)))
+      return { kind: "conflict" };
+    throw error;
+  }
+  forgetRules();
+  return { kind: "saved", rule };
+}
+
 // Isolate cache of the rules the recommendations route applies. A change made through this isolate
 // calls forgetRules() and applies at once; other isolates pick it up within cacheTtlMs.
 const cacheTtlMs = 5_000;

@@ -1,5 +1,6 @@
 // Merchandiser rules API (admin key), mounted at /v1/admin/rules: create, list, read with history,
-// partial update, disable/enable. Every change is recorded as a new version with who made it; the
+// partial update, disable/enable, delete. Every change is recorded as a new version with who made it
+// (a deleted rule's history stays readable at /:id/versions); the
 // recommendations route reads rules through liveRulesFor (rules.repo.ts), not through these routes.
 import type { Context } from "hono";
 import { Hono } from "hono";
@@ -10,6 +11,7 @@ import { ApiError, notFound } from "../http/errors.ts";
 import { defaultMaxBodyBytes, jsonBody, parseOrThrow, queryParams, readJson } from "../http/validate.ts";
 import {
   createRule,
+  deleteRule,
   findRule,
   listRules,
   type RuleFields,
@@ -114,8 +116,11 @@ export const rulesRoutes = new Hono<AppEnv>()
     return c.json({ data: { ...checked!, versions } });
   })
   .get("/:id/versions", async (c) => {
-    const rule = await existingRule(c);
-    return c.json({ data: await versionsOf(c.var.db, rule.id) });
+    // A deleted rule's history too: its last version records the deletion.
+    const { id } = parseOrThrow(ruleParamsSchema, c.req.param(), "path");
+    const versions = await versionsOf(c.var.db, id);
+    if (versions.length === 0) throw notFound(`No rule with id ${id}.`);
+    return c.json({ data: versions });
   })
   .patch("/:id", async (c) => {
     const by = changeBy(c);
@@ -129,6 +134,12 @@ export const rulesRoutes = new Hono<AppEnv>()
       savedOrThrow(await saveRule(c.var.db, current, after, changeKindOf(before, after), by)),
     );
     return c.json({ data: saved });
+  })
+  .delete("/:id", async (c) => {
+    const by = changeBy(c);
+    const current = await existingRule(c);
+    savedOrThrow(await deleteRule(c.var.db, current, by));
+    return c.body(null, 204);
   })
   .post("/:id/disable", (c) => setEnabled(c, false))
   .post("/:id/enable", (c) => setEnabled(c, true));

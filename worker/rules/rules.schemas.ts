@@ -197,7 +197,7 @@ export const changedBySchema = z
   .optional()
   .transform((value) => value || "admin");
 
-export const changeKinds = ["create", "update", "disable", "enable"] as const;
+export const changeKinds = ["create", "update", "disable", "enable", "delete"] as const;
 export type ChangeKind = (typeof changeKinds)[number];
 
 const segmentValue = <const T extends readonly string[]>(values: T) =>

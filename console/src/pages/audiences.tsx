@@ -4,7 +4,7 @@
 // them with their size and last delivery, and deletes one after a confirmation.
 import { signal } from "@preact/signals";
 import { useEffect, useState } from "preact/hooks";
-import { ApiProblem, api, dateTime, words } from "../api.ts";
+import { ApiProblem, api, dateTime, inFormWords, words } from "../api.ts";
 import { Confirm, Loading, ProblemNote, useData, useFocusFollows } from "../ui.tsx";
 
 interface Delivery {
@@ -61,7 +61,9 @@ export function SaveAudience({ filters }: { filters: Record<string, string> }) {
       .filter(([, value]) => value),
   );
   const fieldIssues = (field: string) =>
-    problem?.issues.filter((issue) => String(issue.path[0]) === field).map((issue) => issue.message) ?? [];
+    problem?.issues
+      .filter((issue) => String(issue.path[0]) === field)
+      .map((issue) => inFormWords(issue.message, { name: "Audience name", webhookUrl: "Webhook URL" })) ?? [];
   async function save(event: Event) {
     event.preventDefault();
     if (busy) return;

@@ -1,14 +1,19 @@
 // Rules: the list (GET /v1/admin/rules) with each rule's state (live, scheduled, ended, disabled, as the
 // API computes it) and enable/disable, and one form for a new rule (/console/rules/new, POST) or an
-// existing one (/console/rules/:id, PATCH) with its change history.
+// existing one (/console/rules/:id, PATCH) with its change history, and deletion after a confirmation
+// (DELETE; its history is kept by the API).
 // Field validation comes from the API: each `issues[].path[0]` is shown under its field. Before saving,
 // the draft can be previewed for one customer (POST /v1/admin/rules/preview: shelves before and after,
 // side by side) and simulated over a sample of shoppers (POST /v1/admin/rules/simulate).
+import { signal } from "@preact/signals";
 import { useEffect, useState } from "preact/hooks";
 import { useLocation, useRoute } from "preact-iso";
-import { ApiProblem, api, count, dateTime, percent, timeZone } from "../api.ts";
+import { ApiProblem, api, count, dateTime, inFormWords, percent, timeZone } from "../api.ts";
 import { fromZoneInput, toZoneInput } from "../time-zone.ts";
-import { Loading, PageHeader, ProblemNote, useData } from "../ui.tsx";
+import { Confirm, Loading, PageHeader, ProblemNote, useData, useFocusFollows } from "../ui.tsx";
+
+/** The rule just deleted, announced on the rules list it returns to until that page is left. */
+const deleted = signal<string | null>(null);
 
 interface Segment {
   stage?: string | string[];
@@ -138,6 +143,13 @@ function ScheduleNote({
 export function RulesPage() {
   const rules = useData<Rule[]>("/v1/admin/rules");
   const [problem, setProblem] = useState<ApiProblem | null>(null);
+  // The deletion's notice is said once: leaving the page clears it.
+  useEffect(
+    () => () => {
+      deleted.value = null;
+    },
+    [],
+  );
   async function toggle(rule: Rule) {
     setProblem(null);
     try {
@@ -155,6 +167,11 @@ export function RulesPage() {
           New rule
         </a>
       </PageHeader>
+      {deleted.value && (
+        <p role="status" class="card">
+          Rule “{deleted.value}” was deleted. Its history is kept.
+        </p>
+      )}
       {problem && <ProblemNote problem={problem} />}
       {rules.loading && !rules.data ? (
         <Loading what="rules" />
@@ -329,9 +346,70 @@ export function RuleEditPage() {
         onSaved={existing.reload}
       />
       {!isNew && existing.data && <History versions={existing.data.versions} />}
+      {!isNew && existing.data && <DeleteRule rule={existing.data} />}
     </section>
   );
 }
+
+/** Deleting the rule, after a confirmation; the rules list then says it was deleted. */
+function DeleteRule({ rule }: { rule: Rule }) {
+  const { route } = useLocation();
+  const [confirming, setConfirming] = useState(false);
+  const [problem, setProblem] = useState<ApiProblem | null>(null);
+  const { inside: cancelButton, opener: deleteButton } = useFocusFollows<HTMLButtonElement, HTMLButtonElement>(
+    confirming,
+  );
+  async function remove() {
+    setProblem(null);
+    try {
+      await api("DELETE", `/v1/admin/rules/${encodeURIComponent(rule.id)}`);
+      // The rules list announces it, and its heading takes the focus (PageHeader).
+      deleted.value = rule.name;
+      route("/console/rules");
+    } catch (error) {
+      setConfirming(false);
+      setProblem(error instanceof ApiProblem ? error : new ApiProblem(0, "internal", String(error)));
+    }
+  }
+  return (
+    <div class="card">
+      <h2>Delete this rule</h2>
+      <p class="muted">
+        Shelves stop following it within 5 seconds; its history stays. To stop it for a while, untick Enabled instead.
+      </p>
+      {confirming ? (
+        <Confirm
+          id="delete-rule-title"
+          question={`Delete the rule “${rule.name}”? It cannot be brought back; its history is kept.`}
+          yes="Yes, delete this rule"
+          onYes={remove}
+          onCancel={() => setConfirming(false)}
+          cancel={cancelButton}
+        />
+      ) : (
+        <div class="actions">
+          <button ref={deleteButton} type="button" class="danger" onClick={() => setConfirming(true)}>
+            Delete rule
+          </button>
+        </div>
+      )}
+      {problem && <ProblemNote problem={problem} />}
+    </div>
+  );
+}
+
+/** The form's labels of the API's field names, for the messages shown under the fields. */
+const fieldLabels = {
+  name: "Name",
+  action: "Action",
+  targetType: "Target type",
+  targetId: "Target id",
+  strength: "Strength",
+  slot: "Slot",
+  startsAt: "Starts",
+  endsAt: "Ends",
+  enabled: "Enabled",
+};
 
 function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void }) {
   const { route } = useLocation();
@@ -354,7 +432,9 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
     rule.targetType === draft.targetType &&
     rule.targetId === draft.targetId.trim();
   const fieldProblem = (field: string) =>
-    problem?.issues.filter((issue) => String(issue.path[0]) === field).map((issue) => issue.message);
+    problem?.issues
+      .filter((issue) => String(issue.path[0]) === field)
+      .map((issue) => inFormWords(issue.message, fieldLabels));
   const otherProblems = problem?.issues.filter(
     (issue) =>
       !["name", "action", "targetType", "targetId", "strength", "slot", "segment", "startsAt", "endsAt"].includes(
