@@ -131,6 +131,12 @@ describe("demo routes", () => {
     const svg = await response.text();
     expect(svg).toContain("<title>nope</title>");
     expect(svg).toBe(productArt({ id: "nope", title: "nope", categoryId: null }));
+    // An id holding "%" (sent encoded, as product pages link it) and one named like an object's member.
+    for (const id of ["50%-off", "%E0%A4", "constructor"]) {
+      const odd = await demoOn(`/demo/images/${encodeURIComponent(id)}.svg`);
+      expect(odd.status, id).toBe(200);
+      expect(await odd.text(), id).toBe(productArt({ id, title: id, categoryId: null }));
+    }
   });
 
   it("shows a product page with the sale price, a shelf for the product and the recommendation id, escaped", async () => {

@@ -3,6 +3,7 @@
 // product or category the catalog does not hold (or no longer sells) keeps a null name; its id stays.
 import { productIndex } from "../core/ranking/items.ts";
 import type { Product } from "../core/ranking/types.ts";
+import { own } from "../core/records.ts";
 import type { CustomerView } from "../shards/customer-reads.ts";
 
 export interface CatalogNames {
@@ -13,7 +14,7 @@ export interface CatalogNames {
 /** The customer with `productTitle` and `categoryName` on each order line and `categoryName` on each summary category. */
 export function withCatalogNames(customer: CustomerView, catalog: CatalogNames) {
   const products = productIndex(catalog.products);
-  const categoryName = (id: string) => catalog.categoryNames[id] ?? null;
+  const categoryName = (id: string) => own(catalog.categoryNames, id) ?? null;
   return {
     ...customer,
     orders: customer.orders.map((order) => ({

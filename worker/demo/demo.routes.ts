@@ -37,7 +37,8 @@ export const demoRoutes = new Hono<AppEnv>()
     return c.json({ data: { token, account, expiresAt } } satisfies DemoTokenResponse);
   })
   .get("/images/:file{[^/]+\\.svg}", async (c) => {
-    const productId = decodeURIComponent(c.req.param("file").slice(0, -4));
+    // Hono hands the parameter decoded already: decoding it again would mistake a "%" in an id.
+    const productId = c.req.param("file").slice(0, -4);
     const product = await findDemoProduct(c.get("db"), productId);
     const svg = productArt(product ?? { id: productId, title: productId, categoryId: null });
     return c.body(svg, 200, {

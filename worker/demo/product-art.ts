@@ -3,6 +3,8 @@
 // like a shop's rather than a row of placeholders. Plain data in, markup out: no script, no external
 // reference, no text but an escaped <title>, and under 2 KB each.
 
+import { own } from "../core/records.ts";
+
 /** Colours of one product: its object, a darker shade for details and a pale backdrop. */
 interface Palette {
   main: string;
@@ -46,7 +48,7 @@ const hueRanges: Record<string, [number, number]> = {
 
 function paletteFor(productId: string, categoryId: string): Palette {
   const hash = artHash(productId);
-  const [low, high] = hueRanges[categoryId] ?? [0, 360];
+  const [low, high] = own(hueRanges, categoryId) ?? [0, 360];
   const hue = Math.round(low + (hash % 1000) * ((high - low) / 1000)) % 360;
   const saturation = 45 + ((hash >>> 10) % 25);
   const lightness = 42 + ((hash >>> 16) % 18);
@@ -163,7 +165,7 @@ export function productArt(product: { id: string; title: string; categoryId: str
   const draw =
     categoryId === "kitchen"
       ? (kitchenDrawings.find(([noun]) => noun.test(product.title))?.[1] ?? mug)
-      : (drawings[categoryId] ?? parcel);
+      : (own(drawings, categoryId) ?? parcel);
   const variant = artHash(`${product.id}:variant`) % 6;
   return `<svg xmlns="http://www.w3.org/2000/svg" width="400" height="400" viewBox="0 0 400 400" role="img"><title>${escapeXml(product.title)}</title><rect width="400" height="400" fill="${palette.backdrop}"/>${shadow}${draw(palette, variant)}</svg>`;
 }

@@ -5,6 +5,7 @@ import { defaultRankingOptions, rankingOptionsWith } from "../core/ranking/optio
 import { buyAgainPlacement } from "../core/ranking/placements.ts";
 import { buildPopulation } from "../core/ranking/population.ts";
 import { type Recommendations, recommend } from "../core/ranking/recommend.ts";
+import { own } from "../core/records.ts";
 import type { Rule } from "../core/rules/types.ts";
 import type { Db } from "../env.ts";
 import { type CurrentModels, currentModels } from "../models/models.repo.ts";
@@ -144,7 +145,7 @@ export function computeShelf(
     placement: request.placement,
     categories: result.categories.slice(0, request.categories).map((category) => ({
       id: category.categoryId,
-      name: catalog.categoryNames[category.categoryId] ?? category.categoryId,
+      name: own(catalog.categoryNames, category.categoryId) ?? category.categoryId,
       score: Math.round(category.score * 10_000) / 10_000,
       reasons: category.reasons,
       reason: category.sentence,

@@ -7,6 +7,7 @@
 import { Hono } from "hono";
 import { buildPopulation } from "../core/ranking/population.ts";
 import { type Recommendations, recommend } from "../core/ranking/recommend.ts";
+import { own } from "../core/records.ts";
 import { targetInCatalog } from "../core/rules/apply.ts";
 import { sameShelf, simulateRule } from "../core/rules/simulate.ts";
 import { ruleState } from "../core/rules/state.ts";
@@ -117,7 +118,7 @@ function itemsView(shelf: Recommendations, names: Readonly<Record<string, string
     id: item.productId,
     title: item.title,
     categoryId: item.categoryId,
-    categoryName: names[item.categoryId] ?? item.categoryId,
+    categoryName: own(names, item.categoryId) ?? item.categoryId,
     price: item.price,
     listPrice: item.listPrice,
     reasons: item.reasons,
@@ -129,7 +130,7 @@ function categoriesView(shelf: Recommendations, names: Readonly<Record<string, s
   return shelf.categories.slice(0, shelfDefaults.categories).map((category, index) => ({
     rank: index + 1,
     id: category.categoryId,
-    name: names[category.categoryId] ?? category.categoryId,
+    name: own(names, category.categoryId) ?? category.categoryId,
     reasons: category.reasons,
     reason: category.sentence,
   }));

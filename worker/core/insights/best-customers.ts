@@ -2,6 +2,7 @@
 // counts summed over pages, and the ranked comparison of one value tier against everyone else. Pure.
 import { roundTo } from "../math/round.ts";
 import type { CustomerProfile } from "../profile/customer-profile.ts";
+import { own } from "../records.ts";
 import type { ValueTier } from "../vocabulary.ts";
 
 export const traitDimensions = ["category", "channel", "priceBand", "discountSensitivity", "weekday", "store"] as const;
@@ -44,7 +45,7 @@ export function customerTraits(input: TraitInput): Trait[] {
     if (count / input.orderStores.length >= regularShare) traits.push({ dimension: "store", value: store });
   let main: { spend: number; band: string } | null = null;
   for (const category of profile.categories) {
-    const spend = input.categorySpend[category.categoryId] ?? 0;
+    const spend = own(input.categorySpend, category.categoryId) ?? 0;
     if (category.priceBand && (!main || spend > main.spend)) main = { spend, band: category.priceBand.band };
   }
   if (main) traits.push({ dimension: "priceBand", value: main.band });

@@ -5,6 +5,7 @@
 // Sunday, hours 0–23 in the store's local time (the caller converts). It computes from counts and
 // prices handed in; it does not read orders, and it does not decide which items to show.
 import { percentileRankSorted, quantileSorted } from "../math/quantile.ts";
+import { own } from "../records.ts";
 import type { Channel, DiscountSensitivity } from "../vocabulary.ts";
 
 // ---- Price band ---------------------------------------------------------------------------------
@@ -70,13 +71,13 @@ export function priceBandsByCategory(
   distributions: Readonly<Record<string, PriceDistribution>>,
   options: PriceBandOptions = defaultPriceBandOptions,
 ): Record<string, CategoryPriceBand> {
-  const bands: Record<string, CategoryPriceBand> = {};
+  const bands: [string, CategoryPriceBand][] = [];
   for (const [category, price] of Object.entries(typicalPriceByCategory)) {
-    const distribution = distributions[category];
+    const distribution = own(distributions, category);
     const band = distribution ? priceBandOf(price, distribution, options) : null;
-    if (band) bands[category] = band;
+    if (band) bands.push([category, band]);
   }
-  return bands;
+  return Object.fromEntries(bands);
 }
 
 // ---- Discount sensitivity -----------------------------------------------------------------------

@@ -26,6 +26,7 @@ import {
   priceBandOf,
 } from "../models/preferences.ts";
 import { categoryRhythmModel, type Rhythm, rhythmOf, rhythmSummaryOf } from "../models/rhythm.ts";
+import { own } from "../records.ts";
 import type { Channel } from "../vocabulary.ts";
 import {
   defaultModelOptions,
@@ -143,8 +144,8 @@ export function customerProfile(input: ProfileInput, options: ModelOptions = def
     preferredWeekday: preferredWeekdayOf(weekdays),
     preferredHour: preferredHourOf(hours),
     categories: input.categories.map((category) => {
-      const prices = input.categoryPrices?.[category.categoryId];
-      const prior = input.categoryIntervalDays?.[category.categoryId] || models.cadencePriorDays;
+      const prices = own(input.categoryPrices, category.categoryId);
+      const prior = own(input.categoryIntervalDays, category.categoryId) || models.cadencePriorDays;
       const cadence = rhythmOf(category, now, categoryRhythmModel(rhythmModel, prior));
       return {
         ...category,

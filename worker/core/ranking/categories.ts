@@ -6,6 +6,7 @@
 
 import { roundTo } from "../math/round.ts";
 import { cadenceOf } from "../models/cadence.ts";
+import { own } from "../records.ts";
 import { channelMixOf, describeAgo, describeChannel, describeEvery } from "./describe.ts";
 import { type CategoryOptions, defaultRankingOptions } from "./options.ts";
 import type { PopulationStats } from "./population.ts";
@@ -105,7 +106,7 @@ export function rankCategories(
   options: CategoryOptions = defaultRankingOptions.categories,
 ): RankedCategory[] {
   const { population, now } = input;
-  const nameOf = (id: string) => input.categoryNames?.[id] ?? id;
+  const nameOf = (id: string) => own(input.categoryNames, id) ?? id;
   const evidence = new Map<string, Evidence>();
 
   const habits = new Set<string>();
@@ -138,7 +139,7 @@ export function rankCategories(
       now,
       {
         priorIntervalDays:
-          population.categories[stat.categoryId]?.repurchaseIntervalDays ?? population.overallIntervalDays,
+          own(population.categories, stat.categoryId)?.repurchaseIntervalDays ?? population.overallIntervalDays,
         priorWeight: options.cadencePriorWeight,
       },
     );
@@ -192,7 +193,7 @@ export function rankCategories(
   if (historyWeight > 0) {
     for (const [fromId, weight] of ownWeights) {
       const share = weight / historyWeight;
-      for (const complement of population.complements[fromId] ?? []) {
+      for (const complement of own(population.complements, fromId) ?? []) {
         const lift = Math.min(complement.lift, options.maxLift);
         const e = evidenceFor(evidence, complement.categoryId);
         e.liftGain += share * (lift - 1);
@@ -233,7 +234,7 @@ export function rankCategories(
     }
     // The prior is named as a reason only where it carries most of the score.
     if (priorPart >= ownPart && prior > 0) {
-      const stats = population.categories[e.categoryId];
+      const stats = own(population.categories, e.categoryId);
       e.reasons.push({
         code: "popular",
         penetration: roundTo(stats?.penetration ?? 0, 4),

@@ -4,6 +4,7 @@
 // otherwise. It does not rank categories (categories.ts) or apply boost/bury/pin (rules/apply.ts).
 
 import { discountSensitivityOf } from "../models/preferences.ts";
+import { own } from "../records.ts";
 import type { DiscountSensitivity } from "../vocabulary.ts";
 import { type DiscountPolicy, defaultRankingOptions, type ItemOptions, type RankingOptions } from "./options.ts";
 import { type PopulationStats, pricePercentile } from "./population.ts";
@@ -198,7 +199,7 @@ export function selectItems(input: ItemSelectionInput, options: RankingOptions =
    */
   const candidatesOf = (category: RankedCategory): RankedItem[] => {
     const intervalDays =
-      population.categories[category.categoryId]?.repurchaseIntervalDays ?? population.overallIntervalDays;
+      own(population.categories, category.categoryId)?.repurchaseIntervalDays ?? population.overallIntervalDays;
     const ownPosition = positions.byCategory.get(category.categoryId);
     const targetPosition = ownPosition ?? positions.overall ?? itemOptions.defaultPricePercentile;
     const kept: Appraisal[] = [];
@@ -248,7 +249,7 @@ export function selectItems(input: ItemSelectionInput, options: RankingOptions =
       score *= fit;
     }
     if (onSale && treatment.mode === "favour") score *= itemOptions.dealSeekerDiscountBoost;
-    score *= 1 + itemOptions.productPopularityWeight * Math.log1p(population.productUnits[product.id] ?? 0);
+    score *= 1 + itemOptions.productPopularityWeight * Math.log1p(own(population.productUnits, product.id) ?? 0);
     return { product, productId: product.id, score, onSale, treatment, price, itemPosition, fit };
   };
 

@@ -2,6 +2,7 @@
 // for anonymous visitors, unknown shoppers and the holdout arm. It reads population statistics and
 // the catalog only, so one result can be cached for everyone; it knows nothing about the shopper.
 
+import { own } from "../records.ts";
 import { popularityShares } from "./categories.ts";
 import { productsByCategory, rankedItemOf, shelfOrder } from "./items.ts";
 import { defaultRankingOptions, type RankingOptions } from "./options.ts";
@@ -24,8 +25,8 @@ export function popularShelf(
   const { popular } = options;
   const popularity = popularityShares(population, popular.trendWeight);
   const ranked: RankedCategory[] = popularity.order.slice(0, popular.maxCategories).map((categoryId) => {
-    const stats = population.categories[categoryId]!;
-    const name = categoryNames[categoryId] ?? categoryId;
+    const stats = own(population.categories, categoryId)!;
+    const name = own(categoryNames, categoryId) ?? categoryId;
     const trending = stats.trend > popular.trendingAbove;
     return {
       categoryId,
@@ -47,7 +48,7 @@ export function popularShelf(
   const bestSellersOf = (category: RankedCategory): RankedItem[] =>
     (byCategory.get(category.categoryId) ?? [])
       .filter((product) => product.inStock && product.active)
-      .map((product) => ({ product, units: population.productUnits[product.id] ?? 0 }))
+      .map((product) => ({ product, units: own(population.productUnits, product.id) ?? 0 }))
       .sort((a, b) => b.units - a.units || a.product.id.localeCompare(b.product.id))
       .slice(0, popular.maxItems)
       .map(
@@ -56,7 +57,7 @@ export function popularShelf(
             product,
             category.score * (1 + options.items.productPopularityWeight * Math.log1p(units)),
             [{ code: "best_seller", unitsSold: units, categoryId: category.categoryId }],
-            `A best seller in ${categoryNames[category.categoryId] ?? category.categoryId}`,
+            `A best seller in ${own(categoryNames, category.categoryId) ?? category.categoryId}`,
           ),
       );
   const items = shelfOrder(categories.length, (index) => bestSellersOf(categories[index] as RankedCategory), {

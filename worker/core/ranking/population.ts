@@ -4,6 +4,7 @@
 // plain JSON (stored in model_params). It reads aggregates only; it never sees raw orders or I/O.
 
 import { medianOf, quantileSorted } from "../math/quantile.ts";
+import { own } from "../records.ts";
 import { defaultRankingOptions, type PopulationOptions } from "./options.ts";
 import type { CategoryStat, Product } from "./types.ts";
 
@@ -87,7 +88,7 @@ export function createPopulationBuilder(
   const categoryUnits = new Map<string, { units: number; discounted: number }>();
   const pairs = new Map<string, Map<string, number>>();
   const recentSince = now.getTime() - options.trendWindowDays * dayMs;
-  const productUnits: Record<string, number> = {};
+  const productUnits = new Map<string, number>();
   const categoryOrders = new Map<string, number>();
   let orderPairs = 0; // Σ over customers and categories of x(x − 1)
   let customerPairs = 0; // Σ over customers of n(n − 1)
@@ -153,7 +154,7 @@ export function createPopulationBuilder(
   }
 
   function addProductSales(sales: Iterable<ProductSales>) {
-    for (const sale of sales) productUnits[sale.productId] = (productUnits[sale.productId] ?? 0) + sale.units;
+    for (const sale of sales) bump(productUnits, sale.productId, sale.units);
   }
 
   function build(): PopulationStats {
@@ -172,7 +173,7 @@ export function createPopulationBuilder(
     }
 
     const categoryIds = new Set([...buyers.keys(), ...catalogPrices.keys()]);
-    const categories: Record<string, CategoryPopulation> = {};
+    const categories = new Map<string, CategoryPopulation>();
     for (const categoryId of categoryIds) {
       const count = buyers.get(categoryId) ?? 0;
       const recent = recentBuyers.get(categoryId) ?? 0;
@@ -180,7 +181,7 @@ export function createPopulationBuilder(
       const useOwn = measured.length >= options.minIntervalSamples;
       const prices = (catalogPrices.get(categoryId) ?? paidPrices.get(categoryId) ?? []).sort((a, b) => a - b);
       const cu = categoryUnits.get(categoryId) ?? { units: 0, discounted: 0 };
-      categories[categoryId] = {
+      categories.set(categoryId, {
         categoryId,
         buyers: count,
         penetration: customers > 0 ? count / customers : 0,
@@ -197,10 +198,10 @@ export function createPopulationBuilder(
         priceQuantiles: prices.length > 0 ? options.priceQuantiles.map((p) => quantileSorted(prices, p)) : [],
         units: cu.units,
         discountedUnits: cu.discounted,
-      };
+      });
     }
 
-    const complements: Record<string, Complement[]> = {};
+    const complements = new Map<string, Complement[]>();
     for (const [from, row] of pairs) {
       const fromBuyers = buyers.get(from) ?? 0;
       const list: Complement[] = [];
@@ -211,19 +212,20 @@ export function createPopulationBuilder(
         if (lift >= options.minLift) list.push({ categoryId: to, lift, support });
       }
       list.sort((a, b) => b.lift - a.lift || b.support - a.support || a.categoryId.localeCompare(b.categoryId));
-      if (list.length > 0) complements[from] = list.slice(0, options.maxComplementsPerCategory);
+      if (list.length > 0) complements.set(from, list.slice(0, options.maxComplementsPerCategory));
     }
 
     return {
       fittedAt: now.toISOString(),
       customers,
-      categories,
-      complements,
+      // Records of ids, every key its own (worker/core/records.ts), read with `own`.
+      categories: Object.fromEntries(categories),
+      complements: Object.fromEntries(complements),
       discountedShare: units > 0 ? discountedUnits / units : 0,
       overallIntervalDays,
       quantileProbabilities: [...options.priceQuantiles],
       tasteConcentration: tasteConcentrationOf(orderPairs, customerPairs, categoryOrders, options),
-      productUnits: { ...productUnits },
+      productUnits: Object.fromEntries(productUnits),
     };
   }
 
@@ -268,7 +270,7 @@ export function buildPopulation(
 
 /** Where `price` falls in a category's price distribution, 0–1; undefined when the category has no prices. */
 export function pricePercentile(population: PopulationStats, categoryId: string, price: number): number | undefined {
-  const quantiles = population.categories[categoryId]?.priceQuantiles ?? [];
+  const quantiles = own(population.categories, categoryId)?.priceQuantiles ?? [];
   const probabilities = population.quantileProbabilities;
   if (quantiles.length === 0 || quantiles.length !== probabilities.length) return undefined;
   if (price <= quantiles[0]!) return probabilities[0]!;
