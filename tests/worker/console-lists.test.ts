@@ -157,6 +157,9 @@ describe("before the first nightly run", () => {
       "limit=0",
       "format=xml",
       "cursor=nope",
+      // A misspelt filter is refused, not dropped (which would list, and export, everyone).
+      "tier=top",
+      "stages=fading",
     ]) {
       const response = await get(`/v1/admin/customers?${query}`);
       expect(response.status, query).toBe(400);
@@ -164,6 +167,12 @@ describe("before the first nightly run", () => {
       expect(body.error.code).toBe("invalid_request");
       expect(body.error.issues[0]?.path[0], query).toBe(query.split("=")[0]);
     }
+    const misspelt = (await (await get("/v1/admin/customers?tier=top&format=csv")).json()) as {
+      error: { message: string };
+    };
+    expect(misspelt.error.message).toBe(
+      "Invalid query parameters: tier is not a parameter of this route (did you mean valueTier?); it takes stage, valueTier, discountSensitivity, lapsedCategory, sort, cursor, limit, format, matchKeys.",
+    );
     const tier = await get("/v1/admin/insights/best-customers?tier=gold");
     expect(tier.status).toBe(400);
     expect(((await tier.json()) as { error: { issues: { path: string[] }[] } }).error.issues[0]?.path).toEqual([

@@ -23,7 +23,7 @@ export const demoRoutes = new Hono<AppEnv>()
     await next();
   })
   .get("/token", async (c) => {
-    const { account } = queryParams(c, demoTokenQuerySchema);
+    const { account } = queryParams(c, demoTokenQuerySchema, { extra: "ignored" });
     if (!(demoAccounts as readonly string[]).includes(account))
       throw new ApiError(
         403,

@@ -1,6 +1,6 @@
 // zod → ApiError. The only place outside *.schemas.ts that touches zod.
 import type { Context } from "hono";
-import type * as z from "zod";
+import * as z from "zod";
 import { ApiError, type Issue } from "./errors.ts";
 
 /** At most this many issues are listed in one answer; the message still counts them all. */
@@ -90,6 +90,39 @@ export async function jsonBody<T extends z.ZodType>(
   return parseOrThrow(schema, body, "request body");
 }
 
-export function queryParams<T extends z.ZodType>(c: Context, schema: T): z.infer<T> {
-  return parseOrThrow(schema, c.req.query(), "query parameters");
+/**
+ * The request's query parameters as `schema` reads them. A parameter the schema does not name is a 400
+ * (a misspelt filter, `tier=top` for `valueTier=top`, would otherwise be dropped and the answer hold
+ * everyone), unless the route takes `extra: "ignored"` (a public read a page may append its own to).
+ */
+export function queryParams<T extends z.ZodType>(
+  c: Context,
+  schema: T,
+  options: { extra?: "refused" | "ignored" } = {},
+): z.infer<T> {
+  const query = c.req.query();
+  if (options.extra !== "ignored" && schema instanceof z.ZodObject) {
+    const known = Object.keys(schema.shape);
+    const unknown = Object.keys(query).filter((name) => !known.includes(name));
+    if (unknown.length > 0) {
+      const issues = unknown.map((name) => {
+        const near = known.find((key) => {
+          const [a, b] = [key.toLowerCase(), name.toLowerCase()];
+          return a === b || a.endsWith(b) || b.startsWith(a);
+        });
+        const hint = near ? ` (did you mean ${near}?)` : "";
+        return {
+          path: [name],
+          message: `${name} is not a parameter of this route${hint}; it takes ${known.join(", ")}`,
+        };
+      });
+      throw new ApiError(
+        400,
+        "invalid_request",
+        `Invalid query parameters: ${issues.map((issue) => issue.message).join("; ")}.`,
+        issues.slice(0, maxIssuesListed),
+      );
+    }
+  }
+  return parseOrThrow(schema, query, "query parameters");
 }

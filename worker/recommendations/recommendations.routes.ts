@@ -36,7 +36,7 @@ let popularCache: {
 } | null = null;
 
 async function shelf(c: Context<AppEnv>) {
-  const query = queryParams(c, recommendationsQuerySchema);
+  const query = queryParams(c, recommendationsQuerySchema, { extra: "ignored" });
   const now = c.var.now;
   const authorization = c.req.header("Authorization");
   // A header that is there but not a Bearer token is an integration mistake: say so, rather than
@@ -166,7 +166,7 @@ async function degradedShelf(c: Context<AppEnv>, error: unknown) {
       error: String(error),
     }),
   );
-  const query = queryParams(c, recommendationsQuerySchema);
+  const query = queryParams(c, recommendationsQuerySchema, { extra: "ignored" });
   const kept = await lastGoodShelf(`${query.limit}:${query.categories}`, c.var.now);
   const placement = { placement: query.placement ?? null, productId: query.product ?? null, excludeIds: query.exclude };
   // Buy-again is personal: the popular shelf is no stand-in for it.

@@ -61,6 +61,17 @@ describe("cadence: due now ranks up, just bought with a long cycle ranks down", 
     expect(coffee!.sentence).toBe("You buy coffee about every 4 weeks; last time 5 weeks ago, in store");
   });
 
+  it("says a category bought on one day only is due by all shoppers' interval, not as the shopper's habit", () => {
+    const [coffee] = rankCategories({ categories: [rhythm("coffee", 1, 30, 35)], population: pop, now }, defaults);
+    expect(coffee!.reasons).toContainEqual(
+      expect.objectContaining({ code: "due_now", intervalDays: 30, daysSinceLast: 35, fromOwnHistory: false }),
+    );
+    expect(coffee!.sentence).toBe("You bought coffee 5 weeks ago, in store; it is usually bought about every 4 weeks");
+    const [twice] = rankCategories({ categories: [rhythm("coffee", 2, 30, 35)], population: pop, now }, defaults);
+    expect(twice!.reasons).toContainEqual(expect.objectContaining({ code: "due_now", fromOwnHistory: true }));
+    expect(twice!.sentence).toMatch(/^You buy coffee about every/);
+  });
+
   it("does not call a short-cycle category just bought", () => {
     const [tea] = rankCategories({ categories: [rhythm("tea", 5, 28, 2)], population: pop, now }, defaults);
     expect(tea!.reasons.map((r) => r.code)).not.toContain("just_bought");

@@ -144,6 +144,10 @@ export function rankCategories(
       },
     );
     const intervalDays = Math.round(cadence.expectedIntervalDays);
+    // Bought on one day only, the shopper has no interval of their own: theirs is all shoppers' for the
+    // category, and the sentence says so rather than calling it their habit.
+    const fromOwnHistory = cadence.observedIntervals > 0;
+    const usually = `it is usually bought ${describeEvery(cadence.expectedIntervalDays)}`;
     if (cadence.overdueRatio >= options.dueFrom && cadence.overdueRatio <= options.dueUntil) {
       e.cadenceFactor = options.dueBoost;
       e.reasons.push({
@@ -152,10 +156,13 @@ export function rankCategories(
         daysSinceLast: Math.round(daysSinceLast),
         overdueRatio: roundTo(cadence.overdueRatio, 2),
         channel,
+        fromOwnHistory,
       });
       e.sentences.set(
         "due_now",
-        `You buy ${nameOf(stat.categoryId)} ${describeEvery(cadence.expectedIntervalDays)}; last time ${describeAgo(daysSinceLast)}${where}`,
+        fromOwnHistory
+          ? `You buy ${nameOf(stat.categoryId)} ${describeEvery(cadence.expectedIntervalDays)}; last time ${describeAgo(daysSinceLast)}${where}`
+          : `You bought ${nameOf(stat.categoryId)} ${describeAgo(daysSinceLast)}${where}; ${usually}`,
       );
     } else if (
       cadence.overdueRatio < options.justBoughtUntil &&
@@ -168,10 +175,11 @@ export function rankCategories(
         daysSinceLast: Math.round(daysSinceLast),
         overdueRatio: roundTo(cadence.overdueRatio, 2),
         channel,
+        fromOwnHistory,
       });
       e.sentences.set(
         "just_bought",
-        `You bought ${nameOf(stat.categoryId)} ${describeAgo(daysSinceLast)}${where}; it is usually bought ${describeEvery(cadence.expectedIntervalDays)}`,
+        `You bought ${nameOf(stat.categoryId)} ${describeAgo(daysSinceLast)}${where}; ${usually}`,
       );
     }
   }
