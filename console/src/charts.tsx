@@ -3,7 +3,7 @@
 // each is drawn at the width it is shown (useWidth), so its text keeps its size on a phone.
 import type { ComponentChildren } from "preact";
 import { day, timeZone } from "./api.ts";
-import { labelRoom, timeTicks } from "./time-ticks.ts";
+import { labelRoom, placeLabels, timeTicks } from "./time-ticks.ts";
 import { chartHeight, useWidth } from "./ui.tsx";
 
 export interface TimeSeries {
@@ -65,13 +65,8 @@ export function TimeChart({
   const span = Math.max(1, to - from);
   const x = (at: number) => left + ((at - from) / span) * (width - left - right);
   const y = (value: number) => top + (1 - Math.min(value, axisTop) / axisTop) * (height - top - bottom);
-  // Labels never closer than their own width: a tick too near the one before is left unlabelled.
-  const ticks: { at: number; label: string }[] = [];
-  for (const tick of timeTicks(from, to, 5, timeZone.value)) {
-    const previous = ticks.at(-1);
-    if (!previous || x(tick.at) - x(previous.at) >= labelRoom(Math.max(tick.label.length, previous.label.length)))
-      ticks.push(tick);
-  }
+  // Labels never overlap as drawn: a tick too near the one before is left unlabelled.
+  const ticks = placeLabels(timeTicks(from, to, 5, timeZone.value), x, width);
   const markY = height - bottom + 6;
   return (
     <figure class="chart">
@@ -118,13 +113,10 @@ export function TimeChart({
           </line>
         ))}
         {ticks.map((tick) => {
-          const half = labelRoom(tick.label.length) / 2;
-          // Centred under its date, unless that would run past the chart's edges.
-          const anchor = x(tick.at) - half < 0 ? "start" : x(tick.at) + half > width ? "end" : "middle";
           return (
             <g key={tick.at}>
               <line class="chart-grid" x1={x(tick.at)} x2={x(tick.at)} y1={height - bottom} y2={height - bottom + 4} />
-              <text class="chart-label" x={x(tick.at)} y={height - 8} text-anchor={anchor}>
+              <text class="chart-label" x={x(tick.at)} y={height - 8} text-anchor={tick.anchor}>
                 {tick.label}
               </text>
             </g>

@@ -46,6 +46,7 @@ function SignIn() {
   useEffect(() => field.current?.focus(), []);
   async function submit(event: Event) {
     event.preventDefault();
+    if (busy) return;
     setBusy(true);
     setProblem(null);
     try {
@@ -83,7 +84,7 @@ function SignIn() {
             {problem}
           </p>
         )}
-        <button type="submit" class="primary" disabled={busy}>
+        <button type="submit" class="primary" aria-disabled={busy}>
           {busy ? "Signing in…" : "Sign in"}
         </button>
       </form>

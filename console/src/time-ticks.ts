@@ -5,6 +5,36 @@ import { fromWall, toWall } from "./time-zone.ts";
 /** Roughly how wide a label of `length` characters is at the charts' 13px, in viewBox units, with a gap. */
 export const labelRoom = (length: number) => length * 8 + 10;
 
+export interface PlacedTick {
+  at: number;
+  label: string;
+  anchor: "start" | "middle" | "end";
+}
+
+/**
+ * The ticks whose labels fit along an axis `width` wide, `x` placing each date, with each label's
+ * anchor: centred under its date unless that would run past an edge (then starting or ending at its
+ * date). A label that would overlap the one kept before it, as that one is anchored, is left out.
+ */
+export function placeLabels(
+  ticks: readonly { at: number; label: string }[],
+  x: (at: number) => number,
+  width: number,
+): PlacedTick[] {
+  const placed: PlacedTick[] = [];
+  let end = Number.NEGATIVE_INFINITY;
+  for (const tick of ticks) {
+    const room = labelRoom(tick.label.length);
+    const at = x(tick.at);
+    const anchor = at - room / 2 < 0 ? "start" : at + room / 2 > width ? "end" : "middle";
+    const from = anchor === "start" ? at : anchor === "end" ? at - room : at - room / 2;
+    if (from < end) continue;
+    placed.push({ ...tick, anchor });
+    end = from + room;
+  }
+  return placed;
+}
+
 // The ticks are found and labelled on the zone's wall clock written as UTC (time-zone.ts toWall).
 const yearFormat = new Intl.DateTimeFormat("en-GB", { year: "numeric", timeZone: "UTC" });
 const monthFormat = new Intl.DateTimeFormat("en-GB", { month: "short", year: "numeric", timeZone: "UTC" });

@@ -100,6 +100,20 @@ export function Confirm({
   );
 }
 
+/**
+ * A table that scrolls sideways in its own box when the screen is narrower than it (a phone), so the
+ * page never does. The box takes the keyboard's focus, so columns out of view can be scrolled to
+ * without a pointer, and is named by `label` for a screen reader landing on it.
+ */
+export function TableWrap({ label, children }: { label: string; children: ComponentChildren }) {
+  return (
+    // biome-ignore lint/a11y/noNoninteractiveTabindex: a scrolling box must take the focus to scroll by keyboard (WCAG 2.1.1).
+    <section class="table-wrap" tabIndex={0} aria-label={label}>
+      {children}
+    </section>
+  );
+}
+
 export function Loading({ what }: { what: string }) {
   return (
     <p class="muted" role="status">
@@ -334,7 +348,8 @@ export function RunNightly({
   const running = starting || (run !== null && !finished.includes(run.status));
   return (
     <div class="runner">
-      <button type="button" class="primary" onClick={start} disabled={running}>
+      {/* aria-disabled, not disabled: the button pressed keeps the keyboard's focus while the job runs. */}
+      <button type="button" class="primary" onClick={() => !running && start()} aria-disabled={running}>
         {running ? "Running…" : label}
       </button>
       {starting && !run && (

@@ -192,6 +192,9 @@ describe("console lists", () => {
     await app.page.getByText("Page 2", { exact: true }).waitFor();
     await app.page.getByRole("button", { name: "Previous page" }).click();
     await expect.poll(() => listedIds().allTextContents()).toEqual(first.customers.map((row) => row.customerId));
+    // Back on the first page, Previous page is unavailable but keeps the keyboard's focus.
+    expect(await app.page.getByRole("button", { name: "Previous page" }).getAttribute("aria-disabled")).toBe("true");
+    expect(await app.page.evaluate(() => document.activeElement?.textContent)).toBe("Previous page");
     // A filter and another sort start again from the first page of that list.
     await app.page.getByLabel("Stage", { exact: true }).selectOption("active");
     await app.page.getByLabel("Sort", { exact: true }).selectOption("probabilityAlive");

@@ -201,6 +201,19 @@ describe("console steering pages", () => {
     }
   }, 200_000);
 
+  it("Models: a run started from the page reads the diagnostics again with the fits", async () => {
+    await openFromNav("Models");
+    await app.page.getByRole("heading", { name: /^Diagnostics/ }).waitFor();
+    const diagnosticsRead = (request: { url(): string }) =>
+      new URL(request.url()).pathname === "/v1/admin/models/diagnostics";
+    await app.page.getByRole("button", { name: "Run the nightly job now" }).click();
+    // Once the run is done the fits are read again, and the diagnostics with them (they were left as
+    // the previous run's until a reload).
+    await app.page.waitForRequest(diagnosticsRead, { timeout: 150_000 });
+    const latest = app.page.locator("section.latest-run");
+    await expect.poll(() => latest.locator("#latest-run").textContent(), { timeout: 30_000 }).toMatch(/: done$/);
+  }, 200_000);
+
   it("Models: names the dropout model in force, the BG/NBD or its MBG/NBD variant, as the API reports it", async () => {
     const models = await admin<{ customer: { timeUnitDays: number; bgnbd: { dropoutAtFirstPurchase?: boolean } } }>(
       "GET",

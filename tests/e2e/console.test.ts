@@ -194,6 +194,8 @@ describe("console", () => {
       .toBe(
         "No customer holds that email address. Check it was typed in full, or look the customer up by another identifier.",
       );
+    // The button pressed keeps the keyboard's focus through the lookup (a disabled one would drop it).
+    await expect.poll(() => app.page.evaluate(() => document.activeElement?.textContent)).toBe("Look up");
     await screenshot("customers");
     // The customer id shown on their page and in the list opens them, as the field's hint says.
     expect(await app.page.getByLabel("Value").getAttribute("aria-describedby")).toBe("lookup-value-hint");

@@ -5,7 +5,7 @@
 import { signal } from "@preact/signals";
 import { useEffect, useState } from "preact/hooks";
 import { ApiProblem, api, dateTime, inFormWords, words } from "../api.ts";
-import { Confirm, Loading, ProblemNote, useData, useFocusFollows } from "../ui.tsx";
+import { Confirm, Loading, ProblemNote, TableWrap, useData, useFocusFollows } from "../ui.tsx";
 
 interface Delivery {
   at: string;
@@ -228,7 +228,7 @@ export function Audiences() {
           <p>No saved audience yet: filter the customer list above and choose “Save as audience”.</p>
         </div>
       ) : (
-        <div class="table-wrap">
+        <TableWrap label="Saved audiences">
           <table>
             <caption class="visually-hidden">Saved audiences</caption>
             <thead>
@@ -269,7 +269,7 @@ export function Audiences() {
               ))}
             </tbody>
           </table>
-        </div>
+        </TableWrap>
       )}
       {confirming && (
         <Confirm

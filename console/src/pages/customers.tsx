@@ -28,7 +28,7 @@ import {
   whole,
   words,
 } from "../api.ts";
-import { Confirm, Loading, PageHeader, ProblemNote, useData, useFocusFollows } from "../ui.tsx";
+import { Confirm, Loading, PageHeader, ProblemNote, TableWrap, useData, useFocusFollows } from "../ui.tsx";
 import { Audiences, SaveAudience } from "./audiences.tsx";
 import { CustomerHistory, customerName, SeesNow, TermsExplained } from "./customer-360.tsx";
 
@@ -59,6 +59,7 @@ export function CustomersPage() {
   );
   async function lookUp(event: Event) {
     event.preventDefault();
+    if (busy) return;
     setBusy(true);
     setProblem(null);
     setHolders(null);
@@ -123,7 +124,8 @@ export function CustomersPage() {
             customer's page and in the list below) opens that customer.
           </span>
         </div>
-        <button type="submit" class="primary" disabled={busy}>
+        {/* aria-disabled, not disabled: a disabled button would drop the keyboard's focus to the page. */}
+        <button type="submit" class="primary" aria-disabled={busy}>
           {busy ? "Looking up…" : "Look up"}
         </button>
       </form>
@@ -173,7 +175,7 @@ function HolderList({ holders }: { holders: Holders }) {
         {holders.shared ? ", which several people share" : ""}. Check each is the person asking, then open it to export
         and erase it; list them all before erasing any.
       </p>
-      <div class="table-wrap">
+      <TableWrap label="Records holding this identifier">
         <table>
           <thead>
             <tr>
@@ -202,7 +204,7 @@ function HolderList({ holders }: { holders: Holders }) {
             ))}
           </tbody>
         </table>
-      </div>
+      </TableWrap>
       {holders.truncated && (
         <p class="muted small">Only the first {count(holders.holders.length, "customer")} are listed.</p>
       )}
@@ -394,7 +396,7 @@ function CustomerList() {
         </div>
       ) : (
         <>
-          <div class="table-wrap">
+          <TableWrap label="Scored customers">
             <table>
               <caption class="visually-hidden">Scored customers, page {cursors.length + 1}</caption>
               <thead>
@@ -446,15 +448,20 @@ function CustomerList() {
                 ))}
               </tbody>
             </table>
-          </div>
+          </TableWrap>
           <nav class="pager" aria-label="Customer list pages">
-            <button type="button" disabled={cursors.length === 0} onClick={() => setCursors(cursors.slice(0, -1))}>
+            {/* aria-disabled, not disabled: the button just pressed keeps the keyboard's focus on the first page. */}
+            <button
+              type="button"
+              aria-disabled={cursors.length === 0}
+              onClick={() => cursors.length > 0 && setCursors(cursors.slice(0, -1))}
+            >
               Previous page
             </button>
             <span class="muted">Page {cursors.length + 1}</span>
             <button
               type="button"
-              disabled={!list.data?.next}
+              aria-disabled={!list.data?.next}
               onClick={() => list.data?.next && setCursors([...cursors, list.data.next])}
             >
               Next page
@@ -718,30 +725,32 @@ function Identities({ identities }: { identities: Customer["identities"] }) {
   return (
     <div>
       <h2>Linked identifiers</h2>
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Kind</th>
-            <th scope="col">Identifier</th>
-            <th scope="col">Trust</th>
-          </tr>
-        </thead>
-        <tbody>
-          {identities.map((identity) => (
-            <tr key={`${identity.kind}:${identity.masked}:${identity.trust}`}>
-              <td>{identity.kind}</td>
-              <td>
-                <code>{identity.masked}</code>
-              </td>
-              <td>
-                <span class={`badge ${identity.trust === "verified" && !identity.shared ? "ok" : "warn"}`}>
-                  {identity.shared ? "shared" : identity.trust}
-                </span>
-              </td>
+      <TableWrap label="Linked identifiers">
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Kind</th>
+              <th scope="col">Identifier</th>
+              <th scope="col">Trust</th>
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {identities.map((identity) => (
+              <tr key={`${identity.kind}:${identity.masked}:${identity.trust}`}>
+                <td>{identity.kind}</td>
+                <td>
+                  <code>{identity.masked}</code>
+                </td>
+                <td>
+                  <span class={`badge ${identity.trust === "verified" && !identity.shared ? "ok" : "warn"}`}>
+                    {identity.shared ? "shared" : identity.trust}
+                  </span>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </TableWrap>
     </div>
   );
 }
@@ -763,48 +772,50 @@ function Categories({ customer }: { customer: Customer }) {
   return (
     <div>
       <h2>Category affinities</h2>
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Category</th>
-            <th scope="col">Orders</th>
-            <th scope="col">Spend</th>
-            <th scope="col">Price band</th>
-            <th scope="col">Lapse</th>
-          </tr>
-        </thead>
-        <tbody>
-          {ids.map((categoryId) => {
-            const profile = profiled.find((category) => category.categoryId === categoryId);
-            const stats = spend.get(categoryId);
-            return (
-              <tr key={categoryId}>
-                <td>{names.get(categoryId) ?? categoryId}</td>
-                <td>{stats?.orders ?? "–"}</td>
-                <td>{money(stats?.spend)}</td>
-                <td>{profile?.priceBand ?? "–"}</td>
-                <td>
-                  {profile ? (
-                    profile.lapsed ? (
-                      <span class="badge warn">lapsed</span>
+      <TableWrap label="Category affinities">
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Category</th>
+              <th scope="col">Orders</th>
+              <th scope="col">Spend</th>
+              <th scope="col">Price band</th>
+              <th scope="col">Lapse</th>
+            </tr>
+          </thead>
+          <tbody>
+            {ids.map((categoryId) => {
+              const profile = profiled.find((category) => category.categoryId === categoryId);
+              const stats = spend.get(categoryId);
+              return (
+                <tr key={categoryId}>
+                  <td>{names.get(categoryId) ?? categoryId}</td>
+                  <td>{stats?.orders ?? "–"}</td>
+                  <td>{money(stats?.spend)}</td>
+                  <td>{profile?.priceBand ?? "–"}</td>
+                  <td>
+                    {profile ? (
+                      profile.lapsed ? (
+                        <span class="badge warn">lapsed</span>
+                      ) : (
+                        <span class="muted small">
+                          {oneOrder
+                            ? "one order: no rhythm yet"
+                            : profile.overdueRatio == null
+                              ? "on rhythm"
+                              : `overdue ratio ${ratio(profile.overdueRatio)}`}
+                        </span>
+                      )
                     ) : (
-                      <span class="muted small">
-                        {oneOrder
-                          ? "one order: no rhythm yet"
-                          : profile.overdueRatio == null
-                            ? "on rhythm"
-                            : `overdue ratio ${ratio(profile.overdueRatio)}`}
-                      </span>
-                    )
-                  ) : (
-                    "–"
-                  )}
-                </td>
-              </tr>
-            );
-          })}
-        </tbody>
-      </table>
+                      "–"
+                    )}
+                  </td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      </TableWrap>
     </div>
   );
 }

@@ -6,7 +6,7 @@
 // everywhere; a lift looks like a result only once its interval excludes 1 and the verdict is in.
 import { useState } from "preact/hooks";
 import { count, day, money, percent, whole } from "../api.ts";
-import { BarChart, LineChart, Loading, PageHeader, ProblemNote, useData } from "../ui.tsx";
+import { BarChart, LineChart, Loading, PageHeader, ProblemNote, TableWrap, useData } from "../ui.tsx";
 
 interface Interval {
   value: number | null;
@@ -190,7 +190,7 @@ function Results({ data }: { data: Holdout }) {
       )}
       <WhoCounts left={data.withoutEvents} />
       {armsWithIntervals.length > 0 && (
-        <div class="table-wrap">
+        <TableWrap label="Arms and their intervals">
           <table>
             <caption>
               Metrics per arm with 95% intervals (per shopper whose widget reported a shelf; click-through per
@@ -219,7 +219,7 @@ function Results({ data }: { data: Holdout }) {
               ))}
             </tbody>
           </table>
-        </div>
+        </TableWrap>
       )}
       {data.overTime && data.overTime.periods.length > 0 && (
         <LineChart
@@ -255,7 +255,7 @@ function Results({ data }: { data: Holdout }) {
           decided={decided}
         />
       </div>
-      <div class="table-wrap">
+      <TableWrap label="Results per arm">
         <table>
           <caption>Results per arm since {day(data.since)}</caption>
           <thead>
@@ -285,7 +285,7 @@ function Results({ data }: { data: Holdout }) {
             ))}
           </tbody>
         </table>
-      </div>
+      </TableWrap>
       <div class="columns">
         <BarChart
           title="Click-through rate by arm"
@@ -299,7 +299,7 @@ function Results({ data }: { data: Holdout }) {
         />
       </div>
       {data.placements && data.placements.length > 0 && (
-        <div class="table-wrap">
+        <TableWrap label="Per placement">
           <table>
             <caption>Per placement</caption>
             <thead>
@@ -331,7 +331,7 @@ function Results({ data }: { data: Holdout }) {
               )}
             </tbody>
           </table>
-        </div>
+        </TableWrap>
       )}
     </>
   );

@@ -5,7 +5,7 @@
 // progress. No fit yet: the page says so and offers the button. Below, the last run's diagnostics
 // (GET /v1/admin/models/diagnostics), named by the model they check: the tracking plot and the
 // by-frequency comparison.
-import { useEffect } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { count, dateTime, day, money, percent, words } from "../api.ts";
 import {
   finished,
@@ -16,6 +16,7 @@ import {
   PageHeader,
   ProblemNote,
   RunNightly,
+  TableWrap,
   useData,
 } from "../ui.tsx";
 
@@ -88,6 +89,12 @@ interface RunView extends NightlyRun {
 export function ModelsPage() {
   const models = useData<Models>("/v1/admin/models");
   const runs = useData<{ runs: RunView[] }>("/v1/admin/jobs/nightly?limit=1");
+  // Runs finished from this page: the diagnostics are the run's too, so they are read again with the fits.
+  const [finished, setFinished] = useState(0);
+  const done = () => {
+    models.reload();
+    setFinished((n) => n + 1);
+  };
   const noFit = models.problem?.status === 404;
   return (
     <section>
@@ -104,22 +111,17 @@ export function ModelsPage() {
           <h2>No model fit yet</h2>
           <p>No model fit yet: run the nightly job. It fits the models on the orders imported so far.</p>
           <LatestRun runs={runs} />
-          <RunNightly onDone={models.reload} onStart={runs.reload} onEnd={runs.reload} />
+          <RunNightly onDone={done} onStart={runs.reload} onEnd={runs.reload} />
         </div>
       ) : models.problem ? (
         <ProblemNote problem={models.problem} />
       ) : models.data ? (
         <>
           <Fits models={models.data} />
-          <Diagnostics />
+          <Diagnostics key={finished} />
           <h2>Run the nightly job</h2>
           <LatestRun runs={runs} />
-          <RunNightly
-            onDone={models.reload}
-            onStart={runs.reload}
-            onEnd={runs.reload}
-            label="Run the nightly job now"
-          />
+          <RunNightly onDone={done} onStart={runs.reload} onEnd={runs.reload} label="Run the nightly job now" />
         </>
       ) : null}
     </section>
@@ -210,49 +212,55 @@ function Fits({ models }: { models: Models }) {
         {model.explanation}
       </p>
       <div class="columns">
-        <table aria-describedby="dropout-model">
-          <caption>
-            {model.name} (purchase frequency and dropout; time unit {customer.timeUnitDays} days)
-          </caption>
-          <tbody>
-            {(["r", "alpha", "a", "b"] as const).map((name) => (
-              <tr key={name}>
-                <th scope="row">{name}</th>
-                <td>{round(customer.bgnbd[name])}</td>
+        <TableWrap label="BG/NBD">
+          <table aria-describedby="dropout-model">
+            <caption>
+              {model.name} (purchase frequency and dropout; time unit {customer.timeUnitDays} days)
+            </caption>
+            <tbody>
+              {(["r", "alpha", "a", "b"] as const).map((name) => (
+                <tr key={name}>
+                  <th scope="row">{name}</th>
+                  <td>{round(customer.bgnbd[name])}</td>
+                </tr>
+              ))}
+              <tr>
+                <th scope="row">converged</th>
+                <td>{customer.bgnbd.converged ? "yes" : "no"}</td>
               </tr>
-            ))}
-            <tr>
-              <th scope="row">converged</th>
-              <td>{customer.bgnbd.converged ? "yes" : "no"}</td>
-            </tr>
-          </tbody>
-        </table>
-        <table>
-          <caption>Gamma-Gamma (order value)</caption>
-          <tbody>
-            {(["p", "q", "gamma"] as const).map((name) => (
-              <tr key={name}>
-                <th scope="row">{name}</th>
-                <td>{round(customer.gammaGamma[name])}</td>
+            </tbody>
+          </table>
+        </TableWrap>
+        <TableWrap label="Gamma-Gamma">
+          <table>
+            <caption>Gamma-Gamma (order value)</caption>
+            <tbody>
+              {(["p", "q", "gamma"] as const).map((name) => (
+                <tr key={name}>
+                  <th scope="row">{name}</th>
+                  <td>{round(customer.gammaGamma[name])}</td>
+                </tr>
+              ))}
+              <tr>
+                <th scope="row">converged</th>
+                <td>{customer.gammaGamma.converged ? "yes" : "no"}</td>
               </tr>
-            ))}
-            <tr>
-              <th scope="row">converged</th>
-              <td>{customer.gammaGamma.converged ? "yes" : "no"}</td>
-            </tr>
-          </tbody>
-        </table>
-        <table>
-          <caption>Value tiers (12-month CLV from)</caption>
-          <tbody>
-            {Object.entries(customer.valueTiers).map(([tier, threshold]) => (
-              <tr key={tier}>
-                <th scope="row">{tier}</th>
-                <td>{money(threshold)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+            </tbody>
+          </table>
+        </TableWrap>
+        <TableWrap label="Value tiers">
+          <table>
+            <caption>Value tiers (12-month CLV from)</caption>
+            <tbody>
+              {Object.entries(customer.valueTiers).map(([tier, threshold]) => (
+                <tr key={tier}>
+                  <th scope="row">{tier}</th>
+                  <td>{money(threshold)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </TableWrap>
       </div>
       <h2>Fallbacks</h2>
       {customer.fallbacks.length === 0 ? (
@@ -379,7 +387,7 @@ function DiagnosticsCharts({ data }: { data: Extract<DiagnosticsView, { status: 
             ]}
             format={(value) => value.toFixed(2)}
           />
-          <div class="table-wrap">
+          <TableWrap label="By frequency in the calibration period">
             <table>
               <caption>By frequency in the calibration period</caption>
               <thead>
@@ -401,7 +409,7 @@ function DiagnosticsCharts({ data }: { data: Extract<DiagnosticsView, { status: 
                 ))}
               </tbody>
             </table>
-          </div>
+          </TableWrap>
         </>
       )}
     </>

@@ -5,7 +5,7 @@
 // common against everyone else (GET /v1/admin/insights/best-customers).
 import { useState } from "preact/hooks";
 import { count, dateTime, day, money, moneyIn, percent, words } from "../api.ts";
-import { BarChart, type Loaded, Loading, PageHeader, ProblemNote, RunNightly, useData } from "../ui.tsx";
+import { BarChart, type Loaded, Loading, PageHeader, ProblemNote, RunNightly, TableWrap, useData } from "../ui.tsx";
 import { ClvDistribution } from "./clv-distribution.tsx";
 
 const stages = ["new", "active", "fading", "lapsed"];
@@ -106,7 +106,7 @@ export function OverviewPage() {
       />
       <ClvDistribution />
       <h2>Customers by stage and value tier</h2>
-      <div class="table-wrap">
+      <TableWrap label="Customers by stage and tier">
         <table>
           <caption class="visually-hidden">Customers and 12-month CLV by lifecycle stage and value tier</caption>
           <thead>
@@ -147,9 +147,9 @@ export function OverviewPage() {
             ))}
           </tbody>
         </table>
-      </div>
+      </TableWrap>
       <h2>Most valuable customers</h2>
-      <div class="table-wrap">
+      <TableWrap label="Most valuable customers">
         <table>
           <thead>
             <tr>
@@ -172,7 +172,7 @@ export function OverviewPage() {
             ))}
           </tbody>
         </table>
-      </div>
+      </TableWrap>
       <BestCustomers onRun={segments.reload} />
       <h2>Movement in the last {transitionDays} days</h2>
       <Transitions loaded={transitions} />
@@ -195,50 +195,54 @@ function Transitions({ loaded }: { loaded: Loaded<{ transitions: Transition[] }>
   return (
     <div class="columns">
       <div>
-        <table>
-          <caption>Stage changes by kind{list.length >= 1000 ? " (first 1,000)" : ""}</caption>
-          <thead>
-            <tr>
-              <th scope="col">Change</th>
-              <th scope="col">Customers</th>
-            </tr>
-          </thead>
-          <tbody>
-            {[...counts.entries()]
-              .sort((a, b) => b[1] - a[1])
-              .map(([key, count]) => (
-                <tr key={key}>
-                  <td>{key}</td>
-                  <td>{count}</td>
-                </tr>
-              ))}
-          </tbody>
-        </table>
+        <TableWrap label="Stage changes by kind">
+          <table>
+            <caption>Stage changes by kind{list.length >= 1000 ? " (first 1,000)" : ""}</caption>
+            <thead>
+              <tr>
+                <th scope="col">Change</th>
+                <th scope="col">Customers</th>
+              </tr>
+            </thead>
+            <tbody>
+              {[...counts.entries()]
+                .sort((a, b) => b[1] - a[1])
+                .map(([key, count]) => (
+                  <tr key={key}>
+                    <td>{key}</td>
+                    <td>{count}</td>
+                  </tr>
+                ))}
+            </tbody>
+          </table>
+        </TableWrap>
       </div>
       <div>
-        <table>
-          <caption>Most recent</caption>
-          <thead>
-            <tr>
-              <th scope="col">Customer</th>
-              <th scope="col">Change</th>
-              <th scope="col">When</th>
-            </tr>
-          </thead>
-          <tbody>
-            {recent.map((item) => (
-              <tr key={item.id}>
-                <td>
-                  <a href={`/console/customers/${encodeURIComponent(item.customerId)}`}>{item.customerId}</a>
-                </td>
-                <td>
-                  {item.from ?? "(first score)"} → {item.to}
-                </td>
-                <td>{day(item.at)}</td>
+        <TableWrap label="Most recent stage changes">
+          <table>
+            <caption>Most recent</caption>
+            <thead>
+              <tr>
+                <th scope="col">Customer</th>
+                <th scope="col">Change</th>
+                <th scope="col">When</th>
               </tr>
-            ))}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {recent.map((item) => (
+                <tr key={item.id}>
+                  <td>
+                    <a href={`/console/customers/${encodeURIComponent(item.customerId)}`}>{item.customerId}</a>
+                  </td>
+                  <td>
+                    {item.from ?? "(first score)"} → {item.to}
+                  </td>
+                  <td>{day(item.at)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </TableWrap>
       </div>
     </div>
   );

@@ -10,7 +10,7 @@ import { useEffect, useState } from "preact/hooks";
 import { useLocation, useRoute } from "preact-iso";
 import { ApiProblem, api, count, dateTime, inFormWords, percent, timeZone } from "../api.ts";
 import { fromZoneInput, toZoneInput } from "../time-zone.ts";
-import { Confirm, Loading, PageHeader, ProblemNote, useData, useFocusFollows } from "../ui.tsx";
+import { Confirm, Loading, PageHeader, ProblemNote, TableWrap, useData, useFocusFollows } from "../ui.tsx";
 
 /** The rule just deleted, announced on the rules list it returns to until that page is left. */
 const deleted = signal<string | null>(null);
@@ -182,7 +182,7 @@ export function RulesPage() {
           <p>No rules yet: the shelf follows each shopper's own model. Create a rule to boost, bury, pin or exclude.</p>
         </div>
       ) : (
-        <div class="table-wrap">
+        <TableWrap label="Rules">
           <table>
             <thead>
               <tr>
@@ -237,7 +237,7 @@ export function RulesPage() {
               ))}
             </tbody>
           </table>
-        </div>
+        </TableWrap>
       )}
     </section>
   );
@@ -670,6 +670,7 @@ function TryOut({ body, ruleId }: { body: ReturnType<typeof bodyOf>; ruleId?: st
   const [problem, setProblem] = useState<{ what: string; problem: ApiProblem } | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
   async function run(what: "preview" | "anonymous" | "simulate") {
+    if (busy !== null || (what === "preview" && customerId.trim() === "")) return;
     setBusy(what);
     setProblem(null);
     try {
@@ -714,13 +715,14 @@ function TryOut({ body, ruleId }: { body: ReturnType<typeof bodyOf>; ruleId?: st
             if (customerId.trim() !== "" && busy === null) run("preview");
           }}
         />
-        <button type="button" onClick={() => run("preview")} disabled={busy !== null || customerId.trim() === ""}>
+        {/* aria-disabled, not disabled: the button pressed keeps the keyboard's focus while it works. */}
+        <button type="button" onClick={() => run("preview")} aria-disabled={busy !== null || customerId.trim() === ""}>
           {busy === "preview" ? "Previewing…" : "Preview"}
         </button>
-        <button type="button" onClick={() => run("anonymous")} disabled={busy !== null}>
+        <button type="button" onClick={() => run("anonymous")} aria-disabled={busy !== null}>
           {busy === "anonymous" ? "Previewing…" : "Shelf for visitors not signed in"}
         </button>
-        <button type="button" onClick={() => run("simulate")} disabled={busy !== null}>
+        <button type="button" onClick={() => run("simulate")} aria-disabled={busy !== null}>
           {busy === "simulate" ? "Simulating…" : "Simulate over 200 shoppers"}
         </button>
       </div>
@@ -867,7 +869,7 @@ function SimulationView({ simulation }: { simulation: Simulation }) {
           {simulation.categoryExposure.length === 0 ? (
             <p class="muted">No category gains or loses item slots.</p>
           ) : (
-            <div class="table-wrap">
+            <TableWrap label="Item slots per category">
               <table>
                 <caption>Item slots per category over all sampled shelves (categories losing exposure first)</caption>
                 <thead>
@@ -889,7 +891,7 @@ function SimulationView({ simulation }: { simulation: Simulation }) {
                   ))}
                 </tbody>
               </table>
-            </div>
+            </TableWrap>
           )}
           {simulation.categoriesLosingExposure.length > 0 && (
             <p>Categories losing exposure: {simulation.categoriesLosingExposure.join(", ")}.</p>
@@ -904,31 +906,33 @@ function History({ versions }: { versions: Version[] }) {
   return (
     <div>
       <h2>History</h2>
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Version</th>
-            <th scope="col">Change</th>
-            <th scope="col">By</th>
-            <th scope="col">When</th>
-            <th scope="col">Rule as changed</th>
-          </tr>
-        </thead>
-        <tbody>
-          {[...versions].reverse().map((version) => (
-            <tr key={version.version}>
-              <td>{version.version}</td>
-              <td>{version.change}</td>
-              <td>{version.changedBy}</td>
-              <td>{dateTime(version.changedAt)}</td>
-              <td class="small">
-                {describe(version.snapshot)}
-                {version.snapshot.enabled ? "" : " (disabled)"}
-              </td>
+      <TableWrap label="Rule history">
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Version</th>
+              <th scope="col">Change</th>
+              <th scope="col">By</th>
+              <th scope="col">When</th>
+              <th scope="col">Rule as changed</th>
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {[...versions].reverse().map((version) => (
+              <tr key={version.version}>
+                <td>{version.version}</td>
+                <td>{version.change}</td>
+                <td>{version.changedBy}</td>
+                <td>{dateTime(version.changedAt)}</td>
+                <td class="small">
+                  {describe(version.snapshot)}
+                  {version.snapshot.enabled ? "" : " (disabled)"}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </TableWrap>
     </div>
   );
 }

@@ -1,7 +1,7 @@
 // The console's time axes: calendar ticks whose labels never repeat (a customer page once read
 // "Oct 2026 | Nov 2026 | Nov 2026 | Nov 2026 | Dec 2026" under a five-week history).
 import { describe, expect, it } from "vitest";
-import { timeTicks } from "../../../console/src/time-ticks.ts";
+import { placeLabels, timeTicks } from "../../../console/src/time-ticks.ts";
 import { fromZoneInput, toZoneInput, zoneAbbreviation, zoneOffset } from "../../../console/src/time-zone.ts";
 
 const at = (iso: string) => Date.parse(iso);
@@ -82,5 +82,26 @@ describe("the retailer's clock", () => {
     expect(zoneAbbreviation(at("2026-07-04T08:00:00Z"), "Europe/London")).toBe("BST");
     expect(zoneAbbreviation(at("2026-12-01T08:00:00Z"), "Asia/Tokyo")).toBe("GMT+9");
     expect(zoneAbbreviation(at("2026-12-01T08:00:00Z"), "UTC")).toBe("UTC");
+  });
+});
+
+describe("placeLabels", () => {
+  const tick = (at: number, label: string) => ({ at, label });
+  const x = (at: number) => at;
+
+  it("anchors a label at an edge to start or end at its date, and leaves out one that would overlap it as drawn", () => {
+    // "Dec 2026" near the right edge ends at its date (226–300), over a centred "Nov 2026" (172–246).
+    expect(placeLabels([tick(209, "Nov 2026"), tick(300, "Dec 2026")], x, 310)).toEqual([
+      { at: 209, label: "Nov 2026", anchor: "middle" },
+    ]);
+    expect(placeLabels([tick(150, "Nov 2026"), tick(300, "Dec 2026")], x, 310)).toEqual([
+      { at: 150, label: "Nov 2026", anchor: "middle" },
+      { at: 300, label: "Dec 2026", anchor: "end" },
+    ]);
+    // Near the left edge a label starts at its date; the next must clear its end (10–84).
+    expect(placeLabels([tick(10, "Oct 2026"), tick(100, "Nov 2026"), tick(130, "Dec 2026")], x, 400)).toEqual([
+      { at: 10, label: "Oct 2026", anchor: "start" },
+      { at: 130, label: "Dec 2026", anchor: "middle" },
+    ]);
   });
 });
