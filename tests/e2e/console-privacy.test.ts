@@ -36,6 +36,10 @@ describe("console privacy request", () => {
     await expect.poll(() => app.page.getByRole("alert").textContent()).toContain("only ever sent unverified");
     const list = app.page.getByRole("heading", { name: "Records holding this email" });
     await list.waitFor();
+    // The page lists them: the API's pointer to its holders route is left out of the note.
+    expect(await app.page.getByRole("alert").locator("p").first().textContent()).toBe(
+      "That email address was only ever sent unverified, so it identifies nobody. They are listed below.",
+    );
     const rows = app.page.locator("table", { has: app.page.getByRole("columnheader", { name: "Orders with it" }) });
     const links = rows.getByRole("link", { name: /^c_/ });
     expect(await links.count()).toBe(2);

@@ -374,6 +374,14 @@ describe("console", () => {
       headers: { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` },
     });
     expect(gone.status).toBe(404);
+    // Looking the erased customer up again says their identifier is suppressed, not merely unknown.
+    await app.page.getByLabel("Identifier").selectOption("account");
+    await app.page.getByLabel("Value").fill("demo-new");
+    await app.page.getByRole("button", { name: "Look up" }).click();
+    await app.page
+      .getByRole("status")
+      .getByText("This account id is on the suppression list: a customer who held it was erased")
+      .waitFor();
   }, 120_000);
 
   it("works at tablet width and from the keyboard", async () => {

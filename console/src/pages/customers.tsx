@@ -129,18 +129,34 @@ export function CustomersPage() {
           {busy ? "Looking up…" : "Look up"}
         </button>
       </form>
-      {problem && <ProblemNote problem={problem} />}
+      {problem && <ProblemNote problem={holders?.holders.length ? withoutHoldersHint(problem) : problem} />}
       {holders && holders.holders.length > 0 && <HolderList holders={holders} />}
+      {holders?.suppressed && holders.holders.length === 0 && (
+        <p class="card" role="status">
+          This {kindName(holders.kind)} is on the suppression list: a customer who held it was erased, and orders and
+          sign-ins carrying it are not stored.
+        </p>
+      )}
       <CustomerList />
       <Audiences />
     </section>
   );
 }
 
+/** The lookup's 404 without its pointer to GET /v1/customers/holders: the page lists the holders itself. */
+function withoutHoldersHint(problem: ApiProblem): ApiProblem {
+  const message = problem.message.replace(/ To find every customer seen with it[^.]*\.$/, " They are listed below.");
+  return new ApiProblem(problem.status, problem.code, message, problem.issues, problem.requestId);
+}
+
+const kindName = (kind: string) => kinds.find((option) => option.value === kind)?.label.toLowerCase() ?? kind;
+
 interface Holders {
   kind: string;
   masked: string;
   shared: boolean;
+  /** On the suppression list: a customer who held it was erased. */
+  suppressed: boolean;
   truncated: boolean;
   holders: {
     customerId: string;
@@ -166,7 +182,7 @@ async function holdersOf(kind: string, value: string): Promise<Holders | null> {
 
 /** The records an identifier that identifies nobody is on: each customer's page has its export and erase. */
 function HolderList({ holders }: { holders: Holders }) {
-  const noun = kinds.find((kind) => kind.value === holders.kind)?.label.toLowerCase() ?? holders.kind;
+  const noun = kindName(holders.kind);
   return (
     <div class="card">
       <h2>Records holding this {noun}</h2>
