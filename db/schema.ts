@@ -510,6 +510,12 @@ export const suppressions = sqliteTable("suppressions", {
   key: text("key").primaryKey(),
   kind: text("kind").notNull(), // "order" or an identifier kind
   createdAt: text("created_at").notNull(),
+  /**
+   * 1 on the rows listed before this column existed, when account and device ids were keyed NFKC-folded
+   * (identity.keys.ts foldedKey): only those are matched by an id's folded key. A row listed since is an
+   * id keyed as sent: a full-width id folding to it is another person's.
+   */
+  foldedEra: integer("folded_era").notNull().default(0),
 });
 
 /**

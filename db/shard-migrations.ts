@@ -37,6 +37,7 @@ import m0032 from "./migrations/0032_audience_pending_page.sql";
 import m0033 from "./migrations/0033_audience_status_code.sql";
 import m0034 from "./migrations/0034_audience_member_purges.sql";
 import m0035 from "./migrations/0035_score_purchase_days.sql";
+import m0036 from "./migrations/0036_suppression_folded_era.sql";
 import journal from "./migrations/meta/_journal.json";
 
 export const shardMigrations = {
@@ -78,5 +79,6 @@ export const shardMigrations = {
     m0033,
     m0034,
     m0035,
+    m0036,
   },
 };

@@ -103,7 +103,9 @@ describe("erasure that sticks", () => {
     const suppressed = async (value: string) =>
       ((await (await check("account", value)).json()) as { data: { suppressed: boolean } }).data.suppressed;
     expect(await suppressed(` ${shopper.account}\t`)).toBe(true);
-    // Refused like ingestion refuses it (its folded form was erased), but not the erased id itself:
+    // Another id that folds to the erased one (an ideographic space first) is not suppressed, and lifting
+    // it lifts nothing: the erased id stays refused.
+    expect(await suppressed(`\u3000${shopper.account}`)).toBe(false);
     const lookAlike = await lift({ kind: "account", value: `\u3000${shopper.account}` });
     expect(lookAlike.status, await lookAlike.clone().text()).toBe(404);
     expect(await suppressed(shopper.account)).toBe(true);
@@ -224,8 +226,9 @@ describe("erasure that sticks", () => {
     const sent = `ｆｏｌｄ-${p}`; // full-width letters: keyed as "fold-…" while account ids were NFKC-folded
     const folded = sent.normalize("NFKC");
     expect(folded).toBe(`fold-${p}`);
-    // What an erasure of this account recorded then: the folded form's key.
-    await env.DB.prepare("INSERT INTO suppressions (key, kind, created_at) VALUES (?, 'account', ?)")
+    // What an erasure of this account recorded then: the folded form's key (marked by the migration that
+    // added folded_era as listed in that era).
+    await env.DB.prepare("INSERT INTO suppressions (key, kind, created_at, folded_era) VALUES (?, 'account', ?, 1)")
       .bind(await identityKey("account", folded, env.IDENTITY_HASH_SECRET), new Date().toISOString())
       .run();
     const before = await snapshot();
@@ -253,6 +256,30 @@ describe("erasure that sticks", () => {
     expect(error.message).toContain(`its NFKC-folded form "fold-${p}" is`);
     expect((await lift({ kind: "account", value: folded })).status).toBe(200);
     expect(await ingest([anOrder({ id: `${p}-1`, identifiers: { account: sent } })])).toMatchObject({ accepted: 1 });
+  });
+
+  it("never refuses a full-width account id for a later erasure of the plain id it folds to: another person's", async () => {
+    const p = uniquePrefix("fold-now");
+    const plain = `fk-${p}`;
+    const wide = [...plain].map((c) => String.fromCodePoint(c.codePointAt(0)! + 0xfee0 * Number(c !== "-"))).join("");
+    expect(wide.normalize("NFKC")).toBe(plain);
+    expect(wide).not.toBe(plain);
+    expect(await ingest([anOrder({ id: `${p}-plain`, identifiers: { account: plain } })])).toMatchObject({
+      accepted: 1,
+    });
+    const found = (await (await api.lookup("account", plain)).json()) as { data: { customerId: string } };
+    const erased = await api.call("DELETE", `/v1/customers/${found.data.customerId}`, undefined, adminKey);
+    expect(erased.status, await erased.clone().text()).toBe(200);
+    // The erased id stays refused; the full-width one, another shopper's, is taken everywhere.
+    expect(await ingest([anOrder({ id: `${p}-plain-2`, identifiers: { account: plain } })])).toMatchObject({
+      suppressed: 1,
+    });
+    expect(await ingest([anOrder({ id: `${p}-wide`, identifiers: { account: wide } })])).toMatchObject({ accepted: 1 });
+    expect(await identify({ account: wide, device: `${p}-phone` })).toMatchObject({ suppressed: false });
+    expect(((await (await check("account", wide)).json()) as { data: unknown }).data).toEqual({
+      kind: "account",
+      suppressed: false,
+    });
   });
 
   it("checks and lifts a phone read as ingestion reads it (E.164 in the default region)", async () => {

@@ -12,7 +12,7 @@ import type { AppEnv } from "../env.ts";
 import { bearerToken } from "../http/auth.ts";
 import { clientAddress, limitShopper } from "../http/rate-limit.ts";
 import { parseOrThrow, readJson } from "../http/validate.ts";
-import { shopperAccountKey, suppressionKeysOf } from "../identity/identity.keys.ts";
+import { foldedEraKey, shopperAccountKey, suppressionKeysOf } from "../identity/identity.keys.ts";
 import { ownersOf } from "../recommendations/attribution.repo.ts";
 import { attributedArm, attributionSettings } from "../recommendations/attribution.ts";
 import { shardCount } from "../shards/shards.ts";
@@ -53,7 +53,9 @@ async function shoppersOf(c: Context<AppEnv>, tokens: Set<string>, store: Browse
     suppressedKeys(c.var.db, suppressionKeysOf(keys.map((key) => ({ key, foldedKey: folded.get(key) })))),
   ]);
   // The accounts whose key, or folded key, an erasure put on the list.
-  const suppressed = new Set(keys.filter((key) => onList.has(key) || onList.has(folded.get(key) ?? "")));
+  const suppressed = new Set(
+    keys.filter((key) => onList.has(key) || (folded.has(key) && onList.has(foldedEraKey(folded.get(key) ?? "")))),
+  );
   const shoppers = new Map<string, Shopper>();
   for (const [token, accountKey] of accountKeys) {
     const owner = accountKey ? owners.get(accountKey) : undefined;

@@ -78,9 +78,17 @@ export async function foldedKey(
 /** An account or device id as it was keyed before: NFKC-folded and trimmed (see foldedKey). */
 export const foldedValue = (raw: string) => raw.normalize("NFKC").trim();
 
+/**
+ * A folded key as the suppression list is asked for it (suppressedKeys, suppressionGuard): it matches
+ * only rows listed while ids were keyed folded (suppressions.folded_era), never a later erasure of the
+ * plain id it folds to, which is another person's.
+ */
+export const foldedEraKey = (key: string) => `${foldedEraPrefix}${key}`;
+export const foldedEraPrefix = "folded-era|";
+
 /** The keys the suppression list is checked for: each identifier's, and its folded key where it has one. */
 export const suppressionKeysOf = (identities: readonly { key: string; foldedKey?: string | null }[]): string[] =>
-  identities.flatMap(({ key, foldedKey }) => (foldedKey ? [key, foldedKey] : [key]));
+  identities.flatMap(({ key, foldedKey }) => (foldedKey ? [key, foldedEraKey(foldedKey)] : [key]));
 
 export async function hashIdentifiers(
   identifiers: Partial<Record<IdentifierKind, WireIdentifier | undefined>>,

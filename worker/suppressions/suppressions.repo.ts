@@ -4,18 +4,28 @@
 import { type SQL, sql } from "drizzle-orm";
 import { batchRows, jsonEach } from "../../db/batch.ts";
 import type { Db } from "../env.ts";
-import { hmacHex } from "../identity/identity.keys.ts";
+import { foldedEraPrefix, hmacHex } from "../identity/identity.keys.ts";
 
 /** The suppression key of an order id: `order:` and the first 160 bits of HMAC("order:" + id). */
 export async function orderSuppressionKey(orderId: string, secret: string): Promise<string> {
   return `order:${(await hmacHex(`order:${orderId}`, secret)).slice(0, 40)}`;
 }
 
-/** The keys among `keys` that are suppressed. */
+/**
+ * Whether the list holds the asked key `asked` (a json_each value): a key as it is, or a folded key
+ * (foldedEraKey) on a row listed while ids were keyed folded. One primary-key probe per asked key.
+ */
+const listed = (asked: SQL) => sql`EXISTS (
+  SELECT 1 FROM suppressions s
+  WHERE s.key = CASE WHEN substr(${asked}, 1, ${foldedEraPrefix.length}) = ${foldedEraPrefix}
+      THEN substr(${asked}, ${foldedEraPrefix.length + 1}) ELSE ${asked} END
+    AND (substr(${asked}, 1, ${foldedEraPrefix.length}) <> ${foldedEraPrefix} OR s.folded_era = 1))`;
+
+/** The keys among `keys` that are suppressed (a folded key, foldedEraKey, as it was asked). */
 export async function suppressedKeys(db: Db, keys: readonly string[]): Promise<Set<string>> {
   if (keys.length === 0) return new Set();
   const [rows = []] = await batchRows(db, [
-    sql`SELECT key FROM suppressions WHERE key IN (SELECT value FROM ${jsonEach([...new Set(keys)])})`,
+    sql`SELECT k.value AS key FROM ${jsonEach([...new Set(keys)])} AS k WHERE ${listed(sql`k.value`)}`,
   ]);
   return new Set(rows.map((row) => String(row.key)));
 }
@@ -46,6 +56,6 @@ export async function suppressionCounts(db: Db): Promise<Record<string, number>>
 export function suppressionGuard(keys: readonly string[]): SQL {
   return sql`
     INSERT INTO ingest_checks (ok) SELECT CASE WHEN NOT EXISTS (
-      SELECT 1 FROM suppressions WHERE key IN (SELECT value FROM ${jsonEach([...new Set(keys)])})
+      SELECT 1 FROM ${jsonEach([...new Set(keys)])} AS k WHERE ${listed(sql`k.value`)}
     ) THEN 1 END`;
 }

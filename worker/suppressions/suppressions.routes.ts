@@ -5,7 +5,14 @@ import type { AppEnv, Env } from "../env.ts";
 import { requireAdminKey } from "../http/auth.ts";
 import { invalidRequest, notFound } from "../http/errors.ts";
 import { jsonBody, queryParams } from "../http/validate.ts";
-import { foldedKey, foldedValue, identityKey, normalizeForKey, suppressionKeysOf } from "../identity/identity.keys.ts";
+import {
+  foldedEraKey,
+  foldedKey,
+  foldedValue,
+  identityKey,
+  normalizeForKey,
+  suppressionKeysOf,
+} from "../identity/identity.keys.ts";
 import { phoneRegion } from "../identity/phone.ts";
 import { liftSuppressionInShards } from "../shards/console.ts";
 import { shardCount } from "../shards/shards.ts";
@@ -53,7 +60,7 @@ export const suppressionsRoutes = new Hono<AppEnv>()
     // The shards' own lists first: until the main list's key goes, a retry finds it and lifts them again.
     if (shardCount(c.env) > 0) await liftSuppressionInShards(c.env, key);
     if (!(await liftSuppression(c.var.db, key))) {
-      if (folded && (await isSuppressed(c.var.db, folded)))
+      if (folded && (await isSuppressed(c.var.db, foldedEraKey(folded))))
         throw notFound(
           `That ${input.kind} is not suppressed as sent, but its NFKC-folded form ${JSON.stringify(foldedValue(input.value))} is (an erasure made while ${input.kind} ids were folded), and that keeps it refused: lift that form.`,
         );
