@@ -15,7 +15,7 @@ import {
 } from "../../worker/audiences/audiences.schemas.ts";
 import { maxWebhookUrlLength, webhookUrlProblem } from "../../worker/audiences/webhook-url.ts";
 import type { Db } from "../../worker/env.ts";
-import { adminKey, apiKey, client } from "../fixtures/builders.ts";
+import { adminKey, apiKey, client, uniquePrefix } from "../fixtures/builders.ts";
 
 const origin = "http://patron.test";
 const api = client(SELF, origin);
@@ -294,6 +294,27 @@ describe("saved audiences API", () => {
     // Its own name, in other letters, is no clash.
     const recased = await api.call("PATCH", `/v1/admin/audiences/${first.id}`, { name: "Weekend Shoppers" }, adminKey);
     expect(recased.status, await recased.clone().text()).toBe(200);
+  });
+
+  it("says whether the catalog has an audience's lapsing category, so a typo is seen when saved", async () => {
+    const p = uniquePrefix("aud-cat");
+    const posted = await api.postProducts([
+      { id: `${p}-mug`, title: "Mug", categoryId: `${p}-kitchen`, categoryName: "Kitchen", listPrice: 12 },
+    ]);
+    expect(posted.status, await posted.clone().text()).toBe(200);
+    const saved = async (name: string, filters: Record<string, string>) =>
+      audienceWithSecretResponseSchema.parse(await (await create({ name: `${p} ${name}`, filters })).json()).data;
+    expect((await saved("typo", { lapsedCategory: `${p}-kitchn` })).lapsedCategoryInCatalog).toBe(false);
+    expect((await saved("kitchen", { lapsedCategory: `${p}-kitchen` })).lapsedCategoryInCatalog).toBe(true);
+    expect((await saved("everyone", { stage: "active" })).lapsedCategoryInCatalog).toBeNull();
+    const listed = audienceListResponseSchema
+      .parse(await (await api.call("GET", "/v1/admin/audiences", undefined, adminKey)).json())
+      .data.audiences.filter((audience) => audience.name.startsWith(p));
+    expect(Object.fromEntries(listed.map((audience) => [audience.name, audience.lapsedCategoryInCatalog]))).toEqual({
+      [`${p} typo`]: false,
+      [`${p} kitchen`]: true,
+      [`${p} everyone`]: null,
+    });
   });
 
   it("answers 404 for an audience that does not exist, and after it was deleted", async () => {

@@ -3,11 +3,12 @@
 // The signing secret is in the answer to POST, and to a PATCH with rotateSecret or that adds the first
 // webhook URL, only.
 import { Hono } from "hono";
-import type { AppEnv } from "../env.ts";
+import type { AppEnv, Db } from "../env.ts";
 import { requireAdminKey } from "../http/auth.ts";
 import { ApiError, notFound } from "../http/errors.ts";
 import { jsonBody, parseOrThrow } from "../http/validate.ts";
 import { enabledMatchKeys, type MatchKeyName } from "../identity/match-keys.ts";
+import { targetsInCatalog } from "../rules/rules.repo.ts";
 import {
   type AudienceRow,
   deleteAudience,
@@ -34,11 +35,28 @@ const settingsOf = (env: AppEnv["Bindings"]): AudienceSettings => ({
   enabledMatchKeys: enabledMatchKeys(env.EXPORT_MATCH_KEYS),
 });
 
-function view(row: AudienceRow): AudienceView {
+/**
+ * Whether the catalog has each audience's lapsing category now (an active product in it): a typo
+ * ("kitchn") saves, and lists nobody, so every answer says so, as rules say it of their target.
+ */
+async function catalogCheck(db: Db, rows: readonly AudienceRow[]) {
+  const categories = rows.flatMap((row) => {
+    const category = (row.filters as AudienceFilters).lapsedCategory;
+    return category ? [{ targetType: "category" as const, targetId: category }] : [];
+  });
+  const inCatalog = await targetsInCatalog(db, categories);
+  return (row: AudienceRow) => {
+    const category = (row.filters as AudienceFilters).lapsedCategory;
+    return category ? inCatalog({ targetType: "category", targetId: category }) : null;
+  };
+}
+
+function view(row: AudienceRow, inCatalog: (row: AudienceRow) => boolean | null): AudienceView {
   return {
     id: row.id,
     name: row.name,
     filters: row.filters as AudienceFilters,
+    lapsedCategoryInCatalog: inCatalog(row),
     webhookUrl: row.webhookUrl,
     matchKeys: row.matchKeys as MatchKeyName[],
     size: row.size,
@@ -72,7 +90,11 @@ const nameInUse = (name: string) => {
 
 export const audienceRoutes = new Hono<AppEnv>()
   .use("*", requireAdminKey)
-  .get("/", async (c) => c.json({ data: { audiences: (await listAudiences(c.var.db)).map(view) } }))
+  .get("/", async (c) => {
+    const rows = await listAudiences(c.var.db);
+    const inCatalog = await catalogCheck(c.var.db, rows);
+    return c.json({ data: { audiences: rows.map((row) => view(row, inCatalog)) } });
+  })
   .post("/", async (c) => {
     const body = await jsonBody(c, createAudienceSchema(settingsOf(c.env)));
     const id = `aud_${crypto.randomUUID().replaceAll("-", "")}`;
@@ -99,13 +121,13 @@ export const audienceRoutes = new Hono<AppEnv>()
     const saved = await findAudience(c.var.db, id);
     if (!saved) throw noSuchAudience(id);
     // The secret is shown this once: store it with the receiver, it verifies `webhook-signature`.
-    return c.json({ data: { ...view(saved), secret } }, 201);
+    return c.json({ data: { ...view(saved, await catalogCheck(c.var.db, [saved])), secret } }, 201);
   })
   .get("/:id", async (c) => {
     const id = idOf(c.req.param());
     const row = await findAudience(c.var.db, id);
     if (!row) throw noSuchAudience(id);
-    return c.json({ data: view(row) });
+    return c.json({ data: view(row, await catalogCheck(c.var.db, [row])) });
   })
   .patch("/:id", async (c) => {
     const id = idOf(c.req.param());
@@ -118,7 +140,7 @@ export const audienceRoutes = new Hono<AppEnv>()
     const sealed = secret ? await sealSecret(secret, id, c.env.IDENTITY_HASH_SECRET) : undefined;
     const row = await updateAudience(c.var.db, id, { ...change, secret: sealed }, c.var.now);
     if (!row) throw noSuchAudience(id);
-    return c.json({ data: { ...view(row), ...(secret ? { secret } : {}) } });
+    return c.json({ data: { ...view(row, await catalogCheck(c.var.db, [row])), ...(secret ? { secret } : {}) } });
   })
   .delete("/:id", async (c) => {
     const id = idOf(c.req.param());

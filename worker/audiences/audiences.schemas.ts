@@ -120,6 +120,8 @@ export const audienceSchema = z.object({
   id: z.string(),
   name: z.string(),
   filters: audienceFiltersSchema,
+  /** Whether the catalog has the lapsing category now; null without one. */
+  lapsedCategoryInCatalog: z.boolean().nullable(),
   webhookUrl: z.string().nullable(),
   matchKeys: z.array(z.enum(matchKeyNames)),
   size: z.number().nullable(),

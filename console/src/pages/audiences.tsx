@@ -21,6 +21,8 @@ interface Audience {
   id: string;
   name: string;
   filters: Record<string, string>;
+  /** Whether the catalog has the lapsing category now; null without one. */
+  lapsedCategoryInCatalog: boolean | null;
   webhookUrl: string | null;
   size: number | null;
   sizedAt: string | null;
@@ -247,7 +249,20 @@ export function Audiences() {
               {audiences.map((audience) => (
                 <tr key={audience.id}>
                   <td>{audience.name}</td>
-                  <td>{describeFilters(audience.filters)}</td>
+                  <td>
+                    {describeFilters(audience.filters)}
+                    {audience.lapsedCategoryInCatalog === false && (
+                      <>
+                        {" "}
+                        <span
+                          class="badge warn"
+                          title={`The catalog has no category ${audience.filters.lapsedCategory} now: the audience lists nobody`}
+                        >
+                          category not in the catalog
+                        </span>
+                      </>
+                    )}
+                  </td>
                   <td>
                     {audience.size == null ? <span class="muted">after the next nightly run</span> : audience.size}
                   </td>
