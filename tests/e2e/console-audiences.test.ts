@@ -139,4 +139,24 @@ describe("console audiences", () => {
     expect((await admin<{ audiences: unknown[] }>("GET", "/v1/admin/audiences")).audiences).toEqual([]);
     expect(app.errors).toEqual([]);
   }, 120_000);
+
+  it("marks a lapsing category the catalog lacks, refuses a name already saved under its field, and gives focus back", async () => {
+    await admin("POST", "/v1/admin/audiences", { name: "Kitchen lapsers", filters: { lapsedCategory: "kitchn" } });
+    await app.page.reload();
+    const row = audiencesTable().getByRole("row").filter({ hasText: "Kitchen lapsers" });
+    await row.getByText("category not in the catalog").waitFor();
+    await app.page.getByRole("button", { name: "Save as audience" }).click();
+    await app.page.getByLabel("Audience name").fill("kitchen LAPSERS");
+    await app.page.getByRole("button", { name: "Save audience" }).click();
+    const form = app.page.getByRole("form", { name: "Save as audience" });
+    await form.getByText('an audience named "kitchen LAPSERS" is saved already: choose another name').waitFor();
+    expect(await app.page.getByLabel("Audience name").getAttribute("aria-invalid")).toBe("true");
+    expect((await admin<{ audiences: unknown[] }>("GET", "/v1/admin/audiences")).audiences).toHaveLength(1);
+    // Closing the form gives the keyboard's focus back to the button that opened it.
+    await form.getByRole("button", { name: "Cancel" }).click();
+    await expect
+      .poll(() => app.page.evaluate(() => document.activeElement?.textContent?.trim()))
+      .toBe("Save as audience");
+    expect(app.errors).toEqual([]);
+  }, 120_000);
 });
