@@ -228,10 +228,23 @@ describe("console lists", () => {
     await app.page.goBack();
     await expect.poll(() => listedIds().allTextContents()).toEqual(active.customers.map((row) => row.customerId));
     expect(await app.page.getByLabel("Stage", { exact: true }).inputValue()).toBe("active");
-    // The Customers link starts again from the whole list.
+    // The Customers link starts again from the whole list, the category typed before forgotten.
+    await app.page.getByLabel("Lapsing in category (id)").fill("no-such-category");
+    await app.page.waitForURL(/lapsedCategory=no-such-category/);
     await openFromNav("Customers");
     await expect.poll(() => listedIds().allTextContents()).toEqual(first.customers.map((row) => row.customerId));
     expect(await app.page.getByLabel("Stage", { exact: true }).inputValue()).toBe("");
+    await app.page.waitForTimeout(1000);
+    expect(new URL(app.page.url()).search).toBe("");
+    expect(await app.page.getByLabel("Lapsing in category (id)").inputValue()).toBe("");
+    // Another list starts at page 1, and so does coming back to one paged through before.
+    await app.page.getByRole("button", { name: "Next page" }).click();
+    await app.page.getByText("Page 2", { exact: true }).waitFor();
+    await app.page.getByLabel("Stage", { exact: true }).selectOption("active");
+    await app.page.getByText("Page 1", { exact: true }).waitFor();
+    await app.page.getByLabel("Stage", { exact: true }).selectOption("");
+    await app.page.getByText("Page 1", { exact: true }).waitFor();
+    await expect.poll(() => listedIds().allTextContents()).toEqual(first.customers.map((row) => row.customerId));
   }, 120_000);
 
   it("says a one-time buyer has no rhythm yet instead of figures from all customers' interval", async () => {

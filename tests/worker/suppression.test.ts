@@ -282,6 +282,14 @@ describe("erasure that sticks", () => {
     });
   });
 
+  it("refuses a query parameter it does not take, naming it, rather than answering the counts", async () => {
+    const response = await api.call("GET", "/v1/admin/suppressions?kindd=email&value=a%40b.test", undefined, adminKey);
+    expect(response.status).toBe(400);
+    const { error } = (await response.json()) as { error: { code: string; issues: { path: string[] }[] } };
+    expect(error.code).toBe("invalid_request");
+    expect(error.issues.map((issue) => issue.path[0])).toEqual(["kindd"]);
+  });
+
   it("checks and lifts a phone read as ingestion reads it (E.164 in the default region)", async () => {
     const p = uniquePrefix("erased-phone");
     // A trunk "(0)" inside an international number: libphonenumber drops it, a naive digit count keeps it.

@@ -90,6 +90,13 @@ export async function jsonBody<T extends z.ZodType>(
   return parseOrThrow(schema, body, "request body");
 }
 
+/** The keys an object schema reads, through the pipes and transforms wrapped around it; null for another. */
+function objectShapeOf(schema: z.ZodType): Record<string, unknown> | null {
+  let inner: z.ZodType = schema;
+  while (inner instanceof z.ZodPipe) inner = inner.in as z.ZodType;
+  return inner instanceof z.ZodObject ? inner.shape : null;
+}
+
 /**
  * The request's query parameters as `schema` reads them. A parameter the schema does not name is a 400
  * (a misspelt filter, `tier=top` for `valueTier=top`, would otherwise be dropped and the answer hold
@@ -101,8 +108,9 @@ export function queryParams<T extends z.ZodType>(
   options: { extra?: "refused" | "ignored" } = {},
 ): z.infer<T> {
   const query = c.req.query();
-  if (options.extra !== "ignored" && schema instanceof z.ZodObject) {
-    const known = Object.keys(schema.shape);
+  const shape = objectShapeOf(schema);
+  if (options.extra !== "ignored" && shape) {
+    const known = Object.keys(shape);
     const unknown = Object.keys(query).filter((name) => !known.includes(name));
     if (unknown.length > 0) {
       const issues = unknown.map((name) => {

@@ -293,11 +293,16 @@ function CustomerList() {
   const [paging, setPaging] = useState<{ query: string; cursors: string[] }>({ query, cursors: [] });
   const cursors = paging.query === query ? paging.cursors : [];
   const setCursors = (next: string[]) => setPaging({ query, cursors: next });
+  // Forgotten once the list changes, so coming back to a list starts it at page 1 too.
+  useEffect(() => setPaging((kept) => (kept.query === query ? kept : { query, cursors: [] })), [query]);
   // The category box applies as it is typed, a moment after the last key; what is typed but not yet
   // applied gives way to the address when that changes (the Customers link clears it).
   const applied = filters.lapsedCategory ?? "";
   const [typed, setTyped] = useState({ applied, text: applied });
   const category = typed.applied === applied ? typed.text : applied;
+  // Once the address holds another category (the typed one applied, or the Customers link's none), the
+  // box starts from it: the text typed before is not applied again.
+  useEffect(() => setTyped((kept) => (kept.applied === applied ? kept : { applied, text: applied })), [applied]);
   const cursor = cursors.at(-1);
   const list = useData<CustomerListPage>(
     `/v1/admin/customers?${query}&limit=${pageSize}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`,

@@ -212,7 +212,7 @@ function Fits({ models }: { models: Models }) {
         {model.explanation}
       </p>
       <div class="columns">
-        <TableWrap label="BG/NBD">
+        <TableWrap label={model.name}>
           <table aria-describedby="dropout-model">
             <caption>
               {model.name} (purchase frequency and dropout; time unit {customer.timeUnitDays} days)
