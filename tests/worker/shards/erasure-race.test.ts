@@ -27,7 +27,7 @@ function listReadLate(): D1Database {
         return async (statements: D1PreparedStatement[]) => {
           const results = await target.batch(statements);
           const query = (statements[0] as unknown as { statement?: string }).statement ?? "";
-          if (first && statements.length === 1 && /FROM suppressions WHERE key IN/.test(query)) {
+          if (first && statements.length === 1 && /FROM suppressions s\s+WHERE s\.key = CASE/.test(query)) {
             first = false;
             return results.map((result) => ({ ...result, results: [] }));
           }
