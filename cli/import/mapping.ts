@@ -234,6 +234,27 @@ export function columnsUsed(mapping: Mapping): string[] {
   return [...columns];
 }
 
+/** Lookup name → the fields the mapping reads from it. */
+export function lookupFieldsUsed(mapping: Mapping): Map<string, Set<string>> {
+  const used = new Map<string, Set<string>>();
+  const specs =
+    mapping.kind === "orders"
+      ? [
+          mapping.orderId,
+          mapping.channel,
+          mapping.storeId,
+          mapping.placedAt,
+          mapping.currency,
+          ...Object.values(mapping.identifiers),
+          ...Object.values(mapping.line),
+        ]
+      : Object.values(mapping.product);
+  for (const spec of specs)
+    if (spec && typeof spec === "object" && "column" in spec && spec.lookup && spec.field)
+      used.set(spec.lookup, (used.get(spec.lookup) ?? new Set()).add(spec.field));
+  return used;
+}
+
 export type FieldValue = string | number | boolean | null;
 
 /** One field's value for a row; throws `MappingError` with the field name when a value cannot be read. */
@@ -258,7 +279,8 @@ export function readField(spec: FieldSpec, row: Row, lookups: LookupTables, name
   if (spec.lookup) {
     const table = lookups[spec.lookup];
     if (!table) throw new MappingError(`${name}: lookup "${spec.lookup}" is not loaded`);
-    raw = table.get(raw)?.[spec.field ?? ""];
+    const found = table.get(raw);
+    raw = found && Object.hasOwn(found, spec.field ?? "") ? found[spec.field ?? ""] : undefined;
   }
   if (raw === undefined || raw.trim() === "") {
     if (spec.default !== undefined) return spec.default;
@@ -272,8 +294,20 @@ export function readField(spec: FieldSpec, row: Row, lookups: LookupTables, name
 }
 
 function requireColumn(row: Row, column: string, name: string): string {
-  const value = row[column];
+  // Own columns only: a column named "constructor" is not every row's Object.prototype member.
+  const value = Object.hasOwn(row, column) ? row[column] : undefined;
   if (value === undefined) throw new MappingError(`${name}: the input has no column "${column}"`);
+  return value;
+}
+
+/**
+ * A field an order or product needs, read from the row: an empty cell (and no `default`) stops the
+ * run naming the field, rather than sending "" or 0 (an empty price was a line at 0).
+ */
+function requireValue(spec: FieldSpec, row: Row, lookups: LookupTables, name: string): string | number | boolean {
+  const value = readField(spec, row, lookups, name);
+  if (value === null || (typeof value === "string" && value.trim() === ""))
+    throw new MappingError(`${name}: the cell is empty (give the mapping a "default" if that is right)`);
   return value;
 }
 
@@ -331,15 +365,21 @@ function parseNumber(raw: string, name: string): number {
 
 /**
  * An ISO instant in UTC (`2017-01-28T19:06:53Z`). Accepts offsets written `-0500` (common in exports,
- * not ISO 8601 extended form) and bare dates (taken as midnight UTC).
+ * not ISO 8601 extended form), a space for the `T` and bare dates (taken as midnight UTC). Nothing
+ * else: `05/03/2026` is the 3rd of May in one export and the 5th of March in another, and the
+ * JavaScript engine would read it month first, in the importing machine's time zone.
  */
 export function toIsoInstant(raw: string, name = "value"): string {
   let text = raw.trim().replace(" ", "T");
   text = text.replace(/([+-])(\d{2})(\d{2})$/, "$1$2:$3");
   if (/^\d{4}-\d{2}-\d{2}$/.test(text)) text += "T00:00:00Z";
   else if (/T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(text)) text += "Z";
-  const ms = Date.parse(text);
-  if (Number.isNaN(ms)) throw new MappingError(`${name}: "${raw}" is not a date-time`);
+  const iso = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/i.test(text);
+  const ms = iso ? Date.parse(text) : Number.NaN;
+  if (Number.isNaN(ms))
+    throw new MappingError(
+      `${name}: "${raw}" is not a date-time (ISO 8601 is read: 2026-03-05, 2026-03-05 10:00:00, 2026-03-05T10:00:00-0500)`,
+    );
   return new Date(ms).toISOString().replace(".000Z", "Z");
 }
 
@@ -367,28 +407,27 @@ export function mapOrderRow(mapping: OrderMapping, row: Row, lookups: LookupTabl
         ? { value, verified: true }
         : value;
   }
-  const placedAt = text(mapping.placedAt, "placedAt");
   // Without a currency the worker takes the shop's (RETAILER_CURRENCY); with one, it must be the shop's.
   const currency = text(mapping.currency, "currency");
   const header: Omit<WireOrder, "lines"> = {
     id: orderId,
-    channel: (text(mapping.channel, "channel") ?? "") as Channel,
+    channel: String(requireValue(mapping.channel, row, lookups, "channel")) as Channel,
     storeId: text(mapping.storeId, "storeId"),
-    placedAt: placedAt === null ? "" : toIsoInstant(placedAt, "placedAt"),
+    placedAt: toIsoInstant(String(requireValue(mapping.placedAt, row, lookups, "placedAt")), "placedAt"),
     ...(currency === null ? {} : { currency }),
     identifiers,
     recommendationId: null,
   };
-  const quantityValue = readField(mapping.line.quantity, row, lookups, "line.quantity");
+  const quantityValue = requireValue(mapping.line.quantity, row, lookups, "line.quantity");
   const quantity = typeof quantityValue === "number" ? quantityValue : Number(quantityValue);
   if (!Number.isFinite(quantity) || quantity <= 0)
     return { orderId, header, line: null, skipReason: `quantity ${quantityValue}` };
-  const unitPrice = readField(mapping.line.unitPrice, row, lookups, "line.unitPrice");
+  const unitPrice = requireValue(mapping.line.unitPrice, row, lookups, "line.unitPrice");
   const listPrice =
     mapping.line.listPrice === undefined ? null : readField(mapping.line.listPrice, row, lookups, "line.listPrice");
   const line: WireOrderLine = {
-    productId: text(mapping.line.productId, "line.productId") ?? "",
-    categoryId: text(mapping.line.categoryId, "line.categoryId") ?? "",
+    productId: String(requireValue(mapping.line.productId, row, lookups, "line.productId")),
+    categoryId: String(requireValue(mapping.line.categoryId, row, lookups, "line.categoryId")),
     quantity,
     unitPrice: Number(unitPrice),
     listPrice: listPrice === null ? Number(unitPrice) : Math.max(Number(listPrice), Number(unitPrice)),
@@ -404,13 +443,13 @@ export function mapProductRow(mapping: ProductMapping, row: Row, lookups: Lookup
   const salePrice = read(spec.salePrice, "salePrice");
   const inStock = read(spec.inStock, "inStock");
   const product: WireProduct = {
-    id: String(read(spec.id, "id") ?? ""),
-    title: String(read(spec.title, "title") ?? ""),
-    categoryId: String(read(spec.categoryId, "categoryId") ?? ""),
+    id: String(requireValue(spec.id, row, lookups, "product.id")),
+    title: String(requireValue(spec.title, row, lookups, "product.title")),
+    categoryId: String(requireValue(spec.categoryId, row, lookups, "product.categoryId")),
     categoryName: asText(read(spec.categoryName, "categoryName")) ?? String(read(spec.categoryId, "categoryId") ?? ""),
     url: asText(read(spec.url, "url")),
     imageUrl: asText(read(spec.imageUrl, "imageUrl")),
-    listPrice: Number(read(spec.listPrice, "listPrice")),
+    listPrice: Number(requireValue(spec.listPrice, row, lookups, "product.listPrice")),
     salePrice: salePrice === null ? null : Number(salePrice),
     inStock: inStock === null ? true : inStock === true || inStock === "true",
   };

@@ -11,6 +11,7 @@ import {
   type GroupingStats,
   groupOrderLines,
   type LookupTables,
+  lookupFieldsUsed,
   type Mapping,
   MappingError,
   mapOrderRow,
@@ -91,7 +92,7 @@ export async function* readCsvRows(file: string): AsyncGenerator<{ row: Row; lin
 export async function loadLookupTable(file: string, key: string): Promise<Map<string, Row>> {
   const table = new Map<string, Row>();
   for await (const { row, line } of readCsvRows(file)) {
-    const value = row[key];
+    const value = Object.hasOwn(row, key) ? row[key] : undefined;
     if (value === undefined) throw new InputError(`${file}:${line}: no "${key}" column for the lookup`, line);
     table.set(value, row);
   }
@@ -100,13 +101,24 @@ export async function loadLookupTable(file: string, key: string): Promise<Map<st
 
 export async function loadLookups(mapping: Mapping, resolve: (file: string) => string): Promise<LookupTables> {
   const tables: LookupTables = {};
-  for (const [name, lookup] of Object.entries(mapping.lookups ?? {}))
-    tables[name] = await loadLookupTable(resolve(lookup.file), lookup.key);
+  const fields = lookupFieldsUsed(mapping);
+  for (const [name, lookup] of Object.entries(mapping.lookups ?? {})) {
+    const file = resolve(lookup.file);
+    const table = await loadLookupTable(file, lookup.key);
+    // A misspelt "field" would read nothing for every row, and its default (or a stop) for all of them.
+    const [first] = table.values();
+    const missing = first ? [...(fields.get(name) ?? [])].filter((field) => !Object.hasOwn(first, field)) : [];
+    if (missing.length > 0)
+      throw new InputError(
+        `${file}: the mapping reads field(s) ${missing.join(", ")} of lookup "${name}", which the file does not have; its columns are ${Object.keys(first ?? {}).join(", ")}`,
+      );
+    tables[name] = table;
+  }
   return tables;
 }
 
 function checkHeader(file: string, header: Row, mapping: Mapping): void {
-  const missing = columnsUsed(mapping).filter((column) => !(column in header));
+  const missing = columnsUsed(mapping).filter((column) => !Object.hasOwn(header, column));
   if (missing.length > 0)
     throw new InputError(`${file}: the mapping reads column(s) ${missing.join(", ")}, which the file does not have`);
 }

@@ -35,7 +35,7 @@ import {
   runImport,
   type SourceRecord,
 } from "../../cli/import/run.ts";
-import { InputError } from "../../cli/import/sources.ts";
+import { InputError, loadLookups } from "../../cli/import/sources.ts";
 import {
   confirmBatch,
   countConfirmed,
@@ -92,6 +92,11 @@ describe("text transforms", () => {
   ])("toIsoInstant(%j) = %j", (raw, iso) => expect(toIsoInstant(raw)).toBe(iso));
 
   it("refuses what is not a date", () => expect(() => toIsoInstant("last tuesday")).toThrow(MappingError));
+
+  it.each(["05/03/2026", "March 5 2026", "5 Mar 2026 10:00", "2026-3-5"])(
+    "refuses %j: day and month order, and the time zone, would be guessed",
+    (raw) => expect(() => toIsoInstant(raw, "placedAt")).toThrow(`placedAt: "${raw}" is not a date-time`),
+  );
 });
 
 describe("the completejourney orders mapping", () => {
@@ -216,6 +221,83 @@ describe("parseMapping", () => {
         device: "d1",
       },
     );
+  });
+
+  it('stops at an empty cell an order needs, naming the field, rather than sending "" or 0', () => {
+    const mapping = parseMapping({
+      kind: "orders",
+      orderId: "order_no",
+      channel: { value: "web" },
+      placedAt: { column: "date", transform: "datetime" },
+      identifiers: { account: "account" },
+      line: {
+        productId: "sku",
+        categoryId: "category",
+        quantity: { column: "qty", transform: "integer" },
+        unitPrice: { column: "price", transform: "number" },
+        listPrice: { column: "list", transform: "number" },
+      },
+    }) as OrderMapping;
+    const row = {
+      order_no: "A1",
+      date: "2026-01-02",
+      account: "a1",
+      sku: "s1",
+      category: "c",
+      qty: "1",
+      price: "9",
+      list: "",
+    };
+    // An empty list price is the unit price; an empty unit price, date, product or quantity stops.
+    expect(mapOrderRow(mapping, row).line).toMatchObject({ unitPrice: 9, listPrice: 9 });
+    for (const [column, field] of <[string, string][]>[
+      ["price", "line.unitPrice"],
+      ["date", "placedAt"],
+      ["sku", "line.productId"],
+      ["category", "line.categoryId"],
+      ["qty", "line.quantity"],
+    ])
+      expect(() => mapOrderRow(mapping, { ...row, [column]: " " }), column).toThrow(`${field}: the cell is empty`);
+  });
+
+  it("refuses a lookup field the lookup file does not have before reading the orders", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "patron-lookup-"));
+    try {
+      writeFileSync(path.join(dir, "products.csv"), "sku,category\ns1,shoes\n");
+      const mapping = parseMapping({
+        kind: "orders",
+        orderId: "order_no",
+        channel: { value: "web" },
+        placedAt: "date",
+        identifiers: { account: "account" },
+        lookups: { products: { file: "products.csv", key: "sku" } },
+        line: {
+          productId: "sku",
+          categoryId: { column: "sku", lookup: "products", field: "categroy", default: "misc" },
+          quantity: "qty",
+          unitPrice: "price",
+        },
+      });
+      await expect(loadLookups(mapping, (file) => path.join(dir, file))).rejects.toThrow(
+        'the mapping reads field(s) categroy of lookup "products", which the file does not have; its columns are sku, category',
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("reads own columns only: a column named constructor that the file lacks is missing, not a function", () => {
+    const mapping = parseMapping({
+      kind: "orders",
+      orderId: "order_no",
+      channel: { value: "web" },
+      storeId: { column: "constructor" },
+      placedAt: "date",
+      identifiers: { account: "account" },
+      line: { productId: "sku", categoryId: "category", quantity: "qty", unitPrice: "price" },
+    }) as OrderMapping;
+    const row = { order_no: "A1", date: "2026-01-02", account: "a1", sku: "s1", category: "c", qty: "1", price: "9" };
+    expect(() => mapOrderRow(mapping, row)).toThrow('storeId: the input has no column "constructor"');
   });
 
   it("sends the currency the mapping reads, and none without one: the worker then takes the shop's", () => {
