@@ -2,7 +2,7 @@
 // through. Every write puts the rule row and its `rule_versions` row in one D1 batch, guarded by the
 // version it was read at, so two concurrent edits cannot both land. It does not validate rules (the
 // routes do) and never answers HTTP errors: it returns `{ kind: ... }` outcomes.
-import { and, asc, desc, eq, gt, isNull, or, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, isNull, or, type SQL, sql } from "drizzle-orm";
 import { jsonEach, runBatch } from "../../db/batch.ts";
 import { rules, ruleVersions } from "../../db/schema.ts";
 import type { Rule } from "../core/rules/types.ts";
@@ -168,15 +168,23 @@ export async function saveRule(
     updatedAt: by.now.toISOString(),
   };
   const { id: _id, createdAt: _createdAt, ...columns } = rule;
+  return writeVersion(db, rule, [
+    db
+      .update(rules)
+      .set(columns)
+      .where(and(eq(rules.id, current.id), eq(rules.version, current.version)))
+      .getSQL(),
+    versionInsert(db, rule, change, by),
+  ]);
+}
+
+/**
+ * Runs a batch that writes `rule` as a new version. If another edit took that version first, its row's
+ * primary key (rule_id, version) collides and the whole batch rolls back: a conflict, nothing written.
+ */
+async function writeVersion(db: Db, rule: RuleView, statements: SQL[]): Promise<SaveOutcome> {
   try {
-    await runBatch(db, [
-      db
-        .update(rules)
-        .set(columns)
-        .where(and(eq(rules.id, current.id), eq(rules.version, current.version)))
-        .getSQL(),
-      versionInsert(db, rule, change, by),
-    ]);
+    await runBatch(db, statements);
   } catch (error) {
     if (/UNIQUE constraint failed: rule_versions/i.test(String((error as Error).message ?? error)))
       return { kind: "conflict" };
@@ -193,21 +201,13 @@ export async function saveRule(
  */
 export async function deleteRule(db: Db, current: RuleView, by: Change): Promise<SaveOutcome> {
   const rule: RuleView = { ...current, version: current.version + 1, updatedAt: by.now.toISOString() };
-  try {
-    await runBatch(db, [
-      versionInsert(db, rule, "delete", by),
-      db
-        .delete(rules)
-        .where(and(eq(rules.id, current.id), eq(rules.version, current.version)))
-        .getSQL(),
-    ]);
-  } catch (error) {
-    if (/UNIQUE constraint failed: rule_versions/i.test(String((error as Error).message ?? error)))
-      return { kind: "conflict" };
-    throw error;
-  }
-  forgetRules();
-  return { kind: "saved", rule };
+  return writeVersion(db, rule, [
+    versionInsert(db, rule, "delete", by),
+    db
+      .delete(rules)
+      .where(and(eq(rules.id, current.id), eq(rules.version, current.version)))
+      .getSQL(),
+  ]);
 }
 
 // Isolate cache of the rules the recommendations route applies. A change made through this isolate
