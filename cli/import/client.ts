@@ -2,8 +2,10 @@
 // jitter on network errors, timeouts, 408, 409 (customers busy in another request), 429 (rate limited)
 // and 5xx (503: the database is busy), honouring Retry-After, up to a bounded number of attempts. A
 // connection refused before the worker ever answered fails at once: nothing listens there. A 400
-// is the caller's data and is never retried; a 401/403 is a wrong key. Safe to retry because ingestion
-// is idempotent on order id and a refused batch wrote nothing. The sleep, randomness and fetch are
+// is the caller's data and is never retried; a 401/403 is a wrong key. A host name that does not
+// resolve before the worker ever answered fails at once too (a mistyped --url), and so does an answer
+// that is not Patron's JSON (another site at that address). Safe to retry because ingestion is
+// idempotent on order id and a refused batch wrote nothing. The sleep, randomness and fetch are
 // injectable for tests.
 
 export interface RetryPolicy {
@@ -139,6 +141,16 @@ export class IngestClient {
     return this.request<T>("GET", path, undefined, options.timeoutMs);
   }
 
+  /** The answer came from something other than Patron (another site, a login page, a wrong path prefix). */
+  private notPatron(path: string, response: Response, text: string): string {
+    const type = (response.headers.get("Content-Type") ?? "no content type").split(";")[0];
+    const start = text.trim().replace(/\s+/g, " ").slice(0, 80);
+    return (
+      `${this.baseUrl}${path}: HTTP ${response.status} (${type}) is not an answer of Patron's API` +
+      `${start ? `: ${JSON.stringify(start)}` : ""}; check that --url is the worker's address`
+    );
+  }
+
   private async request<T>(
     method: "GET" | "POST",
     path: string,
@@ -162,7 +174,11 @@ export class IngestClient {
         const text = await response.text();
         answered = true;
         this.reached = true;
-        if (response.ok) return { data: (JSON.parse(text) as { data: T }).data, attempts: attempt };
+        if (response.ok) {
+          const data = parseDataEnvelope<T>(text);
+          if (data === undefined) throw new IngestFailed(this.notPatron(path, response, text), response.status);
+          return { data: data.data, attempts: attempt };
+        }
         const error = parseErrorEnvelope(text);
         if (response.status === 400 || response.status === 422)
           throw new BatchRejected(
@@ -178,8 +194,11 @@ export class IngestClient {
               : response.status === 413
                 ? " (lower --batch-size)"
                 : "";
+          // A 413 without Patron's envelope is the platform's own page (the body limit): the hint holds.
+          if (!error && response.status !== 413)
+            throw new IngestFailed(this.notPatron(path, response, text), response.status);
           throw new IngestFailed(
-            `${path}: HTTP ${response.status} ${error?.message ?? text.slice(0, 200)}${hint}`,
+            `${this.baseUrl}${path}: HTTP ${response.status} ${error?.message ?? plainTextLine(text)}${hint}`,
             response.status,
           );
         }
@@ -187,13 +206,19 @@ export class IngestClient {
         serverDelay = retryAfterMs(response.headers.get("Retry-After"), Date.now());
       } catch (error) {
         if (error instanceof BatchRejected || error instanceof IngestFailed) throw error;
-        reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+        reason = describeFetchError(error);
         // Refused before the worker ever answered: nothing listens at the URL, and waiting (about 30 s
-        // of backoff) would not start it. Once it has answered, a refusal is a restart: retried.
+        // of backoff) would not start it. Once it has answered, a refusal is a restart: retried. A
+        // name that does not resolve is a mistyped host (a passing DNS fault says EAI_AGAIN instead).
         if (!this.reached && connectionRefused(error)) {
           const hint = this.options.unreachableHint ? `. ${this.options.unreachableHint}` : "";
           throw new IngestFailed(`${this.baseUrl}${path}: connection refused${hint}`, null);
         }
+        if (!this.reached && causeCode(error) === "ENOTFOUND")
+          throw new IngestFailed(
+            `${this.baseUrl}${path}: no such host ${JSON.stringify(new URL(this.baseUrl).hostname)} (check --url)`,
+            null,
+          );
       }
       if (attempt >= this.policy.maxAttempts) {
         const hint = !answered && this.options.unreachableHint ? `. ${this.options.unreachableHint}` : "";
@@ -213,6 +238,21 @@ export class IngestClient {
 }
 
 /**
+ * What a fetch that failed without an answer says, with its cause: Node's fetch says only "fetch
+ * failed" and keeps the reason (getaddrinfo ENOTFOUND, ECONNRESET, a bad port) in `cause`.
+ */
+export function describeFetchError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const cause = (error as { cause?: unknown }).cause;
+  const detail = cause instanceof Error ? cause.message || (cause as { code?: string }).code : undefined;
+  return `${error.name}: ${error.message}${detail ? ` (${detail})` : ""}`;
+}
+
+function causeCode(error: unknown): string | undefined {
+  return (error as { cause?: { code?: string } } | null)?.cause?.code;
+}
+
+/**
  * Whether a fetch failed because the connection was refused (Node's fetch: a TypeError whose cause has
  * the code, or an AggregateError of them when a name resolves to several addresses).
  */
@@ -221,6 +261,16 @@ export function connectionRefused(error: unknown): boolean {
   if (!cause) return false;
   if (cause.code === "ECONNREFUSED") return true;
   return Array.isArray(cause.errors) && cause.errors.length > 0 && cause.errors.every((e) => e.code === "ECONNREFUSED");
+}
+
+/** Patron's success envelope `{"data": …}`, or undefined when the text is something else. */
+function parseDataEnvelope<T>(text: string): { data: T } | undefined {
+  try {
+    const parsed = JSON.parse(text) as unknown;
+    return parsed !== null && typeof parsed === "object" && "data" in parsed ? (parsed as { data: T }) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function parseErrorEnvelope(text: string): { message?: string; requestId?: string; issues?: ApiIssue[] } | null {

@@ -204,6 +204,68 @@ describe("IngestClient and a refused connection", () => {
   });
 });
 
+describe("IngestClient at an address that is not Patron", () => {
+  it("stops at once on an answer that is not Patron's JSON (another site's page), naming the URL", async () => {
+    const page = "<!doctype html>\n<html><title>Our shop</title></html>";
+    for (const status of [200, 404]) {
+      const { url, received } = await scriptedServer([
+        { status, headers: { "Content-Type": "text/html; charset=utf-8" }, body: page },
+      ]);
+      const { client, waits } = recordingClient(url);
+      const error = await client.post("/v1/orders", { orders: [] }).catch((caught) => caught);
+      expect(error).toBeInstanceOf(IngestFailed);
+      expect(error.status).toBe(status);
+      expect(String(error.message)).toBe(
+        `${url}/v1/orders: HTTP ${status} (text/html) is not an answer of Patron's API: ` +
+          `"<!doctype html> <html><title>Our shop</title></html>"; check that --url is the worker's address`,
+      );
+      expect(received).toHaveLength(1);
+      expect(waits).toEqual([]);
+      await new Promise((resolve) => server?.close(resolve));
+      server = null;
+    }
+  });
+
+  it("names the worker's URL with a refused key, and keeps the hint", async () => {
+    const { url } = await scriptedServer([refused(401, "unauthorized")]);
+    const { client } = recordingClient(url);
+    const error = await client.get("/v1/admin/shards").catch((caught) => caught);
+    expect(String(error.message)).toBe(`${url}/v1/admin/shards: HTTP 401 scripted 401 (check --key)`);
+  });
+
+  it("stops at once on a host name that does not resolve, before anything answered", async () => {
+    // Node's fetch reports it as a TypeError "fetch failed" whose cause carries the code.
+    const lookupFailed = () =>
+      Promise.reject(
+        Object.assign(new TypeError("fetch failed"), {
+          cause: Object.assign(new Error("getaddrinfo ENOTFOUND patorn.example"), { code: "ENOTFOUND" }),
+        }),
+      );
+    const waits: number[] = [];
+    const client = new IngestClient({
+      url: "https://patorn.example/",
+      apiKey: "k",
+      fetch: lookupFailed,
+      sleep: async (ms) => {
+        waits.push(ms);
+      },
+    });
+    const error = await client.post("/v1/orders", { orders: [] }).catch((caught) => caught);
+    expect(String(error.message)).toBe('https://patorn.example/v1/orders: no such host "patorn.example" (check --url)');
+    expect(waits).toEqual([]);
+  });
+
+  it('says why a request failed, not only "fetch failed"', async () => {
+    // Port 1 is one fetch refuses to call: a real failure with its reason in the cause.
+    const { client, notes } = recordingClient("http://127.0.0.1:1", 2);
+    const error = await client.get("/health").catch((caught) => caught);
+    expect(notes).toEqual(["1/2 TypeError: fetch failed (bad port)"]);
+    expect(String(error.message)).toBe(
+      "http://127.0.0.1:1/health: gave up after 2 attempts (last: TypeError: fetch failed (bad port))",
+    );
+  });
+});
+
 describe("patron import against a server that is busy for a while", () => {
   let workDir: string | null = null;
   afterEach(() => {
