@@ -128,6 +128,14 @@ async function prepareOrders(
       `skipped ${stats.skippedLines} lines (${reasons}); ${stats.emptyOrders} orders had no line left and were not sent`,
     );
   }
+  const conflict = stats.firstConflict;
+  if (conflict)
+    notes.push(
+      `warning: ${stats.headerConflicts === 1 ? "1 row differs from the first row of its" : `${stats.headerConflicts} rows differ from the first row of their`} ` +
+        `order in ${conflict.fields.join(", ")} (first: line ${conflict.line}, order ${JSON.stringify(conflict.orderId)}, ` +
+        `against line ${conflict.firstLine}); each order keeps its first row's, so an order id reused by another ` +
+        "store, day or customer merges two purchases: give each order its own id in the file",
+    );
   const batches = queued ? (await countQueuedBatches(orders, options.batchSize)).batches : undefined;
   return { records: orders, total: orders.length, notes, mappingId, batches };
 }

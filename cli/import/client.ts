@@ -214,6 +214,12 @@ export class IngestClient {
           const hint = this.options.unreachableHint ? `. ${this.options.unreachableHint}` : "";
           throw new IngestFailed(`${this.baseUrl}${path}: connection refused${hint}`, null);
         }
+        // Ports fetch never calls (6000, 6666, 9 …: the Fetch standard's "bad ports") fail alike every time.
+        if (causeMessage(error) === "bad port")
+          throw new IngestFailed(
+            `${this.baseUrl}${path}: fetch refuses to call port ${new URL(this.baseUrl).port} (a "bad port" of the Fetch standard): run the worker on another`,
+            null,
+          );
         if (!this.reached && causeCode(error) === "ENOTFOUND")
           throw new IngestFailed(
             `${this.baseUrl}${path}: no such host ${JSON.stringify(new URL(this.baseUrl).hostname)} (check --url)`,
@@ -246,6 +252,10 @@ export function describeFetchError(error: unknown): string {
   const cause = (error as { cause?: unknown }).cause;
   const detail = cause instanceof Error ? cause.message || (cause as { code?: string }).code : undefined;
   return `${error.name}: ${error.message}${detail ? ` (${detail})` : ""}`;
+}
+
+function causeMessage(error: unknown): string | undefined {
+  return (error as { cause?: { message?: string } } | null)?.cause?.message;
 }
 
 function causeCode(error: unknown): string | undefined {

@@ -473,25 +473,53 @@ export interface GroupingStats {
   skipReasons: Record<string, number>;
   /** Orders all of whose lines were skipped: not sent. */
   emptyOrders: number;
+  /** Rows whose order header (date, channel, store, currency, identifiers) differs from their order's first row's. */
+  headerConflicts: number;
+  /** The first such row, to name in the warning. */
+  firstConflict?: HeaderConflict;
+}
+
+export interface HeaderConflict {
+  orderId: string;
+  /** The row that differs and the order's first row (1-based input lines). */
+  line: number;
+  firstLine: number;
+  /** The header fields that differ, in wire names. */
+  fields: string[];
+}
+
+/** The header fields of `b` whose value differs from `a`'s (compared as JSON: identifiers are objects). */
+function differingFields(a: Omit<WireOrder, "lines">, b: Omit<WireOrder, "lines">): string[] {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]) as Set<keyof typeof a>;
+  return [...keys].filter((key) => JSON.stringify(a[key]) !== JSON.stringify(b[key]));
 }
 
 /**
  * Groups mapped rows into orders by order id, in order of first appearance (so batches, and with
  * them resumable runs, are the same every time the same file is read). Rows of one order need not
- * be adjacent; the header fields come from the order's first row.
+ * be adjacent; the header fields come from the order's first row. A later row with another header (a
+ * receipt number reused by another store or day, say) is counted in `headerConflicts`: the caller
+ * warns, since merging it puts one purchase under another's customer and date.
  */
 export function groupOrderLines(rows: Iterable<{ mapped: MappedLine; line: number }>): {
   orders: GroupedOrder[];
   stats: GroupingStats;
 } {
   const byId = new Map<string, GroupedOrder>();
-  const stats: GroupingStats = { rows: 0, skippedLines: 0, skipReasons: {}, emptyOrders: 0 };
+  const stats: GroupingStats = { rows: 0, skippedLines: 0, skipReasons: {}, emptyOrders: 0, headerConflicts: 0 };
   for (const { mapped, line } of rows) {
     stats.rows++;
     let grouped = byId.get(mapped.orderId);
     if (!grouped) {
       grouped = { order: { ...mapped.header, lines: [] }, lines: [] };
       byId.set(mapped.orderId, grouped);
+    } else {
+      const { lines: _, ...header } = grouped.order;
+      const fields = differingFields(header, mapped.header);
+      if (fields.length > 0) {
+        stats.headerConflicts++;
+        stats.firstConflict ??= { orderId: mapped.orderId, line, firstLine: grouped.lines[0] ?? line, fields };
+      }
     }
     grouped.lines.push(line);
     if (mapped.line) grouped.order.lines.push(mapped.line);

@@ -255,13 +255,26 @@ describe("IngestClient at an address that is not Patron", () => {
     expect(waits).toEqual([]);
   });
 
-  it('says why a request failed, not only "fetch failed"', async () => {
-    // Port 1 is one fetch refuses to call: a real failure with its reason in the cause.
-    const { client, notes } = recordingClient("http://127.0.0.1:1", 2);
+  it("says why a request failed, not only 'fetch failed'", async () => {
+    const { url } = await scriptedServer([]);
+    const { client, notes } = recordingClient(url, 2);
+    expect((await client.get("/health")).attempts).toBe(1);
+    // The worker now closes connections without answering: a fault once it has answered, retried.
+    server?.removeAllListeners("request");
+    server?.on("request", (request) => request.socket.destroy());
     const error = await client.get("/health").catch((caught) => caught);
-    expect(notes).toEqual(["1/2 TypeError: fetch failed (bad port)"]);
+    expect(notes).toEqual(["1/2 TypeError: fetch failed (other side closed)"]);
     expect(String(error.message)).toBe(
-      "http://127.0.0.1:1/health: gave up after 2 attempts (last: TypeError: fetch failed (bad port))",
+      `${url}/health: gave up after 2 attempts (last: TypeError: fetch failed (other side closed))`,
+    );
+  });
+
+  it("stops at once on a port fetch never calls", async () => {
+    const { client, notes } = recordingClient("http://127.0.0.1:6666");
+    const error = await client.get("/health").catch((caught) => caught);
+    expect(notes).toEqual([]);
+    expect(String(error.message)).toBe(
+      'http://127.0.0.1:6666/health: fetch refuses to call port 6666 (a "bad port" of the Fetch standard): run the worker on another',
     );
   });
 });

@@ -434,7 +434,27 @@ describe("groupOrderLines", () => {
       ["cj-1", 2, [2, 5]],
       ["cj-3", 1, [4]],
     ]);
-    expect(stats).toEqual({ rows: 4, skippedLines: 1, skipReasons: { "quantity 0": 1 }, emptyOrders: 1 });
+    expect(stats).toEqual({
+      rows: 4,
+      skippedLines: 1,
+      skipReasons: { "quantity 0": 1 },
+      emptyOrders: 1,
+      headerConflicts: 0,
+    });
+  });
+
+  it("counts rows whose order id is reused by another store or customer, naming the first and its fields", () => {
+    const rows = [
+      { ...cjRow, basket_id: "1" },
+      { ...cjRow, basket_id: "1", product_id: "13094913" },
+      { ...cjRow, basket_id: "1", household_id: "401", store_id: "389" },
+      { ...cjRow, basket_id: "1", transaction_timestamp: "2017-02-19T10:00:00-0500" },
+    ].map((row, index) => ({ mapped: mapOrderRow(completeJourneyOrders, row, lookups), line: index + 2 }));
+    const { orders, stats } = groupOrderLines(rows);
+    expect(orders).toHaveLength(1);
+    expect(orders[0]?.order.storeId).toBe("cj-store-388");
+    expect(stats.headerConflicts).toBe(2);
+    expect(stats.firstConflict).toEqual({ orderId: "cj-1", line: 4, firstLine: 2, fields: ["storeId", "identifiers"] });
   });
 });
 
