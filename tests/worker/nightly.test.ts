@@ -19,8 +19,10 @@ import { customerResponseSchema } from "../../worker/customers/customers.schemas
 import { startRunStep } from "../../worker/jobs/nightly.repo.ts";
 import {
   firstTransitionsPosition,
-  pushTransitions,
+  planTransitions,
+  postTransitions,
   pushTransitionsSteps,
+  transitionsPlanStepName,
   transitionsSecretProblem,
   transitionsStepName,
 } from "../../worker/jobs/transitions.webhook.ts";
@@ -272,15 +274,21 @@ function contractBody(request: ReceivedRequest): TransitionsPage {
 
 describe("transitions webhook", () => {
   const pageSize = 3;
-  const push = (url: string, secret?: string) =>
-    pushTransitions(
-      // The receiver is local: plain http to 127.0.0.1, as tests and development may use.
-      { TRANSITIONS_WEBHOOK_URL: url, TRANSITIONS_WEBHOOK_SECRET: secret, AUDIENCE_WEBHOOKS_ALLOW_LOCAL: "on" },
-      nightlyStore(),
-      transitionsRun.runId,
-      firstTransitionsPosition,
-      pageSize,
-    );
+  // The receiver is local: plain http to 127.0.0.1, as tests and development may use.
+  const settings = (url: string, secret?: string) => ({
+    TRANSITIONS_WEBHOOK_URL: url,
+    TRANSITIONS_WEBHOOK_SECRET: secret,
+    AUDIENCE_WEBHOOKS_ALLOW_LOCAL: "on",
+  });
+  const plan = () => planTransitions(nightlyStore(), transitionsRun.runId, firstTransitionsPosition, pageSize);
+  /** Every page planned and POSTed in one part, as the Workflow's two steps do. */
+  const push = async (url: string, secret?: string) => {
+    const { pages, next } = await plan();
+    return {
+      sent: await postTransitions(settings(url, secret), nightlyStore(), transitionsRun.runId, pages, pageSize),
+      next,
+    };
+  };
 
   it("POSTs every transition of the run, in pages a receiver verifies with the secret alone", async () => {
     expect(transitionsRun.runId).not.toBe("");
@@ -340,16 +348,28 @@ describe("transitions webhook", () => {
     const sent = await pushTransitionsSteps(
       step as unknown as WorkflowStep,
       { retries: { limit: 0, delay: 0 } },
+      { retries: { limit: 0, delay: 0 } },
       { TRANSITIONS_WEBHOOK_URL: stepped.url, AUDIENCE_WEBHOOKS_ALLOW_LOCAL: "on" },
       nightlyStore(),
       transitionsRun.runId,
       pageSize,
       2,
     );
-    const perStep = steps.map((s) => s.pages);
-    // Every step a name of its own, as a Workflow requires of steps it should not take from its cache.
-    expect(steps.map((s) => s.name)).toEqual(steps.map((_, index) => transitionsStepName(index + 1)));
-    expect(steps[1]?.name).toBe("push transitions to webhook 2");
+    // Every step a name of its own, as a Workflow requires of steps it should not take from its cache:
+    // a part's pages planned in one step (sending nothing), POSTed in the next.
+    expect(new Set(steps.map((s) => s.name)).size).toBe(steps.length);
+    const plans = steps.filter((s) => s.name.startsWith("plan "));
+    const posts = steps.filter((s) => !s.name.startsWith("plan "));
+    expect(plans.map((s) => s.name)).toEqual(plans.map((_, index) => transitionsPlanStepName(index + 1)));
+    expect(posts.map((s) => s.name)).toEqual(posts.map((_, index) => transitionsStepName(index + 1)));
+    expect(steps.slice(0, 4).map((s) => s.name)).toEqual([
+      "plan transitions pages",
+      "push transitions to webhook",
+      "plan transitions pages 2",
+      "push transitions to webhook 2",
+    ]);
+    expect(plans.every((s) => s.pages === 0)).toBe(true);
+    const perStep = posts.map((s) => s.pages);
     expect(perStep.every((pages) => pages <= 2)).toBe(true);
     expect(perStep.length).toBeGreaterThanOrEqual(Math.ceil(inOne.length / 2));
     expect(sent).toBe(all.sent);
@@ -448,10 +468,13 @@ describe("transitions webhook", () => {
     const log = vi.spyOn(console, "error").mockImplementation(() => {});
     try {
       for (const [target, allowLocal, message] of refused) {
-        const error = await pushTransitions(
+        const { pages } = await plan();
+        const error = await postTransitions(
           { TRANSITIONS_WEBHOOK_URL: target, AUDIENCE_WEBHOOKS_ALLOW_LOCAL: allowLocal },
           nightlyStore(),
           transitionsRun.runId,
+          pages,
+          pageSize,
         ).then(
           () => null,
           (thrown: unknown) => thrown,
@@ -464,5 +487,33 @@ describe("transitions webhook", () => {
       log.mockRestore();
     }
     expect(await received(box)).toEqual([]);
+  });
+
+  // Last: it erases one of the run's customers.
+  it("keeps every page's transitions when a customer is erased before a failed page is sent again", async () => {
+    const planned = await plan();
+    expect(planned.pages.length).toBeGreaterThan(2);
+    const { box, url } = receiverBox("/fail-first/1");
+    const whole = receiverBox();
+    // What each page holds before the erasure (sent to another box, where nothing fails).
+    await postTransitions(settings(whole.url), nightlyStore(), transitionsRun.runId, planned.pages, pageSize);
+    const before = (await received(whole.box)).map(contractBody);
+    await expect(
+      postTransitions(settings(url), nightlyStore(), transitionsRun.runId, planned.pages, pageSize),
+    ).rejects.toThrow(/^transitions webhook page 1: answered HTTP 500$/);
+    // Between the failed attempt and the retry, the first page's first customer is erased.
+    const erased = before[0]?.transitions[0]?.customerId as string;
+    expect((await api.call("DELETE", `/v1/customers/${erased}`, undefined, adminKey)).status).toBe(200);
+    // The Workflow retries the step with the part's pages as planned.
+    await postTransitions(settings(url), nightlyStore(), transitionsRun.runId, planned.pages, pageSize);
+    const [, ...retried] = await received(box);
+    const without = (page: TransitionsPage) => page.transitions.filter((t) => t.customerId !== erased);
+    // Page 1 lost only the erased customer's transition; every other page is the page it was, under
+    // its id: none moved into a page a receiver already took.
+    expect(retried.map((r) => r.headers["webhook-id"])).toEqual(
+      before.map((_, index) => `transitions_${transitionsRun.runId}_${index + 1}`),
+    );
+    expect(retried.map((r) => contractBody(r).transitions)).toEqual(before.map(without));
+    expect(contractBody(retried[0] as ReceivedRequest).transitions).toHaveLength(pageSize - 1);
   });
 });

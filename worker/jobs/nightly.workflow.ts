@@ -167,7 +167,7 @@ export class NightlyModelWorkflow extends WorkflowEntrypoint<Env, NightlyParams>
     // Signed with TRANSITIONS_WEBHOOK_SECRET when set (transitions.webhook.ts); a malformed one fails the run here.
     // A step sends up to transitionsPagesPerStep pages; the next step goes on from where it stopped.
     if (this.env.TRANSITIONS_WEBHOOK_URL && transitions > 0)
-      await pushTransitionsSteps(step, webhookRetries, this.env, store, runId);
+      await pushTransitionsSteps(step, webhookRetries, retries, this.env, store, runId);
     // Saved audiences: sized, and their webhooks told who joined and left; failures stay per audience.
     const audiences = await syncAudiencesSteps(
       step,

@@ -4,10 +4,14 @@
 // `webhook-timestamp`, and `webhook-signature` when TRANSITIONS_WEBHOOK_SECRET is set; 15 s a POST,
 // redirects not followed. The body is the contract it always was: `{ runId, transitions: [{ customerId,
 // from, to, at }] }`. Runs on either store: the pages are the one database's, or each shard's in turn.
-// A Workflow step POSTs at most `transitionsPagesPerStep` pages and answers where the next begins: a
-// first night, when every customer gets a stage, is millions of transitions, and one step sending them
-// all would pass an invocation's 10,000 subrequests (a read and a POST a page) and, failing late,
-// send them all again.
+// The Workflow sends them in parts of up to `transitionsPagesPerStep` pages, two steps a part: the
+// first plans the part's pages (each a range of row ids in one partition, kept by Workflows as the
+// step's result), the second POSTs them. A first night, when every customer gets a stage, is millions
+// of transitions, and one step sending them all would pass an invocation's 10,000 subrequests (a read
+// and a POST a page) and, failing late, send them all again. Planned ranges keep a page the same page
+// when its POST step is retried: a customer erased between two attempts leaves a page shorter, never
+// moves a transition from one page into another (a receiver ignoring a page it took by its id would
+// miss it).
 import type { WorkflowStep, WorkflowStepConfig } from "cloudflare:workers";
 import { NonRetryableError } from "cloudflare:workflows";
 import { deliver } from "../audiences/delivery.ts";
@@ -28,45 +32,54 @@ export const transitionsSecretProblem =
 export const transitionsPageSize = 1_000;
 
 /**
- * Pages one step POSTs at most: 100,000 transitions; a read and a POST each, and at most one read
- * more per shard, finding it has nothing (left) to send (at most 1,200 subrequests at 1,000 shards). At 15 s a POST at most,
- * the step's timeout is 30 minutes (nightly.workflow.ts).
+ * Pages a part holds at most: 100,000 transitions. Its plan step reads each page once, and at most one
+ * read more per shard finding it has nothing (left) (at most 1,100 subrequests at 1,000 shards); its
+ * POST step reads each page again and POSTs it (200). At 15 s a POST at most, the POST step's timeout
+ * is 30 minutes (nightly.workflow.ts).
  */
 export const transitionsPagesPerStep = 100;
 
-/** Where the walk of a run's transitions stands: the partition (shard) and the last id sent from it, the pages and transitions sent. */
+/** Where the walk of a run's transitions stands: the partition (shard), the last id planned from it, the pages planned. */
 export interface TransitionsPosition {
   partition: number;
   afterId: number;
   page: number;
-  sent: number;
 }
 
-export const firstTransitionsPosition: TransitionsPosition = { partition: 0, afterId: 0, page: 0, sent: 0 };
+export const firstTransitionsPosition: TransitionsPosition = { partition: 0, afterId: 0, page: 0 };
+
+/** Page `page` of a run's transitions: the rows of `partition` with ids in (afterId, lastId]. */
+export interface PlannedPage {
+  page: number;
+  partition: number;
+  afterId: number;
+  lastId: number;
+}
+
+/** A part's pages, and where the next part begins (null: none is left). */
+export interface TransitionsPlan {
+  pages: PlannedPage[];
+  next: TransitionsPosition | null;
+}
 
 export type TransitionsWebhookSettings = Pick<
   OptionalSettings,
   "TRANSITIONS_WEBHOOK_URL" | "TRANSITIONS_WEBHOOK_SECRET" | "AUDIENCE_WEBHOOKS_ALLOW_LOCAL"
 >;
 
+type TransitionsStore = Pick<NightlyStore, "transitionsPage" | "partitions">;
+
 /**
- * The run's transitions POSTed in order from `from`, up to `pagesPerStep` pages: the transitions sent
- * so far, and where the next step begins (null: all were sent). A page the receiver did not take
- * throws, and the Workflow step retries from its own first page, each page under the same id. A URL
- * the rule above refuses, or a malformed secret, throws before anything is sent, naming the setting
- * (logged too), and is not retried.
+ * The URL and secret to send to, or null without a URL. A URL the rule above refuses, or a malformed
+ * secret, throws naming the setting (logged too), and is not retried.
  */
-export async function pushTransitions(
+function transitionsTarget(
   settings: TransitionsWebhookSettings,
-  store: Pick<NightlyStore, "transitionsPage" | "partitions">,
   runId: string,
-  from: TransitionsPosition = firstTransitionsPosition,
-  pageSize = transitionsPageSize,
-  pagesPerStep = transitionsPagesPerStep,
-): Promise<{ sent: number; next: TransitionsPosition | null }> {
+): { url: string; secret: string | null } | null {
   const url = settings.TRANSITIONS_WEBHOOK_URL;
   const secret = settings.TRANSITIONS_WEBHOOK_SECRET ?? null;
-  if (!url) return { sent: from.sent, next: null };
+  if (!url) return null;
   const problem =
     transitionsUrlProblem(url, settings.AUDIENCE_WEBHOOKS_ALLOW_LOCAL) ??
     (secret !== null && !isSigningSecret(secret) ? transitionsSecretProblem : null);
@@ -75,16 +88,27 @@ export async function pushTransitions(
     console.error(JSON.stringify({ runId, step: "push transitions to webhook", error: problem }));
     throw new NonRetryableError(problem);
   }
-  let { partition, afterId, page, sent } = from;
-  for (let posted = 0; posted < pagesPerStep; ) {
-    if (partition >= Math.max(1, store.partitions)) return { sent, next: null };
+  return { url, secret };
+}
+
+/** The next `pagesPerStep` pages of the run's transitions from `from`, as id ranges; nothing is sent. */
+export async function planTransitions(
+  store: TransitionsStore,
+  runId: string,
+  from: TransitionsPosition = firstTransitionsPosition,
+  pageSize = transitionsPageSize,
+  pagesPerStep = transitionsPagesPerStep,
+): Promise<TransitionsPlan> {
+  let { partition, afterId, page } = from;
+  const pages: PlannedPage[] = [];
+  while (pages.length < pagesPerStep) {
+    if (partition >= Math.max(1, store.partitions)) return { pages, next: null };
     const rows = await store.transitionsPage(runId, partition, afterId, pageSize);
-    if (rows.length > 0) {
+    const lastId = rows[rows.length - 1]?.id;
+    if (lastId !== undefined) {
       page += 1;
-      await postPage(url, secret, runId, page, rows);
-      posted += 1;
-      sent += rows.length;
-      afterId = rows[rows.length - 1]?.id ?? afterId;
+      pages.push({ page, partition, afterId, lastId });
+      afterId = lastId;
     }
     // A short page is the partition's last: the next read is the next partition's.
     if (rows.length < pageSize) {
@@ -92,23 +116,53 @@ export async function pushTransitions(
       afterId = 0;
     }
   }
-  return { sent, next: { partition, afterId, page, sent } };
+  return { pages, next: { partition, afterId, page } };
+}
+
+/**
+ * The planned pages POSTed in order, each with the rows still in its range (a page all of whose
+ * customers were erased since it was planned is not sent): the transitions sent. A page the receiver
+ * did not take throws, and the Workflow step retries from the part's first page, each under its id.
+ */
+export async function postTransitions(
+  settings: TransitionsWebhookSettings,
+  store: TransitionsStore,
+  runId: string,
+  pages: readonly PlannedPage[],
+  pageSize = transitionsPageSize,
+): Promise<number> {
+  const target = transitionsTarget(settings, runId);
+  if (!target) return 0;
+  let sent = 0;
+  for (const planned of pages) {
+    const read = await store.transitionsPage(runId, planned.partition, planned.afterId, pageSize);
+    const rows = read.filter((row) => row.id <= planned.lastId);
+    if (rows.length === 0) continue;
+    await postPage(target.url, target.secret, runId, planned.page, rows);
+    sent += rows.length;
+  }
+  return sent;
 }
 
 /** The name of the Workflow step that sends part `part` (from 1) of a run's transitions. */
 export const transitionsStepName = (part: number): string =>
   part === 1 ? "push transitions to webhook" : `push transitions to webhook ${part}`;
 
+/** The name of the Workflow step that plans part `part`'s pages. */
+export const transitionsPlanStepName = (part: number): string =>
+  part === 1 ? "plan transitions pages" : `plan transitions pages ${part}`;
+
 /**
- * The run's transitions POSTed as the Workflow sends them: step after step, each `pushTransitions`
- * from where the last stopped, until all were sent, each step with `config` (its retries and timeout:
- * up to 100 POSTs of up to 15 s each, one after another). Answers the transitions sent.
+ * The run's transitions POSTed as the Workflow sends them: part after part, each planned in one step
+ * (with `retries`) and POSTed in the next (with `config`: up to 100 POSTs of up to 15 s each, one
+ * after another), until none is left. Answers the transitions sent.
  */
 export async function pushTransitionsSteps(
   step: Pick<WorkflowStep, "do">,
   config: WorkflowStepConfig,
+  retries: WorkflowStepConfig,
   settings: TransitionsWebhookSettings,
-  store: Pick<NightlyStore, "transitionsPage" | "partitions">,
+  store: TransitionsStore,
   runId: string,
   pageSize = transitionsPageSize,
   pagesPerStep = transitionsPagesPerStep,
@@ -117,15 +171,19 @@ export async function pushTransitionsSteps(
   let sent = 0;
   for (let part = 1; position; part++) {
     const from: TransitionsPosition = position;
-    const pushed = await step.do(transitionsStepName(part), config, async () =>
-      pushTransitions(settings, store, runId, from, pageSize, pagesPerStep),
-    );
-    position = pushed.next;
-    sent = pushed.sent;
+    const plan = await step.do(transitionsPlanStepName(part), retries, async () => {
+      // A refused URL or secret fails the run before anything is read.
+      transitionsTarget(settings, runId);
+      return planTransitions(store, runId, from, pageSize, pagesPerStep);
+    });
+    if (plan.pages.length > 0)
+      sent += await step.do(transitionsStepName(part), config, async () =>
+        postTransitions(settings, store, runId, plan.pages, pageSize),
+      );
+    position = plan.next;
   }
   return sent;
 }
-
 /** POSTs page `page` of the run's transitions; throws when the receiver did not take it. */
 async function postPage(
   url: string,
