@@ -7,7 +7,7 @@ import { sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { describe, expect, inject, it } from "vitest";
 import * as schema from "../../db/schema.ts";
-import { insertAudience, memberQueries } from "../../worker/audiences/audiences.repo.ts";
+import { insertAudience, memberQueries, updateAudience } from "../../worker/audiences/audiences.repo.ts";
 import {
   audienceListResponseSchema,
   audienceResponseSchema,
@@ -294,6 +294,41 @@ describe("saved audiences API", () => {
     // Its own name, in other letters, is no clash.
     const recased = await api.call("PATCH", `/v1/admin/audiences/${first.id}`, { name: "Weekend Shoppers" }, adminKey);
     expect(recased.status, await recased.clone().text()).toBe(200);
+  });
+
+  it("checks a rename's name in the write itself: one taken since the audience was read is refused, writing nothing", async () => {
+    // Two renames at the same moment each read their audience before either writes: the write that
+    // comes second must find the name taken by the first, so the check cannot be a read before it.
+    const p = uniquePrefix("aud-race");
+    const [first, second] = await Promise.all(
+      ["a", "b"].map(
+        async (name) =>
+          audienceWithSecretResponseSchema.parse(await (await create({ name: `${p} ${name}`, filters: {} })).json())
+            .data,
+      ),
+    );
+    const db = drizzle(env.DB, { schema }) as Db;
+    const now = new Date();
+    const target = `${p} taken`;
+    // The first rename has written; the second goes on from what it read before.
+    await env.DB.prepare("UPDATE audiences SET name = ? WHERE id = ?").bind(target, first?.id).run();
+    const webhookUrl = "https://crm.example.com/hooks/race";
+    expect(await updateAudience(db, second?.id as string, { name: target.toUpperCase(), webhookUrl }, now)).toBe(
+      "name_taken",
+    );
+    const stored = await env.DB.prepare(
+      "SELECT name, webhook_url AS webhookUrl, updated_at AS updatedAt FROM audiences WHERE id = ?",
+    )
+      .bind(second?.id)
+      .first();
+    expect(stored).toEqual({ name: `${p} b`, webhookUrl: null, updatedAt: second?.updatedAt });
+    const purges = await env.DB.prepare("SELECT count(*) AS n FROM audience_member_purges WHERE audience_id = ?")
+      .bind(second?.id)
+      .first<{ n: number }>();
+    expect(purges?.n).toBe(0);
+    // A name free, or its own in other letters, is written.
+    expect(await updateAudience(db, second?.id as string, { name: `${p} B` }, now)).toMatchObject({ name: `${p} B` });
+    expect(await updateAudience(db, "aud_none", { name: `${p} c` }, now)).toBeUndefined();
   });
 
   it("says whether the catalog has an audience's lapsing category, so a typo is seen when saved", async () => {

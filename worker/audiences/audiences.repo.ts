@@ -4,7 +4,7 @@
 // (marked now, not yet delivered) and who left (delivered, not marked now) as ranges of
 // audience_members_sync_idx. Members change state only once their receiver accepted the page naming
 // them, so a failed delivery is sent again, with whatever else changed, by the next run.
-import { sql } from "drizzle-orm";
+import { type SQL, sql } from "drizzle-orm";
 import { jsonEach, runBatch } from "../../db/batch.ts";
 import type { audiences } from "../../db/schema.ts";
 import {
@@ -73,27 +73,38 @@ export interface AudienceChange {
  * was told, so the new one gets every member as joined at the next run. Undefined when there is no
  * such audience.
  */
+/**
+ * Saves a change to an audience: "name_taken" when it renames it to another one's name (letter case
+ * aside), checked in the same statements as the write, so two renames at once cannot both take a name;
+ * undefined when there is no such audience.
+ */
 export async function updateAudience(
   db: Db,
   id: string,
   change: AudienceChange,
   now: Date,
-): Promise<AudienceRow | undefined> {
+): Promise<AudienceRow | "name_taken" | undefined> {
   const current = await findAudience(db, id);
   if (!current) return undefined;
   const receiverChanged = change.webhookUrl !== undefined && change.webhookUrl !== current.webhookUrl;
   const next = { ...current, ...definedFields(change), updatedAt: now.toISOString() };
-  await runBatch(db, [
+  // Every statement of the batch writes only when the new name is free (or not new).
+  const nameFree =
+    next.name === current.name
+      ? sql`1`
+      : sql`NOT EXISTS (SELECT 1 FROM audiences WHERE name = ${next.name} COLLATE NOCASE AND id <> ${id})`;
+  const [updated] = await runBatch(db, [
+    // A page held for the old receiver is not sent to the new one (its sync starts over).
     sql`
       UPDATE audiences SET name = ${next.name}, filters = ${JSON.stringify(next.filters)},
         webhook_url = ${next.webhookUrl}, match_keys = ${JSON.stringify(next.matchKeys)}, secret = ${next.secret},
-        updated_at = ${next.updatedAt}
-      WHERE id = ${id}`,
-    // A page held for the old receiver is not sent to the new one (its sync starts over).
-    ...(receiverChanged ? [sql`UPDATE audiences SET sync_pending_page = NULL WHERE id = ${id}`] : []),
-    ...(receiverChanged ? [purgeMembersLater(id, now)] : []),
+        updated_at = ${next.updatedAt}${receiverChanged ? sql`, sync_pending_page = NULL` : sql``}
+      WHERE id = ${id} AND ${nameFree}`,
+    ...(receiverChanged ? [purgeMembersLater(id, now, nameFree)] : []),
   ]);
-  return next;
+  if ((updated?.meta.changes ?? 0) > 0) return next;
+  if (next.name !== current.name && (await nameTaken(db, next.name, id))) return "name_taken";
+  return undefined;
 }
 
 const definedFields = <T extends object>(value: T) =>
@@ -139,9 +150,9 @@ export async function dropHeldPagesNaming(db: Db, customerIds: readonly string[]
  * such an audience (a request for none writes nothing). Until then its sync does not start (startSync)
  * and exports leave them out.
  */
-const purgeMembersLater = (id: string, now: Date) => sql`
+const purgeMembersLater = (id: string, now: Date, also: SQL = sql`1`) => sql`
   INSERT INTO audience_member_purges (audience_id, requested_at)
-  SELECT id, ${now.toISOString()} FROM audiences WHERE id = ${id}
+  SELECT id, ${now.toISOString()} FROM audiences WHERE id = ${id} AND ${also}
   ON CONFLICT (audience_id) DO UPDATE SET requested_at = excluded.requested_at`;
 
 /**

@@ -15,7 +15,6 @@ import {
   findAudience,
   insertAudience,
   listAudiences,
-  nameTaken,
   updateAudience,
 } from "./audiences.repo.ts";
 import {
@@ -134,13 +133,11 @@ export const audienceRoutes = new Hono<AppEnv>()
     const { rotateSecret, ...change } = await jsonBody(c, updateAudienceSchema(settingsOf(c.env)));
     const before = await findAudience(c.var.db, id);
     if (!before) throw noSuchAudience(id);
-    // Checked before writing: two renames at the same moment could both pass (the create checks in its INSERT).
-    if (change.name !== undefined && change.name !== before.name && (await nameTaken(c.var.db, change.name, id)))
-      throw nameInUse(change.name);
     // A first webhook gets a fresh secret in this answer: the one made at creation was never shown for it.
     const secret = rotateSecret || (change.webhookUrl && !before.webhookUrl) ? newSigningSecret() : undefined;
     const sealed = secret ? await sealSecret(secret, id, c.env.IDENTITY_HASH_SECRET) : undefined;
     const row = await updateAudience(c.var.db, id, { ...change, secret: sealed }, c.var.now);
+    if (row === "name_taken") throw nameInUse(change.name ?? before.name);
     if (!row) throw noSuchAudience(id);
     return c.json({ data: { ...view(row, await catalogCheck(c.var.db, [row])), ...(secret ? { secret } : {}) } });
   })
