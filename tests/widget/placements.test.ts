@@ -750,6 +750,48 @@ describe("scroll buttons", () => {
     await expect.poll(async () => (await row()).scrollLeft).toBeLessThan(moved);
     expect(noise).toEqual([]);
   });
+
+  it("places them by writing direction: on a right-to-left page at the heading's left, next scrolling leftwards", async () => {
+    const page = await newPage({ width: 1280, height: 800 });
+    const noise = collectNoise(page);
+    await openShop(page, {
+      mounts: '<div dir="rtl"><div data-patron="x" data-placement="home" data-limit="24"></div></div>',
+    });
+    await waitForCards(page);
+    const row = () =>
+      page.evaluate(() => {
+        const shadow = document.querySelector("[data-patron]")!.shadowRoot!;
+        const ul = shadow.querySelector("ul")!;
+        const h2 = getComputedStyle(shadow.querySelector("h2")!);
+        const box = shadow.querySelector("section")!.getBoundingClientRect();
+        return {
+          scrollLeft: ul.scrollLeft,
+          overflows: ul.scrollWidth > ul.clientWidth,
+          headingRoom: [h2.paddingLeft, h2.paddingRight],
+          left: box.left,
+          top: box.top,
+        };
+      });
+    const start = await row();
+    expect(start.overflows).toBe(true);
+    expect(start.scrollLeft).toBe(0);
+    // The heading keeps its room for the buttons on its left, where its text ends.
+    expect(start.headingRoom).toEqual(["88px", "0px"]);
+    // Next at the section's left end, previous 0.5rem to its right; the row starts at its right.
+    const next = { x: start.left + 4 + 16, y: start.top + 4 + 16 };
+    const previous = { x: start.left + 44 + 16, y: start.top + 4 + 16 };
+    await page.mouse.click(previous.x, previous.y);
+    await page.waitForTimeout(300);
+    expect((await row()).scrollLeft).toBe(0);
+    await page.mouse.click(next.x, next.y);
+    // Scrolling towards a right-to-left row's end makes scrollLeft negative.
+    await expect.poll(async () => (await row()).scrollLeft).toBeLessThan(0);
+    const moved = (await row()).scrollLeft;
+    await page.waitForTimeout(500); // Smooth scrolling settles.
+    await page.mouse.click(previous.x, previous.y);
+    await expect.poll(async () => (await row()).scrollLeft).toBeGreaterThan(moved);
+    expect(noise).toEqual([]);
+  });
 });
 
 /** The lines the page prints with console.info, as they come. */
