@@ -329,6 +329,53 @@ describe("transitions webhook", () => {
     expect(new Set(posted)).toEqual(new Set(feed.map(key)));
   });
 
+  it("plans pages as id ranges per partition, ending the walk with the last partition's last page", async () => {
+    // Two partitions: five transitions and two, pages of three.
+    const rows = (count: number) =>
+      Array.from({ length: count }, (_, i) => ({
+        id: i + 1,
+        customer_id: `c${i}`,
+        from_stage: null,
+        to_stage: "active",
+        at: "",
+        run_id: "r",
+      }));
+    const storeOf = (counts: number[]) => ({
+      partitions: counts.length,
+      transitionsPage: async (_runId: string, partition: number, afterId: number, size: number) =>
+        rows(counts[partition] ?? 0)
+          .filter((row) => row.id > afterId)
+          .slice(0, size),
+    });
+    const store = storeOf([5, 2]);
+    expect(await planTransitions(store, "r", firstTransitionsPosition, 3, 3)).toEqual({
+      pages: [
+        { page: 1, partition: 0, afterId: 0, lastId: 3 },
+        { page: 2, partition: 0, afterId: 3, lastId: 5 },
+        { page: 3, partition: 1, afterId: 0, lastId: 2 },
+      ],
+      // The part ends exactly with the walk: no step more to find nothing.
+      next: null,
+    });
+    const first = await planTransitions(store, "r", firstTransitionsPosition, 3, 2);
+    expect(first.next).toEqual({ partition: 1, afterId: 0, page: 2 });
+    expect(await planTransitions(store, "r", first.next ?? firstTransitionsPosition, 3, 2)).toEqual({
+      pages: [{ page: 3, partition: 1, afterId: 0, lastId: 2 }],
+      next: null,
+    });
+    // A last page that is full cannot tell it is the last: one read more finds nothing.
+    const full = storeOf([3]);
+    const part = await planTransitions(full, "r", firstTransitionsPosition, 3, 1);
+    expect(part).toEqual({
+      pages: [{ page: 1, partition: 0, afterId: 0, lastId: 3 }],
+      next: { partition: 0, afterId: 3, page: 1 },
+    });
+    expect(await planTransitions(full, "r", part.next ?? firstTransitionsPosition, 3, 1)).toEqual({
+      pages: [],
+      next: null,
+    });
+  });
+
   it("sends a long run's transitions over several steps, each going on where the last stopped", async () => {
     const whole = receiverBox();
     const all = await push(whole.url);
@@ -364,9 +411,9 @@ describe("transitions webhook", () => {
     expect(posts.map((s) => s.name)).toEqual(posts.map((_, index) => transitionsStepName(index + 1)));
     expect(steps.slice(0, 4).map((s) => s.name)).toEqual([
       "plan transitions pages",
-      "push transitions to webhook",
+      "post transitions pages",
       "plan transitions pages 2",
-      "push transitions to webhook 2",
+      "post transitions pages 2",
     ]);
     expect(plans.every((s) => s.pages === 0)).toBe(true);
     const perStep = posts.map((s) => s.pages);
@@ -438,7 +485,7 @@ describe("transitions webhook", () => {
         // Logged for the run, naming the setting and never its value.
         expect(JSON.parse(String(log.mock.lastCall?.[0]))).toEqual({
           runId: transitionsRun.runId,
-          step: "push transitions to webhook",
+          step: "post transitions pages",
           error: transitionsSecretProblem,
         });
       }
@@ -448,6 +495,45 @@ describe("transitions webhook", () => {
     // The sizes the Standard Webhooks specification allows are accepted.
     for (const secret of [newSecret(24), newSecret(64)])
       await expect(push(receiverBox().url, secret)).resolves.toBeTruthy();
+  });
+
+  it("fails the Workflow's first webhook step on a malformed secret, before reading a page", async () => {
+    const { box, url } = receiverBox();
+    const names: string[] = [];
+    const step = {
+      do: async <T>(name: string, _config: unknown, run: () => Promise<T>): Promise<T> => {
+        names.push(name);
+        return run();
+      },
+    };
+    let reads = 0;
+    const store = nightlyStore();
+    const counted = {
+      partitions: store.partitions,
+      transitionsPage: (...args: Parameters<typeof store.transitionsPage>) => {
+        reads++;
+        return store.transitionsPage(...args);
+      },
+    };
+    const log = vi.spyOn(console, "error").mockImplementation(() => {});
+    try {
+      const error = await pushTransitionsSteps(
+        step as unknown as WorkflowStep,
+        { retries: { limit: 0, delay: 0 } },
+        { retries: { limit: 0, delay: 0 } },
+        { ...settings(url, "not-a-secret") },
+        counted,
+        transitionsRun.runId,
+        pageSize,
+      ).catch((thrown: unknown) => thrown);
+      expect(error).toBeInstanceOf(NonRetryableError);
+      expect(JSON.parse(String(log.mock.lastCall?.[0]))).toMatchObject({ step: "plan transitions pages" });
+    } finally {
+      log.mockRestore();
+    }
+    expect(names).toEqual(["plan transitions pages"]);
+    expect(reads).toBe(0);
+    expect(await received(box)).toEqual([]);
   });
 
   it("refuses a URL an audience webhook could not have: nothing is sent, and the step fails naming the setting", async () => {
@@ -481,7 +567,7 @@ describe("transitions webhook", () => {
         );
         expect(error, target).toBeInstanceOf(NonRetryableError);
         expect((error as Error).message, target).toMatch(message);
-        expect(String(log.mock.lastCall?.[0])).toContain('"step":"push transitions to webhook"');
+        expect(String(log.mock.lastCall?.[0])).toContain('"step":"post transitions pages"');
       }
     } finally {
       log.mockRestore();

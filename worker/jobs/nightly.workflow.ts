@@ -45,7 +45,7 @@ const retries = {
   timeout: "10 minutes" as const,
 };
 
-/** A transitions webhook step: up to 100 POSTs of up to 15 s each, one after another (25 minutes at most). */
+/** A transitions webhook POST step: up to 100 POSTs of up to 15 s each, one after another (25 minutes at most). */
 const webhookRetries = { ...retries, timeout: "30 minutes" as const };
 
 /**
@@ -165,7 +165,8 @@ export class NightlyModelWorkflow extends WorkflowEntrypoint<Env, NightlyParams>
     const transitions = await step.do("count transitions", retries, async () => store.countTransitions(runId));
 
     // Signed with TRANSITIONS_WEBHOOK_SECRET when set (transitions.webhook.ts); a malformed one fails the run here.
-    // A step sends up to transitionsPagesPerStep pages; the next step goes on from where it stopped.
+    // A part of up to transitionsPagesPerStep pages is planned in one step and POSTed in the next; the
+    // next part goes on from where the last stopped.
     if (this.env.TRANSITIONS_WEBHOOK_URL && transitions > 0)
       await pushTransitionsSteps(step, webhookRetries, retries, this.env, store, runId);
     // Saved audiences: sized, and their webhooks told who joined and left; failures stay per audience.

@@ -76,6 +76,7 @@ type TransitionsStore = Pick<NightlyStore, "transitionsPage" | "partitions">;
 function transitionsTarget(
   settings: TransitionsWebhookSettings,
   runId: string,
+  step: string,
 ): { url: string; secret: string | null } | null {
   const url = settings.TRANSITIONS_WEBHOOK_URL;
   const secret = settings.TRANSITIONS_WEBHOOK_SECRET ?? null;
@@ -85,7 +86,7 @@ function transitionsTarget(
     (secret !== null && !isSigningSecret(secret) ? transitionsSecretProblem : null);
   if (problem) {
     // Workflows reports the run's error in its own words: the log line names the setting.
-    console.error(JSON.stringify({ runId, step: "push transitions to webhook", error: problem }));
+    console.error(JSON.stringify({ runId, step, error: problem }));
     throw new NonRetryableError(problem);
   }
   return { url, secret };
@@ -116,7 +117,8 @@ export async function planTransitions(
       afterId = 0;
     }
   }
-  return { pages, next: { partition, afterId, page } };
+  // A part filled by the last partition's last page ends the walk: no step more to find nothing.
+  return { pages, next: partition >= Math.max(1, store.partitions) ? null : { partition, afterId, page } };
 }
 
 /**
@@ -130,8 +132,9 @@ export async function postTransitions(
   runId: string,
   pages: readonly PlannedPage[],
   pageSize = transitionsPageSize,
+  step = transitionsStepName(1),
 ): Promise<number> {
-  const target = transitionsTarget(settings, runId);
+  const target = transitionsTarget(settings, runId, step);
   if (!target) return 0;
   let sent = 0;
   for (const planned of pages) {
@@ -144,9 +147,13 @@ export async function postTransitions(
   return sent;
 }
 
-/** The name of the Workflow step that sends part `part` (from 1) of a run's transitions. */
+/**
+ * The name of the Workflow step that sends part `part` (from 1) of a run's transitions. (Before pages
+ * were planned, one step per part did both as "push transitions to webhook …": a name of its own keeps a
+ * run resumed across that change from taking such a step's cached result for this one's.)
+ */
 export const transitionsStepName = (part: number): string =>
-  part === 1 ? "push transitions to webhook" : `push transitions to webhook ${part}`;
+  part === 1 ? "post transitions pages" : `post transitions pages ${part}`;
 
 /** The name of the Workflow step that plans part `part`'s pages. */
 export const transitionsPlanStepName = (part: number): string =>
@@ -173,12 +180,12 @@ export async function pushTransitionsSteps(
     const from: TransitionsPosition = position;
     const plan = await step.do(transitionsPlanStepName(part), retries, async () => {
       // A refused URL or secret fails the run before anything is read.
-      transitionsTarget(settings, runId);
+      transitionsTarget(settings, runId, transitionsPlanStepName(part));
       return planTransitions(store, runId, from, pageSize, pagesPerStep);
     });
     if (plan.pages.length > 0)
       sent += await step.do(transitionsStepName(part), config, async () =>
-        postTransitions(settings, store, runId, plan.pages, pageSize),
+        postTransitions(settings, store, runId, plan.pages, pageSize, transitionsStepName(part)),
       );
     position = plan.next;
   }

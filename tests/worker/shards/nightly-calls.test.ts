@@ -49,7 +49,7 @@ function kindOf(
   if (/^audience .+: mark \d+$/.test(name)) return "members";
   if (/^audience .+: deliver \d+$/.test(name)) return "delivery";
   if (/^audience .+: [a-z ]+$/.test(name)) return "audience";
-  if (/^push transitions to webhook( \d+)?$/.test(name)) return "webhook";
+  if (/^post transitions pages( \d+)?$/.test(name)) return "webhook";
   if (/^plan transitions pages( \d+)?$/.test(name)) return "plan";
   if (/^(move legacy events|expire events|expire conversions|expire browse days) \d+$/.test(name)) return "upkeep";
   return "once";
