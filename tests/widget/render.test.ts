@@ -222,6 +222,33 @@ describe("the shelf's stylesheet, /widget/v1-shelf.css", () => {
   });
 });
 
+describe("a scrolling row on a phone", () => {
+  for (const width of [320, 360, 375, 414]) {
+    it(`shows part of the next card, so the row looks scrollable (${width}px)`, async () => {
+      const page = await newPage({ width, height: 900 });
+      await serveShop(page, { "/": hostPage({ workerUrl: worker.url, token: shopperToken }) });
+      await page.goto(`${shopOrigin}/`, { waitUntil: "domcontentloaded" });
+      await waitForCards(page);
+      const row = await page.evaluate(() => {
+        const ul = document.querySelector("[data-patron]")!.shadowRoot!.querySelector("ul")!;
+        const edge = ul.getBoundingClientRect().right;
+        const cards = [...ul.querySelectorAll("li")].map((card) => card.getBoundingClientRect());
+        return {
+          scrolls: ul.scrollWidth > ul.clientWidth,
+          whole: cards.filter((card) => card.right <= edge).length,
+          peek: Math.max(0, ...cards.filter((card) => card.right > edge).map((card) => edge - card.left)),
+          width: cards[0]?.width ?? 0,
+        };
+      });
+      expect(row.scrolls).toBe(true);
+      expect(row.whole).toBeGreaterThanOrEqual(2);
+      // At least a sixth of a card in sight past the last whole one, never all but a sliver of it.
+      expect(row.peek).toBeGreaterThanOrEqual(row.width / 6);
+      expect(row.peek).toBeLessThanOrEqual(row.width * 0.8);
+    });
+  }
+});
+
 describe("reasons and titles", () => {
   it("shows each card's reason in its layout, without hover", async () => {
     const page = await newPage({ width: 375, height: 900 });
