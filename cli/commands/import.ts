@@ -132,7 +132,7 @@ async function prepareOrders(
   if (conflict)
     notes.push(
       `warning: ${stats.headerConflicts === 1 ? "1 row differs from the first row of its" : `${stats.headerConflicts} rows differ from the first row of their`} ` +
-        `order in ${conflict.fields.join(", ")} (first: line ${conflict.line}, order ${JSON.stringify(conflict.orderId)}, ` +
+        `order (first: line ${conflict.line}, order ${JSON.stringify(conflict.orderId)}, in ${conflict.fields.join(", ")} ` +
         `against line ${conflict.firstLine}); each order keeps its first row's, so an order id reused by another ` +
         "store, day or customer merges two purchases: give each order its own id in the file",
     );

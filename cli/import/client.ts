@@ -147,7 +147,8 @@ export class IngestClient {
     const start = text.trim().replace(/\s+/g, " ").slice(0, 80);
     return (
       `${this.baseUrl}${path}: HTTP ${response.status} (${type}) is not an answer of Patron's API` +
-      `${start ? `: ${JSON.stringify(start)}` : ""}; check that --url is the worker's address`
+      `${start ? `: ${JSON.stringify(start)}` : ""}; check that --url is the worker's address` +
+      (response.status === 401 || response.status === 403 ? " (or what stands in front of it refused the request)" : "")
     );
   }
 

@@ -488,10 +488,21 @@ export interface HeaderConflict {
   fields: string[];
 }
 
-/** The header fields of `b` whose value differs from `a`'s (compared as JSON: identifiers are objects). */
+/**
+ * The header fields in which `b` contradicts `a`: both have a value and the values differ (identifiers
+ * kind by kind). A cell left empty on a later line is no contradiction: many exports fill an order's
+ * own columns (email, currency, store) on its first line only.
+ */
 function differingFields(a: Omit<WireOrder, "lines">, b: Omit<WireOrder, "lines">): string[] {
-  const keys = new Set([...Object.keys(a), ...Object.keys(b)]) as Set<keyof typeof a>;
-  return [...keys].filter((key) => JSON.stringify(a[key]) !== JSON.stringify(b[key]));
+  const filled = (value: unknown) => value !== null && value !== undefined && value !== "";
+  const differs = (x: unknown, y: unknown) => filled(x) && filled(y) && JSON.stringify(x) !== JSON.stringify(y);
+  const fields: string[] = (["channel", "storeId", "placedAt", "currency"] as const).filter((key) =>
+    differs(a[key], b[key]),
+  );
+  const ids = a.identifiers as Record<string, unknown>;
+  const others = b.identifiers as Record<string, unknown>;
+  if (Object.keys(others).some((kind) => differs(ids[kind], others[kind]))) fields.push("identifiers");
+  return fields;
 }
 
 /**

@@ -207,7 +207,7 @@ describe("IngestClient and a refused connection", () => {
 describe("IngestClient at an address that is not Patron", () => {
   it("stops at once on an answer that is not Patron's JSON (another site's page), naming the URL", async () => {
     const page = "<!doctype html>\n<html><title>Our shop</title></html>";
-    for (const status of [200, 404]) {
+    for (const status of [200, 403, 404]) {
       const { url, received } = await scriptedServer([
         { status, headers: { "Content-Type": "text/html; charset=utf-8" }, body: page },
       ]);
@@ -217,7 +217,8 @@ describe("IngestClient at an address that is not Patron", () => {
       expect(error.status).toBe(status);
       expect(String(error.message)).toBe(
         `${url}/v1/orders: HTTP ${status} (text/html) is not an answer of Patron's API: ` +
-          `"<!doctype html> <html><title>Our shop</title></html>"; check that --url is the worker's address`,
+          `"<!doctype html> <html><title>Our shop</title></html>"; check that --url is the worker's address` +
+          (status === 403 ? " (or what stands in front of it refused the request)" : ""),
       );
       expect(received).toHaveLength(1);
       expect(waits).toEqual([]);

@@ -449,6 +449,8 @@ describe("groupOrderLines", () => {
       { ...cjRow, basket_id: "1", product_id: "13094913" },
       { ...cjRow, basket_id: "1", household_id: "401", store_id: "389" },
       { ...cjRow, basket_id: "1", transaction_timestamp: "2017-02-19T10:00:00-0500" },
+      // Order columns left empty on a later line, as many exports write them: no difference.
+      { ...cjRow, basket_id: "1", household_id: "", store_id: "" },
     ].map((row, index) => ({ mapped: mapOrderRow(completeJourneyOrders, row, lookups), line: index + 2 }));
     const { orders, stats } = groupOrderLines(rows);
     expect(orders).toHaveLength(1);

@@ -777,6 +777,28 @@ describe("scroll buttons", () => {
     expect(start.scrollLeft).toBe(0);
     // The heading keeps its room for the buttons on its left, where its text ends.
     expect(start.headingRoom).toEqual(["88px", "0px"]);
+    // A card's "Add to cart" button (as v1-cart.js draws it) sits in the image's left corner, and a
+    // struck list price keeps its space on its right, before the price it follows.
+    const card = await page.evaluate(() => {
+      const li = document.querySelector("[data-patron]")!.shadowRoot!.querySelector("li")!;
+      const button = li.appendChild(document.createElement("button"));
+      const struck = li.querySelector("em")!.appendChild(document.createElement("s"));
+      const box = li.getBoundingClientRect();
+      const at = button.getBoundingClientRect();
+      const style = getComputedStyle(struck);
+      const placed = {
+        left: at.left - box.left,
+        right: box.right - at.right,
+        margins: [style.marginLeft, style.marginRight],
+      };
+      button.remove();
+      struck.remove();
+      return placed;
+    });
+    expect(card.left).toBe(8);
+    expect(card.right).toBeGreaterThan(8);
+    expect(card.margins[0]).toBe("0px");
+    expect(card.margins[1]).not.toBe("0px");
     // Next at the section's left end, previous 0.5rem to its right; the row starts at its right.
     const next = { x: start.left + 4 + 16, y: start.top + 4 + 16 };
     const previous = { x: start.left + 44 + 16, y: start.top + 4 + 16 };

@@ -52,11 +52,9 @@ export async function insertAudience(
   return (await nameTaken(db, row.name)) ? "name_taken" : "limit";
 }
 
-/** Whether an audience other than `exceptId` has this name, letter case aside. */
-export async function nameTaken(db: Db, name: string, exceptId = ""): Promise<boolean> {
-  const found = await db.get<{ id: string }>(
-    sql`SELECT id FROM audiences WHERE name = ${name} COLLATE NOCASE AND id <> ${exceptId} LIMIT 1`,
-  );
+/** Whether an audience has this name, letter case aside. */
+async function nameTaken(db: Db, name: string): Promise<boolean> {
+  const found = await db.get<{ id: string }>(sql`SELECT id FROM audiences WHERE name = ${name} COLLATE NOCASE LIMIT 1`);
   return found !== undefined;
 }
 
@@ -70,13 +68,9 @@ export interface AudienceChange {
 
 /**
  * Applies `change` (absent fields stay). A new or removed webhook URL forgets what the old receiver
- * was told, so the new one gets every member as joined at the next run. Undefined when there is no
- * such audience.
- */
-/**
- * Saves a change to an audience: "name_taken" when it renames it to another one's name (letter case
- * aside), checked in the same statements as the write, so two renames at once cannot both take a name;
- * undefined when there is no such audience.
+ * was told, so the new one gets every member as joined at the next run. "name_taken" when it renames
+ * the audience to another one's name (letter case aside), checked in the same statements as the
+ * write, so two renames at once cannot both take a name; undefined when there is no such audience.
  */
 export async function updateAudience(
   db: Db,
@@ -103,8 +97,8 @@ export async function updateAudience(
     ...(receiverChanged ? [purgeMembersLater(id, now, nameFree)] : []),
   ]);
   if ((updated?.meta.changes ?? 0) > 0) return next;
-  if (next.name !== current.name && (await nameTaken(db, next.name, id))) return "name_taken";
-  return undefined;
+  // Nothing written: the audience is gone, or (it is still there) the new name was taken.
+  return next.name !== current.name && (await findAudience(db, id)) ? "name_taken" : undefined;
 }
 
 const definedFields = <T extends object>(value: T) =>
