@@ -323,10 +323,14 @@ describe("console steering pages", () => {
     const table = app.page.getByRole("table", { name: /95% intervals/ });
     expect(await table.locator("tbody tr").count()).toBe(5);
     const conversion = table.getByRole("row", { name: /^Conversion/ }).locator("td");
+    // The lift muted and saying so while its interval includes no difference (1×), as the tiles are.
+    const [liftLow = 0, liftHigh = 0] = holdout.lift.intervals?.conversion?.ci95 ?? [];
+    const significant = liftLow > 1 || liftHigh < 1;
     expect(await conversion.allTextContents()).toEqual([
       ...arms.map((arm) => worded(arm.intervals?.conversion, percent)),
-      worded(holdout.lift.intervals?.conversion, times),
+      `${worded(holdout.lift.intervals?.conversion, times)}${significant ? "" : "; not yet significant"}`,
     ]);
+    expect(await conversion.last().getAttribute("class")).toBe(significant ? null : "muted");
     // Every lift tile shows its 95% interval, and none looks like a result while there is no verdict.
     expect(holdout.verdict.decided).toBe(false);
     const tiles = [
@@ -383,6 +387,12 @@ describe("console steering pages", () => {
     expect(await admin<unknown[]>("GET", "/v1/admin/rules")).toEqual([]);
 
     await screenshot("rule-invalid");
+    // A draft is tried before it has a name: the simulation runs (it failed on "name must not be empty").
+    await app.page.getByLabel("Strength").fill(String(rule.strength));
+    await app.page.getByRole("button", { name: "Simulate over 200 shoppers" }).click();
+    await app.page.getByRole("heading", { name: /^Simulation over \d+ shoppers$/ }).waitFor();
+    expect(await app.page.getByText("Simulation failed").count()).toBe(0);
+    expect(await admin<unknown[]>("GET", "/v1/admin/rules")).toEqual([]);
     // Editing the field clears its message: the message was about the value sent.
     await app.page.getByLabel("Name", { exact: true }).fill(rule.name);
     await nameField.getByText("Name must not be empty").waitFor({ state: "detached" });

@@ -290,13 +290,17 @@ describe("console", () => {
     await app.page.getByLabel("Name").fill("Boost coffee for fading customers");
     await app.page.getByLabel("Strength").fill("0.8");
     await app.page.getByRole("checkbox", { name: "fading" }).check();
+    await app.page.getByRole("checkbox", { name: "full price" }).check();
     await app.page.getByRole("button", { name: "Create rule" }).click();
     await app.page.waitForURL(/\/console\/rules\/r_/);
     await app.page.getByRole("heading", { name: "History" }).waitFor();
     expect(await app.page.getByRole("cell", { name: "create" }).count()).toBe(1);
     await openFromNav("Rules");
     const row = app.page.getByRole("row", { name: /Boost coffee for fading customers/ });
-    await row.getByText("boost category coffee: score × 1.8, for stage fading").waitFor();
+    // In the form's words, not the API's field names (discountSensitivity full_price).
+    await row
+      .getByText("boost category coffee: score × 1.8, for stage fading, discount sensitivity full price")
+      .waitFor();
     await row.getByRole("button", { name: "Disable Boost coffee for fading customers" }).click();
     await row.getByText("disabled").waitFor();
     await screenshot("rules");

@@ -116,6 +116,18 @@ function LiftTile({ title, unit, lift, decided }: { title: string; unit: string;
   );
 }
 
+/** A lift in the table: muted, and saying so, until its interval excludes no difference (1×). */
+function LiftCell({ lift }: { lift: Interval | null | undefined }) {
+  const significant = lift?.ci95 != null && (lift.ci95[0] > 1 || lift.ci95[1] < 1);
+  const includesOne = lift?.ci95 != null && !significant;
+  return (
+    <td class={significant ? undefined : "muted"}>
+      {withInterval(lift, times)}
+      {includesOne && "; not yet significant"}
+    </td>
+  );
+}
+
 /** What the experiment counts, and the attributed orders it leaves out (GET /v1/admin/holdout `withoutEvents`). */
 function WhoCounts({ left }: { left: Holdout["withoutEvents"] }) {
   if (!left) return null;
@@ -214,7 +226,7 @@ function Results({ data }: { data: Holdout }) {
                   {armsWithIntervals.map((arm) => (
                     <td key={arm.arm}>{withInterval(arm.intervals?.[metric.name], metric.format, arm.shoppers)}</td>
                   ))}
-                  <td>{withInterval(data.lift.intervals?.[metric.name], times)}</td>
+                  <LiftCell lift={data.lift.intervals?.[metric.name]} />
                 </tr>
               ))}
             </tbody>

@@ -89,8 +89,13 @@ function describe(rule: Rule): string {
       : rule.action === "pin"
         ? `pin ${target} to slot ${rule.slot}`
         : `${rule.action.replace(/_/g, " ")} ${target}`;
+  // In the form's words: "discount sensitivity full price", not the API's field and value names.
   const segment = Object.entries(rule.segment ?? {})
-    .map(([field, value]) => `${field} ${Array.isArray(value) ? value.join("/") : value}`)
+    .map(([field, value]) => {
+      const label = segmentFields.find((group) => group.field === field)?.label.toLowerCase() ?? field;
+      const values = (Array.isArray(value) ? value : [value]).map((one) => one.replace(/_/g, " "));
+      return `${label} ${values.join("/")}`;
+    })
     .join(", ");
   return segment ? `${how}, for ${segment}` : `${how}, for everyone`;
 }
@@ -594,7 +599,8 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
           {saved}
         </span>
       </div>
-      <TryOut body={bodyOf(draft)} ruleId={rule?.id} />
+      {/* A draft is tried before it has a name: the name matters only when it is saved. */}
+      <TryOut body={{ ...bodyOf(draft), name: draft.name.trim() || "Draft" }} ruleId={rule?.id} />
     </form>
   );
 }

@@ -176,6 +176,10 @@ describe("readExperiment", () => {
     // A 10% vs 0% difference: the power calculation still has an answer.
     expect(reading.verdict.moreShoppersNeeded).toBe((reading.verdict.shoppersNeeded ?? 0) - 100);
     expect(reading.verdict.text).toContain(`about ${reading.verdict.moreShoppersNeeded} more shoppers`);
+    // From 10 held-out shoppers the estimate says it is rough; from 100 it does not.
+    expect(reading.verdict.text).toMatch(
+      /80% power; a rough guess while an arm has under 30 shoppers: it moves as the rates settle\)$/,
+    );
 
     const close = readExperiment(arm(900, 110), arm(100, 10), 9);
     expect(close.verdict.decided).toBe(false);
@@ -184,6 +188,7 @@ describe("readExperiment", () => {
       /^not enough data yet: conversion lift 1\.222×, 95% CI 0\.\d\d\d× to \d\.\d\d\d×/,
     );
     expect(close.verdict.moreShoppersNeeded).toBeGreaterThan(1000);
+    expect(close.verdict.text).toMatch(/80% power\)$/);
   });
 
   it("decides nothing from one held-out shopper who bought", () => {

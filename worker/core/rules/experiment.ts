@@ -161,7 +161,12 @@ function verdictOf(
         ? "; both arms convert at the same rate so far, so no sample size can be estimated"
         : ""
       : moreShoppersNeeded > 0
-        ? `; about ${count(moreShoppersNeeded)} more shoppers are needed to detect a difference this size (5% two-sided test, 80% power)`
+        ? `; about ${count(moreShoppersNeeded)} more shoppers are needed to detect a difference this size (5% two-sided test, 80% power${
+            // Rates from a handful of shoppers swing widely: 1 order of 3 shoppers makes a 33-point gap.
+            Math.min(personalized.shoppers, holdout.shoppers) < 30
+              ? "; a rough guess while an arm has under 30 shoppers: it moves as the rates settle"
+              : ""
+          })`
         : "; the sample is already as large as a difference this size needs, so the true difference is likely smaller";
   return {
     ...base,
