@@ -175,6 +175,10 @@ describe("console lists", () => {
     expect(await header("12-month CLV")).toBe(
       "Expected spend over the next 12 months, already lowered by the chance they have stopped",
     );
+    // The tier is the 12-month CLV's, which a big past spender can be low on.
+    expect(await header("Tier")).toBe(
+      "By 12-month CLV, not past spend: top is the highest 10% of customers, high the next 20%, medium the next 30%, low the rest",
+    );
     const caption = await app.page
       .locator("section[aria-labelledby=customer-list-title] > p.muted")
       .first()

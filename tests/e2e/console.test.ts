@@ -331,6 +331,15 @@ describe("console", () => {
     const versions = await fetch(`${app.worker.url}/v1/admin/rules/${rule.id}/versions`, { headers: adminHeaders });
     const changes = ((await versions.json()) as { data: { change: string }[] }).data.map((version) => version.change);
     expect(changes).toEqual(["create", "disable", "delete"]);
+    // The notice links to that history, which the rule's page shows with the rule gone.
+    await app.page.getByRole("status").getByRole("link", { name: "Its history is kept" }).click();
+    await app.page.getByRole("heading", { name: "Rule: Boost coffee for fading customers (deleted)" }).waitFor();
+    const history = app.page.getByRole("table").locator("tbody tr td:nth-child(2)");
+    expect(await history.allTextContents()).toEqual(["delete", "disable", "create"]);
+    expect(await app.page.getByRole("button", { name: "Delete rule" }).count()).toBe(0);
+    // An id no rule ever had still says so.
+    await app.page.goto(`${app.worker.url}/console/rules/r_none`);
+    await app.page.getByText("No rule with id r_none.").waitFor();
   }, 120_000);
 
   it("shows the experiment page", async () => {

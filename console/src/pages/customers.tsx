@@ -266,6 +266,8 @@ const sorts = [
 const pageSize = 25;
 const atStakeTitle = "A year of the customer's usual orders × (1 − P(alive)): what is lost if they have gone";
 const clvTitle = "Expected spend over the next 12 months, already lowered by the chance they have stopped";
+const tierTitle =
+  "By 12-month CLV, not past spend: top is the highest 10% of customers, high the next 20%, medium the next 30%, low the rest";
 
 /** The list query for the filters and sort (without cursor, limit or format). */
 function listQuery(filters: Record<string, string>, sort: string): string {
@@ -424,7 +426,9 @@ function CustomerList() {
                 <tr>
                   <th scope="col">Customer</th>
                   <th scope="col">Stage</th>
-                  <th scope="col">Tier</th>
+                  <th scope="col" title={tierTitle}>
+                    Tier
+                  </th>
                   <th scope="col">Discounts</th>
                   <th scope="col" title={atStakeTitle}>
                     CLV at stake

@@ -13,7 +13,7 @@ import { fromZoneInput, toZoneInput } from "../time-zone.ts";
 import { Confirm, Loading, PageHeader, ProblemNote, TableWrap, useData, useFocusFollows } from "../ui.tsx";
 
 /** The rule just deleted, announced on the rules list it returns to until that page is left. */
-const deleted = signal<string | null>(null);
+const deleted = signal<{ id: string; name: string } | null>(null);
 
 interface Segment {
   stage?: string | string[];
@@ -174,7 +174,8 @@ export function RulesPage() {
       </PageHeader>
       {deleted.value && (
         <p role="status" class="card">
-          Rule “{deleted.value}” was deleted. Its history is kept.
+          Rule “{deleted.value.name}” was deleted.{" "}
+          <a href={`/console/rules/${encodeURIComponent(deleted.value.id)}`}>Its history is kept</a>.
         </p>
       )}
       {problem && <ProblemNote problem={problem} />}
@@ -331,6 +332,9 @@ export function RuleEditPage() {
     isNew ? null : `/v1/admin/rules/${encodeURIComponent(params.id ?? "")}`,
   );
   if (!isNew && existing.loading && !existing.data) return <Loading what="the rule" />;
+  // A deleted rule answers 404, and its history stays readable: shown, if there is one.
+  if (!isNew && existing.problem?.status === 404)
+    return <DeletedRule id={params.id ?? ""} problem={existing.problem} />;
   if (!isNew && existing.problem) return <ProblemNote problem={existing.problem} />;
   return (
     <section>
@@ -356,6 +360,26 @@ export function RuleEditPage() {
   );
 }
 
+/** A rule that is no longer there: its history, when it was deleted (GET /v1/admin/rules/:id/versions), else the 404. */
+function DeletedRule({ id, problem }: { id: string; problem: ApiProblem }) {
+  const versions = useData<Version[]>(`/v1/admin/rules/${encodeURIComponent(id)}/versions`);
+  if (versions.loading && !versions.data) return <Loading what="the rule's history" />;
+  const last = versions.data?.at(-1);
+  if (!last) return <ProblemNote problem={problem} />;
+  return (
+    <section>
+      <p>
+        <a href="/console/rules">← All rules</a>
+      </p>
+      <PageHeader title={`Rule: ${last.snapshot.name} (deleted)`} />
+      <p>
+        Deleted {dateTime(last.changedAt)} by {last.changedBy}: it changes no shelf. Its history is kept.
+      </p>
+      <History versions={versions.data ?? []} />
+    </section>
+  );
+}
+
 /** Deleting the rule, after a confirmation; the rules list then says it was deleted. */
 function DeleteRule({ rule }: { rule: Rule }) {
   const { route } = useLocation();
@@ -369,7 +393,7 @@ function DeleteRule({ rule }: { rule: Rule }) {
     try {
       await api("DELETE", `/v1/admin/rules/${encodeURIComponent(rule.id)}`);
       // The rules list announces it, and its heading takes the focus (PageHeader).
-      deleted.value = rule.name;
+      deleted.value = { id: rule.id, name: rule.name };
       route("/console/rules");
     } catch (error) {
       setConfirming(false);
