@@ -66,6 +66,8 @@ describe("GET /v1/admin/holdout: intervals and verdict", () => {
     await plant("small", "holdout", 5, 0, 3);
     const small = await read();
     expect(small.verdict).toMatchObject({ metric: "conversion", decided: false, winner: null });
+    // The share held out now: the test worker's HOLDOUT_SHARE (vitest.config.ts).
+    expect(small.holdoutShare).toBe(0.1);
     expect(small.verdict.text).toMatch(
       /^not enough data yet: no attributed orders in the holdout yet, over 50 shoppers/,
     );

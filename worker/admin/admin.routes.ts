@@ -2,6 +2,7 @@
 // the current population models.
 import { Hono } from "hono";
 import { roundTo } from "../core/math/round.ts";
+import { defaultRankingOptions } from "../core/ranking/options.ts";
 import { ordersPerRecommendationLift } from "../core/rules/per-recommendation.ts";
 import type { AppEnv } from "../env.ts";
 import { requireAdminKey } from "../http/auth.ts";
@@ -11,6 +12,7 @@ import { jobRun, recentRuns, transitionsSince } from "../jobs/nightly.repo.ts";
 import { type StartOutcome, startNightlyRun, workflowState } from "../jobs/nightly.start.ts";
 import { visibleFeedIdsBelow } from "../jobs/transitions-feed.repo.ts";
 import { currentModels } from "../models/models.repo.ts";
+import { holdoutShareOf } from "../recommendations/shelf.ts";
 import { shardedSegment, shardedTransitions } from "../shards/console.ts";
 import { shardCount } from "../shards/shards.ts";
 import { holdoutResults, type SegmentCustomerRow, segment } from "./admin.repo.ts";
@@ -189,6 +191,8 @@ export const adminRoutes = new Hono<AppEnv>()
       data: {
         since: from,
         placement: placement ?? null,
+        // The share held out now (HOLDOUT_SHARE, or the default): at 0 no shopper joins the holdout arm.
+        holdoutShare: holdoutShareOf(c.env.HOLDOUT_SHARE) ?? defaultRankingOptions.holdout.share,
         arms: arms.map((row) => ({ ...row, ...experiment.arms(row.arm) })),
         // Personalized ÷ held out: above 1 means the personalized shelf does better.
         lift: {

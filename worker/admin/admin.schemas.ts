@@ -132,6 +132,8 @@ export const holdoutResponseSchema = z.object({
     since: z.string(),
     /** The placement the results are filtered to, or null for all. */
     placement: z.string().nullable(),
+    /** The share of known shoppers held out now (HOLDOUT_SHARE, or its default 0.1). */
+    holdoutShare: z.number(),
     arms: z.array(
       armResultSchema.extend({
         /** Known shoppers in the arm and the intervals (personalized and holdout arms only). */

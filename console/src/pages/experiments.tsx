@@ -39,6 +39,8 @@ interface Arm {
 }
 interface Holdout {
   since: string;
+  /** The share of known shoppers held out now (HOLDOUT_SHARE, or its default). */
+  holdoutShare?: number;
   arms: Arm[];
   lift: {
     clickThroughRate: number | null;
@@ -150,10 +152,17 @@ export function ExperimentsPage() {
     <section>
       <PageHeader title="Experiments">
         <p class="muted">
-          A stable share of known shoppers (HOLDOUT_SHARE) is held out of personalization, so the personalized shelf is
-          compared with what they see instead.
+          A stable share of known shoppers (HOLDOUT_SHARE
+          {holdout.data?.holdoutShare != null ? `, now ${percent(holdout.data.holdoutShare, 1)}` : ""}) is held out of
+          personalization, so the personalized shelf is compared with what they see instead.
         </p>
       </PageHeader>
+      {holdout.data?.holdoutShare === 0 && (
+        <p class="card" role="note">
+          HOLDOUT_SHARE is 0: no shopper is held out, so the holdout arm stays empty and no lift can be measured. Set it
+          (0.1 holds out 10% of known shoppers) in the worker's settings to run the experiment.
+        </p>
+      )}
       <div class="field inline">
         <label for="period">Period</label>
         <select
