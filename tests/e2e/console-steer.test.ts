@@ -140,6 +140,7 @@ describe("console steering pages", () => {
       model: string;
       tracking: unknown[];
       byFrequency: { purchases: string }[];
+      totals: { holdout: { actual: number; conditionalExpected: number } };
     }>("GET", "/v1/admin/models/diagnostics");
     // The demo history is long enough to hold its last part back: the check is computed, not skipped.
     expect(diagnostics.status).toBe("ready");
@@ -157,6 +158,17 @@ describe("console steering pages", () => {
     expect(await tracking.locator("circle").count()).toBe(2 * diagnostics.tracking.length);
     expect(await tracking.locator("rect.chart-shade").count()).toBe(1);
     await app.page.getByRole("img", { name: /^Holdout repeat purchases per customer/ }).waitFor();
+    // The check in a sentence: how far the forecast was from what happened, as a share of it.
+    const { actual, conditionalExpected } = diagnostics.totals.holdout;
+    const off = conditionalExpected / actual - 1;
+    expect(actual).toBeGreaterThan(0);
+    await app.page
+      .getByText(
+        Math.abs(off) < 0.005
+          ? "The forecast from each customer's own history matched the holdout period."
+          : `The forecast from each customer's own history was ${(Math.abs(off) * 100).toFixed(0)}% ${off > 0 ? "too high" : "too low"} over the holdout period.`,
+      )
+      .waitFor();
     const table = app.page.getByRole("table", { name: "By frequency in the calibration period" });
     expect(await table.locator("tbody th[scope=row]").allTextContents()).toEqual(
       diagnostics.byFrequency.map((group) => group.purchases),

@@ -318,6 +318,17 @@ function Diagnostics() {
   );
 }
 
+/**
+ * The check in a sentence: how far the forecast from each customer's own history (what the shelves and
+ * the customer pages use) was from the holdout period's repeat purchases.
+ */
+function forecastVerdict(expected: number, actual: number): string {
+  if (actual <= 0) return "No repeat purchase in the holdout period to compare the forecast with.";
+  const off = expected / actual - 1;
+  if (Math.abs(off) < 0.005) return "The forecast from each customer's own history matched the holdout period.";
+  return `The forecast from each customer's own history was ${percent(Math.abs(off))} ${off > 0 ? "too high" : "too low"} over the holdout period.`;
+}
+
 function DiagnosticsCharts({ data }: { data: Extract<DiagnosticsView, { status: "ready" }> }) {
   const holdoutStart = data.tracking.findIndex((period) => period.phase === "holdout");
   const labels = data.tracking.map((period) => day(period.from));
@@ -343,6 +354,7 @@ function DiagnosticsCharts({ data }: { data: Extract<DiagnosticsView, { status: 
           <dd class="muted small">
             {figure(data.totals.holdout.conditionalExpected)} expected from each customer's own history
           </dd>
+          <dd class="small">{forecastVerdict(data.totals.holdout.conditionalExpected, data.totals.holdout.actual)}</dd>
         </div>
         <div class="tile">
           <dt>Calibration repeat purchases</dt>
