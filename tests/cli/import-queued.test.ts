@@ -84,7 +84,7 @@ async function importApi(failing: number, rejected?: number) {
             JSON.stringify({
               error: {
                 code: "invalid_request",
-                message: "Invalid request body: 1 problem(s) found.",
+                message: "Invalid request body: 1 problem found.",
                 requestId: "req-1",
                 issues: [{ path: ["orders", 0, "channel"], message: "Invalid option" }],
               },

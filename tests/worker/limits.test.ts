@@ -239,7 +239,7 @@ describe("field limits", () => {
     const orders = Array.from({ length: 150 }, () => anOrder({ id: "" }));
     const error = await rejected(await api.postOrders(orders), 400, "invalid_request");
     expect(error.issues).toHaveLength(100);
-    const [, found] = /(\d+) problem\(s\) found \(the first 100 are listed\)/.exec(error.message) ?? [];
+    const [, found] = /(\d+) problems found \(the first 100 are listed\)/.exec(error.message) ?? [];
     expect(Number(found)).toBeGreaterThanOrEqual(150);
   });
 });

@@ -13,6 +13,9 @@ export function toIssues(error: z.ZodError): Issue[] {
   }));
 }
 
+/** "1 problem found", "3 problems found". */
+export const problemsFound = (n: number): string => `${n} ${n === 1 ? "problem" : "problems"} found`;
+
 export function parseOrThrow<T extends z.ZodType>(schema: T, value: unknown, what: string): z.infer<T> {
   const result = schema.safeParse(value);
   if (!result.success) {
@@ -21,7 +24,7 @@ export function parseOrThrow<T extends z.ZodType>(schema: T, value: unknown, wha
     throw new ApiError(
       400,
       "invalid_request",
-      `Invalid ${what}: ${issues.length} problem(s) found${listed}.`,
+      `Invalid ${what}: ${problemsFound(issues.length)}${listed}.`,
       issues.slice(0, maxIssuesListed),
     );
   }

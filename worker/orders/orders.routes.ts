@@ -7,7 +7,7 @@ import { moveCustomerEvents } from "../events/events.repo.ts";
 import { requireApiKey } from "../http/auth.ts";
 import { retailerCurrency } from "../http/config.ts";
 import { ApiError, invalidRequest } from "../http/errors.ts";
-import { jsonBody } from "../http/validate.ts";
+import { jsonBody, problemsFound } from "../http/validate.ts";
 import { assertWritesOpen } from "../http/write-pause.ts";
 import { enabledMatchKeys, matchKinds } from "../identity/match-keys.ts";
 import { phoneRegion } from "../identity/phone.ts";
@@ -30,7 +30,7 @@ export function assertNoFutureOrders(orders: readonly { placedAt: string }[], no
       ? [{ path: ["orders", index, "placedAt"], message: "is in the future" }]
       : [],
   );
-  if (issues.length > 0) throw invalidRequest(`Invalid request body: ${issues.length} problem(s) found.`, issues);
+  if (issues.length > 0) throw invalidRequest(`Invalid request body: ${problemsFound(issues.length)}.`, issues);
 }
 
 /** The answer to a batch ingestion refused; it wrote nothing, so the client may resend it. */
