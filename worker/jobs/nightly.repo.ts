@@ -429,7 +429,11 @@ export async function scorePageStep(
       lapses: lapsedCategories.map((categoryId) => ({ categoryId, ...sortKeys })),
     };
   });
-  const transitions = scores.filter((s) => s.previousStage !== s.stage);
+  // Each with its place in the page (`i`: the shards' feed id is feedFrom + i), and only what the row
+  // needs: json_each's own `key` is not readable once a large array is bound in chunks (jsonEach).
+  const transitions = scores
+    .filter((s) => s.previousStage !== s.stage)
+    .map((s, i) => ({ customerId: s.customerId, previousStage: s.previousStage, stage: s.stage, i }));
   const scored = page.length - Object.values(skipped).reduce((sum, n) => sum + (n ?? 0), 0);
   const lapses = scores.flatMap((s) => s.lapses.map((lapse) => ({ customerId: s.customerId, ...lapse })));
   await runBatch(db, [
@@ -465,7 +469,7 @@ export async function scorePageStep(
     sql`
       INSERT OR IGNORE INTO stage_transitions (customer_id, from_stage, to_stage, at, run_id, feed_id)
       SELECT value ->> 'customerId', value ->> 'previousStage', value ->> 'stage', ${at}, ${runId},
-        ${context.feedFrom ?? null} + key
+        ${context.feedFrom ?? null} + (value ->> 'i')
       FROM ${jsonEach(transitions)}`,
     ...(context.recordProgress === false
       ? []
