@@ -399,6 +399,8 @@ describe("console steering pages", () => {
     const nameField = app.page.locator(".field").filter({ has: app.page.getByLabel("Name", { exact: true }) });
     await nameField.getByText("Name must not be empty").waitFor();
     expect(await app.page.getByLabel("Name", { exact: true }).getAttribute("aria-invalid")).toBe("true");
+    // Focus moves to the field the API named, not left on the button.
+    await expect.poll(() => app.page.evaluate(() => document.activeElement?.id)).toBe("rule-name");
     expect(await admin<unknown[]>("GET", "/v1/admin/rules")).toEqual([]);
 
     await screenshot("rule-invalid");

@@ -6,7 +6,7 @@
 // the draft can be previewed for one customer (POST /v1/admin/rules/preview: shelves before and after,
 // side by side) and simulated over a sample of shoppers (POST /v1/admin/rules/simulate).
 import { signal } from "@preact/signals";
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { useLocation, useRoute } from "preact-iso";
 import { ApiProblem, api, count, dateTime, inFormWords, percent, timeZone } from "../api.ts";
 import { fromZoneInput, toZoneInput } from "../time-zone.ts";
@@ -446,6 +446,12 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
   const [problem, setProblem] = useState<ApiProblem | null>(null);
   const [saved, setSaved] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  // A refused save moves focus to the first field the API named, for a keyboard or screen reader user.
+  const form = useRef<HTMLFormElement>(null);
+  const [refusals, setRefusals] = useState(0);
+  useEffect(() => {
+    if (refusals > 0) form.current?.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus();
+  }, [refusals]);
   useEffect(() => setSaved(null), [draft]);
   const set = (patch: Partial<Draft>) => {
     setDraft((current) => ({ ...current, ...patch }));
@@ -486,6 +492,7 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
       }
     } catch (error) {
       setProblem(error instanceof ApiProblem ? error : new ApiProblem(0, "internal", String(error)));
+      setRefusals((n) => n + 1);
     } finally {
       setBusy(false);
     }
@@ -532,7 +539,7 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
   };
   const segmentMessages = fieldProblem("segment") ?? [];
   return (
-    <form class="card rule-form" onSubmit={submit} noValidate>
+    <form ref={form} class="card rule-form" onSubmit={submit} noValidate>
       {text("name", "Name")}
       <div class="field">
         <label for="rule-action">Action</label>
