@@ -55,7 +55,7 @@ export function migrationSummary(step: MigrationView, ms: number): string {
     return (
       `caught up on what D1 wrote since ${step.since}: ${step.changed} changed customers, ` +
       `${step.regions} identity regions copied again (${step.customers} customers), ` +
-      `${step.pruned} erased customers dropped, in ${formatDuration(ms)}`
+      `${step.pruned} erased ${step.pruned === 1 ? "customer" : "customers"} dropped, in ${formatDuration(ms)}`
     );
   return (
     `visited ${step.visited} customers and copied ${step.regions} identity regions (${step.customers} customers) ` +
@@ -141,6 +141,17 @@ export function waitingForRunText(run: NightlyRunView): string {
 export function pausedNote(): string {
   return "Customer writes stay paused on D1 until the deployment runs on the shards, where they go through. To call the switch off instead: npx patron shards resume-writes.";
 }
+
+/**
+ * Said after a pass made while writes were open: what arrives before the switch stays in D1 only.
+ * A quiet deployment (a local one, or feeds stopped) may switch; a live one pauses for a last pass.
+ */
+export const unpausedNote =
+  "Writes were not paused: an order or erasure that arrives before the switch stays in D1 only. If the order feeds are running, run the command again with --pause-writes first (it copies again only what D1 changed since this pass started), then switch.";
+
+/** Said when Ctrl-C stops a pass that paused writes: the pause outlives the command. */
+export const stoppedWhilePausedNote =
+  "Stopped. Customer writes stay paused on D1 (orders are answered 503 with Retry-After): run the same command again to finish the pass, or npx patron shards resume-writes to let them in on D1.";
 
 export function switchInstruction(shards: number, local: boolean): string {
   const where = local
@@ -382,6 +393,12 @@ export function register(program: Command): void {
       try {
         if (options.pauseWrites) {
           const { data: pause } = await client.post<WritesView>("/v1/admin/shards/migrate/writes", { paused: true });
+          // From here the pause outlives the command: Ctrl-C says so before it exits.
+          process.once("SIGINT", () => {
+            bar?.stop();
+            console.error(`\n${stoppedWhilePausedNote}`);
+            process.exit(130);
+          });
           const wait = pause.pauseSeenWithinSeconds + 1;
           console.log(pauseText(pause.writesPausedAt ?? "now", wait));
           await new Promise((resolve) => setTimeout(resolve, wait * 1000));
@@ -446,7 +463,7 @@ export function register(program: Command): void {
           return;
         }
         console.log(`checked: every customer table has the same rows in the shards as in D1`);
-        if (status.writesPausedAt) console.log(pausedNote());
+        console.log(status.writesPausedAt ? pausedNote() : unpausedNote);
         console.log(switchInstruction(step.shards, talksToLocalWorker(options.url)));
       } catch (error) {
         bar?.stop();

@@ -72,7 +72,7 @@ describe("a catch-up pass's words", () => {
   it("sums up a catch-up pass apart from a full one", () => {
     const done = { ...step, phase: "copy" as const, changed: 13, visited: 13, regions: 7, customers: 13, pruned: 1 };
     expect(migrationSummary(done, 1_500)).toMatch(
-      /^caught up on what D1 wrote since 2026-12-03T10:00:00.000Z: 13 changed customers, 7 identity regions copied again \(13 customers\), 1 erased customers dropped, in /,
+      /^caught up on what D1 wrote since 2026-12-03T10:00:00.000Z: 13 changed customers, 7 identity regions copied again \(13 customers\), 1 erased customer dropped, in /,
     );
     expect(migrationSummary({ ...done, mode: "full", visited: 459, regions: 448, customers: 459 }, 4_700)).toMatch(
       /^visited 459 customers and copied 448 identity regions \(459 customers\) into 4 shards in /,

@@ -1,0 +1,103 @@
+// `patron shards migrate` against a small local HTTP server that answers as the worker would: what the
+// command says when a pass was made with writes open, and when Ctrl-C stops a pass that paused them
+// (the pause outlives the command, and orders are refused until it is finished or lifted).
+import { type ChildProcess, spawn } from "node:child_process";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import path from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { stoppedWhilePausedNote, unpausedNote } from "../../cli/commands/shards.ts";
+
+const root = path.resolve(import.meta.dirname, "../..");
+let server: Server | null = null;
+let child: ChildProcess | null = null;
+
+afterEach(async () => {
+  child?.kill("SIGKILL");
+  child = null;
+  await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
+  server = null;
+});
+
+const step = {
+  shards: 4,
+  mode: "full",
+  phase: null,
+  since: null,
+  cursor: null,
+  visited: 3,
+  total: 3,
+  regions: 3,
+  customers: 3,
+  changed: 0,
+  pruned: 0,
+  done: true,
+};
+
+/** A worker stand-in: `migrate` answers `onMigrate` (never, to keep a pass running). */
+async function worker(onMigrate: "done" | "never") {
+  server = createServer((request, response) => {
+    const answer = (data: unknown) => {
+      response.writeHead(200, { "Content-Type": "application/json" });
+      response.end(JSON.stringify({ data }));
+    };
+    const url = request.url ?? "";
+    request.resume();
+    if (url === "/v1/admin/shards/migrate/writes")
+      return answer({ writesPausedAt: "2026-12-06T07:00:00.000Z", pauseSeenWithinSeconds: 0 });
+    if (url.startsWith("/v1/admin/jobs/nightly")) return answer({ runs: [] });
+    if (url.startsWith("/v1/admin/shards/migrate?verify"))
+      return answer({
+        writesPausedAt: null,
+        counts: { d1: { customers: 3 }, shards: [{ customers: 3 }] },
+        changedSince: {},
+      });
+    if (url === "/v1/admin/shards/migrate" && onMigrate === "done") return answer(step);
+    // "never": the request stays open, as a long pass's step would.
+  });
+  await new Promise<void>((resolve) => server?.listen(0, "127.0.0.1", resolve));
+  return `http://127.0.0.1:${(server?.address() as AddressInfo).port}`;
+}
+
+function run(args: string[]) {
+  child = spawn(
+    process.execPath,
+    [path.join(root, "cli/bin.mjs"), "shards", "migrate", "--shards", "4", "--key", "k", ...args],
+    {
+      cwd: root,
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  const out = { stdout: "", stderr: "" };
+  child.stdout?.on("data", (chunk) => {
+    out.stdout += chunk;
+  });
+  child.stderr?.on("data", (chunk) => {
+    out.stderr += chunk;
+  });
+  const exited = new Promise<number | null>((resolve) => child?.on("exit", (code) => resolve(code)));
+  return { out, exited };
+}
+
+describe("patron shards migrate", () => {
+  it("after a pass with writes open, says an order arriving before the switch stays in D1 only", async () => {
+    const url = await worker("done");
+    const { out, exited } = run(["--url", url]);
+    expect(await exited).toBe(0);
+    expect(out.stdout).toContain("checked: every customer table has the same rows in the shards as in D1");
+    expect(out.stdout).toContain(unpausedNote);
+    expect(out.stdout).toContain("--pause-writes first");
+  }, 60_000);
+
+  it("says the pause outlives it when Ctrl-C stops a pass that paused writes", async () => {
+    const url = await worker("never");
+    const { out, exited } = run(["--url", url, "--pause-writes"]);
+    // Once the pause is in place and the pass has begun, Ctrl-C.
+    await expect.poll(() => out.stdout, { timeout: 30_000 }).toMatch(/paus/i);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    child?.kill("SIGINT");
+    expect(await exited).toBe(130);
+    expect(out.stderr).toContain(stoppedWhilePausedNote);
+    expect(out.stderr).toContain("npx patron shards resume-writes");
+  }, 60_000);
+});
