@@ -36,7 +36,7 @@ const step = {
 
 /** A worker stand-in: `migrate` answers `onMigrate` (never, to keep a pass running). */
 async function worker(onMigrate: "done" | "never") {
-  server = createServer((request, response) => {
+  const listening = createServer((request, response) => {
     const answer = (data: unknown) => {
       response.writeHead(200, { "Content-Type": "application/json" });
       response.end(JSON.stringify({ data }));
@@ -55,8 +55,9 @@ async function worker(onMigrate: "done" | "never") {
     if (url === "/v1/admin/shards/migrate" && onMigrate === "done") return answer(step);
     // "never": the request stays open, as a long pass's step would.
   });
-  await new Promise<void>((resolve) => server?.listen(0, "127.0.0.1", resolve));
-  return `http://127.0.0.1:${(server?.address() as AddressInfo).port}`;
+  server = listening;
+  await new Promise<void>((resolve) => listening.listen(0, "127.0.0.1", resolve));
+  return `http://127.0.0.1:${(listening.address() as AddressInfo).port}`;
 }
 
 function run(args: string[]) {
