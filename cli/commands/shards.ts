@@ -151,7 +151,7 @@ export const unpausedNote =
 
 /** Said when Ctrl-C stops a pass that paused writes: the pause outlives the command. */
 export const stoppedWhilePausedNote =
-  "Stopped. Customer writes stay paused on D1 (orders are answered 503 with Retry-After): run the same command again to finish the pass, or npx patron shards resume-writes to let them in on D1.";
+  "Stopped. Customer writes stay paused on D1 (orders are answered 503 with Retry-After) if the pause got through: run the same command again to finish the pass, or npx patron shards resume-writes to let them in on D1.";
 
 export function switchInstruction(shards: number, local: boolean): string {
   const where = local
@@ -390,15 +390,17 @@ export function register(program: Command): void {
       const client = await adminClient(options, (message) => command.error(message));
       const started = Date.now();
       let bar: ReturnType<typeof progressBar> | null = null;
+      const stoppedWhilePaused = () => {
+        bar?.stop();
+        console.error(`\n${stoppedWhilePausedNote}`);
+        process.exit(130);
+      };
       try {
         if (options.pauseWrites) {
+          // From the pause's request on, the pause outlives the command: Ctrl-C says so before it exits,
+          // until the pass is done.
+          process.once("SIGINT", stoppedWhilePaused);
           const { data: pause } = await client.post<WritesView>("/v1/admin/shards/migrate/writes", { paused: true });
-          // From here the pause outlives the command: Ctrl-C says so before it exits.
-          process.once("SIGINT", () => {
-            bar?.stop();
-            console.error(`\n${stoppedWhilePausedNote}`);
-            process.exit(130);
-          });
           const wait = pause.pauseSeenWithinSeconds + 1;
           console.log(pauseText(pause.writesPausedAt ?? "now", wait));
           await new Promise((resolve) => setTimeout(resolve, wait * 1000));
@@ -445,6 +447,7 @@ export function register(program: Command): void {
             note: `${step.regions} regions copied`,
           });
         } while (!step.done);
+        process.removeListener("SIGINT", stoppedWhilePaused);
         bar?.stop();
         console.log(migrationSummary(step, Date.now() - started));
         const { data: status } = await client.get<StatusView>("/v1/admin/shards/migrate?verify=true");
@@ -510,6 +513,11 @@ export function register(program: Command): void {
       const client = await adminClient(options, (message) => command.error(message));
       const started = Date.now();
       let bar: ReturnType<typeof progressBar> | null = null;
+      const stoppedWhilePaused = () => {
+        bar?.stop();
+        console.error(`\n${stoppedWhilePausedNote}`);
+        process.exit(130);
+      };
       let barPhase: string | null = null;
       try {
         let step: ReshardView;
@@ -588,6 +596,11 @@ export function register(program: Command): void {
       const client = await adminClient(options, (message) => command.error(message));
       const started = Date.now();
       let bar: ReturnType<typeof progressBar> | null = null;
+      const stoppedWhilePaused = () => {
+        bar?.stop();
+        console.error(`\n${stoppedWhilePausedNote}`);
+        process.exit(130);
+      };
       try {
         let step: RebalanceView;
         // As migrate's: the rate counts this run's steps after its first (a resumed pass's earlier ones are not this run's).
@@ -601,6 +614,7 @@ export function register(program: Command): void {
             note: `${step.moved} moved`,
           });
         } while (!step.done);
+        process.removeListener("SIGINT", stoppedWhilePaused);
         bar?.stop();
         for (const line of rebalanceSummary(step, formatDuration(Date.now() - started))) console.log(line);
       } catch (error) {

@@ -118,12 +118,15 @@ function LiftTile({ title, unit, lift, decided }: { title: string; unit: string;
   );
 }
 
-/** A lift in the table: muted, and saying so, until its interval excludes no difference (1×). */
-function LiftCell({ lift }: { lift: Interval | null | undefined }) {
+/**
+ * A lift in the table, as the tiles show theirs: muted until its interval excludes no difference (1×)
+ * and the verdict is in, and saying "not yet significant" while the interval includes 1.
+ */
+function LiftCell({ lift, decided }: { lift: Interval | null | undefined; decided: boolean }) {
   const significant = lift?.ci95 != null && (lift.ci95[0] > 1 || lift.ci95[1] < 1);
   const includesOne = lift?.ci95 != null && !significant;
   return (
-    <td class={significant ? undefined : "muted"}>
+    <td class={significant && decided ? undefined : "muted"}>
       {withInterval(lift, times)}
       {includesOne && "; not yet significant"}
     </td>
@@ -235,7 +238,7 @@ function Results({ data }: { data: Holdout }) {
                   {armsWithIntervals.map((arm) => (
                     <td key={arm.arm}>{withInterval(arm.intervals?.[metric.name], metric.format, arm.shoppers)}</td>
                   ))}
-                  <LiftCell lift={data.lift.intervals?.[metric.name]} />
+                  <LiftCell lift={data.lift.intervals?.[metric.name]} decided={decided} />
                 </tr>
               ))}
             </tbody>

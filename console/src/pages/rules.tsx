@@ -364,8 +364,10 @@ export function RuleEditPage() {
 function DeletedRule({ id, problem }: { id: string; problem: ApiProblem }) {
   const versions = useData<Version[]>(`/v1/admin/rules/${encodeURIComponent(id)}/versions`);
   if (versions.loading && !versions.data) return <Loading what="the rule's history" />;
+  // The history could not be read (not that there is none): say that, not "no such rule".
+  if (versions.problem && versions.problem.status !== 404) return <ProblemNote problem={versions.problem} />;
   const last = versions.data?.at(-1);
-  if (!last) return <ProblemNote problem={problem} />;
+  if (!last || last.change !== "delete") return <ProblemNote problem={problem} />;
   return (
     <section>
       <p>

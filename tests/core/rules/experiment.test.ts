@@ -189,6 +189,12 @@ describe("readExperiment", () => {
     );
     expect(close.verdict.moreShoppersNeeded).toBeGreaterThan(1000);
     expect(close.verdict.text).toMatch(/80% power\)$/);
+    // Tiny arms can make the estimate say enough were seen: that is as rough, and says so too.
+    const tiny = readExperiment(arm(3, 3), arm(3, 0), 9);
+    expect(tiny.verdict.moreShoppersNeeded).toBe(0);
+    expect(tiny.verdict.text).toMatch(
+      /the true difference is likely smaller \(a rough guess while an arm has under 30 shoppers: it moves as the rates settle\)$/,
+    );
   });
 
   it("decides nothing from one held-out shopper who bought", () => {

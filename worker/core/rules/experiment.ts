@@ -155,19 +155,19 @@ function verdictOf(
   } else {
     why = `conversion lift ${times(lift.value)}, 95% CI ${times(lift.ci95[0])} to ${times(lift.ci95[1])}, still includes no difference`;
   }
+  // Rates from a handful of shoppers swing widely: 1 order of 3 shoppers makes a 33-point gap.
+  const rough =
+    Math.min(personalized.shoppers, holdout.shoppers) < 30
+      ? "; a rough guess while an arm has under 30 shoppers: it moves as the rates settle"
+      : "";
   const more =
     moreShoppersNeeded === null
       ? p1 !== null && p2 !== null && p1 === p2 && seen > 0
         ? "; both arms convert at the same rate so far, so no sample size can be estimated"
         : ""
       : moreShoppersNeeded > 0
-        ? `; about ${count(moreShoppersNeeded)} more shoppers are needed to detect a difference this size (5% two-sided test, 80% power${
-            // Rates from a handful of shoppers swing widely: 1 order of 3 shoppers makes a 33-point gap.
-            Math.min(personalized.shoppers, holdout.shoppers) < 30
-              ? "; a rough guess while an arm has under 30 shoppers: it moves as the rates settle"
-              : ""
-          })`
-        : "; the sample is already as large as a difference this size needs, so the true difference is likely smaller";
+        ? `; about ${count(moreShoppersNeeded)} more shoppers are needed to detect a difference this size (5% two-sided test, 80% power${rough})`
+        : `; the sample is already as large as a difference this size needs, so the true difference is likely smaller${rough ? ` (${rough.slice(2)})` : ""}`;
   return {
     ...base,
     decided: false,
