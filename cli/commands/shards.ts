@@ -3,8 +3,9 @@
 // checks every customer table's rows against D1's and says how to switch the deployment over.
 // `patron shards reshard --to <n>`: grows the shards (docs/scaling.md, resharding): walks and prepares
 // them under the old count and says how to switch; run again after the switch, it finishes.
-// `patron shards rebalance`: moves each region held away from its account keys' home shard there
-// (docs/scaling.md, rebalancing), a page of one shard per server step, with a progress bar.
+// `patron shards rebalance`: moves each region held away from its home shard (its account key's; for
+// store-only customers and guests their card's, email's, phone's or order's) there (docs/scaling.md,
+// rebalancing), a page of one shard per server step, with a progress bar.
 // `patron shards status`: each shard's customers and stored bytes against what one shard can store.
 import type { Command } from "commander";
 import { scannedTable } from "../../worker/core/shards/catch-up.ts";
@@ -319,7 +320,7 @@ export function rebalanceSummary(
 ): string[] {
   const n = (value: number) => value.toLocaleString("en-US");
   const lines = [
-    `visited ${n(view.scanned)} customers in ${view.count} shards: moved ${n(view.moved)} to the home shard of their account key, in ${n(view.moves)} moves (${took})`,
+    `visited ${n(view.scanned)} customers in ${view.count} shards: moved ${n(view.moved)} to their home shard, in ${n(view.moves)} moves (${took})`,
   ];
   const left = (count: number) => `${n(count)} ${count === 1 ? "customer was" : "customers were"} left where they are`;
   if (view.busy > 0)
@@ -556,7 +557,7 @@ export function register(program: Command): void {
             `finished: the deployment runs ${step.to} shards; the old ${step.from} shards' ${step.removed} entries for keys homed in the new ones are removed (${took})`,
           );
           console.log(
-            "The customers whose account key is homed in a new shard are still held in the old ones (their shelf is forwarded once): run patron shards rebalance to move them.",
+            "The customers whose account key (or, without an account, card, email or phone) is homed in a new shard are still held in the old ones (their shelf and lookups are forwarded once, and the new shards hold none of them): run patron shards rebalance to move them.",
           );
         }
       } catch (error) {
@@ -587,7 +588,7 @@ export function register(program: Command): void {
   shards
     .command("rebalance")
     .description(
-      "Move each customer held away from the home shard of their account key there (after a reshard), so their shelf is one shard call; the deployment serves and takes writes throughout.",
+      "Move each customer held away from their home shard there (after a reshard): the home of their account key, so their shelf is one shard call, or for store-only customers and guests of their card, email, phone or order, so new shards take their share; the deployment serves and takes writes throughout.",
     )
     .option("--url <url>", urlHelp, workerUrl)
     .option("--key <key>", adminKeyHelp)

@@ -134,7 +134,7 @@ describe("rebalanceSummary", () => {
 
   it("says what moved, in how many moves, with thousands separated", () => {
     expect(rebalanceSummary(view, "2m 3s")).toEqual([
-      "visited 100,412 customers in 32 shards: moved 51,230 to the home shard of their account key, in 612 moves (2m 3s)",
+      "visited 100,412 customers in 32 shards: moved 51,230 to their home shard, in 612 moves (2m 3s)",
     ]);
   });
 

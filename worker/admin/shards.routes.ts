@@ -2,7 +2,7 @@
 // shards status`), the move of a single-database deployment's
 // customer data into them (`patron shards migrate`: one step per POST, its progress and a count check),
 // growing or shrinking them (`patron shards reshard`: one step per POST, and its progress), and moving regions to
-// their account keys' home shards (`patron shards rebalance`: one page per POST, and its progress).
+// their home shards (`patron shards rebalance`: one page per POST, and its progress).
 import { Hono } from "hono";
 import { z } from "zod";
 import { webhookAudienceMembers } from "../audiences/audiences.repo.ts";

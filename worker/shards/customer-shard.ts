@@ -778,7 +778,7 @@ export class CustomerShard extends DurableObject<Env> {
     };
   }
 
-  /** A page of a rebalance pass placing regions by `count` shards: those held away from their account keys' home move there. */
+  /** A page of a rebalance pass placing regions by `count` shards: those held away from their home (balancedHome) move there. */
   async rebalancePage(after: string, limit: number, count: number): Promise<RebalancePage> {
     this.writable(count);
     return rebalancePage(this.placement, after, limit);

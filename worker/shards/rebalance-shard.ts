@@ -2,8 +2,10 @@
 // worker/shards/rebalance.ts). After a reshard, or after merges moved regions, a signed-in shopper's
 // region may be held away from the home of their account key, and their shelf costs one forward more.
 // A page of this shard's customers at a time, each region whose account keys are all homed elsewhere
-// is moved to the home of one of them (balancedHome), by the same recorded, fenced, resumable moves
-// ingestion runs: several regions bound for one shard travel together, up to a bound per move.
+// is moved to the home of one of them (balancedHome); a region with no account key by its other
+// identity keys, a guest's by its orders, so new shards take their share of store-only customers too.
+// By the same recorded, fenced, resumable moves ingestion runs: several regions bound for one shard
+// travel together, up to a bound per move.
 import { sql } from "drizzle-orm";
 import { jsonEach } from "../../db/batch.ts";
 import { balancedHome, drainTarget, homeShard } from "../core/shards/placement.ts";
@@ -58,24 +60,19 @@ function movesOf(regions: readonly Region[]): Region[][] {
   return moves;
 }
 
-/** How a page of customers is placed: a rebalance pass's, or a shrinking reshard's drain. */
-interface Placing {
-  /** Regions are found from the page's account keys alone (a rebalance), or from every customer (a drain). */
-  accountsOnly: boolean;
-  /** Where a region goes, or null to leave it here. */
-  target(region: { keys: readonly string[]; sources: readonly string[] }): number | null;
-}
+/**
+ * How a page of customers is placed (a rebalance pass's, or a shrinking reshard's drain): where a
+ * region goes, or null to leave it here.
+ */
+type Placing = (region: { keys: readonly string[]; sources: readonly string[] }) => number | null;
 
 /**
- * The next `limit` customers here after `after` (by id): each region held here whose account keys are
- * all homed in another shard among `ctx.count` is moved there. A region is found from the account keys
- * of a customer of the page; customers merged into another are visited with their survivor's region.
+ * The next `limit` customers here after `after` (by id): each region held here that belongs in another
+ * shard among `ctx.count` (balancedHome: by its account keys, else its other identity keys, else its
+ * orders) is moved there. Customers merged into another are visited with their survivor's region.
  */
 export function rebalancePage(ctx: MoveContext, after: string, limit: number): Promise<RebalancePage> {
-  return movePage(ctx, after, limit, {
-    accountsOnly: true,
-    target: (region) => balancedHome(region.keys, ctx.index, ctx.count),
-  });
+  return movePage(ctx, after, limit, (region) => balancedHome(region, ctx.index, ctx.count));
 }
 
 /**
@@ -83,7 +80,7 @@ export function rebalancePage(ctx: MoveContext, after: string, limit: number): P
  * customer of the next `limit` after `after` moves to a shard that stays (drainTarget), guests too.
  */
 export function drainPage(ctx: MoveContext, after: string, limit: number, to: number): Promise<RebalancePage> {
-  return movePage(ctx, after, limit, { accountsOnly: false, target: (region) => drainTarget(region, to) });
+  return movePage(ctx, after, limit, (region) => drainTarget(region, to));
 }
 
 async function movePage(ctx: MoveContext, after: string, limit: number, placing: Placing): Promise<RebalancePage> {
@@ -94,12 +91,9 @@ async function movePage(ctx: MoveContext, after: string, limit: number, placing:
   const last = rows.at(-1)?.id ?? after;
   const live = rows.filter((row) => row.merged_into === null).map((row) => row.id);
   const held = await db.all<{ customer_id: string; key: string }>(
-    placing.accountsOnly
-      ? sql`SELECT customer_id, key FROM identities
-          WHERE customer_id IN (SELECT value FROM ${jsonEach(live)}) AND kind = 'account'`
-      : sql`SELECT customer_id, key FROM identities WHERE customer_id IN (SELECT value FROM ${jsonEach(live)})`,
+    sql`SELECT customer_id, key FROM identities WHERE customer_id IN (SELECT value FROM ${jsonEach(live)})`,
   );
-  const keysOf = new Map<string, string[]>(placing.accountsOnly ? [] : live.map((id) => [id, []]));
+  const keysOf = new Map<string, string[]>(live.map((id) => [id, []]));
   for (const row of held) keysOf.set(row.customer_id, [...(keysOf.get(row.customer_id) ?? []), row.key]);
 
   const page: RebalancePage = {
@@ -113,8 +107,9 @@ async function movePage(ctx: MoveContext, after: string, limit: number, placing:
   const seen = new Set<string>();
   const bound = new Map<number, Region[]>();
   for (const [customer, keys] of keysOf) {
-    // A customer's own account keys decide first: most regions are one customer.
-    if (seen.has(customer) || (placing.accountsOnly && placing.target({ keys, sources: [] }) === null)) continue;
+    // A customer's own keys decide first: most regions are one customer, and one whose keys keep it
+    // here is walked only if another of its customers' keys sends it away. A guest has no keys to ask.
+    if (seen.has(customer) || (keys.length > 0 && placing({ keys, sources: [] }) === null)) continue;
     const reached = new Set<string>([customer]);
     // A guest (no identity key) is found from the customer itself.
     const region = await regionOf(db, keys, reached, keys.length === 0 ? { customers: [customer] } : {});
@@ -123,7 +118,7 @@ async function movePage(ctx: MoveContext, after: string, limit: number, placing:
       page.tooLarge += reached.size;
       continue;
     }
-    const target = placing.target(region);
+    const target = placing(region);
     if (target !== null) bound.set(target, [...(bound.get(target) ?? []), region]);
   }
   await moveBound(ctx, bound, placing, page, last);
@@ -154,13 +149,13 @@ export async function drainCallsPage(
     tooLarge: 0,
     next: rows.length < limit ? null : (rows.at(-1)?.source ?? null),
   };
-  const placing: Placing = { accountsOnly: false, target: (region) => drainTarget(region, to) };
+  const placing: Placing = (region) => drainTarget(region, to);
   const bound = new Map<number, Region[]>();
   for (const { source } of rows) {
     // One call's observations: never more than a move takes.
     const region = await regionOf(ctx.db, [], undefined, { sources: [source] });
     if (region === "too_large") continue;
-    const target = placing.target(region);
+    const target = placing(region);
     if (target !== null) bound.set(target, [...(bound.get(target) ?? []), region]);
   }
   await moveBound(ctx, bound, placing, page, null);
@@ -209,13 +204,13 @@ async function moveBound(
     }
     spent += cost;
     // Found again when the move is recorded: an order may have joined a region homed here meanwhile.
-    const stillAway = (found: Region) => placing.target(found) === target;
+    const stillAway = (found: Region) => placing(found) === target;
     const outcome = await moveRegionOut(
       ctx,
       regions.flatMap((region) => region.keys),
       target,
       stillAway,
-      placing.accountsOnly ? {} : { customers, sources: regions.flatMap((region) => region.sources) },
+      { customers, sources: regions.flatMap((region) => region.sources) },
     );
     if (outcome.kind !== "moved" && regions.length > 1) {
       // One region held (or grown) spoils a move of several: each goes on its own.

@@ -1,8 +1,9 @@
-// Moving regions to their account keys' home shards (`patron shards rebalance`, docs/scaling.md,
-// rebalancing). A reshard moves no customer data: a shopper whose account key's home moved to a new
-// shard is served by a forward from there to the old shard holding the region. A pass visits every
-// shard, a page of its customers per step, and moves each region whose account keys are all homed
-// elsewhere to the home of one of them (worker/shards/rebalance-shard.ts), with the moves ingestion
+// Moving regions to their home shards (`patron shards rebalance`, docs/scaling.md, rebalancing). A
+// reshard moves no customer data: a shopper whose account key's home moved to a new shard is served by
+// a forward from there to the old shard holding the region, and the new shards hold no customers. A
+// pass visits every shard, a page of its customers per step, and moves each region whose account keys
+// are all homed elsewhere to the home of one of them; a region without an account key by its other
+// identity keys, a guest's by its orders (worker/shards/rebalance-shard.ts), with the moves ingestion
 // runs. The deployment serves and takes writes throughout; the position is kept in D1, so a stopped
 // pass resumes, and a pass run again moves only what is still away.
 import { sql } from "drizzle-orm";

@@ -212,12 +212,18 @@ describe("preparedWriteProblem", () => {
 describe("balancedHome", () => {
   const count = 16;
   const accounts = Array.from({ length: 400 }, (_, i) => `account:${i.toString(16).padStart(8, "0")}`);
+  const cards = Array.from({ length: 400 }, (_, i) => `loyalty:${i.toString(16).padStart(8, "0")}`);
+  const orders = Array.from({ length: 400 }, (_, i) => `order:${i}`);
   const homeOf = (key: string) => homeShard(key, count);
+  const region = (keys: string[], sources: string[] = []) => ({ keys, sources });
 
-  it("leaves a region with no account key, or with one homed where it is", () => {
-    expect(balancedHome(["loyalty:ab", "email:cd"], 3, count)).toBeNull();
-    expect(balancedHome([], 3, count)).toBeNull();
-    for (const key of accounts.slice(0, 50)) expect(balancedHome([key, "loyalty:ab"], homeOf(key), count)).toBeNull();
+  it("leaves a region with an account key homed where it is, whatever its other keys", () => {
+    for (const [i, key] of accounts.slice(0, 50).entries()) {
+      const here = homeOf(key);
+      const card = cards.find((each) => homeOf(each) !== here) as string;
+      expect(balancedHome(region([card, key], [orders[i] as string]), here, count)).toBeNull();
+    }
+    expect(balancedHome(region([]), 3, count)).toBeNull();
   });
 
   it("moves a region whose account keys are all homed elsewhere to the home of the least of them, and leaves it there", () => {
@@ -227,12 +233,38 @@ describe("balancedHome", () => {
       const homes = new Set(pair.slice(0, 2).map(homeOf));
       for (let here = 0; here < count; here++) {
         if (homes.has(here)) continue;
-        const target = balancedHome(pair, here, count);
+        const target = balancedHome(region(pair), here, count);
         expect(target).toBe(homeOf(accounts[i] as string));
-        expect(balancedHome(pair, target as number, count)).toBeNull();
+        expect(balancedHome(region(pair), target as number, count)).toBeNull();
         checked++;
       }
     }
     expect(checked).toBeGreaterThan(2000);
+  });
+
+  it("places a region with no account key by its identity keys, and a guest's by its orders, as a drain would", () => {
+    let checked = 0;
+    for (let i = 0; i + 1 < cards.length; i += 2) {
+      const storeOnly = region([cards[i + 1] as string, cards[i] as string], [orders[i] as string]);
+      const guest = region([], [orders[i + 1] as string, orders[i] as string]);
+      for (const [each, deciding] of [
+        [storeOnly, storeOnly.keys],
+        [guest, guest.sources],
+      ] as const) {
+        const homes = new Set(deciding.map(homeOf));
+        for (let here = 0; here < count; here++) {
+          const target = balancedHome(each, here, count);
+          if (homes.has(here)) {
+            expect(target).toBeNull();
+            continue;
+          }
+          expect(target).toBe(homeOf([...deciding].sort()[0] as string));
+          expect(target).toBe(drainTarget(each, count));
+          expect(balancedHome(each, target as number, count)).toBeNull();
+          checked++;
+        }
+      }
+    }
+    expect(checked).toBeGreaterThan(4000);
   });
 });

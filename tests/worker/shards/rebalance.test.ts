@@ -1,14 +1,16 @@
-// Moving regions to their account keys' home shards (`POST /v1/admin/shards/rebalance`, docs/scaling.md,
+// Moving regions to their home shards (`POST /v1/admin/shards/rebalance`, docs/scaling.md,
 // rebalancing), SHARD_COUNT=4: regions moved away from their account key's home (as a reshard or a
 // merge leaves them) go back by the recorded moves ingestion runs, while the deployment takes writes;
 // a merged customer's region moves whole; a region a move holds is left for the next pass; every account
-// and card answers the same customer and orders after; a second pass moves nothing; regions with no
-// account stay; a reshard and a pass refuse to run at once.
-import { createExecutionContext, env, SELF, waitOnExecutionContext } from "cloudflare:test";
+// and card answers the same customer and orders after; a second pass moves nothing; a card-only
+// customer and a guest held away go to their card's and their order's home; a reshard and a pass refuse
+// to run at once.
+import { createExecutionContext, env, runInDurableObject, SELF, waitOnExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../../../worker/app.ts";
 import { homeShard } from "../../../worker/core/shards/placement.ts";
 import { signShopperToken } from "../../../worker/http/shopper-token.ts";
+import { type MoveContext, moveRegionOut } from "../../../worker/shards/moves.ts";
 import type { RebalanceView } from "../../../worker/shards/rebalance-view.ts";
 import { shardStub } from "../../../worker/shards/shards.ts";
 import { adminKey, anOrder, client, uniquePrefix } from "../../fixtures/builders.ts";
@@ -107,9 +109,15 @@ describe("a rebalance pass over four shards", () => {
       anOrder({ id: `${p}-${i}-web`, identifiers: { account } }),
       anOrder({ id: `${p}-${i}-store`, channel: "store", identifiers: { account, loyalty: card } }),
     ]);
-    const guest = `${p}-card-only`;
-    orders.push(anOrder({ id: `${p}-guest`, channel: "store", identifiers: { loyalty: guest } }));
-    expect((await api.postOrders(orders)).status).toBe(200);
+    const cardOnly = `${p}-card-only`;
+    orders.push(anOrder({ id: `${p}-card-only`, channel: "store", identifiers: { loyalty: cardOnly } }));
+    // A guest: an email typed at checkout is not verified, so the region is placed by its order id.
+    const guestEmail = `${p}-guest@example.com`;
+    orders.push(anOrder({ id: `${p}-guest`, identifiers: { email: guestEmail } }));
+    const posted = await api.postOrders(orders);
+    expect(posted.status).toBe(200);
+    const guestCustomer = ((await posted.json()) as { data: { results: { customerId: string }[] } }).data.results.at(-1)
+      ?.customerId as string;
 
     // A shopper whose account and card began as two customers, merged by an order naming both.
     const merged = { account: `${p}-acct-m`, card: `${p}-card-m` };
@@ -136,7 +144,7 @@ describe("a rebalance pass over four shards", () => {
     const home = (key: string) => homeShard(key, 4);
     const placed = await heldIn(keys);
     for (const key of keys) expect(placed.get(key), "a new region is placed at its account key's home").toBe(home(key));
-    const guestCustomer = (await lookup("loyalty", guest)).customerId;
+    const cardOnlyCustomer = (await lookup("loyalty", cardOnly)).customerId;
     const holding = async (customerId: string) => {
       const shards: number[] = [];
       for (let shard = 0; shard < 4; shard++)
@@ -144,8 +152,31 @@ describe("a rebalance pass over four shards", () => {
           shards.push(shard);
       return shards;
     };
-    const guestShards = await holding(guestCustomer);
-    expect(guestShards).toHaveLength(1);
+    const [cardAt] = await holding(cardOnlyCustomer);
+    const [cardKey] = (
+      await shardRows<{ key: string }>(
+        cardAt as number,
+        "SELECT key FROM identities WHERE customer_id = ?",
+        cardOnlyCustomer,
+      )
+    ).map((row) => row.key);
+    if (cardKey === undefined) throw new Error("the card-only customer has no identity key");
+    expect(await holding(cardOnlyCustomer)).toEqual([home(cardKey)]);
+    expect(await holding(guestCustomer)).toEqual([home(`order:${p}-guest`)]);
+
+    // The card-only customer and the guest held away from home, as a reshard leaves them: they go back.
+    expect(await shardStub(env, home(cardKey)).moveOut([cardKey], (home(cardKey) + 1) % 4, 4)).toEqual({
+      kind: "moved",
+    });
+    const guestHome = home(`order:${p}-guest`);
+    const guestMoved = await runInDurableObject(shardStub(env, guestHome), (instance) =>
+      moveRegionOut((instance as unknown as { placement: MoveContext }).placement, [], (guestHome + 2) % 4, undefined, {
+        customers: [guestCustomer],
+      }),
+    );
+    expect(guestMoved).toEqual({ kind: "moved" });
+    expect(await holding(cardOnlyCustomer)).toEqual([(home(cardKey) + 1) % 4]);
+    expect(await holding(guestCustomer)).toEqual([(guestHome + 2) % 4]);
 
     // Ten regions moved away from their homes, as a reshard or a merge leaves them, and the merged one.
     for (const key of keys.slice(0, 10)) {
@@ -173,7 +204,8 @@ describe("a rebalance pass over four shards", () => {
     await fence("INSERT INTO shard_fences (key, move_id, created_at) VALUES (?, 'a-move-under-way', '2026-01-01')");
 
     const everyone = [...shoppers, merged];
-    const guestBefore = await lookup("loyalty", guest);
+    const cardOnlyBefore = await lookup("loyalty", cardOnly);
+    const guestBefore = await api.customer(guestCustomer).then((response) => response.json());
     const before = await Promise.all(everyone.map(({ account }) => lookup("account", account)));
     // Shelves of moved shoppers (forwarded once from their home) and of one left at home.
     const shelved = [1, 2, 12].map((i) => shoppers[i]?.account as string);
@@ -188,20 +220,22 @@ describe("a rebalance pass over four shards", () => {
     });
     expect(steps).toBeGreaterThan(4);
     expect(view).toMatchObject({ count: 4, running: 4, done: true, busy: 1, tooLarge: 0 });
-    expect(view.moved).toBe(9 + mergedRows.length);
+    expect(view.moved).toBe(9 + mergedRows.length + 2);
     expect(view.moves).toBeGreaterThanOrEqual(1);
     expect(view.scanned).toBe(view.total);
 
     const after = await heldIn([...keys, mergedKey]);
     expect([...keys, mergedKey].filter((key) => after.get(key) !== home(key))).toEqual([held]);
-    expect(await holding(guestCustomer)).toEqual(guestShards);
+    expect(await holding(cardOnlyCustomer)).toEqual([home(cardKey)]);
+    expect(await holding(guestCustomer)).toEqual([guestHome]);
     // The same customers and orders, found by account and by card, with the order taken meanwhile.
     const expected = before.map((found, i) =>
       i === 0 ? { ...found, orders: [...found.orders, `${p}-late`].sort() } : found,
     );
     expect(await Promise.all(everyone.map(({ account }) => lookup("account", account)))).toEqual(expected);
     expect(await Promise.all(everyone.map(({ card }) => lookup("loyalty", card)))).toEqual(expected);
-    expect(await lookup("loyalty", guest)).toEqual(guestBefore);
+    expect(await lookup("loyalty", cardOnly)).toEqual(cardOnlyBefore);
+    expect(await api.customer(guestCustomer).then((response) => response.json())).toEqual(guestBefore);
     expect(await Promise.all(shelved.map(shelfOf))).toEqual(shelvesBefore);
 
     // The move done, a pass takes the region it held; run again, a pass finds nothing away.

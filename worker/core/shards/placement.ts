@@ -71,19 +71,23 @@ export function drainTarget(
 }
 
 /**
- * Where a region held in shard `here` belongs among `count` shards, from its identity keys: a signed-in
+ * Where a region held in shard `here` belongs among `count` shards (a rebalance pass): a signed-in
  * shopper's shelf is one call to the home of their account key, which forwards once when the region is
- * elsewhere. So a region with an account key homed `here` stays (null); one whose account keys are all
- * homed elsewhere belongs at the home of the least of them (where a second pass leaves it); one with
- * no account key has no shelf to speed up and stays.
+ * elsewhere, so a region with an account key homed `here` stays (null) and one whose account keys are
+ * all homed elsewhere belongs at the home of the least of them. A region with no account key (a card or
+ * an email alone: each in-store order and lookup starts at its key's home) goes by its identity keys the
+ * same way, and a guest's by its sources, so after growing the new shards take their share of every kind
+ * of customer. The target is where drainTarget places the region, so a second pass leaves it there.
  */
-export function balancedHome(keys: readonly string[], here: number, count: number): number | null {
-  const homes = keys
-    .filter((key) => key.startsWith("account:"))
-    .sort()
-    .map((key) => homeShard(key, count));
-  if (homes.length === 0 || homes.includes(here)) return null;
-  return homes[0] as number;
+export function balancedHome(
+  region: { keys: readonly string[]; sources: readonly string[] },
+  here: number,
+  count: number,
+): number | null {
+  const accounts = region.keys.filter((key) => key.startsWith("account:"));
+  const deciding = accounts.length > 0 ? accounts : region.keys.length > 0 ? region.keys : region.sources;
+  if (deciding.length === 0 || deciding.some((key) => homeShard(key, count) === here)) return null;
+  return drainTarget(region, count);
 }
 
 /**
