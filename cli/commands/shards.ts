@@ -514,11 +514,6 @@ export function register(program: Command): void {
       const client = await adminClient(options, (message) => command.error(message));
       const started = Date.now();
       let bar: ReturnType<typeof progressBar> | null = null;
-      const stoppedWhilePaused = () => {
-        bar?.stop();
-        console.error(`\n${stoppedWhilePausedNote}`);
-        process.exit(130);
-      };
       let barPhase: string | null = null;
       try {
         let step: ReshardView;
@@ -597,11 +592,6 @@ export function register(program: Command): void {
       const client = await adminClient(options, (message) => command.error(message));
       const started = Date.now();
       let bar: ReturnType<typeof progressBar> | null = null;
-      const stoppedWhilePaused = () => {
-        bar?.stop();
-        console.error(`\n${stoppedWhilePausedNote}`);
-        process.exit(130);
-      };
       try {
         let step: RebalanceView;
         // As migrate's: the rate counts this run's steps after its first (a resumed pass's earlier ones are not this run's).
@@ -615,7 +605,6 @@ export function register(program: Command): void {
             note: `${step.moved} moved`,
           });
         } while (!step.done);
-        process.removeListener("SIGINT", stoppedWhilePaused);
         bar?.stop();
         for (const line of rebalanceSummary(step, formatDuration(Date.now() - started))) console.log(line);
       } catch (error) {

@@ -152,12 +152,13 @@ export async function postTransitions(
  * were planned, one step per part did both as "push transitions to webhook …": a name of its own keeps a
  * run resumed across that change from taking such a step's cached result for this one's.)
  */
-export const transitionsStepName = (part: number): string =>
-  part === 1 ? "post transitions pages" : `post transitions pages ${part}`;
+export const transitionsStepName = (part: number): string => partStep("post transitions pages", part);
 
 /** The name of the Workflow step that plans part `part`'s pages. */
-export const transitionsPlanStepName = (part: number): string =>
-  part === 1 ? "plan transitions pages" : `plan transitions pages ${part}`;
+export const transitionsPlanStepName = (part: number): string => partStep("plan transitions pages", part);
+
+/** A part's step name: the first part's is the bare name. */
+const partStep = (name: string, part: number) => (part === 1 ? name : `${name} ${part}`);
 
 /**
  * The run's transitions POSTed as the Workflow sends them: part after part, each planned in one step

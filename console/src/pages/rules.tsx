@@ -367,7 +367,7 @@ function DeletedRule({ id, problem }: { id: string; problem: ApiProblem }) {
   // The history could not be read (not that there is none): say that, not "no such rule".
   if (versions.problem && versions.problem.status !== 404) return <ProblemNote problem={versions.problem} />;
   const last = versions.data?.at(-1);
-  if (!last || last.change !== "delete") return <ProblemNote problem={problem} />;
+  if (last?.change !== "delete") return <ProblemNote problem={problem} />;
   return (
     <section>
       <p>
