@@ -816,6 +816,56 @@ describe("scroll buttons", () => {
   });
 });
 
+describe("a shelf on a right-to-left page", () => {
+  it("moves focus with the arrow keys the way the row runs, and shows each reason's beginning", async () => {
+    const page = await newPage({ width: 1280, height: 800 });
+    const noise = collectNoise(page);
+    await openShop(page, {
+      mounts: '<div dir="rtl"><div data-patron="x" data-placement="home" data-limit="8"></div></div>',
+    });
+    await waitForCards(page);
+    const focused = () =>
+      page.evaluate(() => {
+        const shadow = document.querySelector("[data-patron]")!.shadowRoot!;
+        const links = [...shadow.querySelectorAll("a")];
+        const at = links.indexOf(shadow.activeElement as HTMLAnchorElement);
+        return { at, x: links[at]?.getBoundingClientRect().x ?? null };
+      });
+    await page.evaluate(() => document.querySelector("[data-patron]")!.shadowRoot!.querySelector("a")!.focus());
+    const first = await focused();
+    expect(first.at).toBe(0);
+    // The first card is the rightmost: the left arrow goes to the next, which is further left.
+    await page.keyboard.press("ArrowLeft");
+    const second = await focused();
+    expect(second.at).toBe(1);
+    expect(second.x as number).toBeLessThan(first.x as number);
+    await page.keyboard.press("ArrowRight");
+    expect((await focused()).at).toBe(0);
+    // Nothing further right of the first card.
+    await page.keyboard.press("ArrowRight");
+    expect((await focused()).at).toBe(0);
+
+    // A reason cut short loses its end: its first letter is inside its box.
+    const reasons = await page.evaluate(() =>
+      [...document.querySelector("[data-patron]")!.shadowRoot!.querySelectorAll("p")].map((p) => {
+        const text = p.firstChild as Text;
+        const range = document.createRange();
+        range.setStart(text, 0);
+        range.setEnd(text, 1);
+        const letter = range.getBoundingClientRect();
+        const box = p.getBoundingClientRect();
+        return {
+          cut: p.scrollWidth > p.clientWidth,
+          firstLetterShown: letter.left >= box.left - 0.5 && letter.right <= box.right + 0.5,
+        };
+      }),
+    );
+    expect(reasons.filter((reason) => reason.cut).length).toBeGreaterThan(0);
+    expect(reasons.filter((reason) => !reason.firstLetterShown)).toEqual([]);
+    expect(noise).toEqual([]);
+  });
+});
+
 /** The lines the page prints with console.info, as they come. */
 function consoleInfo(page: Page): string[] {
   const info: string[] = [];
@@ -877,6 +927,40 @@ describe("data-debug", () => {
       .poll(() => info.join("\n"))
       .toMatch(/refused the shopper token: .* token: \S.*fetched without the token/);
     expect(info.join("\n")).not.toContain(shopperToken);
+  });
+
+  it("explains a token the API took for an account it knows no customer of, and says nothing of a known shopper's", async () => {
+    const page = await newPage();
+    const info = consoleInfo(page);
+    const stranger = await signShopperToken("nobody-ordered-yet", testSecrets.SHOPPER_TOKEN_SECRET, 3600, new Date());
+    await openShop(page, { token: stranger, scriptAttributes: "data-debug" });
+    await waitForCards(page);
+    await expect.poll(() => info.join("\n")).toContain("knows no customer with its account");
+    expect(info.join("\n")).toContain("identifiers.account");
+    expect(info.join("\n")).not.toContain(stranger);
+
+    const known = await newPage();
+    const knownInfo = consoleInfo(known);
+    await openShop(known, { token: shopperToken, scriptAttributes: "data-debug" });
+    await waitForCards(known);
+    await known.waitForTimeout(300); // Lets the debug module print whatever it would.
+    expect(knownInfo).toEqual([]);
+  });
+
+  it("hides a mount point that cannot hold a shadow root, fires its empty hook and says why", async () => {
+    const page = await newPage();
+    const info = consoleInfo(page);
+    const mounts =
+      '<ul><li>A</li><li data-patron="x" data-placement="home"></li></ul><div data-patron="x" data-placement="home"></div>';
+    await openShop(page, { scriptAttributes: "data-debug", mounts, before: recordingHooks });
+    await waitForCards(page, 1);
+    const li = await page.evaluate(() => {
+      const host = document.querySelector("li[data-patron]") as HTMLElement;
+      return { hidden: host.hidden, height: host.getBoundingClientRect().height, shadow: host.shadowRoot !== null };
+    });
+    expect(li).toEqual({ hidden: true, height: 0, shadow: false });
+    expect((await seen(page)).empty).toEqual([{ placement: "home", mountIndex: 0 }]);
+    await expect.poll(() => info.join("\n")).toContain("a mount point (data-patron) cannot hold a shelf");
   });
 
   it("explains a spent time budget", async () => {

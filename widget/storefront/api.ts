@@ -14,8 +14,9 @@ const cacheKey = "patron:popular:v1";
 const cacheMaxAgeMs = 24 * 3600_000;
 
 /**
- * Why an answer did not come: the refused Response (a 401 for an expired token …) or the fetch error
- * (AbortError past the time budget, TypeError when the browser refused the origin or the network failed).
+ * What data-debug explains (v1-debug.js): each answer, as a copy (a 401 for an expired token, a 200 for
+ * a token whose account Patron does not know …), or the error met: the fetch's (AbortError past the
+ * time budget, TypeError when the browser refused the origin or the network failed) or attachShadow's.
  */
 export type Report = (problem: Response | Error) => void;
 
@@ -46,8 +47,9 @@ async function fetchShelf(url: string, timeoutMs: number, report?: Report): Prom
   const timer = setTimeout(() => controller.abort(), timeoutMs);
   try {
     const response = await fetch(url, { signal: controller.signal });
+    // Every answer, a copy for v1-debug.js: a shelf for an unknown shopper is explained too.
+    report?.(response.clone());
     if (response.ok) return validShelf(await response.json());
-    report?.(response);
     if (response.status === 400) return null;
   } catch (error) {
     report?.(error as Error);

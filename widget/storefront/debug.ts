@@ -1,7 +1,8 @@
 // data-debug on the widget's script: explains on the console why a shelf shows the popular picks (or
 // nothing). Built as its own module, /widget/v1-debug.js, and imported only by pages that ask for it,
-// so it costs the other pages nothing. Never prints the shopper token: it reads only the response's
-// status and the API's error message, or the fetch error's name, never a URL.
+// so it costs the other pages nothing. Never prints the shopper token: it prints only the response's
+// status, the API's messages and what its answer says, or the error's name and message, never a URL
+// (it reads the request's only to tell whether a token went with it).
 
 const prefix = "Patron widget:";
 /** What was printed already: one explanation per cause and page, not one per shelf or request. */
@@ -13,11 +14,26 @@ function say(line: string): void {
   console.info(line);
 }
 
-/** Why the API's answer did not come, as v1.js reports it (api.ts, Report). */
+/**
+ * What v1.js reports (api.ts, Report): each answer of the API (a copy), or the error a request or a
+ * mount point met. Explains why the shelf is not the shopper's own: a refusal, a token the API took
+ * but whose account it does not know, a degraded answer, no answer, or a mount point that cannot hold
+ * a shelf. A personal shelf, or any answer to a request without a token, says nothing.
+ */
 export async function explain(problem: Response | Error, timeoutMs: number, api: string): Promise<void> {
   let fallback = "showing the popular shelf if there is one (cached or fetched without the token), else nothing.";
   if (problem instanceof Response) {
     const body = await problem.json().catch(() => null);
+    if (problem.ok) {
+      const shelf = body?.data;
+      if (!new URL(problem.url, location.href).searchParams.has("token") || !shelf || shelf.customerKnown) return;
+      say(
+        shelf.degraded
+          ? `${prefix} the API could not read its database just now (a degraded answer): showing the last popular shelf it kept, else nothing, until it can.`
+          : `${prefix} the API took the shopper token but knows no customer with its account (the token's sub): showing the popular shelf. The sub must be the account id the shop's orders send as identifiers.account; a shopper with no order sent yet is not known.`,
+      );
+      return;
+    }
     const message: string = body?.error?.message ?? problem.statusText;
     // Which setting the API refused and why, e.g. `placement: …` for a data-placement it does not take.
     const issues: { path?: unknown[]; message?: string }[] = Array.isArray(body?.error?.issues)
@@ -39,6 +55,11 @@ export async function explain(problem: Response | Error, timeoutMs: number, api:
             ? "the API refused the shelf's settings (check the mount point's data- attributes)"
             : `the API answered ${problem.status}`;
     say(`${prefix} ${why}: "${message}"${details}; ${fallback}`);
+  } else if (problem.name === "NotSupportedError") {
+    // attachShadow refused the mount point: v1.js collapsed it.
+    say(
+      `${prefix} a mount point (data-patron) cannot hold a shelf: "${problem.message}". Put data-patron on an element of its own, such as a <div>, <section>, <aside> or <span> (not a <li>, <ul> or <a>, nor one with a shadow root already); this one is hidden.`,
+    );
   } else if (problem.name === "AbortError") {
     say(`${prefix} the API did not answer within data-timeout (${timeoutMs} ms, the whole budget); ${fallback}`);
   } else {

@@ -206,7 +206,12 @@ function start(): void {
         mounts.push(mount);
         fresh.push(mount);
         paint(mount);
-      } catch {} // attachShadow refuses some elements.
+      } catch (error) {
+        // attachShadow refuses some elements (a <li>, a <ul>): the mount point collapses, and data-debug says why.
+        host.hidden = true;
+        emit("empty", { element: host, placement: host.dataset.placement, items: [] });
+        report?.(error as Error);
+      }
     }
     if (fresh.length) fill(fresh).catch(ignore);
   };

@@ -99,7 +99,9 @@ function ProductCard({ item, position, shelf, ...props }: ShelfProps & { item: I
 function moveFocus(key: KeyboardEvent): void {
   const stops = [...(key.currentTarget as Element).querySelectorAll<HTMLElement>("a,button")];
   const at = stops.indexOf(key.target as HTMLElement);
-  const next = stops[{ ArrowRight: at + 1, ArrowLeft: at - 1, Home: 0, End: stops.length - 1 }[key.key] ?? -1];
+  // On a right-to-left page the row runs from the right: the right arrow goes back in DOM order.
+  const step = (key.currentTarget as Element).matches(":dir(rtl)") ? -1 : 1;
+  const next = stops[{ ArrowRight: at + step, ArrowLeft: at - step, Home: 0, End: stops.length - 1 }[key.key] ?? -1];
   if (next) {
     key.preventDefault();
     for (const stop of stops) stop.tabIndex = -1;
