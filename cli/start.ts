@@ -176,6 +176,7 @@ async function main() {
     API key           ${apiKey}        (POST /v1/orders, /v1/identify, /v1/products)
     Admin key         ${adminKey}      (GET /v1/customers/..., /v1/admin/...)
     Shopper token     npx patron token --sub demo-full-price
+    Your own page     add its origin to ALLOWED_ORIGINS in .dev.vars and restart (docs/embedding.md)
 
   Try:
     curl -s -H "Authorization: Bearer ${adminKey}" "${url}/v1/customers/lookup?kind=account&value=demo-full-price"

@@ -556,6 +556,54 @@ describe("console steering pages", () => {
     await admin("POST", `/v1/admin/rules/${href.split("/").pop() ?? ""}/disable`);
   }, 120_000);
 
+  it("Rules: the Target id field suggests the catalog's categories and products as typed, and a saved typo offers the nearest to choose", async () => {
+    const name = "Boost candles, typed wrong";
+    const options = () =>
+      app.page.evaluate(() =>
+        [...document.querySelectorAll<HTMLOptionElement>("#rule-targetId-options option")].map((option) => ({
+          value: option.value,
+          label: option.textContent,
+        })),
+      );
+    await openFromNav("Rules");
+    await app.page.getByRole("link", { name: "New rule" }).click();
+    const field = app.page.getByLabel("Target id", { exact: true });
+    expect(await field.getAttribute("list")).toBe("rule-targetId-options");
+    await field.fill("hanbags");
+    await expect.poll(options).toContainEqual({ value: "handbags", label: "Handbags" });
+    // Products by a word of their title, each offered by its id.
+    await app.page.getByLabel("Target type").selectOption("product");
+    await field.fill("satin");
+    const products = async () => {
+      const offered = await options();
+      return offered.length > 0 && offered.every(({ value }) => /^heels-\d{3}$/.test(value)) ? offered : null;
+    };
+    await expect.poll(products).not.toBeNull();
+    for (const option of (await products()) ?? []) expect(option.label).toMatch(/^Satin /);
+
+    // Saved with a typo: the note under the field offers the nearest category, which fixes the draft.
+    await app.page.getByLabel("Target type").selectOption("category");
+    await app.page.getByLabel("Name", { exact: true }).fill(name);
+    await field.fill("candels");
+    await app.page.getByLabel("Strength").fill("1");
+    await app.page.getByRole("button", { name: "Create rule" }).click();
+    await app.page.waitForURL(/\/console\/rules\/r_/);
+    const note = app.page.getByRole("note");
+    await note.getByText("The catalog has no category “candels” now").waitFor();
+    await note.getByRole("button", { name: "Candles (candles)" }).click();
+    expect(await field.inputValue()).toBe("candles");
+    await note.waitFor({ state: "detached" });
+    await app.page.getByRole("button", { name: "Save changes" }).click();
+    await app.page.getByRole("status").getByText("Saved.", { exact: true }).waitFor();
+    const ruleId = decodeURIComponent(app.page.url().split("/").pop() ?? "");
+    const saved = await admin<{ targetId: string; targetInCatalog: boolean }>(
+      "GET",
+      `/v1/admin/rules/${encodeURIComponent(ruleId)}`,
+    );
+    expect(saved).toMatchObject({ targetId: "candles", targetInCatalog: true });
+    await admin("POST", `/v1/admin/rules/${encodeURIComponent(ruleId)}/disable`);
+  }, 120_000);
+
   it("Rules: each rule's state (live, scheduled, ended, disabled) in the list and on its page; a window already over is said when saved and in the preview, a scheduled draft is previewed as if started", async () => {
     // The datetime-local value of an instant `days` from now, on the retailer's clock (RETAILER_TIME_ZONE,
     // UTC here), which the form reads whatever the browser's zone.

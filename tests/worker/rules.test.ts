@@ -586,3 +586,70 @@ describe("rules API: unknown ids and keys", () => {
     expect(await tableContents()).toEqual(before);
   });
 });
+
+describe("rules API: what a target may mean (GET /v1/admin/rules/targets)", () => {
+  const targets = async (query: string, key: string | null = adminKey) => {
+    const response = await call("GET", `/targets?${query}`, undefined, { key });
+    return {
+      status: response.status,
+      body: (await response.json()) as { data: { targets: { id: string; name: string }[] } } & ErrorBody,
+    };
+  };
+
+  it("answers the catalog's categories and products nearest to what was typed, typos and titles included", async () => {
+    const prefix = uniquePrefix();
+    const products = [
+      {
+        id: `${prefix}-sku-1001`,
+        title: "Red court shoe",
+        categoryId: `${prefix}-heels`,
+        categoryName: "Heels",
+        listPrice: 80,
+      },
+      { id: `${prefix}-sku-1002`, title: "Suede ankle boot", categoryId: `${prefix}-boots`, listPrice: 120 },
+      {
+        id: `${prefix}-sku-1003`,
+        title: "Retired sandal",
+        categoryId: `${prefix}-sandals`,
+        listPrice: 40,
+        active: false,
+      },
+    ];
+    expect((await client(SELF).postProducts(products)).status).toBe(200);
+
+    const category = await targets(`type=category&q=${prefix}-heelz`);
+    expect(category.status).toBe(200);
+    expect(category.body.data.targets[0]).toEqual({ id: `${prefix}-heels`, name: "Heels" });
+    // A category named by no product's categoryName is named by its id; one with no active product is not offered.
+    const boots = await targets(`type=category&q=${prefix}-boot`);
+    expect(boots.body.data.targets).toEqual([{ id: `${prefix}-boots`, name: `${prefix}-boots` }]);
+    expect((await targets(`type=category&q=${prefix}-sandals`)).body.data.targets.map((t) => t.id)).not.toContain(
+      `${prefix}-sandals`,
+    );
+
+    // Products by a word of the title, or by an id with a typo past its start.
+    const byTitle = await targets(`type=product&q=ankle`);
+    expect(byTitle.body.data.targets.map((t) => t.id)).toContain(`${prefix}-sku-1002`);
+    const byTypo = await targets(`type=product&q=${prefix}-sku-1012&limit=1`);
+    expect(byTypo.body.data.targets).toEqual([{ id: `${prefix}-sku-1002`, name: "Suede ankle boot" }]);
+    // A wildcard typed is a character like any other, not a pattern.
+    expect((await targets(`type=product&q=${encodeURIComponent(`${prefix}%`)}`)).body.data.targets).toEqual([]);
+  });
+
+  it("refuses a missing or unknown type, a bad limit and an unknown parameter with 400, and no admin key with 401", async () => {
+    expect((await targets("type=category", null)).status).toBe(401);
+    expect((await targets("type=category", apiKey)).status).toBe(401);
+    for (const [query, path] of [
+      ["q=heels", "type"],
+      ["type=brand", "type"],
+      ["type=category&limit=0", "limit"],
+      ["type=category&limit=21", "limit"],
+    ] as const) {
+      const refused = await targets(query);
+      expect(refused.status, query).toBe(400);
+      expect(refused.body.error.code).toBe("invalid_request");
+      expect(refused.body.error.issues?.map((issue) => issue.path[0])).toContain(path);
+    }
+    expect((await targets("type=category&search=heels")).body.error.message).toMatch(/search is not a parameter/);
+  });
+});

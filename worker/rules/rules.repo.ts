@@ -8,6 +8,7 @@ import { rules, ruleVersions } from "../../db/schema.ts";
 import type { Rule } from "../core/rules/types.ts";
 import type { Db } from "../env.ts";
 import type { ChangeKind, CreateRuleInput, RuleVersionView, RuleView } from "./rules.schemas.ts";
+import type { TargetCandidate } from "./targets.ts";
 
 type RuleRow = typeof rules.$inferSelect;
 type RuleVersionRow = typeof ruleVersions.$inferSelect;
@@ -103,6 +104,41 @@ export async function targetsInCatalog(
           WHERE EXISTS (SELECT 1 FROM products WHERE category_id = t.value AND active = 1)`);
   const found = new Set(rows.map((row) => row.target));
   return (rule) => rule.targetId === "*" || found.has(`${rule.targetType}:${rule.targetId}`);
+}
+
+/** Candidates read for a product target at most: the nearest of them are answered. */
+const productCandidates = 500;
+
+/**
+ * What the catalog has that a rule's target may mean (worker/rules/targets.ts picks the nearest):
+ * every category with an active product, named by the catalog (its id where it has no name); or the
+ * active products whose id or title holds `typed`, and those whose id starts like it (a typo further
+ * on), up to `productCandidates` of each, read without loading the catalog.
+ */
+export async function catalogTargets(db: Db, type: "category" | "product", typed: string): Promise<TargetCandidate[]> {
+  if (type === "category")
+    return db.all<TargetCandidate>(sql`
+      SELECT p.category_id AS id, coalesce(c.name, p.category_id) AS name
+      FROM (SELECT DISTINCT category_id FROM products WHERE active = 1) AS p
+      LEFT JOIN categories c ON c.id = p.category_id`);
+  const query = typed.trim();
+  if (query === "")
+    return db.all<TargetCandidate>(
+      sql`SELECT id, title AS name FROM products WHERE active = 1 ORDER BY id LIMIT ${productCandidates}`,
+    );
+  const holding = `%${query.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+  // The first two characters typed are taken as right: the ids from there on, by the primary key.
+  const start = query.slice(0, 2);
+  const [held, near] = await Promise.all([
+    db.all<TargetCandidate>(sql`
+      SELECT id, title AS name FROM products
+      WHERE active = 1 AND (id LIKE ${holding} ESCAPE '\\' OR title LIKE ${holding} ESCAPE '\\')
+      LIMIT ${productCandidates}`),
+    db.all<TargetCandidate>(sql`
+      SELECT id, title AS name FROM products WHERE id >= ${start} AND active = 1 ORDER BY id
+      LIMIT ${productCandidates}`),
+  ]);
+  return [...new Map([...held, ...near].map((product) => [product.id, product])).values()];
 }
 
 /** Oldest first, so versions read 1, 2, 3 ... */

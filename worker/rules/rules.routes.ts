@@ -1,5 +1,5 @@
 // Merchandiser rules API (admin key), mounted at /v1/admin/rules: create, list, read with history,
-// partial update, disable/enable, delete. Every change is recorded as a new version with who made it
+// partial update, disable/enable, delete, and the catalog's categories or products a target may mean. Every change is recorded as a new version with who made it
 // (a deleted rule's history stays readable at /:id/versions); the
 // recommendations route reads rules through liveRulesFor (rules.repo.ts), not through these routes.
 import type { Context } from "hono";
@@ -10,6 +10,7 @@ import { requireAdminKey } from "../http/auth.ts";
 import { ApiError, notFound } from "../http/errors.ts";
 import { defaultMaxBodyBytes, jsonBody, parseOrThrow, queryParams, readJson } from "../http/validate.ts";
 import {
+  catalogTargets,
   createRule,
   deleteRule,
   findRule,
@@ -29,9 +30,11 @@ import {
   type RuleStatusView,
   type RuleView,
   ruleParamsSchema,
+  ruleTargetsQuerySchema,
   updateRuleSchemaFor,
 } from "./rules.schemas.ts";
 import { steerRoutes } from "./steer.routes.ts";
+import { nearestTargets } from "./targets.ts";
 
 type RulesContext = Context<AppEnv>;
 
@@ -109,6 +112,12 @@ export const rulesRoutes = new Hono<AppEnv>()
   .get("/", async (c) => {
     const { enabled } = queryParams(c, listRulesQuerySchema);
     return c.json({ data: await withCatalogCheck(c, await listRules(c.var.db, { enabled })) });
+  })
+  .get("/targets", async (c) => {
+    // What a rule's target may mean: the console's Target id suggestions and its "did you mean".
+    const { type, q, limit } = queryParams(c, ruleTargetsQuerySchema);
+    const targets = nearestTargets(q, await catalogTargets(c.var.db, type, q), limit);
+    return c.json({ data: { type, q, targets } });
   })
   .get("/:id", async (c) => {
     const rule = await existingRule(c);

@@ -5,7 +5,13 @@ import * as z from "zod";
 import { ruleStates } from "../core/rules/state.ts";
 import { channelPreferences, ruleActions, ruleTargetTypes } from "../core/rules/types.ts";
 import { discountSensitivities, lifecycleStages, valueTiers } from "../core/vocabulary.ts";
-import { instantField, noControlCharacters, printable, printableText } from "../http/fields.schemas.ts";
+import {
+  instantField,
+  noControlCharacters,
+  printable,
+  printableText,
+  wholeNumberParam,
+} from "../http/fields.schemas.ts";
 
 /** The discount switches may target every item with this id. */
 export const everyItem = "*";
@@ -186,6 +192,13 @@ export const listRulesQuerySchema = z.object({
     .enum(["true", "false"], { error: "enabled must be true or false" })
     .transform((value) => value === "true")
     .optional(),
+});
+
+/** GET /v1/admin/rules/targets: what the catalog has that a rule's target may mean. */
+export const ruleTargetsQuerySchema = z.object({
+  type: z.enum(ruleTargetTypes, { error: `type must be ${ruleTargetTypes.join(" or ")}` }),
+  q: z.string().max(200, "q must be at most 200 characters").regex(printable, `q ${noControlCharacters}`).default(""),
+  limit: wholeNumberParam("limit", 1, 20).default(8),
 });
 
 /** Who made a change: the optional X-Patron-User header, else "admin". */

@@ -61,13 +61,75 @@ const segmentFields: { field: keyof Segment; label: string; values: string[] }[]
 const targetOf = (rule: { targetType: string; targetId: string }) => `${rule.targetType} “${rule.targetId.trim()}”`;
 
 /** Said wherever a rule's target is missing from the catalog: the rule is kept but changes no shelf. */
-function NotInCatalog({ target, id }: { target: string; id?: string }) {
+function NotInCatalog({
+  target,
+  id,
+  nearest = [],
+  choose,
+}: {
+  target: string;
+  id?: string;
+  /** What the catalog has near the id (the form's suggestions), each offered as the target. */
+  nearest?: CatalogTarget[];
+  choose?: (targetId: string) => void;
+}) {
   return (
     <p class="problem" role="note" id={id}>
       The catalog has no {target} now: this rule changes no shelf until it does. Check the id for a typo, or whether the
       item was taken out of the catalog.
+      {choose && nearest.length > 0 && (
+        <>
+          {" "}
+          Did you mean{" "}
+          {nearest.slice(0, 3).map((each, index) => (
+            <span key={each.id}>
+              {index > 0 && ", "}
+              <button type="button" class="link" onClick={() => choose(each.id)}>
+                {each.name === each.id ? each.id : `${each.name} (${each.id})`}
+              </button>
+            </span>
+          ))}
+          ?
+        </>
+      )}
     </p>
   );
+}
+
+/** A category or product the catalog has, as GET /v1/admin/rules/targets answers it. */
+interface CatalogTarget {
+  id: string;
+  name: string;
+}
+
+/**
+ * The catalog's categories or products nearest to what the Target id field holds, asked for a moment
+ * after typing stops; none for `*` or when the request fails (the field still takes any id).
+ */
+function useCatalogTargets(type: string, typed: string): CatalogTarget[] {
+  const [targets, setTargets] = useState<CatalogTarget[]>([]);
+  useEffect(() => {
+    const query = typed.trim();
+    if (query === "*") {
+      setTargets([]);
+      return;
+    }
+    let current = true;
+    const timer = setTimeout(() => {
+      api<{ targets: CatalogTarget[] }>(
+        "GET",
+        `/v1/admin/rules/targets?type=${encodeURIComponent(type)}&q=${encodeURIComponent(query)}`,
+      ).then(
+        (data) => current && setTargets(data.targets),
+        () => current && setTargets([]),
+      );
+    }, 200);
+    return () => {
+      current = false;
+      clearTimeout(timer);
+    };
+  }, [type, typed]);
+  return targets;
 }
 
 /** What a boost or bury does to the score, which strength alone does not say: "score × 2" for a boost of 1. */
@@ -468,6 +530,7 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
     !rule.targetInCatalog &&
     rule.targetType === draft.targetType &&
     rule.targetId === draft.targetId.trim();
+  const catalogTargets = useCatalogTargets(draft.targetType, draft.targetId);
   const fieldProblem = (field: string) =>
     problem?.issues
       .filter((issue) => String(issue.path[0]) === field)
@@ -502,7 +565,7 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
   const text = (
     field: keyof Draft,
     label: string,
-    options: { type?: "text" | "number" | "datetime-local"; hint?: string; step?: string } = {},
+    options: { type?: "text" | "number" | "datetime-local"; hint?: string; step?: string; list?: string } = {},
   ) => {
     const messages = fieldProblem(field) ?? [];
     const id = `rule-${field}`;
@@ -513,6 +576,8 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
           id={id}
           type={(options.type ?? "text") as "text"}
           step={options.step}
+          list={options.list}
+          autoComplete={options.list ? "off" : undefined}
           value={draft[field] as string}
           aria-invalid={messages.length > 0 ? "true" : undefined}
           aria-describedby={
@@ -568,11 +633,33 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
           <option value="product">product</option>
         </select>
       </div>
-      {text("targetId", "Target id", { hint: "A category or product id; * (every item) for the discount switches." })}
-      {savedTargetMissing && <NotInCatalog target={targetOf(rule)} id="rule-targetId-catalog" />}
+      {text("targetId", "Target id", {
+        hint: "A category or product id (the catalog's nearest show as you type: id, name or title); * (every item) for the discount switches.",
+        list: "rule-targetId-options",
+      })}
+      <datalist id="rule-targetId-options">
+        {catalogTargets.map((each) => (
+          <option key={each.id} value={each.id}>
+            {each.name}
+          </option>
+        ))}
+      </datalist>
+      {savedTargetMissing && (
+        <NotInCatalog
+          target={targetOf(rule)}
+          id="rule-targetId-catalog"
+          nearest={catalogTargets.filter((each) => each.id !== rule.targetId)}
+          choose={(targetId) => set({ targetId })}
+        />
+      )}
       {(draft.action === "boost" || draft.action === "bury") &&
         text("strength", "Strength", { type: "number", step: "0.1", hint: strengthHint(draft.action) })}
-      {draft.action === "pin" && text("slot", "Slot", { type: "number", step: "1", hint: "Shelf position, 1 to 50." })}
+      {draft.action === "pin" &&
+        text("slot", "Slot", {
+          type: "number",
+          step: "1",
+          hint: "Shelf position, 1 to 50. A shelf shows 8 items unless its page asks for more (data-limit): a pin past its last item is not seen there.",
+        })}
       <fieldset class="segment">
         <legend>Who it applies to (nothing ticked: everyone)</legend>
         {segmentFields.map((group) => (
