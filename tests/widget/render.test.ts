@@ -636,4 +636,51 @@ describe("accessibility", () => {
     expect(contrast).toBeGreaterThanOrEqual(4.5);
     expect(await shelfStyle(page, "h2", "font-size")).toBe("25px"); // 1.25rem of the page's 20px.
   });
+
+  it("takes its size from --patron-size on a page whose root font size is 62.5%, in the space v1.css reserved", async () => {
+    const sizes = async (css: string) => {
+      const page = await newPage();
+      await serveShop(page, {
+        "/": hostPage({ workerUrl: worker.url, css: `html { font-size: 62.5%; } ${css}` }),
+      });
+      await page.goto(`${shopOrigin}/`, { waitUntil: "domcontentloaded" });
+      const reserved = await page.evaluate(
+        () => document.querySelector("[data-patron]")!.getBoundingClientRect().height,
+      );
+      await waitForCards(page);
+      await settle(page);
+      return {
+        reserved,
+        ...(await page.evaluate(() => {
+          const host = document.querySelector("[data-patron]")!;
+          const shadow = host.shadowRoot!;
+          return {
+            host: host.getBoundingClientRect().height,
+            section: shadow.querySelector("section")!.getBoundingClientRect().height,
+            heading: getComputedStyle(shadow.querySelector("h2")!).fontSize,
+            reason: getComputedStyle(shadow.querySelector("p")!).fontSize,
+            image: shadow.querySelector("i")!.getBoundingClientRect().height,
+          };
+        })),
+      };
+    };
+    // 1.6rem of a 10px root is the reader's 16px: the shelf as on a page that leaves the root alone.
+    expect(await sizes("[data-patron] { --patron-size: 1.6rem; }")).toEqual({
+      reserved: 312,
+      host: 312,
+      section: 312,
+      heading: "20px",
+      reason: "13px",
+      image: 160,
+    });
+    // Without it the shelf follows the root, as every size is a multiple of 1rem.
+    expect(await sizes("")).toEqual({
+      reserved: 195,
+      host: 195,
+      section: 195,
+      heading: "12.5px",
+      reason: "8.125px",
+      image: 100,
+    });
+  });
 });
