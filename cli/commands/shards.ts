@@ -552,7 +552,7 @@ export function register(program: Command): void {
             `finished: the deployment runs ${step.to} shards; the old ${step.from} shards' ${step.removed} entries for keys homed in the new ones are removed (${took})`,
           );
           console.log(
-            "The customers whose account key (or, without an account, card, email or phone) is homed in a new shard are still held in the old ones (their shelf and lookups are forwarded once, and the new shards hold none of them): run patron shards rebalance to move them.",
+            "The customers whose home is a new shard (their account key's, or, without an account, their card's, email's or phone's, a guest's order's) are still held in the old ones (their shelf and lookups are forwarded once, and the new shards hold only the customers created since): run patron shards rebalance to move them.",
           );
         }
       } catch (error) {

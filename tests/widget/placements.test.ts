@@ -961,6 +961,18 @@ describe("data-debug", () => {
     expect(li).toEqual({ hidden: true, height: 0, shadow: false });
     expect((await seen(page)).empty).toEqual([{ placement: "home", mountIndex: 0 }]);
     await expect.poll(() => info.join("\n")).toContain("a mount point (data-patron) cannot hold a shelf");
+    // Once: a remount passes it by. A page's own element with a shadow root of its own is left as it is.
+    const own = await page.evaluate(() => {
+      const element = document.body.appendChild(document.createElement("div"));
+      element.dataset.patron = "x";
+      element.attachShadow({ mode: "open" }).innerHTML = "<p>the page's own</p>";
+      (window as unknown as { patron: (command: string) => void }).patron("mount");
+      return { hidden: element.hidden, text: element.shadowRoot!.textContent };
+    });
+    await page.waitForTimeout(300);
+    expect(own).toEqual({ hidden: false, text: "the page's own" });
+    expect((await seen(page)).empty).toEqual([{ placement: "home", mountIndex: 0 }]);
+    expect(info.filter((line) => line.includes("cannot hold a shelf"))).toHaveLength(1);
   });
 
   it("explains a spent time budget", async () => {

@@ -634,6 +634,12 @@ describe("rules API: what a target may mean (GET /v1/admin/rules/targets)", () =
     expect(byTypo.body.data.targets).toEqual([{ id: `${prefix}-sku-1002`, name: "Suede ankle boot" }]);
     // A wildcard typed is a character like any other, not a pattern.
     expect((await targets(`type=product&q=${encodeURIComponent(`${prefix}%`)}`)).body.data.targets).toEqual([]);
+    // An id in capitals, typed in lower case with a typo: still found (ids compare by case in the index).
+    const capitals = { id: `ZQ-${prefix}-1001`, title: "Velvet slipper", categoryId: `${prefix}-heels`, listPrice: 60 };
+    expect((await client(SELF).postProducts([capitals])).status).toBe(200);
+    expect((await targets(`type=product&q=zq-${prefix}-1011&limit=1`)).body.data.targets).toEqual([
+      { id: capitals.id, name: "Velvet slipper" },
+    ]);
   });
 
   it("refuses a missing or unknown type, a bad limit and an unknown parameter with 400, and no admin key with 401", async () => {

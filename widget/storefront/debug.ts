@@ -58,7 +58,7 @@ export async function explain(problem: Response | Error, timeoutMs: number, api:
   } else if (problem.name === "NotSupportedError") {
     // attachShadow refused the mount point: v1.js collapsed it.
     say(
-      `${prefix} a mount point (data-patron) cannot hold a shelf: "${problem.message}". Put data-patron on an element of its own, such as a <div>, <section>, <aside> or <span> (not a <li>, <ul> or <a>, nor one with a shadow root already); this one is hidden.`,
+      `${prefix} a mount point (data-patron) cannot hold a shelf: "${problem.message}". Put data-patron on an element of its own, such as a <div>, <section>, <aside> or <span> (not a <li>, <ul> or <a>); this one is hidden.`,
     );
   } else if (problem.name === "AbortError") {
     say(`${prefix} the API did not answer within data-timeout (${timeoutMs} ms, the whole budget); ${fallback}`);

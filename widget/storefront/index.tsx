@@ -61,6 +61,8 @@ function start(): void {
   const ours = new WeakSet<ShadowRoot>();
   /** The mount points this script hid for want of items, across remounts: only these it shows again. */
   const collapsed = new WeakSet<HTMLElement>();
+  /** The mount points that cannot hold a shadow root, hidden once: a remount passes them by. */
+  const refused = new WeakSet<HTMLElement>();
   let token = data.token ?? "";
   let mounts: Mount[] = [];
   /** One answer per page context, kept for remounts; `asked` is the limit it was requested with. */
@@ -207,10 +209,14 @@ function start(): void {
         fresh.push(mount);
         paint(mount);
       } catch (error) {
-        // attachShadow refuses some elements (a <li>, a <ul>): the mount point collapses, and data-debug says why.
-        host.hidden = true;
-        emit("empty", { element: host, placement: host.dataset.placement, items: [] });
-        report?.(error as Error);
+        // attachShadow refuses some elements (a <li>, a <ul>): the mount point collapses, once, and data-debug
+        // says why. One with a shadow root of the page's own (a custom element) is the page's: left as it is.
+        if (!host.shadowRoot && !refused.has(host)) {
+          refused.add(host);
+          host.hidden = true;
+          emit("empty", { element: host, placement: host.dataset.placement, items: [] });
+          report?.(error as Error);
+        }
       }
     }
     if (fresh.length) fill(fresh).catch(ignore);

@@ -100,7 +100,8 @@ function moveFocus(key: KeyboardEvent): void {
   const stops = [...(key.currentTarget as Element).querySelectorAll<HTMLElement>("a,button")];
   const at = stops.indexOf(key.target as HTMLElement);
   // On a right-to-left page the row runs from the right: the right arrow goes back in DOM order.
-  const step = (key.currentTarget as Element).matches(":dir(rtl)") ? -1 : 1;
+  // (getComputedStyle, not :dir(rtl), which older browsers refuse with a SyntaxError.)
+  const step = getComputedStyle(key.currentTarget as Element).direction === "rtl" ? -1 : 1;
   const next = stops[{ ArrowRight: at + step, ArrowLeft: at - step, Home: 0, End: stops.length - 1 }[key.key] ?? -1];
   if (next) {
     key.preventDefault();

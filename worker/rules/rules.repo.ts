@@ -117,28 +117,35 @@ const productCandidates = 500;
  */
 export async function catalogTargets(db: Db, type: "category" | "product", typed: string): Promise<TargetCandidate[]> {
   if (type === "category")
+    // Each product's upsert writes its category's row: one row per category, each checked by
+    // products_category_idx up to its first active product (no scan of the products).
     return db.all<TargetCandidate>(sql`
-      SELECT p.category_id AS id, coalesce(c.name, p.category_id) AS name
-      FROM (SELECT DISTINCT category_id FROM products WHERE active = 1) AS p
-      LEFT JOIN categories c ON c.id = p.category_id`);
+      SELECT c.id, coalesce(nullif(c.name, ''), c.id) AS name FROM categories c
+      WHERE EXISTS (SELECT 1 FROM products p WHERE p.category_id = c.id AND p.active = 1)`);
   const query = typed.trim();
   if (query === "")
     return db.all<TargetCandidate>(
       sql`SELECT id, title AS name FROM products WHERE active = 1 ORDER BY id LIMIT ${productCandidates}`,
     );
   const holding = `%${query.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-  // The first two characters typed are taken as right: the ids from there on, by the primary key.
+  // The first two characters typed are taken as right: the ids from there on, by the primary key (as
+  // typed, in lower and in upper case: ids compare by case there, the ranking does not).
   const start = query.slice(0, 2);
-  const [held, near] = await Promise.all([
+  const starts = [...new Set([start, start.toLowerCase(), start.toUpperCase()])];
+  const found = await Promise.all([
+    // Ids and titles starting with what was typed first, so a long list of matches keeps them.
     db.all<TargetCandidate>(sql`
       SELECT id, title AS name FROM products
       WHERE active = 1 AND (id LIKE ${holding} ESCAPE '\\' OR title LIKE ${holding} ESCAPE '\\')
+      ORDER BY (id LIKE ${holding.slice(1)} ESCAPE '\\' OR title LIKE ${holding.slice(1)} ESCAPE '\\') DESC, id
       LIMIT ${productCandidates}`),
-    db.all<TargetCandidate>(sql`
-      SELECT id, title AS name FROM products WHERE id >= ${start} AND active = 1 ORDER BY id
-      LIMIT ${productCandidates}`),
+    ...starts.map((from) =>
+      db.all<TargetCandidate>(sql`
+        SELECT id, title AS name FROM products WHERE id >= ${from} AND active = 1 ORDER BY id
+        LIMIT ${productCandidates}`),
+    ),
   ]);
-  return [...new Map([...held, ...near].map((product) => [product.id, product])).values()];
+  return [...new Map(found.flat().map((product) => [product.id, product])).values()];
 }
 
 /** Oldest first, so versions read 1, 2, 3 ... */

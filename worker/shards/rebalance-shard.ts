@@ -95,6 +95,14 @@ async function movePage(ctx: MoveContext, after: string, limit: number, placing:
   );
   const keysOf = new Map<string, string[]>(live.map((id) => [id, []]));
   for (const row of held) keysOf.set(row.customer_id, [...(keysOf.get(row.customer_id) ?? []), row.key]);
+  // A guest has no key to ask: its own orders decide first instead (one read for the page's guests).
+  const guests = live.filter((id) => keysOf.get(id)?.length === 0);
+  const ordersOf = new Map<string, string[]>();
+  if (guests.length > 0)
+    for (const row of await db.all<{ customer_id: string; source: string }>(
+      sql`SELECT customer_id, 'order:' || id AS source FROM orders WHERE customer_id IN (SELECT value FROM ${jsonEach(guests)})`,
+    ))
+      ordersOf.set(row.customer_id, [...(ordersOf.get(row.customer_id) ?? []), row.source]);
 
   const page: RebalancePage = {
     scanned: rows.length,
@@ -107,9 +115,10 @@ async function movePage(ctx: MoveContext, after: string, limit: number, placing:
   const seen = new Set<string>();
   const bound = new Map<number, Region[]>();
   for (const [customer, keys] of keysOf) {
-    // A customer's own keys decide first: most regions are one customer, and one whose keys keep it
-    // here is walked only if another of its customers' keys sends it away. A guest has no keys to ask.
-    if (seen.has(customer) || (keys.length > 0 && placing({ keys, sources: [] }) === null)) continue;
+    // A customer's own keys (a guest's own orders) decide first: most regions are one customer, and one
+    // they keep here is walked only if another of its customers' keys sends it away.
+    const own = { keys, sources: keys.length > 0 ? [] : (ordersOf.get(customer) ?? []) };
+    if (seen.has(customer) || (own.keys.length + own.sources.length > 0 && placing(own) === null)) continue;
     const reached = new Set<string>([customer]);
     // A guest (no identity key) is found from the customer itself.
     const region = await regionOf(db, keys, reached, keys.length === 0 ? { customers: [customer] } : {});

@@ -61,37 +61,11 @@ const segmentFields: { field: keyof Segment; label: string; values: string[] }[]
 const targetOf = (rule: { targetType: string; targetId: string }) => `${rule.targetType} “${rule.targetId.trim()}”`;
 
 /** Said wherever a rule's target is missing from the catalog: the rule is kept but changes no shelf. */
-function NotInCatalog({
-  target,
-  id,
-  nearest = [],
-  choose,
-}: {
-  target: string;
-  id?: string;
-  /** What the catalog has near the id (the form's suggestions), each offered as the target. */
-  nearest?: CatalogTarget[];
-  choose?: (targetId: string) => void;
-}) {
+function NotInCatalog({ target, id }: { target: string; id?: string }) {
   return (
     <p class="problem" role="note" id={id}>
       The catalog has no {target} now: this rule changes no shelf until it does. Check the id for a typo, or whether the
       item was taken out of the catalog.
-      {choose && nearest.length > 0 && (
-        <>
-          {" "}
-          Did you mean{" "}
-          {nearest.slice(0, 3).map((each, index) => (
-            <span key={each.id}>
-              {index > 0 && ", "}
-              <button type="button" class="link" onClick={() => choose(each.id)}>
-                {each.name === each.id ? each.id : `${each.name} (${each.id})`}
-              </button>
-            </span>
-          ))}
-          ?
-        </>
-      )}
     </p>
   );
 }
@@ -108,6 +82,8 @@ interface CatalogTarget {
  */
 function useCatalogTargets(type: string, typed: string): CatalogTarget[] {
   const [targets, setTargets] = useState<CatalogTarget[]>([]);
+  // Another type's list is not offered while this type's is asked for.
+  useEffect(() => setTargets([]), [type]);
   useEffect(() => {
     const query = typed.trim();
     if (query === "*") {
@@ -565,7 +541,7 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
   const text = (
     field: keyof Draft,
     label: string,
-    options: { type?: "text" | "number" | "datetime-local"; hint?: string; step?: string; list?: string } = {},
+    options: { type?: "text" | "number" | "datetime-local"; hint?: string; step?: string } = {},
   ) => {
     const messages = fieldProblem(field) ?? [];
     const id = `rule-${field}`;
@@ -576,8 +552,6 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
           id={id}
           type={(options.type ?? "text") as "text"}
           step={options.step}
-          list={options.list}
-          autoComplete={options.list ? "off" : undefined}
           value={draft[field] as string}
           aria-invalid={messages.length > 0 ? "true" : undefined}
           aria-describedby={
@@ -634,24 +608,28 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
         </select>
       </div>
       {text("targetId", "Target id", {
-        hint: "A category or product id (the catalog's nearest show as you type: id, name or title); * (every item) for the discount switches.",
-        list: "rule-targetId-options",
+        hint: "A category or product id; * (every item) for the discount switches. The catalog's nearest (by id, name or title) show under it as you type.",
       })}
-      <datalist id="rule-targetId-options">
-        {catalogTargets.map((each) => (
-          <option key={each.id} value={each.id}>
-            {each.name}
-          </option>
-        ))}
-      </datalist>
-      {savedTargetMissing && (
-        <NotInCatalog
-          target={targetOf(rule)}
-          id="rule-targetId-catalog"
-          nearest={catalogTargets.filter((each) => each.id !== rule.targetId)}
-          choose={(targetId) => set({ targetId })}
-        />
+      {catalogTargets.length > 0 && !catalogTargets.some((each) => each.id === draft.targetId.trim()) && (
+        <div class="suggestions">
+          <small class="muted">In the catalog:</small>
+          {catalogTargets.slice(0, 5).map((each) => (
+            <button
+              key={each.id}
+              type="button"
+              class="link"
+              onClick={() => {
+                set({ targetId: each.id });
+                // The list goes once the id is the catalog's: the keyboard stays on the field.
+                document.getElementById("rule-targetId")?.focus();
+              }}
+            >
+              {each.name === each.id ? each.id : `${each.name} (${each.id})`}
+            </button>
+          ))}
+        </div>
       )}
+      {savedTargetMissing && <NotInCatalog target={targetOf(rule)} id="rule-targetId-catalog" />}
       {(draft.action === "boost" || draft.action === "bury") &&
         text("strength", "Strength", { type: "number", step: "0.1", hint: strengthHint(draft.action) })}
       {draft.action === "pin" &&
