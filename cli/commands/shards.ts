@@ -265,7 +265,12 @@ export function shardsStatusText(view: ShardsStatusView): string[] {
     lines.push(
       `The fullest, shard ${fullest.shard}, holds ${percent(fullest.share)} of the ${limit} one shard can store${capacity}.`,
     );
-  if (view.spread !== null) lines.push(`The shard with the most customers holds ${view.spread.toFixed(2)}× the mean.`);
+  if (view.spread !== null)
+    lines.push(
+      view.spreadOver < view.count
+        ? `Of the ${view.spreadOver} shards that stay once the shrink is done, the one with the most customers holds ${view.spread.toFixed(2)}× their mean.`
+        : `The shard with the most customers holds ${view.spread.toFixed(2)}× the mean.`,
+    );
   const main = view.main;
   if (main) {
     lines.push(

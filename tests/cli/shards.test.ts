@@ -211,6 +211,16 @@ describe("shardsStatusText", () => {
     expect(text).not.toContain("Grow the shards");
   });
 
+  it("during a shrink, gives the spread of the shards that stay", () => {
+    const parts = [part(0, 300, 3_000_000), part(1, 100, 1_000_000), part(2, 20, 200_000)];
+    const shrinking = shardsStatusText({ ...shardsOverview(3, parts, [], null, 2), reshard: null, rebalance: null });
+    expect(shrinking).toContain(
+      "Of the 2 shards that stay once the shrink is done, the one with the most customers holds 1.50× their mean.",
+    );
+    const whole = shardsStatusText({ ...shardsOverview(3, parts), reshard: null, rebalance: null });
+    expect(whole).toContain("The shard with the most customers holds 2.14× the mean.");
+  });
+
   it("says to grow before the fullest fills, unless a reshard is under way: then how to go on with it", () => {
     const parts = [part(0, 10, 7_500_000_000, 2, 4), part(1, 10, 1, 0, 4), part(2, 10, 1, 0, 4), part(3, 10, 1, 0, 4)];
     const grow = shardsStatusText({ ...shardsOverview(4, parts), reshard: null, rebalance: null }).join("\n");

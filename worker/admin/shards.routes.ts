@@ -136,7 +136,14 @@ export const shardAdminRoutes = new Hono<AppEnv>()
     );
     return c.json({
       data: {
-        ...shardsOverview(count, parts, unanswered, main),
+        // During a shrink the spread is of the shards that stay: the others are being emptied.
+        ...shardsOverview(
+          count,
+          parts,
+          unanswered,
+          main,
+          reshard && reshard.phase !== "done" && reshard.to < count ? reshard.to : count,
+        ),
         reshard: reshard && reshardView(reshard, count),
         rebalance: rebalance && rebalanceView(rebalance, count),
       },

@@ -63,6 +63,18 @@ describe("shardsOverview", () => {
     expect(full.fullest?.shard).toBe(1);
   });
 
+  it("during a shrink, spreads over the shards that stay: the ones it removes are being emptied", () => {
+    const parts = [part(0, 300, 3_000_000), part(1, 100, 1_000_000), part(2, 20, 200_000), part(3, 0, 40_960)];
+    const shrinking = shardsOverview(4, parts, [], null, 2);
+    // 300 over the mean of shards 0 and 1 (200), not over all four's (105).
+    expect(shrinking.spread).toBe(1.5);
+    expect(shrinking.spreadOver).toBe(2);
+    expect(shrinking.totals.customers).toBe(420);
+    const whole = shardsOverview(4, parts);
+    expect(whole.spread).toBeCloseTo(300 / 105, 10);
+    expect(whole.spreadOver).toBe(4);
+  });
+
   it("has no spread or density without customers", () => {
     const view = shardsOverview(2, [part(0, 0, 40_960), part(1, 0, 40_960)]);
     expect(view.spread).toBeNull();

@@ -101,6 +101,15 @@ describe("a reshard from 4 to 2 shards, under the old count", () => {
     // stays is copied, marked, to its key's home among 2. One placing it in a removed shard (an
     // identifier seen only unverified with a guest who moved) places nothing: neither copied nor kept.
     for (const index of [2, 3]) expect(await held(index)).toEqual({ customers: 0, orders: 0, calls: 0 });
+    // The status's spread is of the two shards that stay, not of all four (two of them emptied).
+    const overview = (
+      (await (await api.call("GET", "/v1/admin/shards", undefined, adminKey)).json()) as {
+        data: { spread: number; spreadOver: number; shards: { shard: number; customers: number }[] };
+      }
+    ).data;
+    const staying = overview.shards.filter((part) => part.shard < 2).map((part) => part.customers);
+    expect(overview.spreadOver).toBe(2);
+    expect(overview.spread).toBeCloseTo(Math.max(...staying) / ((staying[0]! + staying[1]!) / 2), 10);
     const removedEntries = new Map<string, number>();
     for (const index of [2, 3])
       for (const row of await rowsIn<{ key: string; shard: number }>(index, "SELECT key, shard FROM shard_directory"))

@@ -54,8 +54,13 @@ export interface ShardsOverview {
   totals: { customers: number; bytes: number; unfinishedMoves: number };
   /** The shard storing the most bytes, and its share of the limit; null when none answered. */
   fullest: { shard: number; bytes: number; share: number } | null;
-  /** The most customers one shard holds over the mean (1: even); null without customers. */
+  /**
+   * The most customers one shard holds over the mean (1: even), over the first `spreadOver` shards:
+   * all of them, or during a shrink the shards that stay (the ones it removes are being emptied);
+   * null without customers there.
+   */
   spread: number | null;
+  spreadOver: number;
   /** Stored bytes per customer over all shards, and how many customers one shard holds at that rate; null without customers. */
   bytesPerCustomer: number | null;
   customersPerShard: number | null;
@@ -65,12 +70,16 @@ export interface ShardsOverview {
   main: (MainDatabasePart & { limitBytes: number; share: number; nearlyFull: boolean }) | null;
 }
 
-/** The overview of `parts`, one per shard of a deployment running `count` shards that answered. */
+/**
+ * The overview of `parts`, one per shard of a deployment running `count` shards that answered; during a
+ * shrink, `staying` is the count it shrinks to, and the spread is of those shards.
+ */
 export function shardsOverview(
   count: number,
   parts: readonly ShardPart[],
   unanswered: readonly UnansweredShard[] = [],
   main: MainDatabasePart | null = null,
+  staying: number = count,
 ): ShardsOverview {
   const shards = [...parts]
     .sort((a, b) => a.shard - b.shard)
@@ -85,6 +94,8 @@ export function shardsOverview(
     null,
   );
   const bytesPerCustomer = totals.customers > 0 ? totals.bytes / totals.customers : null;
+  const kept = shards.filter((part) => part.shard < staying).map((part) => part.customers);
+  const keptCustomers = sum(kept);
   return {
     count,
     limitBytes: shardStorageLimitBytes,
@@ -92,10 +103,8 @@ export function shardsOverview(
     unanswered: [...unanswered].sort((a, b) => a.shard - b.shard),
     totals,
     fullest: fullest && { shard: fullest.shard, bytes: fullest.bytes, share: fullest.share },
-    spread:
-      totals.customers > 0
-        ? Math.max(...shards.map((part) => part.customers)) / (totals.customers / shards.length)
-        : null,
+    spread: keptCustomers > 0 ? Math.max(...kept) / (keptCustomers / kept.length) : null,
+    spreadOver: Math.min(staying, count),
     bytesPerCustomer,
     customersPerShard: bytesPerCustomer === null ? null : Math.floor(shardStorageLimitBytes / bytesPerCustomer),
     nearlyFull: (fullest?.share ?? 0) >= nearlyFullShare,
