@@ -128,12 +128,27 @@ describe("console steering pages", () => {
     expect(await progress.count()).toBe(0);
     expect(await app.page.getByRole("heading", { name: "No model fit yet" }).count()).toBe(0);
 
-    const models = await admin<{ customer: { sampleSize: number; bgnbd: { dropoutAtFirstPurchase?: boolean } } }>(
-      "GET",
-      "/v1/admin/models",
-    );
+    const models = await admin<{
+      customer: {
+        sampleSize: number;
+        bgnbd: { r: number; alpha: number; a: number; b: number; dropoutAtFirstPurchase?: boolean };
+        gammaGamma: { p: number; q: number; gamma: number };
+      };
+    }>("GET", "/v1/admin/models");
     const sample = app.page.locator(".tile").filter({ has: app.page.getByText("Sample", { exact: true }) });
     await sample.getByText(models.customer.sampleSize.toLocaleString("en-US"), { exact: true }).waitFor();
+    // What the parameters say, from the models' means: the purchase rate, the chance of stopping, the order value.
+    const meaning = (await app.page.locator("#parameters-meaning").textContent()) ?? "";
+    const { r, alpha, a, b } = models.customer.bgnbd;
+    const { p, q, gamma } = models.customer.gammaGamma;
+    expect(meaning).toContain(
+      `on average ${(r / alpha).toLocaleString("en-US", { maximumSignificantDigits: 2 })} purchases every `,
+    );
+    expect(meaning).toContain(`with a chance of ${((a / (a + b)) * 100).toFixed(0)}% on average (a/(a + b))`);
+    expect(q).toBeGreaterThan(1);
+    expect(meaning).toContain(
+      `typical order is worth ${((p * gamma) / (q - 1)).toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`,
+    );
 
     const diagnostics = await admin<{
       status: string;

@@ -6,7 +6,7 @@
 // (GET /v1/admin/models/diagnostics), named by the model they check: the tracking plot and the
 // by-frequency comparison.
 import { useEffect, useState } from "preact/hooks";
-import { count, dateTime, day, money, percent, words } from "../api.ts";
+import { count, dateTime, day, money, moneyIn, percent, words } from "../api.ts";
 import {
   finished,
   LineChart,
@@ -166,6 +166,26 @@ function LatestRun({ runs }: { runs: Loaded<{ runs: RunView[] }> }) {
   );
 }
 
+/**
+ * What the fitted parameters say about the customers, from the models' own means: a customer's purchase
+ * rate varies as Gamma(r, α), with mean r/α a time unit; the chance of stopping after a purchase as
+ * Beta(a, b), with mean a/(a + b); a customer's mean order value as Gamma-Gamma, around p·γ/(q − 1)
+ * (for q > 1; Fader, Hardie & Lee 2005).
+ */
+export function parametersMeaning(customer: Models["customer"]): string {
+  const { r, alpha, a, b, dropoutAtFirstPurchase } = customer.bgnbd;
+  const { p, q, gamma } = customer.gammaGamma;
+  const days = customer.timeUnitDays;
+  const perPeriod = (r / alpha).toLocaleString("en-US", { maximumSignificantDigits: 2 });
+  const purchases = `Purchases: each customer has their own rate, on average ${perPeriod} purchases ${days === 1 ? "a day" : `every ${days} days`} (r/α)`;
+  const stopping = `stopping: after ${dropoutAtFirstPurchase ? "each purchase, the first included" : "each repeat purchase"} a customer stops for good with a chance of ${percent(a / (a + b))} on average (a/(a + b))`;
+  const value =
+    q > 1
+      ? `order value: each customer's typical order is worth ${moneyIn((p * gamma) / (q - 1))} on average (p·γ/(q − 1))`
+      : "order value: q is 1 or less, so the mean of the customers' typical orders is not defined";
+  return `${purchases}; ${stopping}; ${value}.`;
+}
+
 /** The purchase and dropout model in force, by name, and what sets it apart in one line. */
 function dropoutModel(customer: Models["customer"]): { name: string; explanation: string } {
   // Both variants are fitted on the same orders and the likelier kept, unless the fit fell back to defaults.
@@ -210,6 +230,9 @@ function Fits({ models }: { models: Models }) {
       </dl>
       <p class="muted" id="dropout-model">
         {model.explanation}
+      </p>
+      <p class="muted" id="parameters-meaning">
+        {parametersMeaning(customer)}
       </p>
       <div class="columns">
         <TableWrap label={model.name}>
