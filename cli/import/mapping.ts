@@ -330,8 +330,16 @@ export function applyTransform(transform: Transform, raw: string, name = "value"
       if (!Number.isInteger(number)) throw new MappingError(`${name}: "${raw}" is not a whole number`);
       return number;
     }
-    case "boolean":
-      return /^(1|true|yes|y|t)$/i.test(raw.trim());
+    case "boolean": {
+      // Only what plainly says yes or no: an export's own wording ("In Stock") guessed as false would
+      // take products off every shelf in silence.
+      const word = raw.trim().toLowerCase();
+      if (/^(1|true|yes|y|t|on)$/.test(word)) return true;
+      if (/^(0|false|no|n|f|off)$/.test(word)) return false;
+      throw new MappingError(
+        `${name}: "${raw}" is not a yes or no (1/0, true/false, yes/no, y/n, t/f, on/off); map other words with a lookup`,
+      );
+    }
     case "datetime":
       return toIsoInstant(raw, name);
     default:
@@ -363,6 +371,12 @@ function parseNumber(raw: string, name: string): number {
   return number;
 }
 
+/** Whether the text's calendar date exists: Date.parse takes 2026-02-30 as 2 March, not as an error. */
+function realDate(text: string): boolean {
+  const [year, month, day] = text.slice(0, 10).split("-").map(Number) as [number, number, number];
+  return month >= 1 && month <= 12 && day >= 1 && day <= new Date(Date.UTC(year, month, 0)).getUTCDate();
+}
+
 /**
  * An ISO instant in UTC (`2017-01-28T19:06:53Z`). Accepts offsets written `-0500` (common in exports,
  * not ISO 8601 extended form), a space for the `T` and bare dates (taken as midnight UTC). Nothing
@@ -375,7 +389,7 @@ export function toIsoInstant(raw: string, name = "value"): string {
   if (/^\d{4}-\d{2}-\d{2}$/.test(text)) text += "T00:00:00Z";
   else if (/T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(text)) text += "Z";
   const iso = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/i.test(text);
-  const ms = iso ? Date.parse(text) : Number.NaN;
+  const ms = iso && realDate(text) ? Date.parse(text) : Number.NaN;
   if (Number.isNaN(ms))
     throw new MappingError(
       `${name}: "${raw}" is not a date-time (ISO 8601 is read: 2026-03-05, 2026-03-05 10:00:00, 2026-03-05T10:00:00-0500)`,

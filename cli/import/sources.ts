@@ -119,8 +119,26 @@ export async function loadLookups(mapping: Mapping, resolve: (file: string) => s
 
 function checkHeader(file: string, header: Row, mapping: Mapping): void {
   const missing = columnsUsed(mapping).filter((column) => !Object.hasOwn(header, column));
-  if (missing.length > 0)
-    throw new InputError(`${file}: the mapping reads column(s) ${missing.join(", ")}, which the file does not have`);
+  if (missing.length === 0) return;
+  const columns = Object.keys(header);
+  // Column names are matched exactly: say which differ only in case, and a delimiter other than a comma.
+  const byCase = missing.flatMap((column) => {
+    const found = columns.find((each) => each.toLowerCase() === column.toLowerCase());
+    return found ? [`${found} for ${column}`] : [];
+  });
+  const delimiter =
+    columns.length === 1 && /[;\t|]/.test(columns[0] ?? "") ? columns[0]?.match(/[;\t|]/)?.[0] : undefined;
+  throw new InputError(
+    [
+      `${file}: the mapping reads column(s) ${missing.join(", ")}, which the file does not have; its columns are ${columns.join(", ")}`,
+      byCase.length > 0
+        ? `; names are matched exactly, case included (the file has ${byCase.join(", ")}): change the mapping or the header`
+        : "",
+      delimiter
+        ? `; the header looks delimited by ${delimiter === "\t" ? "tabs" : `"${delimiter}"`}, and the file is read as comma-separated: export it with commas`
+        : "",
+    ].join(""),
+  );
 }
 
 /** Maps every row and groups them into orders; a row the mapping cannot read stops with its line number. */

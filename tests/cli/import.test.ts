@@ -520,4 +520,50 @@ describe("patron import against wrangler dev", () => {
       `${csv}: a quote opened on line 3 or after is never closed (the file ends inside a quoted field)\n`,
     );
   }, 60_000);
+
+  it("stops on an empty export, and names the columns a mapping misses: those differing in case, a delimiter not a comma", async () => {
+    const folder = path.join(workDir, "exports");
+    mkdirSync(folder, { recursive: true });
+    writeFileSync(
+      path.join(folder, "mapping.json"),
+      JSON.stringify({
+        kind: "orders",
+        orderId: "order_id",
+        channel: { value: "web" },
+        placedAt: { column: "order_date", transform: "datetime" },
+        identifiers: { account: "account_id" },
+        line: { productId: "sku", categoryId: "category", quantity: "qty", unitPrice: "price" },
+      }),
+    );
+    const header = "order_id,order_date,account_id,sku,category,qty,price";
+    const run = (name: string, content: string) => {
+      writeFileSync(path.join(folder, name), content);
+      return patron(
+        "import",
+        "orders",
+        path.join(folder, name),
+        "--mapping",
+        path.join(folder, "mapping.json"),
+        "--url",
+        worker.url,
+      );
+    };
+    for (const [name, content] of [
+      ["empty.csv", ""],
+      ["header-only.csv", `${header}\n`],
+    ] as const) {
+      const empty = await run(name, content);
+      expect(empty.code, empty.stdout).toBe(1);
+      expect(empty.stderr).toContain(`${name}: no orders to import`);
+      expect(empty.stderr).toContain("nothing was sent");
+      expect(empty.stdout).not.toContain("import status");
+    }
+    const shouting = await run("shouting.csv", `${header.toUpperCase()}\nw1,2026-03-01,u1,s1,tea,1,4\n`);
+    expect(shouting.code).toBe(1);
+    expect(shouting.stderr).toContain("its columns are ORDER_ID, ORDER_DATE,");
+    expect(shouting.stderr).toContain("case included (the file has ORDER_ID for order_id, ORDER_DATE for order_date");
+    const semicolons = await run("semicolons.csv", `${header.replaceAll(",", ";")}\nw1;2026-03-01;u1;s1;tea;1;4\n`);
+    expect(semicolons.code).toBe(1);
+    expect(semicolons.stderr).toContain('the header looks delimited by ";", and the file is read as comma-separated');
+  }, 60_000);
 });

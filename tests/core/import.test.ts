@@ -14,6 +14,7 @@ import {
 } from "../../cli/import/client.ts";
 import { collectListPrices, completeJourneyOrders, completeJourneyProduct } from "../../cli/import/completejourney.ts";
 import {
+  applyTransform,
   columnsUsed,
   groupOrderLines,
   MappingError,
@@ -97,6 +98,24 @@ describe("text transforms", () => {
     "refuses %j: day and month order, and the time zone, would be guessed",
     (raw) => expect(() => toIsoInstant(raw, "placedAt")).toThrow(`placedAt: "${raw}" is not a date-time`),
   );
+
+  it.each(["2026-02-30", "2026-02-30T10:00:00Z", "2026-04-31 10:00:00", "2025-02-29", "2026-13-01", "2026-00-10"])(
+    "refuses %j, a day the calendar does not have (not rolled over into the next month)",
+    (raw) => expect(() => toIsoInstant(raw, "placedAt")).toThrow(`placedAt: "${raw}" is not a date-time`),
+  );
+
+  it("takes the last day of each month, 29 February of a leap year included", () => {
+    expect(toIsoInstant("2024-02-29")).toBe("2024-02-29T00:00:00Z");
+    expect(toIsoInstant("2026-04-30 23:59:59")).toBe("2026-04-30T23:59:59Z");
+    expect(toIsoInstant("2026-12-31T23:00:00-0500")).toBe("2027-01-01T04:00:00Z");
+  });
+
+  it("reads a yes or a no, and refuses any other word rather than guess it is a no", () => {
+    for (const yes of ["1", "true", "Yes", " Y ", "t", "ON"]) expect(applyTransform("boolean", yes)).toBe(true);
+    for (const no of ["0", "FALSE", "no", "n", "f", "off"]) expect(applyTransform("boolean", no)).toBe(false);
+    for (const other of ["In Stock", "available", "maybe", "2"])
+      expect(() => applyTransform("boolean", other, "inStock")).toThrow(`inStock: "${other}" is not a yes or no`);
+  });
 });
 
 describe("the completejourney orders mapping", () => {
