@@ -142,12 +142,19 @@ function checkHeader(file: string, header: Row, mapping: Mapping): void {
 }
 
 /** Maps every row and groups them into orders; a row the mapping cannot read stops with its line number. */
+/** The most unreadable rows of an orders CSV a stop lists (it counts them all). */
+export const unreadableListed = 20;
+
 export async function readCsvOrders(
   file: string,
   mapping: OrderMapping,
   lookups: LookupTables,
 ): Promise<{ orders: SourceRecord<WireOrder>[]; stats: GroupingStats }> {
   const mapped: { mapped: ReturnType<typeof mapOrderRow>; line: number }[] = [];
+  // Every row is read before anything is sent, so the rows the mapping cannot read are all counted and
+  // the first of them listed: an export is fixed in one pass, not a row a run.
+  const unreadable: { line: number; message: string }[] = [];
+  let unreadableRows = 0;
   let first = true;
   for await (const { row, line } of readCsvRows(file)) {
     if (first) checkHeader(file, row, mapping);
@@ -155,9 +162,21 @@ export async function readCsvOrders(
     try {
       mapped.push({ mapped: mapOrderRow(mapping, row, lookups), line });
     } catch (error) {
-      if (error instanceof MappingError) throw new InputError(`${file}:${line}: ${error.message}`, line);
-      throw error;
+      if (!(error instanceof MappingError)) throw error;
+      unreadableRows++;
+      if (unreadable.length < unreadableListed) unreadable.push({ line, message: `${file}:${line}: ${error.message}` });
     }
+  }
+  const [firstUnreadable] = unreadable;
+  if (firstUnreadable) {
+    const more = unreadableRows - unreadable.length;
+    const summary =
+      unreadableRows === 1
+        ? []
+        : [
+            `${unreadableRows} rows the mapping cannot read${more > 0 ? ` (the first ${unreadable.length} above)` : ""}; nothing was sent`,
+          ];
+    throw new InputError([...unreadable.map((each) => each.message), ...summary].join("\n"), firstUnreadable.line);
   }
   const { orders, stats } = groupOrderLines(mapped);
   return { orders: orders.map((grouped) => ({ value: grouped.order, lines: grouped.lines })), stats };

@@ -565,5 +565,20 @@ describe("patron import against wrangler dev", () => {
     const semicolons = await run("semicolons.csv", `${header.replaceAll(",", ";")}\nw1;2026-03-01;u1;s1;tea;1;4\n`);
     expect(semicolons.code).toBe(1);
     expect(semicolons.stderr).toContain('the header looks delimited by ";", and the file is read as comma-separated');
+    // Every row the mapping cannot read, in one run, and nothing sent.
+    const rows = [
+      "w1,2026-02-30,u1,s1,tea,1,4",
+      "w2,2026-03-01,u1,s1,tea,1,4",
+      "w3,05/03/2026,u2,s1,tea,1,4",
+      "w4,,u3,s1,tea,1,4",
+    ];
+    const bad = await run("bad-dates.csv", `${header}\n${rows.join("\n")}\n`);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr.trim().split("\n")).toEqual([
+      `${path.join(folder, "bad-dates.csv")}:2: placedAt: "2026-02-30" is not a date-time (ISO 8601 is read: 2026-03-05, 2026-03-05 10:00:00, 2026-03-05T10:00:00-0500)`,
+      `${path.join(folder, "bad-dates.csv")}:4: placedAt: "05/03/2026" is not a date-time (ISO 8601 is read: 2026-03-05, 2026-03-05 10:00:00, 2026-03-05T10:00:00-0500)`,
+      `${path.join(folder, "bad-dates.csv")}:5: placedAt: the cell is empty (give the mapping a "default" if that is right)`,
+      "3 rows the mapping cannot read; nothing was sent",
+    ]);
   }, 60_000);
 });
