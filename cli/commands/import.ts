@@ -233,9 +233,7 @@ export async function importFile(
   // An empty export (or one whose every line was skipped) is a failed export, not a successful import:
   // it stops before an import is opened that nothing would ever finish.
   if (prepared.total !== null && prepared.total <= 0)
-    throw new InputError(
-      `${file}: no ${kind} to import (${prepared.notes.length > 0 ? "see above" : "the file has no records"}): nothing was sent. Check the export`,
-    );
+    throw new InputError(`${file}: no ${kind} to import: nothing was sent. Check the export`);
   const fingerprint = fingerprintOf({
     // Queued batches are also cut by size, so batch i of a queued run is not batch i of a direct one.
     ...(queued ? { mode: "queue", maxBatchBytes: maxQueuedBatchBytes } : {}),

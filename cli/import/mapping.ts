@@ -374,7 +374,10 @@ function parseNumber(raw: string, name: string): number {
 /** Whether the text's calendar date exists: Date.parse takes 2026-02-30 as 2 March, not as an error. */
 function realDate(text: string): boolean {
   const [year, month, day] = text.slice(0, 10).split("-").map(Number) as [number, number, number];
-  return month >= 1 && month <= 12 && day >= 1 && day <= new Date(Date.UTC(year, month, 0)).getUTCDate();
+  // The month's last day (setUTCFullYear: Date.UTC would read years 0–99 as 1900–1999).
+  const last = new Date(0);
+  last.setUTCFullYear(year, month, 0);
+  return month >= 1 && month <= 12 && day >= 1 && day <= last.getUTCDate();
 }
 
 /**
@@ -387,7 +390,7 @@ export function toIsoInstant(raw: string, name = "value"): string {
   let text = raw.trim().replace(" ", "T");
   text = text.replace(/([+-])(\d{2})(\d{2})$/, "$1$2:$3");
   if (/^\d{4}-\d{2}-\d{2}$/.test(text)) text += "T00:00:00Z";
-  else if (/T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(text)) text += "Z";
+  else if (/T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/i.test(text)) text += "Z";
   const iso = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/i.test(text);
   const ms = iso && realDate(text) ? Date.parse(text) : Number.NaN;
   if (Number.isNaN(ms))
@@ -465,7 +468,15 @@ export function mapProductRow(mapping: ProductMapping, row: Row, lookups: Lookup
     imageUrl: asText(read(spec.imageUrl, "imageUrl")),
     listPrice: Number(requireValue(spec.listPrice, row, lookups, "product.listPrice")),
     salePrice: salePrice === null ? null : Number(salePrice),
-    inStock: inStock === null ? true : inStock === true || inStock === "true",
+    // A column read without a transform is read as the boolean transform reads it (an empty cell, as
+    // there, is in stock): a word that is not a yes or a no stops the run rather than take the product
+    // off the shelves.
+    inStock:
+      inStock === null || (typeof inStock === "string" && inStock.trim() === "")
+        ? true
+        : typeof inStock === "string"
+          ? applyTransform("boolean", inStock, "product.inStock") === true
+          : inStock === true,
   };
   if (spec.parentCategoryId !== undefined)
     product.parentCategoryId = asText(read(spec.parentCategoryId, "parentCategoryId"));

@@ -83,8 +83,14 @@ export async function* readCsvRows(file: string): AsyncGenerator<{ row: Row; lin
       throw new InputError(
         `${file}: a quote opened on line ${last + 1} or after is never closed (the file ends inside a quoted field)`,
       );
-    // csv-parse's own words name the line ("Invalid Record Length: … on line 2"); without its stack.
-    if (error instanceof CsvError) throw new InputError(`${file}: ${error.message}`);
+    // csv-parse's own words name the line ("Invalid Record Length: … on line 2"); without its stack. A
+    // header read as one column holding a ; tab or | is a file delimited otherwise (decimal commas then
+    // split its rows): said so.
+    if (error instanceof CsvError) {
+      const columns = (error as CsvError & { columns?: { name?: string }[] }).columns;
+      const only = columns?.length === 1 ? columns[0]?.name : undefined;
+      throw new InputError(`${file}: ${error.message}${only ? delimiterHint(only) : ""}`);
+    }
     throw error;
   }
 }
@@ -117,6 +123,13 @@ export async function loadLookups(mapping: Mapping, resolve: (file: string) => s
   return tables;
 }
 
+/** For a header read as one column: the delimiter it seems to use instead of a comma, said; else nothing. */
+function delimiterHint(header: string): string {
+  const delimiter = header.match(/[;\t|]/)?.[0];
+  if (!delimiter) return "";
+  return `; the header looks delimited by ${delimiter === "\t" ? "tabs" : `"${delimiter}"`}, and the file is read as comma-separated: export it with commas`;
+}
+
 function checkHeader(file: string, header: Row, mapping: Mapping): void {
   const missing = columnsUsed(mapping).filter((column) => !Object.hasOwn(header, column));
   if (missing.length === 0) return;
@@ -126,25 +139,24 @@ function checkHeader(file: string, header: Row, mapping: Mapping): void {
     const found = columns.find((each) => each.toLowerCase() === column.toLowerCase());
     return found ? [`${found} for ${column}`] : [];
   });
-  const delimiter =
-    columns.length === 1 && /[;\t|]/.test(columns[0] ?? "") ? columns[0]?.match(/[;\t|]/)?.[0] : undefined;
   throw new InputError(
     [
       `${file}: the mapping reads column(s) ${missing.join(", ")}, which the file does not have; its columns are ${columns.join(", ")}`,
       byCase.length > 0
         ? `; names are matched exactly, case included (the file has ${byCase.join(", ")}): change the mapping or the header`
         : "",
-      delimiter
-        ? `; the header looks delimited by ${delimiter === "\t" ? "tabs" : `"${delimiter}"`}, and the file is read as comma-separated: export it with commas`
-        : "",
+      columns.length === 1 ? delimiterHint(columns[0] ?? "") : "",
     ].join(""),
   );
 }
 
-/** Maps every row and groups them into orders; a row the mapping cannot read stops with its line number. */
 /** The most unreadable rows of an orders CSV a stop lists (it counts them all). */
 export const unreadableListed = 20;
 
+/**
+ * Maps every row and groups them into orders; the rows the mapping cannot read stop the run, each
+ * named by its line (the first `unreadableListed`), after every row was read.
+ */
 export async function readCsvOrders(
   file: string,
   mapping: OrderMapping,

@@ -565,6 +565,11 @@ describe("patron import against wrangler dev", () => {
     const semicolons = await run("semicolons.csv", `${header.replaceAll(",", ";")}\nw1;2026-03-01;u1;s1;tea;1;4\n`);
     expect(semicolons.code).toBe(1);
     expect(semicolons.stderr).toContain('the header looks delimited by ";", and the file is read as comma-separated');
+    // With decimal commas the rows split before the header is checked: the parser's stop says it too.
+    const decimals = await run("decimals.csv", `${header.replaceAll(",", ";")}\nw1;2026-03-01;u1;s1;tea;1;3,50\n`);
+    expect(decimals.code).toBe(1);
+    expect(decimals.stderr).toContain("Invalid Record Length");
+    expect(decimals.stderr).toContain('the header looks delimited by ";", and the file is read as comma-separated');
     // Every row the mapping cannot read, in one run, and nothing sent.
     const rows = [
       "w1,2026-02-30,u1,s1,tea,1,4",

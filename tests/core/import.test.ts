@@ -399,6 +399,25 @@ describe("parseMapping", () => {
     expect(parseMapping(noted)).toEqual(noted);
   });
 
+  it("reads an inStock column mapped without a transform as yes or no, and stops on another word", () => {
+    const mapping = parseMapping({
+      kind: "products",
+      product: {
+        id: "sku",
+        title: "name",
+        categoryId: "cat",
+        listPrice: { column: "price", transform: "number" },
+        inStock: "stock",
+      },
+    });
+    if (mapping.kind !== "products") throw new Error("expected a products mapping");
+    const row = (stock: string) => ({ sku: "s1", name: "Pumps", cat: "heels", price: "120", stock });
+    expect(mapProductRow(mapping, row("TRUE")).inStock).toBe(true);
+    expect(mapProductRow(mapping, row("no")).inStock).toBe(false);
+    expect(mapProductRow(mapping, row("")).inStock).toBe(true);
+    expect(() => mapProductRow(mapping, row("In Stock"))).toThrow('product.inStock: "In Stock" is not a yes or no');
+  });
+
   it("maps product rows", () => {
     const mapping = parseMapping({
       kind: "products",
