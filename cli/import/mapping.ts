@@ -472,11 +472,9 @@ export function mapProductRow(mapping: ProductMapping, row: Row, lookups: Lookup
     // there, is in stock): a word that is not a yes or a no stops the run rather than take the product
     // off the shelves.
     inStock:
-      inStock === null || (typeof inStock === "string" && inStock.trim() === "")
-        ? true
-        : typeof inStock === "string"
-          ? applyTransform("boolean", inStock, "product.inStock") === true
-          : inStock === true,
+      typeof inStock === "string"
+        ? inStock.trim() === "" || applyTransform("boolean", inStock, "product.inStock") === true
+        : inStock === null || inStock === true,
   };
   if (spec.parentCategoryId !== undefined)
     product.parentCategoryId = asText(read(spec.parentCategoryId, "parentCategoryId"));

@@ -24,11 +24,12 @@ describe("a nightly page of thousands of customers on the one database", () => {
       const posted = await api.postOrders(orders);
       expect(posted.status, await posted.clone().text()).toBe(200);
     }
-    const response = await SELF.fetch("http://patron.test/v1/admin/jobs/nightly?wait=1", {
-      method: "POST",
-      headers: { Authorization: `Bearer ${adminKey}`, "Content-Type": "application/json" },
-      body: JSON.stringify({ asOf: asOf.toISOString(), pageSize: 5_000 }),
-    });
+    const response = await api.call(
+      "POST",
+      "/v1/admin/jobs/nightly?wait=1",
+      { asOf: asOf.toISOString(), pageSize: 5_000 },
+      adminKey,
+    );
     expect(response.status, await response.clone().text()).toBe(200);
     const run = jobRunResponseSchema.parse(await response.json()).data;
     expect(run.error ?? null).toBeNull();

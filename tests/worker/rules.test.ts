@@ -632,7 +632,7 @@ describe("rules API: what a target may mean (GET /v1/admin/rules/targets)", () =
     expect(byTitle.body.data.targets.map((t) => t.id)).toContain(`${prefix}-sku-1002`);
     const byTypo = await targets(`type=product&q=${prefix}-sku-1012&limit=1`);
     expect(byTypo.body.data.targets).toEqual([{ id: `${prefix}-sku-1002`, name: "Suede ankle boot" }]);
-    // A wildcard typed is a character like any other, not a pattern.
+    // A `%` typed offers no product whose id or title lacks it.
     expect((await targets(`type=product&q=${encodeURIComponent(`${prefix}%`)}`)).body.data.targets).toEqual([]);
     // An id in capitals, typed in lower case with a typo: still found (ids compare by case in the index).
     const capitals = { id: `ZQ-${prefix}-1001`, title: "Velvet slipper", categoryId: `${prefix}-heels`, listPrice: 60 };

@@ -1,5 +1,6 @@
 // Merchandiser rules API (admin key), mounted at /v1/admin/rules: create, list, read with history,
-// partial update, disable/enable, delete, and the catalog's categories or products a target may mean. Every change is recorded as a new version with who made it
+// partial update, disable/enable, delete, and the catalog's categories or products a target may mean.
+// Every change is recorded as a new version with who made it
 // (a deleted rule's history stays readable at /:id/versions); the
 // recommendations route reads rules through liveRulesFor (rules.repo.ts), not through these routes.
 import type { Context } from "hono";
@@ -114,7 +115,7 @@ export const rulesRoutes = new Hono<AppEnv>()
     return c.json({ data: await withCatalogCheck(c, await listRules(c.var.db, { enabled })) });
   })
   .get("/targets", async (c) => {
-    // What a rule's target may mean: the console's Target id suggestions and its "did you mean".
+    // What a rule's target may mean: the catalog's nearest, listed under the console's Target id field.
     const { type, q, limit } = queryParams(c, ruleTargetsQuerySchema);
     const targets = nearestTargets(q, await catalogTargets(c.var.db, type, q), limit);
     return c.json({ data: { type, q, targets } });

@@ -1,6 +1,5 @@
 // What a merchandiser may mean by a rule's target id: the catalog's categories or products nearest to
-// what was typed, for the console's Target id suggestions and its "did you mean" under a rule whose
-// target the catalog lacks. A pure function (outside worker/core for its one package, the edit distance);
+// what was typed, listed under the console's Target id field (a typo's fix included). A pure function (outside worker/core for its one package, the edit distance);
 // the route reads the candidates (rules/rules.repo.ts, catalogTargets).
 import { distance } from "fastest-levenshtein";
 

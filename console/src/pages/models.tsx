@@ -172,7 +172,7 @@ function LatestRun({ runs }: { runs: Loaded<{ runs: RunView[] }> }) {
  * Beta(a, b), with mean a/(a + b); a customer's mean order value as Gamma-Gamma, around p·γ/(q − 1)
  * (for q > 1; Fader, Hardie & Lee 2005).
  */
-export function parametersMeaning(customer: Models["customer"]): string {
+function parametersMeaning(customer: Models["customer"]): string {
   const { r, alpha, a, b, dropoutAtFirstPurchase } = customer.bgnbd;
   const { p, q, gamma } = customer.gammaGamma;
   const days = customer.timeUnitDays;
