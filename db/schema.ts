@@ -253,7 +253,11 @@ export const backfills = sqliteTable("backfills", {
   doneAt: text("done_at"),
 });
 
-/** Population-level model parameters, one row per fit. The newest row of each model is in force. */
+/**
+ * Population-level model parameters, one row per fit. The newest row of each model with `in_force_at`
+ * set is in force: a nightly run sets it on its fits once every customer is scored with them, so a run
+ * that fails before then leaves the last run's fits in force, with the scores they made.
+ */
 export const modelParams = sqliteTable(
   "model_params",
   {
@@ -263,6 +267,7 @@ export const modelParams = sqliteTable(
     fittedAt: text("fitted_at").notNull(),
     sampleSize: integer("sample_size").notNull(),
     logLikelihood: real("log_likelihood"),
+    inForceAt: text("in_force_at"),
   },
   (t) => [index("model_params_model_idx").on(t.model, t.fittedAt)],
 );

@@ -38,6 +38,7 @@ import m0033 from "./migrations/0033_audience_status_code.sql";
 import m0034 from "./migrations/0034_audience_member_purges.sql";
 import m0035 from "./migrations/0035_score_purchase_days.sql";
 import m0036 from "./migrations/0036_suppression_folded_era.sql";
+import m0037 from "./migrations/0037_model_in_force.sql";
 import journal from "./migrations/meta/_journal.json";
 
 export const shardMigrations = {
@@ -80,5 +81,6 @@ export const shardMigrations = {
     m0034,
     m0035,
     m0036,
+    m0037,
   },
 };

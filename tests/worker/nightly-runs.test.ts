@@ -1,12 +1,13 @@
 // Nightly runs one at a time, never back in time, and listed whoever started them: three starts at once
 // (one runs, the others are refused naming it), the cron trigger skipping while a run holds the claim,
 // a claim whose Workflow instance never came released, a back-dated asOf before the last run's refused,
-// the recent runs (the cron's included) listed newest first, and the present replacing a run dated ahead.
-import { createScheduledController, env, SELF } from "cloudflare:test";
+// the recent runs (the cron's included) listed newest first, the present replacing a run dated ahead, and
+// a run that fails after its fit leaving the last run's fits in force.
+import { createScheduledController, env, introspectWorkflow, SELF } from "cloudflare:test";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { jobRunResponseSchema, jobRunsResponseSchema } from "../../worker/admin/admin.schemas.ts";
 import worker from "../../worker/index.ts";
-import { claimRun } from "../../worker/jobs/nightly.repo.ts";
+import { claimRun, releaseRun } from "../../worker/jobs/nightly.repo.ts";
 import { adminKey, anOrder, client } from "../fixtures/builders.ts";
 import { d1Db } from "../fixtures/nightly-store.ts";
 
@@ -166,6 +167,63 @@ describe("nightly runs", () => {
     // The local runtime words it generally; the step's own message names the lost claim.
     expect(state.error?.message).toContain("NonRetryableError");
     expect(await view("released-run")).toMatchObject({ status: "errored", processed: 0 });
+  });
+
+  it("leaves the last finished run's fits in force when a run fails after its fit, and a finished run puts its own", async () => {
+    const fittedAt = async () => {
+      const response = await api.call("GET", "/v1/admin/models", undefined, adminKey);
+      expect(response.status).toBe(200);
+      const body = (await response.json()) as {
+        data: { customer: { fittedAt: string }; population: { fittedAt: string } };
+      };
+      return { customer: body.data.customer.fittedAt, population: body.data.population.fittedAt };
+    };
+    const fitsOf = async (runId: string) => {
+      const { detail } = await view(runId);
+      const { fit, population } = detail as { fit: { id: number }; population: { id: number } };
+      const rows = await env.DB.prepare("SELECT id, fitted_at FROM model_params WHERE id IN (?, ?)")
+        .bind(fit.id, population.id)
+        .all<{ id: number; fitted_at: string }>();
+      return rows.results.map((row) => row.fitted_at).sort();
+    };
+    const done = await start({}, true);
+    expect(done.status, await done.clone().text()).toBe(200);
+    const finishedRun = jobRunResponseSchema.parse(await done.json()).data;
+    expect(finishedRun.status).toBe("done");
+    const inForce = await fittedAt();
+    expect([inForce.customer, inForce.population].sort()).toEqual(await fitsOf(finishedRun.runId));
+
+    // The next run fits (a minute later: fits of its own), then a step after the fit fails on every try.
+    const introspector = await introspectWorkflow(env.NIGHTLY);
+    try {
+      await introspector.modifyAll(async (m) => {
+        await m.disableRetryDelays();
+        await m.mockStepError({ name: "co-purchase table" }, new Error("co-purchase failed"));
+      });
+      const failed = await start({ asOf: new Date(Date.now() + 60_000).toISOString() }, true);
+      expect(failed.status, await failed.clone().text()).toBe(200);
+      const failedRun = jobRunResponseSchema.parse(await failed.json()).data;
+      expect(failedRun.status).toBe("errored");
+      const stored = await env.DB.prepare("SELECT count(*) AS n FROM model_params WHERE in_force_at IS NULL").first<{
+        n: number;
+      }>();
+      expect(stored?.n).toBe(2); // its two fits, stored and not in force
+      // Its claim released as the next start does on finding its instance errored (disposing of the
+      // introspector forgets the instance, which would hold the claim two minutes).
+      await releaseRun(d1Db(), failedRun.runId, "errored", new Date());
+    } finally {
+      await introspector.dispose();
+    }
+    expect(await fittedAt()).toEqual(inForce);
+
+    // A run that finishes puts its own fits in force, and the failed run's never come into force.
+    const next = await start({ asOf: new Date(Date.now() + 120_000).toISOString() }, true);
+    expect(next.status, await next.clone().text()).toBe(200);
+    const nextRun = jobRunResponseSchema.parse(await next.json()).data;
+    expect(nextRun.status).toBe("done");
+    const now = await fittedAt();
+    expect([now.customer, now.population].sort()).toEqual(await fitsOf(nextRun.runId));
+    expect(now.customer).not.toBe(inForce.customer);
   });
 
   it("lets the present replace a run dated ahead of it: a run without asOf, and the cron's", async () => {

@@ -103,14 +103,14 @@ export async function fitCustomerModelsStep(db: Db, now: Date) {
 /** Fits the customer models on `sample` and stores them in `db` (the shared database): the step's result. */
 export async function saveCustomerModels(db: Db, sample: readonly SummaryRow[], now: Date) {
   const models = fitPopulationModels([...sample], now);
-  const id = await saveModels(
-    db,
-    modelNames.customer,
-    models,
-    models.fittedAt,
-    models.sampleSize,
-    models.bgnbd.logLikelihood,
-  );
+  const id = await saveModels(db, {
+    model: modelNames.customer,
+    params: models,
+    fittedAt: models.fittedAt,
+    sampleSize: models.sampleSize,
+    logLikelihood: models.bgnbd.logLikelihood,
+    inForceAt: null,
+  });
   return {
     id,
     sampleSize: models.sampleSize,
@@ -174,7 +174,14 @@ export async function populationCustomersPage(db: Db, after: string, limit: numb
 
 /** Stores fitted ranking statistics in `db` (the shared database): the step's result. */
 export async function savePopulation(db: Db, population: PopulationStats) {
-  const id = await saveModels(db, modelNames.population, population, population.fittedAt, population.customers, null);
+  const id = await saveModels(db, {
+    model: modelNames.population,
+    params: population,
+    fittedAt: population.fittedAt,
+    sampleSize: population.customers,
+    logLikelihood: null,
+    inForceAt: null,
+  });
   return { id, customers: population.customers, categories: Object.keys(population.categories).length };
 }
 

@@ -18,7 +18,7 @@ import type { PopulationStats } from "../core/ranking/population.ts";
 import type { Db, Env, EventsDb } from "../env.ts";
 import { eventsUpkeepSteps } from "../events/events.upkeep.ts";
 import { retailerTimeZone } from "../http/config.ts";
-import { modelsById } from "../models/models.repo.ts";
+import { modelsById, putInForce } from "../models/models.repo.ts";
 import { shardedNightlyStore } from "../shards/nightly.ts";
 import { shardCount } from "../shards/shards.ts";
 import { finishRunStep, saveInsightRollupStep, startRunStep } from "./nightly.repo.ts";
@@ -147,6 +147,9 @@ export class NightlyModelWorkflow extends WorkflowEntrypoint<Env, NightlyParams>
         },
       );
     }
+    // Every customer is scored with this run's fits: request paths take them up from now on. A run that
+    // failed before here left the last run's fits in force, with the scores they made.
+    await step.do("put models in force", retries, async () => putInForce(db, [fit.id, population.id], new Date()));
     // This run's fit, checked on a bounded sample; a failure here is recorded and never fails the run.
     const diagnostics = await step.do("model diagnostics", retries, async () => {
       try {

@@ -66,14 +66,15 @@ export async function saveDiagnostics(
     computedAt: now.toISOString(),
     sampledCustomers: sample.customerIds.length,
   };
-  const id = await saveModels(
-    db,
-    diagnosticsModelName,
-    stored,
-    now.toISOString(),
-    outcome.ok ? outcome.diagnostics.customers : 0,
-    outcome.ok ? outcome.diagnostics.fit.logLikelihood : null,
-  );
+  // Checked after the run put its fit in force: they describe the model in force from now on.
+  const id = await saveModels(db, {
+    model: diagnosticsModelName,
+    params: stored,
+    fittedAt: now.toISOString(),
+    sampleSize: outcome.ok ? outcome.diagnostics.customers : 0,
+    logLikelihood: outcome.ok ? outcome.diagnostics.fit.logLikelihood : null,
+    inForceAt: now.toISOString(),
+  });
   return outcome.ok ? { id, ok: true } : { id, ok: false, reason: outcome.reason };
 }
 

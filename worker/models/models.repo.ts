@@ -1,6 +1,7 @@
 // The current population models and ranking statistics, read from model_params and cached in isolate
-// memory: a request costs no D1 read for them. A refit is picked up within `ttlMs` (plus the lag of
-// the read replica the refresh may read from: db/replica-reads.ts).
+// memory: a request costs no D1 read for them. A fit is in force once its nightly run has scored every
+// customer with it (`putInForce`); it is picked up within `ttlMs` (plus the lag of the read replica
+// the refresh may read from: db/replica-reads.ts).
 import { sql } from "drizzle-orm";
 import { replicaReads } from "../../db/replica-reads.ts";
 import type { PopulationModels } from "../core/profile/population-models.ts";
@@ -22,7 +23,7 @@ export async function currentModels(db: Db, now: Date): Promise<CurrentModels> {
   if (cached && now.getTime() - cached.loadedAt < ttlMs) return cached;
   const rows = await replicaReads(db).all<{ model: string; params: string }>(sql`
     SELECT model, params FROM model_params p
-    WHERE id = (SELECT max(id) FROM model_params WHERE model = p.model)`);
+    WHERE id = (SELECT max(id) FROM model_params WHERE model = p.model AND in_force_at IS NOT NULL)`);
   const byName = new Map(rows.map((row) => [row.model, JSON.parse(row.params)]));
   cached = {
     customer: (byName.get(modelNames.customer) as PopulationModels | undefined) ?? null,
@@ -37,19 +38,31 @@ export function forgetModels() {
   cached = null;
 }
 
-export async function saveModels(
-  db: Db,
-  model: string,
-  params: unknown,
-  fittedAt: string,
-  sampleSize: number,
-  logLikelihood: number | null,
-): Promise<number> {
+export interface StoredModels {
+  model: string;
+  params: unknown;
+  fittedAt: string;
+  sampleSize: number;
+  logLikelihood: number | null;
+  /** When it comes into force: null for a nightly fit, put in force by `putInForce` after the scoring. */
+  inForceAt: string | null;
+}
+
+export async function saveModels(db: Db, stored: StoredModels): Promise<number> {
   const row = await db.get<{ id: number }>(sql`
-    INSERT INTO model_params (model, params, fitted_at, sample_size, log_likelihood)
-    VALUES (${model}, ${JSON.stringify(params)}, ${fittedAt}, ${sampleSize}, ${logLikelihood}) RETURNING id`);
+    INSERT INTO model_params (model, params, fitted_at, sample_size, log_likelihood, in_force_at)
+    VALUES (${stored.model}, ${JSON.stringify(stored.params)}, ${stored.fittedAt}, ${stored.sampleSize},
+      ${stored.logLikelihood}, ${stored.inForceAt}) RETURNING id`);
   forgetModels();
   return row?.id ?? 0;
+}
+
+/** Puts stored fits in force (a retried step changes nothing): request paths read them from then on. */
+export async function putInForce(db: Db, ids: readonly number[], now: Date) {
+  await db.run(sql`
+    UPDATE model_params SET in_force_at = ${now.toISOString()}
+    WHERE id IN (SELECT value FROM json_each(${JSON.stringify(ids)})) AND in_force_at IS NULL`);
+  forgetModels();
 }
 
 /** One stored fit by id (a run scores with its own fit, not whatever is newest). */

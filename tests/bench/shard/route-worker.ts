@@ -103,8 +103,8 @@ async function bench(request: Request, env: BenchEnv, url: URL): Promise<Respons
       await env.DB.batch(
         rows.map((row) =>
           env.DB.prepare(
-            "INSERT INTO model_params (model, params, fitted_at, sample_size, log_likelihood) VALUES (?, ?, ?, ?, ?)",
-          ).bind(row.model, row.params, row.fitted_at, row.sample_size, row.log_likelihood),
+            "INSERT INTO model_params (model, params, fitted_at, sample_size, log_likelihood, in_force_at) VALUES (?, ?, ?, ?, ?, ?)",
+          ).bind(row.model, row.params, row.fitted_at, row.sample_size, row.log_likelihood, row.fitted_at),
         ),
       );
       return Response.json({ models: rows.map((row) => row.model) });

@@ -144,6 +144,7 @@ describe("one nightly run's calls", () => {
       "fit ranking statistics",
       "co-purchase table",
       "count arrivals",
+      "put models in force",
       "model diagnostics",
       "save best-customers rollup",
       "count transitions",

@@ -150,7 +150,14 @@ beforeAll(async () => {
   expect((await api.postProducts(products)).status).toBe(200);
   // Fitted models, so the shelf computes the shopper's segment; co-purchases for a product page.
   const now = new Date();
-  await saveModels(d1, modelNames.customer, fitPopulationModels([], now), now.toISOString(), 0, null);
+  await saveModels(d1, {
+    model: modelNames.customer,
+    params: fitPopulationModels([], now),
+    fittedAt: now.toISOString(),
+    sampleSize: 0,
+    logLikelihood: null,
+    inForceAt: now.toISOString(),
+  });
   await env.DB.batch(
     ["sh-cups-0", "sh-kettles-1", "sh-games-2"].map((other, n) =>
       env.DB.prepare(
