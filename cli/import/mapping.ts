@@ -1,6 +1,7 @@
 // Column mappings: how rows of a CSV become wire-format orders (rows are order lines, grouped by an
 // order id column) or products (one row each). A mapping is JSON data, so an integration can describe
 // its export without code. Pure: lookups arrive as already-loaded tables, and nothing here reads files.
+import { TZDate } from "@date-fns/tz";
 import type { Identifiers, WireOrder, WireOrderLine, WireProduct } from "../../db/seed/wire.ts";
 import { trustOf } from "../../worker/core/identity/trust.ts";
 import { type Channel, type IdentifierKind, identifierKinds } from "../../worker/core/vocabulary.ts";
@@ -54,6 +55,11 @@ export interface OrderMapping {
   channel: FieldSpec;
   storeId?: FieldSpec;
   placedAt: FieldSpec;
+  /**
+   * The IANA time zone of the export's clock (`America/New_York`): a date-time written without an
+   * offset is read on it, daylight saving included. Default UTC.
+   */
+  timeZone?: string;
   currency?: FieldSpec;
   identifiers: Partial<Record<IdentifierKind, FieldSpec>>;
   /**
@@ -101,6 +107,7 @@ const orderFields = [
   "channel",
   "storeId",
   "placedAt",
+  "timeZone",
   "currency",
   "identifiers",
   "verified",
@@ -157,6 +164,10 @@ export function parseMapping(json: unknown): Mapping {
     onlyKnownKeys(mapping, [...orderFields, "lookups"], "the mapping", fail);
     for (const name of ["orderId", "channel", "placedAt"]) requireSpec(mapping[name], name);
     for (const name of ["storeId", "currency"]) if (mapping[name] !== undefined) checkSpec(mapping[name], name, fail);
+    if (mapping.timeZone !== undefined && !knownTimeZone(mapping.timeZone))
+      fail(
+        `"timeZone" ${JSON.stringify(mapping.timeZone)} is not a time zone this machine knows: give an IANA name such as America/New_York or Europe/Berlin`,
+      );
     const identifiers = mapping.identifiers as Record<string, unknown> | undefined;
     if (!identifiers || typeof identifiers !== "object" || Object.keys(identifiers).length === 0)
       fail(`"identifiers" must map at least one of ${identifierKinds.join(", ")}`);
@@ -191,6 +202,16 @@ export function parseMapping(json: unknown): Mapping {
     onlyKnownKeys(lookup as unknown as Record<string, unknown>, ["file", "key"], `lookups.${name}`, fail);
   }
   return json as Mapping;
+}
+
+function knownTimeZone(timeZone: unknown): boolean {
+  if (typeof timeZone !== "string" || timeZone.trim() === "") return false;
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone });
+    return true;
+  } catch {
+    return false; // a RangeError: a name the runtime's time zone data does not have
+  }
 }
 
 function checkSpec(spec: unknown, name: string, fail: (message: string) => never): void {
@@ -257,8 +278,17 @@ export function lookupFieldsUsed(mapping: Mapping): Map<string, Set<string>> {
 
 export type FieldValue = string | number | boolean | null;
 
-/** One field's value for a row; throws `MappingError` with the field name when a value cannot be read. */
-export function readField(spec: FieldSpec, row: Row, lookups: LookupTables, name: string): FieldValue {
+/**
+ * One field's value for a row; throws `MappingError` with the field name when a value cannot be read.
+ * `timeZone`: the clock a `datetime` written without an offset is read on.
+ */
+export function readField(
+  spec: FieldSpec,
+  row: Row,
+  lookups: LookupTables,
+  name: string,
+  timeZone = "UTC",
+): FieldValue {
   if (typeof spec === "string") return requireColumn(row, spec, name);
   if ("value" in spec) return spec.value;
   if ("sum" in spec) {
@@ -287,7 +317,7 @@ export function readField(spec: FieldSpec, row: Row, lookups: LookupTables, name
     if (spec.lookup) throw new MappingError(`${name}: no "${spec.field}" in lookup "${spec.lookup}" for this row`);
     return null;
   }
-  const transformed = spec.transform ? applyTransform(spec.transform, raw, name) : raw;
+  const transformed = spec.transform ? applyTransform(spec.transform, raw, name, timeZone) : raw;
   if (typeof transformed !== "string") return transformed;
   const padded = spec.padStart ? transformed.padStart(spec.padStart, "0") : transformed;
   return `${spec.prefix ?? ""}${padded}${spec.suffix ?? ""}`;
@@ -304,14 +334,20 @@ function requireColumn(row: Row, column: string, name: string): string {
  * A field an order or product needs, read from the row: an empty cell (and no `default`) stops the
  * run naming the field, rather than sending "" or 0 (an empty price was a line at 0).
  */
-function requireValue(spec: FieldSpec, row: Row, lookups: LookupTables, name: string): string | number | boolean {
-  const value = readField(spec, row, lookups, name);
+function requireValue(
+  spec: FieldSpec,
+  row: Row,
+  lookups: LookupTables,
+  name: string,
+  timeZone = "UTC",
+): string | number | boolean {
+  const value = readField(spec, row, lookups, name, timeZone);
   if (value === null || (typeof value === "string" && value.trim() === ""))
     throw new MappingError(`${name}: the cell is empty (give the mapping a "default" if that is right)`);
   return value;
 }
 
-export function applyTransform(transform: Transform, raw: string, name = "value"): FieldValue {
+export function applyTransform(transform: Transform, raw: string, name = "value", timeZone = "UTC"): FieldValue {
   switch (transform) {
     case "trim":
       return raw.trim();
@@ -341,7 +377,7 @@ export function applyTransform(transform: Transform, raw: string, name = "value"
       );
     }
     case "datetime":
-      return toIsoInstant(raw, name);
+      return toIsoInstant(raw, name, timeZone);
     default:
       throw new MappingError(`${name}: unknown transform ${JSON.stringify(transform)}`);
   }
@@ -382,21 +418,38 @@ function realDate(text: string): boolean {
 
 /**
  * An ISO instant in UTC (`2017-01-28T19:06:53Z`). Accepts offsets written `-0500` (common in exports,
- * not ISO 8601 extended form), a space for the `T` and bare dates (taken as midnight UTC). Nothing
- * else: `05/03/2026` is the 3rd of May in one export and the 5th of March in another, and the
- * JavaScript engine would read it month first, in the importing machine's time zone.
+ * not ISO 8601 extended form), a space for the `T` and bare dates (midnight). A date-time without an
+ * offset is read on the clock of `timeZone` (an IANA name, daylight saving included; a time a clock
+ * change skips reads as the hour after). Nothing else: `05/03/2026` is the 3rd of May in one export
+ * and the 5th of March in another, and the JavaScript engine would read it month first, in the
+ * importing machine's time zone.
  */
-export function toIsoInstant(raw: string, name = "value"): string {
+export function toIsoInstant(raw: string, name = "value", timeZone = "UTC"): string {
   let text = raw.trim().replace(" ", "T");
   text = text.replace(/([+-])(\d{2})(\d{2})$/, "$1$2:$3");
-  if (/^\d{4}-\d{2}-\d{2}$/.test(text)) text += "T00:00:00Z";
-  else if (/T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/i.test(text)) text += "Z";
+  if (/^\d{4}-\d{2}-\d{2}$/.test(text)) text += "T00:00:00";
+  const local = /T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/i.test(text);
+  if (local) text += "Z";
   const iso = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/i.test(text);
-  const ms = iso && realDate(text) ? Date.parse(text) : Number.NaN;
+  let ms = iso && realDate(text) ? Date.parse(text) : Number.NaN;
   if (Number.isNaN(ms))
     throw new MappingError(
       `${name}: "${raw}" is not a date-time (ISO 8601 is read: 2026-03-05, 2026-03-05 10:00:00, 2026-03-05T10:00:00-0500)`,
     );
+  if (local && timeZone !== "UTC") {
+    // The wall-clock time read as UTC above, placed on the export's clock.
+    const wall = new Date(ms);
+    ms = new TZDate(
+      wall.getUTCFullYear(),
+      wall.getUTCMonth(),
+      wall.getUTCDate(),
+      wall.getUTCHours(),
+      wall.getUTCMinutes(),
+      wall.getUTCSeconds(),
+      wall.getUTCMilliseconds(),
+      timeZone,
+    ).getTime();
+  }
   return new Date(ms).toISOString().replace(".000Z", "Z");
 }
 
@@ -430,7 +483,11 @@ export function mapOrderRow(mapping: OrderMapping, row: Row, lookups: LookupTabl
     id: orderId,
     channel: String(requireValue(mapping.channel, row, lookups, "channel")) as Channel,
     storeId: text(mapping.storeId, "storeId"),
-    placedAt: toIsoInstant(String(requireValue(mapping.placedAt, row, lookups, "placedAt")), "placedAt"),
+    placedAt: toIsoInstant(
+      String(requireValue(mapping.placedAt, row, lookups, "placedAt", mapping.timeZone)),
+      "placedAt",
+      mapping.timeZone,
+    ),
     ...(currency === null ? {} : { currency }),
     identifiers,
     recommendationId: null,

@@ -110,6 +110,21 @@ describe("text transforms", () => {
     expect(toIsoInstant("2026-12-31T23:00:00-0500")).toBe("2027-01-01T04:00:00Z");
   });
 
+  it("reads a date-time without an offset on the export's clock, daylight saving included", () => {
+    // New York is UTC−5 in winter, UTC−4 in summer; Berlin UTC+1 and UTC+2.
+    expect(toIsoInstant("2026-01-15 21:30:00", "placedAt", "America/New_York")).toBe("2026-01-16T02:30:00Z");
+    expect(toIsoInstant("2026-07-15 21:30:00", "placedAt", "America/New_York")).toBe("2026-07-16T01:30:00Z");
+    expect(toIsoInstant("2026-07-01T12:00", "placedAt", "Europe/Berlin")).toBe("2026-07-01T10:00:00Z");
+    expect(toIsoInstant("2026-03-14", "placedAt", "Europe/Berlin")).toBe("2026-03-13T23:00:00Z"); // midnight there
+    // The hour the spring change skips reads as the hour after; an offset written in the cell wins.
+    expect(toIsoInstant("2026-03-08 02:30:00", "placedAt", "America/New_York")).toBe("2026-03-08T07:30:00Z");
+    expect(toIsoInstant("2026-07-15T21:30:00Z", "placedAt", "America/New_York")).toBe("2026-07-15T21:30:00Z");
+    expect(toIsoInstant("2026-07-15T21:30:00+0100", "placedAt", "America/New_York")).toBe("2026-07-15T20:30:00Z");
+    expect(applyTransform("datetime", "2026-01-15 21:30:00", "placedAt", "America/New_York")).toBe(
+      "2026-01-16T02:30:00Z",
+    );
+  });
+
   it("reads a yes or a no, and refuses any other word rather than guess it is a no", () => {
     for (const yes of ["1", "true", "Yes", " Y ", "t", "ON"]) expect(applyTransform("boolean", yes)).toBe(true);
     for (const no of ["0", "FALSE", "no", "n", "f", "off"]) expect(applyTransform("boolean", no)).toBe(false);
@@ -225,6 +240,23 @@ describe("parseMapping", () => {
       price: "89",
     });
     expect(mapped.header.identifiers).toEqual({ email: "jane@example.com" });
+    // A time zone for an export written in local time: its date-times are read on that clock.
+    const local = parseMapping({ ...minimal, timeZone: "America/Los_Angeles" }) as OrderMapping;
+    const late = {
+      order_no: "A2",
+      date: "2026-01-02 22:15:00",
+      email: "j@e.test",
+      sku: "s1",
+      category: "x",
+      qty: "1",
+      price: "1",
+    };
+    expect(mapOrderRow(local, late).header.placedAt).toBe("2026-01-03T06:15:00Z");
+    expect(mapOrderRow(mapping, late).header.placedAt).toBe("2026-01-02T22:15:00Z");
+    for (const timeZone of ["Mars/Olympus", "", 5, "EST-ish"])
+      expect(() => parseMapping({ ...minimal, timeZone })).toThrow(
+        /"timeZone" .* is not a time zone this machine knows/,
+      );
     expect(mapped.line).toEqual({ productId: "s1", categoryId: "heels", quantity: 1, unitPrice: 89, listPrice: 89 });
     // The kinds the source vouches for go out verified; the others with their kind's default trust.
     const vouched = parseMapping({
