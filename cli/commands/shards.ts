@@ -174,6 +174,8 @@ interface ReshardView {
   drainPasses: number;
   running: number;
   done: boolean;
+  /** When it finished (the status's record; a step's answer before the end has null). */
+  finishedAt?: string | null;
 }
 
 /** What a reshard's progress bar counts in its phase. */
@@ -315,6 +317,12 @@ export function underWay(view: ShardsStatusView): string[] {
     lines.push(
       `A rebalance pass is under way (${whole(view.rebalance.scanned)} of ${whole(view.rebalance.total)} customers visited): run patron shards rebalance to finish it.`,
     );
+  // A grow finished and no pass began after it: the new shards hold only the customers created since.
+  const grownAt = reshard?.done && reshard.to > reshard.from ? reshard.finishedAt : null;
+  if (reshard && grownAt && (!view.rebalance || view.rebalance.startedAt < grownAt))
+    lines.push(
+      `The grow from ${reshard.from} to ${reshard.to} shards finished and no rebalance pass has run since: the customers whose home is a new shard are still held in the old ones. Run patron shards rebalance to move them.`,
+    );
   return lines;
 }
 
@@ -359,6 +367,11 @@ const runPollMs = 10_000;
 const urlHelp = "the worker (default: $PATRON_URL, else the local one on $PORT or 8787)";
 const adminKeyHelp =
   "admin key (default: $PATRON_ADMIN_KEY, else the local .dev.vars unless --url or $PATRON_URL names a worker on another machine)";
+
+/** "shard 5", or "shards 4 to 5": the shards from `first` to `last`. */
+function shardsNamed(first: number, last: number): string {
+  return first === last ? `shard ${first}` : `shards ${first} to ${last}`;
+}
 
 export function register(program: Command): void {
   const shards = program.command("shards").description("Customer shards (docs/scaling.md).");
@@ -542,7 +555,7 @@ export function register(program: Command): void {
         const shrinking = step.from > step.to;
         if (step.phase === "prepared") {
           const drained = shrinking
-            ? `moved ${step.drained} customers out of shards ${step.to} to ${step.from - 1} in ${step.drainMoves} moves (${step.drainPasses} ${step.drainPasses === 1 ? "pass" : "passes"}), `
+            ? `moved ${step.drained} customers out of ${shardsNamed(step.to, step.from - 1)} in ${step.drainMoves} moves (${step.drainPasses} ${step.drainPasses === 1 ? "pass" : "passes"}), `
             : "";
           console.log(
             `prepared ${step.from} shards for ${step.to}: ${drained}walked ${step.scanned} rows and wrote ${step.written} directory entries at their new homes (${took})`,
@@ -550,7 +563,7 @@ export function register(program: Command): void {
           console.log(reshardSwitchInstruction(step.to, talksToLocalWorker(options.url)));
         } else if (shrinking) {
           console.log(
-            `finished: the deployment runs ${step.to} shards; shards ${step.to} to ${step.from - 1} are emptied (${step.removed} directory entries dropped with them) (${took})`,
+            `finished: the deployment runs ${step.to} shards; ${shardsNamed(step.to, step.from - 1)} ${step.from - step.to === 1 ? "is" : "are"} emptied (${step.removed} directory entries dropped with them) (${took})`,
           );
         } else {
           console.log(

@@ -275,6 +275,40 @@ describe("shardsStatusText", () => {
     );
   });
 
+  it("after a grow, says to rebalance until a pass has begun since it finished", () => {
+    const grown = {
+      ...shardsOverview(
+        6,
+        [0, 1, 2, 3, 4, 5].map((shard) => part(shard, shard < 4 ? 10 : 0, 1, 0, 6)),
+      ),
+      reshard: {
+        ...{ from: 4, to: 6, scanned: 9, total: 9, written: 3, removed: 2, drained: 0, drainMoves: 0, drainPasses: 0 },
+        phase: "done" as const,
+        running: 6,
+        done: true,
+        finishedAt: "2026-12-01T10:00:00.000Z",
+      },
+      rebalance: null,
+    };
+    const hint =
+      "The grow from 4 to 6 shards finished and no rebalance pass has run since: the customers whose home is a new shard are still held in the old ones. Run patron shards rebalance to move them.";
+    expect(shardsStatusText(grown)).toContain(hint);
+    const pass = {
+      ...{ count: 6, shard: 6, cursor: "", scanned: 40, total: 40, moved: 12, moves: 3, busy: 0, tooLarge: 0 },
+      updatedAt: "2026-12-01T10:05:00.000Z",
+      finishedAt: "2026-12-01T10:05:00.000Z",
+      running: 6,
+      done: true,
+    };
+    // A pass from before the grow does not count; one begun after it does; a shrink asks for none.
+    const before = { ...pass, startedAt: "2026-11-30T10:00:00.000Z" };
+    expect(shardsStatusText({ ...grown, rebalance: before })).toContain(hint);
+    const after = { ...pass, startedAt: "2026-12-01T10:04:00.000Z" };
+    expect(shardsStatusText({ ...grown, rebalance: after }).join("\n")).not.toContain("rebalance pass has run");
+    const shrunk = { ...grown.reshard, from: 6, to: 4 };
+    expect(shardsStatusText({ ...grown, reshard: shrunk }).join("\n")).not.toContain("rebalance pass has run");
+  });
+
   it("names the shards that did not answer, and those the new count has not reached", () => {
     const view = {
       ...shardsOverview(3, [part(0, 10, 100, 0, 3), part(2, 10, 100, 0, 2)], [{ shard: 1, error: "placed for 2" }]),

@@ -68,12 +68,17 @@ function reshardRefusal(
         "conflict",
         `This deployment runs ${step.count} customer shards already: "to" must be another count.`,
       );
-    case "not_drained":
+    case "not_drained": {
+      const one = step.state.from - step.state.to === 1;
+      const removed = one
+        ? `Shard ${step.state.to}, which the reshard removes, still holds`
+        : `The shards ${step.state.to} to ${step.state.from - 1}, which the reshard removes, still hold`;
       return new ApiError(
         409,
         "conflict",
-        `The shards ${step.state.to} to ${step.state.from - 1}, which the reshard removes, still hold ${writtenText(step.held)}, and the last pass over them moved nothing: their regions are held by moves under way, or too large to move (a placeholder identifier?). Run again in a minute; patron shards status shows unfinished moves.`,
+        `${removed} ${writtenText(step.held)}, and the last pass over ${one ? "it" : "them"} moved nothing: their regions are held by moves under way, or too large to move (a placeholder identifier?). Run again in a minute; patron shards status shows unfinished moves.`,
       );
+    }
     case "other_reshard":
       return new ApiError(
         409,

@@ -101,7 +101,14 @@ import {
   scoreArrivalsPage,
   scoreShardPage,
 } from "./nightly-shard.ts";
-import { customerCount, drainCallsPage, drainPage, type RebalancePage, rebalancePage } from "./rebalance-shard.ts";
+import {
+  customerCount,
+  drainCallsPage,
+  drainPage,
+  liveCustomerCount,
+  type RebalancePage,
+  rebalancePage,
+} from "./rebalance-shard.ts";
 import {
   dropEntriesIntoRemoved,
   dropRehomedEntries,
@@ -766,11 +773,11 @@ export class CustomerShard extends DurableObject<Env> {
 
   // --- status --- (GET /v1/admin/shards: worker/core/shards/status.ts)
 
-  /** This shard's customers, stored bytes, unfinished moves and reshard mark. */
+  /** This shard's customers (not those merged into another), stored bytes, unfinished moves and reshard mark. */
   async status(): Promise<ShardPart> {
     return {
       shard: this.index,
-      customers: await customerCount(this.db),
+      customers: await liveCustomerCount(this.db),
       bytes: this.ctx.storage.sql.databaseSize,
       unfinishedMoves: await unfinishedMoves(this.db),
       preparedFor: this.reshardMark?.count ?? null,

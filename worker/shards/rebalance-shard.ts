@@ -39,6 +39,12 @@ export async function customerCount(db: Db): Promise<number> {
   return row?.n ?? 0;
 }
 
+/** Customers held here that are customers still, not merged into another: a range of customers_merged_into_idx. */
+export async function liveCustomerCount(db: Db): Promise<number> {
+  const row = await db.get<{ n: number }>(sql`SELECT count(*) AS n FROM customers WHERE merged_into IS NULL`);
+  return row?.n ?? 0;
+}
+
 /** Orders and identify calls one move takes at most when it carries several regions (a region alone may take more). */
 export const sourcesPerMove = 2_000;
 

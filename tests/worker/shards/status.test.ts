@@ -1,5 +1,5 @@
-// GET /v1/admin/shards (`patron shards status`) over four shards: each shard's customers and stored
-// bytes as the shard itself holds them, the totals, and the refusals.
+// GET /v1/admin/shards (`patron shards status`) over four shards: each shard's customers (not those
+// merged into another) and stored bytes as the shard itself holds them, the totals, and the refusals.
 import { createExecutionContext, env, runInDurableObject, SELF, waitOnExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../../../worker/app.ts";
@@ -24,14 +24,25 @@ describe("GET /v1/admin/shards", () => {
       anOrder({ id: `${p}-${i}`, identifiers: { account: `${p}-a${i}` } }),
     );
     expect((await api.postOrders(orders)).status).toBe(200);
+    // A loyalty card's customer, then merged into an account's by an order carrying both: one customer.
+    expect((await api.postOrders([anOrder({ id: `${p}-card`, identifiers: { loyalty: `${p}-L` } })])).status).toBe(200);
+    const merge = await api.postOrders([
+      anOrder({ id: `${p}-both`, identifiers: { account: `${p}-a0`, loyalty: `${p}-L` } }),
+    ]);
+    expect(((await merge.json()) as { data: { merges: number } }).data.merges).toBe(1);
     const view = await status();
     expect(view.count).toBe(4);
     expect(view.limitBytes).toBe(10_000_000_000);
     expect(view.shards.map((part) => part.shard)).toEqual([0, 1, 2, 3]);
     expect(view.totals.customers).toBe(before.totals.customers + 12);
+    let mergedAway = 0;
     for (const part of view.shards) {
-      const [held] = await shardRows<{ n: number }>(part.shard, "SELECT count(*) AS n FROM customers");
+      const [held] = await shardRows<{ n: number; merged: number }>(
+        part.shard,
+        "SELECT count(*) - count(merged_into) AS n, count(merged_into) AS merged FROM customers",
+      );
       expect(part.customers).toBe(held?.n);
+      mergedAway += held?.merged ?? 0;
       const size = await runInDurableObject(
         shardStub(env, part.shard),
         (_instance, state) => state.storage.sql.databaseSize,
@@ -42,6 +53,7 @@ describe("GET /v1/admin/shards", () => {
       expect(part.preparedFor).toBeNull();
       expect(part.serves).toBe(4);
     }
+    expect(mergedAway).toBeGreaterThan(0); // held, and not counted as a customer
     expect(view.totals.bytes).toBe(view.shards.reduce((total, part) => total + part.bytes, 0));
     expect(view.unanswered).toEqual([]);
     expect(view.nearlyFull).toBe(false);

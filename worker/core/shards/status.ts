@@ -27,7 +27,7 @@ export interface MainDatabasePart {
 /** One shard's own figures, as it reports them. */
 export interface ShardPart {
   shard: number;
-  /** Customers held here (merged-away ones included). */
+  /** Customers held here (not those merged into another: what the nightly run scores). */
   customers: number;
   /** The size of the shard's SQLite database. */
   bytes: number;
