@@ -169,6 +169,47 @@ describe("GET /v1/customers/holders: every record that holds an identifier", () 
     for (const holder of byEmail.holders) expect((await api.customer(holder.customerId)).status).toBe(404);
   });
 
+  it("erasing the customer who holds an email takes it off a guest who typed it in the same database, not the order", async () => {
+    const p = uniquePrefix("typed");
+    const email = `tina.${p}@post.org`;
+    const account = `${p}-tina`;
+    const accountHome =
+      shardCount(env) > 0
+        ? homeShard(await identityKey("account", account, "test-identity-secret"), shardCount(env))
+        : null;
+    const [guestOrder] = idsInDistinctShards(p, ["guest"], accountHome);
+    await post([
+      anOrder({ id: `${p}-acct`, identifiers: { account, email: verified(email) } }),
+      anOrder({ id: guestOrder, identifiers: { email, phone: "+1 415 555 0377" } }),
+    ]);
+    const tina = await customerIdOf("account", account);
+    const guest = (await holdersOf("email", email)).holders.find((holder) => holder.customerId !== tina)?.customerId;
+    expect(guest).toBeDefined();
+    const exported = await api.call("GET", `/v1/customers/${tina}/export`, undefined, adminKey);
+    const links = ((await exported.json()) as { data: { identityLinks: unknown[] } }).data.identityLinks.length;
+
+    const erased = await api.call("DELETE", `/v1/customers/${tina}`, undefined, adminKey);
+    expect(erased.status).toBe(200);
+    const { deleted } = ((await erased.json()) as { data: { deleted: Record<string, number> } }).data;
+    const kept = await api.customer(guest ?? "");
+    expect(kept.status).toBe(200);
+    const view = (await kept.json()) as { data: { identities: { kind: string }[]; orders: { id: string }[] } };
+    expect(view.data.orders.map((order) => order.id)).toEqual([guestOrder]);
+    const after = await holdersOf("email", email);
+    expect(after.suppressed).toBe(true);
+    if (shardCount(env) === 0) {
+      // Tina's two links (account, email) and the guest's email: one more row than her export showed.
+      expect([links, deleted.identity_observations]).toEqual([2, 3]);
+      expect(view.data.identities.map((identity) => identity.kind)).toEqual(["phone"]);
+      expect(after.holders).toEqual([]);
+    } else {
+      // The guest's order is in another shard: its sighting stays there, found by the holders route.
+      expect([links, deleted.identity_observations]).toEqual([2, 2]);
+      expect(view.data.identities.map((identity) => identity.kind).sort()).toEqual(["email", "phone"]);
+      expect(after.holders.map((holder) => [holder.customerId, holder.held])).toEqual([[guest, false]]);
+    }
+  });
+
   it("answers an identifier nobody was seen with with no holders, refuses a bad value and needs the admin key", async () => {
     const unseen = await holdersOf("email", `${uniquePrefix("nobody")}@post.org`);
     expect([unseen.known, unseen.holders, unseen.suppressed]).toEqual([false, [], false]);
