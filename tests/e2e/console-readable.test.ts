@@ -78,7 +78,12 @@ describe("the customer page, read by a person", () => {
     expect(items).toHaveLength(changes.length);
     changes.forEach((point, index) => {
       expect(items[index]).toContain(`${point.stage} from ${tokyoDay(point.at)}`);
+      // While they had one order the stage went by the days since it: P(alive) (always 100% then) is not the why.
+      expect(items[index]).toContain(
+        point.stageReason.startsWith("one_time_") ? "after their one order)" : "(P(alive) ",
+      );
     });
+    expect(changes[0]?.stageReason).toMatch(/^one_time_/); // the history starts at their first order
     await app.page.getByText(`Times in ${retailerZone}, the retailer's time zone.`).waitFor();
     await app.page.screenshot({ path: path.join(artifactsDir, "console-readable-zone.png"), fullPage: true });
   }, 120_000);

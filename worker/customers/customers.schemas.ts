@@ -152,6 +152,7 @@ export const customerHistoryResponseSchema = z.object({
         daysSinceLast: z.number(),
         overdueRatio: z.number(),
         stage: z.enum(lifecycleStages),
+        stageReason: z.string(),
         valueTier: z.enum(valueTiers),
         clv12: z.number(),
       }),

@@ -15,6 +15,8 @@ interface HistoryPoint {
   daysSinceLast: number;
   overdueRatio: number;
   stage: string;
+  /** `one_time_…` while they had one order: the stage went by the days since it, not by P(alive). */
+  stageReason: string;
   valueTier: string;
   clv12: number;
 }
@@ -73,10 +75,11 @@ export function TermsExplained() {
         </dd>
         <dt>Stage</dt>
         <dd>
-          <strong>new</strong>: one order so far; <strong>active</strong>: buying on their rhythm ("alive and on
-          cadence"); <strong>fading</strong>: P(alive) has dropped below the fading line ("slipping"), a good time for a
-          nudge; <strong>lapsed</strong>: P(alive) is below the lapsed line ("low probability alive"): they have
-          probably stopped.
+          <strong>new</strong>: one order so far, placed within the time most customers take to come back;{" "}
+          <strong>active</strong>: buying on their rhythm ("alive and on cadence"); <strong>fading</strong>: P(alive)
+          has dropped below the fading line ("slipping"), a good time for a nudge; <strong>lapsed</strong>: P(alive) is
+          below the lapsed line ("low probability alive"): they have probably stopped. With one order there is no rhythm
+          of their own yet: they are fading, then lapsed, by the days since that order.
         </dd>
         <dt>CLV</dt>
         <dd>
@@ -221,7 +224,7 @@ export function CustomerHistory({
           <li key={point.at}>
             <span class={`badge stage-${point.stage}`}>{point.stage}</span> from {day(point.at)}{" "}
             <span class="muted small">
-              {oneTimeReturnDays
+              {point.stageReason.startsWith("one_time_")
                 ? `(${count(point.daysSinceLast, "day")} after their one order)`
                 : `(P(alive) ${percent(point.probabilityAlive)}, overdue ratio ${ratio(point.overdueRatio)})`}
             </span>

@@ -122,9 +122,12 @@ describe("profileHistory", () => {
         daysSinceLast: profile.cadence.daysSinceLast,
         overdueRatio: profile.cadence.overdueRatio,
         stage: profile.lifecycle.stage,
+        stageReason: profile.lifecycle.reason,
         valueTier: profile.valueTier,
         clv12: profile.clv12,
       });
+      // While they had one order the stage went by the days since it; after, by their rhythm.
+      expect(point.stageReason.startsWith("one_time_"), point.at).toBe(placed.length === 1);
     }
   });
 

@@ -35,6 +35,8 @@ export interface HistoryPoint {
   daysSinceLast: number;
   overdueRatio: number;
   stage: Lifecycle["stage"];
+  /** Why: a one-time buyer's (`one_time_…`) goes by the days since their one order, not P(alive). */
+  stageReason: Lifecycle["reason"];
   valueTier: ValueTier;
   clv12: number;
 }
@@ -191,6 +193,7 @@ function pointAt(
     daysSinceLast: profile.cadence.daysSinceLast,
     overdueRatio: profile.cadence.overdueRatio,
     stage: profile.lifecycle.stage,
+    stageReason: profile.lifecycle.reason,
     valueTier: profile.valueTier,
     clv12: profile.clv12,
   };
