@@ -26,6 +26,8 @@ export const signedIn = signal<boolean | null>(null);
 
 /** The shop's currency (RETAILER_CURRENCY), from the session check or the sign-in: every amount is in it. */
 export const shopCurrency = signal("");
+/** The match keys this deployment lets a customer list's CSV carry (EXPORT_MATCH_KEYS), from the session check. */
+export const exportMatchKeys = signal<string[]>([]);
 
 export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
   let response: Response;
@@ -67,6 +69,11 @@ export const get = <T>(path: string) => api<T>("GET", path);
 export function money(value: number | null | undefined): string {
   if (value == null || !Number.isFinite(value)) return "–";
   return value.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+}
+
+/** A heading over amounts, naming the shop's currency once known: "Revenue (USD)". */
+export function inCurrency(label: string): string {
+  return shopCurrency.value ? `${label} (${shopCurrency.value})` : label;
 }
 
 /** An amount with the shop's currency, as the money tiles show it: "12,080.00 USD". */

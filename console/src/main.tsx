@@ -3,7 +3,7 @@ import "../console.css";
 import { render } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { LocationProvider, Route, Router, useLocation } from "preact-iso";
-import { ApiProblem, api, shopCurrency, signedIn, timeZone } from "./api.ts";
+import { ApiProblem, api, exportMatchKeys, shopCurrency, signedIn, timeZone } from "./api.ts";
 import { CustomerPage, CustomersPage } from "./pages/customers.tsx";
 import { ExperimentsPage } from "./pages/experiments.tsx";
 import { ModelsPage } from "./pages/models.tsx";
@@ -25,11 +25,13 @@ const links = [
 interface Session {
   timeZone?: string;
   currency?: string;
+  matchKeys?: string[];
 }
 
 function startSession(session: Session | undefined) {
   timeZone.value = session?.timeZone ?? "UTC";
   shopCurrency.value = session?.currency ?? shopCurrency.value;
+  exportMatchKeys.value = session?.matchKeys ?? exportMatchKeys.value;
   signedIn.value = true;
 }
 

@@ -281,6 +281,10 @@ describe("console lists", () => {
     expect(expected.length).toBeGreaterThan(0);
     const link = app.page.getByRole("link", { name: "Export CSV" });
     expect(await link.getAttribute("href")).toBe("/v1/admin/customers?valueTier=top&sort=-clvAtStake&format=csv");
+    // This deployment enables no match keys (EXPORT_MATCH_KEYS unset): the page says what the CSV lacks.
+    expect(await app.page.locator(`#${await link.getAttribute("aria-describedby")}`).textContent()).toContain(
+      "The CSV names customers by Patron's id only",
+    );
     const [download] = await Promise.all([app.page.waitForEvent("download"), link.click()]);
     const csv = readFileSync((await download.path()) as string, "utf8");
     const lines = csv.split("\r\n").filter((line) => line !== "");

@@ -177,6 +177,12 @@ describe("console steering pages", () => {
     const { actual, conditionalExpected } = diagnostics.totals.holdout;
     const off = conditionalExpected / actual - 1;
     expect(actual).toBeGreaterThan(0);
+    // The tile's headline pairs the actual with the forecast its sentence judges, not the population's.
+    const shown = (value: number) => (Math.round(value * 10) / 10).toLocaleString("en-US");
+    const holdoutTile = app.page.locator(".tile").filter({ hasText: "Holdout repeat purchases" });
+    expect(await holdoutTile.locator(".figure").textContent()).toBe(
+      `${shown(actual)} actual · ${shown(conditionalExpected)} expected`,
+    );
     await app.page
       .getByText(
         Math.abs(off) < 0.005
@@ -386,8 +392,15 @@ describe("console steering pages", () => {
     expect(holdout.withoutEvents).toEqual({ attributedOrders: 1, attributedRevenue: 40 });
     expect(holdout.arms.reduce((sum, arm) => sum + arm.attributedOrders, 0)).toBe(8 + 3 + 6);
     await app.page
-      .getByText("1 attributed order (40.00) in this period came from shelves whose widget reported none")
+      .getByText("1 attributed order (40.00 USD) in this period came from shelves whose widget reported none")
       .waitFor();
+    // Money in the shop's currency: revenue per shopper on each figure, the revenue columns in their heading.
+    const revenue = await table
+      .getByRole("row", { name: /^Revenue per shopper/ })
+      .locator("td")
+      .allTextContents();
+    for (const cell of revenue.slice(0, arms.length)) expect(cell).toMatch(/^[\d,.]+ USD /);
+    expect(await app.page.getByRole("columnheader", { name: "Revenue (USD)" }).count()).toBeGreaterThan(0);
     const overTime = app.page.getByRole("img", { name: "Conversion per day by arm" });
     await overTime.waitFor();
     expect(holdout.overTime.periods.length).toBeGreaterThan(0);
@@ -415,6 +428,12 @@ describe("console steering pages", () => {
     await app.page.getByRole("button", { name: "Create rule" }).click();
     const nameField = app.page.locator(".field").filter({ has: app.page.getByLabel("Name", { exact: true }) });
     await nameField.getByText("Name must not be empty").waitFor();
+    // Above the buttons, in words for the person at the form, not the API's "Invalid request body".
+    await app.page
+      .getByRole("alert")
+      .filter({ hasText: "Not saved: fix what is marked under the fields below." })
+      .waitFor();
+    expect(await app.page.getByText("Invalid request body").count()).toBe(0);
     expect(await app.page.getByLabel("Name", { exact: true }).getAttribute("aria-invalid")).toBe("true");
     // Focus moves to the field the API named, not left on the button.
     await expect.poll(() => app.page.evaluate(() => document.activeElement?.id)).toBe("rule-name");
@@ -432,7 +451,16 @@ describe("console steering pages", () => {
     await nameField.getByText("Name must not be empty").waitFor({ state: "detached" });
     expect(await app.page.getByLabel("Name", { exact: true }).getAttribute("aria-invalid")).toBeNull();
     await app.page.getByLabel("Strength").fill(String(rule.strength));
+    // Preview with no id says what it needs and puts the focus in the field (it did nothing).
+    await app.page.getByRole("button", { name: "Preview" }).click();
+    await app.page.getByRole("alert").filter({ hasText: "Type a customer id to preview their shelf." }).waitFor();
+    expect(await app.page.evaluate(() => document.activeElement?.id)).toBe("preview-customer");
+    // An account id is not a customer id: the 404 says where to find theirs.
+    await app.page.getByLabel("Customer id").fill("demo-full-price");
+    await app.page.getByRole("button", { name: "Preview" }).click();
+    await app.page.getByText("“demo-full-price” is not a customer id, which starts with c_").waitFor();
     await app.page.getByLabel("Customer id").fill(shopperId);
+    expect(await app.page.getByRole("alert").filter({ hasText: "Type a customer id" }).count()).toBe(0);
     await app.page.getByRole("button", { name: "Preview" }).click();
     await app.page.getByRole("heading", { name: `Preview for ${shopperId}` }).waitFor();
     await app.page.getByText("This rule changes this customer's shelf").waitFor();

@@ -130,7 +130,9 @@ describe("console", () => {
     const caption = (await tile.locator("p.muted").textContent()) ?? "";
     expect(caption).toContain(`What these ${customers} customer${customers === 1 ? "" : "s"} are still expected`);
     expect(caption).toContain("Not their CLV at stake (Customers): a year of their usual orders × that chance");
-    expect(await app.page.getByRole("img", { name: "12-month CLV by lifecycle stage" }).count()).toBe(1);
+    // Amounts name the currency where they are drawn or tabled without it on each figure.
+    expect(await app.page.getByRole("img", { name: "12-month CLV by lifecycle stage (USD)" }).count()).toBe(1);
+    expect(await app.page.getByRole("columnheader", { name: "12-month CLV (USD)" }).count()).toBeGreaterThan(0);
     const stages = await app.page
       .getByRole("table")
       .filter({ hasText: "All tiers" })
@@ -347,6 +349,14 @@ describe("console", () => {
     await app.page.getByRole("heading", { name: "Experiments" }).waitFor();
     await app.page.getByLabel("Period").waitFor();
     await screenshot("experiments");
+    // The period chosen is in the address: a reload (or a link shared) shows the same period.
+    await app.page.getByLabel("Period").selectOption({ label: "Last 7 days" });
+    await expect.poll(() => new URL(app.page.url()).search).toBe("?days=7");
+    await app.page.reload();
+    await app.page.getByLabel("Period").waitFor();
+    expect(await app.page.getByLabel("Period").inputValue()).toBe("7");
+    await app.page.getByLabel("Period").selectOption({ label: "Last 30 days" });
+    await expect.poll(() => new URL(app.page.url()).search).toBe("");
   }, 120_000);
 
   it("exports a customer's data and erases the customer after a confirmation", async () => {

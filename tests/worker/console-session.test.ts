@@ -3,8 +3,9 @@
 // the console's own origin with X-Patron-Console: 1), ingestion never does; signing out ends it
 // server-side. And /console with its deep links answers the app's HTML with the console's headers,
 // marked signed out when the browser surely holds no session.
-import { env, SELF } from "cloudflare:test";
+import { createExecutionContext, env, SELF, waitOnExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { createApp } from "../../worker/app.ts";
 import { adminKey, apiKey, uniquePrefix } from "../fixtures/builders.ts";
 
 const origin = "http://patron.test";
@@ -91,7 +92,26 @@ describe("console session", () => {
     expect(((await response.json()) as { data: { timeZone: string } }).data.timeZone).toBe("UTC");
     const check = await SELF.fetch(`${origin}/v1/admin/session`, withCookie(sessionCookie(response)));
     expect(check.status).toBe(200);
-    expect(await check.json()).toEqual({ data: { signedIn: true, via: "session", timeZone: "UTC", currency: "USD" } });
+    expect(await check.json()).toEqual({
+      data: { signedIn: true, via: "session", timeZone: "UTC", currency: "USD", matchKeys: [] },
+    });
+  });
+
+  it("tells the console the match keys its customer CSV may carry: none unless EXPORT_MATCH_KEYS enables them", async () => {
+    const response = await signIn();
+    expect(((await response.json()) as { data: { matchKeys: string[] } }).data.matchKeys).toEqual([]);
+    // A deployment that opts in, in its own order and with an unknown name: the API's order, known names.
+    const context = createExecutionContext();
+    const optedIn = await createApp().fetch(
+      new Request(`${origin}/v1/admin/session`, { headers: { Authorization: `Bearer ${adminKey}` } }),
+      { ...env, EXPORT_MATCH_KEYS: "phone_sha256, account,postcode" },
+      context,
+    );
+    await waitOnExecutionContext(context);
+    expect(((await optedIn.json()) as { data: { matchKeys: string[] } }).data.matchKeys).toEqual([
+      "account",
+      "phone_sha256",
+    ]);
   });
 
   it("marks the cookie Secure when the console is served over https", async () => {

@@ -107,6 +107,8 @@ describe("GET /v1/admin/holdout: intervals and verdict", () => {
     expect(contains(data.lift.intervals.conversion.ci95, 2)).toBe(true);
     expect(data.lift.intervals.conversion.ci95?.[0]).toBeGreaterThan(1);
     expect(contains(data.lift.intervals.revenuePerShopper.ci95, 2)).toBe(true);
+    // One click-through lift in the answer: the headline is the interval's value (both from the counts).
+    expect(data.lift.clickThroughRate).toBe(data.lift.intervals.clickThroughRate.value);
     // Orders per recommendation (one order of a fifth of 1,800 shelves ÷ a tenth of 200): 2×, with the
     // interval of the two means' ratio, as the per-shopper lifts have theirs.
     const perRecommendation = ratioEstimate(

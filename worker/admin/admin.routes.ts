@@ -196,7 +196,11 @@ export const adminRoutes = new Hono<AppEnv>()
         arms: arms.map((row) => ({ ...row, ...experiment.arms(row.arm) })),
         // Personalized ÷ held out: above 1 means the personalized shelf does better.
         lift: {
-          clickThroughRate: ratio(personalized?.clickThroughRate, holdout?.clickThroughRate),
+          // From the counts, not the rounded rates: the same lift as intervals.clickThroughRate.value.
+          clickThroughRate: ratio(
+            personalized && personalized.impressions > 0 ? personalized.clicks / personalized.impressions : null,
+            holdout && holdout.impressions > 0 ? holdout.clicks / holdout.impressions : null,
+          ),
           // Per recommendation seen, not per shopper (the unit of `intervals`); its interval is null
           // where it cannot be estimated (an arm with no order, or fewer than two recommendations).
           ordersPerRecommendation: ratio(

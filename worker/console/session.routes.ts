@@ -11,6 +11,7 @@ import { retailerCurrency, retailerTimeZone } from "../http/config.ts";
 import { ApiError } from "../http/errors.ts";
 import { assertKeyChecksAllowed, countFailedKeyCheck } from "../http/rate-limit.ts";
 import { jsonBody } from "../http/validate.ts";
+import { enabledMatchKeys, matchKeyNames } from "../identity/match-keys.ts";
 import { createSession, deleteSession, newSessionId, sessionIdHash } from "./session.repo.ts";
 
 /** How long a console session lasts from sign-in. */
@@ -20,6 +21,12 @@ const signInSchema = z.object({ key: z.string().min(1, "Enter the admin key.").m
 
 /** The retailer's time zone (RETAILER_TIME_ZONE, UTC by default): the console shows every date on its clock. */
 const timeZoneOf = (c: Context<AppEnv>) => retailerTimeZone(c.env.RETAILER_TIME_ZONE);
+
+/** The match keys EXPORT_MATCH_KEYS enables, in the API's order: what a customer list's CSV may carry. */
+const matchKeysOf = (env: AppEnv["Bindings"]) => {
+  const enabled = enabledMatchKeys(env.EXPORT_MATCH_KEYS);
+  return matchKeyNames.filter((name) => enabled.has(name));
+};
 
 const isHttps = (url: string) => new URL(url).protocol === "https:";
 
@@ -51,11 +58,20 @@ export const sessionRoutes = new Hono<AppEnv>()
     });
     const currency = retailerCurrency(c.env.RETAILER_CURRENCY);
     return c.json(
-      { data: { signedIn: true, expiresAt: expiresAt.toISOString(), timeZone: timeZoneOf(c), currency } },
+      {
+        data: {
+          signedIn: true,
+          expiresAt: expiresAt.toISOString(),
+          timeZone: timeZoneOf(c),
+          currency,
+          matchKeys: matchKeysOf(c.env),
+        },
+      },
       201,
     );
   })
-  // The console learns the shop's currency here, to label its money figures.
+  // The console learns the shop's currency here, to label its money figures, and the match keys its
+  // customer list's CSV may carry.
   .get("/", requireAdminKey, (c) =>
     c.json({
       data: {
@@ -63,6 +79,7 @@ export const sessionRoutes = new Hono<AppEnv>()
         via: c.req.header("Authorization") ? "admin key" : "session",
         timeZone: timeZoneOf(c),
         currency: retailerCurrency(c.env.RETAILER_CURRENCY),
+        matchKeys: matchKeysOf(c.env),
       },
     }),
   )

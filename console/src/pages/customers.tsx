@@ -19,6 +19,7 @@ import {
   count,
   dateTime,
   day,
+  exportMatchKeys,
   money,
   moneyIn,
   nextOrder,
@@ -325,11 +326,17 @@ function CustomerList() {
   const filtered = Object.values(filters).some((value) => value.trim());
   // Sorted by the next order, the API leaves lapsed customers out: they are not expected to order.
   const dueSort = sort === "expectedNextOrderAt";
+  const matchKeys = exportMatchKeys.value;
   return (
     <section aria-labelledby="customer-list-title">
       <div class="section-header">
         <h2 id="customer-list-title">Customers to act on</h2>
-        <a class="button" href={`/v1/admin/customers?${query}&format=csv`} download="patron-customers.csv">
+        <a
+          class="button"
+          href={`/v1/admin/customers?${query}&format=csv${matchKeys.length > 0 ? `&matchKeys=${matchKeys.join(",")}` : ""}`}
+          download="patron-customers.csv"
+          aria-describedby="csv-match-keys"
+        >
           Export CSV
         </a>
       </div>
@@ -344,6 +351,11 @@ function CustomerList() {
         <strong>overdue ratio</strong> is the days since their last order ÷ their usual days between orders (above 1:
         overdue). A customer with one order has no usual interval yet: the list says so instead (its sorts place them by
         all customers' interval, and the CSV's <code>purchaseDays</code> is 1).
+      </p>
+      <p id="csv-match-keys" class="muted small">
+        {matchKeys.length > 0
+          ? `The CSV carries each customer's match keys for an email tool or ad platform: ${matchKeys.join(", ")} (those they hold alone, sent since EXPORT_MATCH_KEYS was set).`
+          : "The CSV names customers by Patron's id only: to give an email tool or ad platform an account id, loyalty number or hashed email or phone to match on, the deployment sets EXPORT_MATCH_KEYS (docs/api.md, match keys in exports)."}
       </p>
       <form class="card filters" aria-label="Filter and sort customers" onSubmit={(event) => event.preventDefault()}>
         {filterOptions.map((filter) => (

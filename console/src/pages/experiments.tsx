@@ -4,8 +4,8 @@
 // 95% interval, results over time, and the per-placement breakdown. Figures are shown as the API
 // rounded them (proportions to 4 places, lifts to 3), never rounded again, so a bound reads the same
 // everywhere; a lift looks like a result only once its interval excludes 1 and the verdict is in.
-import { useState } from "preact/hooks";
-import { count, day, money, percent, whole } from "../api.ts";
+import { useLocation } from "preact-iso";
+import { count, day, inCurrency, money, moneyIn, percent, whole } from "../api.ts";
 import { BarChart, LineChart, Loading, PageHeader, ProblemNote, TableWrap, useData } from "../ui.tsx";
 
 interface Interval {
@@ -63,7 +63,7 @@ const metrics: { name: MetricName; label: string; format: (value: number) => str
     format: (value) => percent(value, 2),
   },
   { name: "attributedOrdersPerShopper", label: "Attributed orders per shopper", format: (value) => value.toFixed(4) },
-  { name: "revenuePerShopper", label: "Revenue per shopper", format: money },
+  { name: "revenuePerShopper", label: "Revenue per shopper", format: moneyIn },
   { name: "impressionsPerShopper", label: "Impressions per shopper", format: (value) => value.toFixed(3) },
 ];
 
@@ -86,6 +86,7 @@ function withInterval(
 const times = (value: number) => `${value.toFixed(3)}×`;
 
 const periods = [7, 30, 90];
+const defaultDays = 30;
 
 /**
  * One lift as a tile: its value and 95% interval, and, unless the interval excludes no difference (1×)
@@ -141,14 +142,17 @@ function WhoCounts({ left }: { left: Holdout["withoutEvents"] }) {
       The experiment counts shoppers whose widget reported a shelf (an impression, click or view under it) in this
       period.{" "}
       {left.attributedOrders > 0
-        ? `${count(left.attributedOrders, "attributed order")} (${money(left.attributedRevenue)}) in this period came from shelves whose widget reported none in this period (the widget may be blocked, or the shelf shown before the period began): those shoppers are not known to have seen the shelf here, so the orders are left out of every arm, lift and interval.`
+        ? `${count(left.attributedOrders, "attributed order")} (${moneyIn(left.attributedRevenue)}) in this period came from shelves whose widget reported none in this period (the widget may be blocked, or the shelf shown before the period began): those shoppers are not known to have seen the shelf here, so the orders are left out of every arm, lift and interval.`
         : "No attributed order in this period was left out for want of one."}
     </p>
   );
 }
 
 export function ExperimentsPage() {
-  const [days, setDays] = useState(30);
+  // The period is in the address (?days=7), so a reload or a shared link shows the same results.
+  const { query, route } = useLocation();
+  const days = periods.includes(Number(query.days)) ? Number(query.days) : defaultDays;
+  const setDays = (next: number) => route(`/console/experiments${next === defaultDays ? "" : `?days=${next}`}`, true);
   const since = new Date(Date.now() - days * 86_400_000).toISOString().slice(0, 10);
   const holdout = useData<Holdout>(`/v1/admin/holdout?since=${since}T00:00:00Z`);
   return (
@@ -291,7 +295,7 @@ function Results({ data }: { data: Holdout }) {
               <th scope="col">Clicks</th>
               <th scope="col">CTR</th>
               <th scope="col">Attributed orders</th>
-              <th scope="col">Revenue</th>
+              <th scope="col">{inCurrency("Revenue")}</th>
             </tr>
           </thead>
           <tbody>
@@ -335,7 +339,7 @@ function Results({ data }: { data: Holdout }) {
                 <th scope="col">Clicks</th>
                 <th scope="col">CTR</th>
                 <th scope="col">Attributed orders</th>
-                <th scope="col">Revenue</th>
+                <th scope="col">{inCurrency("Revenue")}</th>
               </tr>
             </thead>
             <tbody>

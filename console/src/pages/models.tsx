@@ -223,9 +223,13 @@ function Fits({ models }: { models: Models }) {
           <dd class="muted small">{model.name} fit</dd>
         </div>
         <div class="tile">
-          <dt>Second-purchase rate</dt>
+          <dt>Come back for a second purchase</dt>
           <dd class="figure">{percent(customer.secondPurchase.returnedShare)}</dd>
-          <dd class="muted small">over a sample of {count(customer.secondPurchase.sample, "customer")}</dd>
+          <dd class="muted small">
+            estimated from the times to a second purchase of {count(customer.secondPurchase.sample, "customer")}{" "}
+            (Kaplan–Meier): those still within the longest wait seen count as may-return, so more than have come back so
+            far
+          </dd>
         </div>
       </dl>
       <p class="muted" id="dropout-model">
@@ -372,10 +376,11 @@ function DiagnosticsCharts({ data }: { data: Extract<DiagnosticsView, { status: 
         <div class="tile">
           <dt>Holdout repeat purchases</dt>
           <dd class="figure">
-            {figure(data.totals.holdout.actual)} actual · {figure(data.totals.holdout.expected)} expected
+            {figure(data.totals.holdout.actual)} actual · {figure(data.totals.holdout.conditionalExpected)} expected
           </dd>
           <dd class="muted small">
-            {figure(data.totals.holdout.conditionalExpected)} expected from each customer's own history
+            expected from each customer's own history, as the product forecasts; from the population alone (the tracking
+            plot's line), {figure(data.totals.holdout.expected)}
           </dd>
           <dd class="small">{forecastVerdict(data.totals.holdout.conditionalExpected, data.totals.holdout.actual)}</dd>
         </div>

@@ -4,7 +4,7 @@
 // recent nightly runs recorded (GET /v1/admin/transitions), and what a value tier's customers have in
 // common against everyone else (GET /v1/admin/insights/best-customers).
 import { useState } from "preact/hooks";
-import { count, dateTime, day, money, moneyIn, percent, words } from "../api.ts";
+import { count, dateTime, day, inCurrency, money, moneyIn, percent, words } from "../api.ts";
 import { BarChart, type Loaded, Loading, PageHeader, ProblemNote, RunNightly, TableWrap, useData } from "../ui.tsx";
 import { ClvDistribution } from "./clv-distribution.tsx";
 
@@ -100,7 +100,7 @@ export function OverviewPage() {
         ))}
       </div>
       <BarChart
-        title="12-month CLV by lifecycle stage"
+        title={inCurrency("12-month CLV by lifecycle stage")}
         bars={byStage.map((row) => ({ label: row.stage, value: row.clv12, note: count(row.customers, "customer") }))}
         format={money}
       />
@@ -154,7 +154,7 @@ export function OverviewPage() {
           <thead>
             <tr>
               <th scope="col">Customer</th>
-              <th scope="col">12-month CLV</th>
+              <th scope="col">{inCurrency("12-month CLV")}</th>
               <th scope="col">Tier</th>
               <th scope="col">Stage</th>
             </tr>

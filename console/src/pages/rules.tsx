@@ -685,7 +685,7 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
       {problem && (otherProblems?.length || problem.issues.length === 0) ? <ProblemNote problem={problem} /> : null}
       {problem && problem.issues.length > 0 && !otherProblems?.length && (
         <p class="problem" role="alert">
-          {problem.message} See the messages under the fields.
+          Not saved: fix what is marked under the fields below.
         </p>
       )}
       <div class="actions">
@@ -773,8 +773,16 @@ function TryOut({ body, ruleId }: { body: ReturnType<typeof bodyOf>; ruleId?: st
   const [simulation, setSimulation] = useState<Simulation | null>(null);
   const [problem, setProblem] = useState<{ what: string; problem: ApiProblem } | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
+  // Said when Preview is pressed with no id: the button is never silently inert.
+  const [askForId, setAskForId] = useState(false);
   async function run(what: "preview" | "anonymous" | "simulate") {
-    if (busy !== null || (what === "preview" && customerId.trim() === "")) return;
+    if (busy !== null) return;
+    if (what === "preview" && customerId.trim() === "") {
+      setAskForId(true);
+      document.getElementById("preview-customer")?.focus();
+      return;
+    }
+    setAskForId(false);
     setBusy(what);
     setProblem(null);
     try {
@@ -809,18 +817,23 @@ function TryOut({ body, ruleId }: { body: ReturnType<typeof bodyOf>; ruleId?: st
         <label for="preview-customer">Customer id</label>
         <input
           id="preview-customer"
+          class="customer-id"
           value={customerId}
           placeholder="c_…"
-          onInput={(event) => setCustomerId((event.target as HTMLInputElement).value)}
+          aria-describedby="preview-customer-hint"
+          onInput={(event) => {
+            setCustomerId((event.target as HTMLInputElement).value);
+            setAskForId(false);
+          }}
           onKeyDown={(event) => {
             // Enter previews instead of saving the rule.
             if (event.key !== "Enter") return;
             event.preventDefault();
-            if (customerId.trim() !== "" && busy === null) run("preview");
+            run("preview");
           }}
         />
         {/* aria-disabled, not disabled: the button pressed keeps the keyboard's focus while it works. */}
-        <button type="button" onClick={() => run("preview")} aria-disabled={busy !== null || customerId.trim() === ""}>
+        <button type="button" onClick={() => run("preview")} aria-disabled={busy !== null}>
           {busy === "preview" ? "Previewing…" : "Preview"}
         </button>
         <button type="button" onClick={() => run("anonymous")} aria-disabled={busy !== null}>
@@ -830,10 +843,20 @@ function TryOut({ body, ruleId }: { body: ReturnType<typeof bodyOf>; ruleId?: st
           {busy === "simulate" ? "Simulating…" : "Simulate over 200 shoppers"}
         </button>
       </div>
+      <p id="preview-customer-hint" class={askForId ? "small" : "muted small"} role={askForId ? "alert" : undefined}>
+        {askForId ? "Type a customer id to preview their shelf. " : ""}A customer id starts with c_: Customers and each
+        customer's page show it (look an email, card or account up there).
+      </p>
       {problem && (
         <div>
           <p class="muted small">{problem.what === "simulate" ? "Simulation" : "Preview"} failed:</p>
           <ProblemNote problem={problem.problem} />
+          {problem.problem.status === 404 && problem.what === "preview" && !customerId.trim().startsWith("c_") && (
+            <p class="small">
+              “{customerId.trim()}” is not a customer id, which starts with c_: look the account or email up on{" "}
+              <a href="/console/customers">Customers</a> to find theirs.
+            </p>
+          )}
         </div>
       )}
       {preview && <PreviewView preview={preview} />}
