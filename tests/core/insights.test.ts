@@ -3,11 +3,13 @@ import {
   addCounts,
   compareTier,
   countTrait,
+  customerTraits,
   pruneCounts,
   sentence,
   type TraitCounts,
 } from "../../worker/core/insights/best-customers.ts";
 import { csvField, csvLine } from "../../worker/core/insights/csv.ts";
+import type { CustomerProfile } from "../../worker/core/profile/customer-profile.ts";
 
 describe("csv", () => {
   it("quotes commas, quotes and line breaks, and doubles quotes", () => {
@@ -47,6 +49,30 @@ function population(): TraitCounts {
     ]);
   return counts;
 }
+
+describe("customerTraits", () => {
+  const traitsOf = (purchaseDays: number, categories: { categoryId: string; purchaseDays: number }[]) =>
+    customerTraits({
+      profile: {
+        categories: categories.map((category) => ({ ...category, priceBand: null })),
+        channelMix: { primary: null },
+        discount: { sensitivity: "mixed" },
+        preferredWeekday: null,
+      } as unknown as CustomerProfile,
+      purchaseDays,
+      categorySpend: {},
+      orderStores: [],
+    }).filter((trait) => trait.dimension === "category");
+
+  it("counts a category bought regularly: on two or more purchase days, a third of theirs or more", () => {
+    // One order: everything bought that day is 1 of 1 days, and still not a habit.
+    expect(traitsOf(1, [{ categoryId: "jewellery", purchaseDays: 1 }])).toEqual([]);
+    expect(traitsOf(6, [{ categoryId: "coffee", purchaseDays: 2 }])).toEqual([
+      { dimension: "category", value: "coffee" },
+    ]);
+    expect(traitsOf(7, [{ categoryId: "coffee", purchaseDays: 2 }])).toEqual([]); // under a third
+  });
+});
 
 describe("compareTier", () => {
   it("ranks a strong, well-supported trait first and leaves out tiny groups", () => {

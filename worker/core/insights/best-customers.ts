@@ -27,16 +27,24 @@ export interface TraitInput {
   orderStores: readonly (string | null)[];
 }
 
+/** A category is bought "regularly" on at least this many purchase days: one purchase is no habit. */
+export const regularDays = 2;
+
 /**
- * The traits one customer has: categories bought on at least a third of their purchase days, their
+ * The traits one customer has: categories bought on at least two and a third of their purchase days, their
  * primary channel, stores holding at least a third of their orders, the price band of their main
  * category (by spend), their discount sensitivity and their preferred weekday (when they have one).
  */
 export function customerTraits(input: TraitInput): Trait[] {
   const { profile } = input;
   const traits: Trait[] = [];
+  // A one-time buyer bought every one of their categories on all of their one day: not "regularly".
   for (const category of profile.categories)
-    if (input.purchaseDays > 0 && category.purchaseDays / input.purchaseDays >= regularShare)
+    if (
+      category.purchaseDays >= regularDays &&
+      input.purchaseDays > 0 &&
+      category.purchaseDays / input.purchaseDays >= regularShare
+    )
       traits.push({ dimension: "category", value: category.categoryId });
   if (profile.channelMix.primary) traits.push({ dimension: "channel", value: profile.channelMix.primary });
   const stores = new Map<string, number>();
