@@ -1,5 +1,6 @@
 // Small shared pieces: loading a route's data, showing a problem, plain SVG bar charts drawn at the
 // width they are shown, the nightly job runner (start a run, poll it, show its progress).
+import { nice, ticks } from "d3-array";
 import type { ComponentChildren, RefObject } from "preact";
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { ApiProblem, api } from "./api.ts";
@@ -401,7 +402,9 @@ export function LineChart({
   const top = 16;
   const bottom = 36;
   const all = series.flatMap((line) => line.values.filter((value): value is number => value != null));
-  const max = Math.max(0, ...all) || 1;
+  // The axis ends on a round figure and is marked at round steps (0, 20, 40 …, not 0, 35.5, 71).
+  const [, max] = nice(0, Math.max(0, ...all) || 1, 4);
+  const gridLines = ticks(0, max, 4);
   const count = labels.length;
   const x = (index: number) => left + (count <= 1 ? 0 : (index / (count - 1)) * (width - left - right));
   const y = (value: number) => top + (1 - value / max) * (height - top - bottom);
@@ -451,11 +454,11 @@ export function LineChart({
             height={height - top - bottom}
           />
         )}
-        {[0, 0.5, 1].map((share) => (
-          <g key={share}>
-            <line class="chart-grid" x1={left} x2={width - right} y1={y(max * share)} y2={y(max * share)} />
-            <text class="chart-label" x={left - 6} y={y(max * share)} text-anchor="end" dominant-baseline="middle">
-              {format(max * share)}
+        {gridLines.map((value) => (
+          <g key={value}>
+            <line class="chart-grid" x1={left} x2={width - right} y1={y(value)} y2={y(value)} />
+            <text class="chart-label" x={left - 6} y={y(value)} text-anchor="end" dominant-baseline="middle">
+              {format(value)}
             </text>
           </g>
         ))}

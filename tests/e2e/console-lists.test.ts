@@ -264,7 +264,37 @@ describe("console lists", () => {
       const texts = await cells.locator("td").allTextContents();
       expect(texts[headers.indexOf("Overdue ratio")]).toBe("one order");
       expect(texts[headers.indexOf("Next order due")]).toBe("no date from one order");
+      expect(texts[headers.indexOf("Stage")]).toBe("new");
     }
+    // A fading one-time buyer's P(alive) stays high: the stage says what it goes by instead.
+    const fading = await admin<{ customers: Listed[] }>("/v1/admin/customers?stage=fading&sort=-clvAtStake&limit=25");
+    const fadingOnce = fading.customers.filter((row) => row.purchaseDays === 1);
+    expect(fadingOnce.length).toBeGreaterThan(0);
+    await app.page.goto(`${app.worker.url}/console/customers?stage=fading`);
+    await expect.poll(() => listedIds().allTextContents()).toEqual(fading.customers.map((row) => row.customerId));
+    for (const row of fading.customers) {
+      const cells = table.locator("tbody tr").filter({ has: app.page.getByRole("link", { name: row.customerId }) });
+      expect((await cells.locator("td").allTextContents())[headers.indexOf("Stage")]).toBe(
+        row.purchaseDays === 1 ? "fading by time since their one order" : "fading",
+      );
+    }
+  }, 120_000);
+
+  it("finds a lapsing category's id from its name typed in the field", async () => {
+    // A category the catalog names apart from its id ("Jewellery" for jewellery, say).
+    const { targets } = await admin<{ targets: { id: string; name: string }[] }>(
+      "/v1/admin/rules/targets?type=category&q=e&limit=20",
+    );
+    const named = targets.find((target) => target.name !== target.id);
+    expect(named).toBeDefined();
+    const { id, name } = named as { id: string; name: string };
+    await app.page.goto(`${app.worker.url}/console/customers`);
+    await app.page.getByLabel("Lapsing in category (id)").fill(name);
+    await app.page.getByRole("button", { name: `${name} (${id})` }).click();
+    await app.page.waitForURL(new RegExp(`lapsedCategory=${encodeURIComponent(id)}(&|$)`));
+    expect(await app.page.getByLabel("Lapsing in category (id)").inputValue()).toBe(id);
+    // The id is the catalog's now: nothing more to offer.
+    await app.page.getByRole("button", { name: `${name} (${id})` }).waitFor({ state: "detached" });
   }, 120_000);
 
   it("exports the filtered list as CSV with the session cookie alone", async () => {

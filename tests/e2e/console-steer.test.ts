@@ -172,6 +172,18 @@ describe("console steering pages", () => {
     expect(diagnostics.tracking.length).toBeGreaterThan(0);
     expect(await tracking.locator("circle").count()).toBe(2 * diagnostics.tracking.length);
     expect(await tracking.locator("rect.chart-shade").count()).toBe(1);
+    // The value axis is marked at round steps from 0 (1, 2 or 5 × a power of ten), not thirds of the top.
+    const marks = (
+      await tracking.locator('text.chart-label[text-anchor="end"][dominant-baseline]').allTextContents()
+    ).map((text) => Number(text.replace(/,/g, "")));
+    expect(marks[0]).toBe(0);
+    expect(marks.length).toBeGreaterThanOrEqual(3);
+    const step = (marks[1] ?? 0) - (marks[0] ?? 0);
+    marks.forEach((mark, index) => {
+      expect(mark).toBeCloseTo(index * step, 6);
+    });
+    const mantissa = step / 10 ** Math.floor(Math.log10(step));
+    expect([1, 2, 5]).toContain(Math.round(mantissa * 1000) / 1000);
     await app.page.getByRole("img", { name: /^Holdout repeat purchases per customer/ }).waitFor();
     // The check in a sentence: how far the forecast was from what happened, as a share of it.
     const { actual, conditionalExpected } = diagnostics.totals.holdout;
@@ -531,6 +543,9 @@ describe("console steering pages", () => {
     await app.page.getByLabel("Strength").fill("12");
     await app.page.getByRole("button", { name: "Save changes" }).click();
     await expect.poll(changes).toEqual(["update", "create"]);
+    // What each version changed, in words: a rename or a new strength shows, though the rule reads alike.
+    const changed = () => history.locator("tbody tr td:nth-child(3)").allTextContents();
+    expect(await changed()).toEqual([`strength ${rule.strength} → 12`, "–"]);
     // The form says so, and the keyboard's focus stays on its button (the reload of the saved rule as a
     // new version used to remount the form: no "Saved." and focus back at the page).
     await app.page.getByRole("status").getByText("Saved.", { exact: true }).waitFor();
@@ -543,6 +558,15 @@ describe("console steering pages", () => {
     await app.page.getByRole("button", { name: "Preview" }).click();
     await app.page.getByText("This rule changes this customer's shelf").waitFor();
     await app.page.getByLabel("Enabled").check();
+    // A rename: the rule reads as before, and the history says what changed.
+    await app.page.getByLabel("Name", { exact: true }).fill(`${rule.name} now`);
+    await app.page.getByRole("button", { name: "Save changes" }).click();
+    await expect.poll(changes).toEqual(["update", "update", "create"]);
+    expect(await changed()).toEqual([
+      `name “${rule.name}” → “${rule.name} now”`,
+      `strength ${rule.strength} → 12`,
+      "–",
+    ]);
 
     // Disable from the list: the shelf goes back to what the shopper's own model ranks.
     await openFromNav("Rules");
@@ -554,7 +578,8 @@ describe("console steering pages", () => {
       .poll(async () => (await shelf()).items.map((item) => item.id), { timeout: 30_000, interval: 500 })
       .toEqual(before.items.map((item) => item.id));
     await row.getByRole("link", { name: rule.name }).click();
-    await expect.poll(changes).toEqual(["disable", "update", "create"]);
+    await expect.poll(changes).toEqual(["disable", "update", "update", "create"]);
+    expect((await changed())[0]).toBe("disabled");
     // The page's history is the API's, newest first.
     const ruleId = decodeURIComponent(app.page.url().split("/").pop() ?? "");
     const versions = await admin<RuleVersion[]>("GET", `/v1/admin/rules/${encodeURIComponent(ruleId)}/versions`);

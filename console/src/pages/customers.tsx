@@ -29,6 +29,7 @@ import {
   whole,
   words,
 } from "../api.ts";
+import { useCatalogTargets } from "../catalog-targets.ts";
 import { Confirm, Loading, PageHeader, ProblemNote, TableWrap, useData, useFocusFollows } from "../ui.tsx";
 import { Audiences, SaveAudience } from "./audiences.tsx";
 import { CustomerHistory, customerName, SeesNow, TermsExplained } from "./customer-360.tsx";
@@ -306,6 +307,8 @@ function CustomerList() {
   // Once the address holds another category (the typed one applied, or the Customers link's none), the
   // box starts from it: the text typed before is not applied again.
   useEffect(() => setTyped((kept) => (kept.applied === applied ? kept : { applied, text: applied })), [applied]);
+  // The catalog's categories nearest to what is typed (by id or name): "Jewellery" finds jewellery.
+  const categorySuggestions = useCatalogTargets("category", category);
   const cursor = cursors.at(-1);
   const list = useData<CustomerListPage>(
     `/v1/admin/customers?${query}&limit=${pageSize}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`,
@@ -350,7 +353,9 @@ function CustomerList() {
         list with these filters and sort. <strong>P(alive)</strong> is the chance they are still buying; the{" "}
         <strong>overdue ratio</strong> is the days since their last order ÷ their usual days between orders (above 1:
         overdue). A customer with one order has no usual interval yet: the list says so instead (its sorts place them by
-        all customers' interval, and the CSV's <code>purchaseDays</code> is 1).
+        all customers' interval, and the CSV's <code>purchaseDays</code> is 1), and their stage goes by the time since
+        that order, not by P(alive), which stays high for them: fading once most customers who came back had, lapsed
+        once nearly all had.
       </p>
       <p id="csv-match-keys" class="muted small">
         {matchKeys.length > 0
@@ -387,8 +392,30 @@ function CustomerList() {
             onChange={(event) => setFilter("lapsedCategory", (event.target as HTMLInputElement).value)}
           />
           <span id="filter-lapsedCategory-hint" class="muted small">
-            Customers still buying overall who have stopped buying in this category.
+            Customers still buying overall who have stopped buying in this category. A category's name finds its id
+            under the field.
           </span>
+          {category.trim() !== "" &&
+            categorySuggestions.length > 0 &&
+            !categorySuggestions.some((each) => each.id === category.trim()) && (
+              <div class="suggestions">
+                <small class="muted">In the catalog:</small>
+                {categorySuggestions.slice(0, 5).map((each) => (
+                  <button
+                    key={each.id}
+                    type="button"
+                    class="link"
+                    onClick={() => {
+                      setTyped({ applied, text: each.id });
+                      setFilter("lapsedCategory", each.id);
+                      document.getElementById("filter-lapsedCategory")?.focus();
+                    }}
+                  >
+                    {each.name === each.id ? each.id : `${each.name} (${each.id})`}
+                  </button>
+                ))}
+              </div>
+            )}
         </div>
         <div class="field">
           <label for="list-sort">Sort</label>
@@ -460,7 +487,13 @@ function CustomerList() {
                     <td>
                       <a href={`/console/customers/${encodeURIComponent(row.customerId)}`}>{row.customerId}</a>
                     </td>
-                    <td>{row.stage}</td>
+                    <td>
+                      {row.stage}
+                      {row.purchaseDays === 1 && row.stage !== "new" && (
+                        // Their P(alive) stays high: the stage goes by the time since that one order.
+                        <span class="muted small"> by time since their one order</span>
+                      )}
+                    </td>
                     <td>{row.valueTier}</td>
                     <td>{words(row.discountSensitivity)}</td>
                     <td>{money(row.clvAtStake)}</td>

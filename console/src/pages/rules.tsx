@@ -9,6 +9,7 @@ import { signal } from "@preact/signals";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { useLocation, useRoute } from "preact-iso";
 import { ApiProblem, api, count, dateTime, inFormWords, percent, timeZone } from "../api.ts";
+import { useCatalogTargets } from "../catalog-targets.ts";
 import { fromZoneInput, toZoneInput } from "../time-zone.ts";
 import { Confirm, Loading, PageHeader, ProblemNote, TableWrap, useData, useFocusFollows } from "../ui.tsx";
 
@@ -68,44 +69,6 @@ function NotInCatalog({ target, id }: { target: string; id?: string }) {
       item was taken out of the catalog.
     </p>
   );
-}
-
-/** A category or product the catalog has, as GET /v1/admin/rules/targets answers it. */
-interface CatalogTarget {
-  id: string;
-  name: string;
-}
-
-/**
- * The catalog's categories or products nearest to what the Target id field holds, asked for a moment
- * after typing stops; none for `*` or when the request fails (the field still takes any id).
- */
-function useCatalogTargets(type: string, typed: string): CatalogTarget[] {
-  const [targets, setTargets] = useState<CatalogTarget[]>([]);
-  // Another type's list is not offered while this type's is asked for.
-  useEffect(() => setTargets([]), [type]);
-  useEffect(() => {
-    const query = typed.trim();
-    if (query === "*") {
-      setTargets([]);
-      return;
-    }
-    let current = true;
-    const timer = setTimeout(() => {
-      api<{ targets: CatalogTarget[] }>(
-        "GET",
-        `/v1/admin/rules/targets?type=${encodeURIComponent(type)}&q=${encodeURIComponent(query)}`,
-      ).then(
-        (data) => current && setTargets(data.targets),
-        () => current && setTargets([]),
-      );
-    }, 200);
-    return () => {
-      current = false;
-      clearTimeout(timer);
-    };
-  }, [type, typed]);
-  return targets;
 }
 
 /** What a boost or bury does to the score, which strength alone does not say: "score × 2" for a boost of 1. */
@@ -1029,7 +992,25 @@ function SimulationView({ simulation }: { simulation: Simulation }) {
   );
 }
 
+/** What a version changed from the one before, in words: "name “A” → “B”, strength 2 → 3"; "–" for the first. */
+export function whatChanged(before: Rule | undefined, after: Rule): string {
+  if (!before) return "–";
+  const changes: string[] = [];
+  const from = (value: unknown) => (value === null || value === undefined ? "none" : String(value));
+  if (before.name !== after.name) changes.push(`name “${before.name}” → “${after.name}”`);
+  if (before.action !== after.action) changes.push(`action ${before.action} → ${after.action}`);
+  if (before.targetType !== after.targetType || before.targetId !== after.targetId)
+    changes.push(`target ${before.targetType} ${before.targetId} → ${after.targetType} ${after.targetId}`);
+  if (before.strength !== after.strength) changes.push(`strength ${from(before.strength)} → ${from(after.strength)}`);
+  if (before.slot !== after.slot) changes.push(`slot ${from(before.slot)} → ${from(after.slot)}`);
+  if (JSON.stringify(before.segment ?? null) !== JSON.stringify(after.segment ?? null)) changes.push("segment");
+  if (before.startsAt !== after.startsAt || before.endsAt !== after.endsAt) changes.push("schedule");
+  if (before.enabled !== after.enabled) changes.push(after.enabled ? "enabled" : "disabled");
+  return changes.length > 0 ? changes.join(", ") : "nothing";
+}
+
 function History({ versions }: { versions: Version[] }) {
+  const previous = new Map(versions.map((version, index) => [version.version, versions[index - 1]?.snapshot]));
   return (
     <div>
       <h2>History</h2>
@@ -1039,6 +1020,7 @@ function History({ versions }: { versions: Version[] }) {
             <tr>
               <th scope="col">Version</th>
               <th scope="col">Change</th>
+              <th scope="col">What changed</th>
               <th scope="col">By</th>
               <th scope="col">When</th>
               <th scope="col">Rule as changed</th>
@@ -1049,6 +1031,9 @@ function History({ versions }: { versions: Version[] }) {
               <tr key={version.version}>
                 <td>{version.version}</td>
                 <td>{version.change}</td>
+                <td class="small">
+                  {version.change === "delete" ? "–" : whatChanged(previous.get(version.version), version.snapshot)}
+                </td>
                 <td>{version.changedBy}</td>
                 <td>{dateTime(version.changedAt)}</td>
                 <td class="small">
