@@ -324,6 +324,21 @@ describe("order attribution", () => {
         recommendationId: stale,
       }),
       anOrder({ id: `${p}-plain`, placedAt: now, identifiers: { account: shopper.account }, lines: line(item.id) }),
+      // Placed hours before the shelf was shown (a local time sent as UTC), and an id from nowhere.
+      anOrder({
+        id: `${p}-early`,
+        placedAt: new Date(Date.now() - 5 * 3_600_000).toISOString(),
+        identifiers: { account: shopper.account },
+        lines: line(item.id),
+        recommendationId: data.recommendationId,
+      }),
+      anOrder({
+        id: `${p}-garbled`,
+        placedAt: now,
+        identifiers: { account: shopper.account },
+        lines: line(item.id),
+        recommendationId: "not-a-recommendation-id",
+      }),
       // The shopper's account sent unverified: an unverified link unlocks nothing, attribution included.
       anOrder({
         id: `${p}-unverified`,
@@ -334,18 +349,29 @@ describe("order attribution", () => {
       }),
     ];
     const result = await ingest(orders);
-    expect(result).toMatchObject({ accepted: 6, duplicates: 0, suppressed: 0, ignored: 4 });
-    expect(result.results.map((r) => [r.status, r.attribution])).toEqual([
-      ["created", "counted"],
-      ["created", "ignored"],
-      ["created", "ignored"],
-      ["created", "ignored"],
-      ["created", undefined],
-      ["created", "ignored"],
+    expect(result).toMatchObject({ accepted: 8, duplicates: 0, suppressed: 0, ignored: 6 });
+    // Each ignored attribution says why, so an integration can fix what it sends.
+    expect(result.results.map((r) => [r.status, r.attribution, r.attributionIgnored])).toEqual([
+      ["created", "counted", undefined],
+      ["created", "ignored", "no_listed_product"],
+      ["created", "ignored", "not_this_shopper"],
+      ["created", "ignored", "past_window"],
+      ["created", undefined, undefined],
+      ["created", "ignored", "before_issue"],
+      ["created", "ignored", "unknown_id"],
+      ["created", "ignored", "not_this_shopper"],
     ]);
     // Ignored attributions are not stored; the orders are.
     expect(await storedAttribution(`${p}-counted`)).toBe(data.recommendationId);
-    for (const id of [`${p}-unserved`, `${p}-other`, `${p}-stale`, `${p}-plain`, `${p}-unverified`]) {
+    for (const id of [
+      `${p}-unserved`,
+      `${p}-other`,
+      `${p}-stale`,
+      `${p}-plain`,
+      `${p}-early`,
+      `${p}-garbled`,
+      `${p}-unverified`,
+    ]) {
       expect(await storedAttribution(id)).toBeNull();
     }
     // A replay is a duplicate and counts nothing again.

@@ -27,7 +27,7 @@ import {
   regionGuard,
 } from "../identity/identity.repo.ts";
 import { matchKeyStatement } from "../identity/match-keys.ts";
-import type { AttributionSettings } from "../recommendations/attribution.ts";
+import type { AttributionSettings, IgnoredReason } from "../recommendations/attribution.ts";
 import { orderSuppressionKey, suppressedKeys, suppressionGuard } from "../suppressions/suppressions.repo.ts";
 import { ignoredAttributions } from "./order-attribution.ts";
 import {
@@ -72,6 +72,8 @@ export interface IngestResult {
     status: "created" | "duplicate" | "suppressed";
     /** For a created order that carried a recommendationId: whether it is attributed. */
     attribution?: "counted" | "ignored";
+    /** For an ignored attribution: why (attribution.ts, ignoredReasons). */
+    attributionIgnored?: IgnoredReason;
     /**
      * For a duplicate: whether the stored order was stored with other content than this (false for a
      * repeat within the batch, identical to its first copy); null when unknown (stored before orders
@@ -320,6 +322,7 @@ export async function ingestOrders(
       fingerprint,
       order: ignoredIds.has(order.id) ? { ...order, recommendationId: null } : order,
       attribution: order.recommendationId ? (ignoredIds.has(order.id) ? "ignored" : "counted") : undefined,
+      attributionIgnored: ignoredIds.get(order.id),
       observation: observationOf(orderSource(order.id), identities),
     } as const;
   });
@@ -361,6 +364,7 @@ export async function ingestOrders(
         customerId,
         status: "created",
         ...(written.attribution ? { attribution: written.attribution } : {}),
+        ...(written.attributionIgnored ? { attributionIgnored: written.attributionIgnored } : {}),
       };
     }
     if (suppressedIndexes.has(index)) return { id: order.id, customerId: null, status: "suppressed" };

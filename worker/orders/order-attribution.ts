@@ -6,16 +6,16 @@
 import type { Db } from "../env.ts";
 import type { HashedIdentity } from "../identity/identity.keys.ts";
 import { ownersOf } from "../recommendations/attribution.repo.ts";
-import { type AttributionSettings, attributedArm } from "../recommendations/attribution.ts";
+import { type AttributionSettings, attributionOutcome, type IgnoredReason } from "../recommendations/attribution.ts";
 import type { OrderInput } from "./orders.schemas.ts";
 
-/** The ids of the orders whose recommendationId is ignored. */
+/** The orders whose recommendationId is ignored, by id, each with why. */
 export async function ignoredAttributions(
   db: Db,
   orders: readonly { order: OrderInput; identities: readonly HashedIdentity[] }[],
   settings: AttributionSettings,
-): Promise<Set<string>> {
-  const ignored = new Set<string>();
+): Promise<Map<string, IgnoredReason>> {
+  const ignored = new Map<string, IgnoredReason>();
   const attributed = orders.filter(({ order }) => order.recommendationId);
   if (attributed.length === 0) return ignored;
   const owners = await ownersOf(
@@ -27,7 +27,7 @@ export async function ignoredAttributions(
   for (const { order, identities: all } of attributed) {
     const identities = all.filter((identity) => identity.trust === "verified");
     const family = new Set(identities.flatMap((identity) => owners.get(identity.key)?.family ?? []));
-    const arm = await attributedArm(
+    const outcome = await attributionOutcome(
       order.recommendationId as string,
       {
         claimant: {
@@ -40,7 +40,7 @@ export async function ignoredAttributions(
       },
       settings.secrets,
     );
-    if (!arm) ignored.add(order.id);
+    if ("ignored" in outcome) ignored.set(order.id, outcome.ignored);
   }
   return ignored;
 }

@@ -11,6 +11,7 @@ import {
   printable,
   textField,
 } from "../http/fields.schemas.ts";
+import { ignoredReasons } from "../recommendations/attribution.ts";
 
 /** Request bodies of POST /v1/orders and POST /v1/products are capped at this many bytes (413 beyond). */
 export const maxBatchBodyBytes = 8 * 1024 * 1024;
@@ -213,6 +214,7 @@ export const ingestResultSchema = z.object({
         customerId: z.string().nullable(),
         status: z.enum(["created", "duplicate", "suppressed"]),
         attribution: z.enum(["counted", "ignored"]).optional(),
+        attributionIgnored: z.enum(ignoredReasons).optional(),
         changed: z.boolean().nullable().optional(),
         changedFields: z.array(z.enum(fingerprintFields)).optional(),
       }),

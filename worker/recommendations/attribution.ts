@@ -69,17 +69,50 @@ export function subjectsOf(claimant: Claimant): string[] {
  */
 export async function attributedArm(
   recommendationId: string,
-  claim: { claimant: Claimant; itemIds: readonly string[]; at: Date; windowDays: number },
+  claim: AttributionClaim,
   secrets: readonly string[],
 ): Promise<ServedArm | null> {
+  const outcome = await attributionOutcome(recommendationId, claim, secrets);
+  return "arm" in outcome ? outcome.arm : null;
+}
+
+interface AttributionClaim {
+  claimant: Claimant;
+  itemIds: readonly string[];
+  at: Date;
+  windowDays: number;
+}
+
+/**
+ * Why an attribution does not count, checked in this order: `unknown_id` (no current format: a typo,
+ * or an id from elsewhere), `before_issue` (the order or event is more than a minute older than the
+ * id: a time in the wrong zone, usually), `past_window`, `not_this_shopper` (signed for another
+ * shopper than the order's or event's), `no_listed_product` (none of its items was on the shelf).
+ */
+export const ignoredReasons = [
+  "unknown_id",
+  "before_issue",
+  "past_window",
+  "not_this_shopper",
+  "no_listed_product",
+] as const;
+export type IgnoredReason = (typeof ignoredReasons)[number];
+
+/** The arm `claim` counts under, or why it is ignored (attributedArm's rules). */
+export async function attributionOutcome(
+  recommendationId: string,
+  claim: AttributionClaim,
+  secrets: readonly string[],
+): Promise<{ arm: ServedArm } | { ignored: IgnoredReason }> {
   const parsed = parseRecommendationId(recommendationId);
-  if (!parsed) return null;
+  if (!parsed) return { ignored: "unknown_id" };
   const age = claim.at.getTime() - parsed.issuedAt.getTime();
-  if (age < -clockSkewMs || age > claim.windowDays * 86_400_000) return null;
+  if (age < -clockSkewMs) return { ignored: "before_issue" };
+  if (age > claim.windowDays * 86_400_000) return { ignored: "past_window" };
   const secret = await signerOf(parsed, subjectsOf(claim.claimant), secrets);
-  if (!secret) return null;
+  if (!secret) return { ignored: "not_this_shopper" };
   for (const itemId of new Set(claim.itemIds)) {
-    if (await wasServed(parsed, secret, itemId)) return parsed.arm;
+    if (await wasServed(parsed, secret, itemId)) return { arm: parsed.arm };
   }
-  return null;
+  return { ignored: "no_listed_product" };
 }
