@@ -75,6 +75,17 @@ describe("shardsOverview", () => {
     expect(whole.spreadOver).toBe(4);
   });
 
+  it("reads the density off the shards holding customers: the new empty ones after a grow do not lower it", () => {
+    const grown = shardsOverview(4, [
+      part(0, 100, 1_000_000),
+      part(1, 100, 1_000_000),
+      part(2, 0, 650_000),
+      part(3, 0, 650_000),
+    ]);
+    expect(grown.bytesPerCustomer).toBe(10_000); // not 3,300,000 ÷ 200 = 16,500
+    expect(grown.customersPerShard).toBe(1_000_000);
+  });
+
   it("has no spread or density without customers", () => {
     const view = shardsOverview(2, [part(0, 0, 40_960), part(1, 0, 40_960)]);
     expect(view.spread).toBeNull();

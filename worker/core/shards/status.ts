@@ -61,7 +61,11 @@ export interface ShardsOverview {
    */
   spread: number | null;
   spreadOver: number;
-  /** Stored bytes per customer over all shards, and how many customers one shard holds at that rate; null without customers. */
+  /**
+   * Stored bytes per customer over the shards that hold customers (an empty shard's own overhead, new
+   * after a grow, is not the customers'), and how many customers one shard holds at that rate; null
+   * without customers.
+   */
   bytesPerCustomer: number | null;
   customersPerShard: number | null;
   /** True once the fullest shard holds `nearlyFullShare` of the limit or more. */
@@ -93,7 +97,9 @@ export function shardsOverview(
     (most, part) => (most === null || part.bytes > most.bytes ? part : most),
     null,
   );
-  const bytesPerCustomer = totals.customers > 0 ? totals.bytes / totals.customers : null;
+  const holding = shards.filter((part) => part.customers > 0);
+  const bytesPerCustomer =
+    totals.customers > 0 ? sum(holding.map((part) => part.bytes)) / sum(holding.map((part) => part.customers)) : null;
   const kept = shards.filter((part) => part.shard < staying).map((part) => part.customers);
   const keptCustomers = sum(kept);
   return {
