@@ -762,6 +762,28 @@ describe("console steering pages", () => {
       else expect(await cell.locator(".muted").count(), name).toBe(0);
     }
     await row("Christmas week").getByText(`boost category ${target}: score × 11, for everyone`).waitFor();
+    // A product is named by its title as well as its id, as the catalog has it now.
+    const { targets } = await admin<{ targets: { id: string; name: string }[] }>(
+      "GET",
+      "/v1/admin/rules/targets?type=product&q=a",
+    );
+    const product = targets[0] as { id: string; name: string };
+    const pinned = await fetch(`${app.worker.url}/v1/admin/rules`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}`, "Content-Type": "application/json" },
+      body: JSON.stringify({
+        name: "Pin a product",
+        action: "pin",
+        targetType: "product",
+        targetId: product.id,
+        slot: 2,
+      }),
+    });
+    expect(pinned.status).toBe(201);
+    await app.page.reload();
+    await row("Pin a product")
+      .getByText(`pin product ${product.name} (${product.id}) to slot 2, for everyone`)
+      .waitFor();
     await screenshot("rules-states");
     for (const rule of await admin<{ id: string; enabled: boolean }[]>("GET", "/v1/admin/rules"))
       if (rule.enabled) await admin("POST", `/v1/admin/rules/${rule.id}/disable`);

@@ -128,7 +128,7 @@ describe("rules API: a rule's life", () => {
     }
     // A snapshot is the rule as saved, without what the answer adds (whether the catalog has the target,
     // the rule's state now).
-    const saved = ({ targetInCatalog: _found, state: _state, ...rule }: RuleStatusView) => rule;
+    const saved = ({ targetInCatalog: _found, targetName: _name, state: _state, ...rule }: RuleStatusView) => rule;
     expect(versions[0]?.snapshot).toEqual(saved(created));
     expect(versions[1]?.snapshot).toEqual(saved(updated));
     expect(versions[1]?.snapshot.strength).toBe(2);
@@ -227,6 +227,13 @@ describe("rules API: whether the catalog has the target", () => {
       false,
       true,
     ]);
+    // Each named as the catalog names it (a category without a name of its own by its id): null when absent.
+    expect([product, category, typo, everything].map((rule) => rule.targetName)).toEqual([
+      "Shoe",
+      shoe.categoryId,
+      null,
+      null,
+    ]);
     // A product id named as a category is not that category.
     expect((await create(aRule({ targetId: shoe.id }))).targetInCatalog).toBe(false);
 
@@ -238,6 +245,7 @@ describe("rules API: whether the catalog has the target", () => {
     // The snapshot in the history is the rule itself: whether the catalog has the target is not kept.
     expect(raw.data.versions[0]).toMatchObject({ snapshot: { id: typo.id } });
     expect(raw.data.versions[0]).not.toHaveProperty("snapshot.targetInCatalog");
+    expect(raw.data.versions[0]).not.toHaveProperty("snapshot.targetName");
 
     const fixed = await call("PATCH", `/${typo.id}`, { targetId: shoe.categoryId });
     expect(fixed.status, await fixed.clone().text()).toBe(200);

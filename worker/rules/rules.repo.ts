@@ -79,16 +79,23 @@ export async function findRule(db: Db, id: string): Promise<RuleView | null> {
   return row ? ruleView(row) : null;
 }
 
+type Target = Pick<RuleFields, "targetType" | "targetId">;
+
+/** Where the catalog stands on rules' targets: whether it has each now, and the name it gives it. */
+export interface CatalogView {
+  inCatalog: (rule: Target) => boolean;
+  /** The product's title or the category's name (its id where the catalog has none); null when absent, or `*`. */
+  nameOf: (rule: Target) => string | null;
+}
+
 /**
  * Whether the catalog has each rule's target now: an active product with the id, or a category with an
- * active product in it; `*` (every item) always. One indexed read for all of them (the primary key,
- * and `products_category_idx` up to the first active product), not the whole catalog. The same test
- * as `targetInCatalog` (core/rules/apply.ts) makes on a catalog already loaded, as the preview's is.
+ * active product in it; `*` (every item) always; and its name there. One indexed read for all of them
+ * (the primary keys, and `products_category_idx` up to the first active product), not the whole
+ * catalog. The same test as `targetInCatalog` (core/rules/apply.ts) makes on a catalog already loaded,
+ * as the preview's is.
  */
-export async function targetsInCatalog(
-  db: Db,
-  targets: readonly Pick<RuleFields, "targetType" | "targetId">[],
-): Promise<(rule: Pick<RuleFields, "targetType" | "targetId">) => boolean> {
+export async function catalogView(db: Db, targets: readonly Target[]): Promise<CatalogView> {
   const named = (type: string) => [
     ...new Set(targets.filter((t) => t.targetType === type && t.targetId !== "*").map((t) => t.targetId)),
   ];
@@ -96,14 +103,23 @@ export async function targetsInCatalog(
   const rows =
     products.length + categories.length === 0
       ? []
-      : await db.all<{ target: string }>(sql`
-          SELECT 'product:' || t.value AS target FROM ${jsonEach(products)} AS t
-          WHERE EXISTS (SELECT 1 FROM products WHERE id = t.value AND active = 1)
+      : await db.all<{ target: string; name: string }>(sql`
+          SELECT 'product:' || t.value AS target, p.title AS name FROM ${jsonEach(products)} AS t
+          JOIN products p ON p.id = t.value AND p.active = 1
           UNION ALL
-          SELECT 'category:' || t.value FROM ${jsonEach(categories)} AS t
+          SELECT 'category:' || t.value, coalesce(nullif(c.name, ''), t.value) FROM ${jsonEach(categories)} AS t
+          LEFT JOIN categories c ON c.id = t.value
           WHERE EXISTS (SELECT 1 FROM products WHERE category_id = t.value AND active = 1)`);
-  const found = new Set(rows.map((row) => row.target));
-  return (rule) => rule.targetId === "*" || found.has(`${rule.targetType}:${rule.targetId}`);
+  const names = new Map(rows.map((row) => [row.target, row.name]));
+  return {
+    inCatalog: (rule) => rule.targetId === "*" || names.has(`${rule.targetType}:${rule.targetId}`),
+    nameOf: (rule) => names.get(`${rule.targetType}:${rule.targetId}`) ?? null,
+  };
+}
+
+/** Whether the catalog has each target now (catalogView's test alone). */
+export async function targetsInCatalog(db: Db, targets: readonly Target[]): Promise<(rule: Target) => boolean> {
+  return (await catalogView(db, targets)).inCatalog;
 }
 
 /** Candidates read for a product target at most: the nearest of them are answered. */

@@ -11,7 +11,9 @@ import { requireAdminKey } from "../http/auth.ts";
 import { ApiError, notFound } from "../http/errors.ts";
 import { defaultMaxBodyBytes, jsonBody, parseOrThrow, queryParams, readJson } from "../http/validate.ts";
 import {
+  type CatalogView,
   catalogTargets,
+  catalogView,
   createRule,
   deleteRule,
   findRule,
@@ -20,7 +22,6 @@ import {
   ruleFields,
   type SaveOutcome,
   saveRule,
-  targetsInCatalog,
   versionsOf,
 } from "./rules.repo.ts";
 import {
@@ -62,16 +63,21 @@ function savedOrThrow(outcome: SaveOutcome) {
  * catalog first, so a failed read answers an error before anything is written, never after.
  */
 async function withCatalogCheck(c: RulesContext, rules: RuleView[]): Promise<RuleStatusView[]> {
-  const inCatalog = await targetsInCatalog(c.var.db, rules);
-  return rules.map((rule) => statusOf(c, rule, inCatalog));
+  const catalog = await catalogView(c.var.db, rules);
+  return rules.map((rule) => statusOf(c, rule, catalog));
 }
 
 /**
  * A rule as answered: with whether the catalog has its target, and its state now (live, scheduled,
  * ended or disabled), so a rule saved with a window already over is seen at once, as a typo is.
  */
-function statusOf(c: RulesContext, rule: RuleView, inCatalog: (rule: RuleView) => boolean): RuleStatusView {
-  return { ...rule, targetInCatalog: inCatalog(rule), state: ruleState(rule, c.var.now) };
+function statusOf(c: RulesContext, rule: RuleView, catalog: CatalogView): RuleStatusView {
+  return {
+    ...rule,
+    targetInCatalog: catalog.inCatalog(rule),
+    targetName: catalog.nameOf(rule),
+    state: ruleState(rule, c.var.now),
+  };
 }
 
 /** Saves through `write` once the catalog has been read for `fields`' target, and answers the rule saved. */
@@ -80,8 +86,8 @@ async function writeChecked(
   fields: Pick<RuleView, "targetType" | "targetId">,
   write: () => Promise<RuleView>,
 ): Promise<RuleStatusView> {
-  const inCatalog = await targetsInCatalog(c.var.db, [fields]);
-  return statusOf(c, await write(), inCatalog);
+  const catalog = await catalogView(c.var.db, [fields]);
+  return statusOf(c, await write(), catalog);
 }
 
 /** An update that only flips `enabled` is recorded as the enable or disable it amounts to. */

@@ -259,7 +259,12 @@ export type RuleVersionView = z.infer<typeof ruleVersionSchema>;
  * and does nothing until then. Neither is part of a version's snapshot: they change with the catalog
  * and the clock, not with the rule.
  */
-export const ruleStatusSchema = ruleSchema.extend({ targetInCatalog: z.boolean(), state: z.enum(ruleStates) });
+export const ruleStatusSchema = ruleSchema.extend({
+  targetInCatalog: z.boolean(),
+  /** The catalog's name for the target now (a product's title, a category's name); null when it lacks it, or for `*`. */
+  targetName: z.string().nullable(),
+  state: z.enum(ruleStates),
+});
 export type RuleStatusView = z.infer<typeof ruleStatusSchema>;
 
 export const ruleResponseSchema = z.object({ data: ruleStatusSchema });

@@ -38,6 +38,8 @@ interface Rule {
   updatedAt: string;
   /** Whether the catalog the shelf ranks has the target now (an active product, or a category with one). */
   targetInCatalog: boolean;
+  /** The catalog's name for it now (a product's title); null when the catalog lacks it. Not in a snapshot. */
+  targetName?: string | null;
   /** From enabled, the schedule and now (worker/core/rules/state.ts). */
   state: RuleState;
 }
@@ -83,7 +85,12 @@ function strengthHint(action: string): string {
 }
 
 function describe(rule: Rule): string {
-  const target = rule.targetId === "*" ? "every item" : `${rule.targetType} ${rule.targetId}`;
+  // Named as the catalog names it when that says more than the id ("product Linen Candle (candles-001)");
+  // a version's snapshot has no name (the catalog changes, the snapshot does not).
+  const name = rule.targetName;
+  const shown =
+    name && name.toLowerCase() !== rule.targetId.toLowerCase() ? `${name} (${rule.targetId})` : rule.targetId;
+  const target = rule.targetId === "*" ? "every item" : `${rule.targetType} ${shown}`;
   const how =
     rule.action === "boost" || rule.action === "bury"
       ? `${rule.action} ${target}: ${weight(rule)}`
