@@ -427,6 +427,14 @@ export function LineChart({
   const slot = count <= 1 ? width : (width - left - right) / (count - 1);
   const longest = Math.max(0, ...labels.map((label) => label.length));
   const tick = Math.max(1, Math.ceil(count / 6), Math.ceil((1.5 * labelRoom(longest)) / slot));
+  // The last label always shows (the axis says where it ends: "7+"), in place of the one before it,
+  // which stands less than a step from it (the first label stays).
+  const shown = new Set(labels.flatMap((_, index) => (index % tick === 0 ? [index] : [])));
+  if (count > 1 && !shown.has(count - 1)) {
+    const before = Math.floor((count - 1) / tick) * tick;
+    if (before > 0) shown.delete(before);
+    shown.add(count - 1);
+  }
   return (
     <figure class="chart">
       <figcaption>{title}</figcaption>
@@ -463,7 +471,7 @@ export function LineChart({
           </g>
         ))}
         {labels.map((label, index) =>
-          index % tick === 0 ? (
+          shown.has(index) ? (
             <text
               key={label}
               class="chart-label"

@@ -184,7 +184,12 @@ describe("console steering pages", () => {
     });
     const mantissa = step / 10 ** Math.floor(Math.log10(step));
     expect([1, 2, 5]).toContain(Math.round(mantissa * 1000) / 1000);
-    await app.page.getByRole("img", { name: /^Holdout repeat purchases per customer/ }).waitFor();
+    const byFrequency = app.page.getByRole("img", { name: /^Holdout repeat purchases per customer/ });
+    await byFrequency.waitFor();
+    // The axis shows where it ends: the last group's label ("7+") is drawn, whatever the step.
+    const axis = await byFrequency.locator("text.chart-label:not([dominant-baseline])").allTextContents();
+    expect(axis.at(-1)).toBe(diagnostics.byFrequency.at(-1)?.purchases);
+    expect(axis[0]).toBe(diagnostics.byFrequency[0]?.purchases);
     // The check in a sentence: how far the forecast was from what happened, as a share of it.
     const { actual, conditionalExpected } = diagnostics.totals.holdout;
     const off = conditionalExpected / actual - 1;
