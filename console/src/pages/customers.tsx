@@ -29,7 +29,7 @@ import {
   whole,
   words,
 } from "../api.ts";
-import { useCatalogTargets } from "../catalog-targets.ts";
+import { CatalogSuggestions, useCatalogTargets } from "../catalog-targets.tsx";
 import { Confirm, Loading, PageHeader, ProblemNote, TableWrap, useData, useFocusFollows } from "../ui.tsx";
 import { Audiences, SaveAudience } from "./audiences.tsx";
 import { CustomerHistory, customerName, SeesNow, TermsExplained } from "./customer-360.tsx";
@@ -395,27 +395,16 @@ function CustomerList() {
             Customers still buying overall who have stopped buying in this category. A category's name finds its id
             under the field.
           </span>
-          {category.trim() !== "" &&
-            categorySuggestions.length > 0 &&
-            !categorySuggestions.some((each) => each.id === category.trim()) && (
-              <div class="suggestions">
-                <small class="muted">In the catalog:</small>
-                {categorySuggestions.slice(0, 5).map((each) => (
-                  <button
-                    key={each.id}
-                    type="button"
-                    class="link"
-                    onClick={() => {
-                      setTyped({ applied, text: each.id });
-                      setFilter("lapsedCategory", each.id);
-                      document.getElementById("filter-lapsedCategory")?.focus();
-                    }}
-                  >
-                    {each.name === each.id ? each.id : `${each.name} (${each.id})`}
-                  </button>
-                ))}
-              </div>
-            )}
+          {/* Not for an empty field: the filter is optional, and the list would stand there always. */}
+          <CatalogSuggestions
+            targets={category.trim() === "" ? [] : categorySuggestions}
+            typed={category}
+            fieldId="filter-lapsedCategory"
+            pick={(id) => {
+              setTyped({ applied, text: id });
+              setFilter("lapsedCategory", id);
+            }}
+          />
         </div>
         <div class="field">
           <label for="list-sort">Sort</label>

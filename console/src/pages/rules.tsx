@@ -9,7 +9,7 @@ import { signal } from "@preact/signals";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { useLocation, useRoute } from "preact-iso";
 import { ApiProblem, api, count, dateTime, inFormWords, percent, timeZone } from "../api.ts";
-import { useCatalogTargets } from "../catalog-targets.ts";
+import { CatalogSuggestions, useCatalogTargets } from "../catalog-targets.tsx";
 import { fromZoneInput, toZoneInput } from "../time-zone.ts";
 import { Confirm, Loading, PageHeader, ProblemNote, TableWrap, useData, useFocusFollows } from "../ui.tsx";
 
@@ -580,25 +580,12 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
       {text("targetId", "Target id", {
         hint: "A category or product id; * (every item) for the discount switches. The catalog's nearest (by id, name or title) show under it as you type.",
       })}
-      {catalogTargets.length > 0 && !catalogTargets.some((each) => each.id === draft.targetId.trim()) && (
-        <div class="suggestions">
-          <small class="muted">In the catalog:</small>
-          {catalogTargets.slice(0, 5).map((each) => (
-            <button
-              key={each.id}
-              type="button"
-              class="link"
-              onClick={() => {
-                set({ targetId: each.id });
-                // The list goes once the id is the catalog's: the keyboard stays on the field.
-                document.getElementById("rule-targetId")?.focus();
-              }}
-            >
-              {each.name === each.id ? each.id : `${each.name} (${each.id})`}
-            </button>
-          ))}
-        </div>
-      )}
+      <CatalogSuggestions
+        targets={catalogTargets}
+        typed={draft.targetId}
+        fieldId="rule-targetId"
+        pick={(id) => set({ targetId: id })}
+      />
       {savedTargetMissing && <NotInCatalog target={targetOf(rule)} id="rule-targetId-catalog" />}
       {(draft.action === "boost" || draft.action === "bury") &&
         text("strength", "Strength", { type: "number", step: "0.1", hint: strengthHint(draft.action) })}

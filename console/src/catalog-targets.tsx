@@ -41,3 +41,42 @@ export function useCatalogTargets(type: string, typed: string): CatalogTarget[] 
   }, [type, typed]);
   return targets;
 }
+
+/**
+ * The five nearest as buttons under a field ("In the catalog: Handbags (handbags)"), each putting its
+ * id in the field (`pick`) and giving the keyboard back to it (`fieldId`); nothing once the field holds
+ * one of their ids.
+ */
+export function CatalogSuggestions({
+  targets,
+  typed,
+  fieldId,
+  pick,
+}: {
+  targets: CatalogTarget[];
+  typed: string;
+  fieldId: string;
+  pick: (id: string) => void;
+}) {
+  const value = typed.trim();
+  if (targets.length === 0 || targets.some((each) => each.id === value)) return null;
+  return (
+    <div class="suggestions">
+      <small class="muted">In the catalog:</small>
+      {targets.slice(0, 5).map((each) => (
+        <button
+          key={each.id}
+          type="button"
+          class="link"
+          onClick={() => {
+            pick(each.id);
+            // The list goes once the id is the catalog's: the keyboard stays on the field.
+            document.getElementById(fieldId)?.focus();
+          }}
+        >
+          {each.name === each.id ? each.id : `${each.name} (${each.id})`}
+        </button>
+      ))}
+    </div>
+  );
+}
