@@ -98,6 +98,14 @@ export function percent(value: number | null | undefined, digits = 0): string {
   return `${shown}%`;
 }
 
+/**
+ * P(alive) as a percentage. The API rounds it to 4 places, so a chance under 0.005% arrives as 0; a
+ * customer still worth something (CLV above 0) has a chance above 0, which reads "<1%", not "0%".
+ */
+export function alivePercent(probabilityAlive: number, clv12: number): string {
+  return percent(probabilityAlive === 0 && clv12 > 0 ? Number.MIN_VALUE : probabilityAlive);
+}
+
 /** An overdue ratio (days since the last order ÷ the usual days between orders), as the API rounds it: "1.72". */
 export const ratio = (value: number | null | undefined) =>
   value == null || !Number.isFinite(value) ? "–" : value.toFixed(2);

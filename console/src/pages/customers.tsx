@@ -15,6 +15,7 @@ import { trimPadding } from "../../../worker/core/identity/normalize.ts";
 import { type OfferGuidance, offerMessages } from "../../../worker/core/models/preferences.ts";
 import {
   ApiProblem,
+  alivePercent,
   api,
   count,
   dateTime,
@@ -487,7 +488,7 @@ function CustomerList() {
                     <td>{words(row.discountSensitivity)}</td>
                     <td>{money(row.clvAtStake)}</td>
                     <td>{money(row.clv12)}</td>
-                    <td>{percent(row.probabilityAlive)}</td>
+                    <td>{alivePercent(row.probabilityAlive, row.clv12)}</td>
                     {row.purchaseDays === 1 ? (
                       // Their figures would be all customers' interval: said as on their own page.
                       <>
@@ -695,7 +696,11 @@ function ProfileTiles({ profile, summary }: { profile: Profile | null; summary: 
     ["CLV, 12 months", moneyIn(profile.clv12), `24 months: ${moneyIn(profile.clv24)}`],
     ["Value tier", profile.valueTier],
     ["Stage", profile.stage, stageNotes(profile)],
-    ["P(alive)", percent(profile.probabilityAlive), `P(order in 90 days): ${percent(profile.probabilityPurchase90d)}`],
+    [
+      "P(alive)",
+      alivePercent(profile.probabilityAlive, profile.clv12),
+      `P(order in 90 days): ${percent(profile.probabilityPurchase90d)}`,
+    ],
     cadenceTile(profile),
     // A lapsed customer has probably stopped: a due date would read as a promise. A fading one may have:
     // their date holds only if they are still buying. A one-time buyer's date would come from all

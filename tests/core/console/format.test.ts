@@ -2,7 +2,15 @@
 // so, overdue ratios at the places the API rounds them to, wherever the console shows one, and a fading
 // customer's next order worded as holding only if they still buy, on the list and the customer page alike.
 import { describe, expect, it } from "vitest";
-import { nextOrder, percent, ratio } from "../../../console/src/api.ts";
+import { alivePercent, nextOrder, percent, ratio } from "../../../console/src/api.ts";
+
+describe("alivePercent", () => {
+  it("reads a P(alive) the API rounded to 0 as <1% while the customer is still worth something", () => {
+    expect(alivePercent(0, 0.01)).toBe("<1%"); // a positive CLV needs a chance above 0
+    expect(alivePercent(0, 0)).toBe("0%");
+    expect(alivePercent(0.47, 120)).toBe("47%");
+  });
+});
 
 describe("percent", () => {
   it("never rounds a share between 0 and 1 to 0% or 100%", () => {
