@@ -267,9 +267,15 @@ export const modelParams = sqliteTable(
     fittedAt: text("fitted_at").notNull(),
     sampleSize: integer("sample_size").notNull(),
     logLikelihood: real("log_likelihood"),
-    inForceAt: text("in_force_at"),
+    // The default is for a writer that does not name the column (the code before it, during a deploy):
+    // its fits stay in force at once, as they were. A nightly run writes null, then its time.
+    inForceAt: text("in_force_at").default("1970-01-01T00:00:00.000Z"),
   },
-  (t) => [index("model_params_model_idx").on(t.model, t.fittedAt)],
+  (t) => [
+    index("model_params_model_idx").on(t.model, t.fittedAt),
+    // The newest fit in force of each model (currentModels), read on the index alone.
+    index("model_params_in_force_idx").on(t.model, t.id).where(sql`in_force_at IS NOT NULL`),
+  ],
 );
 
 /** Per-customer scores materialised by the nightly job for segment queries (request paths recompute them). */

@@ -20,7 +20,8 @@ export function useCatalogTargets(type: string, typed: string): CatalogTarget[] 
   useEffect(() => setTargets([]), [type]);
   useEffect(() => {
     const query = typed.trim();
-    if (query === "*") {
+    // Nothing typed asks nothing: a field's list shows what is nearest to what is in it.
+    if (query === "*" || query === "") {
       setTargets([]);
       return;
     }

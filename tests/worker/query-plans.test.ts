@@ -8,6 +8,7 @@
 // in that shard's SQLite; the nightly job's reads, which run in every shard there, are planned in each.
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { type SQL, sql } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/d1";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../../worker/app.ts";
 import { signShopperToken } from "../../worker/http/shopper-token.ts";
@@ -24,6 +25,7 @@ import {
   numberOlderTransitionsQuery,
   transitionsFeedQuery,
 } from "../../worker/jobs/transitions-feed.repo.ts";
+import { inForceModelsQuery } from "../../worker/models/models.repo.ts";
 import { shardCount } from "../../worker/shards/shards.ts";
 import { adminKey, anOrder, apiKey, uniquePrefix } from "../fixtures/builders.ts";
 import { dbOf, onEachStorePart, onShard, wrapShardDatabases } from "../fixtures/events-store.ts";
@@ -352,5 +354,17 @@ describe("the nightly job's bounded reads", () => {
       expect(plan).toEqual([
         "SEARCH stage_transitions USING INDEX stage_transitions_run_id_idx (run_id=? AND rowid>?)",
       ]);
+  });
+});
+
+describe("the models in force (each isolate's refresh, once a minute)", () => {
+  it("are read with a seek per model on the in-force index, not a scan of every night's fits", async () => {
+    const steps = (await drizzle(env.DB).all<{ detail: string }>(sql`EXPLAIN QUERY PLAN ${inForceModelsQuery()}`)).map(
+      (step) => step.detail,
+    );
+    expect(
+      steps.some((step) => /SEARCH model_params USING (COVERING )?INDEX model_params_in_force_idx/.test(step)),
+    ).toBe(true);
+    expect(steps.filter((step) => /^SCAN model_params\b/.test(step))).toEqual([]);
   });
 });

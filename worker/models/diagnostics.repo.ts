@@ -73,14 +73,14 @@ export async function saveDiagnostics(
     fittedAt: now.toISOString(),
     sampleSize: outcome.ok ? outcome.diagnostics.customers : 0,
     logLikelihood: outcome.ok ? outcome.diagnostics.fit.logLikelihood : null,
-    inForceAt: now.toISOString(),
+    inForceAt: new Date().toISOString(),
   });
   return outcome.ok ? { id, ok: true } : { id, ok: false, reason: outcome.reason };
 }
 
-/** The newest stored diagnostics, or null before the first run that computed them. */
+/** The last stored diagnostics (by id: the last run's, whatever its asOf), or null before the first run that computed them. */
 export async function latestDiagnostics(db: Db): Promise<StoredDiagnostics | null> {
   const row = await db.get<{ params: string }>(sql`
-    SELECT params FROM model_params WHERE model = ${diagnosticsModelName} ORDER BY fitted_at DESC, id DESC LIMIT 1`);
+    SELECT params FROM model_params WHERE model = ${diagnosticsModelName} ORDER BY id DESC LIMIT 1`);
   return row ? (JSON.parse(row.params) as StoredDiagnostics) : null;
 }

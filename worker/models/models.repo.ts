@@ -21,9 +21,7 @@ let cached: CurrentModels | null = null;
 
 export async function currentModels(db: Db, now: Date): Promise<CurrentModels> {
   if (cached && now.getTime() - cached.loadedAt < ttlMs) return cached;
-  const rows = await replicaReads(db).all<{ model: string; params: string }>(sql`
-    SELECT model, params FROM model_params p
-    WHERE id = (SELECT max(id) FROM model_params WHERE model = p.model AND in_force_at IS NOT NULL)`);
+  const rows = await replicaReads(db).all<{ model: string; params: string }>(inForceModelsQuery());
   const byName = new Map(rows.map((row) => [row.model, JSON.parse(row.params)]));
   cached = {
     customer: (byName.get(modelNames.customer) as PopulationModels | undefined) ?? null,
@@ -32,6 +30,15 @@ export async function currentModels(db: Db, now: Date): Promise<CurrentModels> {
   };
   return cached;
 }
+
+/**
+ * The newest fit in force of each model: per model one seek on model_params_in_force_idx for its
+ * newest id, then its row by id. No scan, however many nights of fits are kept.
+ */
+export const inForceModelsQuery = () => sql`
+  SELECT model, params FROM model_params WHERE id IN (
+    SELECT (SELECT id FROM model_params WHERE model = m.value AND in_force_at IS NOT NULL ORDER BY id DESC LIMIT 1)
+    FROM json_each(${JSON.stringify(Object.values(modelNames))}) AS m)`;
 
 /** Drop this isolate's copy (after a refit it ran itself). */
 export function forgetModels() {

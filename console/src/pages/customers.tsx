@@ -396,9 +396,8 @@ function CustomerList() {
             Customers still buying overall who have stopped buying in this category. A category's name finds its id
             under the field.
           </span>
-          {/* Not for an empty field: the filter is optional, and the list would stand there always. */}
           <CatalogSuggestions
-            targets={category.trim() === "" ? [] : categorySuggestions}
+            targets={categorySuggestions}
             typed={category}
             fieldId="filter-lapsedCategory"
             pick={(id) => {

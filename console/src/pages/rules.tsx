@@ -728,7 +728,8 @@ function TryOut({ body, ruleId }: { body: ReturnType<typeof bodyOf>; ruleId?: st
   const [customerId, setCustomerId] = useState("");
   const [preview, setPreview] = useState<Preview | null>(null);
   const [simulation, setSimulation] = useState<Simulation | null>(null);
-  const [problem, setProblem] = useState<{ what: string; problem: ApiProblem } | null>(null);
+  // With the id it was asked for: the hint under a 404 judges that id, not what is typed since.
+  const [problem, setProblem] = useState<{ what: string; problem: ApiProblem; customerId: string } | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
   // Said when Preview is pressed with no id: the button is never silently inert.
   const [askForId, setAskForId] = useState(false);
@@ -761,7 +762,7 @@ function TryOut({ body, ruleId }: { body: ReturnType<typeof bodyOf>; ruleId?: st
         setSimulation({ ...answer, ...askedOf(body) });
       }
     } catch (error) {
-      setProblem({ what, problem: asProblem(error) });
+      setProblem({ what, problem: asProblem(error), customerId: customerId.trim() });
     } finally {
       setBusy(null);
     }
@@ -808,9 +809,9 @@ function TryOut({ body, ruleId }: { body: ReturnType<typeof bodyOf>; ruleId?: st
         <div>
           <p class="muted small">{problem.what === "simulate" ? "Simulation" : "Preview"} failed:</p>
           <ProblemNote problem={problem.problem} />
-          {problem.problem.status === 404 && problem.what === "preview" && !customerId.trim().startsWith("c_") && (
+          {problem.problem.status === 404 && problem.what === "preview" && !problem.customerId.startsWith("c_") && (
             <p class="small">
-              “{customerId.trim()}” is not a customer id, which starts with c_: look the account or email up on{" "}
+              “{problem.customerId}” is not a customer id, which starts with c_: look the account or email up on{" "}
               <a href="/console/customers">Customers</a> to find theirs.
             </p>
           )}
