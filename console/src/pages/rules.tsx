@@ -988,7 +988,7 @@ function SimulationView({ simulation }: { simulation: Simulation }) {
 }
 
 /** What a version changed from the one before, in words: "name “A” → “B”, strength 2 → 3"; "–" for the first. */
-export function whatChanged(before: Rule | undefined, after: Rule): string {
+function whatChanged(before: Rule | undefined, after: Rule): string {
   if (!before) return "–";
   const changes: string[] = [];
   const from = (value: unknown) => (value === null || value === undefined ? "none" : String(value));
