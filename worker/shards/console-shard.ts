@@ -132,6 +132,22 @@ export async function sightedKeysIn(db: Db, keys: readonly string[]): Promise<st
 }
 
 /**
+ * An erasure's part in every shard but the one that erased: its identifiers lose their sightings here,
+ * on somebody else's orders and calls, as the erasing database's own batch took them from its records
+ * (a guest here who typed the erased customer's email keeps the order, not the email). The identifiers
+ * are the erased customer's alone (a guest identifier another shard saw was left out of the erasure),
+ * so an identity row here is a sighting's, held by nobody. Returns the observations deleted.
+ */
+export async function dropSightingsIn(db: Db, keys: readonly string[]): Promise<number> {
+  if (keys.length === 0) return 0;
+  const [observations] = await runBatch(db, [
+    sql`DELETE FROM identity_observations WHERE identity_key IN (SELECT value FROM ${jsonEach([...keys])})`,
+    sql`DELETE FROM identities WHERE key IN (SELECT value FROM ${jsonEach([...keys])})`,
+  ]);
+  return observations?.meta.changes ?? 0;
+}
+
+/**
  * The directory keys an erasure leaves behind: its identifiers', its customers' and its orders'
  * (an order with no verified identifier is placed by `order:<id>`).
  */

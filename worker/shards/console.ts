@@ -64,7 +64,8 @@ export async function shardedShopperSample(env: ShardEnv, size: number, now: Dat
  * erasure (events database first, the main database's suppression list, then its own batch with its
  * own suppression rows, then the events once more); once it has erased, the directory entries of
  * everything erased are deleted at their homes, and every shard scrubs it from its records of finished
- * moves and their fences (a region may have passed through any shard). Null: no such customer.
+ * moves and their fences (a region may have passed through any shard) and its identifiers from the
+ * sightings on its records. Null: no such customer.
  */
 export async function shardedErasure(env: ShardEnv, customerId: string, now: Date) {
   const erased = await customerHome(env, customerId).eraseCustomer(
@@ -75,13 +76,17 @@ export async function shardedErasure(env: ShardEnv, customerId: string, now: Dat
   );
   if (!erased) return null;
   if (erased.erasure.kind === "erased") {
-    const { plan } = erased.erasure;
-    await allCalls<unknown>([
-      dropDirectoryEntries(env, erasedDirectoryKeys(plan), erased.shard),
-      ...everyShard(env).map((shard) =>
+    const { plan, deleted } = erased.erasure;
+    const forgetting = allCalls(
+      everyShard(env).map((shard) =>
         shard.forgetErased({ customers: plan.customerIds, identifiers: plan.identifiers, sources: plan.sources }),
       ),
-    ]);
+    );
+    await allCalls<unknown>([dropDirectoryEntries(env, erasedDirectoryKeys(plan), erased.shard), forgetting]);
+    const forgotten = await forgetting;
+    // Its identifiers' sightings on other shards' records count as those on the erasing shard's do.
+    const sightings = forgotten.reduce((sum, part) => sum + part.sightings, 0);
+    deleted.identity_observations = (deleted.identity_observations ?? 0) + sightings;
   }
   return { customerId: erased.customerId, erasure: erased.erasure };
 }

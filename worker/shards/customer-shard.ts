@@ -40,6 +40,7 @@ import {
   customerShelfIn,
   customerShopperIn,
   dropDirectoryEntries,
+  dropSightingsIn,
   eraseCustomerIn,
   listPageIn,
   matchKeysIn,
@@ -310,9 +311,17 @@ export class CustomerShard extends DurableObject<Env> {
     return resumeMovesOut(this.placement);
   }
 
-  /** An erasure's part here: scrubs the erased customer from the records and fences of finished moves. */
-  async forgetErased(erased: ErasedRegion): Promise<{ moves: number; fences: number }> {
-    return forgetErased(this.db, erased, new Date().toISOString());
+  /**
+   * An erasure's part here: scrubs the erased customer from the records and fences of finished moves,
+   * and its identifiers from the sightings here on other customers' records.
+   */
+  async forgetErased(erased: ErasedRegion): Promise<{ moves: number; fences: number; sightings: number }> {
+    const forgotten = await forgetErased(this.db, erased, new Date().toISOString());
+    const sightings = await dropSightingsIn(
+      this.db,
+      erased.identifiers.map((identifier) => identifier.key),
+    );
+    return { ...forgotten, sightings };
   }
 
   /**
