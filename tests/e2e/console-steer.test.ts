@@ -513,6 +513,7 @@ describe("console steering pages", () => {
       affected: number;
       storefrontShoppers: number;
       storefrontAffected: number;
+      categoryExposure: { categoryId: string; categoryName: string }[];
     }>("POST", "/v1/admin/rules/simulate", {
       rule,
       sample: 200,
@@ -520,6 +521,13 @@ describe("console steering pages", () => {
     await app.page.getByRole("button", { name: "Simulate over 200 shoppers" }).click();
     await app.page.getByRole("heading", { name: `Simulation over ${simulated.shoppers} shoppers` }).waitFor();
     await app.page.getByText(`${simulated.affected} of ${simulated.shoppers} shoppers`).waitFor();
+    // Categories by the catalog's names, each with its id beside it.
+    const exposure = app.page.getByRole("table", { name: /^Item slots per category/ });
+    const named = simulated.categoryExposure.map((row) =>
+      row.categoryName === row.categoryId ? row.categoryId : `${row.categoryName} ${row.categoryId}`,
+    );
+    expect(simulated.categoryExposure.some((row) => row.categoryName !== row.categoryId)).toBe(true);
+    expect(await exposure.locator("tbody th").allTextContents()).toEqual(named);
     // The demo's store-only customers are counted apart: they see no shelf online yet.
     expect(simulated.storefrontShoppers).toBeLessThan(simulated.shoppers);
     await app.page.getByText(`${simulated.storefrontShoppers} of them have a storefront account`).waitFor();

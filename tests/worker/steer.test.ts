@@ -341,6 +341,7 @@ describe("POST /v1/admin/rules/simulate", () => {
     });
     expect(data.categoriesLosingExposure).toEqual(["coffee"]);
     const coffee = data.categoryExposure.find((entry) => entry.categoryId === "coffee");
+    expect(coffee?.categoryName).toBe("Coffee");
     expect(coffee?.after).toBe(0);
     expect(coffee?.before).toBeGreaterThanOrEqual(shoppers);
     expect(coffee?.change).toBe(-(coffee?.before ?? 0));

@@ -193,9 +193,15 @@ export const steerRoutes = new Hono<AppEnv>()
       pairs.filter((pair) => pair.storefrontAccount),
       draft,
     );
+    const simulated = simulateRule(pairs, draft);
+    const names = inputs.catalog.categoryNames;
     return c.json({
       data: {
-        ...simulateRule(pairs, draft),
+        ...simulated,
+        categoryExposure: simulated.categoryExposure.map((row) => ({
+          ...row,
+          categoryName: own(names, row.categoryId) ?? row.categoryId,
+        })),
         storefrontShoppers: online.shoppers,
         storefrontAffected: online.affected,
         storefrontAffectedShare: online.affectedShare,

@@ -147,7 +147,14 @@ export const simulateResponseSchema = z.object({
     enteredShare: z.number(),
     leftShare: z.number(),
     categoryExposure: z.array(
-      z.object({ categoryId: z.string(), before: z.number(), after: z.number(), change: z.number() }),
+      z.object({
+        categoryId: z.string(),
+        /** The catalog's name for it, else its id. */
+        categoryName: z.string(),
+        before: z.number(),
+        after: z.number(),
+        change: z.number(),
+      }),
     ),
     categoriesLosingExposure: z.array(z.string()),
   }),

@@ -707,7 +707,7 @@ interface Simulation extends Asked, DraftSchedule {
   meanRankChange: number | null;
   enteredShare: number;
   leftShare: number;
-  categoryExposure: { categoryId: string; before: number; after: number; change: number }[];
+  categoryExposure: { categoryId: string; categoryName: string; before: number; after: number; change: number }[];
   categoriesLosingExposure: string[];
 }
 
@@ -968,7 +968,10 @@ function SimulationView({ simulation }: { simulation: Simulation }) {
                 <tbody>
                   {simulation.categoryExposure.map((row) => (
                     <tr key={row.categoryId} class={row.change < 0 ? "loses" : undefined}>
-                      <th scope="row">{row.categoryId}</th>
+                      <th scope="row">
+                        {row.categoryName}
+                        {row.categoryName !== row.categoryId && <span class="muted small"> {row.categoryId}</span>}
+                      </th>
                       <td>{row.before}</td>
                       <td>{row.after}</td>
                       <td>{row.change > 0 ? `+${row.change}` : row.change}</td>
@@ -979,7 +982,14 @@ function SimulationView({ simulation }: { simulation: Simulation }) {
             </TableWrap>
           )}
           {simulation.categoriesLosingExposure.length > 0 && (
-            <p>Categories losing exposure: {simulation.categoriesLosingExposure.join(", ")}.</p>
+            <p>
+              Categories losing exposure:{" "}
+              {simulation.categoryExposure
+                .filter((row) => row.change < 0)
+                .map((row) => row.categoryName)
+                .join(", ")}
+              .
+            </p>
           )}
         </>
       )}
