@@ -1,8 +1,8 @@
 // Saved audiences in the console, in real Chromium against `wrangler dev` (with local webhooks allowed)
 // and a real local webhook receiver: "Save as audience" on the Customers list shows the API's field
 // message for a bad webhook URL, then saves the current filters and shows the signing secret once; the
-// Audiences section lists it, and after a nightly run shows its size and delivery, which the receiver got
-// signed with that secret; delete asks first. Screenshots go to tests/artifacts/; any CSP violation or
+// Audiences section lists it with its size at saving, and after a nightly run its delivery, which the
+// receiver got signed with that secret; delete asks first. Screenshots go to tests/artifacts/; any CSP violation or
 // page error fails.
 import path from "node:path";
 import { Webhook } from "standardwebhooks";
@@ -77,9 +77,14 @@ describe("console audiences", () => {
     expect(await app.page.getByLabel("Webhook URL (optional)").getAttribute("aria-invalid")).toBe("true");
     expect(await admin<{ audiences: unknown[] }>("GET", "/v1/admin/audiences")).toEqual({ audiences: [] });
 
+    // Sized as it is saved, from the scores in force (a first nightly run scores the seeded customers).
+    const run = await admin<{ status: string }>("POST", "/v1/admin/jobs/nightly?wait=1", {});
+    expect(run.status).toBe("done");
+    const fadingNow = (await allListed("stage=fading")).length;
+    expect(fadingNow).toBeGreaterThan(1);
     await app.page.getByLabel("Webhook URL (optional)").fill(`${receiver.url}/hooks/console`);
     await app.page.getByRole("button", { name: "Save audience" }).click();
-    await app.page.getByText("Audience “Fading regulars” saved.").waitFor();
+    await app.page.getByText(`Audience “Fading regulars” saved: ${fadingNow} customers in it now.`).waitFor();
     secret = (await app.page.getByRole("status").locator("code").first().textContent()) ?? "";
     expect(secret).toMatch(/^whsec_/);
     const row = audiencesTable().getByRole("row").filter({ hasText: "Fading regulars" });
@@ -87,7 +92,7 @@ describe("console audiences", () => {
     expect(await row.locator("td").allTextContents()).toEqual([
       "Fading regulars",
       "stage fading",
-      "after the next nightly run",
+      String(fadingNow),
       new URL(receiver.url).host,
       "not yet",
       "Delete Fading regulars",

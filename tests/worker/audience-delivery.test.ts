@@ -388,6 +388,33 @@ describe("audience webhooks", () => {
     });
   });
 
+  it("sizes an audience when it is saved and when its filters change, from the scores in force", async () => {
+    const response = await optedIn.call(
+      "POST",
+      "/v1/admin/audiences",
+      { name: "Active now", filters: { stage: "active" } },
+      adminKey,
+    );
+    expect(response.status).toBe(201);
+    const created = audienceWithSecretResponseSchema.parse(await response.json()).data;
+    expect(activeAtFirstRun.size).toBeGreaterThan(0);
+    expect([created.size, created.sizedAt]).toEqual([activeAtFirstRun.size, expect.any(String)]);
+    const changed = await optedIn.call(
+      "PATCH",
+      `/v1/admin/audiences/${created.id}`,
+      { filters: { valueTier: "top" } },
+      adminKey,
+    );
+    expect(changed.status).toBe(200);
+    const top = (await listed("valueTier=top")).length;
+    expect(top).not.toBe(activeAtFirstRun.size);
+    expect(audienceResponseSchema.parse(await changed.json()).data.size).toBe(top);
+    // A change that keeps the filters keeps the size.
+    const renamed = await optedIn.call("PATCH", `/v1/admin/audiences/${created.id}`, { name: "Top now" }, adminKey);
+    expect(audienceResponseSchema.parse(await renamed.json()).data.size).toBe(top);
+    expect((await optedIn.call("DELETE", `/v1/admin/audiences/${created.id}`, undefined, adminKey)).status).toBe(204);
+  });
+
   it("POSTs who joined and who left since the previous delivery at the next run", async () => {
     expect((await optedIn.postOrders(comebacks())).status).toBe(200);
     const before = (await received(saved.active.box)).length;

@@ -71,7 +71,8 @@ describe("saved audiences API", () => {
       filters: { stage: "fading", discountSensitivity: "full_price" },
       webhookUrl: `${receiver}/hooks/api-create`,
       matchKeys: [],
-      size: null,
+      // Sized as it is saved: nobody is scored in this database.
+      size: 0,
       lastDelivery: null,
     });
     expect(created.id).toMatch(/^aud_[0-9a-f]{32}$/);

@@ -375,7 +375,7 @@ export async function scoredCustomers(db: Db, customerIds: readonly string[]): P
     ORDER BY s.customer_id`);
 }
 
-/** Members of the audiences with a webhook at their last run: the rows their sync keeps in D1, near enough. */
+/** Members of the audiences with a webhook as last counted: the rows their sync keeps in D1, near enough. */
 export async function webhookAudienceMembers(db: Db): Promise<number> {
   const row = await db.get<{ n: number }>(
     sql`SELECT coalesce(sum(size), 0) AS n FROM audiences WHERE webhook_url IS NOT NULL`,

@@ -9,12 +9,16 @@ import { ApiError, notFound } from "../http/errors.ts";
 import { jsonBody, parseOrThrow } from "../http/validate.ts";
 import { enabledMatchKeys, type MatchKeyName } from "../identity/match-keys.ts";
 import { targetsInCatalog } from "../rules/rules.repo.ts";
+import { shardedAudienceCount } from "../shards/console.ts";
+import { shardCount } from "../shards/shards.ts";
 import {
   type AudienceRow,
+  countMembers,
   deleteAudience,
   findAudience,
   insertAudience,
   listAudiences,
+  recordSize,
   updateAudience,
 } from "./audiences.repo.ts";
 import {
@@ -77,6 +81,22 @@ function view(row: AudienceRow, inCatalog: (row: AudienceRow) => boolean | null)
   };
 }
 
+/**
+ * Sizes a saved audience now, as each nightly run sizes it (its filters over the scores in force,
+ * counted along the customer list's index; on every shard with customer shards), so the marketer sees
+ * how many it holds without waiting for the night. A count that fails leaves the size to the next run.
+ */
+async function sizeNow(env: AppEnv["Bindings"], db: Db, id: string, filters: AudienceFilters, now: Date) {
+  try {
+    const size = shardCount(env) > 0 ? await shardedAudienceCount(env, filters) : await countMembers(db, filters);
+    await recordSize(db, id, size, now);
+  } catch (error) {
+    console.warn(
+      JSON.stringify({ warning: "audience left unsized until the next nightly run", id, error: String(error) }),
+    );
+  }
+}
+
 const idOf = (param: Record<string, string>) => parseOrThrow(audienceParamsSchema, param, "path").id;
 const noSuchAudience = (id: string) => notFound(`No audience with id ${id}.`);
 /** Two audiences with one name could not be told apart in the console, in exports or at the receiver. */
@@ -117,6 +137,7 @@ export const audienceRoutes = new Hono<AppEnv>()
         "conflict",
         `At most ${maxAudiences} audiences can be saved: delete one you no longer use first.`,
       );
+    await sizeNow(c.env, c.var.db, id, body.filters, c.var.now);
     const saved = await findAudience(c.var.db, id);
     if (!saved) throw noSuchAudience(id);
     // The secret is shown this once: store it with the receiver, it verifies `webhook-signature`.
@@ -136,8 +157,12 @@ export const audienceRoutes = new Hono<AppEnv>()
     // A first webhook gets a fresh secret in this answer: the one made at creation was never shown for it.
     const secret = rotateSecret || (change.webhookUrl && !before.webhookUrl) ? newSigningSecret() : undefined;
     const sealed = secret ? await sealSecret(secret, id, c.env.IDENTITY_HASH_SECRET) : undefined;
-    const row = await updateAudience(c.var.db, id, { ...change, secret: sealed }, c.var.now);
-    if (row === "name_taken") throw nameInUse(change.name ?? before.name);
+    const updated = await updateAudience(c.var.db, id, { ...change, secret: sealed }, c.var.now);
+    if (updated === "name_taken") throw nameInUse(change.name ?? before.name);
+    if (!updated) throw noSuchAudience(id);
+    // New filters: a new size (the old one counted another list).
+    if (change.filters) await sizeNow(c.env, c.var.db, id, change.filters, c.var.now);
+    const row = change.filters ? await findAudience(c.var.db, id) : updated;
     if (!row) throw noSuchAudience(id);
     return c.json({ data: { ...view(row, await catalogCheck(c.var.db, [row])), ...(secret ? { secret } : {}) } });
   })

@@ -6,6 +6,7 @@ import type { SegmentCustomerRow, SegmentFilter, SegmentGroupRow } from "../admi
 import type { ListedRow, ListFilter } from "../admin/customer-lists.repo.ts";
 import type { CustomerListSource } from "../admin/customer-lists.routes.ts";
 import { matchKeyMap } from "../admin/customer-rows.ts";
+import type { AudienceFilters } from "../audiences/audiences.schemas.ts";
 import type { HoldersPart } from "../core/identity/holders.ts";
 import { allCalls } from "../core/shards/calls.ts";
 import { mergeSorted, sqlOrder, sumGroups } from "../core/shards/merge.ts";
@@ -89,6 +90,12 @@ export async function shardedErasure(env: ShardEnv, customerId: string, now: Dat
     deleted.identity_observations = (deleted.identity_observations ?? 0) + sightings;
   }
   return { customerId: erased.customerId, erasure: erased.erasure };
+}
+
+/** How many customers an audience's filters select now: each shard's count of its own, summed. */
+export async function shardedAudienceCount(env: ShardEnv, filters: AudienceFilters): Promise<number> {
+  const counts = await allCalls(everyShard(env).map((shard) => shard.nightlyAudienceCount(filters)));
+  return counts.reduce((sum, n) => sum + n, 0);
 }
 
 /** Deletes the directory entries of `keys` that place them in `placed`, at each key's home, homes in parallel. */

@@ -4,7 +4,7 @@
 // them with their size and last delivery, and deletes one after a confirmation.
 import { signal } from "@preact/signals";
 import { useEffect, useState } from "preact/hooks";
-import { ApiProblem, api, dateTime, inFormWords, words } from "../api.ts";
+import { ApiProblem, api, count, dateTime, inFormWords, words } from "../api.ts";
 import { Confirm, Loading, ProblemNote, TableWrap, useData, useFocusFollows } from "../ui.tsx";
 
 interface Delivery {
@@ -54,7 +54,9 @@ export function SaveAudience({ filters }: { filters: Record<string, string> }) {
   const [webhookUrl, setWebhookUrl] = useState("");
   const [busy, setBusy] = useState(false);
   const [problem, setProblem] = useState<ApiProblem | null>(null);
-  const [saved, setSaved] = useState<{ name: string; secret: string; webhook: boolean } | null>(null);
+  const [saved, setSaved] = useState<{ name: string; secret: string; webhook: boolean; size: number | null } | null>(
+    null,
+  );
   // Focus follows the form: into its first field when it opens, back to "Save as audience" when it closes.
   const { inside: nameInput, opener: openButton } = useFocusFollows<HTMLInputElement, HTMLButtonElement>(open);
   const chosen = Object.fromEntries(
@@ -78,7 +80,12 @@ export function SaveAudience({ filters }: { filters: Record<string, string> }) {
         filters: chosen,
         ...(url ? { webhookUrl: url } : {}),
       });
-      setSaved({ name: created.name, secret: created.secret, webhook: Boolean(created.webhookUrl) });
+      setSaved({
+        name: created.name,
+        secret: created.secret,
+        webhook: Boolean(created.webhookUrl),
+        size: created.size,
+      });
       setOpen(false);
       setName("");
       setWebhookUrl("");
@@ -163,7 +170,10 @@ export function SaveAudience({ filters }: { filters: Record<string, string> }) {
       )}
       {saved && (
         <div class="card" role="status">
-          <p>Audience “{saved.name}” saved.</p>
+          <p>
+            Audience “{saved.name}” saved
+            {saved.size === null ? "." : `: ${count(saved.size, "customer")} in it now.`}
+          </p>
           {saved.webhook && (
             <p>
               Its signing secret, shown only now: <code>{saved.secret}</code>. Give it to the receiver to verify each
@@ -218,8 +228,8 @@ export function Audiences() {
     <section aria-labelledby="audiences-title">
       <h2 id="audiences-title">Audiences</h2>
       <p class="muted">
-        Saved lists, sized by each nightly run. An audience with a webhook is sent who joined and who left after every
-        run.
+        Saved lists, sized when saved and by each nightly run. An audience with a webhook is sent who joined and who
+        left after every run.
       </p>
       {list.loading && !list.data ? (
         <Loading what="audiences" />
@@ -264,7 +274,11 @@ export function Audiences() {
                     )}
                   </td>
                   <td>
-                    {audience.size == null ? <span class="muted">after the next nightly run</span> : audience.size}
+                    {audience.size == null ? (
+                      <span class="muted">after the next nightly run</span>
+                    ) : (
+                      audience.size.toLocaleString("en-US")
+                    )}
                   </td>
                   <td>{audience.webhookUrl ? new URL(audience.webhookUrl).host : <span class="muted">none</span>}</td>
                   <td>{audience.webhookUrl ? <DeliveryStatus delivery={audience.lastDelivery} /> : "–"}</td>
