@@ -195,8 +195,12 @@ export function useWidth<T extends Element>(): [RefObject<T | null>, number] {
   return [ref, width];
 }
 
-/** A chart's height at `width`: `tall` at the full 760 px, in proportion below that, but never under 200. */
-export const chartHeight = (width: number, tall: number) => Math.max(200, Math.round((tall * width) / 760));
+/**
+ * A chart's height at `width`: `tall` from 760 px on (a wider card draws the chart wider, not taller), in
+ * proportion below that, but never under 200.
+ */
+export const chartHeight = (width: number, tall: number) =>
+  Math.max(200, Math.round((tall * Math.min(width, 760)) / 760));
 
 export interface Bar {
   label: string;

@@ -67,7 +67,8 @@ async function openFromNav(name: string) {
 
 /**
  * What keeps the page's charts from being read on screen: a text drawn under 10 CSS px (its font size
- * times the scale the SVG is drawn at) or running past its chart's edges, a chart wider than its box.
+ * times the scale the SVG is drawn at) or running past its chart's edges, a chart wider than its box
+ * (or narrower than it, leaving it half empty).
  */
 async function chartProblems(): Promise<string[]> {
   return app.page.evaluate(() =>
@@ -79,6 +80,9 @@ async function chartProblems(): Promise<string[]> {
       const problems = texts.length ? [] : [`${name}: no text`];
       if (figure.scrollWidth > figure.clientWidth + 1 || box.right > figure.getBoundingClientRect().right + 1)
         problems.push(`${name}: wider than its box`);
+      // Nor narrower than its card's content, leaving the card's right side empty.
+      const padding = Number.parseFloat(getComputedStyle(figure).paddingLeft) * 2;
+      if (box.width < figure.clientWidth - padding - 2) problems.push(`${name}: narrower than its card`);
       for (const text of texts) {
         const matrix = text.getScreenCTM();
         const px = Number.parseFloat(getComputedStyle(text).fontSize) * (matrix ? Math.hypot(matrix.a, matrix.b) : 0);
@@ -312,7 +316,7 @@ describe("console customer 360", () => {
     }
   }, 120_000);
 
-  it("draws the charts for a 390 px phone: their text at 10 px or more, inside the chart, nothing scrolling sideways", async () => {
+  it("draws the charts for a 390 px phone: their text at 10 px or more, inside the chart, nothing scrolling sideways; on a desktop, across their cards", async () => {
     // An error on window that is not a page error, e.g. "ResizeObserver loop completed with undelivered notifications".
     await app.page.evaluate(() =>
       window.addEventListener("error", (event) => {
@@ -328,6 +332,12 @@ describe("console customer 360", () => {
       await app.page.getByRole("img", { name: "Customers by 12-month CLV" }).waitFor();
       await expect.poll(chartProblems, { timeout: 10_000 }).toEqual([]);
       await screenshot("overview-phone");
+      // At a desktop's width they fill their cards, as tall as at 760 px.
+      await app.page.setViewportSize({ width: 1280, height: 900 });
+      await expect.poll(chartProblems, { timeout: 10_000 }).toEqual([]);
+      const chart = await app.page.getByRole("img", { name: "Customers by 12-month CLV" }).boundingBox();
+      expect(chart?.width).toBeGreaterThan(900);
+      expect(chart?.height).toBeLessThanOrEqual(260);
       expect(await app.page.evaluate(() => document.body.dataset.windowError)).toBeUndefined();
     } finally {
       await app.page.setViewportSize({ width: 1280, height: 900 });
