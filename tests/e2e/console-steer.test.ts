@@ -468,10 +468,19 @@ describe("console steering pages", () => {
     await nameField.getByText("Name must not be empty").waitFor({ state: "detached" });
     expect(await app.page.getByLabel("Name", { exact: true }).getAttribute("aria-invalid")).toBeNull();
     await app.page.getByLabel("Strength").fill(String(rule.strength));
-    // Preview with no id says what it needs and puts the focus in the field (it did nothing).
+    // Preview with no id says what it needs and puts the focus in the field (it did nothing). The live
+    // region it says it in is in the page, empty, before: one that appears with its text may go unsaid.
+    const ask = app.page.locator("#preview-customer-ask");
+    expect([await ask.getAttribute("role"), await ask.textContent()]).toEqual(["alert", ""]);
     await app.page.getByRole("button", { name: "Preview" }).click();
     await app.page.getByRole("alert").filter({ hasText: "Type a customer id to preview their shelf." }).waitFor();
     expect(await app.page.evaluate(() => document.activeElement?.id)).toBe("preview-customer");
+    expect(await app.page.getByLabel("Customer id").getAttribute("aria-invalid")).toBe("true");
+    // Pressed again, the sentence is put in anew (a new node), so it is said again.
+    const said = await ask.locator("span").elementHandle();
+    await app.page.getByRole("button", { name: "Preview" }).click();
+    await expect.poll(() => said?.evaluate((node) => node.isConnected)).toBe(false);
+    expect(await ask.textContent()).toBe("Type a customer id to preview their shelf.");
     // An account id is not a customer id: the 404 says where to find theirs.
     await app.page.getByLabel("Customer id").fill("demo-full-price");
     await app.page.getByRole("button", { name: "Preview" }).click();

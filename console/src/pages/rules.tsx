@@ -731,16 +731,17 @@ function TryOut({ body, ruleId }: { body: ReturnType<typeof bodyOf>; ruleId?: st
   // With the id it was asked for: the hint under a 404 judges that id, not what is typed since.
   const [problem, setProblem] = useState<{ what: string; problem: ApiProblem; customerId: string } | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
-  // Said when Preview is pressed with no id: the button is never silently inert.
-  const [askForId, setAskForId] = useState(false);
+  // Said when Preview is pressed with no id (the button is never silently inert): how many times, so each
+  // press puts the sentence in the live region anew and a screen reader says it again.
+  const [askForId, setAskForId] = useState(0);
   async function run(what: "preview" | "anonymous" | "simulate") {
     if (busy !== null) return;
     if (what === "preview" && customerId.trim() === "") {
-      setAskForId(true);
+      setAskForId((asked) => asked + 1);
       document.getElementById("preview-customer")?.focus();
       return;
     }
-    setAskForId(false);
+    setAskForId(0);
     setBusy(what);
     setProblem(null);
     try {
@@ -778,10 +779,11 @@ function TryOut({ body, ruleId }: { body: ReturnType<typeof bodyOf>; ruleId?: st
           class="customer-id"
           value={customerId}
           placeholder="c_…"
-          aria-describedby="preview-customer-hint"
+          aria-describedby="preview-customer-ask preview-customer-hint"
+          aria-invalid={askForId > 0}
           onInput={(event) => {
             setCustomerId((event.target as HTMLInputElement).value);
-            setAskForId(false);
+            setAskForId(0);
           }}
           onKeyDown={(event) => {
             // Enter previews instead of saving the rule.
@@ -801,9 +803,13 @@ function TryOut({ body, ruleId }: { body: ReturnType<typeof bodyOf>; ruleId?: st
           {busy === "simulate" ? "Simulating…" : "Simulate over 200 shoppers"}
         </button>
       </div>
-      <p id="preview-customer-hint" class={askForId ? "small" : "muted small"} role={askForId ? "alert" : undefined}>
-        {askForId ? "Type a customer id to preview their shelf. " : ""}A customer id starts with c_: Customers and each
-        customer's page show it (look an email, card or account up there).
+      {/* Always there, empty until needed: a live region that appears with its text is announced unreliably. */}
+      <p id="preview-customer-ask" class="small" role="alert">
+        {askForId > 0 && <span key={askForId}>Type a customer id to preview their shelf.</span>}
+      </p>
+      <p id="preview-customer-hint" class="muted small">
+        A customer id starts with c_: Customers and each customer's page show it (look an email, card or account up
+        there).
       </p>
       {problem && (
         <div>
