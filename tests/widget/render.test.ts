@@ -3,7 +3,8 @@
 // breaks, a strict CSP, dwell-based impressions and accessible cards.
 import type { Page, Request, Route } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
-import type { DevWorker } from "../fixtures/wrangler-dev.ts";
+import { signShopperToken } from "../../worker/http/shopper-token.ts";
+import { type DevWorker, testSecrets } from "../fixtures/wrangler-dev.ts";
 import {
   accessibleNames,
   type HostPageOptions,
@@ -294,6 +295,45 @@ describe("reasons and titles", () => {
     const custom = '<div data-patron="x" data-title="Picked for you" data-title-anonymous="Bestsellers"></div>';
     expect(await headingOn({ workerUrl: worker.url, mounts: custom })).toBe("Bestsellers");
     expect(await headingOn({ workerUrl: worker.url, token: shopperToken })).toBe("Picked for you");
+  });
+
+  it("never shows a signed-in shopper a heading that is not theirs: unseen in the skeleton, the API's once it answers", async () => {
+    // An account Patron has no order for: its shelf is the popular one, under data-title-anonymous.
+    const stranger = await signShopperToken(
+      "account-with-no-orders",
+      testSecrets.SHOPPER_TOKEN_SECRET,
+      3600,
+      new Date(),
+    );
+    for (const [token, heading] of [
+      [stranger, "Popular right now"],
+      [shopperToken, "Picked for you"],
+    ] as const) {
+      const page = await newPage();
+      await serveShop(page, { "/": hostPage({ workerUrl: worker.url, token, timeoutMs: 10_000 }) });
+      const skeletonUp = gate();
+      await page.route("**/v1/recommendations**", async (route) => {
+        await skeletonUp.opened;
+        await route.continue();
+      });
+      await page.goto(`${shopOrigin}/`, { waitUntil: "domcontentloaded" });
+      const title = () =>
+        page.evaluate(() => {
+          const h2 = document.querySelector("[data-patron]")?.shadowRoot?.querySelector("h2");
+          return h2
+            ? { text: h2.textContent, visibility: getComputedStyle(h2).visibility, height: h2.offsetHeight }
+            : null;
+        });
+      await page.waitForFunction(() =>
+        document.querySelector("[data-patron]")?.shadowRoot?.querySelector("[aria-busy]"),
+      );
+      await expect.poll(async () => (await title())?.visibility, { timeout: 10_000 }).toBe("hidden");
+      const skeleton = await title();
+      expect(skeleton?.height).toBeGreaterThan(0); // Its space kept: nothing moves when it shows.
+      skeletonUp.open();
+      await waitForCards(page);
+      expect(await title()).toEqual({ text: heading, visibility: "visible", height: skeleton?.height });
+    }
   });
 });
 

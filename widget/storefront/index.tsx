@@ -116,12 +116,14 @@ function start(): void {
         collapsed.add(host);
       }
       if (items?.length && collapsed.delete(host)) host.hidden = false;
-      const known = shelf ? shelf.customerKnown : token; // The skeleton guesses from the token.
+      // Until the answer says whether the API knows a token's shopper, the skeleton's heading is drawn
+      // but not shown: it would flip from data-title to data-title-anonymous for an unknown account.
       render(
         items?.length === 0 ? null : (
           <ShelfView
             {...mount}
-            title={known ? mount.title : mount.anonymous}
+            title={(shelf ? shelf.customerKnown : token) ? mount.title : mount.anonymous}
+            unsure={!shelf && !!token}
             emit={emit}
             cart={hooks.addToCart?.length ? cart : undefined}
             cartLabel={data.cartLabel}

@@ -20,6 +20,8 @@ export interface CardDetail {
 export interface ShelfProps {
   /** The heading, never empty: data-title for a shopper the API knows, data-title-anonymous for the popular shelf. */
   title: string;
+  /** A token's skeleton: whether the API knows the shopper is not known yet, so the heading keeps its space unseen. */
+  unsure?: boolean;
   limit: number;
   format: FormatPrice;
   host: HTMLElement;
@@ -116,7 +118,9 @@ export function ShelfView(props: ShelfProps) {
   return (
     // The region is named by its heading (never empty: index.tsx defaults both), not by a second copy of it.
     <section aria-labelledby="title" aria-busy={items ? undefined : "true"}>
-      <h2 id="title">{title}</h2>
+      <h2 id="title" class={props.unsure ? "unsure" : undefined}>
+        {title}
+      </h2>
       {/* role="list": list-style:none makes Safari drop the list semantics otherwise. */}
       {/* biome-ignore lint/a11y/noRedundantRoles: see above */}
       <ul role="list" onKeyDown={moveFocus}>
