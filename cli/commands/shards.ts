@@ -150,9 +150,12 @@ export function pausedNote(): string {
 export const unpausedNote =
   "Writes were not paused: an order or erasure that arrives before the switch stays in D1 only. If the order feeds are running, run the command again with --pause-writes first (it copies again only what D1 changed since this pass started), then switch.";
 
+/** Said when a pass that paused writes fails: the pause outlives the command. */
+export const failedWhilePausedNote =
+  "Customer writes stay paused on D1 (orders are answered 503 with Retry-After) if the pause got through: run the same command again to finish the pass, or npx patron shards resume-writes to let them in on D1.";
+
 /** Said when Ctrl-C stops a pass that paused writes: the pause outlives the command. */
-export const stoppedWhilePausedNote =
-  "Stopped. Customer writes stay paused on D1 (orders are answered 503 with Retry-After) if the pause got through: run the same command again to finish the pass, or npx patron shards resume-writes to let them in on D1.";
+export const stoppedWhilePausedNote = `Stopped. ${failedWhilePausedNote}`;
 
 export function switchInstruction(shards: number, local: boolean): string {
   const where = local
@@ -466,7 +469,6 @@ export function register(program: Command): void {
             note: `${step.regions} regions copied`,
           });
         } while (!step.done);
-        process.removeListener("SIGINT", stoppedWhilePaused);
         bar?.stop();
         console.log(migrationSummary(step, Date.now() - started));
         const { data: status } = await client.get<StatusView>("/v1/admin/shards/migrate?verify=true");
@@ -489,7 +491,14 @@ export function register(program: Command): void {
         console.log(switchInstruction(step.shards, talksToLocalWorker(options.url)));
       } catch (error) {
         bar?.stop();
-        reportRefusal(error);
+        try {
+          reportRefusal(error);
+        } finally {
+          // A pass that paused writes and then failed leaves them paused: said, as Ctrl-C says it.
+          if (options.pauseWrites) console.error(failedWhilePausedNote);
+        }
+      } finally {
+        process.removeListener("SIGINT", stoppedWhilePaused);
       }
     });
 

@@ -1,12 +1,12 @@
 // `patron shards migrate` against a small local HTTP server that answers as the worker would: what the
-// command says when a pass was made with writes open, and when Ctrl-C stops a pass that paused them
-// (the pause outlives the command, and orders are refused until it is finished or lifted).
+// command says when a pass was made with writes open, and when Ctrl-C stops or a failure ends a pass
+// that paused them (the pause outlives the command, and orders are refused until it is finished or lifted).
 import { type ChildProcess, spawn } from "node:child_process";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { stoppedWhilePausedNote, unpausedNote } from "../../cli/commands/shards.ts";
+import { failedWhilePausedNote, stoppedWhilePausedNote, unpausedNote } from "../../cli/commands/shards.ts";
 
 const root = path.resolve(import.meta.dirname, "../..");
 let server: Server | null = null;
@@ -37,8 +37,8 @@ const step = {
 /** Requests the stand-in received, by path. */
 let received: string[] = [];
 
-/** A worker stand-in: `migrate` answers `onMigrate` (never, to keep a pass running). */
-async function worker(onMigrate: "done" | "never") {
+/** A worker stand-in: `migrate` answers `onMigrate` (never, to keep a pass running; fail, a 409 refusal). */
+async function worker(onMigrate: "done" | "never" | "fail") {
   received = [];
   const listening = createServer((request, response) => {
     received.push(request.url ?? "");
@@ -58,6 +58,12 @@ async function worker(onMigrate: "done" | "never") {
         changedSince: {},
       });
     if (url === "/v1/admin/shards/migrate" && onMigrate === "done") return answer(step);
+    if (url === "/v1/admin/shards/migrate" && onMigrate === "fail") {
+      response.writeHead(409, { "Content-Type": "application/json" });
+      return response.end(
+        JSON.stringify({ error: { code: "conflict", message: "A shard did not answer.", requestId: "r1" } }),
+      );
+    }
     // "never": the request stays open, as a long pass's step would.
   });
   server = listening;
@@ -105,5 +111,17 @@ describe("patron shards migrate", () => {
     expect(await exited).toBe(130);
     expect(out.stderr).toContain(stoppedWhilePausedNote);
     expect(out.stderr).toContain("npx patron shards resume-writes");
+  }, 60_000);
+
+  it("says the pause outlives it when a pass that paused writes fails, and says nothing of a pause when none was asked", async () => {
+    const url = await worker("fail");
+    const paused = run(["--url", url, "--pause-writes"]);
+    expect(await paused.exited).toBe(1);
+    expect(paused.out.stderr).toContain("A shard did not answer.");
+    expect(paused.out.stderr).toContain(failedWhilePausedNote);
+    const open = run(["--url", url]);
+    expect(await open.exited).toBe(1);
+    expect(open.out.stderr).toContain("A shard did not answer.");
+    expect(open.out.stderr).not.toContain("stay paused");
   }, 60_000);
 });
