@@ -32,6 +32,7 @@ import {
   type SourceRecord,
 } from "../import/run.ts";
 import {
+  checkCsvProducts,
   countNonEmptyLines,
   InputError,
   loadLookups,
@@ -166,6 +167,7 @@ async function prepareProducts(file: string, options: ImportCommandOptions): Pro
   const { mapping, baseDir, mappingId } = resolveMapping(file, options);
   if (mapping.kind !== "products") throw new InputError(`the mapping is for ${mapping.kind}, not products`);
   const lookups = await loadLookups(mapping, (lookupFile) => plainOrGzipped(path.resolve(baseDir, lookupFile)));
+  await checkCsvProducts(file, mapping, lookups);
   return {
     records: readCsvProducts(file, mapping, lookups),
     total: (await countNonEmptyLines(file)) - 1,

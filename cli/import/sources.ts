@@ -150,8 +150,37 @@ function checkHeader(file: string, header: Row, mapping: Mapping): void {
   );
 }
 
-/** The most unreadable rows of an orders CSV a stop lists (it counts them all). */
+/** The most unreadable rows of a CSV a stop lists (it counts them all). */
 export const unreadableListed = 20;
+
+/**
+ * The rows of a CSV the mapping cannot read, gathered over the whole file: `note` each, then `stop`
+ * throws one error naming the first `unreadableListed` by line and counting them all (nothing thrown
+ * when every row was read), so an export is fixed in one pass, not a row a run.
+ */
+function unreadableRows(file: string) {
+  const listed: { line: number; message: string }[] = [];
+  let rows = 0;
+  return {
+    note(line: number, error: unknown) {
+      if (!(error instanceof MappingError)) throw error;
+      rows++;
+      if (listed.length < unreadableListed) listed.push({ line, message: `${file}:${line}: ${error.message}` });
+    },
+    stop() {
+      const [first] = listed;
+      if (!first) return;
+      const more = rows - listed.length;
+      const summary =
+        rows === 1
+          ? []
+          : [
+              `${rows} rows the mapping cannot read${more > 0 ? ` (the first ${listed.length} above)` : ""}; nothing was sent`,
+            ];
+      throw new InputError([...listed.map((each) => each.message), ...summary].join("\n"), first.line);
+    },
+  };
+}
 
 /**
  * Maps every row and groups them into orders; the rows the mapping cannot read stop the run, each
@@ -163,10 +192,8 @@ export async function readCsvOrders(
   lookups: LookupTables,
 ): Promise<{ orders: SourceRecord<WireOrder>[]; stats: GroupingStats }> {
   const mapped: { mapped: ReturnType<typeof mapOrderRow>; line: number }[] = [];
-  // Every row is read before anything is sent, so the rows the mapping cannot read are all counted and
-  // the first of them listed: an export is fixed in one pass, not a row a run.
-  const unreadable: { line: number; message: string }[] = [];
-  let unreadableRows = 0;
+  // Every row is read before anything is sent, so the rows the mapping cannot read are all counted.
+  const unreadable = unreadableRows(file);
   let first = true;
   for await (const { row, line } of readCsvRows(file)) {
     if (first) checkHeader(file, row, mapping);
@@ -174,24 +201,32 @@ export async function readCsvOrders(
     try {
       mapped.push({ mapped: mapOrderRow(mapping, row, lookups), line });
     } catch (error) {
-      if (!(error instanceof MappingError)) throw error;
-      unreadableRows++;
-      if (unreadable.length < unreadableListed) unreadable.push({ line, message: `${file}:${line}: ${error.message}` });
+      unreadable.note(line, error);
     }
   }
-  const [firstUnreadable] = unreadable;
-  if (firstUnreadable) {
-    const more = unreadableRows - unreadable.length;
-    const summary =
-      unreadableRows === 1
-        ? []
-        : [
-            `${unreadableRows} rows the mapping cannot read${more > 0 ? ` (the first ${unreadable.length} above)` : ""}; nothing was sent`,
-          ];
-    throw new InputError([...unreadable.map((each) => each.message), ...summary].join("\n"), firstUnreadable.line);
-  }
+  unreadable.stop();
   const { orders, stats } = groupOrderLines(mapped);
   return { orders: orders.map((grouped) => ({ value: grouped.order, lines: grouped.lines })), stats };
+}
+
+/**
+ * Reads a products CSV once through before anything is sent, mapping every row and keeping none: the
+ * rows the mapping cannot read stop the run as an orders CSV's do (a catalog is then streamed, so it
+ * is never held whole).
+ */
+export async function checkCsvProducts(file: string, mapping: ProductMapping, lookups: LookupTables): Promise<void> {
+  const unreadable = unreadableRows(file);
+  let first = true;
+  for await (const { row, line } of readCsvRows(file)) {
+    if (first) checkHeader(file, row, mapping);
+    first = false;
+    try {
+      mapProductRow(mapping, row, lookups);
+    } catch (error) {
+      unreadable.note(line, error);
+    }
+  }
+  unreadable.stop();
 }
 
 export async function* readCsvProducts(

@@ -216,6 +216,40 @@ describe("patron import against wrangler dev", () => {
     );
   }, 60_000);
 
+  it("reads a products CSV through before sending it: every row the mapping cannot read is named, and nothing is sent", async () => {
+    const file = path.join(workDir, "unreadable-products.csv");
+    writeFileSync(
+      file,
+      "sku,name,cat,price\nok-sku-1,Pumps,heels,80\nbad-sku-2,,heels,80\nok-sku-3,Boots,boots,90\nbad-sku-4,Sandals,sandals,\n",
+    );
+    const mapping = path.join(workDir, "unreadable-products-mapping.json");
+    writeFileSync(
+      mapping,
+      JSON.stringify({
+        kind: "products",
+        product: { id: "sku", title: "name", categoryId: "cat", listPrice: "price" },
+      }),
+    );
+    const result = await patron(
+      "import",
+      "products",
+      file,
+      "--mapping",
+      mapping,
+      "--url",
+      worker.url,
+      "--batch-size",
+      "1",
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim().split("\n")).toEqual([
+      `${file}:3: product.title: the cell is empty (give the mapping a "default" if that is right)`,
+      `${file}:5: product.listPrice: the cell is empty (give the mapping a "default" if that is right)`,
+      "2 rows the mapping cannot read; nothing was sent",
+    ]);
+    expect(result.stdout).not.toMatch(/upserted|confirmed/);
+  }, 60_000);
+
   it("finds the local worker on $PORT and the API key in .dev.vars without --url or --key, as the other commands do", async () => {
     const folder = path.join(workDir, "local");
     mkdirSync(folder, { recursive: true });
