@@ -532,7 +532,8 @@ export const suppressions = sqliteTable("suppressions", {
 /**
  * Console sign-in sessions: only the SHA-256 of the random session id (the cookie's value) is kept, so
  * a copy of the database signs nobody in. A session ends at `expires_at` (12 h after sign-in, not
- * extended by use) or when it is signed out (the row is deleted).
+ * extended by use) or when it is signed out (the row is deleted). `user_name` is the name given at
+ * sign-in, if any: who the rule history says made the session's changes.
  */
 export const consoleSessions = sqliteTable(
   "console_sessions",
@@ -540,6 +541,7 @@ export const consoleSessions = sqliteTable(
     idHash: text("id_hash").primaryKey(),
     createdAt: text("created_at").notNull(),
     expiresAt: text("expires_at").notNull(),
+    userName: text("user_name"),
   },
   (t) => [index("console_sessions_expires_idx").on(t.expiresAt)],
 );

@@ -39,6 +39,7 @@ import m0034 from "./migrations/0034_audience_member_purges.sql";
 import m0035 from "./migrations/0035_score_purchase_days.sql";
 import m0036 from "./migrations/0036_suppression_folded_era.sql";
 import m0037 from "./migrations/0037_model_in_force.sql";
+import m0038 from "./migrations/0038_console_session_user.sql";
 import journal from "./migrations/meta/_journal.json";
 
 export const shardMigrations = {
@@ -82,5 +83,6 @@ export const shardMigrations = {
     m0035,
     m0036,
     m0037,
+    m0038,
   },
 };

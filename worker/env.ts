@@ -50,6 +50,8 @@ export interface Variables {
   requestId: string;
   /** The clock, read once per request. Everything below the routes takes it as an argument. */
   now: Date;
+  /** On a console session's request, the name its user gave at sign-in (null: none). */
+  consoleUser?: string | null;
 }
 
 export type AppEnv = { Bindings: Env; Variables: Variables };

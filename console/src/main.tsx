@@ -1,5 +1,6 @@
 // The console's entry: checks the session, then shows the sign-in form or the app with its navigation.
 import "../console.css";
+import { signal } from "@preact/signals";
 import { render } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { LocationProvider, Route, Router, useLocation } from "preact-iso";
@@ -26,9 +27,25 @@ interface Session {
   timeZone?: string;
   currency?: string;
   matchKeys?: string[];
+  /** The name given at sign-in: the rule history's "By" for this session's changes. */
+  name?: string | null;
 }
 
+/** Who is signed in, as they named themselves (null: no name given). */
+const userName = signal<string | null>(null);
+
+/** The browser remembers the name last given here, so signing in again needs only the key. */
+const nameKey = "patron:console:name";
+const rememberedName = () => {
+  try {
+    return localStorage.getItem(nameKey) ?? "";
+  } catch {
+    return "";
+  }
+};
+
 function startSession(session: Session | undefined) {
+  userName.value = session?.name ?? null;
   timeZone.value = session?.timeZone ?? "UTC";
   shopCurrency.value = session?.currency ?? shopCurrency.value;
   exportMatchKeys.value = session?.matchKeys ?? exportMatchKeys.value;
@@ -42,6 +59,7 @@ function isCurrent(path: string, href: string): boolean {
 
 function SignIn() {
   const [key, setKey] = useState("");
+  const [name, setName] = useState(rememberedName);
   const [problem, setProblem] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const field = useRef<HTMLInputElement>(null);
@@ -52,7 +70,10 @@ function SignIn() {
     setBusy(true);
     setProblem(null);
     try {
-      const session = await api<Session>("POST", "/v1/admin/session", { key });
+      const session = await api<Session>("POST", "/v1/admin/session", { key, name });
+      try {
+        localStorage.setItem(nameKey, name.trim());
+      } catch {}
       setKey("");
       startSession(session);
     } catch (error) {
@@ -86,6 +107,18 @@ function SignIn() {
             {problem}
           </p>
         )}
+        <label for="user-name">Your name (optional)</label>
+        <input
+          id="user-name"
+          autocomplete="name"
+          maxLength={200}
+          value={name}
+          aria-describedby="user-name-hint"
+          onInput={(event) => setName((event.target as HTMLInputElement).value)}
+        />
+        <small id="user-name-hint" class="muted">
+          Shown as who made each rule change in its history; without it, “admin”.
+        </small>
         <button type="submit" class="primary" aria-disabled={busy}>
           {busy ? "Signing in…" : "Sign in"}
         </button>
@@ -121,6 +154,7 @@ function Shell() {
             ))}
           </ul>
         </nav>
+        {userName.value && <span class="muted small">{userName.value}</span>}
         <button type="button" class="link" onClick={signOut}>
           Sign out
         </button>

@@ -50,10 +50,14 @@ export async function openConsoleBrowser(options: BrowserContextOptions): Promis
   };
 }
 
-/** Opens `url` (a console page) and signs in with the admin key. */
+/** The name the console's tests sign in under: the rule history names their changes by it. */
+export const consoleUserName = "Maria Lopez";
+
+/** Opens `url` (a console page) and signs in with the admin key, under `consoleUserName`. */
 export async function signIn(page: Page, url: string): Promise<void> {
   await page.goto(url);
   await page.getByLabel("Admin key").fill(testSecrets.PATRON_ADMIN_KEY);
+  await page.getByLabel("Your name (optional)").fill(consoleUserName);
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.getByRole("navigation", { name: "Console" }).waitFor();
 }

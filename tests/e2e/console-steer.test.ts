@@ -17,7 +17,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { signShopperToken } from "../../worker/http/shopper-token.ts";
 import { testSecrets } from "../fixtures/wrangler-dev.ts";
 import { artifactsDir, queryLocalD1 } from "../widget/harness.ts";
-import { demoCustomers, useConsole } from "./console-browser.ts";
+import { consoleUserName, demoCustomers, useConsole } from "./console-browser.ts";
 
 /** The demo shopper whose shelf the rule steers (a storefront account id, as the token's `sub`). */
 const shopperAccount = "demo-full-price";
@@ -556,6 +556,9 @@ describe("console steering pages", () => {
       .filter({ has: app.page.getByRole("columnheader", { name: "Rule as changed" }) });
     const changes = () => history.locator("tbody tr td:nth-child(2)").allTextContents();
     await expect.poll(changes).toEqual(["create"]);
+    // By the name given at sign-in, also in the header.
+    expect(await history.locator("tbody tr td:nth-child(4)").allTextContents()).toEqual([consoleUserName]);
+    await app.page.getByRole("banner").getByText(consoleUserName).waitFor();
     await expect
       .poll(async () => (await shelf()).items[0]?.categoryId, { timeout: 30_000, interval: 500 })
       .toBe(target);

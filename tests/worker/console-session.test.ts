@@ -11,11 +11,11 @@ import { adminKey, apiKey, uniquePrefix } from "../fixtures/builders.ts";
 const origin = "http://patron.test";
 const consoleHeaders = { "Content-Type": "application/json", "X-Patron-Console": "1", Origin: origin };
 
-async function signIn(key = adminKey, base = origin) {
+async function signIn(key = adminKey, base = origin, name?: unknown) {
   return SELF.fetch(`${base}/v1/admin/session`, {
     method: "POST",
     headers: { ...consoleHeaders, Origin: base },
-    body: JSON.stringify({ key }),
+    body: JSON.stringify({ key, ...(name === undefined ? {} : { name }) }),
   });
 }
 
@@ -93,7 +93,7 @@ describe("console session", () => {
     const check = await SELF.fetch(`${origin}/v1/admin/session`, withCookie(sessionCookie(response)));
     expect(check.status).toBe(200);
     expect(await check.json()).toEqual({
-      data: { signedIn: true, via: "session", timeZone: "UTC", currency: "USD", matchKeys: [] },
+      data: { signedIn: true, via: "session", name: null, timeZone: "UTC", currency: "USD", matchKeys: [] },
     });
   });
 
@@ -159,6 +159,52 @@ describe("console session", () => {
       withCookie(cookie, { method: "POST", headers: consoleHeaders, body: JSON.stringify({ products: [] }) }),
     );
     expect(ingest.status).toBe(401);
+  });
+
+  it("names the session's rule changes by the name given at sign-in; X-Patron-User still overrides, no name is admin", async () => {
+    const named = await signIn(adminKey, origin, "  Maria Lopez ");
+    expect(named.status).toBe(201);
+    expect(((await named.json()) as { data: { name: string | null } }).data.name).toBe("Maria Lopez");
+    const maria = sessionCookie(named);
+    const check = await SELF.fetch(`${origin}/v1/admin/session`, withCookie(maria));
+    expect(((await check.json()) as { data: { name: string | null } }).data.name).toBe("Maria Lopez");
+    const create = (cookie: string, headers: Record<string, string> = {}) =>
+      SELF.fetch(
+        `${origin}/v1/admin/rules`,
+        withCookie(cookie, {
+          method: "POST",
+          headers: { ...consoleHeaders, ...headers },
+          body: JSON.stringify({
+            name: `Boost ${uniquePrefix()}`,
+            action: "boost",
+            targetType: "category",
+            targetId: "c1",
+            strength: 0.5,
+          }),
+        }),
+      );
+    const byWhom = async (response: Response) => {
+      expect(response.status, await response.clone().text()).toBe(201);
+      const { id } = ((await response.json()) as { data: { id: string } }).data;
+      const versions = await SELF.fetch(`${origin}/v1/admin/rules/${id}/versions`, {
+        headers: { Authorization: `Bearer ${adminKey}` },
+      });
+      return ((await versions.json()) as { data: { changedBy: string }[] }).data.map((version) => version.changedBy);
+    };
+    expect(await byWhom(await create(maria))).toEqual(["Maria Lopez"]);
+    expect(await byWhom(await create(maria, { "X-Patron-User": "ops-bot" }))).toEqual(["ops-bot"]);
+    expect(await byWhom(await create(sessionCookie(await signIn())))).toEqual(["admin"]);
+    // A name with control characters, or too long, is refused, and no session is made.
+    const before = (await storedSessions()).length;
+    for (const bad of ["Maria\u0000", "x".repeat(201), 42]) {
+      const refused = await signIn(adminKey, origin, bad);
+      expect(refused.status).toBe(400);
+      expect(((await refused.json()) as { error: { issues: { path: string[] }[] } }).error.issues[0]?.path).toEqual([
+        "name",
+      ]);
+      expect(refused.headers.get("Set-Cookie")).toBeNull();
+    }
+    expect((await storedSessions()).length).toBe(before);
   });
 
   it("refuses cookie-authenticated writes from another site or without the console header", async () => {

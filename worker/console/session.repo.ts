@@ -18,22 +18,33 @@ export function newSessionId(): string {
     .replace(/=+$/, "");
 }
 
-/** Stores a session and, in the same batch, drops every session already expired (an indexed delete). */
-export async function createSession(db: Db, idHash: string, now: Date, expiresAt: Date): Promise<void> {
+/**
+ * Stores a session (with the name its user gave, if any) and, in the same batch, drops every session
+ * already expired (an indexed delete).
+ */
+export async function createSession(
+  db: Db,
+  idHash: string,
+  now: Date,
+  expiresAt: Date,
+  userName: string | null = null,
+): Promise<void> {
   await db.batch([
     db.delete(consoleSessions).where(lte(consoleSessions.expiresAt, now.toISOString())),
-    db.insert(consoleSessions).values({ idHash, createdAt: now.toISOString(), expiresAt: expiresAt.toISOString() }),
+    db
+      .insert(consoleSessions)
+      .values({ idHash, createdAt: now.toISOString(), expiresAt: expiresAt.toISOString(), userName }),
   ]);
 }
 
-/** True when a session with this hash exists and has not expired at `now`. */
-export async function sessionIsLive(db: Db, idHash: string, now: Date): Promise<boolean> {
-  const rows = await db
-    .select({ idHash: consoleSessions.idHash })
+/** The session with this hash, when it exists and has not expired at `now`: the name given at sign-in. */
+export async function liveSession(db: Db, idHash: string, now: Date): Promise<{ userName: string | null } | null> {
+  const [row] = await db
+    .select({ userName: consoleSessions.userName })
     .from(consoleSessions)
     .where(and(eq(consoleSessions.idHash, idHash), gt(consoleSessions.expiresAt, now.toISOString())))
     .limit(1);
-  return rows.length > 0;
+  return row ?? null;
 }
 
 /** Ends a session; `{ kind: "ended" }` whether or not it still existed. */

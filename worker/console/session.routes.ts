@@ -12,12 +12,15 @@ import { ApiError } from "../http/errors.ts";
 import { assertKeyChecksAllowed, countFailedKeyCheck } from "../http/rate-limit.ts";
 import { jsonBody } from "../http/validate.ts";
 import { enabledMatchKeys, matchKeyNames } from "../identity/match-keys.ts";
+import { consoleUserSchema } from "../rules/rules.schemas.ts";
 import { createSession, deleteSession, newSessionId, sessionIdHash } from "./session.repo.ts";
 
 /** How long a console session lasts from sign-in. */
 export const sessionLifetimeSeconds = 12 * 3600;
 
-const signInSchema = z.object({ key: z.string().min(1, "Enter the admin key.").max(1000) }).strict();
+const signInSchema = z
+  .object({ key: z.string().min(1, "Enter the admin key.").max(1000), name: consoleUserSchema })
+  .strict();
 
 /** The retailer's time zone (RETAILER_TIME_ZONE, UTC by default): the console shows every date on its clock. */
 const timeZoneOf = (c: Context<AppEnv>) => retailerTimeZone(c.env.RETAILER_TIME_ZONE);
@@ -38,7 +41,7 @@ export const sessionRoutes = new Hono<AppEnv>()
   .post("/", async (c) => {
     // Sign-in is a write like any other: only from the console's page (no login CSRF from another site).
     assertSameSiteConsoleWrite(c, "Signing in");
-    const { key } = await jsonBody(c, signInSchema);
+    const { key, name } = await jsonBody(c, signInSchema);
     assertKeyChecksAllowed(c, "admin key");
     if (!(await timingSafeEqual(key, c.env.PATRON_ADMIN_KEY))) {
       await countFailedKeyCheck(c, "admin key");
@@ -48,7 +51,7 @@ export const sessionRoutes = new Hono<AppEnv>()
     }
     const sessionId = newSessionId();
     const expiresAt = new Date(c.var.now.getTime() + sessionLifetimeSeconds * 1000);
-    await createSession(c.var.db, await sessionIdHash(sessionId), c.var.now, expiresAt);
+    await createSession(c.var.db, await sessionIdHash(sessionId), c.var.now, expiresAt, name);
     setCookie(c, sessionCookieName, sessionId, {
       httpOnly: true,
       sameSite: "Strict",
@@ -61,6 +64,7 @@ export const sessionRoutes = new Hono<AppEnv>()
       {
         data: {
           signedIn: true,
+          name,
           expiresAt: expiresAt.toISOString(),
           timeZone: timeZoneOf(c),
           currency,
@@ -77,6 +81,7 @@ export const sessionRoutes = new Hono<AppEnv>()
       data: {
         signedIn: true,
         via: c.req.header("Authorization") ? "admin key" : "session",
+        name: c.var.consoleUser ?? null,
         timeZone: timeZoneOf(c),
         currency: retailerCurrency(c.env.RETAILER_CURRENCY),
         matchKeys: matchKeysOf(c.env),

@@ -2,7 +2,7 @@
 // accept the console's session cookie (worker/console/session.routes.ts).
 import type { Context, MiddlewareHandler } from "hono";
 import { getCookie } from "hono/cookie";
-import { sessionIdHash, sessionIsLive } from "../console/session.repo.ts";
+import { liveSession, sessionIdHash } from "../console/session.repo.ts";
 import type { AppEnv, Env } from "../env.ts";
 import { ApiError } from "./errors.ts";
 import { assertKeyChecksAllowed, countFailedKeyCheck } from "./rate-limit.ts";
@@ -60,11 +60,13 @@ function requireKey(pick: (env: Env) => string[], what: string, acceptSession: b
     const authorization = c.req.header("Authorization");
     const sessionId = acceptSession && !authorization ? getCookie(c, sessionCookieName) : undefined;
     if (sessionId) {
-      if (!(await sessionIsLive(c.var.db, await sessionIdHash(sessionId), c.var.now))) {
+      const session = await liveSession(c.var.db, await sessionIdHash(sessionId), c.var.now);
+      if (!session) {
         await countFailedKeyCheck(c, what);
         throw new ApiError(401, "unauthorized", "Your console session has ended: sign in again.");
       }
       assertSameSiteConsoleWrite(c);
+      c.set("consoleUser", session.userName);
       await next();
       // What the console reads is for the signed-in browser alone: never kept by a shared cache.
       if (!c.res.headers.get("Cache-Control")) c.header("Cache-Control", "private, no-store");

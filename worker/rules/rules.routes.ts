@@ -40,9 +40,10 @@ import { nearestTargets } from "./targets.ts";
 
 type RulesContext = Context<AppEnv>;
 
+/** Who made a change: X-Patron-User, else the name the console session was signed in with, else "admin". */
 function changeBy(c: RulesContext) {
-  const changedBy = parseOrThrow(changedBySchema, c.req.header("X-Patron-User"), "X-Patron-User header");
-  return { changedBy, now: c.var.now };
+  const header = parseOrThrow(changedBySchema, c.req.header("X-Patron-User"), "X-Patron-User header");
+  return { changedBy: header ?? c.var.consoleUser ?? "admin", now: c.var.now };
 }
 
 async function existingRule(c: RulesContext) {

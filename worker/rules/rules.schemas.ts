@@ -201,14 +201,23 @@ export const ruleTargetsQuerySchema = z.object({
   limit: wholeNumberParam("limit", 1, 20).default(8),
 });
 
-/** Who made a change: the optional X-Patron-User header, else "admin". */
+/** Who made a change, as the optional X-Patron-User header names them (undefined: not named). */
 export const changedBySchema = z
   .string()
   .trim()
   .max(200, "X-Patron-User must be at most 200 characters")
   .regex(printable, `X-Patron-User ${noControlCharacters}`)
   .optional()
-  .transform((value) => value || "admin");
+  .transform((value) => value || undefined);
+
+/** The name a console user gives at sign-in, for the rule history (as X-Patron-User would name them). */
+export const consoleUserSchema = z
+  .string()
+  .trim()
+  .max(200, "name must be at most 200 characters")
+  .regex(printable, `name ${noControlCharacters}`)
+  .optional()
+  .transform((value) => value || null);
 
 export const changeKinds = ["create", "update", "disable", "enable", "delete"] as const;
 export type ChangeKind = (typeof changeKinds)[number];
