@@ -463,6 +463,49 @@ describe("impressions", () => {
   });
 });
 
+describe("a mount point the page hides itself", () => {
+  it("stays hidden with display:none inline or from a class (Tailwind's .hidden), counts no impression, and shows when shown", async () => {
+    const page = await newPage({ width: 1280, height: 1400 });
+    await page.clock.install();
+    const beacons = collectBeacons(page);
+    const mounts = `<style>.hidden { display: none; }</style>
+      <div id="inline" style="display: none" data-patron="x" data-placement="inline" data-limit="4"></div>
+      <div id="classed" class="hidden" data-patron="x" data-placement="classed" data-limit="4"></div>`;
+    await openShop(page, { mounts });
+    await waitForCards(page, 0);
+    await waitForCards(page, 1);
+    const shown = () =>
+      page.evaluate(() =>
+        [...document.querySelectorAll<HTMLElement>("[data-patron]")].map((host) => [
+          getComputedStyle(host).display,
+          host.checkVisibility(),
+        ]),
+      );
+    expect(await shown()).toEqual([
+      ["none", false],
+      ["none", false],
+    ]);
+    await page.clock.pauseAt(Date.now() + 60_000);
+    await page.clock.runFor(5_000);
+    expect(beacons.filter((event) => event.type === "impression")).toEqual([]);
+
+    await page.evaluate(() => {
+      document.getElementById("inline")!.style.display = "";
+      document.getElementById("classed")!.classList.remove("hidden");
+    });
+    expect(await shown()).toEqual([
+      ["flow-root", true],
+      ["flow-root", true],
+    ]);
+    await expect
+      .poll(async () => {
+        await page.clock.runFor(500);
+        return [...new Set(beacons.filter((event) => event.type === "impression").map((event) => event.placement))];
+      })
+      .toEqual(expect.arrayContaining(["inline", "classed"]));
+  });
+});
+
 describe("impression batching", () => {
   it("sends the impressions of cards that count together in one beacon, not one per card", async () => {
     const page = await newPage({ width: 1280, height: 1400 });
@@ -662,6 +705,29 @@ describe('patron("setToken")', () => {
     await command(page, "setToken", "");
     await expect.poll(async () => (await seen(page)).empty.length).toBe(2);
     expect(await mountPoint(page)).toEqual({ hidden: true, height: 0, cards: 0 });
+  });
+
+  it("takes the last shopper's picks off the page at once when the token changes, before the new answer", async () => {
+    const page = await newPage();
+    await openShop(page, { mounts: '<div data-patron="x" data-limit="4"></div>' });
+    await waitForCards(page);
+    const shelf = () =>
+      page.evaluate(() => {
+        const root = document.querySelector("[data-patron]")!.shadowRoot!;
+        return { cards: root.querySelectorAll("li a").length, text: root.textContent ?? "" };
+      });
+    expect((await shelf()).text).toContain("You");
+    // The signed-out answer is held: what shows meanwhile is the skeleton, not the signed-in shopper's cards.
+    const answer = gate();
+    await page.route("**/v1/recommendations**", async (route) => {
+      await answer.opened;
+      await route.continue();
+    });
+    await command(page, "setToken", "");
+    expect(await shelf()).toEqual({ cards: 0, text: "Popular right now" });
+    answer.open();
+    await waitForCards(page);
+    expect((await shelf()).cards).toBe(4);
   });
 
   it("shows a collapsed shelf again when it is remounted for a shopper with items", async () => {

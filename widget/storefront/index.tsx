@@ -123,7 +123,7 @@ function start(): void {
           <ShelfView
             {...mount}
             title={(shelf ? shelf.customerKnown : token) ? mount.title : mount.anonymous}
-            unsure={!shelf && !!token}
+            unsure={!items && !!token}
             emit={emit}
             cart={hooks.addToCart?.length ? cart : undefined}
             cartLabel={data.cartLabel}
@@ -257,7 +257,11 @@ function start(): void {
         token = String(value ?? "");
         generation++;
         answers = {};
-        for (const mount of mounts) mount.items = undefined;
+        // The last shopper's picks go at once (a shared device, a sign-out): the skeleton until the answer.
+        for (const mount of mounts) {
+          mount.items = mount.shelf = undefined;
+          paint(mount);
+        }
         fill(mounts).catch(ignore);
       }
       if (command === "fetch") {
