@@ -81,6 +81,8 @@ export async function updateAudience(
   const current = await findAudience(db, id);
   if (!current) return undefined;
   const receiverChanged = change.webhookUrl !== undefined && change.webhookUrl !== current.webhookUrl;
+  const filtersChanged =
+    change.filters !== undefined && JSON.stringify(change.filters) !== JSON.stringify(current.filters);
   const next = { ...current, ...definedFields(change), updatedAt: now.toISOString() };
   // Every statement of the batch writes only when the new name is free (or not new).
   const nameFree =
@@ -93,10 +95,12 @@ export async function updateAudience(
       UPDATE audiences SET name = ${next.name}, filters = ${JSON.stringify(next.filters)},
         webhook_url = ${next.webhookUrl}, match_keys = ${JSON.stringify(next.matchKeys)}, secret = ${next.secret},
         updated_at = ${next.updatedAt}${receiverChanged ? sql`, sync_pending_page = NULL` : sql``}
+        ${filtersChanged ? sql`, size = NULL, sized_at = NULL` : sql``}
       WHERE id = ${id} AND ${nameFree}`,
     ...(receiverChanged ? [purgeMembersLater(id, now, nameFree)] : []),
   ]);
-  if ((updated?.meta.changes ?? 0) > 0) return next;
+  // New filters: the old size counted another list (the caller sizes it again).
+  if ((updated?.meta.changes ?? 0) > 0) return filtersChanged ? { ...next, size: null, sizedAt: null } : next;
   // Nothing written: the audience is gone, or (it is still there) the new name was taken.
   return next.name !== current.name && (await findAudience(db, id)) ? "name_taken" : undefined;
 }
@@ -383,8 +387,13 @@ export async function webhookAudienceMembers(db: Db): Promise<number> {
   return row?.n ?? 0;
 }
 
-export async function recordSize(db: Db, id: string, size: number, at: Date) {
-  await db.run(sql`UPDATE audiences SET size = ${size}, sized_at = ${at.toISOString()} WHERE id = ${id}`);
+/**
+ * Records an audience's size, counted with `filters`: not when its filters changed since (a PATCH
+ * during the count), whose own count, or the next run's, is the one to keep.
+ */
+export async function recordSize(db: Db, id: string, size: number, at: Date, filters: AudienceFilters) {
+  await db.run(sql`UPDATE audiences SET size = ${size}, sized_at = ${at.toISOString()}
+    WHERE id = ${id} AND filters = ${JSON.stringify(filters)}`);
 }
 
 export interface DeliveryRecord {

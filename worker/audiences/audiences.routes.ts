@@ -89,7 +89,7 @@ function view(row: AudienceRow, inCatalog: (row: AudienceRow) => boolean | null)
 async function sizeNow(env: AppEnv["Bindings"], db: Db, id: string, filters: AudienceFilters, now: Date) {
   try {
     const size = shardCount(env) > 0 ? await shardedAudienceCount(env, filters) : await countMembers(db, filters);
-    await recordSize(db, id, size, now);
+    await recordSize(db, id, size, now, filters);
   } catch (error) {
     console.warn(
       JSON.stringify({ warning: "audience left unsized until the next nightly run", id, error: String(error) }),

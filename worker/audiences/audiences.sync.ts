@@ -218,13 +218,13 @@ async function syncAudience(
       if (!audience) return "gone";
       const filters = audience.filters as AudienceFilters;
       if (!audience.webhookUrl) {
-        await recordSize(db, id, await customers.count(filters), new Date());
+        await recordSize(db, id, await customers.count(filters), new Date(), filters);
         return "sized";
       }
       // Checked again at delivery: the URL may predate a change of AUDIENCE_WEBHOOKS_ALLOW_LOCAL.
       const problem = webhookUrlProblem(audience.webhookUrl, allowsLocalWebhooks(env.AUDIENCE_WEBHOOKS_ALLOW_LOCAL));
       if (problem) {
-        await recordSize(db, id, await customers.count(filters), new Date());
+        await recordSize(db, id, await customers.count(filters), new Date(), filters);
         await recordDelivery(db, id, {
           at: new Date(),
           runId,
@@ -257,7 +257,7 @@ async function syncAudience(
   }
   const changes = await step.do(`audience ${id}: changes`, dbRetries, async () => {
     await dropUndelivered(db, id, start.seq);
-    await recordSize(db, id, size, new Date());
+    await recordSize(db, id, size, new Date(), start.filters);
     return pendingChanges(db, id, start.seq);
   });
   const joinedPages = Math.ceil(changes.joined / webhookPageSize);
