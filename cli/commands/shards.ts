@@ -150,7 +150,11 @@ export function pausedNote(): string {
 export const unpausedNote =
   "Writes were not paused: an order or erasure that arrives before the switch stays in D1 only. If the order feeds are running, run the command again with --pause-writes first (it copies again only what D1 changed since this pass started), then switch.";
 
-/** Said when a pass that paused writes fails: the pause outlives the command. */
+/** Said when a pass fails after its pause was answered: the pause outlives the command. */
+export const stillPausedNote =
+  "Customer writes stay paused on D1 (orders are answered 503 with Retry-After): run the same command again to finish the pass, or npx patron shards resume-writes to let them in on D1.";
+
+/** Said when Ctrl-C, or a failure with no answer, stops a pass whose pause was asked for: it may hold. */
 export const failedWhilePausedNote =
   "Customer writes stay paused on D1 (orders are answered 503 with Retry-After) if the pause got through: run the same command again to finish the pass, or npx patron shards resume-writes to let them in on D1.";
 
@@ -417,12 +421,16 @@ export function register(program: Command): void {
         console.error(`\n${stoppedWhilePausedNote}`);
         process.exit(130);
       };
+      // Where the pause is: not asked for, asked (no answer yet), or held (answered).
+      let pausing: "no" | "asked" | "held" = "no";
       try {
         if (options.pauseWrites) {
           // From the pause's request on, the pause outlives the command: Ctrl-C says so before it exits,
           // until the pass is done.
           process.once("SIGINT", stoppedWhilePaused);
+          pausing = "asked";
           const { data: pause } = await client.post<WritesView>("/v1/admin/shards/migrate/writes", { paused: true });
+          pausing = "held";
           const wait = pause.pauseSeenWithinSeconds + 1;
           console.log(pauseText(pause.writesPausedAt ?? "now", wait));
           await new Promise((resolve) => setTimeout(resolve, wait * 1000));
@@ -494,8 +502,11 @@ export function register(program: Command): void {
         try {
           reportRefusal(error);
         } finally {
-          // A pass that paused writes and then failed leaves them paused: said, as Ctrl-C says it.
-          if (options.pauseWrites) console.error(failedWhilePausedNote);
+          // A pass that paused writes and then failed leaves them paused: said. A pause the worker refused
+          // (an answer under 500: no migration recorded, already on the shards) paused nothing.
+          const status = error instanceof BatchRejected || error instanceof IngestFailed ? error.status : null;
+          if (pausing === "held") console.error(stillPausedNote);
+          else if (pausing === "asked" && (status === null || status >= 500)) console.error(failedWhilePausedNote);
         }
       } finally {
         process.removeListener("SIGINT", stoppedWhilePaused);

@@ -6,7 +6,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { failedWhilePausedNote, stoppedWhilePausedNote, unpausedNote } from "../../cli/commands/shards.ts";
+import { stillPausedNote, stoppedWhilePausedNote, unpausedNote } from "../../cli/commands/shards.ts";
 
 const root = path.resolve(import.meta.dirname, "../..");
 let server: Server | null = null;
@@ -37,8 +37,11 @@ const step = {
 /** Requests the stand-in received, by path. */
 let received: string[] = [];
 
-/** A worker stand-in: `migrate` answers `onMigrate` (never, to keep a pass running; fail, a 409 refusal). */
-async function worker(onMigrate: "done" | "never" | "fail") {
+/**
+ * A worker stand-in: `migrate` answers `onMigrate` (never, to keep a pass running; fail, a 409 refusal;
+ * refuse-pause, a 409 to the pause itself).
+ */
+async function worker(onMigrate: "done" | "never" | "fail" | "refuse-pause") {
   received = [];
   const listening = createServer((request, response) => {
     received.push(request.url ?? "");
@@ -48,6 +51,12 @@ async function worker(onMigrate: "done" | "never" | "fail") {
     };
     const url = request.url ?? "";
     request.resume();
+    if (url === "/v1/admin/shards/migrate/writes" && onMigrate === "refuse-pause") {
+      response.writeHead(409, { "Content-Type": "application/json" });
+      return response.end(
+        JSON.stringify({ error: { code: "conflict", message: "No migration is recorded.", requestId: "r2" } }),
+      );
+    }
     if (url === "/v1/admin/shards/migrate/writes")
       return answer({ writesPausedAt: "2026-12-06T07:00:00.000Z", pauseSeenWithinSeconds: 0 });
     if (url.startsWith("/v1/admin/jobs/nightly")) return answer({ runs: [] });
@@ -118,10 +127,18 @@ describe("patron shards migrate", () => {
     const paused = run(["--url", url, "--pause-writes"]);
     expect(await paused.exited).toBe(1);
     expect(paused.out.stderr).toContain("A shard did not answer.");
-    expect(paused.out.stderr).toContain(failedWhilePausedNote);
+    expect(paused.out.stderr).toContain(stillPausedNote);
     const open = run(["--url", url]);
     expect(await open.exited).toBe(1);
     expect(open.out.stderr).toContain("A shard did not answer.");
     expect(open.out.stderr).not.toContain("stay paused");
+  }, 60_000);
+
+  it("says nothing of a pause the worker refused: nothing was paused", async () => {
+    const url = await worker("refuse-pause");
+    const refused = run(["--url", url, "--pause-writes"]);
+    expect(await refused.exited).toBe(1);
+    expect(refused.out.stderr).toContain("No migration is recorded.");
+    expect(refused.out.stderr).not.toContain("stay paused");
   }, 60_000);
 });
