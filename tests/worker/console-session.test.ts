@@ -196,7 +196,7 @@ describe("console session", () => {
     expect(await byWhom(await create(sessionCookie(await signIn())))).toEqual(["admin"]);
     // A name with control characters, or too long, is refused, and no session is made.
     const before = (await storedSessions()).length;
-    for (const bad of ["Maria\u0000", "x".repeat(201), 42]) {
+    for (const bad of ["Maria\u0000", "x".repeat(201), 42, "Ana\u202Eztiro"]) {
       const refused = await signIn(adminKey, origin, bad);
       expect(refused.status).toBe(400);
       expect(((await refused.json()) as { error: { issues: { path: string[] }[] } }).error.issues[0]?.path).toEqual([

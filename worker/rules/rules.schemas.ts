@@ -210,12 +210,17 @@ export const changedBySchema = z
   .optional()
   .transform((value) => value || undefined);
 
-/** The name a console user gives at sign-in, for the rule history (as X-Patron-User would name them). */
+/**
+ * The name a console user gives at sign-in, for the rule history (as X-Patron-User would name them):
+ * no control characters, nor the invisible format characters (bidi overrides …) that could make one
+ * name read as another in the history.
+ */
 export const consoleUserSchema = z
   .string()
   .trim()
   .max(200, "name must be at most 200 characters")
   .regex(printable, `name ${noControlCharacters}`)
+  .regex(/^\P{Cf}*$/u, "name must not contain invisible format characters (direction overrides …)")
   .optional()
   .transform((value) => value || null);
 
