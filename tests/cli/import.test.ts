@@ -248,6 +248,13 @@ describe("patron import against wrangler dev", () => {
       "2 rows the mapping cannot read; nothing was sent",
     ]);
     expect(result.stdout).not.toMatch(/upserted|confirmed/);
+    // The catalog has none of the file's products, the readable ones included.
+    const asked = await fetch(`${worker.url}/v1/admin/rules/targets?type=product&q=ok-sku`, {
+      headers: { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` },
+    });
+    expect(asked.status).toBe(200);
+    const { targets } = ((await asked.json()) as { data: { targets: { id: string }[] } }).data;
+    expect(targets.map((target) => target.id).filter((id) => id.startsWith("ok-sku"))).toEqual([]);
   }, 60_000);
 
   it("finds the local worker on $PORT and the API key in .dev.vars without --url or --key, as the other commands do", async () => {
