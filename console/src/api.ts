@@ -165,7 +165,23 @@ export const count = (n: number, noun: string, plural = `${noun}s`) =>
  * in "choose another name") stay as they are.
  */
 export function inFormWords(message: string, labels: Record<string, string>): string {
-  return message.replace(/\b[a-z][A-Za-z]*\b/g, (word, at: number) =>
-    (at === 0 || /[A-Z]/.test(word)) && Object.hasOwn(labels, word) ? (labels[word] as string) : word,
+  return (
+    message
+      .replace(/\b[a-z][A-Za-z]*\b/g, (word, at: number) =>
+        (at === 0 || /[A-Z]/.test(word)) && Object.hasOwn(labels, word) ? (labels[word] as string) : word,
+      )
+      // The API's values in snake_case ("allow_discounts") as the form's menus write them: "allow discounts".
+      .replace(/\b[a-z]+(?:_[a-z]+)+\b/g, words)
   );
+}
+
+/**
+ * A number as typed in a form: "1.5", or "1,5" with a decimal comma (read as 1.5, never as 15);
+ * anything else comes back as typed, for the API to say under the field that it is not a number.
+ */
+export function typedNumber(value: string): number | string | null {
+  const trimmed = value.trim();
+  if (trimmed === "") return null;
+  const decimal = /^[+-]?\d+,\d+$/.test(trimmed) ? trimmed.replace(",", ".") : trimmed;
+  return /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(decimal) ? Number(decimal) : trimmed;
 }

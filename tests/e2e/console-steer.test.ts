@@ -448,7 +448,7 @@ describe("console steering pages", () => {
     // Above the buttons, in words for the person at the form, not the API's "Invalid request body".
     await app.page
       .getByRole("alert")
-      .filter({ hasText: "Not saved: fix what is marked under the fields below." })
+      .filter({ hasText: "Not saved: fix what is marked under the fields above." })
       .waitFor();
     expect(await app.page.getByText("Invalid request body").count()).toBe(0);
     expect(await app.page.getByLabel("Name", { exact: true }).getAttribute("aria-invalid")).toBe("true");

@@ -8,7 +8,7 @@
 import { signal } from "@preact/signals";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { useLocation, useRoute } from "preact-iso";
-import { ApiProblem, api, count, dateTime, inFormWords, percent, timeZone } from "../api.ts";
+import { ApiProblem, api, count, dateTime, inFormWords, percent, timeZone, typedNumber } from "../api.ts";
 import { CatalogSuggestions, useCatalogTargets } from "../catalog-targets.tsx";
 import { fromZoneInput, toZoneInput } from "../time-zone.ts";
 import { Confirm, Loading, PageHeader, ProblemNote, TableWrap, useData, useFocusFollows } from "../ui.tsx";
@@ -306,7 +306,7 @@ function draftOf(rule: Rule): Draft {
 }
 
 function bodyOf(draft: Draft) {
-  const number = (value: string) => (value.trim() === "" ? null : Number(value));
+  const number = typedNumber;
   const usesStrength = draft.action === "boost" || draft.action === "bury";
   const segment = Object.fromEntries(Object.entries(draft.segment).filter(([, values]) => values.length > 0));
   return {
@@ -511,7 +511,7 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
   const text = (
     field: keyof Draft,
     label: string,
-    options: { type?: "text" | "number" | "datetime-local"; hint?: string; step?: string } = {},
+    options: { type?: "text" | "datetime-local"; inputMode?: "decimal" | "numeric"; hint?: string } = {},
   ) => {
     const messages = fieldProblem(field) ?? [];
     const id = `rule-${field}`;
@@ -521,7 +521,7 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
         <input
           id={id}
           type={(options.type ?? "text") as "text"}
-          step={options.step}
+          inputMode={options.inputMode}
           value={draft[field] as string}
           aria-invalid={messages.length > 0 ? "true" : undefined}
           aria-describedby={
@@ -588,11 +588,10 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
       />
       {savedTargetMissing && <NotInCatalog target={targetOf(rule)} id="rule-targetId-catalog" />}
       {(draft.action === "boost" || draft.action === "bury") &&
-        text("strength", "Strength", { type: "number", step: "0.1", hint: strengthHint(draft.action) })}
+        text("strength", "Strength", { inputMode: "decimal", hint: strengthHint(draft.action) })}
       {draft.action === "pin" &&
         text("slot", "Slot", {
-          type: "number",
-          step: "1",
+          inputMode: "numeric",
           hint: "Shelf position, 1 to 50. A shelf shows 8 items unless its page asks for more (data-limit): a pin past its last item is not seen there.",
         })}
       <fieldset class="segment">
@@ -642,7 +641,7 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
       {problem && (otherProblems?.length || problem.issues.length === 0) ? <ProblemNote problem={problem} /> : null}
       {problem && problem.issues.length > 0 && !otherProblems?.length && (
         <p class="problem" role="alert">
-          Not saved: fix what is marked under the fields below.
+          Not saved: fix what is marked under the fields above.
         </p>
       )}
       <div class="actions">

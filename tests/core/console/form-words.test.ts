@@ -5,6 +5,12 @@ import { inFormWords } from "../../../console/src/api.ts";
 const labels = { name: "Audience name", startsAt: "Starts", endsAt: "Ends", webhookUrl: "Webhook URL" };
 
 describe("inFormWords", () => {
+  it("writes the API's snake_case values as the form's menus do", () => {
+    expect(inFormWords("targetId * is only allowed when action is allow_discounts or hide_discounts", labels)).toBe(
+      "targetId * is only allowed when action is allow discounts or hide discounts",
+    );
+  });
+
   it("names the fields by their labels: the first word, and names in camelCase anywhere", () => {
     expect(inFormWords("endsAt must be after startsAt", labels)).toBe("Ends must be after Starts");
     expect(inFormWords("name must not be empty", labels)).toBe("Audience name must not be empty");

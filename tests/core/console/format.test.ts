@@ -2,7 +2,7 @@
 // so, overdue ratios at the places the API rounds them to, wherever the console shows one, and a fading
 // customer's next order worded as holding only if they still buy, on the list and the customer page alike.
 import { describe, expect, it } from "vitest";
-import { alivePercent, nextOrder, percent, ratio } from "../../../console/src/api.ts";
+import { alivePercent, nextOrder, percent, ratio, typedNumber } from "../../../console/src/api.ts";
 
 describe("alivePercent", () => {
   it("reads a P(alive) the API rounded to 0 as <1% while the customer is still worth something", () => {
@@ -52,5 +52,24 @@ describe("nextOrder", () => {
     expect(nextOrder("new", "2026-03-03T00:00:00.000Z")).toBe("3 Mar 2026");
     expect(nextOrder("lapsed", null)).toBe("–");
     expect(nextOrder("fading", null)).toBe("–");
+  });
+});
+
+describe("typedNumber", () => {
+  it("reads a decimal point or a decimal comma, never a comma as nothing (1,5 is 1.5, not 15)", () => {
+    expect(["1.5", "1,5", " 2 ", "-0,25", ".5", "1e3", "10"].map(typedNumber)).toEqual([
+      1.5, 1.5, 2, -0.25, 0.5, 1000, 10,
+    ]);
+  });
+
+  it("gives back what is not a number as typed, for the API to refuse, and nothing for an empty field", () => {
+    expect(["1.000,5", "1,5,0", "abc", "1.5x", "Infinity"].map(typedNumber)).toEqual([
+      "1.000,5",
+      "1,5,0",
+      "abc",
+      "1.5x",
+      "Infinity",
+    ]);
+    expect(typedNumber("  ")).toBeNull();
   });
 });
