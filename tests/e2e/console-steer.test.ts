@@ -361,6 +361,11 @@ describe("console steering pages", () => {
     }>("GET", `/v1/admin/holdout?since=${since}T00:00:00Z`);
     expect(holdout.verdict.text).not.toBe("");
     await app.page.getByRole("status").filter({ hasText: holdout.verdict.text }).waitFor();
+    // Under it, what decides: an interval that holds however often the page is read.
+    await app.page
+      .getByRole("status")
+      .getByText(/^Decided on an always-valid interval for the difference in conversion \(now [+−]?\d+\.\d points/)
+      .waitFor();
 
     // Conversion for each arm and for the lift, with the interval the API computed, as the page words it:
     // at the places the API rounded it to (4 for a share, 3 for a lift), never rounded a second time.

@@ -154,6 +154,8 @@ export const holdoutResponseSchema = z.object({
       metric: z.literal("conversion"),
       decided: z.boolean(),
       winner: z.enum(["personalized", "holdout"]).nullable(),
+      /** Personalized minus holdout conversion with its always-valid 95% interval, which decides the verdict. */
+      difference: z.object({ value: z.number().nullable(), ci95: interval.nullable() }).nullable(),
       shoppersNeeded: z.number().nullable(),
       moreShoppersNeeded: z.number().nullable(),
       text: z.string(),

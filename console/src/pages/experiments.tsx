@@ -49,7 +49,13 @@ interface Holdout {
     intervals?: Intervals;
   };
   withoutEvents?: { attributedOrders: number; attributedRevenue: number };
-  verdict?: { decided: boolean; winner: string | null; text: string };
+  verdict?: {
+    decided: boolean;
+    winner: string | null;
+    text: string;
+    /** Personalized minus holdout conversion with its always-valid 95% interval (the one that decides). */
+    difference?: Interval | null;
+  };
   overTime?: { by: string; periods: { period: string; personalized: PeriodArm | null; holdout: PeriodArm | null }[] };
   placements?: { placement: string | null; arms: Omit<Arm, "shoppers" | "intervals">[] }[];
 }
@@ -82,6 +88,11 @@ function withInterval(
     ? `${format(interval.value)} (95% CI ${format(interval.ci95[0])} to ${format(interval.ci95[1])})`
     : `${format(interval.value)} (no interval: ${why})`;
 }
+/** A difference of shares in percentage points, signed: "+2.1", "−0.4". */
+const points = (share: number) => {
+  const value = (share * 100).toFixed(1);
+  return share > 0 ? `+${value}` : value.replace("-", "−");
+};
 /** A lift as the API has it, to 3 places. */
 const times = (value: number) => `${value.toFixed(3)}×`;
 
@@ -123,12 +134,20 @@ function LiftTile({ title, unit, lift, decided }: { title: string; unit: string;
  * A lift in the table, as the tiles show theirs: muted until its interval excludes no difference (1×)
  * and the verdict is in, and saying "not yet significant" while the interval includes 1.
  */
-function LiftCell({ lift, decided }: { lift: Interval | null | undefined; decided: boolean }) {
+function LiftCell({
+  lift,
+  decided,
+  shoppers,
+}: {
+  lift: Interval | null | undefined;
+  decided: boolean;
+  shoppers?: number;
+}) {
   const significant = lift?.ci95 != null && (lift.ci95[0] > 1 || lift.ci95[1] < 1);
   const includesOne = lift?.ci95 != null && !significant;
   return (
     <td class={significant && decided ? undefined : "muted"}>
-      {withInterval(lift, times)}
+      {withInterval(lift, times, shoppers)}
       {includesOne && "; not yet significant"}
     </td>
   );
@@ -214,6 +233,14 @@ function Results({ data }: { data: Holdout }) {
         <div class={data.verdict.decided ? "verdict decided" : "verdict"} role="status">
           <h2>{data.verdict.decided ? "Verdict" : "No verdict yet"}</h2>
           <p class="figure">{data.verdict.text}</p>
+          <p class="small">
+            Decided on an always-valid interval for the difference in conversion
+            {data.verdict.difference?.ci95
+              ? ` (now ${points(data.verdict.difference.value ?? 0)} points, 95% ${points(data.verdict.difference.ci95[0])} to ${points(data.verdict.difference.ci95[1])})`
+              : ""}
+            : it holds however often this page is read, so checking it every day does not make a false verdict likelier.
+            The other metrics' intervals below are for one look.
+          </p>
         </div>
       )}
       <WhoCounts left={data.withoutEvents} />
@@ -242,7 +269,11 @@ function Results({ data }: { data: Holdout }) {
                   {armsWithIntervals.map((arm) => (
                     <td key={arm.arm}>{withInterval(arm.intervals?.[metric.name], metric.format, arm.shoppers)}</td>
                   ))}
-                  <LiftCell lift={data.lift.intervals?.[metric.name]} decided={decided} />
+                  <LiftCell
+                    lift={data.lift.intervals?.[metric.name]}
+                    decided={decided}
+                    shoppers={Math.min(...armsWithIntervals.map((arm) => arm.shoppers ?? 0))}
+                  />
                 </tr>
               ))}
             </tbody>

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+  anytimeSampleSize,
   meanEstimate,
   minValuesForMeanInterval,
   normalInterval,
@@ -148,9 +149,11 @@ describe("twoProportionSampleSize", () => {
     expect(twoProportionSampleSize(0.2, 0.2, 1)).toBeNull();
   });
 
-  it("sizes unequal groups so the interval excludes no difference about 80% of the time", () => {
+  it("sizes unequal groups so the verdict's always-valid interval excludes no difference about 80% of the time", () => {
     const [p1, p2, ratio] = [0.15, 0.1, 9];
-    const holdout = twoProportionSampleSize(p1, p2, ratio)!;
+    const holdout = anytimeSampleSize(p1, p2, ratio)!;
+    // The price of an interval that may be read every day: more shoppers than one look needs.
+    expect(holdout).toBeGreaterThan(twoProportionSampleSize(p1, p2, ratio)!);
     const personalized = holdout * ratio;
     const random = seeded(3);
     let decided = 0;
@@ -165,6 +168,46 @@ describe("twoProportionSampleSize", () => {
     }
     expect(decided / runs).toBeGreaterThan(0.75);
     expect(decided / runs).toBeLessThan(0.85);
+  });
+});
+
+describe("a verdict read every day", () => {
+  it("calls a difference that is not there at most 5% of the time, where one look's interval read daily calls it far more", () => {
+    // A/A: both arms convert 10%; 40 daily looks as 25 held-out and 225 personalized shoppers arrive a
+    // day; an experiment stops at its first decided look.
+    const random = seeded(11);
+    const runs = 400;
+    let falseVerdicts = 0;
+    let falseSingleLook = 0;
+    for (let run = 0; run < runs; run++) {
+      let [personalized, holdout] = [arm(0, 0), arm(0, 0)];
+      let [verdict, singleLook] = [false, false];
+      for (let day = 1; day <= 40; day++) {
+        personalized = arm(personalized.shoppers + 225, personalized.converted + binomial(random, 225, 0.1));
+        holdout = arm(holdout.shoppers + 25, holdout.converted + binomial(random, 25, 0.1));
+        const reading = readExperiment(personalized, holdout, 9);
+        const ci = reading.lift.conversion.ci95;
+        verdict ||= reading.verdict.decided;
+        singleLook ||= ci !== null && (ci[0] > 1 || ci[1] < 1);
+      }
+      if (verdict) falseVerdicts++;
+      if (singleLook) falseSingleLook++;
+    }
+    expect(falseVerdicts / runs).toBeLessThanOrEqual(0.05);
+    expect(falseSingleLook / runs).toBeGreaterThan(0.15);
+  });
+
+  it("says when one look's interval excludes no difference and the always-valid one does not yet", () => {
+    // 30 of 150 against 4 of 55: 20% against 7.3%, a lift whose single-look interval excludes 1.
+    const reading = readExperiment(arm(150, 30), arm(55, 4), 9);
+    expect(reading.lift.conversion.ci95?.[0]).toBeGreaterThan(1);
+    const [low, high] = reading.verdict.difference?.ci95 ?? [0, 0];
+    expect(low).toBeLessThan(0);
+    expect(high).toBeGreaterThan(0);
+    expect(reading.verdict).toMatchObject({ decided: false, winner: null });
+    expect(reading.verdict.text).toMatch(
+      /^not enough data yet: conversion lift 2\.750×, 95% CI 1\.090× to 7\.329×, excludes no difference on this one look, but the verdict waits for the always-valid interval, which holds however often the results are read: the difference in conversion is \+12\.7 points, always-valid 95% CI −8\.6 to \+34\.0, over 205 shoppers$/,
+    );
   });
 });
 

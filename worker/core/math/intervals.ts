@@ -135,3 +135,70 @@ export function twoProportionSampleSize(
   const b = zBeta * Math.sqrt((p1 * (1 - p1)) / ratio + p2 * (1 - p2));
   return Math.ceil((a + b) ** 2 / difference ** 2);
 }
+
+/**
+ * The information (1 / variance of the difference) at which `anytimeDifference`'s interval is tuned to
+ * be narrowest: two arms of 1,000 shoppers converting 10%. Any fixed value keeps the interval valid;
+ * this one only decides where it is tightest (Howard et al. 2021, §3.5: ρ = I* / (2 ln(1/α) + ln(1 + 2 ln(1/α)))).
+ */
+const tunedInformation = 1 / (2 * ((0.1 * 0.9) / 1000));
+
+/**
+ * An always-valid (anytime) 95% interval for p₁ − p₂ from s₁ of n₁ and s₂ of n₂: it holds at every
+ * sample size at once, so reading it every day and stopping the first time it excludes 0 keeps the
+ * chance of a false verdict at 5%, where a fixed-sample interval read that way calls far more. The
+ * normal-mixture boundary (Robbins 1970; Howard, Ramdas, McAuliffe & Sekhon 2021) on the difference's
+ * estimate with variance v (each arm's Agresti–Caffo share (s + 1) / (n + 2), so 0 of n and n of n keep
+ * a variance): d̂ ± √(v (1 + ρv) ln((1 + ρv) / (ρv α²))). Asymptotic, as the fixed intervals are: the
+ * variance is estimated. Null while an arm is empty.
+ */
+export function anytimeDifference(
+  s1: number,
+  n1: number,
+  s2: number,
+  n2: number,
+  alpha = 0.05,
+): { value: number; ci95: Interval } | null {
+  if (!(n1 > 0 && n2 > 0)) return null;
+  const share = (s: number, n: number) => (s + 1) / (n + 2);
+  const [a, b] = [share(s1, n1), share(s2, n2)];
+  const variance = (a * (1 - a)) / n1 + (b * (1 - b)) / n2;
+  const half = anytimeHalfWidth(variance, alpha);
+  const value = s1 / n1 - s2 / n2;
+  return { value, ci95: [value - half, value + half] };
+}
+
+/** The normal-mixture boundary's half-width for an estimate of variance `variance` (see anytimeDifference). */
+function anytimeHalfWidth(variance: number, alpha: number): number {
+  const logAlpha = 2 * Math.log(1 / alpha);
+  const rv = (tunedInformation / (logAlpha + Math.log(1 + logAlpha))) * variance;
+  return Math.sqrt(variance * (1 + rv) * Math.log((1 + rv) / (rv * alpha ** 2)));
+}
+
+/**
+ * Shoppers needed in group 2 (group 1 `ratio` times as many) for `anytimeDifference`'s interval to
+ * exclude 0 with the given power (zBeta) when the true shares are p1 and p2: the smallest n₂ with
+ * |p₁ − p₂| ≥ half-width + zβ·√v, v = p₁q₁/(r n₂) + p₂q₂/n₂ (found by bisection; the left side's
+ * half-width falls as n₂ grows). More than a fixed-sample test's (twoProportionSampleSize) needs:
+ * the price of an interval that may be read every day. Null when the shares are equal.
+ */
+export function anytimeSampleSize(p1: number, p2: number, ratio: number, alpha = 0.05, zBeta = z80): number | null {
+  const difference = Math.abs(p1 - p2);
+  if (difference === 0 || !(ratio > 0) || !Number.isFinite(ratio)) return null;
+  const variance = (n2: number) => (p1 * (1 - p1)) / (ratio * n2) + (p2 * (1 - p2)) / n2;
+  const enough = (n2: number) => {
+    const v = variance(n2);
+    return v === 0 || anytimeHalfWidth(v, alpha) + zBeta * Math.sqrt(v) <= difference;
+  };
+  let [low, high] = [1, 2];
+  while (!enough(high)) {
+    if (high > 1e13) return null;
+    [low, high] = [high, high * 2];
+  }
+  while (high - low > 1) {
+    const middle = Math.floor((low + high) / 2);
+    if (enough(middle)) high = middle;
+    else low = middle;
+  }
+  return enough(low) ? low : high;
+}

@@ -6,13 +6,14 @@
 // sums and sums of squares come in, so nothing here reads rows. Methods: ../math/intervals.ts.
 
 import {
+  anytimeDifference,
+  anytimeSampleSize,
   type Estimate,
   type Interval,
   meanEstimate,
   normalInterval,
   proportionRatio,
   ratioEstimate,
-  twoProportionSampleSize,
   wilsonInterval,
 } from "../math/intervals.ts";
 import { roundTo } from "../math/round.ts";
@@ -49,11 +50,22 @@ export type Intervals = Record<ExperimentMetric, Measured>;
 export interface Verdict {
   /** The metric the verdict is about. */
   metric: "conversion";
-  /** True once the lift's interval excludes 1 (no difference). */
+  /**
+   * True once the always-valid interval of the conversion difference (`difference`) excludes 0: it
+   * holds however often the results are read, so reading them daily does not make a false verdict likelier.
+   */
   decided: boolean;
+  /**
+   * Personalized minus holdout conversion (a share) with its always-valid 95% interval, the one the
+   * verdict waits for; null while an arm is empty.
+   */
+  difference: Measured | null;
   /** Which arm does better when decided. */
   winner: "personalized" | "holdout" | null;
-  /** Shoppers (both arms) a two-sided 5% test with 80% power needs to detect the difference seen. */
+  /**
+   * Shoppers (both arms) the always-valid two-sided 5% test needs to detect the difference seen with
+   * 80% power (anytimeSampleSize).
+   */
   shoppersNeeded: number | null;
   /** shoppersNeeded minus the shoppers seen so far; null when it cannot be estimated. */
   moreShoppersNeeded: number | null;
@@ -116,6 +128,11 @@ const times = (ratio: number) => `${ratio.toFixed(3)}×`;
 const shownLift = ({ value, ci95 }: Measured): { value: number; ci95: Interval } | null =>
   value !== null && ci95 !== null ? { value, ci95 } : null;
 const count = (n: number) => n.toLocaleString("en-US");
+/** A difference of shares in percentage points, signed: "+2.1", "−0.4". */
+const points = (share: number) => {
+  const value = (share * 100).toFixed(1);
+  return share > 0 ? `+${value}` : value.replace("-", "−");
+};
 
 function verdictOf(
   personalized: ArmTotals,
@@ -123,17 +140,22 @@ function verdictOf(
   lift: { value: number; ci95: Interval } | null,
   plannedRatio: number,
 ): Verdict {
-  const base = { metric: "conversion" as const };
+  const anytime = anytimeDifference(personalized.converted, personalized.shoppers, holdout.converted, holdout.shoppers);
+  const difference = anytime ? rounded(anytime.value, anytime.ci95, 4) : null;
+  const base = { metric: "conversion" as const, difference };
   const seen = personalized.shoppers + holdout.shoppers;
   const p1 = personalized.shoppers > 0 ? personalized.converted / personalized.shoppers : null;
   const p2 = holdout.shoppers > 0 ? holdout.converted / holdout.shoppers : null;
   const ratio =
     personalized.shoppers > 0 && holdout.shoppers > 0 ? personalized.shoppers / holdout.shoppers : plannedRatio;
-  const perHoldout = p1 !== null && p2 !== null ? twoProportionSampleSize(p1, p2, ratio) : null;
+  // Sized for the always-valid interval the verdict waits for, not a single look's.
+  const perHoldout = p1 !== null && p2 !== null ? anytimeSampleSize(p1, p2, ratio) : null;
   const shoppersNeeded = perHoldout === null ? null : Math.ceil(perHoldout * (1 + ratio));
   const moreShoppersNeeded = shoppersNeeded === null ? null : Math.max(0, shoppersNeeded - seen);
 
-  if (lift && (lift.ci95[0] > 1 || lift.ci95[1] < 1)) {
+  const excludesOne = lift !== null && (lift.ci95[0] > 1 || lift.ci95[1] < 1);
+  const always = difference?.ci95 ?? null;
+  if (lift && excludesOne && always && (always[0] > 0 || always[1] < 0)) {
     const [low, high] = lift.ci95;
     const better = low > 1;
     return {
@@ -152,6 +174,16 @@ function verdictOf(
     why = `no shoppers in the ${personalized.shoppers === 0 ? "personalized" : "holdout"} arm yet`;
   } else if (lift === null) {
     why = `no attributed orders in ${personalized.converted === 0 ? "the personalized arm" : "the holdout"} yet, over ${count(seen)} shoppers`;
+  } else if (excludesOne && difference && always) {
+    // One look's interval excludes no difference; the verdict waits for the one that holds at every look.
+    return {
+      ...base,
+      decided: false,
+      winner: null,
+      shoppersNeeded,
+      moreShoppersNeeded,
+      text: `not enough data yet: conversion lift ${times(lift.value)}, 95% CI ${times(lift.ci95[0])} to ${times(lift.ci95[1])}, excludes no difference on this one look, but the verdict waits for the always-valid interval, which holds however often the results are read: the difference in conversion is ${points(difference.value ?? 0)} points, always-valid 95% CI ${points(always[0])} to ${points(always[1])}, over ${count(seen)} shoppers`,
+    };
   } else {
     why = `conversion lift ${times(lift.value)}, 95% CI ${times(lift.ci95[0])} to ${times(lift.ci95[1])}, still includes no difference`;
   }
@@ -166,7 +198,7 @@ function verdictOf(
         ? "; both arms convert at the same rate so far, so no sample size can be estimated"
         : ""
       : moreShoppersNeeded > 0
-        ? `; about ${count(moreShoppersNeeded)} more shoppers are needed to detect a difference this size (5% two-sided test, 80% power${rough})`
+        ? `; about ${count(moreShoppersNeeded)} more shoppers are needed to detect a difference this size (the always-valid 5% two-sided test, 80% power${rough})`
         : `; the sample is already as large as a difference this size needs, so the true difference is likely smaller${rough ? ` (${rough.slice(2)})` : ""}`;
   return {
     ...base,
