@@ -60,6 +60,11 @@ export function CustomersPage() {
     },
     [],
   );
+  // The last lookup's answer was about the value it asked for: typing another one clears it.
+  const forgetAnswer = () => {
+    setProblem(null);
+    setHolders(null);
+  };
   async function lookUp(event: Event) {
     event.preventDefault();
     if (busy) return;
@@ -103,7 +108,10 @@ export function CustomersPage() {
           <select
             id="lookup-kind"
             value={kind}
-            onChange={(event) => setKind((event.target as HTMLSelectElement).value)}
+            onChange={(event) => {
+              setKind((event.target as HTMLSelectElement).value);
+              forgetAnswer();
+            }}
           >
             {kinds.map((option) => (
               <option key={option.value} value={option.value}>
@@ -120,7 +128,10 @@ export function CustomersPage() {
             value={value}
             autocomplete="off"
             aria-describedby="lookup-value-hint"
-            onInput={(event) => setValue((event.target as HTMLInputElement).value)}
+            onInput={(event) => {
+              setValue((event.target as HTMLInputElement).value);
+              forgetAnswer();
+            }}
           />
           <span id="lookup-value-hint" class="muted small">
             The whole value, as the customer gives it: there is no partial search. A customer id (c_…, as on a

@@ -219,7 +219,11 @@ function Fits({ models }: { models: Models }) {
         </div>
         <div class="tile">
           <dt>Log-likelihood</dt>
-          <dd class="figure">{round(customer.bgnbd.logLikelihood, 1)}</dd>
+          <dd class="figure">
+            {customer.bgnbd.logLikelihood == null
+              ? "–"
+              : customer.bgnbd.logLikelihood.toLocaleString("en-US", { maximumFractionDigits: 1 })}
+          </dd>
           <dd class="muted small">{model.name} fit</dd>
         </div>
         <div class="tile">

@@ -807,8 +807,8 @@ function TryOut({ body, ruleId }: { body: ReturnType<typeof bodyOf>; ruleId?: st
         {askForId > 0 && <span key={askForId}>Type a customer id to preview their shelf.</span>}
       </p>
       <p id="preview-customer-hint" class="muted small">
-        A customer id starts with c_: Customers and each customer's page show it (look an email, card or account up
-        there).
+        A customer id starts with c_: Customers and each customer's page show it (look an email, phone, loyalty number
+        or account up there).
       </p>
       {problem && (
         <div>
