@@ -445,6 +445,11 @@ describe("console steering pages", () => {
     await openFromNav("Rules");
     await app.page.getByText("No rules yet").waitFor();
     await app.page.getByRole("link", { name: "New rule" }).click();
+    // Tried before it has a target: what the draft lacks, in the form's words, not the API's.
+    await app.page.getByRole("button", { name: "Simulate over 200 shoppers" }).click();
+    const lacks = app.page.getByRole("alert").filter({ hasText: "The rule above cannot be tried yet:" });
+    await lacks.getByText("Target id must not be empty").waitFor();
+    expect(await app.page.getByText("Invalid request body").count()).toBe(0);
     // No name: the API's message shows under the Name field, and nothing is saved.
     await app.page.getByLabel("Target id", { exact: true }).fill(target);
     await app.page.getByRole("button", { name: "Create rule" }).click();

@@ -450,6 +450,16 @@ const fieldLabels = {
   enabled: "Enabled",
 };
 
+/**
+ * A preview's or simulation's refusal of the draft itself (every issue under `rule`), in the form's
+ * words ("Target id must not be empty"); null for any other refusal, shown as the API words it.
+ */
+function draftIssues(problem: ApiProblem): string[] | null {
+  const issues = problem.issues;
+  if (issues.length === 0 || !issues.every((issue) => issue.path[0] === "rule")) return null;
+  return issues.map((issue) => inFormWords(issue.message, fieldLabels));
+}
+
 function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void }) {
   const { route } = useLocation();
   const [draft, setDraft] = useState<Draft>(rule ? draftOf(rule) : emptyDraft);
@@ -813,7 +823,18 @@ function TryOut({ body, ruleId }: { body: ReturnType<typeof bodyOf>; ruleId?: st
       {problem && (
         <div>
           <p class="muted small">{problem.what === "simulate" ? "Simulation" : "Preview"} failed:</p>
-          <ProblemNote problem={problem.problem} />
+          {draftIssues(problem.problem) ? (
+            <div class="problem" role="alert">
+              <p>The rule above cannot be tried yet:</p>
+              <ul>
+                {draftIssues(problem.problem)?.map((message) => (
+                  <li key={message}>{message}</li>
+                ))}
+              </ul>
+            </div>
+          ) : (
+            <ProblemNote problem={problem.problem} />
+          )}
           {problem.problem.status === 404 && problem.what === "preview" && !problem.customerId.startsWith("c_") && (
             <p class="small">
               “{problem.customerId}” is not a customer id, which starts with c_: look the account or email up on{" "}
