@@ -2,6 +2,8 @@
 // v1.js imports v1-cart.js and v1-debug.js only when the page uses them (an addToCart hook, data-debug),
 // a hook registered before the script or after the shelves rendered works the same, and the buttons
 // the module draws through v1.js's Preact take part in the row's keyboard navigation.
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import type { ConsoleMessage, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DevWorker } from "../fixtures/wrangler-dev.ts";
@@ -116,6 +118,42 @@ describe("optional modules", () => {
     // The cards themselves are the same: only the buttons were added.
     expect(await renderedCards(page)).toEqual(cards);
     expect(requested).toEqual(["v1-cart.js"]);
+  });
+
+  it("takes the shelf's stylesheet and v1-debug.js from data-api's /widget/ when v1.js is a copy served elsewhere", async () => {
+    const page = await newPage();
+    const copy = readFileSync(path.join(import.meta.dirname, "../../dist/public/widget/v1.js"), "utf8");
+    const html = hostPage({ workerUrl: worker.url, token: shopperToken }).replace(
+      `<script async src="${worker.url}/widget/v1.js"`,
+      `<script async data-debug data-api="${worker.url}" src="${shopOrigin}/cdn/v1.js"`,
+    );
+    expect(html).toContain("/cdn/v1.js");
+    await serveShop(page, { "/": html, "/cdn/v1.js": copy });
+    const files: string[] = [];
+    page.on("request", (request) => {
+      if (/\/v1-(shelf\.css|debug\.js)$/.test(request.url())) files.push(request.url());
+    });
+    await page.goto(`${shopOrigin}/`, { waitUntil: "domcontentloaded" });
+    await waitForCards(page);
+    expect(await page.evaluate(() => document.querySelector<HTMLElement>("[data-patron]")?.hidden)).toBe(false);
+    // data-debug imports v1-debug.js with the first answer: from the API too.
+    await expect.poll(() => files.length).toBe(2);
+    expect(files.sort()).toEqual([`${worker.url}/widget/v1-debug.js`, `${worker.url}/widget/v1-shelf.css`]);
+  });
+
+  it("says with data-debug that the shelf's stylesheet did not load, and hides the shelf", async () => {
+    const page = await newPage();
+    const info: string[] = [];
+    page.on("console", (message: ConsoleMessage) => {
+      if (message.type() === "info") info.push(message.text());
+    });
+    await page.route("**/widget/v1-shelf.css", (route) => route.abort());
+    const html = hostPage({ workerUrl: worker.url, token: shopperToken, scriptAttributes: "data-debug" });
+    await serveShop(page, { "/": html });
+    await page.goto(`${shopOrigin}/`, { waitUntil: "domcontentloaded" });
+    await expect.poll(() => info.join("\n"), { timeout: 15_000 }).toContain("the shelf's stylesheet");
+    expect(info.join("\n")).toContain("style-src");
+    expect(await page.evaluate(() => document.querySelector<HTMLElement>("[data-patron]")?.hidden)).toBe(true);
   });
 
   it("explains an expired token on the console with v1-debug.js for data-debug, never printing the token", async () => {

@@ -60,6 +60,11 @@ export async function explain(problem: Response | Error, timeoutMs: number, api:
     say(
       `${prefix} a mount point (data-patron) cannot hold a shelf: "${problem.message}". Put data-patron on an element of its own, such as a <div>, <section>, <aside> or <span> (not a <li>, <ul> or <a>); this one is hidden.`,
     );
+  } else if (problem.name === "StylesheetError") {
+    // v1.js hid the shelf: unstyled, it would spill out of its space.
+    say(
+      `${prefix} the shelf's stylesheet ${problem.message} did not load, so the shelf is hidden: allow the API's origin in the page's Content-Security-Policy style-src, and check the file is served there.`,
+    );
   } else if (problem.name === "AbortError") {
     say(`${prefix} the API did not answer within data-timeout (${timeoutMs} ms, the whole budget); ${fallback}`);
   } else {

@@ -70,8 +70,11 @@ function start(): void {
   let generation = 0;
   const hooks: Record<string, Hook[]> = {};
 
-  /** A file served next to this script: the shelf's stylesheet and the optional parts. */
-  const near = (file: string) => new URL(file, script?.src || `${api}/widget/`).href;
+  /**
+   * A file the worker serves beside this script: the shelf's stylesheet and the optional parts, from
+   * data-api's /widget/ when the page names the API (a copy of v1.js served elsewhere has none beside it).
+   */
+  const near = (file: string) => new URL(file, (!data.api && script?.src) || `${api}/widget/`).href;
   // The optional parts, ES modules next to this script, each imported the first time the page uses it:
   // v1-debug.js (data-debug) and v1-cart.js (an addToCart hook).
   const parts: Record<string, Promise<unknown>> = {};
@@ -206,6 +209,7 @@ function start(): void {
           host.hidden = true;
           drop((other) => other === mount);
           emit("empty", { element: host, placement, items: [] });
+          report?.({ name: "StylesheetError", message: link.href } as Error);
         };
         mounts.push(mount);
         fresh.push(mount);
