@@ -154,37 +154,40 @@ function checkHeader(file: string, header: Row, mapping: Mapping): void {
 export const unreadableListed = 20;
 
 /**
- * The rows of a CSV the mapping cannot read, gathered over the whole file: `note` each, then `stop`
- * throws one error naming the first `unreadableListed` by line and counting them all (nothing thrown
- * when every row was read), so an export is fixed in one pass, not a row a run.
+ * Maps every row of a CSV with `map` (its header checked first), then stops on the rows the mapping
+ * could not read: one error naming the first `unreadableListed` by line and counting them all, so an
+ * export is fixed in one pass, not a row a run.
  */
-function unreadableRows(file: string) {
+async function mapEveryRow(file: string, mapping: Mapping, map: (row: Row, line: number) => void): Promise<void> {
   const listed: { line: number; message: string }[] = [];
   let rows = 0;
-  return {
-    note(line: number, error: unknown) {
+  let first = true;
+  for await (const { row, line } of readCsvRows(file)) {
+    if (first) checkHeader(file, row, mapping);
+    first = false;
+    try {
+      map(row, line);
+    } catch (error) {
       if (!(error instanceof MappingError)) throw error;
       rows++;
       if (listed.length < unreadableListed) listed.push({ line, message: `${file}:${line}: ${error.message}` });
-    },
-    stop() {
-      const [first] = listed;
-      if (!first) return;
-      const more = rows - listed.length;
-      const summary =
-        rows === 1
-          ? []
-          : [
-              `${rows} rows the mapping cannot read${more > 0 ? ` (the first ${listed.length} above)` : ""}; nothing was sent`,
-            ];
-      throw new InputError([...listed.map((each) => each.message), ...summary].join("\n"), first.line);
-    },
-  };
+    }
+  }
+  const [firstUnreadable] = listed;
+  if (!firstUnreadable) return;
+  const more = rows - listed.length;
+  const summary =
+    rows === 1
+      ? []
+      : [
+          `${rows} rows the mapping cannot read${more > 0 ? ` (the first ${listed.length} above)` : ""}; nothing was sent`,
+        ];
+  throw new InputError([...listed.map((each) => each.message), ...summary].join("\n"), firstUnreadable.line);
 }
 
 /**
  * Maps every row and groups them into orders; the rows the mapping cannot read stop the run, each
- * named by its line (the first `unreadableListed`), after every row was read.
+ * named by its line (the first `unreadableListed`), after every row was read, before anything is sent.
  */
 export async function readCsvOrders(
   file: string,
@@ -192,19 +195,9 @@ export async function readCsvOrders(
   lookups: LookupTables,
 ): Promise<{ orders: SourceRecord<WireOrder>[]; stats: GroupingStats }> {
   const mapped: { mapped: ReturnType<typeof mapOrderRow>; line: number }[] = [];
-  // Every row is read before anything is sent, so the rows the mapping cannot read are all counted.
-  const unreadable = unreadableRows(file);
-  let first = true;
-  for await (const { row, line } of readCsvRows(file)) {
-    if (first) checkHeader(file, row, mapping);
-    first = false;
-    try {
-      mapped.push({ mapped: mapOrderRow(mapping, row, lookups), line });
-    } catch (error) {
-      unreadable.note(line, error);
-    }
-  }
-  unreadable.stop();
+  await mapEveryRow(file, mapping, (row, line) => {
+    mapped.push({ mapped: mapOrderRow(mapping, row, lookups), line });
+  });
   const { orders, stats } = groupOrderLines(mapped);
   return { orders: orders.map((grouped) => ({ value: grouped.order, lines: grouped.lines })), stats };
 }
@@ -215,18 +208,9 @@ export async function readCsvOrders(
  * is never held whole).
  */
 export async function checkCsvProducts(file: string, mapping: ProductMapping, lookups: LookupTables): Promise<void> {
-  const unreadable = unreadableRows(file);
-  let first = true;
-  for await (const { row, line } of readCsvRows(file)) {
-    if (first) checkHeader(file, row, mapping);
-    first = false;
-    try {
-      mapProductRow(mapping, row, lookups);
-    } catch (error) {
-      unreadable.note(line, error);
-    }
-  }
-  unreadable.stop();
+  await mapEveryRow(file, mapping, (row) => {
+    mapProductRow(mapping, row, lookups);
+  });
 }
 
 export async function* readCsvProducts(

@@ -169,6 +169,14 @@ function verdictOf(
         : `personalized shelves convert less often than the holdout: ${times(lift.value)} (95% CI ${times(low)} to ${times(high)}), over ${count(seen)} shoppers`,
     };
   }
+  const undecided = (why: string): Verdict => ({
+    ...base,
+    decided: false,
+    winner: null,
+    shoppersNeeded,
+    moreShoppersNeeded,
+    text: `not enough data yet: ${why}`,
+  });
   let why: string;
   if (personalized.shoppers === 0 || holdout.shoppers === 0) {
     why = `no shoppers in the ${personalized.shoppers === 0 ? "personalized" : "holdout"} arm yet`;
@@ -176,14 +184,9 @@ function verdictOf(
     why = `no attributed orders in ${personalized.converted === 0 ? "the personalized arm" : "the holdout"} yet, over ${count(seen)} shoppers`;
   } else if (excludesOne && difference && always) {
     // One look's interval excludes no difference; the verdict waits for the one that holds at every look.
-    return {
-      ...base,
-      decided: false,
-      winner: null,
-      shoppersNeeded,
-      moreShoppersNeeded,
-      text: `not enough data yet: conversion lift ${times(lift.value)}, 95% CI ${times(lift.ci95[0])} to ${times(lift.ci95[1])}, excludes no difference on this one look, but the verdict waits for the always-valid interval, which holds however often the results are read: the difference in conversion is ${points(difference.value ?? 0)} points, always-valid 95% CI ${points(always[0])} to ${points(always[1])}, over ${count(seen)} shoppers`,
-    };
+    return undecided(
+      `conversion lift ${times(lift.value)}, 95% CI ${times(lift.ci95[0])} to ${times(lift.ci95[1])}, excludes no difference on this one look, but the verdict waits for the always-valid interval, which holds however often the results are read: the difference in conversion is ${points(difference.value ?? 0)} points, always-valid 95% CI ${points(always[0])} to ${points(always[1])}, over ${count(seen)} shoppers`,
+    );
   } else {
     why = `conversion lift ${times(lift.value)}, 95% CI ${times(lift.ci95[0])} to ${times(lift.ci95[1])}, still includes no difference`;
   }
@@ -200,14 +203,7 @@ function verdictOf(
       : moreShoppersNeeded > 0
         ? `; about ${count(moreShoppersNeeded)} more shoppers are needed to detect a difference this size (the always-valid 5% two-sided test, 80% power${rough})`
         : `; the sample is already as large as a difference this size needs, so the true difference is likely smaller${rough ? ` (${rough.slice(2)})` : ""}`;
-  return {
-    ...base,
-    decided: false,
-    winner: null,
-    shoppersNeeded,
-    moreShoppersNeeded,
-    text: `not enough data yet: ${why}${more}`,
-  };
+  return undecided(`${why}${more}`);
 }
 
 /**
