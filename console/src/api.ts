@@ -170,8 +170,9 @@ export function inFormWords(message: string, labels: Record<string, string>): st
       .replace(/\b[a-z][A-Za-z]*\b/g, (word, at: number) =>
         (at === 0 || /[A-Z]/.test(word)) && Object.hasOwn(labels, word) ? (labels[word] as string) : word,
       )
-      // The API's values in snake_case ("allow_discounts") as the form's menus write them: "allow discounts".
-      .replace(/\b[a-z]+(?:_[a-z]+)+\b/g, words)
+      // The API's values in snake_case ("allow_discounts") as the form's menus write them: "allow discounts";
+      // never inside quotes, where the text is the user's own (an audience named "summer_sale").
+      .replace(/"[^"]*"|\b[a-z]+(?:_[a-z]+)+\b/g, (match) => (match.startsWith('"') ? match : words(match)))
   );
 }
 
@@ -182,6 +183,9 @@ export function inFormWords(message: string, labels: Record<string, string>): st
 export function typedNumber(value: string): number | string | null {
   const trimmed = value.trim();
   if (trimmed === "") return null;
-  const decimal = /^[+-]?\d+,\d+$/.test(trimmed) ? trimmed.replace(",", ".") : trimmed;
-  return /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(decimal) ? Number(decimal) : trimmed;
+  // "1,000" may be a thousand or one: sent as typed, for the API to refuse, never guessed.
+  const decimal =
+    /^[+-]?\d+,\d+$/.test(trimmed) && !/^[+-]?\d{1,3},\d{3}$/.test(trimmed) ? trimmed.replace(",", ".") : trimmed;
+  const number = Number(decimal);
+  return /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(decimal) && Number.isFinite(number) ? number : trimmed;
 }

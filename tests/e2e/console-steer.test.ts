@@ -364,7 +364,9 @@ describe("console steering pages", () => {
     // Under it, what decides: an interval that holds however often the page is read.
     await app.page
       .getByRole("status")
-      .getByText(/^Decided on an always-valid interval for the difference in conversion \(now [+−]?\d+\.\d points/)
+      .getByText(
+        /^(Decided|The verdict waits for) an always-valid interval for the difference in conversion \(now [+−]?\d+\.\d points, 95% CI/,
+      )
       .waitFor();
 
     // Conversion for each arm and for the lift, with the interval the API computed, as the page words it:

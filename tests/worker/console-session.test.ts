@@ -194,9 +194,12 @@ describe("console session", () => {
     expect(await byWhom(await create(maria))).toEqual(["Maria Lopez"]);
     expect(await byWhom(await create(maria, { "X-Patron-User": "ops-bot" }))).toEqual(["ops-bot"]);
     expect(await byWhom(await create(sessionCookie(await signIn())))).toEqual(["admin"]);
+    // A joiner stays (an emoji sequence, Persian spelling): only direction controls and zero-width spaces go.
+    const joined = await signIn(adminKey, origin, "Sam 👩\u200D💻");
+    expect(((await joined.json()) as { data: { name: string } }).data.name).toBe("Sam 👩\u200D💻");
     // A name with control characters, or too long, is refused, and no session is made.
     const before = (await storedSessions()).length;
-    for (const bad of ["Maria\u0000", "x".repeat(201), 42, "Ana\u202Eztiro"]) {
+    for (const bad of ["Maria\u0000", "x".repeat(201), 42, "Ana\u202Eztiro", "Ana\u200Bx"]) {
       const refused = await signIn(adminKey, origin, bad);
       expect(refused.status).toBe(400);
       expect(((await refused.json()) as { error: { issues: { path: string[] }[] } }).error.issues[0]?.path).toEqual([

@@ -212,15 +212,18 @@ export const changedBySchema = z
 
 /**
  * The name a console user gives at sign-in, for the rule history (as X-Patron-User would name them):
- * no control characters, nor the invisible format characters (bidi overrides …) that could make one
- * name read as another in the history.
+ * no control characters, nor the direction controls and zero-width spaces that could make one name
+ * read as another in the history (joiners, which emoji and Persian spelling need, stay).
  */
 export const consoleUserSchema = z
   .string()
   .trim()
   .max(200, "name must be at most 200 characters")
   .regex(printable, `name ${noControlCharacters}`)
-  .regex(/^\P{Cf}*$/u, "name must not contain invisible format characters (direction overrides …)")
+  .regex(
+    /^[^\u200B\u200E\u200F\u202A-\u202E\u2060\u2066-\u2069\u061C\uFEFF]*$/u,
+    "name must not contain direction controls or zero-width spaces",
+  )
   .optional()
   .transform((value) => value || null);
 

@@ -234,12 +234,15 @@ function Results({ data }: { data: Holdout }) {
           <h2>{data.verdict.decided ? "Verdict" : "No verdict yet"}</h2>
           <p class="figure">{data.verdict.text}</p>
           <p class="small">
-            Decided on an always-valid interval for the difference in conversion
+            {data.verdict.decided ? "Decided" : "The verdict waits for"} an always-valid interval for the difference in
+            conversion
             {data.verdict.difference?.ci95
-              ? ` (now ${points(data.verdict.difference.value ?? 0)} points, 95% ${points(data.verdict.difference.ci95[0])} to ${points(data.verdict.difference.ci95[1])})`
+              ? ` (now ${points(data.verdict.difference.value ?? 0)} points, 95% CI ${points(data.verdict.difference.ci95[0])} to ${points(data.verdict.difference.ci95[1])})`
               : ""}
-            : it holds however often this page is read, so checking it every day does not make a false verdict likelier.
-            The other metrics' intervals below are for one look.
+            : counted from one fixed start, it holds however often it is read, so checking daily does not make a false
+            verdict likelier. This page's 7-, 30- and 90-day windows move their start every day, which that promise does
+            not cover: for a decision, read the results from the day the holdout began (the API's since). Every other
+            interval here, conversion's included, is for one look.
           </p>
         </div>
       )}

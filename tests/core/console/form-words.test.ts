@@ -5,6 +5,12 @@ import { inFormWords } from "../../../console/src/api.ts";
 const labels = { name: "Audience name", startsAt: "Starts", endsAt: "Ends", webhookUrl: "Webhook URL" };
 
 describe("inFormWords", () => {
+  it("leaves what is quoted as the user typed it", () => {
+    expect(inFormWords('an audience named "summer_sale" is saved already', labels)).toBe(
+      'an audience named "summer_sale" is saved already',
+    );
+  });
+
   it("writes the API's snake_case values as the form's menus do", () => {
     expect(inFormWords("targetId * is only allowed when action is allow_discounts or hide_discounts", labels)).toBe(
       "targetId * is only allowed when action is allow discounts or hide discounts",

@@ -63,12 +63,15 @@ describe("typedNumber", () => {
   });
 
   it("gives back what is not a number as typed, for the API to refuse, and nothing for an empty field", () => {
-    expect(["1.000,5", "1,5,0", "abc", "1.5x", "Infinity"].map(typedNumber)).toEqual([
+    expect(["1.000,5", "1,5,0", "abc", "1.5x", "Infinity", "1e999", "1,000", "12,500"].map(typedNumber)).toEqual([
       "1.000,5",
       "1,5,0",
       "abc",
       "1.5x",
       "Infinity",
+      "1e999",
+      "1,000",
+      "12,500",
     ]);
     expect(typedNumber("  ")).toBeNull();
   });

@@ -197,6 +197,19 @@ describe("a verdict read every day", () => {
     expect(falseSingleLook / runs).toBeGreaterThan(0.15);
   });
 
+  it("decides on the difference alone while an arm has no attributed order, and keeps the interval within ±1", () => {
+    const none = readExperiment(arm(1000, 100), arm(500, 0), 9);
+    expect(none.lift.conversion.value).toBeNull();
+    expect(none.verdict).toMatchObject({ decided: true, winner: "personalized", difference: { value: 0.1 } });
+    expect(none.verdict.text).toBe(
+      "personalized shelves convert, the holdout does not: a difference of +10.0 points (always-valid 95% CI +7.0 to +13.0), over 1,500 shoppers",
+    );
+    const tiny = readExperiment(arm(1, 1), arm(1, 0), 9);
+    expect(tiny.verdict.decided).toBe(false);
+    expect(tiny.verdict.difference?.ci95).toEqual([-1, 1]);
+    expect(tiny.verdict.text).not.toContain("likely smaller");
+  });
+
   it("says when one look's interval excludes no difference and the always-valid one does not yet", () => {
     // 30 of 150 against 4 of 55: 20% against 7.3%, a lift whose single-look interval excludes 1.
     const reading = readExperiment(arm(150, 30), arm(55, 4), 9);
@@ -232,11 +245,11 @@ describe("readExperiment", () => {
     );
     expect(close.verdict.moreShoppersNeeded).toBeGreaterThan(1000);
     expect(close.verdict.text).toMatch(/80% power\)$/);
-    // Tiny arms can make the estimate say enough were seen: that is as rough, and says so too.
-    const tiny = readExperiment(arm(3, 3), arm(3, 0), 9);
-    expect(tiny.verdict.moreShoppersNeeded).toBe(0);
+    // Tiny arms: the estimate says it is rough.
+    const tiny = readExperiment(arm(3, 3), arm(3, 1), 9);
+    expect(tiny.verdict.moreShoppersNeeded).toBe((tiny.verdict.shoppersNeeded ?? 0) - 6);
     expect(tiny.verdict.text).toMatch(
-      /the true difference is likely smaller \(a rough guess while an arm has under 30 shoppers: it moves as the rates settle\)$/,
+      /80% power; a rough guess while an arm has under 30 shoppers: it moves as the rates settle\)$/,
     );
   });
 

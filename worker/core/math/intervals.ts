@@ -165,7 +165,8 @@ export function anytimeDifference(
   const variance = (a * (1 - a)) / n1 + (b * (1 - b)) / n2;
   const half = anytimeHalfWidth(variance, alpha);
   const value = s1 / n1 - s2 / n2;
-  return { value, ci95: [value - half, value + half] };
+  // A difference of two shares is never beyond ±1.
+  return { value, ci95: [Math.max(-1, value - half), Math.min(1, value + half)] };
 }
 
 /** The normal-mixture boundary's half-width for an estimate of variance `variance` (see anytimeDifference). */
@@ -185,7 +186,11 @@ function anytimeHalfWidth(variance: number, alpha: number): number {
 export function anytimeSampleSize(p1: number, p2: number, ratio: number, alpha = 0.05, zBeta = z80): number | null {
   const difference = Math.abs(p1 - p2);
   if (difference === 0 || !(ratio > 0) || !Number.isFinite(ratio)) return null;
-  const variance = (n2: number) => (p1 * (1 - p1)) / (ratio * n2) + (p2 * (1 - p2)) / n2;
+  // As anytimeDifference estimates it: each share drawn a little toward ½, so 0 of n keeps a variance.
+  const variance = (n2: number) => {
+    const [a, b] = [(p1 * ratio * n2 + 1) / (ratio * n2 + 2), (p2 * n2 + 1) / (n2 + 2)];
+    return (a * (1 - a)) / (ratio * n2) + (b * (1 - b)) / n2;
+  };
   const enough = (n2: number) => {
     const v = variance(n2);
     return v === 0 || anytimeHalfWidth(v, alpha) + zBeta * Math.sqrt(v) <= difference;

@@ -169,6 +169,18 @@ function verdictOf(
         : `personalized shelves convert less often than the holdout: ${times(lift.value)} (95% CI ${times(low)} to ${times(high)}), over ${count(seen)} shoppers`,
     };
   }
+  // An arm with no attributed order has no lift (a ratio to 0), but the difference can still be decided.
+  if (lift === null && difference && always && (always[0] > 0 || always[1] < 0)) {
+    const better = always[0] > 0;
+    return {
+      ...base,
+      decided: true,
+      winner: better ? "personalized" : "holdout",
+      shoppersNeeded,
+      moreShoppersNeeded: 0,
+      text: `${better ? "personalized shelves convert, the holdout does not" : "the holdout converts, personalized shelves do not"}: a difference of ${points(difference.value ?? 0)} points (always-valid 95% CI ${points(always[0])} to ${points(always[1])}), over ${count(seen)} shoppers`,
+    };
+  }
   const undecided = (why: string): Verdict => ({
     ...base,
     decided: false,
@@ -202,7 +214,9 @@ function verdictOf(
         : ""
       : moreShoppersNeeded > 0
         ? `; about ${count(moreShoppersNeeded)} more shoppers are needed to detect a difference this size (the always-valid 5% two-sided test, 80% power${rough})`
-        : `; the sample is already as large as a difference this size needs, so the true difference is likely smaller${rough ? ` (${rough.slice(2)})` : ""}`;
+        : lift === null
+          ? "" // An arm without an order: too little to say what the true difference is like.
+          : `; the sample is already as large as a difference this size needs, so the true difference is likely smaller${rough ? ` (${rough.slice(2)})` : ""}`;
   return undecided(`${why}${more}`);
 }
 
