@@ -201,31 +201,29 @@ export const ruleTargetsQuerySchema = z.object({
   limit: wholeNumberParam("limit", 1, 20).default(8),
 });
 
-/** Who made a change, as the optional X-Patron-User header names them (undefined: not named). */
-export const changedBySchema = z
-  .string()
-  .trim()
-  .max(200, "X-Patron-User must be at most 200 characters")
-  .regex(printable, `X-Patron-User ${noControlCharacters}`)
-  .optional()
-  .transform((value) => value || undefined);
-
 /**
- * The name a console user gives at sign-in, for the rule history (as X-Patron-User would name them):
- * no control characters, nor the direction controls and zero-width spaces that could make one name
- * read as another in the history (joiners, which emoji and Persian spelling need, stay).
+ * A person's name for the rule history, as `field` gives it (null: not named): trimmed, at most 200
+ * characters, no control characters, nor the direction controls and zero-width spaces that could make
+ * one name read as another in the history (joiners, which emoji and Persian spelling need, stay).
  */
-export const consoleUserSchema = z
-  .string()
-  .trim()
-  .max(200, "name must be at most 200 characters")
-  .regex(printable, `name ${noControlCharacters}`)
-  .regex(
-    /^[^\u200B\u200E\u200F\u202A-\u202E\u2060\u2066-\u2069\u061C\uFEFF]*$/u,
-    "name must not contain direction controls or zero-width spaces",
-  )
-  .optional()
-  .transform((value) => value || null);
+const personName = (field: string) =>
+  z
+    .string()
+    .trim()
+    .max(200, `${field} must be at most 200 characters`)
+    .regex(printable, `${field} ${noControlCharacters}`)
+    .regex(
+      /^[^\u200B\u200E\u200F\u202A-\u202E\u2060\u2066-\u2069\u061C\uFEFF]*$/u,
+      `${field} must not contain direction controls or zero-width spaces`,
+    )
+    .optional()
+    .transform((value) => value || null);
+
+/** Who made a change, as the optional X-Patron-User header names them. */
+export const changedBySchema = personName("X-Patron-User");
+
+/** The name a console user gives at sign-in, for the rule history (as X-Patron-User would name them). */
+export const consoleUserSchema = personName("name");
 
 export const changeKinds = ["create", "update", "disable", "enable", "delete"] as const;
 export type ChangeKind = (typeof changeKinds)[number];

@@ -36,6 +36,7 @@ import {
 import type { NightlyStore } from "../jobs/nightly.store.ts";
 import { takeFeedIds } from "../jobs/transitions-feed.repo.ts";
 import { maxDiagnosticsCustomers, saveDiagnostics } from "../models/diagnostics.repo.ts";
+import { shardedAudienceCount } from "./console.ts";
 import { locateAll } from "./ingest-router.ts";
 import { type ShardStub, shardCount, shardStub } from "./shards.ts";
 
@@ -209,10 +210,7 @@ export function shardedNightlyStore(env: Env, db: Db, bounds: NightlyBounds = ni
 
     audienceCustomers: {
       partitions: count,
-      async count(filters) {
-        const counts = await onEveryShard(env, (shard) => shard.nightlyAudienceCount(filters));
-        return counts.reduce((sum, n) => sum + n, 0);
-      },
+      count: (filters) => shardedAudienceCount(env, filters),
       list: (partition, filter) => shardStub(env, partition).nightlyAudienceMembers(filter),
       async scored(members, matchKeys) {
         // A page of members, read in shard order, asks the one or two shards the sync found them in.

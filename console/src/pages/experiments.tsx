@@ -5,6 +5,7 @@
 // rounded them (proportions to 4 places, lifts to 3), never rounded again, so a bound reads the same
 // everywhere; a lift looks like a result only once its interval excludes 1 and the verdict is in.
 import { useLocation } from "preact-iso";
+import { points } from "../../../worker/core/rules/experiment.ts";
 import { count, day, inCurrency, money, moneyIn, percent, whole } from "../api.ts";
 import { BarChart, LineChart, Loading, PageHeader, ProblemNote, TableWrap, useData } from "../ui.tsx";
 
@@ -88,11 +89,6 @@ function withInterval(
     ? `${format(interval.value)} (95% CI ${format(interval.ci95[0])} to ${format(interval.ci95[1])})`
     : `${format(interval.value)} (no interval: ${why})`;
 }
-/** A difference of shares in percentage points, signed: "+2.1", "−0.4". */
-const points = (share: number) => {
-  const value = (share * 100).toFixed(1);
-  return share > 0 ? `+${value}` : value.replace("-", "−");
-};
 /** A lift as the API has it, to 3 places. */
 const times = (value: number) => `${value.toFixed(3)}×`;
 

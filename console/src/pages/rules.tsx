@@ -306,7 +306,6 @@ function draftOf(rule: Rule): Draft {
 }
 
 function bodyOf(draft: Draft) {
-  const number = typedNumber;
   const usesStrength = draft.action === "boost" || draft.action === "bury";
   const segment = Object.fromEntries(Object.entries(draft.segment).filter(([, values]) => values.length > 0));
   return {
@@ -314,8 +313,8 @@ function bodyOf(draft: Draft) {
     action: draft.action,
     targetType: draft.targetType,
     targetId: draft.targetId,
-    strength: usesStrength ? number(draft.strength) : null,
-    slot: draft.action === "pin" ? number(draft.slot) : null,
+    strength: usesStrength ? typedNumber(draft.strength) : null,
+    slot: draft.action === "pin" ? typedNumber(draft.slot) : null,
     segment: Object.keys(segment).length > 0 ? segment : null,
     startsAt: fromLocalInput(draft.startsAt),
     endsAt: fromLocalInput(draft.endsAt),
@@ -738,7 +737,12 @@ function TryOut({ body, ruleId }: { body: ReturnType<typeof bodyOf>; ruleId?: st
   const [preview, setPreview] = useState<Preview | null>(null);
   const [simulation, setSimulation] = useState<Simulation | null>(null);
   // With the id it was asked for: the hint under a 404 judges that id, not what is typed since.
-  const [problem, setProblem] = useState<{ what: string; problem: ApiProblem; customerId: string } | null>(null);
+  const [problem, setProblem] = useState<{
+    what: string;
+    problem: ApiProblem;
+    customerId: string;
+    draftIssues: string[] | null;
+  } | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
   // Said when Preview is pressed with no id (the button is never silently inert): how many times, so each
   // press puts the sentence in the live region anew and a screen reader says it again.
@@ -772,7 +776,8 @@ function TryOut({ body, ruleId }: { body: ReturnType<typeof bodyOf>; ruleId?: st
         setSimulation({ ...answer, ...askedOf(body) });
       }
     } catch (error) {
-      setProblem({ what, problem: asProblem(error), customerId: customerId.trim() });
+      const problem = asProblem(error);
+      setProblem({ what, problem, customerId: customerId.trim(), draftIssues: draftIssues(problem) });
     } finally {
       setBusy(null);
     }
@@ -823,11 +828,11 @@ function TryOut({ body, ruleId }: { body: ReturnType<typeof bodyOf>; ruleId?: st
       {problem && (
         <div>
           <p class="muted small">{problem.what === "simulate" ? "Simulation" : "Preview"} failed:</p>
-          {draftIssues(problem.problem) ? (
+          {problem.draftIssues ? (
             <div class="problem" role="alert">
               <p>The rule above cannot be tried yet:</p>
               <ul>
-                {draftIssues(problem.problem)?.map((message) => (
+                {problem.draftIssues.map((message) => (
                   <li key={message}>{message}</li>
                 ))}
               </ul>

@@ -179,8 +179,8 @@ function anytimeHalfWidth(variance: number, alpha: number): number {
 /**
  * Shoppers needed in group 2 (group 1 `ratio` times as many) for `anytimeDifference`'s interval to
  * exclude 0 with the given power (zBeta) when the true shares are p1 and p2: the smallest n₂ with
- * |p₁ − p₂| ≥ half-width + zβ·√v, v = p₁q₁/(r n₂) + p₂q₂/n₂ (found by bisection; the left side's
- * half-width falls as n₂ grows). More than a fixed-sample test's (twoProportionSampleSize) needs:
+ * |p₁ − p₂| ≥ half-width + zβ·√v, v the difference's variance at n₁ = r n₂ and n₂ as anytimeDifference
+ * estimates it (found by bisection; the right side falls as n₂ grows). More than a fixed-sample test's (twoProportionSampleSize) needs:
  * the price of an interval that may be read every day. Null when the shares are equal.
  */
 export function anytimeSampleSize(p1: number, p2: number, ratio: number, alpha = 0.05, zBeta = z80): number | null {

@@ -129,7 +129,7 @@ const shownLift = ({ value, ci95 }: Measured): { value: number; ci95: Interval }
   value !== null && ci95 !== null ? { value, ci95 } : null;
 const count = (n: number) => n.toLocaleString("en-US");
 /** A difference of shares in percentage points, signed: "+2.1", "−0.4". */
-const points = (share: number) => {
+export const points = (share: number) => {
   const value = (share * 100).toFixed(1);
   return share > 0 ? `+${value}` : value.replace("-", "−");
 };
@@ -155,31 +155,33 @@ function verdictOf(
 
   const excludesOne = lift !== null && (lift.ci95[0] > 1 || lift.ci95[1] < 1);
   const always = difference?.ci95 ?? null;
+  const decided = (winner: "personalized" | "holdout", text: string): Verdict => ({
+    ...base,
+    decided: true,
+    winner,
+    shoppersNeeded,
+    moreShoppersNeeded: 0,
+    text,
+  });
   if (lift && excludesOne && always && (always[0] > 0 || always[1] < 0)) {
     const [low, high] = lift.ci95;
-    const better = low > 1;
-    return {
-      ...base,
-      decided: true,
-      winner: better ? "personalized" : "holdout",
-      shoppersNeeded,
-      moreShoppersNeeded: 0,
-      text: better
-        ? `personalized shelves convert ${times(lift.value)} as often as the holdout (95% CI ${times(low)} to ${times(high)}), over ${count(seen)} shoppers`
-        : `personalized shelves convert less often than the holdout: ${times(lift.value)} (95% CI ${times(low)} to ${times(high)}), over ${count(seen)} shoppers`,
-    };
+    return low > 1
+      ? decided(
+          "personalized",
+          `personalized shelves convert ${times(lift.value)} as often as the holdout (95% CI ${times(low)} to ${times(high)}), over ${count(seen)} shoppers`,
+        )
+      : decided(
+          "holdout",
+          `personalized shelves convert less often than the holdout: ${times(lift.value)} (95% CI ${times(low)} to ${times(high)}), over ${count(seen)} shoppers`,
+        );
   }
   // An arm with no attributed order has no lift (a ratio to 0), but the difference can still be decided.
   if (lift === null && difference && always && (always[0] > 0 || always[1] < 0)) {
     const better = always[0] > 0;
-    return {
-      ...base,
-      decided: true,
-      winner: better ? "personalized" : "holdout",
-      shoppersNeeded,
-      moreShoppersNeeded: 0,
-      text: `${better ? "personalized shelves convert, the holdout does not" : "the holdout converts, personalized shelves do not"}: a difference of ${points(difference.value ?? 0)} points (always-valid 95% CI ${points(always[0])} to ${points(always[1])}), over ${count(seen)} shoppers`,
-    };
+    return decided(
+      better ? "personalized" : "holdout",
+      `${better ? "personalized shelves convert, the holdout does not" : "the holdout converts, personalized shelves do not"}: a difference of ${points(difference.value ?? 0)} points (always-valid 95% CI ${points(always[0])} to ${points(always[1])}), over ${count(seen)} shoppers`,
+    );
   }
   const undecided = (why: string): Verdict => ({
     ...base,
