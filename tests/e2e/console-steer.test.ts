@@ -346,7 +346,6 @@ describe("console steering pages", () => {
     await queryLocalD1(app.worker.persistDir, rows.join(" "), "EVENTS_DB");
     await openFromNav("Models");
     await openFromNav("Experiments");
-    const since = new Date(Date.now() - 30 * 86_400_000).toISOString().slice(0, 10);
     type Interval = { value: number; ci95: [number, number] | null };
     const holdout = await admin<{
       arms: { arm: string; attributedOrders: number; intervals?: { conversion: Interval | null } }[];
@@ -358,7 +357,10 @@ describe("console steering pages", () => {
       withoutEvents: { attributedOrders: number; attributedRevenue: number };
       verdict: { text: string; decided: boolean };
       overTime: { periods: unknown[] };
-    }>("GET", `/v1/admin/holdout?since=${since}T00:00:00Z`);
+      began: string;
+    }>("GET", "/v1/admin/holdout?since=start");
+    // The page opens on the whole experiment, the start its verdict is read from.
+    expect(await app.page.getByLabel("Period").inputValue()).toBe("");
     expect(holdout.verdict.text).not.toBe("");
     await app.page.getByRole("status").filter({ hasText: holdout.verdict.text }).waitFor();
     // Under it, what decides: an interval that holds however often the page is read.
@@ -433,6 +435,23 @@ describe("console steering pages", () => {
     expect(await legend.allTextContents()).toEqual(["personalized", "holdout"]);
     expect(await app.page.locator("main").textContent()).not.toMatch(/personalis/i);
     await screenshot("experiments");
+
+    // A moving window has no verdict, whatever its intervals say, and points to the fixed start.
+    await app.page.getByLabel("Period").selectOption({ label: "Last 7 days" });
+    const moving = app.page.getByRole("status").filter({ hasText: "No verdict on a moving window" });
+    await moving.waitFor();
+    expect(await app.page.getByRole("status").filter({ hasText: holdout.verdict.text }).count()).toBe(0);
+    expect(holdout.began).toBeTruthy();
+    expect(await moving.textContent()).toMatch(/since the experiment began \(\d{1,2} \w{3} \d{4}\)/);
+    // No lift tile waits for a verdict here: each is not significant, or not a result for want of one.
+    for (const title of ["Click-through lift", "Orders per recommendation lift"]) {
+      const tile = app.page.locator(".tile").filter({ has: app.page.getByRole("heading", { name: title }) });
+      await tile.getByText(/^Not (yet significant|a result: a moving window has no verdict\.)/).waitFor();
+      expect(await tile.textContent()).not.toContain("the verdict, on conversion, is still open");
+    }
+    await moving.getByRole("link", { name: "since the experiment began" }).click();
+    await expect.poll(() => new URL(app.page.url()).search).toBe("");
+    await app.page.getByRole("status").filter({ hasText: holdout.verdict.text }).waitFor();
   }, 120_000);
 
   it("Rules: names a bad field, previews and simulates a boost, publishes it and the shopper's recommendations change; edits and disables it with its history", async () => {

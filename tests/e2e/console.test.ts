@@ -356,6 +356,8 @@ describe("console", () => {
     await app.page.getByLabel("Period").waitFor();
     expect(await app.page.getByLabel("Period").inputValue()).toBe("7");
     await app.page.getByLabel("Period").selectOption({ label: "Last 30 days" });
+    await expect.poll(() => new URL(app.page.url()).search).toBe("?days=30");
+    await app.page.getByLabel("Period").selectOption({ label: "Since the experiment began" });
     await expect.poll(() => new URL(app.page.url()).search).toBe("");
   }, 120_000);
 

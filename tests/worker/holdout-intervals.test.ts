@@ -194,7 +194,32 @@ describe("GET /v1/admin/holdout: intervals and verdict", () => {
     });
   });
 
+  it("reads the whole experiment with since=start, from the first arm event kept, which it reports as began", async () => {
+    await plant("early", "personalized", 9, 1, 45);
+    await plant("early", "holdout", 1, 0, 45);
+    const recommendations = (data: Awaited<ReturnType<typeof read>>) =>
+      data.arms.reduce((sum, arm) => sum + arm.recommendations, 0);
+    const moving = await read("");
+    const whole = await read("?since=start");
+    // The default window (30 days back) starts after the early shelves; since=start includes them.
+    expect(moving.began).toBe(dayOf(45));
+    expect(whole).toMatchObject({ since: dayOf(45), began: dayOf(45) });
+    expect(recommendations(whole)).toBe(recommendations(moving) + 10);
+    expect(whole.overTime.periods[0]?.period).toBe(dayOf(45).slice(0, 10));
+    // A placement no shelf was served in: nothing began, and since=start is an empty window.
+    const none = await read("?since=start&placement=nowhere");
+    expect(none.began).toBeNull();
+    expect(none.arms).toEqual([]);
+    expect(none.verdict.decided).toBe(false);
+  });
+
   it("validates the query and needs the admin key", async () => {
+    const notStart = await holdout("?since=begin");
+    expect(notStart.status).toBe(400);
+    expect(((await notStart.json()) as { error: { issues: unknown[] } }).error.issues).toContainEqual({
+      path: ["since"],
+      message: "since must be an ISO 8601 date-time, or start",
+    });
     const bad = await holdout("?by=month");
     expect(bad.status).toBe(400);
     const body = (await bad.json()) as { error: { code: string; issues: unknown[] } };

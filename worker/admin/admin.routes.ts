@@ -27,6 +27,7 @@ import {
   transitionsQuerySchema,
 } from "./admin.schemas.ts";
 import { diagnosticsRoutes } from "./diagnostics.routes.ts";
+import { experimentBegan } from "./experiments.repo.ts";
 import { experimentView } from "./experiments.ts";
 
 const waitLimitMs = 120_000;
@@ -167,9 +168,14 @@ export const adminRoutes = new Hono<AppEnv>()
   })
   .get("/holdout", async (c) => {
     const { since, by, placement } = queryParams(c, holdoutQuerySchema);
-    const from = since
-      ? new Date(since).toISOString()
-      : new Date(c.var.now.getTime() - defaultHoldoutWindowDays * 86_400_000).toISOString();
+    const began = await experimentBegan(c.var.eventsDb, placement);
+    // since=start: from the first arm event kept (now, before any: an empty window).
+    const from =
+      since === "start"
+        ? (began ?? c.var.now.toISOString())
+        : since
+          ? new Date(since).toISOString()
+          : new Date(c.var.now.getTime() - defaultHoldoutWindowDays * 86_400_000).toISOString();
     const results = await holdoutResults(c.var.eventsDb, from, placement);
     const withRate = <T extends { clicks: number; impressions: number }>(row: T) => ({
       ...row,
@@ -190,6 +196,7 @@ export const adminRoutes = new Hono<AppEnv>()
     return c.json({
       data: {
         since: from,
+        began,
         placement: placement ?? null,
         // The share held out now (HOLDOUT_SHARE, or the default): at 0 no shopper joins the holdout arm.
         holdoutShare: holdoutShareOf(c.env.HOLDOUT_SHARE) ?? defaultRankingOptions.holdout.share,

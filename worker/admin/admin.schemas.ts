@@ -87,8 +87,15 @@ export const segmentResponseSchema = z.object({
 /** Days GET /v1/admin/holdout reads back when no `since` is given (EVENT_RETENTION_DAYS keeps at least this much). */
 export const defaultHoldoutWindowDays = 30;
 
+const sinceMessage = "since must be an ISO 8601 date-time, or start";
 export const holdoutQuerySchema = z.object({
-  since: z.iso.datetime({ offset: true, message: "since must be an ISO 8601 date-time" }).optional(),
+  /**
+   * Where the results start: an ISO 8601 instant, or `start` for the first arm event kept (the whole
+   * experiment: the fixed start the always-valid verdict is for). Default: 30 days back, a moving start.
+   */
+  since: z
+    .union([z.literal("start", { message: sinceMessage }), z.iso.datetime({ offset: true, message: sinceMessage })])
+    .optional(),
   by: z.enum(["day", "week"], { message: "by must be day or week" }).default("day"),
   /** Only the shelves of this placement count (as sent with events: `home`, `product`, `buy-again` …). */
   placement: recommendationsQuerySchema.shape.placement,
@@ -130,6 +137,11 @@ const armResultSchema = z.object({
 export const holdoutResponseSchema = z.object({
   data: z.object({
     since: z.string(),
+    /**
+     * The first event kept (EVENT_RETENTION_DAYS) of a shelf served in an arm, of this placement: where
+     * the experiment's results begin and what `since=start` reads from; null before any.
+     */
+    began: z.string().nullable(),
     /** The placement the results are filtered to, or null for all. */
     placement: z.string().nullable(),
     /** The share of known shoppers held out now (HOLDOUT_SHARE, or its default 0.1). */

@@ -34,6 +34,16 @@ function placementFilter(placement: string | undefined) {
 }
 
 /**
+ * When the experiment's results begin: the first event kept of a shelf served in an arm (of this
+ * placement), or null before any. Walks events_at_idx from its start to the first such event.
+ */
+export async function experimentBegan(eventsDb: EventsDb, placement?: string): Promise<string | null> {
+  const [first] = await eventsDb.all<{ at: string }>(sql`SELECT at FROM events
+    WHERE arm IS NOT NULL AND recommendation_id IS NOT NULL AND ${placementFilter(placement)} ORDER BY at LIMIT 1`);
+  return first?.at ?? null;
+}
+
+/**
  * The two CTEs every holdout read starts from: `shown`, one row per recommendation id and arm served
  * since `since` (its shopper, placement, first event and impression and click counts), and `bought`,
  * the orders attributed to those ids (conversions, placed since `since`).

@@ -1,6 +1,7 @@
 // Experiments: the holdout comparison from GET /v1/admin/holdout, per arm (recommendations seen,
 // impressions, clicks, click-through rate, attributed orders and revenue) and the personalized ÷
-// holdout lift, over a chosen period; the verdict as the headline, each metric and every lift with its
+// holdout lift, since the experiment began or over the last 7, 30 or 90 days; the verdict as the headline
+// (from the experiment's start only: a moving window has none), each metric and every lift with its
 // 95% interval, results over time, and the per-placement breakdown. Figures are shown as the API
 // rounded them (proportions to 4 places, lifts to 3), never rounded again, so a bound reads the same
 // everywhere; a lift looks like a result only once its interval excludes 1 and the verdict is in.
@@ -40,6 +41,8 @@ interface Arm {
 }
 interface Holdout {
   since: string;
+  /** The first arm event kept: where the experiment's results begin (null before any). */
+  began?: string | null;
   /** The share of known shoppers held out now (HOLDOUT_SHARE, or its default). */
   holdoutShare?: number;
   arms: Arm[];
@@ -92,14 +95,26 @@ function withInterval(
 /** A lift as the API has it, to 3 places. */
 const times = (value: number) => `${value.toFixed(3)}×`;
 
-const periods = [7, 30, 90];
-const defaultDays = 30;
+/** Moving windows, in days; without one the page reads the whole experiment (since=start). */
+const windows = [7, 30, 90];
 
 /**
  * One lift as a tile: its value and 95% interval, and, unless the interval excludes no difference (1×)
  * and the verdict is in, muted and saying why it is not a result yet.
  */
-function LiftTile({ title, unit, lift, decided }: { title: string; unit: string; lift: Interval; decided: boolean }) {
+function LiftTile({
+  title,
+  unit,
+  lift,
+  decided,
+  moving,
+}: {
+  title: string;
+  unit: string;
+  lift: Interval;
+  decided: boolean;
+  moving: boolean;
+}) {
   const excludesOne = lift.ci95 != null && (lift.ci95[0] > 1 || lift.ci95[1] < 1);
   const note =
     lift.value == null
@@ -108,9 +123,11 @@ function LiftTile({ title, unit, lift, decided }: { title: string; unit: string;
         ? "No interval yet: too few recommendations or attributed orders in an arm (under 30), or all alike."
         : !excludesOne
           ? "Not yet significant: the 95% interval includes no difference (1×)."
-          : !decided
-            ? "Not a result yet: the verdict, on conversion, is still open."
-            : null;
+          : moving
+            ? "Not a result: a moving window has no verdict."
+            : !decided
+              ? "Not a result yet: the verdict, on conversion, is still open."
+              : null;
   return (
     <div class={note || lift.value == null ? "tile muted" : "tile"}>
       <h2>{title}</h2>
@@ -164,12 +181,13 @@ function WhoCounts({ left }: { left: Holdout["withoutEvents"] }) {
 }
 
 export function ExperimentsPage() {
-  // The period is in the address (?days=7), so a reload or a shared link shows the same results.
+  // The period is in the address (?days=7), so a reload or a shared link shows the same results; none
+  // is the whole experiment, the fixed start its verdict is read from.
   const { query, route } = useLocation();
-  const days = periods.includes(Number(query.days)) ? Number(query.days) : defaultDays;
-  const setDays = (next: number) => route(`/console/experiments${next === defaultDays ? "" : `?days=${next}`}`, true);
-  const since = new Date(Date.now() - days * 86_400_000).toISOString().slice(0, 10);
-  const holdout = useData<Holdout>(`/v1/admin/holdout?since=${since}T00:00:00Z`);
+  const days = windows.includes(Number(query.days)) ? Number(query.days) : null;
+  const setDays = (next: string) => route(`/console/experiments${next ? `?days=${next}` : ""}`, true);
+  const since = days ? `${new Date(Date.now() - days * 86_400_000).toISOString().slice(0, 10)}T00:00:00Z` : "start";
+  const holdout = useData<Holdout>(`/v1/admin/holdout?since=${since}`);
   return (
     <section>
       <PageHeader title="Experiments">
@@ -189,10 +207,11 @@ export function ExperimentsPage() {
         <label for="period">Period</label>
         <select
           id="period"
-          value={String(days)}
-          onChange={(event) => setDays(Number((event.target as HTMLSelectElement).value))}
+          value={String(days ?? "")}
+          onChange={(event) => setDays((event.target as HTMLSelectElement).value)}
         >
-          {periods.map((period) => (
+          <option value="">Since the experiment began</option>
+          {windows.map((period) => (
             <option key={period} value={String(period)}>
               Last {period} days
             </option>
@@ -212,20 +231,32 @@ export function ExperimentsPage() {
           <WhoCounts left={holdout.data?.withoutEvents} />
         </div>
       ) : (
-        <Results data={holdout.data as Holdout} />
+        <Results data={holdout.data as Holdout} moving={days} />
       )}
     </section>
   );
 }
 
-function Results({ data }: { data: Holdout }) {
+/** `moving`: the days of a moving window, which has no verdict; null for the whole experiment. */
+function Results({ data, moving }: { data: Holdout; moving: number | null }) {
   const perRecommendation = (arm: Arm) => (arm.recommendations > 0 ? arm.attributedOrders / arm.recommendations : 0);
   const armsWithIntervals = data.arms.filter((arm) => arm.intervals);
-  const decided = data.verdict?.decided === true;
+  const decided = data.verdict?.decided === true && moving === null;
   const none: Interval = { value: null, ci95: null };
   return (
     <>
-      {data.verdict && (
+      {data.verdict && moving !== null && (
+        <div class="verdict" role="status">
+          <h2>No verdict on a moving window</h2>
+          <p class="small">
+            The last {moving} days start a day later each day, and an interval read on them every day would name a
+            winner that is not one more often than 1 time in 20. The verdict is read from one fixed start:{" "}
+            <a href="/console/experiments">since the experiment began</a>
+            {data.began ? ` (${day(data.began)})` : ""}. Every interval below is for these {moving} days, read once.
+          </p>
+        </div>
+      )}
+      {data.verdict && moving === null && (
         <div class={data.verdict.decided ? "verdict decided" : "verdict"} role="status">
           <h2>{data.verdict.decided ? "Verdict" : "No verdict yet"}</h2>
           <p class="figure">{data.verdict.text}</p>
@@ -235,10 +266,9 @@ function Results({ data }: { data: Holdout }) {
             {data.verdict.difference?.ci95
               ? ` (now ${points(data.verdict.difference.value ?? 0)} points, 95% CI ${points(data.verdict.difference.ci95[0])} to ${points(data.verdict.difference.ci95[1])})`
               : ""}
-            : counted from one fixed start, it holds however often it is read, so checking daily does not make a false
-            verdict likelier. This page's 7-, 30- and 90-day windows move their start every day, which that promise does
-            not cover: for a decision, read the results from the day the holdout began (the API's since). Every other
-            interval here, conversion's included, is for one look.
+            : counted from the experiment's start ({day(data.since)}), it holds however often it is read, so checking
+            every day does not make a false verdict likelier. Every other interval here, conversion's included, is for
+            one look.
           </p>
         </div>
       )}
@@ -305,12 +335,14 @@ function Results({ data }: { data: Holdout }) {
           unit="Clicks per impression"
           lift={data.lift.intervals?.clickThroughRate ?? none}
           decided={decided}
+          moving={moving !== null}
         />
         <LiftTile
           title="Orders per recommendation lift"
           unit="Attributed orders per recommendation seen (per shelf, not per shopper)"
           lift={{ value: data.lift.ordersPerRecommendation, ci95: data.lift.ordersPerRecommendationCi95 ?? null }}
           decided={decided}
+          moving={moving !== null}
         />
       </div>
       <TableWrap label="Results per arm">
