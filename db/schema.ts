@@ -769,6 +769,27 @@ export const shardNightlyRuns = sqliteTable("shard_nightly_runs", {
 });
 
 /**
+ * Customer shards only (worker/shards/erasure-scrubs.ts): an erasure's part in the other shards and the
+ * directory, kept in the shard that erased until it is done. `plan` is the JSON the scrub needs: the
+ * family's customer ids, identity keys (keyed hashes) with their kinds, observation sources, order ids
+ * (the directory's `order:<id>` entries) and this shard's index. The request that erased runs the
+ * scrub at once; the shard's alarm runs it again at `due_at` (a pass after any move under way then has
+ * finished) and deletes the row once a pass succeeds, or sets `due_at` later after a failure
+ * (`attempts` counts them). Stays empty in the single D1 database.
+ */
+export const erasureScrubs = sqliteTable(
+  "erasure_scrubs",
+  {
+    customerId: text("customer_id").primaryKey(),
+    plan: text("plan").notNull(),
+    dueAt: text("due_at").notNull(),
+    attempts: integer("attempts").notNull().default(0),
+    createdAt: text("created_at").notNull(),
+  },
+  (t) => [index("erasure_scrubs_due_idx").on(t.dueAt)],
+);
+
+/**
  * Customer shards only: the identity keys whose region a move took (or is taking) out of this shard.
  * Ingestion refuses a fenced key (its data is, or is about to be, elsewhere); a move that brings the
  * key back deletes its fence, an erasure of the key's customer once its move finished (suppressing the

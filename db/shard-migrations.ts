@@ -40,6 +40,7 @@ import m0035 from "./migrations/0035_score_purchase_days.sql";
 import m0036 from "./migrations/0036_suppression_folded_era.sql";
 import m0037 from "./migrations/0037_model_in_force.sql";
 import m0038 from "./migrations/0038_console_session_user.sql";
+import m0039 from "./migrations/0039_erasure_scrubs.sql";
 import journal from "./migrations/meta/_journal.json";
 
 export const shardMigrations = {
@@ -84,5 +85,6 @@ export const shardMigrations = {
     m0036,
     m0037,
     m0038,
+    m0039,
   },
 };

@@ -14,7 +14,7 @@ import { customerKey, homeShard } from "../core/shards/placement.ts";
 import type { Env } from "../env.ts";
 import { matchKeyKind } from "../identity/match-keys.ts";
 import type { TransitionRow } from "../jobs/nightly.repo.ts";
-import { erasedDirectoryKeys } from "./console-shard.ts";
+import { scrubEverywhere } from "./erasure-scrubs.ts";
 import { everyShard, homeStub, shardCount, shardStub } from "./shards.ts";
 
 type ShardEnv = Pick<Env, "CUSTOMER_SHARDS" | "SHARD_COUNT">;
@@ -63,10 +63,11 @@ export async function shardedShopperSample(env: ShardEnv, size: number, now: Dat
 /**
  * DELETE /v1/customers/:id with customer data in shards. The shard holding the customer runs the
  * erasure (events database first, the main database's suppression list, then its own batch with its
- * own suppression rows, then the events once more); once it has erased, the directory entries of
- * everything erased are deleted at their homes, and every shard scrubs it from its records of finished
- * moves and their fences (a region may have passed through any shard) and its identifiers from the
- * sightings on its records. Null: no such customer.
+ * own suppression rows, then the events once more) and keeps the rest as a to-do; then the directory
+ * entries of everything erased are deleted at their homes, and every shard scrubs it from its records
+ * of finished moves and their fences (a region may have passed through any shard) and its identifiers
+ * from the sightings on its records (erasure-scrubs.ts). If that fails, the erasure stands and the
+ * erasing shard's alarm finishes it; either way the alarm runs it once more later. Null: no such customer.
  */
 export async function shardedErasure(env: ShardEnv, customerId: string, now: Date) {
   const erased = await customerHome(env, customerId).eraseCustomer(
@@ -78,16 +79,19 @@ export async function shardedErasure(env: ShardEnv, customerId: string, now: Dat
   if (!erased) return null;
   if (erased.erasure.kind === "erased") {
     const { plan, deleted } = erased.erasure;
-    const forgetting = allCalls(
-      everyShard(env).map((shard) =>
-        shard.forgetErased({ customers: plan.customerIds, identifiers: plan.identifiers, sources: plan.sources }),
-      ),
-    );
-    await allCalls<unknown>([dropDirectoryEntries(env, erasedDirectoryKeys(plan), erased.shard), forgetting]);
-    const forgotten = await forgetting;
-    // Its identifiers' sightings on other shards' records count as those on the erasing shard's do.
-    const sightings = forgotten.reduce((sum, part) => sum + part.sightings, 0);
-    deleted.identity_observations = (deleted.identity_observations ?? 0) + sightings;
+    try {
+      // Its identifiers' sightings on other shards' records count as those on the erasing shard's do.
+      const sightings = await scrubEverywhere(env, { ...plan, shard: erased.shard });
+      deleted.identity_observations = (deleted.identity_observations ?? 0) + sightings;
+    } catch (error) {
+      console.warn(
+        JSON.stringify({
+          warning: "erasure: a shard's scrub failed; the erasing shard's alarm finishes it",
+          shard: erased.shard,
+          error: error instanceof Error ? error.message : String(error),
+        }),
+      );
+    }
   }
   return { customerId: erased.customerId, erasure: erased.erasure };
 }
@@ -96,19 +100,6 @@ export async function shardedErasure(env: ShardEnv, customerId: string, now: Dat
 export async function shardedAudienceCount(env: ShardEnv, filters: AudienceFilters): Promise<number> {
   const counts = await allCalls(everyShard(env).map((shard) => shard.nightlyAudienceCount(filters)));
   return counts.reduce((sum, n) => sum + n, 0);
-}
-
-/** Deletes the directory entries of `keys` that place them in `placed`, at each key's home, homes in parallel. */
-async function dropDirectoryEntries(env: ShardEnv, keys: readonly string[], placed: number) {
-  const count = shardCount(env);
-  const byHome = new Map<number, string[]>();
-  for (const key of keys) {
-    const home = homeShard(key, count);
-    const homed = byHome.get(home) ?? [];
-    homed.push(key);
-    byHome.set(home, homed);
-  }
-  await allCalls([...byHome].map(([home, homed]) => shardStub(env, home).dropDirectoryEntries(homed, placed, count)));
 }
 
 /**

@@ -57,6 +57,7 @@ import {
   type ReadContext,
 } from "./customer-reads.ts";
 import { claimPlacements, fenceGuard, locatePlacements, type Placement, setPlacements } from "./directory.ts";
+import { recordScrub, runDueScrubs } from "./erasure-scrubs.ts";
 import {
   clearCustomerData,
   customerIdsAfter,
@@ -325,10 +326,13 @@ export class CustomerShard extends DurableObject<Env> {
   }
 
   /**
-   * Resumes interrupted moves (a move that fails again throws, and the runtime retries the alarm), then
-   * prunes the records of moves finished more than the retention ago and wakes again for the next.
+   * Runs the erasures' scrubs that are due (erasure-scrubs.ts) and wakes for the next; resumes
+   * interrupted moves (a move that fails again throws, and the runtime retries the alarm), then prunes the records of moves finished more than the retention ago and wakes again for the next.
    */
   override async alarm(): Promise<void> {
+    // Erasures' scrubs first: a failed one is due again later, never a reason to skip the moves.
+    const nextScrub = await runDueScrubs(this.db, this.env, new Date());
+    if (nextScrub !== null) await this.wakeAt(Date.parse(nextScrub));
     await resumeMovesOut(this.placement);
     const oldest = await pruneFinishedMoves(this.db, new Date(Date.now() - finishedMoveRetentionMs).toISOString());
     if (oldest !== null) await this.wakeAt(Date.parse(oldest) + finishedMoveRetentionMs + pruneMarginMs);
@@ -578,6 +582,11 @@ export class CustomerShard extends DurableObject<Env> {
           // while a move has fenced them (they stay shared then).
           (keys) => ({ newCustomerId: homedIds(this.index, shardCount(this.env)), guards: [fenceGuard(keys)] }),
         );
+        // The erasure's part in the other shards and the directory, kept here until a pass of it succeeds.
+        if (erased?.erasure.kind === "erased") {
+          const dueAt = await recordScrub(this.db, { ...erased.erasure.plan, shard: this.index }, new Date());
+          await this.wakeAt(Date.parse(dueAt));
+        }
         return erased && { ...erased, shard: this.index };
       },
       (stub) => stub.eraseCustomer(customerId, now, true, placedBy),
@@ -748,7 +757,7 @@ export class CustomerShard extends DurableObject<Env> {
 
   /**
    * A shrink's last step in a shard it removed (the deployment runs `to` shards, fewer than this
-   * index): refused while it holds customer data; else everything it stored goes (directory entries,
+   * index): refused while it holds customer data, or an erasure's scrub it could not finish now; else everything it stored goes (directory entries,
    * move records naming keys, its own suppression list) with its alarm, and the object is empty.
    * Answers the directory entries it dropped (none when run again).
    */
@@ -758,6 +767,9 @@ export class CustomerShard extends DurableObject<Env> {
     const held = await heldRows(this.db);
     if (Object.values(held).some((n) => n > 0))
       throw new Error(`shard ${this.index} still holds customer data (${JSON.stringify(held)}): not retired`);
+    // An erasure this shard ran keeps its scrub of the others here until done: it runs now, whenever due.
+    if ((await runDueScrubs(this.db, this.env, new Date(), new Date(Date.now() + 86_400_000))) !== null)
+      throw new Error(`shard ${this.index} has an erasure's scrub of the other shards to finish: not retired`);
     const entries = (await reshardTotals(this.db)).directory;
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();

@@ -2,7 +2,7 @@
 // the customer's data lives (its shard, the events database, the directory entries at their homes, the
 // suppression list in D1 and in the shard, the shards' records of the moves its region made), answers what D1's erasure answers for the same data, and a
 // re-sent order for an erased identifier is suppressed.
-import { env, runInDurableObject, SELF } from "cloudflare:test";
+import { env, runDurableObjectAlarm, runInDurableObject, SELF } from "cloudflare:test";
 import { drizzle } from "drizzle-orm/d1";
 import { beforeAll, describe, expect, it } from "vitest";
 import * as eventsSchema from "../../../db/events-schema.ts";
@@ -546,5 +546,113 @@ describe("an erasure of a customer whose region moved between shards", () => {
     const stale = await shardStub(env, source).ingestGroups([late], [movedKey], now.toISOString(), [], 4);
     expect(stale).toMatchObject({ kind: "ingested", result: { accepted: 0, suppressed: 1 } });
     expect(await shardRows(source, "SELECT id FROM orders WHERE id = ?", late.id)).toEqual([]);
+  });
+});
+
+describe("an erasure's scrub of the other shards, kept in the erasing shard until a pass succeeds", () => {
+  const shards = [0, 1, 2, 3];
+  const sightingsOf = (shard: number, source: string) =>
+    shardRows<Record<string, unknown>>(shard, "SELECT * FROM identity_observations WHERE source = ?", source);
+
+  /** A customer (account and verified email) and a guest order typing the email, placed in another shard. */
+  async function typedElsewhere(p: string) {
+    const email = `tina.${p}@post.org`;
+    const account = `${p}-tina`;
+    const accountKey = (await hashIdentifiers({ account }, env.IDENTITY_HASH_SECRET)).identities[0]?.key as string;
+    let n = 0;
+    while (homeShard(`order:${p}-guest${n}`, 4) === homeShard(accountKey, 4)) n++;
+    const guestOrder = `${p}-guest${n}`;
+    const posted = await api.postOrders([
+      anOrder({ id: `${p}-acct`, identifiers: { account, email: verified(email) } }),
+      anOrder({ id: guestOrder, identifiers: { email, phone: "+1 415 555 0378" } }),
+    ]);
+    expect(posted.status, await posted.clone().text()).toBe(200);
+    const { results } = ((await posted.json()) as { data: { results: { customerId: string }[] } }).data;
+    const guestShard = homeShard(`order:${guestOrder}`, 4);
+    const sighting = await sightingsOf(guestShard, `order:${guestOrder}`);
+    expect(sighting.length, "the guest's email and phone").toBe(2);
+    return { tina: results[0]?.customerId as string, guestOrder, guestShard, sighting, home: homeShard(accountKey, 4) };
+  }
+
+  /** Puts rows back into a shard's identity_observations: what a shard that missed the scrub still has. */
+  const putBack = (shard: number, rows: Record<string, unknown>[]) =>
+    runInDurableObject(shardStub(env, shard), (_instance, state) => {
+      for (const row of rows) {
+        const columns = Object.keys(row);
+        state.storage.sql.exec(
+          `INSERT OR IGNORE INTO identity_observations (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")})`,
+          ...columns.map((column) => row[column]),
+        );
+      }
+    });
+
+  it("runs once more from the erasing shard's alarm, taking a sighting a shard kept, then is done", async () => {
+    const p = uniquePrefix("scrub-later");
+    const { tina, guestOrder, guestShard, sighting, home } = await typedElsewhere(p);
+    const erased = await api.call("DELETE", `/v1/customers/${tina}`, undefined, adminKey);
+    expect(erased.status, await erased.clone().text()).toBe(200);
+    // The request's own pass took the email off the guest's order; the phone is the guest's.
+    expect((await sightingsOf(guestShard, `order:${guestOrder}`)).length).toBe(1);
+    // Kept in the erasing shard alone, due for its later pass about ten minutes on, with the alarm set for it.
+    const kept = await Promise.all(
+      shards.map((shard) =>
+        shardRows<{ due_at: string; attempts: number }>(
+          shard,
+          "SELECT due_at, attempts FROM erasure_scrubs WHERE customer_id = ?",
+          tina,
+        ),
+      ),
+    );
+    expect(kept.map((rows) => rows.length)).toEqual(shards.map((shard) => (shard === home ? 1 : 0)));
+    const [todo] = kept[home] ?? [];
+    const dueIn = Date.parse(todo?.due_at ?? "") - Date.now();
+    expect(dueIn).toBeGreaterThan(9 * 60_000);
+    expect(dueIn).toBeLessThanOrEqual(10 * 60_000);
+    const alarm = await runInDurableObject(shardStub(env, home), (_instance, state) => state.storage.getAlarm());
+    expect(alarm).not.toBeNull();
+    expect(alarm).toBeLessThanOrEqual(Date.parse(todo?.due_at ?? ""));
+
+    // A shard that did not answer (or a move that carried the row in after its scrub) still has the email's sighting.
+    await putBack(guestShard, sighting);
+    expect((await sightingsOf(guestShard, `order:${guestOrder}`)).length).toBe(2);
+    await shardRows(
+      home,
+      "UPDATE erasure_scrubs SET due_at = ? WHERE customer_id = ?",
+      new Date(0).toISOString(),
+      tina,
+    );
+    expect(await runDurableObjectAlarm(shardStub(env, home))).toBe(true);
+    const left = await sightingsOf(guestShard, `order:${guestOrder}`);
+    expect(left.map((row) => row.identity_key)).toEqual(
+      sighting.filter((row) => String(row.identity_key).startsWith("phone:")).map((row) => row.identity_key),
+    );
+    expect(await shardRows(home, "SELECT * FROM erasure_scrubs WHERE customer_id = ?", tina)).toEqual([]);
+  });
+
+  it("keeps a pass that fails, due again later with the alarm set for it, and leaves the others' work done", async () => {
+    const p = uniquePrefix("scrub-fails");
+    const { tina, home } = await typedElsewhere(p);
+    const erased = await api.call("DELETE", `/v1/customers/${tina}`, undefined, adminKey);
+    expect(erased.status).toBe(200);
+    // A plan no shard can read: every call of its pass throws.
+    await shardRows(
+      home,
+      "UPDATE erasure_scrubs SET due_at = ?, plan = ? WHERE customer_id = ?",
+      new Date(0).toISOString(),
+      JSON.stringify({ customerIds: [tina], orderIds: [], identifiers: null, sources: [], shard: home }),
+      tina,
+    );
+    const before = Date.now();
+    expect(await runDurableObjectAlarm(shardStub(env, home))).toBe(true);
+    const [todo] = await shardRows<{ due_at: string; attempts: number }>(
+      home,
+      "SELECT due_at, attempts FROM erasure_scrubs WHERE customer_id = ?",
+      tina,
+    );
+    expect(todo?.attempts).toBe(1);
+    expect(Date.parse(todo?.due_at ?? "")).toBeGreaterThanOrEqual(before + 60_000);
+    const alarm = await runInDurableObject(shardStub(env, home), (_instance, state) => state.storage.getAlarm());
+    expect(alarm).toBeLessThanOrEqual(Date.parse(todo?.due_at ?? ""));
+    await shardRows(home, "DELETE FROM erasure_scrubs WHERE customer_id = ?", tina);
   });
 });

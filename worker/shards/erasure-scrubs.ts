@@ -1,0 +1,109 @@
+// An erasure's part outside the shard that held the customer: every shard scrubs the family from its
+// records of finished moves and its identifiers from the sightings on other customers' records
+// (forgetErased), and the directory entries of what was erased go at their homes. The erasing shard
+// keeps it as a to-do (erasure_scrubs) from the call that erased: the request runs it at once, and the
+// shard's alarm runs it once more at its due time, so a shard that did not answer, or a move under way
+// that carried a sighting into a shard already scrubbed, is caught by that later pass; a failed pass is
+// tried again later. Every step deletes what is there and nothing else, so a pass run twice changes
+// nothing the second time.
+import { asc, eq, lte, sql } from "drizzle-orm";
+import { erasureScrubs } from "../../db/schema.ts";
+import { allCalls } from "../core/shards/calls.ts";
+import { homeShard } from "../core/shards/placement.ts";
+import type { Db, Env } from "../env.ts";
+import { erasedDirectoryKeys } from "./console-shard.ts";
+import { everyShard, shardCount, shardStub } from "./shards.ts";
+
+type ShardEnv = Pick<Env, "CUSTOMER_SHARDS" | "SHARD_COUNT">;
+
+/** What the scrub needs of an erasure's plan, and the shard that erased (where its directory entries placed it). */
+export interface ScrubPlan {
+  customerIds: string[];
+  orderIds: string[];
+  identifiers: { key: string; kind: string }[];
+  sources: string[];
+  shard: number;
+}
+
+/** The later pass: long after a request's own pass, so a move under way then has finished. */
+export const scrubAgainAfterMs = 10 * 60_000;
+/** After a failed pass, the next waits this long, doubled at each failure up to a day. */
+const retryBaseMs = 60_000;
+const retryMostMs = 86_400_000;
+/** Passes one alarm runs: each calls every shard once. */
+const scrubsPerAlarm = 20;
+
+/**
+ * Scrubs an erasure from every shard and deletes its directory entries at their homes, all in
+ * parallel. Answers the sightings deleted in the shards; throws if a call failed (what the others did stays).
+ */
+export async function scrubEverywhere(env: ShardEnv, plan: ScrubPlan): Promise<number> {
+  const directoryKeys = erasedDirectoryKeys(plan);
+  const forgetting = allCalls(
+    everyShard(env).map((shard) =>
+      shard.forgetErased({ customers: plan.customerIds, identifiers: plan.identifiers, sources: plan.sources }),
+    ),
+  );
+  await allCalls<unknown>([dropDirectoryEntries(env, directoryKeys, plan.shard), forgetting]);
+  return (await forgetting).reduce((sum, part) => sum + part.sightings, 0);
+}
+
+/** Deletes the directory entries of `keys` that place them in `placed`, at each key's home, homes in parallel. */
+async function dropDirectoryEntries(env: ShardEnv, keys: readonly string[], placed: number) {
+  const count = shardCount(env);
+  const byHome = new Map<number, string[]>();
+  for (const key of keys) {
+    const home = homeShard(key, count);
+    byHome.set(home, [...(byHome.get(home) ?? []), key]);
+  }
+  await allCalls([...byHome].map(([home, homed]) => shardStub(env, home).dropDirectoryEntries(homed, placed, count)));
+}
+
+/** Keeps the scrub of an erasure in the shard that erased, due for its later pass at `dueAt`. */
+export async function recordScrub(db: Db, plan: ScrubPlan, now: Date): Promise<string> {
+  const dueAt = new Date(now.getTime() + scrubAgainAfterMs).toISOString();
+  const [customerId = ""] = plan.customerIds;
+  await db
+    .insert(erasureScrubs)
+    .values({ customerId, plan: JSON.stringify(plan), dueAt, createdAt: now.toISOString() })
+    .onConflictDoUpdate({ target: erasureScrubs.customerId, set: { plan: JSON.stringify(plan), dueAt } });
+  return dueAt;
+}
+
+/**
+ * Runs the scrubs due by `until` (the oldest due first, at most `scrubsPerAlarm`): one that succeeds is
+ * done and deleted; one that fails is logged and due again later than `now`. Never throws for a failed
+ * scrub. Answers when the next one is due (null: none left).
+ */
+export async function runDueScrubs(db: Db, env: ShardEnv, now: Date, until = now): Promise<string | null> {
+  const due = await db
+    .select()
+    .from(erasureScrubs)
+    .where(lte(erasureScrubs.dueAt, until.toISOString()))
+    .orderBy(asc(erasureScrubs.dueAt))
+    .limit(scrubsPerAlarm);
+  for (const scrub of due) {
+    try {
+      const sightings = await scrubEverywhere(env, JSON.parse(scrub.plan) as ScrubPlan);
+      await db.delete(erasureScrubs).where(eq(erasureScrubs.customerId, scrub.customerId));
+      if (sightings > 0) console.log(JSON.stringify({ step: "erasure scrub: later pass", sightings }));
+    } catch (error) {
+      const attempts = scrub.attempts + 1;
+      const wait = Math.min(retryBaseMs * 2 ** (attempts - 1), retryMostMs);
+      await db
+        .update(erasureScrubs)
+        .set({ attempts, dueAt: new Date(now.getTime() + wait).toISOString() })
+        .where(eq(erasureScrubs.customerId, scrub.customerId));
+      console.warn(
+        JSON.stringify({
+          warning: "erasure scrub failed: tried again later",
+          attempts,
+          retryInSeconds: wait / 1000,
+          error: error instanceof Error ? error.message : String(error),
+        }),
+      );
+    }
+  }
+  const [next] = await db.select({ dueAt: sql<string>`min(${erasureScrubs.dueAt})` }).from(erasureScrubs);
+  return next?.dueAt ?? null;
+}
