@@ -421,26 +421,27 @@ describe("never breaks the host page", () => {
     expect(noise).toEqual([]);
   });
 
-  it("leaves out cards without a safe link, and keeps the neutral tile where a picture fails to load", async () => {
+  it("leaves out cards without a safe link or a price, and keeps the neutral tile where a picture fails to load", async () => {
     const page = await newPage();
     const noise = collectNoise(page);
     await serveShop(page, { "/": hostPage({ workerUrl: worker.url, token: shopperToken }) });
-    // The real answer, with its first card's link made unsafe, its second's taken away and its third's
-    // picture pointing at an address that refuses to serve it.
+    // The real answer, with its first card's link made unsafe, its second's taken away, its third's
+    // picture pointing at an address that refuses to serve it, and its fourth's price null (not free).
     let titles: string[] = [];
     await page.route("**/v1/recommendations**", async (route) => {
       // The shelf's request only, not the popular shelf the widget caches in the background afterwards.
       if (!route.request().url().includes("token=")) return route.continue();
       const response = await route.fetch();
       const body = (await response.json()) as {
-        data: { items: { title: string; url: string | null; imageUrl: string | null }[] };
+        data: { items: { title: string; url: string | null; imageUrl: string | null; price: number | null }[] };
       };
       const items = body.data.items;
-      expect(items.length).toBeGreaterThanOrEqual(4);
+      expect(items.length).toBeGreaterThanOrEqual(5);
       items[0]!.url = "javascript:alert(document.domain)";
       items[1]!.url = null;
       items[2]!.imageUrl = `${worker.url}/widget/no-such-picture.png`;
-      titles = items.map((item) => item.title);
+      items[3]!.price = null;
+      titles = items.filter((_, index) => index !== 3).map((item) => item.title);
       await route.fulfill({ response, json: body });
     });
     await page.goto(`${shopOrigin}/`, { waitUntil: "domcontentloaded" });

@@ -28,14 +28,16 @@ export const contextQuery = (context: Record<string, unknown>): string =>
     .join("");
 
 /**
- * Keeps the answer only if it has the shape the cards need (null: not a shelf); drops items that don't,
- * and items without a safe (http or https) link: a card is a link to the product. A degraded answer with
+ * Keeps the answer only if it has the shape the cards need (null: not a shelf); drops items that don't
+ * (an id, a price that is a number of 0 or more), and items without a safe (http or https) link: a card is a link to the product. A degraded answer with
  * no items (the API's database down and no last good shelf kept) is no answer: the cached one stands in.
  */
 function validShelf(body: { data?: Shelf } | null): Shelf | null {
   const shelf = body?.data;
   const items = shelf?.items?.filter?.(
-    (item: Item) => typeof item?.id === "string" && item.price >= 0 && withRecommendation(item.url, ""),
+    // A price that is not a number (null would compare as 0) is no card: it would show as free.
+    (item: Item) =>
+      typeof item?.id === "string" && item.price === +item.price && item.price >= 0 && withRecommendation(item.url, ""),
   );
   return typeof shelf?.recommendationId === "string" && items && (items[0] || !shelf.degraded)
     ? { ...shelf, items }
