@@ -3,6 +3,7 @@
 // retention of their own (EVENT_RETENTION_DAYS). drizzle-kit generates db/events-migrations from this
 // file (drizzle.events.config.ts); `npm run db:check` fails when the two disagree.
 
+import { sql } from "drizzle-orm";
 import { index, integer, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 /** Impressions, clicks and product views from the widget, with the recommendation id and holdout arm. */
@@ -29,6 +30,9 @@ export const events = sqliteTable(
     index("events_customer_idx").on(t.customerId, t.at),
     // Retention deletes the oldest rows in bounded chunks; the holdout read starts from a date.
     index("events_at_idx").on(t.at),
+    // Where a holdout experiment began (its first event served in an arm): the first entry, not a walk
+    // past every browse view before it.
+    index("events_arm_at_idx").on(t.at).where(sql`${t.arm} IS NOT NULL AND ${t.recommendationId} IS NOT NULL`),
   ],
 );
 

@@ -452,6 +452,17 @@ describe("console steering pages", () => {
     await moving.getByRole("link", { name: "since the experiment began" }).click();
     await expect.poll(() => new URL(app.page.url()).search).toBe("");
     await app.page.getByRole("status").filter({ hasText: holdout.verdict.text }).waitFor();
+
+    // A shelf served so long ago that the retention (400 days) is about to drop it: the start moves
+    // each day now, and the page gives no verdict from it either.
+    await queryLocalD1(app.worker.persistDir, experimentRows("holdout", 1, 0, 399.5).join(" "), "EVENTS_DB");
+    await openFromNav("Models");
+    await openFromNav("Experiments");
+    await app.page
+      .getByRole("status")
+      .filter({ hasText: "No verdict: the experiment's start is no longer kept" })
+      .waitFor();
+    expect(await app.page.getByRole("status").filter({ hasText: holdout.verdict.text }).count()).toBe(0);
   }, 120_000);
 
   it("Rules: names a bad field, previews and simulates a boost, publishes it and the shopper's recommendations change; edits and disables it with its history", async () => {

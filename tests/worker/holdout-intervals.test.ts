@@ -3,9 +3,12 @@
 // the arms apart, then enough. An order attributed through POST /v1/orders to a shelf whose widget
 // reported no event is in no arm, and counted apart until the widget reports the shelf.
 import { env, SELF } from "cloudflare:test";
+import { drizzle } from "drizzle-orm/d1";
 import { describe, expect, it } from "vitest";
 import { holdoutResponseSchema } from "../../worker/admin/admin.schemas.ts";
+import { experimentBeganPlan } from "../../worker/admin/experiments.repo.ts";
 import { meanEstimate, ratioEstimate } from "../../worker/core/math/intervals.ts";
+import type { EventsDb } from "../../worker/env.ts";
 import { signShopperToken } from "../../worker/http/shopper-token.ts";
 import { ingestResultSchema } from "../../worker/orders/orders.schemas.ts";
 import { customerSubject, newRecommendationId } from "../../worker/recommendations/recommendation-id.ts";
@@ -203,7 +206,7 @@ describe("GET /v1/admin/holdout: intervals and verdict", () => {
     const whole = await read("?since=start");
     // The default window (30 days back) starts after the early shelves; since=start includes them.
     expect(moving.began).toBe(dayOf(45));
-    expect(whole).toMatchObject({ since: dayOf(45), began: dayOf(45) });
+    expect(whole).toMatchObject({ since: dayOf(45), began: dayOf(45), startTrimmed: false });
     expect(recommendations(whole)).toBe(recommendations(moving) + 10);
     expect(whole.overTime.periods[0]?.period).toBe(dayOf(45).slice(0, 10));
     // A placement no shelf was served in: nothing began, and since=start is an empty window.
@@ -211,6 +214,14 @@ describe("GET /v1/admin/holdout: intervals and verdict", () => {
     expect(none.began).toBeNull();
     expect(none.arms).toEqual([]);
     expect(none.verdict.decided).toBe(false);
+    // Found along the index of arm events alone, not by a walk past every browse view before them.
+    const eventsDb = drizzle(env.EVENTS_DB) as unknown as EventsDb;
+    for (const placement of [undefined, "nowhere"])
+      expect(await experimentBeganPlan(eventsDb, placement)).toEqual(["SCAN events USING INDEX events_arm_at_idx"]);
+
+    // A first event within a day of the retention's edge (EVENT_RETENTION_DAYS, 400): the start is trimmed.
+    await plant("edge", "personalized", 1, 0, 399.5);
+    expect(await read("?since=start")).toMatchObject({ began: dayOf(399.5), startTrimmed: true });
   });
 
   it("validates the query and needs the admin key", async () => {

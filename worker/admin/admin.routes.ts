@@ -5,6 +5,7 @@ import { roundTo } from "../core/math/round.ts";
 import { defaultRankingOptions } from "../core/ranking/options.ts";
 import { ordersPerRecommendationLift } from "../core/rules/per-recommendation.ts";
 import type { AppEnv } from "../env.ts";
+import { eventRetentionDays } from "../events/retention.ts";
 import { requireAdminKey } from "../http/auth.ts";
 import { ApiError, invalidRequest, notFound } from "../http/errors.ts";
 import { jsonBody, parseOrThrow, queryParams } from "../http/validate.ts";
@@ -12,6 +13,7 @@ import { jobRun, recentRuns, transitionsSince } from "../jobs/nightly.repo.ts";
 import { type StartOutcome, startNightlyRun, workflowState } from "../jobs/nightly.start.ts";
 import { visibleFeedIdsBelow } from "../jobs/transitions-feed.repo.ts";
 import { currentModels } from "../models/models.repo.ts";
+import { attributionSettings } from "../recommendations/attribution.ts";
 import { holdoutShareOf } from "../recommendations/shelf.ts";
 import { shardedSegment, shardedTransitions } from "../shards/console.ts";
 import { shardCount } from "../shards/shards.ts";
@@ -197,6 +199,12 @@ export const adminRoutes = new Hono<AppEnv>()
       data: {
         since: from,
         began,
+        // Its first days are past the retention (or about to be): since=start then moves each day.
+        startTrimmed:
+          began !== null &&
+          Date.parse(began) <=
+            c.var.now.getTime() -
+              (eventRetentionDays(c.env.EVENT_RETENTION_DAYS, attributionSettings(c.env)) - 1) * 86_400_000,
         placement: placement ?? null,
         // The share held out now (HOLDOUT_SHARE, or the default): at 0 no shopper joins the holdout arm.
         holdoutShare: holdoutShareOf(c.env.HOLDOUT_SHARE) ?? defaultRankingOptions.holdout.share,

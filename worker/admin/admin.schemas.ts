@@ -142,6 +142,11 @@ export const holdoutResponseSchema = z.object({
      * the experiment's results begin and what `since=start` reads from; null before any.
      */
     began: z.string().nullable(),
+    /**
+     * True when `began` is within a day of the retention's edge (EVENT_RETENTION_DAYS): the experiment's
+     * first events are no longer kept, so `since=start` moves forward each day, as a moving window does.
+     */
+    startTrimmed: z.boolean(),
     /** The placement the results are filtered to, or null for all. */
     placement: z.string().nullable(),
     /** The share of known shoppers held out now (HOLDOUT_SHARE, or its default 0.1). */

@@ -33,14 +33,23 @@ function placementFilter(placement: string | undefined) {
   return placement === undefined ? sql`1` : sql`placement = ${placement}`;
 }
 
+/** The first event kept of a shelf served in an arm, along events_arm_at_idx (only such events are in it). */
+const beganQuery = (placement: string | undefined) => sql`SELECT at FROM events
+    WHERE arm IS NOT NULL AND recommendation_id IS NOT NULL AND ${placementFilter(placement)} ORDER BY at LIMIT 1`;
+
 /**
  * When the experiment's results begin: the first event kept of a shelf served in an arm (of this
- * placement), or null before any. Walks events_at_idx from its start to the first such event.
+ * placement), or null before any.
  */
 export async function experimentBegan(eventsDb: EventsDb, placement?: string): Promise<string | null> {
-  const [first] = await eventsDb.all<{ at: string }>(sql`SELECT at FROM events
-    WHERE arm IS NOT NULL AND recommendation_id IS NOT NULL AND ${placementFilter(placement)} ORDER BY at LIMIT 1`);
+  const [first] = await eventsDb.all<{ at: string }>(beganQuery(placement));
   return first?.at ?? null;
+}
+
+/** The query plan of experimentBegan's read (tests/worker/holdout-intervals.test.ts checks it uses the index). */
+export async function experimentBeganPlan(eventsDb: EventsDb, placement?: string): Promise<string[]> {
+  const rows = await eventsDb.all<{ detail: string }>(sql`EXPLAIN QUERY PLAN ${beganQuery(placement)}`);
+  return rows.map((row) => row.detail);
 }
 
 /**

@@ -305,6 +305,8 @@ const maxAttempts = 5;
  * Then the shared identifiers it was seen with, and the other customers its identify calls carried, are
  * resolved again without its evidence (`resolveAfterErasure`;
  * `resolveOptions` gives that write's options for those keys: a shard's new customer ids and fences).
+ * `inBatch`, given the plan, adds statements to the erasure's batch (a customer shard's to-do of the
+ * erasure's part in the other shards, written with it or not at all).
  * Returns rows removed per table and keys suppressed, or `busy` when the retries ran out.
  */
 export async function eraseCustomer(
@@ -316,6 +318,7 @@ export async function eraseCustomer(
   beforeBatch?: (plan: ErasurePlan) => Promise<{ events: number }>,
   seenElsewhere?: (keys: string[]) => Promise<string[]>,
   resolveOptions: (keys: readonly string[]) => WriteOptions = () => ({}),
+  inBatch: (plan: ErasurePlan) => SQL[] = () => [],
 ): Promise<Erasure> {
   // What the events database's deletes removed, over every attempt.
   const removed = { events: 0, conversions: 0 };
@@ -327,7 +330,7 @@ export async function eraseCustomer(
     removed.conversions += before.conversions;
     removed.events += (await beforeBatch?.(plan))?.events ?? 0;
     try {
-      const { deleted, suppressed } = await eraseWith(db, customerId, plan, now, elsewhere);
+      const { deleted, suppressed } = await eraseWith(db, customerId, plan, now, elsewhere, inBatch(plan));
       const after = await eraseEvents(eventsDb, plan.customerIds, []);
       deleted.events = (deleted.events ?? 0) + removed.events + after.events;
       deleted.conversions = removed.conversions;
@@ -368,7 +371,14 @@ async function guestKeys(db: Db, customerId: string): Promise<string[]> {
   return rows.map((row) => row.key);
 }
 
-async function eraseWith(db: Db, customerId: string, plan: ErasurePlan, now: Date, seenElsewhere: readonly string[]) {
+async function eraseWith(
+  db: Db,
+  customerId: string,
+  plan: ErasurePlan,
+  now: Date,
+  seenElsewhere: readonly string[],
+  extra: SQL[],
+) {
   const family = familyOf(customerId);
   const [suppressIdentifiers, suppressOrders, forgetImportedIds] = suppressionStatements(plan, now);
   const suppress = [
@@ -438,6 +448,7 @@ async function eraseWith(db: Db, customerId: string, plan: ErasurePlan, now: Dat
   const results = await runBatch(db, [
     ...suppress,
     ...steps.map(([, statement]) => statement),
+    ...extra,
     sql`DELETE FROM ingest_checks`,
   ]);
   const deleted: Record<string, number> = {};

@@ -6,8 +6,9 @@ import { defaultHoldoutWindowDays } from "../admin/admin.schemas.ts";
 import type { AttributionSettings } from "../recommendations/attribution.ts";
 
 /**
- * The longest window the holdout is read over: the console's Experiments page offers 7, 30 or 90 days
- * (console/src/pages/experiments.tsx); GET /v1/admin/holdout reads 30 without `since`.
+ * The longest moving window the holdout is read over: the console's Experiments page offers 7, 30 or
+ * 90 days besides the whole experiment (since=start, everything kept; console/src/pages/experiments.tsx);
+ * GET /v1/admin/holdout reads 30 without `since`.
  */
 export const holdoutReadWindowDays = Math.max(defaultHoldoutWindowDays, 90);
 

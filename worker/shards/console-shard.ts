@@ -3,7 +3,7 @@
 // `// --- console and erasure ---` methods call these; worker/shards/console.ts calls those methods.
 // The routes call the one-customer reads on the D1 database when there are no shards, so both stores
 // answer from the same code.
-import { sql } from "drizzle-orm";
+import { type SQL, sql } from "drizzle-orm";
 import { batchRows, jsonEach, runBatch } from "../../db/batch.ts";
 import {
   type SegmentCustomerRow,
@@ -19,6 +19,7 @@ import { storefrontAccountKeyOf, survivingCustomerId, withStorefrontAccount } fr
 import {
   type CustomerRows,
   type Erasure,
+  type ErasurePlan,
   eraseCustomer,
   exportCustomerRows,
   suppressionStatements,
@@ -92,6 +93,7 @@ export async function eraseCustomerIn(
   now: Date,
   seenElsewhere: (keys: string[]) => Promise<string[]>,
   resolveOptions: (keys: readonly string[]) => WriteOptions = () => ({}),
+  inBatch?: (plan: ErasurePlan) => SQL[],
 ): Promise<{ customerId: string; erasure: Erasure } | null> {
   const survivor = await survivingCustomerId(db, customerId);
   if (!survivor) return null;
@@ -114,6 +116,7 @@ export async function eraseCustomerIn(
     },
     seenElsewhere,
     resolveOptions,
+    inBatch,
   );
   return { customerId: survivor, erasure };
 }

@@ -10,12 +10,12 @@ import type { AudienceFilters } from "../audiences/audiences.schemas.ts";
 import type { HoldersPart } from "../core/identity/holders.ts";
 import { allCalls } from "../core/shards/calls.ts";
 import { mergeSorted, sqlOrder, sumGroups } from "../core/shards/merge.ts";
-import { customerKey, homeShard } from "../core/shards/placement.ts";
+import { customerKey } from "../core/shards/placement.ts";
 import type { Env } from "../env.ts";
 import { matchKeyKind } from "../identity/match-keys.ts";
 import type { TransitionRow } from "../jobs/nightly.repo.ts";
 import { scrubEverywhere } from "./erasure-scrubs.ts";
-import { everyShard, homeStub, shardCount, shardStub } from "./shards.ts";
+import { everyShard, homeStub, shardCount } from "./shards.ts";
 
 type ShardEnv = Pick<Env, "CUSTOMER_SHARDS" | "SHARD_COUNT">;
 

@@ -57,7 +57,7 @@ import {
   type ReadContext,
 } from "./customer-reads.ts";
 import { claimPlacements, fenceGuard, locatePlacements, type Placement, setPlacements } from "./directory.ts";
-import { recordScrub, runDueScrubs } from "./erasure-scrubs.ts";
+import { runDueScrubs, scrubAgainAfterMs, scrubStatement } from "./erasure-scrubs.ts";
 import {
   clearCustomerData,
   customerIdsAfter,
@@ -330,10 +330,12 @@ export class CustomerShard extends DurableObject<Env> {
    * interrupted moves (a move that fails again throws, and the runtime retries the alarm), then prunes the records of moves finished more than the retention ago and wakes again for the next.
    */
   override async alarm(): Promise<void> {
-    // Erasures' scrubs first: a failed one is due again later, never a reason to skip the moves.
+    // Erasures' scrubs first (a failed one is due again later, never a reason to skip the moves); the
+    // alarm for the next is set after the moves, since one set before a move that throws would replace
+    // the runtime's quick retry of the alarm.
     const nextScrub = await runDueScrubs(this.db, this.env, new Date());
-    if (nextScrub !== null) await this.wakeAt(Date.parse(nextScrub));
     await resumeMovesOut(this.placement);
+    if (nextScrub !== null) await this.wakeAt(Date.parse(nextScrub));
     const oldest = await pruneFinishedMoves(this.db, new Date(Date.now() - finishedMoveRetentionMs).toISOString());
     if (oldest !== null) await this.wakeAt(Date.parse(oldest) + finishedMoveRetentionMs + pruneMarginMs);
   }
@@ -570,6 +572,7 @@ export class CustomerShard extends DurableObject<Env> {
       customerId,
       forwarded,
       async () => {
+        const scrubDue = new Date(Date.now() + scrubAgainAfterMs);
         const erased = await eraseCustomerIn(
           this.db,
           mainDatabase(this.env.DB),
@@ -581,12 +584,10 @@ export class CustomerShard extends DurableObject<Env> {
           // Shared identifiers decided again after the erasure: new customers homed here, and no write
           // while a move has fenced them (they stay shared then).
           (keys) => ({ newCustomerId: homedIds(this.index, shardCount(this.env)), guards: [fenceGuard(keys)] }),
+          // The erasure's part in the other shards and the directory, kept here until a pass of it succeeds.
+          (plan) => [scrubStatement({ ...plan, shard: this.index }, new Date(), scrubDue)],
         );
-        // The erasure's part in the other shards and the directory, kept here until a pass of it succeeds.
-        if (erased?.erasure.kind === "erased") {
-          const dueAt = await recordScrub(this.db, { ...erased.erasure.plan, shard: this.index }, new Date());
-          await this.wakeAt(Date.parse(dueAt));
-        }
+        if (erased?.erasure.kind === "erased") await this.wakeAt(scrubDue.getTime());
         return erased && { ...erased, shard: this.index };
       },
       (stub) => stub.eraseCustomer(customerId, now, true, placedBy),

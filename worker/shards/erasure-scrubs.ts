@@ -1,14 +1,14 @@
 // An erasure's part outside the shard that held the customer: every shard scrubs the family from its
 // records of finished moves and its identifiers from the sightings on other customers' records
 // (forgetErased), and the directory entries of what was erased go at their homes. The erasing shard
-// keeps it as a to-do (erasure_scrubs) from the call that erased: the request runs it at once, and the
-// shard's alarm runs it once more at its due time, so a shard that did not answer, or a move under way
-// that carried a sighting into a shard already scrubbed, is caught by that later pass; a failed pass is
-// tried again later. Every step deletes what is there and nothing else, so a pass run twice changes
-// nothing the second time.
-import { asc, eq, lte, sql } from "drizzle-orm";
+// keeps it as a to-do (erasure_scrubs), written in the erasure's own batch: the request runs it at
+// once, and the shard's alarm runs it once more at its due time, so a shard that did not answer, or a
+// move that carried a sighting into a shard already scrubbed and finished by then, is caught by that
+// later pass; a failed pass is tried again later. Every step deletes what is there and nothing else,
+// so a pass run twice changes nothing the second time.
+import { asc, eq, lte, type SQL, sql } from "drizzle-orm";
 import { erasureScrubs } from "../../db/schema.ts";
-import { allCalls } from "../core/shards/calls.ts";
+import { allCalls, consumerCallBudget } from "../core/shards/calls.ts";
 import { homeShard } from "../core/shards/placement.ts";
 import type { Db, Env } from "../env.ts";
 import { erasedDirectoryKeys } from "./console-shard.ts";
@@ -30,8 +30,11 @@ export const scrubAgainAfterMs = 10 * 60_000;
 /** After a failed pass, the next waits this long, doubled at each failure up to a day. */
 const retryBaseMs = 60_000;
 const retryMostMs = 86_400_000;
-/** Passes one alarm runs: each calls every shard once. */
-const scrubsPerAlarm = 20;
+/**
+ * Passes one alarm runs: each calls every shard once and each home of the erased directory keys once
+ * (at most twice the shard count), within the calls one invocation spends (consumerCallBudget).
+ */
+const scrubsPerAlarm = (shards: number) => Math.min(20, Math.max(1, Math.floor(consumerCallBudget / (2 * shards))));
 
 /**
  * Scrubs an erasure from every shard and deletes its directory entries at their homes, all in
@@ -59,15 +62,16 @@ async function dropDirectoryEntries(env: ShardEnv, keys: readonly string[], plac
   await allCalls([...byHome].map(([home, homed]) => shardStub(env, home).dropDirectoryEntries(homed, placed, count)));
 }
 
-/** Keeps the scrub of an erasure in the shard that erased, due for its later pass at `dueAt`. */
-export async function recordScrub(db: Db, plan: ScrubPlan, now: Date): Promise<string> {
-  const dueAt = new Date(now.getTime() + scrubAgainAfterMs).toISOString();
-  const [customerId = ""] = plan.customerIds;
-  await db
-    .insert(erasureScrubs)
-    .values({ customerId, plan: JSON.stringify(plan), dueAt, createdAt: now.toISOString() })
-    .onConflictDoUpdate({ target: erasureScrubs.customerId, set: { plan: JSON.stringify(plan), dueAt } });
-  return dueAt;
+/**
+ * The statement that keeps an erasure's scrub in the shard that erased, for the erasure's own batch
+ * (so it is written with the erasure or not at all), due for its later pass at `dueAt`. It keeps only
+ * what the scrub needs: not the plan's shared or linked keys, nor its orders' suppression keys.
+ */
+export function scrubStatement(plan: ScrubPlan, now: Date, dueAt: Date): SQL {
+  const { customerIds, orderIds, identifiers, sources, shard } = plan;
+  const kept = JSON.stringify({ customerIds, orderIds, identifiers, sources, shard } satisfies ScrubPlan);
+  return sql`INSERT OR REPLACE INTO erasure_scrubs (customer_id, plan, due_at, attempts, created_at)
+    VALUES (${customerIds[0] ?? ""}, ${kept}, ${dueAt.toISOString()}, 0, ${now.toISOString()})`;
 }
 
 /**
@@ -81,7 +85,7 @@ export async function runDueScrubs(db: Db, env: ShardEnv, now: Date, until = now
     .from(erasureScrubs)
     .where(lte(erasureScrubs.dueAt, until.toISOString()))
     .orderBy(asc(erasureScrubs.dueAt))
-    .limit(scrubsPerAlarm);
+    .limit(scrubsPerAlarm(shardCount(env)));
   for (const scrub of due) {
     try {
       const sightings = await scrubEverywhere(env, JSON.parse(scrub.plan) as ScrubPlan);

@@ -218,7 +218,7 @@ async function copyRegion(
 
 /**
  * Every row a copy writes in a shard, so a pass starts from empty shards: customer tables, the
- * directory and the moves (the shards serve nothing while the deployment runs on D1).
+ * directory, the moves and erasures' scrubs (the shards serve nothing while the deployment runs on D1).
  */
 export const clearedTables = [
   "identities",
@@ -227,6 +227,7 @@ export const clearedTables = [
   "shard_moves",
   "shard_fences",
   "shard_move_parts",
+  "erasure_scrubs",
 ];
 
 /**

@@ -43,6 +43,8 @@ interface Holdout {
   since: string;
   /** The first arm event kept: where the experiment's results begin (null before any). */
   began?: string | null;
+  /** The experiment's first events are past the retention: its start moves each day. */
+  startTrimmed?: boolean;
   /** The share of known shoppers held out now (HOLDOUT_SHARE, or its default). */
   holdoutShare?: number;
   arms: Arm[];
@@ -241,7 +243,9 @@ export function ExperimentsPage() {
 function Results({ data, moving }: { data: Holdout; moving: number | null }) {
   const perRecommendation = (arm: Arm) => (arm.recommendations > 0 ? arm.attributedOrders / arm.recommendations : 0);
   const armsWithIntervals = data.arms.filter((arm) => arm.intervals);
-  const decided = data.verdict?.decided === true && moving === null;
+  // A start the retention has trimmed moves each day too: no verdict from it either.
+  const trimmed = moving === null && data.startTrimmed === true;
+  const decided = data.verdict?.decided === true && moving === null && !trimmed;
   const none: Interval = { value: null, ci95: null };
   return (
     <>
@@ -256,7 +260,18 @@ function Results({ data, moving }: { data: Holdout; moving: number | null }) {
           </p>
         </div>
       )}
-      {data.verdict && moving === null && (
+      {data.verdict && trimmed && (
+        <div class="verdict" role="status">
+          <h2>No verdict: the experiment's start is no longer kept</h2>
+          <p class="small">
+            Its first events are older than the events database keeps them (EVENT_RETENTION_DAYS), so "since the
+            experiment began" now starts a day later each day, as a moving window does, and read every day its intervals
+            would name a winner that is not one more often than 1 time in 20. Read from a fixed date with the API (GET
+            /v1/admin/holdout?since=…), or keep events longer.
+          </p>
+        </div>
+      )}
+      {data.verdict && moving === null && !trimmed && (
         <div class={data.verdict.decided ? "verdict decided" : "verdict"} role="status">
           <h2>{data.verdict.decided ? "Verdict" : "No verdict yet"}</h2>
           <p class="figure">{data.verdict.text}</p>
@@ -335,14 +350,14 @@ function Results({ data, moving }: { data: Holdout; moving: number | null }) {
           unit="Clicks per impression"
           lift={data.lift.intervals?.clickThroughRate ?? none}
           decided={decided}
-          moving={moving !== null}
+          moving={moving !== null || trimmed}
         />
         <LiftTile
           title="Orders per recommendation lift"
           unit="Attributed orders per recommendation seen (per shelf, not per shopper)"
           lift={{ value: data.lift.ordersPerRecommendation, ci95: data.lift.ordersPerRecommendationCi95 ?? null }}
           decided={decided}
-          moving={moving !== null}
+          moving={moving !== null || trimmed}
         />
       </div>
       <TableWrap label="Results per arm">

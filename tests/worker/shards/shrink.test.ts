@@ -143,6 +143,8 @@ describe("a reshard from 4 to 2 shards, under the old count", () => {
 
 describe("a shard a shrink removed, emptied after the switch", () => {
   it("is refused while it holds customer data, then keeps nothing, and a second run finds it empty", async () => {
+    // The shards that stay take writes, as after the switch (an erasure's scrub drops directory entries there).
+    await forgetShrink();
     // Shard 6 is past the pool's count of 4, as a removed shard is after the switch to 4.
     const shard = shardStub(env, 6);
     const at = new Date().toISOString();
@@ -159,6 +161,19 @@ describe("a shard a shrink removed, emptied after the switch", () => {
     await runInDurableObject(shard, async (instance: CustomerShard, state) => {
       await expect(instance.retire(4)).rejects.toThrow(/shard 6 still holds customer data .*"customers still held":1/);
       state.storage.sql.exec("DELETE FROM customers");
+      // An erasure this shard ran whose scrub of the others fails (a plan no shard can read): refused.
+      const scrub = (plan: unknown, due: string) =>
+        state.storage.sql.exec(
+          "INSERT OR REPLACE INTO erasure_scrubs (customer_id, plan, due_at, attempts, created_at) VALUES ('c_erased', ?, ?, 0, ?)",
+          JSON.stringify(plan),
+          due,
+          at,
+        );
+      const plan = { customerIds: ["c_erased"], orderIds: [], identifiers: [], sources: [], shard: 6 };
+      scrub({ ...plan, identifiers: null }, at);
+      await expect(instance.retire(4)).rejects.toThrow(/shard 6 has an erasure's scrub of the other shards to finish/);
+      // One that can run is run now, though not yet due (else it would still be there), and the shard retires.
+      scrub(plan, new Date(Date.now() + 600_000).toISOString());
     });
     expect(await shard.retire(4)).toBe(1);
     const left = await runInDurableObject(shard, (_instance, state) => ({
