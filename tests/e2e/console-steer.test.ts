@@ -443,6 +443,8 @@ describe("console steering pages", () => {
     expect(await app.page.getByRole("status").filter({ hasText: holdout.verdict.text }).count()).toBe(0);
     expect(holdout.began).toBeTruthy();
     expect(await moving.textContent()).toMatch(/since the experiment began \(\d{1,2} \w{3} \d{4}\)/);
+    // The table's conversion lift says "not significant" here (no waiting brings a verdict), or nothing.
+    expect(await conversion.last().textContent()).not.toContain("not yet significant");
     // No lift tile waits for a verdict here: each is not significant, or not a result for want of one.
     for (const title of ["Click-through lift", "Orders per recommendation lift"]) {
       const tile = app.page.locator(".tile").filter({ has: app.page.getByRole("heading", { name: title }) });

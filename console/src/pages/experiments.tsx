@@ -147,15 +147,18 @@ function LiftTile({
 
 /**
  * A lift in the table, as the tiles show theirs: muted until its interval excludes no difference (1×)
- * and the verdict is in, and saying "not yet significant" while the interval includes 1.
+ * and the verdict is in, and saying "not yet significant" while the interval includes 1 ("not
+ * significant" on a moving window, where waiting brings no verdict).
  */
 function LiftCell({
   lift,
   decided,
+  moving,
   shoppers,
 }: {
   lift: Interval | null | undefined;
   decided: boolean;
+  moving: boolean;
   shoppers?: number;
 }) {
   const significant = lift?.ci95 != null && (lift.ci95[0] > 1 || lift.ci95[1] < 1);
@@ -163,7 +166,7 @@ function LiftCell({
   return (
     <td class={significant && decided ? undefined : "muted"}>
       {withInterval(lift, times, shoppers)}
-      {includesOne && "; not yet significant"}
+      {includesOne && (moving ? "; not significant" : "; not yet significant")}
     </td>
   );
 }
@@ -316,6 +319,7 @@ function Results({ data, moving }: { data: Holdout; moving: number | null }) {
                   <LiftCell
                     lift={data.lift.intervals?.[metric.name]}
                     decided={decided}
+                    moving={moving !== null || trimmed}
                     shoppers={Math.min(...armsWithIntervals.map((arm) => arm.shoppers ?? 0))}
                   />
                 </tr>
