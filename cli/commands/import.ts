@@ -120,13 +120,13 @@ async function prepareOrders(
   if (mapping.kind !== "orders") throw new InputError(`the mapping is for ${mapping.kind}, not orders`);
   const lookups = await loadLookups(mapping, (lookupFile) => plainOrGzipped(path.resolve(baseDir, lookupFile)));
   const { orders, stats } = await readCsvOrders(file, mapping, lookups);
-  const notes = [`read ${stats.rows} rows into ${orders.length} orders`];
+  const notes = [`read ${stats.rows} rows into ${orders.length} orders to send`];
   if (stats.skippedLines > 0) {
     const reasons = Object.entries(stats.skipReasons)
       .map(([reason, count]) => `${count} × ${reason}`)
       .join(", ");
     notes.push(
-      `skipped ${stats.skippedLines} lines (${reasons}); ${stats.emptyOrders} orders had no line left and were not sent`,
+      `skipped ${stats.skippedLines} lines (${reasons}); ${stats.emptyOrders} more orders of the file had no line left and are not among them`,
     );
   }
   const conflict = stats.firstConflict;
@@ -308,6 +308,15 @@ export async function importFile(
 
   const bar = progressBar(prepared.total, kind, options.progress);
   shown = bar;
+  // Ctrl-C: the state file keeps what was confirmed, so the same command takes up where this one stopped.
+  const interrupted = () => {
+    bar.stop();
+    console.error(
+      `\nstopped: run the same command again to resume (what is confirmed is kept in ${stateFile}; nothing is counted twice)`,
+    );
+    process.exit(130);
+  };
+  process.once("SIGINT", interrupted);
   const common = {
     kind,
     records: prepared.records,
@@ -342,6 +351,8 @@ export async function importFile(
       log(`state              ${stateFile}`);
     }
     throw error;
+  } finally {
+    process.removeListener("SIGINT", interrupted);
   }
 }
 

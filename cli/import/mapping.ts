@@ -289,7 +289,11 @@ export function readField(
   name: string,
   timeZone = "UTC",
 ): FieldValue {
-  if (typeof spec === "string") return requireColumn(row, spec, name);
+  // An empty cell is no value, as in the `{ "column" }` form: a web order's empty store cell is no store.
+  if (typeof spec === "string") {
+    const text = requireColumn(row, spec, name);
+    return text.trim() === "" ? null : text;
+  }
   if ("value" in spec) return spec.value;
   if ("sum" in spec) {
     let total = 0;

@@ -478,7 +478,11 @@ describe("patron import against wrangler dev", () => {
     const child = spawn(process.execPath, [path.join(root, "cli/bin.mjs"), ...options], {
       cwd: workDir,
       env: { ...process.env, PATRON_API_KEY: testSecrets.PATRON_API_KEY },
-      stdio: "ignore",
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    child.stderr?.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
     });
     const exited = once(child, "exit");
     const importId = await until(() => {
@@ -487,7 +491,9 @@ describe("patron import against wrangler dev", () => {
     });
     await until(async () => ((await importView(importId)).batches.received >= 5 ? true : undefined));
     child.kill("SIGINT");
-    await exited;
+    // It says how to take up where it stopped, and exits as an interrupted command does.
+    expect((await exited)[0]).toBe(130);
+    expect(stderr).toContain(`stopped: run the same command again to resume (what is confirmed is kept in ${state};`);
     const stopped = await until(async () => {
       const view = await importView(importId);
       return view.batches.queued === 0 ? view : undefined;

@@ -281,6 +281,7 @@ describe("parseMapping", () => {
       channel: { value: "web" },
       placedAt: { column: "date", transform: "datetime" },
       identifiers: { account: "account" },
+      storeId: "store",
       line: {
         productId: "sku",
         categoryId: "category",
@@ -293,6 +294,7 @@ describe("parseMapping", () => {
       order_no: "A1",
       date: "2026-01-02",
       account: "a1",
+      store: "",
       sku: "s1",
       category: "c",
       qty: "1",
@@ -301,6 +303,9 @@ describe("parseMapping", () => {
     };
     // An empty list price is the unit price; an empty unit price, date, product or quantity stops.
     expect(mapOrderRow(mapping, row).line).toMatchObject({ unitPrice: 9, listPrice: 9 });
+    // An empty cell a field is mapped to by name only is no value (a web order's empty store), not "".
+    expect(mapOrderRow(mapping, row).header.storeId).toBeNull();
+    expect(mapOrderRow(mapping, { ...row, store: "s-1" }).header.storeId).toBe("s-1");
     for (const [column, field] of <[string, string][]>[
       ["price", "line.unitPrice"],
       ["date", "placedAt"],

@@ -298,6 +298,10 @@ describe("dates", () => {
         expect(response.status, `${placedAt}: ${await response.clone().text()}`).toBe(400);
       }
     }
+    // A local time with no Z or offset is ISO 8601 but names no instant: the message says what is missing.
+    const local = await api.postOrders([anOrder({ id: `${p}-local`, placedAt: "2026-03-15T10:22:00" })]);
+    expect(local.status).toBe(400);
+    expect(await local.text()).toContain("must be an ISO 8601 date-time with Z or an offset");
   });
 
   it("refuses placedAt before 1970 or more than a day ahead, and accepts the edges", async () => {

@@ -448,7 +448,7 @@ describe("rules API: validation", () => {
       "dates are ISO",
       { startsAt: "next monday" },
       ["startsAt"],
-      "startsAt must be an ISO 8601 date-time, e.g. 2026-11-01T00:00:00Z",
+      "startsAt must be an ISO 8601 date-time with Z or an offset, e.g. 2026-11-01T00:00:00Z or 2026-11-01T01:00:00+01:00",
     ],
     [
       "segment values",

@@ -46,8 +46,12 @@ export function httpUrlField() {
 /** The earliest instant any date input may name. */
 export const earliestInstant = "1970-01-01T00:00:00.000Z";
 
+/** What an instant must be, in an error: a time without Z or an offset is ISO 8601 too, but no instant. */
+export const instantRule =
+  "must be an ISO 8601 date-time with Z or an offset, e.g. 2026-11-01T00:00:00Z or 2026-11-01T01:00:00+01:00";
+
 /** An ISO 8601 date-time with offset, not before 1970-01-01 (the ISO format caps it at year 9999). */
-export function instantField(message = "must be an ISO 8601 date-time, e.g. 2026-11-01T00:00:00Z") {
+export function instantField(message = instantRule) {
   return (
     z.iso
       .datetime({ offset: true, error: message })

@@ -7,6 +7,7 @@ import { channelPreferences, ruleActions, ruleTargetTypes } from "../core/rules/
 import { discountSensitivities, lifecycleStages, valueTiers } from "../core/vocabulary.ts";
 import {
   instantField,
+  instantRule,
   noControlCharacters,
   printable,
   printableText,
@@ -43,9 +44,7 @@ export const segmentSchema = z.strictObject(
 );
 
 const instant = (field: string) =>
-  instantField(`${field} must be an ISO 8601 date-time, e.g. 2026-11-01T00:00:00Z`).transform((value) =>
-    new Date(value).toISOString(),
-  );
+  instantField(`${field} ${instantRule}`).transform((value) => new Date(value).toISOString());
 
 const required = (field: string, what: string) => (issue: { input: unknown }) =>
   issue.input === undefined ? `${field} is required` : `${field} must be ${what}`;
