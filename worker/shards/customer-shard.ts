@@ -327,7 +327,8 @@ export class CustomerShard extends DurableObject<Env> {
 
   /**
    * Runs the erasures' scrubs that are due (erasure-scrubs.ts) and wakes for the next; resumes
-   * interrupted moves (a move that fails again throws, and the runtime retries the alarm), then prunes the records of moves finished more than the retention ago and wakes again for the next.
+   * interrupted moves (a move that fails again throws, and the runtime retries the alarm), then prunes
+   * the records of moves finished more than the retention ago and wakes again for the next.
    */
   override async alarm(): Promise<void> {
     // Erasures' scrubs first (a failed one is due again later, never a reason to skip the moves); the
@@ -572,7 +573,10 @@ export class CustomerShard extends DurableObject<Env> {
       customerId,
       forwarded,
       async () => {
+        // Set before the erasure: a step failing after its batch (the to-do then written) still finds it
+        // run. An alarm with nothing due does only its usual work.
         const scrubDue = new Date(Date.now() + scrubAgainAfterMs);
+        await this.wakeAt(scrubDue.getTime());
         const erased = await eraseCustomerIn(
           this.db,
           mainDatabase(this.env.DB),
@@ -587,7 +591,6 @@ export class CustomerShard extends DurableObject<Env> {
           // The erasure's part in the other shards and the directory, kept here until a pass of it succeeds.
           (plan) => [scrubStatement({ ...plan, shard: this.index }, new Date(), scrubDue)],
         );
-        if (erased?.erasure.kind === "erased") await this.wakeAt(scrubDue.getTime());
         return erased && { ...erased, shard: this.index };
       },
       (stub) => stub.eraseCustomer(customerId, now, true, placedBy),
