@@ -33,6 +33,10 @@ export const events = sqliteTable(
     // Where a holdout experiment began (its first event served in an arm): the first entry, not a walk
     // past every browse view before it.
     index("events_arm_at_idx").on(t.at).where(sql`${t.arm} IS NOT NULL AND ${t.recommendationId} IS NOT NULL`),
+    // The same for one placement (GET /v1/admin/holdout?placement=), not a walk past the others' events.
+    index("events_arm_placement_at_idx")
+      .on(t.placement, t.at)
+      .where(sql`${t.arm} IS NOT NULL AND ${t.recommendationId} IS NOT NULL`),
   ],
 );
 

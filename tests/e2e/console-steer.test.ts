@@ -445,10 +445,10 @@ describe("console steering pages", () => {
     expect(await moving.textContent()).toMatch(/since the experiment began \(\d{1,2} \w{3} \d{4}\)/);
     // The table's conversion lift says "not significant" here (no waiting brings a verdict), or nothing.
     expect(await conversion.last().textContent()).not.toContain("not yet significant");
-    // No lift tile waits for a verdict here: each is not significant, or not a result for want of one.
+    // No lift tile waits for a verdict here ("not yet"): each is not significant, or not a result for want of one.
     for (const title of ["Click-through lift", "Orders per recommendation lift"]) {
       const tile = app.page.locator(".tile").filter({ has: app.page.getByRole("heading", { name: title }) });
-      await tile.getByText(/^Not (yet significant|a result: a moving window has no verdict\.)/).waitFor();
+      await tile.getByText(/^Not (significant: |a result: a moving window has no verdict\.)/).waitFor();
       expect(await tile.textContent()).not.toContain("the verdict, on conversion, is still open");
     }
     await moving.getByRole("link", { name: "since the experiment began" }).click();

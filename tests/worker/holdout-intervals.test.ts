@@ -9,6 +9,7 @@ import { holdoutResponseSchema } from "../../worker/admin/admin.schemas.ts";
 import { experimentBeganPlan } from "../../worker/admin/experiments.repo.ts";
 import { meanEstimate, ratioEstimate } from "../../worker/core/math/intervals.ts";
 import type { EventsDb } from "../../worker/env.ts";
+import { instantRule } from "../../worker/http/fields.schemas.ts";
 import { signShopperToken } from "../../worker/http/shopper-token.ts";
 import { ingestResultSchema } from "../../worker/orders/orders.schemas.ts";
 import { customerSubject, newRecommendationId } from "../../worker/recommendations/recommendation-id.ts";
@@ -214,10 +215,13 @@ describe("GET /v1/admin/holdout: intervals and verdict", () => {
     expect(none.began).toBeNull();
     expect(none.arms).toEqual([]);
     expect(none.verdict.decided).toBe(false);
-    // Found along the index of arm events alone, not by a walk past every browse view before them.
+    // Found along the indexes of arm events alone (and of one placement's), not by a walk past every
+    // browse view, or every other placement's event, before them.
     const eventsDb = drizzle(env.EVENTS_DB) as unknown as EventsDb;
-    for (const placement of [undefined, "nowhere"])
-      expect(await experimentBeganPlan(eventsDb, placement)).toEqual(["SCAN events USING INDEX events_arm_at_idx"]);
+    expect(await experimentBeganPlan(eventsDb)).toEqual(["SCAN events USING INDEX events_arm_at_idx"]);
+    expect(await experimentBeganPlan(eventsDb, "nowhere")).toEqual([
+      "SEARCH events USING INDEX events_arm_placement_at_idx (placement=?)",
+    ]);
 
     // A first event within a day of the retention's edge (EVENT_RETENTION_DAYS, 400): the start is trimmed.
     await plant("edge", "personalized", 1, 0, 399.5);
@@ -229,7 +233,7 @@ describe("GET /v1/admin/holdout: intervals and verdict", () => {
     expect(notStart.status).toBe(400);
     expect(((await notStart.json()) as { error: { issues: unknown[] } }).error.issues).toContainEqual({
       path: ["since"],
-      message: "since must be an ISO 8601 date-time, or start",
+      message: `since ${instantRule}, or start`,
     });
     const bad = await holdout("?by=month");
     expect(bad.status).toBe(400);

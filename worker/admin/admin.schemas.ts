@@ -1,7 +1,7 @@
 // Admin API (console and operators): nightly job runs, the stage-transition feed, current models.
 import * as z from "zod";
 import { discountSensitivities, lifecycleStages, valueTiers } from "../core/vocabulary.ts";
-import { instantField, wholeNumberParam } from "../http/fields.schemas.ts";
+import { instantField, instantRule, wholeNumberParam } from "../http/fields.schemas.ts";
 import { recommendationsQuerySchema } from "../recommendations/recommendations.schemas.ts";
 
 export const startNightlySchema = z
@@ -20,7 +20,7 @@ export const runParamsSchema = z.object({ id: z.string().min(1).max(100) });
 export const recentRunsQuerySchema = z.object({ limit: wholeNumberParam("limit", 1, 50).default(10) });
 
 export const transitionsQuerySchema = z.object({
-  since: z.iso.datetime({ offset: true, message: "since must be an ISO 8601 date-time, e.g. 2026-11-01T00:00:00Z" }),
+  since: z.iso.datetime({ offset: true, message: `since ${instantRule}` }),
   after: wholeNumberParam("after", 0, Number.MAX_SAFE_INTEGER).default(0),
   limit: wholeNumberParam("limit", 1, 10_000).default(1000),
 });
@@ -87,7 +87,7 @@ export const segmentResponseSchema = z.object({
 /** Days GET /v1/admin/holdout reads back when no `since` is given (EVENT_RETENTION_DAYS keeps at least this much). */
 export const defaultHoldoutWindowDays = 30;
 
-const sinceMessage = "since must be an ISO 8601 date-time, or start";
+const sinceMessage = `since ${instantRule}, or start`;
 export const holdoutQuerySchema = z.object({
   /**
    * Where the results start: an ISO 8601 instant, or `start` for the first arm event kept (the whole

@@ -57,7 +57,7 @@ import {
   type ReadContext,
 } from "./customer-reads.ts";
 import { claimPlacements, fenceGuard, locatePlacements, type Placement, setPlacements } from "./directory.ts";
-import { runDueScrubs, scrubAgainAfterMs, scrubStatement } from "./erasure-scrubs.ts";
+import { pendingScrubs, runDueScrubs, scrubAgainAfterMs, scrubStatements } from "./erasure-scrubs.ts";
 import {
   clearCustomerData,
   customerIdsAfter,
@@ -335,7 +335,15 @@ export class CustomerShard extends DurableObject<Env> {
     // alarm for the next is set after the moves, since one set before a move that throws would replace
     // the runtime's quick retry of the alarm.
     const nextScrub = await runDueScrubs(this.db, this.env, new Date());
-    await resumeMovesOut(this.placement);
+    try {
+      await resumeMovesOut(this.placement);
+    } catch (error) {
+      // The runtime's retries of the alarm give up after a few: the moves' own retry is set here, no
+      // later than the next scrub, so neither is left without an alarm.
+      const retry = Date.now() + moveAlarmDelayMs;
+      await this.wakeAt(nextScrub === null ? retry : Math.min(retry, Date.parse(nextScrub)));
+      throw error;
+    }
     if (nextScrub !== null) await this.wakeAt(Date.parse(nextScrub));
     const oldest = await pruneFinishedMoves(this.db, new Date(Date.now() - finishedMoveRetentionMs).toISOString());
     if (oldest !== null) await this.wakeAt(Date.parse(oldest) + finishedMoveRetentionMs + pruneMarginMs);
@@ -589,7 +597,7 @@ export class CustomerShard extends DurableObject<Env> {
           // while a move has fenced them (they stay shared then).
           (keys) => ({ newCustomerId: homedIds(this.index, shardCount(this.env)), guards: [fenceGuard(keys)] }),
           // The erasure's part in the other shards and the directory, kept here until a pass of it succeeds.
-          (plan) => [scrubStatement({ ...plan, shard: this.index }, new Date(), scrubDue)],
+          (plan) => scrubStatements({ ...plan, shard: this.index }, new Date(), scrubDue),
         );
         return erased && { ...erased, shard: this.index };
       },
@@ -771,9 +779,18 @@ export class CustomerShard extends DurableObject<Env> {
     const held = await heldRows(this.db);
     if (Object.values(held).some((n) => n > 0))
       throw new Error(`shard ${this.index} still holds customer data (${JSON.stringify(held)}): not retired`);
-    // An erasure this shard ran keeps its scrub of the others here until done: it runs now, whenever due.
-    if ((await runDueScrubs(this.db, this.env, new Date(), new Date(Date.now() + 86_400_000))) !== null)
-      throw new Error(`shard ${this.index} has an erasure's scrub of the other shards to finish: not retired`);
+    // An erasure this shard ran keeps its scrub of the others here until done: they run now, due or not,
+    // pass after pass while each leaves fewer.
+    const dayAhead = new Date(Date.now() + 86_400_000);
+    for (let left = await pendingScrubs(this.db), before = left + 1; left > 0 && left < before; ) {
+      await runDueScrubs(this.db, this.env, new Date(), dayAhead);
+      [before, left] = [left, await pendingScrubs(this.db)];
+    }
+    const unfinished = await pendingScrubs(this.db);
+    if (unfinished > 0)
+      throw new Error(
+        `shard ${this.index} has ${unfinished} erasure scrub(s) of the other shards that fail (the shard's logs say why): not retired`,
+      );
     const entries = (await reshardTotals(this.db)).directory;
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();

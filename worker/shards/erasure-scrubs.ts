@@ -8,6 +8,7 @@
 // so a pass run twice changes nothing the second time.
 import { asc, eq, lte, type SQL, sql } from "drizzle-orm";
 import { erasureScrubs } from "../../db/schema.ts";
+import { orderSource } from "../core/identity/plan.ts";
 import { allCalls, consumerCallBudget } from "../core/shards/calls.ts";
 import { homeShard } from "../core/shards/placement.ts";
 import type { Db, Env } from "../env.ts";
@@ -62,16 +63,42 @@ async function dropDirectoryEntries(env: ShardEnv, keys: readonly string[], plac
   await allCalls([...byHome].map(([home, homed]) => shardStub(env, home).dropDirectoryEntries(homed, placed, count)));
 }
 
+/** The most one plan may take: well under the 2 MB a Durable Object's SQLite takes in one value. */
+const maxPlanChars = 1_500_000;
+
 /**
  * The statement that keeps an erasure's scrub in the shard that erased, for the erasure's own batch
  * (so it is written with the erasure or not at all), due for its later pass at `dueAt`. It keeps only
- * what the scrub needs: not the plan's shared or linked keys, nor its orders' suppression keys.
+ * what the scrub needs: not the plan's shared or linked keys, nor its orders' suppression keys, and
+ * its orders' sources only as their ids (readPlan rebuilds them). A plan too big for one value (a
+ * family of some 40,000 orders) is not kept, and logged: the erasure must not fail for its to-do, and
+ * the request's own pass still runs.
  */
-export function scrubStatement(plan: ScrubPlan, now: Date, dueAt: Date): SQL {
-  const { customerIds, orderIds, identifiers, sources, shard } = plan;
+export function scrubStatements(plan: ScrubPlan, now: Date, dueAt: Date): SQL[] {
+  const { customerIds, orderIds, identifiers, shard } = plan;
+  const ordered = new Set(orderIds.map(orderSource));
+  const sources = plan.sources.filter((source) => !ordered.has(source));
   const kept = JSON.stringify({ customerIds, orderIds, identifiers, sources, shard } satisfies ScrubPlan);
-  return sql`INSERT OR REPLACE INTO erasure_scrubs (customer_id, plan, due_at, attempts, created_at)
-    VALUES (${customerIds[0] ?? ""}, ${kept}, ${dueAt.toISOString()}, 0, ${now.toISOString()})`;
+  if (kept.length > maxPlanChars) {
+    console.warn(JSON.stringify({ warning: "erasure scrub too big to keep: the request's pass only", shard }));
+    return [];
+  }
+  return [
+    sql`INSERT OR REPLACE INTO erasure_scrubs (customer_id, plan, due_at, attempts, created_at)
+      VALUES (${customerIds[0] ?? ""}, ${kept}, ${dueAt.toISOString()}, 0, ${now.toISOString()})`,
+  ];
+}
+
+/** How many scrubs this shard keeps. */
+export async function pendingScrubs(db: Db): Promise<number> {
+  const [row] = await db.select({ n: sql<number>`count(*)` }).from(erasureScrubs);
+  return Number(row?.n ?? 0);
+}
+
+/** A kept plan, its orders' sources rebuilt from their ids. */
+function readPlan(text: string): ScrubPlan {
+  const plan = JSON.parse(text) as ScrubPlan;
+  return { ...plan, sources: [...plan.sources, ...plan.orderIds.map(orderSource)] };
 }
 
 /**
@@ -88,7 +115,7 @@ export async function runDueScrubs(db: Db, env: ShardEnv, now: Date, until = now
     .limit(scrubsPerAlarm(shardCount(env)));
   for (const scrub of due) {
     try {
-      const sightings = await scrubEverywhere(env, JSON.parse(scrub.plan) as ScrubPlan);
+      const sightings = await scrubEverywhere(env, readPlan(scrub.plan));
       await db.delete(erasureScrubs).where(eq(erasureScrubs.customerId, scrub.customerId));
       if (sightings > 0) console.log(JSON.stringify({ step: "erasure scrub: later pass", sightings }));
     } catch (error) {

@@ -124,7 +124,7 @@ function LiftTile({
       : lift.ci95 == null
         ? "No interval yet: too few recommendations or attributed orders in an arm (under 30), or all alike."
         : !excludesOne
-          ? "Not yet significant: the 95% interval includes no difference (1×)."
+          ? `Not ${moving ? "" : "yet "}significant: the 95% interval includes no difference (1×).`
           : moving
             ? "Not a result: a moving window has no verdict."
             : !decided

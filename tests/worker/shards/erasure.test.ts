@@ -609,6 +609,8 @@ describe("an erasure's scrub of the other shards, kept in the erasing shard unti
     const plan = JSON.parse(todo?.plan ?? "{}");
     expect(Object.keys(plan).sort()).toEqual(["customerIds", "identifiers", "orderIds", "shard", "sources"]);
     expect(plan).toMatchObject({ customerIds: [tina], orderIds: [`${p}-acct`], shard: home });
+    // Its orders' sources are kept as their ids only (the pass rebuilds them): each order stored once.
+    expect(plan.sources.filter((source: string) => source.startsWith("order:"))).toEqual([]);
     const dueIn = Date.parse(todo?.due_at ?? "") - Date.now();
     expect(dueIn).toBeGreaterThan(9 * 60_000);
     expect(dueIn).toBeLessThanOrEqual(10 * 60_000);

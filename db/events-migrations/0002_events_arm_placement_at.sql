@@ -1,0 +1,1 @@
+CREATE INDEX `events_arm_placement_at_idx` ON `events` (`placement`,`at`) WHERE "events"."arm" IS NOT NULL AND "events"."recommendation_id" IS NOT NULL;
