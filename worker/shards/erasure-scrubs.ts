@@ -10,6 +10,7 @@ import { asc, eq, lte, type SQL, sql } from "drizzle-orm";
 import { erasureScrubs } from "../../db/schema.ts";
 import { orderSource } from "../core/identity/plan.ts";
 import { allCalls, consumerCallBudget } from "../core/shards/calls.ts";
+import { byShard } from "../core/shards/groups.ts";
 import { homeShard } from "../core/shards/placement.ts";
 import type { Db, Env } from "../env.ts";
 import { erasedDirectoryKeys } from "./console-shard.ts";
@@ -55,11 +56,7 @@ export async function scrubEverywhere(env: ShardEnv, plan: ScrubPlan): Promise<n
 /** Deletes the directory entries of `keys` that place them in `placed`, at each key's home, homes in parallel. */
 async function dropDirectoryEntries(env: ShardEnv, keys: readonly string[], placed: number) {
   const count = shardCount(env);
-  const byHome = new Map<number, string[]>();
-  for (const key of keys) {
-    const home = homeShard(key, count);
-    byHome.set(home, [...(byHome.get(home) ?? []), key]);
-  }
+  const byHome = byShard(keys, (key) => homeShard(key, count));
   await allCalls([...byHome].map(([home, homed]) => shardStub(env, home).dropDirectoryEntries(homed, placed, count)));
 }
 
@@ -67,7 +64,7 @@ async function dropDirectoryEntries(env: ShardEnv, keys: readonly string[], plac
 const maxPlanChars = 1_500_000;
 
 /**
- * The statement that keeps an erasure's scrub in the shard that erased, for the erasure's own batch
+ * The statement (one, or none) that keeps an erasure's scrub in the shard that erased, for the erasure's own batch
  * (so it is written with the erasure or not at all), due for its later pass at `dueAt`. It keeps only
  * what the scrub needs: not the plan's shared or linked keys, nor its orders' suppression keys, and
  * its orders' sources only as their ids (readPlan rebuilds them). A plan too big for one value (a

@@ -248,7 +248,9 @@ function Results({ data, moving }: { data: Holdout; moving: number | null }) {
   const armsWithIntervals = data.arms.filter((arm) => arm.intervals);
   // A start the retention has trimmed moves each day too: no verdict from it either.
   const trimmed = moving === null && data.startTrimmed === true;
-  const decided = data.verdict?.decided === true && moving === null && !trimmed;
+  // Neither a moving window nor a trimmed start can give a verdict.
+  const noVerdict = moving !== null || trimmed;
+  const decided = data.verdict?.decided === true && !noVerdict;
   const none: Interval = { value: null, ci95: null };
   return (
     <>
@@ -319,7 +321,7 @@ function Results({ data, moving }: { data: Holdout; moving: number | null }) {
                   <LiftCell
                     lift={data.lift.intervals?.[metric.name]}
                     decided={decided}
-                    moving={moving !== null || trimmed}
+                    moving={noVerdict}
                     shoppers={Math.min(...armsWithIntervals.map((arm) => arm.shoppers ?? 0))}
                   />
                 </tr>
@@ -354,14 +356,14 @@ function Results({ data, moving }: { data: Holdout; moving: number | null }) {
           unit="Clicks per impression"
           lift={data.lift.intervals?.clickThroughRate ?? none}
           decided={decided}
-          moving={moving !== null || trimmed}
+          moving={noVerdict}
         />
         <LiftTile
           title="Orders per recommendation lift"
           unit="Attributed orders per recommendation seen (per shelf, not per shopper)"
           lift={{ value: data.lift.ordersPerRecommendation, ci95: data.lift.ordersPerRecommendationCi95 ?? null }}
           decided={decided}
-          moving={moving !== null || trimmed}
+          moving={noVerdict}
         />
       </div>
       <TableWrap label="Results per arm">
