@@ -106,6 +106,14 @@ describe("console", () => {
     // Once the run is done the page shows the fits it made.
     await app.page.getByText("BG/NBD", { exact: false }).first().waitFor({ timeout: 150_000 });
     expect(await app.page.getByRole("heading", { name: "No model fit yet" }).count()).toBe(0);
+    // The value tiers' floor, as the fit set it: no tier above low under it.
+    const fit = await fetch(`${app.worker.url}/v1/admin/models`, {
+      headers: { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` },
+    });
+    const { valueTierFloor } = ((await fit.json()) as { data: { customer: { valueTierFloor: number } } }).data.customer;
+    expect(valueTierFloor).toBeGreaterThan(0);
+    const floorRow = app.page.getByRole("row", { name: /floor \(none above low under it\)/ });
+    expect(await floorRow.getByRole("cell").textContent()).toContain(valueTierFloor.toFixed(2));
     await screenshot("models");
   }, 180_000);
 

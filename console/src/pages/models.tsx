@@ -70,6 +70,8 @@ interface Models {
     };
     gammaGamma: { p: number; q: number; gamma: number; converged: boolean };
     valueTiers: Record<string, number>;
+    /** No tier above low under it: a tenth of a typical purchase day's value (absent in older fits). */
+    valueTierFloor?: number;
     discountShare: number;
     cadencePriorDays: number;
     secondPurchase: { sample: number; returnedShare: number };
@@ -289,6 +291,14 @@ function Fits({ models }: { models: Models }) {
                   <td>{money(threshold)}</td>
                 </tr>
               ))}
+              {customer.valueTierFloor === undefined ? null : (
+                <tr>
+                  <th scope="row" title="A tenth of the median customer's mean purchase-day value">
+                    floor (none above low under it)
+                  </th>
+                  <td>{money(customer.valueTierFloor)}</td>
+                </tr>
+              )}
             </tbody>
           </table>
         </TableWrap>

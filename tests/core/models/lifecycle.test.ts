@@ -116,6 +116,20 @@ describe("valueTier", () => {
     );
   });
 
+  it("ranks nobody above low under the floor, nor with a CLV of 0", () => {
+    // A base that stopped buying: 95% expected to spend fractions of a cent, 5% still buying.
+    const clvs = Array.from({ length: 1000 }, (_, index) => (index < 950 ? index * 1e-6 : 50 + index));
+    const plain = valueTierThresholds(clvs);
+    expect(plain.medium).toBeLessThan(0.001);
+    const floored = valueTierThresholds(clvs, { floor: 4 });
+    const counts = { top: 0, high: 0, medium: 0, low: 0 };
+    for (const clv of clvs) counts[valueTier(clv, floored)]++;
+    expect(counts).toEqual({ top: 50, high: 0, medium: 0, low: 950 });
+    expect(valueTier(0, { top: 0, high: 0, medium: 0 })).toBe("low");
+    expect(valueTier(Number.NaN, { top: 0, high: 0, medium: 0 })).toBe("low");
+    expect(() => valueTierThresholds([1], { floor: -1 })).toThrow(/floor/);
+  });
+
   it("refuses shares over 100% and an empty population", () => {
     expect(() => valueTierThresholds([1, 2], { topShare: 0.5, highShare: 0.5, mediumShare: 0.1 })).toThrow(
       /valueTierThresholds/,

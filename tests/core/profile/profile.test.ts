@@ -63,6 +63,26 @@ describe("fitPopulationModels", () => {
     expect(JSON.parse(JSON.stringify(models))).toEqual(models);
   });
 
+  it("ranks nobody above low in a base that stopped buying years ago, and still splits a live one", () => {
+    const tierOf = (models: ReturnType<typeof fitPopulationModels>, at: Date) =>
+      population().map((summary) => customerProfile({ summary, categories: [], models, now: at }).valueTier);
+    const live = fitPopulationModels(population(), now);
+    const liveTiers = tierOf(live, now);
+    expect(liveTiers.filter((tier) => tier === "top").length).toBeGreaterThanOrEqual(10);
+    // A tenth of the median customer's mean purchase-day value (15–94 per order, one order a day).
+    const dayValues = population()
+      .map((row) => row.positiveDaySpend / row.positiveDays)
+      .sort((a, b) => a - b);
+    expect(live.valueTierFloor).toBeCloseTo((0.1 * ((dayValues[59] as number) + (dayValues[60] as number))) / 2, 9);
+
+    const later = new Date(now.getTime() + 6 * 365 * day);
+    const old = fitPopulationModels(population(), later);
+    const oldTiers = tierOf(old, later);
+    // Quantiles alone put 72 of these 120 customers above low, the top cut-off at 0.001 USD.
+    expect(old.valueTiers.medium).toBe(old.valueTierFloor);
+    expect(oldTiers.filter((tier) => tier !== "low")).toEqual([]);
+  });
+
   it("falls back to marked defaults when there is too little history", () => {
     const models = fitPopulationModels([customer("only", 1, 30, 3)], now);
     expect(models.source).toBe("default");

@@ -189,11 +189,20 @@ export interface ValueTierOptions {
   /** Share in the next tier down. */
   highShare: number;
   mediumShare: number;
+  /**
+   * Least 12-month CLV of any tier above low, in currency. Quantiles alone would name the best of a
+   * base that has stopped buying "top": after years of old history are loaded, most CLVs are ~0 and so
+   * are the quantiles. The nightly fit sets it to `floorShareOfPurchaseDay` of a typical purchase day.
+   */
+  floor: number;
 }
 
-export const defaultValueTierOptions: ValueTierOptions = { topShare: 0.1, highShare: 0.2, mediumShare: 0.3 };
+export const defaultValueTierOptions: ValueTierOptions = { topShare: 0.1, highShare: 0.2, mediumShare: 0.3, floor: 0 };
 
-/** Minimum CLV of each tier, from the population's CLV quantiles. */
+/** The share of the population's median purchase-day value under which no customer ranks above low. */
+export const floorShareOfPurchaseDay = 0.1;
+
+/** Minimum CLV of each tier: the population's CLV quantiles, none below the floor. */
 export interface ValueTierThresholds {
   top: number;
   high: number;
@@ -202,22 +211,27 @@ export interface ValueTierThresholds {
 
 export function valueTierThresholds(
   clvs: readonly number[],
-  options: ValueTierOptions = defaultValueTierOptions,
+  options: Partial<ValueTierOptions> = {},
 ): ValueTierThresholds {
-  const { topShare, highShare, mediumShare } = options;
+  const { topShare, highShare, mediumShare, floor } = { ...defaultValueTierOptions, ...options };
   if (!(topShare >= 0 && highShare >= 0 && mediumShare >= 0 && topShare + highShare + mediumShare <= 1)) {
     throw new Error("valueTierThresholds: tier shares must be >= 0 and sum to at most 1");
   }
+  if (!(floor >= 0 && Number.isFinite(floor)))
+    throw new Error("valueTierThresholds: floor must be a finite number >= 0");
   if (clvs.length === 0) throw new Error("valueTierThresholds: need at least one CLV");
   const sorted = Float64Array.from(clvs).sort();
+  const cut = (level: number) => Math.max(floor, quantileSorted(sorted, level));
   return {
-    top: quantileSorted(sorted, 1 - topShare),
-    high: quantileSorted(sorted, 1 - topShare - highShare),
-    medium: quantileSorted(sorted, 1 - topShare - highShare - mediumShare),
+    top: cut(1 - topShare),
+    high: cut(1 - topShare - highShare),
+    medium: cut(1 - topShare - highShare - mediumShare),
   };
 }
 
+/** A customer expected to spend nothing in the next 12 months is low, whatever the cut-offs. */
 export function valueTier(clv: number, thresholds: ValueTierThresholds): ValueTier {
+  if (!(clv > 0)) return "low";
   if (clv >= thresholds.top) return "top";
   if (clv >= thresholds.high) return "high";
   if (clv >= thresholds.medium) return "medium";

@@ -17,6 +17,7 @@ import {
 } from "../models/gamma-gamma.ts";
 import {
   fadingLineForExpectedF1,
+  floorShareOfPurchaseDay,
   type SecondPurchaseTiming,
   secondPurchaseTiming,
   type ValueTierThresholds,
@@ -215,6 +216,11 @@ export interface PopulationModels {
   /** Days from first to second purchase (Kaplan–Meier), downsampled. */
   secondPurchase: SecondPurchaseTiming;
   valueTiers: ValueTierThresholds;
+  /**
+   * The least 12-month CLV of a tier above low: `floorShareOfPurchaseDay` of the median customer's
+   * mean purchase-day value. Absent in models fitted before it existed.
+   */
+  valueTierFloor?: number;
   discountShare: number;
   /** Median of repeat customers' mean interval between purchase days, in days: the fallback prior of a category. */
   cadencePriorDays: number;
@@ -435,6 +441,11 @@ export function fitPopulationModels(
     );
     return clv === null ? [] : [clv];
   });
+  const dayValues = rows
+    .filter((row) => row.positiveDays > 0)
+    .map((row) => row.positiveDaySpend / row.positiveDays)
+    .filter((value) => Number.isFinite(value) && value > 0);
+  const valueTierFloor = dayValues.length > 0 ? floorShareOfPurchaseDay * medianOf(dayValues) : 0;
   const intervals = rfm.filter((c) => c.x > 0).map((c) => (c.tx / c.x) * unit);
   const fadingLine =
     source === "fitted" && bgnbd.logLikelihood !== null
@@ -451,7 +462,11 @@ export function fitPopulationModels(
     gammaGamma,
     regularity,
     secondPurchase,
-    valueTiers: clvs.length > 0 ? valueTierThresholds(clvs) : { top: 0, high: 0, medium: 0 },
+    valueTiers:
+      clvs.length > 0
+        ? valueTierThresholds(clvs, { floor: valueTierFloor })
+        : { top: valueTierFloor, high: valueTierFloor, medium: valueTierFloor },
+    valueTierFloor,
     discountShare: populationDiscountShare(rows),
     cadencePriorDays: intervals.length > 0 ? medianOf(intervals) : 45,
     ...(fadingLine === null ? {} : { fadingBelowProbabilityAlive: fadingLine }),
