@@ -145,7 +145,8 @@ async function prepareProducts(file: string, options: ImportCommandOptions): Pro
   if (options.preset === "completejourney") {
     const transactions = options.transactions ?? dataFileIn(path.dirname(file), "transactions_sample.csv");
     const observed = new Map<string, number[]>();
-    for await (const { row } of readCsvRows(transactions)) collectListPrices([row], observed);
+    const lookups = await loadLookups(completeJourneyOrders, () => file);
+    for await (const { row } of readCsvRows(transactions)) collectListPrices([row], lookups, observed);
     const products: SourceRecord<WireProduct>[] = [];
     let unpriced = 0;
     for await (const { row, line } of readCsvRows(file)) {

@@ -5,10 +5,11 @@
 // amounts (the original Dunnhumby files wrote them negative); `abs` makes the list price right under
 // either convention. List price = (sales_value + retail_disc + coupon_disc + coupon_match_disc) /
 // quantity, unit price = sales_value / quantity; lines with zero quantity are skipped and counted.
+// Fuel lines (product type GASOLINE…) are one unit each, priced at the line's totals.
 
 import type { WireProduct } from "../../db/seed/wire.ts";
 import { medianOf } from "../../worker/core/math/quantile.ts";
-import type { OrderMapping, Row } from "./mapping.ts";
+import type { LookupTables, OrderMapping, Row } from "./mapping.ts";
 import { mapOrderRow, slugify, titleCase } from "./mapping.ts";
 
 export const completeJourneyOrders: OrderMapping = {
@@ -38,15 +39,28 @@ export const completeJourneyOrders: OrderMapping = {
       divideBy: "quantity",
     },
   },
+  // Fuel's quantity is thousandths of a gallon (6821 for a 15 USD fill-up): one fill-up is one unit.
+  countAsOneUnit: {
+    when: { column: "product_id", lookup: "products", field: "product_type", default: "" },
+    matches: "^GASOLINE",
+  },
   lookups: { products: { file: "products.csv", key: "product_id" } },
 };
 
-/** Observed per-unit list prices for each product, collected from transaction rows. */
-export function collectListPrices(rows: Iterable<Row>, prices = new Map<string, number[]>()): Map<string, number[]> {
+/**
+ * Observed per-unit list prices for each product, collected from transaction rows; `lookups` holds
+ * the products table (it says which lines are fuel, priced per fill-up).
+ */
+export function collectListPrices(
+  rows: Iterable<Row>,
+  lookups: LookupTables,
+  prices = new Map<string, number[]>(),
+): Map<string, number[]> {
   for (const row of rows) {
     const mapped = mapOrderRow(
       { ...completeJourneyOrders, line: { ...completeJourneyOrders.line, categoryId: { value: "-" } } },
       row,
+      lookups,
     );
     if (!mapped.line) continue;
     const list = prices.get(mapped.line.productId) ?? [];

@@ -74,6 +74,12 @@ export interface OrderMapping {
     unitPrice: FieldSpec;
     listPrice?: FieldSpec;
   };
+  /**
+   * Lines sold by measure, counted as one unit: where `when` reads a value the regular expression
+   * `matches` finds, the line's quantity is 1 and its prices are the line's totals. Fuel whose
+   * quantity is thousandths of a gallon is one fill-up, not 6,821 units.
+   */
+  countAsOneUnit?: { when: FieldSpec; matches: string };
   lookups?: Record<string, LookupSpec>;
 }
 
@@ -112,6 +118,7 @@ const orderFields = [
   "identifiers",
   "verified",
   "line",
+  "countAsOneUnit",
 ];
 const lineFields = ["productId", "categoryId", "quantity", "unitPrice", "listPrice"];
 const productFields = [
@@ -188,6 +195,19 @@ export function parseMapping(json: unknown): Mapping {
     onlyKnownKeys(line ?? {}, lineFields, `"line"`, fail);
     for (const name of ["productId", "categoryId", "quantity", "unitPrice"]) requireSpec(line?.[name], `line.${name}`);
     if (line?.listPrice !== undefined) checkSpec(line.listPrice, "line.listPrice", fail);
+    const oneUnit = mapping.countAsOneUnit as Record<string, unknown> | undefined;
+    if (oneUnit !== undefined) {
+      if (!oneUnit || typeof oneUnit !== "object") fail(`"countAsOneUnit" must be an object with "when" and "matches"`);
+      onlyKnownKeys(oneUnit, ["when", "matches"], `"countAsOneUnit"`, fail);
+      requireSpec(oneUnit.when, "countAsOneUnit.when");
+      if (typeof oneUnit.matches !== "string" || oneUnit.matches === "")
+        fail(`"countAsOneUnit.matches" must be a regular expression, such as "^GASOLINE"`);
+      try {
+        new RegExp(oneUnit.matches as string);
+      } catch (error) {
+        fail(`"countAsOneUnit.matches" is not a regular expression: ${(error as Error).message}`);
+      }
+    }
   } else if (mapping.kind === "products") {
     const product = mapping.product as Record<string, unknown> | undefined;
     if (!product || typeof product !== "object") fail(`"product" is required`);
@@ -251,6 +271,7 @@ export function columnsUsed(mapping: Mapping): string[] {
       visit(spec);
     for (const spec of Object.values(mapping.identifiers)) visit(spec);
     for (const spec of Object.values(mapping.line)) visit(spec);
+    visit(mapping.countAsOneUnit?.when);
   } else for (const spec of Object.values(mapping.product)) visit(spec);
   return [...columns];
 }
@@ -268,6 +289,7 @@ export function lookupFieldsUsed(mapping: Mapping): Map<string, Set<string>> {
           mapping.currency,
           ...Object.values(mapping.identifiers),
           ...Object.values(mapping.line),
+          mapping.countAsOneUnit?.when,
         ]
       : Object.values(mapping.product);
   for (const spec of specs)
@@ -465,6 +487,15 @@ export interface MappedLine {
   skipReason?: string;
 }
 
+const patterns = new Map<string, RegExp>();
+const patternOf = (source: string): RegExp => {
+  const known = patterns.get(source);
+  if (known) return known;
+  const pattern = new RegExp(source);
+  patterns.set(source, pattern);
+  return pattern;
+};
+
 export function mapOrderRow(mapping: OrderMapping, row: Row, lookups: LookupTables = {}): MappedLine {
   const text = (spec: FieldSpec | undefined, name: string): string | null => {
     if (spec === undefined) return null;
@@ -500,13 +531,28 @@ export function mapOrderRow(mapping: OrderMapping, row: Row, lookups: LookupTabl
   const quantity = typeof quantityValue === "number" ? quantityValue : Number(quantityValue);
   if (!Number.isFinite(quantity) || quantity <= 0)
     return { orderId, header, line: null, skipReason: `quantity ${quantityValue}` };
-  const unitPrice = requireValue(mapping.line.unitPrice, row, lookups, "line.unitPrice");
-  const listPrice =
-    mapping.line.listPrice === undefined ? null : readField(mapping.line.listPrice, row, lookups, "line.listPrice");
+  const oneUnit = mapping.countAsOneUnit;
+  const byMeasure =
+    oneUnit !== undefined &&
+    patternOf(oneUnit.matches).test(String(readField(oneUnit.when, row, lookups, "countAsOneUnit.when") ?? ""));
+  // By measure, a price is the line's total: a sum read without its division, or a price times the quantity.
+  const price = (spec: FieldSpec, name: string): FieldValue => {
+    if (!byMeasure) return readField(spec, row, lookups, name);
+    if (typeof spec === "object" && "sum" in spec && spec.divideBy) {
+      const { divideBy: _perUnit, ...total } = spec;
+      return readField(total, row, lookups, name);
+    }
+    const perUnit = readField(spec, row, lookups, name);
+    return perUnit === null ? null : Math.round(Number(perUnit) * quantity * 1e4) / 1e4;
+  };
+  const unitPrice = price(mapping.line.unitPrice, "line.unitPrice");
+  if (unitPrice === null || (typeof unitPrice === "string" && unitPrice.trim() === ""))
+    throw new MappingError(`line.unitPrice: the cell is empty (give the mapping a "default" if that is right)`);
+  const listPrice = mapping.line.listPrice === undefined ? null : price(mapping.line.listPrice, "line.listPrice");
   const line: WireOrderLine = {
     productId: String(requireValue(mapping.line.productId, row, lookups, "line.productId")),
     categoryId: String(requireValue(mapping.line.categoryId, row, lookups, "line.categoryId")),
-    quantity,
+    quantity: byMeasure ? 1 : quantity,
     unitPrice: Number(unitPrice),
     listPrice: listPrice === null ? Number(unitPrice) : Math.max(Number(listPrice), Number(unitPrice)),
   };

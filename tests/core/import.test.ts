@@ -155,6 +155,46 @@ describe("the completejourney orders mapping", () => {
     expect(checkWireOrder({ ...mapped.header, lines: [mapped.line!] })).toEqual([]);
   });
 
+  it("counts a fuel line as one fill-up at the line's prices, not thousandths of a gallon as units", () => {
+    const fuel = {
+      products: new Map([
+        [
+          "6534178",
+          { product_id: "6534178", product_category: "COUPON/MISC ITEMS", product_type: "GASOLINE-REG UNLEADED" },
+        ],
+      ]),
+    };
+    const row = { ...cjRow, product_id: "6534178", quantity: "6821", sales_value: "15.0", retail_disc: "0.68" };
+    Object.assign(row, { coupon_disc: "0", coupon_match_disc: "0" });
+    const line = mapOrderRow(completeJourneyOrders, row, fuel).line;
+    expect(line).toEqual({
+      productId: "cj-6534178",
+      categoryId: "coupon-misc-items",
+      quantity: 1,
+      unitPrice: 15,
+      listPrice: 15.68,
+    });
+    // A mapping whose price is a per-unit column is multiplied back to the line's total.
+    const perUnit = parseMapping({
+      ...completeJourneyOrders,
+      line: {
+        ...completeJourneyOrders.line,
+        unitPrice: { column: "price", transform: "number" },
+        listPrice: undefined,
+      },
+    });
+    if (perUnit.kind !== "orders") throw new Error("expected an orders mapping");
+    expect(mapOrderRow(perUnit, { ...row, quantity: "8.5", price: "2.2" }, fuel).line).toMatchObject({
+      quantity: 1,
+      unitPrice: 18.7,
+      listPrice: 18.7,
+    });
+    // Other lines keep their quantity.
+    expect(mapOrderRow(completeJourneyOrders, cjRow, lookups).line?.quantity).toBe(2);
+    const observed = collectListPrices([row], fuel);
+    expect(observed.get("cj-6534178")).toEqual([15.68]);
+  });
+
   it("gives the same list price when discounts are written as negative amounts", () => {
     const negative = { ...cjRow, retail_disc: "-2.9", coupon_disc: "-0.5", coupon_match_disc: "-0.25" };
     expect(mapOrderRow(completeJourneyOrders, negative, lookups).line?.listPrice).toBe(7.76);
@@ -419,6 +459,10 @@ describe("parseMapping", () => {
       { ...validOrders, line: { ...validOrders.line, quantity: { column: "q", transform: "nmber" } } },
       /"line.quantity" has an unknown transform "nmber"; the transforms are trim, lower/,
     ],
+    [{ ...validOrders, countAsOneUnit: { when: "t" } }, /"countAsOneUnit.matches" must be a regular expression/],
+    [{ ...validOrders, countAsOneUnit: { when: "t", matches: "(" } }, /"countAsOneUnit.matches" is not a regular/],
+    [{ ...validOrders, countAsOneUnit: { matches: "^GAS" } }, /"countAsOneUnit.when" is required/],
+    [{ ...validOrders, countAsOneUnit: { when: "t", matches: "x", if: 1 } }, /unknown key "if" in "countAsOneUnit"/],
     [{ ...validOrders, orderId: { sum: ["a"], divide: "b" } }, /unknown key "divide" in "orderId"/],
     [
       { ...validOrders, lookups: { stores: { file: "s.csv", key: "id", keys: "x" } } },
@@ -537,11 +581,14 @@ describe("groupOrderLines", () => {
 
 describe("completejourney products", () => {
   it("prices a product at the median observed shelf price and names it readably", () => {
-    const observed = collectListPrices([
-      cjRow,
-      { ...cjRow, sales_value: "15.87" },
-      { ...cjRow, quantity: "1", sales_value: "6.00", retail_disc: "0", coupon_disc: "0", coupon_match_disc: "0" },
-    ]);
+    const observed = collectListPrices(
+      [
+        cjRow,
+        { ...cjRow, sales_value: "15.87" },
+        { ...cjRow, quantity: "1", sales_value: "6.00", retail_disc: "0", coupon_disc: "0", coupon_match_disc: "0" },
+      ],
+      lookups,
+    );
     expect(observed.get("cj-13094913")).toEqual([7.76, 9.76, 6]);
     const product = completeJourneyProduct(
       {
