@@ -639,12 +639,17 @@ export const audienceMemberPurges = sqliteTable("audience_member_purges", {
  * progress and totals are read from its batches, so nothing here is a counter that a redelivered
  * queue message could add to twice.
  */
-export const imports = sqliteTable("imports", {
-  id: text("id").primaryKey(),
-  source: text("source"),
-  expectedBatches: integer("expected_batches"),
-  createdAt: text("created_at").notNull(),
-});
+export const imports = sqliteTable(
+  "imports",
+  {
+    id: text("id").primaryKey(),
+    source: text("source"),
+    expectedBatches: integer("expected_batches"),
+    createdAt: text("created_at").notNull(),
+  },
+  // Newest first, a page at a time: GET /v1/imports.
+  (t) => [index("imports_created_idx").on(t.createdAt, t.id)],
+);
 
 /**
  * One posted batch of an import, by its client-chosen sequence number: `queued` until the queue

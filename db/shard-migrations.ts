@@ -41,6 +41,7 @@ import m0036 from "./migrations/0036_suppression_folded_era.sql";
 import m0037 from "./migrations/0037_model_in_force.sql";
 import m0038 from "./migrations/0038_console_session_user.sql";
 import m0039 from "./migrations/0039_erasure_scrubs.sql";
+import m0040 from "./migrations/0040_imports_created.sql";
 import journal from "./migrations/meta/_journal.json";
 
 export const shardMigrations = {
@@ -86,5 +87,6 @@ export const shardMigrations = {
     m0037,
     m0038,
     m0039,
+    m0040,
   },
 };

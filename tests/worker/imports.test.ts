@@ -18,6 +18,7 @@ import {
   type ImportMessage,
   type ImportView,
   importResponseSchema,
+  importsResponseSchema,
   maxImportBatchMessageBytes,
   maxImportMessageBytes,
 } from "../../worker/imports/imports.schemas.ts";
@@ -175,6 +176,56 @@ describe("bulk imports through the queue", () => {
     expect(second.next).toBeNull();
     const queued = await api.call("GET", `/v1/imports/${job.id}/batches?status=queued`);
     expect(batchesResponseSchema.parse(await queued.json()).data.batches).toEqual([]);
+  });
+
+  it("lists imports newest first a page at a time, an abandoned one still open and waiting for batches", async () => {
+    const p = uniquePrefix("list");
+    const abandoned = await createImport({ source: `${p} stopped run`, expectedBatches: 3 });
+    expect((await postBatch(abandoned.id, 0, history(p, 2, 4))).status).toBe(202);
+    await expect.poll(async () => (await progress(abandoned.id)).batches.done, { timeout: 45_000 }).toBe(1);
+    const empty = await createImport({ source: `${p} nothing sent` });
+    const latest = await createImport({ source: `${p} latest` });
+
+    // Every page, following next: ours appear in order, newest (then greatest id) first.
+    const listed: Omit<ImportView, "failedBatches">[] = [];
+    let before: string | null = null;
+    for (let pages = 0; pages < 50; pages++) {
+      const response = await api.call("GET", `/v1/imports?limit=2${before ? `&before=${before}` : ""}`);
+      expect(response.status, await response.clone().text()).toBe(200);
+      const { imports, next } = importsResponseSchema.parse(await response.json()).data;
+      expect(imports.length).toBeLessThanOrEqual(2);
+      listed.push(...imports);
+      if (next === null) break;
+      expect(next).toBe(imports.at(-1)?.id);
+      before = next;
+    }
+    const ours = listed.filter((job) => job.source?.startsWith(p));
+    const newestFirst = [abandoned, empty, latest].sort(
+      (a, b) => b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id),
+    );
+    expect(ours.map((job) => job.id)).toEqual(newestFirst.map((job) => job.id));
+    expect(new Set(listed.map((job) => job.id)).size).toBe(listed.length);
+    // The list says what GET /v1/imports/:id says, failed batches apart.
+    const { failedBatches: _, ...stopped } = await progress(abandoned.id);
+    expect(ours.find((job) => job.id === abandoned.id)).toEqual(stopped);
+    expect(stopped).toMatchObject({
+      status: "open",
+      expectedBatches: 3,
+      batches: { received: 1, queued: 0, done: 1, failed: 0 },
+      finishedAt: null,
+    });
+    expect(ours.find((job) => job.id === empty.id)).toMatchObject({ status: "open", batches: { received: 0 } });
+
+    const bad = await api.call("GET", "/v1/imports?before=imp_x&limit=0");
+    expect(bad.status).toBe(400);
+    expect((await errorOf(bad)).issues).toEqual([
+      { path: ["before"], message: "is not an import id" },
+      { path: ["limit"], message: "limit must be a whole number from 1 to 100" },
+    ]);
+    const unknown = await api.call("GET", `/v1/imports?before=imp_${"0".repeat(20)}`);
+    expect(unknown.status).toBe(404);
+    const anonymous = await SELF.fetch("http://example.com/v1/imports");
+    expect(anonymous.status).toBe(401);
   });
 
   it("stores the same orders and customer summaries as POST /v1/orders", async () => {

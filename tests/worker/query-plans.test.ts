@@ -281,6 +281,37 @@ describe("hot queries use indexes only", () => {
   });
 });
 
+describe("the imports list (D1 on either store)", () => {
+  it("pages newest first along imports_created_idx and tallies each page's batches by import", async () => {
+    for (let i = 0; i < 3; i++) {
+      const created = await app.fetch(
+        request("/v1/imports", {
+          method: "POST",
+          headers: { Authorization: `Bearer ${apiKey}`, "Content-Type": "application/json" },
+          body: JSON.stringify({ source: `${p} plan ${i}` }),
+        }),
+        env,
+        createExecutionContext(),
+      );
+      expect(created.status).toBe(201);
+    }
+    const imports = { Authorization: `Bearer ${apiKey}` };
+    const first = await statementsOf(request("/v1/imports?limit=1", { headers: imports }));
+    expect(first.status).toBe(200);
+    const page = await app.fetch(request("/v1/imports?limit=1", { headers: imports }), env, createExecutionContext());
+    const { next } = ((await page.json()) as { data: { next: string | null } }).data;
+    expect(next).toMatch(/^imp_/);
+    const second = await statementsOf(request(`/v1/imports?limit=1&before=${next}`, { headers: imports }));
+    expect(second.status).toBe(200);
+    const listed = [...first.statements, ...second.statements].filter((statement) =>
+      /FROM (imports|import_batches)\b/.test(statement.sql),
+    );
+    expect(listed.length).toBeGreaterThanOrEqual(4);
+    for (const statement of listed)
+      expect(await scansIn(statement), statement.sql.replace(/\s+/g, " ").trim()).toEqual([]);
+  });
+});
+
 /**
  * The plans of a nightly read where the job runs it: in D1, or in every customer shard (one plan each,
  * checked alike).

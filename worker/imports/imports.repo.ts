@@ -73,18 +73,34 @@ export async function insertImport(db: Db, row: ImportRow): Promise<void> {
   ]);
 }
 
+const importOf = (row: Record<string, unknown>): ImportRow => ({
+  id: String(row.id),
+  source: row.source === null ? null : String(row.source),
+  expectedBatches: row.expected_batches === null ? null : Number(row.expected_batches),
+  createdAt: String(row.created_at),
+});
+
+/**
+ * A page of imports, newest first, created before import `before` (its own row first read in the same
+ * statement; an id that is no import gives an empty page, so the route checks it first).
+ */
+export async function importsPage(db: Db, before: string | null, limit: number): Promise<ImportRow[]> {
+  const [rows = []] = await batchRows(db, [
+    before === null
+      ? sql`SELECT id, source, expected_batches, created_at FROM imports
+            ORDER BY created_at DESC, id DESC LIMIT ${limit}`
+      : sql`SELECT id, source, expected_batches, created_at FROM imports
+            WHERE (created_at, id) < (SELECT created_at, id FROM imports WHERE id = ${before})
+            ORDER BY created_at DESC, id DESC LIMIT ${limit}`,
+  ]);
+  return rows.map(importOf);
+}
+
 export async function loadImport(db: Db, id: string): Promise<ImportRow | null> {
   const [rows = []] = await batchRows(db, [
     sql`SELECT id, source, expected_batches, created_at FROM imports WHERE id = ${id}`,
   ]);
-  const row = rows[0];
-  if (!row) return null;
-  return {
-    id: String(row.id),
-    source: row.source === null ? null : String(row.source),
-    expectedBatches: row.expected_batches === null ? null : Number(row.expected_batches),
-    createdAt: String(row.created_at),
-  };
+  return rows[0] ? importOf(rows[0]) : null;
 }
 
 export async function loadBatch(db: Db, importId: string, sequence: number): Promise<BatchRow | null> {
@@ -249,19 +265,32 @@ export interface BatchTally extends BatchCounts {
 
 /** Batches, orders and counts of an import, per status. */
 export async function batchTallies(db: Db, importId: string): Promise<BatchTally[]> {
+  return (await batchTalliesOf(db, [importId])).get(importId) ?? [];
+}
+
+/** Batches, orders and counts of each of `importIds`, per status (an import with no batch is absent). */
+export async function batchTalliesOf(db: Db, importIds: readonly string[]): Promise<Map<string, BatchTally[]>> {
   const [rows = []] = await batchRows(db, [
-    sql`SELECT status, count(*) AS batches, sum(orders) AS orders, sum(accepted) AS accepted,
+    sql`SELECT import_id, status, count(*) AS batches, sum(orders) AS orders, sum(accepted) AS accepted,
           sum(duplicates) AS duplicates, sum(changed) AS changed, sum(suppressed) AS suppressed,
           sum(ignored) AS ignored, sum(merges) AS merges, sum(ignored_identifiers) AS ignored_identifiers, max(updated_at) AS updated_at
-        FROM import_batches WHERE import_id = ${importId} GROUP BY status`,
+        FROM import_batches WHERE import_id IN (SELECT value FROM ${jsonEach(importIds)}) GROUP BY import_id, status`,
   ]);
-  return rows.map((row) => ({
-    status: row.status as BatchStatus,
-    batches: Number(row.batches),
-    orders: Number(row.orders),
-    ...countsOf(row),
-    updatedAt: String(row.updated_at),
-  }));
+  const tallies = new Map<string, BatchTally[]>();
+  for (const row of rows) {
+    const id = String(row.import_id);
+    tallies.set(id, [
+      ...(tallies.get(id) ?? []),
+      {
+        status: row.status as BatchStatus,
+        batches: Number(row.batches),
+        orders: Number(row.orders),
+        ...countsOf(row),
+        updatedAt: String(row.updated_at),
+      },
+    ]);
+  }
+  return tallies;
 }
 
 /** A page of an import's batches in sequence order, of one status or all, after sequence `after`. */

@@ -1,6 +1,6 @@
 // Bulk imports through the queue (API key): create an import, post its batches (each validated like
-// POST /v1/orders, recorded, and sent to the queue as one message), read its progress, and list its
-// batches by status so a client can resume. The queue consumer (imports.consumer.ts) ingests them.
+// POST /v1/orders, recorded, and sent to the queue as one message), read its progress, list the
+// imports newest first, and list its batches by status so a client can resume. The queue consumer (imports.consumer.ts) ingests them.
 import { Hono } from "hono";
 import type { AppEnv, Env } from "../env.ts";
 import { requireApiKey } from "../http/auth.ts";
@@ -14,8 +14,10 @@ import {
   type BatchTally,
   batchesPage,
   batchTallies,
+  batchTalliesOf,
   deleteQueuedBatch,
   type ImportRow,
+  importsPage,
   insertBatch,
   insertImport,
   loadImport,
@@ -29,9 +31,11 @@ import {
   batchesQuerySchema,
   createImportSchema,
   type ImportMessage,
+  type ImportSummary,
   type ImportView,
   importBatchSchemaIn,
   importIdSchema,
+  importsQuerySchema,
   maxImportBatchMessageBytes,
   maxImportMessageBytes,
 } from "./imports.schemas.ts";
@@ -144,6 +148,25 @@ export const importRoutes = new Hono<AppEnv>()
     };
     await insertImport(c.var.db, row);
     return c.json({ data: importView(row, [], [], await pausedOnD1(c.env, c.var.db)) }, 201);
+  })
+  .get("/", async (c) => {
+    const { before, limit } = queryParams(c, importsQuerySchema);
+    if (before !== undefined) await existingImport(c, before);
+    const rows = await importsPage(c.var.db, before ?? null, limit + 1);
+    const page = rows.slice(0, limit);
+    const [tallies, pausedAt] = await Promise.all([
+      batchTalliesOf(
+        c.var.db,
+        page.map((row) => row.id),
+      ),
+      pausedOnD1(c.env, c.var.db),
+    ]);
+    const imports = page.map((row): ImportSummary => {
+      const { failedBatches: _listedApart, ...summary } = importView(row, tallies.get(row.id) ?? [], [], pausedAt);
+      return summary;
+    });
+    c.header("Cache-Control", "no-store");
+    return c.json({ data: { imports, next: rows.length > limit ? (page.at(-1)?.id ?? null) : null } });
   })
   .post("/:id/batches", async (c) => {
     const { id } = parseOrThrow(importIdSchema, c.req.param(), "import id");

@@ -30,6 +30,15 @@ export const importBatchSchemaIn = perCurrency((shopCurrency) =>
 
 export const importIdSchema = z.strictObject({ id: z.string().regex(/^imp_[0-9a-f]{20}$/, "is not an import id") });
 
+export const importsQuerySchema = z.strictObject({
+  /** The `next` of the previous page: imports created before this one. */
+  before: z
+    .string()
+    .regex(/^imp_[0-9a-f]{20}$/, "is not an import id")
+    .optional(),
+  limit: wholeNumberParam("limit", 1, 100).default(20),
+});
+
 export const batchStatuses = ["queued", "done", "failed"] as const;
 export type BatchStatus = (typeof batchStatuses)[number];
 
@@ -103,6 +112,12 @@ export const importViewSchema = z.object({
 export type ImportView = z.infer<typeof importViewSchema>;
 
 export const importResponseSchema = z.object({ data: importViewSchema });
+/** An import as the list shows it: its progress and totals, without its failed batches. */
+export const importSummarySchema = importViewSchema.omit({ failedBatches: true });
+export type ImportSummary = z.infer<typeof importSummarySchema>;
+export const importsResponseSchema = z.object({
+  data: z.object({ imports: z.array(importSummarySchema), next: z.string().nullable() }),
+});
 export const batchResponseSchema = z.object({ data: batchViewSchema });
 export const batchesResponseSchema = z.object({
   data: z.object({ batches: z.array(batchViewSchema), next: z.number().nullable() }),

@@ -1,0 +1,1 @@
+CREATE INDEX `imports_created_idx` ON `imports` (`created_at`,`id`);
