@@ -1,6 +1,7 @@
 import { env, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { customerResponseSchema } from "../../worker/customers/customers.schemas.ts";
+import { productResponseSchema, productsResponseSchema } from "../../worker/orders/orders.schemas.ts";
 import { anOrder, client, uniquePrefix, verified } from "../fixtures/builders.ts";
 
 const api = client(SELF);
@@ -134,6 +135,76 @@ describe("POST /v1/products", () => {
       .bind(`${p}-other`, `${p}-foreign`)
       .first();
     expect(written).toEqual({ n: 0 });
+  });
+});
+
+describe("GET /v1/products", () => {
+  it("reads a product back as stored, with its category's name and parent, and pages the catalog in id order", async () => {
+    const p = uniquePrefix();
+    const odd = `${p}/shoes 42`; // a slash and a space: the id is URL-encoded in the path
+    const sent = [
+      {
+        id: `${p}-b`,
+        title: "Trainers",
+        categoryId: `${p}-shoes`,
+        categoryName: "Shoes",
+        parentCategoryId: "apparel",
+        listPrice: 80,
+        salePrice: 64,
+        url: "https://shop.example/b",
+      },
+      { id: `${p}-a`, title: "Socks", categoryId: `${p}-shoes`, listPrice: 5, inStock: false, active: false },
+      { id: odd, title: "Boots", categoryId: `${p}-shoes`, listPrice: 120 },
+    ];
+    expect((await api.postProducts(sent)).status).toBe(200);
+    const read = async (id: string) => api.call("GET", `/v1/products/${encodeURIComponent(id)}`);
+    const trainers = await read(`${p}-b`);
+    expect(trainers.status).toBe(200);
+    expect(trainers.headers.get("Cache-Control")).toBe("no-store");
+    expect(productResponseSchema.parse(await trainers.json()).data).toEqual({
+      id: `${p}-b`,
+      title: "Trainers",
+      categoryId: `${p}-shoes`,
+      categoryName: "Shoes",
+      parentCategoryId: "apparel",
+      url: "https://shop.example/b",
+      imageUrl: null,
+      listPrice: 80,
+      salePrice: 64,
+      inStock: true,
+      active: true,
+      updatedAt: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T.*Z$/),
+    });
+    // An inactive product is still in the catalog: it reads back with active false.
+    expect(productResponseSchema.parse(await (await read(`${p}-a`)).json()).data).toMatchObject({
+      inStock: false,
+      active: false,
+      salePrice: null,
+    });
+    expect(productResponseSchema.parse(await (await read(odd)).json()).data.title).toBe("Boots");
+
+    const missing = await read(`${p}-none`);
+    expect(missing.status).toBe(404);
+    expect(((await missing.json()) as { error: { message: string } }).error.message).toContain(`${p}-none`);
+    expect((await api.call("GET", `/v1/products/${"x".repeat(201)}`)).status).toBe(400);
+    expect((await SELF.fetch(`http://example.com/v1/products/${p}-b`)).status).toBe(401);
+    expect((await SELF.fetch("http://example.com/v1/products")).status).toBe(401);
+
+    // Pages in id order from just before ours: each next is the last id of its page.
+    const seen: string[] = [];
+    let after = `${p}-`;
+    for (let pages = 0; pages < 10; pages++) {
+      const response = await api.call("GET", `/v1/products?limit=1&after=${encodeURIComponent(after)}`);
+      expect(response.status).toBe(200);
+      const { products, next } = productsResponseSchema.parse(await response.json()).data;
+      seen.push(...products.map((product) => product.id).filter((id) => id.startsWith(p)));
+      if (next === null || !next.startsWith(p)) break;
+      expect(next).toBe(products.at(-1)?.id);
+      after = next;
+    }
+    expect(seen).toEqual([`${p}-a`, `${p}-b`, odd].sort());
+    const bad = await api.call("GET", "/v1/products?limit=501");
+    expect(bad.status).toBe(400);
   });
 });
 

@@ -1,4 +1,5 @@
-// Server-to-server ingestion: orders, identify calls and catalog upserts (API key).
+// Server-to-server ingestion: orders, identify calls and catalog upserts, and the catalog read back
+// (API key).
 
 import { type Context, Hono } from "hono";
 import type { AppEnv } from "../env.ts";
@@ -6,8 +7,8 @@ import { conversionsOf, recordConversions, storedConversions } from "../events/c
 import { moveCustomerEvents } from "../events/events.repo.ts";
 import { requireApiKey } from "../http/auth.ts";
 import { retailerCurrency } from "../http/config.ts";
-import { ApiError, invalidRequest } from "../http/errors.ts";
-import { jsonBody, problemsFound } from "../http/validate.ts";
+import { ApiError, invalidRequest, notFound } from "../http/errors.ts";
+import { jsonBody, parseOrThrow, problemsFound, queryParams } from "../http/validate.ts";
 import { assertWritesOpen } from "../http/write-pause.ts";
 import { enabledMatchKeys, matchKinds } from "../identity/match-keys.ts";
 import { phoneRegion } from "../identity/phone.ts";
@@ -17,8 +18,15 @@ import { identifySharded, ingestSharded } from "../shards/ingest-router.ts";
 import { shardCount } from "../shards/shards.ts";
 import { type IngestRefusal, identify, ingestOrders } from "./ingest.ts";
 import type { IdentifiersInput, OrderInput } from "./orders.schemas.ts";
-import { identifySchema, maxBatchBodyBytes, ordersBatchSchemaIn, productsBatchSchemaIn } from "./orders.schemas.ts";
-import { upsertProducts } from "./products.repo.ts";
+import {
+  identifySchema,
+  maxBatchBodyBytes,
+  ordersBatchSchemaIn,
+  productIdParamSchema,
+  productsBatchSchemaIn,
+  productsQuerySchema,
+} from "./orders.schemas.ts";
+import { loadProduct, productsPage, upsertProducts } from "./products.repo.ts";
 
 /** Orders dated further ahead than this are a clock or format error at the source. */
 const maxFutureSkewMs = 24 * 3600 * 1000;
@@ -92,6 +100,7 @@ export const ingestRoutes = new Hono<AppEnv>()
   .use("/orders", requireApiKey)
   .use("/identify", requireApiKey)
   .use("/products", requireApiKey)
+  .use("/products/*", requireApiKey)
   .post("/orders", async (c) => {
     const shopCurrency = retailerCurrency(c.env.RETAILER_CURRENCY);
     const { orders } = await jsonBody(c, ordersBatchSchemaIn(shopCurrency), maxBatchBodyBytes);
@@ -131,4 +140,18 @@ export const ingestRoutes = new Hono<AppEnv>()
     forgetCatalog(); // this isolate serves the new catalog at once; others within a minute
 
     return c.json({ data: { upserted: products.length } });
+  })
+  .get("/products", async (c) => {
+    const { after, limit } = queryParams(c, productsQuerySchema);
+    const rows = await productsPage(c.var.db, after ?? null, limit + 1);
+    const products = rows.slice(0, limit);
+    c.header("Cache-Control", "no-store");
+    return c.json({ data: { products, next: rows.length > limit ? (products.at(-1)?.id ?? null) : null } });
+  })
+  .get("/products/:id", async (c) => {
+    const { id } = parseOrThrow(productIdParamSchema, c.req.param(), "product id");
+    const product = await loadProduct(c.var.db, id);
+    if (!product) throw notFound(`No product ${JSON.stringify(id)} in the catalog.`);
+    c.header("Cache-Control", "no-store");
+    return c.json({ data: product });
   });

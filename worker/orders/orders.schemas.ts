@@ -10,6 +10,7 @@ import {
   noControlCharacters,
   printable,
   textField,
+  wholeNumberParam,
 } from "../http/fields.schemas.ts";
 import { ignoredReasons } from "../recommendations/attribution.ts";
 
@@ -195,6 +196,37 @@ export const productsBatchSchemaIn = perCurrency((shopCurrency) =>
       if (Array.isArray(products)) duplicateIds("products", products, context);
     }),
 );
+
+/** GET /v1/products/:id: the product's id as sent (URL-encoded in the path). */
+export const productIdParamSchema = z.strictObject({ id });
+
+/** GET /v1/products: a page of the catalog in id order. */
+export const productsQuerySchema = z.strictObject({
+  /** The `next` of the previous page: products with a greater id. */
+  after: id.optional(),
+  limit: wholeNumberParam("limit", 1, 500).default(100),
+});
+
+/** A product as the catalog stores it, with its category's name and parent. */
+export const productViewSchema = z.object({
+  id: z.string(),
+  title: z.string(),
+  categoryId: z.string(),
+  categoryName: z.string().nullable(),
+  parentCategoryId: z.string().nullable(),
+  url: z.string().nullable(),
+  imageUrl: z.string().nullable(),
+  listPrice: z.number(),
+  salePrice: z.number().nullable(),
+  inStock: z.boolean(),
+  active: z.boolean(),
+  updatedAt: z.string(),
+});
+export type ProductView = z.infer<typeof productViewSchema>;
+export const productResponseSchema = z.object({ data: productViewSchema });
+export const productsResponseSchema = z.object({
+  data: z.object({ products: z.array(productViewSchema), next: z.string().nullable() }),
+});
 
 export type OrderInput = z.infer<typeof orderSchema>;
 export type IdentifiersInput = z.infer<typeof identifiersSchema>;
