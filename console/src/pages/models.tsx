@@ -293,7 +293,10 @@ function Fits({ models }: { models: Models }) {
               ))}
               {customer.valueTierFloor === undefined ? null : (
                 <tr>
-                  <th scope="row" title="A tenth of the median customer's mean purchase-day value">
+                  <th
+                    scope="row"
+                    title="A tenth of the median customer's mean purchase-day value: the tiers rank the customers at or above it"
+                  >
                     floor (none above low under it)
                   </th>
                   <td>{money(customer.valueTierFloor)}</td>

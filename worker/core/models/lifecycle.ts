@@ -190,9 +190,10 @@ export interface ValueTierOptions {
   highShare: number;
   mediumShare: number;
   /**
-   * Least 12-month CLV of any tier above low, in currency. Quantiles alone would name the best of a
-   * base that has stopped buying "top": after years of old history are loaded, most CLVs are ~0 and so
-   * are the quantiles. The nightly fit sets it to `floorShareOfPurchaseDay` of a typical purchase day.
+   * Least 12-month CLV of any tier above low, in currency; the tiers' shares are of the customers at
+   * or above it. Quantiles of everyone would name the best of a base that has stopped buying "top":
+   * after years of old history are loaded, most CLVs are ~0 and so are the quantiles. The nightly fit
+   * sets it to `floorShareOfPurchaseDay` of a typical purchase day.
    */
   floor: number;
 }
@@ -202,7 +203,10 @@ export const defaultValueTierOptions: ValueTierOptions = { topShare: 0.1, highSh
 /** The share of the population's median purchase-day value under which no customer ranks above low. */
 export const floorShareOfPurchaseDay = 0.1;
 
-/** Minimum CLV of each tier: the population's CLV quantiles, none below the floor. */
+/**
+ * Minimum CLV of each tier: quantiles of the CLVs at or above the floor (the customers expected to
+ * spend anything worth the name), so top is their highest 10%, high the next 20%, medium the next 30%.
+ */
 export interface ValueTierThresholds {
   top: number;
   high: number;
@@ -220,8 +224,11 @@ export function valueTierThresholds(
   if (!(floor >= 0 && Number.isFinite(floor)))
     throw new Error("valueTierThresholds: floor must be a finite number >= 0");
   if (clvs.length === 0) throw new Error("valueTierThresholds: need at least one CLV");
-  const sorted = Float64Array.from(clvs).sort();
-  const cut = (level: number) => Math.max(floor, quantileSorted(sorted, level));
+  // Ranked among the customers worth ranking: with most of a base under the floor, quantiles of all
+  // would put every cut-off on the floor, the living all top or high and medium empty.
+  const sorted = Float64Array.from(clvs.filter((clv) => clv > 0 && clv >= floor)).sort();
+  if (sorted.length === 0) return { top: floor, high: floor, medium: floor };
+  const cut = (level: number) => quantileSorted(sorted, level);
   return {
     top: cut(1 - topShare),
     high: cut(1 - topShare - highShare),
