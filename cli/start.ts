@@ -1,5 +1,7 @@
 // `npm start`: local D1 with migrations applied, the worker on http://127.0.0.1:8787, demo data seeded
-// once (a second start reuses the database), then what to open and the local keys.
+// once (a second start reuses the database), then what to open and the local keys. `npm start --
+// --no-demo` starts without the demo (for loading one's own data), `--state <dir>` on another local
+// store, `--no-build` with the assets as last built.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { copyFileSync, existsSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
@@ -14,6 +16,32 @@ const bin = (name: string) => path.join(root, "node_modules/.bin", name);
 const port = Number(process.env.PORT ?? 8787);
 const url = `http://127.0.0.1:${port}`;
 const env = { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" };
+const usage = `Usage: npm start [-- --no-demo] [-- --state <dir>] [-- --no-build]
+  --no-demo      start without the demo retailer: no demo data seeded, no model fit, no /demo
+                 (for loading your own data; a store that holds the demo already keeps it)
+  --state <dir>  keep the local databases in <dir> (default .wrangler/state): a store of its own
+  --no-build     serve the widget and console as last built (dist/public), for a quicker restart`;
+
+/** The command line's options; a mistake in it stops the start, with the usage. */
+function startOptions(args: readonly string[]): { demo: boolean; stateDir: string; build: boolean } {
+  let demo = true;
+  let build = true;
+  let stateDir = ".wrangler/state";
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    if (arg === "--no-demo") demo = false;
+    else if (arg === "--no-build") build = false;
+    else if (arg === "--state" || arg.startsWith("--state=")) {
+      const value = arg === "--state" ? args[++i] : arg.slice("--state=".length);
+      if (!value || value.startsWith("--")) throw new Error(`--state needs a folder.\n${usage}`);
+      stateDir = value;
+    } else if (arg === "--help" || arg === "-h") {
+      console.log(usage);
+      process.exit(0);
+    } else throw new Error(`unknown option ${JSON.stringify(arg)}.\n${usage}`);
+  }
+  return { demo, stateDir, build };
+}
 
 function step(message: string) {
   console.log(`\x1b[36m›\x1b[0m ${message}`);
@@ -79,15 +107,25 @@ async function ensurePortFree() {
 let devServer: ChildProcess | undefined;
 
 async function main() {
+  const options = startOptions(process.argv.slice(2));
+  const persistDir = path.resolve(root, options.stateDir);
   await ensurePortFree();
-  const vars = localVars();
-  step("Building the widget, demo storefront and console…");
-  execFileSync(process.execPath, ["--import", "tsx", "widget/build.ts"], { cwd: root, stdio: "inherit" });
-  execFileSync(process.execPath, ["--import", "tsx", "console/build.ts"], { cwd: root, stdio: "inherit" });
+  // Without the demo, /demo is off for this run too: its storefront would show a catalog that is not there.
+  const vars = { ...localVars(), ...(options.demo ? {} : { PATRON_DEMO: "off" }) };
+  if (options.build) {
+    step("Building the widget, demo storefront and console…");
+    execFileSync(process.execPath, ["--import", "tsx", "widget/build.ts"], { cwd: root, stdio: "inherit" });
+    execFileSync(process.execPath, ["--import", "tsx", "console/build.ts"], { cwd: root, stdio: "inherit" });
+  } else if (!existsSync(path.join(root, "dist/public/widget/v1.js")))
+    throw new Error("--no-build: nothing is built yet (dist/public): run npm start without it once");
 
-  step("Applying migrations to the local D1 databases, main and events (.wrangler/state)…");
+  step(`Applying migrations to the local D1 databases, main and events (${path.relative(root, persistDir) || "."})…`);
   for (const { binding } of databases)
-    execFileSync(bin("wrangler"), ["d1", "migrations", "apply", binding, "--local"], { cwd: root, env, stdio: "pipe" });
+    execFileSync(bin("wrangler"), ["d1", "migrations", "apply", binding, "--local", "--persist-to", persistDir], {
+      cwd: root,
+      env,
+      stdio: "pipe",
+    });
 
   step(`Starting the worker on ${url}…`);
   // Wrangler's dev server without its inspector, which now and then crashed workerd during the model fit
@@ -97,7 +135,7 @@ async function main() {
     cwd: root,
     env: {
       ...env,
-      PATRON_DEV_SERVER: JSON.stringify({ port, persistDir: path.join(root, ".wrangler/state"), vars }),
+      PATRON_DEV_SERVER: JSON.stringify({ port, persistDir, vars }),
     },
     stdio: ["ignore", "inherit", "inherit"],
   });
@@ -132,7 +170,14 @@ async function main() {
       throw new Error(`the worker refused the demo lookup: ${error instanceof Error ? error.message : String(error)}`);
     },
   );
-  if (stored) {
+  if (!options.demo) {
+    if (stored)
+      step(
+        `This local store (${options.stateDir}) holds the demo retailer already: its customers will be counted, ranked and ` +
+          "fitted with yours. For your data alone, start on a store of its own: npm start -- --no-demo --state .wrangler/own",
+      );
+    else step("No demo data: load your own (npx patron import …, docs/import.md), then run the nightly job.");
+  } else if (stored) {
     step("Demo data already stored locally: reusing it.");
   } else {
     step("Seeding the demo retailer (catalog, customers, web and store orders)…");
@@ -147,6 +192,50 @@ async function main() {
         `in ${Math.round(counts.elapsedMs / 1000)} s. A shopper whose web and store identifiers never meet stays two customers until they do.`,
     );
   }
+  if (options.demo) await fitModels(adminKey);
+  const shards = Number(vars.SHARD_COUNT ?? 0);
+  const store = shards > 0 ? `local D1 and ${shards} customer shards (local Durable Objects)` : "local D1";
+  // A reshard or rebalance left half done (the switch restarts npm start) is said after the banner.
+  const pending = shards > 0 ? await shardsUnderWay(url, adminKey) : [];
+  const where = options.stateDir === ".wrangler/state" ? "" : ` (kept in ${options.stateDir})`;
+  console.log(
+    options.demo
+      ? `
+  Patron is running on ${store}${where}.
+
+    Demo storefront   ${url}/demo
+    Console           ${url}/console   (sign in with the admin key)
+    Health            ${url}/health
+    API key           ${apiKey}        (POST /v1/orders, /v1/identify, /v1/products)
+    Admin key         ${adminKey}      (GET /v1/customers/..., /v1/admin/...)
+    Shopper token     npx patron token --sub demo-full-price
+    Your own page     add its origin to ALLOWED_ORIGINS in .dev.vars and restart (docs/embedding.md)
+
+  Try:
+    curl -s -H "Authorization: Bearer ${adminKey}" "${url}/v1/customers/lookup?kind=account&value=demo-full-price"
+
+  Press Ctrl-C to stop.
+`
+      : `
+  Patron is running on ${store}${where}, without the demo.
+
+    Console           ${url}/console   (sign in with the admin key)
+    Health            ${url}/health
+    API key           ${apiKey}        (POST /v1/orders, /v1/identify, /v1/products)
+    Admin key         ${adminKey}      (GET /v1/customers/..., /v1/admin/...)
+
+  Load your data, then fit the models (as of the history's last day when it is old: docs/import.md):
+    npx patron import products <file> --url ${url}
+    npx patron import orders <file> --url ${url}
+    curl -s -X POST -H "Authorization: Bearer ${adminKey}" "${url}/v1/admin/jobs/nightly?wait=1"
+
+  Press Ctrl-C to stop.
+`,
+  );
+  for (const line of pending) console.log(`  ${line}\n`);
+}
+
+async function fitModels(adminKey: string) {
   step("Fitting the customer models (the nightly job)…");
   const fit = await fetch(`${url}/v1/admin/jobs/nightly?wait=1`, {
     method: "POST",
@@ -162,28 +251,6 @@ async function main() {
     const why = run.data?.error ?? run.error?.message ?? run.data?.status ?? String(fit.status);
     step(`The model job did not finish (${why}); recommendations still work from live data.`);
   }
-
-  const shards = Number(vars.SHARD_COUNT ?? 0);
-  const store = shards > 0 ? `local D1 and ${shards} customer shards (local Durable Objects)` : "local D1";
-  // A reshard or rebalance left half done (the switch restarts npm start) is said after the banner.
-  const pending = shards > 0 ? await shardsUnderWay(url, adminKey) : [];
-  console.log(`
-  Patron is running on ${store}.
-
-    Demo storefront   ${url}/demo
-    Console           ${url}/console   (sign in with the admin key)
-    Health            ${url}/health
-    API key           ${apiKey}        (POST /v1/orders, /v1/identify, /v1/products)
-    Admin key         ${adminKey}      (GET /v1/customers/..., /v1/admin/...)
-    Shopper token     npx patron token --sub demo-full-price
-    Your own page     add its origin to ALLOWED_ORIGINS in .dev.vars and restart (docs/embedding.md)
-
-  Try:
-    curl -s -H "Authorization: Bearer ${adminKey}" "${url}/v1/customers/lookup?kind=account&value=demo-full-price"
-
-  Press Ctrl-C to stop.
-`);
-  for (const line of pending) console.log(`  ${line}\n`);
 }
 
 /** What `patron shards status` says is under way (a reshard, a rebalance pass, moves); nothing when it cannot say. */

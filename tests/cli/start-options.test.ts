@@ -1,0 +1,84 @@
+// `npm start`'s options: `--no-demo` starts on a local store with no demo retailer (nothing seeded, no
+// model fit, /demo off), `--state <dir>` keeps that store in a folder of its own, `--no-build` serves
+// the assets as built; a mistake in them stops the start before anything is built.
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { expect, it, onTestFinished } from "vitest";
+
+const root = path.resolve(import.meta.dirname, "../..");
+
+function startWith(args: string[]) {
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = execFile(
+      process.execPath,
+      ["--import", "tsx", path.join(root, "cli/start.ts"), ...args],
+      { cwd: root, env: { ...process.env, PORT: "8799" }, timeout: 60_000 },
+      (_error, out, err) => resolve({ code: child.exitCode, stdout: out, stderr: err }),
+    );
+  });
+}
+
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
+  const { port } = probe.address() as { port: number };
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
+
+it("refuses an unknown option or a --state without a folder, with the usage, before building", async () => {
+  for (const [args, message] of [
+    [["--nodemo"], 'unknown option "--nodemo"'],
+    [["--state"], "--state needs a folder"],
+  ] as const) {
+    const { code, stdout, stderr } = await startWith([...args]);
+    expect(code).toBe(1);
+    expect(stderr).toContain(message);
+    expect(stderr).toContain("Usage: npm start [-- --no-demo] [-- --state <dir>] [-- --no-build]");
+    expect(stdout).not.toContain("Building");
+  }
+}, 120_000);
+
+it("starts without the demo on a store of its own: nothing seeded, no /demo, and says how to load data", async () => {
+  const state = mkdtempSync(path.join(tmpdir(), "patron-start-"));
+  const port = await freePort();
+  const child: ChildProcess = spawn(
+    process.execPath,
+    // --no-build: the other tests' worker and browser serve dist/public meanwhile, so it is not rebuilt under them.
+    ["--import", "tsx", path.join(root, "cli/start.ts"), "--no-demo", "--state", state, "--no-build"],
+    { cwd: root, env: { ...process.env, PORT: String(port) }, detached: true, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let output = "";
+  child.stdout?.on("data", (chunk) => {
+    output += String(chunk);
+  });
+  child.stderr?.on("data", (chunk) => {
+    output += String(chunk);
+  });
+  onTestFinished(async () => {
+    if (child.exitCode === null && child.pid) {
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      process.kill(-child.pid, "SIGTERM");
+      await exited;
+    }
+    rmSync(state, { recursive: true, force: true });
+  });
+  await expect.poll(() => output, { timeout: 150_000, interval: 500 }).toContain("Press Ctrl-C to stop.");
+  expect(output).toContain("without the demo");
+  expect(output).toContain(`(kept in ${state})`);
+  expect(output).toContain("No demo data: load your own");
+  expect(output).not.toContain("Seeding the demo");
+  expect(output).not.toContain("Building");
+  expect(output).not.toContain("Fitting the customer models");
+  const base = `http://127.0.0.1:${port}`;
+  const admin = { Authorization: "Bearer dev-admin-key" };
+  expect((await fetch(`${base}/health`)).status).toBe(200);
+  expect((await fetch(`${base}/demo/`)).status).toBe(404);
+  const lookup = await fetch(`${base}/v1/customers/lookup?kind=account&value=demo-full-price`, { headers: admin });
+  expect(lookup.status).toBe(404);
+  // No model fit yet: the first run may be as of an old history's last day.
+  expect((await fetch(`${base}/v1/admin/models`, { headers: admin })).status).toBe(404);
+}, 200_000);
