@@ -111,7 +111,7 @@ async function main() {
   const persistDir = path.resolve(root, options.stateDir);
   await ensurePortFree();
   // Without the demo, /demo is off for this run too: its storefront would show a catalog that is not there.
-  const vars = { ...localVars(), ...(options.demo ? {} : { PATRON_DEMO: "off" }) };
+  const vars: Record<string, string> = { ...localVars(), ...(options.demo ? {} : { PATRON_DEMO: "off" }) };
   if (options.build) {
     step("Building the widget, demo storefront and console…");
     execFileSync(process.execPath, ["--import", "tsx", "widget/build.ts"], { cwd: root, stdio: "inherit" });
