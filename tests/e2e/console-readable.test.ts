@@ -39,6 +39,23 @@ const app = useConsole({
   worker: { vars: { RETAILER_TIME_ZONE: retailerZone } },
   async seed(worker) {
     await demoCustomers(40)(worker);
+    // One category bought on one day only, a week ago: it has no rhythm of its own.
+    const gift = {
+      id: "readable-gift-card",
+      channel: "store",
+      storeId: "store-1",
+      placedAt: new Date(Date.now() - 7 * 86_400_000).toISOString(),
+      currency: "USD",
+      identifiers: { loyalty: "LY-DEMO-0003" },
+      lines: [{ productId: "gift-card-25", categoryId: "gift-cards", quantity: 1, unitPrice: 25, listPrice: 25 }],
+      recommendationId: null,
+    };
+    const posted = await fetch(`${worker.url}/v1/orders`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${testSecrets.PATRON_API_KEY}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ orders: [gift] }),
+    });
+    expect(posted.status, await posted.clone().text()).toBe(200);
     expect((await admin<{ status: string }>("/v1/admin/jobs/nightly?wait=1", "POST")).status).toBe("done");
     const found = await admin<CustomerResponse["data"]>("/v1/customers/lookup?kind=loyalty&value=LY-DEMO-0003");
     customer = await admin(`/v1/customers/${encodeURIComponent(found.customerId)}`);
@@ -161,6 +178,18 @@ describe("the customer page, read by a person", () => {
       expect(shown).toContain(category.categoryName);
       expect(shown).not.toContain(category.categoryId);
     }
+    // A category bought on one day has no rhythm of its own: no overdue ratio (it would be everyone's).
+    const lapse = await categories.evaluateAll((rows) =>
+      Object.fromEntries(rows.map((row) => [row.querySelector("td")?.textContent, row.lastElementChild?.textContent])),
+    );
+    const days = customer.summary!.categories.map(
+      (category) => [category.categoryName ?? category.categoryId, category.purchaseDays] as const,
+    );
+    expect(days.some(([, n]) => n === 1)).toBe(true);
+    expect(days.some(([, n]) => n > 1)).toBe(true);
+    for (const [name, n] of days)
+      if (n === 1) expect(lapse[name]).toBe("bought on one day: no rhythm of its own");
+      else expect(lapse[name]).not.toContain("one day");
   });
 
   it("explains P(alive), the overdue ratio, the stage's reasons and the shelf's arm in words on the page", async () => {

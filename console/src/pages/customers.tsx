@@ -619,6 +619,8 @@ interface Customer {
       categoryId: string;
       categoryName: string | null;
       orders: number;
+      /** Days it was bought on: on one day only, it has no rhythm of its own (never lapsed). */
+      purchaseDays: number;
       spend: number;
       lastPurchaseAt: string | null;
     }[];
@@ -875,9 +877,11 @@ function Categories({ customer }: { customer: Customer }) {
                         <span class="muted small">
                           {oneOrder
                             ? "one order: no rhythm yet"
-                            : profile.overdueRatio == null
-                              ? "on rhythm"
-                              : `overdue ratio ${ratio(profile.overdueRatio)}`}
+                            : stats?.purchaseDays === 1
+                              ? "bought on one day: no rhythm of its own"
+                              : profile.overdueRatio == null
+                                ? "on rhythm"
+                                : `overdue ratio ${ratio(profile.overdueRatio)}`}
                         </span>
                       )
                     ) : (
