@@ -18,7 +18,7 @@ interface Diagnostics {
   sampledCustomers: number;
   model: string;
   regularity: boolean;
-  calibration: { from: string; to: string };
+  calibration: { from: string; to: string; firstPurchase: string };
   holdout: { from: string; to: string };
   periodDays: number;
   customers: number;
@@ -126,6 +126,10 @@ describe("GET /v1/admin/models/diagnostics", () => {
         )
       ).reduce((total, row) => total + row.n, 0);
     expect(data.totals.calibration.actual).toBe(await repeatDays("0000", data.calibration.to));
+    // The first purchase the fit saw: the first stored order's day (the year fits in the plotted weeks).
+    const firsts = await storeRows<{ first: string }>("SELECT min(substr(placed_at, 1, 10)) AS first FROM orders");
+    expect(data.calibration.firstPurchase).toBe(firsts.map((row) => row.first).sort()[0]);
+    expect(data.calibration.firstPurchase >= data.calibration.from).toBe(true);
     expect(data.totals.holdout.actual).toBe(await repeatDays(data.holdout.from, data.holdout.to));
     const periodSum = data.tracking.reduce((total, period) => total + period.actual, 0);
     expect(periodSum).toBe(data.totals.calibration.actual + data.totals.holdout.actual);

@@ -30,7 +30,8 @@ type DiagnosticsView =
       model: "bgnbd" | "mbgnbd";
       /** Whether each customer's purchase regularity was used, as in the live fit. */
       regularity: boolean;
-      calibration: { from: string; to: string };
+      /** firstPurchase: the first purchase day the fit saw (absent in diagnostics stored before it). */
+      calibration: { from: string; to: string; firstPurchase?: string };
       holdout: { from: string; to: string };
       periodDays: number;
       customers: number;
@@ -376,6 +377,8 @@ function forecastVerdict(expected: number, actual: number): string {
 function DiagnosticsCharts({ data }: { data: Extract<DiagnosticsView, { status: "ready" }> }) {
   const holdoutStart = data.tracking.findIndex((period) => period.phase === "holdout");
   const labels = data.tracking.map((period) => day(period.from));
+  const olderHistory =
+    data.calibration.firstPurchase !== undefined && data.calibration.firstPurchase < data.calibration.from;
   const name = data.model === "mbgnbd" ? "MBG/NBD" : "BG/NBD";
   return (
     <>
@@ -386,8 +389,12 @@ function DiagnosticsCharts({ data }: { data: Extract<DiagnosticsView, { status: 
       </p>
       <p class="muted">
         Fitted on {count(data.customers, "customer")} ({data.sampledCustomers.toLocaleString("en-US")} sampled) over the
-        calibration period {day(data.calibration.from)} – {day(data.calibration.to)}, then compared with the holdout
-        period {day(data.holdout.from)} – {day(data.holdout.to)}. Computed {dateTime(data.computedAt)}.
+        calibration period {day(data.calibration.from)} – {day(data.calibration.to)}
+        {olderHistory
+          ? ` (and every purchase before it, from ${day(data.calibration.firstPurchase as string)}: the plot shows the last ${count(data.tracking.filter((period) => period.phase === "calibration").length, "week")})`
+          : ""}
+        , then compared with the holdout period {day(data.holdout.from)} – {day(data.holdout.to)}. Computed{" "}
+        {dateTime(data.computedAt)}.
       </p>
       <dl class="tiles">
         <div class="tile">

@@ -17,7 +17,7 @@ describe("modelDiagnostics on CDNOW", () => {
   it("splits as the paper does: 39 + 39 weeks, the 2,357-customer cohort", () => {
     // The nightly fit's choice on these purchases: the BG/NBD (the MBG/NBD is likelier by a near-tie only).
     expect(diagnostics).toMatchObject({ model: "bgnbd", regularity: true });
-    expect(diagnostics.calibration).toEqual({ from: "1997-01-01", to: "1997-09-30" });
+    expect(diagnostics.calibration).toEqual({ from: "1997-01-01", to: "1997-09-30", firstPurchase: "1997-01-01" });
     expect(diagnostics.holdout).toEqual({ from: "1997-10-01", to: "1998-06-30" });
     expect(diagnostics.customers).toBe(2357);
     expect(diagnostics.tracking).toHaveLength(78);
@@ -54,6 +54,16 @@ describe("modelDiagnostics on CDNOW", () => {
     for (const group of diagnostics.byFrequency)
       expect(Math.abs(group.expectedMean - group.actualMean)).toBeLessThan(0.45);
     expect(diagnostics.byFrequency[7]!.expectedMean).toBeGreaterThan(diagnostics.byFrequency[1]!.expectedMean);
+  });
+
+  it("names the first purchase the fit saw when the history is older than the weeks it plots", () => {
+    const later = modelDiagnostics(events, cdnowHoldoutEndDay + 1200);
+    if (!later.ok) throw new Error(`no diagnostics: ${later.reason}`);
+    const { calibration, tracking } = later.diagnostics;
+    expect(calibration.firstPurchase).toBe("1997-01-01");
+    expect(calibration.from).toBe(tracking[0]!.from);
+    expect(Date.parse(calibration.from) - Date.parse(calibration.firstPurchase)).toBeGreaterThan(365 * 86_400_000);
+    expect(later.diagnostics.customers).toBe(2357);
   });
 
   it("declines histories too short or too small to split", () => {

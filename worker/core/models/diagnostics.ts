@@ -86,7 +86,12 @@ export interface Diagnostics {
   model: "bgnbd" | "mbgnbd";
   /** Whether the fit used each customer's gap regularity (Erlang-k gaps), as the nightly fit does. */
   regularity: boolean;
-  calibration: { from: string; to: string };
+  /**
+   * The tracking plot's calibration weeks, `from` – `to` (at most `maxCalibrationDays`), and the first
+   * purchase day the fit saw, `firstPurchase`: the fit reads every calibration purchase up to `to`,
+   * so a history older than the plot is fitted too.
+   */
+  calibration: { from: string; to: string; firstPurchase: string };
   holdout: { from: string; to: string };
   periodDays: number;
   /** Customers in the calibration cohort (first purchase on or before the cutoff). */
@@ -241,7 +246,7 @@ export function modelDiagnostics(
     diagnostics: {
       model: fit.dropoutAtFirstPurchase ? "mbgnbd" : "bgnbd",
       regularity: options.model.regularity.max > 1,
-      calibration: { from: dayToIsoDate(startDay), to: dayToIsoDate(cutoffDay) },
+      calibration: { from: dayToIsoDate(startDay), to: dayToIsoDate(cutoffDay), firstPurchase: dayToIsoDate(firstDay) },
       holdout: { from: dayToIsoDate(cutoffDay + 1), to: dayToIsoDate(asOfDay) },
       periodDays,
       customers: customers.length,
