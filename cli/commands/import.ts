@@ -126,9 +126,16 @@ async function prepareOrders(
       .map(([reason, count]) => `${count} × ${reason}`)
       .join(", ");
     notes.push(
-      `skipped ${stats.skippedLines} lines (${reasons}); ${stats.emptyOrders} more orders of the file had no line left and are not among them`,
+      `skipped ${stats.skippedLines} lines (${reasons})` +
+        (stats.emptyOrders > 0
+          ? `; ${stats.emptyOrders} ${stats.emptyOrders === 1 ? "order had no other line and is" : "orders had no other line and are"} not sent`
+          : ""),
     );
   }
+  if (stats.countedAsOneUnit > 0)
+    notes.push(
+      `counted ${stats.countedAsOneUnit} ${stats.countedAsOneUnit === 1 ? "line" : "lines"} sold by measure as one unit each, at the line's prices (countAsOneUnit)`,
+    );
   const conflict = stats.firstConflict;
   if (conflict)
     notes.push(

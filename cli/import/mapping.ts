@@ -485,6 +485,8 @@ export interface MappedLine {
   /** Null when the row is skipped (zero or negative quantity): counted, not sent. */
   line: WireOrderLine | null;
   skipReason?: string;
+  /** True when `countAsOneUnit` made the line one unit. */
+  countedAsOneUnit?: true;
 }
 
 const patterns = new Map<string, RegExp>();
@@ -556,7 +558,7 @@ export function mapOrderRow(mapping: OrderMapping, row: Row, lookups: LookupTabl
     unitPrice: Number(unitPrice),
     listPrice: listPrice === null ? Number(unitPrice) : Math.max(Number(listPrice), Number(unitPrice)),
   };
-  return { orderId, header, line };
+  return byMeasure ? { orderId, header, line, countedAsOneUnit: true } : { orderId, header, line };
 }
 
 export function mapProductRow(mapping: ProductMapping, row: Row, lookups: LookupTables = {}): WireProduct {
@@ -603,6 +605,8 @@ export interface GroupingStats {
   skipReasons: Record<string, number>;
   /** Orders all of whose lines were skipped: not sent. */
   emptyOrders: number;
+  /** Lines sold by measure, sent as one unit each (`countAsOneUnit`). */
+  countedAsOneUnit: number;
   /** Rows whose order header (date, channel, store, currency, identifiers) differs from their order's first row's. */
   headerConflicts: number;
   /** The first such row, to name in the warning. */
@@ -647,7 +651,14 @@ export function groupOrderLines(rows: Iterable<{ mapped: MappedLine; line: numbe
   stats: GroupingStats;
 } {
   const byId = new Map<string, GroupedOrder>();
-  const stats: GroupingStats = { rows: 0, skippedLines: 0, skipReasons: {}, emptyOrders: 0, headerConflicts: 0 };
+  const stats: GroupingStats = {
+    rows: 0,
+    skippedLines: 0,
+    skipReasons: {},
+    emptyOrders: 0,
+    countedAsOneUnit: 0,
+    headerConflicts: 0,
+  };
   for (const { mapped, line } of rows) {
     stats.rows++;
     let grouped = byId.get(mapped.orderId);
@@ -663,6 +674,7 @@ export function groupOrderLines(rows: Iterable<{ mapped: MappedLine; line: numbe
       }
     }
     grouped.lines.push(line);
+    if (mapped.countedAsOneUnit) stats.countedAsOneUnit++;
     if (mapped.line) grouped.order.lines.push(mapped.line);
     else {
       stats.skippedLines++;

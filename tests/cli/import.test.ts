@@ -84,10 +84,19 @@ function figure(output: string, label: string): number {
 }
 
 /** Orders the fixture should produce: baskets with at least one line of positive quantity. */
-function expectedOrders(): { orders: number; zeroLines: number } {
+function expectedOrders(): { orders: number; zeroLines: number; fuelLines: number } {
   const rows = parse(readFileSync(transactions), { columns: true }) as Record<string, string>[];
+  const types = new Map(
+    (parse(readFileSync(products), { columns: true }) as Record<string, string>[]).map((row) => [
+      row.product_id,
+      row.product_type ?? "",
+    ]),
+  );
   const baskets = new Set(rows.filter((row) => Number(row.quantity) > 0).map((row) => row.basket_id));
-  return { orders: baskets.size, zeroLines: rows.filter((row) => Number(row.quantity) === 0).length };
+  const fuelLines = rows.filter(
+    (row) => Number(row.quantity) > 0 && types.get(row.product_id ?? "")?.startsWith("GASOLINE"),
+  ).length;
+  return { orders: baskets.size, zeroLines: rows.filter((row) => Number(row.quantity) === 0).length, fuelLines };
 }
 
 describe("patron import against wrangler dev", () => {
@@ -104,6 +113,10 @@ describe("patron import against wrangler dev", () => {
     const first = await patron("import", "orders", transactions, ...common);
     expect(first.code).toBe(0);
     expect(first.stdout).toContain(`skipped ${expected.zeroLines} lines (${expected.zeroLines} × quantity 0)`);
+    expect(expected.fuelLines).toBeGreaterThan(0);
+    expect(first.stdout).toContain(
+      `counted ${expected.fuelLines} lines sold by measure as one unit each, at the line's prices (countAsOneUnit)`,
+    );
     expect(figure(first.stdout, "orders sent")).toBe(expected.orders);
     expect(figure(first.stdout, "accepted")).toBe(expected.orders);
     expect(figure(first.stdout, "duplicates")).toBe(0);

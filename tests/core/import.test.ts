@@ -193,6 +193,12 @@ describe("the completejourney orders mapping", () => {
     expect(mapOrderRow(completeJourneyOrders, cjRow, lookups).line?.quantity).toBe(2);
     const observed = collectListPrices([row], fuel);
     expect(observed.get("cj-6534178")).toEqual([15.68]);
+    // Counted, so the import can say how many lines it sent as one unit.
+    const rows = [row, { ...cjRow, basket_id: row.basket_id }].map((each, index) => ({
+      mapped: mapOrderRow(completeJourneyOrders, each, { products: new Map([...fuel.products, ...lookups.products]) }),
+      line: index + 2,
+    }));
+    expect(groupOrderLines(rows).stats.countedAsOneUnit).toBe(1);
   });
 
   it("gives the same list price when discounts are written as negative amounts", () => {
@@ -558,6 +564,7 @@ describe("groupOrderLines", () => {
       skippedLines: 1,
       skipReasons: { "quantity 0": 1 },
       emptyOrders: 1,
+      countedAsOneUnit: 0,
       headerConflicts: 0,
     });
   });
