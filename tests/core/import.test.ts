@@ -195,7 +195,9 @@ describe("the completejourney orders mapping", () => {
     expect(observed.get("cj-6534178")).toEqual([15.68]);
     // Counted, so the import can say how many lines it sent as one unit.
     const rows = [row, { ...cjRow, basket_id: row.basket_id }].map((each, index) => ({
-      mapped: mapOrderRow(completeJourneyOrders, each, { products: new Map([...fuel.products, ...lookups.products]) }),
+      mapped: mapOrderRow(completeJourneyOrders, each, {
+        products: new Map<string, Record<string, string>>([...fuel.products, ...lookups.products]),
+      }),
       line: index + 2,
     }));
     expect(groupOrderLines(rows).stats.countedAsOneUnit).toBe(1);
