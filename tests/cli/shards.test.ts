@@ -165,13 +165,31 @@ describe("bytesText", () => {
 });
 
 describe("shardsStatusText", () => {
-  const part = (shard: number, customers: number, bytes: number, unfinishedMoves = 0, serves = 2) => ({
+  const part = (shard: number, customers: number, bytes: number, unfinishedMoves = 0, serves = 2, failing = 0) => ({
     shard,
     customers,
     bytes,
     unfinishedMoves,
     preparedFor: null,
     serves,
+    erasureScrubs: { pending: failing, failing, mostAttempts: failing > 0 ? 3 : 0 },
+  });
+
+  it("says when erasures' scrubs of the other shards keep failing, in which shards, and nothing when none does", () => {
+    const none = shardsStatusText({
+      ...shardsOverview(2, [part(0, 10, 1), part(1, 10, 1)]),
+      reshard: null,
+      rebalance: null,
+    });
+    expect(none.join("\n")).not.toContain("scrub");
+    const lines = shardsStatusText({
+      ...shardsOverview(3, [part(0, 10, 1, 0, 3, 2), part(1, 10, 1, 0, 3), part(2, 10, 1, 0, 3, 1)]),
+      reshard: null,
+      rebalance: null,
+    });
+    expect(lines).toContain(
+      "3 erasures' scrubs of the other shards fail (in shards 0, 2; at most 3 passes failed): they are tried again, up to once a day, and a shard keeping one is not retired; its logs say why (docs/scaling.md, erasure and export across shards).",
+    );
   });
 
   it("tabulates the shards, says how full the fullest is and how many one holds, and nothing is under way", () => {

@@ -57,7 +57,7 @@ import {
   type ReadContext,
 } from "./customer-reads.ts";
 import { claimPlacements, fenceGuard, locatePlacements, type Placement, setPlacements } from "./directory.ts";
-import { pendingScrubs, runDueScrubs, scrubAgainAfterMs, scrubStatements } from "./erasure-scrubs.ts";
+import { pendingScrubs, runDueScrubs, scrubAgainAfterMs, scrubStatements, scrubsState } from "./erasure-scrubs.ts";
 import {
   clearCustomerData,
   customerIdsAfter,
@@ -815,7 +815,10 @@ export class CustomerShard extends DurableObject<Env> {
 
   // --- status --- (GET /v1/admin/shards: worker/core/shards/status.ts)
 
-  /** This shard's customers (not those merged into another), stored bytes, unfinished moves and reshard mark. */
+  /**
+   * This shard's customers (not those merged into another), stored bytes, unfinished moves, reshard
+   * mark and the erasures' scrubs of the other shards it keeps.
+   */
   async status(): Promise<ShardPart> {
     return {
       shard: this.index,
@@ -824,6 +827,7 @@ export class CustomerShard extends DurableObject<Env> {
       unfinishedMoves: await unfinishedMoves(this.db),
       preparedFor: this.reshardMark?.count ?? null,
       serves: shardCount(this.env),
+      erasureScrubs: await scrubsState(this.db),
     };
   }
 

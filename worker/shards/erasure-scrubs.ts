@@ -92,6 +92,22 @@ export async function pendingScrubs(db: Db): Promise<number> {
   return Number(row?.n ?? 0);
 }
 
+/** The scrubs this shard keeps, those a pass has failed for (tried again later) and the most tries one has had. */
+export async function scrubsState(db: Db): Promise<{ pending: number; failing: number; mostAttempts: number }> {
+  const [row] = await db
+    .select({
+      pending: sql<number>`count(*)`,
+      failing: sql<number>`coalesce(sum(${erasureScrubs.attempts} > 0), 0)`,
+      mostAttempts: sql<number>`coalesce(max(${erasureScrubs.attempts}), 0)`,
+    })
+    .from(erasureScrubs);
+  return {
+    pending: Number(row?.pending ?? 0),
+    failing: Number(row?.failing ?? 0),
+    mostAttempts: Number(row?.mostAttempts ?? 0),
+  };
+}
+
 /** A kept plan, its orders' sources rebuilt from their ids. */
 function readPlan(text: string): ScrubPlan {
   const plan = JSON.parse(text) as ScrubPlan;

@@ -15,6 +15,7 @@ const part = (shard: number, customers: number, bytes: number, extra: Partial<Sh
   unfinishedMoves: 0,
   preparedFor: null,
   serves: 3,
+  erasureScrubs: { pending: 0, failing: 0, mostAttempts: 0 },
   ...extra,
 });
 
@@ -38,13 +39,13 @@ describe("shardsOverview", () => {
 
   it("adds the shards up, in index order, each with its share of what one shard stores", () => {
     const view = shardsOverview(3, [
-      part(2, 300, 3_000_000, { unfinishedMoves: 2 }),
+      part(2, 300, 3_000_000, { unfinishedMoves: 2, erasureScrubs: { pending: 2, failing: 1, mostAttempts: 4 } }),
       part(0, 100, 1_000_000),
       part(1, 200, 2_000_000, { preparedFor: 6 }),
     ]);
     expect(view.shards.map((shard) => shard.shard)).toEqual([0, 1, 2]);
     expect(view.shards[2]?.share).toBe(3_000_000 / shardStorageLimitBytes);
-    expect(view.totals).toEqual({ customers: 600, bytes: 6_000_000, unfinishedMoves: 2 });
+    expect(view.totals).toEqual({ customers: 600, bytes: 6_000_000, unfinishedMoves: 2, failingErasureScrubs: 1 });
     expect(view.fullest).toEqual({ shard: 2, bytes: 3_000_000, share: 3_000_000 / shardStorageLimitBytes });
     expect(view.shards[1]?.preparedFor).toBe(6);
     // The most customers (300) over the mean (200).

@@ -174,6 +174,9 @@ describe("a shard a shrink removed, emptied after the switch", () => {
       await expect(instance.retire(4)).rejects.toThrow(
         /shard 6 has 1 erasure scrub\(s\) of the other shards that fail/,
       );
+      // GET /v1/admin/shards shows it failing, with the passes it failed.
+      expect((await instance.status()).erasureScrubs).toMatchObject({ pending: 1, failing: 1 });
+      expect((await instance.status()).erasureScrubs.mostAttempts).toBeGreaterThan(0);
       // One that can run is run now, though not yet due (else it would still be there), and the shard retires.
       scrub(plan, new Date(Date.now() + 600_000).toISOString());
     });

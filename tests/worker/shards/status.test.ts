@@ -52,6 +52,8 @@ describe("GET /v1/admin/shards", () => {
       expect(part.unfinishedMoves).toBe(0);
       expect(part.preparedFor).toBeNull();
       expect(part.serves).toBe(4);
+      const [kept] = await shardRows<{ n: number }>(part.shard, "SELECT count(*) AS n FROM erasure_scrubs");
+      expect(part.erasureScrubs).toMatchObject({ pending: kept?.n, failing: 0 });
     }
     expect(mergedAway).toBeGreaterThan(0); // held, and not counted as a customer
     expect(view.totals.bytes).toBe(view.shards.reduce((total, part) => total + part.bytes, 0));

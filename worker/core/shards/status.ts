@@ -37,6 +37,12 @@ export interface ShardPart {
   preparedFor: number | null;
   /** The SHARD_COUNT this shard runs with (its version's; another than the Worker's while a new count rolls out). */
   serves: number;
+  /**
+   * Erasures this shard ran whose scrub of the other shards it keeps (worker/shards/erasure-scrubs.ts):
+   * `pending` (each waits for its later pass), `failing` (a pass failed: tried again later, up to once
+   * a day) and the most passes one has failed, `mostAttempts`.
+   */
+  erasureScrubs: { pending: number; failing: number; mostAttempts: number };
 }
 
 /** A shard that did not answer (it refuses every call under another count, or failed), and why. */
@@ -51,7 +57,7 @@ export interface ShardsOverview {
   shards: (ShardPart & { share: number })[];
   /** Shards that did not answer: the figures are those of the others. */
   unanswered: UnansweredShard[];
-  totals: { customers: number; bytes: number; unfinishedMoves: number };
+  totals: { customers: number; bytes: number; unfinishedMoves: number; failingErasureScrubs: number };
   /** The shard storing the most bytes, and its share of the limit; null when none answered. */
   fullest: { shard: number; bytes: number; share: number } | null;
   /**
@@ -92,6 +98,7 @@ export function shardsOverview(
     customers: sum(shards.map((part) => part.customers)),
     bytes: sum(shards.map((part) => part.bytes)),
     unfinishedMoves: sum(shards.map((part) => part.unfinishedMoves)),
+    failingErasureScrubs: sum(shards.map((part) => part.erasureScrubs?.failing ?? 0)),
   };
   const fullest = shards.reduce<(typeof shards)[number] | null>(
     (most, part) => (most === null || part.bytes > most.bytes ? part : most),
