@@ -3,7 +3,7 @@
 // --no-demo` starts without the demo (for loading one's own data), `--state <dir>` on another local
 // store, `--no-build` with the assets as last built.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { copyFileSync, existsSync, readFileSync } from "node:fs";
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import path from "node:path";
 import { databases } from "../db/databases.ts";
@@ -16,11 +16,14 @@ const bin = (name: string) => path.join(root, "node_modules/.bin", name);
 const port = Number(process.env.PORT ?? 8787);
 const url = `http://127.0.0.1:${port}`;
 const env = { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" };
-const usage = `Usage: npm start [-- --no-demo] [-- --state <dir>] [-- --no-build]
+const usage = `Usage: npm start -- [--no-demo] [--state <dir>] [--no-build]
   --no-demo      start without the demo retailer: no demo data seeded, no model fit, no /demo
                  (for loading your own data; a store that holds the demo already keeps it)
   --state <dir>  keep the local databases in <dir> (default .wrangler/state): a store of its own
   --no-build     serve the widget and console as last built (dist/public), for a quicker restart`;
+
+/** In a store's folder, once it was started with --no-demo and held no demo: the demo is never seeded there. */
+const ownDataMarker = "patron-own-data";
 
 /** The command line's options; a mistake in it stops the start, with the usage. */
 function startOptions(args: readonly string[]): { demo: boolean; stateDir: string; build: boolean } {
@@ -29,6 +32,7 @@ function startOptions(args: readonly string[]): { demo: boolean; stateDir: strin
   let stateDir = ".wrangler/state";
   for (let i = 0; i < args.length; i++) {
     const arg = args[i] as string;
+    if (arg === "--") continue; // npm passes a second "--" through: npm start -- --no-demo -- --state x
     if (arg === "--no-demo") demo = false;
     else if (arg === "--no-build") build = false;
     else if (arg === "--state" || arg.startsWith("--state=")) {
@@ -109,6 +113,15 @@ let devServer: ChildProcess | undefined;
 async function main() {
   const options = startOptions(process.argv.slice(2));
   const persistDir = path.resolve(root, options.stateDir);
+  // A store first started without the demo holds someone's own data: the demo is never seeded into it.
+  const ownData = path.join(persistDir, ownDataMarker);
+  if (options.demo && existsSync(ownData)) {
+    options.demo = false;
+    step(
+      `This local store (${options.stateDir}) was started with --no-demo, for your own data: starting it without the demo again. ` +
+        "For the demo, start on a store of its own: npm start -- --state .wrangler/demo",
+    );
+  }
   await ensurePortFree();
   // Without the demo, /demo is off for this run too: its storefront would show a catalog that is not there.
   const vars: Record<string, string> = { ...localVars(), ...(options.demo ? {} : { PATRON_DEMO: "off" }) };
@@ -176,7 +189,10 @@ async function main() {
         `This local store (${options.stateDir}) holds the demo retailer already: its customers will be counted, ranked and ` +
           "fitted with yours. For your data alone, start on a store of its own: npm start -- --no-demo --state .wrangler/own",
       );
-    else step("No demo data: load your own (npx patron import …, docs/import.md), then run the nightly job.");
+    else {
+      writeFileSync(ownData, "Started with npm start -- --no-demo: the demo is never seeded into this store.\n");
+      step("No demo data: load your own (npx patron import …, docs/import.md), then run the nightly job.");
+    }
   } else if (stored) {
     step("Demo data already stored locally: reusing it.");
   } else {

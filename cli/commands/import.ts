@@ -482,10 +482,93 @@ function describeFailure(error: unknown, file: string, kind: ImportKind = "order
   return [describeCause(error)];
 }
 
+/** An import as GET /v1/imports lists it (the fields `patron import list` prints). */
+interface ListedImport {
+  id: string;
+  source: string | null;
+  status: string;
+  expectedBatches: number | null;
+  batches: { received: number; queued: number; done: number; failed: number };
+  orders: { received: number; processed: number };
+  totals: { accepted: number };
+  createdAt: string;
+}
+
+/** `patron import list` in words: one import a line, newest first, and how to read the next page. */
+export function importsListText(imports: readonly ListedImport[], next: string | null): string[] {
+  if (imports.length === 0) return ["No imports yet."];
+  const rows = [
+    ["import", "created (UTC)", "status", "batches", "orders processed", "accepted", "source"],
+    ...imports.map((job) => [
+      job.id,
+      job.createdAt.slice(0, 16).replace("T", " "),
+      job.status === "open" && job.batches.queued === 0 && job.batches.received > 0
+        ? "open (waiting for batches)"
+        : job.status,
+      `${job.batches.received}${job.expectedBatches === null ? "" : ` of ${job.expectedBatches}`}` +
+        (job.batches.failed > 0 ? `, ${job.batches.failed} failed` : "") +
+        (job.batches.queued > 0 ? `, ${job.batches.queued} queued` : ""),
+      `${job.orders.processed.toLocaleString("en-US")} of ${job.orders.received.toLocaleString("en-US")}`,
+      job.totals.accepted.toLocaleString("en-US"),
+      job.source ?? "",
+    ]),
+  ];
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  const lines = rows.map((row) =>
+    row
+      .map((cell, column) => cell.padEnd(widths[column]!))
+      .join("  ")
+      .trimEnd(),
+  );
+  if (next) lines.push("", `More: patron import list --before ${next}`);
+  return lines;
+}
+
 export function register(program: Command): void {
   const command = program
     .command("import")
     .description("Bulk-load orders or products (NDJSON in the wire format, or CSV through a column mapping).");
+  const list = command
+    .command("list")
+    .description(
+      "List the imports through the queue, newest first, with their progress (GET /v1/imports): one a stopped run left open shows here.",
+    )
+    .option("--url <url>", "the worker (default: $PATRON_URL, else the local one on $PORT or 8787)", workerUrl)
+    .option(
+      "--key <key>",
+      "API key (default: $PATRON_API_KEY, else the local .dev.vars unless --url or $PATRON_URL names a worker on another machine)",
+    )
+    .option("--limit <n>", "imports to list (1–100)", wholeNumber(1, 100), 20)
+    .option("--before <import id>", "list those created before this one (the next page)")
+    .option("--json", "print the answer as JSON");
+  list.action(async (given: { url?: string; key?: string; limit: number; before?: string; json?: boolean }) => {
+    const urlProblem = patronUrlProblem(given.url);
+    if (urlProblem) return list.error(urlProblem);
+    const local = talksToLocalWorker(given.url);
+    const found = await keyFrom("PATRON_API_KEY", given.key, local);
+    if (!found?.key)
+      return list.error(
+        `--key is required (or PATRON_API_KEY${local ? ", or a .dev.vars here or in a folder above" : ""})`,
+      );
+    const client = new IngestClient({
+      url: given.url ?? defaultWorkerUrl(),
+      apiKey: found.key,
+      keyFrom: found.from === ".dev.vars" ? "PATRON_API_KEY in .dev.vars" : found.from,
+      onRetry: (info) => console.error(describeRetry(info)),
+    });
+    const query = new URLSearchParams({
+      limit: String(given.limit),
+      ...(given.before ? { before: given.before } : {}),
+    });
+    try {
+      const { data } = await client.get<{ imports: ListedImport[]; next: string | null }>(`/v1/imports?${query}`);
+      if (given.json) console.log(JSON.stringify(data, null, 2));
+      else for (const line of importsListText(data.imports, data.next)) console.log(line);
+    } catch (error) {
+      console.error(error instanceof Error ? error.message : String(error));
+      process.exitCode = 1;
+    }
+  });
   for (const kind of ["orders", "products"] as const) {
     const subcommand = command
       .command(`${kind} <file>`)

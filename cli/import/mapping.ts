@@ -537,10 +537,14 @@ export function mapOrderRow(mapping: OrderMapping, row: Row, lookups: LookupTabl
   const byMeasure =
     oneUnit !== undefined &&
     patternOf(oneUnit.matches).test(String(readField(oneUnit.when, row, lookups, "countAsOneUnit.when") ?? ""));
-  // By measure, a price is the line's total: a sum read without its division, or a price times the quantity.
+  // By measure, a price is the line's total: a sum divided by the quantity column read without that
+  // division (exact), any other price times the quantity.
+  const quantitySpec = mapping.line.quantity;
+  const quantityColumn =
+    typeof quantitySpec === "string" ? quantitySpec : "column" in quantitySpec ? quantitySpec.column : null;
   const price = (spec: FieldSpec, name: string): FieldValue => {
     if (!byMeasure) return readField(spec, row, lookups, name);
-    if (typeof spec === "object" && "sum" in spec && spec.divideBy) {
+    if (typeof spec === "object" && "sum" in spec && spec.divideBy && spec.divideBy === quantityColumn) {
       const { divideBy: _perUnit, ...total } = spec;
       return readField(total, row, lookups, name);
     }

@@ -123,6 +123,20 @@ describe("patron import against wrangler dev", () => {
     const batches = Math.ceil(expected.orders / 100);
     expect(first.stdout).toContain(`batches            ${batches} sent, 0 skipped`);
 
+    // The import is listed, newest first, done, with its batches and orders.
+    const importId = first.stdout.match(/import\s+(imp_[0-9a-f]{20})/)?.[1];
+    expect(importId).toBeDefined();
+    const listed = await patron("import", "list", "--url", worker.url, "--limit", "1");
+    expect(listed.code).toBe(0);
+    const [header, row] = listed.stdout.split("\n");
+    expect(header).toMatch(/^import\s+created \(UTC\)\s+status\s+batches\s+orders processed\s+accepted\s+source/);
+    expect(row).toMatch(
+      new RegExp(`^${importId}\\s+\\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2}\\s+done\\s+${batches} of ${batches}\\s+`),
+    );
+    expect(row).toContain(`${expected.orders.toLocaleString("en-US")} of ${expected.orders.toLocaleString("en-US")}`);
+    const json = await patron("import", "list", "--url", worker.url, "--limit", "1", "--json");
+    expect(JSON.parse(json.stdout).imports[0]).toMatchObject({ id: importId, status: "done" });
+
     const lookup = await fetch(`${worker.url}/v1/customers/lookup?kind=loyalty&value=CJ-0002`, {
       headers: { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` },
     });

@@ -1,12 +1,12 @@
 // `npm start`'s options: `--no-demo` starts on a local store with no demo retailer (nothing seeded, no
 // model fit, /demo off), `--state <dir>` keeps that store in a folder of its own, `--no-build` serves
 // the assets as built; a mistake in them stops the start before anything is built.
-import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { expect, it, onTestFinished } from "vitest";
+import { beforeAll, expect, it, onTestFinished } from "vitest";
 
 const root = path.resolve(import.meta.dirname, "../..");
 
@@ -37,20 +37,27 @@ it("refuses an unknown option or a --state without a folder, with the usage, bef
     const { code, stdout, stderr } = await startWith([...args]);
     expect(code).toBe(1);
     expect(stderr).toContain(message);
-    expect(stderr).toContain("Usage: npm start [-- --no-demo] [-- --state <dir>] [-- --no-build]");
+    expect(stderr).toContain("Usage: npm start -- [--no-demo] [--state <dir>] [--no-build]");
     expect(stdout).not.toContain("Building");
   }
 }, 120_000);
 
-it("starts without the demo on a store of its own: nothing seeded, no /demo, and says how to load data", async () => {
-  const state = mkdtempSync(path.join(tmpdir(), "patron-start-"));
+// `npm test` builds first; run alone on a fresh clone (vitest --project core), this file builds what
+// --no-build serves.
+beforeAll(() => {
+  if (!existsSync(path.join(root, "dist/public/widget/v1.js")))
+    execFileSync("npm", ["run", "build", "--silent"], { cwd: root, stdio: "ignore" });
+}, 180_000);
+
+/** `npm start` with `args` on a free port, until it prints its banner; stopped (its whole group) when the test ends. */
+async function launch(args: string[]) {
   const port = await freePort();
-  const child: ChildProcess = spawn(
-    process.execPath,
-    // --no-build: the other tests' worker and browser serve dist/public meanwhile, so it is not rebuilt under them.
-    ["--import", "tsx", path.join(root, "cli/start.ts"), "--no-demo", "--state", state, "--no-build"],
-    { cwd: root, env: { ...process.env, PORT: String(port) }, detached: true, stdio: ["ignore", "pipe", "pipe"] },
-  );
+  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", path.join(root, "cli/start.ts"), ...args], {
+    cwd: root,
+    env: { ...process.env, PORT: String(port) },
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let output = "";
   child.stdout?.on("data", (chunk) => {
     output += String(chunk);
@@ -58,22 +65,29 @@ it("starts without the demo on a store of its own: nothing seeded, no /demo, and
   child.stderr?.on("data", (chunk) => {
     output += String(chunk);
   });
-  onTestFinished(async () => {
-    if (child.exitCode === null && child.pid) {
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      process.kill(-child.pid, "SIGTERM");
-      await exited;
-    }
-    rmSync(state, { recursive: true, force: true });
-  });
+  const stop = async () => {
+    if (child.exitCode !== null || !child.pid) return;
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    process.kill(-child.pid, "SIGTERM");
+    await exited;
+  };
+  onTestFinished(stop);
   await expect.poll(() => output, { timeout: 150_000, interval: 500 }).toContain("Press Ctrl-C to stop.");
+  return { base: `http://127.0.0.1:${port}`, output, stop };
+}
+
+it("starts without the demo on a store of its own: nothing seeded, no /demo, and says how to load data", async () => {
+  const state = mkdtempSync(path.join(tmpdir(), "patron-start-"));
+  onTestFinished(() => rmSync(state, { recursive: true, force: true }));
+  // --no-build: the other tests' worker and browser serve dist/public meanwhile, so it is not rebuilt under them.
+  const first = await launch(["--no-demo", "--", "--state", state, "--no-build"]);
+  const { base, output } = first;
   expect(output).toContain("without the demo");
   expect(output).toContain(`(kept in ${state})`);
   expect(output).toContain("No demo data: load your own");
   expect(output).not.toContain("Seeding the demo");
-  expect(output).not.toContain("Building");
   expect(output).not.toContain("Fitting the customer models");
-  const base = `http://127.0.0.1:${port}`;
+  expect(output).not.toContain("Building");
   const admin = { Authorization: "Bearer dev-admin-key" };
   expect((await fetch(`${base}/health`)).status).toBe(200);
   expect((await fetch(`${base}/demo/`)).status).toBe(404);
@@ -81,4 +95,13 @@ it("starts without the demo on a store of its own: nothing seeded, no /demo, and
   expect(lookup.status).toBe(404);
   // No model fit yet: the first run may be as of an old history's last day.
   expect((await fetch(`${base}/v1/admin/models`, { headers: admin })).status).toBe(404);
-}, 200_000);
+  await first.stop();
+
+  // Started again without --no-demo, the store stays the own data's: no demo is seeded into it.
+  const again = await launch(["--state", state, "--no-build"]);
+  expect(again.output).toContain("was started with --no-demo, for your own data: starting it without the demo again");
+  expect(again.output).not.toContain("Seeding the demo");
+  expect((await fetch(`${again.base}/demo/`)).status).toBe(404);
+  const still = await fetch(`${again.base}/v1/customers/lookup?kind=account&value=demo-full-price`, { headers: admin });
+  expect(still.status).toBe(404);
+}, 300_000);

@@ -189,6 +189,19 @@ describe("the completejourney orders mapping", () => {
       unitPrice: 18.7,
       listPrice: 18.7,
     });
+    // A sum divided by another column than the quantity (cents to dollars) keeps that division.
+    const cents = parseMapping({
+      ...completeJourneyOrders,
+      line: {
+        ...completeJourneyOrders.line,
+        unitPrice: { sum: ["price_cents"], divideBy: "per_dollar" },
+        listPrice: undefined,
+      },
+    });
+    if (cents.kind !== "orders") throw new Error("expected an orders mapping");
+    expect(
+      mapOrderRow(cents, { ...row, quantity: "4", price_cents: "250", per_dollar: "100" }, fuel).line,
+    ).toMatchObject({ quantity: 1, unitPrice: 10 });
     // Other lines keep their quantity.
     expect(mapOrderRow(completeJourneyOrders, cjRow, lookups).line?.quantity).toBe(2);
     const observed = collectListPrices([row], fuel);

@@ -62,7 +62,9 @@ describe("modelDiagnostics on CDNOW", () => {
     const { calibration, tracking } = later.diagnostics;
     expect(calibration.firstPurchase).toBe("1997-01-01");
     expect(calibration.from).toBe(tracking[0]!.from);
-    expect(Date.parse(calibration.from) - Date.parse(calibration.firstPurchase)).toBeGreaterThan(365 * 86_400_000);
+    expect(Date.parse(calibration.from) - Date.parse(calibration.firstPurchase ?? "")).toBeGreaterThan(
+      365 * 86_400_000,
+    );
     expect(later.diagnostics.customers).toBe(2357);
   });
 

@@ -131,6 +131,8 @@ describe("valueTier", () => {
     expect(valueTier(0, { top: 0, high: 0, medium: 0 })).toBe("low");
     expect(valueTier(Number.NaN, { top: 0, high: 0, medium: 0 })).toBe("low");
     expect(() => valueTierThresholds([1], { floor: -1 })).toThrow(/floor/);
+    // An option given as undefined (a stored model fitted before the floor) is its default.
+    expect(valueTierThresholds([1, 2, 3], { floor: undefined })).toEqual(valueTierThresholds([1, 2, 3]));
   });
 
   it("refuses shares over 100% and an empty population", () => {

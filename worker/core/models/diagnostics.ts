@@ -89,9 +89,9 @@ export interface Diagnostics {
   /**
    * The tracking plot's calibration weeks, `from` – `to` (at most `maxCalibrationDays`), and the first
    * purchase day the fit saw, `firstPurchase`: the fit reads every calibration purchase up to `to`,
-   * so a history older than the plot is fitted too.
+   * so a history older than the plot is fitted too. Absent in diagnostics stored before it.
    */
-  calibration: { from: string; to: string; firstPurchase: string };
+  calibration: { from: string; to: string; firstPurchase?: string };
   holdout: { from: string; to: string };
   periodDays: number;
   /** Customers in the calibration cohort (first purchase on or before the cutoff). */

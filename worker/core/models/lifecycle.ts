@@ -217,7 +217,11 @@ export function valueTierThresholds(
   clvs: readonly number[],
   options: Partial<ValueTierOptions> = {},
 ): ValueTierThresholds {
-  const { topShare, highShare, mediumShare, floor } = { ...defaultValueTierOptions, ...options };
+  // Field by field: an option given as undefined (a model fitted before the floor) takes its default.
+  const topShare = options.topShare ?? defaultValueTierOptions.topShare;
+  const highShare = options.highShare ?? defaultValueTierOptions.highShare;
+  const mediumShare = options.mediumShare ?? defaultValueTierOptions.mediumShare;
+  const floor = options.floor ?? defaultValueTierOptions.floor;
   if (!(topShare >= 0 && highShare >= 0 && mediumShare >= 0 && topShare + highShare + mediumShare <= 1)) {
     throw new Error("valueTierThresholds: tier shares must be >= 0 and sum to at most 1");
   }
