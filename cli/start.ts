@@ -183,6 +183,15 @@ async function main() {
       throw new Error(`the worker refused the demo lookup: ${error instanceof Error ? error.message : String(error)}`);
     },
   );
+  // A store without the demo that holds imports of its own (patron import orders through the queue) is
+  // someone's data: the demo is not seeded into it, now or later.
+  if (options.demo && !stored && (await holdsImports(lookup))) {
+    options.demo = false;
+    step(
+      `This local store (${options.stateDir}) holds imported orders and no demo: the demo is not seeded into it. ` +
+        "For the demo, start on a store of its own: npm start -- --state .wrangler/demo",
+    );
+  }
   if (!options.demo) {
     if (stored)
       step(
@@ -249,6 +258,16 @@ async function main() {
 `,
   );
   for (const line of pending) console.log(`  ${line}\n`);
+}
+
+/** Whether the worker lists any import (GET /v1/imports, which the admin key may read too); false when it cannot say. */
+async function holdsImports(client: IngestClient): Promise<boolean> {
+  try {
+    const { data } = await client.get<{ imports: unknown[] }>("/v1/imports?limit=1");
+    return data.imports.length > 0;
+  } catch {
+    return false;
+  }
 }
 
 async function fitModels(adminKey: string) {

@@ -95,7 +95,15 @@ it("starts without the demo on a store of its own: nothing seeded, no /demo, and
   expect(lookup.status).toBe(404);
   // No model fit yet: the first run may be as of an old history's last day.
   expect((await fetch(`${base}/v1/admin/models`, { headers: admin })).status).toBe(404);
+  // An import of one's own (patron import orders creates one through the queue).
+  const created = await fetch(`${base}/v1/imports`, {
+    method: "POST",
+    headers: { Authorization: "Bearer dev-api-key", "Content-Type": "application/json" },
+    body: JSON.stringify({ source: "own orders" }),
+  });
+  expect(created.status).toBe(201);
   await first.stop();
+  expect(existsSync(path.join(state, "patron-own-data"))).toBe(true);
 
   // Started again without --no-demo, the store stays the own data's: no demo is seeded into it.
   const again = await launch(["--state", state, "--no-build"]);
@@ -104,4 +112,12 @@ it("starts without the demo on a store of its own: nothing seeded, no /demo, and
   expect((await fetch(`${again.base}/demo/`)).status).toBe(404);
   const still = await fetch(`${again.base}/v1/customers/lookup?kind=account&value=demo-full-price`, { headers: admin });
   expect(still.status).toBe(404);
-}, 300_000);
+  await again.stop();
+
+  // Without the mark (a store whose data came in before it existed), its imports keep the demo out too.
+  rmSync(path.join(state, "patron-own-data"));
+  const unmarked = await launch(["--state", state, "--no-build"]);
+  expect(unmarked.output).toContain("holds imported orders and no demo: the demo is not seeded into it");
+  expect(unmarked.output).not.toContain("Seeding the demo");
+  expect(unmarked.output).not.toContain("Fitting the customer models");
+}, 400_000);
