@@ -177,7 +177,7 @@ describe("console lists", () => {
     );
     // The tier is the 12-month CLV's, which a big past spender can be low on.
     expect(await header("Tier")).toBe(
-      "By 12-month CLV, not past spend: of the customers expected to spend at least a tenth of a typical purchase day, top is the highest 10%, high the next 20%, medium the next 30%; low the rest and everyone under that",
+      "By 12-month CLV, not past spend: top is the highest 10% of customers, high the next 20%, medium the next 30%, low the rest and anyone expected to spend under a tenth of a typical purchase day",
     );
     const caption = await app.page
       .locator("section[aria-labelledby=customer-list-title] > p.muted")

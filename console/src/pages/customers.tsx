@@ -281,7 +281,7 @@ const pageSize = 25;
 const atStakeTitle = "A year of the customer's usual orders × (1 − P(alive)): what is lost if they have gone";
 const clvTitle = "Expected spend over the next 12 months, already lowered by the chance they have stopped";
 const tierTitle =
-  "By 12-month CLV, not past spend: of the customers expected to spend at least a tenth of a typical purchase day, top is the highest 10%, high the next 20%, medium the next 30%; low the rest and everyone under that";
+  "By 12-month CLV, not past spend: top is the highest 10% of customers, high the next 20%, medium the next 30%, low the rest and anyone expected to spend under a tenth of a typical purchase day";
 
 /** The list query for the filters and sort (without cursor, limit or format). */
 function listQuery(filters: Record<string, string>, sort: string): string {

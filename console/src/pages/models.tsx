@@ -294,10 +294,7 @@ function Fits({ models }: { models: Models }) {
               ))}
               {customer.valueTierFloor === undefined ? null : (
                 <tr>
-                  <th
-                    scope="row"
-                    title="A tenth of the median customer's mean purchase-day value: the tiers rank the customers at or above it"
-                  >
+                  <th scope="row" title="A tenth of the median customer's mean purchase-day value">
                     floor (none above low under it)
                   </th>
                   <td>{money(customer.valueTierFloor)}</td>

@@ -116,7 +116,7 @@ describe("valueTier", () => {
     );
   });
 
-  it("ranks nobody above low under the floor, nor with a CLV of 0, and ranks those over it among themselves", () => {
+  it("ranks nobody above low under the floor, nor with a CLV of 0", () => {
     // A base that stopped buying: 95% expected to spend fractions of a cent, 5% still buying.
     const clvs = Array.from({ length: 1000 }, (_, index) => (index < 950 ? index * 1e-6 : 50 + index));
     const plain = valueTierThresholds(clvs);
@@ -124,8 +124,8 @@ describe("valueTier", () => {
     const floored = valueTierThresholds(clvs, { floor: 4 });
     const counts = { top: 0, high: 0, medium: 0, low: 0 };
     for (const clv of clvs) counts[valueTier(clv, floored)]++;
-    // The 50 still buying are ranked among themselves: 10%, 20%, 30%, and the rest low with the 950.
-    expect(counts).toEqual({ top: 5, high: 10, medium: 15, low: 970 });
+    // The 50 still buying are the top tenth of the base; nobody else is worth a tier above low.
+    expect(counts).toEqual({ top: 50, high: 0, medium: 0, low: 950 });
     // Nobody over the floor: every cut-off is the floor.
     expect(valueTierThresholds([0, 1e-6, 2], { floor: 4 })).toEqual({ top: 4, high: 4, medium: 4 });
     expect(valueTier(0, { top: 0, high: 0, medium: 0 })).toBe("low");

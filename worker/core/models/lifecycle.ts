@@ -190,10 +190,9 @@ export interface ValueTierOptions {
   highShare: number;
   mediumShare: number;
   /**
-   * Least 12-month CLV of any tier above low, in currency; the tiers' shares are of the customers at
-   * or above it. Quantiles of everyone would name the best of a base that has stopped buying "top":
-   * after years of old history are loaded, most CLVs are ~0 and so are the quantiles. The nightly fit
-   * sets it to `floorShareOfPurchaseDay` of a typical purchase day.
+   * Least 12-month CLV of any tier above low, in currency. Quantiles alone would name the best of a
+   * base that has stopped buying "top": after years of old history are loaded, most CLVs are ~0 and so
+   * are the quantiles. The nightly fit sets it to `floorShareOfPurchaseDay` of a typical purchase day.
    */
   floor: number;
 }
@@ -204,8 +203,8 @@ export const defaultValueTierOptions: ValueTierOptions = { topShare: 0.1, highSh
 export const floorShareOfPurchaseDay = 0.1;
 
 /**
- * Minimum CLV of each tier: quantiles of the CLVs at or above the floor (the customers expected to
- * spend anything worth the name), so top is their highest 10%, high the next 20%, medium the next 30%.
+ * Minimum CLV of each tier: the population's CLV quantiles (top the highest 10% of customers, high
+ * the next 20%, medium the next 30%), none below the floor.
  */
 export interface ValueTierThresholds {
   top: number;
@@ -228,11 +227,10 @@ export function valueTierThresholds(
   if (!(floor >= 0 && Number.isFinite(floor)))
     throw new Error("valueTierThresholds: floor must be a finite number >= 0");
   if (clvs.length === 0) throw new Error("valueTierThresholds: need at least one CLV");
-  // Ranked among the customers worth ranking: with most of a base under the floor, quantiles of all
-  // would put every cut-off on the floor, the living all top or high and medium empty.
-  const sorted = Float64Array.from(clvs.filter((clv) => clv > 0 && clv >= floor)).sort();
-  if (sorted.length === 0) return { top: floor, high: floor, medium: floor };
-  const cut = (level: number) => quantileSorted(sorted, level);
+  // Shares of all customers, so top stays the highest tenth of the base; the floor only keeps anyone
+  // expected to spend next to nothing out of the tiers above low (a tier then holds fewer).
+  const sorted = Float64Array.from(clvs).sort();
+  const cut = (level: number) => Math.max(floor, quantileSorted(sorted, level));
   return {
     top: cut(1 - topShare),
     high: cut(1 - topShare - highShare),
