@@ -7,6 +7,7 @@ import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import path from "node:path";
 import { databases } from "../db/databases.ts";
+import { generateProducts } from "../db/seed/generate.ts";
 import type { ShardsStatusView } from "./commands/shards.ts";
 import { parseDevVars } from "./dev-vars.ts";
 import { describeRetry, IngestClient, IngestFailed } from "./import/client.ts";
@@ -18,11 +19,15 @@ const url = `http://127.0.0.1:${port}`;
 const env = { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" };
 const usage = `Usage: npm start -- [--no-demo] [--state <dir>] [--no-build]
   --no-demo      start without the demo retailer: no demo data seeded, no model fit, no /demo
-                 (for loading your own data; a store that holds the demo already keeps it)
+                 (for loading your own data; the store then stays without the demo, and one
+                 that holds the demo already keeps it)
   --state <dir>  keep the local databases in <dir> (default .wrangler/state): a store of its own
   --no-build     serve the widget and console as last built (dist/public), for a quicker restart`;
 
-/** In a store's folder, once it was started with --no-demo and held no demo: the demo is never seeded there. */
+/**
+ * In a store's folder once it is kept for someone's own data (started with --no-demo, or holding data of
+ * its own, and no demo catalog): the demo is never seeded there while it is.
+ */
 const ownDataMarker = "patron-own-data";
 
 /** The command line's options; a mistake in it stops the start, with the usage. */
@@ -46,6 +51,8 @@ function startOptions(args: readonly string[]): { demo: boolean; stateDir: strin
   }
   return { demo, stateDir, build };
 }
+
+const plural = (n: number, word: string) => `${n.toLocaleString("en-US")} ${word}${n === 1 ? "" : "s"}`;
 
 function step(message: string) {
   console.log(`\x1b[36m›\x1b[0m ${message}`);
@@ -113,18 +120,8 @@ let devServer: ChildProcess | undefined;
 async function main() {
   const options = startOptions(process.argv.slice(2));
   const persistDir = path.resolve(root, options.stateDir);
-  // A store first started without the demo holds someone's own data: the demo is never seeded into it.
-  const ownData = path.join(persistDir, ownDataMarker);
-  if (options.demo && existsSync(ownData)) {
-    options.demo = false;
-    step(
-      `This local store (${options.stateDir}) was started with --no-demo, for your own data: starting it without the demo again. ` +
-        "For the demo, start on a store of its own: npm start -- --state .wrangler/demo",
-    );
-  }
   await ensurePortFree();
-  // Without the demo, /demo is off for this run too: its storefront would show a catalog that is not there.
-  const vars: Record<string, string> = { ...localVars(), ...(options.demo ? {} : { PATRON_DEMO: "off" }) };
+  const localSettings = localVars();
   if (options.build) {
     step("Building the widget, demo storefront and console…");
     execFileSync(process.execPath, ["--import", "tsx", "widget/build.ts"], { cwd: root, stdio: "inherit" });
@@ -139,6 +136,28 @@ async function main() {
       env,
       stdio: "pipe",
     });
+
+  // A store kept for someone's own data never gets the demo: one marked so (its first start was
+  // --no-demo, or it held data of its own), or one holding products or imports and no demo catalog.
+  const ownData = path.join(persistDir, ownDataMarker);
+  const held = localStoreHolds(persistDir);
+  if (options.demo && existsSync(ownData)) {
+    options.demo = false;
+    step(
+      `This local store (${options.stateDir}) is kept for your own data: starting it without the demo again. ` +
+        `For the demo, start on a store of its own (npm start -- --state .wrangler/demo), or delete ${path.relative(root, ownData)}.`,
+    );
+  } else if (options.demo && held.demoProducts === 0 && (held.products > 0 || held.imports > 0)) {
+    options.demo = false;
+    step(
+      `This local store (${options.stateDir}) holds data of its own (${plural(held.products, "product")}, ${plural(held.imports, "import")}) and no demo: ` +
+        "the demo is not seeded into it. For the demo, start on a store of its own: npm start -- --state .wrangler/demo",
+    );
+  }
+  if (!options.demo && held.demoProducts === 0)
+    writeFileSync(ownData, "Kept for your own data by npm start: the demo is never seeded into this store.\n");
+  // Without the demo, /demo is off for this run too: its storefront would show a catalog that is not there.
+  const vars: Record<string, string> = { ...localSettings, ...(options.demo ? {} : { PATRON_DEMO: "off" }) };
 
   step(`Starting the worker on ${url}…`);
   // Wrangler's dev server without its inspector, which now and then crashed workerd during the model fit
@@ -183,25 +202,13 @@ async function main() {
       throw new Error(`the worker refused the demo lookup: ${error instanceof Error ? error.message : String(error)}`);
     },
   );
-  // A store without the demo that holds imports of its own (patron import orders through the queue) is
-  // someone's data: the demo is not seeded into it, now or later.
-  if (options.demo && !stored && (await holdsImports(lookup))) {
-    options.demo = false;
-    step(
-      `This local store (${options.stateDir}) holds imported orders and no demo: the demo is not seeded into it. ` +
-        "For the demo, start on a store of its own: npm start -- --state .wrangler/demo",
-    );
-  }
   if (!options.demo) {
-    if (stored)
+    if (stored || held.demoProducts > 0)
       step(
         `This local store (${options.stateDir}) holds the demo retailer already: its customers will be counted, ranked and ` +
           "fitted with yours. For your data alone, start on a store of its own: npm start -- --no-demo --state .wrangler/own",
       );
-    else {
-      writeFileSync(ownData, "Started with npm start -- --no-demo: the demo is never seeded into this store.\n");
-      step("No demo data: load your own (npx patron import …, docs/import.md), then run the nightly job.");
-    }
+    else step("No demo data: load your own (npx patron import …, docs/import.md), then run the nightly job.");
   } else if (stored) {
     step("Demo data already stored locally: reusing it.");
   } else {
@@ -260,14 +267,34 @@ async function main() {
   for (const line of pending) console.log(`  ${line}\n`);
 }
 
-/** Whether the worker lists any import (GET /v1/imports, which the admin key may read too); false when it cannot say. */
-async function holdsImports(client: IngestClient): Promise<boolean> {
-  try {
-    const { data } = await client.get<{ imports: unknown[] }>("/v1/imports?limit=1");
-    return data.imports.length > 0;
-  } catch {
-    return false;
-  }
+/**
+ * What the local main database holds that tells a store of one's own from the demo's: imports
+ * (patron import orders through the queue), products, and products of the demo catalog.
+ */
+function localStoreHolds(persistDir: string): { imports: number; products: number; demoProducts: number } {
+  const demoIds = generateProducts()
+    .slice(0, 20)
+    .map((product) => `'${product.id.replaceAll("'", "''")}'`)
+    .join(", ");
+  const output = execFileSync(
+    bin("wrangler"),
+    [
+      "d1",
+      "execute",
+      "DB",
+      "--local",
+      "--persist-to",
+      persistDir,
+      "--json",
+      "--command",
+      `SELECT (SELECT count(*) FROM imports) AS imports, (SELECT count(*) FROM products) AS products, (SELECT count(*) FROM products WHERE id IN (${demoIds})) AS demoProducts`,
+    ],
+    { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] },
+  ).toString();
+  const [answer] = JSON.parse(output) as { results: { imports: number; products: number; demoProducts: number }[] }[];
+  const row = answer?.results[0];
+  if (!row) throw new Error(`could not read the local store in ${persistDir}: ${output.slice(0, 200)}`);
+  return { imports: Number(row.imports), products: Number(row.products), demoProducts: Number(row.demoProducts) };
 }
 
 async function fitModels(adminKey: string) {

@@ -502,9 +502,7 @@ export function importsListText(imports: readonly ListedImport[], next: string |
     ...imports.map((job) => [
       job.id,
       job.createdAt.slice(0, 16).replace("T", " "),
-      job.status === "open" && job.batches.queued === 0 && job.batches.received > 0
-        ? "open (waiting for batches)"
-        : job.status,
+      job.status === "open" && job.batches.queued === 0 ? "open (waiting for batches)" : job.status,
       `${job.batches.received}${job.expectedBatches === null ? "" : ` of ${job.expectedBatches}`}` +
         (job.batches.failed > 0 ? `, ${job.batches.failed} failed` : "") +
         (job.batches.queued > 0 ? `, ${job.batches.queued} queued` : ""),
@@ -520,40 +518,64 @@ export function importsListText(imports: readonly ListedImport[], next: string |
       .join("  ")
       .trimEnd(),
   );
-  if (next) lines.push("", `More: patron import list --before ${next}`);
+  if (next) lines.push("", `More: the same command with --before ${next}`);
   return lines;
+}
+
+/** The worker and API key options every import subcommand takes. */
+function withWorkerOptions(command: Command): Command {
+  return command
+    .option("--url <url>", "the worker (default: $PATRON_URL, else the local one on $PORT or 8787)", workerUrl)
+    .option(
+      "--key <key>",
+      "API key (default: $PATRON_API_KEY, else the local .dev.vars unless --url or $PATRON_URL names a worker on another machine)",
+    );
+}
+
+/**
+ * The API key a subcommand sends, with the same defaults as the other commands that talk to a worker
+ * (cli/dev-vars.ts): the local .dev.vars key only for a worker on this machine, never sent to one on
+ * another. Null after the command has said what is missing.
+ */
+async function workerKey(
+  command: Command,
+  given: { url?: string; key?: string },
+): Promise<{ key: string; keyFrom: string; local: boolean } | null> {
+  const urlProblem = patronUrlProblem(given.url);
+  if (urlProblem) return command.error(urlProblem);
+  const local = talksToLocalWorker(given.url);
+  const found = await keyFrom("PATRON_API_KEY", given.key, local);
+  if (!found?.key)
+    return command.error(
+      `--key is required (or PATRON_API_KEY${local ? ", or a .dev.vars here or in a folder above" : ""})`,
+    );
+  return { key: found.key, keyFrom: found.from === ".dev.vars" ? "PATRON_API_KEY in .dev.vars" : found.from, local };
 }
 
 export function register(program: Command): void {
   const command = program
     .command("import")
     .description("Bulk-load orders or products (NDJSON in the wire format, or CSV through a column mapping).");
-  const list = command
-    .command("list")
-    .description(
-      "List the imports through the queue, newest first, with their progress (GET /v1/imports): one a stopped run left open shows here.",
-    )
-    .option("--url <url>", "the worker (default: $PATRON_URL, else the local one on $PORT or 8787)", workerUrl)
-    .option(
-      "--key <key>",
-      "API key (default: $PATRON_API_KEY, else the local .dev.vars unless --url or $PATRON_URL names a worker on another machine)",
-    )
+  const list = withWorkerOptions(
+    command
+      .command("list")
+      .description(
+        "List the imports through the queue, newest first, with their progress (GET /v1/imports): one a stopped run left open shows here.",
+      ),
+  )
     .option("--limit <n>", "imports to list (1–100)", wholeNumber(1, 100), 20)
     .option("--before <import id>", "list those created before this one (the next page)")
     .option("--json", "print the answer as JSON");
   list.action(async (given: { url?: string; key?: string; limit: number; before?: string; json?: boolean }) => {
-    const urlProblem = patronUrlProblem(given.url);
-    if (urlProblem) return list.error(urlProblem);
-    const local = talksToLocalWorker(given.url);
-    const found = await keyFrom("PATRON_API_KEY", given.key, local);
-    if (!found?.key)
-      return list.error(
-        `--key is required (or PATRON_API_KEY${local ? ", or a .dev.vars here or in a folder above" : ""})`,
-      );
+    const found = await workerKey(list, given);
+    if (!found) return;
     const client = new IngestClient({
       url: given.url ?? defaultWorkerUrl(),
       apiKey: found.key,
-      keyFrom: found.from === ".dev.vars" ? "PATRON_API_KEY in .dev.vars" : found.from,
+      keyFrom: found.keyFrom,
+      unreachableHint: found.local
+        ? "Is the worker running there? Pass --url, or set PATRON_URL (or PORT for a local one)."
+        : "Is the worker running there?",
       onRetry: (info) => console.error(describeRetry(info)),
     });
     const query = new URLSearchParams({
@@ -570,14 +592,11 @@ export function register(program: Command): void {
     }
   });
   for (const kind of ["orders", "products"] as const) {
-    const subcommand = command
-      .command(`${kind} <file>`)
-      .description(`Import ${kind} from a .ndjson or .csv file (either may be gzipped, .gz).`)
-      .option("--url <url>", "the worker (default: $PATRON_URL, else the local one on $PORT or 8787)", workerUrl)
-      .option(
-        "--key <key>",
-        "API key (default: $PATRON_API_KEY, else the local .dev.vars unless --url or $PATRON_URL names a worker on another machine)",
-      )
+    const subcommand = withWorkerOptions(
+      command
+        .command(`${kind} <file>`)
+        .description(`Import ${kind} from a .ndjson or .csv file (either may be gzipped, .gz).`),
+    )
       .option("--mapping <file>", "JSON column mapping for a CSV (docs/import.md)")
       .option("--preset <name>", `a built-in mapping: ${presets.join(", ")}`)
       .option("--batch-size <n>", `records per request (1–${maxBatchSize})`, wholeNumber(1, maxBatchSize), 500)
@@ -597,23 +616,9 @@ export function register(program: Command): void {
         )
         .option("--poll-interval <ms>", "how often to read the queued import's progress", wholeNumber(1), 1000);
     subcommand.action(async (file: string, given: Partial<ImportCommandOptions>) => {
-      // The same defaults as the other commands that talk to a worker (cli/dev-vars.ts); the local
-      // .dev.vars key only for a worker on this machine, never sent to one on another.
-      const urlProblem = patronUrlProblem(given.url);
-      if (urlProblem) return subcommand.error(urlProblem);
-      const local = talksToLocalWorker(given.url);
-      const found = await keyFrom("PATRON_API_KEY", given.key, local);
-      if (!found?.key)
-        return subcommand.error(
-          `--key is required (or PATRON_API_KEY${local ? ", or a .dev.vars here or in a folder above" : ""})`,
-        );
-      const options = {
-        ...given,
-        key: found.key,
-        keyFrom: found.from === ".dev.vars" ? "PATRON_API_KEY in .dev.vars" : found.from,
-        local,
-        url: given.url ?? defaultWorkerUrl(),
-      } as ImportCommandOptions;
+      const found = await workerKey(subcommand, given);
+      if (!found) return;
+      const options = { ...given, ...found, url: given.url ?? defaultWorkerUrl() } as ImportCommandOptions;
       try {
         await importFile(kind, file, options);
       } catch (error) {

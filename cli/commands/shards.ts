@@ -315,10 +315,17 @@ export function underWay(view: ShardsStatusView): string[] {
       `${whole(view.totals.unfinishedMoves)} moves between shards are under way; each shard finishes its own.`,
     );
   const failing = view.shards.filter((part) => (part.erasureScrubs?.failing ?? 0) > 0);
-  if (failing.length > 0)
+  if (failing.length > 0) {
+    const scrubs = view.totals.failingErasureScrubs;
+    const most = Math.max(...failing.map((part) => part.erasureScrubs.mostAttempts));
+    const one = scrubs === 1;
     lines.push(
-      `${whole(view.totals.failingErasureScrubs)} ${view.totals.failingErasureScrubs === 1 ? "erasure's scrub" : "erasures' scrubs"} of the other shards ${view.totals.failingErasureScrubs === 1 ? "fails" : "fail"} (in ${failing.length === 1 ? "shard" : "shards"} ${failing.map((part) => part.shard).join(", ")}; at most ${Math.max(...failing.map((part) => part.erasureScrubs.mostAttempts))} passes failed): ${failing.length === 1 ? "it is" : "they are"} tried again, up to once a day, and a shard keeping one is not retired; its logs say why (docs/scaling.md, erasure and export across shards).`,
+      `${whole(scrubs)} ${one ? "erasure's scrub" : "erasures' scrubs"} of the other shards ${one ? "fails" : "fail"} ` +
+        `(in ${failing.length === 1 ? "shard" : "shards"} ${failing.map((part) => part.shard).join(", ")}; ` +
+        `at most ${most} ${most === 1 ? "pass" : "passes"} failed): ${one ? "it is" : "they are"} tried again, up to once a day, ` +
+        `and a shard keeping one is not retired; ${failing.length === 1 ? "its" : "their"} logs say why (docs/scaling.md, erasure and export across shards).`,
     );
+  }
   const reshard = view.reshard;
   if (reshard && !reshard.done) {
     lines.push(

@@ -540,8 +540,13 @@ export function mapOrderRow(mapping: OrderMapping, row: Row, lookups: LookupTabl
   // By measure, a price is the line's total: a sum divided by the quantity column read without that
   // division (exact), any other price times the quantity.
   const quantitySpec = mapping.line.quantity;
+  // The quantity's own column: not a lookup's key column, which holds no quantity.
   const quantityColumn =
-    typeof quantitySpec === "string" ? quantitySpec : "column" in quantitySpec ? quantitySpec.column : null;
+    typeof quantitySpec === "string"
+      ? quantitySpec
+      : "column" in quantitySpec && !quantitySpec.lookup
+        ? quantitySpec.column
+        : null;
   const price = (spec: FieldSpec, name: string): FieldValue => {
     if (!byMeasure) return readField(spec, row, lookups, name);
     if (typeof spec === "object" && "sum" in spec && spec.divideBy && spec.divideBy === quantityColumn) {

@@ -188,7 +188,12 @@ describe("shardsStatusText", () => {
       rebalance: null,
     });
     expect(lines).toContain(
-      "3 erasures' scrubs of the other shards fail (in shards 0, 2; at most 3 passes failed): they are tried again, up to once a day, and a shard keeping one is not retired; its logs say why (docs/scaling.md, erasure and export across shards).",
+      "3 erasures' scrubs of the other shards fail (in shards 0, 2; at most 3 passes failed): they are tried again, up to once a day, and a shard keeping one is not retired; their logs say why (docs/scaling.md, erasure and export across shards).",
+    );
+    const single = { ...part(1, 10, 1, 0, 2, 1), erasureScrubs: { pending: 1, failing: 1, mostAttempts: 1 } };
+    const once = shardsStatusText({ ...shardsOverview(2, [part(0, 10, 1), single]), reshard: null, rebalance: null });
+    expect(once).toContain(
+      "1 erasure's scrub of the other shards fails (in shard 1; at most 1 pass failed): it is tried again, up to once a day, and a shard keeping one is not retired; its logs say why (docs/scaling.md, erasure and export across shards).",
     );
   });
 

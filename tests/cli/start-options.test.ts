@@ -66,19 +66,19 @@ async function launch(args: string[]) {
     output += String(chunk);
   });
   const stop = async () => {
-    if (child.exitCode !== null || !child.pid) return;
+    if (child.exitCode !== null || child.signalCode !== null || !child.pid) return;
     const exited = new Promise((resolve) => child.once("exit", resolve));
     process.kill(-child.pid, "SIGTERM");
     await exited;
   };
-  onTestFinished(stop);
+  onTestFinished(stop, 60_000);
   await expect.poll(() => output, { timeout: 150_000, interval: 500 }).toContain("Press Ctrl-C to stop.");
   return { base: `http://127.0.0.1:${port}`, output, stop };
 }
 
 it("starts without the demo on a store of its own: nothing seeded, no /demo, and says how to load data", async () => {
   const state = mkdtempSync(path.join(tmpdir(), "patron-start-"));
-  onTestFinished(() => rmSync(state, { recursive: true, force: true }));
+  onTestFinished(() => rmSync(state, { recursive: true, force: true }), 60_000);
   // --no-build: the other tests' worker and browser serve dist/public meanwhile, so it is not rebuilt under them.
   const first = await launch(["--no-demo", "--", "--state", state, "--no-build"]);
   const { base, output } = first;
@@ -107,7 +107,7 @@ it("starts without the demo on a store of its own: nothing seeded, no /demo, and
 
   // Started again without --no-demo, the store stays the own data's: no demo is seeded into it.
   const again = await launch(["--state", state, "--no-build"]);
-  expect(again.output).toContain("was started with --no-demo, for your own data: starting it without the demo again");
+  expect(again.output).toContain("is kept for your own data: starting it without the demo again");
   expect(again.output).not.toContain("Seeding the demo");
   expect((await fetch(`${again.base}/demo/`)).status).toBe(404);
   const still = await fetch(`${again.base}/v1/customers/lookup?kind=account&value=demo-full-price`, { headers: admin });
@@ -117,7 +117,11 @@ it("starts without the demo on a store of its own: nothing seeded, no /demo, and
   // Without the mark (a store whose data came in before it existed), its imports keep the demo out too.
   rmSync(path.join(state, "patron-own-data"));
   const unmarked = await launch(["--state", state, "--no-build"]);
-  expect(unmarked.output).toContain("holds imported orders and no demo: the demo is not seeded into it");
+  expect(unmarked.output).toContain(
+    "holds data of its own (0 products, 1 import) and no demo: the demo is not seeded into it",
+  );
   expect(unmarked.output).not.toContain("Seeding the demo");
   expect(unmarked.output).not.toContain("Fitting the customer models");
+  expect((await fetch(`${unmarked.base}/demo/`)).status).toBe(404);
+  expect(existsSync(path.join(state, "patron-own-data"))).toBe(true);
 }, 400_000);
