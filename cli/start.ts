@@ -208,6 +208,10 @@ async function main() {
         `This local store (${options.stateDir}) holds the demo retailer already: its customers will be counted, ranked and ` +
           "fitted with yours. For your data alone, start on a store of its own: npm start -- --no-demo --state .wrangler/own",
       );
+    else if (held.products > 0 || held.imports > 0)
+      step(
+        `Your data is kept here (${plural(held.products, "product")}, ${plural(held.imports, "import")}): nothing to load again.`,
+      );
     else step("No demo data: load your own (npx patron import …, docs/import.md), then run the nightly job.");
   } else if (stored) {
     step("Demo data already stored locally: reusing it.");
@@ -256,10 +260,13 @@ async function main() {
     API key           ${apiKey}        (POST /v1/orders, /v1/identify, /v1/products)
     Admin key         ${adminKey}      (GET /v1/customers/..., /v1/admin/...)
 
-  Load your data, then fit the models (as of the history's last day when it is old: docs/import.md):
+  Load your data, then fit the models (docs/import.md):
     npx patron import products <file> --url ${url}
     npx patron import orders <file> --url ${url}
     curl -s -X POST -H "Authorization: Bearer ${adminKey}" "${url}/v1/admin/jobs/nightly?wait=1"
+  A history that ended long ago is scored as of its last day, before any run at the present:
+    curl -s -X POST -H "Authorization: Bearer ${adminKey}" -H "Content-Type: application/json" \
+      -d '{"asOf":"2018-01-01T00:00:00Z"}' "${url}/v1/admin/jobs/nightly?wait=1"
 
   Press Ctrl-C to stop.
 `,

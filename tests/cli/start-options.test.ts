@@ -85,6 +85,7 @@ it("starts without the demo on a store of its own: nothing seeded, no /demo, and
   expect(output).toContain("without the demo");
   expect(output).toContain(`(kept in ${state})`);
   expect(output).toContain("No demo data: load your own");
+  expect(output).toContain(`-d '{"asOf":"2018-01-01T00:00:00Z"}' "${base}/v1/admin/jobs/nightly?wait=1"`);
   expect(output).not.toContain("Seeding the demo");
   expect(output).not.toContain("Fitting the customer models");
   expect(output).not.toContain("Building");
@@ -108,6 +109,8 @@ it("starts without the demo on a store of its own: nothing seeded, no /demo, and
   // Started again without --no-demo, the store stays the own data's: no demo is seeded into it.
   const again = await launch(["--state", state, "--no-build"]);
   expect(again.output).toContain("is kept for your own data: starting it without the demo again");
+  expect(again.output).toContain("Your data is kept here (0 products, 1 import): nothing to load again.");
+  expect(again.output).not.toContain("No demo data: load your own");
   expect(again.output).not.toContain("Seeding the demo");
   expect((await fetch(`${again.base}/demo/`)).status).toBe(404);
   const still = await fetch(`${again.base}/v1/customers/lookup?kind=account&value=demo-full-price`, { headers: admin });
