@@ -1,9 +1,10 @@
 // Reads 84.51° "The Complete Journey" (a folder with products.csv and transactions_sample.csv, either
 // possibly gzipped, as in tests/fixtures/completejourney-full) into purchase lines at a chosen catalog
-// level. Households are customers and every purchase is in store. Evaluation logic lives in
-// evaluate.ts; this file only parses.
+// level. Households are customers and every purchase is in store; a fuel line is one unit, as the
+// import preset counts it. Evaluation logic lives in evaluate.ts; this file only parses.
 
 import { parse } from "csv-parse/sync";
+import { completeJourneyOrders } from "../import/completejourney.ts";
 import { dataFileIn, readInputText } from "../import/files.ts";
 import type { PurchaseLine } from "./lines.ts";
 
@@ -26,9 +27,12 @@ export async function readCompleteJourney(folder: string, level: CompleteJourney
     readInputText(dataFileIn(folder, "transactions_sample.csv")),
   ]);
   const categoryOf = new Map<string, string>();
+  const soldByMeasure = new RegExp(completeJourneyOrders.countAsOneUnit?.matches ?? "$^");
+  const oneUnit = new Set<string>();
   for (const row of parse(productsCsv, { columns: true, skip_empty_lines: true }) as Row[]) {
     const category = row[level]?.trim();
     if (row.product_id && category) categoryOf.set(row.product_id, category);
+    if (row.product_id && soldByMeasure.test(row.product_type ?? "")) oneUnit.add(row.product_id);
   }
   const lines: PurchaseLine[] = [];
   for (const row of parse(transactionsCsv, { columns: true, skip_empty_lines: true }) as Row[]) {
@@ -42,7 +46,7 @@ export async function readCompleteJourney(folder: string, level: CompleteJourney
       categoryId,
       at: toIsoInstant(row.transaction_timestamp!),
       channel: "store",
-      quantity: Number(row.quantity),
+      quantity: oneUnit.has(row.product_id!) ? 1 : Number(row.quantity),
       spend: Number(row.sales_value),
       discounted: discount > 0,
     });

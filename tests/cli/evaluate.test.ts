@@ -3,6 +3,7 @@ import { execFile } from "node:child_process";
 import path from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
+import { readCompleteJourney } from "../../cli/evaluate/completejourney.ts";
 
 const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, "../..");
@@ -86,4 +87,12 @@ describe("patron evaluate", () => {
       `patron evaluate: --dataset ${import.meta.dirname} has no products.csv\n`,
     );
   }, 60_000);
+
+  it("reads a fuel line as one unit, as the import preset counts it, and other lines by their quantity", async () => {
+    const lines = await readCompleteJourney(completeJourney, "product_type");
+    const fuel = lines.filter((line) => line.categoryId.startsWith("GASOLINE"));
+    expect(fuel.length).toBeGreaterThan(0);
+    expect(new Set(fuel.map((line) => line.quantity))).toEqual(new Set([1]));
+    expect(lines.some((line) => !line.categoryId.startsWith("GASOLINE") && line.quantity > 1)).toBe(true);
+  });
 });

@@ -75,12 +75,7 @@ function batchView({ digest: _digest, ...batch }: BatchRow): BatchView {
  * expected have arrived, `failed` when every batch is processed but some failed (resending one
  * requeues it), `done` when every batch is processed and none failed.
  */
-function importView(
-  row: ImportRow,
-  tallies: readonly BatchTally[],
-  failed: readonly BatchRow[],
-  writesPausedAt: string | null,
-): ImportView {
+function importSummary(row: ImportRow, tallies: readonly BatchTally[], writesPausedAt: string | null): ImportSummary {
   const of = (status: BatchTally["status"]) => tallies.find((tally) => tally.status === status);
   const count = (status: BatchTally["status"]) => of(status)?.batches ?? 0;
   const batches = { queued: count("queued"), done: count("done"), failed: count("failed") };
@@ -111,12 +106,20 @@ function importView(
       merges: done?.merges ?? 0,
       ignoredIdentifiers: done?.ignoredIdentifiers ?? 0,
     },
-    failedBatches: failed.map(batchView),
     createdAt: row.createdAt,
     updatedAt,
     finishedAt: status === "open" ? null : updatedAt,
     writesPausedAt,
   };
+}
+
+function importView(
+  row: ImportRow,
+  tallies: readonly BatchTally[],
+  failed: readonly BatchRow[],
+  writesPausedAt: string | null,
+): ImportView {
+  return { ...importSummary(row, tallies, writesPausedAt), failedBatches: failed.map(batchView) };
 }
 
 async function existingImport(c: { var: AppEnv["Variables"] }, id: string): Promise<ImportRow> {
@@ -161,10 +164,7 @@ export const importRoutes = new Hono<AppEnv>()
       ),
       pausedOnD1(c.env, c.var.db),
     ]);
-    const imports = page.map((row): ImportSummary => {
-      const { failedBatches: _listedApart, ...summary } = importView(row, tallies.get(row.id) ?? [], [], pausedAt);
-      return summary;
-    });
+    const imports = page.map((row) => importSummary(row, tallies.get(row.id) ?? [], pausedAt));
     c.header("Cache-Control", "no-store");
     return c.json({ data: { imports, next: rows.length > limit ? (page.at(-1)?.id ?? null) : null } });
   })

@@ -28,14 +28,13 @@ export const importBatchSchemaIn = perCurrency((shopCurrency) =>
   ordersBatchSchemaIn(shopCurrency).safeExtend({ sequence: z.number().int().min(0).max(maxSequence) }),
 );
 
-export const importIdSchema = z.strictObject({ id: z.string().regex(/^imp_[0-9a-f]{20}$/, "is not an import id") });
+const importId = z.string().regex(/^imp_[0-9a-f]{20}$/, "is not an import id");
+
+export const importIdSchema = z.strictObject({ id: importId });
 
 export const importsQuerySchema = z.strictObject({
   /** The `next` of the previous page: imports created before this one. */
-  before: z
-    .string()
-    .regex(/^imp_[0-9a-f]{20}$/, "is not an import id")
-    .optional(),
+  before: importId.optional(),
   limit: wholeNumberParam("limit", 1, 100).default(20),
 });
 

@@ -57,7 +57,7 @@ import {
   type ReadContext,
 } from "./customer-reads.ts";
 import { claimPlacements, fenceGuard, locatePlacements, type Placement, setPlacements } from "./directory.ts";
-import { pendingScrubs, runDueScrubs, scrubAgainAfterMs, scrubStatements, scrubsState } from "./erasure-scrubs.ts";
+import { runDueScrubs, scrubAgainAfterMs, scrubStatements, scrubsState } from "./erasure-scrubs.ts";
 import {
   clearCustomerData,
   customerIdsAfter,
@@ -782,11 +782,12 @@ export class CustomerShard extends DurableObject<Env> {
     // An erasure this shard ran keeps its scrub of the others here until done: they run now, due or not,
     // pass after pass while each leaves fewer.
     const dayAhead = new Date(Date.now() + 86_400_000);
-    for (let left = await pendingScrubs(this.db), before = left + 1; left > 0 && left < before; ) {
+    const pending = async () => (await scrubsState(this.db)).pending;
+    for (let left = await pending(), before = left + 1; left > 0 && left < before; ) {
       await runDueScrubs(this.db, this.env, new Date(), dayAhead);
-      [before, left] = [left, await pendingScrubs(this.db)];
+      [before, left] = [left, await pending()];
     }
-    const unfinished = await pendingScrubs(this.db);
+    const unfinished = await pending();
     if (unfinished > 0)
       throw new Error(
         `shard ${this.index} has ${unfinished} erasure scrub(s) of the other shards that fail (the shard's logs say why): not retired`,

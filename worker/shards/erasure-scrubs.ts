@@ -86,12 +86,6 @@ export function scrubStatements(plan: ScrubPlan, now: Date, dueAt: Date): SQL[] 
   ];
 }
 
-/** How many scrubs this shard keeps. */
-export async function pendingScrubs(db: Db): Promise<number> {
-  const [row] = await db.select({ n: sql<number>`count(*)` }).from(erasureScrubs);
-  return Number(row?.n ?? 0);
-}
-
 /** The scrubs this shard keeps, those a pass has failed for (tried again later) and the most tries one has had. */
 export async function scrubsState(db: Db): Promise<{ pending: number; failing: number; mostAttempts: number }> {
   const [row] = await db
