@@ -421,6 +421,72 @@ describe("single-page apps", () => {
     expect(available).toBeGreaterThan(2);
     await expect.poll(async () => (await renderedCards(page)).length).toBe(available);
   });
+
+  it("shares answers out in mount order when a later mount's answer arrives first", async () => {
+    const page = await newPage();
+    const firstAsked = gate();
+    const firstGoes = gate();
+    onTestFinished(firstGoes.open);
+    await page.route("**/v1/recommendations?limit=4**", async (route) => {
+      firstAsked.open();
+      await firstGoes.opened;
+      await route.continue();
+    });
+    await openShop(page, { mounts: '<div data-patron="x" data-placement="home" data-limit="4"></div>' });
+    await firstAsked.opened;
+    await page.evaluate(() => {
+      document.body.insertAdjacentHTML("beforeend", '<div data-patron="x" data-placement="home" data-limit="4"></div>');
+      (window as unknown as { patron: (...args: unknown[]) => unknown }).patron("mount");
+    });
+    // The second shelf's answer (limit=8) is in; the first's is held back until now.
+    await page.waitForTimeout(500);
+    firstGoes.open();
+    await waitForCards(page, 0);
+    await waitForCards(page, 1);
+    const picks = (await picksFor("placement=home&limit=8")).items.map((item) => item.title);
+    expect(picks.length).toBe(8);
+    await expect.poll(async () => (await renderedCards(page, 0)).map((card) => card.title)).toEqual(picks.slice(0, 4));
+    await expect.poll(async () => (await renderedCards(page, 1)).map((card) => card.title)).toEqual(picks.slice(4, 8));
+  });
+
+  it("mounts a shelf again when its attributes changed since it mounted (a view that kept the element)", async () => {
+    const [first, second] = (await picksFor("limit=8")).items;
+    const page = await newPage();
+    const asked = recommendationRequests(page);
+    await openShop(page, {
+      mounts: `<div id="goes" data-patron="x" data-placement="product" data-product="${first!.id}" data-limit="8"></div>`,
+    });
+    await waitForCards(page);
+    await page.evaluate((product) => {
+      document.getElementById("goes")!.dataset.product = product;
+      (window as unknown as { patron: (...args: unknown[]) => unknown }).patron("mount");
+    }, second!.id);
+    await expect.poll(() => asked.map((url) => url.searchParams.get("product"))).toEqual([first!.id, second!.id]);
+    await expect
+      .poll(async () => {
+        const titles = (await renderedCards(page)).map((card) => card.title);
+        return titles.length > 0 && !titles.includes(second!.title);
+      })
+      .toBe(true);
+    // Mounted again on the same shadow root: one shelf, not two.
+    expect(
+      await page.evaluate(() => document.getElementById("goes")!.shadowRoot!.querySelectorAll("section").length),
+    ).toBe(1);
+  });
+
+  it("shows a shelf whose stylesheet failed once when it is mounted again", async () => {
+    const page = await newPage();
+    let refused = 0;
+    await page.route("**/widget/v1-shelf.css", (route) => (refused++ === 0 ? route.abort() : route.continue()));
+    await openShop(page, {});
+    await expect
+      .poll(() => page.evaluate(() => document.querySelector<HTMLElement>("[data-patron]")!.hidden))
+      .toBe(true);
+    await page.evaluate(() => (window as unknown as { patron: (...args: unknown[]) => unknown }).patron("mount"));
+    await waitForCards(page);
+    expect(await page.evaluate(() => document.querySelector<HTMLElement>("[data-patron]")!.hidden)).toBe(false);
+    expect(refused).toBe(2);
+  });
 });
 
 describe("impressions", () => {
@@ -777,6 +843,32 @@ describe("keyboard", () => {
     expect(await focused()).toBe(titles.at(-2));
     await page.keyboard.press("Home");
     expect(await focused()).toBe(titles[0]);
+  });
+  it("brings a grid's card into view when the keyboard moves to it past the last row shown", async () => {
+    const page = await newPage({ width: 1280, height: 1200 });
+    await openShop(page, { mounts: '<div data-patron="x" data-layout="grid" data-limit="24"></div>' });
+    await waitForCards(page);
+    const cards = (await renderedCards(page)).length;
+    const lastInView = () =>
+      page.evaluate(() => {
+        const root = document.querySelector("[data-patron]")!.shadowRoot!;
+        const grid = root.querySelector("ul")!.getBoundingClientRect();
+        const card = [...root.querySelectorAll("li")].at(-1)!.getBoundingClientRect();
+        return card.top >= grid.top - 1 && card.bottom <= grid.bottom + 1;
+      });
+    expect(await lastInView()).toBe(false); // More cards than two rows hold.
+    await page.focus("[data-patron]");
+    await page.evaluate(() => document.querySelector("[data-patron]")!.shadowRoot!.querySelector("a")!.focus());
+    await page.keyboard.press("End");
+    expect(
+      await page.evaluate(
+        () =>
+          document.querySelector("[data-patron]")!.shadowRoot!.activeElement?.closest("li") ===
+          [...document.querySelector("[data-patron]")!.shadowRoot!.querySelectorAll("li")].at(-1),
+      ),
+    ).toBe(true);
+    expect(cards).toBeGreaterThan(12);
+    await expect.poll(lastInView).toBe(true);
   });
 });
 

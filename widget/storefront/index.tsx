@@ -148,32 +148,44 @@ function start(): void {
     return shelf;
   };
 
+  /** The last fill's share-out: each waits for the one before, so shelves take their items in mount order. */
+  let sharing: Promise<unknown> = Promise.resolve();
+
   /** Loads the answers `fresh` mounts need, then gives each its share in mount order and paints it. */
-  const fill = async (fresh: Mount[]) => {
+  const fill = (fresh: Mount[]) => {
     const run = generation;
     const need = Math.min(
       mounts.reduce((sum, mount) => sum + mount.limit, 0),
       48,
     );
-    const shelves = await Promise.all(fresh.map((mount) => answerFor(mount, need)));
-    if (run !== generation) return; // A newer token arrived meanwhile.
-    const shown = new Set(mounts.flatMap((mount) => mount.items ?? []).map((item) => item.id));
-    fresh.forEach((mount, index) => {
-      if (!mounts.includes(mount)) return; // Unmounted meanwhile.
-      mount.shelf = shelves[index];
-      const items = (mount.shelf?.items ?? []).filter((item) => !shown.has(item.id)).slice(0, mount.limit);
-      mount.items = items;
-      for (const item of items) shown.add(item.id);
-      paint(mount);
-      emit(items.length ? "render" : "empty", { element: mount.host, placement: mount.placement, items });
-    });
-    // The shelves are up: if any answer came, the popular shelf can be cached for the next visit.
-    if (shelves.some(Boolean)) refreshPopular(api, timeout);
+    // Asked at once, shared out in turn: a later mount's answer can arrive before an earlier one's.
+    const answered = Promise.all(fresh.map((mount) => answerFor(mount, need)));
+    sharing = sharing
+      .then(async () => {
+        const shelves = await answered;
+        if (run !== generation) return; // A newer token arrived meanwhile.
+        const shown = new Set(mounts.flatMap((mount) => mount.items ?? []).map((item) => item.id));
+        fresh.forEach((mount, index) => {
+          if (!mounts.includes(mount)) return; // Unmounted meanwhile.
+          mount.shelf = shelves[index];
+          const items = (mount.shelf?.items ?? []).filter((item) => !shown.has(item.id)).slice(0, mount.limit);
+          mount.items = items;
+          for (const item of items) shown.add(item.id);
+          paint(mount);
+          emit(items.length ? "render" : "empty", { element: mount.host, placement: mount.placement, items });
+        });
+        // The shelves are up: if any answer came, the popular shelf can be cached for the next visit.
+        if (shelves.some(Boolean)) refreshPopular(api, timeout);
+      })
+      .catch(ignore);
   };
 
   const mountAll = () => {
-    // Shelves whose mount point left the page without patron("unmount") go now.
-    drop((mount) => !mount.host.isConnected);
+    // Shelves whose mount point left the page without patron("unmount") go now, and those whose
+    // attributes changed since they mounted (a view that kept the element for another product) mount again.
+    drop(
+      (mount) => !mount.host.isConnected || JSON.stringify({ ...mount.host.dataset }) !== JSON.stringify(mount.context),
+    );
     const fresh: Mount[] = [];
     for (const host of document.querySelectorAll<HTMLElement>("[data-patron]")) {
       if (mounts.some((mount) => mount.host === host)) continue; // Mounted already.
@@ -207,6 +219,7 @@ function start(): void {
         // Unstyled, the shelf would spill out of its space: it collapses like a shelf with nothing to show.
         link.onerror = () => {
           host.hidden = true;
+          collapsed.add(host); // A remount shows it again.
           drop((other) => other === mount);
           emit("empty", { element: host, placement, items: [] });
           report?.({ name: "StylesheetError", message: link.href } as Error);
@@ -225,7 +238,7 @@ function start(): void {
         }
       }
     }
-    if (fresh.length) fill(fresh).catch(ignore);
+    if (fresh.length) fill(fresh);
   };
 
   /** Takes down the shelves `picks` chooses: no node, observer or timer of theirs is left. */
@@ -266,7 +279,7 @@ function start(): void {
           mount.items = mount.shelf = undefined;
           paint(mount);
         }
-        fill(mounts).catch(ignore);
+        fill(mounts);
       }
       if (command === "fetch") {
         // Headless: the same token and time budget; resolves to the answer's JSON or null, never rejects.
