@@ -322,3 +322,47 @@ describe("after a nightly run", () => {
     });
   });
 });
+
+describe("after a later run that keeps scores within its tolerance", () => {
+  let firstRunId: string;
+  let laterRunId: string;
+  beforeAll(async () => {
+    firstRunId = (await storeRows<{ run: string }>("SELECT max(run_id) AS run FROM customer_scores"))[0]!.run;
+    const response = await SELF.fetch("http://patron.test/v1/admin/jobs/nightly?wait=1", {
+      method: "POST",
+      headers: { Authorization: `Bearer ${adminKey}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ asOf: new Date(asOf.getTime() + 3 * day).toISOString(), pageSize: 20 }),
+    });
+    expect(response.status, await response.clone().text()).toBe(200);
+    laterRunId = jobRunResponseSchema.parse(await response.json()).data.runId;
+  });
+
+  it("counts the CLV the scores table keeps, so the distribution's total is the segments' total", async () => {
+    const rows = await storeRows<{ clv: number; run: string }>(
+      "SELECT clv_12 AS clv, run_id AS run FROM customer_scores",
+    );
+    // Three days on, some scores moved past the tolerance and were written, others kept the first run's.
+    expect(rows.some((row) => row.run === laterRunId)).toBe(true);
+    expect(rows.some((row) => row.run === firstRunId)).toBe(true);
+    const body = clvDistributionResponseSchema.parse(
+      await (await get("/v1/admin/insights/clv-distribution")).json(),
+    ).data;
+    expect(body.runId).toBe(laterRunId);
+    const expected = emptyClvHistogram();
+    for (const row of rows) countClv(expected, row.clv);
+    for (const bucket of body.buckets) {
+      const index = clvBucketOf(bucket.from);
+      expect(bucket.customers, `from ${bucket.from}`).toBe(expected.customers[index]);
+      expect(bucket.clv12, `from ${bucket.from}`).toBeCloseTo(expected.clv12[index]!, 1);
+    }
+    const segments = (await (await get("/v1/admin/segments?limit=1")).json()) as {
+      data: { summary: { clv12: number }[] };
+    };
+    const segmentsTotal = segments.data.summary.reduce((sum, row) => sum + row.clv12, 0);
+    expect(body.clv12).toBeCloseTo(segmentsTotal, 1);
+    expect(body.clv12).toBeCloseTo(
+      rows.reduce((sum, row) => sum + row.clv, 0),
+      1,
+    );
+  });
+});

@@ -387,23 +387,6 @@ export async function scorePageStep(
       return [];
     }
     const { profile } = outcome;
-    countClv(clvHistogram, profile.clv12);
-    countTrait(
-      traits,
-      profile.valueTier,
-      customerTraits({
-        profile,
-        purchaseDays: row.purchase_days,
-        categorySpend: Object.fromEntries(
-          (categoriesOf.get(row.customer_id) ?? []).map((c) => [c.category_id, c.spend]),
-        ),
-        orderStores: (ordersOf.get(row.customer_id) ?? []).map((o) => o.store_id),
-      }),
-    );
-    // A retried step finds the customers it already scored in this run: their rows are done (and
-    // comparing their stage with itself would hide the transitions the first attempt recorded); they
-    // are only counted for the rollup.
-    if (row.previous_run === runId) return [];
     const stage = profile.lifecycle.stage;
     const sortKeys = {
       clvAtStake: clvAtStakeOf(profile),
@@ -428,7 +411,26 @@ export async function scorePageStep(
       row,
       (storedLapsesOf.get(row.customer_id) ?? []).map((lapse) => lapse.category_id),
     );
-    if (!scoreChanged(stored, { ...score, lapsedCategories }, now)) return [];
+    const changed = scoreChanged(stored, { ...score, lapsedCategories }, now);
+    // The rollup counts the CLV the scores table holds once this page is written: a score within
+    // scoreChanged's tolerance keeps its stored figures, so the distribution's total is the segments' total.
+    countClv(clvHistogram, changed || !stored ? profile.clv12 : stored.clv12);
+    countTrait(
+      traits,
+      profile.valueTier,
+      customerTraits({
+        profile,
+        purchaseDays: row.purchase_days,
+        categorySpend: Object.fromEntries(
+          (categoriesOf.get(row.customer_id) ?? []).map((c) => [c.category_id, c.spend]),
+        ),
+        orderStores: (ordersOf.get(row.customer_id) ?? []).map((o) => o.store_id),
+      }),
+    );
+    // A retried step finds the customers it already scored in this run: their rows are done (and
+    // comparing their stage with itself would hide the transitions the first attempt recorded); they
+    // are only counted for the rollup.
+    if (row.previous_run === runId || !changed) return [];
     return {
       customerId: row.customer_id,
       previousStage: row.previous_stage,
