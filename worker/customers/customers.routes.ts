@@ -192,7 +192,13 @@ export const customersRoutes = new Hono<AppEnv>()
     const { id } = parseOrThrow(customerParamsSchema, c.req.param(), "path");
     const query = queryParams(c, shelfQuerySchema);
     const now = c.var.now;
-    const request: ShelfRequest = { ...query, placement: null, productId: null, excludeIds: [] };
+    const request: ShelfRequest = {
+      ...query,
+      placement: null,
+      productId: null,
+      excludeIds: [],
+      timeZone: retailerTimeZone(c.env.RETAILER_TIME_ZONE),
+    };
     // The customer's reads (from their shard, or the database) next to the shared ones (catalog, models, rules).
     const [found, shared] = await Promise.all([
       shardCount(c.env) > 0 ? shardedCustomerShelf(c.env, id, now) : customerShelfIn(c.var.db, id, now),

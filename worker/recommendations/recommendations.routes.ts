@@ -7,6 +7,7 @@ import { type Context, Hono } from "hono";
 import { buyAgainPlacement, hiddenIds, withoutHidden } from "../core/ranking/placements.ts";
 import type { AppEnv } from "../env.ts";
 import { bearerToken } from "../http/auth.ts";
+import { retailerTimeZone } from "../http/config.ts";
 import { classifyDatabaseError } from "../http/database-errors.ts";
 import { ApiError } from "../http/errors.ts";
 import { limitShopper } from "../http/rate-limit.ts";
@@ -62,6 +63,7 @@ async function shelf(c: Context<AppEnv>) {
     placement: query.placement ?? null,
     productId: query.product ?? null,
     excludeIds: query.exclude,
+    timeZone: retailerTimeZone(c.env.RETAILER_TIME_ZONE),
   };
   const buyingAgain = request.placement === buyAgainPlacement;
   // The default shelf's cache key; only a shelf without page context (a product, excluded ids,

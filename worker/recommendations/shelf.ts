@@ -21,6 +21,8 @@ export interface ShelfRequest {
   placement: string | null;
   productId: string | null;
   excludeIds: string[];
+  /** The retailer's time zone (RETAILER_TIME_ZONE), for the reasons' "yesterday". */
+  timeZone: string;
 }
 
 export interface ShelfData {
@@ -128,6 +130,7 @@ export function computeShelf(
       rules: data.rules,
       categoryNames: catalog.categoryNames,
       now,
+      timeZone: request.timeZone,
       placement: {
         placement: request.placement,
         productId: request.productId,

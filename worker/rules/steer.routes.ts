@@ -13,6 +13,7 @@ import { sameShelf, simulateRule } from "../core/rules/simulate.ts";
 import { ruleState } from "../core/rules/state.ts";
 import type { Rule } from "../core/rules/types.ts";
 import type { AppEnv, Db } from "../env.ts";
+import { retailerTimeZone } from "../http/config.ts";
 import { notFound } from "../http/errors.ts";
 import { jsonBody } from "../http/validate.ts";
 import { currentModels } from "../models/models.repo.ts";
@@ -62,15 +63,17 @@ interface ShelfInputs {
   catalog: Awaited<ReturnType<typeof cachedCatalog>>;
   live: Rule[];
   now: Date;
+  /** The retailer's time zone, for the reasons' "yesterday". */
+  timeZone: string;
 }
 
-async function shelfInputs(db: Db, now: Date): Promise<ShelfInputs> {
+async function shelfInputs(db: Db, now: Date, timeZone: string): Promise<ShelfInputs> {
   const [models, catalog, live] = await Promise.all([
     currentModels(db, now),
     cachedCatalog(db, now),
     liveRulesFor(db, now),
   ]);
-  return { models, catalog, live, now };
+  return { models, catalog, live, now, timeZone };
 }
 
 /**
@@ -102,6 +105,7 @@ function shelvesOf(
         rules,
         categoryNames: catalog.categoryNames,
         now,
+        timeZone: inputs.timeZone,
       },
       options,
     );
@@ -147,7 +151,7 @@ export const steerRoutes = new Hono<AppEnv>()
         : shardCount(c.env) > 0
           ? shardedCustomerShopper(c.env, requested, c.var.now)
           : customerShopperIn(c.var.db, requested, c.var.now),
-      shelfInputs(c.var.db, c.var.now),
+      shelfInputs(c.var.db, c.var.now, retailerTimeZone(c.env.RETAILER_TIME_ZONE)),
     ]);
     if (!found) throw notFound(`No customer with id ${requested}.`);
     const { customerId, shopper, storefrontAccount } = found;
@@ -181,7 +185,7 @@ export const steerRoutes = new Hono<AppEnv>()
       shardCount(c.env) > 0
         ? shardedShopperSample(c.env, input.sample, c.var.now)
         : shopperSampleIn(c.var.db, input.sample, c.var.now),
-      shelfInputs(c.var.db, c.var.now),
+      shelfInputs(c.var.db, c.var.now, retailerTimeZone(c.env.RETAILER_TIME_ZONE)),
     ]);
     const { draft, ...schedule } = draftOf(input.rule, c.var.now);
     const pairs = sample.map(({ customerId, shopper, storefrontAccount }) => {

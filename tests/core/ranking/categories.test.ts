@@ -171,20 +171,43 @@ describe("channels and browsing", () => {
     expect(shoes!.sentence.endsWith(phrase)).toBe(true);
   });
 
-  // The sentence says the days the reason's daysSinceLast says: 1.7 days is "2 days ago", not "yesterday".
+  // Calendar days on the retailer's clock, and the sentence says the number daysSinceLast says. `now` is
+  // 2026-06-01 00:00 UTC: five minutes later, a purchase at 22:00 on 30 May is 2 days ago, however few hours passed.
   it.each([
-    [0.4, 0, "today"],
-    [0.6, 1, "yesterday"],
-    [1.4, 1, "yesterday"],
-    [1.7, 2, "2 days ago"],
-    [2.4, 2, "2 days ago"],
-  ])("says a purchase %f days ago as daysSinceLast %d and %s", (days, whole, words) => {
+    ["2026-06-01T00:04:00Z", "2026-06-01T00:00:00Z", "UTC", 0, "today"],
+    ["2026-06-01T00:04:00Z", "2026-05-31T23:50:00Z", "UTC", 1, "yesterday"],
+    ["2026-06-01T00:04:00Z", "2026-05-30T22:00:00Z", "UTC", 2, "2 days ago"],
+    ["2026-06-01T23:00:00Z", "2026-06-01T00:30:00Z", "UTC", 0, "today"],
+    // 02:00 UTC on 1 June is 22:00 on 31 May in New York, and 09:00 UTC is 05:00 on 1 June there.
+    ["2026-06-01T09:00:00Z", "2026-06-01T02:00:00Z", "America/New_York", 1, "yesterday"],
+    ["2026-06-01T09:00:00Z", "2026-06-01T02:00:00Z", "UTC", 0, "today"],
+    ["2026-06-01T00:00:00Z", "2026-04-20T12:00:00Z", "UTC", 42, "6 weeks ago"],
+  ])("at %s says a purchase at %s (%s) as daysSinceLast %d and %s", (at, lastPurchaseAt, timeZone, whole, words) => {
     const [shoes] = rankCategories(
-      { categories: [stat("shoes", { lastPurchaseAt: daysAgo(days) })], population: population([]), now },
+      {
+        categories: [stat("shoes", { firstPurchaseAt: lastPurchaseAt, lastPurchaseAt })],
+        population: population([]),
+        now: new Date(at),
+        timeZone,
+      },
       defaults,
     );
     expect(shoes!.reasons).toContainEqual(expect.objectContaining({ code: "bought_before", daysSinceLast: whole }));
-    expect(shoes!.sentence).toContain(`last ${words}`);
+    expect(shoes!.sentence).toContain(` ${words}`);
+  });
+
+  it("counts a view's days on the retailer's clock too", () => {
+    const [scarves] = rankCategories(
+      {
+        categories: [],
+        browse: [{ categoryId: "scarves", views: 2, lastViewedAt: "2026-05-31T23:30:00Z" }],
+        population: population([category("scarves")]),
+        now: new Date("2026-06-01T00:10:00Z"),
+      },
+      defaults,
+    );
+    expect(scarves!.reasons).toContainEqual({ code: "viewed", views: 2, daysSinceViewed: 1 });
+    expect(scarves!.sentence).toBe("You looked at scarves yesterday");
   });
 
   it("ranks a viewed category above an equal unviewed one", () => {

@@ -230,7 +230,7 @@ describe("GET /v1/recommendations with customer data in shards", () => {
       "personalized",
     );
     // The shelf is read and ranked where the region is placed; asked directly, the home has nothing.
-    const request = { limit: 10, categories: 4, placement: null, productId: null, excludeIds: [] };
+    const request = { limit: 10, categories: 4, placement: null, productId: null, excludeIds: [], timeZone: "UTC" };
     const at = new Date().toISOString();
     expect(await shardStub(env, placed).placedShelf(seeded.accountKey, at, request, undefined)).toMatchObject({
       known: true,
@@ -317,7 +317,7 @@ describe("GET /v1/recommendations with customer data in shards", () => {
     forgetModels();
     forgetRules();
     const restore = await wrapShardBindings(() => failing);
-    const request = { limit: 8, categories: 4, placement: null, productId: null, excludeIds: [] };
+    const request = { limit: 8, categories: 4, placement: null, productId: null, excludeIds: [], timeZone: "UTC" };
     const error = await shardStub(env, 0)
       .placedShelf("account:nobody", new Date().toISOString(), request, undefined)
       .then(

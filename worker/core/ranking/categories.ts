@@ -7,7 +7,7 @@
 import { roundTo } from "../math/round.ts";
 import { cadenceOf } from "../models/cadence.ts";
 import { own } from "../records.ts";
-import { channelMixOf, describeAgo, describeChannel, describeEvery } from "./describe.ts";
+import { calendarDaysAgo, channelMixOf, describeAgo, describeChannel, describeEvery } from "./describe.ts";
 import { type CategoryOptions, defaultRankingOptions } from "./options.ts";
 import type { PopulationStats } from "./population.ts";
 import type { BrowseSignal, CategoryStat, RankedCategory, Reason } from "./types.ts";
@@ -19,6 +19,8 @@ export interface CategoryRankingInput {
   browse?: readonly BrowseSignal[];
   population: PopulationStats;
   now: Date;
+  /** The retailer's time zone (RETAILER_TIME_ZONE): "yesterday" in the reasons is the day before on its clock. UTC when absent. */
+  timeZone?: string;
   /** Display names for sentences; the id is used when a name is missing. */
   categoryNames?: Readonly<Record<string, string>>;
 }
@@ -106,6 +108,7 @@ export function rankCategories(
   options: CategoryOptions = defaultRankingOptions.categories,
 ): RankedCategory[] {
   const { population, now } = input;
+  const timeZone = input.timeZone ?? "UTC";
   const nameOf = (id: string) => own(input.categoryNames, id) ?? id;
   const evidence = new Map<string, Evidence>();
 
@@ -119,11 +122,11 @@ export function rankCategories(
     e.purchaseWeight = stat.orders * meanDecay(newestAge, oldestAge, options.purchaseHalfLifeDays);
     const channel = channelMixOf(stat.webUnits, stat.storeUnits);
     const where = channel ? `, ${describeChannel(channel)}` : "";
-    const daysSinceLast = Math.max(0, newestAge);
+    const daysSinceLast = calendarDaysAgo(stat.lastPurchaseAt, now, timeZone);
     e.reasons.push({
       code: "bought_before",
       orders: stat.orders,
-      daysSinceLast: Math.round(daysSinceLast),
+      daysSinceLast,
       channel,
       webUnits: stat.webUnits,
       storeUnits: stat.storeUnits,
@@ -153,7 +156,7 @@ export function rankCategories(
       e.reasons.push({
         code: "due_now",
         intervalDays,
-        daysSinceLast: Math.round(daysSinceLast),
+        daysSinceLast,
         overdueRatio: roundTo(cadence.overdueRatio, 2),
         channel,
         fromOwnHistory,
@@ -172,7 +175,7 @@ export function rankCategories(
       e.reasons.push({
         code: "just_bought",
         intervalDays,
-        daysSinceLast: Math.round(daysSinceLast),
+        daysSinceLast,
         overdueRatio: roundTo(cadence.overdueRatio, 2),
         channel,
         fromOwnHistory,
@@ -189,8 +192,9 @@ export function rankCategories(
     const e = evidenceFor(evidence, signal.categoryId);
     const age = Math.max(0, (now.getTime() - Date.parse(signal.lastViewedAt)) / dayMs);
     e.browseWeight = signal.views * options.viewWeight * meanDecay(age, age, options.browseHalfLifeDays);
-    e.reasons.push({ code: "viewed", views: signal.views, daysSinceViewed: Math.round(age) });
-    e.sentences.set("viewed", `You looked at ${nameOf(signal.categoryId)} ${describeAgo(age)}`);
+    const daysSinceViewed = calendarDaysAgo(signal.lastViewedAt, now, timeZone);
+    e.reasons.push({ code: "viewed", views: signal.views, daysSinceViewed });
+    e.sentences.set("viewed", `You looked at ${nameOf(signal.categoryId)} ${describeAgo(daysSinceViewed)}`);
   }
 
   const ownWeights = [...evidence.values()].map((e) => [e.categoryId, e.purchaseWeight + e.browseWeight] as const);

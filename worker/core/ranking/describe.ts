@@ -31,9 +31,28 @@ export function describeDays(days: number): string {
   return years === 1 ? "1 year" : `${years} years`;
 }
 
+const dayMs = 86_400_000;
+const calendars = new Map<string, Intl.DateTimeFormat>();
+
 /**
- * "today", "yesterday", "5 weeks ago": from the days rounded to a whole number, as the reasons'
- * `daysSinceLast` is, so 1.7 days is "2 days ago" beside `daysSinceLast: 2`, not "yesterday".
+ * Calendar days from `at` to `now` on the clock of `timeZone` (0 on the same date, 1 the date before),
+ * as a shopper counts them: a purchase at 22:00 the day before yesterday is 2 days ago at 00:05 today,
+ * however few hours have passed. Never negative.
+ */
+export function calendarDaysAgo(at: string, now: Date, timeZone: string): number {
+  let calendar = calendars.get(timeZone);
+  if (!calendar) {
+    // en-CA writes a date as YYYY-MM-DD, which Date.parse reads as midnight UTC of that date.
+    calendar = new Intl.DateTimeFormat("en-CA", { timeZone, year: "numeric", month: "2-digit", day: "2-digit" });
+    calendars.set(timeZone, calendar);
+  }
+  const days = (Date.parse(calendar.format(now)) - Date.parse(calendar.format(new Date(at)))) / dayMs;
+  return Number.isFinite(days) ? Math.max(0, Math.round(days)) : 0;
+}
+
+/**
+ * "today", "yesterday", "5 weeks ago": from whole calendar days (calendarDaysAgo), as the reasons'
+ * `daysSinceLast` counts them, so the sentence and the number always agree.
  */
 export function describeAgo(days: number): string {
   const whole = Math.round(days);

@@ -53,6 +53,8 @@ export interface RecommendationInput {
   rules: readonly Rule[];
   categoryNames?: Readonly<Record<string, string>>;
   now: Date;
+  /** The retailer's time zone, for the reasons' "yesterday" (rankCategories); UTC when absent. */
+  timeZone?: string;
   /**
    * Where the shelf is shown (placements.ts). Hidden ids never appear; with a page product, its
    * co-purchases come first; `buy-again` shows the due-now categories' usual items (empty when none
@@ -137,6 +139,7 @@ export function recommend(
         browse: input.browse,
         population: input.population,
         now: input.now,
+        timeZone: input.timeZone,
         categoryNames: input.categoryNames,
         trendingAbove: options.popular.trendingAbove,
       },
