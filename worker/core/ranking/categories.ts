@@ -7,7 +7,7 @@
 import { roundTo } from "../math/round.ts";
 import { cadenceOf } from "../models/cadence.ts";
 import { own } from "../records.ts";
-import { calendarDaysAgo, channelMixOf, describeAgo, describeChannel, describeEvery } from "./describe.ts";
+import { calendarDaysBefore, channelMixOf, describeAgo, describeChannel, describeEvery } from "./describe.ts";
 import { type CategoryOptions, defaultRankingOptions } from "./options.ts";
 import type { PopulationStats } from "./population.ts";
 import type { BrowseSignal, CategoryStat, RankedCategory, Reason } from "./types.ts";
@@ -108,7 +108,7 @@ export function rankCategories(
   options: CategoryOptions = defaultRankingOptions.categories,
 ): RankedCategory[] {
   const { population, now } = input;
-  const timeZone = input.timeZone ?? "UTC";
+  const daysAgo = calendarDaysBefore(now, input.timeZone ?? "UTC");
   const nameOf = (id: string) => own(input.categoryNames, id) ?? id;
   const evidence = new Map<string, Evidence>();
 
@@ -122,7 +122,7 @@ export function rankCategories(
     e.purchaseWeight = stat.orders * meanDecay(newestAge, oldestAge, options.purchaseHalfLifeDays);
     const channel = channelMixOf(stat.webUnits, stat.storeUnits);
     const where = channel ? `, ${describeChannel(channel)}` : "";
-    const daysSinceLast = calendarDaysAgo(stat.lastPurchaseAt, now, timeZone);
+    const daysSinceLast = daysAgo(stat.lastPurchaseAt);
     e.reasons.push({
       code: "bought_before",
       orders: stat.orders,
@@ -192,7 +192,7 @@ export function rankCategories(
     const e = evidenceFor(evidence, signal.categoryId);
     const age = Math.max(0, (now.getTime() - Date.parse(signal.lastViewedAt)) / dayMs);
     e.browseWeight = signal.views * options.viewWeight * meanDecay(age, age, options.browseHalfLifeDays);
-    const daysSinceViewed = calendarDaysAgo(signal.lastViewedAt, now, timeZone);
+    const daysSinceViewed = daysAgo(signal.lastViewedAt);
     e.reasons.push({ code: "viewed", views: signal.views, daysSinceViewed });
     e.sentences.set("viewed", `You looked at ${nameOf(signal.categoryId)} ${describeAgo(daysSinceViewed)}`);
   }

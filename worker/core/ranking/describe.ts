@@ -34,24 +34,34 @@ export function describeDays(days: number): string {
 const dayMs = 86_400_000;
 const calendars = new Map<string, Intl.DateTimeFormat>();
 
-/**
- * Calendar days from `at` to `now` on the clock of `timeZone` (0 on the same date, 1 the date before),
- * as a shopper counts them: a purchase at 22:00 the day before yesterday is 2 days ago at 00:05 today,
- * however few hours have passed. Never negative.
- */
-export function calendarDaysAgo(at: string, now: Date, timeZone: string): number {
+/** The date of an instant on the clock of `timeZone`, as days since 1970-01-01. */
+function dayNumber(ms: number, timeZone: string): number {
+  if (timeZone === "UTC") return Math.floor(ms / dayMs);
   let calendar = calendars.get(timeZone);
   if (!calendar) {
     // en-CA writes a date as YYYY-MM-DD, which Date.parse reads as midnight UTC of that date.
     calendar = new Intl.DateTimeFormat("en-CA", { timeZone, year: "numeric", month: "2-digit", day: "2-digit" });
     calendars.set(timeZone, calendar);
   }
-  const days = (Date.parse(calendar.format(now)) - Date.parse(calendar.format(new Date(at)))) / dayMs;
-  return Number.isFinite(days) ? Math.max(0, Math.round(days)) : 0;
+  const day = Date.parse(calendar.format(ms)) / dayMs;
+  return Number.isFinite(day) ? day : Math.floor(ms / dayMs); // A runtime writing dates otherwise: UTC's.
 }
 
 /**
- * "today", "yesterday", "5 weeks ago": from whole calendar days (calendarDaysAgo), as the reasons'
+ * Counts calendar days back from `now` on the clock of `timeZone` (0 on the same date, 1 the date
+ * before), as a shopper counts them: a purchase at 22:00 the day before yesterday is 2 days ago at
+ * 00:05 today, however few hours have passed. Never negative; 0 for an unreadable instant.
+ */
+export function calendarDaysBefore(now: Date, timeZone: string): (at: string) => number {
+  const today = dayNumber(now.getTime(), timeZone);
+  return (at) => {
+    const ms = Date.parse(at);
+    return Number.isFinite(ms) ? Math.max(0, Math.round(today - dayNumber(ms, timeZone))) : 0;
+  };
+}
+
+/**
+ * "today", "yesterday", "5 weeks ago": from whole calendar days (calendarDaysBefore), as the reasons'
  * `daysSinceLast` counts them, so the sentence and the number always agree.
  */
 export function describeAgo(days: number): string {
