@@ -354,6 +354,10 @@ describe("console customer 360", () => {
     await problem.waitFor({ timeout: 10_000 });
     expect(await problem.textContent()).toMatch(/No customer holds that/);
     expect(new URL(app.page.url()).pathname).toBe("/console/customers");
+    // Only spaces: said in the form's words, nothing asked of the API.
+    await app.page.getByLabel("Value").fill("   ");
+    await app.page.getByRole("button", { name: "Look up" }).click();
+    await expect.poll(() => problem.textContent()).toContain("Type the identifier's value: it is only spaces now.");
     // Padding a form or a paste adds is dropped: the demo's fading regular.
     await app.page.getByLabel("Value").fill(" demo-fading\t");
     await app.page.getByRole("button", { name: "Look up" }).click();

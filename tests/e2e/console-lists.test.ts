@@ -101,6 +101,8 @@ describe("console lists", () => {
     // Another tier: the page asks the API for that tier and shows its traits (or says there are none).
     const high = await admin<{ customers: number; traits: Trait[] }>("/v1/admin/insights/best-customers?tier=high");
     await app.page.getByLabel("Value tier").selectOption("high");
+    // The heading says whose traits these are: "the best customers" only for the top tier.
+    await app.page.getByRole("heading", { name: "What high-tier customers have in common" }).waitFor();
     if (high.traits.length > 0) {
       const highList = app.page.getByRole("list", { name: "Traits of high-tier customers, most distinctive first" });
       await highList.waitFor();
@@ -232,6 +234,20 @@ describe("console lists", () => {
     await app.page.goBack();
     await expect.poll(() => listedIds().allTextContents()).toEqual(active.customers.map((row) => row.customerId));
     expect(await app.page.getByLabel("Stage", { exact: true }).inputValue()).toBe("active");
+    // From a later page, Back from a customer returns to that page, not the first.
+    await openFromNav("Customers");
+    await app.page.getByRole("button", { name: "Next page" }).click();
+    await app.page.getByText("Page 2", { exact: true }).waitFor();
+    await expect.poll(() => listedIds().allTextContents()).toEqual(second.customers.map((row) => row.customerId));
+    const onSecond = second.customers[0]?.customerId as string;
+    await app.page.getByRole("link", { name: onSecond, exact: true }).click();
+    await app.page.getByRole("heading", { name: `Customer ${onSecond}` }).waitFor();
+    await app.page.goBack();
+    await app.page.getByText("Page 2", { exact: true }).waitFor();
+    await expect.poll(() => listedIds().allTextContents()).toEqual(second.customers.map((row) => row.customerId));
+    await app.page.getByRole("button", { name: "Previous page" }).click();
+    await expect.poll(() => listedIds().allTextContents()).toEqual(first.customers.map((row) => row.customerId));
+    await app.page.getByLabel("Stage", { exact: true }).selectOption("active");
     // The Customers link starts again from the whole list, the category typed before forgotten.
     await app.page.getByLabel("Lapsing in category (id)").fill("no-such-category");
     await app.page.waitForURL(/lapsedCategory=no-such-category/);
@@ -250,6 +266,14 @@ describe("console lists", () => {
     await app.page.getByText("Page 1", { exact: true }).waitFor();
     await expect.poll(() => listedIds().allTextContents()).toEqual(first.customers.map((row) => row.customerId));
   }, 120_000);
+
+  it("leaves out a filter value the address holds that is no option, as its select shows it", async () => {
+    const all = await admin<{ customers: Listed[] }>("/v1/admin/customers?sort=-clvAtStake&limit=25");
+    await app.page.goto(`${app.worker.url}/console/customers?stage=bogus&valueTier=TOP`);
+    await expect.poll(() => listedIds().allTextContents()).toEqual(all.customers.map((row) => row.customerId));
+    expect(await app.page.getByLabel("Stage", { exact: true }).inputValue()).toBe("");
+    expect(await app.page.getByText("Invalid option").count()).toBe(0);
+  });
 
   it("says a one-time buyer has no rhythm yet instead of figures from all customers' interval", async () => {
     const fresh = await admin<{ customers: Listed[] }>("/v1/admin/customers?stage=new&sort=-clvAtStake&limit=25");

@@ -155,7 +155,7 @@ describe("console steering pages", () => {
       model: string;
       tracking: unknown[];
       byFrequency: { purchases: string }[];
-      totals: { holdout: { actual: number; conditionalExpected: number } };
+      totals: { holdout: { actual: number; conditionalExpected: number; expected: number } };
     }>("GET", "/v1/admin/models/diagnostics");
     // The demo history is long enough to hold its last part back: the check is computed, not skipped.
     expect(diagnostics.status).toBe("ready");
@@ -195,10 +195,15 @@ describe("console steering pages", () => {
     const off = conditionalExpected / actual - 1;
     expect(actual).toBeGreaterThan(0);
     // The tile's headline pairs the actual with the forecast its sentence judges, not the population's.
-    const shown = (value: number) => (Math.round(value * 10) / 10).toLocaleString("en-US");
+    // A forecast always to one decimal, so two forecasts side by side read alike.
+    const forecast = (value: number) =>
+      value.toLocaleString("en-US", { minimumFractionDigits: 1, maximumFractionDigits: 1 });
     const holdoutTile = app.page.locator(".tile").filter({ hasText: "Holdout repeat purchases" });
     expect(await holdoutTile.locator(".figure").textContent()).toBe(
-      `${shown(actual)} actual · ${shown(conditionalExpected)} expected`,
+      `${actual.toLocaleString("en-US", { maximumFractionDigits: 1 })} actual · ${forecast(conditionalExpected)} expected`,
+    );
+    expect(await holdoutTile.textContent()).toContain(
+      `from the population alone (the tracking plot's line), ${forecast(diagnostics.totals.holdout.expected)}`,
     );
     await app.page
       .getByText(

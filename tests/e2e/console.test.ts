@@ -148,6 +148,35 @@ describe("console", () => {
       .allTextContents();
     expect(stages).toEqual(["new", "active", "fading", "lapsed"]);
     await app.page.getByRole("heading", { name: /Movement in the last/ }).waitFor();
+    // Every change in the 30 days by kind and the newest ten, as the summary counts them (not a first page of the feed).
+    const since = new Date(Date.now() - 30 * 86_400_000).toISOString().slice(0, 10);
+    const movement = (
+      (await (
+        await fetch(`${app.worker.url}/v1/admin/transitions/summary?since=${since}T00:00:00Z&recent=10`, {
+          headers: { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` },
+        })
+      ).json()) as {
+        data: {
+          changes: number;
+          kinds: { from: string | null; to: string; changes: number }[];
+          recent: { customerId: string }[];
+        };
+      }
+    ).data;
+    expect(movement.changes).toBeGreaterThan(0);
+    const byKind = app.page.getByRole("table").filter({ hasText: "Stage changes by kind" });
+    expect(await byKind.locator("caption").textContent()).toContain(
+      `${movement.changes.toLocaleString("en-US")} change`,
+    );
+    expect(await byKind.locator("tbody tr").allTextContents()).toEqual(
+      movement.kinds.map(
+        (kind) => `${kind.from ?? "(first score)"} → ${kind.to}${kind.changes.toLocaleString("en-US")}`,
+      ),
+    );
+    const newest = app.page.getByRole("table").filter({ hasText: "Most recent" });
+    expect(await newest.locator("tbody tr td:first-child").allTextContents()).toEqual(
+      movement.recent.map((row) => row.customerId),
+    );
     await screenshot("overview");
   }, 120_000);
 

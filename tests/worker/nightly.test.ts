@@ -11,6 +11,7 @@ import { describe, expect, inject, it, vi } from "vitest";
 import {
   jobRunResponseSchema,
   segmentResponseSchema,
+  transitionSummaryResponseSchema,
   transitionsResponseSchema,
 } from "../../worker/admin/admin.schemas.ts";
 import { roundTo } from "../../worker/core/math/round.ts";
@@ -186,6 +187,45 @@ describe("nightly model job", () => {
       after = body.next;
     }
     expect(seen).toEqual(transitions.map((t) => t.id));
+  });
+
+  it("sums every change since a date by kind and gives the newest first, as the whole feed has them", async () => {
+    const since = encodeURIComponent(new Date(asOf.getTime() - 365 * day).toISOString());
+    const feed = transitionsResponseSchema.parse(
+      await (await api.call("GET", `/v1/admin/transitions?since=${since}&limit=10000`, undefined, adminKey)).json(),
+    ).data.transitions;
+    // The first scores and the month-later run's changes: more kinds than one, so the sums are tested.
+    const expected = new Map<string, number>();
+    for (const t of feed) expected.set(`${t.from}→${t.to}`, (expected.get(`${t.from}→${t.to}`) ?? 0) + 1);
+    expect(expected.size).toBeGreaterThan(1);
+    const response = await api.call(
+      "GET",
+      `/v1/admin/transitions/summary?since=${since}&recent=3`,
+      undefined,
+      adminKey,
+    );
+    expect(response.status).toBe(200);
+    const summary = transitionSummaryResponseSchema.parse(await response.json()).data;
+    expect(summary.changes).toBe(feed.length);
+    expect(new Map(summary.kinds.map((kind) => [`${kind.from}→${kind.to}`, kind.changes]))).toEqual(expected);
+    const counts = summary.kinds.map((kind) => kind.changes);
+    expect(counts).toEqual([...counts].sort((a, b) => b - a));
+    expect(summary.recent).toEqual(feed.slice(-3).reverse());
+    // Since the later run's date: only its changes.
+    const later = encodeURIComponent(transitionsRun.asOf);
+    const laterFeed = transitionsResponseSchema.parse(
+      await (await api.call("GET", `/v1/admin/transitions?since=${later}&limit=10000`, undefined, adminKey)).json(),
+    ).data.transitions;
+    const laterSummary = transitionSummaryResponseSchema.parse(
+      await (await api.call("GET", `/v1/admin/transitions/summary?since=${later}`, undefined, adminKey)).json(),
+    ).data;
+    expect(laterSummary.changes).toBe(laterFeed.length);
+    expect(laterSummary.recent).toEqual(laterFeed.slice(-10).reverse());
+    for (const bad of ["since=yesterday", `since=${since}&recent=0`, `since=${since}&recent=101`, ""])
+      expect((await api.call("GET", `/v1/admin/transitions/summary?${bad}`, undefined, adminKey)).status).toBe(400);
+    expect(
+      (await api.call("GET", `/v1/admin/transitions/summary?since=${since}`, undefined, "test-api-key")).status,
+    ).toBe(401);
   });
 
   it("rejects bad input and unknown runs, and needs the admin key", async () => {

@@ -9,13 +9,13 @@ import { eventRetentionDays } from "../events/retention.ts";
 import { requireAdminKey } from "../http/auth.ts";
 import { ApiError, invalidRequest, notFound } from "../http/errors.ts";
 import { jsonBody, parseOrThrow, queryParams } from "../http/validate.ts";
-import { jobRun, recentRuns, transitionsSince } from "../jobs/nightly.repo.ts";
+import { jobRun, recentRuns, type TransitionRow, transitionSummary, transitionsSince } from "../jobs/nightly.repo.ts";
 import { type StartOutcome, startNightlyRun, workflowState } from "../jobs/nightly.start.ts";
 import { visibleFeedIdsBelow } from "../jobs/transitions-feed.repo.ts";
 import { currentModels } from "../models/models.repo.ts";
 import { attributionSettings } from "../recommendations/attribution.ts";
 import { holdoutShareOf } from "../recommendations/shelf.ts";
-import { shardedSegment, shardedTransitions } from "../shards/console.ts";
+import { shardedSegment, shardedTransitionSummary, shardedTransitions } from "../shards/console.ts";
 import { shardCount } from "../shards/shards.ts";
 import { holdoutResults, type SegmentCustomerRow, segment } from "./admin.repo.ts";
 import {
@@ -26,6 +26,7 @@ import {
   segmentQuerySchema,
   startNightlyQuerySchema,
   startNightlySchema,
+  transitionSummaryQuerySchema,
   transitionsQuerySchema,
 } from "./admin.schemas.ts";
 import { diagnosticsRoutes } from "./diagnostics.routes.ts";
@@ -87,6 +88,16 @@ function refusal(outcome: Exclude<StartOutcome, { started: true }>) {
 
 const runView = async (c: RunContext, runId: string) => viewOf(c, runId, await jobRun(c.var.db, runId));
 
+/** A stage change as the transitions feed and its summary answer it. */
+const transitionView = (row: TransitionRow) => ({
+  id: row.id,
+  customerId: row.customer_id,
+  from: row.from_stage,
+  to: row.to_stage,
+  at: row.at,
+  runId: row.run_id,
+});
+
 export const adminRoutes = new Hono<AppEnv>()
   .use("*", requireAdminKey)
   .route("/models/diagnostics", diagnosticsRoutes)
@@ -131,6 +142,27 @@ export const adminRoutes = new Hono<AppEnv>()
     if (!view) throw notFound(`No nightly run with id ${id}.`);
     return c.json({ data: view });
   })
+  .get("/transitions/summary", async (c) => {
+    // The Overview's "Movement": every change since `since` counted by kind, and the newest few, however
+    // many there are (the feed below pages them oldest first).
+    const { since, recent } = queryParams(c, transitionSummaryQuerySchema);
+    const from = new Date(since).toISOString();
+    const summary =
+      shardCount(c.env) > 0
+        ? await shardedTransitionSummary(c.env, from, await visibleFeedIdsBelow(c.var.db), recent)
+        : await transitionSummary(c.var.db, from, recent);
+    const kinds = summary.kinds
+      .map((row) => ({ from: row.from_stage, to: row.to_stage, changes: Number(row.changes) }))
+      .sort((a, b) => b.changes - a.changes || `${a.from}→${a.to}`.localeCompare(`${b.from}→${b.to}`));
+    return c.json({
+      data: {
+        since: from,
+        changes: kinds.reduce((sum, row) => sum + row.changes, 0),
+        kinds,
+        recent: summary.recent.map(transitionView),
+      },
+    });
+  })
   .get("/transitions", async (c) => {
     const { since, after, limit } = queryParams(c, transitionsQuerySchema);
     const from = new Date(since).toISOString();
@@ -141,14 +173,7 @@ export const adminRoutes = new Hono<AppEnv>()
     const page = rows.slice(0, limit);
     return c.json({
       data: {
-        transitions: page.map((row) => ({
-          id: row.id,
-          customerId: row.customer_id,
-          from: row.from_stage,
-          to: row.to_stage,
-          at: row.at,
-          runId: row.run_id,
-        })),
+        transitions: page.map(transitionView),
         // Pass `next` as `after` (with the same `since`) for the next page; null on the last one.
         next: rows.length > limit ? (page[page.length - 1]?.id ?? null) : null,
       },

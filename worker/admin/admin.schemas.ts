@@ -25,6 +25,11 @@ export const transitionsQuerySchema = z.object({
   limit: wholeNumberParam("limit", 1, 10_000).default(1000),
 });
 
+export const transitionSummaryQuerySchema = z.object({
+  since: z.iso.datetime({ offset: true, message: `since ${instantRule}` }),
+  recent: wholeNumberParam("recent", 1, 100).default(10),
+});
+
 export const transitionSchema = z.object({
   id: z.number(),
   customerId: z.string(),
@@ -32,6 +37,18 @@ export const transitionSchema = z.object({
   to: z.string(),
   at: z.string(),
   runId: z.string(),
+});
+
+export const transitionSummaryResponseSchema = z.object({
+  data: z.object({
+    since: z.string(),
+    /** Every stage change since `since`. */
+    changes: z.number(),
+    /** The changes by kind, most first; `from` null is a customer's first score. */
+    kinds: z.array(z.object({ from: z.string().nullable(), to: z.string(), changes: z.number() })),
+    /** The newest changes, newest first. */
+    recent: z.array(transitionSchema),
+  }),
 });
 
 export const transitionsResponseSchema = z.object({

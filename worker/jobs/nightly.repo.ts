@@ -653,6 +653,38 @@ export interface TransitionRow {
   run_id: string;
 }
 
+/** Stage changes since a date by kind (from → to), and the newest of them: the Overview's summary. */
+export interface TransitionSummaryPart {
+  kinds: { from_stage: string | null; to_stage: string; changes: number }[];
+  recent: TransitionRow[];
+}
+
+/**
+ * The summary's two reads, on the `at` index and newest first by `idColumn` (D1's id, a shard's
+ * feed_id), below `below` (a running run's rows stay out of the sharded feed: transitions-feed.repo.ts).
+ */
+export function transitionSummaryQueries(idColumn: "id" | "feed_id", since: string, below: number, recent: number) {
+  const id = sql.raw(idColumn);
+  return [
+    sql`SELECT from_stage, to_stage, count(*) AS changes FROM stage_transitions
+      WHERE at >= ${since} AND ${id} < ${below} GROUP BY from_stage, to_stage`,
+    sql`SELECT ${id} AS id, customer_id, from_stage, to_stage, at, run_id FROM stage_transitions
+      WHERE at >= ${since} AND ${id} < ${below} ORDER BY ${id} DESC LIMIT ${recent}`,
+  ] as const;
+}
+
+export async function transitionSummary(
+  db: Db,
+  since: string,
+  recent: number,
+  ids: { column: "id" | "feed_id"; below: number } = { column: "id", below: Number.MAX_SAFE_INTEGER },
+): Promise<TransitionSummaryPart> {
+  const [kinds = [], rows = []] = (await batchRows(db, [
+    ...transitionSummaryQueries(ids.column, since, ids.below, recent),
+  ])) as [TransitionSummaryPart["kinds"]?, TransitionRow[]?];
+  return { kinds, recent: rows };
+}
+
 /** Transitions at or after `since`, in id order, after the cursor `afterId` (0 for the first page). */
 export async function transitionsSince(db: Db, since: string, afterId: number, limit: number) {
   return db.all<TransitionRow>(sql`

@@ -26,6 +26,7 @@ import {
 } from "../customers/erasure.repo.ts";
 import { historyOrdersOf } from "../customers/history.repo.ts";
 import type { Db, EventsDb } from "../env.ts";
+import { type TransitionSummaryPart, transitionSummary } from "../jobs/nightly.repo.ts";
 import { numberOlderTransitions, transitionsFeedPage } from "../jobs/transitions-feed.repo.ts";
 import type { WriteOptions } from "../orders/ingest.ts";
 import { loadShopper, loadShoppers, type ShopperData } from "../recommendations/recommendations.repo.ts";
@@ -263,4 +264,16 @@ export async function transitionsFeedIn(
 ) {
   await numberOlderTransitions(db, shard.index, shard.count);
   return transitionsFeedPage(db, since, after, below, limit);
+}
+
+/** This shard's part of the transitions summary: its changes since `since` by kind, and its newest, below `below`. */
+export async function transitionSummaryIn(
+  db: Db,
+  shard: { index: number; count: number },
+  since: string,
+  below: number,
+  recent: number,
+): Promise<TransitionSummaryPart> {
+  await numberOlderTransitions(db, shard.index, shard.count);
+  return transitionSummary(db, since, recent, { column: "feed_id", below });
 }

@@ -170,3 +170,22 @@ export async function shardedTransitions(env: ShardEnv, since: string, after: nu
   );
   return mergeSorted(pages, sqlOrder<TransitionRow>([(row) => row.id, "asc"]), limit);
 }
+
+/**
+ * GET /v1/admin/transitions/summary over every shard: the changes by kind added up, and the newest
+ * `recent` of all shards' newest, by feed id.
+ */
+export async function shardedTransitionSummary(env: ShardEnv, since: string, below: number, recent: number) {
+  const parts = await Promise.all(everyShard(env).map((shard) => shard.transitionSummary(since, below, recent)));
+  const kinds = sumGroups(
+    parts.map((part) => part.kinds),
+    (row) => JSON.stringify([row.from_stage, row.to_stage]),
+    (total, row) => ({ ...total, changes: total.changes + row.changes }),
+  );
+  const newest = mergeSorted(
+    parts.map((part) => part.recent),
+    sqlOrder<TransitionRow>([(row) => row.id, "desc"]),
+    recent,
+  );
+  return { kinds, recent: newest };
+}

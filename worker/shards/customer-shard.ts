@@ -47,6 +47,7 @@ import {
   segmentPartIn,
   shopperSampleIn,
   sightedKeysIn,
+  transitionSummaryIn,
   transitionsFeedIn,
 } from "./console-shard.ts";
 import {
@@ -651,6 +652,10 @@ export class CustomerShard extends DurableObject<Env> {
 
   async transitionsFeed(since: string, after: number, below: number, limit: number) {
     return transitionsFeedIn(this.db, { index: this.index, count: shardCount(this.env) }, since, after, below, limit);
+  }
+
+  async transitionSummary(since: string, below: number, recent: number) {
+    return transitionSummaryIn(this.db, { index: this.index, count: shardCount(this.env) }, since, below, recent);
   }
 
   // --- reshard --- (worker/shards/reshard-shard.ts; called by worker/shards/reshard.ts)

@@ -68,9 +68,14 @@ export function CustomersPage() {
   async function lookUp(event: Event) {
     event.preventDefault();
     if (busy) return;
-    setBusy(true);
     setProblem(null);
     setHolders(null);
+    // Only spaces pass the field's `required`: said here in the form's words, not as the API's 400.
+    if (!trimPadding(value)) {
+      setProblem(new ApiProblem(400, "invalid_request", "Type the identifier's value: it is only spaces now."));
+      return;
+    }
+    setBusy(true);
     try {
       // A customer id (from a customer page or the list) opens that customer; a merged-away id, its survivor.
       const found = await api<Customer>(
@@ -283,6 +288,12 @@ const clvTitle = "Expected spend over the next 12 months, already lowered by the
 const tierTitle =
   "By 12-month CLV, not past spend: top is the highest 10% of customers, high the next 20%, medium the next 30%, low the rest and anyone expected to spend under a tenth of a typical purchase day";
 
+/** The cursors of the pages read before the one shown, for the list `query` names. */
+interface Paging {
+  query: string;
+  cursors: string[];
+}
+
 /** The list query for the filters and sort (without cursor, limit or format). */
 function listQuery(filters: Record<string, string>, sort: string): string {
   const query = new URLSearchParams();
@@ -297,20 +308,33 @@ const defaultSort = "-clvAtStake";
 /**
  * The list's filters and sort live in the page's address (`/console/customers?stage=fading&sort=…`), so
  * a reload, a shared link or Back from a customer shows the same list; the cursors of the pages read
- * stay in the page.
+ * are kept in the history entry (history.state), so Back from a customer shows the same page of it too.
  */
 function CustomerList() {
   const { query: params, route } = useLocation();
-  const filters: Record<string, string> = Object.fromEntries(filterNames.map((name) => [name, params[name] ?? ""]));
+  // A value the address holds that is no option (a hand-edited or old link: stage=bogus) is left out, as
+  // the select shows it ("Any"), rather than sent for the API to refuse.
+  const known = (name: string, value: string) =>
+    filterOptions.every((option) => option.name !== name || (option.values as readonly string[]).includes(value));
+  const filters: Record<string, string> = Object.fromEntries(
+    filterNames.map((name) => [name, known(name, params[name] ?? "") ? (params[name] ?? "") : ""]),
+  );
   const sort = sorts.some((option) => option.value === params.sort) ? (params.sort as string) : defaultSort;
   const query = listQuery(filters, sort);
   // The cursors of the pages before this one (keyset paging goes forward; going back re-reads a kept
   // cursor), kept for the list they were read from: another filter or sort starts at page 1.
-  const [paging, setPaging] = useState<{ query: string; cursors: string[] }>({ query, cursors: [] });
+  const [paging, setPaging] = useState<Paging>(() => {
+    const kept = (history.state as { customerPages?: Paging } | null)?.customerPages;
+    return kept?.query === query && Array.isArray(kept.cursors) ? kept : { query, cursors: [] };
+  });
   const cursors = paging.query === query ? paging.cursors : [];
   const setCursors = (next: string[]) => setPaging({ query, cursors: next });
   // Forgotten once the list changes, so coming back to a list starts it at page 1 too.
   useEffect(() => setPaging((kept) => (kept.query === query ? kept : { query, cursors: [] })), [query]);
+  // The page read, kept in this history entry for Back from a customer.
+  useEffect(() => {
+    if (paging.query === query) history.replaceState({ ...history.state, customerPages: paging }, "");
+  }, [paging, query]);
   // The category box applies as it is typed, a moment after the last key; what is typed but not yet
   // applied gives way to the address when that changes (the Customers link clears it).
   const applied = filters.lapsedCategory ?? "";

@@ -326,7 +326,10 @@ function Fits({ models }: { models: Models }) {
   );
 }
 
-const figure = (value: number) => (Math.round(value * 10) / 10).toLocaleString("en-US");
+/** A count of purchases: whole as counted, or, for a forecast, always to one decimal ("1,549.0", "2,298.3"). */
+const figure = (value: number) => value.toLocaleString("en-US", { maximumFractionDigits: 1 });
+const forecast = (value: number) =>
+  value.toLocaleString("en-US", { minimumFractionDigits: 1, maximumFractionDigits: 1 });
 
 /** Does the model forecast what people then bought? The last nightly run's calibration/holdout check. */
 function Diagnostics() {
@@ -397,18 +400,18 @@ function DiagnosticsCharts({ data }: { data: Extract<DiagnosticsView, { status: 
         <div class="tile">
           <dt>Holdout repeat purchases</dt>
           <dd class="figure">
-            {figure(data.totals.holdout.actual)} actual · {figure(data.totals.holdout.conditionalExpected)} expected
+            {figure(data.totals.holdout.actual)} actual · {forecast(data.totals.holdout.conditionalExpected)} expected
           </dd>
           <dd class="muted small">
             expected from each customer's own history, as the product forecasts; from the population alone (the tracking
-            plot's line), {figure(data.totals.holdout.expected)}
+            plot's line), {forecast(data.totals.holdout.expected)}
           </dd>
           <dd class="small">{forecastVerdict(data.totals.holdout.conditionalExpected, data.totals.holdout.actual)}</dd>
         </div>
         <div class="tile">
           <dt>Calibration repeat purchases</dt>
           <dd class="figure">
-            {figure(data.totals.calibration.actual)} actual · {figure(data.totals.calibration.expected)} expected
+            {figure(data.totals.calibration.actual)} actual · {forecast(data.totals.calibration.expected)} expected
           </dd>
           <dd class="muted small">the period the model was fitted on</dd>
         </div>

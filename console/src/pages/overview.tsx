@@ -1,10 +1,10 @@
 // Overview: customers by lifecycle stage × value tier with their 12-month CLV (GET /v1/admin/segments),
 // CLV by stage as a chart, the CLV distribution (clv-distribution.tsx), the 12-month CLV of the fading and lapsed
 // customers (not the Customers list's CLV at stake: see the tile), and the stage changes the
-// recent nightly runs recorded (GET /v1/admin/transitions), and what a value tier's customers have in
+// recent nightly runs recorded (GET /v1/admin/transitions/summary), and what a value tier's customers have in
 // common against everyone else (GET /v1/admin/insights/best-customers).
 import { useState } from "preact/hooks";
-import { count, dateTime, day, inCurrency, money, moneyIn, percent, words } from "../api.ts";
+import { count, dateTime, day, inCurrency, money, moneyIn, percent, whole, words } from "../api.ts";
 import { BarChart, type Loaded, Loading, PageHeader, ProblemNote, RunNightly, TableWrap, useData } from "../ui.tsx";
 import { ClvDistribution } from "./clv-distribution.tsx";
 
@@ -29,15 +29,18 @@ interface Transition {
   at: string;
   runId: string;
 }
+interface TransitionSummary {
+  changes: number;
+  kinds: { from: string | null; to: string; changes: number }[];
+  recent: Transition[];
+}
 
 const transitionDays = 30;
 
 export function OverviewPage() {
   const segments = useData<Segments>("/v1/admin/segments?limit=10");
   const since = new Date(Date.now() - transitionDays * 86_400_000).toISOString().slice(0, 10);
-  const transitions = useData<{ transitions: Transition[]; next: number | null }>(
-    `/v1/admin/transitions?since=${since}T00:00:00Z&limit=1000`,
-  );
+  const transitions = useData<TransitionSummary>(`/v1/admin/transitions/summary?since=${since}T00:00:00Z&recent=10`);
   if (segments.loading && !segments.data) return <Loading what="the overview" />;
   if (segments.problem) return <ProblemNote problem={segments.problem} />;
   const summary = segments.data?.summary ?? [];
@@ -180,39 +183,37 @@ export function OverviewPage() {
   );
 }
 
-function Transitions({ loaded }: { loaded: Loaded<{ transitions: Transition[] }> }) {
+function Transitions({ loaded }: { loaded: Loaded<TransitionSummary> }) {
   if (loaded.loading && !loaded.data) return <Loading what="stage changes" />;
   if (loaded.problem) return <ProblemNote problem={loaded.problem} />;
-  const list = loaded.data?.transitions ?? [];
-  if (list.length === 0)
+  const summary = loaded.data;
+  if (!summary || summary.changes === 0)
     return <p class="muted">No customer changed stage in this period. Stage changes appear after each nightly run.</p>;
-  const counts = new Map<string, number>();
-  for (const item of list) {
-    const key = `${item.from ?? "(first score)"} → ${item.to}`;
-    counts.set(key, (counts.get(key) ?? 0) + 1);
-  }
-  const recent = list.slice(-10).reverse();
+  const recent = summary.recent;
   return (
     <div class="columns">
       <div>
         <TableWrap label="Stage changes by kind">
           <table>
-            <caption>Stage changes by kind{list.length >= 1000 ? " (first 1,000)" : ""}</caption>
+            <caption>
+              Stage changes by kind: {count(summary.changes, "change")} in all (a customer who changed twice counts
+              twice)
+            </caption>
             <thead>
               <tr>
                 <th scope="col">Change</th>
-                <th scope="col">Customers</th>
+                <th scope="col">Changes</th>
               </tr>
             </thead>
             <tbody>
-              {[...counts.entries()]
-                .sort((a, b) => b[1] - a[1])
-                .map(([key, count]) => (
-                  <tr key={key}>
-                    <td>{key}</td>
-                    <td>{count}</td>
-                  </tr>
-                ))}
+              {summary.kinds.map((kind) => (
+                <tr key={`${kind.from}→${kind.to}`}>
+                  <td>
+                    {kind.from ?? "(first score)"} → {kind.to}
+                  </td>
+                  <td>{whole(kind.changes)}</td>
+                </tr>
+              ))}
             </tbody>
           </table>
         </TableWrap>
@@ -290,7 +291,9 @@ function BestCustomers({ onRun }: { onRun: () => void }) {
   return (
     <section class="best-customers" aria-labelledby="best-customers-title">
       <div class="section-header">
-        <h2 id="best-customers-title">What the best customers have in common</h2>
+        <h2 id="best-customers-title">
+          What {tier === "top" ? "the best customers" : `${tier}-tier customers`} have in common
+        </h2>
         <div class="field inline">
           <label for="best-tier">Value tier</label>
           <select id="best-tier" value={tier} onChange={(event) => setTier((event.target as HTMLSelectElement).value)}>

@@ -10,6 +10,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { useLocation, useRoute } from "preact-iso";
 import { ApiProblem, api, count, dateTime, inFormWords, percent, timeZone, typedNumber } from "../api.ts";
 import { CatalogSuggestions, useCatalogTargets } from "../catalog-targets.tsx";
+import { scheduleWords, whatChanged } from "../rule-words.ts";
 import { fromZoneInput, toZoneInput } from "../time-zone.ts";
 import { Confirm, Loading, PageHeader, ProblemNote, TableWrap, useData, useFocusFollows } from "../ui.tsx";
 
@@ -1028,23 +1029,6 @@ function SimulationView({ simulation }: { simulation: Simulation }) {
   );
 }
 
-/** What a version changed from the one before, in words: "name “A” → “B”, strength 2 → 3"; "–" for the first. */
-function whatChanged(before: Rule | undefined, after: Rule): string {
-  if (!before) return "–";
-  const changes: string[] = [];
-  const from = (value: unknown) => (value === null || value === undefined ? "none" : String(value));
-  if (before.name !== after.name) changes.push(`name “${before.name}” → “${after.name}”`);
-  if (before.action !== after.action) changes.push(`action ${before.action} → ${after.action}`);
-  if (before.targetType !== after.targetType || before.targetId !== after.targetId)
-    changes.push(`target ${before.targetType} ${before.targetId} → ${after.targetType} ${after.targetId}`);
-  if (before.strength !== after.strength) changes.push(`strength ${from(before.strength)} → ${from(after.strength)}`);
-  if (before.slot !== after.slot) changes.push(`slot ${from(before.slot)} → ${from(after.slot)}`);
-  if (JSON.stringify(before.segment ?? null) !== JSON.stringify(after.segment ?? null)) changes.push("segment");
-  if (before.startsAt !== after.startsAt || before.endsAt !== after.endsAt) changes.push("schedule");
-  if (before.enabled !== after.enabled) changes.push(after.enabled ? "enabled" : "disabled");
-  return changes.length > 0 ? changes.join(", ") : "nothing";
-}
-
 function History({ versions }: { versions: Version[] }) {
   const previous = new Map(versions.map((version, index) => [version.version, versions[index - 1]?.snapshot]));
   return (
@@ -1074,6 +1058,7 @@ function History({ versions }: { versions: Version[] }) {
                 <td>{dateTime(version.changedAt)}</td>
                 <td class="small">
                   {describe(version.snapshot)}
+                  {version.snapshot.startsAt || version.snapshot.endsAt ? `, ${scheduleWords(version.snapshot)}` : ""}
                   {version.snapshot.enabled ? "" : " (disabled)"}
                 </td>
               </tr>

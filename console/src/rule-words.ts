@@ -1,0 +1,41 @@
+// A rule's versions in words, for its History (pages/rules.tsx): what a version changed, and when it applies.
+import { dateTime } from "./api.ts";
+
+/** The fields of a rule version these words read. */
+export interface RuleVersionFields {
+  name: string;
+  action: string;
+  targetType: string;
+  targetId: string;
+  strength: number | null;
+  slot: number | null;
+  segment: unknown;
+  startsAt: string | null;
+  endsAt: string | null;
+  enabled: boolean;
+}
+
+/** "always", "from 20 Dec 2026, 00:00 UTC", "until …", "from … until …", on the retailer's clock. */
+export function scheduleWords(rule: Pick<RuleVersionFields, "startsAt" | "endsAt">): string {
+  const from = rule.startsAt ? `from ${dateTime(rule.startsAt)}` : "";
+  const until = rule.endsAt ? `until ${dateTime(rule.endsAt)}` : "";
+  return [from, until].filter(Boolean).join(" ") || "always";
+}
+
+/** What a version changed from the one before, in words: "name “A” → “B”, strength 2 → 3"; "–" for the first. */
+export function whatChanged(before: RuleVersionFields | undefined, after: RuleVersionFields): string {
+  if (!before) return "–";
+  const changes: string[] = [];
+  const from = (value: unknown) => (value === null || value === undefined ? "none" : String(value));
+  if (before.name !== after.name) changes.push(`name “${before.name}” → “${after.name}”`);
+  if (before.action !== after.action) changes.push(`action ${before.action} → ${after.action}`);
+  if (before.targetType !== after.targetType || before.targetId !== after.targetId)
+    changes.push(`target ${before.targetType} ${before.targetId} → ${after.targetType} ${after.targetId}`);
+  if (before.strength !== after.strength) changes.push(`strength ${from(before.strength)} → ${from(after.strength)}`);
+  if (before.slot !== after.slot) changes.push(`slot ${from(before.slot)} → ${from(after.slot)}`);
+  if (JSON.stringify(before.segment ?? null) !== JSON.stringify(after.segment ?? null)) changes.push("segment");
+  if (before.startsAt !== after.startsAt || before.endsAt !== after.endsAt)
+    changes.push(`schedule ${scheduleWords(before)} → ${scheduleWords(after)}`);
+  if (before.enabled !== after.enabled) changes.push(after.enabled ? "enabled" : "disabled");
+  return changes.length > 0 ? changes.join(", ") : "nothing";
+}
