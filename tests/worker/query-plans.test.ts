@@ -18,6 +18,7 @@ import {
   fitSampleQuery,
   pairCountsQuery,
   productSalesQuery,
+  transitionSummaryQueries,
   transitionsOfRunQuery,
 } from "../../worker/jobs/nightly.repo.ts";
 import {
@@ -376,6 +377,26 @@ describe("the nightly job's bounded reads", () => {
       ]);
     for (const plan of await plansOf(numberOlderTransitionsQuery(1, 4)))
       expect(plan).toEqual(["SEARCH stage_transitions USING INDEX stage_transitions_feed_idx (feed_id=?)"]);
+  });
+
+  it("sums the Overview's stage changes along stage_transitions_at_idx and walks the newest back by id", async () => {
+    for (const [column, below] of [
+      ["id", Number.MAX_SAFE_INTEGER],
+      ["feed_id", firstFeedId],
+    ] as const) {
+      const [kinds, newest] = transitionSummaryQueries(column, "2026-01-01T00:00:00Z", below, 10);
+      for (const plan of await plansOf(kinds))
+        expect(plan).toEqual([
+          "SEARCH stage_transitions USING INDEX stage_transitions_at_idx (at>?)",
+          "USE TEMP B-TREE FOR GROUP BY",
+        ]);
+      for (const plan of await plansOf(newest))
+        expect(plan).toEqual([
+          column === "id"
+            ? "SEARCH stage_transitions USING INTEGER PRIMARY KEY (rowid<?)"
+            : "SEARCH stage_transitions USING INDEX stage_transitions_feed_idx (feed_id<?)",
+        ]);
+    }
   });
 
   it("counts and pages one run's transitions along stage_transitions_run_id_idx, not every run's", async () => {

@@ -660,16 +660,19 @@ export interface TransitionSummaryPart {
 }
 
 /**
- * The summary's two reads, on the `at` index and newest first by `idColumn` (D1's id, a shard's
- * feed_id), below `below` (a running run's rows stay out of the sharded feed: transitions-feed.repo.ts).
+ * The summary's two reads, newest first by `idColumn` (D1's id, a shard's feed_id) and below `below` (a
+ * running run's rows stay out of the sharded feed: transitions-feed.repo.ts). The kinds are counted along
+ * stage_transitions_at_idx (the id's `+` keeps the planner off its index, whose range would be every
+ * row); the newest walk the id backwards from `below` and stop at the limit (the `+` on `at` keeps the
+ * planner from reading every row since `since` to sort them).
  */
 export function transitionSummaryQueries(idColumn: "id" | "feed_id", since: string, below: number, recent: number) {
   const id = sql.raw(idColumn);
   return [
     sql`SELECT from_stage, to_stage, count(*) AS changes FROM stage_transitions
-      WHERE at >= ${since} AND ${id} < ${below} GROUP BY from_stage, to_stage`,
+      WHERE at >= ${since} AND +${id} < ${below} GROUP BY from_stage, to_stage`,
     sql`SELECT ${id} AS id, customer_id, from_stage, to_stage, at, run_id FROM stage_transitions
-      WHERE at >= ${since} AND ${id} < ${below} ORDER BY ${id} DESC LIMIT ${recent}`,
+      WHERE +at >= ${since} AND ${id} < ${below} ORDER BY ${id} DESC LIMIT ${recent}`,
   ] as const;
 }
 
