@@ -388,7 +388,11 @@ describe("storefront widget", () => {
       const page = await newPage();
       const errors = collectErrors(page);
       await serveShop(page, { "/shopper": hostPage({ workerUrl: worker.url, token: shopperToken, timeoutMs: 800 }) });
-      await page.route("**/v1/recommendations**", (route) => route.abort("connectionrefused"));
+      const asked: string[] = [];
+      await page.route("**/v1/recommendations**", (route) => {
+        asked.push(route.request().url());
+        return route.abort("connectionrefused");
+      });
       await page.goto(`${shopOrigin}/shopper`);
       await page.waitForFunction(
         () => document.querySelector("[data-patron]")!.shadowRoot?.querySelector("section") === null,
@@ -398,6 +402,9 @@ describe("storefront widget", () => {
       const height = await page.evaluate(() => document.querySelector("[data-patron]")!.getBoundingClientRect().height);
       expect(height).toBe(0);
       expect(errors).toEqual([]);
+      // No answer came: the shelf is not asked for again without the token, which would fail the same way.
+      expect(asked).toHaveLength(1);
+      expect(asked[0]).toContain("token=");
     });
 
     it("shows the shelf of a degraded answer (the API's database is down) like any other", async () => {

@@ -2,10 +2,11 @@
 // the popular shelf (cached on an earlier page, or fetched without a token in what is left of the
 // budget), else nothing. An answer with no
 // items is nothing to show, not a reason to fall back (buy-again has nothing for a shopper with nothing
-// due), unless it is degraded (validShelf). Never rejects. Inside, null and undefined both mean no shelf
-// (a fetch that failed, a cache that could not be read): only `??` and `?.` below read them. From a fetch,
-// null is an answer that asking again without the token would not change (not a shelf, or a 400: the
-// shelf's own settings refused), undefined no answer (the token refused, the network, the time budget).
+// due), unless it is degraded (validShelf). Never rejects. Inside, null, undefined and false all mean no
+// shelf (a fetch that failed, a cache that could not be read). From a fetch, null is an answer that asking
+// again without the token would not change (not a shelf, or a 400: the shelf's own settings refused),
+// undefined an answer refusing the token (or another error status), false no answer at all (the network,
+// an origin the API does not allow, the time budget), which asking again would not change either.
 import { configureEvents } from "./events.ts";
 import { withRecommendation } from "./format.ts";
 import type { Item, Shelf } from "./types.ts";
@@ -44,7 +45,7 @@ function validShelf(body: { data?: Shelf } | null): Shelf | null {
     : null;
 }
 
-async function fetchShelf(url: string, timeoutMs: number, report?: Report): Promise<Shelf | null | undefined> {
+async function fetchShelf(url: string, timeoutMs: number, report?: Report): Promise<Shelf | null | undefined | false> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeoutMs);
   try {
@@ -55,6 +56,7 @@ async function fetchShelf(url: string, timeoutMs: number, report?: Report): Prom
     if (response.status === 400) return null;
   } catch (error) {
     report?.(error as Error);
+    return false; // No answer came: the network, the origin refused, or the time budget.
   } finally {
     clearTimeout(timer);
   }
@@ -68,9 +70,9 @@ function readCachedPopular(): Shelf | null | undefined {
   } catch {}
 }
 
-function cachePopular(shelf?: Shelf | null): void {
+function cachePopular(shelf?: Shelf | null | false): void {
   try {
-    if (shelf?.items.length) localStorage.setItem(cacheKey, JSON.stringify({ at: Date.now(), data: shelf }));
+    if (shelf && shelf.items.length) localStorage.setItem(cacheKey, JSON.stringify({ at: Date.now(), data: shelf }));
   } catch {}
 }
 
@@ -116,13 +118,14 @@ export async function loadShelf(
   // (a page's own anonymous answer holds only what its shelves asked for).
   const shelf = await fetchShelf(token ? `${url}&token=${encodeURIComponent(token)}` : url, timeoutMs, report);
   const found =
-    shelf ??
-    readCachedPopular() ??
-    // A token over the API's 4,096 characters is a 400 too, and that one the anonymous shelf outlives.
-    (token && (shelf !== null || token[4096]) && deadline > Date.now()
+    shelf ||
+    readCachedPopular() ||
+    // Asked again without the token only when the API refused the token (a 401; a token over its 4,096
+    // characters is a 400 too, which the anonymous shelf outlives): not when no answer came at all.
+    (token && (shelf === undefined || token[4096]) && deadline > Date.now()
       ? await fetchShelf(url, deadline - Date.now(), report)
       : null);
   const skip = `${context.product ?? ""},${context.exclude ?? ""}`.split(",").map((id) => id.trim());
-  const items = found?.items.filter((item) => !skip.includes(item.id)).slice(0, limit);
-  return items?.[0] ? { ...(found as Shelf), items } : null;
+  const items = found ? found.items.filter((item) => !skip.includes(item.id)).slice(0, limit) : [];
+  return items[0] ? { ...(found as Shelf), items } : null;
 }
