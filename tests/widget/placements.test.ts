@@ -1160,6 +1160,7 @@ describe("data-debug", () => {
     );
     await page.goto(`${otherOrigin}/`);
     await expect.poll(() => info.join("\n"), { timeout: 15_000 }).toContain(`origin (${otherOrigin}) is not in`);
+    expect(info.join("\n")).toContain("showing the popular shelf if one is cached, else nothing.");
     expect(info.join("\n")).not.toContain(shopperToken);
   });
 });

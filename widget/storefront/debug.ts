@@ -66,7 +66,9 @@ export async function explain(problem: Response | Error, timeoutMs: number, api:
       `${prefix} the shelf's stylesheet ${problem.message} did not load, so the shelf is hidden: allow the API's origin in the page's Content-Security-Policy style-src, and check the file is served there.`,
     );
   } else if (problem.name === "AbortError") {
-    say(`${prefix} the API did not answer within data-timeout (${timeoutMs} ms, the whole budget); ${fallback}`);
+    say(
+      `${prefix} the API did not answer within data-timeout (${timeoutMs} ms, the whole budget); showing the popular shelf if one is cached, else nothing.`,
+    );
   } else {
     // An opaque (no-cors) request needs no CORS permission: if it gets through, the API is up and it
     // was this page's origin that the browser was not allowed to read answers for.
@@ -78,6 +80,7 @@ export async function explain(problem: Response | Error, timeoutMs: number, api:
     const why = reachable
       ? `the browser could not read the API's answer, though the API is reachable: most likely this page's origin (${location.origin}) is not in the API's ALLOWED_ORIGINS, else something on the way (a proxy, an extension) blocked the request`
       : `the API at ${api} is unreachable`;
-    say(`${prefix} ${why}; ${fallback}`);
+    // No answer came, so v1.js does not ask again without the token: it would fail the same way.
+    say(`${prefix} ${why}; showing the popular shelf if one is cached, else nothing.`);
   }
 }
