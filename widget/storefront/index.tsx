@@ -148,8 +148,11 @@ function start(): void {
     return shelf;
   };
 
-  /** The last fill's share-out: each waits for the one before, so shelves take their items in mount order. */
-  let sharing: Promise<unknown> = Promise.resolve();
+  /**
+   * The last fill's share-out (or, after setToken, a plain value: nothing of the last shopper's to wait
+   * for): each waits for the one before, so shelves take their items in mount order.
+   */
+  let sharing: unknown;
 
   /** Loads the answers `fresh` mounts need, then gives each its share in mount order and paints it. */
   const fill = (fresh: Mount[]) => {
@@ -159,10 +162,8 @@ function start(): void {
       48,
     );
     // Asked at once, shared out in turn: a later mount's answer can arrive before an earlier one's.
-    const answered = Promise.all(fresh.map((mount) => answerFor(mount, need)));
-    sharing = sharing
-      .then(async () => {
-        const shelves = await answered;
+    sharing = Promise.all([sharing, Promise.all(fresh.map((mount) => answerFor(mount, need)))])
+      .then(([, shelves]) => {
         if (run !== generation) return; // A newer token arrived meanwhile.
         const shown = new Set(mounts.flatMap((mount) => mount.items ?? []).map((item) => item.id));
         fresh.forEach((mount, index) => {
@@ -181,11 +182,10 @@ function start(): void {
   };
 
   const mountAll = () => {
-    // Shelves whose mount point left the page without patron("unmount") go now, and those whose
-    // attributes changed since they mounted (a view that kept the element for another product) mount again.
-    drop(
-      (mount) => !mount.host.isConnected || JSON.stringify({ ...mount.host.dataset }) !== JSON.stringify(mount.context),
-    );
+    // Shelves whose mount point left the page without patron("unmount") go now, and those whose page
+    // context (data-placement, data-product, data-exclude) changed since they mounted (a view that kept
+    // the element for another product) mount again.
+    drop((mount) => !mount.host.isConnected || contextQuery(mount.host.dataset) !== contextQuery(mount.context));
     const fresh: Mount[] = [];
     for (const host of document.querySelectorAll<HTMLElement>("[data-patron]")) {
       if (mounts.some((mount) => mount.host === host)) continue; // Mounted already.
@@ -273,7 +273,7 @@ function start(): void {
       if (command === "setToken") {
         token = String(value ?? "");
         generation++;
-        answers = {};
+        answers = sharing = {};
         // The last shopper's picks go at once (a shared device, a sign-out): the skeleton until the answer.
         for (const mount of mounts) {
           mount.items = mount.shelf = undefined;
