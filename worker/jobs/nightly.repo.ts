@@ -445,6 +445,9 @@ export async function scorePageStep(
     .map((s, i) => ({ customerId: s.customerId, previousStage: s.previousStage, stage: s.stage, i }));
   const scored = page.length - Object.values(skipped).reduce((sum, n) => sum + (n ?? 0), 0);
   const lapses = scores.flatMap((s) => s.lapses.map((lapse) => ({ customerId: s.customerId, ...lapse })));
+  // Only customers still held when the write lands: on D1 an erasure or a merge can commit between the
+  // page's read and this batch, and its customer must not come back as a score, lapse or transition.
+  const stillHeld = sql`EXISTS (SELECT 1 FROM customer_summaries h WHERE h.customer_id = value ->> 'customerId')`;
   await runBatch(db, [
     ...(backfills
       ? [
@@ -458,7 +461,7 @@ export async function scorePageStep(
       SELECT value ->> 'customerId', value ->> 'clv12', value ->> 'clv24', value ->> 'probabilityAlive', value ->> 'stage',
         value ->> 'valueTier', value ->> 'discountSensitivity', ${at}, ${runId}, value ->> 'clvAtStake',
         value ->> 'overdueRatio', value ->> 'expectedNextOrderAt', value ->> 'offerGuidance', value ->> 'purchaseDays'
-      FROM ${jsonEach(scores)} WHERE true
+      FROM ${jsonEach(scores)} WHERE ${stillHeld}
       ON CONFLICT (customer_id) DO UPDATE SET clv_12 = excluded.clv_12, clv_24 = excluded.clv_24,
         probability_alive = excluded.probability_alive, stage = excluded.stage, value_tier = excluded.value_tier,
         discount_sensitivity = excluded.discount_sensitivity, scored_at = excluded.scored_at, run_id = excluded.run_id,
@@ -473,13 +476,13 @@ export async function scorePageStep(
         expected_next_order_at, run_id)
       SELECT value ->> 'categoryId', value ->> 'customerId', value ->> 'clvAtStake', value ->> 'overdueRatio',
         value ->> 'probabilityAlive', value ->> 'expectedNextOrderAt', ${runId}
-      FROM ${jsonEach(lapses)} WHERE true
+      FROM ${jsonEach(lapses)} WHERE ${stillHeld}
       ON CONFLICT (category_id, customer_id) DO NOTHING`,
     sql`
       INSERT OR IGNORE INTO stage_transitions (customer_id, from_stage, to_stage, at, run_id, feed_id)
       SELECT value ->> 'customerId', value ->> 'previousStage', value ->> 'stage', ${at}, ${runId},
         ${context.feedFrom ?? null} + (value ->> 'i')
-      FROM ${jsonEach(transitions)}`,
+      FROM ${jsonEach(transitions)} WHERE ${stillHeld}`,
     ...(context.recordProgress === false
       ? []
       : [
