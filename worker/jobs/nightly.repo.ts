@@ -663,11 +663,11 @@ export interface TransitionSummaryPart {
 }
 
 /**
- * The summary's two reads, newest first by `idColumn` (D1's id, a shard's feed_id) and below `below` (a
- * running run's rows stay out of the sharded feed: transitions-feed.repo.ts). The kinds are counted along
- * stage_transitions_at_idx (the id's `+` keeps the planner off its index, whose range would be every
- * row); the newest walk the id backwards from `below` and stop at the limit (the `+` on `at` keeps the
- * planner from reading every row since `since` to sort them).
+ * The summary's two reads, below `below` by `idColumn` (D1's id, a shard's feed_id: a running run's rows
+ * stay out of the sharded feed, transitions-feed.repo.ts). Both read the rows since `since` along
+ * stage_transitions_at_idx and no others (the id's `+`, in the filter and the order, keeps the planner off
+ * the id's index, whose walk would reach every older row when the window holds fewer than `recent`): the
+ * kinds counted, the newest sorted from them, so a quiet window costs little.
  */
 export function transitionSummaryQueries(idColumn: "id" | "feed_id", since: string, below: number, recent: number) {
   const id = sql.raw(idColumn);
@@ -675,7 +675,7 @@ export function transitionSummaryQueries(idColumn: "id" | "feed_id", since: stri
     sql`SELECT from_stage, to_stage, count(*) AS changes FROM stage_transitions
       WHERE at >= ${since} AND +${id} < ${below} GROUP BY from_stage, to_stage`,
     sql`SELECT ${id} AS id, customer_id, from_stage, to_stage, at, run_id FROM stage_transitions
-      WHERE +at >= ${since} AND ${id} < ${below} ORDER BY ${id} DESC LIMIT ${recent}`,
+      WHERE at >= ${since} AND +${id} < ${below} ORDER BY +${id} DESC LIMIT ${recent}`,
   ] as const;
 }
 
