@@ -75,6 +75,24 @@ describe("export and erasure of one customer", () => {
     expect((await api.call("GET", "/v1/customers/c_nobody/export", undefined, adminKey)).status).toBe(404);
     expect((await api.call("DELETE", "/v1/customers/c_nobody", undefined, "test-api-key")).status).toBe(401);
   });
+
+  it("erases nothing for a query parameter it does not take, and answers 400 for an id of only spaces", async () => {
+    const p = uniquePrefix("dry-run");
+    expect((await api.postOrders([anOrder({ id: `${p}-1`, identifiers: { account: `${p}-acct` } })])).status).toBe(200);
+    const found = (await (await api.lookup("account", `${p}-acct`)).json()) as { data: { customerId: string } };
+    const id = found.data.customerId;
+    const dryRun = await api.call("DELETE", `/v1/customers/${id}?dryRun=true`, undefined, adminKey);
+    expect(dryRun.status).toBe(400);
+    expect(((await dryRun.json()) as { error: { code: string; message: string } }).error.message).toMatch(/dryRun/);
+    expect((await api.lookup("account", `${p}-acct`)).status).toBe(200);
+    for (const method of ["GET", "DELETE"] as const) {
+      const blank = await api.call(method, "/v1/customers/%20", undefined, adminKey);
+      expect(blank.status).toBe(400);
+      expect(((await blank.json()) as { error: { code: string } }).error.code).toBe("invalid_request");
+    }
+    // Padding around an id is dropped, as for every path id.
+    expect((await api.call("GET", `/v1/customers/%20${id}%20`, undefined, adminKey)).status).toBe(200);
+  });
 });
 
 describe("an erasure that keeps meeting new orders", () => {

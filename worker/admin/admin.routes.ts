@@ -8,7 +8,7 @@ import type { AppEnv } from "../env.ts";
 import { eventRetentionDays } from "../events/retention.ts";
 import { requireAdminKey } from "../http/auth.ts";
 import { ApiError, invalidRequest, notFound } from "../http/errors.ts";
-import { jsonBody, parseOrThrow, queryParams } from "../http/validate.ts";
+import { optionalJsonBody, parseOrThrow, queryParams } from "../http/validate.ts";
 import { jobRun, recentRuns, type TransitionRow, transitionSummary, transitionsSince } from "../jobs/nightly.repo.ts";
 import { type StartOutcome, startNightlyRun, workflowState } from "../jobs/nightly.start.ts";
 import { visibleFeedIdsBelow } from "../jobs/transitions-feed.repo.ts";
@@ -102,8 +102,8 @@ export const adminRoutes = new Hono<AppEnv>()
   .use("*", requireAdminKey)
   .route("/models/diagnostics", diagnosticsRoutes)
   .post("/jobs/nightly", async (c) => {
-    const hasBody = (c.req.header("Content-Length") ?? "0") !== "0" || c.req.header("Content-Type")?.includes("json");
-    const params = hasBody ? await jsonBody(c, startNightlySchema) : {};
+    // The body is optional: none, or an empty one sent with a JSON Content-Type, starts a run as of now.
+    const params = (await optionalJsonBody(c, startNightlySchema)) ?? {};
     const { wait } = queryParams(c, startNightlyQuerySchema);
     const runId = `nightly-${c.var.now.toISOString().replace(/[:.]/g, "-")}-${crypto.randomUUID().slice(0, 8)}`;
     const outcome = await startNightlyRun(c.env, c.var.db, {

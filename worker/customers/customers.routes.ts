@@ -34,7 +34,7 @@ import { homeStub, shardCount } from "../shards/shards.ts";
 import { orderSuppressionKey, suppressedKeys } from "../suppressions/suppressions.repo.ts";
 import { withCatalogNames } from "./customer-names.ts";
 import { loadCustomer, survivingCustomerId } from "./customers.repo.ts";
-import { customerParamsSchema, lookupQuerySchema, shelfQuerySchema } from "./customers.schemas.ts";
+import { customerParamsSchema, lookupQuerySchema, noQuerySchema, shelfQuerySchema } from "./customers.schemas.ts";
 import { eraseCustomer, exportFrom } from "./erasure.repo.ts";
 
 const orderLimit = 200;
@@ -226,6 +226,7 @@ export const customersRoutes = new Hono<AppEnv>()
   })
   .delete("/:id", async (c) => {
     const { id } = parseOrThrow(customerParamsSchema, c.req.param(), "path");
+    queryParams(c, noQuerySchema);
     const sharded = shardCount(c.env) > 0;
     if (!sharded) await assertWritesOpen(c.var.db);
     const inStore = sharded ? await shardedErasure(c.env, id, c.var.now) : await databaseErasure(c, id);

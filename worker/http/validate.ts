@@ -93,6 +93,26 @@ export async function jsonBody<T extends z.ZodType>(
   return parseOrThrow(schema, body, "request body");
 }
 
+/**
+ * A JSON body a route may go without: undefined when the request sends none (no bytes, or only
+ * whitespace, whatever its Content-Type says), else read and validated as jsonBody reads it.
+ */
+export async function optionalJsonBody<T extends z.ZodType>(
+  c: Context,
+  schema: T,
+  maxBytes = defaultMaxBodyBytes,
+): Promise<z.infer<T> | undefined> {
+  const text = await readBody(c.req.raw, maxBytes);
+  if (text.trim() === "") return undefined;
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new ApiError(400, "invalid_request", "Request body must be valid JSON.");
+  }
+  return parseOrThrow(schema, body, "request body");
+}
+
 /** The keys an object schema reads, through the pipes and transforms wrapped around it; null for another. */
 function objectShapeOf(schema: z.ZodType): Record<string, unknown> | null {
   let inner: z.ZodType = schema;
