@@ -135,4 +135,35 @@ describe("nightly job on degenerate data", () => {
       expect(data.degraded).toBeUndefined();
     }
   });
+
+  it("keeps a customer scored before, and skipped now, in the CLV distribution as the segments keep them", async () => {
+    // deg-3 was scored by the run above; its history turns unreadable, and a later run skips it.
+    await storeRun(
+      "UPDATE customer_summaries SET last_order_at = 'not a date' WHERE customer_id = ?",
+      await customerIdOf("deg-3"),
+    );
+    const response = await SELF.fetch("http://patron.test/v1/admin/jobs/nightly?wait=1", {
+      method: "POST",
+      headers: { Authorization: `Bearer ${adminKey}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ asOf: new Date(asOf.getTime() + day).toISOString(), pageSize: 50 }),
+    });
+    expect(response.status, await response.clone().text()).toBe(200);
+    expect(jobRunResponseSchema.parse(await response.json()).data.detail).toMatchObject({ skipped: 4 });
+    const admin = { headers: { Authorization: `Bearer ${adminKey}` } };
+    const histogram = (await (
+      await SELF.fetch("http://patron.test/v1/admin/insights/clv-distribution", admin)
+    ).json()) as {
+      data: { customers: number; clv12: number };
+    };
+    const segments = (await (await SELF.fetch("http://patron.test/v1/admin/segments?limit=1", admin)).json()) as {
+      data: { summary: { customers: number; clv12: number }[] };
+    };
+    const held = segments.data.summary.reduce((sum, row) => sum + row.customers, 0);
+    expect(held).toBe(customers - 3);
+    expect(histogram.data.customers).toBe(held);
+    expect(histogram.data.clv12).toBeCloseTo(
+      segments.data.summary.reduce((sum, row) => sum + row.clv12, 0),
+      1,
+    );
+  });
 });

@@ -384,6 +384,8 @@ export async function scorePageStep(
     }
     if (!outcome.ok) {
       skipped[outcome.reason] = (skipped[outcome.reason] ?? 0) + 1;
+      // Skipped, a customer keeps the score stored before, which the segments count: so does the distribution.
+      if (row.previous_stage !== null) countClv(clvHistogram, row.previous_clv_12 ?? 0);
       return [];
     }
     const { profile } = outcome;
