@@ -308,7 +308,7 @@ const defaultSort = "-clvAtStake";
 /**
  * The list's filters and sort live in the page's address (`/console/customers?stage=fading&sort=…`), so
  * a reload, a shared link or Back from a customer shows the same list; the cursors of the pages read
- * are kept in the history entry (history.state), so Back from a customer shows the same page of it too.
+ * stay in the page.
  */
 function CustomerList() {
   const { query: params, route } = useLocation();
@@ -323,18 +323,11 @@ function CustomerList() {
   const query = listQuery(filters, sort);
   // The cursors of the pages before this one (keyset paging goes forward; going back re-reads a kept
   // cursor), kept for the list they were read from: another filter or sort starts at page 1.
-  const [paging, setPaging] = useState<Paging>(() => {
-    const kept = (history.state as { customerPages?: Paging } | null)?.customerPages;
-    return kept?.query === query && Array.isArray(kept.cursors) ? kept : { query, cursors: [] };
-  });
+  const [paging, setPaging] = useState<Paging>({ query, cursors: [] });
   const cursors = paging.query === query ? paging.cursors : [];
   const setCursors = (next: string[]) => setPaging({ query, cursors: next });
   // Forgotten once the list changes, so coming back to a list starts it at page 1 too.
   useEffect(() => setPaging((kept) => (kept.query === query ? kept : { query, cursors: [] })), [query]);
-  // The page read, kept in this history entry for Back from a customer.
-  useEffect(() => {
-    if (paging.query === query) history.replaceState({ ...history.state, customerPages: paging }, "");
-  }, [paging, query]);
   // The category box applies as it is typed, a moment after the last key; what is typed but not yet
   // applied gives way to the address when that changes (the Customers link clears it).
   const applied = filters.lapsedCategory ?? "";
