@@ -5,38 +5,15 @@
 import { env, SELF } from "cloudflare:test";
 import { sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
-import { runBatch } from "../../db/batch.ts";
 import type { PopulationModels } from "../../worker/core/profile/population-models.ts";
-import type { Db } from "../../worker/env.ts";
 import { scorePageStep } from "../../worker/jobs/nightly.repo.ts";
 import { modelsById } from "../../worker/models/models.repo.ts";
 import { anOrder, client, uniquePrefix } from "../fixtures/builders.ts";
-import { d1Db, nightlyStore, onEachCustomerDb } from "../fixtures/nightly-store.ts";
+import { beforeTheWrite, d1Db, nightlyStore, onEachCustomerDb } from "../fixtures/nightly-store.ts";
 import { storeRows } from "../fixtures/store-rows.ts";
 
 const api = client(SELF);
 const day = 86_400_000;
-
-/** `db`, but `statement` runs on it just before its second batch (a scoring page's write). */
-function beforeTheWrite(db: Db, statement: ReturnType<typeof sql>): Db {
-  const client = db.$client;
-  let batches = 0;
-  const intercepted = new Proxy(client, {
-    get(target, property) {
-      if (property === "batch")
-        return async (statements: D1PreparedStatement[]) => {
-          batches += 1;
-          if (batches === 2) await runBatch(db, [statement]);
-          return target.batch(statements);
-        };
-      const value = Reflect.get(target, property);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
-  });
-  return new Proxy(db, {
-    get: (target, property) => (property === "$client" ? intercepted : Reflect.get(target, property)),
-  });
-}
 
 describe("a customer erased between a scoring page's read and its write", () => {
   it("gets no score, lapse or stage change back; the rest of the page is written", async () => {

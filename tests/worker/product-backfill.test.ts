@@ -7,12 +7,11 @@ import { sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { runBatch } from "../../db/batch.ts";
 import { jobRunResponseSchema } from "../../worker/admin/admin.schemas.ts";
-import type { Db } from "../../worker/env.ts";
 import { scorePageStep } from "../../worker/jobs/nightly.repo.ts";
 import { loadShopper } from "../../worker/recommendations/recommendations.repo.ts";
 import { adminKey, anOrder, client, uniquePrefix } from "../fixtures/builders.ts";
 import { dbOf, inCustomerStore, shardOfCustomer } from "../fixtures/ingest-store.ts";
-import { nightlyStore, onEachCustomerDb, scoringPartitions } from "../fixtures/nightly-store.ts";
+import { beforeTheWrite, nightlyStore, onEachCustomerDb, scoringPartitions } from "../fixtures/nightly-store.ts";
 import { accountKeyOf } from "../fixtures/shard-seed.ts";
 import { storeRows } from "../fixtures/store-rows.ts";
 
@@ -211,7 +210,7 @@ describe("the customer_products backfill", () => {
       if (!start) return;
       await runBatch(db, [sql`UPDATE backfills SET cursor = ${start.id} WHERE name = 'customer_products'`]);
       // ...and `patron backfill rerun` lands after the page read the pass and before it writes.
-      await scorePageStep(rerunBeforeTheWrite(db, restart), models, start.id, 1_000, `${p}-run`, now);
+      await scorePageStep(beforeTheWrite(db, restart), models, start.id, 1_000, `${p}-run`, now);
     });
     // The page wrote no step over the rerun: every pass starts again from the first customer...
     for (const row of await backfillRows()) expect(row).toEqual({ cursor: "", done_at: null });
@@ -274,24 +273,3 @@ describe("POST /v1/admin/backfills/:name/rerun", () => {
     expect(await backfillRows()).toEqual(before);
   });
 });
-
-/** `db`, but `statement` runs on it just before its second batch (a scoring page's write). */
-function rerunBeforeTheWrite(db: Db, statement: ReturnType<typeof sql>): Db {
-  const client = db.$client;
-  let batches = 0;
-  const intercepted = new Proxy(client, {
-    get(target, property) {
-      if (property === "batch")
-        return async (statements: D1PreparedStatement[]) => {
-          batches += 1;
-          if (batches === 2) await runBatch(db, [statement]);
-          return target.batch(statements);
-        };
-      const value = Reflect.get(target, property);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
-  });
-  return new Proxy(db, {
-    get: (target, property) => (property === "$client" ? intercepted : Reflect.get(target, property)),
-  });
-}

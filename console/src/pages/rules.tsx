@@ -10,7 +10,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { useLocation, useRoute } from "preact-iso";
 import { ApiProblem, api, count, dateTime, inFormWords, percent, timeZone, typedNumber } from "../api.ts";
 import { CatalogSuggestions, useCatalogTargets } from "../catalog-targets.tsx";
-import { scheduleWords, whatChanged } from "../rule-words.ts";
+import { type RuleVersionFields, scheduleWords, whatChanged } from "../rule-words.ts";
 import { fromZoneInput, toZoneInput } from "../time-zone.ts";
 import { Confirm, Loading, PageHeader, ProblemNote, TableWrap, useData, useFocusFollows } from "../ui.tsx";
 
@@ -23,18 +23,9 @@ interface Segment {
   channelPreference?: string | string[];
   discountSensitivity?: string | string[];
 }
-interface Rule {
+interface Rule extends RuleVersionFields {
   id: string;
-  name: string;
-  action: string;
-  targetType: string;
-  targetId: string;
-  strength: number | null;
-  slot: number | null;
   segment: Segment | null;
-  startsAt: string | null;
-  endsAt: string | null;
-  enabled: boolean;
   version: number;
   updatedAt: string;
   /** Whether the catalog the shelf ranks has the target now (an active product, or a category with one). */
