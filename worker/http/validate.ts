@@ -73,9 +73,8 @@ export async function readBody(request: Request, maxBytes: number): Promise<stri
   }
 }
 
-/** Reads a body of at most `maxBytes` and parses it as JSON; anything else is a 400 or 413, never a 500. */
-export async function readJson(request: Request, maxBytes: number, notJson: string): Promise<unknown> {
-  const text = await readBody(request, maxBytes);
+/** Parses request text as JSON; text that is not JSON is a 400 with the `notJson` message. */
+function parseJson(text: string, notJson: string): unknown {
   try {
     return JSON.parse(text);
   } catch {
@@ -83,13 +82,21 @@ export async function readJson(request: Request, maxBytes: number, notJson: stri
   }
 }
 
+/** Reads a body of at most `maxBytes` and parses it as JSON; anything else is a 400 or 413, never a 500. */
+export async function readJson(request: Request, maxBytes: number, notJson: string): Promise<unknown> {
+  return parseJson(await readBody(request, maxBytes), notJson);
+}
+
+/** The 400 message for a JSON body that does not parse. */
+export const notJsonBody = "Request body must be valid JSON.";
+
 /** Reads and validates a JSON body of at most `maxBytes`; a body that is not JSON is a 400, not a 500. */
 export async function jsonBody<T extends z.ZodType>(
   c: Context,
   schema: T,
   maxBytes = defaultMaxBodyBytes,
 ): Promise<z.infer<T>> {
-  const body = await readJson(c.req.raw, maxBytes, "Request body must be valid JSON.");
+  const body = await readJson(c.req.raw, maxBytes, notJsonBody);
   return parseOrThrow(schema, body, "request body");
 }
 
@@ -104,13 +111,7 @@ export async function optionalJsonBody<T extends z.ZodType>(
 ): Promise<z.infer<T> | undefined> {
   const text = await readBody(c.req.raw, maxBytes);
   if (text.trim() === "") return undefined;
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    throw new ApiError(400, "invalid_request", "Request body must be valid JSON.");
-  }
-  return parseOrThrow(schema, body, "request body");
+  return parseOrThrow(schema, parseJson(text, notJsonBody), "request body");
 }
 
 /** The keys an object schema reads, through the pipes and transforms wrapped around it; null for another. */

@@ -9,7 +9,7 @@ import { ruleState } from "../core/rules/state.ts";
 import type { AppEnv } from "../env.ts";
 import { requireAdminKey } from "../http/auth.ts";
 import { ApiError, notFound } from "../http/errors.ts";
-import { defaultMaxBodyBytes, jsonBody, parseOrThrow, queryParams, readJson } from "../http/validate.ts";
+import { defaultMaxBodyBytes, jsonBody, notJsonBody, parseOrThrow, queryParams, readJson } from "../http/validate.ts";
 import {
   type CatalogView,
   catalogTargets,
@@ -141,7 +141,7 @@ export const rulesRoutes = new Hono<AppEnv>()
   })
   .patch("/:id", async (c) => {
     const by = changeBy(c);
-    const body = await readJson(c.req.raw, defaultMaxBodyBytes, "Request body must be valid JSON.");
+    const body = await readJson(c.req.raw, defaultMaxBodyBytes, notJsonBody);
     const current = await existingRule(c);
     const before = ruleFields(current);
     // The patch's fields and the rule as it would be after the change, checked in one pass (so every
