@@ -250,4 +250,51 @@ describe("recommend with a placement", () => {
     expect(result.items.map((i) => i.productId)).toEqual(["tea-2"]);
     expect(result.categories.map((c) => c.categoryId)).toEqual(["tea"]);
   });
+
+  // Counted in an arm only with a shelf to show: a held-out shopper with nothing due gets no popular
+  // shelf either, so the holdout arm holds the same kind of shopper as the personalized one.
+  it.each([
+    ["tea due", 30, ["personalized", "holdout"], true],
+    ["nothing due", 2, ["personalized", "holdout"], false],
+  ])(
+    "gives a held-out shopper a buy-again shelf exactly when a personalized one would have one (%s)",
+    (_label, teaDaysAgo, arms, shown) => {
+      for (const arm of arms) {
+        const result = recommend(
+          {
+            ...base,
+            customerId: "c1",
+            holdoutKey: "c1",
+            summary: {
+              orders: 4,
+              purchaseDays: 4,
+              firstOrderAt: "2026-01-01T00:00:00Z",
+              lastOrderAt: "2026-05-02T00:00:00Z",
+              spend: 40,
+              webOrders: 4,
+              storeOrders: 0,
+              appOrders: 0,
+              phoneOrders: 0,
+              units: 4,
+              discountedUnits: 0,
+            },
+            categoryStats: [rhythm("tea", 4, 30, teaDaysAgo), rhythm("coffee", 4, 30, 2)],
+            placement: {
+              placement: "buy-again",
+              productId: null,
+              excludeIds: [],
+              usualProducts: [
+                { productId: "tea-2", orders: 4 },
+                { productId: "beans", orders: 4 },
+              ],
+            },
+          },
+          rankingOptionsWith({ holdout: { share: arm === "holdout" ? 1 : 0 } }),
+        );
+        expect(result.arm).toBe(arm);
+        expect(result.items.length > 0).toBe(shown);
+        if (arm === "holdout" && shown) expect(result.items.length).toBeGreaterThan(1); // the popular shelf
+      }
+    },
+  );
 });

@@ -58,7 +58,8 @@ export interface RecommendationInput {
   /**
    * Where the shelf is shown (placements.ts). Hidden ids never appear; with a page product, its
    * co-purchases come first; `buy-again` shows the due-now categories' usual items (empty when none
-   * is due or the shopper is anonymous; the holdout arm gets the popular shelf).
+   * is due or the shopper is anonymous; the holdout arm gets the popular shelf, or nothing when the
+   * personalized shelf would be empty).
    */
   placement?: PlacementContext & { coPurchases?: readonly CoPurchase[]; usualProducts?: readonly UsualProduct[] };
 }
@@ -87,6 +88,14 @@ export function recommend(
     : "anonymous";
 
   const placement = input.placement;
+  // A buy-again shelf is for shoppers with something due; a personalized one with nothing due is empty
+  // and so reports no events. A held-out shopper gets the popular shelf only when the personalized one
+  // would have shown something: the same shoppers are counted in both arms, not every held-out shopper
+  // against only the due personalized ones.
+  if (placement?.placement === buyAgainPlacement && arm === "holdout") {
+    const personalized = recommend(input, { ...options, holdout: { ...options.holdout, share: 0 } });
+    if (personalized.items.length === 0) return { arm, categories: [], items: [], segment, appliedRuleIds: [] };
+  }
   const hidden = placement ? hiddenIds(placement) : new Set<string>();
   const catalog = hidden.size > 0 ? withoutHidden(input.catalog, hidden) : input.catalog;
   // Rules act before items are chosen where they decide what is chosen from: excluded products (and,
