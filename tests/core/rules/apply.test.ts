@@ -142,6 +142,33 @@ describe("applyRules: actions", () => {
     expect(pinned.appliedRuleIds).toEqual(["p1"]);
   });
 
+  // Pins are placed lowest slot first, each target taken out before any is placed: a later pin whose
+  // target ranked above an earlier pin's slot must not shift that pin up.
+  it("keeps every pin in its slot when a later pin's target ranked above it", () => {
+    const pinned = applyRules({
+      categories,
+      items,
+      rules: [
+        rule({ id: "p1", action: "pin", targetType: "product", targetId: "k1", slot: 2 }),
+        rule({ id: "p2", action: "pin", targetType: "product", targetId: "c1", slot: 3 }),
+        rule({ id: "p3", action: "pin", targetId: "cocoa", slot: 2 }),
+        rule({ id: "p4", action: "pin", targetId: "coffee", slot: 3 }),
+      ],
+      context,
+    });
+    expect(itemIds(pinned)).toEqual(["t1", "k1", "c1", "c2", "t2"]);
+    expect(categoryIds(pinned)).toEqual(["tea", "cocoa", "coffee", "juice"]);
+    expect(pinned.appliedRuleIds.sort()).toEqual(["p1", "p2", "p3", "p4"]);
+  });
+
+  it("places a product two pins name once, at the lower slot", () => {
+    const pinned = apply(
+      rule({ id: "p1", action: "pin", targetType: "product", targetId: "t2", slot: 1 }),
+      rule({ id: "p2", action: "pin", targetType: "product", targetId: "t2", slot: 4 }),
+    );
+    expect(itemIds(pinned)).toEqual(["t2", "c1", "t1", "k1", "c2"]);
+  });
+
   it("caps items after pins", () => {
     const capped = applyRules({ categories, items, rules: [], context, maxItems: 2 });
     expect(itemIds(capped)).toEqual(["c1", "t1"]);

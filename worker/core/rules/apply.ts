@@ -169,6 +169,21 @@ function pinInto<T>(list: T[], entry: T, slot: number): void {
   list.splice(Math.max(0, Math.min(list.length, slot - 1)), 0, entry);
 }
 
+/**
+ * Takes every entry `pins` name out of `list` before any is placed, so that placing one pin never
+ * shifts another already in its slot (a later pin's target taken from above it would), and answers
+ * them by id.
+ */
+function takePinned<T>(list: T[], pins: readonly Rule[], idOf: (entry: T) => string): Map<string, T> {
+  const targets = new Set(pins.map((rule) => rule.targetId));
+  const taken = new Map<string, T>();
+  for (let i = list.length - 1; i >= 0; i--) {
+    const entry = list[i] as T;
+    if (targets.has(idOf(entry))) taken.set(idOf(entry), list.splice(i, 1)[0] as T);
+  }
+  return taken;
+}
+
 /** Rules applied to one list: the list after them, and the ids of the live rules that changed it. */
 export interface Steered<T> {
   list: T[];
@@ -208,20 +223,17 @@ export function steerCategories(
       return entry;
     })
     .sort((a, b) => b.score - a.score || a.categoryId.localeCompare(b.categoryId));
-  for (const rule of pinsOf(liveRuleList)) {
-    if (rule.targetType !== "category") continue;
+  const pins = pinsOf(liveRuleList).filter((rule) => rule.targetType === "category" && offers(rule.targetId));
+  const ranked = takePinned(list, pins, (category) => category.categoryId);
+  for (const rule of pins) {
+    if (list.some((c) => c.categoryId === rule.targetId)) continue; // pinned already, at a lower slot
     const slot = rule.slot!;
-    if (!offers(rule.targetId)) continue;
-    const index = list.findIndex((c) => c.categoryId === rule.targetId);
-    const pinned =
-      index >= 0
-        ? list.splice(index, 1)[0]!
-        : {
-            categoryId: rule.targetId,
-            score: list[Math.min(list.length, slot) - 1]?.score ?? 0,
-            reasons: [],
-            sentence: "Picked by our team",
-          };
+    const pinned = ranked.get(rule.targetId) ?? {
+      categoryId: rule.targetId,
+      score: list[Math.min(list.length, slot) - 1]?.score ?? 0,
+      reasons: [],
+      sentence: "Picked by our team",
+    };
     pinInto(list, withRule(pinned, rule), slot);
     mark(rule);
   }
@@ -325,10 +337,11 @@ export function steerItems(
 
   const pins = pinsOf(liveRuleList).filter((rule) => rule.targetType === "product");
   const sellable = pins.length > 0 && catalog ? productIndex(catalog) : undefined;
+  const taken = takePinned(list, pins, (item) => item.productId);
   for (const rule of pins) {
+    if (list.some((item) => item.productId === rule.targetId)) continue; // pinned already, at a lower slot
     const slot = rule.slot!;
-    const index = list.findIndex((item) => item.productId === rule.targetId);
-    const ranked = index >= 0 ? list.splice(index, 1)[0] : undefined;
+    const ranked = taken.get(rule.targetId);
     // From the catalog when there is one, whether the ranking picked it or not, so a pinned item reads
     // the same however deep the items were chosen; its score is that of the item it pushes down.
     const product = sellable?.get(rule.targetId);
