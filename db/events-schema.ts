@@ -30,13 +30,20 @@ export const events = sqliteTable(
     index("events_customer_idx").on(t.customerId, t.at),
     // Retention deletes the oldest rows in bounded chunks; the holdout read starts from a date.
     index("events_at_idx").on(t.at),
-    // Where a holdout experiment began (its first event served in an arm): the first entry, not a walk
-    // past every browse view before it.
+    // The first event of a shelf served in an arm (where the results begin while nobody has been held
+    // out): the first entry, not a walk past every browse view before it.
     index("events_arm_at_idx").on(t.at).where(sql`${t.arm} IS NOT NULL AND ${t.recommendationId} IS NOT NULL`),
     // The same for one placement (GET /v1/admin/holdout?placement=), not a walk past the others' events.
     index("events_arm_placement_at_idx")
       .on(t.placement, t.at)
       .where(sql`${t.arm} IS NOT NULL AND ${t.recommendationId} IS NOT NULL`),
+    // Where a holdout experiment began (its first event of a shelf served to a held-out shopper): the
+    // first entry, not a walk past every browse view and personalized shelf before it.
+    index("events_holdout_at_idx").on(t.at).where(sql`${t.arm} = 'holdout' AND ${t.recommendationId} IS NOT NULL`),
+    // The same for one placement (GET /v1/admin/holdout?placement=), not a walk past the others' events.
+    index("events_holdout_placement_at_idx")
+      .on(t.placement, t.at)
+      .where(sql`${t.arm} = 'holdout' AND ${t.recommendationId} IS NOT NULL`),
   ],
 );
 

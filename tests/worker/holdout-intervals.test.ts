@@ -198,7 +198,9 @@ describe("GET /v1/admin/holdout: intervals and verdict", () => {
     });
   });
 
-  it("reads the whole experiment with since=start, from the first arm event kept, which it reports as began", async () => {
+  it("reads the whole experiment with since=start, from the first holdout event kept, which it reports as began", async () => {
+    // Shelves served while nobody was held out (HOLDOUT_SHARE 0) are no part of the experiment.
+    await plant("unheld", "personalized", 6, 2, 50);
     await plant("early", "personalized", 9, 1, 45);
     await plant("early", "holdout", 1, 0, 45);
     const recommendations = (data: Awaited<ReturnType<typeof read>>) =>
@@ -210,21 +212,42 @@ describe("GET /v1/admin/holdout: intervals and verdict", () => {
     expect(whole).toMatchObject({ since: dayOf(45), began: dayOf(45), startTrimmed: false });
     expect(recommendations(whole)).toBe(recommendations(moving) + 10);
     expect(whole.overTime.periods[0]?.period).toBe(dayOf(45).slice(0, 10));
+    // A placement nobody has been held out on yet (HOLDOUT_SHARE 0): its personalized figures from the
+    // first shelf; once someone is held out, the results start there.
+    const shelfOn = (arm: string, daysAgo: number) =>
+      env.EVENTS_DB.prepare(
+        "INSERT INTO events (type, recommendation_id, arm, customer_id, product_id, placement, at, dedupe_key) VALUES ('impression', ?, ?, ?, 'p1', 'solo', ?, ?)",
+      )
+        .bind(`rid_solo_${arm}`, arm, `c_solo_${arm}`, dayOf(daysAgo), `rid_solo_${arm}-i`)
+        .run();
+    await shelfOn("personalized", 10);
+    expect(await read("?since=start&placement=solo")).toMatchObject({ began: dayOf(10), since: dayOf(10) });
+    await shelfOn("holdout", 5);
+    const solo = await read("?since=start&placement=solo");
+    expect(solo).toMatchObject({ began: dayOf(5), since: dayOf(5) });
+    expect(solo.arms.map((arm) => [arm.arm, arm.recommendations])).toEqual([["holdout", 1]]);
     // A placement no shelf was served in: nothing began, and since=start is an empty window.
     const none = await read("?since=start&placement=nowhere");
     expect(none.began).toBeNull();
     expect(none.arms).toEqual([]);
     expect(none.verdict.decided).toBe(false);
-    // Found along the indexes of arm events alone (and of one placement's), not by a walk past every
-    // browse view, or every other placement's event, before them.
+    // Found along the indexes of holdout events alone (and of one placement's), not by a walk past every
+    // browse view, personalized shelf, or other placement's event before them.
     const eventsDb = drizzle(env.EVENTS_DB) as unknown as EventsDb;
-    expect(await experimentBeganPlan(eventsDb)).toEqual(["SCAN events USING INDEX events_arm_at_idx"]);
+    expect(await experimentBeganPlan(eventsDb)).toEqual([
+      ["SCAN events USING INDEX events_holdout_at_idx"],
+      ["SCAN events USING INDEX events_arm_at_idx"],
+    ]);
     expect(await experimentBeganPlan(eventsDb, "nowhere")).toEqual([
-      "SEARCH events USING INDEX events_arm_placement_at_idx (placement=?)",
+      ["SEARCH events USING INDEX events_holdout_placement_at_idx (placement=?)"],
+      ["SEARCH events USING INDEX events_arm_placement_at_idx (placement=?)"],
     ]);
 
-    // A first event within a day of the retention's edge (EVENT_RETENTION_DAYS, 400): the start is trimmed.
-    await plant("edge", "personalized", 1, 0, 399.5);
+    // A first holdout event within a day of the retention's edge (EVENT_RETENTION_DAYS, 400): the start
+    // is trimmed. A personalized one that old does not move the start.
+    await plant("edge", "personalized", 1, 0, 399.7);
+    expect(await read("?since=start")).toMatchObject({ began: dayOf(45), startTrimmed: false });
+    await plant("edge", "holdout", 1, 0, 399.5);
     expect(await read("?since=start")).toMatchObject({ began: dayOf(399.5), startTrimmed: true });
   });
 

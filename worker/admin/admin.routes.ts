@@ -196,7 +196,7 @@ export const adminRoutes = new Hono<AppEnv>()
   .get("/holdout", async (c) => {
     const { since, by, placement } = queryParams(c, holdoutQuerySchema);
     const began = await experimentBegan(c.var.eventsDb, placement);
-    // since=start: from the first arm event kept (now, before any: an empty window).
+    // since=start: from the first holdout event kept (now, before any: an empty window).
     const from =
       since === "start"
         ? (began ?? c.var.now.toISOString())

@@ -107,7 +107,7 @@ export const defaultHoldoutWindowDays = 30;
 const sinceMessage = `since ${instantRule}, or start`;
 export const holdoutQuerySchema = z.object({
   /**
-   * Where the results start: an ISO 8601 instant, or `start` for the first arm event kept (the whole
+   * Where the results start: an ISO 8601 instant, or `start` for the first holdout event kept (the whole
    * experiment: the fixed start the always-valid verdict is for). Default: 30 days back, a moving start.
    */
   since: z

@@ -33,35 +33,51 @@ function placementFilter(placement: string | undefined) {
   return placement === undefined ? sql`1` : sql`placement = ${placement}`;
 }
 
-/** The first event kept of a shelf served in an arm, along events_arm_at_idx (only such events are in it). */
-const beganQuery = (placement: string | undefined) => sql`SELECT at FROM events
-    WHERE arm IS NOT NULL AND recommendation_id IS NOT NULL AND ${placementFilter(placement)} ORDER BY at LIMIT 1`;
+/**
+ * The first event kept of a shelf served to a held-out shopper (`holdout`) or in either arm (`arm`), of
+ * one placement or all, along the partial index that holds only such events (events_holdout_at_idx,
+ * events_arm_at_idx, and their placement twins).
+ */
+const firstEventQuery = (of: "holdout" | "arm", placement: string | undefined) => sql`SELECT at FROM events
+    WHERE ${of === "holdout" ? sql`arm = 'holdout'` : sql`arm IS NOT NULL`} AND recommendation_id IS NOT NULL
+      AND ${placementFilter(placement)} ORDER BY at LIMIT 1`;
 
 /**
- * When the experiment's results begin: the first event kept of a shelf served in an arm (of this
- * placement), or null before any.
+ * When the experiment's results begin: the first event kept of a shelf served to a held-out shopper (of
+ * this placement). Shelves served before it, while HOLDOUT_SHARE was 0, had nothing to be compared
+ * with, and counting them would put the shoppers a raised share holds out in both arms. While nobody
+ * has been held out, the first event of either arm (the personalized figures alone, with no lift); null
+ * before any.
  */
 export async function experimentBegan(eventsDb: EventsDb, placement?: string): Promise<string | null> {
-  const [first] = await eventsDb.all<{ at: string }>(beganQuery(placement));
-  return first?.at ?? null;
+  const [held, first] = await batchRows(eventsDb, [
+    firstEventQuery("holdout", placement),
+    firstEventQuery("arm", placement),
+  ]);
+  return (held?.[0]?.at as string | undefined) ?? (first?.[0]?.at as string | undefined) ?? null;
 }
 
-/** The query plan of experimentBegan's read (tests/worker/holdout-intervals.test.ts checks it uses the index). */
-export async function experimentBeganPlan(eventsDb: EventsDb, placement?: string): Promise<string[]> {
-  const rows = await eventsDb.all<{ detail: string }>(sql`EXPLAIN QUERY PLAN ${beganQuery(placement)}`);
-  return rows.map((row) => row.detail);
+/** The query plans of experimentBegan's two reads (tests/worker/holdout-intervals.test.ts checks they use the indexes). */
+export async function experimentBeganPlan(eventsDb: EventsDb, placement?: string): Promise<string[][]> {
+  const plan = async (of: "holdout" | "arm") =>
+    (await eventsDb.all<{ detail: string }>(sql`EXPLAIN QUERY PLAN ${firstEventQuery(of, placement)}`)).map(
+      (row) => row.detail,
+    );
+  return [await plan("holdout"), await plan("arm")];
 }
 
 /**
  * The two CTEs every holdout read starts from: `shown`, one row per recommendation id and arm served
- * since `since` (its shopper, placement, first event and impression and click counts), and `bought`,
+ * since `since` (its shopper, placement, first event, impressions, and clicks: the cards clicked, each
+ * once however often, and never more than the impressions counted), and `bought`,
  * the orders attributed to those ids (conversions, placed since `since`).
  */
 export function shownAndBought(since: string, placement: string | undefined) {
   return sql`
     WITH shown AS (
       SELECT recommendation_id, arm, max(placement) AS placement, max(customer_id) AS customer_id,
-        min(at) AS first_at, sum(type = 'impression') AS impressions, sum(type = 'click') AS clicks
+        min(at) AS first_at, sum(type = 'impression') AS impressions,
+        min(count(DISTINCT CASE WHEN type = 'click' THEN product_id END), sum(type = 'impression')) AS clicks
       FROM events WHERE at >= ${since} AND arm IS NOT NULL AND recommendation_id IS NOT NULL
         AND ${placementFilter(placement)}
       GROUP BY recommendation_id, arm
@@ -94,7 +110,8 @@ export async function experimentTotals(eventsDb: EventsDb, since: string, by: "d
       WHERE s.customer_id IS NOT NULL GROUP BY s.arm, s.customer_id
     )
     SELECT arm, count(*) AS shoppers, sum(impressions) AS impressions, sum(impressions * impressions) AS impressionsSquares,
-      sum(clicks) AS clicks, sum(orders) AS orders, sum(orders * orders) AS ordersSquares, sum(orders > 0) AS converted,
+      sum(clicks) AS clicks, sum(clicks * clicks) AS clicksSquares, sum(clicks * impressions) AS clicksImpressions,
+      sum(orders) AS orders, sum(orders * orders) AS ordersSquares, sum(orders > 0) AS converted,
       sum(revenue) AS revenue, sum(revenue * revenue) AS revenueSquares
     FROM shopper GROUP BY arm`,
     sql`${perShopper}, shopper AS (
@@ -114,6 +131,8 @@ export async function experimentTotals(eventsDb: EventsDb, since: string, by: "d
         shoppers: Number(row.shoppers),
         impressions: Number(row.impressions),
         impressionsSquares: Number(row.impressionsSquares),
+        clicksSquares: Number(row.clicksSquares),
+        clicksImpressions: Number(row.clicksImpressions),
         clicks: Number(row.clicks),
         orders: Number(row.orders),
         ordersSquares: Number(row.ordersSquares),

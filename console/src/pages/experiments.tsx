@@ -41,7 +41,7 @@ interface Arm {
 }
 interface Holdout {
   since: string;
-  /** The first arm event kept: where the experiment's results begin (null before any). */
+  /** The first holdout event kept: where the experiment's results begin (null before any). */
   began?: string | null;
   /** The experiment's first events are past the retention: its start moves each day. */
   startTrimmed?: boolean;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   anytimeSampleSize,
+  clusterDesignEffect,
   meanEstimate,
   minValuesForMeanInterval,
   normalInterval,
@@ -37,6 +38,8 @@ function arm(shoppers: number, converted: number, value = 20): ArmTotals {
     impressions: shoppers,
     impressionsSquares: shoppers,
     clicks: converted,
+    clicksSquares: converted,
+    clicksImpressions: converted,
     orders: converted,
     ordersSquares: converted,
     converted,
@@ -221,6 +224,58 @@ describe("a verdict read every day", () => {
     expect(reading.verdict.text).toMatch(
       /^not enough data yet: conversion lift 2\.750×, 95% CI 1\.090× to 7\.329×, excludes no difference on this one look, but the verdict waits for the always-valid interval, which holds however often the results are read: the difference in conversion is \+12\.7 points, always-valid 95% CI −8\.6 to \+34\.0, over 205 shoppers$/,
     );
+  });
+});
+
+describe("click-through over shoppers' impressions", () => {
+  /**
+   * An arm of `shoppers` each shown 1–20 impressions, a fifth of them clicking 40% of what they see
+   * and the rest 2% (true click-through 9.6% whoever is shown what): impressions are clustered in
+   * shoppers who differ, as on a real storefront.
+   */
+  function clickingArm(random: () => number, shoppers: number): ArmTotals {
+    const totals = { ...emptyArm, shoppers };
+    for (let s = 0; s < shoppers; s++) {
+      const impressions = 1 + Math.floor(random() * 20);
+      const clicks = binomial(random, impressions, random() < 0.2 ? 0.4 : 0.02);
+      totals.impressions += impressions;
+      totals.impressionsSquares += impressions * impressions;
+      totals.clicks += clicks;
+      totals.clicksSquares += clicks * clicks;
+      totals.clicksImpressions += clicks * impressions;
+    }
+    return totals;
+  }
+
+  it("keeps an A/A experiment's click-through lift to about 1 false result in 20, where independent impressions gave about 1 in 3", () => {
+    const random = seeded(11);
+    const runs = 400;
+    let [falseLifts, falseIfIndependent, covered] = [0, 0, 0];
+    for (let run = 0; run < runs; run++) {
+      const [personalized, holdout] = [clickingArm(random, 500), clickingArm(random, 100)];
+      const [low, high] = readExperiment(personalized, holdout, 5).lift.clickThroughRate.ci95 ?? [1, 1];
+      if (low > 1 || high < 1) falseLifts++;
+      const [iLow, iHigh] = proportionRatio(
+        personalized.clicks,
+        personalized.impressions,
+        holdout.clicks,
+        holdout.impressions,
+      )?.ci95 ?? [1, 1];
+      if (iLow > 1 || iHigh < 1) falseIfIndependent++;
+      const [armLow, armHigh] = readExperiment(personalized, holdout, 5).arms.holdout.clickThroughRate.ci95 ?? [0, 0];
+      if (armLow <= 0.096 && 0.096 <= armHigh) covered++;
+    }
+    expect(falseLifts / runs).toBeLessThanOrEqual(0.08);
+    expect(falseIfIndependent / runs).toBeGreaterThan(0.2);
+    expect(covered / runs).toBeGreaterThanOrEqual(0.92);
+  });
+
+  it("is the independent-impressions interval where every shopper clicks alike, and never narrower", () => {
+    expect(clusterDesignEffect(100, 10, 10, 100, 100, 10)).toBeCloseTo(1, 1); // n ÷ (n − 1)
+    expect(clusterDesignEffect(1, 3, 9, 10, 100, 30)).toBe(1);
+    expect(clusterDesignEffect(50, 0, 0, 500, 5_000, 0)).toBe(1);
+    // Ten shoppers of 10 impressions, one clicking all of them: worth far fewer than 100 trials.
+    expect(clusterDesignEffect(10, 10, 100, 100, 1_000, 100)).toBeCloseTo(100 / 9, 6); // 10 × n ÷ (n − 1)
   });
 });
 

@@ -2,7 +2,8 @@
 // bootstrap): Wilson's score interval for a proportion, the normal (CLT) interval for a mean, the
 // log-scale delta-method interval for a ratio of two independent means (Katz et al.'s interval for a
 // risk ratio), the MOVER interval for a ratio of two proportions from their Wilson intervals, and the
-// two-proportion sample size for unequal groups (Fleiss, Levin & Paik).
+// two-proportion sample size for unequal groups (Fleiss, Levin & Paik); a share whose trials come in
+// clusters (a shopper's impressions) is given these on its effective number of trials (Kish's design effect).
 //
 // References:
 // - E. B. Wilson (1927), "Probable inference, the law of succession, and statistical inference",
@@ -13,6 +14,8 @@
 //   ratio in cohort studies", Biometrics 34(3): 469–474.
 // - J. L. Fleiss, B. Levin, M. C. Paik (2003), Statistical Methods for Rates and Proportions, 3rd ed.,
 //   §4.4 (sample sizes for unequal groups).
+// - W. G. Cochran (1977), Sampling Techniques, 3rd ed., §6.3 (the variance of a ratio estimate).
+// - L. Kish (1965), Survey Sampling, §8.2 (the design effect of cluster samples).
 // - G. Y. Zou, A. Donner (2008), "Construction of confidence limits about effect measures: A general
 //   approach", Statistics in Medicine 27(10): 1693–1702 (MOVER: an interval for a difference from the
 //   intervals of its two parts; here ln p1 − ln p2, for a ratio of proportions).
@@ -85,6 +88,33 @@ export function ratioEstimate(a: Estimate, b: Estimate, z = z95): { value: numbe
   if (!intervalReady(a) || !intervalReady(b)) return { value: ratio, ci95: null };
   const seLog = Math.sqrt((a.se / a.value) ** 2 + (b.se / b.value) ** 2);
   return { value: ratio, ci95: [ratio * Math.exp(-z * seLog), ratio * Math.exp(z * seLog)] };
+}
+
+/**
+ * The design effect of a share whose trials come in clusters: Σy successes of Σx trials over n clusters
+ * (shoppers), from the clusters' sums Σy², Σx² and Σxy. The variance of the ratio estimate R = Σy ÷ Σx
+ * (Cochran 1977, §6.3), n·Σ(yᵢ − R xᵢ)² ÷ ((n − 1)(Σx)²), over the variance R(1 − R) ÷ Σx it would have
+ * if every trial were independent (Kish 1965, §8.2): how many times fewer independent trials the
+ * clusters are worth. A shopper who clicks on everything and one who clicks on nothing make impressions
+ * far from independent. Never below 1, so the interval built on it is never narrower than one that
+ * treats the trials as independent; 1 where it cannot be estimated (under two clusters, or a share of 0
+ * or 1, which has no binomial variance to compare with).
+ */
+export function clusterDesignEffect(
+  clusters: number,
+  successes: number,
+  successSquares: number,
+  trials: number,
+  trialSquares: number,
+  successTrials: number,
+): number {
+  if (!(clusters >= 2 && trials > 0)) return 1;
+  const share = successes / trials;
+  const binomial = (share * (1 - share)) / trials;
+  if (!(binomial > 0)) return 1;
+  const residualSquares = Math.max(0, successSquares - 2 * share * successTrials + share * share * trialSquares);
+  const clustered = (clusters * residualSquares) / ((clusters - 1) * trials * trials);
+  return Math.max(1, clustered / binomial);
 }
 
 /**

@@ -8,6 +8,7 @@
 import {
   anytimeDifference,
   anytimeSampleSize,
+  clusterDesignEffect,
   type Estimate,
   type Interval,
   meanEstimate,
@@ -24,6 +25,9 @@ export interface ArmTotals {
   impressions: number;
   impressionsSquares: number;
   clicks: number;
+  /** Σ clicks² and Σ clicks × impressions over shoppers: how alike the shoppers' click-through is. */
+  clicksSquares: number;
+  clicksImpressions: number;
   orders: number;
   ordersSquares: number;
   /** Shoppers with at least one attributed order. */
@@ -94,7 +98,21 @@ const measures: Record<ExperimentMetric, Share | Mean> = {
     mean: (arm) => meanEstimate(arm.impressions, arm.impressionsSquares, arm.shoppers),
     places: 3,
   },
-  clickThroughRate: { share: (arm) => [arm.clicks, arm.impressions] },
+  // A shopper's impressions are not independent trials (some click often, most never): the counts are
+  // taken down by the arm's design effect, so the interval is as wide as the shoppers make it.
+  clickThroughRate: {
+    share: (arm) => {
+      const effect = clusterDesignEffect(
+        arm.shoppers,
+        arm.clicks,
+        arm.clicksSquares,
+        arm.impressions,
+        arm.impressionsSquares,
+        arm.clicksImpressions,
+      );
+      return [arm.clicks / effect, arm.impressions / effect];
+    },
+  },
   attributedOrdersPerShopper: { mean: (arm) => meanEstimate(arm.orders, arm.ordersSquares, arm.shoppers), places: 4 },
   conversion: { share: (arm) => [arm.converted, arm.shoppers] },
   revenuePerShopper: { mean: (arm) => meanEstimate(arm.revenue, arm.revenueSquares, arm.shoppers), places: 2 },
@@ -246,6 +264,8 @@ export const emptyArm: ArmTotals = {
   impressions: 0,
   impressionsSquares: 0,
   clicks: 0,
+  clicksSquares: 0,
+  clicksImpressions: 0,
   orders: 0,
   ordersSquares: 0,
   converted: 0,

@@ -1,0 +1,2 @@
+CREATE INDEX `events_holdout_at_idx` ON `events` (`at`) WHERE "events"."arm" = 'holdout' AND "events"."recommendation_id" IS NOT NULL;--> statement-breakpoint
+CREATE INDEX `events_holdout_placement_at_idx` ON `events` (`placement`,`at`) WHERE "events"."arm" = 'holdout' AND "events"."recommendation_id" IS NOT NULL;
