@@ -66,7 +66,7 @@ async function openFromNav(name: string) {
 }
 
 /** The admin API's answer, read with the admin key (not the browser's session), to compare the page with. */
-async function admin<T>(method: "GET" | "POST", route: string, body?: unknown): Promise<T> {
+async function admin<T>(method: "GET" | "POST" | "PATCH", route: string, body?: unknown): Promise<T> {
   const response = await fetch(`${app.worker.url}${route}`, {
     method,
     headers: {
@@ -75,7 +75,8 @@ async function admin<T>(method: "GET" | "POST", route: string, body?: unknown): 
     },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  expect(response.status, `${method} ${route}`).toBe(200);
+  // 201 for a rule created, 200 for everything else.
+  expect(response.status, `${method} ${route}`).toBe(method === "POST" && route === "/v1/admin/rules" ? 201 : 200);
   return ((await response.json()) as { data: T }).data;
 }
 
@@ -743,6 +744,44 @@ describe("console steering pages", () => {
     );
     expect(saved).toMatchObject({ targetId: "candles", targetInCatalog: true });
     await admin("POST", `/v1/admin/rules/${encodeURIComponent(ruleId)}/disable`);
+  }, 120_000);
+
+  it("Rules: a save from a form someone else has saved since is refused, not written over theirs; a date without its time is refused", async () => {
+    const name = "Edited twice";
+    const created = await admin<{ id: string }>("POST", "/v1/admin/rules", {
+      name,
+      action: "boost",
+      targetType: "category",
+      targetId: "candles",
+      strength: 1,
+      enabled: false,
+    });
+    const route = `/v1/admin/rules/${encodeURIComponent(created.id)}`;
+    await openFromNav("Rules");
+    await app.page
+      .getByRole("row", { name: new RegExp(name) })
+      .getByRole("link", { name })
+      .click();
+    await app.page.getByRole("columnheader", { name: "Rule as changed" }).waitFor();
+    // Another editor saves first; this form still holds version 1.
+    await admin("PATCH", route, { strength: 5 });
+    await app.page.getByLabel("Strength").fill("7");
+    await app.page.getByRole("button", { name: "Save changes" }).click();
+    await app.page.getByText(/^This rule was changed since version 1 was read: it is at version 2 now\./).waitFor();
+    expect(await admin<{ strength: number; version: number }>("GET", route)).toMatchObject({ strength: 5, version: 2 });
+
+    // A start date typed without its time: the field's value is empty, which would have saved no start.
+    const starts = app.page.getByLabel("Starts");
+    await starts.click();
+    await app.page.keyboard.type("12202026");
+    expect(await starts.evaluate((input) => (input as HTMLInputElement).validity.badInput)).toBe(true);
+    await app.page.getByRole("button", { name: "Save changes" }).click();
+    await app.page.getByText("Starts needs both a date and a time (or neither)").waitFor();
+    expect(await starts.getAttribute("aria-invalid")).toBe("true");
+    expect(await admin<{ startsAt: string | null; version: number }>("GET", route)).toMatchObject({
+      startsAt: null,
+      version: 2,
+    });
   }, 120_000);
 
   it("Rules: each rule's state (live, scheduled, ended, disabled) in the list and on its page; a window already over is said when saved and in the preview, a scheduled draft is previewed as if started", async () => {

@@ -170,6 +170,32 @@ describe("rules API: a rule's life", () => {
     expect(versions.map((v) => v.change)).toEqual(["create", "disable"]);
   });
 
+  it("refuses a PATCH made from a version the rule has moved past (two editors), and overwrites nothing", async () => {
+    const rule = await create(aRule({ strength: 2 }));
+    // Editor A, who read version 1, saves first.
+    const first = await call("PATCH", `/${rule.id}`, { name: "Boost tea for fading", strength: 12, version: 1 });
+    expect(first.status, await first.clone().text()).toBe(200);
+    const before = await tableContents();
+    // Editor B read version 1 too: their save would undo A's name and strength.
+    const stale = await call("PATCH", `/${rule.id}`, { strength: 3, version: 1 });
+    expect(stale.status).toBe(409);
+    const body = (await stale.json()) as ErrorBody;
+    expect(body.error.code).toBe("conflict");
+    expect(body.error.message).toBe(
+      "This rule was changed since version 1 was read: it is at version 2 now. Nothing was saved. Reload it to see the change, then make yours again.",
+    );
+    expect(await tableContents()).toEqual(before);
+    // From the version now, it saves; a version alone changes nothing and is refused.
+    const fresh = await call("PATCH", `/${rule.id}`, { strength: 3, version: 2 });
+    expect(ruleResponseSchema.parse(await fresh.json()).data).toMatchObject({ strength: 3, version: 3 });
+    await expectInvalid(await call("PATCH", `/${rule.id}`, { version: 3 }), [], "send at least one field to change");
+    await expectInvalid(
+      await call("PATCH", `/${rule.id}`, { strength: 4, version: 0 }),
+      ["version"],
+      "version must be a whole number from 1: the rule's version the change was made from",
+    );
+  });
+
   it("deletes a rule: gone from the list and the shelf at once, its history kept with the deletion last", async () => {
     const rule = await create(aRule(), "maria@shop.example");
     expect((await liveRulesFor(drizzleDb(), new Date())).map((r) => r.id)).toContain(rule.id);

@@ -146,7 +146,14 @@ export const rulesRoutes = new Hono<AppEnv>()
     const before = ruleFields(current);
     // The patch's fields and the rule as it would be after the change, checked in one pass (so every
     // problem is listed at once); an unknown id is a 404 before the body is checked against it.
-    const after = ruleFields({ ...before, ...parseOrThrow(updateRuleSchemaFor(before), body, "request body") });
+    const { version, ...patch } = parseOrThrow(updateRuleSchemaFor(before), body, "request body");
+    if (version !== undefined && version !== current.version)
+      throw new ApiError(
+        409,
+        "conflict",
+        `This rule was changed since version ${version} was read: it is at version ${current.version} now. Nothing was saved. Reload it to see the change, then make yours again.`,
+      );
+    const after = ruleFields({ ...before, ...patch });
     const saved = await writeChecked(c, after, async () =>
       savedOrThrow(await saveRule(c.var.db, current, after, changeKindOf(before, after), by)),
     );

@@ -155,6 +155,7 @@ export const createRuleSchema = withRuleChecks(ruleObject, (rule) => rule);
 export type CreateRuleInput = z.infer<typeof createRuleSchema>;
 
 /** PATCH /v1/admin/rules/:id: any subset of the fields; `null` clears an optional one. */
+const versionMessage = "version must be a whole number from 1: the rule's version the change was made from";
 export const updateRuleSchema = z
   .strictObject(
     {
@@ -168,10 +169,21 @@ export const updateRuleSchema = z
       startsAt: ruleFields.startsAt,
       endsAt: ruleFields.endsAt,
       enabled: ruleFields.enabled.optional(),
+      /**
+       * The version the change was made from (the rule as the editor read it): when the rule has
+       * another version now, someone changed it since, and the PATCH is a 409 that overwrites nothing.
+       */
+      version: z
+        .number({ error: versionMessage })
+        .int({ error: versionMessage })
+        .min(1, { error: versionMessage })
+        .optional(),
     },
     { error: (issue) => unknownFields(issue) ?? "the request body must be a JSON object with the fields to change" },
   )
-  .refine((patch) => Object.keys(patch).length > 0, { message: "send at least one field to change" });
+  .refine((patch) => Object.keys(patch).some((field) => field !== "version"), {
+    message: "send at least one field to change",
+  });
 export type UpdateRuleInput = z.infer<typeof updateRuleSchema>;
 
 /**

@@ -491,11 +491,28 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
   async function submit(event: Event) {
     event.preventDefault();
     if (busy) return;
+    // A date typed without its time (or the reverse) leaves the field's value empty, which would save the
+    // rule with no start (live at once) or no end (never ending): refused here, in the form's words.
+    const halfTyped = (["startsAt", "endsAt"] as const)
+      .filter((field) => (document.getElementById(`rule-${field}`) as HTMLInputElement | null)?.validity.badInput)
+      .map((field) => ({
+        path: [field],
+        message: `${field === "startsAt" ? "Starts" : "Ends"} needs both a date and a time (or neither)`,
+      }));
+    if (halfTyped.length > 0) {
+      setProblem(new ApiProblem(400, "invalid_request", "The schedule is not complete.", halfTyped));
+      setRefusals((n) => n + 1);
+      return;
+    }
     setBusy(true);
     setProblem(null);
     try {
       if (rule) {
-        await api("PATCH", `/v1/admin/rules/${encodeURIComponent(rule.id)}`, bodyOf(draft));
+        // From the version this form was filled from: a save by someone else since is a 409, not overwritten.
+        await api("PATCH", `/v1/admin/rules/${encodeURIComponent(rule.id)}`, {
+          ...bodyOf(draft),
+          version: rule.version,
+        });
         setSaved("Saved.");
         onSaved();
       } else {
