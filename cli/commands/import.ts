@@ -307,7 +307,9 @@ export async function importFile(
   if (opened?.state) {
     state = opened.state;
     if (opened.lost)
-      log(`import ${opened.lost} is not on the worker any more: the batches left go to ${opened.importId}`);
+      log(
+        `import ${opened.lost} is not on the worker any more (its store was reset, or this is another worker): every batch goes again, to ${opened.importId}; orders it already holds come back as duplicates, counted once`,
+      );
     if (resuming) {
       const found = opened.foundDone > 0 ? ` (${opened.foundDone} found done in import ${opened.importId})` : "";
       log(`resuming: ${countConfirmed(state)} batches already confirmed${found} (${stateFile})`);

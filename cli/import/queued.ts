@@ -21,6 +21,7 @@ import {
 import {
   confirmBatch,
   countConfirmed,
+  emptyState,
   emptyTotals,
   type ImportState,
   type ImportTotals,
@@ -190,7 +191,10 @@ export interface OpenedImport {
   state: ImportState | undefined;
   /** Batches the state had not confirmed that the server reports done (an earlier run stopped while they were queued). */
   foundDone: number;
-  /** The import the state named, when the server no longer has it and `importId` is a new one. */
+  /**
+   * The import the state named, when the server no longer has it and `importId` is a new one; the state
+   * then confirms nothing (every batch goes again).
+   */
   lost: string | null;
 }
 
@@ -225,13 +229,19 @@ export async function openQueuedImport(options: OpenOptions): Promise<OpenedImpo
       if (!(error instanceof IngestFailed && error.status === 404)) throw error;
     }
   }
-  // A new import receives only the batches the state has not confirmed (an earlier import, now gone,
-  // got the others): it expects that many, or it would stay open for good.
-  const confirmed = options.state ? countConfirmed(options.state) : 0;
+  // An import the worker does not know is a store reset, or another worker at the same address: what
+  // the state file confirmed may not be there, so every batch goes again (orders the worker already
+  // holds come back as duplicates, counted once).
+  const known = recorded === undefined || importId !== null;
+  const from =
+    options.state && !known ? emptyState(options.state.fingerprint, options.state.source, now()) : options.state;
+  // A new import receives only the batches the state has not confirmed: it expects that many, or it
+  // would stay open for good.
+  const confirmed = from ? countConfirmed(from) : 0;
   const expectedBatches = options.expectedBatches === undefined ? undefined : options.expectedBatches - confirmed;
   importId ??= (await options.client.post<ImportView>("/v1/imports", createBody({ ...options, expectedBatches }))).data
     .id;
-  let state: ImportState | undefined = options.state && { ...options.state, importId };
+  let state: ImportState | undefined = from && { ...from, importId };
   let foundDone = 0;
   if (state) {
     // Batches an interrupted run left to the queue may have been processed since.

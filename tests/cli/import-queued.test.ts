@@ -18,7 +18,7 @@ import { IngestClient } from "../../cli/import/client.ts";
 import { ImportStalled, openQueuedImport, runQueuedImport, unusedImport } from "../../cli/import/queued.ts";
 import { ReadStopped } from "../../cli/import/run.ts";
 import { InputError } from "../../cli/import/sources.ts";
-import { confirmBatch, emptyState, emptyTotals, type ImportState } from "../../cli/import/state.ts";
+import { confirmBatch, countConfirmed, emptyState, emptyTotals, type ImportState } from "../../cli/import/state.ts";
 import { wireOrder } from "../fixtures/wire-order.ts";
 
 const run = promisify(execFile);
@@ -328,7 +328,7 @@ describe("patron import orders through the queue, when the first batch is refuse
 });
 
 describe("openQueuedImport, when the worker no longer knows the import the state names", () => {
-  it("creates one expecting only the batches the state has not confirmed, so it can end done", async () => {
+  it("creates one expecting every batch, and confirms none: the worker's store may have been reset", async () => {
     const api = await importApi(-1);
     server = api.server;
     const client = new IngestClient({ url: api.url, apiKey: "k" });
@@ -337,7 +337,8 @@ describe("openQueuedImport, when the worker no longer knows the import the state
     for (const batch of [0, 1]) state = confirmBatch(state, batch, { ...emptyTotals(), accepted: 2 }, at);
     const opened = await openQueuedImport({ client, state, source: "orders.ndjson", expectedBatches: 5 });
     expect(opened).toMatchObject({ importId: "imp_1", lost: "imp_gone" });
-    // Batches 0 and 1 went to the lost import: the new one gets 2, 3 and 4.
-    expect(api.expected).toEqual([3]);
+    // Batches 0 and 1 went to the lost import, which may be gone with its orders: the new one gets all 5.
+    expect(api.expected).toEqual([5]);
+    expect(opened.state && countConfirmed(opened.state)).toBe(0);
   });
 });
