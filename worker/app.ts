@@ -24,6 +24,8 @@ import { importRoutes } from "./imports/imports.routes.ts";
 import { ingestRoutes } from "./orders/orders.routes.ts";
 import { recommendationsRoutes } from "./recommendations/recommendations.routes.ts";
 import { rulesRoutes } from "./rules/rules.routes.ts";
+import { unmigratedProblemCached, unmigratedRetrySeconds } from "./shards/migration-guard.ts";
+import { shardCount } from "./shards/shards.ts";
 import { suppressionsRoutes } from "./suppressions/suppressions.routes.ts";
 
 /** The routes a storefront's browser calls (shopper token or anonymous); the only ones with CORS. */
@@ -82,6 +84,17 @@ export function createApp() {
       problems.map((p) => ({ path: [p.name], message: p.problem })),
       misconfiguredRetrySeconds,
     );
+  });
+
+  // SHARD_COUNT set on a deployment whose customers are still in D1 only: nothing is served, rather than
+  // customers missed and made again in the shards.
+  app.use("*", async (c, next) => {
+    const count = shardCount(c.env);
+    if (count === 0) return next();
+    const problem = await unmigratedProblemCached(c.var.db, count, c.var.now.getTime());
+    if (problem === null) return next();
+    console.error(JSON.stringify({ requestId: c.get("requestId"), refused: "shards_not_migrated" }));
+    throw unavailable(problem, unmigratedRetrySeconds);
   });
 
   // Per client address, after CORS so preflights are not counted (per shopper: in the routes).

@@ -90,7 +90,10 @@ async function ageEverything() {
   const dayAgo = new Date(Date.now() - 86_400_000).toISOString();
   await env.DB.batch([
     ...[...customerTimesAged, ...d1TimesAged].map((query) => env.DB.prepare(query)),
-    env.DB.prepare("UPDATE shard_migration SET started_at = ?, finished_at = ?").bind(dayAgo, dayAgo),
+    env.DB.prepare("UPDATE shard_migration SET started_at = ?, finished_at = ? WHERE id = 'd1-to-shards'").bind(
+      dayAgo,
+      dayAgo,
+    ),
   ]);
   for (const query of customerTimesAged) await storeRun(query);
 }
@@ -294,13 +297,15 @@ describe("patron shards migrate", () => {
 
   it("copies nothing twice when run again from the start", async () => {
     const before = await counts();
-    await env.DB.prepare("UPDATE shard_migration SET cursor = NULL, finished_at = NULL").run();
+    await env.DB.prepare(
+      "UPDATE shard_migration SET cursor = NULL, finished_at = NULL WHERE id = 'd1-to-shards'",
+    ).run();
     await migrateAll(50);
     expect(await counts()).toEqual(before);
   });
 
   it("refuses another shard count once one is under way, and a deployment already on shards", async () => {
-    await env.DB.prepare("UPDATE shard_migration SET finished_at = NULL").run();
+    await env.DB.prepare("UPDATE shard_migration SET finished_at = NULL WHERE id = 'd1-to-shards'").run();
     const other = await migrate(d1Api, { shards: 8 });
     expect(other.status).toBe(409);
     expect(((await other.json()) as { error: { message: string } }).error.message).toMatch(/4 shards/);
