@@ -373,7 +373,7 @@ describe("console steering pages", () => {
     await app.page
       .getByRole("status")
       .getByText(
-        /^(Decided|The verdict waits for) an always-valid interval for the difference in conversion \(now [+−]?\d+\.\d points, 95% CI/,
+        /^(Decided by|The verdict waits for) an always-valid interval for the difference in conversion \(now [+−]?\d+\.\d points, 95% CI/,
       )
       .waitFor();
 

@@ -2,11 +2,12 @@
 // impressions, clicks and attributed orders whose true rates are known, first too few shoppers to tell
 // the arms apart, then enough. An order attributed through POST /v1/orders to a shelf whose widget
 // reported no event is in no arm, and counted apart until the widget reports the shelf.
-import { env, SELF } from "cloudflare:test";
+import { createExecutionContext, env, SELF, waitOnExecutionContext } from "cloudflare:test";
 import { drizzle } from "drizzle-orm/d1";
 import { describe, expect, it } from "vitest";
 import { holdoutResponseSchema } from "../../worker/admin/admin.schemas.ts";
 import { experimentBeganPlan } from "../../worker/admin/experiments.repo.ts";
+import { createApp } from "../../worker/app.ts";
 import { meanEstimate, ratioEstimate } from "../../worker/core/math/intervals.ts";
 import type { EventsDb } from "../../worker/env.ts";
 import { instantRule } from "../../worker/http/fields.schemas.ts";
@@ -52,6 +53,19 @@ async function holdout(query = `?since=${encodeURIComponent(since)}`, key: strin
   return SELF.fetch(`http://patron.test/v1/admin/holdout${query}`, {
     headers: key ? { Authorization: `Bearer ${key}` } : {},
   });
+}
+
+/** GET /v1/admin/holdout from the same bindings with another HOLDOUT_SHARE. */
+async function holdoutWithShare(share: string, query: string) {
+  const context = createExecutionContext();
+  const response = await createApp().fetch(
+    new Request(`http://patron.test/v1/admin/holdout${query}`, { headers: { Authorization: `Bearer ${adminKey}` } }),
+    { ...env, HOLDOUT_SHARE: share },
+    context,
+  );
+  await waitOnExecutionContext(context);
+  expect(response.status, await response.clone().text()).toBe(200);
+  return holdoutResponseSchema.parse(await response.json()).data;
 }
 
 async function read(query?: string) {
@@ -249,6 +263,35 @@ describe("GET /v1/admin/holdout: intervals and verdict", () => {
     expect(await read("?since=start")).toMatchObject({ began: dayOf(45), startTrimmed: false });
     await plant("edge", "holdout", 1, 0, 399.5);
     expect(await read("?since=start")).toMatchObject({ began: dayOf(399.5), startTrimmed: true });
+  });
+
+  it("ends the results at the last held-out shelf once HOLDOUT_SHARE is set back to 0", async () => {
+    const shelf = (arm: string, customer: string, daysAgo: number) =>
+      env.EVENTS_DB.prepare(
+        "INSERT INTO events (type, recommendation_id, arm, customer_id, product_id, placement, at, dedupe_key) VALUES ('impression', ?1, ?2, ?3, 'p1', 'stopped', ?4, ?1)",
+      )
+        .bind(`rid_stopped_${arm}_${customer}_${daysAgo}`, arm, customer, dayOf(daysAgo))
+        .run();
+    for (const customer of ["a", "b", "c"]) await shelf("personalized", `c_stopped_${customer}`, 12);
+    for (const customer of ["x", "y"]) await shelf("holdout", `c_stopped_${customer}`, 11);
+    // The share set to 0: the held-out shoppers get personalized shelves now.
+    for (const customer of ["x", "y", "a"]) await shelf("personalized", `c_stopped_${customer}`, 5);
+
+    const query = "?since=start&placement=stopped";
+    // Read as if the holdout still ran (the test worker's 0.1): from the first held-out shelf on, x and y
+    // in both arms.
+    const running = await read(query);
+    expect(running.ended).toBeNull();
+    expect(running.arms.map((arm) => [arm.arm, arm.shoppers])).toEqual([
+      ["holdout", 2],
+      ["personalized", 3],
+    ]);
+
+    const stopped = await holdoutWithShare("0", query);
+    expect(stopped).toMatchObject({ holdoutShare: 0, ended: dayOf(11), began: dayOf(11), since: dayOf(11) });
+    // Neither arm counts what came after: x and y only as held out, and no personalized shelf at all.
+    expect(stopped.arms.map((arm) => [arm.arm, arm.shoppers])).toEqual([["holdout", 2]]);
+    expect(stopped.overTime.periods.map((period) => period.period)).toEqual([dayOf(11).slice(0, 10)]);
   });
 
   it("validates the query and needs the admin key", async () => {

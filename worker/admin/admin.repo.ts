@@ -83,8 +83,13 @@ export interface HoldoutRow {
  * orders left out because their shelf reported no event (whatever the placement: without events it is
  * unknown). One round trip to the events database (EVENTS_DB).
  */
-export async function holdoutResults(eventsDb: EventsDb, since: string, placement?: string) {
-  const shown = shownAndBought(since, placement);
+export async function holdoutResults(
+  eventsDb: EventsDb,
+  since: string,
+  placement?: string,
+  until: string | null = null,
+) {
+  const shown = shownAndBought(since, placement, until);
   const measures = sql`count(*) AS recommendations, count(DISTINCT s.customer_id) AS customers,
       sum(s.impressions) AS impressions, sum(s.clicks) AS clicks,
       coalesce(sum(b.orders), 0) AS attributedOrders, round(coalesce(sum(b.revenue), 0), 2) AS attributedRevenue,
@@ -93,7 +98,7 @@ export async function holdoutResults(eventsDb: EventsDb, since: string, placemen
   const [arms = [], placements = [], [left] = []] = await batchRows(eventsDb, [
     sql`${shown} SELECT s.arm, ${measures} GROUP BY s.arm ORDER BY s.arm`,
     sql`${shown} SELECT s.placement, s.arm, ${measures} GROUP BY s.placement, s.arm ORDER BY s.placement, s.arm`,
-    ordersWithoutEvents(since),
+    ordersWithoutEvents(since, until),
   ]);
   const row = (r: Record<string, unknown>): HoldoutRow => ({
     arm: String(r.arm),

@@ -195,7 +195,12 @@ export const adminRoutes = new Hono<AppEnv>()
   })
   .get("/holdout", async (c) => {
     const { since, by, placement } = queryParams(c, holdoutQuerySchema);
-    const began = await experimentBegan(c.var.eventsDb, placement);
+    const { began, lastHeld } = await experimentBegan(c.var.eventsDb, placement);
+    const holdoutShare = holdoutShareOf(c.env.HOLDOUT_SHARE) ?? defaultRankingOptions.holdout.share;
+    // HOLDOUT_SHARE set back to 0 after shoppers were held out: the experiment ended with its last
+    // held-out shelf. Counted past it, those shoppers would be in both arms, and the verdict would move
+    // on shelves no holdout is compared with.
+    const ended = holdoutShare === 0 ? lastHeld : null;
     // since=start: from the first holdout event kept (now, before any: an empty window).
     const from =
       since === "start"
@@ -203,7 +208,7 @@ export const adminRoutes = new Hono<AppEnv>()
         : since
           ? new Date(since).toISOString()
           : new Date(c.var.now.getTime() - defaultHoldoutWindowDays * 86_400_000).toISOString();
-    const results = await holdoutResults(c.var.eventsDb, from, placement);
+    const results = await holdoutResults(c.var.eventsDb, from, placement, ended);
     const withRate = <T extends { clicks: number; impressions: number }>(row: T) => ({
       ...row,
       clickThroughRate: row.impressions > 0 ? Math.round((row.clicks / row.impressions) * 10_000) / 10_000 : null,
@@ -219,7 +224,7 @@ export const adminRoutes = new Hono<AppEnv>()
       results.perRecommendation.get("personalized"),
       results.perRecommendation.get("holdout"),
     );
-    const experiment = await experimentView(c.var.eventsDb, from, by, c.env.HOLDOUT_SHARE, placement);
+    const experiment = await experimentView(c.var.eventsDb, from, by, c.env.HOLDOUT_SHARE, placement, ended);
     return c.json({
       data: {
         since: from,
@@ -232,7 +237,9 @@ export const adminRoutes = new Hono<AppEnv>()
               (eventRetentionDays(c.env.EVENT_RETENTION_DAYS, attributionSettings(c.env)) - 1) * 86_400_000,
         placement: placement ?? null,
         // The share held out now (HOLDOUT_SHARE, or the default): at 0 no shopper joins the holdout arm.
-        holdoutShare: holdoutShareOf(c.env.HOLDOUT_SHARE) ?? defaultRankingOptions.holdout.share,
+        holdoutShare,
+        // Where the results end (HOLDOUT_SHARE is 0 after shoppers were held out): the last held-out shelf.
+        ended,
         arms: arms.map((row) => ({ ...row, ...experiment.arms(row.arm) })),
         // Personalized ÷ held out: above 1 means the personalized shelf does better.
         lift: {

@@ -168,6 +168,11 @@ export const holdoutResponseSchema = z.object({
     placement: z.string().nullable(),
     /** The share of known shoppers held out now (HOLDOUT_SHARE, or its default 0.1). */
     holdoutShare: z.number(),
+    /**
+     * When HOLDOUT_SHARE is 0 after shoppers were held out (the experiment stopped): the last event kept
+     * of a held-out shelf, where the results end; null while the holdout runs, or before any.
+     */
+    ended: z.string().nullable(),
     arms: z.array(
       armResultSchema.extend({
         /** Known shoppers in the arm and the intervals (personalized and holdout arms only). */

@@ -38,9 +38,13 @@ function placementFilter(placement: string | undefined) {
  * one placement or all, along the partial index that holds only such events (events_holdout_at_idx,
  * events_arm_at_idx, and their placement twins).
  */
-const firstEventQuery = (of: "holdout" | "arm", placement: string | undefined) => sql`SELECT at FROM events
+const firstEventQuery = (
+  of: "holdout" | "arm",
+  placement: string | undefined,
+  last = false,
+) => sql`SELECT at FROM events
     WHERE ${of === "holdout" ? sql`arm = 'holdout'` : sql`arm IS NOT NULL`} AND recommendation_id IS NOT NULL
-      AND ${placementFilter(placement)} ORDER BY at LIMIT 1`;
+      AND ${placementFilter(placement)} ORDER BY at ${last ? sql`DESC` : sql`ASC`} LIMIT 1`;
 
 /**
  * When the experiment's results begin: the first event kept of a shelf served to a held-out shopper (of
@@ -49,12 +53,20 @@ const firstEventQuery = (of: "holdout" | "arm", placement: string | undefined) =
  * has been held out, the first event of either arm (the personalized figures alone, with no lift); null
  * before any.
  */
-export async function experimentBegan(eventsDb: EventsDb, placement?: string): Promise<string | null> {
-  const [held, first] = await batchRows(eventsDb, [
+export async function experimentBegan(
+  eventsDb: EventsDb,
+  placement?: string,
+): Promise<{ began: string | null; lastHeld: string | null }> {
+  const [held, first, last] = await batchRows(eventsDb, [
     firstEventQuery("holdout", placement),
     firstEventQuery("arm", placement),
+    firstEventQuery("holdout", placement, true),
   ]);
-  return (held?.[0]?.at as string | undefined) ?? (first?.[0]?.at as string | undefined) ?? null;
+  return {
+    began: (held?.[0]?.at as string | undefined) ?? (first?.[0]?.at as string | undefined) ?? null,
+    // The last event of a held-out shelf: where an experiment stopped (HOLDOUT_SHARE set to 0) ends.
+    lastHeld: (last?.[0]?.at as string | undefined) ?? null,
+  };
 }
 
 /** The query plans of experimentBegan's two reads (tests/worker/holdout-intervals.test.ts checks they use the indexes). */
@@ -66,19 +78,22 @@ export async function experimentBeganPlan(eventsDb: EventsDb, placement?: string
   return [await plan("holdout"), await plan("arm")];
 }
 
+/** Events up to `until` (the experiment's end), or all. */
+const untilFilter = (until: string | null) => (until === null ? sql`1` : sql`at <= ${until}`);
+
 /**
  * The two CTEs every holdout read starts from: `shown`, one row per recommendation id and arm served
  * since `since` (its shopper, placement, first event, impressions, and clicks: the cards clicked, each
  * once however often, and never more than the impressions counted), and `bought`,
  * the orders attributed to those ids (conversions, placed since `since`).
  */
-export function shownAndBought(since: string, placement: string | undefined) {
+export function shownAndBought(since: string, placement: string | undefined, until: string | null = null) {
   return sql`
     WITH shown AS (
       SELECT recommendation_id, arm, max(placement) AS placement, max(customer_id) AS customer_id,
         min(at) AS first_at, sum(type = 'impression') AS impressions,
         min(count(DISTINCT CASE WHEN type = 'click' THEN product_id END), sum(type = 'impression')) AS clicks
-      FROM events WHERE at >= ${since} AND arm IS NOT NULL AND recommendation_id IS NOT NULL
+      FROM events WHERE at >= ${since} AND ${untilFilter(until)} AND arm IS NOT NULL AND recommendation_id IS NOT NULL
         AND ${placementFilter(placement)}
       GROUP BY recommendation_id, arm
     ), bought AS (
@@ -92,15 +107,22 @@ export function shownAndBought(since: string, placement: string | undefined) {
  * any arm or placement: their shopper is not known to have been shown the shelf, so they are in no arm,
  * lift or interval. Reads conversions by date and events by recommendation id, both along indexes.
  */
-export function ordersWithoutEvents(since: string) {
+export function ordersWithoutEvents(since: string, until: string | null = null) {
   return sql`SELECT count(*) AS attributedOrders, round(coalesce(sum(c.total), 0), 2) AS attributedRevenue
-    FROM conversions c WHERE c.at >= ${since} AND NOT EXISTS (
-      SELECT 1 FROM events e WHERE e.recommendation_id = c.recommendation_id AND e.at >= ${since} AND e.arm IS NOT NULL
+    FROM conversions c WHERE c.at >= ${since} AND ${until === null ? sql`1` : sql`c.at <= ${until}`} AND NOT EXISTS (
+      SELECT 1 FROM events e WHERE e.recommendation_id = c.recommendation_id AND e.at >= ${since}
+        AND ${untilFilter(until)} AND e.arm IS NOT NULL
     )`;
 }
 
-export async function experimentTotals(eventsDb: EventsDb, since: string, by: "day" | "week", placement?: string) {
-  const perShopper = shownAndBought(since, placement);
+export async function experimentTotals(
+  eventsDb: EventsDb,
+  since: string,
+  by: "day" | "week",
+  placement?: string,
+  until: string | null = null,
+) {
+  const perShopper = shownAndBought(since, placement, until);
   const period = periodOf[by](sql`s.first_at`);
   const [totals = [], periods = []] = await batchRows(eventsDb, [
     sql`${perShopper}, shopper AS (

@@ -32,8 +32,9 @@ export async function experimentView(
   by: "day" | "week",
   holdoutShare: string | undefined,
   placement?: string,
+  until: string | null = null,
 ) {
-  const { arms, periods } = await experimentTotals(eventsDb, since, by, placement);
+  const { arms, periods } = await experimentTotals(eventsDb, since, by, placement, until);
   const personalized = arms.get("personalized") ?? emptyArm;
   const holdout = arms.get("holdout") ?? emptyArm;
   const reading = readExperiment(personalized, holdout, plannedRatio(holdoutShare));

@@ -47,6 +47,8 @@ interface Holdout {
   startTrimmed?: boolean;
   /** The share of known shoppers held out now (HOLDOUT_SHARE, or its default). */
   holdoutShare?: number;
+  /** HOLDOUT_SHARE is 0 after shoppers were held out: the last held-out shelf, where the results end. */
+  ended?: string | null;
   arms: Arm[];
   lift: {
     clickThroughRate: number | null;
@@ -202,12 +204,19 @@ export function ExperimentsPage() {
           personalization, so the personalized shelf is compared with what they see instead.
         </p>
       </PageHeader>
-      {holdout.data?.holdoutShare === 0 && (
-        <p class="card" role="note">
-          HOLDOUT_SHARE is 0: no shopper is held out, so the holdout arm stays empty and no lift can be measured. Set it
-          (0.1 holds out 10% of known shoppers) in the worker's settings to run the experiment.
-        </p>
-      )}
+      {holdout.data?.holdoutShare === 0 &&
+        (holdout.data.ended ? (
+          <p class="card" role="note">
+            HOLDOUT_SHARE is 0: the experiment ended with its last held-out shelf, {day(holdout.data.ended)}. The
+            results below stop there: the shoppers held out until then see personalized shelves now, and counted on,
+            they would be in both arms. Set it again (0.1 holds out 10% of known shoppers) to run a new experiment.
+          </p>
+        ) : (
+          <p class="card" role="note">
+            HOLDOUT_SHARE is 0: no shopper is held out, so the holdout arm stays empty and no lift can be measured. Set
+            it (0.1 holds out 10% of known shoppers) in the worker's settings to run the experiment.
+          </p>
+        ))}
       <div class="field inline">
         <label for="period">Period</label>
         <select
@@ -281,8 +290,8 @@ function Results({ data, moving }: { data: Holdout; moving: number | null }) {
           <h2>{data.verdict.decided ? "Verdict" : "No verdict yet"}</h2>
           <p class="figure">{data.verdict.text}</p>
           <p class="small">
-            {data.verdict.decided ? "Decided" : "The verdict waits for"} an always-valid interval for the difference in
-            conversion
+            {data.verdict.decided ? "Decided by" : "The verdict waits for"} an always-valid interval for the difference
+            in conversion
             {data.verdict.difference?.ci95
               ? ` (now ${points(data.verdict.difference.value ?? 0)} points, 95% CI ${points(data.verdict.difference.ci95[0])} to ${points(data.verdict.difference.ci95[1])})`
               : ""}
