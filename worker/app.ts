@@ -91,7 +91,7 @@ export function createApp() {
   app.use("*", async (c, next) => {
     const count = shardCount(c.env);
     if (count === 0) return next();
-    const problem = await unmigratedProblemCached(c.var.db, count, c.var.now.getTime());
+    const problem = await unmigratedProblemCached(c.var.db, count, c.var.now);
     if (problem === null) return next();
     console.error(JSON.stringify({ requestId: c.get("requestId"), refused: "shards_not_migrated" }));
     throw unavailable(problem, unmigratedRetrySeconds);

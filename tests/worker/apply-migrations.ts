@@ -10,7 +10,7 @@ await applyD1Migrations(env.EVENTS_DB, env.TEST_EVENTS_MIGRATIONS);
 // migration finished. Its id is no migration's, so `patron shards migrate` starts from nothing as before.
 if (Number(env.SHARD_COUNT) > 0)
   await env.DB.prepare(
-    "INSERT INTO shard_migration (id, shards, started_at, updated_at, finished_at) VALUES (?1, ?2, ?3, ?3, ?3)",
+    "INSERT OR IGNORE INTO shard_migration (id, shards, started_at, updated_at, finished_at) VALUES (?1, ?2, ?3, ?3, ?3)",
   )
     .bind(testHarnessMigration, Number(env.SHARD_COUNT), new Date(0).toISOString())
     .run();
