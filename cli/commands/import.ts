@@ -132,6 +132,11 @@ async function prepareOrders(
           : ""),
     );
   }
+  if (stats.anonymousOrders > 0 && stats.firstAnonymous)
+    notes.push(
+      `skipped ${stats.anonymousOrders} ${stats.anonymousOrders === 1 ? "order" : "orders"} with no identifier on any of ${stats.anonymousOrders === 1 ? "its" : "their"} rows ` +
+        `(first: line ${stats.firstAnonymous.line}, order ${JSON.stringify(stats.firstAnonymous.orderId)}): a sale with no account, email, phone, loyalty number, card or device belongs to no customer, so it is not sent`,
+    );
   if (stats.countedAsOneUnit > 0)
     notes.push(
       `counted ${stats.countedAsOneUnit} ${stats.countedAsOneUnit === 1 ? "line" : "lines"} sold by measure as one unit each, at the line's prices (countAsOneUnit)`,

@@ -614,6 +614,10 @@ export interface GroupingStats {
   skipReasons: Record<string, number>;
   /** Orders all of whose lines were skipped: not sent. */
   emptyOrders: number;
+  /** Orders none of whose rows named an identifier (an anonymous till sale): not sent, as they belong to no customer. */
+  anonymousOrders: number;
+  /** The first such order, to name in the note. */
+  firstAnonymous?: { orderId: string; line: number };
   /** Lines sold by measure, sent as one unit each (`countAsOneUnit`). */
   countedAsOneUnit: number;
   /** Rows whose order header (date, channel, store, currency, identifiers) differs from their order's first row's. */
@@ -665,6 +669,7 @@ export function groupOrderLines(rows: Iterable<{ mapped: MappedLine; line: numbe
     skippedLines: 0,
     skipReasons: {},
     emptyOrders: 0,
+    anonymousOrders: 0,
     countedAsOneUnit: 0,
     headerConflicts: 0,
   };
@@ -681,6 +686,7 @@ export function groupOrderLines(rows: Iterable<{ mapped: MappedLine; line: numbe
         stats.headerConflicts++;
         stats.firstConflict ??= { orderId: mapped.orderId, line, firstLine: grouped.lines[0] ?? line, fields };
       }
+      fillEmptyFields(grouped.order, mapped.header);
     }
     grouped.lines.push(line);
     if (mapped.countedAsOneUnit) stats.countedAsOneUnit++;
@@ -693,8 +699,24 @@ export function groupOrderLines(rows: Iterable<{ mapped: MappedLine; line: numbe
   }
   const orders: GroupedOrder[] = [];
   for (const grouped of byId.values()) {
-    if (grouped.order.lines.length > 0) orders.push(grouped);
-    else stats.emptyOrders++;
+    if (grouped.order.lines.length === 0) stats.emptyOrders++;
+    else if (Object.keys(grouped.order.identifiers).length === 0) {
+      stats.anonymousOrders++;
+      stats.firstAnonymous ??= { orderId: grouped.order.id, line: grouped.lines[0] ?? 0 };
+    } else orders.push(grouped);
   }
   return { orders, stats };
+}
+
+/**
+ * Fills the order's store, currency and identifiers (kind by kind) that its rows so far left empty from
+ * a later row that has them: an export that names the customer on one line of the receipt only (not
+ * always the first) still gives the order its customer.
+ */
+function fillEmptyFields(order: WireOrder, later: Omit<WireOrder, "lines">): void {
+  const empty = (value: unknown) => value === null || value === undefined || value === "";
+  if (empty(order.storeId) && !empty(later.storeId)) order.storeId = later.storeId;
+  if (empty(order.currency) && !empty(later.currency)) order.currency = later.currency;
+  for (const [kind, value] of Object.entries(later.identifiers) as [IdentifierKind, Identifiers[IdentifierKind]][])
+    if (order.identifiers[kind] === undefined && value !== undefined) order.identifiers[kind] = value;
 }

@@ -579,7 +579,28 @@ describe("groupOrderLines", () => {
       skippedLines: 1,
       skipReasons: { "quantity 0": 1 },
       emptyOrders: 1,
+      anonymousOrders: 0,
       countedAsOneUnit: 0,
+      headerConflicts: 0,
+    });
+  });
+
+  it("gives an order the identifiers a later row names, and leaves out an order no row names anyone on", () => {
+    const rows = [
+      // The customer's card on the receipt's second line only.
+      { ...cjRow, basket_id: "7", household_id: "" },
+      { ...cjRow, basket_id: "7", household_id: "402", product_id: "13094913" },
+      // An anonymous till sale: no identifier on any line.
+      { ...cjRow, basket_id: "8", household_id: "" },
+      { ...cjRow, basket_id: "8", household_id: "", product_id: "13094913" },
+    ].map((row, index) => ({ mapped: mapOrderRow(completeJourneyOrders, row, lookups), line: index + 2 }));
+    const { orders, stats } = groupOrderLines(rows);
+    expect(orders.map((grouped) => [grouped.order.id, grouped.order.identifiers, grouped.order.lines.length])).toEqual([
+      ["cj-7", { loyalty: "CJ-0402" }, 2],
+    ]);
+    expect(stats).toMatchObject({
+      anonymousOrders: 1,
+      firstAnonymous: { orderId: "cj-8", line: 4 },
       headerConflicts: 0,
     });
   });
