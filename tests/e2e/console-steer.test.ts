@@ -347,8 +347,15 @@ describe("console steering pages", () => {
         .textContent(),
     ).toBe("2.000 (no interval: all alike)");
     // And an order attributed to a shelf whose widget reported nothing: in no arm, counted apart.
-    const unseen = `INSERT INTO conversions (order_id, recommendation_id, total, at) VALUES ('o_e2e_unseen', 'rid_e2e_unseen', 40, '${new Date().toISOString()}');`;
-    const rows = [...experimentRows("holdout", 30, 3, 2), ...experimentRows("personalized", 30, 6, 1), unseen];
+    const unseen = `INSERT INTO conversions (order_id, recommendation_id, total, at) VALUES ('o_e2e_unseen', 'rid_e2e_unseen', 40, '${new Date(Date.now() - 0.75 * 86_400_000).toISOString()}');`;
+    // The dev worker holds nobody out now (HOLDOUT_SHARE 0), so the results end at the last held-out
+    // shelf (`ended`): these held-out shoppers come on both sides of the personalized ones.
+    const rows = [
+      ...experimentRows("holdout", 15, 2, 2),
+      ...experimentRows("personalized", 30, 6, 1),
+      ...experimentRows("holdout", 15, 1, 0.5),
+      unseen,
+    ];
     await queryLocalD1(app.worker.persistDir, rows.join(" "), "EVENTS_DB");
     await openFromNav("Models");
     await openFromNav("Experiments");

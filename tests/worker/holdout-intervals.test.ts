@@ -292,6 +292,26 @@ describe("GET /v1/admin/holdout: intervals and verdict", () => {
     // Neither arm counts what came after: x and y only as held out, and no personalized shelf at all.
     expect(stopped.arms.map((arm) => [arm.arm, arm.shoppers])).toEqual([["holdout", 2]]);
     expect(stopped.overTime.periods.map((period) => period.period)).toEqual([dayOf(11).slice(0, 10)]);
+    // A window that starts after the end holds personalized shelves alone, counted as they are.
+    const after = await holdoutWithShare("0", `?since=${encodeURIComponent(dayOf(8))}&placement=stopped`);
+    expect(after.ended).toBe(dayOf(11));
+    expect(after.arms.map((arm) => [arm.arm, arm.shoppers])).toEqual([["personalized", 3]]);
+  });
+
+  it("counts a click once per card, a category's as a product's, and never beyond the shelf's impressions", async () => {
+    const event = (type: string, card: { productId?: string; categoryId?: string }, key: string) =>
+      env.EVENTS_DB.prepare(
+        "INSERT INTO events (type, recommendation_id, arm, customer_id, product_id, category_id, placement, at, dedupe_key) VALUES (?1, 'rid_cards', 'personalized', 'c_cards', ?2, ?3, 'cards', ?4, ?5)",
+      )
+        .bind(type, card.productId ?? null, card.categoryId ?? null, dayOf(1), `rid_cards-${key}`)
+        .run();
+    await event("impression", { productId: "p1" }, "i1");
+    await event("impression", { categoryId: "tea" }, "i2");
+    // p1 clicked three times (three minutes), the tea category once: two cards clicked.
+    for (const minute of [1, 2, 3]) await event("click", { productId: "p1" }, `c-p1-${minute}`);
+    await event("click", { categoryId: "tea" }, "c-tea");
+    const cards = await read(`?since=${encodeURIComponent(dayOf(2))}&placement=cards`);
+    expect(cards.arms.map((arm) => [arm.arm, arm.impressions, arm.clicks])).toEqual([["personalized", 2, 2]]);
   });
 
   it("validates the query and needs the admin key", async () => {

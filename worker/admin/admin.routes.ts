@@ -208,7 +208,9 @@ export const adminRoutes = new Hono<AppEnv>()
         : since
           ? new Date(since).toISOString()
           : new Date(c.var.now.getTime() - defaultHoldoutWindowDays * 86_400_000).toISOString();
-    const results = await holdoutResults(c.var.eventsDb, from, placement, ended);
+    // A window that starts after the end holds personalized shelves alone: nobody in two arms, no end to apply.
+    const until = ended !== null && from <= ended ? ended : null;
+    const results = await holdoutResults(c.var.eventsDb, from, placement, until);
     const withRate = <T extends { clicks: number; impressions: number }>(row: T) => ({
       ...row,
       clickThroughRate: row.impressions > 0 ? Math.round((row.clicks / row.impressions) * 10_000) / 10_000 : null,
@@ -224,7 +226,7 @@ export const adminRoutes = new Hono<AppEnv>()
       results.perRecommendation.get("personalized"),
       results.perRecommendation.get("holdout"),
     );
-    const experiment = await experimentView(c.var.eventsDb, from, by, c.env.HOLDOUT_SHARE, placement, ended);
+    const experiment = await experimentView(c.var.eventsDb, from, by, c.env.HOLDOUT_SHARE, placement, until);
     return c.json({
       data: {
         since: from,

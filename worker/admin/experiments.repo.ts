@@ -78,24 +78,23 @@ export async function experimentBeganPlan(eventsDb: EventsDb, placement?: string
   return [await plan("holdout"), await plan("arm")];
 }
 
-/** Events up to `until` (the experiment's end), or all. */
-const untilFilter = (until: string | null) => (until === null ? sql`1` : sql`at <= ${until}`);
-
 /**
  * The two CTEs every holdout read starts from: `shown`, one row per recommendation id and arm served
- * since `since` (its shopper, placement, first event, impressions, and clicks: the cards clicked, each
- * once however often, and never more than the impressions counted), and `bought`,
- * the orders attributed to those ids (conversions, placed since `since`).
+ * since `since` (its shopper, placement, first event, impressions, and clicks: the cards clicked, a
+ * product's or a category's, each once however often, and never more than the impressions counted), and
+ * `bought`, the orders attributed to those ids (conversions, placed since `since`). With `until` (the
+ * experiment ended), only the shelves first shown by then, each with all its events and orders.
  */
 export function shownAndBought(since: string, placement: string | undefined, until: string | null = null) {
   return sql`
     WITH shown AS (
       SELECT recommendation_id, arm, max(placement) AS placement, max(customer_id) AS customer_id,
         min(at) AS first_at, sum(type = 'impression') AS impressions,
-        min(count(DISTINCT CASE WHEN type = 'click' THEN product_id END), sum(type = 'impression')) AS clicks
-      FROM events WHERE at >= ${since} AND ${untilFilter(until)} AND arm IS NOT NULL AND recommendation_id IS NOT NULL
+        min(count(DISTINCT CASE WHEN type = 'click' THEN coalesce('p:' || product_id, 'c:' || category_id) END),
+          sum(type = 'impression')) AS clicks
+      FROM events WHERE at >= ${since} AND arm IS NOT NULL AND recommendation_id IS NOT NULL
         AND ${placementFilter(placement)}
-      GROUP BY recommendation_id, arm
+      GROUP BY recommendation_id, arm ${until === null ? sql`` : sql`HAVING min(at) <= ${until}`}
     ), bought AS (
       SELECT recommendation_id, count(*) AS orders, sum(total) AS revenue FROM conversions
       WHERE at >= ${since} AND recommendation_id IN (SELECT recommendation_id FROM shown) GROUP BY recommendation_id
@@ -105,13 +104,13 @@ export function shownAndBought(since: string, placement: string | undefined, unt
 /**
  * Orders attributed since `since` (conversions) to recommendations with no widget event since then, in
  * any arm or placement: their shopper is not known to have been shown the shelf, so they are in no arm,
- * lift or interval. Reads conversions by date and events by recommendation id, both along indexes.
+ * lift or interval. With `until`, only the orders placed by then. Reads conversions by date and events
+ * by recommendation id, both along indexes.
  */
 export function ordersWithoutEvents(since: string, until: string | null = null) {
   return sql`SELECT count(*) AS attributedOrders, round(coalesce(sum(c.total), 0), 2) AS attributedRevenue
     FROM conversions c WHERE c.at >= ${since} AND ${until === null ? sql`1` : sql`c.at <= ${until}`} AND NOT EXISTS (
-      SELECT 1 FROM events e WHERE e.recommendation_id = c.recommendation_id AND e.at >= ${since}
-        AND ${untilFilter(until)} AND e.arm IS NOT NULL
+      SELECT 1 FROM events e WHERE e.recommendation_id = c.recommendation_id AND e.at >= ${since} AND e.arm IS NOT NULL
     )`;
 }
 

@@ -209,7 +209,8 @@ export function ExperimentsPage() {
           <p class="card" role="note">
             HOLDOUT_SHARE is 0: the experiment ended with its last held-out shelf, {day(holdout.data.ended)}. The
             results below stop there: the shoppers held out until then see personalized shelves now, and counted on,
-            they would be in both arms. Set it again (0.1 holds out 10% of known shoppers) to run a new experiment.
+            they would be in both arms. To run another, set it again (0.1 holds out 10% of known shoppers) and read the
+            results from that day on: "Since the experiment began" still starts at this one.
           </p>
         ) : (
           <p class="card" role="note">

@@ -454,6 +454,9 @@ function draftIssues(problem: ApiProblem): string[] | null {
 function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void }) {
   const { route } = useLocation();
   const [draft, setDraft] = useState<Draft>(rule ? draftOf(rule) : emptyDraft);
+  // The version the draft was filled from, then the one this form saved: a later save sends it, so
+  // someone else's save in between is a 409 (and this form's own, however soon after, is not).
+  const [basedOn, setBasedOn] = useState(rule?.version ?? 0);
   const [problem, setProblem] = useState<ApiProblem | null>(null);
   const [saved, setSaved] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -509,10 +512,11 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
     try {
       if (rule) {
         // From the version this form was filled from: a save by someone else since is a 409, not overwritten.
-        await api("PATCH", `/v1/admin/rules/${encodeURIComponent(rule.id)}`, {
+        const updated = await api<Rule>("PATCH", `/v1/admin/rules/${encodeURIComponent(rule.id)}`, {
           ...bodyOf(draft),
-          version: rule.version,
+          version: basedOn,
         });
+        setBasedOn(updated.version);
         setSaved("Saved.");
         onSaved();
       } else {
