@@ -260,7 +260,7 @@ async function main() {
     API key           ${apiKey}        (POST /v1/orders, /v1/identify, /v1/products)
     Admin key         ${adminKey}      (GET /v1/customers/..., /v1/admin/...)
 
-  Load your data, then fit the models (docs/import.md):
+  ${held.products > 0 || held.imports > 0 ? "More data to load, or the models to fit again" : "Load your data, then fit the models"} (docs/import.md):
     npx patron import products <file> --url ${url}
     npx patron import orders <file> --url ${url}
     curl -s -X POST -H "Authorization: Bearer ${adminKey}" "${url}/v1/admin/jobs/nightly?wait=1"

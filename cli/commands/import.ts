@@ -54,6 +54,9 @@ import {
 } from "../import/state.ts";
 import { wholeNumber, workerUrl } from "../options.ts";
 
+/** "1 batch", "17 batches". */
+const batchesConfirmed = (n: number) => `${n} ${n === 1 ? "batch" : "batches"}`;
+
 export interface ImportCommandOptions {
   url: string;
   key: string;
@@ -126,7 +129,7 @@ async function prepareOrders(
       .map(([reason, count]) => `${count} × ${reason}`)
       .join(", ");
     notes.push(
-      `skipped ${stats.skippedLines} lines (${reasons})` +
+      `skipped ${stats.skippedLines} ${stats.skippedLines === 1 ? "line" : "lines"} (${reasons})` +
         (stats.emptyOrders > 0
           ? `; ${stats.emptyOrders} ${stats.emptyOrders === 1 ? "order had no other line and is" : "orders had no other line and are"} not sent`
           : ""),
@@ -269,7 +272,7 @@ export async function importFile(
   const resuming = state !== null;
   // Through the queue the worker is asked first which of the import's batches it has processed: an
   // interrupted run leaves them to the queue, unconfirmed in the state file.
-  if (state && !queued) log(`resuming: ${countConfirmed(state)} batches already confirmed (${stateFile})`);
+  if (state && !queued) log(`resuming: ${batchesConfirmed(countConfirmed(state))} already confirmed (${stateFile})`);
   state ??= emptyState(fingerprint, absolute, new Date());
 
   let shown: ProgressDisplay | null = null;
@@ -317,7 +320,7 @@ export async function importFile(
       );
     if (resuming) {
       const found = opened.foundDone > 0 ? ` (${opened.foundDone} found done in import ${opened.importId})` : "";
-      log(`resuming: ${countConfirmed(state)} batches already confirmed${found} (${stateFile})`);
+      log(`resuming: ${batchesConfirmed(countConfirmed(state))} already confirmed${found} (${stateFile})`);
     }
   }
 

@@ -349,7 +349,7 @@ describe("patron import against wrangler dev", () => {
     writeFileSync(state, JSON.stringify({ ...saved, confirmedThrough: 1, confirmedAbove: [], totals: oldTotals }));
     const resumed = await patron("import", "orders", file, ...direct);
     expect(resumed.code, resumed.stderr).toBe(0);
-    expect(resumed.stdout).toContain("resuming: 1 batches already confirmed");
+    expect(resumed.stdout).toContain("resuming: 1 batch already confirmed");
     expect(counts(resumed.stdout)).toEqual([4, 0, 2, 2, 0]);
     expect(resumed.stdout).toContain("batches            2 sent, 1 skipped");
     expect(JSON.parse(readFileSync(state, "utf8")).totals).toEqual({
@@ -531,7 +531,9 @@ describe("patron import against wrangler dev", () => {
     const resumed = await patron(...options);
     expect(resumed.code, resumed.stderr).toBe(0);
     const before = stopped.batches.done;
-    expect(resumed.stdout).toContain(`resuming: ${before} batches already confirmed (${before} found done in import`);
+    expect(resumed.stdout).toContain(
+      `resuming: ${before} ${before === 1 ? "batch" : "batches"} already confirmed (${before} found done in import`,
+    );
     expect(figure(resumed.stdout, "accepted")).toBe(count - before);
     expect(resumed.stdout).toContain(`batches            ${count - before} sent, ${before} skipped`);
     expect(resumed.stdout).toMatch(
