@@ -10,6 +10,7 @@ import { ExperimentsPage } from "./pages/experiments.tsx";
 import { ModelsPage } from "./pages/models.tsx";
 import { OverviewPage } from "./pages/overview.tsx";
 import { RuleEditPage, RulesPage } from "./pages/rules.tsx";
+import { focusNextHeading } from "./ui.tsx";
 
 const links = [
   { href: "/console", label: "Overview" },
@@ -75,6 +76,7 @@ function SignIn() {
         localStorage.setItem(nameKey, name.trim());
       } catch {}
       setKey("");
+      focusNextHeading();
       startSession(session);
     } catch (error) {
       setProblem(error instanceof ApiProblem ? error.message : "Signing in failed. Try again.");

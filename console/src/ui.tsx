@@ -142,6 +142,11 @@ export function ProblemNote({ problem }: { problem: ApiProblem }) {
 /** Page headings shown since the document loaded: the first page is where the browser put focus itself. */
 let headingsShown = 0;
 
+/** After signing in: the page the console opens takes the focus the sign-in form held (it is gone). */
+export function focusNextHeading(): void {
+  headingsShown = Math.max(headingsShown, 1);
+}
+
 /**
  * The page's heading, focused when the app opens another page (a lookup, a link followed): a keyboard
  * or screen reader user starts at the new page's title, not at the top of the document. The first page

@@ -83,8 +83,10 @@ describe("console", () => {
     await screenshot("sign-in-refused");
     expect(await app.page.getByRole("navigation", { name: "Console" }).count()).toBe(0);
     await key.fill(testSecrets.PATRON_ADMIN_KEY);
-    await app.page.getByRole("button", { name: "Sign in" }).click();
+    await key.press("Enter");
     await app.page.getByRole("navigation", { name: "Console" }).waitFor();
+    // The keyboard's focus goes to the page opened, not back to the top of the document.
+    await expect.poll(() => app.page.evaluate(() => document.activeElement?.tagName)).toBe("H1");
     for (const name of ["Overview", "Customers", "Rules", "Experiments", "Models"])
       expect(await app.page.getByRole("link", { name, exact: true }).count(), name).toBe(1);
     const cookies = await app.context.cookies();
