@@ -393,8 +393,9 @@ describe("console steering pages", () => {
       const [low, high] = interval?.ci95 ?? [0, 0];
       return `${format(interval?.value ?? 0)} (95% CI ${format(low)} to ${format(high)})`;
     };
-    const arms = holdout.arms.filter((arm) => arm.intervals);
-    expect(arms.map((arm) => arm.arm).sort()).toEqual(["holdout", "personalized"]);
+    // Personalized first, as the lift (personalized ÷ holdout) and the chart's legend read.
+    const arms = holdout.arms.filter((arm) => arm.intervals).sort((a, b) => b.arm.localeCompare(a.arm));
+    expect(arms.map((arm) => arm.arm)).toEqual(["personalized", "holdout"]);
     const table = app.page.getByRole("table", { name: /95% intervals/ });
     expect(await table.locator("tbody tr").count()).toBe(5);
     const conversion = table.getByRole("row", { name: /^Conversion/ }).locator("td");

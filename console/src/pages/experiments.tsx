@@ -246,10 +246,16 @@ export function ExperimentsPage() {
           <WhoCounts left={holdout.data?.withoutEvents} />
         </div>
       ) : (
-        <Results data={holdout.data as Holdout} moving={days} />
+        <Results data={personalizedFirst(holdout.data as Holdout)} moving={days} />
       )}
     </section>
   );
+}
+
+/** The arms as the lift reads them, personalized ÷ holdout: personalized first in every table and chart. */
+function personalizedFirst(data: Holdout): Holdout {
+  const rank = (arm: string) => (arm === "personalized" ? 0 : arm === "holdout" ? 1 : 2);
+  return { ...data, arms: [...data.arms].sort((a, b) => rank(a.arm) - rank(b.arm)) };
 }
 
 /** `moving`: the days of a moving window, which has no verdict; null for the whole experiment. */
