@@ -24,8 +24,10 @@ export type Transform = (typeof transforms)[number];
  * - `{ value }`: a constant.
  * - `{ column, prefix?, suffix?, padStart?, transform?, default? }`: a column, transformed, then padded and wrapped.
  * - `{ lookup, column, field, ... }`: `column` is a key into a lookup table; `field` is read from the matched row.
- * - `{ sum: [columns], abs?, divideBy?, decimals? }`: a number; `abs` takes each term's magnitude, which
- *   makes discounts add up whether the export writes them as positive or negative amounts.
+ * - `{ sum: [columns], abs?, divideBy?, decimals?, default? }`: a number; `abs` takes each term's magnitude, which
+ *   makes discounts add up whether the export writes them as positive or negative amounts; `default` is
+ *   what an empty cell of those columns counts as (0 for a discount left blank), else an empty cell
+ *   stops the run naming it; all of them empty and no `default` is an empty field.
  */
 export type FieldSpec =
   | string
@@ -41,7 +43,7 @@ export type FieldSpec =
       transform?: Transform;
       default?: string | number | boolean | null;
     }
-  | { sum: string[]; abs?: boolean; divideBy?: string; decimals?: number };
+  | { sum: string[]; abs?: boolean; divideBy?: string; decimals?: number; default?: number };
 
 export interface LookupSpec {
   /** A CSV file, relative to the mapping file (or, for presets, to the input file). */
@@ -135,7 +137,7 @@ const productFields = [
   "currency",
 ];
 const columnSpecFields = ["column", "lookup", "field", "prefix", "suffix", "padStart", "transform", "default"];
-const sumSpecFields = ["sum", "abs", "divideBy", "decimals"];
+const sumSpecFields = ["sum", "abs", "divideBy", "decimals", "default"];
 
 /**
  * Fails on a key the mapping format does not have: a misspelt one ("storeID", "transfrom") would
@@ -244,6 +246,8 @@ function checkSpec(spec: unknown, name: string, fail: (message: string) => never
   }
   if (Array.isArray(value.sum)) {
     onlyKnownKeys(value, sumSpecFields, `"${name}"`, fail);
+    if (value.default !== undefined && !(typeof value.default === "number" && Number.isFinite(value.default)))
+      fail(`"${name}": a sum's "default" is the number an empty cell counts as, such as 0`);
     return;
   }
   if (typeof value.column !== "string") fail(`"${name}" needs "column", "value" or "sum"`);
@@ -318,9 +322,16 @@ export function readField(
   }
   if ("value" in spec) return spec.value;
   if ("sum" in spec) {
+    const cells = spec.sum.map((column) => ({ column, text: requireColumn(row, column, name) }));
+    // Every cell empty and no default: no value, which a field an order needs refuses by name.
+    if (spec.default === undefined && cells.every(({ text }) => text.trim() === "")) return null;
     let total = 0;
-    for (const column of spec.sum) {
-      const term = parseNumber(requireColumn(row, column, name), `${name} (${column})`);
+    for (const { column, text } of cells) {
+      if (text.trim() === "" && spec.default === undefined)
+        throw new MappingError(
+          `${name} (${column}): the cell is empty (give the sum a "default", such as 0 for a discount left blank, if that is right)`,
+        );
+      const term = text.trim() === "" ? (spec.default as number) : parseNumber(text, `${name} (${column})`);
       total += spec.abs ? Math.abs(term) : term;
     }
     if (spec.divideBy) {

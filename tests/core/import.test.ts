@@ -240,6 +240,39 @@ describe("the completejourney orders mapping", () => {
     expect(mapped.line?.categoryId).toBe("unknown");
   });
 
+  it("reads a sum's empty cell as its default, and without one names the cell and the way out", () => {
+    const withSums = (listPrice: Record<string, unknown>) =>
+      parseMapping({
+        kind: "orders",
+        orderId: "receipt",
+        channel: { value: "store" },
+        placedAt: { column: "sold_at", transform: "datetime" },
+        identifiers: { loyalty: "card" },
+        line: {
+          productId: "sku",
+          categoryId: "category",
+          quantity: { column: "qty", transform: "number" },
+          unitPrice: { sum: ["net_amount"] },
+          listPrice,
+        },
+      }) as OrderMapping;
+    const row = { receipt: "r1", sold_at: "2026-01-02T03:04:05Z", card: "LY-100200", sku: "s1", category: "c" };
+    const blankDiscount = { ...row, qty: "1", net_amount: "8", discount: "" };
+    // A discount left blank is no discount when the mapping says so.
+    const counted = mapOrderRow(withSums({ sum: ["net_amount", "discount"], default: 0 }), blankDiscount);
+    expect(counted.line).toMatchObject({ unitPrice: 8, listPrice: 8 });
+    expect(() => mapOrderRow(withSums({ sum: ["net_amount", "discount"] }), blankDiscount)).toThrow(
+      'line.listPrice (discount): the cell is empty (give the sum a "default", such as 0 for a discount left blank, if that is right)',
+    );
+    // An empty price is an empty field, refused by name as any other.
+    expect(() =>
+      mapOrderRow(withSums({ sum: ["net_amount", "discount"], default: 0 }), { ...blankDiscount, net_amount: "" }),
+    ).toThrow('line.unitPrice: the cell is empty (give the mapping a "default" if that is right)');
+    expect(() => withSums({ sum: ["net_amount"], default: "0" })).toThrow(
+      /a sum's "default" is the number an empty cell counts as, such as 0/,
+    );
+  });
+
   it("names the field and column when a row cannot be read", () => {
     expect(() => mapOrderRow(completeJourneyOrders, { ...cjRow, sales_value: "abc" }, lookups)).toThrow(
       /line.unitPrice \(sales_value\): "abc" is not a number/,
