@@ -400,7 +400,7 @@ function beforeTheStop(kind: ImportKind, done: ImportResult | QueuedImportResult
     // A fixed file is a new file to the state: its rerun creates a new import and sends every batch
     // again (their orders count as duplicates), so this one stays open.
     if (done.posted > 0)
-      return `Before it: the batches posted are queued in import ${done.importId}, and the worker ingests them. ${fix} and rerun: the fixed file goes to a new import (the orders already stored count as duplicates), and this one stays open.`;
+      return `Besides it: the batches posted, before it and any sent beside it while it was answered, are queued in import ${done.importId}, and the worker ingests them. ${fix} and rerun: the fixed file goes to a new import (the orders already stored count as duplicates), and this one stays open.`;
     if (done.receivedBefore > 0)
       return `No batch was posted in this run; import ${done.importId} keeps the ${done.receivedBefore} batches earlier runs posted. ${fix} and rerun: the fixed file goes to a new import (the orders already stored count as duplicates).`;
     return `No batch was posted; import ${done.importId} has received nothing and is kept in the state file: ${fix.toLowerCase()} and rerun, and the rerun posts its batches to that import instead of creating another.`;

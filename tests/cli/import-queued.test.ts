@@ -280,7 +280,9 @@ describe("patron import orders through the queue, with a batch the worker refuse
     expect(result.code).toBe(1);
     expect(result.stderr).toContain("batch 2 rejected");
     expect(result.stderr).toContain(`${file}:3 c channel: Invalid option`);
-    expect(result.stderr).toContain("the batches posted are queued in import imp_1, and the worker ingests them");
+    expect(result.stderr).toContain(
+      "the batches posted, before it and any sent beside it while it was answered, are queued in import imp_1, and the worker ingests them",
+    );
     expect(result.stderr).not.toContain("0 batches confirmed");
     expect(api.posted).toEqual([0]);
   }, 30_000);
@@ -302,7 +304,7 @@ describe("patron import orders through the queue, when the first batch is refuse
     expect(first.stderr).toContain(
       "No batch was posted; import imp_1 has received nothing and is kept in the state file: fix the input and rerun",
     );
-    expect(first.stderr).not.toContain("the batches posted are queued");
+    expect(first.stderr).not.toContain("the batches posted, before it");
     expect(api.posted).toEqual([]);
     expect(api.created()).toBe(1);
 
