@@ -209,6 +209,21 @@ describe("recommend with a placement", () => {
     },
   ];
 
+  /** A shopper of four web orders, the last on 2 May. */
+  const fourOrders = {
+    orders: 4,
+    purchaseDays: 4,
+    firstOrderAt: "2026-01-01T00:00:00Z",
+    lastOrderAt: "2026-05-02T00:00:00Z",
+    spend: 40,
+    webOrders: 4,
+    storeOrders: 0,
+    appOrders: 0,
+    phoneOrders: 0,
+    units: 4,
+    discountedUnits: 0,
+  };
+
   it.each([
     ["no rule", []],
     ["pins, which place nothing there", pins],
@@ -219,19 +234,7 @@ describe("recommend with a placement", () => {
         rules,
         customerId: "c1",
         holdoutKey: "c1",
-        summary: {
-          orders: 4,
-          purchaseDays: 4,
-          firstOrderAt: "2026-01-01T00:00:00Z",
-          lastOrderAt: "2026-05-02T00:00:00Z",
-          spend: 40,
-          webOrders: 4,
-          storeOrders: 0,
-          appOrders: 0,
-          phoneOrders: 0,
-          units: 4,
-          discountedUnits: 0,
-        },
+        summary: fourOrders,
         // Tea every 30 days, last 30 days ago: due. Coffee bought 2 days ago: not due.
         categoryStats: [rhythm("tea", 4, 30, 30), rhythm("coffee", 4, 30, 2)],
         placement: {
@@ -265,19 +268,7 @@ describe("recommend with a placement", () => {
             ...base,
             customerId: "c1",
             holdoutKey: "c1",
-            summary: {
-              orders: 4,
-              purchaseDays: 4,
-              firstOrderAt: "2026-01-01T00:00:00Z",
-              lastOrderAt: "2026-05-02T00:00:00Z",
-              spend: 40,
-              webOrders: 4,
-              storeOrders: 0,
-              appOrders: 0,
-              phoneOrders: 0,
-              units: 4,
-              discountedUnits: 0,
-            },
+            summary: fourOrders,
             categoryStats: [rhythm("tea", 4, 30, teaDaysAgo), rhythm("coffee", 4, 30, 2)],
             placement: {
               placement: "buy-again",
