@@ -69,7 +69,10 @@ export async function experimentBegan(
   };
 }
 
-/** The query plans of experimentBegan's two reads (tests/worker/holdout-intervals.test.ts checks they use the indexes). */
+/**
+ * The query plans of experimentBegan's first-event reads (tests/worker/holdout-intervals.test.ts checks
+ * they use the indexes); its last-event read walks the holdout index the other way.
+ */
 export async function experimentBeganPlan(eventsDb: EventsDb, placement?: string): Promise<string[][]> {
   const plan = async (of: "holdout" | "arm") =>
     (await eventsDb.all<{ detail: string }>(sql`EXPLAIN QUERY PLAN ${firstEventQuery(of, placement)}`)).map(

@@ -209,6 +209,17 @@ describe("recommend with a placement", () => {
     },
   ];
 
+  /** The buy-again shelf of a shopper whose usual products are tea-2 and beans, four orders each. */
+  const buyAgainShelf = {
+    placement: "buy-again",
+    productId: null,
+    excludeIds: [],
+    usualProducts: [
+      { productId: "tea-2", orders: 4 },
+      { productId: "beans", orders: 4 },
+    ],
+  };
+
   /** A shopper of four web orders, the last on 2 May. */
   const fourOrders = {
     orders: 4,
@@ -237,15 +248,7 @@ describe("recommend with a placement", () => {
         summary: fourOrders,
         // Tea every 30 days, last 30 days ago: due. Coffee bought 2 days ago: not due.
         categoryStats: [rhythm("tea", 4, 30, 30), rhythm("coffee", 4, 30, 2)],
-        placement: {
-          placement: "buy-again",
-          productId: null,
-          excludeIds: [],
-          usualProducts: [
-            { productId: "tea-2", orders: 4 },
-            { productId: "beans", orders: 4 },
-          ],
-        },
+        placement: buyAgainShelf,
       },
       rankingOptionsWith({ holdout: { share: 0 } }),
     );
@@ -270,15 +273,7 @@ describe("recommend with a placement", () => {
             holdoutKey: "c1",
             summary: fourOrders,
             categoryStats: [rhythm("tea", 4, 30, teaDaysAgo), rhythm("coffee", 4, 30, 2)],
-            placement: {
-              placement: "buy-again",
-              productId: null,
-              excludeIds: [],
-              usualProducts: [
-                { productId: "tea-2", orders: 4 },
-                { productId: "beans", orders: 4 },
-              ],
-            },
+            placement: buyAgainShelf,
           },
           rankingOptionsWith({ holdout: { share: arm === "holdout" ? 1 : 0 } }),
         );
