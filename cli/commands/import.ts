@@ -326,15 +326,17 @@ export async function importFile(
 
   const bar = progressBar(prepared.total, kind, options.progress);
   shown = bar;
-  // Ctrl-C: the state file keeps what was confirmed, so the same command takes up where this one stopped.
-  const interrupted = () => {
+  // Ctrl-C (or a SIGTERM): the state file keeps what was confirmed, so the same command takes up where
+  // this one stopped.
+  const interrupted = (signal: NodeJS.Signals) => {
     bar.stop();
     console.error(
       `\nstopped: run the same command again to resume (what is confirmed is kept in ${stateFile}; nothing is counted twice)`,
     );
-    process.exit(130);
+    process.exit(signal === "SIGTERM" ? 143 : 130);
   };
   process.once("SIGINT", interrupted);
+  process.once("SIGTERM", interrupted);
   const common = {
     kind,
     records: prepared.records,
@@ -371,6 +373,7 @@ export async function importFile(
     throw error;
   } finally {
     process.removeListener("SIGINT", interrupted);
+    process.removeListener("SIGTERM", interrupted);
   }
 }
 

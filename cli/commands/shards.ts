@@ -158,6 +158,10 @@ export const stillPausedNote =
 export const failedWhilePausedNote =
   "Customer writes stay paused on D1 (orders are answered 503 with Retry-After) if the pause got through: run the same command again to finish the pass, or npx patron shards resume-writes to let them in on D1.";
 
+/** Said when Ctrl-C stops a pass: the worker keeps where it got to. */
+export const stoppedNote =
+  "Stopped. The pass is kept on the worker where it got to: run the same command again to continue it from the last step the worker finished.";
+
 /** Said when Ctrl-C stops a pass that paused writes: the pause outlives the command. */
 export const stoppedWhilePausedNote = `Stopped. ${failedWhilePausedNote}`;
 
@@ -428,18 +432,19 @@ export function register(program: Command): void {
       const client = await adminClient(options, (message) => command.error(message));
       const started = Date.now();
       let bar: ReturnType<typeof progressBar> | null = null;
-      const stoppedWhilePaused = () => {
-        bar?.stop();
-        console.error(`\n${stoppedWhilePausedNote}`);
-        process.exit(130);
-      };
       // Where the pause is: not asked for, asked (no answer yet), or held (answered).
       let pausing: "no" | "asked" | "held" = "no";
+      // Ctrl-C (or a SIGTERM) stops the command, not the pass: the worker keeps the pass's cursor, so the
+      // same command continues it. From the pause's request on, the pause outlives the command too: said.
+      const stopped = (signal: NodeJS.Signals) => {
+        bar?.stop();
+        console.error(`\n${pausing === "no" ? stoppedNote : stoppedWhilePausedNote}`);
+        process.exit(signal === "SIGTERM" ? 143 : 130);
+      };
+      process.once("SIGINT", stopped);
+      process.once("SIGTERM", stopped);
       try {
         if (options.pauseWrites) {
-          // From the pause's request on, the pause outlives the command: Ctrl-C says so before it exits,
-          // until the pass is done.
-          process.once("SIGINT", stoppedWhilePaused);
           pausing = "asked";
           const { data: pause } = await client.post<WritesView>("/v1/admin/shards/migrate/writes", { paused: true });
           pausing = "held";
@@ -521,7 +526,8 @@ export function register(program: Command): void {
           else if (pausing === "asked" && (status === null || status >= 500)) console.error(failedWhilePausedNote);
         }
       } finally {
-        process.removeListener("SIGINT", stoppedWhilePaused);
+        process.removeListener("SIGINT", stopped);
+        process.removeListener("SIGTERM", stopped);
       }
     });
 

@@ -1,8 +1,8 @@
 // `patron import` retries what the API says is temporary (409 busy customers, which carries
 // Retry-After, 429 rate limited, 503 database busy) with backoff, honouring Retry-After, a bounded
 // number of times, and says so; a 400, and a 409 without Retry-After, are never retried. Against a small local HTTP server that answers from a script, no worker needed.
-import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { execFile, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -36,8 +36,14 @@ const refused = (status: number, code: string, retryAfter?: string): Scripted =>
 
 let server: Server | null = null;
 
-/** Answers each request with the next scripted answer, then with `rest` (a 200 by default). */
-async function scriptedServer(script: Scripted[], rest: (body: string) => Scripted = () => accepted(2)) {
+/**
+ * Answers each request with the next scripted answer, then with `rest` (a 200 by default); `null` leaves
+ * the request unanswered, as a stalled worker would.
+ */
+async function scriptedServer(
+  script: (Scripted | null)[],
+  rest: (body: string) => Scripted | null = () => accepted(2),
+) {
   const received: Received[] = [];
   server = createServer((request, response) => {
     let body = "";
@@ -46,7 +52,8 @@ async function scriptedServer(script: Scripted[], rest: (body: string) => Script
     });
     request.on("end", () => {
       received.push({ path: request.url ?? "", authorization: request.headers.authorization, body });
-      const answer = script.shift() ?? rest(body);
+      const answer = script.length > 0 ? script.shift() : rest(body);
+      if (!answer) return;
       response.writeHead(answer.status, { "Content-Type": "application/json", ...answer.headers });
       response.end(typeof answer.body === "string" ? answer.body : JSON.stringify(answer.body ?? {}));
     });
@@ -57,6 +64,7 @@ async function scriptedServer(script: Scripted[], rest: (body: string) => Script
 }
 
 afterEach(async () => {
+  server?.closeAllConnections();
   await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
   server = null;
 });
@@ -326,5 +334,36 @@ describe("patron import against a server that is busy for a while", () => {
     expect(stdout).toMatch(/^accepted\s+4$/m);
     const batches = received.map((request) => (JSON.parse(request.body) as { orders: { id: string }[] }).orders);
     expect(batches.map((orders) => orders.map((o) => o.id).join(""))).toEqual(["ab", "ab", "ab", "cd", "cd"]);
+  }, 30_000);
+
+  it("says how to resume when a SIGTERM stops it, and keeps what was confirmed", async () => {
+    workDir = mkdtempSync(path.join(tmpdir(), "patron-stopped-"));
+    const file = path.join(workDir, "orders.ndjson");
+    writeFileSync(file, `${["a", "b", "c", "d"].map((id) => wireOrder(id)).join("\n")}\n`);
+    // The first batch is accepted; the second is never answered.
+    const { url, received } = await scriptedServer([accepted(2)], () => null);
+    const state = path.join(workDir, "state.json");
+    const child = spawn(
+      process.execPath,
+      [
+        path.join(root, "cli/bin.mjs"),
+        "import",
+        "orders",
+        file,
+        ...["--url", url, "--key", "k", "--batch-size", "2", "--concurrency", "1", "--state", state, "--direct"],
+      ],
+      { cwd: workDir, stdio: ["ignore", "ignore", "pipe"] },
+    );
+    let stderr = "";
+    child.stderr?.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    await expect.poll(() => received.length, { timeout: 20_000 }).toBe(2);
+    child.kill("SIGTERM");
+    expect(await exited).toBe(143);
+    expect(stderr).toContain(`stopped: run the same command again to resume (what is confirmed is kept in ${state};`);
+    const kept = JSON.parse(readFileSync(state, "utf8")) as { confirmedThrough: number; totals: { accepted: number } };
+    expect(kept).toMatchObject({ confirmedThrough: 1, totals: { accepted: 2 } });
   }, 30_000);
 });

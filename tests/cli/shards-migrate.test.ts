@@ -6,7 +6,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { stillPausedNote, stoppedWhilePausedNote, unpausedNote } from "../../cli/commands/shards.ts";
+import { stillPausedNote, stoppedNote, stoppedWhilePausedNote, unpausedNote } from "../../cli/commands/shards.ts";
 
 const root = path.resolve(import.meta.dirname, "../..");
 let server: Server | null = null;
@@ -120,6 +120,16 @@ describe("patron shards migrate", () => {
     expect(await exited).toBe(130);
     expect(out.stderr).toContain(stoppedWhilePausedNote);
     expect(out.stderr).toContain("npx patron shards resume-writes");
+  }, 60_000);
+
+  it("says how to continue when a SIGTERM stops a pass with writes open, and nothing of a pause", async () => {
+    const url = await worker("never");
+    const { out, exited } = run(["--url", url]);
+    await expect.poll(() => received, { timeout: 30_000 }).toContain("/v1/admin/shards/migrate");
+    child?.kill("SIGTERM");
+    expect(await exited).toBe(143);
+    expect(out.stderr).toContain(stoppedNote);
+    expect(out.stderr).not.toContain("stay paused");
   }, 60_000);
 
   it("says the pause outlives it when a pass that paused writes fails, and says nothing of a pause when none was asked", async () => {
