@@ -346,7 +346,11 @@ export async function importFile(
     state,
     onState: (next: ImportState) => saveState(stateFile, next),
     onProgress: (progress: ImportProgress) =>
-      bar.update(progress.records, { note: kind === "orders" ? describeProgress(progress) : "" }),
+      bar.update(
+        progress.records,
+        { note: kind === "orders" ? describeProgress(progress) : "" },
+        progress.skippedRecords,
+      ),
   };
   try {
     const result = queued

@@ -8,7 +8,11 @@ import { countConfirmed } from "./state.ts";
 
 export interface ProgressDisplay {
   enabled: boolean;
-  update(done: number, extra?: Record<string, string | number>): void;
+  /**
+   * `done` counts everything behind the bar; `skipped`, of it, what took no time (batches an earlier
+   * run confirmed), which the rate and the ETA leave out.
+   */
+  update(done: number, extra?: Record<string, string | number>, skipped?: number): void;
   /** Shows a transient note (a retry) until the next update. */
   note(text: string): void;
   stop(): void;
@@ -41,25 +45,25 @@ export function progressBar(
       format:
         total === null
           ? `{value} ${unit} | {rate} ${unit}/s | {elapsed}s {note}`
-          : `{bar} {percentage}% | {value}/{total} ${unit} | {rate} ${unit}/s | ETA {eta_formatted} {note}`,
+          : `{bar} {percentage}% | {value}/{total} ${unit} | {rate} ${unit}/s | ETA {eta} {note}`,
       stream: process.stderr,
       hideCursor: true,
-      etaBuffer: 50,
       fps: 5,
-      formatTime: etaText,
     },
     cliProgress.Presets.shades_classic,
   );
-  bar.start(total ?? 0, from, { rate: 0, note: "", elapsed: 0 });
+  bar.start(total ?? 0, from, { rate: 0, eta: "?", note: "", elapsed: 0 });
   return {
     enabled: true,
     note(text) {
       bar.update({ note: text });
     },
-    update(done, extra = {}) {
+    update(done, extra = {}, skipped = 0) {
       const seconds = (Date.now() - started) / 1000;
+      const rate = rateOf(done - from - skipped, seconds);
       bar.update(done, {
-        rate: seconds > 0 ? Math.round(done / seconds) : 0,
+        rate: Math.round(rate),
+        eta: etaText(etaOf(total, done, rate)),
         elapsed: Math.round(seconds),
         note: "",
         ...extra,
@@ -81,19 +85,19 @@ function progressLines(total: number | null, unit: string, from: number, everyMs
   return {
     enabled: false,
     note() {},
-    update(done, extra = {}) {
+    update(done, extra = {}, skipped = 0) {
       const now = Date.now();
       if (now - printed < everyMs) return;
       printed = now;
       const seconds = (now - started) / 1000;
-      const rate = seconds > 0 ? (done - from) / seconds : 0;
+      const rate = rateOf(done - from - skipped, seconds);
       const parts = [
         total === null
           ? `${unit} ${done}`
           : `${unit} ${done} of ${total} (${total > 0 ? Math.floor((100 * done) / total) : 100}%)`,
         `${Math.round(rate)}/s`,
       ];
-      if (total !== null) parts.push(`ETA ${etaText(rate > 0 ? Math.max(0, total - done) / rate : Number.NaN)}`);
+      if (total !== null) parts.push(`ETA ${etaText(etaOf(total, done, rate))}`);
       parts.push(`${etaText(seconds)} elapsed`);
       const note = extra.note ? `: ${extra.note}` : "";
       console.error(`${parts.join(", ")}${note}`);
@@ -102,13 +106,16 @@ function progressLines(total: number | null, unit: string, from: number, everyMs
   };
 }
 
-/**
- * The ETA, or "?" while it is unknown. cli-progress passes "NULL" or "INF" until something has been
- * done (an import through the queue while its batches are still being posted), which its own
- * formatter cuts to "LLs" and "NFs".
- */
-export function etaText(seconds: number | string): string {
-  if (typeof seconds !== "number" || !Number.isFinite(seconds)) return "?";
+/** Units a second over what this run did itself (0 until it has done something: the ETA is then "?"). */
+const rateOf = (units: number, seconds: number) => (seconds > 0 && units > 0 ? units / seconds : 0);
+
+/** Seconds left at `rate`: 0 when nothing is, NaN or Infinity while the rate is unknown. */
+const etaOf = (total: number | null, done: number, rate: number) =>
+  total === null ? Number.NaN : done >= total ? 0 : (total - done) / rate;
+
+/** The ETA, or "?" while it is unknown (nothing done yet by this run). */
+export function etaText(seconds: number): string {
+  if (!Number.isFinite(seconds)) return "?";
   const whole = Math.round(seconds);
   const twoDigits = (n: number) => String(n).padStart(2, "0");
   if (whole >= 3600) return `${Math.floor(whole / 3600)}h${twoDigits(Math.floor((whole % 3600) / 60))}m`;

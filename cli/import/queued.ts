@@ -297,7 +297,6 @@ export async function runQueuedImport<T>(options: QueuedImportOptions<T>): Promi
   };
   // The progress shown: records skipped as confirmed, then orders the queue processed since this run
   // first read the import (atStart); the running counts likewise, until the batches' own replace them.
-  let skippedRecords = 0;
   let atStart: ImportView | null = null;
   let latest: ImportView | null = null;
   const sent = new Map<number, number>();
@@ -321,7 +320,7 @@ export async function runQueuedImport<T>(options: QueuedImportOptions<T>): Promi
     atStart ??= view;
     latest = view;
     const since = (count: (view: ImportView) => number) => Math.max(0, count(view) - count(atStart ?? view));
-    progress.records = skippedRecords + since((v) => v.orders.processed);
+    progress.records = progress.skippedRecords + since((v) => v.orders.processed);
     progress.totals.accepted = since((v) => v.totals.accepted);
     progress.totals.duplicates = since((v) => v.totals.duplicates);
     progress.totals.changed = since((v) => v.totals.changed ?? 0);
@@ -356,7 +355,7 @@ export async function runQueuedImport<T>(options: QueuedImportOptions<T>): Promi
       if (stopped) break;
       if (state && isConfirmed(state, sequence)) {
         progress.skippedBatches++;
-        skippedRecords += batch.length;
+        progress.skippedRecords += batch.length;
       } else {
         const task = send(batch, sequence).finally(() => inFlight.delete(task));
         inFlight.add(task);
@@ -414,7 +413,7 @@ export async function runQueuedImport<T>(options: QueuedImportOptions<T>): Promi
     if (state) state = confirmBatch(state, batch.sequence, totals, now());
   }
   if (state) saveState(state);
-  progress.records = skippedRecords + [...sent.values()].reduce((sum, count) => sum + count, 0);
+  progress.records = progress.skippedRecords + [...sent.values()].reduce((sum, count) => sum + count, 0);
   options.onProgress?.(progress);
   if (failed.length > 0) throw new ImportIncomplete(result(failed));
   return result();

@@ -15,6 +15,8 @@ export interface SourceRecord<T> {
 
 export interface ImportProgress {
   records: number;
+  /** Of `records`, those in batches skipped as confirmed by an earlier run (no time spent on them). */
+  skippedRecords: number;
   batches: number;
   skippedBatches: number;
   retries: number;
@@ -35,6 +37,7 @@ export function keepChangedIds(kept: string[], ids: readonly string[]): void {
 
 export const emptyProgress = (): ImportProgress => ({
   records: 0,
+  skippedRecords: 0,
   batches: 0,
   skippedBatches: 0,
   retries: 0,
@@ -245,6 +248,7 @@ export async function runImport<T>(options: ImportOptions<T>): Promise<ImportRes
       if (state && isConfirmed(state, index)) {
         progress.skippedBatches++;
         progress.records += batch.length;
+        progress.skippedRecords += batch.length;
         options.onProgress?.(progress);
       } else {
         const task = send(batch, index).finally(() => inFlight.delete(task));

@@ -1105,6 +1105,7 @@ describe("runImport", () => {
 describe("the closing summary", () => {
   const result = (skippedBatches: number) => ({
     records: 10,
+    skippedRecords: 0,
     batches: 1,
     skippedBatches,
     retries: 0,
