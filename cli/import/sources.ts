@@ -33,18 +33,32 @@ export class InputError extends Error {
   }
 }
 
-/** Non-empty lines parsed as JSON, with their line numbers. A line that is not JSON stops the read. */
+/**
+ * Non-empty lines parsed as JSON, with their line numbers. A line that is not a JSON object stops the
+ * read; a file that opens with `[` is a JSON array, not NDJSON, and is said to be one.
+ */
 export async function* readNdjson<T>(file: string): AsyncGenerator<SourceRecord<T>> {
   const lines = createInterface({ input: openInput(file).setEncoding("utf8"), crlfDelay: Number.POSITIVE_INFINITY });
   let number = 0;
+  let first = true;
   for await (const text of lines) {
     number++;
     if (text.trim() === "") continue;
+    if (first && text.trimStart().startsWith("["))
+      throw new InputError(
+        `${file}:${number}: a JSON array; patron import reads NDJSON, one JSON object per line. Convert it first, e.g. jq -c '.[]' ${file} > ${file.replace(/\.json$/i, "")}.ndjson`,
+        number,
+      );
+    first = false;
+    let value: unknown;
     try {
-      yield { value: JSON.parse(text) as T, lines: [number] };
+      value = JSON.parse(text);
     } catch (error) {
       throw new InputError(`${file}:${number}: not valid JSON (${(error as Error).message})`, number);
     }
+    if (typeof value !== "object" || value === null || Array.isArray(value))
+      throw new InputError(`${file}:${number}: not a JSON object (one record per line)`, number);
+    yield { value: value as T, lines: [number] };
   }
 }
 

@@ -36,7 +36,7 @@ import {
   runImport,
   type SourceRecord,
 } from "../../cli/import/run.ts";
-import { InputError, loadLookups } from "../../cli/import/sources.ts";
+import { InputError, loadLookups, readNdjson } from "../../cli/import/sources.ts";
 import {
   confirmBatch,
   countConfirmed,
@@ -1099,6 +1099,41 @@ describe("runImport", () => {
     expect(locateIssues([{ path: ["orders"], message: "send at most 1,000" }], records(1), "orders")).toEqual([
       { lines: [], recordId: null, path: ["orders"], message: "send at most 1,000" },
     ]);
+  });
+});
+
+describe("readNdjson", () => {
+  const read = async (text: string) => {
+    const dir = mkdtempSync(path.join(tmpdir(), "patron-ndjson-"));
+    const file = path.join(dir, "orders.json");
+    writeFileSync(file, text);
+    try {
+      const records: unknown[] = [];
+      for await (const record of readNdjson(file)) records.push(record.value);
+      return records;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+
+  it("reads one object a line, with blank lines between", async () => {
+    expect(await read('{"id":"a"}\n\n{"id":"b"}\n')).toEqual([{ id: "a" }, { id: "b" }]);
+  });
+
+  it("says a JSON array is not NDJSON and how to convert it, whether on one line or many", async () => {
+    for (const text of ['[{"id":"a"},{"id":"b"}]\n', '\n[\n  {"id":"a"}\n]\n']) {
+      const error = await read(text).catch((caught) => caught);
+      expect(error).toBeInstanceOf(InputError);
+      expect(error.message).toMatch(
+        /orders\.json:\d: a JSON array; patron import reads NDJSON, one JSON object per line/,
+      );
+      expect(error.message).toContain("jq -c '.[]'");
+    }
+  });
+
+  it("stops at a line that is JSON but not an object", async () => {
+    const error = await read('{"id":"a"}\n"b"\n').catch((caught) => caught);
+    expect(error.message).toMatch(/orders\.json:2: not a JSON object \(one record per line\)$/);
   });
 });
 
