@@ -24,6 +24,12 @@ export class ApiProblem extends Error {
 /** null while unknown (the first check is in flight), then whether the browser holds a live session. */
 export const signedIn = signal<boolean | null>(null);
 
+/**
+ * The session ended under an open page (a 401 while signed in), not by signing out: the page stays, out
+ * of sight, behind the sign-in form, so a rule being written is still there after signing in again.
+ */
+export const sessionEnded = signal(false);
+
 /** The shop's currency (RETAILER_CURRENCY), from the session check or the sign-in: every amount is in it. */
 export const shopCurrency = signal("");
 /** The match keys this deployment lets a customer list's CSV carry (EXPORT_MATCH_KEYS), from the session check. */
@@ -51,7 +57,10 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
   } | null;
   if (!response.ok) {
     const error = payload?.error;
-    if (response.status === 401 && path !== "/v1/admin/session") signedIn.value = false;
+    if (response.status === 401 && path !== "/v1/admin/session") {
+      if (signedIn.value) sessionEnded.value = true;
+      signedIn.value = false;
+    }
     throw new ApiProblem(
       response.status,
       error?.code ?? "internal",

@@ -4,7 +4,7 @@ import { signal } from "@preact/signals";
 import { render } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { LocationProvider, Route, Router, useLocation } from "preact-iso";
-import { ApiProblem, api, exportMatchKeys, shopCurrency, signedIn, timeZone } from "./api.ts";
+import { ApiProblem, api, exportMatchKeys, sessionEnded, shopCurrency, signedIn, timeZone } from "./api.ts";
 import { CustomerPage, CustomersPage } from "./pages/customers.tsx";
 import { ExperimentsPage } from "./pages/experiments.tsx";
 import { ModelsPage } from "./pages/models.tsx";
@@ -50,6 +50,7 @@ function startSession(session: Session | undefined) {
   timeZone.value = session?.timeZone ?? "UTC";
   shopCurrency.value = session?.currency ?? shopCurrency.value;
   exportMatchKeys.value = session?.matchKeys ?? exportMatchKeys.value;
+  sessionEnded.value = false;
   signedIn.value = true;
 }
 
@@ -58,7 +59,8 @@ function isCurrent(path: string, href: string): boolean {
   return href === "/console" ? clean === "/console" : clean === href || clean.startsWith(`${href}/`);
 }
 
-function SignIn() {
+/** The sign-in form; `ended`: over a page whose session ended, which it says is kept. */
+function SignIn({ ended = false }: { ended?: boolean }) {
   const [key, setKey] = useState("");
   const [name, setName] = useState(rememberedName);
   const [problem, setProblem] = useState<string | null>(null);
@@ -86,11 +88,13 @@ function SignIn() {
     }
   }
   return (
-    <main class="signin" id="main">
+    <main class="signin" id={ended ? "signin" : "main"}>
       <form class="card" onSubmit={submit} aria-describedby="signin-help">
-        <h1>Patron console</h1>
+        <h1>{ended ? "Your session ended" : "Patron console"}</h1>
         <p id="signin-help" class="muted">
-          Sign in with the deployment's admin key. The session lasts 12 hours or until you sign out.
+          {ended
+            ? "Sign in again to carry on: the page you were on is kept as it was, with anything you were writing. What you last saved or sent may not have gone through: check it, and send it again."
+            : "Sign in with the deployment's admin key. The session lasts 12 hours or until you sign out."}
         </p>
         <label for="admin-key">Admin key</label>
         <input
@@ -135,6 +139,8 @@ function Shell() {
     try {
       await api("DELETE", "/v1/admin/session");
     } finally {
+      // Signing out leaves nothing behind: the pages go with the session.
+      sessionEnded.value = false;
       signedIn.value = false;
     }
   }
@@ -210,7 +216,21 @@ function App() {
         </p>
       </main>
     );
-  return <LocationProvider>{signedIn.value ? <Shell /> : <SignIn />}</LocationProvider>;
+  // A session that ended under an open page keeps the page mounted (its state with it) but hidden, so
+  // nothing of it shows to whoever comes to the screen, until someone signs in again.
+  const held = signedIn.value === false && sessionEnded.value;
+  return (
+    <LocationProvider>
+      {held && <SignIn ended />}
+      {signedIn.value || held ? (
+        <div class="shell" hidden={held}>
+          <Shell />
+        </div>
+      ) : (
+        <SignIn />
+      )}
+    </LocationProvider>
+  );
 }
 
 const root = document.getElementById("app");

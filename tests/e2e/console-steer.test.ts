@@ -754,6 +754,35 @@ describe("console steering pages", () => {
     await admin("POST", `/v1/admin/rules/${encodeURIComponent(ruleId)}/disable`);
   }, 120_000);
 
+  it("Rules: a session that ends while a rule is written keeps the draft, out of sight, behind the sign-in form; signing in again saves it", async () => {
+    const name = "Written across a session";
+    await openFromNav("Rules");
+    await app.page.getByRole("link", { name: "New rule" }).click();
+    await app.page.getByLabel("Name", { exact: true }).fill(name);
+    await app.page.getByLabel("Target id", { exact: true }).fill("candles");
+    await app.page.getByLabel("Strength").fill("3");
+    // The session ends (its cookie gone, as after 12 hours), and the save is answered 401.
+    await app.context.clearCookies();
+    await app.page.getByRole("button", { name: "Create rule" }).click();
+    await app.page.getByRole("heading", { name: "Your session ended" }).waitFor();
+    // Nothing of the page shows to whoever comes to the screen.
+    expect(await app.page.getByRole("navigation", { name: "Console" }).count()).toBe(0);
+    expect(await app.page.getByLabel("Strength").isVisible()).toBe(false);
+    await app.page.getByLabel("Admin key").fill(testSecrets.PATRON_ADMIN_KEY);
+    await app.page.getByRole("button", { name: "Sign in" }).click();
+    await app.page.getByRole("navigation", { name: "Console" }).waitFor();
+    expect(await app.page.getByLabel("Name", { exact: true }).inputValue()).toBe(name);
+    expect(await app.page.getByLabel("Strength").inputValue()).toBe("3");
+    await app.page.getByRole("button", { name: "Create rule" }).click();
+    await app.page.waitForURL(/\/console\/rules\/r_/);
+    const id = app.page.url().split("/").pop() ?? "";
+    expect(await admin<{ name: string; strength: number }>("GET", `/v1/admin/rules/${id}`)).toMatchObject({
+      name,
+      strength: 3,
+    });
+    await admin("POST", `/v1/admin/rules/${id}/disable`);
+  }, 120_000);
+
   it("Rules: a save from a form someone else has saved since is refused, not written over theirs; a date without its time is refused", async () => {
     const name = "Edited twice";
     const created = await admin<{ id: string }>("POST", "/v1/admin/rules", {
