@@ -20,7 +20,7 @@ const patronTimeoutMs = 1000;
 export function signShopperToken(accountId, ttlSeconds = 3600) {
   const now = Math.floor(Date.now() / 1000);
   const part = (value) => Buffer.from(JSON.stringify(value)).toString("base64url");
-  const body = `${part({ alg: "HS256", typ: "JWT" })}.${part({ sub: accountId, iat: now, exp: now + ttlSeconds })}`;
+  const body = `${part({ alg: "HS256", typ: "JWT" })}.${part({ sub: String(accountId), iat: now, exp: now + ttlSeconds })}`;
   return `${body}.${createHmac("sha256", secret).update(body).digest("base64url")}`;
 }
 

@@ -156,6 +156,22 @@ describe("optional modules", () => {
     expect(await page.evaluate(() => document.querySelector<HTMLElement>("[data-patron]")?.hidden)).toBe(true);
   });
 
+  it("says with data-debug that the API is unreachable when it is, not that the origin is refused", async () => {
+    const page = await newPage();
+    const info: string[] = [];
+    page.on("console", (message: ConsoleMessage) => {
+      if (message.type() === "info") info.push(message.text());
+    });
+    // The worker down, but for the modules: v1.css, which the probe asks for, fails with the shelf's request.
+    await page.route("**/v1/recommendations**", (route) => route.abort());
+    await page.route("**/widget/v1.css", (route) => route.abort());
+    const html = hostPage({ workerUrl: worker.url, token: shopperToken, scriptAttributes: "data-debug" });
+    await serveShop(page, { "/": html });
+    await page.goto(`${shopOrigin}/`, { waitUntil: "domcontentloaded" });
+    await expect.poll(() => info.join("\n"), { timeout: 15_000 }).toContain(`the API at ${worker.url} is unreachable`);
+    expect(info.join("\n")).not.toContain("ALLOWED_ORIGINS");
+  });
+
   it("explains an expired token on the console with v1-debug.js for data-debug, never printing the token", async () => {
     const page = await newPage();
     const requested = optionalModules(page);

@@ -89,6 +89,8 @@ describe("verifyShopperToken at a fixed clock", () => {
     ["a string exp", async () => craft({ ...valid, exp: String(nowSeconds + 60) }), "missing_claims"],
     ["no sub", async () => craft({ iat: nowSeconds, exp: nowSeconds + 60 }), "missing_claims"],
     ["an empty sub", async () => craft({ ...valid, sub: "" }), "missing_claims"],
+    // A JWT's `sub` is a string; the refusal says how to sign a numeric account id.
+    ["a numeric sub", async () => craft({ ...valid, sub: 881 }), "missing_claims"],
     ["a string iat", async () => craft({ ...valid, iat: "yesterday" }), "missing_claims"],
     ["a string nbf", async () => craft({ ...valid, nbf: "later" }), "missing_claims"],
     ["exp now", async () => craft({ ...valid, exp: nowSeconds }), "expired"],
@@ -160,6 +162,8 @@ describe("verifyShopperToken at a fixed clock", () => {
   it("names every refusal distinctly", () => {
     const messages = Object.values(tokenRefusalMessages);
     expect(new Set(messages).size).toBe(messages.length);
+    // A numeric account id is the likeliest missing `sub` of all: it is named.
+    expect(tokenRefusalMessages.missing_claims).toContain("sign String(id)");
   });
 });
 

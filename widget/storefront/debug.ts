@@ -71,8 +71,9 @@ export async function explain(problem: Response | Error, timeoutMs: number, api:
     );
   } else {
     // An opaque (no-cors) request needs no CORS permission: if it gets through, the API is up and it
-    // was this page's origin that the browser was not allowed to read answers for.
-    const reachable = await fetch(`${api}/widget/v1.css`, { mode: "no-cors" }).then(
+    // was this page's origin that the browser was not allowed to read answers for. Past the HTTP cache,
+    // which holds v1.css for a day (the page's own link loaded it): a cached copy is no sign of life.
+    const reachable = await fetch(`${api}/widget/v1.css`, { mode: "no-cors", cache: "no-store" }).then(
       () => true,
       () => false,
     );

@@ -190,7 +190,7 @@ export const tokenRefusalMessages: Record<TokenRefusal, string> = {
   unsupported_algorithm: 'The shopper token must be signed with HS256 ("alg": "HS256", no "crit").',
   bad_signature: "The shopper token's signature does not match.",
   missing_claims:
-    "The shopper token needs a `sub` (the storefront account id) and a numeric `exp`; `iat` and `nbf`, when present, must be numbers.",
+    "The shopper token needs a `sub`, the storefront account id as a non-empty string (a numeric id signed as a number is refused: sign String(id)), and a numeric `exp`; `iat` and `nbf`, when present, must be numbers.",
   expired: "The shopper token has expired: sign a fresh one on your server.",
   not_yet_valid: "The shopper token is not valid yet (`nbf` is more than 60 s ahead of our clock).",
   issued_in_future: "The shopper token's `iat` is more than 60 s ahead of our clock: check the signing server's clock.",
