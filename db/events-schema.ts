@@ -63,3 +63,20 @@ export const conversions = sqliteTable(
   },
   (t) => [index("conversions_recommendation_idx").on(t.recommendationId, t.at), index("conversions_at_idx").on(t.at)],
 );
+
+/**
+ * What erasures took out of this database in the last days: `customer:<id>` for each erased customer
+ * (and those merged into them), and the suppression key (`order:<keyed hash>`) of each erased order.
+ * A request that read the customer or stored the order before the erasure, and writes here after it,
+ * finds its row listed and writes nothing (insertEvents, recordConversions): an erasure is never undone
+ * by a write that was already under way. Kept a week (an erasure deletes what is older), far longer than
+ * any request lasts.
+ */
+export const erasedKeys = sqliteTable(
+  "erased_keys",
+  {
+    key: text("key").primaryKey(),
+    at: text("at").notNull(),
+  },
+  (t) => [index("erased_keys_at_idx").on(t.at)],
+);

@@ -8,7 +8,7 @@
 import { type SQL, sql } from "drizzle-orm";
 import { batchRows, jsonEach, runBatch } from "../../db/batch.ts";
 import type { Db, EventsDb } from "../env.ts";
-import { moveCustomerEvents } from "../events/events.repo.ts";
+import { erasedCustomerKey, moveCustomerEvents } from "../events/events.repo.ts";
 import { identityLinksOf, isStaleRegion, sourcesOf } from "../identity/identity.repo.ts";
 import { resolveAfterErasure, type WriteOptions } from "../orders/ingest.ts";
 import { productAggregate } from "../orders/orders.repo.ts";
@@ -266,15 +266,29 @@ export function suppressionStatements(
   ];
 }
 
+/** How long the events database lists what erasures took out (erased_keys): far longer than a request. */
+const erasedKeysKeptMs = 7 * 86_400_000;
+
 /**
- * Deletes the customers' widget events and the orders' conversions from the events database. Run
- * before the main batch (so a failure leaves the customer in place and a retry finds everything
- * again) and, for the events, once more after it: a beacon that was in flight meanwhile.
+ * Deletes the customers' widget events and the orders' conversions from the events database, and
+ * lists them there as erased in the same batch, so a request that read the customer (a beacon) or
+ * stored the order (its conversion) before this, and writes after it, writes nothing (insertEvents,
+ * recordConversions). Run before the main batch (so a failure leaves the customer in place and a retry
+ * finds everything again) and, for the events, once more after it. What the list holds from more than
+ * a week ago goes with it.
  */
-async function eraseEvents(eventsDb: EventsDb, customerIds: string[], orderIds: string[]) {
+async function eraseEvents(
+  eventsDb: EventsDb,
+  plan: Pick<ErasurePlan, "customerIds" | "orderIds" | "orderKeys">,
+  now: Date,
+) {
+  const at = now.toISOString();
+  const keys = [...plan.customerIds.map(erasedCustomerKey), ...plan.orderKeys];
   const [events, conversions] = await runBatch(eventsDb, [
-    sql`DELETE FROM events WHERE customer_id IN (SELECT value FROM ${jsonEach(customerIds)})`,
-    sql`DELETE FROM conversions WHERE order_id IN (SELECT value FROM ${jsonEach(orderIds)})`,
+    sql`DELETE FROM events WHERE customer_id IN (SELECT value FROM ${jsonEach(plan.customerIds)})`,
+    sql`DELETE FROM conversions WHERE order_id IN (SELECT value FROM ${jsonEach(plan.orderIds)})`,
+    sql`INSERT OR IGNORE INTO erased_keys (key, at) SELECT value, ${at} FROM ${jsonEach(keys)}`,
+    sql`DELETE FROM erased_keys WHERE at < ${new Date(now.getTime() - erasedKeysKeptMs).toISOString()}`,
   ]);
   return { events: events?.meta.changes ?? 0, conversions: conversions?.meta.changes ?? 0 };
 }
@@ -325,13 +339,13 @@ export async function eraseCustomer(
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
     const elsewhere = seenElsewhere ? await seenElsewhere(await guestKeys(db, customerId)) : [];
     const plan = await erasurePlan(db, customerId, orderKey, elsewhere);
-    const before = await eraseEvents(eventsDb, plan.customerIds, plan.orderIds);
+    const before = await eraseEvents(eventsDb, plan, now);
     removed.events += before.events;
     removed.conversions += before.conversions;
     removed.events += (await beforeBatch?.(plan))?.events ?? 0;
     try {
       const { deleted, suppressed } = await eraseWith(db, customerId, plan, now, elsewhere, inBatch(plan));
-      const after = await eraseEvents(eventsDb, plan.customerIds, []);
+      const after = await eraseEvents(eventsDb, { ...plan, orderIds: [], orderKeys: [] }, now);
       deleted.events = (deleted.events ?? 0) + removed.events + after.events;
       deleted.conversions = removed.conversions;
       const again = [...plan.sharedKeys, ...plan.linkedKeys];

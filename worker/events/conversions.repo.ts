@@ -57,10 +57,23 @@ export async function storedConversions(
     WHERE id IN (SELECT value FROM ${jsonEach(ids)}) AND recommendation_id IS NOT NULL`);
 }
 
-export async function recordConversions(eventsDb: EventsDb, conversions: readonly Conversion[]): Promise<void> {
+/**
+ * Records the conversions, each once, but none of an order an erasure listed in `erased_keys` by its
+ * suppression key (`orderKey`): the order was stored before the erasure took it, and this write comes
+ * after. One statement: the check and the insert cannot be split by the erasure's batch.
+ */
+export async function recordConversions(
+  eventsDb: EventsDb,
+  conversions: readonly Conversion[],
+  orderKey: (orderId: string) => Promise<string>,
+): Promise<void> {
   if (conversions.length === 0) return;
+  const rows = await Promise.all(
+    conversions.map(async (conversion) => ({ ...conversion, key: await orderKey(conversion.orderId) })),
+  );
   await eventsDb.run(sql`
     INSERT INTO conversions (order_id, recommendation_id, total, at)
-    SELECT value ->> 'orderId', value ->> 'recommendationId', value ->> 'total', value ->> 'at' FROM ${jsonEach(conversions)}
-    WHERE true ON CONFLICT (order_id) DO NOTHING`);
+    SELECT value ->> 'orderId', value ->> 'recommendationId', value ->> 'total', value ->> 'at' FROM ${jsonEach(rows)} AS row
+    WHERE NOT EXISTS (SELECT 1 FROM erased_keys WHERE key = row.value ->> 'key')
+    ON CONFLICT (order_id) DO NOTHING`);
 }

@@ -5,7 +5,6 @@
 // rolled up, so a replay adds nothing.
 import { sql } from "drizzle-orm";
 import { jsonEach } from "../../db/batch.ts";
-import { events } from "../../db/events-schema.ts";
 import type { Db, EventsDb } from "../env.ts";
 import type { EventType } from "./events.schemas.ts";
 
@@ -22,25 +21,27 @@ export interface EventRow {
   dedupeKey: string;
 }
 
-/** D1 binds at most 100 parameters per statement; an event row binds 10. */
-const rowsPerStatement = 9;
+/** An erased customer's entry in the events database's `erased_keys`. */
+export const erasedCustomerKey = (customerId: string) => `customer:${customerId}`;
 
-/** Inserts the rows, skipping any whose dedupe key is already stored. Returns the rows that were new. */
+/**
+ * Inserts the rows, skipping any whose dedupe key is already stored, and any of a customer an erasure
+ * listed in `erased_keys` (the request read the customer before the erasure; its write comes after).
+ * One statement: the check and the insert cannot be split by the erasure's batch. Returns the rows
+ * that were new.
+ */
 export async function insertEvents(eventsDb: EventsDb, rows: EventRow[]): Promise<EventRow[]> {
   if (rows.length === 0) return [];
-  const statements = [];
-  for (let start = 0; start < rows.length; start += rowsPerStatement) {
-    statements.push(
-      eventsDb
-        .insert(events)
-        .values(rows.slice(start, start + rowsPerStatement))
-        .onConflictDoNothing({ target: events.dedupeKey })
-        .returning({ dedupeKey: events.dedupeKey }),
-    );
-  }
-  const [first, ...rest] = statements;
-  const results = await eventsDb.batch([first!, ...rest]);
-  const inserted = new Set(results.flat().map((row) => row.dedupeKey));
+  const stored = await eventsDb.all<{ dedupeKey: string }>(sql`
+    INSERT INTO events (type, recommendation_id, arm, customer_id, product_id, category_id, placement, position, at, dedupe_key)
+    SELECT value ->> 'type', value ->> 'recommendationId', value ->> 'arm', value ->> 'customerId',
+      value ->> 'productId', value ->> 'categoryId', value ->> 'placement', value ->> 'position', value ->> 'at',
+      value ->> 'dedupeKey'
+    FROM ${jsonEach(rows)} AS row
+    WHERE NOT EXISTS (SELECT 1 FROM erased_keys WHERE key = 'customer:' || (row.value ->> 'customerId'))
+    ON CONFLICT (dedupe_key) DO NOTHING
+    RETURNING dedupe_key AS dedupeKey`);
+  const inserted = new Set(stored.map((row) => row.dedupeKey));
   // A key repeated within the batch was inserted once: keep its first row only.
   return rows.filter((row) => inserted.delete(row.dedupeKey));
 }

@@ -16,6 +16,7 @@ import { attributionSettings } from "../recommendations/attribution.ts";
 import { forgetCatalog } from "../recommendations/recommendations.repo.ts";
 import { identifySharded, ingestSharded } from "../shards/ingest-router.ts";
 import { shardCount } from "../shards/shards.ts";
+import { orderSuppressionKey } from "../suppressions/suppressions.repo.ts";
 import { type IngestRefusal, identify, ingestOrders } from "./ingest.ts";
 import type { IdentifiersInput, OrderInput } from "./orders.schemas.ts";
 import {
@@ -113,7 +114,9 @@ export const ingestRoutes = new Hono<AppEnv>()
     // failed here) and any merge. A failure here answers an error with the orders stored; the
     // client's resend records what is missing. Conversions are keyed by order id: never counted twice.
     const { results } = outcome.result;
-    await recordConversions(c.var.eventsDb, [...conversionsOf(orders, results), ...outcome.resent]);
+    await recordConversions(c.var.eventsDb, [...conversionsOf(orders, results), ...outcome.resent], (orderId) =>
+      orderSuppressionKey(orderId, c.env.IDENTITY_HASH_SECRET),
+    );
     await moveCustomerEvents(c.var.eventsDb, outcome.merged);
     return c.json({ data: outcome.result });
   })
