@@ -95,6 +95,41 @@ describe("export and erasure of one customer", () => {
   });
 });
 
+describe("the other DELETE routes", () => {
+  it("delete nothing for a query parameter they do not take: a suppression, a rule, an audience", async () => {
+    const p = uniquePrefix("dry-delete");
+    const refused = async (path: string, body?: unknown) => {
+      const response = await api.call("DELETE", `${path}?dryRun=true`, body, adminKey);
+      expect(response.status).toBe(400);
+      expect(((await response.json()) as { error: { message: string } }).error.message).toBe(
+        "Invalid query parameters: dryRun is not a parameter of this route; it takes none.",
+      );
+    };
+    // An erased account stays suppressed: the erased person's data is not taken in again.
+    expect((await api.postOrders([anOrder({ id: `${p}-1`, identifiers: { account: `${p}-acct` } })])).status).toBe(200);
+    const found = (await (await api.lookup("account", `${p}-acct`)).json()) as { data: { customerId: string } };
+    expect((await api.call("DELETE", `/v1/customers/${found.data.customerId}`, undefined, adminKey)).status).toBe(200);
+    await refused("/v1/admin/suppressions", { kind: "account", value: `${p}-acct` });
+    const listed = await api.call("GET", `/v1/admin/suppressions?kind=account&value=${p}-acct`, undefined, adminKey);
+    expect(((await listed.json()) as { data: { suppressed: boolean } }).data.suppressed).toBe(true);
+
+    const rule = await api.call(
+      "POST",
+      "/v1/admin/rules",
+      { name: `${p} rule`, action: "boost", targetType: "category", targetId: "candles", strength: 1, enabled: false },
+      adminKey,
+    );
+    const ruleId = ((await rule.json()) as { data: { id: string } }).data.id;
+    await refused(`/v1/admin/rules/${ruleId}`);
+    expect((await api.call("GET", `/v1/admin/rules/${ruleId}`, undefined, adminKey)).status).toBe(200);
+
+    const audience = await api.call("POST", "/v1/admin/audiences", { name: `${p} audience` }, adminKey);
+    const audienceId = ((await audience.json()) as { data: { id: string } }).data.id;
+    await refused(`/v1/admin/audiences/${audienceId}`);
+    expect((await api.call("GET", `/v1/admin/audiences/${audienceId}`, undefined, adminKey)).status).toBe(200);
+  });
+});
+
 describe("an erasure that keeps meeting new orders", () => {
   it("answers a 409 that carries Retry-After, the mark of a conflict that clears by itself", () => {
     const busy = erasureBusyError();

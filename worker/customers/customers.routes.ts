@@ -13,7 +13,7 @@ import { requireAdminKey } from "../http/auth.ts";
 import { retailerTimeZone } from "../http/config.ts";
 import { errorText } from "../http/error-text.ts";
 import { ApiError, invalidRequest, notFound } from "../http/errors.ts";
-import { parseOrThrow, queryParams } from "../http/validate.ts";
+import { parseOrThrow, queryParams, refuseQuery } from "../http/validate.ts";
 import { assertWritesOpen } from "../http/write-pause.ts";
 import { foldedKey, identityKey, normalizeForKey, suppressionKeysOf } from "../identity/identity.keys.ts";
 import { customerIdByKey, holdersIn } from "../identity/identity.repo.ts";
@@ -34,7 +34,7 @@ import { homeStub, shardCount } from "../shards/shards.ts";
 import { orderSuppressionKey, suppressedKeys } from "../suppressions/suppressions.repo.ts";
 import { withCatalogNames } from "./customer-names.ts";
 import { loadCustomer, survivingCustomerId } from "./customers.repo.ts";
-import { customerParamsSchema, lookupQuerySchema, noQuerySchema, shelfQuerySchema } from "./customers.schemas.ts";
+import { customerParamsSchema, lookupQuerySchema, shelfQuerySchema } from "./customers.schemas.ts";
 import { eraseCustomer, exportFrom } from "./erasure.repo.ts";
 
 const orderLimit = 200;
@@ -226,7 +226,7 @@ export const customersRoutes = new Hono<AppEnv>()
   })
   .delete("/:id", async (c) => {
     const { id } = parseOrThrow(customerParamsSchema, c.req.param(), "path");
-    queryParams(c, noQuerySchema);
+    refuseQuery(c);
     const sharded = shardCount(c.env) > 0;
     if (!sharded) await assertWritesOpen(c.var.db);
     const inStore = sharded ? await shardedErasure(c.env, id, c.var.now) : await databaseErasure(c, id);

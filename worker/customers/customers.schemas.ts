@@ -19,9 +19,6 @@ export const customerParamsSchema = z.object({
   id: z.string().trim().min(1, "id must not be empty").max(100).regex(printable, `id ${noControlCharacters}`),
 });
 
-/** A route that takes no query parameter: any is a 400 (`DELETE …?dryRun=true` must not erase for real). */
-export const noQuerySchema = z.strictObject({});
-
 /** The shelf's size, as GET /v1/recommendations takes it (same limits and defaults). */
 export const shelfQuerySchema = recommendationsQuerySchema.pick({ limit: true, categories: true });
 

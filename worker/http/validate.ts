@@ -121,6 +121,14 @@ function objectShapeOf(schema: z.ZodType): Record<string, unknown> | null {
   return inner instanceof z.ZodObject ? inner.shape : null;
 }
 
+/** A route that takes no query parameter: any is a 400 (`DELETE …?dryRun=true` must not delete for real). */
+const noQuerySchema = z.strictObject({});
+
+/** Refuses any query parameter, with the 400 queryParams gives a parameter a route does not take. */
+export function refuseQuery(c: Context): void {
+  queryParams(c, noQuerySchema);
+}
+
 /**
  * The request's query parameters as `schema` reads them. A parameter the schema does not name is a 400
  * (a misspelt filter, `tier=top` for `valueTier=top`, would otherwise be dropped and the answer hold
@@ -145,7 +153,7 @@ export function queryParams<T extends z.ZodType>(
         const hint = near ? ` (did you mean ${near}?)` : "";
         return {
           path: [name],
-          message: `${name} is not a parameter of this route${hint}; it takes ${known.join(", ")}`,
+          message: `${name} is not a parameter of this route${hint}; ${known.length > 0 ? `it takes ${known.join(", ")}` : "it takes none"}`,
         };
       });
       throw new ApiError(

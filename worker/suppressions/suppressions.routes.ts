@@ -4,7 +4,7 @@ import { Hono } from "hono";
 import type { AppEnv, Env } from "../env.ts";
 import { requireAdminKey } from "../http/auth.ts";
 import { invalidRequest, notFound } from "../http/errors.ts";
-import { jsonBody, queryParams } from "../http/validate.ts";
+import { jsonBody, queryParams, refuseQuery } from "../http/validate.ts";
 import {
   foldedEraKey,
   foldedKey,
@@ -55,6 +55,7 @@ export const suppressionsRoutes = new Hono<AppEnv>()
     return c.json({ data: { kind, suppressed: onList.size > 0 } });
   })
   .delete("/", async (c) => {
+    refuseQuery(c);
     const input = await jsonBody(c, suppressionSchema);
     const { key, folded } = await keysOf(input, c.env);
     // The shards' own lists first: until the main list's key goes, a retry finds it and lifts them again.
