@@ -195,25 +195,40 @@ function NotFound() {
 }
 
 function App() {
+  // Why the session could not be checked (Patron down or failing), or null: only a 401 means signed out.
+  const [checkFailed, setCheckFailed] = useState<string | null>(null);
+  const [attempt, setAttempt] = useState(0);
   useEffect(() => {
     // The page says when the browser sent no session cookie: then there is no session to check.
     if (document.documentElement.hasAttribute("data-signed-out")) {
       signedIn.value = false;
       return;
     }
+    setCheckFailed(null);
     api<Session>("GET", "/v1/admin/session").then(
       (session) => startSession(session),
-      () => {
-        signedIn.value = false;
+      (problem: unknown) => {
+        if (problem instanceof ApiProblem && problem.status === 401) signedIn.value = false;
+        else setCheckFailed(problem instanceof ApiProblem ? problem.message : "The console could not start.");
       },
     );
-  }, []);
+  }, [attempt]);
   if (signedIn.value === null)
     return (
       <main id="main" class="signin">
-        <p class="muted" role="status">
-          Loading…
-        </p>
+        {checkFailed ? (
+          <div class="card" role="alert">
+            <h1>Patron console</h1>
+            <p>Whether you are signed in could not be checked: {checkFailed}</p>
+            <button type="button" class="primary" onClick={() => setAttempt((n) => n + 1)}>
+              Try again
+            </button>
+          </div>
+        ) : (
+          <p class="muted" role="status">
+            Loading…
+          </p>
+        )}
       </main>
     );
   // A session that ended under an open page keeps the page mounted (its state with it) but hidden, so

@@ -363,4 +363,28 @@ describe("console customer 360", () => {
     await app.page.getByRole("button", { name: "Look up" }).click();
     await app.page.waitForURL(/\/console\/customers\/c_/);
   }, 120_000);
+
+  it("names the categories of a store-only customer's shelf as the popular shelf's, not as ranked for them", async () => {
+    const loyalty = "LY-E2E-TILL-1";
+    const orders = [1, 2].map((n) => ({
+      id: `e2e-till-${n}`,
+      channel: "store",
+      storeId: "store-1",
+      placedAt: new Date(Date.now() - n * 20 * 86_400_000).toISOString(),
+      identifiers: { loyalty },
+      lines: [{ productId: "sku-till", categoryId: "till", quantity: 1, unitPrice: 10 }],
+    }));
+    const posted = await fetch(`${app.worker.url}/v1/orders`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${testSecrets.PATRON_API_KEY}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ orders }),
+    });
+    expect(posted.status).toBe(200);
+    const { customerId } = await admin<{ customerId: string }>(`/v1/customers/lookup?kind=loyalty&value=${loyalty}`);
+    await app.page.goto(`${app.worker.url}/console/customers/${encodeURIComponent(customerId)}`);
+    const section = app.page.getByRole("region", { name: "What this shopper sees now" });
+    await section.getByText("This customer has no storefront account").waitFor();
+    await section.getByRole("heading", { name: "Categories of the popular shelf" }).waitFor();
+    expect(await section.getByRole("heading", { name: "Categories ranked for them" }).count()).toBe(0);
+  }, 120_000);
 });

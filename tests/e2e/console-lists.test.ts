@@ -234,6 +234,12 @@ describe("console lists", () => {
     await app.page.goBack();
     await expect.poll(() => listedIds().allTextContents()).toEqual(active.customers.map((row) => row.customerId));
     expect(await app.page.getByLabel("Stage", { exact: true }).inputValue()).toBe("active");
+    // So does the customer page's own link back: the list as it was left, not a fresh one.
+    await app.page.getByRole("link", { name: customerId, exact: true }).click();
+    await app.page.getByRole("heading", { name: `Customer ${customerId}` }).waitFor();
+    await app.page.getByRole("link", { name: "← Look up another customer" }).click();
+    await app.page.waitForURL("**/console/customers?stage=active&sort=probabilityAlive");
+    await expect.poll(() => listedIds().allTextContents()).toEqual(active.customers.map((row) => row.customerId));
     // The Customers link starts again from the whole list, the category typed before forgotten.
     await app.page.getByLabel("Lapsing in category (id)").fill("no-such-category");
     await app.page.waitForURL(/lapsedCategory=no-such-category/);
@@ -251,6 +257,62 @@ describe("console lists", () => {
     await app.page.getByLabel("Stage", { exact: true }).selectOption("");
     await app.page.getByText("Page 1", { exact: true }).waitFor();
     await expect.poll(() => listedIds().allTextContents()).toEqual(first.customers.map((row) => row.customerId));
+  }, 120_000);
+
+  it("keeps the next-order sort away from the lapsed list, and says a list is loading while the last one still shows", async () => {
+    const lapsed = await admin<{ customers: Listed[] }>("/v1/admin/customers?stage=lapsed&sort=-clvAtStake&limit=25");
+    expect(lapsed.customers.length).toBeGreaterThan(0);
+    // The pair the API refuses (lapsed customers have no next order), as an old link may hold it.
+    await app.page.goto(`${app.worker.url}/console/customers?stage=lapsed&sort=expectedNextOrderAt`);
+    await expect.poll(() => listedIds().allTextContents()).toEqual(lapsed.customers.map((row) => row.customerId));
+    await app.page.getByText("Lapsed customers are not expected to order, so they cannot be sorted").waitFor();
+    expect(await app.page.getByRole("option", { name: /^Expected next order/ }).isDisabled()).toBe(true);
+    expect(await app.page.getByRole("alert").count()).toBe(0);
+
+    // A slow answer: the last list stays, dimmed and said to be loading, until the new one comes.
+    const fading = (url: URL) => url.pathname === "/v1/admin/customers" && url.searchParams.get("stage") === "fading";
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    await app.page.route(fading, async (route) => {
+      await held;
+      await route.continue();
+    });
+    try {
+      await app.page.getByLabel("Stage", { exact: true }).selectOption("fading");
+      await app.page.getByText("Loading the customers for these filters…").waitFor();
+      expect(await app.page.locator("[aria-busy=true]").count()).toBe(1);
+      expect(await listedIds().allTextContents()).toEqual(lapsed.customers.map((row) => row.customerId));
+      release();
+      await app.page.getByText("Loading the customers for these filters…").waitFor({ state: "detached" });
+      expect(await app.page.locator("[aria-busy=true]").count()).toBe(0);
+    } finally {
+      release();
+      await app.page.unroute(fading);
+    }
+  }, 120_000);
+
+  it("says the session could not be checked when Patron fails, and tries again, rather than asking to sign in", async () => {
+    const check = (url: URL) => url.pathname === "/v1/admin/session";
+    await app.page.route(check, (route) =>
+      route.request().method() === "GET"
+        ? route.fulfill({
+            status: 503,
+            contentType: "application/json",
+            body: JSON.stringify({ error: { code: "unavailable", message: "The database is busy.", requestId: "r" } }),
+          })
+        : route.continue(),
+    );
+    try {
+      await app.page.goto(`${app.worker.url}/console/customers`);
+      await app.page.getByText("Whether you are signed in could not be checked: The database is busy.").waitFor();
+      expect(await app.page.getByLabel("Admin key").count()).toBe(0);
+    } finally {
+      await app.page.unroute(check);
+    }
+    await app.page.getByRole("button", { name: "Try again" }).click();
+    await app.page.getByRole("navigation", { name: "Console" }).waitFor();
   }, 120_000);
 
   it("leaves out a filter value the address holds that is no option, as its select shows it", async () => {

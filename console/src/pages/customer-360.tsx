@@ -323,7 +323,11 @@ export function SeesNow({ customerId, currency }: { customerId: string; currency
               </ol>
             </div>
             <div>
-              <h3>Categories ranked for them</h3>
+              <h3>
+                {shelf.data.customerKnown && shelf.data.arm !== "holdout"
+                  ? "Categories ranked for them"
+                  : "Categories of the popular shelf"}
+              </h3>
               <ol class="why" aria-label="Categories and their reasons">
                 {shelf.data.categories.map((category) => (
                   <li key={category.id}>

@@ -139,8 +139,8 @@ export function CustomersPage() {
             }}
           />
           <span id="lookup-value-hint" class="muted small">
-            The whole value, as the customer gives it: there is no partial search. A customer id (c_…, as on a
-            customer's page and in the list below) opens that customer.
+            The whole value, as the customer gives it: there is no partial search. To open a customer by their id (c_…,
+            as on a customer's page and in the list below), choose Customer id as the identifier.
           </span>
         </div>
         {/* aria-disabled, not disabled: a disabled button would drop the keyboard's focus to the page. */}
@@ -306,12 +306,18 @@ const filterNames = ["stage", "valueTier", "discountSensitivity", "lapsedCategor
 const defaultSort = "-clvAtStake";
 
 /**
+ * The customer list's address as last shown (its filters and sort), for the customer page's way back:
+ * the list as it was left, not a fresh one.
+ */
+let listAddress = "/console/customers";
+
+/**
  * The list's filters and sort live in the page's address (`/console/customers?stage=fading&sort=…`), so
  * a reload, a shared link or Back from a customer shows the same list; the cursors of the pages read
  * stay in the page.
  */
 function CustomerList() {
-  const { query: params, route } = useLocation();
+  const { query: params, route, url } = useLocation();
   // A value the address holds that is no option (a hand-edited or old link: stage=bogus) is left out, as
   // the select shows it ("Any"), rather than sent for the API to refuse.
   const known = (name: string, value: string) =>
@@ -319,8 +325,13 @@ function CustomerList() {
   const filters: Record<string, string> = Object.fromEntries(
     filterNames.map((name) => [name, known(name, params[name] ?? "") ? (params[name] ?? "") : ""]),
   );
-  const sort = sorts.some((option) => option.value === params.sort) ? (params.sort as string) : defaultSort;
+  const asked = sorts.some((option) => option.value === params.sort) ? (params.sort as string) : defaultSort;
+  // Lapsed customers are not expected to order, so the next-order sort has none of them to list (the API
+  // refuses the pair): the lapsed list keeps the default sort, and the page says why.
+  const dueSortOfLapsed = filters.stage === "lapsed" && asked === "expectedNextOrderAt";
+  const sort = dueSortOfLapsed ? defaultSort : asked;
   const query = listQuery(filters, sort);
+  listAddress = url;
   // The cursors of the pages before this one (keyset paging goes forward; going back re-reads a kept
   // cursor), kept for the list they were read from: another filter or sort starts at page 1.
   const [paging, setPaging] = useState<Paging>({ query, cursors: [] });
@@ -442,7 +453,11 @@ function CustomerList() {
             onChange={(event) => show(filters, (event.target as HTMLSelectElement).value)}
           >
             {sorts.map((option) => (
-              <option key={option.value} value={option.value}>
+              <option
+                key={option.value}
+                value={option.value}
+                disabled={option.value === "expectedNextOrderAt" && filters.stage === "lapsed"}
+              >
                 {option.label}
               </option>
             ))}
@@ -450,10 +465,22 @@ function CustomerList() {
         </div>
       </form>
       <SaveAudience filters={filters} />
+      {dueSortOfLapsed && (
+        <p class="muted small" role="status">
+          Lapsed customers are not expected to order, so they cannot be sorted by their next order: this list is sorted
+          by CLV at stake.
+        </p>
+      )}
       {dueSort && (
         <p class="muted small">
           Sorted by the next order, the list leaves lapsed customers out (they are not expected to order); the CSV does
           too. An audience saved from these filters holds them, as it would under any sort.
+        </p>
+      )}
+      {list.loading && list.data && (
+        // The rows shown are the last list's until the new one arrives: said, not passed off as the new one.
+        <p class="muted small" role="status">
+          Loading the customers for these filters…
         </p>
       )}
       {list.loading && !list.data ? (
@@ -474,7 +501,7 @@ function CustomerList() {
           )}
         </div>
       ) : (
-        <>
+        <div class={list.loading ? "stale" : undefined} aria-busy={list.loading}>
           <TableWrap label="Scored customers">
             <table>
               <caption class="visually-hidden">Scored customers, page {cursors.length + 1}</caption>
@@ -554,7 +581,7 @@ function CustomerList() {
               Next page
             </button>
           </nav>
-        </>
+        </div>
       )}
     </section>
   );
@@ -656,7 +683,7 @@ export function CustomerPage() {
     return (
       <section>
         <p>
-          <a href="/console/customers">← Look up another customer</a>
+          <a href={listAddress}>← Look up another customer</a>
         </p>
         <ProblemNote problem={customer.problem} />
       </section>
@@ -666,7 +693,7 @@ export function CustomerPage() {
   return (
     <section>
       <p>
-        <a href="/console/customers">← Look up another customer</a>
+        <a href={listAddress}>← Look up another customer</a>
       </p>
       <PageHeader title={<CustomerTitle customer={data} />}>
         {data.mergedFrom.length > 0 && <p class="muted">Merged from {data.mergedFrom.join(", ")}.</p>}
