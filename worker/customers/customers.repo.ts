@@ -4,6 +4,7 @@ import { sql } from "drizzle-orm";
 import { jsonEach } from "../../db/batch.ts";
 import { roundTo } from "../core/math/round.ts";
 import { type CustomerProfile, scoreCustomer } from "../core/profile/customer-profile.ts";
+import type { PopulationModels } from "../core/profile/population-models.ts";
 import type { Db } from "../env.ts";
 import { identitiesOf } from "../identity/identity.repo.ts";
 import { type CurrentModels, currentModels } from "../models/models.repo.ts";
@@ -114,7 +115,7 @@ export async function loadCustomer(
         listPrice: line.list_price,
       })),
     })),
-    profile: scored?.ok && models.customer ? profileView(scored.profile, models.customer.fittedAt) : null,
+    profile: scored?.ok && models.customer ? profileView(scored.profile, models.customer) : null,
     summary: summary
       ? {
           orders: summary.orders,
@@ -150,9 +151,11 @@ export async function loadCustomer(
 }
 
 /** The model figures as the API shows them: rounded, dates as ISO strings, units in the field names. */
-function profileView(profile: CustomerProfile, modelsFittedAt: string) {
+function profileView(profile: CustomerProfile, models: Pick<PopulationModels, "fittedAt" | "source">) {
   return {
-    modelsFittedAt,
+    modelsFittedAt: models.fittedAt,
+    // "default": the last run had too little history to fit, and these figures come from placeholders.
+    modelsSource: models.source,
     clv12: roundTo(profile.clv12, 2),
     clv24: roundTo(profile.clv24, 2),
     probabilityAlive: roundTo(profile.probabilityAlive, 4),

@@ -74,6 +74,7 @@ export const customerResponseSchema = z.object({
     profile: z
       .object({
         modelsFittedAt: z.string(),
+        modelsSource: z.enum(["fitted", "default"]),
         clv12: z.number(),
         clv24: z.number(),
         probabilityAlive: z.number().min(0).max(1),

@@ -618,6 +618,8 @@ interface CategoryProfile {
 }
 interface Profile {
   modelsFittedAt: string;
+  /** "default": the last run could not fit the models, and every figure comes from placeholders. */
+  modelsSource?: "fitted" | "default";
   clv12: number;
   clv24: number;
   probabilityAlive: number;
@@ -788,19 +790,28 @@ function ProfileTiles({ profile, summary }: { profile: Profile | null; summary: 
     ],
   ];
   return (
-    <dl class="tiles">
-      {tiles.map(([label, value, notes]) => (
-        <div class="tile" key={label}>
-          <dt>{label}</dt>
-          <dd class="figure">{value}</dd>
-          {(typeof notes === "string" ? [notes] : (notes ?? [])).map((note) => (
-            <dd class="muted small" key={note}>
-              {note}
-            </dd>
-          ))}
-        </div>
-      ))}
-    </dl>
+    <>
+      {profile.modelsSource === "default" && (
+        <p class="notice" role="note">
+          <strong>Placeholder figures.</strong> The last nightly run had too little history to fit the models to this
+          shop, so CLV, tier, stage, P(alive) and discount sensitivity below come from default parameters, not from its
+          customers. Read them as rough until a run fits (<a href="/console/models">Models</a> says when).
+        </p>
+      )}
+      <dl class="tiles">
+        {tiles.map(([label, value, notes]) => (
+          <div class="tile" key={label}>
+            <dt>{label}</dt>
+            <dd class="figure">{value}</dd>
+            {(typeof notes === "string" ? [notes] : (notes ?? [])).map((note) => (
+              <dd class="muted small" key={note}>
+                {note}
+              </dd>
+            ))}
+          </div>
+        ))}
+      </dl>
+    </>
   );
 }
 

@@ -67,9 +67,9 @@ interface Models {
       /** True when the MBG/NBD variant is in force: dropout possible right after the first purchase too. */
       dropoutAtFirstPurchase?: boolean;
       logLikelihood: number | null;
-      converged: boolean;
+      converged: boolean | null;
     };
-    gammaGamma: { p: number; q: number; gamma: number; converged: boolean };
+    gammaGamma: { p: number; q: number; gamma: number; converged: boolean | null };
     valueTiers: Record<string, number>;
     /** No tier above low under it: a tenth of a typical purchase day's value (absent in older fits). */
     valueTierFloor?: number;
@@ -204,16 +204,27 @@ function dropoutModel(customer: Models["customer"]): { name: string; explanation
       };
 }
 
+/** A fit's convergence; "–" when no optimizer ran (placeholders, or an estimate Fallbacks names). */
+const convergedText = (converged: boolean | null) => (converged === null ? "–" : converged ? "yes" : "no");
+
 function Fits({ models }: { models: Models }) {
   const { customer, population } = models;
   const model = dropoutModel(customer);
+  const placeholder = customer.source === "default";
   return (
     <>
+      {placeholder && (
+        <p class="notice" role="note">
+          <strong>Not fitted: these are placeholder parameters.</strong> The last run had too little history to fit the
+          models ({count(customer.sampleSize, "customer")} in its sample), so every customer's CLV, tier, stage and
+          P(alive) comes from defaults, not from this shop's orders, until a run fits.
+        </p>
+      )}
       <dl class="tiles">
         <div class="tile">
           <dt>Fitted</dt>
           <dd class="figure">{dateTime(customer.fittedAt)}</dd>
-          <dd class="muted small">{customer.source === "fitted" ? "fitted on this data" : customer.source}</dd>
+          <dd class="muted small">{placeholder ? "placeholders: not fitted" : "fitted on this data"}</dd>
         </div>
         <div class="tile">
           <dt>Sample</dt>
@@ -231,11 +242,13 @@ function Fits({ models }: { models: Models }) {
         </div>
         <div class="tile">
           <dt>Come back for a second purchase</dt>
-          <dd class="figure">{percent(customer.secondPurchase.returnedShare)}</dd>
+          <dd class="figure">
+            {customer.secondPurchase.sample > 0 ? percent(customer.secondPurchase.returnedShare) : "–"}
+          </dd>
           <dd class="muted small">
-            estimated from the times to a second purchase of {count(customer.secondPurchase.sample, "customer")}{" "}
-            (Kaplan–Meier): those still within the longest wait seen count as may-return, so more than have come back so
-            far
+            {customer.secondPurchase.sample > 0
+              ? `estimated from the times to a second purchase of ${count(customer.secondPurchase.sample, "customer")} (Kaplan–Meier): those still within the longest wait seen count as may-return, so more than have come back so far`
+              : "no customer's first purchase yet to estimate it from"}
           </dd>
         </div>
       </dl>
@@ -260,7 +273,7 @@ function Fits({ models }: { models: Models }) {
               ))}
               <tr>
                 <th scope="row">converged</th>
-                <td>{customer.bgnbd.converged ? "yes" : "no"}</td>
+                <td>{convergedText(customer.bgnbd.converged)}</td>
               </tr>
             </tbody>
           </table>
@@ -277,7 +290,7 @@ function Fits({ models }: { models: Models }) {
               ))}
               <tr>
                 <th scope="row">converged</th>
-                <td>{customer.gammaGamma.converged ? "yes" : "no"}</td>
+                <td>{convergedText(customer.gammaGamma.converged)}</td>
               </tr>
             </tbody>
           </table>
@@ -305,7 +318,9 @@ function Fits({ models }: { models: Models }) {
         </TableWrap>
       </div>
       <h2>Fallbacks</h2>
-      {customer.fallbacks.length === 0 ? (
+      {placeholder ? (
+        <p class="muted">Not fitted: the placeholder parameters above stand in for every model.</p>
+      ) : customer.fallbacks.length === 0 ? (
         <p class="muted">None: every fit was used as fitted.</p>
       ) : (
         <ul>

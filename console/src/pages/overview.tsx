@@ -5,7 +5,17 @@
 // common against everyone else (GET /v1/admin/insights/best-customers).
 import { useState } from "preact/hooks";
 import { count, dateTime, day, inCurrency, money, moneyIn, percent, whole, words } from "../api.ts";
-import { BarChart, type Loaded, Loading, PageHeader, ProblemNote, RunNightly, TableWrap, useData } from "../ui.tsx";
+import {
+  BarChart,
+  type Loaded,
+  Loading,
+  type NightlyRun,
+  PageHeader,
+  ProblemNote,
+  RunNightly,
+  TableWrap,
+  useData,
+} from "../ui.tsx";
 import { ClvDistribution } from "./clv-distribution.tsx";
 
 const stages = ["new", "active", "fading", "lapsed"];
@@ -44,25 +54,7 @@ export function OverviewPage() {
   if (segments.loading && !segments.data) return <Loading what="the overview" />;
   if (segments.problem) return <ProblemNote problem={segments.problem} />;
   const summary = segments.data?.summary ?? [];
-  if (summary.length === 0)
-    return (
-      <section>
-        <PageHeader title="Overview" />
-        <div class="empty">
-          <h2>No customer has been scored yet</h2>
-          <p>
-            Stages, value tiers and CLV come from the nightly model job. No model fit yet: run the nightly job now (it
-            also runs every night on its own), then come back here.
-          </p>
-          <RunNightly
-            onDone={() => {
-              segments.reload();
-              transitions.reload();
-            }}
-          />
-        </div>
-      </section>
-    );
+  if (summary.length === 0) return <NoneScored reload={() => (segments.reload(), transitions.reload())} />;
   const cell = (stage: string, tier: string) => summary.find((row) => row.stage === stage && row.valueTier === tier);
   const byStage = stages.map((stage) => {
     const rows = summary.filter((row) => row.stage === stage);
@@ -380,5 +372,42 @@ function PairedBar({ top, rest, tier, label }: { top: number; rest: number; tier
         {percent(rest)}
       </text>
     </svg>
+  );
+}
+
+/**
+ * Nobody scored: before the first run, the run to start; after a run that found no customer (a store
+ * with no orders yet), that, and to load orders first: the run did not fail, and running it again
+ * alone changes nothing.
+ */
+function NoneScored({ reload }: { reload: () => void }) {
+  const runs = useData<{ runs: NightlyRun[] }>("/v1/admin/jobs/nightly?limit=1");
+  const last = runs.data?.runs[0];
+  const ranEmpty = last?.status === "done";
+  return (
+    <section>
+      <PageHeader title="Overview" />
+      <div class="empty">
+        <h2>No customer has been scored yet</h2>
+        {ranEmpty ? (
+          <p>
+            The last nightly run finished {dateTime(last.finishedAt)} and found no customer to score: it scores the
+            customers whose orders had arrived when it ran. Load orders if there are none yet (
+            <code>POST /v1/orders</code> or <code>npx patron import</code>), then run it again.
+          </p>
+        ) : (
+          <p>
+            Stages, value tiers and CLV come from the nightly model job. No model fit yet: run the nightly job now (it
+            also runs every night on its own), then come back here.
+          </p>
+        )}
+        <RunNightly
+          onDone={() => {
+            reload();
+            runs.reload();
+          }}
+        />
+      </div>
+    </section>
   );
 }
