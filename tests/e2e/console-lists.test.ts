@@ -396,5 +396,12 @@ describe("console lists", () => {
     expect(lines.slice(1).map((line) => line.split(",")[0])).toEqual(expected);
     expect(lines.slice(1).every((line) => line.split(",")[2] === "top")).toBe(true);
     expect(app.errors).toEqual([]);
+    // With the session gone, the export says so (the sign-in form) instead of a download that fails.
+    await app.context.clearCookies();
+    let downloads = 0;
+    app.page.on("download", () => downloads++);
+    await link.click();
+    await app.page.getByRole("heading", { name: "Your session ended" }).waitFor();
+    expect(downloads).toBe(0);
   }, 120_000);
 });

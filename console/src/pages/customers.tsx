@@ -367,22 +367,42 @@ function CustomerList() {
   });
   const rows = list.data?.customers ?? [];
   const filtered = Object.values(filters).some((value) => value.trim());
+  const matchKeys = exportMatchKeys.value;
+  const csvAddress = `/v1/admin/customers?${query}&format=csv${matchKeys.length > 0 ? `&matchKeys=${matchKeys.join(",")}` : ""}`;
+  // A download the API refuses fails in the browser's download bar, not on the page: the list's first
+  // row is asked for first, so an ended session (the sign-in form) or a refusal (said here) shows.
+  const [exportProblem, setExportProblem] = useState<ApiProblem | null>(null);
+  const exportCsv = async (event: MouseEvent) => {
+    event.preventDefault();
+    setExportProblem(null);
+    try {
+      await api("GET", `/v1/admin/customers?${query}&limit=1`);
+    } catch (problem) {
+      if (problem instanceof ApiProblem && problem.status !== 401) setExportProblem(problem);
+      return;
+    }
+    const download = document.createElement("a");
+    download.href = csvAddress;
+    download.download = "patron-customers.csv";
+    download.click();
+  };
   // Sorted by the next order, the API leaves lapsed customers out: they are not expected to order.
   const dueSort = sort === "expectedNextOrderAt";
-  const matchKeys = exportMatchKeys.value;
   return (
     <section aria-labelledby="customer-list-title">
       <div class="section-header">
         <h2 id="customer-list-title">Customers to act on</h2>
         <a
           class="button"
-          href={`/v1/admin/customers?${query}&format=csv${matchKeys.length > 0 ? `&matchKeys=${matchKeys.join(",")}` : ""}`}
+          href={csvAddress}
           download="patron-customers.csv"
           aria-describedby="csv-match-keys"
+          onClick={exportCsv}
         >
           Export CSV
         </a>
       </div>
+      {exportProblem && <ProblemNote problem={exportProblem} />}
       <p class="muted">
         As the last nightly run scored them. <strong>CLV at stake</strong> is a year of the customer's usual orders
         (expected order value × 365 ÷ their usual days between orders) × the chance they have stopped buying (1 −
