@@ -156,6 +156,28 @@ describe("optional modules", () => {
     expect(await page.evaluate(() => document.querySelector<HTMLElement>("[data-patron]")?.hidden)).toBe(true);
   });
 
+  it("fires empty once for a shelf already empty when the shelf's stylesheet fails after the answers came", async () => {
+    const page = await newPage();
+    const record = `window.hooks = [];
+      patron("on", "render", ({ placement }) => hooks.push("render " + placement));
+      patron("on", "empty", ({ placement }) => hooks.push("empty " + placement));`;
+    // An anonymous visitor: the home shelf shows the popular picks, the buy-again shelf has none.
+    const mounts =
+      '<div data-patron="home" data-placement="home"></div><div data-patron="again" data-placement="buy-again"></div>';
+    const hooks = () => page.evaluate(() => (window as unknown as { hooks?: string[] }).hooks ?? []);
+    await page.route("**/widget/v1-shelf.css", async (route) => {
+      // Held until both shelves have had their answer, then failed.
+      for (let waited = 0; waited < 15_000 && (await hooks()).length < 2; waited += 100)
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      await route.abort();
+    });
+    await serveShop(page, { "/": hostPage({ workerUrl: worker.url, mounts, before: record }) });
+    await page.goto(`${shopOrigin}/`, { waitUntil: "domcontentloaded" });
+    await expect.poll(hooks, { timeout: 20_000 }).toContain("empty home");
+    await page.waitForTimeout(500);
+    expect((await hooks()).sort()).toEqual(["empty buy-again", "empty home", "render home"]);
+  });
+
   it("says with data-debug that the API is unreachable when it is, not that the origin is refused", async () => {
     const page = await newPage();
     const info: string[] = [];

@@ -221,7 +221,8 @@ function start(): void {
           host.hidden = true;
           collapsed.add(host); // A remount shows it again.
           drop((other) => other === mount);
-          emit("empty", { element: host, placement, items: [] });
+          // Once for a shelf already said to be empty (its answer came first), as for any other.
+          if (mount.items?.length !== 0) emit("empty", { element: host, placement, items: [] });
           report?.({ name: "StylesheetError", message: link.href } as Error);
         };
         mounts.push(mount);
