@@ -783,6 +783,38 @@ describe("console steering pages", () => {
     await admin("POST", `/v1/admin/rules/${id}/disable`);
   }, 120_000);
 
+  it("Rules: a pin's form says which other pin holds the same slot, and where each then shows", async () => {
+    const other = await admin<{ id: string }>("POST", "/v1/admin/rules", {
+      name: "Candles first",
+      action: "pin",
+      targetType: "category",
+      targetId: "candles",
+      slot: 1,
+      enabled: true,
+    });
+    try {
+      await openFromNav("Rules");
+      await app.page.getByRole("link", { name: "New rule" }).click();
+      await app.page.getByLabel("Action").selectOption("pin");
+      await app.page.getByLabel("Slot").fill("1");
+      const note = app.page.getByRole("note").filter({ hasText: "Slot 1 is pinned by" });
+      await note.waitFor();
+      expect(await note.textContent()).toBe(
+        "Slot 1 is pinned by “Candles first” (live) too: where both reach a shelf, one shows at slot 1 and the other right after it.",
+      );
+      expect(await app.page.getByLabel("Slot").getAttribute("aria-describedby")).toContain("rule-slot-shared");
+      // Another slot, or a product pin (another list), shares nothing.
+      await app.page.getByLabel("Slot").fill("2");
+      await note.waitFor({ state: "detached" });
+      await app.page.getByLabel("Slot").fill("1");
+      await note.waitFor();
+      await app.page.getByLabel("Target type").selectOption("product");
+      await note.waitFor({ state: "detached" });
+    } finally {
+      await admin("POST", `/v1/admin/rules/${other.id}/disable`);
+    }
+  }, 120_000);
+
   it("Rules: a save from a form someone else has saved since is refused, not written over theirs; a date without its time is refused", async () => {
     const name = "Edited twice";
     const created = await admin<{ id: string }>("POST", "/v1/admin/rules", {

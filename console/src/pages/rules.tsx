@@ -472,6 +472,21 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
     // A field's message is about the value that was sent: editing the field clears it.
     setProblem((current) => withoutFieldIssues(current, Object.keys(patch)));
   };
+  // Other pins of the same kind (categories or products) that can hold the slot this draft pins: both
+  // hold on a shelf they both reach, one at the slot and the other right after it.
+  const pins = useData<Rule[]>(draft.action === "pin" ? "/v1/admin/rules" : null);
+  const draftSlot = Number(draft.slot);
+  const samePinSlot =
+    draft.action === "pin" && Number.isInteger(draftSlot)
+      ? (pins.data ?? []).filter(
+          (other) =>
+            other.id !== rule?.id &&
+            other.action === "pin" &&
+            other.slot === draftSlot &&
+            other.targetType === draft.targetType &&
+            (other.state === "live" || other.state === "scheduled"),
+        )
+      : [];
   // The saved rule's window is over, and the draft still ends then.
   const savedEnded = rule?.state === "ended" && draft.endsAt === toLocalInput(rule.endsAt);
   // The saved rule's target is not in the catalog, and the draft still names it.
@@ -551,6 +566,7 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
               messages.length > 0 ? `${id}-problem` : options.hint ? `${id}-hint` : null,
               field === "targetId" && savedTargetMissing ? "rule-targetId-catalog" : null,
               field === "endsAt" && savedEnded ? "rule-endsAt-ended" : null,
+              field === "slot" && samePinSlot.length > 0 ? "rule-slot-shared" : null,
             ]
               .filter(Boolean)
               .join(" ") || undefined
@@ -616,6 +632,12 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
           inputMode: "numeric",
           hint: "Shelf position, 1 to 50. A shelf shows 8 items unless its page asks for more (data-limit): a pin past its last item is not seen there.",
         })}
+      {samePinSlot.length > 0 && (
+        <p id="rule-slot-shared" class="muted small" role="note">
+          Slot {draftSlot} is pinned by {samePinSlot.map((other) => `“${other.name}” (${other.state})`).join(", ")} too:
+          where both reach a shelf, one shows at slot {draftSlot} and the other right after it.
+        </p>
+      )}
       <fieldset class="segment">
         <legend>Who it applies to (nothing ticked: everyone)</legend>
         {segmentFields.map((group) => (
