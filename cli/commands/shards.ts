@@ -162,6 +162,10 @@ export const failedWhilePausedNote =
 export const stoppedNote =
   "Stopped. The pass is kept on the worker where it got to: run the same command again to continue it from the last step the worker finished.";
 
+/** Said when Ctrl-C stops the check after a finished pass. */
+export const stoppedCheckingNote =
+  "Stopped while checking the copy: the pass itself is done. Run the command again: it starts a catch-up pass, which copies only what D1 changed since this one began, and checks the copy at its end.";
+
 /** Said when Ctrl-C stops a pass that paused writes: the pause outlives the command. */
 export const stoppedWhilePausedNote = `Stopped. ${failedWhilePausedNote}`;
 
@@ -436,9 +440,12 @@ export function register(program: Command): void {
       let pausing: "no" | "asked" | "held" = "no";
       // Ctrl-C (or a SIGTERM) stops the command, not the pass: the worker keeps the pass's cursor, so the
       // same command continues it. From the pause's request on, the pause outlives the command too: said.
+      // Once the pass is done, a stop comes during the check of the copy: the pass needs no continuing.
+      let passDone = false;
       const stopped = (signal: NodeJS.Signals) => {
         bar?.stop();
-        console.error(`\n${pausing === "no" ? stoppedNote : stoppedWhilePausedNote}`);
+        const note = passDone ? stoppedCheckingNote : pausing === "no" ? stoppedNote : stoppedWhilePausedNote;
+        console.error(`\n${note}${passDone && pausing !== "no" ? ` ${failedWhilePausedNote}` : ""}`);
         process.exit(signal === "SIGTERM" ? 143 : 130);
       };
       process.once("SIGINT", stopped);
@@ -494,6 +501,7 @@ export function register(program: Command): void {
             note: `${step.regions} regions copied`,
           });
         } while (!step.done);
+        passDone = true;
         bar?.stop();
         console.log(migrationSummary(step, Date.now() - started));
         const { data: status } = await client.get<StatusView>("/v1/admin/shards/migrate?verify=true");

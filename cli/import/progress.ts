@@ -45,14 +45,17 @@ export function progressBar(
       format:
         total === null
           ? `{value} ${unit} | {rate} ${unit}/s | {elapsed}s {note}`
-          : `{bar} {percentage}% | {value}/{total} ${unit} | {rate} ${unit}/s | ETA {eta} {note}`,
+          : `{bar} {percentage}% | {value}/{total} ${unit} | {rate} ${unit}/s | ETA {left} {note}`,
       stream: process.stderr,
       hideCursor: true,
       fps: 5,
+      // Asked for (--progress) where stderr is no terminal: drawn there all the same.
+      noTTYOutput: enabled === true,
     },
     cliProgress.Presets.shades_classic,
   );
-  bar.start(total ?? 0, from, { rate: 0, eta: "?", note: "", elapsed: 0 });
+  // Our own ETA as `left`: cli-progress writes its own `eta` over a payload's of that name.
+  bar.start(total ?? 0, from, { rate: 0, left: "?", note: "", elapsed: 0 });
   return {
     enabled: true,
     note(text) {
@@ -63,7 +66,7 @@ export function progressBar(
       const rate = rateOf(done - from - skipped, seconds);
       bar.update(done, {
         rate: Math.round(rate),
-        eta: etaText(etaOf(total, done, rate)),
+        left: etaText(etaOf(total, done, rate)),
         elapsed: Math.round(seconds),
         note: "",
         ...extra,

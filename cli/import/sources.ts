@@ -33,6 +33,12 @@ export class InputError extends Error {
   }
 }
 
+/** Where a JSON array file's NDJSON can go: beside it, under another name than its own. */
+function ndjsonName(file: string): string {
+  const base = file.replace(/(\.gz)?$/i, "").replace(/\.(json|ndjson|jsonl)$/i, "");
+  return /\.ndjson$/i.test(file) ? `${base}.lines.ndjson` : `${base}.ndjson`;
+}
+
 /**
  * Non-empty lines parsed as JSON, with their line numbers. A line that is not a JSON object stops the
  * read; a file that opens with `[` is a JSON array, not NDJSON, and is said to be one.
@@ -46,7 +52,7 @@ export async function* readNdjson<T>(file: string): AsyncGenerator<SourceRecord<
     if (text.trim() === "") continue;
     if (first && text.trimStart().startsWith("["))
       throw new InputError(
-        `${file}:${number}: a JSON array; patron import reads NDJSON, one JSON object per line. Convert it first, e.g. jq -c '.[]' ${file} > ${file.replace(/\.json$/i, "")}.ndjson`,
+        `${file}:${number}: a JSON array; patron import reads NDJSON, one JSON object per line. Convert it first, e.g. jq -c '.[]' ${file} > ${ndjsonName(file)}`,
         number,
       );
     first = false;

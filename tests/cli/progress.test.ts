@@ -140,6 +140,27 @@ describe("progress where stderr is not a terminal", () => {
     }
   });
 
+  it("draws the bar with its own ETA, leaving out what an earlier run confirmed", () => {
+    vi.useFakeTimers({ now: new Date("2026-12-07T06:00:00Z"), toFake: ["Date"] });
+    const drawn: string[] = [];
+    const spy = vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => {
+      drawn.push(String(chunk));
+      return true;
+    });
+    try {
+      // Forced on (--progress) where stderr is no terminal, as here.
+      const bar = progressBar(1000, "orders", true);
+      vi.advanceTimersByTime(10_000);
+      bar.update(950, {}, 900);
+      bar.stop();
+    } finally {
+      spy.mockRestore();
+      vi.useRealTimers();
+    }
+    const last = drawn.filter((text) => text.includes("950/1000")).at(-1) ?? "";
+    expect(last).toContain("950/1000 orders | 5 orders/s | ETA 10s");
+  });
+
   it("prints at most one line per interval, so a short run prints none", () => {
     const printed = linesOf((display) => {
       for (let done = 1; done <= 1000; done++) display.update(done);

@@ -6,7 +6,13 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { stillPausedNote, stoppedNote, stoppedWhilePausedNote, unpausedNote } from "../../cli/commands/shards.ts";
+import {
+  stillPausedNote,
+  stoppedCheckingNote,
+  stoppedNote,
+  stoppedWhilePausedNote,
+  unpausedNote,
+} from "../../cli/commands/shards.ts";
 
 const root = path.resolve(import.meta.dirname, "../..");
 let server: Server | null = null;
@@ -39,9 +45,9 @@ let received: string[] = [];
 
 /**
  * A worker stand-in: `migrate` answers `onMigrate` (never, to keep a pass running; fail, a 409 refusal;
- * refuse-pause, a 409 to the pause itself).
+ * refuse-pause, a 409 to the pause itself; done-unchecked, the pass done and its check never answered).
  */
-async function worker(onMigrate: "done" | "never" | "fail" | "refuse-pause") {
+async function worker(onMigrate: "done" | "never" | "fail" | "refuse-pause" | "done-unchecked") {
   received = [];
   const listening = createServer((request, response) => {
     received.push(request.url ?? "");
@@ -60,13 +66,15 @@ async function worker(onMigrate: "done" | "never" | "fail" | "refuse-pause") {
     if (url === "/v1/admin/shards/migrate/writes")
       return answer({ writesPausedAt: "2026-12-06T07:00:00.000Z", pauseSeenWithinSeconds: 0 });
     if (url.startsWith("/v1/admin/jobs/nightly")) return answer({ runs: [] });
+    if (url.startsWith("/v1/admin/shards/migrate?verify") && onMigrate === "done-unchecked") return;
     if (url.startsWith("/v1/admin/shards/migrate?verify"))
       return answer({
         writesPausedAt: null,
         counts: { d1: { customers: 3 }, shards: [{ customers: 3 }] },
         changedSince: {},
       });
-    if (url === "/v1/admin/shards/migrate" && onMigrate === "done") return answer(step);
+    if (url === "/v1/admin/shards/migrate" && (onMigrate === "done" || onMigrate === "done-unchecked"))
+      return answer(step);
     if (url === "/v1/admin/shards/migrate" && onMigrate === "fail") {
       response.writeHead(409, { "Content-Type": "application/json" });
       return response.end(
@@ -130,6 +138,16 @@ describe("patron shards migrate", () => {
     expect(await exited).toBe(143);
     expect(out.stderr).toContain(stoppedNote);
     expect(out.stderr).not.toContain("stay paused");
+  }, 60_000);
+
+  it("says the pass is done when Ctrl-C stops the check of the copy after it", async () => {
+    const url = await worker("done-unchecked");
+    const { out, exited } = run(["--url", url]);
+    await expect.poll(() => received, { timeout: 30_000 }).toContain("/v1/admin/shards/migrate?verify=true");
+    child?.kill("SIGINT");
+    expect(await exited).toBe(130);
+    expect(out.stderr).toContain(stoppedCheckingNote);
+    expect(out.stderr).not.toContain(stoppedNote);
   }, 60_000);
 
   it("says the pause outlives it when a pass that paused writes fails, and says nothing of a pause when none was asked", async () => {
