@@ -3,11 +3,17 @@
 // has finished writes nothing: the erasure lists what it took out (erased_keys) in the same batch as
 // its deletes, and the writes check that list in the statement that inserts.
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { drizzle } from "drizzle-orm/d1";
 import { describe, expect, it } from "vitest";
+import * as eventsSchema from "../../db/events-schema.ts";
 import { createApp } from "../../worker/app.ts";
+import { eraseCustomer } from "../../worker/customers/erasure.repo.ts";
+import type { EventsDb } from "../../worker/env.ts";
 import { signShopperToken } from "../../worker/http/shopper-token.ts";
 import { customerSubject, newRecommendationId } from "../../worker/recommendations/recommendation-id.ts";
+import { orderSuppressionKey } from "../../worker/suppressions/suppressions.repo.ts";
 import { adminKey, anOrder, apiKey, uniquePrefix } from "../fixtures/builders.ts";
+import { dbOf, inCustomerStore } from "../fixtures/ingest-store.ts";
 
 const app = createApp();
 async function call(bindings: typeof env, method: string, path: string, body?: unknown, key?: string) {
@@ -87,7 +93,14 @@ describe("events database writes racing an erasure", () => {
     const erased = await call(env, "DELETE", `/v1/customers/${customerId}`, undefined, adminKey);
     expect(erased.status).toBe(200);
     gated.release();
-    expect((await beacon).status).toBe(202);
+    const answered = await beacon;
+    expect(answered.status).toBe(202);
+    // Said as an erased shopper's events are: suppressed, not duplicates.
+    expect(((await answered.json()) as { data: unknown }).data).toMatchObject({
+      accepted: 0,
+      duplicates: 0,
+      suppressed: 1,
+    });
     const left = await env.EVENTS_DB.prepare("SELECT count(*) AS n FROM events WHERE customer_id = ?")
       .bind(customerId)
       .first<{ n: number }>();
@@ -128,5 +141,30 @@ describe("events database writes racing an erasure", () => {
       .bind(orderId)
       .all();
     expect(left.results).toEqual([]);
+  });
+
+  it("an erasure that fails lists nothing: the customer's beacons are stored as before", async () => {
+    const account = uniquePrefix("fail-erase");
+    const customerId = await newCustomer(account);
+    const eventsDb = drizzle(env.EVENTS_DB, { schema: eventsSchema }) as unknown as EventsDb;
+    const failed = await inCustomerStore(customerId, (d1) =>
+      eraseCustomer(
+        dbOf(d1),
+        eventsDb,
+        customerId,
+        (orderId) => orderSuppressionKey(orderId, env.IDENTITY_HASH_SECRET),
+        new Date(),
+        async () => {
+          throw new Error("the main batch failed");
+        },
+      ).catch((error: unknown) => error),
+    );
+    expect(String(failed)).toContain("the main batch failed");
+    const token = await signShopperToken(account, env.SHOPPER_TOKEN_SECRET, 3600, new Date());
+    const beacon = await call(env, "POST", "/v1/events", {
+      token,
+      events: [{ type: "view", productId: "fail-p1", categoryId: "fail-c1" }],
+    });
+    expect(((await beacon.json()) as { data: unknown }).data).toMatchObject({ accepted: 1, suppressed: 0 });
   });
 });

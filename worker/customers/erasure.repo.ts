@@ -270,25 +270,34 @@ export function suppressionStatements(
 const erasedKeysKeptMs = 7 * 86_400_000;
 
 /**
- * Deletes the customers' widget events and the orders' conversions from the events database, and
- * lists them there as erased in the same batch, so a request that read the customer (a beacon) or
- * stored the order (its conversion) before this, and writes after it, writes nothing (insertEvents,
- * recordConversions). Run before the main batch (so a failure leaves the customer in place and a retry
- * finds everything again) and, for the events, once more after it. What the list holds from more than
- * a week ago goes with it.
+ * Deletes the customers' widget events and the orders' conversions from the events database. Run
+ * before the main batch (so a failure leaves the customer in place and a retry finds everything
+ * again) and once more after it (`list`), when it also lists them there as erased in the same batch: a
+ * request that read the customer (a beacon) or stored the order (its conversion) before the erasure
+ * and writes after that second pass writes nothing (insertEvents, recordConversions), and what it wrote
+ * before it, the second pass deletes. Listed only once the customer is gone: an erasure that fails
+ * lists nothing, and the customer's beacons are stored as before. What the list holds from more than a
+ * week ago goes with it.
  */
 async function eraseEvents(
   eventsDb: EventsDb,
   plan: Pick<ErasurePlan, "customerIds" | "orderIds" | "orderKeys">,
   now: Date,
+  list = false,
 ) {
   const at = now.toISOString();
   const keys = [...plan.customerIds.map(erasedCustomerKey), ...plan.orderKeys];
   const [events, conversions] = await runBatch(eventsDb, [
     sql`DELETE FROM events WHERE customer_id IN (SELECT value FROM ${jsonEach(plan.customerIds)})`,
     sql`DELETE FROM conversions WHERE order_id IN (SELECT value FROM ${jsonEach(plan.orderIds)})`,
-    sql`INSERT OR IGNORE INTO erased_keys (key, at) SELECT value, ${at} FROM ${jsonEach(keys)}`,
-    sql`DELETE FROM erased_keys WHERE at < ${new Date(now.getTime() - erasedKeysKeptMs).toISOString()}`,
+    ...(list
+      ? [
+          // Listed again by a later erasure (an order key suppressed anew): kept a week from then.
+          sql`INSERT INTO erased_keys (key, at) SELECT value, ${at} FROM ${jsonEach(keys)} WHERE true
+              ON CONFLICT (key) DO UPDATE SET at = excluded.at`,
+          sql`DELETE FROM erased_keys WHERE at < ${new Date(now.getTime() - erasedKeysKeptMs).toISOString()}`,
+        ]
+      : []),
   ]);
   return { events: events?.meta.changes ?? 0, conversions: conversions?.meta.changes ?? 0 };
 }
@@ -345,9 +354,9 @@ export async function eraseCustomer(
     removed.events += (await beforeBatch?.(plan))?.events ?? 0;
     try {
       const { deleted, suppressed } = await eraseWith(db, customerId, plan, now, elsewhere, inBatch(plan));
-      const after = await eraseEvents(eventsDb, { ...plan, orderIds: [], orderKeys: [] }, now);
+      const after = await eraseEvents(eventsDb, plan, now, true);
       deleted.events = (deleted.events ?? 0) + removed.events + after.events;
-      deleted.conversions = removed.conversions;
+      deleted.conversions = removed.conversions + after.conversions;
       const again = [...plan.sharedKeys, ...plan.linkedKeys];
       await resolveAgain(db, eventsDb, again, now, resolveOptions(again));
       return { kind: "erased", deleted, suppressed, plan };

@@ -4,7 +4,7 @@
 // no-op in the database rather than a read-then-write race; only the events that index let in are
 // rolled up, so a replay adds nothing.
 import { sql } from "drizzle-orm";
-import { jsonEach } from "../../db/batch.ts";
+import { batchRows, jsonEach } from "../../db/batch.ts";
 import type { Db, EventsDb } from "../env.ts";
 import type { EventType } from "./events.schemas.ts";
 
@@ -24,26 +24,34 @@ export interface EventRow {
 /** An erased customer's entry in the events database's `erased_keys`. */
 export const erasedCustomerKey = (customerId: string) => `customer:${customerId}`;
 
+/** A request's events as stored: those new, and how many were of a customer an erasure had taken out. */
+export interface InsertedEvents {
+  inserted: EventRow[];
+  erased: number;
+}
+
 /**
  * Inserts the rows, skipping any whose dedupe key is already stored, and any of a customer an erasure
  * listed in `erased_keys` (the request read the customer before the erasure; its write comes after).
- * One statement: the check and the insert cannot be split by the erasure's batch. Returns the rows
- * that were new.
+ * One transaction: the check and the insert cannot be split by the erasure's batch.
  */
-export async function insertEvents(eventsDb: EventsDb, rows: EventRow[]): Promise<EventRow[]> {
-  if (rows.length === 0) return [];
-  const stored = await eventsDb.all<{ dedupeKey: string }>(sql`
-    INSERT INTO events (type, recommendation_id, arm, customer_id, product_id, category_id, placement, position, at, dedupe_key)
-    SELECT value ->> 'type', value ->> 'recommendationId', value ->> 'arm', value ->> 'customerId',
-      value ->> 'productId', value ->> 'categoryId', value ->> 'placement', value ->> 'position', value ->> 'at',
-      value ->> 'dedupeKey'
-    FROM ${jsonEach(rows)} AS row
-    WHERE NOT EXISTS (SELECT 1 FROM erased_keys WHERE key = 'customer:' || (row.value ->> 'customerId'))
-    ON CONFLICT (dedupe_key) DO NOTHING
-    RETURNING dedupe_key AS dedupeKey`);
-  const inserted = new Set(stored.map((row) => row.dedupeKey));
+export async function insertEvents(eventsDb: EventsDb, rows: EventRow[]): Promise<InsertedEvents> {
+  if (rows.length === 0) return { inserted: [], erased: 0 };
+  const listed = sql`EXISTS (SELECT 1 FROM erased_keys WHERE key = 'customer:' || (row.value ->> 'customerId'))`;
+  const [stored = [], [counted] = []] = await batchRows(eventsDb, [
+    sql`
+      INSERT INTO events (type, recommendation_id, arm, customer_id, product_id, category_id, placement, position, at, dedupe_key)
+      SELECT value ->> 'type', value ->> 'recommendationId', value ->> 'arm', value ->> 'customerId',
+        value ->> 'productId', value ->> 'categoryId', value ->> 'placement', value ->> 'position', value ->> 'at',
+        value ->> 'dedupeKey'
+      FROM ${jsonEach(rows)} AS row WHERE NOT ${listed}
+      ON CONFLICT (dedupe_key) DO NOTHING
+      RETURNING dedupe_key AS dedupeKey`,
+    sql`SELECT count(*) AS erased FROM ${jsonEach(rows)} AS row WHERE ${listed}`,
+  ]);
+  const inserted = new Set(stored.map((row) => String(row.dedupeKey)));
   // A key repeated within the batch was inserted once: keep its first row only.
-  return rows.filter((row) => inserted.delete(row.dedupeKey));
+  return { inserted: rows.filter((row) => inserted.delete(row.dedupeKey)), erased: Number(counted?.erased ?? 0) };
 }
 
 /** One customer's views and clicks of one category on one UTC day. */

@@ -202,12 +202,15 @@ export const eventsRoutes = new Hono<AppEnv>().post("/", async (c) => {
   // The events database decides what is new; only new views and clicks reach the browse rollups. A
   // failure between the two writes leaves an event without its rollup (a resend is a duplicate):
   // browsing is at worst undercounted, never counted twice.
-  const inserted = await insertEvents(c.var.eventsDb, rows);
+  const { inserted, erased } = await insertEvents(c.var.eventsDb, rows);
   await store.addBrowse(browseDaysOf(inserted));
   const accepted = inserted.length;
   c.header("Cache-Control", "no-store");
+  // Events of a shopper erased while this request ran are dropped as an erased shopper's are.
   return c.json(
-    { data: { accepted, duplicates: rows.length - accepted, ignored, suppressed } } satisfies EventsResponse,
+    {
+      data: { accepted, duplicates: rows.length - accepted - erased, ignored, suppressed: suppressed + erased },
+    } satisfies EventsResponse,
     202,
   );
 });

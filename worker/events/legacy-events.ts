@@ -45,7 +45,9 @@ export async function moveLegacyEventsPage(
       INSERT INTO events (type, recommendation_id, arm, customer_id, product_id, category_id, placement, position, at, dedupe_key)
       SELECT value ->> 'type', value ->> 'recommendationId', value ->> 'arm', value ->> 'customerId', value ->> 'productId',
         value ->> 'categoryId', value ->> 'placement', value ->> 'position', value ->> 'at', value ->> 'dedupeKey'
-      FROM ${jsonEach(kept)} WHERE true ON CONFLICT (dedupe_key) DO NOTHING`);
+      FROM ${jsonEach(kept)} AS row
+      WHERE NOT EXISTS (SELECT 1 FROM erased_keys WHERE key = 'customer:' || (row.value ->> 'customerId'))
+      ON CONFLICT (dedupe_key) DO NOTHING`);
   const ids = sql`(SELECT value FROM ${jsonEach(page.map((row) => row.id))})`;
   const browseSince = browseWindowStart(now);
   await runBatch(db, [
