@@ -30,12 +30,22 @@ export const signedIn = signal<boolean | null>(null);
  */
 export const sessionEnded = signal(false);
 
+/**
+ * Which session a request was sent in: one sent before a sign-in and refused (401) after it is about
+ * the session that ended, not the new one.
+ */
+let sessionEpoch = 0;
+export function sessionStarted(): void {
+  sessionEpoch++;
+}
+
 /** The shop's currency (RETAILER_CURRENCY), from the session check or the sign-in: every amount is in it. */
 export const shopCurrency = signal("");
 /** The match keys this deployment lets a customer list's CSV carry (EXPORT_MATCH_KEYS), from the session check. */
 export const exportMatchKeys = signal<string[]>([]);
 
 export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const sentIn = sessionEpoch;
   let response: Response;
   try {
     response = await fetch(path, {
@@ -57,7 +67,7 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
   } | null;
   if (!response.ok) {
     const error = payload?.error;
-    if (response.status === 401 && path !== "/v1/admin/session") {
+    if (response.status === 401 && path !== "/v1/admin/session" && sentIn === sessionEpoch) {
       if (signedIn.value) sessionEnded.value = true;
       signedIn.value = false;
     }

@@ -4,7 +4,16 @@ import { signal } from "@preact/signals";
 import { render } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { LocationProvider, Route, Router, useLocation } from "preact-iso";
-import { ApiProblem, api, exportMatchKeys, sessionEnded, shopCurrency, signedIn, timeZone } from "./api.ts";
+import {
+  ApiProblem,
+  api,
+  exportMatchKeys,
+  sessionEnded,
+  sessionStarted,
+  shopCurrency,
+  signedIn,
+  timeZone,
+} from "./api.ts";
 import { CustomerPage, CustomersPage } from "./pages/customers.tsx";
 import { ExperimentsPage } from "./pages/experiments.tsx";
 import { ModelsPage } from "./pages/models.tsx";
@@ -50,6 +59,7 @@ function startSession(session: Session | undefined) {
   timeZone.value = session?.timeZone ?? "UTC";
   shopCurrency.value = session?.currency ?? shopCurrency.value;
   exportMatchKeys.value = session?.matchKeys ?? exportMatchKeys.value;
+  sessionStarted();
   sessionEnded.value = false;
   signedIn.value = true;
 }
@@ -67,6 +77,15 @@ function SignIn({ ended = false }: { ended?: boolean }) {
   const [busy, setBusy] = useState(false);
   const field = useRef<HTMLInputElement>(null);
   useEffect(() => field.current?.focus(), []);
+  // Over a kept page, the tab says the session ended, not the page's name (a customer's, say).
+  useEffect(() => {
+    if (!ended) return;
+    const kept = document.title;
+    document.title = "Session ended · Patron console";
+    return () => {
+      document.title = kept;
+    };
+  }, [ended]);
   async function submit(event: Event) {
     event.preventDefault();
     if (busy) return;
@@ -78,8 +97,14 @@ function SignIn({ ended = false }: { ended?: boolean }) {
         localStorage.setItem(nameKey, name.trim());
       } catch {}
       setKey("");
-      focusNextHeading();
-      startSession(session);
+      if (ended) {
+        startSession(session);
+        // The kept page comes back as it was: the keyboard's focus goes to it, not to the page's body.
+        requestAnimationFrame(() => document.getElementById("main")?.focus());
+      } else {
+        focusNextHeading();
+        startSession(session);
+      }
     } catch (error) {
       setProblem(error instanceof ApiProblem ? error.message : "Signing in failed. Try again.");
       field.current?.focus();
@@ -204,7 +229,7 @@ function App() {
       signedIn.value = false;
       return;
     }
-    setCheckFailed(null);
+    // A failed check's message and button stay while it is asked again (the button keeps the focus).
     api<Session>("GET", "/v1/admin/session").then(
       (session) => startSession(session),
       (problem: unknown) => {

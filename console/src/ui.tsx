@@ -3,7 +3,7 @@
 import { nice, ticks } from "d3-array";
 import type { ComponentChildren, RefObject } from "preact";
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
-import { ApiProblem, api } from "./api.ts";
+import { ApiProblem, api, sessionEnded, signedIn } from "./api.ts";
 import { labelRoom } from "./time-ticks.ts";
 
 export interface Loaded<T> {
@@ -124,9 +124,14 @@ export function Loading({ what }: { what: string }) {
 }
 
 export function ProblemNote({ problem }: { problem: ApiProblem }) {
+  // A 401 still shown once signed in again: what met it was refused then, and was not carried out.
+  const message =
+    problem.status === 401 && signedIn.value
+      ? "This was sent after the session had ended, so it was not carried out: do it again."
+      : problem.message;
   return (
     <div class="problem" role="alert">
-      <p>{problem.message}</p>
+      <p>{message}</p>
       {problem.issues.length > 0 && (
         <ul>
           {problem.issues.map((issue) => (
@@ -159,6 +164,8 @@ export function PageHeader({ title, children }: { title: ComponentChildren; chil
   }, []);
   // The browser's tab and history name the page by its heading (read once it is drawn: it may be markup).
   useEffect(() => {
+    // Not while the page is kept behind the sign-in form: the tab says the session ended.
+    if (sessionEnded.value) return;
     const text = heading.current?.textContent?.trim();
     document.title = text ? `${text} · Patron console` : "Patron console";
   });

@@ -765,14 +765,19 @@ describe("console steering pages", () => {
     await app.context.clearCookies();
     await app.page.getByRole("button", { name: "Create rule" }).click();
     await app.page.getByRole("heading", { name: "Your session ended" }).waitFor();
-    // Nothing of the page shows to whoever comes to the screen.
+    // Nothing of the page shows to whoever comes to the screen, its name in the tab included.
     expect(await app.page.getByRole("navigation", { name: "Console" }).count()).toBe(0);
     expect(await app.page.getByLabel("Strength").isVisible()).toBe(false);
+    expect(await app.page.title()).toBe("Session ended · Patron console");
     await app.page.getByLabel("Admin key").fill(testSecrets.PATRON_ADMIN_KEY);
     await app.page.getByRole("button", { name: "Sign in" }).click();
     await app.page.getByRole("navigation", { name: "Console" }).waitFor();
     expect(await app.page.getByLabel("Name", { exact: true }).inputValue()).toBe(name);
     expect(await app.page.getByLabel("Strength").inputValue()).toBe("3");
+    expect(await app.page.title()).toBe("New rule · Patron console");
+    // The keyboard's focus is on the page brought back, and the refusal it met is said as what it was.
+    await expect.poll(() => app.page.evaluate(() => document.activeElement?.id)).toBe("main");
+    await app.page.getByText("This was sent after the session had ended, so it was not carried out").waitFor();
     await app.page.getByRole("button", { name: "Create rule" }).click();
     await app.page.waitForURL(/\/console\/rules\/r_/);
     const id = app.page.url().split("/").pop() ?? "";
