@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { hyp2f1 } from "../../../worker/core/math/hyp2f1.ts";
 import {
   type BgNbdParameters,
   bgnbdLogLikelihood,
@@ -62,6 +63,25 @@ describe("BG/NBD numerical safety", () => {
     expect(expected).toBeGreaterThan(100);
     expect(expected).toBeLessThan(1000);
     expect(Number.isFinite(bgnbdLogLikelihood(published, [heavy, heavyStillBuying]))).toBe(true);
+  });
+
+  it("stays finite for a large a, where (1 − z)^(a−1) underflows while its 2F1 overflows", () => {
+    // Dropout alike for everyone (a = b large), a new customer and two years ahead: the Euler-transformed
+    // closed form multiplies 0 by ∞ unless taken in logs.
+    const alike = { r: 1.8, alpha: 7.8, a: 300, b: 300 };
+    const t = 104;
+    // The untransformed eq. 9, whose series here neither overflows nor underflows: the reference.
+    const z = t / (alike.alpha + t);
+    const reference =
+      ((alike.a + alike.b - 1) / (alike.a - 1)) *
+      (1 - (alike.alpha / (alike.alpha + t)) ** alike.r * hyp2f1(alike.r, alike.b, alike.a + alike.b - 1, z));
+    const unconditional = expectedPurchasesUnconditional(alike, t);
+    expect(Number.isFinite(unconditional)).toBe(true);
+    expect(Math.abs(unconditional - reference) / reference).toBeLessThan(1e-9);
+    // A new customer (x = 0, T = 0) conditionally is the same customer as eq. 9's.
+    expect(expectedPurchasesConditional(alike, { x: 0, tx: 0, T: 0 }, t)).toBeCloseTo(unconditional, 9);
+    for (const a of [270, 1000, 5000])
+      expect(Number.isFinite(expectedPurchasesConditional({ ...alike, a, b: a }, { x: 0, tx: 0, T: 0 }, t))).toBe(true);
   });
 
   it("handles a = 1, where the closed form is 0/0", () => {

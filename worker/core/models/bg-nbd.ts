@@ -20,7 +20,7 @@
 // buyers can be gone (P(alive) < 1 at x = 0), and the likelihood gains a dropout term at x = 0. Same
 // four parameters; which variant fits a base better is for the caller to decide (the likelihood).
 import { gammaln, logBeta } from "../math/gammaln.ts";
-import { hyp2f1 } from "../math/hyp2f1.ts";
+import { logHyp2f1 } from "../math/hyp2f1.ts";
 import { minimizeNelderMead, type NelderMeadOptions } from "../math/nelder-mead.ts";
 import type { CustomerSummary } from "./summary.ts";
 
@@ -303,7 +303,10 @@ function closedFormWhileAlive(parameters: BgNbdParameters, a: number, x: number,
   const { r, alpha, b } = parameters;
   const z = t / (alpha + T + t);
   const c = a + b + x - 1;
-  const transformed = Math.exp((a - 1) * Math.log1p(-z)) * hyp2f1(a + b - 1 - r, a - 1, c, z);
+  // (1 − z)^(a−1) · 2F1(…) taken in logs: for a large a the power underflows while the series
+  // overflows (0 · ∞), though their product is an ordinary number.
+  const series = logHyp2f1(a + b - 1 - r, a - 1, c, z);
+  const transformed = series.sign * Math.exp((a - 1) * Math.log1p(-z) + series.log);
   return (c / (a - 1)) * (1 - transformed);
 }
 
