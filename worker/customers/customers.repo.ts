@@ -4,7 +4,7 @@ import { sql } from "drizzle-orm";
 import { jsonEach } from "../../db/batch.ts";
 import { roundTo } from "../core/math/round.ts";
 import { type CustomerProfile, scoreCustomer } from "../core/profile/customer-profile.ts";
-import type { PopulationModels } from "../core/profile/population-models.ts";
+import { type PopulationModels, placeholderModels } from "../core/profile/population-models.ts";
 import type { Db } from "../env.ts";
 import { identitiesOf } from "../identity/identity.repo.ts";
 import { type CurrentModels, currentModels } from "../models/models.repo.ts";
@@ -151,11 +151,12 @@ export async function loadCustomer(
 }
 
 /** The model figures as the API shows them: rounded, dates as ISO strings, units in the field names. */
-function profileView(profile: CustomerProfile, models: Pick<PopulationModels, "fittedAt" | "source">) {
+function profileView(profile: CustomerProfile, models: Pick<PopulationModels, "fittedAt" | "source" | "fallbacks">) {
   return {
     modelsFittedAt: models.fittedAt,
-    // "default": the last run had too little history to fit, and these figures come from placeholders.
-    modelsSource: models.source,
+    // "default": the last run had too little history to fit, or its purchase model's fit failed and its
+    // default parameters stand in: these figures come from placeholders.
+    modelsSource: placeholderModels(models) ? ("default" as const) : ("fitted" as const),
     clv12: roundTo(profile.clv12, 2),
     clv24: roundTo(profile.clv24, 2),
     probabilityAlive: roundTo(profile.probabilityAlive, 4),

@@ -210,7 +210,10 @@ const convergedText = (converged: boolean | null) => (converged === null ? "–"
 function Fits({ models }: { models: Models }) {
   const { customer, population } = models;
   const model = dropoutModel(customer);
-  const placeholder = customer.source === "default";
+  // As the API's placeholderModels: too little history, or a purchase model fit that fell back.
+  const placeholder =
+    customer.source === "default" ||
+    customer.fallbacks.some((fallback) => fallback.model === "bgnbd" && fallback.estimate === "default_parameters");
   return (
     <>
       {placeholder && (

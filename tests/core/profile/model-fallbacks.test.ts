@@ -12,6 +12,7 @@ import { type ProfileSummary, scoreCustomer } from "../../../worker/core/profile
 import {
   fitPopulationModels,
   type PopulationModels,
+  placeholderModels,
   type SummaryRow,
   spendOf,
   summaryRowFromOrders,
@@ -241,5 +242,17 @@ describe("histories the models cannot read", () => {
       ok: false,
       reason: "model_error",
     });
+  });
+});
+
+describe("placeholderModels", () => {
+  it("says the purchase model in force is placeholders when there was too little history or its fit fell back", () => {
+    expect(placeholderModels({ source: "fitted", fallbacks: [] })).toBe(false);
+    expect(placeholderModels({ source: "default", fallbacks: [] })).toBe(true);
+    const bgnbd = { model: "bgnbd", reason: "fit_error", estimate: "default_parameters" } as const;
+    expect(placeholderModels({ source: "fitted", fallbacks: [bgnbd] })).toBe(true);
+    // Gamma-Gamma's method of moments is still an estimate from the data: the purchase model is fitted.
+    const moments = { model: "gammaGamma", reason: "non_finite", estimate: "method_of_moments" } as const;
+    expect(placeholderModels({ source: "fitted", fallbacks: [moments] })).toBe(false);
   });
 });

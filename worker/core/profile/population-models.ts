@@ -474,3 +474,17 @@ export function fitPopulationModels(
 }
 
 type CustomerSummaryWithRegularity = ReturnType<typeof rhythmSummaryOf>;
+
+/**
+ * Whether the purchase and dropout model in force is placeholders, not a fit of this data: too little
+ * history to fit (`source` "default"), or a fit that failed and fell back to default parameters. Every
+ * customer's CLV, stage and P(alive) then comes from them.
+ */
+export function placeholderModels(models: Pick<PopulationModels, "source" | "fallbacks">): boolean {
+  return (
+    models.source === "default" ||
+    (models.fallbacks ?? []).some(
+      (fallback) => fallback.model === "bgnbd" && fallback.estimate === "default_parameters",
+    )
+  );
+}
