@@ -95,6 +95,11 @@ export function settingsPreflight(config: Omit<DeployConfig, "secretNames">): Pr
       'PATRON_DEMO is "on" in wrangler.toml: the demo storefront hands out shopper tokens and must not run in a deployment.',
     );
 
+  if (config.vars.RATE_LIMITS?.trim().toLowerCase() === "off")
+    problems.push(
+      'RATE_LIMITS is "off" in wrangler.toml: every rate limit (failed keys, shelves, events) is switched off, for local benchmarks only. Remove it.',
+    );
+
   if (config.vars.AUDIENCE_WEBHOOKS_ALLOW_LOCAL === "on")
     problems.push(
       'AUDIENCE_WEBHOOKS_ALLOW_LOCAL is "on" in wrangler.toml: it lets audience and transitions webhooks use plain http to localhost, for development only.',

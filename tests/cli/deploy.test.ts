@@ -145,6 +145,7 @@ describe("deploy pre-flight", () => {
     ["a currency in lower case", { vars: { ...ready.vars, RETAILER_CURRENCY: "usd" } }, "RETAILER_CURRENCY"],
     ["a shard count that is not a number", { vars: { ...ready.vars, SHARD_COUNT: "four" } }, "SHARD_COUNT"],
     ["the demo switched on", { vars: { ...ready.vars, PATRON_DEMO: "on" } }, "PATRON_DEMO"],
+    ["rate limits switched off", { vars: { ...ready.vars, RATE_LIMITS: "off" } }, "RATE_LIMITS"],
     [
       "local audience webhooks switched on",
       { vars: { ...ready.vars, AUDIENCE_WEBHOOKS_ALLOW_LOCAL: "on" } },
