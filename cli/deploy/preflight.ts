@@ -95,7 +95,11 @@ export function settingsPreflight(config: Omit<DeployConfig, "secretNames">): Pr
       'PATRON_DEMO is "on" in wrangler.toml: the demo storefront hands out shopper tokens and must not run in a deployment.',
     );
 
-  if (config.vars.RATE_LIMITS?.trim().toLowerCase() === "off")
+  if (
+    String(config.vars.RATE_LIMITS ?? "")
+      .trim()
+      .toLowerCase() === "off"
+  )
     problems.push(
       'RATE_LIMITS is "off" in wrangler.toml: every rate limit (failed keys, shelves, events) is switched off, for local benchmarks only. Remove it.',
     );
