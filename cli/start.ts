@@ -2,6 +2,7 @@
 // once (a second start reuses the database), then what to open and the local keys. `npm start --
 // --no-demo` starts without the demo (for loading one's own data), `--state <dir>` on another local
 // store, `--no-build` with the assets as last built.
+
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
@@ -11,6 +12,7 @@ import { generateProducts } from "../db/seed/generate.ts";
 import type { ShardsStatusView } from "./commands/shards.ts";
 import { parseDevVars } from "./dev-vars.ts";
 import { describeRetry, IngestClient, IngestFailed } from "./import/client.ts";
+import { settingsMissing, shardsLeftBehind } from "./start-checks.ts";
 
 const root = path.resolve(import.meta.dirname, "..");
 const bin = (name: string) => path.join(root, "node_modules/.bin", name);
@@ -29,6 +31,9 @@ const usage = `Usage: npm start -- [--no-demo] [--state <dir>] [--no-build]
  * its own, and no demo catalog): the demo is never seeded there while it is.
  */
 const ownDataMarker = "patron-own-data";
+
+/** In a store's folder once npm start has seeded the whole demo there (a seeding stopped part-way leaves none). */
+const demoSeededMarker = "patron-demo-seeded";
 
 /** The command line's options; a mistake in it stops the start, with the usage. */
 function startOptions(args: readonly string[]): { demo: boolean; stateDir: string; build: boolean } {
@@ -122,6 +127,15 @@ async function main() {
   const persistDir = path.resolve(root, options.stateDir);
   await ensurePortFree();
   const localSettings = localVars();
+  const missing = settingsMissing(
+    localSettings,
+    parseDevVars(readFileSync(path.join(root, ".dev.vars.example"), "utf8")),
+  );
+  if (missing.length > 0)
+    step(
+      `.dev.vars lacks ${missing.join(", ")}, which .dev.vars.example sets (a .dev.vars made before they were added): ` +
+        `this run goes without ${missing.length === 1 ? "it" : "them"}. Copy the lines from .dev.vars.example to take them up.`,
+    );
   if (options.build) {
     step("Building the widget, demo storefront and console…");
     execFileSync(process.execPath, ["--import", "tsx", "widget/build.ts"], { cwd: root, stdio: "inherit" });
@@ -140,7 +154,10 @@ async function main() {
   // A store kept for someone's own data never gets the demo: one marked so (its first start was
   // --no-demo, or it held data of its own), or one holding products or imports and no demo catalog.
   const ownData = path.join(persistDir, ownDataMarker);
+  const demoSeeded = path.join(persistDir, demoSeededMarker);
   const held = localStoreHolds(persistDir);
+  const settingsProblem = shardsLeftBehind(held.shardsHoldingAll, localSettings.SHARD_COUNT, options.stateDir);
+  if (settingsProblem) throw new Error(settingsProblem);
   if (options.demo && existsSync(ownData)) {
     options.demo = false;
     step(
@@ -157,7 +174,12 @@ async function main() {
   if (!options.demo && held.demoProducts === 0)
     writeFileSync(ownData, "Kept for your own data by npm start: the demo is never seeded into this store.\n");
   // Without the demo, /demo is off for this run too: its storefront would show a catalog that is not there.
-  const vars: Record<string, string> = { ...localSettings, ...(options.demo ? {} : { PATRON_DEMO: "off" }) };
+  // With it, /demo is on unless .dev.vars switches it off: a .dev.vars without the line is an old one.
+  const vars: Record<string, string> = {
+    ...localSettings,
+    PATRON_DEMO: options.demo ? (localSettings.PATRON_DEMO ?? "on") : "off",
+  };
+  const demoServed = vars.PATRON_DEMO === "on";
 
   step(`Starting the worker on ${url}…`);
   // Wrangler's dev server without its inspector, which now and then crashed workerd during the model fit
@@ -213,16 +235,23 @@ async function main() {
         `Your data is kept here (${plural(held.products, "product")}, ${plural(held.imports, "import")}): nothing to load again.`,
       );
     else step("No demo data: load your own (npx patron import …, docs/import.md), then run the nightly job.");
-  } else if (stored) {
+  } else if (stored && existsSync(demoSeeded)) {
     step("Demo data already stored locally: reusing it.");
   } else {
-    step("Seeding the demo retailer (catalog, customers, web and store orders)…");
+    // A seeding stopped part-way (Ctrl-C) left the demo's first shoppers and no mark: seeded again,
+    // which stores only what is missing (orders already stored come back as duplicates).
+    step(
+      stored
+        ? "Demo data found without the mark of a finished seeding (one stopped part-way, or made by an earlier version): seeding it again, which stores only what is missing…"
+        : "Seeding the demo retailer (catalog, customers, web and store orders)…",
+    );
     const counts = await seedDemo({
       url,
       apiKey,
       onProgress: (message: string) => process.stdout.write(`\r  ${message}   `),
     });
     process.stdout.write("\n");
+    writeFileSync(demoSeeded, "The demo retailer was seeded here in full by npm start.\n");
     step(
       `Seeded ${counts.products} products and ${counts.orders} web and store orders of ${counts.customers} generated shoppers ` +
         `in ${Math.round(counts.elapsedMs / 1000)} s. A shopper whose web and store identifiers never meet stays two customers until they do.`,
@@ -239,7 +268,7 @@ async function main() {
       ? `
   Patron is running on ${store}${where}.
 
-    Demo storefront   ${url}/demo
+    Demo storefront   ${demoServed ? `${url}/demo` : `off (PATRON_DEMO=${vars.PATRON_DEMO} in .dev.vars)`}
     Console           ${url}/console   (sign in with the admin key)
     Health            ${url}/health
     API key           ${apiKey}        (POST /v1/orders, /v1/identify, /v1/products)
@@ -278,7 +307,12 @@ async function main() {
  * What the local main database holds that tells a store of one's own from the demo's: imports
  * (patron import orders through the queue), products, and products of the demo catalog.
  */
-function localStoreHolds(persistDir: string): { imports: number; products: number; demoProducts: number } {
+function localStoreHolds(persistDir: string): {
+  imports: number;
+  products: number;
+  demoProducts: number;
+  shardsHoldingAll: number | null;
+} {
   const demoIds = generateProducts()
     .slice(0, 20)
     .map((product) => `'${product.id.replaceAll("'", "''")}'`)
@@ -294,14 +328,31 @@ function localStoreHolds(persistDir: string): { imports: number; products: numbe
       persistDir,
       "--json",
       "--command",
-      `SELECT (SELECT count(*) FROM imports) AS imports, (SELECT count(*) FROM products) AS products, (SELECT count(*) FROM products WHERE id IN (${demoIds})) AS demoProducts`,
+      `SELECT (SELECT count(*) FROM imports) AS imports, (SELECT count(*) FROM products) AS products, (SELECT count(*) FROM products WHERE id IN (${demoIds})) AS demoProducts, ` +
+        "EXISTS (SELECT 1 FROM customer_summaries) AS d1Customers, " +
+        "(SELECT shards FROM shard_migration WHERE finished_at IS NOT NULL ORDER BY finished_at DESC LIMIT 1) AS onShards",
     ],
     { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] },
   ).toString();
-  const [answer] = JSON.parse(output) as { results: { imports: number; products: number; demoProducts: number }[] }[];
+  const [answer] = JSON.parse(output) as {
+    results: {
+      imports: number;
+      products: number;
+      demoProducts: number;
+      d1Customers: number;
+      onShards: number | null;
+    }[];
+  }[];
   const row = answer?.results[0];
   if (!row) throw new Error(`could not read the local store in ${persistDir}: ${output.slice(0, 200)}`);
-  return { imports: Number(row.imports), products: Number(row.products), demoProducts: Number(row.demoProducts) };
+  return {
+    imports: Number(row.imports),
+    products: Number(row.products),
+    demoProducts: Number(row.demoProducts),
+    // The shard count the store's customers were last placed in (it started on shards, or a migration
+    // into them finished) while D1 holds none of its own: null when D1 is where they are.
+    shardsHoldingAll: row.onShards !== null && !row.d1Customers ? Number(row.onShards) : null,
+  };
 }
 
 async function fitModels(adminKey: string) {

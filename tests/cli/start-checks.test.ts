@@ -1,0 +1,23 @@
+// npm start's check of a local store against .dev.vars: a store whose customers are all in customer
+// shards is not served from D1 alone, where they would not be found.
+import { expect, it } from "vitest";
+import { settingsMissing, shardsLeftBehind } from "../../cli/start-checks.ts";
+
+it("refuses to serve from D1 a store whose customers are all in shards, and says which count to set", () => {
+  const unset = shardsLeftBehind(4, undefined, ".wrangler/state");
+  expect(unset).toContain("keeps its customers in 4 customer shards, but .dev.vars sets no SHARD_COUNT");
+  expect(unset).toContain("Set SHARD_COUNT=4 in .dev.vars");
+  expect(shardsLeftBehind(4, "0", ".wrangler/state")).toContain(".dev.vars sets SHARD_COUNT=0:");
+  // On shards (any count: the shards themselves refuse another count than theirs), or a store whose
+  // customers are in D1 (one that never used shards, or went back to D1 keeping D1's customers): served.
+  expect(shardsLeftBehind(4, "4", ".wrangler/state")).toBeNull();
+  expect(shardsLeftBehind(4, "8", ".wrangler/state")).toBeNull();
+  expect(shardsLeftBehind(null, "0", ".wrangler/state")).toBeNull();
+  expect(shardsLeftBehind(null, undefined, ".wrangler/state")).toBeNull();
+});
+
+it("names the settings .dev.vars.example sets that an older .dev.vars lacks", () => {
+  const example = { PATRON_API_KEY: "k", PATRON_DEMO: "on", SHARD_COUNT: "4" };
+  expect(settingsMissing({ PATRON_API_KEY: "mine", PATRON_DEMO: "off" }, example)).toEqual(["SHARD_COUNT"]);
+  expect(settingsMissing({ ...example, EXTRA: "1" }, example)).toEqual([]);
+});
