@@ -82,6 +82,21 @@ describe("offer guidance", () => {
   ] as const)("%s with P(alive) %d → %s", (sensitivity, alive, guidance) => {
     expect(offerGuidanceOf(sensitivity, alive)).toBe(guidance);
   });
+
+  it("gives a full-price one-time buyer who has lapsed a modest incentive, whatever their P(alive) of 1", () => {
+    const options = { activeMinProbabilityAlive: 0.5 };
+    expect(offerGuidanceOf("full_price", 1, options, "lapsed")).toBe("modest");
+    expect(offerGuidanceOf("full_price", 1, options, "fading")).toBe("modest");
+    expect(offerGuidanceOf("full_price", 1, options, "new")).toBe("no_incentive");
+    expect(offerGuidanceOf("full_price", 0.9, options, "active")).toBe("no_incentive");
+  });
+});
+
+describe("discount sensitivity in a shop that never discounts", () => {
+  it("calls everyone full price, not mixed, when no unit was ever sold below list price", () => {
+    expect(discountSensitivityOf({ units: 40, discountedUnits: 0 }, 0).sensitivity).toBe("full_price");
+    expect(discountSensitivityOf({ units: 1, discountedUnits: 0 }, 0).sensitivity).toBe("full_price");
+  });
 });
 
 describe("channel mix", () => {

@@ -6,7 +6,7 @@
 // prices handed in; it does not read orders, and it does not decide which items to show.
 import { percentileRankSorted, quantileSorted } from "../math/quantile.ts";
 import { own } from "../records.ts";
-import type { Channel, DiscountSensitivity } from "../vocabulary.ts";
+import type { Channel, DiscountSensitivity, LifecycleStage } from "../vocabulary.ts";
 
 // ---- Price band ---------------------------------------------------------------------------------
 
@@ -134,8 +134,11 @@ export function discountSensitivityOf(
   const fullPriceBelow = options.fullPriceBelowRatio * populationShare;
   // When most units are discounted anyway, 1.5 × share can exceed 1; go halfway to 1 instead.
   const dealSeekerAbove = Math.min(options.dealSeekerAboveRatio * populationShare, (1 + populationShare) / 2);
+  // A shop that never discounts (or whose feed sends no list prices) gives a population share of 0:
+  // its customers bought at full price, which is all there is to say of them.
+  const neverDiscounted = populationShare === 0 && counts.discountedUnits === 0;
   const sensitivity: DiscountSensitivity =
-    share < fullPriceBelow ? "full_price" : share > dealSeekerAbove ? "deal_seeker" : "mixed";
+    share < fullPriceBelow || neverDiscounted ? "full_price" : share > dealSeekerAbove ? "deal_seeker" : "mixed";
   return { sensitivity, share, populationShare };
 }
 
@@ -159,15 +162,20 @@ export const defaultOfferGuidanceOptions: OfferGuidanceOptions = { activeMinProb
 
 /**
  * A full-price shopper who is still active buys anyway: no incentive. One who is slipping gets a
- * modest one; so does a mixed shopper. Deal seekers respond to deals, so lead with them.
+ * modest one; so does a mixed shopper. Deal seekers respond to deals, so lead with them. Still active:
+ * P(alive) at least the threshold and, when the stage is given, not fading or lapsed (a one-time
+ * buyer's P(alive) is 1 under the BG/NBD however long ago they bought: their stage says they slipped).
  */
 export function offerGuidanceOf(
   sensitivity: DiscountSensitivity,
   probabilityAlive: number,
   options: OfferGuidanceOptions = defaultOfferGuidanceOptions,
+  stage?: LifecycleStage,
 ): OfferGuidance {
   if (sensitivity === "deal_seeker") return "deal_driven";
-  if (sensitivity === "full_price" && probabilityAlive >= options.activeMinProbabilityAlive) return "no_incentive";
+  const slipping = stage === "fading" || stage === "lapsed";
+  if (sensitivity === "full_price" && probabilityAlive >= options.activeMinProbabilityAlive && !slipping)
+    return "no_incentive";
   return "modest";
 }
 

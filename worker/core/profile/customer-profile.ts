@@ -17,6 +17,7 @@ import {
   type ChannelMix,
   channelMixOf,
   type DiscountProfile,
+  defaultOfferGuidanceOptions,
   discountSensitivityOf,
   type OfferGuidance,
   offerGuidanceOf,
@@ -134,7 +135,12 @@ export function customerProfile(input: ProfileInput, options: ModelOptions = def
     lifecycle,
     valueTier: valueTier(value12.clv, models.valueTiers),
     discount,
-    offerGuidance: offerGuidanceOf(discount.sensitivity, rhythm.probabilityAlive),
+    offerGuidance: offerGuidanceOf(
+      discount.sensitivity,
+      rhythm.probabilityAlive,
+      defaultOfferGuidanceOptions,
+      lifecycle.stage,
+    ),
     channelMix: channelMixOf({
       web: summary.webOrders,
       store: summary.storeOrders,
