@@ -33,12 +33,16 @@ export function assignCustomers(input: AssignmentInput): Assignment {
     for (const [customer, keys] of counts) candidates.push({ component: index, customer, keys });
   });
   // Strongest claims first: the customer with most orders keeps its id (smaller merges into larger),
-  // then the one holding most of the component's identifiers; ids break ties so the result is stable.
+  // then the one holding most of the component's identifiers; ids break ties so the result is stable,
+  // compared from their last character: the nightly job samples customers by their ids' order from the
+  // first (fitSampleQuery), and survivors chosen by that same order would gather at the low end of it
+  // (the smaller of two random ids), over-representing merged customers in every fit.
   candidates.sort(
     (x, y) =>
       (customerWeight.get(y.customer) ?? 0) - (customerWeight.get(x.customer) ?? 0) ||
       y.keys - x.keys ||
-      (x.customer < y.customer ? -1 : x.customer > y.customer ? 1 : x.component - y.component),
+      compareFromEnd(x.customer, y.customer) ||
+      x.component - y.component,
   );
 
   const customerOfComponent: (string | undefined)[] = components.map(() => undefined);
@@ -71,4 +75,13 @@ export function assignCustomers(input: AssignmentInput): Assignment {
     merges.push({ from, into: result[component] as string });
   }
   return { customerOfComponent: result, merges, created };
+}
+
+/** Two ids compared character by character from their last: a tie-break that is stable and blind to their order. */
+function compareFromEnd(x: string, y: string): number {
+  for (let i = 1; i <= Math.max(x.length, y.length); i++) {
+    const [a, b] = [x.charCodeAt(x.length - i), y.charCodeAt(y.length - i)];
+    if (a !== b) return (Number.isNaN(a) ? -1 : a) - (Number.isNaN(b) ? -1 : b);
+  }
+  return 0;
 }
