@@ -45,6 +45,8 @@ describe("BG/NBD on CDNOW (golden values from the paper)", () => {
 
   it("gives E[Y(39) | x=2, tx=30.43, T=38.86] = 1.226 and P(X(39)=0) = 0.5737864 at the published parameters", () => {
     expect(expectedPurchasesConditional(published, { x: 2, tx: 30.43, T: 38.86 }, 39)).toBeCloseTo(1.226, 3);
+    // Eq. 8 at n = 0 is (α/(α+t))^r (the Beta terms cancel): 0.5737864 is that closed form, computed
+    // independently, not a figure from the paper.
     expect(probabilityOfPurchases(published, 39, 0)).toBeCloseTo(0.5737864, 7);
   });
 });

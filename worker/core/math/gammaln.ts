@@ -1,5 +1,5 @@
 // Log-gamma and log-beta for positive arguments: the building blocks of every likelihood in
-// models/. Lanczos approximation (g = 7, n = 9; Press et al., Numerical Recipes 3rd ed. §6.1),
+// models/. Lanczos approximation (g = 7, n = 9, Godfrey's coefficients),
 // with the reflection formula below 1/2. Not defined for zero or negative arguments.
 // Everything stays in log space because Γ(r + x) overflows a double once r + x passes ~171, and
 // the models routinely take ratios such as Γ(r + x) / Γ(r) for customers with hundreds of orders.
