@@ -79,6 +79,10 @@ describe("BG/NBD with regularity", () => {
     const clockwork = Array.from({ length: 200 }, (_, i) => ({ x: 10, tx: 10, T: 10 + (i % 3) * 0.1 }));
     const fit = fitBgNbd(clockwork, { optimizer: {}, logParameterBound: 6 });
     for (const value of [fit.r, fit.alpha, fit.a, fit.b]) expect(Number.isFinite(value)).toBe(true);
+    // Kept finite by the wall, not at a maximum: said not to have converged. The ordinary fit has.
+    expect([fit.r, fit.alpha, fit.a, fit.b].some((value) => Math.abs(Math.log(value)) > 6)).toBe(true);
+    expect(fit.converged).toBe(false);
+    expect(bounded.converged).toBe(true);
   });
 
   it("judges a silence of two intervals more severely for a regular buyer than a memoryless one", () => {

@@ -190,7 +190,8 @@ export function ratePosterior(parameters: BgNbdParameters, customer: CustomerSum
 
 /**
  * Maximum-likelihood fit, searched over log(r, alpha, a, b) so the optimiser needs no constraints.
- * `converged` is false when the optimiser stopped at its iteration limit; callers report it.
+ * `converged` is false when the optimiser stopped at its iteration limit, or past the soft bound on a
+ * parameter (the likelihood had no maximum inside it); callers report it.
  */
 export function fitBgNbd(
   customers: readonly CustomerSummary[],
@@ -218,11 +219,14 @@ export function fitBgNbd(
     options.optimizer,
   );
   const parameters = fromLog(result.point);
+  // Stopped past the soft bound, the optimiser found no maximum: the likelihood still rose into the
+  // wall (a base with no dropout to speak of, say). Reported as not converged, not as a fit.
+  const atBound = bound !== undefined && result.point.some((value) => Math.abs(value) > bound);
   return {
     ...parameters,
     logLikelihood: bgnbdLogLikelihood(parameters, prepared),
     iterations: result.iterations,
-    converged: result.converged,
+    converged: result.converged && !atBound,
   };
 }
 
