@@ -238,9 +238,11 @@ describe("console", () => {
     // The button pressed keeps the keyboard's focus through the lookup (a disabled one would drop it).
     await expect.poll(() => app.page.evaluate(() => document.activeElement?.textContent)).toBe("Look up");
     await screenshot("customers");
-    // The customer id shown on their page and in the list opens them, as the field's hint says.
+    // The customer id shown on their page and in the list opens them under Customer id, as the field's hint says.
     expect(await app.page.getByLabel("Value").getAttribute("aria-describedby")).toBe("lookup-value-hint");
-    expect(await app.page.locator("#lookup-value-hint").textContent()).toContain("A customer id (c_…");
+    expect(await app.page.locator("#lookup-value-hint").textContent()).toContain(
+      "To open a customer by their id (c_…, as on a customer's page and in the list below), choose Customer id as the identifier.",
+    );
     await app.page.getByLabel("Identifier").selectOption({ label: "Customer id (c_…)" });
     // An id nobody has is said not found, and asks nothing more (holders are listed for identifiers, not ids).
     const asked: string[] = [];
