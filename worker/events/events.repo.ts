@@ -24,6 +24,12 @@ export interface EventRow {
 /** An erased customer's entry in the events database's `erased_keys`. */
 export const erasedCustomerKey = (customerId: string) => `customer:${customerId}`;
 
+/**
+ * Whether the customer of a `json_each` row `row` (an event with `customerId`) is listed as erased:
+ * erasedCustomerKey in SQL, for the statements that insert events.
+ */
+export const erasedCustomerRow = sql`EXISTS (SELECT 1 FROM erased_keys WHERE key = ${erasedCustomerKey("")} || (row.value ->> 'customerId'))`;
+
 /** A request's events as stored: those new, and how many were of a customer an erasure had taken out. */
 export interface InsertedEvents {
   inserted: EventRow[];
@@ -37,17 +43,16 @@ export interface InsertedEvents {
  */
 export async function insertEvents(eventsDb: EventsDb, rows: EventRow[]): Promise<InsertedEvents> {
   if (rows.length === 0) return { inserted: [], erased: 0 };
-  const listed = sql`EXISTS (SELECT 1 FROM erased_keys WHERE key = 'customer:' || (row.value ->> 'customerId'))`;
   const [stored = [], [counted] = []] = await batchRows(eventsDb, [
     sql`
       INSERT INTO events (type, recommendation_id, arm, customer_id, product_id, category_id, placement, position, at, dedupe_key)
       SELECT value ->> 'type', value ->> 'recommendationId', value ->> 'arm', value ->> 'customerId',
         value ->> 'productId', value ->> 'categoryId', value ->> 'placement', value ->> 'position', value ->> 'at',
         value ->> 'dedupeKey'
-      FROM ${jsonEach(rows)} AS row WHERE NOT ${listed}
+      FROM ${jsonEach(rows)} AS row WHERE NOT ${erasedCustomerRow}
       ON CONFLICT (dedupe_key) DO NOTHING
       RETURNING dedupe_key AS dedupeKey`,
-    sql`SELECT count(*) AS erased FROM ${jsonEach(rows)} AS row WHERE ${listed}`,
+    sql`SELECT count(*) AS erased FROM ${jsonEach(rows)} AS row WHERE ${erasedCustomerRow}`,
   ]);
   const inserted = new Set(stored.map((row) => String(row.dedupeKey)));
   // A key repeated within the batch was inserted once: keep its first row only.

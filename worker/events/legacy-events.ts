@@ -10,7 +10,7 @@ import { sql } from "drizzle-orm";
 import { batchRows, jsonEach, runBatch } from "../../db/batch.ts";
 import type { Db, EventsDb } from "../env.ts";
 import { browseWindowStart } from "../recommendations/recommendations.repo.ts";
-import type { EventRow } from "./events.repo.ts";
+import { type EventRow, erasedCustomerRow } from "./events.repo.ts";
 
 /** Rows per page: one read, one insert and one batch each. */
 export const legacyPageSize = 1_000;
@@ -46,7 +46,7 @@ export async function moveLegacyEventsPage(
       SELECT value ->> 'type', value ->> 'recommendationId', value ->> 'arm', value ->> 'customerId', value ->> 'productId',
         value ->> 'categoryId', value ->> 'placement', value ->> 'position', value ->> 'at', value ->> 'dedupeKey'
       FROM ${jsonEach(kept)} AS row
-      WHERE NOT EXISTS (SELECT 1 FROM erased_keys WHERE key = 'customer:' || (row.value ->> 'customerId'))
+      WHERE NOT ${erasedCustomerRow}
       ON CONFLICT (dedupe_key) DO NOTHING`);
   const ids = sql`(SELECT value FROM ${jsonEach(page.map((row) => row.id))})`;
   const browseSince = browseWindowStart(now);
