@@ -1,8 +1,9 @@
 // `npm run deploy`, the one command: build without the demo storefront (into its own folder, so the
-// local build in dist/public keeps the demo), check wrangler.toml and the Worker's secrets, apply the
-// remote D1 migrations, create the queues the Worker uses when missing, deploy the Worker with that
-// build. Each step says what it runs; the first failure stops everything after it with a message
-// saying what to do.
+// local build in dist/public keeps the demo), check wrangler.toml and the Worker's secrets, bundle the
+// Worker without uploading it, create the queues the Worker uses when missing, apply the remote D1
+// migrations, deploy the Worker with that build. Everything that can refuse the deployment runs before
+// the migrations, so a refusal leaves the running Worker on the schema it was written for. Each step
+// says what it runs; the first failure stops everything after it with a message saying what to do.
 import { execFileSync } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -19,6 +20,8 @@ const root = path.resolve(import.meta.dirname, "../..");
 const wrangler = path.join(root, "node_modules/.bin/wrangler");
 /** Where the deploy builds the static files it ships (relative to the repository). */
 export const deployAssets = ".wrangler/deploy/public";
+/** Where the bundling check writes the Worker it would upload. */
+export const deployBundle = ".wrangler/deploy/bundle";
 
 /** Runs a command; `capture` returns its stdout instead of streaming it. Throws on a non-zero exit. */
 export type Runner = (command: string, args: string[], options?: { capture?: boolean }) => string;
@@ -75,12 +78,11 @@ export function deploy(io: DeployIo): void {
       },
       hint: "set the secrets listed, then run `npm run deploy` again. (Run `npx wrangler login` first if wrangler could not list them.)",
     },
-    // Both databases (db/databases.ts): the main one, then the events one.
-    ...databases.map(({ name }) => ({
-      title: `Applying D1 migrations to the remote ${name} database (wrangler d1 migrations apply ${name} --remote)`,
-      action: () => io.run(wrangler, ["d1", "migrations", "apply", name, "--remote"]),
-      hint: "nothing was deployed; the Worker still runs the previous version. Fix the migration error above and run again (migrations already applied are skipped).",
-    })),
+    {
+      title: `Bundling the Worker without uploading it (wrangler deploy --dry-run --outdir ${deployBundle})`,
+      action: () => io.run(wrangler, ["deploy", "--dry-run", "--outdir", deployBundle, "--assets", deployAssets]),
+      hint: "nothing was migrated or deployed; the Worker still runs the previous version. Fix the error above and run again.",
+    },
     // A queue must exist before a Worker that produces to it deploys; creating one is safe to repeat.
     ...(config.queues ?? []).map((queue) => ({
       title: `Making sure the ${queue} queue exists (wrangler queues info ${queue}, created when missing)`,
@@ -92,7 +94,14 @@ export function deploy(io: DeployIo): void {
           io.run(wrangler, ["queues", "create", queue]);
         }
       },
-      hint: "the migrations are applied but the new Worker is not deployed; check `npx wrangler queues list` and run again.",
+      hint: "nothing was migrated or deployed; check `npx wrangler queues list` and run again.",
+    })),
+    // Both databases (db/databases.ts): the main one, then the events one. Last before the deploy: the
+    // steps above can refuse the deployment, and a migration cannot be taken back.
+    ...databases.map(({ name }) => ({
+      title: `Applying D1 migrations to the remote ${name} database (wrangler d1 migrations apply ${name} --remote)`,
+      action: () => io.run(wrangler, ["d1", "migrations", "apply", name, "--remote"]),
+      hint: "nothing was deployed; the Worker still runs the previous version. Fix the migration error above and run again (migrations already applied are skipped).",
     })),
     {
       title: `Deploying the Worker (wrangler deploy --assets ${deployAssets})`,

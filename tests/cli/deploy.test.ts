@@ -7,6 +7,7 @@ import {
   DeployStopped,
   deploy,
   deployAssets,
+  deployBundle,
   type Runner,
   readWranglerConfig,
 } from "../../cli/deploy/deploy.ts";
@@ -217,35 +218,45 @@ describe("npm run deploy", () => {
     return { io, calls, lines };
   }
 
-  it("builds without the demo, checks, migrates both remote databases, checks the queue, then deploys", () => {
+  it("builds without the demo, checks, bundles, checks the queue, migrates both remote databases, then deploys", () => {
     const { io, calls, lines } = harness();
     deploy(io);
     expect(calls).toEqual([
       `node --import tsx widget/build.ts --no-demo --out ${deployAssets}`,
       `node --import tsx console/build.ts --out ${deployAssets}`,
       "wrangler secret list --format json",
+      `wrangler deploy --dry-run --outdir ${deployBundle} --assets ${deployAssets}`,
+      "wrangler queues info patron-import",
       "wrangler d1 migrations apply patron --remote",
       "wrangler d1 migrations apply patron-events --remote",
-      "wrangler queues info patron-import",
       `wrangler deploy --assets ${deployAssets}`,
     ]);
-    expect(lines.filter((line) => /^\n\[\d\/7\]/.test(line))).toHaveLength(7);
+    expect(lines.filter((line) => /^\n\[\d\/8\]/.test(line))).toHaveLength(8);
+  });
+
+  it("stops before migrating when the Worker does not bundle", () => {
+    const { io, calls } = harness({ failOn: "--dry-run" });
+    expect(() => deploy(io)).toThrow(/stopped at step 4 .*\n.*nothing was migrated or deployed/);
+    expect(calls.some((call) => call.includes("migrations"))).toBe(false);
   });
 
   it("creates a missing queue before deploying", () => {
     const { io, calls } = harness({ failOn: "queues info" });
     deploy(io);
-    expect(calls.slice(-3)).toEqual([
+    expect(calls.slice(-5)).toEqual([
       "wrangler queues info patron-import",
       "wrangler queues create patron-import",
+      "wrangler d1 migrations apply patron --remote",
+      "wrangler d1 migrations apply patron-events --remote",
       `wrangler deploy --assets ${deployAssets}`,
     ]);
   });
 
   it("stops before deploying when the queue can be neither found nor created", () => {
     const { io, calls } = harness({ failOn: "queues" });
-    expect(() => deploy(io)).toThrow(/stopped at step 6 .*queue/);
+    expect(() => deploy(io)).toThrow(/stopped at step 5 .*queue/);
     expect(calls).not.toContain(`wrangler deploy --assets ${deployAssets}`);
+    expect(calls.some((call) => call.includes("migrations"))).toBe(false);
   });
 
   it("stops before migrating when a secret is missing, and says what to set", () => {
@@ -264,7 +275,7 @@ describe("npm run deploy", () => {
 
   it("stops before deploying when the migrations fail", () => {
     const { io, calls } = harness({ failOn: "migrations apply" });
-    expect(() => deploy(io)).toThrow(/stopped at step 4 .*\n.*nothing was deployed/);
+    expect(() => deploy(io)).toThrow(/stopped at step 6 .*\n.*nothing was deployed/);
     expect(calls).not.toContain(`wrangler deploy --assets ${deployAssets}`);
   });
 
