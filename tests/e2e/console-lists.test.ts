@@ -217,8 +217,12 @@ describe("console lists", () => {
     await expect.poll(() => listedIds().allTextContents()).toEqual(active.customers.map((row) => row.customerId));
     expect(await app.page.getByLabel("Stage", { exact: true }).inputValue()).toBe("active");
     expect(await app.page.getByLabel("Sort", { exact: true }).inputValue()).toBe("probabilityAlive");
-    // The category applies as it is typed (no Enter), and a filter nobody matches says so and what to do.
+    // A category the catalog does not have applies on Enter only (a half-typed name is no filter), and a
+    // filter nobody matches says so and what to do.
     await app.page.getByLabel("Lapsing in category (id)").fill("no-such-category");
+    await app.page.waitForTimeout(1000);
+    expect(new URL(app.page.url()).searchParams.has("lapsedCategory")).toBe(false);
+    await app.page.getByLabel("Lapsing in category (id)").press("Enter");
     await app.page.getByText("No scored customer matches these filters").waitFor();
     await app.page.waitForURL(
       "**/console/customers?stage=active&lapsedCategory=no-such-category&sort=probabilityAlive",
@@ -242,6 +246,7 @@ describe("console lists", () => {
     await expect.poll(() => listedIds().allTextContents()).toEqual(active.customers.map((row) => row.customerId));
     // The Customers link starts again from the whole list, the category typed before forgotten.
     await app.page.getByLabel("Lapsing in category (id)").fill("no-such-category");
+    await app.page.getByLabel("Lapsing in category (id)").press("Enter");
     await app.page.waitForURL(/lapsedCategory=no-such-category/);
     await openFromNav("Customers");
     await expect.poll(() => listedIds().allTextContents()).toEqual(first.customers.map((row) => row.customerId));
@@ -255,6 +260,30 @@ describe("console lists", () => {
     await app.page.getByLabel("Stage", { exact: true }).selectOption("active");
     await app.page.getByText("Page 1", { exact: true }).waitFor();
     await app.page.getByLabel("Stage", { exact: true }).selectOption("");
+    await app.page.getByText("Page 1", { exact: true }).waitFor();
+    await expect.poll(() => listedIds().allTextContents()).toEqual(first.customers.map((row) => row.customerId));
+    // A customer opened from page 2: Back, and the customer page's link back, return to page 2.
+    await app.page.getByRole("button", { name: "Next page" }).click();
+    await app.page.getByText("Page 2", { exact: true }).waitFor();
+    await expect.poll(() => listedIds().allTextContents()).toEqual(second.customers.map((row) => row.customerId));
+    const onSecond = second.customers[0]?.customerId as string;
+    await app.page.getByRole("link", { name: onSecond, exact: true }).click();
+    await app.page.getByRole("heading", { name: `Customer ${onSecond}` }).waitFor();
+    await app.page.goBack();
+    await app.page.getByText("Page 2", { exact: true }).waitFor();
+    await expect.poll(() => listedIds().allTextContents()).toEqual(second.customers.map((row) => row.customerId));
+    await app.page.getByRole("link", { name: onSecond, exact: true }).click();
+    await app.page.getByRole("heading", { name: `Customer ${onSecond}` }).waitFor();
+    await app.page.getByRole("link", { name: "← Look up another customer" }).click();
+    await app.page.getByText("Page 2", { exact: true }).waitFor();
+    await expect.poll(() => listedIds().allTextContents()).toEqual(second.customers.map((row) => row.customerId));
+    // Previous page still goes back to page 1, and the Customers link starts from page 1.
+    await app.page.getByRole("button", { name: "Previous page" }).click();
+    await app.page.getByText("Page 1", { exact: true }).waitFor();
+    await app.page.getByRole("button", { name: "Next page" }).click();
+    await app.page.getByText("Page 2", { exact: true }).waitFor();
+    await openFromNav("Overview");
+    await openFromNav("Customers");
     await app.page.getByText("Page 1", { exact: true }).waitFor();
     await expect.poll(() => listedIds().allTextContents()).toEqual(first.customers.map((row) => row.customerId));
   }, 120_000);

@@ -311,10 +311,40 @@ const defaultSort = "-clvAtStake";
  */
 let listAddress = "/console/customers";
 
+/** The customer last opened from a row of the list: that customer's link back is the browser's Back. */
+let openedFromList: string | null = null;
+
+/** The pages read, kept in the history entry: Back to the list, or a reload, shows the page it left. */
+function restoredPaging(query: string): Paging {
+  const kept = (history.state as { customerListPaging?: Paging } | null)?.customerListPaging;
+  return kept?.query === query ? kept : { query, cursors: [] };
+}
+
+/** The customer page's way back: the list's page it was opened from, or the list as last shown. */
+function BackToList({ customerId }: { customerId: string }) {
+  return (
+    <p>
+      <a
+        href={listAddress}
+        onClick={(event) => {
+          if (openedFromList !== customerId) return;
+          // The router's own click handler (on window) would open the list anew.
+          event.preventDefault();
+          event.stopPropagation();
+          openedFromList = null;
+          history.back();
+        }}
+      >
+        ← Look up another customer
+      </a>
+    </p>
+  );
+}
+
 /**
  * The list's filters and sort live in the page's address (`/console/customers?stage=fading&sort=…`), so
  * a reload, a shared link or Back from a customer shows the same list; the cursors of the pages read
- * stay in the page.
+ * are kept in the history entry, so Back and a reload show the same page of it too.
  */
 function CustomerList() {
   const { query: params, route, url } = useLocation();
@@ -334,13 +364,16 @@ function CustomerList() {
   listAddress = url;
   // The cursors of the pages before this one (keyset paging goes forward; going back re-reads a kept
   // cursor), kept for the list they were read from: another filter or sort starts at page 1.
-  const [paging, setPaging] = useState<Paging>({ query, cursors: [] });
+  const [paging, setPaging] = useState<Paging>(() => restoredPaging(query));
+  useEffect(() => history.replaceState({ ...history.state, customerListPaging: paging }, ""), [paging]);
   const cursors = paging.query === query ? paging.cursors : [];
   const setCursors = (next: string[]) => setPaging({ query, cursors: next });
   // Forgotten once the list changes, so coming back to a list starts it at page 1 too.
   useEffect(() => setPaging((kept) => (kept.query === query ? kept : { query, cursors: [] })), [query]);
-  // The category box applies as it is typed, a moment after the last key; what is typed but not yet
-  // applied gives way to the address when that changes (the Customers link clears it).
+  // The category box applies on Enter, on leaving it, on a suggestion picked, or by itself a moment
+  // after the last key once it holds a catalog category's id or nothing: a half-typed name is not a
+  // filter. What is typed but not yet applied gives way to the address when that changes (the
+  // Customers link clears it).
   const applied = filters.lapsedCategory ?? "";
   const [typed, setTyped] = useState({ applied, text: applied });
   const category = typed.applied === applied ? typed.text : applied;
@@ -361,7 +394,9 @@ function CustomerList() {
   };
   const setFilter = (name: string, value: string) => show({ ...filters, [name]: value }, sort);
   useEffect(() => {
-    if (category.trim() === applied.trim()) return;
+    const text = category.trim();
+    if (text === applied.trim()) return;
+    if (text !== "" && !categorySuggestions.some((target) => target.id === text)) return;
     const timer = setTimeout(() => setFilter("lapsedCategory", category), 400);
     return () => clearTimeout(timer);
   });
@@ -453,7 +488,7 @@ function CustomerList() {
           />
           <span id="filter-lapsedCategory-hint" class="muted small">
             Customers still buying overall who have stopped buying in this category. A category's name finds its id
-            under the field.
+            under the field; an id the catalog has applies as it is typed, any other on Enter.
           </span>
           <CatalogSuggestions
             targets={categorySuggestions}
@@ -549,7 +584,14 @@ function CustomerList() {
                 {rows.map((row) => (
                   <tr key={row.customerId}>
                     <td>
-                      <a href={`/console/customers/${encodeURIComponent(row.customerId)}`}>{row.customerId}</a>
+                      <a
+                        href={`/console/customers/${encodeURIComponent(row.customerId)}`}
+                        onClick={() => {
+                          openedFromList = row.customerId;
+                        }}
+                      >
+                        {row.customerId}
+                      </a>
                     </td>
                     <td>
                       {row.stage}
@@ -704,9 +746,7 @@ export function CustomerPage() {
   if (customer.problem)
     return (
       <section>
-        <p>
-          <a href={listAddress}>← Look up another customer</a>
-        </p>
+        <BackToList customerId={id} />
         <ProblemNote problem={customer.problem} />
       </section>
     );
@@ -714,9 +754,7 @@ export function CustomerPage() {
   if (!data) return null;
   return (
     <section>
-      <p>
-        <a href={listAddress}>← Look up another customer</a>
-      </p>
+      <BackToList customerId={id} />
       <PageHeader title={<CustomerTitle customer={data} />}>
         {data.mergedFrom.length > 0 && <p class="muted">Merged from {data.mergedFrom.join(", ")}.</p>}
         <p class="muted small">{timesIn()}</p>
