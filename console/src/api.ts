@@ -46,9 +46,34 @@ export const exportMatchKeys = signal<string[]>([]);
 
 export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
   const sentIn = sessionEpoch;
-  let response: Response;
+  const response = await send(method, path, body);
+  const payload = (await response.json().catch(() => null)) as Envelope<T> | null;
+  if (!response.ok) throw refused(response, payload, path, sentIn);
+  return payload?.data as T;
+}
+
+/**
+ * Asks for a download (a CSV) and reads no more than its status: a refusal throws as `api` does, with
+ * the API's message; an answer that would download is cut off unread, for the browser to fetch again.
+ */
+export async function checkDownload(path: string): Promise<void> {
+  const sentIn = sessionEpoch;
+  const response = await send("GET", path);
+  if (response.ok) {
+    await response.body?.cancel();
+    return;
+  }
+  throw refused(response, (await response.json().catch(() => null)) as Envelope<unknown> | null, path, sentIn);
+}
+
+interface Envelope<T> {
+  data?: T;
+  error?: { code: string; message: string; issues?: Issue[]; requestId?: string };
+}
+
+async function send(method: string, path: string, body?: unknown): Promise<Response> {
   try {
-    response = await fetch(path, {
+    return await fetch(path, {
       method,
       credentials: "same-origin",
       headers: {
@@ -61,25 +86,22 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
   } catch {
     throw new ApiProblem(0, "network", "Patron could not be reached. Check the connection and try again.");
   }
-  const payload = (await response.json().catch(() => null)) as {
-    data?: T;
-    error?: { code: string; message: string; issues?: Issue[]; requestId?: string };
-  } | null;
-  if (!response.ok) {
-    const error = payload?.error;
-    if (response.status === 401 && path !== "/v1/admin/session" && sentIn === sessionEpoch) {
-      if (signedIn.value) sessionEnded.value = true;
-      signedIn.value = false;
-    }
-    throw new ApiProblem(
-      response.status,
-      error?.code ?? "internal",
-      error?.message ?? `The request failed (${response.status}).`,
-      error?.issues ?? [],
-      error?.requestId ?? "",
-    );
+}
+
+/** The error envelope as an ApiProblem; a 401 to a request of this session ends it. */
+function refused(response: Response, payload: Envelope<unknown> | null, path: string, sentIn: number): ApiProblem {
+  const error = payload?.error;
+  if (response.status === 401 && path !== "/v1/admin/session" && sentIn === sessionEpoch) {
+    if (signedIn.value) sessionEnded.value = true;
+    signedIn.value = false;
   }
-  return payload?.data as T;
+  return new ApiProblem(
+    response.status,
+    error?.code ?? "internal",
+    error?.message ?? `The request failed (${response.status}).`,
+    error?.issues ?? [],
+    error?.requestId ?? "",
+  );
 }
 
 export const get = <T>(path: string) => api<T>("GET", path);

@@ -425,10 +425,38 @@ describe("console lists", () => {
     expect(lines.slice(1).map((line) => line.split(",")[0])).toEqual(expected);
     expect(lines.slice(1).every((line) => line.split(",")[2] === "top")).toBe(true);
     expect(app.errors).toEqual([]);
-    // With the session gone, the export says so (the sign-in form) instead of a download that fails.
-    await app.context.clearCookies();
+    // A match key the page was told of (at its session check) but the deployment no longer enables: the
+    // API's refusal is said on the page, and nothing downloads.
+    const session = "**/v1/admin/session";
+    await app.page.route(session, async (route) => {
+      const response = await route.fetch();
+      const body = (await response.json()) as { data: { matchKeys: string[] } };
+      body.data.matchKeys = ["email_sha256"];
+      await route.fulfill({ response, json: body });
+    });
     let downloads = 0;
     app.page.on("download", () => downloads++);
+    try {
+      await app.page.reload();
+      await expect
+        .poll(() => link.getAttribute("href"))
+        .toBe("/v1/admin/customers?valueTier=top&sort=-clvAtStake&format=csv&matchKeys=email_sha256");
+      await link.click();
+      await app.page
+        .getByText("email_sha256 is not enabled on this deployment (EXPORT_MATCH_KEYS)", { exact: true })
+        .waitFor();
+      expect(downloads).toBe(0);
+    } finally {
+      await app.page.unroute(session);
+    }
+    await app.page.reload();
+    await expect
+      .poll(() => link.getAttribute("href"))
+      .toBe("/v1/admin/customers?valueTier=top&sort=-clvAtStake&format=csv");
+    await expect.poll(() => listedIds().allTextContents()).toEqual(expected.slice(0, 25));
+    await app.page.getByText("Loading the customers for these filters…").waitFor({ state: "detached" });
+    // With the session gone, the export says so (the sign-in form) instead of a download that fails.
+    await app.context.clearCookies();
     await link.click();
     await app.page.getByRole("heading", { name: "Your session ended" }).waitFor();
     expect(downloads).toBe(0);

@@ -17,6 +17,7 @@ import {
   ApiProblem,
   alivePercent,
   api,
+  checkDownload,
   count,
   dateTime,
   day,
@@ -404,14 +405,16 @@ function CustomerList() {
   const filtered = Object.values(filters).some((value) => value.trim());
   const matchKeys = exportMatchKeys.value;
   const csvAddress = `/v1/admin/customers?${query}&format=csv${matchKeys.length > 0 ? `&matchKeys=${matchKeys.join(",")}` : ""}`;
-  // A download the API refuses fails in the browser's download bar, not on the page: the list's first
-  // row is asked for first, so an ended session (the sign-in form) or a refusal (said here) shows.
+  // A download the API refuses fails in the browser's download bar, not on the page: the download is
+  // asked for first and cut off once it is answered, so an ended session (the sign-in form) or a
+  // refusal (said here) shows.
   const [exportProblem, setExportProblem] = useState<ApiProblem | null>(null);
   const exportCsv = async (event: MouseEvent) => {
     event.preventDefault();
     setExportProblem(null);
     try {
-      await api("GET", `/v1/admin/customers?${query}&limit=1`);
+      // The download's own address, so a match key the deployment no longer enables is refused here too.
+      await checkDownload(csvAddress);
     } catch (problem) {
       if (problem instanceof ApiProblem && problem.status !== 401) setExportProblem(problem);
       return;
