@@ -563,4 +563,28 @@ describe("events from a single-database deployment", () => {
       expect(left).toEqual([{ dedupe_key: `${p}-moved` }]);
     }
   });
+
+  it("a run dated ahead of today keeps today's events: retention counts back from the wall clock then", async () => {
+    const p = uniquePrefix("ahead");
+    const now = Date.now();
+    await env.EVENTS_DB.prepare(
+      "INSERT INTO events (type, customer_id, product_id, category_id, at, dedupe_key) VALUES ('view', NULL, 'p', 'c', ?, ?)",
+    )
+      .bind(new Date(now - 10 * day).toISOString(), `${p}-recent`)
+      .run();
+    const asOf = new Date(now + 2 * 365 * day).toISOString();
+    const response = await SELF.fetch("http://patron.test/v1/admin/jobs/nightly?wait=1", {
+      method: "POST",
+      headers: { Authorization: `Bearer ${adminKey}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ asOf }),
+    });
+    expect(response.status, await response.clone().text()).toBe(200);
+    const run = jobRunResponseSchema.parse(await response.json()).data;
+    expect(run.status).toBe("done");
+    const { retainSince } = (run.detail as { events: { retainSince: string } }).events;
+    expect(Date.parse(retainSince)).toBeLessThanOrEqual(now - (defaultEventRetentionDays - 1) * day);
+    expect(await rows(env.EVENTS_DB, "SELECT dedupe_key FROM events WHERE dedupe_key LIKE ?", `${p}-%`)).toEqual([
+      { dedupe_key: `${p}-recent` },
+    ]);
+  });
 });

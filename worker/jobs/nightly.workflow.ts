@@ -183,7 +183,10 @@ export class NightlyModelWorkflow extends WorkflowEntrypoint<Env, NightlyParams>
     );
     // Event retention, the browse window, and the move of events from before the events database.
     const eventsDb = drizzle(this.env.EVENTS_DB, { schema: eventsSchema }) as EventsDb;
-    const events = await eventsUpkeepSteps(step, db, eventsDb, this.env, now, retries, store);
+    // Retention counts back from the run's date, but never from a date ahead of the wall clock: a run
+    // dated ahead of today (a typo in asOf's year) must not delete the events and conversions of today.
+    const retainedFrom = new Date(Math.min(now.getTime(), event.timestamp.getTime()));
+    const events = await eventsUpkeepSteps(step, db, eventsDb, this.env, retainedFrom, retries, store);
     const skipped = Object.values(skippedReasons).reduce((sum, count) => sum + count, 0);
     // `fit.fallbacks` names any degenerate fit and what replaced it; `skipped` counts customers left unscored.
     const detail = {
