@@ -5,6 +5,7 @@ import { dropHeldPagesNaming } from "../audiences/audiences.repo.ts";
 import { mergeHolders } from "../core/identity/holders.ts";
 import { maskIdentifier } from "../core/identity/normalize.ts";
 import { roundTo } from "../core/math/round.ts";
+import { storeClock } from "../core/models/store-clock.ts";
 import { type HistoryPoint, profileHistory, stageThresholds } from "../core/profile/profile-history.ts";
 import { customerKey } from "../core/shards/placement.ts";
 import type { IdentifierKind } from "../core/vocabulary.ts";
@@ -18,7 +19,7 @@ import { assertWritesOpen } from "../http/write-pause.ts";
 import { foldedKey, identityKey, normalizeForKey, suppressionKeysOf } from "../identity/identity.keys.ts";
 import { customerIdByKey, holdersIn } from "../identity/identity.repo.ts";
 import { phoneRegion } from "../identity/phone.ts";
-import { currentModels } from "../models/models.repo.ts";
+import { type CurrentModels, currentModels } from "../models/models.repo.ts";
 import { cachedCatalog } from "../recommendations/recommendations.repo.ts";
 import { computeShelf, holdoutShareOf, loadShelfData, type ShelfRequest } from "../recommendations/shelf.ts";
 import {
@@ -51,14 +52,21 @@ const identifierNames: Record<IdentifierKind, string> = {
   device: "device id",
 };
 
+/**
+ * The instant a customer is read as of: now, or after a back-dated run the store's clock (that run's
+ * `asOf` plus the time since), so the page agrees with the scores the list shows.
+ */
+const readClock = (now: Date, models: CurrentModels) =>
+  storeClock(now, models.customer && { fittedAt: models.customer.fittedAt, inForceAt: models.customerInForceAt });
+
 /** What reading a customer needs besides the store: the clock, the page of orders, the models, the zone. */
 async function readRequest(c: Context<AppEnv>): Promise<CustomerReadRequest> {
-  const now = c.var.now;
+  const models = await currentModels(c.var.db, c.var.now);
   return {
     orderLimit,
-    now: now.toISOString(),
+    now: readClock(c.var.now, models).toISOString(),
     timeZone: retailerTimeZone(c.env.RETAILER_TIME_ZONE),
-    models: await currentModels(c.var.db, now),
+    models,
   };
 }
 
@@ -151,12 +159,12 @@ export const customersRoutes = new Hono<AppEnv>()
   })
   .get("/:id/history", async (c) => {
     const { id } = parseOrThrow(customerParamsSchema, c.req.param(), "path");
-    const now = c.var.now;
     const [models, read] = await Promise.all([
-      currentModels(c.var.db, now),
+      currentModels(c.var.db, c.var.now),
       shardCount(c.env) > 0 ? shardedCustomerHistory(c.env, id) : customerHistoryIn(c.var.db, id),
     ]);
     if (!read) throw notFound(`No customer with id ${id}.`);
+    const now = readClock(c.var.now, models);
     const survivor = read.customerId;
     const base = {
       customerId: survivor,

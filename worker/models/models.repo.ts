@@ -13,6 +13,8 @@ export const modelNames = { customer: "customer_models", population: "population
 export interface CurrentModels {
   customer: PopulationModels | null;
   population: PopulationStats | null;
+  /** When the customer models' fit came into force (its run's end), for the store's clock. */
+  customerInForceAt: string | null;
   loadedAt: number;
 }
 
@@ -21,11 +23,14 @@ let cached: CurrentModels | null = null;
 
 export async function currentModels(db: Db, now: Date): Promise<CurrentModels> {
   if (cached && now.getTime() - cached.loadedAt < ttlMs) return cached;
-  const rows = await replicaReads(db).all<{ model: string; params: string }>(inForceModelsQuery());
+  const rows = await replicaReads(db).all<{ model: string; params: string; in_force_at: string | null }>(
+    inForceModelsQuery(),
+  );
   const byName = new Map(rows.map((row) => [row.model, JSON.parse(row.params)]));
   cached = {
     customer: (byName.get(modelNames.customer) as PopulationModels | undefined) ?? null,
     population: (byName.get(modelNames.population) as PopulationStats | undefined) ?? null,
+    customerInForceAt: rows.find((row) => row.model === modelNames.customer)?.in_force_at ?? null,
     loadedAt: now.getTime(),
   };
   return cached;
@@ -36,7 +41,7 @@ export async function currentModels(db: Db, now: Date): Promise<CurrentModels> {
  * newest id, then its row by id. No scan, however many nights of fits are kept.
  */
 export const inForceModelsQuery = () => sql`
-  SELECT model, params FROM model_params WHERE id IN (
+  SELECT model, params, in_force_at FROM model_params WHERE id IN (
     SELECT (SELECT id FROM model_params WHERE model = m.value AND in_force_at IS NOT NULL ORDER BY id DESC LIMIT 1)
     FROM json_each(${JSON.stringify(Object.values(modelNames))}) AS m)`;
 
