@@ -172,13 +172,18 @@ export function dateTime(value: string | number | null | undefined): string {
   return `${text} ${zoneAbbreviation(date.getTime(), zone)}`;
 }
 
-/** A date as "1 Dec 2026", on the retailer's clock. */
+/**
+ * A date as "1 Dec 2026", on the retailer's clock. A date the API sends without a time ("2017-09-04": a
+ * day it counted, such as a diagnostics period's) is that day wherever the retailer is: read at UTC
+ * midnight and shown on a clock west of UTC, it would read a day early.
+ */
 export function day(value: string | number | null | undefined): string {
   if (value == null || value === "") return "–";
   const date = parsed(value);
+  const calendarDay = typeof value === "string" && /^\d{4}-\d{2}-\d{2}$/.test(value);
   return Number.isNaN(date.getTime())
     ? String(value)
-    : date.toLocaleDateString("en-GB", { dateStyle: "medium", timeZone: timeZone.value });
+    : date.toLocaleDateString("en-GB", { dateStyle: "medium", timeZone: calendarDay ? "UTC" : timeZone.value });
 }
 
 /**

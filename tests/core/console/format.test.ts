@@ -2,7 +2,7 @@
 // so, overdue ratios at the places the API rounds them to, wherever the console shows one, and a fading
 // customer's next order worded as holding only if they still buy, on the list and the customer page alike.
 import { describe, expect, it } from "vitest";
-import { alivePercent, nextOrder, percent, ratio, typedNumber } from "../../../console/src/api.ts";
+import { alivePercent, day, nextOrder, percent, ratio, timeZone, typedNumber } from "../../../console/src/api.ts";
 
 describe("alivePercent", () => {
   it("reads a P(alive) the API rounded to 0 as <1% while the customer is still worth something", () => {
@@ -74,5 +74,21 @@ describe("typedNumber", () => {
       "12,500",
     ]);
     expect(typedNumber("  ")).toBeNull();
+  });
+});
+
+describe("day", () => {
+  it("shows an instant on the retailer's clock, and a date without a time as that date in any zone", () => {
+    const kept = timeZone.value;
+    try {
+      timeZone.value = "America/New_York";
+      expect(day("2017-09-05T02:00:00Z")).toBe("4 Sept 2017");
+      expect(day("2017-09-05")).toBe("5 Sept 2017");
+      timeZone.value = "Pacific/Auckland";
+      expect(day("2017-09-05")).toBe("5 Sept 2017");
+      expect(day(null)).toBe("–");
+    } finally {
+      timeZone.value = kept;
+    }
   });
 });
