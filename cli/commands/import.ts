@@ -234,6 +234,15 @@ function checkRequest(file: string, absolute: string, options: ImportCommandOpti
 }
 
 /** Runs one import; prints progress to stderr and returns the result. Throws on rejection or failure. */
+/**
+ * What a stopped import says: the same command resumes it, but one started with --restart would start
+ * over (all its batches sent again, as duplicates), so that flag is to be left out.
+ */
+export function stoppedNote(stateFile: string, restarted: boolean): string {
+  const command = restarted ? "the same command again without --restart" : "the same command again";
+  return `stopped: run ${command} to resume (what is confirmed is kept in ${stateFile}; nothing is counted twice)`;
+}
+
 export async function importFile(
   kind: ImportKind,
   file: string,
@@ -330,9 +339,7 @@ export async function importFile(
   // this one stopped.
   const interrupted = (signal: NodeJS.Signals) => {
     bar.stop();
-    console.error(
-      `\nstopped: run the same command again to resume (what is confirmed is kept in ${stateFile}; nothing is counted twice)`,
-    );
+    console.error(`\n${stoppedNote(stateFile, options.restart === true)}`);
     process.exit(signal === "SIGTERM" ? 143 : 130);
   };
   process.once("SIGINT", interrupted);

@@ -336,34 +336,47 @@ describe("patron import against a server that is busy for a while", () => {
     expect(batches.map((orders) => orders.map((o) => o.id).join(""))).toEqual(["ab", "ab", "ab", "cd", "cd"]);
   }, 30_000);
 
-  it("says how to resume when a SIGTERM stops it, and keeps what was confirmed", async () => {
-    workDir = mkdtempSync(path.join(tmpdir(), "patron-stopped-"));
-    const file = path.join(workDir, "orders.ndjson");
-    writeFileSync(file, `${["a", "b", "c", "d"].map((id) => wireOrder(id)).join("\n")}\n`);
-    // The first batch is accepted; the second is never answered.
-    const { url, received } = await scriptedServer([accepted(2)], () => null);
-    const state = path.join(workDir, "state.json");
-    const child = spawn(
-      process.execPath,
-      [
-        path.join(root, "cli/bin.mjs"),
-        "import",
-        "orders",
-        file,
-        ...["--url", url, "--key", "k", "--batch-size", "2", "--concurrency", "1", "--state", state, "--direct"],
-      ],
-      { cwd: workDir, stdio: ["ignore", "ignore", "pipe"] },
-    );
-    let stderr = "";
-    child.stderr?.on("data", (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-    await expect.poll(() => received.length, { timeout: 20_000 }).toBe(2);
-    child.kill("SIGTERM");
-    expect(await exited).toBe(143);
-    expect(stderr).toContain(`stopped: run the same command again to resume (what is confirmed is kept in ${state};`);
-    const kept = JSON.parse(readFileSync(state, "utf8")) as { confirmedThrough: number; totals: { accepted: number } };
-    expect(kept).toMatchObject({ confirmedThrough: 1, totals: { accepted: 2 } });
-  }, 30_000);
+  it.each([
+    ["", []],
+    [" without --restart", ["--restart"]],
+  ])(
+    "says how to resume when a SIGTERM stops it (run again%s), and keeps what was confirmed",
+    async (how, flags) => {
+      workDir = mkdtempSync(path.join(tmpdir(), "patron-stopped-"));
+      const file = path.join(workDir, "orders.ndjson");
+      writeFileSync(file, `${["a", "b", "c", "d"].map((id) => wireOrder(id)).join("\n")}\n`);
+      // The first batch is accepted; the second is never answered.
+      const { url, received } = await scriptedServer([accepted(2)], () => null);
+      const state = path.join(workDir, "state.json");
+      const child = spawn(
+        process.execPath,
+        [
+          path.join(root, "cli/bin.mjs"),
+          "import",
+          "orders",
+          file,
+          ...["--url", url, "--key", "k", "--batch-size", "2", "--concurrency", "1", "--state", state, "--direct"],
+          ...flags,
+        ],
+        { cwd: workDir, stdio: ["ignore", "ignore", "pipe"] },
+      );
+      let stderr = "";
+      child.stderr?.on("data", (chunk: Buffer) => {
+        stderr += chunk.toString();
+      });
+      const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+      await expect.poll(() => received.length, { timeout: 20_000 }).toBe(2);
+      child.kill("SIGTERM");
+      expect(await exited).toBe(143);
+      expect(stderr).toContain(
+        `stopped: run the same command again${how} to resume (what is confirmed is kept in ${state};`,
+      );
+      const kept = JSON.parse(readFileSync(state, "utf8")) as {
+        confirmedThrough: number;
+        totals: { accepted: number };
+      };
+      expect(kept).toMatchObject({ confirmedThrough: 1, totals: { accepted: 2 } });
+    },
+    30_000,
+  );
 });
