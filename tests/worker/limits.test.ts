@@ -135,6 +135,25 @@ describe("request body size", () => {
     await rejected(await post("/v1/products", '{"products": ['), 400, "invalid_request");
     await rejected(await post("/v1/admin/rules", "", { key: adminKey }), 400, "invalid_request");
   });
+
+  it("says a compressed body is not accepted, and stores nothing", async () => {
+    const p = uniquePrefix();
+    const json = JSON.stringify({ orders: [anOrder({ id: `${p}-gz` })] });
+    const gzipped = new Uint8Array(
+      await new Response(new Blob([json]).stream().pipeThrough(new CompressionStream("gzip"))).arrayBuffer(),
+    );
+    const error = await rejected(
+      await post("/v1/orders", gzipped, { headers: { "Content-Encoding": "gzip" } }),
+      400,
+      "invalid_request",
+    );
+    expect(error.message).toBe(
+      "Compressed request bodies are not accepted (Content-Encoding: gzip): send the body uncompressed.",
+    );
+    expect(await count("orders", "id = ?", `${p}-gz`)).toBe(0);
+    // identity is no compression.
+    expect((await post("/v1/orders", json, { headers: { "Content-Encoding": "identity" } })).status).toBe(200);
+  });
 });
 
 describe("field limits", () => {
@@ -403,7 +422,9 @@ describe("duplicate ids inside one batch", () => {
   it("does the same for products", async () => {
     const p = uniquePrefix();
     const product = { id: `${p}-sku`, title: "Tea", categoryId: "tea", listPrice: 3 };
-    expect((await api.postProducts([product, product])).status).toBe(200);
+    const twice = await api.postProducts([product, product]);
+    expect(twice.status).toBe(200);
+    expect(((await twice.json()) as { data: { upserted: number } }).data.upserted).toBe(1);
     expect(await count("products", "id = ?", product.id)).toBe(1);
     const error = await rejected(
       await api.postProducts([

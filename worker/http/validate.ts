@@ -41,9 +41,17 @@ const tooLarge = (maxBytes: number) =>
  * Reads a request body as UTF-8 text, refusing it with 413 as soon as it is known to exceed
  * `maxBytes`: from Content-Length when declared, and from the bytes actually read otherwise (a
  * chunked body, or a Content-Length that undercounts), without buffering more than the limit.
- * Bytes that are not UTF-8 are a 400.
+ * Bytes that are not UTF-8, and a compressed body (any Content-Encoding but identity), are a 400.
  */
 export async function readBody(request: Request, maxBytes: number): Promise<string> {
+  // A compressed body would read as bytes that are not UTF-8: said for what it is.
+  const encoding = request.headers.get("Content-Encoding")?.trim().toLowerCase();
+  if (encoding && encoding !== "identity")
+    throw new ApiError(
+      400,
+      "invalid_request",
+      `Compressed request bodies are not accepted (Content-Encoding: ${encoding}): send the body uncompressed.`,
+    );
   const declared = request.headers.get("Content-Length");
   if (declared !== null && Number(declared) > maxBytes) throw tooLarge(maxBytes);
   if (!request.body) return "";

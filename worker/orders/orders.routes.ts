@@ -142,7 +142,8 @@ export const ingestRoutes = new Hono<AppEnv>()
     await upsertProducts(c.var.db, products, c.var.now);
     forgetCatalog(); // this isolate serves the new catalog at once; others within a minute
 
-    return c.json({ data: { upserted: products.length } });
+    // A product sent twice with the same content is stored once, and counted once.
+    return c.json({ data: { upserted: new Set(products.map((product) => product.id)).size } });
   })
   .get("/products", async (c) => {
     const { after, limit } = queryParams(c, productsQuerySchema);
