@@ -84,10 +84,10 @@ interface AttributionClaim {
 }
 
 /**
- * Why an attribution does not count, checked in this order: `unknown_id` (no current format: a typo,
+ * Why an attribution does not count, checked in this order: `unknown_id` (not in the current format: a typo,
  * or an id from elsewhere), `before_issue` (the order or event is more than a minute older than the
- * id: a time in the wrong zone, usually), `past_window`, `not_this_shopper` (signed for another
- * shopper than the order's or event's), `no_listed_product` (none of its items was on the shelf).
+ * id: a time in the wrong zone, usually), `past_window`, `not_this_shopper` (its signature matches
+ * none of the order's or event's shoppers: signed for another, or altered, which an HMAC cannot tell apart), `no_listed_product` (none of its items was on the shelf).
  */
 export const ignoredReasons = [
   "unknown_id",
