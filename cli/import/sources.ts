@@ -2,6 +2,7 @@
 // line) streamed, CSV through a mapping (orders are grouped in memory by order id, since rows of one
 // order may be anywhere in the file; sort by order id first if a file is larger than memory). Any
 // input may be gzipped (`.gz`).
+import { existsSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { CsvError, parse } from "csv-parse";
 import type { WireOrder, WireProduct } from "../../db/seed/wire.ts";
@@ -130,6 +131,10 @@ export async function loadLookups(mapping: Mapping, resolve: (file: string) => s
   const fields = lookupFieldsUsed(mapping);
   for (const [name, lookup] of Object.entries(mapping.lookups ?? {})) {
     const file = resolve(lookup.file);
+    if (!existsSync(file))
+      throw new InputError(
+        `No such file: ${file}: the "${name}" lookup is read from ${lookup.file} (or ${lookup.file}.gz) in the folder of the file imported; put it there (a mapping of your own may name another file in its "lookups").`,
+      );
     const table = await loadLookupTable(file, lookup.key);
     // A misspelt "field" would read nothing for every row, and its default (or a stop) for all of them.
     const [first] = table.values();

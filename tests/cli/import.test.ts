@@ -582,7 +582,9 @@ describe("patron import against wrangler dev", () => {
     writeFileSync(csv, `${readFileSync(transactions, "utf8").split("\n").slice(0, 3).join("\n")}\n1,2,3\n`);
     const noCatalog = await patron("import", "orders", csv, "--preset", "completejourney", "--url", worker.url);
     expect(noCatalog.code).toBe(1);
-    expect(noCatalog.stderr).toBe(`No such file: ${path.join(folder, "products.csv")}\n`);
+    expect(noCatalog.stderr).toBe(
+      `No such file: ${path.join(folder, "products.csv")}: the "products" lookup is read from products.csv (or products.csv.gz) in the folder of the file imported; put it there (a mapping of your own may name another file in its "lookups").\n`,
+    );
     writeFileSync(path.join(folder, "products.csv"), readFileSync(products));
     const malformed = await patron("import", "orders", csv, "--preset", "completejourney", "--url", worker.url);
     expect(malformed.code).toBe(1);
