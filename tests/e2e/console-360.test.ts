@@ -387,4 +387,24 @@ describe("console customer 360", () => {
     await section.getByRole("heading", { name: "Categories of the popular shelf" }).waitFor();
     expect(await section.getByRole("heading", { name: "Categories ranked for them" }).count()).toBe(0);
   }, 120_000);
+
+  it("heads a customer page whose customer is gone, takes the focus there and names the tab by it", async () => {
+    await app.page.goto(`${app.worker.url}/console/customers/c_gone`);
+    await app.page.getByRole("heading", { level: 1 }).waitFor();
+    // Opened from within the console (another page shown first), the heading takes the focus.
+    await app.page
+      .getByRole("navigation", { name: "Console" })
+      .getByRole("link", { name: "Overview", exact: true })
+      .click();
+    await app.page.getByRole("heading", { level: 1, name: "Overview" }).waitFor();
+    await app.page.evaluate(() => {
+      history.pushState(null, "", "/console/customers/c_gone");
+      dispatchEvent(new PopStateEvent("popstate"));
+    });
+    const heading = app.page.getByRole("heading", { level: 1, name: "Customer not found" });
+    await heading.waitFor();
+    await app.page.getByText("No customer with id c_gone.").waitFor();
+    await expect.poll(() => app.page.evaluate(() => document.activeElement?.textContent)).toBe("Customer not found");
+    await expect.poll(() => app.page.title()).toBe("Customer not found · Patron console");
+  }, 120_000);
 });

@@ -750,6 +750,8 @@ export function CustomerPage() {
     return (
       <section>
         <BackToList customerId={id} />
+        {/* A heading all the same: the focus, the tab's title and a screen reader's outline go by it. */}
+        <PageHeader title={customer.problem.status === 404 ? "Customer not found" : "Customer not shown"} />
         <ProblemNote problem={customer.problem} />
       </section>
     );
