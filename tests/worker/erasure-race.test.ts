@@ -10,7 +10,11 @@ import { createApp } from "../../worker/app.ts";
 import { eraseCustomer } from "../../worker/customers/erasure.repo.ts";
 import type { EventsDb } from "../../worker/env.ts";
 import { signShopperToken } from "../../worker/http/shopper-token.ts";
-import { customerSubject, newRecommendationId } from "../../worker/recommendations/recommendation-id.ts";
+import {
+  anonymousSubject,
+  customerSubject,
+  newRecommendationId,
+} from "../../worker/recommendations/recommendation-id.ts";
 import { orderSuppressionKey } from "../../worker/suppressions/suppressions.repo.ts";
 import { adminKey, anOrder, apiKey, uniquePrefix } from "../fixtures/builders.ts";
 import { dbOf, inCustomerStore } from "../fixtures/ingest-store.ts";
@@ -166,5 +170,35 @@ describe("events database writes racing an erasure", () => {
       events: [{ type: "view", productId: "fail-p1", categoryId: "fail-c1" }],
     });
     expect(((await beacon.json()) as { data: unknown }).data).toMatchObject({ accepted: 1, suppressed: 0 });
+  });
+
+  it("an order sent again once its erased id and account are lifted has its conversion recorded", async () => {
+    const account = uniquePrefix("lifted");
+    const customerId = await newCustomer(account);
+    // A shelf any shopper may have seen (the erased customer's id signs nothing for the new one).
+    const recommendationId = await newRecommendationId(
+      { arm: "anonymous", subject: anonymousSubject, itemIds: ["sku-1"], issuedAt: new Date() },
+      env.SHOPPER_TOKEN_SECRET,
+    );
+    const orderId = uniquePrefix("lifted-order");
+    const order = anOrder({
+      id: orderId,
+      identifiers: { account },
+      placedAt: new Date().toISOString(),
+      recommendationId,
+    });
+    expect((await call(env, "POST", "/v1/orders", { orders: [order] }, apiKey)).status).toBe(200);
+    expect((await call(env, "DELETE", `/v1/customers/${customerId}`, undefined, adminKey)).status).toBe(200);
+    for (const lifted of [
+      { kind: "order", value: orderId },
+      { kind: "account", value: account },
+    ])
+      expect((await call(env, "DELETE", "/v1/admin/suppressions", lifted, adminKey)).status).toBe(200);
+    const again = await call(env, "POST", "/v1/orders", { orders: [order] }, apiKey);
+    expect(((await again.json()) as { data: unknown }).data).toMatchObject({ accepted: 1, suppressed: 0 });
+    const recorded = await env.EVENTS_DB.prepare("SELECT order_id FROM conversions WHERE order_id = ?")
+      .bind(orderId)
+      .all();
+    expect(recorded.results).toEqual([{ order_id: orderId }]);
   });
 });

@@ -302,6 +302,14 @@ async function eraseEvents(
   return { events: events?.meta.changes ?? 0, conversions: conversions?.meta.changes ?? 0 };
 }
 
+/**
+ * Takes a lifted suppression's key off the events database's list of what erasures took out: an order
+ * sent again once its id is lifted has its conversion recorded, within the week the list keeps too.
+ */
+export async function unlistErasedKey(eventsDb: EventsDb, key: string): Promise<void> {
+  await eventsDb.run(sql`DELETE FROM erased_keys WHERE key = ${key}`);
+}
+
 export type Erasure =
   | {
       kind: "erased";

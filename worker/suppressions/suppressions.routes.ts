@@ -1,6 +1,7 @@
 // The suppression list an erasure leaves (admin key): check whether an erased order id or identifier
 // is suppressed, count what is, and lift one so new data carrying it is accepted again.
 import { Hono } from "hono";
+import { unlistErasedKey } from "../customers/erasure.repo.ts";
 import type { AppEnv, Env } from "../env.ts";
 import { requireAdminKey } from "../http/auth.ts";
 import { invalidRequest, notFound } from "../http/errors.ts";
@@ -58,7 +59,10 @@ export const suppressionsRoutes = new Hono<AppEnv>()
     refuseQuery(c);
     const input = await jsonBody(c, suppressionSchema);
     const { key, folded } = await keysOf(input, c.env);
-    // The shards' own lists first: until the main list's key goes, a retry finds it and lifts them again.
+    // Off the events database's list of what erasures took out (an order sent again then has its
+    // conversion recorded), and the shards' own lists, first: until the main list's key goes, a retry
+    // finds it and does both again. While it is on the main list, the key is refused all the same.
+    await unlistErasedKey(c.var.eventsDb, key);
     if (shardCount(c.env) > 0) await liftSuppressionInShards(c.env, key);
     if (!(await liftSuppression(c.var.db, key))) {
       if (folded && (await isSuppressed(c.var.db, foldedEraKey(folded))))
