@@ -12,7 +12,6 @@ import type {
   SummaryTotals,
   TotalsOrder,
 } from "../core/profile/customer-totals.ts";
-import { discountEpsilon, lineDiscounted } from "../core/profile/customer-totals.ts";
 import type { Db } from "../env.ts";
 import type { OrderInput } from "./orders.schemas.ts";
 
@@ -23,6 +22,9 @@ function chunks<T>(items: T[], size: number): T[][] {
   for (let i = 0; i < items.length; i += size) result.push(items.slice(i, i + size));
   return result;
 }
+
+/** A line counts as discounted when it was paid at least half a cent under list price. */
+const discountEpsilon = 0.005;
 
 /**
  * Of `ids`, the orders stored already, each with the fingerprint it was stored with (null: stored before
@@ -46,8 +48,7 @@ export function orderTotals(order: OrderInput) {
     total += line.quantity * line.unitPrice;
     discountTotal += Math.max(0, line.quantity * (list - line.unitPrice));
     units += line.quantity;
-    if (lineDiscounted({ quantity: line.quantity, unitPrice: line.unitPrice, listPrice: list }))
-      discountedUnits += line.quantity;
+    if (line.unitPrice < list - discountEpsilon) discountedUnits += line.quantity;
   }
   const round = (n: number) => Math.round(n * 100) / 100;
   return { total: round(total), discountTotal: round(discountTotal), units, discountedUnits };
@@ -163,8 +164,7 @@ export function rebuildSummaryStatements(customerIds: string[], now: string, rev
       SELECT o.customer_id, l.category_id, count(DISTINCT o.id), count(DISTINCT substr(o.placed_at, 1, 10)), sum(l.quantity),
         sum(l.quantity * l.unit_price), min(o.placed_at), max(o.placed_at),
         coalesce(sum(l.quantity * l.unit_price) / nullif(sum(l.quantity), 0), 0),
-        -- lineDiscounted (core/profile/customer-totals.ts)
-        sum(CASE WHEN l.quantity * (l.list_price - l.unit_price) > ${discountEpsilon} THEN l.quantity ELSE 0 END),
+        sum(CASE WHEN l.unit_price < l.list_price - ${discountEpsilon} THEN l.quantity ELSE 0 END),
         sum(CASE WHEN o.channel IN ('web', 'app') THEN l.quantity ELSE 0 END),
         sum(CASE WHEN o.channel = 'store' THEN l.quantity ELSE 0 END)
       FROM orders o JOIN order_lines l ON l.order_id = o.id

@@ -100,14 +100,8 @@ export type RecomputeReason =
 
 export type AddOutcome = { kind: "added"; totals: CustomerTotals } | { kind: "recompute"; reason: RecomputeReason };
 
-/**
- * A line's units count as discounted when the line was paid more than half a cent under its list price:
- * the discount the order's `discountTotal` keeps in cents. Judged per line, not per unit: two units
- * at 0.59 against a list of 0.595 are a cent off, and count.
- */
-export const discountEpsilon = 0.005;
-export const lineDiscounted = (line: { quantity: number; unitPrice: number; listPrice: number }) =>
-  line.quantity * (line.listPrice - line.unitPrice) > discountEpsilon;
+/** A line counts as discounted when it was paid at least half a cent under list price (as in orders.repo.ts). */
+const discountEpsilon = 0.005;
 const dayMs = 86_400_000;
 
 const dayOf = (at: string) => at.slice(0, 10);
@@ -126,7 +120,7 @@ function categoryLines(order: TotalsOrder) {
     const sums = perCategory.get(line.categoryId) ?? { units: 0, spend: 0, discountedUnits: 0 };
     sums.units += line.quantity;
     sums.spend += line.quantity * line.unitPrice;
-    if (lineDiscounted(line)) sums.discountedUnits += line.quantity;
+    if (line.unitPrice < line.listPrice - discountEpsilon) sums.discountedUnits += line.quantity;
     perCategory.set(line.categoryId, sums);
   }
   return perCategory;
