@@ -78,4 +78,24 @@ describe("after a back-dated run", () => {
     expect(Date.parse(readAt) - asOf.getTime()).toBeGreaterThanOrEqual(0);
     expect(Date.parse(readAt) - asOf.getTime()).toBeLessThan(10 * 60_000);
   });
+
+  it("reads a customer who buys after the run at the present, the page and the history alike", async () => {
+    const today = new Date().toISOString();
+    const orders = [
+      // A new customer, and one of the history's with a new order.
+      anOrder({ id: "today-new", placedAt: today, identifiers: { account: "today-new" } }),
+      anOrder({ id: "today-past-1", placedAt: today, identifiers: { account: "past-1" } }),
+    ];
+    expect((await api.postOrders(orders)).status).toBe(200);
+    for (const account of ["today-new", "past-1"]) {
+      const found = await api.lookup("account", account);
+      const { customerId, profile } = customerResponseSchema.parse(await found.json()).data;
+      expect(profile?.stage).toBeDefined();
+      expect(profile?.cadence.daysSinceLast).toBeLessThan(1);
+      const history = await get(`/v1/customers/${customerId}/history`);
+      const { asOf: readAt, points } = customerHistoryResponseSchema.parse(await history.json()).data;
+      expect(Date.now() - Date.parse(readAt)).toBeLessThan(10 * 60_000);
+      expect(points.at(-1)?.stage).toBe(profile?.stage);
+    }
+  });
 });

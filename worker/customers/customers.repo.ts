@@ -3,11 +3,12 @@
 import { sql } from "drizzle-orm";
 import { jsonEach } from "../../db/batch.ts";
 import { roundTo } from "../core/math/round.ts";
+import { customerClock } from "../core/models/store-clock.ts";
 import { type CustomerProfile, scoreCustomer } from "../core/profile/customer-profile.ts";
 import { type PopulationModels, placeholderModels } from "../core/profile/population-models.ts";
 import type { Db } from "../env.ts";
 import { identitiesOf } from "../identity/identity.repo.ts";
-import { type CurrentModels, currentModels } from "../models/models.repo.ts";
+import { type CurrentModels, currentModels, fitClock } from "../models/models.repo.ts";
 import { linesOf, ordersOf } from "../orders/orders.repo.ts";
 
 /** Follows merged_into to the surviving customer; null when the id was never a customer. */
@@ -68,6 +69,8 @@ export async function loadCustomer(
     db.all<{ id: string }>(sql`SELECT id FROM customers WHERE merged_into = ${customerId} ORDER BY id`),
   ]);
   models ??= await currentModels(db, now);
+  // After a back-dated run, the store's clock: the page then agrees with the scores the list shows.
+  const at = customerClock(now, fitClock(models), summary?.lastOrderAt ?? null);
   const lines = await linesOf(
     db,
     orders.map((o) => o.id),
@@ -90,7 +93,7 @@ export async function loadCustomer(
           ),
           orderTimes: orders.map((order) => order.placedAt),
           timeZone,
-          now,
+          now: at,
         })
       : null;
   const linesByOrder = new Map<string, typeof lines>();

@@ -5,7 +5,7 @@ import { dropHeldPagesNaming } from "../audiences/audiences.repo.ts";
 import { mergeHolders } from "../core/identity/holders.ts";
 import { maskIdentifier } from "../core/identity/normalize.ts";
 import { roundTo } from "../core/math/round.ts";
-import { storeClock } from "../core/models/store-clock.ts";
+import { customerClock } from "../core/models/store-clock.ts";
 import { type HistoryPoint, profileHistory, stageThresholds } from "../core/profile/profile-history.ts";
 import { customerKey } from "../core/shards/placement.ts";
 import type { IdentifierKind } from "../core/vocabulary.ts";
@@ -19,7 +19,7 @@ import { assertWritesOpen } from "../http/write-pause.ts";
 import { foldedKey, identityKey, normalizeForKey, suppressionKeysOf } from "../identity/identity.keys.ts";
 import { customerIdByKey, holdersIn } from "../identity/identity.repo.ts";
 import { phoneRegion } from "../identity/phone.ts";
-import { type CurrentModels, currentModels } from "../models/models.repo.ts";
+import { currentModels, fitClock } from "../models/models.repo.ts";
 import { cachedCatalog } from "../recommendations/recommendations.repo.ts";
 import { computeShelf, holdoutShareOf, loadShelfData, type ShelfRequest } from "../recommendations/shelf.ts";
 import {
@@ -52,21 +52,14 @@ const identifierNames: Record<IdentifierKind, string> = {
   device: "device id",
 };
 
-/**
- * The instant a customer is read as of: now, or after a back-dated run the store's clock (that run's
- * `asOf` plus the time since), so the page agrees with the scores the list shows.
- */
-const readClock = (now: Date, models: CurrentModels) =>
-  storeClock(now, models.customer && { fittedAt: models.customer.fittedAt, inForceAt: models.customerInForceAt });
-
 /** What reading a customer needs besides the store: the clock, the page of orders, the models, the zone. */
 async function readRequest(c: Context<AppEnv>): Promise<CustomerReadRequest> {
-  const models = await currentModels(c.var.db, c.var.now);
+  const now = c.var.now;
   return {
     orderLimit,
-    now: readClock(c.var.now, models).toISOString(),
+    now: now.toISOString(),
     timeZone: retailerTimeZone(c.env.RETAILER_TIME_ZONE),
-    models,
+    models: await currentModels(c.var.db, now),
   };
 }
 
@@ -164,7 +157,12 @@ export const customersRoutes = new Hono<AppEnv>()
       shardCount(c.env) > 0 ? shardedCustomerHistory(c.env, id) : customerHistoryIn(c.var.db, id),
     ]);
     if (!read) throw notFound(`No customer with id ${id}.`);
-    const now = readClock(c.var.now, models);
+    // As GET /v1/customers/:id reads them: after a back-dated run, on the store's clock.
+    const lastOrderAt = read.orders.reduce<string | null>(
+      (last, order) => (last === null || order.placedAt > last ? order.placedAt : last),
+      null,
+    );
+    const now = customerClock(c.var.now, fitClock(models), lastOrderAt);
     const survivor = read.customerId;
     const base = {
       customerId: survivor,

@@ -45,6 +45,10 @@ export const inForceModelsQuery = () => sql`
     SELECT (SELECT id FROM model_params WHERE model = m.value AND in_force_at IS NOT NULL ORDER BY id DESC LIMIT 1)
     FROM json_each(${JSON.stringify(Object.values(modelNames))}) AS m)`;
 
+/** The customer models' fit as the store's clock reads it (core/models/store-clock.ts). */
+export const fitClock = (models: CurrentModels) =>
+  models.customer && { fittedAt: models.customer.fittedAt, inForceAt: models.customerInForceAt };
+
 /** Drop this isolate's copy (after a refit it ran itself). */
 export function forgetModels() {
   cached = null;

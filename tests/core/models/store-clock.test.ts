@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { storeClock } from "../../../worker/core/models/store-clock.ts";
+import { customerClock, storeClock } from "../../../worker/core/models/store-clock.ts";
 
 const now = new Date("2026-12-07T12:00:00Z");
 const hour = 3_600_000;
@@ -23,5 +23,13 @@ describe("storeClock", () => {
   it("takes a run that took less than a day for one at the present", () => {
     const fit = { fittedAt: "2026-12-06T03:15:00Z", inForceAt: "2026-12-07T03:00:00Z" };
     expect(storeClock(now, fit)).toEqual(now);
+  });
+
+  it("reads a customer with an order after the store's clock at now: they are still buying today", () => {
+    const fit = { fittedAt: "2018-01-02T00:00:00Z", inForceAt: new Date(now.getTime() - 3 * hour).toISOString() };
+    expect(customerClock(now, fit, "2017-12-30T18:00:00Z").toISOString()).toBe("2018-01-02T03:00:00.000Z");
+    expect(customerClock(now, fit, null).toISOString()).toBe("2018-01-02T03:00:00.000Z");
+    expect(customerClock(now, fit, new Date(now.getTime() - hour).toISOString())).toEqual(now);
+    expect(customerClock(now, null, "2026-12-07T11:00:00Z")).toEqual(now);
   });
 });

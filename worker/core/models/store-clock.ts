@@ -19,3 +19,18 @@ export function storeClock(now: Date, fit: { fittedAt: string; inForceAt: string
   if (!(inForce - fitted > backDatedAfterMs)) return now;
   return new Date(fitted + Math.max(0, now.getTime() - inForce));
 }
+
+/**
+ * The instant one customer is read as of: the store's clock, but `now` for a customer with an order
+ * after it (still buying today, after a back-dated run): read on the store's clock, their newest
+ * orders would lie in its future, and the customer would be left unscored or scored as of a past that
+ * never held their latest orders.
+ */
+export function customerClock(
+  now: Date,
+  fit: { fittedAt: string; inForceAt: string | null } | null,
+  lastOrderAt: string | null,
+): Date {
+  const clock = storeClock(now, fit);
+  return lastOrderAt !== null && Date.parse(lastOrderAt) > clock.getTime() ? now : clock;
+}
