@@ -286,6 +286,28 @@ describe("console lists", () => {
     await openFromNav("Customers");
     await app.page.getByText("Page 1", { exact: true }).waitFor();
     await expect.poll(() => listedIds().allTextContents()).toEqual(first.customers.map((row) => row.customerId));
+    // Back from there is the list left on page 2, as it was.
+    await app.page.goBack();
+    await app.page.getByRole("heading", { level: 1, name: "Overview" }).waitFor();
+    await app.page.goBack();
+    await app.page.getByText("Page 2", { exact: true }).waitFor();
+    await app.page.getByText("Loading the customers for these filters…").waitFor({ state: "detached" });
+    await expect.poll(() => listedIds().allTextContents()).toEqual(second.customers.map((row) => row.customerId));
+    // A customer opened from the list once, then again from the Overview: the link back goes to the list,
+    // not back to the Overview.
+    await app.page.getByRole("link", { name: onSecond, exact: true }).click();
+    await app.page.getByRole("heading", { name: `Customer ${onSecond}` }).waitFor();
+    await app.page.goBack();
+    await openFromNav("Overview");
+    // The same customer opened from the Overview page (as its tables' links do, within the console).
+    await app.page.evaluate((id) => {
+      history.pushState(null, "", `/console/customers/${id}`);
+      dispatchEvent(new PopStateEvent("popstate"));
+    }, onSecond);
+    await app.page.getByRole("heading", { name: `Customer ${onSecond}` }).waitFor();
+    await app.page.getByRole("link", { name: "← Look up another customer" }).click();
+    await app.page.waitForURL("**/console/customers");
+    await app.page.getByRole("heading", { name: "Customers to act on" }).waitFor();
   }, 120_000);
 
   it("keeps the next-order sort away from the lapsed list, and says a list is loading while the last one still shows", async () => {

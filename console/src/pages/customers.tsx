@@ -312,8 +312,12 @@ const defaultSort = "-clvAtStake";
  */
 let listAddress = "/console/customers";
 
-/** The customer last opened from a row of the list: that customer's link back is the browser's Back. */
-let openedFromList: string | null = null;
+/**
+ * The customer a row of the list is opening: their page marks its own history entry as opened from the
+ * list (`fromList`), and its link back is then the browser's Back. Set only by a plain click, which the
+ * router follows in this tab, and taken by the next customer page drawn.
+ */
+let openingFromList: string | null = null;
 
 /** The pages read, kept in the history entry: Back to the list, or a reload, shows the page it left. */
 function restoredPaging(query: string): Paging {
@@ -323,16 +327,21 @@ function restoredPaging(query: string): Paging {
 
 /** The customer page's way back: the list's page it was opened from, or the list as last shown. */
 function BackToList({ customerId }: { customerId: string }) {
+  useEffect(() => {
+    const opening = openingFromList;
+    openingFromList = null;
+    if (opening === customerId) history.replaceState({ ...history.state, fromList: true }, "");
+  }, [customerId]);
   return (
     <p>
       <a
         href={listAddress}
         onClick={(event) => {
-          if (openedFromList !== customerId) return;
-          // The router's own click handler (on window) would open the list anew.
+          if ((history.state as { fromList?: boolean } | null)?.fromList !== true) return;
+          // The entry before this one is the list's page it was opened from. The router's own click
+          // handler (on window) would open the list anew.
           event.preventDefault();
           event.stopPropagation();
-          openedFromList = null;
           history.back();
         }}
       >
@@ -369,8 +378,11 @@ function CustomerList() {
   useEffect(() => history.replaceState({ ...history.state, customerListPaging: paging }, ""), [paging]);
   const cursors = paging.query === query ? paging.cursors : [];
   const setCursors = (next: string[]) => setPaging({ query, cursors: next });
-  // Forgotten once the list changes, so coming back to a list starts it at page 1 too.
-  useEffect(() => setPaging((kept) => (kept.query === query ? kept : { query, cursors: [] })), [query]);
+  // Forgotten once the list changes (a filter replaces the entry, and its state with it), so coming back
+  // to a list by its filters starts it at page 1.
+  // Back or Forward to another list of this page (the Customers link pushed one) finds the pages read in
+  // that entry.
+  useEffect(() => setPaging((kept) => (kept.query === query ? kept : restoredPaging(query))), [query]);
   // The category box applies on Enter, on leaving it, on a suggestion picked, or by itself a moment
   // after the last key once it holds a catalog category's id or nothing: a half-typed name is not a
   // filter. What is typed but not yet applied gives way to the address when that changes (the
@@ -589,8 +601,11 @@ function CustomerList() {
                     <td>
                       <a
                         href={`/console/customers/${encodeURIComponent(row.customerId)}`}
-                        onClick={() => {
-                          openedFromList = row.customerId;
+                        onClick={(event) => {
+                          // A click the browser opens elsewhere (a new tab or window) leaves this page as it is.
+                          const elsewhere =
+                            event.ctrlKey || event.metaKey || event.shiftKey || event.altKey || event.button !== 0;
+                          openingFromList = elsewhere ? null : row.customerId;
                         }}
                       >
                         {row.customerId}
