@@ -233,7 +233,6 @@ function checkRequest(file: string, absolute: string, options: ImportCommandOpti
     );
 }
 
-/** Runs one import; prints progress to stderr and returns the result. Throws on rejection or failure. */
 /**
  * What a stopped import says: the same command resumes it, but one started with --restart would start
  * over (all its batches sent again, as duplicates), so that flag is to be left out.
@@ -243,6 +242,7 @@ export function stoppedNote(stateFile: string, restarted: boolean): string {
   return `stopped: run ${command} to resume (what is confirmed is kept in ${stateFile}; nothing is counted twice)`;
 }
 
+/** Runs one import; prints progress to stderr and returns the result. Throws on rejection or failure. */
 export async function importFile(
   kind: ImportKind,
   file: string,
@@ -472,7 +472,15 @@ function describeReadStop(kind: ImportKind, error: ReadStopped): string[] {
   return [reason, `No batch was posted; nothing was written. ${fix} and rerun.`];
 }
 
-function describeFailure(error: unknown, file: string, kind: ImportKind = "orders"): string[] {
+/** What a run started with --restart adds where it says to rerun: the flag would start over again. */
+const restartedNote = "This run was started with --restart: leave it out when you rerun, or every batch is sent again.";
+
+export function describeFailure(
+  error: unknown,
+  file: string,
+  kind: ImportKind = "orders",
+  restarted = false,
+): string[] {
   if (error instanceof ImportStopped) {
     const lines = [
       `Stopped: ${error.message}${error.requestId ? ` (request ${error.requestId})` : ""}. Nothing of that batch was written.`,
@@ -499,9 +507,11 @@ function describeFailure(error: unknown, file: string, kind: ImportKind = "order
       `Failed: ${error.result.failed.length} batch(es) could not be ingested by the server's import queue:`,
       ...lines,
       "The other batches are in. Rerun the same command to send the failed batches again.",
+      ...(restarted ? [restartedNote] : []),
     ];
   }
-  if (error instanceof ImportStalled) return [`Stopped waiting: ${error.message}`];
+  if (error instanceof ImportStalled)
+    return [`Stopped waiting: ${error.message}`, ...(restarted ? [restartedNote] : [])];
   if (error instanceof BatchRejected) return [error.message];
   return [describeCause(error)];
 }
@@ -646,7 +656,7 @@ export function register(program: Command): void {
       try {
         await importFile(kind, file, options);
       } catch (error) {
-        for (const line of describeFailure(error, file, kind)) console.error(line);
+        for (const line of describeFailure(error, file, kind, options.restart === true)) console.error(line);
         process.exitCode = 1;
       }
     });

@@ -3,6 +3,7 @@
 // order may be anywhere in the file; sort by order id first if a file is larger than memory). Any
 // input may be gzipped (`.gz`).
 import { existsSync } from "node:fs";
+import path from "node:path";
 import { createInterface } from "node:readline";
 import { CsvError, parse } from "csv-parse";
 import type { WireOrder, WireProduct } from "../../db/seed/wire.ts";
@@ -133,7 +134,7 @@ export async function loadLookups(mapping: Mapping, resolve: (file: string) => s
     const file = resolve(lookup.file);
     if (!existsSync(file))
       throw new InputError(
-        `No such file: ${file}: the "${name}" lookup is read from ${lookup.file} (or ${lookup.file}.gz) in the folder of the file imported; put it there (a mapping of your own may name another file in its "lookups").`,
+        `No such file: ${file}: the "${name}" lookup is read from ${lookup.file} (or ${lookup.file}.gz) in ${path.dirname(file)} (beside the file imported with --preset, beside the mapping file with --mapping); put it there, or name another file in the mapping's "lookups".`,
       );
     const table = await loadLookupTable(file, lookup.key);
     // A misspelt "field" would read nothing for every row, and its default (or a stop) for all of them.

@@ -9,7 +9,9 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
+import { describeFailure } from "../../cli/commands/import.ts";
 import { BatchRejected, IngestClient, IngestFailed } from "../../cli/import/client.ts";
+import { ImportIncomplete, ImportStalled } from "../../cli/import/queued.ts";
 import { wireOrder } from "../fixtures/wire-order.ts";
 
 const run = promisify(execFile);
@@ -379,4 +381,25 @@ describe("patron import against a server that is busy for a while", () => {
     },
     30_000,
   );
+});
+
+describe("what a failed import says to do next", () => {
+  const incomplete = new ImportIncomplete({
+    importId: "imp_1",
+    failed: [{ sequence: 1, error: "database busy" }],
+  } as unknown as ConstructorParameters<typeof ImportIncomplete>[0]);
+  const stalled = new ImportStalled("imp_1", 3, 10);
+
+  it.each([
+    ["a queue that failed batches", incomplete],
+    ["a queue that stalled", stalled],
+  ])("after %s, tells a run started with --restart to leave it out when rerun", (_, error) => {
+    const plain = describeFailure(error, "orders.ndjson", "orders", false);
+    const restarted = describeFailure(error, "orders.ndjson", "orders", true);
+    expect(plain.join("\n")).toMatch(/Rerun the same command/);
+    expect(plain.join("\n")).not.toContain("--restart");
+    expect(restarted.at(-1)).toBe(
+      "This run was started with --restart: leave it out when you rerun, or every batch is sent again.",
+    );
+  });
 });

@@ -583,7 +583,7 @@ describe("patron import against wrangler dev", () => {
     const noCatalog = await patron("import", "orders", csv, "--preset", "completejourney", "--url", worker.url);
     expect(noCatalog.code).toBe(1);
     expect(noCatalog.stderr).toBe(
-      `No such file: ${path.join(folder, "products.csv")}: the "products" lookup is read from products.csv (or products.csv.gz) in the folder of the file imported; put it there (a mapping of your own may name another file in its "lookups").\n`,
+      `No such file: ${path.join(folder, "products.csv")}: the "products" lookup is read from products.csv (or products.csv.gz) in ${folder} (beside the file imported with --preset, beside the mapping file with --mapping); put it there, or name another file in the mapping's "lookups".\n`,
     );
     writeFileSync(path.join(folder, "products.csv"), readFileSync(products));
     const malformed = await patron("import", "orders", csv, "--preset", "completejourney", "--url", worker.url);
