@@ -3,7 +3,7 @@
 
 import { type Context, Hono } from "hono";
 import type { AppEnv } from "../env.ts";
-import { conversionsOf, recordConversions, storedConversions } from "../events/conversions.repo.ts";
+import { type Conversion, conversionsOf, recordConversions, storedConversions } from "../events/conversions.repo.ts";
 import { moveCustomerEvents } from "../events/events.repo.ts";
 import { requireApiKey } from "../http/auth.ts";
 import { retailerCurrency } from "../http/config.ts";
@@ -14,10 +14,10 @@ import { enabledMatchKeys, matchKinds } from "../identity/match-keys.ts";
 import { phoneRegion } from "../identity/phone.ts";
 import { attributionSettings } from "../recommendations/attribution.ts";
 import { forgetCatalog } from "../recommendations/recommendations.repo.ts";
-import { identifySharded, ingestSharded } from "../shards/ingest-router.ts";
+import { identifySharded, ingestSharded, type ShardedRefusal } from "../shards/ingest-router.ts";
 import { shardCount } from "../shards/shards.ts";
 import { orderSuppressionKey } from "../suppressions/suppressions.repo.ts";
-import { type IngestRefusal, identify, ingestOrders } from "./ingest.ts";
+import { type CustomerMerge, type IngestResult, identify, ingestOrders } from "./ingest.ts";
 import type { IdentifiersInput, OrderInput } from "./orders.schemas.ts";
 import {
   identifySchema,
@@ -42,22 +42,37 @@ export function assertNoFutureOrders(orders: readonly { placedAt: string }[], no
   if (issues.length > 0) throw invalidRequest(`Invalid request body: ${problemsFound(issues.length)}.`, issues);
 }
 
-/** The answer to a batch ingestion refused; it wrote nothing, so the client may resend it. */
-export function refusalError(refusal: IngestRefusal): ApiError {
+/**
+ * The answer to a batch ingestion refused. On D1 it wrote nothing. On shards it may have stored some
+ * of its orders first (each shard's write is atomic, the batch across shards is not): the answer says
+ * how many and lists them in `issues`, and the client resends the batch all the same, where they are
+ * duplicates.
+ */
+export function refusalError(refusal: ShardedRefusal): ApiError {
+  const created = refusal.stored?.created ?? [];
+  const stored =
+    created.length === 0
+      ? ""
+      : ` ${created.length} of its orders ${created.length === 1 ? "was" : "were"} stored before this answer (listed in issues): resent, they are duplicates.`;
+  const issues = created.map(({ index }) => ({
+    path: ["orders", index],
+    message: "stored by this request before it was refused",
+  }));
   switch (refusal.kind) {
     case "region_too_large":
       return new ApiError(
         409,
         "conflict",
-        `These identifiers link more than ${refusal.limit} orders and calls; one of them is probably a placeholder (a store's walk-in email or card). Send the batch without it.`,
+        `These identifiers link more than ${refusal.limit} orders and calls; one of them is probably a placeholder (a store's walk-in email or card). Send the batch without it.${stored}`,
+        issues,
       );
     case "busy":
       // Retry-After marks a 409 that clears by itself (this one, and an erasure's): clients retry only those.
       return new ApiError(
         409,
         "conflict",
-        "These customers are being updated by other requests right now; retry the batch.",
-        undefined,
+        `These customers are being updated by other requests right now; retry the batch.${stored}`,
+        issues,
         1,
       );
   }
@@ -108,16 +123,34 @@ export const ingestRoutes = new Hono<AppEnv>()
     const now = c.var.now;
     assertNoFutureOrders(orders, now);
     const outcome = await ingestInStore(c, orders, now);
-    if (outcome.kind !== "ingested") throw refusalError(outcome);
     // The orders are stored (the customer store is the source of truth); the events database follows
     // with the attributed orders (those created now, and those resent, in case an earlier attempt
     // failed here) and any merge. A failure here answers an error with the orders stored; the
     // client's resend records what is missing. Conversions are keyed by order id: never counted twice.
-    const { results } = outcome.result;
-    await recordConversions(c.var.eventsDb, [...conversionsOf(orders, results), ...outcome.resent], (orderId) =>
-      orderSuppressionKey(orderId, c.env.IDENTITY_HASH_SECRET),
-    );
-    await moveCustomerEvents(c.var.eventsDb, outcome.merged);
+    const follow = async (
+      results: readonly IngestResult["results"][number][],
+      resent: Conversion[],
+      merged: CustomerMerge[],
+    ) => {
+      await recordConversions(c.var.eventsDb, [...conversionsOf(orders, results), ...resent], (orderId) =>
+        orderSuppressionKey(orderId, c.env.IDENTITY_HASH_SECRET),
+      );
+      await moveCustomerEvents(c.var.eventsDb, merged);
+    };
+    if (outcome.kind !== "ingested") {
+      // Refused on shards after some groups were stored: those are followed as if the batch had been
+      // stored whole (the resend answers them as duplicates, which merge nothing), then the refusal.
+      const refused: ShardedRefusal = outcome;
+      const { stored } = refused;
+      if (stored)
+        await follow(
+          stored.created.map(({ result }) => result),
+          stored.resent,
+          stored.merged,
+        );
+      throw refusalError(outcome);
+    }
+    await follow(outcome.result.results, outcome.resent, outcome.merged);
     return c.json({ data: outcome.result });
   })
   .post("/identify", async (c) => {

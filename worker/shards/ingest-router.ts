@@ -6,8 +6,9 @@
 // groups that must be ingested together (core/shards/groups.ts), locates their keys at their home
 // shards, moves regions that sit in other shards into each group's target (moves.ts), claims the
 // unknown keys for the target, and calls the target once with all its groups. A claim that lost, a
-// move under way, or a target that answers `moved` sends the group round again (bounded, then the
-// same `busy` refusal as D1).
+// move under way, or a target that answers `moved` or `busy` sends the group round again (bounded,
+// then the same `busy` refusal as D1). Each shard's write is atomic, the batch across shards is not:
+// a refusal says which orders earlier rounds stored (StoredBeforeRefusal).
 
 import { orderSource } from "../core/identity/plan.ts";
 import { allCalls } from "../core/shards/calls.ts";
@@ -42,8 +43,32 @@ import { shardCount, shardStub } from "./shards.ts";
 /** Rounds of locate → move → claim → ingest before a group that keeps meeting other writers gives up. */
 const maxRounds = 6;
 
+/**
+ * Rounds one order batch may take in all, while each stores some of it. A batch whose orders' entries
+ * name several shards (claimed by requests that stored them nowhere) stores one shard's part of a
+ * region a round, as the region follows them; it stops after `maxRounds` in a row that store
+ * nothing, and this bounds its calls.
+ */
+const maxBatchRounds = 16;
+
 /** A short, growing, jittered wait before a round again, so racing routers do not meet again at once. */
 const pause = (round: number) => new Promise((resolve) => setTimeout(resolve, 10 * round + Math.random() * 20));
+
+/**
+ * What a batch refused part way had stored by then: the groups shards ingested in its earlier rounds,
+ * or in its last round in the shards that did not refuse. Each shard's ingestion is atomic, the batch
+ * across shards is not; a resend finds these orders stored and answers them as duplicates.
+ */
+export interface StoredBeforeRefusal {
+  /** The orders this request created, by their index in the batch, with their results. */
+  created: { index: number; result: IngestResult["results"][number] }[];
+  merged: CustomerMerge[];
+  /** Stored conversions of the resent orders among them. */
+  resent: Conversion[];
+}
+
+/** A refusal; with `stored` when some of the batch was stored before it (never on D1, atomic there). */
+export type ShardedRefusal = IngestRefusal & { stored?: StoredBeforeRefusal };
 
 export type ShardedIngestOutcome =
   | {
@@ -55,7 +80,7 @@ export type ShardedIngestOutcome =
       /** Orders stored with `now` as their created_at (the import consumer's read-back). */
       writtenAt: Map<string, string | null>;
     }
-  | IngestRefusal;
+  | ShardedRefusal;
 
 type Shards = Pick<Env, "CUSTOMER_SHARDS" | "SHARD_COUNT">;
 
@@ -104,6 +129,8 @@ interface Placed {
   ready: Plan[];
   claimed: boolean;
   reserved: Map<number, { target: number; shard: number }>;
+  /** Some region was moved in this round: placements read before it may be out of date. */
+  moved: boolean;
 }
 
 /**
@@ -117,7 +144,8 @@ interface Placed {
  * `order:<id>` entry is claimed for its group's target before anything stores it, so of two requests
  * storing one order id with different identifiers one wins and the other sends it where the winner
  * stores it; `owned`: the shard this request's earlier claim won for item i. A group is ready only when
- * its orders' entries name its target or this request's own claim.
+ * its orders' entries name its target or this request's own claim. A group whose orders are pinned to
+ * several shards is placed in part: the orders pinned to one of them, with those pinned nowhere.
  */
 async function place(
   env: Shards,
@@ -143,11 +171,23 @@ async function place(
     // A group goes where an entry of one of its orders names: claimed by another request, or by this
     // one in an earlier round. Never pointed elsewhere: a request that found the entry may be storing
     // the order there, and whichever comes first stores it.
-    const pinned = [...new Set(group.items.flatMap((at) => forced.get(at) ?? owned.get(at) ?? []))];
-    // Orders of one group whose entries name two shards: it cannot be stored in both. Rare (two
-    // requests storing these orders at once); the client's retry finds them stored.
-    if (pinned.length > 1) return { kind: "busy" };
-    plans.push({ group, target: pinned[0] ?? targetShard(group, items, placements, count) });
+    const pinOf = (at: number) => forced.get(at) ?? owned.get(at);
+    const pinned = [...new Set(group.items.flatMap((at) => pinOf(at) ?? []))];
+    const natural = targetShard(group, items, placements, count);
+    if (pinned.length <= 1) {
+      plans.push({ group, target: pinned[0] ?? natural });
+      continue;
+    }
+    // Orders of one group whose entries name two shards (claimed by requests storing them at once, or
+    // left by a request that gave up after its claims): they cannot be stored in one shard at once. Those
+    // pinned to one shard (the group's own target if it is one of them) go now with the orders pinned
+    // nowhere; the others wait for the next round, where the region, stored now, follows them into the
+    // shard their entries name. Refusing the group instead refused it on every retry while a
+    // claim left behind still named another shard.
+    const first = pinned.includes(natural) ? natural : Math.min(...pinned);
+    const together = group.items.filter((at) => (pinOf(at) ?? first) === first);
+    const keys = [...new Set(together.flatMap((at) => (items[at] as GroupItem).keys.map(({ key }) => key)))];
+    plans.push({ group: { items: together, keys }, target: first });
   }
   // Regions in other shards move into the target first: one call per (group, source shard).
   const moves = await allCalls(
@@ -195,6 +235,7 @@ async function place(
     ),
     claimed: moved.some(({ group }) => group.keys.some((key) => placements.get(key) == null)),
     reserved,
+    moved: moves.some((outcomes) => outcomes.length > 0),
   };
 }
 
@@ -287,6 +328,20 @@ export async function ingestSharded(env: Env, d1: Db, orders: OrderInput[], now:
   const resent: Conversion[] = [];
   const writtenAt = new Map<string, string | null>();
 
+  /**
+   * The refusal the batch gets, with what it stored before (groups ingested in earlier rounds, or by
+   * shards that did not refuse in this one), so the route still records their conversions and merges
+   * and the answer names them.
+   */
+  const refuse = (refusal: IngestRefusal): ShardedRefusal => {
+    const created = [...results]
+      .filter(([, result]) => result.status === "created")
+      .sort(([a], [b]) => a - b)
+      .map(([index, result]) => ({ index, result }));
+    if (created.length === 0 && merged.length === 0) return refusal;
+    return { ...refusal, stored: { created, merged, resent } };
+  };
+
   const done = new Set<number>();
   /** Items sent as held where their entry named, and not there: the shard their entry named. */
   let missing = new Map<number, number>();
@@ -294,9 +349,11 @@ export async function ingestSharded(env: Env, d1: Db, orders: OrderInput[], now:
     items,
     kept.map((_, at) => at),
   );
+  /** Rounds in a row that stored nothing. */
+  let stalled = 0;
   for (let round = 1; pending.length > 0; round++) {
-    if (round > maxRounds) return { kind: "busy" };
-    if (round > 1) await pause(round);
+    if (stalled >= maxRounds || round > maxBatchRounds) return refuse({ kind: "busy" });
+    if (round > 1) await pause(stalled + 1);
     if (missing.size > 0) {
       // Moved on since (its entry names the new shard), or claimed there by a request that has not
       // stored it (still under way, or failed after its claim): then it is stored there, by whichever
@@ -342,13 +399,16 @@ export async function ingestSharded(env: Env, d1: Db, orders: OrderInput[], now:
       (at) => !heldAt.has(at),
       ownAt,
     );
-    if ("kind" in placed) return placed;
+    if ("kind" in placed) return refuse(placed);
     // An order whose entry this request claimed is its own to store, where the entry names (its group
     // is pinned there from the next round on); one whose entry names another shard (stored there, or
-    // claimed by another request) goes there alone, as a resend.
+    // claimed by another request) goes there alone, as a resend. A claim for the order's home records
+    // nothing another request can find, so it pins nothing: the group may go elsewhere next round,
+    // whose claim then records an entry the home's own write checks (orderEntryGuard).
     for (const [at, { target, shard }] of placed.reserved) {
       if (shard === target || shard === ownAt.get(at)) {
-        if (!ownAt.has(at)) ownAt.set(at, shard);
+        if (!ownAt.has(at) && shard !== homeShard((items[at] as GroupItem).ownKey, shardCount(env)))
+          ownAt.set(at, shard);
         continue;
       }
       forcedAt.delete(at);
@@ -357,17 +417,33 @@ export async function ingestSharded(env: Env, d1: Db, orders: OrderInput[], now:
       items[at] = itemOf(at);
       seen[at] = seenOf(at);
     }
+    // Stored orders sent on their own to where their entry named may be in a region this round's moves
+    // just took elsewhere: located again, they go where it is now rather than answer `missing` and go
+    // a round later (a batch whose orders' entries name several shards moves its region each round).
+    let ready = placed.ready;
+    if (placed.moved) {
+      const resends = new Set(ready.filter(({ group }) => group.items.every((at) => heldAt.has(at))));
+      const ownKeyOf = (plan: Plan) => (items[plan.group.items[0] as number] as GroupItem).ownKey;
+      const whereNow = await locateAll(env, [...resends].map(ownKeyOf));
+      ready = ready.map((plan) => {
+        if (!resends.has(plan)) return plan;
+        const shard = whereNow.get(ownKeyOf(plan));
+        if (shard == null || shard === plan.target) return plan;
+        for (const at of plan.group.items) heldAt.set(at, shard);
+        return { ...plan, target: shard };
+      });
+    }
     if (
       placed.claimed &&
       (await erasedMeanwhile(
         d1,
-        placed.ready.flatMap(({ group }) => group.items.flatMap((at) => suppressionKeys[kept[at] as number] ?? [])),
+        ready.flatMap(({ group }) => group.items.flatMap((at) => suppressionKeys[kept[at] as number] ?? [])),
         onList,
       ))
     )
-      return { kind: "busy" };
+      return refuse({ kind: "busy" });
     // One call per target shard, with all the groups placed there (one ingestion, as D1 ingests a batch).
-    const byTarget = byShard(placed.ready, (plan) => plan.target);
+    const byTarget = byShard(ready, (plan) => plan.target);
     const answers = await allCalls(
       [...byTarget].map(async ([target, plans]) => {
         const groups = plans.map((plan) => plan.group);
@@ -385,7 +461,10 @@ export async function ingestSharded(env: Env, d1: Db, orders: OrderInput[], now:
     );
     let refusal: IngestRefusal | undefined;
     for (const { groups, indexes, batchIndexes, outcome } of answers) {
-      if (outcome.kind === "moved") continue;
+      // Moved meanwhile, or busy (the shard's own writes kept meeting other requests' on these
+      // customers, as D1's do): the groups go round again, while the other shards' groups are stored
+      // (a busy shard used to refuse the whole batch at once, leaving those unsaid).
+      if (outcome.kind === "moved" || outcome.kind === "busy") continue;
       if (outcome.kind === "missing") {
         const ids = new Set(outcome.ids);
         for (const at of indexes) if (ids.has(orderAt(at).id)) missing.set(at, heldAt.get(at) as number);
@@ -408,7 +487,8 @@ export async function ingestSharded(env: Env, d1: Db, orders: OrderInput[], now:
       resent.push(...outcome.resent);
       for (const [id, recommendationId] of Object.entries(outcome.writtenAt)) writtenAt.set(id, recommendationId);
     }
-    if (refusal) return refusal;
+    if (refusal) return refuse(refusal);
+    stalled = answers.some(({ outcome }) => outcome.kind === "ingested") ? 0 : stalled + 1;
     pending = regroup(
       items,
       pending.flatMap((group) => group.items).filter((at) => !done.has(at)),
