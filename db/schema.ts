@@ -707,6 +707,13 @@ export const shardDirectory = sqliteTable(
      * walk started over drops the marked entries, the reshard's finish clears the marks.
      */
     reshardWalk: integer("reshard_walk"),
+    /**
+     * On an `order:<id>` entry claimed before the order is stored (worker/shards/ingest-router.ts): the
+     * claiming request's token, while that request alone may point the entry at another shard or drop
+     * it (the order stored nowhere yet). Null once another request meant to store the order where it
+     * names (it may be storing it there now), on an entry a move or a walk wrote, and on every other entry.
+     */
+    claimedBy: text("claimed_by"),
   },
   (t) => [index("shard_directory_reshard_walk_idx").on(t.reshardWalk).where(sql`${t.reshardWalk} IS NOT NULL`)],
 );

@@ -42,6 +42,7 @@ import m0037 from "./migrations/0037_model_in_force.sql";
 import m0038 from "./migrations/0038_console_session_user.sql";
 import m0039 from "./migrations/0039_erasure_scrubs.sql";
 import m0040 from "./migrations/0040_imports_created.sql";
+import m0041 from "./migrations/0041_order_claims.sql";
 import journal from "./migrations/meta/_journal.json";
 
 export const shardMigrations = {
@@ -88,5 +89,6 @@ export const shardMigrations = {
     m0038,
     m0039,
     m0040,
+    m0041,
   },
 };

@@ -57,7 +57,15 @@ import {
   customerByKey,
   type ReadContext,
 } from "./customer-reads.ts";
-import { claimPlacements, fenceGuard, locatePlacements, type Placement, setPlacements } from "./directory.ts";
+import {
+  type Claimed,
+  claimPlacements,
+  fenceGuard,
+  locatePlacements,
+  type Placement,
+  releaseClaims,
+  setPlacements,
+} from "./directory.ts";
 import { runDueScrubs, scrubAgainAfterMs, scrubStatements, scrubsState } from "./erasure-scrubs.ts";
 import {
   clearCustomerData,
@@ -272,10 +280,19 @@ export class CustomerShard extends DurableObject<Env> {
     };
   }
 
-  /** Records each key's placement unless it has one (this shard is their home); answers the winners. */
-  async claim(entries: Placement[], placedBy: number): Promise<Placement[]> {
+  /**
+   * Records each key's placement unless it has one (this shard is their home); answers the winners.
+   * `token`: the claiming request's, on the order entries it records (claimPlacements).
+   */
+  async claim(entries: Placement[], placedBy: number, token: string | null = null): Promise<Claimed[]> {
     this.writable(placedBy);
-    return claimPlacements(this.db, entries, new Date().toISOString(), this.index);
+    return claimPlacements(this.db, entries, new Date().toISOString(), this.index, token);
+  }
+
+  /** Drops the order entries of `keys` (homed here) that request `token` claimed and stored nowhere. */
+  async releaseClaims(keys: string[], token: string, placedBy: number): Promise<number> {
+    this.writable(placedBy);
+    return releaseClaims(this.db, keys, token);
   }
 
   /** A move's directory step: these keys (homed here) are in `shard` now. */

@@ -12,6 +12,16 @@ export interface Placement {
   shard: number;
 }
 
+/** A claim's answer: the key's placement now recorded, and whether it is the claiming request's own. */
+export interface Claimed extends Placement {
+  /**
+   * An `order:<id>` entry the claiming request holds alone (its token is on it, or it records nothing
+   * at the order's home): the request may point it elsewhere or drop it. False for an entry another
+   * request claimed, one this claim adopted, and every identity key.
+   */
+  own: boolean;
+}
+
 /**
  * Where each of `keys` (all homed in this shard, `self`) is placed: its directory entry's shard, else,
  * for an order held here (`order:<id>` of an order at its home needs no entry), this shard; else null
@@ -44,38 +54,88 @@ export async function locatePlacements(db: Db, keys: readonly string[], self: nu
  * the winner. An `order:<id>` whose order this shard (`self`, their home) holds, or that is claimed for
  * this shard, records nothing and answers this shard: an order at its home needs no entry, and the
  * home's own ingestion checks for an entry naming another shard (orderEntryGuard).
+ *
+ * Order entries carry the claiming request's `token` (ingest-router.ts), so that request alone may
+ * point its entry at another shard (claimed again for it) or drop it (releaseClaims) while the order is
+ * stored nowhere. Claimed for the shard an entry of another request names, the entry is adopted: its
+ * token is cleared, since this request may be storing the order there from now on, and no request
+ * points it elsewhere any more. One batch, so the home serialises claims, re-pointings, adoptions and
+ * releases of one entry.
  */
 export async function claimPlacements(
   db: Db,
   entries: readonly Placement[],
   now: string,
   self: number,
-): Promise<Placement[]> {
+  token: string | null = null,
+): Promise<Claimed[]> {
   if (entries.length === 0) return [];
-  const orderIds = entries.filter(({ key }) => key.startsWith("order:")).map(({ key }) => key.slice("order:".length));
-  const [, placed = [], held = []] = await batchRows(db, [
+  const orders = entries.filter(({ key }) => key.startsWith("order:"));
+  const orderIds = orders.map(({ key }) => key.slice("order:".length));
+  // The shard each order key is claimed for, read beside its entry (found by key, the primary key).
+  const claimedFor = sql`(SELECT value ->> 'shard' FROM ${jsonEach(orders)} WHERE value ->> 'key' = shard_directory.key)`;
+  const [, , , , placed = [], held = []] = await batchRows(db, [
+    // This request's own entries, claimed for another shard now: pointed there; at their home, dropped
+    // (an order claimed for its home needs no entry).
     sql`
-      INSERT OR IGNORE INTO shard_directory (key, shard, updated_at)
-      SELECT value ->> 'key', value ->> 'shard', ${now} FROM ${jsonEach(entries)}
+      UPDATE shard_directory SET shard = ${claimedFor}, updated_at = ${now}
+      WHERE key IN (SELECT value ->> 'key' FROM ${jsonEach(orders)} WHERE value ->> 'shard' != ${self})
+        AND claimed_by = ${token} AND shard != ${claimedFor}`,
+    sql`
+      DELETE FROM shard_directory
+      WHERE key IN (SELECT value ->> 'key' FROM ${jsonEach(orders)} WHERE value ->> 'shard' = ${self})
+        AND claimed_by = ${token}`,
+    // Another request's entries naming the shard claimed: adopted.
+    sql`
+      UPDATE shard_directory SET claimed_by = NULL
+      WHERE key IN (SELECT value ->> 'key' FROM ${jsonEach(orders)})
+        AND claimed_by IS NOT NULL AND claimed_by IS NOT ${token} AND shard = ${claimedFor}`,
+    sql`
+      INSERT OR IGNORE INTO shard_directory (key, shard, updated_at, claimed_by)
+      SELECT value ->> 'key', value ->> 'shard', ${now},
+        CASE WHEN substr(value ->> 'key', 1, 6) = 'order:' THEN ${token} END
+      FROM ${jsonEach(entries)}
       WHERE NOT (substr(value ->> 'key', 1, 6) = 'order:' AND (value ->> 'shard' = ${self}
         OR EXISTS (SELECT 1 FROM orders WHERE orders.id = substr(value ->> 'key', 7))))`,
-    sql`SELECT key, shard FROM shard_directory WHERE key IN (SELECT value ->> 'key' FROM ${jsonEach(entries)})`,
+    sql`SELECT key, shard, claimed_by FROM shard_directory WHERE key IN (SELECT value ->> 'key' FROM ${jsonEach(entries)})`,
     ...(orderIds.length > 0 ? [sql`SELECT id FROM orders WHERE id IN (SELECT value FROM ${jsonEach(orderIds)})`] : []),
   ]);
-  const shardOf = new Map(placed.map((row) => [String(row.key), Number(row.shard)]));
-  for (const row of held) if (!shardOf.has(orderSource(String(row.id)))) shardOf.set(orderSource(String(row.id)), self);
-  // Claimed for this shard with no entry: placed here.
-  return entries.map(({ key }) => ({ key, shard: shardOf.get(key) ?? self }));
+  const recorded = new Map(placed.map((row) => [String(row.key), row]));
+  const heldHere = new Set(held.map((row) => orderSource(String(row.id))));
+  return entries.map(({ key }) => {
+    const row = recorded.get(key);
+    if (row) return { key, shard: Number(row.shard), own: token !== null && row.claimed_by === token };
+    // No entry: an order held here is placed here; one claimed for here is, and records nothing (so
+    // it is this request's own to claim elsewhere later).
+    return { key, shard: self, own: key.startsWith("order:") && !heldHere.has(key) };
+  });
 }
 
-/** Points each key at its shard, whatever was recorded: a move's directory step (moves.ts). */
+/**
+ * Drops the `order:<id>` entries of `keys` that still carry `token`: a request that gives up drops the
+ * claims of the orders it stored nowhere, so they place nothing for the next request sending them. An
+ * entry another request adopted (it may be storing the order where it names) has lost the token, and
+ * stays. Answers how many were dropped.
+ */
+export async function releaseClaims(db: Db, keys: readonly string[], token: string): Promise<number> {
+  if (keys.length === 0) return 0;
+  const [result] = await runBatch(db, [
+    sql`DELETE FROM shard_directory WHERE claimed_by = ${token} AND key IN (SELECT value FROM ${jsonEach(keys)})`,
+  ]);
+  return result?.meta.changes ?? 0;
+}
+
+/**
+ * Points each key at its shard, whatever was recorded: a move's directory step (moves.ts). An order it
+ * points is stored there: its entry is no request's claim any more.
+ */
 export async function setPlacements(db: Db, entries: readonly Placement[], now: string): Promise<void> {
   if (entries.length === 0) return;
   await runBatch(db, [
     sql`
       INSERT INTO shard_directory (key, shard, updated_at)
       SELECT value ->> 'key', value ->> 'shard', ${now} FROM ${jsonEach(entries)} WHERE true
-      ON CONFLICT (key) DO UPDATE SET shard = excluded.shard, updated_at = excluded.updated_at`,
+      ON CONFLICT (key) DO UPDATE SET shard = excluded.shard, updated_at = excluded.updated_at, claimed_by = NULL`,
   ]);
 }
 

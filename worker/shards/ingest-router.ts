@@ -36,7 +36,7 @@ import {
 } from "../orders/ingest.ts";
 import type { IdentifiersInput, OrderInput } from "../orders/orders.schemas.ts";
 import { orderSuppressionKey, suppressedKeys } from "../suppressions/suppressions.repo.ts";
-import type { Placement } from "./directory.ts";
+import type { Claimed, Placement } from "./directory.ts";
 import type { MoveOutcome } from "./moves.ts";
 import { shardCount, shardStub } from "./shards.ts";
 
@@ -108,14 +108,38 @@ export async function locateAll(env: Shards, keys: readonly string[]): Promise<M
   return new Map(answers.flatMap((answer) => Object.entries(answer)));
 }
 
-/** Claims entries at their homes (one call per home shard); answers each key's placement now recorded. */
-async function claimAll(env: Shards, entries: readonly Placement[]): Promise<Map<string, number>> {
+/**
+ * Claims entries at their homes (one call per home shard), order entries with the request's `token`;
+ * answers each key's placement now recorded, and whether it is the request's own (claimPlacements).
+ */
+async function claimAll(
+  env: Shards,
+  entries: readonly Placement[],
+  token: string | null,
+): Promise<Map<string, Claimed>> {
   const count = shardCount(env);
   const byHome = byShard(entries, (entry) => homeShard(entry.key, count));
   const answers = await allCalls(
-    [...byHome].map(([home, homeEntries]) => shardStub(env, home).claim(homeEntries, count)),
+    [...byHome].map(([home, homeEntries]) => shardStub(env, home).claim(homeEntries, count, token)),
   );
-  return new Map(answers.flat().map(({ key, shard }) => [key, shard]));
+  return new Map(answers.flat().map((claimed) => [claimed.key, claimed]));
+}
+
+/**
+ * Drops, at their homes, the entries of `keys` still claimed with `token` (releaseClaims). A failure is
+ * logged and left: an entry kept names a shard where the next request sending the order stores it.
+ */
+async function releaseAll(env: Shards, keys: readonly string[], token: string): Promise<void> {
+  const count = shardCount(env);
+  try {
+    await allCalls(
+      [...byShard(keys, (key) => homeShard(key, count))].map(([home, homeKeys]) =>
+        shardStub(env, home).releaseClaims(homeKeys, token, count),
+      ),
+    );
+  } catch (error) {
+    console.error(JSON.stringify({ error: "shard_claims_release", keys: keys.length, cause: String(error) }));
+  }
 }
 
 /** What a planned group needs before its target can ingest it. */
@@ -124,11 +148,14 @@ interface Plan {
   target: number;
 }
 
-/** Placed groups, and where each order reserved in this round is placed now (its claim's winner). */
+/**
+ * Placed groups, and where each order reserved in this round is placed now (its claim's winner), with
+ * whether the entry is this request's own.
+ */
 interface Placed {
   ready: Plan[];
   claimed: boolean;
-  reserved: Map<number, { target: number; shard: number }>;
+  reserved: Map<number, { target: number; shard: number; own: boolean }>;
   /** Some region was moved in this round: placements read before it may be out of date. */
   moved: boolean;
 }
@@ -139,13 +166,13 @@ interface Placed {
  * `seen[i]`: the unverified keys of item i. They place nothing, but one never placed is claimed for
  * the shard that records it first, so a lookup finds the identifier (and says it identifies nobody).
  * `located`: the placements read already for this round (the first round reuses the batch's lookup).
- * `forced`: items that must be stored in a given shard (another request's claim of their order's entry
- * names it), so their group's target is that shard. `reserves(i)`: item i is a new order whose
- * `order:<id>` entry is claimed for its group's target before anything stores it, so of two requests
- * storing one order id with different identifiers one wins and the other sends it where the winner
- * stores it; `owned`: the shard this request's earlier claim won for item i. A group is ready only when
- * its orders' entries name its target or this request's own claim. A group whose orders are pinned to
- * several shards is placed in part: the orders pinned to one of them, with those pinned nowhere.
+ * `forced`: items that must be stored in a given shard (an entry of their order names it, claimed by
+ * another request, or adopted), so their group's target is that shard. `reserves(i)`: item i is a new
+ * order whose `order:<id>` entry is claimed for its group's target (with `token`) before anything
+ * stores it, so of two requests storing one order id with different identifiers one wins and the other
+ * sends it where the winner stores it. A group is ready only when its orders' entries name its target.
+ * A group whose orders are pinned to several shards is placed in part: the orders pinned to one of
+ * them, with those pinned nowhere.
  */
 async function place(
   env: Shards,
@@ -155,7 +182,7 @@ async function place(
   located?: ReadonlyMap<string, number | null>,
   forced: ReadonlyMap<number, number> = new Map(),
   reserves: (item: number) => boolean = () => false,
-  owned: ReadonlyMap<number, number> = new Map(),
+  token: string | null = null,
 ): Promise<Placed | IngestRefusal> {
   const count = shardCount(env);
   const placements =
@@ -168,10 +195,10 @@ async function place(
     ));
   const plans: Plan[] = [];
   for (const group of groups) {
-    // A group goes where an entry of one of its orders names: claimed by another request, or by this
-    // one in an earlier round. Never pointed elsewhere: a request that found the entry may be storing
-    // the order there, and whichever comes first stores it.
-    const pinOf = (at: number) => forced.get(at) ?? owned.get(at);
+    // A group goes where an entry of one of its orders names that this request cannot point elsewhere
+    // (another request's claim, or one adopted): a request that found the entry may be storing the
+    // order there, and whichever comes first stores it. This request's own claims follow the group.
+    const pinOf = (at: number) => forced.get(at);
     const pinned = [...new Set(group.items.flatMap((at) => pinOf(at) ?? []))];
     const natural = targetShard(group, items, placements, count);
     if (pinned.length <= 1) {
@@ -179,7 +206,7 @@ async function place(
       continue;
     }
     // Orders of one group whose entries name two shards (claimed by requests storing them at once, or
-    // left by a request that gave up after its claims): they cannot be stored in one shard at once. Those
+    // left by a request that failed after its claims): they cannot be stored in one shard at once. Those
     // pinned to one shard (the group's own target if it is one of them) go now with the orders pinned
     // nowhere; the others wait for the next round, where the region, stored now, follows them into the
     // shard their entries name. Refusing the group instead refused it on every retry while a
@@ -206,32 +233,36 @@ async function place(
   const moved = plans.filter((_, i) => (moves[i] ?? []).every((outcome) => outcome.kind === "moved"));
   // Unknown keys are claimed for the target; a claim that lost sends its group round again. Seen
   // (unverified) keys come after, so a verified claim of the same key wins. New orders are reserved
-  // for the target in the same calls.
+  // for the target in the same calls (an entry this request claimed earlier is pointed there).
   const reservations = moved.flatMap(({ group, target }) =>
     group.items.filter(reserves).map((at) => ({ at, key: (items[at] as GroupItem).ownKey, target })),
   );
-  const claims = await claimAll(env, [
-    ...moved.flatMap(({ group, target }) =>
-      group.keys.filter((key) => placements.get(key) == null).map((key) => ({ key, shard: target })),
-    ),
-    ...moved.flatMap(({ group, target }) =>
-      [...new Set(group.items.flatMap((index) => seen[index] ?? []))]
-        .filter((key) => !group.keys.includes(key))
-        .map((key) => ({ key, shard: target })),
-    ),
-    ...reservations.map(({ key, target }) => ({ key, shard: target })),
-  ]);
+  const claims = await claimAll(
+    env,
+    [
+      ...moved.flatMap(({ group, target }) =>
+        group.keys.filter((key) => placements.get(key) == null).map((key) => ({ key, shard: target })),
+      ),
+      ...moved.flatMap(({ group, target }) =>
+        [...new Set(group.items.flatMap((index) => seen[index] ?? []))]
+          .filter((key) => !group.keys.includes(key))
+          .map((key) => ({ key, shard: target })),
+      ),
+      ...reservations.map(({ key, target }) => ({ key, shard: target })),
+    ],
+    token,
+  );
   const reserved = new Map(
-    reservations.map(({ at, key, target }) => [at, { target, shard: claims.get(key) as number }] as const),
+    reservations.map(({ at, key, target }) => {
+      const { shard, own } = claims.get(key) as Claimed;
+      return [at, { target, shard, own }] as const;
+    }),
   );
   return {
     ready: moved.filter(
       ({ group, target }) =>
-        group.keys.every((key) => placements.get(key) != null || claims.get(key) === target) &&
-        group.items.every((at) => {
-          const shard = reserved.get(at)?.shard ?? target;
-          return shard === target || shard === owned.get(at);
-        }),
+        group.keys.every((key) => placements.get(key) != null || claims.get(key)?.shard === target) &&
+        group.items.every((at) => (reserved.get(at)?.shard ?? target) === target),
     ),
     claimed: moved.some(({ group }) => group.keys.some((key) => placements.get(key) == null)),
     reserved,
@@ -302,12 +333,17 @@ export async function ingestSharded(env: Env, d1: Db, orders: OrderInput[], now:
   const orderAt = (at: number) => orders[kept[at] as number] as OrderInput;
   // Per item (an index into `kept`): the shard holding its order, where it goes alone and its
   // identifiers are ignored, as D1 ignores a duplicate's; or the shard its order's entry names for
-  // storing it (claimed for it by this request, or by another that has not stored it yet), where it
-  // goes with its identifiers and is stored, or found stored.
+  // storing it (claimed by another request that has not stored it yet, or adopted by this one's
+  // claim), where it goes with its identifiers and is stored, or found stored.
   const heldAt = new Map<number, number>();
   const forcedAt = new Map<number, number>();
-  /** Items whose order's entry this request claimed, and the shard it names. */
-  const ownAt = new Map<number, number>();
+  /**
+   * On the order entries this request claims, so that it alone points them at another shard when its
+   * group goes elsewhere, and drops those of the orders it stored nowhere when it gives up.
+   */
+  const token = crypto.randomUUID();
+  /** Items whose order's entry this request claimed (and may still hold). */
+  const claimedBy = new Set<number>();
   kept.forEach((index, at) => {
     if (isStored(index)) heldAt.set(at, located.get(orderKey(orders[index] as OrderInput)) as number);
   });
@@ -333,7 +369,14 @@ export async function ingestSharded(env: Env, d1: Db, orders: OrderInput[], now:
    * shards that did not refuse in this one), so the route still records their conversions and merges
    * and the answer names them.
    */
-  const refuse = (refusal: IngestRefusal): ShardedRefusal => {
+  const refuse = async (refusal: IngestRefusal): Promise<ShardedRefusal> => {
+    // The claims of the orders it stored nowhere are dropped, so they pin nothing for the resend
+    // (each would send its order's group to the shard it names, moving the region there).
+    await releaseAll(
+      env,
+      [...claimedBy].filter((at) => !done.has(at)).map((at) => (items[at] as GroupItem).ownKey),
+      token,
+    );
     const created = [...results]
       .filter(([, result]) => result.status === "created")
       .sort(([a], [b]) => a - b)
@@ -397,22 +440,22 @@ export async function ingestSharded(env: Env, d1: Db, orders: OrderInput[], now:
       round === 1 ? located : undefined,
       forcedAt,
       (at) => !heldAt.has(at),
-      ownAt,
+      token,
     );
     if ("kind" in placed) return refuse(placed);
-    // An order whose entry this request claimed is its own to store, where the entry names (its group
-    // is pinned there from the next round on); one whose entry names another shard (stored there, or
-    // claimed by another request) goes there alone, as a resend. A claim for the order's home records
-    // nothing another request can find, so it pins nothing: the group may go elsewhere next round,
-    // whose claim then records an entry the home's own write checks (orderEntryGuard).
-    for (const [at, { target, shard }] of placed.reserved) {
-      if (shard === target || shard === ownAt.get(at)) {
-        if (!ownAt.has(at) && shard !== homeShard((items[at] as GroupItem).ownKey, shardCount(env)))
-          ownAt.set(at, shard);
+    // An order whose entry names its group's target is stored there. Its own entry follows its group
+    // (claimed again for the next round's target); another request's, adopted by this claim, pins the
+    // group there from the next round on, since that request may be storing the order there. One whose
+    // entry names another shard (stored there, or claimed by another request) goes there alone, as a
+    // resend.
+    for (const [at, { target, shard, own }] of placed.reserved) {
+      if (own) claimedBy.add(at);
+      if (shard === target) {
+        if (own) forcedAt.delete(at);
+        else forcedAt.set(at, shard);
         continue;
       }
       forcedAt.delete(at);
-      ownAt.delete(at);
       heldAt.set(at, shard);
       items[at] = itemOf(at);
       seen[at] = seenOf(at);

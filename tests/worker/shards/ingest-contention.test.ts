@@ -1,11 +1,15 @@
 // Batches of orders racing each other across the customer shards, with identifiers drawn from small
 // pools so that customers merge across orders and batches: every order stored is answered as stored
 // (created in a 200, or listed as stored in a 409 that asks for a retry), none is stored twice, a
-// refused batch leaves no claim that later refuses the same orders, and the batches resent alone go
-// through at once.
-import { env, runInDurableObject, SELF } from "cloudflare:test";
+// refused batch leaves no claim behind, and the batches resent alone go through at once. And a batch
+// refused after some of its groups were stored: the answer lists them, their merges reach the events
+// database, and its other orders' claims are dropped.
+import { createExecutionContext, env, runInDurableObject, SELF, waitOnExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { createApp } from "../../../worker/app.ts";
 import { homeShard } from "../../../worker/core/shards/placement.ts";
+import { customerResponseSchema } from "../../../worker/customers/customers.schemas.ts";
+import { identityKey, normalizeForKey } from "../../../worker/identity/identity.keys.ts";
 import { ingestResultSchema } from "../../../worker/orders/orders.schemas.ts";
 import { shardStub } from "../../../worker/shards/shards.ts";
 import { anOrder, client, uniquePrefix, verified } from "../../fixtures/builders.ts";
@@ -13,6 +17,7 @@ import { storeRows } from "../../fixtures/store-rows.ts";
 
 const api = client(SELF);
 const count = 4;
+const secret = "test-identity-secret";
 
 /** A small seeded generator (mulberry32), so a failing draw can be run again. */
 function generator(seed: number) {
@@ -176,16 +181,9 @@ describe("batches with overlapping identifiers racing each other", () => {
     for (const answer of answers) if (answer.status === 409) expect(answer.retryAfter).toBe("1");
     for (const answer of answers)
       if (answer.status === 200) expect(answer.accepted + answer.duplicates).toBeGreaterThan(0);
-    // A refused batch leaves no claim behind once its orders are stored or released.
-    const refusedIds = new Set(
-      answers.flatMap((answer, at) => (answer.status === 409 ? (batches[at] ?? []).map((order) => order.id) : [])),
-    );
-    const entries = await orderEntries(p);
-    const stale = [...entries].filter(([id, shard]) => held.get(id)?.[0] !== shard);
-    expect(
-      stale.filter(([id]) => !refusedIds.has(id)),
-      "claims of batches answered 200",
-    ).toEqual([]);
+    // A refused batch drops the claims of the orders it stored nowhere: no entry names a shard that
+    // does not hold its order.
+    await expectDirectoryAgrees(p);
 
     // Resent alone, the whole lot goes through at once: what was stored is a duplicate, the rest created.
     const storedBefore = held.size;
@@ -240,6 +238,119 @@ describe("batches with overlapping identifiers racing each other", () => {
       const last = own.at(-1);
       if (last?.status === 200) expect(last.accepted).toBe(last.created.length);
     }
+    await expectDirectoryAgrees(p);
+  });
+});
+
+/** The identity key of an account or a loyalty card, as the shards' directories hold it. */
+async function keyOf(kind: "account" | "loyalty", value: string): Promise<string> {
+  const normalized = normalizeForKey(kind, value);
+  if (!normalized.ok) throw new Error(normalized.reason);
+  return identityKey(kind, normalized.value, secret);
+}
+
+/** The first of `${p}-0`, `${p}-1`, … for which `accept` holds. */
+async function firstOf(p: string, accept: (value: string) => Promise<boolean> | boolean): Promise<string> {
+  for (let n = 0; ; n++) if (await accept(`${p}-${n}`)) return `${p}-${n}`;
+}
+
+/** An API client whose requests run with `bindings` (the test's own, some shard calls answered otherwise). */
+function clientWith(bindings: typeof env) {
+  const app = createApp();
+  return client({
+    async fetch(input: string, init?: RequestInit) {
+      const context = createExecutionContext();
+      const response = await app.fetch(new Request(input, init), bindings, context);
+      await waitOnExecutionContext(context);
+      return response;
+    },
+  });
+}
+
+/** The test's env with every `ingestGroups` call to shard `busy` answered busy, writing nothing. */
+function busyShardEnv(busy: number): typeof env {
+  return {
+    ...env,
+    CUSTOMER_SHARDS: new Proxy(env.CUSTOMER_SHARDS, {
+      get(namespace, property) {
+        const value = Reflect.get(namespace, property, namespace);
+        if (property !== "get") return typeof value === "function" ? value.bind(namespace) : value;
+        return (shardId: DurableObjectId) => {
+          const stub = namespace.get(shardId);
+          if (shardId.name !== `shard-${busy}`) return stub;
+          return new Proxy(stub, {
+            get(target, method) {
+              if (method === "ingestGroups") return async () => ({ kind: "busy" });
+              return (target as unknown as Record<string | symbol, unknown>)[method];
+            },
+          });
+        };
+      },
+    }),
+  } as typeof env;
+}
+
+describe("a batch refused after some of its groups were stored", () => {
+  it("lists them, moves the events of their merges, drops its other claims, and its resend goes through", async () => {
+    const p = uniquePrefix("partial");
+    // A web account and a loyalty card homed in two shards, each with a customer of its own there.
+    const account = `${p}-web`;
+    const webShard = homeShard(await keyOf("account", account), count);
+    const loyalty = await firstOf(
+      `${p}-CARD`,
+      async (value) => homeShard(await keyOf("loyalty", value), count) !== webShard,
+    );
+    const storeShard = homeShard(await keyOf("loyalty", loyalty), count);
+    const target = Math.min(webShard, storeShard);
+    await api.postOrders([anOrder({ id: `${p}-w1`, identifiers: { account } })]);
+    await api.postOrders([anOrder({ id: `${p}-s1`, channel: "store", identifiers: { loyalty } })]);
+    const customerOf = async (kind: string, value: string) =>
+      customerResponseSchema.parse(await (await api.lookup(kind, value)).json()).data.customerId;
+    const [web, store] = [await customerOf("account", account), await customerOf("loyalty", loyalty)];
+    // Each has an event in the events database.
+    for (const customerId of [web, store])
+      await env.EVENTS_DB.prepare(
+        "INSERT INTO events (type, customer_id, product_id, at, dedupe_key) VALUES ('view', ?, 'sku-1', ?, ?)",
+      )
+        .bind(customerId, "2026-03-01T10:00:00Z", `${p}-${customerId}`)
+        .run();
+
+    // The batch: an order linking the two (stored in `target`, the customers merged), and a new
+    // customer's order whose shard answers busy every time; that order's id is homed elsewhere, so its
+    // claim records an entry.
+    const other = await firstOf(
+      `${p}-acct`,
+      async (value) => homeShard(await keyOf("account", value), count) !== target,
+    );
+    const otherShard = homeShard(await keyOf("account", other), count);
+    const otherId = await firstOf(`${p}-other`, (id) => homeShard(`order:${id}`, count) !== otherShard);
+    const batch = [
+      anOrder({ id: `${p}-link`, channel: "store", identifiers: { account, loyalty } }),
+      anOrder({ id: otherId, identifiers: { account: other } }),
+    ];
+    const refused = await clientWith(busyShardEnv(otherShard)).postOrders(batch);
+    expect(refused.status).toBe(409);
+    expect(refused.headers.get("Retry-After")).toBe("1");
+    const { error } = (await refused.json()) as {
+      error: { message: string; issues?: { path: (string | number)[]; message: string }[] };
+    };
+    expect(error.message).toContain("1 of its orders was stored before this answer");
+    expect(error.issues).toEqual([{ path: ["orders", 0], message: "stored by this request before it was refused" }]);
+
+    // The link is stored and the customers merged; the events of the one merged away follow it.
+    const survivor = await customerOf("account", account);
+    expect(await customerOf("loyalty", loyalty)).toBe(survivor);
+    const events = await env.EVENTS_DB.prepare("SELECT customer_id FROM events WHERE dedupe_key LIKE ?")
+      .bind(`${p}-%`)
+      .all<{ customer_id: string }>();
+    expect(events.results.map((row) => row.customer_id)).toEqual([survivor, survivor]);
+    // The other order is stored nowhere, and its claim is gone.
+    expect((await holders(p)).has(otherId)).toBe(false);
+    expect((await orderEntries(p)).has(otherId)).toBe(false);
+
+    // Resent: the link is a duplicate, the other order created.
+    const resent = await send(batch);
+    expect(resent).toMatchObject({ status: 200, accepted: 1, duplicates: 1, created: [otherId] });
     await expectDirectoryAgrees(p);
   });
 });

@@ -1,0 +1,1 @@
+ALTER TABLE `shard_directory` ADD `claimed_by` text;
