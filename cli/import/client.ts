@@ -79,7 +79,16 @@ export function describeRetry(info: RetryInfo): string {
 export interface PostResult<T> {
   data: T;
   attempts: number;
+  /**
+   * Indexes of the batch's records a refused attempt had already stored (customer shards: the 409's
+   * `issues` name them `["orders", index]`), so that the answer to the resend, which calls them
+   * duplicates, can be counted as this run's.
+   */
+  storedBeforeRetry: number[];
 }
+
+/** The issue a refused ingestion gives each order it stored before refusing (worker/orders/orders.routes.ts). */
+const storedBeforeRefusal = "stored by this request before it was refused";
 
 /** Full jitter (AWS architecture blog, "Exponential Backoff And Jitter"): uniform in [0, min(cap, base·2^n)]. */
 export function backoffDelay(attempt: number, policy: RetryPolicy, random: () => number): number {
@@ -159,6 +168,7 @@ export class IngestClient {
     timeoutMs = this.policy.timeoutMs,
   ): Promise<PostResult<T>> {
     let answered = false;
+    const storedBeforeRetry = new Set<number>();
     for (let attempt = 1; ; attempt++) {
       let reason: string;
       let serverDelay: number | null = null;
@@ -178,7 +188,7 @@ export class IngestClient {
         if (response.ok) {
           const data = parseDataEnvelope<T>(text);
           if (data === undefined) throw new IngestFailed(this.notPatron(path, response, text), response.status);
-          return { data: data.data, attempts: attempt };
+          return { data: data.data, attempts: attempt, storedBeforeRetry: [...storedBeforeRetry] };
         }
         const error = parseErrorEnvelope(text);
         if (response.status === 400 || response.status === 422)
@@ -203,6 +213,9 @@ export class IngestClient {
             response.status,
           );
         }
+        for (const issue of error?.issues ?? [])
+          if (issue.message === storedBeforeRefusal && typeof issue.path[1] === "number")
+            storedBeforeRetry.add(issue.path[1]);
         reason = `HTTP ${response.status} ${error?.message ?? plainTextLine(text)}`.trimEnd();
         serverDelay = retryAfterMs(response.headers.get("Retry-After"), Date.now());
       } catch (error) {

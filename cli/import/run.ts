@@ -167,7 +167,7 @@ interface OrdersResponse {
   duplicates: number;
   /** Duplicates stored with other content (read as 0 when missing: a server from before it). */
   changed?: number;
-  results?: { id: string; changed?: boolean | null }[];
+  results?: { id: string; status?: string; changed?: boolean | null }[];
   /** Orders of erased customers, not stored (read as 0 when missing). */
   suppressed?: number;
   ignoredIdentifiers?: unknown[];
@@ -217,8 +217,12 @@ export async function runImport<T>(options: ImportOptions<T>): Promise<ImportRes
       totals.records = batch.length;
       if (options.kind === "orders") {
         const data = response.data as OrdersResponse;
-        totals.accepted = data.accepted;
-        totals.duplicates = data.duplicates;
+        // Stored by an attempt refused before this answer (customer shards): this run's, not duplicates.
+        const ours = response.storedBeforeRetry.filter(
+          (at) => data.results?.[at]?.status === "duplicate" && data.results[at]?.changed !== true,
+        ).length;
+        totals.accepted = data.accepted + ours;
+        totals.duplicates = data.duplicates - ours;
         totals.changed = data.changed ?? 0;
         totals.suppressed = data.suppressed ?? 0;
         const changed = (data.results ?? []).filter((entry) => entry.changed === true).map((entry) => entry.id);

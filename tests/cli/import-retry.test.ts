@@ -98,7 +98,7 @@ describe("IngestClient against a local HTTP server", () => {
     ]);
     const { client, waits, notes } = recordingClient(url);
     const result = await client.post("/v1/orders", { orders: [{ id: "o-1" }, { id: "o-2" }] });
-    expect(result).toEqual({ data: { accepted: 2, duplicates: 0 }, attempts: 5 });
+    expect(result).toEqual({ data: { accepted: 2, duplicates: 0 }, attempts: 5, storedBeforeRetry: [] });
     expect(received).toHaveLength(5);
     expect(new Set(received.map((request) => request.body)).size).toBe(1);
     expect(received.every((request) => request.authorization === "Bearer k")).toBe(true);
@@ -135,7 +135,7 @@ describe("IngestClient against a local HTTP server", () => {
     const { port } = server.address() as AddressInfo;
     const { client, notes } = recordingClient(`http://127.0.0.1:${port}`);
     const result = await client.get<{ id: string }>("/v1/imports/imp_1", { timeoutMs: 300 });
-    expect(result).toEqual({ data: { id: "imp_1" }, attempts: 2 });
+    expect(result).toEqual({ data: { id: "imp_1" }, attempts: 2, storedBeforeRetry: [] });
     expect(notes).toEqual(["1/8 TimeoutError: The operation was aborted due to timeout"]);
     server.closeAllConnections();
   });
@@ -209,7 +209,7 @@ describe("IngestClient and a refused connection", () => {
     expect((await client.post("/v1/orders", { orders: [] })).attempts).toBe(1);
     await new Promise((resolve) => server?.close(resolve));
     const again = await client.post("/v1/orders", { orders: [] });
-    expect(again).toEqual({ data: { accepted: 2, duplicates: 0 }, attempts: 2 });
+    expect(again).toEqual({ data: { accepted: 2, duplicates: 0 }, attempts: 2, storedBeforeRetry: [] });
     expect(waits).toEqual([50]);
   });
 });
@@ -336,6 +336,51 @@ describe("patron import against a server that is busy for a while", () => {
     expect(stdout).toMatch(/^accepted\s+4$/m);
     const batches = received.map((request) => (JSON.parse(request.body) as { orders: { id: string }[] }).orders);
     expect(batches.map((orders) => orders.map((o) => o.id).join(""))).toEqual(["ab", "ab", "ab", "cd", "cd"]);
+  }, 30_000);
+
+  it("counts the orders a refused attempt stored (customer shards) as this run's, not as duplicates of the resend", async () => {
+    workDir = mkdtempSync(path.join(tmpdir(), "patron-stored-"));
+    const file = path.join(workDir, "orders.ndjson");
+    writeFileSync(file, `${["a", "b"].map((id) => wireOrder(id)).join("\n")}\n`);
+    const { url } = await scriptedServer([
+      {
+        status: 409,
+        headers: { "Retry-After": "0" },
+        body: {
+          error: {
+            code: "conflict",
+            message: "busy; 1 of its orders was stored before this answer",
+            issues: [{ path: ["orders", 0], message: "stored by this request before it was refused" }],
+          },
+        },
+      },
+      {
+        status: 200,
+        body: {
+          data: {
+            accepted: 1,
+            duplicates: 1,
+            results: [
+              { id: "a", status: "duplicate", changed: false },
+              { id: "b", status: "created" },
+            ],
+          },
+        },
+      },
+    ]);
+    const { stdout } = await run(
+      process.execPath,
+      [
+        path.join(root, "cli/bin.mjs"),
+        "import",
+        "orders",
+        file,
+        ...["--url", url, "--key", "k", "--batch-size", "2", "--state", path.join(workDir, "state.json"), "--direct"],
+      ],
+      { cwd: workDir },
+    );
+    expect(stdout).toMatch(/^accepted\s+2$/m);
+    expect(stdout).toMatch(/^duplicates\s+0$/m);
   }, 30_000);
 
   it.each([
