@@ -860,7 +860,7 @@ describe("IngestClient", () => {
       { status: 200, body: { data: { accepted: 3, duplicates: 0 } } },
     ]);
     const result = await client(fetchImpl, sleeps).post("/v1/orders", { orders: [] });
-    expect(result).toEqual({ data: { accepted: 3, duplicates: 0 }, attempts: 4 });
+    expect(result).toEqual({ data: { accepted: 3, duplicates: 0 }, attempts: 4, storedBeforeRetry: [] });
     expect(sleeps).toEqual([250, 500, 7000]);
     expect(calls[0]).toEqual({ url: "http://worker.test/v1/orders", body: { orders: [] }, auth: "Bearer k" });
   });
