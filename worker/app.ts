@@ -20,6 +20,7 @@ import { allowedOrigins, configProblems } from "./http/config.ts";
 import { classifyDatabaseError } from "./http/database-errors.ts";
 import { ApiError, errorResponse, unavailable } from "./http/errors.ts";
 import { limitByAddress } from "./http/rate-limit.ts";
+import { queryOnlyWhereRead } from "./http/validate.ts";
 import { importRoutes } from "./imports/imports.routes.ts";
 import { ingestRoutes } from "./orders/orders.routes.ts";
 import { recommendationsRoutes } from "./recommendations/recommendations.routes.ts";
@@ -30,6 +31,33 @@ import { suppressionsRoutes } from "./suppressions/suppressions.routes.ts";
 
 /** The routes a storefront's browser calls (shopper token or anonymous); the only ones with CORS. */
 const shopperPaths = /^\/v1\/(?:recommendations|events)\/?$/;
+/**
+ * The API routes that take query parameters (method and path as registered below); each reads them with
+ * queryParams, which names the ones it takes. Every other API route takes none: any is a 400
+ * (docs/api.md). Only GET /v1/recommendations (and GET /demo/token, a page's, outside the API) ignore
+ * names they do not know.
+ */
+export const routesReadingQuery: ReadonlySet<string> = new Set([
+  "GET /v1/products",
+  "GET /v1/imports",
+  "GET /v1/imports/:id/batches",
+  "GET /v1/customers/lookup",
+  "GET /v1/customers/holders",
+  "GET /v1/customers/:id/shelf",
+  "GET /v1/recommendations",
+  "GET /v1/admin/rules",
+  "GET /v1/admin/rules/targets",
+  "GET /v1/admin/suppressions",
+  "GET /v1/admin/insights/best-customers",
+  "GET /v1/admin/customers",
+  "GET /v1/admin/shards/migrate",
+  "POST /v1/admin/jobs/nightly",
+  "GET /v1/admin/jobs/nightly",
+  "GET /v1/admin/transitions/summary",
+  "GET /v1/admin/transitions",
+  "GET /v1/admin/segments",
+  "GET /v1/admin/holdout",
+]);
 /** How soon a client should look again at a deployment that is missing configuration. */
 const misconfiguredRetrySeconds = 300;
 
@@ -96,6 +124,13 @@ export function createApp() {
     console.error(JSON.stringify({ requestId: c.get("requestId"), refused: "shards_not_migrated" }));
     throw unavailable(problem, unmigratedRetrySeconds);
   });
+
+  // A query parameter an API route does not take is a 400 before the route runs, writes included
+  // (`POST /v1/orders?dryRun=true` stores nothing). Not the pages under /console and /demo: the console
+  // keeps a list's filters in its address, and the demo's pages take their own.
+  const refuseUnreadQuery = queryOnlyWhereRead(routesReadingQuery);
+  app.use("/v1/*", refuseUnreadQuery);
+  app.use("/health", refuseUnreadQuery);
 
   // Per client address, after CORS so preflights are not counted (per shopper: in the routes).
   app.use("/v1/recommendations/*", limitByAddress("recommendations"));

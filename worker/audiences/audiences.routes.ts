@@ -6,7 +6,7 @@ import { Hono } from "hono";
 import type { AppEnv, Db } from "../env.ts";
 import { requireAdminKey } from "../http/auth.ts";
 import { ApiError, notFound } from "../http/errors.ts";
-import { jsonBody, parseOrThrow, refuseQuery } from "../http/validate.ts";
+import { jsonBody, parseOrThrow } from "../http/validate.ts";
 import { enabledMatchKeys, type MatchKeyName } from "../identity/match-keys.ts";
 import { targetsInCatalog } from "../rules/rules.repo.ts";
 import { shardedAudienceCount } from "../shards/console.ts";
@@ -167,7 +167,6 @@ export const audienceRoutes = new Hono<AppEnv>()
     return c.json({ data: { ...view(row, await catalogCheck(c.var.db, [row])), ...(secret ? { secret } : {}) } });
   })
   .delete("/:id", async (c) => {
-    refuseQuery(c);
     const id = idOf(c.req.param());
     if (!(await deleteAudience(c.var.db, id, c.var.now))) throw noSuchAudience(id);
     return c.body(null, 204);

@@ -1,5 +1,6 @@
 // zod → ApiError. The only place outside *.schemas.ts that touches zod.
-import type { Context } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
+import { matchedRoutes } from "hono/route";
 import * as z from "zod";
 import { ApiError, type Issue } from "./errors.ts";
 
@@ -149,7 +150,9 @@ export function queryParams<T extends z.ZodType>(
 ): z.infer<T> {
   const query = c.req.query();
   const shape = objectShapeOf(schema);
-  if (options.extra !== "ignored" && shape) {
+  if (options.extra !== "ignored") {
+    // A schema whose names cannot be read (a union, say) would let any name through: a fault of the route.
+    if (!shape) throw new Error("queryParams needs an object schema, to refuse the names it does not take.");
     const known = Object.keys(shape);
     const unknown = Object.keys(query).filter((name) => !known.includes(name));
     if (unknown.length > 0) {
@@ -173,4 +176,22 @@ export function queryParams<T extends z.ZodType>(
     }
   }
   return parseOrThrow(schema, query, "query parameters");
+}
+
+/**
+ * Middleware for every API route: a request may carry query parameters only to a route in `readers`
+ * ("GET /v1/products", method and path as the app registers them), and such a route reads them with
+ * queryParams, which refuses a name its schema does not take. Any other route takes none, and any
+ * parameter is the 400 refuseQuery gives, before the route runs (and so before anything is written):
+ * `POST /v1/orders?dryRun=true` must not store the orders. A new route takes none until listed.
+ */
+export function queryOnlyWhereRead(readers: ReadonlySet<string>): MiddlewareHandler {
+  return async (c, next) => {
+    // HEAD is answered by the GET route.
+    const method = c.req.method === "HEAD" ? "GET" : c.req.method;
+    // Middleware is registered for "ALL": the first route of the request's own method is the one that answers.
+    const route = matchedRoutes(c).find((matched) => matched.method === method);
+    if (route && !readers.has(`${method} ${route.path}`)) refuseQuery(c);
+    await next();
+  };
 }

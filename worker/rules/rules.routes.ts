@@ -9,15 +9,7 @@ import { ruleState } from "../core/rules/state.ts";
 import type { AppEnv } from "../env.ts";
 import { requireAdminKey } from "../http/auth.ts";
 import { ApiError, notFound } from "../http/errors.ts";
-import {
-  defaultMaxBodyBytes,
-  jsonBody,
-  notJsonBody,
-  parseOrThrow,
-  queryParams,
-  readJson,
-  refuseQuery,
-} from "../http/validate.ts";
+import { defaultMaxBodyBytes, jsonBody, notJsonBody, parseOrThrow, queryParams, readJson } from "../http/validate.ts";
 import {
   type CatalogView,
   catalogTargets,
@@ -168,7 +160,6 @@ export const rulesRoutes = new Hono<AppEnv>()
     return c.json({ data: saved });
   })
   .delete("/:id", async (c) => {
-    refuseQuery(c);
     const by = changeBy(c);
     const current = await existingRule(c);
     savedOrThrow(await deleteRule(c.var.db, current, by));

@@ -5,7 +5,7 @@ import { unlistErasedKey } from "../customers/erasure.repo.ts";
 import type { AppEnv, Env } from "../env.ts";
 import { requireAdminKey } from "../http/auth.ts";
 import { invalidRequest, notFound } from "../http/errors.ts";
-import { jsonBody, queryParams, refuseQuery } from "../http/validate.ts";
+import { jsonBody, queryParams } from "../http/validate.ts";
 import {
   foldedEraKey,
   foldedKey,
@@ -56,7 +56,6 @@ export const suppressionsRoutes = new Hono<AppEnv>()
     return c.json({ data: { kind, suppressed: onList.size > 0 } });
   })
   .delete("/", async (c) => {
-    refuseQuery(c);
     const input = await jsonBody(c, suppressionSchema);
     const { key, folded } = await keysOf(input, c.env);
     // Off the events database's list of what erasures took out (an order sent again then has its
