@@ -18,6 +18,7 @@ import {
   fitSampleQuery,
   pairCountsQuery,
   productSalesQuery,
+  shopperLabelsQuery,
   transitionSummaryQueries,
   transitionsOfRunQuery,
 } from "../../worker/jobs/nightly.repo.ts";
@@ -352,21 +353,45 @@ describe("the nightly job's bounded reads", () => {
     }
   });
 
-  // Co-purchase counts each pair's customers too, so it reads each order's row (by the rowid its
-  // orders_placed_idx entry holds) for customer_id: the index is no longer covering, still no scan.
-  it("co-purchase reads a range of orders_placed_idx and each order's lines by order: no table scan", async () => {
-    for (const plan of await plansOf(copurchaseQuery("2026-01-01T00:00:00.000Z", "2026-12-31T00:00:00.000Z", 1000))) {
+  // Co-purchase counts each pair's shoppers too, so it reads each order's row (by the rowid its
+  // orders_placed_idx entry holds) for customer_id: the index is no longer covering, still no scan. Who
+  // the shoppers are comes from each order's identifiers (identity_observations by source) and each
+  // customer's (identities by customer); the label passing between them reads only its own CTEs.
+  const readsShoppersByIndex = (plan: string[]) => {
+    expect(plan).toContain("SEARCH ob USING COVERING INDEX sqlite_autoindex_identity_observations_1 (source=?)");
+    expect(plan).toContain("SEARCH i USING INDEX identities_customer_idx (customer_id=?)");
+    expect(plan.filter((step) => /^SCAN (identity_observations|identities|ob|i)\b/.test(step))).toEqual([]);
+  };
+  // Each order's shopper is looked up among the shoppers by customer, not found by scanning them.
+  const looksShoppersUp = (plan: string[]) =>
+    expect(
+      plan.some((step) => /^SEARCH s USING .*INDEX \(customer_id=\?\)/.test(step)),
+      plan.join("; "),
+    ).toBe(true);
+  const lastYear = ["2026-01-01T00:00:00.000Z", "2026-12-31T00:00:00.000Z", 1000] as const;
+
+  it("co-purchase reads a range of orders_placed_idx, each order's lines and identifiers by order: no table scan", async () => {
+    for (const plan of await plansOf(copurchaseQuery(...lastYear))) {
       expect(plan).toContain("SEARCH orders USING INDEX orders_placed_idx (placed_at>? AND placed_at<?)");
       expect(readsLinesByOrder(plan), plan.join("; ")).toBe(true);
       expect(plan.filter((step) => /^SCAN (orders|order_lines|l|o)\b/.test(step))).toEqual([]);
+      readsShoppersByIndex(plan);
+      looksShoppersUp(plan);
     }
   });
 
-  it("a customer shard's pair counts read the same way: no table scan", async () => {
-    for (const plan of await plansOf(pairCountsQuery("2026-01-01T00:00:00.000Z", "2026-12-31T00:00:00.000Z", 1000))) {
+  it("a customer shard's pair counts and its shoppers' labels read the same way: no table scan", async () => {
+    for (const plan of await plansOf(pairCountsQuery(...lastYear))) {
       expect(plan).toContain("SEARCH orders USING INDEX orders_placed_idx (placed_at>? AND placed_at<?)");
       expect(readsLinesByOrder(plan), plan.join("; ")).toBe(true);
       expect(plan.filter((step) => /^SCAN (orders|order_lines|l|o)\b/.test(step))).toEqual([]);
+      readsShoppersByIndex(plan);
+      looksShoppersUp(plan);
+    }
+    for (const plan of await plansOf(shopperLabelsQuery(...lastYear))) {
+      expect(plan).toContain("SEARCH orders USING INDEX orders_placed_idx (placed_at>? AND placed_at<?)");
+      expect(plan.filter((step) => /^SCAN (orders|order_lines|l|o)\b/.test(step))).toEqual([]);
+      readsShoppersByIndex(plan);
     }
   });
 

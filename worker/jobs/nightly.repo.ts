@@ -17,7 +17,7 @@ import { fitPopulationModels, type PopulationModels, type SummaryRow } from "../
 import { type ScoreFigures, scoreChanged } from "../core/profile/score-change.ts";
 import { createPopulationBuilder, type PopulationStats, type ProductSales } from "../core/ranking/population.ts";
 import type { CategoryStat, Product } from "../core/ranking/types.ts";
-import type { PairCount } from "../core/shards/nightly-merge.ts";
+import { type PairCount, type PairCountsPart, pairCountsPart } from "../core/shards/nightly-merge.ts";
 import type { Db } from "../env.ts";
 import { modelNames, saveModels } from "../models/models.repo.ts";
 import { rebuildProductRangeStatements } from "../orders/orders.repo.ts";
@@ -730,11 +730,12 @@ export const maxPairsPerProduct = 20;
 /** Orders older than this do not count towards co-purchase. */
 export const copurchaseWindowDays = 365;
 /**
- * A pair is kept only when at least this many different customers bought it together: a product page
- * then never reveals what one or two shoppers bought together (however many orders they placed), and a
- * one-off basket is not a pattern. Pairs still rank by the orders that hold them.
+ * A pair is kept only when at least this many different shoppers bought it together: a product page
+ * then never reveals what one or two shoppers bought together (however many orders they placed, and
+ * however many customers their guest checkouts made), and a one-off basket is not a pattern. Pairs
+ * still rank by the orders that hold them.
  */
-export const minCustomersPerPair = 3;
+export const minShoppersPerPair = 3;
 /** Orders with more distinct products than this are left out: a huge basket says little about pairs, and bounds the self-join. */
 export const maxProductsPerPairOrder = 30;
 
@@ -742,7 +743,7 @@ export const maxProductsPerPairOrder = 30;
  * Co-purchase counts at most this many orders: the newest in the window, read along orders_placed_idx.
  * The self-join's work is then bounded at any size (at most this × 30 × 29 pairs, a few per order in
  * practice) instead of growing with a year of orders (100 million and more at 10 million customers).
- * A pair needs orders of `minCustomersPerPair` different customers among those (3 orders at least,
+ * A pair needs orders of `minShoppersPerPair` different shoppers among those (3 orders at least,
  * 0.003%) to count: a pair rarer than that among a retailer's newest 100,000 orders says little about
  * what to show next to a product. Below this many orders in the window (most retailers) every order
  * counts, as before.
@@ -750,24 +751,106 @@ export const maxProductsPerPairOrder = 30;
 export const copurchaseOrders = 100_000;
 
 /**
- * How many of the newest `limit` orders placed in [since, until] hold each ordered pair of products,
- * and how many different customers placed them, counting only orders of 2 to `maxProductsPerPairOrder`
- * distinct products: a WITH clause ending in the table `counted (product_id, other_id, orders,
- * customers)`, for the statement that follows it to read. The orders are found along
- * orders_placed_idx and each one's customer read from its row (one lookup by rowid per order).
+ * Rounds of label passing that settle who the shopper behind each customer is (shoppersOfNewestOrders):
+ * each round carries the least label one step further, from the customers seen with an identifier to
+ * the identifier and on to the other customers seen with it. A person's guest checkouts settle in one
+ * or two; what is still settling after these is counted as one shopper altogether.
  */
-function pairCountsOfNewestOrders(since: string, until: string, limit: number) {
+export const shopperRounds = 4;
+/** The one shopper every customer still settling after `shopperRounds` counts as. */
+export const unsettledShopper = "?";
+
+/**
+ * Who placed the newest `limit` orders in [since, until], as shoppers rather than customers: a WITH
+ * clause ending in the tables `newest (id, customer_id)`, `shoppers (customer_id, shopper, number)`
+ * (every customer of those orders, with its shopper's label and that label's number in label order,
+ * cheaper to count than the label) and `keyed (key, shopper, number)` (every identifier of theirs),
+ * for what follows to read.
+ *
+ * Each guest checkout with only unverified identifiers is a customer of its own (docs/identity.md), so
+ * one person's three guest orders are three customers. Here customers who share any identifier (an
+ * identity key observed on one of those orders, verified or not, or held by the customer) are one
+ * shopper, and so is every customer joined to them through a chain of shared identifiers: the
+ * connected components of customers and identifiers, each labelled by its least identity key
+ * (`customer:<id>` for a customer with none). A customer who shares no identifier with another is a
+ * shopper of its own, labelled at once; between the others (`joins`, the identifiers seen with two
+ * customers or more: guest checkouts, households) the least label is passed `shopperRounds` times. A
+ * component still settling after that has a customer and an identifier labelled differently, and every
+ * label that shows up so is replaced by `unsettledShopper`: that takes in all of such a component's
+ * labels (two labels of one component meet somewhere), so it counts as one shopper, never as several.
+ *
+ * The orders are found along orders_placed_idx, each one's identifiers along identity_observations'
+ * primary key (source = `order:<id>`), and each customer's along identities_customer_idx.
+ */
+function shoppersOfNewestOrders(since: string, until: string, limit: number) {
+  const rounds = Array.from(
+    { length: shopperRounds },
+    (_, index) => `
+      k${index + 1} AS MATERIALIZED (
+        SELECT jn.key, min(c.label) AS label FROM joins jn JOIN c${index} c USING (customer_id) GROUP BY jn.key
+      ), c${index + 1} AS MATERIALIZED (
+        SELECT jn.customer_id, min(k.label) AS label FROM joins jn JOIN k${index + 1} k USING (key) GROUP BY jn.customer_id
+      )`,
+  ).join(",");
+  const [customers, keys] = [sql.raw(`c${shopperRounds}`), sql.raw(`k${shopperRounds}`)];
   return sql`
-      WITH newest AS (
+      WITH newest AS MATERIALIZED (
         SELECT id, customer_id FROM orders WHERE placed_at >= ${since} AND placed_at <= ${until}
         ORDER BY placed_at DESC LIMIT ${limit}
-      ), recent AS (
-        SELECT DISTINCT l.order_id, l.product_id, n.customer_id FROM newest n JOIN order_lines l ON l.order_id = n.id
+      ), buyers AS MATERIALIZED (
+        SELECT DISTINCT customer_id FROM newest
+      ), links AS MATERIALIZED (
+        SELECT n.customer_id, ob.identity_key AS key
+        FROM newest n CROSS JOIN identity_observations ob ON ob.source = 'order:' || n.id
+        UNION
+        SELECT i.customer_id, i.key FROM buyers b CROSS JOIN identities i ON i.customer_id = b.customer_id
+      ), labelled AS MATERIALIZED (
+        SELECT customer_id, min(key) AS label FROM links GROUP BY customer_id
+      ), joins AS MATERIALIZED (
+        SELECT customer_id, key FROM links
+        WHERE key IN (SELECT key FROM links GROUP BY key HAVING count(*) > 1)
+      ), c0 AS MATERIALIZED (
+        SELECT customer_id, label FROM labelled WHERE customer_id IN (SELECT customer_id FROM joins)
+      ),${sql.raw(rounds)}, apart AS MATERIALIZED (
+        SELECT c.label AS customer_label, k.label AS key_label
+        FROM joins jn JOIN ${customers} c USING (customer_id) JOIN ${keys} k USING (key)
+        WHERE c.label <> k.label
+      ), unsettled AS MATERIALIZED (
+        SELECT customer_label AS label FROM apart UNION SELECT key_label FROM apart
+      ), shoppers AS MATERIALIZED (
+        SELECT customer_id, shopper, dense_rank() OVER (ORDER BY shopper) AS number FROM (
+          SELECT customer_id, CASE WHEN label IN (SELECT label FROM unsettled) THEN ${unsettledShopper} ELSE label END AS shopper
+          FROM ${customers}
+          UNION ALL
+          SELECT customer_id, label FROM labelled WHERE customer_id NOT IN (SELECT customer_id FROM ${customers})
+          UNION ALL
+          SELECT customer_id, 'customer:' || customer_id FROM buyers WHERE customer_id NOT IN (SELECT customer_id FROM labelled)
+        )
+      ), keyed AS MATERIALIZED (
+        SELECT DISTINCT lk.key, s.shopper, s.number FROM links lk CROSS JOIN shoppers s ON s.customer_id = lk.customer_id
+      )`;
+}
+
+/**
+ * How many of the newest `limit` orders placed in [since, until] hold each ordered pair of products,
+ * and which shoppers (shoppersOfNewestOrders) placed them (`shoppers`: `count`, how many; `list`, their
+ * numbers as a JSON array), counting only orders of 2 to `maxProductsPerPairOrder` distinct products: a
+ * WITH clause ending in the table `counted (product_id, other_id, orders, shoppers)`, for the statement
+ * that follows it to read.
+ * Each order's shopper is looked up once and its lines read by order (CROSS JOIN keeps the orders
+ * outside: the planner would otherwise walk every line and look its order up among the newest).
+ */
+function pairCountsOfNewestOrders(since: string, until: string, limit: number, shoppers: "count" | "list") {
+  const aggregate = shoppers === "count" ? sql`count(DISTINCT a.shopper)` : sql`json_group_array(DISTINCT a.shopper)`;
+  return sql`
+      ${shoppersOfNewestOrders(since, until, limit)}, recent AS (
+        SELECT DISTINCT l.order_id, l.product_id, s.number AS shopper
+        FROM newest n CROSS JOIN shoppers s ON s.customer_id = n.customer_id CROSS JOIN order_lines l ON l.order_id = n.id
       ), small AS (
-        SELECT r.order_id, r.product_id, r.customer_id FROM recent r
+        SELECT r.order_id, r.product_id, r.shopper FROM recent r
         WHERE r.order_id IN (SELECT order_id FROM recent GROUP BY order_id HAVING count(*) BETWEEN 2 AND ${maxProductsPerPairOrder})
       ), counted AS (
-        SELECT a.product_id, b.product_id AS other_id, count(*) AS orders, count(DISTINCT a.customer_id) AS customers
+        SELECT a.product_id, b.product_id AS other_id, count(*) AS orders, ${aggregate} AS shoppers
         FROM small a JOIN small b ON a.order_id = b.order_id AND a.product_id <> b.product_id
         GROUP BY a.product_id, b.product_id
       )`;
@@ -776,28 +859,77 @@ function pairCountsOfNewestOrders(since: string, until: string, limit: number) {
 /** The product_pairs rebuild over the newest `limit` orders placed in [since, computedAt]. */
 export function copurchaseQuery(since: string, computedAt: string, limit = copurchaseOrders) {
   return sql`
-      ${pairCountsOfNewestOrders(since, computedAt, limit)}, ranked AS (
+      ${pairCountsOfNewestOrders(since, computedAt, limit, "count")}, ranked AS (
         SELECT product_id, other_id, orders,
           row_number() OVER (PARTITION BY product_id ORDER BY orders DESC, other_id) AS rank
-        FROM counted WHERE customers >= ${minCustomersPerPair}
+        FROM counted WHERE shoppers >= ${minShoppersPerPair}
       )
       INSERT INTO product_pairs (product_id, other_id, orders, computed_at)
       SELECT product_id, other_id, orders, ${computedAt} FROM ranked WHERE rank <= ${maxPairsPerProduct}`;
 }
 
 /**
- * Every pair's counts over the newest `limit` orders placed in [since, until], none left out: a customer
- * shard's part of the co-purchase table, whose threshold and ranking apply to the sum over shards (each
- * customer lives in one shard, so the shards' customer counts add up).
+ * Every pair's orders and shoppers over the newest `limit` orders placed in [since, until], none left
+ * out: a customer shard's part of the co-purchase table (`shoppers` a JSON array of the shoppers'
+ * numbers, shopperLabelsQuery naming them), whose threshold and ranking apply over every shard's part
+ * (rankPairs).
  */
 export function pairCountsQuery(since: string, until: string, limit: number) {
   return sql`
-      ${pairCountsOfNewestOrders(since, until, limit)}
-      SELECT product_id AS productId, other_id AS otherId, orders, customers FROM counted`;
+      ${pairCountsOfNewestOrders(since, until, limit, "list")}
+      SELECT product_id AS productId, other_id AS otherId, orders, shoppers FROM counted`;
 }
 
-export async function pairCounts(db: Db, since: string, until: string, limit: number): Promise<PairCount[]> {
-  return db.all<PairCount>(pairCountsQuery(since, until, limit));
+/**
+ * The labels of the shoppers pairCountsQuery numbers (rows with a `label`), and the identifiers of
+ * theirs that are not their label, each with its shopper's number (rows with a `key`): what joins a
+ * shopper of one shard to a shopper of another who shares an identifier with it (one person's guest
+ * orders stored in several shards).
+ */
+export function shopperLabelsQuery(since: string, until: string, limit: number) {
+  return sql`
+      ${shoppersOfNewestOrders(since, until, limit)}
+      SELECT number, shopper AS label, NULL AS key FROM (SELECT DISTINCT number, shopper FROM shoppers)
+      UNION ALL
+      SELECT number, NULL, key FROM keyed WHERE key <> shopper`;
+}
+
+/**
+ * A shard's part of the co-purchase table: its pairs, each with up to `maxShoppers` of its shoppers
+ * (the least numbers), and its shoppers' other identifiers. Shoppers left out can only make a pair
+ * count fewer, never more (the merge may find two of those sent to be one, where a third left out was
+ * not): what a shard sends never shows a pair its shoppers would not. Both statements read the same
+ * rows, in one batch.
+ */
+export async function pairCounts(
+  db: Db,
+  since: string,
+  until: string,
+  limit: number,
+  maxShoppers = minShoppersPerPair,
+): Promise<PairCountsPart> {
+  const [pairRows = [], labelRows = []] = (await batchRows(db, [
+    pairCountsQuery(since, until, limit),
+    shopperLabelsQuery(since, until, limit),
+  ])) as [
+    { productId: string; otherId: string; orders: number; shoppers: string }[],
+    { number: number; label: string | null; key: string | null }[],
+  ];
+  const labels = new Map<number, string>();
+  for (const row of labelRows) if (row.label !== null) labels.set(row.number, row.label);
+  const labelOf = (number: number) => labels.get(number) ?? unsettledShopper;
+  return pairCountsPart(
+    pairRows.map((row) => ({
+      productId: row.productId,
+      otherId: row.otherId,
+      orders: row.orders,
+      shoppers: (JSON.parse(row.shoppers) as number[])
+        .sort((a, b) => a - b)
+        .slice(0, maxShoppers)
+        .map(labelOf),
+    })),
+    labelRows.flatMap((row) => (row.key === null ? [] : [{ key: row.key, shopper: labelOf(row.number) }])),
+  );
 }
 
 /** The co-purchase window's start for a run as of `now`. */
@@ -820,7 +952,7 @@ export async function savePairs(db: Db, pairs: readonly PairCount[], computedAt:
 
 /**
  * Rebuilds product_pairs: for each product, the `maxPairsPerProduct` products bought in the most of
- * the same orders, by at least `minCustomersPerPair` different customers, among the newest
+ * the same orders, by at least `minShoppersPerPair` different shoppers, among the newest
  * `copurchaseOrders` of the last `copurchaseWindowDays`. Delete and insert run in one batch (one
  * transaction), so readers see the old table or the new one, and a re-run rewrites the same rows.
  */

@@ -13,7 +13,7 @@ import { type ScoredMembers, scoredMembers } from "../audiences/audiences.sync.t
 import { emptyClvHistogram } from "../core/insights/clv-distribution.ts";
 import type { PopulationModels, SummaryRow } from "../core/profile/population-models.ts";
 import type { PopulationStats, ProductSales } from "../core/ranking/population.ts";
-import type { PairCount } from "../core/shards/nightly-merge.ts";
+import type { PairCountsPart } from "../core/shards/nightly-merge.ts";
 import type { Db } from "../env.ts";
 import { expireBrowseChunks } from "../events/events.upkeep.ts";
 import type { MatchKeyName } from "../identity/match-keys.ts";
@@ -53,8 +53,8 @@ export function productSales(db: Db, orders: number): Promise<ProductSales[]> {
   return db.all<ProductSales>(productSalesQuery(orders));
 }
 
-/** Every product pair's count over the shard's newest `orders` orders placed in [since, until]. */
-export function copurchaseCounts(db: Db, since: string, until: string, orders: number): Promise<PairCount[]> {
+/** Every product pair's orders and shoppers over the shard's newest `orders` orders placed in [since, until]. */
+export function copurchaseCounts(db: Db, since: string, until: string, orders: number): Promise<PairCountsPart> {
   return pairCounts(db, since, until, orders);
 }
 

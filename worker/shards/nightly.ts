@@ -25,7 +25,7 @@ import {
   copurchaseSince,
   maxFitCustomers,
   maxPairsPerProduct,
-  minCustomersPerPair,
+  minShoppersPerPair,
   populationPageSize,
   productSalesOrders,
   recordShardProgressStep,
@@ -143,7 +143,7 @@ export function shardedNightlyStore(env: Env, db: Db, bounds: NightlyBounds = ni
       const parts = await onEveryShard(env, (shard, index) =>
         shard.nightlyCopurchase(copurchaseSince(now), until, shareOf(bounds.copurchaseOrders, count, index)),
       );
-      return savePairs(db, rankPairs(parts, minCustomersPerPair, maxPairsPerProduct), until);
+      return savePairs(db, rankPairs(parts, minShoppersPerPair, maxPairsPerProduct), until);
     },
 
     partitions: count,

@@ -8,6 +8,7 @@ import {
   membersByShard,
   mergeDaySamples,
   type PairCount,
+  pairCountsPart,
   rankPairs,
   shareOf,
   sumSales,
@@ -90,30 +91,63 @@ describe("membersByShard", () => {
 describe("rankPairs", () => {
   interface Basket {
     customer: number;
+    /** The identity keys observed on the order (each customer's keys are those of all its orders). */
+    keys: readonly string[];
     products: readonly string[];
   }
 
   /**
-   * The single database's statement over every order: each pair's orders and different customers, kept
-   * when at least `minCustomers` customers bought it, top per product by orders then id.
+   * Who each customer of `baskets` is: customers sharing a key are one shopper, through any chain of
+   * shared keys; each shopper labelled by its least key, or `customer:<n>` without one.
    */
-  function recompute(baskets: readonly Basket[], minCustomers: number, maxPerProduct: number): PairCount[] {
-    const counts = new Map<string, { orders: number; customers: Set<number> }>();
+  function shoppersOf(baskets: readonly Basket[]): Map<number, string> {
+    const parent = new Map<string, string>();
+    const find = (x: string): string => {
+      const up = parent.get(x);
+      return up === undefined || up === x ? x : find(up);
+    };
+    const join = (a: string, b: string) => {
+      const [ra, rb] = [find(a), find(b)];
+      if (ra !== rb) parent.set(ra, rb);
+    };
+    for (const { customer, keys } of baskets) for (const key of keys) join(`customer:${customer}`, key);
+    const least = new Map<string, string>();
+    for (const { keys } of baskets)
+      for (const key of keys) {
+        const root = find(key);
+        const known = least.get(root);
+        if (known === undefined || key < known) least.set(root, key);
+      }
+    const labels = new Map<number, string>();
+    for (const { customer } of baskets) {
+      const own = `customer:${customer}`;
+      labels.set(customer, least.get(find(own)) ?? own);
+    }
+    return labels;
+  }
+
+  /**
+   * The single database's statement over every order: each pair's orders and different shoppers, kept
+   * when at least `minShoppers` shoppers bought it, top per product by orders then id.
+   */
+  function recompute(baskets: readonly Basket[], minShoppers: number, maxPerProduct: number): PairCount[] {
+    const shoppers = shoppersOf(baskets);
+    const counts = new Map<string, { orders: number; shoppers: Set<string> }>();
     for (const { customer, products } of baskets)
       for (const a of new Set(products))
         for (const b of new Set(products)) {
           if (a === b) continue;
-          const count = counts.get(`${a}|${b}`) ?? { orders: 0, customers: new Set<number>() };
+          const count = counts.get(`${a}|${b}`) ?? { orders: 0, shoppers: new Set<string>() };
           count.orders++;
-          count.customers.add(customer);
+          count.shoppers.add(shoppers.get(customer) as string);
           counts.set(`${a}|${b}`, count);
         }
     const rows = [...counts]
       .map(([pair, count]) => {
         const [productId = "", otherId = ""] = pair.split("|");
-        return { productId, otherId, orders: count.orders, customers: count.customers.size };
+        return { productId, otherId, orders: count.orders, shoppers: count.shoppers.size };
       })
-      .filter((row) => row.customers >= minCustomers)
+      .filter((row) => row.shoppers >= minShoppers)
       .sort((a, b) =>
         a.productId < b.productId
           ? -1
@@ -129,55 +163,127 @@ describe("rankPairs", () => {
     });
   }
 
-  /** One shard's unthresholded pair counts over its orders. */
-  const countsOf = (baskets: readonly Basket[]) => recompute(baskets, 1, Number.POSITIVE_INFINITY);
+  /** One shard's part over its orders, as its statements answer: its own shoppers, labels and links. */
+  function partOf(baskets: readonly Basket[]) {
+    const shoppers = shoppersOf(baskets);
+    const pairs = new Map<string, { orders: number; shoppers: Set<string> }>();
+    for (const { customer, products } of baskets)
+      for (const a of new Set(products))
+        for (const b of new Set(products)) {
+          if (a === b) continue;
+          const pair = pairs.get(`${a}|${b}`) ?? { orders: 0, shoppers: new Set<string>() };
+          pair.orders++;
+          pair.shoppers.add(shoppers.get(customer) as string);
+          pairs.set(`${a}|${b}`, pair);
+        }
+    const links = new Map<string, string>();
+    for (const { customer, keys } of baskets)
+      for (const key of keys) {
+        const shopper = shoppers.get(customer) as string;
+        if (key !== shopper) links.set(key, shopper);
+      }
+    return pairCountsPart(
+      [...pairs].map(([pair, { orders, shoppers: labels }]) => {
+        const [productId = "", otherId = ""] = pair.split("|");
+        return { productId, otherId, orders, shoppers: [...labels] };
+      }),
+      [...links].map(([key, shopper]) => ({ key, shopper })),
+    );
+  }
 
-  it("equals the threshold and ranking over every shard's orders at once, each customer's orders in one shard", () => {
-    const basket = fc.record({
-      // Few customers, so that many pairs are bought by one or two customers in several orders.
-      customer: fc.integer({ min: 0, max: 7 }),
-      products: fc.uniqueArray(fc.constantFrom("p1", "p2", "p3", "p4", "p5", "p6"), { minLength: 1, maxLength: 4 }),
-    });
+  const basket = fc.record({
+    // Few customers and few identifiers, so that many pairs are bought by one or two shoppers in several
+    // orders, some of them guest customers who share an identifier, in one shard or in several.
+    customer: fc.integer({ min: 0, max: 7 }),
+    keys: fc.uniqueArray(fc.constantFrom("device:d1", "email:e1", "email:e2", "phone:p1", "phone:p2"), {
+      maxLength: 2,
+    }),
+    products: fc.uniqueArray(fc.constantFrom("p1", "p2", "p3", "p4", "p5", "p6"), { minLength: 1, maxLength: 4 }),
+  });
+
+  it("equals the threshold and ranking over every shard's orders at once, shoppers sharing an identifier in any shards one", () => {
     fc.assert(
       fc.property(
         fc.array(basket, { maxLength: 40 }),
         fc.integer({ min: 1, max: 5 }),
         fc.integer({ min: 1, max: 4 }),
         fc.integer({ min: 1, max: 3 }),
-        (baskets, count, minCustomers, maxPerProduct) => {
-          const parts = spread(baskets, count, ({ customer }) => customer * 7).map(countsOf);
-          const expected = recompute(baskets, minCustomers, maxPerProduct);
-          expect(rankPairs(parts, minCustomers, maxPerProduct)).toEqual(expected);
+        (baskets, count, minShoppers, maxPerProduct) => {
+          const parts = spread(baskets, count, ({ customer }) => customer * 7).map(partOf);
+          expect(rankPairs(parts, minShoppers, maxPerProduct)).toEqual(recompute(baskets, minShoppers, maxPerProduct));
         },
       ),
     );
   });
 
-  it("counts a pair that is rare in every shard but bought by enough customers over all of them", () => {
-    const part: PairCount[] = [{ productId: "a", otherId: "b", orders: 1, customers: 1 }];
-    expect(rankPairs([part, part, part], 3, 20)).toEqual([{ productId: "a", otherId: "b", orders: 3, customers: 3 }]);
-    expect(rankPairs([part, part], 3, 20)).toEqual([]);
+  it("counts a pair that is rare in every shard but bought by enough shoppers over all of them", () => {
+    const part = (shopper: string) =>
+      pairCountsPart([{ productId: "a", otherId: "b", orders: 1, shoppers: [shopper] }], []);
+    expect(rankPairs([part("email:x"), part("email:y"), part("email:z")], 3, 20)).toEqual([
+      { productId: "a", otherId: "b", orders: 3, shoppers: 3 },
+    ]);
+    expect(rankPairs([part("email:x"), part("email:y")], 3, 20)).toEqual([]);
   });
 
-  it("keeps no pair that fewer customers bought, however many orders hold it, and ranks kept pairs by orders", () => {
+  it("counts one person's guest orders in three shards once: the same label, or labels their links join", () => {
+    const part = (shopper: string, links: { key: string; shopper: string }[] = []) =>
+      pairCountsPart([{ productId: "a", otherId: "b", orders: 1, shoppers: [shopper] }], links);
+    // The same email on the three orders.
+    expect(rankPairs([part("email:x"), part("email:x"), part("email:x")], 3, 20)).toEqual([]);
+    // A phone; the phone and the email (labelled by the email); the email and a device (labelled by the device).
+    const chain = [
+      part("phone:p"),
+      part("email:e", [{ key: "phone:p", shopper: "email:e" }]),
+      part("device:d", [{ key: "email:e", shopper: "device:d" }]),
+    ];
+    expect(rankPairs(chain, 3, 20)).toEqual([]);
+    expect(rankPairs(chain, 1, 20)).toEqual([{ productId: "a", otherId: "b", orders: 3, shoppers: 1 }]);
+  });
+
+  it("keeps no pair that fewer shoppers bought, however many orders hold it, and ranks kept pairs by orders", () => {
     // One shopper's five baskets of a with b, two shoppers' ten of a with c, three shoppers' three of a with d
     // and nine of a with e.
-    const parts: PairCount[][] = [
-      [
-        { productId: "a", otherId: "b", orders: 5, customers: 1 },
-        { productId: "a", otherId: "c", orders: 6, customers: 1 },
-        { productId: "a", otherId: "d", orders: 1, customers: 1 },
-      ],
-      [
-        { productId: "a", otherId: "c", orders: 4, customers: 1 },
-        { productId: "a", otherId: "d", orders: 2, customers: 2 },
-        { productId: "a", otherId: "e", orders: 9, customers: 3 },
-      ],
+    const parts = [
+      pairCountsPart(
+        [
+          { productId: "a", otherId: "b", orders: 5, shoppers: ["customer:1"] },
+          { productId: "a", otherId: "c", orders: 6, shoppers: ["customer:1"] },
+          { productId: "a", otherId: "d", orders: 1, shoppers: ["customer:1"] },
+        ],
+        [],
+      ),
+      pairCountsPart(
+        [
+          { productId: "a", otherId: "c", orders: 4, shoppers: ["customer:2"] },
+          { productId: "a", otherId: "d", orders: 2, shoppers: ["customer:2", "customer:3"] },
+          { productId: "a", otherId: "e", orders: 9, shoppers: ["customer:2", "customer:3", "customer:4"] },
+        ],
+        [],
+      ),
     ];
     expect(rankPairs(parts, 3, 20)).toEqual([
-      { productId: "a", otherId: "e", orders: 9, customers: 3 },
-      { productId: "a", otherId: "d", orders: 3, customers: 3 },
+      { productId: "a", otherId: "e", orders: 9, shoppers: 3 },
+      { productId: "a", otherId: "d", orders: 3, shoppers: 3 },
     ]);
+  });
+
+  it("writes each label once in a part and names it by index", () => {
+    expect(
+      pairCountsPart(
+        [
+          { productId: "a", otherId: "b", orders: 2, shoppers: ["email:x", "customer:1"] },
+          { productId: "b", otherId: "a", orders: 2, shoppers: ["email:x", "customer:1"] },
+        ],
+        [{ key: "phone:y", shopper: "email:x" }],
+      ),
+    ).toEqual({
+      labels: ["email:x", "customer:1"],
+      pairs: [
+        { productId: "a", otherId: "b", orders: 2, shoppers: [0, 1] },
+        { productId: "b", otherId: "a", orders: 2, shoppers: [0, 1] },
+      ],
+      links: [{ key: "phone:y", shopper: 0 }],
+    });
   });
 });
 

@@ -49,40 +49,116 @@ export function membersByShard(
   return new Map([...grouped].map(([shard, list]) => [shard, list.map((member) => member.customerId)]));
 }
 
+/** A row of the co-purchase table: a product, another bought in the same orders, and by how many shoppers. */
 export interface PairCount {
   productId: string;
   otherId: string;
   /** Orders holding both products. */
   orders: number;
-  /** Different customers who placed those orders. */
-  customers: number;
+  /** Different shoppers who placed those orders (customers sharing an identifier are one). */
+  shoppers: number;
 }
 
 /**
- * The co-purchase table from the shards' pair counts: each pair's orders and customers summed over the
- * shards (a customer lives in one shard, so the customer counts add up), kept when at least
- * `minCustomers` customers bought it, and per product the `maxPerProduct` most co-bought by orders (ties
- * by the other product's id), ordered by product then rank: what the single database's statement writes.
+ * A customer shard's part of the co-purchase table. A shopper is named by a label: the least identity
+ * key among the identifiers of the customers it joins (`?` for those still settling, `customer:<id>`
+ * for a customer with none); shoppers of different shards who share an identifier are one, which
+ * `links` lets the merge see.
  */
-export function rankPairs(parts: readonly (readonly PairCount[])[], minCustomers: number, maxPerProduct: number) {
-  const sums = new Map<string, Map<string, { orders: number; customers: number }>>();
-  for (const part of parts)
-    for (const { productId, otherId, orders, customers } of part) {
-      let row = sums.get(productId);
+export interface PairCountsPart {
+  /** Every shopper label the part names, each once. */
+  labels: string[];
+  /** Each ordered pair of products: the orders holding both, and who placed them (indexes into `labels`). */
+  pairs: { productId: string; otherId: string; orders: number; shoppers: number[] }[];
+  /** Each identifier of a shopper that is not its label, with its shopper (an index into `labels`). */
+  links: { key: string; shopper: number }[];
+}
+
+/** A part from rows naming shoppers by label: each label written once, in `labels`, and referred to by index. */
+export function pairCountsPart(
+  pairs: readonly { productId: string; otherId: string; orders: number; shoppers: readonly string[] }[],
+  links: readonly { key: string; shopper: string }[],
+): PairCountsPart {
+  const labels: string[] = [];
+  const indexes = new Map<string, number>();
+  const indexOf = (label: string) => {
+    let index = indexes.get(label);
+    if (index === undefined) {
+      index = labels.length;
+      labels.push(label);
+      indexes.set(label, index);
+    }
+    return index;
+  };
+  return {
+    pairs: pairs.map(({ productId, otherId, orders, shoppers }) => ({
+      productId,
+      otherId,
+      orders,
+      shoppers: shoppers.map(indexOf),
+    })),
+    links: links.map(({ key, shopper }) => ({ key, shopper: indexOf(shopper) })),
+    labels,
+  };
+}
+
+/** Union-find over strings: which of them are one. */
+function disjointSets() {
+  const parent = new Map<string, string>();
+  const find = (item: string): string => {
+    let root = item;
+    for (let up = parent.get(root); up !== undefined && up !== root; up = parent.get(root)) root = up;
+    // Every item on the way now points at the root.
+    for (let at = item; at !== root; ) {
+      const up = parent.get(at) as string;
+      parent.set(at, root);
+      at = up;
+    }
+    return root;
+  };
+  const union = (a: string, b: string) => {
+    const [rootA, rootB] = [find(a), find(b)];
+    // The lesser root stays: the result depends on the sets, not on the order of the unions.
+    if (rootA !== rootB) parent.set(rootA < rootB ? rootB : rootA, rootA < rootB ? rootA : rootB);
+  };
+  return { find, union };
+}
+
+/**
+ * The co-purchase table from the shards' parts: shoppers who share an identifier across shards made
+ * one (through each part's links), each pair's orders summed and its shoppers counted over every part,
+ * kept when at least `minShoppers` shoppers bought it, and per product the `maxPerProduct` most
+ * co-bought by orders (ties by the other product's id), ordered by product then rank: what the single
+ * database's statement writes.
+ */
+export function rankPairs(parts: readonly PairCountsPart[], minShoppers: number, maxPerProduct: number): PairCount[] {
+  const shoppers = disjointSets();
+  for (const { labels, links } of parts)
+    for (const { key, shopper } of links) shoppers.union(key, labels[shopper] as string);
+  const sums = new Map<string, Map<string, { orders: number; shoppers: Set<string> }>>();
+  for (const { labels, pairs } of parts)
+    for (const pair of pairs) {
+      let row = sums.get(pair.productId);
       if (!row) {
         row = new Map();
-        sums.set(productId, row);
+        sums.set(pair.productId, row);
       }
-      const sum = row.get(otherId) ?? { orders: 0, customers: 0 };
-      row.set(otherId, { orders: sum.orders + orders, customers: sum.customers + customers });
+      let sum = row.get(pair.otherId);
+      if (!sum) {
+        sum = { orders: 0, shoppers: new Set() };
+        row.set(pair.otherId, sum);
+      }
+      sum.orders += pair.orders;
+      for (const index of pair.shoppers) sum.shoppers.add(shoppers.find(labels[index] as string));
     }
   const ranked: PairCount[] = [];
   for (const productId of [...sums.keys()].sort(byText)) {
     const others = [...(sums.get(productId) ?? [])]
-      .filter(([, sum]) => sum.customers >= minCustomers)
+      .filter(([, sum]) => sum.shoppers.size >= minShoppers)
       .sort(([aId, a], [bId, b]) => b.orders - a.orders || byText(aId, bId))
       .slice(0, maxPerProduct);
-    for (const [otherId, sum] of others) ranked.push({ productId, otherId, ...sum });
+    for (const [otherId, sum] of others)
+      ranked.push({ productId, otherId, orders: sum.orders, shoppers: sum.shoppers.size });
   }
   return ranked;
 }
