@@ -1,9 +1,10 @@
 // Saved audiences in the console, in real Chromium against `wrangler dev` (with local webhooks allowed)
 // and a real local webhook receiver: "Save as audience" on the Customers list shows the API's field
-// message for a bad webhook URL, then saves the current filters and shows the signing secret once; the
-// Audiences section lists it with its size at saving, and after a nightly run its delivery, which the
-// receiver got signed with that secret; delete asks first. Screenshots go to tests/artifacts/; any CSP violation or
-// page error fails.
+// message for a bad webhook URL (an alert that nothing was saved, focus on that field), then saves the
+// current filters and shows the signing secret once; Escape closes the form; the Audiences section lists
+// it with its size at saving, and after a nightly run its delivery, which the receiver got signed with
+// that secret; delete asks first.
+// Screenshots go to tests/artifacts/; any CSP violation or page error fails.
 import path from "node:path";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -75,6 +76,17 @@ describe("console audiences", () => {
     await app.page.getByRole("button", { name: "Save audience" }).click();
     await form.getByText("Webhook URL must use https").waitFor();
     expect(await app.page.getByLabel("Webhook URL (optional)").getAttribute("aria-invalid")).toBe("true");
+    // The refusal is said (an alert), and the focus goes to the field it is about, whose message is read with it.
+    expect(await form.getByRole("alert").textContent()).toBe("Not saved: fix what is marked under the fields above.");
+    await expect.poll(() => app.page.evaluate(() => document.activeElement?.id)).toBe("audience-webhook");
+    expect(
+      await app.page.evaluate(() =>
+        (document.activeElement?.getAttribute("aria-describedby") ?? "")
+          .split(" ")
+          .map((id) => document.getElementById(id)?.textContent)
+          .join(" "),
+      ),
+    ).toContain("Webhook URL must use https");
     expect(await admin<{ audiences: unknown[] }>("GET", "/v1/admin/audiences")).toEqual({ audiences: [] });
 
     // Sized as it is saved, from the scores in force (a first nightly run scores the seeded customers).
@@ -156,12 +168,19 @@ describe("console audiences", () => {
     const form = app.page.getByRole("form", { name: "Save as audience" });
     await form.getByText('an audience named "kitchen LAPSERS" is saved already: choose another name').waitFor();
     expect(await app.page.getByLabel("Audience name").getAttribute("aria-invalid")).toBe("true");
+    await expect.poll(() => app.page.evaluate(() => document.activeElement?.id)).toBe("audience-name");
+    expect(await form.getByRole("alert").textContent()).toBe("Not saved: fix what is marked under the fields above.");
     expect((await admin<{ audiences: unknown[] }>("GET", "/v1/admin/audiences")).audiences).toHaveLength(1);
     // Closing the form gives the keyboard's focus back to the button that opened it.
+    const focused = () => app.page.evaluate(() => document.activeElement?.textContent?.trim());
     await form.getByRole("button", { name: "Cancel" }).click();
-    await expect
-      .poll(() => app.page.evaluate(() => document.activeElement?.textContent?.trim()))
-      .toBe("Save as audience");
+    await expect.poll(focused).toBe("Save as audience");
+    // Escape closes it too, from any of its fields, as it cancels a confirmation.
+    await app.page.getByRole("button", { name: "Save as audience" }).click();
+    await expect.poll(() => app.page.evaluate(() => document.activeElement?.id)).toBe("audience-name");
+    await app.page.keyboard.press("Escape");
+    expect(await form.count()).toBe(0);
+    await expect.poll(focused).toBe("Save as audience");
     expect(app.errors).toEqual([]);
   }, 120_000);
 });

@@ -3,7 +3,7 @@
 // and who left (its signing secret is shown once, right after saving); the Audiences section lists
 // them with their size and last delivery, and deletes one after a confirmation.
 import { signal } from "@preact/signals";
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { ApiProblem, api, count, dateTime, inFormWords, words } from "../api.ts";
 import { Confirm, Loading, ProblemNote, TableWrap, useData, useFocusFollows } from "../ui.tsx";
 
@@ -59,6 +59,13 @@ export function SaveAudience({ filters }: { filters: Record<string, string> }) {
   );
   // Focus follows the form: into its first field when it opens, back to "Save as audience" when it closes.
   const { inside: nameInput, opener: openButton } = useFocusFollows<HTMLInputElement, HTMLButtonElement>(open);
+  // A refused save moves focus to the first field the API named, as the rule form does: its message is
+  // read with it (aria-describedby), where focus left on the button would say nothing.
+  const form = useRef<HTMLFormElement>(null);
+  const [refusals, setRefusals] = useState(0);
+  useEffect(() => {
+    if (refusals > 0) form.current?.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus();
+  }, [refusals]);
   const chosen = Object.fromEntries(
     Object.entries(filters)
       .map(([key, value]) => [key, value.trim()])
@@ -92,6 +99,7 @@ export function SaveAudience({ filters }: { filters: Record<string, string> }) {
       saves.value += 1;
     } catch (error) {
       setProblem(asProblem(error));
+      setRefusals((n) => n + 1);
     } finally {
       setBusy(false);
     }
@@ -116,7 +124,16 @@ export function SaveAudience({ filters }: { filters: Record<string, string> }) {
         </div>
       )}
       {open && (
-        <form class="card" aria-labelledby="save-audience-title" onSubmit={save}>
+        <form
+          ref={form}
+          class="card"
+          aria-labelledby="save-audience-title"
+          onSubmit={save}
+          // Escape closes the form as Cancel does, and as it cancels a confirmation.
+          onKeyDown={(event) => {
+            if (event.key === "Escape") setOpen(false);
+          }}
+        >
           <h3 id="save-audience-title">Save as audience</h3>
           <p class="muted">
             Saves {describeFilters(chosen)}. With a webhook, each nightly run POSTs who joined and who left since the
@@ -166,6 +183,11 @@ export function SaveAudience({ filters }: { filters: Record<string, string> }) {
             </button>
           </div>
           {problem && (otherIssues?.length || problem.issues.length === 0) ? <ProblemNote problem={problem} /> : null}
+          {problem && problem.issues.length > 0 && !otherIssues?.length && (
+            <p class="problem" role="alert">
+              Not saved: fix what is marked under the fields above.
+            </p>
+          )}
         </form>
       )}
       {saved && (
