@@ -3,7 +3,7 @@
 // message for a bad webhook URL (an alert that nothing was saved, focus on that field), then saves the
 // current filters and shows the signing secret once; Escape closes the form; the Audiences section lists
 // it with its size at saving, and after a nightly run its delivery, which the receiver got signed with
-// that secret; delete asks first.
+// that secret; delete asks first, then focuses the Audiences heading and says it was deleted.
 // Screenshots go to tests/artifacts/; any CSP violation or page error fails.
 import path from "node:path";
 import { Webhook } from "standardwebhooks";
@@ -153,6 +153,10 @@ describe("console audiences", () => {
     await app.page.getByRole("button", { name: "Delete Fading regulars" }).click();
     await app.page.getByRole("button", { name: "Yes, delete this audience" }).click();
     await app.page.getByText("No saved audience yet").waitFor();
+    // The row and its Delete are gone: the focus is on the Audiences heading, not the page's body, and
+    // the deletion is said in a status line.
+    await app.page.getByRole("status").filter({ hasText: "Audience “Fading regulars” was deleted." }).waitFor();
+    await expect.poll(() => app.page.evaluate(() => document.activeElement?.id)).toBe("audiences-title");
     expect((await admin<{ audiences: unknown[] }>("GET", "/v1/admin/audiences")).audiences).toEqual([]);
     expect(app.errors).toEqual([]);
   }, 120_000);

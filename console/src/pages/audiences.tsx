@@ -230,15 +230,27 @@ export function Audiences() {
     confirming !== null,
   );
   const [problem, setProblem] = useState<ApiProblem | null>(null);
+  // The audience just deleted, said in the status line under the heading until the next save or delete.
+  const [deleted, setDeleted] = useState<string | null>(null);
+  const heading = useRef<HTMLHeadingElement>(null);
   const savedHere = saves.value;
   const { reload } = list;
   useEffect(() => {
-    if (savedHere > 0) reload();
+    if (savedHere > 0) {
+      setDeleted(null);
+      reload();
+    }
   }, [savedHere, reload]);
   async function remove(audience: Audience) {
     setProblem(null);
+    setDeleted(null);
     try {
       await api("DELETE", `/v1/admin/audiences/${encodeURIComponent(audience.id)}`);
+      // Its row, and the Delete that opened the confirmation, are going: the focus goes to the section's
+      // heading rather than back to that button (and from there to the page's body).
+      deleteButton.current = null;
+      heading.current?.focus();
+      setDeleted(audience.name);
       setConfirming(null);
       reload();
     } catch (error) {
@@ -248,11 +260,15 @@ export function Audiences() {
   const audiences = list.data?.audiences ?? [];
   return (
     <section aria-labelledby="audiences-title">
-      <h2 id="audiences-title">Audiences</h2>
+      <h2 id="audiences-title" ref={heading} tabIndex={-1}>
+        Audiences
+      </h2>
       <p class="muted">
         Saved lists, sized when saved and by each nightly run. An audience with a webhook is sent who joined and who
         left after every run.
       </p>
+      {/* Always there, empty until needed: a live region that appears with its text is announced unreliably. */}
+      <p role="status">{deleted && `Audience “${deleted}” was deleted.`}</p>
       {list.loading && !list.data ? (
         <Loading what="audiences" />
       ) : list.problem ? (
