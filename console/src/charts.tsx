@@ -4,7 +4,7 @@
 import type { ComponentChildren } from "preact";
 import { day, timeZone } from "./api.ts";
 import { labelRoom, placeLabels, timeTicks } from "./time-ticks.ts";
-import { chartHeight, useWidth } from "./ui.tsx";
+import { chartHeight, FiguresTable, useWidth } from "./ui.tsx";
 
 export interface TimeSeries {
   name: string;
@@ -29,7 +29,8 @@ export interface TimeMark {
 
 /**
  * Lines over time from `from` to `to` (ms), with horizontal threshold lines and marks along the bottom;
- * its axis and tooltips on the retailer's clock, as every date in the console.
+ * its axis and tooltips on the retailer's clock, as every date in the console. Under it, its points as a
+ * table: a row per time a point is drawn at, a column per line, each figure with its note.
  */
 export function TimeChart({
   title,
@@ -146,22 +147,39 @@ export function TimeChart({
             />
             {line.points.map((point) => (
               <circle key={point.at} class="chart-point" cx={x(point.at)} cy={y(point.value)} r="2.5">
-                <title>{`${line.name}, ${day(point.at)}: ${format(point.value)}${point.note ? ` (${point.note})` : ""}`}</title>
+                <title>{`${line.name}, ${day(point.at)}: ${pointFigure(point, format)}`}</title>
               </circle>
             ))}
           </g>
         ))}
       </svg>
       {children}
+      <FiguresTable
+        title={title}
+        head={["Date", ...series.map((line) => line.name)]}
+        rows={[...new Set(series.flatMap((line) => line.points.map((point) => point.at)))]
+          .sort((a, b) => a - b)
+          .map((at) => [
+            day(at),
+            ...series.map((line) => {
+              const point = line.points.find((one) => one.at === at);
+              return point ? pointFigure(point, format) : "–";
+            }),
+          ])}
+      />
     </figure>
   );
 }
 
+/** A point's figure as its tooltip and the figures table say it: "47% (fading, just before an order)". */
+const pointFigure = (point: TimeSeries["points"][number], format: (value: number) => string) =>
+  `${format(point.value)}${point.note ? ` (${point.note})` : ""}`;
+
 export interface HistogramBar {
-  /** The bucket in full (e.g. "100–200"), said in the bar's tooltip. */
+  /** The bucket in full (e.g. "100–200"), said in the bar's tooltip and heading its row of the table. */
   label: string;
   value: number;
-  /** Said in the bar's tooltip. */
+  /** Said in the bar's tooltip, and in the table's last column. */
   note?: string;
 }
 
@@ -169,19 +187,23 @@ export interface HistogramBar {
  * Vertical bars side by side, one per bucket, the count above each (upwards when too wide). The axis is
  * labelled at the buckets' edges (`edges[i]` at the left of bar i, `edges[bars.length]`, if given, at the
  * right of the last), so each label is one short number and a bucket in full is in its bar's tooltip. When
- * the labels would not fit apart, only every second (third, …) is written, so they never overlap.
+ * the labels would not fit apart, only every second (third, …) is written, so they never overlap. Under
+ * it, the bars as a table: a row per bucket, its figure and its note, under `headings`.
  */
 export function Histogram({
   title,
   bars,
   edges,
   format,
+  headings,
   children,
 }: {
   title: string;
   bars: HistogramBar[];
   edges: string[];
   format: (value: number) => string;
+  /** The table's column headings: the buckets, their figures, and their notes when the bars have them. */
+  headings: { bucket: string; value: string; note?: string };
   children?: ComponentChildren;
 }) {
   const [ref, width] = useWidth<SVGSVGElement>();
@@ -243,6 +265,11 @@ export function Histogram({
         )}
       </svg>
       {children}
+      <FiguresTable
+        title={title}
+        head={[headings.bucket, headings.value, ...(headings.note ? [headings.note] : [])]}
+        rows={bars.map((bar) => [bar.label, format(bar.value), ...(headings.note ? [bar.note ?? "–"] : [])])}
+      />
     </figure>
   );
 }

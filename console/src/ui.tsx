@@ -1,5 +1,6 @@
 // Small shared pieces: loading a route's data, showing a problem, plain SVG bar charts drawn at the
-// width they are shown, the nightly job runner (start a run, poll it, show its progress).
+// width they are shown (and a chart's figures as a table), the nightly job runner (start a run, poll it,
+// show its progress).
 import { nice, ticks } from "d3-array";
 import type { ComponentChildren, RefObject } from "preact";
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
@@ -112,6 +113,57 @@ export function TableWrap({ label, children }: { label: string; children: Compon
     <section class="table-wrap" tabIndex={0} aria-label={label}>
       {children}
     </section>
+  );
+}
+
+/**
+ * A chart's figures as a table, in a disclosure under it ("Figures as a table"), built from the data the
+ * chart draws with the chart's own formatting. A screen reader reads a chart (an SVG of role img) by its
+ * name alone, and its figures are otherwise only in tooltips a pointer shows. The first cell of each row
+ * heads it; `children` follow the table (a note on the rows).
+ */
+export function FiguresTable({
+  title,
+  head,
+  rows,
+  children,
+}: {
+  title: string;
+  head: string[];
+  rows: string[][];
+  children?: ComponentChildren;
+}) {
+  return (
+    <details class="figures">
+      {/* Named with the chart's title: a page with two charts has two of these. */}
+      <summary aria-label={`Figures as a table: ${title}`}>Figures as a table</summary>
+      <TableWrap label={`${title}: figures`}>
+        <table>
+          <caption class="visually-hidden">{title}</caption>
+          <thead>
+            <tr>
+              {head.map((heading) => (
+                <th scope="col" key={heading}>
+                  {heading}
+                </th>
+              ))}
+            </tr>
+          </thead>
+          <tbody>
+            {rows.map(([first, ...cells], index) => (
+              // Keyed by place: rows may share their first cell (two points on one day).
+              <tr key={index}>
+                <th scope="row">{first}</th>
+                {cells.map((cell, column) => (
+                  <td key={column}>{cell}</td>
+                ))}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </TableWrap>
+      {children}
+    </details>
   );
 }
 
@@ -397,19 +449,27 @@ export interface Series {
   dashed?: boolean;
 }
 
-/** Lines over shared x labels, with a legend, axis figures, and an optional shaded span (e.g. a holdout period). */
+/**
+ * Lines over shared x labels, with a legend, axis figures, and an optional shaded span (e.g. a holdout
+ * period); under it, its figures as a table (one row per label, headed `labelsHeading`), unless
+ * `figuresTable` is false because the page tables the same figures beside it.
+ */
 export function LineChart({
   title,
   labels,
+  labelsHeading,
   series,
   format,
   shade,
+  figuresTable = true,
 }: {
   title: string;
   labels: string[];
+  labelsHeading: string;
   series: Series[];
   format: (value: number) => string;
   shade?: { from: number; label: string };
+  figuresTable?: boolean;
 }) {
   const [ref, width] = useWidth<SVGSVGElement>();
   const height = chartHeight(width, 260);
@@ -518,6 +578,25 @@ export function LineChart({
           </g>
         ))}
       </svg>
+      {figuresTable && (
+        <FiguresTable
+          title={title}
+          head={[labelsHeading, ...series.map((line) => line.name)]}
+          rows={labels.map((label, index) => [
+            label,
+            ...series.map((line) => {
+              const value = line.values[index];
+              return value == null ? "–" : format(value);
+            }),
+          ])}
+        >
+          {shade && shade.from < count && (
+            <p class="small muted">
+              {shade.label}: from {labels[shade.from]} on.
+            </p>
+          )}
+        </FiguresTable>
+      )}
     </figure>
   );
 }

@@ -1,8 +1,8 @@
 // The console's customer 360 and the Overview's CLV distribution in real Chromium against `wrangler dev`
-// with the seeded demo retailer and one nightly run: the Overview draws the API's CLV histogram; a demo
+// with the seeded demo retailer and one nightly run: the Overview draws (and tables) the API's CLV histogram; a demo
 // customer looked up by loyalty number (typed with en dashes) shows web and store orders on one
-// timeline, P(alive) and cadence over time drawn from the API's history (order dates marked, fading and
-// lapsed lines), the next order of a fading customer as holding only if they still buy, and "what this
+// timeline, P(alive) and cadence over time drawn and tabled from the API's history (order dates marked,
+// fading and lapsed lines), the next order of a fading customer as holding only if they still buy, and "what this
 // shopper sees now" rendered by the widget's own shelf with the items and reasons GET /v1/recommendations
 // gives that shopper, sending no event; on a 390 px phone the page has nothing wider than its box but the
 // shelf's row, and its charts (and the Overview's) are drawn at the phone's width, their text at least
@@ -10,11 +10,11 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { day, percent } from "../../console/src/api.ts";
+import { day, money, percent, ratio } from "../../console/src/api.ts";
 import { signShopperToken } from "../../worker/http/shopper-token.ts";
 import { testSecrets } from "../fixtures/wrangler-dev.ts";
 import { artifactsDir } from "../widget/harness.ts";
-import { demoCustomers, signIn, useConsole } from "./console-browser.ts";
+import { chartFigures, demoCustomers, signIn, useConsole } from "./console-browser.ts";
 
 const root = path.resolve(import.meta.dirname, "../..");
 const app = useConsole({
@@ -30,6 +30,9 @@ interface HistoryPoint {
   at: string;
   kind: string;
   probabilityAlive: number;
+  expectedIntervalDays: number;
+  daysSinceLast: number;
+  overdueRatio: number;
   stage: string;
 }
 interface History {
@@ -128,7 +131,7 @@ beforeAll(async () => {
 describe("console customer 360", () => {
   it("runs the nightly job from the Overview, then draws the API's CLV distribution with its caption", async () => {
     const chart = await runNightlyFromOverview();
-    const distribution = await admin<{ customers: number; buckets: { customers: number }[] }>(
+    const distribution = await admin<{ customers: number; buckets: { customers: number; clv12: number }[] }>(
       "/v1/admin/insights/clv-distribution",
     );
     expect(distribution.customers).toBeGreaterThan(0);
@@ -160,6 +163,15 @@ describe("console customer 360", () => {
     const titles = await chart.locator(".histogram-bar > title").allTextContents();
     expect(titles).toHaveLength(distribution.buckets.length);
     for (const title of titles.slice(1, -1)) expect(title).toMatch(/^\d+(\.\d)?[KM]?–\d+(\.\d)?[KM]?: /);
+    // Its figures as a table under it, for a screen reader (which reads the chart by its name alone): a
+    // row per bucket, named as its bar's tooltip names it, with the API's customers and CLV.
+    expect(await chartFigures(chart)).toEqual(
+      distribution.buckets.map((bucket, index) => [
+        titles[index]?.split(": ")[0],
+        bucket.customers.toLocaleString("en-US"),
+        `${money(bucket.clv12)} of CLV`,
+      ]),
+    );
     await app.page
       .getByText(`${distribution.customers.toLocaleString("en-US")} scored customers by their expected spend`)
       .waitFor();
@@ -190,6 +202,20 @@ describe("console customer 360", () => {
       expect(titles[index], point.at).toContain(percent(point.probabilityAlive));
     });
     expect(await alive.locator("line.chart-threshold").count()).toBe(2);
+    // The same points as a table, for a screen reader: a row per date the API scored, its P(alive) with
+    // the stage it gave and why the date is there.
+    const kindNotes: Record<string, string> = {
+      before_order: ", just before an order",
+      order: ", just after an order",
+      now: ", now",
+      stage: ", when the stage changed",
+    };
+    expect(await chartFigures(alive)).toEqual(
+      history.points.map((point) => [
+        day(point.at),
+        `${percent(point.probabilityAlive)} (${point.stage}${kindNotes[point.kind] ?? ""})`,
+      ]),
+    );
     const from = Date.parse(history.points[0]!.at);
     const charted = customer.orders.filter((order) => Date.parse(order.placedAt) >= from);
     expect(await alive.locator("line.chart-mark").count()).toBe(charted.length);
@@ -216,6 +242,13 @@ describe("console customer 360", () => {
     const cadence = app.page.getByRole("img", { name: "Cadence over time" });
     expect(await cadence.locator("path.chart-line").count()).toBe(2);
     expect(await cadence.locator(".series-c circle").count()).toBe(history.points.length);
+    expect(await chartFigures(cadence)).toEqual(
+      history.points.map((point) => [
+        day(point.at),
+        `${Math.round(point.expectedIntervalDays)} d`,
+        `${Math.round(point.daysSinceLast)} d (overdue ratio ${ratio(point.overdueRatio)})`,
+      ]),
+    );
     // The stage changes in words end at the stage the customer has today.
     const stages = await app.page.locator(".stage-changes .badge").allTextContents();
     expect(stages.at(-1)).toBe(history.points.at(-1)?.stage);

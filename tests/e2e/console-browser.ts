@@ -3,7 +3,7 @@
 // of the page when a test fails, and useConsole, which sets all of it up around a dev worker per file.
 import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
-import type { Browser, BrowserContext, BrowserContextOptions, ConsoleMessage, Page } from "playwright-core";
+import type { Browser, BrowserContext, BrowserContextOptions, ConsoleMessage, Locator, Page } from "playwright-core";
 import { afterAll, beforeAll, beforeEach, onTestFailed } from "vitest";
 import { postSeedData } from "../../cli/seed-demo.ts";
 import { type DevWorker, type StartOptions, startDevWorker, testSecrets } from "../fixtures/wrangler-dev.ts";
@@ -60,6 +60,24 @@ export async function signIn(page: Page, url: string): Promise<void> {
   await page.getByLabel("Your name (optional)").fill(consoleUserName);
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.getByRole("navigation", { name: "Console" }).waitFor();
+}
+
+/**
+ * The figures under a chart (`chart`: its SVG, role img), as a screen reader reaches them: its "Figures
+ * as a table" opened as a click on it opens it, then the table named as the chart is, each body row as
+ * its cells' texts (the row's heading first).
+ */
+export async function chartFigures(chart: Locator): Promise<string[][]> {
+  const figure = chart.locator("xpath=ancestor::figure[1]");
+  const details = figure.locator("details.figures");
+  if (!(await details.evaluate((element) => (element as HTMLDetailsElement).open)))
+    await details.locator("summary").click();
+  const table = figure.getByRole("table", { name: (await chart.getAttribute("aria-label")) ?? "", exact: true });
+  return table
+    .locator("tbody tr")
+    .evaluateAll((rows) =>
+      rows.map((row) => [...(row as HTMLTableRowElement).cells].map((cell) => cell.textContent ?? "")),
+    );
 }
 
 /** A failing test leaves a picture of the page behind, next to the screenshots: `<prefix>-failed-<test>.png`. */

@@ -14,10 +14,11 @@
 // The strict CSP is in force throughout: any violation or script error fails.
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { day, percent as pagePercent } from "../../console/src/api.ts";
 import { signShopperToken } from "../../worker/http/shopper-token.ts";
 import { testSecrets } from "../fixtures/wrangler-dev.ts";
 import { artifactsDir, queryLocalD1 } from "../widget/harness.ts";
-import { consoleUserName, demoCustomers, useConsole } from "./console-browser.ts";
+import { chartFigures, consoleUserName, demoCustomers, useConsole } from "./console-browser.ts";
 
 /** The demo shopper whose shelf the rule steers (a storefront account id, as the token's `sub`). */
 const shopperAccount = "demo-full-price";
@@ -154,7 +155,7 @@ describe("console steering pages", () => {
     const diagnostics = await admin<{
       status: string;
       model: string;
-      tracking: unknown[];
+      tracking: { from: string; phase: string; actual: number; expected: number }[];
       byFrequency: { purchases: string }[];
       totals: { holdout: { actual: number; conditionalExpected: number; expected: number } };
     }>("GET", "/v1/admin/models/diagnostics");
@@ -173,6 +174,17 @@ describe("console steering pages", () => {
     expect(diagnostics.tracking.length).toBeGreaterThan(0);
     expect(await tracking.locator("circle").count()).toBe(2 * diagnostics.tracking.length);
     expect(await tracking.locator("rect.chart-shade").count()).toBe(1);
+    // The same figures as a table, for a screen reader: a period a row, as the page formats them, and
+    // where the holdout period starts.
+    const figure = (value: number) => value.toLocaleString("en-US", { maximumFractionDigits: 1 });
+    expect(await chartFigures(tracking)).toEqual(
+      diagnostics.tracking.map((period) => [day(period.from), figure(period.actual), figure(period.expected)]),
+    );
+    const holdoutFrom = diagnostics.tracking.find((period) => period.phase === "holdout")?.from;
+    expect(holdoutFrom).toBeTruthy();
+    expect(await app.page.locator("figure").filter({ has: tracking }).locator("details p").textContent()).toBe(
+      `Holdout period (not used for the fit): from ${day(holdoutFrom)} on.`,
+    );
     // The value axis is marked at round steps from 0 (1, 2 or 5 × a power of ten), not thirds of the top.
     const marks = (
       await tracking.locator('text.chart-label[text-anchor="end"][dominant-baseline]').allTextContents()
@@ -369,7 +381,13 @@ describe("console steering pages", () => {
       };
       withoutEvents: { attributedOrders: number; attributedRevenue: number };
       verdict: { text: string; decided: boolean };
-      overTime: { periods: unknown[] };
+      overTime: {
+        periods: {
+          period: string;
+          personalized: { conversion: number | null } | null;
+          holdout: { conversion: number | null } | null;
+        }[];
+      };
       began: string;
     }>("GET", "/v1/admin/holdout?since=start");
     // The page opens on the whole experiment, the start its verdict is read from.
@@ -448,6 +466,16 @@ describe("console steering pages", () => {
     // The legend names the arms as the table does (the API's arm names), and the page spells it one way.
     const legend = app.page.locator("figure").filter({ has: overTime }).locator(".legend li");
     expect(await legend.allTextContents()).toEqual(["personalized", "holdout"]);
+    // Its figures as a table, for a screen reader: each day's conversion per arm, as the API has it.
+    const conversionOf = (arm: { conversion: number | null } | null) =>
+      arm?.conversion == null ? "–" : pagePercent(arm.conversion, 1);
+    expect(await chartFigures(overTime)).toEqual(
+      holdout.overTime.periods.map((period) => [
+        period.period,
+        conversionOf(period.personalized),
+        conversionOf(period.holdout),
+      ]),
+    );
     expect(await app.page.locator("main").textContent()).not.toMatch(/personalis/i);
     await screenshot("experiments");
 

@@ -1,6 +1,6 @@
 // The Overview's CLV distribution: scored customers per log-spaced bucket of 12-month CLV, from the
 // nightly rollup (GET /v1/admin/insights/clv-distribution), with a caption saying how concentrated value is.
-import { money, percent } from "../api.ts";
+import { inCurrency, money, percent } from "../api.ts";
 import { Histogram } from "../charts.tsx";
 import { Loading, ProblemNote, useData } from "../ui.tsx";
 
@@ -72,6 +72,7 @@ export function ClvDistribution() {
       }))}
       edges={bucketEdges(data.buckets)}
       format={(value) => value.toLocaleString("en-US")}
+      headings={{ bucket: "12-month CLV", value: "Customers", note: inCurrency("Their 12-month CLV together") }}
     >
       <p class="muted small caption">
         {data.customers.toLocaleString("en-US")} scored customers by their expected spend over the next 12 months, in

@@ -350,6 +350,7 @@ function Results({ data, moving }: { data: Holdout; moving: number | null }) {
         <LineChart
           title={`Conversion per ${data.overTime.by === "week" ? "week" : "day"} by arm`}
           labels={data.overTime.periods.map((period) => period.period)}
+          labelsHeading={data.overTime.by === "week" ? "Week starting (UTC)" : "Day (UTC)"}
           series={[
             {
               name: "personalized",

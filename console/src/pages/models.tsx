@@ -440,6 +440,7 @@ function DiagnosticsCharts({ data }: { data: Extract<DiagnosticsView, { status: 
         <LineChart
           title={`Repeat purchases per ${data.periodDays}-day period: actual and expected`}
           labels={labels}
+          labelsHeading="Period from"
           series={[
             { name: "Actual", values: data.tracking.map((period) => period.actual), tone: "series-a" },
             {
@@ -458,6 +459,9 @@ function DiagnosticsCharts({ data }: { data: Extract<DiagnosticsView, { status: 
           <LineChart
             title="Holdout repeat purchases per customer, by repeat purchases in calibration"
             labels={data.byFrequency.map((group) => group.purchases)}
+            labelsHeading="Repeat purchases"
+            // The table under it has these figures, with each group's customers.
+            figuresTable={false}
             series={[
               { name: "Actual mean", values: data.byFrequency.map((group) => group.actualMean), tone: "series-a" },
               {
