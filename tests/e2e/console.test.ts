@@ -27,6 +27,19 @@ interface SegmentRow {
   clv12: number | null;
 }
 
+/** WCAG's contrast ratio of two CSS colours, each as the browser computes it ("rgb(179, 92, 0)"). */
+function contrast(one: string, other: string): number {
+  const luminance = (colour: string) => {
+    const [r = 0, g = 0, b = 0] = (colour.match(/[\d.]+/g) ?? []).slice(0, 3).map((part) => {
+      const channel = Number(part) / 255;
+      return channel <= 0.03928 ? channel / 12.92 : ((channel + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const [lighter = 0, darker = 0] = [luminance(one), luminance(other)].sort((a, b) => b - a);
+  return (lighter + 0.05) / (darker + 0.05);
+}
+
 async function screenshot(name: string) {
   await app.page.screenshot({ path: path.join(artifactsDir, `console-${name}.png`), fullPage: true });
 }
@@ -459,12 +472,31 @@ describe("console", () => {
     expect(await app.page.evaluate(() => document.activeElement?.textContent)).toBe("Skip to content");
     await app.page.keyboard.press("Tab");
     expect(await app.page.evaluate(() => document.activeElement?.textContent)).toBe("Overview");
+    // The focus ring stands out, 3:1 or more, against the page's background and the cards' (the header's).
+    const ring = () =>
+      app.page.evaluate(() => {
+        const focused = getComputedStyle(document.activeElement as Element);
+        return {
+          style: focused.outlineStyle,
+          colour: focused.outlineColor,
+          page: getComputedStyle(document.body).backgroundColor,
+          card: getComputedStyle(document.querySelector(".top") as Element).backgroundColor,
+        };
+      });
+    const light = await ring();
+    expect([light.style, light.page, light.card]).toEqual(["solid", "rgb(247, 247, 245)", "rgb(255, 255, 255)"]);
+    expect(contrast(light.colour, light.page), `${light.colour} on ${light.page}`).toBeGreaterThanOrEqual(3);
+    expect(contrast(light.colour, light.card), `${light.colour} on ${light.card}`).toBeGreaterThanOrEqual(3);
     // Nothing wider than the screen: no sideways scrolling at tablet width.
     expect(await app.page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(820);
     await screenshot("overview-tablet");
     await app.page.emulateMedia({ colorScheme: "dark" });
     const background = await app.page.evaluate(() => getComputedStyle(document.body).backgroundColor);
     expect(background).toBe("rgb(20, 21, 24)");
+    const dark = await ring();
+    expect(dark.style).toBe("solid");
+    expect(contrast(dark.colour, dark.page), `${dark.colour} on ${dark.page}`).toBeGreaterThanOrEqual(3);
+    expect(contrast(dark.colour, dark.card), `${dark.colour} on ${dark.card}`).toBeGreaterThanOrEqual(3);
     await screenshot("overview-tablet-dark");
     await app.page.emulateMedia({ colorScheme: "light" });
     await app.page.setViewportSize({ width: 1280, height: 900 });
