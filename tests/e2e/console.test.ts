@@ -393,9 +393,20 @@ describe("console", () => {
     const history = app.page.getByRole("table").locator("tbody tr td:nth-child(2)");
     expect(await history.allTextContents()).toEqual(["delete", "disable", "create"]);
     expect(await app.page.getByRole("button", { name: "Delete rule" }).count()).toBe(0);
-    // An id no rule ever had still says so.
+    // An id no rule ever had still says so, on a page of its own: headed, and the tab named by it.
     await app.page.goto(`${app.worker.url}/console/rules/r_none`);
     await app.page.getByText("No rule with id r_none.").waitFor();
+    expect(await app.page.getByRole("heading", { level: 1 }).textContent()).toBe("Rule not found");
+    await expect.poll(() => app.page.title()).toBe("Rule not found · Patron console");
+    // Come back to from another page (Back), its heading takes the focus, as any page's does.
+    await openFromNav("Rules");
+    await expect.poll(() => app.page.title()).toBe("Rules · Patron console");
+    await app.page.goBack();
+    await app.page.getByText("No rule with id r_none.").waitFor();
+    await expect
+      .poll(() => app.page.evaluate(() => `${document.activeElement?.tagName} ${document.activeElement?.textContent}`))
+      .toBe("H1 Rule not found");
+    await expect.poll(() => app.page.title()).toBe("Rule not found · Patron console");
   }, 120_000);
 
   it("shows the experiment page", async () => {

@@ -334,7 +334,7 @@ export function RuleEditPage() {
   // A deleted rule answers 404, and its history stays readable: shown, if there is one.
   if (!isNew && existing.problem?.status === 404)
     return <DeletedRule id={params.id ?? ""} problem={existing.problem} />;
-  if (!isNew && existing.problem) return <ProblemNote problem={existing.problem} />;
+  if (!isNew && existing.problem) return <NoRule title="Rule not loaded" problem={existing.problem} />;
   return (
     <section>
       <p>
@@ -364,9 +364,10 @@ function DeletedRule({ id, problem }: { id: string; problem: ApiProblem }) {
   const versions = useData<Version[]>(`/v1/admin/rules/${encodeURIComponent(id)}/versions`);
   if (versions.loading && !versions.data) return <Loading what="the rule's history" />;
   // The history could not be read (not that there is none): say that, not "no such rule".
-  if (versions.problem && versions.problem.status !== 404) return <ProblemNote problem={versions.problem} />;
+  if (versions.problem && versions.problem.status !== 404)
+    return <NoRule title="Rule not loaded" problem={versions.problem} />;
   const last = versions.data?.at(-1);
-  if (last?.change !== "delete") return <ProblemNote problem={problem} />;
+  if (last?.change !== "delete") return <NoRule title="Rule not found" problem={problem} />;
   return (
     <section>
       <p>
@@ -377,6 +378,22 @@ function DeletedRule({ id, problem }: { id: string; problem: ApiProblem }) {
         Deleted {dateTime(last.changedAt)} by {last.changedBy}: it changes no shelf. Its history is kept.
       </p>
       <History versions={versions.data ?? []} />
+    </section>
+  );
+}
+
+/**
+ * A rule page with no rule to show (no rule has that id, or it could not be read): a page all the same,
+ * headed, so the tab is named and the focus goes to its heading, with the API's message under it.
+ */
+function NoRule({ title, problem }: { title: string; problem: ApiProblem }) {
+  return (
+    <section>
+      <p>
+        <a href="/console/rules">← All rules</a>
+      </p>
+      <PageHeader title={title} />
+      <ProblemNote problem={problem} />
     </section>
   );
 }
