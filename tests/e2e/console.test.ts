@@ -345,8 +345,23 @@ describe("console", () => {
     await screenshot("rule-invalid");
     await app.page.getByLabel("Name").fill("Boost coffee for fading customers");
     await app.page.getByLabel("Strength").fill("0.8");
-    await app.page.getByRole("checkbox", { name: "fading" }).check();
-    await app.page.getByRole("checkbox", { name: "full price" }).check();
+    // Each segment's checkboxes are a group named for it inside "Who it applies to", so a checkbox is
+    // read with its group's name ("Value tier", "top"), not as a bare "top".
+    const segment = app.page.getByRole("group", { name: "Who it applies to (nothing ticked: everyone)" });
+    const group = (name: string) => segment.getByRole("group", { name, exact: true });
+    for (const [name, values] of [
+      ["Stage", ["new", "active", "fading", "lapsed"]],
+      ["Value tier", ["top", "high", "medium", "low"]],
+      ["Channel", ["web", "store", "app"]],
+      ["Discount sensitivity", ["full price", "mixed", "deal seeker"]],
+    ] as const)
+      expect(
+        await group(name)
+          .getByRole("checkbox")
+          .evaluateAll((boxes) => boxes.map((box) => box.parentElement?.textContent)),
+      ).toEqual(values);
+    await group("Stage").getByRole("checkbox", { name: "fading" }).check();
+    await group("Discount sensitivity").getByRole("checkbox", { name: "full price" }).check();
     await app.page.getByRole("button", { name: "Create rule" }).click();
     await app.page.waitForURL(/\/console\/rules\/r_/);
     await app.page.getByRole("heading", { name: "History" }).waitFor();

@@ -657,9 +657,10 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
       )}
       <fieldset class="segment">
         <legend>Who it applies to (nothing ticked: everyone)</legend>
+        {/* Each group a fieldset of its own, so a checkbox is read with its group's name ("Value tier, top"). */}
         {segmentFields.map((group) => (
-          <div class="field" key={group.field}>
-            <span class="group-label">{group.label}</span>
+          <fieldset class="field segment-group" key={group.field}>
+            <legend class="group-label">{group.label}</legend>
             <div class="checks">
               {group.values.map((value) => {
                 const checked = draft.segment[group.field]?.includes(value) ?? false;
@@ -683,7 +684,7 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
                 );
               })}
             </div>
-          </div>
+          </fieldset>
         ))}
         {segmentMessages.length > 0 && <small class="problem">{segmentMessages.join("; ")}</small>}
       </fieldset>
