@@ -374,6 +374,14 @@ describe("console", () => {
       .waitFor();
     await row.getByRole("button", { name: "Disable Boost coffee for fading customers" }).click();
     await row.getByText("disabled").waitFor();
+    // Said in the status line, the focus kept on the button pressed (now Enable).
+    await app.page
+      .getByRole("status")
+      .filter({ hasText: "Rule “Boost coffee for fading customers” disabled." })
+      .waitFor();
+    expect(await app.page.evaluate(() => document.activeElement?.getAttribute("aria-label"))).toBe(
+      "Enable Boost coffee for fading customers",
+    );
     await screenshot("rules");
   }, 120_000);
 

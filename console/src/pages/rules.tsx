@@ -148,6 +148,8 @@ function ScheduleNote({
 export function RulesPage() {
   const rules = useData<Rule[]>("/v1/admin/rules");
   const [problem, setProblem] = useState<ApiProblem | null>(null);
+  // What Enable or Disable just did, said in the status line: the button pressed only changes its label.
+  const [toggled, setToggled] = useState<string | null>(null);
   // The deletion's notice is said once: leaving the page clears it.
   useEffect(
     () => () => {
@@ -157,8 +159,10 @@ export function RulesPage() {
   );
   async function toggle(rule: Rule) {
     setProblem(null);
+    setToggled(null);
     try {
       await api("POST", `/v1/admin/rules/${encodeURIComponent(rule.id)}/${rule.enabled ? "disable" : "enable"}`);
+      setToggled(`Rule “${rule.name}” ${rule.enabled ? "disabled" : "enabled"}.`);
       rules.reload();
     } catch (error) {
       setProblem(error instanceof ApiProblem ? error : new ApiProblem(0, "internal", String(error)));
@@ -172,6 +176,8 @@ export function RulesPage() {
           New rule
         </a>
       </PageHeader>
+      {/* Always there, empty until needed: a live region that appears with its text is announced unreliably. */}
+      <p role="status">{toggled}</p>
       {deleted.value && (
         <p role="status" class="card">
           Rule “{deleted.value.name}” was deleted.{" "}
