@@ -77,13 +77,13 @@ function SignIn({ ended = false }: { ended?: boolean }) {
   const [busy, setBusy] = useState(false);
   const field = useRef<HTMLInputElement>(null);
   useEffect(() => field.current?.focus(), []);
-  // Over a kept page, the tab says the session ended, not the page's name (a customer's, say).
+  // The tab says what is on screen, not the name of a page gone (signed out) or kept out of sight behind
+  // the form (the session ended), a customer's, say; the kept page's name comes back with it.
   useEffect(() => {
-    if (!ended) return;
     const kept = document.title;
-    document.title = "Session ended · Patron console";
+    document.title = ended ? "Session ended · Patron console" : "Sign in · Patron console";
     return () => {
-      document.title = kept;
+      if (ended) document.title = kept;
     };
   }, [ended]);
   async function submit(event: Event) {
@@ -114,8 +114,8 @@ function SignIn({ ended = false }: { ended?: boolean }) {
   }
   return (
     <main class="signin" id={ended ? "signin" : "main"}>
-      <form class="card" onSubmit={submit} aria-describedby="signin-help">
-        <h1>{ended ? "Your session ended" : "Patron console"}</h1>
+      <form class="card" onSubmit={submit}>
+        <h1 id="signin-title">{ended ? "Your session ended" : "Patron console"}</h1>
         <p id="signin-help" class="muted">
           {ended
             ? "Sign in again to carry on: the page you were on is kept as it was, with anything you were writing. What you last saved or sent may not have gone through: check it, and send it again."
@@ -130,7 +130,11 @@ function SignIn({ ended = false }: { ended?: boolean }) {
           required
           value={key}
           aria-invalid={problem ? "true" : undefined}
-          aria-describedby={problem ? "signin-problem" : undefined}
+          // Read with the field, where the focus is: a refusal's message, then why to sign in (over a kept
+          // page, "Your session ended" and what is kept).
+          aria-describedby={[problem ? "signin-problem" : "", ended ? "signin-title" : "", "signin-help"]
+            .filter(Boolean)
+            .join(" ")}
           onInput={(event) => setKey((event.target as HTMLInputElement).value)}
         />
         {problem && (

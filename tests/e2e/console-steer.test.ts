@@ -793,6 +793,16 @@ describe("console steering pages", () => {
     await app.context.clearCookies();
     await app.page.getByRole("button", { name: "Create rule" }).click();
     await app.page.getByRole("heading", { name: "Your session ended" }).waitFor();
+    // The focus is in the key's field, which is described by why: the session ended, and what is kept.
+    await expect.poll(() => app.page.evaluate(() => document.activeElement?.id)).toBe("admin-key");
+    expect(
+      await app.page.evaluate(() =>
+        (document.activeElement?.getAttribute("aria-describedby") ?? "")
+          .split(" ")
+          .map((id) => document.getElementById(id)?.textContent)
+          .join(" "),
+      ),
+    ).toMatch(/^Your session ended Sign in again to carry on: the page you were on is kept as it was/);
     // Nothing of the page shows to whoever comes to the screen, its name in the tab included.
     expect(await app.page.getByRole("navigation", { name: "Console" }).count()).toBe(0);
     expect(await app.page.getByLabel("Strength").isVisible()).toBe(false);

@@ -541,6 +541,8 @@ describe("console", () => {
     expect(session).toBeDefined();
     await app.page.getByRole("button", { name: "Sign out" }).click();
     await app.page.getByLabel("Admin key").waitFor();
+    // The tab says so, not the name of the page that went with the session.
+    await expect.poll(() => app.page.title()).toBe("Sign in · Patron console");
     expect((await app.context.cookies()).some((cookie) => cookie.name === "patron_session")).toBe(false);
     const replay = await fetch(`${app.worker.url}/v1/admin/segments`, {
       headers: { Cookie: `patron_session=${session?.value}` },
