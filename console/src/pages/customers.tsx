@@ -766,7 +766,7 @@ export function CustomerPage() {
       <section>
         <BackToList customerId={id} />
         {/* A heading all the same: the focus, the tab's title and a screen reader's outline go by it. */}
-        <PageHeader title={customer.problem.status === 404 ? "Customer not found" : "Customer not shown"} />
+        <PageHeader title={customer.problem.status === 404 ? "Customer not found" : "Customer not loaded"} />
         <ProblemNote problem={customer.problem} />
       </section>
     );
