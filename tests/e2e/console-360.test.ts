@@ -368,9 +368,10 @@ describe("console customer 360", () => {
       // At a desktop's width they fill their cards, as tall as at 760 px.
       await app.page.setViewportSize({ width: 1280, height: 900 });
       await expect.poll(chartProblems, { timeout: 10_000 }).toEqual([]);
-      const chart = await app.page.getByRole("img", { name: "Customers by 12-month CLV" }).boundingBox();
-      expect(chart?.width).toBeGreaterThan(900);
-      expect(chart?.height).toBeLessThanOrEqual(260);
+      // Laid out again a frame after the resize (useWidth): until then the phone's picture is scaled up.
+      const chart = app.page.getByRole("img", { name: "Customers by 12-month CLV" });
+      await expect.poll(async () => (await chart.boundingBox())?.height, { timeout: 10_000 }).toBeLessThanOrEqual(260);
+      expect((await chart.boundingBox())?.width).toBeGreaterThan(900);
       expect(await app.page.evaluate(() => document.body.dataset.windowError)).toBeUndefined();
     } finally {
       await app.page.setViewportSize({ width: 1280, height: 900 });
