@@ -12,7 +12,7 @@ import { startWebhookReceiver, type WebhookReceiver } from "../fixtures/webhook-
 import type { ReceivedRequest } from "../fixtures/webhook-receiver.types.ts";
 import { testSecrets } from "../fixtures/wrangler-dev.ts";
 import { artifactsDir } from "../widget/harness.ts";
-import { demoCustomers, useConsole } from "./console-browser.ts";
+import { demoCustomers, focusedDescription, useConsole } from "./console-browser.ts";
 
 let receiver: WebhookReceiver;
 // The webhook receiver starts before the console's worker and closes after it.
@@ -79,14 +79,7 @@ describe("console audiences", () => {
     // The refusal is said (an alert), and the focus goes to the field it is about, whose message is read with it.
     expect(await form.getByRole("alert").textContent()).toBe("Not saved: fix what is marked under the fields above.");
     await expect.poll(() => app.page.evaluate(() => document.activeElement?.id)).toBe("audience-webhook");
-    expect(
-      await app.page.evaluate(() =>
-        (document.activeElement?.getAttribute("aria-describedby") ?? "")
-          .split(" ")
-          .map((id) => document.getElementById(id)?.textContent)
-          .join(" "),
-      ),
-    ).toContain("Webhook URL must use https");
+    expect(await focusedDescription(app.page)).toContain("Webhook URL must use https");
     expect(await admin<{ audiences: unknown[] }>("GET", "/v1/admin/audiences")).toEqual({ audiences: [] });
 
     // Sized as it is saved, from the scores in force (a first nightly run scores the seeded customers).

@@ -80,6 +80,16 @@ export async function chartFigures(chart: Locator): Promise<string[][]> {
     );
 }
 
+/** What a screen reader reads with the focused field: the texts its `aria-describedby` names, in order. */
+export function focusedDescription(page: Page): Promise<string> {
+  return page.evaluate(() =>
+    (document.activeElement?.getAttribute("aria-describedby") ?? "")
+      .split(" ")
+      .map((id) => document.getElementById(id)?.textContent)
+      .join(" "),
+  );
+}
+
 /** A failing test leaves a picture of the page behind, next to the screenshots: `<prefix>-failed-<test>.png`. */
 export function screenshotFailures(prefix: string, page: () => Page | undefined): void {
   beforeEach((test) => {

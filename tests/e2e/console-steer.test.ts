@@ -18,7 +18,7 @@ import { day, percent as pagePercent } from "../../console/src/api.ts";
 import { signShopperToken } from "../../worker/http/shopper-token.ts";
 import { testSecrets } from "../fixtures/wrangler-dev.ts";
 import { artifactsDir, queryLocalD1 } from "../widget/harness.ts";
-import { chartFigures, consoleUserName, demoCustomers, useConsole } from "./console-browser.ts";
+import { chartFigures, consoleUserName, demoCustomers, focusedDescription, useConsole } from "./console-browser.ts";
 
 /** The demo shopper whose shelf the rule steers (a storefront account id, as the token's `sub`). */
 const shopperAccount = "demo-full-price";
@@ -795,14 +795,9 @@ describe("console steering pages", () => {
     await app.page.getByRole("heading", { name: "Your session ended" }).waitFor();
     // The focus is in the key's field, which is described by why: the session ended, and what is kept.
     await expect.poll(() => app.page.evaluate(() => document.activeElement?.id)).toBe("admin-key");
-    expect(
-      await app.page.evaluate(() =>
-        (document.activeElement?.getAttribute("aria-describedby") ?? "")
-          .split(" ")
-          .map((id) => document.getElementById(id)?.textContent)
-          .join(" "),
-      ),
-    ).toMatch(/^Your session ended Sign in again to carry on: the page you were on is kept as it was/);
+    expect(await focusedDescription(app.page)).toMatch(
+      /^Your session ended Sign in again to carry on: the page you were on is kept as it was/,
+    );
     // Nothing of the page shows to whoever comes to the screen, its name in the tab included.
     expect(await app.page.getByRole("navigation", { name: "Console" }).count()).toBe(0);
     expect(await app.page.getByLabel("Strength").isVisible()).toBe(false);

@@ -7,35 +7,20 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { jobRunResponseSchema } from "../../worker/admin/admin.schemas.ts";
 import { customerListResponseSchema } from "../../worker/admin/insights.schemas.ts";
 import { customerHistoryResponseSchema, customerResponseSchema } from "../../worker/customers/customers.schemas.ts";
-import { adminKey, anOrder, client } from "../fixtures/builders.ts";
+import { adminKey, anOrder, client, rhythmPopulation } from "../fixtures/builders.ts";
 
 const api = client(SELF);
-const day = 86_400_000;
 /** The history's last day: years before the tests run. */
 const asOf = new Date("2019-06-01T00:00:00Z");
 const get = (path: string) => api.call("GET", path, undefined, adminKey);
 
 /** Regulars still buying as of asOf, regulars who stopped, and one-time buyers. */
-function history() {
-  const orders = [];
-  for (let c = 0; c < 60; c++) {
-    const interval = 10 + (c % 5) * 7;
-    const stopped = c % 3 === 0;
-    const count = c >= 50 ? 1 : 3 + (c % 5);
-    const last = asOf.getTime() - (stopped ? interval * 5 : interval * 0.5) * day;
-    for (let k = 0; k < count; k++)
-      orders.push(
-        anOrder({
-          id: `past-${c}-${k}`,
-          channel: k % 2 ? "store" : "web",
-          placedAt: new Date(last - (count - 1 - k) * interval * day).toISOString(),
-          identifiers: { account: `past-${c}` },
-          lines: [{ productId: `p-${c % 4}`, categoryId: `cat-${c % 4}`, quantity: 1, unitPrice: 10 + (c % 7) * 5 }],
-        }),
-      );
-  }
-  return orders;
-}
+const history = () =>
+  rhythmPopulation(asOf, (c, k) => ({
+    id: `past-${c}-${k}`,
+    identifiers: { account: `past-${c}` },
+    lines: [{ productId: `p-${c % 4}`, categoryId: `cat-${c % 4}`, quantity: 1, unitPrice: 10 + (c % 7) * 5 }],
+  }));
 
 beforeAll(async () => {
   expect((await api.postOrders(history())).status).toBe(200);

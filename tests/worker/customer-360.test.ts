@@ -22,7 +22,15 @@ import { historyOrdersOf } from "../../worker/customers/history.repo.ts";
 import type { Db } from "../../worker/env.ts";
 import { signShopperToken } from "../../worker/http/shopper-token.ts";
 import { recommendationsResponseSchema } from "../../worker/recommendations/recommendations.schemas.ts";
-import { adminKey, anOrder, apiKey, client, verified } from "../fixtures/builders.ts";
+import {
+  adminKey,
+  anOrder,
+  apiKey,
+  client,
+  type OrderOverrides,
+  rhythmPopulation,
+  verified,
+} from "../fixtures/builders.ts";
 import { everyTableCount, onCustomerStore } from "../fixtures/console-store.ts";
 import { storeRows } from "../fixtures/store-rows.ts";
 
@@ -75,27 +83,16 @@ function regular() {
 }
 
 /** Customers with known rhythms for the fit: regulars still buying, regulars who stopped, one-time buyers. */
-function population() {
-  const orders = [];
-  for (let c = 0; c < 60; c++) {
-    const interval = 10 + (c % 5) * 7;
-    const stopped = c % 3 === 0;
-    const count = c >= 50 ? 1 : 3 + (c % 5);
-    const last = asOf.getTime() - (stopped ? interval * 5 : interval * 0.5) * day;
-    for (let k = 0; k < count; k++)
-      orders.push(
-        anOrder({
-          id: `c360-pop-${c}-${k}`,
-          channel: k % 2 ? "store" : "web",
-          placedAt: new Date(last - (count - 1 - k) * interval * day).toISOString(),
-          // Every fourth is known by loyalty card only: no storefront account.
-          identifiers: c % 4 === 0 ? { loyalty: `C360-POP-${c}` } : { account: `c360-pop-${c}` },
-          lines: [line(categories[c % 4] as string, c % 4), line(categories[(c + 1) % 4] as string, 2)],
-        }),
-      );
-  }
-  return orders;
-}
+const population = () =>
+  rhythmPopulation(
+    asOf,
+    (c, k): OrderOverrides => ({
+      id: `c360-pop-${c}-${k}`,
+      // Every fourth is known by loyalty card only: no storefront account.
+      identifiers: c % 4 === 0 ? { loyalty: `C360-POP-${c}` } : { account: `c360-pop-${c}` },
+      lines: [line(categories[c % 4] as string, c % 4), line(categories[(c + 1) % 4] as string, 2)],
+    }),
+  );
 
 async function idOf(kind: string, value: string) {
   const response = await api.lookup(kind, value);
