@@ -12,6 +12,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { createApp } from "../../worker/app.ts";
 import { eventDedupeKey } from "../../worker/events/events.routes.ts";
 import { eventsResponseSchema } from "../../worker/events/events.schemas.ts";
+import { addressKey } from "../../worker/http/rate-limit.ts";
 import { signShopperToken } from "../../worker/http/shopper-token.ts";
 import { anOrder, client } from "../fixtures/builders.ts";
 import { stopClock } from "../fixtures/clock.ts";
@@ -23,7 +24,10 @@ const secret = "test-shopper-secret";
 // Counters outlive a test file in the local limiter, so every run uses its own addresses and shoppers.
 const run = crypto.randomUUID().slice(0, 4);
 let addresses = 0;
-const newAddress = () => `2001:db8:${run}::${++addresses}`;
+/** A client of its own: an IPv6 address in a /64 of its own (an IPv6 address counts by its /64). */
+const newAddress = () => `2001:db8:${run}:${++addresses}::1`;
+/** Another address in the same /64 as `address`: the same subscriber, the same allowance. */
+const sameSubscriber = (address: string, host: string) => address.replace(/::1$/, `::${host}`);
 const shopper = (name: string) => `${name}-${run}`;
 const app = createApp();
 const fetchApp = async (url: string, init: RequestInit = {}, bindings: typeof env = env) =>
@@ -100,6 +104,31 @@ describe("GET /v1/recommendations", () => {
     expect((await getRecommendations({ "CF-Connecting-IP": newAddress() })).status).toBe(200);
   });
 
+  it("counts an IPv6 client by its /64: a fresh address in the same /64 is limited too", async () => {
+    const address = newAddress();
+    let host = 0;
+    await expectLimitedAfter(limits.address, 200, () =>
+      getRecommendations({ "CF-Connecting-IP": sameSubscriber(address, (++host).toString(16)) }),
+    );
+    const again = await getRecommendations({ "CF-Connecting-IP": sameSubscriber(address, "ffff:ffff:fffe") });
+    await expectRateLimitedEnvelope(again);
+    expect((await getRecommendations({ "CF-Connecting-IP": newAddress() })).status).toBe(200);
+  });
+
+  it.each([
+    ["192.0.2.1", "192.0.2.1"],
+    ["2001:db8:ab:1::7", "2001:db8:ab:1::/64"],
+    ["2001:0DB8:00ab:0001:0000:0000:0000:0007", "2001:db8:ab:1::/64"],
+    ["2001:db8:ab:1:ffff:ffff:ffff:ffff", "2001:db8:ab:1::/64"],
+    ["2001:db8::1", "2001:db8:0:0::/64"],
+    ["::ffff:192.0.2.1", "192.0.2.1"],
+    ["64:ff9b::192.0.2.1", "64:ff9b:0:0::/64"],
+    ["1::2::3", "1::2::3"],
+    ["2001:db8:ab::1:2:3:4:5", "2001:db8:ab::1:2:3:4:5"],
+  ])("counts %s as %s", (address, key) => {
+    expect(addressKey(address)).toBe(key);
+  });
+
   it("limits each shopper, and another shopper is not affected", async () => {
     const token = await tokenFor(shopper("busy"));
     const limited = await expectLimitedAfter(limits.shopper, 200, () =>
@@ -171,6 +200,16 @@ describe("failed key checks", () => {
     expect(ingest.headers.get("Retry-After")).not.toBeNull();
     // Another address with the right key is served.
     expect((await adminRules("test-admin-key", newAddress())).status).toBe(200);
+  });
+
+  it("counts guesses from one IPv6 /64 together, whichever of its addresses they come from", async () => {
+    const address = newAddress();
+    let host = 0;
+    const guesses = await sendUntilLimited(2 * limits.keyFailures + 1, () =>
+      adminRules("guess", sameSubscriber(address, (++host).toString(16))),
+    );
+    expect(guesses.at(-1)?.status).toBe(429);
+    expect((await adminRules("test-admin-key", sameSubscriber(address, "abcd"))).status).toBe(429);
   });
 
   it("does not count successful key checks", async () => {
@@ -288,7 +327,8 @@ describe("anonymous view events", () => {
       duplicates: 2,
       ...none,
     });
-    // Another address is another viewer.
+    // Another address of the same IPv6 /64 is the same viewer; another /64 is another viewer.
+    expect(await counts(view, sameSubscriber(address, "2"))).toEqual({ accepted: 0, duplicates: 1, ...none });
     expect(await counts(view, newAddress())).toEqual({ accepted: 1, duplicates: 0, ...none });
 
     const rows = await viewRows(product);

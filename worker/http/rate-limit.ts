@@ -26,11 +26,42 @@ export function rateLimitsOn(env: Pick<Env, "RATE_LIMITS">): boolean {
 }
 
 /**
- * The client's address as Cloudflare sees it. Cloudflare (and `wrangler dev`) always set
- * `CF-Connecting-IP` and overwrite any value the client sends; without it no per-address limit applies.
+ * The client's address as the limits count it, from what Cloudflare sees. Cloudflare (and `wrangler
+ * dev`) always set `CF-Connecting-IP` and overwrite any value the client sends; without it no
+ * per-address limit applies. An IPv6 address counts by its /64 prefix (addressKey).
  */
 export function clientAddress(c: Context<AppEnv>): string | null {
-  return c.req.header("CF-Connecting-IP")?.trim() || null;
+  const address = c.req.header("CF-Connecting-IP")?.trim();
+  return address ? addressKey(address) : null;
+}
+
+/**
+ * An IPv4 address as it is; an IPv6 address as its /64 prefix (`2001:db8:0:1::/64`). One IPv6
+ * subscriber (a home line, a phone, a server) is handed a whole /64 and may send from any of its 2^64
+ * addresses: counted per address, every request could come with a fresh allowance. An IPv4 address
+ * mapped into IPv6 (`::ffff:192.0.2.1`) is that IPv4 address. Text that is neither is returned as it is.
+ */
+export function addressKey(address: string): string {
+  if (!address.includes(":")) return address;
+  const text = address.toLowerCase().replace(/%.*$/, "");
+  const mapped = /^(?:::|(?:0{1,4}:){5})ffff:(\d{1,3}(?:\.\d{1,3}){3})$/.exec(text);
+  if (mapped?.[1]) return mapped[1];
+  const halves = text.split("::");
+  if (halves.length > 2) return address;
+  const groupsOf = (part: string | undefined) => (part ? part.split(":") : []);
+  const head = groupsOf(halves[0]);
+  const tail = groupsOf(halves[1]);
+  // An IPv4 tail (`64:ff9b::192.0.2.1`) is the last two groups: only the first four matter here.
+  const width = head.length + tail.length + (tail.at(-1)?.includes(".") || head.at(-1)?.includes(".") ? 1 : 0);
+  const groups = halves.length === 2 ? [...head, ...Array(Math.max(0, 8 - width)).fill("0"), ...tail] : head;
+  const prefix = groups.slice(0, 4);
+  if (
+    width > (halves.length === 2 ? 7 : 8) ||
+    prefix.length < 4 ||
+    !prefix.every((group) => /^[0-9a-f]{1,4}$/.test(group))
+  )
+    return address;
+  return `${prefix.map((group) => Number.parseInt(group, 16).toString(16)).join(":")}::/64`;
 }
 
 /** Counts one request against `key`. True when it is within the limit, or when the limiter is unavailable. */
