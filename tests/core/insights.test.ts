@@ -30,6 +30,11 @@ describe("csv", () => {
     expect(csvField("-3.5")).toBe("-3.5");
     expect(csvField(-3.5)).toBe("-3.5");
   });
+
+  it("quotes a semicolon: where it separates fields (Excel in many locales), a formula could follow it", () => {
+    expect(csvField("acct;=HYPERLINK(1)")).toBe('"acct;=HYPERLINK(1)"');
+    expect(csvField("a;b")).toBe('"a;b"');
+  });
 });
 
 function population(): TraitCounts {

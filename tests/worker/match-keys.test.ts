@@ -129,6 +129,20 @@ describe("match keys in exports", () => {
     expect(one.text.split("\r\n")[0]?.endsWith(",offerGuidance,purchaseDays,account")).toBe(true);
   });
 
+  it("quotes an account id with a semicolon, so no spreadsheet splits a formula out of it", async () => {
+    // An account id is what the storefront sends: a shopper-chosen user name, perhaps. Excel in
+    // locales whose list separator is ";" splits an unquoted field there and runs what follows.
+    const account = "acct-semi;=HYPERLINK(1)";
+    expect((await opted.postOrders(orders("semi", { account }))).status).toBe(200);
+    const run = await opted.call("POST", "/v1/admin/jobs/nightly?wait=1", { asOf: asOf.toISOString() }, adminKey);
+    expect(run.status, await run.clone().text()).toBe(200);
+    const { status, text } = await csv(opted, "matchKeys=account");
+    expect(status).toBe(200);
+    const row = text.split("\r\n").find((line) => line.includes("acct-semi"));
+    expect(row, text).toBeDefined();
+    expect(row?.endsWith(`,"${account}"`)).toBe(true);
+  });
+
   it("erasure removes the customer's match keys with the rest", async () => {
     const lookup = (await (await opted.lookup("account", "acct-on")).json()) as { data: { customerId: string } };
     const id = lookup.data.customerId;
