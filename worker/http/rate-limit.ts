@@ -6,6 +6,7 @@
 // limits protect capacity and slow key guessing, and an outage of the limiter must not take the
 // storefront's shelf down with it.
 import type { Context, MiddlewareHandler } from "hono";
+import ipaddr from "ipaddr.js";
 import type { AppEnv, Env } from "../env.ts";
 import { rateLimited } from "./errors.ts";
 
@@ -42,26 +43,13 @@ export function clientAddress(c: Context<AppEnv>): string | null {
  * mapped into IPv6 (`::ffff:192.0.2.1`) is that IPv4 address. Text that is neither is returned as it is.
  */
 export function addressKey(address: string): string {
-  if (!address.includes(":")) return address;
-  const text = address.toLowerCase().replace(/%.*$/, "");
-  const mapped = /^(?:::|(?:0{1,4}:){5})ffff:(\d{1,3}(?:\.\d{1,3}){3})$/.exec(text);
-  if (mapped?.[1]) return mapped[1];
-  const halves = text.split("::");
-  if (halves.length > 2) return address;
-  const groupsOf = (part: string | undefined) => (part ? part.split(":") : []);
-  const head = groupsOf(halves[0]);
-  const tail = groupsOf(halves[1]);
-  // An IPv4 tail (`64:ff9b::192.0.2.1`) is the last two groups: only the first four matter here.
-  const width = head.length + tail.length + (tail.at(-1)?.includes(".") || head.at(-1)?.includes(".") ? 1 : 0);
-  const groups = halves.length === 2 ? [...head, ...Array(Math.max(0, 8 - width)).fill("0"), ...tail] : head;
-  const prefix = groups.slice(0, 4);
-  if (
-    width > (halves.length === 2 ? 7 : 8) ||
-    prefix.length < 4 ||
-    !prefix.every((group) => /^[0-9a-f]{1,4}$/.test(group))
-  )
-    return address;
-  return `${prefix.map((group) => Number.parseInt(group, 16).toString(16)).join(":")}::/64`;
+  if (!ipaddr.isValid(address)) return address;
+  const parsed = ipaddr.process(address);
+  if (parsed instanceof ipaddr.IPv4) return parsed.toString();
+  return `${parsed.parts
+    .slice(0, 4)
+    .map((group) => group.toString(16))
+    .join(":")}::/64`;
 }
 
 /** Counts one request against `key`. True when it is within the limit, or when the limiter is unavailable. */
