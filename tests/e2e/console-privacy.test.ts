@@ -1,7 +1,8 @@
 // A privacy request in the console, in real Chromium against `wrangler dev`: a guest's web order and a
 // till's order carry one email, never verified, so looking it up finds nobody; the Customers page then
-// lists the records holding it (GET /v1/customers/holders), each linked to its customer page, where
-// export and erase are. Any CSP violation or page error fails.
+// lists the records holding it (POST /v1/customers/holders), each linked to its customer page, where
+// export and erase are. The email is sent in request bodies, never in a URL. Any CSP violation or page
+// error fails.
 import { describe, expect, it } from "vitest";
 import { anOrder } from "../fixtures/builders.ts";
 import { testSecrets } from "../fixtures/wrangler-dev.ts";
@@ -30,12 +31,20 @@ const app = useConsole({
 
 describe("console privacy request", () => {
   it("lists the records holding an email that identifies nobody, each linked to its customer", async () => {
+    const urls: string[] = [];
+    app.page.on("request", (request) => urls.push(request.url()));
     await app.page.getByLabel("Identifier").selectOption("email");
     await app.page.getByLabel("Value").fill(email);
     await app.page.getByRole("button", { name: "Look up" }).click();
     await expect.poll(() => app.page.getByRole("alert").textContent()).toContain("only ever sent unverified");
     const list = app.page.getByRole("heading", { name: "Records holding this email" });
     await list.waitFor();
+    // Asked with the email in the body: request logs keep URLs, and the email is in none.
+    expect(urls.filter((url) => url.includes("/v1/customers/"))).toEqual([
+      expect.stringMatching(/\/v1\/customers\/lookup$/),
+      expect.stringMatching(/\/v1\/customers\/holders$/),
+    ]);
+    expect(urls.filter((url) => decodeURIComponent(url).toLowerCase().includes("erin.ex"))).toEqual([]);
     // The page lists them: the API's pointer to its holders route is left out of the note.
     expect(await app.page.getByRole("alert").locator("p").first().textContent()).toBe(
       "That email address was only ever sent unverified, so it identifies nobody. They are listed below.",

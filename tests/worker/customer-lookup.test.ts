@@ -4,7 +4,7 @@
 import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { customerResponseSchema } from "../../worker/customers/customers.schemas.ts";
-import { anOrder, client, uniquePrefix, verified } from "../fixtures/builders.ts";
+import { adminKey, anOrder, client, uniquePrefix, verified } from "../fixtures/builders.ts";
 
 const api = client(SELF);
 
@@ -87,5 +87,77 @@ describe("GET /v1/customers/:id", () => {
     const { summary } = customerResponseSchema.parse(await found.json()).data;
     expect(summary?.spend).toBe(0.3);
     expect(summary?.categories).toEqual([expect.objectContaining({ spend: 0.3, typicalPricePaid: 0.15 })]);
+  });
+});
+
+describe("POST /v1/customers/lookup, /v1/customers/holders and /v1/admin/suppressions/lookup", () => {
+  const post = (path: string, body: unknown) => api.call("POST", path, body, adminKey);
+
+  it("answer as their GET forms do, with the identifier in the body instead of the URL", async () => {
+    const p = uniquePrefix("body");
+    const email = `${p}@Inbox.test`;
+    const orders = [anOrder({ identifiers: { account: `${p}-acct`, email: verified(email) } })];
+    expect((await api.postOrders(orders)).status).toBe(200);
+    const byQuery = await api.lookup("email", email);
+    const byBody = await post("/v1/customers/lookup", { kind: "email", value: email });
+    expect(byBody.status).toBe(200);
+    expect(await byBody.json()).toEqual(await byQuery.json());
+
+    const holdersByQuery = await api.call(
+      "GET",
+      `/v1/customers/holders?kind=email&value=${encodeURIComponent(email)}`,
+      undefined,
+      adminKey,
+    );
+    const holdersByBody = await post("/v1/customers/holders", { kind: "email", value: email });
+    expect(holdersByBody.status).toBe(200);
+    const holders = await holdersByBody.json();
+    expect(holders).toEqual(await holdersByQuery.json());
+    expect(holders).toMatchObject({ data: { kind: "email", known: true, holders: [{ held: true }] } });
+
+    const onList = await post("/v1/admin/suppressions/lookup", { kind: "email", value: email });
+    expect(onList.status).toBe(200);
+    expect(await onList.json()).toEqual({ data: { kind: "email", suppressed: false } });
+  });
+
+  it("say the same when nobody holds it, and point to the holders' POST form", async () => {
+    const p = uniquePrefix("nobody-body");
+    const response = await post("/v1/customers/lookup", { kind: "loyalty", value: `${p}-L` });
+    expect(response.status).toBe(404);
+    expect((await errorOf(response)).message).toBe(
+      "No customer holds that loyalty number. Check it was typed in full, or look the customer up by another identifier.",
+    );
+    // Only ever sent unverified: identifies nobody, and the message names where every record of it is listed.
+    const typed = `${p}@guest.test`;
+    expect((await api.postOrders([anOrder({ identifiers: { email: typed } })])).status).toBe(200);
+    const unverified = await post("/v1/customers/lookup", { kind: "email", value: typed });
+    expect(unverified.status).toBe(404);
+    expect((await errorOf(unverified)).message).toMatch(
+      /see POST \/v1\/customers\/holders with the same kind and value\.$/,
+    );
+  });
+
+  it("refuse a body that is not the two fields, or a value in the URL as well, with a 400", async () => {
+    for (const [path, body] of [
+      ["/v1/customers/lookup", { kind: "email" }],
+      ["/v1/customers/lookup", { kind: "email", value: "a@b.test", extra: 1 }],
+      ["/v1/customers/holders", { kind: "fax", value: "1" }],
+      ["/v1/admin/suppressions/lookup", { kind: "email", value: "" }],
+    ] as const) {
+      const response = await post(path, body);
+      expect(response.status, `${path} ${JSON.stringify(body)}`).toBe(400);
+      expect((await errorOf(response)).code).toBe("invalid_request");
+    }
+    const withQuery = await api.call(
+      "POST",
+      "/v1/customers/lookup?kind=email&value=a%40b.test",
+      { kind: "email", value: "a@b.test" },
+      adminKey,
+    );
+    expect(withQuery.status).toBe(400);
+    // Admin key only, as the GET forms.
+    expect((await api.call("POST", "/v1/customers/lookup", { kind: "email", value: "a@b.test" }, null)).status).toBe(
+      401,
+    );
   });
 });

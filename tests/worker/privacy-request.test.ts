@@ -107,7 +107,7 @@ describe("GET /v1/customers/holders: every record that holds an identifier", () 
     const { error } = (await lookup.json()) as { error: { code: string; message: string } };
     expect(error.code).toBe("not_found");
     expect(error.message).toContain("only ever sent unverified, so it identifies nobody.");
-    expect(error.message).toContain("GET /v1/customers/holders");
+    expect(error.message).toContain("POST /v1/customers/holders");
 
     const byEmail = await holdersOf("email", email);
     expect(byEmail.kind).toBe("email");

@@ -14,7 +14,7 @@ import { requireAdminKey } from "../http/auth.ts";
 import { retailerTimeZone } from "../http/config.ts";
 import { errorText } from "../http/error-text.ts";
 import { ApiError, invalidRequest, notFound } from "../http/errors.ts";
-import { parseOrThrow, queryParams } from "../http/validate.ts";
+import { jsonBody, parseOrThrow, queryParams } from "../http/validate.ts";
 import { assertWritesOpen } from "../http/write-pause.ts";
 import { foldedKey, identityKey, normalizeForKey, suppressionKeysOf } from "../identity/identity.keys.ts";
 import { customerIdByKey, holdersIn } from "../identity/identity.repo.ts";
@@ -35,7 +35,7 @@ import { homeStub, shardCount } from "../shards/shards.ts";
 import { orderSuppressionKey, suppressedKeys } from "../suppressions/suppressions.repo.ts";
 import { withCatalogNames } from "./customer-names.ts";
 import { loadCustomer, survivingCustomerId } from "./customers.repo.ts";
-import { customerParamsSchema, lookupQuerySchema, shelfQuerySchema } from "./customers.schemas.ts";
+import { customerParamsSchema, lookupBodySchema, lookupQuerySchema, shelfQuerySchema } from "./customers.schemas.ts";
 import { eraseCustomer, exportFrom } from "./erasure.repo.ts";
 
 const orderLimit = 200;
@@ -90,9 +90,14 @@ async function customerByIdInStore(c: Context<AppEnv>, customerId: string): Prom
   return readFromDatabase(c, customerId);
 }
 
-/** The identifier a lookup asks about: its kind, normalised value and identity key (400 when unusable). */
+/**
+ * The identifier a lookup asks about: its kind, normalised value and identity key (400 when unusable).
+ * GET takes it as query parameters; POST as a JSON body, which keeps an email or phone number out of the
+ * URL, and so out of request logs.
+ */
 async function queriedIdentifier(c: Context<AppEnv>) {
-  const { kind, value } = queryParams(c, lookupQuerySchema);
+  const { kind, value } =
+    c.req.method === "POST" ? await jsonBody(c, lookupBodySchema) : queryParams(c, lookupQuerySchema);
   const normalized = normalizeForKey(kind, value, phoneRegion(c.env.PHONE_DEFAULT_REGION));
   if (!normalized.ok)
     throw invalidRequest(`That ${identifierNames[kind]} is not usable as an identifier: ${normalized.reason}.`);
@@ -107,43 +112,51 @@ async function queriedIdentifier(c: Context<AppEnv>) {
 
 /** Where to find every record of an identifier that identifies nobody: the lookup's 404s say it. */
 const holdersHint =
-  "To find every customer seen with it (for a privacy request), see GET /v1/customers/holders with the same kind and value.";
+  "To find every customer seen with it (for a privacy request), see POST /v1/customers/holders with the same kind and value.";
+
+/** The customer holding an identifier (GET and POST /v1/customers/lookup). */
+const lookUp = async (c: Context<AppEnv>) => {
+  const { kind, key } = await queriedIdentifier(c);
+  const [read, catalog] = await Promise.all([customerByKeyInStore(c, key), cachedCatalog(c.var.db, c.var.now)]);
+  const name = identifierNames[kind];
+  if (read.kind === "not_found")
+    throw notFound(
+      `No customer holds that ${name}. Check it was typed in full, or look the customer up by another identifier.`,
+    );
+  if (read.kind !== "found")
+    throw notFound(
+      read.kind === "shared"
+        ? `That ${name} is shared by several customers, so it identifies nobody. ${holdersHint}`
+        : `That ${name} was only ever sent unverified, so it identifies nobody. ${holdersHint}`,
+    );
+  return c.json({ data: withCatalogNames(read.customer, catalog) });
+};
+
+/** Every customer holding an identifier or seen with it (GET and POST /v1/customers/holders). */
+const holdersOfIdentifier = async (c: Context<AppEnv>) => {
+  // A privacy request's first step: every customer holding the identifier or seen with it, whatever
+  // its trust. On shards every shard is asked (an identifier seen unverified can be on orders in any).
+  const { kind, value, key, folded } = await queriedIdentifier(c);
+  const [parts, onList] = await Promise.all([
+    shardCount(c.env) > 0
+      ? shardedHolders(c.env, key, holderLimit + 1)
+      : Promise.all([holdersIn(c.var.db, key, holderLimit + 1)]),
+    suppressedKeys(c.var.db, suppressionKeysOf([{ key, foldedKey: folded }])),
+  ]);
+  const suppressed = onList.size > 0;
+  const { known, shared, holders, truncated } = mergeHolders(parts, holderLimit);
+  c.header("Cache-Control", "no-store");
+  return c.json({
+    data: { kind, masked: maskIdentifier(kind, value), known, shared, suppressed, holders, truncated },
+  });
+};
 
 export const customersRoutes = new Hono<AppEnv>()
   .use("*", requireAdminKey)
-  .get("/lookup", async (c) => {
-    const { kind, key } = await queriedIdentifier(c);
-    const [read, catalog] = await Promise.all([customerByKeyInStore(c, key), cachedCatalog(c.var.db, c.var.now)]);
-    const name = identifierNames[kind];
-    if (read.kind === "not_found")
-      throw notFound(
-        `No customer holds that ${name}. Check it was typed in full, or look the customer up by another identifier.`,
-      );
-    if (read.kind !== "found")
-      throw notFound(
-        read.kind === "shared"
-          ? `That ${name} is shared by several customers, so it identifies nobody. ${holdersHint}`
-          : `That ${name} was only ever sent unverified, so it identifies nobody. ${holdersHint}`,
-      );
-    return c.json({ data: withCatalogNames(read.customer, catalog) });
-  })
-  .get("/holders", async (c) => {
-    // A privacy request's first step: every customer holding the identifier or seen with it, whatever
-    // its trust. On shards every shard is asked (an identifier seen unverified can be on orders in any).
-    const { kind, value, key, folded } = await queriedIdentifier(c);
-    const [parts, onList] = await Promise.all([
-      shardCount(c.env) > 0
-        ? shardedHolders(c.env, key, holderLimit + 1)
-        : Promise.all([holdersIn(c.var.db, key, holderLimit + 1)]),
-      suppressedKeys(c.var.db, suppressionKeysOf([{ key, foldedKey: folded }])),
-    ]);
-    const suppressed = onList.size > 0;
-    const { known, shared, holders, truncated } = mergeHolders(parts, holderLimit);
-    c.header("Cache-Control", "no-store");
-    return c.json({
-      data: { kind, masked: maskIdentifier(kind, value), known, shared, suppressed, holders, truncated },
-    });
-  })
+  .get("/lookup", lookUp)
+  .post("/lookup", lookUp)
+  .get("/holders", holdersOfIdentifier)
+  .post("/holders", holdersOfIdentifier)
   .get("/:id", async (c) => {
     const { id } = parseOrThrow(customerParamsSchema, c.req.param(), "path");
     const [read, catalog] = await Promise.all([customerByIdInStore(c, id), cachedCatalog(c.var.db, c.var.now)]);

@@ -14,6 +14,9 @@ export const lookupQuerySchema = z.object({
   value: z.string().min(1, "value is required").max(254),
 });
 
+/** POST /v1/customers/lookup's and /holders' body: the query's two fields, kept out of the URL (and so of logs). */
+export const lookupBodySchema = z.strictObject(lookupQuerySchema.shape);
+
 export const customerParamsSchema = z.object({
   // Trimmed as every path id is: a path of only spaces (`/v1/customers/%20`) is a 400, not a 404.
   id: z.string().trim().min(1, "id must not be empty").max(100).regex(printable, `id ${noControlCharacters}`),

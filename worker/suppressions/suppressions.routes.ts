@@ -1,8 +1,9 @@
 // The suppression list an erasure leaves (admin key): check whether an erased order id or identifier
-// is suppressed, count what is, and lift one so new data carrying it is accepted again.
+// is suppressed (GET with query parameters, or POST /lookup with the value out of the URL), count what
+// is, and lift one so new data carrying it is accepted again.
 import { Hono } from "hono";
 import { unlistErasedKey } from "../customers/erasure.repo.ts";
-import type { AppEnv, Env } from "../env.ts";
+import type { AppEnv, Db, Env } from "../env.ts";
 import { requireAdminKey } from "../http/auth.ts";
 import { invalidRequest, notFound } from "../http/errors.ts";
 import { jsonBody, queryParams } from "../http/validate.ts";
@@ -42,6 +43,13 @@ async function keysOf({ kind, value }: SuppressionInput, env: Env): Promise<{ ke
   };
 }
 
+/** Whether a value is on the list: suppressed too when an erasure made while account ids were NFKC-folded listed the folded form. */
+async function suppressedAnswer(input: SuppressionInput, env: Env, db: Db) {
+  const { key, folded } = await keysOf(input, env);
+  const onList = await suppressedKeys(db, suppressionKeysOf([{ key, foldedKey: folded }]));
+  return { kind: input.kind, suppressed: onList.size > 0 };
+}
+
 export const suppressionsRoutes = new Hono<AppEnv>()
   .use("*", requireAdminKey)
   .get("/", async (c) => {
@@ -50,10 +58,12 @@ export const suppressionsRoutes = new Hono<AppEnv>()
       return c.json({ data: { counts: await suppressionCounts(c.var.db) } });
     }
     if (kind === undefined || value === undefined) throw invalidRequest("Send both kind and value, or neither.");
-    // Suppressed too when an erasure made while account ids were NFKC-folded listed the folded form.
-    const { key, folded } = await keysOf({ kind, value }, c.env);
-    const onList = await suppressedKeys(c.var.db, suppressionKeysOf([{ key, foldedKey: folded }]));
-    return c.json({ data: { kind, suppressed: onList.size > 0 } });
+    return c.json({ data: await suppressedAnswer({ kind, value }, c.env, c.var.db) });
+  })
+  // The same check with the value in a JSON body, out of the URL (and so of request logs).
+  .post("/lookup", async (c) => {
+    const input = await jsonBody(c, suppressionSchema);
+    return c.json({ data: await suppressedAnswer(input, c.env, c.var.db) });
   })
   .delete("/", async (c) => {
     const input = await jsonBody(c, suppressionSchema);

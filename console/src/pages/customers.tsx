@@ -1,12 +1,12 @@
 // Customers: the scored customers to act on (GET /v1/admin/customers: filters, sort, keyset "Next page",
 // and the same list as a CSV download with format=csv); look one up by email, phone, loyalty number or
-// account id (GET /v1/customers/lookup, the identifier hashed exactly as ingestion hashes it) or open one
+// account id (POST /v1/customers/lookup, the identifier hashed exactly as ingestion hashes it) or open one
 // by customer id, then the customer 360 at /console/customers/:id (GET /v1/customers/:id): linked
 // identifiers (masked, with trust), the web and store order timeline, CLV, tier, cadence, P(alive),
 // discount sensitivity, categories with price band and lapse, P(alive) and cadence over time and what
 // the shopper sees now (customer-360.tsx); export (GET …/export, downloaded as JSON) and erase (DELETE,
 // after a confirmation). A lookup that finds nobody (the identifier is shared, or was only seen
-// unverified) lists the records holding it (GET /v1/customers/holders), for a privacy request. "Save as
+// unverified) lists the records holding it (POST /v1/customers/holders), for a privacy request. "Save as
 // audience" and the saved audiences are in ./audiences.tsx.
 import { signal } from "@preact/signals";
 import { useEffect, useState } from "preact/hooks";
@@ -79,12 +79,11 @@ export function CustomersPage() {
     setBusy(true);
     try {
       // A customer id (from a customer page or the list) opens that customer; a merged-away id, its survivor.
-      const found = await api<Customer>(
-        "GET",
+      // An identifier goes in the body, not the URL: an email or phone number stays out of request logs.
+      const found =
         kind === "customer"
-          ? `/v1/customers/${encodeURIComponent(trimPadding(value))}`
-          : `/v1/customers/lookup?kind=${encodeURIComponent(kind)}&value=${encodeURIComponent(trimPadding(value))}`,
-      );
+          ? await api<Customer>("GET", `/v1/customers/${encodeURIComponent(trimPadding(value))}`)
+          : await api<Customer>("POST", "/v1/customers/lookup", { kind, value: trimPadding(value) });
       route(`/console/customers/${encodeURIComponent(found.customerId)}`);
     } catch (error) {
       setProblem(error instanceof ApiProblem ? error : new ApiProblem(0, "internal", String(error)));
@@ -191,10 +190,7 @@ interface Holders {
 /** Every customer holding an identifier or seen with it; null when that cannot be read (the lookup's note stands). */
 async function holdersOf(kind: string, value: string): Promise<Holders | null> {
   try {
-    return await api<Holders>(
-      "GET",
-      `/v1/customers/holders?kind=${encodeURIComponent(kind)}&value=${encodeURIComponent(value)}`,
-    );
+    return await api<Holders>("POST", "/v1/customers/holders", { kind, value });
   } catch {
     return null;
   }
