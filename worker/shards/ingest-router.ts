@@ -142,6 +142,12 @@ async function releaseAll(env: Shards, keys: readonly string[], token: string): 
   }
 }
 
+/**
+ * True for an exception a shard's own code threw (Cloudflare marks it `remote`): the call ended inside
+ * the shard. A lost connection is not, and the call may still be writing there.
+ */
+const thrownInShard = (error: unknown) => (error as { remote?: unknown } | null)?.remote === true;
+
 /** What a planned group needs before its target can ingest it. */
 interface Plan {
   group: ItemGroup;
@@ -394,148 +400,200 @@ export async function ingestSharded(env: Env, d1: Db, orders: OrderInput[], now:
   );
   /** Rounds in a row that stored nothing. */
   let stalled = 0;
-  for (let round = 1; pending.length > 0; round++) {
-    if (stalled >= maxRounds || round > maxBatchRounds) return refuse({ kind: "busy" });
-    if (round > 1) await pause(stalled + 1);
-    if (missing.size > 0) {
-      // Moved on since (its entry names the new shard), or claimed there by a request that has not
-      // stored it (still under way, or failed after its claim): then it is stored there, by whichever
-      // request comes first. No entry any more (erased meanwhile): a new order.
-      const placedNow = await locateAll(
+  /** Items sent to a shard to be stored whose answer has not been read, with that shard. */
+  const sent = new Map<number, number>();
+  /** Shards whose ingestion call this round failed inside the shard: the call has ended there. */
+  const failedIn = new Set<number>();
+
+  /**
+   * A request failing with an exception (not a refusal) drops the claims of the orders it stored
+   * nowhere, as a refusal does (left, each would pin its order's group to the shard it names for the
+   * next request sending the order). An order whose call got no answer may be stored where it was sent: its
+   * claim is dropped only when the call failed inside that shard, so it has ended there, and the shard
+   * holds no such order now; else it stays, since a claim naming the shard holding its order must.
+   * Every other order's key is released, claimed in the failed round or not: an entry without this
+   * request's token is left as it is.
+   */
+  const releaseAfterFailure = async () => {
+    const unsure = byShard(
+      [...sent].filter(([, target]) => failedIn.has(target)),
+      ([, target]) => target,
+    );
+    const absent = new Set<number>();
+    await Promise.all(
+      [...unsure].map(async ([target, sentThere]) => {
+        const keys = sentThere.map(([at]) => (items[at] as GroupItem).ownKey);
+        const there = await shardStub(env, target)
+          .locate(keys)
+          .catch(() => null);
+        if (there) for (const [at] of sentThere) if (there[(items[at] as GroupItem).ownKey] == null) absent.add(at);
+      }),
+    );
+    const keep = new Set(
+      [...done, ...[...sent.keys()].filter((at) => !absent.has(at))].map((at) => (items[at] as GroupItem).ownKey),
+    );
+    await releaseAll(
+      env,
+      [...new Set(items.map(({ ownKey }) => ownKey))].filter((key) => !keep.has(key)),
+      token,
+    );
+  };
+
+  try {
+    for (let round = 1; pending.length > 0; round++) {
+      if (stalled >= maxRounds || round > maxBatchRounds) return refuse({ kind: "busy" });
+      if (round > 1) await pause(stalled + 1);
+      if (missing.size > 0) {
+        // Moved on since (its entry names the new shard), or claimed there by a request that has not
+        // stored it (still under way, or failed after its claim): then it is stored there, by whichever
+        // request comes first. No entry any more (erased meanwhile): a new order.
+        const placedNow = await locateAll(
+          env,
+          [...missing.keys()].map((at) => (items[at] as GroupItem).ownKey),
+        );
+        for (const [at, shard] of missing) {
+          const entry = placedNow.get((items[at] as GroupItem).ownKey);
+          heldAt.delete(at);
+          if (entry != null && entry !== shard) heldAt.set(at, entry);
+          else if (entry === shard) forcedAt.set(at, shard);
+          items[at] = itemOf(at);
+          seen[at] = seenOf(at);
+        }
+        // Sent with its identifiers now, as a new order: one of them erased suppresses it (D1's list).
+        const unheld = [...missing.keys()].filter((at) => !heldAt.has(at));
+        const keysOf = (at: number) => suppressionKeysOf(hashed[kept[at] as number]?.identities ?? []);
+        const listed = await suppressedKeys(d1, [...new Set(unheld.flatMap(keysOf))]);
+        for (const at of unheld) {
+          const index = kept[at] as number;
+          suppressionKeys[index] = [...new Set([...(suppressionKeys[index] ?? []), ...keysOf(at)])];
+          if (!keysOf(at).some((key) => listed.has(key))) continue;
+          suppressedIds.add(orderAt(at).id);
+          done.add(at);
+          for (const ignored of hashed[index]?.ignored ?? []) ignoredIdentifiers.push({ index, ...ignored });
+        }
+        missing = new Map();
+        pending = regroup(
+          items,
+          pending.flatMap((group) => group.items).filter((at) => !done.has(at)),
+        );
+        if (pending.length === 0) break;
+      }
+      const placed = await place(
         env,
-        [...missing.keys()].map((at) => (items[at] as GroupItem).ownKey),
+        pending,
+        items,
+        seen,
+        round === 1 ? located : undefined,
+        forcedAt,
+        (at) => !heldAt.has(at),
+        token,
       );
-      for (const [at, shard] of missing) {
-        const entry = placedNow.get((items[at] as GroupItem).ownKey);
-        heldAt.delete(at);
-        if (entry != null && entry !== shard) heldAt.set(at, entry);
-        else if (entry === shard) forcedAt.set(at, shard);
+      if ("kind" in placed) return refuse(placed);
+      // An order whose entry names its group's target is stored there. Its own entry follows its group
+      // (claimed again for the next round's target); another request's, adopted by this claim, pins the
+      // group there from the next round on, since that request may be storing the order there. One whose
+      // entry names another shard (stored there, or claimed by another request) goes there alone, as a
+      // resend.
+      for (const [at, { target, shard, own }] of placed.reserved) {
+        if (own) claimedBy.add(at);
+        if (shard === target) {
+          if (own) forcedAt.delete(at);
+          else forcedAt.set(at, shard);
+          continue;
+        }
+        forcedAt.delete(at);
+        heldAt.set(at, shard);
         items[at] = itemOf(at);
         seen[at] = seenOf(at);
       }
-      // Sent with its identifiers now, as a new order: one of them erased suppresses it (D1's list).
-      const unheld = [...missing.keys()].filter((at) => !heldAt.has(at));
-      const keysOf = (at: number) => suppressionKeysOf(hashed[kept[at] as number]?.identities ?? []);
-      const listed = await suppressedKeys(d1, [...new Set(unheld.flatMap(keysOf))]);
-      for (const at of unheld) {
-        const index = kept[at] as number;
-        suppressionKeys[index] = [...new Set([...(suppressionKeys[index] ?? []), ...keysOf(at)])];
-        if (!keysOf(at).some((key) => listed.has(key))) continue;
-        suppressedIds.add(orderAt(at).id);
-        done.add(at);
-        for (const ignored of hashed[index]?.ignored ?? []) ignoredIdentifiers.push({ index, ...ignored });
+      // Stored orders sent on their own to where their entry named may be in a region this round's moves
+      // just took elsewhere: located again, they go where it is now rather than answer `missing` and go
+      // a round later (a batch whose orders' entries name several shards moves its region each round).
+      let ready = placed.ready;
+      if (placed.moved) {
+        const resends = new Set(ready.filter(({ group }) => group.items.every((at) => heldAt.has(at))));
+        const ownKeyOf = (plan: Plan) => (items[plan.group.items[0] as number] as GroupItem).ownKey;
+        const whereNow = await locateAll(env, [...resends].map(ownKeyOf));
+        ready = ready.map((plan) => {
+          if (!resends.has(plan)) return plan;
+          const shard = whereNow.get(ownKeyOf(plan));
+          if (shard == null || shard === plan.target) return plan;
+          for (const at of plan.group.items) heldAt.set(at, shard);
+          return { ...plan, target: shard };
+        });
       }
-      missing = new Map();
+      if (
+        placed.claimed &&
+        (await erasedMeanwhile(
+          d1,
+          ready.flatMap(({ group }) => group.items.flatMap((at) => suppressionKeys[kept[at] as number] ?? [])),
+          onList,
+        ))
+      )
+        return refuse({ kind: "busy" });
+      // One call per target shard, with all the groups placed there (one ingestion, as D1 ingests a batch).
+      const byTarget = byShard(ready, (plan) => plan.target);
+      const answers = await allCalls(
+        [...byTarget].map(async ([target, plans]) => {
+          const groups = plans.map((plan) => plan.group);
+          const indexes = groups.flatMap((group) => group.items).sort((a, b) => a - b);
+          const batchIndexes = indexes.map((at) => kept[at] as number);
+          for (const at of indexes) sent.set(at, target);
+          const outcome = await shardStub(env, target)
+            .ingestGroups(
+              indexes.map(orderAt),
+              groups.flatMap((group) => group.keys),
+              now.toISOString(),
+              [...new Set(indexes.filter((at) => heldAt.has(at)).map((at) => orderAt(at).id))],
+              shardCount(env),
+            )
+            .catch((error: unknown) => {
+              if (thrownInShard(error)) failedIn.add(target);
+              throw error;
+            });
+          return { groups, indexes, batchIndexes, outcome };
+        }),
+      );
+      let refusal: IngestRefusal | undefined;
+      for (const { groups, indexes, batchIndexes, outcome } of answers) {
+        // Answered: stored (done below) or not written at all.
+        for (const at of indexes) sent.delete(at);
+        // Moved meanwhile, or busy (the shard's own writes kept meeting other requests' on these
+        // customers, as D1's do): the groups go round again, while the other shards' groups are stored
+        // (a busy shard used to refuse the whole batch at once, leaving those unsaid).
+        if (outcome.kind === "moved" || outcome.kind === "busy") continue;
+        if (outcome.kind === "missing") {
+          const ids = new Set(outcome.ids);
+          for (const at of indexes) if (ids.has(orderAt(at).id)) missing.set(at, heldAt.get(at) as number);
+          continue;
+        }
+        if (outcome.kind !== "ingested") {
+          refusal ??= outcome;
+          continue;
+        }
+        for (const group of groups) for (const at of group.items) done.add(at);
+        const { result } = outcome;
+        for (const [at, entry] of result.results.entries()) results.set(batchIndexes[at] as number, entry);
+        for (const ignored of result.ignoredIdentifiers)
+          ignoredIdentifiers.push({ ...ignored, index: batchIndexes[ignored.index] as number });
+        totals.accepted += result.accepted;
+        totals.suppressed += result.suppressed;
+        totals.ignored += result.ignored;
+        totals.merges += result.merges;
+        merged.push(...outcome.merged);
+        resent.push(...outcome.resent);
+        for (const [id, recommendationId] of Object.entries(outcome.writtenAt)) writtenAt.set(id, recommendationId);
+      }
+      if (refusal) return refuse(refusal);
+      stalled = answers.some(({ outcome }) => outcome.kind === "ingested") ? 0 : stalled + 1;
       pending = regroup(
         items,
         pending.flatMap((group) => group.items).filter((at) => !done.has(at)),
       );
-      if (pending.length === 0) break;
     }
-    const placed = await place(
-      env,
-      pending,
-      items,
-      seen,
-      round === 1 ? located : undefined,
-      forcedAt,
-      (at) => !heldAt.has(at),
-      token,
-    );
-    if ("kind" in placed) return refuse(placed);
-    // An order whose entry names its group's target is stored there. Its own entry follows its group
-    // (claimed again for the next round's target); another request's, adopted by this claim, pins the
-    // group there from the next round on, since that request may be storing the order there. One whose
-    // entry names another shard (stored there, or claimed by another request) goes there alone, as a
-    // resend.
-    for (const [at, { target, shard, own }] of placed.reserved) {
-      if (own) claimedBy.add(at);
-      if (shard === target) {
-        if (own) forcedAt.delete(at);
-        else forcedAt.set(at, shard);
-        continue;
-      }
-      forcedAt.delete(at);
-      heldAt.set(at, shard);
-      items[at] = itemOf(at);
-      seen[at] = seenOf(at);
-    }
-    // Stored orders sent on their own to where their entry named may be in a region this round's moves
-    // just took elsewhere: located again, they go where it is now rather than answer `missing` and go
-    // a round later (a batch whose orders' entries name several shards moves its region each round).
-    let ready = placed.ready;
-    if (placed.moved) {
-      const resends = new Set(ready.filter(({ group }) => group.items.every((at) => heldAt.has(at))));
-      const ownKeyOf = (plan: Plan) => (items[plan.group.items[0] as number] as GroupItem).ownKey;
-      const whereNow = await locateAll(env, [...resends].map(ownKeyOf));
-      ready = ready.map((plan) => {
-        if (!resends.has(plan)) return plan;
-        const shard = whereNow.get(ownKeyOf(plan));
-        if (shard == null || shard === plan.target) return plan;
-        for (const at of plan.group.items) heldAt.set(at, shard);
-        return { ...plan, target: shard };
-      });
-    }
-    if (
-      placed.claimed &&
-      (await erasedMeanwhile(
-        d1,
-        ready.flatMap(({ group }) => group.items.flatMap((at) => suppressionKeys[kept[at] as number] ?? [])),
-        onList,
-      ))
-    )
-      return refuse({ kind: "busy" });
-    // One call per target shard, with all the groups placed there (one ingestion, as D1 ingests a batch).
-    const byTarget = byShard(ready, (plan) => plan.target);
-    const answers = await allCalls(
-      [...byTarget].map(async ([target, plans]) => {
-        const groups = plans.map((plan) => plan.group);
-        const indexes = groups.flatMap((group) => group.items).sort((a, b) => a - b);
-        const batchIndexes = indexes.map((at) => kept[at] as number);
-        const outcome = await shardStub(env, target).ingestGroups(
-          indexes.map(orderAt),
-          groups.flatMap((group) => group.keys),
-          now.toISOString(),
-          [...new Set(indexes.filter((at) => heldAt.has(at)).map((at) => orderAt(at).id))],
-          shardCount(env),
-        );
-        return { groups, indexes, batchIndexes, outcome };
-      }),
-    );
-    let refusal: IngestRefusal | undefined;
-    for (const { groups, indexes, batchIndexes, outcome } of answers) {
-      // Moved meanwhile, or busy (the shard's own writes kept meeting other requests' on these
-      // customers, as D1's do): the groups go round again, while the other shards' groups are stored
-      // (a busy shard used to refuse the whole batch at once, leaving those unsaid).
-      if (outcome.kind === "moved" || outcome.kind === "busy") continue;
-      if (outcome.kind === "missing") {
-        const ids = new Set(outcome.ids);
-        for (const at of indexes) if (ids.has(orderAt(at).id)) missing.set(at, heldAt.get(at) as number);
-        continue;
-      }
-      if (outcome.kind !== "ingested") {
-        refusal ??= outcome;
-        continue;
-      }
-      for (const group of groups) for (const at of group.items) done.add(at);
-      const { result } = outcome;
-      for (const [at, entry] of result.results.entries()) results.set(batchIndexes[at] as number, entry);
-      for (const ignored of result.ignoredIdentifiers)
-        ignoredIdentifiers.push({ ...ignored, index: batchIndexes[ignored.index] as number });
-      totals.accepted += result.accepted;
-      totals.suppressed += result.suppressed;
-      totals.ignored += result.ignored;
-      totals.merges += result.merges;
-      merged.push(...outcome.merged);
-      resent.push(...outcome.resent);
-      for (const [id, recommendationId] of Object.entries(outcome.writtenAt)) writtenAt.set(id, recommendationId);
-    }
-    if (refusal) return refuse(refusal);
-    stalled = answers.some(({ outcome }) => outcome.kind === "ingested") ? 0 : stalled + 1;
-    pending = regroup(
-      items,
-      pending.flatMap((group) => group.items).filter((at) => !done.has(at)),
-    );
+  } catch (error) {
+    await releaseAfterFailure();
+    throw error;
   }
 
   const suppressed = totals.suppressed + suppressedIds.size;
