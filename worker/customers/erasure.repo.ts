@@ -434,6 +434,9 @@ async function eraseWith(
     sql`UPDATE identities SET match_key = NULL WHERE match_key IS NOT NULL
         AND key IN (SELECT identity_key FROM identity_observations WHERE source IN ${sourcesOf(family)})`,
     forgetImportedIds,
+    // The customers a catch-up pass of `patron shards migrate` listed to copy again, by id: the list
+    // stays in D1 once the deployment runs on the shards, where nothing else names them.
+    sql`DELETE FROM shard_migration_changes WHERE customer_id IN (SELECT value FROM ${jsonEach(plan.customerIds)})`,
   ];
   const keys = sql`(SELECT key FROM identities WHERE customer_id IN ${family})`;
   // Its orders and the identify calls that vouched for its identifiers (read before anything is deleted).

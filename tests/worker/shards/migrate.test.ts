@@ -527,14 +527,18 @@ describe("patron shards migrate", () => {
     expect(await storeRows(sightings, witnessed?.key)).toEqual(inD1Now);
     expect(await storeRows("SELECT key FROM identities WHERE key = ?", witnessed?.key)).toEqual([]);
 
-    // After the switch, an erasure reaches D1's copy as well as the shard.
+    // After the switch, an erasure reaches D1's copy as well as the shard, and the catch-up's list of
+    // the customers it copied again, which named this one.
     const kept = await customerOf(shardApi, "account", `${p}-kept`);
+    const listed = "SELECT count(*) AS n FROM shard_migration_changes WHERE customer_id = ?";
+    expect((await env.DB.prepare(listed).bind(kept.customerId).first<{ n: number }>())?.n).toBe(1);
     const erasedAfter = await shardApi.call("DELETE", `/v1/customers/${kept.customerId}`, undefined, adminKey);
     expect(erasedAfter.status, await erasedAfter.clone().text()).toBe(200);
     const inD1 = await env.DB.prepare("SELECT count(*) AS n FROM orders WHERE id IN (?, ?)")
       .bind(`${p}-1`, `${p}-2`)
       .first<{ n: number }>();
     expect(inD1?.n).toBe(0);
+    expect((await env.DB.prepare(listed).bind(kept.customerId).first<{ n: number }>())?.n).toBe(0);
     expect((await shardApi.lookup("account", `${p}-kept`)).status).toBe(404);
   });
 });
