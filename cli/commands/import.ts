@@ -8,7 +8,7 @@ import type { WireOrder, WireProduct } from "../../db/seed/wire.ts";
 import { defaultWorkerUrl, keyFrom, patronUrlProblem, talksToLocalWorker } from "../dev-vars.ts";
 import { BatchRejected, describeRetry, IngestClient, IngestFailed } from "../import/client.ts";
 import { collectListPrices, completeJourneyOrders, completeJourneyProduct } from "../import/completejourney.ts";
-import { dataFileIn, plainOrGzipped } from "../import/files.ts";
+import { dataFileIn, plainOrGzipped, UnreadableGzip } from "../import/files.ts";
 import { type Mapping, MappingError, parseMapping } from "../import/mapping.ts";
 import { describeProgress, type ProgressDisplay, progressBar, summaryLines } from "../import/progress.ts";
 import {
@@ -432,7 +432,12 @@ function describeCause(error: unknown): string {
   const where = (error as { path?: unknown } | null)?.path;
   if (code === "ENOENT" && typeof where === "string") return `No such file: ${where}`;
   if (code === "EISDIR") return `Not a file: ${typeof where === "string" ? where : String(error)}`;
-  if (error instanceof InputError || error instanceof MappingError || error instanceof IngestFailed)
+  if (
+    error instanceof InputError ||
+    error instanceof MappingError ||
+    error instanceof IngestFailed ||
+    error instanceof UnreadableGzip
+  )
     return error.message;
   return String(error instanceof Error ? (error.stack ?? error.message) : error);
 }
