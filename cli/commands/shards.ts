@@ -41,6 +41,8 @@ export interface MigrationView {
   changed: number;
   pruned: number;
   done: boolean;
+  /** When the pass began: before this run when it continues a pass an earlier run stopped. */
+  startedAt?: string;
 }
 
 /** Where a catch-up pass is before it copies: finding D1's changes, then checking each shard for erased customers. */
@@ -50,17 +52,26 @@ export function catchUpStage(step: Pick<MigrationView, "phase" | "since" | "curs
   return `catching up: finding the customers D1 changed since ${step.since} (${scannedTable(step.cursor)})…`;
 }
 
-/** What a finished pass did, in one line. */
-export function migrationSummary(step: MigrationView, ms: number): string {
+/**
+ * What a finished pass did, in one line; `ms`: this run's time, begun at `runStartedAt`. The counts are
+ * the pass's: of a pass an earlier run began (and Ctrl-C stopped), they include that run's, and the line
+ * says so rather than credit this run's time with them.
+ */
+export function migrationSummary(step: MigrationView, ms: number, runStartedAt = Number.POSITIVE_INFINITY): string {
+  const begun = step.startedAt === undefined ? Number.NaN : Date.parse(step.startedAt);
+  const took =
+    begun < runStartedAt
+      ? `: the pass began at ${step.startedAt}, in an earlier run, and this run took ${formatDuration(ms)}`
+      : ` in ${formatDuration(ms)}`;
   if (step.mode === "catch_up")
     return (
       `caught up on what D1 wrote since ${step.since}: ${step.changed} changed customers, ` +
       `${step.regions} identity regions copied again (${step.customers} customers), ` +
-      `${step.pruned} erased ${step.pruned === 1 ? "customer" : "customers"} dropped, in ${formatDuration(ms)}`
+      `${step.pruned} erased ${step.pruned === 1 ? "customer" : "customers"} dropped${begun < runStartedAt ? "" : ","}${took}`
     );
   return (
     `visited ${step.visited} customers and copied ${step.regions} identity regions (${step.customers} customers) ` +
-    `into ${step.shards} shards in ${formatDuration(ms)}`
+    `into ${step.shards} shards${took}`
   );
 }
 
@@ -503,7 +514,7 @@ export function register(program: Command): void {
         } while (!step.done);
         passDone = true;
         bar?.stop();
-        console.log(migrationSummary(step, Date.now() - started));
+        console.log(migrationSummary(step, Date.now() - started, started));
         const { data: status } = await client.get<StatusView>("/v1/admin/shards/migrate?verify=true");
         const mismatches = countMismatches(status.counts);
         const changed = changesText(status.changedSince);

@@ -78,6 +78,23 @@ describe("a catch-up pass's words", () => {
       /^visited 459 customers and copied 448 identity regions \(459 customers\) into 4 shards in /,
     );
   });
+
+  it("says when the pass began in an earlier run, so its counts are not this run's alone", () => {
+    const full = { ...step, mode: "full" as const, visited: 3001, regions: 2953, customers: 3001 };
+    const runStartedAt = Date.parse("2026-12-07T12:53:20.000Z");
+    // Continued: the pass began before this run (which Ctrl-C had stopped).
+    expect(migrationSummary({ ...full, startedAt: "2026-12-07T12:52:50.070Z" }, 98_200, runStartedAt)).toBe(
+      "visited 3001 customers and copied 2953 identity regions (3001 customers) into 4 shards: the pass began at 2026-12-07T12:52:50.070Z, in an earlier run, and this run took 98.2 s",
+    );
+    const caughtUp = { ...step, phase: "copy" as const, changed: 13, regions: 7, customers: 13, pruned: 1 };
+    expect(migrationSummary({ ...caughtUp, startedAt: "2026-12-07T12:52:50.070Z" }, 1_500, runStartedAt)).toMatch(
+      /, 1 erased customer dropped: the pass began at 2026-12-07T12:52:50\.070Z, in an earlier run, and this run took /,
+    );
+    // Begun by this run: its time is the pass's.
+    expect(migrationSummary({ ...full, startedAt: "2026-12-07T12:53:20.500Z" }, 98_200, runStartedAt)).toBe(
+      "visited 3001 customers and copied 2953 identity regions (3001 customers) into 4 shards in 98.2 s",
+    );
+  });
 });
 
 describe("changesText", () => {
