@@ -293,9 +293,10 @@ async function main() {
     npx patron import products <file> --url ${url}
     npx patron import orders <file> --url ${url}
     curl -s -X POST -H "Authorization: Bearer ${adminKey}" "${url}/v1/admin/jobs/nightly?wait=1"
-  A history that ended long ago is scored as of its last day, before any run at the present:
+  A history that ended long ago is scored as of its last day, before any run at the present; for the
+  Complete Journey sample, whose last orders are at 2018-01-01T03:32Z, the day after (docs/import.md):
     curl -s -X POST -H "Authorization: Bearer ${adminKey}" -H "Content-Type: application/json" \
-      -d '{"asOf":"2018-01-01T00:00:00Z"}' "${url}/v1/admin/jobs/nightly?wait=1"
+      -d '{"asOf":"2018-01-02T00:00:00Z"}' "${url}/v1/admin/jobs/nightly?wait=1"
 
   Press Ctrl-C to stop.
 `,

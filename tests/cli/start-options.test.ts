@@ -85,7 +85,8 @@ it("starts without the demo on a store of its own: nothing seeded, no /demo, and
   expect(output).toContain("without the demo");
   expect(output).toContain(`(kept in ${state})`);
   expect(output).toContain("No demo data: load your own");
-  expect(output).toContain(`-d '{"asOf":"2018-01-01T00:00:00Z"}' "${base}/v1/admin/jobs/nightly?wait=1"`);
+  // The sample docs/import.md loads: an asOf after its last orders (2018-01-01T03:32Z), as that page runs.
+  expect(output).toContain(`-d '{"asOf":"2018-01-02T00:00:00Z"}' "${base}/v1/admin/jobs/nightly?wait=1"`);
   expect(output).not.toContain("Seeding the demo");
   expect(output).not.toContain("Fitting the customer models");
   expect(output).not.toContain("Building");
