@@ -26,3 +26,21 @@ export function shardsLeftBehind(
 export function settingsMissing(devVars: Record<string, string>, example: Record<string, string>): string[] {
   return Object.keys(example).filter((name) => !(name in devVars));
 }
+
+/** Settings the `patron` commands read from the shell too, where setting them is no mistake. */
+const readFromShellToo = new Set(["PATRON_API_KEY", "PATRON_ADMIN_KEY"]);
+
+/**
+ * The settings (those .dev.vars or .dev.vars.example name) that the shell sets to another value than
+ * .dev.vars: npm start reads them from .dev.vars alone (PORT aside), so `SHARD_COUNT=0 npm start`
+ * would run on the shards .dev.vars sets without a word. Names only: some are secrets.
+ */
+export function settingsIgnoredFromShell(
+  shell: Record<string, string | undefined>,
+  devVars: Record<string, string>,
+  example: Record<string, string>,
+): string[] {
+  return [...new Set([...Object.keys(example), ...Object.keys(devVars)])].filter(
+    (name) => !readFromShellToo.has(name) && shell[name] !== undefined && shell[name] !== devVars[name],
+  );
+}

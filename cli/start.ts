@@ -12,7 +12,7 @@ import { generateProducts } from "../db/seed/generate.ts";
 import type { ShardsStatusView } from "./commands/shards.ts";
 import { parseDevVars } from "./dev-vars.ts";
 import { describeRetry, IngestClient, IngestFailed } from "./import/client.ts";
-import { settingsMissing, shardsLeftBehind } from "./start-checks.ts";
+import { settingsIgnoredFromShell, settingsMissing, shardsLeftBehind } from "./start-checks.ts";
 
 const root = path.resolve(import.meta.dirname, "..");
 const bin = (name: string) => path.join(root, "node_modules/.bin", name);
@@ -127,10 +127,14 @@ async function main() {
   const persistDir = path.resolve(root, options.stateDir);
   await ensurePortFree();
   const localSettings = localVars();
-  const missing = settingsMissing(
-    localSettings,
-    parseDevVars(readFileSync(path.join(root, ".dev.vars.example"), "utf8")),
-  );
+  const example = parseDevVars(readFileSync(path.join(root, ".dev.vars.example"), "utf8"));
+  const missing = settingsMissing(localSettings, example);
+  const fromShell = settingsIgnoredFromShell(process.env, localSettings, example);
+  if (fromShell.length > 0)
+    step(
+      `${fromShell.join(", ")} ${fromShell.length === 1 ? "is" : "are"} set in this shell to another value than .dev.vars': ` +
+        `npm start reads its settings from .dev.vars only (PORT aside), so this run goes by .dev.vars. Change ${fromShell.length === 1 ? "it" : "them"} there.`,
+    );
   if (missing.length > 0)
     step(
       `.dev.vars lacks ${missing.join(", ")}, which .dev.vars.example sets (a .dev.vars made before they were added): ` +

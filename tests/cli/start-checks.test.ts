@@ -1,7 +1,8 @@
 // npm start's check of a local store against .dev.vars: a store whose customers are all in customer
-// shards is not served from D1 alone, where they would not be found.
+// shards is not served from D1 alone, where they would not be found; a setting given in the shell, which
+// npm start does not read, is named.
 import { expect, it } from "vitest";
-import { settingsMissing, shardsLeftBehind } from "../../cli/start-checks.ts";
+import { settingsIgnoredFromShell, settingsMissing, shardsLeftBehind } from "../../cli/start-checks.ts";
 
 it("refuses to serve from D1 a store whose customers are all in shards, and says which count to set", () => {
   const unset = shardsLeftBehind(4, undefined, ".wrangler/state");
@@ -20,4 +21,18 @@ it("names the settings .dev.vars.example sets that an older .dev.vars lacks", ()
   const example = { PATRON_API_KEY: "k", PATRON_DEMO: "on", SHARD_COUNT: "4" };
   expect(settingsMissing({ PATRON_API_KEY: "mine", PATRON_DEMO: "off" }, example)).toEqual(["SHARD_COUNT"]);
   expect(settingsMissing({ ...example, EXTRA: "1" }, example)).toEqual([]);
+});
+
+it("names the settings the shell sets otherwise than .dev.vars, which npm start does not read from it", () => {
+  const example = { PATRON_API_KEY: "k", SHARD_COUNT: "4", HOLDOUT_SHARE: "0" };
+  const devVars = { ...example, SHARD_COUNT: "0", RETAILER_TIME_ZONE: "America/New_York" };
+  // `SHARD_COUNT=4 npm start` on a .dev.vars that says 0: the run would be on D1.
+  expect(settingsIgnoredFromShell({ SHARD_COUNT: "4", PATH: "/usr/bin" }, devVars, example)).toEqual(["SHARD_COUNT"]);
+  expect(settingsIgnoredFromShell({ RETAILER_TIME_ZONE: "UTC", HOLDOUT_SHARE: "0.1" }, devVars, example)).toEqual([
+    "HOLDOUT_SHARE",
+    "RETAILER_TIME_ZONE",
+  ]);
+  // The same value, a setting the patron commands read from the shell, or none: nothing to say.
+  expect(settingsIgnoredFromShell({ SHARD_COUNT: "0", PATRON_API_KEY: "other" }, devVars, example)).toEqual([]);
+  expect(settingsIgnoredFromShell({}, devVars, example)).toEqual([]);
 });
