@@ -63,7 +63,8 @@ function start(): void {
   const collapsed = new WeakSet<HTMLElement>();
   /** The mount points that cannot hold a shadow root, hidden once: a remount passes them by. */
   const refused = new WeakSet<HTMLElement>();
-  let token = data.token ?? "";
+  // A template's line break or spaces around the token are no part of it: the API would refuse the token.
+  let token = data.token?.trim() ?? "";
   let mounts: Mount[] = [];
   /** One answer per page context, kept for remounts; `asked` is the limit it was requested with. */
   let answers: Record<string, { asked: number; shelf: Promise<Shelf | null> }> = {};
@@ -272,7 +273,7 @@ function start(): void {
       }
       if (command === "off") hooks[value as string] = (hooks[value as string] ?? []).filter((fn) => fn !== hook);
       if (command === "setToken") {
-        token = String(value ?? "");
+        token = String(value ?? "").trim();
         generation++;
         answers = sharing = {};
         // The last shopper's picks go at once (a shared device, a sign-out): the skeleton until the answer.

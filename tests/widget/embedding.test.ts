@@ -1,0 +1,59 @@
+// What an integrator meets embedding the shelf, in real headless Chromium against the real worker under
+// `wrangler dev`: the script tag's and mount points' attributes as page templates print them, the page's
+// own outline and routing, and what a screen reader and the keyboard find.
+import type { Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { DevWorker } from "../fixtures/wrangler-dev.ts";
+import { type HostPageOptions, hostPage, serveShop, shopOrigin, waitForCards } from "./harness.ts";
+import { collectNoise, startWidgetSuite, type WidgetSuite } from "./suite.ts";
+
+let worker: DevWorker;
+let shopperToken: string;
+let suite: WidgetSuite;
+
+beforeAll(async () => {
+  suite = await startWidgetSuite();
+  ({ worker, shopperToken } = suite);
+});
+
+afterAll(() => suite?.stop());
+
+const newPage = (viewport?: { width: number; height: number }) => suite.newPage(viewport);
+
+async function openShop(page: Page, options: Omit<HostPageOptions, "workerUrl">): Promise<void> {
+  await serveShop(page, { "/": hostPage({ workerUrl: worker.url, ...options }) });
+  await page.goto(`${shopOrigin}/`, { waitUntil: "domcontentloaded" });
+}
+
+/** A shelf's heading: its element, its text and its font size. */
+const heading = (page: Page, mountIndex = 0) =>
+  page.evaluate((index) => {
+    const title = document.querySelectorAll("[data-patron]")[index]!.shadowRoot!.querySelector("#title")!;
+    return { tag: title.tagName.toLowerCase(), text: title.textContent, fontSize: getComputedStyle(title).fontSize };
+  }, mountIndex);
+
+describe("data-token", () => {
+  it("trims the spaces and line breaks a page template leaves around the token, and setToken's too", async () => {
+    const page = await newPage();
+    const noise = collectNoise(page);
+    const tokens: (string | null)[] = [];
+    page.on("request", (request) => {
+      const url = new URL(request.url());
+      if (url.pathname.endsWith("/v1/recommendations")) tokens.push(url.searchParams.get("token"));
+    });
+    await openShop(page, { token: `\n      ${shopperToken}\n    ` });
+    await waitForCards(page);
+    // The shopper's own picks under their heading: the API took the token at the first asking.
+    expect((await heading(page)).text).toBe("Picked for you");
+    expect(tokens[0]).toBe(shopperToken);
+    await page.evaluate(
+      (token) => (window as unknown as { patron: (...args: unknown[]) => void }).patron("setToken", ` ${token}\t`),
+      shopperToken,
+    );
+    await expect.poll(() => tokens.filter((token) => token !== null).length).toBe(2);
+    expect(tokens.filter((token) => token !== null)).toEqual([shopperToken, shopperToken]);
+    await waitForCards(page);
+    expect((await heading(page)).text).toBe("Picked for you");
+    expect(noise).toEqual([]);
+  });
+});
