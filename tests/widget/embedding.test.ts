@@ -4,7 +4,7 @@
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DevWorker } from "../fixtures/wrangler-dev.ts";
-import { type HostPageOptions, hostPage, serveShop, shopOrigin, waitForCards } from "./harness.ts";
+import { type HostPageOptions, hostPage, renderedCards, serveShop, shopOrigin, waitForCards } from "./harness.ts";
 import { collectNoise, startWidgetSuite, type WidgetSuite } from "./suite.ts";
 
 let worker: DevWorker;
@@ -54,6 +54,45 @@ describe("data-token", () => {
     expect(tokens.filter((token) => token !== null)).toEqual([shopperToken, shopperToken]);
     await waitForCards(page);
     expect((await heading(page)).text).toBe("Picked for you");
+    expect(noise).toEqual([]);
+  });
+});
+
+describe("mount point attributes with spaces", () => {
+  it("trims data-placement and data-currency, and an empty data-placement costs no shelf its impressions", async () => {
+    const page = await newPage();
+    const noise = collectNoise(page);
+    const placements: (string | null)[] = [];
+    const beacons: { status: number; events: { placement?: string }[] }[] = [];
+    page.on("request", (request) => {
+      const url = new URL(request.url());
+      if (url.pathname.endsWith("/v1/recommendations") && url.searchParams.has("token"))
+        placements.push(url.searchParams.get("placement"));
+    });
+    page.on("response", async (response) => {
+      if (response.url().endsWith("/v1/events")) {
+        const { events } = JSON.parse(response.request().postData() ?? "{}");
+        beacons.push({ status: response.status(), events });
+      }
+    });
+    // As a template prints them: a placement with spaces around it, and one whose value was never set.
+    const mounts = `<div data-patron="x" data-placement=" home " data-currency=" EUR " data-limit="4"></div>
+      <div data-patron="x" data-placement="" data-limit="4"></div>`;
+    await openShop(page, { token: shopperToken, mounts });
+    await waitForCards(page, 0);
+    await waitForCards(page, 1);
+    expect(placements).toHaveLength(2);
+    expect(new Set(placements)).toEqual(new Set(["home", null]));
+    // The shopper's own shelf, not the popular one standing in for settings the API refused.
+    expect((await heading(page, 0)).text).toBe("Picked for you");
+    expect((await renderedCards(page, 0))[0]!.price).toMatch(/€/);
+    // The cards of both shelves count after a second in view, in beacons the API takes.
+    await expect
+      .poll(() => beacons.flatMap((beacon) => beacon.events).length, { timeout: 10_000 })
+      .toBeGreaterThanOrEqual(8);
+    expect(beacons.map((beacon) => beacon.status)).toEqual(beacons.map(() => 202));
+    const sent = beacons.flatMap((beacon) => beacon.events.map((event) => event.placement ?? null));
+    expect(new Set(sent)).toEqual(new Set(["home", null]));
     expect(noise).toEqual([]);
   });
 });

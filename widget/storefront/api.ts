@@ -21,11 +21,17 @@ const cacheMaxAgeMs = 24 * 3600_000;
  */
 export type Report = (problem: Response | Error) => void;
 
-/** The shelf's page context as GET /v1/recommendations parameters, from mount attributes or fetch options. */
+/**
+ * The shelf's page context as GET /v1/recommendations parameters, from mount attributes or fetch options,
+ * each trimmed (a template's spaces would make the API refuse a placement) and left out when empty.
+ */
 export const contextQuery = (context: Record<string, unknown>): string =>
   ["placement", "product", "exclude"]
-    // encodeURIComponent makes a string of any value itself.
-    .map((name) => (context[name] ? `&${name}=${encodeURIComponent(context[name] as string)}` : ""))
+    .map((name) => {
+      // An array of ids (fetch's exclude) joins with commas.
+      const value = String(context[name] || "").trim();
+      return value ? `&${name}=${encodeURIComponent(value)}` : "";
+    })
     .join("");
 
 /**

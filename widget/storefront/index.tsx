@@ -205,7 +205,9 @@ function start(): void {
         const root = shadow.appendChild(document.createElement("div"));
         root.hidden = true;
         link.onload = () => (root.hidden = false);
-        const { title, titleAnonymous, limit, currency, placement } = host.dataset;
+        const { title, titleAnonymous, limit, currency } = host.dataset;
+        // As the request has it (contextQuery): the events and hooks carry no placement the API would refuse.
+        const placement = host.dataset.placement?.trim() || undefined;
         const mount: Mount = {
           host,
           root,
@@ -213,7 +215,7 @@ function start(): void {
           title: title || "Picked for you",
           anonymous: titleAnonymous || "Popular right now",
           limit: clampLimit(limit),
-          format: priceFormatter(currency || data.currency || "USD"),
+          format: priceFormatter((currency || data.currency || "USD").trim()),
           placement,
           context: { ...host.dataset },
         };
