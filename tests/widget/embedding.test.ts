@@ -5,7 +5,7 @@ import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DevWorker } from "../fixtures/wrangler-dev.ts";
 import { type HostPageOptions, hostPage, renderedCards, serveShop, shopOrigin, waitForCards } from "./harness.ts";
-import { collectNoise, startWidgetSuite, type WidgetSuite } from "./suite.ts";
+import { collectNoise, gate, startWidgetSuite, type WidgetSuite } from "./suite.ts";
 
 let worker: DevWorker;
 let shopperToken: string;
@@ -31,6 +31,24 @@ const heading = (page: Page, mountIndex = 0) =>
     const title = document.querySelectorAll("[data-patron]")[index]!.shadowRoot!.querySelector("#title")!;
     return { tag: title.tagName.toLowerCase(), text: title.textContent, fontSize: getComputedStyle(title).fontSize };
   }, mountIndex);
+
+/** The regions, headings, lists and links Chromium exposes to assistive technology on the page, in order. */
+async function accessibilityTree(page: Page): Promise<{ role: string; name: string; level?: number }[]> {
+  const session = await page.context().newCDPSession(page);
+  try {
+    const { nodes } = await session.send("Accessibility.getFullAXTree");
+    const shown = nodes.filter((node) => !node.ignored);
+    return shown
+      .map((node) => ({
+        role: String(node.role?.value ?? ""),
+        name: String(node.name?.value ?? ""),
+        level: node.properties?.find((property) => property.name === "level")?.value.value as number | undefined,
+      }))
+      .filter((node) => ["region", "heading", "list", "listitem", "link"].includes(node.role));
+  } finally {
+    await session.detach();
+  }
+}
 
 describe("data-token", () => {
   it("trims the spaces and line breaks a page template leaves around the token, and setToken's too", async () => {
@@ -94,5 +112,37 @@ describe("mount point attributes with spaces", () => {
     const sent = beacons.flatMap((beacon) => beacon.events.map((event) => event.placement ?? null));
     expect(new Set(sent)).toEqual(new Set(["home", null]));
     expect(noise).toEqual([]);
+  });
+});
+
+describe("the skeleton", () => {
+  it("is no list of empty items to a screen reader: the region and its cards show once the answer came", async () => {
+    const page = await newPage();
+    const answer = gate();
+    await page.route("**/v1/recommendations**", async (route) => {
+      await answer.opened;
+      await route.continue();
+    });
+    await openShop(page, {
+      mounts:
+        '<button id="before">Before</button><div data-patron="x" data-limit="8"></div><button id="after">After</button>',
+    });
+    await page.waitForFunction(() =>
+      document.querySelector("[data-patron]")?.shadowRoot?.querySelector("div:not([hidden]) [aria-busy] li"),
+    );
+    const loading = await accessibilityTree(page);
+    expect(loading.filter((node) => node.role === "listitem" || node.role === "list")).toEqual([]);
+    expect(loading).toContainEqual({ role: "region", name: "Popular right now", level: undefined });
+    // Nothing in it to focus either: the keyboard passes the empty row by (no scroll button, no tab stop).
+    await page.focus("#before");
+    await page.keyboard.press("Tab");
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe("after");
+    answer.open();
+    await waitForCards(page);
+    const shown = await accessibilityTree(page);
+    const cards = (await renderedCards(page)).length;
+    expect(cards).toBeGreaterThan(0);
+    expect(shown.filter((node) => node.role === "listitem")).toHaveLength(cards);
+    expect(shown.filter((node) => node.role === "link")).toHaveLength(cards);
   });
 });

@@ -122,8 +122,9 @@ export function ShelfView(props: ShelfProps) {
         {title}
       </h2>
       {/* role="list": list-style:none makes Safari drop the list semantics otherwise. */}
+      {/* The skeleton is hidden from assistive technology: a list of empty items would be read out. */}
       {/* biome-ignore lint/a11y/noRedundantRoles: see above */}
-      <ul role="list" onKeyDown={moveFocus}>
+      <ul role="list" onKeyDown={moveFocus} aria-hidden={items ? undefined : "true"}>
         {shelf && items
           ? items.map((item, index) => (
               <ProductCard key={item.id} {...props} item={item} position={index + 1} shelf={shelf} />
