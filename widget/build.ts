@@ -48,7 +48,7 @@ ${
 // keys included), the page's hooks nor the optional modules use (together about 150 bytes gzip). The
 // optional modules only call v1.js's `h`, never read a vnode.
 const bundleOnlyProps = new RegExp(
-  `^(__[A-Za-z]?|props|state|context|anonymous|query|skip|asked|shelf|host|root|emit|${[
+  `^(__[A-Za-z]?|props|state|context|anonymous|level|query|skip|asked|shelf|host|root|emit|${[
     "getDerivedStateFromProps",
     "getDerivedStateFromError",
     "getSnapshotBeforeUpdate",

@@ -42,6 +42,7 @@ export function ShelfPreview({
       <ShelfView
         title={title}
         limit={limit}
+        level={2}
         format={priceFormatter(currency)}
         shelf={shelf}
         items={shelf.items.slice(0, limit)}

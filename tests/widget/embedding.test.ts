@@ -146,3 +146,26 @@ describe("the skeleton", () => {
     expect(shown.filter((node) => node.role === "link")).toHaveLength(cards);
   });
 });
+
+describe("data-heading-level", () => {
+  it("draws the heading at the level the page's outline needs, an h2 by default, looking the same at every level", async () => {
+    const page = await newPage();
+    const mounts = [undefined, "3", "1", "9", "abc", "0"]
+      .map(
+        (level, index) =>
+          `<div data-patron="x" data-placement="shelf-${index}" data-limit="2"${level ? ` data-heading-level="${level}"` : ""}></div>`,
+      )
+      .join("\n");
+    await openShop(page, { token: shopperToken, mounts });
+    for (let index = 0; index < 6; index++) await waitForCards(page, index);
+    const headings = [];
+    for (let index = 0; index < 6; index++) headings.push(await heading(page, index));
+    // Out of range is clamped (9 → 6), not a number means the default, as for data-limit.
+    expect(headings.map((found) => found.tag)).toEqual(["h2", "h3", "h1", "h6", "h2", "h2"]);
+    expect(new Set(headings.map((found) => found.fontSize))).toEqual(new Set(["20px"]));
+    const levels = (await accessibilityTree(page))
+      .filter((node) => node.role === "heading" && node.name === "Picked for you")
+      .map((node) => node.level);
+    expect(levels).toEqual([2, 3, 1, 6, 2, 2]);
+  });
+});

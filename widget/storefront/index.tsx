@@ -29,6 +29,8 @@ interface Mount {
   title: string;
   anonymous: string;
   limit: number;
+  /** The heading's level, data-heading-level: h2 unless the page's outline needs another. */
+  level: number;
   format: FormatPrice;
   placement?: string;
   /** The mount point's attributes as they were when it mounted: the context its answer is asked with. */
@@ -46,9 +48,14 @@ declare global {
   }
 }
 
-/** A whole number from 1 to 24; anything else (0, -2, 2.5, "abc") is clamped or means the default 8. */
-// Math.round reads a string as Number() does: "2.5" is 3, "abc" NaN.
-const clampLimit = (limit: unknown) => Math.min(Math.max(Math.round(limit as number) || 8, 1), 24);
+/**
+ * A whole number from 1 to `most`; anything else (0, -2, 2.5, "abc") is clamped or means `fallback`:
+ * data-limit (1 to 24, else 8) and data-heading-level (1 to 6, else 2).
+ */
+// Math.round reads a string as Number() does: "2.5" is 3, " 4 " 4, "abc" NaN.
+const clamp = (value: unknown, most: number, fallback: number) =>
+  Math.min(Math.max(Math.round(value as number) || fallback, 1), most);
+const clampLimit = (limit: unknown) => clamp(limit, 24, 8);
 const ignore = () => {};
 
 function start(): void {
@@ -205,7 +212,7 @@ function start(): void {
         const root = shadow.appendChild(document.createElement("div"));
         root.hidden = true;
         link.onload = () => (root.hidden = false);
-        const { title, titleAnonymous, limit, currency } = host.dataset;
+        const { title, titleAnonymous, limit, currency, headingLevel } = host.dataset;
         // As the request has it (contextQuery): the events and hooks carry no placement the API would refuse.
         const placement = host.dataset.placement?.trim() || undefined;
         const mount: Mount = {
@@ -215,6 +222,7 @@ function start(): void {
           title: title || "Picked for you",
           anonymous: titleAnonymous || "Popular right now",
           limit: clampLimit(limit),
+          level: clamp(headingLevel, 6, 2),
           format: priceFormatter((currency || data.currency || "USD").trim()),
           placement,
           context: { ...host.dataset },

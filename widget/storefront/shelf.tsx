@@ -23,6 +23,8 @@ export interface ShelfProps {
   /** A token's skeleton: whether the API knows the shopper is not known yet, so the heading keeps its space unseen. */
   unsure?: boolean;
   limit: number;
+  /** The heading's level, 1 to 6 (data-heading-level). */
+  level: number;
   format: FormatPrice;
   host: HTMLElement;
   placement?: string;
@@ -115,12 +117,14 @@ function moveFocus(key: KeyboardEvent): void {
 
 export function ShelfView(props: ShelfProps) {
   const { title, limit, shelf, items } = props;
+  // data-heading-level: the page's outline decides the heading's level.
+  const Heading = `h${props.level}` as "h2";
   return (
     // The region is named by its heading (never empty: index.tsx defaults both), not by a second copy of it.
     <section aria-labelledby="title" aria-busy={items ? undefined : "true"}>
-      <h2 id="title" class={props.unsure ? "unsure" : undefined}>
+      <Heading id="title" class={props.unsure ? "unsure" : undefined}>
         {title}
-      </h2>
+      </Heading>
       {/* role="list": list-style:none makes Safari drop the list semantics otherwise. */}
       {/* The skeleton is hidden from assistive technology: a list of empty items would be read out. */}
       {/* biome-ignore lint/a11y/noRedundantRoles: see above */}
