@@ -169,3 +169,32 @@ describe("data-heading-level", () => {
     expect(levels).toEqual([2, 3, 1, 6, 2, 2]);
   });
 });
+
+describe("the click hook", () => {
+  it("gets the browser's click event, whose preventDefault() keeps the page where it is, and the click still counts", async () => {
+    const page = await newPage();
+    const beacons: string[] = [];
+    page.on("request", (request) => {
+      if (request.url().endsWith("/v1/events")) beacons.push(request.postData() ?? "");
+    });
+    // A single-page app that routes a plain click itself and leaves a modified one to the browser.
+    const before = `
+      window.routed = [];
+      patron("on", "click", ({ event, item }) => {
+        if (event.button === 0 && !event.metaKey && !event.ctrlKey) {
+          event.preventDefault();
+          routed.push(item.id);
+        }
+      });`;
+    await openShop(page, { token: shopperToken, before });
+    await waitForCards(page);
+    const cardId = new URL((await renderedCards(page))[0]!.href).pathname;
+    await page.locator("[data-patron] li a").first().click();
+    await expect.poll(() => beacons.filter((body) => body.includes('"click"')).length).toBe(1);
+    // The page is still the shop's: the browser did not follow the link.
+    await page.waitForTimeout(300);
+    expect(page.url()).toBe(`${shopOrigin}/`);
+    expect(await page.evaluate(() => (window as unknown as { routed: string[] }).routed)).toHaveLength(1);
+    expect(cardId).not.toBe("/");
+  });
+});

@@ -15,6 +15,8 @@ export interface CardDetail {
   item: Item;
   position: number;
   recommendationId: string;
+  /** The click hook's: the browser's click (or middle-button auxclick); preventDefault() keeps the page where it is. */
+  event?: MouseEvent;
 }
 
 export interface ShelfProps {
@@ -42,7 +44,7 @@ export interface ShelfProps {
 
 function ProductCard({ item, position, shelf, ...props }: ShelfProps & { item: Item; position: number; shelf: Shelf }) {
   const { format, emit, placement } = props;
-  const event: ShelfEvent = {
+  const beacon: ShelfEvent = {
     recommendationId: shelf.recommendationId,
     arm: shelf.arm,
     productId: item.id,
@@ -57,9 +59,10 @@ function ProductCard({ item, position, shelf, ...props }: ShelfProps & { item: I
     position,
     recommendationId: shelf.recommendationId,
   };
-  const click = () => {
-    trackClick(event);
-    emit("click", detail);
+  // The hook runs before the browser follows the link: a single-page app can route itself instead.
+  const click = (event: MouseEvent) => {
+    trackClick(beacon);
+    emit("click", { ...detail, event });
   };
   const listPrice = item.listPrice ?? item.price;
   const onSale = item.price < listPrice;
@@ -68,7 +71,7 @@ function ProductCard({ item, position, shelf, ...props }: ShelfProps & { item: I
   return (
     <li
       ref={(element) => {
-        if (element) observeImpression(element, event);
+        if (element) observeImpression(element, beacon);
       }}
     >
       {/* Named by its own text, in the order it shows (WCAG 2.5.3), the struck price read out as "was". */}
@@ -77,7 +80,7 @@ function ProductCard({ item, position, shelf, ...props }: ShelfProps & { item: I
         href={withRecommendation(item.url, shelf.recommendationId)}
         tabIndex={position > 1 ? -1 : 0}
         onClick={click}
-        onAuxClick={(mouse) => mouse.button === 1 && click()}
+        onAuxClick={(mouse) => mouse.button === 1 && click(mouse)}
       >
         {/* alt="": a picture that fails to load shows no broken-image icon, only the tile's neutral ground. */}
         <i>{item.imageUrl && <img src={item.imageUrl} alt="" loading="lazy" />}</i>
@@ -92,7 +95,7 @@ function ProductCard({ item, position, shelf, ...props }: ShelfProps & { item: I
         </em>
       </a>
       {props.cart?.(h, props.cartLabel, item.title, () => {
-        trackClick(event);
+        trackClick(beacon);
         emit("addToCart", detail);
       })}
     </li>
