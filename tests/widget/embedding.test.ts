@@ -198,3 +198,55 @@ describe("the click hook", () => {
     expect(cardId).not.toBe("/");
   });
 });
+
+describe("scroll buttons and the keyboard", () => {
+  it("hands focus to the card at the row's end when a scroll button has scrolled it there, rather than dropping it on the page", async () => {
+    const page = await newPage({ width: 1280, height: 800 });
+    const noise = collectNoise(page);
+    await openShop(page, {
+      token: shopperToken,
+      mounts: '<button id="before">Before</button><div data-patron="x" data-placement="home" data-limit="24"></div>',
+    });
+    await waitForCards(page);
+    const focus = () =>
+      page.evaluate(() => {
+        const host = document.querySelector("[data-patron]")!;
+        const inner = host.shadowRoot!.activeElement;
+        const links = [...host.shadowRoot!.querySelectorAll("li a")];
+        const row = host.shadowRoot!.querySelector("ul")!;
+        return {
+          outer: document.activeElement === host ? "shelf" : document.activeElement!.tagName.toLowerCase(),
+          inner: inner === row ? "scroll button" : inner ? `card ${links.indexOf(inner) + 1} of ${links.length}` : null,
+          atEnd: row.scrollLeft + row.clientWidth + 1 > row.scrollWidth,
+        };
+      });
+    await page.focus("#before");
+    await page.keyboard.press("Tab"); // The Next button (Previous is disabled at the row's start).
+    expect(await focus()).toEqual({ outer: "shelf", inner: "scroll button", atEnd: false });
+    await page.keyboard.press("Enter");
+    await page.waitForFunction(
+      () => document.querySelector("[data-patron]")!.shadowRoot!.querySelector("ul")!.scrollLeft > 0,
+    );
+    // Partway along, focus stays on the button, to press it again.
+    await page.waitForTimeout(600);
+    expect(await focus()).toEqual({ outer: "shelf", inner: "scroll button", atEnd: false });
+    for (let presses = 0; presses < 20 && !(await focus()).atEnd; presses++) {
+      await page.keyboard.press("Enter");
+      await page.waitForTimeout(600);
+    }
+    const links = (await renderedCards(page)).length;
+    await expect.poll(focus).toEqual({ outer: "shelf", inner: `card ${links} of ${links}`, atEnd: true });
+    // Shift+Tab from there reaches Previous, which scrolled back to the start hands focus to the first card.
+    await page.keyboard.press("Shift+Tab");
+    expect(await focus()).toEqual({ outer: "shelf", inner: "scroll button", atEnd: true });
+    for (let presses = 0; presses < 20 && (await focus()).inner === "scroll button"; presses++) {
+      await page.keyboard.press("Enter");
+      await page.waitForTimeout(600);
+    }
+    expect(await focus()).toEqual({ outer: "shelf", inner: `card 1 of ${links}`, atEnd: false });
+    // The row's one tab stop moved with focus: the arrow keys carry on from there.
+    await page.keyboard.press("ArrowRight");
+    expect((await focus()).inner).toBe(`card 2 of ${links}`);
+    expect(noise).toEqual([]);
+  });
+});

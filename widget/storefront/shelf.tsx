@@ -118,6 +118,22 @@ function moveFocus(key: KeyboardEvent): void {
   }
 }
 
+/**
+ * A focused scroll button (::scroll-button) that scrolled the row to its end is disabled by the browser,
+ * which drops its focus on the page: the card at that end takes it, and the keyboard carries on from there.
+ */
+function keepFocus(scroll: Event): void {
+  const row = scroll.currentTarget as HTMLElement;
+  // Negative on a right-to-left row, which scrolls leftwards from 0.
+  const scrolled = Math.abs(row.scrollLeft);
+  // The shadow root's focus on the row itself is a scroll button's (the row is no tab stop when it has cards).
+  if (
+    (row.getRootNode() as ShadowRoot).activeElement === row &&
+    (!scrolled || scrolled + row.clientWidth + 1 > row.scrollWidth)
+  )
+    moveFocus({ currentTarget: row, key: scrolled ? "End" : "Home", preventDefault() {} } as unknown as KeyboardEvent);
+}
+
 export function ShelfView(props: ShelfProps) {
   const { title, limit, shelf, items } = props;
   // data-heading-level: the page's outline decides the heading's level.
@@ -131,7 +147,7 @@ export function ShelfView(props: ShelfProps) {
       {/* role="list": list-style:none makes Safari drop the list semantics otherwise. */}
       {/* The skeleton is hidden from assistive technology: a list of empty items would be read out. */}
       {/* biome-ignore lint/a11y/noRedundantRoles: see above */}
-      <ul role="list" onKeyDown={moveFocus} aria-hidden={items ? undefined : "true"}>
+      <ul role="list" onKeyDown={moveFocus} onScrollEnd={keepFocus} aria-hidden={items ? undefined : "true"}>
         {shelf && items
           ? items.map((item, index) => (
               <ProductCard key={item.id} {...props} item={item} position={index + 1} shelf={shelf} />
