@@ -115,6 +115,49 @@ describe("mount point attributes with spaces", () => {
   });
 });
 
+describe("a data-placement the API refuses", () => {
+  it("costs the page's other shelves none of their impressions: the popular shelf standing in sends its events without it", async () => {
+    const page = await newPage();
+    const noise = collectNoise(page);
+    const beacons: { status: number; events: { placement?: string }[] }[] = [];
+    page.on("response", async (response) => {
+      if (response.url().endsWith("/v1/events")) {
+        const { events } = JSON.parse(response.request().postData() ?? "{}");
+        beacons.push({ status: response.status(), events });
+      }
+    });
+    const mounts = `<div data-patron="x" data-placement="Home" data-limit="4"></div>
+      <div data-patron="x" data-placement="home" data-limit="4"></div>`;
+    await serveShop(page, {
+      // Anonymous, its shelf out of view: it caches the popular shelf in the background and counts nothing.
+      "/": hostPage({ workerUrl: worker.url, css: ".outside { height: 3000px; }" }),
+      "/refused": hostPage({ workerUrl: worker.url, token: shopperToken, mounts }),
+    });
+    await page.goto(`${shopOrigin}/`, { waitUntil: "domcontentloaded" });
+    await waitForCards(page);
+    await page.waitForFunction(
+      () => localStorage.getItem("patron:popular:v1")?.includes("recommendationId"),
+      undefined,
+      {
+        timeout: 10_000,
+      },
+    );
+    await page.goto(`${shopOrigin}/refused`, { waitUntil: "domcontentloaded" });
+    await waitForCards(page, 0);
+    await waitForCards(page, 1);
+    // The API refused "Home" (a placement is lowercase): the cached popular shelf stands in.
+    expect((await heading(page, 0)).text).toBe("Popular right now");
+    expect((await heading(page, 1)).text).toBe("Picked for you");
+    await expect
+      .poll(() => beacons.flatMap((beacon) => beacon.events).length, { timeout: 10_000 })
+      .toBeGreaterThanOrEqual(8);
+    expect(beacons.map((beacon) => beacon.status)).toEqual(beacons.map(() => 202));
+    const sent = beacons.flatMap((beacon) => beacon.events.map((event) => event.placement ?? null));
+    expect(new Set(sent)).toEqual(new Set(["home", null]));
+    expect(noise).toEqual([]);
+  });
+});
+
 describe("the skeleton", () => {
   it("is no list of empty items to a screen reader: the region and its cards show once the answer came", async () => {
     const page = await newPage();

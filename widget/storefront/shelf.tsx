@@ -49,7 +49,10 @@ function ProductCard({ item, position, shelf, ...props }: ShelfProps & { item: I
     arm: shelf.arm,
     productId: item.id,
     categoryId: item.categoryId,
-    placement,
+    // Only a placement the API takes (worker/recommendations/recommendations.schemas.ts): a shelf whose
+    // data-placement it refused shows the cached popular shelf, and a beacon carrying that placement
+    // would be refused with every shelf's events in it. The hooks still see the page's own.
+    placement: /^[a-z\d][a-z\d_-]{0,39}$/.test(placement as string) ? placement : undefined,
     position,
   };
   const detail: CardDetail = {
