@@ -113,6 +113,18 @@ describe("mount point attributes with spaces", () => {
     expect(new Set(sent)).toEqual(new Set(["home", null]));
     expect(noise).toEqual([]);
   });
+
+  it("heads a shelf whose data-title and data-title-anonymous are blank with the defaults, never with nothing", async () => {
+    const page = await newPage();
+    await openShop(page, {
+      mounts: '<div data-patron="x" data-title=" " data-title-anonymous="\n  " data-limit="4"></div>',
+    });
+    await waitForCards(page);
+    expect((await heading(page)).text).toBe("Popular right now");
+    // The region is named by its heading: a blank one would leave it without a name.
+    const regions = (await accessibilityTree(page)).filter((node) => node.role === "region");
+    expect(regions.map((node) => node.name)).toEqual(["Popular right now"]);
+  });
 });
 
 describe("a data-placement the API refuses", () => {

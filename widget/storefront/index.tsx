@@ -218,9 +218,9 @@ function start(): void {
         const mount: Mount = {
           host,
           root,
-          // An absent or empty attribute means the default: no heading is empty, so the region always has a name.
-          title: title || "Picked for you",
-          anonymous: titleAnonymous || "Popular right now",
+          // An absent, empty or blank attribute means the default: no heading is empty, so the region always has a name.
+          title: title?.trim() || "Picked for you",
+          anonymous: titleAnonymous?.trim() || "Popular right now",
           limit: clampLimit(limit),
           level: clamp(headingLevel, 6, 2),
           format: priceFormatter((currency || data.currency || "USD").trim()),
