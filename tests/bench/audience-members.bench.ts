@@ -67,7 +67,7 @@ export default async function audienceMembersBench(args: string[]) {
           id,
           name: "Everyone",
           filters: {},
-          webhookUrl: "https://receiver.example/hook",
+          webhookUrl: "https://receiver.example.com/hook",
           matchKeys: [],
           secret: "sealed",
           createdAt: now,

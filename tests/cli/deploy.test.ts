@@ -111,7 +111,7 @@ describe("deploy pre-flight", () => {
   it("warns that a transitions webhook without its secret is sent unsigned, and refuses the secret in [vars]", () => {
     const unsigned =
       "TRANSITIONS_WEBHOOK_URL is set without TRANSITIONS_WEBHOOK_SECRET: stage transitions are POSTed unsigned.";
-    const url = { ...ready.vars, TRANSITIONS_WEBHOOK_URL: "https://crm.example/patron" };
+    const url = { ...ready.vars, TRANSITIONS_WEBHOOK_URL: "https://crm.example.com/patron" };
     for (const config of [with_({ vars: url }), with_({ secretNames: [...allSecrets, "TRANSITIONS_WEBHOOK_URL"] })]) {
       const { problems, warnings } = deployPreflight(config);
       expect(problems).toEqual([]);

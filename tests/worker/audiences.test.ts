@@ -424,4 +424,17 @@ describe("webhook URL rules", () => {
     expect(webhookUrlProblem("https://printer.local/hook", true)).toMatch(/public host/);
     expect(webhookUrlProblem("https://intranet/hook", true)).toMatch(/public host/);
   });
+
+  it.each([
+    "https://localhost.localdomain/hook",
+    "https://crm.test/hook",
+    "https://crm.invalid/hook",
+    "https://crm.example/hook",
+    "https://hidden.onion/hook",
+    "https://crm.alt/hook",
+    "https://4.2.0.192.in-addr.arpa/hook",
+    "https://kubernetes.default.svc/hook",
+  ])("refuse %s: a special-use name, never a public host", (url) => {
+    expect(webhookUrlProblem(url, true)).toMatch(/public host/);
+  });
 });

@@ -8,8 +8,29 @@
 export const maxWebhookUrlLength = 2048;
 
 const localHosts = new Set(["localhost", "127.0.0.1"]);
-/** Names that resolve inside a network, never on the public internet. */
-const privateSuffixes = [".localhost", ".local", ".internal", ".home.arpa", ".lan", ".intranet", ".corp"];
+/**
+ * Names that resolve inside a network or nowhere, never to a public host: private names, the special-use
+ * names of RFC 6761 (test, invalid, example, localhost), .onion (RFC 7686), .alt (RFC 9476), .arpa's
+ * reverse and home names, `localdomain` (loopback on many hosts) and Kubernetes' service names (.svc).
+ * Cloudflare resolves with public DNS, where none of these is a public host; a self-hosted workerd
+ * or `wrangler dev` would resolve them on its own network.
+ */
+const privateSuffixes = [
+  ".localhost",
+  ".local",
+  ".internal",
+  ".lan",
+  ".intranet",
+  ".corp",
+  ".localdomain",
+  ".test",
+  ".invalid",
+  ".example",
+  ".onion",
+  ".alt",
+  ".arpa",
+  ".svc",
+];
 
 const isIpLiteral = (hostname: string) => /^\d{1,3}(\.\d{1,3}){3}$/.test(hostname) || hostname.startsWith("[");
 
