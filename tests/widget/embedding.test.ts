@@ -76,6 +76,22 @@ describe("data-token", () => {
   });
 });
 
+describe("data-timeout", () => {
+  it.each(["-1", "0", "abc", "1e12"])(
+    "shows the shopper's shelf with data-timeout=%s, read as no budget the page meant",
+    async (value) => {
+      const page = await newPage();
+      const noise = collectNoise(page);
+      await openShop(page, { token: shopperToken, scriptAttributes: `data-timeout="${value}"` });
+      await waitForCards(page);
+      expect((await heading(page)).text).toBe("Picked for you");
+      expect((await renderedCards(page)).length).toBeGreaterThan(0);
+      expect(noise).toEqual([]);
+      await page.close();
+    },
+  );
+});
+
 describe("mount point attributes with spaces", () => {
   it("trims data-placement and data-currency, and an empty data-placement costs no shelf its impressions", async () => {
     const page = await newPage();

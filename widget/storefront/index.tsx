@@ -63,7 +63,8 @@ function start(): void {
   const script = document.currentScript as HTMLScriptElement | null;
   const data = script?.dataset ?? {};
   const api = (data.api || new URL(script?.src || location.href).origin).replace(/\/+$/, "");
-  const timeout = +(data.timeout as string) || 1500;
+  // data-timeout: a number of milliseconds above 0, at most a minute; anything else ("-1", "abc") is 1500.
+  const timeout = Math.min(+(data.timeout as string) > 0 ? +(data.timeout as string) : 1500, 6e4);
   /** The shadow roots this script attached: a remount reuses them, never one the page made. */
   const ours = new WeakSet<ShadowRoot>();
   /** The mount points this script hid for want of items, across remounts: only these it shows again. */
