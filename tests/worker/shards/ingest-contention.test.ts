@@ -14,6 +14,7 @@ import { ingestResultSchema } from "../../../worker/orders/orders.schemas.ts";
 import { shardStub } from "../../../worker/shards/shards.ts";
 import { anOrder, client, uniquePrefix, verified } from "../../fixtures/builders.ts";
 import { storeRows } from "../../fixtures/store-rows.ts";
+import { interceptedEnv } from "./intercepted-env.ts";
 
 const api = client(SELF);
 const count = 4;
@@ -268,27 +269,10 @@ function clientWith(bindings: typeof env) {
 }
 
 /** The test's env with every `ingestGroups` call to shard `busy` answered busy, writing nothing. */
-function busyShardEnv(busy: number): typeof env {
-  return {
-    ...env,
-    CUSTOMER_SHARDS: new Proxy(env.CUSTOMER_SHARDS, {
-      get(namespace, property) {
-        const value = Reflect.get(namespace, property, namespace);
-        if (property !== "get") return typeof value === "function" ? value.bind(namespace) : value;
-        return (shardId: DurableObjectId) => {
-          const stub = namespace.get(shardId);
-          if (shardId.name !== `shard-${busy}`) return stub;
-          return new Proxy(stub, {
-            get(target, method) {
-              if (method === "ingestGroups") return async () => ({ kind: "busy" });
-              return (target as unknown as Record<string | symbol, unknown>)[method];
-            },
-          });
-        };
-      },
-    }),
-  } as typeof env;
-}
+const busyShardEnv = (busy: number) =>
+  interceptedEnv((shard, method, call) =>
+    shard === `shard-${busy}` && method === "ingestGroups" ? async () => ({ kind: "busy" }) : call,
+  );
 
 describe("a batch refused after some of its groups were stored", () => {
   it("lists them, moves the events of their merges, drops its other claims, and its resend goes through", async () => {

@@ -10,6 +10,7 @@ import { identityKey, normalizeForKey } from "../../../worker/identity/identity.
 import { ingestResultSchema } from "../../../worker/orders/orders.schemas.ts";
 import { shardStub } from "../../../worker/shards/shards.ts";
 import { anOrder, client, uniquePrefix } from "../../fixtures/builders.ts";
+import { interceptedEnv } from "./intercepted-env.ts";
 
 const api = client(SELF);
 const count = 4;
@@ -62,29 +63,12 @@ function clientWith(bindings: typeof env) {
 type IngestGroups = (...args: unknown[]) => Promise<unknown>;
 
 /** The test's env with shard `failing`'s `ingestGroups` calls answered by `call` (given the real one). */
-function failingShardEnv(failing: number, call: (real: IngestGroups, args: unknown[]) => Promise<unknown>) {
-  return {
-    ...env,
-    CUSTOMER_SHARDS: new Proxy(env.CUSTOMER_SHARDS, {
-      get(namespace, property) {
-        const value = Reflect.get(namespace, property, namespace);
-        if (property !== "get") return typeof value === "function" ? value.bind(namespace) : value;
-        return (shardId: DurableObjectId) => {
-          const stub = namespace.get(shardId);
-          if (shardId.name !== `shard-${failing}`) return stub;
-          return new Proxy(stub, {
-            get(target, method) {
-              const methods = target as unknown as { ingestGroups: IngestGroups } & Record<string | symbol, unknown>;
-              if (method !== "ingestGroups") return methods[method];
-              // Called through the stub: an RPC method's own `bind` would be a call to the shard.
-              return (...args: unknown[]) => call((...realArgs) => methods.ingestGroups(...realArgs), args);
-            },
-          });
-        };
-      },
-    }),
-  } as typeof env;
-}
+const failingShardEnv = (failing: number, call: (real: IngestGroups, args: unknown[]) => Promise<unknown>) =>
+  interceptedEnv((shard, method, real) =>
+    shard === `shard-${failing}` && method === "ingestGroups"
+      ? (...args: unknown[]) => call(real as IngestGroups, args)
+      : real,
+  );
 
 /**
  * A new customer's order whose account is homed in one shard (where the order is stored) and whose id

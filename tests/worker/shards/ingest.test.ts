@@ -37,6 +37,7 @@ import { shardCount, shardStub } from "../../../worker/shards/shards.ts";
 import { adminKey, anOrder, client, uniquePrefix, verified } from "../../fixtures/builders.ts";
 import { historyOrders, lineOf as line } from "../../fixtures/history-orders.ts";
 import { storeRows, storeSnapshot } from "../../fixtures/store-rows.ts";
+import { interceptedEnv } from "./intercepted-env.ts";
 
 const api = client(SELF);
 const secret = "test-identity-secret";
@@ -88,31 +89,6 @@ async function apart(p: string) {
 }
 
 type Apart = Awaited<ReturnType<typeof apart>>;
-
-type StubCall = (...args: unknown[]) => unknown;
-
-/**
- * The router's env with its shard stubs intercepted: `hook(shard, method, call)` answers what the
- * router calls instead of `call` (the stub's own method), or `call` itself to leave it be.
- */
-function interceptedEnv(hook: (shard: string | undefined, method: string | symbol, call: StubCall) => StubCall) {
-  return {
-    ...env,
-    CUSTOMER_SHARDS: new Proxy(env.CUSTOMER_SHARDS, {
-      get(namespace, property) {
-        const value = Reflect.get(namespace, property, namespace);
-        if (property !== "get") return typeof value === "function" ? value.bind(namespace) : value;
-        return (shardId: DurableObjectId) =>
-          new Proxy(namespace.get(shardId), {
-            get(target, method) {
-              const call = (target as unknown as Record<string | symbol, unknown>)[method] as StubCall;
-              return hook(shardId.name, method, call);
-            },
-          });
-      },
-    }),
-  } as typeof env;
-}
 
 /** Two web orders on the account and one store order on the card: two customers, in two shards. */
 async function twoRegions(p: string) {
