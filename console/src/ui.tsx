@@ -1,5 +1,5 @@
 // Small shared pieces: loading a route's data, showing a problem, plain SVG bar charts drawn at the
-// width they are shown (and a chart's figures as a table), the nightly job runner (start a run, poll it,
+// width they are shown (and a chart's figures as a table, under every chart), the nightly job runner (start a run, poll it,
 // show its progress).
 import { nice, ticks } from "d3-array";
 import type { ComponentChildren, RefObject } from "preact";
@@ -275,9 +275,20 @@ export interface Bar {
 /**
  * Horizontal bars scaled to the largest value, with the figure written beside each bar. Where that leaves
  * the bars under 120 px (a phone), each bar's label and figure go on a line above it, and the bar has
- * the whole width.
+ * the whole width. Under it, the bars as a table: a row per bar, its figure and its note, under `headings`.
  */
-export function BarChart({ title, bars, format }: { title: string; bars: Bar[]; format: (value: number) => string }) {
+export function BarChart({
+  title,
+  bars,
+  format,
+  headings,
+}: {
+  title: string;
+  bars: Bar[];
+  format: (value: number) => string;
+  /** The table's column headings: the bars' labels, their figures, and their notes when the bars have them. */
+  headings: { label: string; value: string; note?: string };
+}) {
   const [ref, width] = useWidth<SVGSVGElement>();
   const max = Math.max(0, ...bars.map((bar) => bar.value));
   const figure = (bar: Bar) => `${format(bar.value)}${bar.note ? ` · ${bar.note}` : ""}`;
@@ -329,6 +340,11 @@ export function BarChart({ title, bars, format }: { title: string; bars: Bar[]; 
           );
         })}
       </svg>
+      <FiguresTable
+        title={title}
+        head={[headings.label, headings.value, ...(headings.note ? [headings.note] : [])]}
+        rows={bars.map((bar) => [bar.label, format(bar.value), ...(headings.note ? [bar.note ?? "–"] : [])])}
+      />
     </figure>
   );
 }

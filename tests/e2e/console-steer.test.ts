@@ -373,7 +373,13 @@ describe("console steering pages", () => {
     await openFromNav("Experiments");
     type Interval = { value: number; ci95: [number, number] | null };
     const holdout = await admin<{
-      arms: { arm: string; attributedOrders: number; intervals?: { conversion: Interval | null } }[];
+      arms: {
+        arm: string;
+        attributedOrders: number;
+        recommendations: number;
+        clickThroughRate: number | null;
+        intervals?: { conversion: Interval | null };
+      }[];
       lift: {
         ordersPerRecommendation: number;
         ordersPerRecommendationCi95: [number, number];
@@ -476,6 +482,17 @@ describe("console steering pages", () => {
         conversionOf(period.holdout),
       ]),
     );
+    // The bar charts' figures as tables too: each arm's click-through rate and orders per recommendation,
+    // personalized first.
+    const byArm = [...holdout.arms].sort((a, b) => b.arm.localeCompare(a.arm));
+    expect(await chartFigures(app.page.getByRole("img", { name: "Click-through rate by arm" }))).toEqual(
+      byArm.map((arm) => [arm.arm, pagePercent(arm.clickThroughRate, 2)]),
+    );
+    expect(
+      await chartFigures(
+        app.page.getByRole("img", { name: "Attributed orders per recommendation seen (per shelf, not per shopper)" }),
+      ),
+    ).toEqual(byArm.map((arm) => [arm.arm, (arm.attributedOrders / arm.recommendations).toFixed(3)]));
     expect(await app.page.locator("main").textContent()).not.toMatch(/personalis/i);
     await screenshot("experiments");
 

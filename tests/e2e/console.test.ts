@@ -11,7 +11,7 @@ import type { ConsoleMessage, Request } from "playwright-core";
 import { describe, expect, it } from "vitest";
 import { testSecrets } from "../fixtures/wrangler-dev.ts";
 import { artifactsDir } from "../widget/harness.ts";
-import { demoCustomers, useConsole } from "./console-browser.ts";
+import { chartFigures, demoCustomers, useConsole } from "./console-browser.ts";
 
 const root = path.resolve(import.meta.dirname, "../..");
 // Not signed in here: the first tests open the console signed out and sign in.
@@ -154,7 +154,28 @@ describe("console", () => {
     expect(caption).toContain(`What these ${customers} customer${customers === 1 ? "" : "s"} are still expected`);
     expect(caption).toContain("Not their CLV at stake (Customers): a year of their usual orders × that chance");
     // Amounts name the currency where they are drawn or tabled without it on each figure.
-    expect(await app.page.getByRole("img", { name: "12-month CLV by lifecycle stage (USD)" }).count()).toBe(1);
+    const byStage = app.page.getByRole("img", { name: "12-month CLV by lifecycle stage (USD)" });
+    expect(await byStage.count()).toBe(1);
+    // The bar chart's figures as a table under it, a row per stage, as the API's segments add up.
+    const money = (value: number) =>
+      value.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+    expect(await chartFigures(byStage)).toEqual(
+      ["new", "active", "fading", "lapsed"].map((stage) => {
+        const rows = summary.filter((row) => row.stage === stage);
+        const stageCustomers = rows.reduce((sum, row) => sum + row.customers, 0);
+        return [
+          stage,
+          money(rows.reduce((sum, row) => sum + (row.clv12 ?? 0), 0)),
+          `${stageCustomers} customer${stageCustomers === 1 ? "" : "s"}`,
+        ];
+      }),
+    );
+    expect(
+      await app.page
+        .getByRole("table", { name: "12-month CLV by lifecycle stage (USD)" })
+        .locator("thead th")
+        .allTextContents(),
+    ).toEqual(["Stage", "12-month CLV (USD)", "Customers"]);
     expect(await app.page.getByRole("columnheader", { name: "12-month CLV (USD)" }).count()).toBeGreaterThan(0);
     const stages = await app.page
       .getByRole("table")

@@ -419,11 +419,13 @@ function Results({ data, moving }: { data: Holdout; moving: number | null }) {
           title="Click-through rate by arm"
           bars={data.arms.map((arm) => ({ label: arm.arm, value: arm.clickThroughRate ?? 0 }))}
           format={(value) => percent(value, 2)}
+          headings={{ label: "Arm", value: "Click-through rate" }}
         />
         <BarChart
           title="Attributed orders per recommendation seen (per shelf, not per shopper)"
           bars={data.arms.map((arm) => ({ label: arm.arm, value: perRecommendation(arm) }))}
           format={(value) => value.toFixed(3)}
+          headings={{ label: "Arm", value: "Attributed orders per recommendation seen" }}
         />
       </div>
       {data.placements && data.placements.length > 0 && (

@@ -98,6 +98,7 @@ export function OverviewPage() {
         title={inCurrency("12-month CLV by lifecycle stage")}
         bars={byStage.map((row) => ({ label: row.stage, value: row.clv12, note: count(row.customers, "customer") }))}
         format={money}
+        headings={{ label: "Stage", value: inCurrency("12-month CLV"), note: "Customers" }}
       />
       <ClvDistribution />
       <h2>Customers by stage and value tier</h2>
