@@ -229,6 +229,22 @@ describe("console customer 360", () => {
       await app.page.emulateMedia({ colorScheme });
       const markColours = [...(await strokes(alive, "line.mark-web")), ...(await strokes(alive, "line.mark-store"))];
       expect(new Set(markColours).size, colorScheme).toBe(2);
+      // Each channel in one colour: its marks and their legend's swatch are its badge's on the timeline.
+      for (const [channel, name] of [
+        ["web", "Web"],
+        ["store", "Store"],
+      ]) {
+        const badge = await timeline
+          .locator(`.badge.channel.${channel}`)
+          .first()
+          .evaluate((element) => getComputedStyle(element).color);
+        expect(await strokes(alive, `line.mark-${channel}`), `${name}, ${colorScheme}`).toEqual([badge]);
+        const swatch = app.page.locator("figure").filter({ has: alive }).locator(`.legend .swatch.mark-${channel}`);
+        expect(
+          await swatch.evaluate((element) => getComputedStyle(element).backgroundColor),
+          `${name}'s swatch, ${colorScheme}`,
+        ).toBe(badge);
+      }
       for (const chart of [alive, app.page.getByRole("img", { name: "Cadence over time" })]) {
         const lineColours = [
           ...(await strokes(chart, "path.chart-line")),
