@@ -310,6 +310,54 @@ describe("console lists", () => {
     await app.page.getByRole("heading", { name: "Customers to act on" }).waitFor();
   }, 120_000);
 
+  it("goes Back and Forward between two filtered lists on one mounted page, each with its filters, sort and page", async () => {
+    type ListPage = { customers: Listed[]; next: string | null };
+    const active = await admin<ListPage>("/v1/admin/customers?stage=active&sort=-clvAtStake&limit=25");
+    expect(active.next).not.toBeNull();
+    const activeSecond = await admin<ListPage>(
+      `/v1/admin/customers?stage=active&sort=-clvAtStake&limit=25&cursor=${encodeURIComponent(active.next as string)}`,
+    );
+    const lapsed = await admin<ListPage>("/v1/admin/customers?stage=lapsed&sort=-overdueRatio&limit=25");
+    expect(lapsed.customers.length).toBeGreaterThan(0);
+    const list = app.page.locator("section[aria-labelledby=customer-list-title]");
+    const shows = async (stage: string, sort: string, pageNumber: number, rows: Listed[]) => {
+      await app.page.getByText(`Page ${pageNumber}`, { exact: true }).waitFor();
+      await app.page.getByText("Loading the customers for these filters…").waitFor({ state: "detached" });
+      await expect.poll(() => listedIds().allTextContents()).toEqual(rows.map((row) => row.customerId));
+      expect(await app.page.getByLabel("Stage", { exact: true }).inputValue()).toBe(stage);
+      expect(await app.page.getByLabel("Sort", { exact: true }).inputValue()).toBe(sort);
+      // The same list drawn all along: not a page mounted afresh by the history's move.
+      expect(await list.getAttribute("data-e2e-mounted")).toBe("once");
+    };
+    await openFromNav("Customers");
+    await list.evaluate((element) => element.setAttribute("data-e2e-mounted", "once"));
+    // The active list, left on its second page.
+    await app.page.getByLabel("Stage", { exact: true }).selectOption("active");
+    await app.page.waitForURL("**/console/customers?stage=active");
+    await shows("active", "-clvAtStake", 1, active.customers);
+    await app.page.getByRole("button", { name: "Next page" }).click();
+    await shows("active", "-clvAtStake", 2, activeSecond.customers);
+    // Another list on the same page: the Customers link adds a history entry, a filter and sort then
+    // replace it.
+    await openFromNav("Customers");
+    await app.page.getByLabel("Stage", { exact: true }).selectOption("lapsed");
+    await app.page.getByLabel("Sort", { exact: true }).selectOption("-overdueRatio");
+    await app.page.waitForURL("**/console/customers?stage=lapsed&sort=-overdueRatio");
+    await shows("lapsed", "-overdueRatio", 1, lapsed.customers);
+    await screenshot("customers-lapsed");
+    // Back: the active list on the page it was left on, its filter and sort shown as they were.
+    await app.page.goBack();
+    await app.page.waitForURL("**/console/customers?stage=active");
+    await shows("active", "-clvAtStake", 2, activeSecond.customers);
+    // Forward: the lapsed list again, then Back once more.
+    await app.page.goForward();
+    await app.page.waitForURL("**/console/customers?stage=lapsed&sort=-overdueRatio");
+    await shows("lapsed", "-overdueRatio", 1, lapsed.customers);
+    await app.page.goBack();
+    await app.page.waitForURL("**/console/customers?stage=active");
+    await shows("active", "-clvAtStake", 2, activeSecond.customers);
+  }, 120_000);
+
   it("keeps the next-order sort away from the lapsed list, and says a list is loading while the last one still shows", async () => {
     const lapsed = await admin<{ customers: Listed[] }>("/v1/admin/customers?stage=lapsed&sort=-clvAtStake&limit=25");
     expect(lapsed.customers.length).toBeGreaterThan(0);
