@@ -358,6 +358,51 @@ describe("console lists", () => {
     await shows("active", "-clvAtStake", 2, activeSecond.customers);
   }, 120_000);
 
+  it("follows Next page from the page shown only: pressed again while the next page loads, it skips none", async () => {
+    type ListPage = { customers: Listed[]; next: string | null };
+    const first = await admin<ListPage>("/v1/admin/customers?sort=-clvAtStake&limit=25");
+    const second = await admin<ListPage>(
+      `/v1/admin/customers?sort=-clvAtStake&limit=25&cursor=${encodeURIComponent(first.next as string)}`,
+    );
+    const third = await admin<ListPage>(
+      `/v1/admin/customers?sort=-clvAtStake&limit=25&cursor=${encodeURIComponent(second.next as string)}`,
+    );
+    expect(third.customers.length).toBeGreaterThan(0);
+    await openFromNav("Customers");
+    await expect.poll(() => listedIds().allTextContents()).toEqual(first.customers.map((row) => row.customerId));
+    // The next page's answer held back, as on a slow connection.
+    const paged = (url: URL) => url.pathname === "/v1/admin/customers" && url.searchParams.has("cursor");
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    await app.page.route(paged, async (route) => {
+      await held;
+      await route.continue();
+    });
+    const next = app.page.getByRole("button", { name: "Next page" });
+    try {
+      await next.click();
+      await app.page.getByText("Loading the customers for these filters…").waitFor();
+      // Page 1 still shows, and its cursor is not the way on: Next page waits for page 2, and pressed
+      // again from the keyboard (it keeps the focus) follows nothing.
+      expect(await next.getAttribute("aria-disabled")).toBe("true");
+      expect(await app.page.evaluate(() => document.activeElement?.textContent)).toBe("Next page");
+      await app.page.keyboard.press("Enter");
+      release();
+      await app.page.getByText("Loading the customers for these filters…").waitFor({ state: "detached" });
+    } finally {
+      release();
+      await app.page.unroute(paged);
+    }
+    await app.page.getByText("Page 2", { exact: true }).waitFor();
+    await expect.poll(() => listedIds().allTextContents()).toEqual(second.customers.map((row) => row.customerId));
+    // Once page 2 has come, Next page goes on to page 3.
+    await next.click();
+    await app.page.getByText("Page 3", { exact: true }).waitFor();
+    await expect.poll(() => listedIds().allTextContents()).toEqual(third.customers.map((row) => row.customerId));
+  }, 120_000);
+
   it("keeps the next-order sort away from the lapsed list, and says a list is loading while the last one still shows", async () => {
     const lapsed = await admin<{ customers: Listed[] }>("/v1/admin/customers?stage=lapsed&sort=-clvAtStake&limit=25");
     expect(lapsed.customers.length).toBeGreaterThan(0);

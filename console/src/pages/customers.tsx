@@ -410,6 +410,9 @@ function CustomerList() {
     return () => clearTimeout(timer);
   });
   const rows = list.data?.customers ?? [];
+  // The page after the one asked for, once it has come: while another page loads, the list shown (and its
+  // cursor) is the last page's, and following it would skip a page under the next page's number.
+  const nextCursor = list.loading ? null : list.data?.next;
   const filtered = Object.values(filters).some((value) => value.trim());
   const matchKeys = exportMatchKeys.value;
   const csvAddress = `/v1/admin/customers?${query}&format=csv${matchKeys.length > 0 ? `&matchKeys=${matchKeys.join(",")}` : ""}`;
@@ -651,8 +654,8 @@ function CustomerList() {
             <span class="muted">Page {cursors.length + 1}</span>
             <button
               type="button"
-              aria-disabled={!list.data?.next}
-              onClick={() => list.data?.next && setCursors([...cursors, list.data.next])}
+              aria-disabled={!nextCursor}
+              onClick={() => nextCursor && setCursors([...cursors, nextCursor])}
             >
               Next page
             </button>
