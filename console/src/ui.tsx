@@ -268,7 +268,8 @@ export const chartHeight = (width: number, tall: number) =>
 
 export interface Bar {
   label: string;
-  value: number;
+  /** null: no figure to draw (a rate of nothing), written "–" with no bar, never as a 0. */
+  value: number | null;
   note?: string;
 }
 
@@ -290,8 +291,9 @@ export function BarChart({
   headings: { label: string; value: string; note?: string };
 }) {
   const [ref, width] = useWidth<SVGSVGElement>();
-  const max = Math.max(0, ...bars.map((bar) => bar.value));
-  const figure = (bar: Bar) => `${format(bar.value)}${bar.note ? ` · ${bar.note}` : ""}`;
+  const max = Math.max(0, ...bars.map((bar) => bar.value ?? 0));
+  const formatted = (bar: Bar) => (bar.value === null ? "–" : format(bar.value));
+  const figure = (bar: Bar) => `${formatted(bar)}${bar.note ? ` · ${bar.note}` : ""}`;
   // Room for the longest figure after its bar: a little over labelRoom's, figures being mostly wide digits.
   const figureRoom = labelRoom(Math.max(0, ...bars.map((bar) => figure(bar).length))) + 16;
   const stacked = width - 140 - figureRoom < 120;
@@ -305,11 +307,11 @@ export function BarChart({
       <svg ref={ref} viewBox={`0 0 ${width} ${height}`} role="img" aria-label={title}>
         {bars.map((bar, index) => {
           const y = index * rowHeight + 4;
-          const length = max > 0 ? Math.max(1, (bar.value / max) * barSpace) : 1;
+          const length = bar.value === null ? 0 : max > 0 ? Math.max(1, (bar.value / max) * barSpace) : 1;
           const textY = stacked ? y + 10 : y + rowHeight / 2;
           return (
             <g key={bar.label}>
-              <title>{`${bar.label}: ${format(bar.value)}${bar.note ? ` (${bar.note})` : ""}`}</title>
+              <title>{`${bar.label}: ${formatted(bar)}${bar.note ? ` (${bar.note})` : ""}`}</title>
               <text
                 x={stacked ? 0 : labelWidth - 8}
                 y={textY}
@@ -343,7 +345,7 @@ export function BarChart({
       <FiguresTable
         title={title}
         head={[headings.label, headings.value, ...(headings.note ? [headings.note] : [])]}
-        rows={bars.map((bar) => [bar.label, format(bar.value), ...(headings.note ? [bar.note ?? "–"] : [])])}
+        rows={bars.map((bar) => [bar.label, formatted(bar), ...(headings.note ? [bar.note ?? "–"] : [])])}
       />
     </figure>
   );

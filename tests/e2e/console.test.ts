@@ -10,7 +10,7 @@ import path from "node:path";
 import type { ConsoleMessage, Request } from "playwright-core";
 import { describe, expect, it } from "vitest";
 import { testSecrets } from "../fixtures/wrangler-dev.ts";
-import { artifactsDir } from "../widget/harness.ts";
+import { artifactsDir, queryLocalD1 } from "../widget/harness.ts";
 import { chartFigures, demoCustomers, useConsole } from "./console-browser.ts";
 
 const root = path.resolve(import.meta.dirname, "../..");
@@ -468,6 +468,54 @@ describe("console", () => {
     await expect.poll(() => new URL(app.page.url()).search).toBe("?days=30");
     await app.page.getByLabel("Period").selectOption({ label: "Since the experiment began" });
     await expect.poll(() => new URL(app.page.url()).search).toBe("");
+  }, 120_000);
+
+  it('draws no click-through rate for an arm whose widget reported no impression, and tables it as "–"', async () => {
+    // Planted straight into the dev worker's events database: held-out shelves reported by views alone
+    // (no impression), around personalized shelves with impressions and a click.
+    const event = (type: string, arm: string, shopper: number, daysAgo: number) => {
+      const rid = `rid_e2e_ctr_${arm}_${shopper}`;
+      const at = new Date(Date.now() - daysAgo * 86_400_000).toISOString();
+      return `INSERT INTO events (type, recommendation_id, arm, customer_id, product_id, category_id, at, dedupe_key) VALUES ('${type}', '${rid}', '${arm}', 'c_e2e_ctr_${arm}_${shopper}', 'p1', 'coffee', '${at}', '${rid}-${type}');`;
+    };
+    const rows = [
+      event("view", "holdout", 1, 2),
+      event("impression", "personalized", 1, 1.5),
+      event("click", "personalized", 1, 1.5),
+      event("impression", "personalized", 2, 1.5),
+      event("view", "holdout", 2, 1),
+    ];
+    await queryLocalD1(app.worker.persistDir, rows.join(" "), "EVENTS_DB");
+    const response = await fetch(`${app.worker.url}/v1/admin/holdout?since=start`, {
+      headers: { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` },
+    });
+    const { arms } = ((await response.json()) as { data: { arms: { arm: string; clickThroughRate: number | null }[] } })
+      .data;
+    // Personalized first, as the page orders the arms.
+    const byArm = [...arms].sort((a, b) => b.arm.localeCompare(a.arm));
+    expect(byArm.map((arm) => [arm.arm, arm.clickThroughRate])).toEqual([
+      ["personalized", 0.5],
+      ["holdout", null],
+    ]);
+    await openFromNav("Models");
+    await openFromNav("Experiments");
+    const chart = app.page.getByRole("img", { name: "Click-through rate by arm" });
+    await chart.waitFor();
+    // The results table's "–", not a rate of 0.00% that nobody measured: no bar, and "–" beside it.
+    expect(await chart.locator(".chart-value").allTextContents()).toEqual(["50.00%", "–"]);
+    expect(await chart.locator("rect.chart-bar").nth(1).getAttribute("width")).toBe("0");
+    expect(await chartFigures(chart)).toEqual([
+      ["personalized", "50.00%"],
+      ["holdout", "–"],
+    ]);
+    const results = app.page.getByRole("table", { name: /^Results per arm/ });
+    expect(
+      await results
+        .getByRole("row", { name: /^holdout/ })
+        .locator("td")
+        .nth(4)
+        .textContent(),
+    ).toBe("–");
   }, 120_000);
 
   it("exports a customer's data and erases the customer after a confirmation", async () => {

@@ -417,7 +417,8 @@ function Results({ data, moving }: { data: Holdout; moving: number | null }) {
       <div class="columns">
         <BarChart
           title="Click-through rate by arm"
-          bars={data.arms.map((arm) => ({ label: arm.arm, value: arm.clickThroughRate ?? 0 }))}
+          // An arm without impressions has no click-through rate: "–", as the table above says, not 0%.
+          bars={data.arms.map((arm) => ({ label: arm.arm, value: arm.clickThroughRate }))}
           format={(value) => percent(value, 2)}
           headings={{ label: "Arm", value: "Click-through rate" }}
         />
