@@ -148,6 +148,31 @@ describe("console lists", () => {
     }
   }, 120_000);
 
+  it("keeps the value tier chosen for the best customers' traits on Back from a customer and on a reload", async () => {
+    await openFromNav("Overview");
+    await app.page.getByLabel("Value tier").selectOption("high");
+    await app.page.waitForURL("**/console?tier=high");
+    const high = app.page.getByRole("heading", { name: "What high-tier customers have in common" });
+    await high.waitFor();
+    // A customer opened from the Overview's list of the most valuable, then Back: the high tier still.
+    await app.page.getByRole("link", { name: /^c_/ }).first().click();
+    await app.page.waitForURL(/\/console\/customers\/c_/);
+    await app.page.getByRole("heading", { level: 1, name: /Customer c_/ }).waitFor();
+    await app.page.goBack();
+    await app.page.waitForURL("**/console?tier=high");
+    await high.waitFor();
+    expect(await app.page.getByLabel("Value tier").inputValue()).toBe("high");
+    await app.page.getByRole("list", { name: "Traits of high-tier customers, most distinctive first" }).waitFor();
+    // A reload too; the Overview link starts again from the top tier.
+    await app.page.reload();
+    await high.waitFor();
+    expect(await app.page.getByLabel("Value tier").inputValue()).toBe("high");
+    await openFromNav("Overview");
+    await app.page.getByRole("heading", { name: "What the best customers have in common" }).waitFor();
+    expect(new URL(app.page.url()).search).toBe("");
+    expect(await app.page.getByLabel("Value tier").inputValue()).toBe("top");
+  }, 120_000);
+
   it("lists customers as the API pages them: sort, filters and Next page with the cursor", async () => {
     await openFromNav("Customers");
     const first = await admin<{ customers: Listed[]; next: string | null }>(

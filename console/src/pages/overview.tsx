@@ -3,7 +3,7 @@
 // customers (not the Customers list's CLV at stake: see the tile), and the stage changes the
 // recent nightly runs recorded (GET /v1/admin/transitions/summary), and what a value tier's customers have in
 // common against everyone else (GET /v1/admin/insights/best-customers).
-import { useState } from "preact/hooks";
+import { useLocation } from "preact-iso";
 import { count, dateTime, day, inCurrency, money, moneyIn, percent, whole, words } from "../api.ts";
 import {
   BarChart,
@@ -276,9 +276,16 @@ const dimensionNames: Record<string, string> = {
   store: "Store",
 };
 
-/** "What the best customers have in common": the traits most distinctive of one value tier, ranked. */
+/**
+ * "What the best customers have in common": the traits most distinctive of one value tier, ranked. The
+ * tier chosen is kept in the page's address (`/console?tier=high`), so Back from a customer opened from
+ * the page, a reload or a shared link shows the same tier; top is the address without one.
+ */
 function BestCustomers({ onRun }: { onRun: () => void }) {
-  const [tier, setTier] = useState("top");
+  const { query, route } = useLocation();
+  const tier = tiers.includes(query.tier ?? "") ? (query.tier as string) : "top";
+  const setTier = (next: string) =>
+    route(next === "top" ? "/console" : `/console?tier=${encodeURIComponent(next)}`, true);
   const insight = useData<BestCustomersView>(`/v1/admin/insights/best-customers?tier=${encodeURIComponent(tier)}`);
   const data = insight.data;
   return (
