@@ -472,11 +472,11 @@ describe("console", () => {
 
   it('draws no click-through rate for an arm whose widget reported no impression, and tables it as "–"', async () => {
     // Planted straight into the dev worker's events database: held-out shelves reported by views alone
-    // (no impression), around personalized shelves with impressions and a click.
+    // (no impression), around personalized shelves with impressions and a click, all on the home page.
     const event = (type: string, arm: string, shopper: number, daysAgo: number) => {
       const rid = `rid_e2e_ctr_${arm}_${shopper}`;
       const at = new Date(Date.now() - daysAgo * 86_400_000).toISOString();
-      return `INSERT INTO events (type, recommendation_id, arm, customer_id, product_id, category_id, at, dedupe_key) VALUES ('${type}', '${rid}', '${arm}', 'c_e2e_ctr_${arm}_${shopper}', 'p1', 'coffee', '${at}', '${rid}-${type}');`;
+      return `INSERT INTO events (type, recommendation_id, arm, customer_id, product_id, category_id, placement, at, dedupe_key) VALUES ('${type}', '${rid}', '${arm}', 'c_e2e_ctr_${arm}_${shopper}', 'p1', 'coffee', 'home', '${at}', '${rid}-${type}');`;
     };
     const rows = [
       event("view", "holdout", 1, 2),
@@ -489,8 +489,10 @@ describe("console", () => {
     const response = await fetch(`${app.worker.url}/v1/admin/holdout?since=start`, {
       headers: { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` },
     });
-    const { arms } = ((await response.json()) as { data: { arms: { arm: string; clickThroughRate: number | null }[] } })
-      .data;
+    type ArmRow = { arm: string; clickThroughRate: number | null };
+    const { arms, placements } = (
+      (await response.json()) as { data: { arms: ArmRow[]; placements: { arms: ArmRow[] }[] } }
+    ).data;
     // Personalized first, as the page orders the arms.
     const byArm = [...arms].sort((a, b) => b.arm.localeCompare(a.arm));
     expect(byArm.map((arm) => [arm.arm, arm.clickThroughRate])).toEqual([
@@ -516,6 +518,15 @@ describe("console", () => {
         .nth(4)
         .textContent(),
     ).toBe("–");
+    // Per placement too, personalized first, as in every table and chart of the page (the API lists
+    // holdout first there).
+    expect(placements.flatMap((placement) => placement.arms.map((arm) => arm.arm))).toEqual([
+      "holdout",
+      "personalized",
+    ]);
+    const perPlacement = app.page.getByRole("table", { name: "Per placement" });
+    expect(await perPlacement.locator("tbody th").allTextContents()).toEqual(["home", "home"]);
+    expect(await perPlacement.locator("tbody td:first-of-type").allTextContents()).toEqual(["personalized", "holdout"]);
   }, 120_000);
 
   it("exports a customer's data and erases the customer after a confirmation", async () => {

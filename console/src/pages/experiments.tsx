@@ -255,7 +255,12 @@ export function ExperimentsPage() {
 /** The arms as the lift reads them, personalized ÷ holdout: personalized first in every table and chart. */
 function personalizedFirst(data: Holdout): Holdout {
   const rank = (arm: string) => (arm === "personalized" ? 0 : arm === "holdout" ? 1 : 2);
-  return { ...data, arms: [...data.arms].sort((a, b) => rank(a.arm) - rank(b.arm)) };
+  const ordered = <T extends { arm: string }>(arms: T[]) => [...arms].sort((a, b) => rank(a.arm) - rank(b.arm));
+  return {
+    ...data,
+    arms: ordered(data.arms),
+    placements: data.placements?.map((placement) => ({ ...placement, arms: ordered(placement.arms) })),
+  };
 }
 
 /** `moving`: the days of a moving window, which has no verdict; null for the whole experiment. */
