@@ -493,6 +493,9 @@ describe("console steering pages", () => {
         app.page.getByRole("img", { name: "Attributed orders per recommendation seen (per shelf, not per shopper)" }),
       ),
     ).toEqual(byArm.map((arm) => [arm.arm, (arm.attributedOrders / arm.recommendations).toFixed(3)]));
+    // No shelf here named its placement: no per-placement table to repeat the results per arm.
+    await app.page.getByRole("table", { name: /^Results per arm/ }).waitFor();
+    expect(await app.page.getByRole("table", { name: "Per placement" }).count()).toBe(0);
     expect(await app.page.locator("main").textContent()).not.toMatch(/personalis/i);
     await screenshot("experiments");
 

@@ -434,7 +434,8 @@ function Results({ data, moving }: { data: Holdout; moving: number | null }) {
           headings={{ label: "Arm", value: "Attributed orders per recommendation seen" }}
         />
       </div>
-      {data.placements && data.placements.length > 0 && (
+      {/* Only when a shelf named its placement: one row group for "(no placement named)" would repeat the table above. */}
+      {data.placements?.some((placement) => placement.placement !== null) && (
         <TableWrap label="Per placement">
           <table>
             <caption>Per placement</caption>
