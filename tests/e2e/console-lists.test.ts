@@ -173,6 +173,37 @@ describe("console lists", () => {
     expect(await app.page.getByLabel("Value tier").inputValue()).toBe("top");
   }, 120_000);
 
+  it("says another tier's traits are loading rather than showing the last tier's under its heading", async () => {
+    await openFromNav("Overview");
+    await app.page.getByRole("list", { name: "Traits of top-tier customers, most distinctive first" }).waitFor();
+    // The low tier's answer held back, as on a slow connection.
+    const low = (url: URL) =>
+      url.pathname === "/v1/admin/insights/best-customers" && url.searchParams.get("tier") === "low";
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    await app.page.route(low, async (route) => {
+      await held;
+      await route.continue();
+    });
+    const loading = app.page.getByRole("status").filter({ hasText: "Loading what low-tier customers have in common…" });
+    try {
+      await app.page.getByLabel("Value tier").selectOption("low");
+      await app.page.getByRole("heading", { name: "What low-tier customers have in common" }).waitFor();
+      await loading.waitFor();
+      expect(await app.page.getByRole("list", { name: /^Traits of top-tier customers/ }).count()).toBe(0);
+      expect(await app.page.getByText(/top-tier customers against/).count()).toBe(0);
+      release();
+      await loading.waitFor({ state: "detached" });
+    } finally {
+      release();
+      await app.page.unroute(low);
+    }
+    expect(await app.page.getByText(/top-tier customers/).count()).toBe(0);
+    await openFromNav("Overview");
+  }, 120_000);
+
   it("lists customers as the API pages them: sort, filters and Next page with the cursor", async () => {
     await openFromNav("Customers");
     const first = await admin<{ customers: Listed[]; next: string | null }>(

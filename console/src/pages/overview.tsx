@@ -305,8 +305,9 @@ function BestCustomers({ onRun }: { onRun: () => void }) {
           </select>
         </div>
       </div>
-      {insight.loading && !data ? (
-        <Loading what="what the best customers have in common" />
+      {/* While another tier's traits load, not the last tier's under this tier's heading. */}
+      {insight.loading ? (
+        <Loading what={`what ${tier === "top" ? "the best customers" : `${tier}-tier customers`} have in common`} />
       ) : insight.problem ? (
         <ProblemNote problem={insight.problem} />
       ) : !data || data.runId === null ? (
