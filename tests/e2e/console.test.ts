@@ -453,6 +453,45 @@ describe("console", () => {
     await expect.poll(() => app.page.title()).toBe("Rule not found · Patron console");
   }, 120_000);
 
+  it("keeps a rule being written when the page is left and come Back to, and on a reload; once created, not again", async () => {
+    await openFromNav("Rules");
+    await app.page.getByRole("link", { name: "New rule" }).click();
+    await app.page.getByRole("heading", { level: 1, name: "New rule" }).waitFor();
+    await app.page.getByLabel("Name").fill("Kept while away");
+    await app.page.getByLabel("Target id").fill("candles");
+    await app.page.getByLabel("Strength").fill("3");
+    await app.page.getByRole("group", { name: "Stage" }).getByLabel("fading").check();
+    const shows = async () => {
+      await app.page.getByRole("heading", { level: 1, name: "New rule" }).waitFor();
+      expect(await app.page.getByLabel("Name").inputValue()).toBe("Kept while away");
+      expect(await app.page.getByLabel("Target id").inputValue()).toBe("candles");
+      expect(await app.page.getByLabel("Strength").inputValue()).toBe("3");
+      expect(await app.page.getByRole("group", { name: "Stage" }).getByLabel("fading").isChecked()).toBe(true);
+    };
+    // Another page, then Back: the draft as it was left.
+    await openFromNav("Customers");
+    await app.page.goBack();
+    await app.page.waitForURL("**/console/rules/new");
+    await shows();
+    await app.page.reload();
+    await shows();
+    // Created: Back to the form finds it empty, not the same rule to create twice.
+    await app.page.getByRole("button", { name: "Create rule" }).click();
+    await app.page.waitForURL(/\/console\/rules\/(?!new)[^/]+$/);
+    await app.page.getByRole("heading", { level: 1, name: "Rule: Kept while away" }).waitFor();
+    const ruleId = decodeURIComponent(app.page.url().split("/").pop() ?? "");
+    await app.page.goBack();
+    await app.page.waitForURL("**/console/rules/new");
+    await app.page.getByRole("heading", { level: 1, name: "New rule" }).waitFor();
+    expect(await app.page.getByLabel("Name").inputValue()).toBe("");
+    expect(await app.page.getByLabel("Target id").inputValue()).toBe("");
+    const deleted = await fetch(`${app.worker.url}/v1/admin/rules/${encodeURIComponent(ruleId)}`, {
+      method: "DELETE",
+      headers: { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` },
+    });
+    expect(deleted.status).toBeLessThan(300);
+  }, 120_000);
+
   it("shows the experiment page", async () => {
     await openFromNav("Experiments");
     await app.page.getByRole("heading", { name: "Experiments" }).waitFor();

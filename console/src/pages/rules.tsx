@@ -355,7 +355,9 @@ export function RuleEditPage() {
       <RuleForm
         // Keyed by the rule alone: a save reloads it as a new version, and the form (its "Saved." and the
         // focused button) stays.
-        key={existing.data ? existing.data.id : "new"}
+        // Not the rule last loaded when this is the new-rule form again (Back from a rule just created):
+        // that form would hold the rule, to be created twice.
+        key={!isNew && existing.data ? existing.data.id : "new"}
         rule={isNew ? null : (existing.data ?? null)}
         onSaved={existing.reload}
       />
@@ -474,12 +476,31 @@ function draftIssues(problem: ApiProblem): string[] | null {
   return issues.map((issue) => inFormWords(issue.message, fieldLabels));
 }
 
+/** A draft kept in the page's history entry, for the form it was typed in (`key`). */
+interface KeptDraft {
+  key: string;
+  draft: Draft;
+}
+
+/** The draft this history entry keeps for the form `key` names: Back, Forward or a reload find it. */
+function keptDraft(key: string): Draft | null {
+  const kept = (history.state as { ruleDraft?: KeptDraft } | null)?.ruleDraft;
+  return kept?.key === key ? kept.draft : null;
+}
+
 function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void }) {
   const { route } = useLocation();
-  const [draft, setDraft] = useState<Draft>(rule ? draftOf(rule) : emptyDraft);
   // The version the draft was filled from, then the one this form saved: a later save sends it, so
   // someone else's save in between is a 409 (and this form's own, however soon after, is not).
   const [basedOn, setBasedOn] = useState(rule?.version ?? 0);
+  // What is typed is kept in the history entry (for a new rule, or for this version of a saved one), so
+  // leaving the page and coming Back, or a reload, does not lose a rule half written.
+  const draftKey = rule ? `${rule.id}@${basedOn}` : "new";
+  const [draft, setDraft] = useState<Draft>(() => keptDraft(draftKey) ?? (rule ? draftOf(rule) : emptyDraft));
+  useEffect(
+    () => history.replaceState({ ...history.state, ruleDraft: { key: draftKey, draft } }, ""),
+    [draftKey, draft],
+  );
   const [problem, setProblem] = useState<ApiProblem | null>(null);
   const [saved, setSaved] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -559,6 +580,8 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
         onSaved();
       } else {
         const created = await api<Rule>("POST", "/v1/admin/rules", bodyOf(draft));
+        // Created: Back to the new-rule form finds it empty, not a draft to create twice.
+        history.replaceState({ ...history.state, ruleDraft: undefined }, "");
         route(`/console/rules/${encodeURIComponent(created.id)}`);
       }
     } catch (error) {
