@@ -4,7 +4,15 @@
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DevWorker } from "../fixtures/wrangler-dev.ts";
-import { type HostPageOptions, hostPage, renderedCards, serveShop, shopOrigin, waitForCards } from "./harness.ts";
+import {
+  type HostPageOptions,
+  hostPage,
+  popularCached,
+  renderedCards,
+  serveShop,
+  shopOrigin,
+  waitForCards,
+} from "./harness.ts";
 import { collectNoise, gate, startWidgetSuite, type WidgetSuite } from "./suite.ts";
 
 let worker: DevWorker;
@@ -163,13 +171,7 @@ describe("a data-placement the API refuses", () => {
     });
     await page.goto(`${shopOrigin}/`, { waitUntil: "domcontentloaded" });
     await waitForCards(page);
-    await page.waitForFunction(
-      () => localStorage.getItem("patron:popular:v1")?.includes("recommendationId"),
-      undefined,
-      {
-        timeout: 10_000,
-      },
-    );
+    await popularCached(page);
     await page.goto(`${shopOrigin}/refused`, { waitUntil: "domcontentloaded" });
     await waitForCards(page, 0);
     await waitForCards(page, 1);

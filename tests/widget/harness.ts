@@ -149,6 +149,13 @@ export interface RenderedCard {
   label: string;
 }
 
+/** Waits until the widget has cached the popular shelf (in the background, once the page's shelves are up). */
+export async function popularCached(page: Page): Promise<void> {
+  await page.waitForFunction(() => localStorage.getItem("patron:popular:v1")?.includes("recommendationId"), undefined, {
+    timeout: 10_000,
+  });
+}
+
 /** Reads the product cards out of the first mount point's shadow root. */
 export async function renderedCards(page: Page, mountIndex = 0): Promise<RenderedCard[]> {
   const cards = await page.evaluate((index) => {

@@ -9,6 +9,7 @@ import { type DevWorker, testSecrets } from "../fixtures/wrangler-dev.ts";
 import {
   type HostPageOptions,
   hostPage,
+  popularCached,
   queryLocalD1,
   renderedCards,
   serveShop,
@@ -663,13 +664,7 @@ describe("an answer with nothing in it", () => {
     await page.goto(`${shopOrigin}/`, { waitUntil: "domcontentloaded" });
     await waitForCards(page);
     // Cached in the background once the page's shelves are up.
-    await page.waitForFunction(
-      () => localStorage.getItem("patron:popular:v1")?.includes("recommendationId"),
-      undefined,
-      {
-        timeout: 10_000,
-      },
-    );
+    await popularCached(page);
     const answered = page.waitForResponse((response) => response.url().includes("placement=buy-again"));
     await page.goto(`${shopOrigin}/again`, { waitUntil: "domcontentloaded" });
     // The API answers the anonymous buy-again shelf with no items: nothing is due for a shopper it does not know.
