@@ -492,6 +492,53 @@ describe("console", () => {
     expect(deleted.status).toBeLessThan(300);
   }, 120_000);
 
+  it("shows another rule's page as loading until it comes, never the last rule's form under its address", async () => {
+    const admin = { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}`, "Content-Type": "application/json" };
+    const create = async (name: string, targetId: string) => {
+      const body = { name, action: "boost", targetType: "category", targetId, strength: 1 };
+      const response = await fetch(`${app.worker.url}/v1/admin/rules`, {
+        method: "POST",
+        headers: admin,
+        body: JSON.stringify(body),
+      });
+      expect(response.status).toBe(201);
+      return ((await response.json()) as { data: { id: string } }).data.id;
+    };
+    const first = await create("First of two", "candles");
+    const second = await create("Second of two", "mugs");
+    await app.page.goto(`${app.worker.url}/console/rules/${first}`);
+    await app.page.getByRole("heading", { level: 1, name: "Rule: First of two" }).waitFor();
+    // The second rule's answer held back, as on a slow connection.
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const secondRule = (url: URL) => url.pathname === `/v1/admin/rules/${second}`;
+    await app.page.route(secondRule, async (route) => {
+      await held;
+      await route.continue();
+    });
+    try {
+      await app.page.evaluate((id) => {
+        history.pushState(null, "", `/console/rules/${id}`);
+        dispatchEvent(new PopStateEvent("popstate"));
+      }, second);
+      await app.page.getByText("Loading the rule").waitFor();
+      expect(await app.page.getByRole("heading", { level: 1, name: "Rule: First of two" }).count()).toBe(0);
+      expect(await app.page.getByLabel("Name", { exact: true }).count()).toBe(0);
+      release();
+      await app.page.getByRole("heading", { level: 1, name: "Rule: Second of two" }).waitFor();
+      expect(await app.page.getByLabel("Name", { exact: true }).inputValue()).toBe("Second of two");
+    } finally {
+      release();
+      await app.page.unroute(secondRule);
+    }
+    for (const id of [first, second]) {
+      const deleted = await fetch(`${app.worker.url}/v1/admin/rules/${id}`, { method: "DELETE", headers: admin });
+      expect(deleted.status).toBeLessThan(300);
+    }
+  }, 120_000);
+
   it("shows the experiment page", async () => {
     await openFromNav("Experiments");
     await app.page.getByRole("heading", { name: "Experiments" }).waitFor();

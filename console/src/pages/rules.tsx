@@ -336,20 +336,24 @@ export function RuleEditPage() {
   const existing = useData<Rule & { versions: Version[] }>(
     isNew ? null : `/v1/admin/rules/${encodeURIComponent(params.id ?? "")}`,
   );
-  if (!isNew && existing.loading && !existing.data) return <Loading what="the rule" />;
+  // The rule this address names: while another rule's page loads, the last one's answer is kept, and
+  // its heading and form are not to be shown under this rule's address (or edited as if they were it).
+  const rule = existing.data?.id === params.id ? existing.data : undefined;
+  if (!isNew && existing.loading && !rule) return <Loading what="the rule" />;
   // A deleted rule answers 404, and its history stays readable: shown, if there is one.
   if (!isNew && existing.problem?.status === 404)
     return <DeletedRule id={params.id ?? ""} problem={existing.problem} />;
   if (!isNew && existing.problem) return <NoRule title="Rule not loaded" problem={existing.problem} />;
+  if (!isNew && !rule) return <Loading what="the rule" />;
   return (
     <section>
       <p>
         <a href="/console/rules">← All rules</a>
       </p>
-      <PageHeader title={isNew ? "New rule" : `Rule: ${existing.data?.name ?? ""}`} />
-      {!isNew && existing.data && (
+      <PageHeader title={isNew ? "New rule" : `Rule: ${rule?.name ?? ""}`} />
+      {!isNew && rule && (
         <p>
-          State: <StateBadge rule={existing.data} />
+          State: <StateBadge rule={rule} />
         </p>
       )}
       <RuleForm
@@ -357,12 +361,12 @@ export function RuleEditPage() {
         // focused button) stays.
         // Not the rule last loaded when this is the new-rule form again (Back from a rule just created):
         // that form would hold the rule, to be created twice.
-        key={!isNew && existing.data ? existing.data.id : "new"}
-        rule={isNew ? null : (existing.data ?? null)}
+        key={!isNew && rule ? rule.id : "new"}
+        rule={isNew ? null : (rule ?? null)}
         onSaved={existing.reload}
       />
-      {!isNew && existing.data && <History versions={existing.data.versions} />}
-      {!isNew && existing.data && <DeleteRule rule={existing.data} />}
+      {!isNew && rule && <History versions={rule.versions} />}
+      {!isNew && rule && <DeleteRule rule={rule} />}
     </section>
   );
 }
