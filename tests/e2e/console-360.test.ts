@@ -414,6 +414,40 @@ describe("console customer 360", () => {
     await app.page.waitForURL(/\/console\/customers\/c_/);
   }, 120_000);
 
+  it("shows another customer's page as loading until it comes, never the last customer under its address", async () => {
+    const idOf = async (account: string) =>
+      (await admin<{ customerId: string }>(`/v1/customers/lookup?kind=account&value=${account}`)).customerId;
+    const [first, second] = [await idOf("demo-fading"), await idOf("demo-full-price")];
+    await app.page.goto(`${app.worker.url}/console/customers/${encodeURIComponent(first)}`);
+    await app.page.getByRole("button", { name: "Erase customer" }).waitFor();
+    const firstHeading = await app.page.getByRole("heading", { level: 1 }).textContent();
+    // The second customer's answer held back, as on a slow connection.
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const secondCustomer = (url: URL) => url.pathname === `/v1/customers/${second}`;
+    await app.page.route(secondCustomer, async (route) => {
+      await held;
+      await route.continue();
+    });
+    try {
+      await app.page.evaluate((id) => {
+        history.pushState(null, "", `/console/customers/${id}`);
+        dispatchEvent(new PopStateEvent("popstate"));
+      }, second);
+      await app.page.getByText("Loading the customer…").waitFor();
+      expect(await app.page.getByRole("button", { name: "Erase customer" }).count()).toBe(0);
+      expect(await app.page.getByRole("heading", { level: 1, name: firstHeading ?? "" }).count()).toBe(0);
+      release();
+      await app.page.getByRole("button", { name: "Erase customer" }).waitFor();
+      expect(await app.page.getByRole("heading", { level: 1 }).textContent()).toContain(second);
+    } finally {
+      release();
+      await app.page.unroute(secondCustomer);
+    }
+  }, 120_000);
+
   it("names the categories of a store-only customer's shelf as the popular shelf's, not as ranked for them", async () => {
     const loyalty = "LY-E2E-TILL-1";
     const orders = [1, 2].map((n) => ({

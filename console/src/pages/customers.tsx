@@ -759,7 +759,10 @@ export function CustomerPage() {
   const { params } = useRoute();
   const id = params.id ?? "";
   const customer = useData<Customer>(`/v1/customers/${encodeURIComponent(id)}`);
-  if (customer.loading && !customer.data) return <Loading what="the customer" />;
+  // While another customer's page loads, the last customer's answer is kept: not to be shown (or exported,
+  // or erased) under this customer's address. A merged-away id answers with its survivor.
+  const forThisId = customer.data?.customerId === id || customer.data?.mergedFrom.includes(id);
+  if (customer.loading && !forThisId) return <Loading what="the customer" />;
   if (customer.problem)
     return (
       <section>
