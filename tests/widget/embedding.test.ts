@@ -100,6 +100,52 @@ describe("data-timeout", () => {
   );
 });
 
+describe("setToken", () => {
+  it("sends the impressions counted for the last shopper with their token, not with the next one's", async () => {
+    const page = await newPage();
+    await page.clock.install();
+    const beacons: { token?: string; events: { type: string; recommendationId: string }[] }[] = [];
+    page.on("request", (request) => {
+      if (request.url().endsWith("/v1/events")) beacons.push(JSON.parse(request.postData() ?? "{}"));
+    });
+    const personal = page.waitForResponse((response) => response.url().includes("token="));
+    // The shelf below the fold: its cards start counting only once scrolled into view, on the paused clock.
+    const mounts = '<div style="height: 3000px"></div><div data-patron="picked-for-you" data-limit="8"></div>';
+    await openShop(page, { token: shopperToken, mounts });
+    const { data } = (await (await personal).json()) as { data: { recommendationId: string } };
+    await waitForCards(page);
+    await page.clock.pauseAt(Date.now() + 60_000);
+    await page.evaluate(() => document.querySelector("[data-patron]")!.scrollIntoView());
+    // The page's own observer reports after the widget's, which was registered first: its timers are running.
+    await expect
+      .poll(() =>
+        page.evaluate(
+          () =>
+            new Promise<number>((resolve) =>
+              new IntersectionObserver(([entry]) => resolve(entry!.intersectionRatio)).observe(
+                document.querySelector("[data-patron]")!.shadowRoot!.querySelector("li")!,
+              ),
+            ),
+        ),
+      )
+      .toBeGreaterThanOrEqual(0.5);
+    // A second in view counts the cards; their beacon waits a fifth of a second for other cards, and the
+    // shopper signs out meanwhile.
+    await page.clock.runFor(1_050);
+    await page.evaluate(() => (window as unknown as { patron: (...args: unknown[]) => void }).patron("setToken", ""));
+    await page.clock.runFor(1_000);
+    const tokens = () =>
+      beacons.flatMap((beacon) =>
+        beacon.events
+          .filter((event) => event.type === "impression" && event.recommendationId === data.recommendationId)
+          .map(() => beacon.token ?? null),
+      );
+    await expect.poll(() => tokens().length).toBeGreaterThan(0);
+    expect(new Set(tokens())).toEqual(new Set([shopperToken]));
+    await page.close();
+  });
+});
+
 describe("mount point attributes with spaces", () => {
   it("trims data-placement and data-currency, and an empty data-placement costs no shelf its impressions", async () => {
     const page = await newPage();

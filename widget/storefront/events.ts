@@ -19,6 +19,9 @@ let observer: IntersectionObserver | undefined;
 const counted: ShelfEvent[] = [];
 
 export function configureEvents(api: string, token: string): void {
+  // Impressions counted for the last shopper go now, with their token: under the next one's, the API
+  // would not count them (the shelf was not theirs).
+  if ((token || undefined) !== shopperToken) send();
   endpoint = `${api}/v1/events`;
   shopperToken = token || undefined;
 }
