@@ -412,6 +412,11 @@ describe("console customer 360", () => {
     await app.page.getByLabel("Value").fill(" demo-fading\t");
     await app.page.getByRole("button", { name: "Look up" }).click();
     await app.page.waitForURL(/\/console\/customers\/c_/);
+    // Back finds the form as it was left, the value never in the address.
+    await app.page.goBack();
+    await app.page.waitForURL(/\/console\/customers$/);
+    await expect.poll(() => app.page.getByLabel("Value").inputValue()).toBe(" demo-fading\t");
+    expect(await app.page.getByLabel("Identifier").inputValue()).toBe("account");
   }, 120_000);
 
   it("shows another customer's page as loading until it comes, never the last customer under its address", async () => {

@@ -47,10 +47,15 @@ const kinds = [
   { value: "customer", label: "Customer id (c_…)" },
 ];
 
+/** The lookup form as it was left, kept in the history entry (never in the address: an email stays out of URLs). */
+const keptLookup = () => (history.state as { customerLookup?: { kind: string; value: string } } | null)?.customerLookup;
+
 export function CustomersPage() {
   const { route } = useLocation();
-  const [kind, setKind] = useState("email");
-  const [value, setValue] = useState("");
+  // Back from the customer a lookup opened finds the form as it was.
+  const [kind, setKind] = useState(() => keptLookup()?.kind ?? "email");
+  const [value, setValue] = useState(() => keptLookup()?.value ?? "");
+  useEffect(() => history.replaceState({ ...history.state, customerLookup: { kind, value } }, ""), [kind, value]);
   const [problem, setProblem] = useState<ApiProblem | null>(null);
   const [holders, setHolders] = useState<Holders | null>(null);
   const [busy, setBusy] = useState(false);
