@@ -4,7 +4,7 @@
 import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { customerResponseSchema } from "../../worker/customers/customers.schemas.ts";
-import { adminKey, anOrder, client, uniquePrefix, verified } from "../fixtures/builders.ts";
+import { adminKey, anOrder, apiKey, client, uniquePrefix, verified } from "../fixtures/builders.ts";
 
 const api = client(SELF);
 
@@ -155,9 +155,11 @@ describe("POST /v1/customers/lookup, /v1/customers/holders and /v1/admin/suppres
       adminKey,
     );
     expect(withQuery.status).toBe(400);
-    // Admin key only, as the GET forms.
-    expect((await api.call("POST", "/v1/customers/lookup", { kind: "email", value: "a@b.test" }, null)).status).toBe(
-      401,
-    );
+    // Admin key only, as the GET forms: no key, or the ingestion key, is a 401.
+    for (const path of ["/v1/customers/lookup", "/v1/customers/holders", "/v1/admin/suppressions/lookup"])
+      for (const key of [null, apiKey]) {
+        const response = await api.call("POST", path, { kind: "email", value: "a@b.test" }, key);
+        expect(response.status, `${path} ${key ?? "no key"}`).toBe(401);
+      }
   });
 });
