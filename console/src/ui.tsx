@@ -44,6 +44,19 @@ export function useData<T>(path: string | null): Loaded<T> {
   return { ...state, reload };
 }
 
+/** What this page's history entry keeps under `name` (keepInEntry): Back, Forward and a reload find it. */
+export function keptInEntry<T>(name: string): T | undefined {
+  return (history.state as Record<string, T> | null)?.[name];
+}
+
+/**
+ * Keeps `value` under `name` in this page's history entry, beside what other parts of the page keep there:
+ * state a page restores on Back or a reload, never in the address (an email typed stays out of URLs).
+ */
+export function keepInEntry(name: string, value: unknown): void {
+  history.replaceState({ ...history.state, [name]: value }, "");
+}
+
 /**
  * Focus that follows a confirmation or form shown in place of the button that opened it: into `inside`
  * when it opens, back to `opener` when it closes (done or cancelled), never left on the page's body.

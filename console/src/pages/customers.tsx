@@ -32,7 +32,17 @@ import {
   words,
 } from "../api.ts";
 import { CatalogSuggestions, useCatalogTargets } from "../catalog-targets.tsx";
-import { Confirm, Loading, PageHeader, ProblemNote, TableWrap, useData, useFocusFollows } from "../ui.tsx";
+import {
+  Confirm,
+  keepInEntry,
+  keptInEntry,
+  Loading,
+  PageHeader,
+  ProblemNote,
+  TableWrap,
+  useData,
+  useFocusFollows,
+} from "../ui.tsx";
 import { Audiences, SaveAudience } from "./audiences.tsx";
 import { CustomerHistory, customerName, SeesNow, TermsExplained } from "./customer-360.tsx";
 
@@ -48,14 +58,14 @@ const kinds = [
 ];
 
 /** The lookup form as it was left, kept in the history entry (never in the address: an email stays out of URLs). */
-const keptLookup = () => (history.state as { customerLookup?: { kind: string; value: string } } | null)?.customerLookup;
+const keptLookup = () => keptInEntry<{ kind: string; value: string }>("customerLookup");
 
 export function CustomersPage() {
   const { route } = useLocation();
   // Back from the customer a lookup opened finds the form as it was.
   const [kind, setKind] = useState(() => keptLookup()?.kind ?? "email");
   const [value, setValue] = useState(() => keptLookup()?.value ?? "");
-  useEffect(() => history.replaceState({ ...history.state, customerLookup: { kind, value } }, ""), [kind, value]);
+  useEffect(() => keepInEntry("customerLookup", { kind, value }), [kind, value]);
   const [problem, setProblem] = useState<ApiProblem | null>(null);
   const [holders, setHolders] = useState<Holders | null>(null);
   const [busy, setBusy] = useState(false);
@@ -322,7 +332,7 @@ let openingFromList: string | null = null;
 
 /** The pages read, kept in the history entry: Back to the list, or a reload, shows the page it left. */
 function restoredPaging(query: string): Paging {
-  const kept = (history.state as { customerListPaging?: Paging } | null)?.customerListPaging;
+  const kept = keptInEntry<Paging>("customerListPaging");
   return kept?.query === query ? kept : { query, cursors: [] };
 }
 
@@ -331,14 +341,14 @@ function BackToList({ customerId }: { customerId: string }) {
   useEffect(() => {
     const opening = openingFromList;
     openingFromList = null;
-    if (opening === customerId) history.replaceState({ ...history.state, fromList: true }, "");
+    if (opening === customerId) keepInEntry("fromList", true);
   }, [customerId]);
   return (
     <p>
       <a
         href={listAddress}
         onClick={(event) => {
-          if ((history.state as { fromList?: boolean } | null)?.fromList !== true) return;
+          if (keptInEntry<boolean>("fromList") !== true) return;
           // The entry before this one is the list's page it was opened from. The router's own click
           // handler (on window) would open the list anew.
           event.preventDefault();
@@ -376,7 +386,7 @@ function CustomerList() {
   // The cursors of the pages before this one (keyset paging goes forward; going back re-reads a kept
   // cursor), kept for the list they were read from: another filter or sort starts at page 1.
   const [paging, setPaging] = useState<Paging>(() => restoredPaging(query));
-  useEffect(() => history.replaceState({ ...history.state, customerListPaging: paging }, ""), [paging]);
+  useEffect(() => keepInEntry("customerListPaging", paging), [paging]);
   const cursors = paging.query === query ? paging.cursors : [];
   const setCursors = (next: string[]) => setPaging({ query, cursors: next });
   // Forgotten once the list changes (a filter replaces the entry, and its state with it), so coming back

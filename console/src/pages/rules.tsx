@@ -12,7 +12,17 @@ import { ApiProblem, api, count, dateTime, inFormWords, percent, timeZone, typed
 import { CatalogSuggestions, useCatalogTargets } from "../catalog-targets.tsx";
 import { type RuleVersionFields, scheduleWords, whatChanged } from "../rule-words.ts";
 import { fromZoneInput, toZoneInput } from "../time-zone.ts";
-import { Confirm, Loading, PageHeader, ProblemNote, TableWrap, useData, useFocusFollows } from "../ui.tsx";
+import {
+  Confirm,
+  keepInEntry,
+  keptInEntry,
+  Loading,
+  PageHeader,
+  ProblemNote,
+  TableWrap,
+  useData,
+  useFocusFollows,
+} from "../ui.tsx";
 
 /** The rule just deleted, announced on the rules list it returns to until that page is left. */
 const deleted = signal<{ id: string; name: string } | null>(null);
@@ -488,7 +498,7 @@ interface KeptDraft {
 
 /** The draft this history entry keeps for the form `key` names: Back, Forward or a reload find it. */
 function keptDraft(key: string): Draft | null {
-  const kept = (history.state as { ruleDraft?: KeptDraft } | null)?.ruleDraft;
+  const kept = keptInEntry<KeptDraft>("ruleDraft");
   return kept?.key === key ? kept.draft : null;
 }
 
@@ -501,10 +511,7 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
   // leaving the page and coming Back, or a reload, does not lose a rule half written.
   const draftKey = rule ? `${rule.id}@${basedOn}` : "new";
   const [draft, setDraft] = useState<Draft>(() => keptDraft(draftKey) ?? (rule ? draftOf(rule) : emptyDraft));
-  useEffect(
-    () => history.replaceState({ ...history.state, ruleDraft: { key: draftKey, draft } }, ""),
-    [draftKey, draft],
-  );
+  useEffect(() => keepInEntry("ruleDraft", { key: draftKey, draft }), [draftKey, draft]);
   const [problem, setProblem] = useState<ApiProblem | null>(null);
   const [saved, setSaved] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -585,7 +592,7 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
       } else {
         const created = await api<Rule>("POST", "/v1/admin/rules", bodyOf(draft));
         // Created: Back to the new-rule form finds it empty, not a draft to create twice.
-        history.replaceState({ ...history.state, ruleDraft: undefined }, "");
+        keepInEntry("ruleDraft", undefined);
         route(`/console/rules/${encodeURIComponent(created.id)}`);
       }
     } catch (error) {
