@@ -14,7 +14,7 @@ import { day, money, percent, ratio } from "../../console/src/api.ts";
 import { signShopperToken } from "../../worker/http/shopper-token.ts";
 import { testSecrets } from "../fixtures/wrangler-dev.ts";
 import { artifactsDir } from "../widget/harness.ts";
-import { chartFigures, demoCustomers, signIn, useConsole } from "./console-browser.ts";
+import { chartFigures, demoCustomers, holdBack, signIn, useConsole } from "./console-browser.ts";
 
 const root = path.resolve(import.meta.dirname, "../..");
 const app = useConsole({
@@ -427,15 +427,8 @@ describe("console customer 360", () => {
     await app.page.getByRole("button", { name: "Erase customer" }).waitFor();
     const firstHeading = await app.page.getByRole("heading", { level: 1 }).textContent();
     // The second customer's answer held back, as on a slow connection.
-    let release = () => {};
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
     const secondCustomer = (url: URL) => url.pathname === `/v1/customers/${second}`;
-    await app.page.route(secondCustomer, async (route) => {
-      await held;
-      await route.continue();
-    });
+    const heldBack = await holdBack(app.page, secondCustomer);
     try {
       await app.page.evaluate((id) => {
         history.pushState(null, "", `/console/customers/${id}`);
@@ -444,12 +437,11 @@ describe("console customer 360", () => {
       await app.page.getByText("Loading the customer…").waitFor();
       expect(await app.page.getByRole("button", { name: "Erase customer" }).count()).toBe(0);
       expect(await app.page.getByRole("heading", { level: 1, name: firstHeading ?? "" }).count()).toBe(0);
-      release();
+      heldBack.release();
       await app.page.getByRole("button", { name: "Erase customer" }).waitFor();
       expect(await app.page.getByRole("heading", { level: 1 }).textContent()).toContain(second);
     } finally {
-      release();
-      await app.page.unroute(secondCustomer);
+      await heldBack.end();
     }
   }, 120_000);
 

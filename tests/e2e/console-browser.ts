@@ -3,7 +3,15 @@
 // of the page when a test fails, and useConsole, which sets all of it up around a dev worker per file.
 import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
-import type { Browser, BrowserContext, BrowserContextOptions, ConsoleMessage, Locator, Page } from "playwright-core";
+import type {
+  Browser,
+  BrowserContext,
+  BrowserContextOptions,
+  ConsoleMessage,
+  Locator,
+  Page,
+  Route,
+} from "playwright-core";
 import { afterAll, beforeAll, beforeEach, onTestFailed } from "vitest";
 import { postSeedData } from "../../cli/seed-demo.ts";
 import { type DevWorker, type StartOptions, startDevWorker, testSecrets } from "../fixtures/wrangler-dev.ts";
@@ -91,6 +99,32 @@ export function focusedDescription(page: Page): Promise<string> {
 }
 
 /** A failing test leaves a picture of the page behind, next to the screenshots: `<prefix>-failed-<test>.png`. */
+/** An answer held back, as on a slow connection: `release` lets it through, `end` does too and stops holding. */
+export interface HeldBack {
+  release(): void;
+  end(): Promise<void>;
+}
+
+/** Holds back the page's requests whose URL `matches`, until `release` (or `end`, for a `finally`). */
+export async function holdBack(page: Page, matches: (url: URL) => boolean): Promise<HeldBack> {
+  let release = () => {};
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const handler = async (route: Route) => {
+    await held;
+    await route.continue();
+  };
+  await page.route(matches, handler);
+  return {
+    release,
+    async end() {
+      release();
+      await page.unroute(matches, handler);
+    },
+  };
+}
+
 export function screenshotFailures(prefix: string, page: () => Page | undefined): void {
   beforeEach((test) => {
     onTestFailed(async () => {

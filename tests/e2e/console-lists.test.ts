@@ -11,7 +11,7 @@ import { describe, expect, it } from "vitest";
 import { day } from "../../console/src/api.ts";
 import { testSecrets } from "../fixtures/wrangler-dev.ts";
 import { artifactsDir } from "../widget/harness.ts";
-import { demoCustomers, useConsole } from "./console-browser.ts";
+import { demoCustomers, holdBack, useConsole } from "./console-browser.ts";
 
 const app = useConsole({
   prefix: "console-lists",
@@ -179,14 +179,7 @@ describe("console lists", () => {
     // The low tier's answer held back, as on a slow connection.
     const low = (url: URL) =>
       url.pathname === "/v1/admin/insights/best-customers" && url.searchParams.get("tier") === "low";
-    let release = () => {};
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    await app.page.route(low, async (route) => {
-      await held;
-      await route.continue();
-    });
+    const heldBack = await holdBack(app.page, low);
     const loading = app.page.getByRole("status").filter({ hasText: "Loading what low-tier customers have in common…" });
     try {
       await app.page.getByLabel("Value tier").selectOption("low");
@@ -194,11 +187,10 @@ describe("console lists", () => {
       await loading.waitFor();
       expect(await app.page.getByRole("list", { name: /^Traits of top-tier customers/ }).count()).toBe(0);
       expect(await app.page.getByText(/top-tier customers against/).count()).toBe(0);
-      release();
+      heldBack.release();
       await loading.waitFor({ state: "detached" });
     } finally {
-      release();
-      await app.page.unroute(low);
+      await heldBack.end();
     }
     expect(await app.page.getByText(/top-tier customers/).count()).toBe(0);
     await openFromNav("Overview");
@@ -428,14 +420,7 @@ describe("console lists", () => {
     await expect.poll(() => listedIds().allTextContents()).toEqual(first.customers.map((row) => row.customerId));
     // The next page's answer held back, as on a slow connection.
     const paged = (url: URL) => url.pathname === "/v1/admin/customers" && url.searchParams.has("cursor");
-    let release = () => {};
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    await app.page.route(paged, async (route) => {
-      await held;
-      await route.continue();
-    });
+    const heldBack = await holdBack(app.page, paged);
     const next = app.page.getByRole("button", { name: "Next page" });
     try {
       await next.click();
@@ -445,11 +430,10 @@ describe("console lists", () => {
       expect(await next.getAttribute("aria-disabled")).toBe("true");
       expect(await app.page.evaluate(() => document.activeElement?.textContent)).toBe("Next page");
       await app.page.keyboard.press("Enter");
-      release();
+      heldBack.release();
       await app.page.getByText("Loading the customers for these filters…").waitFor({ state: "detached" });
     } finally {
-      release();
-      await app.page.unroute(paged);
+      await heldBack.end();
     }
     await app.page.getByText("Page 2", { exact: true }).waitFor();
     await expect.poll(() => listedIds().allTextContents()).toEqual(second.customers.map((row) => row.customerId));
@@ -471,25 +455,17 @@ describe("console lists", () => {
 
     // A slow answer: the last list stays, dimmed and said to be loading, until the new one comes.
     const fading = (url: URL) => url.pathname === "/v1/admin/customers" && url.searchParams.get("stage") === "fading";
-    let release = () => {};
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    await app.page.route(fading, async (route) => {
-      await held;
-      await route.continue();
-    });
+    const heldBack = await holdBack(app.page, fading);
     try {
       await app.page.getByLabel("Stage", { exact: true }).selectOption("fading");
       await app.page.getByText("Loading the customers for these filters…").waitFor();
       expect(await app.page.locator("[aria-busy=true]").count()).toBe(1);
       expect(await listedIds().allTextContents()).toEqual(lapsed.customers.map((row) => row.customerId));
-      release();
+      heldBack.release();
       await app.page.getByText("Loading the customers for these filters…").waitFor({ state: "detached" });
       expect(await app.page.locator("[aria-busy=true]").count()).toBe(0);
     } finally {
-      release();
-      await app.page.unroute(fading);
+      await heldBack.end();
     }
   }, 120_000);
 

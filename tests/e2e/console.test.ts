@@ -11,7 +11,7 @@ import type { ConsoleMessage, Request } from "playwright-core";
 import { describe, expect, it } from "vitest";
 import { testSecrets } from "../fixtures/wrangler-dev.ts";
 import { artifactsDir, queryLocalD1 } from "../widget/harness.ts";
-import { chartFigures, demoCustomers, useConsole } from "./console-browser.ts";
+import { chartFigures, demoCustomers, holdBack, useConsole } from "./console-browser.ts";
 
 const root = path.resolve(import.meta.dirname, "../..");
 // Not signed in here: the first tests open the console signed out and sign in.
@@ -509,15 +509,8 @@ describe("console", () => {
     await app.page.goto(`${app.worker.url}/console/rules/${first}`);
     await app.page.getByRole("heading", { level: 1, name: "Rule: First of two" }).waitFor();
     // The second rule's answer held back, as on a slow connection.
-    let release = () => {};
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
     const secondRule = (url: URL) => url.pathname === `/v1/admin/rules/${second}`;
-    await app.page.route(secondRule, async (route) => {
-      await held;
-      await route.continue();
-    });
+    const heldBack = await holdBack(app.page, secondRule);
     try {
       await app.page.evaluate((id) => {
         history.pushState(null, "", `/console/rules/${id}`);
@@ -526,12 +519,11 @@ describe("console", () => {
       await app.page.getByText("Loading the rule").waitFor();
       expect(await app.page.getByRole("heading", { level: 1, name: "Rule: First of two" }).count()).toBe(0);
       expect(await app.page.getByLabel("Name", { exact: true }).count()).toBe(0);
-      release();
+      heldBack.release();
       await app.page.getByRole("heading", { level: 1, name: "Rule: Second of two" }).waitFor();
       expect(await app.page.getByLabel("Name", { exact: true }).inputValue()).toBe("Second of two");
     } finally {
-      release();
-      await app.page.unroute(secondRule);
+      await heldBack.end();
     }
     for (const id of [first, second]) {
       const deleted = await fetch(`${app.worker.url}/v1/admin/rules/${id}`, { method: "DELETE", headers: admin });
