@@ -345,8 +345,9 @@ describe("console steering pages", () => {
     await openFromNav("Experiments");
     await app.page.getByRole("table", { name: /95% intervals/ }).waitFor();
     expect(await app.page.getByText("not measurable yet").count()).toBeGreaterThan(0);
-    // The test worker runs with HOLDOUT_SHARE=0: the page gives the share and says what it means.
-    await app.page.getByText("(HOLDOUT_SHARE, now 0.0%) is held out").waitFor();
+    // The test worker runs with HOLDOUT_SHARE=0: the page says none is held out (not "0.0%"), and what
+    // that means.
+    await app.page.getByText("(HOLDOUT_SHARE, now none) is held out").waitFor();
     await app.page.getByRole("note").getByText("HOLDOUT_SHARE is 0: no shopper is held out").waitFor();
     // Every one of the 40 shoppers had 2 impressions: the mean, with no interval of no width around it,
     // and the arm's count says why (not "under 30 shoppers").

@@ -200,8 +200,10 @@ export function ExperimentsPage() {
       <PageHeader title="Experiments">
         <p class="muted">
           A stable share of known shoppers (HOLDOUT_SHARE
-          {holdout.data?.holdoutShare != null ? `, now ${percent(holdout.data.holdoutShare, 1)}` : ""}) is held out of
-          personalization, so the personalized shelf is compared with what they see instead.
+          {holdout.data?.holdoutShare != null
+            ? `, now ${holdout.data.holdoutShare === 0 ? "none" : percent(holdout.data.holdoutShare, 1)}`
+            : ""}
+          ) is held out of personalization, so the personalized shelf is compared with what they see instead.
         </p>
       </PageHeader>
       {holdout.data?.holdoutShare === 0 &&
