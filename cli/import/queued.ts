@@ -13,6 +13,7 @@ import {
   type ImportResult,
   ImportStopped,
   keepChangedIds,
+  orderIdClash,
   ReadStopped,
   type SourceRecord,
   stopOf,
@@ -147,7 +148,7 @@ export async function countQueuedBatches<T>(
 ): Promise<{ records: number; batches: number }> {
   let count = 0;
   let batches = 0;
-  for await (const batch of batchesOf(records, batchSize, queuedBatchWeight)) {
+  for await (const batch of batchesOf(records, batchSize, queuedBatchWeight, orderIdClash)) {
     batches++;
     count += batch.length;
   }
@@ -351,7 +352,12 @@ export async function runQueuedImport<T>(options: QueuedImportOptions<T>): Promi
   let lastShown = Date.now();
   let unreadable: ReadStopped | null = null;
   try {
-    for await (const batch of batchesOf(whileReadable(options.records), options.batchSize, queuedBatchWeight)) {
+    for await (const batch of batchesOf(
+      whileReadable(options.records),
+      options.batchSize,
+      queuedBatchWeight,
+      orderIdClash,
+    )) {
       if (stopped) break;
       if (state && isConfirmed(state, sequence)) {
         progress.skippedBatches++;

@@ -710,6 +710,37 @@ describe("batchesOf", () => {
     await expect(collect(batchesOf([1], 0))).rejects.toThrow(/1–1000/);
   });
 
+  it("cuts a batch before a record whose key the batch holds with other content, not before an exact copy", async () => {
+    const collect = async <T>(source: AsyncIterable<T[]>) => {
+      const out: T[][] = [];
+      for await (const batch of source) out.push(batch);
+      return out;
+    };
+    const clash = { key: (pair: [string, number]) => pair[0], content: (pair: [string, number]) => String(pair[1]) };
+    const pairs: [string, number][] = [
+      ["a", 1],
+      ["b", 1],
+      ["a", 1],
+      ["a", 2],
+      ["c", 1],
+      ["b", 2],
+      ["d", 1],
+    ];
+    expect(await collect(batchesOf(pairs, 5, undefined, clash))).toEqual([
+      [
+        ["a", 1],
+        ["b", 1],
+        ["a", 1],
+      ],
+      [
+        ["a", 2],
+        ["c", 1],
+        ["b", 2],
+        ["d", 1],
+      ],
+    ]);
+  });
+
   it("also cuts a batch before the record that would take it past the weight cap", async () => {
     const collect = async <T>(source: AsyncIterable<T[]>) => {
       const out: T[][] = [];
@@ -1000,6 +1031,28 @@ describe("runImport", () => {
     ]);
     expect([resumed.batches, resumed.skippedBatches, resumed.records]).toEqual([2, 1, 7]);
     expect(resumed.state && countConfirmed(resumed.state)).toBe(3);
+  });
+
+  it("sends an order id reused with other content in a batch after the first, wherever the batches would cut", async () => {
+    // The API refuses a batch holding one id twice with other content (400), and answers the later copy
+    // as a changed duplicate when it comes in a later batch: the file's outcome must not depend on which.
+    const [first, second, third] = records(3);
+    const reused = { ...third!, value: { ...third!.value, id: " o-0", placedAt: "2026-02-01T00:00:00Z" } };
+    const copy = { ...first!, lines: [9, 10] };
+    const server = fakeServer([]);
+    await runImport({
+      kind: "orders",
+      records: [first!, second!, copy, reused, third!],
+      client: client(server.fetchImpl),
+      batchSize: 1000,
+      concurrency: 1,
+    });
+    expect(
+      server.calls.map((call) => (call.body as { orders: { id: string }[] }).orders.map((order) => order.id)),
+    ).toEqual([
+      ["o-0", "o-1", "o-0"],
+      [" o-0", "o-2"],
+    ]);
   });
 
   it("counts the orders the server suppressed (an erased customer's) into the totals and the state", async () => {
