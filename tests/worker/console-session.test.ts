@@ -9,6 +9,7 @@ import { createApp } from "../../worker/app.ts";
 import { adminKey, apiKey, uniquePrefix } from "../fixtures/builders.ts";
 
 const origin = "http://patron.test";
+const secureOrigin = "https://patron.test";
 const consoleHeaders = { "Content-Type": "application/json", "X-Patron-Console": "1", Origin: origin };
 
 async function signIn(key = adminKey, base = origin, name?: unknown) {
@@ -118,6 +119,64 @@ describe("console session", () => {
     const response = await signIn(adminKey, "https://patron.test");
     expect(response.status).toBe(201);
     expect(response.headers.get("Set-Cookie") ?? "").toMatch(/;\s*Secure/i);
+  });
+
+  it("names the cookie __Host-patron_session over https (Secure, Path=/, no Domain); the session opens the admin routes and signs out", async () => {
+    const response = await signIn(adminKey, secureOrigin);
+    expect(response.status).toBe(201);
+    const setCookies = response.headers.getAll("Set-Cookie");
+    expect(setCookies).toHaveLength(1);
+    const setCookie = setCookies[0]!;
+    expect(setCookie).toMatch(/^__Host-patron_session=[A-Za-z0-9_-]{40,};/);
+    expect(setCookie).toMatch(/;\s*Secure/i);
+    expect(setCookie).toMatch(/;\s*Path=\/(;|$)/);
+    expect(setCookie).toMatch(/;\s*HttpOnly/i);
+    expect(setCookie).toMatch(/;\s*SameSite=Strict/i);
+    expect(setCookie).not.toMatch(/;\s*Domain=/i);
+    const cookie = setCookie.split(";")[0]!;
+    const check = await SELF.fetch(`${secureOrigin}/v1/admin/session`, withCookie(cookie));
+    expect(check.status).toBe(200);
+    expect(await check.json()).toMatchObject({ data: { signedIn: true, via: "session" } });
+    // The page knows a browser with this cookie may be signed in.
+    const page = await SELF.fetch(
+      `${secureOrigin}/console`,
+      withCookie(cookie, { headers: { "Sec-Fetch-Site": "none" } }),
+    );
+    expect(await page.text()).toContain('<html lang="en">');
+    const out = await SELF.fetch(
+      `${secureOrigin}/v1/admin/session`,
+      withCookie(cookie, { method: "DELETE", headers: { ...consoleHeaders, Origin: secureOrigin } }),
+    );
+    expect(out.status).toBe(200);
+    const cleared = out.headers.getAll("Set-Cookie");
+    expect(cleared).toHaveLength(1);
+    expect(cleared[0]).toMatch(/^__Host-patron_session=;/);
+    expect(cleared[0]).toMatch(/Max-Age=0/);
+    expect(cleared[0]).toMatch(/;\s*Secure/i);
+    expect((await SELF.fetch(`${secureOrigin}/v1/admin/segments`, withCookie(cookie))).status).toBe(401);
+  });
+
+  it("over https still takes a plain patron_session cookie from before the prefix, and replaces it at the next sign-in", async () => {
+    // A session signed in over https before the cookie took its prefix (Set-Cookie patron_session=…; Secure).
+    const before = await signIn(adminKey, secureOrigin);
+    const sessionId = before.headers.getAll("Set-Cookie")[0]!.split(";")[0]!.split("=")[1]!;
+    const legacy = `patron_session=${sessionId}`;
+    expect((await SELF.fetch(`${secureOrigin}/v1/admin/segments`, withCookie(legacy))).status).toBe(200);
+    const again = await SELF.fetch(
+      `${secureOrigin}/v1/admin/session`,
+      withCookie(legacy, {
+        method: "POST",
+        headers: { ...consoleHeaders, Origin: secureOrigin },
+        body: JSON.stringify({ key: adminKey }),
+      }),
+    );
+    expect(again.status).toBe(201);
+    const setCookies = again.headers.getAll("Set-Cookie");
+    // The plain cookie is cleared, the prefixed one set.
+    expect(setCookies.find((line) => line.startsWith("patron_session="))).toMatch(/^patron_session=;.*Max-Age=0/);
+    expect(setCookies.find((line) => line.startsWith("__Host-patron_session="))).toMatch(
+      /^__Host-patron_session=\S{40,};/,
+    );
   });
 
   it("refuses a sign-in that does not come from the console's page", async () => {

@@ -3,9 +3,8 @@
 // wrangler.toml runs the Worker first for /console and /console/*, so every console response, the
 // bundle included, carries the security headers below; no storefront page ever references the bundle.
 import { type Context, Hono } from "hono";
-import { getCookie } from "hono/cookie";
 import type { AppEnv } from "../env.ts";
-import { sessionCookieName } from "../http/auth.ts";
+import { carriedSessionIds } from "../http/auth.ts";
 import { notFound } from "../http/errors.ts";
 
 /**
@@ -54,7 +53,7 @@ const page = (signedOut: boolean) => `<!doctype html>
  * does an old browser say where it comes from: then the app asks, as before.
  */
 const surelySignedOut = (c: Context<AppEnv>) =>
-  !getCookie(c, sessionCookieName) &&
+  carriedSessionIds(c).length === 0 &&
   ["none", "same-origin", "same-site"].includes(c.req.header("Sec-Fetch-Site") ?? "");
 
 const assetFile = /^[a-z0-9-]+\.(?:js|css)$/;

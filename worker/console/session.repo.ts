@@ -1,5 +1,5 @@
 // Console sessions in D1: rows keyed by the SHA-256 of the session id the browser holds in its cookie.
-import { and, eq, gt, lte } from "drizzle-orm";
+import { and, eq, gt, inArray, lte } from "drizzle-orm";
 import { consoleSessions } from "../../db/schema.ts";
 import type { Db } from "../env.ts";
 
@@ -47,8 +47,8 @@ export async function liveSession(db: Db, idHash: string, now: Date): Promise<{ 
   return row ?? null;
 }
 
-/** Ends a session; `{ kind: "ended" }` whether or not it still existed. */
-export async function deleteSession(db: Db, idHash: string): Promise<{ kind: "ended" }> {
-  await db.delete(consoleSessions).where(eq(consoleSessions.idHash, idHash));
+/** Ends the sessions with these hashes; `{ kind: "ended" }` whether or not they still existed. */
+export async function deleteSessions(db: Db, idHashes: string[]): Promise<{ kind: "ended" }> {
+  if (idHashes.length > 0) await db.delete(consoleSessions).where(inArray(consoleSessions.idHash, idHashes));
   return { kind: "ended" };
 }

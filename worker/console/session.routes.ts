@@ -2,18 +2,26 @@
 // in constant time, buys a session cookie. The cookie holds a random id; D1 keeps only its SHA-256 and
 // an expiry 12 h after sign-in (not extended by use). Every admin route accepts the cookie as well as
 // the admin key (worker/http/auth.ts), writes only with `X-Patron-Console: 1` from the same origin.
+// Over https the cookie is `__Host-patron_session`, over plain http `patron_session` (auth.ts).
 import { type Context, Hono } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import * as z from "zod";
 import type { AppEnv } from "../env.ts";
-import { assertSameSiteConsoleWrite, requireAdminKey, sessionCookieName, timingSafeEqual } from "../http/auth.ts";
+import {
+  assertSameSiteConsoleWrite,
+  carriedSessionIds,
+  isHttps,
+  requireAdminKey,
+  sessionCookieName,
+  timingSafeEqual,
+} from "../http/auth.ts";
 import { retailerCurrency, retailerTimeZone } from "../http/config.ts";
 import { ApiError } from "../http/errors.ts";
 import { assertKeyChecksAllowed, countFailedKeyCheck } from "../http/rate-limit.ts";
 import { jsonBody } from "../http/validate.ts";
 import { enabledMatchKeys, matchKeyNames } from "../identity/match-keys.ts";
 import { consoleUserSchema } from "../rules/rules.schemas.ts";
-import { createSession, deleteSession, newSessionId, sessionIdHash } from "./session.repo.ts";
+import { createSession, deleteSessions, newSessionId, sessionIdHash } from "./session.repo.ts";
 
 /** How long a console session lasts from sign-in. */
 export const sessionLifetimeSeconds = 12 * 3600;
@@ -31,7 +39,23 @@ const matchKeysOf = (env: AppEnv["Bindings"]) => {
   return matchKeyNames.filter((name) => enabled.has(name));
 };
 
-const isHttps = (url: string) => new URL(url).protocol === "https:";
+const cookieOptions = { httpOnly: true, sameSite: "Strict", path: "/" } as const;
+
+/** The hashes of the session ids the request carries (both cookie names): what a sign-out ends. */
+const carriedHashes = (c: Context<AppEnv>) => Promise.all(carriedSessionIds(c).map(sessionIdHash));
+
+/**
+ * Clears the session cookie: over http the plain one; over https the `__Host-` one (unless
+ * `keepPrefixed`) and the plain one too when the browser sent it (set before the cookie took its prefix).
+ */
+function clearSessionCookies(c: Context<AppEnv>, keepPrefixed = false): void {
+  if (!isHttps(c)) {
+    deleteCookie(c, sessionCookieName, cookieOptions);
+    return;
+  }
+  if (!keepPrefixed) deleteCookie(c, sessionCookieName, { ...cookieOptions, secure: true, prefix: "host" });
+  if (getCookie(c, sessionCookieName)) deleteCookie(c, sessionCookieName, { ...cookieOptions, secure: true });
+}
 
 export const sessionRoutes = new Hono<AppEnv>()
   .use("*", async (c, next) => {
@@ -52,13 +76,16 @@ export const sessionRoutes = new Hono<AppEnv>()
     const sessionId = newSessionId();
     const expiresAt = new Date(c.var.now.getTime() + sessionLifetimeSeconds * 1000);
     await createSession(c.var.db, await sessionIdHash(sessionId), c.var.now, expiresAt, name);
-    setCookie(c, sessionCookieName, sessionId, {
-      httpOnly: true,
-      sameSite: "Strict",
-      path: "/",
-      secure: isHttps(c.req.url),
-      maxAge: sessionLifetimeSeconds,
-    });
+    if (isHttps(c)) {
+      // A plain cookie from before the prefix goes.
+      clearSessionCookies(c, true);
+      setCookie(c, sessionCookieName, sessionId, {
+        ...cookieOptions,
+        secure: true,
+        prefix: "host",
+        maxAge: sessionLifetimeSeconds,
+      });
+    } else setCookie(c, sessionCookieName, sessionId, { ...cookieOptions, maxAge: sessionLifetimeSeconds });
     const currency = retailerCurrency(c.env.RETAILER_CURRENCY);
     return c.json(
       {
@@ -92,8 +119,7 @@ export const sessionRoutes = new Hono<AppEnv>()
     // Signing out needs no live session (an expired one must still be able to clear its cookie), but
     // it is a write: only from the console's page.
     assertSameSiteConsoleWrite(c, "Signing out");
-    const sessionId = getCookie(c, sessionCookieName);
-    if (sessionId) await deleteSession(c.var.db, await sessionIdHash(sessionId));
-    deleteCookie(c, sessionCookieName, { path: "/", secure: isHttps(c.req.url), httpOnly: true, sameSite: "Strict" });
+    await deleteSessions(c.var.db, await carriedHashes(c));
+    clearSessionCookies(c);
     return c.json({ data: { signedIn: false } });
   });

@@ -26,8 +26,27 @@ export function bearerToken(header: string | undefined): string | null {
   return match?.[1]?.trim() ?? null;
 }
 
-/** The console's session cookie: a random id whose SHA-256 is kept in D1 (console_sessions). */
+/**
+ * The console's session cookie: a random id whose SHA-256 is kept in D1 (console_sessions). Over https
+ * it is set as `__Host-patron_session` (Secure, Path=/, no Domain: no other host of the domain and no
+ * plain-http page can set or overwrite it); over plain http (a local `npm start`), where a browser may
+ * refuse a Secure cookie, as `patron_session`.
+ */
 export const sessionCookieName = "patron_session";
+/** The prefixed name the session cookie has over https. */
+export const hostSessionCookieName = `__Host-${sessionCookieName}`;
+
+/** Whether a request came over https: its session cookie is then `__Host-` prefixed and Secure. */
+export const isHttps = (c: Context<AppEnv>) => new URL(c.req.url).protocol === "https:";
+
+/**
+ * The session ids a request carries, the one to trust first: the `__Host-` cookie, then the plain one
+ * (local http; over https, a session signed in before the cookie took its prefix, at most 12 h old).
+ */
+export function carriedSessionIds(c: Context<AppEnv>): string[] {
+  const ids = [getCookie(c, sessionCookieName, "host"), getCookie(c, sessionCookieName)];
+  return ids.filter((id): id is string => Boolean(id));
+}
 /** The header the console sends on every write made with its session cookie. */
 export const consoleHeaderName = "X-Patron-Console";
 
@@ -58,7 +77,7 @@ function requireKey(pick: (env: Env) => string[], what: string, acceptSession: b
   return async (c, next) => {
     assertKeyChecksAllowed(c, what);
     const authorization = c.req.header("Authorization");
-    const sessionId = acceptSession && !authorization ? getCookie(c, sessionCookieName) : undefined;
+    const sessionId = acceptSession && !authorization ? carriedSessionIds(c)[0] : undefined;
     if (sessionId) {
       const session = await liveSession(c.var.db, await sessionIdHash(sessionId), c.var.now);
       if (!session) {
