@@ -332,6 +332,38 @@ describe("console session", () => {
     expect(((await replay.json()) as { error: { message: string } }).error.message).toMatch(/sign in again/);
   });
 
+  it("signing in again ends the session the browser carried: an earlier or planted cookie opens nothing after it", async () => {
+    const first = sessionCookie(await signIn());
+    const firstHash = await sha256Hex(first.split("=")[1]!);
+    const signInCarrying = (cookie: string, key = adminKey, base = origin) =>
+      SELF.fetch(
+        `${base}/v1/admin/session`,
+        withCookie(cookie, {
+          method: "POST",
+          headers: { ...consoleHeaders, Origin: base },
+          body: JSON.stringify({ key }),
+        }),
+      );
+    // A wrong key ends nothing.
+    expect((await signInCarrying(first, "wrong")).status).toBe(401);
+    expect((await SELF.fetch(`${origin}/v1/admin/segments`, withCookie(first))).status).toBe(200);
+    const again = await signInCarrying(first);
+    expect(again.status).toBe(201);
+    const second = sessionCookie(again);
+    expect(second).not.toBe(first);
+    expect((await storedSessions()).some((row) => row.id_hash === firstHash)).toBe(false);
+    const replay = await SELF.fetch(`${origin}/v1/admin/segments`, withCookie(first));
+    expect(replay.status).toBe(401);
+    expect((await SELF.fetch(`${origin}/v1/admin/segments`, withCookie(second))).status).toBe(200);
+    // Over https, both names a browser may carry (the prefixed cookie and one from before the prefix) end.
+    const prefixed = (await signIn(adminKey, secureOrigin)).headers.getAll("Set-Cookie")[0]!.split(";")[0]!;
+    const plainId = sessionCookie(await signIn()).split("=")[1]!;
+    const both = `${prefixed}; patron_session=${plainId}`;
+    expect((await signInCarrying(both, adminKey, secureOrigin)).status).toBe(201);
+    for (const cookie of [prefixed, `patron_session=${plainId}`])
+      expect((await SELF.fetch(`${secureOrigin}/v1/admin/segments`, withCookie(cookie))).status, cookie).toBe(401);
+  });
+
   it("counts wrong sign-ins and forged cookies as failed key checks: the address is then refused, right key or not", async () => {
     // The limiter counts in fixed 60 s windows (wrangler.toml: 10 failures): a 429 must come within 2 × 10 + 1.
     const address = `2001:db8:${crypto.randomUUID().slice(0, 4)}::7`;

@@ -20,7 +20,8 @@ export function newSessionId(): string {
 
 /**
  * Stores a session (with the name its user gave, if any) and, in the same batch, drops every session
- * already expired (an indexed delete).
+ * already expired (an indexed delete) and the sessions `replacing` names (the hashes of the ids the
+ * signing-in browser still carried): a sign-in ends the session it replaces.
  */
 export async function createSession(
   db: Db,
@@ -28,9 +29,11 @@ export async function createSession(
   now: Date,
   expiresAt: Date,
   userName: string | null = null,
+  replacing: string[] = [],
 ): Promise<void> {
   await db.batch([
     db.delete(consoleSessions).where(lte(consoleSessions.expiresAt, now.toISOString())),
+    ...(replacing.length > 0 ? [db.delete(consoleSessions).where(inArray(consoleSessions.idHash, replacing))] : []),
     db
       .insert(consoleSessions)
       .values({ idHash, createdAt: now.toISOString(), expiresAt: expiresAt.toISOString(), userName }),

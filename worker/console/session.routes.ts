@@ -2,7 +2,8 @@
 // in constant time, buys a session cookie. The cookie holds a random id; D1 keeps only its SHA-256 and
 // an expiry 12 h after sign-in (not extended by use). Every admin route accepts the cookie as well as
 // the admin key (worker/http/auth.ts), writes only with `X-Patron-Console: 1` from the same origin.
-// Over https the cookie is `__Host-patron_session`, over plain http `patron_session` (auth.ts).
+// Over https the cookie is `__Host-patron_session`, over plain http `patron_session` (auth.ts). Signing
+// in ends the session the browser carried, if any: a planted or copied earlier cookie dies with it.
 import { type Context, Hono } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import * as z from "zod";
@@ -41,7 +42,7 @@ const matchKeysOf = (env: AppEnv["Bindings"]) => {
 
 const cookieOptions = { httpOnly: true, sameSite: "Strict", path: "/" } as const;
 
-/** The hashes of the session ids the request carries (both cookie names): what a sign-out ends. */
+/** The hashes of the session ids the request carries (both cookie names): what a sign-in or sign-out ends. */
 const carriedHashes = (c: Context<AppEnv>) => Promise.all(carriedSessionIds(c).map(sessionIdHash));
 
 /**
@@ -75,7 +76,9 @@ export const sessionRoutes = new Hono<AppEnv>()
     }
     const sessionId = newSessionId();
     const expiresAt = new Date(c.var.now.getTime() + sessionLifetimeSeconds * 1000);
-    await createSession(c.var.db, await sessionIdHash(sessionId), c.var.now, expiresAt, name);
+    // The session the browser already carried (its own earlier one, or one planted in it) ends here.
+    const replacing = await carriedHashes(c);
+    await createSession(c.var.db, await sessionIdHash(sessionId), c.var.now, expiresAt, name, replacing);
     if (isHttps(c)) {
       // A plain cookie from before the prefix goes.
       clearSessionCookies(c, true);
