@@ -20,6 +20,7 @@ import { allowedOrigins, configProblems } from "./http/config.ts";
 import { classifyDatabaseError } from "./http/database-errors.ts";
 import { ApiError, errorResponse, unavailable } from "./http/errors.ts";
 import { limitByAddress } from "./http/rate-limit.ts";
+import { sendsStrictTransportSecurity, strictTransportSecurity } from "./http/transport.ts";
 import { queryOnlyWhereRead } from "./http/validate.ts";
 import { importRoutes } from "./imports/imports.routes.ts";
 import { ingestRoutes } from "./orders/orders.routes.ts";
@@ -72,6 +73,8 @@ export function createApp() {
     c.set("eventsDb", eventsDatabase(c.env.EVENTS_DB));
     c.header("X-Request-Id", requestId);
     await next();
+    // Every answer over https, errors and the console's pages included (transport.ts).
+    if (sendsStrictTransportSecurity(c.req.url)) c.header("Strict-Transport-Security", strictTransportSecurity);
   });
 
   // CORS for the two routes a storefront's browser calls, and only for ALLOWED_ORIGINS: any other

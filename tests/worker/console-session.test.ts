@@ -1,8 +1,9 @@
 // Console sign-in through the real worker and real D1: the admin key buys an HttpOnly, SameSite=Strict
 // session cookie whose id is stored only as a SHA-256; every admin route accepts it (writes only from
-// the console's own origin with X-Patron-Console: 1), ingestion never does; signing out ends it
-// server-side. And /console with its deep links answers the app's HTML with the console's headers,
-// marked signed out when the browser surely holds no session.
+// the console's own origin with X-Patron-Console: 1), ingestion never does; signing out, or in
+// again, ends it server-side. And /console with its deep links answers the app's HTML with the console's headers,
+// marked signed out when the browser surely holds no session. Over https the cookie is __Host- prefixed,
+// and every answer carries Strict-Transport-Security; over http neither.
 import { createExecutionContext, env, SELF, waitOnExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../../worker/app.ts";
@@ -449,5 +450,46 @@ describe("console page", () => {
     const response = await SELF.fetch(`${origin}/console/assets/..%2Fwidget%2Fv1.js`);
     expect(response.status).toBe(404);
     expect(response.headers.get("Content-Security-Policy")).toContain("frame-ancestors 'none'");
+  });
+});
+
+describe("transport security", () => {
+  const hsts = "Strict-Transport-Security";
+
+  it("answers over https with Strict-Transport-Security for a year: console pages, API answers and errors", async () => {
+    const requests: [string, RequestInit?][] = [
+      ["/console"],
+      ["/console/customers"],
+      ["/v1/admin/session", { headers: { Authorization: `Bearer ${adminKey}` } }],
+      ["/v1/admin/segments"],
+      ["/health"],
+      ["/no-such-route"],
+      ["/v1/admin/session", { method: "POST", headers: consoleHeaders, body: "{}" }],
+    ];
+    const statuses: number[] = [];
+    for (const [path, init] of requests) {
+      const response = await SELF.fetch(`${secureOrigin}${path}`, init);
+      statuses.push(response.status);
+      expect(response.headers.get(hsts), path).toBe("max-age=31536000");
+      await response.arrayBuffer();
+    }
+    expect(statuses).toEqual([200, 200, 200, 401, 200, 404, 403]);
+  });
+
+  it("sends none over plain http, nor to localhost or an IP address over https", async () => {
+    for (const url of [
+      `${origin}/console`,
+      `${origin}/health`,
+      "http://localhost:8787/console",
+      "https://localhost/console",
+      "https://patron.localhost/health",
+      "https://127.0.0.1/health",
+      "https://[::1]/health",
+    ]) {
+      const response = await SELF.fetch(url);
+      expect(response.status, url).toBe(200);
+      expect(response.headers.get(hsts), url).toBeNull();
+      await response.arrayBuffer();
+    }
   });
 });
