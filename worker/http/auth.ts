@@ -33,8 +33,6 @@ export function bearerToken(header: string | undefined): string | null {
  * refuse a Secure cookie, as `patron_session`.
  */
 export const sessionCookieName = "patron_session";
-/** The prefixed name the session cookie has over https. */
-export const hostSessionCookieName = `__Host-${sessionCookieName}`;
 
 /** Whether a request came over https: its session cookie is then `__Host-` prefixed and Secure. */
 export const isHttps = (c: Context<AppEnv>) => new URL(c.req.url).protocol === "https:";

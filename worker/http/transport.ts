@@ -1,5 +1,6 @@
 // Strict-Transport-Security: a browser that once reached the worker over https goes on using https for
-// that host (no first request in the clear that a network could answer or strip the Secure cookie from).
+// that host, so no later request goes in the clear, where a network could answer in the worker's place
+// (a look-alike sign-in page collecting the admin key, say).
 
 /** One year, the usual value; no includeSubDomains: the worker's host name speaks only for itself. */
 export const strictTransportSecurity = "max-age=31536000";
