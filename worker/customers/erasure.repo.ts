@@ -402,6 +402,26 @@ async function guestKeys(db: Db, customerId: string): Promise<string[]> {
   return rows.map((row) => row.key);
 }
 
+/**
+ * The migration's cursor (`patron shards migrate`, D1's shard_migration) when it names an erased
+ * customer: the last customer a step visited, or in a catch-up's prune the last of a shard's page.
+ * A finished pass needs it no more (the next one starts from none); an unfinished one goes on from the
+ * customer before it still there (all before it were visited), or its prune from the shard's first
+ * page (what it dropped is not found again).
+ */
+function migrationCursorWithout(customerIds: readonly string[]): SQL {
+  const erased = sql`(SELECT value FROM ${jsonEach(customerIds)})`;
+  const pruned = sql`substr(cursor, instr(cursor, ':') + 1)`;
+  return sql`UPDATE shard_migration SET cursor = CASE
+      WHEN finished_at IS NOT NULL THEN NULL
+      WHEN mode = 'full' THEN (SELECT max(id) FROM customers WHERE id < shard_migration.cursor AND id NOT IN ${erased})
+      WHEN phase = 'copy' THEN (SELECT max(customer_id) FROM shard_migration_changes
+        WHERE customer_id < shard_migration.cursor AND customer_id NOT IN ${erased})
+      WHEN phase = 'prune' THEN substr(cursor, 1, instr(cursor, ':'))
+      ELSE cursor END
+    WHERE cursor IN ${erased} OR (phase = 'prune' AND ${pruned} IN ${erased})`;
+}
+
 async function eraseWith(
   db: Db,
   customerId: string,
@@ -437,6 +457,7 @@ async function eraseWith(
     // The customers a catch-up pass of `patron shards migrate` listed to copy again, by id: the list
     // stays in D1 once the deployment runs on the shards, where nothing else names them.
     sql`DELETE FROM shard_migration_changes WHERE customer_id IN (SELECT value FROM ${jsonEach(plan.customerIds)})`,
+    migrationCursorWithout(plan.customerIds),
   ];
   const keys = sql`(SELECT key FROM identities WHERE customer_id IN ${family})`;
   // Its orders and the identify calls that vouched for its identifiers (read before anything is deleted).

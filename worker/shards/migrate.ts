@@ -16,6 +16,7 @@ import { allCalls } from "../core/shards/calls.ts";
 import { type ChangeScanTable, changeScans } from "../core/shards/catch-up.ts";
 import { customerKey, homeShard } from "../core/shards/placement.ts";
 import type { Db, Env } from "../env.ts";
+import { hmacHex } from "../identity/identity.keys.ts";
 import type { Placement } from "./directory.ts";
 import {
   type MovePeer,
@@ -337,6 +338,11 @@ async function copyRegionsOf(
   let tooLarge: string | null = null;
   // A pass's copies of one region are told apart from an earlier pass's (a shard applies a move id once).
   const prefix = state.mode === "full" ? "migrate:" : `migrate:${state.startedAt}:`;
+  // The record outlives an erasure of the region's customers (forgetErased empties its lists, the
+  // prune drops it a week on), so its id names none of them: a keyed hash of the pass and the
+  // region's first customer, the same each time a step is run again.
+  const moveId = async (region: Region) =>
+    `${prefix}${(await hmacHex(`migrate:${state.startedAt}:${region.customers[0]}`, env.IDENTITY_HASH_SECRET)).slice(0, 32)}`;
   // A few customers at a time: each costs several sequential round trips to D1 and the shards. Two of
   // one region in flight at once are harmless: only one of its customers copies it.
   const pending = [...customers];
@@ -346,7 +352,7 @@ async function copyRegionsOf(
       if (region === "too_large") tooLarge ??= item.id;
       else if (await copies({ ...region, visited: item.id })) {
         await before(region);
-        await copyRegion(env, d1, region, state.shards, `${prefix}${region.customers[0]}`, state.mode === "catch_up");
+        await copyRegion(env, d1, region, state.shards, await moveId(region), state.mode === "catch_up");
         regions++;
         copiedCustomers += region.customers.length;
       }

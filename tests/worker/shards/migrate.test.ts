@@ -532,6 +532,9 @@ describe("patron shards migrate", () => {
     const kept = await customerOf(shardApi, "account", `${p}-kept`);
     const listed = "SELECT count(*) AS n FROM shard_migration_changes WHERE customer_id = ?";
     expect((await env.DB.prepare(listed).bind(kept.customerId).first<{ n: number }>())?.n).toBe(1);
+    // The catch-up's copy of the customer is recorded in its shard, as a move in from D1.
+    const copies = "SELECT id, customers FROM shard_moves WHERE direction = 'in' AND peer = -1 AND customers LIKE ?";
+    expect(await storeRows(copies, `%${kept.customerId}%`)).toHaveLength(1);
     const erasedAfter = await shardApi.call("DELETE", `/v1/customers/${kept.customerId}`, undefined, adminKey);
     expect(erasedAfter.status, await erasedAfter.clone().text()).toBe(200);
     const inD1 = await env.DB.prepare("SELECT count(*) AS n FROM orders WHERE id IN (?, ?)")
@@ -540,5 +543,77 @@ describe("patron shards migrate", () => {
     expect(inD1?.n).toBe(0);
     expect((await env.DB.prepare(listed).bind(kept.customerId).first<{ n: number }>())?.n).toBe(0);
     expect((await shardApi.lookup("account", `${p}-kept`)).status).toBe(404);
+    // Nothing left that names the customer, in any table of any shard or of D1: the catch-up's record of
+    // its copy stays (by move id, until the prune) with nothing of it, its name included. (The erasure's
+    // own to-do, erasure_scrubs, is done and gone after its later pass: tests/worker/shards/erasure.test.ts.)
+    const traces = [kept.customerId, `${p}-kept`, `${p}-2`];
+    const left = (await everyTable()).flatMap(([where, rows]) =>
+      traces.filter((trace) => JSON.stringify(rows).includes(trace)).map((trace) => `${trace} in ${where}`),
+    );
+    expect(left).toEqual([]);
+  });
+
+  it("goes on from the customer before one erased where an unfinished pass stood, naming it no more", async () => {
+    const p = uniquePrefix("mig-cursor");
+    await ingest(d1Api, [
+      anOrder({ id: `${p}-1`, identifiers: { account: `${p}-a` } }),
+      anOrder({ id: `${p}-2`, identifiers: { account: `${p}-b` } }),
+    ]);
+    await migrateAll(50); // a catch-up, listing both as changed
+    const cursor = async () =>
+      (await env.DB.prepare("SELECT cursor FROM shard_migration WHERE id = 'd1-to-shards'").first<{ cursor: string }>())
+        ?.cursor;
+    const standAt = (mode: string, phase: string | null, at: string) =>
+      env.DB.prepare(
+        "UPDATE shard_migration SET mode = ?, phase = ?, cursor = ?, finished_at = NULL WHERE id = 'd1-to-shards'",
+      )
+        .bind(mode, phase, at)
+        .run();
+    const previous = async (query: string, id: string) =>
+      (await env.DB.prepare(query).bind(id).first<{ id: string | null }>())?.id ?? null;
+    const erase = async (id: string) => {
+      const erased = await d1Api.call("DELETE", `/v1/customers/${id}`, undefined, adminKey);
+      expect(erased.status, await erased.clone().text()).toBe(200);
+    };
+
+    // A full pass that last visited the customer: it goes on after the one before it in id order.
+    const a = (await customerOf(d1Api, "account", `${p}-a`)).customerId;
+    const beforeA = await previous("SELECT max(id) AS id FROM customers WHERE id < ?", a);
+    await standAt("full", null, a);
+    await erase(a);
+    expect(await cursor()).toBe(beforeA);
+
+    // A catch-up copying the customers it listed: it goes on after the listed one before it.
+    const b = (await customerOf(d1Api, "account", `${p}-b`)).customerId;
+    const beforeB = await previous(
+      "SELECT max(customer_id) AS id FROM shard_migration_changes WHERE customer_id < ?",
+      b,
+    );
+    await standAt("catch_up", "copy", b);
+    await erase(b);
+    expect(await cursor()).toBe(beforeB);
+
+    // A catch-up's prune, on a page of shard 2 that ended with the customer: that shard's pages again.
+    const c = (await ingest(d1Api, [anOrder({ id: `${p}-3`, identifiers: { account: `${p}-c` } })])).results[0]
+      ?.customerId as string;
+    await standAt("catch_up", "prune", `2:${c}`);
+    await erase(c);
+    expect(await cursor()).toBe("2:");
+    expect((await migrateAll(50)).at(-1)).toMatchObject({ done: true });
   });
 });
+
+/** Every row of every table, by table, in each shard and in D1. */
+async function everyTable(): Promise<[string, unknown[]][]> {
+  const tablesQuery =
+    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' AND name NOT LIKE 'd1_%' AND name != 'erasure_scrubs'";
+  const found: [string, unknown[]][] = [];
+  for (const shard of [0, 1, 2, 3])
+    await runInDurableObject(shardStub(env, shard), (_instance, state) => {
+      for (const { name } of state.storage.sql.exec<{ name: string }>(tablesQuery).toArray())
+        found.push([`${name} in shard ${shard}`, state.storage.sql.exec(`SELECT * FROM ${name}`).toArray()]);
+    });
+  for (const { name } of (await env.DB.prepare(tablesQuery).all<{ name: string }>()).results)
+    found.push([`${name} in D1`, (await env.DB.prepare(`SELECT * FROM ${name}`).all()).results]);
+  return found;
+}
