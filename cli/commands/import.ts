@@ -281,7 +281,15 @@ export async function importFile(
   const resuming = state !== null;
   // Through the queue the worker is asked first which of the import's batches it has processed: an
   // interrupted run leaves them to the queue, unconfirmed in the state file.
-  if (state && !queued) log(`resuming: ${batchesConfirmed(countConfirmed(state))} already confirmed (${stateFile})`);
+  if (state && !queued) {
+    // Batches a run stopped while they were in flight: the worker may hold their orders already.
+    const unanswered = state.posted?.length ?? 0;
+    const posted =
+      unanswered > 0
+        ? `; ${batchesConfirmed(unanswered)} sent and not answered before it stopped go again, the orders the worker already holds of them counted as accepted`
+        : "";
+    log(`resuming: ${batchesConfirmed(countConfirmed(state))} already confirmed${posted} (${stateFile})`);
+  }
   state ??= emptyState(fingerprint, absolute, new Date());
 
   let shown: ProgressDisplay | null = null;

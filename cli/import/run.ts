@@ -3,7 +3,7 @@
 // issues traced back to input line numbers. Knows nothing about files or terminals: sources and the
 // progress display are the caller's.
 import { BatchRejected, type IngestClient } from "./client.ts";
-import { confirmBatch, emptyTotals, type ImportState, type ImportTotals, isConfirmed } from "./state.ts";
+import { confirmBatch, emptyTotals, type ImportState, type ImportTotals, isConfirmed, markPosted } from "./state.ts";
 
 export type ImportKind = "orders" | "products";
 
@@ -52,7 +52,7 @@ export interface ImportOptions<T> {
   batchSize: number;
   concurrency?: number;
   state?: ImportState;
-  /** Called after every confirmed batch with the new state, to persist it. */
+  /** Called with the new state as every batch is posted and after it is confirmed, to persist it. */
   onState?: (state: ImportState) => void;
   onProgress?: (progress: ImportProgress) => void;
   now?: () => Date;
@@ -238,6 +238,8 @@ export async function runImport<T>(options: ImportOptions<T>): Promise<ImportRes
   });
   const inFlight = new Set<Promise<void>>();
   let stopped: ImportStopped | Error | null = null;
+  // Batches an earlier run posted and never confirmed (killed, or stopped, while they were in flight).
+  const postedBefore = new Set(options.state?.posted ?? []);
 
   const send = async (batch: SourceRecord<T>[], index: number) => {
     const body = { [options.kind]: batch.map((record) => record.value) };
@@ -247,9 +249,12 @@ export async function runImport<T>(options: ImportOptions<T>): Promise<ImportRes
       totals.records = batch.length;
       if (options.kind === "orders") {
         const data = response.data as OrdersResponse;
-        // Stored by an attempt refused before this answer (customer shards): this run's, not duplicates.
-        const ours = response.storedBeforeRetry.filter(
-          (at) => data.results?.[at]?.status === "duplicate" && data.results[at]?.changed !== true,
+        // Stored by an attempt refused before this answer (customer shards), or by an earlier run that
+        // posted this batch and stopped before its answer: this import's, not duplicates. (Through the
+        // queue, the worker keeps each batch's own counts, which the rerun reads.)
+        const storedBefore = (at: number) => postedBefore.has(index) || response.storedBeforeRetry.includes(at);
+        const ours = (data.results ?? []).filter(
+          (entry, at) => storedBefore(at) && entry.status === "duplicate" && entry.changed !== true,
         ).length;
         totals.accepted = data.accepted + ours;
         totals.duplicates = data.duplicates - ours;
@@ -290,6 +295,11 @@ export async function runImport<T>(options: ImportOptions<T>): Promise<ImportRes
         progress.skippedRecords += batch.length;
         options.onProgress?.(progress);
       } else {
+        // Recorded before it is sent: a run killed now leaves it in the state for the rerun (postedBefore).
+        if (state) {
+          state = markPosted(state, index, now());
+          options.onState?.(state);
+        }
         const task = send(batch, index).finally(() => inFlight.delete(task));
         inFlight.add(task);
         if (inFlight.size >= concurrency) await Promise.race(inFlight);

@@ -32,6 +32,12 @@ export interface ImportState {
   updatedAt: string;
   /** The server's import (POST /v1/imports) a queued run posts its batches to, once created. */
   importId?: string;
+  /**
+   * Direct runs: batches posted and not confirmed yet, recorded before each is sent. A run killed with
+   * batches in flight leaves them here; the rerun sends them again and counts the orders the server
+   * then calls unchanged duplicates as accepted (that run stored them), not as duplicates.
+   */
+  posted?: number[];
 }
 
 export const emptyTotals = (): ImportTotals => ({
@@ -71,7 +77,14 @@ export function isConfirmed(state: ImportState, batchIndex: number): boolean {
   return batchIndex < state.confirmedThrough || state.confirmedAbove.includes(batchIndex);
 }
 
-/** A new state with the batch confirmed and its totals added. */
+/** A new state with the batch recorded as posted, not confirmed yet (ImportState.posted). */
+export function markPosted(state: ImportState, batchIndex: number, now: Date): ImportState {
+  const posted = state.posted ?? [];
+  if (posted.includes(batchIndex)) return state;
+  return { ...state, posted: [...posted, batchIndex].sort((a, b) => a - b), updatedAt: now.toISOString() };
+}
+
+/** A new state with the batch confirmed and its totals added (and no longer posted unconfirmed). */
 export function confirmBatch(state: ImportState, batchIndex: number, totals: ImportTotals, now: Date): ImportState {
   if (isConfirmed(state, batchIndex)) return state;
   const above = [...state.confirmedAbove, batchIndex].sort((a, b) => a - b);
@@ -83,7 +96,15 @@ export function confirmBatch(state: ImportState, batchIndex: number, totals: Imp
   const sum = totalsFrom(state.totals);
   const added = totalsFrom(totals);
   for (const key of Object.keys(sum) as (keyof ImportTotals)[]) sum[key] += added[key];
-  return { ...state, confirmedThrough: through, confirmedAbove: above, totals: sum, updatedAt: now.toISOString() };
+  const posted = state.posted?.filter((index) => index !== batchIndex);
+  return {
+    ...state,
+    confirmedThrough: through,
+    confirmedAbove: above,
+    totals: sum,
+    ...(posted === undefined ? {} : { posted }),
+    updatedAt: now.toISOString(),
+  };
 }
 
 export function countConfirmed(state: ImportState): number {

@@ -383,6 +383,55 @@ describe("patron import against a server that is busy for a while", () => {
     expect(stdout).toMatch(/^duplicates\s+0$/m);
   }, 30_000);
 
+  it("counts the orders of a batch a killed run had in flight as accepted when the rerun finds them stored, not as duplicates", async () => {
+    workDir = mkdtempSync(path.join(tmpdir(), "patron-killed-"));
+    const file = path.join(workDir, "orders.ndjson");
+    writeFileSync(file, `${["a", "b", "c", "d"].map((id) => wireOrder(id)).join("\n")}\n`);
+    // The first batch is accepted; the second is stored but the run is killed before its answer, so
+    // the resend finds both orders already there.
+    let killed = false;
+    const { url, received } = await scriptedServer([accepted(2)], () =>
+      killed
+        ? {
+            status: 200,
+            body: {
+              data: {
+                accepted: 0,
+                duplicates: 2,
+                results: ["c", "d"].map((id) => ({ id, status: "duplicate", changed: false })),
+              },
+            },
+          }
+        : null,
+    );
+    const state = path.join(workDir, "state.json");
+    const args = [
+      path.join(root, "cli/bin.mjs"),
+      "import",
+      "orders",
+      file,
+      ...["--url", url, "--key", "k", "--batch-size", "2", "--concurrency", "1", "--state", state, "--direct"],
+    ];
+    const child = spawn(process.execPath, args, { cwd: workDir, stdio: "ignore" });
+    const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+      child.on("exit", (_code, signal) => resolve(signal)),
+    );
+    await expect.poll(() => received.length, { timeout: 20_000 }).toBe(2);
+    child.kill("SIGKILL");
+    expect(await exited).toBe("SIGKILL");
+    expect(JSON.parse(readFileSync(state, "utf8"))).toMatchObject({ confirmedThrough: 1, posted: [1] });
+
+    killed = true;
+    const { stdout, stderr } = await run(process.execPath, args, { cwd: workDir });
+    expect(`${stdout}${stderr}`).toMatch(
+      /resuming: 1 batch already confirmed; 1 batch sent and not answered before it stopped go again/,
+    );
+    expect(stdout).toMatch(/^accepted\s+2$/m);
+    expect(stdout).toMatch(/^duplicates\s+0$/m);
+    expect(stdout).toMatch(/^in all\s+4 orders in 2 batches: 4 accepted, 0 duplicates, 0 suppressed/m);
+    expect(JSON.parse(readFileSync(state, "utf8"))).toMatchObject({ confirmedThrough: 2, posted: [] });
+  }, 30_000);
+
   it.each([
     ["", []],
     [" without --restart", ["--restart"]],

@@ -1014,7 +1014,8 @@ describe("runImport", () => {
       upserted: 0,
       ignoredIdentifiers: 3,
     });
-    expect(states).toEqual([1, 2, 3]);
+    // Saved as each batch is posted (ImportState.posted), then as it is confirmed.
+    expect(states).toEqual([0, 1, 1, 2, 2, 3]);
 
     const partial = confirmBatch(emptyState("f", "file", new Date()), 1, emptyTotals(), new Date());
     const second = fakeServer([ok(0), ok(0)]);
