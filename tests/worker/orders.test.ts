@@ -6,7 +6,7 @@ import { customerResponseSchema } from "../../worker/customers/customers.schemas
 import { refusalError } from "../../worker/orders/orders.routes.ts";
 import { ingestResultSchema } from "../../worker/orders/orders.schemas.ts";
 import { adminKey, anOrder, client, uniquePrefix, verified } from "../fixtures/builders.ts";
-import { storeRows, storeSnapshot } from "../fixtures/store-rows.ts";
+import { storeRows, storeRun, storeSnapshot } from "../fixtures/store-rows.ts";
 import { eventTables } from "../fixtures/tables.ts";
 
 const api = client(SELF);
@@ -419,6 +419,35 @@ describe("orders repeating their customer's identifiers", () => {
     expect(byCard.customerId).toBe(byAccount.customerId);
     expect(byAccount.orders.map((o) => o.id.slice(p.length)).sort()).toEqual(["-1", "-2", "-3", "-4", "-5"]);
     expect(byAccount.summary?.orders).toBe(5);
+  });
+});
+
+describe("orders repeating the identifiers of a customer near the region bound", () => {
+  it("count toward the 20,000: a batch that would take the region past it is refused, one that reaches it is not", async () => {
+    const p = uniquePrefix("bound");
+    const account = `${p}-acct`;
+    await ingest([anOrder({ id: `${p}-0`, identifiers: { account } })]);
+    const [held] = await storeRows<{ key: string; customer_id: string }>(
+      "SELECT key, customer_id FROM identities WHERE customer_id = (SELECT customer_id FROM orders WHERE id = ?)",
+      `${p}-0`,
+    );
+    // 19,999 orders carrying the account, as far as resolution sees them: their sightings and the summary.
+    await storeRun(
+      `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 19998)
+       INSERT INTO identity_observations (source, identity_key, verified) SELECT 'order:' || ? || '-old-' || i, ?, 1 FROM n`,
+      p,
+      held?.key,
+    );
+    await storeRun("UPDATE customer_summaries SET orders = 19999 WHERE customer_id = ?", held?.customer_id);
+    const repeat = (n: number) => anOrder({ id: `${p}-${n}`, identifiers: { account } });
+
+    // Two more would make 20,001: the region is walked, and refused as too large; nothing is stored.
+    const refused = await api.postOrders([repeat(1), repeat(2)]);
+    expect(refused.status, await refused.clone().text()).toBe(409);
+    expect(((await refused.json()) as { error: { message: string } }).error.message).toMatch(/link more than 20,?000/);
+    expect(await storeRows("SELECT id FROM orders WHERE id IN (?, ?)", `${p}-1`, `${p}-2`)).toEqual([]);
+    // One more makes 20,000, within the bound: a repeat, stored without a walk.
+    expect(await ingest([repeat(1)])).toMatchObject({ accepted: 1 });
   });
 });
 

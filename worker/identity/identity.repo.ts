@@ -43,7 +43,8 @@ interface Repeat {
  * account and email of the others reads the same few rows as their second. Two exceptions walk as
  * before: a customer with repeats of different identifier sets in one batch (an order with only the
  * account and one with only the loyalty number: without the observations joining them they would be
- * two customers), and a customer with more orders than a region may hold (the walk refuses it).
+ * two customers), and a customer whose orders with the batch's repeats of them are more than a region
+ * may hold (the walk refuses it).
  */
 async function repeatsOf(db: Db, fresh: Observation[]): Promise<Map<string, Repeat>> {
   const candidates = fresh
@@ -84,15 +85,18 @@ async function repeatsOf(db: Db, fresh: Observation[]): Promise<Map<string, Repe
     const keyStates = new Map(observation.identities.map((ref) => [ref.key, stateOf.get(ref.key)]));
     const owners = new Set([...keyStates.values()].map((state) => (state && !state.shared ? state.customerId : null)));
     const [owner] = owners;
-    if (owners.size !== 1 || !owner || (ordersOf.get(owner) ?? 0) >= maxRegionObservations) continue;
+    if (owners.size !== 1 || !owner) continue;
     const group = byOwner.get(owner) ?? { sets: new Set(), repeats: [] };
     byOwner.set(owner, group);
     group.sets.add(setOf.get(i) ?? "");
     group.repeats.push({ observation, states: keyStates as Map<string, IdentityState> });
   }
   const repeats = new Map<string, Repeat>();
-  for (const { sets, repeats: ofOwner } of byOwner.values())
-    if (sets.size === 1) for (const repeat of ofOwner) repeats.set(repeat.observation.source, repeat);
+  // The bound counts the repeats too: a customer whose orders and this batch's repeats of them would
+  // pass it is walked, and the walk refuses the region (region_too_large).
+  for (const [owner, { sets, repeats: ofOwner }] of byOwner)
+    if (sets.size === 1 && (ordersOf.get(owner) ?? 0) + ofOwner.length <= maxRegionObservations)
+      for (const repeat of ofOwner) repeats.set(repeat.observation.source, repeat);
   return repeats;
 }
 
