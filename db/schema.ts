@@ -859,7 +859,8 @@ export const shardMigrationChanges = sqliteTable("shard_migration_changes", {
  * with the old one; "prepared" once the walk found no write since it began (`started_at`) and marked
  * the old shards to accept the new count; after the switch, "cleaning" deletes the entries the old
  * shards keep for keys homed elsewhere now; then "done". `shard`, `part` and `cursor` (the last key or
- * id visited, "" at a part's start) say where the walk is, so a rerun resumes there.
+ * id visited, "" at a part's start and once a phase's walk is done: no key is kept past it) say where the
+ * walk is, so a rerun resumes there.
  */
 export const shardReshard = sqliteTable("shard_reshard", {
   id: text("id").primaryKey(),
@@ -890,8 +891,9 @@ export const shardReshard = sqliteTable("shard_reshard", {
 
 /**
  * A pass of `patron shards rebalance` (one row, id "rebalance"): each customer shard in turn, a page of
- * its customers at a time after `cursor`, moves the identity regions whose account keys are all homed
- * in another shard to the home of one of them, so their shelves cost one shard call again.
+ * its customers at a time after `cursor` ("" once the pass is done), moves the identity regions whose
+ * account keys are all homed in another shard to the home of one of them, so their shelves cost one shard
+ * call again.
  */
 export const shardRebalance = sqliteTable("shard_rebalance", {
   id: text("id").primaryKey(),

@@ -79,7 +79,8 @@ export async function rebalanceStep(env: Env, d1: Db, limit: number, now: Date):
     state = (await rebalanceState(d1)) as RebalanceState;
   }
   const page = await shardStub(env, state.shard).rebalancePage(state.cursor, limit, count);
-  // Where the next step begins: further on in this shard, the next shard, or nowhere (the pass is done).
+  // Where the next step begins: further on in this shard, the next shard, or nowhere (the pass is done,
+  // and keeps no cursor: the last page's start is a customer id an erasure would leave named here).
   const next =
     page.next !== null
       ? { shard: state.shard, cursor: page.next }
@@ -87,7 +88,7 @@ export async function rebalanceStep(env: Env, d1: Db, limit: number, now: Date):
         ? { shard: state.shard + 1, cursor: "" }
         : null;
   await d1.run(sql`
-    UPDATE shard_rebalance SET shard = ${next?.shard ?? state.shard}, cursor = ${next?.cursor ?? state.cursor},
+    UPDATE shard_rebalance SET shard = ${next?.shard ?? state.shard}, cursor = ${next?.cursor ?? ""},
       scanned = scanned + ${page.scanned}, moved = moved + ${page.moved}, moves = moves + ${page.moves},
       busy = busy + ${page.busy}, too_large = too_large + ${page.tooLarge}, updated_at = ${at},
       finished_at = ${next ? null : at}

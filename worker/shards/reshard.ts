@@ -222,10 +222,12 @@ async function copyPage(env: Env, d1: Db, state: ReshardState, limit: number, at
     await recordPage(d1, at, position, { scanned: page.scanned, written: page.entries.length, removed: 0 });
     return { kind: "stepped", state: (await reshardState(d1)) as ReshardState };
   }
+  // The walk's end keeps no cursor: the last page's start is a key (an identifier's, a customer's or an
+  // order's) an erasure would otherwise leave named here.
   await recordPage(
     d1,
     at,
-    { shard: state.shard, part: state.part, cursor: state.cursor },
+    { shard: state.shard, part: state.part, cursor: "" },
     { scanned: page.scanned, written: page.entries.length, removed: 0 },
   );
   // The walk is done: each shard it visited is marked unless it wrote since the walk began; then,
@@ -258,7 +260,8 @@ async function cleanPage(env: Env, d1: Db, state: ReshardState, limit: number, a
   const page = await stub.dropRehomedEntries(state.cursor, limit, { from: state.from, to: state.to });
   if (page.next === null) await stub.finishReshard(state.to);
   const position = advance(state, page.next, ["directory"]);
-  await recordPage(d1, at, position ?? { shard: state.shard, part: "directory", cursor: state.cursor }, {
+  // The last page's start (a key) is not kept once the cleaning is done, as at the walk's end.
+  await recordPage(d1, at, position ?? { shard: state.shard, part: "directory", cursor: "" }, {
     scanned: page.scanned,
     written: 0,
     removed: page.removed,
@@ -283,7 +286,7 @@ async function drainStep(env: Env, d1: Db, state: ReshardState, limit: number, a
   await recordPage(
     d1,
     at,
-    position ?? { shard: state.shard, part, cursor: state.cursor },
+    position ?? { shard: state.shard, part, cursor: "" },
     { scanned: page.scanned, written: page.moved, removed: page.moves },
     { customers: page.moved, moves: page.moves },
   );

@@ -219,7 +219,8 @@ describe("a rebalance pass over four shards", () => {
       expect((await api.postOrders([late])).status).toBe(200);
     });
     expect(steps).toBeGreaterThan(4);
-    expect(view).toMatchObject({ count: 4, running: 4, done: true, busy: 1, tooLarge: 0 });
+    // Finished, it keeps no cursor: its last page began at a customer id, which an erasure would leave there.
+    expect(view).toMatchObject({ count: 4, running: 4, done: true, busy: 1, tooLarge: 0, cursor: "" });
     expect(view.moved).toBe(9 + mergedRows.length + 2);
     expect(view.moves).toBeGreaterThanOrEqual(1);
     expect(view.scanned).toBe(view.total);

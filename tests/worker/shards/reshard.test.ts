@@ -147,7 +147,8 @@ describe("a reshard from 4 to 7 shards, under the old count", () => {
     expect(written).toMatch(
       /stored orders: 1, customers: 1, directory entries: \d+, .*orders rows added or removed: 1.* after the walk began/,
     );
-    expect(view).toMatchObject({ from: 4, to: 7, phase: "prepared", running: 4, done: false });
+    // The walk done, no key is kept as its cursor (an erasure would leave it named there).
+    expect(view).toMatchObject({ from: 4, to: 7, phase: "prepared", running: 4, done: false, cursor: "" });
 
     const expected = await expectedEntries(4, 7);
     expect(expected.size).toBeGreaterThan(10);

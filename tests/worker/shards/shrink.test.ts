@@ -92,7 +92,7 @@ describe("a reshard from 4 to 2 shards, under the old count", () => {
       phases.add(view.phase);
     }
     expect([...phases]).toEqual(expect.arrayContaining(["draining", "copying", "prepared"]));
-    expect(view).toMatchObject({ from: 4, to: 2, phase: "prepared", done: false });
+    expect(view).toMatchObject({ from: 4, to: 2, phase: "prepared", done: false, cursor: "" });
     expect(view?.drained).toBeGreaterThanOrEqual(heldBefore.reduce((n, row) => n + (row?.customers ?? 0), 0));
     expect(view?.drainMoves).toBeGreaterThan(0);
     expect(view?.drainPasses).toBe(1);
