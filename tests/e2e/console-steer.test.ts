@@ -874,6 +874,38 @@ describe("console steering pages", () => {
     }
   }, 120_000);
 
+  it("Rules: the form names the other live or scheduled rules on the same target, which apply together with it", async () => {
+    const other = await admin<{ id: string }>("POST", "/v1/admin/rules", {
+      name: "No candles",
+      action: "exclude",
+      targetType: "category",
+      targetId: "candles",
+      enabled: true,
+    });
+    try {
+      await openFromNav("Rules");
+      await app.page.getByRole("link", { name: "New rule" }).click();
+      await app.page.getByLabel("Target id", { exact: true }).fill("candles");
+      const note = app.page.getByRole("note").filter({ hasText: "is also the target of" });
+      await note.waitFor();
+      expect(await note.textContent()).toBe(
+        "Category candles is also the target of “No candles” (exclude category candles, for everyone; live): where they reach the same shelf they all apply, so boosts and buries multiply and a pin shows what an exclude removes.",
+      );
+      expect(await app.page.getByLabel("Target id", { exact: true }).getAttribute("aria-describedby")).toContain(
+        "rule-targetId-others",
+      );
+      // Another target, or a product of the same id, shares nothing; a disabled rule applies to no shelf.
+      await app.page.getByLabel("Target id", { exact: true }).fill("tea");
+      await note.waitFor({ state: "detached" });
+      await app.page.getByLabel("Target id", { exact: true }).fill("candles");
+      await note.waitFor();
+      await app.page.getByLabel("Target type").selectOption("product");
+      await note.waitFor({ state: "detached" });
+    } finally {
+      await admin("POST", `/v1/admin/rules/${other.id}/disable`);
+    }
+  }, 120_000);
+
   it("Rules: a save from a form someone else has saved since is refused, not written over theirs; a date without its time is refused", async () => {
     const name = "Edited twice";
     const created = await admin<{ id: string }>("POST", "/v1/admin/rules", {

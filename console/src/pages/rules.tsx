@@ -527,18 +527,32 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
     // A field's message is about the value that was sent: editing the field clears it.
     setProblem((current) => withoutFieldIssues(current, Object.keys(patch)));
   };
+  // The other rules, for the notes on the rules that share this draft's slot or its target.
+  const others = useData<Rule[]>("/v1/admin/rules");
   // Other pins of the same kind (categories or products) that can hold the slot this draft pins: both
   // hold on a shelf they both reach, one at the slot and the other right after it.
-  const pins = useData<Rule[]>(draft.action === "pin" ? "/v1/admin/rules" : null);
   const draftSlot = Number(draft.slot);
   const samePinSlot =
     draft.action === "pin" && Number.isInteger(draftSlot)
-      ? (pins.data ?? []).filter(
+      ? (others.data ?? []).filter(
           (other) =>
             other.id !== rule?.id &&
             other.action === "pin" &&
             other.slot === draftSlot &&
             other.targetType === draft.targetType &&
+            (other.state === "live" || other.state === "scheduled"),
+        )
+      : [];
+  // Other live or scheduled rules naming the same target: where they reach one shelf they all apply (two
+  // boosts multiply, a pin shows what an exclude removes), which a second rule made by mistake hides.
+  const draftTarget = draft.targetId.trim();
+  const sameTarget =
+    draftTarget && draftTarget !== "*"
+      ? (others.data ?? []).filter(
+          (other) =>
+            other.id !== rule?.id &&
+            other.targetType === draft.targetType &&
+            other.targetId === draftTarget &&
             (other.state === "live" || other.state === "scheduled"),
         )
       : [];
@@ -622,6 +636,7 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
             [
               messages.length > 0 ? `${id}-problem` : options.hint ? `${id}-hint` : null,
               field === "targetId" && savedTargetMissing ? "rule-targetId-catalog" : null,
+              field === "targetId" && sameTarget.length > 0 ? "rule-targetId-others" : null,
               field === "endsAt" && savedEnded ? "rule-endsAt-ended" : null,
               field === "slot" && samePinSlot.length > 0 ? "rule-slot-shared" : null,
             ]
@@ -682,6 +697,13 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
         pick={(id) => set({ targetId: id })}
       />
       {savedTargetMissing && <NotInCatalog target={targetOf(rule)} id="rule-targetId-catalog" />}
+      {sameTarget.length > 0 && (
+        <p id="rule-targetId-others" class="muted small" role="note">
+          {draft.targetType === "product" ? "Product" : "Category"} {draftTarget} is also the target of{" "}
+          {sameTarget.map((other) => `“${other.name}” (${describe(other)}; ${other.state})`).join(", ")}: where they
+          reach the same shelf they all apply, so boosts and buries multiply and a pin shows what an exclude removes.
+        </p>
+      )}
       {(draft.action === "boost" || draft.action === "bury") &&
         text("strength", "Strength", { inputMode: "decimal", hint: strengthHint(draft.action) })}
       {draft.action === "pin" &&
