@@ -906,6 +906,21 @@ describe("console steering pages", () => {
     }
   }, 120_000);
 
+  it("Rules: a boost that leaves the shelf as it was says what to check, a larger strength among it", async () => {
+    const leading = (await shelf()).items[0]?.categoryId ?? "";
+    expect(leading).not.toBe("");
+    await openFromNav("Rules");
+    await app.page.getByRole("link", { name: "New rule" }).click();
+    await app.page.getByLabel("Target id", { exact: true }).fill(leading);
+    await app.page.getByLabel("Strength").fill("0.01");
+    await app.page.getByLabel("Customer id").fill(shopperId);
+    await app.page.getByRole("button", { name: "Preview" }).click();
+    await app.page.getByRole("heading", { name: `Preview for ${shopperId}` }).waitFor();
+    expect(await app.page.getByRole("status").filter({ hasText: "This rule does not change" }).textContent()).toBe(
+      "This rule does not change this customer's shelf (check the segment, whether the target has anything in stock or already leads this shelf, or try a larger strength).",
+    );
+  }, 120_000);
+
   it("Rules: a save from a form someone else has saved since is refused, not written over theirs; a date without its time is refused", async () => {
     const name = "Edited twice";
     const created = await admin<{ id: string }>("POST", "/v1/admin/rules", {

@@ -797,8 +797,22 @@ interface ShelfCategory {
   name: string;
   reason: string;
 }
+/**
+ * What to check when a draft leaves the shelf as it was, by what the action can fail at: a boost may
+ * name what already leads, and a boost or bury may be too weak to pass (or fall behind) its neighbours;
+ * a bury or exclude may name nothing on this shelf; a pin may name what is already at its slot.
+ */
+function unchangedWhy(action: string): string {
+  if (action === "boost")
+    return "check the segment, whether the target has anything in stock or already leads this shelf, or try a larger strength";
+  if (action === "bury") return "check the segment, whether the target is on this shelf, or try a larger strength";
+  if (action === "exclude") return "check the segment, or whether the target is on this shelf";
+  return "check the segment, whether the target has anything in stock, or pin a category that is not on it";
+}
+
 /** What a preview or simulation was asked about, kept with its answer (the draft may change after). */
 interface Asked {
+  action: string;
   target: string;
   startsAt: string | null;
   endsAt: string | null;
@@ -835,6 +849,7 @@ interface Simulation extends Asked, DraftSchedule {
 }
 
 const askedOf = (body: ReturnType<typeof bodyOf>): Asked => ({
+  action: body.action,
   target: targetOf(body),
   startsAt: body.startsAt,
   endsAt: body.endsAt,
@@ -1022,7 +1037,7 @@ function PreviewView({ preview }: { preview: Preview }) {
             ? `This rule does not change ${whose}.`
             : preview.ruleState === "disabled"
               ? `This rule does not change ${whose}: it is not enabled.`
-              : `This rule does not change ${whose} (check the segment, whether the target has anything in stock, or pin a category that is not on it).`}
+              : `This rule does not change ${whose} (${unchangedWhy(preview.action)}).`}
       </p>
       {preview.anonymous && (
         <p class="muted">
