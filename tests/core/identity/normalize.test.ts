@@ -162,4 +162,16 @@ describe("maskIdentifier", () => {
     expect(maskIdentifier(kind, value)).toBe(masked);
     expect(maskIdentifier(kind, value)).not.toBe(value);
   });
+
+  it.each([
+    ["loyalty", "7391", "**91"],
+    ["card", "4821", "**21"],
+    ["loyalty", "LYH477", "***477"],
+    ["loyalty", "12345", "***45"],
+    ["loyalty", "7", "*"],
+  ] as const)("a short %s %s shows at most half of it: %s", (kind, value, masked) => {
+    expect(maskIdentifier(kind, value)).toBe(masked);
+    const shown = masked.replace(/^\*+/, "");
+    expect(shown.length).toBeLessThanOrEqual(value.length / 2);
+  });
 });

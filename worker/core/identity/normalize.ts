@@ -160,8 +160,12 @@ export function maskIdentifier(kind: IdentifierKind, value: string): string {
     }
     case "phone":
     case "loyalty":
-    case "card":
-      return `${stars(value.length - 4)}${value.slice(-4)}`;
+    case "card": {
+      // The last four, but never more than half: a short loyalty number or card kept whole would be the
+      // value itself in the clear, beside the keyed hash that exists so that it is not.
+      const shown = Math.min(4, Math.floor(value.length / 2));
+      return `${stars(value.length - shown)}${value.slice(value.length - shown)}`;
+    }
     case "account":
     case "device":
       return value.length <= 4
