@@ -32,14 +32,16 @@ const lengthReasons: Record<string, string> = {
 export type PhoneResult = { ok: true; e164: string } | { ok: false; reason: string };
 
 /**
- * A phone number as typed anywhere ("020 7946 0958", "+44 20 7946 0958", "0044 20 7946 0958") to
+ * A phone number as typed anywhere ("020 7946 0958", "+44 20 7946 0958", "0044 20 7946 0958", or a
+ * "tel:+44-20-7946-0958" link) to
  * E.164 ("+442079460958"). National numbers are read in `region`. A number that is not valid for its
  * country is refused with a reason, never guessed at. The reason names the country it was read in: its
  * own when the number gives one (+44, 0044, or 011 44 dialled from the US), else `region`, saying so and
  * how to write a number from elsewhere (a UK mobile typed "07911 123456" in the US is too long for the US).
  */
 export function toE164(raw: string, region: CountryCode = defaultPhoneRegion): PhoneResult {
-  const trimmed = raw.normalize("NFKC").trim();
+  // A tel: link's number (RFC 3966, "tel:+1-212-736-5000", as copied from a web page or a contact card).
+  const trimmed = raw.normalize("NFKC").trim().replace(/^tel:/i, "");
   // "00" is the international prefix in most of the world (not in North America, where no number starts with it).
   const input = trimmed.startsWith("00") ? `+${trimmed.slice(2)}` : trimmed;
   const lengthProblem = validatePhoneNumberLength(input, region);
