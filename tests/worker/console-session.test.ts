@@ -476,6 +476,25 @@ describe("transport security", () => {
     expect(statuses).toEqual([200, 200, 200, 401, 200, 404, 403]);
   });
 
+  it("says nosniff on every answer, http or https: API answers, errors, the console's pages", async () => {
+    const requests: [string, RequestInit?][] = [
+      [`${origin}/health`],
+      [`${origin}/no-such-route`],
+      [`${origin}/v1/recommendations?limit=many`],
+      [`${origin}/v1/orders`, { method: "POST", body: "{}" }],
+      [`${secureOrigin}/v1/admin/segments`],
+      [`${secureOrigin}/console`],
+    ];
+    const statuses: number[] = [];
+    for (const [url, init] of requests) {
+      const response = await SELF.fetch(url, init);
+      statuses.push(response.status);
+      expect(response.headers.get("X-Content-Type-Options"), url).toBe("nosniff");
+      await response.arrayBuffer();
+    }
+    expect(statuses).toEqual([200, 404, 400, 401, 401, 200]);
+  });
+
   it("sends none over plain http, nor to localhost or an IP address over https", async () => {
     for (const url of [
       `${origin}/console`,
