@@ -319,7 +319,7 @@ describe("the click hook", () => {
 });
 
 describe("scroll buttons and the keyboard", () => {
-  it("hands focus to the card at the row's end when a scroll button has scrolled it there, rather than dropping it on the page", async () => {
+  it("keeps focus on a scroll button that has scrolled the row to its end, aria-disabled, so pressing it again scrolls nothing and follows no link", async () => {
     const page = await newPage({ width: 1280, height: 800 });
     const noise = collectNoise(page);
     await openShop(page, {
@@ -333,37 +333,60 @@ describe("scroll buttons and the keyboard", () => {
         const inner = host.shadowRoot!.activeElement;
         const links = [...host.shadowRoot!.querySelectorAll("li a")];
         const row = host.shadowRoot!.querySelector("ul")!;
+        const button = inner?.matches("section > button")
+          ? `${inner.getAttribute("aria-label")}${inner.getAttribute("aria-disabled") === "true" ? " (disabled)" : ""}`
+          : null;
         return {
           outer: document.activeElement === host ? "shelf" : document.activeElement!.tagName.toLowerCase(),
-          inner: inner === row ? "scroll button" : inner ? `card ${links.indexOf(inner) + 1} of ${links.length}` : null,
-          atEnd: row.scrollLeft + row.clientWidth + 1 > row.scrollWidth,
+          inner: button ?? (inner ? `card ${links.indexOf(inner) + 1} of ${links.length}` : null),
+          // Seen: a focused button that cannot scroll stays on screen, dimmed, not hidden.
+          visible: inner ? getComputedStyle(inner).visibility === "visible" : null,
+          at:
+            row.scrollLeft === 0 ? "start" : row.scrollLeft + row.clientWidth + 1 > row.scrollWidth ? "end" : "middle",
         };
       });
+    const scrollLeft = () =>
+      page.evaluate(() => document.querySelector("[data-patron]")!.shadowRoot!.querySelector("ul")!.scrollLeft);
     await page.focus("#before");
-    await page.keyboard.press("Tab"); // The Next button (Previous is disabled at the row's start).
-    expect(await focus()).toEqual({ outer: "shelf", inner: "scroll button", atEnd: false });
+    await page.keyboard.press("Tab"); // The Next button: Previous, which cannot scroll at the row's start, is no tab stop.
+    expect(await focus()).toEqual({ outer: "shelf", inner: "Next", visible: true, at: "start" });
     await page.keyboard.press("Enter");
-    await page.waitForFunction(
-      () => document.querySelector("[data-patron]")!.shadowRoot!.querySelector("ul")!.scrollLeft > 0,
-    );
+    await expect.poll(scrollLeft).toBeGreaterThan(0);
     // Partway along, focus stays on the button, to press it again.
     await page.waitForTimeout(600);
-    expect(await focus()).toEqual({ outer: "shelf", inner: "scroll button", atEnd: false });
-    for (let presses = 0; presses < 20 && !(await focus()).atEnd; presses++) {
+    expect(await focus()).toEqual({ outer: "shelf", inner: "Next", visible: true, at: "middle" });
+    for (let presses = 0; presses < 20 && (await focus()).at !== "end"; presses++) {
       await page.keyboard.press("Enter");
       await page.waitForTimeout(600);
     }
-    const links = (await renderedCards(page)).length;
-    await expect.poll(focus).toEqual({ outer: "shelf", inner: `card ${links} of ${links}`, atEnd: true });
-    // Shift+Tab from there reaches Previous, which scrolled back to the start hands focus to the first card.
+    // At the end it stays where it was, focused and seen, and says it can do no more.
+    await expect.poll(focus).toEqual({ outer: "shelf", inner: "Next (disabled)", visible: true, at: "end" });
+    // Enter once more, still meaning "scroll": nothing moves, and the page is still the shop's (a card's
+    // link, had focus moved to it, would have left the page).
+    const end = await scrollLeft();
+    await page.keyboard.press("Enter");
+    await page.waitForTimeout(600);
+    expect(page.url()).toBe(`${shopOrigin}/`);
+    expect(await scrollLeft()).toBe(end);
+    expect(await focus()).toEqual({ outer: "shelf", inner: "Next (disabled)", visible: true, at: "end" });
+    // Shift+Tab from there reaches Previous, which back at the start keeps focus the same way.
     await page.keyboard.press("Shift+Tab");
-    expect(await focus()).toEqual({ outer: "shelf", inner: "scroll button", atEnd: true });
-    for (let presses = 0; presses < 20 && (await focus()).inner === "scroll button"; presses++) {
+    expect(await focus()).toEqual({ outer: "shelf", inner: "Previous", visible: true, at: "end" });
+    for (let presses = 0; presses < 20 && (await focus()).at !== "start"; presses++) {
       await page.keyboard.press("Enter");
       await page.waitForTimeout(600);
     }
-    expect(await focus()).toEqual({ outer: "shelf", inner: `card 1 of ${links}`, atEnd: false });
-    // The row's one tab stop moved with focus: the arrow keys carry on from there.
+    await expect.poll(focus).toEqual({ outer: "shelf", inner: "Previous (disabled)", visible: true, at: "start" });
+    await page.keyboard.press("Enter");
+    await page.waitForTimeout(600);
+    expect(page.url()).toBe(`${shopOrigin}/`);
+    expect(await focus()).toEqual({ outer: "shelf", inner: "Previous (disabled)", visible: true, at: "start" });
+    // Tab carries on: Next, then the row's one tab stop, the first card, and the arrow keys from there.
+    await page.keyboard.press("Tab");
+    expect((await focus()).inner).toBe("Next");
+    await page.keyboard.press("Tab");
+    const links = (await renderedCards(page)).length;
+    expect((await focus()).inner).toBe(`card 1 of ${links}`);
     await page.keyboard.press("ArrowRight");
     expect((await focus()).inner).toBe(`card 2 of ${links}`);
     expect(noise).toEqual([]);

@@ -105,13 +105,15 @@ function ProductCard({ item, position, shelf, ...props }: ShelfProps & { item: I
   );
 }
 
+/** 1, or -1 on a right-to-left row, which runs from the right (getComputedStyle, not :dir(rtl), which older browsers refuse). */
+const forwards = (row: Element) => (getComputedStyle(row).direction === "rtl" ? -1 : 1);
+
 /** Left and right arrows, Home and End move focus (and the row's one tab stop) between the cards' links and buttons. */
 function moveFocus(key: KeyboardEvent): void {
   const stops = [...(key.currentTarget as Element).querySelectorAll<HTMLElement>("a,button")];
   const at = stops.indexOf(key.target as HTMLElement);
-  // On a right-to-left page the row runs from the right: the right arrow goes back in DOM order.
-  // (getComputedStyle, not :dir(rtl), which older browsers refuse with a SyntaxError.)
-  const step = getComputedStyle(key.currentTarget as Element).direction === "rtl" ? -1 : 1;
+  // On a right-to-left page the right arrow goes back in DOM order.
+  const step = forwards(key.currentTarget as Element);
   const next = stops[{ ArrowRight: at + step, ArrowLeft: at - step, Home: 0, End: stops.length - 1 }[key.key] ?? -1];
   if (next) {
     key.preventDefault();
@@ -122,20 +124,35 @@ function moveFocus(key: KeyboardEvent): void {
 }
 
 /**
- * A focused scroll button (::scroll-button) that scrolled the row to its end is disabled by the browser,
- * which drops its focus on the page: the card at that end takes it, and the keyboard carries on from there.
+ * Marks each scroll button by whether the row can scroll its way. One that cannot is aria-disabled, never
+ * disabled: a focused Next that reached the row's end keeps focus (a disabled one would drop it on the page,
+ * and moving it to a card would make the next Enter follow that card's link), and pressing it again scrolls
+ * nothing. It leaves the tab order (tabIndex -1) until it can scroll again, so Tab passes it by.
  */
-function keepFocus(scroll: Event): void {
-  const row = scroll.currentTarget as HTMLElement;
+function markEnds(row: HTMLElement): void {
   // Negative on a right-to-left row, which scrolls leftwards from 0.
   const scrolled = Math.abs(row.scrollLeft);
-  // The shadow root's focus on the row itself is a scroll button's (the row is no tab stop when it has cards).
-  if (
-    (row.getRootNode() as ShadowRoot).activeElement === row &&
-    (!scrolled || scrolled + row.clientWidth + 1 > row.scrollWidth)
-  )
-    moveFocus({ currentTarget: row, key: scrolled ? "End" : "Home", preventDefault() {} } as unknown as KeyboardEvent);
+  const next = row.previousSibling as HTMLElement;
+  [scrolled + row.clientWidth + 1 < row.scrollWidth, scrolled > 0].forEach((can, index) => {
+    const button = (index ? next.previousSibling : next) as HTMLElement;
+    button.ariaDisabled = `${!can}`;
+    button.tabIndex = can ? 0 : -1;
+  });
 }
+
+/** Previous (-1) and Next (1): scroll the row by most of its width; at its end, nothing moves. */
+const scrollButton = (way: number, name: string, arrow: string) => (
+  <button
+    type="button"
+    aria-label={name}
+    onClick={(click) => {
+      const row = (click.currentTarget as Element).parentNode!.lastChild as HTMLElement;
+      row.scrollBy(way * forwards(row) * row.clientWidth * 0.8, 0);
+    }}
+  >
+    {arrow}
+  </button>
+);
 
 export function ShelfView(props: ShelfProps) {
   const { title, limit, shelf, items } = props;
@@ -147,10 +164,27 @@ export function ShelfView(props: ShelfProps) {
       <Heading id="title" class={props.unsure ? "unsure" : undefined}>
         {title}
       </Heading>
+      {/* No scroll buttons for the skeleton: nothing in it to scroll to. */}
+      {items && scrollButton(-1, "Previous", "‹")}
+      {items && scrollButton(1, "Next", "›")}
       {/* role="list": list-style:none makes Safari drop the list semantics otherwise. */}
       {/* The skeleton is hidden from assistive technology: a list of empty items would be read out. */}
-      {/* biome-ignore lint/a11y/noRedundantRoles: see above */}
-      <ul role="list" onKeyDown={moveFocus} onScrollEnd={keepFocus} aria-hidden={items ? undefined : "true"}>
+      <ul
+        // biome-ignore lint/a11y/noRedundantRoles: see above
+        role="list"
+        onKeyDown={moveFocus}
+        onScroll={(scroll) => markEnds(scroll.currentTarget as HTMLElement)}
+        // Marked again after each render, and whenever the row's size changes (the stylesheet has loaded, the page was resized).
+        ref={(row) => {
+          if (row && items) {
+            markEnds(row);
+            const sizes = new ResizeObserver(() => markEnds(row));
+            sizes.observe(row);
+            return () => sizes.disconnect();
+          }
+        }}
+        aria-hidden={items ? undefined : "true"}
+      >
         {shelf && items
           ? items.map((item, index) => (
               <ProductCard key={item.id} {...props} item={item} position={index + 1} shelf={shelf} />
