@@ -195,6 +195,35 @@ describe("mount point attributes with spaces", () => {
     const regions = (await accessibilityTree(page)).filter((node) => node.role === "region");
     expect(regions.map((node) => node.name)).toEqual(["Popular right now"]);
   });
+
+  it('lays data-layout=" grid " and "Grid" out as the grid, v1.css reserving its height, as data-layout="grid"', async () => {
+    const page = await newPage({ width: 1280, height: 1200 });
+    const noise = collectNoise(page);
+    const mounts = ["grid", " grid ", "Grid", "\n  GRID\n"]
+      .map((layout) => `<div data-patron="x" data-layout="${layout}" data-limit="4"></div>`)
+      .join("\n");
+    await openShop(page, { mounts });
+    // What v1.css reserves before the script has drawn anything.
+    const reserved = await page.evaluate(() =>
+      [...document.querySelectorAll("[data-patron]")].map((host) => getComputedStyle(host).minHeight),
+    );
+    for (let index = 0; index < 4; index++) await waitForCards(page, index);
+    const layouts = await page.evaluate(() =>
+      [...document.querySelectorAll<HTMLElement>("[data-patron]")].map((host) => {
+        const root = host.shadowRoot!;
+        return {
+          flow: getComputedStyle(root.querySelector("ul")!).gridAutoFlow,
+          // The shelf fills exactly the space v1.css reserved.
+          fills: Math.abs(host.getBoundingClientRect().height - root.querySelector("section")!.offsetHeight) <= 1,
+        };
+      }),
+    );
+    // The grid's rows, taller than the one scrolling row's reservation.
+    expect(new Set(reserved).size).toBe(1);
+    expect(Number.parseFloat(reserved[0]!)).toBeGreaterThan(19.5 * 16);
+    expect(layouts).toEqual(layouts.map(() => ({ flow: "row", fills: true })));
+    expect(noise).toEqual([]);
+  });
 });
 
 describe("a data-placement the API refuses", () => {
