@@ -226,6 +226,31 @@ describe("mount point attributes with spaces", () => {
   });
 });
 
+describe("data-api", () => {
+  it("takes an API base pasted with the routes' /v1 at its end, with or without a slash", async () => {
+    for (const base of [`${worker.url}/v1`, `${worker.url}/v1/`, `${worker.url}/`]) {
+      const page = await newPage();
+      const noise = collectNoise(page);
+      const paths: string[] = [];
+      page.on("request", (request) => {
+        const url = new URL(request.url());
+        if (url.origin === new URL(worker.url).origin) paths.push(url.pathname);
+      });
+      await openShop(page, { token: shopperToken, scriptAttributes: `data-api="${base}"` });
+      await waitForCards(page);
+      expect((await heading(page)).text, base).toBe("Picked for you");
+      expect(paths, base).toContain("/v1/recommendations");
+      // The stylesheet from the API's /widget/, and nothing asked of /v1/v1/.
+      expect(paths, base).toContain("/widget/v1-shelf.css");
+      expect(
+        paths.filter((path) => path.startsWith("/v1/v1/") || path.startsWith("/v1/widget/")),
+        base,
+      ).toEqual([]);
+      expect(noise, base).toEqual([]);
+    }
+  });
+});
+
 describe("a data-placement the API refuses", () => {
   it("costs the page's other shelves none of their impressions: the popular shelf standing in sends its events without it", async () => {
     const page = await newPage();

@@ -62,7 +62,9 @@ function start(): void {
   if (window.patron?.loaded) return; // The script tag was included twice.
   const script = document.currentScript as HTMLScriptElement | null;
   const data = script?.dataset ?? {};
-  const api = (data.api || new URL(script?.src || location.href).origin).replace(/\/+$/, "");
+  // data-api pasted with the routes' /v1 at its end (https://x.example/v1, with or without a slash): the
+  // widget adds /v1/... itself, so a trailing /v1 would make every request /v1/v1/... and hide every shelf.
+  const api = (data.api || new URL(script?.src || location.href).origin).replace(/(\/v1)?\/*$/i, "");
   // data-timeout: a number of milliseconds above 0, at most a minute; anything else ("-1", "abc") is 1500.
   const timeout = Math.min(+(data.timeout as string) > 0 ? +(data.timeout as string) : 1500, 6e4);
   /** The shadow roots this script attached: a remount reuses them, never one the page made. */
