@@ -158,10 +158,15 @@ export function ShelfView(props: ShelfProps) {
   const { title, limit, shelf, items } = props;
   // data-heading-level: the page's outline decides the heading's level.
   const Heading = `h${props.level}` as "h2";
+  // Loading: "true" while the answer has not come.
+  const busy = items ? undefined : "true";
   return (
     // The region is named by its heading (never empty: index.tsx defaults both), not by a second copy of it.
-    <section aria-labelledby="title" aria-busy={items ? undefined : "true"}>
-      <Heading id="title" class={props.unsure ? "unsure" : undefined}>
+    // While it loads a screen reader meets no heading and no name, only a busy section: the heading may yet
+    // turn out wrong (a signed-in shopper the API does not know gets data-title-anonymous) or the shelf
+    // end up hidden (nothing to show). The region, named by its heading, comes with the cards.
+    <section aria-labelledby={items && "title"} aria-busy={busy}>
+      <Heading id="title" class={props.unsure ? "unsure" : undefined} aria-hidden={busy}>
         {title}
       </Heading>
       {/* No scroll buttons for the skeleton: nothing in it to scroll to. */}
@@ -183,7 +188,7 @@ export function ShelfView(props: ShelfProps) {
             return () => sizes.disconnect();
           }
         }}
-        aria-hidden={items ? undefined : "true"}
+        aria-hidden={busy}
       >
         {shelf && items
           ? items.map((item, index) => (
