@@ -4,6 +4,7 @@
 // arrives), then a row of product cards. Stateless: index.tsx builds it again when the data changes.
 // Short tag names (i, b, em, p, ins) keep the byte budget; the stylesheet gives each one its role.
 import { h } from "preact";
+import { placementPattern } from "../../worker/core/placement.ts";
 import { observeImpression, type ShelfEvent, trackClick } from "./events.ts";
 import { type FormatPrice, withRecommendation } from "./format.ts";
 import type { CartButton, Item, Shelf } from "./types.ts";
@@ -49,10 +50,10 @@ function ProductCard({ item, position, shelf, ...props }: ShelfProps & { item: I
     arm: shelf.arm,
     productId: item.id,
     categoryId: item.categoryId,
-    // Only a placement the API takes (worker/recommendations/recommendations.schemas.ts): a shelf whose
-    // data-placement it refused shows the cached popular shelf, and a beacon carrying that placement
+    // Only a placement the API takes (the rule its query schema uses, worker/core/placement.ts): a shelf
+    // whose data-placement it refused shows the cached popular shelf, and a beacon carrying that placement
     // would be refused with every shelf's events in it. The hooks still see the page's own.
-    placement: /^[a-z\d][a-z\d_-]{0,39}$/.test(placement as string) ? placement : undefined,
+    placement: placementPattern.test(placement as string) ? placement : undefined,
     position,
   };
   const detail: CardDetail = {

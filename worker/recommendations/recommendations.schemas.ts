@@ -1,10 +1,11 @@
 // GET /v1/recommendations: query parameters and the response contract.
 import * as z from "zod";
+import { maxPlacementLength, placementPattern } from "../core/placement.ts";
 import { idField, wholeNumberParam } from "../http/fields.schemas.ts";
 
 /** At most this many ids in `exclude=` (the cart and the shelves above, on one page). */
 export const maxExcludeIds = 100;
-export const maxPlacementLength = 40;
+export { maxPlacementLength };
 
 /** The longest shelf one answer holds, and how many categories an answer lists unless asked otherwise. */
 export const maxShelfItems = 48;
@@ -17,11 +18,9 @@ export const recommendationsQuerySchema = z.object({
   /** The shelf's name: `home`, `product`, `cart`, `buy-again` or any other lowercase name. */
   placement: z
     .string()
-    .max(maxPlacementLength, `placement must be at most ${maxPlacementLength} characters`)
-    .regex(
-      /^[a-z0-9][a-z0-9_-]*$/,
-      "placement must be lowercase letters, digits, - or _, starting with a letter or digit",
-    )
+    // One message for a name that is too long: the pattern, shared with the widget, checks the length too.
+    .max(maxPlacementLength, { message: `placement must be at most ${maxPlacementLength} characters`, abort: true })
+    .regex(placementPattern, "placement must be lowercase letters, digits, - or _, starting with a letter or digit")
     .optional(),
   /** The product page's product id: never shown; what is bought with it comes first. */
   product: idField(128).optional(),
