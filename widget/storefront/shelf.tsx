@@ -179,7 +179,8 @@ export function ShelfView(props: ShelfProps) {
         // biome-ignore lint/a11y/noRedundantRoles: see above
         role="list"
         onKeyDown={moveFocus}
-        onScroll={(scroll) => markEnds(scroll.currentTarget as HTMLElement)}
+        // Only a row of cards has scroll buttons (a skeleton's can still scroll: a grid's snap points move it).
+        onScroll={items && ((scroll) => markEnds(scroll.currentTarget as HTMLElement))}
         // Marked again after each render, and whenever the row's size changes (the stylesheet has loaded, the page was resized).
         ref={(row) => {
           if (row && items) {
