@@ -490,4 +490,27 @@ describe("scroll buttons and the keyboard", () => {
     expect((await focus()).inner).toBe(`card 2 of ${links}`);
     expect(noise).toEqual([]);
   });
+
+  it("marks them with the aria-disabled attribute in a browser without the ariaDisabled property (Firefox before 119)", async () => {
+    const page = await newPage({ width: 1280, height: 800 });
+    const noise = collectNoise(page);
+    await openShop(page, {
+      before: "delete Element.prototype.ariaDisabled;",
+      mounts: '<div data-patron="x" data-placement="home" data-limit="24"></div>',
+    });
+    await waitForCards(page);
+    const buttons = await page.evaluate(() =>
+      [...document.querySelector("[data-patron]")!.shadowRoot!.querySelectorAll("section > button")].map((button) => ({
+        name: button.getAttribute("aria-label"),
+        disabled: button.getAttribute("aria-disabled"),
+        visibility: getComputedStyle(button).visibility,
+      })),
+    );
+    // At the row's start Previous cannot scroll, and is hidden; Next can.
+    expect(buttons).toEqual([
+      { name: "Previous", disabled: "true", visibility: "hidden" },
+      { name: "Next", disabled: "false", visibility: "visible" },
+    ]);
+    expect(noise).toEqual([]);
+  });
 });

@@ -136,7 +136,8 @@ function markEnds(row: HTMLElement): void {
   const next = row.previousSibling as HTMLElement;
   [scrolled + row.clientWidth + 1 < row.scrollWidth, scrolled > 0].forEach((can, index) => {
     const button = (index ? next.previousSibling : next) as HTMLElement;
-    button.ariaDisabled = `${!can}`;
+    // The attribute, not the ariaDisabled property, which Firefox before 119 lacks (the styles read the attribute).
+    button.setAttribute("aria-disabled", `${!can}`);
     button.tabIndex = can ? 0 : -1;
   });
 }
