@@ -72,9 +72,10 @@ export function createApp() {
     c.set("db", mainDatabase(c.env.DB));
     c.set("eventsDb", eventsDatabase(c.env.EVENTS_DB));
     c.header("X-Request-Id", requestId);
-    // No answer is to be read as another type than it says (a JSON error as a script or a page, say).
-    c.header("X-Content-Type-Options", "nosniff");
     await next();
+    // No answer is to be read as another type than it says (a JSON error as a script or a page, say).
+    // Set after the route, as a Response a route builds itself does not take headers set before it.
+    c.header("X-Content-Type-Options", "nosniff");
     // Every answer over https, errors and the console's pages included (transport.ts).
     if (sendsStrictTransportSecurity(c.req.url)) c.header("Strict-Transport-Security", strictTransportSecurity);
   });

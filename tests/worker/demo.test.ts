@@ -58,6 +58,8 @@ describe("demo routes", () => {
     expect(html).toContain('data-placement="buy-again"');
     const script = await demoOn("/demo/shop.js");
     expect(script.status).toBe(200);
+    // Static files too (a Response the route builds itself) are never to be read as another type.
+    for (const file of [page, script]) expect(file.headers.get("X-Content-Type-Options")).toBe("nosniff");
     expect(await script.text()).toContain("/demo/token?account=");
     const cart = await demoOn("/demo/cart");
     expect(cart.status).toBe(200);
