@@ -41,7 +41,7 @@ export type PhoneResult = { ok: true; e164: string } | { ok: false; reason: stri
  */
 export function toE164(raw: string, region: CountryCode = defaultPhoneRegion): PhoneResult {
   // A tel: link's number (RFC 3966, "tel:+1-212-736-5000", as copied from a web page or a contact card).
-  const trimmed = raw.normalize("NFKC").trim().replace(/^tel:/i, "");
+  const trimmed = raw.normalize("NFKC").trim().replace(/^tel:/i, "").trim();
   // "00" is the international prefix in most of the world (not in North America, where no number starts with it).
   const input = trimmed.startsWith("00") ? `+${trimmed.slice(2)}` : trimmed;
   const lengthProblem = validatePhoneNumberLength(input, region);

@@ -30,7 +30,13 @@ describe("toE164", () => {
   });
 
   it("reads a tel: link's number (RFC 3966), with its extension dropped as a typed one's is", () => {
-    for (const form of ["tel:+1-212-736-5000", "TEL:+1-212-736-5000", "tel:+1-212-736-5000;ext=12", " tel:2127365000"])
+    for (const form of [
+      "tel:+1-212-736-5000",
+      "TEL:+1-212-736-5000",
+      "tel:+1-212-736-5000;ext=12",
+      " tel:2127365000",
+      "tel: 001 212 736 5000",
+    ])
       expect(toE164(form, "US"), form).toEqual({ ok: true, e164: "+12127365000" });
     expect(toE164("tel:+1-211-555-1234", "US")).toMatchObject({ ok: false });
   });
