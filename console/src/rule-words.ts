@@ -39,3 +39,27 @@ export function whatChanged(before: RuleVersionFields | undefined, after: RuleVe
   if (before.enabled !== after.enabled) changes.push(after.enabled ? "enabled" : "disabled");
   return changes.length > 0 ? changes.join(", ") : "nothing";
 }
+
+/**
+ * What to check when a draft leaves the shelf as it was, by what the action can fail at (the segment
+ * always): a boost may name what already leads, and a boost or bury may be too weak to pass (or fall
+ * behind) its neighbours; a bury or exclude may name nothing on this shelf; a pin may name what is
+ * already at its slot; a discount switch may cover nothing on sale, or sale items these shoppers see
+ * (allow) or that are not on this shelf (hide) anyway.
+ */
+export function unchangedWhy(action: string): string {
+  switch (action) {
+    case "boost":
+      return "check the segment, whether the target has anything in stock or already leads this shelf, or try a larger strength";
+    case "bury":
+      return "check the segment, whether the target is on this shelf, or try a larger strength";
+    case "exclude":
+      return "check the segment, or whether the target is on this shelf";
+    case "allow_discounts":
+      return "check the segment, whether the target has anything on sale in stock, or whether these shoppers see its sale items already";
+    case "hide_discounts":
+      return "check the segment, or whether anything of the target on sale is on this shelf";
+    default:
+      return "check the segment, whether the target has anything in stock, or whether it holds that slot on this shelf already";
+  }
+}

@@ -10,7 +10,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { useLocation, useRoute } from "preact-iso";
 import { ApiProblem, api, count, dateTime, inFormWords, percent, timeZone, typedNumber } from "../api.ts";
 import { CatalogSuggestions, useCatalogTargets } from "../catalog-targets.tsx";
-import { type RuleVersionFields, scheduleWords, whatChanged } from "../rule-words.ts";
+import { type RuleVersionFields, scheduleWords, unchangedWhy, whatChanged } from "../rule-words.ts";
 import { fromZoneInput, toZoneInput } from "../time-zone.ts";
 import {
   Confirm,
@@ -796,18 +796,6 @@ interface ShelfCategory {
   id: string;
   name: string;
   reason: string;
-}
-/**
- * What to check when a draft leaves the shelf as it was, by what the action can fail at: a boost may
- * name what already leads, and a boost or bury may be too weak to pass (or fall behind) its neighbours;
- * a bury or exclude may name nothing on this shelf; a pin may name what is already at its slot.
- */
-function unchangedWhy(action: string): string {
-  if (action === "boost")
-    return "check the segment, whether the target has anything in stock or already leads this shelf, or try a larger strength";
-  if (action === "bury") return "check the segment, whether the target is on this shelf, or try a larger strength";
-  if (action === "exclude") return "check the segment, or whether the target is on this shelf";
-  return "check the segment, whether the target has anything in stock, or pin a category that is not on it";
 }
 
 /** What a preview or simulation was asked about, kept with its answer (the draft may change after). */

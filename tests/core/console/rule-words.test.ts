@@ -1,7 +1,7 @@
 // A rule's History in words: what each version changed, the schedule included.
 import { describe, expect, it } from "vitest";
 import { timeZone } from "../../../console/src/api.ts";
-import { type RuleVersionFields, scheduleWords, whatChanged } from "../../../console/src/rule-words.ts";
+import { type RuleVersionFields, scheduleWords, unchangedWhy, whatChanged } from "../../../console/src/rule-words.ts";
 
 const rule: RuleVersionFields = {
   name: "Boost coffee",
@@ -38,5 +38,27 @@ describe("a rule version in words", () => {
     expect(whatChanged(undefined, rule)).toBe("–");
     expect(whatChanged(rule, { ...rule })).toBe("nothing");
     expect(whatChanged(rule, { ...rule, enabled: false })).toBe("disabled");
+  });
+});
+
+describe("what to check when a draft changes no shelf", () => {
+  it("names what each action can fail at, never another action's remedy", () => {
+    const advice = Object.fromEntries(
+      ["boost", "bury", "pin", "exclude", "allow_discounts", "hide_discounts"].map((action) => [
+        action,
+        unchangedWhy(action),
+      ]),
+    );
+    for (const text of Object.values(advice)) expect(text).toMatch(/^check the segment, /);
+    expect(advice.boost).toMatch(/already leads this shelf, or try a larger strength$/);
+    expect(advice.bury).toMatch(/try a larger strength$/);
+    expect(advice.pin).toMatch(/holds that slot on this shelf already$/);
+    expect(advice.allow_discounts).toMatch(/anything on sale .* see its sale items already$/);
+    expect(advice.hide_discounts).toMatch(/anything of the target on sale is on this shelf$/);
+    // Only a pin's advice speaks of its slot, and none tells to pin something instead.
+    for (const [action, text] of Object.entries(advice)) {
+      expect(text, action).not.toMatch(/\bpin\b/);
+      if (action !== "pin") expect(text, action).not.toMatch(/slot/);
+    }
   });
 });
