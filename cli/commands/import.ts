@@ -264,6 +264,8 @@ export async function importFile(
   const fingerprint = fingerprintOf({
     // Queued batches are also cut by size, so batch i of a queued run is not batch i of a direct one.
     ...(queued ? { mode: "queue", maxBatchBytes: maxQueuedBatchBytes } : {}),
+    // Orders are also cut before an id reused with other content (orderIdClash).
+    ...(kind === "orders" ? { cut: "order-id-clash" } : {}),
     kind,
     file: absolute,
     size: stat.size,

@@ -3,7 +3,15 @@
 // issues traced back to input line numbers. Knows nothing about files or terminals: sources and the
 // progress display are the caller's.
 import { BatchRejected, type IngestClient } from "./client.ts";
-import { confirmBatch, emptyTotals, type ImportState, type ImportTotals, isConfirmed, markPosted } from "./state.ts";
+import {
+  confirmBatch,
+  emptyTotals,
+  type ImportState,
+  type ImportTotals,
+  isConfirmed,
+  markPosted,
+  unmarkPosted,
+} from "./state.ts";
 
 export type ImportKind = "orders" | "products";
 
@@ -121,20 +129,24 @@ export interface BatchClash<T> {
   content: (record: T) => string;
 }
 
+/** A batch; `afterClash` when it was begun at a record that clashes with one of the batch before it. */
+export type Batch<T> = T[] & { afterClash?: true };
+
 /**
  * Cuts records into batches of `size`, or fewer when the next record would take the batch past
- * `weight.max` (a record heavier than that on its own goes alone) or clashes with one the batch holds.
- * The same records always give the same batches, which is what resuming by batch index relies on.
+ * `weight.max` (a record heavier than that on its own goes alone) or clashes with one the batch holds
+ * (the next batch then says so: `afterClash`). The same records always give the same batches, which is
+ * what resuming by batch index relies on.
  */
 export async function* batchesOf<T>(
   records: AsyncIterable<T> | Iterable<T>,
   size: number,
   weight?: BatchWeight<T>,
   clash?: BatchClash<T>,
-): AsyncGenerator<T[], void, undefined> {
+): AsyncGenerator<Batch<T>, void, undefined> {
   if (!Number.isInteger(size) || size < 1 || size > maxBatchSize)
     throw new Error(`batchesOf: batch size must be 1–${maxBatchSize}, got ${size}`);
-  let batch: T[] = [];
+  let batch: Batch<T> = [];
   let load = 0;
   const held = new Map<string, T>();
   for await (const record of records) {
@@ -145,6 +157,7 @@ export async function* batchesOf<T>(
     if (batch.length > 0 && ((weight && load + heft > weight.max) || clashes)) {
       yield batch;
       batch = [];
+      if (clashes) batch.afterClash = true;
       load = 0;
       held.clear();
     }
@@ -165,9 +178,10 @@ export async function* batchesOf<T>(
  * An order id reused with other content (in the file as read: a copy alike but for spacing clashes too).
  * Sent in one batch, the API refuses the whole batch (400); in two, the later is a duplicate, counted
  * under `changed` and named in the summary, not applied. Cut there, a file's reused id gives the same
- * outcome wherever its copies fall. Exact copies share a batch as before (the repeat is a duplicate).
- * Products are not cut: in two batches the later would overwrite the earlier unsaid, where in one the
- * 400 names both.
+ * outcome wherever its copies fall; a direct run sends the batch after the cut only once every batch
+ * before it is answered, so the first copy is the one stored. Exact copies share a batch as before (the
+ * repeat is a duplicate). Products are not cut: in two batches the later would overwrite the earlier
+ * unsaid, where in one the 400 names both.
  */
 export const orderIdClash: BatchClash<SourceRecord<unknown>> = {
   key: (record) => {
@@ -252,10 +266,14 @@ export async function runImport<T>(options: ImportOptions<T>): Promise<ImportRes
         // Stored by an attempt refused before this answer (customer shards), or by an earlier run that
         // posted this batch and stopped before its answer: this import's, not duplicates. (Through the
         // queue, the worker keeps each batch's own counts, which the rerun reads.)
+        // Only an id's first copy in the batch: an exact copy after it is a duplicate of the file's own.
+        const firstOfId = new Set<string>();
         const storedBefore = (at: number) => postedBefore.has(index) || response.storedBeforeRetry.includes(at);
-        const ours = (data.results ?? []).filter(
-          (entry, at) => storedBefore(at) && entry.status === "duplicate" && entry.changed !== true,
-        ).length;
+        const ours = (data.results ?? []).filter((entry, at) => {
+          const first = !firstOfId.has(entry.id);
+          firstOfId.add(entry.id);
+          return first && storedBefore(at) && entry.status === "duplicate" && entry.changed !== true;
+        }).length;
         totals.accepted = data.accepted + ours;
         totals.duplicates = data.duplicates - ours;
         totals.changed = data.changed ?? 0;
@@ -274,6 +292,11 @@ export async function runImport<T>(options: ImportOptions<T>): Promise<ImportRes
       }
       options.onProgress?.(progress);
     } catch (error) {
+      // Refused whole, the batch stored nothing: a rerun's duplicates in it are not this run's.
+      if (state && error instanceof BatchRejected) {
+        state = unmarkPosted(state, index, now());
+        options.onState?.(state);
+      }
       if (stopped) return;
       stopped = stopOf(error, batch, index, options.kind, result());
     }
@@ -295,6 +318,11 @@ export async function runImport<T>(options: ImportOptions<T>): Promise<ImportRes
         progress.skippedRecords += batch.length;
         options.onProgress?.(progress);
       } else {
+        // An order id's other copy goes after the one before it is answered, so the first copy is stored.
+        if (batch.afterClash) {
+          await Promise.all(inFlight);
+          if (stopped) break;
+        }
         // Recorded before it is sent: a run killed now leaves it in the state for the rerun (postedBefore).
         if (state) {
           state = markPosted(state, index, now());

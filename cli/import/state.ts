@@ -84,6 +84,12 @@ export function markPosted(state: ImportState, batchIndex: number, now: Date): I
   return { ...state, posted: [...posted, batchIndex].sort((a, b) => a - b), updatedAt: now.toISOString() };
 }
 
+/** A new state without the batch among those posted: the server refused it whole, so it stored none of it. */
+export function unmarkPosted(state: ImportState, batchIndex: number, now: Date): ImportState {
+  if (!state.posted?.includes(batchIndex)) return state;
+  return { ...state, posted: state.posted.filter((index) => index !== batchIndex), updatedAt: now.toISOString() };
+}
+
 /** A new state with the batch confirmed and its totals added (and no longer posted unconfirmed). */
 export function confirmBatch(state: ImportState, batchIndex: number, totals: ImportTotals, now: Date): ImportState {
   if (isConfirmed(state, batchIndex)) return state;

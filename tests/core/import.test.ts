@@ -45,6 +45,7 @@ import {
   fingerprintOf,
   isConfirmed,
   loadState,
+  markPosted,
   unconfirmedImports,
 } from "../../cli/import/state.ts";
 import type { WireOrder } from "../../db/seed/wire.ts";
@@ -726,7 +727,10 @@ describe("batchesOf", () => {
       ["b", 2],
       ["d", 1],
     ];
-    expect(await collect(batchesOf(pairs, 5, undefined, clash))).toEqual([
+    const batches = await collect(batchesOf(pairs, 5, undefined, clash));
+    // The batch begun at the clash says so (a run sends it once the batch before is answered).
+    expect(batches.map((batch) => (batch as { afterClash?: true }).afterClash === true)).toEqual([false, true]);
+    expect(batches.map((batch) => [...batch])).toEqual([
       [
         ["a", 1],
         ["b", 1],
@@ -1054,6 +1058,73 @@ describe("runImport", () => {
       ["o-0", "o-1", "o-0"],
       [" o-0", "o-2"],
     ]);
+  });
+
+  it("sends the batch after an order id's other copy only once the batches before it are answered", async () => {
+    // Two batches in flight at once may be stored in either order: the first copy must be the one stored.
+    const [first, second, third] = records(3);
+    const reused = { ...third!, value: { ...third!.value, id: "o-0", placedAt: "2026-02-01T00:00:00Z" } };
+    const events: string[] = [];
+    const fetchImpl = (async (_url: string, init: RequestInit) => {
+      const ids = (JSON.parse(String(init.body)) as { orders: { id: string }[] }).orders.map((order) => order.id);
+      events.push(`post ${ids}`);
+      // The first batch's answer is slow, as one retried after a 503 would be.
+      if (ids[0] === "o-0" && ids[1] === "o-1") await new Promise((resolve) => setTimeout(resolve, 50));
+      events.push(`answer ${ids}`);
+      return new Response(JSON.stringify({ data: { accepted: ids.length, duplicates: 0, ignoredIdentifiers: [] } }));
+    }) as typeof fetch;
+    await runImport({
+      kind: "orders",
+      records: [first!, second!, reused, third!],
+      client: client(fetchImpl),
+      batchSize: 1000,
+      concurrency: 2,
+    });
+    expect(events).toEqual(["post o-0,o-1", "answer o-0,o-1", "post o-0,o-2", "answer o-0,o-2"]);
+  });
+
+  it("after a run stopped with a batch in flight, counts as this import's only the first copy of an id", async () => {
+    // The rerun finds the stopped run's orders stored: theirs, accepted; an exact copy in the file is a
+    // duplicate of its own first copy, as in a run that was never stopped.
+    const [first, second] = records(2);
+    const posted = markPosted(emptyState("f", "file", new Date()), 0, new Date());
+    const server = fakeServer([
+      {
+        status: 200,
+        body: {
+          data: {
+            accepted: 0,
+            duplicates: 3,
+            results: ["o-0", "o-0", "o-1"].map((id) => ({ id, customerId: null, status: "duplicate", changed: false })),
+            ignoredIdentifiers: [],
+          },
+        },
+      },
+    ]);
+    const result = await runImport({
+      kind: "orders",
+      records: [first!, { ...first!, lines: [9, 10] }, second!],
+      client: client(server.fetchImpl),
+      batchSize: 1000,
+      state: posted,
+    });
+    expect(result.totals).toMatchObject({ records: 3, accepted: 2, duplicates: 1 });
+    expect(result.state?.posted).toEqual([]);
+  });
+
+  it("drops a batch the server refused whole from those posted: it stored none of it", async () => {
+    const server = fakeServer([
+      { status: 400, body: { error: { message: "Invalid request body", requestId: "r1", issues: [] } } },
+    ]);
+    const error = await runImport({
+      kind: "orders",
+      records: records(2),
+      client: client(server.fetchImpl),
+      batchSize: 1000,
+      state: emptyState("f", "file", new Date()),
+    }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(ImportStopped);
+    expect((error as ImportStopped).result.state?.posted).toEqual([]);
   });
 
   it("counts the orders the server suppressed (an erased customer's) into the totals and the state", async () => {
