@@ -696,12 +696,13 @@ describe("completejourney products", () => {
 });
 
 describe("batchesOf", () => {
+  const collect = async <T>(source: AsyncIterable<T[]>) => {
+    const out: T[][] = [];
+    for await (const batch of source) out.push(batch);
+    return out;
+  };
+
   it("cuts full batches and a remainder, from sync or async sources", async () => {
-    const collect = async <T>(source: AsyncIterable<T[]>) => {
-      const out: T[][] = [];
-      for await (const batch of source) out.push(batch);
-      return out;
-    };
     expect((await collect(batchesOf([1, 2, 3, 4, 5], 2))).map((batch) => batch.length)).toEqual([2, 2, 1]);
     async function* numbers() {
       for (let i = 0; i < 4; i++) yield i;
@@ -712,11 +713,6 @@ describe("batchesOf", () => {
   });
 
   it("cuts a batch before a record whose key the batch holds with other content, not before an exact copy", async () => {
-    const collect = async <T>(source: AsyncIterable<T[]>) => {
-      const out: T[][] = [];
-      for await (const batch of source) out.push(batch);
-      return out;
-    };
     const clash = { key: (pair: [string, number]) => pair[0], content: (pair: [string, number]) => String(pair[1]) };
     const pairs: [string, number][] = [
       ["a", 1],
@@ -746,11 +742,6 @@ describe("batchesOf", () => {
   });
 
   it("also cuts a batch before the record that would take it past the weight cap", async () => {
-    const collect = async <T>(source: AsyncIterable<T[]>) => {
-      const out: T[][] = [];
-      for await (const batch of source) out.push(batch);
-      return out;
-    };
     const weight = { weigh: (n: number) => n, max: 10 };
     expect(await collect(batchesOf([4, 4, 4, 1, 1, 12, 3, 3, 3, 3], 3, weight))).toEqual([
       [4, 4],
