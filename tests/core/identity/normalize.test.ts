@@ -157,7 +157,7 @@ describe("maskIdentifier", () => {
     ["email", "jane.doe@example.com", "j******@example.com"],
     ["phone", "+14155550142", "******0142"],
     ["loyalty", "AB12345678", "******5678"],
-    ["account", "u-881", "u-8**"],
+    ["account", "demo-store-loyal", "dem******"],
   ] as const)("%s %s → %s", (kind, value, masked) => {
     expect(maskIdentifier(kind, value)).toBe(masked);
     expect(maskIdentifier(kind, value)).not.toBe(value);
@@ -173,5 +173,18 @@ describe("maskIdentifier", () => {
     expect(maskIdentifier(kind, value)).toBe(masked);
     const shown = masked.replace(/^\*+/, "");
     expect(shown.length).toBeLessThanOrEqual(value.length / 2);
+  });
+
+  it.each([
+    ["account", "u-881", "u-***"],
+    ["account", "a", "*"],
+    ["account", "ab", "a*"],
+    ["device", "d-1234", "d-1***"],
+    ["email", "j@example.com", "*@example.com"],
+    ["email", "jo@example.com", "j*@example.com"],
+  ] as const)("a short %s %s shows at most half of it: %s", (kind, value, masked) => {
+    expect(maskIdentifier(kind, value)).toBe(masked);
+    const shown = masked.split("@")[0]?.replace(/\*+$/, "") ?? "";
+    expect(shown.length).toBeLessThanOrEqual(value.split("@")[0]!.length / 2);
   });
 });

@@ -155,8 +155,10 @@ export function maskIdentifier(kind: IdentifierKind, value: string): string {
   const stars = (n: number) => "*".repeat(Math.max(1, Math.min(n, 6)));
   switch (kind) {
     case "email": {
+      // The first character of the part before @, but not all of a one-character one ("j@x.com").
       const [local = "", domain = ""] = value.split("@");
-      return `${local.slice(0, 1)}${stars(local.length - 1)}@${domain}`;
+      const shown = Math.min(1, Math.floor(local.length / 2));
+      return `${local.slice(0, shown)}${stars(local.length - shown)}@${domain}`;
     }
     case "phone":
     case "loyalty":
@@ -167,9 +169,10 @@ export function maskIdentifier(kind: IdentifierKind, value: string): string {
       return `${stars(value.length - shown)}${value.slice(value.length - shown)}`;
     }
     case "account":
-    case "device":
-      return value.length <= 4
-        ? `${value.slice(0, 1)}${stars(value.length - 1)}`
-        : `${value.slice(0, 3)}${stars(value.length - 3)}`;
+    case "device": {
+      // The first three (one of a short id), but never more than half, as above.
+      const shown = Math.min(value.length <= 4 ? 1 : 3, Math.floor(value.length / 2));
+      return `${value.slice(0, shown)}${stars(value.length - shown)}`;
+    }
   }
 }
