@@ -446,6 +446,11 @@ describe("orders repeating the identifiers of a customer near the region bound",
     expect(refused.status, await refused.clone().text()).toBe(409);
     expect(((await refused.json()) as { error: { message: string } }).error.message).toMatch(/link more than 20,?000/);
     expect(await storeRows("SELECT id FROM orders WHERE id IN (?, ?)", `${p}-1`, `${p}-2`)).toEqual([]);
+    // A repeat beside an order with a new identifier, which is walked: 20,001 too, refused likewise.
+    const withEmail = anOrder({ id: `${p}-3`, identifiers: { account, email: verified(`${p}@mail.test`) } });
+    const alsoRefused = await api.postOrders([repeat(1), withEmail]);
+    expect(alsoRefused.status, await alsoRefused.clone().text()).toBe(409);
+    expect(await storeRows("SELECT id FROM orders WHERE id IN (?, ?)", `${p}-1`, `${p}-3`)).toEqual([]);
     // One more makes 20,000, within the bound: a repeat, stored without a walk.
     expect(await ingest([repeat(1)])).toMatchObject({ accepted: 1 });
   });

@@ -154,6 +154,14 @@ export async function loadRegion(db: Db, fresh: Observation[], alsoFrom: readonl
     frontier = [...next];
   }
 
+  // A batch's repeats of a customer the walk reached join that region too, and the walk saw none of
+  // them: the bound counts them (an order with a new identifier beside a repeat, at 19,999, makes 20,001).
+  const reached = new Set([...identities.values()].map((state) => state.customerId));
+  const joining = [...repeats.values()].filter(({ states }) =>
+    reached.has([...states.values()][0]?.customerId ?? null),
+  ).length;
+  if (observations.size + joining > maxRegionObservations) return { kind: "too_large", limit: maxRegionObservations };
+
   for (const { observation, states } of repeats.values()) {
     const refs = observations.get(observation.source) ?? [];
     observations.set(observation.source, refs);
