@@ -527,34 +527,27 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
     // A field's message is about the value that was sent: editing the field clears it.
     setProblem((current) => withoutFieldIssues(current, Object.keys(patch)));
   };
-  // The other rules, for the notes on the rules that share this draft's slot or its target.
+  // The other rules that apply now or will (live or scheduled), for the notes on the rules that share
+  // this draft's slot or its target.
   const others = useData<Rule[]>("/v1/admin/rules");
+  const othersLiveOrScheduled = (others.data ?? []).filter(
+    (other) => other.id !== rule?.id && (other.state === "live" || other.state === "scheduled"),
+  );
   // Other pins of the same kind (categories or products) that can hold the slot this draft pins: both
   // hold on a shelf they both reach, one at the slot and the other right after it.
   const draftSlot = Number(draft.slot);
   const samePinSlot =
     draft.action === "pin" && Number.isInteger(draftSlot)
-      ? (others.data ?? []).filter(
-          (other) =>
-            other.id !== rule?.id &&
-            other.action === "pin" &&
-            other.slot === draftSlot &&
-            other.targetType === draft.targetType &&
-            (other.state === "live" || other.state === "scheduled"),
+      ? othersLiveOrScheduled.filter(
+          (other) => other.action === "pin" && other.slot === draftSlot && other.targetType === draft.targetType,
         )
       : [];
-  // Other live or scheduled rules naming the same target: where they reach one shelf they all apply (two
-  // boosts multiply, a pin shows what an exclude removes), which a second rule made by mistake hides.
+  // Other rules naming the same target: where they reach one shelf they all apply (two boosts multiply, a
+  // pin shows what an exclude removes), which a second rule made by mistake hides.
   const draftTarget = draft.targetId.trim();
   const sameTarget =
     draftTarget && draftTarget !== "*"
-      ? (others.data ?? []).filter(
-          (other) =>
-            other.id !== rule?.id &&
-            other.targetType === draft.targetType &&
-            other.targetId === draftTarget &&
-            (other.state === "live" || other.state === "scheduled"),
-        )
+      ? othersLiveOrScheduled.filter((other) => other.targetType === draft.targetType && other.targetId === draftTarget)
       : [];
   // The saved rule's window is over, and the draft still ends then.
   const savedEnded = rule?.state === "ended" && draft.endsAt === toLocalInput(rule.endsAt);
