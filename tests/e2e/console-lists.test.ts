@@ -354,7 +354,48 @@ describe("console lists", () => {
     }, onSecond);
     await app.page.getByRole("heading", { name: `Customer ${onSecond}` }).waitFor();
     await app.page.getByRole("link", { name: "← Look up another customer" }).click();
-    await app.page.waitForURL("**/console/customers");
+    await expect.poll(() => new URL(app.page.url()).pathname).toBe("/console/customers");
+    await app.page.getByRole("heading", { name: "Customers to act on" }).waitFor();
+  }, 120_000);
+
+  it("marks a customer's page opened from the list as it is drawn, so Back at once leaves no mark for their next page", async () => {
+    await openFromNav("Customers");
+    await app.page.getByText("Loading the customers for these filters…").waitFor({ state: "detached" });
+    const row = listedIds().first();
+    const id = (await row.textContent()) as string;
+    const href = (await row.getAttribute("href")) as string;
+    // Frames held back, as on a busy machine: effects that wait for paint have not run when the page shows.
+    // The row is clicked, and Back pressed in the same moment the customer's page is first seen.
+    const markedWhenSeen = await app.page.evaluate(
+      (address) =>
+        new Promise<unknown>((resolve) => {
+          const frames = window.requestAnimationFrame;
+          window.requestAnimationFrame = () => 0;
+          (document.querySelector(`a[href="${address}"]`) as HTMLAnchorElement).click();
+          const seen = () =>
+            [...document.querySelectorAll("a")].some((a) => a.textContent?.includes("Look up another"));
+          const poll = () => {
+            if (!seen()) return void setTimeout(poll, 0);
+            const marked = (history.state as { fromList?: boolean } | null)?.fromList;
+            history.back();
+            window.requestAnimationFrame = frames;
+            resolve(marked);
+          };
+          poll();
+        }),
+      href,
+    );
+    expect(markedWhenSeen).toBe(true);
+    await app.page.getByText("Page 1", { exact: true }).waitFor();
+    // The same customer opened later from elsewhere in the console: their link back opens the list, not Back.
+    await openFromNav("Overview");
+    await app.page.evaluate((address) => {
+      history.pushState(null, "", address);
+      dispatchEvent(new PopStateEvent("popstate"));
+    }, href);
+    await app.page.getByRole("heading", { name: `Customer ${id}` }).waitFor();
+    await app.page.getByRole("link", { name: "← Look up another customer" }).click();
+    await expect.poll(() => new URL(app.page.url()).pathname).toBe("/console/customers");
     await app.page.getByRole("heading", { name: "Customers to act on" }).waitFor();
   }, 120_000);
 

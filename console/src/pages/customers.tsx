@@ -9,7 +9,7 @@
 // unverified) lists the records holding it (POST /v1/customers/holders), for a privacy request. "Save as
 // audience" and the saved audiences are in ./audiences.tsx.
 import { signal } from "@preact/signals";
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useLayoutEffect, useState } from "preact/hooks";
 import { useLocation, useRoute } from "preact-iso";
 import { trimPadding } from "../../../worker/core/identity/normalize.ts";
 import { type OfferGuidance, offerMessages } from "../../../worker/core/models/preferences.ts";
@@ -65,7 +65,7 @@ export function CustomersPage() {
   // Back from the customer a lookup opened finds the form as it was.
   const [kind, setKind] = useState(() => keptLookup()?.kind ?? "email");
   const [value, setValue] = useState(() => keptLookup()?.value ?? "");
-  useEffect(() => keepInEntry("customerLookup", { kind, value }), [kind, value]);
+  useLayoutEffect(() => keepInEntry("customerLookup", { kind, value }), [kind, value]);
   const [problem, setProblem] = useState<ApiProblem | null>(null);
   const [holders, setHolders] = useState<Holders | null>(null);
   const [busy, setBusy] = useState(false);
@@ -338,7 +338,9 @@ function restoredPaging(query: string): Paging {
 
 /** The customer page's way back: the list's page it was opened from, or the list as last shown. */
 function BackToList({ customerId }: { customerId: string }) {
-  useEffect(() => {
+  // Taken as the page is committed, not after paint: a Back pressed before a deferred effect ran would
+  // leave the mark for this customer's next page, opened from anywhere, and mark the list's entry.
+  useLayoutEffect(() => {
     const opening = openingFromList;
     openingFromList = null;
     if (opening === customerId) keepInEntry("fromList", true);
@@ -386,7 +388,7 @@ function CustomerList() {
   // The cursors of the pages before this one (keyset paging goes forward; going back re-reads a kept
   // cursor), kept for the list they were read from: another filter or sort starts at page 1.
   const [paging, setPaging] = useState<Paging>(() => restoredPaging(query));
-  useEffect(() => keepInEntry("customerListPaging", paging), [paging]);
+  useLayoutEffect(() => keepInEntry("customerListPaging", paging), [paging]);
   const cursors = paging.query === query ? paging.cursors : [];
   const setCursors = (next: string[]) => setPaging({ query, cursors: next });
   // Forgotten once the list changes (a filter replaces the entry, and its state with it), so coming back

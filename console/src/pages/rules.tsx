@@ -6,7 +6,7 @@
 // the draft can be previewed for one customer (POST /v1/admin/rules/preview: shelves before and after,
 // side by side) and simulated over a sample of shoppers (POST /v1/admin/rules/simulate).
 import { signal } from "@preact/signals";
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { useLocation, useRoute } from "preact-iso";
 import { ApiProblem, api, count, dateTime, inFormWords, percent, timeZone, typedNumber } from "../api.ts";
 import { CatalogSuggestions, useCatalogTargets } from "../catalog-targets.tsx";
@@ -511,7 +511,7 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
   // leaving the page and coming Back, or a reload, does not lose a rule half written.
   const draftKey = rule ? `${rule.id}@${basedOn}` : "new";
   const [draft, setDraft] = useState<Draft>(() => keptDraft(draftKey) ?? (rule ? draftOf(rule) : emptyDraft));
-  useEffect(() => keepInEntry("ruleDraft", { key: draftKey, draft }), [draftKey, draft]);
+  useLayoutEffect(() => keepInEntry("ruleDraft", { key: draftKey, draft }), [draftKey, draft]);
   const [problem, setProblem] = useState<ApiProblem | null>(null);
   const [saved, setSaved] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
