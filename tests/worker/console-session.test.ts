@@ -365,7 +365,7 @@ describe("console session", () => {
       expect((await SELF.fetch(`${secureOrigin}/v1/admin/segments`, withCookie(cookie))).status, cookie).toBe(401);
   });
 
-  it("counts wrong sign-ins and forged cookies as failed key checks: the address is then refused, right key or not", async () => {
+  it("counts wrong sign-ins and wrong admin keys as failed key checks: the address is then refused, right key or not", async () => {
     // The limiter counts in fixed 60 s windows (wrangler.toml: 10 failures): a 429 must come within 2 × 10 + 1.
     const address = `2001:db8:${crypto.randomUUID().slice(0, 4)}::7`;
     const wrongSignIn = () =>
@@ -380,7 +380,7 @@ describe("console session", () => {
         i % 2 === 0
           ? await wrongSignIn()
           : await SELF.fetch(`${origin}/v1/admin/segments`, {
-              headers: { Cookie: `patron_session=forged-${i}-${"y".repeat(40)}`, "CF-Connecting-IP": address },
+              headers: { Authorization: `Bearer guess-${i}`, "CF-Connecting-IP": address },
             });
       statuses.push(response.status);
       await response.arrayBuffer();
@@ -394,6 +394,61 @@ describe("console session", () => {
     });
     expect(right.status).toBe(429);
     expect(right.headers.get("Set-Cookie")).toBeNull();
+  });
+
+  it("does not count a cookie naming no live session as a failed key check: a dead or planted cookie locks nobody out", async () => {
+    // Over https another host of the domain can plant a plain patron_session cookie (Domain=.patron.test);
+    // a signed-out one is dead too. Neither is a guessed key: 25 such requests, over the 10 failures a
+    // minute, are each told to sign in again, never 429.
+    const address = `2001:db8:${crypto.randomUUID().slice(0, 4)}::8`;
+    const planted = `patron_session=planted-${uniquePrefix()}-${"z".repeat(40)}`;
+    const ended = sessionCookie(await signIn());
+    await SELF.fetch(`${origin}/v1/admin/session`, withCookie(ended, { method: "DELETE", headers: consoleHeaders }));
+    for (let i = 0; i < 25; i++) {
+      const [base, cookie] = i % 2 === 0 ? [secureOrigin, planted] : [origin, ended];
+      const response = await SELF.fetch(`${base}${i % 3 === 0 ? "/v1/admin/session" : "/v1/admin/segments"}`, {
+        headers: { Cookie: cookie, "CF-Connecting-IP": address },
+      });
+      expect(response.status, `request ${i}`).toBe(401);
+      const { error } = (await response.json()) as { error: { code: string; message: string; requestId: string } };
+      expect(error).toMatchObject({ code: "unauthorized", message: "Your console session has ended: sign in again." });
+      expect(error.requestId).toBeTruthy();
+    }
+    // The console signs in over the planted cookie: the __Host- cookie is set, and a request carrying
+    // both (the planted one, set for the whole domain, is not this host's to clear) uses the live one.
+    const signedIn = await SELF.fetch(
+      `${secureOrigin}/v1/admin/session`,
+      withCookie(planted, {
+        method: "POST",
+        headers: { ...consoleHeaders, Origin: secureOrigin, "CF-Connecting-IP": address },
+        body: JSON.stringify({ key: adminKey }),
+      }),
+    );
+    expect(signedIn.status).toBe(201);
+    const prefixed = signedIn.headers
+      .getAll("Set-Cookie")
+      .find((line) => line.startsWith("__Host-patron_session="))!
+      .split(";")[0]!;
+    const both = await SELF.fetch(`${secureOrigin}/v1/admin/session`, {
+      headers: { Cookie: `${planted}; ${prefixed}`, "CF-Connecting-IP": address },
+    });
+    expect(both.status).toBe(200);
+    expect(await both.json()).toMatchObject({ data: { signedIn: true, via: "session" } });
+    // Wrong keys from the address still count; once it is blocked, key checks answer 429 but the live
+    // session, which no guesser can learn anything from, goes on working.
+    const statuses: number[] = [];
+    for (let i = 0; i < 21 && statuses.at(-1) !== 429; i++) {
+      const response = await SELF.fetch(`${secureOrigin}/v1/admin/segments`, {
+        headers: { Authorization: `Bearer guess-${i}`, "CF-Connecting-IP": address },
+      });
+      statuses.push(response.status);
+      await response.arrayBuffer();
+    }
+    expect(statuses.at(-1)).toBe(429);
+    const stillIn = await SELF.fetch(`${secureOrigin}/v1/admin/segments`, {
+      headers: { Cookie: `${planted}; ${prefixed}`, "CF-Connecting-IP": address },
+    });
+    expect(stillIn.status).toBe(200);
   });
 
   it("refuses an expired session", async () => {

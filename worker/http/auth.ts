@@ -73,15 +73,16 @@ export function assertSameSiteConsoleWrite(
 
 function requireKey(pick: (env: Env) => string[], what: string, acceptSession: boolean): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    assertKeyChecksAllowed(c, what);
     const authorization = c.req.header("Authorization");
     const sessionId = acceptSession && !authorization ? carriedSessionIds(c)[0] : undefined;
     if (sessionId) {
+      // A session cookie is not a guessed key: its id is 256 random bits, so an unknown one is an ended
+      // session, or a cookie another host of the domain planted in the browser (over https a plain
+      // `patron_session` can be). It is neither counted against the address's failed-key limit nor
+      // refused while the address is blocked: counted, such a cookie would lock out its browser and
+      // everyone behind the same address, sign-in included.
       const session = await liveSession(c.var.db, await sessionIdHash(sessionId), c.var.now);
-      if (!session) {
-        await countFailedKeyCheck(c, what);
-        throw new ApiError(401, "unauthorized", "Your console session has ended: sign in again.");
-      }
+      if (!session) throw new ApiError(401, "unauthorized", "Your console session has ended: sign in again.");
       assertSameSiteConsoleWrite(c);
       c.set("consoleUser", session.userName);
       await next();
@@ -89,6 +90,7 @@ function requireKey(pick: (env: Env) => string[], what: string, acceptSession: b
       if (!c.res.headers.get("Cache-Control")) c.header("Cache-Control", "private, no-store");
       return;
     }
+    assertKeyChecksAllowed(c, what);
     const token = bearerToken(authorization);
     if (!token) throw new ApiError(401, "unauthorized", `Missing ${what}: send "Authorization: Bearer <key>".`);
     const accepted = pick(c.env).filter(Boolean);
