@@ -533,7 +533,10 @@ export const suppressions = sqliteTable("suppressions", {
  * Console sign-in sessions: only the SHA-256 of the random session id (the cookie's value) is kept, so
  * a copy of the database signs nobody in. A session ends at `expires_at` (12 h after sign-in, not
  * extended by use) or when it is signed out (the row is deleted). `user_name` is the name given at
- * sign-in, if any: who the rule history says made the session's changes.
+ * sign-in, if any: who the rule history says made the session's changes. `admin_key_digest` is an
+ * HMAC of the admin key the session was opened with (keyed with IDENTITY_HASH_SECRET, so a copy of the
+ * database gives no way to test guesses at the key): once PATRON_ADMIN_KEY is another key, the session
+ * is refused. Rows from before the column have none and are refused too.
  */
 export const consoleSessions = sqliteTable(
   "console_sessions",
@@ -542,6 +545,7 @@ export const consoleSessions = sqliteTable(
     createdAt: text("created_at").notNull(),
     expiresAt: text("expires_at").notNull(),
     userName: text("user_name"),
+    adminKeyDigest: text("admin_key_digest"),
   },
   (t) => [index("console_sessions_expires_idx").on(t.expiresAt)],
 );

@@ -43,6 +43,7 @@ import m0038 from "./migrations/0038_console_session_user.sql";
 import m0039 from "./migrations/0039_erasure_scrubs.sql";
 import m0040 from "./migrations/0040_imports_created.sql";
 import m0041 from "./migrations/0041_order_claims.sql";
+import m0042 from "./migrations/0042_console_session_admin_key.sql";
 import journal from "./migrations/meta/_journal.json";
 
 export const shardMigrations = {
@@ -90,5 +91,6 @@ export const shardMigrations = {
     m0039,
     m0040,
     m0041,
+    m0042,
   },
 };

@@ -451,15 +451,89 @@ describe("console session", () => {
     expect(stillIn.status).toBe(200);
   });
 
-  it("refuses an expired session", async () => {
-    const sessionId = `expired-${uniquePrefix()}-${"x".repeat(40)}`;
-    await env.DB.prepare("INSERT INTO console_sessions (id_hash, created_at, expires_at) VALUES (?, ?, ?)")
-      .bind(await sha256Hex(sessionId), "2020-01-01T00:00:00.000Z", "2020-01-01T12:00:00.000Z")
-      .run();
-    const response = await SELF.fetch(`${origin}/v1/admin/segments`, {
-      headers: { Cookie: `patron_session=${sessionId}` },
+  it("refuses an expired session, and one stored before sessions kept their admin key's digest", async () => {
+    const insert = async (sessionId: string, expiresAt: string) =>
+      env.DB.prepare("INSERT INTO console_sessions (id_hash, created_at, expires_at) VALUES (?, ?, ?)")
+        .bind(await sha256Hex(sessionId), "2020-01-01T00:00:00.000Z", expiresAt)
+        .run();
+    const expired = `expired-${uniquePrefix()}-${"x".repeat(40)}`;
+    await insert(expired, "2020-01-01T12:00:00.000Z");
+    // A row from before the admin_key_digest column cannot show which key opened it: it is refused too,
+    // so a key rotated right after the upgrade ends every session.
+    const undigested = `undigested-${uniquePrefix()}-${"x".repeat(40)}`;
+    await insert(undigested, new Date(Date.now() + 3600_000).toISOString());
+    for (const sessionId of [expired, undigested]) {
+      const response = await SELF.fetch(`${origin}/v1/admin/segments`, {
+        headers: { Cookie: `patron_session=${sessionId}` },
+      });
+      expect(response.status).toBe(401);
+      expect(((await response.json()) as { error: { message: string } }).error.message).toBe(
+        "Your console session has ended: sign in again.",
+      );
+    }
+  });
+
+  it("ends every session when the admin key is rotated: refused, asked to sign in again, and the new key signs in", async () => {
+    // The same worker and D1 with PATRON_ADMIN_KEY put to a new value, as `wrangler secret put` does.
+    const rotatedKey = "rotated-admin-key";
+    const rotated = async (url: string, init: RequestInit = {}) => {
+      const context = createExecutionContext();
+      const response = await createApp().fetch(
+        new Request(url, init),
+        { ...env, PATRON_ADMIN_KEY: rotatedKey },
+        context,
+      );
+      await waitOnExecutionContext(context);
+      return response;
+    };
+    const kept = sessionCookie(await signIn());
+    const other = sessionCookie(await signIn(adminKey, origin, "Sam"));
+    const prefixed = (await signIn(adminKey, secureOrigin)).headers.getAll("Set-Cookie")[0]!.split(";")[0]!;
+    expect((await SELF.fetch(`${origin}/v1/admin/segments`, withCookie(kept))).status).toBe(200);
+    // Refused on every admin route, read or write, and not counted as failed key checks: 12 from one
+    // address, over the 10 a minute, all 401.
+    const address = `2001:db8:${crypto.randomUUID().slice(0, 4)}::9`;
+    for (let i = 0; i < 12; i++) {
+      const [base, cookie] = i % 3 === 2 ? [secureOrigin, prefixed] : [origin, i % 3 === 0 ? kept : other];
+      const path = ["/v1/admin/session", "/v1/admin/segments", "/v1/admin/rules"][i % 3]!;
+      const response = await rotated(`${base}${path}`, {
+        method: path === "/v1/admin/rules" ? "POST" : "GET",
+        headers: { ...consoleHeaders, Origin: base, Cookie: cookie, "CF-Connecting-IP": address },
+        ...(path === "/v1/admin/rules" ? { body: JSON.stringify({}) } : {}),
+      });
+      expect(response.status, `${path} ${i}`).toBe(401);
+      const { error } = (await response.json()) as { error: { code: string; message: string } };
+      expect(error).toEqual(
+        expect.objectContaining({
+          code: "unauthorized",
+          message: "Your console session has ended: the admin key has changed since you signed in. Sign in again.",
+        }),
+      );
+    }
+    // The old key no longer signs in; the new one does, over the old cookie, and its session is live.
+    const withOldKey = await rotated(`${origin}/v1/admin/session`, {
+      method: "POST",
+      headers: consoleHeaders,
+      body: JSON.stringify({ key: adminKey }),
     });
-    expect(response.status).toBe(401);
+    expect(withOldKey.status).toBe(401);
+    const again = await rotated(`${origin}/v1/admin/session`, {
+      method: "POST",
+      headers: { ...consoleHeaders, Cookie: kept, "CF-Connecting-IP": address },
+      body: JSON.stringify({ key: rotatedKey }),
+    });
+    expect(again.status).toBe(201);
+    const fresh = sessionCookie(again);
+    const check = await rotated(`${origin}/v1/admin/session`, withCookie(fresh));
+    expect(check.status).toBe(200);
+    expect(await check.json()).toMatchObject({ data: { signedIn: true, via: "session" } });
+    // That sign-in dropped the rows of every session opened with the old key, the ones it did not carry too.
+    const hashes = new Set((await storedSessions()).map((row) => row.id_hash));
+    for (const cookie of [kept, other, prefixed])
+      expect(hashes.has(await sha256Hex(cookie.split("=")[1]!))).toBe(false);
+    expect(hashes.has(await sha256Hex(fresh.split("=")[1]!))).toBe(true);
+    // The worker still on the old key does not take the new key's session either.
+    expect((await SELF.fetch(`${origin}/v1/admin/segments`, withCookie(fresh))).status).toBe(401);
   });
 });
 

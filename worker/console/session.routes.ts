@@ -1,6 +1,7 @@
 // Console sign-in (mounted at /v1/admin/session, before the other admin routes): the admin key, checked
 // in constant time, buys a session cookie. The cookie holds a random id; D1 keeps only its SHA-256 and
-// an expiry 12 h after sign-in (not extended by use). Every admin route accepts the cookie as well as
+// an expiry 12 h after sign-in (not extended by use), and an HMAC of the admin key it was opened with:
+// once PATRON_ADMIN_KEY is rotated, the session is refused. Every admin route accepts the cookie as well as
 // the admin key (worker/http/auth.ts), writes only with `X-Patron-Console: 1` from the same origin.
 // Over https the cookie is `__Host-patron_session`, over plain http `patron_session` (auth.ts). Signing
 // in ends the session the browser carried, if any: a planted or copied earlier cookie dies with it.
@@ -22,7 +23,7 @@ import { assertKeyChecksAllowed, countFailedKeyCheck } from "../http/rate-limit.
 import { jsonBody } from "../http/validate.ts";
 import { enabledMatchKeys, matchKeyNames } from "../identity/match-keys.ts";
 import { consoleUserSchema } from "../rules/rules.schemas.ts";
-import { createSession, deleteSessions, newSessionId, sessionIdHash } from "./session.repo.ts";
+import { adminKeyDigest, createSession, deleteSessions, newSessionId, sessionIdHash } from "./session.repo.ts";
 
 /** How long a console session lasts from sign-in. */
 export const sessionLifetimeSeconds = 12 * 3600;
@@ -78,7 +79,17 @@ export const sessionRoutes = new Hono<AppEnv>()
     const expiresAt = new Date(c.var.now.getTime() + sessionLifetimeSeconds * 1000);
     // The session the browser already carried (its own earlier one, or one planted in it) ends here.
     const replacing = await carriedHashes(c);
-    await createSession(c.var.db, await sessionIdHash(sessionId), c.var.now, expiresAt, name, replacing);
+    await createSession(
+      c.var.db,
+      {
+        idHash: await sessionIdHash(sessionId),
+        now: c.var.now,
+        expiresAt,
+        userName: name,
+        adminKeyDigest: await adminKeyDigest(c.env.PATRON_ADMIN_KEY, c.env.IDENTITY_HASH_SECRET),
+      },
+      replacing,
+    );
     if (isHttps(c)) {
       // A plain cookie from before the prefix goes.
       clearSessionCookies(c, true);

@@ -2,7 +2,7 @@
 // accept the console's session cookie (worker/console/session.routes.ts).
 import type { Context, MiddlewareHandler } from "hono";
 import { getCookie } from "hono/cookie";
-import { liveSession, sessionIdHash } from "../console/session.repo.ts";
+import { adminKeyDigest, liveSession, sessionIdHash } from "../console/session.repo.ts";
 import type { AppEnv, Env } from "../env.ts";
 import { ApiError } from "./errors.ts";
 import { assertKeyChecksAllowed, countFailedKeyCheck } from "./rate-limit.ts";
@@ -81,8 +81,20 @@ function requireKey(pick: (env: Env) => string[], what: string, acceptSession: b
       // `patron_session` can be). It is neither counted against the address's failed-key limit nor
       // refused while the address is blocked: counted, such a cookie would lock out its browser and
       // everyone behind the same address, sign-in included.
-      const session = await liveSession(c.var.db, await sessionIdHash(sessionId), c.var.now);
-      if (!session) throw new ApiError(401, "unauthorized", "Your console session has ended: sign in again.");
+      const session = await liveSession(
+        c.var.db,
+        await sessionIdHash(sessionId),
+        c.var.now,
+        await adminKeyDigest(c.env.PATRON_ADMIN_KEY, c.env.IDENTITY_HASH_SECRET),
+      );
+      if (session.kind === "keyChanged")
+        throw new ApiError(
+          401,
+          "unauthorized",
+          "Your console session has ended: the admin key has changed since you signed in. Sign in again.",
+        );
+      if (session.kind === "ended")
+        throw new ApiError(401, "unauthorized", "Your console session has ended: sign in again.");
       assertSameSiteConsoleWrite(c);
       c.set("consoleUser", session.userName);
       await next();
