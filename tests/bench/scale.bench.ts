@@ -240,20 +240,25 @@ interface IngestFigure {
 /**
  * ingestBatch × ingestBatches new orders of 2 lines, placed a minute ago: one for each of as many
  * existing customers spread over the base (`existing`), and one for each of as many new customers.
+ * `crossChannel` is as many orders of new customers met in both channels, in three steps of a third
+ * each: a web order with an account and an email, a store order with only a loyalty card (a customer
+ * of its own, as the till knows nothing else), then a store order with the card and the account, which
+ * joins the two (a merge: both customers' totals recomputed as one).
  */
 export function benchOrders(size: number, products: readonly { id: string; categoryId: string }[], label: string) {
   const total = ingestBatch * ingestBatches;
   const placedAt = new Date(Date.now() - 60_000).toISOString();
-  const orderFor = (account: string, k: number): OrderInput => {
+  const orderFor = (account: string, k: number, identifiers: OrderInput["identifiers"] = { account }): OrderInput => {
     const product = products[(k * 7919) % products.length]!;
     const other = products[(k * 104_729 + 13) % products.length]!;
+    const inStore = identifiers.loyalty !== undefined;
     return {
       id: `${account}-${label}-${k}`,
-      channel: "web",
-      storeId: null,
+      channel: inStore ? "store" : "web",
+      storeId: inStore ? "store-1" : null,
       placedAt,
       currency: "USD",
-      identifiers: { account },
+      identifiers,
       lines: [
         { productId: product.id, categoryId: product.categoryId, quantity: 1, unitPrice: 20, listPrice: 25 },
         { productId: other.id, categoryId: other.categoryId, quantity: 2, unitPrice: 8, listPrice: 8 },
@@ -261,16 +266,27 @@ export function benchOrders(size: number, products: readonly { id: string; categ
       recommendationId: null,
     };
   };
+  const joined = Math.floor(total / 3);
+  const both = (k: number) => ({ account: `scale-${label}-both-${k}`, loyalty: `LC-${label}-${k}` });
   return {
     existing: Array.from({ length: total }, (_, k) => orderFor(accountOf(Math.floor((k * size) / total)), k)),
     fresh: Array.from({ length: total }, (_, k) => orderFor(`scale-${label}-${k}`, k)),
+    crossChannel: {
+      web: Array.from({ length: joined }, (_, k) =>
+        orderFor(both(k).account, k, { account: both(k).account, email: `${both(k).account}@example.com` }),
+      ),
+      store: Array.from({ length: joined }, (_, k) =>
+        orderFor(`${both(k).account}-card`, k, { loyalty: both(k).loyalty }),
+      ),
+      join: Array.from({ length: joined }, (_, k) => orderFor(`${both(k).account}-join`, k, both(k))),
+    },
   };
 }
 
 /** POST /v1/orders on `wrangler dev`: orders/s for new orders of existing customers, a replay, new customers. */
 export async function measureHttpIngestion(url: string, size: number, products: { id: string; categoryId: string }[]) {
   const headers = { Authorization: `Bearer ${testSecrets.PATRON_API_KEY}`, "Content-Type": "application/json" };
-  const { existing, fresh } = benchOrders(size, products, "http");
+  const { existing, fresh, crossChannel: crossChannelOrders } = benchOrders(size, products, "http");
   const post = async (orders: OrderInput[]) => {
     const started = performance.now();
     for (let i = 0; i < orders.length; i += ingestBatch) {
@@ -287,7 +303,8 @@ export async function measureHttpIngestion(url: string, size: number, products: 
   const existingCustomers = await post(existing);
   const replay = await post(existing);
   const newCustomers = await post(fresh);
-  return { batchSize: ingestBatch, existingCustomers, replay, newCustomers };
+  const crossChannel = await crossChannelSteps(crossChannelOrders, post);
+  return { batchSize: ingestBatch, existingCustomers, replay, newCustomers, crossChannel };
 }
 
 /**
@@ -300,7 +317,7 @@ async function measureIngestion(d1: D1Database, size: number, products: { id: st
   const db = drizzle(binding, { schema }) as unknown as Db;
   const now = new Date();
   const attribution = { secrets: [testSecrets.SHOPPER_TOKEN_SECRET], eventWindowDays: 7, orderWindowDays: 30 };
-  const { existing, fresh } = benchOrders(size, products, "in-process");
+  const { existing, fresh, crossChannel: crossChannelOrders } = benchOrders(size, products, "in-process");
   const run = async (orders: OrderInput[]): Promise<IngestFigure> => {
     meter.rowsWritten = 0;
     const started = performance.now();
@@ -324,6 +341,7 @@ async function measureIngestion(d1: D1Database, size: number, products: { id: st
   const existingCustomers = await run(existing);
   const replay = await run(existing);
   const newCustomers = await run(fresh);
+  const crossChannel = await crossChannelSteps(crossChannelOrders, run);
   // What each touched customer cost every batch before totals were folded, and still costs on a merge.
   const touched = [...new Set(existing.map((order) => order.identifiers.account as string))];
   const ids = touched.map((account) => customerIdOf(Number(account.slice("scale-".length))));
@@ -334,7 +352,27 @@ async function measureIngestion(d1: D1Database, size: number, products: { id: st
       rebuildSummaryStatements(ids.slice(i, i + ingestBatch), now.toISOString(), "bench"),
     );
   const rebuildRowsPerCustomer = meter.rowsWritten / ids.length;
-  return { batchSize: ingestBatch, existingCustomers, replay, newCustomers, rebuildRowsPerCustomer };
+  return { batchSize: ingestBatch, existingCustomers, replay, newCustomers, crossChannel, rebuildRowsPerCustomer };
+}
+
+/**
+ * benchOrders' cross-channel customers, step by step (web, store, join), each step's figures and the
+ * three together: orders/s over the whole stream, and rows written per order where they were counted.
+ */
+async function crossChannelSteps<F extends { orders: number; ordersPerSecond: number; rowsWrittenPerOrder?: number }>(
+  orders: ReturnType<typeof benchOrders>["crossChannel"],
+  post: (orders: OrderInput[]) => Promise<F>,
+) {
+  const web = await post(orders.web);
+  const store = await post(orders.store);
+  const join = await post(orders.join);
+  const steps = [web, store, join];
+  const count = steps.reduce((sum, step) => sum + step.orders, 0);
+  const seconds = steps.reduce((sum, step) => sum + step.orders / step.ordersPerSecond, 0);
+  const rows = steps.every((step) => step.rowsWrittenPerOrder !== undefined)
+    ? steps.reduce((sum, step) => sum + (step.rowsWrittenPerOrder as number) * step.orders, 0) / count
+    : undefined;
+  return { web, store, join, all: { orders: count, ordersPerSecond: count / seconds, rowsWrittenPerOrder: rows } };
 }
 
 /**
@@ -671,10 +709,10 @@ export default async function scaleBench(args: string[]) {
       `customers ${result.customers} (${result.orders} orders, ${result.lines} lines); ${(storage.bytesPerCustomer / 1024).toFixed(1)} KiB per customer (${(storage.databaseBytes / 1e6).toFixed(0)} MB)`,
     );
     console.log(
-      `POST /v1/orders, batches of ${h.batchSize}: existing customers ${h.existingCustomers.ordersPerSecond.toFixed(0)} orders/s; replay ${h.replay.ordersPerSecond.toFixed(0)} orders/s; new customers ${h.newCustomers.ordersPerSecond.toFixed(0)} orders/s`,
+      `POST /v1/orders, batches of ${h.batchSize}: existing customers ${h.existingCustomers.ordersPerSecond.toFixed(0)} orders/s; replay ${h.replay.ordersPerSecond.toFixed(0)} orders/s; new customers ${h.newCustomers.ordersPerSecond.toFixed(0)} orders/s; ${crossChannelLine(h.crossChannel)}`,
     );
     console.log(
-      `rows written per order (in-process ingestOrders): existing customers ${i.existingCustomers.rowsWrittenPerOrder.toFixed(1)}, new customers ${i.newCustomers.rowsWrittenPerOrder.toFixed(1)}, replay ${i.replay.rowsWrittenPerOrder.toFixed(1)}; a full rebuild of one customer's totals ${i.rebuildRowsPerCustomer.toFixed(1)} rows`,
+      `rows written per order (in-process ingestOrders): existing customers ${i.existingCustomers.rowsWrittenPerOrder.toFixed(1)}, new customers ${i.newCustomers.rowsWrittenPerOrder.toFixed(1)}, replay ${i.replay.rowsWrittenPerOrder.toFixed(1)}; a full rebuild of one customer's totals ${i.rebuildRowsPerCustomer.toFixed(1)} rows; ${crossChannelLine(i.crossChannel)}`,
     );
     const { models: m, nightly: n } = result;
     console.log(
@@ -686,6 +724,18 @@ export default async function scaleBench(args: string[]) {
     printComparison(r);
   }
   writeResults(options.out, options, results);
+}
+
+/** The cross-channel stream in one line: orders/s, and rows written per order where they were counted. */
+export function crossChannelLine(figures: Awaited<ReturnType<typeof crossChannelSteps>>) {
+  const one = (name: string, step: { ordersPerSecond: number; rowsWrittenPerOrder?: number }) =>
+    `${name} ${step.ordersPerSecond.toFixed(0)} orders/s${step.rowsWrittenPerOrder === undefined ? "" : `, ${step.rowsWrittenPerOrder.toFixed(1)} rows/order`}`;
+  return `cross-channel customers (web account + email, then a store card alone, then both: a merge): ${[
+    one("all", figures.all),
+    one("web", figures.web),
+    one("store", figures.store),
+    one("join", figures.join),
+  ].join("; ")}`;
 }
 
 type Comparison = Awaited<ReturnType<typeof measureRecommendations>>;
