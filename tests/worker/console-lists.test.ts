@@ -157,6 +157,9 @@ describe("before the first nightly run", () => {
       "limit=0",
       "format=xml",
       "cursor=nope",
+      // A category id as everywhere: not blank, no control character (the audience's filter refuses them too).
+      "lapsedCategory=%20%20",
+      "lapsedCategory=tea%00",
       // A misspelt filter is refused, not dropped (which would list, and export, everyone).
       "tier=top",
       "stages=fading",
@@ -257,6 +260,8 @@ describe("after a nightly run", () => {
     expect(lapsing.length).toBeGreaterThanOrEqual(8);
     // Nobody lapsed in coffee: the best customers still buy it every week.
     expect(await allPages("lapsedCategory=coffee", 1000)).toEqual([]);
+    // The id is trimmed, as an audience saved with these filters trims it: the list and the audience agree.
+    expect(await allPages("lapsedCategory=%20tea%20", 1000)).toEqual(lapsing);
   });
 
   it("says how many days each listed customer bought on, so a one-time buyer's figures can be told apart", async () => {

@@ -2,7 +2,7 @@
 import * as z from "zod";
 import { traitDimensions } from "../core/insights/best-customers.ts";
 import { discountSensitivities, lifecycleStages, valueTiers } from "../core/vocabulary.ts";
-import { wholeNumberParam } from "../http/fields.schemas.ts";
+import { idField, wholeNumberParam } from "../http/fields.schemas.ts";
 import { matchKeyNames } from "../identity/match-keys.ts";
 
 export const bestCustomersQuerySchema = z.object({ tier: z.enum(valueTiers).default("top") });
@@ -57,7 +57,8 @@ export const customerListQuerySchema = z
     stage: z.enum(lifecycleStages).optional(),
     valueTier: z.enum(valueTiers).optional(),
     discountSensitivity: z.enum(discountSensitivities).optional(),
-    lapsedCategory: z.string().min(1).max(200).optional(),
+    /** A category id, read as every route reads one (and as an audience's filter is saved): trimmed, printable. */
+    lapsedCategory: idField(200).optional(),
     sort: z
       .enum(customerSorts as unknown as [string, ...string[]], {
         message: `sort must be one of ${customerSorts.join(", ")}`,
