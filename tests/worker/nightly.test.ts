@@ -231,6 +231,14 @@ describe("nightly model job", () => {
   it("rejects bad input and unknown runs, and needs the admin key", async () => {
     expect((await api.call("GET", "/v1/admin/transitions?since=yesterday", undefined, adminKey)).status).toBe(400);
     expect((await api.call("GET", "/v1/admin/jobs/nightly/nope", undefined, adminKey)).status).toBe(404);
+    // A run id is a path id as any other: blank or with a control character is bad input, not an unknown run.
+    for (const id of ["%20%20", "nope%00"]) {
+      const response = await api.call("GET", `/v1/admin/jobs/nightly/${id}`, undefined, adminKey);
+      expect(response.status, id).toBe(400);
+      expect(((await response.json()) as { error: { issues: { path: string[] }[] } }).error.issues[0]?.path).toEqual([
+        "id",
+      ]);
+    }
     expect((await api.call("POST", "/v1/admin/jobs/nightly", { pageSize: 1 }, adminKey)).status).toBe(400);
     expect((await api.call("GET", "/v1/admin/models", undefined, "test-api-key")).status).toBe(401);
     expect((await api.call("POST", "/v1/admin/jobs/nightly", undefined, null)).status).toBe(401);

@@ -1,7 +1,7 @@
 // Admin API (console and operators): nightly job runs, the stage-transition feed, current models.
 import * as z from "zod";
 import { discountSensitivities, lifecycleStages, valueTiers } from "../core/vocabulary.ts";
-import { instantField, instantRule, wholeNumberParam } from "../http/fields.schemas.ts";
+import { idField, instantField, instantRule, wholeNumberParam } from "../http/fields.schemas.ts";
 import { recommendationsQuerySchema } from "../recommendations/recommendations.schemas.ts";
 
 export const startNightlySchema = z
@@ -15,7 +15,8 @@ export const startNightlySchema = z
 
 export const startNightlyQuerySchema = z.object({ wait: z.enum(["0", "1", "true", "false"]).optional() });
 
-export const runParamsSchema = z.object({ id: z.string().min(1).max(100) });
+/** A run id as any path id: trimmed, not blank, no control character (a bad one is a 400, not an unknown run). */
+export const runParamsSchema = z.object({ id: idField(100) });
 
 export const recentRunsQuerySchema = z.object({ limit: wholeNumberParam("limit", 1, 50).default(10) });
 
