@@ -404,10 +404,11 @@ async function guestKeys(db: Db, customerId: string): Promise<string[]> {
 
 /**
  * The migration's cursor (`patron shards migrate`, D1's shard_migration) when it names an erased
- * customer: the last customer a step visited, or in a catch-up's prune the last of a shard's page.
- * A finished pass needs it no more (the next one starts from none); an unfinished one goes on from the
- * customer before it still there (all before it were visited), or its prune from the shard's first
- * page (what it dropped is not found again).
+ * customer: the last customer a step visited, or in a catch-up's prune the last of a shard's page D1
+ * held. A finished pass needs it no more (the next one starts from none); an unfinished one goes on
+ * from the customer before it still there (all before it were visited), or its prune from the shard's
+ * first page (what it dropped is not found again). A step under way records no customer this erasure
+ * took either (migrate.ts, stillHeldUpTo).
  */
 function migrationCursorWithout(customerIds: readonly string[]): SQL {
   const erased = sql`(SELECT value FROM ${jsonEach(customerIds)})`;

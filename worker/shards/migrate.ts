@@ -307,7 +307,7 @@ export async function migrateStep(
   if (copied.kind === "region_too_large") return copied;
   const finished = next.length < take;
   await recordStep(d1, now, {
-    cursor: next.at(-1)?.id ?? state.cursor,
+    cursor: stillHeldUpTo(next.at(-1)?.id ?? state.cursor, "customers"),
     visited: next.length,
     ...copied,
     finished,
@@ -364,11 +364,25 @@ async function copyRegionsOf(
   return { kind: "copied", regions, customers: copiedCustomers };
 }
 
+/**
+ * A step's cursor, decided in the statement that records it: the greatest id D1 still holds (in
+ * `customers`, or a catch-up's list of `changes`) at or before the last customer the step visited.
+ * An erasure that ran after the step read its page may have taken that customer; it moved the recorded
+ * cursor only if that named it (erasure.repo.ts, migrationCursorWithout), so the step goes on from the
+ * one before, as the erasure would, and never stores the erased id again.
+ */
+function stillHeldUpTo(last: string | null, held: "customers" | "changes"): SQL | null {
+  if (last === null) return null;
+  return held === "customers"
+    ? sql`(SELECT max(id) FROM customers WHERE id <= ${last})`
+    : sql`(SELECT max(customer_id) FROM shard_migration_changes WHERE customer_id <= ${last})`;
+}
+
 /** Records a step's progress; a finished pass is marked with the time its last step ended. */
 async function recordStep(
   d1: Db,
   now: Date,
-  step: { cursor: string | null; visited: number; regions: number; customers: number; finished: boolean },
+  step: { cursor: string | SQL | null; visited: number; regions: number; customers: number; finished: boolean },
   phase?: CatchUpPhase,
 ): Promise<void> {
   // A pass finishes when its last step has copied: rows that step copied keep D1's times, all before
@@ -493,10 +507,17 @@ async function catchUpStep(env: Env, d1: Db, state: MigrationState, limit: numbe
       await d1.run(sql`UPDATE shard_migration SET pruned = pruned + ${missing.length},
         changed = (SELECT count(*) FROM shard_migration_changes) WHERE id = ${migrationId}`);
     }
-    const last = page.at(-1);
+    const last = page.at(-1) ?? null;
     const nextShard = page.length < prunePage ? shard + 1 : shard;
     const phase = nextShard >= state.shards ? "copy" : "prune";
-    const cursor = phase === "copy" ? null : nextShard === shard ? `${shard}:${last}` : `${nextShard}:`;
+    // Within a shard, after the page's last customer D1 still holds: those after it in the page were
+    // dropped (or an erasure meanwhile took them: the next page finds them and drops them).
+    const cursor =
+      phase === "copy"
+        ? null
+        : nextShard === shard
+          ? sql`${`${shard}:`} || coalesce(${stillHeldUpTo(last, "customers")}, '')`
+          : `${nextShard}:`;
     await recordStep(d1, now, { cursor, visited: 0, regions: 0, customers: 0, finished: false }, phase);
     return migrated();
   }
@@ -517,7 +538,7 @@ async function catchUpStep(env: Env, d1: Db, state: MigrationState, limit: numbe
   });
   if (copied.kind === "region_too_large") return copied;
   await recordStep(d1, now, {
-    cursor: next.at(-1)?.id ?? state.cursor,
+    cursor: stillHeldUpTo(next.at(-1)?.id ?? state.cursor, "changes"),
     visited: next.length,
     regions: copied.regions,
     customers: copied.customers,

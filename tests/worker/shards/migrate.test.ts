@@ -560,21 +560,6 @@ describe("patron shards migrate", () => {
       anOrder({ id: `${p}-2`, identifiers: { account: `${p}-b` } }),
     ]);
     await migrateAll(50); // a catch-up, listing both as changed
-    const cursor = async () =>
-      (await env.DB.prepare("SELECT cursor FROM shard_migration WHERE id = 'd1-to-shards'").first<{ cursor: string }>())
-        ?.cursor;
-    const standAt = (mode: string, phase: string | null, at: string) =>
-      env.DB.prepare(
-        "UPDATE shard_migration SET mode = ?, phase = ?, cursor = ?, finished_at = NULL WHERE id = 'd1-to-shards'",
-      )
-        .bind(mode, phase, at)
-        .run();
-    const previous = async (query: string, id: string) =>
-      (await env.DB.prepare(query).bind(id).first<{ id: string | null }>())?.id ?? null;
-    const erase = async (id: string) => {
-      const erased = await d1Api.call("DELETE", `/v1/customers/${id}`, undefined, adminKey);
-      expect(erased.status, await erased.clone().text()).toBe(200);
-    };
 
     // A full pass that last visited the customer: it goes on after the one before it in id order.
     const a = (await customerOf(d1Api, "account", `${p}-a`)).customerId;
@@ -601,7 +586,134 @@ describe("patron shards migrate", () => {
     expect(await cursor()).toBe("2:");
     expect((await migrateAll(50)).at(-1)).toMatchObject({ done: true });
   });
+
+  it("records the customer before the last one a step visited when an erasure took it after the step read its page", async () => {
+    const p = uniquePrefix("mig-race");
+    await ingest(d1Api, [
+      anOrder({ id: `${p}-1`, identifiers: { account: `${p}-a` } }),
+      anOrder({ id: `${p}-2`, identifiers: { account: `${p}-b` } }),
+    ]);
+    await migrateAll(50); // a catch-up, listing both as changed
+
+    // A full pass's step of one customer: the erasure finds the cursor naming the one before (not erased),
+    // and the step, recording after it, goes on from that one too.
+    const a = (await customerOf(d1Api, "account", `${p}-a`)).customerId;
+    const beforeA = await previous("SELECT max(id) AS id FROM customers WHERE id < ?", a);
+    await standAt("full", null, beforeA);
+    await stepAround({ shards: 4, limit: 1 }, () => erase(a));
+    expect(await cursor()).toBe(beforeA);
+
+    // A catch-up copying the customers it listed: the listed one before.
+    const b = (await customerOf(d1Api, "account", `${p}-b`)).customerId;
+    const beforeB = await previous(
+      "SELECT max(customer_id) AS id FROM shard_migration_changes WHERE customer_id < ?",
+      b,
+    );
+    await standAt("catch_up", "copy", beforeB);
+    await stepAround({ shards: 4, limit: 1 }, () => erase(b));
+    expect(await cursor()).toBe(beforeB);
+    expect((await migrateAll(50)).at(-1)).toMatchObject({ done: true });
+  });
+
+  it("goes on in a catch-up's prune after the last customer of a full page that D1 still holds, naming none it dropped", async () => {
+    // A full page of shard 0 (1,000 ids, in order by their prefix) whose last customer D1 erased since
+    // the shard's copy was taken: the prune drops it, and goes on after the one before it.
+    const p = uniquePrefix("mig-prune");
+    const seed = (last: number) =>
+      `WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ${last})
+       INSERT INTO customers (id, created_at, updated_at)
+       SELECT '${p}-' || printf('%04d', i), '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z' FROM n`;
+    await env.DB.prepare(seed(998)).run();
+    await runInDurableObject(shardStub(env, 0), (_instance, state) => {
+      state.storage.sql.exec(seed(999));
+    });
+    await standAt("catch_up", "prune", `0:${p}-`);
+    const step = await migrate(d1Api, { shards: 4, limit: 50 });
+    expect(step.status, await step.clone().text()).toBe(200);
+    expect(await cursor()).toBe(`0:${p}-0998`);
+    const dropped = await runInDurableObject(shardStub(env, 0), (_instance, state) =>
+      state.storage.sql.exec("SELECT count(*) AS n FROM customers WHERE id = ?", `${p}-0999`).one(),
+    );
+    expect(dropped.n).toBe(0);
+    expect((await migrateAll(50)).at(-1)).toMatchObject({ done: true });
+    await env.DB.prepare("DELETE FROM customers WHERE id LIKE ?").bind(`${p}-%`).run();
+    await runInDurableObject(shardStub(env, 0), (_instance, state) => {
+      state.storage.sql.exec("DELETE FROM customers WHERE id LIKE ?", `${p}-%`);
+    });
+  });
 });
+
+/** The migration's recorded cursor. */
+const cursor = async () =>
+  (await env.DB.prepare("SELECT cursor FROM shard_migration WHERE id = 'd1-to-shards'").first<{ cursor: string }>())
+    ?.cursor;
+
+/** An unfinished pass, as if it had stopped at `at`. */
+const standAt = (mode: string, phase: string | null, at: string | null) =>
+  env.DB.prepare(
+    "UPDATE shard_migration SET mode = ?, phase = ?, cursor = ?, finished_at = NULL WHERE id = 'd1-to-shards'",
+  )
+    .bind(mode, phase, at)
+    .run();
+
+const previous = async (query: string, id: string) =>
+  (await env.DB.prepare(query).bind(id).first<{ id: string | null }>())?.id ?? null;
+
+async function erase(id: string) {
+  const erased = await d1Api.call("DELETE", `/v1/customers/${id}`, undefined, adminKey);
+  expect(erased.status, await erased.clone().text()).toBe(200);
+}
+
+/**
+ * A step of the migration run on D1 whose statement recording the step's cursor waits until `meanwhile`
+ * has run: it read its page of customers before, and records after.
+ */
+async function stepAround(body: unknown, meanwhile: () => Promise<void>) {
+  let release!: () => void;
+  let reached!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const atGate = new Promise<void>((resolve) => (reached = resolve));
+  const held = (statement: D1PreparedStatement): D1PreparedStatement =>
+    new Proxy(statement, {
+      get(target, property) {
+        const value = Reflect.get(target, property);
+        if (property === "bind") return (...args: unknown[]) => held(target.bind(...args));
+        if (property === "run")
+          return async () => {
+            reached();
+            await gate;
+            return target.run();
+          };
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+  const db = new Proxy(env.DB, {
+    get(target, property) {
+      if (property === "prepare")
+        return (query: string) =>
+          /^\s*UPDATE shard_migration SET cursor =/.test(query) ? held(target.prepare(query)) : target.prepare(query);
+      const value = Reflect.get(target, property);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  const context = createExecutionContext();
+  const stepping = app.fetch(
+    new Request("http://patron.test/v1/admin/shards/migrate", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Authorization: `Bearer ${adminKey}` },
+      body: JSON.stringify(body),
+    }),
+    { ...env, SHARD_COUNT: "0", DB: db },
+    context,
+  );
+  // (A step that fails before recording answers without reaching the gate: its status says why.)
+  await Promise.race([atGate, stepping]);
+  await meanwhile();
+  release();
+  const response = await stepping;
+  await waitOnExecutionContext(context);
+  expect(response.status, await response.clone().text()).toBe(200);
+}
 
 /** Every row of every table, by table, in each shard and in D1. */
 async function everyTable(): Promise<[string, unknown[]][]> {
