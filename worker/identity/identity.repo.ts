@@ -35,8 +35,8 @@ interface Repeat {
 }
 
 /**
- * The new observations that repeat stored evidence: one of their first key's newest observations
- * (verified or not) has exactly their verified identifiers, and those all belong to one customer and
+ * The new observations that repeat stored evidence: one of their first key's newest verified
+ * observations has exactly their verified identifiers, and those all belong to one customer and
  * are not shared. Such an observation adds no link and changes nobody's sharing, and the partition is
  * a function of the distinct identifier sets seen, so resolution decides what it decided before: it
  * needs no region around it, only its identifiers' states. A customer's thousandth order with the
@@ -52,14 +52,16 @@ async function repeatsOf(db: Db, fresh: Observation[]): Promise<Map<string, Repe
     .filter(({ keys }) => keys.length > 0)
     .map(({ i, keys }) => ({ i, first: keys[0], n: keys.length, keys }));
   if (candidates.length === 0) return new Map();
-  // Newest first, a few at most: a customer's recent orders carry the identifiers they use now.
+  // Newest first, a few at most: a customer's recent orders carry the identifiers they use now. The
+  // window counts verified observations only: an email typed on many guest orders (unverified) would
+  // otherwise push its holder's own orders out of it, and send each of theirs on the region walk.
   const [matches = [], states = []] = (await batchRows(db, [
     sql`
       SELECT j.value ->> 'i' AS i, (
         SELECT o.source FROM identity_observations o
         WHERE o.identity_key = j.value ->> 'first' AND o.verified = 1
           AND o.rowid >= coalesce((
-            SELECT y.rowid FROM identity_observations y WHERE y.identity_key = j.value ->> 'first'
+            SELECT y.rowid FROM identity_observations y WHERE y.identity_key = j.value ->> 'first' AND y.verified = 1
             ORDER BY y.rowid DESC LIMIT 1 OFFSET ${repeatCandidates - 1}), 0)
           AND (SELECT count(*) FROM identity_observations x WHERE x.source = o.source AND x.verified = 1)
             = j.value ->> 'n'
