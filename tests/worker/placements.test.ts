@@ -208,6 +208,18 @@ describe("GET /v1/recommendations with page context", () => {
     expect(ignored.data.ignored).toBe(1);
   });
 
+  it("takes 100 ids of 128 characters however they are spaced, and refuses a 101st", async () => {
+    const ids = Array.from({ length: 101 }, (_, i) => `${i}`.padStart(128, "x"));
+    const spaced = (list: string[]) => encodeURIComponent(` ${list.join(" , ")} ,, `);
+    const taken = await SELF.fetch(
+      `http://patron.test/v1/recommendations?limit=4&exclude=${spaced(ids.slice(0, 100))}`,
+    );
+    expect(taken.status, await taken.clone().text()).toBe(200);
+    const refused = await SELF.fetch(`http://patron.test/v1/recommendations?limit=4&exclude=${spaced(ids)}`);
+    expect(refused.status).toBe(400);
+    expect(JSON.stringify(await errorOf(refused))).toMatch(/exclude must list at most 100 ids/);
+  });
+
   it.each([
     ["?placement=Home", /placement/],
     ["?placement=%20", /placement/],

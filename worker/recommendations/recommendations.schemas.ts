@@ -5,6 +5,9 @@ import { idField, wholeNumberParam } from "../http/fields.schemas.ts";
 
 /** At most this many ids in `exclude=` (the cart and the shelves above, on one page). */
 export const maxExcludeIds = 100;
+/** At most this many characters in the whole `exclude=` value, separators and spaces included. */
+const maxExcludeCharacters = 16_000;
+
 export { maxPlacementLength };
 
 /** The longest shelf one answer holds, and how many categories an answer lists unless asked otherwise. */
@@ -27,7 +30,9 @@ export const recommendationsQuerySchema = z.object({
   /** Comma-separated product ids the page already shows (the cart, the shelves above): never shown. */
   exclude: z
     .string()
-    .max(maxExcludeIds * 129, "exclude is too long")
+    // Bounds the split, with room for the spaces and empty entries a template leaves between 100 ids of
+    // 128 characters (", " after each); the ids themselves are counted and checked below.
+    .max(maxExcludeCharacters, `exclude must be at most ${maxExcludeCharacters} characters`)
     .transform((value) =>
       value
         .split(",")
