@@ -25,8 +25,14 @@ interface ObservationRow {
 /** A loaded region, or `too_large` when it grew past `limit` observations and nothing should be written. */
 export type RegionLoad = { kind: "loaded"; region: Region } | { kind: "too_large"; limit: number };
 
-/** How many of a key's newest observations are compared with a new one's identifiers (repeatsOf). */
+/** How many of a key's newest verified observations are compared with a new one's identifiers (repeatsOf). */
 const repeatCandidates = 8;
+/**
+ * How many of a key's newest observations, verified or not, repeatsOf looks among for those: a bound on
+ * what one check reads, however many unverified observations a key gathered (a shop's own email typed
+ * at the till on every walk-in's order), since the key's index does not hold `verified`.
+ */
+const repeatScan = 64;
 
 interface Repeat {
   observation: Observation;
@@ -54,15 +60,22 @@ async function repeatsOf(db: Db, fresh: Observation[]): Promise<Map<string, Repe
   if (candidates.length === 0) return new Map();
   // Newest first, a few at most: a customer's recent orders carry the identifiers they use now. The
   // window counts verified observations only: an email typed on many guest orders (unverified) would
-  // otherwise push its holder's own orders out of it, and send each of theirs on the region walk.
+  // otherwise push its holder's own orders out of it, and send each of theirs on the region walk. It
+  // looks among the key's newest `repeatScan` observations only, so a key typed unverified on more
+  // orders than that since its holder's last one walks, as before, rather than reading them all.
   const [matches = [], states = []] = (await batchRows(db, [
     sql`
       SELECT j.value ->> 'i' AS i, (
         SELECT o.source FROM identity_observations o
         WHERE o.identity_key = j.value ->> 'first' AND o.verified = 1
           AND o.rowid >= coalesce((
-            SELECT y.rowid FROM identity_observations y WHERE y.identity_key = j.value ->> 'first' AND y.verified = 1
-            ORDER BY y.rowid DESC LIMIT 1 OFFSET ${repeatCandidates - 1}), 0)
+            SELECT r FROM (
+              SELECT y.rowid AS r, y.verified AS v FROM identity_observations y
+              WHERE y.identity_key = j.value ->> 'first' ORDER BY y.rowid DESC LIMIT ${repeatScan})
+            WHERE v = 1 ORDER BY r DESC LIMIT 1 OFFSET ${repeatCandidates - 1}), (
+            SELECT min(r) FROM (
+              SELECT y.rowid AS r FROM identity_observations y
+              WHERE y.identity_key = j.value ->> 'first' ORDER BY y.rowid DESC LIMIT ${repeatScan})))
           AND (SELECT count(*) FROM identity_observations x WHERE x.source = o.source AND x.verified = 1)
             = j.value ->> 'n'
           AND (SELECT count(*) FROM identity_observations x WHERE x.source = o.source AND x.verified = 1
