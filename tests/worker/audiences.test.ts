@@ -17,7 +17,7 @@ import { maxWebhookUrlLength, webhookUrlProblem } from "../../worker/audiences/w
 import type { Db } from "../../worker/env.ts";
 import { adminKey, apiKey, client, uniquePrefix } from "../fixtures/builders.ts";
 
-const origin = "http://patron.test";
+const origin = "https://patron.test";
 const api = client(SELF, origin);
 const consoleHeaders = { "Content-Type": "application/json", "X-Patron-Console": "1", Origin: origin };
 

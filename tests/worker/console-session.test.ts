@@ -3,14 +3,20 @@
 // the console's own origin with X-Patron-Console: 1), ingestion never does; signing out, or in
 // again, ends it server-side. And /console with its deep links answers the app's HTML with the console's headers,
 // marked signed out when the browser surely holds no session. Over https the cookie is __Host- prefixed,
-// and every answer carries Strict-Transport-Security; over http neither.
+// and every answer carries Strict-Transport-Security; over http neither. Plain http works only to this
+// machine (a local run): to any other host, sign-in is refused, no session cookie is honoured and the
+// console's pages redirect to https.
 import { createExecutionContext, env, SELF, waitOnExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../../worker/app.ts";
 import { adminKey, apiKey, uniquePrefix } from "../fixtures/builders.ts";
 
-const origin = "http://patron.test";
-const secureOrigin = "https://patron.test";
+/** The deployment, over https as a browser reaches it. */
+const origin = "https://patron.test";
+/** A local `npm start`: plain http to this machine. */
+const localOrigin = "http://127.0.0.1:8787";
+/** The deployment over plain http, across a network. */
+const plainOrigin = "http://patron.test";
 const consoleHeaders = { "Content-Type": "application/json", "X-Patron-Console": "1", Origin: origin };
 
 async function signIn(key = adminKey, base = origin, name?: unknown) {
@@ -25,7 +31,7 @@ async function signIn(key = adminKey, base = origin, name?: unknown) {
 function sessionCookie(response: Response): string {
   const header = response.headers.get("Set-Cookie") ?? "";
   const pair = header.split(";")[0] ?? "";
-  expect(pair).toMatch(/^patron_session=[A-Za-z0-9_-]{40,}$/);
+  expect(pair).toMatch(/^(?:__Host-)?patron_session=[A-Za-z0-9_-]{40,}$/);
   return pair;
 }
 
@@ -62,7 +68,8 @@ describe("console session", () => {
   });
 
   it("sets an HttpOnly, SameSite=Strict cookie for / and stores only the id's SHA-256 with a 12 h expiry", async () => {
-    const response = await signIn();
+    // Over plain http to this machine (a local `npm start`): the plain, not Secure, cookie.
+    const response = await signIn(adminKey, localOrigin);
     expect(response.status).toBe(201);
     const setCookie = response.headers.get("Set-Cookie") ?? "";
     expect(setCookie).toMatch(/;\s*HttpOnly/i);
@@ -70,6 +77,7 @@ describe("console session", () => {
     expect(setCookie).toMatch(/;\s*Path=\/(;|$)/);
     expect(setCookie).toMatch(/;\s*Max-Age=43200/);
     expect(setCookie).not.toMatch(/;\s*Secure/i);
+    expect(setCookie).toMatch(/^patron_session=/);
     expect(response.headers.get("Cache-Control")).toBe("no-store");
     const sessionId = sessionCookie(response).split("=")[1]!;
     const rows = await storedSessions();
@@ -117,13 +125,13 @@ describe("console session", () => {
   });
 
   it("marks the cookie Secure when the console is served over https", async () => {
-    const response = await signIn(adminKey, "https://patron.test");
+    const response = await signIn(adminKey, origin);
     expect(response.status).toBe(201);
     expect(response.headers.get("Set-Cookie") ?? "").toMatch(/;\s*Secure/i);
   });
 
   it("names the cookie __Host-patron_session over https (Secure, Path=/, no Domain); the session opens the admin routes and signs out", async () => {
-    const response = await signIn(adminKey, secureOrigin);
+    const response = await signIn(adminKey, origin);
     expect(response.status).toBe(201);
     const setCookies = response.headers.getAll("Set-Cookie");
     expect(setCookies).toHaveLength(1);
@@ -135,18 +143,15 @@ describe("console session", () => {
     expect(setCookie).toMatch(/;\s*SameSite=Strict/i);
     expect(setCookie).not.toMatch(/;\s*Domain=/i);
     const cookie = setCookie.split(";")[0]!;
-    const check = await SELF.fetch(`${secureOrigin}/v1/admin/session`, withCookie(cookie));
+    const check = await SELF.fetch(`${origin}/v1/admin/session`, withCookie(cookie));
     expect(check.status).toBe(200);
     expect(await check.json()).toMatchObject({ data: { signedIn: true, via: "session" } });
     // The page knows a browser with this cookie may be signed in.
-    const page = await SELF.fetch(
-      `${secureOrigin}/console`,
-      withCookie(cookie, { headers: { "Sec-Fetch-Site": "none" } }),
-    );
+    const page = await SELF.fetch(`${origin}/console`, withCookie(cookie, { headers: { "Sec-Fetch-Site": "none" } }));
     expect(await page.text()).toContain('<html lang="en">');
     const out = await SELF.fetch(
-      `${secureOrigin}/v1/admin/session`,
-      withCookie(cookie, { method: "DELETE", headers: { ...consoleHeaders, Origin: secureOrigin } }),
+      `${origin}/v1/admin/session`,
+      withCookie(cookie, { method: "DELETE", headers: { ...consoleHeaders, Origin: origin } }),
     );
     expect(out.status).toBe(200);
     const cleared = out.headers.getAll("Set-Cookie");
@@ -154,20 +159,20 @@ describe("console session", () => {
     expect(cleared[0]).toMatch(/^__Host-patron_session=;/);
     expect(cleared[0]).toMatch(/Max-Age=0/);
     expect(cleared[0]).toMatch(/;\s*Secure/i);
-    expect((await SELF.fetch(`${secureOrigin}/v1/admin/segments`, withCookie(cookie))).status).toBe(401);
+    expect((await SELF.fetch(`${origin}/v1/admin/segments`, withCookie(cookie))).status).toBe(401);
   });
 
   it("over https still takes a plain patron_session cookie from before the prefix, and replaces it at the next sign-in", async () => {
     // A session signed in over https before the cookie took its prefix (Set-Cookie patron_session=…; Secure).
-    const before = await signIn(adminKey, secureOrigin);
+    const before = await signIn(adminKey, origin);
     const sessionId = before.headers.getAll("Set-Cookie")[0]!.split(";")[0]!.split("=")[1]!;
     const legacy = `patron_session=${sessionId}`;
-    expect((await SELF.fetch(`${secureOrigin}/v1/admin/segments`, withCookie(legacy))).status).toBe(200);
+    expect((await SELF.fetch(`${origin}/v1/admin/segments`, withCookie(legacy))).status).toBe(200);
     const again = await SELF.fetch(
-      `${secureOrigin}/v1/admin/session`,
+      `${origin}/v1/admin/session`,
       withCookie(legacy, {
         method: "POST",
-        headers: { ...consoleHeaders, Origin: secureOrigin },
+        headers: { ...consoleHeaders, Origin: origin },
         body: JSON.stringify({ key: adminKey }),
       }),
     );
@@ -324,7 +329,7 @@ describe("console session", () => {
     );
     expect(out.status).toBe(200);
     const cleared = out.headers.get("Set-Cookie") ?? "";
-    expect(cleared).toMatch(/^patron_session=;/);
+    expect(cleared).toMatch(/^__Host-patron_session=;/);
     expect(cleared).toMatch(/Max-Age=0/);
     expect((await storedSessions()).some((row) => row.id_hash === hash)).toBe(false);
     // A copy of the cookie kept by someone else is dead too.
@@ -357,12 +362,12 @@ describe("console session", () => {
     expect(replay.status).toBe(401);
     expect((await SELF.fetch(`${origin}/v1/admin/segments`, withCookie(second))).status).toBe(200);
     // Over https, both names a browser may carry (the prefixed cookie and one from before the prefix) end.
-    const prefixed = (await signIn(adminKey, secureOrigin)).headers.getAll("Set-Cookie")[0]!.split(";")[0]!;
+    const prefixed = (await signIn(adminKey, origin)).headers.getAll("Set-Cookie")[0]!.split(";")[0]!;
     const plainId = sessionCookie(await signIn()).split("=")[1]!;
     const both = `${prefixed}; patron_session=${plainId}`;
-    expect((await signInCarrying(both, adminKey, secureOrigin)).status).toBe(201);
+    expect((await signInCarrying(both, adminKey, origin)).status).toBe(201);
     for (const cookie of [prefixed, `patron_session=${plainId}`])
-      expect((await SELF.fetch(`${secureOrigin}/v1/admin/segments`, withCookie(cookie))).status, cookie).toBe(401);
+      expect((await SELF.fetch(`${origin}/v1/admin/segments`, withCookie(cookie))).status, cookie).toBe(401);
   });
 
   it("counts wrong sign-ins and wrong admin keys as failed key checks: the address is then refused, right key or not", async () => {
@@ -405,7 +410,7 @@ describe("console session", () => {
     const ended = sessionCookie(await signIn());
     await SELF.fetch(`${origin}/v1/admin/session`, withCookie(ended, { method: "DELETE", headers: consoleHeaders }));
     for (let i = 0; i < 25; i++) {
-      const [base, cookie] = i % 2 === 0 ? [secureOrigin, planted] : [origin, ended];
+      const [base, cookie] = i % 2 === 0 ? [origin, planted] : [origin, ended];
       const response = await SELF.fetch(`${base}${i % 3 === 0 ? "/v1/admin/session" : "/v1/admin/segments"}`, {
         headers: { Cookie: cookie, "CF-Connecting-IP": address },
       });
@@ -417,10 +422,10 @@ describe("console session", () => {
     // The console signs in over the planted cookie: the __Host- cookie is set, and a request carrying
     // both (the planted one, set for the whole domain, is not this host's to clear) uses the live one.
     const signedIn = await SELF.fetch(
-      `${secureOrigin}/v1/admin/session`,
+      `${origin}/v1/admin/session`,
       withCookie(planted, {
         method: "POST",
-        headers: { ...consoleHeaders, Origin: secureOrigin, "CF-Connecting-IP": address },
+        headers: { ...consoleHeaders, Origin: origin, "CF-Connecting-IP": address },
         body: JSON.stringify({ key: adminKey }),
       }),
     );
@@ -429,7 +434,7 @@ describe("console session", () => {
       .getAll("Set-Cookie")
       .find((line) => line.startsWith("__Host-patron_session="))!
       .split(";")[0]!;
-    const both = await SELF.fetch(`${secureOrigin}/v1/admin/session`, {
+    const both = await SELF.fetch(`${origin}/v1/admin/session`, {
       headers: { Cookie: `${planted}; ${prefixed}`, "CF-Connecting-IP": address },
     });
     expect(both.status).toBe(200);
@@ -438,14 +443,14 @@ describe("console session", () => {
     // session, which no guesser can learn anything from, goes on working.
     const statuses: number[] = [];
     for (let i = 0; i < 21 && statuses.at(-1) !== 429; i++) {
-      const response = await SELF.fetch(`${secureOrigin}/v1/admin/segments`, {
+      const response = await SELF.fetch(`${origin}/v1/admin/segments`, {
         headers: { Authorization: `Bearer guess-${i}`, "CF-Connecting-IP": address },
       });
       statuses.push(response.status);
       await response.arrayBuffer();
     }
     expect(statuses.at(-1)).toBe(429);
-    const stillIn = await SELF.fetch(`${secureOrigin}/v1/admin/segments`, {
+    const stillIn = await SELF.fetch(`${origin}/v1/admin/segments`, {
       headers: { Cookie: `${planted}; ${prefixed}`, "CF-Connecting-IP": address },
     });
     expect(stillIn.status).toBe(200);
@@ -488,13 +493,13 @@ describe("console session", () => {
     };
     const kept = sessionCookie(await signIn());
     const other = sessionCookie(await signIn(adminKey, origin, "Sam"));
-    const prefixed = (await signIn(adminKey, secureOrigin)).headers.getAll("Set-Cookie")[0]!.split(";")[0]!;
+    const prefixed = (await signIn(adminKey, origin)).headers.getAll("Set-Cookie")[0]!.split(";")[0]!;
     expect((await SELF.fetch(`${origin}/v1/admin/segments`, withCookie(kept))).status).toBe(200);
     // Refused on every admin route, read or write, and not counted as failed key checks: 12 from one
     // address, over the 10 a minute, all 401.
     const address = `2001:db8:${crypto.randomUUID().slice(0, 4)}::9`;
     for (let i = 0; i < 12; i++) {
-      const [base, cookie] = i % 3 === 2 ? [secureOrigin, prefixed] : [origin, i % 3 === 0 ? kept : other];
+      const [base, cookie] = i % 3 === 2 ? [origin, prefixed] : [origin, i % 3 === 0 ? kept : other];
       const path = ["/v1/admin/session", "/v1/admin/segments", "/v1/admin/rules"][i % 3]!;
       const response = await rotated(`${base}${path}`, {
         method: path === "/v1/admin/rules" ? "POST" : "GET",
@@ -597,22 +602,22 @@ describe("transport security", () => {
     ];
     const statuses: number[] = [];
     for (const [path, init] of requests) {
-      const response = await SELF.fetch(`${secureOrigin}${path}`, init);
+      const response = await SELF.fetch(`${origin}${path}`, init);
       statuses.push(response.status);
       expect(response.headers.get(hsts), path).toBe("max-age=31536000");
       await response.arrayBuffer();
     }
-    expect(statuses).toEqual([200, 200, 200, 401, 200, 404, 403]);
+    expect(statuses).toEqual([200, 200, 200, 401, 200, 404, 400]);
   });
 
   it("says nosniff on every answer, http or https: API answers, errors, the console's pages", async () => {
     const requests: [string, RequestInit?][] = [
-      [`${origin}/health`],
-      [`${origin}/no-such-route`],
-      [`${origin}/v1/recommendations?limit=many`],
-      [`${origin}/v1/orders`, { method: "POST", body: "{}" }],
-      [`${secureOrigin}/v1/admin/segments`],
-      [`${secureOrigin}/console`],
+      [`${plainOrigin}/health`],
+      [`${plainOrigin}/no-such-route`],
+      [`${plainOrigin}/v1/recommendations?limit=many`],
+      [`${plainOrigin}/v1/orders`, { method: "POST", body: "{}" }],
+      [`${origin}/v1/admin/segments`],
+      [`${origin}/console`],
     ];
     const statuses: number[] = [];
     for (const [url, init] of requests) {
@@ -626,8 +631,8 @@ describe("transport security", () => {
 
   it("sends none over plain http, nor to localhost or an IP address over https", async () => {
     for (const url of [
-      `${origin}/console`,
-      `${origin}/health`,
+      `${localOrigin}/console`,
+      `${plainOrigin}/health`,
       "http://localhost:8787/console",
       "https://localhost/console",
       "https://patron.localhost/health",
@@ -637,6 +642,167 @@ describe("transport security", () => {
       const response = await SELF.fetch(url);
       expect(response.status, url).toBe(200);
       expect(response.headers.get(hsts), url).toBeNull();
+      await response.arrayBuffer();
+    }
+  });
+});
+
+describe("plain http", () => {
+  /** Plain http to a host that is not this machine: a private address or a look-alike of a local name too. */
+  const overNetwork = [
+    plainOrigin,
+    "http://192.168.1.20:8787",
+    "http://10.0.0.5",
+    "http://[fe80::1]",
+    "http://localhost.patron.test",
+    "http://127.0.0.1.patron.test",
+  ];
+
+  it("works as before to this machine: localhost, *.localhost, 127.0.0.0/8 and [::1] sign in with the plain cookie", async () => {
+    for (const base of [
+      localOrigin,
+      "http://localhost:8787",
+      "http://patron.localhost",
+      "http://127.1.2.3",
+      "http://[::1]:8787",
+    ]) {
+      const response = await signIn(adminKey, base);
+      expect(response.status, base).toBe(201);
+      const setCookie = response.headers.get("Set-Cookie") ?? "";
+      expect(setCookie, base).toMatch(/^patron_session=[A-Za-z0-9_-]{40,};/);
+      expect(setCookie, base).not.toMatch(/;\s*Secure/i);
+      const cookie = sessionCookie(response);
+      const check = await SELF.fetch(`${base}/v1/admin/segments`, withCookie(cookie));
+      expect(check.status, base).toBe(200);
+      await check.arrayBuffer();
+      const write = await SELF.fetch(
+        `${base}/v1/admin/rules`,
+        withCookie(cookie, {
+          method: "POST",
+          headers: { ...consoleHeaders, Origin: base },
+          body: JSON.stringify({
+            name: `Boost ${uniquePrefix()}`,
+            action: "boost",
+            targetType: "category",
+            targetId: "c1",
+            strength: 0.5,
+          }),
+        }),
+      );
+      expect(write.status, base).toBe(201);
+      const page = await SELF.fetch(`${base}/console/customers`, { redirect: "manual" });
+      expect(page.status, base).toBe(200);
+      expect(await page.text(), base).toContain('<script type="module" src="/console/assets/console.js"></script>');
+    }
+  });
+
+  it("refuses the console sign-in to any other host with a 403 naming the https address: no cookie, no session, nothing counted", async () => {
+    const before = (await storedSessions()).length;
+    const address = `2001:db8:${crypto.randomUUID().slice(0, 4)}::a`;
+    for (const base of overNetwork) {
+      // The right key and wrong ones alike, more than the 10 failed key checks a minute allow: none is
+      // checked, so none is counted and the address is never blocked.
+      for (const key of [adminKey, "guess", "guess-again"]) {
+        const response = await SELF.fetch(`${base}/v1/admin/session`, {
+          method: "POST",
+          headers: { ...consoleHeaders, Origin: base, "CF-Connecting-IP": address },
+          body: JSON.stringify({ key }),
+        });
+        expect(response.status, `${base} ${key}`).toBe(403);
+        expect(response.headers.get("Set-Cookie"), base).toBeNull();
+        expect(response.headers.get("Cache-Control"), base).toBe("no-store");
+        const secure = new URL(base);
+        secure.protocol = "https:";
+        const { error } = (await response.json()) as { error: { code: string; message: string; requestId: string } };
+        expect(error.code).toBe("forbidden");
+        expect(error.requestId).toBeTruthy();
+        expect(error.message).toBe(
+          `Signing in over plain http would send the admin key in clear: open the console over https, at ${secure.origin}/console, and sign in there.`,
+        );
+      }
+    }
+    expect((await storedSessions()).length).toBe(before);
+    // The same address still signs in over https.
+    const secure = await SELF.fetch(`${origin}/v1/admin/session`, {
+      method: "POST",
+      headers: { ...consoleHeaders, "CF-Connecting-IP": address },
+      body: JSON.stringify({ key: adminKey }),
+    });
+    expect(secure.status).toBe(201);
+  });
+
+  it("honours no session cookie sent over plain http to another host: the usual 401, nothing written, the session live over https", async () => {
+    const prefixed = sessionCookie(await signIn());
+    const plain = `patron_session=${prefixed.split("=")[1]}`;
+    const countRules = async () =>
+      ((await env.DB.prepare("SELECT count(*) AS n FROM rules").first()) as { n: number }).n;
+    const rulesBefore = await countRules();
+    for (const base of overNetwork)
+      for (const cookie of [prefixed, plain, `${plain}; ${prefixed}`]) {
+        for (const path of ["/v1/admin/session", "/v1/admin/segments"]) {
+          const response = await SELF.fetch(`${base}${path}`, withCookie(cookie));
+          expect(response.status, `${base}${path} ${cookie}`).toBe(401);
+          const { error } = (await response.json()) as { error: { code: string; message: string } };
+          expect(error).toMatchObject({
+            code: "unauthorized",
+            message: 'Missing admin key: send "Authorization: Bearer <key>".',
+          });
+        }
+        const write = await SELF.fetch(
+          `${base}/v1/admin/rules`,
+          withCookie(cookie, {
+            method: "POST",
+            headers: { ...consoleHeaders, Origin: base },
+            body: JSON.stringify({
+              name: `Boost ${uniquePrefix()}`,
+              action: "boost",
+              targetType: "category",
+              targetId: "c1",
+              strength: 0.5,
+            }),
+          }),
+        );
+        expect(write.status, `${base} write`).toBe(401);
+        await write.arrayBuffer();
+      }
+    expect(await countRules()).toBe(rulesBefore);
+    // Refused in clear, not ended: the same cookie goes on working over https.
+    const check = await SELF.fetch(`${origin}/v1/admin/session`, withCookie(prefixed));
+    expect(check.status).toBe(200);
+    expect(await check.json()).toMatchObject({ data: { signedIn: true, via: "session" } });
+  });
+
+  it("redirects the console's pages to the same address over https (308), and not to this machine", async () => {
+    for (const [url, location] of [
+      [`${plainOrigin}/console`, `${origin}/console`],
+      [`${plainOrigin}/console/`, `${origin}/console/`],
+      [
+        `${plainOrigin}/console/customers?stage=fading&sort=-overdueRatio`,
+        `${origin}/console/customers?stage=fading&sort=-overdueRatio`,
+      ],
+      [`${plainOrigin}/console/assets/console.js`, `${origin}/console/assets/console.js`],
+      ["http://patron.test:8080/console/models", "https://patron.test:8080/console/models"],
+      ["http://192.168.1.20/console", "https://192.168.1.20/console"],
+    ] as const) {
+      // A browser carrying a session cookie is redirected the same: nothing is read in clear.
+      const response = await SELF.fetch(url, {
+        redirect: "manual",
+        headers: { "Sec-Fetch-Site": "none", Cookie: "patron_session=any" },
+      });
+      expect(response.status, url).toBe(308);
+      expect(response.headers.get("Location"), url).toBe(location);
+      expect(response.headers.get("Set-Cookie"), url).toBeNull();
+      // Over plain http the header would be ignored; it comes with the first answer over https.
+      expect(response.headers.get("Strict-Transport-Security"), url).toBeNull();
+      await response.arrayBuffer();
+    }
+    for (const url of [
+      `${localOrigin}/console`,
+      "http://localhost:8787/console/customers",
+      "http://[::1]:8787/console",
+    ]) {
+      const response = await SELF.fetch(url, { redirect: "manual" });
+      expect(response.status, url).toBe(200);
       await response.arrayBuffer();
     }
   });

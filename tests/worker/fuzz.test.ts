@@ -186,6 +186,8 @@ interface Route {
   noBody?: boolean;
   /** Headers the route needs besides the key (the console's own header). */
   headers?: Record<string, string>;
+  /** Where it is sent, when not over plain http (the console signs in over https only). */
+  origin?: string;
 }
 
 let ruleId = "";
@@ -276,6 +278,7 @@ const routes: Route[] = [
     key: adminKey,
     valid: fc.record({ key: fc.constantFrom(adminKey, "not-the-key") }),
     headers: { "X-Patron-Console": "1" },
+    origin: "https://patron.test",
   },
   {
     name: "suppression lift",
@@ -562,7 +565,11 @@ async function check(a: Attempt): Promise<{ status: number; problems: string[] }
   const headers: Record<string, string> = { Authorization: `Bearer ${a.route.key}`, ...a.route.headers };
   if (a.contentType) headers["Content-Type"] = a.contentType;
   if (a.user !== null) headers["X-Patron-User"] = a.user;
-  const response = await SELF.fetch(`http://patron.test${a.path}`, { method: a.route.method, headers, body: a.body });
+  const response = await SELF.fetch(`${a.route.origin ?? "http://patron.test"}${a.path}`, {
+    method: a.route.method,
+    headers,
+    body: a.body,
+  });
   const text = await response.text();
   const problems: string[] = [];
   if (response.status >= 500) problems.push(`answered ${response.status}: ${text.slice(0, 300)}`);

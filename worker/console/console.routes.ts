@@ -6,6 +6,7 @@ import { type Context, Hono } from "hono";
 import type { AppEnv } from "../env.ts";
 import { carriedSessionIds } from "../http/auth.ts";
 import { notFound } from "../http/errors.ts";
+import { httpsAddress, isPlainHttpOverNetwork } from "../http/transport.ts";
 
 /**
  * Only the console's own files and API: no inline script or style (the app sets no style attributes),
@@ -68,6 +69,13 @@ export const consoleRoutes = new Hono<AppEnv>()
     c.header("Cross-Origin-Opener-Policy", "same-origin");
     // The HTML is never stored; the bundle may be kept by the browser alone and is revalidated each time.
     if (!c.res.headers.get("Cache-Control")) c.header("Cache-Control", "private, no-cache");
+  })
+  // Over plain http to another machine the console could not sign in nor keep a session (auth.ts): the
+  // same address over https instead, so a person typing the host name lands on the page that works.
+  // 308 keeps the method; the first answer over https then sets Strict-Transport-Security.
+  .use("*", async (c, next) => {
+    if (isPlainHttpOverNetwork(c.req.url)) return c.redirect(httpsAddress(c.req.url), 308);
+    await next();
   })
   .get("/assets/:file", async (c) => {
     const file = c.req.param("file");

@@ -3,8 +3,10 @@
 // an expiry 12 h after sign-in (not extended by use), and an HMAC of the admin key it was opened with:
 // once PATRON_ADMIN_KEY is rotated, the session is refused. Every admin route accepts the cookie as well as
 // the admin key (worker/http/auth.ts), writes only with `X-Patron-Console: 1` from the same origin.
-// Over https the cookie is `__Host-patron_session`, over plain http `patron_session` (auth.ts). Signing
-// in ends the session the browser carried, if any: a planted or copied earlier cookie dies with it.
+// Over https the cookie is `__Host-patron_session`, over plain http to this machine (a local run)
+// `patron_session` (auth.ts); over plain http to any other host there is no signing in: the key would
+// cross the network in clear. Signing in ends the session the browser carried, if any: a planted or
+// copied earlier cookie dies with it.
 import { type Context, Hono } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import * as z from "zod";
@@ -20,6 +22,7 @@ import {
 import { retailerCurrency, retailerTimeZone } from "../http/config.ts";
 import { ApiError } from "../http/errors.ts";
 import { assertKeyChecksAllowed, countFailedKeyCheck } from "../http/rate-limit.ts";
+import { httpsAddress, isPlainHttpOverNetwork } from "../http/transport.ts";
 import { jsonBody } from "../http/validate.ts";
 import { enabledMatchKeys, matchKeyNames } from "../identity/match-keys.ts";
 import { consoleUserSchema } from "../rules/rules.schemas.ts";
@@ -65,6 +68,14 @@ export const sessionRoutes = new Hono<AppEnv>()
     c.header("Cache-Control", "no-store");
   })
   .post("/", async (c) => {
+    // Over plain http to another machine the key has crossed the network in clear, and the cookie would
+    // too on every request: refused before anything is read, checked or counted, with where to go instead.
+    if (isPlainHttpOverNetwork(c.req.url))
+      throw new ApiError(
+        403,
+        "forbidden",
+        `Signing in over plain http would send the admin key in clear: open the console over https, at ${new URL("/console", httpsAddress(c.req.url)).href}, and sign in there.`,
+      );
     // Sign-in is a write like any other: only from the console's page (no login CSRF from another site).
     assertSameSiteConsoleWrite(c, "Signing in");
     const { key, name } = await jsonBody(c, signInSchema);

@@ -6,6 +6,7 @@ import { adminKeyDigest, liveSession, sessionIdHash } from "../console/session.r
 import type { AppEnv, Env } from "../env.ts";
 import { ApiError } from "./errors.ts";
 import { assertKeyChecksAllowed, countFailedKeyCheck } from "./rate-limit.ts";
+import { isPlainHttpOverNetwork } from "./transport.ts";
 
 /**
  * Constant-time comparison of two strings with Web Crypto, so a wrong key leaks nothing through timing:
@@ -29,8 +30,9 @@ export function bearerToken(header: string | undefined): string | null {
 /**
  * The console's session cookie: a random id whose SHA-256 is kept in D1 (console_sessions). Over https
  * it is set as `__Host-patron_session` (Secure, Path=/, no Domain: no other host of the domain and no
- * plain-http page can set or overwrite it); over plain http (a local `npm start`), where a browser may
- * refuse a Secure cookie, as `patron_session`.
+ * plain-http page can set or overwrite it); over plain http to this machine (a local `npm start`),
+ * where a browser may refuse a Secure cookie, as `patron_session`. Plain http to any other host gets
+ * no session at all (session.routes.ts, carriedSessionIds).
  */
 export const sessionCookieName = "patron_session";
 
@@ -40,8 +42,12 @@ export const isHttps = (c: Context<AppEnv>) => new URL(c.req.url).protocol === "
 /**
  * The session ids a request carries, the one to trust first: the `__Host-` cookie, then the plain one
  * (local http; over https, a session signed in before the cookie took its prefix, at most 12 h old).
+ * Over plain http to a host that is not this machine none: a cookie that crossed a network in clear
+ * opens nothing (the request is answered as one without it), so a session is never honoured where
+ * anyone on the way could read or replay it.
  */
 export function carriedSessionIds(c: Context<AppEnv>): string[] {
+  if (isPlainHttpOverNetwork(c.req.url)) return [];
   const ids = [getCookie(c, sessionCookieName, "host"), getCookie(c, sessionCookieName)];
   return ids.filter((id): id is string => Boolean(id));
 }
