@@ -906,6 +906,52 @@ describe("console steering pages", () => {
     }
   }, 120_000);
 
+  it("Rules: a draft that does what a live rule does is said before saving; one saved elsewhere meanwhile is refused with the API's message and a link to it", async () => {
+    const boost = { action: "boost", targetType: "category", targetId: "candles", enabled: true };
+    const made: string[] = [];
+    const make = async (name: string, strength: number) =>
+      made.push((await admin<{ id: string }>("POST", "/v1/admin/rules", { ...boost, name, strength })).id);
+    try {
+      await make("Candles up", 4);
+      await openFromNav("Rules");
+      await app.page.getByRole("link", { name: "New rule" }).click();
+      await app.page.getByLabel("Name", { exact: true }).fill("Candles up again");
+      await app.page.getByLabel("Target id", { exact: true }).fill("candles");
+      await app.page.getByLabel("Strength").fill("4");
+      const note = app.page.getByRole("note").filter({ hasText: "already does exactly this" });
+      await note.waitFor();
+      expect(await note.textContent()).toBe(
+        "“Candles up” (live) already does exactly this: the same action on the same target, with the same strength or slot, segment and schedule. A rule is not saved twice: open “Candles up” to change it, or make this one differ.",
+      );
+      expect(await note.getByRole("link").getAttribute("href")).toBe(`/console/rules/${made[0]}`);
+      // A draft (Enabled unticked) is no double, and another strength is another rule.
+      await app.page.getByLabel("Enabled").uncheck();
+      await note.waitFor({ state: "detached" });
+      await app.page.getByLabel("Enabled").check();
+      await note.waitFor();
+      await app.page.getByLabel("Strength").fill("5");
+      await note.waitFor({ state: "detached" });
+
+      // Someone saves that very rule before this form does: the list the form read lacks it, the API does not.
+      await make("Candles up more", 5);
+      await app.page.getByRole("button", { name: "Create rule" }).click();
+      await app.page
+        .getByRole("alert")
+        .getByText(`Rule ${made[1]} (“Candles up more”, live) already does this:`, { exact: false })
+        .waitFor();
+      await note.waitFor();
+      expect(await note.getByRole("link").getAttribute("href")).toBe(`/console/rules/${made[1]}`);
+      expect(app.page.url()).toMatch(/\/console\/rules\/new$/);
+      await note.getByRole("link").click();
+      await app.page.getByRole("heading", { level: 1, name: "Rule: Candles up more" }).waitFor();
+      expect((await admin<{ name: string }[]>("GET", "/v1/admin/rules")).map((rule) => rule.name)).not.toContain(
+        "Candles up again",
+      );
+    } finally {
+      for (const id of made) await admin("POST", `/v1/admin/rules/${id}/disable`);
+    }
+  }, 120_000);
+
   it("Rules: a boost that leaves the shelf as it was says what to check, a larger strength among it", async () => {
     const leading = (await shelf()).items[0]?.categoryId ?? "";
     expect(leading).not.toBe("");

@@ -243,7 +243,8 @@ describe("console session", () => {
             name: `Boost ${uniquePrefix()}`,
             action: "boost",
             targetType: "category",
-            targetId: "c1",
+            // A target of its own each time: the same boost twice would be refused as a double (409).
+            targetId: `c1-${uniquePrefix()}`,
             strength: 0.5,
           }),
         }),
@@ -282,7 +283,7 @@ describe("console session", () => {
         name: `Boost ${uniquePrefix()}`,
         action: "boost",
         targetType: "category",
-        targetId: "c1",
+        targetId: `c1-${uniquePrefix()}`,
         strength: 0.5,
       });
     const countRules = async () =>

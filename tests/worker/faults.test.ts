@@ -356,11 +356,15 @@ async function existingCustomerId(): Promise<string> {
   return ((await response.json()) as { data: { customerId: string } }).data.customerId;
 }
 
+/** Rules made by existingRuleId: each with a strength of its own, as the same boost twice is refused (409). */
+let rulesMade = 0;
+
 async function existingRuleId(): Promise<string> {
+  rulesMade += 1;
   const response = await api.call(
     "POST",
     "/v1/admin/rules",
-    { name: "Boost tea", action: "boost", targetType: "category", targetId: "tea", strength: 0.5 },
+    { name: "Boost tea", action: "boost", targetType: "category", targetId: "tea", strength: rulesMade },
     adminKey,
   );
   expect(response.status, await response.clone().text()).toBe(201);

@@ -273,7 +273,8 @@ describe("rules API: whether the catalog has the target", () => {
     expect(raw.data.versions[0]).not.toHaveProperty("snapshot.targetInCatalog");
     expect(raw.data.versions[0]).not.toHaveProperty("snapshot.targetName");
 
-    const fixed = await call("PATCH", `/${typo.id}`, { targetId: shoe.categoryId });
+    // Fixed, with a strength of its own: the same boost as `category` would be its double (409).
+    const fixed = await call("PATCH", `/${typo.id}`, { targetId: shoe.categoryId, strength: 2 });
     expect(fixed.status, await fixed.clone().text()).toBe(200);
     expect(ruleResponseSchema.parse(await fixed.json()).data).toMatchObject({ version: 2, targetInCatalog: true });
     const disabled = await call("POST", `/${product.id}/disable`);
@@ -323,6 +324,85 @@ describe("rules API: each rule's state (live, scheduled, ended, disabled)", () =
     expect(ruleResponseSchema.parse(await disabled.json()).data.state).toBe("disabled");
     const enabled = await call("POST", `/${off.id}/enable`);
     expect(ruleResponseSchema.parse(await enabled.json()).data.state).toBe("scheduled");
+  });
+});
+
+describe("rules API: a rule that does what another already does", () => {
+  const inDays = (days: number) => new Date(Date.now() + days * 86_400_000).toISOString();
+
+  async function expectTwinOf(response: Response, twin: RuleStatusView) {
+    expect(response.status, await response.clone().text()).toBe(409);
+    expect(response.headers.get("Retry-After")).toBeNull();
+    const body = (await response.json()) as ErrorBody;
+    expect(body.error.code).toBe("conflict");
+    expect(body.error.message).toBe(
+      `Rule ${twin.id} (“${twin.name}”, ${twin.state}) already does this: the same action on the same target, with the same strength or slot, segment and schedule. Nothing was saved. Change that rule instead, or make this one differ.`,
+    );
+  }
+
+  it("refuses a create sent twice (a retry), however its segment and dates are written, and writes nothing", async () => {
+    const sent = aRule({
+      segment: { stage: ["lapsed", "fading"] },
+      startsAt: inDays(-1),
+      endsAt: "2099-01-01T00:00:00Z",
+    });
+    const first = await create(sent);
+    const before = await tableContents();
+    await expectTwinOf(await call("POST", "", sent), first);
+    // The same rule under another name, its segment in another order and its end in another offset.
+    const rewritten = {
+      name: "Fading boots again",
+      action: first.action,
+      targetType: first.targetType,
+      targetId: ` ${first.targetId} `,
+      strength: first.strength,
+      segment: { stage: ["fading", "lapsed", "fading"] },
+      startsAt: first.startsAt,
+      endsAt: "2099-01-01T01:00:00+01:00",
+    };
+    await expectTwinOf(await call("POST", "", rewritten), first);
+    expect(await tableContents()).toEqual(before);
+    // Any field of its effect told apart makes another rule.
+    for (const change of [
+      { strength: 0.6 },
+      { segment: { stage: "fading" } },
+      { segment: null },
+      { endsAt: null },
+      { targetType: "product" },
+    ])
+      await create({ ...rewritten, ...change });
+  });
+
+  it("counts a scheduled rule, not a draft (disabled) nor an ended one", async () => {
+    const later = aRule({ startsAt: inDays(19), endsAt: inDays(26) });
+    const scheduled = await create(later);
+    await expectTwinOf(await call("POST", "", later), scheduled);
+    const body = aRule({ startsAt: "2026-01-01T00:00:00Z", endsAt: "2026-01-02T00:00:00Z" });
+    const ended = await create(body);
+    expect((await create(body)).state).toBe("ended");
+    const draft = aRule({ enabled: false });
+    await create(draft);
+    // A draft beside a live rule is saved too, and so is a live rule beside a draft.
+    const live = await create({ ...draft, enabled: true });
+    await create(draft);
+    expect([ended.state, live.state]).toEqual(["ended", "live"]);
+  });
+
+  it("refuses an edit or an enable that makes a rule another's double, and writes nothing", async () => {
+    const live = await create(aRule());
+    const other = await create(aRule({ targetId: `${live.targetId}-other` }));
+    const draft = await create({ ...aRule(), targetId: live.targetId, enabled: false });
+    const before = await tableContents();
+    await expectTwinOf(await call("PATCH", `/${other.id}`, { targetId: live.targetId, version: 1 }), live);
+    await expectTwinOf(await call("POST", `/${draft.id}/enable`), live);
+    await expectTwinOf(await call("PATCH", `/${draft.id}`, { enabled: true }), live);
+    expect(await tableContents()).toEqual(before);
+    // Renaming the rule, or editing the draft while it stays one, is no double.
+    expect((await call("PATCH", `/${live.id}`, { name: "Boost heels, renamed" })).status).toBe(200);
+    expect((await call("PATCH", `/${draft.id}`, { name: "Heels draft", strength: live.strength })).status).toBe(200);
+    // Once the live rule is disabled, the draft may take its place.
+    expect((await call("POST", `/${live.id}/disable`)).status).toBe(200);
+    expect((await call("POST", `/${draft.id}/enable`)).status).toBe(200);
   });
 });
 

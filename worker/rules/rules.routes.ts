@@ -5,6 +5,7 @@
 // recommendations route reads rules through liveRulesFor (rules.repo.ts), not through these routes.
 import type { Context } from "hono";
 import { Hono } from "hono";
+import { appliesNowOrLater, sameEffect, sameEffectRule } from "../core/rules/same-effect.ts";
 import { ruleState } from "../core/rules/state.ts";
 import type { AppEnv } from "../env.ts";
 import { requireAdminKey } from "../http/auth.ts";
@@ -91,6 +92,25 @@ async function writeChecked(
   return statusOf(c, await write(), catalog);
 }
 
+/**
+ * Refuses to save `fields` (as a new rule, or over `current`) when another rule that is live or scheduled
+ * already does exactly that (core/rules/same-effect.ts): a create sent twice, or an edit that makes two
+ * rules one, would double a rule the merchandiser sees once. A change that leaves a rule applying as it
+ * did (a new name) makes no new double, so it is not refused. Nothing is written either way.
+ */
+async function refuseSameEffect(c: RulesContext, fields: RuleFields, current?: RuleView): Promise<void> {
+  const now = c.var.now;
+  if (current && appliesNowOrLater(ruleState(current, now)) && sameEffect(current, fields)) return;
+  if (!appliesNowOrLater(ruleState(fields, now))) return;
+  const twin = sameEffectRule({ ...fields, id: current?.id }, await listRules(c.var.db, { enabled: true }), now);
+  if (!twin) return;
+  throw new ApiError(
+    409,
+    "conflict",
+    `Rule ${twin.id} (“${twin.name}”, ${ruleState(twin, now)}) already does this: the same action on the same target, with the same strength or slot, segment and schedule. Nothing was saved. Change that rule instead, or make this one differ.`,
+  );
+}
+
 /** An update that only flips `enabled` is recorded as the enable or disable it amounts to. */
 function changeKindOf(before: RuleFields, after: RuleFields): ChangeKind {
   const same = JSON.stringify({ ...before, enabled: null }) === JSON.stringify({ ...after, enabled: null });
@@ -101,10 +121,10 @@ function changeKindOf(before: RuleFields, after: RuleFields): ChangeKind {
 async function setEnabled(c: RulesContext, enabled: boolean) {
   const by = changeBy(c);
   const current = await existingRule(c);
+  const after = { ...ruleFields(current), enabled };
+  if (enabled) await refuseSameEffect(c, after, current);
   const saved = await writeChecked(c, current, async () =>
-    savedOrThrow(
-      await saveRule(c.var.db, current, { ...ruleFields(current), enabled }, enabled ? "enable" : "disable", by),
-    ),
+    savedOrThrow(await saveRule(c.var.db, current, after, enabled ? "enable" : "disable", by)),
   );
   return c.json({ data: saved });
 }
@@ -115,6 +135,7 @@ export const rulesRoutes = new Hono<AppEnv>()
   .post("/", async (c) => {
     const by = changeBy(c);
     const input = await jsonBody(c, createRuleSchema);
+    await refuseSameEffect(c, ruleFields(input));
     return c.json({ data: await writeChecked(c, input, () => createRule(c.var.db, input, by)) }, 201);
   })
   .get("/", async (c) => {
@@ -154,6 +175,7 @@ export const rulesRoutes = new Hono<AppEnv>()
         `This rule was changed since version ${version} was read: it is at version ${current.version} now. Nothing was saved. Reload it to see the change, then make yours again.`,
       );
     const after = ruleFields({ ...before, ...patch });
+    await refuseSameEffect(c, after, current);
     const saved = await writeChecked(c, after, async () =>
       savedOrThrow(await saveRule(c.var.db, current, after, changeKindOf(before, after), by)),
     );

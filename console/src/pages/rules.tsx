@@ -8,6 +8,7 @@
 import { signal } from "@preact/signals";
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { useLocation, useRoute } from "preact-iso";
+import { sameEffectRule } from "../../../worker/core/rules/same-effect.ts";
 import { ApiProblem, api, count, dateTime, inFormWords, percent, timeZone, typedNumber } from "../api.ts";
 import { CatalogSuggestions, useCatalogTargets } from "../catalog-targets.tsx";
 import { type RuleVersionFields, scheduleWords, unchangedWhy, whatChanged } from "../rule-words.ts";
@@ -549,6 +550,18 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
     draftTarget && draftTarget !== "*"
       ? othersLiveOrScheduled.filter((other) => other.targetType === draft.targetType && other.targetId === draftTarget)
       : [];
+  // The live or scheduled rule that already does exactly what this draft would, by the API's own test:
+  // saving it is refused (409), so it is said before, with the way to that rule. A number typed wrong is
+  // refused for itself first.
+  const body = bodyOf(draft);
+  const twin =
+    typeof body.strength !== "string" && typeof body.slot !== "string"
+      ? sameEffectRule(
+          { ...body, strength: body.strength, slot: body.slot, id: rule?.id },
+          others.data ?? [],
+          new Date(),
+        )
+      : undefined;
   // The saved rule's window is over, and the draft still ends then.
   const savedEnded = rule?.state === "ended" && draft.endsAt === toLocalInput(rule.endsAt);
   // The saved rule's target is not in the catalog, and the draft still names it.
@@ -605,6 +618,9 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
     } catch (error) {
       setProblem(error instanceof ApiProblem ? error : new ApiProblem(0, "internal", String(error)));
       setRefusals((n) => n + 1);
+      // A 409 may be about a rule saved since the list was read (the same rule, made elsewhere): read it
+      // again, so the note naming that rule, with its link, shows beside the API's message.
+      if (error instanceof ApiProblem && error.status === 409) others.reload();
     } finally {
       setBusy(false);
     }
@@ -755,6 +771,14 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
         <input type="checkbox" checked={draft.enabled} onChange={() => set({ enabled: !draft.enabled })} />
         Enabled
       </label>
+      {twin && (
+        <p id="rule-same-effect" class="problem" role="note">
+          “{twin.name}” ({twin.state}) already does exactly this: the same action on the same target, with the same
+          strength or slot, segment and schedule. A rule is not saved twice:{" "}
+          <a href={`/console/rules/${encodeURIComponent(twin.id)}`}>open “{twin.name}”</a> to change it, or make this
+          one differ.
+        </p>
+      )}
       {problem && (otherProblems?.length || problem.issues.length === 0) ? <ProblemNote problem={problem} /> : null}
       {problem && problem.issues.length > 0 && !otherProblems?.length && (
         <p class="problem" role="alert">

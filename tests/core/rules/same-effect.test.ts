@@ -1,0 +1,78 @@
+// Whether a rule would do what another already does: what the rules API refuses to save twice and the
+// console's rule form says of a draft, from one function.
+import { describe, expect, it } from "vitest";
+import { sameEffect, sameEffectRule } from "../../../worker/core/rules/same-effect.ts";
+import type { Rule } from "../../../worker/core/rules/types.ts";
+
+const now = new Date("2026-12-01T12:00:00.000Z");
+
+function rule(fields: Partial<Rule> = {}): Rule {
+  return {
+    id: "r1",
+    name: "Boost tea",
+    action: "boost",
+    targetType: "category",
+    targetId: "tea",
+    strength: 0.5,
+    slot: null,
+    segment: { stage: ["fading", "lapsed"] },
+    startsAt: "2026-11-01T00:00:00.000Z",
+    endsAt: null,
+    enabled: true,
+    ...fields,
+  };
+}
+
+describe("sameEffect", () => {
+  it("compares what a rule does, not how it is written nor what it is called", () => {
+    const written = rule({
+      id: "r2",
+      name: "Tea again",
+      targetId: " tea ",
+      segment: { stage: ["lapsed", "fading", "lapsed"] },
+      startsAt: "2026-11-01T01:00:00+01:00",
+      endsAt: undefined,
+    });
+    expect(sameEffect(rule(), written)).toBe(true);
+    expect(sameEffect(rule({ segment: { stage: "fading" } }), rule({ segment: { stage: ["fading"] } }))).toBe(true);
+    expect(sameEffect(rule({ segment: null }), rule({ segment: {} }))).toBe(true);
+  });
+
+  it.each<[string, Partial<Rule>]>([
+    ["action", { action: "bury" }],
+    ["target type", { targetType: "product" }],
+    ["target id", { targetId: "coffee" }],
+    ["strength", { strength: 0.6 }],
+    ["segment value", { segment: { stage: ["fading"] } }],
+    ["segment field", { segment: { stage: ["fading", "lapsed"], valueTier: "top" } }],
+    ["no segment", { segment: null }],
+    ["start", { startsAt: null }],
+    ["end", { endsAt: "2027-01-01T00:00:00.000Z" }],
+  ])("tells rules apart by their %s", (_field, change) => {
+    expect(sameEffect(rule(), rule(change))).toBe(false);
+  });
+
+  it("tells pins apart by their slot", () => {
+    const pin = rule({ action: "pin", strength: null, slot: 1, targetType: "product", targetId: "sku-1" });
+    expect(sameEffect(pin, { ...pin, slot: 1 })).toBe(true);
+    expect(sameEffect(pin, { ...pin, slot: 2 })).toBe(false);
+  });
+});
+
+describe("sameEffectRule", () => {
+  const live = rule({ id: "live" });
+  it("finds a live or scheduled rule of the same effect, never the rule itself", () => {
+    expect(sameEffectRule({ ...live, id: undefined }, [live], now)).toBe(live);
+    expect(sameEffectRule(live, [live], now)).toBeUndefined();
+    const later = { startsAt: "2026-12-20T00:00:00.000Z" };
+    const scheduled = rule({ id: "scheduled", ...later });
+    expect(sameEffectRule(rule({ id: undefined, ...later }), [live, scheduled], now)).toBe(scheduled);
+  });
+
+  it("counts no draft (disabled) and no ended rule, on either side", () => {
+    expect(sameEffectRule(rule({ id: "new" }), [rule({ id: "draft", enabled: false })], now)).toBeUndefined();
+    expect(sameEffectRule(rule({ id: "new", enabled: false }), [live], now)).toBeUndefined();
+    const over = { endsAt: "2026-11-20T00:00:00.000Z" };
+    expect(sameEffectRule(rule({ id: "new", ...over }), [rule({ id: "ended", ...over })], now)).toBeUndefined();
+  });
+});
