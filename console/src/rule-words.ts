@@ -63,3 +63,31 @@ export function unchangedWhy(action: string): string {
       return "check the segment, whether the target has anything in stock, or whether it holds that slot on this shelf already";
   }
 }
+
+/** What a preview answers of the draft, as previewVerdict reads it. */
+export interface PreviewOutcome {
+  action: string;
+  changed: boolean;
+  targetInCatalog: boolean;
+  ruleState: string;
+  /** A draft scheduled to start later, applied as if it had started. */
+  asIfStarted: boolean;
+}
+
+/**
+ * What a preview says of the draft on `whose` shelf, changed or not: a draft that starts later in the
+ * future tense whichever way it goes ("will change … once it starts", "will not change … once it starts
+ * (check …)"), any other in the present, so the advice reads the same either way.
+ */
+export function previewVerdict(preview: PreviewOutcome, whose: string): string {
+  if (preview.changed)
+    return preview.asIfStarted
+      ? `This rule will change ${whose} once it starts; changed items are marked.`
+      : `This rule changes ${whose}; changed items are marked.`;
+  const unchanged = preview.asIfStarted
+    ? `This rule will not change ${whose} once it starts`
+    : `This rule does not change ${whose}`;
+  if (!preview.targetInCatalog || preview.ruleState === "ended") return `${unchanged}.`;
+  if (preview.ruleState === "disabled") return `${unchanged}: it is not enabled.`;
+  return `${unchanged} (${unchangedWhy(preview.action)}).`;
+}

@@ -11,7 +11,7 @@ import { useLocation, useRoute } from "preact-iso";
 import { sameEffectRule } from "../../../worker/core/rules/same-effect.ts";
 import { ApiProblem, api, count, dateTime, inFormWords, percent, timeZone, typedNumber } from "../api.ts";
 import { CatalogSuggestions, useCatalogTargets } from "../catalog-targets.tsx";
-import { type RuleVersionFields, scheduleWords, unchangedWhy, whatChanged } from "../rule-words.ts";
+import { previewVerdict, type RuleVersionFields, scheduleWords, whatChanged } from "../rule-words.ts";
 import { fromZoneInput, toZoneInput } from "../time-zone.ts";
 import {
   Confirm,
@@ -1033,17 +1033,7 @@ function PreviewView({ preview }: { preview: Preview }) {
     <div aria-live="polite">
       <h3>{preview.anonymous ? "Preview for a visitor who is not signed in" : `Preview for ${preview.customerId}`}</h3>
       <ScheduleNote state={preview.ruleState} startsAt={preview.startsAt} endsAt={preview.endsAt} shown="preview" />
-      <p role="status">
-        {preview.changed
-          ? preview.asIfStarted
-            ? `This rule will change ${whose} once it starts; changed items are marked.`
-            : `This rule changes ${whose}; changed items are marked.`
-          : !preview.targetInCatalog || preview.ruleState === "ended"
-            ? `This rule does not change ${whose}.`
-            : preview.ruleState === "disabled"
-              ? `This rule does not change ${whose}: it is not enabled.`
-              : `This rule does not change ${whose} (${unchangedWhy(preview.action)}).`}
-      </p>
+      <p role="status">{previewVerdict(preview, whose)}</p>
       {preview.anonymous && (
         <p class="muted">
           The popular shelf every visitor who is not signed in sees; a rule for a segment never applies to them.

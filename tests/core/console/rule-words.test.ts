@@ -1,7 +1,14 @@
 // A rule's History in words: what each version changed, the schedule included.
 import { describe, expect, it } from "vitest";
 import { timeZone } from "../../../console/src/api.ts";
-import { type RuleVersionFields, scheduleWords, unchangedWhy, whatChanged } from "../../../console/src/rule-words.ts";
+import {
+  type PreviewOutcome,
+  previewVerdict,
+  type RuleVersionFields,
+  scheduleWords,
+  unchangedWhy,
+  whatChanged,
+} from "../../../console/src/rule-words.ts";
 
 const rule: RuleVersionFields = {
   name: "Boost coffee",
@@ -60,5 +67,45 @@ describe("what to check when a draft changes no shelf", () => {
       expect(text, action).not.toMatch(/\bpin\b/);
       if (action !== "pin") expect(text, action).not.toMatch(/slot/);
     }
+  });
+});
+
+describe("what a preview says of a draft", () => {
+  const whose = "this customer's shelf";
+  const live: PreviewOutcome = {
+    action: "boost",
+    changed: false,
+    targetInCatalog: true,
+    ruleState: "live",
+    asIfStarted: false,
+  };
+  const scheduled: PreviewOutcome = { ...live, ruleState: "scheduled", asIfStarted: true };
+
+  it("speaks of a draft that starts later in the future tense, changed or not, with the same advice", () => {
+    expect(previewVerdict({ ...scheduled, changed: true }, whose)).toBe(
+      "This rule will change this customer's shelf once it starts; changed items are marked.",
+    );
+    expect(previewVerdict(scheduled, whose)).toBe(
+      `This rule will not change this customer's shelf once it starts (${unchangedWhy("boost")}).`,
+    );
+    expect(previewVerdict({ ...scheduled, targetInCatalog: false }, whose)).toBe(
+      "This rule will not change this customer's shelf once it starts.",
+    );
+  });
+
+  it("speaks of any other draft in the present", () => {
+    expect(previewVerdict({ ...live, changed: true }, whose)).toBe(
+      "This rule changes this customer's shelf; changed items are marked.",
+    );
+    expect(previewVerdict(live, whose)).toBe(
+      `This rule does not change this customer's shelf (${unchangedWhy("boost")}).`,
+    );
+    expect(previewVerdict({ ...live, action: "pin" }, whose)).toMatch(/holds that slot on this shelf already\)\.$/);
+    expect(previewVerdict({ ...live, ruleState: "ended" }, whose)).toBe(
+      "This rule does not change this customer's shelf.",
+    );
+    expect(previewVerdict({ ...live, ruleState: "disabled" }, whose)).toBe(
+      "This rule does not change this customer's shelf: it is not enabled.",
+    );
   });
 });
