@@ -231,13 +231,24 @@ describe("console", () => {
     );
     // Orders per channel beside the main channel, counted as the API counts them.
     const customerId = decodeURIComponent(app.page.url().split("/").pop() ?? "");
-    const { channels: ordersByChannel, spend } = (
+    const {
+      channels: ordersByChannel,
+      spend,
+      purchaseDays,
+    } = (
       (await (
         await fetch(`${app.worker.url}/v1/customers/${encodeURIComponent(customerId)}`, {
           headers: { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` },
         })
-      ).json()) as { data: { summary: { channels: Record<string, number>; spend: number } } }
+      ).json()) as { data: { summary: { channels: Record<string, number>; spend: number; purchaseDays: number } } }
     ).data.summary;
+    // A CLV from many days of orders is their own: nothing is said of all customers' averages beside it.
+    expect(purchaseDays).toBeGreaterThan(2);
+    const clvNotes = app.page
+      .locator(".tile")
+      .filter({ has: app.page.getByText("CLV, 12 months", { exact: true }) })
+      .locator("dd.muted");
+    expect(await clvNotes.allTextContents()).toEqual([expect.stringMatching(/^24 months: /)]);
     // Money in the shop's currency, named after the figure.
     const lifetimeSpend = app.page
       .locator(".tile")
@@ -305,7 +316,7 @@ describe("console", () => {
     const customer = (
       (await response.json()) as {
         data: {
-          summary: { orders: number; units: number; discountedUnits: number };
+          summary: { orders: number; purchaseDays: number; units: number; discountedUnits: number };
           profile: {
             discountedShare: number;
             populationDiscountedShare: number;
@@ -333,6 +344,12 @@ describe("console", () => {
       `sensitivity judged by an estimated ${percent(customer.profile?.discountedShare ?? 0)}: their share pulled toward all customers' ${percent(customer.profile?.populationDiscountedShare ?? 0)}, less the more they buy`,
     ]);
     expect(await notes("Lifetime spend").textContent()).toMatch(/^1 order since \d/);
+    // Their CLV rests on all customers' averages (one order says little of their rhythm or spend): said beside it.
+    expect(customer.summary.purchaseDays).toBe(1);
+    expect(await notes("CLV, 12 months").allTextContents()).toEqual([
+      expect.stringMatching(/^24 months: /),
+      "mostly all customers' averages: one day of orders says little of how often they buy or what they spend",
+    ]);
     // A one-time buyer's stage is judged by how long returning customers took: the page says so, in days.
     const window = customer.profile?.oneTimeReturnDays;
     expect(window).toBeTruthy();

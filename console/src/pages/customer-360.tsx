@@ -83,7 +83,8 @@ export function TermsExplained() {
         </dd>
         <dt>CLV</dt>
         <dd>
-          What they are expected to spend over the next 12 (or 24) months, already lowered by the chance they stop.
+          What they are expected to spend over the next 12 (or 24) months, already lowered by the chance they stop. With
+          one or two days of orders it rests mostly on all customers' averages, as its tile says.
         </dd>
       </dl>
     </details>

@@ -32,6 +32,7 @@ import {
   words,
 } from "../api.ts";
 import { CatalogSuggestions, useCatalogTargets } from "../catalog-targets.tsx";
+import { clvBasis } from "../profile-words.ts";
 import {
   Confirm,
   keepInEntry,
@@ -749,6 +750,8 @@ interface Customer {
   orders: Order[];
   summary: {
     orders: number;
+    /** Days they bought on (orders on one day are one purchase day, as the models count them). */
+    purchaseDays: number;
     spend: number;
     firstOrderAt: string | null;
     lastOrderAt: string | null;
@@ -848,7 +851,11 @@ function ProfileTiles({ profile, summary }: { profile: Profile | null; summary: 
     `sensitivity judged by an estimated ${percent(profile.discountedShare)}: their share pulled toward all customers' ${percent(profile.populationDiscountedShare)}, less the more they buy`,
   ];
   const tiles: [string, string, (string | string[])?][] = [
-    ["CLV, 12 months", moneyIn(profile.clv12), `24 months: ${moneyIn(profile.clv24)}`],
+    [
+      "CLV, 12 months",
+      moneyIn(profile.clv12),
+      [`24 months: ${moneyIn(profile.clv24)}`, ...clvBasis(summary?.purchaseDays ?? null)],
+    ],
     ["Value tier", profile.valueTier],
     ["Stage", profile.stage, stageNotes(profile)],
     [
