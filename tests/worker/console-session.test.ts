@@ -685,7 +685,8 @@ describe("plain http", () => {
             name: `Boost ${uniquePrefix()}`,
             action: "boost",
             targetType: "category",
-            targetId: "c1",
+            // A target of its own each time: the same rule twice would be refused (409) as a duplicate.
+            targetId: uniquePrefix("local-host-target"),
             strength: 0.5,
           }),
         }),
