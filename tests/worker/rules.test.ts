@@ -678,6 +678,23 @@ describe("rules API: unknown ids and keys", () => {
   });
 
   it.each([
+    ["GET", ""],
+    ["GET", "/versions"],
+    ["POST", "/disable"],
+    ["DELETE", ""],
+  ])("%s /rules/:id%s answers 400 naming id for a blank id or one with a control character", async (method, suffix) => {
+    const before = await tableContents();
+    for (const id of ["%20%20", "r_1%00"]) {
+      const response = await call(method, `/${id}${suffix}`);
+      expect(response.status, id).toBe(400);
+      const error = ((await response.json()) as ErrorBody).error;
+      expect(error.code).toBe("invalid_request");
+      expect(error.issues?.[0]?.path).toEqual(["id"]);
+    }
+    expect(await tableContents()).toEqual(before);
+  });
+
+  it.each([
     ["no key", null],
     ["the API key", apiKey],
     ["a wrong key", "nope"],

@@ -6,6 +6,7 @@ import { ruleStates } from "../core/rules/state.ts";
 import { channelPreferences, ruleActions, ruleTargetTypes } from "../core/rules/types.ts";
 import { discountSensitivities, lifecycleStages, valueTiers } from "../core/vocabulary.ts";
 import {
+  idField,
   instantField,
   instantRule,
   noControlCharacters,
@@ -194,9 +195,8 @@ export type UpdateRuleInput = z.infer<typeof updateRuleSchema>;
 export const updateRuleSchemaFor = (current: RuleShape) =>
   withRuleChecks(updateRuleSchema, (patch) => ({ ...current, ...patch }));
 
-export const ruleParamsSchema = z.object({
-  id: z.string().min(1).max(100).regex(printable, `id ${noControlCharacters}`),
-});
+/** A rule's id in the path, read as every path id is: trimmed, and blank or with a control character refused. */
+export const ruleParamsSchema = z.object({ id: idField(100) });
 
 export const listRulesQuerySchema = z.object({
   enabled: z
