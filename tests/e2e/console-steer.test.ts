@@ -924,6 +924,9 @@ describe("console steering pages", () => {
         "“Candles up” (live) already does exactly this: the same action on the same target, with the same strength or slot, segment and schedule. A rule is not saved twice: open “Candles up” to change it, or make this one differ.",
       );
       expect(await note.getByRole("link").getAttribute("href")).toBe(`/console/rules/${made[0]}`);
+      // The note on rules sharing the target leaves out the one this note names.
+      const sharing = app.page.locator("#rule-targetId-others");
+      expect(await sharing.count()).toBe(0);
       // A draft (Enabled unticked) is no double, and another strength is another rule.
       await app.page.getByLabel("Enabled").uncheck();
       await note.waitFor({ state: "detached" });
@@ -931,6 +934,8 @@ describe("console steering pages", () => {
       await note.waitFor();
       await app.page.getByLabel("Strength").fill("5");
       await note.waitFor({ state: "detached" });
+      // No longer its double: a rule on the same target, which the sharing note now names.
+      await sharing.getByText("“Candles up” (boost", { exact: false }).waitFor();
 
       // Someone saves that very rule before this form does: the list the form read lacks it, the API does not.
       await make("Candles up more", 5);

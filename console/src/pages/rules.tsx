@@ -534,22 +534,6 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
   const othersLiveOrScheduled = (others.data ?? []).filter(
     (other) => other.id !== rule?.id && (other.state === "live" || other.state === "scheduled"),
   );
-  // Other pins of the same kind (categories or products) that can hold the slot this draft pins: both
-  // hold on a shelf they both reach, one at the slot and the other right after it.
-  const draftSlot = Number(draft.slot);
-  const samePinSlot =
-    draft.action === "pin" && Number.isInteger(draftSlot)
-      ? othersLiveOrScheduled.filter(
-          (other) => other.action === "pin" && other.slot === draftSlot && other.targetType === draft.targetType,
-        )
-      : [];
-  // Other rules naming the same target: where they reach one shelf they all apply (two boosts multiply, a
-  // pin shows what an exclude removes), which a second rule made by mistake hides.
-  const draftTarget = draft.targetId.trim();
-  const sameTarget =
-    draftTarget && draftTarget !== "*"
-      ? othersLiveOrScheduled.filter((other) => other.targetType === draft.targetType && other.targetId === draftTarget)
-      : [];
   // The live or scheduled rule that already does exactly what this draft would, by the API's own test:
   // saving it is refused (409), so it is said before, with the way to that rule. A number typed wrong is
   // refused for itself first.
@@ -562,6 +546,24 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
           new Date(),
         )
       : undefined;
+  // The notes below leave that rule out: its own note says more.
+  const othersBesideTwin = othersLiveOrScheduled.filter((other) => other.id !== twin?.id);
+  // Other pins of the same kind (categories or products) that can hold the slot this draft pins: both
+  // hold on a shelf they both reach, one at the slot and the other right after it.
+  const draftSlot = Number(draft.slot);
+  const samePinSlot =
+    draft.action === "pin" && Number.isInteger(draftSlot)
+      ? othersBesideTwin.filter(
+          (other) => other.action === "pin" && other.slot === draftSlot && other.targetType === draft.targetType,
+        )
+      : [];
+  // Other rules naming the same target: where they reach one shelf they all apply (two boosts multiply, a
+  // pin shows what an exclude removes), which a second rule made by mistake hides.
+  const draftTarget = draft.targetId.trim();
+  const sameTarget =
+    draftTarget && draftTarget !== "*"
+      ? othersBesideTwin.filter((other) => other.targetType === draft.targetType && other.targetId === draftTarget)
+      : [];
   // The saved rule's window is over, and the draft still ends then.
   const savedEnded = rule?.state === "ended" && draft.endsAt === toLocalInput(rule.endsAt);
   // The saved rule's target is not in the catalog, and the draft still names it.
