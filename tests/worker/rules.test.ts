@@ -373,6 +373,22 @@ describe("rules API: a rule that does what another already does", () => {
       await create({ ...rewritten, ...change });
   });
 
+  it("refuses a discount switch for every item (*) twice, whichever target type each names", async () => {
+    // `*` is every item whether it is sent as a category or a product: the two switches are one.
+    const everyItem = {
+      name: "Full price for the loyal",
+      action: "hide_discounts",
+      targetType: "category",
+      targetId: "*",
+      segment: { stage: "active", discountSensitivity: "full_price" },
+      endsAt: "2098-06-01T00:00:00Z",
+    };
+    const first = await create(everyItem);
+    const before = await tableContents();
+    await expectTwinOf(await call("POST", "", { ...everyItem, targetType: "product" }), first);
+    expect(await tableContents()).toEqual(before);
+  });
+
   it("counts a scheduled rule, not a draft (disabled) nor an ended one", async () => {
     const later = aRule({ startsAt: inDays(19), endsAt: inDays(26) });
     const scheduled = await create(later);

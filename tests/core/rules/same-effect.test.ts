@@ -52,6 +52,12 @@ describe("sameEffect", () => {
     expect(sameEffect(rule(), rule(change))).toBe(false);
   });
 
+  it("reads `*` (every item) as one target, whichever target type names it", () => {
+    const everyItem = rule({ action: "hide_discounts", strength: null, targetId: "*" });
+    expect(sameEffect(everyItem, { ...everyItem, targetType: "product", targetId: " * " })).toBe(true);
+    expect(sameEffect(everyItem, { ...everyItem, targetType: "product", targetId: "tea" })).toBe(false);
+  });
+
   it("tells pins apart by their slot", () => {
     const pin = rule({ action: "pin", strength: null, slot: 1, targetType: "product", targetId: "sku-1" });
     expect(sameEffect(pin, { ...pin, slot: 1 })).toBe(true);

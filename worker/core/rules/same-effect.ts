@@ -36,6 +36,12 @@ function segmentKey(segment: RuleEffect["segment"]): string {
 /** An instant compared as a moment, so the same time written with another offset is the same. */
 const instant = (value: string | null | undefined) => (value ? Date.parse(value) : null);
 
+/** A rule's target as it applies: `*` is every item whichever target type names it (apply.ts). */
+function targetKey(rule: RuleEffect): string {
+  const id = rule.targetId.trim();
+  return id === "*" ? id : `${rule.targetType}:${id}`;
+}
+
 /**
  * Same action on the same target (`targetId` trimmed, as the API stores it), with the same strength or
  * slot, segment and window: whichever of the two is saved, the shelves are the same.
@@ -43,8 +49,7 @@ const instant = (value: string | null | undefined) => (value ? Date.parse(value)
 export function sameEffect(a: RuleEffect, b: RuleEffect): boolean {
   return (
     a.action === b.action &&
-    a.targetType === b.targetType &&
-    a.targetId.trim() === b.targetId.trim() &&
+    targetKey(a) === targetKey(b) &&
     (a.strength ?? null) === (b.strength ?? null) &&
     (a.slot ?? null) === (b.slot ?? null) &&
     segmentKey(a.segment) === segmentKey(b.segment) &&
