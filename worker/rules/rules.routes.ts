@@ -5,7 +5,7 @@
 // recommendations route reads rules through liveRulesFor (rules.repo.ts), not through these routes.
 import type { Context } from "hono";
 import { Hono } from "hono";
-import { appliesNowOrLater, sameEffect, sameEffectRule } from "../core/rules/same-effect.ts";
+import { appliesNowOrLater, doubledRule } from "../core/rules/same-effect.ts";
 import { ruleState } from "../core/rules/state.ts";
 import type { AppEnv } from "../env.ts";
 import { requireAdminKey } from "../http/auth.ts";
@@ -100,9 +100,9 @@ async function writeChecked(
  */
 async function refuseSameEffect(c: RulesContext, fields: RuleFields, current?: RuleView): Promise<void> {
   const now = c.var.now;
-  if (current && appliesNowOrLater(ruleState(current, now)) && sameEffect(current, fields)) return;
+  // A rule that will never apply doubles nothing: no read.
   if (!appliesNowOrLater(ruleState(fields, now))) return;
-  const twin = sameEffectRule({ ...fields, id: current?.id }, await listRules(c.var.db, { enabled: true }), now);
+  const twin = doubledRule({ ...fields, id: current?.id }, await listRules(c.var.db, { enabled: true }), now, current);
   if (!twin) return;
   throw new ApiError(
     409,

@@ -8,7 +8,7 @@
 import { signal } from "@preact/signals";
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { useLocation, useRoute } from "preact-iso";
-import { sameEffectRule } from "../../../worker/core/rules/same-effect.ts";
+import { doubledRule } from "../../../worker/core/rules/same-effect.ts";
 import { ApiProblem, api, count, dateTime, inFormWords, percent, timeZone, typedNumber } from "../api.ts";
 import { CatalogSuggestions, useCatalogTargets } from "../catalog-targets.tsx";
 import { previewVerdict, type RuleVersionFields, scheduleWords, whatChanged } from "../rule-words.ts";
@@ -537,15 +537,14 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
   // The live or scheduled rule that already does exactly what this draft would, by the API's own test:
   // saving it is refused (409), so it is said before, with the way to that rule. A number typed wrong is
   // refused for itself first.
+  // As the API, an edit that keeps the effect the saved rule has while it applies is no double (a rule
+  // doubled before doubles were refused can still be renamed).
   const body = bodyOf(draft);
-  const twin =
+  const effect =
     typeof body.strength !== "string" && typeof body.slot !== "string"
-      ? sameEffectRule(
-          { ...body, strength: body.strength, slot: body.slot, id: rule?.id },
-          others.data ?? [],
-          new Date(),
-        )
+      ? { ...body, strength: body.strength, slot: body.slot, id: rule?.id }
       : undefined;
+  const twin = effect && doubledRule(effect, others.data ?? [], new Date(), rule ?? undefined);
   // The notes below leave that rule out: its own note says more.
   const othersBesideTwin = othersLiveOrScheduled.filter((other) => other.id !== twin?.id);
   // Other pins of the same kind (categories or products) that can hold the slot this draft pins: both

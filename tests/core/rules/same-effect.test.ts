@@ -1,7 +1,7 @@
 // Whether a rule would do what another already does: what the rules API refuses to save twice and the
 // console's rule form says of a draft, from one function.
 import { describe, expect, it } from "vitest";
-import { sameEffect, sameEffectRule } from "../../../worker/core/rules/same-effect.ts";
+import { doubledRule, sameEffect, sameEffectRule } from "../../../worker/core/rules/same-effect.ts";
 import type { Rule } from "../../../worker/core/rules/types.ts";
 
 const now = new Date("2026-12-01T12:00:00.000Z");
@@ -80,5 +80,24 @@ describe("sameEffectRule", () => {
     expect(sameEffectRule(rule({ id: "new", enabled: false }), [live], now)).toBeUndefined();
     const over = { endsAt: "2026-11-20T00:00:00.000Z" };
     expect(sameEffectRule(rule({ id: "new", ...over }), [rule({ id: "ended", ...over })], now)).toBeUndefined();
+  });
+});
+
+describe("doubledRule", () => {
+  const first = rule({ id: "first", name: "Boost tea" });
+  const second = rule({ id: "second", name: "Boost tea again" });
+  it("is the twin a new rule or an edit would make", () => {
+    expect(doubledRule(rule({ id: undefined }), [first], now)).toBe(first);
+    // An edit of another rule into this one's effect.
+    const other = rule({ id: "other", strength: 2 });
+    expect(doubledRule({ ...other, strength: 0.5 }, [first, other], now, other)).toBe(first);
+  });
+
+  it("is none for an edit that keeps the effect its rule has while it applies (a rename of a rule doubled before)", () => {
+    const renamed: Rule = { ...second, name: "Tea up" };
+    expect(doubledRule(renamed, [first, second], now, second)).toBeUndefined();
+    // Enabling a draft into the effect of a live rule is a double, however it was before.
+    const draft = { ...second, enabled: false };
+    expect(doubledRule({ ...draft, enabled: true }, [first, draft], now, draft)).toBe(first);
   });
 });

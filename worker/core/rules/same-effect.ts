@@ -78,3 +78,18 @@ export function sameEffectRule<T extends RuleEffect & Pick<Rule, "id" | "enabled
     (other) => other.id !== rule.id && appliesNowOrLater(ruleState(other, now)) && sameEffect(rule, other),
   );
 }
+
+/**
+ * What saving `rule` would double, as the rules API refuses it: the first live or scheduled rule of
+ * `others` that does what it does; none when it is an edit that keeps the effect `saved` (the rule as
+ * stored) has while it applies, so a rule doubled before doubles were refused can still be renamed.
+ */
+export function doubledRule<T extends RuleEffect & Pick<Rule, "id" | "enabled">>(
+  rule: RuleEffect & Pick<Rule, "enabled"> & { id?: string },
+  others: readonly T[],
+  now: Date,
+  saved?: RuleEffect & Pick<Rule, "enabled">,
+): T | undefined {
+  if (saved && appliesNowOrLater(ruleState(saved, now)) && sameEffect(saved, rule)) return undefined;
+  return sameEffectRule(rule, others, now);
+}
