@@ -457,6 +457,53 @@ describe("console session", () => {
     expect(stillIn.status).toBe(200);
   });
 
+  it("holds back an address sending more dead session cookies than the address allowance, before looking them up; sign-in stays open", async () => {
+    // The address allowance as a stand-in of 3 a window (Cloudflare's limiter is 600 a minute, counted by
+    // Cloudflare; rate-limits.test.ts runs the local one), so the test does not send 600 requests.
+    const counts = new Map<string, number>();
+    const allowance = {
+      limit: async ({ key }: { key: string }) => {
+        counts.set(key, (counts.get(key) ?? 0) + 1);
+        return { success: (counts.get(key) ?? 0) <= 3 };
+      },
+    };
+    const bindings = { ...env, RATE_LIMIT_ADDRESS: allowance } as typeof env;
+    const app = createApp();
+    const address = `2001:db8:${crypto.randomUUID().slice(0, 4)}::9`;
+    const send = (cookie: string, from = address) =>
+      app.request(`${origin}/v1/admin/segments`, { headers: { Cookie: cookie, "CF-Connecting-IP": from } }, bindings);
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) statuses.push((await send(`patron_session=made-up-${i}-${"q".repeat(40)}`)).status);
+    expect(statuses).toEqual([401, 401, 401, 429, 429]);
+    // While held back, a cookie from the address is not looked up, a live one included: 429 before the read.
+    const live = sessionCookie(await signIn(adminKey, origin));
+    const heldBack = await send(live);
+    expect(heldBack.status).toBe(429);
+    expect(Number(heldBack.headers.get("Retry-After"))).toBeGreaterThan(0);
+    const { error } = (await heldBack.json()) as { error: { code: string; message: string } };
+    expect(error).toMatchObject({ code: "rate_limited", message: expect.stringMatching(/ended console sessions/) });
+    // Signing in is no cookie lookup: it stays open to the address, and so do key checks.
+    const signedIn = await app.request(
+      `${origin}/v1/admin/session`,
+      {
+        method: "POST",
+        headers: { ...consoleHeaders, "CF-Connecting-IP": address },
+        body: JSON.stringify({ key: adminKey }),
+      },
+      bindings,
+    );
+    expect(signedIn.status).toBe(201);
+    const withKey = await app.request(
+      `${origin}/v1/admin/segments`,
+      { headers: { Authorization: `Bearer ${adminKey}`, "CF-Connecting-IP": address } },
+      bindings,
+    );
+    expect(withKey.status).toBe(200);
+    // Another address is not affected, and live sessions are never counted.
+    const elsewhere = `2001:db8:${crypto.randomUUID().slice(0, 4)}::10`;
+    for (let i = 0; i < 5; i++) expect((await send(live, elsewhere)).status).toBe(200);
+  });
+
   it("refuses an expired session, and one stored before sessions kept their admin key's digest", async () => {
     const insert = async (sessionId: string, expiresAt: string) =>
       env.DB.prepare("INSERT INTO console_sessions (id_hash, created_at, expires_at) VALUES (?, ?, ?)")

@@ -5,7 +5,12 @@ import { getCookie } from "hono/cookie";
 import { adminKeyDigest, liveSession, sessionIdHash } from "../console/session.repo.ts";
 import type { AppEnv, Env } from "../env.ts";
 import { ApiError } from "./errors.ts";
-import { assertKeyChecksAllowed, countFailedKeyCheck } from "./rate-limit.ts";
+import {
+  assertKeyChecksAllowed,
+  assertSessionLookupsAllowed,
+  countFailedKeyCheck,
+  countUnknownSession,
+} from "./rate-limit.ts";
 import { isPlainHttpOverNetwork } from "./transport.ts";
 
 /**
@@ -86,7 +91,9 @@ function requireKey(pick: (env: Env) => string[], what: string, acceptSession: b
       // session, or a cookie another host of the domain planted in the browser (over https a plain
       // `patron_session` can be). It is neither counted against the address's failed-key limit nor
       // refused while the address is blocked: counted, such a cookie would lock out its browser and
-      // everyone behind the same address, sign-in included.
+      // everyone behind the same address, sign-in included. An address sending more of them than the
+      // address allowance is held back on its own count (each costs a D1 read), sign-in still open.
+      assertSessionLookupsAllowed(c);
       const session = await liveSession(
         c.var.db,
         await sessionIdHash(sessionId),
@@ -99,8 +106,10 @@ function requireKey(pick: (env: Env) => string[], what: string, acceptSession: b
           "unauthorized",
           "Your console session has ended: the admin key has changed since you signed in. Sign in again.",
         );
-      if (session.kind === "ended")
+      if (session.kind === "ended") {
+        await countUnknownSession(c);
         throw new ApiError(401, "unauthorized", "Your console session has ended: sign in again.");
+      }
       assertSameSiteConsoleWrite(c);
       c.set("consoleUser", session.userName);
       await next();

@@ -103,6 +103,49 @@ export async function limitShopper(c: Context<AppEnv>, route: LimitedRoute, acco
 }
 
 /**
+ * Addresses that sent more console session cookies naming no live session than the address allowance
+ * (RATE_LIMIT_ADDRESS) in a window, until when (ms). Such a cookie is no key guess (a planted or ended
+ * one must not lock its browser out of signing in), but each costs a D1 read: while this lasts, a
+ * session cookie from the address is answered 429 before it is looked up. Per isolate, as below.
+ */
+const sessionFloods = new Map<string, number>();
+const sessionFloodMessage = `Too many requests with ended console sessions from this address: retry after ${rateLimitPeriodSeconds} s.`;
+
+/** Before a session cookie is looked up: 429 while the client's address is blocked for cookies naming no session. */
+export function assertSessionLookupsAllowed(c: Context<AppEnv>): void {
+  assertNotBlocked(c, sessionFloods, sessionFloodMessage);
+}
+
+/** After a session cookie named no live session: counted per address; over the allowance the address is blocked for one window. */
+export async function countUnknownSession(c: Context<AppEnv>): Promise<void> {
+  const address = clientAddress(c);
+  if (!address || !rateLimitsOn(c.env)) return;
+  if (await withinLimit(c, "RATE_LIMIT_ADDRESS", `unknown-session:${address}`)) return;
+  block(sessionFloods, address);
+  throw rateLimited(sessionFloodMessage, rateLimitPeriodSeconds);
+}
+
+/** 429 while the client's address is in `blocked`; an expired entry is dropped. */
+function assertNotBlocked(c: Context<AppEnv>, blocked: Map<string, number>, message: string): void {
+  const address = clientAddress(c);
+  if (!address || !rateLimitsOn(c.env)) return;
+  const until = blocked.get(address);
+  if (until === undefined) return;
+  const remainingMs = until - Date.now();
+  if (remainingMs <= 0) {
+    blocked.delete(address);
+    return;
+  }
+  throw rateLimited(message, remainingMs / 1000);
+}
+
+/** Blocks `address` for one window (a full map is emptied first: memory stays bounded). */
+function block(blocked: Map<string, number>, address: string): void {
+  if (blocked.size >= maxBlockedAddresses) blocked.clear();
+  blocked.set(address, Date.now() + rateLimitPeriodSeconds * 1000);
+}
+
+/**
  * Addresses over the failed-key limit, until when (ms). The binding cannot be read without counting,
  * so the block itself is remembered here: while it lasts every key check from the address answers 429,
  * even with the right key, or a guesser could tell a right key (200) from a wrong one (429).
@@ -117,16 +160,7 @@ function keyFailureMessage(what: string): string {
 
 /** Before a key is compared: 429 while the client's address is blocked for failed key checks. */
 export function assertKeyChecksAllowed(c: Context<AppEnv>, what: string): void {
-  const address = clientAddress(c);
-  if (!address || !rateLimitsOn(c.env)) return;
-  const until = blockedAddresses.get(address);
-  if (until === undefined) return;
-  const remainingMs = until - Date.now();
-  if (remainingMs <= 0) {
-    blockedAddresses.delete(address);
-    return;
-  }
-  throw rateLimited(keyFailureMessage(what), remainingMs / 1000);
+  assertNotBlocked(c, blockedAddresses, keyFailureMessage(what));
 }
 
 /**
@@ -137,7 +171,6 @@ export async function countFailedKeyCheck(c: Context<AppEnv>, what: string): Pro
   const address = clientAddress(c);
   if (!address || !rateLimitsOn(c.env)) return;
   if (await withinLimit(c, "RATE_LIMIT_KEY_FAILURES", address)) return;
-  if (blockedAddresses.size >= maxBlockedAddresses) blockedAddresses.clear();
-  blockedAddresses.set(address, Date.now() + rateLimitPeriodSeconds * 1000);
+  block(blockedAddresses, address);
   throw rateLimited(keyFailureMessage(what), rateLimitPeriodSeconds);
 }
