@@ -11,12 +11,19 @@ export async function sessionIdHash(sessionId: string): Promise<string> {
   return [...new Uint8Array(digest)].map((byte) => byte.toString(16).padStart(2, "0")).join("");
 }
 
+let lastDigest: { adminKey: string; secret: string; digest: Promise<string> } | undefined;
+
 /**
  * What a session keeps of the admin key it was opened with: an HMAC of the key under IDENTITY_HASH_SECRET
  * (never the key, nor a plain hash a copy of the database could test guesses against).
  */
 export function adminKeyDigest(adminKey: string, secret: string): Promise<string> {
-  return hmacHex(`console-session-admin-key:${adminKey}`, secret);
+  // Every request a console cookie authenticates asks for it, and both inputs are fixed for an isolate's life:
+  // keep the last one rather than sign again per request.
+  if (lastDigest?.adminKey !== adminKey || lastDigest.secret !== secret) {
+    lastDigest = { adminKey, secret, digest: hmacHex(`console-session-admin-key:${adminKey}`, secret) };
+  }
+  return lastDigest.digest;
 }
 
 /** A new random session id: 32 bytes from the platform's CSPRNG, base64url. */
