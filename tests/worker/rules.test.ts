@@ -404,6 +404,23 @@ describe("rules API: a rule that does what another already does", () => {
     expect([ended.state, live.state]).toEqual(["ended", "live"]);
   });
 
+  it("counts a start already past as no start (both act from now on), and a start to come as another rule", async () => {
+    const always = await create(aRule());
+    const before = await tableContents();
+    await expectTwinOf(await call("POST", "", { ...aRule(), targetId: always.targetId, startsAt: inDays(-1) }), always);
+    expect(await tableContents()).toEqual(before);
+    const started = await create(aRule({ startsAt: inDays(-2) }));
+    await expectTwinOf(await call("POST", "", { ...aRule(), targetId: started.targetId }), started);
+    await expectTwinOf(
+      await call("POST", "", { ...aRule(), targetId: started.targetId, startsAt: inDays(-1) }),
+      started,
+    );
+    // A start still to come is a rule of its own, and so is a second one at another start to come.
+    const scheduled = await create({ ...aRule(), targetId: always.targetId, startsAt: inDays(1) });
+    expect(scheduled.state).toBe("scheduled");
+    await create({ ...aRule(), targetId: always.targetId, startsAt: inDays(2) });
+  });
+
   it("refuses an edit or an enable that makes a rule another's double, and writes nothing", async () => {
     const live = await create(aRule());
     const other = await create(aRule({ targetId: `${live.targetId}-other` }));
