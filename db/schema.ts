@@ -432,22 +432,33 @@ export const feedSequences = sqliteTable("feed_sequences", {
 });
 
 /** Merchandiser rules: boost, bury, pin, exclude a category or product, optionally for a segment and dates. */
-export const rules = sqliteTable("rules", {
-  id: text("id").primaryKey(),
-  name: text("name").notNull(),
-  action: text("action").notNull(), // "boost" | "bury" | "pin" | "exclude" | "allow_discounts" | "hide_discounts"
-  targetType: text("target_type").notNull(), // "category" | "product"
-  targetId: text("target_id").notNull(),
-  strength: real("strength"),
-  slot: integer("slot"),
-  segment: text("segment", { mode: "json" }),
-  startsAt: text("starts_at"),
-  endsAt: text("ends_at"),
-  enabled: integer("enabled", { mode: "boolean" }).notNull().default(true),
-  version: integer("version").notNull(),
-  createdAt: text("created_at").notNull(),
-  updatedAt: text("updated_at").notNull(),
-});
+export const rules = sqliteTable(
+  "rules",
+  {
+    id: text("id").primaryKey(),
+    name: text("name").notNull(),
+    action: text("action").notNull(), // "boost" | "bury" | "pin" | "exclude" | "allow_discounts" | "hide_discounts"
+    targetType: text("target_type").notNull(), // "category" | "product"
+    targetId: text("target_id").notNull(),
+    strength: real("strength"),
+    slot: integer("slot"),
+    segment: text("segment", { mode: "json" }),
+    startsAt: text("starts_at"),
+    endsAt: text("ends_at"),
+    enabled: integer("enabled", { mode: "boolean" }).notNull().default(true),
+    version: integer("version").notNull(),
+    createdAt: text("created_at").notNull(),
+    updatedAt: text("updated_at").notNull(),
+    /**
+     * What the rule does but when it starts, as one string (`effectKey`, worker/core/rules/same-effect.ts):
+     * a rule is refused as another's double in the D1 batch that writes it, by this key and the start
+     * (rules.repo.ts). Written with every rule; null on a row written before it existed, which the next
+     * checked write fills in. A change of the key's format sets it back to null in a migration.
+     */
+    effectKey: text("effect_key"),
+  },
+  (t) => [index("rules_effect_key_idx").on(t.effectKey)],
+);
 
 /** Every change to a rule: who changed what, when. */
 export const ruleVersions = sqliteTable(

@@ -44,6 +44,7 @@ import m0039 from "./migrations/0039_erasure_scrubs.sql";
 import m0040 from "./migrations/0040_imports_created.sql";
 import m0041 from "./migrations/0041_order_claims.sql";
 import m0042 from "./migrations/0042_console_session_admin_key.sql";
+import m0043 from "./migrations/0043_rule_effect_key.sql";
 import journal from "./migrations/meta/_journal.json";
 
 export const shardMigrations = {
@@ -92,5 +93,6 @@ export const shardMigrations = {
     m0040,
     m0041,
     m0042,
+    m0043,
   },
 };

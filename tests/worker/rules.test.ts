@@ -1,7 +1,8 @@
-import { env, SELF } from "cloudflare:test";
+import { createExecutionContext, env, SELF, waitOnExecutionContext } from "cloudflare:test";
 import { drizzle } from "drizzle-orm/d1";
 import { describe, expect, it } from "vitest";
 import * as schema from "../../db/schema.ts";
+import { createApp } from "../../worker/app.ts";
 import type { Db } from "../../worker/env.ts";
 import { forgetRules, liveRulesFor } from "../../worker/rules/rules.repo.ts";
 import {
@@ -436,6 +437,109 @@ describe("rules API: a rule that does what another already does", () => {
     // Once the live rule is disabled, the draft may take its place.
     expect((await call("POST", `/${live.id}/disable`)).status).toBe(200);
     expect((await call("POST", `/${draft.id}/enable`)).status).toBe(200);
+  });
+});
+
+describe("rules API: doubles sent at the same instant", () => {
+  /**
+   * The real D1 with its batches (each rule write is one) held until `writers` are waiting, then let
+   * through together: every request has made its reads before any of them writes, the closest two
+   * requests sent at the same instant can come, every time rather than when the scheduler allows.
+   */
+  function writesHeldTogether(real: D1Database, writers: number): D1Database {
+    let waiting: (() => void)[] = [];
+    const together = () =>
+      new Promise<void>((release) => {
+        waiting.push(release);
+        if (waiting.length < writers) return;
+        for (const next of waiting) next();
+        waiting = [];
+      });
+    return {
+      prepare: (query: string) => real.prepare(query),
+      batch: async (statements: D1PreparedStatement[]) => {
+        await together();
+        return real.batch(statements);
+      },
+      exec: (query: string) => real.exec(query),
+      dump: () => real.dump(),
+    } as unknown as D1Database;
+  }
+
+  const app = createApp();
+  /** Sends every request at once to the app on D1 whose writes wait for one another. */
+  async function sentTogether(requests: { method: string; path: string; body?: unknown }[]) {
+    const db = writesHeldTogether(env.DB, requests.length);
+    return Promise.all(
+      requests.map(async ({ method, path, body }) => {
+        const context = createExecutionContext();
+        const request = new Request(`${base}${path}`, {
+          method,
+          headers: { "Content-Type": "application/json", Authorization: `Bearer ${adminKey}` },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        });
+        const response = await app.fetch(request, { ...env, DB: db }, context);
+        await waitOnExecutionContext(context);
+        return response;
+      }),
+    );
+  }
+
+  const count = async (sql: string, ...values: unknown[]) =>
+    (
+      await env.DB.prepare(sql)
+        .bind(...values)
+        .first<{ n: number }>()
+    )?.n ?? 0;
+
+  it("saves one of ten identical creates sent at once, and refuses the others naming it", async () => {
+    const body = aRule();
+    const responses = await sentTogether(Array.from({ length: 10 }, () => ({ method: "POST", path: "", body })));
+    const statuses = responses.map((response) => response.status).sort();
+    expect(statuses).toEqual([201, ...Array(9).fill(409)]);
+    const saved = ruleResponseSchema.parse(await responses.find((r) => r.status === 201)!.json()).data;
+    for (const refused of responses.filter((r) => r.status === 409))
+      expect(((await refused.json()) as ErrorBody).error.message).toMatch(
+        new RegExp(`^Rule ${saved.id} \\(“${saved.name}”, live\\) already does this`),
+      );
+    expect(await count("SELECT count(*) AS n FROM rules WHERE target_id = ?", body.targetId)).toBe(1);
+    expect(await count("SELECT count(*) AS n FROM rule_versions WHERE rule_id = ?", saved.id)).toBe(1);
+  });
+
+  it("finds the double of a rule written before effect keys were kept, and keeps its key from then on", async () => {
+    const id = `r_before_keys_${uniquePrefix()}`;
+    const targetId = `boots-${uniquePrefix()}`;
+    const at = new Date().toISOString();
+    // As the row stood before the effect_key column: no key.
+    await env.DB.prepare(
+      `INSERT INTO rules (id, name, action, target_type, target_id, strength, segment, enabled, version, created_at, updated_at)
+       VALUES (?, 'Boots for the fading', 'boost', 'category', ?, 0.5, '{"stage":["lapsed","fading"]}', 1, 1, ?, ?)`,
+    )
+      .bind(id, targetId, at, at)
+      .run();
+    const body = aRule({ targetId, segment: { stage: ["fading", "lapsed"] } });
+    const response = await call("POST", "", body);
+    expect(response.status).toBe(409);
+    expect(((await response.json()) as ErrorBody).error.message).toMatch(
+      new RegExp(`^Rule ${id} \\(“Boots for the fading”, live\\)`),
+    );
+    expect(await count("SELECT count(*) AS n FROM rules WHERE target_id = ?", targetId)).toBe(1);
+    expect(await count("SELECT count(*) AS n FROM rules WHERE effect_key IS NULL")).toBe(0);
+  });
+
+  it("enables one of ten drafts of one effect enabled at once", async () => {
+    const body = aRule({ enabled: false });
+    const drafts = [];
+    for (let i = 0; i < 10; i++) drafts.push(await create({ ...body, name: `${body.name} ${i}` }));
+    const responses = await sentTogether(drafts.map((draft) => ({ method: "POST", path: `/${draft.id}/enable` })));
+    expect(responses.map((response) => response.status).sort()).toEqual([200, ...Array(9).fill(409)]);
+    expect(await count("SELECT count(*) AS n FROM rules WHERE target_id = ? AND enabled = 1", body.targetId)).toBe(1);
+    expect(
+      await count(
+        "SELECT count(*) AS n FROM rule_versions WHERE change = 'enable' AND snapshot ->> 'targetId' = ?",
+        body.targetId,
+      ),
+    ).toBe(1);
   });
 });
 

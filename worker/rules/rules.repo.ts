@@ -1,10 +1,14 @@
 // Rules and their version history in D1, and the isolate cache the recommendations route reads rules
 // through. Every write puts the rule row and its `rule_versions` row in one D1 batch, guarded by the
-// version it was read at, so two concurrent edits cannot both land. It does not validate rules (the
-// routes do) and never answers HTTP errors: it returns `{ kind: ... }` outcomes.
-import { and, asc, desc, eq, gt, isNull, or, type SQL, sql } from "drizzle-orm";
-import { jsonEach, runBatch } from "../../db/batch.ts";
+// version it was read at, so two concurrent edits cannot both land, and by the rule's double check
+// (core/rules/same-effect.ts), so two rules of one effect cannot both be saved, however close together.
+// It does not validate rules (the routes do) and never answers HTTP errors: it returns `{ kind: ... }`
+// outcomes.
+import { and, asc, desc, eq, getTableColumns, gt, isNull, or, type SQL, sql } from "drizzle-orm";
+import type { SQLiteTable } from "drizzle-orm/sqlite-core";
+import { batchRows, jsonEach } from "../../db/batch.ts";
 import { rules, ruleVersions } from "../../db/schema.ts";
+import { type DoubleCheck, effectKey } from "../core/rules/same-effect.ts";
 import type { Rule } from "../core/rules/types.ts";
 import type { Db } from "../env.ts";
 import type { ChangeKind, CreateRuleInput, RuleVersionView, RuleView } from "./rules.schemas.ts";
@@ -178,43 +182,122 @@ interface Change {
   now: Date;
 }
 
-function versionInsert(db: Db, rule: RuleView, change: ChangeKind, by: Change) {
-  return db
-    .insert(ruleVersions)
-    .values({
-      ruleId: rule.id,
-      version: rule.version,
-      change,
-      snapshot: rule,
-      changedBy: by.changedBy,
-      changedAt: by.now.toISOString(),
-    })
-    .getSQL();
-}
-
-export async function createRule(db: Db, input: CreateRuleInput, by: Change): Promise<RuleView> {
-  const at = by.now.toISOString();
-  const rule: RuleView = { id: newRuleId(), ...ruleFields(input), version: 1, createdAt: at, updatedAt: at };
-  await runBatch(db, [db.insert(rules).values(rule).getSQL(), versionInsert(db, rule, "create", by)]);
-  forgetRules();
-  return rule;
-}
+/** The rule that a write was refused for doubling, as the 409 names it. */
+export type Twin = Pick<RuleView, "id" | "name" | "enabled" | "startsAt" | "endsAt">;
 
 export type SaveOutcome =
   | { kind: "saved"; rule: RuleView }
   | { kind: "unchanged"; rule: RuleView }
-  | { kind: "conflict" };
+  | { kind: "conflict" }
+  | { kind: "doubled"; twin: Twin };
 
 /**
- * Writes `fields` over `current` as version current.version + 1. The update only matches the row at
- * the version it was read at; if another edit got there first, the version row's primary key
- * (rule_id, version) collides, the whole batch rolls back, and the outcome is a conflict.
+ * The rules other than `id` that `check` refuses to double at `now`, newest first (as listRules): the
+ * same effect key, enabled and not ended, and the same start as seen then: none or one already past
+ * when `check.startingAt` is null, else that instant. doubles() in core/rules/same-effect.ts, in SQL;
+ * starts and ends compare as text, as the API stores them (ISO instants in UTC, all of one length).
+ */
+function twinsOf(check: DoubleCheck, id: string, now: Date): SQL {
+  const at = now.toISOString();
+  const start =
+    check.startingAt === null
+      ? sql`(twin.starts_at IS NULL OR twin.starts_at <= ${at})`
+      : sql`twin.starts_at = ${check.startingAt}`;
+  return sql`SELECT twin.id, twin.name, twin.starts_at AS startsAt, twin.ends_at AS endsAt FROM rules AS twin
+    WHERE twin.effect_key = ${check.key} AND twin.id <> ${id} AND twin.enabled = 1
+      AND (twin.ends_at IS NULL OR twin.ends_at > ${at}) AND ${start}
+    ORDER BY twin.created_at DESC, twin.id`;
+}
+
+/**
+ * `INSERT INTO table (...) SELECT <row> WHERE condition`: drizzle's insert of one row, each value
+ * encoded as its column's, written only when `condition` holds as the statement runs.
+ */
+function insertWhere<T extends SQLiteTable>(table: T, row: T["$inferInsert"], condition: SQL): SQL {
+  const values = row as Record<string, unknown>;
+  const columns = Object.entries(getTableColumns(table)).filter(([key]) => values[key] !== undefined);
+  const names = sql.join(
+    columns.map(([, column]) => sql.identifier(column.name)),
+    sql`, `,
+  );
+  const params = sql.join(
+    columns.map(([key, column]) => sql.param(values[key], column)),
+    sql`, `,
+  );
+  return sql`INSERT INTO ${table} (${names}) SELECT ${params} WHERE ${condition}`;
+}
+
+/** The version row of `rule`, written when `condition` holds (always without one). */
+function versionInsert(rule: RuleView, change: ChangeKind, by: Change, condition: SQL = sql`1`) {
+  const changedAt = by.now.toISOString();
+  return insertWhere(
+    ruleVersions,
+    { ruleId: rule.id, version: rule.version, change, snapshot: rule, changedBy: by.changedBy, changedAt },
+    condition,
+  );
+}
+
+/**
+ * The statement that fills in the effect key of rows written before it was kept (null), so a double
+ * check sees them; none when there are none, as after the first checked write. A row changed since it
+ * was read has its key already (every write sets it), so only the version read is filled in.
+ */
+async function fillEffectKeys(db: Db): Promise<SQL[]> {
+  const rows = await db.select().from(rules).where(isNull(rules.effectKey));
+  if (rows.length === 0) return [];
+  const keys = rows.map((row) => ({ id: row.id, version: row.version, key: effectKey(ruleView(row)) }));
+  return [
+    sql`UPDATE rules SET effect_key = k.value ->> 'key' FROM ${jsonEach(keys)} AS k
+      WHERE rules.id = k.value ->> 'id' AND rules.version = k.value ->> 'version' AND rules.effect_key IS NULL`,
+  ];
+}
+
+/**
+ * Runs `write` (the rule's statements) as one D1 batch, a transaction. With a double check, the batch
+ * first fills in missing effect keys, reads the first twin, and guards each write with there being
+ * none, so the check and the write are one: of two rules of one effect sent at the same instant, the
+ * second sees the first. A twin found is the outcome, and nothing of the rule was written.
+ */
+async function writeUnlessDoubled(
+  db: Db,
+  rule: RuleView,
+  check: DoubleCheck | undefined,
+  now: Date,
+  write: (unlessDoubled: SQL) => SQL[],
+): Promise<SaveOutcome> {
+  if (!check) return writeVersion(db, rule, write(sql`1`));
+  const twins = twinsOf(check, rule.id, now);
+  const fill = await fillEffectKeys(db);
+  const statements = [...fill, sql`${twins} LIMIT 1`, ...write(sql`NOT EXISTS (${twins})`)];
+  return writeVersion(db, rule, statements, (results) => results[fill.length]?.[0]);
+}
+
+export async function createRule(
+  db: Db,
+  input: CreateRuleInput,
+  check: DoubleCheck | undefined,
+  by: Change,
+): Promise<SaveOutcome> {
+  const at = by.now.toISOString();
+  const rule: RuleView = { id: newRuleId(), ...ruleFields(input), version: 1, createdAt: at, updatedAt: at };
+  return writeUnlessDoubled(db, rule, check, by.now, (unlessDoubled) => [
+    insertWhere(rules, { ...rule, effectKey: effectKey(rule) }, unlessDoubled),
+    versionInsert(rule, "create", by, unlessDoubled),
+  ]);
+}
+
+/**
+ * Writes `fields` over `current` as version current.version + 1, unless `check` finds a twin (nothing
+ * written). The update only matches the row at the version it was read at; if another edit got there
+ * first, the version row's primary key (rule_id, version) collides, the whole batch rolls back, and the
+ * outcome is a conflict.
  */
 export async function saveRule(
   db: Db,
   current: RuleView,
   fields: RuleFields,
   change: ChangeKind,
+  check: DoubleCheck | undefined,
   by: Change,
 ): Promise<SaveOutcome> {
   const next = ruleFields(fields);
@@ -227,28 +310,37 @@ export async function saveRule(
     updatedAt: by.now.toISOString(),
   };
   const { id: _id, createdAt: _createdAt, ...columns } = rule;
-  return writeVersion(db, rule, [
+  return writeUnlessDoubled(db, rule, check, by.now, (unlessDoubled) => [
     db
       .update(rules)
-      .set(columns)
-      .where(and(eq(rules.id, current.id), eq(rules.version, current.version)))
+      .set({ ...columns, effectKey: effectKey(rule) })
+      .where(and(eq(rules.id, current.id), eq(rules.version, current.version), unlessDoubled))
       .getSQL(),
-    versionInsert(db, rule, change, by),
+    versionInsert(rule, change, by, unlessDoubled),
   ]);
 }
 
 /**
  * Runs a batch that writes `rule` as a new version. If another edit took that version first, its row's
  * primary key (rule_id, version) collides and the whole batch rolls back: a conflict, nothing written.
+ * `twinOf` picks, from the batch's rows, the twin a double check read in it: then nothing was written.
  */
-async function writeVersion(db: Db, rule: RuleView, statements: SQL[]): Promise<SaveOutcome> {
+async function writeVersion(
+  db: Db,
+  rule: RuleView,
+  statements: SQL[],
+  twinOf: (results: Record<string, unknown>[][]) => Record<string, unknown> | undefined = () => undefined,
+): Promise<SaveOutcome> {
+  let results: Record<string, unknown>[][];
   try {
-    await runBatch(db, statements);
+    results = await batchRows(db, statements);
   } catch (error) {
     if (/UNIQUE constraint failed: rule_versions/i.test(String((error as Error).message ?? error)))
       return { kind: "conflict" };
     throw error;
   }
+  const twin = twinOf(results) as Omit<Twin, "enabled"> | undefined;
+  if (twin) return { kind: "doubled", twin: { ...twin, enabled: true } };
   forgetRules();
   return { kind: "saved", rule };
 }
@@ -261,7 +353,7 @@ async function writeVersion(db: Db, rule: RuleView, statements: SQL[]): Promise<
 export async function deleteRule(db: Db, current: RuleView, by: Change): Promise<SaveOutcome> {
   const rule: RuleView = { ...current, version: current.version + 1, updatedAt: by.now.toISOString() };
   return writeVersion(db, rule, [
-    versionInsert(db, rule, "delete", by),
+    versionInsert(rule, "delete", by),
     db
       .delete(rules)
       .where(and(eq(rules.id, current.id), eq(rules.version, current.version)))

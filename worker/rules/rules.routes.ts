@@ -5,7 +5,7 @@
 // recommendations route reads rules through liveRulesFor (rules.repo.ts), not through these routes.
 import type { Context } from "hono";
 import { Hono } from "hono";
-import { appliesNowOrLater, doubledRule } from "../core/rules/same-effect.ts";
+import { doubleCheck } from "../core/rules/same-effect.ts";
 import { ruleState } from "../core/rules/state.ts";
 import type { AppEnv } from "../env.ts";
 import { requireAdminKey } from "../http/auth.ts";
@@ -23,6 +23,7 @@ import {
   ruleFields,
   type SaveOutcome,
   saveRule,
+  type Twin,
   versionsOf,
 } from "./rules.repo.ts";
 import {
@@ -54,10 +55,25 @@ async function existingRule(c: RulesContext) {
   return rule;
 }
 
-function savedOrThrow(outcome: SaveOutcome) {
+/**
+ * The rule saved, or the 409 of a write that was refused: another edit got to the rule first, or the
+ * rule would do exactly what another live or scheduled rule does (core/rules/same-effect.ts, checked
+ * in the write itself): a create sent twice, or an edit that makes two rules one, would double a rule
+ * the merchandiser sees once. Nothing was written either way.
+ */
+function savedOrThrow(c: RulesContext, outcome: SaveOutcome) {
   if (outcome.kind === "conflict")
     throw new ApiError(409, "conflict", "Someone else changed this rule at the same moment. Reload it and try again.");
+  if (outcome.kind === "doubled") throw doubleRefused(c, outcome.twin);
   return outcome.rule;
+}
+
+function doubleRefused(c: RulesContext, twin: Twin) {
+  return new ApiError(
+    409,
+    "conflict",
+    `Rule ${twin.id} (“${twin.name}”, ${ruleState(twin, c.var.now)}) already does this: the same action on the same target, with the same strength or slot, segment and schedule. Nothing was saved. Change that rule instead, or make this one differ.`,
+  );
 }
 
 /**
@@ -92,25 +108,6 @@ async function writeChecked(
   return statusOf(c, await write(), catalog);
 }
 
-/**
- * Refuses to save `fields` (as a new rule, or over `current`) when another rule that is live or scheduled
- * already does exactly that (core/rules/same-effect.ts): a create sent twice, or an edit that makes two
- * rules one, would double a rule the merchandiser sees once. A change that leaves a rule applying as it
- * did (a new name) makes no new double, so it is not refused. Nothing is written either way.
- */
-async function refuseSameEffect(c: RulesContext, fields: RuleFields, current?: RuleView): Promise<void> {
-  const now = c.var.now;
-  // A rule that will never apply doubles nothing: no read.
-  if (!appliesNowOrLater(ruleState(fields, now))) return;
-  const twin = doubledRule({ ...fields, id: current?.id }, await listRules(c.var.db, { enabled: true }), now, current);
-  if (!twin) return;
-  throw new ApiError(
-    409,
-    "conflict",
-    `Rule ${twin.id} (“${twin.name}”, ${ruleState(twin, now)}) already does this: the same action on the same target, with the same strength or slot, segment and schedule. Nothing was saved. Change that rule instead, or make this one differ.`,
-  );
-}
-
 /** An update that only flips `enabled` is recorded as the enable or disable it amounts to. */
 function changeKindOf(before: RuleFields, after: RuleFields): ChangeKind {
   const same = JSON.stringify({ ...before, enabled: null }) === JSON.stringify({ ...after, enabled: null });
@@ -122,9 +119,10 @@ async function setEnabled(c: RulesContext, enabled: boolean) {
   const by = changeBy(c);
   const current = await existingRule(c);
   const after = { ...ruleFields(current), enabled };
-  if (enabled) await refuseSameEffect(c, after, current);
+  // A disable doubles nothing: doubleCheck takes none, and the write checks nothing.
+  const check = doubleCheck({ ...after, id: current.id }, c.var.now, current);
   const saved = await writeChecked(c, current, async () =>
-    savedOrThrow(await saveRule(c.var.db, current, after, enabled ? "enable" : "disable", by)),
+    savedOrThrow(c, await saveRule(c.var.db, current, after, enabled ? "enable" : "disable", check, by)),
   );
   return c.json({ data: saved });
 }
@@ -135,8 +133,11 @@ export const rulesRoutes = new Hono<AppEnv>()
   .post("/", async (c) => {
     const by = changeBy(c);
     const input = await jsonBody(c, createRuleSchema);
-    await refuseSameEffect(c, ruleFields(input));
-    return c.json({ data: await writeChecked(c, input, () => createRule(c.var.db, input, by)) }, 201);
+    const check = doubleCheck(ruleFields(input), c.var.now);
+    const created = await writeChecked(c, input, async () =>
+      savedOrThrow(c, await createRule(c.var.db, input, check, by)),
+    );
+    return c.json({ data: created }, 201);
   })
   .get("/", async (c) => {
     const { enabled } = queryParams(c, listRulesQuerySchema);
@@ -175,16 +176,16 @@ export const rulesRoutes = new Hono<AppEnv>()
         `This rule was changed since version ${version} was read: it is at version ${current.version} now. Nothing was saved. Reload it to see the change, then make yours again.`,
       );
     const after = ruleFields({ ...before, ...patch });
-    await refuseSameEffect(c, after, current);
+    const check = doubleCheck({ ...after, id: current.id }, c.var.now, current);
     const saved = await writeChecked(c, after, async () =>
-      savedOrThrow(await saveRule(c.var.db, current, after, changeKindOf(before, after), by)),
+      savedOrThrow(c, await saveRule(c.var.db, current, after, changeKindOf(before, after), check, by)),
     );
     return c.json({ data: saved });
   })
   .delete("/:id", async (c) => {
     const by = changeBy(c);
     const current = await existingRule(c);
-    savedOrThrow(await deleteRule(c.var.db, current, by));
+    savedOrThrow(c, await deleteRule(c.var.db, current, by));
     return c.body(null, 204);
   })
   .post("/:id/disable", (c) => setEnabled(c, false))
