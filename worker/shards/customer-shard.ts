@@ -84,6 +84,7 @@ import {
   forgetErased,
   type MoveOutcome,
   type MovePeer,
+  moveGroupsOut,
   moveRegionOut,
   pruneFinishedMoves,
   type Region,
@@ -305,6 +306,15 @@ export class CustomerShard extends DurableObject<Env> {
   async moveOut(keys: string[], target: number, placedBy: number): Promise<MoveOutcome> {
     this.writable(placedBy);
     return moveRegionOut(this.placement, keys, target);
+  }
+
+  /**
+   * Moves the regions of several groups of keys from here into shard `target`, as one move when it can
+   * (moveGroupsOut); answers each group's outcome.
+   */
+  async moveGroupsOut(groups: string[][], target: number, placedBy: number): Promise<MoveOutcome[]> {
+    this.writable(placedBy);
+    return moveGroupsOut(this.placement, groups, target);
   }
 
   /** A move's copy step, in the target: false while the region cannot be taken yet. */

@@ -167,6 +167,39 @@ interface Placed {
 }
 
 /**
+ * Moves the regions of every plan's group that sit in other shards into the plan's target: one call per
+ * source and target shard, with the keys of every group moved between them (moveGroupsOut makes them
+ * one move when it can). Answers each plan's outcomes, one per source shard of its group.
+ */
+async function moveAll(
+  env: Shards,
+  plans: readonly Plan[],
+  placements: ReadonlyMap<string, number | null>,
+): Promise<MoveOutcome[][]> {
+  const calls = new Map<string, { source: number; target: number; groups: { plan: number; keys: string[] }[] }>();
+  plans.forEach((plan, at) => {
+    for (const [source, keys] of sourcesToMove(plan.group, placements, plan.target)) {
+      const pair = `${source}>${plan.target}`;
+      const call = calls.get(pair) ?? { source, target: plan.target, groups: [] };
+      call.groups.push({ plan: at, keys });
+      calls.set(pair, call);
+    }
+  });
+  const outcomes: MoveOutcome[][] = plans.map(() => []);
+  await allCalls(
+    [...calls.values()].map(async ({ source, target, groups }) => {
+      const answers = await shardStub(env, source).moveGroupsOut(
+        groups.map((group) => group.keys),
+        target,
+        shardCount(env),
+      );
+      for (const [at, group] of groups.entries()) outcomes[group.plan]?.push(answers[at] as MoveOutcome);
+    }),
+  );
+  return outcomes;
+}
+
+/**
  * Places groups: for every group, its target with its regions moved there and its unknown keys
  * claimed for it. Answers the groups ready to ingest (the others go round again) or a refusal.
  * `seen[i]`: the unverified keys of item i. They place nothing, but one never placed is claimed for
@@ -222,16 +255,8 @@ async function place(
     const keys = [...new Set(together.flatMap((at) => (items[at] as GroupItem).keys.map(({ key }) => key)))];
     plans.push({ group: { items: together, keys }, target: first });
   }
-  // Regions in other shards move into the target first: one call per (group, source shard).
-  const moves = await allCalls(
-    plans.map((plan) =>
-      allCalls<MoveOutcome>(
-        [...sourcesToMove(plan.group, placements, plan.target)].map(([source, keys]) =>
-          shardStub(env, source).moveOut(keys, plan.target, count),
-        ),
-      ),
-    ),
-  );
+  // Regions in other shards move into the target first: one call per source and target shard.
+  const moves = await moveAll(env, plans, placements);
   for (const outcomes of moves) {
     const tooLarge = outcomes.find((outcome) => outcome.kind === "region_too_large");
     if (tooLarge) return tooLarge;

@@ -778,6 +778,36 @@ export async function moveRegionOut(
   return (await loadMove(db, recorded.id))?.status === "done" ? { kind: "moved" } : { kind: "retry" };
 }
 
+/** Orders and identify calls one move takes at most when it carries several regions (a region alone may take more). */
+export const sourcesPerMove = 2_000;
+
+/**
+ * Moves the regions of several groups of keys out of this shard into `target`, as one move when it
+ * can: a batch of orders joining many customers across two shards makes one move per source and
+ * target, not one per customer (a move costs a copy, a directory call per home shard and a finish,
+ * whatever it carries). The one move is recorded, fenced and run as any other; its region is the
+ * union of the groups' regions. When it cannot be made as one (a key of some group fenced by another
+ * move, a region still arriving here, more than `sourcesPerMove` sources in all, a step that failed),
+ * each group is moved on its own, as moveRegionOut moves one, so a group held up holds up no other.
+ * Answers each group's outcome.
+ */
+export async function moveGroupsOut(
+  ctx: MoveContext,
+  groups: readonly (readonly string[])[],
+  target: number,
+): Promise<MoveOutcome[]> {
+  if (groups.length > 1) {
+    const together = await moveRegionOut(
+      ctx,
+      [...new Set(groups.flat())],
+      target,
+      (region) => region.sources.length <= sourcesPerMove,
+    );
+    if (together.kind === "moved") return groups.map(() => together);
+  }
+  return allCalls(groups.map((keys) => moveRegionOut(ctx, keys, target)));
+}
+
 /**
  * Records a move of the region of `keys` out of this shard and fences it, in one batch (which aborts
  * if another move fenced one of its keys, or a move into here brought one, meanwhile), and asks for the alarm that resumes it if

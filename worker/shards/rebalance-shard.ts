@@ -10,7 +10,7 @@ import { sql } from "drizzle-orm";
 import { jsonEach } from "../../db/batch.ts";
 import { balancedHome, drainTarget, homeShard } from "../core/shards/placement.ts";
 import type { Db } from "../env.ts";
-import { type MoveContext, moveRegionOut, type Region, regionEntries, regionOf } from "./moves.ts";
+import { type MoveContext, moveRegionOut, type Region, regionEntries, regionOf, sourcesPerMove } from "./moves.ts";
 
 export interface RebalancePage {
   /**
@@ -44,9 +44,6 @@ export async function liveCustomerCount(db: Db): Promise<number> {
   const row = await db.get<{ n: number }>(sql`SELECT count(*) AS n FROM customers WHERE merged_into IS NULL`);
   return row?.n ?? 0;
 }
-
-/** Orders and identify calls one move takes at most when it carries several regions (a region alone may take more). */
-export const sourcesPerMove = 2_000;
 
 /** Regions bound for one shard, in moves of up to `sourcesPerMove` sources (a larger region alone). */
 function movesOf(regions: readonly Region[]): Region[][] {

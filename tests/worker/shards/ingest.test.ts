@@ -28,6 +28,7 @@ import { ingestSharded } from "../../../worker/shards/ingest-router.ts";
 import {
   type MoveContext,
   type MovePeer,
+  moveGroupsOut,
   type Region,
   recordMoveOut,
   regionRows,
@@ -381,6 +382,91 @@ describe("ingestion across shards", () => {
     expect(linked.results[0]?.customerId).toBe(sides.webCustomer);
     // The web customer, with two orders against one, survives.
     expect(await expectJoined(p, sides, [`${p}-w1`, `${p}-w2`, `${p}-s1`, `${p}-link`])).toBe(sides.webCustomer);
+  });
+
+  it("joins many customers of one batch between two shards with one move, each customer as one alone would be", async () => {
+    const p = uniquePrefix("joins");
+    // Eight web customers whose account is homed in shard 3 and eight store customers whose card is
+    // homed in shard 1: the batch linking them pairwise moves eight regions from 3 into 1.
+    const pairs: Apart[] = [];
+    for (let n = 0; pairs.length < 8; n++) {
+      const sides = await apart(`${p}-${n}`);
+      if (sides.web === 3 && sides.store === 1) pairs.push(sides);
+    }
+    const webOrder = (sides: Apart, n: number) =>
+      anOrder({ id: `${p}-w${n}`, identifiers: { account: sides.account } });
+    const storeOrder = (sides: Apart, n: number) =>
+      anOrder({ id: `${p}-s${n}`, channel: "store", identifiers: { loyalty: sides.loyalty } });
+    await ingest(pairs.map(webOrder));
+    await ingest(pairs.map(storeOrder));
+    const customers = await Promise.all(
+      pairs.map(async (sides) => ({
+        web: (await customerOf("account", sides.account)).customerId,
+        store: (await customerOf("loyalty", sides.loyalty)).customerId,
+      })),
+    );
+
+    const links = pairs.map((sides, n) =>
+      anOrder({
+        id: `${p}-link${n}`,
+        channel: "store",
+        placedAt: "2026-04-01T10:00:00Z",
+        identifiers: { account: sides.account, loyalty: sides.loyalty },
+      }),
+    );
+    const linked = await ingest(links);
+    expect(linked).toMatchObject({ accepted: 8, duplicates: 0, merges: 8 });
+    for (const [n, sides] of pairs.entries()) {
+      const joined = await customerOf("account", sides.account);
+      expect((await customerOf("loyalty", sides.loyalty)).customerId).toBe(joined.customerId);
+      expect([customers[n]?.web, customers[n]?.store]).toContain(joined.customerId);
+      expect(joined.orders.map((order) => order.id).sort()).toEqual([`${p}-link${n}`, `${p}-s${n}`, `${p}-w${n}`]);
+      expect(joined.summary?.orders).toBe(3);
+    }
+    expect(await orderIdsIn(3, p)).toEqual([]);
+    expect((await orderIdsIn(1, p)).length).toBe(24);
+    // One recorded move took all eight regions, done; each key's directory entry names shard 1.
+    const moves = await rowsIn(
+      3,
+      "SELECT keys, customers, status FROM shard_moves WHERE direction = 'out' AND keys LIKE ?",
+      `%${pairs[0]?.accountKey}%`,
+    );
+    expect(moves).toHaveLength(1);
+    expect(moves[0]?.status).toBe("done");
+    expect(JSON.parse(String(moves[0]?.keys))).toEqual(expect.arrayContaining(pairs.map((sides) => sides.accountKey)));
+    expect(JSON.parse(String(moves[0]?.customers))).toHaveLength(8);
+    for (const sides of pairs) {
+      const [entry] = await rowsIn(3, "SELECT shard FROM shard_directory WHERE key = ?", sides.accountKey);
+      expect(entry?.shard).toBe(1);
+    }
+  });
+
+  it("moves each group on its own when one of them cannot go with the others, so it holds up no other", async () => {
+    const p = uniquePrefix("held-group");
+    const webs: Apart[] = [];
+    for (let n = 0; webs.length < 2; n++) {
+      const sides = await apart(`${p}-${n}`);
+      if (sides.web === 2) webs.push(sides);
+    }
+    const [held, free] = webs as [Apart, Apart];
+    await ingest(webs.map((sides, n) => anOrder({ id: `${p}-w${n}`, identifiers: { account: sides.account } })));
+    const outcomes = await runInDurableObject(shardStub(env, 2), async (_instance, state) => {
+      const ctx = moveContext(2, state);
+      // Another move of the first group's region, recorded and not run yet: its key is fenced.
+      const recorded = await recordMoveOut(ctx, [held.accountKey], 0);
+      if (recorded.kind !== "recorded") throw new Error(`not recorded: ${recorded.kind}`);
+      return moveGroupsOut(ctx, [[held.accountKey], [free.accountKey]], 0);
+    });
+    // The fenced group goes round again (its move, met, was resumed); the other moved on its own.
+    expect(outcomes).toEqual([{ kind: "retry" }, { kind: "moved" }]);
+    const byKey = async (key: string) =>
+      (await rowsIn(2, "SELECT keys, status FROM shard_moves WHERE direction = 'out' AND keys LIKE ?", `%${key}%`)).map(
+        (row) => [JSON.parse(String(row.keys)), row.status],
+      );
+    expect(await byKey(held.accountKey)).toEqual([[[held.accountKey], "done"]]);
+    expect(await byKey(free.accountKey)).toEqual([[[free.accountKey], "done"]]);
+    expect(await orderIdsIn(2, p)).toEqual([]);
+    expect(await orderIdsIn(0, p)).toEqual([`${p}-w0`, `${p}-w1`]);
   });
 
   it("resumes a move interrupted after its copy when the next order meets the fence", async () => {

@@ -133,6 +133,29 @@ describe("calls out of one request", () => {
     }
   });
 
+  it("an order batch of 1,000 orders joining customers across shards costs a move per pair of shards, not per join", async () => {
+    const p = uniquePrefix("calls-joins");
+    const web = Array.from({ length: 1000 }, (_, i) =>
+      anOrder({ id: `${p}-w${i}`, identifiers: { account: `${p}-${i}` } }),
+    );
+    const store = Array.from({ length: 1000 }, (_, i) =>
+      anOrder({ id: `${p}-s${i}`, channel: "store", identifiers: { loyalty: `${p}-card-${i}` } }),
+    );
+    for (const orders of [web, store]) expect((await counted().api.postOrders(orders)).status).toBe(200);
+    const joins = Array.from({ length: 1000 }, (_, i) =>
+      anOrder({ id: `${p}-j${i}`, channel: "store", identifiers: { account: `${p}-${i}`, loyalty: `${p}-card-${i}` } }),
+    );
+    const { api, counts } = counted();
+    const response = await api.postOrders(joins);
+    expect(response.status, await response.clone().text()).toBe(200);
+    expect(((await response.json()) as { data: { merges: number } }).data.merges).toBe(1000);
+    report("1,000 orders each joining a web customer and a store customer", counts);
+    // About three joins in four are between two shards; their regions move into the lower shard, one
+    // move for each source and target (moveGroupsOut), so at most one call per pair of shards.
+    const shards = shardCount(env);
+    expect(counts.shards).toBeLessThanOrEqual(3 * shards + (shards * (shards - 1)) / 2);
+  });
+
   it("an erasure calls each shard about once", async () => {
     const account = `${uniquePrefix("calls-erase")}-ann`;
     const seeded = await counted().api.postOrders([anOrder({ identifiers: { account } })]);
