@@ -1,6 +1,6 @@
 // The move of a single-database deployment into customer shards (docs/scaling.md, from one database to
 // shards), on D1 bases seeded directly as the scale bench seeds them (each generated customer one
-// Patron customer holding one account). For each size, under `wrangler dev` with SHARD_COUNT=0:
+// Patron customer, known by a web account, a store loyalty card or both: its baseMix). For each size, under `wrangler dev` with SHARD_COUNT=0:
 // - a full pass (`POST /v1/admin/shards/migrate` until done, what `npx patron shards migrate` repeats)
 //   and its check (`GET /v1/admin/shards/migrate?verify=true`: every customer table's rows in D1 and
 //   the shards);
@@ -18,7 +18,7 @@ import { countMismatches, type MigrationView, type StatusView } from "../../cli/
 import { generateProducts } from "../../db/seed/generate.ts";
 import { customerTimesAged, d1TimesAged } from "../fixtures/aged-times.ts";
 import { applyMigrations, startDevWorker, testSecrets } from "../fixtures/wrangler-dev.ts";
-import { accountOf, benchOrders, seedCustomers } from "./scale.bench.ts";
+import { accountHolderFrom, accountOf, benchOrders, seedCustomers } from "./scale.bench.ts";
 
 const root = path.resolve(import.meta.dirname, "../..");
 const seed = 11;
@@ -127,13 +127,16 @@ async function ageDatabase(persistDir: string) {
 
 /** New orders of `changes` existing customers and of as many new ones, then `erasures` other customers erased. */
 async function writeChanges(url: string, size: number, options: Options) {
-  const { existing, fresh } = benchOrders(size, generateProducts({ seed }), "catch-up");
+  const { existing, existingIndices, fresh } = benchOrders(size, generateProducts({ seed }), "catch-up");
   const orders = [...existing.slice(0, options.changes), ...fresh.slice(0, options.changes)];
   for (let i = 0; i < orders.length; i += 100)
     await call(url, "POST", "/v1/orders", testSecrets.PATRON_API_KEY, { orders: orders.slice(i, i + 100) });
-  // Customers benchOrders gave no order (its existing ones are spread evenly from index 0).
+  // Customers holding an account (looked up by it) whom benchOrders gave no order.
+  const ordered = new Set(existingIndices.slice(0, options.changes));
   for (let k = 0; k < options.erasures; k++) {
-    const account = accountOf(Math.floor(((k + 0.5) * size) / options.erasures) + 1);
+    let index = accountHolderFrom(Math.floor(((k + 0.5) * size) / options.erasures) + 1);
+    while (ordered.has(index)) index = accountHolderFrom(index + 1);
+    const account = accountOf(index);
     const { data } = (await call(
       url,
       "GET",

@@ -17,7 +17,7 @@ import WebSocket from "ws";
 import { signShopperToken } from "../../worker/http/shopper-token.ts";
 import { freePort, testSecrets } from "../fixtures/wrangler-dev.ts";
 import { descendantProcesses } from "./measure.ts";
-import { accountOf, parseOptions } from "./scale.bench.ts";
+import { accountHolderFrom, accountOf, parseOptions } from "./scale.bench.ts";
 import { routeSize, startRouteWorker } from "./shard/route.ts";
 
 const root = path.resolve(import.meta.dirname, "../..");
@@ -166,7 +166,12 @@ export default async function profileBench(args: string[]) {
       const now = new Date();
       const tokens = await Promise.all(
         Array.from({ length: shoppers }, (_, k) =>
-          signShopperToken(accountOf(Math.floor((k * size) / shoppers)), testSecrets.SHOPPER_TOKEN_SECRET, 3600, now),
+          signShopperToken(
+            accountOf(accountHolderFrom(Math.floor((k * size) / shoppers))),
+            testSecrets.SHOPPER_TOKEN_SECRET,
+            3600,
+            now,
+          ),
         ),
       );
       const shelf = async (token: string) => {

@@ -1,7 +1,9 @@
 // The figures of docs/scaling.md at several database sizes. For each size it seeds that many generated
 // customers directly into a fresh local D1 (through wrangler's platform proxy, the same local database
-// `wrangler dev` then serves; no identity resolution: each generated customer is one Patron customer
-// holding one account), then measures:
+// `wrangler dev` then serves; no identity resolution: each generated customer is one Patron customer,
+// with the rows ingestion would have left), a mixed base whose shares are set in one place (baseMix:
+// customers known by a web account only, by a store loyalty card only, or by both, joined; emails typed
+// unverified, some shared by a household), then measures:
 // - bytes stored per customer (D1's meta.size_after; per table with dbstat when the sqlite3 CLI is there),
 // - rows written per order (D1's meta.rows_written) through the real ingestOrders code, in-process on
 //   the seeded database, for new orders of existing customers, for new customers, and for a replay; and
@@ -10,9 +12,10 @@
 // - the BG/NBD + Gamma-Gamma fit time on the nightly job's sample and scoring throughput, in-process,
 // - the nightly job's wall time (its own run record) and the worker's peak memory under `wrangler
 //   dev`, then POST /v1/orders orders/s there (the same three cases, other orders),
-// - GET /v1/recommendations for many distinct known shoppers next to a bare single-row D1 read
-//   (GET /v1/customers/:id of an unknown id), alternated block by block in five rounds (the round with
-//   the median ratio is reported), with the worker's CPU time per request on each side.
+// - GET /v1/recommendations for many distinct known shoppers (customers holding an account) next to a
+//   bare single-row D1 read (GET /v1/customers/:id of an unknown id), alternated block by block in
+//   five rounds (the round with the median ratio is reported), with the worker's CPU time per request
+//   on each side.
 //   Then the same shoppers again in fifteen rounds (repeat visits: their pages in memory), next to the
 //   same bare read, with the quartiles of the rounds' ratios.
 // Prints the figures and writes them as JSON.
@@ -33,6 +36,7 @@ import { progressBar } from "../../cli/import/progress.ts";
 import { jsonEach, runBatch } from "../../db/batch.ts";
 import * as schema from "../../db/schema.ts";
 import { generateCustomers, generateProducts } from "../../db/seed/generate.ts";
+import type { WireOrder } from "../../db/seed/wire.ts";
 import { scoreCustomer } from "../../worker/core/profile/customer-profile.ts";
 import { totalsOfOrders } from "../../worker/core/profile/customer-totals.ts";
 import {
@@ -42,7 +46,7 @@ import {
 } from "../../worker/core/profile/population-models.ts";
 import type { Db } from "../../worker/env.ts";
 import { signShopperToken } from "../../worker/http/shopper-token.ts";
-import { hashIdentifiers } from "../../worker/identity/identity.keys.ts";
+import { type HashedIdentity, hashIdentifiers } from "../../worker/identity/identity.keys.ts";
 import { fitSampleQuery } from "../../worker/jobs/nightly.repo.ts";
 import { ingestOrders } from "../../worker/orders/ingest.ts";
 import {
@@ -124,46 +128,139 @@ function canDropPageCache(): true {
   }
 }
 
+/**
+ * The seeded base's shape, as an omnichannel retailer's customers arrive: change it here, and every
+ * bench that seeds as this one does (the shard route bench, shard, migrate, nightly, profile) takes it.
+ * - `shares`, of the generated customers (they sum to 1): `web`, known only by a storefront account,
+ *   their orders web orders; `store`, known only by a loyalty card, their orders store orders; `both`,
+ *   holding an account and a card, joined: their orders alternate between the channels, store orders
+ *   with the card and web orders with the account, the first store order carrying both (the join).
+ * - Every web order carries the email typed at checkout, unverified: it joins nobody, and is kept owned
+ *   by nobody (docs/identity.md). `receiptEmailShare` of store orders carry it too (an e-receipt).
+ * - `sharedEmailShare` of the pairs of neighbouring customers (0 and 1, 2 and 3, …) type one household
+ *   email: one identity seen on both customers' orders.
+ */
+export const baseMix = {
+  shares: { web: 0.5, store: 0.25, both: 0.25 },
+  receiptEmailShare: 0.25,
+  sharedEmailShare: 0.1,
+} as const;
+
+export type SeededKind = keyof typeof baseMix.shares;
+
+/**
+ * A point of [0, 1) for `n` from a golden-ratio sequence: each kind lands at about its share in every
+ * stretch of the base, and customer `n` is the same kind at any base size (deterministic, no draws).
+ */
+const spread = (n: number, step = 0.6180339887498949) => (n * step) % 1;
+
+/** How generated customer `index` is known (baseMix.shares). */
+export function kindOf(index: number): SeededKind {
+  const at = spread(index);
+  const { web, store } = baseMix.shares;
+  return at < web ? "web" : at < web + store ? "store" : "both";
+}
+
+/** Whether generated customer `index` holds a storefront account (and so may ask for a shelf). */
+export const hasAccount = (index: number) => kindOf(index) !== "store";
+
+/**
+ * The first generated customer from `index` on who holds an account: recommendations are asked for by
+ * signed-in shoppers only, so the benches pick their shoppers among these.
+ */
+export function accountHolderFrom(index: number): number {
+  let at = index;
+  while (!hasAccount(at)) at++;
+  return at;
+}
+
+/** The share of the base holding an account. */
+export const accountShare = 1 - baseMix.shares.store;
+
 export const accountOf = (index: number) => `scale-${index}`;
+export const loyaltyOf = (index: number) => `LC-scale-${index}`;
+/** The email customer `index` types: its own, or its household's, shared with its neighbour. */
+export const emailOf = (index: number) =>
+  spread(Math.floor(index / 2), 0.7548776662466927) < baseMix.sharedEmailShare
+    ? `household-${Math.floor(index / 2)}@example.com`
+    : `scale-${index}@example.com`;
 /** Random-looking and stable, like the ids ingestion makes (the nightly sample relies on that). */
 const customerIdOf = (index: number) => `c_${createHash("sha256").update(accountOf(index)).digest("hex").slice(0, 20)}`;
 
-/** The hashed identity of generated customer `index`'s storefront account. */
-export async function accountIdentityOf(index: number) {
-  const { identities } = await hashIdentifiers({ account: accountOf(index) }, testSecrets.IDENTITY_HASH_SECRET);
-  return identities[0]!;
+/** A generated customer as seeding writes it: its id, every identity its orders carry, its orders. */
+export interface SeedCustomer {
+  customerId: string;
+  /** The verified ones (account, loyalty card) are the customer's; the unverified ones (email) nobody's. */
+  identities: readonly HashedIdentity[];
+  orders: readonly OrderInput[];
 }
 
 /**
- * The rows ingestion would leave for generated customers, each holding its one account: the customer,
- * its identity and observations, its orders and lines, its summary and category stats.
+ * Generated customer `index`'s identities, hashed as ingestion hashes them, the key it is placed by
+ * (its account's, else its card's: where a shard bench homes it) first.
  */
-export function customerRowsStatements(
-  identities: readonly { customerId: string; key: string; kind: string; masked: string }[],
-  customers: readonly { orders: OrderInput[] }[],
-  at: string,
-) {
-  const observations = customers.flatMap(({ orders }, i) =>
-    orders.map((order) => ({ source: `order:${order.id}`, key: identities[i]!.key })),
+export async function identitiesOf(index: number): Promise<HashedIdentity[]> {
+  const kind = kindOf(index);
+  const { identities } = await hashIdentifiers(
+    {
+      ...(kind === "store" ? {} : { account: accountOf(index) }),
+      ...(kind === "web" ? {} : { loyalty: loyaltyOf(index) }),
+      email: emailOf(index),
+    },
+    testSecrets.IDENTITY_HASH_SECRET,
+  );
+  return identities.sort((a, b) => placementRank(a.kind) - placementRank(b.kind));
+}
+const placementRank = (kind: string) => ["account", "loyalty"].indexOf(kind) >>> 0;
+
+/**
+ * The rows ingestion would leave for generated customers: the customer, the identities it holds and
+ * those seen unverified (owned by nobody; one row for a household's email), each order's observations
+ * (verified or not, as sent), its orders and lines, its summary and category stats.
+ */
+export function customerRowsStatements(customers: readonly SeedCustomer[], at: string) {
+  const owned = customers.flatMap(({ customerId, identities }) =>
+    identities.filter((identity) => identity.trust === "verified").map((identity) => ({ ...identity, customerId })),
+  );
+  // Those seen unverified on one of the customer's orders at least (a store-only customer's email only
+  // where a receipt carried it).
+  const seen = customers.flatMap(({ identities, orders }) =>
+    identities.filter(
+      (identity) =>
+        identity.trust !== "verified" && orders.some((order) => order.identifiers[identity.kind] !== undefined),
+    ),
+  );
+  const observations = customers.flatMap(({ identities, orders }) =>
+    orders.flatMap((order) =>
+      identities
+        .filter((identity) => order.identifiers[identity.kind] !== undefined)
+        .map((identity) => ({
+          source: `order:${order.id}`,
+          key: identity.key,
+          verified: identity.trust === "verified" ? 1 : 0,
+        })),
+    ),
   );
   return [
-    sql`INSERT INTO customers (id, created_at, updated_at) SELECT value, ${at}, ${at} FROM ${jsonEach(identities.map((i) => i.customerId))}`,
+    sql`INSERT INTO customers (id, created_at, updated_at) SELECT value, ${at}, ${at} FROM ${jsonEach(customers.map((c) => c.customerId))}`,
     sql`INSERT INTO identities (key, kind, customer_id, masked, shared, created_at)
         SELECT value ->> 'key', value ->> 'kind', value ->> 'customerId', value ->> 'masked', 0, ${at}
-        FROM ${jsonEach(identities)}`,
+        FROM ${jsonEach(owned)}`,
+    // A household's email is seen on two customers' orders: one row, whichever comes first.
+    sql`INSERT OR IGNORE INTO identities (key, kind, customer_id, masked, shared, created_at)
+        SELECT value ->> 'key', value ->> 'kind', NULL, value ->> 'masked', 0, ${at}
+        FROM ${jsonEach(seen)}`,
     sql`INSERT INTO identity_observations (source, identity_key, verified)
-        SELECT value ->> 'source', value ->> 'key', 1 FROM ${jsonEach(observations)}`,
+        SELECT value ->> 'source', value ->> 'key', value ->> 'verified' FROM ${jsonEach(observations)}`,
     ...insertOrderStatements(
       // Loaded directly, like orders stored before fingerprints: a resend of one answers `changed: null`.
-      customers.flatMap(({ orders }, i) =>
-        orders.map((order) => ({ order, customerId: identities[i]!.customerId, fingerprint: null })),
-      ),
+      customers.flatMap(({ customerId, orders }) => orders.map((order) => ({ order, customerId, fingerprint: null }))),
       at,
     ),
     ...writeTotalsStatements(
-      customers.map(({ orders }, i) => {
+      customers.map(({ customerId, orders }) => {
         const totals = totalsOfOrders(orders.map(totalsOrderOf));
-        return { customerId: identities[i]!.customerId, summary: totals.summary, categories: totals.categories };
+        return { customerId, summary: totals.summary, categories: totals.categories };
       }),
       at,
       "seed",
@@ -172,29 +269,58 @@ export function customerRowsStatements(
   ];
 }
 
-/** The generated customers with their orders, each order carrying the customer's account, as seeding writes them. */
+/**
+ * Customer `index`'s generated orders with the channel and identifiers its kind gives them (baseMix):
+ * web orders with the account and the typed email, store orders with the card (a share with the
+ * e-receipt email), a joined customer's orders alternating, store first, its first store order with
+ * the card and the account.
+ */
+function ordersOfKind(index: number, orders: readonly WireOrder[]): OrderInput[] {
+  const kind = kindOf(index);
+  const account = accountOf(index);
+  const loyalty = loyaltyOf(index);
+  const email = emailOf(index);
+  const homeStore = `store-${String((index % 12) + 1).padStart(2, "0")}`;
+  return orders.map((order, k) => {
+    const inStore = kind === "store" || (kind === "both" && k % 2 === 0);
+    const receipt = spread(index * 64 + k, 0.5698402909980532) < baseMix.receiptEmailShare;
+    const identifiers = !inStore
+      ? { account, email }
+      : kind === "both" && k === 0
+        ? { loyalty, account }
+        : receipt
+          ? { loyalty, email }
+          : { loyalty };
+    return {
+      ...order,
+      id: `${account}-${order.id}`,
+      channel: inStore ? "store" : "web",
+      storeId: inStore ? (order.storeId ?? homeStore) : null,
+      identifiers,
+    } as OrderInput;
+  });
+}
+
+/** The generated customers with their orders, identified by their kind (baseMix), as seeding writes them. */
 export function* generatedCustomers(size: number, today: string) {
   let index = 0;
   for (const generated of generateCustomers({ seed, customers: size, today, includePersonas: false })) {
-    const orders = generated.orders.map((order) => ({
-      ...order,
-      id: `${accountOf(index)}-${order.id}`,
-      identifiers: { account: accountOf(index) },
-    })) as OrderInput[];
-    yield { index, orders };
+    yield { index, kind: kindOf(index), orders: ordersOfKind(index, generated.orders) };
     index++;
   }
 }
 
 interface Seeded {
   customers: number;
+  /** Of those, how many of each kind (baseMix.shares). */
+  kinds: Record<SeededKind, number>;
   orders: number;
   lines: number;
   seconds: number;
   databaseBytes: number;
 }
 
-/** Writes `size` generated customers with their orders, identity, summary and category stats. */
+/** Writes `size` generated customers with their orders, identities, summary and category stats. */
 export async function seedCustomers(d1: D1Database, size: number): Promise<Seeded> {
   const { binding, meter } = meteredD1(d1);
   const client = { $client: binding };
@@ -205,22 +331,28 @@ export async function seedCustomers(d1: D1Database, size: number): Promise<Seede
   const bar = progressBar(size, "customers");
   const started = performance.now();
   let customers = 0;
+  const kinds: Record<SeededKind, number> = { web: 0, store: 0, both: 0 };
   let orders = 0;
   let lines = 0;
   let pending: { index: number; orders: OrderInput[] }[] = [];
   const flush = async () => {
     if (pending.length === 0) return;
-    const identities = await Promise.all(
-      pending.map(async ({ index }) => ({ customerId: customerIdOf(index), ...(await accountIdentityOf(index)) })),
+    const batch = await Promise.all(
+      pending.map(async ({ index, orders }) => ({
+        customerId: customerIdOf(index),
+        identities: await identitiesOf(index),
+        orders,
+      })),
     );
-    await runBatch(client, customerRowsStatements(identities, pending, at));
+    await runBatch(client, customerRowsStatements(batch, at));
     customers += pending.length;
     pending = [];
     bar.update(customers);
   };
-  for (const { index, orders: customerOrders } of generatedCustomers(size, at.slice(0, 10))) {
+  for (const { index, kind, orders: customerOrders } of generatedCustomers(size, at.slice(0, 10))) {
     if (customerOrders.length > 0) {
       pending.push({ index, orders: customerOrders });
+      kinds[kind]++;
       orders += customerOrders.length;
       lines += customerOrders.reduce((sum, order) => sum + order.lines.length, 0);
     }
@@ -228,7 +360,14 @@ export async function seedCustomers(d1: D1Database, size: number): Promise<Seede
   }
   await flush();
   bar.stop();
-  return { customers, orders, lines, seconds: (performance.now() - started) / 1000, databaseBytes: meter.sizeAfter };
+  return {
+    customers,
+    kinds,
+    orders,
+    lines,
+    seconds: (performance.now() - started) / 1000,
+    databaseBytes: meter.sizeAfter,
+  };
 }
 
 interface IngestFigure {
@@ -239,7 +378,10 @@ interface IngestFigure {
 
 /**
  * ingestBatch × ingestBatches new orders of 2 lines, placed a minute ago: one for each of as many
- * existing customers spread over the base (`existing`), and one for each of as many new customers.
+ * existing customers spread over the base (`existing`, customers `existingIndices`), with the
+ * identifiers of their kind (a web order with the account and the typed email, a store order with the
+ * card; a joined customer's in either channel), and one for each of as many new customers, each with
+ * one account (`fresh`).
  * `crossChannel` is as many orders of new customers met in both channels, in three steps of a third
  * each: a web order with an account and an email, a store order with only a loyalty card (a customer
  * of its own, as the till knows nothing else), then a store order with the card and the account, which
@@ -268,8 +410,19 @@ export function benchOrders(size: number, products: readonly { id: string; categ
   };
   const joined = Math.floor(total / 3);
   const both = (k: number) => ({ account: `scale-${label}-both-${k}`, loyalty: `LC-${label}-${k}` });
+  const existingIndices = Array.from({ length: total }, (_, k) => Math.floor((k * size) / total));
+  const existingOrder = (index: number, k: number) => {
+    const kind = kindOf(index);
+    const inStore = kind === "store" || (kind === "both" && k % 2 === 0);
+    return orderFor(
+      accountOf(index),
+      k,
+      inStore ? { loyalty: loyaltyOf(index) } : { account: accountOf(index), email: emailOf(index) },
+    );
+  };
   return {
-    existing: Array.from({ length: total }, (_, k) => orderFor(accountOf(Math.floor((k * size) / total)), k)),
+    existing: existingIndices.map((index, k) => existingOrder(index, k)),
+    existingIndices,
     fresh: Array.from({ length: total }, (_, k) => orderFor(`scale-${label}-${k}`, k)),
     crossChannel: {
       web: Array.from({ length: joined }, (_, k) =>
@@ -317,7 +470,12 @@ async function measureIngestion(d1: D1Database, size: number, products: { id: st
   const db = drizzle(binding, { schema }) as unknown as Db;
   const now = new Date();
   const attribution = { secrets: [testSecrets.SHOPPER_TOKEN_SECRET], eventWindowDays: 7, orderWindowDays: 30 };
-  const { existing, fresh, crossChannel: crossChannelOrders } = benchOrders(size, products, "in-process");
+  const {
+    existing,
+    existingIndices,
+    fresh,
+    crossChannel: crossChannelOrders,
+  } = benchOrders(size, products, "in-process");
   const run = async (orders: OrderInput[]): Promise<IngestFigure> => {
     meter.rowsWritten = 0;
     const started = performance.now();
@@ -343,8 +501,7 @@ async function measureIngestion(d1: D1Database, size: number, products: { id: st
   const newCustomers = await run(fresh);
   const crossChannel = await crossChannelSteps(crossChannelOrders, run);
   // What each touched customer cost every batch before totals were folded, and still costs on a merge.
-  const touched = [...new Set(existing.map((order) => order.identifiers.account as string))];
-  const ids = touched.map((account) => customerIdOf(Number(account.slice("scale-".length))));
+  const ids = [...new Set(existingIndices)].map(customerIdOf);
   meter.rowsWritten = 0;
   for (let i = 0; i < ids.length; i += ingestBatch)
     await runBatch(
@@ -404,14 +561,16 @@ export async function measureRecommendations(
   coldRead?: (shopper: number) => Promise<Response>,
 ) {
   const admin = { Authorization: `Bearer ${testSecrets.PATRON_ADMIN_KEY}` };
-  const count = Math.min(shoppers, size);
-  const shopperAt = (k: number) => Math.floor((k * size) / count);
+  // Shoppers sign in: they are the customers holding an account (baseMix), spread over the whole base.
+  const count = Math.min(shoppers, Math.floor(size * accountShare));
+  const shopperAt = (k: number) => accountHolderFrom(Math.floor((k * size) / count));
   const tokenOf = (index: number) =>
     signShopperToken(accountOf(index), testSecrets.SHOPPER_TOKEN_SECRET, 3600, new Date());
   const tokens = await Promise.all(Array.from({ length: count }, (_, k) => tokenOf(shopperAt(k))));
-  // The warm-up's shoppers sit between the measured ones, so none of these is visited before it is measured.
+  // The warm-up's shoppers sit between the measured ones (the next account holder after one), so none
+  // of these is visited before it is measured.
   const warmUpTokens = await Promise.all(
-    Array.from({ length: warmUpRequests }, (_, k) => tokenOf((shopperAt(k % count) + 1) % size)),
+    Array.from({ length: warmUpRequests }, (_, k) => tokenOf(accountHolderFrom((shopperAt(k % count) + 1) % size))),
   );
   const shelf = (token: string) =>
     fetch(`${url}/v1/recommendations?limit=8&categories=4`, { headers: { Authorization: `Bearer ${token}` } });
@@ -644,7 +803,7 @@ async function runSize(size: number, options: Options) {
       seeded = await seedCustomers(proxy.env.DB, size);
       // Each figure is printed as soon as it is measured, so a run that stops part-way still tells.
       console.log(
-        `seeded ${seeded.customers} customers, ${seeded.orders} orders, ${seeded.lines} lines in ${seeded.seconds.toFixed(0)} s; ${(seeded.databaseBytes / seeded.customers / 1024).toFixed(1)} KiB per customer (${(seeded.databaseBytes / 1e6).toFixed(0)} MB)`,
+        `seeded ${seeded.customers} customers (${kindsLine(seeded.kinds)}), ${seeded.orders} orders, ${seeded.lines} lines in ${seeded.seconds.toFixed(0)} s; ${(seeded.databaseBytes / seeded.customers / 1024).toFixed(1)} KiB per customer (${(seeded.databaseBytes / 1e6).toFixed(0)} MB)`,
       );
       const products = generateProducts({ seed });
       ingestion = await measureIngestion(proxy.env.DB, seeded.customers, products);
@@ -664,6 +823,7 @@ async function runSize(size: number, options: Options) {
       const recommendations = await measureRecommendations(worker.url, seeded.customers, options);
       return {
         customers: seeded.customers,
+        kinds: seeded.kinds,
         orders: seeded.orders,
         lines: seeded.lines,
         seedSeconds: seeded.seconds,
@@ -684,6 +844,10 @@ async function runSize(size: number, options: Options) {
     rmSync(persistDir, { recursive: true, force: true });
   }
 }
+
+/** How many customers of each kind a base holds, in words. */
+export const kindsLine = (kinds: Record<SeededKind, number>) =>
+  `${kinds.web} web only, ${kinds.store} store only with a loyalty card, ${kinds.both} with both`;
 
 /** A side's figures, with the worker's CPU time per request when /proc can be read. */
 export const withCpu = (result: RoundResult) =>
@@ -706,7 +870,7 @@ export default async function scaleBench(args: string[]) {
     const { recommendations: r, storage } = result;
     const { inProcess: i, http: h } = result.ingestion;
     console.log(
-      `customers ${result.customers} (${result.orders} orders, ${result.lines} lines); ${(storage.bytesPerCustomer / 1024).toFixed(1)} KiB per customer (${(storage.databaseBytes / 1e6).toFixed(0)} MB)`,
+      `customers ${result.customers} (${kindsLine(result.kinds)}; ${result.orders} orders, ${result.lines} lines); ${(storage.bytesPerCustomer / 1024).toFixed(1)} KiB per customer (${(storage.databaseBytes / 1e6).toFixed(0)} MB)`,
     );
     console.log(
       `POST /v1/orders, batches of ${h.batchSize}: existing customers ${h.existingCustomers.ordersPerSecond.toFixed(0)} orders/s; replay ${h.replay.ordersPerSecond.toFixed(0)} orders/s; new customers ${h.newCustomers.ordersPerSecond.toFixed(0)} orders/s; ${crossChannelLine(h.crossChannel)}`,

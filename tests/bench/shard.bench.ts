@@ -35,8 +35,10 @@ import type { OrderInput } from "../../worker/orders/orders.schemas.ts";
 import { freePort, testSecrets } from "../fixtures/wrangler-dev.ts";
 import { fmt, type LoadResult, load, medianRound } from "./measure.ts";
 import {
+  accountHolderFrom,
   accountOf,
   benchOrders,
+  kindsLine,
   type Options,
   parseOptions,
   printComparison,
@@ -77,7 +79,8 @@ function remoteD1(url: string, into: "d1" | "shard"): D1Database {
 
 async function measure(url: string, size: number, options: Options) {
   const count = Math.min(shoppers, size);
-  const picked = Array.from({ length: count }, (_, k) => Math.floor((k * size) / count));
+  // Shoppers sign in: the customers holding an account.
+  const picked = Array.from({ length: count }, (_, k) => accountHolderFrom(Math.floor((k * size) / count)));
   const keys = await Promise.all(
     picked.map(
       async (index) =>
@@ -231,7 +234,9 @@ async function routeBench(args: string[]) {
     if (!result) continue;
     results.push(result);
     const r = result.recommendations;
-    console.log(`${result.customers} customers in ${shards} shards (${result.orders} orders)`);
+    console.log(
+      `${result.customers} customers in ${shards} shards (${result.kinds ? kindsLine(result.kinds) : "each with one account"}; ${result.orders} orders)`,
+    );
     printComparison(r, "  ");
   }
   if (results.length > 0) writeResults(options.out, { ...options, shards }, results);

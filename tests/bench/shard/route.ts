@@ -1,10 +1,11 @@
 // `npm run bench -- shard --route`: the real GET /v1/recommendations for many distinct known shoppers,
 // with customer data in customer shards (SHARD_COUNT, 16 by default), next to a bare single-row D1
 // read in the same run, under wrangler's dev server (workerd, local D1, local Durable Objects). For each
-// size it loads the scale bench's generated customers directly into their shards (each customer with
-// the rows ingestion leaves, in the home shard of its account key, as design rule 5 places a new
-// region, with the account's directory entry and its orders' entries at their homes; customer ids
-// homed there), the catalog into D1, and
+// size it loads the scale bench's generated customers (its mixed base: baseMix) directly into their
+// shards (each customer with the rows ingestion leaves, in the home shard of its account key, or of its
+// loyalty card's for a store-only customer, as design rule 5 places a new region, with each held key's
+// directory entry and its orders' entries at their homes; customer ids homed there), the catalog into
+// D1, and
 // models fitted by the nightly job's own fit steps in shard 0 into D1's model_params (a stand-in for
 // the nightly job, which is not run). It then measures exactly as the scale bench does
 // (measureRecommendations: five rounds of alternating blocks, fifteen for repeat visits, the round with
@@ -39,21 +40,24 @@ import { generateProducts } from "../../../db/seed/generate.ts";
 import { customerIdHomedAt, homeShard } from "../../../worker/core/shards/placement.ts";
 import type { Db } from "../../../worker/env.ts";
 import { signShopperToken } from "../../../worker/http/shopper-token.ts";
-import { hashIdentifiers } from "../../../worker/identity/identity.keys.ts";
-import type { OrderInput } from "../../../worker/orders/orders.schemas.ts";
+import { type HashedIdentity, hashIdentifiers } from "../../../worker/identity/identity.keys.ts";
 import { upsertProducts } from "../../../worker/orders/products.repo.ts";
 import { recommendationsResponseSchema } from "../../../worker/recommendations/recommendations.schemas.ts";
 import type { RebalanceView } from "../../../worker/shards/rebalance-view.ts";
 import { applyMigrations, freePort, testSecrets } from "../../fixtures/wrangler-dev.ts";
 import {
-  accountIdentityOf,
+  accountHolderFrom,
   accountOf,
   customerRowsStatements,
   generatedCustomers,
+  identitiesOf,
+  kindsLine,
   measureHttpIngestion,
   measureRecommendations,
   type Options,
   runNightly,
+  type SeedCustomer,
+  type SeededKind,
 } from "../scale.bench.ts";
 
 const root = path.resolve(import.meta.dirname, "../../..");
@@ -90,43 +94,50 @@ function hexStream(label: string) {
   return () => createHash("sha256").update(`${label}:${n++}`).digest("hex");
 }
 
-/** Loads `size` generated customers into their account keys' home shards, the catalog into D1 (and shard 0, for the fit). */
+/**
+ * Loads `size` generated customers into the home shards of the keys they are placed by (their account's,
+ * else their loyalty card's), the catalog into D1 (and shard 0, for the fit).
+ */
 async function loadCustomers(url: string, size: number, shards: number) {
   const now = new Date();
   const at = now.toISOString();
   const products = generateProducts({ seed: 11 }).map((product) => ({ ...product, active: true }));
   for (const into of ["d1", "shard"] as const)
     await upsertProducts(drizzle(remoteD1(url, into, 0), { schema }) as unknown as Db, products, now);
-  const pending = new Map<
-    number,
-    { customerId: string; key: string; kind: string; masked: string; orders: OrderInput[] }[]
-  >();
+  const pending = new Map<number, SeedCustomer[]>();
   const ids = hexStream("route-bench");
   const bar = progressBar(size, "customers");
   const started = performance.now();
   let customers = 0;
+  const kinds: Record<SeededKind, number> = { web: 0, store: 0, both: 0 };
   let orders = 0;
   const inFlight = boundedFlight(loadConcurrency);
   const flush = async (shard: number) => {
     const batch = pending.get(shard) ?? [];
     if (batch.length === 0) return;
     pending.set(shard, []);
+    // Every key a customer holds (verified: the unverified email is found by nobody) has its directory
+    // entry at the key's home, naming this shard; an order stored away from its id's home has its entry
+    // there, as the router writes them.
+    const held = batch.flatMap((customer) =>
+      customer.identities.filter((identity) => identity.trust === "verified").map((identity) => identity.key),
+    );
+    const heldHere = held.filter((key) => homeShard(key, shards) === shard);
     // One transaction in the shard: after a restart it either holds the batch's first customer or nothing.
     await withRetries(
       () =>
         runBatch({ $client: remoteD1(url, "shard", shard) }, [
-          ...customerRowsStatements(batch, batch, at),
-          // The account key's directory entry at its home (this shard): its region is here.
-          ...batch.map(
-            (customer) =>
-              sql`INSERT INTO shard_directory (key, shard, updated_at) VALUES (${customer.key}, ${shard}, ${at})`,
-          ),
+          ...customerRowsStatements(batch, at),
+          // The placing key's directory entry at its home (this shard): its region is here.
+          sql`INSERT INTO shard_directory (key, shard, updated_at) SELECT value, ${shard}, ${at} FROM ${jsonEach(heldHere)}`,
         ]),
-      () => hasCustomer(url, shard, (batch[0] as { customerId: string }).customerId),
+      () => hasCustomer(url, shard, (batch[0] as SeedCustomer).customerId),
     );
-    // Each order stored away from its id's home has its directory entry there, as the router writes it.
     const entries = byHome(
-      batch.flatMap((customer) => customer.orders.map((order) => `order:${order.id}`)),
+      [
+        ...held.filter((key) => homeShard(key, shards) !== shard),
+        ...batch.flatMap((customer) => customer.orders.map((order) => `order:${order.id}`)),
+      ],
       shards,
       shard,
     );
@@ -142,14 +153,15 @@ async function loadCustomers(url: string, size: number, shards: number) {
     customers += batch.length;
     bar.update(customers);
   };
-  for (const { index, orders: customerOrders } of generatedCustomers(size, at.slice(0, 10))) {
+  for (const { index, kind, orders: customerOrders } of generatedCustomers(size, at.slice(0, 10))) {
     if (customerOrders.length === 0) continue;
-    const identity = await accountIdentityOf(index);
-    const shard = homeShard(identity.key, shards);
+    const identities = await identitiesOf(index);
+    const shard = homeShard((identities[0] as HashedIdentity).key, shards);
     const customerId = customerIdHomedAt(shard, shards, ids);
     const batch = pending.get(shard) ?? [];
-    batch.push({ customerId, ...identity, orders: customerOrders });
+    batch.push({ customerId, identities, orders: customerOrders });
     pending.set(shard, batch);
+    kinds[kind]++;
     orders += customerOrders.length;
     if (batch.length >= loadBatchCustomers) await inFlight.add(flush(shard));
   }
@@ -160,7 +172,7 @@ async function loadCustomers(url: string, size: number, shards: number) {
   const fit = await fetch(`${url}/bench/fit?shard=0`);
   if (!fit.ok) throw new Error(`fitting the models: ${fit.status} ${await fit.text()}`);
   console.log(`models fitted on shard 0's customers in ${((performance.now() - fitStarted) / 1000).toFixed(1)} s`);
-  return { customers, orders, seconds: (performance.now() - started) / 1000 };
+  return { customers, kinds, orders, seconds: (performance.now() - started) / 1000 };
 }
 
 /** The key of customer `index`'s row in the cold floor's table: random order, as customer ids are. */
@@ -321,7 +333,12 @@ function sqliteFileBytes(dir: string, inShards = false): number {
 
 /** A known shopper's shelf must be personal: a shelf that found nobody would flatter the figures. */
 async function probe(url: string) {
-  const token = await signShopperToken(accountOf(0), testSecrets.SHOPPER_TOKEN_SECRET, 3600, new Date());
+  const token = await signShopperToken(
+    accountOf(accountHolderFrom(0)),
+    testSecrets.SHOPPER_TOKEN_SECRET,
+    3600,
+    new Date(),
+  );
   const response = await fetch(`${url}/v1/recommendations?limit=8&categories=4`, {
     headers: { Authorization: `Bearer ${token}` },
   });
@@ -337,6 +354,8 @@ interface Loaded {
   seconds: number;
   shardBytes: number;
   bytesSource: "databaseSize" | "files";
+  /** Customers of each kind (baseMix); absent in a base kept from before the mix, where each held one account. */
+  kinds?: Record<SeededKind, number>;
   /** Set once a run has posted orders and run the nightly job on this base. */
   measuredAt?: string;
 }
@@ -408,7 +427,7 @@ export async function routeSize(size: number, shards: number, options: RouteOpti
         if (options.keep) writeFileSync(loadedFile, JSON.stringify(loaded));
       }
       console.log(
-        `${loaded.customers} customers (${loaded.orders} orders) loaded in ${loaded.seconds.toFixed(0)} s; ${(loaded.shardBytes / loaded.customers / 1024).toFixed(1)} KiB per customer across the shards (${loaded.bytesSource})`,
+        `${loaded.customers} customers (${loaded.kinds ? kindsLine(loaded.kinds) : "each with one account: kept from before the mixed base"}; ${loaded.orders} orders) loaded in ${loaded.seconds.toFixed(0)} s; ${(loaded.shardBytes / loaded.customers / 1024).toFixed(1)} KiB per customer across the shards (${loaded.bytesSource})`,
       );
       if (options.loadOnly) return undefined;
       // Every shard started (and any migration added since the base was kept applied) before measuring;
@@ -434,6 +453,7 @@ export async function routeSize(size: number, shards: number, options: RouteOpti
       if (options.shelfOnly)
         return {
           customers: loaded.customers,
+          kinds: loaded.kinds ?? null,
           orders: loaded.orders,
           shards,
           reusedBase: Boolean(kept),
@@ -449,6 +469,7 @@ export async function routeSize(size: number, shards: number, options: RouteOpti
       if (options.keep) writeFileSync(loadedFile, JSON.stringify({ ...loaded, measuredAt: new Date().toISOString() }));
       return {
         customers: loaded.customers,
+        kinds: loaded.kinds ?? null,
         orders: loaded.orders,
         shards,
         loadSeconds: loaded.seconds,
@@ -610,7 +631,8 @@ export async function reshardSize(size: number, from: number, to: number, option
       await probe(url);
       const keys = await Promise.all(
         Array.from({ length: 2000 }, async (_, k) => {
-          const index = Math.floor((k * loaded.customers) / 2000);
+          // The shoppers: customers holding an account.
+          const index = accountHolderFrom(Math.floor((k * loaded.customers) / 2000));
           return (await hashIdentifiers({ account: accountOf(index) }, testSecrets.IDENTITY_HASH_SECRET)).identities[0]!
             .key;
         }),
