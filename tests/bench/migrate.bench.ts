@@ -18,7 +18,8 @@ import { countMismatches, type MigrationView, type StatusView } from "../../cli/
 import { generateProducts } from "../../db/seed/generate.ts";
 import { customerTimesAged, d1TimesAged } from "../fixtures/aged-times.ts";
 import { applyMigrations, startDevWorker, testSecrets } from "../fixtures/wrangler-dev.ts";
-import { accountHolderFrom, accountOf, benchOrders, seedCustomers } from "./scale.bench.ts";
+import { accountHolderFrom, accountOf } from "./base-mix.ts";
+import { benchOrders, seedCustomers } from "./scale.bench.ts";
 
 const root = path.resolve(import.meta.dirname, "../..");
 const seed = 11;

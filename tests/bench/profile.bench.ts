@@ -16,8 +16,9 @@ import path from "node:path";
 import WebSocket from "ws";
 import { signShopperToken } from "../../worker/http/shopper-token.ts";
 import { freePort, testSecrets } from "../fixtures/wrangler-dev.ts";
+import { accountHolderFrom, accountOf } from "./base-mix.ts";
 import { descendantProcesses } from "./measure.ts";
-import { accountHolderFrom, accountOf, parseOptions } from "./scale.bench.ts";
+import { parseOptions } from "./scale.bench.ts";
 import { routeSize, startRouteWorker } from "./shard/route.ts";
 
 const root = path.resolve(import.meta.dirname, "../..");

@@ -33,10 +33,9 @@ import { generateProducts } from "../../db/seed/generate.ts";
 import { hashIdentifiers } from "../../worker/identity/identity.keys.ts";
 import type { OrderInput } from "../../worker/orders/orders.schemas.ts";
 import { freePort, testSecrets } from "../fixtures/wrangler-dev.ts";
+import { accountHolderFrom, accountOf } from "./base-mix.ts";
 import { fmt, type LoadResult, load, medianRound } from "./measure.ts";
 import {
-  accountHolderFrom,
-  accountOf,
   benchOrders,
   kindsLine,
   type Options,

@@ -45,9 +45,8 @@ import { upsertProducts } from "../../../worker/orders/products.repo.ts";
 import { recommendationsResponseSchema } from "../../../worker/recommendations/recommendations.schemas.ts";
 import type { RebalanceView } from "../../../worker/shards/rebalance-view.ts";
 import { applyMigrations, freePort, testSecrets } from "../../fixtures/wrangler-dev.ts";
+import { accountHolderFrom, accountOf, type SeededKind } from "../base-mix.ts";
 import {
-  accountHolderFrom,
-  accountOf,
   customerRowsStatements,
   generatedCustomers,
   identitiesOf,
@@ -57,7 +56,6 @@ import {
   type Options,
   runNightly,
   type SeedCustomer,
-  type SeededKind,
 } from "../scale.bench.ts";
 
 const root = path.resolve(import.meta.dirname, "../../..");
