@@ -27,6 +27,7 @@ export type SeededKind = keyof typeof baseMix.shares;
 /**
  * A point of [0, 1) for `n` from a golden-ratio sequence: each kind lands at about its share in every
  * stretch of the base, and customer `n` is the same kind at any base size (deterministic, no draws).
+ * The receipts and household emails use other irrational steps, so they do not follow the kinds.
  */
 const spread = (n: number, step = 0.6180339887498949) => (n * step) % 1;
 
@@ -45,6 +46,7 @@ export const hasAccount = (index: number) => kindOf(index) !== "store";
  * signed-in shoppers only, so the benches pick their shoppers among these.
  */
 export function accountHolderFrom(index: number): number {
+  if (baseMix.shares.store >= 1) throw new Error("the base mix gives no customer an account: nobody asks for a shelf");
   let at = index;
   while (!hasAccount(at)) at++;
   return at;

@@ -164,7 +164,7 @@ export async function identitiesOf(index: number): Promise<HashedIdentity[]> {
   );
   return identities.sort((a, b) => placementRank(a.kind) - placementRank(b.kind));
 }
-const placementRank = (kind: string) => ["account", "loyalty"].indexOf(kind) >>> 0;
+const placementRank = (kind: string) => (kind === "account" ? 0 : kind === "loyalty" ? 1 : 2);
 
 /**
  * The rows ingestion would leave for generated customers: the customer, the identities it holds and
