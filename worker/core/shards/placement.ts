@@ -91,8 +91,9 @@ export function balancedHome(
 }
 
 /**
- * The most customer shards a deployment may have: 10 TB at 10 GB each, about 700 million customers at
- * the 13.3–14.1 KiB each the scale bench measured. Requests and nightly steps that ask every shard make one
+ * The most customer shards a deployment may have: 10 TB at 10 GB each, about 600 million customers at
+ * the 16.1 KiB each the scale bench measured on its mixed base (about 700 million at its earlier base's
+ * 13.3–14.1 KiB, one web account each). Requests and nightly steps that ask every shard make one
  * or two calls a shard, so at this count they stay within Workers Paid's 10,000 subrequests an
  * invocation (tests/worker/shards/subrequests.test.ts; docs/scaling.md, calls per request).
  */
