@@ -11,6 +11,7 @@ import { describe, expect, it, vi } from "vitest";
 import * as schema from "../../db/schema.ts";
 import { customerResponseSchema } from "../../worker/customers/customers.schemas.ts";
 import type { Db } from "../../worker/env.ts";
+import { signShopperToken } from "../../worker/http/shopper-token.ts";
 import { consumeImportBatches } from "../../worker/imports/imports.consumer.ts";
 import {
   batchesResponseSchema,
@@ -24,6 +25,7 @@ import {
 } from "../../worker/imports/imports.schemas.ts";
 import { importMaxRetries, retryDelaySeconds } from "../../worker/imports/retries.ts";
 import { ingestResultSchema } from "../../worker/orders/orders.schemas.ts";
+import { recommendationsResponseSchema } from "../../worker/recommendations/recommendations.schemas.ts";
 import { shardCount } from "../../worker/shards/shards.ts";
 import { anOrder, client, uniquePrefix } from "../fixtures/builders.ts";
 import { deliver, recordedBatch } from "../fixtures/import-queue.ts";
@@ -513,6 +515,73 @@ describe("bulk imports through the queue", () => {
       "An import batch travels as one queue message, at most 128,000 bytes with the queue's own 1,000: send fewer orders per batch.",
     );
     expect((await progress(job.id)).batches.received).toBe(0);
+  });
+
+  it("records the conversions of attributed orders and moves a merged shopper's events, as POST /v1/orders does", async () => {
+    const p = uniquePrefix("conv");
+    const lamps = [0, 1, 2, 3].map((n) => ({
+      id: `${p}-lamp${n}`,
+      title: `Lamp ${n}`,
+      categoryId: `${p}-lamps`,
+      url: `https://shop.test/p/${p}-lamp${n}`,
+      listPrice: 20 + n,
+    }));
+    expect((await api.postProducts(lamps)).status).toBe(200);
+    // A web shopper with a shelf and a product view on it, and the same person's loyalty card with more
+    // orders: the imported order carrying both merges them into the card's customer.
+    const account = `${p}-acct`;
+    const loyalty = `${p}-card`;
+    const bought = (id: string, identifiers: Record<string, string>, daysAgo: number) =>
+      anOrder({
+        id,
+        placedAt: new Date(Date.now() - daysAgo * 86_400_000).toISOString(),
+        identifiers,
+        lines: [{ productId: `${p}-lamp0`, categoryId: `${p}-lamps`, quantity: 1, unitPrice: 20, listPrice: 20 }],
+      });
+    expect((await api.postOrders([bought(`${p}-w0`, { account }, 40)])).status).toBe(200);
+    const store = [1, 2, 3].map((k) => bought(`${p}-s${k}`, { loyalty }, 40 + k));
+    expect((await api.postOrders(store)).status).toBe(200);
+    const token = await signShopperToken(account, env.SHOPPER_TOKEN_SECRET, 3600, new Date());
+    const shelf = await SELF.fetch("http://patron.test/v1/recommendations?limit=12", {
+      headers: { Authorization: `Bearer ${token}` },
+    });
+    expect(shelf.status, await shelf.clone().text()).toBe(200);
+    const served = recommendationsResponseSchema.parse(await shelf.json()).data;
+    const item = served.items[0] as { id: string; categoryId: string };
+    const view = await SELF.fetch("http://patron.test/v1/events", {
+      method: "POST",
+      headers: { "Content-Type": "text/plain" },
+      body: JSON.stringify({ events: [{ type: "view", productId: item.id, categoryId: item.categoryId }], token }),
+    });
+    expect(view.status, await view.clone().text()).toBe(202);
+
+    const order = anOrder({
+      id: `${p}-bought`,
+      placedAt: new Date().toISOString(),
+      identifiers: { account, loyalty },
+      recommendationId: served.recommendationId,
+      lines: [{ productId: item.id, categoryId: item.categoryId, quantity: 2, unitPrice: 7.5, listPrice: 7.5 }],
+    });
+    const job = await createImport({ expectedBatches: 1 });
+    expect((await postBatch(job.id, 0, [order])).status).toBe(202);
+    const done = await finished(job.id);
+    expect(done.totals).toMatchObject({ accepted: 1, ignored: 0, merges: 1 });
+
+    const conversions = await env.EVENTS_DB.prepare(
+      "SELECT order_id, recommendation_id, total FROM conversions WHERE order_id = ?",
+    )
+      .bind(order.id)
+      .all();
+    expect(conversions.results).toEqual([
+      { order_id: order.id, recommendation_id: served.recommendationId, total: 15 },
+    ]);
+    const survivor = customerResponseSchema.parse(await (await api.lookup("loyalty", loyalty)).json()).data.customerId;
+    const viewed = await env.EVENTS_DB.prepare(
+      "SELECT customer_id FROM events WHERE type = 'view' AND product_id = ? AND customer_id IS NOT NULL",
+    )
+      .bind(item.id)
+      .all();
+    expect(viewed.results).toEqual([{ customer_id: survivor }]);
   });
 
   it("retries a failing batch, records it failed after the last retry, and finishes the others", async () => {

@@ -12,15 +12,18 @@
 import { drizzle } from "drizzle-orm/d1";
 import * as schema from "../../db/schema.ts";
 import { batchesPerInvocation } from "../core/shards/calls.ts";
+import { eventsDatabase } from "../databases.ts";
 import type { Db, Env } from "../env.ts";
+import { type Conversion, storedConversions } from "../events/conversions.repo.ts";
 import { retailerCurrency } from "../http/config.ts";
 import { classifyDatabaseError } from "../http/database-errors.ts";
 import { enabledMatchKeys, matchKinds } from "../identity/match-keys.ts";
 import { phoneRegion } from "../identity/phone.ts";
-import { type IngestResult, ingestOrders } from "../orders/ingest.ts";
+import { followInEvents } from "../orders/events-follow.ts";
+import { type CustomerMerge, type IngestResult, ingestOrders } from "../orders/ingest.ts";
 import { foreignCurrency, type OrderInput } from "../orders/orders.schemas.ts";
 import { attributionSettings } from "../recommendations/attribution.ts";
-import { ingestSharded } from "../shards/ingest-router.ts";
+import { ingestSharded, type ShardedRefusal } from "../shards/ingest-router.ts";
 import { shardCount } from "../shards/shards.ts";
 import { writesPausedAt } from "../shards/write-pause.ts";
 import {
@@ -100,7 +103,11 @@ async function ingestInStore(env: Env, db: Db, orders: OrderInput[], receivedAt:
   );
   if (outcome.kind !== "ingested") return outcome;
   const ids = orders.map((order) => order.id);
-  return { ...outcome, writtenAt: () => ordersWrittenAt(db, ids, receivedAt) };
+  return {
+    ...outcome,
+    resent: await storedConversions(db, orders, outcome.result.results),
+    writtenAt: () => ordersWrittenAt(db, ids, receivedAt),
+  };
 }
 
 /** Ingests a batch; `delivered` says an earlier delivery of it may have written its orders already. */
@@ -117,18 +124,33 @@ async function ingestBatch(
   if (foreign >= 0) return { kind: "failed", error: `orders[${foreign}].currency: ${foreignCurrency(shopCurrency)}` };
   try {
     const outcome = await ingestInStore(env, db, orders, receivedAt);
+    // The events database follows, as for POST /v1/orders: the attributed orders' conversions (the
+    // holdout's figures) and the merged customers' events. A failure here retries the batch, whose
+    // orders then come back as duplicates carrying their stored conversions.
+    const follow = (results: IngestResult["results"], resent: Conversion[], merged: CustomerMerge[]) =>
+      followInEvents(eventsDatabase(env.EVENTS_DB), env.IDENTITY_HASH_SECRET, orders, results, resent, merged);
     switch (outcome.kind) {
       case "ingested":
+        await follow(outcome.result.results, outcome.resent, outcome.merged);
         return { kind: "done", counts: await countsOf(orders, outcome.result, delivered, outcome.writtenAt) };
       case "busy":
         return { kind: "retry", error: "These customers were being updated by other requests." };
       case "paused":
         return { kind: "paused" };
-      case "region_too_large":
+      case "region_too_large": {
+        // On shards, groups stored before the refusal are followed as the route follows them.
+        const { stored } = outcome as ShardedRefusal;
+        if (stored)
+          await follow(
+            stored.created.map(({ result }) => result),
+            stored.resent,
+            stored.merged,
+          );
         return {
           kind: "failed",
           error: `These identifiers link more than ${outcome.limit} orders and calls; one of them is probably a placeholder (a store's walk-in email or card). Send the batch without it.`,
         };
+      }
     }
   } catch (error) {
     const database = classifyDatabaseError(error);

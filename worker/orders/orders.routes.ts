@@ -3,7 +3,7 @@
 
 import { type Context, Hono } from "hono";
 import type { AppEnv } from "../env.ts";
-import { type Conversion, conversionsOf, recordConversions, storedConversions } from "../events/conversions.repo.ts";
+import { type Conversion, storedConversions } from "../events/conversions.repo.ts";
 import { moveCustomerEvents } from "../events/events.repo.ts";
 import { requireApiKey } from "../http/auth.ts";
 import { retailerCurrency } from "../http/config.ts";
@@ -16,7 +16,7 @@ import { attributionSettings } from "../recommendations/attribution.ts";
 import { forgetCatalog } from "../recommendations/recommendations.repo.ts";
 import { identifySharded, ingestSharded, type ShardedRefusal } from "../shards/ingest-router.ts";
 import { shardCount } from "../shards/shards.ts";
-import { orderSuppressionKey } from "../suppressions/suppressions.repo.ts";
+import { followInEvents } from "./events-follow.ts";
 import { type CustomerMerge, type IngestResult, identify, ingestOrders } from "./ingest.ts";
 import type { IdentifiersInput, OrderInput } from "./orders.schemas.ts";
 import {
@@ -127,16 +127,11 @@ export const ingestRoutes = new Hono<AppEnv>()
     // with the attributed orders (those created now, and those resent, in case an earlier attempt
     // failed here) and any merge. A failure here answers an error with the orders stored; the
     // client's resend records what is missing. Conversions are keyed by order id: never counted twice.
-    const follow = async (
+    const follow = (
       results: readonly IngestResult["results"][number][],
       resent: Conversion[],
       merged: CustomerMerge[],
-    ) => {
-      await recordConversions(c.var.eventsDb, [...conversionsOf(orders, results), ...resent], (orderId) =>
-        orderSuppressionKey(orderId, c.env.IDENTITY_HASH_SECRET),
-      );
-      await moveCustomerEvents(c.var.eventsDb, merged);
-    };
+    ) => followInEvents(c.var.eventsDb, c.env.IDENTITY_HASH_SECRET, orders, results, resent, merged);
     if (outcome.kind !== "ingested") {
       // Refused on shards after some groups were stored: those are followed as if the batch had been
       // stored whole (the resend answers them as duplicates, which merge nothing), then the refusal.
