@@ -455,7 +455,7 @@ function realDate(text: string): boolean {
 
 /**
  * An ISO instant in UTC (`2017-01-28T19:06:53Z`). Accepts offsets written `-0500` (common in exports,
- * not ISO 8601 extended form), a space for the `T` and bare dates (midnight). A date-time without an
+ * not ISO 8601 extended form) or `+01` (whole hours), a space for the `T` and bare dates (midnight). A date-time without an
  * offset is read on the clock of `timeZone` (an IANA name, daylight saving included; a time a clock
  * change skips reads as the hour after). Nothing else: `05/03/2026` is the 3rd of May in one export
  * and the 5th of March in another, and the JavaScript engine would read it month first, in the
@@ -464,6 +464,9 @@ function realDate(text: string): boolean {
 export function toIsoInstant(raw: string, name = "value", timeZone = "UTC"): string {
   let text = raw.trim().replace(" ", "T");
   text = text.replace(/([+-])(\d{2})(\d{2})$/, "$1$2:$3");
+  // An offset of whole hours after a time (`+01`, ISO 8601's short form): how PostgreSQL writes a
+  // timestamptz (`2026-03-14 10:22:00+01`), so a database export reads as written.
+  text = text.replace(/(T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?[+-]\d{2})$/i, "$1:00");
   if (/^\d{4}-\d{2}-\d{2}$/.test(text)) text += "T00:00:00";
   const local = /T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/i.test(text);
   if (local) text += "Z";

@@ -105,6 +105,14 @@ describe("text transforms", () => {
     (raw) => expect(() => toIsoInstant(raw, "placedAt")).toThrow(`placedAt: "${raw}" is not a date-time`),
   );
 
+  it("reads an offset of whole hours, as PostgreSQL writes a timestamptz", () => {
+    expect(toIsoInstant("2026-03-14 10:22:00+01")).toBe("2026-03-14T09:22:00Z");
+    expect(toIsoInstant("2026-03-14 10:22:00.5-05", "placedAt", "Europe/Berlin")).toBe("2026-03-14T15:22:00.500Z");
+    expect(toIsoInstant("2026-03-14T10:22+00")).toBe("2026-03-14T10:22:00Z");
+    // Not after a time, two digits are no offset: a date written without its day is still refused.
+    expect(() => toIsoInstant("2026-03+01", "placedAt")).toThrow('placedAt: "2026-03+01" is not a date-time');
+  });
+
   it("takes the last day of each month, 29 February of a leap year included", () => {
     expect(toIsoInstant("2024-02-29")).toBe("2024-02-29T00:00:00Z");
     expect(toIsoInstant("2026-04-30 23:59:59")).toBe("2026-04-30T23:59:59Z");
