@@ -514,14 +514,23 @@ export function describeFailure(
   }
   if (error instanceof ReadStopped) return describeReadStop(kind, error);
   if (error instanceof ImportIncomplete) {
-    const lines = error.result.failed
-      .slice(0, 50)
-      .map(({ sequence, error: reason }) => `  batch ${sequence + 1} failed: ${reason}`);
-    if (error.result.failed.length > 50) lines.push(`  … and ${error.result.failed.length - 50} more`);
+    const { failed } = error.result;
+    const lines = failed.slice(0, 50).map(({ sequence, error: reason }) => `  batch ${sequence + 1} failed: ${reason}`);
+    if (failed.length > 50) lines.push(`  … and ${failed.length - 50} more`);
+    const placeholders = failed.filter(({ error: reason }) => placeholderRefusal.test(reason ?? ""));
+    const named = placeholders.slice(0, 5).map(({ sequence }) => sequence + 1);
+    const more = placeholders.length > named.length ? ` and ${placeholders.length - named.length} more` : "";
     return [
-      `Failed: ${error.result.failed.length} batch(es) could not be ingested by the server's import queue:`,
+      `Failed: ${failed.length} batch(es) could not be ingested by the server's import queue:`,
       ...lines,
-      "The other batches are in. Rerun the same command to send the failed batches again.",
+      ...(placeholders.length === failed.length
+        ? ["The other batches are in."]
+        : ["The other batches are in. Rerun the same command to send the failed batches again."]),
+      ...(placeholders.length > 0
+        ? [
+            `Batch ${named.join(", ")}${more}, refused for an identifier linking too many orders, would be refused again as it is: find the identifier many of ${placeholders.length === 1 ? "its" : "their"} orders share (a store's walk-in card or email, a till's default phone), leave it out of those orders in the export (or its column out of the mapping), and import the fixed file (orders of it already stored come back as duplicates).`,
+          ]
+        : []),
       ...(restarted ? [restartedNote] : []),
     ];
   }
@@ -530,6 +539,12 @@ export function describeFailure(
   if (error instanceof BatchRejected) return [error.message];
   return [describeCause(error)];
 }
+
+/**
+ * The error the worker records for a batch whose identifiers reach past its region limit (one is
+ * almost always a placeholder on many orders): sent again as it is, the batch is refused again.
+ */
+const placeholderRefusal = /identifiers link more than [\d,]+ orders/;
 
 /** An import as GET /v1/imports lists it (the fields `patron import list` prints). */
 interface ListedImport {

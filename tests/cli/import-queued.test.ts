@@ -37,10 +37,10 @@ interface Batch {
 /**
  * The import API over one import, `imp_1`, whose batch `failing` fails on the first run only, and whose
  * batch `rejected` (if any) is refused with a 400 as the worker refuses an invalid order, as is any
- * order on the channel "fax". `created` counts the imports created, `expected` lists the
+ * order on the channel "fax"; `failure` is the error the failing batch records. `created` counts the imports created, `expected` lists the
  * `expectedBatches` each was created with.
  */
-async function importApi(failing: number, rejected?: number) {
+async function importApi(failing: number, rejected?: number, failure = "database busy: D1_ERROR: database is locked") {
   const batches = new Map<number, Batch>();
   const posted: number[] = [];
   const expected: (number | null)[] = [];
@@ -100,7 +100,7 @@ async function importApi(failing: number, rejected?: number) {
           accepted: fails ? 0 : orders.length,
           duplicates: 0,
           ignoredIdentifiers: 0,
-          error: fails ? "database busy: D1_ERROR: database is locked" : null,
+          error: fails ? failure : null,
         };
         batches.set(sequence, batch);
         return json(response, 202, batch);
@@ -152,6 +152,36 @@ async function patron(args: string[], cwd: string) {
 }
 
 describe("patron import orders through the queue, with a batch the worker records failed", () => {
+  it("says a batch refused for a placeholder identifier needs a fix first, not a rerun", async () => {
+    const refusal =
+      "These identifiers link more than 20000 orders and calls; one of them is probably a placeholder (a store's walk-in email or card). Send the batch without it.";
+    const api = await importApi(1, undefined, refusal);
+    server = api.server;
+    workDir = mkdtempSync(path.join(tmpdir(), "patron-queued-"));
+    const file = path.join(workDir, "orders.ndjson");
+    writeFileSync(file, `${["a", "b", "c", "d", "e", "f"].map((id) => wireOrder(id)).join("\n")}\n`);
+    const args = [
+      "import",
+      "orders",
+      file,
+      "--url",
+      api.url,
+      "--key",
+      "k",
+      "--batch-size",
+      "2",
+      "--poll-interval",
+      "50",
+    ];
+    const first = await patron([...args, "--state", path.join(workDir, "state.json")], workDir);
+    expect(first.code).toBe(1);
+    expect(first.stderr).toContain(`batch 2 failed: ${refusal}`);
+    expect(first.stderr).not.toContain("Rerun the same command");
+    expect(first.stderr).toContain(
+      "Batch 2, refused for an identifier linking too many orders, would be refused again as it is: find the identifier many of its orders share (a store's walk-in card or email, a till's default phone), leave it out of those orders in the export (or its column out of the mapping), and import the fixed file (orders of it already stored come back as duplicates).",
+    );
+  });
+
   it("prints the failed batch, exits 1, and a rerun resends only that batch", async () => {
     const api = await importApi(1);
     server = api.server;
