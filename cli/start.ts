@@ -9,6 +9,7 @@ import { createServer } from "node:net";
 import path from "node:path";
 import { databases } from "../db/databases.ts";
 import { generateProducts } from "../db/seed/generate.ts";
+import { timeZoneProblem } from "../worker/http/config.ts";
 import type { ShardsStatusView } from "./commands/shards.ts";
 import { parseDevVars } from "./dev-vars.ts";
 import { describeRetry, IngestClient, IngestFailed } from "./import/client.ts";
@@ -135,6 +136,8 @@ async function main() {
       `${fromShell.join(", ")} ${fromShell.length === 1 ? "is" : "are"} set in this shell to another value than .dev.vars': ` +
         `npm start reads its settings from .dev.vars only (PORT aside), so this run goes by .dev.vars. Change ${fromShell.length === 1 ? "it" : "them"} there.`,
     );
+  const timeZone = timeZoneProblem(localSettings.RETAILER_TIME_ZONE);
+  if (timeZone) step(`${timeZone} (.dev.vars)`);
   if (missing.length > 0)
     step(
       `.dev.vars lacks ${missing.join(", ")}, which .dev.vars.example sets (a .dev.vars made before they were added): ` +

@@ -5,7 +5,13 @@
 import { databases } from "../../db/databases.ts";
 import { transitionsUrlProblem } from "../../worker/audiences/webhook-url.ts";
 import { nightlyRunSubrequests } from "../../worker/core/shards/calls.ts";
-import { allowedOrigins, configProblems, invalidOrigins, requiredSecrets } from "../../worker/http/config.ts";
+import {
+  allowedOrigins,
+  configProblems,
+  invalidOrigins,
+  requiredSecrets,
+  timeZoneProblem,
+} from "../../worker/http/config.ts";
 import { parseMaxTtlSeconds } from "../../worker/http/shopper-token.ts";
 
 export interface DeployConfig {
@@ -34,7 +40,7 @@ const workerChecked = new Set(["PHONE_DEFAULT_REGION", "RETAILER_CURRENCY", "SHA
 
 /**
  * What wrangler.toml alone shows (no network): ALLOWED_ORIGINS, the lifetime cap, the phone region, the
- * currency, the shard count, the transitions webhook URL, the demo, the D1 id.
+ * currency, the shard count, the time zone, the transitions webhook URL, the demo, the D1 id.
  */
 export function settingsPreflight(config: Omit<DeployConfig, "secretNames">): Preflight {
   const problems: string[] = [];
@@ -81,6 +87,9 @@ export function settingsPreflight(config: Omit<DeployConfig, "secretNames">): Pr
   // Settings the Worker refuses with 503 on every route (docs/api.md): caught here, before deploying.
   for (const { name, problem } of configProblems(config.vars))
     if (workerChecked.has(name) && !reported.has(name)) problems.push(`${problem} (wrangler.toml [vars])`);
+
+  const timeZone = timeZoneProblem(config.vars.RETAILER_TIME_ZONE);
+  if (timeZone && !reported.has("RETAILER_TIME_ZONE")) problems.push(`${timeZone} (wrangler.toml [vars])`);
 
   // A deployment never sends to localhost (AUDIENCE_WEBHOOKS_ALLOW_LOCAL is refused below).
   // Empty, it is unset (the Worker sends nothing); unquoted, it is reported above.

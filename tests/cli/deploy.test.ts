@@ -30,7 +30,12 @@ const with_ = (overrides: Partial<DeployConfig>): DeployConfig => ({ ...ready, .
 describe("deploy pre-flight", () => {
   it("passes a ready deployment", () => {
     expect(deployPreflight(ready)).toEqual({ problems: [], warnings: [] });
-    const settings = { PHONE_DEFAULT_REGION: "GB", RETAILER_CURRENCY: "GBP", SHARD_COUNT: "16" };
+    const settings = {
+      PHONE_DEFAULT_REGION: "GB",
+      RETAILER_CURRENCY: "GBP",
+      RETAILER_TIME_ZONE: "Europe/London",
+      SHARD_COUNT: "16",
+    };
     expect(deployPreflight(with_({ vars: { ...ready.vars, ...settings } }))).toEqual({ problems: [], warnings: [] });
   });
 
@@ -144,6 +149,11 @@ describe("deploy pre-flight", () => {
     ],
     ["a misspelt phone region", { vars: { ...ready.vars, PHONE_DEFAULT_REGION: "UK" } }, "PHONE_DEFAULT_REGION"],
     ["a currency in lower case", { vars: { ...ready.vars, RETAILER_CURRENCY: "usd" } }, "RETAILER_CURRENCY"],
+    [
+      "a misspelt time zone, which the Worker would read as UTC",
+      { vars: { ...ready.vars, RETAILER_TIME_ZONE: "America/NewYork" } },
+      'RETAILER_TIME_ZONE "America/NewYork" is not a time zone the runtime knows, so the worker would run on UTC',
+    ],
     ["a shard count that is not a number", { vars: { ...ready.vars, SHARD_COUNT: "four" } }, "SHARD_COUNT"],
     ["the demo switched on", { vars: { ...ready.vars, PATRON_DEMO: "on" } }, "PATRON_DEMO"],
     ["rate limits switched off", { vars: { ...ready.vars, RATE_LIMITS: "off" } }, "RATE_LIMITS"],

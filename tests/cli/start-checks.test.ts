@@ -3,6 +3,7 @@
 // npm start does not read, is named.
 import { expect, it } from "vitest";
 import { settingsIgnoredFromShell, settingsMissing, shardsLeftBehind } from "../../cli/start-checks.ts";
+import { timeZoneProblem } from "../../worker/http/config.ts";
 
 it("refuses to serve from D1 a store whose customers are all in shards, and says which count to set", () => {
   const unset = shardsLeftBehind(4, undefined, ".wrangler/state");
@@ -35,4 +36,12 @@ it("names the settings the shell sets otherwise than .dev.vars, which npm start 
   // The same value, a setting the patron commands read from the shell, or none: nothing to say.
   expect(settingsIgnoredFromShell({ SHARD_COUNT: "0", PATRON_API_KEY: "other" }, devVars, example)).toEqual([]);
   expect(settingsIgnoredFromShell({}, devVars, example)).toEqual([]);
+});
+
+it("names a RETAILER_TIME_ZONE the runtime does not know, which the worker would read as UTC", () => {
+  expect(timeZoneProblem("America/New York")).toBe(
+    'RETAILER_TIME_ZONE "America/New York" is not a time zone the runtime knows, so the worker would run on UTC: give an IANA name such as America/New_York or Europe/Berlin.',
+  );
+  for (const fine of [undefined, "", "UTC", "America/New_York", "Asia/Kolkata"])
+    expect(timeZoneProblem(fine)).toBeNull();
 });

@@ -103,14 +103,30 @@ export function retailerCurrency(setting: string | undefined): string {
   return setting?.trim() || "USD";
 }
 
+/** Whether `name` is a time zone the runtime knows (an IANA name such as America/New_York). */
+export function knownTimeZone(name: string): boolean {
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: name });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Why a RETAILER_TIME_ZONE setting would not be used, or null. The Worker runs on UTC then, every
+ * preferred hour and console time off by the zone's offset without an error anywhere, so npm start and
+ * the deploy pre-flight name it.
+ */
+export function timeZoneProblem(setting: unknown): string | null {
+  if (typeof setting !== "string" || setting === "" || knownTimeZone(setting)) return null;
+  return `RETAILER_TIME_ZONE ${JSON.stringify(setting.slice(0, 100))} is not a time zone the runtime knows, so the worker would run on UTC: give an IANA name such as America/New_York or Europe/Berlin.`;
+}
+
 /** RETAILER_TIME_ZONE when it names a time zone the runtime knows; otherwise UTC, with a warning. */
 export function retailerTimeZone(setting: string | undefined): string {
   if (!setting) return "UTC";
-  try {
-    new Intl.DateTimeFormat("en-US", { timeZone: setting });
-    return setting;
-  } catch {
-    console.warn(JSON.stringify({ warning: "RETAILER_TIME_ZONE is not an IANA time zone; using UTC", setting }));
-    return "UTC";
-  }
+  if (knownTimeZone(setting)) return setting;
+  console.warn(JSON.stringify({ warning: "RETAILER_TIME_ZONE is not an IANA time zone; using UTC", setting }));
+  return "UTC";
 }
