@@ -569,6 +569,39 @@ describe("console lists", () => {
     }
   }, 120_000);
 
+  it("keeps the customer list readable on a tablet and a phone: rows as on a desktop, the table scrolling in its box", async () => {
+    await app.page.goto(`${app.worker.url}/console/customers?stage=fading`);
+    const table = app.page.getByRole("table").filter({ hasText: "CLV at stake" });
+    await table.locator("tbody tr").first().waitFor();
+    let desktopRow = 0;
+    try {
+      for (const width of [1280, 800, 360]) {
+        await app.page.setViewportSize({ width, height: 900 });
+        const measured = await table.evaluate((list) => {
+          const box = list.closest(".table-wrap") as HTMLElement;
+          return {
+            // Squeezed to a tablet's width, an offer wrapped word by word: nine lines, a row 200 px tall.
+            tallestRow: Math.max(
+              ...[...list.querySelectorAll("tbody tr")].map((row) => row.getBoundingClientRect().height),
+            ),
+            scrollsInItsBox: box.scrollWidth > box.clientWidth,
+            pageWidth: document.documentElement.scrollWidth,
+          };
+        });
+        expect(measured.pageWidth, `${width} px`).toBeLessThanOrEqual(width);
+        if (width === 1280) {
+          desktopRow = measured.tallestRow;
+          continue;
+        }
+        expect(measured.tallestRow, `${width} px`).toBeLessThanOrEqual(desktopRow);
+        expect(measured.scrollsInItsBox, `${width} px`).toBe(true);
+        await screenshot(`customers-${width}`);
+      }
+    } finally {
+      await app.page.setViewportSize({ width: 1280, height: 900 });
+    }
+  }, 120_000);
+
   it("finds a lapsing category's id from its name typed in the field", async () => {
     // A category the catalog names apart from its id ("Jewellery" for jewellery, say).
     const { targets } = await admin<{ targets: { id: string; name: string }[] }>(

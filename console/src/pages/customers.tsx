@@ -590,7 +590,7 @@ function CustomerList() {
       ) : (
         <div class={list.loading ? "stale" : undefined} aria-busy={list.loading}>
           <TableWrap label="Scored customers">
-            <table>
+            <table class="customer-list">
               <caption class="visually-hidden">Scored customers, page {cursors.length + 1}</caption>
               <thead>
                 <tr>
