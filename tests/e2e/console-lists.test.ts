@@ -569,7 +569,7 @@ describe("console lists", () => {
     }
   }, 120_000);
 
-  it("keeps the customer list readable on a tablet and a phone: rows as on a desktop, the table scrolling in its box", async () => {
+  it("keeps the customer list readable on a tablet and a phone: rows as on a desktop, the table scrolling in its box, the page links in a row", async () => {
     await app.page.goto(`${app.worker.url}/console/customers?stage=fading`);
     const table = app.page.getByRole("table").filter({ hasText: "CLV at stake" });
     await table.locator("tbody tr").first().waitFor();
@@ -586,9 +586,16 @@ describe("console lists", () => {
             ),
             scrollsInItsBox: box.scrollWidth > box.clientWidth,
             pageWidth: document.documentElement.scrollWidth,
+            // The rows the header's page links stand on.
+            linkRows: new Set(
+              [...document.querySelectorAll("nav[aria-label='Console'] a")].map((link) =>
+                Math.round(link.getBoundingClientRect().top),
+              ),
+            ).size,
           };
         });
         expect(measured.pageWidth, `${width} px`).toBeLessThanOrEqual(width);
+        expect(measured.linkRows, `${width} px`).toBeLessThanOrEqual(width === 1280 ? 1 : 2);
         if (width === 1280) {
           desktopRow = measured.tallestRow;
           continue;
