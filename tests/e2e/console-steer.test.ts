@@ -499,6 +499,27 @@ describe("console steering pages", () => {
     expect(await app.page.getByRole("table", { name: "Per placement" }).count()).toBe(0);
     expect(await app.page.locator("main").textContent()).not.toMatch(/personalis/i);
     await screenshot("experiments");
+    // On a phone the metrics table scrolls sideways in its box, under its caption, which wraps to the box
+    // and stays in it however far the table is scrolled: at the table's width, its end was off the screen.
+    await app.page.setViewportSize({ width: 360, height: 800 });
+    try {
+      const captionInBox = (scrolledTo: "start" | "end") =>
+        table.evaluate((element, end) => {
+          const box = element.closest(".table-wrap") as HTMLElement;
+          box.scrollLeft = end ? box.scrollWidth : 0;
+          const caption = (element as HTMLTableElement).caption?.getBoundingClientRect();
+          const edges = box.getBoundingClientRect();
+          return {
+            scrolls: box.scrollWidth > box.clientWidth,
+            inBox: !!caption && caption.left >= edges.left - 1 && caption.right <= edges.right + 1,
+          };
+        }, scrolledTo === "end");
+      expect(await captionInBox("start")).toEqual({ scrolls: true, inBox: true });
+      expect(await captionInBox("end")).toEqual({ scrolls: true, inBox: true });
+      await screenshot("experiments-phone");
+    } finally {
+      await app.page.setViewportSize({ width: 1280, height: 800 });
+    }
 
     // A moving window has no verdict, whatever its intervals say, and points to the fixed start.
     await app.page.getByLabel("Period").selectOption({ label: "Last 7 days" });
