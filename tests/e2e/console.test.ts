@@ -295,12 +295,33 @@ describe("console", () => {
     app.page.on("request", listen);
     await app.page.getByLabel("Value").fill("c_nobody");
     await app.page.getByRole("button", { name: "Look up" }).click();
+    // The API's message, and what to do about an id cut short.
     await expect
       .poll(() => app.page.getByRole("alert").locator("p").first().textContent())
-      .toBe("No customer with id c_nobody.");
+      .toBe(
+        "No customer with id c_nobody. A customer id is c_ and 20 characters (this one has 6), as on the customer's page and in the list: check it was copied in full.",
+      );
     await app.page.getByRole("button", { name: "Look up" }).waitFor();
     app.page.off("request", listen);
     expect(asked.filter((url) => url.includes("/v1/customers/"))).toEqual([`${app.worker.url}/v1/customers/c_nobody`]);
+    // A loyalty number typed as a customer id, and an id of the right shape that opens nobody (erased, say).
+    const badIds: [string, string][] = [
+      [
+        "LY-DEMO-0003",
+        "“LY-DEMO-0003” is not a customer id, which starts with c_: to find someone by an email, phone, loyalty number or account id, choose that identifier.",
+      ],
+      [
+        "c_00000000000000000000",
+        "Check it against the customer's page or the list, or look them up by an identifier they use: a customer erased since has no page.",
+      ],
+    ];
+    for (const [typed, hint] of badIds) {
+      await app.page.getByLabel("Value").fill(typed);
+      await app.page.getByRole("button", { name: "Look up" }).click();
+      await expect
+        .poll(() => app.page.getByRole("alert").locator("p").first().textContent())
+        .toBe(`No customer with id ${typed}. ${hint}`);
+    }
     await app.page.getByLabel("Value").fill(` ${customerId} `);
     await app.page.getByRole("button", { name: "Look up" }).click();
     await app.page.waitForURL(`**/console/customers/${customerId}`);

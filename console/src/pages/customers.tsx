@@ -164,7 +164,17 @@ export function CustomersPage() {
           {busy ? "Looking up…" : "Look up"}
         </button>
       </form>
-      {problem && <ProblemNote problem={holders?.holders.length ? withoutHoldersHint(problem) : problem} />}
+      {problem && (
+        <ProblemNote
+          problem={
+            holders?.holders.length
+              ? withoutHoldersHint(problem)
+              : kind === "customer"
+                ? withCustomerIdHint(problem, trimPadding(value))
+                : problem
+          }
+        />
+      )}
       {holders && holders.holders.length > 0 && <HolderList holders={holders} />}
       {holders?.suppressed && holders.holders.length === 0 && (
         <p class="card" role="status">
@@ -182,6 +192,20 @@ export function CustomersPage() {
 function withoutHoldersHint(problem: ApiProblem): ApiProblem {
   const message = problem.message.replace(/ To find every customer seen with it[^.]*\.$/, " They are listed below.");
   return new ApiProblem(problem.status, problem.code, message, problem.issues, problem.requestId);
+}
+
+/**
+ * A customer id that opens nobody, with what to do about it: the API's 404 says only "No customer with id
+ * …", and at the till the id is usually mistyped, cut short, or not a customer id at all.
+ */
+function withCustomerIdHint(problem: ApiProblem, id: string): ApiProblem {
+  if (problem.status !== 404) return problem;
+  const hint = !id.startsWith("c_")
+    ? `“${id}” is not a customer id, which starts with c_: to find someone by an email, phone, loyalty number or account id, choose that identifier.`
+    : /^c_[0-9a-f]{20}$/.test(id)
+      ? "Check it against the customer's page or the list, or look them up by an identifier they use: a customer erased since has no page."
+      : `A customer id is c_ and 20 characters (this one has ${id.length - 2}), as on the customer's page and in the list: check it was copied in full.`;
+  return new ApiProblem(problem.status, problem.code, `${problem.message} ${hint}`, problem.issues, problem.requestId);
 }
 
 const kindName = (kind: string) => kinds.find((option) => option.value === kind)?.label.toLowerCase() ?? kind;
