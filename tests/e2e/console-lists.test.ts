@@ -217,12 +217,13 @@ describe("console lists", () => {
             : day(row.expectedNextOrderAt),
       ),
     );
-    // CLV at stake is said to be what it is, apart from the 12-month CLV beside it (and the Overview's sum of that).
+    // CLV at stake is said to be what it is, apart from the 12-month CLV beside it (and the Overview's sum of that);
+    // both name the shop's currency, as every table of amounts does.
     const header = (name: string) => app.page.getByRole("columnheader", { name, exact: true }).getAttribute("title");
-    expect(await header("CLV at stake")).toBe(
+    expect(await header("CLV at stake (USD)")).toBe(
       "A year of the customer's usual orders × (1 − P(alive)): what is lost if they have gone",
     );
-    expect(await header("12-month CLV")).toBe(
+    expect(await header("12-month CLV (USD)")).toBe(
       "Expected spend over the next 12 months, already lowered by the chance they have stopped",
     );
     // The tier is the 12-month CLV's, which a big past spender can be low on.

@@ -166,10 +166,16 @@ describe("the customer page, read by a person", () => {
       for (const line of order.lines)
         expect(whats[index]).toContain(`${line.quantity}× ${line.productTitle ?? line.productId}`);
     });
-    const categories = app.page
-      .getByRole("heading", { name: "Category affinities" })
-      .locator("xpath=..")
-      .locator("tbody tr");
+    const affinities = app.page.getByRole("heading", { name: "Category affinities" }).locator("xpath=..");
+    // Spend in the shop's currency, named in the column's heading as every table of amounts has it.
+    expect(await affinities.locator("thead th").allTextContents()).toEqual([
+      "Category",
+      "Orders",
+      "Spend (USD)",
+      "Price band",
+      "Lapse",
+    ]);
+    const categories = affinities.locator("tbody tr");
     const shown = await categories.evaluateAll((rows) => rows.map((row) => row.querySelector("td")?.textContent));
     const named = customer.summary!.categories.filter((category) => category.categoryName);
     expect(named.length).toBeGreaterThan(0);

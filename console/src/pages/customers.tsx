@@ -22,6 +22,7 @@ import {
   dateTime,
   day,
   exportMatchKeys,
+  inCurrency,
   money,
   moneyIn,
   nextOrder,
@@ -625,10 +626,10 @@ function CustomerList() {
                   </th>
                   <th scope="col">Discounts</th>
                   <th scope="col" title={atStakeTitle}>
-                    CLV at stake
+                    {inCurrency("CLV at stake")}
                   </th>
                   <th scope="col" title={clvTitle}>
-                    12-month CLV
+                    {inCurrency("12-month CLV")}
                   </th>
                   <th scope="col">P(alive)</th>
                   <th scope="col">Overdue ratio</th>
@@ -1037,7 +1038,7 @@ function Categories({ customer }: { customer: Customer }) {
             <tr>
               <th scope="col">Category</th>
               <th scope="col">Orders</th>
-              <th scope="col">Spend</th>
+              <th scope="col">{inCurrency("Spend")}</th>
               <th scope="col">Price band</th>
               <th scope="col">Lapse</th>
             </tr>
