@@ -183,6 +183,10 @@ describe("console", () => {
       .locator("tbody th[scope=row]")
       .allTextContents();
     expect(stages).toEqual(["new", "active", "fading", "lapsed"]);
+    // Its cells' amounts in the shop's currency, said once over the table.
+    expect(await app.page.getByText("Each cell: customers · their 12-month CLV (USD).", { exact: true }).count()).toBe(
+      1,
+    );
     await app.page.getByRole("heading", { name: /Movement in the last/ }).waitFor();
     // Every change in the 30 days by kind and the newest ten, as the summary counts them (not a first page of the feed).
     const since = new Date(Date.now() - 30 * 86_400_000).toISOString().slice(0, 10);

@@ -102,6 +102,8 @@ export function OverviewPage() {
       />
       <ClvDistribution />
       <h2>Customers by stage and value tier</h2>
+      {/* The cells' amounts carry no code: said once here, as a table of amounts names it in its heading. */}
+      <p class="muted small">Each cell: customers · {inCurrency("their 12-month CLV")}.</p>
       <TableWrap label="Customers by stage and tier">
         <table>
           <caption class="visually-hidden">Customers and 12-month CLV by lifecycle stage and value tier</caption>
