@@ -690,6 +690,12 @@ export const importBatches = sqliteTable(
     /** Of the duplicates, those whose stored order has other content, and the first few of their ids (JSON). */
     changed: integer("changed").notNull().default(0),
     changedIds: text("changed_ids").notNull().default("[]"),
+    /**
+     * Orders of a done batch left out because their identifiers link more orders than a region may
+     * hold (a placeholder), and the first few of their ids (JSON); the batch's other orders are stored.
+     */
+    setAside: integer("set_aside").notNull().default(0),
+    setAsideIds: text("set_aside_ids").notNull().default("[]"),
     attempts: integer("attempts").notNull().default(0),
     error: text("error"),
     receivedAt: text("received_at").notNull(),

@@ -45,6 +45,7 @@ import m0040 from "./migrations/0040_imports_created.sql";
 import m0041 from "./migrations/0041_order_claims.sql";
 import m0042 from "./migrations/0042_console_session_admin_key.sql";
 import m0043 from "./migrations/0043_rule_effect_key.sql";
+import m0044 from "./migrations/0044_import_set_aside.sql";
 import journal from "./migrations/meta/_journal.json";
 
 export const shardMigrations = {
@@ -94,5 +95,6 @@ export const shardMigrations = {
     m0041,
     m0042,
     m0043,
+    m0044,
   },
 };

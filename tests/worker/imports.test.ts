@@ -635,4 +635,75 @@ describe("bulk imports through the queue", () => {
     expect(done.status).toBe("done");
     expect(done.totals.accepted).toBe(12);
   });
+
+  it("sets aside only the orders of a batch that reach a placeholder's oversized region, storing the rest once", async () => {
+    const p = uniquePrefix("walkin");
+    // A store's walk-in account, already on 20,000 orders and calls as far as resolution sees them.
+    const walkIn = `${p}-walkin`;
+    const first = await api.postOrders([anOrder({ id: `${p}-w0`, identifiers: { account: walkIn } })]);
+    expect(first.status, await first.clone().text()).toBe(200);
+    const [held] = await storeRows<{ key: string; customer_id: string }>(
+      "SELECT key, customer_id FROM identities WHERE customer_id = (SELECT customer_id FROM orders WHERE id = ?)",
+      `${p}-w0`,
+    );
+    await storeRun(
+      `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 19999)
+       INSERT INTO identity_observations (source, identity_key, verified) SELECT 'order:' || ? || '-old-' || i, ?, 1 FROM n`,
+      p,
+      held?.key,
+    );
+    await storeRun("UPDATE customer_summaries SET orders = 20000 WHERE customer_id = ?", held?.customer_id);
+    // POST /v1/orders refuses an order on it whole, as before.
+    const walkInOrder = (n: number) => anOrder({ id: `${p}-w${n}`, identifiers: { account: walkIn } });
+    const direct = await api.postOrders([walkInOrder(9)]);
+    expect(direct.status, await direct.clone().text()).toBe(409);
+
+    // Batch 0: other customers' orders around two walk-in sales; batch 1: a walk-in sale alone.
+    const ordinary = history(`${p}-ok`, 4, 8);
+    const sent = [
+      ...ordinary.slice(0, 3),
+      walkInOrder(1),
+      ...ordinary.slice(3, 7),
+      walkInOrder(2),
+      ...ordinary.slice(7),
+    ];
+    const job = await createImport({ expectedBatches: 2 });
+    const mixed = await recordedBatch(job.id, 0, sent);
+    const alone = await recordedBatch(job.id, 1, [walkInOrder(3)]);
+    const settled = await deliver([{ body: mixed }, { body: alone }]);
+    expect(settled.explicitAcks).toHaveLength(2);
+    expect(settled.retryMessages).toEqual([]);
+
+    const view = await progress(job.id);
+    expect(view.status).toBe("done");
+    expect(view.batches).toEqual({ received: 2, queued: 0, done: 2, failed: 0 });
+    expect(view.orders).toEqual({ received: 11, processed: 11 });
+    expect(view.totals).toMatchObject({ accepted: 8, duplicates: 0, suppressed: 0, setAside: 3 });
+    expect(await ordersLike(`${p}-ok`)).toBe(8);
+    expect(await storeRows("SELECT id FROM orders WHERE id LIKE ?", `${p}-w%`)).toEqual([{ id: `${p}-w0` }]);
+    const page = await api.call("GET", `/v1/imports/${job.id}/batches`);
+    const batches = batchesResponseSchema.parse(await page.json()).data.batches;
+    expect(batches.map((b) => [b.sequence, b.status, b.accepted, b.duplicates, b.setAside, b.setAsideIds])).toEqual([
+      [0, "done", 8, 0, 2, [`${p}-w1`, `${p}-w2`]],
+      [1, "done", 0, 0, 1, [`${p}-w3`]],
+    ]);
+    expect(batches[0]?.error).toMatch(/2 orders were set aside, not stored: their identifiers link more than 20,?000/);
+    expect(batches[1]?.error).toMatch(/1 order was set aside/);
+
+    // A replayed message changes nothing; a delivery that stored the batch but stopped before recording
+    // it leaves the next one finding its orders stored, still this batch's accepted ones.
+    await deliver([{ body: mixed, attempts: 2 }]);
+    expect((await progress(job.id)).totals).toEqual(view.totals);
+    await env.DB.prepare("UPDATE import_batches SET status = 'queued' WHERE import_id = ? AND sequence = 0")
+      .bind(job.id)
+      .run();
+    await deliver([{ body: mixed, attempts: 2 }]);
+    expect((await progress(job.id)).totals).toEqual(view.totals);
+
+    // The same file imported again: every stored order a duplicate, the walk-in sales set aside again.
+    const rerun = await createImport({ expectedBatches: 1 });
+    await deliver([{ body: await recordedBatch(rerun.id, 0, sent) }]);
+    expect((await progress(rerun.id)).totals).toMatchObject({ accepted: 0, duplicates: 8, setAside: 2 });
+    expect(await ordersLike(`${p}-ok`)).toBe(8);
+  });
 });

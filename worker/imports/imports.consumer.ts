@@ -1,7 +1,10 @@
 // The queue consumer of bulk imports: each message is one batch of orders, ingested as POST /v1/orders
 // ingests them (`ingestOrders`, or the shards' router). Orders are idempotent on their id, and a
 // batch's counts are recorded once, by the delivery that moves it to `done` (one already done is
-// acknowledged untouched), so a redelivered message never counts twice. A passing failure (customers busy in another request,
+// acknowledged untouched), so a redelivered message never counts twice. A batch refused because some
+// of its orders' identifiers link more orders than a region may hold (a placeholder, such as a store's
+// walk-in card) is cut in halves, and those again, until the refused parts are single orders: those
+// are set aside, named in the batch's record, and the rest is stored. A passing failure (customers busy in another request,
 // D1 busy or failing) is retried with a growing delay; on the last delivery, or for a failure no retry
 // can fix, the batch is recorded failed with its error. While customer writes on D1 are paused for a
 // migration's last pass, a batch is sent to the queue again as a new message (`pausedRequeueSeconds`
@@ -35,6 +38,7 @@ import {
   recordBatchAttempt,
   recordBatchDone,
   recordBatchFailed,
+  setAsideIdsKept,
 } from "./imports.repo.ts";
 import { type ImportMessage, importMessageSchema } from "./imports.schemas.ts";
 import { importMaxRetries, retryDelaySeconds } from "./retries.ts";
@@ -66,6 +70,7 @@ async function countsOf(
   result: IngestResult,
   delivered: boolean,
   writtenAt: () => Promise<ReadonlyMap<string, string | null>>,
+  setAside: SetAside,
 ): Promise<BatchRecord> {
   const own = {
     changed: result.changed,
@@ -73,6 +78,12 @@ async function countsOf(
     suppressed: result.suppressed,
     merges: result.merges,
     ignoredIdentifiers: result.ignoredIdentifiers.length,
+    setAside: setAside.orders.length,
+    setAsideIds: [...new Set(setAside.orders.map((order) => order.id))].slice(0, setAsideIdsKept),
+    error:
+      setAside.orders.length === 0
+        ? null
+        : `${setAside.orders.length === 1 ? "1 order was" : `${setAside.orders.length} orders were`} set aside, not stored: their identifiers link more than ${setAside.limit} orders and calls; one of them is probably a placeholder (a store's walk-in email or card). Send those orders without it.`,
   };
   if (!delivered) return { accepted: result.accepted, duplicates: result.duplicates, ignored: result.ignored, ...own };
   const written = await writtenAt();
@@ -110,6 +121,97 @@ async function ingestInStore(env: Env, db: Db, orders: OrderInput[], receivedAt:
   };
 }
 
+/** Orders set aside as refused `region_too_large` on their own, with the limit they reached. */
+interface SetAside {
+  orders: OrderInput[];
+  limit: number;
+}
+
+/** A part of a batch stored: its orders, ingestion's answer, and the read-back of those it wrote. */
+interface Part {
+  orders: OrderInput[];
+  result: IngestResult;
+  writtenAt: () => Promise<ReadonlyMap<string, string | null>>;
+}
+
+type Stored = { kind: "stored"; parts: Part[]; setAside: SetAside };
+
+/**
+ * Ingests `orders`, and the events database follows, as for POST /v1/orders: the attributed orders'
+ * conversions (the holdout's figures) and the merged customers' events. Refused `region_too_large`,
+ * the orders are cut in halves ingested in turn (the halves of a half refused likewise), so only the
+ * orders that reach the oversized region on their own are set aside. `split` says this is such a half:
+ * a pause there, after other halves were stored, retries the batch rather than requeue it as new, so
+ * the next delivery reads back what this one stored.
+ */
+async function ingestParts(
+  env: Env,
+  db: Db,
+  orders: OrderInput[],
+  receivedAt: string,
+  split = false,
+): Promise<Stored | Exclude<Outcome, { kind: "done" }>> {
+  // A failure here retries the batch, whose orders then come back as duplicates with their conversions.
+  const follow = (
+    part: readonly OrderInput[],
+    results: IngestResult["results"],
+    resent: Conversion[],
+    merged: CustomerMerge[],
+  ) => followInEvents(eventsDatabase(env.EVENTS_DB), env.IDENTITY_HASH_SECRET, part, results, resent, merged);
+  const outcome = await ingestInStore(env, db, orders, receivedAt);
+  switch (outcome.kind) {
+    case "ingested":
+      await follow(orders, outcome.result.results, outcome.resent, outcome.merged);
+      return {
+        kind: "stored",
+        parts: [{ orders, result: outcome.result, writtenAt: outcome.writtenAt }],
+        setAside: { orders: [], limit: 0 },
+      };
+    case "busy":
+      return { kind: "retry", error: "These customers were being updated by other requests." };
+    case "paused":
+      return split ? { kind: "retry", error: "Customer writes were paused for a migration." } : { kind: "paused" };
+    case "region_too_large": {
+      // On shards, groups stored before the refusal are followed as the route follows them; the halves
+      // find them stored (duplicates), and the read-back counts them as this batch's.
+      const { stored } = outcome as ShardedRefusal;
+      if (stored)
+        await follow(
+          orders,
+          stored.created.map(({ result }) => result),
+          stored.resent,
+          stored.merged,
+        );
+      if (orders.length === 1) return { kind: "stored", parts: [], setAside: { orders, limit: outcome.limit } };
+      const middle = Math.ceil(orders.length / 2);
+      const parts: Part[] = [];
+      const setAside: SetAside = { orders: [], limit: outcome.limit };
+      for (const half of [orders.slice(0, middle), orders.slice(middle)]) {
+        const answer = await ingestParts(env, db, half, receivedAt, true);
+        if (answer.kind !== "stored") return answer;
+        parts.push(...answer.parts);
+        setAside.orders.push(...answer.setAside.orders);
+      }
+      return { kind: "stored", parts, setAside };
+    }
+  }
+}
+
+/** The answers of a batch's stored parts as one, as if ingested together. */
+function joined(parts: readonly Part[]): IngestResult {
+  const sum = (count: (result: IngestResult) => number) => parts.reduce((total, part) => total + count(part.result), 0);
+  return {
+    accepted: sum((result) => result.accepted),
+    duplicates: sum((result) => result.duplicates),
+    changed: sum((result) => result.changed),
+    suppressed: sum((result) => result.suppressed),
+    ignored: sum((result) => result.ignored),
+    merges: sum((result) => result.merges),
+    results: parts.flatMap((part) => part.result.results),
+    ignoredIdentifiers: parts.flatMap((part) => part.result.ignoredIdentifiers),
+  };
+}
+
 /** Ingests a batch; `delivered` says an earlier delivery of it may have written its orders already. */
 async function ingestBatch(
   env: Env,
@@ -123,35 +225,16 @@ async function ingestBatch(
   const foreign = orders.findIndex((order) => order.currency !== shopCurrency);
   if (foreign >= 0) return { kind: "failed", error: `orders[${foreign}].currency: ${foreignCurrency(shopCurrency)}` };
   try {
-    const outcome = await ingestInStore(env, db, orders, receivedAt);
-    // The events database follows, as for POST /v1/orders: the attributed orders' conversions (the
-    // holdout's figures) and the merged customers' events. A failure here retries the batch, whose
-    // orders then come back as duplicates carrying their stored conversions.
-    const follow = (results: IngestResult["results"], resent: Conversion[], merged: CustomerMerge[]) =>
-      followInEvents(eventsDatabase(env.EVENTS_DB), env.IDENTITY_HASH_SECRET, orders, results, resent, merged);
-    switch (outcome.kind) {
-      case "ingested":
-        await follow(outcome.result.results, outcome.resent, outcome.merged);
-        return { kind: "done", counts: await countsOf(orders, outcome.result, delivered, outcome.writtenAt) };
-      case "busy":
-        return { kind: "retry", error: "These customers were being updated by other requests." };
-      case "paused":
-        return { kind: "paused" };
-      case "region_too_large": {
-        // On shards, groups stored before the refusal are followed as the route follows them.
-        const { stored } = outcome as ShardedRefusal;
-        if (stored)
-          await follow(
-            stored.created.map(({ result }) => result),
-            stored.resent,
-            stored.merged,
-          );
-        return {
-          kind: "failed",
-          error: `These identifiers link more than ${outcome.limit} orders and calls; one of them is probably a placeholder (a store's walk-in email or card). Send the batch without it.`,
-        };
-      }
-    }
+    const outcome = await ingestParts(env, db, orders, receivedAt);
+    if (outcome.kind !== "stored") return outcome;
+    const { parts, setAside } = outcome;
+    const kept = parts.flatMap((part) => part.orders);
+    const writtenAt = async () =>
+      new Map((await Promise.all(parts.map((part) => part.writtenAt()))).flatMap((written) => [...written]));
+    // A split batch is counted by its read-back, as a redelivered one is: on shards a refused part may
+    // have stored some orders, which its halves then find stored.
+    const split = parts.length !== 1 || setAside.orders.length > 0;
+    return { kind: "done", counts: await countsOf(kept, joined(parts), delivered || split, writtenAt, setAside) };
   } catch (error) {
     const database = classifyDatabaseError(error);
     return { kind: "retry", error: database ? `database ${database.kind}: ${database.message}` : String(error) };

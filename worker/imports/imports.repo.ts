@@ -23,10 +23,19 @@ export interface BatchCounts {
   ignored: number;
   merges: number;
   ignoredIdentifiers: number;
+  /** Orders left out, not stored, as their identifiers link more orders than a region may hold. */
+  setAside: number;
 }
 
-/** What a processed batch records: its counts, and the first changed duplicates by id. */
-export type BatchRecord = BatchCounts & { changedIds: readonly string[] };
+/**
+ * What a processed batch records: its counts, the first changed duplicates and set-aside orders by id,
+ * and why orders were set aside (null when none was).
+ */
+export type BatchRecord = BatchCounts & {
+  changedIds: readonly string[];
+  setAsideIds: readonly string[];
+  error: string | null;
+};
 
 export interface BatchRow extends BatchView {
   digest: string;
@@ -35,8 +44,11 @@ export interface BatchRow extends BatchView {
 /** Changed duplicates a batch records by id: enough to find them, where the count says how many. */
 export const changedIdsKept = 10;
 
+/** Set-aside orders a batch records by id, likewise. */
+export const setAsideIdsKept = 10;
+
 const batchColumns = sql`sequence, status, digest, orders, accepted, duplicates, changed, changed_ids, suppressed,
-  ignored, merges, ignored_identifiers, attempts, error, received_at, updated_at`;
+  ignored, merges, ignored_identifiers, set_aside, set_aside_ids, attempts, error, received_at, updated_at`;
 
 /** A batch's ingestion counts (or their sums), from the columns of the same names. */
 function countsOf(row: Record<string, unknown>): BatchCounts {
@@ -48,6 +60,7 @@ function countsOf(row: Record<string, unknown>): BatchCounts {
     ignored: Number(row.ignored),
     merges: Number(row.merges),
     ignoredIdentifiers: Number(row.ignored_identifiers),
+    setAside: Number(row.set_aside),
   };
 }
 
@@ -59,6 +72,7 @@ function batchOf(row: Record<string, unknown>): BatchRow {
     orders: Number(row.orders),
     ...countsOf(row),
     changedIds: JSON.parse(String(row.changed_ids)) as string[],
+    setAsideIds: JSON.parse(String(row.set_aside_ids)) as string[],
     attempts: Number(row.attempts),
     error: row.error === null ? null : String(row.error),
     receivedAt: String(row.received_at),
@@ -200,7 +214,9 @@ export async function recordBatchDone(
     sql`UPDATE import_batches SET status = 'done', accepted = ${counts.accepted}, duplicates = ${counts.duplicates},
           changed = ${counts.changed}, changed_ids = ${JSON.stringify(counts.changedIds.slice(0, changedIdsKept))},
           suppressed = ${counts.suppressed}, ignored = ${counts.ignored}, merges = ${counts.merges},
-          ignored_identifiers = ${counts.ignoredIdentifiers}, attempts = ${attempts}, error = NULL,
+          ignored_identifiers = ${counts.ignoredIdentifiers}, set_aside = ${counts.setAside},
+          set_aside_ids = ${JSON.stringify(counts.setAsideIds.slice(0, setAsideIdsKept))}, attempts = ${attempts},
+          error = ${counts.error},
           updated_at = ${now}
         WHERE import_id = ${importId} AND sequence = ${sequence} AND status <> 'done'`,
   ]);
@@ -273,7 +289,8 @@ export async function batchTalliesOf(db: Db, importIds: readonly string[]): Prom
   const [rows = []] = await batchRows(db, [
     sql`SELECT import_id, status, count(*) AS batches, sum(orders) AS orders, sum(accepted) AS accepted,
           sum(duplicates) AS duplicates, sum(changed) AS changed, sum(suppressed) AS suppressed,
-          sum(ignored) AS ignored, sum(merges) AS merges, sum(ignored_identifiers) AS ignored_identifiers, max(updated_at) AS updated_at
+          sum(ignored) AS ignored, sum(merges) AS merges, sum(ignored_identifiers) AS ignored_identifiers,
+          sum(set_aside) AS set_aside, max(updated_at) AS updated_at
         FROM import_batches WHERE import_id IN (SELECT value FROM ${jsonEach(importIds)}) GROUP BY import_id, status`,
   ]);
   const tallies = new Map<string, BatchTally[]>();

@@ -105,6 +105,7 @@ function importSummary(row: ImportRow, tallies: readonly BatchTally[], writesPau
       ignored: done?.ignored ?? 0,
       merges: done?.merges ?? 0,
       ignoredIdentifiers: done?.ignoredIdentifiers ?? 0,
+      setAside: done?.setAside ?? 0,
     },
     createdAt: row.createdAt,
     updatedAt,

@@ -77,6 +77,8 @@ const totalsShape = {
   ignored: z.number(),
   merges: z.number(),
   ignoredIdentifiers: z.number(),
+  /** Orders left out because their identifiers link more orders than a region may hold (a placeholder). */
+  setAside: z.number(),
 };
 
 export const batchViewSchema = z.object({
@@ -86,6 +88,8 @@ export const batchViewSchema = z.object({
   ...totalsShape,
   /** The first few changed duplicates of the batch, by id. */
   changedIds: z.array(z.string()),
+  /** The first few set-aside orders of the batch, by id; `error` then says why they were set aside. */
+  setAsideIds: z.array(z.string()),
   attempts: z.number(),
   error: z.string().nullable(),
   receivedAt: z.string(),
