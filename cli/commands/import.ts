@@ -531,6 +531,7 @@ export function describeFailure(
             `Batch ${named.join(", ")}${more}, refused for an identifier linking too many orders, would be refused again as it is: find the identifier many of ${placeholders.length === 1 ? "its" : "their"} orders share (a store's walk-in card or email, a till's default phone), leave it out of those orders in the export (or its column out of the mapping), and import the fixed file (orders of it already stored come back as duplicates).`,
           ]
         : []),
+      ...setAsideLines(error.result),
       ...(restarted ? [restartedNote] : []),
     ];
   }
@@ -538,6 +539,27 @@ export function describeFailure(
     return [`Stopped waiting: ${error.message}`, ...(restarted ? [restartedNote] : [])];
   if (error instanceof BatchRejected) return [error.message];
   return [describeCause(error)];
+}
+
+/**
+ * The orders the worker set aside from done batches (their identifiers link too many orders: a
+ * placeholder), by batch with their first ids and its reason, and what to fix; none when there are none.
+ * Sent again as they are, they are set aside again, so the fix is in the export.
+ */
+export function setAsideLines(result: QueuedImportResult): string[] {
+  const { setAside } = result;
+  if (setAside.length === 0) return [];
+  const count = setAside.reduce((sum, batch) => sum + batch.orders, 0);
+  const lines = setAside.slice(0, 50).map(({ sequence, orders, ids, error: reason }) => {
+    const more = orders > ids.length ? ` and ${orders - ids.length} more` : "";
+    return `  batch ${sequence + 1}: ${ids.join(", ")}${more}: ${reason}`;
+  });
+  if (setAside.length > 50) lines.push(`  … and ${setAside.length - 50} more batches`);
+  return [
+    `Set aside: ${count} order(s) were not stored, as their identifiers link too many orders; every other order is in:`,
+    ...lines,
+    "Find the identifier those orders share (a store's walk-in card or email, a till's default phone), leave it out of them in the export (or its column out of the mapping), and import the fixed file (the orders already stored come back as duplicates).",
+  ];
 }
 
 /**
@@ -684,7 +706,11 @@ export function register(program: Command): void {
       if (!found) return;
       const options = { ...given, ...found, url: given.url ?? defaultWorkerUrl() } as ImportCommandOptions;
       try {
-        await importFile(kind, file, options);
+        const result = await importFile(kind, file, options);
+        const aside = "setAside" in result ? setAsideLines(result as QueuedImportResult) : [];
+        for (const line of aside) console.error(line);
+        // The rest is in, but some orders are not: a script running the import must see that.
+        if (aside.length > 0) process.exitCode = 1;
       } catch (error) {
         for (const line of describeFailure(error, file, kind, options.restart === true)) console.error(line);
         process.exitCode = 1;

@@ -161,13 +161,15 @@ function changedLines(result: ImportResult): string[] {
  * The closing summary. For orders, every order sent is in exactly one of the lines under `orders
  * sent`: accepted, duplicates (`changed` under it, when there are any, counts those the server had
  * stored with other content), suppressed (orders of erased customers, not stored) and, when a batch
- * through the queue failed, failed. Batches skipped as confirmed by an earlier run are not sent: those
+ * through the queue failed, failed, and set aside (orders the worker left out of a done batch for an
+ * identifier linking too many orders). Batches skipped as confirmed by an earlier run are not sent: those
  * counts are this run's, and a resumed run (batches skipped) says so and adds an `in all` line with
  * what the state file holds over every confirmed batch, this run's and the earlier runs'.
  */
 export function summaryLines(kind: "orders" | "products", result: ImportResult | QueuedImportResult): string[] {
   const failed = "failed" in result ? result.failed.reduce((sum, batch) => sum + batch.orders, 0) : 0;
-  const sent = result.totals.records + failed;
+  const setAside = "setAside" in result ? result.setAside.reduce((sum, batch) => sum + batch.orders, 0) : 0;
+  const sent = result.totals.records + failed + setAside;
   const seconds = result.elapsedMs / 1000;
   const rate = seconds > 0 ? Math.round(sent / seconds) : sent;
   const resumed = result.skippedBatches > 0 && result.state !== undefined;
@@ -181,6 +183,7 @@ export function summaryLines(kind: "orders" | "products", result: ImportResult |
           ...changedLines(result),
           `suppressed         ${result.totals.suppressed}`,
           ...(failed > 0 ? [`failed             ${failed} (in batches the server could not ingest)`] : []),
+          ...(setAside > 0 ? [`set aside          ${setAside} (identifiers linking too many orders: below)`] : []),
           `ignored identifiers ${result.totals.ignoredIdentifiers}`,
         ]
       : [`products upserted  ${result.totals.upserted} (${rate}/s)${thisRun}`];

@@ -59,6 +59,12 @@ interface BatchView {
   changed?: number;
   changedIds?: string[];
   ignoredIdentifiers: number;
+  /**
+   * Orders of a done batch the worker set aside, not stored, as their identifiers link too many orders
+   * (a placeholder), the first few by id; `error` says why (missing from a server before them).
+   */
+  setAside?: number;
+  setAsideIds?: string[];
   error: string | null;
 }
 
@@ -96,6 +102,8 @@ export interface QueuedImportResult extends ImportResult {
   importId: string;
   /** Batches of this run the server recorded failed, with their error and their number of orders. */
   failed: { sequence: number; orders: number; error: string }[];
+  /** Done batches of this run with orders the server set aside, with their count, first ids and reason. */
+  setAside: { sequence: number; orders: number; ids: string[]; error: string }[];
   /** Batches this run posted and the server took (queued or resent). */
   posted: number;
   /** Batches the import had received when this run took it up (0 for a new import). */
@@ -158,7 +166,8 @@ export async function countQueuedBatches<T>(
 function totalsOf(batch: BatchView): ImportTotals {
   return {
     ...emptyTotals(),
-    records: batch.orders,
+    // Set-aside orders are not stored: the confirmed totals add up without them.
+    records: batch.orders - (batch.setAside ?? 0),
     accepted: batch.accepted,
     duplicates: batch.duplicates,
     changed: batch.changed ?? 0,
@@ -301,6 +310,7 @@ export async function runQueuedImport<T>(options: QueuedImportOptions<T>): Promi
   let atStart: ImportView | null = null;
   let latest: ImportView | null = null;
   const sent = new Map<number, number>();
+  const setAside: QueuedImportResult["setAside"] = [];
   const result = (failed: QueuedImportResult["failed"] = []): QueuedImportResult => ({
     ...progress,
     totals: { ...progress.totals },
@@ -309,6 +319,7 @@ export async function runQueuedImport<T>(options: QueuedImportOptions<T>): Promi
     state,
     importId,
     failed,
+    setAside,
     posted: sent.size,
     receivedBefore: atStart?.batches.received ?? 0,
     // As the wait above last read it, once nothing was queued: `done`, `failed`, or `open` while
@@ -413,6 +424,13 @@ export async function runQueuedImport<T>(options: QueuedImportOptions<T>): Promi
       failed.push({ sequence: batch.sequence, orders: batch.orders, error: batch.error ?? "failed" });
       continue;
     }
+    if ((batch.setAside ?? 0) > 0)
+      setAside.push({
+        sequence: batch.sequence,
+        orders: batch.setAside ?? 0,
+        ids: batch.setAsideIds ?? [],
+        error: batch.error ?? "set aside",
+      });
     const totals = totalsOf(batch);
     for (const key of Object.keys(totals) as (keyof ImportTotals)[]) progress.totals[key] += totals[key];
     keepChangedIds(progress.changedIds, batch.changedIds ?? []);

@@ -31,6 +31,8 @@ interface Batch {
   accepted: number;
   duplicates: number;
   ignoredIdentifiers: number;
+  setAside?: number;
+  setAsideIds?: string[];
   error: string | null;
 }
 
@@ -40,7 +42,12 @@ interface Batch {
  * order on the channel "fax"; `failure` is the error the failing batch records. `created` counts the imports created, `expected` lists the
  * `expectedBatches` each was created with.
  */
-async function importApi(failing: number, rejected?: number, failure = "database busy: D1_ERROR: database is locked") {
+async function importApi(
+  failing: number,
+  rejected?: number,
+  failure = "database busy: D1_ERROR: database is locked",
+  setAsideIn?: number,
+) {
   const batches = new Map<number, Batch>();
   const posted: number[] = [];
   const expected: (number | null)[] = [];
@@ -77,7 +84,10 @@ async function importApi(failing: number, rejected?: number, failure = "database
         return json(response, 201, view());
       }
       if (request.method === "POST" && url.pathname === "/v1/imports/imp_1/batches") {
-        const { sequence, orders } = JSON.parse(body) as { sequence: number; orders: { channel?: string }[] };
+        const { sequence, orders } = JSON.parse(body) as {
+          sequence: number;
+          orders: { id: string; channel?: string }[];
+        };
         if (sequence === rejected || orders.some((order) => order.channel === "fax")) {
           response.writeHead(400, { "Content-Type": "application/json" });
           return response.end(
@@ -102,6 +112,14 @@ async function importApi(failing: number, rejected?: number, failure = "database
           ignoredIdentifiers: 0,
           error: fails ? failure : null,
         };
+        // The batch's first order carries a placeholder: the worker stores the rest and sets it aside.
+        if (sequence === setAsideIn)
+          Object.assign(batch, {
+            accepted: orders.length - 1,
+            setAside: 1,
+            setAsideIds: [orders[0]?.id],
+            error: setAsideReason,
+          });
         batches.set(sequence, batch);
         return json(response, 202, batch);
       }
@@ -131,6 +149,9 @@ async function importApi(failing: number, rejected?: number, failure = "database
     },
   };
 }
+
+const setAsideReason =
+  "1 order was set aside, not stored: their identifiers link more than 20000 orders and calls; one of them is probably a placeholder (a store's walk-in email or card). Send those orders without it.";
 
 let server: Server | null = null;
 let workDir: string | null = null;
@@ -181,6 +202,33 @@ describe("patron import orders through the queue, with a batch the worker record
       "Batch 2, refused for an identifier linking too many orders, would be refused again as it is: find the identifier many of its orders share (a store's walk-in card or email, a till's default phone), leave it out of those orders in the export (or its column out of the mapping), and import the fixed file (orders of it already stored come back as duplicates).",
     );
   });
+
+  it("names the orders the worker set aside for a placeholder, counts the rest in, and exits 1", async () => {
+    const api = await importApi(-1, undefined, undefined, 1);
+    server = api.server;
+    workDir = mkdtempSync(path.join(tmpdir(), "patron-queued-"));
+    const file = path.join(workDir, "orders.ndjson");
+    writeFileSync(file, `${["a", "b", "c", "d", "e", "f"].map((id) => wireOrder(id)).join("\n")}\n`);
+    const state = path.join(workDir, "state.json");
+    const args = ["import", "orders", file, "--url", api.url, "--key", "k", "--batch-size", "2", "--state", state];
+    const first = await patron([...args, "--poll-interval", "50"], workDir);
+    expect(first.code).toBe(1);
+    expect(first.stdout).toMatch(/^orders sent\s+6 /m);
+    expect(first.stdout).toMatch(/^accepted\s+5$/m);
+    expect(first.stdout).toMatch(/^set aside\s+1 \(identifiers linking too many orders: below\)$/m);
+    expect(first.stdout).toContain("import status      done");
+    expect(first.stderr).toContain(
+      "Set aside: 1 order(s) were not stored, as their identifiers link too many orders; every other order is in:",
+    );
+    expect(first.stderr).toContain(`  batch 2: c: ${setAsideReason}`);
+    expect(first.stderr).toContain("leave it out of them in the export");
+    expect(first.stderr).not.toContain("Rerun the same command");
+    // Every batch is confirmed, with the set-aside order outside the totals.
+    expect(JSON.parse(readFileSync(state, "utf8"))).toMatchObject({
+      confirmedThrough: 3,
+      totals: { records: 5, accepted: 5 },
+    });
+  }, 30_000);
 
   it("prints the failed batch, exits 1, and a rerun resends only that batch", async () => {
     const api = await importApi(1);

@@ -92,6 +92,7 @@ describe("the import summary", () => {
       totals: { ...emptyTotals(), records: 4, accepted: 3, duplicates: 0, suppressed: 1 },
       importId: "imp_1",
       failed: [{ sequence: 1, orders: 2, error: "database busy" }],
+      setAside: [],
       posted: 3,
       receivedBefore: 0,
       status: "failed",
@@ -102,6 +103,25 @@ describe("the import summary", () => {
     expect(parts.reduce((sum, count) => sum + count, 0)).toBe(figure(lines, "orders sent"));
     expect(figure(lines, "orders sent")).toBe(6);
     expect(summaryLines("orders", direct).some((line) => line.startsWith("failed"))).toBe(false);
+  });
+
+  it("counts the orders the worker set aside from done batches as sent and set aside", () => {
+    const queued: QueuedImportResult = {
+      ...direct,
+      totals: { ...emptyTotals(), records: 5, accepted: 4, duplicates: 1, suppressed: 0 },
+      importId: "imp_1",
+      failed: [],
+      setAside: [{ sequence: 0, orders: 2, ids: ["w-1", "w-2"], error: "2 orders were set aside" }],
+      posted: 2,
+      receivedBefore: 0,
+      status: "done",
+    };
+    const lines = summaryLines("orders", queued);
+    expect(lines).toContain("set aside          2 (identifiers linking too many orders: below)");
+    const parts = ["accepted", "duplicates", "suppressed", "set aside"].map((label) => figure(lines, label));
+    expect(parts.reduce((sum, count) => sum + count, 0)).toBe(figure(lines, "orders sent"));
+    expect(figure(lines, "orders sent")).toBe(7);
+    expect(summaryLines("orders", direct).some((line) => line.startsWith("set aside"))).toBe(false);
   });
 });
 
