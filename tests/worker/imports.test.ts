@@ -27,7 +27,7 @@ import { importMaxRetries, retryDelaySeconds } from "../../worker/imports/retrie
 import { ingestResultSchema } from "../../worker/orders/orders.schemas.ts";
 import { recommendationsResponseSchema } from "../../worker/recommendations/recommendations.schemas.ts";
 import { shardCount } from "../../worker/shards/shards.ts";
-import { anOrder, client, uniquePrefix } from "../fixtures/builders.ts";
+import { adminKey, anOrder, client, uniquePrefix } from "../fixtures/builders.ts";
 import { deliver, recordedBatch } from "../fixtures/import-queue.ts";
 import { storeRows, storeRun } from "../fixtures/store-rows.ts";
 
@@ -705,5 +705,26 @@ describe("bulk imports through the queue", () => {
     await deliver([{ body: await recordedBatch(rerun.id, 0, sent) }]);
     expect((await progress(rerun.id)).totals).toMatchObject({ accepted: 0, duplicates: 8, setAside: 2 });
     expect(await ordersLike(`${p}-ok`)).toBe(8);
+  });
+
+  it("takes an erased customer's order ids out of the orders a batch set aside", async () => {
+    const p = uniquePrefix("asideerase");
+    const job = await createImport({ expectedBatches: 1 });
+    await recordedBatch(job.id, 0, [anOrder({ id: `${p}-1` })]);
+    // Recorded as a batch that set two orders aside; one of them was stored later from a fixed export.
+    await env.DB.prepare(
+      "UPDATE import_batches SET status = 'done', set_aside = 2, set_aside_ids = ? WHERE import_id = ? AND sequence = 0",
+    )
+      .bind(JSON.stringify([`${p}-w1`, `${p}-w2`]), job.id)
+      .run();
+    const stored = await api.postOrders([anOrder({ id: `${p}-w1`, identifiers: { account: `${p}-own` } })]);
+    expect(stored.status, await stored.clone().text()).toBe(200);
+    const customerId = ingestResultSchema.parse(await stored.json()).data.results[0]?.customerId as string;
+
+    const erased = await api.call("DELETE", `/v1/customers/${customerId}`, undefined, adminKey);
+    expect(erased.status, await erased.clone().text()).toBe(200);
+    const page = await api.call("GET", `/v1/imports/${job.id}/batches`);
+    const [batch] = batchesResponseSchema.parse(await page.json()).data.batches;
+    expect(batch).toMatchObject({ setAside: 2, setAsideIds: [`${p}-w2`] });
   });
 });

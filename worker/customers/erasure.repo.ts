@@ -257,12 +257,19 @@ export function suppressionStatements(
         SELECT value ->> 'key', value ->> 'kind', ${at} FROM ${jsonEach(plan.identifiers)}`,
     sql`INSERT OR IGNORE INTO suppressions (key, kind, created_at)
         SELECT value, 'order', ${at} FROM ${jsonEach(plan.orderKeys)}`,
-    // Import batches name the changed duplicates they met (their raw ids): the erased orders' go.
-    sql`UPDATE import_batches SET changed_ids = (
-          SELECT json_group_array(value) FROM json_each(import_batches.changed_ids)
-          WHERE value NOT IN (SELECT value FROM ${jsonEach(plan.orderIds)}))
-        WHERE changed > 0 AND EXISTS (SELECT 1 FROM json_each(import_batches.changed_ids)
-          WHERE value IN (SELECT value FROM ${jsonEach(plan.orderIds)}))`,
+    // Import batches name the changed duplicates they met and the orders they set aside (their raw ids;
+    // one set aside may be stored later, from a fixed export): the erased orders' go.
+    sql`UPDATE import_batches SET
+          changed_ids = (
+            SELECT json_group_array(value) FROM json_each(import_batches.changed_ids)
+            WHERE value NOT IN (SELECT value FROM ${jsonEach(plan.orderIds)})),
+          set_aside_ids = (
+            SELECT json_group_array(value) FROM json_each(import_batches.set_aside_ids)
+            WHERE value NOT IN (SELECT value FROM ${jsonEach(plan.orderIds)}))
+        WHERE (changed > 0 AND EXISTS (SELECT 1 FROM json_each(import_batches.changed_ids)
+            WHERE value IN (SELECT value FROM ${jsonEach(plan.orderIds)})))
+          OR (set_aside > 0 AND EXISTS (SELECT 1 FROM json_each(import_batches.set_aside_ids)
+            WHERE value IN (SELECT value FROM ${jsonEach(plan.orderIds)})))`,
   ];
 }
 
