@@ -576,7 +576,8 @@ interface ListedImport {
   expectedBatches: number | null;
   batches: { received: number; queued: number; done: number; failed: number };
   orders: { received: number; processed: number };
-  totals: { accepted: number };
+  /** `setAside` is missing from a server before it. */
+  totals: { accepted: number; setAside?: number };
   createdAt: string;
 }
 
@@ -593,7 +594,8 @@ export function importsListText(imports: readonly ListedImport[], next: string |
         (job.batches.failed > 0 ? `, ${job.batches.failed} failed` : "") +
         (job.batches.queued > 0 ? `, ${job.batches.queued} queued` : ""),
       `${job.orders.processed.toLocaleString("en-US")} of ${job.orders.received.toLocaleString("en-US")}`,
-      job.totals.accepted.toLocaleString("en-US"),
+      job.totals.accepted.toLocaleString("en-US") +
+        ((job.totals.setAside ?? 0) > 0 ? ` (${(job.totals.setAside ?? 0).toLocaleString("en-US")} set aside)` : ""),
       job.source ?? "",
     ]),
   ];

@@ -25,7 +25,11 @@ describe("importsListText", () => {
           orders: { received: 400, processed: 400 },
           totals: { accepted: 400 },
         }),
-        job("imp_00000000000000000002", { status: "open", batches: { received: 2, queued: 1, done: 1, failed: 0 } }),
+        job("imp_00000000000000000002", {
+          status: "open",
+          batches: { received: 2, queued: 1, done: 1, failed: 0 },
+          totals: { accepted: 1188, setAside: 2 },
+        }),
         job("imp_00000000000000000001", {
           status: "failed",
           expectedBatches: null,
@@ -39,7 +43,7 @@ describe("importsListText", () => {
     expect(lines[1]).toMatch(
       /^imp_00000000000000000003 {2}2026-12-06 21:30 {2}open \(waiting for batches\) {2}1 of 3\s+400 of 400\s+400\s+pos-2026\.csv$/,
     );
-    expect(lines[2]).toMatch(/ open {2}\s*2 of 3, 1 queued\s+1,200 of 1,200 /);
+    expect(lines[2]).toMatch(/ open {2}\s*2 of 3, 1 queued\s+1,200 of 1,200\s+1,188 \(2 set aside\)\s+pos-2026\.csv$/);
     expect(lines[3]).toMatch(/ failed\s+3, 1 failed\s+1,200 of 1,200\s+1,190$/);
     expect(lines.slice(-2)).toEqual(["", "More: the same command with --before imp_00000000000000000001"]);
   });
