@@ -1,17 +1,17 @@
 // The queue consumer of bulk imports: each message is one batch of orders, ingested as POST /v1/orders
-// ingests them (`ingestOrders`, or the shards' router). Orders are idempotent on their id, and a
-// batch's counts are recorded once, by the delivery that moves it to `done` (one already done is
-// acknowledged untouched), so a redelivered message never counts twice. A batch refused because some
-// of its orders' identifiers link more orders than a region may hold (a placeholder, such as a store's
-// walk-in card) is cut in halves, and those again, until the refused parts are single orders: those
-// are set aside, named in the batch's record, and the rest is stored. A passing failure (customers busy in another request,
-// D1 busy or failing) is retried with a growing delay; on the last delivery, or for a failure no retry
-// can fix, the batch is recorded failed with its error. While customer writes on D1 are paused for a
-// migration's last pass, a batch is sent to the queue again as a new message (`pausedRequeueSeconds`
-// later) instead, so a pause of any length spends none of its retries. Each message is settled on its
-// own: one bad batch never holds up the others. An invocation settles as many batches as its calls
-// allow (batchesPerInvocation: all ten of a delivery up to a few hundred shards, two at 1,000); the
-// rest go back to the queue as new messages at once, spending none of their retries.
+// ingests them (`ingestOrders`, or the shards' router). Orders are idempotent on their id, and a batch's
+// counts are recorded once, by the delivery that moves it to `done` (one already done is acknowledged
+// untouched), so a redelivered message never counts twice. A batch refused because some of its orders'
+// identifiers link more orders than a region may hold (a placeholder, such as a store's walk-in card) is
+// cut in halves, and those again, until the refused parts are single orders: those are set aside, named in
+// the batch's record, and the rest is stored. A passing failure (customers busy in another request, D1 busy
+// or failing) is retried with a growing delay; on the last delivery, or for a failure no retry can fix, the
+// batch is recorded failed with its error. While customer writes on D1 are paused for a migration's last
+// pass, a batch is sent to the queue again as a new message (`pausedRequeueSeconds` later) instead, so a
+// pause of any length spends none of its retries. Each message is settled on its own: one bad batch never
+// holds up the others. An invocation settles as many batches as its calls allow (batchesPerInvocation: all
+// ten of a delivery up to a few hundred shards, two at 1,000); the rest go back to the queue as new
+// messages at once, spending none of their retries.
 import { drizzle } from "drizzle-orm/d1";
 import * as schema from "../../db/schema.ts";
 import { batchesPerInvocation } from "../core/shards/calls.ts";
