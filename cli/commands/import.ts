@@ -556,7 +556,7 @@ export function setAsideLines(result: QueuedImportResult): string[] {
   });
   if (setAside.length > 50) lines.push(`  … and ${setAside.length - 50} more batches`);
   return [
-    `Set aside: ${count} order(s) were not stored, as their identifiers link too many orders; every other order is in:`,
+    `Set aside: ${count === 1 ? "1 order was" : `${count.toLocaleString("en-US")} orders were`} not stored, as their identifiers link too many orders; every other order is in:`,
     ...lines,
     "Find the identifier those orders share (a store's walk-in card or email, a till's default phone), leave it out of them in the export (or its column out of the mapping), and import the fixed file (the orders already stored come back as duplicates).",
   ];

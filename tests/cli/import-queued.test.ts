@@ -218,7 +218,7 @@ describe("patron import orders through the queue, with a batch the worker record
     expect(first.stdout).toMatch(/^set aside\s+1 \(identifiers linking too many orders: below\)$/m);
     expect(first.stdout).toContain("import status      done");
     expect(first.stderr).toContain(
-      "Set aside: 1 order(s) were not stored, as their identifiers link too many orders; every other order is in:",
+      "Set aside: 1 order was not stored, as their identifiers link too many orders; every other order is in:",
     );
     expect(first.stderr).toContain(`  batch 2: c: ${setAsideReason}`);
     expect(first.stderr).toContain("leave it out of them in the export");
