@@ -481,6 +481,7 @@ describe("what a failed import says to do next", () => {
   const incomplete = new ImportIncomplete({
     importId: "imp_1",
     failed: [{ sequence: 1, error: "database busy" }],
+    setAside: [],
   } as unknown as ConstructorParameters<typeof ImportIncomplete>[0]);
   const stalled = new ImportStalled("imp_1", 3, 10);
 
