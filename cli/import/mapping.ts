@@ -5,6 +5,7 @@ import { TZDate } from "@date-fns/tz";
 import type { Identifiers, WireOrder, WireOrderLine, WireProduct } from "../../db/seed/wire.ts";
 import { trustOf } from "../../worker/core/identity/trust.ts";
 import { type Channel, type IdentifierKind, identifierKinds } from "../../worker/core/vocabulary.ts";
+import { knownTimeZone } from "../../worker/http/config.ts";
 
 export const transforms = [
   "trim",
@@ -173,7 +174,7 @@ export function parseMapping(json: unknown): Mapping {
     onlyKnownKeys(mapping, [...orderFields, "lookups"], "the mapping", fail);
     for (const name of ["orderId", "channel", "placedAt"]) requireSpec(mapping[name], name);
     for (const name of ["storeId", "currency"]) if (mapping[name] !== undefined) checkSpec(mapping[name], name, fail);
-    if (mapping.timeZone !== undefined && !knownTimeZone(mapping.timeZone))
+    if (mapping.timeZone !== undefined && !knownMappingTimeZone(mapping.timeZone))
       fail(
         `"timeZone" ${JSON.stringify(mapping.timeZone)} is not a time zone this machine knows: give an IANA name such as America/New_York or Europe/Berlin`,
       );
@@ -226,14 +227,9 @@ export function parseMapping(json: unknown): Mapping {
   return json as Mapping;
 }
 
-function knownTimeZone(timeZone: unknown): boolean {
-  if (typeof timeZone !== "string" || timeZone.trim() === "") return false;
-  try {
-    new Intl.DateTimeFormat("en-US", { timeZone });
-    return true;
-  } catch {
-    return false; // a RangeError: a name the runtime's time zone data does not have
-  }
+/** A mapping's `timeZone`: a name the runtime's time zone data has (as RETAILER_TIME_ZONE must be). */
+function knownMappingTimeZone(timeZone: unknown): boolean {
+  return typeof timeZone === "string" && timeZone.trim() !== "" && knownTimeZone(timeZone);
 }
 
 function checkSpec(spec: unknown, name: string, fail: (message: string) => never): void {
