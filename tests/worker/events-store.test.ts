@@ -11,8 +11,6 @@ import * as eventsSchema from "../../db/events-schema.ts";
 import * as schema from "../../db/schema.ts";
 import { jobRunResponseSchema } from "../../worker/admin/admin.schemas.ts";
 import { createApp } from "../../worker/app.ts";
-import { defaultRankingOptions } from "../../worker/core/ranking/options.ts";
-import { holdoutArm } from "../../worker/core/rules/holdout.ts";
 import type { Db, EventsDb } from "../../worker/env.ts";
 import {
   deleteChunk,
@@ -23,13 +21,13 @@ import {
 import { moveLegacyEventsPage } from "../../worker/events/legacy-events.ts";
 import { defaultEventRetentionDays, eventRetentionDays } from "../../worker/events/retention.ts";
 import { signShopperToken } from "../../worker/http/shopper-token.ts";
-import { identityKey } from "../../worker/identity/identity.keys.ts";
 import { browseWindowStart } from "../../worker/recommendations/recommendations.repo.ts";
 import { recommendationsResponseSchema } from "../../worker/recommendations/recommendations.schemas.ts";
 import { shardCount } from "../../worker/shards/shards.ts";
 import { adminKey, anOrder, client, uniquePrefix } from "../fixtures/builders.ts";
 import { stopClock } from "../fixtures/clock.ts";
 import { dbOf, onEachStorePart, runWhereCustomerIs } from "../fixtures/events-store.ts";
+import { personalizedAccount } from "../fixtures/shoppers.ts";
 import { storeRows } from "../fixtures/store-rows.ts";
 
 const api = client(SELF);
@@ -60,15 +58,6 @@ const products = categories.flatMap((categoryId) =>
     listPrice: 10 + n,
   })),
 );
-
-/** A new account in the personalized arm: a held-out shopper's shelf ignores browsing. */
-async function personalizedAccount(label: string): Promise<string> {
-  for (let i = 0; ; i++) {
-    const candidate = `${uniquePrefix(label)}-${i}`;
-    const key = await identityKey("account", candidate, env.IDENTITY_HASH_SECRET);
-    if (holdoutArm(key, defaultRankingOptions.holdout) === "personalized") return candidate;
-  }
-}
 
 async function knownShopper(label: string, through = api) {
   const account = await personalizedAccount(label);

@@ -29,6 +29,7 @@ import { recommendationsResponseSchema } from "../../worker/recommendations/reco
 import { shardCount } from "../../worker/shards/shards.ts";
 import { adminKey, anOrder, client, uniquePrefix } from "../fixtures/builders.ts";
 import { deliver, recordedBatch } from "../fixtures/import-queue.ts";
+import { personalizedAccount } from "../fixtures/shoppers.ts";
 import { storeRows, storeRun } from "../fixtures/store-rows.ts";
 
 const api = client(SELF);
@@ -529,7 +530,7 @@ describe("bulk imports through the queue", () => {
     expect((await api.postProducts(lamps)).status).toBe(200);
     // A web shopper with a shelf and a product view on it, and the same person's loyalty card with more
     // orders: the imported order carrying both merges them into the card's customer.
-    const account = `${p}-acct`;
+    const account = await personalizedAccount(`${p}-acct`);
     const loyalty = `${p}-card`;
     const bought = (id: string, identifiers: Record<string, string>, daysAgo: number) =>
       anOrder({

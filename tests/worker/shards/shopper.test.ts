@@ -9,8 +9,6 @@ import { beforeAll, describe, expect, it } from "vitest";
 import * as schema from "../../../db/schema.ts";
 import { createApp } from "../../../worker/app.ts";
 import { fitPopulationModels } from "../../../worker/core/profile/population-models.ts";
-import { defaultRankingOptions } from "../../../worker/core/ranking/options.ts";
-import { holdoutArm } from "../../../worker/core/rules/holdout.ts";
 import { homeShard } from "../../../worker/core/shards/placement.ts";
 import type { Db } from "../../../worker/env.ts";
 import { classifyDatabaseError } from "../../../worker/http/database-errors.ts";
@@ -28,9 +26,10 @@ import type { CustomerShard } from "../../../worker/shards/customer-shard.ts";
 import { type MoveContext, recordMoveOut, runStep } from "../../../worker/shards/moves.ts";
 import { shardStub } from "../../../worker/shards/shards.ts";
 import { addShardedBrowse } from "../../../worker/shards/shopper.ts";
-import { anOrder, client, uniquePrefix } from "../../fixtures/builders.ts";
+import { anOrder, client } from "../../fixtures/builders.ts";
 import { wrapShardBindings } from "../../fixtures/events-store.ts";
 import { accountKeyOf, seedRegion, shardRows } from "../../fixtures/shard-seed.ts";
+import { personalizedAccount as personalizedAccountWhere } from "../../fixtures/shoppers.ts";
 import { countedD1, countedEnv } from "../../fixtures/subrequests.ts";
 
 const day = 86_400_000;
@@ -53,15 +52,9 @@ const products = categories.flatMap((categoryId) =>
   })),
 );
 
-/** A new account in the personalized arm (a held-out shopper's shelf ignores browsing), homed at `home` if given. */
-async function personalizedAccount(label: string, home?: number): Promise<string> {
-  for (let i = 0; ; i++) {
-    const candidate = `${uniquePrefix(label)}-${i}`;
-    const key = await accountKeyOf(candidate);
-    if (holdoutArm(key, defaultRankingOptions.holdout) !== "personalized") continue;
-    if (home === undefined || homeShard(key, 4) === home) return candidate;
-  }
-}
+/** A new account in the personalized arm, homed at `home` if given. */
+const personalizedAccount = (label: string, home?: number) =>
+  personalizedAccountWhere(label, (key) => home === undefined || homeShard(key, 4) === home);
 
 /**
  * A shopper's history: web and store orders a month apart over half a year in a few categories, and a
