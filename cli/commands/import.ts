@@ -550,9 +550,9 @@ export function setAsideLines(result: QueuedImportResult): string[] {
   const { setAside } = result;
   if (setAside.length === 0) return [];
   const count = setAside.reduce((sum, batch) => sum + batch.orders, 0);
-  const lines = setAside.slice(0, 50).map(({ sequence, orders, ids, error: reason }) => {
+  const lines = setAside.slice(0, 50).map(({ sequence, orders, ids, error: reason, earlier }) => {
     const more = orders > ids.length ? ` and ${orders - ids.length} more` : "";
-    return `  batch ${sequence + 1}: ${ids.join(", ")}${more}: ${reason}`;
+    return `  batch ${sequence + 1}${earlier ? ", sent by an earlier run" : ""}: ${ids.join(", ")}${more}: ${reason}`;
   });
   if (setAside.length > 50) lines.push(`  … and ${setAside.length - 50} more batches`);
   return [

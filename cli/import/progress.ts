@@ -168,7 +168,10 @@ function changedLines(result: ImportResult): string[] {
  */
 export function summaryLines(kind: "orders" | "products", result: ImportResult | QueuedImportResult): string[] {
   const failed = "failed" in result ? result.failed.reduce((sum, batch) => sum + batch.orders, 0) : 0;
-  const setAside = "setAside" in result ? result.setAside.reduce((sum, batch) => sum + batch.orders, 0) : 0;
+  const setAside =
+    "setAside" in result
+      ? result.setAside.filter((batch) => !batch.earlier).reduce((sum, batch) => sum + batch.orders, 0)
+      : 0;
   const sent = result.totals.records + failed + setAside;
   const seconds = result.elapsedMs / 1000;
   const rate = seconds > 0 ? Math.round(sent / seconds) : sent;

@@ -102,8 +102,12 @@ export interface QueuedImportResult extends ImportResult {
   importId: string;
   /** Batches of this run the server recorded failed, with their error and their number of orders. */
   failed: { sequence: number; orders: number; error: string }[];
-  /** Done batches of this run with orders the server set aside, with their count, first ids and reason. */
-  setAside: { sequence: number; orders: number; ids: string[]; error: string }[];
+  /**
+   * Done batches with orders the server set aside, with their count, first ids and reason: this run's,
+   * and (`earlier`) those of batches an earlier run confirmed and this one skipped, whose orders are
+   * still not stored.
+   */
+  setAside: { sequence: number; orders: number; ids: string[]; error: string; earlier?: boolean }[];
   /** Batches this run posted and the server took (queued or resent). */
   posted: number;
   /** Batches the import had received when this run took it up (0 for a new import). */
@@ -417,20 +421,29 @@ export async function runQueuedImport<T>(options: QueuedImportOptions<T>): Promi
 
   const failed: QueuedImportResult["failed"] = [];
   progress.totals = emptyTotals();
-  for await (const batch of batchesOfImport(options.client, importId)) {
-    if (!sent.has(batch.sequence)) continue;
-    progress.batches++;
-    if (batch.status === "failed") {
-      failed.push({ sequence: batch.sequence, orders: batch.orders, error: batch.error ?? "failed" });
-      continue;
-    }
+  const keepSetAside = (batch: BatchView, earlier: boolean) => {
     if ((batch.setAside ?? 0) > 0)
       setAside.push({
         sequence: batch.sequence,
         orders: batch.setAside ?? 0,
         ids: batch.setAsideIds ?? [],
         error: batch.error ?? "set aside",
+        ...(earlier ? { earlier } : {}),
       });
+  };
+  for await (const batch of batchesOfImport(options.client, importId)) {
+    if (!sent.has(batch.sequence)) {
+      // A batch an earlier run confirmed and this one skipped: the orders set aside from it are still
+      // not stored, so this run names them again rather than finishing as if the import were whole.
+      if (state && isConfirmed(state, batch.sequence) && batch.status === "done") keepSetAside(batch, true);
+      continue;
+    }
+    progress.batches++;
+    if (batch.status === "failed") {
+      failed.push({ sequence: batch.sequence, orders: batch.orders, error: batch.error ?? "failed" });
+      continue;
+    }
+    keepSetAside(batch, false);
     const totals = totalsOf(batch);
     for (const key of Object.keys(totals) as (keyof ImportTotals)[]) progress.totals[key] += totals[key];
     keepChangedIds(progress.changedIds, batch.changedIds ?? []);

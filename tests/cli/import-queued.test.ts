@@ -228,6 +228,17 @@ describe("patron import orders through the queue, with a batch the worker record
       confirmedThrough: 3,
       totals: { records: 5, accepted: 5 },
     });
+
+    // The same command again sends nothing, and still says the order is not stored and exits 1: a
+    // script rerunning the import must not read the earlier run's set-aside order as fixed.
+    const again = await patron([...args, "--poll-interval", "50"], workDir);
+    expect(again.code).toBe(1);
+    expect(again.stdout).toMatch(/^batches\s+0 sent, 3 skipped \(confirmed by an earlier run\)$/m);
+    expect(again.stdout).not.toMatch(/^set aside/m);
+    expect(again.stderr).toContain(
+      "Set aside: 1 order was not stored, as their identifiers link too many orders; every other order is in:",
+    );
+    expect(again.stderr).toContain(`  batch 2, sent by an earlier run: c: ${setAsideReason}`);
   }, 30_000);
 
   it("prints the failed batch, exits 1, and a rerun resends only that batch", async () => {
