@@ -142,7 +142,7 @@ describe("GET /v1/admin/holdout: intervals and verdict", () => {
     expect(data.withoutEvents).toEqual({ attributedOrders: 0, attributedRevenue: 0 });
     expect(data.verdict).toMatchObject({ decided: true, winner: "personalized", moreShoppersNeeded: 0 });
     expect(data.verdict.text).toMatch(
-      /^personalized shelves convert 2\.000× as often as the holdout \(95% CI 1\.\d\d\d× to \d\.\d\d\d×\), over 2,000 shoppers$/,
+      /^personalized shelves convert 2\.000× as often as the holdout: a difference of \+10\.0 points \(always-valid 95% CI \+\d+\.\d to \+\d+\.\d\), over 2,000 shoppers$/,
     );
 
     // Results over time: one point per day, summing to the totals.

@@ -322,13 +322,18 @@ describe("readExperiment", () => {
     const [low, high] = reading.lift.conversion.ci95!;
     expect(low).toBeGreaterThan(1);
     expect(high).toBeGreaterThan(2);
-    expect(reading.verdict.text).toMatch(/^personalized shelves convert 2\.000× as often as the holdout/);
-    // The headline's figures are the lift's, to the same 3 places.
-    expect(reading.verdict.text).toContain(
-      `2.000× as often as the holdout (95% CI ${low.toFixed(3)}× to ${high.toFixed(3)}×)`,
+    // The headline's interval is the one that decided, the always-valid difference's, not the lift's
+    // single-look interval, which is narrower.
+    const [first, last] = reading.verdict.difference?.ci95 ?? [0, 0];
+    expect(reading.verdict.text).toBe(
+      `personalized shelves convert 2.000× as often as the holdout: a difference of +10.0 points (always-valid 95% CI +${(first * 100).toFixed(1)} to +${(last * 100).toFixed(1)}), over 10,000 shoppers`,
     );
+    expect(reading.verdict.text).not.toContain(low.toFixed(3));
     const worse = readExperiment(arm(9000, 450), arm(1000, 100), 9);
     expect(worse.verdict).toMatchObject({ decided: true, winner: "holdout" });
+    expect(worse.verdict.text).toMatch(
+      /^personalized shelves convert less often than the holdout, 0\.500× as often: a difference of −5\.0 points \(always-valid 95% CI −\d+\.\d to −\d+\.\d\), over 10,000 shoppers$/,
+    );
   });
 
   it("does not decide on a bound that reads 1.000× to the 3 places the lift is shown with", () => {

@@ -181,16 +181,17 @@ function verdictOf(
     moreShoppersNeeded: 0,
     text,
   });
-  if (lift && excludesOne && always && (always[0] > 0 || always[1] < 0)) {
-    const [low, high] = lift.ci95;
-    return low > 1
-      ? decided(
-          "personalized",
-          `personalized shelves convert ${times(lift.value)} as often as the holdout (95% CI ${times(low)} to ${times(high)}), over ${count(seen)} shoppers`,
-        )
+  // The headline quotes the interval that decided, the always-valid one: the lift's own interval is a
+  // single look's, narrower, and would claim a certainty the verdict does not rest on.
+  const decidedBy = (value: number, [low, high]: Interval) =>
+    `a difference of ${points(value)} points (always-valid 95% CI ${points(low)} to ${points(high)}), over ${count(seen)} shoppers`;
+  if (lift && excludesOne && difference && always && (always[0] > 0 || always[1] < 0)) {
+    const by = decidedBy(difference.value ?? 0, always);
+    return lift.ci95[0] > 1
+      ? decided("personalized", `personalized shelves convert ${times(lift.value)} as often as the holdout: ${by}`)
       : decided(
           "holdout",
-          `personalized shelves convert less often than the holdout: ${times(lift.value)} (95% CI ${times(low)} to ${times(high)}), over ${count(seen)} shoppers`,
+          `personalized shelves convert less often than the holdout, ${times(lift.value)} as often: ${by}`,
         );
   }
   // An arm with no attributed order has no lift (a ratio to 0), but the difference can still be decided.
@@ -198,7 +199,7 @@ function verdictOf(
     const better = always[0] > 0;
     return decided(
       better ? "personalized" : "holdout",
-      `${better ? "personalized shelves convert, the holdout does not" : "the holdout converts, personalized shelves do not"}: a difference of ${points(difference.value ?? 0)} points (always-valid 95% CI ${points(always[0])} to ${points(always[1])}), over ${count(seen)} shoppers`,
+      `${better ? "personalized shelves convert, the holdout does not" : "the holdout converts, personalized shelves do not"}: ${decidedBy(difference.value ?? 0, always)}`,
     );
   }
   const undecided = (why: string): Verdict => ({
