@@ -696,6 +696,12 @@ export const importBatches = sqliteTable(
      */
     setAside: integer("set_aside").notNull().default(0),
     setAsideIds: text("set_aside_ids").notNull().default("[]"),
+    /**
+     * A queued batch cut in halves whose invocation ran out of calls before it was through: where it
+     * stopped (JSON, SplitProgress in worker/imports/imports.repo.ts), so the next delivery goes on from
+     * there. Null otherwise, and once the batch is done.
+     */
+    splitProgress: text("split_progress"),
     attempts: integer("attempts").notNull().default(0),
     error: text("error"),
     receivedAt: text("received_at").notNull(),

@@ -46,6 +46,7 @@ import m0041 from "./migrations/0041_order_claims.sql";
 import m0042 from "./migrations/0042_console_session_admin_key.sql";
 import m0043 from "./migrations/0043_rule_effect_key.sql";
 import m0044 from "./migrations/0044_import_set_aside.sql";
+import m0045 from "./migrations/0045_import_split_progress.sql";
 import journal from "./migrations/meta/_journal.json";
 
 export const shardMigrations = {
@@ -96,5 +97,6 @@ export const shardMigrations = {
     m0042,
     m0043,
     m0044,
+    m0045,
   },
 };

@@ -9,8 +9,9 @@ import { createExecutionContext, createMessageBatch, env, getQueueResult, SELF }
 import { drizzle } from "drizzle-orm/d1";
 import { describe, expect, it, vi } from "vitest";
 import * as schema from "../../db/schema.ts";
+import { ingestAttemptCalls } from "../../worker/core/shards/calls.ts";
 import { customerResponseSchema } from "../../worker/customers/customers.schemas.ts";
-import type { Db } from "../../worker/env.ts";
+import type { Db, Env } from "../../worker/env.ts";
 import { signShopperToken } from "../../worker/http/shopper-token.ts";
 import { consumeImportBatches } from "../../worker/imports/imports.consumer.ts";
 import {
@@ -31,6 +32,7 @@ import { adminKey, anOrder, client, uniquePrefix } from "../fixtures/builders.ts
 import { deliver, recordedBatch } from "../fixtures/import-queue.ts";
 import { personalizedAccount } from "../fixtures/shoppers.ts";
 import { storeRows, storeRun } from "../fixtures/store-rows.ts";
+import { countedD1, countedEnv, subrequests } from "../fixtures/subrequests.ts";
 
 const api = client(SELF);
 
@@ -138,6 +140,28 @@ function failingFor(real: D1Database, marker: string): D1Database {
     dump: () => real.dump(),
     withSession: () => real.withSession(),
   } as unknown as D1Database;
+}
+
+/**
+ * A store's walk-in account, already on 20,000 orders and calls as far as resolution sees them (one
+ * stored order, `<p>-w0`, and its observations planted): any order on it reaches an oversized region.
+ */
+async function walkInAccount(p: string): Promise<string> {
+  const walkIn = `${p}-walkin`;
+  const first = await api.postOrders([anOrder({ id: `${p}-w0`, identifiers: { account: walkIn } })]);
+  expect(first.status, await first.clone().text()).toBe(200);
+  const [held] = await storeRows<{ key: string; customer_id: string }>(
+    "SELECT key, customer_id FROM identities WHERE customer_id = (SELECT customer_id FROM orders WHERE id = ?)",
+    `${p}-w0`,
+  );
+  await storeRun(
+    `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 19999)
+     INSERT INTO identity_observations (source, identity_key, verified) SELECT 'order:' || ? || '-old-' || i, ?, 1 FROM n`,
+    p,
+    held?.key,
+  );
+  await storeRun("UPDATE customer_summaries SET orders = 20000 WHERE customer_id = ?", held?.customer_id);
+  return walkIn;
 }
 
 describe("bulk imports through the queue", () => {
@@ -639,21 +663,7 @@ describe("bulk imports through the queue", () => {
 
   it("sets aside only the orders of a batch that reach a placeholder's oversized region, storing the rest once", async () => {
     const p = uniquePrefix("walkin");
-    // A store's walk-in account, already on 20,000 orders and calls as far as resolution sees them.
-    const walkIn = `${p}-walkin`;
-    const first = await api.postOrders([anOrder({ id: `${p}-w0`, identifiers: { account: walkIn } })]);
-    expect(first.status, await first.clone().text()).toBe(200);
-    const [held] = await storeRows<{ key: string; customer_id: string }>(
-      "SELECT key, customer_id FROM identities WHERE customer_id = (SELECT customer_id FROM orders WHERE id = ?)",
-      `${p}-w0`,
-    );
-    await storeRun(
-      `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 19999)
-       INSERT INTO identity_observations (source, identity_key, verified) SELECT 'order:' || ? || '-old-' || i, ?, 1 FROM n`,
-      p,
-      held?.key,
-    );
-    await storeRun("UPDATE customer_summaries SET orders = 20000 WHERE customer_id = ?", held?.customer_id);
+    const walkIn = await walkInAccount(p);
     // POST /v1/orders refuses an order on it whole, as before.
     const walkInOrder = (n: number) => anOrder({ id: `${p}-w${n}`, identifiers: { account: walkIn } });
     const direct = await api.postOrders([walkInOrder(9)]);
@@ -706,6 +716,94 @@ describe("bulk imports through the queue", () => {
     await deliver([{ body: await recordedBatch(rerun.id, 0, sent) }]);
     expect((await progress(rerun.id)).totals).toMatchObject({ accepted: 0, duplicates: 8, setAside: 2 });
     expect(await ordersLike(`${p}-ok`)).toBe(8);
+  });
+
+  it("goes on with a batch cut in halves over as many invocations as its calls take, none spending more than its budget, and counts it once", async () => {
+    const p = uniquePrefix("cutcalls");
+    const walkIn = await walkInAccount(p);
+    // Nine orders, the sixth a walk-in sale: 7 ingestions ([0, 9) refused, [0, 5) stored, [5, 9) and
+    // [5, 7) refused, [5, 6) set aside, [6, 7) and [7, 9) stored); an invocation may make 2.
+    const ordinary = history(`${p}-ok`, 4, 8);
+    const sent = [
+      ...ordinary.slice(0, 5),
+      anOrder({ id: `${p}-w1`, identifiers: { account: walkIn } }),
+      ...ordinary.slice(5),
+    ];
+    const job = await createImport({ expectedBatches: 2 });
+    const cut = await recordedBatch(job.id, 0, sent);
+    const usual = await recordedBatch(job.id, 1, history(`${p}-more`, 2, 3));
+    const budget = 2 * ingestAttemptCalls(shardCount(env));
+    // Messages sent back are kept here and delivered by the test, to the consumer with the same budget.
+    const sentBack: ImportMessage[] = [];
+    const queue = { send: async (body: ImportMessage) => void sentBack.push(body) } as unknown as Queue;
+    let messages: { body: ImportMessage; attempts: number }[] = [
+      { body: cut, attempts: 1 },
+      { body: usual, attempts: 1 },
+    ];
+    const spent: number[] = [];
+    let failedToKeep = false;
+    const errors = vi.spyOn(console, "error").mockImplementation(() => undefined);
+    for (let invocation = 0; messages.length > 0 && invocation < 12; invocation++) {
+      // The first invocation on the cut batch alone, after it stopped there before, fails to keep where
+      // it stops (D1 failing) after storing parts of it: its message is retried, goes on from where the
+      // one before stopped, and finds those parts stored.
+      const database =
+        invocation > 0 && messages.every(({ body }) => body.sequence === 0)
+          ? countedD1(env.DB, (query) => {
+              if (failedToKeep || !query.includes("split_progress =")) return;
+              failedToKeep = true;
+              throw new Error("D1_ERROR: internal error; reference = test");
+            })
+          : env.DB;
+      const log: string[] = [];
+      const { env: bindings, counts } = countedEnv(
+        { ...env, DB: database, IMPORT_QUEUE: queue } as Env,
+        undefined,
+        log,
+      );
+      const batch = createMessageBatch<ImportMessage>(
+        "patron-import",
+        messages.map(({ body, attempts }, i) => ({
+          id: `m-${p}-${invocation}-${i}`,
+          timestamp: new Date(),
+          attempts,
+          body,
+        })),
+      );
+      await consumeImportBatches(batch as MessageBatch, bindings, 10, budget);
+      const result = await getQueueResult(batch, createExecutionContext());
+      // What the ingestions called, the batches' own records and the messages sent back aside.
+      const bookkeeping = log.filter(
+        (line) => line.includes("import_batches") || line.startsWith("IMPORT_QUEUE"),
+      ).length;
+      spent.push(subrequests(counts) - bookkeeping);
+      const retried = new Set(result.retryMessages.map((retry: { msgId: string }) => retry.msgId));
+      const again = messages.filter((_, i) => retried.has(`m-${p}-${invocation}-${i}`));
+      messages = [
+        ...again.map(({ body, attempts }) => ({ body, attempts: attempts + 1 })),
+        ...sentBack.splice(0).map((body) => ({ body, attempts: 1 })),
+      ];
+    }
+    errors.mockRestore();
+    console.log(`calls: a batch cut in halves, ${budget} calls an invocation: ${spent.join(", ")} in turn`);
+    for (const calls of spent) expect(calls).toBeLessThanOrEqual(budget);
+    expect(spent.length).toBeGreaterThanOrEqual(4);
+    expect(messages).toEqual([]);
+    expect(failedToKeep).toBe(true);
+
+    const view = await progress(job.id);
+    expect(view.status).toBe("done");
+    expect(view.totals).toMatchObject({ accepted: 11, duplicates: 0, suppressed: 0, setAside: 1 });
+    const page = await api.call("GET", `/v1/imports/${job.id}/batches`);
+    const batches = batchesResponseSchema.parse(await page.json()).data.batches;
+    // Sent back for want of calls spends no delivery: the cut batch's two are the one D1 failed and its retry.
+    expect(batches.map((b) => [b.sequence, b.accepted, b.duplicates, b.setAside, b.setAsideIds, b.attempts])).toEqual([
+      [0, 8, 0, 1, [`${p}-w1`], 2],
+      [1, 3, 0, 0, [], 1],
+    ]);
+    expect(batches[0]?.error).toMatch(/1 order was set aside/);
+    expect(await ordersLike(`${p}-ok`)).toBe(8);
+    expect(await storeRows("SELECT id FROM orders WHERE id LIKE ?", `${p}-w%`)).toEqual([{ id: `${p}-w0` }]);
   });
 
   it("takes an erased customer's order ids out of the orders a batch set aside", async () => {

@@ -9,12 +9,17 @@
 // batch is recorded failed with its error. While customer writes on D1 are paused for a migration's last
 // pass, a batch is sent to the queue again as a new message (`pausedRequeueSeconds` later) instead, so a
 // pause of any length spends none of its retries. Each message is settled on its own: one bad batch never
-// holds up the others. An invocation settles as many batches as its calls allow (batchesPerInvocation: all
-// ten of a delivery up to a few hundred shards, two at 1,000); the rest go back to the queue as new
-// messages at once, spending none of their retries.
+// holds up the others. An invocation spends at most `consumerCallBudget` calls on ingestions: each one,
+// a batch's first and each half of a batch cut in halves alike, takes the most it can call
+// (ingestAttemptCalls) before it starts. It takes up as many batches as can each make one ingestion
+// (batchesPerInvocation: all ten of a delivery up to about 170 shards, one at 1,000); the rest, and a
+// batch that finds the calls spent, go back to the queue as new messages at once, spending none of their
+// retries. A batch cut in halves that runs out of calls keeps where it stopped (its split progress in
+// D1), and the next delivery goes on from there, so one whose cutting takes more calls than an
+// invocation has finishes over several.
 import { drizzle } from "drizzle-orm/d1";
 import * as schema from "../../db/schema.ts";
-import { batchesPerInvocation } from "../core/shards/calls.ts";
+import { batchesPerInvocation, consumerCallBudget, ingestAttemptCalls } from "../core/shards/calls.ts";
 import { eventsDatabase } from "../databases.ts";
 import type { Db, Env } from "../env.ts";
 import { type Conversion, storedConversions } from "../events/conversions.repo.ts";
@@ -31,13 +36,15 @@ import { shardCount } from "../shards/shards.ts";
 import { writesPausedAt } from "../shards/write-pause.ts";
 import {
   type BatchRecord,
+  batchProgress,
   changedIdsKept,
   holdBatch,
-  loadBatch,
+  keepBatchProgress,
   ordersWrittenAt,
   recordBatchAttempt,
   recordBatchDone,
   recordBatchFailed,
+  type SplitProgress,
   setAsideIdsKept,
 } from "./imports.repo.ts";
 import { type ImportMessage, importMessageSchema } from "./imports.schemas.ts";
@@ -47,10 +54,62 @@ type Outcome =
   | { kind: "done"; counts: BatchRecord }
   | { kind: "retry"; error: string }
   | { kind: "paused" }
-  | { kind: "failed"; error: string };
+  | { kind: "failed"; error: string }
+  | { kind: "stopped"; progress: SplitProgress | null };
 
 /** Seconds a batch waits in the queue before it is tried again while customer writes are paused. */
 export const pausedRequeueSeconds = 30;
+
+/**
+ * The calls an invocation's ingestions may still make. Each ingestion takes `perIngestion` (the most
+ * one can call, ingestAttemptCalls) before it starts, a batch's first and each half alike; `take` says
+ * false when that would pass the budget. The invocation's first ingestion always goes, so even a
+ * budget smaller than one ingestion moves every batch on.
+ */
+interface CallBudget {
+  take(): boolean;
+}
+
+function callBudget(calls: number, perIngestion: number): CallBudget {
+  let left = calls;
+  let started = false;
+  return {
+    take() {
+      if (started && left < perIngestion) return false;
+      started = true;
+      left -= perIngestion;
+      return true;
+    },
+  };
+}
+
+/** Counts of a batch's stored orders, with the first changed duplicates this delivery found. */
+type Tally = SplitProgress["counts"] & { changedIds: string[] };
+
+const noTally: Tally = {
+  accepted: 0,
+  duplicates: 0,
+  changed: 0,
+  suppressed: 0,
+  ignored: 0,
+  merges: 0,
+  ignoredIdentifiers: 0,
+  changedIds: [],
+};
+
+/** The counts an earlier delivery kept of a batch and this delivery's of the parts it stored, as one. */
+function plus(a: SplitProgress["counts"], b: Tally): Tally {
+  return {
+    accepted: a.accepted + b.accepted,
+    duplicates: a.duplicates + b.duplicates,
+    changed: a.changed + b.changed,
+    suppressed: a.suppressed + b.suppressed,
+    ignored: a.ignored + b.ignored,
+    merges: a.merges + b.merges,
+    ignoredIdentifiers: a.ignoredIdentifiers + b.ignoredIdentifiers,
+    changedIds: b.changedIds,
+  };
+}
 
 /** The first changed duplicates of a batch, each id once. */
 function firstChanged(result: IngestResult): string[] {
@@ -59,37 +118,50 @@ function firstChanged(result: IngestResult): string[] {
 }
 
 /**
- * The batch's counts. On its first delivery, ingestion's own answer. On a later one, the accepted
- * orders are read back: those stored with the batch's received instant, whichever delivery wrote them
- * (one that wrote them but stopped before recording leaves the next finding them "duplicates"); the
- * attributions ignored likewise. Merges and ignored identifiers are the ingesting delivery's own, and so
- * are changed duplicates (orders an earlier delivery wrote come back unchanged: they are this batch's).
+ * The counts of the orders this delivery stored. On a batch's first delivery, ingestion's own answer.
+ * Read back otherwise: the accepted orders are those stored with the batch's received instant, whichever
+ * delivery wrote them (one that wrote them but stopped before recording leaves the next finding them
+ * "duplicates"); the attributions ignored likewise. Merges and ignored identifiers are the ingesting
+ * delivery's own, and so are changed duplicates (orders an earlier delivery wrote come back unchanged:
+ * they are this batch's).
  */
-async function countsOf(
+async function tallyOf(
   orders: readonly OrderInput[],
   result: IngestResult,
-  delivered: boolean,
+  readBack: boolean,
   writtenAt: () => Promise<ReadonlyMap<string, string | null>>,
-  setAside: SetAside,
-): Promise<BatchRecord> {
+): Promise<Tally> {
   const own = {
     changed: result.changed,
     changedIds: firstChanged(result),
     suppressed: result.suppressed,
     merges: result.merges,
     ignoredIdentifiers: result.ignoredIdentifiers.length,
-    setAside: setAside.orders.length,
-    setAsideIds: [...new Set(setAside.orders.map((order) => order.id))].slice(0, setAsideIdsKept),
-    error:
-      setAside.orders.length === 0
-        ? null
-        : `${setAside.orders.length === 1 ? "1 order was" : `${setAside.orders.length} orders were`} set aside, not stored: their identifiers link more than ${setAside.limit} orders and calls; one of them is probably a placeholder (a store's walk-in email or card). Send those orders without it.`,
   };
-  if (!delivered) return { accepted: result.accepted, duplicates: result.duplicates, ignored: result.ignored, ...own };
+  if (!readBack) return { accepted: result.accepted, duplicates: result.duplicates, ignored: result.ignored, ...own };
   const written = await writtenAt();
   const sentWithRecommendation = new Set(orders.filter((order) => order.recommendationId).map((order) => order.id));
   const ignored = [...written].filter(([id, stored]) => sentWithRecommendation.has(id) && stored === null).length;
   return { accepted: written.size, duplicates: orders.length - written.size - result.suppressed, ignored, ...own };
+}
+
+/** What a done batch records: its tally, and the orders it set aside with why. */
+function recordOf(
+  orders: readonly OrderInput[],
+  tally: Tally,
+  setAside: readonly number[],
+  limit: number,
+): BatchRecord {
+  const aside = setAside.map((at) => orders[at] as OrderInput);
+  return {
+    ...tally,
+    setAside: aside.length,
+    setAsideIds: [...new Set(aside.map((order) => order.id))].slice(0, setAsideIdsKept),
+    error:
+      aside.length === 0
+        ? null
+        : `${aside.length === 1 ? "1 order was" : `${aside.length} orders were`} set aside, not stored: their identifiers link more than ${limit} orders and calls; one of them is probably a placeholder (a store's walk-in email or card). Send those orders without it.`,
+  };
 }
 
 /**
@@ -121,12 +193,6 @@ async function ingestInStore(env: Env, db: Db, orders: OrderInput[], receivedAt:
   };
 }
 
-/** Orders set aside as refused `region_too_large` on their own, with the limit they reached. */
-interface SetAside {
-  orders: OrderInput[];
-  limit: number;
-}
-
 /** A part of a batch stored: its orders, ingestion's answer, and the read-back of those it wrote. */
 interface Part {
   orders: OrderInput[];
@@ -134,23 +200,29 @@ interface Part {
   writtenAt: () => Promise<ReadonlyMap<string, string | null>>;
 }
 
-type Stored = { kind: "stored"; parts: Part[]; setAside: SetAside };
+/** Where a batch's cutting stands: the ranges of its orders still to ingest, and those set aside. */
+type Split = Omit<SplitProgress, "counts">;
+
+/** What a delivery stored of a batch; `tried` says it ingested anything, `cut` that a part was refused. */
+type Stored = { kind: "stored"; parts: Part[]; split: Split; tried: boolean; cut: boolean };
 
 /**
- * Ingests `orders`, and the events database follows, as for POST /v1/orders: the attributed orders'
- * conversions (the holdout's figures) and the merged customers' events. Refused `region_too_large`,
- * the orders are cut in halves ingested in turn (the halves of a half refused likewise), so only the
- * orders that reach the oversized region on their own are set aside. `split` says this is such a half:
- * a pause there, after other halves were stored, retries the batch rather than requeue it as new, so
- * the next delivery reads back what this one stored.
+ * Ingests the `from.pending` ranges of `orders` in turn, and the events database follows, as for POST
+ * /v1/orders: the attributed orders' conversions (the holdout's figures) and the merged customers'
+ * events. A range refused `region_too_large` is cut in halves, which come next (the halves of a half
+ * refused likewise), so only the orders that reach the oversized region on their own are set aside.
+ * Each ingestion first takes its calls from `calls`; when they run out, the ranges not tried are
+ * answered still pending. A pause after this delivery stored or cut something retries the batch rather
+ * than requeue it as new, so the next delivery reads back what this one stored.
  */
 async function ingestParts(
   env: Env,
   db: Db,
   orders: OrderInput[],
   receivedAt: string,
-  split = false,
-): Promise<Stored | Exclude<Outcome, { kind: "done" }>> {
+  from: Split,
+  calls: CallBudget,
+): Promise<Stored | Exclude<Outcome, { kind: "done" | "stopped" }>> {
   // A failure here retries the batch, whose orders then come back as duplicates with their conversions.
   const follow = (
     part: readonly OrderInput[],
@@ -158,43 +230,54 @@ async function ingestParts(
     resent: Conversion[],
     merged: CustomerMerge[],
   ) => followInEvents(eventsDatabase(env.EVENTS_DB), env.IDENTITY_HASH_SECRET, part, results, resent, merged);
-  const outcome = await ingestInStore(env, db, orders, receivedAt);
-  switch (outcome.kind) {
-    case "ingested":
-      await follow(orders, outcome.result.results, outcome.resent, outcome.merged);
-      return {
-        kind: "stored",
-        parts: [{ orders, result: outcome.result, writtenAt: outcome.writtenAt }],
-        setAside: { orders: [], limit: 0 },
-      };
-    case "busy":
-      return { kind: "retry", error: "These customers were being updated by other requests." };
-    case "paused":
-      return split ? { kind: "retry", error: "Customer writes were paused for a migration." } : { kind: "paused" };
-    case "region_too_large": {
-      // On shards, groups stored before the refusal are followed as the route follows them; the halves
-      // find them stored (duplicates), and the read-back counts them as this batch's.
-      const { stored } = outcome as ShardedRefusal;
-      if (stored)
-        await follow(
-          orders,
-          stored.created.map(({ result }) => result),
-          stored.resent,
-          stored.merged,
-        );
-      if (orders.length === 1) return { kind: "stored", parts: [], setAside: { orders, limit: outcome.limit } };
-      const middle = Math.ceil(orders.length / 2);
-      const parts: Part[] = [];
-      const setAside: SetAside = { orders: [], limit: outcome.limit };
-      for (const half of [orders.slice(0, middle), orders.slice(middle)]) {
-        const answer = await ingestParts(env, db, half, receivedAt, true);
-        if (answer.kind !== "stored") return answer;
-        parts.push(...answer.parts);
-        setAside.orders.push(...answer.setAside.orders);
+  const pending = [...from.pending];
+  const setAside = [...from.setAside];
+  let limit = from.limit;
+  const parts: Part[] = [];
+  let cut = false;
+  let tried = false;
+  for (let range = pending.shift(); range; range = pending.shift()) {
+    if (!calls.take()) {
+      pending.unshift(range);
+      break;
+    }
+    tried = true;
+    const [start, end] = range;
+    const part = orders.slice(start, end);
+    const outcome = await ingestInStore(env, db, part, receivedAt);
+    switch (outcome.kind) {
+      case "ingested":
+        await follow(part, outcome.result.results, outcome.resent, outcome.merged);
+        parts.push({ orders: part, result: outcome.result, writtenAt: outcome.writtenAt });
+        break;
+      case "busy":
+        return { kind: "retry", error: "These customers were being updated by other requests." };
+      case "paused":
+        return cut || parts.length > 0
+          ? { kind: "retry", error: "Customer writes were paused for a migration." }
+          : { kind: "paused" };
+      case "region_too_large": {
+        // On shards, groups stored before the refusal are followed as the route follows them; the halves
+        // find them stored (duplicates), and the read-back counts them as this batch's.
+        const { stored } = outcome as ShardedRefusal;
+        if (stored)
+          await follow(
+            part,
+            stored.created.map(({ result }) => result),
+            stored.resent,
+            stored.merged,
+          );
+        cut = true;
+        limit = outcome.limit;
+        if (end - start === 1) setAside.push(start);
+        else {
+          const middle = start + Math.ceil((end - start) / 2);
+          pending.unshift([start, middle], [middle, end]);
+        }
       }
-      return { kind: "stored", parts, setAside };
     }
   }
+  return { kind: "stored", parts, split: { pending, setAside, limit }, tried, cut };
 }
 
 /** The answers of a batch's stored parts as one, as if ingested together. */
@@ -212,29 +295,42 @@ function joined(parts: readonly Part[]): IngestResult {
   };
 }
 
-/** Ingests a batch; `delivered` says an earlier delivery of it may have written its orders already. */
+/**
+ * Ingests a batch, or goes on with one an earlier invocation cut and stopped (`progress`); `delivered`
+ * says an earlier delivery of it may have written its orders already. Stopped for want of calls, it
+ * answers where it stands (null when nothing was tried and nothing was kept before).
+ */
 async function ingestBatch(
   env: Env,
   db: Db,
   orders: OrderInput[],
   receivedAt: string,
   delivered: boolean,
+  progress: SplitProgress | null,
+  calls: CallBudget,
 ): Promise<Outcome> {
   // Checked when the batch was posted; a batch queued before RETAILER_CURRENCY changed is refused whole.
   const shopCurrency = retailerCurrency(env.RETAILER_CURRENCY);
   const foreign = orders.findIndex((order) => order.currency !== shopCurrency);
   if (foreign >= 0) return { kind: "failed", error: `orders[${foreign}].currency: ${foreignCurrency(shopCurrency)}` };
   try {
-    const outcome = await ingestParts(env, db, orders, receivedAt);
+    const from: Split = progress ?? { pending: [[0, orders.length]], setAside: [], limit: 0 };
+    const outcome = await ingestParts(env, db, orders, receivedAt, from, calls);
     if (outcome.kind !== "stored") return outcome;
-    const { parts, setAside } = outcome;
+    const { parts, split, tried, cut } = outcome;
+    if (!tried) return { kind: "stopped", progress };
     const kept = parts.flatMap((part) => part.orders);
     const writtenAt = async () =>
       new Map((await Promise.all(parts.map((part) => part.writtenAt()))).flatMap((written) => [...written]));
-    // A split batch is counted by its read-back, as a redelivered one is: on shards a refused part may
-    // have stored some orders, which its halves then find stored.
-    const split = parts.length !== 1 || setAside.orders.length > 0;
-    return { kind: "done", counts: await countsOf(kept, joined(parts), delivered || split, writtenAt, setAside) };
+    // A batch cut, or gone on with, is counted by its read-back, as a redelivered one is: on shards a
+    // refused part may have stored some orders, which its halves then find stored.
+    const readBack = delivered || cut || progress !== null;
+    const tally = plus(progress?.counts ?? noTally, await tallyOf(kept, joined(parts), readBack, writtenAt));
+    if (split.pending.length > 0) {
+      const { changedIds: _named, ...counts } = tally;
+      return { kind: "stopped", progress: { ...split, counts } };
+    }
+    return { kind: "done", counts: recordOf(orders, tally, split.setAside, split.limit) };
   } catch (error) {
     const database = classifyDatabaseError(error);
     return { kind: "retry", error: database ? `database ${database.kind}: ${database.message}` : String(error) };
@@ -253,11 +349,11 @@ function readMessage(message: Message<unknown>): ImportMessage | null {
   return null;
 }
 
-async function settle(env: Env, db: Db, message: Message<unknown>): Promise<void> {
+async function settle(env: Env, db: Db, message: Message<unknown>, calls: CallBudget): Promise<void> {
   const body = readMessage(message);
   if (!body) return;
   const { importId, sequence, receivedAt, orders } = body;
-  const batch = await loadBatch(db, importId, sequence);
+  const batch = await batchProgress(db, importId, sequence);
   if (!batch || batch.status === "done") {
     message.ack();
     return;
@@ -266,10 +362,18 @@ async function settle(env: Env, db: Db, message: Message<unknown>): Promise<void
   const attempts = deliveries(body, message);
   // A batch requeued after failing keeps its attempts: its new message is not its first delivery.
   const delivered = attempts > 1 || batch.attempts > 0;
-  const outcome = await ingestBatch(env, db, orders, receivedAt, delivered);
+  const outcome = await ingestBatch(env, db, orders, receivedAt, delivered, batch.progress, calls);
   const now = new Date().toISOString();
   if (outcome.kind === "done") {
     await recordBatchDone(db, importId, sequence, outcome.counts, attempts, now);
+    message.ack();
+  } else if (outcome.kind === "stopped") {
+    // Out of calls: the batch goes on from where it stopped in a later invocation, as a new message at
+    // once that spends none of its retries (nothing failed). Its progress is kept first: sent back
+    // without it, the batch would start over, and one whose cutting takes more than an invocation's
+    // calls would never finish. Should the send fail, the message is retried and goes on from there too.
+    await keepBatchProgress(db, importId, sequence, outcome.progress, now);
+    await sendBack(env, body, message);
     message.ack();
   } else if (outcome.kind === "paused") {
     // Nothing was written. The batch stays queued (its time refreshed, so a resend does not take it for
@@ -322,6 +426,7 @@ export async function consumeImportBatches(
   batch: MessageBatch<unknown>,
   env: Env,
   most = batchesPerInvocation(shardCount(env)),
+  budget = consumerCallBudget,
 ): Promise<void> {
   const db = drizzle(env.DB, { schema }) as Db;
   // Messages delivered before go first: the ones sent back are those on their first delivery.
@@ -336,10 +441,11 @@ export async function consumeImportBatches(
       pending.push(message);
     }
   }
+  const calls = callBudget(budget, ingestAttemptCalls(shardCount(env)));
   const worker = async () => {
     for (let message = pending.shift(); message; message = pending.shift()) {
       try {
-        await settle(env, db, message);
+        await settle(env, db, message, calls);
       } catch (error) {
         // Recording failed (D1 unavailable): deliver again later, as for a failed ingestion.
         console.error(JSON.stringify({ error: "import_batch_record", id: message.id, cause: String(error) }));

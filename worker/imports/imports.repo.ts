@@ -125,6 +125,55 @@ export async function loadBatch(db: Db, importId: string, sequence: number): Pro
 }
 
 /**
+ * Where a batch cut in halves stopped when its invocation ran out of calls, kept until it is done: the
+ * ranges of its orders not tried yet, [start, end) in the order they come next, the indices of the
+ * orders set aside so far with the limit their regions reached, and the counts of the orders stored
+ * so far (their `accepted` read back), which the delivery that finishes the batch adds its own to.
+ * No order ids: an erasure meanwhile finds none here to take out (changed duplicates are named by the
+ * delivery that finishes the batch).
+ */
+export interface SplitProgress {
+  pending: [number, number][];
+  setAside: number[];
+  limit: number;
+  counts: Omit<BatchCounts, "setAside">;
+}
+
+/** What the import consumer needs of a batch: its status, deliveries so far, and split progress. */
+export async function batchProgress(
+  db: Db,
+  importId: string,
+  sequence: number,
+): Promise<{ status: BatchStatus; attempts: number; progress: SplitProgress | null } | null> {
+  const [rows = []] = await batchRows(db, [
+    sql`SELECT status, attempts, split_progress FROM import_batches
+        WHERE import_id = ${importId} AND sequence = ${sequence}`,
+  ]);
+  const row = rows[0];
+  if (!row) return null;
+  const progress = row.split_progress === null ? null : (JSON.parse(String(row.split_progress)) as SplitProgress);
+  return { status: row.status as BatchStatus, attempts: Number(row.attempts), progress };
+}
+
+/**
+ * Keeps a queued batch's split progress (null: none) as its invocation sends it back to the queue,
+ * its time refreshed as holdBatch does.
+ */
+export async function keepBatchProgress(
+  db: Db,
+  importId: string,
+  sequence: number,
+  progress: SplitProgress | null,
+  now: string,
+): Promise<void> {
+  await batchRows(db, [
+    sql`UPDATE import_batches SET split_progress = ${progress === null ? null : JSON.stringify(progress)},
+          updated_at = ${now}
+        WHERE import_id = ${importId} AND sequence = ${sequence} AND status = 'queued'`,
+  ]);
+}
+
+/**
  * Records a newly received batch as queued. `inserted` is false when the sequence was already there
  * (a resend), with the stored batch as it is.
  */
@@ -216,7 +265,7 @@ export async function recordBatchDone(
           suppressed = ${counts.suppressed}, ignored = ${counts.ignored}, merges = ${counts.merges},
           ignored_identifiers = ${counts.ignoredIdentifiers}, set_aside = ${counts.setAside},
           set_aside_ids = ${JSON.stringify(counts.setAsideIds.slice(0, setAsideIdsKept))}, attempts = ${attempts},
-          error = ${counts.error},
+          error = ${counts.error}, split_progress = NULL,
           updated_at = ${now}
         WHERE import_id = ${importId} AND sequence = ${sequence} AND status <> 'done'`,
   ]);

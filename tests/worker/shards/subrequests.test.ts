@@ -5,17 +5,19 @@
 // step that asks every shard, counted at 2 and 4 shards, stays within the cap at the most shards a
 // deployment may have; a drain page's calls go by its moves. Each count is printed, for
 // docs/scaling.md ("Calls per request").
-import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { createExecutionContext, createMessageBatch, env, waitOnExecutionContext } from "cloudflare:test";
 import { drizzle } from "drizzle-orm/d1";
 import { describe, expect, it } from "vitest";
 import * as schema from "../../../db/schema.ts";
 import { createApp } from "../../../worker/app.ts";
 import type { PopulationModels } from "../../../worker/core/profile/population-models.ts";
 import type { PopulationStats } from "../../../worker/core/ranking/population.ts";
-import { orderBatchCalls } from "../../../worker/core/shards/calls.ts";
+import { ingestAttemptCalls, orderBatchCalls } from "../../../worker/core/shards/calls.ts";
 import { maxShards } from "../../../worker/core/shards/placement.ts";
 import type { Db, Env } from "../../../worker/env.ts";
 import { retailerTimeZone } from "../../../worker/http/config.ts";
+import { consumeImportBatches } from "../../../worker/imports/imports.consumer.ts";
+import type { ImportMessage } from "../../../worker/imports/imports.schemas.ts";
 import { startRunStep } from "../../../worker/jobs/nightly.repo.ts";
 import { modelsById } from "../../../worker/models/models.repo.ts";
 import { migrateCustomersPerStep } from "../../../worker/shards/migrate.ts";
@@ -23,6 +25,8 @@ import { shardedNightlyStore } from "../../../worker/shards/nightly.ts";
 import { shardCount } from "../../../worker/shards/shards.ts";
 import { adminKey, anOrder, client, uniquePrefix } from "../../fixtures/builders.ts";
 import { wrapShardEnvs } from "../../fixtures/events-store.ts";
+import { recordedBatch } from "../../fixtures/import-queue.ts";
+import { storeRows, storeRun } from "../../fixtures/store-rows.ts";
 import { type CallCounts, countedEnv, subrequests } from "../../fixtures/subrequests.ts";
 
 /** Workers Paid's subrequests per invocation. */
@@ -270,5 +274,59 @@ describe("calls out of one request", () => {
     expect(data.removed).toBeGreaterThan(0);
     expect(counts.shards).toBeLessThanOrEqual(data.removed * (shardCount(env) + 2));
     expect(subrequests(worker)).toBeLessThanOrEqual(2 * shardCount(env) + 4);
+  });
+
+  it("an import batch with a placeholder's order is cut in halves, each an ingestion of its own, within the calls budgeted for it", async () => {
+    const p = uniquePrefix("calls-split");
+    // A store's walk-in account, already on 20,000 orders and calls as resolution sees them.
+    const walkIn = `${p}-walkin`;
+    const first = await counted().api.postOrders([anOrder({ id: `${p}-w0`, identifiers: { account: walkIn } })]);
+    expect(first.status, await first.clone().text()).toBe(200);
+    const [held] = await storeRows<{ key: string; customer_id: string }>(
+      "SELECT key, customer_id FROM identities WHERE customer_id = (SELECT customer_id FROM orders WHERE id = ?)",
+      `${p}-w0`,
+    );
+    await storeRun(
+      `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 19999)
+       INSERT INTO identity_observations (source, identity_key, verified) SELECT 'order:' || ? || '-old-' || i, ?, 1 FROM n`,
+      p,
+      held?.key,
+    );
+    await storeRun("UPDATE customer_summaries SET orders = 20000 WHERE customer_id = ?", held?.customer_id);
+    const created = await counted().api.call("POST", "/v1/imports", {});
+    const importId = ((await created.json()) as { data: { id: string } }).data.id;
+    // A few hundred orders fit a queue message: 256 new customers, and 255 with a walk-in sale among them.
+    const size = 256;
+    const batches = [
+      newCustomers(`${p}-usual`, size),
+      [...newCustomers(`${p}-cut`, size - 1), anOrder({ id: `${p}-w1`, identifiers: { account: walkIn } })],
+    ];
+    const spent: number[] = [];
+    for (const [sequence, orders] of batches.entries()) {
+      const body = await recordedBatch(importId, sequence, orders);
+      const log: string[] = [];
+      const { env: bindings, counts } = countedEnv(env, undefined, log);
+      const batch = createMessageBatch<ImportMessage>("patron-import", [
+        { id: `m-${p}-${sequence}`, timestamp: new Date(), attempts: 1, body },
+      ]);
+      await consumeImportBatches(batch as MessageBatch, bindings);
+      // The batch's own bookkeeping (loading and recording it) aside: what its ingestions called.
+      const ingestion = subrequests(counts) - log.filter((line) => line.includes("import_batches")).length;
+      spent.push(ingestion);
+      report(`import batch of ${size} orders, ${sequence ? "one on a walk-in account" : "new customers"}`, counts);
+    }
+    const [usual = 0, cut = 0] = spent;
+    // Cut in halves until the refused part is the walk-in sale alone: 1 + 2 × log2(256) ingestions.
+    const ingestions = 1 + 2 * Math.log2(size);
+    const shards = shardCount(env);
+    console.log(
+      `calls: the cut batch's ingestions: ${cut} in ${ingestions} ingestions against ${usual} for the usual batch, ${(cut / usual).toFixed(1)}×; budgeted ${ingestions} × ${ingestAttemptCalls(shards)} = ${ingestions * ingestAttemptCalls(shards)}`,
+    );
+    expect(usual).toBeLessThanOrEqual(orderBatchCalls(shards));
+    expect(cut).toBeGreaterThan(4 * usual);
+    expect(cut).toBeLessThanOrEqual(ingestions * ingestAttemptCalls(shards));
+    const view = await counted().api.call("GET", `/v1/imports/${importId}`);
+    const { data } = (await view.json()) as { data: { totals: { accepted: number; setAside: number } } };
+    expect(data.totals).toMatchObject({ accepted: 2 * size - 1, setAside: 1 });
   });
 });

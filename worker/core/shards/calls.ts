@@ -22,14 +22,26 @@ export async function allCalls<T>(calls: readonly Promise<T>[]): Promise<T[]> {
 export const orderBatchCalls = (shards: number): number => 3 * shards + 10;
 
 /**
+ * Subrequests one ingestion of a batch, or of a part of one, may make when it is refused because an
+ * identifier links too many orders (region_too_large): the usual batch's calls, and one more to each
+ * shard to drop the claims of the orders it stored nowhere (counted in
+ * tests/worker/shards/subrequests.test.ts). The import consumer takes this much of its budget before
+ * each ingestion it starts, a batch's first and each half of a batch cut in halves alike.
+ */
+export const ingestAttemptCalls = (shards: number): number => orderBatchCalls(shards) + shards;
+
+/**
  * Of Workers Paid's 10,000 subrequests per invocation, what an import consumer invocation spends on
- * its batches, leaving room for a batch that takes more rounds and for the batches' bookkeeping.
+ * its ingestions, leaving room for a batch that takes more rounds and for the batches' bookkeeping.
  */
 export const consumerCallBudget = 7_000;
 
-/** Import batches one consumer invocation settles: as many as keep their calls within the budget, one at least. */
+/**
+ * Import batches one consumer invocation takes up: as many as can each make one ingestion within the
+ * budget, one at least. A batch cut in halves takes more; the budget stops it where it runs out.
+ */
 export const batchesPerInvocation = (shards: number): number =>
-  Math.max(1, Math.floor(consumerCallBudget / orderBatchCalls(shards)));
+  Math.max(1, Math.floor(consumerCallBudget / ingestAttemptCalls(shards)));
 
 /**
  * wrangler.toml's `[limits] subrequests`: what one nightly Workflow instance may spend over all its
