@@ -9,7 +9,7 @@ import { defaultWorkerUrl, keyFrom, patronUrlProblem, talksToLocalWorker } from 
 import { BatchRejected, describeRetry, IngestClient, IngestFailed } from "../import/client.ts";
 import { collectListPrices, completeJourneyOrders, completeJourneyProduct } from "../import/completejourney.ts";
 import { dataFileIn, plainOrGzipped, UnreadableGzip } from "../import/files.ts";
-import { type Mapping, MappingError, parseMapping } from "../import/mapping.ts";
+import { type GroupingStats, type Mapping, MappingError, parseMapping } from "../import/mapping.ts";
 import { describeProgress, type ProgressDisplay, progressBar, summaryLines } from "../import/progress.ts";
 import {
   countQueuedBatches,
@@ -74,6 +74,8 @@ export interface ImportCommandOptions {
   progress?: boolean;
   /** Orders: post each batch to POST /v1/orders and wait for it, instead of the queue-backed import. */
   direct?: boolean;
+  /** Orders from a CSV: send a row that repeats an earlier row exactly once, not as another line. */
+  dropRepeatedRows?: boolean;
   /** How often a queued import's progress is read, in ms. */
   pollInterval?: number;
 }
@@ -122,7 +124,8 @@ async function prepareOrders(
   const { mapping, baseDir, mappingId } = resolveMapping(file, options);
   if (mapping.kind !== "orders") throw new InputError(`the mapping is for ${mapping.kind}, not orders`);
   const lookups = await loadLookups(mapping, (lookupFile) => plainOrGzipped(path.resolve(baseDir, lookupFile)));
-  const { orders, stats } = await readCsvOrders(file, mapping, lookups);
+  const dropRepeatedRows = options.dropRepeatedRows === true;
+  const { orders, stats } = await readCsvOrders(file, mapping, lookups, { dropRepeatedRows });
   const notes = [`read ${stats.rows} rows into ${orders.length} orders to send`];
   if (stats.skippedLines > 0) {
     const reasons = Object.entries(stats.skipReasons)
@@ -152,8 +155,31 @@ async function prepareOrders(
         `against line ${conflict.firstLine}); each order keeps its first row's, so an order id reused by another ` +
         "store, day or customer merges two purchases: give each order its own id in the file",
     );
+  const repeated = repeatedRowsNote(stats, dropRepeatedRows);
+  if (repeated) notes.push(repeated);
   const batches = queued ? (await countQueuedBatches(orders, options.batchSize)).batches : undefined;
   return { records: orders, total: orders.length, notes, mappingId, batches };
+}
+
+/**
+ * What the run says of rows that repeat an earlier row exactly, naming the first: kept, a warning (a
+ * till's line per unit is right; a file exported or joined twice doubles its orders' totals, and only
+ * the engineer can tell which); dropped with --drop-repeated-rows, a note. Null when there are none.
+ */
+export function repeatedRowsNote(stats: GroupingStats, dropped: boolean): string | null {
+  const first = stats.firstRepeat;
+  if (!first) return null;
+  const at = `line ${first.line}, order ${JSON.stringify(first.orderId)}, the same as line ${first.firstLine}`;
+  const one = stats.repeatedRows === 1;
+  const rows = one
+    ? `1 row ${dropped ? "that repeats" : "repeats"} an earlier row of its order exactly, every column alike (${at})`
+    : `${stats.repeatedRows} rows ${dropped ? "that repeat" : "repeat"} an earlier row of their order exactly, every column alike, in ${stats.ordersWithRepeats === 1 ? "1 order" : `${stats.ordersWithRepeats} orders`} (first: ${at})`;
+  if (dropped) return `dropped ${rows} (--drop-repeated-rows)`;
+  return (
+    `warning: ${rows}; ${one ? "it is sent as a line of its own" : "they are sent as lines of their own"}, as a till that ` +
+    "writes a line per unit means them, but a file exported or joined twice doubles such lines and its orders' totals: " +
+    `check the export, and if ${one ? "the repeat is a copy" : "the repeats are copies"}, rerun with --drop-repeated-rows to send each row once`
+  );
 }
 
 async function prepareProducts(file: string, options: ImportCommandOptions): Promise<Prepared<WireProduct>> {
@@ -226,7 +252,13 @@ function checkRequest(file: string, absolute: string, options: ImportCommandOpti
   if (options.preset && !(presets as readonly string[]).includes(options.preset))
     throw new InputError(`unknown preset "${options.preset}" (known: ${presets.join(", ")})`);
   if (!isNdjson(file)) return;
-  const given = options.preset ? `--preset ${options.preset}` : options.mapping ? "--mapping" : null;
+  const given = options.preset
+    ? `--preset ${options.preset}`
+    : options.mapping
+      ? "--mapping"
+      : options.dropRepeatedRows
+        ? "--drop-repeated-rows"
+        : null;
   if (given)
     throw new InputError(
       `${given} is for CSV files, and ${file} is NDJSON: its lines are wire-format records, imported as they are. Drop ${given.split(" ")[0]}, or give it the CSV export (docs/import.md).`,
@@ -266,6 +298,8 @@ export async function importFile(
     ...(queued ? { mode: "queue", maxBatchBytes: maxQueuedBatchBytes } : {}),
     // Orders are also cut before an id reused with other content (orderIdClash).
     ...(kind === "orders" ? { cut: "order-id-clash" } : {}),
+    // Dropping repeated rows changes the orders, so a run with it is not a resumption of one without it.
+    ...(options.dropRepeatedRows ? { dropRepeatedRows: "yes" } : {}),
     kind,
     file: absolute,
     size: stat.size,
@@ -702,7 +736,11 @@ export function register(program: Command): void {
           "--direct",
           "post each batch to POST /v1/orders and wait for its answer, instead of the server's import queue",
         )
-        .option("--poll-interval <ms>", "how often to read the queued import's progress", wholeNumber(1), 1000);
+        .option("--poll-interval <ms>", "how often to read the queued import's progress", wholeNumber(1), 1000)
+        .option(
+          "--drop-repeated-rows",
+          "CSV: send a row that repeats an earlier row of its order exactly (every column alike) once, not as another line; without it such rows are kept and counted in a warning",
+        );
     subcommand.action(async (file: string, given: Partial<ImportCommandOptions>) => {
       const found = await workerKey(subcommand, given);
       if (!found) return;

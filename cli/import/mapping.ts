@@ -634,6 +634,23 @@ export interface GroupingStats {
   headerConflicts: number;
   /** The first such row, to name in the warning. */
   firstConflict?: HeaderConflict;
+  /**
+   * Rows sent as lines that repeat an earlier row exactly (their `rowKey`s equal: every cell alike,
+   * so of the same order too): an export glitch, a file concatenated twice or a doubling join, or a
+   * till's line per unit. Kept as lines of their own unless `dropRepeatedRows`.
+   */
+  repeatedRows: number;
+  /** The orders holding such rows. */
+  ordersWithRepeats: number;
+  /** The first such row, to name in the note. */
+  firstRepeat?: RepeatedRow;
+}
+
+export interface RepeatedRow {
+  orderId: string;
+  /** The row that repeats and the row it repeats (1-based input lines). */
+  line: number;
+  firstLine: number;
 }
 
 export interface HeaderConflict {
@@ -663,17 +680,36 @@ function differingFields(a: Omit<WireOrder, "lines">, b: Omit<WireOrder, "lines"
 }
 
 /**
+ * One mapped row to group. `rowKey` stands for the row's cells, every column (the reader's digest of
+ * them): two rows with the same key are the same row repeated. Without one a row is never a repeat.
+ */
+export interface RowToGroup {
+  mapped: MappedLine;
+  line: number;
+  rowKey?: string;
+}
+
+/**
  * Groups mapped rows into orders by order id, in order of first appearance (so batches, and with
  * them resumable runs, are the same every time the same file is read). Rows of one order need not
  * be adjacent; the header fields come from the order's first row. A later row with another header (a
  * receipt number reused by another store or day, say) is counted in `headerConflicts`: the caller
- * warns, since merging it puts one purchase under another's customer and date.
+ * warns, since merging it puts one purchase under another's customer and date. A row that repeats an
+ * earlier one exactly, wherever it is in the file, is counted in `repeatedRows` and kept as a line of
+ * its own (a till may write a line per unit), or left out with `dropRepeatedRows` (a file exported
+ * or joined twice would otherwise double its orders' lines and totals).
  */
-export function groupOrderLines(rows: Iterable<{ mapped: MappedLine; line: number }>): {
+export function groupOrderLines(
+  rows: Iterable<RowToGroup>,
+  options: { dropRepeatedRows?: boolean } = {},
+): {
   orders: GroupedOrder[];
   stats: GroupingStats;
 } {
   const byId = new Map<string, GroupedOrder>();
+  // Row key → the line it was first seen on. Only rows sent as lines: a repeated skipped row adds nothing.
+  const seenRows = new Map<string, number>();
+  const ordersWithRepeats = new Set<string>();
   const stats: GroupingStats = {
     rows: 0,
     skippedLines: 0,
@@ -682,9 +718,22 @@ export function groupOrderLines(rows: Iterable<{ mapped: MappedLine; line: numbe
     anonymousOrders: 0,
     countedAsOneUnit: 0,
     headerConflicts: 0,
+    repeatedRows: 0,
+    ordersWithRepeats: 0,
   };
-  for (const { mapped, line } of rows) {
+  for (const { mapped, line, rowKey } of rows) {
     stats.rows++;
+    if (mapped.line && rowKey !== undefined) {
+      const firstLine = seenRows.get(rowKey);
+      if (firstLine === undefined) seenRows.set(rowKey, line);
+      else {
+        stats.repeatedRows++;
+        ordersWithRepeats.add(mapped.orderId);
+        stats.firstRepeat ??= { orderId: mapped.orderId, line, firstLine };
+        // Its order is already grouped from the row it repeats, header and all: nothing else to take.
+        if (options.dropRepeatedRows) continue;
+      }
+    }
     let grouped = byId.get(mapped.orderId);
     if (!grouped) {
       grouped = { order: { ...mapped.header, lines: [] }, lines: [] };
@@ -707,6 +756,7 @@ export function groupOrderLines(rows: Iterable<{ mapped: MappedLine; line: numbe
       stats.skipReasons[reason] = (stats.skipReasons[reason] ?? 0) + 1;
     }
   }
+  stats.ordersWithRepeats = ordersWithRepeats.size;
   const orders: GroupedOrder[] = [];
   for (const grouped of byId.values()) {
     if (grouped.order.lines.length === 0) stats.emptyOrders++;

@@ -2,6 +2,7 @@
 // line) streamed, CSV through a mapping (orders are grouped in memory by order id, since rows of one
 // order may be anywhere in the file; sort by order id first if a file is larger than memory). Any
 // input may be gzipped (`.gz`).
+import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { createInterface } from "node:readline";
@@ -21,6 +22,7 @@ import {
   type OrderMapping,
   type ProductMapping,
   type Row,
+  type RowToGroup,
 } from "./mapping.ts";
 import type { SourceRecord } from "./run.ts";
 
@@ -212,19 +214,35 @@ async function mapEveryRow(file: string, mapping: Mapping, map: (row: Row, line:
 }
 
 /**
+ * A row's cells, every column, as a short digest: what tells a row repeated exactly from another line
+ * of its order (groupOrderLines). Every column, not only those the mapping reads: a line number or
+ * scan time the mapping leaves out still tells two lines of a receipt apart. A digest, not the cells:
+ * the rows are not held beside the orders (132 bits, so two different rows never share one in practice).
+ */
+export function rowKeyOf(row: Row): string {
+  return createHash("sha256")
+    .update(JSON.stringify(Object.values(row)))
+    .digest("base64")
+    .slice(0, 22);
+}
+
+/**
  * Maps every row and groups them into orders; the rows the mapping cannot read stop the run, each
  * named by its line (the first `unreadableListed`), after every row was read, before anything is sent.
+ * `dropRepeatedRows`: a row that repeats an earlier one exactly is left out rather than sent as
+ * another line of its order (it is counted either way).
  */
 export async function readCsvOrders(
   file: string,
   mapping: OrderMapping,
   lookups: LookupTables,
+  options: { dropRepeatedRows?: boolean } = {},
 ): Promise<{ orders: SourceRecord<WireOrder>[]; stats: GroupingStats }> {
-  const mapped: { mapped: ReturnType<typeof mapOrderRow>; line: number }[] = [];
+  const mapped: RowToGroup[] = [];
   await mapEveryRow(file, mapping, (row, line) => {
-    mapped.push({ mapped: mapOrderRow(mapping, row, lookups), line });
+    mapped.push({ mapped: mapOrderRow(mapping, row, lookups), line, rowKey: rowKeyOf(row) });
   });
-  const { orders, stats } = groupOrderLines(mapped);
+  const { orders, stats } = groupOrderLines(mapped, options);
   return { orders: orders.map((grouped) => ({ value: grouped.order, lines: grouped.lines })), stats };
 }
 

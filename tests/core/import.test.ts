@@ -36,7 +36,7 @@ import {
   runImport,
   type SourceRecord,
 } from "../../cli/import/run.ts";
-import { InputError, loadLookups, readNdjson } from "../../cli/import/sources.ts";
+import { InputError, loadLookups, readNdjson, rowKeyOf } from "../../cli/import/sources.ts";
 import {
   confirmBatch,
   countConfirmed,
@@ -624,6 +624,8 @@ describe("groupOrderLines", () => {
       anonymousOrders: 0,
       countedAsOneUnit: 0,
       headerConflicts: 0,
+      repeatedRows: 0,
+      ordersWithRepeats: 0,
     });
   });
 
@@ -661,6 +663,43 @@ describe("groupOrderLines", () => {
     expect(orders[0]?.order.storeId).toBe("cj-store-388");
     expect(stats.headerConflicts).toBe(2);
     expect(stats.firstConflict).toEqual({ orderId: "cj-1", line: 4, firstLine: 2, fields: ["storeId", "identifiers"] });
+  });
+
+  it("counts a row repeated exactly wherever it falls, keeps it as a line unless asked to drop it, and never confuses another line of the order with one", () => {
+    const rows = [
+      { ...cjRow, basket_id: "1" },
+      { ...cjRow, basket_id: "1", product_id: "13094913", week: "9" }, // a column the mapping does not read differs: another line
+      { ...cjRow, basket_id: "2" },
+      { ...cjRow, basket_id: "1" }, // the file's first row again, after another order
+      { ...cjRow, basket_id: "2", quantity: "0" },
+      { ...cjRow, basket_id: "2", quantity: "0" }, // a skipped row repeated: skipped, not a repeat
+      { ...cjRow, basket_id: "2" },
+      { ...cjRow, basket_id: "1" },
+    ].map((row, index) => ({
+      mapped: mapOrderRow(completeJourneyOrders, row, lookups),
+      line: index + 2,
+      rowKey: rowKeyOf(row),
+    }));
+    const kept = groupOrderLines(rows);
+    expect(kept.orders.map((grouped) => [grouped.order.id, grouped.order.lines.length, grouped.lines])).toEqual([
+      ["cj-1", 4, [2, 3, 5, 9]],
+      ["cj-2", 2, [4, 6, 7, 8]],
+    ]);
+    expect(kept.stats).toMatchObject({
+      repeatedRows: 3,
+      ordersWithRepeats: 2,
+      firstRepeat: { orderId: "cj-1", line: 5, firstLine: 2 },
+      skippedLines: 2,
+      headerConflicts: 0,
+    });
+    const dropped = groupOrderLines(rows, { dropRepeatedRows: true });
+    expect(dropped.orders.map((grouped) => [grouped.order.id, grouped.order.lines.length, grouped.lines])).toEqual([
+      ["cj-1", 2, [2, 3]],
+      ["cj-2", 1, [4, 6, 7]],
+    ]);
+    expect(dropped.stats).toMatchObject({ rows: 8, repeatedRows: 3, ordersWithRepeats: 2 });
+    // Without row keys (a caller that has no cells to compare) no row is a repeat.
+    expect(groupOrderLines(rows.map(({ mapped, line }) => ({ mapped, line }))).stats.repeatedRows).toBe(0);
   });
 });
 
