@@ -123,7 +123,7 @@ describe("patron import orders of a CSV with a row repeated exactly", () => {
     ]);
     expect(batches).toBe(3);
     expect([linesOf("pos-100"), linesOf("pos-101"), linesOf("pos-102")]).toEqual([3, 1, 2]);
-  }, 30_000);
+  }, 60_000);
 
   it("sends each repeated row once with --drop-repeated-rows, as a run of its own, gzipped or not", async () => {
     const file = path.join(workDir, "twice.csv");
@@ -145,7 +145,7 @@ describe("patron import orders of a CSV with a row repeated exactly", () => {
       // The till's second line of the same shoes stays: it differs in till_line.
       expect([linesOf("pos-100"), linesOf("pos-101"), linesOf("pos-102")]).toEqual([2, 1, 1]);
     }
-  }, 30_000);
+  }, 60_000);
 
   it("says nothing of repeats when there are none, names a single one, and refuses --drop-repeated-rows for NDJSON", async () => {
     const file = path.join(workDir, "distinct.csv");
@@ -167,5 +167,5 @@ describe("patron import orders of a CSV with a row repeated exactly", () => {
       `--drop-repeated-rows is for CSV files, and ${ndjson} is NDJSON: its lines are wire-format records, imported as they are. Drop --drop-repeated-rows, or give it the CSV export (docs/import.md).`,
     );
     expect(posted).toEqual([]);
-  }, 30_000);
+  }, 60_000);
 });
