@@ -806,6 +806,69 @@ describe("bulk imports through the queue", () => {
     expect(await storeRows("SELECT id FROM orders WHERE id LIKE ?", `${p}-w%`)).toEqual([{ id: `${p}-w0` }]);
   });
 
+  /** Delivers `messages` to the consumer with `budget` calls an invocation, and what it sends back, until none is left. */
+  async function deliverUntilSettled(first: ImportMessage[], budget: number): Promise<number> {
+    const sentBack: ImportMessage[] = [];
+    const queue = { send: async (body: ImportMessage) => void sentBack.push(body) } as unknown as Queue;
+    let messages = first;
+    let invocations = 0;
+    for (; messages.length > 0 && invocations < 20; invocations++) {
+      const batch = createMessageBatch<ImportMessage>(
+        "patron-import",
+        messages.map((body, i) => ({ id: `m-${invocations}-${i}`, timestamp: new Date(), attempts: 1, body })),
+      );
+      await consumeImportBatches(batch as MessageBatch, { ...env, IMPORT_QUEUE: queue } as Env, 10, budget);
+      const result = await getQueueResult(batch, createExecutionContext());
+      expect(result.retryMessages).toEqual([]);
+      messages = sentBack.splice(0);
+    }
+    expect(messages).toEqual([]);
+    return invocations;
+  }
+
+  it("counts an order id a cut batch carries twice once, when different invocations store its two copies", async () => {
+    const p = uniquePrefix("cuttwice");
+    const walkIn = await walkInAccount(p);
+    const ordinary = history(`${p}-ok`, 3, 7);
+    const twice = ordinary[0] as (typeof ordinary)[number];
+    // [0, 9) and [0, 5) refused, [0, 3) stored (the first copy), [3, 5) refused, [3, 4) stored, [4, 5)
+    // set aside, [5, 9) stored (the second copy): four invocations of two ingestions each.
+    const sent = [...ordinary.slice(0, 4), anOrder({ id: `${p}-w1`, identifiers: { account: walkIn } })];
+    sent.push(...ordinary.slice(4), twice);
+    const job = await createImport({ expectedBatches: 1 });
+    const message = await recordedBatch(job.id, 0, sent);
+    const invocations = await deliverUntilSettled([message], 2 * ingestAttemptCalls(shardCount(env)));
+    expect(invocations).toBe(4);
+    const view = await progress(job.id);
+    expect(view.status).toBe("done");
+    expect(view.totals).toMatchObject({ accepted: 7, duplicates: 1, suppressed: 0, setAside: 1 });
+    expect(await ordersLike(`${p}-ok`)).toBe(7);
+  });
+
+  it("acknowledges, and does not send back, a copy of a cut batch that another delivery has recorded failed", async () => {
+    const p = uniquePrefix("cutfailed");
+    const walkIn = await walkInAccount(p);
+    const sent = [...history(`${p}-ok`, 2, 3), anOrder({ id: `${p}-w1`, identifiers: { account: walkIn } })];
+    const job = await createImport({ expectedBatches: 1 });
+    const message = await recordedBatch(job.id, 0, sent);
+    await env.DB.prepare(
+      "UPDATE import_batches SET status = 'failed', error = 'busy' WHERE import_id = ? AND sequence = 0",
+    )
+      .bind(job.id)
+      .run();
+    // One ingestion an invocation: the copy is refused whole and stops, with halves still to go.
+    const sentBack: ImportMessage[] = [];
+    const queue = { send: async (body: ImportMessage) => void sentBack.push(body) } as unknown as Queue;
+    const batch = createMessageBatch<ImportMessage>("patron-import", [
+      { id: `m-${p}`, timestamp: new Date(), attempts: 1, body: message },
+    ]);
+    await consumeImportBatches(batch as MessageBatch, { ...env, IMPORT_QUEUE: queue } as Env, 10, 1);
+    const result = await getQueueResult(batch, createExecutionContext());
+    expect(result.explicitAcks).toEqual([`m-${p}`]);
+    expect(sentBack).toEqual([]);
+    expect((await progress(job.id)).batches).toMatchObject({ queued: 0, failed: 1 });
+  });
+
   it("takes an erased customer's order ids out of the orders a batch set aside", async () => {
     const p = uniquePrefix("asideerase");
     const job = await createImport({ expectedBatches: 1 });

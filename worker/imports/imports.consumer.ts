@@ -55,7 +55,8 @@ type Outcome =
   | { kind: "retry"; error: string }
   | { kind: "paused" }
   | { kind: "failed"; error: string }
-  | { kind: "stopped"; progress: SplitProgress | null };
+  /** Out of calls: `progress` is where the batch stands now, absent when this delivery tried nothing. */
+  | { kind: "stopped"; progress?: SplitProgress };
 
 /** Seconds a batch waits in the queue before it is tried again while customer writes are paused. */
 export const pausedRequeueSeconds = 30;
@@ -130,6 +131,7 @@ async function tallyOf(
   result: IngestResult,
   readBack: boolean,
   writtenAt: () => Promise<ReadonlyMap<string, string | null>>,
+  countedBefore: ReadonlySet<string>,
 ): Promise<Tally> {
   const own = {
     changed: result.changed,
@@ -139,7 +141,9 @@ async function tallyOf(
     ignoredIdentifiers: result.ignoredIdentifiers.length,
   };
   if (!readBack) return { accepted: result.accepted, duplicates: result.duplicates, ignored: result.ignored, ...own };
-  const written = await writtenAt();
+  // An order id an earlier delivery of the batch already counted (a batch may carry one id twice, and
+  // a batch gone on with reads back only this delivery's parts) is a duplicate here, not accepted again.
+  const written = new Map([...(await writtenAt())].filter(([id]) => !countedBefore.has(id)));
   const sentWithRecommendation = new Set(orders.filter((order) => order.recommendationId).map((order) => order.id));
   const ignored = [...written].filter(([id, stored]) => sentWithRecommendation.has(id) && stored === null).length;
   return { accepted: written.size, duplicates: orders.length - written.size - result.suppressed, ignored, ...own };
@@ -296,9 +300,19 @@ function joined(parts: readonly Part[]): IngestResult {
 }
 
 /**
+ * The ids of the orders an earlier delivery stored and counted in `progress`: those neither still
+ * pending nor set aside.
+ */
+function countedIds(orders: readonly OrderInput[], progress: SplitProgress): Set<string> {
+  const open = new Set(progress.setAside);
+  for (const [start, end] of progress.pending) for (let at = start; at < end; at++) open.add(at);
+  return new Set(orders.filter((_, at) => !open.has(at)).map((order) => order.id));
+}
+
+/**
  * Ingests a batch, or goes on with one an earlier invocation cut and stopped (`progress`); `delivered`
  * says an earlier delivery of it may have written its orders already. Stopped for want of calls, it
- * answers where it stands (null when nothing was tried and nothing was kept before).
+ * answers where it stands (nothing when it tried nothing).
  */
 async function ingestBatch(
   env: Env,
@@ -318,14 +332,17 @@ async function ingestBatch(
     const outcome = await ingestParts(env, db, orders, receivedAt, from, calls);
     if (outcome.kind !== "stored") return outcome;
     const { parts, split, tried, cut } = outcome;
-    if (!tried) return { kind: "stopped", progress };
+    if (!tried) return { kind: "stopped" };
     const kept = parts.flatMap((part) => part.orders);
     const writtenAt = async () =>
       new Map((await Promise.all(parts.map((part) => part.writtenAt()))).flatMap((written) => [...written]));
     // A batch cut, or gone on with, is counted by its read-back, as a redelivered one is: on shards a
     // refused part may have stored some orders, which its halves then find stored.
     const readBack = delivered || cut || progress !== null;
-    const tally = plus(progress?.counts ?? noTally, await tallyOf(kept, joined(parts), readBack, writtenAt));
+    const tally = plus(
+      progress?.counts ?? noTally,
+      await tallyOf(kept, joined(parts), readBack, writtenAt, progress ? countedIds(orders, progress) : new Set()),
+    );
     if (split.pending.length > 0) {
       const { changedIds: _named, ...counts } = tally;
       return { kind: "stopped", progress: { ...split, counts } };
@@ -372,8 +389,9 @@ async function settle(env: Env, db: Db, message: Message<unknown>, calls: CallBu
     // once that spends none of its retries (nothing failed). Its progress is kept first: sent back
     // without it, the batch would start over, and one whose cutting takes more than an invocation's
     // calls would never finish. Should the send fail, the message is retried and goes on from there too.
-    await keepBatchProgress(db, importId, sequence, outcome.progress, now);
-    await sendBack(env, body, message);
+    // A copy of a batch another delivery has meanwhile recorded (failed, or done) is not queued any
+    // more: it keeps nothing and is not sent back, or it would go round for ever spending no retries.
+    if (await keepBatchProgress(db, importId, sequence, outcome.progress, now)) await sendBack(env, body, message);
     message.ack();
   } else if (outcome.kind === "paused") {
     // Nothing was written. The batch stays queued (its time refreshed, so a resend does not take it for

@@ -156,21 +156,25 @@ export async function batchProgress(
 }
 
 /**
- * Keeps a queued batch's split progress (null: none) as its invocation sends it back to the queue,
- * its time refreshed as holdBatch does.
+ * Keeps a queued batch's split progress as its invocation sends it back to the queue (undefined: the
+ * invocation tried nothing, and the progress stored stays, whichever delivery kept it), its time
+ * refreshed as holdBatch does. False when the batch is not queued any more (another delivery recorded
+ * it failed or done): nothing is kept.
  */
 export async function keepBatchProgress(
   db: Db,
   importId: string,
   sequence: number,
-  progress: SplitProgress | null,
+  progress: SplitProgress | undefined,
   now: string,
-): Promise<void> {
-  await batchRows(db, [
-    sql`UPDATE import_batches SET split_progress = ${progress === null ? null : JSON.stringify(progress)},
-          updated_at = ${now}
-        WHERE import_id = ${importId} AND sequence = ${sequence} AND status = 'queued'`,
+): Promise<boolean> {
+  const kept = progress === undefined ? sql`split_progress` : sql`${JSON.stringify(progress)}`;
+  const [rows = []] = await batchRows(db, [
+    sql`UPDATE import_batches SET split_progress = ${kept}, updated_at = ${now}
+        WHERE import_id = ${importId} AND sequence = ${sequence} AND status = 'queued'
+        RETURNING sequence`,
   ]);
+  return rows.length > 0;
 }
 
 /**
