@@ -10,7 +10,9 @@
 // purchases, exponential lifetimes, Gamma heterogeneity; BG/NBD (Fader, Hardie & Lee 2005, Marketing
 // Science 24(2)): Poisson purchases, dropout after a purchase with probability p ~ Beta(a, b); and
 // regular buyers with Erlang (integer-shape gamma) gaps, as in Platzer & Reutterer (2016), "Ticking
-// Away the Moments: Timing Regularity Helps to Better Predict Customer Activity", Marketing Science 35(5).
+// Away the Moments: Timing Regularity Helps to Better Predict Customer Activity", Marketing Science 35(5);
+// and bursty buyers, whose purchases come a few days apart in bursts with long pauses between them (gaps
+// more irregular than random, CV² above 1), which the product's Erlang gaps cannot represent.
 // Days throughout; rates are per day.
 
 import { Random } from "../../db/seed/random.ts";
@@ -64,6 +66,13 @@ export interface ScenarioSpec {
   /** Erlang shapes k of the gaps (gamma(k, rate kλ): mean 1/λ, CV 1/√k), one drawn uniformly per customer. */
   gapShapes: readonly number[];
   dropout: Dropout;
+  /**
+   * Bursty buyers: purchases come in bursts of `sizes` purchases (one size drawn per customer), gaps
+   * uniform in [min, max) days within a burst; the purchase rate and gap shapes above then govern the
+   * gap from the end of one burst to the start of the next, and after-purchase dropout is decided only
+   * when a burst is complete (`fromFirstPurchase`: after the first burst too). Whole-day bounds.
+   */
+  bursts?: { sizes: readonly number[]; withinDays: { min: number; max: number } };
 }
 
 export const fadingScenarios = {
@@ -108,6 +117,16 @@ export const fadingScenarios = {
     gapShapes: [1, 2, 3, 4],
     dropout: { kind: "after-purchase", a: 1, b: 6, fromFirstPurchase: true },
   },
+  bursty: {
+    description:
+      "bursty: bursts of 2–4 purchases 1–6 d apart, 60–200 d between bursts (Erlang k 2–4), p ~ Beta(1, 6) after each burst",
+    windowDays: 1095,
+    acquisition: { fromDay: 0, toDay: 730 },
+    purchaseRate: { kind: "log-uniform-gap", minDays: 60, maxDays: 200 },
+    gapShapes: [2, 3, 4],
+    dropout: { kind: "after-purchase", a: 1, b: 6, fromFirstPurchase: true },
+    bursts: { sizes: [2, 3, 4], withinDays: { min: 1, max: 6 } },
+  },
 } as const satisfies Record<string, ScenarioSpec>;
 
 export type ScenarioName = keyof typeof fadingScenarios;
@@ -133,8 +152,10 @@ export interface CustomerTruth {
   acquiredAt: number;
   /** 1/λ in days. */
   meanGapDays: number;
-  /** Erlang shape of the gaps. */
+  /** Erlang shape of the gaps (between bursts in a bursty world). */
   gapShape: number;
+  /** Purchases per burst, in a bursty world only. */
+  burstSize?: number;
   dropout: { kind: "lifetime"; rate: number } | { kind: "after-purchase"; p: number; fromFirstPurchase: boolean };
   /** Stopped buying before `now`: dropped out after the last purchase, or lifetime ended. */
   dead: boolean;
@@ -202,22 +223,33 @@ function simulatePurchases(spec: ScenarioSpec, random: Random): { times: number[
           fromFirstPurchase: spec.dropout.fromFirstPurchase,
         };
   const diesAt = dropout.kind === "lifetime" ? acquiredAt + drawGamma(random, 1, dropout.rate) : Infinity;
+  // Drawn only in a bursty world, so every other world's customers stay what they were.
+  const burstSize = spec.bursts ? random.pick(spec.bursts.sizes) : 1;
   const times = [acquiredAt];
   let dead = diesAt < spec.windowDays;
   for (;;) {
+    const burstComplete = times.length % burstSize === 0;
     if (
+      burstComplete &&
       dropout.kind === "after-purchase" &&
-      (dropout.fromFirstPurchase || times.length > 1) &&
+      (dropout.fromFirstPurchase || times.length > burstSize) &&
       random.chance(dropout.p)
     ) {
       dead = true;
       break;
     }
-    const next = (times[times.length - 1] as number) + drawGamma(random, gapShape, gapShape / meanGapDays);
+    const gap =
+      burstComplete || !spec.bursts
+        ? drawGamma(random, gapShape, gapShape / meanGapDays)
+        : random.between(spec.bursts.withinDays.min, spec.bursts.withinDays.max);
+    const next = (times[times.length - 1] as number) + gap;
     if (next >= diesAt || next >= spec.windowDays) break;
     times.push(next);
   }
-  return { times, truth: { acquiredAt, meanGapDays, gapShape, dropout, dead } };
+  return {
+    times,
+    truth: { acquiredAt, meanGapDays, gapShape, ...(spec.bursts ? { burstSize } : {}), dropout, dead },
+  };
 }
 
 export function simulateScenario(scenario: ScenarioName, options: FadingOptions = defaultFadingOptions): SimulatedBase {
@@ -289,9 +321,15 @@ export function oracleProbabilityAlive(truth: CustomerTruth, repeatPurchases: nu
   const u = Math.max(0, daysSinceLast - 0.5);
   const rate = truth.gapShape / truth.meanGapDays;
   const survival = (s: number) => erlangSurvival(truth.gapShape, rate, s);
+  const burstSize = truth.burstSize ?? 1;
+  if (burstSize > 1 && truth.dropout.kind !== "after-purchase")
+    throw new Error("oracleProbabilityAlive: bursts are simulated with after-purchase dropout only");
   if (truth.dropout.kind === "after-purchase") {
     const { p, fromFirstPurchase } = truth.dropout;
-    if (repeatPurchases === 0 && !fromFirstPurchase) return 1;
+    // Bursty: nobody stops in the middle of a burst, and the next gap after a whole one is Erlang again.
+    const purchases = repeatPurchases + 1;
+    if (purchases % burstSize !== 0) return 1;
+    if (purchases === burstSize && !fromFirstPurchase) return 1;
     const stayed = (1 - p) * survival(u);
     return stayed / (stayed + p);
   }
@@ -455,6 +493,98 @@ export function renewalPopulationOracle(world: RenewalWorld): (history: RenewalH
   };
 }
 
+// A bursty world's population oracle is the same posterior with one more unknown, the burst size m, which
+// fixes which gaps are within a burst: with m known, purchases 1..m are the first burst, m+1..2m the
+// next, and so on. Within-burst gaps are U[min, max) days, so in whole days d their mass is 1/(max − min)
+// for min < d < max and half that at either end (the purchase falls anywhere in its day); a day gap
+// outside [min, max] rules that m out. Gaps between bursts are Erlang(k, kλ) as above. Dropout is
+// decided after each whole burst: with c decisions taken, still buying weighs B(a, b + c) and the
+// chance the current gap outlasts the silence (S_k after a whole burst, the uniform's survival in the
+// middle of one, where nobody stops); stopped, after a whole burst only, B(a + 1, b + c − 1).
+
+/** The Bayes posterior P(alive | history) in a bursty world with these laws, integrated numerically. */
+export function burstPopulationOracle(world: RenewalWorld & Required<Pick<ScenarioSpec, "bursts">>) {
+  const grid = rateGrid(world.purchaseRate);
+  const { dropout, bursts } = world;
+  if (dropout.kind !== "after-purchase")
+    throw new Error("burstPopulationOracle: bursts are simulated with after-purchase dropout only");
+  const { min, max } = bursts.withinDays;
+  if (!(Number.isInteger(min) && Number.isInteger(max) && min >= 1 && max > min))
+    throw new Error("burstPopulationOracle: within-burst bounds must be whole days, 1 <= min < max");
+  const logWithin = (gap: number) => {
+    const day = Math.round(gap);
+    if (day < min || day > max) return Number.NEGATIVE_INFINITY;
+    return Math.log((day === min || day === max ? 0.5 : 1) / (max - min));
+  };
+  return ({ gaps, sinceLast }: RenewalHistory): number => {
+    const purchases = gaps.length + 1;
+    const alive: number[] = [];
+    const dead: number[] = [];
+    for (const size of bursts.sizes) {
+      let logWithinGaps = 0;
+      const between: number[] = [];
+      gaps.forEach((gap, i) => {
+        if ((i + 1) % size === 0) between.push(gap);
+        else logWithinGaps += logWithin(gap);
+      });
+      if (logWithinGaps === Number.NEGATIVE_INFINITY) continue;
+      const complete = purchases % size === 0;
+      const wholeBursts = Math.floor(purchases / size);
+      const decisions = dropout.fromFirstPurchase ? wholeBursts : Math.max(0, wholeBursts - 1);
+      const logStay = logBeta(dropout.a, dropout.b + decisions);
+      const logStop = complete && decisions > 0 ? logBeta(dropout.a + 1, dropout.b + decisions - 1) : null;
+      const logSize = -Math.log(bursts.sizes.length);
+      if (!complete) {
+        // Mid-burst: alive for sure, whatever the rate; the next purchase of the burst is simply not due yet.
+        const withinSurvival = Math.min(1, Math.max(0, (max - sinceLast) / (max - min)));
+        alive.push(logSize + logWithinGaps + logStay + Math.log(withinSurvival) + logRatesOf(between, grid, world));
+        continue;
+      }
+      const sumGaps = between.reduce((sum, gap) => sum + gap, 0);
+      const sumLogGaps = between.reduce((sum, gap) => sum + Math.log(gap), 0);
+      for (const shape of world.gapShapes) {
+        const logShapeFactorial = gammaln(shape);
+        for (let i = 0; i < grid.logRate.length; i++) {
+          const rate = shape * Math.exp(grid.logRate[i] as number);
+          const logGaps =
+            (grid.logWeight[i] as number) +
+            between.length * (shape * Math.log(rate) - logShapeFactorial) +
+            (shape - 1) * sumLogGaps -
+            rate * sumGaps -
+            Math.log(world.gapShapes.length);
+          const common = logSize + logWithinGaps + logGaps;
+          alive.push(common + logStay + logErlangSurvival(shape, rate, sinceLast));
+          if (logStop !== null) dead.push(common + logStop);
+        }
+      }
+    }
+    if (alive.length === 0) return 1;
+    if (dead.length === 0) return 1;
+    return 1 / (1 + Math.exp(logSumExp(dead) - logSumExp(alive)));
+  };
+}
+
+/** ln Σ over the rate grid and gap shapes of prior × Erlang likelihood of these gaps (the mid-burst weight). */
+function logRatesOf(gaps: readonly number[], grid: ReturnType<typeof rateGrid>, world: RenewalWorld): number {
+  const sumGaps = gaps.reduce((sum, gap) => sum + gap, 0);
+  const sumLogGaps = gaps.reduce((sum, gap) => sum + Math.log(gap), 0);
+  const terms: number[] = [];
+  for (const shape of world.gapShapes) {
+    const logShapeFactorial = gammaln(shape);
+    for (let i = 0; i < grid.logRate.length; i++) {
+      const rate = shape * Math.exp(grid.logRate[i] as number);
+      terms.push(
+        (grid.logWeight[i] as number) +
+          gaps.length * (shape * Math.log(rate) - logShapeFactorial) +
+          (shape - 1) * sumLogGaps -
+          rate * sumGaps -
+          Math.log(world.gapShapes.length),
+      );
+    }
+  }
+  return logSumExp(terms);
+}
+
 /** A customer's purchase days as a population oracle reads them. */
 export interface DaysHistory {
   /** Distinct purchase days, ascending. */
@@ -486,7 +616,8 @@ export function populationOracleOf(scenario: ScenarioName): PopulationOracle {
     };
     return (customer) => paretoNbdProbabilityAlive(parameters, daysSummaryOf(customer));
   }
-  const oracle = renewalPopulationOracle(fadingScenarios[scenario]);
+  const spec: ScenarioSpec = fadingScenarios[scenario];
+  const oracle = spec.bursts ? burstPopulationOracle({ ...spec, bursts: spec.bursts }) : renewalPopulationOracle(spec);
   return ({ days, nowDay }) =>
     oracle({
       gaps: days.slice(1).map((day, i) => day - (days[i] as number)),

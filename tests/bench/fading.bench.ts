@@ -1,5 +1,5 @@
 // `npm run bench -- fading [seed=1] [customersPerScenario=5000]`: does the product's lifecycle stage
-// (fading or lapsed) find customers who have truly stopped buying? Five simulated bases with known
+// (fading or lapsed) find customers who have truly stopped buying? Six simulated bases with known
 // dropout (cli/evaluate/fading.ts), each scored by the product next to a 90-day rule, BG/NBD
 // P(alive) < 0.5, an oracle that knows each customer's true parameters and a population oracle that
 // knows only the world's true population laws (the best a purchase history can tell); the cadence's

@@ -3,6 +3,7 @@
 // closed forms agree, seeds reproduce. Simulation only (no model fit), so it stays fast.
 import { describe, expect, it } from "vitest";
 import {
+  burstPopulationOracle,
   type CustomerTruth,
   detectionScore,
   erlangSurvival,
@@ -75,6 +76,25 @@ describe("fading simulator", () => {
     );
     expect(expected).toBeGreaterThan(1);
     expect(Math.abs(simulated / expected - 1)).toBeLessThan(0.05);
+  });
+
+  it("in the bursty world, purchases come in bursts of each customer's size, 1–6 days apart within one", () => {
+    const base = baseOf("bursty");
+    const misplaced = base.customers.filter(({ days, truth }) =>
+      days.slice(1).some((day, i) => {
+        const gap = day - days[i]!;
+        const withinBurst = (i + 1) % truth.burstSize! !== 0;
+        return withinBurst ? gap < 1 || gap > 6 : false;
+      }),
+    );
+    expect(misplaced.map((customer) => customer.customerId)).toEqual([]);
+    const sizes = new Set(base.customers.map((customer) => customer.truth.burstSize));
+    expect([...sizes].sort()).toEqual([2, 3, 4]);
+    // Between bursts the mean gap is 60–200 days (Erlang k 2–4): almost never within a week.
+    const between = base.customers.flatMap(({ days, truth }) =>
+      days.slice(1).flatMap((day, i) => ((i + 1) % truth.burstSize! === 0 ? [day - days[i]!] : [])),
+    );
+    expect(between.filter((gap) => gap <= 6).length / between.length).toBeLessThan(0.01);
   });
 
   it("in the BG/NBD world, only customers with a repeat purchase can be dead (same-day merges aside)", () => {
@@ -254,6 +274,44 @@ describe("population oracle P(alive)", () => {
         );
       }
     }
+  });
+
+  it("bursty, with the population all one customer, equals the oracle that knows that customer", () => {
+    // Bursts of 3, a mean gap of 30 days between bursts to within 1e-6, k = 4, p ≈ 0.1.
+    const oracle = burstPopulationOracle({
+      purchaseRate: { kind: "log-uniform-gap", minDays: 30, maxDays: 30 * (1 + 1e-6) },
+      gapShapes: [4],
+      dropout: { kind: "after-purchase", a: 1e4, b: 9e4, fromFirstPurchase: true },
+      bursts: { sizes: [3], withinDays: { min: 1, max: 6 } },
+    });
+    const known: CustomerTruth = {
+      acquiredAt: 0,
+      meanGapDays: 30,
+      gapShape: 4,
+      burstSize: 3,
+      dropout: { kind: "after-purchase", p: 0.1, fromFirstPurchase: true },
+      dead: false,
+    };
+    const whole = [2, 5, 28, 1, 3];
+    for (const daysSinceLast of [10, 45, 90]) {
+      expect(oracle({ gaps: whole, sinceLast: daysSinceLast - 0.5 })).toBeCloseTo(
+        oracleProbabilityAlive(known, whole.length, daysSinceLast),
+        3,
+      );
+    }
+    // In the middle of a burst nobody has stopped.
+    expect(oracle({ gaps: [2, 5, 28, 1], sinceLast: 2.5 })).toBe(1);
+    expect(oracleProbabilityAlive(known, 4, 3)).toBe(1);
+  });
+
+  it("bursty: reads the burst size from the gaps, so a long pause after a whole burst is the usual one", () => {
+    const oracle = populationOracleOf("bursty");
+    // Bursts of 3 every ~120 days, 100 days since the last one ended: not yet due again.
+    const onRhythm = oracle({ days: [0, 3, 5, 125, 127, 130], nowDay: 230 });
+    // (Beta(1, 6) dropout after each of two bursts caps it near 0.8.)
+    expect(onRhythm).toBeGreaterThan(0.7);
+    // Twice the usual pause is evidence of having stopped.
+    expect(oracle({ days: [0, 3, 5, 125, 127, 130], nowDay: 400 })).toBeLessThan(onRhythm - 0.3);
   });
 
   it("numerically, reads regularity: the same silence is likelier death after regular gaps than after ragged ones", () => {
