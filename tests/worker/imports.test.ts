@@ -29,7 +29,7 @@ import { ingestResultSchema } from "../../worker/orders/orders.schemas.ts";
 import { recommendationsResponseSchema } from "../../worker/recommendations/recommendations.schemas.ts";
 import { shardCount } from "../../worker/shards/shards.ts";
 import { adminKey, anOrder, client, uniquePrefix } from "../fixtures/builders.ts";
-import { deliver, recordedBatch } from "../fixtures/import-queue.ts";
+import { deliver, recordedBatch, walkInAccount } from "../fixtures/import-queue.ts";
 import { personalizedAccount } from "../fixtures/shoppers.ts";
 import { storeRows, storeRun } from "../fixtures/store-rows.ts";
 import { countedD1, countedEnv, subrequests } from "../fixtures/subrequests.ts";
@@ -140,28 +140,6 @@ function failingFor(real: D1Database, marker: string): D1Database {
     dump: () => real.dump(),
     withSession: () => real.withSession(),
   } as unknown as D1Database;
-}
-
-/**
- * A store's walk-in account, already on 20,000 orders and calls as far as resolution sees them (one
- * stored order, `<p>-w0`, and its observations planted): any order on it reaches an oversized region.
- */
-async function walkInAccount(p: string): Promise<string> {
-  const walkIn = `${p}-walkin`;
-  const first = await api.postOrders([anOrder({ id: `${p}-w0`, identifiers: { account: walkIn } })]);
-  expect(first.status, await first.clone().text()).toBe(200);
-  const [held] = await storeRows<{ key: string; customer_id: string }>(
-    "SELECT key, customer_id FROM identities WHERE customer_id = (SELECT customer_id FROM orders WHERE id = ?)",
-    `${p}-w0`,
-  );
-  await storeRun(
-    `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 19999)
-     INSERT INTO identity_observations (source, identity_key, verified) SELECT 'order:' || ? || '-old-' || i, ?, 1 FROM n`,
-    p,
-    held?.key,
-  );
-  await storeRun("UPDATE customer_summaries SET orders = 20000 WHERE customer_id = ?", held?.customer_id);
-  return walkIn;
 }
 
 describe("bulk imports through the queue", () => {
@@ -663,7 +641,7 @@ describe("bulk imports through the queue", () => {
 
   it("sets aside only the orders of a batch that reach a placeholder's oversized region, storing the rest once", async () => {
     const p = uniquePrefix("walkin");
-    const walkIn = await walkInAccount(p);
+    const walkIn = await walkInAccount(api, p);
     // POST /v1/orders refuses an order on it whole, as before.
     const walkInOrder = (n: number) => anOrder({ id: `${p}-w${n}`, identifiers: { account: walkIn } });
     const direct = await api.postOrders([walkInOrder(9)]);
@@ -720,7 +698,7 @@ describe("bulk imports through the queue", () => {
 
   it("goes on with a batch cut in halves over as many invocations as its calls take, none spending more than its budget, and counts it once", async () => {
     const p = uniquePrefix("cutcalls");
-    const walkIn = await walkInAccount(p);
+    const walkIn = await walkInAccount(api, p);
     // Nine orders, the sixth a walk-in sale: 7 ingestions ([0, 9) refused, [0, 5) stored, [5, 9) and
     // [5, 7) refused, [5, 6) set aside, [6, 7) and [7, 9) stored); an invocation may make 2.
     const ordinary = history(`${p}-ok`, 4, 8);
@@ -828,7 +806,7 @@ describe("bulk imports through the queue", () => {
 
   it("counts an order id a cut batch carries twice once, when different invocations store its two copies", async () => {
     const p = uniquePrefix("cuttwice");
-    const walkIn = await walkInAccount(p);
+    const walkIn = await walkInAccount(api, p);
     const ordinary = history(`${p}-ok`, 3, 7);
     const twice = ordinary[0] as (typeof ordinary)[number];
     // [0, 9) and [0, 5) refused, [0, 3) stored (the first copy), [3, 5) refused, [3, 4) stored, [4, 5)
@@ -847,7 +825,7 @@ describe("bulk imports through the queue", () => {
 
   it("acknowledges, and does not send back, a copy of a cut batch that another delivery has recorded failed", async () => {
     const p = uniquePrefix("cutfailed");
-    const walkIn = await walkInAccount(p);
+    const walkIn = await walkInAccount(api, p);
     const sent = [...history(`${p}-ok`, 2, 3), anOrder({ id: `${p}-w1`, identifiers: { account: walkIn } })];
     const job = await createImport({ expectedBatches: 1 });
     const message = await recordedBatch(job.id, 0, sent);

@@ -25,8 +25,7 @@ import { shardedNightlyStore } from "../../../worker/shards/nightly.ts";
 import { shardCount } from "../../../worker/shards/shards.ts";
 import { adminKey, anOrder, client, uniquePrefix } from "../../fixtures/builders.ts";
 import { wrapShardEnvs } from "../../fixtures/events-store.ts";
-import { recordedBatch } from "../../fixtures/import-queue.ts";
-import { storeRows, storeRun } from "../../fixtures/store-rows.ts";
+import { recordedBatch, walkInAccount } from "../../fixtures/import-queue.ts";
 import { type CallCounts, countedEnv, subrequests } from "../../fixtures/subrequests.ts";
 
 /** Workers Paid's subrequests per invocation. */
@@ -278,21 +277,7 @@ describe("calls out of one request", () => {
 
   it("an import batch with a placeholder's order is cut in halves, each an ingestion of its own, within the calls budgeted for it", async () => {
     const p = uniquePrefix("calls-split");
-    // A store's walk-in account, already on 20,000 orders and calls as resolution sees them.
-    const walkIn = `${p}-walkin`;
-    const first = await counted().api.postOrders([anOrder({ id: `${p}-w0`, identifiers: { account: walkIn } })]);
-    expect(first.status, await first.clone().text()).toBe(200);
-    const [held] = await storeRows<{ key: string; customer_id: string }>(
-      "SELECT key, customer_id FROM identities WHERE customer_id = (SELECT customer_id FROM orders WHERE id = ?)",
-      `${p}-w0`,
-    );
-    await storeRun(
-      `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 19999)
-       INSERT INTO identity_observations (source, identity_key, verified) SELECT 'order:' || ? || '-old-' || i, ?, 1 FROM n`,
-      p,
-      held?.key,
-    );
-    await storeRun("UPDATE customer_summaries SET orders = 20000 WHERE customer_id = ?", held?.customer_id);
+    const walkIn = await walkInAccount(counted().api, p);
     const created = await counted().api.call("POST", "/v1/imports", {});
     const importId = ((await created.json()) as { data: { id: string } }).data.id;
     // A few hundred orders fit a queue message: 256 new customers, and 255 with a walk-in sale among them.
